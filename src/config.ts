@@ -1,0 +1,299 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Configuration: `brainstem.json` (optional) overlaid by environment variables.
+ * Every field has a default so a fresh machine starts with no file at all.
+ */
+
+const argv = z.array(z.string().min(1)).min(1);
+
+const modeSchema = z
+  .object({
+    kind: z.enum(['claude', 'llama']),
+    description: z.string().default(''),
+    aliases: z.array(z.string()).default([]),
+    /** Claude: working directory (sessions live per cwd). Default: a folder of its own under the data dir. */
+    cwd: z.string().optional(),
+    /** Claude: `--model`; llama: the model name sent upstream. */
+    model: z.string().optional(),
+    /** Claude: prepended to the first turn of a new session (`--append-system-prompt`). */
+    systemPrompt: z.string().optional(),
+    /** Claude: `--allowedTools`; llama: tools passed through from the client. Empty = none. */
+    allowedTools: z.array(z.string()).default([]),
+    /** Claude: `--disallowedTools`. */
+    deniedTools: z.array(z.string()).default([]),
+    /** Llama: which entry of `llama.models` must be loaded for this mode. */
+    llamaModel: z.string().optional(),
+    /** Llama: build a concise system prompt from persona files in this workspace dir. */
+    personaDir: z.string().optional(),
+    /** Llama: upstream base URL when it differs from `llama.baseUrl`. */
+    baseUrl: z.string().url().optional(),
+  })
+  .strict();
+
+const llamaModelSchema = z
+  .object({
+    /** argv commands run in order to load this model (e.g. stop one unit, start another). */
+    start: z.array(argv).default([]),
+    /** argv commands that unload it, run when another model is needed. */
+    stop: z.array(argv).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().default('./data'),
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9090),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(4 * 1024 * 1024),
+        /** Prefix answers with the mode tag, e.g. `**[local]** `. */
+        modeTag: z.boolean().default(true),
+        apiToken: z.string().min(16).optional(),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 9090, bodyLimitBytes: 4 * 1024 * 1024, modeTag: true }),
+    defaultMode: z.string().default('assistant'),
+    modes: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'mode ids are lower-case letters, digits, - and _'), modeSchema).optional(),
+    claude: z
+      .object({
+        bin: z.string().default('claude'),
+        credentialsFile: z.string().optional(),
+        /** Bounded retries inside the CLI so an auth failure ends quickly (CLAUDE_CODE_MAX_RETRIES). */
+        maxRetries: z.number().int().min(0).max(15).default(2),
+        /** Per-request API timeout inside the CLI (API_TIMEOUT_MS). */
+        apiTimeoutMs: z.number().int().positive().default(600_000),
+        /** Wall clock for a whole turn; the user is told when it is hit. */
+        turnTimeoutMs: z.number().int().positive().default(30 * 60_000),
+        sessionTtlHours: z.number().positive().default(7 * 24),
+        /** Extra environment for the CLI (e.g. CLAUDE_CONFIG_DIR). */
+        env: z.record(z.string(), z.string()).default({}),
+      })
+      .strict()
+      .default({ bin: 'claude', maxRetries: 2, apiTimeoutMs: 600_000, turnTimeoutMs: 1_800_000, sessionTtlHours: 168, env: {} }),
+    llama: z
+      .object({
+        baseUrl: z.string().url().default('http://127.0.0.1:8081/v1'),
+        /** Readiness probe path relative to the server root (llama-server answers 503 while loading). */
+        healthPath: z.string().default('/health'),
+        readyTimeoutMs: z.number().int().positive().default(180_000),
+        pollIntervalMs: z.number().int().positive().default(500),
+        /** How long to wait for the first byte of an answer before calling the upstream dead. */
+        connectTimeoutMs: z.number().int().positive().default(5_000),
+        models: z.record(z.string(), llamaModelSchema).default({}),
+      })
+      .strict()
+      .default({
+        baseUrl: 'http://127.0.0.1:8081/v1',
+        healthPath: '/health',
+        readyTimeoutMs: 180_000,
+        pollIntervalMs: 500,
+        connectTimeoutMs: 5_000,
+        models: {},
+      }),
+    telegram: z
+      .object({
+        token: z.string().optional(),
+        apiRoot: z.string().url().optional(),
+        allowedUsers: z.array(z.number().int()).default([]),
+        /** Chats that get switch, credential and brain notices. Default: the allowed users. */
+        notifyChats: z.array(z.number().int()).optional(),
+        /** Who may answer tool approval buttons. Default: the allowed users. */
+        approvers: z.array(z.number().int()).optional(),
+        streaming: z.enum(['draft', 'edit', 'off']).default('edit'),
+        /** Minimum time between two edits of a streamed message. */
+        editIntervalMs: z.number().int().min(100).default(1_000),
+      })
+      .strict()
+      .default({ allowedUsers: [], streaming: 'edit', editIntervalMs: 1_000 }),
+    openclaw: z
+      .object({
+        gatewayUrl: z.string().url().optional(),
+        gatewayToken: z.string().optional(),
+        /** openclaw.json to keep in step with the active mode, if wanted. */
+        configPath: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+    credentials: z
+      .object({
+        warnBeforeMinutes: z.number().int().positive().default(60),
+        pollIntervalMs: z.number().int().positive().default(60_000),
+      })
+      .strict()
+      .default({ warnBeforeMinutes: 60, pollIntervalMs: 60_000 }),
+    /** Settings of the infrastructure tools (see src/tools). */
+    tools: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export type ConfigFile = z.input<typeof configSchema>;
+export type ModeConfig = z.infer<typeof modeSchema> & { id: string };
+export type LlamaModelConfig = z.infer<typeof llamaModelSchema>;
+type Parsed = z.infer<typeof configSchema>;
+
+export interface Config extends Omit<Parsed, 'modes' | 'claude'> {
+  configPath: string;
+  configFileFound: boolean;
+  dataDir: string;
+  modes: ModeConfig[];
+  claude: Parsed['claude'] & { credentialsFile: string };
+  logLevel: string;
+}
+
+/** A config that cannot be used: one line per wrong field, ready to print. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The modes of the original deployment; a config file may add to or override them. */
+function defaultModes(): Record<string, z.input<typeof modeSchema>> {
+  return {
+    anklume: {
+      kind: 'claude',
+      description: 'Claude Code in the anklume project',
+      aliases: ['ank', 'anklum', 'projet', 'project'],
+    },
+    assistant: {
+      kind: 'claude',
+      description: 'Claude Code as a general assistant',
+      aliases: ['assist', 'assistent', 'claude', 'asistant'],
+    },
+    local: {
+      kind: 'llama',
+      description: 'Local model on llama-server',
+      aliases: ['lical', 'locale', 'llama', 'ollama'],
+    },
+  };
+}
+
+function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const list = (v: string | undefined) =>
+    v
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const ids = (v: string | undefined, name: string) =>
+    list(v)?.map((s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n)) throw new ConfigError([`${name}: "${s}" is not a Telegram user id (digits only)`]);
+      return n;
+    });
+  const port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
+  if (port !== undefined && !Number.isInteger(port)) {
+    throw new ConfigError([`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`]);
+  }
+  return {
+    dataDir: env.BRAINSTEM_DATA_DIR,
+    server: { host: env.BRAINSTEM_HOST, port, apiToken: env.BRAINSTEM_API_TOKEN },
+    telegram: {
+      token: env.TELEGRAM_BOT_TOKEN,
+      apiRoot: env.TELEGRAM_API_ROOT,
+      allowedUsers: ids(env.TELEGRAM_ALLOWED_USERS, 'TELEGRAM_ALLOWED_USERS'),
+    },
+    claude: { bin: env.CLAUDE_BIN, credentialsFile: env.CLAUDE_CREDENTIALS_FILE },
+    llama: { baseUrl: env.LLAMA_BASE_URL },
+    openclaw: { gatewayUrl: env.OPENCLAW_GATEWAY_URL, gatewayToken: env.OPENCLAW_GATEWAY_TOKEN },
+  };
+}
+
+/** Deep merge where `undefined` (an unset variable) never overrides a value from the file. */
+function overlay(base: unknown, top: unknown): unknown {
+  if (top === undefined || top === '') return base;
+  if (isPlainObject(base) && isPlainObject(top)) {
+    const out: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(top)) out[k] = overlay(base[k], v);
+    return out;
+  }
+  return top;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function formatIssues(error: z.ZodError, source: string): string[] {
+  return error.issues.map((i) => {
+    const where = i.path.length > 0 ? i.path.join('.') : '(top level)';
+    return `${source}: ${where}: ${i.message}`;
+  });
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const configPath = path.resolve(cwd, env.BRAINSTEM_CONFIG ?? 'brainstem.json');
+  let fileValue: unknown = {};
+  const configFileFound = existsSync(configPath);
+  if (configFileFound) {
+    try {
+      fileValue = JSON.parse(readFileSync(configPath, 'utf8'));
+    } catch (err) {
+      throw new ConfigError([`${configPath}: not valid JSON (${(err as Error).message})`]);
+    }
+    if (!isPlainObject(fileValue)) throw new ConfigError([`${configPath}: must hold a JSON object`]);
+  }
+  const merged = overlay(fileValue, envOverlay(env));
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, configPath));
+  const c = parsed.data;
+
+  const modeInputs = { ...defaultModes(), ...(c.modes ?? {}) };
+  const modes: ModeConfig[] = [];
+  const problems: string[] = [];
+  for (const [id, raw] of Object.entries(modeInputs)) {
+    const m = modeSchema.safeParse(raw);
+    if (!m.success) problems.push(...formatIssues(m.error, `${configPath}: modes.${id}`));
+    else modes.push({ ...m.data, id, aliases: m.data.aliases.map((a) => a.toLowerCase()) });
+  }
+  const dataDir = path.resolve(cwd, c.dataDir);
+  for (const m of modes) {
+    if (m.cwd) m.cwd = path.resolve(cwd, m.cwd);
+    if (m.personaDir) m.personaDir = path.resolve(cwd, m.personaDir);
+  }
+  const seen = new Map<string, string>();
+  for (const m of modes) {
+    for (const name of [m.id, ...m.aliases]) {
+      const other = seen.get(name);
+      if (other && other !== m.id) problems.push(`modes.${m.id}: name "${name}" is already used by mode "${other}"`);
+      seen.set(name, m.id);
+    }
+    if (m.llamaModel && !c.llama.models[m.llamaModel]) {
+      problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);
+    }
+  }
+  if (!modes.some((m) => m.id === c.defaultMode)) {
+    problems.push(`defaultMode: "${c.defaultMode}" is not a mode (modes: ${modes.map((m) => m.id).join(', ')})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    ...c,
+    configPath,
+    configFileFound,
+    dataDir,
+    modes,
+    claude: {
+      ...c.claude,
+      credentialsFile: path.resolve(
+        cwd,
+        c.claude.credentialsFile ?? path.join(env.HOME ?? homedir(), '.claude', '.credentials.json'),
+      ),
+    },
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}
+
+/** The working directory of a Claude mode: configured, or a folder of its own under the data dir. */
+export function modeCwd(config: Pick<Config, 'dataDir'>, mode: ModeConfig): string {
+  return mode.cwd ?? path.join(config.dataDir, 'workspaces', mode.id);
+}

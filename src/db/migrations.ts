@@ -1,0 +1,62 @@
+/**
+ * Schema migrations, numbered. A migration is never edited once it has shipped:
+ * add a new one. `user_version` records how far a database has come.
+ */
+export const migrations: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'core',
+    sql: `
+      CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE sessions (
+        session_key TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        brain_session_id TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (session_key, mode)
+      );
+      CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        session_key TEXT NOT NULL,
+        brain_session_id TEXT,
+        source TEXT NOT NULL,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        duration_ms INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+      );
+      CREATE INDEX usage_ts ON usage (ts);
+      CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        tool TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        args TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        exit_code INTEGER,
+        duration_ms INTEGER NOT NULL,
+        error TEXT
+      );
+      CREATE INDEX audit_ts ON audit (ts);
+      CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        dedupe_key TEXT UNIQUE,
+        text TEXT NOT NULL,
+        sent_at INTEGER
+      );
+    `,
+  },
+];

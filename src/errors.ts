@@ -1,0 +1,46 @@
+/**
+ * One registry of the errors brainstem answers with: a code, the HTTP status,
+ * the OpenAI error `type`, and a message a user can act on. Handlers throw
+ * `BrainstemError`; the HTTP layer turns it into OpenAI's error shape.
+ */
+export const errorCodes = {
+  UNAUTHORIZED: {
+    status: 401,
+    type: 'authentication_error',
+    message: 'Missing or wrong Bearer token. Use the token from BRAINSTEM_API_TOKEN or the data dir file api-token.',
+  },
+  BAD_JSON: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.' },
+  INVALID_REQUEST: { status: 400, type: 'invalid_request_error', message: 'The request is not valid.' },
+  BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
+  UNKNOWN_MODEL: { status: 404, type: 'invalid_request_error', message: 'Unknown model.' },
+  UNKNOWN_MODE: { status: 404, type: 'invalid_request_error', message: 'Unknown mode.' },
+  NOT_FOUND: { status: 404, type: 'invalid_request_error', message: 'Not found.' },
+  SWITCH_FAILED: { status: 409, type: 'server_error', message: 'The mode switch failed.' },
+  BRAIN_AUTH: { status: 401, type: 'authentication_error', message: 'The brain refused its credentials.' },
+  BRAIN_LIMIT: { status: 429, type: 'rate_limit_error', message: 'The brain hit a usage or rate limit.' },
+  BRAIN_DOWN: { status: 503, type: 'server_error', message: 'The brain is not reachable.' },
+  BRAIN_ERROR: { status: 502, type: 'server_error', message: 'The brain answered with an error.' },
+  SHUTTING_DOWN: { status: 503, type: 'server_error', message: 'brainstem is shutting down; try again shortly.' },
+  INTERNAL: { status: 500, type: 'server_error', message: 'Internal error; see the brainstem log.' },
+} as const satisfies Record<string, { status: number; type: string; message: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class BrainstemError extends Error {
+  readonly status: number;
+  readonly type: string;
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly param?: string,
+  ) {
+    super(message ?? errorCodes[code].message);
+    this.name = 'BrainstemError';
+    this.status = errorCodes[code].status;
+    this.type = errorCodes[code].type;
+  }
+}
+
+export function isBrainstemError(e: unknown): e is BrainstemError {
+  return e instanceof BrainstemError;
+}

@@ -1,0 +1,81 @@
+import type { Db } from './db/index.js';
+
+export interface StoredSession {
+  sessionKey: string;
+  mode: string;
+  brainSessionId: string;
+  cwd: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface Row {
+  session_key: string;
+  mode: string;
+  brain_session_id: string;
+  cwd: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const toSession = (r: Row): StoredSession => ({
+  sessionKey: r.session_key,
+  mode: r.mode,
+  brainSessionId: r.brain_session_id,
+  cwd: r.cwd,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/**
+ * Conversation → brain session map, persisted so a restart resumes the same
+ * Claude session. Entries older than the TTL are treated as absent.
+ */
+export class SessionStore {
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs: number,
+  ) {}
+
+  get(sessionKey: string, mode: string): StoredSession | undefined {
+    const row = this.db
+      .prepare<[string, string], Row>('SELECT * FROM sessions WHERE session_key = ? AND mode = ?')
+      .get(sessionKey, mode);
+    if (!row) return undefined;
+    if (Date.now() - row.updated_at > this.ttlMs) {
+      this.delete(sessionKey, mode);
+      return undefined;
+    }
+    return toSession(row);
+  }
+
+  set(sessionKey: string, mode: string, brainSessionId: string, cwd: string): void {
+    const now = Date.now();
+    this.db
+      .prepare(
+        `INSERT INTO sessions (session_key, mode, brain_session_id, cwd, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(session_key, mode) DO UPDATE SET
+           brain_session_id = excluded.brain_session_id, cwd = excluded.cwd, updated_at = excluded.updated_at,
+           created_at = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.created_at ELSE excluded.created_at END`,
+      )
+      .run(sessionKey, mode, brainSessionId, cwd, now, now);
+  }
+
+  /** Removes one conversation's session in one mode, or in every mode. Returns how many were removed. */
+  delete(sessionKey: string, mode?: string): number {
+    const r =
+      mode === undefined
+        ? this.db.prepare('DELETE FROM sessions WHERE session_key = ?').run(sessionKey)
+        : this.db.prepare('DELETE FROM sessions WHERE session_key = ? AND mode = ?').run(sessionKey, mode);
+    return r.changes;
+  }
+
+  list(): StoredSession[] {
+    const cutoff = Date.now() - this.ttlMs;
+    return this.db
+      .prepare<[number], Row>('SELECT * FROM sessions WHERE updated_at >= ? ORDER BY updated_at DESC')
+      .all(cutoff)
+      .map(toSession);
+  }
+}
