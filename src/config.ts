@@ -62,7 +62,12 @@ export const configSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 9090, bodyLimitBytes: 4 * 1024 * 1024, modeTag: true }),
     defaultMode: z.string().default('assistant'),
-    modes: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'mode ids are lower-case letters, digits, - and _'), modeSchema).optional(),
+    modes: z
+      .record(
+        z.string().regex(/^[a-z0-9_-]+$/, 'mode ids are lower-case letters, digits, - and _'),
+        modeSchema,
+      )
+      .optional(),
     claude: z
       .object({
         bin: z.string().default('claude'),
@@ -72,13 +77,27 @@ export const configSchema = z
         /** Per-request API timeout inside the CLI (API_TIMEOUT_MS). */
         apiTimeoutMs: z.number().int().positive().default(600_000),
         /** Wall clock for a whole turn; the user is told when it is hit. */
-        turnTimeoutMs: z.number().int().positive().default(30 * 60_000),
-        sessionTtlHours: z.number().positive().default(7 * 24),
+        turnTimeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30 * 60_000),
+        sessionTtlHours: z
+          .number()
+          .positive()
+          .default(7 * 24),
         /** Extra environment for the CLI (e.g. CLAUDE_CONFIG_DIR). */
         env: z.record(z.string(), z.string()).default({}),
       })
       .strict()
-      .default({ bin: 'claude', maxRetries: 2, apiTimeoutMs: 600_000, turnTimeoutMs: 1_800_000, sessionTtlHours: 168, env: {} }),
+      .default({
+        bin: 'claude',
+        maxRetries: 2,
+        apiTimeoutMs: 600_000,
+        turnTimeoutMs: 1_800_000,
+        sessionTtlHours: 168,
+        env: {},
+      }),
     llama: z
       .object({
         baseUrl: z.string().url().default('http://127.0.0.1:8081/v1'),
@@ -187,7 +206,8 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const ids = (v: string | undefined, name: string) =>
     list(v)?.map((s) => {
       const n = Number(s);
-      if (!Number.isInteger(n)) throw new ConfigError([`${name}: "${s}" is not a Telegram user id (digits only)`]);
+      if (!Number.isInteger(n))
+        throw new ConfigError([`${name}: "${s}" is not a Telegram user id (digits only)`]);
       return n;
     });
   const port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
@@ -264,7 +284,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   for (const m of modes) {
     for (const name of [m.id, ...m.aliases]) {
       const other = seen.get(name);
-      if (other && other !== m.id) problems.push(`modes.${m.id}: name "${name}" is already used by mode "${other}"`);
+      if (other && other !== m.id)
+        problems.push(`modes.${m.id}: name "${name}" is already used by mode "${other}"`);
       seen.set(name, m.id);
     }
     if (m.llamaModel && !c.llama.models[m.llamaModel]) {
@@ -272,7 +293,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     }
   }
   if (!modes.some((m) => m.id === c.defaultMode)) {
-    problems.push(`defaultMode: "${c.defaultMode}" is not a mode (modes: ${modes.map((m) => m.id).join(', ')})`);
+    problems.push(
+      `defaultMode: "${c.defaultMode}" is not a mode (modes: ${modes.map((m) => m.id).join(', ')})`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
 

@@ -7,7 +7,8 @@ export const errorCodes = {
   UNAUTHORIZED: {
     status: 401,
     type: 'authentication_error',
-    message: 'Missing or wrong Bearer token. Use the token from BRAINSTEM_API_TOKEN or the data dir file api-token.',
+    message:
+      'Missing or wrong Bearer token. Use the token from BRAINSTEM_API_TOKEN or the data dir file api-token.',
   },
   BAD_JSON: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.' },
   INVALID_REQUEST: { status: 400, type: 'invalid_request_error', message: 'The request is not valid.' },
@@ -20,7 +21,11 @@ export const errorCodes = {
   BRAIN_LIMIT: { status: 429, type: 'rate_limit_error', message: 'The brain hit a usage or rate limit.' },
   BRAIN_DOWN: { status: 503, type: 'server_error', message: 'The brain is not reachable.' },
   BRAIN_ERROR: { status: 502, type: 'server_error', message: 'The brain answered with an error.' },
-  SHUTTING_DOWN: { status: 503, type: 'server_error', message: 'brainstem is shutting down; try again shortly.' },
+  SHUTTING_DOWN: {
+    status: 503,
+    type: 'server_error',
+    message: 'brainstem is shutting down; try again shortly.',
+  },
   INTERNAL: { status: 500, type: 'server_error', message: 'Internal error; see the brainstem log.' },
 } as const satisfies Record<string, { status: number; type: string; message: string }>;
 

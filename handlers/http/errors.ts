@@ -1,0 +1,66 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { BrainError } from '../../brains/types.js';
+import { BrainstemError, type ErrorCode, errorCodes } from '../../src/errors.js';
+
+/** OpenAI's error body, which every OpenAI client knows how to show. */
+export function openAiError(err: { message: string; type: string; code: string; param?: string | null }) {
+  return {
+    error: { message: err.message, type: err.type, param: err.param ?? null, code: err.code.toLowerCase() },
+  };
+}
+
+export function brainErrorCode(e: BrainError): ErrorCode {
+  switch (e.kind) {
+    case 'auth':
+      return 'BRAIN_AUTH';
+    case 'usage_limit':
+    case 'rate_limit':
+      return 'BRAIN_LIMIT';
+    case 'upstream_down':
+      return 'BRAIN_DOWN';
+    case 'bad_request':
+      return 'INVALID_REQUEST';
+    default:
+      return 'BRAIN_ERROR';
+  }
+}
+
+/**
+ * Every error leaves as OpenAI's error shape with a message a user can act on;
+ * unexpected ones are logged with their stack and answered without it.
+ */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | BrainstemError, request, reply) => {
+    let e: BrainstemError;
+    if (error instanceof BrainstemError) e = error;
+    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      e = new BrainstemError(
+        'BODY_TOO_LARGE',
+        `The request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes.`,
+      );
+    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      e = new BrainstemError('INVALID_REQUEST', 'Send the body as application/json.');
+    } else if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      e = new BrainstemError('BAD_JSON', `The request body is not valid JSON: ${error.message}`);
+    } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      e = new BrainstemError('INVALID_REQUEST', error.message);
+    } else {
+      request.log.error({ err: error }, 'unhandled error');
+      e = new BrainstemError('INTERNAL');
+    }
+    return reply
+      .status(e.status)
+      .send(openAiError({ message: e.message, type: e.type, code: e.code, param: e.param }));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .status(404)
+      .send(
+        openAiError({
+          ...errorCodes.NOT_FOUND,
+          code: 'NOT_FOUND',
+          message: `No route ${request.method} ${request.url}.`,
+        }),
+      );
+  });
+}

@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import type { Core } from '../../src/core.js';
+
+/** Liveness plus every brain's readiness; no auth, and nothing secret in it. */
+export function registerHealth(app: FastifyInstance, core: Core): void {
+  app.get('/health', async (_request, reply) => {
+    const lines = await core.chat.statusLines(2000);
+    const active = lines.find((l) => l.active);
+    return reply.status(200).send({
+      status: 'ok',
+      version: core.version,
+      uptimeMs: Date.now() - core.startedAt,
+      activeMode: core.switcher.active().id,
+      switching: core.switcher.isSwitching(),
+      activeReady: active?.ready ?? false,
+      brains: Object.fromEntries(
+        lines.map((l) => [
+          l.mode.id,
+          { kind: l.mode.kind, ready: l.ready, detail: l.detail, active: l.active },
+        ]),
+      ),
+    });
+  });
+}

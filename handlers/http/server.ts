@@ -1,0 +1,36 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Core } from '../../src/core.js';
+import { installAuth } from './auth.js';
+import { installErrorHandler } from './errors.js';
+import { registerHealth } from './health.js';
+import { registerOpenAi } from './openai.js';
+
+/** Extra route sets registered by other parts (tools API, MCP), kept out of the core wiring. */
+export type RouteSet = (app: FastifyInstance) => void | Promise<void>;
+
+export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: core.logger.child({ part: 'http' }) as FastifyBaseLogger,
+    bodyLimit: core.config.server.bodyLimitBytes,
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+  installErrorHandler(app);
+  installAuth(app, core.apiToken.token);
+  registerHealth(app, core);
+  registerOpenAi(app, core);
+  for (const routes of extra) await routes(app);
+  return app;
+}

@@ -1,0 +1,346 @@
+import type {
+  Brain,
+  BrainError,
+  ChatMessage,
+  ToolDefinition,
+  TurnEvent,
+  TurnUsage,
+} from '../brains/types.js';
+import type { Config, ModeConfig } from './config.js';
+import { BrainstemError } from './errors.js';
+import { formatDuration, type Lang, t } from './i18n.js';
+import { detectIntent, guessLang, type Intent } from './intents.js';
+import { KeyedLock } from './keyed-lock.js';
+import type { Logger } from './logger.js';
+import { ACTIVE, type ModeRegistry, stripPrefix } from './modes.js';
+import type { Notifier } from './notices.js';
+import { SwitchMarkerFilter } from './switch-marker.js';
+import type { Switcher } from './switcher.js';
+import { hasAssistant, latestUserWords, newTurnText } from './text.js';
+import type { UsageLedger } from './usage.js';
+import { usageContext } from './usage-summary.js';
+
+export interface ChatRequest {
+  /** `active`, a mode id or alias, with or without a provider prefix. */
+  model: string;
+  sessionKey: string;
+  messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  toolChoice?: unknown;
+  maxTokens?: number;
+  /** Who asks: recorded in the usage ledger. */
+  source: 'openai' | 'telegram' | 'tool';
+  lang?: Lang;
+}
+
+/** What a face receives: the brain's events, plus the moments a face may want to show. */
+export type ChatEvent =
+  | TurnEvent
+  /** The conversation's previous turn is still running; this one waits. */
+  | { type: 'queued' }
+  /** The mode that answers, once known (after any pending switch). */
+  | { type: 'mode'; mode: ModeConfig };
+
+/**
+ * Something else that answers certain words without a brain (tool shortcuts):
+ * returns the streamed answer, or undefined when the words are not its own.
+ */
+export type LocalAnswerer = (
+  words: string,
+  lang: Lang,
+  signal: AbortSignal,
+) => AsyncIterable<string> | undefined;
+
+export interface StatusLine {
+  mode: ModeConfig;
+  active: boolean;
+  ready: boolean;
+  detail: string;
+}
+
+/**
+ * The core both faces call: it answers what brainstem answers itself (switch
+ * requests, help, status), waits for a running switch, serialises turns of one
+ * conversation, streams the brain's events as they come, strips switch markers,
+ * and writes every turn to the usage ledger.
+ */
+export class ChatService {
+  private readonly lock = new KeyedLock();
+  private readonly startedAt = Date.now();
+  private readonly answerers: LocalAnswerer[] = [];
+
+  constructor(
+    private readonly deps: {
+      config: Config;
+      modes: ModeRegistry;
+      brains: Map<string, Brain>;
+      switcher: Switcher;
+      ledger: UsageLedger;
+      notifier: Notifier;
+      logger: Logger;
+    },
+  ) {}
+
+  addLocalAnswerer(answerer: LocalAnswerer): void {
+    this.answerers.push(answerer);
+  }
+
+  /** Throws UNKNOWN_MODEL (listing the valid ids) before any streaming starts. */
+  resolveMode(model: string): ModeConfig {
+    const mode = this.deps.modes.resolveRef(model, () => this.deps.switcher.active());
+    if (!mode) {
+      throw new BrainstemError(
+        'UNKNOWN_MODEL',
+        `Unknown model "${model}". Valid models: active, ${this.deps.modes.ids().join(', ')}.`,
+        'model',
+      );
+    }
+    return mode;
+  }
+
+  /** Validates at once (throwing typed errors), then returns the stream of events. */
+  run(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    const requested = this.resolveMode(req.model);
+    const newTurn = newTurnText(req.messages);
+    const endsWithToolResult = req.messages.at(-1)?.role === 'tool';
+    if (newTurn.trim().length === 0 && !endsWithToolResult) {
+      throw new BrainstemError(
+        'INVALID_REQUEST',
+        'messages: there is no user message to answer.',
+        'messages',
+      );
+    }
+    return this.stream(req, requested, newTurn, signal);
+  }
+
+  /** Whether a conversation has a turn running or waiting (the bot shows "queued"). */
+  busy(mode: string, sessionKey: string): boolean {
+    return this.lock.busy(`${mode}\u0000${sessionKey}`);
+  }
+
+  private async *stream(
+    req: ChatRequest,
+    requested: ModeConfig,
+    newTurn: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const words = latestUserWords(newTurn);
+    const lang = req.lang ?? guessLang(words);
+    const intent = words ? detectIntent(words, (n) => this.deps.modes.find(n) !== undefined) : undefined;
+    const local = await this.answerLocally(intent, lang);
+    if (local !== undefined) {
+      yield { type: 'text', text: local };
+      yield { type: 'done', finishReason: 'stop' };
+      return;
+    }
+    for (const answerer of this.answerers) {
+      const answer = words ? answerer(words, lang, signal) : undefined;
+      if (!answer) continue;
+      for await (const chunk of answer) yield { type: 'text', text: chunk };
+      yield { type: 'done', finishReason: 'stop' };
+      return;
+    }
+
+    await this.deps.switcher.whenIdle();
+    // `active` means the mode active once the switch is over, not the one when the request came in.
+    const effective =
+      stripPrefix(req.model).toLowerCase() === ACTIVE ? this.deps.switcher.active() : requested;
+    const brain = this.deps.brains.get(effective.id);
+    if (!brain) throw new Error(`no brain for mode ${effective.id}`);
+
+    const key = `${effective.id}\u0000${req.sessionKey}`;
+    if (this.lock.busy(key)) yield { type: 'queued' };
+    const release = await this.lock.acquire(key);
+    try {
+      if (signal.aborted) return;
+      yield { type: 'mode', mode: effective };
+      yield* this.relay(brain, effective, req, newTurn, intent?.kind === 'usage', signal);
+    } finally {
+      release();
+    }
+  }
+
+  private async *relay(
+    brain: Brain,
+    mode: ModeConfig,
+    req: ChatRequest,
+    newTurn: string,
+    usageAsked: boolean,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const started = Date.now();
+    const markers = new SwitchMarkerFilter();
+    let tagPending = this.deps.config.server.modeTag;
+    let usage: TurnUsage | undefined;
+    let brainSessionId: string | undefined;
+    let failure: BrainError | undefined;
+    const text = (chunk: string): ChatEvent[] => {
+      if (!chunk) return [];
+      if (tagPending) {
+        tagPending = false;
+        return [{ type: 'text', text: `**[${mode.id}]** ${chunk}` }];
+      }
+      return [{ type: 'text', text: chunk }];
+    };
+    try {
+      const events = brain.turn(
+        {
+          sessionKey: req.sessionKey,
+          messages: req.messages,
+          newTurn,
+          freshSession: !hasAssistant(req.messages),
+          tools: req.tools,
+          toolChoice: req.toolChoice,
+          maxTokens: req.maxTokens,
+          extraContext: usageAsked ? usageContext(this.deps.ledger) : undefined,
+        },
+        signal,
+      );
+      for await (const ev of events) {
+        switch (ev.type) {
+          case 'text':
+            yield* text(markers.push(ev.text));
+            break;
+          case 'usage':
+            usage = ev.usage;
+            yield ev;
+            break;
+          case 'session':
+            brainSessionId = ev.sessionId;
+            yield ev;
+            break;
+          case 'done':
+            yield* text(markers.flush());
+            yield ev;
+            break;
+          case 'error':
+            yield* text(markers.flush());
+            failure = ev.error;
+            if (ev.error.kind === 'auth') {
+              // One renewal notice per hour at most, whatever the number of failing turns.
+              this.deps.notifier.notify({
+                kind: 'auth',
+                text: ev.error.message,
+                dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
+              });
+            }
+            yield ev;
+            break;
+          default:
+            yield ev;
+        }
+      }
+    } finally {
+      this.deps.ledger.record({
+        ts: started,
+        mode: mode.id,
+        sessionKey: req.sessionKey,
+        brainSessionId,
+        source: req.source,
+        costUsd: usage?.costUsd ?? 0,
+        inputTokens: usage?.inputTokens ?? 0,
+        outputTokens: usage?.outputTokens ?? 0,
+        cacheReadTokens: usage?.cacheReadTokens ?? 0,
+        cacheWriteTokens: usage?.cacheWriteTokens ?? 0,
+        durationMs: Date.now() - started,
+        error: failure
+          ? `${failure.kind}: ${failure.message}`.slice(0, 500)
+          : signal.aborted
+            ? 'aborted'
+            : undefined,
+      });
+      for (const target of new Set(markers.found)) {
+        if (this.deps.modes.find(target)) {
+          void this.deps.switcher.switchTo(target, { source: 'marker', by: mode.id, lang: req.lang });
+        } else {
+          this.deps.logger.warn({ target }, 'ignored [SWITCH] marker naming an unknown mode');
+        }
+      }
+    }
+  }
+
+  private async answerLocally(intent: Intent | undefined, lang: Lang): Promise<string | undefined> {
+    switch (intent?.kind) {
+      case 'switch': {
+        const o = await this.deps.switcher.switchTo(intent.target, { source: 'intent', lang });
+        if (!o.ok) return `⚙️ [proxy] ${o.reason}`;
+        if (o.alreadyActive)
+          return t(lang, `⚙️ [proxy] Already in mode **${o.to}**.`, `⚙️ [proxy] Déjà en mode **${o.to}**.`);
+        return t(
+          lang,
+          `⚙️ [proxy] Switched to **${o.to}** in ${formatDuration(o.ms)}; it is ready.`,
+          `⚙️ [proxy] Mode **${o.to}** activé en ${formatDuration(o.ms)} ; il est prêt.`,
+        );
+      }
+      case 'help':
+        return this.helpText(lang);
+      case 'modes':
+        return this.modesText(lang);
+      case 'status':
+        return this.statusText(lang);
+      default:
+        return undefined;
+    }
+  }
+
+  helpText(lang: Lang): string {
+    return [
+      t(lang, '⚙️ [proxy] brainstem answers these itself:', '⚙️ [proxy] brainstem répond lui-même à :'),
+      t(
+        lang,
+        '- `mode <name>` or "switch to <name>": change the brain',
+        '- `mode <nom>` ou « passe en mode <nom> » : changer de cerveau',
+      ),
+      t(lang, '- `status`: active mode and readiness', '- `statut` : mode actif et disponibilité'),
+      t(lang, '- `modes`: the list of modes', '- `modes` : la liste des modes'),
+      t(lang, '- `help`: this text', '- `aide` : ce texte'),
+      t(lang, 'Anything else goes to the active brain.', 'Tout le reste va au cerveau actif.'),
+    ].join('\n');
+  }
+
+  modesText(lang: Lang): string {
+    const active = this.deps.switcher.active().id;
+    const lines = this.deps.modes.all.map(
+      (m) =>
+        `- ${m.id === active ? `**${m.id}** ←` : m.id} (${m.kind}) ${m.description}${m.aliases.length ? ` [${m.aliases.join(', ')}]` : ''}`,
+    );
+    return [t(lang, '⚙️ [proxy] Modes:', '⚙️ [proxy] Modes :'), ...lines].join('\n');
+  }
+
+  /** Probes every brain (bounded), for status replies and /health. */
+  async statusLines(timeoutMs = 3000): Promise<StatusLine[]> {
+    const active = this.deps.switcher.active().id;
+    return Promise.all(
+      this.deps.modes.all.map(async (mode) => {
+        const brain = this.deps.brains.get(mode.id);
+        const r = brain
+          ? await brain
+              .ready(AbortSignal.timeout(timeoutMs))
+              .catch((e: Error) => ({ ok: false as const, reason: e.message }))
+          : { ok: false as const, reason: 'no brain' };
+        return {
+          mode,
+          active: mode.id === active,
+          ready: r.ok,
+          detail: r.ok ? (r.detail ?? 'ready') : r.reason,
+        };
+      }),
+    );
+  }
+
+  async statusText(lang: Lang): Promise<string> {
+    const lines = await this.statusLines();
+    const body = lines.map(
+      (l) => `- ${l.active ? `**${l.mode.id}** ←` : l.mode.id}: ${l.ready ? '✅' : '❌'} ${l.detail}`,
+    );
+    return [
+      t(lang, '⚙️ [proxy] Status', '⚙️ [proxy] Statut'),
+      ...body,
+      t(
+        lang,
+        `Uptime: ${formatDuration(Date.now() - this.startedAt)}`,
+        `En marche depuis : ${formatDuration(Date.now() - this.startedAt)}`,
+      ),
+    ].join('\n');
+  }
+}

@@ -1,0 +1,99 @@
+import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
+import { LlamaLocalBrain } from '../brains/llama-local/index.js';
+import type { Brain } from '../brains/types.js';
+import { type ApiToken, loadApiToken } from './api-token.js';
+import { ChatService } from './chat.js';
+import { type Config, modeCwd } from './config.js';
+import { type Db, KvStore, openDb } from './db/index.js';
+import type { Logger } from './logger.js';
+import { ModeRegistry } from './modes.js';
+import { Notifier } from './notices.js';
+import { SessionStore } from './sessions.js';
+import { Switcher } from './switcher.js';
+import { UsageLedger } from './usage.js';
+
+/** Where Claude Code reaches brainstem's own MCP server; the URL is known once the server listens. */
+export interface McpEndpoint {
+  url: string;
+  token: string;
+  configDir: string;
+}
+
+/** Everything the faces (HTTP, Telegram, tools) share. Built once at start-up. */
+export interface Core {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  kv: KvStore;
+  apiToken: ApiToken;
+  sessions: SessionStore;
+  ledger: UsageLedger;
+  modes: ModeRegistry;
+  brains: Map<string, Brain>;
+  switcher: Switcher;
+  notifier: Notifier;
+  chat: ChatService;
+  /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
+  mcp: McpEndpoint;
+  startedAt: number;
+  version: string;
+}
+
+export function createCore(config: Config, logger: Logger, version: string): Core {
+  const db = openDb(config.dataDir);
+  const kv = new KvStore(db);
+  const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
+  const sessions = new SessionStore(db, config.claude.sessionTtlHours * 3_600_000);
+  const ledger = new UsageLedger(db);
+  const modes = new ModeRegistry(config.modes);
+  const notifier = new Notifier(db, logger.child({ part: 'notices' }));
+  const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir };
+  const brains = new Map<string, Brain>();
+  for (const mode of config.modes) {
+    const log = logger.child({ brain: mode.id });
+    brains.set(
+      mode.id,
+      mode.kind === 'claude'
+        ? new ClaudeCodeBrain({
+            mode,
+            cwd: modeCwd(config, mode),
+            claude: config.claude,
+            sessions,
+            logger: log,
+            mcp,
+          })
+        : new LlamaLocalBrain({
+            mode,
+            baseUrl: mode.baseUrl ?? config.llama.baseUrl,
+            llama: config.llama,
+            logger: log,
+          }),
+    );
+  }
+  const switcher = new Switcher({
+    config,
+    modes,
+    brains,
+    kv,
+    notifier,
+    logger: logger.child({ part: 'switch' }),
+  });
+  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger });
+  return {
+    config,
+    logger,
+    db,
+    kv,
+    apiToken,
+    sessions,
+    ledger,
+    modes,
+    brains,
+    switcher,
+    notifier,
+    chat,
+    mcp,
+    startedAt: Date.now(),
+    version,
+  };
+}

@@ -1,0 +1,26 @@
+import type { Lang } from './intents.js';
+
+export type { Lang };
+
+/** Formats a duration for people: 850 ms, 3.2 s, 4 min 10 s, 2 h 05 min. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  const m = Math.round(s / 60);
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+export function formatUtc(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** Picks the text for the language; French only when asked for. */
+export function t(lang: Lang | undefined, en: string, fr: string): string {
+  return lang === 'fr' ? fr : en;
+}
+
+export function langOf(code: string | undefined): Lang {
+  return code?.toLowerCase().startsWith('fr') ? 'fr' : 'en';
+}

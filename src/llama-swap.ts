@@ -1,0 +1,82 @@
+import { execa } from 'execa';
+import type { Logger } from './logger.js';
+import { type ReadinessProbe, waitUntilReady } from './readiness.js';
+
+/** How long one stop/start command may run (a systemctl or docker call, not the model load itself). */
+const COMMAND_TIMEOUT_MS = 60_000;
+/** How much of a failed command's output goes into the reason shown to the user. */
+const OUTPUT_TAIL_CHARS = 600;
+
+export interface SwapOptions {
+  /** argv commands that unload the current model, run first, in order. */
+  stop: string[][];
+  /** argv commands that load the wanted one, run next, in order. */
+  start: string[][];
+  /** The upstream's readiness probe (LlamaLocalBrain.ready). */
+  probe: ReadinessProbe;
+  /** How long the model may take to become ready once started. */
+  timeoutMs: number;
+  intervalMs: number;
+  signal?: AbortSignal;
+  logger: Logger;
+  /** Per-command limit; default 60 s. */
+  commandTimeoutMs?: number;
+}
+
+export type SwapResult = { ok: true; ms: number } | { ok: false; reason: string; ms: number };
+
+/**
+ * Swaps the model behind a llama upstream: runs the stop commands, then the
+ * start commands (argv, never a shell), then polls readiness until the new
+ * model answers. Stops at the first failure, with a reason the user can act on.
+ */
+export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
+  const started = Date.now();
+  const ms = () => Date.now() - started;
+  for (const argv of [...opts.stop, ...opts.start]) {
+    const failure = await run(argv, opts);
+    if (failure) {
+      opts.logger.warn({ argv, reason: failure }, 'llama swap command failed');
+      return { ok: false, reason: failure, ms: ms() };
+    }
+  }
+  const ready = await waitUntilReady(opts.probe, {
+    timeoutMs: opts.timeoutMs,
+    intervalMs: opts.intervalMs,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  if (!ready.ok) {
+    opts.logger.warn({ reason: ready.reason }, 'llama model did not become ready');
+    return { ok: false, reason: `the model was started but ${ready.reason}`, ms: ms() };
+  }
+  opts.logger.info({ ms: ms(), waitedMs: ready.waitedMs }, 'llama model ready');
+  return { ok: true, ms: ms() };
+}
+
+/** Runs one command; returns why it failed, or undefined when it succeeded. */
+async function run(argv: string[], opts: SwapOptions): Promise<string | undefined> {
+  const [file, ...args] = argv;
+  if (!file) return 'an empty command is configured in llama.models';
+  const shown = JSON.stringify(argv);
+  const timeout = opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+  const started = Date.now();
+  const result = await execa(file, args, {
+    timeout,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+  });
+  opts.logger.info({ argv, ms: Date.now() - started, exitCode: result.exitCode }, 'llama swap command ran');
+  if (!result.failed) return undefined;
+
+  const tail = result.all ? result.all.trim().slice(-OUTPUT_TAIL_CHARS) : '';
+  const output = tail ? `; last output:\n${tail}` : '';
+  if (result.isCanceled) return `the swap was cancelled while ${shown} ran`;
+  if (result.timedOut) return `${shown} did not finish within ${timeout / 1000} s and was killed${output}`;
+  if (result.signal) return `${shown} was killed by ${result.signal}${output}`;
+  if (result.exitCode === undefined) {
+    return `${shown} could not run (${result.originalMessage ?? result.shortMessage}); check llama.models in the config`;
+  }
+  return `${shown} failed with exit code ${result.exitCode}${output}`;
+}

@@ -1,0 +1,45 @@
+import type { ModeConfig } from './config.js';
+
+/** The name clients use for "whatever mode is active", so a switch never needs a client restart. */
+export const ACTIVE = 'active';
+
+/**
+ * Resolves what a client or a user calls a mode: an id, an alias, `active`,
+ * with any provider prefix (`brainstem/local`, `claude-code/local`) stripped.
+ */
+export class ModeRegistry {
+  private readonly byName = new Map<string, ModeConfig>();
+
+  constructor(readonly all: ModeConfig[]) {
+    for (const m of all) {
+      this.byName.set(m.id, m);
+      for (const a of m.aliases) this.byName.set(a, m);
+    }
+  }
+
+  /** The mode named, or undefined; `active` is not resolved here (see resolveRef). */
+  find(name: string): ModeConfig | undefined {
+    return this.byName.get(stripPrefix(name).toLowerCase());
+  }
+
+  /** `active` (with or without prefix) → the active mode; otherwise as find(). */
+  resolveRef(ref: string, active: () => ModeConfig): ModeConfig | undefined {
+    const bare = stripPrefix(ref).toLowerCase();
+    return bare === ACTIVE || bare === '' ? active() : this.byName.get(bare);
+  }
+
+  ids(): string[] {
+    return this.all.map((m) => m.id);
+  }
+
+  get(id: string): ModeConfig {
+    const m = this.byName.get(id);
+    if (!m) throw new Error(`no mode ${id}`);
+    return m;
+  }
+}
+
+export function stripPrefix(name: string): string {
+  const slash = name.lastIndexOf('/');
+  return (slash === -1 ? name : name.slice(slash + 1)).trim();
+}

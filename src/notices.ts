@@ -1,0 +1,118 @@
+import { EventEmitter } from 'node:events';
+import type { Db } from './db/index.js';
+import type { Logger } from './logger.js';
+
+/** Every message brainstem itself sends starts with this, so users tell it from the brain and the body. */
+export const PROXY_TAG = '⚙️ [proxy]';
+
+export type NoticeKind =
+  | 'switch'
+  | 'switch_failed'
+  | 'credentials'
+  | 'brain_health'
+  | 'usage_limit'
+  | 'auth'
+  | 'upgrade'
+  | 'shutdown'
+  | 'approval';
+
+export interface Notice {
+  id: number;
+  ts: number;
+  kind: NoticeKind;
+  text: string;
+}
+
+export interface NoticeInput {
+  kind: NoticeKind;
+  /** Without the proxy tag; it is added here. */
+  text: string;
+  /** A notice with a key already used is not sent again, not even after a restart. */
+  dedupeKey?: string;
+}
+
+/** Delivers a notice somewhere (the Telegram bot); resolves true once it is really delivered. */
+export type NoticeSink = (notice: Notice) => Promise<boolean>;
+
+interface Row {
+  id: number;
+  ts: number;
+  kind: NoticeKind;
+  text: string;
+}
+
+/**
+ * Notices are written to SQLite before anyone tries to send them, and marked
+ * sent only after a sink delivered them: none is lost across a restart or a
+ * Telegram outage. With no sink they wait (the log says so once).
+ */
+export class Notifier extends EventEmitter<{ notice: [Notice] }> {
+  private sink: NoticeSink | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  /** Records a notice and tries to deliver it. Returns undefined when deduplicated away. */
+  notify(input: NoticeInput): Notice | undefined {
+    const text = input.text.startsWith(PROXY_TAG) ? input.text : `${PROXY_TAG} ${input.text}`;
+    const ts = Date.now();
+    const r = this.db
+      .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
+      .run(ts, input.kind, input.dedupeKey ?? null, text);
+    if (r.changes === 0) return undefined;
+    const notice: Notice = { id: Number(r.lastInsertRowid), ts, kind: input.kind, text };
+    this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
+    this.emit('notice', notice);
+    void this.flush();
+    return notice;
+  }
+
+  wasSent(dedupeKey: string): boolean {
+    return this.db.prepare('SELECT 1 FROM notices WHERE dedupe_key = ?').get(dedupeKey) !== undefined;
+  }
+
+  setSink(sink: NoticeSink | undefined): void {
+    this.sink = sink;
+    void this.flush();
+  }
+
+  pending(): Notice[] {
+    return this.db
+      .prepare<[], Row>('SELECT id, ts, kind, text FROM notices WHERE sent_at IS NULL ORDER BY id')
+      .all();
+  }
+
+  recent(limit = 20): (Notice & { sentAt: number | null })[] {
+    return this.db
+      .prepare<[number], Row & { sentAt: number | null }>(
+        'SELECT id, ts, kind, text, sent_at AS sentAt FROM notices ORDER BY id DESC LIMIT ?',
+      )
+      .all(limit);
+  }
+
+  /** Sends pending notices in order; one flush at a time so nothing is sent twice. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushNow());
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<void> {
+    const sink = this.sink;
+    if (!sink) return;
+    for (const n of this.pending()) {
+      let delivered = false;
+      try {
+        delivered = await sink(n);
+      } catch (err) {
+        this.logger.warn({ err, id: n.id }, 'notice delivery failed; will retry');
+      }
+      if (!delivered) return;
+      this.db.prepare('UPDATE notices SET sent_at = ? WHERE id = ?').run(Date.now(), n.id);
+    }
+  }
+}

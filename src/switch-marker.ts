@@ -1,0 +1,42 @@
+/**
+ * Removes `[SWITCH:mode]` markers from streamed text, also when a marker is
+ * split across chunks: text that could still become a marker is held back
+ * (never more than a marker's length) and everything else passes at once.
+ */
+const MARKER = /\[SWITCH:\s*([A-Za-z0-9_-]{1,40})\s*\]/gi;
+const MAX_MARKER = 52;
+
+export class SwitchMarkerFilter {
+  private held = '';
+  readonly found: string[] = [];
+
+  push(chunk: string): string {
+    const text = this.held + chunk;
+    const cleaned = this.extract(text);
+    const cut = this.holdFrom(cleaned);
+    this.held = cleaned.slice(cut);
+    return cleaned.slice(0, cut);
+  }
+
+  /** End of stream: whatever was held is plain text. */
+  flush(): string {
+    const rest = this.held;
+    this.held = '';
+    return rest;
+  }
+
+  private extract(text: string): string {
+    return text.replace(MARKER, (_m, mode: string) => {
+      this.found.push(mode.toLowerCase());
+      return '';
+    });
+  }
+
+  /** Index from which the text might be the start of a marker. */
+  private holdFrom(text: string): number {
+    const start = text.lastIndexOf('[');
+    if (start === -1 || text.length - start > MAX_MARKER) return text.length;
+    const tail = text.slice(start);
+    return /^\[(S(W(I(T(C(H(:\s*[A-Za-z0-9_-]*\s*)?)?)?)?)?)?)?$/i.test(tail) ? start : text.length;
+  }
+}

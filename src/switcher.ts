@@ -1,0 +1,177 @@
+import { EventEmitter } from 'node:events';
+import type { Brain } from '../brains/types.js';
+import type { Config, ModeConfig } from './config.js';
+import type { KvStore } from './db/index.js';
+import { formatDuration, type Lang, t } from './i18n.js';
+import { swapLlamaModel } from './llama-swap.js';
+import type { Logger } from './logger.js';
+import type { ModeRegistry } from './modes.js';
+import type { Notifier } from './notices.js';
+import { waitUntilReady } from './readiness.js';
+
+export type SwitchSource = 'command' | 'keyboard' | 'intent' | 'marker' | 'api' | 'fallback' | 'tool';
+
+export interface SwitchTrigger {
+  source: SwitchSource;
+  /** Who asked, for the log and the notice (user id, "openclaw", "api"). */
+  by?: string;
+  lang?: Lang;
+}
+
+export type SwitchOutcome =
+  | { ok: true; from: string; to: string; ms: number; alreadyActive: boolean; trigger: SwitchTrigger }
+  | {
+      ok: false;
+      from: string;
+      to: string;
+      ms: number;
+      reason: string;
+      unknownMode?: boolean;
+      trigger: SwitchTrigger;
+    };
+
+const ACTIVE_KEY = 'active_mode';
+const LOADED_MODEL_KEY = 'llama_loaded_model';
+
+/**
+ * The one place a mode switch happens, whatever asked for it. Steps:
+ * validate → swap the llama model if needed and wait until the upstream really
+ * answers → persist → announce. One switch at a time; turns wait for it.
+ */
+export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
+  private chain: Promise<unknown> = Promise.resolve();
+  private inFlight = 0;
+  private activeId: string;
+
+  constructor(
+    private readonly deps: {
+      config: Config;
+      modes: ModeRegistry;
+      brains: Map<string, Brain>;
+      kv: KvStore;
+      notifier: Notifier;
+      logger: Logger;
+    },
+  ) {
+    super();
+    const stored = deps.kv.get(ACTIVE_KEY);
+    this.activeId = stored && deps.modes.find(stored) ? deps.modes.get(stored).id : deps.config.defaultMode;
+  }
+
+  active(): ModeConfig {
+    return this.deps.modes.get(this.activeId);
+  }
+
+  isSwitching(): boolean {
+    return this.inFlight > 0;
+  }
+
+  /** Resolves once no switch is running (turns call this so they reach the new mode). */
+  async whenIdle(): Promise<void> {
+    while (this.inFlight > 0) await this.chain.catch(() => undefined);
+  }
+
+  switchTo(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {
+    this.inFlight++;
+    const run = this.chain.then(() => this.perform(ref, trigger));
+    this.chain = run.catch(() => undefined);
+    return run.finally(() => {
+      this.inFlight--;
+    });
+  }
+
+  private async perform(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {
+    const { modes, brains, kv, logger, config } = this.deps;
+    const started = Date.now();
+    const from = this.activeId;
+    const target = modes.find(ref);
+    const elapsed = () => Date.now() - started;
+    if (!target) {
+      return this.finish({
+        ok: false,
+        from,
+        to: ref,
+        ms: elapsed(),
+        unknownMode: true,
+        reason: t(
+          trigger.lang,
+          `unknown mode "${ref}". Modes: ${modes.ids().join(', ')}`,
+          `mode inconnu « ${ref} ». Modes : ${modes.ids().join(', ')}`,
+        ),
+        trigger,
+      });
+    }
+    if (target.id === from) {
+      return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: true, trigger });
+    }
+    const brain = brains.get(target.id);
+    if (!brain) throw new Error(`no brain for mode ${target.id}`);
+    logger.info({ from, to: target.id, trigger }, 'switch started');
+
+    const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
+    const loaded = kv.get(LOADED_MODEL_KEY);
+    if (wanted && wanted !== loaded) {
+      const swap = await swapLlamaModel({
+        stop: loaded ? (config.llama.models[loaded]?.stop ?? []) : [],
+        start: config.llama.models[wanted]?.start ?? [],
+        probe: (signal) => brain.ready(signal),
+        timeoutMs: config.llama.readyTimeoutMs,
+        intervalMs: config.llama.pollIntervalMs,
+        logger,
+      });
+      if (!swap.ok)
+        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: swap.reason, trigger });
+      kv.set(LOADED_MODEL_KEY, wanted);
+    } else {
+      const ready = await waitUntilReady((signal) => brain.ready(signal), {
+        timeoutMs: target.kind === 'llama' ? config.llama.readyTimeoutMs : 30_000,
+        intervalMs: config.llama.pollIntervalMs,
+      });
+      if (!ready.ok)
+        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: ready.reason, trigger });
+    }
+    this.activeId = target.id;
+    kv.set(ACTIVE_KEY, target.id);
+    return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: false, trigger });
+  }
+
+  private finish(outcome: SwitchOutcome): SwitchOutcome {
+    const { logger, notifier } = this.deps;
+    if (outcome.ok && outcome.alreadyActive) return outcome;
+    if (outcome.ok) {
+      logger.info({ from: outcome.from, to: outcome.to, ms: outcome.ms }, 'switch done');
+      notifier.notify({ kind: 'switch', text: this.wakeText(outcome) });
+    } else if (!outcome.unknownMode) {
+      logger.warn({ from: outcome.from, to: outcome.to, reason: outcome.reason }, 'switch failed');
+      notifier.notify({ kind: 'switch_failed', text: this.failText(outcome) });
+    }
+    this.emit('switched', outcome);
+    return outcome;
+  }
+
+  /** The wake notice: sent only once the new brain answered its readiness probe. */
+  wakeText(o: Extract<SwitchOutcome, { ok: true }>): string {
+    const lang = o.trigger.lang;
+    const list = this.deps.modes.all
+      .map((m) => (m.id === o.to ? `• <b>${m.id}</b>` : `• ${m.id}`))
+      .join('\n');
+    const mode = this.deps.modes.get(o.to);
+    return t(
+      lang,
+      `Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}.\n${list}`,
+      `Mode <b>${o.to}</b> prêt (${mode.description}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}.\n${list}`,
+    );
+  }
+
+  failText(o: Extract<SwitchOutcome, { ok: false }>): string {
+    return t(
+      o.trigger.lang,
+      `Switch to <b>${o.to}</b> failed after ${formatDuration(o.ms)}: ${escapeHtml(o.reason)}. Still on <b>${o.from}</b>.`,
+      `Échec de la bascule vers <b>${o.to}</b> après ${formatDuration(o.ms)} : ${escapeHtml(o.reason)}. Toujours en <b>${o.from}</b>.`,
+    );
+  }
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

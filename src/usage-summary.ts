@@ -1,0 +1,67 @@
+import type { UsageLedger, UsageTotals } from './usage.js';
+
+/** Parses `7d`, `24h`, `30d`, `2w`, `today`, `month`, an ISO date or unix ms into a start time. */
+export function parseSince(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const v = value.trim().toLowerCase();
+  const rel = /^(\d+)\s*(h|d|w|m)$/.exec(v);
+  if (rel) {
+    const n = Number(rel[1]);
+    const unit = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, m: 30 * 86_400_000 }[
+      rel[2] as 'h' | 'd' | 'w' | 'm'
+    ];
+    return now - n * unit;
+  }
+  if (v === 'today' || v === 'aujourdhui' || v === "aujourd'hui") return startOfUtcDay(now);
+  if (v === 'month' || v === 'mois') return startOfUtcMonth(now);
+  if (v === 'all' || v === 'total' || v === 'tout') return 0;
+  if (/^\d{10,}$/.test(v)) return Number(v);
+  const d = Date.parse(v);
+  return Number.isNaN(d) ? undefined : d;
+}
+
+export function startOfUtcDay(now: number): number {
+  const d = new Date(now);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+}
+
+export function startOfUtcMonth(now: number): number {
+  const d = new Date(now);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+export function formatTokens(n: number): string {
+  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(2)}M`;
+  if (n >= 10_000) return `${Math.round(n / 1000)}k`;
+  if (n >= 1000) return `${(n / 1000).toFixed(1)}k`;
+  return String(n);
+}
+
+export function formatTotals(x: UsageTotals): string {
+  return `$${x.costUsd.toFixed(2)}, ${x.turns} turns, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
+}
+
+/**
+ * A compact summary given to the brain when the user asks about consumption,
+ * so it answers with real figures instead of guessing.
+ */
+export function usageContext(ledger: UsageLedger, now = Date.now()): string {
+  const periods: [string, number][] = [
+    ['today (UTC)', startOfUtcDay(now)],
+    ['last 7 days', now - 7 * 86_400_000],
+    ['this month', startOfUtcMonth(now)],
+    ['all time', 0],
+  ];
+  const lines = periods.map(
+    ([label, since]) => `- ${label}: ${formatTotals(ledger.report(since, now + 1).totals)}`,
+  );
+  const byMode = ledger
+    .report(startOfUtcMonth(now), now + 1)
+    .byMode.map((m) => `- ${m.mode}: ${formatTotals(m)}`);
+  return [
+    'brainstem usage ledger (measured by the proxy; costs are what Claude Code reported, local models cost 0):',
+    ...lines,
+    'This month by mode:',
+    ...(byMode.length > 0 ? byMode : ['- (no turns yet)']),
+  ].join('\n');
+}

@@ -1,0 +1,121 @@
+import type { TurnUsage } from '../brains/types.js';
+import type { Db } from './db/index.js';
+
+export interface UsageEntry extends TurnUsage {
+  ts: number;
+  mode: string;
+  sessionKey: string;
+  brainSessionId?: string;
+  /** Who asked: openai, telegram, tool. */
+  source: string;
+  durationMs: number;
+  error?: string;
+}
+
+export interface UsageTotals {
+  turns: number;
+  errors: number;
+  costUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  durationMs: number;
+}
+
+export interface UsageReport {
+  since: number;
+  until: number;
+  totals: UsageTotals;
+  byDay: (UsageTotals & { day: string })[];
+  byMode: (UsageTotals & { mode: string })[];
+  bySession: (UsageTotals & { sessionKey: string; mode: string })[];
+}
+
+const sums = `COUNT(*) AS turns, SUM(error IS NOT NULL) AS errors, TOTAL(cost_usd) AS costUsd,
+  TOTAL(input_tokens) AS inputTokens, TOTAL(output_tokens) AS outputTokens,
+  TOTAL(cache_read_tokens) AS cacheReadTokens, TOTAL(cache_write_tokens) AS cacheWriteTokens,
+  TOTAL(duration_ms) AS durationMs`;
+
+type Totals<T = object> = T & { [K in keyof UsageTotals]: number | null };
+
+const norm = <T extends object>(r: Totals<T>): T & UsageTotals =>
+  ({
+    ...r,
+    turns: r.turns ?? 0,
+    errors: r.errors ?? 0,
+    costUsd: r.costUsd ?? 0,
+    inputTokens: r.inputTokens ?? 0,
+    outputTokens: r.outputTokens ?? 0,
+    cacheReadTokens: r.cacheReadTokens ?? 0,
+    cacheWriteTokens: r.cacheWriteTokens ?? 0,
+    durationMs: r.durationMs ?? 0,
+  }) as T & UsageTotals;
+
+/** Every brain turn, successful or not, lands here; reports are plain SQL aggregates. */
+export class UsageLedger {
+  private readonly insert;
+  constructor(private readonly db: Db) {
+    this.insert = db.prepare(
+      `INSERT INTO usage (ts, mode, session_key, brain_session_id, source, cost_usd, input_tokens, output_tokens,
+        cache_read_tokens, cache_write_tokens, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
+
+  record(e: UsageEntry): void {
+    this.insert.run(
+      e.ts,
+      e.mode,
+      e.sessionKey,
+      e.brainSessionId ?? null,
+      e.source,
+      e.costUsd,
+      e.inputTokens,
+      e.outputTokens,
+      e.cacheReadTokens,
+      e.cacheWriteTokens,
+      e.durationMs,
+      e.error ?? null,
+    );
+  }
+
+  /** Totals and breakdowns over [since, until). Days are UTC. */
+  report(since: number, until = Date.now() + 1, topSessions = 10): UsageReport {
+    const totals = norm(
+      this.db
+        .prepare<[number, number], Totals>(`SELECT ${sums} FROM usage WHERE ts >= ? AND ts < ?`)
+        .get(since, until) ?? ({} as Totals),
+    );
+    const byDay = this.db
+      .prepare<[number, number], Totals<{ day: string }>>(
+        `SELECT date(ts / 1000, 'unixepoch') AS day, ${sums} FROM usage WHERE ts >= ? AND ts < ? GROUP BY day ORDER BY day`,
+      )
+      .all(since, until)
+      .map(norm);
+    const byMode = this.db
+      .prepare<[number, number], Totals<{ mode: string }>>(
+        `SELECT mode, ${sums} FROM usage WHERE ts >= ? AND ts < ? GROUP BY mode ORDER BY costUsd DESC, turns DESC`,
+      )
+      .all(since, until)
+      .map(norm);
+    const bySession = this.db
+      .prepare<[number, number, number], Totals<{ sessionKey: string; mode: string }>>(
+        `SELECT session_key AS sessionKey, mode, ${sums} FROM usage WHERE ts >= ? AND ts < ?
+         GROUP BY session_key, mode ORDER BY costUsd DESC, turns DESC LIMIT ?`,
+      )
+      .all(since, until, topSessions)
+      .map(norm);
+    return { since, until, totals, byDay, byMode, bySession };
+  }
+
+  /** Daily totals per mode, for charts. */
+  dailyByMode(since: number, until = Date.now() + 1): (UsageTotals & { day: string; mode: string })[] {
+    return this.db
+      .prepare<[number, number], Totals<{ day: string; mode: string }>>(
+        `SELECT date(ts / 1000, 'unixepoch') AS day, mode, ${sums} FROM usage WHERE ts >= ? AND ts < ?
+         GROUP BY day, mode ORDER BY day, mode`,
+      )
+      .all(since, until)
+      .map(norm);
+  }
+}
