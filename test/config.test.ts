@@ -1,0 +1,69 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const dir = () => mkdtempSync(path.join(tmpdir(), 'bst-config-'));
+
+describe('loadConfig', () => {
+  it('runs on built-in defaults with no file', () => {
+    const c = loadConfig({ HOME: '/home/x' }, dir());
+    expect(c.configFileFound).toBe(false);
+    expect(c.server.host).toBe('127.0.0.1');
+    expect(c.server.port).toBe(9090);
+    expect(c.defaultMode).toBe('assistant');
+    expect(c.modes.map((m) => m.id)).toEqual(['anklume', 'assistant', 'local']);
+    expect(c.claude.credentialsFile).toBe('/home/x/.claude/.credentials.json');
+  });
+
+  it('overlays the environment on the file', () => {
+    const d = dir();
+    writeFileSync(path.join(d, 'brainstem.json'), JSON.stringify({ server: { port: 1234 }, telegram: { allowedUsers: [1] } }));
+    const c = loadConfig({ BRAINSTEM_HOST: '0.0.0.0', TELEGRAM_ALLOWED_USERS: '5, 6' }, d);
+    expect(c.server.port).toBe(1234);
+    expect(c.server.host).toBe('0.0.0.0');
+    expect(c.telegram.allowedUsers).toEqual([5, 6]);
+  });
+
+  it('names every wrong field, one line each', () => {
+    const d = dir();
+    writeFileSync(
+      path.join(d, 'brainstem.json'),
+      JSON.stringify({ server: { port: 'x' }, defaultMode: 'nope', modes: { local: { kind: 'llama', llamaModel: 'm' } }, bogus: 1 }),
+    );
+    let err: unknown;
+    try {
+      loadConfig({}, d);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const lines = (err as ConfigError).problems.join('\n');
+    expect(lines).toMatch(/server\.port/);
+    expect(lines).toMatch(/bogus|Unrecognized/);
+  });
+
+  it('rejects malformed JSON and a bad user id list with a clear line', () => {
+    const d = dir();
+    writeFileSync(path.join(d, 'brainstem.json'), '{ not json');
+    expect(() => loadConfig({}, d)).toThrow(/not valid JSON/);
+    expect(() => loadConfig({ TELEGRAM_ALLOWED_USERS: 'alice' }, dir())).toThrow(/TELEGRAM_ALLOWED_USERS/);
+  });
+
+  it('checks mode references', () => {
+    const d = dir();
+    writeFileSync(
+      path.join(d, 'brainstem.json'),
+      JSON.stringify({ defaultMode: 'nope', modes: { local: { kind: 'llama', llamaModel: 'qwen' } } }),
+    );
+    try {
+      loadConfig({}, d);
+      expect.unreachable();
+    } catch (e) {
+      const p = (e as ConfigError).problems.join('\n');
+      expect(p).toMatch(/defaultMode: "nope" is not a mode/);
+      expect(p).toMatch(/llamaModel: "qwen" is not defined/);
+    }
+  });
+});

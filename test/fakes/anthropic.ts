@@ -1,0 +1,354 @@
+/**
+ * A fake Anthropic Messages API, for running the real `claude` CLI offline.
+ *
+ *   const fake = await startFakeAnthropic();
+ *   fake.script((req) => text(['Hello ', 'world'], { delayMs: 20 }));
+ *   const cli = await claudeTestEnv(fake.url);          // temp HOME + env pointing at the fake
+ *   // … run `claude -p …` with cli.env (e.g. as Config['claude'].env) …
+ *   expect(fake.mainRequests()[0]?.lastUserText).toBe('hi');
+ *   await fake.close();
+ *   await cli.cleanup();
+ *
+ * The CLI sends `HEAD /` (a reachability probe) and `POST /v1/messages?beta=true`,
+ * always streamed. A "main" request is the conversation itself: it carries the
+ * CLI's tool definitions. Anything else (title generation, summaries, quota
+ * probes) is a side request and gets a short fixed text, so scripts only see
+ * the conversation and tests stay deterministic.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface FakeUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+}
+
+/** Streams `chunks` as text deltas of one text block. */
+export interface TextReply {
+  type: 'text';
+  chunks: string[];
+  /** Pause before each chunk after the first. */
+  delayMs?: number;
+  /** Hold the stream after `gateAfter` chunks (default 1) until this settles. */
+  gate?: PromiseLike<unknown>;
+  gateAfter?: number;
+  usage?: Partial<FakeUsage>;
+  /** Extra response headers, e.g. `anthropic-ratelimit-unified-*` on a success. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Asks the CLI to run a tool. When the CLI sends the tool result back, the fake
+ * answers with `then` by itself (the script is not asked again).
+ */
+export interface ToolUseReply {
+  type: 'tool_use';
+  name: string;
+  input: Record<string, unknown>;
+  then: FakeReply;
+  usage?: Partial<FakeUsage>;
+  headers?: Record<string, string>;
+}
+
+/** An HTTP error with Anthropic's error body. */
+export interface HttpErrorReply {
+  type: 'http_error';
+  status: number;
+  message?: string;
+  headers?: Record<string, string>;
+}
+
+export type FakeReply = TextReply | ToolUseReply | HttpErrorReply;
+
+export interface RecordedRequest {
+  method: string;
+  /** Path with query, e.g. `/v1/messages?beta=true`. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON body (undefined for HEAD or a non-JSON body). */
+  body: MessagesBody | undefined;
+  /** The conversation request (it carries tool definitions), as opposed to a side request. */
+  main: boolean;
+  /** Texts of the user turns, `<system-reminder>` blocks left out; one entry per user message with text. */
+  userTexts: string[];
+  /** The last entry of `userTexts` ('' if none). */
+  lastUserText: string;
+  /** Tool results in the last user message. */
+  toolResults: { toolUseId: string; content: string; isError: boolean }[];
+}
+
+export interface MessagesBody {
+  model?: string;
+  stream?: boolean;
+  system?: unknown;
+  tools?: unknown[];
+  messages?: { role: string; content: unknown }[];
+  [key: string]: unknown;
+}
+
+export type Script = (req: RecordedRequest) => FakeReply | Promise<FakeReply>;
+
+export interface FakeAnthropic {
+  /** Base URL for `ANTHROPIC_BASE_URL`. */
+  url: string;
+  /** Every request, in arrival order (HEAD probes included). */
+  requests: RecordedRequest[];
+  /** Only the conversation requests. */
+  mainRequests(): RecordedRequest[];
+  /** Decides the reply to each main request from now on. Default: `text(['Hello from the fake.'])`. */
+  script(fn: Script): void;
+  /** Stops the server and drops open streams (a held gate included). */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_USAGE: FakeUsage = {
+  input_tokens: 100,
+  output_tokens: 20,
+  cache_read_input_tokens: 0,
+  cache_creation_input_tokens: 0,
+};
+
+export function text(chunks: string | string[], opts: Omit<TextReply, 'type' | 'chunks'> = {}): TextReply {
+  return { type: 'text', chunks: typeof chunks === 'string' ? [chunks] : chunks, ...opts };
+}
+
+export function toolUse(name: string, input: Record<string, unknown>, then: FakeReply): ToolUseReply {
+  return { type: 'tool_use', name, input, then };
+}
+
+/** `shouldRetry: false` sends `x-should-retry: false`, which makes the CLI give up at once. */
+export function httpError(
+  status: number,
+  opts: { message?: string; headers?: Record<string, string>; shouldRetry?: boolean } = {},
+): HttpErrorReply {
+  const headers = { ...opts.headers };
+  if (opts.shouldRetry !== undefined) headers['x-should-retry'] = String(opts.shouldRetry);
+  return { type: 'http_error', status, message: opts.message, headers };
+}
+
+/** Headers of a rejected subscription (unified) rate limit; `resetsAtSec` is a Unix time in seconds. */
+export function usageLimitHeaders(resetsAtSec: number, claim = 'five_hour'): Record<string, string> {
+  return {
+    'anthropic-ratelimit-unified-status': 'rejected',
+    'anthropic-ratelimit-unified-reset': String(resetsAtSec),
+    'anthropic-ratelimit-unified-representative-claim': claim,
+  };
+}
+
+/** A promise a test opens by hand, for `TextReply.gate`. */
+export function createGate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+const ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  529: 'overloaded_error',
+};
+
+export async function startFakeAnthropic(): Promise<FakeAnthropic> {
+  const requests: RecordedRequest[] = [];
+  let script: Script = () => text(['Hello from the fake.']);
+  /** Follow-ups of tool_use replies, by tool_use id. */
+  const pendingTools = new Map<string, FakeReply>();
+  let ids = 0;
+  const nextId = (prefix: string) => `${prefix}_fake${String(++ids).padStart(6, '0')}`;
+
+  const server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(parts).toString('utf8');
+      const recorded = record(req.method ?? 'GET', req.url ?? '/', req.headers, raw);
+      requests.push(recorded);
+      void respond(recorded, res).catch(() => res.destroy());
+    });
+  });
+
+  async function respond(req: RecordedRequest, res: ServerResponse): Promise<void> {
+    if (req.method === 'HEAD' || req.method === 'GET') {
+      res.writeHead(200).end();
+      return;
+    }
+    if (req.method !== 'POST' || !req.path.startsWith('/v1/messages')) {
+      sendError(res, { type: 'http_error', status: 404, message: `fake: no route for ${req.method} ${req.path}` });
+      return;
+    }
+    const model = typeof req.body?.model === 'string' ? req.body.model : 'claude-fake';
+    let reply: FakeReply;
+    if (!req.main) reply = text(['Fake side answer']);
+    else {
+      const followUp = req.toolResults.map((r) => pendingTools.get(r.toolUseId)).find((r) => r !== undefined);
+      reply = followUp ?? (await script(req));
+    }
+    if (reply.type === 'http_error') sendError(res, reply);
+    else await stream(res, model, reply);
+  }
+
+  async function stream(res: ServerResponse, model: string, reply: TextReply | ToolUseReply): Promise<void> {
+    const usage = { ...DEFAULT_USAGE, ...reply.usage };
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'request-id': nextId('req'),
+      ...reply.headers,
+    });
+    const send = (event: string, data: Record<string, unknown>) => {
+      if (!res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
+    };
+    send('message_start', {
+      message: {
+        id: nextId('msg'),
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { ...usage, output_tokens: 1 },
+      },
+    });
+    if (reply.type === 'text') {
+      send('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+      const gateAfter = reply.gateAfter ?? 1;
+      for (const [i, chunk] of reply.chunks.entries()) {
+        if (i === gateAfter && reply.gate) await reply.gate;
+        if (i > 0 && reply.delayMs) await sleep(reply.delayMs);
+        if (res.destroyed) return;
+        send('content_block_delta', { index: 0, delta: { type: 'text_delta', text: chunk } });
+      }
+    } else {
+      const id = nextId('toolu');
+      pendingTools.set(id, reply.then);
+      send('content_block_start', { index: 0, content_block: { type: 'tool_use', id, name: reply.name, input: {} } });
+      send('content_block_delta', {
+        index: 0,
+        delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.input) },
+      });
+    }
+    send('content_block_stop', { index: 0 });
+    send('message_delta', {
+      delta: { stop_reason: reply.type === 'text' ? 'end_turn' : 'tool_use', stop_sequence: null },
+      usage: { output_tokens: usage.output_tokens },
+    });
+    send('message_stop', {});
+    res.end();
+  }
+
+  function sendError(res: ServerResponse, reply: HttpErrorReply): void {
+    const type = ERROR_TYPES[reply.status] ?? 'api_error';
+    res.writeHead(reply.status, { 'content-type': 'application/json', 'request-id': nextId('req'), ...reply.headers });
+    res.end(JSON.stringify({ type: 'error', error: { type, message: reply.message ?? `fake ${type}` } }));
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    mainRequests: () => requests.filter((r) => r.main),
+    script(fn) {
+      script = fn;
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function record(method: string, url: string, headers: IncomingHttpHeaders, raw: string): RecordedRequest {
+  let body: MessagesBody | undefined;
+  try {
+    body = raw ? (JSON.parse(raw) as MessagesBody) : undefined;
+  } catch {
+    body = undefined;
+  }
+  const messages = body?.messages ?? [];
+  const userTexts = messages
+    .filter((m) => m.role === 'user')
+    .map((m) =>
+      blocks(m.content)
+        .filter((b) => b.type === 'text' && typeof b.text === 'string' && !b.text.startsWith('<system-reminder>'))
+        .map((b) => b.text as string)
+        .join('\n'),
+    )
+    .filter((t) => t.length > 0);
+  const lastUser = messages.filter((m) => m.role === 'user').at(-1);
+  const toolResults = blocks(lastUser?.content)
+    .filter((b) => b.type === 'tool_result')
+    .map((b) => ({
+      toolUseId: String(b.tool_use_id),
+      content: blocks(b.content)
+        .map((c) => (typeof c.text === 'string' ? c.text : ''))
+        .join(''),
+      isError: b.is_error === true,
+    }));
+  return {
+    method,
+    path: url,
+    headers,
+    body,
+    main: method === 'POST' && Array.isArray(body?.tools) && body.tools.length > 0,
+    userTexts,
+    lastUserText: userTexts.at(-1) ?? '',
+    toolResults,
+  };
+}
+
+type Block = { type?: string; text?: unknown; [key: string]: unknown };
+
+/** Message content as blocks: a plain string is one text block. */
+function blocks(content: unknown): Block[] {
+  if (typeof content === 'string') return [{ type: 'text', text: content }];
+  return Array.isArray(content) ? (content as Block[]) : [];
+}
+
+export interface ClaudeTestEnv {
+  /** Environment for the CLI; pass it as `Config['claude'].env`. */
+  env: Record<string, string>;
+  /** The temporary HOME (sessions live under `<home>/.claude/projects`). */
+  home: string;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Environment that points the CLI at the fake with a fresh HOME. `auth: 'oauth'`
+ * makes the CLI run on subscription credentials (CLAUDE_CODE_OAUTH_TOKEN, API key
+ * blanked), which is what makes it read the unified rate-limit headers.
+ */
+export async function claudeTestEnv(baseUrl: string, opts: { auth?: 'api-key' | 'oauth' } = {}): Promise<ClaudeTestEnv> {
+  const home = await mkdtemp(path.join(tmpdir(), 'claude-home-'));
+  const auth =
+    opts.auth === 'oauth'
+      ? { CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat01-fake', ANTHROPIC_API_KEY: '' }
+      : { ANTHROPIC_API_KEY: 'sk-test', CLAUDE_CODE_OAUTH_TOKEN: '' };
+  return {
+    home,
+    env: {
+      HOME: home,
+      // An inherited CLAUDE_CONFIG_DIR would move sessions out of the temp HOME.
+      CLAUDE_CONFIG_DIR: path.join(home, '.claude'),
+      ANTHROPIC_BASE_URL: baseUrl,
+      ...auth,
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      DISABLE_TELEMETRY: '1',
+    },
+    cleanup: () => rm(home, { recursive: true, force: true }),
+  };
+}

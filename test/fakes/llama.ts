@@ -1,0 +1,301 @@
+/**
+ * A fake llama-server for tests and benchmarks: the same endpoints, status
+ * codes and stream shape as the real one, with the answer scripted by the test.
+ *
+ *   const fake = await startFakeLlama({ chunkDelayMs: 5 });
+ *   fake.url        // server root, e.g. http://127.0.0.1:40123 (where /health is)
+ *   fake.baseUrl    // fake.url + '/v1' (what LLAMA_BASE_URL holds)
+ *   fake.requests   // every request received, oldest first (see FakeRequest)
+ *   fake.reply(r)   // answer every chat completion with r (a FakeReply)
+ *   fake.script(fn) // answer each one with fn(body, n), n = 0 for the first; may be async
+ *   fake.setLoading(true | false)
+ *   fake.loadFor(ms)  // loading now, ready after ms (a slow model swap)
+ *   await fake.close()
+ *
+ * Endpoints:
+ *   GET  /health               503 {"error":{"message":"Loading model",…}} while loading, else 200 {"status":"ok"}
+ *   GET  /v1/models            always 200, even while loading (like the real one: never use it as readiness)
+ *   POST /v1/chat/completions  503 while loading; else the reply: an SSE stream when `stream: true`
+ *                              (role chunk, one chunk per FakeChunk, a finish chunk, a usage chunk when
+ *                              `stream_options.include_usage`, `data: [DONE]`), or one JSON completion
+ *   POST /_fake/loading {"loading": bool}   setLoading, for child processes (swap commands) to call
+ *   POST /_fake/load    {"ms": n}           loadFor(n), same purpose
+ *
+ * The default reply echoes the last user message as `echo: <text>`, one word per chunk.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One piece of a streamed answer. */
+export type FakeChunk =
+  | string // a content delta
+  | { reasoning: string } // a reasoning_content delta (llama-server's split-out thinking)
+  | { toolCall: { index: number; id?: string; name?: string; arguments?: string } }
+  | { wait: Promise<unknown> } // hold the stream here until the promise settles
+  | { raw: string }; // bytes written as they are (malformed streams)
+
+export interface FakeReply {
+  chunks?: FakeChunk[];
+  /** Default: 'tool_calls' when a chunk is a tool call, else 'stop'. */
+  finishReason?: string;
+  /** Default: prompt_tokens from the request size, completion_tokens = number of chunks. */
+  usage?: { prompt_tokens: number; completion_tokens: number };
+  /** Delay before each chunk; default the server's chunkDelayMs. */
+  chunkDelayMs?: number;
+  /** Answer with this HTTP status and an error body instead (llama-server's error shape). */
+  status?: number;
+  error?: string;
+  /** End the stream after the chunks, with no finish chunk and no [DONE] (a crashed server). */
+  truncate?: boolean;
+}
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  /** Parsed JSON body, if any. */
+  body: unknown;
+  /** 'completed' once the answer was fully sent, 'closed' if the client went away first. */
+  ended: Promise<'completed' | 'closed'>;
+}
+
+export interface FakeLlamaOptions {
+  loading?: boolean;
+  chunkDelayMs?: number;
+  reply?: FakeReply;
+}
+
+export interface FakeLlama {
+  url: string;
+  baseUrl: string;
+  requests: FakeRequest[];
+  reply(r: FakeReply): void;
+  script(fn: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply>): void;
+  setLoading(loading: boolean): void;
+  loadFor(ms: number): void;
+  close(): Promise<void>;
+}
+
+interface ChatBody {
+  model?: string;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  messages?: { role: string; content?: unknown }[];
+  [key: string]: unknown;
+}
+
+export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeLlama> {
+  let loading = opts.loading ?? false;
+  let readyTimer: NodeJS.Timeout | undefined;
+  let chatCount = 0;
+  let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = (body) =>
+    opts.reply ?? echoReply(body);
+  const requests: FakeRequest[] = [];
+
+  const setLoading = (value: boolean) => {
+    clearTimeout(readyTimer);
+    loading = value;
+  };
+  const loadFor = (ms: number) => {
+    setLoading(true);
+    readyTimer = setTimeout(() => {
+      loading = false;
+    }, ms);
+  };
+
+  const server = http.createServer(async (req, res) => {
+    const raw = await readBody(req);
+    const body = raw ? safeJson(raw) : undefined;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const ended = new Promise<'completed' | 'closed'>((resolve) => {
+      res.on('close', () => resolve(res.writableFinished ? 'completed' : 'closed'));
+    });
+    requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, ended });
+    const route = `${req.method} ${path}`;
+
+    if (route === 'GET /health') {
+      if (loading) return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
+      return sendJson(res, 200, { status: 'ok' });
+    }
+    if (route === 'GET /v1/models') {
+      return sendJson(res, 200, {
+        object: 'list',
+        data: [{ id: 'fake-model', object: 'model', owned_by: 'fake' }],
+      });
+    }
+    if (route === 'POST /_fake/loading') {
+      setLoading(Boolean((body as { loading?: unknown })?.loading));
+      return sendJson(res, 200, { loading });
+    }
+    if (route === 'POST /_fake/load') {
+      loadFor(Number((body as { ms?: unknown })?.ms ?? 0));
+      return sendJson(res, 200, { loading });
+    }
+    if (route === 'POST /v1/chat/completions') {
+      if (loading) return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
+      const chat = (body ?? {}) as ChatBody;
+      const reply = await answer(chat, chatCount++);
+      if (reply.status !== undefined) {
+        return sendJson(
+          res,
+          reply.status,
+          errorBody(reply.status, reply.error ?? 'fake error', 'server_error'),
+        );
+      }
+      if (chat.stream) return streamReply(res, chat, reply, opts.chunkDelayMs ?? 0);
+      return sendJson(res, 200, completion(chat, reply));
+    }
+    sendJson(res, 404, errorBody(404, 'File Not Found', 'not_found_error'));
+  });
+
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    baseUrl: `${url}/v1`,
+    requests,
+    reply: (r) => {
+      answer = () => r;
+    },
+    script: (fn) => {
+      answer = fn;
+    },
+    setLoading,
+    loadFor,
+    close: async () => {
+      clearTimeout(readyTimer);
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+async function streamReply(res: http.ServerResponse, chat: ChatBody, reply: FakeReply, defaultDelay: number) {
+  const id = `chatcmpl-fake${Date.now()}`;
+  const created = Math.floor(Date.now() / 1000);
+  const model = chat.model ?? 'fake-model';
+  const send = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+    res.write(
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`,
+    );
+  const delta = (d: Record<string, unknown>) => send([{ index: 0, delta: d, finish_reason: null }]);
+  const delay = reply.chunkDelayMs ?? defaultDelay;
+  const closed = () => res.destroyed || res.writableEnded;
+
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  delta({ role: 'assistant', content: null });
+  for (const chunk of reply.chunks ?? []) {
+    if (delay > 0) await sleep(delay);
+    if (closed()) return;
+    if (typeof chunk === 'string') delta({ content: chunk });
+    else if ('reasoning' in chunk) delta({ reasoning_content: chunk.reasoning });
+    else if ('raw' in chunk) res.write(chunk.raw);
+    else if ('wait' in chunk) await chunk.wait.catch(() => undefined);
+    else {
+      const { index, id: callId, name, arguments: args } = chunk.toolCall;
+      const fn = {
+        ...(name !== undefined ? { name } : {}),
+        ...(args !== undefined ? { arguments: args } : {}),
+      };
+      delta({ tool_calls: [{ index, ...(callId ? { id: callId, type: 'function' } : {}), function: fn }] });
+    }
+  }
+  if (closed()) return;
+  if (reply.truncate) return res.end();
+  send([{ index: 0, delta: {}, finish_reason: finishReason(reply) }]);
+  if (chat.stream_options?.include_usage) send([], { usage: usage(chat, reply) });
+  res.end('data: [DONE]\n\n');
+}
+
+function completion(chat: ChatBody, reply: FakeReply) {
+  const chunks = reply.chunks ?? [];
+  const content = chunks.filter((c): c is string => typeof c === 'string').join('');
+  const calls = new Map<
+    number,
+    { id: string; type: 'function'; function: { name: string; arguments: string } }
+  >();
+  for (const c of chunks) {
+    if (typeof c !== 'object' || !('toolCall' in c)) continue;
+    const t = c.toolCall;
+    const call = calls.get(t.index) ?? {
+      id: '',
+      type: 'function' as const,
+      function: { name: '', arguments: '' },
+    };
+    call.id ||= t.id ?? '';
+    call.function.name += t.name ?? '';
+    call.function.arguments += t.arguments ?? '';
+    calls.set(t.index, call);
+  }
+  return {
+    id: `chatcmpl-fake${Date.now()}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: chat.model ?? 'fake-model',
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content,
+          ...(calls.size > 0 ? { tool_calls: [...calls.values()] } : {}),
+        },
+        finish_reason: finishReason(reply),
+      },
+    ],
+    usage: usage(chat, reply),
+  };
+}
+
+function finishReason(reply: FakeReply): string {
+  if (reply.finishReason) return reply.finishReason;
+  return (reply.chunks ?? []).some((c) => typeof c === 'object' && 'toolCall' in c) ? 'tool_calls' : 'stop';
+}
+
+function usage(chat: ChatBody, reply: FakeReply) {
+  if (reply.usage)
+    return { ...reply.usage, total_tokens: reply.usage.prompt_tokens + reply.usage.completion_tokens };
+  const prompt_tokens = Math.ceil(JSON.stringify(chat.messages ?? []).length / 4);
+  const completion_tokens = (reply.chunks ?? []).length;
+  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
+function echoReply(chat: ChatBody): FakeReply {
+  const last = [...(chat.messages ?? [])].reverse().find((m) => m.role === 'user');
+  const content = last?.content;
+  const text = Array.isArray(content)
+    ? content.map((p: { text?: unknown }) => (typeof p.text === 'string' ? p.text : '')).join('')
+    : String(content ?? '');
+  return { chunks: `echo: ${text}`.split(/(?<= )/) };
+}
+
+function errorBody(code: number, message: string, type: string) {
+  return { error: { code, message, type } };
+}
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(value));
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

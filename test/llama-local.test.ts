@@ -1,0 +1,585 @@
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LlamaLocalBrain } from '../brains/llama-local/index.js';
+import { filterModeSections, PersonaPrompt } from '../brains/llama-local/persona.js';
+import { ThinkFilter } from '../brains/llama-local/think-filter.js';
+import type { ChatMessage, ToolDefinition, TurnEvent, TurnRequest } from '../brains/types.js';
+import type { Config, ModeConfig } from '../src/config.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+
+const logger = pino({ level: 'silent' });
+
+const llamaConfig: Config['llama'] = {
+  baseUrl: 'http://127.0.0.1:8081/v1',
+  healthPath: '/health',
+  readyTimeoutMs: 180_000,
+  pollIntervalMs: 500,
+  connectTimeoutMs: 5_000,
+  models: {},
+};
+
+function mode(over: Partial<ModeConfig> = {}): ModeConfig {
+  return {
+    id: 'local',
+    kind: 'llama',
+    description: '',
+    aliases: [],
+    allowedTools: [],
+    deniedTools: [],
+    ...over,
+  };
+}
+
+function brainFor(baseUrl: string, over: Partial<ModeConfig> = {}, llama: Partial<Config['llama']> = {}) {
+  return new LlamaLocalBrain({ mode: mode(over), baseUrl, llama: { ...llamaConfig, ...llama }, logger });
+}
+
+function turnReq(text: string, over: Partial<TurnRequest> = {}): TurnRequest {
+  return {
+    sessionKey: 'test',
+    messages: [{ role: 'user', content: text }],
+    newTurn: text,
+    freshSession: true,
+    ...over,
+  };
+}
+
+async function collect(events: AsyncIterable<TurnEvent>): Promise<TurnEvent[]> {
+  const out: TurnEvent[] = [];
+  for await (const e of events) out.push(e);
+  return out;
+}
+
+const textOf = (events: TurnEvent[]) => events.map((e) => (e.type === 'text' ? e.text : '')).join('');
+
+function deferred() {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type SentBody = { messages: ChatMessage[]; tools?: ToolDefinition[]; [k: string]: unknown };
+
+let fake: FakeLlama;
+beforeAll(async () => {
+  fake = await startFakeLlama();
+});
+afterAll(async () => {
+  await fake.close();
+});
+afterEach(() => {
+  fake.setLoading(false);
+  fake.script((body) => ({ chunks: [`echo ${body.messages?.length ?? 0}`] }));
+});
+
+const lastChat = () => {
+  const r = fake.requests.filter((q) => q.path === '/v1/chat/completions').at(-1);
+  if (!r) throw new Error('no chat request reached the fake');
+  return r;
+};
+
+describe('ThinkFilter', () => {
+  const cases: [string, string][] = [
+    ['Hello <think>secret</think>world', 'Hello world'],
+    ['<think>\nreasoning\n</think>\n\nThe answer', 'The answer'],
+    ['x <think>a</think>y<think>b</think>z', 'x yz'],
+    ['a < b and <thinking> is not a tag </th', 'a < b and <thinking> is not a tag </th'],
+    ['ok <think>never closed', 'ok '],
+    ['ends with <thi', 'ends with <thi'],
+    ['no tags at all', 'no tags at all'],
+  ];
+
+  const run = (pieces: string[]) => {
+    const f = new ThinkFilter();
+    return pieces.map((p) => f.push(p)).join('') + f.flush();
+  };
+
+  it.each(cases)('strips %j at every split into two and three pieces', (input, expected) => {
+    for (let i = 0; i <= input.length; i++) {
+      expect(run([input.slice(0, i), input.slice(i)]), `split at ${i}`).toBe(expected);
+      for (let j = i; j <= input.length; j++) {
+        expect(run([input.slice(0, i), input.slice(i, j), input.slice(j)]), `split at ${i},${j}`).toBe(
+          expected,
+        );
+      }
+    }
+    expect(run([...input]), 'one character at a time').toBe(expected);
+  });
+
+  it('never emits part of a tag before it is complete', () => {
+    const f = new ThinkFilter();
+    expect(f.push('Hi <th')).toBe('Hi ');
+    expect(f.push('ink>plan</th')).toBe('');
+    expect(f.push('ink> there')).toBe(' there');
+  });
+});
+
+describe('LlamaLocalBrain streaming', () => {
+  it('sends an OpenAI streaming request', async () => {
+    fake.reply({ chunks: ['ok'] });
+    await collect(
+      brainFor(fake.baseUrl, { model: 'qwen3' }).turn(
+        turnReq('hi', { maxTokens: 64 }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    expect(lastChat().body).toMatchObject({
+      model: 'qwen3',
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+    expect(lastChat().body).toMatchObject({ model: 'default' });
+    expect(lastChat().body).not.toHaveProperty('max_tokens');
+  });
+
+  it('yields the first delta while the upstream is still holding the rest', async () => {
+    const gate = deferred();
+    fake.reply({
+      chunks: ['Hel', { wait: gate.promise }, 'lo'],
+      usage: { prompt_tokens: 12, completion_tokens: 3 },
+    });
+    const it = brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000))[Symbol.asyncIterator]();
+
+    expect((await it.next()).value).toEqual({ type: 'text', text: 'Hel' });
+    const stillOpen = await Promise.race([lastChat().ended, sleep(100).then(() => 'open')]);
+    expect(stillOpen).toBe('open');
+
+    gate.resolve();
+    const rest: TurnEvent[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value);
+    expect(rest).toEqual([
+      { type: 'text', text: 'lo' },
+      {
+        type: 'usage',
+        usage: { costUsd: 0, inputTokens: 12, outputTokens: 3, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      },
+      { type: 'done', finishReason: 'stop' },
+    ]);
+  });
+
+  it('removes think blocks split at every position across chunks', async () => {
+    const input = '<think>plan it</think>\n\nAnswer <b>here</b>';
+    const brain = brainFor(fake.baseUrl);
+    for (let i = 1; i < input.length; i++) {
+      fake.reply({ chunks: [input.slice(0, i), input.slice(i)] });
+      const events = await collect(brain.turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+      expect(textOf(events), `split at ${i}`).toBe('Answer <b>here</b>');
+      expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    }
+  });
+
+  it('ignores reasoning_content deltas', async () => {
+    fake.reply({ chunks: [{ reasoning: 'let me think' }, 'Hi'] });
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+    expect(textOf(events)).toBe('Hi');
+  });
+});
+
+describe('LlamaLocalBrain tools', () => {
+  const tool = (name: string): ToolDefinition => ({
+    type: 'function',
+    function: { name, description: name, parameters: { type: 'object' } },
+  });
+  const tools = [tool('read'), tool('exec'), tool('web_search')];
+
+  it('passes tool_call deltas through in OpenAI shape and finishes with tool_calls', async () => {
+    fake.reply({
+      chunks: [
+        { toolCall: { index: 0, id: 'call_1', name: 'read', arguments: '' } },
+        { toolCall: { index: 0, arguments: '{"path":' } },
+        { toolCall: { index: 0, arguments: '"a.txt"}' } },
+      ],
+    });
+    const events = await collect(
+      brainFor(fake.baseUrl, { allowedTools: ['read'] }).turn(
+        turnReq('read a.txt', { tools, toolChoice: 'auto' }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    expect(events.filter((e) => e.type !== 'usage')).toEqual([
+      { type: 'tool_call', index: 0, id: 'call_1', name: 'read' },
+      { type: 'tool_call', index: 0, arguments: '{"path":' },
+      { type: 'tool_call', index: 0, arguments: '"a.txt"}' },
+      { type: 'done', finishReason: 'tool_calls' },
+    ]);
+  });
+
+  it.each([
+    [['read'], ['read']],
+    [['*'], ['read', 'exec', 'web_search']],
+    [
+      ['web_search', 'exec', 'not_sent'],
+      ['exec', 'web_search'],
+    ],
+  ])('allow-list %j sends %j', async (allowed, sent) => {
+    await collect(
+      brainFor(fake.baseUrl, { allowedTools: allowed }).turn(
+        turnReq('hi', { tools, toolChoice: 'auto' }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    const body = lastChat().body as SentBody;
+    expect(body.tools?.map((t) => t.function.name)).toEqual(sent);
+    expect(body.tool_choice).toBe('auto');
+  });
+
+  it('an empty allow-list sends no tools and no tool_choice', async () => {
+    await collect(
+      brainFor(fake.baseUrl, { allowedTools: [] }).turn(
+        turnReq('hi', { tools, toolChoice: 'auto' }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    expect(lastChat().body).not.toHaveProperty('tools');
+    expect(lastChat().body).not.toHaveProperty('tool_choice');
+  });
+});
+
+describe('persona and extra context', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'brainstem-persona-'));
+    await writeFile(path.join(dir, 'SOUL.md'), '# Soul\nYou are Nyx, dry and kind.\n');
+    await writeFile(
+      path.join(dir, 'AGENTS.md'),
+      [
+        '# Agents',
+        'Intro meant for the framework only.',
+        '## Safety [ALL MODES]',
+        'Never run rm -rf.',
+        '### Project work [ANKLUME MODE]',
+        'Use the anklume Makefile.',
+        '### Tone',
+        'Short answers.',
+        '## Coding [ANKLUME MODE]',
+        'Run make test before committing.',
+        '```',
+        '# [LOCAL MODE] not a heading inside a fence',
+        '```',
+        '## Chat [LOCAL MODE] [ASSISTANT MODE]',
+        'You run on a small local model: keep it simple.',
+        '## Other',
+        'Untagged, dropped.',
+      ].join('\n'),
+    );
+    await writeFile(path.join(dir, 'MEMORY.md'), 'The user lives in Lyon.\n');
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the [ALL MODES] and own-mode sections of AGENTS.md', () => {
+    const agents = [
+      '# Agents',
+      'intro',
+      '## Safety [ALL MODES]',
+      'safe',
+      '### Deep [ANKLUME MODE]',
+      'anklume only',
+      '### Untagged child',
+      'inherits keep',
+      '## Coding [ANKLUME MODE]',
+      '```md',
+      '## [LOCAL MODE] fenced',
+      '```',
+      '## Chat [local mode]',
+      'chat',
+    ].join('\n');
+    expect(filterModeSections(agents, 'local')).toBe(
+      [
+        '## Safety [ALL MODES]',
+        'safe',
+        '### Untagged child',
+        'inherits keep',
+        '## Chat [local mode]',
+        'chat',
+      ].join('\n'),
+    );
+    expect(filterModeSections(agents, 'anklume')).toContain('anklume only');
+    expect(filterModeSections(agents, 'anklume')).toContain('## [LOCAL MODE] fenced');
+  });
+
+  it('replaces the incoming system and developer messages with the persona prompt', async () => {
+    const huge = `OPENCLAW SYSTEM PROMPT ${'x'.repeat(50_000)}`;
+    await collect(
+      brainFor(fake.baseUrl, { personaDir: dir }).turn(
+        turnReq('hello', {
+          messages: [
+            { role: 'system', content: huge },
+            { role: 'developer', content: 'developer rules' },
+            { role: 'user', content: 'hello' },
+          ],
+        }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    const { messages } = lastChat().body as SentBody;
+    expect(messages.map((m) => m.role)).toEqual(['system', 'user']);
+    const prompt = String(messages[0]?.content);
+    expect(prompt).toContain('You are Nyx');
+    expect(prompt).toContain('Never run rm -rf.');
+    expect(prompt).toContain('Short answers.');
+    expect(prompt).toContain('keep it simple');
+    expect(prompt).toContain('The user lives in Lyon.');
+    expect(prompt).not.toContain('anklume');
+    expect(prompt).not.toContain('Intro meant for the framework');
+    expect(prompt).not.toContain('Untagged, dropped.');
+    expect(prompt).not.toContain('OPENCLAW SYSTEM PROMPT');
+    expect(prompt.length).toBeLessThan(1_000);
+  });
+
+  it('re-reads a persona file only when its mtime or size changes', async () => {
+    const memory = path.join(dir, 'MEMORY.md');
+    const persona = new PersonaPrompt(dir, 'local');
+    // Whole seconds, so the mtime survives the round trip through utimes exactly.
+    await utimes(memory, 1_700_000_000, 1_700_000_000);
+    expect(await persona.build()).toContain('The user lives in Lyon.');
+    // Same size, same mtime: the cached text is served (proof the file is not read again).
+    await writeFile(memory, 'The user lives in Nice.\n');
+    await utimes(memory, 1_700_000_000, 1_700_000_000);
+    expect(await persona.build()).toContain('Lyon');
+    await utimes(memory, 1_700_000_100, 1_700_000_100);
+    expect(await persona.build()).toContain('The user lives in Nice.');
+  });
+
+  it('skips missing persona files', async () => {
+    const only = await mkdtemp(path.join(tmpdir(), 'brainstem-persona-'));
+    await writeFile(path.join(only, 'SOUL.md'), 'Just a soul.');
+    expect(await new PersonaPrompt(only, 'local').build()).toBe('Just a soul.');
+    expect(await new PersonaPrompt(path.join(only, 'missing'), 'local').build()).toBeUndefined();
+    await rm(only, { recursive: true, force: true });
+  });
+
+  it('adds extraContext to the leading system message for that turn', async () => {
+    const brain = brainFor(fake.baseUrl);
+    await collect(
+      brain.turn(
+        turnReq('hi', {
+          messages: [
+            { role: 'system', content: 'client system' },
+            { role: 'user', content: 'hi' },
+          ],
+          extraContext: 'Usage today: 3 turns.',
+        }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    expect((lastChat().body as SentBody).messages).toEqual([
+      { role: 'system', content: 'client system\n\nUsage today: 3 turns.' },
+      { role: 'user', content: 'hi' },
+    ]);
+
+    await collect(
+      brain.turn(turnReq('hi', { extraContext: 'Usage today: 4 turns.' }), AbortSignal.timeout(5_000)),
+    );
+    expect((lastChat().body as SentBody).messages).toEqual([
+      { role: 'system', content: 'Usage today: 4 turns.' },
+      { role: 'user', content: 'hi' },
+    ]);
+
+    await collect(
+      brainFor(fake.baseUrl, { personaDir: dir }).turn(
+        turnReq('hi', { extraContext: 'Usage today: 5 turns.' }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    const [system] = (lastChat().body as SentBody).messages;
+    expect(String(system?.content)).toMatch(/You are Nyx[\s\S]*Usage today: 5 turns\.$/);
+  });
+});
+
+describe('LlamaLocalBrain failures', () => {
+  async function closedPort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    await new Promise<void>((r) => server.close(() => r()));
+    return port;
+  }
+
+  it('reports an unreachable upstream as upstream_down at once, naming the URL and LLAMA_BASE_URL', async () => {
+    const baseUrl = `http://127.0.0.1:${await closedPort()}/v1`;
+    const brain = brainFor(baseUrl);
+    const started = Date.now();
+    const events = await collect(brain.turn(turnReq('hi'), AbortSignal.timeout(10_000)));
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(events).toHaveLength(1);
+    const [e] = events;
+    expect(e?.type === 'error' && e.error.kind).toBe('upstream_down');
+    expect(e?.type === 'error' && e.error.message).toContain(`${baseUrl}/chat/completions`);
+    expect(e?.type === 'error' && e.error.message).toContain('LLAMA_BASE_URL');
+    expect(await brain.ready()).toEqual({
+      ok: false,
+      reason: expect.stringContaining(
+        `cannot reach the local model at ${baseUrl.replace(/\/v1$/, '')}/health`,
+      ),
+    });
+  });
+
+  it('turns an HTTP 500 into upstream_error with the upstream message', async () => {
+    fake.reply({ status: 500, error: 'boom: kv cache exhausted' });
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+    expect(events).toEqual([
+      {
+        type: 'error',
+        error: {
+          kind: 'upstream_error',
+          status: 500,
+          message: expect.stringContaining('boom: kv cache exhausted'),
+        },
+      },
+    ]);
+  });
+
+  it('says the model is still loading on a 503', async () => {
+    fake.setLoading(true);
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+    expect(events).toEqual([
+      {
+        type: 'error',
+        error: {
+          kind: 'upstream_error',
+          status: 503,
+          message: expect.stringMatching(/still loading.*Loading model/),
+        },
+      },
+    ]);
+  });
+
+  it('fails a stream that stops without a finish reason or [DONE]', async () => {
+    fake.reply({ chunks: ['partial'], truncate: true });
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+    expect(textOf(events)).toBe('partial');
+    expect(events.at(-1)).toMatchObject({
+      type: 'error',
+      error: { kind: 'upstream_error', message: expect.stringContaining('ended before') },
+    });
+  });
+
+  it('reports an error chunk sent mid-stream', async () => {
+    fake.reply({
+      chunks: ['a', { raw: 'data: {"error":{"code":500,"message":"context overflow"}}\n\n' }],
+      truncate: true,
+    });
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+    expect(events.at(-1)).toMatchObject({
+      type: 'error',
+      error: { kind: 'upstream_error', message: expect.stringContaining('context overflow') },
+    });
+  });
+
+  it('rejects a chunk that is not JSON', async () => {
+    fake.reply({ chunks: [{ raw: 'data: <html>oops</html>\n\n' }], truncate: true });
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.timeout(5_000)));
+    expect(events.at(-1)).toMatchObject({ type: 'error', error: { kind: 'upstream_error' } });
+  });
+
+  it('aborts promptly, ends with aborted, and closes the upstream connection', async () => {
+    const never = new Promise<void>(() => undefined);
+    fake.reply({ chunks: ['first', { wait: never }, 'never sent'] });
+    const ctrl = new AbortController();
+    const it = brainFor(fake.baseUrl).turn(turnReq('hi'), ctrl.signal)[Symbol.asyncIterator]();
+    expect((await it.next()).value).toEqual({ type: 'text', text: 'first' });
+
+    const started = Date.now();
+    const pending = it.next();
+    ctrl.abort();
+    expect((await pending).value).toMatchObject({ type: 'error', error: { kind: 'aborted' } });
+    expect((await it.next()).done).toBe(true);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(await lastChat().ended).toBe('closed');
+  });
+
+  it('ends at once with aborted when the signal is already aborted', async () => {
+    const before = fake.requests.length;
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.abort()));
+    expect(events).toEqual([{ type: 'error', error: { kind: 'aborted', message: expect.any(String) } }]);
+    expect(fake.requests.length).toBe(before);
+  });
+});
+
+describe('LlamaLocalBrain.ready', () => {
+  it('probes /health at the server root, not /v1/models', async () => {
+    const brain = brainFor(fake.baseUrl);
+    fake.setLoading(true);
+    const loading = await brain.ready();
+    expect(loading).toEqual({ ok: false, reason: expect.stringMatching(/still loading.*Loading model/) });
+    fake.setLoading(false);
+    expect((await brain.ready()).ok).toBe(true);
+    const probed = fake.requests.filter((r) => r.method === 'GET').map((r) => r.path);
+    expect(probed.slice(-2)).toEqual(['/health', '/health']);
+    expect(probed).not.toContain('/v1/models');
+  });
+
+  it('is bounded by a short timeout when the server accepts but never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as { port: number };
+    const started = Date.now();
+    const result = await brainFor(`http://127.0.0.1:${port}/v1`, {}, { connectTimeoutMs: 300 }).ready();
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(result).toEqual({ ok: false, reason: expect.stringContaining('did not answer within 300 ms') });
+    await new Promise<void>((r) => {
+      silent.close(() => r());
+      for (const s of sockets) s.destroy();
+    });
+  });
+});
+
+describe('fake llama-server', () => {
+  it('answers /v1/models even while loading, unlike /health', async () => {
+    fake.setLoading(true);
+    expect((await fetch(`${fake.baseUrl}/models`)).status).toBe(200);
+    expect((await fetch(`${fake.url}/health`)).status).toBe(503);
+  });
+
+  it('answers a non-streaming completion with merged content and tool calls', async () => {
+    fake.reply({
+      chunks: [
+        'a',
+        'b',
+        { toolCall: { index: 0, id: 'c1', name: 'read' } },
+        { toolCall: { index: 0, arguments: '{}' } },
+      ],
+    });
+    const res = await fetch(`${fake.baseUrl}/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }),
+    });
+    expect(await res.json()).toMatchObject({
+      object: 'chat.completion',
+      choices: [
+        {
+          message: {
+            role: 'assistant',
+            content: 'ab',
+            tool_calls: [{ id: 'c1', type: 'function', function: { name: 'read', arguments: '{}' } }],
+          },
+          finish_reason: 'tool_calls',
+        },
+      ],
+      usage: { completion_tokens: 4 },
+    });
+  });
+
+  it('echoes the last user message by default', async () => {
+    const local = await startFakeLlama();
+    const events = await collect(
+      brainFor(local.baseUrl).turn(turnReq('hello there'), AbortSignal.timeout(5_000)),
+    );
+    expect(textOf(events)).toBe('echo: hello there');
+    await local.close();
+  });
+});

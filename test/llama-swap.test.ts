@@ -1,0 +1,213 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LlamaLocalBrain } from '../brains/llama-local/index.js';
+import type { Readiness } from '../brains/types.js';
+import { swapLlamaModel } from '../src/llama-swap.js';
+import { waitUntilReady } from '../src/readiness.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+
+const logger = pino({ level: 'silent' });
+const node = process.execPath;
+
+let fake: FakeLlama;
+let dir: string;
+let probe: (signal: AbortSignal) => Promise<Readiness>;
+const script = (name: string) => path.join(dir, name);
+
+beforeAll(async () => {
+  fake = await startFakeLlama();
+  const brain = new LlamaLocalBrain({
+    mode: { id: 'local', kind: 'llama', description: '', aliases: [], allowedTools: [], deniedTools: [] },
+    baseUrl: fake.baseUrl,
+    llama: {
+      baseUrl: fake.baseUrl,
+      healthPath: '/health',
+      readyTimeoutMs: 5_000,
+      pollIntervalMs: 50,
+      connectTimeoutMs: 1_000,
+      models: {},
+    },
+    logger,
+  });
+  probe = (signal) => brain.ready(signal);
+
+  dir = await mkdtemp(path.join(tmpdir(), 'brainstem-swap-'));
+  // Appends its arguments (after the log path) as one JSON line: proves what argv the command got.
+  await writeFile(
+    script('record.mjs'),
+    "import { appendFileSync } from 'node:fs';\n" +
+      'appendFileSync(process.argv[2], JSON.stringify(process.argv.slice(3)) + "\\n");\n',
+  );
+  // What a real start command does to llama-server: loading now, ready after some time.
+  await writeFile(
+    script('load.mjs'),
+    'const [url, ms] = process.argv.slice(2);\n' +
+      "await fetch(url + '/_fake/load', { method: 'POST', body: JSON.stringify({ ms: Number(ms) }) });\n",
+  );
+  await writeFile(
+    script('fail.mjs'),
+    "console.log('stopping llama-chat.service');\nconsole.error('Failed: unit not loaded');\nprocess.exit(3);\n",
+  );
+  await writeFile(script('hang.mjs'), 'setTimeout(() => {}, 60_000);\n');
+});
+
+afterAll(async () => {
+  await fake.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  fake.setLoading(false);
+});
+
+const healthProbes = () => fake.requests.filter((r) => r.path === '/health').length;
+
+describe('waitUntilReady', () => {
+  it('polls the probe until the model is loaded', async () => {
+    fake.loadFor(800);
+    const before = healthProbes();
+    const result = await waitUntilReady(probe, { timeoutMs: 5_000, intervalMs: 50 });
+    expect(result.ok).toBe(true);
+    expect(result.waitedMs).toBeGreaterThanOrEqual(750);
+    expect(result.waitedMs).toBeLessThan(1_500);
+    expect(healthProbes() - before).toBeGreaterThan(5);
+  });
+
+  it('answers at once when already ready', async () => {
+    const result = await waitUntilReady(probe, { timeoutMs: 5_000, intervalMs: 1_000 });
+    expect(result).toEqual({ ok: true, waitedMs: expect.any(Number) });
+    expect(result.waitedMs).toBeLessThan(500);
+  });
+
+  it('gives up after timeoutMs with the last reason', async () => {
+    fake.setLoading(true);
+    const result = await waitUntilReady(probe, { timeoutMs: 400, intervalMs: 50 });
+    expect(result).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/not ready after 0\.4 s: .*still loading/),
+      waitedMs: expect.any(Number),
+    });
+    expect(result.waitedMs).toBeLessThan(1_000);
+  });
+
+  it('bounds a probe that hangs and ignores its signal', async () => {
+    const started = Date.now();
+    const result = await waitUntilReady(() => new Promise<Readiness>(() => undefined), {
+      timeoutMs: 300,
+      intervalMs: 50,
+    });
+    expect(result.ok).toBe(false);
+    expect(Date.now() - started).toBeLessThan(800);
+  });
+
+  it('treats a throwing probe as not ready', async () => {
+    const result = await waitUntilReady(() => Promise.reject(new Error('binary missing')), {
+      timeoutMs: 200,
+      intervalMs: 50,
+    });
+    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('binary missing') });
+  });
+
+  it('stops when its signal aborts', async () => {
+    fake.setLoading(true);
+    const ctrl = new AbortController();
+    setTimeout(() => ctrl.abort(), 150);
+    const started = Date.now();
+    const result = await waitUntilReady(probe, { timeoutMs: 10_000, intervalMs: 50, signal: ctrl.signal });
+    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('cancelled') });
+    expect(Date.now() - started).toBeLessThan(600);
+  });
+});
+
+describe('swapLlamaModel', () => {
+  it('runs stop then start commands as argv and waits until the new model is ready', async () => {
+    const log = path.join(dir, 'argv.log');
+    const result = await swapLlamaModel({
+      stop: [[node, script('record.mjs'), log, 'stop', 'two words', '$HOME', '; echo injected']],
+      start: [
+        [node, script('record.mjs'), log, 'start', '--model', 'qwen3-8b.gguf'],
+        [node, script('load.mjs'), fake.url, '800'],
+      ],
+      probe,
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      logger,
+    });
+    expect(result.ok).toBe(true);
+    expect(result.ms).toBeGreaterThanOrEqual(800);
+    const lines = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      ['stop', 'two words', '$HOME', '; echo injected'],
+      ['start', '--model', 'qwen3-8b.gguf'],
+    ]);
+  });
+
+  it('stops at a failing command with its exit code and output in the reason', async () => {
+    const log = path.join(dir, 'not-run.log');
+    const result = await swapLlamaModel({
+      stop: [[node, script('fail.mjs')]],
+      start: [[node, script('record.mjs'), log, 'start']],
+      probe,
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      logger,
+    });
+    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('exit code 3') });
+    expect(!result.ok && result.reason).toContain('Failed: unit not loaded');
+    expect(!result.ok && result.reason).toContain('fail.mjs');
+    expect(existsSync(log)).toBe(false);
+  });
+
+  it('kills a command that runs past its timeout', async () => {
+    const started = Date.now();
+    const result = await swapLlamaModel({
+      stop: [],
+      start: [[node, script('hang.mjs')]],
+      probe,
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      logger,
+      commandTimeoutMs: 300,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('did not finish within 0.3 s'),
+    });
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('fails when the model never becomes ready', async () => {
+    const result = await swapLlamaModel({
+      stop: [],
+      start: [[node, script('load.mjs'), fake.url, '60000']],
+      probe,
+      timeoutMs: 400,
+      intervalMs: 50,
+      logger,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/did not become ready: not ready after 0\.4 s: .*still loading/),
+    });
+  });
+
+  it('names a command that cannot run', async () => {
+    const result = await swapLlamaModel({
+      stop: [['/nonexistent/llama-stop', 'now']],
+      start: [],
+      probe,
+      timeoutMs: 400,
+      intervalMs: 50,
+      logger,
+    });
+    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('/nonexistent/llama-stop') });
+    expect(!result.ok && result.reason).toContain('ENOENT');
+  });
+});

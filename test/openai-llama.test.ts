@@ -1,0 +1,286 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+
+/** A promise the test opens by hand, to hold a fake's stream mid-way. */
+function gate() {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => {
+    open = r;
+  });
+  return { promise, open };
+}
+
+let llama: FakeLlama;
+let svc: TestService;
+
+beforeAll(async () => {
+  llama = await startFakeLlama({ chunkDelayMs: 1 });
+  svc = await startTestService({
+    config: {
+      defaultMode: 'local',
+      server: { bodyLimitBytes: 64 * 1024 },
+      claude: { bin: CLAUDE_BIN },
+      llama: { baseUrl: llama.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },
+      modes: { local: { kind: 'llama', aliases: ['lical'], allowedTools: ['read'] } },
+    },
+  });
+});
+afterAll(async () => {
+  await svc?.close();
+  await llama?.close();
+});
+
+describe('OpenAI endpoint over the local brain', () => {
+  it('serves /health without auth and /v1/models with it', async () => {
+    const health = await fetch(`${svc.url}/health`);
+    expect(health.status).toBe(200);
+    const body = (await health.json()) as { activeMode: string; brains: Record<string, { ready: boolean }> };
+    expect(body.activeMode).toBe('local');
+    expect(body.brains.local?.ready).toBe(true);
+    const models = await svc.client.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(['active', 'anklume', 'assistant', 'local']);
+  });
+
+  it('refuses a missing or wrong token in OpenAI error shape', async () => {
+    const none = await fetch(`${svc.url}/v1/models`);
+    expect(none.status).toBe(401);
+    expect(((await none.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+    const wrong = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: 'nope', maxRetries: 0 });
+    await expect(wrong.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it('streams: the client has the first words before the rest exists', async () => {
+    const g = gate();
+    llama.reply({ chunks: ['Hello', ' world', { wait: g.promise }, ' and', ' more'] });
+    const stream = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let opened = false;
+    let usage: OpenAI.CompletionUsage | undefined | null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+      if (!opened && text.includes('world')) {
+        // The upstream is held: these words can only have come through streaming.
+        expect(text).toBe('**[local]** Hello world');
+        opened = true;
+        g.open();
+      }
+    }
+    expect(opened).toBe(true);
+    expect(text).toBe('**[local]** Hello world and more');
+    expect(usage?.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('answers without streaming, with provider prefixes and aliases', async () => {
+    llama.reply({ chunks: ['plain ', 'answer'] });
+    for (const model of ['brainstem/local', 'claude-code/lical', 'active']) {
+      const r = await svc.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'q' }] });
+      expect(r.choices[0]?.message.content).toBe('**[local]** plain answer');
+      expect(r.choices[0]?.finish_reason).toBe('stop');
+    }
+  });
+
+  it('strips <think> split across chunks', async () => {
+    llama.reply({ chunks: ['<thi', 'nk>secret plan</th', 'ink>Vis', 'ible'] });
+    const r = await svc.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }] });
+    expect(r.choices[0]?.message.content).toBe('**[local]** Visible');
+  });
+
+  it('streams tool calls as deltas and passes only allowed tools upstream', async () => {
+    llama.reply({
+      chunks: [
+        { toolCall: { index: 0, id: 'call_1', name: 'read', arguments: '{"pa' } },
+        { toolCall: { index: 0, arguments: 'th":"a.txt"}' } },
+      ],
+    });
+    const tools: OpenAI.ChatCompletionTool[] = ['read', 'exec'].map((name) => ({
+      type: 'function',
+      function: { name, parameters: { type: 'object', properties: {} } },
+    }));
+    const stream = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'read a.txt' }],
+      tools,
+      stream: true,
+    });
+    let args = '';
+    let name = '';
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      for (const tc of chunk.choices[0]?.delta.tool_calls ?? []) {
+        name += tc.function?.name ?? '';
+        args += tc.function?.arguments ?? '';
+      }
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(name).toBe('read');
+    expect(JSON.parse(args)).toEqual({ path: 'a.txt' });
+    expect(finish).toBe('tool_calls');
+    const sent = llama.requests.at(-1)?.body as { tools?: { function: { name: string } }[] };
+    expect(sent.tools?.map((t) => t.function.name)).toEqual(['read']);
+  });
+
+  it('answers a switch request itself, without a brain call, and keeps the mode', async () => {
+    const before = llama.requests.length;
+    const r = await svc.client.chat.completions.create({
+      model: 'active',
+      messages: [{ role: 'user', content: '[Tue 2026-11-24 04:10 UTC] mode lical' }],
+    });
+    expect(r.choices[0]?.message.content).toMatch(/Already in mode \*\*local\*\*|Déjà en mode/);
+    const help = await svc.client.chat.completions.create({ model: 'active', messages: [{ role: 'user', content: 'help' }] });
+    expect(help.choices[0]?.message.content).toContain('⚙️ [proxy]');
+    expect(llama.requests.length).toBe(before);
+  });
+
+  it('gives the brain a usage summary when the user asks about consumption', async () => {
+    llama.reply({ chunks: ['You spent little.'] });
+    await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: "combien j'ai consommé ce mois-ci ?" }],
+    });
+    const sent = JSON.stringify(llama.requests.at(-1)?.body);
+    expect(sent).toContain('brainstem usage ledger');
+    expect(sent).toMatch(/this month: \$\d+\.\d\d, \d+ turns/);
+  });
+
+  it('strips a [SWITCH:x] marker split across chunks and switches', async () => {
+    llama.reply({ chunks: ['Going to the big brain', ' [SWI', 'TCH:assis', 'tant] now.'] });
+    const r = await svc.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }] });
+    expect(r.choices[0]?.message.content).toBe('**[local]** Going to the big brain  now.');
+    // The switch runs after the answer; the active mode changes once Claude's readiness probe passes.
+    await expect
+      .poll(async () => ((await (await fetch(`${svc.url}/health`)).json()) as { activeMode: string }).activeMode, {
+        timeout: 15_000,
+      })
+      .toBe('assistant');
+    const back = await svc.client.chat.completions.create({
+      model: 'active',
+      messages: [{ role: 'user', content: 'switch to local' }],
+    });
+    expect(back.choices[0]?.message.content).toMatch(/Switched to \*\*local\*\*/);
+  });
+});
+
+describe('bad input gets a clear error and changes nothing', () => {
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json', ...headers },
+      body,
+    });
+  const errorOf = async (r: Response) => ((await r.json()) as { error: { message: string; type: string; param: string } }).error;
+
+  it('malformed JSON', async () => {
+    const r = await post('{"model": "local", "messages": [');
+    expect(r.status).toBe(400);
+    expect((await errorOf(r)).message).toMatch(/not valid JSON/);
+  });
+
+  it('wrong field types, naming the field', async () => {
+    const r = await post(JSON.stringify({ model: 'local', messages: 'hello' }));
+    expect(r.status).toBe(400);
+    const e = await errorOf(r);
+    expect(e.param).toBe('messages');
+    const r2 = await post(JSON.stringify({ model: 'local', messages: [{ role: 'wizard', content: 'x' }] }));
+    expect((await errorOf(r2)).message).toMatch(/messages\.0\.role/);
+  });
+
+  it('empty messages and no user message', async () => {
+    expect((await post(JSON.stringify({ model: 'local', messages: [] }))).status).toBe(400);
+    const r = await post(JSON.stringify({ model: 'local', messages: [{ role: 'system', content: 'be nice' }] }));
+    expect(r.status).toBe(400);
+    expect((await errorOf(r)).message).toMatch(/no user message/);
+  });
+
+  it('unknown model, listing the valid ids', async () => {
+    await expect(
+      svc.client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ status: 404, message: expect.stringContaining('active, anklume, assistant, local') });
+  });
+
+  it('oversized body', async () => {
+    const r = await post(JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] }));
+    expect(r.status).toBe(413);
+    expect((await errorOf(r)).message).toMatch(/larger than the limit of 65536 bytes/);
+  });
+
+  it('leaves the state intact', async () => {
+    const h = (await (await fetch(`${svc.url}/health`)).json()) as { activeMode: string };
+    expect(h.activeMode).toBe('local');
+  });
+});
+
+describe('a dead or failing upstream', () => {
+  it('answers 502 in OpenAI shape when the upstream errors', async () => {
+    llama.reply({ status: 500, error: 'kaboom' });
+    await expect(
+      svc.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }], stream: true }),
+    ).rejects.toMatchObject({ status: 502 });
+  });
+
+  it('answers 503 within seconds when the upstream is down', async () => {
+    const dead = await startTestService({
+      config: { defaultMode: 'local', llama: { baseUrl: 'http://127.0.0.1:9/v1', connectTimeoutMs: 1000 } },
+    });
+    try {
+      const started = Date.now();
+      await expect(
+        dead.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }] }),
+      ).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/LLAMA_BASE_URL/) });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await dead.close();
+    }
+  });
+});
+
+describe('a switch that swaps the llama model', () => {
+  it('waits until a slow upstream is really ready, then announces it', async () => {
+    const slow = await startFakeLlama();
+    const svc2Dir = svc.dir;
+    const script = path.join(svc2Dir, 'start-model.mjs');
+    // The "start" command of a model: tells the fake to load for 800 ms, like llama-server reading weights.
+    writeFileSync(
+      script,
+      `await fetch(process.argv[2] + '/_fake/load', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ms":800}' });\n`,
+    );
+    const s = await startTestService({
+      config: {
+        defaultMode: 'assistant',
+        claude: { bin: CLAUDE_BIN },
+        llama: {
+          baseUrl: slow.baseUrl,
+          pollIntervalMs: 50,
+          models: { qwen: { start: [[process.execPath, script, slow.url]] } },
+        },
+        modes: { local: { kind: 'llama', llamaModel: 'qwen' } },
+      },
+    });
+    try {
+      const started = Date.now();
+      const r = await s.client.chat.completions.create({
+        model: 'active',
+        messages: [{ role: 'user', content: 'passe en mode local' }],
+      });
+      const took = Date.now() - started;
+      expect(r.choices[0]?.message.content).toMatch(/Mode \*\*local\*\* activé/);
+      expect(took).toBeGreaterThanOrEqual(800);
+      const health = await fetch(`${slow.url}/health`);
+      expect(health.status).toBe(200);
+      const notices = s.service.core.notifier.pending();
+      expect(notices.at(-1)?.text).toMatch(/⚙️ \[proxy\] Mode <b>local<\/b> prêt/);
+    } finally {
+      await s.close();
+      await slow.close();
+    }
+  });
+});
