@@ -20,6 +20,16 @@ import { hasAssistant, latestUserWords, newTurnText } from './text.js';
 import type { UsageLedger } from './usage.js';
 import { usageContext } from './usage-summary.js';
 
+/** Why a turn was cut: brainstem is stopping (pm2 restart, upgrade). */
+export class ShutdownError extends Error {
+  constructor() {
+    super(
+      '⚙️ [proxy] brainstem is restarting, so this answer was cut short. Send your message again in a minute.',
+    );
+    this.name = 'ShutdownError';
+  }
+}
+
 export interface ChatRequest {
   /** `active`, a mode id or alias, with or without a provider prefix. */
   model: string;
@@ -68,6 +78,9 @@ export class ChatService {
   private readonly lock = new KeyedLock();
   private readonly startedAt = Date.now();
   private readonly answerers: LocalAnswerer[] = [];
+  /** Turns running now, so a shutdown can wait for them and then cut them short. */
+  private readonly running = new Set<AbortController>();
+  private closing = false;
 
   constructor(
     private readonly deps: {
@@ -100,6 +113,7 @@ export class ChatService {
 
   /** Validates at once (throwing typed errors), then returns the stream of events. */
   run(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    if (this.closing) throw new BrainstemError('SHUTTING_DOWN');
     const requested = this.resolveMode(req.model);
     const newTurn = newTurnText(req.messages);
     const endsWithToolResult = req.messages.at(-1)?.role === 'tool';
@@ -151,13 +165,37 @@ export class ChatService {
     const key = `${effective.id}\u0000${req.sessionKey}`;
     if (this.lock.busy(key)) yield { type: 'queued' };
     const release = await this.lock.acquire(key);
+    const turn = new AbortController();
+    const onAbort = () => turn.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.running.add(turn);
     try {
       if (signal.aborted) return;
       yield { type: 'mode', mode: effective };
-      yield* this.relay(brain, effective, req, newTurn, intent?.kind === 'usage', signal);
+      yield* this.relay(brain, effective, req, newTurn, intent?.kind === 'usage', turn.signal);
     } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.running.delete(turn);
       release();
     }
+  }
+
+  /**
+   * Shutdown: refuse new turns, give running ones `graceMs` to finish, then cut
+   * them short (each face tells its user). Resolves when none is left.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.closing = true;
+    const deadline = Date.now() + graceMs;
+    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (this.running.size === 0) return;
+    this.deps.logger.warn({ turns: this.running.size }, 'grace period over: stopping the running turns');
+    for (const turn of this.running) turn.abort(new ShutdownError());
+    while (this.running.size > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  get runningTurns(): number {
+    return this.running.size;
   }
 
   private async *relay(
@@ -213,19 +251,21 @@ export class ChatService {
             yield* text(markers.flush());
             yield ev;
             break;
-          case 'error':
+          case 'error': {
             yield* text(markers.flush());
-            failure = ev.error;
-            if (ev.error.kind === 'auth') {
+            const cut = signal.reason instanceof ShutdownError;
+            failure = cut ? { ...ev.error, message: (signal.reason as ShutdownError).message } : ev.error;
+            if (failure.kind === 'auth') {
               // One renewal notice per hour at most, whatever the number of failing turns.
               this.deps.notifier.notify({
                 kind: 'auth',
-                text: ev.error.message,
+                text: failure.message,
                 dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
               });
             }
-            yield ev;
+            yield { type: 'error', error: failure };
             break;
+          }
           default:
             yield ev;
         }

@@ -47,7 +47,7 @@ export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
   });
   if (!ready.ok) {
     opts.logger.warn({ reason: ready.reason }, 'llama model did not become ready');
-    return { ok: false, reason: `the model was started but ${ready.reason}`, ms: ms() };
+    return { ok: false, reason: `the model did not become ready: ${ready.reason}`, ms: ms() };
   }
   opts.logger.info({ ms: ms(), waitedMs: ready.waitedMs }, 'llama model ready');
   return { ok: true, ms: ms() };

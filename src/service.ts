@@ -41,8 +41,12 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 10_000) => {
     stopping ??= (async () => {
+      // Order matters: stop taking work (bot updates, new requests), let running turns end, then close state.
+      const closing = app.close();
       for (const s of stops) await s().catch((err) => logger.warn({ err }, 'part failed to stop'));
-      await Promise.race([app.close(), new Promise((r) => setTimeout(r, graceMs))]);
+      await core.chat.drain(graceMs);
+      await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
+      core.db.pragma('wal_checkpoint(TRUNCATE)');
       core.db.close();
     })();
     return stopping;

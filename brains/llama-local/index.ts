@@ -1,0 +1,295 @@
+import { Agent, type Dispatcher, request } from 'undici';
+import type { Config, ModeConfig } from '../../src/config.js';
+import type { Logger } from '../../src/logger.js';
+import type {
+  Brain,
+  BrainError,
+  FinishReason,
+  Readiness,
+  TurnEvent,
+  TurnRequest,
+  TurnUsage,
+} from '../types.js';
+import { PersonaPrompt } from './persona.js';
+import { allowedToolChoice, allowedTools, upstreamMessages } from './request.js';
+import { sseData } from './sse.js';
+import { ThinkFilter } from './think-filter.js';
+import { parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
+
+/**
+ * Once connected, how long the upstream may stay silent (before the headers,
+ * or between two chunks). Generous on purpose: llama-server holds its headers
+ * until the prompt is processed, which takes minutes for a long prompt on CPU.
+ */
+const SILENCE_TIMEOUT_MS = 10 * 60_000;
+
+export interface LlamaLocalBrainOptions {
+  mode: ModeConfig;
+  /** OpenAI-style base URL, e.g. `http://127.0.0.1:8081/v1`. */
+  baseUrl: string;
+  llama: Config['llama'];
+  logger: Logger;
+}
+
+/**
+ * A mode served by an OpenAI-compatible local server (llama-server, Ollama):
+ * streams its chat completions as turn events, with think blocks removed, the
+ * tool list cut to the mode's allow-list and, when the mode has a persona
+ * directory, a concise system prompt of its own.
+ */
+export class LlamaLocalBrain implements Brain {
+  readonly kind = 'llama' as const;
+  readonly id: string;
+  private readonly mode: ModeConfig;
+  private readonly llama: Config['llama'];
+  private readonly logger: Logger;
+  private readonly agent: Agent;
+  private readonly persona: PersonaPrompt | undefined;
+  private readonly chatUrl: string;
+  private readonly healthUrl: string;
+
+  constructor(opts: LlamaLocalBrainOptions) {
+    this.mode = opts.mode;
+    this.id = opts.mode.id;
+    this.llama = opts.llama;
+    this.logger = opts.logger;
+    const base = opts.baseUrl.replace(/\/+$/, '');
+    this.chatUrl = `${base}/chat/completions`;
+    // /health lives at the server root; /v1/models would answer before the model is loaded.
+    this.healthUrl = `${base.replace(/\/v1$/, '')}${opts.llama.healthPath}`;
+    this.persona = opts.mode.personaDir ? new PersonaPrompt(opts.mode.personaDir, opts.mode.id) : undefined;
+    this.agent = new Agent({
+      connectTimeout: opts.llama.connectTimeoutMs,
+      headersTimeout: SILENCE_TIMEOUT_MS,
+      bodyTimeout: SILENCE_TIMEOUT_MS,
+    });
+  }
+
+  async ready(signal?: AbortSignal): Promise<Readiness> {
+    const timeout = AbortSignal.timeout(this.llama.connectTimeoutMs);
+    try {
+      const res = await request(this.healthUrl, {
+        dispatcher: this.agent,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      const text = await res.body.text();
+      if (res.statusCode === 200) return { ok: true, detail: `${this.healthUrl} answers 200` };
+      const said = upstreamErrorMessage(parseJson(text));
+      if (res.statusCode === 503) {
+        return {
+          ok: false,
+          reason: `the model is still loading at ${this.healthUrl}${said ? ` (${said})` : ''}`,
+        };
+      }
+      return {
+        ok: false,
+        reason: `${this.healthUrl} answered HTTP ${res.statusCode}${said ? `: ${said}` : ''}`,
+      };
+    } catch (err) {
+      if (timeout.aborted) {
+        return {
+          ok: false,
+          reason: `${this.healthUrl} did not answer within ${this.llama.connectTimeoutMs} ms`,
+        };
+      }
+      if (signal?.aborted) return { ok: false, reason: 'readiness probe cancelled' };
+      return { ok: false, reason: this.unreachable(this.healthUrl, err) };
+    }
+  }
+
+  turn(req: TurnRequest, signal: AbortSignal): AsyncIterable<TurnEvent> {
+    return this.run(req, signal);
+  }
+
+  private async *run(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
+    const started = Date.now();
+    let body: string;
+    try {
+      body = JSON.stringify(await this.requestBody(req));
+    } catch (err) {
+      yield this.fail({
+        kind: 'internal',
+        message: `cannot read the persona files: ${(err as Error).message}`,
+      });
+      return;
+    }
+    if (signal.aborted) {
+      yield aborted();
+      return;
+    }
+
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.chatUrl, {
+        method: 'POST',
+        dispatcher: this.agent,
+        signal,
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body,
+      });
+    } catch (err) {
+      yield signal.aborted ? aborted() : this.fail(this.requestFailure(err));
+      return;
+    }
+
+    if (res.statusCode !== 200) {
+      const text = await res.body.text().catch(() => '');
+      yield signal.aborted ? aborted() : this.fail(this.httpFailure(res.statusCode, text));
+      return;
+    }
+
+    const filter = new ThinkFilter();
+    let finishReason: FinishReason | undefined;
+    let sawDone = false;
+    let usage: TurnUsage | undefined;
+    try {
+      for await (const data of sseData(res.body)) {
+        if (data === '[DONE]') {
+          sawDone = true;
+          break;
+        }
+        const parsed = streamChunkSchema.safeParse(parseJson(data));
+        if (!parsed.success) {
+          yield this.fail({
+            kind: 'upstream_error',
+            message: `${this.chatUrl} sent a chunk that is not an OpenAI stream chunk: ${data.slice(0, 200)}`,
+          });
+          return;
+        }
+        const chunk = parsed.data;
+        if (chunk.error !== undefined) {
+          const said = upstreamErrorMessage(chunk) ?? JSON.stringify(chunk.error);
+          yield this.fail({ kind: 'upstream_error', message: `the local model failed mid-answer: ${said}` });
+          return;
+        }
+        for (const choice of chunk.choices ?? []) {
+          const visible = choice.delta?.content ? filter.push(choice.delta.content) : '';
+          if (visible) yield { type: 'text', text: visible };
+          for (const call of choice.delta?.tool_calls ?? []) {
+            yield {
+              type: 'tool_call',
+              index: call.index,
+              ...(call.id ? { id: call.id } : {}),
+              ...(call.function?.name ? { name: call.function.name } : {}),
+              ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
+            };
+          }
+          if (choice.finish_reason) finishReason = toFinishReason(choice.finish_reason);
+        }
+        if (chunk.usage) {
+          usage = {
+            costUsd: 0,
+            inputTokens: chunk.usage.prompt_tokens,
+            outputTokens: chunk.usage.completion_tokens,
+            cacheReadTokens: 0,
+            cacheWriteTokens: 0,
+          };
+        }
+      }
+    } catch (err) {
+      yield signal.aborted
+        ? aborted()
+        : this.fail({
+            kind: 'upstream_error',
+            message: `the stream from ${this.chatUrl} broke: ${describe(err)}`,
+          });
+      return;
+    }
+
+    if (!sawDone && !finishReason) {
+      yield this.fail({
+        kind: 'upstream_error',
+        message: `the stream from ${this.chatUrl} ended before the model finished its answer`,
+      });
+      return;
+    }
+    const rest = filter.flush();
+    if (rest) yield { type: 'text', text: rest };
+    if (usage) yield { type: 'usage', usage };
+    const finish = finishReason ?? 'stop';
+    this.logger.info(
+      {
+        ms: Date.now() - started,
+        finish,
+        inputTokens: usage?.inputTokens,
+        outputTokens: usage?.outputTokens,
+      },
+      'llama turn done',
+    );
+    yield { type: 'done', finishReason: finish };
+  }
+
+  private async requestBody(req: TurnRequest): Promise<Record<string, unknown>> {
+    const persona = await this.persona?.build();
+    if (this.persona && persona === undefined) {
+      this.logger.warn(
+        { personaDir: this.mode.personaDir },
+        'no persona files found; keeping the client system prompt',
+      );
+    }
+    const tools = allowedTools(req.tools, this.mode.allowedTools);
+    const toolChoice = allowedToolChoice(req.toolChoice, tools);
+    return {
+      model: this.mode.model ?? 'default',
+      messages: upstreamMessages(req.messages, persona, req.extraContext),
+      stream: true,
+      stream_options: { include_usage: true },
+      ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
+      ...(tools.length > 0 ? { tools } : {}),
+      ...(toolChoice !== undefined ? { tool_choice: toolChoice } : {}),
+    };
+  }
+
+  private fail(error: BrainError): { type: 'error'; error: BrainError } {
+    this.logger.warn({ error }, 'llama turn failed');
+    return { type: 'error', error };
+  }
+
+  private requestFailure(err: unknown): BrainError {
+    if ((err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT') {
+      return {
+        kind: 'upstream_error',
+        message: `${this.chatUrl} accepted the request but sent nothing for ${SILENCE_TIMEOUT_MS / 60_000} minutes`,
+      };
+    }
+    return { kind: 'upstream_down', message: this.unreachable(this.chatUrl, err) };
+  }
+
+  private httpFailure(status: number, text: string): BrainError {
+    const said = upstreamErrorMessage(parseJson(text)) ?? text.trim().slice(0, 300);
+    const detail = said ? `: ${said}` : '';
+    if (status === 503) {
+      return {
+        kind: 'upstream_error',
+        status,
+        message: `the local model at ${this.chatUrl} is still loading; try again in a moment${detail}`,
+      };
+    }
+    return { kind: 'upstream_error', status, message: `${this.chatUrl} answered HTTP ${status}${detail}` };
+  }
+
+  private unreachable(url: string, err: unknown): string {
+    const why =
+      (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT'
+        ? `no connection within ${this.llama.connectTimeoutMs} ms`
+        : describe(err);
+    return (
+      `cannot reach the local model at ${url} (${why}). ` +
+      'Is llama-server (or Ollama) running? Its address comes from LLAMA_BASE_URL or the mode baseUrl.'
+    );
+  }
+}
+
+function toFinishReason(upstream: string): FinishReason {
+  return upstream === 'tool_calls' || upstream === 'length' ? upstream : 'stop';
+}
+
+function aborted(): { type: 'error'; error: BrainError } {
+  return { type: 'error', error: { kind: 'aborted', message: 'the turn was cancelled' } };
+}
+
+/** Node's network errors sometimes have an empty message (AggregateError of IPv4 and IPv6 attempts). */
+function describe(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return e.message || e.code || String(err);
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/**
+ * What an OpenAI-compatible upstream (llama-server, Ollama) sends, checked at
+ * the boundary. Fields brainstem does not use (`reasoning_content`, `timings`,
+ * …) are stripped, and everything optional is nullish because servers differ
+ * on null versus absent.
+ */
+
+const toolCallDelta = z.object({
+  index: z.number().int().min(0),
+  id: z.string().nullish(),
+  function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish(),
+});
+
+export const streamChunkSchema = z.object({
+  choices: z
+    .array(
+      z.object({
+        delta: z
+          .object({ content: z.string().nullish(), tool_calls: z.array(toolCallDelta).nullish() })
+          .nullish(),
+        finish_reason: z.string().nullish(),
+      }),
+    )
+    .nullish(),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number() }).nullish(),
+  /** llama-server reports a failure after the headers were sent as a chunk holding only this. */
+  error: z.unknown().optional(),
+});
+
+export type StreamChunk = z.infer<typeof streamChunkSchema>;
+
+/** llama-server: `{"error":{"message":…}}`; Ollama: `{"error":"…"}`. */
+const errorBodySchema = z.object({
+  error: z.union([z.string(), z.object({ message: z.string() })]),
+});
+
+/** The upstream's own error message from a JSON error body or chunk, if it has one. */
+export function upstreamErrorMessage(value: unknown): string | undefined {
+  const parsed = errorBodySchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  const e = parsed.data.error;
+  return typeof e === 'string' ? e : e.message;
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
