@@ -2,6 +2,7 @@ import type {
   Brain,
   BrainError,
   ChatMessage,
+  Readiness,
   ToolDefinition,
   TurnEvent,
   TurnUsage,
@@ -347,17 +348,16 @@ export class ChatService {
     return [t(lang, '⚙️ [proxy] Modes:', '⚙️ [proxy] Modes :'), ...lines].join('\n');
   }
 
-  /** Probes every brain (bounded), for status replies and /health. */
-  async statusLines(timeoutMs = 3000): Promise<StatusLine[]> {
+  /**
+   * Probes every brain (bounded), for status replies and /health. Results
+   * younger than `maxAgeMs` are reused and concurrent callers share one probe,
+   * so a monitor polling /health does not spawn a `claude --version` each time.
+   */
+  async statusLines(timeoutMs = 3000, maxAgeMs = 0): Promise<StatusLine[]> {
     const active = this.deps.switcher.active().id;
     return Promise.all(
       this.deps.modes.all.map(async (mode) => {
-        const brain = this.deps.brains.get(mode.id);
-        const r = brain
-          ? await brain
-              .ready(AbortSignal.timeout(timeoutMs))
-              .catch((e: Error) => ({ ok: false as const, reason: e.message }))
-          : { ok: false as const, reason: 'no brain' };
+        const r = await this.probe(mode.id, timeoutMs, maxAgeMs);
         return {
           mode,
           active: mode.id === active,
@@ -366,6 +366,19 @@ export class ChatService {
         };
       }),
     );
+  }
+
+  private readonly probes = new Map<string, { at: number; result: Promise<Readiness> }>();
+
+  private probe(modeId: string, timeoutMs: number, maxAgeMs: number): Promise<Readiness> {
+    const cached = this.probes.get(modeId);
+    if (cached && Date.now() - cached.at <= maxAgeMs) return cached.result;
+    const brain = this.deps.brains.get(modeId);
+    const result: Promise<Readiness> = brain
+      ? brain.ready(AbortSignal.timeout(timeoutMs)).catch((e: Error) => ({ ok: false, reason: e.message }))
+      : Promise.resolve({ ok: false, reason: 'no brain' });
+    this.probes.set(modeId, { at: Date.now(), result });
+    return result;
   }
 
   async statusText(lang: Lang): Promise<string> {

@@ -58,9 +58,17 @@ export const configSchema = z
         /** Prefix answers with the mode tag, e.g. `**[local]** `. */
         modeTag: z.boolean().default(true),
         apiToken: z.string().min(16).optional(),
+        /** On SIGTERM, how long running turns may go on before they are cut short (pm2's kill_timeout is longer). */
+        shutdownGraceMs: z.number().int().min(0).default(10_000),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 9090, bodyLimitBytes: 4 * 1024 * 1024, modeTag: true }),
+      .default({
+        host: '127.0.0.1',
+        port: 9090,
+        bodyLimitBytes: 4 * 1024 * 1024,
+        modeTag: true,
+        shutdownGraceMs: 10_000,
+      }),
     defaultMode: z.string().default('assistant'),
     modes: z
       .record(
@@ -225,6 +233,7 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
     claude: { bin: env.CLAUDE_BIN, credentialsFile: env.CLAUDE_CREDENTIALS_FILE },
     llama: { baseUrl: env.LLAMA_BASE_URL },
     openclaw: { gatewayUrl: env.OPENCLAW_GATEWAY_URL, gatewayToken: env.OPENCLAW_GATEWAY_TOKEN },
+    tools: { webSearch: { apiKey: env.BRAVE_API_KEY } },
   };
 }
 

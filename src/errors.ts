@@ -21,6 +21,25 @@ export const errorCodes = {
   BRAIN_LIMIT: { status: 429, type: 'rate_limit_error', message: 'The brain hit a usage or rate limit.' },
   BRAIN_DOWN: { status: 503, type: 'server_error', message: 'The brain is not reachable.' },
   BRAIN_ERROR: { status: 502, type: 'server_error', message: 'The brain answered with an error.' },
+  TOOL_UNKNOWN: { status: 404, type: 'invalid_request_error', message: 'Unknown tool; GET /api lists them.' },
+  TOOL_NOT_CONFIGURED: {
+    status: 501,
+    type: 'invalid_request_error',
+    message: 'This tool is not configured; see tools in brainstem.json.',
+  },
+  TOOL_FORBIDDEN: {
+    status: 403,
+    type: 'permission_error',
+    message: 'The tools configuration does not allow this call.',
+  },
+  TOOL_REFUSED: { status: 409, type: 'invalid_request_error', message: 'The tool refused to run in this state.' },
+  TOOL_FAILED: { status: 502, type: 'server_error', message: 'The tool could not complete.' },
+  TOOL_TIMEOUT: { status: 504, type: 'server_error', message: 'The tool hit its time limit and was stopped.' },
+  TOOL_ABORTED: {
+    status: 503,
+    type: 'server_error',
+    message: 'The tool call was stopped (the caller went away or brainstem is shutting down).',
+  },
   SHUTTING_DOWN: {
     status: 503,
     type: 'server_error',

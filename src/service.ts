@@ -35,11 +35,14 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const url = `http://${host}:${port}`;
-  core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
+  // Offered to Claude Code only when the MCP part is wired: the CLI waits for its MCP servers at start-up.
+  if (app.hasRoute({ method: 'POST', url: '/mcp' })) {
+    core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
+  }
   announce(core, url, Date.now() - started);
 
   let stopping: Promise<void> | undefined;
-  const stop = (graceMs = 10_000) => {
+  const stop = (graceMs = config.server.shutdownGraceMs) => {
     stopping ??= (async () => {
       // Order matters: stop taking work (bot updates, new requests), let running turns end, then close state.
       const closing = app.close();

@@ -4,7 +4,7 @@ import type { Core } from '../../src/core.js';
 /** Liveness plus every brain's readiness; no auth, and nothing secret in it. */
 export function registerHealth(app: FastifyInstance, core: Core): void {
   app.get('/health', async (_request, reply) => {
-    const lines = await core.chat.statusLines(2000);
+    const lines = await core.chat.statusLines(2000, 5000);
     const active = lines.find((l) => l.active);
     return reply.status(200).send({
       status: 'ok',

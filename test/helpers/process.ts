@@ -24,8 +24,11 @@ export async function spawnService(env: Record<string, string>, timeoutMs = 20_0
     stderr += d.toString();
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    const timer = setTimeout(
+      () => reject(new Error(`service did not start in ${timeoutMs} ms: ${stderr}`)),
+      timeoutMs,
+    );
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       logs.push(line);
       const m = /"url":"(http:[^"]+)"/.exec(line);
       if (m?.[1]) {

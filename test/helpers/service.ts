@@ -30,7 +30,11 @@ export async function startTestService(
   const server = { port: 0, ...((opts.config?.server as object) ?? {}) };
   writeFileSync(file, JSON.stringify({ dataDir: path.join(dir, 'data'), ...opts.config, server }));
   const config = loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir, ...opts.env }, dir);
-  const service = await startService(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), opts.parts);
+  const service = await startService(
+    config,
+    createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    opts.parts,
+  );
   const token = service.core.apiToken.token;
   const client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: token, maxRetries: 0, timeout: 20_000 });
   return {

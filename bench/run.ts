@@ -1,0 +1,161 @@
+/**
+ * `npm run bench`: brainstem against fakes on loopback, every figure a ratio or
+ * a difference against a reference taken in the same run (CI machines are
+ * noisy; absolute numbers are not comparable across runs). Writes
+ * bench/results/latest.json and prints the same JSON.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { claudeTestEnv, startFakeAnthropic, text } from '../test/fakes/anthropic.js';
+import { startFakeLlama } from '../test/fakes/llama.js';
+import { spawnService } from '../test/helpers/process.js';
+import { timeStream } from './sse-client.js';
+import { median, now, round } from './stats.js';
+
+const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+
+async function main() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bst-bench-'));
+  const llama = await startFakeLlama();
+  const anthropic = await startFakeAnthropic();
+  const claude = await claudeTestEnv(anthropic.url);
+  const configFile = path.join(dir, 'brainstem.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      dataDir: path.join(dir, 'data'),
+      defaultMode: 'assistant',
+      claude: { bin: CLAUDE_BIN, env: claude.env },
+      llama: { baseUrl: llama.baseUrl },
+    }),
+  );
+  const spawnStarted = now();
+  const svc = await spawnService({ BRAINSTEM_CONFIG: configFile, HOME: dir });
+  await waitHealthy(svc.url);
+  const startupMs = now() - spawnStarted;
+  const token = readFileSync(path.join(dir, 'data', 'api-token'), 'utf8').trim();
+  const auth = { authorization: `Bearer ${token}` };
+  const ours = `${svc.url}/v1/chat/completions`;
+  const direct = `${llama.baseUrl}/chat/completions`;
+  const results: Record<string, unknown> = { runs: RUNS, node: process.version, date: new Date().toISOString() };
+
+  await sleep(1000);
+  results.idle = { rssMb: round(rssMb(svc.child.pid ?? 0), 1), startupToFirstAnswerMs: round(startupMs, 0) };
+
+  // 1. Local brain: TTFT and total through brainstem vs straight to the upstream (20 chunks, 10 ms apart).
+  llama.reply({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
+  const d: { ttft: number[]; total: number[] } = { ttft: [], total: [] };
+  const o: { ttft: number[]; total: number[] } = { ttft: [], total: [] };
+  for (let i = 0; i < RUNS + 2; i++) {
+    const msg = { messages: [{ role: 'user', content: `bench ${i}` }] };
+    const a = await timeStream(direct, { model: 'x', ...msg });
+    const b = await timeStream(ours, { model: 'local', ...msg }, { ...auth, 'x-session-key': `b${i}` });
+    if (i < 2) continue; // warm-up
+    d.ttft.push(a.ttftMs);
+    d.total.push(a.totalMs);
+    o.ttft.push(b.ttftMs);
+    o.total.push(b.totalMs);
+  }
+  results.local = {
+    directTtftMs: round(median(d.ttft)),
+    oursTtftMs: round(median(o.ttft)),
+    ttftAddedMs: round(median(o.ttft) - median(d.ttft)),
+    directTotalMs: round(median(d.total)),
+    oursTotalMs: round(median(o.total)),
+    totalRatio: round(median(o.total) / median(d.total), 3),
+    targets: { ttftAddedMs: '<= 5', totalRatio: '<= 1.05' },
+  };
+
+  // 2. Claude brain: an answer streamed over ~2 s; TTFT / total shows whether streaming is real.
+  anthropic.script(() => text(Array.from({ length: 20 }, (_, i) => `tok${i} `), { delayMs: 100 }));
+  const ratios: number[] = [];
+  const claudeRuns = Math.max(3, Math.round(RUNS / 5));
+  for (let i = 0; i < claudeRuns; i++) {
+    const t = await timeStream(
+      ours,
+      { model: 'assistant', messages: [{ role: 'user', content: `claude bench ${i}` }] },
+      { ...auth, 'x-session-key': `c${i}` },
+    );
+    ratios.push(t.ttftMs / t.totalMs);
+  }
+  results.claude = { ttftOverTotal: round(median(ratios), 3), runs: claudeRuns, target: '<= 0.3' };
+
+  // 3. Concurrency: 8 conversations at once vs 1, wall time ratio.
+  const wall = async (n: number, model: string, tag: string) => {
+    const t0 = now();
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        timeStream(
+          ours,
+          { model, messages: [{ role: 'user', content: `${tag} ${n} ${i}` }] },
+          { ...auth, 'x-session-key': `${tag}-${n}-${i}-${t0}` },
+        ),
+      ),
+    );
+    return now() - t0;
+  };
+  llama.reply({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
+  const l1 = median([await wall(1, 'local', 'l'), await wall(1, 'local', 'l'), await wall(1, 'local', 'l')]);
+  const l8 = median([await wall(8, 'local', 'l'), await wall(8, 'local', 'l'), await wall(8, 'local', 'l')]);
+  anthropic.script(() => text(Array.from({ length: 10 }, (_, i) => `tok${i} `), { delayMs: 100 }));
+  const c1 = await wall(1, 'assistant', 'c');
+  const c8 = await wall(8, 'assistant', 'c');
+  results.concurrency = {
+    local: { oneMs: round(l1), eightMs: round(l8), ratio: round(l8 / l1, 3), target: '<= 1.2' },
+    claude: { oneMs: round(c1), eightMs: round(c8), ratio: round(c8 / c1, 3), target: '<= 1.5' },
+  };
+
+  // 4. /v1/models while a long chat streams.
+  anthropic.script(() => text(Array.from({ length: 30 }, (_, i) => `tok${i} `), { delayMs: 100 }));
+  const running = timeStream(
+    ours,
+    { model: 'assistant', messages: [{ role: 'user', content: 'long one' }] },
+    { ...auth, 'x-session-key': 'long' },
+  );
+  await sleep(500);
+  const lat: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = now();
+    const r = await fetch(`${svc.url}/v1/models`, { headers: auth });
+    await r.arrayBuffer();
+    lat.push(now() - t0);
+    await sleep(50);
+  }
+  await running;
+  results.modelsDuringChat = { medianMs: round(median(lat)), maxMs: round(Math.max(...lat)), target: '<= 5' };
+
+  await svc.stop();
+  await llama.close();
+  await anthropic.close();
+  await claude.cleanup();
+  mkdirSync('bench/results', { recursive: true });
+  const json = JSON.stringify(results, null, 2);
+  writeFileSync('bench/results/latest.json', `${json}\n`);
+  process.stdout.write(`${json}\n`);
+}
+
+async function waitHealthy(url: string) {
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not yet
+    }
+    await sleep(5);
+  }
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

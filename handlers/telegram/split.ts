@@ -1,0 +1,71 @@
+/**
+ * Cuts Markdown into Telegram-sized pieces. Telegram counts the visible text
+ * (at most 4096 characters), which is never longer than the Markdown it comes
+ * from, so pieces of at most `limit` source characters always fit, rendered or
+ * sent plain. Cuts prefer a paragraph break, then a line break, then a space;
+ * a code block that has to be cut is closed at the end of one piece and
+ * reopened, with its language, at the start of the next. The same text always
+ * gives the same cuts, and text that only grows keeps its earlier pieces: what
+ * a streamed message showed stays right when the next one starts.
+ */
+
+export const TELEGRAM_LIMIT = 4096;
+
+const FENCE_LINE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)/;
+
+export function splitMarkdown(text: string, limit = TELEGRAM_LIMIT): string[] {
+  const pieces: string[] = [];
+  let rest = text;
+  let reopen = '';
+  while (rest.length > 0) {
+    const head = reopen ? `${reopen}\n` : '';
+    if (head.length + rest.length <= limit) {
+      pieces.push(head + rest);
+      break;
+    }
+    // Room for a closing fence (a newline and up to 7 backticks) in case the cut falls inside a code block.
+    const budget = limit - head.length - 8;
+    const cut = cutPoint(rest, budget);
+    const piece = rest.slice(0, cut).replace(/\n+$/, '');
+    rest = rest.slice(cut).replace(/^\n+/, '');
+    const open = openFenceAfter(head + piece);
+    pieces.push(open ? `${head}${piece}\n${closingOf(open)}` : head + piece);
+    reopen = open ?? '';
+  }
+  return pieces.filter((p) => p.trim().length > 0);
+}
+
+/** Where to cut `text` so that the first part is at most `budget` characters. */
+function cutPoint(text: string, budget: number): number {
+  const window = text.slice(0, budget + 1);
+  const floor = Math.floor(budget / 2);
+  const paragraph = window.lastIndexOf('\n\n', budget);
+  if (paragraph >= floor) return paragraph + 2;
+  const line = window.lastIndexOf('\n', budget);
+  if (line >= floor) return line + 1;
+  const space = window.lastIndexOf(' ', budget);
+  if (space >= floor) return space + 1;
+  // No boundary: a hard cut, never between the two halves of a surrogate pair.
+  const code = text.charCodeAt(budget - 1);
+  return code >= 0xd800 && code <= 0xdbff ? budget - 1 : budget;
+}
+
+/** The opening fence line (e.g. "```ts") still open at the end of `text`, if any. */
+function openFenceAfter(text: string): string | undefined {
+  let open: { marker: string; line: string } | undefined;
+  for (const line of text.split('\n')) {
+    const m = FENCE_LINE.exec(line);
+    if (!m) continue;
+    const marker = m[1] ?? '```';
+    const bare = line.trim();
+    if (!open) open = { marker, line: `${marker}${m[2] ?? ''}` };
+    else if (bare[0] === open.marker[0] && /^(`+|~+)$/.test(bare) && bare.length >= open.marker.length) {
+      open = undefined;
+    }
+  }
+  return open?.line;
+}
+
+function closingOf(fenceLine: string): string {
+  return /^(`+|~+)/.exec(fenceLine)?.[1] ?? '```';
+}

@@ -1,0 +1,190 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EditResult } from './output.js';
+import { splitMarkdown } from './split.js';
+
+/**
+ * How a streamed answer reaches a chat. The turn runner only knows this
+ * interface, so other ways of showing an answer while it is written (Bot API
+ * drafts in private chats) sit beside the edit-in-place sender below.
+ */
+export interface AnswerStream {
+  /** The answer has started: show that something is coming (typing…) until the first text. */
+  begin(): void;
+  /** The whole answer so far (Markdown). It only grows. Never waits: text not shown yet is replaced by later text. */
+  update(text: string): void;
+  /**
+   * The final text, delivered in full (over several messages past 4096
+   * characters). Resolves once delivered, or once Telegram refused it for good
+   * (logged); never throws. An empty text adds nothing.
+   */
+  finish(text: string): Promise<void>;
+  readonly stats: StreamStats;
+}
+
+/** What a benchmark reads: latency from the first text to the first message, and how many calls an answer cost. */
+export interface StreamStats {
+  /** When update() first got non-blank text (ms since epoch). */
+  firstTextAt?: number;
+  /** When Telegram first acknowledged a send or edit carrying answer text. */
+  firstShownAt?: number;
+  /** update() calls with non-blank text. */
+  updates: number;
+  sends: number;
+  edits: number;
+  finishedAt?: number;
+}
+
+/** The calls a sender makes; ChatOutput implements it over grammY (HTML with a plain fallback). */
+export interface StreamOutput {
+  sendMarkdown(markdown: string, extra?: { replyTo?: number }): Promise<number>;
+  editMarkdown(messageId: number, markdown: string): Promise<EditResult>;
+  typing(): Promise<void>;
+}
+
+export interface EditStreamOptions {
+  /** Minimum time between two calls that change the answer (config.telegram.editIntervalMs). */
+  intervalMs: number;
+  /** How often the typing action is repeated (Telegram shows it for about 5 s). */
+  typingEveryMs?: number;
+  /** false: no intermediate text, typing until the end, then the final text (streaming "off"). */
+  live?: boolean;
+  /** A message already in the chat (the "queued" notice) that becomes the answer's first message. */
+  adoptMessageId?: number;
+  /** Where the first message of the answer replies to, when one is sent. */
+  replyTo?: number;
+  onError?: (err: unknown, what: string) => void;
+}
+
+/**
+ * Edit-in-place streaming within the Bot API's limits: one message edited no
+ * more often than `intervalMs`, at most one call in flight, and while a call
+ * runs (or waits out a 429's retry_after, done by the auto-retry transformer)
+ * newer text simply replaces the text waiting to be shown: intermediate edits
+ * are dropped, never queued. The final text is always sent in full, after the
+ * last call in flight, and continues in new messages past 4096 characters.
+ */
+export class EditStreamSender implements AnswerStream {
+  readonly stats: StreamStats = { updates: 0, sends: 0, edits: 0 };
+  private readonly intervalMs: number;
+  private readonly live: boolean;
+  private latest = '';
+  private shownText = '';
+  /** Message ids of the answer, in order, and the piece each one shows. */
+  private readonly ids: number[] = [];
+  private readonly shown: (string | undefined)[] = [];
+  private inflight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private typingTimer: NodeJS.Timeout | undefined;
+  private lastCallAt = Number.NEGATIVE_INFINITY;
+  private finishing = false;
+  /** A call failed for good: no more intermediate updates (the final text still tries). */
+  private broken = false;
+
+  constructor(
+    private readonly out: StreamOutput,
+    private readonly opts: EditStreamOptions,
+  ) {
+    this.intervalMs = opts.intervalMs;
+    this.live = opts.live ?? true;
+    if (opts.adoptMessageId !== undefined) {
+      this.ids.push(opts.adoptMessageId);
+      this.shown.push(undefined);
+    }
+  }
+
+  begin(): void {
+    if (this.typingTimer || this.finishing) return;
+    const tick = () => {
+      this.out.typing().catch((err) => this.opts.onError?.(err, 'typing'));
+    };
+    tick();
+    this.typingTimer = setInterval(tick, this.opts.typingEveryMs ?? 4000);
+  }
+
+  update(text: string): void {
+    if (this.finishing || text.trim().length === 0) return;
+    this.stats.updates++;
+    this.stats.firstTextAt ??= Date.now();
+    this.latest = text;
+    if (!this.live) return;
+    this.stopTyping();
+    this.schedule();
+  }
+
+  async finish(text: string): Promise<void> {
+    this.finishing = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.stopTyping();
+    await this.inflight;
+    if (text.trim().length > 0 && text !== this.shownText) {
+      // The final edit keeps to the pace too; a first message goes at once.
+      const wait = this.lastCallAt + this.intervalMs - Date.now();
+      if (this.ids.length > 0 && wait > 0) await sleep(wait);
+      await this.show(text);
+    }
+    this.stats.finishedAt = Date.now();
+  }
+
+  private stopTyping(): void {
+    clearInterval(this.typingTimer);
+    this.typingTimer = undefined;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.inflight || this.broken) return;
+    const wait = Math.max(0, this.lastCallAt + this.intervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.finishing) return;
+      this.inflight = this.show(this.latest).finally(() => {
+        this.inflight = undefined;
+        if (!this.finishing && this.latest !== this.shownText) this.schedule();
+      });
+    }, wait);
+  }
+
+  /** Brings the chat to `text`: edits the pieces that changed, sends the new ones. */
+  private async show(text: string): Promise<void> {
+    const pieces = splitMarkdown(text);
+    for (const [i, piece] of pieces.entries()) {
+      if (this.shown[i] === piece) continue;
+      try {
+        const id = this.ids[i];
+        if (id === undefined) {
+          const replyTo = this.ids.length === 0 ? this.opts.replyTo : undefined;
+          this.ids.push(await this.out.sendMarkdown(piece, replyTo ? { replyTo } : {}));
+          this.stats.sends++;
+        } else if ((await this.out.editMarkdown(id, piece)) === 'gone') {
+          this.ids[i] = await this.out.sendMarkdown(piece);
+          this.stats.sends++;
+        } else {
+          this.stats.edits++;
+        }
+        this.shown[i] = piece;
+        this.stats.firstShownAt ??= Date.now();
+      } catch (err) {
+        this.broken = true;
+        this.opts.onError?.(err, this.finishing ? 'final text' : 'streamed edit');
+        return;
+      } finally {
+        this.lastCallAt = Date.now();
+      }
+    }
+    this.shownText = text;
+  }
+}
+
+export type StreamingMode = 'draft' | 'edit' | 'off';
+
+/**
+ * The sender for a chat. `draft` (Bot API drafts) is not built yet and streams
+ * by edits meanwhile; `off` shows typing until the whole answer is there.
+ */
+export function createAnswerStream(
+  mode: StreamingMode,
+  out: StreamOutput,
+  opts: Omit<EditStreamOptions, 'live'>,
+): AnswerStream {
+  return new EditStreamSender(out, { ...opts, live: mode !== 'off' });
+}

@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
+import type { BrainError, ChatMessage, TurnUsage } from '../../brains/types.js';
+import type { ModeConfig } from '../config.js';
+import type { Core } from '../core.js';
+import { BrainstemError, type ErrorCode } from '../errors.js';
+import type { ToolsConfig } from './config.js';
+import { OutputCap } from './exec.js';
+import { type AnyTool, defineTool } from './registry.js';
+
+/** Brains as tools: a message to a mode's brain, and a one-shot Claude Code task. Both land in the usage ledger. */
+
+const ONE_SHOT_MODE = 'claude_code';
+
+export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
+  const resolveMode = (ref: string): ModeConfig => {
+    const m = core.modes.resolveRef(ref, () => core.switcher.active());
+    if (!m) {
+      throw new BrainstemError(
+        'UNKNOWN_MODE',
+        `Unknown mode "${ref}". Modes: active, ${core.modes.ids().join(', ')}.`,
+        'mode',
+      );
+    }
+    return m;
+  };
+  const granted = new Set(cfg.claudeCode.allowedTools);
+
+  return [
+    defineTool({
+      name: 'brain_chat',
+      description:
+        'Sends a message to the brain of a mode (or `active`) and returns its answer and usage. Give a sessionKey to continue a conversation.',
+      input: z
+        .object({
+          mode: z.string().min(1).default('active'),
+          message: z.string().trim().min(1),
+          sessionKey: z.string().min(1).max(200).optional(),
+        })
+        .strict(),
+      mutating: false,
+      authorize: (input) => void resolveMode(input.mode),
+      run: async (input, ctx) => {
+        const mode = resolveMode(input.mode);
+        const sessionKey = input.sessionKey ?? `tool:${randomUUID()}`;
+        const events = core.chat.run(
+          { model: mode.id, sessionKey, messages: history(core, sessionKey, mode, input.message), source: 'tool' },
+          ctx.signal,
+        );
+        const cap = new OutputCap(cfg.maxOutputChars);
+        let usage: TurnUsage | undefined;
+        for await (const ev of events) {
+          if (ev.type === 'text') {
+            cap.push(ev.text);
+            ctx.onOutput?.(ev.text);
+          } else if (ev.type === 'usage') usage = ev.usage;
+          else if (ev.type === 'error') throw brainFailure(ev.error);
+        }
+        const { text, truncated } = cap.result();
+        return { output: text, truncated, data: { mode: mode.id, sessionKey, usage } };
+      },
+    }),
+    defineTool({
+      name: 'claude_code',
+      description: `Runs a one-shot Claude Code task (claude -p) in its configured working directory. It may use only the tools granted in tools.claudeCode.allowedTools (${cfg.claudeCode.allowedTools.join(', ') || 'none: read-only tools only'}), or fewer.`,
+      input: z
+        .object({
+          prompt: z.string().trim().min(1),
+          allowedTools: z.array(z.string().min(1)).optional().describe('A subset of the granted tools.'),
+        })
+        .strict(),
+      mutating: true,
+      authorize: (input) => {
+        const extra = (input.allowedTools ?? []).filter((t) => !granted.has(t));
+        if (extra.length > 0) {
+          throw new BrainstemError(
+            'TOOL_FORBIDDEN',
+            `Not granted to claude_code: ${extra.join(', ')}. Granted: ${[...granted].join(', ') || 'none'} (tools.claudeCode.allowedTools).`,
+            'allowedTools',
+          );
+        }
+      },
+      run: async (input, ctx) => {
+        const mode: ModeConfig = {
+          id: ONE_SHOT_MODE,
+          kind: 'claude',
+          description: 'one-shot Claude Code task',
+          aliases: [],
+          allowedTools: input.allowedTools ?? cfg.claudeCode.allowedTools,
+          deniedTools: [],
+          model: cfg.claudeCode.model,
+        };
+        // No MCP server: a task started through a tool must not reach brainstem's tools in turn.
+        const brain = new ClaudeCodeBrain({
+          mode,
+          cwd: cfg.claudeCode.cwd ?? path.join(core.config.dataDir, 'workspaces', ONE_SHOT_MODE),
+          claude: core.config.claude,
+          sessions: core.sessions,
+          logger: core.logger,
+        });
+        const sessionKey = `${ONE_SHOT_MODE}:${randomUUID()}`;
+        const started = Date.now();
+        const cap = new OutputCap(cfg.maxOutputChars);
+        let usage: TurnUsage | undefined;
+        let brainSessionId: string | undefined;
+        let failure: BrainError | undefined;
+        try {
+          const req = { sessionKey, messages: [{ role: 'user' as const, content: input.prompt }], newTurn: input.prompt };
+          for await (const ev of brain.turn({ ...req, freshSession: true }, ctx.signal)) {
+            if (ev.type === 'text') {
+              cap.push(ev.text);
+              ctx.onOutput?.(ev.text);
+            } else if (ev.type === 'usage') usage = ev.usage;
+            else if (ev.type === 'session') brainSessionId = ev.sessionId;
+            else if (ev.type === 'error') failure = ev.error;
+          }
+        } finally {
+          // One shot: nothing will resume it, so it does not belong in the session list.
+          core.sessions.delete(sessionKey, ONE_SHOT_MODE);
+          core.ledger.record({
+            ts: started,
+            mode: ONE_SHOT_MODE,
+            sessionKey,
+            brainSessionId,
+            source: 'tool',
+            costUsd: usage?.costUsd ?? 0,
+            inputTokens: usage?.inputTokens ?? 0,
+            outputTokens: usage?.outputTokens ?? 0,
+            cacheReadTokens: usage?.cacheReadTokens ?? 0,
+            cacheWriteTokens: usage?.cacheWriteTokens ?? 0,
+            durationMs: Date.now() - started,
+            error: failure ? `${failure.kind}: ${failure.message}`.slice(0, 500) : undefined,
+          });
+        }
+        if (failure) throw brainFailure(failure);
+        const { text, truncated } = cap.result();
+        return { output: text, truncated, data: { usage, sessionId: brainSessionId } };
+      },
+    }),
+  ];
+}
+
+/**
+ * The turn to send. A conversation with a stored brain session continues it: the
+ * brain resumes when the history holds an assistant turn, and gets only the new
+ * user message, so the placeholder history is never sent to it.
+ */
+function history(core: Core, sessionKey: string, mode: ModeConfig, message: string): ChatMessage[] {
+  if (!core.sessions.get(sessionKey, mode.id)) return [{ role: 'user', content: message }];
+  return [
+    { role: 'user', content: '(earlier turns of this conversation)' },
+    { role: 'assistant', content: '(earlier answers)' },
+    { role: 'user', content: message },
+  ];
+}
+
+const BRAIN_CODES: Partial<Record<BrainError['kind'], ErrorCode>> = {
+  auth: 'BRAIN_AUTH',
+  usage_limit: 'BRAIN_LIMIT',
+  rate_limit: 'BRAIN_LIMIT',
+  upstream_down: 'BRAIN_DOWN',
+  aborted: 'TOOL_ABORTED',
+};
+
+function brainFailure(e: BrainError): BrainstemError {
+  return new BrainstemError(BRAIN_CODES[e.kind] ?? 'BRAIN_ERROR', e.message);
+}

@@ -1,0 +1,249 @@
+import { constants } from 'node:os';
+import { execa } from 'execa';
+import { BrainstemError } from '../errors.js';
+import { formatDuration } from '../i18n.js';
+
+/**
+ * The one way tools run programs: argv only (never a shell), a cwd, a wall
+ * clock that kills the whole process tree, output capped to its head and tail,
+ * and lines handed to `onOutput` as they come. Everything is asynchronous, so
+ * a long `make` never holds up chats, /health or other tools.
+ */
+
+export interface RunOptions {
+  cwd?: string;
+  /** Added to the environment (brainstem's own secrets are never passed on). */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Output as it arrives, cut at line ends. */
+  onOutput?: (chunk: string) => void;
+  /** `all` interleaves stdout and stderr; `stdout` keeps stderr apart (for commands whose stdout is data). */
+  capture?: 'all' | 'stdout';
+}
+
+export interface RunResult {
+  exitCode: number;
+  output: string;
+  truncated: boolean;
+  /** The tail of stderr when `capture` is `stdout`. */
+  stderr: string;
+  durationMs: number;
+}
+
+export interface RunDefaults {
+  timeoutMs: number;
+  maxOutputChars: number;
+  /** Between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+}
+
+export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+/** A run that did not end by itself; carries what the command printed before it stopped. */
+export class ToolRunError extends BrainstemError {
+  constructor(
+    code: 'TOOL_TIMEOUT' | 'TOOL_ABORTED' | 'TOOL_FAILED',
+    message: string,
+    readonly output = '',
+    readonly truncated = false,
+  ) {
+    super(code, message);
+  }
+}
+
+/** Variables that hold brainstem's own credentials: commands it runs have no business seeing them. */
+const OWN_SECRETS = ['BRAINSTEM_API_TOKEN', 'TELEGRAM_BOT_TOKEN', 'BRAVE_API_KEY', 'OPENCLAW_GATEWAY_TOKEN'];
+
+export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const k of OWN_SECRETS) delete env[k];
+  return { ...env, ...extra };
+}
+
+/** Process groups still running, killed if brainstem exits (detached children would outlive it). */
+const liveGroups = new Set<number>();
+let exitHook = false;
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the whole group is already gone.
+  }
+}
+
+export function createRunner(defaults: RunDefaults): Runner {
+  return (argv, opts = {}) => runCommand(argv, { ...defaults, ...opts });
+}
+
+export async function runCommand(
+  argv: readonly string[],
+  opts: RunOptions & RunDefaults,
+): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new BrainstemError('INTERNAL', 'empty command');
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+    });
+  }
+  const started = Date.now();
+  const capture = opts.capture ?? 'all';
+  const child = execa(file, args, {
+    cwd: opts.cwd,
+    env: childEnv(opts.env),
+    extendEnv: false,
+    stdin: 'ignore',
+    all: capture === 'all',
+    buffer: false,
+    reject: false,
+    // Its own process group, so a kill reaches everything it started (make → sh → compiler …).
+    detached: true,
+  });
+  const pid = child.pid;
+  if (pid !== undefined) liveGroups.add(pid);
+
+  let stopped: 'timeout' | 'aborted' | undefined;
+  let exited = false;
+  const stop = (why: 'timeout' | 'aborted') => {
+    if (stopped || exited || pid === undefined) return;
+    stopped = why;
+    killGroup(pid, 'SIGTERM');
+    setTimeout(() => killGroup(pid, 'SIGKILL'), opts.killGraceMs ?? 3_000).unref();
+  };
+  const onAbort = () => stop('aborted');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
+  const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+
+  let stderr = '';
+  if (capture === 'stdout') {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-4_096);
+    });
+  }
+  const cap = new OutputCap(opts.maxOutputChars);
+  const lines = new LineFeed(opts.onOutput);
+  const decoder = new TextDecoder();
+  try {
+    // execa ends this iteration when the child exits, even if a grandchild still holds the pipe.
+    for await (const chunk of child.iterable({ from: capture, binary: true })) {
+      const text = decoder.decode(chunk, { stream: true });
+      cap.push(text);
+      lines.push(text);
+    }
+  } catch {
+    // A read error ends the output; the exit status below says what happened.
+  }
+  const tailText = decoder.decode();
+  cap.push(tailText);
+  lines.push(tailText);
+  lines.flush();
+  const r = await child;
+  exited = true;
+  clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (pid !== undefined) liveGroups.delete(pid);
+
+  const durationMs = Date.now() - started;
+  const { text: output, truncated } = cap.result();
+  const shown = argv.join(' ');
+  if (stopped === 'timeout') {
+    throw new ToolRunError(
+      'TOOL_TIMEOUT',
+      `"${shown}" was stopped after ${formatDuration(opts.timeoutMs)} (its time limit); raise tools.timeoutMs if it needs longer.`,
+      output,
+      truncated,
+    );
+  }
+  if (stopped === 'aborted') {
+    throw new ToolRunError('TOOL_ABORTED', `"${shown}" was stopped.`, output, truncated);
+  }
+  if (pid === undefined || (r.exitCode === undefined && r.signal === undefined)) {
+    const reason =
+      r.code === 'ENOENT'
+        ? `"${file}" was not found; install it or put it on brainstem's PATH.`
+        : `"${file}" could not be started: ${r.originalMessage ?? r.shortMessage}`;
+    throw new ToolRunError('TOOL_FAILED', reason);
+  }
+  // Killed by someone else (OOM killer, an operator): the shell convention 128 + signal number.
+  const exitCode = r.exitCode ?? 128 + (r.signal ? (constants.signals[r.signal] ?? 0) : 0);
+  return { exitCode, output, truncated, stderr, durationMs };
+}
+
+export const omittedMarker = (n: number) => `\n[… ${n} characters omitted …]\n`;
+
+/** Keeps the first and the last halves of the allowance; what was dropped is counted for the marker. */
+export class OutputCap {
+  private head = '';
+  private tail = '';
+  private dropped = 0;
+  private readonly headMax: number;
+  private readonly tailMax: number;
+
+  constructor(max: number) {
+    this.headMax = Math.floor(max / 2);
+    this.tailMax = max - this.headMax;
+  }
+
+  push(text: string): void {
+    let rest = text;
+    if (this.head.length < this.headMax) {
+      const take = this.headMax - this.head.length;
+      this.head += rest.slice(0, take);
+      rest = rest.slice(take);
+    }
+    if (!rest) return;
+    this.tail += rest;
+    // Trimmed in batches so a chatty command costs amortised constant work per character.
+    if (this.tail.length > this.tailMax * 2) this.trim();
+  }
+
+  result(): { text: string; truncated: boolean } {
+    this.trim();
+    const truncated = this.dropped > 0;
+    return { text: truncated ? this.head + omittedMarker(this.dropped) + this.tail : this.head + this.tail, truncated };
+  }
+
+  private trim(): void {
+    if (this.tail.length <= this.tailMax) return;
+    this.dropped += this.tail.length - this.tailMax;
+    this.tail = this.tail.slice(-this.tailMax);
+  }
+}
+
+/** Hands output on at line ends; a long line without one (a progress bar) is passed on anyway. */
+class LineFeed {
+  private pending = '';
+  constructor(private readonly sink?: (chunk: string) => void) {}
+
+  push(text: string): void {
+    if (!this.sink || !text) return;
+    this.pending += text;
+    const end = this.pending.lastIndexOf('\n');
+    if (end >= 0) {
+      this.emit(this.pending.slice(0, end + 1));
+      this.pending = this.pending.slice(end + 1);
+    }
+    if (this.pending.length > 4_096) {
+      this.emit(this.pending);
+      this.pending = '';
+    }
+  }
+
+  flush(): void {
+    if (this.pending) this.emit(this.pending);
+    this.pending = '';
+  }
+
+  private emit(chunk: string): void {
+    try {
+      this.sink?.(chunk);
+    } catch {
+      // A failing progress display must not fail the command.
+    }
+  }
+}

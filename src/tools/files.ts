@@ -1,0 +1,101 @@
+import { constants } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { BrainstemError } from '../errors.js';
+import type { ToolsConfig } from './config.js';
+import { type AnyTool, defineTool } from './registry.js';
+
+/**
+ * read_file, confined to configured roots. The check is made on the real path
+ * (every symlink resolved), so neither `..` nor a link can lead outside.
+ */
+
+const SNIFF_BYTES = 8_192;
+
+export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
+  const noRoots = () =>
+    new BrainstemError(
+      'TOOL_NOT_CONFIGURED',
+      'read_file has no roots: list the directories it may read in tools.files.roots in brainstem.json.',
+    );
+  return [
+    defineTool({
+      name: 'read_file',
+      description: `Reads a text file under the configured roots (${cfg.roots.join(', ') || 'none configured'}). Relative paths are taken from the first root that has them.`,
+      input: z
+        .object({
+          path: z.string().min(1),
+          maxBytes: z.number().int().positive().max(cfg.maxBytes).optional().describe('Read at most this much.'),
+        })
+        .strict(),
+      mutating: false,
+      authorize: () => {
+        if (cfg.roots.length === 0) throw noRoots();
+      },
+      run: async (input) => {
+        if (cfg.roots.length === 0) throw noRoots();
+        const file = await confine(input.path, cfg.roots);
+        return readText(file, input.maxBytes ?? cfg.maxBytes);
+      },
+    }),
+  ];
+}
+
+/** The real path of `requested` if it lies under a real root; otherwise a refusal naming the roots. */
+export async function confine(requested: string, roots: string[]): Promise<string> {
+  const realRoots = (await Promise.all(roots.map((r) => realpath(r).catch(() => undefined)))).filter(
+    (r): r is string => r !== undefined,
+  );
+  const candidates = path.isAbsolute(requested) ? [requested] : roots.map((r) => path.resolve(r, requested));
+  let missing = false;
+  for (const candidate of candidates) {
+    let real: string;
+    try {
+      real = await realpath(candidate);
+    } catch {
+      missing = true;
+      continue;
+    }
+    if (realRoots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep))) {
+      return real;
+    }
+  }
+  const inside = candidates.some((c) => roots.some((r) => !path.relative(r, c).startsWith('..')));
+  if (missing && inside) throw new BrainstemError('NOT_FOUND', `No file at ${requested}.`, 'path');
+  throw new BrainstemError(
+    'TOOL_FORBIDDEN',
+    `${requested} is outside the readable roots (${roots.join(', ')}); links and .. are followed before this check.`,
+    'path',
+  );
+}
+
+async function readText(file: string, maxBytes: number) {
+  // The path is already real; O_NOFOLLOW stops a link swapped in since from being followed.
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new BrainstemError('TOOL_REFUSED', `${file} is not a regular file.`, 'path');
+    const size = Math.min(st.size, maxBytes);
+    const buf = Buffer.alloc(size);
+    const { bytesRead } = await fh.read(buf, 0, size, 0);
+    const bytes = buf.subarray(0, bytesRead);
+    const binary = () => new BrainstemError('TOOL_REFUSED', `${file} is binary; read_file returns text only.`, 'path');
+    if (bytes.subarray(0, SNIFF_BYTES).includes(0)) throw binary();
+    let text: string;
+    try {
+      // `stream` tolerates a character cut in half by the size cap.
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: true });
+    } catch {
+      throw binary();
+    }
+    const truncated = st.size > bytesRead;
+    return {
+      output: truncated ? `${text}\n[… truncated: ${st.size - bytesRead} more bytes …]` : text,
+      data: { path: file, size: st.size },
+      truncated,
+    };
+  } finally {
+    await fh.close();
+  }
+}

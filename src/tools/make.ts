@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { BrainstemError } from '../errors.js';
+import type { ToolsConfig } from './config.js';
+import type { Runner } from './exec.js';
+import { type AnyTool, defineTool } from './registry.js';
+
+/** make targets from an allow-list, and the configured test and lint commands. */
+export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
+  const makeDir = cfg.make.dir ?? cfg.git.repo;
+  const allowed = new Set(cfg.make.targets);
+
+  const configured = (name: 'tests' | 'lint', tool: string) => {
+    const c = cfg[name];
+    if (!c) {
+      throw new BrainstemError(
+        'TOOL_NOT_CONFIGURED',
+        `${tool} has no command: set tools.${name}.argv in brainstem.json (e.g. ["npm", "test"]).`,
+      );
+    }
+    const cwd = c.cwd ?? cfg.git.repo;
+    if (!cwd) {
+      throw new BrainstemError(
+        'TOOL_NOT_CONFIGURED',
+        `${tool} has no working directory: set tools.${name}.cwd or tools.git.repo in brainstem.json.`,
+      );
+    }
+    return { argv: c.argv, cwd, timeoutMs: c.timeoutMs };
+  };
+
+  const commandTool = (name: 'run_tests' | 'lint', key: 'tests' | 'lint', description: string) =>
+    defineTool({
+      name,
+      description,
+      input: z.object({}).strict(),
+      mutating: false,
+      authorize: () => void configured(key, name),
+      run: async (_input, ctx) => {
+        const c = configured(key, name);
+        const r = await run(c.argv, {
+          cwd: c.cwd,
+          timeoutMs: c.timeoutMs,
+          signal: ctx.signal,
+          onOutput: ctx.onOutput,
+        });
+        return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
+      },
+    });
+
+  return [
+    defineTool({
+      name: 'make_target',
+      description: `Runs \`make <target>\` for an allowed target (${cfg.make.targets.join(', ') || 'none configured'}).`,
+      input: z.object({ target: z.string().min(1).describe('One of the allowed targets.') }).strict(),
+      mutating: true,
+      authorize: (input) => {
+        if (allowed.size === 0) {
+          throw new BrainstemError(
+            'TOOL_FORBIDDEN',
+            'No make target is allowed: list them in tools.make.targets in brainstem.json.',
+            'target',
+          );
+        }
+        if (!allowed.has(input.target)) {
+          throw new BrainstemError(
+            'TOOL_FORBIDDEN',
+            `make target "${input.target}" is not allowed. Allowed: ${[...allowed].join(', ')}.`,
+            'target',
+          );
+        }
+        if (!makeDir) {
+          throw new BrainstemError(
+            'TOOL_NOT_CONFIGURED',
+            'make_target has no directory: set tools.make.dir or tools.git.repo in brainstem.json.',
+          );
+        }
+      },
+      run: async (input, ctx) => {
+        const r = await run(['make', input.target], { cwd: makeDir, signal: ctx.signal, onOutput: ctx.onOutput });
+        return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
+      },
+    }),
+    commandTool('run_tests', 'tests', 'Runs the configured test command (tools.tests) and returns its output.'),
+    commandTool('lint', 'lint', 'Runs the configured lint command (tools.lint) and returns its output.'),
+  ];
+}

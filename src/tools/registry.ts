@@ -1,0 +1,334 @@
+import { z } from 'zod';
+import type { Db } from '../db/index.js';
+import { BrainstemError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { ToolRunError } from './exec.js';
+
+/**
+ * One definition per tool, served three ways (/api, /mcp, the chat). The
+ * registry validates the input (errors name the field), lets the tool refuse
+ * what the configuration does not allow, runs it, and audits every call.
+ */
+
+export interface ToolContext {
+  /** Who asks, for the audit log: `api`, `mcp`, `chat`, `telegram:<user id>` … */
+  caller: string;
+  signal: AbortSignal;
+  /** Output as the tool produces it (command lines), for live progress. */
+  onOutput?: (chunk: string) => void;
+}
+
+/** What a tool's `run` returns; a refusal or a failure is thrown as a BrainstemError instead. */
+export interface ToolOutput {
+  /** Structured result (JSON). */
+  data?: unknown;
+  /** Text output of a command, capped. */
+  output?: string;
+  /** Exit code of the command, when the tool ran one; non-zero makes the call not ok. */
+  exitCode?: number;
+  truncated?: boolean;
+  /** Work that must wait until the caller has delivered the result (self_upgrade restarts brainstem). */
+  afterDelivery?: () => void;
+}
+
+export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
+  name: string;
+  /** What it does and what it needs, for people and for models choosing a tool. */
+  description: string;
+  input: S;
+  /** Whether a call changes something, so a human face asks for confirmation first. */
+  mutating: boolean | ((input: z.output<S>) => boolean);
+  /** Refuses, before anything runs, what the configuration does not allow (throws BrainstemError). */
+  authorize?(input: z.output<S>): void;
+  run(input: z.output<S>, ctx: ToolContext): Promise<ToolOutput>;
+}
+
+/** Erases a definition's input type so tools of every shape fit in one registry. */
+export type AnyTool = ToolDefinition<z.ZodType>;
+
+export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): AnyTool {
+  return def as unknown as AnyTool;
+}
+
+export interface ToolError {
+  code: ErrorCode;
+  status: number;
+  type: string;
+  message: string;
+  /** The input field at fault, when there is one. */
+  param?: string;
+}
+
+export interface ToolResult {
+  tool: string;
+  /** True when the tool ran and, if it ran a command, the command exited 0. */
+  ok: boolean;
+  exitCode?: number;
+  durationMs: number;
+  output?: string;
+  data?: unknown;
+  truncated: boolean;
+  /** Set when the call was refused, failed, timed out or was stopped. */
+  error?: ToolError;
+  /** See ToolOutput.afterDelivery: call it once the result has reached the caller. */
+  afterDelivery?: () => void;
+}
+
+export interface PreparedCall {
+  tool: string;
+  /** The validated input, defaults filled in. */
+  input: unknown;
+  mutating: boolean;
+}
+
+export interface ToolInfo {
+  name: string;
+  description: string;
+  /** `depends` when it depends on the input (e.g. self_upgrade check vs apply). */
+  mutating: boolean | 'depends';
+  inputSchema: Record<string, unknown>;
+}
+
+export interface AuditEntry {
+  id: number;
+  ts: number;
+  tool: string;
+  caller: string;
+  args: string;
+  ok: boolean;
+  exitCode: number | null;
+  durationMs: number;
+  error: string | null;
+}
+
+export interface CallOptions extends Omit<ToolContext, 'signal'> {
+  signal?: AbortSignal;
+}
+
+export class ToolRegistry {
+  private readonly tools = new Map<string, AnyTool>();
+  /** Running calls, stopped (process trees killed) when brainstem stops. */
+  private readonly running = new Set<AbortController>();
+  private readonly insertAudit;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {
+    this.insertAudit = db.prepare(
+      'INSERT INTO audit (ts, tool, caller, args, ok, exit_code, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+  }
+
+  register(...tools: AnyTool[]): void {
+    for (const t of tools) {
+      if (this.tools.has(t.name)) throw new Error(`tool ${t.name} registered twice`);
+      this.tools.set(t.name, t);
+    }
+  }
+
+  names(): string[] {
+    return [...this.tools.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.tools.has(name);
+  }
+
+  list(): ToolInfo[] {
+    return [...this.tools.values()].map((t) => ({
+      name: t.name,
+      description: t.description,
+      mutating: typeof t.mutating === 'function' ? 'depends' : t.mutating,
+      inputSchema: inputJsonSchema(t.input),
+    }));
+  }
+
+  /**
+   * Validates and authorizes without running: tells a face whether a call would
+   * be refused, and whether it mutates (so it asks for confirmation) before it runs.
+   * Throws BrainstemError.
+   */
+  prepare(name: string, rawInput: unknown): PreparedCall {
+    const { tool, input } = this.validate(name, rawInput);
+    tool.authorize?.(input);
+    const mutating = typeof tool.mutating === 'function' ? tool.mutating(input) : tool.mutating;
+    return { tool: name, input, mutating };
+  }
+
+  /** Checks the input against the tool's schema only; the error names the field. Throws BrainstemError. */
+  validate(name: string, rawInput: unknown): { tool: AnyTool; input: unknown } {
+    const tool = this.tools.get(name);
+    if (!tool) {
+      throw new BrainstemError('TOOL_UNKNOWN', `Unknown tool "${name}". Tools: ${this.names().join(', ')}.`);
+    }
+    const parsed = tool.input.safeParse(rawInput ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = issue?.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys] : (issue?.path ?? []);
+      const param = path.length > 0 ? path.join('.') : undefined;
+      const message = `${name}: ${param ?? 'input'}: ${issue?.message ?? 'invalid'}`;
+      throw new BrainstemError('INVALID_REQUEST', message, param);
+    }
+    return { tool, input: parsed.data };
+  }
+
+  /** Runs one call; never throws: refusals and failures come back in `error`. Every call is audited. */
+  async call(name: string, rawInput: unknown, opts: CallOptions): Promise<ToolResult> {
+    const started = Date.now();
+    const controller = new AbortController();
+    const onAbort = () => controller.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) controller.abort();
+    this.running.add(controller);
+    let result: ToolResult;
+    try {
+      const prepared = this.prepare(name, rawInput);
+      const tool = this.tools.get(name) as AnyTool;
+      if (controller.signal.aborted) throw new BrainstemError('TOOL_ABORTED');
+      const out = await tool.run(prepared.input, {
+        caller: opts.caller,
+        signal: controller.signal,
+        onOutput: opts.onOutput,
+      });
+      result = {
+        tool: name,
+        ok: out.exitCode === undefined || out.exitCode === 0,
+        exitCode: out.exitCode,
+        durationMs: Date.now() - started,
+        output: out.output,
+        data: out.data,
+        truncated: out.truncated ?? false,
+        afterDelivery: out.afterDelivery,
+      };
+    } catch (err) {
+      result = this.failure(name, err, Date.now() - started);
+    } finally {
+      this.running.delete(controller);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+    this.audit(result, opts.caller, rawInput);
+    return result;
+  }
+
+  /** Stops every running call (their process trees are killed). */
+  abortAll(): void {
+    for (const c of this.running) c.abort();
+  }
+
+  recentAudit(limit: number, tool?: string): AuditEntry[] {
+    const rows =
+      tool === undefined
+        ? this.db.prepare<[number], AuditRow>('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit)
+        : this.db
+            .prepare<[string, number], AuditRow>('SELECT * FROM audit WHERE tool = ? ORDER BY id DESC LIMIT ?')
+            .all(tool, limit);
+    return rows.map((r) => ({
+      id: r.id,
+      ts: r.ts,
+      tool: r.tool,
+      caller: r.caller,
+      args: r.args,
+      ok: r.ok === 1,
+      exitCode: r.exit_code,
+      durationMs: r.duration_ms,
+      error: r.error,
+    }));
+  }
+
+  private failure(name: string, err: unknown, durationMs: number): ToolResult {
+    let e: BrainstemError;
+    if (err instanceof BrainstemError) e = err;
+    else {
+      this.logger.error({ err, tool: name }, 'tool failed unexpectedly');
+      e = new BrainstemError('INTERNAL', `${name} failed unexpectedly; see the brainstem log.`);
+    }
+    const run = e instanceof ToolRunError ? e : undefined;
+    return {
+      tool: name,
+      ok: false,
+      durationMs,
+      output: run?.output || undefined,
+      truncated: run?.truncated ?? false,
+      error: { code: e.code, status: e.status, type: e.type, message: e.message, param: e.param },
+    };
+  }
+
+  private audit(r: ToolResult, caller: string, rawInput: unknown): void {
+    try {
+      this.insertAudit.run(
+        Date.now() - r.durationMs,
+        r.tool.slice(0, 100),
+        caller.slice(0, 100),
+        summarizeArgs(rawInput),
+        r.ok ? 1 : 0,
+        r.exitCode ?? null,
+        r.durationMs,
+        r.error ? `${r.error.code}: ${r.error.message}`.slice(0, 500) : null,
+      );
+    } catch (err) {
+      // The answer matters more than its audit line; the log keeps the trace.
+      this.logger.error({ err, tool: r.tool }, 'audit write failed');
+    }
+    this.logger.info(
+      { tool: r.tool, caller, ok: r.ok, exitCode: r.exitCode, ms: r.durationMs, error: r.error?.code },
+      'tool call',
+    );
+  }
+}
+
+interface AuditRow {
+  id: number;
+  ts: number;
+  tool: string;
+  caller: string;
+  args: string;
+  ok: number;
+  exit_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+/** The input as published: JSON Schema of what callers send (defaults make fields optional). */
+export function inputJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
+  return rest;
+}
+
+const SECRET_KEY = /token|secret|passw|api[-_]?key|authorization|cookie|credential/i;
+
+/** A short, secret-free rendering of the arguments for the audit log. */
+export function summarizeArgs(input: unknown): string {
+  const walk = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return v.length > 200 ? `${v.slice(0, 200)}…(${v.length} chars)` : v;
+    if (Array.isArray(v)) return depth > 3 ? '[…]' : v.slice(0, 50).map((x) => walk(x, depth + 1));
+    if (v && typeof v === 'object') {
+      if (depth > 3) return '{…}';
+      return Object.fromEntries(
+        Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) ? '[redacted]' : walk(x, depth + 1)]),
+      );
+    }
+    return v;
+  };
+  const text = JSON.stringify(walk(input ?? {}, 0)) ?? 'null';
+  return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text;
+}
+
+/** The result as plain text (MCP content, chat answers): output or data, then what went wrong. */
+export function resultText(r: ToolResult): string {
+  const parts: string[] = [];
+  if (r.output) parts.push(r.output);
+  else if (r.data !== undefined) parts.push(typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2));
+  if (r.error) parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}`);
+  else if (r.exitCode !== undefined && r.exitCode !== 0) parts.push(`Exit code ${r.exitCode}.`);
+  return parts.join('\n\n') || '(no output)';
+}
+
+/** The result as JSON for HTTP: everything but the deferred work. */
+export function resultJson(r: ToolResult): Omit<ToolResult, 'afterDelivery'> {
+  const { afterDelivery: _, ...rest } = r;
+  return rest;
+}

@@ -1,0 +1,232 @@
+import type { LocalAnswerer } from '../chat.js';
+import { ConfigError } from '../config.js';
+import { BrainstemError } from '../errors.js';
+import { formatDuration, type Lang, t } from '../i18n.js';
+import { fold } from '../intents.js';
+import { PROXY_TAG } from '../notices.js';
+import type { ShortcutConfig, ToolsConfig } from './config.js';
+import { type ToolRegistry, type ToolResult, resultText } from './registry.js';
+
+/**
+ * Short action words (French and English) answered with a tool call instead of
+ * a brain, as the original proxy did: `deploy`, `tests`, `git` … Configurable:
+ * tools.shortcuts adds words, overrides them, or removes a built-in one (false).
+ */
+
+/** The original proxy's words. make targets work once allowed in tools.make.targets. */
+const BUILT_IN: Record<string, ShortcutConfig> = {
+  deploy: {
+    tool: 'make_target',
+    input: { target: 'deploy' },
+    aliases: ['deploie', 'deployer', 'deploiement', 'deployment'],
+  },
+  sync: { tool: 'make_target', input: { target: 'sync' }, aliases: ['synchronise', 'synchroniser', 'synchro'] },
+  lint: { tool: 'lint', input: {}, aliases: ['linter', 'lints'] },
+  test: { tool: 'run_tests', input: {}, aliases: ['tests', 'teste', 'tester', 'run tests'] },
+  check: {
+    tool: 'make_target',
+    input: { target: 'check' },
+    aliases: ['verifie', 'verifier', 'verif', 'checks'],
+    mutating: false,
+  },
+  report: { tool: 'usage', input: { since: '7d' }, aliases: ['rapport'] },
+  git: { tool: 'git_status', input: {}, aliases: ['git status', 'statut git', 'etat git'] },
+  'snap-list': {
+    tool: 'make_target',
+    input: { target: 'snap-list' },
+    aliases: ['snap list', 'snapshots', 'liste des snapshots'],
+    mutating: false,
+  },
+  smoke: { tool: 'make_target', input: { target: 'smoke' }, aliases: ['smoke test', 'smoke-test'], mutating: false },
+  audit: { tool: 'audit', input: {}, aliases: ['journal'] },
+};
+
+export interface ShortcutInfo {
+  word: string;
+  aliases: string[];
+  tool: string;
+  input: Record<string, unknown>;
+  description?: string;
+}
+
+export interface ResolvedShortcut {
+  word: string;
+  tool: string;
+  /** Validated input, ready for registry.call. */
+  input: unknown;
+  /** Ask for confirmation before running it. */
+  mutating: boolean;
+  /** Why it cannot run with this configuration (the tool refused it); absent when it can. */
+  refusal?: string;
+}
+
+export class Shortcuts {
+  private readonly byWord = new Map<string, ShortcutInfo & { mutating?: boolean }>();
+  private readonly all: ShortcutInfo[] = [];
+
+  constructor(
+    configured: ToolsConfig['shortcuts'],
+    private readonly registry: ToolRegistry,
+    configPath: string,
+  ) {
+    const problems: string[] = [];
+    const merged: Record<string, ShortcutConfig | false> = { ...BUILT_IN, ...configured };
+    for (const [word, s] of Object.entries(merged)) {
+      if (s === false) continue;
+      const where = `${configPath}: tools.shortcuts.${word}`;
+      try {
+        registry.validate(s.tool, s.input);
+      } catch (err) {
+        const e = err as BrainstemError;
+        problems.push(e.code === 'TOOL_UNKNOWN' ? `${where}.tool: ${e.message}` : `${where}.input: ${e.message}`);
+        continue;
+      }
+      const info = { word, aliases: s.aliases, tool: s.tool, input: s.input, description: s.description };
+      this.all.push(info);
+      for (const name of [word, ...s.aliases]) {
+        const key = fold(name);
+        const other = this.byWord.get(key);
+        if (other && other.word !== word) problems.push(`${where}: "${name}" is already a shortcut for ${other.word}`);
+        this.byWord.set(key, { ...info, mutating: s.mutating });
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  list(): ShortcutInfo[] {
+    return this.all;
+  }
+
+  /** The shortcut the words name (a leading slash, case and accents ignored), if any. */
+  resolve(words: string): ResolvedShortcut | undefined {
+    const s = this.byWord.get(fold(words).replace(/^\//, ''));
+    if (!s) return undefined;
+    try {
+      const p = this.registry.prepare(s.tool, s.input);
+      return { word: s.word, tool: s.tool, input: p.input, mutating: s.mutating ?? p.mutating };
+    } catch (err) {
+      const message = err instanceof BrainstemError ? err.message : String(err);
+      return { word: s.word, tool: s.tool, input: s.input, mutating: s.mutating ?? true, refusal: message };
+    }
+  }
+}
+
+const CONFIRM = /\s+(?:yes|oui|confirm|confirme|go)$/;
+
+/**
+ * Answers shortcut words in a chat (the OpenAI endpoint, hence OpenClaw and the
+ * bot's relay), streaming the command's output as it comes. A shortcut its tool
+ * would refuse is left to the brain. A mutating one only runs when the words end
+ * with a confirmation ("deploy yes"), since a completion cannot ask and wait.
+ */
+export function shortcutAnswerer(
+  shortcuts: Shortcuts,
+  registry: ToolRegistry,
+  cfg: Pick<ToolsConfig, 'chatOutputChars'>,
+): LocalAnswerer {
+  return (words, lang, signal) => {
+    const folded = fold(words);
+    const confirmed = CONFIRM.test(folded);
+    const s = shortcuts.resolve(folded.replace(CONFIRM, ''));
+    if (!s || s.refusal) return undefined;
+    if (s.mutating && !confirmed) return once(confirmationText(s, lang));
+    return streamCall(s, registry, cfg.chatOutputChars, lang, signal);
+  };
+}
+
+async function* once(text: string): AsyncGenerator<string> {
+  yield text;
+}
+
+function confirmationText(s: ResolvedShortcut, lang: Lang): string {
+  return t(
+    lang,
+    `${PROXY_TAG} \`${s.word}\` runs ${describeCall(s)}, which changes things. Send \`${s.word} yes\` to run it.`,
+    `${PROXY_TAG} \`${s.word}\` lance ${describeCall(s)}, qui modifie des choses. Envoie \`${s.word} oui\` pour le lancer.`,
+  );
+}
+
+export function describeCall(s: { tool: string; input: unknown }): string {
+  const input = s.input as Record<string, unknown>;
+  if (s.tool === 'make_target') return `\`make ${String(input.target)}\``;
+  const args = Object.keys(input).length > 0 ? ` ${JSON.stringify(input)}` : '';
+  return `\`${s.tool}${args}\``;
+}
+
+async function* streamCall(
+  s: ResolvedShortcut,
+  registry: ToolRegistry,
+  maxChars: number,
+  lang: Lang,
+  signal: AbortSignal,
+): AsyncGenerator<string> {
+  yield `${PROXY_TAG} \`${s.word}\` → ${describeCall(s)}\n`;
+  const queue = new ChunkQueue();
+  const call = registry
+    .call(s.tool, s.input, { caller: 'chat', signal, onOutput: (c) => queue.push(c) })
+    .finally(() => queue.end());
+  let shown = 0;
+  let hidden = 0;
+  for await (const chunk of queue) {
+    if (shown === 0) yield '```\n';
+    const part = chunk.slice(0, Math.max(0, maxChars - shown));
+    hidden += chunk.length - part.length;
+    if (part) {
+      shown += part.length;
+      yield part;
+    }
+  }
+  const r = await call;
+  if (shown > 0) {
+    yield '\n```\n';
+    if (hidden > 0 && r.output) {
+      const tail = r.output.slice(-Math.min(2_000, maxChars));
+      yield `${t(lang, `[… ${hidden} characters not shown; the end:]`, `[… ${hidden} caractères non affichés ; la fin :]`)}\n\`\`\`\n${tail}\n\`\`\`\n`;
+    }
+  } else {
+    const body = r.output || r.data !== undefined ? resultText({ ...r, error: undefined, exitCode: 0 }) : '';
+    if (body) yield `\`\`\`\n${body.length > maxChars ? `${body.slice(0, maxChars)}\n[…]` : body}\n\`\`\`\n`;
+  }
+  yield footer(r, lang);
+  r.afterDelivery?.();
+}
+
+function footer(r: ToolResult, lang: Lang): string {
+  const took = formatDuration(r.durationMs);
+  if (r.error) return `❌ ${r.error.message} (${took})`;
+  if (r.exitCode !== undefined) {
+    return `${r.ok ? '✅' : '❌'} ${t(lang, 'exit', 'code de sortie')} ${r.exitCode} · ${took}${r.truncated ? t(lang, ' · output capped', ' · sortie tronquée') : ''}`;
+  }
+  return `✅ ${took}`;
+}
+
+/** Bridges output callbacks to an async iterable; chunks that arrive together are joined. */
+class ChunkQueue implements AsyncIterable<string> {
+  private items: string[] = [];
+  private done = false;
+  private wake: (() => void) | undefined;
+
+  push(chunk: string): void {
+    this.items.push(chunk);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.done = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<string> {
+    for (;;) {
+      if (this.items.length > 0) {
+        yield this.items.splice(0).join('');
+        continue;
+      }
+      if (this.done) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import type { Core } from '../core.js';
+import { BrainstemError } from '../errors.js';
+import { formatUtc } from '../i18n.js';
+import { formatTotals, parseSince } from '../usage-summary.js';
+import { type AnyTool, defineTool, type ToolRegistry } from './registry.js';
+
+/** brainstem's own state as tools: sessions, usage, the active mode, the audit log. */
+export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
+  const modeRef = (ref: string | undefined, field: string) => {
+    if (ref === undefined) return undefined;
+    const m = core.modes.find(ref);
+    if (!m) {
+      throw new BrainstemError(
+        'UNKNOWN_MODE',
+        `Unknown mode "${ref}". Modes: ${core.modes.ids().join(', ')}.`,
+        field,
+      );
+    }
+    return m.id;
+  };
+
+  return [
+    defineTool({
+      name: 'sessions',
+      description:
+        'Lists the conversations that have a brain session (Claude sessions resumed across restarts), or clears one.',
+      input: z
+        .object({
+          action: z.enum(['list', 'clear']).default('list'),
+          sessionKey: z.string().min(1).optional().describe('The conversation to clear.'),
+          mode: z.string().min(1).optional().describe('Clear only this mode’s session; default: every mode.'),
+        })
+        .strict()
+        .refine((i) => i.action !== 'clear' || i.sessionKey !== undefined, {
+          path: ['sessionKey'],
+          message: 'required to clear a session',
+        }),
+      mutating: (input) => input.action === 'clear',
+      authorize: (input) => void modeRef(input.mode, 'mode'),
+      run: async (input) => {
+        if (input.action === 'clear' && input.sessionKey) {
+          const removed = core.sessions.delete(input.sessionKey, modeRef(input.mode, 'mode'));
+          return { data: { removed } };
+        }
+        return { data: { sessions: core.sessions.list() } };
+      },
+    }),
+    defineTool({
+      name: 'usage',
+      description:
+        'Brain usage measured by brainstem (cost, tokens, turns) since a time: 24h, 7d, 30d, today, month, all, or an ISO date.',
+      input: z.object({ since: z.string().min(1).default('7d') }).strict(),
+      mutating: false,
+      authorize: (input) => void sinceOf(input.since),
+      run: async (input) => {
+        const report = core.ledger.report(sinceOf(input.since));
+        const lines = [
+          `Usage since ${formatUtc(report.since)}: ${formatTotals(report.totals)}`,
+          ...report.byMode.map((m) => `- ${m.mode}: ${formatTotals(m)}`),
+        ];
+        return { data: report, output: lines.join('\n') };
+      },
+    }),
+    defineTool({
+      name: 'mode',
+      description:
+        'Without `mode`: the active mode and the list of modes. With `mode`: switches to it, waiting until its brain is ready.',
+      input: z.object({ mode: z.string().min(1).optional().describe('Mode id or alias to switch to.') }).strict(),
+      mutating: (input) => input.mode !== undefined,
+      authorize: (input) => void modeRef(input.mode, 'mode'),
+      run: async (input, ctx) => {
+        if (input.mode !== undefined) {
+          const o = await core.switcher.switchTo(input.mode, {
+            source: ctx.caller === 'api' ? 'api' : 'tool',
+            by: ctx.caller,
+          });
+          if (!o.ok) {
+            throw new BrainstemError(o.unknownMode ? 'UNKNOWN_MODE' : 'SWITCH_FAILED', o.reason, 'mode');
+          }
+          return { data: { active: o.to, from: o.from, alreadyActive: o.alreadyActive, ms: o.ms } };
+        }
+        return {
+          data: {
+            active: core.switcher.active().id,
+            switching: core.switcher.isSwitching(),
+            modes: core.modes.all.map((m) => ({
+              id: m.id,
+              kind: m.kind,
+              description: m.description,
+              aliases: m.aliases,
+            })),
+          },
+        };
+      },
+    }),
+    defineTool({
+      name: 'audit',
+      description: 'The latest tool calls: when, which tool, who asked, arguments (secrets redacted), outcome.',
+      input: z
+        .object({
+          limit: z.number().int().min(1).max(200).default(20),
+          tool: z.string().min(1).optional().describe('Only calls of this tool.'),
+        })
+        .strict(),
+      mutating: false,
+      run: async (input) => ({ data: { calls: registry.recentAudit(input.limit, input.tool) } }),
+    }),
+  ];
+}
+
+function sinceOf(value: string): number {
+  const since = parseSince(value);
+  if (since === undefined) {
+    throw new BrainstemError(
+      'INVALID_REQUEST',
+      `since: "${value}" is not a period; use 24h, 7d, 30d, today, month, all or an ISO date.`,
+      'since',
+    );
+  }
+  return since;
+}

@@ -1,0 +1,288 @@
+import { lookup as dnsLookup } from 'node:dns';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { Readability } from '@mozilla/readability';
+import { parseHTML } from 'linkedom';
+import { Agent, request } from 'undici';
+import { z } from 'zod';
+import { BrainstemError } from '../errors.js';
+import type { ToolsConfig } from './config.js';
+import type { Runner } from './exec.js';
+import { type AnyTool, defineTool } from './registry.js';
+
+/**
+ * web_fetch: one page as readable text. The SSRF guard judges the addresses a
+ * name really resolves to, at connection time (so a DNS answer cannot change
+ * between the check and the connection), and again on every redirect.
+ */
+
+/** Where a request from brainstem's host must not go: loopback, private, link-local (cloud metadata), and the like. */
+const NON_PUBLIC = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const) {
+  NON_PUBLIC.addSubnet(net, bits, 'ipv4');
+}
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  // IPv4-mapped and local NAT64 addresses reach IPv4 hosts the list above may forbid.
+  ['::ffff:0:0', 96],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const) {
+  NON_PUBLIC.addSubnet(net, bits, 'ipv6');
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const TEXT_TYPES = /^(text\/|application\/(?:json|xml|xhtml\+xml|rss\+xml|atom\+xml|ld\+json)\b)/i;
+const HTML_TYPES = /^(text\/html|application\/xhtml\+xml)\b/i;
+
+/** Decides which addresses may be reached: public ones, plus what the configuration allows explicitly. */
+export class AddressGuard {
+  private readonly hosts = new Set<string>();
+  private readonly nets = new BlockList();
+
+  constructor(allowPrivate: string[]) {
+    for (const entry of allowPrivate) {
+      const [addr, bits] = entry.split('/');
+      const family = addr ? isIP(addr) : 0;
+      if (family === 0) this.hosts.add(normalizeHost(entry));
+      else if (bits === undefined) this.nets.addAddress(addr as string, family === 6 ? 'ipv6' : 'ipv4');
+      else this.nets.addSubnet(addr as string, Number(bits), family === 6 ? 'ipv6' : 'ipv4');
+    }
+  }
+
+  allows(host: string, address: string): boolean {
+    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    return (
+      !NON_PUBLIC.check(address, family) || this.hosts.has(normalizeHost(host)) || this.nets.check(address, family)
+    );
+  }
+}
+
+const normalizeHost = (h: string) => h.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+
+class BlockedAddress extends BrainstemError {
+  constructor(host: string, address: string) {
+    super(
+      'TOOL_FORBIDDEN',
+      `${host} resolves to ${address}, a loopback, private or link-local address; add it to tools.webFetch.allowPrivate if it must be reachable.`,
+      'url',
+    );
+  }
+}
+
+export function webFetchTool(cfg: ToolsConfig['webFetch'], run: Runner): AnyTool {
+  const guard = new AddressGuard(cfg.allowPrivate);
+  return defineTool({
+    name: 'web_fetch',
+    description:
+      'Fetches one http(s) page and returns its readable text (title and main content), truncated with a marker.',
+    input: z
+      .object({
+        url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
+        maxChars: z.number().int().min(100).max(cfg.maxChars).optional().describe('Return at most this many characters.'),
+      })
+      .strict(),
+    mutating: false,
+    authorize: () => {
+      if (!cfg.enabled) {
+        throw new BrainstemError('TOOL_NOT_CONFIGURED', 'web_fetch is turned off (tools.webFetch.enabled is false).');
+      }
+    },
+    run: async (input, ctx) => {
+      const maxChars = input.maxChars ?? cfg.maxChars;
+      const page = cfg.delegate
+        ? await delegated(cfg.delegate, input.url, run, ctx.signal, cfg.timeoutMs)
+        : await fetchGuarded(input.url, guard, cfg, ctx.signal);
+      const { title, text } = page.html ? readable(page.body) : { title: undefined, text: page.body.trim() };
+      const truncated = page.truncated || text.length > maxChars;
+      return {
+        data: { url: page.url, status: page.status, contentType: page.contentType, title },
+        output:
+          text.length > maxChars
+            ? `${text.slice(0, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
+            : text,
+        truncated,
+      };
+    },
+  });
+}
+
+interface Page {
+  url: string;
+  status?: number;
+  contentType?: string;
+  html: boolean;
+  body: string;
+  truncated: boolean;
+}
+
+async function fetchGuarded(
+  start: string,
+  guard: AddressGuard,
+  cfg: ToolsConfig['webFetch'],
+  callerSignal: AbortSignal,
+): Promise<Page> {
+  const timeout = AbortSignal.timeout(cfg.timeoutMs);
+  const signal = AbortSignal.any([callerSignal, timeout]);
+  let blocked: BlockedAddress | undefined;
+  // Called by the socket for every connection, so the addresses checked are the ones connected to.
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const bad = addresses.find((a) => !guard.allows(hostname, a.address));
+      if (bad) {
+        blocked = new BlockedAddress(hostname, bad.address);
+        return callback(blocked, '', 0);
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      return first ? callback(null, first.address, first.family) : callback(new Error(`no address for ${hostname}`), '', 0);
+    });
+  };
+  const agent = new Agent({ connect: { lookup, timeout: cfg.timeoutMs } });
+  try {
+    let url = new URL(start);
+    for (let hop = 0; ; hop++) {
+      checkUrl(url, guard);
+      const res = await request(url, {
+        dispatcher: agent,
+        method: 'GET',
+        signal,
+        headers: {
+          'user-agent': 'Mozilla/5.0 (compatible; brainstem web_fetch)',
+          accept: 'text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.8,*/*;q=0.1',
+        },
+      });
+      const location = res.headers.location;
+      if (REDIRECTS.has(res.statusCode) && typeof location === 'string') {
+        await res.body.dump();
+        if (hop >= cfg.maxRedirects) {
+          throw new BrainstemError('TOOL_FAILED', `${start} redirects more than ${cfg.maxRedirects} times.`, 'url');
+        }
+        url = new URL(location, url);
+        continue;
+      }
+      const contentType = String(res.headers['content-type'] ?? 'text/plain');
+      if (res.statusCode >= 400) {
+        await res.body.dump();
+        throw new BrainstemError('TOOL_FAILED', `${url.href} answered HTTP ${res.statusCode}.`, 'url');
+      }
+      if (!TEXT_TYPES.test(contentType)) {
+        await res.body.dump();
+        throw new BrainstemError('TOOL_REFUSED', `${url.href} is not text (${contentType}).`, 'url');
+      }
+      const { bytes, truncated } = await readCapped(res.body, cfg.maxBytes);
+      return {
+        url: url.href,
+        status: res.statusCode,
+        contentType,
+        html: HTML_TYPES.test(contentType),
+        body: decode(bytes, contentType),
+        truncated,
+      };
+    }
+  } catch (err) {
+    if (blocked) throw blocked;
+    if (err instanceof BrainstemError) throw err;
+    if (timeout.aborted) {
+      throw new BrainstemError('TOOL_TIMEOUT', `${start} did not answer within ${cfg.timeoutMs / 1000} s.`, 'url');
+    }
+    if (callerSignal.aborted) throw new BrainstemError('TOOL_ABORTED');
+    throw new BrainstemError('TOOL_FAILED', `Could not fetch ${start}: ${(err as Error).message}`, 'url');
+  } finally {
+    void agent.destroy();
+  }
+}
+
+/** Hosts given as IP literals never go through DNS, so they are judged here; so is the scheme of a redirect. */
+function checkUrl(url: URL, guard: AddressGuard): void {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new BrainstemError('TOOL_FORBIDDEN', `Only http and https URLs can be fetched, not ${url.protocol}`, 'url');
+  }
+  const host = normalizeHost(url.hostname);
+  if (isIP(host) && !guard.allows(host, host)) throw new BlockedAddress(host, host);
+}
+
+async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  for await (const chunk of body) {
+    if (size + chunk.length > maxBytes) {
+      chunks.push(chunk.subarray(0, maxBytes - size));
+      truncated = true;
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { bytes: Buffer.concat(chunks), truncated };
+}
+
+function decode(bytes: Uint8Array, contentType: string): string {
+  const charset = /charset="?([\w-]+)/i.exec(contentType)?.[1] ?? 'utf-8';
+  try {
+    return new TextDecoder(charset).decode(bytes);
+  } catch {
+    return new TextDecoder('utf-8').decode(bytes);
+  }
+}
+
+/** The request made by a configured command elsewhere (another container); it prints the body. */
+async function delegated(
+  prefix: string[],
+  url: string,
+  run: Runner,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<Page> {
+  const r = await run([...prefix, url], { signal, timeoutMs, capture: 'stdout' });
+  if (r.exitCode !== 0) {
+    throw new BrainstemError(
+      'TOOL_FAILED',
+      `The web_fetch delegate exited with ${r.exitCode}: ${r.stderr.trim().slice(-500) || 'no error output'}`,
+    );
+  }
+  const html = /<(?:!doctype html|html|body)[\s>]/i.test(r.output.slice(0, 2_000));
+  return { url, html, body: r.output, truncated: r.truncated };
+}
+
+/** Title and main text of an HTML page; the whole body text when Readability finds no article. */
+export function readable(html: string): { title?: string; text: string } {
+  const { document } = parseHTML(html);
+  const title = document.title || undefined;
+  const fallback = document.body?.textContent ?? '';
+  const article = new Readability(document as unknown as Document).parse();
+  return { title: article?.title || title, text: tidy(article?.textContent || fallback) };
+}
+
+function tidy(text: string): string {
+  return text
+    .replace(/\r/g, '')
+    .replace(/[ \t\f\v\u00a0]+/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}

@@ -1,0 +1,125 @@
+import { parseHTML } from 'linkedom';
+import { request } from 'undici';
+import { z } from 'zod';
+import { BrainstemError } from '../errors.js';
+import type { ToolsConfig } from './config.js';
+import type { Runner } from './exec.js';
+import { type AnyTool, defineTool } from './registry.js';
+
+/** web_search through the Brave Search API: results as title, url and snippet. */
+
+const braveResponse = z.object({
+  web: z
+    .object({
+      results: z.array(
+        z
+          .object({ title: z.string(), url: z.string(), description: z.string().optional() })
+          .loose(),
+      ),
+    })
+    .loose()
+    .optional(),
+});
+
+export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTool {
+  return defineTool({
+    name: 'web_search',
+    description: 'Searches the web (Brave Search) and returns up to 20 results: title, url, snippet.',
+    input: z
+      .object({
+        query: z.string().trim().min(1).max(400),
+        count: z.number().int().min(1).max(20).default(5),
+      })
+      .strict(),
+    mutating: false,
+    authorize: () => {
+      if (!cfg.apiKey && !cfg.delegate) {
+        throw new BrainstemError(
+          'TOOL_NOT_CONFIGURED',
+          'web_search needs a Brave Search API key: set BRAVE_API_KEY (or tools.webSearch.apiKey in brainstem.json).',
+        );
+      }
+    },
+    run: async (input, ctx) => {
+      const url = new URL(`${cfg.baseUrl.replace(/\/$/, '')}/web/search`);
+      url.searchParams.set('q', input.query);
+      url.searchParams.set('count', String(input.count));
+      const body = cfg.delegate
+        ? await delegated(cfg.delegate, url.href, run, ctx.signal, cfg.timeoutMs)
+        : await direct(url, cfg, ctx.signal);
+      const parsed = braveResponse.safeParse(body);
+      if (!parsed.success) {
+        throw new BrainstemError('TOOL_FAILED', 'Brave Search answered with something that is not a result list.');
+      }
+      const results = (parsed.data.web?.results ?? []).slice(0, input.count).map((r) => ({
+        title: plain(r.title),
+        url: r.url,
+        snippet: plain(r.description ?? ''),
+      }));
+      return { data: { query: input.query, results } };
+    },
+  });
+}
+
+async function direct(url: URL, cfg: ToolsConfig['webSearch'], callerSignal: AbortSignal): Promise<unknown> {
+  const timeout = AbortSignal.timeout(cfg.timeoutMs);
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      signal: AbortSignal.any([callerSignal, timeout]),
+      headers: {
+        accept: 'application/json',
+        'x-subscription-token': cfg.apiKey ?? '',
+      },
+    });
+    if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 422) {
+      await res.body.dump();
+      throw new BrainstemError(
+        'TOOL_FAILED',
+        `Brave Search refused the API key (HTTP ${res.statusCode}); check BRAVE_API_KEY.`,
+      );
+    }
+    if (res.statusCode === 429) {
+      await res.body.dump();
+      throw new BrainstemError('TOOL_FAILED', 'Brave Search rate limit reached (HTTP 429); try again later.');
+    }
+    if (res.statusCode >= 400) {
+      await res.body.dump();
+      throw new BrainstemError('TOOL_FAILED', `Brave Search answered HTTP ${res.statusCode}.`);
+    }
+    return await res.body.json();
+  } catch (err) {
+    if (err instanceof BrainstemError) throw err;
+    if (timeout.aborted) {
+      throw new BrainstemError('TOOL_TIMEOUT', `Brave Search did not answer within ${cfg.timeoutMs / 1000} s.`);
+    }
+    if (callerSignal.aborted) throw new BrainstemError('TOOL_ABORTED');
+    throw new BrainstemError('TOOL_FAILED', `Brave Search could not be reached: ${(err as Error).message}`);
+  }
+}
+
+async function delegated(
+  prefix: string[],
+  url: string,
+  run: Runner,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<unknown> {
+  const r = await run([...prefix, url], { signal, timeoutMs, capture: 'stdout' });
+  if (r.exitCode !== 0) {
+    throw new BrainstemError(
+      'TOOL_FAILED',
+      `The web_search delegate exited with ${r.exitCode}: ${r.stderr.trim().slice(-500) || 'no error output'}`,
+    );
+  }
+  try {
+    return JSON.parse(r.output);
+  } catch {
+    throw new BrainstemError('TOOL_FAILED', 'The web_search delegate did not print JSON.');
+  }
+}
+
+/** Brave marks matches with <strong> and escapes entities; a snippet should be plain text. */
+function plain(s: string): string {
+  return parseHTML(`<html><body>${s}</body></html>`).document.body.textContent?.trim() ?? '';
+}

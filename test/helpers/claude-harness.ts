@@ -1,0 +1,128 @@
+/**
+ * A ClaudeCodeBrain wired to the real `claude` CLI, a fake Anthropic API, a
+ * real SQLite session store and a logger whose records the test can read.
+ */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
+import type { McpOptions } from '../../brains/claude-code/mcp.js';
+import type { ChatMessage, TurnEvent, TurnRequest } from '../../brains/types.js';
+import type { Config, ModeConfig } from '../../src/config.js';
+import { openDb } from '../../src/db/index.js';
+import { SessionStore } from '../../src/sessions.js';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  startFakeAnthropic,
+} from '../fakes/anthropic.js';
+
+export const CLAUDE_BIN = fileURLToPath(new URL('../../node_modules/.bin/claude', import.meta.url));
+
+export interface ClaudeHarness {
+  fake: FakeAnthropic;
+  cli: ClaudeTestEnv;
+  brain: ClaudeCodeBrain;
+  sessions: SessionStore;
+  /** The brain's working directory. */
+  cwd: string;
+  /** Every log record, parsed. */
+  logs: Record<string, unknown>[];
+  /** The pid of the last CLI started (from the brain's debug log). */
+  lastPid(): number | undefined;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  auth?: 'api-key' | 'oauth';
+  mode?: Partial<ModeConfig>;
+  claude?: Partial<Config['claude']>;
+  mcp?: Omit<McpOptions, 'configDir'>;
+}
+
+export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHarness> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'claude-brain-'));
+  const fake = await startFakeAnthropic();
+  const cli = await claudeTestEnv(fake.url, { auth: opts.auth });
+  const db = openDb(path.join(dir, 'data'));
+  const sessions = new SessionStore(db, 3_600_000);
+  const logs: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const cwd = path.join(dir, 'work');
+  const mode: ModeConfig = {
+    id: 'assistant',
+    kind: 'claude',
+    description: '',
+    aliases: [],
+    allowedTools: [],
+    deniedTools: [],
+    ...opts.mode,
+  };
+  const claude: Config['claude'] = {
+    bin: CLAUDE_BIN,
+    credentialsFile: path.join(cli.home, '.claude', '.credentials.json'),
+    maxRetries: 2,
+    apiTimeoutMs: 30_000,
+    turnTimeoutMs: 60_000,
+    sessionTtlHours: 1,
+    ...opts.claude,
+    env: { ...cli.env, ...opts.claude?.env },
+  };
+  const mcp = opts.mcp ? { ...opts.mcp, configDir: path.join(dir, 'mcp') } : undefined;
+  const brain = new ClaudeCodeBrain({ mode, cwd, claude, sessions, logger, mcp });
+  return {
+    fake,
+    cli,
+    brain,
+    sessions,
+    cwd,
+    logs,
+    lastPid: () => [...logs].reverse().find((l) => typeof l.pid === 'number')?.pid as number | undefined,
+    async close() {
+      await fake.close();
+      db.close();
+      await cli.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A turn request as the core builds it from a user text (and optional earlier history). */
+export function userTurn(
+  text: string,
+  opts: { key?: string; history?: ChatMessage[]; extraContext?: string } = {},
+) {
+  const history = opts.history ?? [];
+  return {
+    sessionKey: opts.key ?? 'test:1',
+    messages: [...history, { role: 'user', content: text }],
+    newTurn: text,
+    freshSession: !history.some((m) => m.role === 'assistant'),
+    extraContext: opts.extraContext,
+  } satisfies TurnRequest;
+}
+
+export async function collect(events: AsyncIterable<TurnEvent>): Promise<TurnEvent[]> {
+  const out: TurnEvent[] = [];
+  for await (const e of events) out.push(e);
+  return out;
+}
+
+export const textOf = (events: TurnEvent[]) =>
+  events.flatMap((e) => (e.type === 'text' ? [e.text] : [])).join('');
+
+/** Pids whose process group is `pgid` (the CLI leads its own group), read from /proc. */
+export async function processGroup(pgid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after "(comm)": state ppid pgrp …; comm may hold spaces, so split after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid) pids.push(Number(entry));
+  }
+  return pids;
+}
