@@ -1,10 +1,13 @@
 #!/usr/bin/env node
+import { runDoctor } from './commands/doctor.js';
+import { runOpenclawConfig } from './commands/openclaw-config.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { type Part, startService } from './service.js';
+import { toolsPart } from './tools/index.js';
 
 /** Optional parts wired into the service; each one decides from the config whether it runs. */
-const parts: Part[] = [];
+const parts: Part[] = [toolsPart];
 
 async function serve(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -42,7 +45,27 @@ async function serve(): Promise<void> {
   process.on('SIGINT', onSignal);
 }
 
-serve().catch((err: Error) => {
+async function main(): Promise<void> {
+  const [command, ...args] = process.argv.slice(2);
+  switch (command) {
+    case undefined:
+    case 'serve':
+      return serve();
+    case 'doctor':
+      process.exitCode = await runDoctor();
+      return;
+    case 'openclaw-config':
+      process.exitCode = await runOpenclawConfig(args);
+      return;
+    default:
+      process.stderr.write(
+        `brainstem: unknown command "${command}". Commands: serve (default), doctor, openclaw-config [--apply PATH]\n`,
+      );
+      process.exitCode = 2;
+  }
+}
+
+main().catch((err: Error) => {
   process.stderr.write(`brainstem: failed to start: ${err.message}\n`);
   process.exit(1);
 });

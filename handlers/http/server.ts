@@ -4,6 +4,7 @@ import { installAuth } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { registerHealth } from './health.js';
 import { registerOpenAi } from './openai.js';
+import { registerUsageChart } from './usage-chart.js';
 
 /** Extra route sets registered by other parts (tools API, MCP), kept out of the core wiring. */
 export type RouteSet = (app: FastifyInstance) => void | Promise<void>;
@@ -32,6 +33,7 @@ export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<F
   installAuth(app, core.apiToken.token);
   registerHealth(app, core);
   registerOpenAi(app, core);
+  registerUsageChart(app, core);
   for (const routes of extra) await routes(app);
   return app;
 }

@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Core } from '../../src/core.js';
+import { BrainstemError } from '../../src/errors.js';
+import { renderUsageChart } from '../../src/usage-chart.js';
+import { parseSince } from '../../src/usage-summary.js';
+
+const query = z.object({
+  since: z.string().default('30d'),
+  until: z.string().optional(),
+});
+
+/**
+ * `GET /api/usage/chart.png?since=30d[&until=…]`: the usage chart as a PNG.
+ * `since` and `until` take what /usage takes (7d, 24h, month, an ISO date, unix ms).
+ * Bearer auth comes from the server's hook on /api.
+ */
+export function registerUsageChart(app: FastifyInstance, core: Pick<Core, 'ledger'>): void {
+  app.get('/api/usage/chart.png', async (request, reply) => {
+    const q = query.safeParse(request.query);
+    if (!q.success) throw new BrainstemError('INVALID_REQUEST', 'since and until must be single values.');
+    const since = parseSince(q.data.since);
+    if (since === undefined) {
+      throw new BrainstemError(
+        'INVALID_REQUEST',
+        `since: "${q.data.since}" is not a period (7d, 24h, month, 2026-11-01…).`,
+        'since',
+      );
+    }
+    const until = q.data.until === undefined ? undefined : parseSince(q.data.until);
+    if (q.data.until !== undefined && until === undefined) {
+      throw new BrainstemError('INVALID_REQUEST', `until: "${q.data.until}" is not a date.`, 'until');
+    }
+    if (until !== undefined && until <= since) {
+      throw new BrainstemError('INVALID_REQUEST', 'until must come after since.', 'until');
+    }
+    const png = await renderUsageChart(core.ledger, since, until);
+    return reply.type('image/png').header('cache-control', 'no-store').send(png);
+  });
+}

@@ -1,0 +1,420 @@
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { execa } from 'execa';
+import { type Dispatcher, request } from 'undici';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { readCredentials } from '../credentials.js';
+import { migrations } from '../db/migrations.js';
+import { formatDuration, formatUtc } from '../i18n.js';
+
+/**
+ * The checks of `brainstem doctor`, one function each. A check never throws: it
+ * answers ok or not, with what it saw and, when not ok, what to do about it.
+ * None of them prints a secret.
+ */
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  /** What was found; may span several lines. */
+  detail: string;
+  /** What to do, when not ok. */
+  fix?: string;
+}
+
+/** Every network check gives up after this long. */
+export const NET_TIMEOUT_MS = 3_000;
+/** `claude --version` starts Node and loads the CLI; a cold start can take a few seconds. */
+const CLAUDE_VERSION_TIMEOUT_MS = 15_000;
+/** Where loadApiToken keeps a generated token (src/api-token.ts). */
+const API_TOKEN_FILE = 'api-token';
+const DB_FILE = 'brainstem.sqlite';
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+const ok = (name: string, detail: string): CheckResult => ({ name, ok: true, detail });
+const fail = (name: string, detail: string, fix: string): CheckResult => ({ name, ok: false, detail, fix });
+
+export function checkDataDir(config: Config): CheckResult {
+  const dir = config.dataDir;
+  const name = 'data dir';
+  const st = statOrUndefined(dir);
+  if (st && !st.isDirectory()) {
+    return fail(name, `${dir} exists but is not a directory`, 'set BRAINSTEM_DATA_DIR to a directory');
+  }
+  if (st) {
+    return writable(dir)
+      ? ok(name, `${dir} (writable)`)
+      : fail(
+          name,
+          `${dir} is not writable by this user`,
+          `give this user write access (chown or chmod u+rwx ${dir}) or set BRAINSTEM_DATA_DIR`,
+        );
+  }
+  // Absent: brainstem creates it at start, which works when the nearest existing parent is a writable directory.
+  let parent = path.dirname(dir);
+  while (!statOrUndefined(parent) && parent !== path.dirname(parent)) parent = path.dirname(parent);
+  const pst = statOrUndefined(parent);
+  if (pst?.isDirectory() && writable(parent)) {
+    return ok(name, `${dir} does not exist yet; it is created at first start`);
+  }
+  return fail(
+    name,
+    `${dir} does not exist and cannot be created: ${parent} is ${pst?.isDirectory() ? 'not writable' : 'not a directory'}`,
+    'set BRAINSTEM_DATA_DIR to a directory this user can create or write',
+  );
+}
+
+export function checkSqlite(config: Config): CheckResult {
+  const name = 'SQLite';
+  const file = path.join(config.dataDir, DB_FILE);
+  const latest = Math.max(...migrations.map((m) => m.version));
+  let db: Database.Database | undefined;
+  try {
+    if (!existsSync(file)) {
+      // Still load the native module: a build for another Node version fails here, not at start.
+      new Database(':memory:').close();
+      return ok(name, `${file} not created yet (created and migrated at first start)`);
+    }
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const journal = db.pragma('journal_mode', { simple: true }) as string;
+    const integrity = db.pragma('quick_check', { simple: true }) as string;
+    if (integrity !== 'ok') {
+      return fail(
+        name,
+        `${file} is damaged: ${integrity}`,
+        'stop brainstem and restore a backup of the data dir (or move the file away to start afresh)',
+      );
+    }
+    if (version > latest) {
+      return fail(
+        name,
+        `${file} has schema ${version}, newer than this brainstem knows (${latest})`,
+        'upgrade brainstem, or restore a backup made by this version',
+      );
+    }
+    if (journal.toLowerCase() !== 'wal') {
+      return fail(
+        name,
+        `${file} is in ${journal} journal mode, not WAL`,
+        'start brainstem once (it switches the database to WAL); check no other program rewrites the file',
+      );
+    }
+    const pending = version < latest ? `, ${latest - version} migration(s) applied at next start` : '';
+    return ok(name, `${file} (schema ${version} of ${latest}${pending}, WAL, integrity ok)`);
+  } catch (err) {
+    const message = (err as Error).message;
+    return fail(
+      name,
+      `${file}: ${message}`,
+      /NODE_MODULE_VERSION|invalid ELF|was compiled against/.test(message)
+        ? 'the native module was built for another Node version: run `npm rebuild better-sqlite3`'
+        : 'check the file and its folder are readable by this user',
+    );
+  } finally {
+    db?.close();
+  }
+}
+
+export async function checkClaudeBinary(config: Config, env: NodeJS.ProcessEnv): Promise<CheckResult> {
+  const name = 'claude binary';
+  if (!usesClaude(config)) return ok(name, 'not used (no Claude mode)');
+  const bin = config.claude.bin;
+  const r = await execa(bin, ['--version'], {
+    reject: false,
+    timeout: CLAUDE_VERSION_TIMEOUT_MS,
+    stdin: 'ignore',
+    env: { ...env, ...config.claude.env },
+    extendEnv: false,
+  });
+  if (!r.failed) return ok(name, `${bin}: ${firstLine(r.stdout) || '(no version printed)'}`);
+  if (r.code === 'ENOENT') {
+    return fail(
+      name,
+      `${bin} not found`,
+      'install Claude Code (`npm install -g @anthropic-ai/claude-code`) or set CLAUDE_BIN to its full path',
+    );
+  }
+  if (r.timedOut) {
+    return fail(
+      name,
+      `\`${bin} --version\` did not answer within ${CLAUDE_VERSION_TIMEOUT_MS / 1000} s`,
+      'run it by hand to see what it waits for',
+    );
+  }
+  const said = firstLine(r.stderr) || firstLine(r.stdout) || r.shortMessage;
+  return fail(
+    name,
+    `\`${bin} --version\` failed (exit ${r.exitCode ?? r.signal}): ${said}`,
+    'reinstall Claude Code or set CLAUDE_BIN to a working one',
+  );
+}
+
+/** Environment variables that give Claude Code its credentials instead of the OAuth file. */
+const CREDENTIAL_ENV = ['CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_API_KEY'] as const;
+
+export async function checkCredentials(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  now = Date.now(),
+): Promise<CheckResult> {
+  const name = 'credentials';
+  if (!usesClaude(config)) return ok(name, 'not used (no Claude mode)');
+  const fromEnv = CREDENTIAL_ENV.find((k) => env[k] || config.claude.env[k]);
+  if (fromEnv) return ok(name, `${fromEnv} is set: Claude Code uses it, not the credentials file`);
+  const file = config.claude.credentialsFile;
+  const read = await readCredentials(file);
+  if (!read.ok) {
+    return fail(
+      name,
+      `${file}: ${read.reason}`,
+      read.missing
+        ? 'log in once: run `claude` on this host and use /login (or set CLAUDE_CREDENTIALS_FILE to where the file is)'
+        : 'log in again: run `claude` on this host and use /login; it rewrites the file',
+    );
+  }
+  const { expiresAt, subscriptionType, renewable } = read.info;
+  const plan = subscriptionType ? `, ${subscriptionType} plan` : '';
+  const left = expiresAt - now;
+  if (left <= 0) {
+    return fail(
+      name,
+      `${file}: expired ${formatDuration(-left)} ago (${formatUtc(expiresAt)}${plan})`,
+      renewable
+        ? 'run `claude` once on this host: it renews the token with its refresh token; if it asks, /login again'
+        : 'run `claude` on this host and use /login (or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN)',
+    );
+  }
+  return ok(name, `${file}: valid until ${formatUtc(expiresAt)}, ${formatDuration(left)} left${plan}`);
+}
+
+/** One result per distinct llama upstream (modes may point at different servers). */
+export async function checkLlama(config: Config, dispatcher: Dispatcher): Promise<CheckResult[]> {
+  const byBase = new Map<string, string[]>();
+  for (const m of config.modes) {
+    if (m.kind !== 'llama') continue;
+    const base = (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
+    byBase.set(base, [...(byBase.get(base) ?? []), m.id]);
+  }
+  if (byBase.size === 0) return [ok('llama upstream', 'not used (no llama mode)')];
+  return Promise.all(
+    [...byBase].map(async ([base, modes]) => {
+      const name = 'llama upstream';
+      const used = `; mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}`;
+      // /health at the server root: /v1/models answers before the model is loaded.
+      const url = `${base.replace(/\/v1$/, '')}${config.llama.healthPath}`;
+      const r = await httpGet(url, dispatcher);
+      if ('error' in r) {
+        return fail(
+          name,
+          `${url} not reachable (${r.error})${used}`,
+          'start llama-server, or set LLAMA_BASE_URL (or the mode’s baseUrl) to where it listens',
+        );
+      }
+      if (r.status === 200) return ok(name, `${url} answers 200 (model loaded)${used}`);
+      if (r.status === 503) {
+        return fail(
+          name,
+          `${url} answers 503: the model is still loading${used}`,
+          'wait until llama-server has loaded the model; if it never does, read its log',
+        );
+      }
+      return fail(
+        name,
+        `${url} answers HTTP ${r.status}${used}`,
+        r.status === 404
+          ? `the server has no ${config.llama.healthPath}: check LLAMA_BASE_URL, or set llama.healthPath (Ollama: "/")`
+          : 'check LLAMA_BASE_URL points at llama-server (or Ollama) and ends in /v1',
+      );
+    }),
+  );
+}
+
+export async function checkGateway(config: Config, dispatcher: Dispatcher): Promise<CheckResult> {
+  const name = 'OpenClaw gateway';
+  const { gatewayUrl, gatewayToken } = config.openclaw;
+  if (!gatewayUrl) {
+    return ok(
+      name,
+      'off (direct route: Telegram messages go straight to the active brain; set OPENCLAW_GATEWAY_URL to relay them through OpenClaw)',
+    );
+  }
+  const base = gatewayUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
+  const url = `${base}/v1/models`;
+  const r = await httpGet(url, dispatcher, gatewayToken ? { authorization: `Bearer ${gatewayToken}` } : {});
+  if ('error' in r) {
+    return fail(
+      name,
+      `${base} not reachable (${scrub(r.error, gatewayToken)})`,
+      'start the gateway (`openclaw gateway`), or unset OPENCLAW_GATEWAY_URL to use the direct route',
+    );
+  }
+  if (r.status < 400) return ok(name, `${base} answers`);
+  if (r.status === 401 || r.status === 403) {
+    return fail(
+      name,
+      `${url} refused the token (HTTP ${r.status})`,
+      'set OPENCLAW_GATEWAY_TOKEN to the gateway’s gateway.auth.token',
+    );
+  }
+  if (r.status === 404) {
+    return fail(
+      name,
+      `${url} answers 404: the OpenAI endpoint is off`,
+      'set gateway.http.endpoints.chatCompletions.enabled: true in openclaw.json and restart the gateway',
+    );
+  }
+  return fail(name, `${url} answers HTTP ${r.status}`, 'read the gateway’s log');
+}
+
+const getMeSchema = z.looseObject({
+  ok: z.boolean(),
+  result: z.looseObject({ id: z.number(), username: z.string().optional() }).optional(),
+  description: z.string().optional(),
+});
+
+export async function checkTelegram(config: Config, dispatcher: Dispatcher): Promise<CheckResult> {
+  const name = 'Telegram';
+  const { token, apiRoot, allowedUsers } = config.telegram;
+  if (!token) return ok(name, 'off (set TELEGRAM_BOT_TOKEN to turn the bot on)');
+  const root = (apiRoot ?? 'https://api.telegram.org').replace(/\/+$/, '');
+  // The token is part of the URL: neither the URL nor an error message is shown unscrubbed.
+  const r = await httpGet(`${root}/bot${token}/getMe`, dispatcher);
+  if ('error' in r) {
+    return fail(
+      name,
+      `getMe: ${root} not reachable (${scrub(r.error, token)})`,
+      'check this host’s network access to Telegram (or TELEGRAM_API_ROOT)',
+    );
+  }
+  const body = getMeSchema.safeParse(parseJson(r.body));
+  const said = body.success && body.data.description ? `: ${scrub(body.data.description, token)}` : '';
+  if (r.status === 401 || r.status === 404) {
+    return fail(
+      name,
+      `getMe refused the bot token (HTTP ${r.status}${said})`,
+      'check TELEGRAM_BOT_TOKEN against @BotFather (/token shows it, /revoke makes a new one)',
+    );
+  }
+  if (r.status !== 200 || !body.success || !body.data.ok || !body.data.result) {
+    return fail(
+      name,
+      `getMe answered HTTP ${r.status}${said}`,
+      'try again later; check TELEGRAM_API_ROOT if set',
+    );
+  }
+  const bot = body.data.result.username ? `@${body.data.result.username}` : `bot ${body.data.result.id}`;
+  if (allowedUsers.length === 0) {
+    return fail(
+      name,
+      `${bot} answers, but TELEGRAM_ALLOWED_USERS is empty, so it refuses everybody`,
+      'set TELEGRAM_ALLOWED_USERS to your numeric Telegram user id (comma-separated for several)',
+    );
+  }
+  return ok(name, `${bot} answers getMe; ${allowedUsers.length} allowed user(s)`);
+}
+
+export function checkBind(config: Config): CheckResult {
+  const { host, port } = config.server;
+  const shown = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (LOOPBACK.test(host)) return ok('bind address', `${shown} (loopback: only this machine connects)`);
+  return fail(
+    'bind address',
+    `${shown} is not loopback: anyone who can reach it may call the API and its tools, guarded by the token alone`,
+    'set BRAINSTEM_HOST=127.0.0.1 unless you mean it (then firewall the port and put TLS in front)',
+  );
+}
+
+export function checkApiToken(config: Config, env: NodeJS.ProcessEnv): CheckResult {
+  const name = 'API token';
+  if (config.server.apiToken) {
+    return ok(
+      name,
+      env.BRAINSTEM_API_TOKEN
+        ? 'set by BRAINSTEM_API_TOKEN'
+        : `set by server.apiToken in ${config.configPath}`,
+    );
+  }
+  const file = path.join(config.dataDir, API_TOKEN_FILE);
+  const generate = `start brainstem once or run \`brainstem openclaw-config\` (either generates one in ${file}), or set BRAINSTEM_API_TOKEN`;
+  const st = statOrUndefined(file);
+  if (!st) return fail(name, `no token yet (${file} absent, BRAINSTEM_API_TOKEN unset)`, generate);
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    return fail(
+      name,
+      `${file} cannot be read (${(err as NodeJS.ErrnoException).code})`,
+      'fix its owner or mode',
+    );
+  }
+  if (token.length < 16) {
+    return fail(name, `${file} holds no usable token (under 16 characters)`, generate);
+  }
+  if (st.mode & 0o077) {
+    return fail(
+      name,
+      `${file} is readable by other users (mode ${(st.mode & 0o777).toString(8)})`,
+      `chmod 600 ${file}`,
+    );
+  }
+  return ok(name, `stored in ${file} (mode 600)`);
+}
+
+export function usesClaude(config: Config): boolean {
+  return config.modes.some((m) => m.kind === 'claude');
+}
+
+type HttpAnswer = { status: number; body: string } | { error: string };
+
+async function httpGet(
+  url: string,
+  dispatcher: Dispatcher,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer> {
+  const timeout = AbortSignal.timeout(NET_TIMEOUT_MS);
+  try {
+    const res = await request(url, { dispatcher, headers, signal: timeout });
+    return { status: res.statusCode, body: await res.body.text() };
+  } catch (err) {
+    if (timeout.aborted) return { error: `no answer within ${NET_TIMEOUT_MS / 1000} s` };
+    const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+    return { error: e.cause?.message ?? e.message ?? e.code ?? String(err) };
+  }
+}
+
+function scrub(text: string, secret: string | undefined): string {
+  return secret ? text.replaceAll(secret, '<token>') : text;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function statOrUndefined(p: string) {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function firstLine(text: string | undefined): string {
+  return text?.trim().split('\n')[0]?.trim() ?? '';
+}

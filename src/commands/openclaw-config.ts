@@ -1,0 +1,211 @@
+import { randomBytes } from 'node:crypto';
+import { constants, mkdirSync } from 'node:fs';
+import {
+  chmod,
+  chown,
+  copyFile,
+  readFile,
+  realpath,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadApiToken } from '../api-token.js';
+import { type Config, ConfigError, loadConfig } from '../config.js';
+import type { TextOut } from './doctor.js';
+
+/**
+ * `brainstem openclaw-config [--apply PATH]`: the part of `openclaw.json` that
+ * makes brainstem OpenClaw's model provider. Printed as JSON, or merged into an
+ * existing file with `--apply`. The API token appears only in that JSON, which
+ * is what the user asked for; messages never show it.
+ */
+
+const USAGE = `usage: brainstem openclaw-config [--apply PATH]
+  prints the brainstem provider block for openclaw.json;
+  --apply PATH merges it into that file (a timestamped backup is written first)
+`;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+export async function runOpenclawConfig(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  out: TextOut = process.stdout,
+  err: TextOut = process.stderr,
+): Promise<number> {
+  let apply: string | undefined;
+  try {
+    const parsed = parseArgs({
+      args,
+      options: { apply: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (parsed.values.help) {
+      out.write(USAGE);
+      return 0;
+    }
+    apply = parsed.values.apply;
+  } catch (e) {
+    err.write(`brainstem openclaw-config: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err.write(`brainstem openclaw-config: ${e.message}\n`);
+    return 1;
+  }
+  // The same token the server uses: generated and stored now if this runs before the first start.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const token = loadApiToken(config.dataDir, config.server.apiToken);
+  if (token.source === 'generated') err.write(`generated the API token in ${token.file}\n`);
+
+  if (apply === undefined) {
+    out.write(`${JSON.stringify(openclawPatch(config, token.token), null, 2)}\n`);
+    return 0;
+  }
+  try {
+    const result = await applyPatch(path.resolve(apply), config, token.token);
+    out.write(
+      result.backup
+        ? `merged the brainstem provider into ${result.file} (backup: ${result.backup}); restart the OpenClaw gateway if it does not reload its config\n`
+        : `${result.file} already has these settings; nothing changed\n`,
+    );
+    return 0;
+  } catch (e) {
+    err.write(`brainstem openclaw-config: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+/**
+ * The settings brainstem needs in openclaw.json: itself as provider `brainstem`
+ * with the virtual model `active` (the current mode, so a switch needs no
+ * OpenClaw restart) and one model per mode; `brainstem/active` as the default;
+ * OpenClaw's Telegram channel off, since brainstem's bot polls the token and
+ * Telegram allows one poller per token.
+ */
+export function openclawPatch(config: Config, token: string): JsonObject {
+  return {
+    models: {
+      providers: {
+        brainstem: {
+          baseUrl: `${serverUrl(config)}/v1`,
+          apiKey: token,
+          api: 'openai-completions',
+          models: [
+            { id: 'active', name: 'brainstem: active mode' },
+            ...config.modes.map((m) => ({
+              id: m.id,
+              name: `brainstem: ${m.id}${m.description ? ` (${m.description})` : ''}`,
+            })),
+          ],
+        },
+      },
+    },
+    agents: { defaults: { model: { primary: 'brainstem/active' } } },
+    channels: { telegram: { enabled: false } },
+  };
+}
+
+/** Where OpenClaw reaches brainstem: a wildcard bind is reached on loopback (they share the host). */
+function serverUrl(config: Config): string {
+  const { host, port } = config.server;
+  const reach = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
+  return `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`;
+}
+
+/**
+ * Merges the patch into the file: objects merge key by key, anything else
+ * (arrays included) is replaced, so every unrelated setting stays as it was.
+ * Reads and checks everything before writing; writes a backup, then the new
+ * content to a temporary file renamed over the original, so a crash leaves
+ * either the old file or the new one, never half of one.
+ */
+async function applyPatch(
+  given: string,
+  config: Config,
+  token: string,
+): Promise<{ file: string; backup?: string }> {
+  let file = given;
+  let text: string;
+  try {
+    // Write through a symlink (dotfile managers use them) rather than replace it with a plain file.
+    file = await realpath(given);
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === 'ENOENT'
+        ? `${given} does not exist; run OpenClaw's setup first, or save the printed block (without --apply) as that file`
+        : `${given} cannot be read (${code ?? (e as Error).message})`,
+    );
+  }
+  let current: unknown;
+  try {
+    current = JSON.parse(text);
+  } catch (e) {
+    throw new Error(
+      `${file} is not valid JSON (${(e as Error).message}); nothing changed. If it uses JSON5 (comments, trailing commas), merge the block printed without --apply by hand`,
+    );
+  }
+  if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
+
+  const merged = merge(current, withAllowlist(current, openclawPatch(config, token), config));
+  if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
+
+  const { mode, uid, gid } = await stat(file);
+  const backup = `${file}.bak-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await copyFile(file, backup, constants.COPYFILE_EXCL);
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(tmp, `${JSON.stringify(merged, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    // openclaw.json holds API keys: the new file keeps the old one's mode (whatever the umask) and,
+    // when root runs this on a user's file, its owner, so OpenClaw can still read it.
+    await chmod(tmp, mode & 0o777);
+    if (process.getuid?.() === 0) await chown(tmp, uid, gid);
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  return { file, backup };
+}
+
+/**
+ * When the file already lists allowed models (`agents.defaults.models`),
+ * OpenClaw refuses any model missing from it, `brainstem/active` included:
+ * add brainstem's models to that list. Without a list, none is created,
+ * since creating one would forbid every other model.
+ */
+function withAllowlist(current: JsonObject, patch: JsonObject, config: Config): JsonObject {
+  const agents = current.agents;
+  const defaults = isObject(agents) ? agents.defaults : undefined;
+  const allowed = isObject(defaults) ? defaults.models : undefined;
+  if (!isObject(allowed)) return patch;
+  const refs = ['active', ...config.modes.map((m) => m.id)].map((id) => `brainstem/${id}`);
+  const additions: JsonObject = {};
+  for (const ref of refs) if (!(ref in allowed)) additions[ref] = {};
+  return merge(patch, { agents: { defaults: { models: additions } } });
+}
+
+function merge(base: JsonObject, top: JsonObject): JsonObject {
+  const out: JsonObject = { ...base };
+  for (const [key, value] of Object.entries(top)) {
+    const existing = out[key];
+    out[key] = isObject(existing) && isObject(value) ? merge(existing, value) : value;
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,250 @@
+import type { ResvgRenderOptions } from '@resvg/resvg-js';
+import type { BarSeriesOption, LineSeriesOption } from 'echarts/charts';
+import type {
+  GraphicComponentOption,
+  GridComponentOption,
+  LegendComponentOption,
+  TitleComponentOption,
+} from 'echarts/components';
+import type { ComposeOption } from 'echarts/core';
+import { execa } from 'execa';
+import type { UsageLedger } from './usage.js';
+import { formatTokens, startOfUtcDay } from './usage-summary.js';
+
+/**
+ * The usage chart: daily cost stacked per mode (bars) and daily tokens (line),
+ * drawn by ECharts' server-side SVG renderer and rasterised by resvg, so no
+ * browser or canvas is needed. ECharts and resvg load on the first chart only:
+ * together they take over a second to import, which start-up should not pay.
+ */
+
+const WIDTH = 1200;
+const HEIGHT = 675;
+const DAY_MS = 86_400_000;
+/** Past this many days (e.g. `since=all`), the axis starts where the data starts. */
+const MAX_EMPTY_SPAN_DAYS = 366;
+/** With no data and an open-ended period, show this many days. */
+const EMPTY_DAYS = 30;
+const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f'];
+const TOKEN_COLOR = '#e15759';
+
+type ChartOption = ComposeOption<
+  | BarSeriesOption
+  | LineSeriesOption
+  | GridComponentOption
+  | LegendComponentOption
+  | TitleComponentOption
+  | GraphicComponentOption
+>;
+
+export async function renderUsageChart(
+  ledger: UsageLedger,
+  since: number,
+  until = Date.now() + 1,
+): Promise<Buffer> {
+  const rows = ledger.dailyByMode(since, until);
+  const option = chartOption(rows, since, until);
+  const { echarts, resvg } = await libraries();
+  const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: WIDTH, height: HEIGHT });
+  let svg: string;
+  try {
+    chart.setOption(option);
+    svg = chart.renderToSVGString();
+  } finally {
+    // An undisposed SSR chart keeps zrender's animation timer alive.
+    chart.dispose();
+  }
+  const image = await resvg.renderAsync(svg, {
+    background: '#ffffff',
+    font: await fontOptions(),
+    logLevel: 'error',
+  });
+  return image.asPng();
+}
+
+type Row = ReturnType<UsageLedger['dailyByMode']>[number];
+
+function chartOption(rows: Row[], since: number, until: number): ChartOption {
+  const days = dayAxis(rows, since, until);
+  const index = new Map(days.map((d, i) => [d, i]));
+  // Only modes that cost something get a bar (a local model costs 0; its tokens are in the line).
+  const modes = [...new Set(rows.filter((r) => r.costUsd > 0).map((r) => r.mode))].sort();
+  const cost = new Map(modes.map((m) => [m, days.map(() => 0)]));
+  const tokens = days.map(() => 0);
+  const totals = { cost: 0, turns: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+  for (const r of rows) {
+    const i = index.get(r.day);
+    if (i === undefined) continue;
+    const perMode = cost.get(r.mode);
+    if (perMode) perMode[i] = (perMode[i] ?? 0) + r.costUsd;
+    // Every token the model processed: with Claude most of the prompt arrives as cache reads.
+    tokens[i] = (tokens[i] ?? 0) + r.inputTokens + r.outputTokens + r.cacheReadTokens + r.cacheWriteTokens;
+    totals.cost += r.costUsd;
+    totals.turns += r.turns;
+    totals.input += r.inputTokens;
+    totals.output += r.outputTokens;
+    totals.cacheRead += r.cacheReadTokens;
+    totals.cacheWrite += r.cacheWriteTokens;
+  }
+  const empty = rows.length === 0;
+
+  return {
+    animation: false,
+    backgroundColor: '#ffffff',
+    textStyle: { fontFamily: 'sans-serif', color: '#333' },
+    color: PALETTE,
+    title: {
+      text: `brainstem usage, ${days[0]} → ${days[days.length - 1]} (UTC)`,
+      subtext: empty
+        ? 'no brain turns in this period'
+        : `$${totals.cost.toFixed(2)} · ${totals.turns} turns · tokens in ${formatTokens(totals.input)}, out ${formatTokens(totals.output)}, cache read ${formatTokens(totals.cacheRead)}, cache write ${formatTokens(totals.cacheWrite)}`,
+      left: 24,
+      top: 16,
+      textStyle: { fontSize: 20, fontWeight: 'bold', color: '#222' },
+      subtextStyle: { fontSize: 14, color: '#555' },
+    },
+    legend: {
+      top: 80,
+      left: 24,
+      itemGap: 20,
+      textStyle: { fontSize: 13 },
+      data: [...modes, ...(empty ? [] : ['tokens'])],
+    },
+    grid: { left: 80, right: 90, top: 140, bottom: 60 },
+    xAxis: {
+      type: 'category',
+      data: days.map((d) => d.slice(5)),
+      axisLabel: { fontSize: 12, hideOverlap: true },
+    },
+    yAxis: [
+      {
+        type: 'value',
+        name: 'cost (USD)',
+        nameTextStyle: { fontSize: 13 },
+        min: 0,
+        axisLabel: { fontSize: 12, formatter: (v: number) => `$${v < 10 ? v.toFixed(2) : v.toFixed(0)}` },
+      },
+      {
+        type: 'value',
+        name: 'tokens',
+        nameTextStyle: { fontSize: 13 },
+        min: 0,
+        splitLine: { show: false },
+        axisLabel: { fontSize: 12, formatter: (v: number) => formatTokens(v) },
+      },
+    ],
+    series: [
+      ...modes.map(
+        (mode): BarSeriesOption => ({
+          type: 'bar',
+          name: mode,
+          stack: 'cost',
+          yAxisIndex: 0,
+          barMaxWidth: 40,
+          data: cost.get(mode) ?? [],
+        }),
+      ),
+      ...(empty
+        ? []
+        : [
+            {
+              type: 'line',
+              name: 'tokens',
+              yAxisIndex: 1,
+              color: TOKEN_COLOR,
+              symbol: days.length > 60 ? 'none' : 'circle',
+              symbolSize: 6,
+              lineStyle: { width: 2 },
+              data: tokens,
+            } satisfies LineSeriesOption,
+          ]),
+    ],
+    graphic: empty
+      ? [
+          {
+            type: 'text',
+            left: 'center',
+            top: 'middle',
+            style: {
+              text: 'No usage recorded in this period',
+              fontSize: 22,
+              fontFamily: 'sans-serif',
+              fill: '#888',
+            },
+          },
+        ]
+      : [],
+  };
+}
+
+/** Every UTC day of the period as YYYY-MM-DD, so quiet days show as gaps rather than vanish. */
+function dayAxis(rows: Row[], since: number, until: number): string[] {
+  const end = startOfUtcDay(Math.max(since, until - 1));
+  let start = startOfUtcDay(since);
+  if ((end - start) / DAY_MS > MAX_EMPTY_SPAN_DAYS) {
+    const first = rows[0] ? Date.parse(`${rows[0].day}T00:00:00Z`) : end - (EMPTY_DAYS - 1) * DAY_MS;
+    start = Math.max(start, first);
+  }
+  const days: string[] = [];
+  for (let t = start; t <= end; t += DAY_MS) days.push(new Date(t).toISOString().slice(0, 10));
+  return days;
+}
+
+interface Libraries {
+  echarts: typeof import('echarts/core');
+  resvg: typeof import('@resvg/resvg-js');
+}
+
+let libs: Promise<Libraries> | undefined;
+
+function libraries(): Promise<Libraries> {
+  libs ??= (async () => {
+    const [echarts, charts, components, renderers, resvg] = await Promise.all([
+      import('echarts/core'),
+      import('echarts/charts'),
+      import('echarts/components'),
+      import('echarts/renderers'),
+      import('@resvg/resvg-js'),
+    ]);
+    echarts.use([
+      charts.BarChart,
+      charts.LineChart,
+      components.GridComponent,
+      components.LegendComponent,
+      components.TitleComponent,
+      components.GraphicComponent,
+      renderers.SVGRenderer,
+    ]);
+    return { echarts, resvg };
+  })();
+  return libs;
+}
+
+let fonts: Promise<NonNullable<ResvgRenderOptions['font']>> | undefined;
+
+/**
+ * resvg draws no text without a font. Ask fontconfig for the system's sans-serif
+ * face and load just that file (fast and deterministic); without fontconfig, let
+ * resvg scan the usual font directories, and with no font at all the chart still
+ * renders, only without its labels.
+ */
+function fontOptions(): Promise<NonNullable<ResvgRenderOptions['font']>> {
+  fonts ??= (async () => {
+    const r = await execa('fc-match', ['--format=%{family[0]}\n%{file}', 'sans-serif'], {
+      reject: false,
+      timeout: 3_000,
+      stdin: 'ignore',
+    });
+    const [family, file] = r.failed ? [] : r.stdout.split('\n');
+    if (family && file) {
+      return {
+        loadSystemFonts: false,
+        fontFiles: [file],
+        defaultFontFamily: family,
+        sansSerifFamily: family,
+      };
+    }
+    return { loadSystemFonts: true };
+  })();
+  return fonts;
+}

@@ -1,0 +1,256 @@
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadApiToken } from '../src/api-token.js';
+import { runDoctor } from '../src/commands/doctor.js';
+import { openDb } from '../src/db/index.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+
+const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
+const BOT_TOKEN = '123456:bot-secret-token-never-printed';
+const GATEWAY_TOKEN = 'gateway-secret-token-never-printed';
+const ACCESS_TOKEN = 'sk-ant-oat01-access-secret-never-printed';
+
+interface Server {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A tiny HTTP server on 127.0.0.1 standing in for one outside service. */
+async function serve(handler: http.RequestListener): Promise<Server> {
+  const server = http.createServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A URL where nothing listens: a port that was just free. */
+async function deadUrl(): Promise<string> {
+  const s = await serve(() => undefined);
+  await s.close();
+  return s.url;
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+async function doctor(env: NodeJS.ProcessEnv): Promise<{ code: number; text: string }> {
+  let text = '';
+  const code = await runDoctor(env, { write: (s: string) => (text += s) });
+  return { code, text };
+}
+
+/** The line of one check, e.g. `✗ credentials  …`. */
+function line(text: string, name: string): string {
+  return text.split('\n').find((l) => l.slice(2).startsWith(`${name} `)) ?? `(no line for ${name})`;
+}
+
+describe('brainstem doctor', () => {
+  let dir: string;
+  let llama: FakeLlama;
+  let loadingLlama: FakeLlama;
+  let gateway: Server;
+  let telegramOk: Server;
+  let telegramRefusing: Server;
+
+  /** Everything healthy; each test changes one thing. */
+  const healthy = (): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: dir,
+    BRAINSTEM_CONFIG: path.join(dir, 'absent.json'),
+    BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
+    CLAUDE_BIN,
+    CLAUDE_CREDENTIALS_FILE: path.join(dir, 'valid-credentials.json'),
+    LLAMA_BASE_URL: llama.baseUrl,
+    BRAINSTEM_API_TOKEN: 'api-token-for-the-doctor-test',
+  });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'brainstem-doctor-'));
+    const credentials = (expiresAt: number) =>
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: ACCESS_TOKEN,
+          refreshToken: 'sk-ant-ort01-refresh-secret',
+          expiresAt,
+          subscriptionType: 'max',
+        },
+      });
+    writeFileSync(path.join(dir, 'valid-credentials.json'), credentials(Date.now() + 6 * 3_600_000));
+    writeFileSync(path.join(dir, 'expired-credentials.json'), credentials(Date.now() - 2 * 3_600_000));
+    llama = await startFakeLlama();
+    loadingLlama = await startFakeLlama({ loading: true });
+    gateway = await serve((req, res) => {
+      if (req.headers.authorization !== `Bearer ${GATEWAY_TOKEN}`) return json(res, 401, { error: 'no' });
+      json(res, 200, { object: 'list', data: [{ id: 'openclaw/default' }] });
+    });
+    telegramOk = await serve((req, res) => {
+      if (req.url !== `/bot${BOT_TOKEN}/getMe`)
+        return json(res, 404, { ok: false, description: 'Not Found' });
+      json(res, 200, { ok: true, result: { id: 123456, is_bot: true, username: 'brainstem_test_bot' } });
+    });
+    telegramRefusing = await serve((_req, res) =>
+      json(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' }),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all([llama.close(), loadingLlama.close(), gateway.close(), telegramOk.close()]);
+    await telegramRefusing.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('passes every check on a healthy setup, and prints no secret', async () => {
+    const data = path.join(dir, 'healthy-data');
+    openDb(data).close(); // a real database, migrated and in WAL mode, as the service leaves it
+    const stored = loadApiToken(data, undefined).token; // the generated token file (0600)
+    const env = {
+      ...healthy(),
+      BRAINSTEM_DATA_DIR: data,
+      BRAINSTEM_API_TOKEN: undefined,
+      OPENCLAW_GATEWAY_URL: gateway.url,
+      OPENCLAW_GATEWAY_TOKEN: GATEWAY_TOKEN,
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      TELEGRAM_API_ROOT: telegramOk.url,
+      TELEGRAM_ALLOWED_USERS: '42',
+    };
+    const { code, text } = await doctor(env);
+    const checks = text.split('\n').filter((l) => /^[✓✗] /.test(l));
+    expect(checks.map((l) => l.slice(0, 20))).toEqual([
+      '✓ config            ',
+      '✓ data dir          ',
+      '✓ SQLite            ',
+      '✓ claude binary     ',
+      '✓ credentials       ',
+      '✓ llama upstream    ',
+      '✓ OpenClaw gateway  ',
+      '✓ Telegram          ',
+      '✓ bind address      ',
+      '✓ API token         ',
+    ]);
+    expect(code).toBe(0);
+    expect(line(text, 'claude binary')).toMatch(/\d+\.\d+\.\d+ \(Claude Code\)/);
+    expect(line(text, 'credentials')).toMatch(/left, max plan/);
+    expect(line(text, 'SQLite')).toMatch(/WAL, integrity ok/);
+    expect(line(text, 'Telegram')).toContain('@brainstem_test_bot');
+    expect(line(text, 'API token')).toContain('api-token (mode 600)');
+    expect(text).toContain('All 10 checks passed.');
+    for (const secret of [stored, BOT_TOKEN, GATEWAY_TOKEN, ACCESS_TOKEN]) expect(text).not.toContain(secret);
+  });
+
+  it('shows the gateway and the bot as off, not failed, when they are not configured', async () => {
+    const { code, text } = await doctor(healthy());
+    expect(line(text, 'OpenClaw gateway')).toMatch(/^✓ .*off \(direct route/);
+    expect(line(text, 'Telegram')).toMatch(/^✓ .*off/);
+    expect(code).toBe(0);
+  });
+
+  it('fails on a bad config field and names it', async () => {
+    const file = path.join(dir, 'bad-config.json');
+    writeFileSync(file, JSON.stringify({ server: { port: 99_999 } }));
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file });
+    expect(code).toBe(1);
+    expect(text).toMatch(/^✗ config/);
+    expect(text).toContain(`${file}: server.port:`);
+    expect(text).toContain('→ correct the fields above');
+  });
+
+  it('fails on a data dir that cannot be created', async () => {
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_DATA_DIR: path.join(file, 'data') });
+    expect(code).toBe(1);
+    expect(line(text, 'data dir')).toMatch(/^✗ .*cannot be created: .*a-file is not a directory/);
+    expect(text).toContain('→ set BRAINSTEM_DATA_DIR');
+  });
+
+  it('fails on a missing claude binary', async () => {
+    const { code, text } = await doctor({ ...healthy(), CLAUDE_BIN: path.join(dir, 'nowhere', 'claude') });
+    expect(code).toBe(1);
+    expect(line(text, 'claude binary')).toMatch(/^✗ .*nowhere\/claude not found/);
+    expect(text).toContain('→ install Claude Code');
+  });
+
+  it('fails on expired credentials, unless the environment provides them', async () => {
+    const expired = { ...healthy(), CLAUDE_CREDENTIALS_FILE: path.join(dir, 'expired-credentials.json') };
+    const a = await doctor(expired);
+    expect(a.code).toBe(1);
+    expect(line(a.text, 'credentials')).toMatch(/^✗ .*expired 2 h 00 min ago/);
+    expect(a.text).toContain('→ run `claude` once on this host');
+    expect(a.text).not.toContain(ACCESS_TOKEN);
+
+    const b = await doctor({ ...expired, CLAUDE_CODE_OAUTH_TOKEN: 'oauth-token-from-env' });
+    expect(line(b.text, 'credentials')).toMatch(/^✓ .*CLAUDE_CODE_OAUTH_TOKEN is set/);
+    expect(b.text).not.toContain('oauth-token-from-env');
+    expect(b.code).toBe(0);
+  });
+
+  it('fails when the llama upstream is down', async () => {
+    const { code, text } = await doctor({ ...healthy(), LLAMA_BASE_URL: `${await deadUrl()}/v1` });
+    expect(code).toBe(1);
+    expect(line(text, 'llama upstream')).toMatch(/^✗ .*\/health not reachable \(.*ECONNREFUSED/);
+    expect(text).toContain('→ start llama-server');
+  });
+
+  it('fails while the llama upstream is loading its model (503 on /health)', async () => {
+    const { code, text } = await doctor({ ...healthy(), LLAMA_BASE_URL: loadingLlama.baseUrl });
+    expect(code).toBe(1);
+    expect(line(text, 'llama upstream')).toMatch(/^✗ .*answers 503: the model is still loading; mode local/);
+  });
+
+  it('fails when the OpenClaw gateway is configured but down', async () => {
+    const { code, text } = await doctor({
+      ...healthy(),
+      OPENCLAW_GATEWAY_URL: await deadUrl(),
+      OPENCLAW_GATEWAY_TOKEN: GATEWAY_TOKEN,
+    });
+    expect(code).toBe(1);
+    expect(line(text, 'OpenClaw gateway')).toMatch(/^✗ .*not reachable/);
+    expect(text).toContain('→ start the gateway');
+    expect(text).not.toContain(GATEWAY_TOKEN);
+  });
+
+  it('fails when Telegram refuses the bot token, without printing it', async () => {
+    const { code, text } = await doctor({
+      ...healthy(),
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      TELEGRAM_API_ROOT: telegramRefusing.url,
+      TELEGRAM_ALLOWED_USERS: '42',
+    });
+    expect(code).toBe(1);
+    expect(line(text, 'Telegram')).toMatch(/^✗ .*getMe refused the bot token \(HTTP 401: Unauthorized\)/);
+    expect(text).toContain('→ check TELEGRAM_BOT_TOKEN');
+    expect(text).not.toContain(BOT_TOKEN);
+    expect(text).not.toContain('bot-secret');
+  });
+
+  it('fails on a bind address that is not loopback, with a warning', async () => {
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_HOST: '0.0.0.0' });
+    expect(code).toBe(1);
+    expect(line(text, 'bind address')).toMatch(/^✗ bind address +0\.0\.0\.0:9090 is not loopback/);
+    expect(text).toContain('→ set BRAINSTEM_HOST=127.0.0.1');
+  });
+
+  it('fails when there is no API token yet, and says how to get one', async () => {
+    const data = path.join(dir, 'fresh-data');
+    mkdirSync(data);
+    const { code, text } = await doctor({
+      ...healthy(),
+      BRAINSTEM_DATA_DIR: data,
+      BRAINSTEM_API_TOKEN: undefined,
+    });
+    expect(code).toBe(1);
+    expect(line(text, 'API token')).toMatch(/^✗ API token +no token yet/);
+    expect(text).toContain('`brainstem openclaw-config`');
+  });
+});

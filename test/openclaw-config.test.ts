@@ -1,0 +1,202 @@
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runOpenclawConfig } from '../src/commands/openclaw-config.js';
+
+const TOKEN = 'bst_test-token-for-openclaw-config';
+
+/** An openclaw.json as a user has it: other providers, an agent, channels, gateway settings. */
+const sample = {
+  gateway: { port: 18789, auth: { mode: 'token', token: 'gw-token' } },
+  models: {
+    mode: 'merge',
+    providers: {
+      ollama: { baseUrl: 'http://127.0.0.1:11434/v1', api: 'openai-completions', models: [{ id: 'qwen3' }] },
+      brainstem: {
+        baseUrl: 'http://old-host:1/v1',
+        apiKey: 'stale',
+        models: [{ id: 'gone' }],
+        headers: { x: '1' },
+      },
+    },
+  },
+  agents: {
+    defaults: {
+      workspace: '~/.openclaw/workspace',
+      model: { primary: 'ollama/qwen3', fallbacks: ['ollama/qwen3'] },
+      models: { 'ollama/qwen3': { alias: 'qwen' } },
+    },
+    list: [{ id: 'main' }],
+  },
+  channels: {
+    telegram: { enabled: true, botToken: 'tg-token', dmPolicy: 'pairing' },
+    discord: { enabled: true },
+  },
+};
+
+interface Captured {
+  code: number;
+  out: string;
+  err: string;
+}
+
+describe('brainstem openclaw-config', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  const run = async (args: string[]): Promise<Captured> => {
+    let out = '';
+    let err = '';
+    const code = await runOpenclawConfig(
+      args,
+      env,
+      { write: (s: string) => (out += s) },
+      { write: (s: string) => (err += s) },
+    );
+    return { code, out, err };
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'brainstem-openclaw-'));
+    env = {
+      HOME: dir,
+      BRAINSTEM_CONFIG: path.join(dir, 'absent.json'),
+      BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
+      BRAINSTEM_API_TOKEN: TOKEN,
+      BRAINSTEM_PORT: '9191',
+    };
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints the provider block with the token, the active model and every mode', async () => {
+    const { code, out, err } = await run([]);
+    expect(code).toBe(0);
+    expect(err).toBe('');
+    const block = JSON.parse(out);
+    expect(block.models.providers.brainstem).toMatchObject({
+      baseUrl: 'http://127.0.0.1:9191/v1',
+      apiKey: TOKEN,
+      api: 'openai-completions',
+    });
+    expect(block.models.providers.brainstem.models.map((m: { id: string }) => m.id)).toEqual([
+      'active',
+      'anklume',
+      'assistant',
+      'local',
+    ]);
+    expect(block.agents.defaults.model.primary).toBe('brainstem/active');
+    expect(block.channels.telegram.enabled).toBe(false);
+  });
+
+  it('generates and keeps the API token when none exists yet, and says where (not what)', async () => {
+    env.BRAINSTEM_API_TOKEN = undefined;
+    const first = await run([]);
+    const token = JSON.parse(first.out).models.providers.brainstem.apiKey as string;
+    expect(token).toMatch(/^bst_/);
+    expect(first.err).toContain(`generated the API token in ${path.join(dir, 'data', 'api-token')}`);
+    expect(first.err).not.toContain(token);
+    const second = await run([]);
+    expect(JSON.parse(second.out).models.providers.brainstem.apiKey).toBe(token);
+    expect(second.err).toBe('');
+  });
+
+  it('--apply merges into an existing openclaw.json, keeping its other settings and a backup', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const original = `${JSON.stringify(sample, null, 2)}\n`;
+    writeFileSync(file, original, { mode: 0o600 });
+
+    const { code, out, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toBe('');
+    expect(out).toContain(`merged the brainstem provider into ${file}`);
+    expect(out).not.toContain(TOKEN);
+
+    const merged = JSON.parse(readFileSync(file, 'utf8'));
+    // brainstem's part
+    expect(merged.models.providers.brainstem).toEqual({
+      baseUrl: 'http://127.0.0.1:9191/v1',
+      apiKey: TOKEN,
+      api: 'openai-completions',
+      models: [
+        { id: 'active', name: 'brainstem: active mode' },
+        { id: 'anklume', name: 'brainstem: anklume (Claude Code in the anklume project)' },
+        { id: 'assistant', name: 'brainstem: assistant (Claude Code as a general assistant)' },
+        { id: 'local', name: 'brainstem: local (Local model on llama-server)' },
+      ],
+      headers: { x: '1' }, // a setting of the user's own in the old block stays
+    });
+    expect(merged.agents.defaults.model).toEqual({
+      primary: 'brainstem/active',
+      fallbacks: ['ollama/qwen3'],
+    });
+    expect(merged.channels.telegram).toEqual({ enabled: false, botToken: 'tg-token', dmPolicy: 'pairing' });
+    // the allow-list the user had now admits brainstem's models too
+    expect(Object.keys(merged.agents.defaults.models)).toEqual([
+      'ollama/qwen3',
+      'brainstem/active',
+      'brainstem/anklume',
+      'brainstem/assistant',
+      'brainstem/local',
+    ]);
+    // everything else untouched
+    expect(merged.gateway).toEqual(sample.gateway);
+    expect(merged.models.mode).toBe('merge');
+    expect(merged.models.providers.ollama).toEqual(sample.models.providers.ollama);
+    expect(merged.agents.defaults.workspace).toBe(sample.agents.defaults.workspace);
+    expect(merged.agents.list).toEqual(sample.agents.list);
+    expect(merged.channels.discord).toEqual({ enabled: true });
+    // same permissions (the file holds keys), a byte-identical backup, no temporary file left
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const files = readdirSync(dir).filter((f) => f.startsWith('openclaw.json'));
+    const backups = files.filter((f) => /^openclaw\.json\.bak-\d{4}-\d\d-\d\dT/.test(f));
+    expect(backups).toHaveLength(1);
+    const backup = path.join(dir, backups[0] ?? '');
+    expect(readFileSync(backup, 'utf8')).toBe(original);
+    expect(statSync(backup).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    // a second run finds nothing to change and writes no second backup
+    const again = await run(['--apply', file]);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain('nothing changed');
+    expect(readdirSync(dir).filter((f) => f.includes('.bak-'))).toHaveLength(1);
+  });
+
+  it('--apply leaves an invalid file untouched, with a clear error', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const json5 = '{\n  // JSON5 comment\n  gateway: { port: 18789, },\n}\n';
+    writeFileSync(file, json5);
+    const { code, out, err } = await run(['--apply', file]);
+    expect(code).toBe(1);
+    expect(out).toBe('');
+    expect(err).toContain(`${file} is not valid JSON`);
+    expect(err).toContain('nothing changed');
+    expect(err).not.toContain(TOKEN);
+    expect(readFileSync(file, 'utf8')).toBe(json5);
+    expect(readdirSync(dir).filter((f) => f !== 'openclaw.json' && f !== 'data')).toEqual([]);
+  });
+
+  it('--apply refuses a missing file and a file that is not a JSON object', async () => {
+    const missing = await run(['--apply', path.join(dir, 'nope.json')]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('nope.json does not exist');
+
+    const file = path.join(dir, 'array.json');
+    writeFileSync(file, '[1, 2]');
+    const notObject = await run(['--apply', file]);
+    expect(notObject.code).toBe(1);
+    expect(notObject.err).toContain('does not hold a JSON object');
+    expect(readFileSync(file, 'utf8')).toBe('[1, 2]');
+  });
+
+  it('rejects unknown options with the usage', async () => {
+    const { code, err } = await run(['--aply', 'x']);
+    expect(code).toBe(2);
+    expect(err).toContain('usage: brainstem openclaw-config');
+  });
+});
