@@ -52,6 +52,8 @@ export interface ToolUseReply {
   name: string;
   input: Record<string, unknown>;
   then: FakeReply;
+  /** A text block streamed before the tool_use block ("Let me check."). */
+  preamble?: string;
   usage?: Partial<FakeUsage>;
   headers?: Record<string, string>;
 }
@@ -118,11 +120,19 @@ export function text(chunks: string | string[], opts: Omit<TextReply, 'type' | '
   return { type: 'text', chunks: typeof chunks === 'string' ? [chunks] : chunks, ...opts };
 }
 
-export function toolUse(name: string, input: Record<string, unknown>, then: FakeReply): ToolUseReply {
-  return { type: 'tool_use', name, input, then };
+export function toolUse(
+  name: string,
+  input: Record<string, unknown>,
+  then: FakeReply,
+  opts: Omit<ToolUseReply, 'type' | 'name' | 'input' | 'then'> = {},
+): ToolUseReply {
+  return { type: 'tool_use', name, input, then, ...opts };
 }
 
-/** `shouldRetry: false` sends `x-should-retry: false`, which makes the CLI give up at once. */
+/**
+ * `shouldRetry: false` sends `x-should-retry: false`: the CLI then gives up at once
+ * (on OAuth credentials it still retries a 401 once, to refresh the token).
+ */
 export function httpError(
   status: number,
   opts: { message?: string; headers?: Record<string, string>; shouldRetry?: boolean } = {},
@@ -185,7 +195,11 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       return;
     }
     if (req.method !== 'POST' || !req.path.startsWith('/v1/messages')) {
-      sendError(res, { type: 'http_error', status: 404, message: `fake: no route for ${req.method} ${req.path}` });
+      sendError(res, {
+        type: 'http_error',
+        status: 404,
+        message: `fake: no route for ${req.method} ${req.path}`,
+      });
       return;
     }
     const model = typeof req.body?.model === 'string' ? req.body.model : 'claude-fake';
@@ -222,25 +236,32 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
         usage: { ...usage, output_tokens: 1 },
       },
     });
-    if (reply.type === 'text') {
-      send('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
-      const gateAfter = reply.gateAfter ?? 1;
-      for (const [i, chunk] of reply.chunks.entries()) {
-        if (i === gateAfter && reply.gate) await reply.gate;
-        if (i > 0 && reply.delayMs) await sleep(reply.delayMs);
-        if (res.destroyed) return;
-        send('content_block_delta', { index: 0, delta: { type: 'text_delta', text: chunk } });
+    let index = 0;
+    const textBlock = async (chunks: string[], opts: Pick<TextReply, 'delayMs' | 'gate' | 'gateAfter'>) => {
+      send('content_block_start', { index, content_block: { type: 'text', text: '' } });
+      const gateAfter = opts.gateAfter ?? 1;
+      for (const [i, chunk] of chunks.entries()) {
+        if (i === gateAfter && opts.gate) await opts.gate;
+        if (i > 0 && opts.delayMs) await sleep(opts.delayMs);
+        send('content_block_delta', { index, delta: { type: 'text_delta', text: chunk } });
       }
-    } else {
+      send('content_block_stop', { index: index++ });
+    };
+    if (reply.type === 'text') await textBlock(reply.chunks, reply);
+    else {
+      if (reply.preamble) await textBlock([reply.preamble], {});
       const id = nextId('toolu');
       pendingTools.set(id, reply.then);
-      send('content_block_start', { index: 0, content_block: { type: 'tool_use', id, name: reply.name, input: {} } });
+      send('content_block_start', {
+        index,
+        content_block: { type: 'tool_use', id, name: reply.name, input: {} },
+      });
       send('content_block_delta', {
-        index: 0,
+        index,
         delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.input) },
       });
+      send('content_block_stop', { index });
     }
-    send('content_block_stop', { index: 0 });
     send('message_delta', {
       delta: { stop_reason: reply.type === 'text' ? 'end_turn' : 'tool_use', stop_sequence: null },
       usage: { output_tokens: usage.output_tokens },
@@ -251,7 +272,11 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
 
   function sendError(res: ServerResponse, reply: HttpErrorReply): void {
     const type = ERROR_TYPES[reply.status] ?? 'api_error';
-    res.writeHead(reply.status, { 'content-type': 'application/json', 'request-id': nextId('req'), ...reply.headers });
+    res.writeHead(reply.status, {
+      'content-type': 'application/json',
+      'request-id': nextId('req'),
+      ...reply.headers,
+    });
     res.end(JSON.stringify({ type: 'error', error: { type, message: reply.message ?? `fake ${type}` } }));
   }
 
@@ -284,7 +309,9 @@ function record(method: string, url: string, headers: IncomingHttpHeaders, raw: 
     .filter((m) => m.role === 'user')
     .map((m) =>
       blocks(m.content)
-        .filter((b) => b.type === 'text' && typeof b.text === 'string' && !b.text.startsWith('<system-reminder>'))
+        .filter(
+          (b) => b.type === 'text' && typeof b.text === 'string' && !b.text.startsWith('<system-reminder>'),
+        )
         .map((b) => b.text as string)
         .join('\n'),
     )
@@ -332,7 +359,10 @@ export interface ClaudeTestEnv {
  * makes the CLI run on subscription credentials (CLAUDE_CODE_OAUTH_TOKEN, API key
  * blanked), which is what makes it read the unified rate-limit headers.
  */
-export async function claudeTestEnv(baseUrl: string, opts: { auth?: 'api-key' | 'oauth' } = {}): Promise<ClaudeTestEnv> {
+export async function claudeTestEnv(
+  baseUrl: string,
+  opts: { auth?: 'api-key' | 'oauth' } = {},
+): Promise<ClaudeTestEnv> {
   const home = await mkdtemp(path.join(tmpdir(), 'claude-home-'));
   const auth =
     opts.auth === 'oauth'

@@ -5,6 +5,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
@@ -114,7 +115,10 @@ export async function collect(events: AsyncIterable<TurnEvent>): Promise<TurnEve
 export const textOf = (events: TurnEvent[]) =>
   events.flatMap((e) => (e.type === 'text' ? [e.text] : [])).join('');
 
-/** Pids whose process group is `pgid` (the CLI leads its own group), read from /proc. */
+/**
+ * Live pids whose process group is `pgid` (the CLI leads its own group), read
+ * from /proc. Zombies are left out: they run nothing and wait for their reaper.
+ */
 export async function processGroup(pgid: number): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
@@ -122,7 +126,17 @@ export async function processGroup(pgid: number): Promise<number[]> {
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
     // Fields after "(comm)": state ppid pgrp …; comm may hold spaces, so split after its last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid) pids.push(Number(entry));
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(entry));
   }
   return pids;
+}
+
+/** Polls until the group has no live process (a SIGKILL takes effect asynchronously); returns what is left. */
+export async function groupAfterKill(pgid: number, timeoutMs = 1_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await processGroup(pgid);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(20);
+  }
 }

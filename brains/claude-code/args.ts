@@ -1,0 +1,30 @@
+import type { ModeConfig } from '../../src/config.js';
+
+/** The MCP server name brainstem registers; `mcp__brainstem` allows all of its tools. */
+export const MCP_SERVER_NAME = 'brainstem';
+
+export interface ArgsInput {
+  mode: ModeConfig;
+  resumeId?: string;
+  appendSystemPrompt?: string;
+  mcpConfigPath?: string;
+}
+
+/**
+ * argv for one turn. The prompt itself comes on stdin. Permission mode
+ * "default" works as root (bypassPermissions is refused there) and, in `-p`
+ * mode, denies every tool outside `--allowedTools` instead of asking.
+ */
+export function buildArgs({ mode, resumeId, appendSystemPrompt, mcpConfigPath }: ArgsInput): string[] {
+  const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
+  args.push('--permission-mode', 'default');
+  if (mode.model) args.push('--model', mode.model);
+  if (resumeId) args.push('--resume', resumeId);
+  if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
+  if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
+  const allowed = mcpConfigPath ? [...mode.allowedTools, `mcp__${MCP_SERVER_NAME}`] : mode.allowedTools;
+  // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
+  if (allowed.length > 0) args.push('--allowedTools', ...allowed);
+  if (mode.deniedTools.length > 0) args.push('--disallowedTools', ...mode.deniedTools);
+  return args;
+}

@@ -1,0 +1,173 @@
+import type { BrainError } from '../types.js';
+import type { CliResult, RateLimitInfo } from './stream-json.js';
+
+/**
+ * Turns what a failed CLI run left behind into a BrainError a person can act
+ * on. Every message starts with the proxy tag (it is brainstem speaking, not
+ * Claude), holds no secret and no stack trace.
+ */
+
+const PROXY = '⚙️ [proxy]';
+
+/** What the CLI said about a failure, gathered while reading its output. */
+export interface FailureSignals {
+  result?: CliResult;
+  /** The last `rate_limit_event` whose status was "rejected". */
+  rateLimit?: RateLimitInfo;
+  /** `error` of a synthetic assistant message, e.g. "authentication_failed", "rate_limit". */
+  apiError?: string;
+  exitCode?: number;
+  signal?: string;
+  stderr: string;
+}
+
+const AUTH_TEXT =
+  /invalid api key|oauth token (has expired|revoked)|authentication_failed|failed to authenticate|not logged in/i;
+const USAGE_LIMIT_TEXT = /hit your (session |weekly |opus |)limit|out of (usage|extra usage) credits/i;
+const MISSING_SESSION = 'No conversation found with session ID';
+
+const RENEW_HELP =
+  'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.';
+
+/** True when a `--resume` failed only because the CLI does not know the session (any more). */
+export function isMissingSession(s: FailureSignals): boolean {
+  return [...(s.result?.errors ?? []), s.result?.text ?? '', s.stderr].some((t) =>
+    t.includes(MISSING_SESSION),
+  );
+}
+
+export function classifyFailure(s: FailureSignals): BrainError {
+  const status = s.result?.status;
+  const text = [s.result?.text, ...(s.result?.errors ?? [])].filter(Boolean).join(' · ');
+  if (s.rateLimit?.status === 'rejected' || USAGE_LIMIT_TEXT.test(text)) {
+    return usageLimitError(s.rateLimit, status);
+  }
+  if (status === 401 || status === 403 || s.apiError === 'authentication_failed' || AUTH_TEXT.test(text)) {
+    return {
+      kind: 'auth',
+      status,
+      message: `${PROXY} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP}`,
+    };
+  }
+  if (status === 429 || s.apiError === 'rate_limit') {
+    return {
+      kind: 'rate_limit',
+      status: status ?? 429,
+      message: `${PROXY} Claude's API is limiting requests right now (429); try again in a moment.`,
+    };
+  }
+  if (s.result) {
+    return {
+      kind: 'upstream_error',
+      status,
+      message: `${PROXY} Claude Code failed: ${shortReason(text) || 'no reason given'}`,
+    };
+  }
+  return {
+    kind: 'upstream_error',
+    message: `${PROXY} Claude Code stopped without an answer (${exitReason(s)}).`,
+  };
+}
+
+function usageLimitError(info: RateLimitInfo | undefined, status: number | undefined): BrainError {
+  const which = limitName(info?.limitType);
+  const when =
+    info?.resetsAt === undefined
+      ? 'the reset time is unknown'
+      : `it resets at ${formatUtc(info.resetsAt)} UTC`;
+  return {
+    kind: 'usage_limit',
+    status: status ?? 429,
+    resetsAt: info?.resetsAt,
+    message: `${PROXY} Claude's subscription usage limit is reached (${which}); ${when}.`,
+  };
+}
+
+function limitName(type: string | undefined): string {
+  switch (type) {
+    case 'five_hour':
+      return '5-hour limit';
+    case 'seven_day':
+      return 'weekly limit';
+    case 'seven_day_opus':
+      return 'weekly Opus limit';
+    case 'seven_day_sonnet':
+      return 'weekly Sonnet limit';
+    default:
+      return type ? type.replaceAll('_', ' ') : 'usage limit';
+  }
+}
+
+/** `2026-11-24 07:03`. */
+function formatUtc(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+function exitReason(s: FailureSignals): string {
+  if (s.signal) return `killed by ${s.signal}`;
+  const line = shortReason(s.stderr);
+  const code = s.exitCode === undefined ? 'no exit code' : `exit code ${s.exitCode}`;
+  return line ? `${code}: ${line}` : code;
+}
+
+/**
+ * The first meaningful line of a CLI message, short and scrubbed: stack frames
+ * and anything that looks like a key or token never reach the user.
+ */
+export function shortReason(text: string, max = 240): string {
+  const line =
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0 && !/^at\s/.test(l)) ?? '';
+  const scrubbed = scrub(line);
+  return scrubbed.length > max ? `${scrubbed.slice(0, max - 1)}…` : scrubbed;
+}
+
+/** Masks what looks like an API key, OAuth token or bearer credential. */
+export function scrub(text: string): string {
+  return text
+    .replace(/\bsk-[A-Za-z0-9_-]{6,}/g, '[redacted]')
+    .replace(/\b(Bearer|x-api-key:?)\s+\S+/gi, '$1 [redacted]');
+}
+
+export function timeoutError(ms: number): BrainError {
+  return {
+    kind: 'upstream_error',
+    message: `${PROXY} Claude Code was stopped after ${formatDuration(ms)} (the turn time limit, claude.turnTimeoutMs); the task may be unfinished.`,
+  };
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  const minutes = Math.round(ms / 6_000) / 10;
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
+export const abortedError: BrainError = { kind: 'aborted', message: `${PROXY} The turn was stopped.` };
+
+export const emptyPromptError: BrainError = {
+  kind: 'bad_request',
+  message: `${PROXY} There is no message to send to Claude.`,
+};
+
+/** The turn could not be set up (working directory, MCP config file). */
+export function prepareError(err: unknown): BrainError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return { kind: 'internal', message: `${PROXY} Claude Code could not be prepared: ${shortReason(detail)}` };
+}
+
+/** The CLI could not be started at all. */
+export function spawnError(bin: string, code: string | undefined, detail: string): BrainError {
+  if (code === 'ENOENT') {
+    return { kind: 'upstream_down', message: `${PROXY} ${notFound(bin)}` };
+  }
+  return {
+    kind: 'upstream_down',
+    message: `${PROXY} Claude Code could not be started: ${shortReason(detail)}`,
+  };
+}
+
+export function notFound(bin: string): string {
+  return `Claude Code CLI not found: "${bin}" (install it or set CLAUDE_BIN to its path).`;
+}

@@ -1,0 +1,28 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MCP_SERVER_NAME } from './args.js';
+
+export interface McpOptions {
+  url: string;
+  token: string;
+  configDir: string;
+}
+
+/**
+ * Writes the `--mcp-config` file that points Claude Code at brainstem's MCP
+ * endpoint. The token lives in this 0600 file, never in argv (visible to every
+ * user through /proc) or in logs.
+ */
+export async function writeMcpConfig(opts: McpOptions, modeId: string): Promise<string> {
+  await mkdir(opts.configDir, { recursive: true, mode: 0o700 });
+  const file = path.join(opts.configDir, `claude-mcp-${modeId}.json`);
+  const config = {
+    mcpServers: {
+      [MCP_SERVER_NAME]: { type: 'http', url: opts.url, headers: { Authorization: `Bearer ${opts.token}` } },
+    },
+  };
+  await writeFile(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  // `mode` applies only when the file is created; an older file keeps its bits otherwise.
+  await chmod(file, 0o600);
+  return file;
+}

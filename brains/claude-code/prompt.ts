@@ -1,0 +1,54 @@
+import type { ModeConfig } from '../../src/config.js';
+import type { ChatMessage, TurnRequest } from '../types.js';
+
+/**
+ * What the CLI is told this turn. The prompt goes to stdin, never argv: Linux
+ * refuses one argv string over 128 KiB (E2BIG) and a client's system prompt
+ * alone can be ~50 KB. Only a short mode system prompt rides in argv.
+ */
+
+/** Bytes above which the mode's system prompt moves from argv into the first prompt. */
+export const ARGV_SYSTEM_PROMPT_MAX_BYTES = 32 * 1024;
+
+export interface PromptPlan {
+  /** For `--append-system-prompt`; given on every run because the CLI does not keep it in the session. */
+  appendSystemPrompt?: string;
+  /** The text written to the CLI's stdin. */
+  stdin: string;
+}
+
+/**
+ * A new session gets the setup (a long mode prompt, the client's system and
+ * developer messages) before the turn; a resumed one already holds it, so it
+ * gets only the new turn, never the history again.
+ */
+export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean): PromptPlan {
+  const modePrompt = mode.systemPrompt?.trim() || undefined;
+  const inArgv = modePrompt !== undefined && Buffer.byteLength(modePrompt) <= ARGV_SYSTEM_PROMPT_MAX_BYTES;
+  const parts: string[] = [];
+  if (!resumed) {
+    if (modePrompt && !inArgv) parts.push(block('instructions', 'brainstem', modePrompt));
+    const client = req.messages
+      .filter((m) => m.role === 'system' || m.role === 'developer')
+      .map(messageText)
+      .filter((t) => t.trim().length > 0);
+    if (client.length > 0) parts.push(block('instructions', 'client', client.join('\n\n')));
+  }
+  if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
+  if (req.newTurn.trim()) parts.push(req.newTurn);
+  return { appendSystemPrompt: inArgv ? modePrompt : undefined, stdin: parts.join('\n\n') };
+}
+
+function block(tag: string, source: string, body: string): string {
+  return `<${tag} source="${source}">\n${body}\n</${tag}>`;
+}
+
+/** The text of a message whose content is a string or an array of parts. */
+export function messageText(m: ChatMessage): string {
+  if (typeof m.content === 'string') return m.content;
+  if (!Array.isArray(m.content)) return '';
+  return m.content
+    .map((p) => (p.type === 'text' && typeof p.text === 'string' ? p.text : ''))
+    .filter(Boolean)
+    .join('\n');
+}

@@ -1,0 +1,63 @@
+import type { TurnEvent } from '../types.js';
+import type { FailureSignals } from './errors.js';
+import type { CliEvent } from './stream-json.js';
+
+/**
+ * Follows the events of one CLI run: turns them into what the consumer sees
+ * as they come, and keeps what the end of the run needs (the result and the
+ * failure signals).
+ */
+export class RunReader {
+  sessionId?: string;
+  /** Whether the consumer got anything yet (a failed resume can be retried only before that). */
+  yielded = false;
+  readonly signals: Omit<FailureSignals, 'stderr' | 'exitCode' | 'signal'> = {};
+  private textSeen = false;
+  private newBlock = false;
+
+  constructor(private readonly onSession: (sessionId: string) => void) {}
+
+  read(ev: Exclude<CliEvent, { type: 'invalid' }>): TurnEvent[] {
+    switch (ev.type) {
+      case 'init':
+        return ev.sessionId === this.sessionId ? [] : this.session(ev.sessionId);
+      case 'text_block':
+        this.newBlock = this.textSeen;
+        return [];
+      case 'text_delta': {
+        // Texts of successive messages (around Claude's own tool use) would otherwise run together.
+        const out: TurnEvent[] = this.newBlock ? [{ type: 'text', text: '\n\n' }] : [];
+        out.push({ type: 'text', text: ev.text });
+        this.newBlock = false;
+        this.textSeen = true;
+        this.yielded = true;
+        return out;
+      }
+      case 'rate_limit':
+        if (ev.info.status === 'rejected') this.signals.rateLimit = ev.info;
+        return [];
+      case 'api_error':
+        this.signals.apiError = ev.error;
+        return [];
+      case 'result':
+        this.signals.result = ev.result;
+        return [];
+    }
+  }
+
+  /** Events of a successful or failed result: the session id if init never gave it, then the usage. */
+  settle(): TurnEvent[] {
+    const result = this.signals.result;
+    if (!result) return [];
+    const out = result.sessionId && !this.sessionId ? this.session(result.sessionId) : [];
+    out.push({ type: 'usage', usage: result.usage });
+    return out;
+  }
+
+  private session(sessionId: string): TurnEvent[] {
+    this.sessionId = sessionId;
+    this.yielded = true;
+    this.onSession(sessionId);
+    return [{ type: 'session', sessionId }];
+  }
+}

@@ -1,0 +1,474 @@
+/**
+ * ClaudeCodeBrain against the real `claude` CLI talking to a fake Anthropic API.
+ * Each test has its own fake, HOME, database and cwd, so they run concurrently.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it, type TestContext } from 'vitest';
+import { buildArgs } from '../brains/claude-code/args.js';
+import { classifyFailure, type FailureSignals, isMissingSession } from '../brains/claude-code/errors.js';
+import { planPrompt } from '../brains/claude-code/prompt.js';
+import { parseCliLine } from '../brains/claude-code/stream-json.js';
+import type { TurnEvent } from '../brains/types.js';
+import { createGate, httpError, text, toolUse, usageLimitHeaders } from './fakes/anthropic.js';
+import {
+  type ClaudeHarness,
+  claudeHarness,
+  collect,
+  groupAfterKill,
+  type HarnessOptions,
+  textOf,
+  userTurn,
+} from './helpers/claude-harness.js';
+
+/** A harness closed when the test ends (tests run concurrently, so no shared afterEach). */
+async function harness(ctx: TestContext, opts?: HarnessOptions): Promise<ClaudeHarness> {
+  const h = await claudeHarness(opts);
+  ctx.onTestFinished(() => h.close());
+  return h;
+}
+
+const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
+const errorOf = (events: TurnEvent[]) => {
+  const last = events.at(-1);
+  if (last?.type !== 'error') throw new Error(`expected an error, got ${JSON.stringify(last)}`);
+  return last.error;
+};
+
+// Each CLI run costs about a second of CPU; on a busy two-core runner a test can take many seconds.
+describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, () => {
+  it('streams text deltas while the API is still answering, then usage and one done', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const gate = createGate();
+    h.fake.script(() =>
+      text(['Hello ', 'world', '!'], {
+        gate: gate.promise,
+        usage: {
+          input_tokens: 1234,
+          output_tokens: 56,
+          cache_read_input_tokens: 300,
+          cache_creation_input_tokens: 40,
+        },
+      }),
+    );
+    const events: TurnEvent[] = [];
+    for await (const e of h.brain.turn(userTurn('hi'), new AbortController().signal)) {
+      events.push(e);
+      // The fake holds everything after "Hello " until the consumer has seen it.
+      if (e.type === 'text') gate.open();
+    }
+    const firstText = events.findIndex((e) => e.type === 'text');
+    expect(events[firstText]).toEqual({ type: 'text', text: 'Hello ' });
+    expect(textOf(events)).toBe('Hello world!'); // not repeated from the whole `assistant` message
+    expect(events[0]?.type).toBe('session');
+    expect(events.some((e) => e.type === 'tool_call')).toBe(false);
+    expect(terminal(events)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    const usage = events.find((e) => e.type === 'usage');
+    expect(usage).toEqual({
+      type: 'usage',
+      usage: {
+        costUsd: expect.any(Number),
+        inputTokens: 1234,
+        outputTokens: 56,
+        cacheReadTokens: 300,
+        cacheWriteTokens: 40,
+      },
+    });
+    expect(usage?.type === 'usage' && usage.usage.costUsd).toBeGreaterThan(0);
+    expect(events.indexOf(usage as TurnEvent)).toBe(events.length - 2);
+  });
+
+  it('resumes the session on the next turn and sends only the new user turn', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { mode: { systemPrompt: 'Answer like a pirate.' } });
+    h.fake.script((req) =>
+      text(req.lastUserText.endsWith('first question') ? 'first answer' : 'second answer'),
+    );
+    // Over the 128 KiB Linux limit for one argv string: it must travel on stdin.
+    const system = { role: 'system' as const, content: `CLIENT SYSTEM PROMPT ${'x'.repeat(200 * 1024)}` };
+    const signal = new AbortController().signal;
+
+    const turn1 = await collect(h.brain.turn(userTurn('first question', { history: [system] }), signal));
+    const id1 = turn1.find((e) => e.type === 'session');
+    const history = [
+      system,
+      { role: 'user' as const, content: 'first question' },
+      { role: 'assistant' as const, content: textOf(turn1) },
+    ];
+    const turn2 = await collect(h.brain.turn(userTurn('second question', { history }), signal));
+
+    expect(textOf(turn2)).toBe('second answer');
+    expect(turn2.find((e) => e.type === 'session')).toEqual(id1);
+    const [first, second] = h.fake.mainRequests();
+    expect(first?.userTexts).toHaveLength(1);
+    expect(first?.userTexts[0]).toContain(system.content);
+    // The CLI's own history holds turn 1; we added exactly one user message.
+    expect(second?.userTexts).toEqual([first?.userTexts[0], 'second question']);
+    expect(JSON.stringify(second?.body?.messages)).toContain('first answer');
+    // The mode prompt is a system prompt on every run, never repeated in the conversation.
+    for (const req of [first, second])
+      expect(JSON.stringify(req?.body?.system)).toContain('Answer like a pirate.');
+    expect(h.sessions.get('test:1', 'assistant')?.brainSessionId).toBe(
+      id1?.type === 'session' && id1.sessionId,
+    );
+  });
+
+  it('starts fresh when the stored session is unknown to the CLI, and stores the new id', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const stale = randomUUID();
+    h.sessions.set('test:1', 'assistant', stale, h.cwd);
+    h.fake.script(() => text('fresh answer'));
+    const history = [
+      { role: 'system' as const, content: 'CLIENT SYSTEM PROMPT' },
+      { role: 'user' as const, content: 'earlier' },
+      { role: 'assistant' as const, content: 'earlier answer' },
+    ];
+
+    const events = await collect(h.brain.turn(userTurn('again', { history }), new AbortController().signal));
+
+    expect(textOf(events)).toBe('fresh answer');
+    expect(terminal(events)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    const session = events.filter((e) => e.type === 'session');
+    expect(session).toHaveLength(1);
+    const stored = h.sessions.get('test:1', 'assistant')?.brainSessionId;
+    expect(stored).not.toBe(stale);
+    expect(session[0]).toEqual({ type: 'session', sessionId: stored });
+    // A fresh session gets the setup again, not just the new turn.
+    expect(h.fake.mainRequests()[0]?.lastUserText).toContain('CLIENT SYSTEM PROMPT');
+    expect(h.logs.some((l) => l.msg === 'stored Claude session is gone; starting fresh')).toBe(true);
+  });
+
+  it('ends quickly with renewal help when the credentials are refused', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => httpError(401, { shouldRetry: false, message: 'invalid x-api-key' }));
+    const started = Date.now();
+    const events = await collect(h.brain.turn(userTurn('hi'), new AbortController().signal));
+    const error = errorOf(events);
+    expect(error.kind).toBe('auth');
+    expect(error.status).toBe(401);
+    expect(error.message).toMatch(/^⚙️ \[proxy\] Claude refused its credentials/);
+    expect(error.message).toContain('claude /login');
+    expect(error.message).toContain('claude setup-token');
+    expect(error.message).toContain('CLAUDE_CODE_OAUTH_TOKEN');
+    expect(error.message).toContain('/creds');
+    expect(terminal(events)).toHaveLength(1);
+    expect(h.fake.mainRequests()).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(20_000); // retried 401s would take minutes
+  });
+
+  it('reports a subscription usage limit with its reset time (OAuth credentials)', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { auth: 'oauth' });
+    const resetSec = Math.floor(Date.UTC(2031, 0, 2, 7, 3) / 1000);
+    h.fake.script(() => httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false }));
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error.kind).toBe('usage_limit');
+    expect(error.resetsAt).toBe(resetSec * 1000);
+    expect(error.message).toBe(
+      "⚙️ [proxy] Claude's subscription usage limit is reached (5-hour limit); it resets at 2031-01-02 07:03 UTC.",
+    );
+  });
+
+  it('kills the CLI and its process group when the caller aborts mid-stream', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => text(['first words', ' never sent'], { gate: new Promise(() => {}) }));
+    const ac = new AbortController();
+    const events: TurnEvent[] = [];
+    let abortedAt = 0;
+    for await (const e of h.brain.turn(userTurn('hi'), ac.signal)) {
+      events.push(e);
+      if (e.type === 'text') {
+        abortedAt = Date.now();
+        ac.abort();
+      }
+    }
+    expect(Date.now() - abortedAt).toBeLessThan(5_000);
+    expect(textOf(events)).toBe('first words');
+    expect(errorOf(events).kind).toBe('aborted');
+    expect(terminal(events)).toHaveLength(1);
+    const pid = h.lastPid();
+    expect(pid).toBeGreaterThan(0);
+    expect(() => process.kill(pid as number, 0)).toThrow(/ESRCH/);
+    expect(await groupAfterKill(pid as number)).toEqual([]);
+  });
+
+  it('kills the CLI when the consumer stops reading', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => text(['first words', ' never sent'], { gate: new Promise(() => {}) }));
+    for await (const e of h.brain.turn(userTurn('hi'), new AbortController().signal)) {
+      if (e.type === 'text') break;
+    }
+    expect(await groupAfterKill(h.lastPid() as number)).toEqual([]);
+  });
+
+  it('stops a turn at the time limit and says so', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { turnTimeoutMs: 2_500 } });
+    h.fake.script(() => text(['slow', ' never'], { gate: new Promise(() => {}) }));
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error.kind).toBe('upstream_error');
+    expect(error.message).toContain('stopped after 3 s');
+    expect(await groupAfterKill(h.lastPid() as number)).toEqual([]);
+  });
+
+  it('runs turns of two conversations at the same time', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    // Both streams are held until the fake has both requests in hand: they can only finish if they overlap.
+    const bothArrived = createGate();
+    h.fake.script((req) => {
+      if (h.fake.mainRequests().length === 2) bothArrived.open();
+      return text([`answer to ${req.lastUserText}: `, 'done'], { gate: bothArrived.promise });
+    });
+    const signal = new AbortController().signal;
+    const [a, b] = await Promise.all([
+      collect(h.brain.turn(userTurn('A', { key: 'chat:a' }), signal)),
+      collect(h.brain.turn(userTurn('B', { key: 'chat:b' }), signal)),
+    ]);
+    expect(textOf(a)).toBe('answer to A: done');
+    expect(textOf(b)).toBe('answer to B: done');
+    const idA = h.sessions.get('chat:a', 'assistant')?.brainSessionId;
+    const idB = h.sessions.get('chat:b', 'assistant')?.brainSessionId;
+    expect(idA).toBeDefined();
+    expect(idA).not.toBe(idB);
+  });
+
+  it('keeps its own tool use internal and applies the allow-list', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { mode: { allowedTools: ['Bash(touch *)'] } });
+    h.fake.script((req) =>
+      req.lastUserText === 'allowed'
+        ? toolUse('Bash', { command: 'touch made-by-tool', description: 'touch' }, text('Touched.'), {
+            preamble: 'Let me touch it.',
+          })
+        : toolUse('Write', { file_path: 'denied.txt', content: 'x' }, text('not written')),
+    );
+    const signal = new AbortController().signal;
+    const allowed = await collect(h.brain.turn(userTurn('allowed', { key: 'k1' }), signal));
+    const denied = await collect(h.brain.turn(userTurn('denied', { key: 'k2' }), signal));
+
+    // The texts before and after the tool use are two messages: kept apart, not glued together.
+    expect(textOf(allowed)).toBe('Let me touch it.\n\nTouched.');
+    expect([...allowed, ...denied].some((e) => e.type === 'tool_call')).toBe(false);
+    await expect(stat(path.join(h.cwd, 'made-by-tool'))).resolves.toBeDefined();
+    await expect(stat(path.join(h.cwd, 'denied.txt'))).rejects.toThrow(/ENOENT/);
+    const results = h.fake.mainRequests().flatMap((r) => r.toolResults);
+    expect(results.map((r) => r.isError)).toEqual([false, true]);
+  });
+
+  it('offers the MCP server through a 0600 file, never with the token in argv', async (ctx) => {
+    const { expect } = ctx;
+    const token = 'secret-mcp-token-123456';
+    const h = await harness(ctx, { mcp: { url: 'http://127.0.0.1:9/mcp', token } });
+    const gate = createGate();
+    h.fake.script(() => text(['a', 'b'], { gate: gate.promise }));
+    let cmdline = '';
+    for await (const e of h.brain.turn(userTurn('hi'), new AbortController().signal)) {
+      if (e.type === 'text' && !cmdline) {
+        cmdline = (await readFile(`/proc/${h.lastPid()}/cmdline`, 'utf8')).split('\0').join(' ');
+        gate.open();
+      }
+    }
+    const file = cmdline.match(/--mcp-config (\S+)/)?.[1] as string;
+    expect(cmdline).toContain('mcp__brainstem');
+    expect(cmdline).not.toContain(token);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
+      mcpServers: {
+        brainstem: {
+          type: 'http',
+          url: 'http://127.0.0.1:9/mcp',
+          headers: { Authorization: `Bearer ${token}` },
+        },
+      },
+    });
+    expect(JSON.stringify(h.logs)).not.toContain(token);
+  });
+
+  it('probes the binary for readiness', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    expect(await h.brain.ready()).toEqual({ ok: true, detail: expect.stringContaining('2.1.197') });
+  });
+});
+
+describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
+  it('names CLAUDE_BIN when the binary is missing', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { bin: '/nonexistent/claude' } });
+    const ready = await h.brain.ready();
+    expect(ready.ok).toBe(false);
+    expect(!ready.ok && ready.reason).toContain('CLAUDE_BIN');
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error.kind).toBe('upstream_down');
+    expect(error.message).toContain('CLAUDE_BIN');
+  });
+
+  it('reports a CLI that exits without a result', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { bin: '/bin/false' } });
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error).toEqual({
+      kind: 'upstream_error',
+      message: '⚙️ [proxy] Claude Code stopped without an answer (exit code 1).',
+    });
+  });
+
+  it('forgets a conversation', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.sessions.set('test:1', 'assistant', randomUUID(), h.cwd);
+    h.brain.forget('test:1');
+    expect(h.sessions.get('test:1', 'assistant')).toBeUndefined();
+  });
+});
+
+describe('argv and prompt', () => {
+  const mode = {
+    id: 'm',
+    kind: 'claude' as const,
+    description: '',
+    aliases: [],
+    allowedTools: [],
+    deniedTools: [],
+  };
+
+  it('passes tool rules as single arguments and never the prompt', () => {
+    const args = buildArgs({
+      mode: {
+        ...mode,
+        model: 'sonnet',
+        allowedTools: ['Read', 'Bash(git log *)'],
+        deniedTools: ['WebFetch'],
+      },
+      resumeId: 'abc',
+      mcpConfigPath: '/x/mcp.json',
+    });
+    expect(args).toEqual([
+      '-p',
+      '--output-format',
+      'stream-json',
+      '--include-partial-messages',
+      '--verbose',
+      '--permission-mode',
+      'default',
+      '--model',
+      'sonnet',
+      '--resume',
+      'abc',
+      '--mcp-config',
+      '/x/mcp.json',
+      '--allowedTools',
+      'Read',
+      'Bash(git log *)',
+      'mcp__brainstem',
+      '--disallowedTools',
+      'WebFetch',
+    ]);
+  });
+
+  it('moves a long mode prompt out of argv and into the first turn only', () => {
+    const long = 'p'.repeat(40 * 1024);
+    const req = { ...userTurn('question', { extraContext: 'usage: 3%' }) };
+    const fresh = planPrompt(req, { ...mode, systemPrompt: long }, false);
+    expect(fresh.appendSystemPrompt).toBeUndefined();
+    expect(fresh.stdin).toContain(long);
+    expect(fresh.stdin).toMatch(/<context source="brainstem">\nusage: 3%\n<\/context>\n\nquestion$/);
+    const resumed = planPrompt(req, { ...mode, systemPrompt: long }, true);
+    expect(resumed.stdin).not.toContain(long);
+    expect(resumed.stdin).toContain('usage: 3%');
+    expect(planPrompt(req, { ...mode, systemPrompt: 'short' }, true).appendSystemPrompt).toBe('short');
+  });
+});
+
+/** Failure lines as CLI 2.1.197 printed them (unused fields dropped), for the cases not run live above. */
+describe('failure classification from CLI output', () => {
+  const result = (fields: Record<string, unknown>) => ({
+    type: 'result',
+    subtype: 'success',
+    is_error: true,
+    session_id: 's',
+    total_cost_usd: 0,
+    usage: { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
+    ...fields,
+  });
+  const assistantError = (error: string) => ({
+    type: 'assistant',
+    message: {},
+    parent_tool_use_id: null,
+    error,
+  });
+  function signalsOf(lines: object[], stderr = ''): FailureSignals {
+    const s: FailureSignals = { stderr, exitCode: 1 };
+    for (const line of lines) {
+      const ev = parseCliLine(JSON.stringify(line));
+      if (ev?.type === 'result') s.result = ev.result;
+      if (ev?.type === 'api_error') s.apiError = ev.error;
+      if (ev?.type === 'rate_limit') s.rateLimit = ev.info;
+    }
+    return s;
+  }
+
+  it('a plain 429 is a rate limit', () => {
+    const s = signalsOf([
+      assistantError('rate_limit'),
+      result({ api_error_status: 429, result: 'API Error: Request rejected (429) · rate_limit_error' }),
+    ]);
+    expect(classifyFailure(s)).toMatchObject({ kind: 'rate_limit', status: 429 });
+  });
+
+  it('an expired OAuth token and a missing login are auth failures', () => {
+    const expired = signalsOf([
+      assistantError('authentication_failed'),
+      result({
+        api_error_status: 401,
+        result: 'Failed to authenticate. API Error: 401 OAuth token has expired',
+      }),
+    ]);
+    expect(classifyFailure(expired)).toMatchObject({ kind: 'auth', status: 401 });
+    const notLoggedIn = signalsOf([
+      result({ api_error_status: null, result: 'Not logged in · Please run /login' }),
+    ]);
+    expect(classifyFailure(notLoggedIn).message).toContain('Not logged in');
+  });
+
+  it('the usage-limit text alone still means usage_limit', () => {
+    const s = signalsOf([
+      result({ api_error_status: 429, result: "You've hit your weekly limit · resets Jan 3" }),
+    ]);
+    expect(classifyFailure(s)).toMatchObject({ kind: 'usage_limit', resetsAt: undefined });
+  });
+
+  it('a 500 keeps a short, scrubbed reason', () => {
+    const s = signalsOf([
+      assistantError('server_error'),
+      result({
+        api_error_status: 500,
+        result: 'API Error: 500 key sk-ant-api03-abcdefghijkl failed\n    at x (y.js:1:1)',
+      }),
+    ]);
+    expect(classifyFailure(s)).toEqual({
+      kind: 'upstream_error',
+      status: 500,
+      message: '⚙️ [proxy] Claude Code failed: API Error: 500 key [redacted] failed',
+    });
+  });
+
+  it('an unknown session is recognised for the fresh retry', () => {
+    const msg = 'No conversation found with session ID: 1111';
+    const s = signalsOf([result({ subtype: 'error_during_execution', errors: [msg] })], `${msg}\n`);
+    expect(isMissingSession(s)).toBe(true);
+  });
+
+  it('a child killed by a signal is named', () => {
+    expect(classifyFailure({ stderr: '', signal: 'SIGKILL' }).message).toBe(
+      '⚙️ [proxy] Claude Code stopped without an answer (killed by SIGKILL).',
+    );
+  });
+});
