@@ -32,9 +32,17 @@ export const errorCodes = {
     type: 'permission_error',
     message: 'The tools configuration does not allow this call.',
   },
-  TOOL_REFUSED: { status: 409, type: 'invalid_request_error', message: 'The tool refused to run in this state.' },
+  TOOL_REFUSED: {
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'The tool refused to run in this state.',
+  },
   TOOL_FAILED: { status: 502, type: 'server_error', message: 'The tool could not complete.' },
-  TOOL_TIMEOUT: { status: 504, type: 'server_error', message: 'The tool hit its time limit and was stopped.' },
+  TOOL_TIMEOUT: {
+    status: 504,
+    type: 'server_error',
+    message: 'The tool hit its time limit and was stopped.',
+  },
   TOOL_ABORTED: {
     status: 503,
     type: 'server_error',

@@ -24,3 +24,11 @@ export function t(lang: Lang | undefined, en: string, fr: string): string {
 export function langOf(code: string | undefined): Lang {
   return code?.toLowerCase().startsWith('fr') ? 'fr' : 'en';
 }
+
+/** The kv key holding the language of the last allowed user who wrote to the bot. */
+export const NOTICE_LANG_KEY = 'notice_lang';
+
+/** Notices go to chats, not to one reader: they speak the language the owner last wrote in. */
+export function noticeLang(kv: { get(key: string): string | undefined }): Lang {
+  return kv.get(NOTICE_LANG_KEY) === 'fr' ? 'fr' : 'en';
+}

@@ -46,7 +46,12 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
         const mode = resolveMode(input.mode);
         const sessionKey = input.sessionKey ?? `tool:${randomUUID()}`;
         const events = core.chat.run(
-          { model: mode.id, sessionKey, messages: history(core, sessionKey, mode, input.message), source: 'tool' },
+          {
+            model: mode.id,
+            sessionKey,
+            messages: history(core, sessionKey, mode, input.message),
+            source: 'tool',
+          },
           ctx.signal,
         );
         const cap = new OutputCap(cfg.maxOutputChars);
@@ -107,7 +112,11 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
         let brainSessionId: string | undefined;
         let failure: BrainError | undefined;
         try {
-          const req = { sessionKey, messages: [{ role: 'user' as const, content: input.prompt }], newTurn: input.prompt };
+          const req = {
+            sessionKey,
+            messages: [{ role: 'user' as const, content: input.prompt }],
+            newTurn: input.prompt,
+          };
           for await (const ev of brain.turn({ ...req, freshSession: true }, ctx.signal)) {
             if (ev.type === 'text') {
               cap.push(ev.text);

@@ -35,7 +35,7 @@ const shortcutSchema = z
   })
   .strict();
 
-export const toolsConfigSchema = z
+const toolsConfigSchema = z
   .object({
     /** Wall clock of one command; the whole process tree is killed when it is hit. */
     timeoutMs: z.number().int().positive().default(300_000),

@@ -75,7 +75,8 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 export function createRunner(defaults: RunDefaults): Runner {
-  return (argv, opts = {}) => runCommand(argv, { ...defaults, ...opts });
+  return (argv, opts = {}) =>
+    runCommand(argv, { ...defaults, ...opts, timeoutMs: opts.timeoutMs ?? defaults.timeoutMs });
 }
 
 export async function runCommand(
@@ -205,7 +206,10 @@ export class OutputCap {
   result(): { text: string; truncated: boolean } {
     this.trim();
     const truncated = this.dropped > 0;
-    return { text: truncated ? this.head + omittedMarker(this.dropped) + this.tail : this.head + this.tail, truncated };
+    return {
+      text: truncated ? this.head + omittedMarker(this.dropped) + this.tail : this.head + this.tail,
+      truncated,
+    };
   }
 
   private trim(): void {

@@ -26,7 +26,13 @@ export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
       input: z
         .object({
           path: z.string().min(1),
-          maxBytes: z.number().int().positive().max(cfg.maxBytes).optional().describe('Read at most this much.'),
+          maxBytes: z
+            .number()
+            .int()
+            .positive()
+            .max(cfg.maxBytes)
+            .optional()
+            .describe('Read at most this much.'),
         })
         .strict(),
       mutating: false,
@@ -43,7 +49,7 @@ export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
 }
 
 /** The real path of `requested` if it lies under a real root; otherwise a refusal naming the roots. */
-export async function confine(requested: string, roots: string[]): Promise<string> {
+async function confine(requested: string, roots: string[]): Promise<string> {
   const realRoots = (await Promise.all(roots.map((r) => realpath(r).catch(() => undefined)))).filter(
     (r): r is string => r !== undefined,
   );
@@ -57,7 +63,11 @@ export async function confine(requested: string, roots: string[]): Promise<strin
       missing = true;
       continue;
     }
-    if (realRoots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep))) {
+    if (
+      realRoots.some(
+        (root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep),
+      )
+    ) {
       return real;
     }
   }
@@ -80,7 +90,8 @@ async function readText(file: string, maxBytes: number) {
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fh.read(buf, 0, size, 0);
     const bytes = buf.subarray(0, bytesRead);
-    const binary = () => new BrainstemError('TOOL_REFUSED', `${file} is binary; read_file returns text only.`, 'path');
+    const binary = () =>
+      new BrainstemError('TOOL_REFUSED', `${file} is binary; read_file returns text only.`, 'path');
     if (bytes.subarray(0, SNIFF_BYTES).includes(0)) throw binary();
     let text: string;
     try {

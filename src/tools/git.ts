@@ -33,7 +33,8 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
   return [
     defineTool({
       name: 'git_status',
-      description: 'Branch, upstream distance and changed files of the configured repository (git status --short).',
+      description:
+        'Branch, upstream distance and changed files of the configured repository (git status --short).',
       input: z.object({}).strict(),
       mutating: false,
       authorize: () => void repo(),
@@ -49,15 +50,24 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
         .strict(),
       mutating: false,
       authorize: () => void repo(),
-      run: (input, ctx) => git(['log', '-n', String(input.max), '--date=short', '--format=%h %ad %an  %s'], ctx),
+      run: (input, ctx) =>
+        git(['log', '-n', String(input.max), '--date=short', '--format=%h %ad %an  %s'], ctx),
     }),
     defineTool({
       name: 'git_diff',
-      description: 'Uncommitted changes of the configured repository, optionally staged only or for one path.',
+      description:
+        'Uncommitted changes of the configured repository, optionally staged only or for one path.',
       input: z
         .object({
-          path: z.string().min(1).optional().describe('Limit the diff to this path (relative to the repository).'),
-          staged: z.boolean().default(false).describe('Show the staged changes instead of the unstaged ones.'),
+          path: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('Limit the diff to this path (relative to the repository).'),
+          staged: z
+            .boolean()
+            .default(false)
+            .describe('Show the staged changes instead of the unstaged ones.'),
           stat: z.boolean().default(false).describe('Only the list of files with counts.'),
         })
         .strict(),

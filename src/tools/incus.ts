@@ -17,7 +17,9 @@ const listedInstance = z
         network: z
           .record(
             z.string(),
-            z.object({ addresses: z.array(z.object({ family: z.string(), address: z.string() })).optional() }),
+            z.object({
+              addresses: z.array(z.object({ family: z.string(), address: z.string() })).optional(),
+            }),
           )
           .nullish(),
       })
@@ -47,7 +49,9 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
     defineTool({
       name: 'incus_list',
       description: `Lists the incus instances of an allowed project (${cfg.projects.join(', ') || 'none'}): name, status, type, addresses.`,
-      input: z.object({ project: z.string().min(1).optional().describe('Default: the first allowed project.') }).strict(),
+      input: z
+        .object({ project: z.string().min(1).optional().describe('Default: the first allowed project.') })
+        .strict(),
       mutating: false,
       authorize: (input) => void checkProject(input.project),
       run: async (input, ctx) => {

@@ -75,11 +75,19 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
         }
       },
       run: async (input, ctx) => {
-        const r = await run(['make', input.target], { cwd: makeDir, signal: ctx.signal, onOutput: ctx.onOutput });
+        const r = await run(['make', input.target], {
+          cwd: makeDir,
+          signal: ctx.signal,
+          onOutput: ctx.onOutput,
+        });
         return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
       },
     }),
-    commandTool('run_tests', 'tests', 'Runs the configured test command (tools.tests) and returns its output.'),
+    commandTool(
+      'run_tests',
+      'tests',
+      'Runs the configured test command (tools.tests) and returns its output.',
+    ),
     commandTool('lint', 'lint', 'Runs the configured lint command (tools.lint) and returns its output.'),
   ];
 }

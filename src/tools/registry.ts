@@ -107,8 +107,8 @@ export interface CallOptions extends Omit<ToolContext, 'signal'> {
 
 export class ToolRegistry {
   private readonly tools = new Map<string, AnyTool>();
-  /** Running calls, stopped (process trees killed) when brainstem stops. */
-  private readonly running = new Set<AbortController>();
+  /** Running calls and when each has settled (audited), stopped when brainstem stops. */
+  private readonly running = new Map<AbortController, Promise<void>>();
   private readonly insertAudit;
 
   constructor(
@@ -129,10 +129,6 @@ export class ToolRegistry {
 
   names(): string[] {
     return [...this.tools.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.tools.has(name);
   }
 
   list(): ToolInfo[] {
@@ -180,7 +176,13 @@ export class ToolRegistry {
     const onAbort = () => controller.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (opts.signal?.aborted) controller.abort();
-    this.running.add(controller);
+    let settled = () => {};
+    this.running.set(
+      controller,
+      new Promise<void>((resolve) => {
+        settled = resolve;
+      }),
+    );
     let result: ToolResult;
     try {
       const prepared = this.prepare(name, rawInput);
@@ -204,16 +206,25 @@ export class ToolRegistry {
     } catch (err) {
       result = this.failure(name, err, Date.now() - started);
     } finally {
-      this.running.delete(controller);
       opts.signal?.removeEventListener('abort', onAbort);
     }
     this.audit(result, opts.caller, rawInput);
+    this.running.delete(controller);
+    settled();
     return result;
   }
 
-  /** Stops every running call (their process trees are killed). */
-  abortAll(): void {
-    for (const c of this.running) c.abort();
+  /** Stops every running call (their process trees are killed) and waits, within `graceMs`, for their audit lines. */
+  async stop(graceMs = 5_000): Promise<void> {
+    for (const c of this.running.keys()) c.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.running.values()),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   recentAudit(limit: number, tool?: string): AuditEntry[] {
@@ -221,7 +232,9 @@ export class ToolRegistry {
       tool === undefined
         ? this.db.prepare<[number], AuditRow>('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit)
         : this.db
-            .prepare<[string, number], AuditRow>('SELECT * FROM audit WHERE tool = ? ORDER BY id DESC LIMIT ?')
+            .prepare<[string, number], AuditRow>(
+              'SELECT * FROM audit WHERE tool = ? ORDER BY id DESC LIMIT ?',
+            )
             .all(tool, limit);
     return rows.map((r) => ({
       id: r.id,
@@ -290,7 +303,7 @@ interface AuditRow {
 }
 
 /** The input as published: JSON Schema of what callers send (defaults make fields optional). */
-export function inputJsonSchema(schema: z.ZodType): Record<string, unknown> {
+function inputJsonSchema(schema: z.ZodType): Record<string, unknown> {
   const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<
     string,
     unknown
@@ -301,7 +314,7 @@ export function inputJsonSchema(schema: z.ZodType): Record<string, unknown> {
 const SECRET_KEY = /token|secret|passw|api[-_]?key|authorization|cookie|credential/i;
 
 /** A short, secret-free rendering of the arguments for the audit log. */
-export function summarizeArgs(input: unknown): string {
+function summarizeArgs(input: unknown): string {
   const walk = (v: unknown, depth: number): unknown => {
     if (typeof v === 'string') return v.length > 200 ? `${v.slice(0, 200)}…(${v.length} chars)` : v;
     if (Array.isArray(v)) return depth > 3 ? '[…]' : v.slice(0, 50).map((x) => walk(x, depth + 1));
@@ -321,7 +334,8 @@ export function summarizeArgs(input: unknown): string {
 export function resultText(r: ToolResult): string {
   const parts: string[] = [];
   if (r.output) parts.push(r.output);
-  else if (r.data !== undefined) parts.push(typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2));
+  else if (r.data !== undefined)
+    parts.push(typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2));
   if (r.error) parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}`);
   else if (r.exitCode !== undefined && r.exitCode !== 0) parts.push(`Exit code ${r.exitCode}.`);
   return parts.join('\n\n') || '(no output)';

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { z } from 'zod';
 import type { KvStore } from '../db/index.js';
 import { BrainstemError } from '../errors.js';
+import { noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { Notifier } from '../notices.js';
 import type { ToolsConfig } from './config.js';
@@ -43,7 +44,10 @@ export function ownCheckout(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'brainstem') {
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'brainstem'
+    ) {
       return dir;
     }
     const up = path.dirname(dir);
@@ -59,7 +63,10 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
   const gitOk = async (args: string[], ctx: ToolContext) => {
     const r = await git(args, ctx);
     if (r.exitCode !== 0) {
-      throw new BrainstemError('TOOL_FAILED', `git ${args.join(' ')} failed in ${repo}: ${r.output.trim().slice(-500)}`);
+      throw new BrainstemError(
+        'TOOL_FAILED',
+        `git ${args.join(' ')} failed in ${repo}: ${r.output.trim().slice(-500)}`,
+      );
     }
     return r.output.trim();
   };
@@ -73,17 +80,30 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
         `The current branch of ${repo} has no upstream to upgrade from (git branch --set-upstream-to).`,
       );
     }
-    const log = await gitOk(['log', '--format=%h%x09%s', '-n', '100', 'HEAD..@{u}'], ctx);
+    const [log, behind, ahead, status] = await Promise.all([
+      gitOk(['log', '--format=%h%x09%s', '-n', '100', 'HEAD..@{u}'], ctx),
+      gitOk(['rev-list', '--count', 'HEAD..@{u}'], ctx),
+      gitOk(['rev-list', '--count', '@{u}..HEAD'], ctx),
+      gitOk(['status', '--porcelain', '--untracked-files=no'], ctx),
+    ]);
     const commits = log
       ? log.split('\n').map((l) => {
           const [hash = '', ...subject] = l.split('\t');
           return { hash, subject: subject.join('\t') };
         })
       : [];
-    const behind = Number(await gitOk(['rev-list', '--count', 'HEAD..@{u}'], ctx));
-    const ahead = Number(await gitOk(['rev-list', '--count', '@{u}..HEAD'], ctx));
-    const dirty = (await gitOk(['status', '--porcelain', '--untracked-files=no'], ctx)).split('\n').filter(Boolean);
-    return { repo, upstream: upstream.output.trim(), behind, ahead, commits, dirty };
+    const dirty = status
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    return {
+      repo,
+      upstream: upstream.output.trim(),
+      behind: Number(behind),
+      ahead: Number(ahead),
+      commits,
+      dirty,
+    };
   };
 
   return defineTool({
@@ -116,7 +136,10 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
         const lines =
           c.behind === 0
             ? [`brainstem is up to date with ${c.upstream}.`]
-            : [`${c.behind} new commit(s) on ${c.upstream}:`, ...c.commits.map((x) => `- ${x.hash} ${x.subject}`)];
+            : [
+                `${c.behind} new commit(s) on ${c.upstream}:`,
+                ...c.commits.map((x) => `- ${x.hash} ${x.subject}`),
+              ];
         if (c.dirty.length) lines.push(`The working tree has uncommitted changes: ${c.dirty.join(', ')}.`);
         return { data: c, output: lines.join('\n') };
       }
@@ -130,7 +153,8 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
           `The working tree of ${repo} has uncommitted changes (${c.dirty.join(', ')}); commit or stash them, then upgrade.`,
         );
       }
-      if (c.behind === 0) return { data: { ...c, upgraded: false }, output: `Already up to date with ${c.upstream}.` };
+      if (c.behind === 0)
+        return { data: { ...c, upgraded: false }, output: `Already up to date with ${c.upstream}.` };
       const from = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
       const result = await steps([['git', 'pull', '--ff-only'], ...cfg.steps], repo, deps, ctx);
       if (result.exitCode !== 0) return { ...result, data: { ...c, upgraded: false } };
@@ -188,10 +212,23 @@ function reload(deps: SelfUpgradeDeps, pending: Pending): void {
   void child.then((r) => {
     if (r.exitCode === 0) return;
     deps.kv.set(PENDING_KEY, '');
-    const why = r.code === 'ENOENT' ? `"${file}" was not found` : `it exited with ${r.exitCode ?? r.signal}`;
+    const lang = noticeLang(deps.kv);
+    const command = deps.cfg.reload.join(' ');
+    const why =
+      r.code === 'ENOENT'
+        ? t(lang, `"${file}" was not found`, `« ${file} » est introuvable`)
+        : t(
+            lang,
+            `it exited with ${r.exitCode ?? r.signal}`,
+            `il s'est terminé avec ${r.exitCode ?? r.signal}`,
+          );
     deps.notifier.notify({
       kind: 'upgrade',
-      text: `brainstem was upgraded ${pending.from} → ${pending.to} but the reload (${deps.cfg.reload.join(' ')}) failed: ${why}. Restart it by hand.`,
+      text: t(
+        lang,
+        `brainstem was upgraded ${pending.from} → ${pending.to} but the reload (${command}) failed: ${why}. Restart it by hand.`,
+        `brainstem a été mis à jour ${pending.from} → ${pending.to} mais le rechargement (${command}) a échoué : ${why}. Redémarre-le à la main.`,
+      ),
     });
   });
 }
@@ -203,13 +240,22 @@ export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void>
   deps.kv.set(PENDING_KEY, '');
   const pending = JSON.parse(raw) as Pending;
   const r = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], { cwd: deps.repo, env: GIT_ENV });
-  const head = r.output.trim();
+  const head = r.output.trim() || '?';
+  const lang = noticeLang(deps.kv);
   deps.notifier.notify({
     kind: 'upgrade',
     text:
       head === pending.to
-        ? `brainstem restarted after its upgrade ${pending.from} → ${pending.to}.`
-        : `brainstem restarted, but runs ${head || 'an unknown commit'} instead of the upgrade target ${pending.to}.`,
+        ? t(
+            lang,
+            `brainstem restarted after its upgrade ${pending.from} → ${pending.to}.`,
+            `brainstem a redémarré après sa mise à jour ${pending.from} → ${pending.to}.`,
+          )
+        : t(
+            lang,
+            `brainstem restarted, but runs ${head} instead of the upgrade target ${pending.to}.`,
+            `brainstem a redémarré, mais tourne sur ${head} au lieu de la cible ${pending.to}.`,
+          ),
     dedupeKey: `upgrade:${pending.ts}`,
   });
 }

@@ -5,7 +5,7 @@ import { formatDuration, type Lang, t } from '../i18n.js';
 import { fold } from '../intents.js';
 import { PROXY_TAG } from '../notices.js';
 import type { ShortcutConfig, ToolsConfig } from './config.js';
-import { type ToolRegistry, type ToolResult, resultText } from './registry.js';
+import type { ToolRegistry, ToolResult } from './registry.js';
 
 /**
  * Short action words (French and English) answered with a tool call instead of
@@ -20,7 +20,11 @@ const BUILT_IN: Record<string, ShortcutConfig> = {
     input: { target: 'deploy' },
     aliases: ['deploie', 'deployer', 'deploiement', 'deployment'],
   },
-  sync: { tool: 'make_target', input: { target: 'sync' }, aliases: ['synchronise', 'synchroniser', 'synchro'] },
+  sync: {
+    tool: 'make_target',
+    input: { target: 'sync' },
+    aliases: ['synchronise', 'synchroniser', 'synchro'],
+  },
   lint: { tool: 'lint', input: {}, aliases: ['linter', 'lints'] },
   test: { tool: 'run_tests', input: {}, aliases: ['tests', 'teste', 'tester', 'run tests'] },
   check: {
@@ -37,7 +41,12 @@ const BUILT_IN: Record<string, ShortcutConfig> = {
     aliases: ['snap list', 'snapshots', 'liste des snapshots'],
     mutating: false,
   },
-  smoke: { tool: 'make_target', input: { target: 'smoke' }, aliases: ['smoke test', 'smoke-test'], mutating: false },
+  smoke: {
+    tool: 'make_target',
+    input: { target: 'smoke' },
+    aliases: ['smoke test', 'smoke-test'],
+    mutating: false,
+  },
   audit: { tool: 'audit', input: {}, aliases: ['journal'] },
 };
 
@@ -78,7 +87,9 @@ export class Shortcuts {
         registry.validate(s.tool, s.input);
       } catch (err) {
         const e = err as BrainstemError;
-        problems.push(e.code === 'TOOL_UNKNOWN' ? `${where}.tool: ${e.message}` : `${where}.input: ${e.message}`);
+        problems.push(
+          e.code === 'TOOL_UNKNOWN' ? `${where}.tool: ${e.message}` : `${where}.input: ${e.message}`,
+        );
         continue;
       }
       const info = { word, aliases: s.aliases, tool: s.tool, input: s.input, description: s.description };
@@ -86,7 +97,8 @@ export class Shortcuts {
       for (const name of [word, ...s.aliases]) {
         const key = fold(name);
         const other = this.byWord.get(key);
-        if (other && other.word !== word) problems.push(`${where}: "${name}" is already a shortcut for ${other.word}`);
+        if (other && other.word !== word)
+          problems.push(`${where}: "${name}" is already a shortcut for ${other.word}`);
         this.byWord.set(key, { ...info, mutating: s.mutating });
       }
     }
@@ -165,10 +177,12 @@ async function* streamCall(
   const call = registry
     .call(s.tool, s.input, { caller: 'chat', signal, onOutput: (c) => queue.push(c) })
     .finally(() => queue.end());
+  let opened = false;
   let shown = 0;
   let hidden = 0;
   for await (const chunk of queue) {
-    if (shown === 0) yield '```\n';
+    if (!opened) yield '```\n';
+    opened = true;
     const part = chunk.slice(0, Math.max(0, maxChars - shown));
     hidden += chunk.length - part.length;
     if (part) {
@@ -177,14 +191,14 @@ async function* streamCall(
     }
   }
   const r = await call;
-  if (shown > 0) {
+  if (opened) {
     yield '\n```\n';
     if (hidden > 0 && r.output) {
       const tail = r.output.slice(-Math.min(2_000, maxChars));
       yield `${t(lang, `[… ${hidden} characters not shown; the end:]`, `[… ${hidden} caractères non affichés ; la fin :]`)}\n\`\`\`\n${tail}\n\`\`\`\n`;
     }
   } else {
-    const body = r.output || r.data !== undefined ? resultText({ ...r, error: undefined, exitCode: 0 }) : '';
+    const body = r.output || (r.data === undefined ? '' : JSON.stringify(r.data, null, 2));
     if (body) yield `\`\`\`\n${body.length > maxChars ? `${body.slice(0, maxChars)}\n[…]` : body}\n\`\`\`\n`;
   }
   yield footer(r, lang);

@@ -66,7 +66,9 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       name: 'mode',
       description:
         'Without `mode`: the active mode and the list of modes. With `mode`: switches to it, waiting until its brain is ready.',
-      input: z.object({ mode: z.string().min(1).optional().describe('Mode id or alias to switch to.') }).strict(),
+      input: z
+        .object({ mode: z.string().min(1).optional().describe('Mode id or alias to switch to.') })
+        .strict(),
       mutating: (input) => input.mode !== undefined,
       authorize: (input) => void modeRef(input.mode, 'mode'),
       run: async (input, ctx) => {
@@ -96,7 +98,8 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
     }),
     defineTool({
       name: 'audit',
-      description: 'The latest tool calls: when, which tool, who asked, arguments (secrets redacted), outcome.',
+      description:
+        'The latest tool calls: when, which tool, who asked, arguments (secrets redacted), outcome.',
       input: z
         .object({
           limit: z.number().int().min(1).max(200).default(20),

@@ -56,7 +56,7 @@ const TEXT_TYPES = /^(text\/|application\/(?:json|xml|xhtml\+xml|rss\+xml|atom\+
 const HTML_TYPES = /^(text\/html|application\/xhtml\+xml)\b/i;
 
 /** Decides which addresses may be reached: public ones, plus what the configuration allows explicitly. */
-export class AddressGuard {
+class AddressGuard {
   private readonly hosts = new Set<string>();
   private readonly nets = new BlockList();
 
@@ -73,12 +73,18 @@ export class AddressGuard {
   allows(host: string, address: string): boolean {
     const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
     return (
-      !NON_PUBLIC.check(address, family) || this.hosts.has(normalizeHost(host)) || this.nets.check(address, family)
+      !NON_PUBLIC.check(address, family) ||
+      this.hosts.has(normalizeHost(host)) ||
+      this.nets.check(address, family)
     );
   }
 }
 
-const normalizeHost = (h: string) => h.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+const normalizeHost = (h: string) =>
+  h
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
 
 class BlockedAddress extends BrainstemError {
   constructor(host: string, address: string) {
@@ -99,13 +105,22 @@ export function webFetchTool(cfg: ToolsConfig['webFetch'], run: Runner): AnyTool
     input: z
       .object({
         url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
-        maxChars: z.number().int().min(100).max(cfg.maxChars).optional().describe('Return at most this many characters.'),
+        maxChars: z
+          .number()
+          .int()
+          .min(100)
+          .max(cfg.maxChars)
+          .optional()
+          .describe('Return at most this many characters.'),
       })
       .strict(),
     mutating: false,
     authorize: () => {
       if (!cfg.enabled) {
-        throw new BrainstemError('TOOL_NOT_CONFIGURED', 'web_fetch is turned off (tools.webFetch.enabled is false).');
+        throw new BrainstemError(
+          'TOOL_NOT_CONFIGURED',
+          'web_fetch is turned off (tools.webFetch.enabled is false).',
+        );
       }
     },
     run: async (input, ctx) => {
@@ -156,7 +171,9 @@ async function fetchGuarded(
       }
       if (options.all) return callback(null, addresses);
       const first = addresses[0];
-      return first ? callback(null, first.address, first.family) : callback(new Error(`no address for ${hostname}`), '', 0);
+      return first
+        ? callback(null, first.address, first.family)
+        : callback(new Error(`no address for ${hostname}`), '', 0);
     });
   };
   const agent = new Agent({ connect: { lookup, timeout: cfg.timeoutMs } });
@@ -177,7 +194,11 @@ async function fetchGuarded(
       if (REDIRECTS.has(res.statusCode) && typeof location === 'string') {
         await res.body.dump();
         if (hop >= cfg.maxRedirects) {
-          throw new BrainstemError('TOOL_FAILED', `${start} redirects more than ${cfg.maxRedirects} times.`, 'url');
+          throw new BrainstemError(
+            'TOOL_FAILED',
+            `${start} redirects more than ${cfg.maxRedirects} times.`,
+            'url',
+          );
         }
         url = new URL(location, url);
         continue;
@@ -205,7 +226,11 @@ async function fetchGuarded(
     if (blocked) throw blocked;
     if (err instanceof BrainstemError) throw err;
     if (timeout.aborted) {
-      throw new BrainstemError('TOOL_TIMEOUT', `${start} did not answer within ${cfg.timeoutMs / 1000} s.`, 'url');
+      throw new BrainstemError(
+        'TOOL_TIMEOUT',
+        `${start} did not answer within ${cfg.timeoutMs / 1000} s.`,
+        'url',
+      );
     }
     if (callerSignal.aborted) throw new BrainstemError('TOOL_ABORTED');
     throw new BrainstemError('TOOL_FAILED', `Could not fetch ${start}: ${(err as Error).message}`, 'url');
@@ -217,7 +242,11 @@ async function fetchGuarded(
 /** Hosts given as IP literals never go through DNS, so they are judged here; so is the scheme of a redirect. */
 function checkUrl(url: URL, guard: AddressGuard): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new BrainstemError('TOOL_FORBIDDEN', `Only http and https URLs can be fetched, not ${url.protocol}`, 'url');
+    throw new BrainstemError(
+      'TOOL_FORBIDDEN',
+      `Only http and https URLs can be fetched, not ${url.protocol}`,
+      'url',
+    );
   }
   const host = normalizeHost(url.hostname);
   if (isIP(host) && !guard.allows(host, host)) throw new BlockedAddress(host, host);
@@ -268,7 +297,7 @@ async function delegated(
 }
 
 /** Title and main text of an HTML page; the whole body text when Readability finds no article. */
-export function readable(html: string): { title?: string; text: string } {
+function readable(html: string): { title?: string; text: string } {
   const { document } = parseHTML(html);
   const title = document.title || undefined;
   const fallback = document.body?.textContent ?? '';

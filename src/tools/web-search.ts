@@ -12,9 +12,7 @@ const braveResponse = z.object({
   web: z
     .object({
       results: z.array(
-        z
-          .object({ title: z.string(), url: z.string(), description: z.string().optional() })
-          .loose(),
+        z.object({ title: z.string(), url: z.string(), description: z.string().optional() }).loose(),
       ),
     })
     .loose()
@@ -49,7 +47,10 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
         : await direct(url, cfg, ctx.signal);
       const parsed = braveResponse.safeParse(body);
       if (!parsed.success) {
-        throw new BrainstemError('TOOL_FAILED', 'Brave Search answered with something that is not a result list.');
+        throw new BrainstemError(
+          'TOOL_FAILED',
+          'Brave Search answered with something that is not a result list.',
+        );
       }
       const results = (parsed.data.web?.results ?? []).slice(0, input.count).map((r) => ({
         title: plain(r.title),
@@ -91,7 +92,10 @@ async function direct(url: URL, cfg: ToolsConfig['webSearch'], callerSignal: Abo
   } catch (err) {
     if (err instanceof BrainstemError) throw err;
     if (timeout.aborted) {
-      throw new BrainstemError('TOOL_TIMEOUT', `Brave Search did not answer within ${cfg.timeoutMs / 1000} s.`);
+      throw new BrainstemError(
+        'TOOL_TIMEOUT',
+        `Brave Search did not answer within ${cfg.timeoutMs / 1000} s.`,
+      );
     }
     if (callerSignal.aborted) throw new BrainstemError('TOOL_ABORTED');
     throw new BrainstemError('TOOL_FAILED', `Brave Search could not be reached: ${(err as Error).message}`);

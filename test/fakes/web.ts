@@ -1,0 +1,92 @@
+/**
+ * A small web site on 127.0.0.1 for web_fetch tests: an article page, redirects,
+ * a page bigger than the caps, a binary file and a page that never finishes.
+ *
+ *   const web = await startFakeWeb();
+ *   web.url                  // http://127.0.0.1:PORT
+ *   web.hits                 // paths requested, in order
+ *   await web.close();
+ *
+ * Routes:
+ *   GET /article             HTML page with navigation noise around an <article>
+ *   GET /plain               text/plain
+ *   GET /redirect?to=<url>   302 to <url>
+ *   GET /big?kb=<n>          text/html of n KiB
+ *   GET /image               image/png bytes
+ *   GET /slow                headers, then nothing until the client gives up
+ *   GET /missing             404
+ */
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeWeb {
+  url: string;
+  hits: string[];
+  close(): Promise<void>;
+}
+
+export const ARTICLE_SENTENCE = 'The brainstem relays every message to the right brain without blocking.';
+
+const ARTICLE = `<!doctype html>
+<html><head><title>Brainstem notes</title></head>
+<body>
+  <nav><a href="/">Home</a> | <a href="/about">About</a> | <a href="/login">Log in</a></nav>
+  <article>
+    <h1>How the relay works</h1>
+    <p>${ARTICLE_SENTENCE} It streams answers as they come, so the user never waits in silence.</p>
+    <p>Each tool runs as its own process with a time limit, and its output is capped to keep the chat readable.
+       Long commands report progress while they run, and the final result arrives with its exit code.</p>
+    <p>Configuration lives in one JSON file, validated at start-up, with an error that names the wrong field.</p>
+  </article>
+  <footer>© 2026 Example — <script>var tracking = "should not appear";</script></footer>
+</body></html>`;
+
+export async function startFakeWeb(): Promise<FakeWeb> {
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    hits.push(url.pathname);
+    route(url, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function route(url: URL, res: ServerResponse): void {
+  switch (url.pathname) {
+    case '/article':
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(ARTICLE);
+      return;
+    case '/plain':
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('just text\n');
+      return;
+    case '/redirect':
+      res.writeHead(302, { location: url.searchParams.get('to') ?? '/article' }).end();
+      return;
+    case '/big': {
+      const kb = Number(url.searchParams.get('kb') ?? '64');
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<html><body><p>${'x'.repeat(kb * 1024)}</p></body></html>`);
+      return;
+    }
+    case '/image':
+      res
+        .writeHead(200, { 'content-type': 'image/png' })
+        .end(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
+      return;
+    case '/slow':
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.write('<html><body>');
+      return;
+    default:
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not here');
+  }
+}

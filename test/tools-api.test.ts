@@ -1,0 +1,323 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsOf, toolsPart } from '../src/tools/index.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
+type Answer = Record<string, any>;
+
+let svc: TestService;
+let scripts: string;
+
+/** A command that runs for a minute unless stopped; writes its pid first so the test can watch it. */
+const SLOW = `
+const fs = require('node:fs');
+fs.writeFileSync(process.argv[2], String(process.pid));
+console.log('working…');
+setTimeout(() => console.log('done'), 60_000);
+`;
+
+async function api(method: string, route: string, body?: unknown, token: string | null = svc.token) {
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${svc.url}${route}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Answer };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(cond: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+beforeAll(async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  scripts = mkdtempSync(path.join(tmpdir(), 'bst-tools-api-'));
+  writeFileSync(path.join(scripts, 'slow.cjs'), SLOW);
+  svc = await startTestService({
+    parts: [toolsPart],
+    config: {
+      // A brain probe that answers at once, so /health measures brainstem itself.
+      claude: { bin: 'true' },
+      tools: {
+        tests: {
+          argv: [process.execPath, path.join(scripts, 'slow.cjs'), path.join(scripts, 'slow.pid')],
+          cwd: scripts,
+        },
+        lint: { argv: [process.execPath, '-e', 'console.log("lint ok")'], cwd: scripts },
+      },
+    },
+    env: { LLAMA_BASE_URL: 'http://127.0.0.1:9/v1' },
+  });
+});
+
+afterAll(async () => {
+  await svc?.close();
+});
+
+describe('/api and /mcp authentication', () => {
+  it('refuses a call without a token, and with a wrong one, before running anything', async () => {
+    for (const token of [null, 'wrong-token-0123456789']) {
+      const list = await api('GET', '/api', undefined, token);
+      expect(list.status).toBe(401);
+      expect(list.body.error.code).toBe('unauthorized');
+      const call = await api('POST', '/api/lint', {}, token);
+      expect(call.status).toBe(401);
+      const mcp = await api('POST', '/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, token);
+      expect(mcp.status).toBe(401);
+    }
+    const audited = svc.service.core.db
+      .prepare('SELECT COUNT(*) AS n FROM audit WHERE tool = ?')
+      .get('lint') as {
+      n: number;
+    };
+    expect(audited.n).toBe(0);
+  });
+
+  it('leaves /health open', async () => {
+    const res = await fetch(`${svc.url}/health`);
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('GET /api', () => {
+  it('lists every tool with the JSON Schema of its input and whether it mutates', async () => {
+    const { status, body } = await api('GET', '/api');
+    expect(status).toBe(200);
+    const names = body.tools.map((t: { name: string }) => t.name);
+    for (const n of [
+      'git_status',
+      'git_log',
+      'git_diff',
+      'make_target',
+      'run_tests',
+      'lint',
+      'incus_list',
+      'incus_exec',
+      'read_file',
+      'web_search',
+      'web_fetch',
+      'sessions',
+      'usage',
+      'mode',
+      'audit',
+      'brain_chat',
+      'claude_code',
+      'self_upgrade',
+    ]) {
+      expect(names).toContain(n);
+    }
+    const exec = body.tools.find((t: { name: string }) => t.name === 'incus_exec');
+    expect(exec.mutating).toBe(true);
+    expect(exec.inputSchema.type).toBe('object');
+    expect(exec.inputSchema.required).toEqual(expect.arrayContaining(['instance', 'command']));
+    expect(exec.inputSchema.properties.command.type).toBe('array');
+    expect(body.tools.find((t: { name: string }) => t.name === 'self_upgrade').mutating).toBe('depends');
+    expect(body.shortcuts.map((s: { word: string }) => s.word)).toContain('deploy');
+  });
+});
+
+describe('POST /api/<tool>', () => {
+  it('runs a tool and answers its result', async () => {
+    const { status, body } = await api('POST', '/api/lint', {});
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ tool: 'lint', ok: true, exitCode: 0, truncated: false });
+    expect(body.output).toContain('lint ok');
+    expect(body.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('accepts a call with no body at all', async () => {
+    const res = await fetch(`${svc.url}/api/lint`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}` },
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('names the field of a validation error', async () => {
+    const wrongType = await api('POST', '/api/git_log', { max: 'ten' });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body.error.param).toBe('max');
+    expect(wrongType.body.error.message).toMatch(/^git_log: max: /);
+    const unknownField = await api('POST', '/api/audit', { limt: 3 });
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.body.error.param).toBe('limt');
+    const missing = await api('POST', '/api/incus_exec', { instance: 'web' });
+    expect(missing.body.error.param).toBe('command');
+  });
+
+  it('answers an unknown tool with 404 and the list of tools', async () => {
+    const { status, body } = await api('POST', '/api/rm_rf', {});
+    expect(status).toBe(404);
+    expect(body.error.code).toBe('tool_unknown');
+    expect(body.error.message).toContain('git_status');
+  });
+
+  it('says how to configure a tool that is not configured', async () => {
+    const git = await api('POST', '/api/git_status', {});
+    expect(git.status).toBe(501);
+    expect(git.body.error.message).toContain('tools.git.repo');
+    const search = await api('POST', '/api/web_search', { query: 'x' });
+    expect(search.body.error.message).toContain('BRAVE_API_KEY');
+    const read = await api('POST', '/api/read_file', { path: 'README.md' });
+    expect(read.body.error.message).toContain('tools.files.roots');
+    const make = await api('POST', '/api/make_target', { target: 'all' });
+    expect(make.status).toBe(403);
+    expect(make.body.error.message).toContain('tools.make.targets');
+    const incus = await api('POST', '/api/incus_exec', { instance: 'web', command: ['ls'] });
+    expect(incus.body.error.message).toContain('tools.incus.instances');
+  });
+});
+
+describe('conveniences', () => {
+  it('GET /api/usage?since= reads the usage ledger through the usage tool', async () => {
+    svc.service.core.ledger.record({
+      ts: Date.now(),
+      mode: 'assistant',
+      sessionKey: 'k',
+      source: 'openai',
+      costUsd: 0.25,
+      inputTokens: 10,
+      outputTokens: 5,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      durationMs: 100,
+    });
+    const { status, body } = await api('GET', '/api/usage?since=24h');
+    expect(status).toBe(200);
+    expect(body.data.totals.costUsd).toBeCloseTo(0.25);
+    expect(body.output).toContain('$0.25');
+    const bad = await api('GET', '/api/usage?since=yesteryear');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.param).toBe('since');
+  });
+
+  it('GET /api/mode and POST /api/mode switch through the orchestrator', async () => {
+    const before = await api('GET', '/api/mode');
+    expect(before.body.data.active).toBe('assistant');
+    expect(before.body.data.modes.map((m: { id: string }) => m.id)).toContain('anklume');
+    const unknown = await api('POST', '/api/mode', { mode: 'nope' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.param).toBe('mode');
+    const sw = await api('POST', '/api/mode', { mode: 'ank' });
+    expect(sw.status).toBe(200);
+    expect(sw.body.data).toMatchObject({ active: 'anklume', from: 'assistant' });
+    expect((await api('GET', '/api/mode')).body.data.active).toBe('anklume');
+    await api('POST', '/api/mode', { mode: 'assistant' });
+  });
+
+  it('GET /api/sessions lists sessions; the sessions tool clears one', async () => {
+    svc.service.core.sessions.set('chat:1', 'assistant', 'sess-1', '/tmp');
+    const list = await api('GET', '/api/sessions');
+    expect(list.body.data.sessions).toEqual([
+      expect.objectContaining({ sessionKey: 'chat:1', mode: 'assistant' }),
+    ]);
+    const noKey = await api('POST', '/api/sessions', { action: 'clear' });
+    expect(noKey.body.error.param).toBe('sessionKey');
+    const cleared = await api('POST', '/api/sessions', { action: 'clear', sessionKey: 'chat:1' });
+    expect(cleared.body.data.removed).toBe(1);
+    expect((await api('GET', '/api/sessions')).body.data.sessions).toEqual([]);
+  });
+});
+
+describe('audit', () => {
+  it('records every call (refusals too) with the caller, and never a secret', async () => {
+    await api('POST', '/api/audit', { limit: 5, apiKey: 'sk-very-secret', token: 'also-secret' });
+    const { body } = await api('POST', '/api/audit', { limit: 50 });
+    const calls = body.data.calls as {
+      tool: string;
+      caller: string;
+      args: string;
+      ok: boolean;
+      error: string | null;
+    }[];
+    const refused = calls.find((c) => c.args.includes('apiKey'));
+    expect(refused).toMatchObject({ tool: 'audit', caller: 'api', ok: false });
+    expect(refused?.error).toContain('INVALID_REQUEST');
+    expect(refused?.args).not.toContain('sk-very-secret');
+    expect(refused?.args).not.toContain('also-secret');
+    expect(refused?.args).toContain('[redacted]');
+    expect(calls.some((c) => c.tool === 'lint' && c.ok)).toBe(true);
+    expect(calls.some((c) => c.tool === 'rm_rf' && !c.ok)).toBe(true);
+  });
+});
+
+describe('a long command blocks nothing', () => {
+  it('answers /health and other tools while a 60 s command runs, then stops it with its caller', async () => {
+    const pidFile = path.join(scripts, 'slow.pid');
+    const controller = new AbortController();
+    let finished = false;
+    const slow = fetch(`${svc.url}/api/run_tests`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: '{}',
+      signal: controller.signal,
+    })
+      .catch(() => undefined)
+      .finally(() => {
+        finished = true;
+      });
+    await until(() => existsSync(pidFile));
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(alive(pid)).toBe(true);
+
+    const health = await fetch(`${svc.url}/health`);
+    expect(health.status).toBe(200);
+    const [lint, mode] = await Promise.all([api('POST', '/api/lint', {}), api('GET', '/api/mode')]);
+    expect(lint.body.ok).toBe(true);
+    expect(mode.status).toBe(200);
+    // All of that answered while the command was still running.
+    expect(finished).toBe(false);
+    expect(alive(pid)).toBe(true);
+
+    controller.abort();
+    await slow;
+    await until(() => !alive(pid));
+    const { body } = await api('POST', '/api/audit', { tool: 'run_tests', limit: 1 });
+    expect(body.data.calls[0]).toMatchObject({ ok: false, error: expect.stringContaining('TOOL_ABORTED') });
+  });
+
+  it('stops running commands when the service stops', async () => {
+    const extra = await startTestService({
+      parts: [toolsPart],
+      config: {
+        claude: { bin: 'true' },
+        tools: {
+          tests: {
+            argv: [process.execPath, path.join(scripts, 'slow.cjs'), path.join(scripts, 'slow2.pid')],
+            cwd: scripts,
+          },
+        },
+      },
+    });
+    const tools = toolsOf(extra.service.core);
+    expect(tools).toBeDefined();
+    const running = tools?.registry.call('run_tests', {}, { caller: 'test' });
+    const pidFile = path.join(scripts, 'slow2.pid');
+    await until(() => existsSync(pidFile));
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await extra.close();
+    const r = await running;
+    expect(r?.error?.code).toBe('TOOL_ABORTED');
+    await until(() => !alive(pid));
+  });
+});

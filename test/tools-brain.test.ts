@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsOf, toolsPart } from '../src/tools/index.js';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  startFakeAnthropic,
+  text,
+} from './fakes/anthropic.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
+type Answer = Record<string, any>;
+
+let svc: TestService;
+let llama: FakeLlama;
+let fake: FakeAnthropic;
+let cli: ClaudeTestEnv;
+let taskDir: string;
+
+async function api(tool: string, body: unknown) {
+  const res = await fetch(`${svc.url}/api/${tool}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Answer };
+}
+
+const ledger = (mode: string) =>
+  svc.service.core.db.prepare('SELECT source, error FROM usage WHERE mode = ? ORDER BY id').all(mode);
+
+beforeAll(async () => {
+  taskDir = mkdtempSync(path.join(tmpdir(), 'bst-brain-tools-'));
+  llama = await startFakeLlama();
+  fake = await startFakeAnthropic();
+  cli = await claudeTestEnv(fake.url);
+  svc = await startTestService({
+    parts: [toolsPart],
+    config: {
+      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 },
+      server: { modeTag: false },
+      tools: { claudeCode: { cwd: taskDir, allowedTools: ['Read', 'Grep'] } },
+    },
+    env: { LLAMA_BASE_URL: llama.baseUrl },
+  });
+});
+
+afterAll(async () => {
+  await svc?.close();
+  await llama?.close();
+  await fake?.close();
+  await cli?.cleanup();
+  rmSync(taskDir, { recursive: true, force: true });
+});
+
+describe('brain_chat', () => {
+  it("sends a message to a mode's brain and returns the answer and usage, in the ledger as a tool turn", async () => {
+    const { status, body } = await api('brain_chat', { mode: 'local', message: 'hello brain' });
+    expect(status).toBe(200);
+    expect(body.output).toBe('echo: hello brain');
+    expect(body.data.mode).toBe('local');
+    expect(body.data.usage.outputTokens).toBeGreaterThan(0);
+    expect(ledger('local')).toEqual([{ source: 'tool', error: null }]);
+  });
+
+  it('streams the answer to onOutput as it comes', async () => {
+    const tools = toolsOf(svc.service.core);
+    const chunks: string[] = [];
+    const r = await tools?.registry.call(
+      'brain_chat',
+      { mode: 'lical', message: 'one two three' },
+      { caller: 'telegram:7', onOutput: (c) => chunks.push(c) },
+    );
+    expect(r?.ok).toBe(true);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.join('')).toBe('echo: one two three');
+  });
+
+  it('continues a Claude conversation given its session key, sending only the new message', async () => {
+    fake.script((r) => text(r.lastUserText.includes('which fruit') ? 'kiwi' : 'noted'));
+    const first = await api('brain_chat', {
+      mode: 'assistant',
+      message: 'remember kiwi',
+      sessionKey: 'tool-conv',
+    });
+    expect(first.body.output).toBe('noted');
+    const second = await api('brain_chat', {
+      mode: 'assistant',
+      message: 'which fruit?',
+      sessionKey: 'tool-conv',
+    });
+    expect(second.body.output).toBe('kiwi');
+    const last = fake.mainRequests().at(-1);
+    // The CLI resumed its session: it holds the first turn itself, and no placeholder history reached it.
+    expect(last?.userTexts).toEqual(['remember kiwi', 'which fruit?']);
+    expect(ledger('assistant')).toHaveLength(2);
+  }, 60_000);
+
+  it('refuses an unknown mode, naming the field', async () => {
+    const { status, body } = await api('brain_chat', { mode: 'gpt-9', message: 'hi' });
+    expect(status).toBe(404);
+    expect(body.error.param).toBe('mode');
+  });
+});
+
+describe('claude_code', () => {
+  it('runs a one-shot task in its cwd, without brainstem tools, and records its usage', async () => {
+    fake.script(() => text('task done'));
+    const { status, body } = await api('claude_code', {
+      prompt: 'summarise the files here',
+      allowedTools: ['Read'],
+    });
+    expect(status).toBe(200);
+    expect(body.output).toBe('task done');
+    expect(body.data.usage.costUsd).toBeGreaterThanOrEqual(0);
+    const offered = (fake.mainRequests().at(-1)?.body?.tools ?? []).map((t) => (t as { name: string }).name);
+    expect(offered.some((n) => n.startsWith('mcp__'))).toBe(false);
+    expect(ledger('claude_code')).toEqual([{ source: 'tool', error: null }]);
+    expect(svc.service.core.sessions.list().some((s) => s.mode === 'claude_code')).toBe(false);
+  }, 60_000);
+
+  it('refuses tools beyond what the configuration grants', async () => {
+    const { status, body } = await api('claude_code', {
+      prompt: 'rm everything',
+      allowedTools: ['Read', 'Bash'],
+    });
+    expect(status).toBe(403);
+    expect(body.error.param).toBe('allowedTools');
+    expect(body.error.message).toContain('Not granted to claude_code: Bash');
+  });
+});

@@ -1,0 +1,155 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools/exec.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'bst-exec-'));
+const node = process.execPath;
+const defaults = { timeoutMs: 10_000, maxOutputChars: 10_000, killGraceMs: 500 };
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('runCommand', () => {
+  it('passes every argv element as one literal argument, shell metacharacters included', async () => {
+    const args = [';rm -rf /', '$(id)', '`id`', 'a b', '&& echo pwned', '*'];
+    const r = await runCommand(
+      [node, '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', ...args],
+      defaults,
+    );
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.output)).toEqual(args);
+  });
+
+  it('streams output line by line as it comes, before the command ends', async () => {
+    const seen: { chunk: string; at: number }[] = [];
+    const script = 'console.log("one"); setTimeout(() => console.log("two"), 300);';
+    const started = Date.now();
+    const r = await runCommand([node, '-e', script], {
+      ...defaults,
+      onOutput: (chunk) => seen.push({ chunk, at: Date.now() - started }),
+    });
+    expect(r.output).toBe('one\ntwo\n');
+    expect(seen.map((s) => s.chunk)).toEqual(['one\n', 'two\n']);
+    // The first line arrived well before the command finished.
+    expect(seen[0]?.at).toBeLessThan(r.durationMs - 200);
+  });
+
+  it('interleaves stderr with stdout and reports a non-zero exit code', async () => {
+    const r = await runCommand(
+      [node, '-e', 'console.log("out"); console.error("err"); process.exit(3)'],
+      defaults,
+    );
+    expect(r.exitCode).toBe(3);
+    expect(r.output).toContain('out');
+    expect(r.output).toContain('err');
+  });
+
+  it('caps an oversize output to its head and tail with a marker', async () => {
+    const script = 'for (let i = 0; i < 20000; i++) console.log("line " + i);';
+    const r = await runCommand([node, '-e', script], { ...defaults, maxOutputChars: 2_000 });
+    expect(r.truncated).toBe(true);
+    expect(r.output.startsWith('line 0\nline 1\n')).toBe(true);
+    expect(r.output.endsWith('line 19999\n')).toBe(true);
+    expect(r.output).toMatch(/\[… \d+ characters omitted …\]/);
+    expect(r.output.length).toBeLessThan(2_100);
+  });
+
+  it('kills the whole process tree when the time limit is hit, and keeps what was printed', async () => {
+    const pids = path.join(dir, 'tree.json');
+    const script = `
+      const { spawn } = require('node:child_process');
+      const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+      require('node:fs').writeFileSync(${JSON.stringify(pids)}, JSON.stringify([process.pid, child.pid]));
+      console.log('started');
+      setTimeout(() => {}, 60000);
+    `;
+    const err = await runCommand([node, '-e', script], { ...defaults, timeoutMs: 2_000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ToolRunError);
+    expect((err as ToolRunError).code).toBe('TOOL_TIMEOUT');
+    expect((err as ToolRunError).message).toContain('tools.timeoutMs');
+    expect((err as ToolRunError).output).toContain('started');
+    const [parent, grandchild] = JSON.parse(readFileSync(pids, 'utf8')) as number[];
+    for (let i = 0; i < 50 && (alive(parent as number) || alive(grandchild as number)); i++) await sleep(50);
+    expect(alive(parent as number)).toBe(false);
+    expect(alive(grandchild as number)).toBe(false);
+  });
+
+  it('stops the command when the caller aborts', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const err = await runCommand([node, '-e', 'setTimeout(() => {}, 60000)'], {
+      ...defaults,
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
+    expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
+  });
+
+  it('says how to fix a program that is not installed', async () => {
+    const err = await runCommand(['no-such-program-xyz', '--help'], defaults).catch((e: unknown) => e);
+    expect((err as ToolRunError).code).toBe('TOOL_FAILED');
+    expect((err as ToolRunError).message).toContain('not found');
+  });
+
+  it("never hands brainstem's own secrets to the commands it runs", async () => {
+    process.env.BRAINSTEM_API_TOKEN = 'bst_secret_token_value';
+    process.env.BRAVE_API_KEY = 'brave-secret';
+    try {
+      const r = await runCommand([node, '-e', 'console.log(JSON.stringify(process.env))'], {
+        ...defaults,
+        env: { EXTRA: 'yes' },
+      });
+      const env = JSON.parse(r.output) as Record<string, string>;
+      expect(env.BRAINSTEM_API_TOKEN).toBeUndefined();
+      expect(env.BRAVE_API_KEY).toBeUndefined();
+      expect(env.EXTRA).toBe('yes');
+      expect(env.PATH).toBe(process.env.PATH);
+    } finally {
+      delete process.env.BRAINSTEM_API_TOKEN;
+      delete process.env.BRAVE_API_KEY;
+    }
+  });
+
+  it('runs in the given working directory', async () => {
+    writeFileSync(path.join(dir, 'marker.txt'), 'here');
+    const r = await runCommand(
+      [node, '-e', 'console.log(require("fs").readFileSync("marker.txt", "utf8"))'],
+      {
+        ...defaults,
+        cwd: dir,
+      },
+    );
+    expect(r.output.trim()).toBe('here');
+  });
+});
+
+describe('OutputCap', () => {
+  it('keeps everything under the cap', () => {
+    const cap = new OutputCap(100);
+    cap.push('a'.repeat(60));
+    cap.push('b'.repeat(40));
+    expect(cap.result()).toEqual({ text: 'a'.repeat(60) + 'b'.repeat(40), truncated: false });
+  });
+
+  it('keeps the head and the tail and counts what it dropped', () => {
+    const cap = new OutputCap(100);
+    for (let i = 0; i < 100; i++) cap.push(String(i % 10).repeat(10));
+    const { text, truncated } = cap.result();
+    expect(truncated).toBe(true);
+    expect(text).toBe(
+      '0'.repeat(10).concat('1'.repeat(10), '2'.repeat(10), '3'.repeat(10), '4'.repeat(10)) +
+        omittedMarker(900) +
+        '5'.repeat(10).concat('6'.repeat(10), '7'.repeat(10), '8'.repeat(10), '9'.repeat(10)),
+    );
+  });
+});

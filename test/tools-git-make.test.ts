@@ -1,0 +1,156 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsPart } from '../src/tools/index.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
+type Answer = Record<string, any>;
+
+let svc: TestService;
+let repo: string;
+
+const MAKEFILE = `hello:
+\t@echo "hello from make"
+fail:
+\t@echo "about to fail"; exit 2
+deploy:
+\t@echo "deploying"
+noisy:
+\t@for i in $$(seq 1 2000); do echo "noisy line $$i"; done
+`;
+
+async function api(tool: string, body: unknown = {}) {
+  const res = await fetch(`${svc.url}/api/${tool}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Answer };
+}
+
+const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' });
+
+beforeAll(async () => {
+  repo = mkdtempSync(path.join(tmpdir(), 'bst-repo-'));
+  git('init', '-q', '-b', 'main');
+  git('config', 'user.email', 'test@example.com');
+  git('config', 'user.name', 'Test');
+  writeFileSync(path.join(repo, 'Makefile'), MAKEFILE);
+  writeFileSync(path.join(repo, 'a.txt'), 'alpha\n');
+  writeFileSync(path.join(repo, 'b.txt'), 'beta\n');
+  git('add', '.');
+  git('commit', '-q', '-m', 'first commit');
+  writeFileSync(path.join(repo, 'a.txt'), 'alpha\nmore alpha\n');
+  git('commit', '-q', '-am', 'second commit');
+  writeFileSync(path.join(repo, 'b.txt'), 'beta changed\n');
+  writeFileSync(path.join(repo, 'c.txt'), 'gamma\n');
+  git('add', 'c.txt');
+  svc = await startTestService({
+    parts: [toolsPart],
+    config: {
+      claude: { bin: 'true' },
+      tools: {
+        git: { repo, maxLogEntries: 10 },
+        make: { targets: ['hello', 'fail', 'noisy'] },
+        maxOutputChars: 1_000,
+        tests: { argv: ['make', 'hello'] },
+        lint: { argv: ['make', 'fail'] },
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await svc?.close();
+});
+
+describe('git tools in the configured repository', () => {
+  it('git_status shows the branch and the changed files', async () => {
+    const { status, body } = await api('git_status');
+    expect(status).toBe(200);
+    expect(body.ok).toBe(true);
+    expect(body.output).toContain('## main');
+    expect(body.output).toContain(' M b.txt');
+    expect(body.output).toContain('A  c.txt');
+  });
+
+  it('git_log returns at most `max` commits, and refuses more than the configured cap', async () => {
+    const { body } = await api('git_log', { max: 1 });
+    expect(body.output.trim().split('\n')).toHaveLength(1);
+    expect(body.output).toContain('second commit');
+    const all = await api('git_log', {});
+    expect(all.body.output).toContain('first commit');
+    const tooMany = await api('git_log', { max: 500 });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.param).toBe('max');
+  });
+
+  it('git_diff shows unstaged or staged changes, optionally for one path', async () => {
+    const unstaged = await api('git_diff', {});
+    expect(unstaged.body.output).toContain('+beta changed');
+    expect(unstaged.body.output).not.toContain('gamma');
+    const staged = await api('git_diff', { staged: true });
+    expect(staged.body.output).toContain('+gamma');
+    const onePath = await api('git_diff', { path: 'a.txt' });
+    expect(onePath.body.output).toBe('');
+    const stat = await api('git_diff', { stat: true });
+    expect(stat.body.output).toContain('b.txt');
+  });
+
+  it('keeps a path that looks like an option a path', async () => {
+    const out = path.join(repo, 'injected.txt');
+    const { body } = await api('git_diff', { path: `--output=${out}` });
+    expect(body.output).toBe('');
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('make_target, run_tests, lint', () => {
+  it('runs an allowed target and returns its output and exit code', async () => {
+    const { status, body } = await api('make_target', { target: 'hello' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ ok: true, exitCode: 0, output: 'hello from make\n' });
+  });
+
+  it('reports a failing target as not ok with its exit code and output', async () => {
+    const { status, body } = await api('make_target', { target: 'fail' });
+    expect(status).toBe(200);
+    expect(body.ok).toBe(false);
+    expect(body.exitCode).toBe(2);
+    expect(body.output).toContain('about to fail');
+  });
+
+  it('refuses a target that is not in the allow-list, and says which are', async () => {
+    for (const target of ['deploy', 'hello; rm -rf /', '-f/etc/passwd']) {
+      const { status, body } = await api('make_target', { target });
+      expect(status).toBe(403);
+      expect(body.error.param).toBe('target');
+      expect(body.error.message).toContain('Allowed: hello, fail, noisy');
+    }
+    const audit = svc.service.core.db
+      .prepare(
+        "SELECT COUNT(*) AS n FROM audit WHERE tool = 'make_target' AND ok = 0 AND error LIKE 'TOOL_FORBIDDEN%'",
+      )
+      .get() as { n: number };
+    expect(audit.n).toBe(3);
+  });
+
+  it('caps an oversize output to its head and tail, and says so', async () => {
+    const { body } = await api('make_target', { target: 'noisy' });
+    expect(body).toMatchObject({ ok: true, truncated: true });
+    expect(body.output).toMatch(/^noisy line 1\nnoisy line 2\n/);
+    expect(body.output).toMatch(/\[… \d+ characters omitted …\]/);
+    expect(body.output).toMatch(/noisy line 2000\n$/);
+    expect(body.output.length).toBeLessThan(1_100);
+  });
+
+  it('run_tests and lint run their configured argv in the repository', async () => {
+    const tests = await api('run_tests');
+    expect(tests.body).toMatchObject({ ok: true, output: 'hello from make\n' });
+    const lint = await api('lint');
+    expect(lint.body).toMatchObject({ ok: false, exitCode: 2 });
+  });
+});

@@ -1,0 +1,224 @@
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { toolsPart } from '../src/tools/index.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
+type Answer = Record<string, any>;
+
+let svc: TestService;
+const dir = mkdtempSync(path.join(tmpdir(), 'bst-incus-files-'));
+const log = path.join(dir, 'incus-argv.jsonl');
+const root = path.join(dir, 'root');
+
+/** A fake `incus` on PATH: records its argv (one JSON array per line) and answers like the real one. */
+const FAKE_INCUS = `#!${process.execPath}
+const fs = require('node:fs');
+const argv = process.argv.slice(2);
+fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(argv) + '\\n');
+if (argv[0] === 'list') {
+  console.log(JSON.stringify([
+    { name: 'web', status: 'Running', type: 'container', project: 'default',
+      state: { network: { eth0: { addresses: [{ family: 'inet', address: '10.0.0.5' }] }, lo: { addresses: [{ family: 'inet', address: '127.0.0.1' }] } } } },
+    { name: 'db', status: 'Stopped', type: 'virtual-machine', project: 'default', state: null },
+  ]));
+} else if (argv[0] === 'exec') {
+  console.log('ran in ' + argv[1] + ': ' + JSON.stringify(argv.slice(argv.indexOf('--') + 1)));
+}
+`;
+
+const calls = () =>
+  readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as string[]);
+
+async function api(tool: string, body: unknown = {}) {
+  const res = await fetch(`${svc.url}/api/${tool}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Answer };
+}
+
+beforeAll(async () => {
+  const bin = path.join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(path.join(bin, 'incus'), FAKE_INCUS);
+  chmodSync(path.join(bin, 'incus'), 0o755);
+  // This test file runs in its own worker: PATH changes stay here.
+  process.env.PATH = `${bin}${path.delimiter}${process.env.PATH}`;
+
+  mkdirSync(path.join(root, 'sub'), { recursive: true });
+  writeFileSync(path.join(root, 'notes.txt'), 'root notes\n');
+  writeFileSync(path.join(root, 'sub', 'deep.txt'), 'deep file\n');
+  writeFileSync(path.join(dir, 'secret.txt'), 'outside secret\n');
+  writeFileSync(path.join(root, 'blob.bin'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3]));
+  writeFileSync(path.join(root, 'big.txt'), 'é'.repeat(300));
+  symlinkSync(path.join(dir, 'secret.txt'), path.join(root, 'escape-link'));
+  symlinkSync(dir, path.join(root, 'escape-dir'));
+  symlinkSync(path.join(root, 'notes.txt'), path.join(root, 'inner-link'));
+
+  svc = await startTestService({
+    parts: [toolsPart],
+    config: {
+      claude: { bin: 'true' },
+      tools: {
+        incus: { instances: ['web', 'db'], projects: ['default', 'lab'] },
+        files: { roots: [root], maxBytes: 200 },
+      },
+    },
+  });
+});
+
+beforeEach(() => {
+  writeFileSync(log, '');
+});
+
+afterAll(async () => {
+  await svc?.close();
+});
+
+describe('incus_list', () => {
+  it('lists the instances of the default project', async () => {
+    const { status, body } = await api('incus_list');
+    expect(status).toBe(200);
+    expect(calls()).toEqual([['list', '--format', 'json', '--project', 'default']]);
+    expect(body.data).toEqual([
+      { name: 'web', status: 'Running', type: 'container', project: 'default', addresses: ['10.0.0.5'] },
+      { name: 'db', status: 'Stopped', type: 'virtual-machine', project: 'default', addresses: [] },
+    ]);
+  });
+
+  it('refuses a project that is not allowed', async () => {
+    const { status, body } = await api('incus_list', { project: 'prod' });
+    expect(status).toBe(403);
+    expect(body.error.param).toBe('project');
+    expect(calls()).toEqual([]);
+  });
+});
+
+describe('incus_exec', () => {
+  it('passes the command as argv: a shell metacharacter stays one literal argument', async () => {
+    const command = ['echo', ';rm -rf /', '$(id)', 'a && b'];
+    const { status, body } = await api('incus_exec', { instance: 'web', command });
+    expect(status).toBe(200);
+    expect(body.ok).toBe(true);
+    expect(calls()).toEqual([['exec', 'web', '--project', 'default', '--', ...command]]);
+    expect(body.output).toContain(JSON.stringify(command));
+  });
+
+  it('passes the user, working directory and project options', async () => {
+    await api('incus_exec', {
+      instance: 'db',
+      project: 'lab',
+      user: 1000,
+      cwd: '/srv',
+      command: ['ls', '-la'],
+    });
+    expect(calls()).toEqual([
+      ['exec', 'db', '--project', 'lab', '--user', '1000', '--cwd', '/srv', '--', 'ls', '-la'],
+    ]);
+  });
+
+  it('refuses an instance or a project that is not allowed, and a shell string', async () => {
+    const instance = await api('incus_exec', { instance: 'mail', command: ['ls'] });
+    expect(instance.status).toBe(403);
+    expect(instance.body.error.param).toBe('instance');
+    expect(instance.body.error.message).toContain('Allowed: web, db');
+    const project = await api('incus_exec', { instance: 'web', project: 'prod', command: ['ls'] });
+    expect(project.body.error.param).toBe('project');
+    const shell = await api('incus_exec', { instance: 'web', command: 'ls; rm -rf /' });
+    expect(shell.status).toBe(400);
+    expect(shell.body.error.param).toBe('command');
+    const empty = await api('incus_exec', { instance: 'web', command: [] });
+    expect(empty.body.error.param).toBe('command');
+    expect(calls()).toEqual([]);
+  });
+});
+
+describe('incus_exec with an allowed-commands list', () => {
+  it('runs only the listed programs', async () => {
+    const strict = await startTestService({
+      parts: [toolsPart],
+      config: { claude: { bin: 'true' }, tools: { incus: { instances: ['web'], commands: ['systemctl'] } } },
+    });
+    try {
+      const call = (command: string[]) =>
+        fetch(`${strict.url}/api/incus_exec`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${strict.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ instance: 'web', command }),
+        }).then(async (r) => ({ status: r.status, body: (await r.json()) as Answer }));
+      const refused = await call(['rm', '-rf', '/']);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.param).toBe('command');
+      const allowed = await call(['systemctl', 'status', 'nginx']);
+      expect(allowed.status).toBe(200);
+      expect(calls()).toEqual([
+        ['exec', 'web', '--project', 'default', '--', 'systemctl', 'status', 'nginx'],
+      ]);
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
+describe('read_file', () => {
+  it('reads a text file under a root, by relative or absolute path', async () => {
+    const rel = await api('read_file', { path: 'notes.txt' });
+    expect(rel.status).toBe(200);
+    expect(rel.body.output).toBe('root notes\n');
+    const abs = await api('read_file', { path: path.join(root, 'sub', 'deep.txt') });
+    expect(abs.body.output).toBe('deep file\n');
+    const dotted = await api('read_file', { path: 'sub/../notes.txt' });
+    expect(dotted.body.output).toBe('root notes\n');
+    const innerLink = await api('read_file', { path: 'inner-link' });
+    expect(innerLink.body.output).toBe('root notes\n');
+  });
+
+  it('refuses an escape through ..', async () => {
+    for (const p of [
+      '../secret.txt',
+      'sub/../../secret.txt',
+      path.join(root, '..', 'secret.txt'),
+      '/etc/passwd',
+    ]) {
+      const { status, body } = await api('read_file', { path: p });
+      expect(status).toBe(403);
+      expect(body.error.param).toBe('path');
+      expect(JSON.stringify(body)).not.toContain('outside secret');
+    }
+  });
+
+  it('refuses an escape through a symlink, to a file or through a directory', async () => {
+    for (const p of ['escape-link', 'escape-dir/secret.txt']) {
+      const { status, body } = await api('read_file', { path: p });
+      expect(status).toBe(403);
+      expect(body.error.message).toContain('outside the readable roots');
+      expect(JSON.stringify(body)).not.toContain('outside secret');
+    }
+  });
+
+  it('refuses binary files and directories, and says when a file is missing', async () => {
+    const bin = await api('read_file', { path: 'blob.bin' });
+    expect(bin.status).toBe(409);
+    expect(bin.body.error.message).toContain('binary');
+    const folder = await api('read_file', { path: 'sub' });
+    expect(folder.status).toBe(409);
+    const missing = await api('read_file', { path: 'nope.txt' });
+    expect(missing.status).toBe(404);
+  });
+
+  it('caps the size, without breaking a character in half', async () => {
+    const { body } = await api('read_file', { path: 'big.txt' });
+    expect(body.truncated).toBe(true);
+    expect(body.output).toMatch(/^é{100}\n\[… truncated: 400 more bytes …\]$/);
+    const tooBig = await api('read_file', { path: 'big.txt', maxBytes: 10_000 });
+    expect(tooBig.body.error.param).toBe('maxBytes');
+  });
+});

@@ -1,0 +1,194 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../src/config.js';
+import { toolsOf, toolsPart } from '../src/tools/index.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+let svc: TestService;
+let repo: string;
+const deployed = () => path.join(repo, 'deployed.txt');
+
+const MAKEFILE = `deploy:
+\t@echo "step 1"; sleep 0.4; echo "step 2"; touch deployed.txt
+check:
+\t@echo "all checks passed"
+`;
+
+/** Streams a chat completion and returns its content chunks as they arrived. */
+async function chat(words: string): Promise<string[]> {
+  const stream = await svc.client.chat.completions.create({
+    model: 'active',
+    messages: [{ role: 'user', content: words }],
+    stream: true,
+  });
+  const chunks: string[] = [];
+  for await (const c of stream) {
+    const text = c.choices[0]?.delta.content;
+    if (text) chunks.push(text);
+  }
+  return chunks;
+}
+
+beforeAll(async () => {
+  repo = mkdtempSync(path.join(tmpdir(), 'bst-shortcuts-'));
+  execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
+  writeFileSync(path.join(repo, 'Makefile'), MAKEFILE);
+  svc = await startTestService({
+    parts: [toolsPart],
+    config: {
+      claude: { bin: 'true' },
+      tools: {
+        git: { repo },
+        make: { targets: ['deploy', 'check'] },
+        shortcuts: {
+          build: {
+            tool: 'make_target',
+            input: { target: 'check' },
+            aliases: ['compile', 'construis'],
+            mutating: false,
+          },
+          audit: false,
+        },
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await svc?.close();
+  rmSync(repo, { recursive: true, force: true });
+});
+
+describe('shortcut words through the OpenAI endpoint', () => {
+  it('answers `git` with git_status, as a streamed completion', async () => {
+    const text = (await chat('git')).join('');
+    expect(text).toContain('⚙️ [proxy] `git` → `git_status`');
+    expect(text).toContain('## No commits yet on main');
+    expect(text).toMatch(/✅ exit 0 · /);
+  });
+
+  it('asks for confirmation before a mutating shortcut, and runs nothing', async () => {
+    const en = (await chat('deploy')).join('');
+    expect(en).toContain('`deploy` runs `make deploy`, which changes things. Send `deploy yes`');
+    const alias = (await chat('Déploie')).join('');
+    expect(alias).toContain('Send `deploy yes`');
+    expect(existsSync(deployed())).toBe(false);
+  });
+
+  it('runs it once confirmed, streaming the output as it comes', async () => {
+    const chunks = await chat('deploy yes');
+    const text = chunks.join('');
+    expect(text).toContain('step 1\nstep 2\n');
+    expect(text).toMatch(/✅ exit 0/);
+    // "step 1" reached the client in a chunk of its own, before the command printed "step 2".
+    expect(chunks.some((c) => c.includes('step 1') && !c.includes('step 2'))).toBe(true);
+    expect(existsSync(deployed())).toBe(true);
+    const audit = svc.service.core.db
+      .prepare("SELECT caller, ok FROM audit WHERE tool = 'make_target' ORDER BY id DESC LIMIT 1")
+      .get();
+    expect(audit).toEqual({ caller: 'chat', ok: 1 });
+  });
+
+  it('matches aliases whatever the case, accents and punctuation, and configured words', async () => {
+    for (const words of ['Vérifie !', 'CONSTRUIS', '/build']) {
+      const text = (await chat(words)).join('');
+      expect(text, words).toContain('all checks passed');
+    }
+  });
+
+  it('answers without streaming too', async () => {
+    const r = await svc.client.chat.completions.create({
+      model: 'active',
+      messages: [{ role: 'user', content: 'check' }],
+    });
+    expect(r.choices[0]?.message.content).toContain('all checks passed');
+  });
+
+  it('leaves to the brain a shortcut its tool would refuse, and longer sentences', async () => {
+    const tools = toolsOf(svc.service.core);
+    expect(tools?.resolveShortcut('lint')?.refusal).toContain('tools.lint.argv');
+    const before = (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+    for (const words of ['lint', 'please deploy the app']) {
+      await svc.client.chat.completions
+        .create({ model: 'active', messages: [{ role: 'user', content: words }] })
+        .catch(() => undefined);
+    }
+    const after = (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+    expect(after).toBe(before);
+  });
+});
+
+describe('the API the Telegram layer builds on', () => {
+  it('resolves shortcut words to a tool call, with whether it mutates', () => {
+    const tools = toolsOf(svc.service.core);
+    expect(tools?.resolveShortcut('deploy')).toEqual({
+      word: 'deploy',
+      tool: 'make_target',
+      input: { target: 'deploy' },
+      mutating: true,
+    });
+    expect(tools?.resolveShortcut('/Check')).toMatchObject({ tool: 'make_target', mutating: false });
+    expect(tools?.resolveShortcut('report')).toMatchObject({
+      tool: 'usage',
+      input: { since: '7d' },
+      mutating: false,
+    });
+    expect(tools?.resolveShortcut('audit')).toBeUndefined();
+    expect(tools?.resolveShortcut('hello there')).toBeUndefined();
+    expect(tools?.shortcuts.list().map((s) => s.word)).toContain('build');
+  });
+
+  it('prepares a call without running it, and calls with live output and the caller', async () => {
+    const tools = toolsOf(svc.service.core);
+    if (!tools) throw new Error('tools not started');
+    expect(tools.registry.prepare('self_upgrade', { action: 'apply' }).mutating).toBe(true);
+    expect(tools.registry.prepare('self_upgrade', {}).mutating).toBe(false);
+    expect(() => tools.registry.prepare('make_target', { target: 'sync' })).toThrow(/not allowed/);
+    const seen: string[] = [];
+    const r = await tools.registry.call(
+      'make_target',
+      { target: 'check' },
+      { caller: 'telegram:42', onOutput: (c) => seen.push(c) },
+    );
+    expect(r).toMatchObject({ ok: true, exitCode: 0, truncated: false, output: 'all checks passed\n' });
+    expect(seen).toEqual(['all checks passed\n']);
+    expect(tools.registry.recentAudit(1)[0]).toMatchObject({
+      tool: 'make_target',
+      caller: 'telegram:42',
+      ok: true,
+    });
+  });
+});
+
+describe('configuration errors name the field', () => {
+  const failing = async (tools: Record<string, unknown>) => {
+    const err = await startTestService({
+      parts: [toolsPart],
+      config: { claude: { bin: 'true' }, tools },
+    }).then(
+      async (s) => {
+        await s.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).message;
+  };
+
+  it('in the tools schema', async () => {
+    expect(await failing({ make: { targets: 'all' } })).toContain('tools.make.targets');
+    expect(await failing({ incus: { instances: ['ok', '-bad'] } })).toContain('tools.incus.instances.1');
+    expect(await failing({ files: { root: ['/srv'] } })).toMatch(/tools\.files: .*root/);
+  });
+
+  it('in shortcuts', async () => {
+    expect(await failing({ shortcuts: { oops: { tool: 'nope' } } })).toContain('tools.shortcuts.oops.tool');
+    expect(await failing({ shortcuts: { oops: { tool: 'git_log', input: { max: 'x' } } } })).toContain(
+      'tools.shortcuts.oops.input: git_log: max:',
+    );
+  });
+});

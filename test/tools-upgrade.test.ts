@@ -1,0 +1,213 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsPart } from '../src/tools/index.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
+type Answer = Record<string, any>;
+
+const base = mkdtempSync(path.join(tmpdir(), 'bst-upgrade-'));
+const origin = path.join(base, 'origin.git');
+const work = path.join(base, 'work');
+const other = path.join(base, 'other');
+const stepsLog = path.join(base, 'steps.log');
+const reloadLog = path.join(base, 'reload.log');
+const serviceDir = path.join(base, 'service');
+let svc: TestService;
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+
+/** Another developer pushes a commit: the checkout brainstem runs from is now behind. */
+function pushUpstream(subject: string): string {
+  writeFileSync(path.join(other, `${subject.replace(/\W+/g, '-')}.txt`), `${subject}\n`);
+  git(other, 'add', '.');
+  git(other, 'commit', '-q', '-m', subject);
+  git(other, 'push', '-q', 'origin', 'main');
+  return git(other, 'rev-parse', '--short', 'HEAD');
+}
+
+function config(overrides: Record<string, unknown> = {}) {
+  const step = path.join(base, 'step.cjs');
+  return {
+    claude: { bin: 'true' },
+    tools: {
+      selfUpgrade: {
+        repo: work,
+        steps: [
+          [process.execPath, step, stepsLog, 'install'],
+          [process.execPath, step, stepsLog, 'build'],
+        ],
+        reload: [process.execPath, path.join(base, 'reload.cjs'), reloadLog],
+        framework: { openclaw: [[process.execPath, '-e', 'console.log("openclaw upgraded")']] },
+        ...overrides,
+      },
+    },
+  };
+}
+
+async function api(s: TestService, body: unknown) {
+  const res = await fetch(`${s.url}/api/self_upgrade`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Answer };
+}
+
+const lines = (file: string) =>
+  existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(25);
+  }
+}
+
+beforeAll(async () => {
+  writeFileSync(
+    path.join(base, 'step.cjs'),
+    `require('node:fs').appendFileSync(process.argv[2], process.argv[3] + '\\n'); console.log(process.argv[3] + ' done');`,
+  );
+  writeFileSync(
+    path.join(base, 'reload.cjs'),
+    `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n');`,
+  );
+  const seed = path.join(base, 'seed');
+  mkdirSync(seed);
+  git(base, 'init', '-q', '--bare', '-b', 'main', origin);
+  git(seed, 'init', '-q', '-b', 'main');
+  for (const repo of [seed]) {
+    git(repo, 'config', 'user.email', 'dev@example.com');
+    git(repo, 'config', 'user.name', 'Dev');
+  }
+  writeFileSync(path.join(seed, 'README.md'), 'brainstem\n');
+  git(seed, 'add', '.');
+  git(seed, 'commit', '-q', '-m', 'initial');
+  git(seed, 'remote', 'add', 'origin', origin);
+  git(seed, 'push', '-q', '-u', 'origin', 'main');
+  git(base, 'clone', '-q', origin, work);
+  git(base, 'clone', '-q', origin, other);
+  git(other, 'config', 'user.email', 'dev@example.com');
+  git(other, 'config', 'user.name', 'Dev');
+  mkdirSync(serviceDir);
+  svc = await startTestService({ parts: [toolsPart], config: config(), dir: serviceDir });
+});
+
+afterAll(async () => {
+  await svc?.close();
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('self_upgrade against a real git remote one commit ahead', () => {
+  let target = '';
+
+  it('check lists the new commits without changing anything', async () => {
+    target = pushUpstream('feat: new relay');
+    const { status, body } = await api(svc, { action: 'check' });
+    expect(status).toBe(200);
+    expect(body.data).toMatchObject({ upstream: 'origin/main', behind: 1, ahead: 0, dirty: [] });
+    expect(body.data.commits).toEqual([{ hash: target, subject: 'feat: new relay' }]);
+    expect(body.output).toContain(`1 new commit(s) on origin/main:\n- ${target} feat: new relay`);
+    expect(git(work, 'rev-parse', '--short', 'HEAD')).not.toBe(target);
+  });
+
+  it('apply refuses a dirty working tree', async () => {
+    writeFileSync(path.join(work, 'README.md'), 'local edit\n');
+    try {
+      const { status, body } = await api(svc, { action: 'apply' });
+      expect(status).toBe(409);
+      expect(body.error.message).toContain('uncommitted changes (M README.md)');
+      expect(lines(stepsLog)).toEqual([]);
+    } finally {
+      git(work, 'checkout', '--', 'README.md');
+    }
+  });
+
+  it('apply pulls, installs, builds, and reloads only once the answer is delivered', async () => {
+    const { status, body } = await api(svc, { action: 'apply' });
+    const answeredAt = Date.now();
+    expect(status).toBe(200);
+    expect(body.ok).toBe(true);
+    expect(body.data).toMatchObject({ upgraded: true, to: target });
+    expect(body.output).toContain('$ git pull --ff-only');
+    expect(body.output).toMatch(/install done[\s\S]*build done/);
+    expect(git(work, 'rev-parse', '--short', 'HEAD')).toBe(target);
+    expect(lines(stepsLog)).toEqual(['install', 'build']);
+    await until(() => lines(reloadLog).length === 1);
+    expect(Number(lines(reloadLog)[0])).toBeGreaterThanOrEqual(answeredAt - 50);
+  });
+
+  it('is up to date afterwards, and apply then does nothing', async () => {
+    const check = await api(svc, {});
+    expect(check.body.data.behind).toBe(0);
+    expect(check.body.output).toBe('brainstem is up to date with origin/main.');
+    const apply = await api(svc, { action: 'apply' });
+    expect(apply.body.output).toBe('Already up to date with origin/main.');
+    await sleep(300);
+    expect(lines(reloadLog)).toHaveLength(1);
+  });
+
+  it('reports the outcome after brainstem comes back from the reload', async () => {
+    await svc.close();
+    svc = await startTestService({ parts: [toolsPart], config: config(), dir: serviceDir });
+    await until(() => svc.service.core.notifier.pending().some((n) => n.kind === 'upgrade'));
+    const notice = svc.service.core.notifier.pending().find((n) => n.kind === 'upgrade');
+    expect(notice?.text).toMatch(new RegExp(`restarted after its upgrade \\w+ → ${target}`));
+  });
+
+  it('runs a configured framework upgrade, and refuses an unknown one', async () => {
+    const ok = await api(svc, { action: 'framework', name: 'openclaw' });
+    expect(ok.body.ok).toBe(true);
+    expect(ok.body.output).toContain('openclaw upgraded');
+    const unknown = await api(svc, { action: 'framework', name: 'kernel' });
+    expect(unknown.status).toBe(403);
+    expect(unknown.body.error.param).toBe('name');
+  });
+});
+
+describe('self_upgrade failures', () => {
+  it('stops at a failing step, and does not reload', async () => {
+    pushUpstream('fix: broken build');
+    const broken = await startTestService({
+      parts: [toolsPart],
+      config: config({
+        steps: [[process.execPath, '-e', 'console.error("compile error"); process.exit(4)']],
+      }),
+    });
+    try {
+      const { status, body } = await api(broken, { action: 'apply' });
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ ok: false, exitCode: 4 });
+      expect(body.data.upgraded).toBe(false);
+      expect(body.output).toContain('compile error');
+      expect(body.output).toContain('exited with 4');
+      await sleep(300);
+      expect(lines(reloadLog)).toHaveLength(1);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('says so at once when the reload command fails', async () => {
+    pushUpstream('feat: another');
+    const noPm2 = await startTestService({
+      parts: [toolsPart],
+      config: config({ reload: ['no-such-pm2-binary', 'reload', 'brainstem'] }),
+    });
+    try {
+      const { body } = await api(noPm2, { action: 'apply' });
+      expect(body.ok).toBe(true);
+      await until(() => noPm2.service.core.notifier.pending().some((n) => n.kind === 'upgrade'));
+      const notice = noPm2.service.core.notifier.pending().find((n) => n.kind === 'upgrade');
+      expect(notice?.text).toContain('the reload (no-such-pm2-binary reload brainstem) failed');
+    } finally {
+      await noPm2.close();
+    }
+  });
+});

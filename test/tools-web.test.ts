@@ -1,0 +1,236 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsPart } from '../src/tools/index.js';
+import { type FakeBrave, startFakeBrave } from './fakes/brave.js';
+import { ARTICLE_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
+type Answer = Record<string, any>;
+
+let web: FakeWeb;
+let brave: FakeBrave;
+/** Default web_fetch guard; Brave key from the environment. */
+let guarded: TestService;
+/** 127.0.0.1 allow-listed, small caps. */
+let allowed: TestService;
+/** Both web tools delegated to a command. */
+let delegating: TestService;
+
+const KEY = 'brave-test-key';
+
+async function api(svc: TestService, tool: string, body: unknown) {
+  const res = await fetch(`${svc.url}/api/${tool}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Answer };
+}
+
+beforeAll(async () => {
+  web = await startFakeWeb();
+  brave = await startFakeBrave({ key: KEY });
+  const dir = mkdtempSync(path.join(tmpdir(), 'bst-web-'));
+  const fetcher = path.join(dir, 'fetch.cjs');
+  writeFileSync(
+    fetcher,
+    `console.log('<!doctype html><html><head><title>Delegated</title></head><body><article><p>Fetched elsewhere: ' + process.argv[2] + '. ' + ${JSON.stringify(ARTICLE_SENTENCE)} + ' The page came through a delegate command running in another container, so the host stays offline.</p></article></body></html>');`,
+  );
+  const searcher = path.join(dir, 'search.cjs');
+  writeFileSync(
+    searcher,
+    `const u = new URL(process.argv[2]); console.log(JSON.stringify({ web: { results: [{ title: 'Delegated ' + u.searchParams.get('q'), url: 'https://example.org/', description: 'from the delegate' }] } }));`,
+  );
+  guarded = await startTestService({
+    parts: [toolsPart],
+    config: { claude: { bin: 'true' }, tools: { webSearch: { baseUrl: brave.baseUrl } } },
+    env: { BRAVE_API_KEY: KEY },
+  });
+  allowed = await startTestService({
+    parts: [toolsPart],
+    config: {
+      claude: { bin: 'true' },
+      tools: {
+        webFetch: {
+          allowPrivate: ['127.0.0.1'],
+          maxBytes: 50_000,
+          timeoutMs: 1_500,
+          maxRedirects: 2,
+          maxChars: 5_000,
+        },
+        webSearch: { baseUrl: brave.baseUrl, apiKey: 'wrong-key' },
+      },
+    },
+  });
+  delegating = await startTestService({
+    parts: [toolsPart],
+    config: {
+      claude: { bin: 'true' },
+      tools: {
+        webFetch: { delegate: [process.execPath, fetcher] },
+        webSearch: { delegate: [process.execPath, searcher] },
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await guarded?.close();
+  await allowed?.close();
+  await delegating?.close();
+  await web?.close();
+  await brave?.close();
+});
+
+describe('web_fetch SSRF guard', () => {
+  it('refuses loopback, private and metadata addresses given as IPs, without connecting', async () => {
+    const before = web.hits.length;
+    const port = new URL(web.url).port;
+    for (const url of [
+      `${web.url}/article`,
+      `http://[::1]:${port}/article`,
+      `http://2130706433:${port}/article`,
+      'http://169.254.169.254/latest/meta-data/',
+      'http://10.1.2.3/',
+      'http://[::ffff:127.0.0.1]/',
+    ]) {
+      const { status, body } = await api(guarded, 'web_fetch', { url });
+      expect(status, url).toBe(403);
+      expect(body.error.param).toBe('url');
+      expect(body.error.message).toContain('tools.webFetch.allowPrivate');
+    }
+    expect(web.hits.length).toBe(before);
+  });
+
+  it('judges a host name by the addresses it resolves to', async () => {
+    const before = web.hits.length;
+    const { status, body } = await api(guarded, 'web_fetch', {
+      url: `http://localhost:${new URL(web.url).port}/article`,
+    });
+    expect(status).toBe(403);
+    expect(body.error.message).toMatch(/localhost resolves to (127\.0\.0\.1|::1)/);
+    expect(web.hits.length).toBe(before);
+  });
+
+  it('fetches only http and https', async () => {
+    const { status, body } = await api(guarded, 'web_fetch', { url: 'file:///etc/passwd' });
+    expect(status).toBe(400);
+    expect(body.error.param).toBe('url');
+  });
+});
+
+describe('web_fetch of an allow-listed address', () => {
+  it('returns the readable text of the page, without navigation or scripts', async () => {
+    const { status, body } = await api(allowed, 'web_fetch', { url: `${web.url}/article` });
+    expect(status).toBe(200);
+    expect(body.output).toContain(ARTICLE_SENTENCE);
+    expect(body.output).not.toContain('Log in');
+    expect(body.output).not.toContain('should not appear');
+    expect(body.data).toMatchObject({ url: `${web.url}/article`, status: 200 });
+    expect(body.data.title).toMatch(/Brainstem notes|How the relay works/);
+  });
+
+  it('returns plain text as it is', async () => {
+    const { body } = await api(allowed, 'web_fetch', { url: `${web.url}/plain` });
+    expect(body.output).toBe('just text');
+  });
+
+  it('follows redirects, checking every hop', async () => {
+    const ok = await api(allowed, 'web_fetch', { url: `${web.url}/redirect?to=/article` });
+    expect(ok.body.output).toContain(ARTICLE_SENTENCE);
+    expect(ok.body.data.url).toBe(`${web.url}/article`);
+    const toPrivate = await api(allowed, 'web_fetch', {
+      url: `${web.url}/redirect?to=http://10.9.8.7/admin`,
+    });
+    expect(toPrivate.status).toBe(403);
+    const toFile = await api(allowed, 'web_fetch', { url: `${web.url}/redirect?to=file:///etc/passwd` });
+    expect(toFile.status).toBe(403);
+    const loop = `${web.url}/redirect?to=${encodeURIComponent(`/redirect?to=${encodeURIComponent('/redirect?to=/article')}`)}`;
+    const tooMany = await api(allowed, 'web_fetch', { url: loop });
+    expect(tooMany.status).toBe(502);
+    expect(tooMany.body.error.message).toContain('redirects more than 2 times');
+  });
+
+  it('caps the size, the text and the time', async () => {
+    const big = await api(allowed, 'web_fetch', { url: `${web.url}/big?kb=500` });
+    expect(big.status).toBe(200);
+    expect(big.body.truncated).toBe(true);
+    expect(big.body.output).toMatch(/\[… truncated at 5000 of \d+ characters …\]$/);
+    const short = await api(allowed, 'web_fetch', { url: `${web.url}/article`, maxChars: 100 });
+    expect(short.body.output).toMatch(/^.{100}\n\[… truncated at 100 of \d+ characters …\]$/s);
+    const slow = await api(allowed, 'web_fetch', { url: `${web.url}/slow` });
+    expect(slow.status).toBe(504);
+  });
+
+  it('refuses what is not text, and reports HTTP errors', async () => {
+    const image = await api(allowed, 'web_fetch', { url: `${web.url}/image` });
+    expect(image.status).toBe(409);
+    expect(image.body.error.message).toContain('image/png');
+    const missing = await api(allowed, 'web_fetch', { url: `${web.url}/missing` });
+    expect(missing.status).toBe(502);
+    expect(missing.body.error.message).toContain('HTTP 404');
+  });
+});
+
+describe('web_search (Brave)', () => {
+  it('returns title, url and plain-text snippet, with the key from BRAVE_API_KEY', async () => {
+    const { status, body } = await api(guarded, 'web_search', { query: 'brainstem relay', count: 3 });
+    expect(status).toBe(200);
+    expect(body.data.results).toHaveLength(3);
+    expect(body.data.results[0]).toEqual({
+      title: 'Result 1 about brainstem relay',
+      url: 'https://example.com/1',
+      snippet: 'Snippet 1: brainstem relay & more "quoted"',
+    });
+    expect(brave.requests.at(-1)).toEqual({ query: 'brainstem relay', count: 3, token: KEY });
+  });
+
+  it('caps count at 20', async () => {
+    const { status, body } = await api(guarded, 'web_search', { query: 'x', count: 21 });
+    expect(status).toBe(400);
+    expect(body.error.param).toBe('count');
+  });
+
+  it('says when the key is refused or the rate limit is hit', async () => {
+    const refused = await api(allowed, 'web_search', { query: 'x' });
+    expect(refused.status).toBe(502);
+    expect(refused.body.error.message).toContain('refused the API key');
+    expect(JSON.stringify(refused.body)).not.toContain('wrong-key');
+    brave.failWith(429);
+    try {
+      const limited = await api(guarded, 'web_search', { query: 'x' });
+      expect(limited.body.error.message).toContain('rate limit');
+    } finally {
+      brave.failWith(undefined);
+    }
+  });
+
+  it('is off, with a clear message, without a key', async () => {
+    const plain = await startTestService({ parts: [toolsPart], config: { claude: { bin: 'true' } } });
+    try {
+      const { status, body } = await api(plain, 'web_search', { query: 'x' });
+      expect(status).toBe(501);
+      expect(body.error.message).toContain('BRAVE_API_KEY');
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
+describe('delegated web tools', () => {
+  it('web_fetch reads the page a delegate command printed', async () => {
+    const { status, body } = await api(delegating, 'web_fetch', { url: 'https://example.org/page' });
+    expect(status).toBe(200);
+    expect(body.output).toContain('Fetched elsewhere: https://example.org/page');
+  });
+
+  it('web_search reads the results a delegate command printed', async () => {
+    const { body } = await api(delegating, 'web_search', { query: 'remote' });
+    expect(body.data.results).toEqual([
+      { title: 'Delegated remote', url: 'https://example.org/', snippet: 'from the delegate' },
+    ]);
+  });
+});
