@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type {
   Brain,
   BrainError,
@@ -75,7 +76,7 @@ export interface StatusLine {
  * conversation, streams the brain's events as they come, strips switch markers,
  * and writes every turn to the usage ledger.
  */
-export class ChatService {
+export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig; error: BrainError }] }> {
   private readonly lock = new KeyedLock();
   private readonly startedAt = Date.now();
   private readonly answerers: LocalAnswerer[] = [];
@@ -93,7 +94,9 @@ export class ChatService {
       notifier: Notifier;
       logger: Logger;
     },
-  ) {}
+  ) {
+    super();
+  }
 
   addLocalAnswerer(answerer: LocalAnswerer): void {
     this.answerers.push(answerer);
@@ -264,6 +267,7 @@ export class ChatService {
                 dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
               });
             }
+            this.emit('brainError', { mode, error: failure });
             yield { type: 'error', error: failure };
             break;
           }

@@ -157,6 +157,13 @@ export const configSchema = z
       })
       .strict()
       .default({ warnBeforeMinutes: 60, pollIntervalMs: 60_000 }),
+    usageLimit: z
+      .object({
+        /** When Claude's subscription limit is hit, switch to this mode until the reset (off when unset). */
+        fallbackMode: z.string().optional(),
+      })
+      .strict()
+      .default({}),
     /** Settings of the infrastructure tools (see src/tools). */
     tools: z.record(z.string(), z.unknown()).default({}),
   })
@@ -300,6 +307,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);
     }
+  }
+  const fallback = c.usageLimit.fallbackMode;
+  if (fallback !== undefined && !modes.some((m) => m.id === fallback || m.aliases.includes(fallback))) {
+    problems.push(
+      `usageLimit.fallbackMode: "${fallback}" is not a mode (modes: ${modes.map((m) => m.id).join(', ')})`,
+    );
   }
   if (!modes.some((m) => m.id === c.defaultMode)) {
     problems.push(

@@ -11,6 +11,7 @@ import { Notifier } from './notices.js';
 import { SessionStore } from './sessions.js';
 import { Switcher } from './switcher.js';
 import { UsageLedger } from './usage.js';
+import { UsageLimitWatcher } from './usage-limit.js';
 
 /** Where Claude Code reaches brainstem's own MCP server; the URL is known once the server listens. */
 export interface McpEndpoint {
@@ -33,6 +34,7 @@ export interface Core {
   switcher: Switcher;
   notifier: Notifier;
   chat: ChatService;
+  limits: UsageLimitWatcher;
   /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
   startedAt: number;
@@ -79,6 +81,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     logger: logger.child({ part: 'switch' }),
   });
   const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger });
+  const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
   return {
     config,
     logger,
@@ -92,6 +95,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     switcher,
     notifier,
     chat,
+    limits,
     mcp,
     startedAt: Date.now(),
     version,

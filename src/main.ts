@@ -1,13 +1,17 @@
 #!/usr/bin/env node
+import { telegramPart } from '../handlers/telegram/index.js';
+import { brainMonitorPart } from './brain-monitor.js';
 import { runDoctor } from './commands/doctor.js';
 import { runOpenclawConfig } from './commands/openclaw-config.js';
 import { ConfigError, loadConfig } from './config.js';
+import { credentialsPart } from './credentials.js';
 import { createLogger } from './logger.js';
 import { type Part, startService } from './service.js';
 import { toolsPart } from './tools/index.js';
 
 /** Optional parts wired into the service; each one decides from the config whether it runs. */
-const parts: Part[] = [toolsPart];
+// Tools first: the Telegram layer looks them up when it starts.
+const parts: Part[] = [toolsPart, credentialsPart, brainMonitorPart, telegramPart];
 
 async function serve(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;

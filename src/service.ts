@@ -48,6 +48,7 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
       // Order matters: stop taking work (bot updates, new requests), let running turns end, then close state.
       const closing = app.close();
       for (const s of stops) await s().catch((err) => logger.warn({ err }, 'part failed to stop'));
+      core.limits.stop();
       await core.chat.drain(graceMs);
       await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
       core.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -158,8 +158,8 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     const mode = this.deps.modes.get(o.to);
     return t(
       lang,
-      `Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}.\n${list}`,
-      `Mode <b>${o.to}</b> prêt (${mode.description}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}.\n${list}`,
+      `Mode <b>${o.to}</b> is awake (${escapeHtml(mode.description)}). Switched from ${o.from} in ${formatDuration(o.ms)}.\n${list}`,
+      `Mode <b>${o.to}</b> prêt (${escapeHtml(mode.description)}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}.\n${list}`,
     );
   }
 

@@ -8,7 +8,10 @@ import { z } from 'zod';
  * the answer's text deltas as they come, and errors worded for the chat.
  */
 
-export type GatewayEvent = { type: 'text'; text: string } | { type: 'error'; message: string } | { type: 'done' };
+export type GatewayEvent =
+  | { type: 'text'; text: string }
+  | { type: 'error'; message: string }
+  | { type: 'done' };
 
 export type GatewayProbe = { ok: true } | { ok: false; reason: string };
 

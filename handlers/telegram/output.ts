@@ -64,7 +64,9 @@ export class ChatOutput {
   private async send(html: string, plain: string, extra: SendExtra): Promise<number> {
     const common = {
       link_preview_options: { is_disabled: true },
-      ...(extra.replyTo ? { reply_parameters: { message_id: extra.replyTo, allow_sending_without_reply: true } } : {}),
+      ...(extra.replyTo
+        ? { reply_parameters: { message_id: extra.replyTo, allow_sending_without_reply: true } }
+        : {}),
       ...(extra.keyboard ? { reply_markup: extra.keyboard } : {}),
     };
     try {

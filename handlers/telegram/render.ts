@@ -46,7 +46,8 @@ export function renderMarkdown(md: string): string {
     }
     if (QUOTE.test(line)) {
       const quoted: string[] = [];
-      while (i < lines.length && QUOTE.test(lines[i] ?? '')) quoted.push(inline(QUOTE.exec(lines[i++] ?? '')?.[1] ?? ''));
+      while (i < lines.length && QUOTE.test(lines[i] ?? ''))
+        quoted.push(inline(QUOTE.exec(lines[i++] ?? '')?.[1] ?? ''));
       out.push(`<blockquote>${quoted.join('\n')}</blockquote>`);
       continue;
     }

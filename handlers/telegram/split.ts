@@ -26,7 +26,7 @@ export function splitMarkdown(text: string, limit = TELEGRAM_LIMIT): string[] {
     // Room for a closing fence (a newline and up to 7 backticks) in case the cut falls inside a code block.
     const budget = limit - head.length - 8;
     const cut = cutPoint(rest, budget);
-    const piece = rest.slice(0, cut).replace(/\n+$/, '');
+    const piece = rest.slice(0, cut).trimEnd();
     rest = rest.slice(cut).replace(/^\n+/, '');
     const open = openFenceAfter(head + piece);
     pieces.push(open ? `${head}${piece}\n${closingOf(open)}` : head + piece);

@@ -178,8 +178,10 @@ export class EditStreamSender implements AnswerStream {
 export type StreamingMode = 'draft' | 'edit' | 'off';
 
 /**
- * The sender for a chat. `draft` (Bot API drafts) is not built yet and streams
- * by edits meanwhile; `off` shows typing until the whole answer is there.
+ * The sender for an answer, from config.telegram.streaming: `off` shows typing
+ * until the whole answer is there; `edit` edits in place; `draft` streams by
+ * edits here, and is where a Bot API draft sender (an AnswerStream of its own,
+ * falling back to edits when a chat refuses drafts) plugs in.
  */
 export function createAnswerStream(
   mode: StreamingMode,

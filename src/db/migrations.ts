@@ -59,4 +59,18 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'telegram history',
+    sql: `
+      CREATE TABLE telegram_history (
+        id INTEGER PRIMARY KEY,
+        chat_key TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL,
+        ts INTEGER NOT NULL
+      );
+      CREATE INDEX telegram_history_chat ON telegram_history (chat_key, id);
+    `,
+  },
 ];

@@ -1,0 +1,232 @@
+import { type Api, type Bot, type Context, GrammyError } from 'grammy';
+import type { BotCommand } from 'grammy/types';
+import { type Lang, langOf, t } from '../../src/i18n.js';
+import type { Logger } from '../../src/logger.js';
+import { PROXY_TAG } from '../../src/notices.js';
+import { credsView } from './creds-view.js';
+import type { BotDeps } from './deps.js';
+import { modeCallbackSchema, modeMenu, switchWithProgress } from './mode-keyboard.js';
+import { ChatOutput } from './output.js';
+import { escapeHtml } from './render.js';
+import { statusView } from './status-view.js';
+import { usageView } from './usage-view.js';
+
+const COMMANDS: { command: string; en: string; fr: string }[] = [
+  {
+    command: 'mode',
+    en: 'Show or switch the brain (/mode local)',
+    fr: 'Voir ou changer de cerveau (/mode local)',
+  },
+  { command: 'stop', en: 'Interrupt the answer in progress', fr: 'Interrompre la réponse en cours' },
+  { command: 'new', en: 'Start a fresh conversation', fr: 'Commencer une nouvelle conversation' },
+  { command: 'usage', en: 'Consumption (/usage 30d)', fr: 'Consommation (/usage 30d)' },
+  { command: 'status', en: 'Modes, route, uptime', fr: 'Modes, route, disponibilité' },
+  { command: 'creds', en: 'Claude credentials state', fr: 'État des identifiants Claude' },
+  { command: 'help', en: 'What this bot does', fr: 'Ce que fait ce bot' },
+];
+
+/** Commands answered in a lane of their own, beside the chat's messages (see index.ts). */
+export const CONTROL_COMMANDS = new Set(['start', 'help', 'mode', 'usage', 'creds', 'status']);
+
+/** The command word of a message (`/mode@bot local` → `mode`), if it is one. */
+export function commandOf(text: string | undefined): string | undefined {
+  return text ? /^\/([A-Za-z0-9_]+)(?:@\w+)?(?:\s|$)/.exec(text)?.[1]?.toLowerCase() : undefined;
+}
+
+/** Registers the command menu in English (the default) and French. */
+export async function publishCommands(api: Api, logger: Logger): Promise<void> {
+  try {
+    await api.setMyCommands(
+      COMMANDS.map(({ command, en }) => ({ command, description: en }) satisfies BotCommand),
+    );
+    await api.setMyCommands(
+      COMMANDS.map(({ command, fr }) => ({ command, description: fr })),
+      { language_code: 'fr' },
+    );
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'setMyCommands failed; the command menu may be stale');
+  }
+}
+
+export function helpText(deps: BotDeps, lang: Lang): string {
+  const route =
+    deps.route.kind === 'openclaw'
+      ? t(lang, 'Your messages go to OpenClaw.', 'Vos messages vont à OpenClaw.')
+      : t(
+          lang,
+          `Your messages go to the active brain (now <b>${escapeHtml(deps.core.switcher.active().id)}</b>).`,
+          `Vos messages vont au cerveau actif (en ce moment <b>${escapeHtml(deps.core.switcher.active().id)}</b>).`,
+        );
+  return [
+    `${PROXY_TAG} <b>brainstem</b>. ${route}`,
+    ...COMMANDS.map((c) => `/${c.command}: ${escapeHtml(t(lang, c.en, c.fr))}`),
+    t(
+      lang,
+      'You can also say “switch to local”. Photos and documents are saved and passed to the brain; voice messages are not supported.',
+      'Vous pouvez aussi dire « passe en mode local ». Photos et documents sont enregistrés et transmis au cerveau ; les messages vocaux ne sont pas pris en charge.',
+    ),
+  ].join('\n');
+}
+
+/** A command handler's failure, told in one line (never a stack) and logged in full. */
+async function guarded(
+  ctx: Context,
+  logger: Logger,
+  what: string,
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    logger.error({ err, command: what, chatId: ctx.chat?.id }, 'telegram command failed');
+    if (!ctx.chat || (err instanceof GrammyError && err.error_code === 403)) return;
+    const lang = langOf(ctx.from?.language_code);
+    await ctx.api
+      .sendMessage(
+        ctx.chat.id,
+        t(lang, `${PROXY_TAG} /${what} failed: `, `${PROXY_TAG} /${what} a échoué : `) +
+          ((err as Error).message || String(err)),
+      )
+      .catch(() => undefined);
+  }
+}
+
+export function registerCommands(bot: Bot, deps: BotDeps): void {
+  const { core, turns, route, logger } = deps;
+  const ctxInfo = (ctx: Context) => {
+    const chatId = ctx.chat?.id ?? 0;
+    return { chatId, lang: langOf(ctx.from?.language_code), out: new ChatOutput(ctx.api, chatId) };
+  };
+
+  bot.command('start', (ctx) =>
+    guarded(ctx, logger, 'start', async () => {
+      const { lang, out } = ctxInfo(ctx);
+      const hello = t(lang, '👋 Hello! ', '👋 Bonjour ! ');
+      await out.sendHtml(hello + helpText(deps, lang));
+    }),
+  );
+
+  bot.command('help', (ctx) =>
+    guarded(ctx, logger, 'help', async () => {
+      const { lang, out } = ctxInfo(ctx);
+      await out.sendHtml(helpText(deps, lang));
+    }),
+  );
+
+  bot.command('mode', (ctx) =>
+    guarded(ctx, logger, 'mode', async () => {
+      const { lang, out } = ctxInfo(ctx);
+      const target = ctx.match.trim();
+      if (target) {
+        // Not awaited: a model load can take minutes and the chat must stay responsive.
+        void switchWithProgress(
+          core,
+          out,
+          target,
+          { source: 'command', by: String(ctx.from?.id), lang },
+          lang,
+        ).catch((err: unknown) => logger.error({ err }, 'switch from /mode failed'));
+        return;
+      }
+      await showModeMenu(deps, out, lang);
+    }),
+  );
+
+  bot.callbackQuery(/^mode:/, (ctx) =>
+    guarded(ctx, logger, 'mode', async () => {
+      const { lang, out } = ctxInfo(ctx);
+      const parsed = modeCallbackSchema.safeParse(ctx.callbackQuery.data);
+      const messageId = ctx.callbackQuery.message?.message_id;
+      if (!parsed.success || messageId === undefined) {
+        await ctx.answerCallbackQuery();
+        return;
+      }
+      await ctx.answerCallbackQuery({ text: `→ ${parsed.data}` });
+      void switchWithProgress(
+        core,
+        out,
+        parsed.data,
+        { source: 'keyboard', by: String(ctx.from.id), lang },
+        lang,
+        messageId,
+      ).catch((err: unknown) => logger.error({ err }, 'switch from the keyboard failed'));
+    }),
+  );
+
+  bot.command('usage', (ctx) =>
+    guarded(ctx, logger, 'usage', async () => {
+      const { lang, out } = ctxInfo(ctx);
+      await out.sendHtml(usageView(core.ledger, ctx.match, lang));
+    }),
+  );
+
+  bot.command('creds', (ctx) =>
+    guarded(ctx, logger, 'creds', async () => {
+      const { lang, out } = ctxInfo(ctx);
+      await out.sendHtml(await credsView(core.config.claude.credentialsFile, core.kv, lang));
+    }),
+  );
+
+  bot.command('status', (ctx) =>
+    guarded(ctx, logger, 'status', async () => {
+      const { lang, out } = ctxInfo(ctx);
+      await out.sendHtml(await statusView(core, route, core.config.openclaw.gatewayUrl, lang));
+    }),
+  );
+
+  bot.command('new', (ctx) =>
+    guarded(ctx, logger, 'new', async () => {
+      const { chatId, lang, out } = ctxInfo(ctx);
+      if (turns.busy(chatId)) {
+        await out.sendHtml(
+          t(
+            lang,
+            `${PROXY_TAG} A fresh conversation starts once the current answer is done (/stop cuts it short).`,
+            `${PROXY_TAG} Une nouvelle conversation commencera après la réponse en cours (/stop pour l’interrompre).`,
+          ),
+        );
+      }
+      // Through the chat's queue, so an answer still running cannot write into the fresh history.
+      turns.submit(
+        chatId,
+        async () => {
+          route.reset(chatId);
+          await out.sendHtml(
+            t(
+              lang,
+              `${PROXY_TAG} 🆕 Fresh conversation: your next message starts a new session.`,
+              `${PROXY_TAG} 🆕 Nouvelle conversation : votre prochain message ouvre une nouvelle session.`,
+            ),
+          );
+        },
+        undefined,
+        (err) => logger.error({ err, chatId }, '/new failed'),
+      );
+    }),
+  );
+
+  bot.command('stop', (ctx) =>
+    guarded(ctx, logger, 'stop', async () => {
+      const { chatId, lang, out } = ctxInfo(ctx);
+      const stopped = turns.stop(chatId);
+      const waiting = Math.max(0, turns.depth(chatId) - (stopped ? 1 : 0));
+      const next = waiting
+        ? t(lang, ` ${waiting} queued message(s) follow.`, ` ${waiting} message(s) en attente suivent.`)
+        : '';
+      await out.sendHtml(
+        stopped
+          ? t(
+              lang,
+              `${PROXY_TAG} ⏹ Stopped the answer in progress.`,
+              `${PROXY_TAG} ⏹ Réponse en cours arrêtée.`,
+            ) + next
+          : t(lang, `${PROXY_TAG} Nothing is running.`, `${PROXY_TAG} Rien n’est en cours.`) + next,
+      );
+    }),
+  );
+}
+
+export async function showModeMenu(deps: BotDeps, out: ChatOutput, lang: Lang): Promise<void> {
+  const menu = modeMenu(await deps.core.chat.statusLines(3000), lang);
+  await out.sendHtml(menu.html, { keyboard: menu.keyboard });
+}

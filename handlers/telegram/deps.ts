@@ -1,0 +1,15 @@
+import type { Core } from '../../src/core.js';
+import type { Logger } from '../../src/logger.js';
+import type { Route } from './relay.js';
+import type { ChatTurns } from './turns.js';
+
+/** What the bot's handlers share. */
+export interface BotDeps {
+  core: Core;
+  route: Route;
+  turns: ChatTurns;
+  logger: Logger;
+  /** For file downloads: the Bot API root and token (the file endpoint is not a method call). */
+  apiRoot: string;
+  token: string;
+}

@@ -1,0 +1,94 @@
+import { sequentialize } from '@grammyjs/runner';
+import type { Context, MiddlewareFn } from 'grammy';
+import type { KvStore } from '../../src/db/index.js';
+import { langOf, NOTICE_LANG_KEY } from '../../src/i18n.js';
+import type { Part } from '../../src/service.js';
+import { allowOnly } from './access.js';
+import { createBot, startPolling } from './bot.js';
+import { CONTROL_COMMANDS, commandOf, publishCommands, registerCommands } from './commands.js';
+import type { BotDeps } from './deps.js';
+import { ChatHistory } from './history.js';
+import { registerMessages } from './messages.js';
+import { startNoticeSink } from './notice-sink.js';
+import { OpenClawClient } from './openclaw-client.js';
+import { DirectRoute, OpenClawRoute } from './relay.js';
+import { ChatTurns } from './turns.js';
+
+const TELEGRAM_API_ROOT = 'https://api.telegram.org';
+/** How long a stop waits for running answers to say they were cut, and for a notice being delivered. */
+const STOP_GRACE_MS = 5_000;
+
+/**
+ * Updates of one chat are handled in order, but in three lanes so nothing
+ * long holds the others: /stop alone (always answered at once), the read-only
+ * commands and buttons, and the messages themselves (with /new, which must
+ * stay in order with them). Turns run outside the middleware (see ChatTurns).
+ */
+function laneOf(ctx: Context): string | undefined {
+  const chat = ctx.chat?.id;
+  if (chat === undefined) return undefined;
+  if (ctx.callbackQuery) return `${chat}:control`;
+  const command = commandOf(ctx.message?.text);
+  if (command === 'stop') return `${chat}:stop`;
+  if (command && CONTROL_COMMANDS.has(command)) return `${chat}:control`;
+  return String(chat);
+}
+
+/** Notices have no reader of their own: they use the language the owner last wrote in. */
+function rememberLang(kv: KvStore): MiddlewareFn<Context> {
+  let last = kv.get(NOTICE_LANG_KEY);
+  return (ctx, next) => {
+    const lang = langOf(ctx.from?.language_code);
+    if (lang !== last) {
+      kv.set(NOTICE_LANG_KEY, lang);
+      last = lang;
+    }
+    return next();
+  };
+}
+
+/** The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. */
+export const telegramPart: Part = async (core) => {
+  const { telegram, openclaw } = core.config;
+  if (!telegram.token) return undefined;
+  const logger = core.logger.child({ part: 'telegram' });
+  const apiRoot = telegram.apiRoot ?? TELEGRAM_API_ROOT;
+  const bot = createBot(telegram.token, telegram.apiRoot);
+
+  const client = openclaw.gatewayUrl
+    ? new OpenClawClient({
+        url: openclaw.gatewayUrl,
+        token: openclaw.gatewayToken,
+        silenceTimeoutMs: core.config.claude.turnTimeoutMs,
+      })
+    : undefined;
+  const route = client ? new OpenClawRoute(core, client) : new DirectRoute(core, new ChatHistory(core.db));
+  const turns = new ChatTurns();
+  const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token };
+
+  bot.use(sequentialize(laneOf));
+  bot.use(allowOnly(telegram.allowedUsers, logger));
+  bot.use(rememberLang(core.kv));
+  registerCommands(bot, deps);
+  registerMessages(bot, deps);
+  bot.catch((err) =>
+    logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
+  );
+
+  const polling = startPolling(bot, logger);
+  void publishCommands(bot.api, logger);
+  const chats = telegram.notifyChats ?? telegram.allowedUsers;
+  const sink =
+    chats.length > 0 ? startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger }) : undefined;
+  if (!sink) logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
+  logger.info({ route: route.kind, notifyChats: chats }, 'Telegram bot starting');
+
+  return {
+    async stop() {
+      await polling.stop();
+      await turns.close(STOP_GRACE_MS);
+      await sink?.stop(STOP_GRACE_MS);
+      await client?.close();
+    },
+  };
+};

@@ -1,0 +1,51 @@
+import type { Core } from '../../src/core.js';
+import { formatDuration, type Lang, t } from '../../src/i18n.js';
+import { PROXY_TAG } from '../../src/notices.js';
+import type { Route } from './relay.js';
+import { escapeHtml } from './render.js';
+
+/** How long /status waits for each probe. */
+const PROBE_MS = 3000;
+
+/** /status: active mode, each brain's readiness, the route and whether it answers, uptime, versions. */
+export async function statusView(
+  core: Core,
+  route: Route,
+  gatewayUrl: string | undefined,
+  lang: Lang,
+): Promise<string> {
+  const [lines, gateway] = await Promise.all([
+    core.chat.statusLines(PROBE_MS),
+    route.probe(AbortSignal.timeout(PROBE_MS)),
+  ]);
+  const active = core.switcher.active();
+  const brains = lines.map(
+    (l) =>
+      `${l.ready ? '✅' : '❌'} ${l.active ? `<b>${escapeHtml(l.mode.id)}</b> ←` : escapeHtml(l.mode.id)} (${l.mode.kind}): ${escapeHtml(l.detail)}`,
+  );
+  const routeLine =
+    route.kind === 'openclaw'
+      ? t(
+          lang,
+          `Route: OpenClaw gateway <code>${escapeHtml(gatewayUrl ?? '')}</code> ${gateway.ok ? '✅ answers' : `❌ ${escapeHtml(gateway.reason)}`}`,
+          `Route : passerelle OpenClaw <code>${escapeHtml(gatewayUrl ?? '')}</code> ${gateway.ok ? '✅ répond' : `❌ ${escapeHtml(gateway.reason)}`}`,
+        )
+      : t(
+          lang,
+          'Route: direct to the active brain (no OPENCLAW_GATEWAY_URL)',
+          'Route : directe vers le cerveau actif (pas d’OPENCLAW_GATEWAY_URL)',
+        );
+  return [
+    t(lang, `${PROXY_TAG} <b>Status</b>`, `${PROXY_TAG} <b>Statut</b>`),
+    t(lang, `Active mode: <b>${escapeHtml(active.id)}</b>`, `Mode actif : <b>${escapeHtml(active.id)}</b>`) +
+      (core.switcher.isSwitching() ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
+    ...brains,
+    routeLine,
+    t(
+      lang,
+      `Uptime: ${formatDuration(Date.now() - core.startedAt)}`,
+      `En marche depuis : ${formatDuration(Date.now() - core.startedAt)}`,
+    ),
+    `Versions: brainstem ${escapeHtml(core.version)}, Node ${process.versions.node}`,
+  ].join('\n');
+}

@@ -1,0 +1,92 @@
+import { KeyedLock } from '../../src/keyed-lock.js';
+
+/** Why a turn's signal was aborted, so the answer can say it. */
+export type StopReason = 'user' | 'shutdown';
+
+export class TurnStopped extends Error {
+  constructor(readonly reason: StopReason) {
+    super(reason === 'user' ? 'stopped by the user' : 'brainstem is shutting down');
+    this.name = 'TurnStopped';
+  }
+}
+
+export function stopReasonOf(signal: AbortSignal): StopReason | undefined {
+  if (!signal.aborted) return undefined;
+  return signal.reason instanceof TurnStopped ? signal.reason.reason : 'user';
+}
+
+/**
+ * The chat's turns, one at a time and in arrival order, run outside grammY's
+ * middleware so the bot keeps answering the chat (above all /stop) while a
+ * turn runs. Each turn gets its own abort signal.
+ */
+export class ChatTurns {
+  private readonly lock = new KeyedLock();
+  private readonly running = new Map<number, AbortController>();
+  private readonly all = new Map<AbortController, Promise<void>>();
+
+  busy(chatId: number): boolean {
+    return this.lock.busy(String(chatId));
+  }
+
+  /** Turns holding or waiting for the chat, the running one included. */
+  depth(chatId: number): number {
+    return this.lock.depth.get(String(chatId)) ?? 0;
+  }
+
+  /**
+   * Queues `job` behind the chat's earlier turns and returns at once. When it
+   * has to wait, `onQueued` runs first (to tell the user); what it returns is
+   * handed to the job (the id of the "queued" message, which the answer reuses).
+   */
+  submit<Q>(
+    chatId: number,
+    job: (signal: AbortSignal, queued: Q | undefined) => Promise<void>,
+    onQueued?: () => Promise<Q | undefined>,
+    onError?: (err: unknown) => void,
+  ): void {
+    const key = String(chatId);
+    const waits = this.lock.busy(key);
+    // Taken now, synchronously, so turns keep the order their messages came in.
+    const ticket = this.lock.acquire(key);
+    const controller = new AbortController();
+    const task = (async () => {
+      const queued =
+        waits && onQueued
+          ? await onQueued().catch((err: unknown) => {
+              onError?.(err);
+              return undefined;
+            })
+          : undefined;
+      const release = await ticket;
+      this.running.set(chatId, controller);
+      try {
+        await job(controller.signal, queued);
+      } catch (err) {
+        onError?.(err);
+      } finally {
+        if (this.running.get(chatId) === controller) this.running.delete(chatId);
+        release();
+      }
+    })();
+    this.all.set(controller, task);
+    void task.finally(() => this.all.delete(controller));
+  }
+
+  /** Aborts the chat's running turn; the turns waiting behind it then run. */
+  stop(chatId: number): boolean {
+    const controller = this.running.get(chatId);
+    if (!controller || controller.signal.aborted) return false;
+    controller.abort(new TurnStopped('user'));
+    return true;
+  }
+
+  /** Aborts every turn, running or waiting, and waits (bounded) for them to say so in their chats. */
+  async close(graceMs: number): Promise<void> {
+    for (const controller of this.all.keys()) controller.abort(new TurnStopped('shutdown'));
+    await Promise.race([
+      Promise.allSettled([...this.all.values()]),
+      new Promise((r) => setTimeout(r, graceMs)),
+    ]);
+  }
+}

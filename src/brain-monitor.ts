@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import type { Core } from './core.js';
+import { formatDuration, formatUtc, noticeLang, t } from './i18n.js';
+import type { Part } from './service.js';
+import { escapeHtml } from './switcher.js';
+
+/**
+ * Tells the owner when the active mode's brain stops answering its readiness
+ * probe, and when it is back. Probes at a modest pace; a brain is called down
+ * only after consecutive failures (one slow probe is not an outage), and
+ * checks are skipped during a switch, when not being ready is expected. The
+ * outage is kept in SQLite, so a restart in the middle of one still ends with
+ * the "back up" notice and never repeats the "down" one.
+ */
+
+export interface BrainMonitorOptions {
+  /** Time between two probes. */
+  intervalMs?: number;
+  /** Failed probes in a row before the brain is called down. */
+  failuresBeforeDown?: number;
+  /** Limit of one probe. */
+  probeTimeoutMs?: number;
+}
+
+const OUTAGE_KEY = 'brain_outage';
+const outageSchema = z.object({ mode: z.string(), since: z.number(), reason: z.string() });
+type Outage = z.infer<typeof outageSchema>;
+
+export class BrainMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private failingMode: string | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly core: Core,
+    private readonly opts: Required<BrainMonitorOptions>,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.check().finally(() => {
+        this.running = undefined;
+      });
+    }, this.opts.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One probe of the active brain, with the notices it calls for. */
+  async check(): Promise<void> {
+    const { switcher, brains, kv, notifier, logger } = this.core;
+    if (switcher.isSwitching()) return;
+    const mode = switcher.active();
+    const brain = brains.get(mode.id);
+    if (!brain) return;
+    const outage = this.outage();
+    if (outage && outage.mode !== mode.id) {
+      // The mode changed since: the switch's own notice said whether the new one is ready.
+      kv.set(OUTAGE_KEY, '');
+    }
+    const result = await brain
+      .ready(AbortSignal.timeout(this.opts.probeTimeoutMs))
+      .catch((err: Error) => ({ ok: false as const, reason: err.message }));
+    if (this.stopped || switcher.isSwitching() || switcher.active().id !== mode.id) return;
+    const lang = noticeLang(kv);
+    const current = this.outage();
+
+    if (result.ok) {
+      this.failures = 0;
+      if (current) {
+        kv.set(OUTAGE_KEY, '');
+        logger.info({ mode: mode.id }, 'brain back up');
+        notifier.notify({
+          kind: 'brain_health',
+          dedupeKey: `brain:up:${mode.id}:${current.since}`,
+          text: t(
+            lang,
+            `✅ Mode <b>${escapeHtml(mode.id)}</b> answers again (down for ${formatDuration(Date.now() - current.since)}).`,
+            `✅ Le mode <b>${escapeHtml(mode.id)}</b> répond de nouveau (en panne pendant ${formatDuration(Date.now() - current.since)}).`,
+          ),
+        });
+      }
+      return;
+    }
+
+    this.failures = this.failingMode === mode.id ? this.failures + 1 : 1;
+    this.failingMode = mode.id;
+    if (current || this.failures < this.opts.failuresBeforeDown) return;
+    const since = Date.now();
+    const down: Outage = { mode: mode.id, since, reason: result.reason };
+    kv.set(OUTAGE_KEY, JSON.stringify(down));
+    logger.warn({ mode: mode.id, reason: result.reason }, 'brain down');
+    notifier.notify({
+      kind: 'brain_health',
+      dedupeKey: `brain:down:${mode.id}:${since}`,
+      text: t(
+        lang,
+        `🔴 Mode <b>${escapeHtml(mode.id)}</b> does not answer since ${formatUtc(since)}: ${escapeHtml(result.reason)}. Messages to it will fail until it is back; /mode switches to another one.`,
+        `🔴 Le mode <b>${escapeHtml(mode.id)}</b> ne répond plus depuis ${formatUtc(since)} : ${escapeHtml(result.reason)}. Les messages échoueront jusqu’à son retour ; /mode pour en changer.`,
+      ),
+    });
+  }
+
+  private outage(): Outage | undefined {
+    const raw = this.core.kv.get(OUTAGE_KEY);
+    if (!raw) return undefined;
+    try {
+      const parsed = outageSchema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export function createBrainMonitorPart(opts: BrainMonitorOptions = {}): Part {
+  return async (core) => {
+    const monitor = new BrainMonitor(core, {
+      intervalMs: opts.intervalMs ?? 30_000,
+      failuresBeforeDown: opts.failuresBeforeDown ?? 2,
+      probeTimeoutMs: opts.probeTimeoutMs ?? 10_000,
+    });
+    monitor.start();
+    return { stop: () => monitor.stop() };
+  };
+}
+
+/** Probes the active brain every 30 s; down after two failures in a row. */
+export const brainMonitorPart: Part = createBrainMonitorPart();

@@ -1,0 +1,239 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { KvStore } from './db/index.js';
+import { formatDuration, formatUtc, type Lang, noticeLang, t } from './i18n.js';
+import type { Logger } from './logger.js';
+import type { Notifier } from './notices.js';
+import type { Part } from './service.js';
+import { escapeHtml } from './switcher.js';
+
+/**
+ * The Claude subscription's OAuth credentials file, watched so the owner hears
+ * before the bot starts failing: a warning when expiry is near, a notice once
+ * it passed, and one when the file shows a later expiry (renewed). Each notice
+ * is deduplicated on the expiry it is about, in SQLite, so a restart neither
+ * repeats nor loses one. The tokens are never read out of the file's object.
+ */
+
+const fileSchema = z.looseObject({
+  claudeAiOauth: z.looseObject({
+    expiresAt: z.number().int().positive(),
+    refreshToken: z.string().nullish(),
+    subscriptionType: z.string().nullish(),
+    rateLimitTier: z.string().nullish(),
+    scopes: z.array(z.string()).nullish(),
+  }),
+});
+
+export interface CredentialsInfo {
+  expiresAt: number;
+  subscriptionType?: string;
+  rateLimitTier?: string;
+  scopes: string[];
+  /** A refresh token is present, so the CLI can renew the access token by itself. */
+  renewable: boolean;
+}
+
+export type CredentialsRead =
+  | { ok: true; info: CredentialsInfo }
+  | { ok: false; missing: boolean; reason: string };
+
+const EXPIRES_KEY = 'credentials_expires_at';
+const RENEWED_KEY = 'credentials_renewed_at';
+
+export async function readCredentials(file: string): Promise<CredentialsRead> {
+  let raw: string;
+  try {
+    raw = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return {
+      ok: false,
+      missing: code === 'ENOENT',
+      reason: code === 'ENOENT' ? 'the file does not exist' : `the file cannot be read (${code ?? 'error'})`,
+    };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, missing: false, reason: 'the file is not valid JSON' };
+  }
+  const parsed = fileSchema.safeParse(json);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      missing: false,
+      reason: 'the file has no claudeAiOauth.expiresAt (not OAuth credentials?)',
+    };
+  }
+  const o = parsed.data.claudeAiOauth;
+  return {
+    ok: true,
+    info: {
+      expiresAt: o.expiresAt,
+      ...(o.subscriptionType ? { subscriptionType: o.subscriptionType } : {}),
+      ...(o.rateLimitTier ? { rateLimitTier: o.rateLimitTier } : {}),
+      scopes: o.scopes ?? [],
+      renewable: Boolean(o.refreshToken),
+    },
+  };
+}
+
+/** When brainstem last saw the expiry move later, if ever. */
+export function lastRenewalSeen(kv: KvStore): number | undefined {
+  const v = Number(kv.get(RENEWED_KEY));
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+const renewHow = (lang: Lang) =>
+  t(
+    lang,
+    'To renew by hand, run <code>claude</code> on the host and use <code>/login</code> (or <code>claude setup-token</code>).',
+    'Pour renouveler à la main, lancez <code>claude</code> sur l’hôte puis <code>/login</code> (ou <code>claude setup-token</code>).',
+  );
+
+export interface CredentialsWatcherOptions {
+  file: string;
+  kv: KvStore;
+  notifier: Notifier;
+  logger: Logger;
+  warnBeforeMs: number;
+  pollIntervalMs: number;
+}
+
+export class CredentialsWatcher {
+  private poll: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
+  private checking: Promise<void> = Promise.resolve();
+  private lastProblem: string | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: CredentialsWatcherOptions) {}
+
+  start(): void {
+    void this.check();
+    this.poll = setInterval(() => void this.check(), this.opts.pollIntervalMs);
+    // The directory, not the file: an editor or the CLI may replace the file (a new inode).
+    // A bind-mounted file may change without any event reaching us: the poll covers that.
+    try {
+      const base = path.basename(this.opts.file);
+      this.watcher = watch(path.dirname(this.opts.file), (_event, name) => {
+        if (name !== null && name !== base) return;
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(() => void this.check(), 100);
+      });
+      this.watcher.on('error', (err) => {
+        this.opts.logger.warn({ err }, 'credentials watch failed; polling only');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.opts.logger.info(
+        { file: this.opts.file, reason: (err as Error).message },
+        'credentials folder cannot be watched; polling only',
+      );
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.poll);
+    clearTimeout(this.deadline);
+    clearTimeout(this.debounce);
+    this.watcher?.close();
+  }
+
+  /** Reads the file and sends whichever notices are due; one check at a time. */
+  check(): Promise<void> {
+    this.checking = this.checking
+      .then(() => this.checkNow())
+      .catch((err: unknown) => {
+        this.opts.logger.warn({ err }, 'credentials check failed');
+      });
+    return this.checking;
+  }
+
+  private async checkNow(): Promise<void> {
+    if (this.stopped) return;
+    const { kv, notifier, logger, warnBeforeMs, file } = this.opts;
+    const read = await readCredentials(file);
+    if (this.stopped) return;
+    if (!read.ok) {
+      if (read.reason !== this.lastProblem)
+        logger.warn({ file, reason: read.reason }, 'Claude credentials unreadable');
+      this.lastProblem = read.reason;
+      return;
+    }
+    this.lastProblem = undefined;
+    const { expiresAt, subscriptionType } = read.info;
+    const lang = noticeLang(kv);
+    const now = Date.now();
+    const previous = Number(kv.get(EXPIRES_KEY));
+    if (Number.isFinite(previous) && previous > 0 && expiresAt > previous) {
+      kv.set(RENEWED_KEY, String(now));
+      notifier.notify({
+        kind: 'credentials',
+        dedupeKey: `credentials:renewed:${expiresAt}`,
+        text: t(
+          lang,
+          `🔑 Claude credentials renewed${subscriptionType ? ` (${escapeHtml(subscriptionType)})` : ''}: valid until ${formatUtc(expiresAt)} (${formatDuration(expiresAt - now)} from now).`,
+          `🔑 Identifiants Claude renouvelés${subscriptionType ? ` (${escapeHtml(subscriptionType)})` : ''} : valables jusqu’au ${formatUtc(expiresAt)} (dans ${formatDuration(expiresAt - now)}).`,
+        ),
+      });
+    }
+    if (previous !== expiresAt) kv.set(EXPIRES_KEY, String(expiresAt));
+
+    const left = expiresAt - now;
+    if (left <= 0) {
+      notifier.notify({
+        kind: 'credentials',
+        dedupeKey: `credentials:expired:${expiresAt}`,
+        text: t(
+          lang,
+          `⛔ Claude credentials expired at ${formatUtc(expiresAt)}. Claude Code renews them on its next run when it can; if Claude turns fail with an authentication error, they need renewing. ${renewHow(lang)}`,
+          `⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Claude Code les renouvelle à sa prochaine exécution s’il le peut ; si les tours Claude échouent avec une erreur d’authentification, il faut les renouveler. ${renewHow(lang)}`,
+        ),
+      });
+    } else if (left <= warnBeforeMs) {
+      notifier.notify({
+        kind: 'credentials',
+        dedupeKey: `credentials:warning:${expiresAt}`,
+        text: t(
+          lang,
+          `⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatDuration(left)}. ${renewHow(lang)}`,
+          `⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatDuration(left)}. ${renewHow(lang)}`,
+        ),
+      });
+    }
+    this.scheduleDeadline(expiresAt, now);
+  }
+
+  /** A check right when the next notice falls due, instead of up to a poll interval later. */
+  private scheduleDeadline(expiresAt: number, now: number): void {
+    clearTimeout(this.deadline);
+    const next = [expiresAt - this.opts.warnBeforeMs, expiresAt].find((at) => at > now);
+    if (next === undefined || this.stopped) return;
+    const delay = Math.min(next - now + 50, 2 ** 31 - 1);
+    this.deadline = setTimeout(() => void this.check(), delay);
+  }
+}
+
+/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */
+export const credentialsPart: Part = async (core) => {
+  if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
+  const watcher = new CredentialsWatcher({
+    file: core.config.claude.credentialsFile,
+    kv: core.kv,
+    notifier: core.notifier,
+    logger: core.logger.child({ part: 'credentials' }),
+    warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
+    pollIntervalMs: core.config.credentials.pollIntervalMs,
+  });
+  watcher.start();
+  return { stop: async () => watcher.stop() };
+};

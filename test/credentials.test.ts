@@ -1,0 +1,139 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telegramPart } from '../handlers/telegram/index.js';
+import { credentialsPart, readCredentials } from '../src/credentials.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { OWNER, sleep, startHarness } from './telegram-harness.js';
+
+let dir: string;
+let tg: FakeTelegram;
+let llama: FakeLlama;
+let file: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'brainstem-creds-'));
+  file = path.join(dir, 'credentials.json');
+  tg = await startFakeTelegram();
+  llama = await startFakeLlama();
+});
+afterAll(async () => {
+  await tg.close();
+  await llama.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const writeCreds = (expiresAt: number) =>
+  writeFile(
+    file,
+    JSON.stringify({
+      claudeAiOauth: {
+        accessToken: 'sk-ant-oat01-NEVER-SHOWN',
+        refreshToken: 'sk-ant-ort01-NEVER-SHOWN',
+        expiresAt,
+        scopes: ['user:inference', 'user:profile'],
+        subscriptionType: 'max',
+        rateLimitTier: 'default_claude_max_5x',
+      },
+    }),
+  );
+
+const start = (parts = [telegramPart, credentialsPart]) =>
+  startHarness({
+    tg,
+    llama,
+    dir,
+    parts,
+    config: { credentials: { warnBeforeMinutes: 1, pollIntervalMs: 150 } },
+  });
+
+const notices = (pattern: RegExp) => tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
+
+describe('Claude credentials', () => {
+  it('reads subscription and expiry, and says why a file is unusable', async () => {
+    await writeCreds(1_900_000_000_000);
+    const read = await readCredentials(file);
+    expect(read).toEqual({
+      ok: true,
+      info: {
+        expiresAt: 1_900_000_000_000,
+        subscriptionType: 'max',
+        rateLimitTier: 'default_claude_max_5x',
+        scopes: ['user:inference', 'user:profile'],
+        renewable: true,
+      },
+    });
+    expect(JSON.stringify(read)).not.toContain('NEVER-SHOWN');
+    expect(await readCredentials(path.join(dir, 'absent.json'))).toMatchObject({ ok: false, missing: true });
+    await writeFile(path.join(dir, 'broken.json'), '{"claudeAiOauth": ');
+    expect(await readCredentials(path.join(dir, 'broken.json'))).toMatchObject({
+      ok: false,
+      reason: 'the file is not valid JSON',
+    });
+  });
+
+  it('warns before expiry, says when it expired, and notices a renewal, each once, none repeated after a restart', async () => {
+    const h = await start();
+    try {
+      // Written once the watcher runs, so a slow start cannot eat the short window.
+      await writeCreds(Date.now() + 1500);
+      const warning = await tg.waitFor(() => notices(/Claude credentials expire at/)[0]);
+      expect(warning.text).toMatch(
+        /^⚙️ \[proxy\] ⏳ Claude credentials expire at .* UTC, in (1\.\d s|\d+ ms)\. To renew by hand, run claude/,
+      );
+      expect(warning.entities.some((e) => e.type === 'code')).toBe(true);
+
+      const expired = await tg.waitFor(() => notices(/Claude credentials expired at/)[0], {
+        timeoutMs: 4000,
+      });
+      expect(expired.text).toMatch(/^⚙️ \[proxy\] ⛔ Claude credentials expired at/);
+
+      const renewedExpiry = Date.now() + 2 * 3_600_000;
+      await writeCreds(renewedExpiry);
+      const renewed = await tg.waitFor(() => notices(/Claude credentials renewed/)[0], { timeoutMs: 4000 });
+      expect(renewed.text).toMatch(
+        /^⚙️ \[proxy\] 🔑 Claude credentials renewed \(max\): valid until .* \((1 h 59|2 h 00) min from now\)\.$/,
+      );
+
+      await sleep(500); // several polls and watch events later…
+      expect(notices(/Claude credentials/)).toHaveLength(3);
+
+      tg.user(OWNER).says('/creds');
+      const creds = await tg.waitFor(() => notices(/Last renewal seen: \d{4}-/)[0]);
+      expect(creds.text).toMatch(/✅ Expires .* in (1 h 59|2 h 00) min/);
+    } finally {
+      await h.stopService();
+    }
+
+    const again = await start();
+    try {
+      await sleep(600);
+      expect(notices(/Claude credentials (expire|expired|renewed)/)).toHaveLength(3);
+    } finally {
+      await again.stopService();
+    }
+    expect(JSON.stringify(tg.calls)).not.toContain('NEVER-SHOWN');
+  });
+
+  it('keeps a notice raised while the bot was off and delivers it when the bot starts', async () => {
+    const later = Date.now() + 5 * 3_600_000;
+    await writeCreds(later);
+    // brainstem without the bot: the renewal is seen and the notice waits in SQLite.
+    const before = notices(/Claude credentials renewed/).length;
+    const headless = await start([credentialsPart]);
+    await tg.waitFor(() => headless.service.core.notifier.pending().some((n) => /renewed/.test(n.text)));
+    await headless.stopService();
+    expect(notices(/Claude credentials renewed/)).toHaveLength(before);
+
+    const withBot = await start();
+    try {
+      await tg.waitFor(() => notices(/Claude credentials renewed/).length === before + 1);
+      await sleep(300);
+      expect(notices(/Claude credentials renewed/)).toHaveLength(before + 1);
+    } finally {
+      await withBot.stopService();
+    }
+  });
+});

@@ -1,0 +1,843 @@
+/**
+ * A fake Telegram Bot API server for grammY (point `TELEGRAM_API_ROOT`, or
+ * grammY's `client.apiRoot`, at `tg.apiRoot`). It keeps the state a real chat
+ * would show, checks what Telegram checks (HTML entities, 4096 characters,
+ * "message is not modified"), and lets a test inject Telegram's failures.
+ *
+ *   const tg = await startFakeTelegram();           // tg.token, tg.apiRoot
+ *   const alice = tg.user(111, { languageCode: 'fr' }); // private chat 111
+ *   const team = tg.user(222, { chatId: -100500 });     // the same user API, in a group
+ *   alice.says('hello')            // a text message (a leading /command gets its bot_command entity)
+ *   alice.presses(messageId, 'mode:local')   // a callback query on a bot message
+ *   alice.sendsPhoto(bytes, 'caption'), alice.sendsDocument('a.pdf', bytes, 'caption')
+ *   alice.sendsVoice(), alice.sendsSticker()
+ *   → each returns the update's message id (callback: the callback query id)
+ *
+ * Inspecting:
+ *   tg.calls                    every API call, oldest first: { method, params, at, ok, errorCode?, description? }
+ *   tg.callsOf('editMessageText', chatId?)
+ *   tg.messages(chatId)         every message of the chat (user's and bot's), with its current
+ *                               visible `text`, the `raw` text as sent, `entities`, `replyMarkup`,
+ *                               `edits` and `history` (every visible text it had, oldest first)
+ *   tg.botMessages(chatId), tg.lastBotMessage(chatId)
+ *   tg.drafts(chatId)           sendMessageDraft calls accepted, oldest first
+ *   tg.commands                 setMyCommands per language code ('' = default)
+ *   tg.callbackAnswers          answerCallbackQuery calls
+ *   await tg.waitFor(() => value | undefined | false, { timeoutMs })  re-checked after every call
+ *
+ * Injecting failures:
+ *   tg.rateLimit('editMessageText', 2, 1)   the next 2 calls of that method get 429, retry_after 1 s
+ *   tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, chatId?)
+ *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
+ *                                              tg.rejectHtml(undefined) clears it
+ *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
+ *   an edit that changes nothing → 400 message is not modified; drafts in non-private chats → 400.
+ *
+ * Also served: getMe, getUpdates (long polling, offset confirms), deleteWebhook, sendMessage,
+ * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, answerCallbackQuery,
+ * setMyCommands, getFile + GET /file/bot<token>/<path>, sendDocument (multipart), sendMessageDraft.
+ */
+import { EventEmitter, once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeEntity {
+  type: string;
+  offset: number;
+  length: number;
+  url?: string;
+  language?: string;
+}
+
+export interface FakeMessage {
+  chatId: number;
+  messageId: number;
+  from: 'bot' | 'user';
+  /** Visible text (after HTML parsing), or the caption of a document. */
+  text: string;
+  /** The text exactly as sent. */
+  raw: string;
+  parseMode?: string;
+  entities: FakeEntity[];
+  replyMarkup?: unknown;
+  replyTo?: number;
+  document?: { fileName: string; size: number };
+  edits: number;
+  history: string[];
+  deleted: boolean;
+}
+
+export interface FakeCall {
+  method: string;
+  params: Record<string, unknown>;
+  at: number;
+  ok: boolean;
+  errorCode?: number;
+  description?: string;
+}
+
+export interface FakeUserOptions {
+  /** Default: the user id (a private chat). Negative ids are groups. */
+  chatId?: number;
+  languageCode?: string;
+  firstName?: string;
+}
+
+export interface FakeUser {
+  id: number;
+  chatId: number;
+  says(text: string): number;
+  presses(messageId: number, data: string): string;
+  sendsPhoto(bytes: Uint8Array, caption?: string): number;
+  sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
+  sendsVoice(): number;
+  sendsSticker(): number;
+}
+
+export interface FakeTelegram {
+  token: string;
+  apiRoot: string;
+  botId: number;
+  botUsername: string;
+  calls: FakeCall[];
+  commands: Map<string, { command: string; description: string }[]>;
+  callbackAnswers: { callbackQueryId: string; text?: string }[];
+  user(id: number, opts?: FakeUserOptions): FakeUser;
+  messages(chatId: number): FakeMessage[];
+  botMessages(chatId: number): FakeMessage[];
+  lastBotMessage(chatId: number): FakeMessage | undefined;
+  drafts(chatId: number): { draftId: number; text: string }[];
+  callsOf(method: string, chatId?: number): FakeCall[];
+  waitFor<T>(check: () => T | undefined | false | null, opts?: { timeoutMs?: number }): Promise<T>;
+  rateLimit(method: string, times: number, retryAfterSec: number): void;
+  /** The next `times` calls of `method` (to `chatId` only, if given) fail with this error. */
+  failNext(
+    method: string,
+    times: number,
+    error: { code: number; description: string },
+    chatId?: number,
+  ): void;
+  rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
+  close(): Promise<void>;
+}
+
+type Json = Record<string, unknown>;
+
+class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly description: string,
+    readonly parameters?: Json,
+  ) {
+    super(description);
+  }
+}
+
+const MAX_TEXT = 4096;
+const NOT_MODIFIED =
+  'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message';
+
+export async function startFakeTelegram(opts: { token?: string } = {}): Promise<FakeTelegram> {
+  const token = opts.token ?? '123456:FAKE-token';
+  const botId = Number(token.split(':')[0]) || 123456;
+  const botUsername = 'brainstem_test_bot';
+  const changed = new EventEmitter();
+  changed.setMaxListeners(0);
+
+  const calls: FakeCall[] = [];
+  const chats = new Map<number, FakeMessage[]>();
+  const nextMessageId = new Map<number, number>();
+  const drafts = new Map<number, { draftId: number; text: string }[]>();
+  const commands = new Map<string, { command: string; description: string }[]>();
+  const callbackAnswers: { callbackQueryId: string; text?: string }[] = [];
+  const users = new Map<number, { firstName: string; languageCode?: string }>();
+  const files = new Map<string, { path: string; bytes: Uint8Array }>();
+  const injected = new Map<string, { times: number; error: ApiError; chatId?: number }[]>();
+  let htmlRejects: ((raw: string) => boolean) | undefined;
+
+  const updates: Json[] = [];
+  let nextUpdateId = 1;
+  let nextFileId = 1;
+  let nextCallbackId = 1;
+
+  const chatMessages = (chatId: number) => {
+    let list = chats.get(chatId);
+    if (!list) {
+      list = [];
+      chats.set(chatId, list);
+    }
+    return list;
+  };
+  const allocId = (chatId: number) => {
+    const id = nextMessageId.get(chatId) ?? 1;
+    nextMessageId.set(chatId, id + 1);
+    return id;
+  };
+  const pushUpdate = (update: Json) => {
+    updates.push({ update_id: nextUpdateId++, ...update });
+    changed.emit('change');
+  };
+
+  const chatObject = (chatId: number) =>
+    chatId > 0
+      ? { id: chatId, type: 'private', first_name: users.get(chatId)?.firstName ?? 'User' }
+      : { id: chatId, type: 'supergroup', title: `Group ${chatId}` };
+  const userObject = (id: number) => ({
+    id,
+    is_bot: false,
+    first_name: users.get(id)?.firstName ?? `User${id}`,
+    ...(users.get(id)?.languageCode ? { language_code: users.get(id)?.languageCode } : {}),
+  });
+  const botUser = { id: botId, is_bot: true, first_name: 'brainstem', username: botUsername };
+
+  /** The Bot API shape of a message the bot sent. */
+  const messageObject = (m: FakeMessage): Json => ({
+    message_id: m.messageId,
+    date: Math.floor(Date.now() / 1000),
+    chat: chatObject(m.chatId),
+    from: botUser,
+    ...(m.document
+      ? {
+          document: { file_id: 'doc', file_unique_id: 'doc', file_name: m.document.fileName },
+          caption: m.text,
+        }
+      : { text: m.text }),
+    ...(m.entities.length ? { entities: m.entities } : {}),
+    ...(m.edits > 0 ? { edit_date: Math.floor(Date.now() / 1000) } : {}),
+    ...(m.replyMarkup ? { reply_markup: m.replyMarkup } : {}),
+  });
+
+  const storeBotMessage = (chatId: number, fields: Partial<FakeMessage> & { text: string; raw: string }) => {
+    const m: FakeMessage = {
+      chatId,
+      messageId: allocId(chatId),
+      from: 'bot',
+      entities: [],
+      edits: 0,
+      history: [fields.text],
+      deleted: false,
+      ...fields,
+    };
+    chatMessages(chatId).push(m);
+    return m;
+  };
+
+  const findMessage = (chatId: number, messageId: number) => {
+    const m = chats.get(chatId)?.find((x) => x.messageId === messageId && !x.deleted);
+    if (!m) throw new ApiError(400, 'Bad Request: message to edit not found');
+    return m;
+  };
+
+  /** Parses a text the way Telegram does for the given parse mode; throws Telegram's 400s. */
+  const parseText = (raw: unknown, parseMode: unknown): { text: string; entities: FakeEntity[] } => {
+    if (typeof raw !== 'string' || raw.trim().length === 0) {
+      throw new ApiError(400, 'Bad Request: message text is empty');
+    }
+    let parsed: { text: string; entities: FakeEntity[] };
+    if (parseMode === 'HTML') {
+      if (htmlRejects?.(raw)) {
+        throw new ApiError(
+          400,
+          'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 0',
+        );
+      }
+      parsed = parseTelegramHtml(raw);
+    } else if (parseMode === undefined) {
+      parsed = { text: raw, entities: [] };
+    } else {
+      throw new ApiError(400, `Bad Request: the emulator does not support parse_mode ${String(parseMode)}`);
+    }
+    if (parsed.text.length > MAX_TEXT) throw new ApiError(400, 'Bad Request: message is too long');
+    if (parsed.text.trim().length === 0) throw new ApiError(400, 'Bad Request: message text is empty');
+    return parsed;
+  };
+
+  const chatIdOf = (params: Json): number => {
+    const id = Number(params.chat_id);
+    if (!Number.isInteger(id) || id === 0) throw new ApiError(400, 'Bad Request: chat not found');
+    return id;
+  };
+
+  const methods: Record<string, (params: Json) => unknown> = {
+    getMe: () => ({ ...botUser, can_join_groups: true, can_read_all_group_messages: false }),
+    deleteWebhook: () => true,
+    setMyCommands: (p) => {
+      const lang = typeof p.language_code === 'string' ? p.language_code : '';
+      commands.set(lang, (p.commands as { command: string; description: string }[]) ?? []);
+      return true;
+    },
+    sendChatAction: (p) => {
+      chatIdOf(p);
+      return true;
+    },
+    answerCallbackQuery: (p) => {
+      callbackAnswers.push({
+        callbackQueryId: String(p.callback_query_id),
+        ...(typeof p.text === 'string' ? { text: p.text } : {}),
+      });
+      return true;
+    },
+    sendMessage: (p) => {
+      const chatId = chatIdOf(p);
+      const { text, entities } = parseText(p.text, p.parse_mode);
+      const replyTo = (p.reply_parameters as { message_id?: number } | undefined)?.message_id;
+      const m = storeBotMessage(chatId, {
+        text,
+        raw: String(p.text),
+        entities,
+        ...(p.parse_mode ? { parseMode: String(p.parse_mode) } : {}),
+        ...(p.reply_markup ? { replyMarkup: p.reply_markup } : {}),
+        ...(replyTo ? { replyTo } : {}),
+      });
+      return messageObject(m);
+    },
+    editMessageText: (p) => {
+      const chatId = chatIdOf(p);
+      const m = findMessage(chatId, Number(p.message_id));
+      const { text, entities } = parseText(p.text, p.parse_mode);
+      const markup = p.reply_markup;
+      if (
+        text === m.text &&
+        JSON.stringify(entities) === JSON.stringify(m.entities) &&
+        JSON.stringify(markup) === JSON.stringify(m.replyMarkup)
+      ) {
+        throw new ApiError(400, NOT_MODIFIED);
+      }
+      m.text = text;
+      m.raw = String(p.text);
+      m.entities = entities;
+      m.replyMarkup = markup;
+      if (p.parse_mode) m.parseMode = String(p.parse_mode);
+      else delete m.parseMode;
+      m.edits++;
+      m.history.push(text);
+      return messageObject(m);
+    },
+    editMessageReplyMarkup: (p) => {
+      const m = findMessage(chatIdOf(p), Number(p.message_id));
+      if (JSON.stringify(p.reply_markup) === JSON.stringify(m.replyMarkup))
+        throw new ApiError(400, NOT_MODIFIED);
+      m.replyMarkup = p.reply_markup;
+      return messageObject(m);
+    },
+    deleteMessage: (p) => {
+      const m = chats.get(chatIdOf(p))?.find((x) => x.messageId === Number(p.message_id) && !x.deleted);
+      if (!m) throw new ApiError(400, 'Bad Request: message to delete not found');
+      m.deleted = true;
+      return true;
+    },
+    getFile: (p) => {
+      const f = files.get(String(p.file_id));
+      if (!f) throw new ApiError(400, 'Bad Request: invalid file_id');
+      return {
+        file_id: String(p.file_id),
+        file_unique_id: `u${String(p.file_id)}`,
+        file_size: f.bytes.length,
+        file_path: f.path,
+      };
+    },
+    sendDocument: (p) => {
+      const chatId = chatIdOf(p);
+      const doc = p.document as { name: string; size: number } | string | undefined;
+      const caption = typeof p.caption === 'string' ? p.caption : '';
+      const parsed = caption ? parseText(caption, p.parse_mode) : { text: '', entities: [] };
+      const m = storeBotMessage(chatId, {
+        text: parsed.text,
+        raw: caption,
+        entities: parsed.entities,
+        document:
+          typeof doc === 'object'
+            ? { fileName: doc.name, size: doc.size }
+            : { fileName: String(doc), size: 0 },
+      });
+      return messageObject(m);
+    },
+    sendMessageDraft: (p) => {
+      const chatId = chatIdOf(p);
+      if (chatId < 0) throw new ApiError(400, 'Bad Request: TEXTDRAFT_PEER_INVALID');
+      const draftId = Number(p.draft_id);
+      if (!Number.isInteger(draftId) || draftId === 0)
+        throw new ApiError(400, 'Bad Request: invalid draft_id');
+      const text =
+        typeof p.text === 'string' && p.text.length > 0 ? parseText(p.text, p.parse_mode).text : '';
+      const list = drafts.get(chatId) ?? [];
+      list.push({ draftId, text });
+      drafts.set(chatId, list);
+      return true;
+    },
+  };
+
+  // Long polls waiting for updates.
+  const pollers = new Set<() => void>();
+  changed.on('change', () => {
+    for (const wake of [...pollers]) wake();
+  });
+
+  async function getUpdates(params: Json, res: http.ServerResponse): Promise<unknown> {
+    const offset = Number(params.offset ?? 0);
+    if (offset > 0) {
+      while (updates.length > 0 && Number(updates[0]?.update_id) < offset) updates.shift();
+    }
+    const limit = Math.min(100, Math.max(1, Number(params.limit ?? 100)));
+    const timeoutMs = Math.max(0, Number(params.timeout ?? 0)) * 1000;
+    const deadline = Date.now() + timeoutMs;
+    while (updates.length === 0 && Date.now() < deadline && !res.destroyed) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          pollers.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));
+        pollers.add(wake);
+        res.once('close', wake);
+      });
+    }
+    return updates.slice(0, limit);
+  }
+
+  function takeInjected(method: string, params: Json): ApiError | undefined {
+    const queue = injected.get(method) ?? [];
+    const index = queue.findIndex((f) => f.chatId === undefined || f.chatId === Number(params.chat_id));
+    const hit = queue[index];
+    if (!hit) return undefined;
+    hit.times--;
+    if (hit.times <= 0) queue.splice(index, 1);
+    return hit.error;
+  }
+
+  async function handleApi(method: string, params: Json, res: http.ServerResponse): Promise<void> {
+    const call: FakeCall = { method, params, at: Date.now(), ok: true };
+    let status = 200;
+    let body: Json;
+    try {
+      const failure = takeInjected(method, params);
+      if (failure) throw failure;
+      let result: unknown;
+      if (method === 'getUpdates') result = await getUpdates(params, res);
+      else {
+        const impl = methods[method];
+        if (!impl) throw new ApiError(404, 'Not Found: method not found');
+        result = impl(params);
+      }
+      body = { ok: true, result };
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError(500, `Internal Server Error: ${String(err)}`);
+      status = e.code;
+      call.ok = false;
+      call.errorCode = e.code;
+      call.description = e.description;
+      body = {
+        ok: false,
+        error_code: e.code,
+        description: e.description,
+        ...(e.parameters ? { parameters: e.parameters } : {}),
+      };
+    }
+    if (method !== 'getUpdates') {
+      calls.push(call);
+      changed.emit('change');
+    }
+    if (res.destroyed) return;
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const raw = await readBody(req);
+    const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
+    if (fileMatch) {
+      const f = [...files.values()].find((x) => x.path === decodeURIComponent(fileMatch[2] ?? ''));
+      if (fileMatch[1] !== token || !f) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.bytes.length });
+      res.end(Buffer.from(f.bytes));
+      return;
+    }
+    const apiMatch = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
+    if (!apiMatch) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
+      return;
+    }
+    if (apiMatch[1] !== token) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error_code: 401, description: 'Unauthorized' }));
+      return;
+    }
+    let params: Json;
+    try {
+      params = await parseParams(req.headers['content-type'], raw, url);
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error_code: 400, description: 'Bad Request: unreadable body' }));
+      return;
+    }
+    await handleApi(apiMatch[2] ?? '', params, res);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const apiRoot = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  function incomingMessage(userId: number, chatId: number, fields: Json): number {
+    const messageId = allocId(chatId);
+    const text =
+      typeof fields.text === 'string'
+        ? fields.text
+        : typeof fields.caption === 'string'
+          ? fields.caption
+          : '';
+    chatMessages(chatId).push({
+      chatId,
+      messageId,
+      from: 'user',
+      text,
+      raw: text,
+      entities: [],
+      edits: 0,
+      history: [text],
+      deleted: false,
+    });
+    pushUpdate({
+      message: {
+        message_id: messageId,
+        date: Math.floor(Date.now() / 1000),
+        chat: chatObject(chatId),
+        from: userObject(userId),
+        ...fields,
+      },
+    });
+    return messageId;
+  }
+
+  function addFile(bytes: Uint8Array, ext: string): string {
+    const id = `file${nextFileId++}`;
+    files.set(id, { path: `${ext === 'jpg' ? 'photos' : 'documents'}/${id}.${ext}`, bytes });
+    return id;
+  }
+
+  const fake: FakeTelegram = {
+    token,
+    apiRoot,
+    botId,
+    botUsername,
+    calls,
+    commands,
+    callbackAnswers,
+    user(id, o = {}) {
+      users.set(id, {
+        firstName: o.firstName ?? `User${id}`,
+        ...(o.languageCode ? { languageCode: o.languageCode } : {}),
+      });
+      const chatId = o.chatId ?? id;
+      return {
+        id,
+        chatId,
+        says(text) {
+          const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(text);
+          return incomingMessage(id, chatId, {
+            text,
+            ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command[0].length }] } : {}),
+          });
+        },
+        presses(messageId, data) {
+          const m = chats.get(chatId)?.find((x) => x.messageId === messageId && x.from === 'bot');
+          if (!m) throw new Error(`fake telegram: no bot message ${messageId} in chat ${chatId}`);
+          const callbackId = `cb${nextCallbackId++}`;
+          pushUpdate({
+            callback_query: {
+              id: callbackId,
+              from: userObject(id),
+              message: messageObject(m),
+              chat_instance: String(chatId),
+              data,
+            },
+          });
+          return callbackId;
+        },
+        sendsPhoto(bytes, caption) {
+          const fileId = addFile(bytes, 'jpg');
+          const thumb = addFile(bytes.slice(0, Math.min(16, bytes.length)), 'jpg');
+          return incomingMessage(id, chatId, {
+            photo: [
+              { file_id: thumb, file_unique_id: `u${thumb}`, width: 90, height: 90, file_size: 16 },
+              {
+                file_id: fileId,
+                file_unique_id: `u${fileId}`,
+                width: 800,
+                height: 600,
+                file_size: bytes.length,
+              },
+            ],
+            ...(caption ? { caption } : {}),
+          });
+        },
+        sendsDocument(fileName, bytes, caption, mimeType = 'application/octet-stream') {
+          const ext = fileName.includes('.') ? (fileName.split('.').pop() ?? 'bin') : 'bin';
+          const fileId = addFile(bytes, ext);
+          return incomingMessage(id, chatId, {
+            document: {
+              file_id: fileId,
+              file_unique_id: `u${fileId}`,
+              file_name: fileName,
+              mime_type: mimeType,
+              file_size: bytes.length,
+            },
+            ...(caption ? { caption } : {}),
+          });
+        },
+        sendsVoice() {
+          const fileId = addFile(new Uint8Array([1, 2, 3]), 'oga');
+          return incomingMessage(id, chatId, {
+            voice: { file_id: fileId, file_unique_id: `u${fileId}`, duration: 2, mime_type: 'audio/ogg' },
+          });
+        },
+        sendsSticker() {
+          const fileId = addFile(new Uint8Array([1]), 'webp');
+          return incomingMessage(id, chatId, {
+            sticker: {
+              file_id: fileId,
+              file_unique_id: `u${fileId}`,
+              type: 'regular',
+              width: 512,
+              height: 512,
+              is_animated: false,
+              is_video: false,
+              emoji: '👍',
+            },
+          });
+        },
+      };
+    },
+    messages: (chatId) => chats.get(chatId) ?? [],
+    botMessages: (chatId) => (chats.get(chatId) ?? []).filter((m) => m.from === 'bot' && !m.deleted),
+    lastBotMessage: (chatId) => fake.botMessages(chatId).at(-1),
+    drafts: (chatId) => drafts.get(chatId) ?? [],
+    callsOf: (method, chatId) =>
+      calls.filter(
+        (c) => c.method === method && (chatId === undefined || Number(c.params.chat_id) === chatId),
+      ),
+    waitFor(check, o = {}) {
+      const timeoutMs = o.timeoutMs ?? 5000;
+      return new Promise((resolve, reject) => {
+        const attempt = () => {
+          let value: ReturnType<typeof check>;
+          try {
+            value = check();
+          } catch (err) {
+            finish();
+            reject(err);
+            return;
+          }
+          if (value !== undefined && value !== false && value !== null) {
+            finish();
+            resolve(value);
+          }
+        };
+        const finish = () => {
+          changed.off('change', attempt);
+          clearInterval(poll);
+          clearTimeout(timer);
+        };
+        const poll = setInterval(attempt, 25);
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`fake telegram: condition not met within ${timeoutMs} ms`));
+        }, timeoutMs);
+        changed.on('change', attempt);
+        attempt();
+      });
+    },
+    rateLimit(method, times, retryAfterSec) {
+      const list = injected.get(method) ?? [];
+      list.push({
+        times,
+        error: new ApiError(429, `Too Many Requests: retry after ${retryAfterSec}`, {
+          retry_after: retryAfterSec,
+        }),
+      });
+      injected.set(method, list);
+    },
+    failNext(method, times, error, chatId) {
+      const list = injected.get(method) ?? [];
+      list.push({
+        times,
+        error: new ApiError(error.code, error.description),
+        ...(chatId !== undefined ? { chatId } : {}),
+      });
+      injected.set(method, list);
+    },
+    rejectHtml(predicate) {
+      htmlRejects = predicate;
+    },
+    async close() {
+      for (const wake of [...pollers]) wake();
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+  return fake;
+}
+
+async function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** JSON, urlencoded, query string or multipart (files become `{ name, size }`). */
+async function parseParams(contentType: string | undefined, raw: Buffer, url: URL): Promise<Json> {
+  const params: Json = Object.fromEntries(url.searchParams);
+  if (raw.length === 0) return params;
+  const type = contentType ?? '';
+  if (type.startsWith('application/json'))
+    return { ...params, ...(JSON.parse(raw.toString('utf8')) as Json) };
+  if (type.startsWith('multipart/form-data')) {
+    const boundary = /boundary=("?)([^";]+)\1/.exec(type)?.[2];
+    if (!boundary) throw new Error('multipart without a boundary');
+    // grammY writes unquoted filenames, which strict parsers refuse: a small lenient parser instead.
+    for (const part of raw.toString('latin1').split(`--${boundary}`)) {
+      const split = part.indexOf('\r\n\r\n');
+      if (split === -1) continue;
+      const head = part.slice(0, split);
+      const body = part.slice(split + 4).replace(/\r\n$/, '');
+      const name = /name="([^"]*)"/i.exec(head)?.[1];
+      if (!name) continue;
+      const filename = /filename="?([^";\r\n]*)"?/i.exec(head)?.[1];
+      const bytes = Buffer.from(body, 'latin1');
+      params[name] =
+        filename !== undefined ? { name: filename, size: bytes.length } : maybeJson(bytes.toString('utf8'));
+    }
+    // Files are sent as `attach://<part>`: resolve them to the part itself.
+    for (const [key, value] of Object.entries(params)) {
+      if (typeof value === 'string' && value.startsWith('attach://')) params[key] = params[value.slice(9)];
+    }
+    return params;
+  }
+  for (const [k, v] of new URLSearchParams(raw.toString('utf8'))) params[k] = maybeJson(v);
+  return params;
+}
+
+function maybeJson(value: string): unknown {
+  if (!/^[[{]/.test(value)) return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+const ENTITY_OF_TAG: Record<string, string> = {
+  b: 'bold',
+  strong: 'bold',
+  i: 'italic',
+  em: 'italic',
+  u: 'underline',
+  ins: 'underline',
+  s: 'strikethrough',
+  strike: 'strikethrough',
+  del: 'strikethrough',
+  'tg-spoiler': 'spoiler',
+  span: 'spoiler',
+  a: 'text_link',
+  code: 'code',
+  pre: 'pre',
+  blockquote: 'blockquote',
+  'tg-emoji': 'custom_emoji',
+};
+
+const NAMED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"' };
+
+/**
+ * Telegram's HTML parse mode: only its tags, only `&lt; &gt; &amp; &quot;` and
+ * numeric entities, every tag closed in order. Anything else is a 400
+ * "can't parse entities", as Telegram answers.
+ */
+export function parseTelegramHtml(html: string): { text: string; entities: FakeEntity[] } {
+  const fail = (why: string, at: number): never => {
+    throw new ApiError(400, `Bad Request: can't parse entities: ${why} at byte offset ${at}`);
+  };
+  let text = '';
+  const entities: FakeEntity[] = [];
+  const open: { tag: string; start: number; url?: string; language?: string }[] = [];
+  let i = 0;
+  while (i < html.length) {
+    const ch = html[i];
+    if (ch === '<') {
+      const close = html.indexOf('>', i);
+      if (close === -1) fail('Unclosed start tag', i);
+      const inner = html.slice(i + 1, close);
+      if (inner.startsWith('/')) {
+        const name = inner.slice(1).trim().toLowerCase();
+        const top = open.pop();
+        if (!top || top.tag !== name) {
+          fail(
+            `Unmatched end tag at byte offset ${i}, expected "</${top?.tag ?? ''}>", found "</${name}>"`,
+            i,
+          );
+        }
+        const pre = open.at(-1);
+        if (name === 'code' && pre?.tag === 'pre') {
+          // <pre><code class="language-x"> is one pre entity carrying the language.
+          if (top?.language) pre.language = top.language;
+        } else if (top && text.length > top.start) {
+          entities.push({
+            type: ENTITY_OF_TAG[name] ?? name,
+            offset: top.start,
+            length: text.length - top.start,
+            ...(top.url ? { url: top.url } : {}),
+            ...(top.language ? { language: top.language } : {}),
+          });
+        }
+      } else {
+        const m = /^([a-z-]+)((?:\s+[a-z-]+\s*=\s*"[^"]*")*)\s*$/i.exec(inner);
+        const name = m?.[1]?.toLowerCase();
+        if (!m || !name || !(name in ENTITY_OF_TAG))
+          fail(`Unsupported start tag "${inner.split(/\s/)[0]}"`, i);
+        const attrs = Object.fromEntries(
+          [...(m?.[2] ?? '').matchAll(/([a-z-]+)\s*=\s*"([^"]*)"/gi)].map((a) => [
+            (a[1] ?? '').toLowerCase(),
+            decodeEntities(a[2] ?? '', fail, i),
+          ]),
+        );
+        if (name === 'a' && !attrs.href) fail('Can\'t find "href" attribute of the tag "a"', i);
+        if (name === 'span' && attrs.class !== 'tg-spoiler')
+          fail('Tag "span" must have class "tg-spoiler"', i);
+        const language =
+          name === 'code' && attrs.class?.startsWith('language-') ? attrs.class.slice(9) : undefined;
+        open.push({
+          tag: name ?? '',
+          start: text.length,
+          ...(attrs.href ? { url: attrs.href } : {}),
+          ...(language ? { language } : {}),
+        });
+      }
+      i = close + 1;
+    } else if (ch === '&') {
+      const semi = html.indexOf(';', i);
+      const name = semi === -1 ? '' : html.slice(i + 1, semi);
+      text += decodeEntities(`&${name};`, fail, i);
+      i = semi + 1;
+    } else {
+      text += ch;
+      i++;
+    }
+  }
+  if (open.length > 0)
+    fail(`Can't find end tag corresponding to start tag "${open.at(-1)?.tag}"`, html.length);
+  return { text, entities: entities.sort((a, b) => a.offset - b.offset) };
+}
+
+function decodeEntities(s: string, fail: (why: string, at: number) => never, at: number): string {
+  return s.replace(/&([^;]*);?/g, (whole, name: string) => {
+    if (!whole.endsWith(';')) return fail('Character entity without a semicolon', at);
+    if (NAMED[name]) return NAMED[name];
+    const num = /^#(?:x([0-9a-f]+)|([0-9]+))$/i.exec(name);
+    if (num) return String.fromCodePoint(num[1] ? Number.parseInt(num[1], 16) : Number(num[2]));
+    return fail(`Unsupported HTML entity "&${name};"`, at);
+  });
+}

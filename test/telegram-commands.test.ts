@@ -1,0 +1,199 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+let h: Harness;
+let llama: FakeLlama;
+const LOAD_MS = 1000;
+
+beforeAll(async () => {
+  llama = await startFakeLlama();
+  h = await startHarness({
+    llama,
+    config: {
+      modes: { big: { kind: 'llama', description: 'Big model', llamaModel: 'big' } },
+      llama: { models: { big: { start: [[process.execPath, '-e', loadScript(llama.url, LOAD_MS)]] } } },
+    },
+  });
+  llama.script((body) => {
+    const last = body.messages?.at(-1)?.content;
+    return { chunks: [`echo: ${typeof last === 'string' ? last : JSON.stringify(last)}`] };
+  });
+});
+afterAll(async () => {
+  await h.close();
+  await llama.close();
+});
+
+/** A model start command: makes the fake llama-server load for `ms` (503 on /health meanwhile). */
+function loadScript(url: string, ms: number): string {
+  return `fetch(${JSON.stringify(`${url}/_fake/load`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms: ${ms} }) }).then((r) => process.exit(r.ok ? 0 : 1))`;
+}
+
+const last = (chatId: number) => h.tg.lastBotMessage(chatId)?.text ?? '';
+const reply = (chatId: number, pattern: RegExp, timeoutMs = 5000) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
+
+describe('commands', () => {
+  it('registers the command menu in English and French', async () => {
+    await h.tg.waitFor(() => h.tg.commands.has('fr'));
+    const en = h.tg.commands.get('')?.map((c) => c.command);
+    expect(en).toEqual(['mode', 'stop', 'new', 'usage', 'status', 'creds', 'help']);
+    expect(h.tg.commands.get('fr')?.find((c) => c.command === 'stop')?.description).toMatch(/Interrompre/);
+  });
+
+  it('/start and /help explain the bot, in the user’s language', async () => {
+    h.tg.user(112).says('/start');
+    const start = await reply(112, /Hello/);
+    expect(start.text).toContain('/mode');
+    expect(start.text).toContain('/stop');
+    expect(start.text).toContain('⚙️ [proxy]');
+    h.tg.user(113, { languageCode: 'fr' }).says('/help');
+    const help = await reply(113, /Vos messages vont au cerveau actif/);
+    expect(help.text).toContain('/usage');
+  });
+
+  it('/mode shows a keyboard; a press switches, waits for the slow upstream, edits the message and sends the wake notice after', async () => {
+    h.tg.user(OWNER).says('/mode');
+    const menu = await reply(OWNER, /Modes/);
+    const keyboard = menu.replyMarkup as { inline_keyboard: { text: string; callback_data: string }[][] };
+    const buttons = keyboard.inline_keyboard.flat();
+    expect(buttons.map((b) => b.callback_data)).toEqual([
+      'mode:anklume',
+      'mode:assistant',
+      'mode:local',
+      'mode:big',
+    ]);
+    expect(buttons.find((b) => b.callback_data === 'mode:local')?.text).toMatch(/^▶ local ✅/);
+    expect(buttons.find((b) => b.callback_data === 'mode:assistant')?.text).toMatch(/💤/);
+
+    const pressedAt = Date.now();
+    h.tg.user(OWNER).presses(menu.messageId, 'mode:big');
+    await h.tg.waitFor(() => h.tg.callbackAnswers.length > 0);
+    await h.tg.waitFor(() => /Switching to big/.test(menu.text));
+    expect(menu.replyMarkup).toBeUndefined();
+    const wake = await reply(OWNER, /Mode big is awake/, 10_000);
+    const wakeCall = h.tg
+      .callsOf('sendMessage', OWNER)
+      .find((c) => typeof c.params.text === 'string' && c.params.text.includes('is awake'));
+    expect((wakeCall?.at ?? 0) - pressedAt).toBeGreaterThanOrEqual(LOAD_MS);
+    expect(wake.text).toMatch(/^⚙️ \[proxy\] Mode big is awake \(Big model\)\. Switched from local in/);
+    await h.tg.waitFor(() => /✅ Mode big is ready/.test(menu.text));
+    expect(menu.history.map((t) => t.split('\n')[0])).toEqual([
+      '⚙️ [proxy] Modes: pick one',
+      '⚙️ [proxy] Switching to big… (waiting until it answers)',
+      expect.stringMatching(/^⚙️ \[proxy\] ✅ Mode big is ready \(from local in \d/),
+    ]);
+    expect(h.service.core.switcher.active().id).toBe('big');
+  });
+
+  it('/mode local switches directly and a switch request in words is answered by brainstem', async () => {
+    h.tg.user(OWNER).says('/mode local');
+    await reply(OWNER, /✅ Mode local is ready \(from big/);
+    await reply(OWNER, /Mode local is awake/);
+    expect(h.service.core.switcher.active().id).toBe('local');
+    const before = llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    h.tg.user(OWNER).says('switch to local please');
+    await reply(OWNER, /Already in mode local/);
+    h.tg.user(OWNER).says('/mode nowhere');
+    await reply(OWNER, /unknown mode "nowhere"/);
+    expect(llama.requests.filter((r) => r.path === '/v1/chat/completions').length).toBe(before);
+  });
+
+  it('/usage shows the periods, modes and sessions; /usage 30d one period; a bad period is explained', async () => {
+    h.tg.user(114).says('count me');
+    await reply(114, /echo: count me/);
+    h.tg.user(114).says('/usage');
+    const usage = await reply(114, /Usage/);
+    for (const label of ['Today (UTC)', 'Last 7 days', 'This month', 'All time', 'By mode', 'Top sessions']) {
+      expect(usage.text).toContain(label);
+    }
+    expect(usage.text).toMatch(/• local: \$0\.00, \d+ turns/);
+    expect(usage.text).toContain('telegram:114 (local)');
+    h.tg.user(114).says('/usage 30d');
+    const period = await reply(114, /Usage since .* \(30d\)/);
+    expect(period.text).toContain('telegram:114');
+    h.tg.user(114).says('/usage yesterdayish');
+    await reply(114, /I do not understand the period “yesterdayish”/);
+  });
+
+  it('/creds shows subscription, expiry, time left and the file, never a token', async () => {
+    const file = path.join(h.dir, 'credentials.json');
+    const expiresAt = Date.now() + 5 * 3_600_000;
+    await writeFile(
+      file,
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: 'sk-ant-oat01-SECRET-ACCESS',
+          refreshToken: 'sk-ant-ort01-SECRET-REFRESH',
+          expiresAt,
+          scopes: ['user:inference'],
+          subscriptionType: 'max',
+          rateLimitTier: 'default_claude_max_5x',
+        },
+      }),
+    );
+    h.tg.user(115).says('/creds');
+    const creds = await reply(115, /Claude credentials/);
+    expect(creds.text).toContain('Subscription: max, default_claude_max_5x');
+    expect(creds.text).toMatch(/Expires \d{4}-\d\d-\d\d \d\d:\d\d UTC, in (4 h 5\d|5 h 00) min/);
+    expect(creds.text).toContain('Last renewal seen');
+    expect(creds.text).toContain(file);
+    expect(JSON.stringify(h.tg.calls)).not.toContain('SECRET');
+  });
+
+  it('/status gives the active mode, readiness, route, uptime and version', async () => {
+    h.tg.user(116).says('/status');
+    const status = await reply(116, /Status/);
+    expect(status.text).toContain('Active mode: local');
+    expect(status.text).toMatch(/✅ local ← \(llama\)/);
+    expect(status.text).toMatch(/❌ assistant \(claude\)/);
+    expect(status.text).toContain('Route: direct');
+    expect(status.text).toMatch(/Uptime: /);
+    expect(status.text).toMatch(/Versions: brainstem \d+\.\d+\.\d+, Node /);
+  });
+
+  it('refuses a stranger once, naming their id, logs it, and nothing reaches a brain', async () => {
+    const before = llama.requests.length;
+    const stranger = h.tg.user(999);
+    stranger.says('hello?');
+    stranger.says('/mode local');
+    await reply(999, /Your Telegram user id is 999/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.tg.botMessages(999)).toHaveLength(1);
+    expect(llama.requests.length).toBe(before);
+    const refusals = h.logs.filter((l) => l.userId === 999 && /not on the allow-list/.test(String(l.msg)));
+    expect(refusals).toHaveLength(2);
+  });
+
+  it('saves photos and documents under the data dir and passes their path and caption to the brain', async () => {
+    const bytes = new Uint8Array([0xff, 0xd8, 0xff, 1, 2, 3, 4, 5]);
+    h.tg.user(117).sendsPhoto(bytes, 'what is this?');
+    const answer = await reply(117, /echo: \[The user sent a photo, saved at /);
+    const saved = /saved at (\S+)\]/.exec(answer.text)?.[1] ?? '';
+    expect(saved.startsWith(path.join(h.service.core.config.dataDir, 'uploads', '117'))).toBe(true);
+    expect(existsSync(saved)).toBe(true);
+    expect([...readFileSync(saved)]).toEqual([...bytes]);
+    expect(answer.text).toContain('what is this?');
+
+    h.tg
+      .user(117)
+      .sendsDocument('../../notes file.txt', new TextEncoder().encode('hello'), undefined, 'text/plain');
+    const doc = await reply(117, /document "\.\.\/\.\.\/notes file\.txt" \(text\/plain\), saved at/);
+    const docPath = /saved at (\S+)\]/.exec(doc.text)?.[1] ?? '';
+    expect(path.dirname(docPath)).toBe(path.join(h.service.core.config.dataDir, 'uploads', '117'));
+    expect(path.basename(docPath)).toMatch(/notes_file\.txt$/);
+    expect(readFileSync(docPath, 'utf8')).toBe('hello');
+  });
+
+  it('answers voice messages and stickers with a clear "not supported"', async () => {
+    h.tg.user(118).sendsVoice();
+    await reply(118, /Voice messages are not supported/);
+    h.tg.user(118, { languageCode: 'fr' }).sendsSticker();
+    await reply(118, /Les autocollants ne sont pas pris en charge/);
+    expect(last(118)).toContain('⚙️ [proxy]');
+  });
+});

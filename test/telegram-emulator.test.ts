@@ -1,0 +1,93 @@
+import { Api, GrammyError, InputFile } from 'grammy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+
+/** The emulator itself answers like Telegram, so the bot tests mean something. */
+let tg: FakeTelegram;
+let api: Api;
+beforeAll(async () => {
+  tg = await startFakeTelegram();
+  api = new Api(tg.token, { apiRoot: tg.apiRoot });
+});
+afterAll(async () => {
+  await tg.close();
+});
+
+const refusal = async (p: Promise<unknown>) => {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(GrammyError);
+  return err as GrammyError;
+};
+
+describe('Bot API emulator', () => {
+  it('parses HTML like Telegram and refuses what Telegram refuses', async () => {
+    const ok = await api.sendMessage(7, '<b>bold</b> &amp; <a href="https://x.y/?a=1&amp;b=2">link</a>', {
+      parse_mode: 'HTML',
+    });
+    expect(ok.text).toBe('bold & link');
+    expect(ok.entities).toEqual([
+      { type: 'bold', offset: 0, length: 4 },
+      { type: 'text_link', offset: 7, length: 4, url: 'https://x.y/?a=1&b=2' },
+    ]);
+    for (const bad of ['a < b', '<b>open', 'x & y', '<b><i>x</b></i>', '<script>x</script>']) {
+      expect((await refusal(api.sendMessage(7, bad, { parse_mode: 'HTML' }))).description).toMatch(
+        /can't parse entities/,
+      );
+    }
+    expect((await refusal(api.sendMessage(7, 'x'.repeat(4097)))).description).toMatch(/message is too long/);
+    expect(await api.sendMessage(7, `<b>${'x'.repeat(4096)}</b>`, { parse_mode: 'HTML' })).toBeDefined();
+  });
+
+  it('answers "message is not modified" to an edit that changes nothing', async () => {
+    const m = await api.sendMessage(7, 'same');
+    expect((await refusal(api.editMessageText(7, m.message_id, 'same'))).description).toMatch(
+      /message is not modified/,
+    );
+    await api.editMessageText(7, m.message_id, 'changed');
+    expect(tg.messages(7).find((x) => x.messageId === m.message_id)?.history).toEqual(['same', 'changed']);
+  });
+
+  it('injects 429s with retry_after and other failures, per method and chat', async () => {
+    tg.rateLimit('sendChatAction', 1, 3);
+    const limited = await refusal(api.sendChatAction(7, 'typing'));
+    expect(limited.error_code).toBe(429);
+    expect(limited.parameters.retry_after).toBe(3);
+    expect(await api.sendChatAction(7, 'typing')).toBe(true);
+    tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, 8);
+    await api.sendMessage(7, 'other chat unaffected');
+    expect((await refusal(api.sendMessage(8, 'blocked'))).error_code).toBe(403);
+  });
+
+  it('accepts drafts in private chats only', async () => {
+    expect(await api.sendMessageDraft(7, 1, 'partial')).toBe(true);
+    expect(tg.drafts(7)).toEqual([{ draftId: 1, text: 'partial' }]);
+    expect((await refusal(api.sendMessageDraft(-100, 1, 'partial'))).error_code).toBe(400);
+  });
+
+  it('serves files users sent and takes documents as multipart', async () => {
+    tg.user(9).sendsDocument('a.txt', new TextEncoder().encode('file body'));
+    const update = (await api.getUpdates({ timeout: 0 })).at(-1);
+    const fileId = update?.message?.document?.file_id ?? '';
+    const file = await api.getFile(fileId);
+    const res = await fetch(`${tg.apiRoot}/file/bot${tg.token}/${file.file_path}`);
+    expect(await res.text()).toBe('file body');
+    await api.sendDocument(9, new InputFile(new TextEncoder().encode('report'), 'report.txt'), {
+      caption: 'here',
+    });
+    expect(tg.lastBotMessage(9)).toMatchObject({ text: 'here', document: { fileName: 'report.txt' } });
+  });
+
+  it('holds getUpdates until an update arrives', async () => {
+    const offset = ((await api.getUpdates({ timeout: 0 })).at(-1)?.update_id ?? 0) + 1;
+    const started = Date.now();
+    const polling = api.getUpdates({ offset, timeout: 5 });
+    setTimeout(() => tg.user(10).says('/status'), 200);
+    const updates = await polling;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(updates[0]?.message?.text).toBe('/status');
+    expect(updates[0]?.message?.entities).toEqual([{ type: 'bot_command', offset: 0, length: 7 }]);
+  });
+});

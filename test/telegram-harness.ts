@@ -1,0 +1,117 @@
+/**
+ * brainstem started in-process for the Telegram tests: a temp data dir, a
+ * config file written from the test's overrides, the Bot API emulator as
+ * Telegram, the fake llama-server as the `local` brain, and the log kept in
+ * memory so a test can read it.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { telegramPart } from '../handlers/telegram/index.js';
+import { type ConfigFile, loadConfig } from '../src/config.js';
+import { type Part, type Service, startService } from '../src/service.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+
+/** The owner gets the notices; the other allowed users give each test a chat of its own. */
+export const OWNER = 111;
+export const USERS = [111, 112, 113, 114, 115, 116, 117, 118, 119];
+
+export interface HarnessOptions {
+  /** Merged over the base config (local mode on the fake llama, fast edits). */
+  config?: ConfigFile;
+  env?: Record<string, string>;
+  parts?: Part[];
+  /** Reuse these instead of starting new ones (a restart on the same data dir). */
+  tg?: FakeTelegram;
+  llama?: FakeLlama;
+  dir?: string;
+}
+
+export interface Harness {
+  tg: FakeTelegram;
+  llama: FakeLlama;
+  service: Service;
+  dir: string;
+  logs: Record<string, unknown>[];
+  /** Stops the service only (the fakes and the dir stay, for a restart). */
+  stopService(): Promise<void>;
+  /** Stops everything and removes the temp dir. */
+  close(): Promise<void>;
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'brainstem-tg-')));
+  const tg = opts.tg ?? (await startFakeTelegram());
+  const llama = opts.llama ?? (await startFakeLlama({ chunkDelayMs: 0 }));
+  const base: ConfigFile = {
+    defaultMode: 'local',
+    server: { port: 0, modeTag: false },
+    modes: { local: { kind: 'llama', description: 'Fake local model' } },
+    llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50, readyTimeoutMs: 10_000 },
+    telegram: { editIntervalMs: 150, notifyChats: [OWNER] },
+  };
+  const file = deepMerge(base, opts.config ?? {});
+  await writeFile(path.join(dir, 'brainstem.json'), JSON.stringify(file));
+  const config = loadConfig(
+    {
+      HOME: dir,
+      BRAINSTEM_CONFIG: path.join(dir, 'brainstem.json'),
+      BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      TELEGRAM_ALLOWED_USERS: USERS.join(','),
+      // The default Claude modes exist; a missing binary makes their probes fail fast.
+      CLAUDE_BIN: path.join(dir, 'no-claude'),
+      CLAUDE_CREDENTIALS_FILE: path.join(dir, 'credentials.json'),
+      ...opts.env,
+    },
+    dir,
+  );
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const logger = pino({ level: 'debug' }, sink);
+  const service = await startService(config, logger, opts.parts ?? [telegramPart]);
+  let stopped = false;
+  const stopService = async () => {
+    if (stopped) return;
+    stopped = true;
+    await service.stop(2000);
+  };
+  return {
+    tg,
+    llama,
+    service,
+    dir,
+    logs,
+    stopService,
+    async close() {
+      await stopService();
+      if (!opts.tg) await tg.close();
+      if (!opts.llama) await llama.close();
+      if (!opts.dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function deepMerge(a: unknown, b: unknown): unknown {
+  if (isObject(a) && isObject(b)) {
+    const out: Record<string, unknown> = { ...a };
+    for (const [k, v] of Object.entries(b)) out[k] = deepMerge(a[k], v);
+    return out;
+  }
+  return b === undefined ? a : b;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telegramPart } from '../handlers/telegram/index.js';
+import { createBrainMonitorPart } from '../src/brain-monitor.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+const BLOCKED = 120;
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({
+    parts: [
+      telegramPart,
+      createBrainMonitorPart({ intervalMs: 100, failuresBeforeDown: 2, probeTimeoutMs: 500 }),
+    ],
+    config: { telegram: { notifyChats: [OWNER, BLOCKED] } },
+  });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+const notices = (chatId: number, pattern: RegExp) =>
+  h.tg.botMessages(chatId).filter((m) => pattern.test(m.text));
+
+describe('notices', () => {
+  it('tells the notify chats when the active brain goes down and when it is back, once each', async () => {
+    h.llama.setLoading(true);
+    const down = await h.tg.waitFor(() => notices(OWNER, /Mode local does not answer/)[0], {
+      timeoutMs: 3000,
+    });
+    expect(down.text).toMatch(/^⚙️ \[proxy\] 🔴 Mode local does not answer since .* UTC: /);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(notices(OWNER, /does not answer/)).toHaveLength(1);
+
+    h.llama.setLoading(false);
+    const up = await h.tg.waitFor(() => notices(OWNER, /Mode local answers again/)[0], { timeoutMs: 3000 });
+    expect(up.text).toMatch(/answers again \(down for .*\)\.$/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(notices(OWNER, /answers again/)).toHaveLength(1);
+    expect(notices(BLOCKED, /does not answer/)).toHaveLength(1);
+  });
+
+  it('a chat that blocked the bot does not hold back notices for the others', async () => {
+    h.tg.failNext(
+      'sendMessage',
+      1,
+      { code: 403, description: 'Forbidden: bot was blocked by the user' },
+      BLOCKED,
+    );
+    h.service.core.notifier.notify({ kind: 'upgrade', text: 'first <b>notice</b>' });
+    h.service.core.notifier.notify({ kind: 'upgrade', text: 'second notice' });
+    await h.tg.waitFor(() => notices(OWNER, /second notice/)[0]);
+    expect(notices(OWNER, /first notice/)).toHaveLength(1);
+    expect(notices(BLOCKED, /first notice/)).toHaveLength(0);
+    await h.tg.waitFor(() => notices(BLOCKED, /second notice/)[0]);
+    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
+  });
+});

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { htmlToPlain, renderMarkdown } from '../handlers/telegram/render.js';
+import { splitMarkdown } from '../handlers/telegram/split.js';
+import { parseTelegramHtml } from './fakes/telegram.js';
+
+/** What Telegram would show for the rendered Markdown (throws like Telegram on invalid HTML). */
+const visible = (md: string) => parseTelegramHtml(renderMarkdown(md));
+
+describe('renderMarkdown', () => {
+  it('renders bold, italic, strikethrough, inline code, links and headings', () => {
+    expect(renderMarkdown('**b** *i* _j_ ~~s~~ `c` [t](https://x.y/?a=1&b=2)')).toBe(
+      '<b>b</b> <i>i</i> <i>j</i> <s>s</s> <code>c</code> <a href="https://x.y/?a=1&amp;b=2">t</a>',
+    );
+    expect(renderMarkdown('## Title')).toBe('<b>Title</b>');
+    expect(renderMarkdown('- one\n* two')).toBe('• one\n• two');
+  });
+
+  it('escapes every dynamic part and keeps unpaired markers as text', () => {
+    expect(renderMarkdown('a < b & c > d')).toBe('a &lt; b &amp; c &gt; d');
+    expect(renderMarkdown('2 * 3 = 6, *open')).toBe('2 * 3 = 6, *open');
+    expect(renderMarkdown('snake_case_name and __init__')).toBe('snake_case_name and <b>init</b>');
+    expect(renderMarkdown('`<b>` stays code')).toBe('<code>&lt;b&gt;</code> stays code');
+    expect(renderMarkdown('[x](javascript:alert(1))')).toBe('[x](javascript:alert(1))');
+  });
+
+  it('renders fenced code (closed or still streaming) as pre with its language', () => {
+    expect(renderMarkdown('```py\nif a < b:\n  pass\n```\nafter')).toBe(
+      '<pre><code class="language-py">if a &lt; b:\n  pass</code></pre>\nafter',
+    );
+    expect(renderMarkdown('text\n```\nhalf <written')).toBe('text\n<pre>half &lt;written</pre>');
+    expect(renderMarkdown('| a | b |\n|---|---|\n| 1 | 2 |')).toBe(
+      '<pre>| a | b |\n|---|---|\n| 1 | 2 |</pre>',
+    );
+  });
+
+  it('always produces HTML Telegram accepts, whatever the input', () => {
+    const alphabet = [
+      '*',
+      '**',
+      '_',
+      '__',
+      '`',
+      '```',
+      '~~',
+      '<',
+      '>',
+      '&',
+      '[',
+      ']',
+      '(',
+      ')',
+      'a',
+      'b',
+      ' ',
+      '\n',
+      '#',
+      '> ',
+      '- ',
+      'https://x.y',
+      '"',
+    ];
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let n = 0; n < 2000; n++) {
+      const md = Array.from(
+        { length: 1 + Math.floor(random() * 30) },
+        () => alphabet[Math.floor(random() * alphabet.length)],
+      ).join('');
+      expect(() => visible(md), md).not.toThrow();
+    }
+  });
+
+  it('turns brainstem HTML back into plain text for the fallback', () => {
+    expect(htmlToPlain('⚙️ [proxy] <b>a</b> &lt;b&gt; &amp; <a href="https://x.y">docs</a>')).toBe(
+      '⚙️ [proxy] a <b> & docs (https://x.y)',
+    );
+  });
+});
+
+describe('splitMarkdown', () => {
+  it('keeps short text whole and cuts long text at paragraph, then line, then space boundaries', () => {
+    expect(splitMarkdown('short')).toEqual(['short']);
+    const paragraphs = `${'a'.repeat(60)}\n\n${'b'.repeat(60)}`;
+    expect(splitMarkdown(paragraphs, 100)).toEqual(['a'.repeat(60), 'b'.repeat(60)]);
+    const lines = `${'a'.repeat(60)}\n${'b'.repeat(60)}`;
+    expect(splitMarkdown(lines, 100)).toEqual(['a'.repeat(60), 'b'.repeat(60)]);
+    const words = `${'a '.repeat(40)}${'b '.repeat(40)}`.trim();
+    const pieces = splitMarkdown(words, 100);
+    expect(pieces.every((p) => p.length <= 100)).toBe(true);
+    expect(pieces.join(' ')).toBe(words);
+  });
+
+  it('closes a cut code block and reopens it with its language', () => {
+    const code = Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n');
+    const pieces = splitMarkdown(`intro\n\`\`\`ts\n${code}\n\`\`\`\noutro`, 120);
+    expect(pieces.length).toBeGreaterThan(2);
+    for (const p of pieces) {
+      expect(p.length).toBeLessThanOrEqual(120);
+      expect((p.match(/```/g) ?? []).length % 2).toBe(0);
+      expect(() => visible(p)).not.toThrow();
+    }
+    expect(pieces[1]?.startsWith('```ts\n')).toBe(true);
+    const shown = pieces.map((p) => visible(p).text).join('\n');
+    for (let i = 0; i < 30; i++) expect(shown).toContain(`line ${i}`);
+  });
+
+  it('keeps earlier pieces unchanged while the text grows (streaming)', () => {
+    const text = Array.from({ length: 400 }, (_, i) => `sentence ${i}.${i % 7 === 6 ? '\n\n' : ' '}`).join(
+      '',
+    );
+    const final = splitMarkdown(text, 500);
+    for (let end = 600; end < text.length; end += 97) {
+      const partial = splitMarkdown(text.slice(0, end), 500);
+      for (const [i, piece] of partial.slice(0, -1).entries()) expect(piece).toBe(final[i]);
+    }
+  });
+
+  it('never cuts a surrogate pair', () => {
+    const emoji = '😀'.repeat(100);
+    const pieces = splitMarkdown(emoji, 51);
+    expect(pieces.join('')).toBe(emoji);
+    for (const p of pieces) expect(p).not.toMatch(/^[\udc00-\udfff]|[\ud800-\udbff]$/u);
+  });
+});
