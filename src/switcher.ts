@@ -16,6 +16,8 @@ export interface SwitchTrigger {
   /** Who asked, for the log and the notice (user id, "openclaw", "api"). */
   by?: string;
   lang?: Lang;
+  /** Switch only if this mode is still the active one when the switch's turn comes (automatic switches). */
+  onlyFrom?: string;
 }
 
 export type SwitchOutcome =
@@ -27,6 +29,8 @@ export type SwitchOutcome =
       ms: number;
       reason: string;
       unknownMode?: boolean;
+      /** Nothing to announce: the name was wrong, or an automatic switch no longer applied. */
+      quiet?: boolean;
       trigger: SwitchTrigger;
     };
 
@@ -93,6 +97,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
         to: ref,
         ms: elapsed(),
         unknownMode: true,
+        quiet: true,
         reason: t(
           trigger.lang,
           `unknown mode "${ref}". Modes: ${modes.ids().join(', ')}`,
@@ -100,6 +105,10 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
         ),
         trigger,
       });
+    }
+    if (trigger.onlyFrom !== undefined && trigger.onlyFrom !== from) {
+      const reason = `skipped: the active mode is ${from}, not ${trigger.onlyFrom}, any more`;
+      return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, quiet: true, trigger });
     }
     if (target.id === from) {
       return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: true, trigger });
@@ -141,7 +150,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     if (outcome.ok) {
       logger.info({ from: outcome.from, to: outcome.to, ms: outcome.ms }, 'switch done');
       notifier.notify({ kind: 'switch', text: this.wakeText(outcome) });
-    } else if (!outcome.unknownMode) {
+    } else if (!outcome.quiet) {
       logger.warn({ from: outcome.from, to: outcome.to, reason: outcome.reason }, 'switch failed');
       notifier.notify({ kind: 'switch_failed', text: this.failText(outcome) });
     }

@@ -135,16 +135,23 @@ export class UsageLimitWatcher {
     const { switcher, kv, notifier, logger } = this.deps;
     kv.set(FALLBACK_KEY, '');
     if (switcher.active().id !== state.to) return;
-    const lang = noticeLang(this.deps.kv);
-    notifier.notify({
-      kind: 'usage_limit',
-      text: t(
-        lang,
-        `Claude's usage limit has reset: switching back to <b>${state.from}</b>.`,
-        `La limite d’usage Claude est réinitialisée : retour en mode <b>${state.from}</b>.`,
-      ),
+    const lang = noticeLang(kv);
+    // onlyFrom: a switch the user asks for meanwhile is queued first and wins.
+    const o = await switcher.switchTo(state.from, {
+      source: 'fallback',
+      by: 'usage-limit',
+      lang,
+      onlyFrom: state.to,
     });
-    const o = await switcher.switchTo(state.from, { source: 'fallback', by: 'usage-limit', lang });
-    if (!o.ok) logger.warn({ reason: o.reason }, 'switch back after the usage limit failed');
+    if (o.ok) {
+      notifier.notify({
+        kind: 'usage_limit',
+        text: t(
+          lang,
+          `Claude's usage limit has reset: back to <b>${state.from}</b>.`,
+          `La limite d’usage Claude est réinitialisée : retour en mode <b>${state.from}</b>.`,
+        ),
+      });
+    } else logger.warn({ reason: o.reason }, 'no switch back after the usage limit');
   }
 }

@@ -66,12 +66,12 @@ describe('Claude usage limit', () => {
     fake.script(() => text('back on the subscription'));
     await expect.poll(activeMode, { timeout: 15_000 }).toBe('assistant');
     const texts = svc.service.core.notifier.recent(50).map((n) => n.text);
-    expect(texts.join('\n')).toMatch(/switching back to <b>assistant<\/b>/);
+    expect(texts.join('\n')).toMatch(/back to <b>assistant<\/b>/);
     expect(svc.service.core.limits.state()).toBeUndefined();
   });
 
   it('does not switch back when the user switched by hand meanwhile', async () => {
-    const resetSec = Math.ceil(Date.now() / 1000) + 3;
+    const resetSec = Math.ceil(Date.now() / 1000) + 6;
     fake.script(() => httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false }));
     await ask('hello again');
     await expect.poll(activeMode, { timeout: 10_000 }).toBe('local');
