@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { telegramPart } from '../handlers/telegram/index.js';
 import { brainMonitorPart } from './brain-monitor.js';
 import { runDoctor } from './commands/doctor.js';
 import { runOpenclawConfig } from './commands/openclaw-config.js';
@@ -8,6 +7,10 @@ import { credentialsPart } from './credentials.js';
 import { createLogger } from './logger.js';
 import { type Part, startService } from './service.js';
 import { toolsPart } from './tools/index.js';
+
+/** grammY and its plugins load only when a bot token is set: start-up stays fast without Telegram. */
+const telegramPart: Part = async (core) =>
+  core.config.telegram.token ? (await import('../handlers/telegram/index.js')).telegramPart(core) : undefined;
 
 /** Optional parts wired into the service; each one decides from the config whether it runs. */
 // Tools first: the Telegram layer looks them up when it starts.

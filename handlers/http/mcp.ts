@@ -1,6 +1,4 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Core } from '../../src/core.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
@@ -13,8 +11,9 @@ import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
  */
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
   app.post('/mcp', async (request, reply) => {
-    const server = mcpServer(core, registry, reply);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const sdk = await loadSdk();
+    const server = mcpServer(sdk, core, registry, reply);
+    const transport = new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     reply.raw.on('close', () => {
       void transport.close();
       void server.close();
@@ -37,7 +36,26 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
   app.delete('/mcp', notAllowed);
 }
 
-function mcpServer(core: Core, registry: ToolRegistry, reply: FastifyReply): Server {
+type Sdk = Awaited<ReturnType<typeof importSdk>>;
+
+const importSdk = async () => {
+  const [{ Server }, { StreamableHTTPServerTransport }, { CallToolRequestSchema, ListToolsRequestSchema }] =
+    await Promise.all([
+      import('@modelcontextprotocol/sdk/server/index.js'),
+      import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+      import('@modelcontextprotocol/sdk/types.js'),
+    ]);
+  return { Server, StreamableHTTPServerTransport, CallToolRequestSchema, ListToolsRequestSchema };
+};
+let sdkLoad: Promise<Sdk> | undefined;
+/** The SDK loads on the first /mcp call: it costs ~400 ms of start-up otherwise. */
+const loadSdk = () => {
+  sdkLoad ??= importSdk();
+  return sdkLoad;
+};
+
+function mcpServer(sdk: Sdk, core: Core, registry: ToolRegistry, reply: FastifyReply): Server {
+  const { Server, CallToolRequestSchema, ListToolsRequestSchema } = sdk;
   const server = new Server(
     { name: 'brainstem', version: core.version },
     {

@@ -1,7 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { Readability } from '@mozilla/readability';
-import { parseHTML } from 'linkedom';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
@@ -128,7 +126,9 @@ export function webFetchTool(cfg: ToolsConfig['webFetch'], run: Runner): AnyTool
       const page = cfg.delegate
         ? await delegated(cfg.delegate, input.url, run, ctx.signal, cfg.timeoutMs)
         : await fetchGuarded(input.url, guard, cfg, ctx.signal);
-      const { title, text } = page.html ? readable(page.body) : { title: undefined, text: page.body.trim() };
+      const { title, text } = page.html
+        ? await readable(page.body)
+        : { title: undefined, text: page.body.trim() };
       const truncated = page.truncated || text.length > maxChars;
       return {
         data: { url: page.url, status: page.status, contentType: page.contentType, title },
@@ -297,7 +297,12 @@ async function delegated(
 }
 
 /** Title and main text of an HTML page; the whole body text when Readability finds no article. */
-function readable(html: string): { title?: string; text: string } {
+async function readable(html: string): Promise<{ title?: string; text: string }> {
+  // Loaded on first use: the DOM library costs ~200 ms of start-up for a tool most runs never call.
+  const [{ parseHTML }, { Readability }] = await Promise.all([
+    import('linkedom'),
+    import('@mozilla/readability'),
+  ]);
   const { document } = parseHTML(html);
   const title = document.title || undefined;
   const fallback = document.body?.textContent ?? '';
