@@ -4,6 +4,7 @@ import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import type { ToolsConfig } from './config.js';
+import { runDelegate } from './delegate.js';
 import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
 
@@ -285,13 +286,7 @@ async function delegated(
   signal: AbortSignal,
   timeoutMs: number,
 ): Promise<Page> {
-  const r = await run([...prefix, url], { signal, timeoutMs, capture: 'stdout' });
-  if (r.exitCode !== 0) {
-    throw new BrainstemError(
-      'TOOL_FAILED',
-      `The web_fetch delegate exited with ${r.exitCode}: ${r.stderr.trim().slice(-500) || 'no error output'}`,
-    );
-  }
+  const r = await runDelegate('web_fetch', prefix, url, run, signal, timeoutMs);
   const html = /<(?:!doctype html|html|body)[\s>]/i.test(r.output.slice(0, 2_000));
   return { url, html, body: r.output, truncated: r.truncated };
 }

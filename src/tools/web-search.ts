@@ -1,8 +1,8 @@
-import { parseHTML } from 'linkedom';
 import { request } from 'undici';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import type { ToolsConfig } from './config.js';
+import { runDelegate } from './delegate.js';
 import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
 
@@ -52,6 +52,10 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
           'Brave Search answered with something that is not a result list.',
         );
       }
+      // Loaded on first use, not at start-up.
+      const { parseHTML } = await import('linkedom');
+      const plain = (html: string) =>
+        parseHTML(`<html><body>${html}</body></html>`).document.body.textContent?.trim() ?? '';
       const results = (parsed.data.web?.results ?? []).slice(0, input.count).map((r) => ({
         title: plain(r.title),
         url: r.url,
@@ -109,21 +113,10 @@ async function delegated(
   signal: AbortSignal,
   timeoutMs: number,
 ): Promise<unknown> {
-  const r = await run([...prefix, url], { signal, timeoutMs, capture: 'stdout' });
-  if (r.exitCode !== 0) {
-    throw new BrainstemError(
-      'TOOL_FAILED',
-      `The web_search delegate exited with ${r.exitCode}: ${r.stderr.trim().slice(-500) || 'no error output'}`,
-    );
-  }
+  const r = await runDelegate('web_search', prefix, url, run, signal, timeoutMs);
   try {
     return JSON.parse(r.output);
   } catch {
     throw new BrainstemError('TOOL_FAILED', 'The web_search delegate did not print JSON.');
   }
-}
-
-/** Brave marks matches with <strong> and escapes entities; a snippet should be plain text. */
-function plain(s: string): string {
-  return parseHTML(`<html><body>${s}</body></html>`).document.body.textContent?.trim() ?? '';
 }
