@@ -41,7 +41,41 @@ export interface TurnRequest {
   maxTokens?: number;
   /** Extra context the core wants the brain to see this turn only (e.g. a usage summary). */
   extraContext?: string;
+  /** Asks a person whether a tool outside the mode's allow-list may run; absent = such tools are denied. */
+  approve?: Approver;
 }
+
+/** A brain wants to run a tool that needs a person's approval. */
+export interface ApprovalRequest {
+  /** Unique per request (the CLI's request id). */
+  id: string;
+  sessionKey: string;
+  mode: string;
+  tool: string;
+  input: Record<string, unknown>;
+  /** Short readable summary of the input (the Bash command, the file path…), not escaped. */
+  summary: string;
+}
+
+/**
+ * `session` also allows the same thing again in this conversation without asking:
+ * for Bash the exact same command, for any other tool the tool itself.
+ */
+export type ApprovalDecision =
+  | { behavior: 'allow'; scope: 'once' | 'session' }
+  | { behavior: 'deny'; message: string };
+
+/** Resolves when a person has decided; `signal` aborts when the answer is no longer wanted (timeout, turn stopped). */
+export type Approver = (req: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalDecision>;
+
+/** Who settled an approval request. */
+export type ApprovalSource =
+  | 'approver' // a person answered
+  | 'session' // allowed earlier "for this session"
+  | 'timeout' // nobody answered in time: denied
+  | 'unavailable' // no approver for this turn: denied
+  | 'failed' // the approver threw: denied
+  | 'cancelled'; // the turn stopped while waiting: nothing was run
 
 export interface TurnUsage {
   costUsd: number;
@@ -82,7 +116,20 @@ export type TurnEvent =
   /** The brain's own session id for this conversation, once known. */
   | { type: 'session'; sessionId: string }
   | { type: 'done'; finishReason: FinishReason }
-  | { type: 'error'; error: BrainError };
+  | { type: 'error'; error: BrainError }
+  /** The turn waits until `request` is decided (a face can show it). */
+  | { type: 'approval_pending'; request: ApprovalRequest }
+  /** An approval request was settled; every one is reported, for the audit log. */
+  | {
+      type: 'approval';
+      request: ApprovalRequest;
+      decision: ApprovalDecision;
+      source: ApprovalSource;
+      /** How long the turn waited for it. */
+      waitedMs: number;
+    }
+  /** Something brainstem tells the user about this turn, apart from the answer (starts with the proxy tag). */
+  | { type: 'notice'; text: string };
 
 export type Readiness = { ok: true; detail?: string } | { ok: false; reason: string };
 
@@ -100,4 +147,6 @@ export interface Brain {
   turn(req: TurnRequest, signal: AbortSignal): AsyncIterable<TurnEvent>;
   /** Forget the brain session of a conversation (the user asked for a fresh start). */
   forget?(sessionKey: string): void;
+  /** Ends what the brain keeps running between turns (warm processes), for shutdown. */
+  close?(): Promise<void>;
 }

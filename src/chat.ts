@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type {
+  Approver,
   Brain,
   BrainError,
   ChatMessage,
@@ -9,6 +10,7 @@ import type {
   TurnUsage,
 } from '../brains/types.js';
 import type { Config, ModeConfig } from './config.js';
+import type { Db } from './db/index.js';
 import { BrainstemError } from './errors.js';
 import { formatDuration, type Lang, t } from './i18n.js';
 import { detectIntent, guessLang, type Intent } from './intents.js';
@@ -43,6 +45,8 @@ export interface ChatRequest {
   /** Who asks: recorded in the usage ledger. */
   source: 'openai' | 'telegram' | 'tool';
   lang?: Lang;
+  /** Asks a person about tools outside the mode's allow-list; default: the one set by setDefaultApprover. */
+  approve?: Approver;
 }
 
 /** What a face receives: the brain's events, plus the moments a face may want to show. */
@@ -83,6 +87,8 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
   /** Turns running now, so a shutdown can wait for them and then cut them short. */
   private readonly running = new Set<AbortController>();
   private closing = false;
+  private defaultApprover?: Approver;
+  private readonly insertAudit;
 
   constructor(
     private readonly deps: {
@@ -93,9 +99,18 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
       ledger: UsageLedger;
       notifier: Notifier;
       logger: Logger;
+      db: Db;
     },
   ) {
     super();
+    this.insertAudit = deps.db.prepare(
+      'INSERT INTO audit (ts, tool, caller, args, ok, exit_code, duration_ms, error) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)',
+    );
+  }
+
+  /** The approver of turns that come without one (e.g. through the OpenAI endpoint). */
+  setDefaultApprover(approve: Approver | undefined): void {
+    this.defaultApprover = approve;
   }
 
   addLocalAnswerer(answerer: LocalAnswerer): void {
@@ -235,6 +250,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
           toolChoice: req.toolChoice,
           maxTokens: req.maxTokens,
           extraContext: usageAsked ? usageContext(this.deps.ledger) : undefined,
+          approve: req.approve ?? this.defaultApprover,
         },
         signal,
       );
@@ -249,6 +265,10 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
             break;
           case 'session':
             brainSessionId = ev.sessionId;
+            yield ev;
+            break;
+          case 'approval':
+            this.auditApproval(ev);
             yield ev;
             break;
           case 'done':
@@ -301,6 +321,30 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
           this.deps.logger.warn({ target }, 'ignored [SWITCH] marker naming an unknown mode');
         }
       }
+    }
+  }
+
+  /** Each tool approval decision lands in the audit log, like an infra tool call. */
+  private auditApproval(ev: Extract<TurnEvent, { type: 'approval' }>): void {
+    const { request: r, decision: d } = ev;
+    const args = JSON.stringify({
+      summary: r.summary,
+      by: ev.source,
+      ...(d.behavior === 'allow' ? { scope: d.scope } : {}),
+    });
+    try {
+      this.insertAudit.run(
+        Date.now() - ev.waitedMs,
+        `approval:${r.tool}`.slice(0, 100),
+        r.sessionKey.slice(0, 100),
+        args,
+        d.behavior === 'allow' ? 1 : 0,
+        ev.waitedMs,
+        d.behavior === 'deny' ? d.message.slice(0, 500) : null,
+      );
+    } catch (err) {
+      // The turn matters more than its audit line; the log keeps the trace.
+      this.deps.logger.error({ err, tool: r.tool }, 'approval audit write failed');
     }
   }
 

@@ -43,6 +43,18 @@ const llamaModelSchema = z
   })
   .strict();
 
+const WARM_DEFAULTS = { enabled: true, idleMs: 10 * 60_000, max: 4 };
+
+const warmSchema = z
+  .object({
+    enabled: z.boolean().default(WARM_DEFAULTS.enabled),
+    /** An idle process is closed after this long. */
+    idleMs: z.number().int().positive().default(WARM_DEFAULTS.idleMs),
+    /** How many may live at once, all Claude modes together; the least recently used goes first. */
+    max: z.number().int().min(1).default(WARM_DEFAULTS.max),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     dataDir: z.string().default('./data'),
@@ -96,6 +108,10 @@ export const configSchema = z
           .default(7 * 24),
         /** Extra environment for the CLI (e.g. CLAUDE_CONFIG_DIR). */
         env: z.record(z.string(), z.string()).default({}),
+        /** A CLI process kept per conversation between turns, so a follow-up skips the CLI start-up. */
+        warm: warmSchema.default(WARM_DEFAULTS),
+        /** A tool approval nobody answers within this time is denied, and the user is told. */
+        approvalTimeoutMs: z.number().int().positive().default(120_000),
       })
       .strict()
       .default({
@@ -105,6 +121,8 @@ export const configSchema = z
         turnTimeoutMs: 1_800_000,
         sessionTtlHours: 168,
         env: {},
+        warm: WARM_DEFAULTS,
+        approvalTimeoutMs: 120_000,
       }),
     llama: z
       .object({
@@ -138,9 +156,11 @@ export const configSchema = z
         streaming: z.enum(['draft', 'edit', 'off']).default('edit'),
         /** Minimum time between two edits of a streamed message. */
         editIntervalMs: z.number().int().min(100).default(1_000),
+        /** How long a confirmation (a mutating tool call, /upgrade) waits for its answer before nothing runs. */
+        confirmTimeoutMs: z.number().int().min(1_000).default(120_000),
       })
       .strict()
-      .default({ allowedUsers: [], streaming: 'edit', editIntervalMs: 1_000 }),
+      .default({ allowedUsers: [], streaming: 'edit', editIntervalMs: 1_000, confirmTimeoutMs: 120_000 }),
     openclaw: z
       .object({
         gatewayUrl: z.string().url().optional(),
@@ -172,6 +192,7 @@ export const configSchema = z
 export type ConfigFile = z.input<typeof configSchema>;
 export type ModeConfig = z.infer<typeof modeSchema> & { id: string };
 export type LlamaModelConfig = z.infer<typeof llamaModelSchema>;
+export type WarmConfig = z.infer<typeof warmSchema>;
 type Parsed = z.infer<typeof configSchema>;
 
 export interface Config extends Omit<Parsed, 'modes' | 'claude'> {

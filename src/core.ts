@@ -1,4 +1,5 @@
 import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
+import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
 import { type ApiToken, loadApiToken } from './api-token.js';
@@ -51,6 +52,10 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
   const notifier = new Notifier(db, logger.child({ part: 'notices' }));
   const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir };
   const brains = new Map<string, Brain>();
+  // One pool for every Claude mode, so `claude.warm.max` bounds them all together.
+  const warm = config.claude.warm.enabled
+    ? new WarmPool(config.claude.warm, logger.child({ part: 'claude-warm' }))
+    : undefined;
   for (const mode of config.modes) {
     const log = logger.child({ brain: mode.id });
     brains.set(
@@ -63,6 +68,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
             sessions,
             logger: log,
             mcp,
+            warm,
           })
         : new LlamaLocalBrain({
             mode,
@@ -80,7 +86,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     notifier,
     logger: logger.child({ part: 'switch' }),
   });
-  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger });
+  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger, db });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
   return {
     config,

@@ -50,6 +50,8 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
       for (const s of stops) await s().catch((err) => logger.warn({ err }, 'part failed to stop'));
       core.limits.stop();
       await core.chat.drain(graceMs);
+      // Warm Claude processes outlive turns; nothing will use them now.
+      await Promise.all([...core.brains.values()].map((b) => b.close?.()));
       await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
       core.db.pragma('wal_checkpoint(TRUNCATE)');
       core.db.close();

@@ -86,6 +86,8 @@ describe('OpenAI endpoint over the real claude CLI', () => {
   });
 
   it('kills the claude child when the client goes away', async () => {
+    // Warm processes of the earlier conversations live on; the child of this turn must not.
+    const earlier = new Set(processesIn(svc.dir));
     const g = createGate();
     fake.script(() => text(['held', ' forever'], { gate: g.promise, gateAfter: 1 }));
     const controller = new AbortController();
@@ -106,7 +108,9 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       // the SDK may end the loop or throw on abort: either way the client is gone
     }
     expect(seen).toBe(true);
-    await expect.poll(() => processesIn(svc.dir), { timeout: 10_000 }).toEqual([]);
+    await expect
+      .poll(() => processesIn(svc.dir).filter((pid) => !earlier.has(pid)), { timeout: 10_000 })
+      .toEqual([]);
     g.open();
   });
 

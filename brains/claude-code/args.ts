@@ -11,9 +11,11 @@ export interface ArgsInput {
 }
 
 /**
- * argv for one turn. The prompt itself comes on stdin. Permission mode
- * "default" works as root (bypassPermissions is refused there) and, in `-p`
- * mode, denies every tool outside `--allowedTools` instead of asking.
+ * The mode's argv for a CLI process; the protocol flags are added by
+ * ClaudeProcess and the prompt comes on stdin. Permission mode "default" works
+ * as root (bypassPermissions is refused there): tools on `--allowedTools` run
+ * at once, those on `--disallowedTools` are refused, and the CLI asks brainstem
+ * about any other.
  */
 export function buildArgs({ mode, resumeId, appendSystemPrompt, mcpConfigPath }: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];

@@ -138,7 +138,7 @@ export function timeoutError(ms: number): BrainError {
   };
 }
 
-function formatDuration(ms: number): string {
+export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.round(ms / 6_000) / 10;
   return `${minutes} minute${minutes === 1 ? '' : 's'}`;

@@ -4,12 +4,12 @@ import type { Config, ModeConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { SessionStore } from '../../src/sessions.js';
 import type { Brain, Readiness, TurnEvent, TurnRequest } from '../types.js';
+import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
 import {
   abortedError,
   classifyFailure,
   emptyPromptError,
-  type FailureSignals,
   isMissingSession,
   notFound,
   prepareError,
@@ -19,10 +19,11 @@ import {
   timeoutError,
 } from './errors.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
-import { runCli } from './process.js';
+import { ClaudeProcess } from './process.js';
 import { planPrompt } from './prompt.js';
 import { RunReader } from './run-reader.js';
-import { parseCliLine } from './stream-json.js';
+import { runTurn, type TurnOutcome } from './turn-runner.js';
+import type { WarmPool } from './warm-pool.js';
 
 export interface ClaudeCodeBrainOptions {
   mode: ModeConfig;
@@ -33,26 +34,47 @@ export interface ClaudeCodeBrainOptions {
   logger: Logger;
   /** brainstem's MCP endpoint, offered to Claude Code as the `brainstem` server. */
   mcp?: McpOptions;
+  /** Keeps a CLI process per conversation between turns; without it every turn starts the CLI afresh. */
+  warm?: WarmPool;
 }
 
 const VERSION_TIMEOUT_MS = 10_000;
 
-/** How one run of the CLI ended, for the retry decision in `turn`. */
-type Attempt = { retryFresh: boolean };
+/** What `turn` does after an attempt: nothing more, the same turn on a new process, or on a new session. */
+type Next = 'done' | 'cold' | 'fresh';
+
+interface AttemptOptions {
+  key: string;
+  resumeId?: string;
+  /** A warm process holding `resumeId`, taken from the pool for this turn. */
+  warm?: ClaudeProcess;
+  reader: RunReader;
+  mcpConfigPath?: string;
+  signal: AbortSignal;
+}
 
 /**
- * A brain backed by the real `claude` CLI, one child process per turn.
- * Conversations map to CLI sessions (`--resume`) through the session store.
+ * A brain backed by the real `claude` CLI. Conversations map to CLI sessions
+ * (`--resume`) through the session store; with a warm pool, the process of a
+ * conversation stays alive for its next turn. Tools outside the mode's
+ * allow-list are asked of the turn's approver.
  */
 export class ClaudeCodeBrain implements Brain {
   readonly kind = 'claude';
   readonly id: string;
   private readonly log: Logger;
+  private readonly approvals: Approvals;
   private mcpConfig?: Promise<string>;
+  private closed = false;
 
   constructor(private readonly opts: ClaudeCodeBrainOptions) {
     this.id = opts.mode.id;
     this.log = opts.logger.child({ brain: 'claude', mode: opts.mode.id });
+    this.approvals = new Approvals({
+      mode: opts.mode.id,
+      timeoutMs: opts.claude.approvalTimeoutMs,
+      log: this.log,
+    });
   }
 
   async ready(signal?: AbortSignal): Promise<Readiness> {
@@ -72,8 +94,17 @@ export class ClaudeCodeBrain implements Brain {
     return { ok: false, reason };
   }
 
+  /** Forgets the session, what was allowed "for this session", and closes the warm process. */
   forget(sessionKey: string): void {
     this.opts.sessions.delete(sessionKey, this.id);
+    this.approvals.forget(sessionKey);
+    void this.opts.warm?.drop(this.key(sessionKey));
+  }
+
+  /** Ends this brain's warm processes (running turns keep theirs until they end); for shutdown. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.opts.warm?.closeAll(this.key(''));
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
@@ -90,102 +121,169 @@ export class ClaudeCodeBrain implements Brain {
       yield { type: 'error', error: prepareError(err) };
       return;
     }
+    // A new conversation starts with nothing allowed "for this session".
+    if (req.freshSession) this.approvals.forget(req.sessionKey);
     const stored = this.opts.sessions.get(req.sessionKey, this.id);
-    let resumeId = !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined;
+    const key = this.key(req.sessionKey);
+    const newReader = () =>
+      new RunReader((id) => this.opts.sessions.set(req.sessionKey, this.id, id, this.opts.cwd));
+    const a: AttemptOptions = {
+      key,
+      resumeId: !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined,
+      reader: newReader(),
+      mcpConfigPath,
+      signal,
+    };
+    a.warm = this.warmFor(key, a.resumeId);
     for (;;) {
-      const attempt = yield* this.attempt(req, resumeId, mcpConfigPath, signal);
-      if (!attempt.retryFresh) return;
-      this.log.info(
-        { sessionKey: req.sessionKey, staleSession: resumeId },
-        'stored Claude session is gone; starting fresh',
-      );
-      resumeId = undefined;
+      const next = yield* this.attempt(req, a);
+      if (next === 'done') return;
+      if (next === 'fresh') {
+        this.log.info(
+          { sessionKey: req.sessionKey, staleSession: a.resumeId },
+          'stored Claude session is gone; starting fresh',
+        );
+        a.resumeId = undefined;
+        a.reader = newReader();
+      }
+      // 'cold' keeps the session and the reader: a new process resumes exactly where the warm one was.
+      a.warm = undefined;
     }
   }
 
-  /** One CLI run. Asks for a fresh retry only when a resume failed before anything was yielded. */
-  private async *attempt(
-    req: TurnRequest,
-    resumeId: string | undefined,
-    mcpConfigPath: string | undefined,
-    signal: AbortSignal,
-  ): AsyncGenerator<TurnEvent, Attempt> {
-    const plan = planPrompt(req, this.opts.mode, resumeId !== undefined);
+  /**
+   * The warm process of a conversation, if it holds exactly the session this
+   * turn resumes, in this cwd. Any other (a new conversation, a session that
+   * changed meanwhile) belongs to something else and is closed.
+   */
+  private warmFor(key: string, resumeId: string | undefined): ClaudeProcess | undefined {
+    const pool = this.opts.warm;
+    const proc = pool?.take(key);
+    if (!pool || !proc) return undefined;
+    if (resumeId !== undefined && proc.sessionId === resumeId && proc.cwd === this.opts.cwd) return proc;
+    pool.release(key, proc, false);
+    void proc.close();
+    return undefined;
+  }
+
+  /** One turn on one process (warm, or started here). */
+  private async *attempt(req: TurnRequest, a: AttemptOptions): AsyncGenerator<TurnEvent, Next> {
+    const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined);
     if (!plan.stdin.trim()) {
+      if (a.warm && !this.opts.warm?.release(a.key, a.warm, true)) void a.warm.close();
       yield { type: 'error', error: emptyPromptError };
-      return { retryFresh: false };
+      return 'done';
     }
     const started = Date.now();
-    const run = runCli({
-      bin: this.opts.claude.bin,
-      args: buildArgs({
-        mode: this.opts.mode,
-        resumeId,
-        appendSystemPrompt: plan.appendSystemPrompt,
-        mcpConfigPath,
-      }),
-      cwd: this.opts.cwd,
-      env: this.env(),
-      input: plan.stdin,
-      signal,
-      timeoutMs: this.opts.claude.turnTimeoutMs,
-    });
-    const log = this.log.child({ sessionKey: req.sessionKey, pid: run.pid });
-    log.info({ resumed: resumeId !== undefined, promptChars: plan.stdin.length }, 'claude turn started');
+    const proc =
+      a.warm ??
+      new ClaudeProcess({
+        bin: this.opts.claude.bin,
+        args: buildArgs({
+          mode: this.opts.mode,
+          resumeId: a.resumeId,
+          appendSystemPrompt: plan.appendSystemPrompt,
+          mcpConfigPath: a.mcpConfigPath,
+        }),
+        cwd: this.opts.cwd,
+        env: this.env(),
+      });
+    const pooled = a.warm !== undefined || (!this.closed && this.opts.warm?.claim(a.key, proc) === true);
+    const log = this.log.child({ sessionKey: req.sessionKey, pid: proc.pid });
+    log.info(
+      { resumed: a.resumeId !== undefined, warm: a.warm !== undefined, promptChars: plan.stdin.length },
+      'claude turn started',
+    );
 
-    const reader = new RunReader((id) => this.opts.sessions.set(req.sessionKey, this.id, id, this.opts.cwd));
-    for await (const line of run.lines) {
-      const ev = parseCliLine(line);
-      if (ev?.type === 'invalid') {
-        log.warn({ lineType: ev.lineType, problem: ev.problem }, 'unexpected Claude Code output line');
-      } else if (ev) {
-        yield* reader.read(ev);
+    let outcome: TurnOutcome | undefined;
+    let keep = false;
+    try {
+      outcome = yield* runTurn(proc, {
+        prompt: plan.stdin,
+        signal: a.signal,
+        timeoutMs: this.opts.claude.turnTimeoutMs,
+        expectSession: a.warm ? a.resumeId : undefined,
+        reader: a.reader,
+        permit: (p, signal, emit) => this.approvals.decide(req, p, signal, emit),
+        log,
+      });
+      const durationMs = Date.now() - started;
+      const { end } = outcome;
+      if (end.kind === 'aborted') {
+        log.info({ durationMs }, 'claude turn aborted');
+        yield { type: 'error', error: abortedError };
+        return 'done';
+      }
+      if (end.kind === 'timeout') {
+        log.warn({ durationMs }, 'claude turn hit the time limit');
+        yield { type: 'error', error: timeoutError(this.opts.claude.turnTimeoutMs) };
+        return 'done';
+      }
+      if (end.kind === 'lost') {
+        // Nothing of the turn happened yet: another process can take it without doing or saying anything twice.
+        if (a.warm && !outcome.progressed) {
+          log.warn({ why: end.why }, 'warm Claude process did not take the turn; starting a fresh one');
+          return 'cold';
+        }
+        const exit = await proc.exit;
+        if (exit.spawnFailure) {
+          log.error({ code: exit.spawnFailure.code }, 'claude could not be started');
+          yield {
+            type: 'error',
+            error: spawnError(this.opts.claude.bin, exit.spawnFailure.code, exit.spawnFailure.message),
+          };
+          return 'done';
+        }
+        const failure = {
+          ...a.reader.signals,
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          stderr: exit.stderr,
+        };
+        if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
+        const error = classifyFailure(failure);
+        log.warn(
+          { durationMs, kind: error.kind, exitCode: exit.exitCode, signal: exit.signal, why: end.why },
+          'claude turn failed',
+        );
+        log.debug({ stderr: scrub(exit.stderr.slice(-2000)) }, 'claude stderr');
+        yield { type: 'error', error };
+        return 'done';
+      }
+
+      const { result } = end;
+      const costUsd = proc.turnCost(result.usage.costUsd);
+      const failure = { ...a.reader.signals, stderr: proc.stderr };
+      if (!result.isError) {
+        yield* a.reader.settle(costUsd);
+        log.info(
+          { durationMs, costUsd, permissionDenials: result.permissionDenials.map((d) => d.tool) },
+          'claude turn finished',
+        );
+        proc.sessionId = result.sessionId ?? a.reader.sessionId;
+        keep = pooled && !this.closed && outcome.invalidLines === 0;
+        yield { type: 'done', finishReason: 'stop' };
+        return 'done';
+      }
+      if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
+      yield* a.reader.settle(costUsd);
+      const error = classifyFailure(failure);
+      log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
+      log.debug({ stderr: scrub(proc.stderr.slice(-2000)) }, 'claude stderr');
+      yield { type: 'error', error };
+      return 'done';
+    } finally {
+      // A failed turn, an unfinished one (the consumer stopped reading) or a stopped one ends its process.
+      const kept = pooled && this.opts.warm?.release(a.key, proc, keep) === true;
+      if (!kept) {
+        if (!outcome) proc.kill();
+        await proc.close();
       }
     }
-    const exit = await run.exit;
-    const durationMs = Date.now() - started;
-    const failure: FailureSignals = {
-      ...reader.signals,
-      exitCode: exit.exitCode,
-      signal: exit.signal,
-      stderr: exit.stderr,
-    };
+  }
 
-    if (signal.aborted || exit.stopped === 'aborted') {
-      log.info({ durationMs }, 'claude turn aborted');
-      yield { type: 'error', error: abortedError };
-      return { retryFresh: false };
-    }
-    if (exit.stopped === 'timeout') {
-      log.warn({ durationMs }, 'claude turn hit the time limit');
-      yield { type: 'error', error: timeoutError(this.opts.claude.turnTimeoutMs) };
-      return { retryFresh: false };
-    }
-    if (exit.spawnFailure) {
-      log.error({ code: exit.spawnFailure.code }, 'claude could not be started');
-      yield {
-        type: 'error',
-        error: spawnError(this.opts.claude.bin, exit.spawnFailure.code, exit.spawnFailure.message),
-      };
-      return { retryFresh: false };
-    }
-    if (resumeId !== undefined && !reader.yielded && isMissingSession(failure)) return { retryFresh: true };
-
-    yield* reader.settle();
-    const { result } = reader.signals;
-    if (result && !result.isError) {
-      log.info({ durationMs, costUsd: result.usage.costUsd }, 'claude turn finished');
-      yield { type: 'done', finishReason: 'stop' };
-      return { retryFresh: false };
-    }
-    const error = classifyFailure(failure);
-    log.warn(
-      { durationMs, kind: error.kind, status: error.status, exitCode: exit.exitCode, signal: exit.signal },
-      'claude turn failed',
-    );
-    log.debug({ stderr: scrub(exit.stderr.slice(-2000)) }, 'claude stderr');
-    yield { type: 'error', error };
-    return { retryFresh: false };
+  private key(sessionKey: string): string {
+    return `${this.id}\u0000${sessionKey}`;
   }
 
   /** The CLI environment: bounded retries and API timeout, then the configured extras. */

@@ -1,47 +1,42 @@
 import { execa } from 'execa';
 
 /**
- * One run of the CLI as a child process: stdout as lines, stopped (with every
- * process it started) on abort, on the turn time limit, or when the reader
- * stops reading. The child leads its own process group so that a kill reaches
- * the shells and MCP servers it spawned too.
+ * One `claude` child that speaks stream-json both ways: turns and control
+ * answers go to its stdin, events come out of its stdout as lines. It may
+ * serve one turn or many (a warm process). It leads its own process group so
+ * that a kill reaches the shells and MCP servers it started too.
  */
 
-export interface RunOptions {
+export interface SpawnOptions {
   bin: string;
+  /** The mode's arguments; the protocol flags are added here. */
   args: string[];
   cwd: string;
   /** Added to process.env. */
   env: Record<string, string>;
-  /** Written to stdin, which is then closed. */
-  input: string;
-  signal: AbortSignal;
-  timeoutMs: number;
 }
 
 export interface CliExit {
   exitCode?: number;
   /** Signal that ended the child, if any. */
   signal?: string;
-  /** Why brainstem stopped it, if it did. */
-  stopped?: 'aborted' | 'timeout';
   /** The child could not be started (e.g. ENOENT). */
   spawnFailure?: { code?: string; message: string };
   /** Last part of stderr, for classification and debug logs. */
   stderr: string;
 }
 
-export interface CliRun {
-  pid: number | undefined;
-  /** stdout lines; leaving the loop early kills the child. */
-  lines: AsyncIterable<string>;
-  /** Settles once the child has exited and been reaped. */
-  exit: Promise<CliExit>;
-}
+/**
+ * Turns on stdin as JSON lines, and tool permission requests on stdout instead
+ * of a silent deny (`--permission-prompt-tool stdio` needs stream-json input).
+ */
+const PROTOCOL_ARGS = ['--input-format', 'stream-json', '--permission-prompt-tool', 'stdio'];
 
 const STDERR_KEEP = 16 * 1024;
 /** Time the CLI gets to exit on SIGTERM before its group gets SIGKILL. */
 const KILL_GRACE_MS = 2_000;
+/** Time the CLI gets to exit by itself once its stdin is closed. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** Process groups still running, killed if brainstem itself exits (detached children outlive it otherwise). */
 const liveGroups = new Set<number>();
@@ -55,75 +50,118 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export function runCli(o: RunOptions): CliRun {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+export class ClaudeProcess {
+  readonly pid: number | undefined;
+  readonly cwd: string;
+  /** Settles once the child has exited and its group has been cleared. */
+  readonly exit: Promise<CliExit>;
+  /** The CLI session this process holds, once known. */
+  sessionId?: string;
+  private readonly child;
+  private readonly lines: AsyncIterator<string>;
+  private stderrTail = '';
+  private exited = false;
+  /** Asked to close or killed: no new turn may start on it. */
+  private ending = false;
+  private killing = false;
+  private graceTimer?: NodeJS.Timeout;
+  /** `total_cost_usd` of its last result: the CLI reports a running total for the life of the process. */
+  private costSoFar = 0;
+
+  constructor(o: SpawnOptions) {
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.once('exit', () => {
+        for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+      });
+    }
+    this.cwd = o.cwd;
+    this.child = execa(o.bin, [...o.args, ...PROTOCOL_ARGS], {
+      cwd: o.cwd,
+      env: o.env,
+      stdin: 'pipe',
+      detached: true,
+      buffer: false,
+      reject: false,
+    });
+    const pid = this.child.pid;
+    this.pid = pid;
+    if (pid !== undefined) liveGroups.add(pid);
+    // EPIPE when the CLI died between turns: the turn learns it from the end of stdout.
+    this.child.stdin?.on('error', () => {});
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-STDERR_KEEP);
+    });
+    // execa ends this iteration when the child exits, even if a grandchild still holds stdout.
+    this.lines = this.child.iterable()[Symbol.asyncIterator]();
+    this.exit = this.child.then((r): CliExit => {
+      this.exited = true;
+      clearTimeout(this.graceTimer);
+      if (pid !== undefined) {
+        // Whatever is left in the group once the CLI is gone (helpers it started, a shell
+        // killed mid-command) is an orphan.
+        killGroup(pid, 'SIGKILL');
+        liveGroups.delete(pid);
+      }
+      // A child that never started has no exit code and no signal, only a Node error code.
+      const spawnFailure =
+        pid === undefined
+          ? { code: r.code, message: r.originalMessage ?? r.shortMessage ?? 'spawn failed' }
+          : undefined;
+      return { exitCode: r.exitCode, signal: r.signal, spawnFailure, stderr: this.stderrTail };
     });
   }
-  const child = execa(o.bin, o.args, {
-    cwd: o.cwd,
-    env: o.env,
-    input: o.input,
-    detached: true,
-    buffer: false,
-    reject: false,
-  });
-  const pid = child.pid;
-  if (pid !== undefined) liveGroups.add(pid);
 
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
-  });
+  get alive(): boolean {
+    return !this.exited && !this.ending && this.pid !== undefined;
+  }
 
-  let stopped: CliExit['stopped'];
-  let exited = false;
-  let graceTimer: NodeJS.Timeout | undefined;
-  const stop = (why: NonNullable<CliExit['stopped']>) => {
-    if (stopped || exited || pid === undefined) return;
-    stopped = why;
-    killGroup(pid, 'SIGTERM');
-    graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
-  };
-  const onAbort = () => stop('aborted');
-  o.signal.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => stop('timeout'), o.timeoutMs);
-  if (o.signal.aborted) onAbort();
+  get stderr(): string {
+    return this.stderrTail;
+  }
 
-  const exit = child.then((r): CliExit => {
-    exited = true;
-    clearTimeout(timer);
-    clearTimeout(graceTimer);
-    o.signal.removeEventListener('abort', onAbort);
-    if (pid !== undefined) {
-      // Whatever is left in the group once the CLI is gone (helpers it started, a shell
-      // killed mid-command) is an orphan.
-      killGroup(pid, 'SIGKILL');
-      liveGroups.delete(pid);
-    }
-    // A child that never started has no exit code and no signal, only a Node error code.
-    const spawnFailure =
-      pid === undefined
-        ? { code: r.code, message: r.originalMessage ?? r.shortMessage ?? 'spawn failed' }
-        : undefined;
-    return { exitCode: r.exitCode, signal: r.signal, stopped, spawnFailure, stderr };
-  });
+  /** Writes one JSON line; dropped when the process is gone or going. */
+  send(message: object): void {
+    const stdin = this.child.stdin;
+    if (this.exited || !stdin || stdin.destroyed || stdin.writableEnded) return;
+    stdin.write(`${JSON.stringify(message)}\n`);
+  }
 
-  async function* lines(): AsyncGenerator<string> {
-    // execa ends this iteration when the child exits, even if a grandchild still holds stdout.
-    // Iterated by hand: closing execa's iterator waits for the child to exit, so a reader
-    // that stops early must kill the child first, and for-await would close it first.
-    const it = child.iterable()[Symbol.asyncIterator]();
+  /** The next stdout line; undefined once the process has ended. One reader at a time. */
+  async nextLine(): Promise<string | undefined> {
     try {
-      for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
-    } finally {
-      if (!exited) stop('aborted');
-      await it.return?.();
-      await exit;
+      const next = await this.lines.next();
+      return next.done ? undefined : next.value;
+    } catch {
+      return undefined;
     }
   }
 
-  return { pid, lines: lines(), exit };
+  /** This turn's cost from the running total its `result` reported. */
+  turnCost(totalCostUsd: number): number {
+    const cost = Math.max(0, totalCostUsd - this.costSoFar);
+    this.costSoFar = totalCostUsd;
+    return cost;
+  }
+
+  /** SIGTERM to the whole group, SIGKILL after a grace period. */
+  kill(): void {
+    if (this.killing || this.exited || this.pid === undefined) return;
+    this.killing = true;
+    this.ending = true;
+    killGroup(this.pid, 'SIGTERM');
+    const pid = this.pid;
+    this.graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+  }
+
+  /** Ends stdin so the CLI exits by itself (its session file complete); killed if it lingers. */
+  close(): Promise<CliExit> {
+    if (!this.exited && !this.ending) {
+      this.ending = true;
+      this.child.stdin?.end();
+      const timer = setTimeout(() => this.kill(), CLOSE_GRACE_MS);
+      void this.exit.then(() => clearTimeout(timer));
+    }
+    return this.exit;
+  }
 }

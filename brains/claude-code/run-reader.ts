@@ -17,7 +17,8 @@ export class RunReader {
 
   constructor(private readonly onSession: (sessionId: string) => void) {}
 
-  read(ev: Exclude<CliEvent, { type: 'invalid' }>): TurnEvent[] {
+  /** Events the reader does not act on (control traffic, other lines) give nothing. */
+  read(ev: CliEvent): TurnEvent[] {
     switch (ev.type) {
       case 'init':
         return ev.sessionId === this.sessionId ? [] : this.session(ev.sessionId);
@@ -42,15 +43,20 @@ export class RunReader {
       case 'result':
         this.signals.result = ev.result;
         return [];
+      default:
+        return [];
     }
   }
 
-  /** Events of a successful or failed result: the session id if init never gave it, then the usage. */
-  settle(): TurnEvent[] {
+  /**
+   * Events of a successful or failed result: the session id if init never gave
+   * it, then the usage with the turn's own cost (the result holds a running total).
+   */
+  settle(turnCostUsd: number): TurnEvent[] {
     const result = this.signals.result;
     if (!result) return [];
     const out = result.sessionId && !this.sessionId ? this.session(result.sessionId) : [];
-    out.push({ type: 'usage', usage: result.usage });
+    out.push({ type: 'usage', usage: { ...result.usage, costUsd: turnCostUsd } });
     return out;
   }
 

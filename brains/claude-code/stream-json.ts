@@ -5,8 +5,9 @@ import type { TurnUsage } from '../types.js';
  * The lines of `claude -p --output-format stream-json --verbose
  * --include-partial-messages` that the brain acts on, validated with zod and
  * reduced to what it needs. Everything else the CLI prints (status lines,
- * whole `assistant` messages, tool results) is ignored on purpose: text comes
- * from the partial deltas, and Claude Code's own tool use stays internal.
+ * whole `assistant` messages, tool results) is passed on as `other` and
+ * ignored on purpose: text comes from the partial deltas, and Claude Code's
+ * own tool use stays internal.
  */
 
 const initLine = z.object({
@@ -22,7 +23,8 @@ const streamEventLine = z.object({
   event: z.object({
     type: z.string(),
     content_block: z.object({ type: z.string() }).optional(),
-    delta: z.object({ type: z.string(), text: z.string().optional() }).optional(),
+    // `message_delta` carries a delta without a type (stop reason, usage).
+    delta: z.object({ type: z.string().optional(), text: z.string().optional() }).optional(),
   }),
 });
 
@@ -41,6 +43,30 @@ const assistantLine = z.object({
   type: z.literal('assistant'),
   parent_tool_use_id: z.string().nullish(),
   error: z.string().optional(),
+});
+
+/** The CLI asks whether a tool outside `--allowedTools` may run (`--permission-prompt-tool stdio`). */
+const canUseToolLine = z.object({
+  type: z.literal('control_request'),
+  request_id: z.string().min(1),
+  request: z.object({
+    subtype: z.literal('can_use_tool'),
+    tool_name: z.string().min(1),
+    input: z.record(z.string(), z.unknown()),
+    tool_use_id: z.string().optional(),
+  }),
+});
+
+const controlRequestLine = z.object({
+  type: z.literal('control_request'),
+  request_id: z.string().min(1),
+  request: z.object({ subtype: z.string() }),
+});
+
+/** The CLI withdraws a request it sent (e.g. a pending permission when the turn is interrupted). */
+const controlCancelLine = z.object({
+  type: z.literal('control_cancel_request'),
+  request_id: z.string().min(1),
 });
 
 const count = z.number().nonnegative().default(0);
@@ -62,6 +88,9 @@ const resultLine = z.object({
       cache_creation_input_tokens: count,
     })
     .optional(),
+  permission_denials: z
+    .array(z.object({ tool_name: z.string(), tool_use_id: z.string().optional() }))
+    .default([]),
 });
 
 export interface CliResult {
@@ -72,7 +101,14 @@ export interface CliResult {
   /** Errors the CLI lists when it failed before talking to the API (e.g. an unknown session). */
   errors: string[];
   sessionId?: string;
+  /**
+   * Tokens are this turn's; `costUsd` is `total_cost_usd`, which runs up over
+   * the life of the process (observed with 2.1.197): the turn's cost is the
+   * difference from the process's previous result.
+   */
   usage: TurnUsage;
+  /** Tools refused during the turn (by a deny answer or `--disallowedTools`). */
+  permissionDenials: { tool: string; toolUseId?: string }[];
 }
 
 export interface RateLimitInfo {
@@ -90,22 +126,33 @@ export type CliEvent =
   | { type: 'rate_limit'; info: RateLimitInfo }
   | { type: 'api_error'; error: string }
   | { type: 'result'; result: CliResult }
-  /** A line of a known type that no longer matches its schema: the CLI changed. */
+  /** Permission to run a tool, to be answered with a control response. */
+  | { type: 'permission'; requestId: string; tool: string; input: Record<string, unknown> }
+  /** Any other request of the CLI; brainstem answers it with an error. */
+  | { type: 'control_request'; requestId: string; subtype: string }
+  | { type: 'control_cancel'; requestId: string }
+  /** A line the brain has no use for (status, whole messages, tool results, control acks). */
+  | { type: 'other'; lineType: string }
+  /** A line that is not JSON, or of a known type that no longer matches its schema: the CLI changed. */
   | { type: 'invalid'; lineType: string; problem: string };
 
 const lineType = z.object({ type: z.string(), subtype: z.string().optional() });
 
-/** Parses one stdout line; `undefined` for lines the brain has no use for. */
-export function parseCliLine(line: string): CliEvent | undefined {
+/** Parses one stdout line. */
+export function parseCliLine(line: string): CliEvent {
   let json: unknown;
   try {
     json = JSON.parse(line);
   } catch {
-    return undefined;
+    return { type: 'invalid', lineType: '(not JSON)', problem: line.slice(0, 200) };
   }
   const head = lineType.safeParse(json);
-  if (!head.success) return undefined;
+  if (!head.success) return { type: 'invalid', lineType: '(no type)', problem: line.slice(0, 200) };
   const { type, subtype } = head.data;
+  return parseKnown(type, subtype, json) ?? { type: 'other', lineType: type };
+}
+
+function parseKnown(type: string, subtype: string | undefined, json: unknown): CliEvent | undefined {
   if (type === 'system' && subtype === 'init')
     return fromSchema(initLine, json, (l) => ({ type: 'init', sessionId: l.session_id }));
   if (type === 'stream_event') return fromSchema(streamEventLine, json, fromStreamEvent);
@@ -125,7 +172,35 @@ export function parseCliLine(line: string): CliEvent | undefined {
     );
   }
   if (type === 'result') return fromSchema(resultLine, json, fromResult);
+  if (type === 'control_request') {
+    const request = (json as { request?: { subtype?: unknown } }).request;
+    if (request?.subtype === 'can_use_tool') {
+      return fromSchema(canUseToolLine, json, (l) => ({
+        type: 'permission',
+        requestId: l.request_id,
+        tool: l.request.tool_name,
+        input: l.request.input,
+      }));
+    }
+    return fromSchema(controlRequestLine, json, (l) => ({
+      type: 'control_request',
+      requestId: l.request_id,
+      subtype: l.request.subtype,
+    }));
+  }
+  if (type === 'control_cancel_request')
+    return fromSchema(controlCancelLine, json, (l) => ({ type: 'control_cancel', requestId: l.request_id }));
   return undefined;
+}
+
+/**
+ * Whether a line shows that the CLI has started working on the turn it was
+ * given (beyond announcing itself). Until then a turn that dies can be given
+ * to another process without anything done or said twice.
+ */
+export function isProgress(ev: CliEvent): boolean {
+  if (ev.type === 'init' || ev.type === 'invalid') return false;
+  return !(ev.type === 'other' && (ev.lineType === 'system' || ev.lineType === 'control_response'));
 }
 
 function fromSchema<S extends z.ZodType>(
@@ -167,6 +242,10 @@ function fromResult(line: z.infer<typeof resultLine>): CliEvent {
         cacheReadTokens: u?.cache_read_input_tokens ?? 0,
         cacheWriteTokens: u?.cache_creation_input_tokens ?? 0,
       },
+      permissionDenials: line.permission_denials.map((d) => ({
+        tool: d.tool_name,
+        toolUseId: d.tool_use_id,
+      })),
     },
   };
 }

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
+import { ClaudeCodeBrain, type ClaudeCodeBrainOptions } from '../../brains/claude-code/index.js';
 import type { McpOptions } from '../../brains/claude-code/mcp.js';
+import { WarmPool } from '../../brains/claude-code/warm-pool.js';
 import type { ChatMessage, TurnEvent, TurnRequest } from '../../brains/types.js';
 import type { Config, ModeConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/index.js';
@@ -27,6 +28,10 @@ export interface ClaudeHarness {
   fake: FakeAnthropic;
   cli: ClaudeTestEnv;
   brain: ClaudeCodeBrain;
+  /** What `brain` was built with, for a twin brain (e.g. one without the pool). */
+  options: ClaudeCodeBrainOptions;
+  /** The warm process pool, unless `claude.warm.enabled` is false. */
+  warm: WarmPool | undefined;
   sessions: SessionStore;
   /** The brain's working directory. */
   cwd: string;
@@ -69,20 +74,27 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
     apiTimeoutMs: 30_000,
     turnTimeoutMs: 60_000,
     sessionTtlHours: 1,
+    warm: { enabled: true, idleMs: 600_000, max: 4 },
+    approvalTimeoutMs: 120_000,
     ...opts.claude,
     env: { ...cli.env, ...opts.claude?.env },
   };
   const mcp = opts.mcp ? { ...opts.mcp, configDir: path.join(dir, 'mcp') } : undefined;
-  const brain = new ClaudeCodeBrain({ mode, cwd, claude, sessions, logger, mcp });
+  const warm = claude.warm.enabled ? new WarmPool(claude.warm, logger) : undefined;
+  const options: ClaudeCodeBrainOptions = { mode, cwd, claude, sessions, logger, mcp, warm };
+  const brain = new ClaudeCodeBrain(options);
   return {
     fake,
     cli,
     brain,
+    options,
+    warm,
     sessions,
     cwd,
     logs,
     lastPid: () => [...logs].reverse().find((l) => typeof l.pid === 'number')?.pid as number | undefined,
     async close() {
+      await brain.close();
       await fake.close();
       db.close();
       await cli.cleanup();
@@ -106,8 +118,8 @@ export function userTurn(
   } satisfies TurnRequest;
 }
 
-export async function collect(events: AsyncIterable<TurnEvent>): Promise<TurnEvent[]> {
-  const out: TurnEvent[] = [];
+export async function collect<E = TurnEvent>(events: AsyncIterable<E>): Promise<E[]> {
+  const out: E[] = [];
   for await (const e of events) out.push(e);
   return out;
 }

@@ -1,0 +1,182 @@
+import type { Logger } from '../../src/logger.js';
+import type {
+  ApprovalDecision,
+  ApprovalRequest,
+  ApprovalSource,
+  Approver,
+  TurnEvent,
+  TurnRequest,
+} from '../types.js';
+import { formatDuration } from './errors.js';
+import type { PermissionAnswer } from './stdin.js';
+
+/**
+ * Answers the CLI's permission requests (tools outside the mode's allow-list)
+ * by asking the turn's approver, within a time limit. Every request ends in
+ * exactly one `approval` event, for the audit log.
+ *
+ * "Allow for this session" is remembered per conversation: for Bash the exact
+ * same command (a grant by tool name would allow any command at all), for any
+ * other tool the tool itself.
+ */
+
+const PROXY = '⚙️ [proxy]';
+const SUMMARY_MAX = 300;
+const NOTICE_SUMMARY_MAX = 120;
+
+export interface PermissionRequest {
+  requestId: string;
+  tool: string;
+  input: Record<string, unknown>;
+}
+
+type Asked =
+  | { kind: 'decided'; decision: ApprovalDecision }
+  | { kind: 'timeout' }
+  | { kind: 'cancelled' }
+  | { kind: 'failed'; err: unknown };
+
+export class Approvals {
+  /** Conversation → what was allowed for the rest of it. */
+  private readonly grants = new Map<string, Set<string>>();
+
+  constructor(private readonly o: { mode: string; timeoutMs: number; log: Logger }) {}
+
+  forget(sessionKey: string): void {
+    this.grants.delete(sessionKey);
+  }
+
+  /** Decides one request; never throws. `signal` aborts when the CLI withdraws it or the turn stops. */
+  async decide(
+    turn: TurnRequest,
+    p: PermissionRequest,
+    signal: AbortSignal,
+    emit: (ev: TurnEvent) => void,
+  ): Promise<PermissionAnswer> {
+    const request: ApprovalRequest = {
+      id: p.requestId,
+      sessionKey: turn.sessionKey,
+      mode: this.o.mode,
+      tool: p.tool,
+      input: p.input,
+      summary: summarize(p.tool, p.input),
+    };
+    const started = Date.now();
+    const settle = (decision: ApprovalDecision, source: ApprovalSource): PermissionAnswer => {
+      emit({ type: 'approval', request, decision, source, waitedMs: Date.now() - started });
+      this.o.log.info(
+        { sessionKey: turn.sessionKey, tool: p.tool, behavior: decision.behavior, source },
+        'tool approval',
+      );
+      return decision.behavior === 'allow'
+        ? { behavior: 'allow', updatedInput: p.input }
+        : { behavior: 'deny', message: decision.message };
+    };
+    const what = `${p.tool} (${shorten(request.summary, NOTICE_SUMMARY_MAX)})`;
+    const grant = grantKey(p.tool, p.input);
+
+    if (this.grants.get(turn.sessionKey)?.has(grant))
+      return settle({ behavior: 'allow', scope: 'session' }, 'session');
+    if (!turn.approve) {
+      emit({
+        type: 'notice',
+        text: `${PROXY} Claude wanted to use ${what}, which needs approval; approvals are not available for this turn, so it was denied.`,
+      });
+      return settle(
+        deny(`Permission to use ${p.tool} was denied: tool approvals are not available for this turn.`),
+        'unavailable',
+      );
+    }
+
+    emit({ type: 'approval_pending', request });
+    const asked = await ask(turn.approve, request, signal, this.o.timeoutMs);
+    switch (asked.kind) {
+      case 'decided':
+        if (asked.decision.behavior === 'allow' && asked.decision.scope === 'session') {
+          const granted = this.grants.get(turn.sessionKey) ?? new Set<string>();
+          granted.add(grant);
+          this.grants.set(turn.sessionKey, granted);
+        }
+        return settle(asked.decision, 'approver');
+      case 'timeout': {
+        const limit = formatDuration(this.o.timeoutMs);
+        emit({
+          type: 'notice',
+          text: `${PROXY} Nobody answered the approval request for ${what} within ${limit}, so it was denied.`,
+        });
+        return settle(
+          deny(
+            `Permission to use ${p.tool} was denied: nobody answered the approval request within ${limit}.`,
+          ),
+          'timeout',
+        );
+      }
+      case 'failed':
+        this.o.log.error({ err: asked.err, tool: p.tool }, 'the approver failed');
+        emit({
+          type: 'notice',
+          text: `${PROXY} The approval request for ${what} could not be asked, so it was denied.`,
+        });
+        return settle(
+          deny(`Permission to use ${p.tool} was denied: the approval request could not be asked.`),
+          'failed',
+        );
+      case 'cancelled':
+        // The CLI withdrew the request or the turn stopped: this answer is never sent.
+        return settle(deny('The turn was stopped before the approval was answered.'), 'cancelled');
+    }
+  }
+}
+
+/** Asks the approver; it is told (through its signal) when the answer is no longer wanted. */
+async function ask(
+  approve: Approver,
+  request: ApprovalRequest,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<Asked> {
+  const unwanted = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  const timedOut = new Promise<Asked>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+  });
+  const cancelled = new Promise<Asked>((resolve) => {
+    onAbort = () => resolve({ kind: 'cancelled' });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const answered = Promise.resolve()
+    .then(() => approve(request, unwanted.signal))
+    .then(
+      (decision): Asked => ({ kind: 'decided', decision }),
+      (err: unknown): Asked => ({ kind: 'failed', err }),
+    );
+  try {
+    const asked = await Promise.race([answered, timedOut, cancelled]);
+    if (asked.kind !== 'decided') unwanted.abort();
+    return asked;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+const deny = (message: string): ApprovalDecision => ({ behavior: 'deny', message });
+
+function grantKey(tool: string, input: Record<string, unknown>): string {
+  if (tool !== 'Bash') return tool;
+  return `Bash:${typeof input.command === 'string' ? input.command : JSON.stringify(input)}`;
+}
+
+/** What a person needs to judge the request: the command, the file, the URL… else the input itself. */
+function summarize(tool: string, input: Record<string, unknown>): string {
+  const keys =
+    tool === 'Bash' ? ['command'] : ['file_path', 'notebook_path', 'url', 'query', 'pattern', 'path'];
+  const main = keys.map((k) => input[k]).find((v): v is string => typeof v === 'string' && v.length > 0);
+  return shorten(main ?? JSON.stringify(input), SUMMARY_MAX);
+}
+
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

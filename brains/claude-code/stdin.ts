@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * What brainstem writes to the CLI's stdin in `--input-format stream-json`
+ * mode, one JSON object per line (shapes observed with CLI 2.1.197).
+ */
+
+/** One user turn. The CLI fills in the session id itself. */
+export function userMessage(text: string): object {
+  return { type: 'user', message: { role: 'user', content: text }, parent_tool_use_id: null, session_id: '' };
+}
+
+/**
+ * The answer to a `can_use_tool` request. An allow must carry `updatedInput`
+ * (the tool fails without it); a deny's message reaches the model as the
+ * tool's error result.
+ */
+export type PermissionAnswer =
+  | { behavior: 'allow'; updatedInput: Record<string, unknown> }
+  | { behavior: 'deny'; message: string };
+
+export function permissionResponse(requestId: string, answer: PermissionAnswer): object {
+  return {
+    type: 'control_response',
+    response: { subtype: 'success', request_id: requestId, response: answer },
+  };
+}
+
+/** Refuses a control request brainstem does not serve, so the CLI does not wait for it. */
+export function controlError(requestId: string, error: string): object {
+  return { type: 'control_response', response: { subtype: 'error', request_id: requestId, error } };
+}
+
+/** Stops the running turn; the CLI still ends it with a `result` line. */
+export function interruptRequest(): object {
+  return { type: 'control_request', request_id: randomUUID(), request: { subtype: 'interrupt' } };
+}

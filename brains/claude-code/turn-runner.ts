@@ -1,0 +1,198 @@
+import type { Logger } from '../../src/logger.js';
+import type { TurnEvent } from '../types.js';
+import type { PermissionRequest } from './approvals.js';
+import type { ClaudeProcess } from './process.js';
+import type { RunReader } from './run-reader.js';
+import {
+  controlError,
+  interruptRequest,
+  type PermissionAnswer,
+  permissionResponse,
+  userMessage,
+} from './stdin.js';
+import { type CliEvent, type CliResult, isProgress, parseCliLine } from './stream-json.js';
+
+/**
+ * One turn on a CLI process: writes the user turn, reads its events until the
+ * turn's `result`, answers the CLI's permission requests meanwhile, and stops
+ * the turn on abort (interrupt first, kill if it lingers) or at the time limit.
+ */
+
+/** How long an interrupted turn may take to report itself before the process is killed. */
+const INTERRUPT_GRACE_MS = 2_000;
+
+export interface TurnRun {
+  prompt: string;
+  signal: AbortSignal;
+  timeoutMs: number;
+  /** The session a warm process holds; an init naming another one is a protocol surprise. */
+  expectSession?: string;
+  reader: RunReader;
+  /** Decides a permission request (never throws); `emit` sends events to the consumer. */
+  permit(
+    req: PermissionRequest,
+    signal: AbortSignal,
+    emit: (ev: TurnEvent) => void,
+  ): Promise<PermissionAnswer>;
+  log: Logger;
+}
+
+export type TurnEnd =
+  | { kind: 'result'; result: CliResult }
+  | { kind: 'aborted' }
+  | { kind: 'timeout' }
+  /** The process ended, or turned out to hold another session, before reporting the turn. */
+  | { kind: 'lost'; why: string };
+
+export interface TurnOutcome {
+  end: TurnEnd;
+  /** Whether the CLI started working on the turn; if not, the turn can go to another process. */
+  progressed: boolean;
+  /** Lines that did not parse: the process is not to be trusted with another turn. */
+  invalidLines: number;
+}
+
+type Mail = { kind: 'line'; ev: CliEvent } | { kind: 'eof' } | { kind: 'event'; ev: TurnEvent };
+
+export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<TurnEvent, TurnOutcome> {
+  const mail = new Mailbox<Mail>();
+  const permissions = new Map<string, AbortController>();
+  const answering = new Set<Promise<void>>();
+  let stopped: 'aborted' | 'timeout' | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let progressed = false;
+  let invalidLines = 0;
+
+  const stop = (why: 'aborted' | 'timeout') => {
+    if (stopped) return;
+    stopped = why;
+    for (const c of permissions.values()) c.abort();
+    if (why === 'aborted' && proc.alive) {
+      proc.send(interruptRequest());
+      killTimer = setTimeout(() => proc.kill(), INTERRUPT_GRACE_MS);
+    } else proc.kill();
+  };
+  const onAbort = () => stop('aborted');
+  const timer = setTimeout(() => stop('timeout'), t.timeoutMs);
+  t.signal.addEventListener('abort', onAbort, { once: true });
+
+  // Reads up to this turn's result and no further: later lines belong to the next turn.
+  void (async () => {
+    for (;;) {
+      const line = await proc.nextLine();
+      if (line === undefined) return mail.push({ kind: 'eof' });
+      const ev = parseCliLine(line);
+      mail.push({ kind: 'line', ev });
+      if (ev.type === 'result') return;
+    }
+  })();
+
+  const permit = (ev: PermissionRequest) => {
+    const c = new AbortController();
+    permissions.set(ev.requestId, c);
+    const task = t
+      .permit(ev, c.signal, (e) => mail.push({ kind: 'event', ev: e }))
+      .then((answer) => {
+        permissions.delete(ev.requestId);
+        if (!c.signal.aborted) proc.send(permissionResponse(ev.requestId, answer));
+      });
+    answering.add(task);
+    void task.then(() => answering.delete(task));
+  };
+
+  /** The end of the turn: pending approvals are withdrawn and their decisions still reported. */
+  async function* finish(end: TurnEnd): AsyncGenerator<TurnEvent, TurnOutcome> {
+    for (const c of permissions.values()) c.abort();
+    await Promise.all(answering);
+    for (const m of mail.drain()) if (m.kind === 'event') yield m.ev;
+    return { end, progressed, invalidLines };
+  }
+
+  try {
+    proc.send(userMessage(t.prompt));
+    if (t.signal.aborted) stop('aborted');
+    for (;;) {
+      await mail.arrival();
+      for (let m = mail.take(); m; m = mail.take()) {
+        if (m.kind === 'event') {
+          yield m.ev;
+          continue;
+        }
+        if (m.kind === 'eof') {
+          return yield* finish(stopped ? { kind: stopped } : { kind: 'lost', why: 'the process ended' });
+        }
+        const ev = m.ev;
+        if (isProgress(ev)) progressed = true;
+        switch (ev.type) {
+          case 'invalid':
+            invalidLines++;
+            t.log.warn({ lineType: ev.lineType, problem: ev.problem }, 'unexpected Claude Code output line');
+            break;
+          case 'init':
+            if (t.expectSession !== undefined && ev.sessionId !== t.expectSession) {
+              proc.kill();
+              return yield* finish({ kind: 'lost', why: `it answered in session ${ev.sessionId}` });
+            }
+            yield* t.reader.read(ev);
+            break;
+          case 'permission':
+            // Asked before the CLI saw the interrupt: nobody is bothered for a turn that is over.
+            if (stopped)
+              proc.send(
+                permissionResponse(ev.requestId, { behavior: 'deny', message: 'The turn was stopped.' }),
+              );
+            else permit(ev);
+            break;
+          case 'control_cancel':
+            permissions.get(ev.requestId)?.abort();
+            break;
+          case 'control_request':
+            proc.send(controlError(ev.requestId, `brainstem does not serve "${ev.subtype}" requests`));
+            break;
+          case 'result':
+            t.reader.read(ev);
+            return yield* finish(stopped ? { kind: stopped } : { kind: 'result', result: ev.result });
+          default:
+            yield* t.reader.read(ev);
+        }
+      }
+    }
+  } finally {
+    t.signal.removeEventListener('abort', onAbort);
+    clearTimeout(timer);
+    clearTimeout(killTimer);
+    for (const c of permissions.values()) c.abort();
+  }
+}
+
+/** A queue with one reader that can wait until something arrives. */
+class Mailbox<T> {
+  private items: T[] = [];
+  private waiting?: { promise: Promise<void>; resolve: () => void };
+
+  push(item: T): void {
+    this.items.push(item);
+    this.waiting?.resolve();
+    this.waiting = undefined;
+  }
+
+  arrival(): Promise<void> {
+    if (this.items.length > 0) return Promise.resolve();
+    if (!this.waiting) {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.waiting = { promise, resolve };
+    }
+    return this.waiting.promise;
+  }
+
+  take(): T | undefined {
+    return this.items.shift();
+  }
+
+  drain(): T[] {
+    return this.items.splice(0);
+  }
+}

@@ -1,0 +1,106 @@
+import type { WarmConfig } from '../../src/config.js';
+import type { Logger } from '../../src/logger.js';
+import type { ClaudeProcess } from './process.js';
+
+/**
+ * CLI processes kept alive between the turns of their conversation, so that a
+ * follow-up skips the CLI start-up. Shared by every Claude mode (keys hold the
+ * mode): at most `max` live at once, the least recently used idle one closed to
+ * make room, and an idle one closed after `idleMs`. A process with a turn
+ * running is "busy" and never closed from here; one that dies while idle is
+ * simply dropped.
+ */
+export class WarmPool {
+  /** Oldest first: a released process is re-inserted at the end. */
+  private readonly idle = new Map<string, { proc: ClaudeProcess; timer: NodeJS.Timeout }>();
+  private readonly busy = new Map<string, ClaudeProcess>();
+  /** Busy keys whose process must not be kept when the turn ends (forgotten, closed meanwhile). */
+  private readonly doomed = new Set<string>();
+
+  constructor(
+    private readonly o: Pick<WarmConfig, 'idleMs' | 'max'>,
+    private readonly log: Logger,
+  ) {}
+
+  /** How many processes the pool holds, idle and busy. */
+  get size(): number {
+    return this.idle.size + this.busy.size;
+  }
+
+  /** The idle process of `key`, now busy with a turn; a dead one is dropped. */
+  take(key: string): ClaudeProcess | undefined {
+    const entry = this.idle.get(key);
+    if (!entry) return undefined;
+    this.idle.delete(key);
+    clearTimeout(entry.timer);
+    if (!entry.proc.alive) return undefined;
+    this.busy.set(key, entry.proc);
+    return entry.proc;
+  }
+
+  /**
+   * Registers a new process that serves a turn of `key`, closing least recently
+   * used idle ones to make room. False when a turn of `key` already holds one:
+   * the new process then serves this turn only.
+   */
+  claim(key: string, proc: ClaudeProcess): boolean {
+    if (this.busy.has(key)) return false;
+    void this.dropIdle(key, 'replaced');
+    this.makeRoom(1);
+    this.busy.set(key, proc);
+    void proc.exit.then(() => {
+      const entry = this.idle.get(key);
+      if (entry?.proc !== proc) return;
+      clearTimeout(entry.timer);
+      this.idle.delete(key);
+      this.log.info({ key: printable(key), pid: proc.pid }, 'warm Claude process exited by itself');
+    });
+    return true;
+  }
+
+  /** The turn of `key` is over. Returns whether the pool keeps the process; if not, the caller closes it. */
+  release(key: string, proc: ClaudeProcess, keep: boolean): boolean {
+    if (this.busy.get(key) !== proc) return false;
+    this.busy.delete(key);
+    if (this.doomed.delete(key) || !keep || !proc.alive) return false;
+    const timer = setTimeout(() => this.dropIdle(key, 'idle'), this.o.idleMs);
+    timer.unref();
+    this.idle.set(key, { proc, timer });
+    this.makeRoom(0);
+    return true;
+  }
+
+  /** Closes the process of `key` now if idle, or when its running turn ends. */
+  drop(key: string): Promise<void> {
+    if (this.busy.has(key)) this.doomed.add(key);
+    return this.dropIdle(key, 'forgotten');
+  }
+
+  /** Closes every process whose key starts with `prefix` (idle now, busy when their turn ends). */
+  async closeAll(prefix: string): Promise<void> {
+    for (const key of this.busy.keys()) if (key.startsWith(prefix)) this.doomed.add(key);
+    const keys = [...this.idle.keys()].filter((k) => k.startsWith(prefix));
+    await Promise.all(keys.map((k) => this.dropIdle(k, 'shutdown')));
+  }
+
+  private makeRoom(extra: number): void {
+    for (const key of this.idle.keys()) {
+      if (this.size + extra <= this.o.max) return;
+      void this.dropIdle(key, 'evicted');
+    }
+  }
+
+  private async dropIdle(key: string, why: string): Promise<void> {
+    const entry = this.idle.get(key);
+    if (!entry) return;
+    this.idle.delete(key);
+    clearTimeout(entry.timer);
+    this.log.info({ key: printable(key), pid: entry.proc.pid, why }, 'closing warm Claude process');
+    await entry.proc.close();
+  }
+}
+
+/** Keys join mode and conversation with a NUL; logs show a slash. */
+function printable(key: string): string {
+  return key.replace('\u0000', '/');
+}

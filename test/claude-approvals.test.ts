@@ -1,0 +1,287 @@
+/**
+ * Tool approvals with the real `claude` CLI (`--permission-prompt-tool stdio`):
+ * the fake Anthropic API asks for a tool outside the mode's allow-list and the
+ * turn's approver decides. Each test has its own fake, HOME, database and cwd.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  startFakeAnthropic,
+  text,
+  toolUse,
+} from './fakes/anthropic.js';
+import {
+  type ClaudeHarness,
+  claudeHarness,
+  collect,
+  type HarnessOptions,
+  textOf,
+  userTurn,
+} from './helpers/claude-harness.js';
+import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+
+async function harness(ctx: TestContext, opts?: HarnessOptions): Promise<ClaudeHarness> {
+  const h = await claudeHarness(opts);
+  ctx.onTestFinished(() => h.close());
+  return h;
+}
+
+/** An approver that records what it was asked and whether it was told to stop waiting. */
+function approver(decide: (req: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalDecision>) {
+  const asked: ApprovalRequest[] = [];
+  const unwanted: string[] = [];
+  const approve: Approver = (req, signal) => {
+    asked.push(req);
+    signal.addEventListener('abort', () => unwanted.push(req.id), { once: true });
+    return decide(req, signal);
+  };
+  return { approve, asked, unwanted };
+}
+
+const allowOnce = async (): Promise<ApprovalDecision> => ({ behavior: 'allow', scope: 'once' });
+const bash = (command: string) => toolUse('Bash', { command, description: 'a test command' }, text('Done.'));
+const withApprover = (req: TurnRequest, approve?: Approver): TurnRequest => ({ ...req, approve });
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
+const approvals = (events: TurnEvent[]) => events.filter((e) => e.type === 'approval');
+const notices = (events: TurnEvent[]) => events.flatMap((e) => (e.type === 'notice' ? [e.text] : []));
+const toolResults = (h: ClaudeHarness) => h.fake.mainRequests().flatMap((r) => r.toolResults);
+const signal = () => new AbortController().signal;
+
+describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, () => {
+  it('asks about a tool outside the allow-list; allowed once, it runs', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => bash('touch approved.txt'));
+    const a = approver(allowOnce);
+
+    const events = await collect(h.brain.turn(withApprover(userTurn('make it'), a.approve), signal()));
+
+    expect(a.asked).toEqual([
+      {
+        id: expect.any(String),
+        sessionKey: 'test:1',
+        mode: 'assistant',
+        tool: 'Bash',
+        input: { command: 'touch approved.txt', description: 'a test command' },
+        summary: 'touch approved.txt',
+      },
+    ]);
+    const pending = events.findIndex((e) => e.type === 'approval_pending');
+    const decided = events.findIndex((e) => e.type === 'approval');
+    expect(events[pending]).toEqual({ type: 'approval_pending', request: a.asked[0] });
+    expect(events[decided]).toEqual({
+      type: 'approval',
+      request: a.asked[0],
+      decision: { behavior: 'allow', scope: 'once' },
+      source: 'approver',
+      waitedMs: expect.any(Number),
+    });
+    expect(pending).toBeLessThan(decided);
+    expect(await exists(path.join(h.cwd, 'approved.txt'))).toBe(true);
+    expect(toolResults(h)).toEqual([expect.objectContaining({ isError: false })]);
+    expect(textOf(events)).toBe('Done.');
+    expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+  });
+
+  it('denied: the model gets the message as an error result and the CLI lists the denial', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => bash('touch denied.txt'));
+    const a = approver(async () => ({ behavior: 'deny', message: 'Not now, thanks.' }));
+
+    const events = await collect(h.brain.turn(withApprover(userTurn('make it'), a.approve), signal()));
+
+    expect(a.asked).toHaveLength(1);
+    expect(approvals(events)).toMatchObject([
+      { decision: { behavior: 'deny', message: 'Not now, thanks.' }, source: 'approver' },
+    ]);
+    expect(toolResults(h)).toEqual([expect.objectContaining({ content: 'Not now, thanks.', isError: true })]);
+    expect(await exists(path.join(h.cwd, 'denied.txt'))).toBe(false);
+    const finished = h.logs.find((l) => l.msg === 'claude turn finished');
+    expect(finished?.permissionDenials).toEqual(['Bash']);
+  });
+
+  it('denies when nobody answers in time, tells the user and the approver', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { approvalTimeoutMs: 1_000 } });
+    h.fake.script(() => bash('touch late.txt'));
+    // Answers only when told the answer is no longer wanted (too late by then).
+    const a = approver(
+      (_req, s) =>
+        new Promise((resolve) =>
+          s.addEventListener('abort', () => resolve({ behavior: 'allow', scope: 'once' }), { once: true }),
+        ),
+    );
+
+    const events = await collect(h.brain.turn(withApprover(userTurn('make it'), a.approve), signal()));
+
+    expect(a.unwanted).toEqual([a.asked[0]?.id]);
+    expect(notices(events)).toEqual([
+      '⚙️ [proxy] Nobody answered the approval request for Bash (touch late.txt) within 1 s, so it was denied.',
+    ]);
+    expect(approvals(events)).toMatchObject([{ decision: { behavior: 'deny' }, source: 'timeout' }]);
+    const [result] = toolResults(h);
+    expect(result?.isError).toBe(true);
+    expect(result?.content).toMatch(/nobody answered the approval request within 1 s/);
+    expect(await exists(path.join(h.cwd, 'late.txt'))).toBe(false);
+    expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+  });
+
+  it('"allow for this session" allows the same command again in that conversation only', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script((req) => bash(req.lastUserText === 'other' ? 'touch other.txt' : 'touch session.txt'));
+    const a = approver(async (req) =>
+      req.summary === 'touch session.txt' && req.sessionKey === 'test:1'
+        ? { behavior: 'allow', scope: 'session' }
+        : { behavior: 'allow', scope: 'once' },
+    );
+    const history = [
+      { role: 'user' as const, content: 'make' },
+      { role: 'assistant' as const, content: 'Done.' },
+    ];
+    const turn = (words: string, key = 'test:1', earlier = history) =>
+      collect(h.brain.turn(withApprover(userTurn(words, { key, history: earlier }), a.approve), signal()));
+
+    const first = await turn('make', 'test:1', []);
+    const again = await turn('again');
+    const other = await turn('other');
+    const elsewhere = await turn('make', 'test:2', []);
+
+    expect(a.asked.map((r) => [r.sessionKey, r.summary])).toEqual([
+      ['test:1', 'touch session.txt'],
+      ['test:1', 'touch other.txt'],
+      ['test:2', 'touch session.txt'],
+    ]);
+    expect(approvals(first)).toMatchObject([{ decision: { scope: 'session' }, source: 'approver' }]);
+    expect(approvals(again)).toMatchObject([
+      {
+        decision: { behavior: 'allow', scope: 'session' },
+        source: 'session',
+        request: { summary: 'touch session.txt' },
+      },
+    ]);
+    expect(again.some((e) => e.type === 'approval_pending')).toBe(false);
+    expect(approvals(other)).toMatchObject([{ source: 'approver' }]);
+    expect(approvals(elsewhere)).toMatchObject([{ source: 'approver' }]);
+    expect(toolResults(h).map((r) => r.isError)).toEqual([false, false, false, false]);
+  });
+
+  it('denies without an approver and says approvals are not available', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => bash('touch nobody.txt'));
+
+    const events = await collect(h.brain.turn(userTurn('make it'), signal()));
+
+    expect(approvals(events)).toMatchObject([{ decision: { behavior: 'deny' }, source: 'unavailable' }]);
+    expect(notices(events)).toEqual([
+      '⚙️ [proxy] Claude wanted to use Bash (touch nobody.txt), which needs approval; approvals are not available for this turn, so it was denied.',
+    ]);
+    const [result] = toolResults(h);
+    expect(result?.isError).toBe(true);
+    expect(result?.content).toBe(
+      'Permission to use Bash was denied: tool approvals are not available for this turn.',
+    );
+    expect(await exists(path.join(h.cwd, 'nobody.txt'))).toBe(false);
+  });
+
+  it('runs a tool on the allow-list without asking', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { mode: { allowedTools: ['Bash(touch *)'] } });
+    h.fake.script(() => bash('touch listed.txt'));
+    const a = approver(allowOnce);
+
+    const events = await collect(h.brain.turn(withApprover(userTurn('make it'), a.approve), signal()));
+
+    expect(a.asked).toEqual([]);
+    expect(events.some((e) => e.type === 'approval' || e.type === 'approval_pending')).toBe(false);
+    expect(await exists(path.join(h.cwd, 'listed.txt'))).toBe(true);
+    expect(toolResults(h)).toEqual([expect.objectContaining({ isError: false })]);
+  });
+});
+
+describe('approval decisions in the audit log', { timeout: 120_000 }, () => {
+  let fake: FakeAnthropic;
+  let cli: ClaudeTestEnv;
+  let svc: TestService;
+
+  beforeAll(async () => {
+    fake = await startFakeAnthropic();
+    cli = await claudeTestEnv(fake.url);
+    svc = await startTestService({
+      config: { claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 }, server: { modeTag: false } },
+    });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await fake?.close();
+    await cli?.cleanup();
+  });
+
+  it('records every decision: a chat turn with its approver, the OpenAI endpoint with the default one', async () => {
+    const { chat, db } = svc.service.core;
+    fake.script((req) => bash(`touch ${req.lastUserText.replaceAll(' ', '-')}.txt`));
+
+    const denied = chat.run(
+      {
+        model: 'assistant',
+        sessionKey: 'telegram:42',
+        messages: [{ role: 'user', content: 'chat turn' }],
+        source: 'telegram',
+        approve: async () => ({ behavior: 'deny', message: 'No from the chat.' }),
+      },
+      signal(),
+    );
+    expect((await collect(denied)).filter((e) => e.type === 'approval')).toHaveLength(1);
+
+    chat.setDefaultApprover(async () => ({ behavior: 'allow', scope: 'session' }));
+    const r = await svc.client.chat.completions.create(
+      { model: 'assistant', messages: [{ role: 'user', content: 'endpoint turn' }] },
+      { headers: { 'x-session-key': 'openclaw:main' } },
+    );
+    expect(r.choices[0]?.message.content).toBe('Done.');
+
+    chat.setDefaultApprover(undefined);
+    await svc.client.chat.completions.create(
+      { model: 'assistant', messages: [{ role: 'user', content: 'unanswered turn' }] },
+      { headers: { 'x-session-key': 'openclaw:other' } },
+    );
+
+    const rows = db
+      .prepare("SELECT tool, caller, args, ok, error FROM audit WHERE tool LIKE 'approval:%' ORDER BY id")
+      .all();
+    expect(rows).toEqual([
+      {
+        tool: 'approval:Bash',
+        caller: 'telegram:42',
+        args: JSON.stringify({ summary: 'touch chat-turn.txt', by: 'approver' }),
+        ok: 0,
+        error: 'No from the chat.',
+      },
+      {
+        tool: 'approval:Bash',
+        caller: 'openclaw:main',
+        args: JSON.stringify({ summary: 'touch endpoint-turn.txt', by: 'approver', scope: 'session' }),
+        ok: 1,
+        error: null,
+      },
+      {
+        tool: 'approval:Bash',
+        caller: 'openclaw:other',
+        args: JSON.stringify({ summary: 'touch unanswered-turn.txt', by: 'unavailable' }),
+        ok: 0,
+        error: 'Permission to use Bash was denied: tool approvals are not available for this turn.',
+      },
+    ]);
+  });
+});

@@ -1,0 +1,295 @@
+/**
+ * Warm Claude processes: the real `claude` CLI kept alive between the turns of
+ * a conversation, against the fake Anthropic API. Each test has its own fake,
+ * HOME, database, cwd and pool, so they run concurrently.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, it, type TestContext } from 'vitest';
+import type { TurnEvent, TurnUsage } from '../brains/types.js';
+import { createGate, text } from './fakes/anthropic.js';
+import {
+  type ClaudeHarness,
+  claudeHarness,
+  collect,
+  groupAfterKill,
+  type HarnessOptions,
+  textOf,
+  userTurn,
+} from './helpers/claude-harness.js';
+import { followUpTtft } from './helpers/claude-ttft.js';
+
+async function harness(ctx: TestContext, opts?: HarnessOptions): Promise<ClaudeHarness> {
+  const h = await claudeHarness(opts);
+  ctx.onTestFinished(() => h.close());
+  return h;
+}
+
+const warmConfig = (w: { idleMs?: number; max?: number }) => ({
+  claude: { warm: { enabled: true, idleMs: w.idleMs ?? 600_000, max: w.max ?? 4 } },
+});
+
+/** A follow-up of `first`→`answer` in the same conversation. */
+const followUp = (words: string, key = 'test:1') =>
+  userTurn(words, {
+    key,
+    history: [
+      { role: 'user', content: 'first' },
+      { role: 'assistant', content: 'answer' },
+    ],
+  });
+
+const signal = () => new AbortController().signal;
+
+/** Running (not exited, not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    return state !== undefined && state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** The `claude turn started` records: which process ran each turn, and whether it was warm. */
+const starts = (h: ClaudeHarness) =>
+  h.logs
+    .filter((l) => l.msg === 'claude turn started')
+    .map((l) => ({ pid: l.pid as number, warm: l.warm as boolean, key: l.sessionKey as string }));
+
+const usageOf = (events: TurnEvent[]): TurnUsage => {
+  const u = events.find((e) => e.type === 'usage');
+  if (u?.type !== 'usage') throw new Error('no usage event');
+  return u.usage;
+};
+
+const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
+
+// Each CLI start costs about a second of CPU; on a busy two-core runner a test can take many seconds.
+describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_000 }, () => {
+  it('runs the second turn on the same process, which holds the first; usage is per turn', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const usage = {
+      input_tokens: 1000,
+      output_tokens: 50,
+      cache_read_input_tokens: 200,
+      cache_creation_input_tokens: 30,
+    };
+    h.fake.script((req) => text(req.lastUserText === 'first' ? 'answer' : 'second answer', { usage }));
+
+    const one = await collect(h.brain.turn(userTurn('first'), signal()));
+    const two = await collect(h.brain.turn(followUp('second'), signal()));
+
+    expect(textOf(two)).toBe('second answer');
+    const [s1, s2] = starts(h);
+    expect(s1?.warm).toBe(false);
+    expect(s2).toEqual({ pid: s1?.pid, warm: true, key: 'test:1' });
+    expect(alive(s1?.pid as number)).toBe(true);
+    // The process kept the conversation: the earlier turn went upstream with the new one.
+    expect(h.fake.mainRequests()[1]?.userTexts).toEqual(['first', 'second']);
+    expect(two.find((e) => e.type === 'session')).toEqual(one.find((e) => e.type === 'session'));
+    // Same upstream usage each turn: same tokens and cost, not the process's running total.
+    const u1 = usageOf(one);
+    const u2 = usageOf(two);
+    expect(u2).toMatchObject({
+      inputTokens: 1000,
+      outputTokens: 50,
+      cacheReadTokens: 200,
+      cacheWriteTokens: 30,
+    });
+    expect(u1.costUsd).toBeGreaterThan(0);
+    expect(u2.costUsd).toBeCloseTo(u1.costUsd, 12);
+    expect(h.warm?.size).toBe(1);
+  });
+
+  it('answers a follow-up sooner on the warm process than on a new one', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const { warmMs, freshMs } = await followUpTtft(h, 2);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    console.log(
+      `follow-up time to first text: warm ${warmMs.map(Math.round).join(', ')} ms; fresh ${freshMs.map(Math.round).join(', ')} ms`,
+    );
+    // Timing belongs to the benchmark; only the ordering is checked here.
+    expect(median(warmMs)).toBeLessThan(median(freshMs));
+  });
+
+  it('falls back to a new process when the warm one was killed between turns, and answers once', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script((req) => text(req.lastUserText === 'first' ? 'answer' : 'second answer'));
+    await collect(h.brain.turn(userTurn('first'), signal()));
+    const pid = starts(h)[0]?.pid as number;
+    process.kill(-pid, 'SIGKILL');
+    expect(await groupAfterKill(pid, 5_000)).toEqual([]);
+
+    const two = await collect(h.brain.turn(followUp('second'), signal()));
+
+    expect(textOf(two)).toBe('second answer');
+    expect(terminal(two)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    const second = starts(h)[1];
+    expect(second?.warm).toBe(false);
+    expect(second?.pid).not.toBe(pid);
+    // Resumed: the new process sent the earlier turn upstream too, and the new one once.
+    expect(h.fake.mainRequests().at(-1)?.userTexts).toEqual(['first', 'second']);
+  });
+
+  it('gives the turn to a new process when the warm one dies before working on it', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    let killed = false;
+    h.fake.script((req) => {
+      if (req.lastUserText === 'first') return text('answer');
+      // The warm process dies while its request is in flight, before any answer.
+      if (!killed) {
+        killed = true;
+        process.kill(-(starts(h)[0]?.pid as number), 'SIGKILL');
+      }
+      return text('second answer');
+    });
+    await collect(h.brain.turn(userTurn('first'), signal()));
+
+    const two = await collect(h.brain.turn(followUp('second'), signal()));
+
+    expect(textOf(two)).toBe('second answer');
+    expect(terminal(two)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    const [s1, s2, s3] = starts(h);
+    expect(s2).toEqual({ pid: s1?.pid, warm: true, key: 'test:1' });
+    expect(s3?.warm).toBe(false);
+    expect(s3?.pid).not.toBe(s1?.pid);
+    expect(
+      h.logs.some((l) => l.msg === 'warm Claude process did not take the turn; starting a fresh one'),
+    ).toBe(true);
+    expect(h.fake.mainRequests().at(-1)?.lastUserText).toBe('second');
+  });
+
+  it('stops a turn on abort with an interrupt, leaves no process, and the next turn works', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script((req) => {
+      if (req.lastUserText === 'first') return text('answer');
+      if (req.lastUserText === 'second')
+        return text(['partial', ' never sent'], { gate: new Promise(() => {}) });
+      return text('third answer');
+    });
+    await collect(h.brain.turn(userTurn('first'), signal()));
+    const pid = starts(h)[0]?.pid as number;
+
+    const ac = new AbortController();
+    const events: TurnEvent[] = [];
+    let abortedAt = 0;
+    for await (const e of h.brain.turn(followUp('second'), ac.signal)) {
+      events.push(e);
+      if (e.type === 'text') {
+        abortedAt = Date.now();
+        ac.abort();
+      }
+    }
+    expect(Date.now() - abortedAt).toBeLessThan(5_000);
+    expect(textOf(events)).toBe('partial');
+    expect(terminal(events)).toEqual([
+      { type: 'error', error: expect.objectContaining({ kind: 'aborted' }) },
+    ]);
+    expect(starts(h)[1]).toEqual({ pid, warm: true, key: 'test:1' });
+    expect(await groupAfterKill(pid)).toEqual([]);
+    expect(h.warm?.size).toBe(0);
+
+    const three = await collect(h.brain.turn(followUp('third'), signal()));
+    expect(textOf(three)).toBe('third answer');
+    expect(starts(h)[2]?.pid).not.toBe(pid);
+    // The CLI recorded the interruption in the session: it was stopped, not just killed.
+    expect(JSON.stringify(h.fake.mainRequests().at(-1)?.body?.messages)).toContain(
+      '[Request interrupted by user]',
+    );
+  });
+
+  it('closes a process idle for claude.warm.idleMs', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, warmConfig({ idleMs: 1_000 }));
+    await collect(h.brain.turn(userTurn('first'), signal()));
+    const pid = starts(h)[0]?.pid as number;
+    expect(alive(pid)).toBe(true);
+    await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
+    expect(h.warm?.size).toBe(0);
+    expect(h.logs.some((l) => l.msg === 'closing warm Claude process' && l.why === 'idle')).toBe(true);
+  });
+
+  it('keeps at most claude.warm.max processes, closing the least recently used', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, warmConfig({ max: 2 }));
+    for (const key of ['a', 'b', 'c']) await collect(h.brain.turn(userTurn('first', { key }), signal()));
+    const pid = Object.fromEntries(starts(h).map((s) => [s.key, s.pid]));
+    await expect.poll(() => alive(pid.a as number), { timeout: 5_000 }).toBe(false);
+    expect([alive(pid.b as number), alive(pid.c as number)]).toEqual([true, true]);
+
+    // `a` comes back on a new process (resuming its session); `b` is now the least recently used.
+    await collect(h.brain.turn(followUp('again', 'a'), signal()));
+    expect(starts(h)[3]).toMatchObject({ key: 'a', warm: false });
+    await expect.poll(() => alive(pid.b as number), { timeout: 5_000 }).toBe(false);
+    expect(alive(pid.c as number)).toBe(true);
+    expect(h.warm?.size).toBe(2);
+  });
+
+  it('closes the process of a forgotten conversation, and every process on close()', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    for (const key of ['a', 'b']) await collect(h.brain.turn(userTurn('first', { key }), signal()));
+    const [a, b] = starts(h).map((s) => s.pid);
+    h.brain.forget('a');
+    expect(await groupAfterKill(a as number, 5_000)).toEqual([]);
+    expect(alive(b as number)).toBe(true);
+    await h.brain.close();
+    expect(alive(b as number)).toBe(false);
+    expect(h.warm?.size).toBe(0);
+  });
+
+  it('never gives a turn to the warm process of another session, conversation or cwd', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script((req) => text(`answer to ${req.lastUserText}`));
+    await collect(h.brain.turn(userTurn('first'), signal()));
+
+    // Same key, but a new conversation (no assistant message in the history).
+    const fresh = await collect(h.brain.turn(userTurn('new conversation'), signal()));
+    expect(textOf(fresh)).toBe('answer to new conversation');
+    expect(h.fake.mainRequests().at(-1)?.userTexts).toEqual(['new conversation']);
+
+    // The stored session was created in another cwd: it cannot be resumed here.
+    const id = h.sessions.get('test:1', 'assistant')?.brainSessionId as string;
+    h.sessions.set('test:1', 'assistant', id, '/somewhere/else');
+    await collect(h.brain.turn(followUp('other cwd'), signal()));
+    expect(h.fake.mainRequests().at(-1)?.userTexts).toEqual(['other cwd']);
+
+    // The conversation now maps to another session (unknown to the CLI, so it starts afresh once).
+    h.sessions.set('test:1', 'assistant', randomUUID(), h.cwd);
+    const other = await collect(h.brain.turn(followUp('other session'), signal()));
+    expect(textOf(other)).toBe('answer to other session');
+    expect(terminal(other)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+
+    const s = starts(h);
+    expect(s.map((x) => x.warm)).toEqual([false, false, false, false, false]);
+    expect(new Set(s.map((x) => x.pid)).size).toBe(5);
+    for (const { pid } of s.slice(0, -1)) expect(alive(pid)).toBe(false);
+  });
+
+  it('runs a second turn of a conversation that is busy on its own process', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const gate = createGate();
+    h.fake.script((req) =>
+      req.lastUserText === 'held' ? text(['held', ' answer'], { gate: gate.promise }) : text('quick answer'),
+    );
+    const held = collect(h.brain.turn(userTurn('held'), signal()));
+    await expect.poll(() => h.fake.mainRequests().length, { timeout: 30_000 }).toBe(1);
+    const quick = await collect(h.brain.turn(userTurn('quick'), signal()));
+    gate.open();
+    expect(textOf(quick)).toBe('quick answer');
+    expect(textOf(await held)).toBe('held answer');
+    // The first keeps its place in the pool; the second ran once and was closed.
+    const [first, second] = starts(h);
+    expect(alive(first?.pid as number)).toBe(true);
+    expect(await groupAfterKill(second?.pid as number)).toEqual([]);
+    expect(h.warm?.size).toBe(1);
+  });
+});
