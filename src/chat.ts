@@ -5,6 +5,7 @@ import type {
   BrainError,
   ChatMessage,
   Readiness,
+  ToolCall,
   ToolDefinition,
   TurnEvent,
   TurnUsage,
@@ -21,7 +22,8 @@ import type { Notifier } from './notices.js';
 import { SwitchMarkerFilter } from './switch-marker.js';
 import type { Switcher } from './switcher.js';
 import { hasAssistant, latestUserWords, newTurnText } from './text.js';
-import type { UsageLedger } from './usage.js';
+import { collectToolCall } from './tool-calls.js';
+import { addUsage, NO_USAGE, type UsageLedger } from './usage.js';
 import { usageContext } from './usage-summary.js';
 
 /** Why a turn was cut: brainstem is stopping (pm2 restart, upgrade). */
@@ -67,6 +69,24 @@ export type LocalAnswerer = (
   signal: AbortSignal,
 ) => AsyncIterable<string> | undefined;
 
+/**
+ * brainstem's own tools offered to a local model that got none from its
+ * client; the answer loop runs the calls and hands the results back.
+ */
+export interface LocalToolbox {
+  /** OpenAI function definitions of the tools named in `allowed` (`*` = all) that never mutate. */
+  definitions(allowed: string[]): ToolDefinition[];
+  /** Runs one call; the result (or the error) as text for the model. */
+  run(
+    name: string,
+    args: string,
+    ctx: { caller: string; signal: AbortSignal; allowed: string[] },
+  ): Promise<string>;
+}
+
+/** How many tool rounds one answer may take before the model must answer in words. */
+const MAX_TOOL_ROUNDS = 5;
+
 export interface StatusLine {
   mode: ModeConfig;
   active: boolean;
@@ -111,6 +131,12 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
   /** The approver of turns that come without one (e.g. through the OpenAI endpoint). */
   setDefaultApprover(approve: Approver | undefined): void {
     this.defaultApprover = approve;
+  }
+
+  private toolbox: LocalToolbox | undefined;
+
+  setToolbox(toolbox: LocalToolbox | undefined): void {
+    this.toolbox = toolbox;
   }
 
   addLocalAnswerer(answerer: LocalAnswerer): void {
@@ -239,61 +265,100 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
       }
       return [{ type: 'text', text: chunk }];
     };
+    // A local model whose client brought no tools gets brainstem's own read-only ones.
+    const offered =
+      mode.kind === 'llama' && !req.tools?.length && this.toolbox
+        ? this.toolbox.definitions(mode.allowedTools)
+        : [];
+    let messages = req.messages;
     try {
-      const events = brain.turn(
-        {
-          sessionKey: req.sessionKey,
-          messages: req.messages,
-          newTurn,
-          freshSession: !hasAssistant(req.messages),
-          tools: req.tools,
-          toolChoice: req.toolChoice,
-          maxTokens: req.maxTokens,
-          extraContext: usageAsked ? usageContext(this.deps.ledger) : undefined,
-          approve: req.approve ?? this.defaultApprover,
-        },
-        signal,
-      );
-      for await (const ev of events) {
-        switch (ev.type) {
-          case 'text':
-            yield* text(markers.push(ev.text));
-            break;
-          case 'usage':
-            usage = ev.usage;
-            yield ev;
-            break;
-          case 'session':
-            brainSessionId = ev.sessionId;
-            yield ev;
-            break;
-          case 'approval':
-            this.auditApproval(ev);
-            yield ev;
-            break;
-          case 'done':
-            yield* text(markers.flush());
-            yield ev;
-            break;
-          case 'error': {
-            yield* text(markers.flush());
-            const cut = signal.reason instanceof ShutdownError;
-            failure = cut ? { ...ev.error, message: (signal.reason as ShutdownError).message } : ev.error;
-            if (failure.kind === 'auth') {
-              // One renewal notice per hour at most, whatever the number of failing turns.
-              this.deps.notifier.notify({
-                kind: 'auth',
-                text: failure.message,
-                dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
-              });
-            }
-            this.emit('brainError', { mode, error: failure });
-            yield { type: 'error', error: failure };
-            break;
+      for (let round = 0; ; round++) {
+        const calls: ToolCall[] = [];
+        let said = '';
+        let runTools = false;
+        const events = brain.turn(
+          {
+            sessionKey: req.sessionKey,
+            messages,
+            newTurn,
+            freshSession: !hasAssistant(messages),
+            tools: offered.length > 0 ? offered : req.tools,
+            toolChoice: offered.length > 0 ? undefined : req.toolChoice,
+            maxTokens: req.maxTokens,
+            extraContext: usageAsked ? usageContext(this.deps.ledger) : undefined,
+            approve: req.approve ?? this.defaultApprover,
+          },
+          signal,
+        );
+        for await (const ev of events) {
+          if (offered.length > 0 && ev.type === 'tool_call') {
+            collectToolCall(calls, ev);
+            continue;
           }
-          default:
-            yield ev;
+          if (offered.length > 0 && ev.type === 'done' && calls.length > 0 && round < MAX_TOOL_ROUNDS) {
+            runTools = true;
+            continue;
+          }
+          switch (ev.type) {
+            case 'text':
+              said += ev.text;
+              yield* text(markers.push(ev.text));
+              break;
+            case 'usage':
+              usage = addUsage(usage, ev.usage);
+              yield ev;
+              break;
+            case 'session':
+              brainSessionId = ev.sessionId;
+              yield ev;
+              break;
+            case 'approval':
+              this.auditApproval(ev);
+              yield ev;
+              break;
+            case 'done':
+              yield* text(markers.flush());
+              yield ev;
+              break;
+            case 'error': {
+              yield* text(markers.flush());
+              const cut = signal.reason instanceof ShutdownError;
+              failure = cut ? { ...ev.error, message: (signal.reason as ShutdownError).message } : ev.error;
+              if (failure.kind === 'auth') {
+                // One renewal notice per hour at most, whatever the number of failing turns.
+                this.deps.notifier.notify({
+                  kind: 'auth',
+                  text: failure.message,
+                  dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
+                });
+              }
+              this.emit('brainError', { mode, error: failure });
+              yield { type: 'error', error: failure };
+              break;
+            }
+            default:
+              yield ev;
+          }
         }
+        if (!runTools || !this.toolbox) break;
+        const toolbox = this.toolbox;
+        yield { type: 'notice', text: `⚙️ [proxy] ${calls.map((c) => `🔧 ${c.function.name}`).join(', ')}` };
+        const results = await Promise.all(
+          calls.map((c) =>
+            toolbox.run(c.function.name, c.function.arguments, {
+              caller: `brain:${mode.id}:${req.sessionKey}`.slice(0, 100),
+              signal,
+              allowed: mode.allowedTools,
+            }),
+          ),
+        );
+        messages = [
+          ...messages,
+          { role: 'assistant', content: said || null, tool_calls: calls },
+          ...calls.map(
+            (c, i): ChatMessage => ({ role: 'tool', tool_call_id: c.id, content: results[i] ?? '' }),
+          ),
+        ];
       }
     } finally {
       this.deps.ledger.record({
@@ -302,11 +367,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
         sessionKey: req.sessionKey,
         brainSessionId,
         source: req.source,
-        costUsd: usage?.costUsd ?? 0,
-        inputTokens: usage?.inputTokens ?? 0,
-        outputTokens: usage?.outputTokens ?? 0,
-        cacheReadTokens: usage?.cacheReadTokens ?? 0,
-        cacheWriteTokens: usage?.cacheWriteTokens ?? 0,
+        ...(usage ?? NO_USAGE),
         durationMs: Date.now() - started,
         error: failure
           ? `${failure.kind}: ${failure.message}`.slice(0, 500)

@@ -229,6 +229,17 @@ function defaultModes(): Record<string, z.input<typeof modeSchema>> {
       kind: 'llama',
       description: 'Local model on llama-server',
       aliases: ['lical', 'locale', 'llama', 'ollama'],
+      // Read-only tools: OpenClaw's (when it relays) and brainstem's own (on the direct route).
+      allowedTools: [
+        'read',
+        'ls',
+        'web_search',
+        'web_fetch',
+        'git_status',
+        'git_log',
+        'git_diff',
+        'read_file',
+      ],
     },
   };
 }

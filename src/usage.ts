@@ -12,6 +12,26 @@ export interface UsageEntry extends TurnUsage {
   error?: string;
 }
 
+export const NO_USAGE: TurnUsage = {
+  costUsd: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+};
+
+/** Usage of an answer that took several brain calls (tool rounds). */
+export function addUsage(a: TurnUsage | undefined, b: TurnUsage): TurnUsage {
+  if (!a) return b;
+  return {
+    costUsd: a.costUsd + b.costUsd,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
+    cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
+  };
+}
+
 export interface UsageTotals {
   turns: number;
   errors: number;

@@ -5,6 +5,7 @@ import type { ChatEvent } from '../../src/chat.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
 import { conversationFingerprint } from '../../src/text.js';
+import { collectToolCall } from '../../src/tool-calls.js';
 import { brainErrorCode, openAiError } from './errors.js';
 import { type ChatRequestBody, chatRequestSchema, describeZodError } from './openai-schema.js';
 import { SseWriter } from './sse.js';
@@ -200,16 +201,8 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
     if (ev.type === 'text') content += ev.text;
     else if (ev.type === 'usage') usage = ev.usage;
     else if (ev.type === 'done') finish = ev.finishReason;
-    else if (ev.type === 'tool_call') {
-      let call = calls[ev.index];
-      if (!call) {
-        call = { id: ev.id ?? `call_${ev.index}`, type: 'function', function: { name: '', arguments: '' } };
-        calls[ev.index] = call;
-      }
-      if (ev.id) call.id = ev.id;
-      if (ev.name) call.function.name += ev.name;
-      call.function.arguments += ev.arguments ?? '';
-    } else if (ev.type === 'error') {
+    else if (ev.type === 'tool_call') collectToolCall(calls, ev);
+    else if (ev.type === 'error') {
       if (!SPOKEN_ERRORS.has(ev.error.kind)) throwBrainError(ev.error);
       content += `${content ? '\n\n' : ''}${ev.error.message}`;
     }

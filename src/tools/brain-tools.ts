@@ -6,6 +6,7 @@ import type { BrainError, ChatMessage, TurnUsage } from '../../brains/types.js';
 import type { ModeConfig } from '../config.js';
 import type { Core } from '../core.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
+import { NO_USAGE } from '../usage.js';
 import type { ToolsConfig } from './config.js';
 import { OutputCap } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
@@ -134,11 +135,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
             sessionKey,
             brainSessionId,
             source: 'tool',
-            costUsd: usage?.costUsd ?? 0,
-            inputTokens: usage?.inputTokens ?? 0,
-            outputTokens: usage?.outputTokens ?? 0,
-            cacheReadTokens: usage?.cacheReadTokens ?? 0,
-            cacheWriteTokens: usage?.cacheWriteTokens ?? 0,
+            ...(usage ?? NO_USAGE),
             durationMs: Date.now() - started,
             error: failure ? `${failure.kind}: ${failure.message}`.slice(0, 500) : undefined,
           });

@@ -8,6 +8,7 @@ import { createRunner } from './exec.js';
 import { fileTools } from './files.js';
 import { gitTools } from './git.js';
 import { incusTools } from './incus.js';
+import { localToolbox } from './local-toolbox.js';
 import { makeTools } from './make.js';
 import { ToolRegistry } from './registry.js';
 import { ownCheckout, reportPendingUpgrade, type SelfUpgradeDeps, selfUpgradeTool } from './self-upgrade.js';
@@ -78,6 +79,7 @@ export const toolsPart: Part = async (core) => {
   const tools: Tools = { registry, shortcuts, config, resolveShortcut: (words) => shortcuts.resolve(words) };
   byCore.set(core, tools);
   core.chat.addLocalAnswerer(shortcutAnswerer(shortcuts, registry, config));
+  core.chat.setToolbox(localToolbox(registry));
   reportPendingUpgrade(upgrade).catch((err: unknown) =>
     core.logger.warn({ err }, 'could not report the outcome of the last self-upgrade'),
   );

@@ -1,0 +1,41 @@
+import type { ToolDefinition } from '../../brains/types.js';
+import type { LocalToolbox } from '../chat.js';
+import { resultText, type ToolRegistry } from './registry.js';
+
+/** What a small local model may read back from one tool call; the rest is cut with a marker. */
+const MAX_RESULT_CHARS = 8_000;
+
+/**
+ * The registry as functions a local model can call when no client brought
+ * tools of its own (Telegram's direct route, brain_chat). Only tools that never
+ * mutate are offered: a model cannot be asked for confirmation mid-answer.
+ */
+export function localToolbox(registry: ToolRegistry): LocalToolbox {
+  return {
+    definitions(allowed) {
+      const all = allowed.includes('*');
+      return registry
+        .list()
+        .filter((t) => t.mutating === false && (all || allowed.includes(t.name)))
+        .map(
+          (t): ToolDefinition => ({
+            type: 'function',
+            function: { name: t.name, description: t.description, parameters: t.inputSchema },
+          }),
+        );
+    },
+    async run(name, args, ctx) {
+      if (!this.definitions(ctx.allowed).some((d) => d.function.name === name)) {
+        return `Error: the tool "${name}" is not available to this model.`;
+      }
+      let input: unknown;
+      try {
+        input = args.trim() ? JSON.parse(args) : {};
+      } catch {
+        return `Error: the arguments of ${name} are not valid JSON.`;
+      }
+      const text = resultText(await registry.call(name, input, { caller: ctx.caller, signal: ctx.signal }));
+      return text.length > MAX_RESULT_CHARS ? `${text.slice(0, MAX_RESULT_CHARS)}\n[… output cut]` : text;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsPart } from '../src/tools/index.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+/** brainstem's tools as functions the local model calls when its client brought none. */
+let llama: FakeLlama;
+let svc: TestService;
+let repo: string;
+
+beforeAll(async () => {
+  repo = mkdtempSync(path.join(tmpdir(), 'bst-localtools-'));
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' });
+  git('init', '-q', '-b', 'main');
+  writeFileSync(path.join(repo, 'notes.txt'), 'hello\n');
+  llama = await startFakeLlama();
+  svc = await startTestService({
+    config: {
+      defaultMode: 'local',
+      server: { modeTag: false },
+      llama: { baseUrl: llama.baseUrl },
+      tools: { git: { repo }, make: { dir: repo, targets: ['deploy'] } },
+    },
+    parts: [toolsPart],
+  });
+});
+afterAll(async () => {
+  await svc?.close();
+  await llama?.close();
+});
+
+describe('local brain with brainstem tools', () => {
+  it('calls a read-only tool, gets its result, and answers', async () => {
+    llama.script((body, n) =>
+      n === 0
+        ? { chunks: [{ toolCall: { index: 0, id: 'c1', name: 'git_status', arguments: '{}' } }] }
+        : { chunks: ['One untracked file: notes.txt'] },
+    );
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'what is the state of the repo?' }],
+    });
+    expect(r.choices[0]?.message.content).toBe('One untracked file: notes.txt');
+    const [first, second] = llama.requests.filter((q) => q.path === '/v1/chat/completions').slice(-2);
+    const offered = (first?.body as { tools: { function: { name: string } }[] }).tools.map(
+      (t) => t.function.name,
+    );
+    expect(offered).toContain('git_status');
+    // Only read-only tools: a model cannot be asked to confirm a deploy mid-answer.
+    expect(offered).not.toContain('make_target');
+    const msgs = (second?.body as { messages: { role: string; content: string; tool_call_id?: string }[] })
+      .messages;
+    const toolMsg = msgs.find((m) => m.role === 'tool');
+    expect(toolMsg?.tool_call_id).toBe('c1');
+    expect(toolMsg?.content).toContain('notes.txt');
+    const audit = svc.service.core.db
+      .prepare("SELECT caller, ok FROM audit WHERE tool = 'git_status' ORDER BY id DESC LIMIT 1")
+      .get() as { caller: string; ok: number };
+    expect(audit.caller).toMatch(/^brain:local:/);
+    expect(audit.ok).toBe(1);
+  });
+
+  it('passes the client tools through untouched when the client brings its own', async () => {
+    llama.script(() => ({
+      chunks: [{ toolCall: { index: 0, id: 'c2', name: 'read', arguments: '{"path":"x"}' } }],
+    }));
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'read x' }],
+      tools: [{ type: 'function', function: { name: 'read', parameters: { type: 'object' } } }],
+    });
+    expect(r.choices[0]?.message.tool_calls?.[0]).toMatchObject({ id: 'c2', function: { name: 'read' } });
+    expect(r.choices[0]?.finish_reason).toBe('tool_calls');
+  });
+});
