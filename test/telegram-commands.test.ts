@@ -41,7 +41,7 @@ describe('commands', () => {
   it('registers the command menu in English and French', async () => {
     await h.tg.waitFor(() => h.tg.commands.has('fr'));
     const en = h.tg.commands.get('')?.map((c) => c.command);
-    expect(en).toEqual(['mode', 'stop', 'new', 'usage', 'status', 'creds', 'help']);
+    expect(en).toEqual(['mode', 'stop', 'new', 'run', 'usage', 'status', 'creds', 'upgrade', 'help']);
     expect(h.tg.commands.get('fr')?.find((c) => c.command === 'stop')?.description).toMatch(/Interrompre/);
   });
 

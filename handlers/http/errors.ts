@@ -53,14 +53,12 @@ export function installErrorHandler(app: FastifyInstance): void {
       .send(openAiError({ message: e.message, type: e.type, code: e.code, param: e.param }));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .status(404)
-      .send(
-        openAiError({
-          ...errorCodes.NOT_FOUND,
-          code: 'NOT_FOUND',
-          message: `No route ${request.method} ${request.url}.`,
-        }),
-      );
+    reply.status(404).send(
+      openAiError({
+        ...errorCodes.NOT_FOUND,
+        code: 'NOT_FOUND',
+        message: `No route ${request.method} ${request.url}.`,
+      }),
+    );
   });
 }

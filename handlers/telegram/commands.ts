@@ -3,12 +3,14 @@ import type { BotCommand } from 'grammy/types';
 import { type Lang, langOf, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { toolsOf } from '../../src/tools/index.js';
 import { credsView } from './creds-view.js';
 import type { BotDeps } from './deps.js';
 import { modeCallbackSchema, modeMenu, switchWithProgress } from './mode-keyboard.js';
 import { ChatOutput } from './output.js';
 import { escapeHtml } from './render.js';
 import { statusView } from './status-view.js';
+import { chartPeriodOf, sendUsageChart } from './usage-chart-view.js';
 import { usageView } from './usage-view.js';
 
 const COMMANDS: { command: string; en: string; fr: string }[] = [
@@ -19,9 +21,23 @@ const COMMANDS: { command: string; en: string; fr: string }[] = [
   },
   { command: 'stop', en: 'Interrupt the answer in progress', fr: 'Interrompre la réponse en cours' },
   { command: 'new', en: 'Start a fresh conversation', fr: 'Commencer une nouvelle conversation' },
-  { command: 'usage', en: 'Consumption (/usage 30d)', fr: 'Consommation (/usage 30d)' },
+  {
+    command: 'run',
+    en: 'Run a tool or shortcut (/run tests, /run git_log max=5)',
+    fr: 'Lancer un outil ou un raccourci (/run tests, /run git_log max=5)',
+  },
+  {
+    command: 'usage',
+    en: 'Consumption (/usage 30d, /usage chart)',
+    fr: 'Consommation (/usage 30d, /usage chart)',
+  },
   { command: 'status', en: 'Modes, route, uptime', fr: 'Modes, route, disponibilité' },
   { command: 'creds', en: 'Claude credentials state', fr: 'État des identifiants Claude' },
+  {
+    command: 'upgrade',
+    en: 'Update brainstem from its git remote',
+    fr: 'Mettre à jour brainstem depuis son dépôt git',
+  },
   { command: 'help', en: 'What this bot does', fr: 'Ce que fait ce bot' },
 ];
 
@@ -60,6 +76,7 @@ export function helpText(deps: BotDeps, lang: Lang): string {
   return [
     `${PROXY_TAG} <b>brainstem</b>. ${route}`,
     ...COMMANDS.map((c) => `/${c.command}: ${escapeHtml(t(lang, c.en, c.fr))}`),
+    ...shortcutLine(deps, lang),
     t(
       lang,
       'You can also say “switch to local”. Photos and documents are saved and passed to the brain; voice messages are not supported.',
@@ -68,8 +85,23 @@ export function helpText(deps: BotDeps, lang: Lang): string {
   ].join('\n');
 }
 
+/** The shortcut words, when the tools run: they are answered without a brain. */
+function shortcutLine(deps: BotDeps, lang: Lang): string[] {
+  const words = toolsOf(deps.core)
+    ?.shortcuts.list()
+    .map((s) => s.word);
+  if (!words?.length) return [];
+  return [
+    t(
+      lang,
+      `Shortcut words run their tool at once: ${escapeHtml(words.join(', '))} (/run lists them).`,
+      `Les mots raccourcis lancent leur outil directement : ${escapeHtml(words.join(', '))} (/run les liste).`,
+    ),
+  ];
+}
+
 /** A command handler's failure, told in one line (never a stack) and logged in full. */
-async function guarded(
+export async function guarded(
   ctx: Context,
   logger: Logger,
   what: string,
@@ -156,7 +188,9 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
   bot.command('usage', (ctx) =>
     guarded(ctx, logger, 'usage', async () => {
       const { lang, out } = ctxInfo(ctx);
-      await out.sendHtml(usageView(core.ledger, ctx.match, lang));
+      const chart = chartPeriodOf(ctx.match);
+      if (chart !== undefined) await sendUsageChart(ctx.api, out, core.ledger, chart, lang);
+      else await out.sendHtml(usageView(core.ledger, ctx.match, lang));
     }),
   );
 

@@ -7,11 +7,13 @@ import { allowOnly } from './access.js';
 import { createBot, startPolling } from './bot.js';
 import { CONTROL_COMMANDS, commandOf, publishCommands, registerCommands } from './commands.js';
 import type { BotDeps } from './deps.js';
+import { dialogKeyOf } from './dialogs.js';
 import { ChatHistory } from './history.js';
 import { registerMessages } from './messages.js';
 import { startNoticeSink } from './notice-sink.js';
 import { OpenClawClient } from './openclaw-client.js';
 import { DirectRoute, OpenClawRoute } from './relay.js';
+import { registerToolCommands } from './tool-commands.js';
 import { ChatTurns } from './turns.js';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';
@@ -32,6 +34,11 @@ function laneOf(ctx: Context): string | undefined {
   if (command === 'stop') return `${chat}:stop`;
   if (command && CONTROL_COMMANDS.has(command)) return `${chat}:control`;
   return String(chat);
+}
+
+/** The update's lane in its chat, and the dialog it may belong to (see dialogKeyOf). */
+function lanesOf(ctx: Context): string[] {
+  return [laneOf(ctx), dialogKeyOf(ctx)].filter((lane) => lane !== undefined);
 }
 
 /** Notices have no reader of their own: they use the language the owner last wrote in. */
@@ -66,9 +73,11 @@ export const telegramPart: Part = async (core) => {
   const turns = new ChatTurns();
   const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token };
 
-  bot.use(sequentialize(laneOf));
+  bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, logger));
   bot.use(rememberLang(core.kv));
+  // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
+  const toolCommands = registerToolCommands(bot, deps);
   registerCommands(bot, deps);
   registerMessages(bot, deps);
   bot.catch((err) =>
@@ -86,6 +95,7 @@ export const telegramPart: Part = async (core) => {
   return {
     async stop() {
       await polling.stop();
+      await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
       await client?.close();

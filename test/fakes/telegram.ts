@@ -35,7 +35,8 @@
  *
  * Also served: getMe, getUpdates (long polling, offset confirms), deleteWebhook, sendMessage,
  * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, answerCallbackQuery,
- * setMyCommands, getFile + GET /file/bot<token>/<path>, sendDocument (multipart), sendMessageDraft.
+ * setMyCommands, getFile + GET /file/bot<token>/<path>, sendDocument and sendPhoto (multipart: the
+ * message keeps the file's name, size and bytes in `document` / `photo`), sendMessageDraft.
  */
 import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
@@ -61,10 +62,18 @@ export interface FakeMessage {
   entities: FakeEntity[];
   replyMarkup?: unknown;
   replyTo?: number;
-  document?: { fileName: string; size: number };
+  document?: FakeFile;
+  photo?: FakeFile;
   edits: number;
   history: string[];
   deleted: boolean;
+}
+
+/** A file the bot uploaded; `bytes` is empty when it was sent by file id or URL. */
+export interface FakeFile {
+  fileName: string;
+  size: number;
+  bytes: Uint8Array;
 }
 
 export interface FakeCall {
@@ -201,7 +210,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           document: { file_id: 'doc', file_unique_id: 'doc', file_name: m.document.fileName },
           caption: m.text,
         }
-      : { text: m.text }),
+      : m.photo
+        ? {
+            photo: [{ file_id: 'photo', file_unique_id: 'photo', width: 1, height: 1 }],
+            caption: m.text,
+          }
+        : { text: m.text }),
     ...(m.entities.length ? { entities: m.entities } : {}),
     ...(m.edits > 0 ? { edit_date: Math.floor(Date.now() / 1000) } : {}),
     ...(m.replyMarkup ? { reply_markup: m.replyMarkup } : {}),
@@ -220,6 +234,28 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     };
     chatMessages(chatId).push(m);
     return m;
+  };
+
+  /** A document or photo the bot sent, with its caption parsed like a text. */
+  const storeUpload = (p: Json, kind: 'document' | 'photo') => {
+    const chatId = chatIdOf(p);
+    const upload = p[kind] as MultipartFile | string | undefined;
+    if (upload === undefined) throw new ApiError(400, `Bad Request: there is no ${kind} in the request`);
+    const caption = typeof p.caption === 'string' ? p.caption : '';
+    const parsed = caption ? parseText(caption, p.parse_mode) : { text: '', entities: [] };
+    const file: FakeFile =
+      typeof upload === 'object'
+        ? { fileName: upload.name, size: upload.size, bytes: upload.bytes }
+        : { fileName: String(upload), size: 0, bytes: new Uint8Array() };
+    const replyTo = (p.reply_parameters as { message_id?: number } | undefined)?.message_id;
+    return storeBotMessage(chatId, {
+      text: parsed.text,
+      raw: caption,
+      entities: parsed.entities,
+      ...(p.parse_mode ? { parseMode: String(p.parse_mode) } : {}),
+      ...(replyTo ? { replyTo } : {}),
+      [kind]: file,
+    });
   };
 
   const findMessage = (chatId: number, messageId: number) => {
@@ -336,22 +372,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         file_path: f.path,
       };
     },
-    sendDocument: (p) => {
-      const chatId = chatIdOf(p);
-      const doc = p.document as { name: string; size: number } | string | undefined;
-      const caption = typeof p.caption === 'string' ? p.caption : '';
-      const parsed = caption ? parseText(caption, p.parse_mode) : { text: '', entities: [] };
-      const m = storeBotMessage(chatId, {
-        text: parsed.text,
-        raw: caption,
-        entities: parsed.entities,
-        document:
-          typeof doc === 'object'
-            ? { fileName: doc.name, size: doc.size }
-            : { fileName: String(doc), size: 0 },
-      });
-      return messageObject(m);
-    },
+    sendDocument: (p) => messageObject(storeUpload(p, 'document')),
+    sendPhoto: (p) => messageObject(storeUpload(p, 'photo')),
     sendMessageDraft: (p) => {
       const chatId = chatIdOf(p);
       if (chatId < 0) throw new ApiError(400, 'Bad Request: TEXTDRAFT_PEER_INVALID');
@@ -689,7 +711,13 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** JSON, urlencoded, query string or multipart (files become `{ name, size }`). */
+interface MultipartFile {
+  name: string;
+  size: number;
+  bytes: Uint8Array;
+}
+
+/** JSON, urlencoded, query string or multipart (files become a MultipartFile). */
 async function parseParams(contentType: string | undefined, raw: Buffer, url: URL): Promise<Json> {
   const params: Json = Object.fromEntries(url.searchParams);
   if (raw.length === 0) return params;
@@ -710,7 +738,9 @@ async function parseParams(contentType: string | undefined, raw: Buffer, url: UR
       const filename = /filename="?([^";\r\n]*)"?/i.exec(head)?.[1];
       const bytes = Buffer.from(body, 'latin1');
       params[name] =
-        filename !== undefined ? { name: filename, size: bytes.length } : maybeJson(bytes.toString('utf8'));
+        filename !== undefined
+          ? ({ name: filename, size: bytes.length, bytes: new Uint8Array(bytes) } satisfies MultipartFile)
+          : maybeJson(bytes.toString('utf8'));
     }
     // Files are sent as `attach://<part>`: resolve them to the part itself.
     for (const [key, value] of Object.entries(params)) {

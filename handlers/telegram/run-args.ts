@@ -1,0 +1,113 @@
+/**
+ * The arguments of `/run <tool> …`, in one of two forms:
+ *
+ *   /run read_file {"path": "/srv/notes.txt"}      one JSON object
+ *   /run git_log max=5                             key=value pairs
+ *   /run read_file path="/srv/my notes.txt"        a quoted value may hold spaces
+ *   /run incus_exec instance=web command=["uptime"]
+ *
+ * A bare value that reads as JSON (a number, true, false, null, an array, an
+ * object) is that value; any other bare value, and every quoted one ("…",
+ * '…', or the “…” a phone keyboard types), is a string. Only the shape is
+ * checked here: the tool's schema validates the values and names the field.
+ */
+
+export type ParsedArgs = { ok: true; input: Record<string, unknown> } | { ok: false; error: string };
+
+const KEY = /^[A-Za-z_][\w.-]*/;
+const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const CLOSING: Record<string, string> = { '"': '"', "'": "'", '“': '”', '”': '”', '«': '»' };
+
+export function parseRunArgs(text: string): ParsedArgs {
+  const rest = text.trim();
+  if (!rest) return { ok: true, input: {} };
+  if (rest.startsWith('{')) return parseJsonObject(rest);
+  const input: Record<string, unknown> = {};
+  let i = 0;
+  while (i < rest.length) {
+    const key = KEY.exec(rest.slice(i))?.[0];
+    if (!key || rest[i + key.length] !== '=') {
+      const token = rest.slice(i).split(/\s/, 1)[0] ?? '';
+      return { ok: false, error: `expected key=value or one JSON object, got “${token}”` };
+    }
+    if (Object.hasOwn(input, key)) return { ok: false, error: `${key}: given twice` };
+    i += key.length + 1;
+    const value = readValue(rest, i);
+    if ('error' in value) return { ok: false, error: `${key}: ${value.error}` };
+    input[key] = value.value;
+    i = value.end;
+    while (i < rest.length && /\s/.test(rest[i] ?? '')) i++;
+  }
+  return { ok: true, input };
+}
+
+function parseJsonObject(text: string): ParsedArgs {
+  // Phone keyboards turn straight quotes into curly ones; JSON only knows the straight kind.
+  for (const candidate of [text, text.replace(/[“”]/g, '"')]) {
+    try {
+      const value: unknown = JSON.parse(candidate);
+      if (value && typeof value === 'object' && !Array.isArray(value))
+        return { ok: true, input: value as Record<string, unknown> };
+      return { ok: false, error: 'the JSON arguments must be one object, e.g. {"path": "/x"}' };
+    } catch {
+      // Tried again with straight quotes; the error below names the problem.
+    }
+  }
+  return { ok: false, error: 'the arguments start with “{” but are not a valid JSON object' };
+}
+
+type Value = { value: unknown; end: number } | { error: string };
+
+/** The value starting at `from`: quoted, JSON-bracketed, or a bare word up to the next space. */
+function readValue(text: string, from: number): Value {
+  const first = text[from] ?? '';
+  const close = CLOSING[first];
+  if (close) return readQuoted(text, from + 1, close);
+  if (first === '[' || first === '{') {
+    const end = bracketEnd(text, from);
+    if (end === -1) return { error: `unclosed “${first}”` };
+    try {
+      return { value: JSON.parse(text.slice(from, end)), end };
+    } catch (err) {
+      return { error: `not valid JSON (${(err as Error).message})` };
+    }
+  }
+  const word = text.slice(from).split(/\s/, 1)[0] ?? '';
+  if (!word) return { error: 'no value after “=” (quote an empty string: "")' };
+  const end = from + word.length;
+  if (NUMBER.test(word)) return { value: Number(word), end };
+  if (word === 'true' || word === 'false') return { value: word === 'true', end };
+  if (word === 'null') return { value: null, end };
+  return { value: word, end };
+}
+
+/** A quoted string; inside "…", a backslash keeps the next character as it is. */
+function readQuoted(text: string, from: number, close: string): Value {
+  let value = '';
+  for (let i = from; i < text.length; i++) {
+    const ch = text[i] ?? '';
+    if (ch === close) return { value, end: i + 1 };
+    if (ch === '\\' && close === '"' && i + 1 < text.length) {
+      value += text[++i];
+      continue;
+    }
+    value += ch;
+  }
+  return { error: `unclosed quote ${close}` };
+}
+
+/** Where the JSON array or object starting at `from` ends (past its closing bracket), or -1. */
+function bracketEnd(text: string, from: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = from; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '[' || ch === '{') depth++;
+    else if ((ch === ']' || ch === '}') && --depth === 0) return i + 1;
+  }
+  return -1;
+}

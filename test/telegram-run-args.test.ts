@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { parseRunArgs } from '../handlers/telegram/run-args.js';
+import { cleanOutput, OutputTail } from '../handlers/telegram/tool-view.js';
+
+describe('/run arguments', () => {
+  it('reads key=value pairs: bare JSON values typed, everything else a string', () => {
+    expect(parseRunArgs('max=5 staged=true path=/srv/x.txt none=null')).toEqual({
+      ok: true,
+      input: { max: 5, staged: true, path: '/srv/x.txt', none: null },
+    });
+    expect(parseRunArgs('')).toEqual({ ok: true, input: {} });
+  });
+
+  it('keeps quoted values as strings, spaces and all, including the quotes a phone types', () => {
+    expect(parseRunArgs('path="/srv/my notes.txt" n="5" q=\'it is\' s=“curly one” e="say \\"hi\\""')).toEqual(
+      {
+        ok: true,
+        input: { path: '/srv/my notes.txt', n: '5', q: 'it is', s: 'curly one', e: 'say "hi"' },
+      },
+    );
+  });
+
+  it('reads arrays and objects as JSON, spaces inside included', () => {
+    expect(parseRunArgs('command=["ls", "-la", "a b"] instance=web env={"A": "1"}')).toEqual({
+      ok: true,
+      input: { command: ['ls', '-la', 'a b'], instance: 'web', env: { A: '1' } },
+    });
+  });
+
+  it('takes one JSON object, also with curly quotes', () => {
+    expect(parseRunArgs('{"path": "/etc/hosts"}')).toEqual({ ok: true, input: { path: '/etc/hosts' } });
+    expect(parseRunArgs('{“path”: “/etc/hosts”}')).toEqual({ ok: true, input: { path: '/etc/hosts' } });
+  });
+
+  it('says what is wrong, naming the argument', () => {
+    expect(parseRunArgs('5')).toEqual({ ok: false, error: 'expected key=value or one JSON object, got “5”' });
+    expect(parseRunArgs('max=1 max=2')).toEqual({ ok: false, error: 'max: given twice' });
+    expect(parseRunArgs('path="/srv')).toEqual({ ok: false, error: 'path: unclosed quote "' });
+    expect(parseRunArgs('command=["ls"')).toEqual({ ok: false, error: 'command: unclosed “[”' });
+    expect(parseRunArgs('path=')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^path: no value/),
+    });
+    expect(parseRunArgs('{"a": 1')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/not a valid JSON/),
+    });
+    expect(parseRunArgs('[1, 2]')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^expected key=value/),
+    });
+  });
+});
+
+describe('command output in a chat', () => {
+  it('drops colours and control characters, and shows a redrawn line as it ended', () => {
+    expect(cleanOutput('\u001b[32m✓ ok\u001b[0m\r\nprogress 10%\rprogress 100%\n\u0007bell')).toBe(
+      '✓ ok\nprogress 100%\nbell',
+    );
+  });
+
+  it('keeps the last lines, each cut to a readable length', () => {
+    const tail = new OutputTail();
+    for (let i = 1; i <= 40; i++) tail.push(`line ${i}\n`);
+    tail.push(`${'x'.repeat(500)}\n`);
+    const lines = tail.lines();
+    expect(lines).toHaveLength(15);
+    expect(lines[0]).toBe('line 27');
+    expect(lines.at(-1)).toMatch(/^x{159}…$/);
+  });
+});

@@ -1,0 +1,280 @@
+/**
+ * Tools from Telegram, end to end: the Bot API emulator, real SQLite, real
+ * processes (a slow node script as the test command, a real Makefile, git).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telegramPart } from '../handlers/telegram/index.js';
+import { toolsOf, toolsPart } from '../src/tools/index.js';
+import type { FakeMessage } from './fakes/telegram.js';
+import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
+
+const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-tools-'));
+const file = (name: string) => path.join(project, name);
+const CONFIRM_MS = 2_000;
+let h: Harness;
+
+/** The test command: five lines 400 ms apart (one coloured), so progress shows before the end. */
+const TESTS_SCRIPT = `
+const lines = ['collecting 4 tests', 'test a … ok', 'test b … ok', '\\u001b[32mtest c … ok\\u001b[0m', 'test d … ok'];
+let i = 0;
+const timer = setInterval(() => {
+  console.log(lines[i++]);
+  if (i === lines.length) { clearInterval(timer); console.log('4 passed'); }
+}, 400);
+`;
+/** The lint command: far more output than a message holds. */
+const LINT_SCRIPT = `for (let i = 0; i < 400; i++) console.log('lint: src/file-' + i + '.ts: nothing to report');`;
+const MAKEFILE = `deploy:
+\t@echo "deploying"; touch deployed.txt; echo "deployed"
+release:
+\t@touch released.txt
+hang:
+\t@echo "waiting"; sleep 30
+`;
+
+beforeAll(async () => {
+  writeFileSync(file('tests.cjs'), TESTS_SCRIPT);
+  writeFileSync(file('lint.cjs'), LINT_SCRIPT);
+  writeFileSync(file('Makefile'), MAKEFILE);
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: project });
+  git('init', '-q', '-b', 'main');
+  git('add', 'Makefile');
+  git('-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', 'commit', '-q', '-m', 'feat: a Makefile');
+  h = await startHarness({
+    parts: [toolsPart, telegramPart],
+    config: {
+      telegram: { confirmTimeoutMs: CONFIRM_MS, approvers: [OWNER] },
+      tools: {
+        git: { repo: project },
+        make: { targets: ['deploy', 'release', 'hang'] },
+        tests: { argv: [process.execPath, file('tests.cjs')] },
+        lint: { argv: [process.execPath, file('lint.cjs')] },
+        shortcuts: {
+          wait: { tool: 'make_target', input: { target: 'hang' }, aliases: ['attends'], mutating: false },
+        },
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await h?.close();
+  rmSync(project, { recursive: true, force: true });
+});
+
+const reply = (chatId: number, pattern: RegExp, timeoutMs = 5000) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
+const buttonsOf = (m: FakeMessage) =>
+  (
+    (m.replyMarkup as { inline_keyboard?: { text: string; callback_data: string }[][] } | undefined)
+      ?.inline_keyboard ?? []
+  ).flat();
+const lastAudit = (tool: string) => toolsOf(h.service.core)?.registry.recentAudit(1, tool)[0];
+const answerTo = (callbackId: string) =>
+  h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === callbackId));
+
+describe('tools from Telegram', () => {
+  it('registers /run and /upgrade in the command menu, EN and FR, and /help names the shortcut words', async () => {
+    await h.tg.waitFor(() => h.tg.commands.has('fr'));
+    expect(h.tg.commands.get('')?.map((c) => c.command)).toEqual(
+      expect.arrayContaining(['run', 'upgrade', 'usage']),
+    );
+    const fr = h.tg.commands.get('fr') ?? [];
+    expect(fr.find((c) => c.command === 'run')?.description).toMatch(/^Lancer un outil/);
+    expect(fr.find((c) => c.command === 'upgrade')?.description).toMatch(/^Mettre à jour brainstem/);
+    h.tg.user(119).says('/help');
+    const help = await reply(119, /What this bot does|Your messages go/);
+    expect(help.text).toContain('/run: Run a tool or shortcut');
+    expect(help.text).toContain('/upgrade: Update brainstem');
+    expect(help.text).toMatch(/Shortcut words run their tool at once: deploy, sync, lint, test, .*wait/);
+  });
+
+  it('a shortcut word runs its tool: one message shows the latest lines and the time, at most one edit a second, then the result', async () => {
+    const user = h.tg.user(112);
+    user.says('tests');
+    const result = await reply(112, /test d … ok/, 10_000);
+    await h.tg.waitFor(() => /exit 0/.test(result.text), { timeoutMs: 10_000 });
+    expect(result.text).toMatch(/^⚙️ \[proxy\] ✅ test → run_tests · exit 0 · \d+\.\d s\n/);
+    expect(result.text).toContain(
+      'collecting 4 tests\ntest a … ok\ntest b … ok\ntest c … ok\ntest d … ok\n4 passed',
+    );
+    expect(result.raw).not.toContain('\u001b');
+    expect(result.entities.some((e) => e.type === 'pre')).toBe(true);
+
+    // Progress first: the running state with some lines but not all, and the elapsed time.
+    const progress = result.history.filter((t) => t.startsWith('⚙️ [proxy] ⏳ test → run_tests · '));
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.some((t) => /test a … ok/.test(t) && !/4 passed/.test(t))).toBe(true);
+    const edits = h.tg
+      .callsOf('editMessageText', 112)
+      .filter((c) => c.params.message_id === result.messageId)
+      .map((c) => c.at);
+    for (let i = 1; i < edits.length; i++)
+      expect((edits[i] ?? 0) - (edits[i - 1] ?? 0)).toBeGreaterThanOrEqual(900);
+    expect(h.tg.botMessages(112)).toHaveLength(1);
+    expect(lastAudit('run_tests')).toMatchObject({ caller: 'telegram:112', ok: true, exitCode: 0 });
+  });
+
+  it('French aliases work and the result speaks French; other words still go to the brain', async () => {
+    const user = h.tg.user(113, { languageCode: 'fr' });
+    user.says('statut git');
+    const status = await reply(113, /git → git_status · code de sortie 0/);
+    expect(status.text).toContain('## main');
+    user.says('git stuff please');
+    await reply(113, /echo: git stuff please/);
+  });
+
+  it('a long output ends the message with its tail and comes whole as a .txt document', async () => {
+    h.tg.user(114).says('lint');
+    const result = await reply(114, /lint → lint · exit 0/);
+    expect(result.text).toContain('src/file-399.ts');
+    expect(result.text).not.toContain('src/file-0.ts:');
+    expect(result.text).toMatch(/\d+ more characters: the whole output is in the file below\./);
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.document));
+    expect(doc.document?.fileName).toMatch(/^lint-\d{8}-\d{6}\.txt$/);
+    const text = Buffer.from(doc.document?.bytes ?? []).toString('utf8');
+    expect(text.split('\n').filter(Boolean)).toHaveLength(400);
+    expect(text).toContain('lint: src/file-0.ts: nothing to report');
+    expect(text).toContain('lint: src/file-399.ts: nothing to report');
+    expect(doc.replyTo).toBe(result.messageId);
+  });
+
+  it('a mutating shortcut asks first; confirmed, the same message runs it and shows the result', async () => {
+    const user = h.tg.user(115);
+    user.says('deploy');
+    const question = await reply(115, /Run make deploy\?/);
+    expect(question.text).toBe('⚙️ [proxy] ❓ Run make deploy? It changes things.');
+    expect(buttonsOf(question).map((b) => b.text)).toEqual(['✅ Confirm', '✖️ Cancel']);
+    await sleep(200);
+    expect(existsSync(file('deployed.txt'))).toBe(false);
+
+    const ok = buttonsOf(question)[0]?.callback_data ?? '';
+    user.presses(question.messageId, ok);
+    await h.tg.waitFor(() => /exit 0/.test(question.text));
+    expect(question.text).toMatch(/^⚙️ \[proxy\] ✅ deploy → make deploy · exit 0 · /);
+    expect(question.text).toContain('deploying\ndeployed');
+    expect(buttonsOf(question)).toEqual([]);
+    expect(existsSync(file('deployed.txt'))).toBe(true);
+    expect(lastAudit('make_target')).toMatchObject({ caller: 'telegram:115', ok: true });
+  });
+
+  it('refused: another user’s press and a stranger’s do nothing; Cancel runs nothing and says so; a late press finds it closed', async () => {
+    const GROUP = -100_700;
+    const asker = h.tg.user(116, { chatId: GROUP });
+    const other = h.tg.user(117, { chatId: GROUP });
+    const stranger = h.tg.user(999, { chatId: GROUP });
+    const asked = asker.says('/run make_target target=release');
+    const question = await reply(GROUP, /Run make release\?/);
+    expect(question.replyTo).toBe(asked);
+    const [ok, no] = buttonsOf(question).map((b) => b.callback_data);
+
+    const byOther = await answerTo(other.presses(question.messageId, ok ?? ''));
+    expect(byOther.text).toBe('Only User116, who asked, or an approver can answer this.');
+    const byStranger = await answerTo(stranger.presses(question.messageId, ok ?? ''));
+    expect(byStranger.text).toMatch(/This bot is private\. Your Telegram user id is 999/);
+    await sleep(300);
+    expect(existsSync(file('released.txt'))).toBe(false);
+    expect(buttonsOf(question)).toHaveLength(2);
+
+    asker.presses(question.messageId, no ?? '');
+    await h.tg.waitFor(() => /Cancelled: nothing ran\./.test(question.text));
+    expect(question.text).toBe(
+      '⚙️ [proxy] ❓ Run make release? It changes things.\n\n✖️ Cancelled: nothing ran.',
+    );
+    expect(buttonsOf(question)).toEqual([]);
+
+    const late = await answerTo(asker.presses(question.messageId, ok ?? ''));
+    expect(late.text).toBe('This question is closed; nothing ran. Ask again.');
+    await sleep(300);
+    expect(existsSync(file('released.txt'))).toBe(false);
+    expect(
+      toolsOf(h.service.core)
+        ?.registry.recentAudit(50, 'make_target')
+        .some((a) => a.args.includes('release')),
+    ).toBe(false);
+  });
+
+  it('no answer in time: nothing runs, and the question says so', async () => {
+    const user = h.tg.user(118, { languageCode: 'fr' });
+    const asked = user.says('/run make_target {"target": "release"}');
+    const question = await reply(118, /Lancer make release \?/);
+    await h.tg.waitFor(() => /Pas de réponse en 2\.0 s : rien n’a été lancé\./.test(question.text), {
+      timeoutMs: CONFIRM_MS + 3000,
+    });
+    expect(buttonsOf(question)).toEqual([]);
+    const late = await answerTo(user.presses(question.messageId, `dlg:${asked}:ok`));
+    expect(late.text).toMatch(/question est close/);
+    expect(existsSync(file('released.txt'))).toBe(false);
+  });
+
+  it('/run takes a tool with arguments; a bad one is named; /run alone lists shortcuts and tools', async () => {
+    const CHAT = OWNER;
+    const user = h.tg.user(OWNER);
+    user.says('/run git_log max=2');
+    const log = await reply(CHAT, /git_log \{"max":2\} · exit 0/);
+    expect(log.text).toContain('feat: a Makefile');
+
+    user.says('/run git_log max=5000');
+    await reply(CHAT, /❌ git_log: max: Too big/);
+    user.says('/run git_log max="2"');
+    await reply(CHAT, /❌ git_log: max: .*expected number/i);
+    user.says('/run read_file');
+    await reply(CHAT, /❌ read_file: path: /);
+    user.says('/run git_log 5');
+    await reply(CHAT, /❌ git_log: expected key=value or one JSON object, got “5”/);
+    user.says('/run deploy now');
+    await reply(
+      CHAT,
+      /“deploy” is a shortcut and takes no arguments; to pass some, name its tool: \/run make_target/,
+    );
+    user.says('/run sync');
+    await reply(
+      CHAT,
+      /❌ “sync” cannot run: make target "sync" is not allowed\. Allowed: deploy, release, hang\./,
+    );
+    user.says('/run teleport');
+    await reply(CHAT, /Unknown tool or shortcut “teleport”/);
+
+    user.says('/run');
+    const list = await reply(CHAT, /a shortcut or a tool/);
+    expect(list.text).toMatch(/• deploy \(deploie, deployer, deploiement\) → make deploy 🔒/);
+    expect(list.text).toMatch(/• sync .* → make sync not configured/);
+    expect(list.text).toMatch(/• wait \(attends\) → make hang\n/);
+    expect(list.text).toMatch(/git_log, git_diff/);
+  });
+
+  it('a tool run queues behind the running one like an answer, and /stop ends it (its process too)', async () => {
+    const user = h.tg.user(119);
+    user.says('wait');
+    const running = await reply(119, /wait → make hang/);
+    await h.tg.waitFor(() => /waiting/.test(running.text), { timeoutMs: 5000 });
+    user.says('git');
+    const queued = await reply(119, /Queued: git → git_status runs once the current answer is done/);
+    user.says('/stop');
+    await reply(119, /Stopped the answer in progress\. 1 queued message\(s\) follow\./);
+    await h.tg.waitFor(() => /· stopped ·/.test(running.text));
+    expect(running.text).toMatch(/^⚙️ \[proxy\] ⏹ wait → make hang · stopped · /);
+    expect(running.text).toContain('waiting');
+    await h.tg.waitFor(() => /git → git_status · exit 0/.test(queued.text));
+    expect(lastAudit('make_target')).toMatchObject({ caller: 'telegram:119', ok: false });
+    expect(lastAudit('make_target')?.error).toMatch(/^TOOL_ABORTED/);
+  });
+
+  it('/usage chart sends the PNG as a photo with a caption; a bad period is explained', async () => {
+    const user = h.tg.user(117);
+    user.says('hello chart');
+    await reply(117, /echo: hello chart/);
+    user.says('/usage chart 7d');
+    const photo = await h.tg.waitFor(() => h.tg.botMessages(117).find((m) => m.photo), { timeoutMs: 20_000 });
+    const bytes = Buffer.from(photo.photo?.bytes ?? []);
+    expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect(bytes.length).toBeGreaterThan(10_000);
+    expect(photo.text).toMatch(/^⚙️ \[proxy\] Usage since .* UTC \(7d\): \$0\.00, \d+ turns, /);
+    user.says('/usage chart someday');
+    await reply(117, /I do not understand the period “someday”\. Try \/usage chart 7d/);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * /upgrade from Telegram against a real local git remote: check → the new
+ * commits → Apply / Cancel → progress → result, the reload only once the
+ * result is delivered, and the outcome reported after brainstem restarts.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telegramPart } from '../handlers/telegram/index.js';
+import type { ConfigFile } from '../src/config.js';
+import { toolsOf, toolsPart } from '../src/tools/index.js';
+import type { FakeMessage } from './fakes/telegram.js';
+import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
+
+const base = mkdtempSync(path.join(tmpdir(), 'bst-tg-upgrade-'));
+const origin = path.join(base, 'origin.git');
+const work = path.join(base, 'work');
+const other = path.join(base, 'other');
+const stepsLog = path.join(base, 'steps.log');
+const reloadLog = path.join(base, 'reload.log');
+const parts = [toolsPart, telegramPart];
+let h: Harness;
+let restarted: Harness | undefined;
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+const head = () => git(work, 'rev-parse', '--short', 'HEAD');
+const lines = (file: string) =>
+  existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+
+/** Another developer pushes: the checkout brainstem runs from is one commit behind. */
+function pushUpstream(subject: string): string {
+  writeFileSync(path.join(other, `${subject.replace(/\W+/g, '-')}.txt`), `${subject}\n`);
+  git(other, 'add', '.');
+  git(other, 'commit', '-q', '-m', subject);
+  git(other, 'push', '-q', 'origin', 'main');
+  return git(other, 'rev-parse', '--short', 'HEAD');
+}
+
+/** Harmless install, build and reload commands: they log what ran; the build takes a moment, so progress shows. */
+const config: ConfigFile = {
+  tools: {
+    selfUpgrade: {
+      repo: work,
+      steps: [
+        [process.execPath, path.join(base, 'step.cjs'), stepsLog, 'install', '0'],
+        [process.execPath, path.join(base, 'step.cjs'), stepsLog, 'build', '1500'],
+      ],
+      reload: [process.execPath, path.join(base, 'reload.cjs'), reloadLog],
+    },
+  },
+};
+
+beforeAll(async () => {
+  writeFileSync(
+    path.join(base, 'step.cjs'),
+    `const [log, name, ms] = process.argv.slice(2);
+console.log(name + ' started');
+setTimeout(() => { require('node:fs').appendFileSync(log, name + '\\n'); console.log(name + ' done'); }, Number(ms));`,
+  );
+  writeFileSync(
+    path.join(base, 'reload.cjs'),
+    `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n');`,
+  );
+  const seed = path.join(base, 'seed');
+  mkdirSync(seed);
+  git(base, 'init', '-q', '--bare', '-b', 'main', origin);
+  git(seed, 'init', '-q', '-b', 'main');
+  writeFileSync(path.join(seed, 'README.md'), 'brainstem\n');
+  git(seed, 'add', '.');
+  git(seed, '-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', 'commit', '-q', '-m', 'initial');
+  git(seed, 'remote', 'add', 'origin', origin);
+  git(seed, 'push', '-q', '-u', 'origin', 'main');
+  git(base, 'clone', '-q', origin, work);
+  git(base, 'clone', '-q', origin, other);
+  git(other, 'config', 'user.email', 'dev@example.com');
+  git(other, 'config', 'user.name', 'Dev');
+  h = await startHarness({ parts, config });
+});
+
+afterAll(async () => {
+  await restarted?.close();
+  await h?.close();
+  rmSync(base, { recursive: true, force: true });
+});
+
+const reply = (hh: Harness, chatId: number, pattern: RegExp, timeoutMs = 10_000) =>
+  hh.tg.waitFor(() => hh.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
+const buttonsOf = (m: FakeMessage) =>
+  (
+    (m.replyMarkup as { inline_keyboard?: { text: string; callback_data: string }[][] } | undefined)
+      ?.inline_keyboard ?? []
+  ).flat();
+
+describe('/upgrade', () => {
+  it('says brainstem is up to date when there is nothing to apply', async () => {
+    h.tg.user(112).says('/upgrade');
+    const answer = await reply(h, 112, /up to date/);
+    expect(answer.text).toBe('⚙️ [proxy] ✅ brainstem is up to date with origin/main.');
+    expect(buttonsOf(answer)).toEqual([]);
+  });
+
+  let target = '';
+
+  it('lists the new commits with Apply / Cancel; Cancel applies nothing', async () => {
+    target = pushUpstream('feat: faster relay');
+    const before = head();
+    const user = h.tg.user(113);
+    user.says('/upgrade');
+    const question = await reply(h, 113, /new commit\(s\) on/);
+    expect(question.history[0]).toBe('⚙️ [proxy] 🔎 Looking for new commits…');
+    expect(question.text).toBe(
+      `⚙️ [proxy] ⬆️ 1 new commit(s) on origin/main:\n• ${target} feat: faster relay\nApply them? brainstem pulls, installs, builds, then restarts itself.`,
+    );
+    const [apply, cancel] = buttonsOf(question);
+    expect([apply?.text, cancel?.text]).toEqual(['⬆️ Apply', '✖️ Cancel']);
+    user.presses(question.messageId, cancel?.callback_data ?? '');
+    await h.tg.waitFor(() => /Cancelled: nothing ran\./.test(question.text));
+    await sleep(300);
+    expect(head()).toBe(before);
+    expect(lines(stepsLog)).toEqual([]);
+    expect(toolsOf(h.service.core)?.registry.recentAudit(1, 'self_upgrade')[0]).toMatchObject({
+      caller: 'telegram:113',
+      args: '{"action":"check"}',
+    });
+  });
+
+  it('Apply shows the progress, then the result; the reload starts only after the result is delivered; after the restart the outcome reaches the chat', async () => {
+    const from = head();
+    const user = h.tg.user(OWNER);
+    user.says('/upgrade');
+    const question = await reply(h, OWNER, /new commit\(s\) on/);
+    expect(question.text).toContain(`• ${target} feat: faster relay`);
+    user.presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+
+    await h.tg.waitFor(() => /exit 0/.test(question.text), { timeoutMs: 15_000 });
+    expect(question.text).toMatch(/^⚙️ \[proxy\] ✅ upgrade → self_upgrade \{"action":"apply"\} · exit 0 · /);
+    expect(question.text).toContain('$ git pull --ff-only');
+    expect(question.text).toMatch(/install done[\s\S]*build done/);
+    expect(question.text).toContain(`Upgraded ${from} → ${target}; reloading brainstem`);
+    // Progress came first: the build still running, the install already done.
+    expect(
+      question.history.some(
+        (t) => /^⚙️ \[proxy\] ⏳ upgrade → /.test(t) && /build started/.test(t) && !/build done/.test(t),
+      ),
+    ).toBe(true);
+    expect(head()).toBe(target);
+    expect(lines(stepsLog)).toEqual(['install', 'build']);
+
+    await h.tg.waitFor(() => lines(reloadLog).length === 1);
+    const resultShown = h.tg
+      .callsOf('editMessageText', OWNER)
+      .find((c) => c.params.message_id === question.messageId && String(c.params.text).includes('Upgraded'));
+    expect(Number(lines(reloadLog)[0])).toBeGreaterThanOrEqual(resultShown?.at ?? Number.POSITIVE_INFINITY);
+
+    // What pm2 would do: stop this brainstem and start the new one on the same data.
+    await h.stopService();
+    restarted = await startHarness({ parts, config, tg: h.tg, llama: h.llama, dir: h.dir });
+    const notice = await reply(restarted, OWNER, /restarted after its upgrade/);
+    expect(notice.text).toBe(`⚙️ [proxy] brainstem restarted after its upgrade ${from} → ${target}.`);
+  });
+});
