@@ -10,7 +10,11 @@ export interface StreamTiming {
  * Times one streamed chat completion with plain fetch (no SDK overhead in the
  * figure): time to the first content delta and to the end of the stream.
  */
-export async function timeStream(url: string, body: unknown, headers: Record<string, string> = {}): Promise<StreamTiming> {
+export async function timeStream(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<StreamTiming> {
   const started = now();
   const res = await fetch(url, {
     method: 'POST',
@@ -31,7 +35,8 @@ export async function timeStream(url: string, body: unknown, headers: Record<str
       nl = buf.indexOf('\n\n');
       const data = event.startsWith('data: ') ? event.slice(6) : '';
       if (!data || data === '[DONE]') continue;
-      const delta = (JSON.parse(data) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content;
+      const delta = (JSON.parse(data) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta
+        ?.content;
       if (delta) {
         if (ttft < 0) ttft = now() - started;
         text += delta;
