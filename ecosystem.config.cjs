@@ -19,6 +19,8 @@ module.exports = {
       name: 'brainstem',
       script: path.join(__dirname, 'dist/src/main.js'),
       cwd: __dirname,
+      // A small young generation: ~15 MB less resident memory for a service that serves a few people.
+      node_args: ['--max-semi-space-size=1'],
       // One process only: Telegram allows one poller per bot token, and SQLite has one writer.
       exec_mode: 'fork',
       instances: 1,

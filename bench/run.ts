@@ -31,6 +31,8 @@ async function main() {
       defaultMode: 'assistant',
       claude: { bin: CLAUDE_BIN, env: claude.env },
       llama: { baseUrl: llama.baseUrl },
+      // The proxy's own cost: no tools offered, like a client (OpenClaw) that brings its own.
+      modes: { local: { kind: 'llama', allowedTools: [] } },
     }),
   );
   const spawnStarted = now();

@@ -125,19 +125,24 @@ export class ToolRegistry {
       if (this.tools.has(t.name)) throw new Error(`tool ${t.name} registered twice`);
       this.tools.set(t.name, t);
     }
+    this.listed = undefined;
   }
 
   names(): string[] {
     return [...this.tools.keys()];
   }
 
+  private listed: ToolInfo[] | undefined;
+
+  /** Tools with their JSON Schemas, built once: the local brain's turns ask for them every time. */
   list(): ToolInfo[] {
-    return [...this.tools.values()].map((t) => ({
+    this.listed ??= [...this.tools.values()].map((t) => ({
       name: t.name,
       description: t.description,
       mutating: typeof t.mutating === 'function' ? 'depends' : t.mutating,
       inputSchema: inputJsonSchema(t.input),
     }));
+    return this.listed;
   }
 
   /**

@@ -14,7 +14,8 @@ export interface ServiceProcess {
 
 /** Runs the built service (`dist/src/main.js`) as its own process, as pm2 would, and waits until it listens. */
 export async function spawnService(env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [path.resolve('dist/src/main.js')], {
+  // The same flags as `npm start` and ecosystem.config.cjs.
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', path.resolve('dist/src/main.js')], {
     env: { PATH: process.env.PATH ?? '', BRAINSTEM_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
