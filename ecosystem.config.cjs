@@ -9,7 +9,7 @@
  * After an upgrade: `npm run build && pm2 reload brainstem`.
  * Secrets (TELEGRAM_BOT_TOKEN, BRAINSTEM_API_TOKEN, …) are not kept here: export
  * them in the shell that runs `pm2 start` (pm2 remembers them; refresh with
- * `pm2 restart brainstem --update-env`), or add `node_args: ['--env-file=.env']`.
+ * `pm2 restart brainstem --update-env`), or add `'--env-file=.env'` to `node_args`.
  */
 const path = require('node:path');
 

@@ -1,7 +1,9 @@
 import { t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { waitingLine } from './approval-view.js';
 import type { Route, TurnInput } from './relay.js';
+import { splitMarkdown } from './split.js';
 import {
   type AnswerStream,
   createAnswerStream,
@@ -15,7 +17,7 @@ export interface AnswerOptions {
   streaming: StreamingMode;
   intervalMs: number;
   logger: Logger;
-  /** The "queued" notice to turn into the answer, if the turn had to wait. */
+  /** The "queued" notice, if the turn had to wait: the answer takes it over (edits) or replaces it (drafts). */
   queuedMessageId?: number | undefined;
   /** What the answer's first message replies to (in a group, the message it answers). */
   replyTo?: number | undefined;
@@ -23,8 +25,10 @@ export interface AnswerOptions {
 
 /**
  * One turn, from the route to the chat: typing until the first text, the
- * answer streamed as it comes, and a final text that always arrives, saying
- * when the answer was stopped or failed (the error's message, never a stack).
+ * answer streamed as it comes (saying when it waits for a tool approval, with
+ * brainstem's notices about the turn in their place), and a final text that
+ * always arrives, saying when the answer was stopped or failed (the error's
+ * message, never a stack).
  */
 export async function answerTurn(
   out: StreamOutput,
@@ -41,13 +45,29 @@ export async function answerTurn(
   });
   stream.begin();
   let text = '';
+  /** Shown under the answer while the turn waits for a tool approval (asked in a message of its own). */
+  let waiting: string | undefined;
   let failure: string | undefined;
   try {
     for await (const ev of opts.route.turn(input, signal)) {
-      if (ev.type === 'text') {
-        text += ev.text;
-        stream.update(text);
-      } else if (ev.type === 'error') failure = ev.message;
+      switch (ev.type) {
+        case 'text':
+          text += ev.text;
+          break;
+        case 'notice':
+          text = text.trim() ? `${text.trimEnd()}\n\n${ev.text}\n\n` : `${ev.text}\n\n`;
+          break;
+        case 'approval_pending':
+          waiting = waitingLine(ev.request, input.lang);
+          break;
+        case 'approval':
+          waiting = undefined;
+          break;
+        case 'error':
+          failure = ev.message;
+          continue;
+      }
+      stream.update(withStatus(text, waiting));
     }
   } catch (err) {
     log.error({ err }, 'turn failed');
@@ -55,6 +75,17 @@ export async function answerTurn(
   }
   await stream.finish(finalText(text, failure, signal, input.lang, opts.queuedMessageId !== undefined));
   return stream;
+}
+
+/**
+ * The answer with a status line under it, unless the line would start a
+ * message of its own: that message would stay behind once the line goes.
+ */
+function withStatus(text: string, line: string | undefined): string {
+  if (!line) return text;
+  if (!text.trim()) return line;
+  const shown = `${text.trimEnd()}\n\n${line}`;
+  return splitMarkdown(shown).length > splitMarkdown(text).length ? text : shown;
 }
 
 function finalText(

@@ -6,6 +6,7 @@ import { PROXY_TAG } from '../../src/notices.js';
 import { toolsOf } from '../../src/tools/index.js';
 import { credsView } from './creds-view.js';
 import type { BotDeps } from './deps.js';
+import { limitLines } from './limit-view.js';
 import { modeCallbackSchema, modeMenu, switchWithProgress } from './mode-keyboard.js';
 import { ChatOutput } from './output.js';
 import { escapeHtml } from './render.js';
@@ -190,7 +191,10 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
       const { lang, out } = ctxInfo(ctx);
       const chart = chartPeriodOf(ctx.match);
       if (chart !== undefined) await sendUsageChart(ctx.api, out, core.ledger, chart, lang);
-      else await out.sendHtml(usageView(core.ledger, ctx.match, lang));
+      else {
+        const limit = limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang);
+        await out.sendHtml(usageView(core.ledger, ctx.match, lang, Date.now(), limit));
+      }
     }),
   );
 

@@ -1,9 +1,10 @@
 import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
 import type { KvStore } from '../../src/db/index.js';
-import { langOf, NOTICE_LANG_KEY } from '../../src/i18n.js';
+import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
 import type { Part } from '../../src/service.js';
 import { allowOnly } from './access.js';
+import { ApprovalPrompts } from './approval-prompts.js';
 import { createBot, startPolling } from './bot.js';
 import { CONTROL_COMMANDS, commandOf, publishCommands, registerCommands } from './commands.js';
 import type { BotDeps } from './deps.js';
@@ -69,13 +70,22 @@ export const telegramPart: Part = async (core) => {
         silenceTimeoutMs: core.config.claude.turnTimeoutMs,
       })
     : undefined;
-  const route = client ? new OpenClawRoute(core, client) : new DirectRoute(core, new ChatHistory(core.db));
+  const approvals = new ApprovalPrompts({
+    api: bot.api,
+    approvers: new Set(telegram.approvers ?? telegram.allowedUsers),
+    timeoutMs: core.config.claude.approvalTimeoutMs,
+    logger,
+  });
+  const route = client
+    ? new OpenClawRoute(core, client)
+    : new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) => approvals.forChat(chatId, lang));
   const turns = new ChatTurns();
   const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token };
 
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, logger));
   bot.use(rememberLang(core.kv));
+  bot.use(approvals.middleware());
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
   const toolCommands = registerToolCommands(bot, deps);
   registerCommands(bot, deps);
@@ -90,6 +100,8 @@ export const telegramPart: Part = async (core) => {
   const sink =
     chats.length > 0 ? startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger }) : undefined;
   if (!sink) logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
+  // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the notify chats are asked.
+  if (chats.length > 0) core.chat.setDefaultApprover(approvals.forChats(chats, () => noticeLang(core.kv)));
   logger.info({ route: route.kind, notifyChats: chats }, 'Telegram bot starting');
 
   return {
@@ -97,6 +109,8 @@ export const telegramPart: Part = async (core) => {
       await polling.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
+      core.chat.setDefaultApprover(undefined);
+      await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
       await client?.close();
     },

@@ -61,6 +61,20 @@ export class ChatOutput {
     await this.api.sendChatAction(this.chatId, 'typing');
   }
 
+  async deleteMessage(messageId: number): Promise<void> {
+    await this.api.deleteMessage(this.chatId, messageId);
+  }
+
+  /** Shows `markdown` as the chat's draft `draftId` (private chats only); plain when the HTML is refused. */
+  async sendDraft(draftId: number, markdown: string): Promise<void> {
+    try {
+      await this.api.sendMessageDraft(this.chatId, draftId, renderMarkdown(markdown), { parse_mode: 'HTML' });
+    } catch (err) {
+      if (!isParseError(err)) throw err;
+      await this.api.sendMessageDraft(this.chatId, draftId, markdown);
+    }
+  }
+
   private async send(html: string, plain: string, extra: SendExtra): Promise<number> {
     const common = {
       link_preview_options: { is_disabled: true },

@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../../brains/types.js';
+import type { Approver, ChatMessage, TurnEvent } from '../../brains/types.js';
 import type { Core } from '../../src/core.js';
 import type { Lang } from '../../src/i18n.js';
 import { SwitchMarkerFilter } from '../../src/switch-marker.js';
@@ -11,7 +11,11 @@ import type { GatewayProbe, OpenClawClient } from './openclaw-client.js';
  * the core (brainstem keeps a short history). Both yield the same events.
  */
 
-export type RelayEvent = { type: 'text'; text: string } | { type: 'error'; message: string };
+export type RelayEvent =
+  | { type: 'text'; text: string }
+  | { type: 'error'; message: string }
+  /** A tool approval asked (and then settled), and brainstem's notices about the turn: the answer shows them. */
+  | Extract<TurnEvent, { type: 'approval_pending' | 'approval' | 'notice' }>;
 
 export interface TurnInput {
   chatId: number;
@@ -41,6 +45,8 @@ export class DirectRoute implements Route {
   constructor(
     private readonly core: Core,
     private readonly history: ChatHistory,
+    /** Who is asked about tools outside the mode's allow-list, for a chat's turn. */
+    private readonly approverFor?: (chatId: number, lang: Lang) => Approver,
   ) {}
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
@@ -50,7 +56,14 @@ export class DirectRoute implements Route {
     let fromBrain = false;
     try {
       const events = this.core.chat.run(
-        { model: 'active', sessionKey: key, messages, source: 'telegram', lang: input.lang },
+        {
+          model: 'active',
+          sessionKey: key,
+          messages,
+          source: 'telegram',
+          lang: input.lang,
+          approve: this.approverFor?.(input.chatId, input.lang),
+        },
         signal,
       );
       for await (const ev of events) {
@@ -59,6 +72,7 @@ export class DirectRoute implements Route {
           yield { type: 'text', text: ev.text };
         } else if (ev.type === 'mode') fromBrain = true;
         else if (ev.type === 'error') yield { type: 'error', message: ev.error.message };
+        else if (ev.type === 'approval_pending' || ev.type === 'approval' || ev.type === 'notice') yield ev;
       }
     } catch (err) {
       yield { type: 'error', message: (err as Error).message || String(err) };

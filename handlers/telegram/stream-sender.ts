@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DraftStreamSender } from './draft-sender.js';
 import type { EditResult } from './output.js';
 import { splitMarkdown } from './split.js';
 
@@ -25,12 +26,14 @@ export interface AnswerStream {
 export interface StreamStats {
   /** When update() first got non-blank text (ms since epoch). */
   firstTextAt?: number;
-  /** When Telegram first acknowledged a send or edit carrying answer text. */
+  /** When Telegram first acknowledged a send, edit or draft carrying answer text. */
   firstShownAt?: number;
   /** update() calls with non-blank text. */
   updates: number;
   sends: number;
   edits: number;
+  /** sendMessageDraft calls Telegram accepted. */
+  drafts: number;
   finishedAt?: number;
 }
 
@@ -39,6 +42,9 @@ export interface StreamOutput {
   sendMarkdown(markdown: string, extra?: { replyTo?: number }): Promise<number>;
   editMarkdown(messageId: number, markdown: string): Promise<EditResult>;
   typing(): Promise<void>;
+  deleteMessage(messageId: number): Promise<void>;
+  /** A Bot API draft (private chats): the text being written, shown without a message. */
+  sendDraft(draftId: number, markdown: string): Promise<void>;
 }
 
 export interface EditStreamOptions {
@@ -64,7 +70,7 @@ export interface EditStreamOptions {
  * last call in flight, and continues in new messages past 4096 characters.
  */
 export class EditStreamSender implements AnswerStream {
-  readonly stats: StreamStats = { updates: 0, sends: 0, edits: 0 };
+  readonly stats: StreamStats = { updates: 0, sends: 0, edits: 0, drafts: 0 };
   private readonly intervalMs: number;
   private readonly live: boolean;
   private latest = '';
@@ -179,14 +185,14 @@ export type StreamingMode = 'draft' | 'edit' | 'off';
 
 /**
  * The sender for an answer, from config.telegram.streaming: `off` shows typing
- * until the whole answer is there; `edit` edits in place; `draft` streams by
- * edits here, and is where a Bot API draft sender (an AnswerStream of its own,
- * falling back to edits when a chat refuses drafts) plugs in.
+ * until the whole answer is there; `edit` edits in place; `draft` streams Bot
+ * API drafts, and edits in place wherever a draft is refused.
  */
 export function createAnswerStream(
   mode: StreamingMode,
   out: StreamOutput,
   opts: Omit<EditStreamOptions, 'live'>,
 ): AnswerStream {
-  return new EditStreamSender(out, { ...opts, live: mode !== 'off' });
+  const edits = () => new EditStreamSender(out, { ...opts, live: mode !== 'off' });
+  return mode === 'draft' ? new DraftStreamSender(out, { ...opts, fallback: edits }) : edits();
 }
