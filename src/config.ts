@@ -153,14 +153,15 @@ export const configSchema = z
         notifyChats: z.array(z.number().int()).optional(),
         /** Who may answer tool approval buttons. Default: the allowed users. */
         approvers: z.array(z.number().int()).optional(),
-        streaming: z.enum(['draft', 'edit', 'off']).default('edit'),
+        /** Bot API drafts in private chats (edits wherever a draft is refused), edits in place, or typing then the answer. */
+        streaming: z.enum(['draft', 'edit', 'off']).default('draft'),
         /** Minimum time between two edits of a streamed message. */
         editIntervalMs: z.number().int().min(100).default(1_000),
         /** How long a confirmation (a mutating tool call, /upgrade) waits for its answer before nothing runs. */
         confirmTimeoutMs: z.number().int().min(1_000).default(120_000),
       })
       .strict()
-      .default({ allowedUsers: [], streaming: 'edit', editIntervalMs: 1_000, confirmTimeoutMs: 120_000 }),
+      .default({ allowedUsers: [], streaming: 'draft', editIntervalMs: 1_000, confirmTimeoutMs: 120_000 }),
     openclaw: z
       .object({
         gatewayUrl: z.string().url().optional(),

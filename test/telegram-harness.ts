@@ -51,7 +51,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     server: { port: 0, modeTag: false },
     modes: { local: { kind: 'llama', description: 'Fake local model' } },
     llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50, readyTimeoutMs: 10_000 },
-    telegram: { editIntervalMs: 150, notifyChats: [OWNER] },
+    // Edit-in-place by default here, so a test sees every state of a streamed message (telegram-drafts tests drafts).
+    telegram: { streaming: 'edit', editIntervalMs: 150, notifyChats: [OWNER] },
   };
   const file = deepMerge(base, opts.config ?? {});
   await writeFile(path.join(dir, 'brainstem.json'), JSON.stringify(file));

@@ -73,7 +73,9 @@ export async function answerTurn(
     log.error({ err }, 'turn failed');
     failure = (err as Error).message || String(err);
   }
-  await stream.finish(finalText(text, failure, signal, input.lang, opts.queuedMessageId !== undefined));
+  // A message may stand for the answer without any of its text: the queued notice, the approval wait.
+  const holdsMessage = opts.queuedMessageId !== undefined || stream.stats.updates > 0;
+  await stream.finish(finalText(text, failure, signal, input.lang, holdsMessage));
   return stream;
 }
 
@@ -108,7 +110,7 @@ function finalText(
     );
   }
   if (stopped === 'user') {
-    // The /stop reply already says so; a queued notice must not be left saying "queued".
+    // The /stop reply already says so; a message standing for the answer must not be left as it was.
     return body || holdsMessage ? join(t(lang, '⏹ _stopped_', '⏹ _arrêté_')) : '';
   }
   if (failure !== undefined) return join(`${PROXY_TAG} ⚠️ ${failure}`);

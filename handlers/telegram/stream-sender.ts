@@ -11,7 +11,10 @@ import { splitMarkdown } from './split.js';
 export interface AnswerStream {
   /** The answer has started: show that something is coming (typing…) until the first text. */
   begin(): void;
-  /** The whole answer so far (Markdown). It only grows. Never waits: text not shown yet is replaced by later text. */
+  /**
+   * The whole answer so far (Markdown). It grows, but for a status line at its end that may go again (see
+   * answer.ts). Never waits: text not shown yet is replaced by later text.
+   */
   update(text: string): void;
   /**
    * The final text, delivered in full (over several messages past 4096

@@ -408,6 +408,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         const wake = () => {
           pollers.delete(wake);
           clearTimeout(timer);
+          // One poll may loop many times (calls that bring no update): leave no listener behind.
+          res.off('close', wake);
           resolve();
         };
         const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));

@@ -1,0 +1,289 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modeCwd } from '../src/config.js';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  startFakeAnthropic,
+  text,
+  toolUse,
+} from './fakes/anthropic.js';
+import type { FakeMessage } from './fakes/telegram.js';
+import { CLAUDE_BIN } from './helpers/service.js';
+import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
+
+/**
+ * Tool approvals from Telegram with the real `claude` CLI: the fake Anthropic
+ * API asks for `Bash touch <words>.txt` (outside the assistant mode's
+ * allow-list) and the question is answered, or not, with the buttons.
+ */
+const GROUP = -100800;
+/** Allowed to use the bot, not to answer approvals. */
+const NOT_APPROVER = 119;
+/** Not allowed at all. */
+const STRANGER = 999;
+const NOTIFY_OTHER = 118;
+
+let fake: FakeAnthropic;
+let cli: ClaudeTestEnv;
+let h: Harness;
+
+const harness = (claude: Record<string, unknown> = {}) =>
+  startHarness({
+    env: { CLAUDE_BIN },
+    config: {
+      defaultMode: 'assistant',
+      claude: { env: cli.env, maxRetries: 0, ...claude },
+      telegram: {
+        // The default: drafts in private chats, edits in the group.
+        streaming: 'draft',
+        approvers: [OWNER, 112, 113, 114, 115, NOTIFY_OTHER],
+        notifyChats: [OWNER, NOTIFY_OTHER],
+      },
+    },
+  });
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic();
+  cli = await claudeTestEnv(fake.url);
+  fake.script((req) =>
+    toolUse(
+      'Bash',
+      { command: `touch ${req.lastUserText}.txt`, description: 'Create <the> file' },
+      text('Done.'),
+    ),
+  );
+  h = await harness();
+});
+afterAll(async () => {
+  await h?.close();
+  await fake?.close();
+  await cli?.cleanup();
+});
+
+type Button = { text: string; callback_data: string };
+const buttonsOf = (m: FakeMessage | undefined): Button[] =>
+  ((m?.replyMarkup as { inline_keyboard?: Button[][] } | undefined)?.inline_keyboard ?? []).flat();
+const button = (m: FakeMessage, label: RegExp) =>
+  buttonsOf(m).find((b) => label.test(b.text))?.callback_data ?? '';
+const questionIn = (hh: Harness, chatId: number, file: string) =>
+  hh.tg.waitFor(
+    () =>
+      hh.tg
+        .botMessages(chatId)
+        .find((m) => /Claude (wants to use|veut utiliser) Bash/.test(m.text) && m.text.includes(file)),
+    { timeoutMs: 20_000 },
+  );
+const answerIn = (hh: Harness, chatId: number, pattern: RegExp) =>
+  hh.tg.waitFor(() => hh.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 20_000 });
+const fileIn = (hh: Harness, name: string) =>
+  path.join(modeCwd(hh.service.core.config, hh.service.core.modes.get('assistant')), name);
+const resultsFor = (words: string) =>
+  fake
+    .mainRequests()
+    .filter((r) => r.userTexts.includes(words))
+    .flatMap((r) => r.toolResults);
+/** Everything the chat saw while the answer streamed: drafts and each state of each message. */
+const everShown = (hh: Harness, chatId: number) => [
+  ...hh.tg.drafts(chatId).map((d) => d.text),
+  ...hh.tg.botMessages(chatId).flatMap((m) => m.history),
+];
+
+describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
+  it('asks with the tool, its command and three buttons; "Allow once" runs it and the answer completes', async () => {
+    const u = h.tg.user(112);
+    u.says('allow-once');
+    const question = await questionIn(h, 112, 'touch allow-once.txt');
+    expect(question.text).toBe(
+      '⚙️ [proxy] 🔐 Claude wants to use Bash:\ntouch allow-once.txt\nCreate <the> file',
+    );
+    expect(question.entities.map((e) => e.type)).toEqual(['bold', 'pre', 'italic']);
+    expect(buttonsOf(question).map((b) => b.text)).toEqual([
+      '✅ Allow once',
+      '♾️ Allow for this session',
+      '✖️ Deny',
+    ]);
+    await h.tg.waitFor(() => everShown(h, 112).some((s) => s === '⏳ Waiting for approval to use Bash…'));
+    expect(existsSync(fileIn(h, 'allow-once.txt'))).toBe(false);
+
+    u.presses(question.messageId, button(question, /Allow once/));
+    await answerIn(h, 112, /^Done\.$/);
+    expect(existsSync(fileIn(h, 'allow-once.txt'))).toBe(true);
+    expect(question.text).toMatch(/\n\n✅ Allowed once by User112\.$/);
+    expect(buttonsOf(question)).toEqual([]);
+    expect(h.tg.callbackAnswers.at(-1)?.text).toBe('✅ Allowed once by User112.');
+    expect(resultsFor('allow-once')).toEqual([expect.objectContaining({ isError: false })]);
+  });
+
+  it('"Deny": nothing runs, the model gets the denial, the question says who denied', async () => {
+    const u = h.tg.user(113, { languageCode: 'fr' });
+    u.says('deny-me');
+    const question = await questionIn(h, 113, 'touch deny-me.txt');
+    expect(buttonsOf(question).map((b) => b.text)).toEqual([
+      '✅ Autoriser une fois',
+      '♾️ Autoriser pour cette session',
+      '✖️ Refuser',
+    ]);
+    u.presses(question.messageId, button(question, /Refuser/));
+    await answerIn(h, 113, /^Done\.$/);
+    expect(existsSync(fileIn(h, 'deny-me.txt'))).toBe(false);
+    expect(resultsFor('deny-me')).toEqual([
+      expect.objectContaining({
+        isError: true,
+        content: 'Permission to use Bash was denied by User113 in Telegram.',
+      }),
+    ]);
+    expect(question.text).toMatch(/\n\n✖️ Refusé par User113\.$/);
+  });
+
+  it('a press by someone who is not an approver is refused and changes nothing; an approver then answers', async () => {
+    const asker = h.tg.user(114, { chatId: GROUP });
+    const other = h.tg.user(NOT_APPROVER, { chatId: GROUP });
+    const stranger = h.tg.user(STRANGER, { chatId: GROUP });
+    asker.says('group-file');
+    const question = await questionIn(h, GROUP, 'touch group-file.txt');
+    const before = { text: question.text, edits: question.edits, buttons: buttonsOf(question) };
+
+    const refused = other.presses(question.messageId, button(question, /Allow once/));
+    const kicked = stranger.presses(question.messageId, button(question, /Allow once/));
+    await h.tg.waitFor(() =>
+      [refused, kicked].every((id) => h.tg.callbackAnswers.some((a) => a.callbackQueryId === id)),
+    );
+    const alerts = h.tg
+      .callsOf('answerCallbackQuery')
+      .filter((c) => [refused, kicked].includes(String(c.params.callback_query_id)));
+    expect(alerts.map((c) => [c.params.text, c.params.show_alert])).toEqual([
+      ['Only an approver can answer this; nothing changed.', true],
+      [expect.stringMatching(/This bot is private/), true],
+    ]);
+    await sleep(500);
+    expect({ text: question.text, edits: question.edits, buttons: buttonsOf(question) }).toEqual(before);
+    expect(existsSync(fileIn(h, 'group-file.txt'))).toBe(false);
+    expect(h.tg.botMessages(GROUP).some((m) => m.text === 'Done.')).toBe(false);
+
+    asker.presses(question.messageId, button(question, /this session/));
+    await answerIn(h, GROUP, /^Done\.$/);
+    expect(existsSync(fileIn(h, 'group-file.txt'))).toBe(true);
+    expect(question.text).toMatch(/\n\n✅ Allowed for this session by User114\.$/);
+  });
+
+  it('a turn from the OpenAI endpoint asks every notify chat; the first answer wins and every copy shows it', async () => {
+    const { service } = h;
+    const reply = fetch(`${service.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${service.core.apiToken.token}`,
+        'content-type': 'application/json',
+        'x-session-key': 'openclaw:main',
+      },
+      body: JSON.stringify({ model: 'assistant', messages: [{ role: 'user', content: 'from-endpoint' }] }),
+    });
+    const mine = await questionIn(h, OWNER, 'touch from-endpoint.txt');
+    const theirs = await questionIn(h, NOTIFY_OTHER, 'touch from-endpoint.txt');
+    expect(mine.text).toContain('(mode assistant, conversation openclaw:main)');
+
+    const theirsOnce = button(theirs, /Allow once/);
+    h.tg.user(OWNER).presses(mine.messageId, button(mine, /Allow once/));
+    const body = (await (await reply).json()) as { choices: { message: { content: string } }[] };
+    expect(body.choices[0]?.message.content).toBe('Done.');
+    expect(existsSync(fileIn(h, 'from-endpoint.txt'))).toBe(true);
+    await h.tg.waitFor(() => theirs.text.endsWith('✅ Allowed once by User111.'));
+    expect(mine.text).toBe(theirs.text);
+    expect(buttonsOf(theirs)).toEqual([]);
+
+    // The other copy is closed too: a late press there changes nothing.
+    const late = h.tg.user(NOTIFY_OTHER).presses(theirs.messageId, theirsOnce);
+    const closed = await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === late));
+    expect(closed.text).toBe('This question is closed.');
+  });
+
+  it('/stop while the question waits: nothing runs and the question says the answer stopped', async () => {
+    const u = h.tg.user(116);
+    u.says('stop-me');
+    const question = await questionIn(h, 116, 'touch stop-me.txt');
+    u.says('/stop');
+    await h.tg.waitFor(() => question.text.endsWith('⏹ The answer stopped before a decision: nothing ran.'));
+    // What showed the wait now says the answer stopped.
+    await answerIn(h, 116, /^⏹ stopped$/);
+    expect(buttonsOf(question)).toEqual([]);
+    expect(existsSync(fileIn(h, 'stop-me.txt'))).toBe(false);
+  });
+
+  it('every decision is in the audit log', () => {
+    const rows = h.service.core.db
+      .prepare("SELECT tool, caller, args, ok, error FROM audit WHERE tool LIKE 'approval:%' ORDER BY id")
+      .all();
+    expect(rows).toEqual([
+      {
+        tool: 'approval:Bash',
+        caller: 'telegram:112',
+        args: JSON.stringify({ summary: 'touch allow-once.txt', by: 'approver', scope: 'once' }),
+        ok: 1,
+        error: null,
+      },
+      {
+        tool: 'approval:Bash',
+        caller: 'telegram:113',
+        args: JSON.stringify({ summary: 'touch deny-me.txt', by: 'approver' }),
+        ok: 0,
+        error: 'Permission to use Bash was denied by User113 in Telegram.',
+      },
+      {
+        tool: 'approval:Bash',
+        caller: `telegram:${GROUP}`,
+        args: JSON.stringify({ summary: 'touch group-file.txt', by: 'approver', scope: 'session' }),
+        ok: 1,
+        error: null,
+      },
+      {
+        tool: 'approval:Bash',
+        caller: 'openclaw:main',
+        args: JSON.stringify({ summary: 'touch from-endpoint.txt', by: 'approver', scope: 'once' }),
+        ok: 1,
+        error: null,
+      },
+      {
+        tool: 'approval:Bash',
+        caller: 'telegram:116',
+        args: JSON.stringify({ summary: 'touch stop-me.txt', by: 'cancelled' }),
+        ok: 0,
+        error: 'The turn was stopped before the approval was answered.',
+      },
+    ]);
+  });
+});
+
+describe('an approval nobody answers', { timeout: 60_000 }, () => {
+  let quick: Harness;
+  beforeAll(async () => {
+    quick = await harness({ approvalTimeoutMs: 2_000 });
+  });
+  afterAll(async () => {
+    await quick?.close();
+  });
+
+  it('is denied at the limit: the user is told in the answer and the question says it timed out', async () => {
+    const u = quick.tg.user(115);
+    u.says('too-late');
+    const question = await questionIn(quick, 115, 'touch too-late.txt');
+    const answer = await answerIn(quick, 115, /Done\.$/);
+    expect(answer.text).toBe(
+      '⚙️ [proxy] Nobody answered the approval request for Bash (touch too-late.txt) within 2 s, so it was denied.\n\nDone.',
+    );
+    await quick.tg.waitFor(() => question.text.endsWith('⌛ No answer within 2.0 s: denied.'));
+    expect(buttonsOf(question)).toEqual([]);
+    expect(existsSync(fileIn(quick, 'too-late.txt'))).toBe(false);
+    expect(resultsFor('too-late')).toEqual([
+      expect.objectContaining({
+        isError: true,
+        content: expect.stringMatching(/nobody answered the approval request within 2 s/),
+      }),
+    ]);
+    const row = quick.service.core.db
+      .prepare("SELECT args, ok FROM audit WHERE tool = 'approval:Bash' AND caller = 'telegram:115'")
+      .get();
+    expect(row).toEqual({ args: JSON.stringify({ summary: 'touch too-late.txt', by: 'timeout' }), ok: 0 });
+  });
+});
