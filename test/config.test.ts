@@ -19,7 +19,10 @@ describe('loadConfig', () => {
 
   it('overlays the environment on the file', () => {
     const d = dir();
-    writeFileSync(path.join(d, 'brainstem.json'), JSON.stringify({ server: { port: 1234 }, telegram: { allowedUsers: [1] } }));
+    writeFileSync(
+      path.join(d, 'brainstem.json'),
+      JSON.stringify({ server: { port: 1234 }, telegram: { allowedUsers: [1] } }),
+    );
     const c = loadConfig({ BRAINSTEM_HOST: '0.0.0.0', TELEGRAM_ALLOWED_USERS: '5, 6' }, d);
     expect(c.server.port).toBe(1234);
     expect(c.server.host).toBe('0.0.0.0');
@@ -30,7 +33,12 @@ describe('loadConfig', () => {
     const d = dir();
     writeFileSync(
       path.join(d, 'brainstem.json'),
-      JSON.stringify({ server: { port: 'x' }, defaultMode: 'nope', modes: { local: { kind: 'llama', llamaModel: 'm' } }, bogus: 1 }),
+      JSON.stringify({
+        server: { port: 'x' },
+        defaultMode: 'nope',
+        modes: { local: { kind: 'llama', llamaModel: 'm' } },
+        bogus: 1,
+      }),
     );
     let err: unknown;
     try {

@@ -35,7 +35,7 @@ afterAll(async () => {
 
 describe('local brain with brainstem tools', () => {
   it('calls a read-only tool, gets its result, and answers', async () => {
-    llama.script((body, n) =>
+    llama.script((_body, n) =>
       n === 0
         ? { chunks: [{ toolCall: { index: 0, id: 'c1', name: 'git_status', arguments: '{}' } }] }
         : { chunks: ['One untracked file: notes.txt'] },
@@ -46,14 +46,15 @@ describe('local brain with brainstem tools', () => {
     });
     expect(r.choices[0]?.message.content).toBe('One untracked file: notes.txt');
     const [first, second] = llama.requests.filter((q) => q.path === '/v1/chat/completions').slice(-2);
-    const offered = (first?.body as { tools: { function: { name: string } }[] }).tools.map(
+    const offered = ((first?.body ?? {}) as { tools: { function: { name: string } }[] }).tools.map(
       (t) => t.function.name,
     );
     expect(offered).toContain('git_status');
     // Only read-only tools: a model cannot be asked to confirm a deploy mid-answer.
     expect(offered).not.toContain('make_target');
-    const msgs = (second?.body as { messages: { role: string; content: string; tool_call_id?: string }[] })
-      .messages;
+    const msgs = (
+      (second?.body ?? {}) as { messages: { role: string; content: string; tool_call_id?: string }[] }
+    ).messages;
     const toolMsg = msgs.find((m) => m.role === 'tool');
     expect(toolMsg?.tool_call_id).toBe('c1');
     expect(toolMsg?.content).toContain('notes.txt');

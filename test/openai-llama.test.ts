@@ -83,7 +83,10 @@ describe('OpenAI endpoint over the local brain', () => {
   it('answers without streaming, with provider prefixes and aliases', async () => {
     llama.reply({ chunks: ['plain ', 'answer'] });
     for (const model of ['brainstem/local', 'claude-code/lical', 'active']) {
-      const r = await svc.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'q' }] });
+      const r = await svc.client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'q' }],
+      });
       expect(r.choices[0]?.message.content).toBe('**[local]** plain answer');
       expect(r.choices[0]?.finish_reason).toBe('stop');
     }
@@ -91,7 +94,10 @@ describe('OpenAI endpoint over the local brain', () => {
 
   it('strips <think> split across chunks', async () => {
     llama.reply({ chunks: ['<thi', 'nk>secret plan</th', 'ink>Vis', 'ible'] });
-    const r = await svc.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }] });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'x' }],
+    });
     expect(r.choices[0]?.message.content).toBe('**[local]** Visible');
   });
 
@@ -136,7 +142,10 @@ describe('OpenAI endpoint over the local brain', () => {
       messages: [{ role: 'user', content: '[Tue 2026-11-24 04:10 UTC] mode lical' }],
     });
     expect(r.choices[0]?.message.content).toMatch(/Already in mode \*\*local\*\*|Déjà en mode/);
-    const help = await svc.client.chat.completions.create({ model: 'active', messages: [{ role: 'user', content: 'help' }] });
+    const help = await svc.client.chat.completions.create({
+      model: 'active',
+      messages: [{ role: 'user', content: 'help' }],
+    });
     expect(help.choices[0]?.message.content).toContain('⚙️ [proxy]');
     expect(llama.requests.length).toBe(before);
   });
@@ -154,13 +163,19 @@ describe('OpenAI endpoint over the local brain', () => {
 
   it('strips a [SWITCH:x] marker split across chunks and switches', async () => {
     llama.reply({ chunks: ['Going to the big brain', ' [SWI', 'TCH:assis', 'tant] now.'] });
-    const r = await svc.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }] });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'x' }],
+    });
     expect(r.choices[0]?.message.content).toBe('**[local]** Going to the big brain  now.');
     // The switch runs after the answer; the active mode changes once Claude's readiness probe passes.
     await expect
-      .poll(async () => ((await (await fetch(`${svc.url}/health`)).json()) as { activeMode: string }).activeMode, {
-        timeout: 15_000,
-      })
+      .poll(
+        async () => ((await (await fetch(`${svc.url}/health`)).json()) as { activeMode: string }).activeMode,
+        {
+          timeout: 15_000,
+        },
+      )
       .toBe('assistant');
     const back = await svc.client.chat.completions.create({
       model: 'active',
@@ -177,7 +192,8 @@ describe('bad input gets a clear error and changes nothing', () => {
       headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json', ...headers },
       body,
     });
-  const errorOf = async (r: Response) => ((await r.json()) as { error: { message: string; type: string; param: string } }).error;
+  const errorOf = async (r: Response) =>
+    ((await r.json()) as { error: { message: string; type: string; param: string } }).error;
 
   it('malformed JSON', async () => {
     const r = await post('{"model": "local", "messages": [');
@@ -196,7 +212,9 @@ describe('bad input gets a clear error and changes nothing', () => {
 
   it('empty messages and no user message', async () => {
     expect((await post(JSON.stringify({ model: 'local', messages: [] }))).status).toBe(400);
-    const r = await post(JSON.stringify({ model: 'local', messages: [{ role: 'system', content: 'be nice' }] }));
+    const r = await post(
+      JSON.stringify({ model: 'local', messages: [{ role: 'system', content: 'be nice' }] }),
+    );
     expect(r.status).toBe(400);
     expect((await errorOf(r)).message).toMatch(/no user message/);
   });
@@ -204,11 +222,16 @@ describe('bad input gets a clear error and changes nothing', () => {
   it('unknown model, listing the valid ids', async () => {
     await expect(
       svc.client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }),
-    ).rejects.toMatchObject({ status: 404, message: expect.stringContaining('active, anklume, assistant, local') });
+    ).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringContaining('active, anklume, assistant, local'),
+    });
   });
 
   it('oversized body', async () => {
-    const r = await post(JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] }));
+    const r = await post(
+      JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] }),
+    );
     expect(r.status).toBe(413);
     expect((await errorOf(r)).message).toMatch(/larger than the limit of 65536 bytes/);
   });
@@ -223,7 +246,11 @@ describe('a dead or failing upstream', () => {
   it('answers 502 in OpenAI shape when the upstream errors', async () => {
     llama.reply({ status: 500, error: 'kaboom' });
     await expect(
-      svc.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }], stream: true }),
+      svc.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'x' }],
+        stream: true,
+      }),
     ).rejects.toMatchObject({ status: 502 });
   });
 

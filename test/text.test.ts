@@ -5,10 +5,18 @@ import { conversationFingerprint, latestUserWords, newTurnText } from '../src/te
 // The shape OpenClaw sends (see DESIGN.md): two user messages on the first turn, parts arrays, a timestamp prefix.
 const first: ChatMessage[] = [
   { role: 'system', content: 'x'.repeat(1000) },
-  { role: 'user', content: '[Tue 2026-11-24 04:10 UTC] hello there\nRuntime: agent=main | session=abc | sessionId=123' },
   {
     role: 'user',
-    content: [{ type: 'text', text: '<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>> stuff <<<END_OPENCLAW_INTERNAL_CONTEXT>>>' }],
+    content: '[Tue 2026-11-24 04:10 UTC] hello there\nRuntime: agent=main | session=abc | sessionId=123',
+  },
+  {
+    role: 'user',
+    content: [
+      {
+        type: 'text',
+        text: '<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>> stuff <<<END_OPENCLAW_INTERNAL_CONTEXT>>>',
+      },
+    ],
   },
 ];
 
@@ -26,7 +34,11 @@ describe('conversation helpers', () => {
   });
 
   it('fingerprints a conversation by its first user message, stable across turns', () => {
-    const later: ChatMessage[] = [...first, { role: 'assistant', content: 'hi' }, { role: 'user', content: 'more' }];
+    const later: ChatMessage[] = [
+      ...first,
+      { role: 'assistant', content: 'hi' },
+      { role: 'user', content: 'more' },
+    ];
     expect(conversationFingerprint(later)).toBe(conversationFingerprint(first));
     const other: ChatMessage[] = [{ role: 'user', content: '[Tue 2026-11-24 04:10 UTC] something else' }];
     expect(conversationFingerprint(other)).not.toBe(conversationFingerprint(first));
