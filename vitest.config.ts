@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    // Real CLI runs take 1–6 s each on a loaded 2-core machine; tests assert behaviour, not speed.
+    testTimeout: 90_000,
     hookTimeout: 60_000,
     pool: 'forks',
     fileParallelism: true,
