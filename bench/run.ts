@@ -7,8 +7,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createBot } from '../handlers/telegram/bot.js';
+import { ChatOutput } from '../handlers/telegram/output.js';
+import { createAnswerStream, type StreamingMode } from '../handlers/telegram/stream-sender.js';
 import { claudeTestEnv, startFakeAnthropic, text } from '../test/fakes/anthropic.js';
 import { startFakeLlama } from '../test/fakes/llama.js';
+import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { claudeHarness } from '../test/helpers/claude-harness.js';
 import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
@@ -35,12 +39,12 @@ async function main() {
       modes: { local: { kind: 'llama', allowedTools: [] } },
     }),
   );
-  const spawnStarted = now();
-  const svc = await spawnService({ BRAINSTEM_CONFIG: configFile, HOME: dir });
-  await waitHealthy(svc.url);
-  const startupMs = now() - spawnStarted;
-  const token = readFileSync(path.join(dir, 'data', 'api-token'), 'utf8').trim();
+  const token = `bench-${Date.now()}-token-0123456789`;
   const auth = { authorization: `Bearer ${token}` };
+  const spawnStarted = now();
+  const svc = await spawnService({ BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token });
+  await firstAnswer(`${svc.url}/v1/models`, auth);
+  const startupMs = now() - spawnStarted;
   const ours = `${svc.url}/v1/chat/completions`;
   const direct = `${llama.baseUrl}/chat/completions`;
   const results: Record<string, unknown> = {
@@ -173,6 +177,11 @@ async function main() {
     await h.close();
   }
 
+  results.telegram = {
+    edit: await telegramStream('edit'),
+    draft: await telegramStream('draft'),
+  };
+
   await llama.close();
   await anthropic.close();
   await claude.cleanup();
@@ -182,10 +191,43 @@ async function main() {
   process.stdout.write(`${json}\n`);
 }
 
-async function waitHealthy(url: string) {
+/**
+ * A 2 s answer (20 deltas, 100 ms apart) streamed into a private chat of the
+ * Bot API emulator: time from the first delta to Telegram's first
+ * acknowledgement, and how many Bot API calls the answer cost.
+ */
+async function telegramStream(mode: StreamingMode) {
+  const tg = await startFakeTelegram();
+  try {
+    const out = new ChatOutput(createBot(tg.token, tg.apiRoot).api, 4242);
+    const stream = createAnswerStream(mode, out, { intervalMs: 1000 });
+    stream.begin();
+    let text = '';
+    for (let i = 0; i < 20; i++) {
+      text += `word${i} `;
+      stream.update(text);
+      await sleep(100);
+    }
+    await stream.finish(text);
+    const s = stream.stats;
+    return {
+      firstTokenToShownMs:
+        s.firstShownAt !== undefined && s.firstTextAt !== undefined ? s.firstShownAt - s.firstTextAt : null,
+      sends: s.sends,
+      edits: s.edits,
+      drafts: tg.callsOf('sendMessageDraft').length,
+      finalTextDelivered: tg.messages(4242).at(-1)?.text === text,
+    };
+  } finally {
+    await tg.close();
+  }
+}
+
+/** Polls until the first request is answered (the /v1 routes: /health would add the brains' probes). */
+async function firstAnswer(url: string, headers: Record<string, string>) {
   for (;;) {
     try {
-      if ((await fetch(`${url}/health`)).ok) return;
+      if ((await fetch(url, { headers })).ok) return;
     } catch {
       // not yet
     }
