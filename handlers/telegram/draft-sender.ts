@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { splitMarkdown } from './split.js';
 import type { AnswerStream, StreamOutput, StreamStats } from './stream-sender.js';
+import { TypingIndicator } from './typing.js';
 
 /** Telegram drops a draft about 30 s after its last update: a quiet answer (a tool running) re-sends it before. */
 const KEEP_ALIVE_MS = 20_000;
@@ -40,7 +41,7 @@ export class DraftStreamSender implements AnswerStream {
   private inflight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
-  private typingTimer: NodeJS.Timeout | undefined;
+  private readonly typing: TypingIndicator;
   private lastCallAt = Number.NEGATIVE_INFINITY;
   private finishing = false;
   private fallback: AnswerStream | undefined;
@@ -48,7 +49,9 @@ export class DraftStreamSender implements AnswerStream {
   constructor(
     private readonly out: StreamOutput,
     private readonly opts: DraftStreamOptions,
-  ) {}
+  ) {
+    this.typing = new TypingIndicator(out, opts.typingEveryMs, opts.onError);
+  }
 
   get stats(): StreamStats {
     const f = this.fallback?.stats;
@@ -63,12 +66,8 @@ export class DraftStreamSender implements AnswerStream {
   }
 
   begin(): void {
-    if (this.typingTimer || this.finishing) return;
-    const tick = () => {
-      this.out.typing().catch((err) => this.opts.onError?.(err, 'typing'));
-    };
-    tick();
-    this.typingTimer = setInterval(tick, this.opts.typingEveryMs ?? 4000);
+    if (this.typing.running || this.finishing) return;
+    this.typing.start();
   }
 
   update(text: string): void {
@@ -76,7 +75,7 @@ export class DraftStreamSender implements AnswerStream {
     this.own.updates++;
     this.own.firstTextAt ??= Date.now();
     this.latest = text;
-    this.stopTyping();
+    this.typing.stop();
     if (this.fallback) this.fallback.update(text);
     else this.schedule();
   }
@@ -84,7 +83,7 @@ export class DraftStreamSender implements AnswerStream {
   async finish(text: string): Promise<void> {
     this.finishing = true;
     this.stopTimers();
-    this.stopTyping();
+    this.typing.stop();
     await this.inflight;
     if (this.fallback) {
       await this.fallback.finish(text);
@@ -110,11 +109,6 @@ export class DraftStreamSender implements AnswerStream {
       await this.out.deleteMessage(queued).catch((err) => this.opts.onError?.(err, 'queued notice'));
     }
     this.own.finishedAt = Date.now();
-  }
-
-  private stopTyping(): void {
-    clearInterval(this.typingTimer);
-    this.typingTimer = undefined;
   }
 
   private stopTimers(): void {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DraftStreamSender } from './draft-sender.js';
 import type { EditResult } from './output.js';
 import { splitMarkdown } from './split.js';
+import { TypingIndicator } from './typing.js';
 
 /**
  * How a streamed answer reaches a chat. The turn runner only knows this
@@ -83,7 +84,7 @@ export class EditStreamSender implements AnswerStream {
   private readonly shown: (string | undefined)[] = [];
   private inflight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private typingTimer: NodeJS.Timeout | undefined;
+  private readonly typing: TypingIndicator;
   private lastCallAt = Number.NEGATIVE_INFINITY;
   private finishing = false;
   /** A call failed for good: no more intermediate updates (the final text still tries). */
@@ -95,6 +96,7 @@ export class EditStreamSender implements AnswerStream {
   ) {
     this.intervalMs = opts.intervalMs;
     this.live = opts.live ?? true;
+    this.typing = new TypingIndicator(out, opts.typingEveryMs, opts.onError);
     if (opts.adoptMessageId !== undefined) {
       this.ids.push(opts.adoptMessageId);
       this.shown.push(undefined);
@@ -102,12 +104,8 @@ export class EditStreamSender implements AnswerStream {
   }
 
   begin(): void {
-    if (this.typingTimer || this.finishing) return;
-    const tick = () => {
-      this.out.typing().catch((err) => this.opts.onError?.(err, 'typing'));
-    };
-    tick();
-    this.typingTimer = setInterval(tick, this.opts.typingEveryMs ?? 4000);
+    if (this.typing.running || this.finishing) return;
+    this.typing.start();
   }
 
   update(text: string): void {
@@ -116,7 +114,7 @@ export class EditStreamSender implements AnswerStream {
     this.stats.firstTextAt ??= Date.now();
     this.latest = text;
     if (!this.live) return;
-    this.stopTyping();
+    this.typing.stop();
     this.schedule();
   }
 
@@ -124,7 +122,7 @@ export class EditStreamSender implements AnswerStream {
     this.finishing = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.stopTyping();
+    this.typing.stop();
     await this.inflight;
     if (text.trim().length > 0 && text !== this.shownText) {
       // The final edit keeps to the pace too; a first message goes at once.
@@ -133,11 +131,6 @@ export class EditStreamSender implements AnswerStream {
       await this.show(text);
     }
     this.stats.finishedAt = Date.now();
-  }
-
-  private stopTyping(): void {
-    clearInterval(this.typingTimer);
-    this.typingTimer = undefined;
   }
 
   private schedule(): void {
