@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
 import {
   type ClaudeTestEnv,
@@ -15,21 +15,8 @@ import {
   text,
   toolUse,
 } from './fakes/anthropic.js';
-import {
-  type ClaudeHarness,
-  claudeHarness,
-  collect,
-  type HarnessOptions,
-  textOf,
-  userTurn,
-} from './helpers/claude-harness.js';
+import { type ClaudeHarness, collect, harness, textOf, userTurn } from './helpers/claude-harness.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
-
-async function harness(ctx: TestContext, opts?: HarnessOptions): Promise<ClaudeHarness> {
-  const h = await claudeHarness(opts);
-  ctx.onTestFinished(() => h.close());
-  return h;
-}
 
 /** An approver that records what it was asked and whether it was told to stop waiting. */
 function approver(decide: (req: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalDecision>) {

@@ -5,29 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildArgs } from '../brains/claude-code/args.js';
 import { classifyFailure, type FailureSignals, isMissingSession } from '../brains/claude-code/errors.js';
 import { planPrompt } from '../brains/claude-code/prompt.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
 import type { TurnEvent } from '../brains/types.js';
 import { createGate, httpError, text, toolUse, usageLimitHeaders } from './fakes/anthropic.js';
-import {
-  type ClaudeHarness,
-  claudeHarness,
-  collect,
-  groupAfterKill,
-  type HarnessOptions,
-  textOf,
-  userTurn,
-} from './helpers/claude-harness.js';
-
-/** A harness closed when the test ends (tests run concurrently, so no shared afterEach). */
-async function harness(ctx: TestContext, opts?: HarnessOptions): Promise<ClaudeHarness> {
-  const h = await claudeHarness(opts);
-  ctx.onTestFinished(() => h.close());
-  return h;
-}
+import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
 
 const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
 const errorOf = (events: TurnEvent[]) => {

@@ -5,25 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { describe, it, type TestContext } from 'vitest';
+import { describe, it } from 'vitest';
 import type { TurnEvent, TurnUsage } from '../brains/types.js';
 import { createGate, text } from './fakes/anthropic.js';
 import {
   type ClaudeHarness,
-  claudeHarness,
   collect,
   groupAfterKill,
-  type HarnessOptions,
+  harness,
   textOf,
   userTurn,
 } from './helpers/claude-harness.js';
 import { followUpTtft } from './helpers/claude-ttft.js';
-
-async function harness(ctx: TestContext, opts?: HarnessOptions): Promise<ClaudeHarness> {
-  const h = await claudeHarness(opts);
-  ctx.onTestFinished(() => h.close());
-  return h;
-}
 
 const warmConfig = (w: { idleMs?: number; max?: number }) => ({
   claude: { warm: { enabled: true, idleMs: w.idleMs ?? 600_000, max: w.max ?? 4 } },

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import type { TestContext } from 'vitest';
 import { ClaudeCodeBrain, type ClaudeCodeBrainOptions } from '../../brains/claude-code/index.js';
 import type { McpOptions } from '../../brains/claude-code/mcp.js';
 import { WarmPool } from '../../brains/claude-code/warm-pool.js';
@@ -47,6 +48,13 @@ export interface HarnessOptions {
   mode?: Partial<ModeConfig>;
   claude?: Partial<Config['claude']>;
   mcp?: Omit<McpOptions, 'configDir'>;
+}
+
+/** A harness closed when the test ends (tests run concurrently, so no shared afterEach). */
+export async function harness(ctx: TestContext, opts?: HarnessOptions): Promise<ClaudeHarness> {
+  const h = await claudeHarness(opts);
+  ctx.onTestFinished(() => h.close());
+  return h;
 }
 
 export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHarness> {
