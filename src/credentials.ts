@@ -165,7 +165,10 @@ export class CredentialsWatcher {
     if (this.stopped) return;
     if (!read.ok) {
       if (read.reason !== this.lastProblem)
-        logger.warn({ file, reason: read.reason }, 'Claude credentials unreadable');
+        logger.warn(
+          { file, reason: read.reason },
+          'Claude OAuth credentials not readable: expiry notices are off (fine with ANTHROPIC_API_KEY; otherwise run `claude /login`, or set CLAUDE_CREDENTIALS_FILE)',
+        );
       this.lastProblem = read.reason;
       return;
     }
