@@ -1,10 +1,4 @@
-/**
- * /upgrade from Telegram against a real local git remote: check → the new
- * commits → Apply / Cancel → progress → result, the reload only once the
- * result is delivered, and the outcome reported after brainstem restarts.
- */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,19 +6,17 @@ import { telegramPart } from '../handlers/telegram/index.js';
 import type { ConfigFile } from '../src/config.js';
 import { toolsOf, toolsPart } from '../src/tools/index.js';
 import type { FakeMessage } from './fakes/telegram.js';
+import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
 import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
 
 const base = mkdtempSync(path.join(tmpdir(), 'bst-tg-upgrade-'));
-const origin = path.join(base, 'origin.git');
-const work = path.join(base, 'work');
-const other = path.join(base, 'other');
+const { work, other } = createUpgradeRemote(base);
 const stepsLog = path.join(base, 'steps.log');
 const reloadLog = path.join(base, 'reload.log');
 const parts = [toolsPart, telegramPart];
 let h: Harness;
 let restarted: Harness | undefined;
 
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 const head = () => git(work, 'rev-parse', '--short', 'HEAD');
 const lines = (file: string) =>
   existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
@@ -63,19 +55,6 @@ setTimeout(() => { require('node:fs').appendFileSync(log, name + '\\n'); console
     path.join(base, 'reload.cjs'),
     `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n');`,
   );
-  const seed = path.join(base, 'seed');
-  mkdirSync(seed);
-  git(base, 'init', '-q', '--bare', '-b', 'main', origin);
-  git(seed, 'init', '-q', '-b', 'main');
-  writeFileSync(path.join(seed, 'README.md'), 'brainstem\n');
-  git(seed, 'add', '.');
-  git(seed, '-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', 'commit', '-q', '-m', 'initial');
-  git(seed, 'remote', 'add', 'origin', origin);
-  git(seed, 'push', '-q', '-u', 'origin', 'main');
-  git(base, 'clone', '-q', origin, work);
-  git(base, 'clone', '-q', origin, other);
-  git(other, 'config', 'user.email', 'dev@example.com');
-  git(other, 'config', 'user.name', 'Dev');
   h = await startHarness({ parts, config });
 });
 

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,20 +5,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
+import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
 type Answer = Record<string, any>;
 
 const base = mkdtempSync(path.join(tmpdir(), 'bst-upgrade-'));
-const origin = path.join(base, 'origin.git');
-const work = path.join(base, 'work');
-const other = path.join(base, 'other');
+const { work, other } = createUpgradeRemote(base);
 const stepsLog = path.join(base, 'steps.log');
 const reloadLog = path.join(base, 'reload.log');
 const serviceDir = path.join(base, 'service');
 let svc: TestService;
-
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 
 /** Another developer pushes a commit: the checkout brainstem runs from is now behind. */
 function pushUpstream(subject: string): string {
@@ -78,23 +74,6 @@ beforeAll(async () => {
     path.join(base, 'reload.cjs'),
     `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n');`,
   );
-  const seed = path.join(base, 'seed');
-  mkdirSync(seed);
-  git(base, 'init', '-q', '--bare', '-b', 'main', origin);
-  git(seed, 'init', '-q', '-b', 'main');
-  for (const repo of [seed]) {
-    git(repo, 'config', 'user.email', 'dev@example.com');
-    git(repo, 'config', 'user.name', 'Dev');
-  }
-  writeFileSync(path.join(seed, 'README.md'), 'brainstem\n');
-  git(seed, 'add', '.');
-  git(seed, 'commit', '-q', '-m', 'initial');
-  git(seed, 'remote', 'add', 'origin', origin);
-  git(seed, 'push', '-q', '-u', 'origin', 'main');
-  git(base, 'clone', '-q', origin, work);
-  git(base, 'clone', '-q', origin, other);
-  git(other, 'config', 'user.email', 'dev@example.com');
-  git(other, 'config', 'user.name', 'Dev');
   mkdirSync(serviceDir);
   svc = await startTestService({ parts: [toolsPart], config: config(), dir: serviceDir });
 });

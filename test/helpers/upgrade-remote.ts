@@ -1,0 +1,30 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+
+/**
+ * A real bare remote under `base` with one commit, cloned twice: `work` is the
+ * checkout brainstem upgrades, `other` is where a test pushes the new commit.
+ */
+export function createUpgradeRemote(base: string): { origin: string; work: string; other: string } {
+  const origin = path.join(base, 'origin.git');
+  const work = path.join(base, 'work');
+  const other = path.join(base, 'other');
+  const seed = path.join(base, 'seed');
+  mkdirSync(seed);
+  git(base, 'init', '-q', '--bare', '-b', 'main', origin);
+  git(seed, 'init', '-q', '-b', 'main');
+  writeFileSync(path.join(seed, 'README.md'), 'brainstem\n');
+  git(seed, 'add', '.');
+  git(seed, '-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', 'commit', '-q', '-m', 'initial');
+  git(seed, 'remote', 'add', 'origin', origin);
+  git(seed, 'push', '-q', '-u', 'origin', 'main');
+  git(base, 'clone', '-q', origin, work);
+  git(base, 'clone', '-q', origin, other);
+  git(other, 'config', 'user.email', 'dev@example.com');
+  git(other, 'config', 'user.name', 'Dev');
+  return { origin, work, other };
+}
