@@ -13,6 +13,7 @@ import type {
 import type { Config, ModeConfig } from './config.js';
 import type { Db } from './db/index.js';
 import { BrainstemError } from './errors.js';
+import { html } from './html.js';
 import { formatDuration, type Lang, t } from './i18n.js';
 import { detectIntent, guessLang, type Intent } from './intents.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -329,7 +330,8 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
                 // One renewal notice per hour at most, whatever the number of failing turns.
                 this.deps.notifier.notify({
                   kind: 'auth',
-                  text: failure.message,
+                  // The brain's message quotes the upstream: plain text, escaped whole.
+                  text: html`${failure.message}`,
                   dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
                 });
               }
