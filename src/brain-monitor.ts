@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Core } from './core.js';
+import { html } from './html.js';
 import { formatDuration, formatUtc, noticeLang, t } from './i18n.js';
 import type { Part } from './service.js';
-import { escapeHtml } from './switcher.js';
 
 /**
  * Tells the owner when the active mode's brain stops answering its readiness
@@ -81,8 +81,8 @@ export class BrainMonitor {
           dedupeKey: `brain:up:${mode.id}:${current.since}`,
           text: t(
             lang,
-            `✅ Mode <b>${escapeHtml(mode.id)}</b> answers again (down for ${formatDuration(Date.now() - current.since)}).`,
-            `✅ Le mode <b>${escapeHtml(mode.id)}</b> répond de nouveau (en panne pendant ${formatDuration(Date.now() - current.since)}).`,
+            html`✅ Mode <b>${mode.id}</b> answers again (down for ${formatDuration(Date.now() - current.since)}).`,
+            html`✅ Le mode <b>${mode.id}</b> répond de nouveau (en panne pendant ${formatDuration(Date.now() - current.since)}).`,
           ),
         });
       }
@@ -101,8 +101,8 @@ export class BrainMonitor {
       dedupeKey: `brain:down:${mode.id}:${since}`,
       text: t(
         lang,
-        `🔴 Mode <b>${escapeHtml(mode.id)}</b> does not answer since ${formatUtc(since)}: ${escapeHtml(result.reason)}. Messages to it will fail until it is back; /mode switches to another one.`,
-        `🔴 Le mode <b>${escapeHtml(mode.id)}</b> ne répond plus depuis ${formatUtc(since)} : ${escapeHtml(result.reason)}. Les messages échoueront jusqu’à son retour ; /mode pour en changer.`,
+        html`🔴 Mode <b>${mode.id}</b> does not answer since ${formatUtc(since)}: ${result.reason}. Messages to it will fail until it is back; /mode switches to another one.`,
+        html`🔴 Le mode <b>${mode.id}</b> ne répond plus depuis ${formatUtc(since)} : ${result.reason}. Les messages échoueront jusqu’à son retour ; /mode pour en changer.`,
       ),
     });
   }

@@ -13,12 +13,14 @@ import type {
 import type { Config, ModeConfig } from './config.js';
 import type { Db } from './db/index.js';
 import { BrainstemError } from './errors.js';
+import { html } from './html.js';
 import { formatDuration, type Lang, t } from './i18n.js';
 import { detectIntent, guessLang, type Intent } from './intents.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Logger } from './logger.js';
 import { ACTIVE, type ModeRegistry, stripPrefix } from './modes.js';
 import type { Notifier } from './notices.js';
+import { redactValue, scrubText } from './redact.js';
 import { SwitchMarkerFilter } from './switch-marker.js';
 import type { Switcher } from './switcher.js';
 import { hasAssistant, latestUserWords, newTurnText } from './text.js';
@@ -328,7 +330,8 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
                 // One renewal notice per hour at most, whatever the number of failing turns.
                 this.deps.notifier.notify({
                   kind: 'auth',
-                  text: failure.message,
+                  // The brain's message quotes the upstream: plain text, escaped whole.
+                  text: html`${failure.message}`,
                   dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
                 });
               }
@@ -388,11 +391,13 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
   /** Each tool approval decision lands in the audit log, like an infra tool call. */
   private auditApproval(ev: Extract<TurnEvent, { type: 'approval' }>): void {
     const { request: r, decision: d } = ev;
-    const args = JSON.stringify({
-      summary: r.summary,
-      by: ev.source,
-      ...(d.behavior === 'allow' ? { scope: d.scope } : {}),
-    });
+    const args = JSON.stringify(
+      redactValue({
+        summary: r.summary,
+        by: ev.source,
+        ...(d.behavior === 'allow' ? { scope: d.scope } : {}),
+      }),
+    );
     try {
       this.insertAudit.run(
         Date.now() - ev.waitedMs,
@@ -401,7 +406,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
         args,
         d.behavior === 'allow' ? 1 : 0,
         ev.waitedMs,
-        d.behavior === 'deny' ? d.message.slice(0, 500) : null,
+        d.behavior === 'deny' ? scrubText(d.message).slice(0, 500) : null,
       );
     } catch (err) {
       // The turn matters more than its audit line; the log keeps the trace.

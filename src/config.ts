@@ -133,6 +133,11 @@ export const configSchema = z
         pollIntervalMs: z.number().int().positive().default(500),
         /** How long to wait for the first byte of an answer before calling the upstream dead. */
         connectTimeoutMs: z.number().int().positive().default(5_000),
+        /**
+         * How long the upstream may go silent between two chunks once the answer streams: a running
+         * model sends one per token, so a minute of silence means it hung.
+         */
+        streamIdleMs: z.number().int().positive().default(60_000),
         models: z.record(z.string(), llamaModelSchema).default({}),
       })
       .strict()
@@ -142,6 +147,7 @@ export const configSchema = z
         readyTimeoutMs: 180_000,
         pollIntervalMs: 500,
         connectTimeoutMs: 5_000,
+        streamIdleMs: 60_000,
         models: {},
       }),
     telegram: z

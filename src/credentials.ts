@@ -3,11 +3,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { KvStore } from './db/index.js';
+import { html } from './html.js';
 import { formatDuration, formatUtc, type Lang, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notices.js';
 import type { Part } from './service.js';
-import { escapeHtml } from './switcher.js';
 
 /**
  * The Claude subscription's OAuth credentials file, watched so the owner hears
@@ -91,8 +91,8 @@ export function lastRenewalSeen(kv: KvStore): number | undefined {
 const renewHow = (lang: Lang) =>
   t(
     lang,
-    'To renew by hand, run <code>claude</code> on the host and use <code>/login</code> (or <code>claude setup-token</code>).',
-    'Pour renouveler à la main, lancez <code>claude</code> sur l’hôte puis <code>/login</code> (ou <code>claude setup-token</code>).',
+    html`To renew by hand, run <code>claude</code> on the host and use <code>/login</code> (or <code>claude setup-token</code>).`,
+    html`Pour renouveler à la main, lancez <code>claude</code> sur l’hôte puis <code>/login</code> (ou <code>claude setup-token</code>).`,
   );
 
 export interface CredentialsWatcherOptions {
@@ -184,8 +184,8 @@ export class CredentialsWatcher {
         dedupeKey: `credentials:renewed:${expiresAt}`,
         text: t(
           lang,
-          `🔑 Claude credentials renewed${subscriptionType ? ` (${escapeHtml(subscriptionType)})` : ''}: valid until ${formatUtc(expiresAt)} (${formatDuration(expiresAt - now)} from now).`,
-          `🔑 Identifiants Claude renouvelés${subscriptionType ? ` (${escapeHtml(subscriptionType)})` : ''} : valables jusqu’au ${formatUtc(expiresAt)} (dans ${formatDuration(expiresAt - now)}).`,
+          html`🔑 Claude credentials renewed${subscriptionType ? ` (${subscriptionType})` : ''}: valid until ${formatUtc(expiresAt)} (${formatDuration(expiresAt - now)} from now).`,
+          html`🔑 Identifiants Claude renouvelés${subscriptionType ? ` (${subscriptionType})` : ''} : valables jusqu’au ${formatUtc(expiresAt)} (dans ${formatDuration(expiresAt - now)}).`,
         ),
       });
     }
@@ -198,8 +198,8 @@ export class CredentialsWatcher {
         dedupeKey: `credentials:expired:${expiresAt}`,
         text: t(
           lang,
-          `⛔ Claude credentials expired at ${formatUtc(expiresAt)}. Claude Code renews them on its next run when it can; if Claude turns fail with an authentication error, they need renewing. ${renewHow(lang)}`,
-          `⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Claude Code les renouvelle à sa prochaine exécution s’il le peut ; si les tours Claude échouent avec une erreur d’authentification, il faut les renouveler. ${renewHow(lang)}`,
+          html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. Claude Code renews them on its next run when it can; if Claude turns fail with an authentication error, they need renewing. ${renewHow(lang)}`,
+          html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Claude Code les renouvelle à sa prochaine exécution s’il le peut ; si les tours Claude échouent avec une erreur d’authentification, il faut les renouveler. ${renewHow(lang)}`,
         ),
       });
     } else if (left <= warnBeforeMs) {
@@ -208,8 +208,8 @@ export class CredentialsWatcher {
         dedupeKey: `credentials:warning:${expiresAt}`,
         text: t(
           lang,
-          `⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatDuration(left)}. ${renewHow(lang)}`,
-          `⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatDuration(left)}. ${renewHow(lang)}`,
+          html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatDuration(left)}. ${renewHow(lang)}`,
+          html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatDuration(left)}. ${renewHow(lang)}`,
         ),
       });
     }

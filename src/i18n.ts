@@ -1,3 +1,4 @@
+import type { Html } from './html.js';
 import type { Lang } from './intents.js';
 
 export type { Lang };
@@ -16,8 +17,10 @@ export function formatUtc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-/** Picks the text for the language; French only when asked for. */
-export function t(lang: Lang | undefined, en: string, fr: string): string {
+/** Picks the text (or the HTML) for the language; French only when asked for. */
+export function t(lang: Lang | undefined, en: string, fr: string): string;
+export function t(lang: Lang | undefined, en: Html, fr: Html): Html;
+export function t(lang: Lang | undefined, en: string | Html, fr: string | Html): string | Html {
   return lang === 'fr' ? fr : en;
 }
 

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Db } from './db/index.js';
+import { type Html, html } from './html.js';
 import type { Logger } from './logger.js';
 
 /** Every message brainstem itself sends starts with this, so users tell it from the brain and the body. */
@@ -20,13 +21,17 @@ export interface Notice {
   id: number;
   ts: number;
   kind: NoticeKind;
+  /** Telegram HTML, the proxy tag first. */
   text: string;
 }
 
 export interface NoticeInput {
   kind: NoticeKind;
-  /** Without the proxy tag; it is added here. */
-  text: string;
+  /**
+   * Telegram HTML from an `html` template (so every outside part is escaped),
+   * without the proxy tag; it is added here.
+   */
+  text: Html;
   /** A notice with a key already used is not sent again, not even after a restart. */
   dedupeKey?: string;
 }
@@ -59,7 +64,8 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
 
   /** Records a notice and tries to deliver it. Returns undefined when deduplicated away. */
   notify(input: NoticeInput): Notice | undefined {
-    const text = input.text.startsWith(PROXY_TAG) ? input.text : `${PROXY_TAG} ${input.text}`;
+    const body = input.text.text;
+    const text = body.startsWith(PROXY_TAG) ? body : html`${PROXY_TAG} ${input.text}`.text;
     const ts = Date.now();
     const r = this.db
       .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Brain } from '../brains/types.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
+import { Html, html } from './html.js';
 import { formatDuration, type Lang, t } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
@@ -159,28 +160,25 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
   }
 
   /** The wake notice: sent only once the new brain answered its readiness probe. */
-  wakeText(o: Extract<SwitchOutcome, { ok: true }>): string {
+  wakeText(o: Extract<SwitchOutcome, { ok: true }>): Html {
     const lang = o.trigger.lang;
-    const list = this.deps.modes.all
-      .map((m) => (m.id === o.to ? `• <b>${m.id}</b>` : `• ${m.id}`))
-      .join('\n');
+    const list = Html.join(
+      this.deps.modes.all.map((m) => (m.id === o.to ? html`• <b>${m.id}</b>` : html`• ${m.id}`)),
+      '\n',
+    );
     const mode = this.deps.modes.get(o.to);
     return t(
       lang,
-      `Mode <b>${o.to}</b> is awake (${escapeHtml(mode.description)}). Switched from ${o.from} in ${formatDuration(o.ms)}.\n${list}`,
-      `Mode <b>${o.to}</b> prêt (${escapeHtml(mode.description)}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}.\n${list}`,
+      html`Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}.\n${list}`,
+      html`Mode <b>${o.to}</b> prêt (${mode.description}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}.\n${list}`,
     );
   }
 
-  failText(o: Extract<SwitchOutcome, { ok: false }>): string {
+  failText(o: Extract<SwitchOutcome, { ok: false }>): Html {
     return t(
       o.trigger.lang,
-      `Switch to <b>${o.to}</b> failed after ${formatDuration(o.ms)}: ${escapeHtml(o.reason)}. Still on <b>${o.from}</b>.`,
-      `Échec de la bascule vers <b>${o.to}</b> après ${formatDuration(o.ms)} : ${escapeHtml(o.reason)}. Toujours en <b>${o.from}</b>.`,
+      html`Switch to <b>${o.to}</b> failed after ${formatDuration(o.ms)}: ${o.reason}. Still on <b>${o.from}</b>.`,
+      html`Échec de la bascule vers <b>${o.to}</b> après ${formatDuration(o.ms)} : ${o.reason}. Toujours en <b>${o.from}</b>.`,
     );
   }
-}
-
-export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

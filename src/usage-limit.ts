@@ -2,6 +2,7 @@ import type { BrainError } from '../brains/types.js';
 import type { ChatService } from './chat.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
+import { html } from './html.js';
 import { formatUtc, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
@@ -74,16 +75,20 @@ export class UsageLimitWatcher {
     const when = error.resetsAt
       ? t(
           lang,
-          `It resets at ${formatUtc(error.resetsAt)}.`,
-          `Réinitialisation à ${formatUtc(error.resetsAt)}.`,
+          html`It resets at ${formatUtc(error.resetsAt)}.`,
+          html`Réinitialisation à ${formatUtc(error.resetsAt)}.`,
         )
-      : t(lang, 'Claude did not say when it resets.', 'Claude n’a pas dit quand elle se réinitialise.');
+      : t(
+          lang,
+          html`Claude did not say when it resets.`,
+          html`Claude n’a pas dit quand elle se réinitialise.`,
+        );
     notifier.notify({
       kind: 'usage_limit',
       text: t(
         lang,
-        `Claude's subscription usage limit is reached (mode <b>${mode.id}</b>). ${when}`,
-        `Limite d’usage de l’abonnement Claude atteinte (mode <b>${mode.id}</b>). ${when}`,
+        html`Claude's subscription usage limit is reached (mode <b>${mode.id}</b>). ${when}`,
+        html`Limite d’usage de l’abonnement Claude atteinte (mode <b>${mode.id}</b>). ${when}`,
       ),
       // One notice per limit window, however many turns hit it.
       dedupeKey: `usage_limit:${error.resetsAt ?? Math.floor(Date.now() / UNKNOWN_RESET_MS)}`,
@@ -148,8 +153,8 @@ export class UsageLimitWatcher {
         kind: 'usage_limit',
         text: t(
           lang,
-          `Claude's usage limit has reset: back to <b>${state.from}</b>.`,
-          `La limite d’usage Claude est réinitialisée : retour en mode <b>${state.from}</b>.`,
+          html`Claude's usage limit has reset: back to <b>${state.from}</b>.`,
+          html`La limite d’usage Claude est réinitialisée : retour en mode <b>${state.from}</b>.`,
         ),
       });
     } else logger.warn({ reason: o.reason }, 'no switch back after the usage limit');

@@ -19,6 +19,7 @@ const llamaConfig: Config['llama'] = {
   readyTimeoutMs: 180_000,
   pollIntervalMs: 500,
   connectTimeoutMs: 5_000,
+  streamIdleMs: 60_000,
   models: {},
 };
 
@@ -465,6 +466,24 @@ describe('LlamaLocalBrain failures', () => {
       type: 'error',
       error: { kind: 'upstream_error', message: expect.stringContaining('ended before') },
     });
+  });
+
+  it('ends a turn whose upstream goes silent mid-answer longer than llama.streamIdleMs', async () => {
+    const never = new Promise<void>(() => undefined);
+    fake.reply({ chunks: ['first', { wait: never }, 'never sent'] });
+    // Only the idle timeout can end this turn; the signal is a safety net for a broken build.
+    const brain = brainFor(fake.baseUrl, {}, { streamIdleMs: 300 });
+    const events = await collect(brain.turn(turnReq('hi'), AbortSignal.timeout(60_000)));
+    expect(events.at(-1)).toEqual({
+      type: 'error',
+      error: {
+        kind: 'upstream_error',
+        message: expect.stringMatching(
+          /stopped sending mid-answer: nothing for 300 ms \(llama\.streamIdleMs\)/,
+        ),
+      },
+    });
+    expect(await lastChat().ended).toBe('closed');
   });
 
   it('reports an error chunk sent mid-stream', async () => {

@@ -29,6 +29,7 @@ beforeAll(async () => {
       readyTimeoutMs: 5_000,
       pollIntervalMs: 50,
       connectTimeoutMs: 1_000,
+      streamIdleMs: 60_000,
       models: {},
     },
     logger,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { telegramPart } from '../handlers/telegram/index.js';
 import { createBrainMonitorPart } from '../src/brain-monitor.js';
+import { html } from '../src/html.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 const BLOCKED = 120;
@@ -47,8 +48,8 @@ describe('notices', () => {
       { code: 403, description: 'Forbidden: bot was blocked by the user' },
       BLOCKED,
     );
-    h.service.core.notifier.notify({ kind: 'upgrade', text: 'first <b>notice</b>' });
-    h.service.core.notifier.notify({ kind: 'upgrade', text: 'second notice' });
+    h.service.core.notifier.notify({ kind: 'upgrade', text: html`first <b>notice</b>` });
+    h.service.core.notifier.notify({ kind: 'upgrade', text: html`second notice` });
     await h.tg.waitFor(() => notices(OWNER, /second notice/)[0]);
     expect(notices(OWNER, /first notice/)).toHaveLength(1);
     expect(notices(BLOCKED, /first notice/)).toHaveLength(0);

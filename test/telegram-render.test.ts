@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { htmlToPlain, renderMarkdown } from '../handlers/telegram/render.js';
+import { escapeMarkdown, htmlToPlain, renderMarkdown } from '../handlers/telegram/render.js';
 import { splitMarkdown } from '../handlers/telegram/split.js';
 import { parseTelegramHtml } from './fakes/telegram.js';
 
@@ -58,6 +58,7 @@ describe('renderMarkdown', () => {
       '- ',
       'https://x.y',
       '"',
+      '\\',
     ];
     let seed = 42;
     const random = () => {
@@ -71,6 +72,51 @@ describe('renderMarkdown', () => {
       ).join('');
       expect(() => visible(md), md).not.toThrow();
     }
+  });
+
+  it('takes a backslash before punctuation as a plain character, as CommonMark does', () => {
+    expect(renderMarkdown('\\*not italic\\* \\[not](https://a.link) C:\\Users \\\\ `co\\de`')).toBe(
+      '*not italic* [not](https://a.link) C:\\Users \\ <code>co\\de</code>',
+    );
+    expect(renderMarkdown('*a\\*b*')).toBe('<i>a*b</i>');
+  });
+
+  it('renders escaped text as exactly that text: no link, no emphasis, no code', () => {
+    const alphabet = [
+      '*',
+      '**',
+      '_',
+      '__',
+      '`',
+      '~~',
+      '<',
+      '>',
+      '&',
+      '[',
+      ']',
+      '(',
+      ')',
+      'a',
+      ' ',
+      '\\',
+      '|',
+    ];
+    const samples = [
+      '<a href="https://evil.example/renew">renew</a> [renew](https://evil.example/md) **b** `c`',
+      '⚙️ [proxy] Claude refused its credentials (`claude /login`): C:\\Users\\x',
+    ];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let n = 0; n < 2000; n++) {
+      const parts = Array.from({ length: 1 + Math.floor(random() * 20) }, () =>
+        [...alphabet, 'https://x.y'].at(Math.floor(random() * (alphabet.length + 1))),
+      );
+      samples.push(`x ${parts.join('')}`);
+    }
+    for (const text of samples) expect(visible(escapeMarkdown(text)), text).toEqual({ text, entities: [] });
   });
 
   it('turns brainstem HTML back into plain text for the fallback', () => {

@@ -1,6 +1,17 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -212,6 +223,22 @@ describe('read_file', () => {
     expect(folder.status).toBe(409);
     const missing = await api('read_file', { path: 'nope.txt' });
     expect(missing.status).toBe(404);
+  });
+
+  it('refuses a FIFO before opening it: four calls do not take the thread pool, other reads go on', async (ctx) => {
+    const fifo = path.join(root, 'pipe');
+    await execa('mkfifo', [fifo]);
+    // Were an open still blocked on the FIFO, a writer releases it (O_RDWR never blocks on Linux).
+    ctx.onTestFinished(() => closeSync(openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK)));
+    // More calls than libuv has pool threads (4): each blocked open would hold one.
+    const calls = await Promise.all(Array.from({ length: 6 }, () => api('read_file', { path: 'pipe' })));
+    for (const { status, body } of calls) {
+      expect(status).toBe(409);
+      expect(body.error.param).toBe('path');
+      expect(body.error.message).toContain('is not a regular file');
+    }
+    const after = await api('read_file', { path: 'notes.txt' });
+    expect(after.body.output).toBe('root notes\n');
   });
 
   it('caps the size, without breaking a character in half', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolsPart } from '../src/tools/index.js';
+import { isNonPublic } from '../src/tools/web-fetch.js';
 import { type FakeBrave, startFakeBrave } from './fakes/brave.js';
 import { ARTICLE_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -103,6 +104,58 @@ describe('web_fetch SSRF guard', () => {
       expect(body.error.message).toContain('tools.webFetch.allowPrivate');
     }
     expect(web.hits.length).toBe(before);
+  });
+
+  it('refuses IPv6 forms that carry a private or loopback IPv4 address, without connecting', async () => {
+    const before = web.hits.length;
+    const port = new URL(web.url).port;
+    for (const host of [
+      '[::127.0.0.1]', // IPv4-compatible
+      '[64:ff9b::127.0.0.1]', // NAT64 well-known prefix
+      '[64:ff9b::a9fe:a9fe]', // NAT64 to 169.254.169.254
+      '[2002:7f00:1::1]', // 6to4 of 127.0.0.1
+      '[2002:c0a8:101::]', // 6to4 of 192.168.1.1
+      '[2001:0:4136:e378:8000:63bf:3fff:fdd2]', // Teredo
+    ]) {
+      const url = `http://${host}:${port}/article`;
+      // Allowing 127.0.0.1 allows that IPv4 literal (and its mapped form), not these.
+      for (const svc of [guarded, allowed]) {
+        const { status, body } = await api(svc, 'web_fetch', { url });
+        expect(status, url).toBe(403);
+        expect(body.error.message).toContain('tools.webFetch.allowPrivate');
+      }
+    }
+    expect(web.hits.length).toBe(before);
+  });
+
+  it('tells public addresses from the rest, IPv4 and every IPv6 form that embeds one', () => {
+    const publicOnes = [
+      '93.184.215.14',
+      '8.8.8.8',
+      '2606:4700:4700::1111',
+      '::ffff:93.184.215.14',
+      '64:ff9b::93.184.215.14', // what DNS64 gives an IPv6-only host for an IPv4-only site
+      '2002:5db8:d70e::1',
+    ];
+    const others = [
+      '127.0.0.1',
+      '10.0.0.1',
+      '::',
+      '::1',
+      '::7f00:1',
+      '::ffff:127.0.0.1',
+      '::ffff:10.0.0.1',
+      '64:ff9b::7f00:1',
+      '64:ff9b::10.1.2.3',
+      '64:ff9b:1::5db8:d70e',
+      '2002:a00:1::',
+      '2002:7f00:1:2:3:4:5:6',
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+      'fd00::1',
+      'fe80::1%eth0',
+    ];
+    expect(publicOnes.filter(isNonPublic)).toEqual([]);
+    expect(others.filter((a) => !isNonPublic(a))).toEqual([]);
   });
 
   it('judges a host name by the addresses it resolves to', async () => {

@@ -17,11 +17,15 @@ import { ThinkFilter } from './think-filter.js';
 import { parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
 
 /**
- * Once connected, how long the upstream may stay silent (before the headers,
- * or between two chunks). Generous on purpose: llama-server holds its headers
- * until the prompt is processed, which takes minutes for a long prompt on CPU.
+ * Once connected, how long the upstream may stay silent until the answer's
+ * first chunk. Generous on purpose: llama-server holds its headers until the
+ * prompt is processed, which takes minutes for a long prompt on CPU. Once the
+ * answer streams, `llama.streamIdleMs` bounds the silence between chunks.
  */
 const SILENCE_TIMEOUT_MS = 10 * 60_000;
+
+/** The upstream went silent mid-answer for longer than `llama.streamIdleMs`. */
+class StreamIdle extends Error {}
 
 export interface LlamaLocalBrainOptions {
   mode: ModeConfig;
@@ -143,7 +147,7 @@ export class LlamaLocalBrain implements Brain {
     let sawDone = false;
     let usage: TurnUsage | undefined;
     try {
-      for await (const data of sseData(res.body)) {
+      for await (const data of sseData(untilIdle(res.body, this.llama.streamIdleMs))) {
         if (data === '[DONE]') {
           sawDone = true;
           break;
@@ -191,7 +195,10 @@ export class LlamaLocalBrain implements Brain {
         ? aborted()
         : this.fail({
             kind: 'upstream_error',
-            message: `the stream from ${this.chatUrl} broke: ${describe(err)}`,
+            message:
+              err instanceof StreamIdle
+                ? `the local model at ${this.chatUrl} stopped sending mid-answer: nothing for ${this.llama.streamIdleMs} ms (llama.streamIdleMs), so the turn was ended`
+                : `the stream from ${this.chatUrl} broke: ${describe(err)}`,
           });
       return;
     }
@@ -277,6 +284,24 @@ export class LlamaLocalBrain implements Brain {
       `cannot reach the local model at ${url} (${why}). ` +
       'Is llama-server (or Ollama) running? Its address comes from LLAMA_BASE_URL or the mode baseUrl.'
     );
+  }
+}
+
+/**
+ * The body's chunks; once the first has come, a silence longer than `idleMs`
+ * ends it with StreamIdle (and closes the connection). The clock runs only
+ * while waiting for the upstream, not while the consumer handles a chunk.
+ */
+async function* untilIdle(body: Dispatcher.ResponseData['body'], idleMs: number): AsyncGenerator<Buffer> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    for await (const chunk of body) {
+      clearTimeout(timer);
+      yield chunk as Buffer;
+      timer = setTimeout(() => body.destroy(new StreamIdle()), idleMs);
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { waitingLine } from './approval-view.js';
 import type { Route, TurnInput } from './relay.js';
+import { escapeMarkdown } from './render.js';
 import { splitMarkdown } from './split.js';
 import {
   type AnswerStream,
@@ -54,9 +55,12 @@ export async function answerTurn(
         case 'text':
           text += ev.text;
           break;
-        case 'notice':
-          text = text.trim() ? `${text.trimEnd()}\n\n${ev.text}\n\n` : `${ev.text}\n\n`;
+        case 'notice': {
+          // A notice quotes what the brain asked for (a command, a URL): shown as plain text.
+          const notice = escapeMarkdown(ev.text);
+          text = text.trim() ? `${text.trimEnd()}\n\n${notice}\n\n` : `${notice}\n\n`;
           break;
+        }
         case 'approval_pending':
           waiting = waitingLine(ev.request, input.lang);
           break;
@@ -113,7 +117,8 @@ function finalText(
     // The /stop reply already says so; a message standing for the answer must not be left as it was.
     return body || holdsMessage ? join(t(lang, '⏹ _stopped_', '⏹ _arrêté_')) : '';
   }
-  if (failure !== undefined) return join(`${PROXY_TAG} ⚠️ ${failure}`);
+  // The failure quotes the upstream (its error text): shown as plain text, never as Markdown.
+  if (failure !== undefined) return join(`${PROXY_TAG} ⚠️ ${escapeMarkdown(failure)}`);
   return (
     body || t(lang, `${PROXY_TAG} The brain sent an empty answer.`, `${PROXY_TAG} Le cerveau a répondu vide.`)
   );

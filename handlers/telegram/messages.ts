@@ -9,6 +9,7 @@ import type { BotDeps } from './deps.js';
 import { FileTooLarge, saveTelegramFile } from './media.js';
 import { switchWithProgress } from './mode-keyboard.js';
 import { ChatOutput } from './output.js';
+import { escapeMarkdown } from './render.js';
 import { statusView } from './status-view.js';
 
 /** Message kinds that get a "not supported" reply; service messages (joins, pins) get none. */
@@ -118,7 +119,9 @@ async function save(
     return saved.path;
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
-    const why = err instanceof FileTooLarge ? err.message : (err as Error).message || String(err);
+    const why = escapeMarkdown(
+      err instanceof FileTooLarge ? err.message : (err as Error).message || String(err),
+    );
     await new ChatOutput(ctx.api, chatId).sendMarkdown(
       t(
         lang,

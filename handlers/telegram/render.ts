@@ -1,10 +1,16 @@
+import { escapeHtml } from '../../src/html.js';
+
 /**
  * The brains' Markdown as Telegram HTML. Telegram rejects a whole message for
  * one stray `<` or an unclosed tag, so every piece of text is escaped and a tag
  * is only written when its closing half is known: a lone `*` or `_` stays a
  * character. Line-oriented on purpose: half-streamed text renders too (an
- * unclosed code fence is code up to the end).
+ * unclosed code fence is code up to the end). A backslash before punctuation
+ * makes it a plain character, as in CommonMark: escapeMarkdown puts text from
+ * outside into an answer that way.
  */
+
+export { escapeHtml };
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)[^`]*$/;
 const HEADING = /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/;
@@ -13,9 +19,13 @@ const BULLET = /^(\s*)[-*+]\s+(.*)$/;
 const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
 const TABLE_ROW = /^\s*\|.*\|\s*$/;
 const SAFE_URL = /^(?:https?:\/\/|tg:\/\/|mailto:)[^\s<>"]+$/i;
+const ASCII_PUNCTUATION = /^[!-/:-@[-`{-~]$/;
+/** What makes inline Markdown: code, emphasis, links (and the backslash itself). */
+const INLINE_MARKUP = /[\\`*_~[\]]/g;
 
-export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** `text` as Markdown that renders as exactly that text: no link, no emphasis, no code taken from it. */
+export function escapeMarkdown(text: string): string {
+  return text.replace(INLINE_MARKUP, '\\$&');
 }
 
 function escapeAttr(s: string): string {
@@ -86,6 +96,11 @@ export function inline(s: string): string {
   let i = 0;
   while (i < s.length) {
     const c = s[i] ?? '';
+    if (isEscape(s, i)) {
+      out += escapeHtml(s[i + 1] ?? '');
+      i += 2;
+      continue;
+    }
     if (c === '`') {
       const ticks = runLength(s, i, '`');
       const end = findTicks(s, i + ticks, ticks);
@@ -124,6 +139,9 @@ export function inline(s: string): string {
   return out;
 }
 
+/** A backslash that makes the next character plain. */
+const isEscape = (s: string, i: number) => s[i] === '\\' && ASCII_PUNCTUATION.test(s[i + 1] ?? '');
+
 function runLength(s: string, i: number, ch: string): number {
   let n = 0;
   while (s[i + n] === ch) n++;
@@ -160,6 +178,10 @@ function findClose(s: string, from: number, delim: string): number {
   let j = from;
   while (j < s.length) {
     const c = s[j];
+    if (isEscape(s, j)) {
+      j += 2;
+      continue;
+    }
     if (c === '`') {
       const ticks = runLength(s, j, '`');
       const end = findTicks(s, j + ticks, ticks);
@@ -189,7 +211,8 @@ function matchLink(s: string, i: number): { text: string; url: string; end: numb
   let depth = 0;
   let j = i;
   for (; j < s.length; j++) {
-    if (s[j] === '[') depth++;
+    if (isEscape(s, j)) j++;
+    else if (s[j] === '[') depth++;
     else if (s[j] === ']' && --depth === 0) break;
   }
   if (j >= s.length || s[j + 1] !== '(') return undefined;

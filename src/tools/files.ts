@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { lstat, open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
@@ -48,6 +48,13 @@ export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
   ];
 }
 
+const notRegular = (file: string) =>
+  new BrainstemError(
+    'TOOL_REFUSED',
+    `${file} is not a regular file (a directory, FIFO, socket or device); read_file reads regular files only.`,
+    'path',
+  );
+
 /** The real path of `requested` if it lies under a real root; otherwise a refusal naming the roots. */
 async function confine(requested: string, roots: string[]): Promise<string> {
   const realRoots = (await Promise.all(roots.map((r) => realpath(r).catch(() => undefined)))).filter(
@@ -81,11 +88,15 @@ async function confine(requested: string, roots: string[]): Promise<string> {
 }
 
 async function readText(file: string, maxBytes: number) {
-  // The path is already real; O_NOFOLLOW stops a link swapped in since from being followed.
-  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  // Opening a FIFO for reading blocks until a writer comes, and each blocked open holds one of
+  // libuv's four pool threads (file reads and DNS lookups wait behind them): the type is judged on
+  // the path before any open. O_NONBLOCK covers a FIFO swapped in since (its open returns at once)
+  // and the fstat below refuses it; O_NOFOLLOW stops a link swapped in from being followed.
+  if (!(await lstat(file)).isFile()) throw notRegular(file);
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new BrainstemError('TOOL_REFUSED', `${file} is not a regular file.`, 'path');
+    if (!st.isFile()) throw notRegular(file);
     const size = Math.min(st.size, maxBytes);
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fh.read(buf, 0, size, 0);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../db/index.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { redactValue, scrubText } from '../redact.js';
 import { ToolRunError } from './exec.js';
 
 /**
@@ -282,7 +283,7 @@ export class ToolRegistry {
         r.ok ? 1 : 0,
         r.exitCode ?? null,
         r.durationMs,
-        r.error ? `${r.error.code}: ${r.error.message}`.slice(0, 500) : null,
+        r.error ? scrubText(`${r.error.code}: ${r.error.message}`).slice(0, 500) : null,
       );
     } catch (err) {
       // The answer matters more than its audit line; the log keeps the trace.
@@ -316,22 +317,9 @@ function inputJsonSchema(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
-const SECRET_KEY = /token|secret|passw|api[-_]?key|authorization|cookie|credential/i;
-
 /** A short, secret-free rendering of the arguments for the audit log. */
 function summarizeArgs(input: unknown): string {
-  const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v === 'string') return v.length > 200 ? `${v.slice(0, 200)}…(${v.length} chars)` : v;
-    if (Array.isArray(v)) return depth > 3 ? '[…]' : v.slice(0, 50).map((x) => walk(x, depth + 1));
-    if (v && typeof v === 'object') {
-      if (depth > 3) return '{…}';
-      return Object.fromEntries(
-        Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) ? '[redacted]' : walk(x, depth + 1)]),
-      );
-    }
-    return v;
-  };
-  const text = JSON.stringify(walk(input ?? {}, 0)) ?? 'null';
+  const text = JSON.stringify(redactValue(input ?? {})) ?? 'null';
   return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text;
 }
 

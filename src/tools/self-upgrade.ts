@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { z } from 'zod';
 import type { KvStore } from '../db/index.js';
 import { BrainstemError } from '../errors.js';
+import { html } from '../html.js';
 import { noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { Notifier } from '../notices.js';
@@ -226,8 +227,8 @@ function reload(deps: SelfUpgradeDeps, pending: Pending): void {
       kind: 'upgrade',
       text: t(
         lang,
-        `brainstem was upgraded ${pending.from} → ${pending.to} but the reload (${command}) failed: ${why}. Restart it by hand.`,
-        `brainstem a été mis à jour ${pending.from} → ${pending.to} mais le rechargement (${command}) a échoué : ${why}. Redémarre-le à la main.`,
+        html`brainstem was upgraded ${pending.from} → ${pending.to} but the reload (${command}) failed: ${why}. Restart it by hand.`,
+        html`brainstem a été mis à jour ${pending.from} → ${pending.to} mais le rechargement (${command}) a échoué : ${why}. Redémarre-le à la main.`,
       ),
     });
   });
@@ -248,13 +249,13 @@ export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void>
       head === pending.to
         ? t(
             lang,
-            `brainstem restarted after its upgrade ${pending.from} → ${pending.to}.`,
-            `brainstem a redémarré après sa mise à jour ${pending.from} → ${pending.to}.`,
+            html`brainstem restarted after its upgrade ${pending.from} → ${pending.to}.`,
+            html`brainstem a redémarré après sa mise à jour ${pending.from} → ${pending.to}.`,
           )
         : t(
             lang,
-            `brainstem restarted, but runs ${head} instead of the upgrade target ${pending.to}.`,
-            `brainstem a redémarré, mais tourne sur ${head} au lieu de la cible ${pending.to}.`,
+            html`brainstem restarted, but runs ${head} instead of the upgrade target ${pending.to}.`,
+            html`brainstem a redémarré, mais tourne sur ${head} au lieu de la cible ${pending.to}.`,
           ),
     dedupeKey: `upgrade:${pending.ts}`,
   });

@@ -14,7 +14,11 @@ import { type AnyTool, defineTool } from './registry.js';
  * between the check and the connection), and again on every redirect.
  */
 
-/** Where a request from brainstem's host must not go: loopback, private, link-local (cloud metadata), and the like. */
+/**
+ * Where a request from brainstem's host must not go: loopback, private, link-local (cloud metadata),
+ * and the like. An IPv4-mapped address (`::ffff:a.b.c.d`) is judged by these IPv4 rules: BlockList
+ * maps it itself. (A `::ffff:0:0/96` rule would not do: BlockList applies it to every IPv4 address.)
+ */
 const NON_PUBLIC = new BlockList();
 for (const [net, bits] of [
   ['0.0.0.0', 8],
@@ -35,12 +39,11 @@ for (const [net, bits] of [
   NON_PUBLIC.addSubnet(net, bits, 'ipv4');
 }
 for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  // IPv4-mapped and local NAT64 addresses reach IPv4 hosts the list above may forbid.
-  ['::ffff:0:0', 96],
+  // Local-use NAT64 prefixes translate to whatever the local network decides.
   ['64:ff9b:1::', 48],
   ['100::', 64],
+  // Teredo tunnels to a relay; a web server is never reached there.
+  ['2001::', 32],
   ['2001:db8::', 32],
   ['fc00::', 7],
   ['fe80::', 10],
@@ -48,6 +51,55 @@ for (const [net, bits] of [
   ['ff00::', 8],
 ] as const) {
   NON_PUBLIC.addSubnet(net, bits, 'ipv6');
+}
+
+/**
+ * IPv6 ranges that carry an IPv4 address (which 16-bit groups hold it): a packet sent there reaches
+ * that IPv4 host, so the address is judged by it. A public one stays reachable (DNS64 hosts get
+ * `64:ff9b::<public IPv4>` for every IPv4-only site), a private or loopback one is refused.
+ */
+const EMBEDDED_IPV4: { net: BlockList; at: number }[] = [
+  // IPv4-compatible (deprecated), `::a.b.c.d`; also `::` and `::1` (0.0.0.0/8).
+  { net: subnet('::', 96), at: 6 },
+  // NAT64, well-known prefix.
+  { net: subnet('64:ff9b::', 96), at: 6 },
+  // 6to4: 2002:AABB:CCDD::/48 is the site behind a.b.c.d.
+  { net: subnet('2002::', 16), at: 1 },
+];
+
+function subnet(net: string, bits: number): BlockList {
+  const list = new BlockList();
+  list.addSubnet(net, bits, 'ipv6');
+  return list;
+}
+
+/** True when `address` (an IP literal) is loopback, private, link-local or reaches such an IPv4 host. */
+export function isNonPublic(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return NON_PUBLIC.check(address, 'ipv4');
+  if (family !== 6) return true;
+  if (NON_PUBLIC.check(address, 'ipv6')) return true;
+  const embedded = EMBEDDED_IPV4.find((e) => e.net.check(address, 'ipv6'));
+  if (!embedded) return false;
+  const groups = ipv6Groups(address);
+  const hi = groups[embedded.at] ?? 0;
+  const lo = groups[embedded.at + 1] ?? 0;
+  return NON_PUBLIC.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, 'ipv4');
+}
+
+/** The eight 16-bit groups of a valid IPv6 literal (`::` expanded, a dotted IPv4 tail read as two groups). */
+function ipv6Groups(address: string): number[] {
+  let text = address.replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string) => (part ? part.split(':').map((g) => Number.parseInt(g, 16)) : []);
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -71,11 +123,7 @@ class AddressGuard {
 
   allows(host: string, address: string): boolean {
     const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    return (
-      !NON_PUBLIC.check(address, family) ||
-      this.hosts.has(normalizeHost(host)) ||
-      this.nets.check(address, family)
-    );
+    return !isNonPublic(address) || this.hosts.has(normalizeHost(host)) || this.nets.check(address, family);
   }
 }
 

@@ -1,0 +1,82 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telegramPart } from '../handlers/telegram/index.js';
+import { toolsPart } from '../src/tools/index.js';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  httpError,
+  startFakeAnthropic,
+} from './fakes/anthropic.js';
+import type { FakeMessage } from './fakes/telegram.js';
+import { CLAUDE_BIN } from './helpers/service.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+/**
+ * Text from outside (an upstream's error, a tool's output, a file's content)
+ * reaches the chat as text: Telegram never parses it as HTML or Markdown, so
+ * it cannot become a link, bold text or a broken message.
+ */
+
+const LINK = '<a href="https://evil.example/renew">renew your login here</a>';
+const MD_LINK = '[renew](https://evil.example/md)';
+
+let fake: FakeAnthropic;
+let cli: ClaudeTestEnv;
+let h: Harness;
+let files: string;
+
+beforeAll(async () => {
+  files = await mkdtemp(path.join(tmpdir(), 'bst-escaping-'));
+  await writeFile(path.join(files, 'page.html'), `<b>bold?</b> & ${LINK} ${MD_LINK}\n`);
+  fake = await startFakeAnthropic();
+  cli = await claudeTestEnv(fake.url);
+  h = await startHarness({
+    env: { CLAUDE_BIN },
+    parts: [toolsPart, telegramPart],
+    config: {
+      defaultMode: 'assistant',
+      claude: { env: cli.env, maxRetries: 0 },
+      tools: { files: { roots: [files] } },
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  await fake?.close();
+  await cli?.cleanup();
+  await rm(files, { recursive: true, force: true });
+});
+
+const reply = (chatId: number, pattern: RegExp) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 30_000 });
+
+/** Shown as it was written: no link, no formatting taken from it. */
+function expectLiteral(m: FakeMessage, ...parts: string[]) {
+  for (const part of parts) expect(m.text).toContain(part);
+  expect(m.entities.filter((e) => e.type === 'text_link' || e.type === 'url')).toEqual([]);
+  expect(m.entities.filter((e) => e.type === 'bold' && m.text.slice(e.offset).startsWith('bold?'))).toEqual(
+    [],
+  );
+}
+
+describe('outside text in Telegram', { timeout: 60_000 }, () => {
+  it('an upstream auth error carrying HTML and a Markdown link: the notice and the answer show it as text', async () => {
+    fake.script(() => httpError(401, { message: `${LINK} ${MD_LINK}`, shouldRetry: false }));
+    h.tg.user(112).says('hello');
+
+    const notice = await reply(OWNER, /refused its credentials/);
+    expectLiteral(notice, 'renew your login here', 'https://evil.example/renew', MD_LINK);
+    const answer = await reply(112, /⚠️/);
+    expectLiteral(answer, 'renew your login here', 'https://evil.example/renew', MD_LINK);
+  });
+
+  it('a tool output with HTML and Markdown: shown as text', async () => {
+    h.tg.user(113).says('/run read_file path=page.html');
+    const result = await reply(113, /✅ read_file/);
+    expectLiteral(result, '<b>bold?</b> &', LINK, MD_LINK);
+  });
+});
