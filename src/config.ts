@@ -268,6 +268,12 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (port !== undefined && !Number.isInteger(port)) {
     throw new ConfigError([`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`]);
   }
+  const token = env.BRAINSTEM_API_TOKEN;
+  if (token && token.length < 16) {
+    throw new ConfigError([
+      `BRAINSTEM_API_TOKEN: must be at least 16 characters (it has ${token.length}); unset it to use the token brainstem generates in its data dir`,
+    ]);
+  }
   return {
     dataDir: env.BRAINSTEM_DATA_DIR,
     server: { host: env.BRAINSTEM_HOST, port, apiToken: env.BRAINSTEM_API_TOKEN },
