@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface ApiToken {
@@ -10,14 +10,16 @@ export interface ApiToken {
 }
 
 /**
- * The Bearer token for /v1, /api and /mcp: from the environment or config when
- * given, else generated once and kept (0600) in the data dir so clients keep
- * working across restarts.
+ * The Bearer token for every route but /health: from the environment or config when
+ * given, else generated once and kept in the data dir so clients keep working
+ * across restarts. The file is made 0600 on every start, not only when created:
+ * a copy or an editor may have loosened it.
  */
 export function loadApiToken(dataDir: string, configured: string | undefined): ApiToken {
   const file = path.join(dataDir, 'api-token');
   if (configured) return { token: configured, source: 'env', file };
   if (existsSync(file)) {
+    chmodSync(file, 0o600);
     const token = readFileSync(file, 'utf8').trim();
     if (token.length >= 16) return { token, source: 'file', file };
   }

@@ -126,8 +126,7 @@ export function createBrainMonitorPart(opts: BrainMonitorOptions = {}): Part {
       failuresBeforeDown: opts.failuresBeforeDown ?? 2,
       probeTimeoutMs: opts.probeTimeoutMs ?? 10_000,
     });
-    monitor.start();
-    return { stop: () => monitor.stop() };
+    return { start: () => monitor.start(), stop: () => monitor.stop() };
   };
 }
 

@@ -9,6 +9,7 @@ import { z } from 'zod';
  */
 
 const argv = z.array(z.string().min(1)).min(1);
+const HOST_NAME = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])$/i;
 
 const modeSchema = z
   .object({
@@ -70,6 +71,10 @@ export const configSchema = z
         /** Prefix answers with the mode tag, e.g. `**[local]** `. */
         modeTag: z.boolean().default(true),
         apiToken: z.string().min(16).optional(),
+        /** Host names (besides the bind address and localhost) clients and browsers may use to reach brainstem. */
+        allowedHosts: z
+          .array(z.string().regex(HOST_NAME, 'a host name or IP address, without scheme or port'))
+          .default([]),
         /** On SIGTERM, how long running turns may go on before they are cut short (pm2's kill_timeout is longer). */
         shutdownGraceMs: z.number().int().min(0).default(10_000),
       })
@@ -79,6 +84,7 @@ export const configSchema = z
         port: 9090,
         bodyLimitBytes: 4 * 1024 * 1024,
         modeTag: true,
+        allowedHosts: [],
         shutdownGraceMs: 10_000,
       }),
     defaultMode: z.string().default('assistant'),
@@ -267,6 +273,12 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
   if (port !== undefined && !Number.isInteger(port)) {
     throw new ConfigError([`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`]);
+  }
+  const token = env.BRAINSTEM_API_TOKEN;
+  if (token && token.length < 16) {
+    throw new ConfigError([
+      `BRAINSTEM_API_TOKEN: must be at least 16 characters (it has ${token.length}); unset it to use the token brainstem generates in its data dir`,
+    ]);
   }
   return {
     dataDir: env.BRAINSTEM_DATA_DIR,

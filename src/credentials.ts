@@ -237,6 +237,5 @@ export const credentialsPart: Part = async (core) => {
     warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
     pollIntervalMs: core.config.credentials.pollIntervalMs,
   });
-  watcher.start();
-  return { stop: async () => watcher.stop() };
+  return { start: () => watcher.start(), stop: async () => watcher.stop() };
 };

@@ -10,7 +10,24 @@ export const errorCodes = {
     message:
       'Missing or wrong Bearer token. Use the token from BRAINSTEM_API_TOKEN or the data dir file api-token.',
   },
+  FORBIDDEN_HOST: {
+    status: 403,
+    type: 'permission_error',
+    message:
+      'This Host is not one brainstem answers to (DNS rebinding guard); use 127.0.0.1 or localhost, or add the name to server.allowedHosts.',
+  },
+  FORBIDDEN_ORIGIN: {
+    status: 403,
+    type: 'permission_error',
+    message:
+      'A cross-site request may not change anything here; only pages on an allowed host (server.allowedHosts) may.',
+  },
   BAD_JSON: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.' },
+  JSON_TOO_DEEP: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The request body is nested too deeply.',
+  },
   INVALID_REQUEST: { status: 400, type: 'invalid_request_error', message: 'The request is not valid.' },
   BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
   UNKNOWN_MODEL: { status: 404, type: 'invalid_request_error', message: 'Unknown model.' },

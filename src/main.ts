@@ -1,20 +1,23 @@
 #!/usr/bin/env node
-import { brainMonitorPart } from './brain-monitor.js';
-import { runDoctor } from './commands/doctor.js';
-import { runOpenclawConfig } from './commands/openclaw-config.js';
 import { ConfigError, loadConfig } from './config.js';
-import { credentialsPart } from './credentials.js';
+import { lockDataDir } from './instance-lock.js';
 import { createLogger } from './logger.js';
-import { type Part, startService } from './service.js';
-import { toolsPart } from './tools/index.js';
+import type { Part } from './service.js';
 
 /** grammY and its plugins load only when a bot token is set: start-up stays fast without Telegram. */
 const telegramPart: Part = async (core) =>
   core.config.telegram.token ? (await import('../handlers/telegram/index.js')).telegramPart(core) : undefined;
 
 /** Optional parts wired into the service; each one decides from the config whether it runs. */
-// Tools first: the Telegram layer looks them up when it starts.
-const parts: Part[] = [toolsPart, credentialsPart, brainMonitorPart, telegramPart];
+async function loadParts(): Promise<Part[]> {
+  const [{ toolsPart }, { credentialsPart }, { brainMonitorPart }] = await Promise.all([
+    import('./tools/index.js'),
+    import('./credentials.js'),
+    import('./brain-monitor.js'),
+  ]);
+  // Tools first: the Telegram layer looks them up when it starts.
+  return [toolsPart, credentialsPart, brainMonitorPart, telegramPart];
+}
 
 async function serve(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -27,8 +30,11 @@ async function serve(): Promise<void> {
     }
     throw err;
   }
+  // Before the rest of brainstem loads: a second instance on this data dir is refused at once.
+  const lock = lockDataDir(config.dataDir);
+  const [{ startService }, parts] = await Promise.all([import('./service.js'), loadParts()]);
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, logger, parts);
+  const service = await startService(config, logger, parts, lock);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -59,10 +65,10 @@ async function main(): Promise<void> {
     case 'serve':
       return serve();
     case 'doctor':
-      process.exitCode = await runDoctor();
+      process.exitCode = await (await import('./commands/doctor.js')).runDoctor();
       return;
     case 'openclaw-config':
-      process.exitCode = await runOpenclawConfig(args);
+      process.exitCode = await (await import('./commands/openclaw-config.js')).runOpenclawConfig(args);
       return;
     default:
       process.stderr.write(

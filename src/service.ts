@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer, type RouteSet } from '../handlers/http/server.js';
 import type { Config } from './config.js';
 import { type Core, createCore } from './core.js';
+import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
 import { packageVersion } from './version.js';
 
@@ -14,23 +15,37 @@ export interface Service {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Optional parts that start with the service (Telegram bot, tools, MCP); each returns how to stop it. */
-export type Part = (core: Core) => Promise<{ routes?: RouteSet; stop?: () => Promise<void> } | undefined>;
+/**
+ * Optional parts of the service (Telegram bot, tools, MCP). A part is built
+ * before the server listens, since fastify takes routes only until then, and
+ * does nothing outside yet: `start` (polling, watchers, notices) runs once the
+ * server listens, so an instance that cannot listen starts nothing.
+ */
+export type Part = (
+  core: Core,
+) => Promise<{ routes?: RouteSet; start?: () => void; stop?: () => Promise<void> } | undefined>;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-export async function startService(config: Config, logger: Logger, parts: Part[] = []): Promise<Service> {
+/**
+ * Starts brainstem on the data dir that `lock` holds; without one, the lock is
+ * taken here, before anything else, so a second instance on it touches nothing.
+ */
+export async function startService(
+  config: Config,
+  logger: Logger,
+  parts: Part[] = [],
+  lock: InstanceLock = lockDataDir(config.dataDir),
+): Promise<Service> {
   const started = Date.now();
-  const core = createCore(config, logger, packageVersion());
-  const stops: (() => Promise<void>)[] = [];
-  const routes: RouteSet[] = [];
-  for (const part of parts) {
-    const p = await part(core);
-    if (p?.routes) routes.push(p.routes);
-    if (p?.stop) stops.push(p.stop);
+  let listening: Listening;
+  try {
+    listening = await listen(config, logger, parts);
+  } catch (err) {
+    lock.release();
+    throw err;
   }
-  const app = await buildServer(core, routes);
-  await app.listen({ host: config.server.host, port: config.server.port });
+  const { core, app, starts, stops } = listening;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -39,6 +54,7 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
   if (app.hasRoute({ method: 'POST', url: '/mcp' })) {
     core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
   }
+  for (const start of starts) start();
   announce(core, url, Date.now() - started);
   void announceBrains(core);
 
@@ -55,10 +71,43 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
       await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
       core.db.pragma('wal_checkpoint(TRUNCATE)');
       core.db.close();
+      lock.release();
     })();
     return stopping;
   };
   return { core, app, url, stop };
+}
+
+interface Listening {
+  core: Core;
+  app: FastifyInstance;
+  starts: (() => void)[];
+  stops: (() => Promise<void>)[];
+}
+
+/** The core, the parts built and their routes served; no part started yet. A failure closes what it opened. */
+async function listen(config: Config, logger: Logger, parts: Part[]): Promise<Listening> {
+  const core = createCore(config, logger, packageVersion());
+  let app: FastifyInstance | undefined;
+  try {
+    const starts: (() => void)[] = [];
+    const stops: (() => Promise<void>)[] = [];
+    const routes: RouteSet[] = [];
+    for (const part of parts) {
+      const p = await part(core);
+      if (p?.routes) routes.push(p.routes);
+      if (p?.start) starts.push(p.start);
+      if (p?.stop) stops.push(p.stop);
+    }
+    app = await buildServer(core, routes);
+    await app.listen({ host: config.server.host, port: config.server.port });
+    return { core, app, starts, stops };
+  } catch (err) {
+    await app?.close();
+    core.limits.stop();
+    core.db.close();
+    throw err;
+  }
 }
 
 /** Each brain's first readiness probe, after listening so start-up never waits for it. */
@@ -91,7 +140,7 @@ function announce(core: Core, url: string, ms: number): void {
   );
   if (!LOOPBACK.test(config.server.host)) {
     logger.warn(
-      `listening on ${config.server.host}, not loopback: every client on that network can reach the Bearer-protected API and its tools; set BRAINSTEM_HOST=127.0.0.1 unless you mean it`,
+      `listening on ${config.server.host}, not loopback: every client on that network can reach the Bearer-protected API and its tools; set BRAINSTEM_HOST=127.0.0.1 unless you mean it (clients must name this address as their Host, or a name listed in server.allowedHosts)`,
     );
   }
   if (!config.telegram.token) logger.info('Telegram bot: off (set TELEGRAM_BOT_TOKEN to turn it on)');

@@ -14,7 +14,8 @@ import {
   text,
 } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
-import { spawnService } from './helpers/process.js';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { spawnRefused, spawnService } from './helpers/process.js';
 import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 
@@ -49,12 +50,13 @@ function setup(extra: Record<string, unknown> = {}) {
       ...extra,
     }),
   );
-  const start = async () => {
-    const p = await spawnService({ BRAINSTEM_CONFIG: file, HOME: dir });
+  const processEnv = (more: Record<string, string> = {}) => ({ BRAINSTEM_CONFIG: file, HOME: dir, ...more });
+  const start = async (more: Record<string, string> = {}) => {
+    const p = await spawnService(processEnv(more));
     const token = (await readFile(path.join(dir, 'data', 'api-token'), 'utf8')).trim();
     return { p, token, client: new OpenAI({ baseURL: `${p.url}/v1`, apiKey: token, maxRetries: 0 }) };
   };
-  return { dir, start };
+  return { dir, processEnv, start };
 }
 
 describe('restart', () => {
@@ -172,5 +174,70 @@ describe('graceful shutdown', () => {
     const code = await p.stop('SIGTERM');
     expect(code).toBe(1);
     g.open();
+  });
+});
+
+describe('one instance per data dir', () => {
+  it('a second instance on the same data dir exits at once, naming the first; the first runs on, and leaves no stale lock', async () => {
+    const tg = await startFakeTelegram();
+    // The second instance gets a Bot API of its own, so what it calls is told apart from the first's calls.
+    const tg2 = await startFakeTelegram();
+    const bot = (t: FakeTelegram) => ({
+      TELEGRAM_BOT_TOKEN: t.token,
+      TELEGRAM_API_ROOT: t.apiRoot,
+      TELEGRAM_ALLOWED_USERS: '111',
+    });
+    const { processEnv, start } = setup();
+    const one = await start(bot(tg));
+    try {
+      const two = await spawnRefused(processEnv(bot(tg2)));
+      expect(two.code).toBe(1);
+      expect(two.stderr).toContain(`another brainstem (pid ${one.p.child.pid}) already runs on the data dir`);
+      // Refused before anything started: not one log line, not one Bot API call.
+      expect(two.stdout).toBe('');
+      expect(tg2.calls).toEqual([]);
+
+      expect(one.p.child.exitCode).toBeNull();
+      const answer = await one.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'still there?' }],
+      });
+      expect(answer.choices[0]?.message.content).toContain('still there?');
+      await tg.waitFor(() => tg.calls.some((c) => c.method === 'getMe'), { timeoutMs: 30_000 });
+    } finally {
+      // kill -9: no chance to clean up, and still no stale lock, since the kernel drops it with the process.
+      await one.p.stop('SIGKILL');
+      await tg.close();
+      await tg2.close();
+    }
+    const three = await start();
+    expect(await three.p.stop('SIGTERM')).toBe(0);
+  });
+
+  it('a second instance on a taken port starts nothing before it exits', async () => {
+    const tg = await startFakeTelegram();
+    const first = setup();
+    const one = await first.start();
+    try {
+      const port = new URL(one.p.url).port;
+      const second = setup();
+      const two = await spawnRefused(
+        second.processEnv({
+          BRAINSTEM_PORT: port,
+          TELEGRAM_BOT_TOKEN: tg.token,
+          TELEGRAM_API_ROOT: tg.apiRoot,
+          TELEGRAM_ALLOWED_USERS: '111',
+        }),
+      );
+      expect(two.code).toBe(1);
+      expect(two.stderr).toMatch(/EADDRINUSE/);
+      // The parts start only once the server listens: no credentials watcher, no bot, not one log line.
+      expect(two.stdout).toBe('');
+      expect(tg.calls).toEqual([]);
+      expect(one.p.child.exitCode).toBeNull();
+    } finally {
+      expect(await one.p.stop('SIGTERM')).toBe(0);
+      await tg.close();
+    }
   });
 });

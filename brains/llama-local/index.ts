@@ -107,9 +107,9 @@ export class LlamaLocalBrain implements Brain {
 
   private async *run(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
     const started = Date.now();
-    let body: string;
+    let persona: string | undefined;
     try {
-      body = JSON.stringify(await this.requestBody(req));
+      persona = await this.persona?.build();
     } catch (err) {
       yield this.fail({
         kind: 'internal',
@@ -117,6 +117,7 @@ export class LlamaLocalBrain implements Brain {
       });
       return;
     }
+    const body = JSON.stringify(this.requestBody(req, persona));
     if (signal.aborted) {
       yield aborted();
       return;
@@ -226,8 +227,7 @@ export class LlamaLocalBrain implements Brain {
     yield { type: 'done', finishReason: finish };
   }
 
-  private async requestBody(req: TurnRequest): Promise<Record<string, unknown>> {
-    const persona = await this.persona?.build();
+  private requestBody(req: TurnRequest, persona: string | undefined): Record<string, unknown> {
     if (this.persona && persona === undefined) {
       this.logger.warn(
         { personaDir: this.mode.personaDir },

@@ -8,7 +8,7 @@ import { openAiError } from './errors.js';
 /**
  * The tools for scripts: `GET /api` lists them with the JSON Schema of their
  * input, `POST /api/<tool>` runs one. A few GET conveniences map onto the same
- * tools. Bearer auth is installed for /api by auth.ts.
+ * tools. The Bearer token is asked by auth.ts, as on every route not marked public.
  */
 export function registerApi(app: FastifyInstance, tools: Tools): void {
   const { registry } = tools;

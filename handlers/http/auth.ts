@@ -2,15 +2,31 @@ import type { FastifyInstance } from 'fastify';
 import { bearer, tokenMatches } from '../../src/api-token.js';
 import { BrainstemError } from '../../src/errors.js';
 
-const PROTECTED = ['/v1/', '/api/', '/api', '/mcp'];
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * 'public': no Bearer token asked, for a route with nothing secret (/health) or one
+     * that checks a credential of its own. Absent: the route needs the API token.
+     */
+    auth?: 'public';
+  }
+}
 
-/** Bearer auth on everything but /health: brainstem can run tools, so nothing is open by default. */
+/**
+ * Bearer auth decided on the route the router matched, never on the raw URL
+ * (which may be percent-encoded, carry a fragment or be in absolute form):
+ * every route needs the token unless it is marked `config: { auth: 'public' }`,
+ * and so does an unknown path, so nothing is learnt without the token.
+ * Runs on onRequest, before a body is read.
+ */
 export function installAuth(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (request) => {
-    const path = request.url.split('?')[0] ?? '';
-    if (!PROTECTED.some((p) => path === p || path.startsWith(p.endsWith('/') ? p : `${p}/`))) return;
+    if (request.routeOptions.url !== undefined && request.routeOptions.config.auth === 'public') return;
     if (!tokenMatches(token, bearer(request.headers.authorization))) {
-      request.log.warn({ path, ip: request.ip }, 'refused: missing or wrong token');
+      request.log.warn(
+        { route: request.routeOptions.url ?? '(none)', ip: request.ip },
+        'refused: missing or wrong token',
+      );
       throw new BrainstemError('UNAUTHORIZED');
     }
   });

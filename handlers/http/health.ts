@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../../src/core.js';
 
-/** Liveness plus every brain's readiness; no auth, and nothing secret in it. */
+/** Liveness plus every brain's readiness; public (no token), so nothing secret goes in it. */
 export function registerHealth(app: FastifyInstance, core: Core): void {
-  app.get('/health', async (_request, reply) => {
+  app.get('/health', { config: { auth: 'public' } }, async (_request, reply) => {
     const lines = await core.chat.statusLines(2000, 5000);
     const active = lines.find((l) => l.active);
     return reply.status(200).send({

@@ -7,7 +7,7 @@ import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
  * The tool registry as an MCP server (Streamable HTTP) at /mcp, so Claude Code
  * calls brainstem's tools natively. Stateless: each POST gets its own server
  * and transport, so nothing is kept between requests and restarts lose nothing.
- * Bearer auth is installed for /mcp by auth.ts.
+ * The Bearer token is asked by auth.ts, as on every route not marked public.
  */
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
   app.post('/mcp', async (request, reply) => {

@@ -3,6 +3,8 @@ import type { Core } from '../../src/core.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { registerHealth } from './health.js';
+import { installHostGuard } from './host-guard.js';
+import { installJsonParser } from './json-body.js';
 import { registerOpenAi } from './openai.js';
 import { registerUsageChart } from './usage-chart.js';
 
@@ -30,6 +32,9 @@ export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<F
     );
   });
   installErrorHandler(app);
+  installJsonParser(app);
+  // Order matters: a foreign Host or Origin is refused before the token is even looked at.
+  installHostGuard(app, { bindHost: core.config.server.host, allowedHosts: core.config.server.allowedHosts });
   installAuth(app, core.apiToken.token);
   registerHealth(app, core);
   registerOpenAi(app, core);

@@ -13,7 +13,7 @@ const query = z.object({
 /**
  * `GET /api/usage/chart.png?since=30d[&until=…]`: the usage chart as a PNG.
  * `since` and `until` take what /usage takes (7d, 24h, month, an ISO date, unix ms).
- * Bearer auth comes from the server's hook on /api.
+ * The Bearer token is asked by auth.ts, as on every route not marked public.
  */
 export function registerUsageChart(app: FastifyInstance, core: Pick<Core, 'ledger'>): void {
   app.get('/api/usage/chart.png', async (request, reply) => {

@@ -94,19 +94,22 @@ export const telegramPart: Part = async (core) => {
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
   );
 
-  const polling = startPolling(bot, logger);
-  void publishCommands(bot.api, logger);
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
-  const sink =
-    chats.length > 0 ? startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger }) : undefined;
-  if (!sink) logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
   // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the notify chats are asked.
   if (chats.length > 0) core.chat.setDefaultApprover(approvals.forChats(chats, () => noticeLang(core.kv)));
-  logger.info({ route: route.kind, notifyChats: chats }, 'Telegram bot starting');
+  let polling: ReturnType<typeof startPolling> | undefined;
+  let sink: ReturnType<typeof startNoticeSink> | undefined;
 
   return {
+    start() {
+      polling = startPolling(bot, logger);
+      void publishCommands(bot.api, logger);
+      if (chats.length > 0) sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });
+      else logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
+      logger.info({ route: route.kind, notifyChats: chats }, 'Telegram bot starting');
+    },
     async stop() {
-      await polling.stop();
+      await polling?.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       core.chat.setDefaultApprover(undefined);

@@ -80,13 +80,15 @@ export const toolsPart: Part = async (core) => {
   byCore.set(core, tools);
   core.chat.addLocalAnswerer(shortcutAnswerer(shortcuts, registry, config));
   core.chat.setToolbox(localToolbox(registry));
-  reportPendingUpgrade(upgrade).catch((err: unknown) =>
-    core.logger.warn({ err }, 'could not report the outcome of the last self-upgrade'),
-  );
   return {
     routes: (app) => {
       registerApi(app, tools);
       registerMcp(app, core, registry);
+    },
+    start: () => {
+      reportPendingUpgrade(upgrade).catch((err: unknown) =>
+        core.logger.warn({ err }, 'could not report the outcome of the last self-upgrade'),
+      );
     },
     stop: () => registry.stop(),
   };

@@ -12,13 +12,18 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs the built service (`dist/src/main.js`) as its own process, as pm2 would, and waits until it listens. */
-export async function spawnService(env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
+/** The built service (`dist/src/main.js`) as its own process, as pm2 runs it. */
+function spawnMain(env: Record<string, string>): ChildProcess {
   // The same flags as `npm start` and ecosystem.config.cjs.
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', path.resolve('dist/src/main.js')], {
+  return spawn(process.execPath, ['--max-semi-space-size=1', path.resolve('dist/src/main.js')], {
     env: { PATH: process.env.PATH ?? '', BRAINSTEM_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/** Runs the built service and waits until it listens. */
+export async function spawnService(env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
+  const child = spawnMain(env);
   const logs: string[] = [];
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -53,4 +58,21 @@ export async function spawnService(env: Record<string, string>, timeoutMs = 20_0
       return code as number | null;
     },
   };
+}
+
+/** Runs the built service expecting it to refuse to start: its exit code and everything it wrote. */
+export async function spawnRefused(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnMain(env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout, stderr };
 }

@@ -1,0 +1,318 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { toolsPart } from '../src/tools/index.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+/**
+ * The HTTP front as an outsider attacks it: raw requests (node:net, so no
+ * client normalises the path) against the real service with tools configured.
+ */
+let svc: TestService;
+let llama: FakeLlama;
+let roots: string;
+let host: string;
+
+const SECRET = 'the file an outsider must not read';
+const ALLOWED_NAME = 'brainstem.lan';
+
+interface RawAnswer {
+  status: number;
+  headers: string;
+  body: string;
+}
+
+/** Sends one HTTP/1.1 request exactly as written and reads the answer until the server closes. */
+async function raw(
+  method: string,
+  target: string,
+  opts: { headers?: Record<string, string>; body?: unknown; token?: string } = {},
+): Promise<RawAnswer> {
+  const body = opts.body === undefined ? '' : JSON.stringify(opts.body);
+  const headers: Record<string, string> = {
+    host,
+    connection: 'close',
+    ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+    ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+    ...opts.headers,
+  };
+  const lines = [`${method} ${target} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  const { port } = new URL(svc.url);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  // Written, not ended: a half-closed socket would end the answer before it is sent.
+  socket.write(`${lines.join('\r\n')}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  const [head = '', ...rest] = text.split('\r\n\r\n');
+  return { status: Number(head.split(' ')[1]), headers: head, body: rest.join('\r\n\r\n') };
+}
+
+const errorCode = (a: RawAnswer) => (JSON.parse(a.body) as { error: { code: string } }).error.code;
+
+const mcpCall = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'read_file', arguments: { path: 'secret.txt' } },
+};
+
+beforeAll(async () => {
+  roots = mkdtempSync(path.join(tmpdir(), 'bst-sec-roots-'));
+  writeFileSync(path.join(roots, 'secret.txt'), SECRET);
+  llama = await startFakeLlama({ chunkDelayMs: 1 });
+  svc = await startTestService({
+    parts: [toolsPart],
+    config: {
+      defaultMode: 'local',
+      server: { modeTag: false, allowedHosts: [ALLOWED_NAME] },
+      // A brain probe that answers at once, so /health measures brainstem itself.
+      claude: { bin: 'true' },
+      llama: { baseUrl: llama.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },
+      tools: { files: { roots: [roots] } },
+    },
+  });
+  host = new URL(svc.url).host;
+});
+
+afterAll(async () => {
+  await svc?.close();
+  await llama?.close();
+  rmSync(roots, { recursive: true, force: true });
+});
+
+describe('authentication decided on the matched route', () => {
+  const attacks: [string, string, unknown?][] = [
+    ['GET', '/%761/models'],
+    ['POST', '/%761/chat/completions', { model: 'local', messages: [{ role: 'user', content: 'hi' }] }],
+    ['GET', '/%61pi/usage'],
+    ['GET', '/%61pi'],
+    ['POST', '/%61pi/read_file', { path: 'secret.txt' }],
+    ['POST', '/%6dcp', mcpCall],
+    ['GET', '/api#x'],
+    ['GET', '/v1/models#x'],
+    ['POST', '/api/read_file#x', { path: 'secret.txt' }],
+  ];
+
+  it.each(attacks)('%s %s without a token → 401', async (method, target, body) => {
+    const a = await raw(method, target, {
+      body,
+      headers: target.includes('mcp') ? { accept: 'application/json, text/event-stream' } : {},
+    });
+    expect(a.status).toBe(401);
+    expect(errorCode(a)).toBe('unauthorized');
+    expect(a.body).not.toContain(SECRET);
+  });
+
+  it.each([
+    ['GET', 'http://x/v1/models'],
+    ['POST', 'http://x/api/read_file', { path: 'secret.txt' }],
+    ['POST', `http://${ALLOWED_NAME}/mcp`, mcpCall],
+  ] as [string, string, unknown?][])(
+    'absolute-form %s %s without a token → 401',
+    async (method, target, body) => {
+      const a = await raw(method, target, {
+        body,
+        headers: target.includes('mcp') ? { accept: 'application/json, text/event-stream' } : {},
+      });
+      expect(a.status).toBe(401);
+      expect(a.body).not.toContain(SECRET);
+    },
+  );
+
+  it('the router does decode those paths: with the token they reach the route', async () => {
+    const models = await raw('GET', '/%761/models', { token: svc.token });
+    expect(models.status).toBe(200);
+    const read = await raw('POST', '/%61pi/read_file', { token: svc.token, body: { path: 'secret.txt' } });
+    expect(read.status).toBe(200);
+    expect(read.body).toContain(SECRET);
+  });
+
+  it('an unknown route answers 401 without a token, 404 with it: nothing is learnt without the token', async () => {
+    const none = await raw('GET', '/v2/secret-route');
+    expect(none.status).toBe(401);
+    const withToken = await raw('GET', '/v2/secret-route', { token: svc.token });
+    expect(withToken.status).toBe(404);
+    expect(errorCode(withToken)).toBe('not_found');
+  });
+
+  it('only a route marked public answers without a token: /health (GET and HEAD)', async () => {
+    expect((await raw('GET', '/health')).status).toBe(200);
+    expect((await raw('HEAD', '/health')).status).toBe(200);
+    expect((await raw('GET', '/%68ealth')).status).toBe(200);
+  });
+
+  it('every registered route but /health asks for the token', async () => {
+    const open: string[] = [];
+    const checked: string[] = [];
+    const stack: string[] = [];
+    // printRoutes draws a tree, four columns a level: `│   ├── /usage (GET, HEAD)`.
+    for (const line of svc.service.app.printRoutes({ commonPrefix: false }).split('\n')) {
+      const m = /^([│├└─\s]*)(\/\S*) \(([A-Z, ]+)\)$/.exec(line);
+      if (!m?.[2] || !m[3]) continue;
+      const level = (m[1]?.length ?? 0) / 4 - 1;
+      stack.length = level;
+      stack.push(m[2]);
+      const route = stack.join('').replace(/:\w+/g, 'x');
+      for (const method of m[3].split(', ')) {
+        const a = await raw(method, route, method === 'POST' ? { body: {} } : {});
+        checked.push(`${method} ${route}`);
+        if (a.status !== 401) open.push(`${method} ${route} → ${a.status}`);
+      }
+    }
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        'POST /api/x',
+        'GET /api/usage/chart.png',
+        'DELETE /mcp',
+        'POST /v1/chat/completions',
+      ]),
+    );
+    expect(open.sort()).toEqual(['GET /health → 200', 'HEAD /health → 200']);
+  });
+});
+
+describe('Host and Origin (DNS rebinding, cross-site requests)', () => {
+  it('refuses a foreign Host even with the token, on every route', async () => {
+    for (const target of ['/v1/models', '/health', '/api']) {
+      const a = await raw('GET', target, {
+        token: svc.token,
+        headers: { host: `evil.example:${svc.url.split(':')[2]}` },
+      });
+      expect(a.status).toBe(403);
+      expect(errorCode(a)).toBe('forbidden_host');
+      expect(JSON.parse(a.body).error.message).toMatch(/server\.allowedHosts/);
+    }
+  });
+
+  it('refuses a loopback name with another port, and a missing Host', async () => {
+    expect(
+      (await raw('GET', '/v1/models', { token: svc.token, headers: { host: 'localhost:1' } })).status,
+    ).toBe(403);
+    expect((await raw('GET', '/v1/models', { token: svc.token, headers: { host: '' } })).status).toBe(403);
+  });
+
+  it('accepts the bind address, localhost, ::1 and a configured name', async () => {
+    const port = new URL(svc.url).port;
+    for (const h of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `LOCALHOST:${port}`,
+      `[::1]:${port}`,
+      ALLOWED_NAME,
+      `${ALLOWED_NAME}:443`,
+    ]) {
+      const a = await raw('GET', '/v1/models', { token: svc.token, headers: { host: h } });
+      expect([h, a.status]).toEqual([h, 200]);
+    }
+  });
+
+  it('refuses a cross-site Origin on a state-changing route, even with the token', async () => {
+    for (const origin of ['https://evil.example', 'null', `http://evil.example:${new URL(svc.url).port}`]) {
+      const a = await raw('POST', '/api/read_file', {
+        token: svc.token,
+        body: { path: 'secret.txt' },
+        headers: { origin },
+      });
+      expect(a.status).toBe(403);
+      expect(errorCode(a)).toBe('forbidden_origin');
+      expect(a.body).not.toContain(SECRET);
+    }
+  });
+
+  it('accepts a same-site Origin and no Origin (the openai SDK, curl, Node fetch)', async () => {
+    const same = await raw('POST', '/api/read_file', {
+      token: svc.token,
+      body: { path: 'secret.txt' },
+      headers: { origin: svc.url },
+    });
+    expect(same.status).toBe(200);
+    const none = await raw('POST', '/api/read_file', { token: svc.token, body: { path: 'secret.txt' } });
+    expect(none.status).toBe(200);
+    const models = await svc.client.models.list();
+    expect(models.data.length).toBeGreaterThan(0);
+    const res = await fetch(`${svc.url}/api/read_file`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ path: 'secret.txt' }),
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('leaves a GET with a foreign Origin alone (it changes nothing)', async () => {
+    const a = await raw('GET', '/v1/models', {
+      token: svc.token,
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(a.status).toBe(200);
+  });
+});
+
+describe('deeply nested JSON', () => {
+  const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+
+  it('answers 400 naming the depth, not a brain error', async () => {
+    const res = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: `{"model":"local","messages":[{"role":"user","content":"hi","extra":${deep(10_000)}}]}`,
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; message: string; type: string } };
+    expect(body.error.code).toBe('json_too_deep');
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toMatch(/nested deeper than \d+ levels/);
+    expect(llama.requests.filter((r) => r.path.endsWith('/chat/completions'))).toHaveLength(0);
+  });
+
+  it('on the tools API too, while brackets inside strings do not count', async () => {
+    const res = await fetch(`${svc.url}/api/read_file`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: `{"path":"secret.txt","x":${deep(10_000)}}`,
+    });
+    expect(res.status).toBe(400);
+    const fine = await fetch(`${svc.url}/api/read_file`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ path: `${'['.repeat(500)}"\\{` }),
+    });
+    // Parsed and handed to the tool, which looks for that odd file name.
+    expect(fine.status).toBe(404);
+    expect(((await fine.json()) as { error: { code: string } }).error.code).toBe('not_found');
+  });
+});
+
+describe('the API token', () => {
+  it('gets mode 0600 on every start, not only when created', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bst-sec-token-'));
+    mkdirSync(path.join(dir, 'data'));
+    const file = path.join(dir, 'data', 'api-token');
+    writeFileSync(file, 'bst_an_existing_token_0123456789\n');
+    chmodSync(file, 0o644);
+    const s = await startTestService({ dir, config: { claude: { bin: 'true' } } });
+    try {
+      expect(s.token).toBe('bst_an_existing_token_0123456789');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a BRAINSTEM_API_TOKEN under 16 characters is named as the variable', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bst-sec-env-'));
+    try {
+      expect(() => loadConfig({ BRAINSTEM_API_TOKEN: 'short', HOME: dir }, dir)).toThrow(ConfigError);
+      expect(() => loadConfig({ BRAINSTEM_API_TOKEN: 'short', HOME: dir }, dir)).toThrow(
+        /BRAINSTEM_API_TOKEN: must be at least 16 characters/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
