@@ -131,7 +131,10 @@ export type TurnEvent =
   /** Something brainstem tells the user about this turn, apart from the answer (starts with the proxy tag). */
   | { type: 'notice'; text: string };
 
-export type Readiness = { ok: true; detail?: string } | { ok: false; reason: string };
+export type Readiness =
+  | { ok: true; detail?: string }
+  /** `final`: asking again will not help (e.g. the program does not exist), so nobody should wait for it. */
+  | { ok: false; reason: string; final?: boolean };
 
 export interface Brain {
   /** The mode id this brain serves. */

@@ -13,6 +13,7 @@ import { parseCliLine } from '../brains/claude-code/stream-json.js';
 import type { TurnEvent } from '../brains/types.js';
 import { createGate, httpError, text, toolUse, usageLimitHeaders } from './fakes/anthropic.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
+import { startTestService } from './helpers/service.js';
 
 const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
 const errorOf = (events: TurnEvent[]) => {
@@ -293,6 +294,22 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
     const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
     expect(error.kind).toBe('upstream_down');
     expect(error.message).toContain('CLAUDE_BIN');
+  });
+
+  it('fails a switch to its mode at once, naming CLAUDE_BIN, instead of waiting for a binary that is not there', async (ctx) => {
+    const { expect } = ctx;
+    const svc = await startTestService({
+      config: { claude: { bin: '/nonexistent/claude' }, defaultMode: 'local' },
+    });
+    ctx.onTestFinished(() => svc.close());
+    const outcome = await svc.service.core.switcher.switchTo('assistant', { source: 'api' });
+    expect(outcome).toMatchObject({
+      ok: false,
+      from: 'local',
+      to: 'assistant',
+      reason: 'Claude Code CLI not found: "/nonexistent/claude" (install it or set CLAUDE_BIN to its path).',
+    });
+    expect(svc.service.core.switcher.active().id).toBe('local');
   });
 
   it('reports a CLI that exits without a result', async (ctx) => {

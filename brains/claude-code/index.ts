@@ -87,9 +87,11 @@ export class ClaudeCodeBrain implements Brain {
       reject: false,
     });
     if (!r.failed) return { ok: true, detail: r.stdout.trim() };
+    // A program that is missing or not executable stays so: nobody should wait for it.
+    if (r.code === 'ENOENT') return { ok: false, reason: notFound(bin), final: true };
+    if (r.code === 'EACCES') return { ok: false, reason: `"${bin}" is not executable.`, final: true };
     let reason = `"${bin} --version" failed: ${shortReason(r.stderr || r.shortMessage || '')}`;
-    if (r.code === 'ENOENT') reason = notFound(bin);
-    else if (r.timedOut) reason = `"${bin} --version" did not answer within ${VERSION_TIMEOUT_MS / 1000} s.`;
+    if (r.timedOut) reason = `"${bin} --version" did not answer within ${VERSION_TIMEOUT_MS / 1000} s.`;
     else if (r.isCanceled) reason = 'The readiness check was cancelled.';
     return { ok: false, reason };
   }
