@@ -277,6 +277,44 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(JSON.stringify(h.logs)).not.toContain(token);
   });
 
+  it("gives the CLI an environment built on purpose: what it needs and claude.env, none of brainstem's secrets", async (ctx) => {
+    const { expect } = ctx;
+    const secrets = {
+      BRAINSTEM_API_TOKEN: 'bst-test-secret-api-token',
+      TELEGRAM_BOT_TOKEN: '123456:test-secret-bot-token',
+      BRAVE_API_KEY: 'test-secret-brave-key',
+      OPENCLAW_GATEWAY_TOKEN: 'test-secret-gateway-token',
+    };
+    const saved = Object.keys(secrets).map((k) => [k, process.env[k]] as const);
+    Object.assign(process.env, secrets);
+    ctx.onTestFinished(() => {
+      for (const [k, v] of saved) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    });
+    const h = await harness(ctx, { claude: { env: { MODE_EXTRA_SETTING: 'from-claude-env' } } });
+    const gate = createGate();
+    h.fake.script(() => text(['a', 'b'], { gate: gate.promise }));
+    let environ = '';
+    for await (const e of h.brain.turn(userTurn('hi'), new AbortController().signal)) {
+      if (e.type === 'text' && !environ) {
+        environ = await readFile(`/proc/${h.lastPid()}/environ`, 'utf8');
+        gate.open();
+      }
+    }
+    const env = Object.fromEntries(
+      environ.split('\0').map((kv) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]),
+    );
+    expect(env.MODE_EXTRA_SETTING).toBe('from-claude-env');
+    expect(env.PATH).toBe(process.env.PATH);
+    expect(env.ANTHROPIC_BASE_URL).toBe(h.fake.url);
+    for (const [name, value] of Object.entries(secrets)) {
+      expect(env[name]).toBeUndefined();
+      expect(environ).not.toContain(value);
+    }
+  });
+
   it('probes the binary for readiness', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);

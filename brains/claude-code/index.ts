@@ -6,6 +6,7 @@ import type { SessionStore } from '../../src/sessions.js';
 import type { Brain, Readiness, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
+import { cliEnv } from './env.js';
 import {
   abortedError,
   classifyFailure,
@@ -81,6 +82,7 @@ export class ClaudeCodeBrain implements Brain {
     const bin = this.opts.claude.bin;
     const r = await execa(bin, ['--version'], {
       env: this.env(),
+      extendEnv: false,
       stdin: 'ignore',
       timeout: VERSION_TIMEOUT_MS,
       cancelSignal: signal,
@@ -288,13 +290,13 @@ export class ClaudeCodeBrain implements Brain {
     return `${this.id}\u0000${sessionKey}`;
   }
 
-  /** The CLI environment: bounded retries and API timeout, then the configured extras. */
+  /** The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout, `claude.env`. */
   private env(): Record<string, string> {
-    return {
+    return cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
-    };
+    });
   }
 
   /** Written once per brain; a failed write is tried again on the next turn. */

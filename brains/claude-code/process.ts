@@ -12,7 +12,7 @@ export interface SpawnOptions {
   /** The mode's arguments; the protocol flags are added here. */
   args: string[];
   cwd: string;
-  /** Added to process.env. */
+  /** The whole environment: nothing of brainstem's own is inherited. */
   env: Record<string, string>;
 }
 
@@ -79,6 +79,7 @@ export class ClaudeProcess {
     this.child = execa(o.bin, [...o.args, ...PROTOCOL_ARGS], {
       cwd: o.cwd,
       env: o.env,
+      extendEnv: false,
       stdin: 'pipe',
       detached: true,
       buffer: false,
