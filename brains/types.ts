@@ -59,7 +59,7 @@ export interface ApprovalRequest {
 
 /**
  * `session` also allows the same thing again in this conversation without asking:
- * for Bash the exact same command, for any other tool the tool itself.
+ * for Bash and brainstem's own tools the exact same call, for any other tool the tool itself.
  */
 export type ApprovalDecision =
   | { behavior: 'allow'; scope: 'once' | 'session' }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { grantsBrainstemTools } from '../brains/claude-code/args.js';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.
@@ -25,6 +26,11 @@ const modeSchema = z
     allowedTools: z.array(z.string()).default([]),
     /** Claude: `--disallowedTools`. */
     deniedTools: z.array(z.string()).default([]),
+    /**
+     * Claude: brainstem's own tools (registry names) the CLI may run without asking; only
+     * read-only ones may be listed. Default: every read-only tool. The rest ask the approver.
+     */
+    brainstemTools: z.array(z.string()).optional(),
     /** Llama: which entry of `llama.models` must be loaded for this mode. */
     llamaModel: z.string().optional(),
     /** Llama: build a concise system prompt from persona files in this workspace dir. */
@@ -336,6 +342,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       if (other && other !== m.id)
         problems.push(`modes.${m.id}: name "${name}" is already used by mode "${other}"`);
       seen.set(name, m.id);
+    }
+    for (const rule of m.kind === 'claude' ? m.allowedTools : []) {
+      if (grantsBrainstemTools(rule))
+        problems.push(
+          `modes.${m.id}.allowedTools: "${rule}" would let Claude run brainstem's tools without asking; list read-only ones by name in modes.${m.id}.brainstemTools instead`,
+        );
     }
     if (m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);

@@ -1,4 +1,5 @@
 import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
+import type { McpOptions } from '../brains/claude-code/mcp.js';
 import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
@@ -14,12 +15,11 @@ import { Switcher } from './switcher.js';
 import { UsageLedger } from './usage.js';
 import { UsageLimitWatcher } from './usage-limit.js';
 
-/** Where Claude Code reaches brainstem's own MCP server; the URL is known once the server listens. */
-export interface McpEndpoint {
-  url: string;
-  token: string;
-  configDir: string;
-}
+/**
+ * Where Claude Code reaches brainstem's own MCP server: the URL is known once
+ * the server listens, the read-only tools once the tools part has registered them.
+ */
+export type McpEndpoint = McpOptions;
 
 /** Everything the faces (HTTP, Telegram, tools) share. Built once at start-up. */
 export interface Core {
@@ -50,7 +50,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
   const ledger = new UsageLedger(db);
   const modes = new ModeRegistry(config.modes);
   const notifier = new Notifier(db, logger.child({ part: 'notices' }));
-  const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir };
+  const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir, readOnlyTools: [] };
   const brains = new Map<string, Brain>();
   // One pool for every Claude mode, so `claude.warm.max` bounds them all together.
   const warm = config.claude.warm.enabled

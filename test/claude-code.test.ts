@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildArgs } from '../brains/claude-code/args.js';
+import { buildArgs, grantsBrainstemTools } from '../brains/claude-code/args.js';
 import { classifyFailure, type FailureSignals, isMissingSession } from '../brains/claude-code/errors.js';
 import { planPrompt } from '../brains/claude-code/prompt.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
@@ -248,10 +248,14 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(results.map((r) => r.isError)).toEqual([false, true]);
   });
 
-  it('offers the MCP server through a 0600 file, never with the token in argv', async (ctx) => {
+  it('offers the MCP server through a 0600 file, never with the token in argv, read-only tools by name', async (ctx) => {
     const { expect } = ctx;
     const token = 'secret-mcp-token-123456';
-    const h = await harness(ctx, { mcp: { url: 'http://127.0.0.1:9/mcp', token } });
+    const h = await harness(ctx, {
+      mcp: { url: 'http://127.0.0.1:9/mcp', token, readOnlyTools: ['git_status', 'git_log', 'web_fetch'] },
+      // The mode narrows the read-only tools; a mutating one it names is never pre-allowed.
+      mode: { brainstemTools: ['git_log', 'web_fetch', 'make_target'] },
+    });
     const gate = createGate();
     h.fake.script(() => text(['a', 'b'], { gate: gate.promise }));
     let cmdline = '';
@@ -262,7 +266,8 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
       }
     }
     const file = cmdline.match(/--mcp-config (\S+)/)?.[1] as string;
-    expect(cmdline).toContain('mcp__brainstem');
+    expect(cmdline).toContain('--allowedTools mcp__brainstem__git_log mcp__brainstem__web_fetch --');
+    expect(cmdline.split(' ')).not.toContain('mcp__brainstem');
     expect(cmdline).not.toContain(token);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
@@ -407,10 +412,34 @@ describe('argv and prompt', () => {
       '--allowedTools',
       'Read',
       'Bash(git log *)',
-      'mcp__brainstem',
       '--disallowedTools',
       'WebFetch',
     ]);
+  });
+
+  it('allows brainstem tools one by one, never the whole server or a wildcard reaching it', () => {
+    const rules = [
+      'Read',
+      'mcp__brainstem',
+      'mcp__brainstem__make_target',
+      'mcp__*',
+      'mcp__brainstem__make_*',
+    ];
+    const args = buildArgs({
+      mode: { ...mode, allowedTools: [...rules, 'mcp__github__get_*'] },
+      mcpConfigPath: '/x/mcp.json',
+      preallowed: ['git_status', 'read_file'],
+    });
+    const allowed = args.slice(args.indexOf('--allowedTools') + 1);
+    expect(allowed).toEqual([
+      'Read',
+      'mcp__github__get_*',
+      'mcp__brainstem__git_status',
+      'mcp__brainstem__read_file',
+    ]);
+    expect(rules.map(grantsBrainstemTools)).toEqual([false, true, true, true, true]);
+    // Without the MCP server there is nothing of brainstem's to allow.
+    expect(buildArgs({ mode, preallowed: ['git_status'] })).not.toContain('--allowedTools');
   });
 
   it('moves a long mode prompt out of argv and into the first turn only', () => {

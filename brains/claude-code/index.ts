@@ -188,6 +188,7 @@ export class ClaudeCodeBrain implements Brain {
           resumeId: a.resumeId,
           appendSystemPrompt: plan.appendSystemPrompt,
           mcpConfigPath: a.mcpConfigPath,
+          preallowed: this.preallowed(),
         }),
         cwd: this.opts.cwd,
         env: this.env(),
@@ -297,6 +298,13 @@ export class ClaudeCodeBrain implements Brain {
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
     });
+  }
+
+  /** brainstem tools the CLI runs without asking: read-only ones, those the mode names if it does. */
+  private preallowed(): string[] {
+    const readOnly = this.opts.mcp?.readOnlyTools ?? [];
+    const wanted = this.opts.mode.brainstemTools;
+    return wanted === undefined ? readOnly : wanted.filter((t) => readOnly.includes(t));
   }
 
   /** Written once per brain; a failed write is tried again on the next turn. */

@@ -6,6 +6,11 @@ export interface McpOptions {
   url: string;
   token: string;
   configDir: string;
+  /**
+   * brainstem tools that change nothing (the registry's `mutating: false`), known
+   * once the tools are registered: the only ones the CLI may run without asking.
+   */
+  readOnlyTools: string[];
 }
 
 /**

@@ -47,7 +47,7 @@ export interface HarnessOptions {
   auth?: 'api-key' | 'oauth';
   mode?: Partial<ModeConfig>;
   claude?: Partial<Config['claude']>;
-  mcp?: Omit<McpOptions, 'configDir'>;
+  mcp?: Omit<McpOptions, 'configDir' | 'readOnlyTools'> & { readOnlyTools?: string[] };
 }
 
 /** A harness closed when the test ends (tests run concurrently, so no shared afterEach). */
@@ -87,7 +87,7 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
     ...opts.claude,
     env: { ...cli.env, ...opts.claude?.env },
   };
-  const mcp = opts.mcp ? { ...opts.mcp, configDir: path.join(dir, 'mcp') } : undefined;
+  const mcp = opts.mcp ? { readOnlyTools: [], ...opts.mcp, configDir: path.join(dir, 'mcp') } : undefined;
   const warm = claude.warm.enabled ? new WarmPool(claude.warm, logger) : undefined;
   const options: ClaudeCodeBrainOptions = { mode, cwd, claude, sessions, logger, mcp, warm };
   const brain = new ClaudeCodeBrain(options);
