@@ -43,6 +43,8 @@ export interface TurnRequest {
   extraContext?: string;
   /** Asks a person whether a tool outside the mode's allow-list may run; absent = such tools are denied. */
   approve?: Approver;
+  /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
+  depth?: number;
 }
 
 /** A brain wants to run a tool that needs a person's approval. */

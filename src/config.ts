@@ -118,6 +118,8 @@ export const configSchema = z
         warm: warmSchema.default(WARM_DEFAULTS),
         /** A tool approval nobody answers within this time is denied, and the user is told. */
         approvalTimeoutMs: z.number().int().positive().default(120_000),
+        /** CLI processes alive at once (warm ones included, all modes and tools together); a turn over it is refused. */
+        maxProcesses: z.number().int().min(1).default(6),
       })
       .strict()
       .default({
@@ -129,6 +131,7 @@ export const configSchema = z
         env: {},
         warm: WARM_DEFAULTS,
         approvalTimeoutMs: 120_000,
+        maxProcesses: 6,
       }),
     llama: z
       .object({

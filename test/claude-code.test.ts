@@ -275,7 +275,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
         brainstem: {
           type: 'http',
           url: 'http://127.0.0.1:9/mcp',
-          headers: { Authorization: `Bearer ${token}` },
+          headers: { Authorization: `Bearer ${token}`, 'x-brainstem-depth': '1' },
         },
       },
     });
@@ -318,6 +318,46 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
       expect(env[name]).toBeUndefined();
       expect(environ).not.toContain(value);
     }
+  });
+
+  it('refuses a turn over claude.maxProcesses, closing an idle warm process first to make room', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { maxProcesses: 1 } });
+    const gate = createGate();
+    h.fake.script((r) =>
+      r.lastUserText === 'first' ? text(['a', 'b'], { gate: gate.promise }) : text('ok'),
+    );
+    const signal = new AbortController().signal;
+    const first = h.brain.turn(userTurn('first', { key: 'k1' }), signal)[Symbol.asyncIterator]();
+    const firstEvents: TurnEvent[] = [];
+    while (!firstEvents.some((e) => e.type === 'text')) {
+      const next = await first.next();
+      if (next.done) break;
+      firstEvents.push(next.value);
+    }
+
+    const refused = await collect(h.brain.turn(userTurn('second', { key: 'k2' }), signal));
+    expect(refused).toEqual([
+      {
+        type: 'error',
+        error: {
+          kind: 'rate_limit',
+          status: 429,
+          message:
+            '⚙️ [proxy] 1 Claude Code process is running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.',
+        },
+      },
+    ]);
+    expect(h.fake.mainRequests()).toHaveLength(1);
+
+    gate.open();
+    for (let next = await first.next(); !next.done; next = await first.next()) firstEvents.push(next.value);
+    expect(firstEvents.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    expect(h.warm?.size).toBe(1);
+    // The idle warm process of the first conversation makes way for a turn of another one.
+    const third = await collect(h.brain.turn(userTurn('third', { key: 'k3' }), signal));
+    expect(textOf(third)).toBe('ok');
+    expect(third.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
   });
 
   it('probes the binary for readiness', async (ctx) => {

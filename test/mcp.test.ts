@@ -228,4 +228,42 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
     expect(audit).toEqual({ caller: 'mcp' });
     expect(fake.mainRequests().at(-1)?.toolResults).toHaveLength(1);
   }, 60_000);
+
+  it('refuses brain_chat past tools.maxBrainDepth: a Claude turn may ask a brain, which may not ask another', async () => {
+    const before = fake.mainRequests().length;
+    fake.script(() =>
+      toolUse(
+        'mcp__brainstem__brain_chat',
+        { mode: 'assistant', message: 'ask a brain' },
+        text('Done asking.'),
+      ),
+    );
+    const events = await collect(
+      svc.service.core.chat.run(
+        {
+          model: 'assistant',
+          sessionKey: 'test:nested',
+          messages: [{ role: 'user', content: 'ask a brain' }],
+          source: 'openai',
+        },
+        new AbortController().signal,
+      ),
+    );
+    expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    // The turn, the brain it asked, and the answer of each to its tool result: nothing deeper.
+    const main = fake.mainRequests().slice(before);
+    expect(main).toHaveLength(4);
+    const results = main.flatMap((r) => r.toolResults);
+    expect(results.map((r) => r.isError)).toEqual([true, false]);
+    expect(results[0]?.content).toContain(
+      'brain_chat refused: brains may call brains only 1 level deep (tools.maxBrainDepth), and this call comes from level 2.',
+    );
+    const audit = svc.service.core.db
+      .prepare("SELECT ok, error FROM audit WHERE tool = 'brain_chat' ORDER BY id")
+      .all();
+    expect(audit).toEqual([
+      { ok: 0, error: expect.stringContaining('TOOL_FORBIDDEN: brain_chat refused') },
+      { ok: 1, error: null },
+    ]);
+  }, 120_000);
 });

@@ -14,6 +14,8 @@ export interface SpawnOptions {
   cwd: string;
   /** The whole environment: nothing of brainstem's own is inherited. */
   env: Record<string, string>;
+  /** How many brains stand above the turns it serves; its MCP calls carry it. */
+  depth: number;
 }
 
 export interface CliExit {
@@ -53,6 +55,8 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 export class ClaudeProcess {
   readonly pid: number | undefined;
   readonly cwd: string;
+  /** See SpawnOptions.depth: a warm process serves turns of this depth only. */
+  readonly depth: number;
   /** Settles once the child has exited and its group has been cleared. */
   readonly exit: Promise<CliExit>;
   /** The CLI session this process holds, once known. */
@@ -76,6 +80,7 @@ export class ClaudeProcess {
       });
     }
     this.cwd = o.cwd;
+    this.depth = o.depth;
     this.child = execa(o.bin, [...o.args, ...PROTOCOL_ARGS], {
       cwd: o.cwd,
       env: o.env,
