@@ -30,16 +30,18 @@ const PASSED = new Set([
   'SSL_CERT_FILE',
   'SSL_CERT_DIR',
   'SSH_AUTH_SOCK',
-  // Knobs of the CLI without its prefixes.
+  // Knobs of the CLI outside its prefixes below.
   'API_TIMEOUT_MS',
   'MAX_THINKING_TOKENS',
-  'DISABLE_TELEMETRY',
-  'DISABLE_ERROR_REPORTING',
-  'DISABLE_AUTOUPDATER',
+  'MAX_MCP_OUTPUT_TOKENS',
+  'ENABLE_TOOL_SEARCH',
+  'BASH_DEFAULT_TIMEOUT_MS',
+  'BASH_MAX_TIMEOUT_MS',
+  'BASH_MAX_OUTPUT_LENGTH',
 ]);
 
-/** Locale, desktop directories, and the CLI's own settings and credentials. */
-const PASSED_PREFIXES = ['LC_', 'XDG_', 'ANTHROPIC_', 'CLAUDE_'];
+/** Locale, desktop directories, and the CLI's own settings (DISABLE_TELEMETRY, MCP_TIMEOUT…) and credentials. */
+const PASSED_PREFIXES = ['LC_', 'XDG_', 'ANTHROPIC_', 'CLAUDE_', 'DISABLE_', 'MCP_'];
 
 export function cliEnv(from: NodeJS.ProcessEnv, extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
