@@ -68,6 +68,23 @@ describe('/mcp with the MCP SDK client', () => {
     await expect(connect('wrong-token-0123456789')).rejects.toThrow(/401|nauthorized/);
   });
 
+  it('refuses a malformed depth header, naming it', async () => {
+    const res = await fetch(`${svc.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${svc.token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'x-brainstem-depth': '-1',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+      'x-brainstem-depth',
+    );
+  });
+
   it('lists the registry tools with their input schemas', async () => {
     const client = await connect(svc.token);
     const { tools } = await client.listTools();
