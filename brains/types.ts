@@ -43,6 +43,8 @@ export interface TurnRequest {
   extraContext?: string;
   /** Asks a person whether a tool outside the mode's allow-list may run; absent = such tools are denied. */
   approve?: Approver;
+  /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
+  depth?: number;
 }
 
 /** A brain wants to run a tool that needs a person's approval. */
@@ -59,7 +61,7 @@ export interface ApprovalRequest {
 
 /**
  * `session` also allows the same thing again in this conversation without asking:
- * for Bash the exact same command, for any other tool the tool itself.
+ * for Bash and brainstem's own tools the exact same call, for any other tool the tool itself.
  */
 export type ApprovalDecision =
   | { behavior: 'allow'; scope: 'once' | 'session' }
@@ -131,7 +133,10 @@ export type TurnEvent =
   /** Something brainstem tells the user about this turn, apart from the answer (starts with the proxy tag). */
   | { type: 'notice'; text: string };
 
-export type Readiness = { ok: true; detail?: string } | { ok: false; reason: string };
+export type Readiness =
+  | { ok: true; detail?: string }
+  /** `final`: asking again will not help (e.g. the program does not exist), so nobody should wait for it. */
+  | { ok: false; reason: string; final?: boolean };
 
 export interface Brain {
   /** The mode id this brain serves. */

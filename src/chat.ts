@@ -51,6 +51,8 @@ export interface ChatRequest {
   lang?: Lang;
   /** Asks a person about tools outside the mode's allow-list; default: the one set by setDefaultApprover. */
   approve?: Approver;
+  /** How many brains stand above this turn (see TurnRequest.depth). */
+  depth?: number;
 }
 
 /** What a face receives: the brain's events, plus the moments a face may want to show. */
@@ -82,7 +84,7 @@ export interface LocalToolbox {
   run(
     name: string,
     args: string,
-    ctx: { caller: string; signal: AbortSignal; allowed: string[] },
+    ctx: { caller: string; signal: AbortSignal; allowed: string[]; depth: number },
   ): Promise<string>;
 }
 
@@ -289,6 +291,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
             maxTokens: req.maxTokens,
             extraContext: usageAsked ? usageContext(this.deps.ledger) : undefined,
             approve: req.approve ?? this.defaultApprover,
+            depth: req.depth,
           },
           signal,
         );
@@ -352,6 +355,8 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
               caller: `brain:${mode.id}:${req.sessionKey}`.slice(0, 100),
               signal,
               allowed: mode.allowedTools,
+              // The model of this turn makes the call: one brain more than above the turn.
+              depth: (req.depth ?? 0) + 1,
             }),
           ),
         );

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { grantsBrainstemTools } from '../brains/claude-code/args.js';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.
@@ -26,6 +27,11 @@ const modeSchema = z
     allowedTools: z.array(z.string()).default([]),
     /** Claude: `--disallowedTools`. */
     deniedTools: z.array(z.string()).default([]),
+    /**
+     * Claude: brainstem's own tools (registry names) the CLI may run without asking; only
+     * read-only ones may be listed. Default: every read-only tool. The rest ask the approver.
+     */
+    brainstemTools: z.array(z.string()).optional(),
     /** Llama: which entry of `llama.models` must be loaded for this mode. */
     llamaModel: z.string().optional(),
     /** Llama: build a concise system prompt from persona files in this workspace dir. */
@@ -118,6 +124,8 @@ export const configSchema = z
         warm: warmSchema.default(WARM_DEFAULTS),
         /** A tool approval nobody answers within this time is denied, and the user is told. */
         approvalTimeoutMs: z.number().int().positive().default(120_000),
+        /** CLI processes alive at once (warm ones included, all modes and tools together); a turn over it is refused. */
+        maxProcesses: z.number().int().min(1).default(6),
       })
       .strict()
       .default({
@@ -129,6 +137,7 @@ export const configSchema = z
         env: {},
         warm: WARM_DEFAULTS,
         approvalTimeoutMs: 120_000,
+        maxProcesses: 6,
       }),
     llama: z
       .object({
@@ -354,6 +363,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       if (other && other !== m.id)
         problems.push(`modes.${m.id}: name "${name}" is already used by mode "${other}"`);
       seen.set(name, m.id);
+    }
+    for (const rule of m.kind === 'claude' ? m.allowedTools : []) {
+      if (grantsBrainstemTools(rule))
+        problems.push(
+          `modes.${m.id}.allowedTools: "${rule}" would let Claude run brainstem's tools without asking; list read-only ones by name in modes.${m.id}.brainstemTools instead`,
+        );
     }
     if (m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);

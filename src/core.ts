@@ -1,4 +1,6 @@
 import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
+import type { McpOptions } from '../brains/claude-code/mcp.js';
+import { ProcessCap } from '../brains/claude-code/process-cap.js';
 import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
@@ -14,12 +16,11 @@ import { Switcher } from './switcher.js';
 import { UsageLedger } from './usage.js';
 import { UsageLimitWatcher } from './usage-limit.js';
 
-/** Where Claude Code reaches brainstem's own MCP server; the URL is known once the server listens. */
-export interface McpEndpoint {
-  url: string;
-  token: string;
-  configDir: string;
-}
+/**
+ * Where Claude Code reaches brainstem's own MCP server: the URL is known once
+ * the server listens, the read-only tools once the tools part has registered them.
+ */
+export type McpEndpoint = McpOptions;
 
 /** Everything the faces (HTTP, Telegram, tools) share. Built once at start-up. */
 export interface Core {
@@ -38,6 +39,8 @@ export interface Core {
   limits: UsageLimitWatcher;
   /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
+  /** Every `claude` process brainstem runs counts here (claude.maxProcesses). */
+  claudeProcesses: ProcessCap;
   startedAt: number;
   version: string;
 }
@@ -50,7 +53,8 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
   const ledger = new UsageLedger(db);
   const modes = new ModeRegistry(config.modes);
   const notifier = new Notifier(db, logger.child({ part: 'notices' }));
-  const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir };
+  const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir, readOnlyTools: [] };
+  const claudeProcesses = new ProcessCap(config.claude.maxProcesses);
   const brains = new Map<string, Brain>();
   // One pool for every Claude mode, so `claude.warm.max` bounds them all together.
   const warm = config.claude.warm.enabled
@@ -69,6 +73,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
             logger: log,
             mcp,
             warm,
+            processes: claudeProcesses,
           })
         : new LlamaLocalBrain({
             mode,
@@ -103,6 +108,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     chat,
     limits,
     mcp,
+    claudeProcesses,
     startedAt: Date.now(),
     version,
   };

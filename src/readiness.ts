@@ -14,10 +14,10 @@ export interface WaitOptions {
 export type WaitResult = { ok: true; waitedMs: number } | { ok: false; reason: string; waitedMs: number };
 
 /**
- * Polls a real readiness probe until it says ok, the time is up, or `signal`
- * aborts. The first probe runs at once. A probe is aborted when the overall
- * time runs out, and one that ignores its signal is abandoned then, so a hung
- * probe cannot stretch the wait.
+ * Polls a real readiness probe until it says ok, the time is up, `signal`
+ * aborts, or it says waiting will not help (`final`). The first probe runs at
+ * once. A probe is aborted when the overall time runs out, and one that ignores
+ * its signal is abandoned then, so a hung probe cannot stretch the wait.
  */
 export async function waitUntilReady(probe: ReadinessProbe, opts: WaitOptions): Promise<WaitResult> {
   const started = Date.now();
@@ -29,6 +29,7 @@ export async function waitUntilReady(probe: ReadinessProbe, opts: WaitOptions): 
   while (!stop.aborted) {
     const result = await bounded(probe, stop);
     if (result?.ok) return { ok: true, waitedMs: waited() };
+    if (result?.final) return { ok: false, reason: result.reason, waitedMs: waited() };
     if (result) last = result.reason;
     await sleep(opts.intervalMs, undefined, { signal: stop }).catch(() => undefined);
   }

@@ -1,13 +1,17 @@
 import type { ModeConfig } from '../../src/config.js';
 
-/** The MCP server name brainstem registers; `mcp__brainstem` allows all of its tools. */
+/** The MCP server name brainstem registers; its tools are `mcp__brainstem__<tool>` to the CLI. */
 export const MCP_SERVER_NAME = 'brainstem';
+
+const OWN_PREFIX = `mcp__${MCP_SERVER_NAME}`;
 
 export interface ArgsInput {
   mode: ModeConfig;
   resumeId?: string;
   appendSystemPrompt?: string;
   mcpConfigPath?: string;
+  /** brainstem tools the CLI may run without asking (read-only ones, chosen by the core). */
+  preallowed?: string[];
 }
 
 /**
@@ -15,18 +19,43 @@ export interface ArgsInput {
  * ClaudeProcess and the prompt comes on stdin. Permission mode "default" works
  * as root (bypassPermissions is refused there): tools on `--allowedTools` run
  * at once, those on `--disallowedTools` are refused, and the CLI asks brainstem
- * about any other.
+ * about any other. brainstem's own tools are allowed one by one, never as a
+ * server: a mutating one must reach the approver, as it would from a chat.
  */
-export function buildArgs({ mode, resumeId, appendSystemPrompt, mcpConfigPath }: ArgsInput): string[] {
+export function buildArgs({
+  mode,
+  resumeId,
+  appendSystemPrompt,
+  mcpConfigPath,
+  preallowed,
+}: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
   if (mode.model) args.push('--model', mode.model);
   if (resumeId) args.push('--resume', resumeId);
   if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
   if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
-  const allowed = mcpConfigPath ? [...mode.allowedTools, `mcp__${MCP_SERVER_NAME}`] : mode.allowedTools;
+  // The config refuses such rules; a mode built in code (the claude_code tool) is held to the same.
+  const allowed = mode.allowedTools.filter((rule) => !grantsBrainstemTools(rule));
+  if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));
   // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
   if (mode.deniedTools.length > 0) args.push('--disallowedTools', ...mode.deniedTools);
   return args;
+}
+
+/** The name the CLI gives a brainstem tool. */
+export function brainstemToolName(tool: string): string {
+  return `${OWN_PREFIX}__${tool}`;
+}
+
+/**
+ * Whether a CLI permission rule would allow brainstem tools wholesale: the
+ * server itself, a name under it, or a wildcard (`mcp__*`, `mcp__brainstem__make_*`)
+ * that reaches them.
+ */
+export function grantsBrainstemTools(rule: string): boolean {
+  if (rule === OWN_PREFIX || rule.startsWith(`${OWN_PREFIX}__`)) return true;
+  const star = rule.indexOf('*');
+  return star >= 0 && `${OWN_PREFIX}__`.startsWith(rule.slice(0, star));
 }

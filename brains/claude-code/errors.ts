@@ -138,6 +138,15 @@ export function timeoutError(ms: number): BrainError {
   };
 }
 
+/** claude.maxProcesses CLI processes are running already (see ProcessCap for why this is a refusal). */
+export function busyError(max: number): BrainError {
+  return {
+    kind: 'rate_limit',
+    status: 429,
+    message: `${PROXY} ${max} Claude Code process${max === 1 ? ' is' : 'es are'} running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.`,
+  };
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.round(ms / 6_000) / 10;

@@ -6,8 +6,10 @@ import type { SessionStore } from '../../src/sessions.js';
 import type { Brain, Readiness, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
+import { cliEnv } from './env.js';
 import {
   abortedError,
+  busyError,
   classifyFailure,
   emptyPromptError,
   isMissingSession,
@@ -20,6 +22,7 @@ import {
 } from './errors.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
 import { ClaudeProcess } from './process.js';
+import type { ProcessCap } from './process-cap.js';
 import { planPrompt } from './prompt.js';
 import { RunReader } from './run-reader.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
@@ -36,6 +39,8 @@ export interface ClaudeCodeBrainOptions {
   mcp?: McpOptions;
   /** Keeps a CLI process per conversation between turns; without it every turn starts the CLI afresh. */
   warm?: WarmPool;
+  /** Bounds the CLI processes alive at once; shared by every Claude brain (claude.maxProcesses). */
+  processes: ProcessCap;
 }
 
 const VERSION_TIMEOUT_MS = 10_000;
@@ -50,6 +55,8 @@ interface AttemptOptions {
   warm?: ClaudeProcess;
   reader: RunReader;
   mcpConfigPath?: string;
+  /** See TurnRequest.depth. */
+  depth: number;
   signal: AbortSignal;
 }
 
@@ -64,7 +71,8 @@ export class ClaudeCodeBrain implements Brain {
   readonly id: string;
   private readonly log: Logger;
   private readonly approvals: Approvals;
-  private mcpConfig?: Promise<string>;
+  /** The MCP config file per turn depth, written once. */
+  private readonly mcpConfigs = new Map<number, Promise<string | undefined>>();
   private closed = false;
 
   constructor(private readonly opts: ClaudeCodeBrainOptions) {
@@ -81,15 +89,18 @@ export class ClaudeCodeBrain implements Brain {
     const bin = this.opts.claude.bin;
     const r = await execa(bin, ['--version'], {
       env: this.env(),
+      extendEnv: false,
       stdin: 'ignore',
       timeout: VERSION_TIMEOUT_MS,
       cancelSignal: signal,
       reject: false,
     });
     if (!r.failed) return { ok: true, detail: r.stdout.trim() };
+    // A program that is missing or not executable stays so: nobody should wait for it.
+    if (r.code === 'ENOENT') return { ok: false, reason: notFound(bin), final: true };
+    if (r.code === 'EACCES') return { ok: false, reason: `"${bin}" is not executable.`, final: true };
     let reason = `"${bin} --version" failed: ${shortReason(r.stderr || r.shortMessage || '')}`;
-    if (r.code === 'ENOENT') reason = notFound(bin);
-    else if (r.timedOut) reason = `"${bin} --version" did not answer within ${VERSION_TIMEOUT_MS / 1000} s.`;
+    if (r.timedOut) reason = `"${bin} --version" did not answer within ${VERSION_TIMEOUT_MS / 1000} s.`;
     else if (r.isCanceled) reason = 'The readiness check was cancelled.';
     return { ok: false, reason };
   }
@@ -112,10 +123,11 @@ export class ClaudeCodeBrain implements Brain {
       yield { type: 'error', error: abortedError };
       return;
     }
+    const depth = req.depth ?? 0;
     let mcpConfigPath: string | undefined;
     try {
       await mkdir(this.opts.cwd, { recursive: true });
-      mcpConfigPath = await this.mcpConfigPath();
+      mcpConfigPath = await this.mcpConfigPath(depth);
     } catch (err) {
       this.log.error({ err }, 'claude turn could not be prepared');
       yield { type: 'error', error: prepareError(err) };
@@ -132,9 +144,10 @@ export class ClaudeCodeBrain implements Brain {
       resumeId: !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined,
       reader: newReader(),
       mcpConfigPath,
+      depth,
       signal,
     };
-    a.warm = this.warmFor(key, a.resumeId);
+    a.warm = this.warmFor(key, a.resumeId, depth);
     for (;;) {
       const next = yield* this.attempt(req, a);
       if (next === 'done') return;
@@ -153,14 +166,20 @@ export class ClaudeCodeBrain implements Brain {
 
   /**
    * The warm process of a conversation, if it holds exactly the session this
-   * turn resumes, in this cwd. Any other (a new conversation, a session that
-   * changed meanwhile) belongs to something else and is closed.
+   * turn resumes, in this cwd, at this depth. Any other (a new conversation, a
+   * session that changed meanwhile) belongs to something else and is closed.
    */
-  private warmFor(key: string, resumeId: string | undefined): ClaudeProcess | undefined {
+  private warmFor(key: string, resumeId: string | undefined, depth: number): ClaudeProcess | undefined {
     const pool = this.opts.warm;
     const proc = pool?.take(key);
     if (!pool || !proc) return undefined;
-    if (resumeId !== undefined && proc.sessionId === resumeId && proc.cwd === this.opts.cwd) return proc;
+    if (
+      resumeId !== undefined &&
+      proc.sessionId === resumeId &&
+      proc.cwd === this.opts.cwd &&
+      proc.depth === depth
+    )
+      return proc;
     pool.release(key, proc, false);
     void proc.close();
     return undefined;
@@ -174,20 +193,16 @@ export class ClaudeCodeBrain implements Brain {
       yield { type: 'error', error: emptyPromptError };
       return 'done';
     }
+    if (!a.warm && !(await this.opts.processes.room((n) => this.opts.warm?.evict(n)))) {
+      this.log.warn(
+        { sessionKey: req.sessionKey, max: this.opts.processes.max },
+        'claude process cap reached',
+      );
+      yield { type: 'error', error: busyError(this.opts.processes.max) };
+      return 'done';
+    }
     const started = Date.now();
-    const proc =
-      a.warm ??
-      new ClaudeProcess({
-        bin: this.opts.claude.bin,
-        args: buildArgs({
-          mode: this.opts.mode,
-          resumeId: a.resumeId,
-          appendSystemPrompt: plan.appendSystemPrompt,
-          mcpConfigPath: a.mcpConfigPath,
-        }),
-        cwd: this.opts.cwd,
-        env: this.env(),
-      });
+    const proc = a.warm ?? this.spawn(a, plan.appendSystemPrompt);
     const pooled = a.warm !== undefined || (!this.closed && this.opts.warm?.claim(a.key, proc) === true);
     const log = this.log.child({ sessionKey: req.sessionKey, pid: proc.pid });
     log.info(
@@ -282,27 +297,60 @@ export class ClaudeCodeBrain implements Brain {
     }
   }
 
+  /** A new CLI process for this attempt, counted against claude.maxProcesses until it exits. */
+  private spawn(a: AttemptOptions, appendSystemPrompt: string | undefined): ClaudeProcess {
+    const proc = new ClaudeProcess({
+      bin: this.opts.claude.bin,
+      args: buildArgs({
+        mode: this.opts.mode,
+        resumeId: a.resumeId,
+        appendSystemPrompt,
+        mcpConfigPath: a.mcpConfigPath,
+        preallowed: this.preallowed(),
+      }),
+      cwd: this.opts.cwd,
+      env: this.env(),
+      depth: a.depth,
+    });
+    this.opts.processes.track(proc);
+    return proc;
+  }
+
   private key(sessionKey: string): string {
     return `${this.id}\u0000${sessionKey}`;
   }
 
-  /** The CLI environment: bounded retries and API timeout, then the configured extras. */
+  /** The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout, `claude.env`. */
   private env(): Record<string, string> {
-    return {
+    return cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
-    };
+    });
   }
 
-  /** Written once per brain; a failed write is tried again on the next turn. */
-  private mcpConfigPath(): Promise<string | undefined> {
+  /** brainstem tools the CLI runs without asking: read-only ones, those the mode names if it does. */
+  private preallowed(): string[] {
+    const readOnly = this.opts.mcp?.readOnlyTools ?? [];
+    const wanted = this.opts.mode.brainstemTools;
+    return wanted === undefined ? readOnly : wanted.filter((t) => readOnly.includes(t));
+  }
+
+  /**
+   * Written once per depth, when brainstem serves /mcp (its URL is known once
+   * the server listens); a failed write is tried again on the next turn.
+   */
+  private mcpConfigPath(depth: number): Promise<string | undefined> {
     const mcp = this.opts.mcp;
-    if (!mcp) return Promise.resolve(undefined);
-    this.mcpConfig ??= writeMcpConfig(mcp, this.id).catch((err: unknown) => {
-      this.mcpConfig = undefined;
-      throw err;
-    });
-    return this.mcpConfig;
+    if (!mcp?.url) return Promise.resolve(undefined);
+    let file = this.mcpConfigs.get(depth);
+    if (!file) {
+      file = writeMcpConfig(mcp, this.id, depth).catch((err: unknown) => {
+        this.mcpConfigs.delete(depth);
+        throw err;
+      });
+      this.mcpConfigs.set(depth, file);
+    }
+    return file;
   }
 }

@@ -1,5 +1,6 @@
 import { registerApi } from '../../handlers/http/api.js';
 import { registerMcp } from '../../handlers/http/mcp.js';
+import { type Config, ConfigError } from '../config.js';
 import type { Core } from '../core.js';
 import type { Part } from '../service.js';
 import { brainTools } from './brain-tools.js';
@@ -75,6 +76,7 @@ export const toolsPart: Part = async (core) => {
     ...brainTools(core, config),
     selfUpgradeTool(upgrade),
   );
+  core.mcp.readOnlyTools = readOnlyTools(registry, core.config);
   const shortcuts = new Shortcuts(config.shortcuts, registry, core.config.configPath);
   const tools: Tools = { registry, shortcuts, config, resolveShortcut: (words) => shortcuts.resolve(words) };
   byCore.set(core, tools);
@@ -93,3 +95,22 @@ export const toolsPart: Part = async (core) => {
     stop: () => registry.stop(),
   };
 };
+
+/**
+ * The tools that change nothing: the only ones Claude may run without asking.
+ * A mode that names another in `brainstemTools` stops the start with a ConfigError.
+ */
+function readOnlyTools(registry: ToolRegistry, config: Pick<Config, 'modes' | 'configPath'>): string[] {
+  const mutating = new Map(registry.list().map((t) => [t.name, t.mutating]));
+  const readOnly = [...mutating].flatMap(([name, m]) => (m === false ? [name] : []));
+  const problems = config.modes.flatMap((mode) =>
+    (mode.brainstemTools ?? [])
+      .filter((name) => mutating.get(name) !== false)
+      .map(
+        (name) =>
+          `${config.configPath}: modes.${mode.id}.brainstemTools: "${name}" ${mutating.has(name) ? 'can change things, so Claude must ask before each call' : 'is not a brainstem tool'} (read-only tools: ${readOnly.join(', ')})`,
+      ),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return readOnly;
+}

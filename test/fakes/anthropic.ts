@@ -378,6 +378,8 @@ export async function claudeTestEnv(
       ...auth,
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
       DISABLE_TELEMETRY: '1',
+      // The CLI gives an MCP server 5 s to connect, then starts without its tools: too short on a loaded runner.
+      MCP_CONNECT_TIMEOUT_MS: '60000',
     },
     cleanup: () => rm(home, { recursive: true, force: true }),
   };
