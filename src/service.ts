@@ -40,7 +40,6 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
     core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
   }
   announce(core, url, Date.now() - started);
-  void announceBrains(core);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.server.shutdownGraceMs) => {
@@ -59,15 +58,6 @@ export async function startService(config: Config, logger: Logger, parts: Part[]
     return stopping;
   };
   return { core, app, url, stop };
-}
-
-/** Each brain's first readiness probe, after listening so start-up never waits for it. */
-async function announceBrains(core: Core): Promise<void> {
-  for (const l of await core.chat.statusLines(5000)) {
-    const fields = { mode: l.mode.id, kind: l.mode.kind, active: l.active };
-    if (l.ready) core.logger.info(fields, `brain ${l.mode.id}: ready (${l.detail})`);
-    else core.logger.warn(fields, `brain ${l.mode.id}: not ready: ${l.detail}`);
-  }
 }
 
 /** Says what runs, what is off and how to turn it on; never the token itself. */

@@ -1,9 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { execa } from 'execa';
 import type { Config, ModeConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { SessionStore } from '../../src/sessions.js';
-import type { Brain, Readiness, TurnEvent, TurnRequest } from '../types.js';
+import type { Brain, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
 import {
@@ -11,16 +10,16 @@ import {
   classifyFailure,
   emptyPromptError,
   isMissingSession,
-  notFound,
   prepareError,
   scrub,
-  shortReason,
   spawnError,
   timeoutError,
 } from './errors.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
+import { claudeRefusal } from './options.js';
 import { ClaudeProcess } from './process.js';
 import { planPrompt } from './prompt.js';
+import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
 import type { WarmPool } from './warm-pool.js';
@@ -37,8 +36,6 @@ export interface ClaudeCodeBrainOptions {
   /** Keeps a CLI process per conversation between turns; without it every turn starts the CLI afresh. */
   warm?: WarmPool;
 }
-
-const VERSION_TIMEOUT_MS = 10_000;
 
 /** What `turn` does after an attempt: nothing more, the same turn on a new process, or on a new session. */
 type Next = 'done' | 'cold' | 'fresh';
@@ -77,21 +74,13 @@ export class ClaudeCodeBrain implements Brain {
     });
   }
 
-  async ready(signal?: AbortSignal): Promise<Readiness> {
-    const bin = this.opts.claude.bin;
-    const r = await execa(bin, ['--version'], {
-      env: this.env(),
-      stdin: 'ignore',
-      timeout: VERSION_TIMEOUT_MS,
-      cancelSignal: signal,
-      reject: false,
-    });
-    if (!r.failed) return { ok: true, detail: r.stdout.trim() };
-    let reason = `"${bin} --version" failed: ${shortReason(r.stderr || r.shortMessage || '')}`;
-    if (r.code === 'ENOENT') reason = notFound(bin);
-    else if (r.timedOut) reason = `"${bin} --version" did not answer within ${VERSION_TIMEOUT_MS / 1000} s.`;
-    else if (r.isCanceled) reason = 'The readiness check was cancelled.';
-    return { ok: false, reason };
+  /** Ready when the CLI runs and is logged in (`claude auth status`, which needs no network). */
+  ready(signal?: AbortSignal): Promise<Readiness> {
+    return cliReadiness(this.opts.claude.bin, this.env(), signal);
+  }
+
+  refuse(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined {
+    return claudeRefusal(req);
   }
 
   /** Forgets the session, what was allowed "for this session", and closes the warm process. */
