@@ -59,7 +59,7 @@ export const chatRequestSchema = z
         z.enum(['none', 'auto', 'required']),
         z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }) }),
       ])
-      .optional(),
+      .nullish(),
     parallel_tool_calls: z.boolean().nullish(),
     max_tokens: z.number().int().positive().nullish(),
     max_completion_tokens: z.number().int().positive().nullish(),

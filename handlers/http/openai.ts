@@ -80,7 +80,7 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
           sessionKey: conversation.key,
           messages: body.messages as never,
           tools: body.tools ?? undefined,
-          toolChoice: body.tool_choice,
+          toolChoice: body.tool_choice ?? undefined,
           maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
           options: generationOptions(body),
           source: 'openai',
