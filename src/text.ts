@@ -28,7 +28,7 @@ export function hasAssistant(messages: ChatMessage[]): boolean {
 /**
  * OpenClaw prefixes user text with `[Tue 2026-11-24 04:10 UTC] ` and may append
  * a `Runtime: …` line; neither says anything about the conversation's identity
- * or intent, so both are removed before fingerprinting or intent matching.
+ * or intent, so both are removed before digesting a history or matching intents.
  */
 export function stripClientDecorations(text: string): string {
   return text
