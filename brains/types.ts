@@ -39,12 +39,49 @@ export interface TurnRequest {
   tools?: ToolDefinition[];
   toolChoice?: unknown;
   maxTokens?: number;
+  /** Sampling and output controls the client asked for; a brain that cannot honour one refuses it (see Brain.refuse). */
+  options?: GenerationOptions;
   /** Extra context the core wants the brain to see this turn only (e.g. a usage summary). */
   extraContext?: string;
   /** Asks a person whether a tool outside the mode's allow-list may run; absent = such tools are denied. */
   approve?: Approver;
   /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
   depth?: number;
+}
+
+/**
+ * The Chat Completions sampling and output fields, by their wire names, so a
+ * brain that speaks OpenAI passes them on unchanged and an error names the
+ * field the client sent.
+ */
+export interface GenerationOptions {
+  temperature?: number;
+  top_p?: number;
+  stop?: string | string[];
+  seed?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  logit_bias?: Record<string, number>;
+  logprobs?: boolean;
+  top_logprobs?: number;
+  response_format?: ResponseFormat;
+  reasoning_effort?: string;
+  parallel_tool_calls?: boolean;
+}
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      json_schema: { name: string; schema?: Record<string, unknown>; [key: string]: unknown };
+    };
+
+/** A request field a brain cannot honour, and what the client can do instead. */
+export interface Refusal {
+  /** The request field, e.g. `temperature` or `tool_choice`. */
+  param: string;
+  message: string;
 }
 
 /** A brain wants to run a tool that needs a person's approval. */
@@ -131,12 +168,15 @@ export type TurnEvent =
       waitedMs: number;
     }
   /** Something brainstem tells the user about this turn, apart from the answer (starts with the proxy tag). */
-  | { type: 'notice'; text: string };
+  | { type: 'notice'; text: string }
+  /** Token log probabilities of the text just sent, in OpenAI's `logprobs.content` shape (asked with `logprobs`). */
+  | { type: 'logprobs'; content: unknown[] };
 
-export type Readiness =
-  | { ok: true; detail?: string }
-  /** `final`: asking again will not help (e.g. the program does not exist), so nobody should wait for it. */
-  | { ok: false; reason: string; final?: boolean };
+/**
+ * `final`: asking again will not help (the program does not exist, or only a
+ * person can fix it, e.g. by logging in), so nobody should wait for it.
+ */
+export type Readiness = { ok: true; detail?: string } | { ok: false; reason: string; final?: boolean };
 
 export interface Brain {
   /** The mode id this brain serves. */
@@ -150,6 +190,11 @@ export interface Brain {
    * for a failure of the upstream: failures are `error` events.
    */
   turn(req: TurnRequest, signal: AbortSignal): AsyncIterable<TurnEvent>;
+  /**
+   * The first request field this brain cannot honour (checked before the turn
+   * starts, so the client gets a 400 naming it); absent = it honours them all.
+   */
+  refuse?(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined;
   /** Forget the brain session of a conversation (the user asked for a fresh start). */
   forget?(sessionKey: string): void;
   /** Ends what the brain keeps running between turns (warm processes), for shutdown. */

@@ -4,7 +4,7 @@ import type {
   Brain,
   BrainError,
   ChatMessage,
-  Readiness,
+  GenerationOptions,
   ToolCall,
   ToolDefinition,
   TurnEvent,
@@ -20,11 +20,13 @@ import { KeyedLock } from './keyed-lock.js';
 import type { Logger } from './logger.js';
 import { ACTIVE, type ModeRegistry, stripPrefix } from './modes.js';
 import type { Notifier } from './notices.js';
+import type { KnownReadiness, ReadinessBoard } from './readiness.js';
 import { redactValue, scrubText } from './redact.js';
 import { SwitchMarkerFilter } from './switch-marker.js';
 import type { Switcher } from './switcher.js';
 import { hasAssistant, latestUserWords, newTurnText } from './text.js';
 import { collectToolCall } from './tool-calls.js';
+import { selectTools, type ToolSelection, toolChoiceRefusal } from './tool-filter.js';
 import { addUsage, NO_USAGE, type UsageLedger } from './usage.js';
 import { usageContext } from './usage-summary.js';
 
@@ -46,6 +48,8 @@ export interface ChatRequest {
   tools?: ToolDefinition[];
   toolChoice?: unknown;
   maxTokens?: number;
+  /** Sampling and output controls; a mode whose brain cannot honour one refuses the request. */
+  options?: GenerationOptions;
   /** Who asks: recorded in the usage ledger. */
   source: 'openai' | 'telegram' | 'tool';
   lang?: Lang;
@@ -60,8 +64,11 @@ export type ChatEvent =
   | TurnEvent
   /** The conversation's previous turn is still running; this one waits. */
   | { type: 'queued' }
-  /** The mode that answers, once known (after any pending switch). */
-  | { type: 'mode'; mode: ModeConfig };
+  /**
+   * The mode that answers, once known (after any pending switch), and the
+   * client's tools it keeps from its brain.
+   */
+  | { type: 'mode'; mode: ModeConfig; filteredTools: string[] };
 
 /**
  * Something else that answers certain words without a brain (tool shortcuts):
@@ -96,6 +103,10 @@ export interface StatusLine {
   active: boolean;
   ready: boolean;
   detail: string;
+  /** When the readiness shown was measured (undefined: no probe has finished yet). */
+  checkedAt?: number;
+  /** A probe is running now. */
+  checking: boolean;
 }
 
 /**
@@ -124,6 +135,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
       notifier: Notifier;
       logger: Logger;
       db: Db;
+      readiness: ReadinessBoard;
     },
   ) {
     super();
@@ -164,6 +176,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
   run(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     if (this.closing) throw new BrainstemError('SHUTTING_DOWN');
     const requested = this.resolveMode(req.model);
+    const tools = this.check(requested, req);
     const newTurn = newTurnText(req.messages);
     const endsWithToolResult = req.messages.at(-1)?.role === 'tool';
     if (newTurn.trim().length === 0 && !endsWithToolResult) {
@@ -173,7 +186,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
         'messages',
       );
     }
-    return this.stream(req, requested, newTurn, signal);
+    return this.stream(req, requested, tools, newTurn, signal);
   }
 
   /** Whether a conversation has a turn running or waiting (the bot shows "queued"). */
@@ -184,6 +197,7 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
   private async *stream(
     req: ChatRequest,
     requested: ModeConfig,
+    requestedTools: ToolSelection,
     newTurn: string,
     signal: AbortSignal,
   ): AsyncGenerator<ChatEvent> {
@@ -210,6 +224,8 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
       stripPrefix(req.model).toLowerCase() === ACTIVE ? this.deps.switcher.active() : requested;
     const brain = this.deps.brains.get(effective.id);
     if (!brain) throw new Error(`no brain for mode ${effective.id}`);
+    // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
+    const tools = effective.id === requested.id ? requestedTools : this.check(effective, req);
 
     const key = `${effective.id}\u0000${req.sessionKey}`;
     if (this.lock.busy(key)) yield { type: 'queued' };
@@ -220,8 +236,8 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
     this.running.add(turn);
     try {
       if (signal.aborted) return;
-      yield { type: 'mode', mode: effective };
-      yield* this.relay(brain, effective, req, newTurn, intent?.kind === 'usage', turn.signal);
+      yield { type: 'mode', mode: effective, filteredTools: tools.filtered };
+      yield* this.relay(brain, effective, req, tools, newTurn, intent?.kind === 'usage', turn.signal);
     } finally {
       signal.removeEventListener('abort', onAbort);
       this.running.delete(turn);
@@ -230,11 +246,33 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
   }
 
   /**
+   * Throws INVALID_REQUEST naming the first field the mode cannot honour;
+   * returns which of the client's tools its brain gets (logging those it does not).
+   */
+  private check(mode: ModeConfig, req: ChatRequest): ToolSelection {
+    const tools = selectTools(mode, req.tools);
+    const refusal =
+      this.deps.brains.get(mode.id)?.refuse?.({ options: req.options, toolChoice: req.toolChoice }) ??
+      toolChoiceRefusal(mode, req.toolChoice, tools);
+    if (refusal) {
+      throw new BrainstemError('INVALID_REQUEST', `${refusal.message} (model: ${mode.id})`, refusal.param);
+    }
+    if (tools.filtered.length > 0) {
+      this.deps.logger.info(
+        { mode: mode.id, tools: tools.filtered, why: tools.why },
+        `client tools not given to the brain: ${tools.filtered.join(', ')} (${tools.why})`,
+      );
+    }
+    return tools;
+  }
+
+  /**
    * Shutdown: refuse new turns, give running ones `graceMs` to finish, then cut
    * them short (each face tells its user). Resolves when none is left.
    */
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
+    this.deps.readiness.stop();
     const deadline = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     if (this.running.size === 0) return;
@@ -251,13 +289,16 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
     brain: Brain,
     mode: ModeConfig,
     req: ChatRequest,
+    tools: ToolSelection,
     newTurn: string,
     usageAsked: boolean,
     signal: AbortSignal,
   ): AsyncGenerator<ChatEvent> {
     const started = Date.now();
     const markers = new SwitchMarkerFilter();
-    let tagPending = this.deps.config.server.modeTag;
+    // A tag in front of JSON the client asked for would break it.
+    const format = req.options?.response_format?.type;
+    let tagPending = this.deps.config.server.modeTag && format !== 'json_object' && format !== 'json_schema';
     let usage: TurnUsage | undefined;
     let brainSessionId: string | undefined;
     let failure: BrainError | undefined;
@@ -286,9 +327,10 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
             messages,
             newTurn,
             freshSession: !hasAssistant(messages),
-            tools: offered.length > 0 ? offered : req.tools,
-            toolChoice: offered.length > 0 ? undefined : req.toolChoice,
+            tools: offered.length > 0 ? offered : tools.offered,
+            toolChoice: tools.offered.length > 0 ? req.toolChoice : undefined,
             maxTokens: req.maxTokens,
+            options: req.options,
             extraContext: usageAsked ? usageContext(this.deps.ledger) : undefined,
             approve: req.approve ?? this.defaultApprover,
             depth: req.depth,
@@ -467,37 +509,33 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
     return [t(lang, '⚙️ [proxy] Modes:', '⚙️ [proxy] Modes :'), ...lines].join('\n');
   }
 
-  /**
-   * Probes every brain (bounded), for status replies and /health. Results
-   * younger than `maxAgeMs` are reused and concurrent callers share one probe,
-   * so a monitor polling /health does not spawn a `claude --version` each time.
-   */
-  async statusLines(timeoutMs = 3000, maxAgeMs = 0): Promise<StatusLine[]> {
-    const active = this.deps.switcher.active().id;
-    return Promise.all(
-      this.deps.modes.all.map(async (mode) => {
-        const r = await this.probe(mode.id, timeoutMs, maxAgeMs);
-        return {
-          mode,
-          active: mode.id === active,
-          ready: r.ok,
-          detail: r.ok ? (r.detail ?? 'ready') : r.reason,
-        };
-      }),
-    );
+  /** Every mode's last known readiness, at once: never waits for a probe (for /health). */
+  knownStatus(): StatusLine[] {
+    return this.deps.modes.all.map((mode) => this.statusLine(mode, this.deps.readiness.known(mode.id)));
   }
 
-  private readonly probes = new Map<string, { at: number; result: Promise<Readiness> }>();
+  /**
+   * Every mode's readiness from a probe running or started now (shared with
+   * any other caller), waiting at most `timeoutMs`; a mode whose probe takes
+   * longer shows its last known state.
+   */
+  async statusLines(timeoutMs = 3000): Promise<StatusLine[]> {
+    const board = this.deps.readiness;
+    const probes = this.deps.modes.all.map((m) => board.probe(m.id));
+    await Promise.race([Promise.all(probes), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    return this.knownStatus();
+  }
 
-  private probe(modeId: string, timeoutMs: number, maxAgeMs: number): Promise<Readiness> {
-    const cached = this.probes.get(modeId);
-    if (cached && Date.now() - cached.at <= maxAgeMs) return cached.result;
-    const brain = this.deps.brains.get(modeId);
-    const result: Promise<Readiness> = brain
-      ? brain.ready(AbortSignal.timeout(timeoutMs)).catch((e: Error) => ({ ok: false, reason: e.message }))
-      : Promise.resolve({ ok: false, reason: 'no brain' });
-    this.probes.set(modeId, { at: Date.now(), result });
-    return result;
+  private statusLine(mode: ModeConfig, known: KnownReadiness): StatusLine {
+    const r = known.result;
+    return {
+      mode,
+      active: mode.id === this.deps.switcher.active().id,
+      ready: r?.ok === true,
+      detail: !r ? 'checking…' : r.ok ? (r.detail ?? 'ready') : r.reason,
+      checkedAt: known.at,
+      checking: known.checking,
+    };
   }
 
   async statusText(lang: Lang): Promise<string> {

@@ -23,8 +23,18 @@ const modeSchema = z
     model: z.string().optional(),
     /** Claude: prepended to the first turn of a new session (`--append-system-prompt`). */
     systemPrompt: z.string().optional(),
-    /** Claude: `--allowedTools`; llama: tools passed through from the client. Empty = none. */
+    /** Claude: `--allowedTools`; llama: brainstem's own read-only tools it may call when the client brings none. */
     allowedTools: z.array(z.string()).default([]),
+    /** Llama: which of the client's tools reach the model (absent = all); what it removes is reported, never silent. */
+    toolFilter: z
+      .object({
+        /** Only these pass (absent = every tool not denied). */
+        allow: z.array(z.string().min(1)).optional(),
+        /** These never pass. */
+        deny: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .optional(),
     /** Claude: `--disallowedTools`. */
     deniedTools: z.array(z.string()).default([]),
     /**
@@ -83,6 +93,8 @@ export const configSchema = z
           .default([]),
         /** On SIGTERM, how long running turns may go on before they are cut short (pm2's kill_timeout is longer). */
         shutdownGraceMs: z.number().int().min(0).default(10_000),
+        /** Every brain's readiness is probed in the background this often; /health answers from the last probe. */
+        readinessRefreshMs: z.number().int().min(1_000).default(30_000),
       })
       .strict()
       .default({
@@ -92,6 +104,7 @@ export const configSchema = z
         modeTag: true,
         allowedHosts: [],
         shutdownGraceMs: 10_000,
+        readinessRefreshMs: 30_000,
       }),
     defaultMode: z.string().default('assistant'),
     modes: z
@@ -234,6 +247,37 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * OpenClaw's built-in tools (openclaw 2026.9.6 tool groups) other than read,
+ * ls, web_search and web_fetch: they write, run commands, drive browsers,
+ * devices, messages, sessions or the gateway, or read memory and images.
+ */
+export const OPENCLAW_TOOLS_NOT_READ_ONLY = [
+  'write',
+  'edit',
+  'apply_patch',
+  'exec',
+  'bash',
+  'process',
+  'code_execution',
+  'browser',
+  'canvas',
+  'nodes',
+  'cron',
+  'gateway',
+  'message',
+  'tts',
+  'image',
+  'agents_list',
+  'sessions_list',
+  'sessions_history',
+  'sessions_send',
+  'sessions_spawn',
+  'session_status',
+  'memory_search',
+  'memory_get',
+];
+
 /** The modes of the original deployment; a config file may add to or override them. */
 function defaultModes(): Record<string, z.input<typeof modeSchema>> {
   return {
@@ -251,17 +295,11 @@ function defaultModes(): Record<string, z.input<typeof modeSchema>> {
       kind: 'llama',
       description: 'Local model on llama-server',
       aliases: ['lical', 'locale', 'llama', 'ollama'],
-      // Read-only tools: OpenClaw's (when it relays) and brainstem's own (on the direct route).
-      allowedTools: [
-        'read',
-        'ls',
-        'web_search',
-        'web_fetch',
-        'git_status',
-        'git_log',
-        'git_diff',
-        'read_file',
-      ],
+      // brainstem's own read-only tools, offered when the client brings none (the direct route).
+      allowedTools: ['web_search', 'web_fetch', 'git_status', 'git_log', 'git_diff', 'read_file'],
+      // A small model chooses badly among OpenClaw's long tool list: of OpenClaw's tools only the
+      // read-only read, ls, web_search and web_fetch reach it. Any other client's tools pass.
+      toolFilter: { deny: OPENCLAW_TOOLS_NOT_READ_ONLY },
     },
   };
 }
@@ -369,6 +407,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         problems.push(
           `modes.${m.id}.allowedTools: "${rule}" would let Claude run brainstem's tools without asking; list read-only ones by name in modes.${m.id}.brainstemTools instead`,
         );
+    }
+    if (m.toolFilter && m.kind !== 'llama') {
+      problems.push(
+        `modes.${m.id}.toolFilter: only llama modes take client tools (Claude Code uses its own)`,
+      );
     }
     if (m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);

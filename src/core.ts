@@ -7,10 +7,12 @@ import type { Brain } from '../brains/types.js';
 import { type ApiToken, loadApiToken } from './api-token.js';
 import { ChatService } from './chat.js';
 import { type Config, modeCwd } from './config.js';
+import { ConversationMap } from './conversations.js';
 import { type Db, KvStore, openDb } from './db/index.js';
 import type { Logger } from './logger.js';
 import { ModeRegistry } from './modes.js';
 import { Notifier } from './notices.js';
+import { ReadinessBoard } from './readiness.js';
 import { SessionStore } from './sessions.js';
 import { Switcher } from './switcher.js';
 import { UsageLedger } from './usage.js';
@@ -30,12 +32,16 @@ export interface Core {
   kv: KvStore;
   apiToken: ApiToken;
   sessions: SessionStore;
+  /** Which conversation an OpenAI request continues when it names none. */
+  conversations: ConversationMap;
   ledger: UsageLedger;
   modes: ModeRegistry;
   brains: Map<string, Brain>;
   switcher: Switcher;
   notifier: Notifier;
   chat: ChatService;
+  /** Every brain's last known readiness; all probes go through it. */
+  readiness: ReadinessBoard;
   limits: UsageLimitWatcher;
   /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
@@ -45,11 +51,15 @@ export interface Core {
   version: string;
 }
 
+/** Bound of one readiness probe; each brain bounds its own probe more tightly. */
+const READINESS_PROBE_TIMEOUT_MS = 40_000;
+
 export function createCore(config: Config, logger: Logger, version: string): Core {
   const db = openDb(config.dataDir);
   const kv = new KvStore(db);
   const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
   const sessions = new SessionStore(db, config.claude.sessionTtlHours * 3_600_000);
+  const conversations = new ConversationMap(db, config.claude.sessionTtlHours * 3_600_000);
   const ledger = new UsageLedger(db);
   const modes = new ModeRegistry(config.modes);
   const notifier = new Notifier(db, logger.child({ part: 'notices' }));
@@ -83,15 +93,21 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
           }),
     );
   }
+  const readiness = new ReadinessBoard(brains, {
+    refreshMs: config.server.readinessRefreshMs,
+    timeoutMs: READINESS_PROBE_TIMEOUT_MS,
+    logger: logger.child({ part: 'readiness' }),
+  });
   const switcher = new Switcher({
     config,
     modes,
     brains,
+    readiness,
     kv,
     notifier,
     logger: logger.child({ part: 'switch' }),
   });
-  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger, db });
+  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger, db, readiness });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
   return {
     config,
@@ -100,12 +116,14 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     kv,
     apiToken,
     sessions,
+    conversations,
     ledger,
     modes,
     brains,
     switcher,
     notifier,
     chat,
+    readiness,
     limits,
     mcp,
     claudeProcesses,

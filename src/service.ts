@@ -54,9 +54,10 @@ export async function startService(
   if (app.hasRoute({ method: 'POST', url: '/mcp' })) {
     core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
   }
+  // Background readiness probes (/health answers from their last results; stopped by chat.drain).
+  core.readiness.start();
   for (const start of starts) start();
   announce(core, url, Date.now() - started);
-  void announceBrains(core);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.server.shutdownGraceMs) => {
@@ -107,15 +108,6 @@ async function listen(config: Config, logger: Logger, parts: Part[]): Promise<Li
     core.limits.stop();
     core.db.close();
     throw err;
-  }
-}
-
-/** Each brain's first readiness probe, after listening so start-up never waits for it. */
-async function announceBrains(core: Core): Promise<void> {
-  for (const l of await core.chat.statusLines(5000)) {
-    const fields = { mode: l.mode.id, kind: l.mode.kind, active: l.active };
-    if (l.ready) core.logger.info(fields, `brain ${l.mode.id}: ready (${l.detail})`);
-    else core.logger.warn(fields, `brain ${l.mode.id}: not ready: ${l.detail}`);
   }
 }
 

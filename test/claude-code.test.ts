@@ -360,10 +360,22 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(third.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
   });
 
-  it('probes the binary for readiness', async (ctx) => {
+  it('is ready when the CLI runs and is logged in (`claude auth status`)', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
-    expect(await h.brain.ready()).toEqual({ ok: true, detail: expect.stringContaining('2.1.197') });
+    expect(await h.brain.ready()).toEqual({ ok: true, detail: 'logged in (API key from ANTHROPIC_API_KEY)' });
+    const oauth = await harness(ctx, { auth: 'oauth' });
+    expect(await oauth.brain.ready()).toEqual({ ok: true, detail: 'logged in (OAuth token)' });
+  });
+
+  it('is not ready, and says how to fix it, with no credentials at all', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' } } });
+    expect(await h.brain.ready()).toEqual({
+      ok: false,
+      reason: 'not logged in: run `claude /login`',
+      final: true,
+    });
   });
 });
 

@@ -1,9 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { execa } from 'execa';
 import type { Config, ModeConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { SessionStore } from '../../src/sessions.js';
-import type { Brain, Readiness, TurnEvent, TurnRequest } from '../types.js';
+import type { Brain, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
 import { cliEnv } from './env.js';
@@ -13,17 +12,17 @@ import {
   classifyFailure,
   emptyPromptError,
   isMissingSession,
-  notFound,
   prepareError,
   scrub,
-  shortReason,
   spawnError,
   timeoutError,
 } from './errors.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
+import { claudeRefusal } from './options.js';
 import { ClaudeProcess } from './process.js';
 import type { ProcessCap } from './process-cap.js';
 import { planPrompt } from './prompt.js';
+import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
 import type { WarmPool } from './warm-pool.js';
@@ -42,8 +41,6 @@ export interface ClaudeCodeBrainOptions {
   /** Bounds the CLI processes alive at once; shared by every Claude brain (claude.maxProcesses). */
   processes: ProcessCap;
 }
-
-const VERSION_TIMEOUT_MS = 10_000;
 
 /** What `turn` does after an attempt: nothing more, the same turn on a new process, or on a new session. */
 type Next = 'done' | 'cold' | 'fresh';
@@ -85,24 +82,13 @@ export class ClaudeCodeBrain implements Brain {
     });
   }
 
-  async ready(signal?: AbortSignal): Promise<Readiness> {
-    const bin = this.opts.claude.bin;
-    const r = await execa(bin, ['--version'], {
-      env: this.env(),
-      extendEnv: false,
-      stdin: 'ignore',
-      timeout: VERSION_TIMEOUT_MS,
-      cancelSignal: signal,
-      reject: false,
-    });
-    if (!r.failed) return { ok: true, detail: r.stdout.trim() };
-    // A program that is missing or not executable stays so: nobody should wait for it.
-    if (r.code === 'ENOENT') return { ok: false, reason: notFound(bin), final: true };
-    if (r.code === 'EACCES') return { ok: false, reason: `"${bin}" is not executable.`, final: true };
-    let reason = `"${bin} --version" failed: ${shortReason(r.stderr || r.shortMessage || '')}`;
-    if (r.timedOut) reason = `"${bin} --version" did not answer within ${VERSION_TIMEOUT_MS / 1000} s.`;
-    else if (r.isCanceled) reason = 'The readiness check was cancelled.';
-    return { ok: false, reason };
+  /** Ready when the CLI runs and is logged in (`claude auth status`, which needs no network). */
+  ready(signal?: AbortSignal): Promise<Readiness> {
+    return cliReadiness(this.opts.claude.bin, this.env(), signal);
+  }
+
+  refuse(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined {
+    return claudeRefusal(req);
   }
 
   /** Forgets the session, what was allowed "for this session", and closes the warm process. */

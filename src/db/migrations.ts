@@ -73,4 +73,16 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX telegram_history_chat ON telegram_history (chat_key, id);
     `,
   },
+  {
+    version: 3,
+    name: 'conversation histories',
+    sql: `
+      CREATE TABLE conversation_heads (
+        history_digest TEXT PRIMARY KEY,
+        session_key TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX conversation_heads_updated ON conversation_heads (updated_at);
+    `,
+  },
 ];
