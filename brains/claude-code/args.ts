@@ -8,6 +8,8 @@ export interface ArgsInput {
   resumeId?: string;
   appendSystemPrompt?: string;
   mcpConfigPath?: string;
+  /** `--max-budget-usd`: the CLI stops the turn once its cost reaches this. */
+  maxBudgetUsd?: number;
 }
 
 /**
@@ -17,13 +19,20 @@ export interface ArgsInput {
  * at once, those on `--disallowedTools` are refused, and the CLI asks brainstem
  * about any other.
  */
-export function buildArgs({ mode, resumeId, appendSystemPrompt, mcpConfigPath }: ArgsInput): string[] {
+export function buildArgs({
+  mode,
+  resumeId,
+  appendSystemPrompt,
+  mcpConfigPath,
+  maxBudgetUsd,
+}: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
   if (mode.model) args.push('--model', mode.model);
   if (resumeId) args.push('--resume', resumeId);
   if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
   if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
+  if (maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(maxBudgetUsd));
   const allowed = mcpConfigPath ? [...mode.allowedTools, `mcp__${MCP_SERVER_NAME}`] : mode.allowedTools;
   // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);

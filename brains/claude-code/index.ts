@@ -29,7 +29,10 @@ export interface ClaudeCodeBrainOptions {
   mode: ModeConfig;
   /** Working directory of the CLI; created if missing. Sessions belong to it. */
   cwd: string;
-  claude: Config['claude'];
+  claude: Pick<
+    Config['claude'],
+    'bin' | 'env' | 'maxRetries' | 'apiTimeoutMs' | 'turnTimeoutMs' | 'approvalTimeoutMs'
+  >;
   sessions: SessionStore;
   logger: Logger;
   /** brainstem's MCP endpoint, offered to Claude Code as the `brainstem` server. */
@@ -134,7 +137,10 @@ export class ClaudeCodeBrain implements Brain {
       mcpConfigPath,
       signal,
     };
-    a.warm = this.warmFor(key, a.resumeId);
+    // The CLI holds `--max-budget-usd` against the running total of its process: a capped
+    // turn gets a process of its own, so the cap is this turn's alone.
+    if (req.maxBudgetUsd === undefined) a.warm = this.warmFor(key, a.resumeId);
+    else await this.opts.warm?.drop(key);
     for (;;) {
       const next = yield* this.attempt(req, a);
       if (next === 'done') return;
@@ -184,11 +190,14 @@ export class ClaudeCodeBrain implements Brain {
           resumeId: a.resumeId,
           appendSystemPrompt: plan.appendSystemPrompt,
           mcpConfigPath: a.mcpConfigPath,
+          maxBudgetUsd: req.maxBudgetUsd,
         }),
         cwd: this.opts.cwd,
         env: this.env(),
       });
-    const pooled = a.warm !== undefined || (!this.closed && this.opts.warm?.claim(a.key, proc) === true);
+    const pooled =
+      a.warm !== undefined ||
+      (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
     const log = this.log.child({ sessionKey: req.sessionKey, pid: proc.pid });
     log.info(
       { resumed: a.resumeId !== undefined, warm: a.warm !== undefined, promptChars: plan.stdin.length },
@@ -286,12 +295,13 @@ export class ClaudeCodeBrain implements Brain {
     return `${this.id}\u0000${sessionKey}`;
   }
 
-  /** The CLI environment: bounded retries and API timeout, then the configured extras. */
+  /** The CLI environment: bounded retries and API timeout, then the configured extras, then the mode's. */
   private env(): Record<string, string> {
     return {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
+      ...this.opts.mode.env,
     };
   }
 
