@@ -5,6 +5,10 @@ import type { Brain } from '../brains/types.js';
 import { type ApiToken, loadApiToken } from './api-token.js';
 import { ChatService } from './chat.js';
 import { type Config, modeCwd } from './config.js';
+import { Budgets } from './credit/budget.js';
+import { CreditMeter } from './credit/meter.js';
+import { CreditSource } from './credit/plan.js';
+import { CreditWatcher } from './credit/watcher.js';
 import { type Db, KvStore, openDb } from './db/index.js';
 import type { Logger } from './logger.js';
 import { ModeRegistry } from './modes.js';
@@ -36,6 +40,10 @@ export interface Core {
   notifier: Notifier;
   chat: ChatService;
   limits: UsageLimitWatcher;
+  /** The monthly Agent SDK credit: what is spent, what is left, the forecast. */
+  meter: CreditMeter;
+  /** Its notices and the switch before it runs dry. */
+  creditWatcher: CreditWatcher;
   /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
   startedAt: number;
@@ -86,8 +94,36 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     notifier,
     logger: logger.child({ part: 'switch' }),
   });
-  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger, db });
+  const meter = new CreditMeter({
+    ledger,
+    source: new CreditSource(config.claude.credit, config.claude.credentialsFile),
+    config: config.claude.credit,
+    kv,
+  });
+  const budgets = new Budgets(ledger);
+  const chat = new ChatService({
+    config,
+    modes,
+    brains,
+    switcher,
+    ledger,
+    notifier,
+    logger,
+    db,
+    budgets,
+    meter,
+  });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
+  const creditWatcher = new CreditWatcher({
+    config,
+    kv,
+    modes,
+    switcher,
+    notifier,
+    chat,
+    meter,
+    logger: logger.child({ part: 'credit' }),
+  });
   return {
     config,
     logger,
@@ -102,6 +138,8 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     notifier,
     chat,
     limits,
+    meter,
+    creditWatcher,
     mcp,
     startedAt: Date.now(),
     version,

@@ -11,6 +11,7 @@ export type NoticeKind =
   | 'credentials'
   | 'brain_health'
   | 'usage_limit'
+  | 'credit'
   | 'auth'
   | 'upgrade'
   | 'shutdown'
