@@ -102,6 +102,12 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
       `Renewal: ${new Date(renewal).toISOString().slice(0, 16).replace('T', ' ')} UTC (in 9 d `,
     );
 
+    h.tg.user(112).says('/status');
+    const status = await reply(h, 112, /^⚙️ \[proxy\] Status\n/);
+    expect(status.text).toMatch(
+      /\n💳 Agent SDK credit: \$0\.08\d of \$0\.10 \(8\d %\), \$0\.01\d left, runs out \d{4}-\d\d-\d\d; renews /,
+    );
+
     h.tg.user(112).says('/usage chart');
     const photo = await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.photo), { timeoutMs: 30_000 });
     const png = Buffer.from(photo.photo?.bytes ?? []);

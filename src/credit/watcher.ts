@@ -72,7 +72,7 @@ export class CreditWatcher {
       const switching = this.switchDue(r);
       this.notifyShare(r, switching);
       this.notifyForecast(r);
-      if (switching) await this.switchAway(r, switching.target);
+      if (switching) await this.switchAway(r, switching.target, switching.trigger);
     } catch (err) {
       this.deps.logger.error({ err }, 'credit check failed');
     }
@@ -99,16 +99,19 @@ export class CreditWatcher {
       : (r.share ?? 0) * 100 >= config.claude.credit.switchAtPercent
         ? 'share'
         : undefined;
-    const key = `credit_switch:${r.cycle.start}:${trigger}`;
-    if (!trigger || kv.get(key)) return;
-    kv.set(key, String(r.now));
+    if (!trigger || kv.get(switchKey(r, trigger))) return;
     return { target, trigger };
   }
 
-  private async switchAway(r: CreditReading, target: ModeConfig): Promise<void> {
+  /** Once switched, the trigger is spent for the cycle: a user who goes back is not switched again by it. */
+  private async switchAway(r: CreditReading, target: ModeConfig, trigger: string): Promise<void> {
     const from = this.deps.switcher.active().id;
-    this.deps.logger.info({ from, to: target.id, share: r.share }, 'credit: switching to the fallback mode');
-    await this.fallback.engage(from, target.id, r.cycle.end);
+    this.deps.logger.info(
+      { from, to: target.id, share: r.share, trigger },
+      'credit: switching to the fallback mode',
+    );
+    if (await this.fallback.engage(from, target.id, r.cycle.end))
+      this.deps.kv.set(switchKey(r, trigger), String(r.now));
   }
 
   private notifyShare(r: CreditReading, switching: { target: ModeConfig } | undefined): void {
@@ -155,6 +158,8 @@ export class CreditWatcher {
     });
   }
 }
+
+const switchKey = (r: CreditReading, trigger: string) => `credit_switch:${r.cycle.start}:${trigger}`;
 
 function shareText(r: CreditReading, step: number, lang: Lang): string {
   const forecast =
