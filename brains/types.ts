@@ -45,6 +45,8 @@ export interface TurnRequest {
   extraContext?: string;
   /** Asks a person whether a tool outside the mode's allow-list may run; absent = such tools are denied. */
   approve?: Approver;
+  /** The most this turn may spend, in USD; a brain that reaches it stops with a `usage_limit` error. */
+  maxBudgetUsd?: number;
   /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
   depth?: number;
 }
@@ -129,7 +131,7 @@ export type FinishReason = 'stop' | 'tool_calls' | 'length';
 /** Why a turn failed, so each face can say something useful (and the bot can send renewal help). */
 export type BrainErrorKind =
   | 'auth' // credentials rejected or missing: the user must renew them
-  | 'usage_limit' // subscription limit reached; resetsAt when known
+  | 'usage_limit' // a limit reached (see BrainError.limit); resetsAt when known
   | 'rate_limit' // plain 429
   | 'upstream_down' // cannot reach the brain at all
   | 'upstream_error' // the brain answered with an error
@@ -143,6 +145,13 @@ export interface BrainError {
   message: string;
   /** Unix milliseconds when a usage limit resets, if the brain said. */
   resetsAt?: number;
+  /**
+   * Which limit a `usage_limit` is: absent for the subscription's own windows
+   * (5-hour, weekly), `credit` for the monthly Agent SDK credit, `turn_budget`
+   * / `day_budget` for a mode's budget (the brain reports `turn_budget`, the
+   * cap it was given; the core names the budget that set it).
+   */
+  limit?: 'credit' | 'turn_budget' | 'day_budget';
   /** HTTP-ish status the brain saw, if any. */
   status?: number;
 }

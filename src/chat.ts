@@ -11,6 +11,9 @@ import type {
   TurnUsage,
 } from '../brains/types.js';
 import type { Config, ModeConfig } from './config.js';
+import { billingOf } from './credit/billing.js';
+import type { Admission, Budgets } from './credit/budget.js';
+import { type CreditMeter, creditSentence } from './credit/meter.js';
 import type { Db } from './db/index.js';
 import { BrainstemError } from './errors.js';
 import { html } from './html.js';
@@ -27,7 +30,7 @@ import type { Switcher } from './switcher.js';
 import { hasAssistant, latestUserWords, newTurnText } from './text.js';
 import { collectToolCall } from './tool-calls.js';
 import { selectTools, type ToolSelection, toolChoiceRefusal } from './tool-filter.js';
-import { addUsage, NO_USAGE, type UsageLedger } from './usage.js';
+import { addUsage, type Billing, NO_USAGE, type UsageLedger } from './usage.js';
 import { usageContext } from './usage-summary.js';
 
 /** Why a turn was cut: brainstem is stopping (pm2 restart, upgrade). */
@@ -115,7 +118,11 @@ export interface StatusLine {
  * conversation, streams the brain's events as they come, strips switch markers,
  * and writes every turn to the usage ledger.
  */
-export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig; error: BrainError }] }> {
+export class ChatService extends EventEmitter<{
+  brainError: [{ mode: ModeConfig; error: BrainError }];
+  /** A turn is in the ledger. */
+  turn: [{ mode: ModeConfig; billing?: Billing; costUsd: number }];
+}> {
   private readonly lock = new KeyedLock();
   private readonly startedAt = Date.now();
   private readonly answerers: LocalAnswerer[] = [];
@@ -136,6 +143,10 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
       logger: Logger;
       db: Db;
       readiness: ReadinessBoard;
+      /** The modes' spending caps. */
+      budgets?: Budgets;
+      /** The Agent SDK credit, told to the brain when the user asks about consumption. */
+      meter?: CreditMeter;
     },
   ) {
     super();
@@ -316,7 +327,15 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
         ? this.toolbox.definitions(mode.allowedTools)
         : [];
     let messages = req.messages;
+    const lang = req.lang ?? guessLang(latestUserWords(newTurn));
+    const admission: Admission = this.deps.budgets?.admit(mode, lang) ?? { ok: true };
     try {
+      if (!admission.ok) {
+        failure = admission.error;
+        this.deps.logger.info({ mode: mode.id, limit: failure.limit }, 'turn refused by a budget');
+        yield { type: 'error', error: failure };
+        return;
+      }
       for (let round = 0; ; round++) {
         const calls: ToolCall[] = [];
         let said = '';
@@ -331,9 +350,10 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
             toolChoice: tools.offered.length > 0 ? req.toolChoice : undefined,
             maxTokens: req.maxTokens,
             options: req.options,
-            extraContext: usageAsked ? usageContext(this.deps.ledger) : undefined,
+            extraContext: usageAsked ? this.usageContext() : undefined,
             approve: req.approve ?? this.defaultApprover,
             depth: req.depth,
+            maxBudgetUsd: admission.maxBudgetUsd,
           },
           signal,
         );
@@ -370,7 +390,9 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
             case 'error': {
               yield* text(markers.flush());
               const cut = signal.reason instanceof ShutdownError;
-              failure = cut ? { ...ev.error, message: (signal.reason as ShutdownError).message } : ev.error;
+              failure = cut
+                ? { ...ev.error, message: (signal.reason as ShutdownError).message }
+                : (this.deps.budgets?.stopped(mode, admission, ev.error, lang) ?? ev.error);
               if (failure.kind === 'auth') {
                 // One renewal notice per hour at most, whatever the number of failing turns.
                 this.deps.notifier.notify({
@@ -411,20 +433,25 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
         ];
       }
     } finally {
+      const billing = billingOf(mode, this.deps.config.claude.env);
+      const cost = usage ?? NO_USAGE;
       this.deps.ledger.record({
         ts: started,
         mode: mode.id,
         sessionKey: req.sessionKey,
         brainSessionId,
         source: req.source,
-        ...(usage ?? NO_USAGE),
+        ...cost,
         durationMs: Date.now() - started,
+        // A limit says which one: `usage_limit:day_budget: …`.
         error: failure
-          ? `${failure.kind}: ${failure.message}`.slice(0, 500)
+          ? `${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`.slice(0, 500)
           : signal.aborted
             ? 'aborted'
             : undefined,
+        billing,
       });
+      this.emit('turn', { mode, billing, costUsd: cost.costUsd });
       for (const target of new Set(markers.found)) {
         if (this.deps.modes.find(target)) {
           void this.deps.switcher.switchTo(target, { source: 'marker', by: mode.id, lang: req.lang });
@@ -433,6 +460,12 @@ export class ChatService extends EventEmitter<{ brainError: [{ mode: ModeConfig;
         }
       }
     }
+  }
+
+  /** The ledger's figures, and the credit's in one sentence, for the brain. */
+  private usageContext(): string {
+    const credit = this.deps.meter ? creditSentence(this.deps.meter.reading()) : undefined;
+    return usageContext(this.deps.ledger, Date.now(), credit);
   }
 
   /** Each tool approval decision lands in the audit log, like an infra tool call. */

@@ -48,6 +48,13 @@ const modeSchema = z
     personaDir: z.string().optional(),
     /** Llama: upstream base URL when it differs from `llama.baseUrl`. */
     baseUrl: z.string().url().optional(),
+    /** Claude: extra environment of this mode's CLI, over `claude.env` (ANTHROPIC_API_KEY bills it to an API key). */
+    env: z.record(z.string(), z.string()).optional(),
+    /** Claude: spending caps in USD, per turn (the CLI's `--max-budget-usd`) and per UTC day. */
+    budget: z
+      .object({ turnUsd: z.number().positive().optional(), dayUsd: z.number().positive().optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -61,6 +68,31 @@ const llamaModelSchema = z
   .strict();
 
 const WARM_DEFAULTS = { enabled: true, idleMs: 10 * 60_000, max: 4 };
+
+const CREDIT_DEFAULTS = {
+  notifyAtPercent: [50, 80, 95, 100],
+  runOutWarnDays: 3,
+  switchAtPercent: 95,
+  resetDay: 1,
+};
+
+/** The monthly Agent SDK credit that `claude -p` on a subscription draws from. */
+const creditSchema = z
+  .object({
+    /** USD a cycle; unset: from the plan in the credentials file; 0: no credit (API billing). */
+    monthlyUsd: z.number().min(0).optional(),
+    /** The day of the month (00:00 UTC) the credit renews, or the ISO date-time of one renewal; monthly from there. */
+    resetDay: z
+      .union([z.number().int().min(1).max(31), z.string().datetime({ offset: true })])
+      .default(CREDIT_DEFAULTS.resetDay),
+    /** Shares of the credit (percent) that each send one notice per cycle. */
+    notifyAtPercent: z.array(z.number().positive().max(100)).default(CREDIT_DEFAULTS.notifyAtPercent),
+    /** A notice when the forecast says the credit runs out more than this many days before the reset. */
+    runOutWarnDays: z.number().min(0).default(CREDIT_DEFAULTS.runOutWarnDays),
+    /** With usageLimit.fallbackMode: switch to it at this share of the credit (and when it is spent). */
+    switchAtPercent: z.number().positive().max(100).default(CREDIT_DEFAULTS.switchAtPercent),
+  })
+  .strict();
 
 const warmSchema = z
   .object({
@@ -139,6 +171,7 @@ export const configSchema = z
         approvalTimeoutMs: z.number().int().positive().default(120_000),
         /** CLI processes alive at once (warm ones included, all modes and tools together); a turn over it is refused. */
         maxProcesses: z.number().int().min(1).default(6),
+        credit: creditSchema.default(CREDIT_DEFAULTS),
       })
       .strict()
       .default({
@@ -151,6 +184,7 @@ export const configSchema = z
         warm: WARM_DEFAULTS,
         approvalTimeoutMs: 120_000,
         maxProcesses: 6,
+        credit: CREDIT_DEFAULTS,
       }),
     llama: z
       .object({
@@ -228,6 +262,7 @@ export type ConfigFile = z.input<typeof configSchema>;
 export type ModeConfig = z.infer<typeof modeSchema> & { id: string };
 export type LlamaModelConfig = z.infer<typeof llamaModelSchema>;
 export type WarmConfig = z.infer<typeof warmSchema>;
+export type CreditConfig = z.infer<typeof creditSchema>;
 type Parsed = z.infer<typeof configSchema>;
 
 export interface Config extends Omit<Parsed, 'modes' | 'claude'> {

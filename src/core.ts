@@ -8,6 +8,10 @@ import { type ApiToken, loadApiToken } from './api-token.js';
 import { ChatService } from './chat.js';
 import { type Config, modeCwd } from './config.js';
 import { ConversationMap } from './conversations.js';
+import { Budgets } from './credit/budget.js';
+import { CreditMeter } from './credit/meter.js';
+import { CreditSource } from './credit/plan.js';
+import { CreditWatcher } from './credit/watcher.js';
 import { type Db, KvStore, openDb } from './db/index.js';
 import type { Logger } from './logger.js';
 import { ModeRegistry } from './modes.js';
@@ -43,6 +47,10 @@ export interface Core {
   /** Every brain's last known readiness; all probes go through it. */
   readiness: ReadinessBoard;
   limits: UsageLimitWatcher;
+  /** The monthly Agent SDK credit: what is spent, what is left, the forecast. */
+  meter: CreditMeter;
+  /** Its notices and the switch before it runs dry. */
+  creditWatcher: CreditWatcher;
   /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
   /** Every `claude` process brainstem runs counts here (claude.maxProcesses). */
@@ -107,8 +115,37 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     notifier,
     logger: logger.child({ part: 'switch' }),
   });
-  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger, db, readiness });
+  const meter = new CreditMeter({
+    ledger,
+    source: new CreditSource(config.claude.credit, config.claude.credentialsFile),
+    config: config.claude.credit,
+    kv,
+  });
+  const budgets = new Budgets(ledger);
+  const chat = new ChatService({
+    config,
+    modes,
+    brains,
+    switcher,
+    ledger,
+    notifier,
+    logger,
+    db,
+    readiness,
+    budgets,
+    meter,
+  });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
+  const creditWatcher = new CreditWatcher({
+    config,
+    kv,
+    modes,
+    switcher,
+    notifier,
+    chat,
+    meter,
+    logger: logger.child({ part: 'credit' }),
+  });
   return {
     config,
     logger,
@@ -125,6 +162,8 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     chat,
     readiness,
     limits,
+    meter,
+    creditWatcher,
     mcp,
     claudeProcesses,
     startedAt: Date.now(),

@@ -1,4 +1,4 @@
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -44,17 +44,32 @@ const EXPIRES_KEY = 'credentials_expires_at';
 const RENEWED_KEY = 'credentials_renewed_at';
 
 export async function readCredentials(file: string): Promise<CredentialsRead> {
-  let raw: string;
   try {
-    raw = await readFile(file, 'utf8');
+    return parseCredentials(await readFile(file, 'utf8'));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      ok: false,
-      missing: code === 'ENOENT',
-      reason: code === 'ENOENT' ? 'the file does not exist' : `the file cannot be read (${code ?? 'error'})`,
-    };
+    return unreadable(err);
   }
+}
+
+/** The same, at once: for callers that cache it (the credit's plan). */
+export function readCredentialsSync(file: string): CredentialsRead {
+  try {
+    return parseCredentials(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return unreadable(err);
+  }
+}
+
+function unreadable(err: unknown): CredentialsRead {
+  const code = (err as NodeJS.ErrnoException).code;
+  return {
+    ok: false,
+    missing: code === 'ENOENT',
+    reason: code === 'ENOENT' ? 'the file does not exist' : `the file cannot be read (${code ?? 'error'})`,
+  };
+}
+
+function parseCredentials(raw: string): CredentialsRead {
   let json: unknown;
   try {
     json = JSON.parse(raw);

@@ -66,6 +66,7 @@ export async function startService(
       const closing = app.close();
       for (const s of stops) await s().catch((err) => logger.warn({ err }, 'part failed to stop'));
       core.limits.stop();
+      core.creditWatcher.stop();
       await core.chat.drain(graceMs);
       // Warm Claude processes outlive turns; nothing will use them now.
       await Promise.all([...core.brains.values()].map((b) => b.close?.()));

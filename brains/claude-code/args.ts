@@ -12,6 +12,8 @@ export interface ArgsInput {
   mcpConfigPath?: string;
   /** brainstem tools the CLI may run without asking (read-only ones, chosen by the core). */
   preallowed?: string[];
+  /** `--max-budget-usd`: the CLI stops the turn once its cost reaches this. */
+  maxBudgetUsd?: number;
 }
 
 /**
@@ -28,6 +30,7 @@ export function buildArgs({
   appendSystemPrompt,
   mcpConfigPath,
   preallowed,
+  maxBudgetUsd,
 }: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
@@ -35,6 +38,7 @@ export function buildArgs({
   if (resumeId) args.push('--resume', resumeId);
   if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
   if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
+  if (maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(maxBudgetUsd));
   // The config refuses such rules; a mode built in code (the claude_code tool) is held to the same.
   const allowed = mode.allowedTools.filter((rule) => !grantsBrainstemTools(rule));
   if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));

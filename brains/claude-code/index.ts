@@ -31,7 +31,10 @@ export interface ClaudeCodeBrainOptions {
   mode: ModeConfig;
   /** Working directory of the CLI; created if missing. Sessions belong to it. */
   cwd: string;
-  claude: Config['claude'];
+  claude: Pick<
+    Config['claude'],
+    'bin' | 'env' | 'maxRetries' | 'apiTimeoutMs' | 'turnTimeoutMs' | 'approvalTimeoutMs'
+  >;
   sessions: SessionStore;
   logger: Logger;
   /** brainstem's MCP endpoint, offered to Claude Code as the `brainstem` server. */
@@ -133,7 +136,10 @@ export class ClaudeCodeBrain implements Brain {
       depth,
       signal,
     };
-    a.warm = this.warmFor(key, a.resumeId, depth);
+    // The CLI holds `--max-budget-usd` against the running total of its process: a capped
+    // turn gets a process of its own, so the cap is this turn's alone.
+    if (req.maxBudgetUsd === undefined) a.warm = this.warmFor(key, a.resumeId, depth);
+    else await this.opts.warm?.drop(key);
     for (;;) {
       const next = yield* this.attempt(req, a);
       if (next === 'done') return;
@@ -188,8 +194,10 @@ export class ClaudeCodeBrain implements Brain {
       return 'done';
     }
     const started = Date.now();
-    const proc = a.warm ?? this.spawn(a, plan.appendSystemPrompt);
-    const pooled = a.warm !== undefined || (!this.closed && this.opts.warm?.claim(a.key, proc) === true);
+    const proc = a.warm ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd);
+    const pooled =
+      a.warm !== undefined ||
+      (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
     const log = this.log.child({ sessionKey: req.sessionKey, pid: proc.pid });
     log.info(
       { resumed: a.resumeId !== undefined, warm: a.warm !== undefined, promptChars: plan.stdin.length },
@@ -284,7 +292,11 @@ export class ClaudeCodeBrain implements Brain {
   }
 
   /** A new CLI process for this attempt, counted against claude.maxProcesses until it exits. */
-  private spawn(a: AttemptOptions, appendSystemPrompt: string | undefined): ClaudeProcess {
+  private spawn(
+    a: AttemptOptions,
+    appendSystemPrompt: string | undefined,
+    maxBudgetUsd: number | undefined,
+  ): ClaudeProcess {
     const proc = new ClaudeProcess({
       bin: this.opts.claude.bin,
       args: buildArgs({
@@ -293,6 +305,7 @@ export class ClaudeCodeBrain implements Brain {
         appendSystemPrompt,
         mcpConfigPath: a.mcpConfigPath,
         preallowed: this.preallowed(),
+        maxBudgetUsd,
       }),
       cwd: this.opts.cwd,
       env: this.env(),
@@ -306,12 +319,13 @@ export class ClaudeCodeBrain implements Brain {
     return `${this.id}\u0000${sessionKey}`;
   }
 
-  /** The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout, `claude.env`. */
+  /** The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout, `claude.env`, the mode's `env`. */
   private env(): Record<string, string> {
     return cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
+      ...this.opts.mode.env,
     });
   }
 

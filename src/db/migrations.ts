@@ -85,4 +85,16 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX conversation_heads_updated ON conversation_heads (updated_at);
     `,
   },
+  {
+    version: 4,
+    name: 'usage billing',
+    // Which account paid a Claude turn: the subscription (its monthly Agent SDK credit) or an API key.
+    // Older rows predate the column: those that cost something are counted as subscription turns,
+    // so the first cycle's meter errs on the side of spent.
+    sql: `
+      ALTER TABLE usage ADD COLUMN billing TEXT CHECK (billing IN ('subscription', 'api_key'));
+      UPDATE usage SET billing = 'subscription' WHERE cost_usd > 0;
+      CREATE INDEX usage_billing_ts ON usage (billing, ts, cost_usd);
+    `,
+  },
 ];

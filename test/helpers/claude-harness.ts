@@ -76,7 +76,7 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
     deniedTools: [],
     ...opts.mode,
   };
-  const claude: Config['claude'] = {
+  const claude = {
     bin: CLAUDE_BIN,
     credentialsFile: path.join(cli.home, '.claude', '.credentials.json'),
     maxRetries: 2,
