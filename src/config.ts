@@ -55,6 +55,21 @@ const warmSchema = z
   })
   .strict();
 
+const FRONT_DEFAULTS = { enabled: false, prefix: '/telegram', stallNoticeMs: 60_000 };
+
+const frontSchema = z
+  .object({
+    enabled: z.boolean().default(FRONT_DEFAULTS.enabled),
+    /** Path the front is served under: OpenClaw's `channels.telegram.apiRoot` is `http://<host>:<port><prefix>`. */
+    prefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_-]+$/, 'one path segment, e.g. "/telegram"')
+      .default(FRONT_DEFAULTS.prefix),
+    /** Updates waiting this long because nobody fetches them: one notice, and one when fetching resumes. */
+    stallNoticeMs: z.number().int().min(1_000).default(FRONT_DEFAULTS.stallNoticeMs),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     dataDir: z.string().default('./data'),
@@ -159,9 +174,17 @@ export const configSchema = z
         editIntervalMs: z.number().int().min(100).default(1_000),
         /** How long a confirmation (a mutating tool call, /upgrade) waits for its answer before nothing runs. */
         confirmTimeoutMs: z.number().int().min(1_000).default(120_000),
+        /** The Bot API front OpenClaw's own Telegram channel polls instead of Telegram (handlers/telegram-front). */
+        front: frontSchema.default(FRONT_DEFAULTS),
       })
       .strict()
-      .default({ allowedUsers: [], streaming: 'draft', editIntervalMs: 1_000, confirmTimeoutMs: 120_000 }),
+      .default({
+        allowedUsers: [],
+        streaming: 'draft',
+        editIntervalMs: 1_000,
+        confirmTimeoutMs: 120_000,
+        front: FRONT_DEFAULTS,
+      }),
     openclaw: z
       .object({
         gatewayUrl: z.string().url().optional(),
@@ -194,6 +217,7 @@ export type ConfigFile = z.input<typeof configSchema>;
 export type ModeConfig = z.infer<typeof modeSchema> & { id: string };
 export type LlamaModelConfig = z.infer<typeof llamaModelSchema>;
 export type WarmConfig = z.infer<typeof warmSchema>;
+export type FrontConfig = z.infer<typeof frontSchema>;
 type Parsed = z.infer<typeof configSchema>;
 
 export interface Config extends Omit<Parsed, 'modes' | 'claude'> {

@@ -2,14 +2,25 @@ import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
 import type { KvStore } from '../../src/db/index.js';
 import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
+import { detectIntent } from '../../src/intents.js';
 import type { Part } from '../../src/service.js';
+import { toolsOf } from '../../src/tools/index.js';
+import { createFront } from '../telegram-front/index.js';
 import { allowOnly } from './access.js';
 import { ApprovalPrompts } from './approval-prompts.js';
-import { createBot, startPolling } from './bot.js';
-import { CONTROL_COMMANDS, commandOf, publishCommands, registerCommands } from './commands.js';
+import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
+import {
+  CONTROL_COMMANDS,
+  commandMenus,
+  commandOf,
+  frontCommandNames,
+  publishCommands,
+  registerCommands,
+} from './commands.js';
 import type { BotDeps } from './deps.js';
 import { dialogKeyOf } from './dialogs.js';
 import { ChatHistory } from './history.js';
+import { inboundSplit } from './inbound-split.js';
 import { registerMessages } from './messages.js';
 import { startNoticeSink } from './notice-sink.js';
 import { OpenClawClient } from './openclaw-client.js';
@@ -32,7 +43,7 @@ function laneOf(ctx: Context): string | undefined {
   if (chat === undefined) return undefined;
   if (ctx.callbackQuery) return `${chat}:control`;
   const command = commandOf(ctx.message?.text);
-  if (command === 'stop') return `${chat}:stop`;
+  if (command === 'stop' || command === 'bstop') return `${chat}:stop`;
   if (command && CONTROL_COMMANDS.has(command)) return `${chat}:control`;
   return String(chat);
 }
@@ -80,7 +91,23 @@ export const telegramPart: Part = async (core) => {
     ? new OpenClawRoute(core, client)
     : new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) => approvals.forChat(chatId, lang));
   const turns = new ChatTurns();
-  const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token };
+  const front = telegram.front.enabled
+    ? createFront({ core, token: telegram.token, apiRoot, logger, ownCommands: frontCommandNames() })
+    : undefined;
+  const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token, front };
+  if (front) {
+    const tools = toolsOf(core);
+    const isMode = (name: string) => core.modes.find(name) !== undefined;
+    const split = inboundSplit({
+      ownCommands: frontCommandNames(),
+      allowedUsers: new Set(telegram.allowedUsers),
+      isOwnText: (text) =>
+        !text.startsWith('/') &&
+        (detectIntent(text, isMode)?.kind === 'switch' || tools?.resolveShortcut(text) !== undefined),
+      botUsername: () => (bot.isInited() ? bot.botInfo.username : undefined),
+    });
+    bot.api.config.use(front.intake(split, ALLOWED_UPDATES));
+  }
 
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, logger));
@@ -95,16 +122,26 @@ export const telegramPart: Part = async (core) => {
   );
 
   const polling = startPolling(bot, logger);
-  void publishCommands(bot.api, logger);
+  if (front) {
+    void front.commands
+      .setOwn(commandMenus(true))
+      .catch((err: Error) => logger.warn({ err: err.message }, 'the merged command menu was not set'));
+  } else void publishCommands(bot.api, logger);
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
   const sink =
     chats.length > 0 ? startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger }) : undefined;
   if (!sink) logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
   // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the notify chats are asked.
   if (chats.length > 0) core.chat.setDefaultApprover(approvals.forChats(chats, () => noticeLang(core.kv)));
-  logger.info({ route: route.kind, notifyChats: chats }, 'Telegram bot starting');
+  logger.info(
+    { route: front ? 'openclaw-front' : route.kind, notifyChats: chats },
+    front
+      ? `Telegram bot starting; OpenClaw's channel polls the front at ${telegram.front.prefix}`
+      : 'Telegram bot starting',
+  );
 
   return {
+    routes: front?.routes,
     async stop() {
       await polling.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
@@ -113,6 +150,7 @@ export const telegramPart: Part = async (core) => {
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
       await client?.close();
+      await front?.stop();
     },
   };
 };

@@ -73,4 +73,23 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX telegram_history_chat ON telegram_history (chat_key, id);
     `,
   },
+  {
+    version: 3,
+    name: 'telegram front',
+    sql: `
+      CREATE TABLE front_updates (
+        update_id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+      );
+      CREATE TABLE front_commands (
+        owner TEXT NOT NULL CHECK (owner IN ('brainstem', 'openclaw')),
+        scope TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        commands TEXT NOT NULL,
+        PRIMARY KEY (owner, scope, lang)
+      );
+    `,
+  },
 ];
