@@ -6,6 +6,7 @@ import type { RouteSet } from '../http/server.js';
 import { CommandsMerge } from './commands-merge.js';
 import { frontIntake, type Split } from './intake.js';
 import { localMethods } from './local-methods.js';
+import { NoticeDedupe } from './notice-dedupe.js';
 import { Passthrough } from './passthrough.js';
 import { frontRoutes } from './routes.js';
 import { UpdateQueue } from './update-queue.js';
@@ -46,6 +47,8 @@ export interface FrontOptions {
   logger: Logger;
   /** The command names brainstem answers while the front is on. */
   ownCommands: ReadonlySet<string>;
+  /** Where brainstem sends its notices itself (OpenClaw's copies are taken out there). */
+  notifyChats: readonly number[];
 }
 
 export function createFront(opts: FrontOptions): Front {
@@ -56,9 +59,10 @@ export function createFront(opts: FrontOptions): Front {
   const passthrough = new Passthrough(opts.apiRoot, token);
   const commands = new CommandsMerge(core.db, (m, p) => passthrough.call(m, p), log, opts.ownCommands);
   const local = localMethods({ queue, commands, logger: log });
+  const dedupe = new NoticeDedupe(core, new Set(opts.notifyChats));
 
   return {
-    routes: frontRoutes({ prefix, token, local, passthrough, logger: log }),
+    routes: frontRoutes({ prefix, token, local, passthrough, rewrite: dedupe, logger: log }),
     intake: (split, own) => frontIntake({ queue, own, split, logger: log }),
     commands,
     status() {
@@ -72,6 +76,7 @@ export function createFront(opts: FrontOptions): Front {
     },
     async stop() {
       queue.close();
+      dedupe.close();
       await passthrough.close();
     },
   };

@@ -91,8 +91,16 @@ export const telegramPart: Part = async (core) => {
     ? new OpenClawRoute(core, client)
     : new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) => approvals.forChat(chatId, lang));
   const turns = new ChatTurns();
+  const chats = telegram.notifyChats ?? telegram.allowedUsers;
   const front = telegram.front.enabled
-    ? createFront({ core, token: telegram.token, apiRoot, logger, ownCommands: frontCommandNames() })
+    ? createFront({
+        core,
+        token: telegram.token,
+        apiRoot,
+        logger,
+        ownCommands: frontCommandNames(),
+        notifyChats: chats,
+      })
     : undefined;
   const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token, front };
   if (front) {
@@ -127,7 +135,6 @@ export const telegramPart: Part = async (core) => {
       .setOwn(commandMenus(true))
       .catch((err: Error) => logger.warn({ err: err.message }, 'the merged command menu was not set'));
   } else void publishCommands(bot.api, logger);
-  const chats = telegram.notifyChats ?? telegram.allowedUsers;
   const sink =
     chats.length > 0 ? startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger }) : undefined;
   if (!sink) logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');

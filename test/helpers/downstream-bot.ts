@@ -8,6 +8,7 @@
  *   const oc = await startDownstream(`${service.url}/telegram`, tg.token);
  *   oc.received            updates, in the order handled
  *   oc.answers             { method, ok, error_code?, retry_after? } per raw call
+ *   oc.bot.on(…)           handlers of the test's own, run after the update is recorded
  *   await oc.stop()
  */
 import { autoRetry } from '@grammyjs/auto-retry';
@@ -63,8 +64,10 @@ export async function startDownstream(
   });
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3 }));
   const received: Update[] = [];
-  bot.use((ctx) => {
+  // Kept first; a test may add handlers of its own after this one.
+  bot.use((ctx, next) => {
     received.push(ctx.update);
+    return next();
   });
   await bot.init();
   await bot.api.deleteWebhook();
