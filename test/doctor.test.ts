@@ -135,6 +135,7 @@ describe('brainstem doctor', () => {
       '✓ llama upstream    ',
       '✓ OpenClaw gateway  ',
       '✓ Telegram          ',
+      '✓ OpenClaw front    ',
       '✓ bind address      ',
       '✓ API token         ',
     ]);
@@ -144,7 +145,7 @@ describe('brainstem doctor', () => {
     expect(line(text, 'SQLite')).toMatch(/WAL, integrity ok/);
     expect(line(text, 'Telegram')).toContain('@brainstem_test_bot');
     expect(line(text, 'API token')).toContain('api-token (mode 600)');
-    expect(text).toContain('All 10 checks passed.');
+    expect(text).toContain('All 11 checks passed.');
     for (const secret of [stored, BOT_TOKEN, GATEWAY_TOKEN, ACCESS_TOKEN]) expect(text).not.toContain(secret);
   });
 

@@ -9,6 +9,7 @@ import { localMethods } from './local-methods.js';
 import { NoticeDedupe } from './notice-dedupe.js';
 import { Passthrough } from './passthrough.js';
 import { frontRoutes } from './routes.js';
+import { StallWatch } from './stall-watch.js';
 import { UpdateQueue } from './update-queue.js';
 
 /**
@@ -27,6 +28,8 @@ export interface FrontStatus {
   polling: boolean;
   waiting: number;
   oldestAt: number | undefined;
+  /** Since when updates wait with nobody fetching them (the notify chats were told). */
+  stalledSince: number | undefined;
 }
 
 export interface Front {
@@ -53,13 +56,14 @@ export interface FrontOptions {
 
 export function createFront(opts: FrontOptions): Front {
   const { core, token, logger } = opts;
-  const { prefix } = core.config.telegram.front;
+  const { prefix, stallNoticeMs } = core.config.telegram.front;
   const log = logger.child({ part: 'telegram-front' });
   const queue = new UpdateQueue(core.db, core.kv, log);
   const passthrough = new Passthrough(opts.apiRoot, token);
   const commands = new CommandsMerge(core.db, (m, p) => passthrough.call(m, p), log, opts.ownCommands);
   const local = localMethods({ queue, commands, logger: log });
   const dedupe = new NoticeDedupe(core, new Set(opts.notifyChats));
+  const stall = new StallWatch(queue, core, stallNoticeMs, log);
 
   return {
     routes: frontRoutes({ prefix, token, local, passthrough, rewrite: dedupe, logger: log }),
@@ -72,9 +76,11 @@ export function createFront(opts: FrontOptions): Front {
         polling: queue.polling > 0,
         waiting: w.count,
         oldestAt: w.oldestAt,
+        stalledSince: stall.stall()?.since,
       };
     },
     async stop() {
+      stall.stop();
       queue.close();
       dedupe.close();
       await passthrough.close();

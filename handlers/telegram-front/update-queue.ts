@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Db, KvStore } from '../../src/db/index.js';
+import { formatDuration } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { OPT_IN_TYPES, updateKind } from './bot-api.js';
 
@@ -42,8 +43,10 @@ export interface Waiting {
   count: number;
   /** When the oldest waiting update reached brainstem. */
   oldestAt: number | undefined;
+  oldestId: number | undefined;
 }
 
+/** `polled`: a getUpdates came and confirmed what its offset confirms; `pushed`: updates were queued. */
 export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
   private readonly insertStmt;
   private readonly selectStmt;
@@ -76,8 +79,8 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
       'SELECT body FROM front_updates WHERE update_id >= ? ORDER BY update_id LIMIT ?',
     );
     this.ackStmt = db.prepare('DELETE FROM front_updates WHERE update_id < ?');
-    this.waitingStmt = db.prepare<[], { count: number; oldestAt: number | null }>(
-      'SELECT COUNT(*) AS count, MIN(received_at) AS oldestAt FROM front_updates',
+    this.waitingStmt = db.prepare<[], { count: number; oldestAt: number | null; oldestId: number | null }>(
+      'SELECT COUNT(*) AS count, MIN(received_at) AS oldestAt, MIN(update_id) AS oldestId FROM front_updates',
     );
     const allowed = kv.get(ALLOWED_KEY);
     this.allowed = allowed === undefined ? undefined : (JSON.parse(allowed) as string[]);
@@ -122,7 +125,6 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
     this.current?.cancel();
     this.polling++;
     this.notePolled();
-    this.emit('polled');
     let conflict = false;
     const mine = {
       cancel: () => {
@@ -135,6 +137,7 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
       this.remember(req.allowedUpdates ?? this.allowed ?? []);
       this.acknowledge(req.offset ?? 0);
       this.purge();
+      this.emit('polled');
       const from = Math.max(0, req.offset ?? 0);
       const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(req.limit ?? MAX_LIMIT)));
       const deadline = Date.now() + Math.max(0, req.timeout ?? 0) * 1000;
@@ -155,7 +158,11 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
 
   waiting(): Waiting {
     const row = this.waitingStmt.get();
-    return { count: row?.count ?? 0, oldestAt: row?.oldestAt ?? undefined };
+    return {
+      count: row?.count ?? 0,
+      oldestAt: row?.oldestAt ?? undefined,
+      oldestId: row?.oldestId ?? undefined,
+    };
   }
 
   /** Answers every waiting poll (empty) and takes no more waits: brainstem is stopping. */
@@ -210,8 +217,8 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
       .run(now - this.maxAgeMs).changes;
     if (dropped > 0) {
       this.logger.warn(
-        { dropped, maxAgeHours: this.maxAgeMs / 3_600_000 },
-        `dropped ${dropped} update(s) OpenClaw did not fetch within ${this.maxAgeMs / 3_600_000} hours`,
+        { dropped, maxAgeMs: this.maxAgeMs },
+        `dropped ${dropped} update(s) OpenClaw did not fetch within ${formatDuration(this.maxAgeMs)}`,
       );
     }
   }

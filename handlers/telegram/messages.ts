@@ -50,7 +50,9 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
         await out.sendHtml(helpText(deps, lang));
         return;
       case 'status':
-        await out.sendHtml(await statusView(core, deps.route, core.config.openclaw.gatewayUrl, lang));
+        await out.sendHtml(
+          await statusView(core, deps.route, core.config.openclaw.gatewayUrl, lang, deps.front?.status()),
+        );
         return;
       case 'modes':
         await showModeMenu(deps, out, lang);

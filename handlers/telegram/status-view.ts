@@ -1,6 +1,7 @@
 import type { Core } from '../../src/core.js';
-import { formatDuration, type Lang, t } from '../../src/i18n.js';
+import { formatDuration, formatUtc, type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import type { FrontStatus } from '../telegram-front/index.js';
 import { limitLines } from './limit-view.js';
 import type { Route } from './relay.js';
 import { escapeHtml } from './render.js';
@@ -14,6 +15,7 @@ export async function statusView(
   route: Route,
   gatewayUrl: string | undefined,
   lang: Lang,
+  front?: FrontStatus,
 ): Promise<string> {
   const [lines, gateway] = await Promise.all([
     core.chat.statusLines(PROBE_MS),
@@ -24,8 +26,9 @@ export async function statusView(
     (l) =>
       `${l.ready ? '✅' : '❌'} ${l.active ? `<b>${escapeHtml(l.mode.id)}</b> ←` : escapeHtml(l.mode.id)} (${l.mode.kind}): ${escapeHtml(l.detail)}`,
   );
-  const routeLine =
-    route.kind === 'openclaw'
+  const routeLine = front
+    ? frontLine(front, lang)
+    : route.kind === 'openclaw'
       ? t(
           lang,
           `Route: OpenClaw gateway <code>${escapeHtml(gatewayUrl ?? '')}</code> ${gateway.ok ? '✅ answers' : `❌ ${escapeHtml(gateway.reason)}`}`,
@@ -50,4 +53,31 @@ export async function statusView(
     ),
     `Versions: brainstem ${escapeHtml(core.version)}, Node ${process.versions.node}`,
   ].join('\n');
+}
+
+/** Where OpenClaw's channel stands: when it last fetched from the front, and what waits for it. */
+export function frontLine(f: FrontStatus, lang: Lang): string {
+  const now = Date.now();
+  const polled =
+    f.lastPolledAt === undefined
+      ? t(lang, 'never polled yet', 'jamais encore récupéré')
+      : t(
+          lang,
+          `last polled ${formatDuration(now - f.lastPolledAt)} ago${f.polling ? ' (polling now)' : ''}`,
+          `dernière récupération il y a ${formatDuration(now - f.lastPolledAt)}${f.polling ? ' (en cours)' : ''}`,
+        );
+  const waiting =
+    f.waiting === 0 || f.oldestAt === undefined
+      ? t(lang, 'nothing waiting', 'rien en attente')
+      : t(
+          lang,
+          `${f.waiting} waiting since ${formatUtc(f.oldestAt)}`,
+          `${f.waiting} en attente depuis ${formatUtc(f.oldestAt)}`,
+        );
+  const icon = f.stalledSince !== undefined ? '❌' : f.lastPolledAt === undefined ? '⏳' : '✅';
+  return t(
+    lang,
+    `Route: OpenClaw through the Bot API front ${icon} ${polled}; ${waiting}`,
+    `Route : OpenClaw par le front Bot API ${icon} ${polled} ; ${waiting}`,
+  );
 }

@@ -7,6 +7,7 @@ import {
   checkClaudeBinary,
   checkCredentials,
   checkDataDir,
+  checkFront,
   checkGateway,
   checkLlama,
   checkSqlite,
@@ -64,6 +65,7 @@ export async function runDoctor(
       ...llama,
       gateway,
       telegram,
+      checkFront(config),
       checkBind(config),
       checkApiToken(config, env),
     ];
