@@ -187,8 +187,6 @@ export const configSchema = z
       }),
     openclaw: z
       .object({
-        gatewayUrl: z.string().url().optional(),
-        gatewayToken: z.string().optional(),
         /** openclaw.json to keep in step with the active mode, if wanted. */
         configPath: z.string().optional(),
       })
@@ -296,7 +294,6 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
     },
     claude: { bin: env.CLAUDE_BIN, credentialsFile: env.CLAUDE_CREDENTIALS_FILE },
     llama: { baseUrl: env.LLAMA_BASE_URL },
-    openclaw: { gatewayUrl: env.OPENCLAW_GATEWAY_URL, gatewayToken: env.OPENCLAW_GATEWAY_TOKEN },
     tools: { webSearch: { apiKey: env.BRAVE_API_KEY } },
   };
 }

@@ -275,9 +275,7 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
   command('status', (ctx) =>
     guarded(ctx, logger, 'status', async () => {
       const { lang, out } = ctxInfo(ctx);
-      await out.sendHtml(
-        await statusView(core, route, core.config.openclaw.gatewayUrl, lang, deps.front?.status()),
-      );
+      await out.sendHtml(await statusView(core, deps.front?.status(), lang));
     }),
   );
 

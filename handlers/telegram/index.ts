@@ -23,8 +23,7 @@ import { ChatHistory } from './history.js';
 import { inboundSplit } from './inbound-split.js';
 import { registerMessages } from './messages.js';
 import { startNoticeSink } from './notice-sink.js';
-import { OpenClawClient } from './openclaw-client.js';
-import { DirectRoute, OpenClawRoute } from './relay.js';
+import { DirectRoute } from './relay.js';
 import { registerToolCommands } from './tool-commands.js';
 import { ChatTurns } from './turns.js';
 
@@ -68,28 +67,21 @@ function rememberLang(kv: KvStore): MiddlewareFn<Context> {
 
 /** The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. */
 export const telegramPart: Part = async (core) => {
-  const { telegram, openclaw } = core.config;
+  const { telegram } = core.config;
   if (!telegram.token) return undefined;
   const logger = core.logger.child({ part: 'telegram' });
   const apiRoot = telegram.apiRoot ?? TELEGRAM_API_ROOT;
   const bot = createBot(telegram.token, telegram.apiRoot);
 
-  const client = openclaw.gatewayUrl
-    ? new OpenClawClient({
-        url: openclaw.gatewayUrl,
-        token: openclaw.gatewayToken,
-        silenceTimeoutMs: core.config.claude.turnTimeoutMs,
-      })
-    : undefined;
   const approvals = new ApprovalPrompts({
     api: bot.api,
     approvers: new Set(telegram.approvers ?? telegram.allowedUsers),
     timeoutMs: core.config.claude.approvalTimeoutMs,
     logger,
   });
-  const route = client
-    ? new OpenClawRoute(core, client)
-    : new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) => approvals.forChat(chatId, lang));
+  const route = new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) =>
+    approvals.forChat(chatId, lang),
+  );
   const turns = new ChatTurns();
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
   const front = telegram.front.enabled
@@ -141,7 +133,7 @@ export const telegramPart: Part = async (core) => {
   // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the notify chats are asked.
   if (chats.length > 0) core.chat.setDefaultApprover(approvals.forChats(chats, () => noticeLang(core.kv)));
   logger.info(
-    { route: front ? 'openclaw-front' : route.kind, notifyChats: chats },
+    { route: front ? 'openclaw-front' : 'direct', notifyChats: chats },
     front
       ? `Telegram bot starting; OpenClaw's channel polls the front at ${telegram.front.prefix}`
       : 'Telegram bot starting',
@@ -156,7 +148,6 @@ export const telegramPart: Part = async (core) => {
       core.chat.setDefaultApprover(undefined);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
-      await client?.close();
       await front?.stop();
     },
   };

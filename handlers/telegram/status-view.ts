@@ -3,24 +3,14 @@ import { formatDuration, formatUtc, type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import type { FrontStatus } from '../telegram-front/index.js';
 import { limitLines } from './limit-view.js';
-import type { Route } from './relay.js';
 import { escapeHtml } from './render.js';
 
 /** How long /status waits for each probe. */
 const PROBE_MS = 3000;
 
 /** /status: active mode, Claude's usage limit if reached, each brain's readiness, the route and whether it answers, uptime, versions. */
-export async function statusView(
-  core: Core,
-  route: Route,
-  gatewayUrl: string | undefined,
-  lang: Lang,
-  front?: FrontStatus,
-): Promise<string> {
-  const [lines, gateway] = await Promise.all([
-    core.chat.statusLines(PROBE_MS),
-    route.probe(AbortSignal.timeout(PROBE_MS)),
-  ]);
+export async function statusView(core: Core, front: FrontStatus | undefined, lang: Lang): Promise<string> {
+  const lines = await core.chat.statusLines(PROBE_MS);
   const active = core.switcher.active();
   const brains = lines.map(
     (l) =>
@@ -28,17 +18,11 @@ export async function statusView(
   );
   const routeLine = front
     ? frontLine(front, lang)
-    : route.kind === 'openclaw'
-      ? t(
-          lang,
-          `Route: OpenClaw gateway <code>${escapeHtml(gatewayUrl ?? '')}</code> ${gateway.ok ? '✅ answers' : `❌ ${escapeHtml(gateway.reason)}`}`,
-          `Route : passerelle OpenClaw <code>${escapeHtml(gatewayUrl ?? '')}</code> ${gateway.ok ? '✅ répond' : `❌ ${escapeHtml(gateway.reason)}`}`,
-        )
-      : t(
-          lang,
-          'Route: direct to the active brain (no OPENCLAW_GATEWAY_URL)',
-          'Route : directe vers le cerveau actif (pas d’OPENCLAW_GATEWAY_URL)',
-        );
+    : t(
+        lang,
+        'Route: direct to the active brain (the Bot API front for OpenClaw is off)',
+        'Route : directe vers le cerveau actif (le front Bot API pour OpenClaw est éteint)',
+      );
   return [
     t(lang, `${PROXY_TAG} <b>Status</b>`, `${PROXY_TAG} <b>Statut</b>`),
     t(lang, `Active mode: <b>${escapeHtml(active.id)}</b>`, `Mode actif : <b>${escapeHtml(active.id)}</b>`) +

@@ -232,43 +232,6 @@ export async function checkLlama(config: Config, dispatcher: Dispatcher): Promis
   );
 }
 
-export async function checkGateway(config: Config, dispatcher: Dispatcher): Promise<CheckResult> {
-  const name = 'OpenClaw gateway';
-  const { gatewayUrl, gatewayToken } = config.openclaw;
-  if (!gatewayUrl) {
-    return ok(
-      name,
-      'off (direct route: Telegram messages go straight to the active brain; set OPENCLAW_GATEWAY_URL to relay them through OpenClaw)',
-    );
-  }
-  const base = gatewayUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
-  const url = `${base}/v1/models`;
-  const r = await httpGet(url, dispatcher, gatewayToken ? { authorization: `Bearer ${gatewayToken}` } : {});
-  if ('error' in r) {
-    return fail(
-      name,
-      `${base} not reachable (${scrub(r.error, gatewayToken)})`,
-      'start the gateway (`openclaw gateway`), or unset OPENCLAW_GATEWAY_URL to use the direct route',
-    );
-  }
-  if (r.status < 400) return ok(name, `${base} answers`);
-  if (r.status === 401 || r.status === 403) {
-    return fail(
-      name,
-      `${url} refused the token (HTTP ${r.status})`,
-      'set OPENCLAW_GATEWAY_TOKEN to the gateway’s gateway.auth.token',
-    );
-  }
-  if (r.status === 404) {
-    return fail(
-      name,
-      `${url} answers 404: the OpenAI endpoint is off`,
-      'set gateway.http.endpoints.chatCompletions.enabled: true in openclaw.json and restart the gateway',
-    );
-  }
-  return fail(name, `${url} answers HTTP ${r.status}`, 'read the gateway’s log');
-}
-
 const getMeSchema = z.looseObject({
   ok: z.boolean(),
   result: z.looseObject({ id: z.number(), username: z.string().optional() }).optional(),

@@ -8,7 +8,6 @@ import {
   checkCredentials,
   checkDataDir,
   checkFront,
-  checkGateway,
   checkLlama,
   checkSqlite,
   checkTelegram,
@@ -49,11 +48,10 @@ export async function runDoctor(
   let results: CheckResult[];
   try {
     // Independent checks run together, so the whole run takes about as long as the slowest one.
-    const [claude, credentials, llama, gateway, telegram] = await Promise.all([
+    const [claude, credentials, llama, telegram] = await Promise.all([
       checkClaudeBinary(config, env),
       checkCredentials(config, env),
       checkLlama(config, agent),
-      checkGateway(config, agent),
       checkTelegram(config, agent),
     ]);
     results = [
@@ -63,7 +61,6 @@ export async function runDoctor(
       claude,
       credentials,
       ...llama,
-      gateway,
       telegram,
       checkFront(config),
       checkBind(config),
