@@ -28,6 +28,7 @@
  *   tg.commands                 setMyCommands of the default scope per language code ('' = default)
  *   tg.menus                    every command list per scope and language: key `<scope type>[:<chat id>]|<lang>`
  *   tg.updateLog                every update created, oldest first
+ *   tg.releasedAt               when (performance.now()) each update id left in a getUpdates answer
  *   tg.polling                  getUpdates seen: { calls, maxConcurrent, conflicts, allowedUpdates } (a second
  *                               poll while one waits ends the first with 409 Conflict, as Telegram does)
  *   tg.callbackAnswers          answerCallbackQuery calls
@@ -136,6 +137,8 @@ export interface FakeTelegram {
   polling: FakePolling;
   /** Every update created, oldest first, as sent to the poller. */
   updateLog: Record<string, unknown>[];
+  /** When (performance.now()) each update left in a getUpdates answer, by update id. */
+  releasedAt: Map<number, number>;
   callbackAnswers: { callbackQueryId: string; text?: string }[];
   user(id: number, opts?: FakeUserOptions): FakeUser;
   messages(chatId: number): FakeMessage[];
@@ -214,6 +217,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     return id;
   };
   const updateLog: Json[] = [];
+  const releasedAt = new Map<number, number>();
   const pushUpdate = (update: Json) => {
     const full = { update_id: nextUpdateId++, ...update };
     updates.push(full);
@@ -545,6 +549,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       changed.emit('change');
     }
     if (res.destroyed) return;
+    if (method === 'getUpdates' && Array.isArray(body.result)) {
+      const at = performance.now();
+      for (const u of body.result as Json[]) releasedAt.set(Number(u.update_id), at);
+    }
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   }
@@ -635,6 +643,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     menus,
     polling,
     updateLog,
+    releasedAt,
     callbackAnswers,
     user(id, o = {}) {
       users.set(id, {
