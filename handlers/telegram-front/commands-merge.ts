@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../../src/db/index.js';
 import type { Logger } from '../../src/logger.js';
-import { apiError, apiResult, type BotApiAnswer } from './bot-api.js';
+import { apiError, apiResult, type BotApiAnswer, redactBotPaths } from './bot-api.js';
 
 /**
  * One command menu for two owners. Telegram keeps one list per scope and
@@ -186,8 +186,9 @@ export class CommandsMerge {
     try {
       answer = await this.send(method, params);
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, method, key: id }, 'command menu not updated');
-      return apiError(502, `Bad Gateway: brainstem could not reach Telegram (${(err as Error).message})`);
+      const reason = redactBotPaths((err as Error).message || String(err));
+      this.logger.warn({ err: reason, method, key: id }, 'command menu not updated');
+      return apiError(502, `Bad Gateway: brainstem could not reach Telegram (${reason})`);
     }
     if (answer.status === 200) this.sent.set(id, content);
     else {

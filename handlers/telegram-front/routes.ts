@@ -49,12 +49,23 @@ export function frontRoutes(opts: FrontRouteOptions): RouteSet {
           method: ['GET', 'POST'],
           url: '/*',
           config: { auth: 'own' },
-          handler: (request, reply) => handle(opts, request, reply),
+          handler: (request, reply) => guarded(opts, request, reply),
         });
       },
       { prefix: opts.prefix },
     );
   };
+}
+
+/** Whatever fails is answered in Telegram's shape, and logged without the token. */
+async function guarded(opts: FrontRouteOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  try {
+    await handle(opts, request, reply);
+  } catch (err) {
+    const reason = redactBotPaths((err as Error).message || String(err));
+    opts.logger.error({ err: reason }, 'front: a call failed');
+    if (!reply.sent) answer(reply, apiError(500, 'Internal Server Error: see the brainstem log'));
+  }
 }
 
 async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {

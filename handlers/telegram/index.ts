@@ -142,13 +142,14 @@ export const telegramPart: Part = async (core) => {
   return {
     routes: front?.routes,
     async stop() {
+      // First: OpenClaw's waiting long poll is answered at once, so the HTTP server can close.
+      await front?.stop();
       await polling.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       core.chat.setDefaultApprover(undefined);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
-      await front?.stop();
     },
   };
 };
