@@ -3,8 +3,11 @@
  * its own, and everything else reaches the second grammY bot (OpenClaw's
  * channel) through the front, with the same update ids and content.
  */
+import { tmpdir } from 'node:os';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telegramPart } from '../handlers/telegram/index.js';
+import { toolsPart } from '../src/tools/index.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -14,7 +17,13 @@ const CHAT = 112;
 const STRANGER = 999;
 
 beforeAll(async () => {
-  h = await startHarness({ config: { telegram: { front: { enabled: true } } } });
+  h = await startHarness({
+    parts: [toolsPart, telegramPart],
+    config: {
+      telegram: { front: { enabled: true } },
+      tools: { tests: { argv: [process.execPath, '-e', 'console.log("all green")'], cwd: tmpdir() } },
+    },
+  });
   oc = await startDownstream(`${h.service.url}/telegram`, h.tg.token);
 });
 afterAll(async () => {
@@ -137,13 +146,31 @@ describe('the Bot API front, inbound', () => {
     expect(h.tg.botMessages(CHAT)).toHaveLength(before);
   });
 
+  it('answers its shortcut words and /run itself', async () => {
+    const owner = h.tg.user(OWNER);
+    const ownIds: number[] = [];
+    owner.says('tests');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((m) => /all green/.test(m.text)), {
+      timeoutMs: 15_000,
+    });
+    owner.says('/run');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((m) => /git_log/.test(m.text)));
+    await settled();
+    const got = receivedIds();
+    expect(ownIds.filter((id) => got.has(id))).toEqual([]);
+  });
+
   it('leaves strangers to OpenClaw’s own access policy, but refuses them brainstem’s commands', async () => {
     const stranger = h.tg.user(STRANGER);
     stranger.says('hi, may I pair?');
     const d = await delivered();
     expect(d.got).toEqual(d.sent);
-    // A switch request from a stranger is plain text for OpenClaw, not brainstem's to refuse.
+    // A switch request or a shortcut word from a stranger is plain text for OpenClaw, not brainstem's to refuse.
     stranger.says('switch to local');
+    await delivered();
+    stranger.says('tests');
     await delivered();
     expect(h.tg.botMessages(STRANGER)).toHaveLength(0);
 

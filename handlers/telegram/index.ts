@@ -24,7 +24,7 @@ import { inboundSplit } from './inbound-split.js';
 import { registerMessages } from './messages.js';
 import { startNoticeSink } from './notice-sink.js';
 import { DirectRoute } from './relay.js';
-import { registerToolCommands } from './tool-commands.js';
+import { registerToolCommands, TOOL_COMMANDS } from './tool-commands.js';
 import { ChatTurns } from './turns.js';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';
@@ -84,22 +84,25 @@ export const telegramPart: Part = async (core) => {
   );
   const turns = new ChatTurns();
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
+  const tools = toolsOf(core);
+  // The commands brainstem answers with the front on; without the tools part, /run and /upgrade are OpenClaw's.
+  const ownCommands = frontCommandNames();
+  if (!tools) for (const c of TOOL_COMMANDS) ownCommands.delete(c);
   const front = telegram.front.enabled
     ? createFront({
         core,
         token: telegram.token,
         apiRoot,
         logger,
-        ownCommands: frontCommandNames(),
+        ownCommands,
         notifyChats: chats,
       })
     : undefined;
   const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token, front };
   if (front) {
-    const tools = toolsOf(core);
     const isMode = (name: string) => core.modes.find(name) !== undefined;
     const split = inboundSplit({
-      ownCommands: frontCommandNames(),
+      ownCommands,
       allowedUsers: new Set(telegram.allowedUsers),
       isOwnText: (text) =>
         !text.startsWith('/') &&
