@@ -215,7 +215,6 @@ export type ConfigFile = z.input<typeof configSchema>;
 export type ModeConfig = z.infer<typeof modeSchema> & { id: string };
 export type LlamaModelConfig = z.infer<typeof llamaModelSchema>;
 export type WarmConfig = z.infer<typeof warmSchema>;
-export type FrontConfig = z.infer<typeof frontSchema>;
 type Parsed = z.infer<typeof configSchema>;
 
 export interface Config extends Omit<Parsed, 'modes' | 'claude'> {
@@ -280,6 +279,11 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
         throw new ConfigError([`${name}: "${s}" is not a Telegram user id (digits only)`]);
       return n;
     });
+  if (env.OPENCLAW_GATEWAY_URL) {
+    throw new ConfigError([
+      "OPENCLAW_GATEWAY_URL: the gateway relay is gone; OpenClaw's own Telegram channel now polls brainstem's Bot API front (set telegram.front.enabled, see the README's \"OpenClaw setup\") and this variable must be unset",
+    ]);
+  }
   const port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
   if (port !== undefined && !Number.isInteger(port)) {
     throw new ConfigError([`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`]);
