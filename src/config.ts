@@ -104,6 +104,21 @@ const warmSchema = z
   })
   .strict();
 
+const FRONT_DEFAULTS = { enabled: false, prefix: '/telegram', stallNoticeMs: 60_000 };
+
+const frontSchema = z
+  .object({
+    enabled: z.boolean().default(FRONT_DEFAULTS.enabled),
+    /** Path the front is served under: OpenClaw's `channels.telegram.apiRoot` is `http://<host>:<port><prefix>`. */
+    prefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_-]+$/, 'one path segment, e.g. "/telegram"')
+      .default(FRONT_DEFAULTS.prefix),
+    /** Updates waiting this long because nobody fetches them: one notice, and one when fetching resumes. */
+    stallNoticeMs: z.number().int().min(1_000).default(FRONT_DEFAULTS.stallNoticeMs),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     dataDir: z.string().default('./data'),
@@ -227,13 +242,19 @@ export const configSchema = z
         editIntervalMs: z.number().int().min(100).default(1_000),
         /** How long a confirmation (a mutating tool call, /upgrade) waits for its answer before nothing runs. */
         confirmTimeoutMs: z.number().int().min(1_000).default(120_000),
+        /** The Bot API front OpenClaw's own Telegram channel polls instead of Telegram (handlers/telegram-front). */
+        front: frontSchema.default(FRONT_DEFAULTS),
       })
       .strict()
-      .default({ allowedUsers: [], streaming: 'draft', editIntervalMs: 1_000, confirmTimeoutMs: 120_000 }),
+      .default({
+        allowedUsers: [],
+        streaming: 'draft',
+        editIntervalMs: 1_000,
+        confirmTimeoutMs: 120_000,
+        front: FRONT_DEFAULTS,
+      }),
     openclaw: z
       .object({
-        gatewayUrl: z.string().url().optional(),
-        gatewayToken: z.string().optional(),
         /** openclaw.json to keep in step with the active mode, if wanted. */
         configPath: z.string().optional(),
       })
@@ -352,6 +373,11 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
         throw new ConfigError([`${name}: "${s}" is not a Telegram user id (digits only)`]);
       return n;
     });
+  if (env.OPENCLAW_GATEWAY_URL) {
+    throw new ConfigError([
+      "OPENCLAW_GATEWAY_URL: the gateway relay is gone; OpenClaw's own Telegram channel now polls brainstem's Bot API front (set telegram.front.enabled, see the README's \"OpenClaw setup\") and this variable must be unset",
+    ]);
+  }
   const port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
   if (port !== undefined && !Number.isInteger(port)) {
     throw new ConfigError([`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`]);
@@ -372,7 +398,6 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
     },
     claude: { bin: env.CLAUDE_BIN, credentialsFile: env.CLAUDE_CREDENTIALS_FILE },
     llama: { baseUrl: env.LLAMA_BASE_URL },
-    openclaw: { gatewayUrl: env.OPENCLAW_GATEWAY_URL, gatewayToken: env.OPENCLAW_GATEWAY_TOKEN },
     tools: { webSearch: { apiKey: env.BRAVE_API_KEY } },
   };
 }

@@ -140,9 +140,9 @@ function announce(core: Core, url: string, ms: number): void {
   else if (config.telegram.allowedUsers.length === 0) {
     logger.warn('Telegram bot: on, but TELEGRAM_ALLOWED_USERS is empty, so it will refuse everybody');
   }
-  if (!config.openclaw.gatewayUrl) {
+  if (config.telegram.token && !config.telegram.front.enabled) {
     logger.info(
-      'OpenClaw route: off, Telegram messages go straight to the active brain (set OPENCLAW_GATEWAY_URL to relay them to OpenClaw)',
+      "Bot API front for OpenClaw: off, Telegram messages go straight to the active brain (telegram.front.enabled: true lets OpenClaw's own Telegram channel poll brainstem)",
     );
   }
 }

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Core } from '../../src/core.js';
+import { redactBotPaths } from '../telegram-front/bot-api.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { registerHealth } from './health.js';
@@ -24,7 +25,7 @@ export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<F
     request.log.info(
       {
         method: request.method,
-        url: request.url.split('?')[0],
+        url: redactBotPaths(request.url.split('?')[0] ?? ''),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },

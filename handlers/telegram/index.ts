@@ -2,19 +2,29 @@ import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
 import type { KvStore } from '../../src/db/index.js';
 import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
+import { detectIntent } from '../../src/intents.js';
 import type { Part } from '../../src/service.js';
+import { toolsOf } from '../../src/tools/index.js';
+import { createFront } from '../telegram-front/index.js';
 import { allowOnly } from './access.js';
 import { ApprovalPrompts } from './approval-prompts.js';
-import { createBot, startPolling } from './bot.js';
-import { CONTROL_COMMANDS, commandOf, publishCommands, registerCommands } from './commands.js';
+import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
+import {
+  CONTROL_COMMANDS,
+  commandMenus,
+  commandOf,
+  frontCommandNames,
+  publishCommands,
+  registerCommands,
+} from './commands.js';
 import type { BotDeps } from './deps.js';
 import { dialogKeyOf } from './dialogs.js';
 import { ChatHistory } from './history.js';
+import { inboundSplit } from './inbound-split.js';
 import { registerMessages } from './messages.js';
 import { startNoticeSink } from './notice-sink.js';
-import { OpenClawClient } from './openclaw-client.js';
-import { DirectRoute, OpenClawRoute } from './relay.js';
-import { registerToolCommands } from './tool-commands.js';
+import { DirectRoute } from './relay.js';
+import { registerToolCommands, TOOL_COMMANDS } from './tool-commands.js';
 import { ChatTurns } from './turns.js';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';
@@ -32,7 +42,7 @@ function laneOf(ctx: Context): string | undefined {
   if (chat === undefined) return undefined;
   if (ctx.callbackQuery) return `${chat}:control`;
   const command = commandOf(ctx.message?.text);
-  if (command === 'stop') return `${chat}:stop`;
+  if (command === 'stop' || command === 'bstop') return `${chat}:stop`;
   if (command && CONTROL_COMMANDS.has(command)) return `${chat}:control`;
   return String(chat);
 }
@@ -57,30 +67,50 @@ function rememberLang(kv: KvStore): MiddlewareFn<Context> {
 
 /** The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. */
 export const telegramPart: Part = async (core) => {
-  const { telegram, openclaw } = core.config;
+  const { telegram } = core.config;
   if (!telegram.token) return undefined;
   const logger = core.logger.child({ part: 'telegram' });
   const apiRoot = telegram.apiRoot ?? TELEGRAM_API_ROOT;
   const bot = createBot(telegram.token, telegram.apiRoot);
 
-  const client = openclaw.gatewayUrl
-    ? new OpenClawClient({
-        url: openclaw.gatewayUrl,
-        token: openclaw.gatewayToken,
-        silenceTimeoutMs: core.config.claude.turnTimeoutMs,
-      })
-    : undefined;
   const approvals = new ApprovalPrompts({
     api: bot.api,
     approvers: new Set(telegram.approvers ?? telegram.allowedUsers),
     timeoutMs: core.config.claude.approvalTimeoutMs,
     logger,
   });
-  const route = client
-    ? new OpenClawRoute(core, client)
-    : new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) => approvals.forChat(chatId, lang));
+  const route = new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) =>
+    approvals.forChat(chatId, lang),
+  );
   const turns = new ChatTurns();
-  const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token };
+  const chats = telegram.notifyChats ?? telegram.allowedUsers;
+  const tools = toolsOf(core);
+  // The commands brainstem answers with the front on; without the tools part, /run and /upgrade are OpenClaw's.
+  const ownCommands = frontCommandNames();
+  if (!tools) for (const c of TOOL_COMMANDS) ownCommands.delete(c);
+  const front = telegram.front.enabled
+    ? createFront({
+        core,
+        token: telegram.token,
+        apiRoot,
+        logger,
+        ownCommands,
+        notifyChats: chats,
+      })
+    : undefined;
+  const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token, front };
+  if (front) {
+    const isMode = (name: string) => core.modes.find(name) !== undefined;
+    const split = inboundSplit({
+      ownCommands,
+      allowedUsers: new Set(telegram.allowedUsers),
+      isOwnText: (text) =>
+        !text.startsWith('/') &&
+        (detectIntent(text, isMode)?.kind === 'switch' || tools?.resolveShortcut(text) !== undefined),
+      botUsername: () => (bot.isInited() ? bot.botInfo.username : undefined),
+    });
+    bot.api.config.use(front.intake(split, ALLOWED_UPDATES));
+  }
 
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, logger));
@@ -94,28 +124,38 @@ export const telegramPart: Part = async (core) => {
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
   );
 
-  const chats = telegram.notifyChats ?? telegram.allowedUsers;
   // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the notify chats are asked.
   if (chats.length > 0) core.chat.setDefaultApprover(approvals.forChats(chats, () => noticeLang(core.kv)));
   let polling: ReturnType<typeof startPolling> | undefined;
   let sink: ReturnType<typeof startNoticeSink> | undefined;
 
   return {
+    routes: front?.routes,
     start() {
       polling = startPolling(bot, logger);
-      void publishCommands(bot.api, logger);
+      if (front) {
+        void front.commands
+          .setOwn(commandMenus(true))
+          .catch((err: Error) => logger.warn({ err: err.message }, 'the merged command menu was not set'));
+      } else void publishCommands(bot.api, logger);
       if (chats.length > 0) sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });
       else logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
-      logger.info({ route: route.kind, notifyChats: chats }, 'Telegram bot starting');
+      logger.info(
+        { route: front ? 'openclaw-front' : 'direct', notifyChats: chats },
+        front
+          ? `Telegram bot starting; OpenClaw's channel polls the front at ${telegram.front.prefix}`
+          : 'Telegram bot starting',
+      );
     },
     async stop() {
+      // First: OpenClaw's waiting long poll is answered at once, so the HTTP server can close.
+      await front?.stop();
       await polling?.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       core.chat.setDefaultApprover(undefined);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
-      await client?.close();
     },
   };
 };
