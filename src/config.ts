@@ -377,7 +377,7 @@ export const configSchema = z
     tools: z
       .record(z.string(), z.unknown())
       .default({})
-      .describe('The infrastructure tools; their fields are listed under `tools` below.'),
+      .describe('The infrastructure tools behind `/api`, `/mcp`, `/run` and the shortcut words.'),
   })
   .strict();
 

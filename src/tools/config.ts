@@ -63,7 +63,7 @@ export const toolsConfigSchema = z
       .min(500)
       .default(12_000)
       .describe(
-        'Output of a shortcut word streamed into a chat answer (OpenAI endpoint, direct route) beyond it, only the end of the output is shown.',
+        'How much of a shortcut word’s output is streamed into a chat answer (OpenAI endpoint, direct route); beyond it, only the end is shown.',
       ),
     git: z
       .object({
@@ -82,7 +82,8 @@ export const toolsConfigSchema = z
           .describe('The most commits one `git_log` call may ask for.'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('The git tools: `git_status`, `git_log`, `git_diff`.'),
     make: z
       .object({
         dir: z.string().optional().describe('Where make runs. Default: the git repository.'),
@@ -92,7 +93,8 @@ export const toolsConfigSchema = z
           .describe('The make targets `make_target` may run; empty: none.'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('`make_target`: make targets of one directory.'),
     tests: command
       .optional()
       .describe('The command `run_tests` runs (e.g. `{"argv": ["npm", "test"]}`). Unset: refused.'),
@@ -113,7 +115,8 @@ export const toolsConfigSchema = z
           .describe('Programs (the first argv element) `incus_exec` may run; empty: none.'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('`incus_list` and `incus_exec`, each limited by an allow-list that starts empty.'),
     files: z
       .object({
         roots: z
@@ -130,7 +133,8 @@ export const toolsConfigSchema = z
           .describe('The largest file `read_file` returns.'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('`read_file`.'),
     webSearch: z
       .object({
         apiKey: z
@@ -149,7 +153,8 @@ export const toolsConfigSchema = z
           ),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('`web_search` through Brave Search.'),
     webFetch: z
       .object({
         enabled: z.boolean().default(true).describe('false turns `web_fetch` off.'),
@@ -180,7 +185,8 @@ export const toolsConfigSchema = z
           ),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('`web_fetch`: a page as readable text, private addresses blocked.'),
     claudeCode: z
       .object({
         cwd: z
@@ -196,7 +202,8 @@ export const toolsConfigSchema = z
         model: z.string().optional().describe('`--model` of the tasks.'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('`claude_code`: one-shot Claude Code tasks (`claude -p`) for other callers.'),
     selfUpgrade: z
       .object({
         repo: z.string().optional().describe('The checkout /upgrade pulls. Default: brainstem’s own.'),
@@ -218,7 +225,8 @@ export const toolsConfigSchema = z
           ),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('`self_upgrade` and /upgrade.'),
     shortcuts: z
       .record(z.string().min(1), z.union([shortcutSchema, z.literal(false)]))
       .default({})
