@@ -186,6 +186,17 @@ describe('OpenAI endpoint over the local brain', () => {
 });
 
 describe('bad input gets a clear error and changes nothing', () => {
+  /** What a request that reached a brain would change: an upstream call, a usage row. */
+  const trace = () => ({
+    upstreamCalls: llama.requests.filter((r) => r.path === '/v1/chat/completions').length,
+    usageRows: (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM usage').get() as { n: number }).n,
+    activeMode: svc.service.core.switcher.active().id,
+  });
+  let before: ReturnType<typeof trace>;
+  beforeAll(() => {
+    before = trace();
+  });
+
   const post = (body: string, headers: Record<string, string> = {}) =>
     fetch(`${svc.url}/v1/chat/completions`, {
       method: 'POST',
@@ -236,34 +247,46 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect((await errorOf(r)).message).toMatch(/larger than the limit of 65536 bytes/);
   });
 
-  it('leaves the state intact', async () => {
-    const h = (await (await fetch(`${svc.url}/health`)).json()) as { activeMode: string };
-    expect(h.activeMode).toBe('local');
+  it('none of them reached a brain, the usage ledger or the active mode', () => {
+    expect(trace()).toEqual(before);
   });
 });
 
 describe('a dead or failing upstream', () => {
   it('answers 502 in OpenAI shape when the upstream errors', async () => {
     llama.reply({ status: 500, error: 'kaboom' });
-    await expect(
-      svc.client.chat.completions.create({
-        model: 'local',
-        messages: [{ role: 'user', content: 'x' }],
-        stream: true,
-      }),
-    ).rejects.toMatchObject({ status: 502 });
+    const r = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x' }], stream: true }),
+    });
+    expect(r.status).toBe(502);
+    expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await r.json()).toEqual({
+      error: {
+        message: expect.stringContaining('kaboom'),
+        type: 'server_error',
+        param: null,
+        code: 'brain_error',
+      },
+    });
+    // The SDK reads it as what it is: a server error carrying the upstream's message.
+    const sdk = await svc.client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
+    expect(sdk).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((sdk as Error).message).toContain('kaboom');
   });
 
-  it('answers 503 within seconds when the upstream is down', async () => {
+  it('answers 503 naming LLAMA_BASE_URL when the upstream is down', async () => {
     const dead = await startTestService({
-      config: { defaultMode: 'local', llama: { baseUrl: 'http://127.0.0.1:9/v1', connectTimeoutMs: 1000 } },
+      config: { defaultMode: 'local', llama: { baseUrl: 'http://127.0.0.1:9/v1', connectTimeoutMs: 60_000 } },
     });
     try {
-      const started = Date.now();
+      // A refused connection is an answer: the 60 s connect timeout never comes into play.
       await expect(
         dead.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }] }),
       ).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/LLAMA_BASE_URL/) });
-      expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       await dead.close();
     }
