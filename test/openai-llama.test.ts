@@ -185,6 +185,83 @@ describe('OpenAI endpoint over the local brain', () => {
   });
 });
 
+describe('conversations at the endpoint', () => {
+  const user = (content: string) => ({ role: 'user' as const, content });
+  const lastUser = (body: { messages?: { role: string; content?: unknown }[] }) =>
+    String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
+
+  it('runs the turns of one conversation in order, other conversations meanwhile', async () => {
+    const held = gate();
+    let firstEnded = false;
+    /** For each message: whether the first turn's answer had ended when it reached the upstream. */
+    const reachedAfterFirst = new Map<string, boolean>();
+    llama.script((body) => {
+      const words = lastUser(body);
+      reachedAfterFirst.set(words, firstEnded);
+      if (words === 'turn one') return { chunks: ['one', { wait: held.promise }, ' done'] };
+      return { chunks: [`echo: ${words}`] };
+    });
+    const key = { headers: { 'x-session-key': 'ordered' } };
+    const one = await svc.client.chat.completions.create(
+      { model: 'local', messages: [user('turn one')], stream: true },
+      key,
+    );
+    const reader = one[Symbol.asyncIterator]();
+    let text = '';
+    while (!text.includes('one')) text += (await reader.next()).value?.choices[0]?.delta.content ?? '';
+    void llama.requests.at(-1)?.ended.then(() => {
+      firstEnded = true;
+    });
+
+    const two = svc.client.chat.completions.create(
+      {
+        model: 'local',
+        messages: [user('turn one'), { role: 'assistant', content: 'one done' }, user('turn two')],
+      },
+      key,
+    );
+    // Another conversation is answered while the first one's turn is held…
+    const other = await svc.client.chat.completions.create(
+      { model: 'local', messages: [user('elsewhere')] },
+      { headers: { 'x-session-key': 'other' } },
+    );
+    expect(other.choices[0]?.message.content).toBe('**[local]** echo: elsewhere');
+    // …but the second turn of the held one has not reached the brain.
+    expect(reachedAfterFirst.has('turn two')).toBe(false);
+
+    held.open();
+    for (let r = await reader.next(); !r.done; r = await reader.next())
+      text += r.value.choices[0]?.delta.content ?? '';
+    expect(text).toBe('**[local]** one done');
+    expect((await two).choices[0]?.message.content).toBe('**[local]** echo: turn two');
+    expect(reachedAfterFirst.get('turn two')).toBe(true);
+  });
+
+  it('keys a conversation by x-session-key, else `user`, else its first user message', async () => {
+    llama.reply({ chunks: ['ok'] });
+    const keyOf = async (
+      body: { messages: OpenAI.ChatCompletionMessageParam[]; user?: string },
+      headers = {},
+    ) => {
+      await svc.client.chat.completions.create({ model: 'local', ...body }, { headers });
+      const row = svc.service.core.db
+        .prepare('SELECT session_key AS key FROM usage ORDER BY id DESC LIMIT 1')
+        .get();
+      return (row as { key: string }).key;
+    };
+    expect(await keyOf({ messages: [user('hello')], user: 'alice' }, { 'x-session-key': 'chat-7' })).toBe(
+      'chat-7',
+    );
+    expect(await keyOf({ messages: [user('hello')], user: 'alice' })).toBe('user:alice');
+    const first = await keyOf({ messages: [user('start of a chat')] });
+    expect(first).toMatch(/^fp:[0-9a-f]{24}$/);
+    // The same conversation later on keeps its key; another conversation has its own.
+    const later = [user('start of a chat'), { role: 'assistant' as const, content: 'ok' }, user('and more')];
+    expect(await keyOf({ messages: later })).toBe(first);
+    expect(await keyOf({ messages: [user('another chat')] })).not.toBe(first);
+  });
+});
+
 describe('bad input gets a clear error and changes nothing', () => {
   /** What a request that reached a brain would change: an upstream call, a usage row. */
   const trace = () => ({
