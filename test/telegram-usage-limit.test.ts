@@ -57,11 +57,12 @@ const refuseWithLimit = (resetsIn: number): Promise<number> =>
   });
 
 const reply = (h: Harness, chatId: number, pattern: RegExp) =>
-  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 120_000 });
 const notices = (h: Harness, pattern: RegExp) => h.tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
-describe('Claude usage limit in Telegram', { timeout: 120_000 }, () => {
+// Two Claude CLI runs, a fallback and a switch back: minutes on a loaded two-core machine.
+describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
   it('one notice, the switch to local with its wake notice, the limit in /status and /usage while it lasts', async (ctx) => {
     const h = await harness(ctx);
     const refused = refuseWithLimit(3_600_000);
@@ -111,7 +112,7 @@ describe('Claude usage limit in Telegram', { timeout: 120_000 }, () => {
     expect(back.text).toBe("⚙️ [proxy] Claude's usage limit has reset: back to assistant.");
     // The fallback came first, however late the refusal was read.
     const wakes = () => notices(h, /^⚙️ \[proxy\] Mode \w+ is awake/).map((m) => m.text.split(' ')[3]);
-    await h.tg.waitFor(() => wakes().length === 2);
+    await h.tg.waitFor(() => wakes().length === 2, { timeoutMs: 120_000 });
     expect(wakes()).toEqual(['local', 'assistant']);
     const switchedBack = h.tg
       .callsOf('sendMessage', OWNER)
