@@ -54,7 +54,10 @@ async function main() {
   const token = `bench-${Date.now()}-token-0123456789`;
   const auth = { authorization: `Bearer ${token}` };
   const spawnStarted = now();
-  const svc = await spawnService({ BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token });
+  const svc = await spawnService(
+    { BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token },
+    { from: 'dist' },
+  );
   await firstAnswer(`${svc.url}/v1/models`, auth);
   const startupMs = now() - spawnStarted;
   const ours = `${svc.url}/v1/chat/completions`;

@@ -89,13 +89,16 @@ export async function switchWithProgress(
   messageId?: number,
 ): Promise<SwitchOutcome> {
   const known = core.modes.find(target);
+  const showProgress = known !== undefined && known.id !== core.switcher.active().id;
+  // Queued before the progress shows: a message sent once the user sees it waits for the switch.
+  const switching = core.switcher.switchTo(target, trigger);
   let id = messageId;
-  if (known && known.id !== core.switcher.active().id) {
+  if (showProgress) {
     const progress = switchingText(known.id, lang);
     if (id === undefined) id = await out.sendHtml(progress);
     else await out.editHtml(id, progress);
   }
-  const outcome = await core.switcher.switchTo(target, trigger);
+  const outcome = await switching;
   const text = outcomeText(outcome, lang);
   if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
   return outcome;

@@ -16,6 +16,7 @@
  *                                           for it in allowed_updates, as Telegram does)
  *   → each returns the update's message id (callback: the callback query id; edits and reactions: the
  *     update id)
+ *   alice.deletes(messageId)       deletes a message in the chat, a bot's too (Telegram tells the bot nothing)
  *
  * Inspecting:
  *   tg.calls                    every API call, oldest first: { method, params, at, ok, errorCode?, description? }
@@ -37,6 +38,8 @@
  * Injecting failures:
  *   tg.rateLimit('editMessageText', 2, 1)   the next 2 calls of that method get 429, retry_after 1 s
  *   tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, chatId?)
+ *                                          (a 5xx too: grammY's auto-retry then tries again)
+ *   tg.dropNext('editMessageText', 1, chatId?)  the connection is cut without an answer (a network failure)
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
@@ -113,6 +116,8 @@ export interface FakeUser {
   sendsSticker(): number;
   edits(messageId: number, text: string): number;
   reacts(messageId: number, emoji: string): number;
+  /** Deletes a message of the chat, as a user may delete a bot's message in a private chat. */
+  deletes(messageId: number): void;
 }
 
 export interface FakePolling {
@@ -155,6 +160,8 @@ export interface FakeTelegram {
     error: { code: number; description: string },
     chatId?: number,
   ): void;
+  /** The next `times` calls of `method` (to `chatId` only, if given) have their connection cut, unanswered. */
+  dropNext(method: string, times: number, chatId?: number): void;
   rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
   close(): Promise<void>;
 }
@@ -195,7 +202,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const callbackAnswers: { callbackQueryId: string; text?: string }[] = [];
   const users = new Map<number, { firstName: string; languageCode?: string }>();
   const files = new Map<string, { path: string; bytes: Uint8Array }>();
-  const injected = new Map<string, { times: number; error: ApiError; chatId?: number }[]>();
+  /** Injected failures per method: an API error, or `drop` (the connection is cut). */
+  const injected = new Map<string, { times: number; error: ApiError | 'drop'; chatId?: number }[]>();
   let htmlRejects: ((raw: string) => boolean) | undefined;
 
   const updates: Json[] = [];
@@ -506,7 +514,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     return updates.filter(wanted).slice(0, limit);
   }
 
-  function takeInjected(method: string, params: Json): ApiError | undefined {
+  function takeInjected(method: string, params: Json): ApiError | 'drop' | undefined {
     const queue = injected.get(method) ?? [];
     const index = queue.findIndex((f) => f.chatId === undefined || f.chatId === Number(params.chat_id));
     const hit = queue[index];
@@ -522,6 +530,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     let body: Json;
     try {
       const failure = takeInjected(method, params);
+      if (failure === 'drop') {
+        calls.push({ ...call, ok: false, description: 'connection dropped' });
+        changed.emit('change');
+        res.socket?.destroy();
+        return;
+      }
       if (failure) throw failure;
       let result: unknown;
       if (method === 'getUpdates') result = await getUpdates(params, res);
@@ -745,6 +759,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           });
           return nextUpdateId - 1;
         },
+        deletes(messageId) {
+          const m = chats.get(chatId)?.find((x) => x.messageId === messageId && !x.deleted);
+          if (!m) throw new Error(`fake telegram: no message ${messageId} in chat ${chatId}`);
+          m.deleted = true;
+          changed.emit('change');
+        },
         sendsSticker() {
           const fileId = addFile(new Uint8Array([1]), 'webp');
           return incomingMessage(id, chatId, {
@@ -809,6 +829,11 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           retry_after: retryAfterSec,
         }),
       });
+      injected.set(method, list);
+    },
+    dropNext(method, times, chatId) {
+      const list = injected.get(method) ?? [];
+      list.push({ times, error: 'drop', ...(chatId !== undefined ? { chatId } : {}) });
       injected.set(method, list);
     },
     failNext(method, times, error, chatId) {

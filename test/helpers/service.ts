@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { type Part, type Service, startService } from '../../src/service.js';
 
 export interface TestService {
@@ -23,7 +23,14 @@ export const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
  * config file and data dir in a fresh temp dir. `config` is brainstem.json.
  */
 export async function startTestService(
-  opts: { config?: Record<string, unknown>; env?: Record<string, string>; parts?: Part[]; dir?: string } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    env?: Record<string, string>;
+    parts?: Part[];
+    dir?: string;
+    /** Default: silent (TEST_LOG_LEVEL to see it). */
+    logger?: Logger;
+  } = {},
 ): Promise<TestService> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'bst-svc-'));
   const file = path.join(dir, 'brainstem.json');
@@ -32,7 +39,7 @@ export async function startTestService(
   const config = loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir, ...opts.env }, dir);
   const service = await startService(
     config,
-    createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     opts.parts,
   );
   const token = service.core.apiToken.token;
