@@ -26,6 +26,15 @@ const DAY_MS = 86_400_000;
 const MAX_EMPTY_SPAN_DAYS = 366;
 /** With no data and an open-ended period, show this many days. */
 const EMPTY_DAYS = 30;
+/** The title and legend of every chart, so the usage and credit charts look alike. */
+const TITLE_STYLE = {
+  left: 24,
+  top: 16,
+  textStyle: { fontSize: 20, fontWeight: 'bold', color: '#222' },
+  subtextStyle: { fontSize: 14, color: '#555' },
+} as const;
+const LEGEND_STYLE = { top: 80, left: 24, itemGap: 20, textStyle: { fontSize: 13 } } as const;
+
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f'];
 const TOKEN_COLOR = '#e15759';
 
@@ -111,16 +120,10 @@ function chartOption(rows: Row[], since: number, until: number): ChartOption {
       subtext: empty
         ? 'no brain turns in this period'
         : `$${totals.cost.toFixed(2)} · ${totals.turns} turns · tokens in ${formatTokens(totals.input)}, out ${formatTokens(totals.output)}, cache read ${formatTokens(totals.cacheRead)}, cache write ${formatTokens(totals.cacheWrite)}`,
-      left: 24,
-      top: 16,
-      textStyle: { fontSize: 20, fontWeight: 'bold', color: '#222' },
-      subtextStyle: { fontSize: 14, color: '#555' },
+      ...TITLE_STYLE,
     },
     legend: {
-      top: 80,
-      left: 24,
-      itemGap: 20,
-      textStyle: { fontSize: 13 },
+      ...LEGEND_STYLE,
       data: [...modes, ...(empty ? [] : ['tokens'])],
     },
     grid: { left: 80, right: 90, top: 140, bottom: 60 },
@@ -222,16 +225,10 @@ function creditChartOption(hours: { hour: number; costUsd: number }[], r: Credit
     title: {
       text: `Agent SDK credit, cycle ${day(r.cycle.start)} → ${day(r.cycle.end)} (UTC)`,
       subtext: `${usd(r.spent)} of ${usd(credit)} spent (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left · ${runOut}`,
-      left: 24,
-      top: 16,
-      textStyle: { fontSize: 20, fontWeight: 'bold', color: '#222' },
-      subtextStyle: { fontSize: 14, color: '#555' },
+      ...TITLE_STYLE,
     },
     legend: {
-      top: 80,
-      left: 24,
-      itemGap: 20,
-      textStyle: { fontSize: 13 },
+      ...LEGEND_STYLE,
       data: ['spent', 'forecast', 'credit'],
     },
     grid: { left: 80, right: 60, top: 140, bottom: 60 },
