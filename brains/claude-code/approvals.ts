@@ -1,4 +1,5 @@
 import type { Logger } from '../../src/logger.js';
+import { PROXY_TAG } from '../../src/notices.js';
 import type {
   ApprovalDecision,
   ApprovalRequest,
@@ -20,7 +21,6 @@ import type { PermissionAnswer } from './stdin.js';
  * other tool the tool itself.
  */
 
-const PROXY = '⚙️ [proxy]';
 const SUMMARY_MAX = 300;
 const NOTICE_SUMMARY_MAX = 120;
 
@@ -80,7 +80,7 @@ export class Approvals {
     if (!turn.approve) {
       emit({
         type: 'notice',
-        text: `${PROXY} Claude wanted to use ${what}, which needs approval; approvals are not available for this turn, so it was denied.`,
+        text: `${PROXY_TAG} Claude wanted to use ${what}, which needs approval; approvals are not available for this turn, so it was denied.`,
       });
       return settle(
         deny(`Permission to use ${p.tool} was denied: tool approvals are not available for this turn.`),
@@ -102,7 +102,7 @@ export class Approvals {
         const limit = formatDuration(this.o.timeoutMs);
         emit({
           type: 'notice',
-          text: `${PROXY} Nobody answered the approval request for ${what} within ${limit}, so it was denied.`,
+          text: `${PROXY_TAG} Nobody answered the approval request for ${what} within ${limit}, so it was denied.`,
         });
         return settle(
           deny(
@@ -115,7 +115,7 @@ export class Approvals {
         this.o.log.error({ err: asked.err, tool: p.tool }, 'the approver failed');
         emit({
           type: 'notice',
-          text: `${PROXY} The approval request for ${what} could not be asked, so it was denied.`,
+          text: `${PROXY_TAG} The approval request for ${what} could not be asked, so it was denied.`,
         });
         return settle(
           deny(`Permission to use ${p.tool} was denied: the approval request could not be asked.`),

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import type { Config, ModeConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
+import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
 import type { Brain, Readiness, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
@@ -13,7 +14,6 @@ import {
   isMissingSession,
   notFound,
   prepareError,
-  scrub,
   shortReason,
   spawnError,
   timeoutError,
@@ -246,7 +246,7 @@ export class ClaudeCodeBrain implements Brain {
           { durationMs, kind: error.kind, exitCode: exit.exitCode, signal: exit.signal, why: end.why },
           'claude turn failed',
         );
-        log.debug({ stderr: scrub(exit.stderr.slice(-2000)) }, 'claude stderr');
+        log.debug({ stderr: scrubText(exit.stderr.slice(-2000)) }, 'claude stderr');
         yield { type: 'error', error };
         return 'done';
       }
@@ -269,7 +269,7 @@ export class ClaudeCodeBrain implements Brain {
       yield* a.reader.settle(costUsd);
       const error = classifyFailure(failure);
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
-      log.debug({ stderr: scrub(proc.stderr.slice(-2000)) }, 'claude stderr');
+      log.debug({ stderr: scrubText(proc.stderr.slice(-2000)) }, 'claude stderr');
       yield { type: 'error', error };
       return 'done';
     } finally {
