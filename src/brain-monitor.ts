@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Core } from './core.js';
 import { html } from './html.js';
 import { formatDuration, formatUtc, noticeLang, t } from './i18n.js';
-import type { Part } from './service.js';
+import type { Part } from './part.js';
 
 /**
  * Tells the owner when the active mode's brain stops answering its readiness
@@ -119,16 +119,12 @@ export class BrainMonitor {
   }
 }
 
-export function createBrainMonitorPart(opts: BrainMonitorOptions = {}): Part {
-  return async (core) => {
-    const monitor = new BrainMonitor(core, {
-      intervalMs: opts.intervalMs ?? 30_000,
-      failuresBeforeDown: opts.failuresBeforeDown ?? 2,
-      probeTimeoutMs: opts.probeTimeoutMs ?? 10_000,
-    });
-    return { start: () => monitor.start(), stop: () => monitor.stop() };
-  };
+/** Probes the active brain every 30 s by default; down after two failures in a row. */
+export function brainMonitorPart(core: Core, opts: BrainMonitorOptions = {}): Part {
+  const monitor = new BrainMonitor(core, {
+    intervalMs: opts.intervalMs ?? 30_000,
+    failuresBeforeDown: opts.failuresBeforeDown ?? 2,
+    probeTimeoutMs: opts.probeTimeoutMs ?? 10_000,
+  });
+  return { start: () => monitor.start(), stop: () => monitor.stop() };
 }
-
-/** Probes the active brain every 30 s; down after two failures in a row. */
-export const brainMonitorPart: Part = createBrainMonitorPart();

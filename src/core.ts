@@ -3,7 +3,9 @@ import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
 import { type ApiToken, loadApiToken } from './api-token.js';
-import { ChatService } from './chat.js';
+import { AuditLog } from './audit.js';
+import type { ChatPorts } from './chat/ports.js';
+import { ChatService } from './chat/service.js';
 import { type Config, modeCwd } from './config.js';
 import { type Db, KvStore, openDb } from './db/index.js';
 import type { Logger } from './logger.js';
@@ -27,6 +29,8 @@ export interface Core {
   logger: Logger;
   db: Db;
   kv: KvStore;
+  /** Tool calls and approval decisions, whoever made them. */
+  audit: AuditLog;
   apiToken: ApiToken;
   sessions: SessionStore;
   ledger: UsageLedger;
@@ -36,15 +40,21 @@ export interface Core {
   notifier: Notifier;
   chat: ChatService;
   limits: UsageLimitWatcher;
-  /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
+  /** Filled in by the service once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
   startedAt: number;
   version: string;
 }
 
-export function createCore(config: Config, logger: Logger, version: string): Core {
+/**
+ * The core on the data dir: the database, the brains, the switcher and the chat.
+ * `ports` is how the chat reaches the parts built from the core later (see ChatPorts).
+ */
+export function createCore(config: Config, logger: Logger, version: string, ports: ChatPorts): Core {
+  const startedAt = Date.now();
   const db = openDb(config.dataDir);
   const kv = new KvStore(db);
+  const audit = new AuditLog(db, logger.child({ part: 'audit' }));
   const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
   const sessions = new SessionStore(db, config.claude.sessionTtlHours * 3_600_000);
   const ledger = new UsageLedger(db);
@@ -86,13 +96,26 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     notifier,
     logger: logger.child({ part: 'switch' }),
   });
-  const chat = new ChatService({ config, modes, brains, switcher, ledger, notifier, logger, db });
+  const chat = new ChatService({
+    config,
+    modes,
+    brains,
+    switcher,
+    ledger,
+    notifier,
+    audit,
+    logger,
+    ports,
+    startedAt,
+    version,
+  });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
   return {
     config,
     logger,
     db,
     kv,
+    audit,
     apiToken,
     sessions,
     ledger,
@@ -103,7 +126,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     chat,
     limits,
     mcp,
-    startedAt: Date.now(),
+    startedAt,
     version,
   };
 }

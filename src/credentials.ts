@@ -2,12 +2,13 @@ import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import type { Core } from './core.js';
 import type { KvStore } from './db/index.js';
 import { html } from './html.js';
 import { formatDuration, formatUtc, type Lang, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notices.js';
-import type { Part } from './service.js';
+import type { Part } from './part.js';
 
 /**
  * The Claude subscription's OAuth credentials file, watched so the owner hears
@@ -227,7 +228,7 @@ export class CredentialsWatcher {
 }
 
 /** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */
-export const credentialsPart: Part = async (core) => {
+export function credentialsPart(core: Core): Part | undefined {
   if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
   const watcher = new CredentialsWatcher({
     file: core.config.claude.credentialsFile,
@@ -238,4 +239,4 @@ export const credentialsPart: Part = async (core) => {
     pollIntervalMs: core.config.credentials.pollIntervalMs,
   });
   return { start: () => watcher.start(), stop: async () => watcher.stop() };
-};
+}

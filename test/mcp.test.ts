@@ -5,7 +5,6 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -39,7 +38,7 @@ beforeAll(async () => {
   fake = await startFakeAnthropic();
   cli = await claudeTestEnv(fake.url);
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 },
       server: { modeTag: false },

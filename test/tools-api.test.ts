@@ -2,7 +2,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -54,7 +53,7 @@ beforeAll(async () => {
   scripts = mkdtempSync(path.join(tmpdir(), 'bst-tools-api-'));
   writeFileSync(path.join(scripts, 'slow.cjs'), SLOW);
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       // A brain probe that answers at once, so /health measures brainstem itself.
       claude: { bin: 'true' },
@@ -298,7 +297,7 @@ describe('a long command blocks nothing', () => {
 
   it('stops running commands when the service stops', async () => {
     const extra = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: {
         claude: { bin: 'true' },
         tools: {
@@ -309,7 +308,7 @@ describe('a long command blocks nothing', () => {
         },
       },
     });
-    const tools = toolsOf(extra.service.core);
+    const tools = extra.service.tools;
     expect(tools).toBeDefined();
     const running = tools?.registry.call('run_tests', {}, { caller: 'test' });
     const pidFile = path.join(scripts, 'slow2.pid');

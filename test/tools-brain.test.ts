@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -40,7 +39,7 @@ beforeAll(async () => {
   fake = await startFakeAnthropic();
   cli = await claudeTestEnv(fake.url);
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 },
       server: { modeTag: false },
@@ -69,7 +68,7 @@ describe('brain_chat', () => {
   });
 
   it('streams the answer to onOutput as it comes', async () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     const chunks: string[] = [];
     const r = await tools?.registry.call(
       'brain_chat',

@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -75,7 +74,7 @@ beforeAll(async () => {
   symlinkSync(path.join(root, 'notes.txt'), path.join(root, 'inner-link'));
 
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: 'true' },
       tools: {
@@ -155,7 +154,7 @@ describe('incus_exec', () => {
 describe('incus_exec with an allowed-commands list', () => {
   it('runs only the listed programs', async () => {
     const strict = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: { claude: { bin: 'true' }, tools: { incus: { instances: ['web'], commands: ['systemctl'] } } },
     });
     try {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 let svc: TestService;
@@ -37,7 +36,7 @@ beforeAll(async () => {
   execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
   writeFileSync(path.join(repo, 'Makefile'), MAKEFILE);
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: 'true' },
       tools: {
@@ -108,7 +107,7 @@ describe('shortcut words through the OpenAI endpoint', () => {
   });
 
   it('leaves to the brain a shortcut its tool would refuse, and longer sentences', async () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     expect(tools?.resolveShortcut('lint')?.refusal).toContain('tools.lint.argv');
     const before = (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
     for (const words of ['lint', 'please deploy the app']) {
@@ -123,7 +122,7 @@ describe('shortcut words through the OpenAI endpoint', () => {
 
 describe('the API the Telegram layer builds on', () => {
   it('resolves shortcut words to a tool call, with whether it mutates', () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     expect(tools?.resolveShortcut('deploy')).toEqual({
       word: 'deploy',
       tool: 'make_target',
@@ -142,7 +141,7 @@ describe('the API the Telegram layer builds on', () => {
   });
 
   it('prepares a call without running it, and calls with live output and the caller', async () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     if (!tools) throw new Error('tools not started');
     expect(tools.registry.prepare('self_upgrade', { action: 'apply' }).mutating).toBe(true);
     expect(tools.registry.prepare('self_upgrade', {}).mutating).toBe(false);
@@ -166,7 +165,7 @@ describe('the API the Telegram layer builds on', () => {
 describe('configuration errors name the field', () => {
   const failing = async (tools: Record<string, unknown>) => {
     const err = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: { claude: { bin: 'true' }, tools },
     }).then(
       async (s) => {

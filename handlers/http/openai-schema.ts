@@ -37,8 +37,6 @@ export const chatRequestSchema = z.looseObject({
   user: z.string().nullish(),
 });
 
-export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
-
 /** `messages.2.content: Invalid input` style, naming the field. */
 export function describeZodError(error: z.ZodError): { message: string; param: string } {
   const first = error.issues[0];

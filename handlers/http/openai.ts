@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BrainError, FinishReason, ToolCall, TurnUsage } from '../../brains/types.js';
-import type { ChatEvent } from '../../src/chat.js';
+import type { ChatEvent } from '../../src/chat/request.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
-import { conversationFingerprint } from '../../src/text.js';
+import { openAiSessionKey } from '../../src/session-keys.js';
 import { collectToolCall } from '../../src/tool-calls.js';
 import { brainErrorCode, openAiError } from './errors.js';
-import { type ChatRequestBody, chatRequestSchema, describeZodError } from './openai-schema.js';
+import { chatRequestSchema, describeZodError } from './openai-schema.js';
 import { SseWriter } from './sse.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -49,7 +49,11 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
     const events = core.chat.run(
       {
         model: body.model,
-        sessionKey: sessionKeyOf(request, body),
+        sessionKey: openAiSessionKey({
+          header: sessionHeader(request),
+          user: body.user,
+          messages: body.messages as never,
+        }),
         messages: body.messages as never,
         tools: body.tools ?? undefined,
         toolChoice: body.tool_choice,
@@ -68,12 +72,10 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
   });
 }
 
-function sessionKeyOf(request: FastifyRequest, body: ChatRequestBody): string {
+/** The client's own conversation key, from the header either client may send. */
+function sessionHeader(request: FastifyRequest): string | undefined {
   const header = request.headers['x-session-key'] ?? request.headers['x-openclaw-session-key'];
-  const fromHeader = Array.isArray(header) ? header[0] : header;
-  if (fromHeader?.trim()) return fromHeader.trim().slice(0, 200);
-  if (body.user?.trim()) return `user:${body.user.trim().slice(0, 200)}`;
-  return conversationFingerprint(body.messages as never);
+  return Array.isArray(header) ? header[0] : header;
 }
 
 interface Meta {

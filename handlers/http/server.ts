@@ -1,17 +1,28 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Core } from '../../src/core.js';
+import type { HttpFace } from '../../src/service.js';
+import type { Tools } from '../../src/tools/index.js';
+import { registerApi } from './api.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { registerHealth } from './health.js';
 import { installHostGuard } from './host-guard.js';
 import { installJsonParser } from './json-body.js';
+import { registerMcp } from './mcp.js';
 import { registerOpenAi } from './openai.js';
 import { registerUsageChart } from './usage-chart.js';
 
-/** Extra route sets registered by other parts (tools API, MCP), kept out of the core wiring. */
-export type RouteSet = (app: FastifyInstance) => void | Promise<void>;
+/** The HTTP face, its routes registered; fastify takes routes only until it listens. */
+export interface HttpServer extends HttpFace {
+  app: FastifyInstance;
+}
 
-export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<FastifyInstance> {
+/**
+ * The HTTP face: /health, the OpenAI endpoint and the usage chart always, and
+ * with the tools /api and /mcp. Every route asks for the API token unless it
+ * is marked public (auth.ts).
+ */
+export async function buildHttpFace(core: Core, tools: Tools | undefined): Promise<HttpServer> {
   const app = Fastify({
     loggerInstance: core.logger.child({ part: 'http' }) as FastifyBaseLogger,
     bodyLimit: core.config.server.bodyLimitBytes,
@@ -39,6 +50,18 @@ export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<F
   registerHealth(app, core);
   registerOpenAi(app, core);
   registerUsageChart(app, core);
-  for (const routes of extra) await routes(app);
-  return app;
+  if (tools) {
+    registerApi(app, tools);
+    registerMcp(app, core, tools.registry);
+  }
+  const { host, port } = core.config.server;
+  return {
+    app,
+    listen: async () => {
+      await app.listen({ host, port });
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : port;
+    },
+    close: () => app.close(),
+  };
 }

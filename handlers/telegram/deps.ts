@@ -1,11 +1,14 @@
 import type { Core } from '../../src/core.js';
 import type { Logger } from '../../src/logger.js';
+import type { Tools } from '../../src/tools/index.js';
 import type { Route } from './relay.js';
 import type { ChatTurns } from './turns.js';
 
 /** What the bot's handlers share. */
 export interface BotDeps {
   core: Core;
+  /** The infra tools, when they run: /run, /upgrade, the shortcut words. */
+  tools: Tools | undefined;
   route: Route;
   turns: ChatTurns;
   logger: Logger;

@@ -1,8 +1,10 @@
 import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
+import type { Core } from '../../src/core.js';
 import type { KvStore } from '../../src/db/index.js';
 import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
-import type { Part } from '../../src/service.js';
+import type { BotFace } from '../../src/service.js';
+import type { Tools } from '../../src/tools/index.js';
 import { allowOnly } from './access.js';
 import { ApprovalPrompts } from './approval-prompts.js';
 import { createBot, startPolling } from './bot.js';
@@ -55,8 +57,12 @@ function rememberLang(kv: KvStore): MiddlewareFn<Context> {
   };
 }
 
-/** The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. */
-export const telegramPart: Part = async (core) => {
+/**
+ * The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. `tools`, when they run,
+ * give it /run, /upgrade and the shortcut words. Nothing reaches Telegram
+ * before `start`.
+ */
+export function telegramFace(core: Core, tools: Tools | undefined): BotFace | undefined {
   const { telegram, openclaw } = core.config;
   if (!telegram.token) return undefined;
   const logger = core.logger.child({ part: 'telegram' });
@@ -80,7 +86,7 @@ export const telegramPart: Part = async (core) => {
     ? new OpenClawRoute(core, client)
     : new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) => approvals.forChat(chatId, lang));
   const turns = new ChatTurns();
-  const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token };
+  const deps: BotDeps = { core, tools, route, turns, logger, apiRoot, token: telegram.token };
 
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, logger));
@@ -95,12 +101,12 @@ export const telegramPart: Part = async (core) => {
   );
 
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
-  // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the notify chats are asked.
-  if (chats.length > 0) core.chat.setDefaultApprover(approvals.forChats(chats, () => noticeLang(core.kv)));
   let polling: ReturnType<typeof startPolling> | undefined;
   let sink: ReturnType<typeof startNoticeSink> | undefined;
 
   return {
+    // Turns from elsewhere (the OpenAI endpoint, OpenClaw included) are asked about in the notify chats.
+    approver: chats.length > 0 ? approvals.forChats(chats, () => noticeLang(core.kv)) : undefined,
     start() {
       polling = startPolling(bot, logger);
       void publishCommands(bot.api, logger);
@@ -112,10 +118,9 @@ export const telegramPart: Part = async (core) => {
       await polling?.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
-      core.chat.setDefaultApprover(undefined);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
       await client?.close();
     },
   };
-};
+}

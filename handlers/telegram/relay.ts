@@ -1,7 +1,8 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../brains/types.js';
 import type { Core } from '../../src/core.js';
 import type { Lang } from '../../src/i18n.js';
-import { SwitchMarkerFilter } from '../../src/switch-marker.js';
+import { telegramSessionKey } from '../../src/session-keys.js';
+import { followSwitchMarkers, SwitchMarkerFilter } from '../../src/switch-marker.js';
 import type { ChatHistory } from './history.js';
 import type { GatewayProbe, OpenClawClient } from './openclaw-client.js';
 
@@ -34,8 +35,6 @@ export interface Route {
   probe(signal: AbortSignal): Promise<GatewayProbe>;
 }
 
-export const sessionKeyOf = (chatId: number): string => `telegram:${chatId}`;
-
 /** The core prefixes answers with the mode tag; the history keeps what the brain said. */
 const MODE_TAG = /^\*\*\[[\w-]+\]\*\* /;
 
@@ -50,7 +49,7 @@ export class DirectRoute implements Route {
   ) {}
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
-    const key = sessionKeyOf(input.chatId);
+    const key = telegramSessionKey(input.chatId);
     const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content: input.text }];
     let answer = '';
     let fromBrain = false;
@@ -83,7 +82,7 @@ export class DirectRoute implements Route {
   }
 
   reset(chatId: number): void {
-    const key = sessionKeyOf(chatId);
+    const key = telegramSessionKey(chatId);
     this.history.clear(key);
     this.core.sessions.delete(key);
     for (const brain of this.core.brains.values()) brain.forget?.(key);
@@ -108,7 +107,7 @@ export class OpenClawRoute implements Route {
    */
   sessionKey(chatId: number): string {
     const generation = Number(this.core.kv.get(`telegram_session_generation:${chatId}`) ?? 0);
-    return generation > 0 ? `${sessionKeyOf(chatId)}:${generation}` : sessionKeyOf(chatId);
+    return generation > 0 ? `${telegramSessionKey(chatId)}:${generation}` : telegramSessionKey(chatId);
   }
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
@@ -127,13 +126,7 @@ export class OpenClawRoute implements Route {
       const rest = markers.flush();
       if (rest) yield { type: 'text', text: rest };
     } finally {
-      for (const target of new Set(markers.found)) {
-        if (this.core.modes.find(target)) {
-          void this.core.switcher.switchTo(target, { source: 'marker', by: 'openclaw', lang: input.lang });
-        } else {
-          this.core.logger.warn({ target }, 'ignored [SWITCH] marker naming an unknown mode');
-        }
-      }
+      followSwitchMarkers(markers.found, this.core, 'openclaw', input.lang);
     }
   }
 

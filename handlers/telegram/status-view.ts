@@ -15,11 +15,11 @@ export async function statusView(
   gatewayUrl: string | undefined,
   lang: Lang,
 ): Promise<string> {
-  const [lines, gateway] = await Promise.all([
-    core.chat.statusLines(PROBE_MS),
+  const [facts, gateway] = await Promise.all([
+    core.chat.statusFacts(PROBE_MS),
     route.probe(AbortSignal.timeout(PROBE_MS)),
   ]);
-  const active = core.switcher.active();
+  const { active, lines } = facts;
   const brains = lines.map(
     (l) =>
       `${l.ready ? '✅' : '❌'} ${l.active ? `<b>${escapeHtml(l.mode.id)}</b> ←` : escapeHtml(l.mode.id)} (${l.mode.kind}): ${escapeHtml(l.detail)}`,
@@ -39,15 +39,15 @@ export async function statusView(
   return [
     t(lang, `${PROXY_TAG} <b>Status</b>`, `${PROXY_TAG} <b>Statut</b>`),
     t(lang, `Active mode: <b>${escapeHtml(active.id)}</b>`, `Mode actif : <b>${escapeHtml(active.id)}</b>`) +
-      (core.switcher.isSwitching() ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
+      (facts.switching ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
     ...limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang),
     ...brains,
     routeLine,
     t(
       lang,
-      `Uptime: ${formatDuration(Date.now() - core.startedAt)}`,
-      `En marche depuis : ${formatDuration(Date.now() - core.startedAt)}`,
+      `Uptime: ${formatDuration(facts.uptimeMs)}`,
+      `En marche depuis : ${formatDuration(facts.uptimeMs)}`,
     ),
-    `Versions: brainstem ${escapeHtml(core.version)}, Node ${process.versions.node}`,
+    `Versions: brainstem ${escapeHtml(facts.version)}, Node ${process.versions.node}`,
   ].join('\n');
 }

@@ -1,0 +1,202 @@
+import type { Brain, BrainError, ChatMessage, ToolCall, TurnEvent, TurnUsage } from '../../brains/types.js';
+import type { AuditLine, AuditLog } from '../audit.js';
+import type { Config, ModeConfig } from '../config.js';
+import { html } from '../html.js';
+import type { Logger } from '../logger.js';
+import type { ModeRegistry } from '../modes.js';
+import { type Notifier, PROXY_TAG } from '../notices.js';
+import { redactValue } from '../redact.js';
+import { followSwitchMarkers, SwitchMarkerFilter } from '../switch-marker.js';
+import type { Switcher } from '../switcher.js';
+import { hasAssistant } from '../text.js';
+import { collectToolCall } from '../tool-calls.js';
+import { addUsage, NO_USAGE, type UsageLedger } from '../usage.js';
+import { usageContext } from '../usage-summary.js';
+import type { ChatPorts } from './ports.js';
+import type { ChatEvent, ChatRequest } from './request.js';
+import { ShutdownError } from './turns.js';
+
+/** How many tool rounds one answer may take before the model must answer in words. */
+const MAX_TOOL_ROUNDS = 5;
+
+export interface AnswerDeps {
+  config: Config;
+  modes: ModeRegistry;
+  switcher: Switcher;
+  ledger: UsageLedger;
+  notifier: Notifier;
+  audit: AuditLog;
+  logger: Logger;
+  ports: ChatPorts;
+  /** Told of every brain failure (the usage-limit watcher listens). */
+  onBrainError(mode: ModeConfig, error: BrainError): void;
+}
+
+export interface AnswerInput {
+  brain: Brain;
+  mode: ModeConfig;
+  req: ChatRequest;
+  newTurn: string;
+  /** The user asks about consumption: the brain gets a usage summary. */
+  usageAsked: boolean;
+}
+
+/**
+ * One answer of a brain, as the faces get it: the brain's events with switch
+ * markers stripped and the mode tag in front, brainstem's read-only tools run
+ * for a local model whose client brought none (up to MAX_TOOL_ROUNDS rounds),
+ * auth failures turned into a renewal notice, approvals audited, and the turn
+ * written to the usage ledger however it ends. A marker's switch starts once
+ * the answer is over.
+ */
+export async function* answerTurn(
+  deps: AnswerDeps,
+  { brain, mode, req, newTurn, usageAsked }: AnswerInput,
+  signal: AbortSignal,
+): AsyncGenerator<ChatEvent> {
+  const started = Date.now();
+  const markers = new SwitchMarkerFilter();
+  let tagPending = deps.config.server.modeTag;
+  let usage: TurnUsage | undefined;
+  let brainSessionId: string | undefined;
+  let failure: BrainError | undefined;
+  const text = (chunk: string): ChatEvent[] => {
+    if (!chunk) return [];
+    if (tagPending) {
+      tagPending = false;
+      return [{ type: 'text', text: `**[${mode.id}]** ${chunk}` }];
+    }
+    return [{ type: 'text', text: chunk }];
+  };
+  const { toolbox } = deps.ports;
+  // A local model whose client brought no tools gets brainstem's own read-only ones.
+  const offered =
+    mode.kind === 'llama' && !req.tools?.length && toolbox ? toolbox.definitions(mode.allowedTools) : [];
+  let messages = req.messages;
+  try {
+    for (let round = 0; ; round++) {
+      const calls: ToolCall[] = [];
+      let said = '';
+      let runTools = false;
+      const events = brain.turn(
+        {
+          sessionKey: req.sessionKey,
+          messages,
+          newTurn,
+          freshSession: !hasAssistant(messages),
+          tools: offered.length > 0 ? offered : req.tools,
+          toolChoice: offered.length > 0 ? undefined : req.toolChoice,
+          maxTokens: req.maxTokens,
+          extraContext: usageAsked ? usageContext(deps.ledger) : undefined,
+          approve: req.approve ?? deps.ports.approver,
+        },
+        signal,
+      );
+      for await (const ev of events) {
+        if (offered.length > 0 && ev.type === 'tool_call') {
+          collectToolCall(calls, ev);
+          continue;
+        }
+        if (offered.length > 0 && ev.type === 'done' && calls.length > 0 && round < MAX_TOOL_ROUNDS) {
+          runTools = true;
+          continue;
+        }
+        switch (ev.type) {
+          case 'text':
+            said += ev.text;
+            yield* text(markers.push(ev.text));
+            break;
+          case 'usage':
+            usage = addUsage(usage, ev.usage);
+            yield ev;
+            break;
+          case 'session':
+            brainSessionId = ev.sessionId;
+            yield ev;
+            break;
+          case 'approval':
+            deps.audit.write(approvalLine(ev));
+            yield ev;
+            break;
+          case 'done':
+            yield* text(markers.flush());
+            yield ev;
+            break;
+          case 'error': {
+            yield* text(markers.flush());
+            const cut = signal.reason instanceof ShutdownError;
+            failure = cut ? { ...ev.error, message: (signal.reason as ShutdownError).message } : ev.error;
+            if (failure.kind === 'auth') {
+              // One renewal notice per hour at most, whatever the number of failing turns.
+              deps.notifier.notify({
+                kind: 'auth',
+                // The brain's message quotes the upstream: plain text, escaped whole.
+                text: html`${failure.message}`,
+                dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
+              });
+            }
+            deps.onBrainError(mode, failure);
+            yield { type: 'error', error: failure };
+            break;
+          }
+          default:
+            yield ev;
+        }
+      }
+      if (!runTools || !toolbox) break;
+      yield { type: 'notice', text: `${PROXY_TAG} ${calls.map((c) => `🔧 ${c.function.name}`).join(', ')}` };
+      const results = await Promise.all(
+        calls.map((c) =>
+          toolbox.run(c.function.name, c.function.arguments, {
+            caller: `brain:${mode.id}:${req.sessionKey}`.slice(0, 100),
+            signal,
+            allowed: mode.allowedTools,
+          }),
+        ),
+      );
+      messages = [
+        ...messages,
+        { role: 'assistant', content: said || null, tool_calls: calls },
+        ...calls.map(
+          (c, i): ChatMessage => ({ role: 'tool', tool_call_id: c.id, content: results[i] ?? '' }),
+        ),
+      ];
+    }
+  } finally {
+    deps.ledger.record({
+      ts: started,
+      mode: mode.id,
+      sessionKey: req.sessionKey,
+      brainSessionId,
+      source: req.source,
+      ...(usage ?? NO_USAGE),
+      durationMs: Date.now() - started,
+      error: failure
+        ? `${failure.kind}: ${failure.message}`.slice(0, 500)
+        : signal.aborted
+          ? 'aborted'
+          : undefined,
+    });
+    followSwitchMarkers(markers.found, deps, mode.id, req.lang);
+  }
+}
+
+/** A tool approval decision as an audit row, like an infra tool call. */
+function approvalLine(ev: Extract<TurnEvent, { type: 'approval' }>): AuditLine {
+  const { request: r, decision: d } = ev;
+  return {
+    ts: Date.now() - ev.waitedMs,
+    tool: `approval:${r.tool}`,
+    caller: r.sessionKey,
+    args: JSON.stringify(
+      redactValue({
+        summary: r.summary,
+        by: ev.source,
+        ...(d.behavior === 'allow' ? { scope: d.scope } : {}),
+      }),
+    ),
+    ok: d.behavior === 'allow',
+    durationMs: ev.waitedMs,
+    error: d.behavior === 'deny' ? d.message : undefined,
+  };
+}
