@@ -16,6 +16,7 @@ import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { claudeHarness } from '../test/helpers/claude-harness.js';
 import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
+import { creditBench } from './credit.js';
 import { timeStream } from './sse-client.js';
 import { median, now, round } from './stats.js';
 
@@ -181,6 +182,9 @@ async function main() {
     edit: await telegramStream('edit'),
     draft: await telegramStream('draft'),
   };
+
+  // 6. The Agent SDK credit: the ledger against the CLI's own costs, and the meter over a year of rows.
+  results.credit = await creditBench();
 
   await llama.close();
   await anthropic.close();

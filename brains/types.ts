@@ -39,10 +39,51 @@ export interface TurnRequest {
   tools?: ToolDefinition[];
   toolChoice?: unknown;
   maxTokens?: number;
+  /** Sampling and output controls the client asked for; a brain that cannot honour one refuses it (see Brain.refuse). */
+  options?: GenerationOptions;
   /** Extra context the core wants the brain to see this turn only (e.g. a usage summary). */
   extraContext?: string;
   /** Asks a person whether a tool outside the mode's allow-list may run; absent = such tools are denied. */
   approve?: Approver;
+  /** The most this turn may spend, in USD; a brain that reaches it stops with a `usage_limit` error. */
+  maxBudgetUsd?: number;
+  /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
+  depth?: number;
+}
+
+/**
+ * The Chat Completions sampling and output fields, by their wire names, so a
+ * brain that speaks OpenAI passes them on unchanged and an error names the
+ * field the client sent.
+ */
+export interface GenerationOptions {
+  temperature?: number;
+  top_p?: number;
+  stop?: string | string[];
+  seed?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  logit_bias?: Record<string, number>;
+  logprobs?: boolean;
+  top_logprobs?: number;
+  response_format?: ResponseFormat;
+  reasoning_effort?: string;
+  parallel_tool_calls?: boolean;
+}
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      json_schema: { name: string; schema?: Record<string, unknown>; [key: string]: unknown };
+    };
+
+/** A request field a brain cannot honour, and what the client can do instead. */
+export interface Refusal {
+  /** The request field, e.g. `temperature` or `tool_choice`. */
+  param: string;
+  message: string;
 }
 
 /** A brain wants to run a tool that needs a person's approval. */
@@ -59,7 +100,7 @@ export interface ApprovalRequest {
 
 /**
  * `session` also allows the same thing again in this conversation without asking:
- * for Bash the exact same command, for any other tool the tool itself.
+ * for Bash and brainstem's own tools the exact same call, for any other tool the tool itself.
  */
 export type ApprovalDecision =
   | { behavior: 'allow'; scope: 'once' | 'session' }
@@ -90,7 +131,7 @@ export type FinishReason = 'stop' | 'tool_calls' | 'length';
 /** Why a turn failed, so each face can say something useful (and the bot can send renewal help). */
 export type BrainErrorKind =
   | 'auth' // credentials rejected or missing: the user must renew them
-  | 'usage_limit' // subscription limit reached; resetsAt when known
+  | 'usage_limit' // a limit reached (see BrainError.limit); resetsAt when known
   | 'rate_limit' // plain 429
   | 'upstream_down' // cannot reach the brain at all
   | 'upstream_error' // the brain answered with an error
@@ -104,6 +145,13 @@ export interface BrainError {
   message: string;
   /** Unix milliseconds when a usage limit resets, if the brain said. */
   resetsAt?: number;
+  /**
+   * Which limit a `usage_limit` is: absent for the subscription's own windows
+   * (5-hour, weekly), `credit` for the monthly Agent SDK credit, `turn_budget`
+   * / `day_budget` for a mode's budget (the brain reports `turn_budget`, the
+   * cap it was given; the core names the budget that set it).
+   */
+  limit?: 'credit' | 'turn_budget' | 'day_budget';
   /** HTTP-ish status the brain saw, if any. */
   status?: number;
 }
@@ -129,9 +177,15 @@ export type TurnEvent =
       waitedMs: number;
     }
   /** Something brainstem tells the user about this turn, apart from the answer (starts with the proxy tag). */
-  | { type: 'notice'; text: string };
+  | { type: 'notice'; text: string }
+  /** Token log probabilities of the text just sent, in OpenAI's `logprobs.content` shape (asked with `logprobs`). */
+  | { type: 'logprobs'; content: unknown[] };
 
-export type Readiness = { ok: true; detail?: string } | { ok: false; reason: string };
+/**
+ * `final`: asking again will not help (the program does not exist, or only a
+ * person can fix it, e.g. by logging in), so nobody should wait for it.
+ */
+export type Readiness = { ok: true; detail?: string } | { ok: false; reason: string; final?: boolean };
 
 export interface Brain {
   /** The mode id this brain serves. */
@@ -145,6 +199,11 @@ export interface Brain {
    * for a failure of the upstream: failures are `error` events.
    */
   turn(req: TurnRequest, signal: AbortSignal): AsyncIterable<TurnEvent>;
+  /**
+   * The first request field this brain cannot honour (checked before the turn
+   * starts, so the client gets a 400 naming it); absent = it honours them all.
+   */
+  refuse?(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined;
   /** Forget the brain session of a conversation (the user asked for a fresh start). */
   forget?(sessionKey: string): void;
   /** Ends what the brain keeps running between turns (warm processes), for shutdown. */

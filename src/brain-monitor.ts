@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import type { Readiness } from '../brains/types.js';
 import type { Core } from './core.js';
 import { html } from './html.js';
 import { formatDuration, formatUtc, noticeLang, t } from './i18n.js';
 import type { Part } from './part.js';
+import { settleWithin } from './wait.js';
 
 /**
  * Tells the owner when the active mode's brain stops answering its readiness
@@ -54,19 +56,17 @@ export class BrainMonitor {
 
   /** One probe of the active brain, with the notices it calls for. */
   async check(): Promise<void> {
-    const { switcher, brains, kv, notifier, logger } = this.core;
+    const { switcher, kv, notifier, logger } = this.core;
     if (switcher.isSwitching()) return;
     const mode = switcher.active();
-    const brain = brains.get(mode.id);
-    if (!brain) return;
     const outage = this.outage();
     if (outage && outage.mode !== mode.id) {
       // The mode changed since: the switch's own notice said whether the new one is ready.
       kv.set(OUTAGE_KEY, '');
     }
-    const result = await brain
-      .ready(AbortSignal.timeout(this.opts.probeTimeoutMs))
-      .catch((err: Error) => ({ ok: false as const, reason: err.message }));
+    // Through the readiness board: joins a probe already running rather than starting a second one.
+    const late: Readiness = { ok: false, reason: `no answer within ${this.opts.probeTimeoutMs} ms` };
+    const result = await settleWithin(this.core.readiness.probe(mode.id), this.opts.probeTimeoutMs, late);
     if (this.stopped || switcher.isSwitching() || switcher.active().id !== mode.id) return;
     const lang = noticeLang(kv);
     const current = this.outage();

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.
@@ -22,16 +23,38 @@ const modeSchema = z
     model: z.string().optional(),
     /** Claude: prepended to the first turn of a new session (`--append-system-prompt`). */
     systemPrompt: z.string().optional(),
-    /** Claude: `--allowedTools`; llama: tools passed through from the client. Empty = none. */
+    /** Claude: `--allowedTools`; llama: brainstem's own read-only tools it may call when the client brings none. */
     allowedTools: z.array(z.string()).default([]),
+    /** Llama: which of the client's tools reach the model (absent = all); what it removes is reported, never silent. */
+    toolFilter: z
+      .object({
+        /** Only these pass (absent = every tool not denied). */
+        allow: z.array(z.string().min(1)).optional(),
+        /** These never pass. */
+        deny: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .optional(),
     /** Claude: `--disallowedTools`. */
     deniedTools: z.array(z.string()).default([]),
+    /**
+     * Claude: brainstem's own tools (registry names) the CLI may run without asking; only
+     * read-only ones may be listed. Default: every read-only tool. The rest ask the approver.
+     */
+    brainstemTools: z.array(z.string()).optional(),
     /** Llama: which entry of `llama.models` must be loaded for this mode. */
     llamaModel: z.string().optional(),
     /** Llama: build a concise system prompt from persona files in this workspace dir. */
     personaDir: z.string().optional(),
     /** Llama: upstream base URL when it differs from `llama.baseUrl`. */
     baseUrl: z.string().url().optional(),
+    /** Claude: extra environment of this mode's CLI, over `claude.env` (ANTHROPIC_API_KEY bills it to an API key). */
+    env: z.record(z.string(), z.string()).optional(),
+    /** Claude: spending caps in USD, per turn (the CLI's `--max-budget-usd`) and per UTC day. */
+    budget: z
+      .object({ turnUsd: z.number().positive().optional(), dayUsd: z.number().positive().optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -45,6 +68,31 @@ const llamaModelSchema = z
   .strict();
 
 const WARM_DEFAULTS = { enabled: true, idleMs: 10 * 60_000, max: 4 };
+
+const CREDIT_DEFAULTS = {
+  notifyAtPercent: [50, 80, 95, 100],
+  runOutWarnDays: 3,
+  switchAtPercent: 95,
+  resetDay: 1,
+};
+
+/** The monthly Agent SDK credit that `claude -p` on a subscription draws from. */
+const creditSchema = z
+  .object({
+    /** USD a cycle; unset: from the plan in the credentials file; 0: no credit (API billing). */
+    monthlyUsd: z.number().min(0).optional(),
+    /** The day of the month (00:00 UTC) the credit renews, or the ISO date-time of one renewal; monthly from there. */
+    resetDay: z
+      .union([z.number().int().min(1).max(31), z.string().datetime({ offset: true })])
+      .default(CREDIT_DEFAULTS.resetDay),
+    /** Shares of the credit (percent) that each send one notice per cycle. */
+    notifyAtPercent: z.array(z.number().positive().max(100)).default(CREDIT_DEFAULTS.notifyAtPercent),
+    /** A notice when the forecast says the credit runs out more than this many days before the reset. */
+    runOutWarnDays: z.number().min(0).default(CREDIT_DEFAULTS.runOutWarnDays),
+    /** With usageLimit.fallbackMode: switch to it at this share of the credit (and when it is spent). */
+    switchAtPercent: z.number().positive().max(100).default(CREDIT_DEFAULTS.switchAtPercent),
+  })
+  .strict();
 
 const warmSchema = z
   .object({
@@ -77,6 +125,8 @@ export const configSchema = z
           .default([]),
         /** On SIGTERM, how long running turns may go on before they are cut short (pm2's kill_timeout is longer). */
         shutdownGraceMs: z.number().int().min(0).default(10_000),
+        /** Every brain's readiness is probed in the background this often; /health answers from the last probe. */
+        readinessRefreshMs: z.number().int().min(1_000).default(30_000),
       })
       .strict()
       .default({
@@ -86,6 +136,7 @@ export const configSchema = z
         modeTag: true,
         allowedHosts: [],
         shutdownGraceMs: 10_000,
+        readinessRefreshMs: 30_000,
       }),
     defaultMode: z.string().default('assistant'),
     modes: z
@@ -118,6 +169,9 @@ export const configSchema = z
         warm: warmSchema.default(WARM_DEFAULTS),
         /** A tool approval nobody answers within this time is denied, and the user is told. */
         approvalTimeoutMs: z.number().int().positive().default(120_000),
+        /** CLI processes alive at once (warm ones included, all modes and tools together); a turn over it is refused. */
+        maxProcesses: z.number().int().min(1).default(6),
+        credit: creditSchema.default(CREDIT_DEFAULTS),
       })
       .strict()
       .default({
@@ -129,6 +183,8 @@ export const configSchema = z
         env: {},
         warm: WARM_DEFAULTS,
         approvalTimeoutMs: 120_000,
+        maxProcesses: 6,
+        credit: CREDIT_DEFAULTS,
       }),
     llama: z
       .object({
@@ -206,6 +262,7 @@ export type ConfigFile = z.input<typeof configSchema>;
 export type ModeConfig = z.infer<typeof modeSchema> & { id: string };
 export type LlamaModelConfig = z.infer<typeof llamaModelSchema>;
 export type WarmConfig = z.infer<typeof warmSchema>;
+export type CreditConfig = z.infer<typeof creditSchema>;
 type Parsed = z.infer<typeof configSchema>;
 
 export interface Config extends Omit<Parsed, 'modes' | 'claude'> {
@@ -225,6 +282,37 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * OpenClaw's built-in tools (openclaw 2026.9.6 tool groups) other than read,
+ * ls, web_search and web_fetch: they write, run commands, drive browsers,
+ * devices, messages, sessions or the gateway, or read memory and images.
+ */
+export const OPENCLAW_TOOLS_NOT_READ_ONLY = [
+  'write',
+  'edit',
+  'apply_patch',
+  'exec',
+  'bash',
+  'process',
+  'code_execution',
+  'browser',
+  'canvas',
+  'nodes',
+  'cron',
+  'gateway',
+  'message',
+  'tts',
+  'image',
+  'agents_list',
+  'sessions_list',
+  'sessions_history',
+  'sessions_send',
+  'sessions_spawn',
+  'session_status',
+  'memory_search',
+  'memory_get',
+];
+
 /** The modes of the original deployment; a config file may add to or override them. */
 function defaultModes(): Record<string, z.input<typeof modeSchema>> {
   return {
@@ -242,17 +330,11 @@ function defaultModes(): Record<string, z.input<typeof modeSchema>> {
       kind: 'llama',
       description: 'Local model on llama-server',
       aliases: ['lical', 'locale', 'llama', 'ollama'],
-      // Read-only tools: OpenClaw's (when it relays) and brainstem's own (on the direct route).
-      allowedTools: [
-        'read',
-        'ls',
-        'web_search',
-        'web_fetch',
-        'git_status',
-        'git_log',
-        'git_diff',
-        'read_file',
-      ],
+      // brainstem's own read-only tools, offered when the client brings none (the direct route).
+      allowedTools: ['web_search', 'web_fetch', 'git_status', 'git_log', 'git_diff', 'read_file'],
+      // A small model chooses badly among OpenClaw's long tool list: of OpenClaw's tools only the
+      // read-only read, ls, web_search and web_fetch reach it. Any other client's tools pass.
+      toolFilter: { deny: OPENCLAW_TOOLS_NOT_READ_ONLY },
     },
   };
 }
@@ -354,6 +436,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       if (other && other !== m.id)
         problems.push(`modes.${m.id}: name "${name}" is already used by mode "${other}"`);
       seen.set(name, m.id);
+    }
+    for (const rule of m.kind === 'claude' ? m.allowedTools : []) {
+      if (grantsBrainstemTools(rule))
+        problems.push(
+          `modes.${m.id}.allowedTools: "${rule}" would let Claude run brainstem's tools without asking; list read-only ones by name in modes.${m.id}.brainstemTools instead`,
+        );
+    }
+    if (m.toolFilter && m.kind !== 'llama') {
+      problems.push(
+        `modes.${m.id}.toolFilter: only llama modes take client tools (Claude Code uses its own)`,
+      );
     }
     if (m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);

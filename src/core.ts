@@ -1,4 +1,6 @@
 import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
+import type { McpOptions } from '../brains/claude-code/mcp.js';
+import { ProcessCap } from '../brains/claude-code/process-cap.js';
 import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
@@ -7,21 +9,26 @@ import { AuditLog } from './audit.js';
 import type { ChatPorts } from './chat/ports.js';
 import { ChatService } from './chat/service.js';
 import { type Config, modeCwd } from './config.js';
+import { ConversationMap } from './conversations.js';
+import { Budgets } from './credit/budget.js';
+import { CreditMeter } from './credit/meter.js';
+import { CreditSource } from './credit/plan.js';
+import { CreditWatcher } from './credit/watcher.js';
 import { type Db, KvStore, openDb } from './db/index.js';
 import type { Logger } from './logger.js';
 import { ModeRegistry } from './modes.js';
 import { Notifier } from './notices.js';
+import { ReadinessBoard } from './readiness.js';
 import { SessionStore } from './sessions.js';
 import { Switcher } from './switcher.js';
 import { UsageLedger } from './usage.js';
 import { UsageLimitWatcher } from './usage-limit.js';
 
-/** Where Claude Code reaches brainstem's own MCP server; the URL is known once the server listens. */
-export interface McpEndpoint {
-  url: string;
-  token: string;
-  configDir: string;
-}
+/**
+ * Where Claude Code reaches brainstem's own MCP server: the URL is known once
+ * the server listens, the read-only tools once the tools part has registered them.
+ */
+export type McpEndpoint = McpOptions;
 
 /** Everything the faces (HTTP, Telegram, tools) share. Built once at start-up. */
 export interface Core {
@@ -33,18 +40,31 @@ export interface Core {
   audit: AuditLog;
   apiToken: ApiToken;
   sessions: SessionStore;
+  /** Which conversation an OpenAI request continues when it names none. */
+  conversations: ConversationMap;
   ledger: UsageLedger;
   modes: ModeRegistry;
   brains: Map<string, Brain>;
   switcher: Switcher;
   notifier: Notifier;
   chat: ChatService;
+  /** Every brain's last known readiness; all probes go through it. */
+  readiness: ReadinessBoard;
   limits: UsageLimitWatcher;
+  /** The monthly Agent SDK credit: what is spent, what is left, the forecast. */
+  meter: CreditMeter;
+  /** Its notices and the switch before it runs dry. */
+  creditWatcher: CreditWatcher;
   /** Filled in by the service once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
+  /** Every `claude` process brainstem runs counts here (claude.maxProcesses). */
+  claudeProcesses: ProcessCap;
   startedAt: number;
   version: string;
 }
+
+/** Bound of one readiness probe; each brain bounds its own probe more tightly. */
+const READINESS_PROBE_TIMEOUT_MS = 40_000;
 
 /**
  * The core on the data dir: the database, the brains, the switcher and the chat.
@@ -57,10 +77,12 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const audit = new AuditLog(db, logger.child({ part: 'audit' }));
   const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
   const sessions = new SessionStore(db, config.claude.sessionTtlHours * 3_600_000);
+  const conversations = new ConversationMap(db, config.claude.sessionTtlHours * 3_600_000);
   const ledger = new UsageLedger(db);
   const modes = new ModeRegistry(config.modes);
   const notifier = new Notifier(db, logger.child({ part: 'notices' }));
-  const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir };
+  const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir, readOnlyTools: [] };
+  const claudeProcesses = new ProcessCap(config.claude.maxProcesses);
   const brains = new Map<string, Brain>();
   // One pool for every Claude mode, so `claude.warm.max` bounds them all together.
   const warm = config.claude.warm.enabled
@@ -79,6 +101,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
             logger: log,
             mcp,
             warm,
+            processes: claudeProcesses,
           })
         : new LlamaLocalBrain({
             mode,
@@ -88,14 +111,27 @@ export function createCore(config: Config, logger: Logger, version: string, port
           }),
     );
   }
+  const readiness = new ReadinessBoard(brains, {
+    refreshMs: config.server.readinessRefreshMs,
+    timeoutMs: READINESS_PROBE_TIMEOUT_MS,
+    logger: logger.child({ part: 'readiness' }),
+  });
   const switcher = new Switcher({
     config,
     modes,
     brains,
+    readiness,
     kv,
     notifier,
     logger: logger.child({ part: 'switch' }),
   });
+  const meter = new CreditMeter({
+    ledger,
+    source: new CreditSource(config.claude.credit, config.claude.credentialsFile),
+    config: config.claude.credit,
+    kv,
+  });
+  const budgets = new Budgets(ledger);
   const chat = new ChatService({
     config,
     modes,
@@ -106,10 +142,23 @@ export function createCore(config: Config, logger: Logger, version: string, port
     audit,
     logger,
     ports,
+    readiness,
+    budgets,
+    meter,
     startedAt,
     version,
   });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
+  const creditWatcher = new CreditWatcher({
+    config,
+    kv,
+    modes,
+    switcher,
+    notifier,
+    chat,
+    meter,
+    logger: logger.child({ part: 'credit' }),
+  });
   return {
     config,
     logger,
@@ -118,14 +167,19 @@ export function createCore(config: Config, logger: Logger, version: string, port
     audit,
     apiToken,
     sessions,
+    conversations,
     ledger,
     modes,
     brains,
     switcher,
     notifier,
     chat,
+    readiness,
     limits,
+    meter,
+    creditWatcher,
     mcp,
+    claudeProcesses,
     startedAt,
     version,
   };

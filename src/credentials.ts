@@ -1,14 +1,12 @@
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Core } from './core.js';
 import type { KvStore } from './db/index.js';
 import { html } from './html.js';
 import { formatDuration, formatUtc, type Lang, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notices.js';
-import type { Part } from './part.js';
 
 /**
  * The Claude subscription's OAuth credentials file, watched so the owner hears
@@ -45,17 +43,32 @@ const EXPIRES_KEY = 'credentials_expires_at';
 const RENEWED_KEY = 'credentials_renewed_at';
 
 export async function readCredentials(file: string): Promise<CredentialsRead> {
-  let raw: string;
   try {
-    raw = await readFile(file, 'utf8');
+    return parseCredentials(await readFile(file, 'utf8'));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      ok: false,
-      missing: code === 'ENOENT',
-      reason: code === 'ENOENT' ? 'the file does not exist' : `the file cannot be read (${code ?? 'error'})`,
-    };
+    return unreadable(err);
   }
+}
+
+/** The same, at once: for callers that cache it (the credit's plan). */
+export function readCredentialsSync(file: string): CredentialsRead {
+  try {
+    return parseCredentials(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return unreadable(err);
+  }
+}
+
+function unreadable(err: unknown): CredentialsRead {
+  const code = (err as NodeJS.ErrnoException).code;
+  return {
+    ok: false,
+    missing: code === 'ENOENT',
+    reason: code === 'ENOENT' ? 'the file does not exist' : `the file cannot be read (${code ?? 'error'})`,
+  };
+}
+
+function parseCredentials(raw: string): CredentialsRead {
   let json: unknown;
   try {
     json = JSON.parse(raw);
@@ -225,18 +238,4 @@ export class CredentialsWatcher {
     const delay = Math.min(next - now + 50, 2 ** 31 - 1);
     this.deadline = setTimeout(() => void this.check(), delay);
   }
-}
-
-/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */
-export function credentialsPart(core: Core): Part | undefined {
-  if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
-  const watcher = new CredentialsWatcher({
-    file: core.config.claude.credentialsFile,
-    kv: core.kv,
-    notifier: core.notifier,
-    logger: core.logger.child({ part: 'credentials' }),
-    warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
-    pollIntervalMs: core.config.credentials.pollIntervalMs,
-  });
-  return { start: () => watcher.start(), stop: async () => watcher.stop() };
 }

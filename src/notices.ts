@@ -12,6 +12,7 @@ export type NoticeKind =
   | 'credentials'
   | 'brain_health'
   | 'usage_limit'
+  | 'credit'
   | 'auth'
   | 'upgrade'
   | 'shutdown'

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Readiness } from '../brains/types.js';
+import type { Brain, Readiness } from '../brains/types.js';
+import type { Logger } from './logger.js';
 
 export type ReadinessProbe = (signal: AbortSignal) => Promise<Readiness>;
 
@@ -14,10 +15,10 @@ export interface WaitOptions {
 export type WaitResult = { ok: true; waitedMs: number } | { ok: false; reason: string; waitedMs: number };
 
 /**
- * Polls a real readiness probe until it says ok, the time is up, or `signal`
- * aborts. The first probe runs at once. A probe is aborted when the overall
- * time runs out, and one that ignores its signal is abandoned then, so a hung
- * probe cannot stretch the wait.
+ * Polls a real readiness probe until it says ok, the time is up, `signal`
+ * aborts, or it says waiting will not help (`final`). The first probe runs at
+ * once. A probe is aborted when the overall time runs out, and one that ignores
+ * its signal is abandoned then, so a hung probe cannot stretch the wait.
  */
 export async function waitUntilReady(probe: ReadinessProbe, opts: WaitOptions): Promise<WaitResult> {
   const started = Date.now();
@@ -29,6 +30,8 @@ export async function waitUntilReady(probe: ReadinessProbe, opts: WaitOptions): 
   while (!stop.aborted) {
     const result = await bounded(probe, stop);
     if (result?.ok) return { ok: true, waitedMs: waited() };
+    // Missing program, not logged in: no amount of waiting fixes it.
+    if (result?.final) return { ok: false, reason: result.reason, waitedMs: waited() };
     if (result) last = result.reason;
     await sleep(opts.intervalMs, undefined, { signal: stop }).catch(() => undefined);
   }
@@ -65,4 +68,127 @@ async function bounded(probe: ReadinessProbe, stop: AbortSignal): Promise<Readin
     stop.removeEventListener('abort', onStop);
     ctrl.abort();
   }
+}
+
+/** What is known of a brain's readiness right now, without waiting for anything. */
+export interface KnownReadiness {
+  /** The last probe's answer; undefined until the first probe of the brain has finished. */
+  result?: Readiness;
+  /** When that probe finished. */
+  at?: number;
+  /** A probe is running now. */
+  checking: boolean;
+}
+
+interface ProbeState {
+  result?: Readiness;
+  at?: number;
+  running?: Promise<Readiness>;
+  /** A probe queued to start once the running one ends, for callers that need a fresh answer. */
+  next?: Promise<Readiness>;
+}
+
+export interface ReadinessBoardOptions {
+  /** Time between two background rounds of probes. */
+  refreshMs: number;
+  /** Limit of one probe. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Every brain's last known readiness, refreshed in the background, so that
+ * /health answers at once whatever runs. All probes of a brain go through
+ * here (background rounds, /status, the brain monitor, switches), and a brain
+ * is never probed twice at once: a caller joins the probe already running, or
+ * queues behind it when it needs an answer measured after its call.
+ */
+export class ReadinessBoard {
+  private readonly states = new Map<string, ProbeState>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly brains: ReadonlyMap<string, Brain>,
+    private readonly opts: ReadinessBoardOptions,
+  ) {}
+
+  /** Probes every brain now, then every `refreshMs`. */
+  start(): void {
+    if (this.timer) return;
+    this.refreshAll();
+    this.timer = setInterval(() => this.refreshAll(), this.opts.refreshMs);
+    // Background work: never the reason the process stays up.
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  known(modeId: string): KnownReadiness {
+    const s = this.states.get(modeId);
+    return { result: s?.result, at: s?.at, checking: s?.running !== undefined };
+  }
+
+  /**
+   * The brain's readiness from a probe that is running or starts now; with
+   * `fresh`, from a probe that starts after this call (after the running one
+   * ends, if any), e.g. once a model was started.
+   */
+  probe(modeId: string, opts: { fresh?: boolean } = {}): Promise<Readiness> {
+    const s = this.state(modeId);
+    if (!s.running) return this.run(modeId, s);
+    if (!opts.fresh) return s.running;
+    s.next ??= s.running.then(() => {
+      s.next = undefined;
+      // Someone may have started one in between: it began after our call too.
+      return s.running ?? this.run(modeId, s);
+    });
+    return s.next;
+  }
+
+  private refreshAll(): void {
+    for (const id of this.brains.keys()) void this.probe(id);
+  }
+
+  private state(modeId: string): ProbeState {
+    let s = this.states.get(modeId);
+    if (!s) {
+      s = {};
+      this.states.set(modeId, s);
+    }
+    return s;
+  }
+
+  private run(modeId: string, s: ProbeState): Promise<Readiness> {
+    const brain = this.brains.get(modeId);
+    const probe: Promise<Readiness> = brain
+      ? brain
+          .ready(AbortSignal.timeout(this.opts.timeoutMs))
+          .catch((err: Error): Readiness => ({ ok: false, reason: err.message || String(err) }))
+      : Promise.resolve({ ok: false, reason: `no brain for mode ${modeId}` });
+    const running = probe.then((result) => {
+      this.record(modeId, s, result);
+      s.running = undefined;
+      return result;
+    });
+    s.running = running;
+    return running;
+  }
+
+  /** Keeps the answer; logs the first one (the start-up announcement) and every change. */
+  private record(modeId: string, s: ProbeState, result: Readiness): void {
+    const before = s.result;
+    s.result = result;
+    s.at = Date.now();
+    if (before && sameReadiness(before, result)) return;
+    if (result.ok)
+      this.opts.logger.info({ mode: modeId }, `brain ${modeId}: ready (${result.detail ?? 'ok'})`);
+    else this.opts.logger.warn({ mode: modeId }, `brain ${modeId}: not ready: ${result.reason}`);
+  }
+}
+
+function sameReadiness(a: Readiness, b: Readiness): boolean {
+  return a.ok === b.ok && (a.ok || b.ok || a.reason === b.reason);
 }

@@ -3,7 +3,7 @@ import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
 import type { Config } from './config.js';
 import { type Core, createCore } from './core.js';
-import { credentialsPart } from './credentials.js';
+import { CredentialsWatcher } from './credentials.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
 import type { Part } from './part.js';
@@ -92,9 +92,10 @@ export async function startService(config: Config, logger: Logger, opts: Service
   const url = `http://${host}:${port}`;
   // Offered to Claude Code only when the tools run: the CLI waits for its MCP servers at start-up.
   if (tools) core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
+  // Background readiness probes (/health answers from their last results; stopped by chat.drain).
+  core.readiness.start();
   for (const part of parts) part.start?.();
   announce(core, url, Date.now() - started);
-  void announceBrains(core);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.server.shutdownGraceMs) => {
@@ -105,6 +106,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
         await part.stop?.().catch((err) => logger.warn({ err }, 'part failed to stop'));
       }
       core.limits.stop();
+      core.creditWatcher.stop();
       await core.chat.drain(graceMs);
       // Warm Claude processes outlive turns; nothing will use them now.
       await Promise.all([...core.brains.values()].map((b) => b.close?.()));
@@ -172,13 +174,18 @@ async function wire(config: Config, logger: Logger, opts: ServiceOptions): Promi
   }
 }
 
-/** Each brain's first readiness probe, after listening so start-up never waits for it. */
-async function announceBrains(core: Core): Promise<void> {
-  for (const l of await core.chat.statusLines(5000)) {
-    const fields = { mode: l.mode.id, kind: l.mode.kind, active: l.active };
-    if (l.ready) core.logger.info(fields, `brain ${l.mode.id}: ready (${l.detail})`);
-    else core.logger.warn(fields, `brain ${l.mode.id}: not ready: ${l.detail}`);
-  }
+/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */
+function credentialsPart(core: Core): Part | undefined {
+  if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
+  const watcher = new CredentialsWatcher({
+    file: core.config.claude.credentialsFile,
+    kv: core.kv,
+    notifier: core.notifier,
+    logger: core.logger.child({ part: 'credentials' }),
+    warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
+    pollIntervalMs: core.config.credentials.pollIntervalMs,
+  });
+  return { start: () => watcher.start(), stop: async () => watcher.stop() };
 }
 
 /** Says what runs, what is off and how to turn it on; never the token itself. */

@@ -1,6 +1,3 @@
-import type { ChatMessage } from '../brains/types.js';
-import { conversationFingerprint } from './text.js';
-
 /**
  * How each face names a conversation, in one place: the key is what the
  * turn lock, the brain sessions, the chat history and the usage ledger share,
@@ -13,16 +10,16 @@ export function telegramSessionKey(chatId: number): string {
 }
 
 /**
- * An OpenAI request's conversation: the client's own key (`x-session-key`,
- * `x-openclaw-session-key`), else its `user`, else a fingerprint of how the
- * conversation began.
+ * An OpenAI request's conversation as the client names it: its own key
+ * (`x-session-key`, `x-openclaw-session-key`), else its `user`. Undefined
+ * when it names none: what the conversation has said then decides
+ * (src/conversations.ts, whose keys are `conv:<uuid>`).
  */
 export function openAiSessionKey(given: {
   header: string | undefined;
   user: string | null | undefined;
-  messages: ChatMessage[];
-}): string {
+}): string | undefined {
   if (given.header?.trim()) return given.header.trim().slice(0, 200);
   if (given.user?.trim()) return `user:${given.user.trim().slice(0, 200)}`;
-  return conversationFingerprint(given.messages);
+  return undefined;
 }

@@ -8,7 +8,7 @@ import { swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
-import { waitUntilReady } from './readiness.js';
+import { type ReadinessBoard, waitUntilReady } from './readiness.js';
 
 export type SwitchSource = 'command' | 'keyboard' | 'intent' | 'marker' | 'api' | 'fallback' | 'tool';
 
@@ -53,6 +53,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       config: Config;
       modes: ModeRegistry;
       brains: Map<string, Brain>;
+      readiness: ReadinessBoard;
       kv: KvStore;
       notifier: Notifier;
       logger: Logger;
@@ -124,7 +125,8 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       const swap = await swapLlamaModel({
         stop: loaded ? (config.llama.models[loaded]?.stop ?? []) : [],
         start: config.llama.models[wanted]?.start ?? [],
-        probe: (signal) => brain.ready(signal),
+        // Measured after the start commands ran, never by a probe begun before them.
+        probe: () => this.deps.readiness.probe(target.id, { fresh: true }),
         timeoutMs: config.llama.readyTimeoutMs,
         intervalMs: config.llama.pollIntervalMs,
         logger,
@@ -133,7 +135,9 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: swap.reason, trigger });
       kv.set(LOADED_MODEL_KEY, wanted);
     } else {
-      const ready = await waitUntilReady((signal) => brain.ready(signal), {
+      // Through the board: never two probes of a brain at once, and /health learns the answer.
+      // Nothing changed the brain, so a probe already running answers as well as a new one.
+      const ready = await waitUntilReady(() => this.deps.readiness.probe(target.id), {
         timeoutMs: target.kind === 'llama' ? config.llama.readyTimeoutMs : 30_000,
         intervalMs: config.llama.pollIntervalMs,
       });

@@ -13,12 +13,8 @@ export function contentText(content: ChatMessage['content']): string {
 
 /** The user messages after the last assistant message: the turn a resumed session needs. */
 export function newTurnText(messages: ChatMessage[]): string {
-  let lastAssistant = -1;
-  messages.forEach((m, i) => {
-    if (m.role === 'assistant') lastAssistant = i;
-  });
   return messages
-    .slice(lastAssistant + 1)
+    .slice(lastAssistantIndex(messages) + 1)
     .filter((m) => m.role === 'user')
     .map((m) => contentText(m.content))
     .filter((t) => t.length > 0)
@@ -32,7 +28,7 @@ export function hasAssistant(messages: ChatMessage[]): boolean {
 /**
  * OpenClaw prefixes user text with `[Tue 2026-11-24 04:10 UTC] ` and may append
  * a `Runtime: …` line; neither says anything about the conversation's identity
- * or intent, so both are removed before fingerprinting or intent matching.
+ * or intent, so both are removed before digesting a history or matching intents.
  */
 export function stripClientDecorations(text: string): string {
   return text
@@ -41,15 +37,55 @@ export function stripClientDecorations(text: string): string {
     .trim();
 }
 
+/** Index of the last assistant message, -1 when there is none. */
+export function lastAssistantIndex(messages: ChatMessage[]): number {
+  for (let i = messages.length - 1; i >= 0; i--) if (messages[i]?.role === 'assistant') return i;
+  return -1;
+}
+
 /**
- * A conversation key for clients that send no session header: OpenAI clients
- * resend the whole history each turn, so the first user message is stable for
- * the life of a conversation.
+ * A digest of what a conversation has said, for clients that send no session
+ * header: two requests continue the same conversation only when everything
+ * said so far is the same. What a client may re-render between two requests
+ * does not count: system and developer messages, OpenClaw's timestamp prefix,
+ * `Runtime:` line and internal context, the mode tag brainstem put in front of
+ * an answer, whitespace, tool call ids and how arguments JSON is spaced.
  */
-export function conversationFingerprint(messages: ChatMessage[]): string {
-  const first = messages.find((m) => m.role === 'user');
-  const text = first ? stripClientDecorations(contentText(first.content)) : '';
-  return `fp:${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+export function historyDigest(messages: ChatMessage[]): string {
+  const said = messages.flatMap((m) => {
+    const entry = normalisedMessage(m);
+    return entry ? [entry] : [];
+  });
+  return createHash('sha256').update(JSON.stringify(said)).digest('hex');
+}
+
+const MODE_TAG = /^\*\*\[[a-z0-9_-]+\]\*\*\s*/;
+
+function normalisedMessage(m: ChatMessage): unknown[] | undefined {
+  const text = (t: string) => t.replace(/\s+/g, ' ').trim();
+  switch (m.role) {
+    case 'user': {
+      const words = text(latestUserWords(contentText(m.content)));
+      return words ? ['u', words] : undefined;
+    }
+    case 'assistant': {
+      const words = text(contentText(m.content)).replace(MODE_TAG, '');
+      const calls = (m.tool_calls ?? []).map((c) => [c.function.name, canonicalJson(c.function.arguments)]);
+      return words || calls.length ? ['a', words, calls] : undefined;
+    }
+    case 'tool':
+      return ['t', text(contentText(m.content))];
+    default:
+      return undefined;
+  }
+}
+
+function canonicalJson(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    return text.trim();
+  }
 }
 
 /** Text of the user's latest words, decorations and OpenClaw's internal context removed. */

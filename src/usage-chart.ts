@@ -8,6 +8,7 @@ import type {
 } from 'echarts/components';
 import type { ComposeOption } from 'echarts/core';
 import { execa } from 'execa';
+import { type CreditReading, day, percent, usd } from './credit/meter.js';
 import type { UsageLedger } from './usage.js';
 import { formatTokens, startOfUtcDay } from './usage-summary.js';
 
@@ -42,8 +43,20 @@ export async function renderUsageChart(
   since: number,
   until = Date.now() + 1,
 ): Promise<Buffer> {
-  const rows = ledger.dailyByMode(since, until);
-  const option = chartOption(rows, since, until);
+  return toPng(chartOption(ledger.dailyByMode(since, until), since, until));
+}
+
+/**
+ * The credit chart: the cycle's cumulative spend on the subscription (per
+ * hour), the credit as a line, and the forecast at the 7-day pace from now to
+ * the renewal. Needs a reading with a credit.
+ */
+export async function renderCreditChart(ledger: UsageLedger, r: CreditReading): Promise<Buffer> {
+  const hours = ledger.hourlySpend('subscription', r.cycle.start, r.now + 1);
+  return toPng(creditChartOption(hours, r));
+}
+
+async function toPng(option: ChartOption): Promise<Buffer> {
   const { echarts, resvg } = await libraries();
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: WIDTH, height: HEIGHT });
   let svg: string;
@@ -174,6 +187,98 @@ function chartOption(rows: Row[], since: number, until: number): ChartOption {
           },
         ]
       : [],
+  };
+}
+
+function creditChartOption(hours: { hour: number; costUsd: number }[], r: CreditReading): ChartOption {
+  const credit = r.credit?.usd ?? 0;
+  let total = 0;
+  // A step per hour with spending, from 0 at the cycle's start to now.
+  const spent: [number, number][] = [[r.cycle.start, 0]];
+  for (const h of hours) {
+    total += h.costUsd;
+    spent.push([Math.max(h.hour, r.cycle.start), total]);
+  }
+  spent.push([r.now, r.spent]);
+  const atEnd = r.spent + (r.pacePerDay * (r.cycle.end - r.now)) / 86_400_000;
+  const forecast = r.exhausted
+    ? []
+    : ([
+        [r.now, r.spent],
+        [r.cycle.end, atEnd],
+      ] as [number, number][]);
+  const runOut =
+    r.exhausted || r.runOutAt === undefined
+      ? r.exhausted
+        ? 'spent'
+        : 'nothing spent in the last 7 days'
+      : r.runOutAt < r.cycle.end
+        ? `runs out on ${day(r.runOutAt)} at ${usd(r.pacePerDay)}/day`
+        : `lasts until the renewal at ${usd(r.pacePerDay)}/day`;
+  return {
+    animation: false,
+    backgroundColor: '#ffffff',
+    textStyle: { fontFamily: 'sans-serif', color: '#333' },
+    title: {
+      text: `Agent SDK credit, cycle ${day(r.cycle.start)} → ${day(r.cycle.end)} (UTC)`,
+      subtext: `${usd(r.spent)} of ${usd(credit)} spent (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left · ${runOut}`,
+      left: 24,
+      top: 16,
+      textStyle: { fontSize: 20, fontWeight: 'bold', color: '#222' },
+      subtextStyle: { fontSize: 14, color: '#555' },
+    },
+    legend: {
+      top: 80,
+      left: 24,
+      itemGap: 20,
+      textStyle: { fontSize: 13 },
+      data: ['spent', 'forecast', 'credit'],
+    },
+    grid: { left: 80, right: 60, top: 140, bottom: 60 },
+    xAxis: {
+      type: 'time',
+      min: r.cycle.start,
+      max: r.cycle.end,
+      axisLabel: { fontSize: 12, hideOverlap: true, formatter: '{MM}-{dd}' },
+    },
+    yAxis: {
+      type: 'value',
+      name: 'USD',
+      min: 0,
+      nameTextStyle: { fontSize: 13 },
+      axisLabel: { fontSize: 12, formatter: (v: number) => usd(v) },
+    },
+    series: [
+      {
+        type: 'line',
+        name: 'spent',
+        step: 'end',
+        symbol: 'none',
+        color: PALETTE[0],
+        lineStyle: { width: 3 },
+        areaStyle: { opacity: 0.15 },
+        data: spent,
+      },
+      {
+        type: 'line',
+        name: 'forecast',
+        symbol: 'none',
+        color: PALETTE[1],
+        lineStyle: { width: 2, type: 'dashed' },
+        data: forecast,
+      },
+      {
+        type: 'line',
+        name: 'credit',
+        symbol: 'none',
+        color: TOKEN_COLOR,
+        lineStyle: { width: 2 },
+        data: [
+          [r.cycle.start, credit],
+          [r.cycle.end, credit],
+        ],
+      },
+    ],
   };
 }
 

@@ -2,12 +2,13 @@ import type { BrainError } from '../brains/types.js';
 import type { ChatService } from './chat/service.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
+import { ConditionalFallback } from './fallback.js';
 import { html } from './html.js';
 import { formatUtc, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
-import type { Switcher, SwitchOutcome } from './switcher.js';
+import type { Switcher } from './switcher.js';
 
 export interface LimitState {
   mode: string;
@@ -16,14 +17,7 @@ export interface LimitState {
   hitAt: number;
 }
 
-interface FallbackState {
-  from: string;
-  to: string;
-  resetsAt: number;
-}
-
 const LIMIT_KEY = 'usage_limit';
-const FALLBACK_KEY = 'usage_limit_fallback';
 /** When the reset time is unknown, try the subscription again after this long. */
 const UNKNOWN_RESET_MS = 60 * 60_000;
 
@@ -34,7 +28,7 @@ const UNKNOWN_RESET_MS = 60 * 60_000;
  * has not switched by hand in between. Survives restarts (kv store).
  */
 export class UsageLimitWatcher {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly fallback: ConditionalFallback;
 
   constructor(
     private readonly deps: {
@@ -48,9 +42,21 @@ export class UsageLimitWatcher {
     },
   ) {
     deps.chat.on('brainError', ({ mode, error }) => this.onBrainError(mode, error));
-    deps.switcher.on('switched', (o) => this.onSwitched(o));
-    const pending = this.fallback();
-    if (pending) this.schedule(pending);
+    this.fallback = new ConditionalFallback({
+      key: 'usage_limit_fallback',
+      by: 'usage-limit',
+      kind: 'usage_limit',
+      switcher: deps.switcher,
+      kv: deps.kv,
+      notifier: deps.notifier,
+      logger: deps.logger,
+      backText: (lang, state) =>
+        t(
+          lang,
+          html`Claude's usage limit has reset: back to <b>${state.from}</b>.`,
+          html`La limite d’usage Claude est réinitialisée : retour en mode <b>${state.from}</b>.`,
+        ),
+    });
   }
 
   /** The current limit, or undefined once its reset time has passed. */
@@ -63,12 +69,13 @@ export class UsageLimitWatcher {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    this.fallback.stop();
   }
 
   private onBrainError(mode: ModeConfig, error: BrainError): void {
-    if (error.kind !== 'usage_limit') return;
-    const { kv, notifier, logger } = this.deps;
+    // The credit and the budgets are limits of their own (see src/credit).
+    if (error.kind !== 'usage_limit' || error.limit !== undefined) return;
+    const { kv, notifier, logger, config, modes } = this.deps;
     const state: LimitState = { mode: mode.id, resetsAt: error.resetsAt, hitAt: Date.now() };
     kv.set(LIMIT_KEY, JSON.stringify(state));
     const lang = noticeLang(this.deps.kv);
@@ -94,69 +101,8 @@ export class UsageLimitWatcher {
       dedupeKey: `usage_limit:${error.resetsAt ?? Math.floor(Date.now() / UNKNOWN_RESET_MS)}`,
     });
     logger.warn({ mode: mode.id, resetsAt: error.resetsAt }, 'Claude usage limit reached');
-    void this.fallBack(mode, error.resetsAt ?? Date.now() + UNKNOWN_RESET_MS);
-  }
-
-  private async fallBack(mode: ModeConfig, resetsAt: number): Promise<void> {
-    const { config, modes, switcher, kv } = this.deps;
     const target = config.usageLimit.fallbackMode ? modes.find(config.usageLimit.fallbackMode) : undefined;
-    if (!target || switcher.active().id !== mode.id || this.fallback()) return;
-    const o = await switcher.switchTo(target.id, {
-      source: 'fallback',
-      by: 'usage-limit',
-      lang: noticeLang(this.deps.kv),
-    });
-    if (!o.ok || o.alreadyActive) return;
-    const state: FallbackState = { from: mode.id, to: target.id, resetsAt };
-    kv.set(FALLBACK_KEY, JSON.stringify(state));
-    this.schedule(state);
-  }
-
-  /** A switch the user made by hand cancels the automatic switch back. */
-  private onSwitched(o: SwitchOutcome): void {
-    if (!o.ok || o.alreadyActive || o.trigger.source === 'fallback') return;
-    if (this.fallback()) {
-      this.deps.kv.set(FALLBACK_KEY, '');
-      clearTimeout(this.timer);
-      this.deps.logger.info({ to: o.to }, 'manual switch: no automatic switch back after the usage limit');
-    }
-  }
-
-  private fallback(): FallbackState | undefined {
-    const raw = this.deps.kv.get(FALLBACK_KEY);
-    return raw ? (JSON.parse(raw) as FallbackState) : undefined;
-  }
-
-  private schedule(state: FallbackState): void {
-    clearTimeout(this.timer);
-    // setTimeout holds 32-bit delays only; a far reset is re-armed when it comes closer.
-    const delay = Math.min(Math.max(0, state.resetsAt - Date.now()), 2 ** 31 - 1);
-    this.timer = setTimeout(() => void this.switchBack(state), delay);
-    this.timer.unref();
-  }
-
-  private async switchBack(state: FallbackState): Promise<void> {
-    if (state.resetsAt > Date.now()) return this.schedule(state);
-    const { switcher, kv, notifier, logger } = this.deps;
-    kv.set(FALLBACK_KEY, '');
-    if (switcher.active().id !== state.to) return;
-    const lang = noticeLang(kv);
-    // onlyFrom: a switch the user asks for meanwhile is queued first and wins.
-    const o = await switcher.switchTo(state.from, {
-      source: 'fallback',
-      by: 'usage-limit',
-      lang,
-      onlyFrom: state.to,
-    });
-    if (o.ok) {
-      notifier.notify({
-        kind: 'usage_limit',
-        text: t(
-          lang,
-          html`Claude's usage limit has reset: back to <b>${state.from}</b>.`,
-          html`La limite d’usage Claude est réinitialisée : retour en mode <b>${state.from}</b>.`,
-        ),
-      });
-    } else logger.warn({ reason: o.reason }, 'no switch back after the usage limit');
+    if (target)
+      void this.fallback.engage(mode.id, target.id, error.resetsAt ?? Date.now() + UNKNOWN_RESET_MS);
   }
 }

@@ -45,7 +45,7 @@ export function formatTotals(x: UsageTotals): string {
  * A compact summary given to the brain when the user asks about consumption,
  * so it answers with real figures instead of guessing.
  */
-export function usageContext(ledger: UsageLedger, now = Date.now()): string {
+export function usageContext(ledger: UsageLedger, now = Date.now(), credit?: string): string {
   const periods: [string, number][] = [
     ['today (UTC)', startOfUtcDay(now)],
     ['last 7 days', now - 7 * 86_400_000],
@@ -63,5 +63,6 @@ export function usageContext(ledger: UsageLedger, now = Date.now()): string {
     ...lines,
     'This month by mode:',
     ...(byMode.length > 0 ? byMode : ['- (no turns yet)']),
+    ...(credit ? [credit] : []),
   ].join('\n');
 }

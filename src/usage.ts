@@ -1,6 +1,9 @@
 import type { TurnUsage } from '../brains/types.js';
 import type { Db } from './db/index.js';
 
+/** Who paid a Claude turn: the subscription (its monthly Agent SDK credit) or an API key. */
+export type Billing = 'subscription' | 'api_key';
+
 export interface UsageEntry extends TurnUsage {
   ts: number;
   mode: string;
@@ -10,6 +13,8 @@ export interface UsageEntry extends TurnUsage {
   source: string;
   durationMs: number;
   error?: string;
+  /** Claude turns only; a local model costs nothing. */
+  billing?: Billing;
 }
 
 export const NO_USAGE: TurnUsage = {
@@ -75,10 +80,24 @@ const norm = <T extends object>(r: Totals<T>): T & UsageTotals =>
 /** Every brain turn, successful or not, lands here; reports are plain SQL aggregates. */
 export class UsageLedger {
   private readonly insert;
+  private readonly spendStmt;
+  private readonly firstStmt;
+  private readonly modeSpendStmt;
   constructor(private readonly db: Db) {
     this.insert = db.prepare(
       `INSERT INTO usage (ts, mode, session_key, brain_session_id, source, cost_usd, input_tokens, output_tokens,
-        cache_read_tokens, cache_write_tokens, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        cache_read_tokens, cache_write_tokens, duration_ms, error, billing)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // The meter runs after every turn: these read the (billing, ts, cost_usd) index only.
+    this.spendStmt = db.prepare<[Billing, number, number], { cost: number }>(
+      'SELECT TOTAL(cost_usd) AS cost FROM usage WHERE billing = ? AND ts >= ? AND ts < ?',
+    );
+    this.firstStmt = db.prepare<[Billing], { ts: number | null }>(
+      'SELECT MIN(ts) AS ts FROM usage WHERE billing = ?',
+    );
+    this.modeSpendStmt = db.prepare<[string, number, number], { cost: number }>(
+      'SELECT TOTAL(cost_usd) AS cost FROM usage WHERE mode = ? AND ts >= ? AND ts < ?',
     );
   }
 
@@ -96,7 +115,33 @@ export class UsageLedger {
       e.cacheWriteTokens,
       e.durationMs,
       e.error ?? null,
+      e.billing ?? null,
     );
+  }
+
+  /** Cost of the turns paid by `billing` over [since, until). */
+  spend(billing: Billing, since: number, until: number): number {
+    return this.spendStmt.get(billing, since, until)?.cost ?? 0;
+  }
+
+  /** When the first turn paid by `billing` was recorded, if any. */
+  firstTurn(billing: Billing): number | undefined {
+    return this.firstStmt.get(billing)?.ts ?? undefined;
+  }
+
+  /** Cost of one mode's turns over [since, until), whoever paid. */
+  modeSpend(mode: string, since: number, until: number): number {
+    return this.modeSpendStmt.get(mode, since, until)?.cost ?? 0;
+  }
+
+  /** Cost per hour of the turns paid by `billing` over [since, until): hour starts in unix ms. */
+  hourlySpend(billing: Billing, since: number, until: number): { hour: number; costUsd: number }[] {
+    return this.db
+      .prepare<[Billing, number, number], { hour: number; costUsd: number }>(
+        `SELECT (ts / 3600000) * 3600000 AS hour, TOTAL(cost_usd) AS costUsd FROM usage
+         WHERE billing = ? AND ts >= ? AND ts < ? GROUP BY hour ORDER BY hour`,
+      )
+      .all(billing, since, until);
   }
 
   /** Totals and breakdowns over [since, until). Days are UTC. */

@@ -10,9 +10,11 @@ import { buildArgs } from '../brains/claude-code/args.js';
 import { classifyFailure, type FailureSignals, isMissingSession } from '../brains/claude-code/errors.js';
 import { planPrompt } from '../brains/claude-code/prompt.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
+import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import type { TurnEvent } from '../brains/types.js';
 import { createGate, httpError, text, toolUse, usageLimitHeaders } from './fakes/anthropic.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
+import { startTestService } from './helpers/service.js';
 
 const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
 const errorOf = (events: TurnEvent[]) => {
@@ -247,10 +249,14 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(results.map((r) => r.isError)).toEqual([false, true]);
   });
 
-  it('offers the MCP server through a 0600 file, never with the token in argv', async (ctx) => {
+  it('offers the MCP server through a 0600 file, never with the token in argv, read-only tools by name', async (ctx) => {
     const { expect } = ctx;
     const token = 'secret-mcp-token-123456';
-    const h = await harness(ctx, { mcp: { url: 'http://127.0.0.1:9/mcp', token } });
+    const h = await harness(ctx, {
+      mcp: { url: 'http://127.0.0.1:9/mcp', token, readOnlyTools: ['git_status', 'git_log', 'web_fetch'] },
+      // The mode narrows the read-only tools; a mutating one it names is never pre-allowed.
+      mode: { brainstemTools: ['git_log', 'web_fetch', 'make_target'] },
+    });
     const gate = createGate();
     h.fake.script(() => text(['a', 'b'], { gate: gate.promise }));
     let cmdline = '';
@@ -261,7 +267,8 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
       }
     }
     const file = cmdline.match(/--mcp-config (\S+)/)?.[1] as string;
-    expect(cmdline).toContain('mcp__brainstem');
+    expect(cmdline).toContain('--allowedTools mcp__brainstem__git_log mcp__brainstem__web_fetch --');
+    expect(cmdline.split(' ')).not.toContain('mcp__brainstem');
     expect(cmdline).not.toContain(token);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
@@ -269,17 +276,107 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
         brainstem: {
           type: 'http',
           url: 'http://127.0.0.1:9/mcp',
-          headers: { Authorization: `Bearer ${token}` },
+          headers: { Authorization: `Bearer ${token}`, 'x-brainstem-depth': '1' },
         },
       },
     });
     expect(JSON.stringify(h.logs)).not.toContain(token);
   });
 
-  it('probes the binary for readiness', async (ctx) => {
+  it("gives the CLI an environment built on purpose: what it needs and claude.env, none of brainstem's secrets", async (ctx) => {
+    const { expect } = ctx;
+    const secrets = {
+      BRAINSTEM_API_TOKEN: 'bst-test-secret-api-token',
+      TELEGRAM_BOT_TOKEN: '123456:test-secret-bot-token',
+      BRAVE_API_KEY: 'test-secret-brave-key',
+      OPENCLAW_GATEWAY_TOKEN: 'test-secret-gateway-token',
+    };
+    const saved = Object.keys(secrets).map((k) => [k, process.env[k]] as const);
+    Object.assign(process.env, secrets);
+    ctx.onTestFinished(() => {
+      for (const [k, v] of saved) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    });
+    const h = await harness(ctx, { claude: { env: { MODE_EXTRA_SETTING: 'from-claude-env' } } });
+    const gate = createGate();
+    h.fake.script(() => text(['a', 'b'], { gate: gate.promise }));
+    let environ = '';
+    for await (const e of h.brain.turn(userTurn('hi'), new AbortController().signal)) {
+      if (e.type === 'text' && !environ) {
+        environ = await readFile(`/proc/${h.lastPid()}/environ`, 'utf8');
+        gate.open();
+      }
+    }
+    const env = Object.fromEntries(
+      environ.split('\0').map((kv) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]),
+    );
+    expect(env.MODE_EXTRA_SETTING).toBe('from-claude-env');
+    expect(env.PATH).toBe(process.env.PATH);
+    expect(env.ANTHROPIC_BASE_URL).toBe(h.fake.url);
+    for (const [name, value] of Object.entries(secrets)) {
+      expect(env[name]).toBeUndefined();
+      expect(environ).not.toContain(value);
+    }
+  });
+
+  it('refuses a turn over claude.maxProcesses, closing an idle warm process first to make room', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { maxProcesses: 1 } });
+    const gate = createGate();
+    h.fake.script((r) =>
+      r.lastUserText === 'first' ? text(['a', 'b'], { gate: gate.promise }) : text('ok'),
+    );
+    const signal = new AbortController().signal;
+    const first = h.brain.turn(userTurn('first', { key: 'k1' }), signal)[Symbol.asyncIterator]();
+    const firstEvents: TurnEvent[] = [];
+    while (!firstEvents.some((e) => e.type === 'text')) {
+      const next = await first.next();
+      if (next.done) break;
+      firstEvents.push(next.value);
+    }
+
+    const refused = await collect(h.brain.turn(userTurn('second', { key: 'k2' }), signal));
+    expect(refused).toEqual([
+      {
+        type: 'error',
+        error: {
+          kind: 'rate_limit',
+          status: 429,
+          message:
+            '⚙️ [proxy] 1 Claude Code process is running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.',
+        },
+      },
+    ]);
+    expect(h.fake.mainRequests()).toHaveLength(1);
+
+    gate.open();
+    for (let next = await first.next(); !next.done; next = await first.next()) firstEvents.push(next.value);
+    expect(firstEvents.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    expect(h.warm?.size).toBe(1);
+    // The idle warm process of the first conversation makes way for a turn of another one.
+    const third = await collect(h.brain.turn(userTurn('third', { key: 'k3' }), signal));
+    expect(textOf(third)).toBe('ok');
+    expect(third.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+  });
+
+  it('is ready when the CLI runs and is logged in (`claude auth status`)', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
-    expect(await h.brain.ready()).toEqual({ ok: true, detail: expect.stringContaining('2.1.197') });
+    expect(await h.brain.ready()).toEqual({ ok: true, detail: 'logged in (API key from ANTHROPIC_API_KEY)' });
+    const oauth = await harness(ctx, { auth: 'oauth' });
+    expect(await oauth.brain.ready()).toEqual({ ok: true, detail: 'logged in (OAuth token)' });
+  });
+
+  it('is not ready, and says how to fix it, with no credentials at all', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' } } });
+    expect(await h.brain.ready()).toEqual({
+      ok: false,
+      reason: 'not logged in: run `claude /login`',
+      final: true,
+    });
   });
 });
 
@@ -293,6 +390,22 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
     const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
     expect(error.kind).toBe('upstream_down');
     expect(error.message).toContain('CLAUDE_BIN');
+  });
+
+  it('fails a switch to its mode at once, naming CLAUDE_BIN, instead of waiting for a binary that is not there', async (ctx) => {
+    const { expect } = ctx;
+    const svc = await startTestService({
+      config: { claude: { bin: '/nonexistent/claude' }, defaultMode: 'local' },
+    });
+    ctx.onTestFinished(() => svc.close());
+    const outcome = await svc.service.core.switcher.switchTo('assistant', { source: 'api' });
+    expect(outcome).toMatchObject({
+      ok: false,
+      from: 'local',
+      to: 'assistant',
+      reason: 'Claude Code CLI not found: "/nonexistent/claude" (install it or set CLAUDE_BIN to its path).',
+    });
+    expect(svc.service.core.switcher.active().id).toBe('local');
   });
 
   it('reports a CLI that exits without a result', async (ctx) => {
@@ -352,10 +465,34 @@ describe('argv and prompt', () => {
       '--allowedTools',
       'Read',
       'Bash(git log *)',
-      'mcp__brainstem',
       '--disallowedTools',
       'WebFetch',
     ]);
+  });
+
+  it('allows brainstem tools one by one, never the whole server or a wildcard reaching it', () => {
+    const rules = [
+      'Read',
+      'mcp__brainstem',
+      'mcp__brainstem__make_target',
+      'mcp__*',
+      'mcp__brainstem__make_*',
+    ];
+    const args = buildArgs({
+      mode: { ...mode, allowedTools: [...rules, 'mcp__github__get_*'] },
+      mcpConfigPath: '/x/mcp.json',
+      preallowed: ['git_status', 'read_file'],
+    });
+    const allowed = args.slice(args.indexOf('--allowedTools') + 1);
+    expect(allowed).toEqual([
+      'Read',
+      'mcp__github__get_*',
+      'mcp__brainstem__git_status',
+      'mcp__brainstem__read_file',
+    ]);
+    expect(rules.map(grantsBrainstemTools)).toEqual([false, true, true, true, true]);
+    // Without the MCP server there is nothing of brainstem's to allow.
+    expect(buildArgs({ mode, preallowed: ['git_status'] })).not.toContain('--allowedTools');
   });
 
   it('moves a long mode prompt out of argv and into the first turn only', () => {

@@ -116,6 +116,8 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     const pid = starts(h)[0]?.pid as number;
     process.kill(-pid, 'SIGKILL');
     expect(await groupAfterKill(pid, 5_000)).toEqual([]);
+    // Gone from /proc is not yet reaped by Node: wait until the pool has seen the exit.
+    await expect.poll(() => h.warm?.size, { timeout: 30_000 }).toBe(0);
 
     const two = await collect(h.brain.turn(followUp('second'), signal()));
 

@@ -74,4 +74,27 @@ describe('loadConfig', () => {
       expect(p).toMatch(/llamaModel: "qwen" is not defined/);
     }
   });
+
+  it("refuses a Claude allow-list rule that would let it run brainstem's tools without asking", () => {
+    const d = dir();
+    const rules = ['Read', 'mcp__brainstem', 'mcp__*', 'mcp__brainstem__make_target'];
+    writeFileSync(
+      path.join(d, 'brainstem.json'),
+      JSON.stringify({ modes: { assistant: { kind: 'claude', allowedTools: rules } } }),
+    );
+    const err = (() => {
+      try {
+        loadConfig({}, d);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.map((p) => p.match(/"([^"]+)" would let Claude/)?.[1])).toEqual(
+      rules.slice(1),
+    );
+    expect((err as ConfigError).problems[0]).toContain(
+      'list read-only ones by name in modes.assistant.brainstemTools',
+    );
+  });
 });

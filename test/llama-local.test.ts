@@ -203,7 +203,7 @@ describe('LlamaLocalBrain tools', () => {
       ],
     });
     const events = await collect(
-      brainFor(fake.baseUrl, { allowedTools: ['read'] }).turn(
+      brainFor(fake.baseUrl).turn(
         turnReq('read a.txt', { tools, toolChoice: 'auto' }),
         AbortSignal.timeout(5_000),
       ),
@@ -216,34 +216,38 @@ describe('LlamaLocalBrain tools', () => {
     ]);
   });
 
-  it.each([
-    [['read'], ['read']],
-    [['*'], ['read', 'exec', 'web_search']],
-    [
-      ['web_search', 'exec', 'not_sent'],
-      ['exec', 'web_search'],
-    ],
-  ])('allow-list %j sends %j', async (allowed, sent) => {
+  // Which of the client's tools a mode keeps is the core's job (src/tool-filter.ts): the brain sends what it gets.
+  it('sends the tools and tool_choice it is given, and neither when it gets no tools', async () => {
     await collect(
-      brainFor(fake.baseUrl, { allowedTools: allowed }).turn(
-        turnReq('hi', { tools, toolChoice: 'auto' }),
-        AbortSignal.timeout(5_000),
-      ),
+      brainFor(fake.baseUrl).turn(turnReq('hi', { tools, toolChoice: 'auto' }), AbortSignal.timeout(5_000)),
     );
     const body = lastChat().body as SentBody;
-    expect(body.tools?.map((t) => t.function.name)).toEqual(sent);
+    expect(body.tools?.map((t) => t.function.name)).toEqual(['read', 'exec', 'web_search']);
     expect(body.tool_choice).toBe('auto');
-  });
-
-  it('an empty allow-list sends no tools and no tool_choice', async () => {
     await collect(
-      brainFor(fake.baseUrl, { allowedTools: [] }).turn(
-        turnReq('hi', { tools, toolChoice: 'auto' }),
-        AbortSignal.timeout(5_000),
-      ),
+      brainFor(fake.baseUrl).turn(turnReq('hi', { toolChoice: 'auto' }), AbortSignal.timeout(5_000)),
     );
     expect(lastChat().body).not.toHaveProperty('tools');
     expect(lastChat().body).not.toHaveProperty('tool_choice');
+  });
+
+  it('passes the sampling options on under their own names, and streams logprobs', async () => {
+    fake.reply({ chunks: ['a', 'b'] });
+    const events = await collect(
+      brainFor(fake.baseUrl).turn(
+        turnReq('hi', { options: { temperature: 0, seed: 3, stop: 'x', logprobs: true, top_logprobs: 1 } }),
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    expect(lastChat().body).toMatchObject({
+      temperature: 0,
+      seed: 3,
+      stop: 'x',
+      logprobs: true,
+      top_logprobs: 1,
+    });
+    const logprobs = events.flatMap((e) => (e.type === 'logprobs' ? e.content : []));
+    expect(logprobs).toMatchObject([{ token: 'a', top_logprobs: [{ token: 'a' }] }, { token: 'b' }]);
   });
 });
 

@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { ApprovalRequest } from '../brains/types.js';
+import { ConfigError } from '../src/config.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -13,6 +15,7 @@ import {
   text,
   toolUse,
 } from './fakes/anthropic.js';
+import { collect } from './helpers/claude-harness.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
 let svc: TestService;
@@ -34,15 +37,18 @@ async function connect(token: string | undefined): Promise<Client> {
 beforeAll(async () => {
   repo = mkdtempSync(path.join(tmpdir(), 'bst-mcp-'));
   execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
-  writeFileSync(path.join(repo, 'Makefile'), 'progress:\n\t@echo one; sleep 0.2; echo two\n');
+  writeFileSync(
+    path.join(repo, 'Makefile'),
+    'progress:\n\t@echo one; sleep 0.2; echo two\nmark:\n\t@touch marked.txt\n',
+  );
   fake = await startFakeAnthropic();
   cli = await claudeTestEnv(fake.url);
   svc = await startTestService({
     parts: { tools: true },
     config: {
-      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 },
+      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, approvalTimeoutMs: 1_000 },
       server: { modeTag: false },
-      tools: { git: { repo }, make: { targets: ['progress'] } },
+      tools: { git: { repo }, make: { targets: ['progress', 'mark'] } },
     },
   });
 });
@@ -59,6 +65,23 @@ describe('/mcp with the MCP SDK client', () => {
   it('refuses a client without the token, or with a wrong one', async () => {
     await expect(connect(undefined)).rejects.toThrow(/401|nauthorized/);
     await expect(connect('wrong-token-0123456789')).rejects.toThrow(/401|nauthorized/);
+  });
+
+  it('refuses a malformed depth header, naming it', async () => {
+    const res = await fetch(`${svc.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${svc.token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'x-brainstem-depth': '-1',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+      'x-brainstem-depth',
+    );
   });
 
   it('lists the registry tools with their input schemas', async () => {
@@ -106,6 +129,34 @@ describe('/mcp with the MCP SDK client', () => {
   });
 });
 
+describe('brainstem tools a Claude mode may run without asking', () => {
+  it('stops the start when a mode names a tool that is not read-only', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bst-mcp-modes-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const start = startTestService({
+      dir,
+      parts: { tools: true },
+      config: {
+        modes: { assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'nope'] } },
+      },
+    });
+    const err = await start.then(
+      async (s) => {
+        await s.close();
+        throw new Error('started');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toEqual([
+      expect.stringContaining(
+        'modes.assistant.brainstemTools: "make_target" can change things, so Claude must ask',
+      ),
+      expect.stringContaining('modes.assistant.brainstemTools: "nope" is not a brainstem tool'),
+    ]);
+  });
+});
+
 describe('the real claude CLI using brainstem tools over /mcp', () => {
   it('completes a round trip: tool_use → /mcp → tool_result → answer', async () => {
     fake.script(() => toolUse('mcp__brainstem__git_status', {}, text('The repository has no commits yet.')));
@@ -126,4 +177,109 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
       .get();
     expect(audit).toEqual({ caller: 'mcp', ok: 1 });
   }, 60_000);
+
+  it('asks the approver before a mutating brainstem tool; unanswered, it is denied and never runs', async () => {
+    fake.script(() =>
+      toolUse('mcp__brainstem__make_target', { target: 'mark' }, text('It was not allowed.')),
+    );
+    const { db } = svc.service.core;
+    const lastAudit = (db.prepare('SELECT max(id) AS id FROM audit').get() as { id: number | null }).id ?? 0;
+    const asked: ApprovalRequest[] = [];
+    const events = await collect(
+      svc.service.core.chat.run(
+        {
+          model: 'assistant',
+          sessionKey: 'test:mutating',
+          messages: [{ role: 'user', content: 'mark it' }],
+          source: 'telegram',
+          // Nobody answers: the approval times out.
+          approve: (req) => {
+            asked.push(req);
+            return new Promise(() => {});
+          },
+        },
+        new AbortController().signal,
+      ),
+    );
+    expect(asked).toEqual([
+      expect.objectContaining({ tool: 'mcp__brainstem__make_target', input: { target: 'mark' } }),
+    ]);
+    expect(events.find((e) => e.type === 'approval')).toMatchObject({
+      decision: { behavior: 'deny' },
+      source: 'timeout',
+    });
+    expect(existsSync(path.join(repo, 'marked.txt'))).toBe(false);
+    expect(fake.mainRequests().at(-1)?.toolResults[0]?.isError).toBe(true);
+    const audit = db
+      .prepare("SELECT tool, args FROM audit WHERE tool LIKE '%make_target' AND id > ? ORDER BY id")
+      .all(lastAudit);
+    expect(audit).toEqual([
+      { tool: 'approval:mcp__brainstem__make_target', args: expect.stringContaining('"by":"timeout"') },
+    ]);
+  }, 60_000);
+
+  it('runs a read-only brainstem tool without asking', async () => {
+    fake.script(() => toolUse('mcp__brainstem__git_log', {}, text('No history yet.')));
+    const asked: ApprovalRequest[] = [];
+    const events = await collect(
+      svc.service.core.chat.run(
+        {
+          model: 'assistant',
+          sessionKey: 'test:read-only',
+          messages: [{ role: 'user', content: 'show the log' }],
+          source: 'telegram',
+          approve: async (req) => {
+            asked.push(req);
+            return { behavior: 'deny', message: 'no' };
+          },
+        },
+        new AbortController().signal,
+      ),
+    );
+    expect(asked).toEqual([]);
+    expect(events.some((e) => e.type === 'approval')).toBe(false);
+    const audit = svc.service.core.db
+      .prepare("SELECT caller FROM audit WHERE tool = 'git_log' ORDER BY id DESC LIMIT 1")
+      .get();
+    expect(audit).toEqual({ caller: 'mcp' });
+    expect(fake.mainRequests().at(-1)?.toolResults).toHaveLength(1);
+  }, 60_000);
+
+  it('refuses brain_chat past tools.maxBrainDepth: a Claude turn may ask a brain, which may not ask another', async () => {
+    const before = fake.mainRequests().length;
+    fake.script(() =>
+      toolUse(
+        'mcp__brainstem__brain_chat',
+        { mode: 'assistant', message: 'ask a brain' },
+        text('Done asking.'),
+      ),
+    );
+    const events = await collect(
+      svc.service.core.chat.run(
+        {
+          model: 'assistant',
+          sessionKey: 'test:nested',
+          messages: [{ role: 'user', content: 'ask a brain' }],
+          source: 'openai',
+        },
+        new AbortController().signal,
+      ),
+    );
+    expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    // The turn, the brain it asked, and the answer of each to its tool result: nothing deeper.
+    const main = fake.mainRequests().slice(before);
+    expect(main).toHaveLength(4);
+    const results = main.flatMap((r) => r.toolResults);
+    expect(results.map((r) => r.isError)).toEqual([true, false]);
+    expect(results[0]?.content).toContain(
+      'brain_chat refused: brains may call brains only 1 level deep (tools.maxBrainDepth), and this call comes from level 2.',
+    );
+    const audit = svc.service.core.db
+      .prepare("SELECT ok, error FROM audit WHERE tool = 'brain_chat' ORDER BY id")
+      .all();
+    expect(audit).toEqual([
+      { ok: 0, error: expect.stringContaining('TOOL_FORBIDDEN: brain_chat refused') },
+      { ok: 1, error: null },
+    ]);
+  }, 120_000);
 });

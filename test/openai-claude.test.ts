@@ -5,6 +5,7 @@ import {
   createGate,
   type FakeAnthropic,
   httpError,
+  type RecordedRequest,
   startFakeAnthropic,
   text,
 } from './fakes/anthropic.js';
@@ -29,6 +30,19 @@ afterAll(async () => {
 });
 
 const user = (content: string) => ({ role: 'user' as const, content });
+const assistant = (content: string) => ({ role: 'assistant' as const, content });
+
+/** The assistant texts the CLI sent in a Messages API request: what its session holds. */
+const assistantTexts = (r: RecordedRequest | undefined) =>
+  (r?.body?.messages ?? [])
+    .filter((m) => m.role === 'assistant')
+    .flatMap((m) =>
+      typeof m.content === 'string'
+        ? [m.content]
+        : (m.content as { type: string; text?: string }[]).flatMap((b) =>
+            b.type === 'text' && b.text ? [b.text] : [],
+          ),
+    );
 
 describe('OpenAI endpoint over the real claude CLI', () => {
   it('streams: the client has the first words while the upstream still holds the rest', async () => {
@@ -135,5 +149,75 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       return got;
     };
     expect(await Promise.all([run('A'), run('B')])).toEqual(['answer to A done', 'answer to B done']);
+  });
+
+  it('accepts sampling fields at the values Claude uses anyway, and a max_tokens it leaves to Claude Code', async () => {
+    fake.script(() => text('sampled'));
+    const r = await svc.client.chat.completions.create(
+      {
+        model: 'assistant',
+        messages: [user('defaults please')],
+        temperature: 1,
+        top_p: 1,
+        presence_penalty: 0,
+        n: 1,
+        max_completion_tokens: 512,
+      },
+      { headers: { 'x-session-key': 'defaults' } },
+    );
+    expect(r.choices[0]?.message.content).toBe('sampled');
+  });
+});
+
+describe('conversations without a session key are told apart by what they said', () => {
+  it('two conversations with the same first message never share a session, and their first turns overlap', async () => {
+    let arrivals = 0;
+    const second = createGate();
+    fake.script(async (r) => {
+      if (r.lastUserText === 'hello twin') {
+        const n = ++arrivals;
+        if (n === 2) second.open();
+        // The first is answered only once the second has reached the API: they run at the same time.
+        await second.promise;
+        return text(`twin answer ${n}`);
+      }
+      return text(`this session said: ${assistantTexts(r).join(' | ')}`);
+    });
+    const ask = (messages: { role: 'user' | 'assistant'; content: string }[]) =>
+      svc.client.chat.completions.create({ model: 'assistant', messages });
+    const firsts = await Promise.all([ask([user('hello twin')]), ask([user('hello twin')])]);
+    const answers = firsts.map((r) => r.choices[0]?.message.content ?? '');
+    expect([...answers].sort()).toEqual(['twin answer 1', 'twin answer 2']);
+
+    const before = fake.mainRequests().length;
+    const followUps = await Promise.all(
+      answers.map((a) => ask([user('hello twin'), assistant(a), user('what did you say?')])),
+    );
+    // Each follow-up resumed its own session: the CLI sent its own earlier answer, and only that one.
+    followUps.forEach((r, i) => {
+      expect(r.choices[0]?.message.content).toBe(`this session said: ${answers[i]}`);
+    });
+    for (const req of fake.mainRequests().slice(before)) {
+      expect(req.userTexts).toEqual(['hello twin', 'what did you say?']);
+    }
+  });
+
+  it('an edited or regenerated history starts a session of its own, with the earlier turns replayed', async () => {
+    fake.script((r) => text(r.lastUserText.includes('<history') ? 'replayed' : 'first'));
+    const opening = await svc.client.chat.completions.create({
+      model: 'assistant',
+      messages: [user('remember plum')],
+    });
+    expect(opening.choices[0]?.message.content).toBe('first');
+    const history = [user('remember plum'), assistant('first'), user('which fruit?')];
+    await svc.client.chat.completions.create({ model: 'assistant', messages: history });
+    // The same history again (a regenerate): the first session has moved on, so it is not resumed.
+    const again = await svc.client.chat.completions.create({ model: 'assistant', messages: history });
+    expect(again.choices[0]?.message.content).toBe('replayed');
+    const sent = fake.mainRequests().at(-1);
+    expect(sent?.userTexts).toHaveLength(1);
+    expect(sent?.lastUserText).toContain('user: remember plum');
+    expect(sent?.lastUserText).toContain('assistant: first');
+    expect(sent?.lastUserText).toMatch(/which fruit\?$/);
   });
 });

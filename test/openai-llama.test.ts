@@ -23,9 +23,10 @@ beforeAll(async () => {
     config: {
       defaultMode: 'local',
       server: { bodyLimitBytes: 64 * 1024 },
-      claude: { bin: CLAUDE_BIN },
+      // Logged in (a key it never uses here), so a switch to a Claude mode finds it ready.
+      claude: { bin: CLAUDE_BIN, env: { ANTHROPIC_API_KEY: 'sk-test-unused' } },
       llama: { baseUrl: llama.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },
-      modes: { local: { kind: 'llama', aliases: ['lical'], allowedTools: ['read'] } },
+      modes: { local: { kind: 'llama', aliases: ['lical'], toolFilter: { allow: ['read'] } } },
     },
   });
 });
@@ -36,13 +37,34 @@ afterAll(async () => {
 
 describe('OpenAI endpoint over the local brain', () => {
   it('serves /health without auth and /v1/models with it', async () => {
-    const health = await fetch(`${svc.url}/health`);
-    expect(health.status).toBe(200);
-    const body = (await health.json()) as { activeMode: string; brains: Record<string, { ready: boolean }> };
-    expect(body.activeMode).toBe('local');
-    expect(body.brains.local?.ready).toBe(true);
+    const health = async () => {
+      const res = await fetch(`${svc.url}/health`);
+      expect(res.status).toBe(200);
+      return (await res.json()) as { activeMode: string; brains: Record<string, { ready: boolean }> };
+    };
+    expect((await health()).activeMode).toBe('local');
+    // /health shows the last probe's answer (a busy machine may have timed out the first one at start).
+    await svc.service.core.readiness.probe('local', { fresh: true });
+    expect((await health()).brains.local?.ready).toBe(true);
     const models = await svc.client.models.list();
     expect(models.data.map((m) => m.id)).toEqual(['active', 'anklume', 'assistant', 'local']);
+  });
+
+  it('retrieves one model, by id, alias or with a provider prefix, as the chat route resolves it', async () => {
+    for (const id of ['local', 'lical', 'brainstem/local']) {
+      expect(await svc.client.models.retrieve(id)).toMatchObject({ id: 'local', object: 'model' });
+    }
+    const active = await svc.client.models.retrieve('brainstem/active');
+    expect(active).toMatchObject({ id: 'active', description: 'the active mode (now local)' });
+    await expect(svc.client.models.retrieve('gpt-9')).rejects.toMatchObject({
+      status: 404,
+      error: { type: 'invalid_request_error', param: 'model' },
+    });
+    const plain = await fetch(`${svc.url}/v1/models/brainstem/lical`, {
+      headers: { authorization: `Bearer ${svc.token}` },
+    });
+    expect(((await plain.json()) as { id: string }).id).toBe('local');
+    expect((await fetch(`${svc.url}/v1/models/local`)).status).toBe(401);
   });
 
   it('refuses a missing or wrong token in OpenAI error shape', async () => {
@@ -101,7 +123,7 @@ describe('OpenAI endpoint over the local brain', () => {
     expect(r.choices[0]?.message.content).toBe('**[local]** Visible');
   });
 
-  it('streams tool calls as deltas and passes only allowed tools upstream', async () => {
+  it('streams tool calls as deltas; the tool the mode filters is named in a header, not sent', async () => {
     llama.reply({
       chunks: [
         { toolCall: { index: 0, id: 'call_1', name: 'read', arguments: '{"pa' } },
@@ -112,12 +134,15 @@ describe('OpenAI endpoint over the local brain', () => {
       type: 'function',
       function: { name, parameters: { type: 'object', properties: {} } },
     }));
-    const stream = await svc.client.chat.completions.create({
-      model: 'local',
-      messages: [{ role: 'user', content: 'read a.txt' }],
-      tools,
-      stream: true,
-    });
+    const { data: stream, response } = await svc.client.chat.completions
+      .create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'read a.txt' }],
+        tools,
+        stream: true,
+      })
+      .withResponse();
+    expect(response.headers.get('x-brainstem-filtered-tools')).toBe('exec');
     let args = '';
     let name = '';
     let finish: string | null | undefined;
@@ -133,6 +158,34 @@ describe('OpenAI endpoint over the local brain', () => {
     expect(finish).toBe('tool_calls');
     const sent = llama.requests.at(-1)?.body as { tools?: { function: { name: string } }[] };
     expect(sent.tools?.map((t) => t.function.name)).toEqual(['read']);
+  });
+
+  it('answers a tool call without streaming with content null beside tool_calls', async () => {
+    llama.reply({
+      chunks: [{ toolCall: { index: 0, id: 'call_9', name: 'read', arguments: '{"path":"b"}' } }],
+    });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'read b' }],
+      tools: [{ type: 'function', function: { name: 'read', parameters: { type: 'object' } } }],
+    });
+    expect(r.choices[0]?.message).toMatchObject({
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'call_9', type: 'function', function: { name: 'read', arguments: '{"path":"b"}' } }],
+    });
+    expect(r.choices[0]?.finish_reason).toBe('tool_calls');
+  });
+
+  it('refuses a tool_choice that names a tool the mode filters, instead of dropping it', async () => {
+    await expect(
+      svc.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'run ls' }],
+        tools: [{ type: 'function', function: { name: 'exec', parameters: { type: 'object' } } }],
+        tool_choice: { type: 'function', function: { name: 'exec' } },
+      }),
+    ).rejects.toMatchObject({ status: 400, error: { param: 'tool_choice' } });
   });
 
   it('answers a switch request itself, without a brain call, and keeps the mode', async () => {
@@ -182,6 +235,130 @@ describe('OpenAI endpoint over the local brain', () => {
       messages: [{ role: 'user', content: 'switch to local' }],
     });
     expect(back.choices[0]?.message.content).toMatch(/Switched to \*\*local\*\*/);
+  });
+});
+
+describe('every Chat Completions field is passed, mapped or refused', () => {
+  const post = (body: Record<string, unknown>) =>
+    fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], ...body }),
+    });
+  const errorOf = async (r: Response) =>
+    ((await r.json()) as { error: { message: string; type: string; param: string } }).error;
+
+  const sampling = {
+    temperature: 0.3,
+    top_p: 0.9,
+    stop: ['\n\nUser:', 'END'],
+    seed: 42,
+    presence_penalty: 0.5,
+    frequency_penalty: -0.25,
+    logit_bias: { '15043': -100, '50256': 5 },
+    logprobs: true,
+    top_logprobs: 3,
+    response_format: {
+      type: 'json_schema',
+      json_schema: {
+        name: 'weather',
+        strict: true,
+        schema: {
+          type: 'object',
+          properties: { city: { type: 'string' } },
+          required: ['city'],
+          additionalProperties: false,
+        },
+      },
+    },
+    reasoning_effort: 'low',
+  };
+
+  it('each sampling and output field reaches the local model unchanged', async () => {
+    llama.reply({ chunks: ['{"city":', '"Paris"}'] });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'weather as JSON' }],
+      max_completion_tokens: 77,
+      ...(sampling as object),
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const sent = llama.requests.at(-1)?.body as Record<string, unknown>;
+    for (const [field, value] of Object.entries(sampling)) expect(sent[field], field).toEqual(value);
+    expect(sent.max_tokens).toBe(77);
+    // Asked-for JSON comes back as JSON: no mode tag in front of it.
+    expect(JSON.parse(r.choices[0]?.message.content ?? '')).toEqual({ city: 'Paris' });
+    // logprobs come back too, one per token, with the alternatives asked for.
+    const logprobs = r.choices[0]?.logprobs?.content ?? [];
+    expect(logprobs.map((l) => l.token)).toEqual(['{"city":', '"Paris"}']);
+    expect(logprobs[0]?.top_logprobs).toHaveLength(3);
+  });
+
+  it('a single stop string, parallel_tool_calls with tools, and logprobs in a stream', async () => {
+    llama.reply({ chunks: ['one', ' two'] });
+    const stream = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'count' }],
+      stop: 'three',
+      logprobs: true,
+      parallel_tool_calls: false,
+      tools: [{ type: 'function', function: { name: 'read', parameters: { type: 'object' } } }],
+      stream: true,
+    });
+    const tokens: string[] = [];
+    for await (const chunk of stream)
+      tokens.push(...(chunk.choices[0]?.logprobs?.content ?? []).map((l) => l.token));
+    expect(tokens).toEqual(['one', ' two']);
+    const sent = llama.requests.at(-1)?.body as Record<string, unknown>;
+    expect(sent).toMatchObject({ stop: 'three', logprobs: true, parallel_tool_calls: false });
+  });
+
+  it.each([
+    [{ n: 2 }, 'n'],
+    [{ temperature: 'hot' }, 'temperature'],
+    [{ temperature: 2.5 }, 'temperature'],
+    [{ top_p: -1 }, 'top_p'],
+    [{ top_logprobs: 3 }, 'top_logprobs'],
+    [{ response_format: { type: 'xml' } }, 'response_format.type'],
+    [{ functions: [{ name: 'f' }] }, 'functions'],
+    [{ audio: { voice: 'alloy', format: 'mp3' } }, 'audio'],
+    [{ store: true }, 'store'],
+  ])('%j → 400 naming %s, and no brain call', async (field, param) => {
+    const before = llama.requests.length;
+    const r = await post({ model: 'local', ...field });
+    expect(r.status).toBe(400);
+    const e = await errorOf(r);
+    expect(e.param).toBe(param);
+    expect(e.message).toContain(param.split('.')[0]);
+    expect(llama.requests.length).toBe(before);
+  });
+
+  it('a Claude mode refuses a sampling field it cannot honour, before starting the CLI', async () => {
+    for (const [field, value] of [
+      ['temperature', 0.2],
+      ['seed', 7],
+      ['stop', ['END']],
+      ['response_format', { type: 'json_object' }],
+    ] as const) {
+      const r = await post({ model: 'assistant', [field]: value });
+      expect(r.status).toBe(400);
+      const e = await errorOf(r);
+      expect(e.param).toBe(field);
+      expect(e.message).toMatch(/not supported by Claude modes/);
+    }
+    const forced = await post({
+      model: 'assistant',
+      tools: [{ type: 'function', function: { name: 'get_weather' } }],
+      tool_choice: 'required',
+    });
+    expect((await errorOf(forced)).param).toBe('tool_choice');
+  });
+
+  it('accepts n = 1 and names the fields it does not know in a header', async () => {
+    llama.reply({ chunks: ['fine'] });
+    const r = await post({ model: 'local', n: 1, metadata: { app: 'test' }, top_k: 40, mirostat: 2 });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-brainstem-ignored-fields')).toBe('top_k, mirostat');
+    expect(llama.requests.at(-1)?.body).not.toHaveProperty('top_k');
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../brains/types.js';
-import { conversationFingerprint, latestUserWords, newTurnText } from '../src/text.js';
+import { historyDigest, latestUserWords, newTurnText } from '../src/text.js';
 
 // The shape OpenClaw sends (see DESIGN.md): two user messages on the first turn, parts arrays, a timestamp prefix.
 const first: ChatMessage[] = [
@@ -33,14 +33,44 @@ describe('conversation helpers', () => {
     expect(latestUserWords(newTurnText(first))).toBe('hello there');
   });
 
-  it('fingerprints a conversation by its first user message, stable across turns', () => {
-    const later: ChatMessage[] = [
-      ...first,
-      { role: 'assistant', content: 'hi' },
-      { role: 'user', content: 'more' },
+  it('digests what a conversation said, whatever the client re-renders between two requests', () => {
+    const answered: ChatMessage[] = [...first, { role: 'assistant', content: '**[local]** hi!' }];
+    // The next request's history: no Runtime line, no internal context, another system prompt, other spacing.
+    const resent: ChatMessage[] = [
+      { role: 'system', content: 'a different system prompt' },
+      { role: 'user', content: [{ type: 'text', text: '[Tue 2026-11-24 04:10 UTC]   hello there' }] },
+      { role: 'assistant', content: 'hi!\n' },
     ];
-    expect(conversationFingerprint(later)).toBe(conversationFingerprint(first));
-    const other: ChatMessage[] = [{ role: 'user', content: '[Tue 2026-11-24 04:10 UTC] something else' }];
-    expect(conversationFingerprint(other)).not.toBe(conversationFingerprint(first));
+    expect(historyDigest(resent)).toBe(historyDigest(answered));
+    const call = (args: string): ChatMessage => ({
+      role: 'assistant',
+      content: null,
+      tool_calls: [
+        { id: `call_${args.length}`, type: 'function', function: { name: 'read', arguments: args } },
+      ],
+    });
+    expect(historyDigest([...resent, call('{"path": "a"}')])).toBe(
+      historyDigest([...resent, call('{"path":"a"}')]),
+    );
+  });
+
+  it('tells apart conversations that differ anywhere', () => {
+    const base: ChatMessage[] = [
+      { role: 'user', content: 'hello' },
+      { role: 'assistant', content: 'hi, I am A' },
+    ];
+    const variants: ChatMessage[][] = [
+      [
+        { role: 'user', content: 'hello' },
+        { role: 'assistant', content: 'hi, I am B' },
+      ],
+      [
+        { role: 'user', content: 'hello!' },
+        { role: 'assistant', content: 'hi, I am A' },
+      ],
+      [...base, { role: 'user', content: 'more' }],
+      [{ role: 'user', content: 'hello' }],
+    ];
+    for (const v of variants) expect(historyDigest(v)).not.toBe(historyDigest(base));
   });
 });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeClaudeCli, startFakeClaudeCli } from './fakes/claude-cli.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -9,6 +10,8 @@ type Answer = Record<string, any>;
 
 let svc: TestService;
 let scripts: string;
+/** A logged-in `claude` that answers its readiness probe at once, so switches to Claude modes go through. */
+let claude: FakeClaudeCli;
 
 /** A command that runs for a minute unless stopped; writes its pid first so the test can watch it. */
 const SLOW = `
@@ -52,11 +55,11 @@ beforeAll(async () => {
   const { tmpdir } = await import('node:os');
   scripts = mkdtempSync(path.join(tmpdir(), 'bst-tools-api-'));
   writeFileSync(path.join(scripts, 'slow.cjs'), SLOW);
+  claude = await startFakeClaudeCli({ loggedIn: true });
   svc = await startTestService({
     parts: { tools: true },
     config: {
-      // A brain probe that answers at once, so /health measures brainstem itself.
-      claude: { bin: 'true' },
+      claude: { bin: claude.bin },
       tools: {
         tests: {
           argv: [process.execPath, path.join(scripts, 'slow.cjs'), path.join(scripts, 'slow.pid')],
@@ -71,6 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.close();
+  await claude?.close();
 });
 
 describe('/api and /mcp authentication', () => {
@@ -299,7 +303,7 @@ describe('a long command blocks nothing', () => {
     const extra = await startTestService({
       parts: { tools: true },
       config: {
-        claude: { bin: 'true' },
+        claude: { bin: claude.bin },
         tools: {
           tests: {
             argv: [process.execPath, path.join(scripts, 'slow.cjs'), path.join(scripts, 'slow2.pid')],

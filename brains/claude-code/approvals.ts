@@ -10,15 +10,17 @@ import type {
 } from '../types.js';
 import { formatDuration } from './errors.js';
 import type { PermissionAnswer } from './stdin.js';
+import { brainstemToolName } from './tool-names.js';
 
 /**
  * Answers the CLI's permission requests (tools outside the mode's allow-list)
  * by asking the turn's approver, within a time limit. Every request ends in
  * exactly one `approval` event, for the audit log.
  *
- * "Allow for this session" is remembered per conversation: for Bash the exact
- * same command (a grant by tool name would allow any command at all), for any
- * other tool the tool itself.
+ * "Allow for this session" is remembered per conversation: for Bash and
+ * brainstem's own tools the exact same call (a grant by tool name would allow
+ * any command, any make target, any incus command), for any other tool the
+ * tool itself.
  */
 
 const SUMMARY_MAX = 300;
@@ -165,8 +167,9 @@ async function ask(
 const deny = (message: string): ApprovalDecision => ({ behavior: 'deny', message });
 
 function grantKey(tool: string, input: Record<string, unknown>): string {
-  if (tool !== 'Bash') return tool;
-  return `Bash:${typeof input.command === 'string' ? input.command : JSON.stringify(input)}`;
+  if (tool === 'Bash')
+    return `Bash:${typeof input.command === 'string' ? input.command : JSON.stringify(input)}`;
+  return tool.startsWith(brainstemToolName('')) ? `${tool}:${JSON.stringify(input)}` : tool;
 }
 
 /** What a person needs to judge the request: the command, the file, the URL… else the input itself. */

@@ -1,13 +1,15 @@
 import type { ModeConfig } from '../../src/config.js';
-
-/** The MCP server name brainstem registers; `mcp__brainstem` allows all of its tools. */
-export const MCP_SERVER_NAME = 'brainstem';
+import { brainstemToolName, grantsBrainstemTools } from './tool-names.js';
 
 export interface ArgsInput {
   mode: ModeConfig;
   resumeId?: string;
   appendSystemPrompt?: string;
   mcpConfigPath?: string;
+  /** brainstem tools the CLI may run without asking (read-only ones, chosen by the core). */
+  preallowed?: string[];
+  /** `--max-budget-usd`: the CLI stops the turn once its cost reaches this. */
+  maxBudgetUsd?: number;
 }
 
 /**
@@ -15,16 +17,27 @@ export interface ArgsInput {
  * ClaudeProcess and the prompt comes on stdin. Permission mode "default" works
  * as root (bypassPermissions is refused there): tools on `--allowedTools` run
  * at once, those on `--disallowedTools` are refused, and the CLI asks brainstem
- * about any other.
+ * about any other. brainstem's own tools are allowed one by one, never as a
+ * server: a mutating one must reach the approver, as it would from a chat.
  */
-export function buildArgs({ mode, resumeId, appendSystemPrompt, mcpConfigPath }: ArgsInput): string[] {
+export function buildArgs({
+  mode,
+  resumeId,
+  appendSystemPrompt,
+  mcpConfigPath,
+  preallowed,
+  maxBudgetUsd,
+}: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
   if (mode.model) args.push('--model', mode.model);
   if (resumeId) args.push('--resume', resumeId);
   if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
   if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
-  const allowed = mcpConfigPath ? [...mode.allowedTools, `mcp__${MCP_SERVER_NAME}`] : mode.allowedTools;
+  if (maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(maxBudgetUsd));
+  // The config refuses such rules; a mode built in code (the claude_code tool) is held to the same.
+  const allowed = mode.allowedTools.filter((rule) => !grantsBrainstemTools(rule));
+  if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));
   // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
   if (mode.deniedTools.length > 0) args.push('--disallowedTools', ...mode.deniedTools);

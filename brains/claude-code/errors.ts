@@ -23,7 +23,11 @@ export interface FailureSignals {
 
 const AUTH_TEXT =
   /invalid api key|oauth token (has expired|revoked)|authentication_failed|failed to authenticate|not logged in/i;
-const USAGE_LIMIT_TEXT = /hit your (session |weekly |opus |)limit|out of (usage|extra usage) credits/i;
+const USAGE_LIMIT_TEXT = /hit your (session |weekly |opus |)limit|out of extra usage/i;
+/** The CLI's text when usage credits are refused as spent (see isCreditSpent). */
+const CREDIT_SPENT_TEXT = /out of usage credits|agent sdk credit/i;
+/** `result.subtype` when `--max-budget-usd` stopped the turn (text: "Reached maximum budget ($0.01)"). */
+const MAX_BUDGET_SUBTYPE = 'error_max_budget_usd';
 const MISSING_SESSION = 'No conversation found with session ID';
 
 const RENEW_HELP =
@@ -36,9 +40,65 @@ export function isMissingSession(s: FailureSignals): boolean {
   );
 }
 
+/**
+ * Whether the CLI says the monthly Agent SDK credit is spent. The one place
+ * that recognises it; everything else asks this.
+ *
+ * Known (CLI 2.1.197 against the fake API, OAuth credentials): on a 429 with
+ * `anthropic-ratelimit-unified-status: rejected`,
+ * `anthropic-ratelimit-unified-overage-status: rejected` and
+ * `anthropic-ratelimit-unified-overage-disabled-reason: out_of_credits`
+ * (`-representative-claim: overage` optional), the CLI writes
+ *   {"type":"rate_limit_event","rate_limit_info":{"status":"rejected",
+ *    "rateLimitType":"overage","overageStatus":"rejected",
+ *    "overageDisabledReason":"out_of_credits","resetsAt":…,"overageResetsAt":…}}
+ * then the text "You're out of usage credits · resets Dec 11, 10:07pm (UTC)"
+ * (`result.is_error: true`, `api_error_status: 429`). Its schema for
+ * `rateLimitType` has `overage`, and `overageDisabledReason` has `out_of_credits`.
+ * With `rateLimitType` a subscription window (`five_hour`, `seven_day`…) the
+ * same refusal is that window's limit, not the credit.
+ *
+ * Assumed: that Anthropic's API refuses a spent Agent SDK credit with these
+ * headers. 2.1.197 has no text of its own for the Agent SDK credit, and the
+ * credit never took effect (Anthropic paused it on 15 June 2026), so no real
+ * refusal has been seen. The text is a fallback for a CLI that drops the event.
+ */
+export function isCreditSpent(s: Pick<FailureSignals, 'rateLimit' | 'result'>): boolean {
+  const info = s.rateLimit;
+  if (info) {
+    // A subscription window (five_hour, seven_day…) refused with no credits left is that window's limit.
+    const window = info.limitType !== undefined && info.limitType !== 'overage';
+    return (
+      info.status === 'rejected' &&
+      !window &&
+      (info.overageDisabledReason === 'out_of_credits' || info.overageStatus === 'rejected')
+    );
+  }
+  return CREDIT_SPENT_TEXT.test(s.result?.text ?? '');
+}
+
 export function classifyFailure(s: FailureSignals): BrainError {
   const status = s.result?.status;
   const text = [s.result?.text, ...(s.result?.errors ?? [])].filter(Boolean).join(' · ');
+  if (s.result?.subtype === MAX_BUDGET_SUBTYPE) {
+    return {
+      kind: 'usage_limit',
+      limit: 'turn_budget',
+      message: `${PROXY_TAG} This turn reached its spending cap (${shortReason(text) || '--max-budget-usd'}) and was stopped.`,
+    };
+  }
+  if (isCreditSpent(s)) {
+    const resetsAt = s.rateLimit?.overageResetsAt ?? s.rateLimit?.resetsAt;
+    const when =
+      resetsAt === undefined ? 'the reset time is unknown' : `it resets at ${formatUtc(resetsAt)} UTC`;
+    return {
+      kind: 'usage_limit',
+      limit: 'credit',
+      status: status ?? 429,
+      resetsAt,
+      message: `${PROXY_TAG} Claude's monthly Agent SDK credit is spent; ${when}.`,
+    };
+  }
   if (s.rateLimit?.status === 'rejected' || USAGE_LIMIT_TEXT.test(text)) {
     return usageLimitError(s.rateLimit, status);
   }
@@ -128,6 +188,15 @@ export function timeoutError(ms: number): BrainError {
   return {
     kind: 'upstream_error',
     message: `${PROXY_TAG} Claude Code was stopped after ${formatDuration(ms)} (the turn time limit, claude.turnTimeoutMs); the task may be unfinished.`,
+  };
+}
+
+/** claude.maxProcesses CLI processes are running already (see ProcessCap for why this is a refusal). */
+export function busyError(max: number): BrainError {
+  return {
+    kind: 'rate_limit',
+    status: 429,
+    message: `${PROXY_TAG} ${max} Claude Code process${max === 1 ? ' is' : 'es are'} running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.`,
   };
 }
 

@@ -1,26 +1,28 @@
 import { mkdir } from 'node:fs/promises';
-import { execa } from 'execa';
 import type { Config, ModeConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
-import type { Brain, Readiness, TurnEvent, TurnRequest } from '../types.js';
+import type { Brain, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
+import { cliEnv } from './env.js';
 import {
   abortedError,
+  busyError,
   classifyFailure,
   emptyPromptError,
   isMissingSession,
-  notFound,
   prepareError,
-  shortReason,
   spawnError,
   timeoutError,
 } from './errors.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
+import { claudeRefusal } from './options.js';
 import { ClaudeProcess } from './process.js';
+import type { ProcessCap } from './process-cap.js';
 import { planPrompt } from './prompt.js';
+import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
 import type { WarmPool } from './warm-pool.js';
@@ -29,16 +31,19 @@ export interface ClaudeCodeBrainOptions {
   mode: ModeConfig;
   /** Working directory of the CLI; created if missing. Sessions belong to it. */
   cwd: string;
-  claude: Config['claude'];
+  claude: Pick<
+    Config['claude'],
+    'bin' | 'env' | 'maxRetries' | 'apiTimeoutMs' | 'turnTimeoutMs' | 'approvalTimeoutMs'
+  >;
   sessions: SessionStore;
   logger: Logger;
   /** brainstem's MCP endpoint, offered to Claude Code as the `brainstem` server. */
   mcp?: McpOptions;
   /** Keeps a CLI process per conversation between turns; without it every turn starts the CLI afresh. */
   warm?: WarmPool;
+  /** Bounds the CLI processes alive at once; shared by every Claude brain (claude.maxProcesses). */
+  processes: ProcessCap;
 }
-
-const VERSION_TIMEOUT_MS = 10_000;
 
 /** What `turn` does after an attempt: nothing more, the same turn on a new process, or on a new session. */
 type Next = 'done' | 'cold' | 'fresh';
@@ -50,6 +55,8 @@ interface AttemptOptions {
   warm?: ClaudeProcess;
   reader: RunReader;
   mcpConfigPath?: string;
+  /** See TurnRequest.depth. */
+  depth: number;
   signal: AbortSignal;
 }
 
@@ -64,7 +71,8 @@ export class ClaudeCodeBrain implements Brain {
   readonly id: string;
   private readonly log: Logger;
   private readonly approvals: Approvals;
-  private mcpConfig?: Promise<string>;
+  /** The MCP config file per turn depth, written once. */
+  private readonly mcpConfigs = new Map<number, Promise<string | undefined>>();
   private closed = false;
 
   constructor(private readonly opts: ClaudeCodeBrainOptions) {
@@ -77,21 +85,13 @@ export class ClaudeCodeBrain implements Brain {
     });
   }
 
-  async ready(signal?: AbortSignal): Promise<Readiness> {
-    const bin = this.opts.claude.bin;
-    const r = await execa(bin, ['--version'], {
-      env: this.env(),
-      stdin: 'ignore',
-      timeout: VERSION_TIMEOUT_MS,
-      cancelSignal: signal,
-      reject: false,
-    });
-    if (!r.failed) return { ok: true, detail: r.stdout.trim() };
-    let reason = `"${bin} --version" failed: ${shortReason(r.stderr || r.shortMessage || '')}`;
-    if (r.code === 'ENOENT') reason = notFound(bin);
-    else if (r.timedOut) reason = `"${bin} --version" did not answer within ${VERSION_TIMEOUT_MS / 1000} s.`;
-    else if (r.isCanceled) reason = 'The readiness check was cancelled.';
-    return { ok: false, reason };
+  /** Ready when the CLI runs and is logged in (`claude auth status`, which needs no network). */
+  ready(signal?: AbortSignal): Promise<Readiness> {
+    return cliReadiness(this.opts.claude.bin, this.env(), signal);
+  }
+
+  refuse(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined {
+    return claudeRefusal(req);
   }
 
   /** Forgets the session, what was allowed "for this session", and closes the warm process. */
@@ -112,10 +112,11 @@ export class ClaudeCodeBrain implements Brain {
       yield { type: 'error', error: abortedError };
       return;
     }
+    const depth = req.depth ?? 0;
     let mcpConfigPath: string | undefined;
     try {
       await mkdir(this.opts.cwd, { recursive: true });
-      mcpConfigPath = await this.mcpConfigPath();
+      mcpConfigPath = await this.mcpConfigPath(depth);
     } catch (err) {
       this.log.error({ err }, 'claude turn could not be prepared');
       yield { type: 'error', error: prepareError(err) };
@@ -132,9 +133,13 @@ export class ClaudeCodeBrain implements Brain {
       resumeId: !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined,
       reader: newReader(),
       mcpConfigPath,
+      depth,
       signal,
     };
-    a.warm = this.warmFor(key, a.resumeId);
+    // The CLI holds `--max-budget-usd` against the running total of its process: a capped
+    // turn gets a process of its own, so the cap is this turn's alone.
+    if (req.maxBudgetUsd === undefined) a.warm = this.warmFor(key, a.resumeId, depth);
+    else await this.opts.warm?.drop(key);
     for (;;) {
       const next = yield* this.attempt(req, a);
       if (next === 'done') return;
@@ -153,14 +158,20 @@ export class ClaudeCodeBrain implements Brain {
 
   /**
    * The warm process of a conversation, if it holds exactly the session this
-   * turn resumes, in this cwd. Any other (a new conversation, a session that
-   * changed meanwhile) belongs to something else and is closed.
+   * turn resumes, in this cwd, at this depth. Any other (a new conversation, a
+   * session that changed meanwhile) belongs to something else and is closed.
    */
-  private warmFor(key: string, resumeId: string | undefined): ClaudeProcess | undefined {
+  private warmFor(key: string, resumeId: string | undefined, depth: number): ClaudeProcess | undefined {
     const pool = this.opts.warm;
     const proc = pool?.take(key);
     if (!pool || !proc) return undefined;
-    if (resumeId !== undefined && proc.sessionId === resumeId && proc.cwd === this.opts.cwd) return proc;
+    if (
+      resumeId !== undefined &&
+      proc.sessionId === resumeId &&
+      proc.cwd === this.opts.cwd &&
+      proc.depth === depth
+    )
+      return proc;
     pool.release(key, proc, false);
     void proc.close();
     return undefined;
@@ -174,21 +185,19 @@ export class ClaudeCodeBrain implements Brain {
       yield { type: 'error', error: emptyPromptError };
       return 'done';
     }
+    if (!a.warm && !(await this.opts.processes.room((n) => this.opts.warm?.evict(n)))) {
+      this.log.warn(
+        { sessionKey: req.sessionKey, max: this.opts.processes.max },
+        'claude process cap reached',
+      );
+      yield { type: 'error', error: busyError(this.opts.processes.max) };
+      return 'done';
+    }
     const started = Date.now();
-    const proc =
-      a.warm ??
-      new ClaudeProcess({
-        bin: this.opts.claude.bin,
-        args: buildArgs({
-          mode: this.opts.mode,
-          resumeId: a.resumeId,
-          appendSystemPrompt: plan.appendSystemPrompt,
-          mcpConfigPath: a.mcpConfigPath,
-        }),
-        cwd: this.opts.cwd,
-        env: this.env(),
-      });
-    const pooled = a.warm !== undefined || (!this.closed && this.opts.warm?.claim(a.key, proc) === true);
+    const proc = a.warm ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd);
+    const pooled =
+      a.warm !== undefined ||
+      (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
     const log = this.log.child({ sessionKey: req.sessionKey, pid: proc.pid });
     log.info(
       { resumed: a.resumeId !== undefined, warm: a.warm !== undefined, promptChars: plan.stdin.length },
@@ -282,27 +291,66 @@ export class ClaudeCodeBrain implements Brain {
     }
   }
 
+  /** A new CLI process for this attempt, counted against claude.maxProcesses until it exits. */
+  private spawn(
+    a: AttemptOptions,
+    appendSystemPrompt: string | undefined,
+    maxBudgetUsd: number | undefined,
+  ): ClaudeProcess {
+    const proc = new ClaudeProcess({
+      bin: this.opts.claude.bin,
+      args: buildArgs({
+        mode: this.opts.mode,
+        resumeId: a.resumeId,
+        appendSystemPrompt,
+        mcpConfigPath: a.mcpConfigPath,
+        preallowed: this.preallowed(),
+        maxBudgetUsd,
+      }),
+      cwd: this.opts.cwd,
+      env: this.env(),
+      depth: a.depth,
+    });
+    this.opts.processes.track(proc);
+    return proc;
+  }
+
   private key(sessionKey: string): string {
     return `${this.id}\u0000${sessionKey}`;
   }
 
-  /** The CLI environment: bounded retries and API timeout, then the configured extras. */
+  /** The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout, `claude.env`, the mode's `env`. */
   private env(): Record<string, string> {
-    return {
+    return cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
-    };
+      ...this.opts.mode.env,
+    });
   }
 
-  /** Written once per brain; a failed write is tried again on the next turn. */
-  private mcpConfigPath(): Promise<string | undefined> {
+  /** brainstem tools the CLI runs without asking: read-only ones, those the mode names if it does. */
+  private preallowed(): string[] {
+    const readOnly = this.opts.mcp?.readOnlyTools ?? [];
+    const wanted = this.opts.mode.brainstemTools;
+    return wanted === undefined ? readOnly : wanted.filter((t) => readOnly.includes(t));
+  }
+
+  /**
+   * Written once per depth, when brainstem serves /mcp (its URL is known once
+   * the server listens); a failed write is tried again on the next turn.
+   */
+  private mcpConfigPath(depth: number): Promise<string | undefined> {
     const mcp = this.opts.mcp;
-    if (!mcp) return Promise.resolve(undefined);
-    this.mcpConfig ??= writeMcpConfig(mcp, this.id).catch((err: unknown) => {
-      this.mcpConfig = undefined;
-      throw err;
-    });
-    return this.mcpConfig;
+    if (!mcp?.url) return Promise.resolve(undefined);
+    let file = this.mcpConfigs.get(depth);
+    if (!file) {
+      file = writeMcpConfig(mcp, this.id, depth).catch((err: unknown) => {
+        this.mcpConfigs.delete(depth);
+        throw err;
+      });
+      this.mcpConfigs.set(depth, file);
+    }
+    return file;
   }
 }

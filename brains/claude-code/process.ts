@@ -13,8 +13,10 @@ export interface SpawnOptions {
   /** The mode's arguments; the protocol flags are added here. */
   args: string[];
   cwd: string;
-  /** Added to process.env. */
+  /** The whole environment: nothing of brainstem's own is inherited. */
   env: Record<string, string>;
+  /** How many brains stand above the turns it serves; its MCP calls carry it. */
+  depth: number;
 }
 
 export interface CliExit {
@@ -42,6 +44,8 @@ const CLOSE_GRACE_MS = 2_000;
 export class ClaudeProcess {
   readonly pid: number | undefined;
   readonly cwd: string;
+  /** See SpawnOptions.depth: a warm process serves turns of this depth only. */
+  readonly depth: number;
   /** Settles once the child has exited and its group has been cleared. */
   readonly exit: Promise<CliExit>;
   /** The CLI session this process holds, once known. */
@@ -59,9 +63,11 @@ export class ClaudeProcess {
 
   constructor(o: SpawnOptions) {
     this.cwd = o.cwd;
+    this.depth = o.depth;
     this.child = execa(o.bin, [...o.args, ...PROTOCOL_ARGS], {
       cwd: o.cwd,
       env: o.env,
+      extendEnv: false,
       stdin: 'pipe',
       detached: true,
       buffer: false,

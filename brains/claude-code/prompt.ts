@@ -1,4 +1,5 @@
 import type { ModeConfig } from '../../src/config.js';
+import { lastAssistantIndex } from '../../src/text.js';
 import type { ChatMessage, TurnRequest } from '../types.js';
 
 /**
@@ -10,6 +11,9 @@ import type { ChatMessage, TurnRequest } from '../types.js';
 /** Bytes above which the mode's system prompt moves from argv into the first prompt. */
 export const ARGV_SYSTEM_PROMPT_MAX_BYTES = 32 * 1024;
 
+/** Characters of earlier turns replayed into a new session; the oldest go first past it. */
+export const HISTORY_REPLAY_MAX_CHARS = 100_000;
+
 export interface PromptPlan {
   /** For `--append-system-prompt`; given on every run because the CLI does not keep it in the session. */
   appendSystemPrompt?: string;
@@ -19,8 +23,10 @@ export interface PromptPlan {
 
 /**
  * A new session gets the setup (a long mode prompt, the client's system and
- * developer messages) before the turn; a resumed one already holds it, so it
- * gets only the new turn, never the history again.
+ * developer messages) and the earlier turns the client sent, if any (a
+ * conversation whose session is gone, or an edited or regenerated history),
+ * before the turn; a resumed one already holds them, so it gets only the new
+ * turn, never the history again.
  */
 export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean): PromptPlan {
   const modePrompt = mode.systemPrompt?.trim() || undefined;
@@ -33,10 +39,29 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
       .map(messageText)
       .filter((t) => t.trim().length > 0);
     if (client.length > 0) parts.push(block('instructions', 'client', client.join('\n\n')));
+    const earlier = transcript(req.messages.slice(0, lastAssistantIndex(req.messages) + 1));
+    if (earlier) parts.push(block('history', 'client', earlier));
   }
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
   if (req.newTurn.trim()) parts.push(req.newTurn);
   return { appendSystemPrompt: inArgv ? modePrompt : undefined, stdin: parts.join('\n\n') };
+}
+
+/** The earlier turns as plain lines, the most recent kept when they are too long. */
+function transcript(messages: ChatMessage[]): string {
+  const lines = messages.flatMap((m) => {
+    const text = messageText(m).trim();
+    if (m.role === 'user' && text) return [`user: ${text}`];
+    if (m.role === 'tool') return [`tool result: ${text}`];
+    if (m.role !== 'assistant') return [];
+    const calls = (m.tool_calls ?? []).map(
+      (c) => `assistant called ${c.function.name}(${c.function.arguments})`,
+    );
+    return [...(text ? [`assistant: ${text}`] : []), ...calls];
+  });
+  const all = lines.join('\n\n');
+  if (all.length <= HISTORY_REPLAY_MAX_CHARS) return all;
+  return `(earlier turns left out)\n\n${all.slice(-HISTORY_REPLAY_MAX_CHARS)}`;
 }
 
 function block(tag: string, source: string, body: string): string {

@@ -35,6 +35,10 @@ const rateLimitLine = z.object({
     /** Unix seconds. */
     resetsAt: z.number().optional(),
     rateLimitType: z.string().optional(),
+    /** Usage credits beyond the plan ("overage"): their state and, when refused, why. */
+    overageStatus: z.string().optional(),
+    overageResetsAt: z.number().optional(),
+    overageDisabledReason: z.string().optional(),
   }),
 });
 
@@ -71,9 +75,13 @@ const controlCancelLine = z.object({
 
 const count = z.number().nonnegative().default(0);
 
+const modelCount = z.number().nonnegative().default(0);
+
 const resultLine = z.object({
   type: z.literal('result'),
   // `subtype` stays "success" on API failures: `is_error` and `api_error_status` are the truth.
+  // It names the CLI's own stops, e.g. "error_max_budget_usd" for `--max-budget-usd`.
+  subtype: z.string().optional(),
   is_error: z.boolean(),
   api_error_status: z.number().nullish(),
   result: z.string().optional(),
@@ -88,12 +96,26 @@ const resultLine = z.object({
       cache_creation_input_tokens: count,
     })
     .optional(),
+  /** Tokens per model; the only token counts of an `error_max_budget_usd` result, whose `usage` is zero. */
+  modelUsage: z
+    .record(
+      z.string(),
+      z.object({
+        inputTokens: modelCount,
+        outputTokens: modelCount,
+        cacheReadInputTokens: modelCount,
+        cacheCreationInputTokens: modelCount,
+      }),
+    )
+    .optional(),
   permission_denials: z
     .array(z.object({ tool_name: z.string(), tool_use_id: z.string().optional() }))
     .default([]),
 });
 
 export interface CliResult {
+  /** `success`, or a stop of the CLI's own such as `error_max_budget_usd`. */
+  subtype?: string;
   isError: boolean;
   status?: number;
   /** The final text, or the CLI's error text when `isError`. */
@@ -116,6 +138,10 @@ export interface RateLimitInfo {
   /** Unix milliseconds. */
   resetsAt?: number;
   limitType?: string;
+  overageStatus?: string;
+  /** Unix milliseconds. */
+  overageResetsAt?: number;
+  overageDisabledReason?: string;
 }
 
 export type CliEvent =
@@ -163,6 +189,9 @@ function parseKnown(type: string, subtype: string | undefined, json: unknown): C
         status: i.status,
         resetsAt: i.resetsAt === undefined ? undefined : i.resetsAt * 1000,
         limitType: i.rateLimitType,
+        overageStatus: i.overageStatus,
+        overageResetsAt: i.overageResetsAt === undefined ? undefined : i.overageResetsAt * 1000,
+        overageDisabledReason: i.overageDisabledReason,
       },
     }));
   }
@@ -226,10 +255,11 @@ function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | unde
 }
 
 function fromResult(line: z.infer<typeof resultLine>): CliEvent {
-  const u = line.usage;
+  const u = hasTokens(line.usage) ? line.usage : (modelTotals(line.modelUsage) ?? line.usage);
   return {
     type: 'result',
     result: {
+      subtype: line.subtype,
       isError: line.is_error,
       status: line.api_error_status ?? undefined,
       text: line.result ?? '',
@@ -247,5 +277,28 @@ function fromResult(line: z.infer<typeof resultLine>): CliEvent {
         toolUseId: d.tool_use_id,
       })),
     },
+  };
+}
+
+function hasTokens(u: z.infer<typeof resultLine>['usage']): boolean {
+  return (
+    u !== undefined &&
+    u.input_tokens + u.output_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens > 0
+  );
+}
+
+/**
+ * The tokens of every model of the run, in `usage`'s shape, for a result whose
+ * `usage` is all zero (seen on `error_max_budget_usd` with 2.1.197).
+ */
+function modelTotals(models: z.infer<typeof resultLine>['modelUsage']): z.infer<typeof resultLine>['usage'] {
+  if (!models) return undefined;
+  const all = Object.values(models);
+  const sum = (f: (m: (typeof all)[number]) => number) => all.reduce((n, m) => n + f(m), 0);
+  return {
+    input_tokens: sum((m) => m.inputTokens),
+    output_tokens: sum((m) => m.outputTokens),
+    cache_read_input_tokens: sum((m) => m.cacheReadInputTokens),
+    cache_creation_input_tokens: sum((m) => m.cacheCreationInputTokens),
   };
 }

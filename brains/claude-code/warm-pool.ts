@@ -83,6 +83,11 @@ export class WarmPool {
     await Promise.all(keys.map((k) => this.dropIdle(k, 'shutdown')));
   }
 
+  /** Closes up to `count` idle processes, least recently used first (room for a turn elsewhere). */
+  evict(count: number): void {
+    for (const key of [...this.idle.keys()].slice(0, count)) void this.dropIdle(key, 'evicted');
+  }
+
   private makeRoom(extra: number): void {
     for (const key of this.idle.keys()) {
       if (this.size + extra <= this.o.max) return;

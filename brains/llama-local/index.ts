@@ -12,7 +12,7 @@ import type {
 } from '../types.js';
 import { llamaHealthUrl, probeLlamaHealth } from './health.js';
 import { PersonaPrompt } from './persona.js';
-import { allowedToolChoice, allowedTools, upstreamMessages } from './request.js';
+import { upstreamMessages, upstreamOptions } from './request.js';
 import { sseData } from './sse.js';
 import { ThinkFilter } from './think-filter.js';
 import { parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
@@ -39,7 +39,7 @@ export interface LlamaLocalBrainOptions {
 /**
  * A mode served by an OpenAI-compatible local server (llama-server, Ollama):
  * streams its chat completions as turn events, with think blocks removed, the
- * tool list cut to the mode's allow-list and, when the mode has a persona
+ * client's sampling controls passed on and, when the mode has a persona
  * directory, a concise system prompt of its own.
  */
 export class LlamaLocalBrain implements Brain {
@@ -169,6 +169,7 @@ export class LlamaLocalBrain implements Brain {
               ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
             };
           }
+          if (choice.logprobs?.content?.length) yield { type: 'logprobs', content: choice.logprobs.content };
           if (choice.finish_reason) finishReason = toFinishReason(choice.finish_reason);
         }
         if (chunk.usage) {
@@ -224,16 +225,17 @@ export class LlamaLocalBrain implements Brain {
         'no persona files found; keeping the client system prompt',
       );
     }
-    const tools = allowedTools(req.tools, this.mode.allowedTools);
-    const toolChoice = allowedToolChoice(req.toolChoice, tools);
+    // The core already cut the client's tools to the mode's toolFilter (and said which it kept back).
+    const tools = req.tools ?? [];
     return {
+      ...upstreamOptions(req.options),
       model: this.mode.model ?? 'default',
       messages: upstreamMessages(req.messages, persona, req.extraContext),
       stream: true,
       stream_options: { include_usage: true },
       ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
       ...(tools.length > 0 ? { tools } : {}),
-      ...(toolChoice !== undefined ? { tool_choice: toolChoice } : {}),
+      ...(tools.length > 0 && req.toolChoice !== undefined ? { tool_choice: req.toolChoice } : {}),
     };
   }
 

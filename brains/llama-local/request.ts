@@ -1,4 +1,4 @@
-import type { ChatMessage, ToolDefinition } from '../types.js';
+import type { ChatMessage, GenerationOptions } from '../types.js';
 
 /**
  * The messages sent upstream.
@@ -36,21 +36,10 @@ function appendText(content: ChatMessage['content'], text: string): ChatMessage[
   return content ? `${content}\n\n${text}` : text;
 }
 
-/** The client's tools this mode allows: `['*']` passes all, an empty list none. */
-export function allowedTools(tools: ToolDefinition[] | undefined, allowed: string[]): ToolDefinition[] {
-  if (!tools || allowed.length === 0) return [];
-  if (allowed.includes('*')) return tools;
-  return tools.filter((t) => allowed.includes(t.function.name));
-}
-
 /**
- * `tool_choice` only makes sense with tools, and a choice naming a tool that
- * was filtered out would make the upstream reject the request: fall back to
- * the upstream's default then.
+ * The client's sampling and output controls, passed on unchanged under their
+ * OpenAI names (llama-server and Ollama take them all); unset ones are left out.
  */
-export function allowedToolChoice(choice: unknown, tools: ToolDefinition[]): unknown {
-  if (tools.length === 0 || choice === undefined) return undefined;
-  const named = (choice as { function?: { name?: unknown } } | null)?.function?.name;
-  if (typeof named === 'string' && !tools.some((t) => t.function.name === named)) return undefined;
-  return choice;
+export function upstreamOptions(options: GenerationOptions | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options ?? {}).filter(([, v]) => v !== undefined));
 }

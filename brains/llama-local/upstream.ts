@@ -21,6 +21,8 @@ export const streamChunkSchema = z.object({
           .object({ content: z.string().nullish(), tool_calls: z.array(toolCallDelta).nullish() })
           .nullish(),
         finish_reason: z.string().nullish(),
+        /** Asked for with `logprobs`: passed to the client as they are. */
+        logprobs: z.object({ content: z.array(z.unknown()).nullish() }).nullish(),
       }),
     )
     .nullish(),

@@ -1,10 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../../src/core.js';
 
-/** Liveness plus every brain's readiness; public (no token), so nothing secret goes in it. */
+/**
+ * Liveness plus every brain's readiness; no auth, and nothing secret in it.
+ * It answers from the last known readiness (refreshed in the background), so
+ * it never waits for a probe, whatever is running.
+ */
 export function registerHealth(app: FastifyInstance, core: Core): void {
   app.get('/health', { config: { auth: 'public' } }, async (_request, reply) => {
-    const lines = await core.chat.statusLines(2000, 5000);
+    const lines = core.chat.knownStatus();
     const active = lines.find((l) => l.active);
     return reply.status(200).send({
       status: 'ok',
@@ -16,7 +20,14 @@ export function registerHealth(app: FastifyInstance, core: Core): void {
       brains: Object.fromEntries(
         lines.map((l) => [
           l.mode.id,
-          { kind: l.mode.kind, ready: l.ready, detail: l.detail, active: l.active },
+          {
+            kind: l.mode.kind,
+            ready: l.ready,
+            detail: l.detail,
+            active: l.active,
+            checkedAt: l.checkedAt === undefined ? null : new Date(l.checkedAt).toISOString(),
+            checking: l.checking,
+          },
         ]),
       ),
     });

@@ -1,6 +1,8 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DEPTH_HEADER } from '../../brains/claude-code/mcp.js';
 import type { Core } from '../../src/core.js';
+import { BrainstemError } from '../../src/errors.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
 
 /**
@@ -8,11 +10,14 @@ import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
  * calls brainstem's tools natively. Stateless: each POST gets its own server
  * and transport, so nothing is kept between requests and restarts lose nothing.
  * The Bearer token is asked by auth.ts, as on every route not marked public.
+ * A Claude brain's calls say how many brains deep they come from
+ * (DEPTH_HEADER), so brains calling brains end.
  */
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
   app.post('/mcp', async (request, reply) => {
+    const depth = callDepth(request.headers[DEPTH_HEADER]);
     const sdk = await loadSdk();
-    const server = mcpServer(sdk, core, registry, reply);
+    const server = mcpServer(sdk, core, registry, reply, depth);
     const transport = new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     reply.raw.on('close', () => {
       void transport.close();
@@ -36,6 +41,13 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
   app.delete('/mcp', notAllowed);
 }
 
+/** Absent for an outside client (a person's own tool), which stands at depth 0. */
+function callDepth(header: string | string[] | undefined): number {
+  if (header === undefined) return 0;
+  if (typeof header === 'string' && /^\d{1,2}$/.test(header)) return Number(header);
+  throw new BrainstemError('INVALID_REQUEST', `The ${DEPTH_HEADER} header must be one small whole number.`);
+}
+
 type Sdk = Awaited<ReturnType<typeof importSdk>>;
 
 const importSdk = async () => {
@@ -54,7 +66,7 @@ const loadSdk = () => {
   return sdkLoad;
 };
 
-function mcpServer(sdk: Sdk, core: Core, registry: ToolRegistry, reply: FastifyReply): Server {
+function mcpServer(sdk: Sdk, core: Core, registry: ToolRegistry, reply: FastifyReply, depth: number): Server {
   const { Server, CallToolRequestSchema, ListToolsRequestSchema } = sdk;
   const server = new Server(
     { name: 'brainstem', version: core.version },
@@ -78,6 +90,7 @@ function mcpServer(sdk: Sdk, core: Core, registry: ToolRegistry, reply: FastifyR
     const r = await registry.call(req.params.name, req.params.arguments ?? {}, {
       caller: 'mcp',
       signal: extra.signal,
+      depth,
       // Live output as progress notifications, for clients that asked for them.
       onOutput:
         token === undefined

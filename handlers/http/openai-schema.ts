@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** What an OpenAI client may send to /v1/chat/completions; unknown fields are accepted and ignored. */
+/** What an OpenAI client may send to /v1/chat/completions; unknown fields are accepted, ignored and reported. */
 const part = z.looseObject({ type: z.string() });
 const toolCall = z.object({
   id: z.string(),
@@ -25,17 +25,84 @@ export const toolSchema = z.object({
   }),
 });
 
-export const chatRequestSchema = z.looseObject({
-  model: z.string().default('active'),
-  messages: z.array(chatMessageSchema).min(1, 'messages must hold at least one message'),
-  stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  tools: z.array(toolSchema).nullish(),
-  tool_choice: z.unknown().optional(),
-  max_tokens: z.number().int().positive().nullish(),
-  max_completion_tokens: z.number().int().positive().nullish(),
-  user: z.string().nullish(),
+const jsonSchemaFormat = z.looseObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a name of letters, digits, _ and -, at most 64 characters'),
+  description: z.string().optional(),
+  schema: z.record(z.string(), z.unknown()).optional(),
+  strict: z.boolean().nullish(),
 });
+
+const responseFormat = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({ type: z.literal('json_schema'), json_schema: jsonSchemaFormat }),
+]);
+
+/**
+ * Every field of the Chat Completions request, type-checked. What each brain
+ * does with it is in the README's table; fields that only a brain can refuse
+ * are checked by that brain, fields no brain honours by `refusedField`.
+ */
+export const chatRequestSchema = z
+  .looseObject({
+    model: z.string().default('active'),
+    messages: z.array(chatMessageSchema).min(1, 'messages must hold at least one message'),
+    stream: z.boolean().nullish(),
+    stream_options: z
+      .looseObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() })
+      .nullish(),
+    tools: z.array(toolSchema).nullish(),
+    tool_choice: z
+      .union([
+        z.enum(['none', 'auto', 'required']),
+        z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }) }),
+      ])
+      .nullish(),
+    parallel_tool_calls: z.boolean().nullish(),
+    max_tokens: z.number().int().positive().nullish(),
+    max_completion_tokens: z.number().int().positive().nullish(),
+    // Sampling and output controls: passed to a local model, refused by Claude modes unless default.
+    temperature: z.number().min(0).max(2).nullish(),
+    top_p: z.number().min(0).max(1).nullish(),
+    stop: z.union([z.string(), z.array(z.string()).max(4, 'at most 4 stop sequences')]).nullish(),
+    seed: z.number().int().nullish(),
+    presence_penalty: z.number().min(-2).max(2).nullish(),
+    frequency_penalty: z.number().min(-2).max(2).nullish(),
+    logit_bias: z
+      .record(z.string().regex(/^\d+$/, 'keys are token ids'), z.number().min(-100).max(100))
+      .nullish(),
+    logprobs: z.boolean().nullish(),
+    top_logprobs: z.number().int().min(0).max(20).nullish(),
+    response_format: responseFormat.nullish(),
+    reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullish(),
+    // No brain honours these beyond their default (see refusedField).
+    n: z.number().int().min(1).nullish(),
+    audio: z.unknown().optional(),
+    modalities: z.array(z.string()).nullish(),
+    prediction: z.unknown().optional(),
+    web_search_options: z.unknown().optional(),
+    functions: z.unknown().optional(),
+    function_call: z.unknown().optional(),
+    store: z.boolean().nullish(),
+    verbosity: z.enum(['low', 'medium', 'high']).nullish(),
+    // Accepted; they change nothing in an answer (brainstem stores nothing for OpenAI).
+    user: z.string().nullish(),
+    metadata: z.record(z.string(), z.string()).nullish(),
+    service_tier: z.string().nullish(),
+    prompt_cache_key: z.string().nullish(),
+    safety_identifier: z.string().nullish(),
+  })
+  .refine((b) => !b.top_logprobs || b.logprobs === true, {
+    message: 'top_logprobs needs logprobs: true',
+    path: ['top_logprobs'],
+  });
+
+/** The fields this endpoint knows; anything else a client sends is reported as ignored. */
+export const KNOWN_FIELDS = new Set(Object.keys(chatRequestSchema.shape));
+
+export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
 
 /** `messages.2.content: Invalid input` style, naming the field. */
 export function describeZodError(error: z.ZodError): { message: string; param: string } {
@@ -46,4 +113,35 @@ export function describeZodError(error: z.ZodError): { message: string; param: s
     .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
     .join('; ');
   return { message: `Invalid request: ${all}`, param };
+}
+
+/**
+ * The first field no brain can honour, with what to send instead; undefined
+ * when every such field is absent or holds its default.
+ */
+export function refusedField(body: ChatRequestBody): { param: string; message: string } | undefined {
+  const refused = (param: string, why: string) => ({ param, message: `${param} is not supported: ${why}.` });
+  if (body.n != null && body.n > 1) {
+    return refused('n', 'brainstem answers with one choice per request; send n = 1 or leave it out');
+  }
+  if (body.audio != null) return refused('audio', 'no brain speaks; leave it out');
+  if (body.modalities?.some((m) => m !== 'text')) {
+    return refused('modalities', 'answers are text only; send ["text"] or leave it out');
+  }
+  if (body.prediction != null) return refused('prediction', 'no brain takes predicted outputs; leave it out');
+  if (body.web_search_options != null) {
+    return refused('web_search_options', 'no built-in web search here; send a web_search tool instead');
+  }
+  if (body.functions != null) return refused('functions', 'it is deprecated; send tools');
+  if (body.function_call != null) return refused('function_call', 'it is deprecated; send tool_choice');
+  if (body.store === true) {
+    return refused('store', 'brainstem stores no completions; send false or leave it out');
+  }
+  if (body.verbosity != null && body.verbosity !== 'medium') {
+    return refused(
+      'verbosity',
+      'no brain has this setting; ask for a shorter or longer answer in the prompt',
+    );
+  }
+  return undefined;
 }

@@ -1,37 +1,56 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { BrainError, FinishReason, ToolCall, TurnUsage } from '../../brains/types.js';
+import type { BrainError, FinishReason, GenerationOptions, ToolCall, TurnUsage } from '../../brains/types.js';
 import type { ChatEvent } from '../../src/chat/request.js';
+import { type ConversationClaim, recordAnswer } from '../../src/conversations.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
+import { ACTIVE, stripPrefix } from '../../src/modes.js';
 import { openAiSessionKey } from '../../src/session-keys.js';
 import { collectToolCall } from '../../src/tool-calls.js';
 import { brainErrorCode, openAiError } from './errors.js';
-import { chatRequestSchema, describeZodError } from './openai-schema.js';
+import {
+  type ChatRequestBody,
+  chatRequestSchema,
+  describeZodError,
+  KNOWN_FIELDS,
+  refusedField,
+} from './openai-schema.js';
 import { SseWriter } from './sse.js';
 
 const HEARTBEAT_MS = 15_000;
+
+/** Names the client's tools the answering mode kept from its brain (see the mode's toolFilter). */
+export const FILTERED_TOOLS_HEADER = 'x-brainstem-filtered-tools';
+/** Names request fields this endpoint does not know, and so ignored. */
+export const IGNORED_FIELDS_HEADER = 'x-brainstem-ignored-fields';
 
 /** Errors the user must read (how to renew credentials, when a limit resets) arrive as the answer's text. */
 const SPOKEN_ERRORS = new Set<BrainError['kind']>(['auth', 'usage_limit']);
 
 export function registerOpenAi(app: FastifyInstance, core: Core): void {
-  app.get('/v1/models', async () => {
-    const created = Math.floor(core.startedAt / 1000);
-    const model = (id: string, description: string) => ({
-      id,
-      object: 'model',
-      created,
-      owned_by: 'brainstem',
-      description,
-    });
-    return {
-      object: 'list',
-      data: [
-        model('active', `the active mode (now ${core.switcher.active().id})`),
-        ...core.modes.all.map((m) => model(m.id, m.description)),
-      ],
-    };
+  const created = () => Math.floor(core.startedAt / 1000);
+  const model = (id: string, description: string) => ({
+    id,
+    object: 'model',
+    created: created(),
+    owned_by: 'brainstem',
+    description,
+  });
+  const activeModel = () => model(ACTIVE, `the active mode (now ${core.switcher.active().id})`);
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: [activeModel(), ...core.modes.all.map((m) => model(m.id, m.description))],
+  }));
+
+  // A wildcard, because a provider prefix holds a slash: /v1/models/brainstem/local.
+  app.get('/v1/models/*', async (request) => {
+    const id = (request.params as { '*': string })['*'];
+    const mode = core.chat.resolveMode(id);
+    return [ACTIVE, ''].includes(stripPrefix(id).toLowerCase())
+      ? activeModel()
+      : model(mode.id, mode.description);
   });
 
   app.post('/v1/chat/completions', async (request, reply) => {
@@ -41,27 +60,39 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
       throw new BrainstemError('INVALID_REQUEST', message, param);
     }
     const body = parsed.data;
+    const refused = refusedField(body);
+    if (refused) throw new BrainstemError('INVALID_REQUEST', refused.message, refused.param);
+    const ignored = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
+    if (ignored.length > 0) {
+      request.log.info({ fields: ignored }, `ignored unknown request fields: ${ignored.join(', ')}`);
+      reply.header(IGNORED_FIELDS_HEADER, ignored.join(', '));
+    }
+    const conversation = conversationOf(request, body, core);
     const controller = new AbortController();
     // A client that goes away must not leave a brain working (or a claude child running) for nobody.
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) controller.abort();
     });
-    const events = core.chat.run(
-      {
-        model: body.model,
-        sessionKey: openAiSessionKey({
-          header: sessionHeader(request),
-          user: body.user,
+    let events: AsyncGenerator<ChatEvent>;
+    try {
+      events = core.chat.run(
+        {
+          model: body.model,
+          sessionKey: conversation.key,
           messages: body.messages as never,
-        }),
-        messages: body.messages as never,
-        tools: body.tools ?? undefined,
-        toolChoice: body.tool_choice,
-        maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-        source: 'openai',
-      },
-      controller.signal,
-    );
+          tools: body.tools ?? undefined,
+          toolChoice: body.tool_choice ?? undefined,
+          maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+          options: generationOptions(body),
+          source: 'openai',
+        },
+        controller.signal,
+      );
+    } catch (err) {
+      conversation.claim?.release();
+      throw err;
+    }
+    if (conversation.claim) events = recordAnswer(events, conversation.claim);
     const meta = {
       id: `chatcmpl-${randomUUID()}`,
       created: Math.floor(Date.now() / 1000),
@@ -72,10 +103,39 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
   });
 }
 
-/** The client's own conversation key, from the header either client may send. */
-function sessionHeader(request: FastifyRequest): string | undefined {
+/**
+ * The conversation a request belongs to: the client's `x-session-key` header,
+ * else its `user`, else what the conversation has said so far (see ConversationMap).
+ */
+function conversationOf(
+  request: FastifyRequest,
+  body: ChatRequestBody,
+  core: Core,
+): { key: string; claim?: ConversationClaim } {
   const header = request.headers['x-session-key'] ?? request.headers['x-openclaw-session-key'];
-  return Array.isArray(header) ? header[0] : header;
+  const named = openAiSessionKey({ header: Array.isArray(header) ? header[0] : header, user: body.user });
+  if (named) return { key: named };
+  const claim = core.conversations.claim(body.messages as never);
+  return { key: claim.key, claim };
+}
+
+/** The sampling and output controls, under their wire names and as sent. */
+function generationOptions(body: ChatRequestBody): GenerationOptions {
+  const options: GenerationOptions = {
+    temperature: body.temperature ?? undefined,
+    top_p: body.top_p ?? undefined,
+    stop: body.stop ?? undefined,
+    seed: body.seed ?? undefined,
+    presence_penalty: body.presence_penalty ?? undefined,
+    frequency_penalty: body.frequency_penalty ?? undefined,
+    logit_bias: body.logit_bias ?? undefined,
+    logprobs: body.logprobs ?? undefined,
+    top_logprobs: body.top_logprobs ?? undefined,
+    response_format: body.response_format ?? undefined,
+    reasoning_effort: body.reasoning_effort ?? undefined,
+    parallel_tool_calls: body.parallel_tool_calls ?? undefined,
+  };
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as GenerationOptions;
 }
 
 interface Meta {
@@ -121,6 +181,10 @@ async function streamAnswer(
   const begin = () => {
     if (sse.started) return;
     reply.hijack();
+    // Headers set on the reply (filtered tools, ignored fields) leave with the stream's own.
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) reply.raw.setHeader(name, value);
+    }
     sse.start();
     sse.data(chunk({ role: 'assistant', content: '' }));
     heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
@@ -130,7 +194,16 @@ async function streamAnswer(
       if (sse.closed && sse.started) break;
       switch (ev.type) {
         case 'queued':
+          break;
         case 'mode':
+          if (ev.filteredTools.length > 0) reply.header(FILTERED_TOOLS_HEADER, ev.filteredTools.join(', '));
+          break;
+        case 'logprobs':
+          begin();
+          sse.data({
+            ...chunk({}),
+            choices: [{ index: 0, delta: {}, logprobs: { content: ev.content }, finish_reason: null }],
+          });
           break;
         case 'session':
           begin();
@@ -199,12 +272,16 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
   let usage: TurnUsage | undefined;
   let finish: FinishReason = 'stop';
   const calls: ToolCall[] = [];
+  let logprobs: unknown[] | undefined;
   for await (const ev of events) {
     if (ev.type === 'text') content += ev.text;
     else if (ev.type === 'usage') usage = ev.usage;
     else if (ev.type === 'done') finish = ev.finishReason;
     else if (ev.type === 'tool_call') collectToolCall(calls, ev);
-    else if (ev.type === 'error') {
+    else if (ev.type === 'logprobs') logprobs = [...(logprobs ?? []), ...ev.content];
+    else if (ev.type === 'mode' && ev.filteredTools.length > 0) {
+      reply.header(FILTERED_TOOLS_HEADER, ev.filteredTools.join(', '));
+    } else if (ev.type === 'error') {
       if (!SPOKEN_ERRORS.has(ev.error.kind)) throwBrainError(ev.error);
       content += `${content ? '\n\n' : ''}${ev.error.message}`;
     }
@@ -218,7 +295,14 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        message: {
+          role: 'assistant',
+          // OpenAI sends null, not "", when the answer is only tool calls.
+          content: content === '' && toolCalls.length > 0 ? null : content,
+          refusal: null,
+          ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+        },
+        logprobs: logprobs ? { content: logprobs, refusal: null } : null,
         finish_reason: finish,
       },
     ],

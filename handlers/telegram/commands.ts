@@ -3,6 +3,7 @@ import type { BotCommand } from 'grammy/types';
 import { type Lang, langOf, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { creditLines } from './credit-view.js';
 import { credsView } from './creds-view.js';
 import type { BotDeps } from './deps.js';
 import { limitLines } from './limit-view.js';
@@ -187,10 +188,12 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
     guarded(ctx, logger, 'usage', async () => {
       const { lang, out } = ctxInfo(ctx);
       const chart = chartPeriodOf(ctx.match);
-      if (chart !== undefined) await sendUsageChart(ctx.api, out, core.ledger, chart, lang);
+      if (chart !== undefined)
+        await sendUsageChart(ctx.api, out, core.ledger, chart, lang, Date.now(), core.meter.reading());
       else {
         const limit = limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang);
-        await out.sendHtml(usageView(core.ledger, ctx.match, lang, Date.now(), limit));
+        const credit = creditLines(core.meter.reading(), lang);
+        await out.sendHtml(usageView(core.ledger, ctx.match, lang, Date.now(), [...limit, ...credit]));
       }
     }),
   );

@@ -1,6 +1,7 @@
 import type { Core } from '../../src/core.js';
 import { formatDuration, type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { creditStatusLine } from './credit-view.js';
 import { limitLines } from './limit-view.js';
 import type { Route } from './relay.js';
 import { escapeHtml } from './render.js';
@@ -8,7 +9,7 @@ import { escapeHtml } from './render.js';
 /** How long /status waits for each probe. */
 const PROBE_MS = 3000;
 
-/** /status: active mode, Claude's usage limit if reached, each brain's readiness, the route and whether it answers, uptime, versions. */
+/** /status: active mode, Claude's usage limit if reached, the Agent SDK credit, each brain's readiness, the route and whether it answers, uptime, versions. */
 export async function statusView(
   core: Core,
   route: Route,
@@ -41,6 +42,7 @@ export async function statusView(
     t(lang, `Active mode: <b>${escapeHtml(active.id)}</b>`, `Mode actif : <b>${escapeHtml(active.id)}</b>`) +
       (facts.switching ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
     ...limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang),
+    ...creditStatusLine(core.meter.reading(), lang),
     ...brains,
     routeLine,
     t(

@@ -1,9 +1,11 @@
 import { type Api, InputFile } from 'grammy';
+import type { CreditReading } from '../../src/credit/meter.js';
 import { formatUtc, type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import type { UsageLedger } from '../../src/usage.js';
-import { renderUsageChart } from '../../src/usage-chart.js';
+import { renderCreditChart, renderUsageChart } from '../../src/usage-chart.js';
 import { formatTotals, parseSince } from '../../src/usage-summary.js';
+import { creditStatusLine } from './credit-view.js';
 import type { ChatOutput } from './output.js';
 import { escapeHtml } from './render.js';
 
@@ -16,10 +18,14 @@ export function chartPeriodOf(arg: string | undefined): string | undefined {
   return m ? (m[1] ?? '').trim() : undefined;
 }
 
+/** `/usage chart credit` asks for the credit chart by name. */
+const CREDIT_WORDS = new Set(['credit', 'crédit', 'credits', 'crédits']);
+
 /**
- * /usage chart: the PNG of daily cost and tokens per mode since the period's
- * start (`/usage chart 7d`, `month`, a date…, like /usage), as a photo with a
- * one-line caption of the totals.
+ * /usage chart: with an Agent SDK credit, the cycle's cumulative spend
+ * against the credit and the forecast (also `/usage chart credit`); otherwise,
+ * or with a period (`/usage chart 7d`, `month`, a date…, like /usage), the PNG
+ * of daily cost and tokens per mode. Sent as a photo with a one-line caption.
  */
 export async function sendUsageChart(
   api: Api,
@@ -28,7 +34,28 @@ export async function sendUsageChart(
   period: string,
   lang: Lang,
   now = Date.now(),
+  credit?: CreditReading,
 ): Promise<void> {
+  const creditAsked = CREDIT_WORDS.has(period.toLowerCase());
+  if (creditAsked || (period === '' && credit?.credit)) {
+    if (!credit?.credit) {
+      await out.sendHtml(
+        t(
+          lang,
+          `${PROXY_TAG} No Agent SDK credit is known, so there is no credit chart: set <code>claude.credit.monthlyUsd</code>. /usage chart 30d draws the daily costs.`,
+          `${PROXY_TAG} Aucun crédit Agent SDK connu, donc pas de graphique du crédit : réglez <code>claude.credit.monthlyUsd</code>. /usage chart 30d trace les coûts par jour.`,
+        ),
+      );
+      return;
+    }
+    await api.sendChatAction(out.chatId, 'upload_photo').catch(() => undefined);
+    const png = await renderCreditChart(ledger, credit);
+    await api.sendPhoto(out.chatId, new InputFile(png, 'brainstem-credit.png'), {
+      // Plain text, like the other caption: nothing Telegram could fail to parse.
+      caption: `${PROXY_TAG} ${creditStatusLine(credit, lang).join('')}`,
+    });
+    return;
+  }
   const label = period || DEFAULT_PERIOD;
   const since = parseSince(label, now);
   if (since === undefined || since > now) {

@@ -13,15 +13,16 @@ const line = (label: string, x: UsageTotals) =>
 /**
  * /usage: today, the last 7 days, this month and all time, then this month by
  * mode and its top sessions. `/usage 30d` (or 24h, 2w, today, month, all, a
- * date) gives one period with its own breakdown. `limit`: lines shown under
- * the title (Claude's usage limit, when reached). HTML, every value escaped.
+ * date) gives one period with its own breakdown. `lead`: lines shown under
+ * the title (Claude's usage limit when reached, the Agent SDK credit). HTML,
+ * every value escaped.
  */
 export function usageView(
   ledger: UsageLedger,
   arg: string | undefined,
   lang: Lang,
   now = Date.now(),
-  limit: string[] = [],
+  lead: string[] = [],
 ): string {
   const period = arg?.trim();
   if (period) {
@@ -40,7 +41,7 @@ export function usageView(
         `${PROXY_TAG} <b>Usage since ${formatUtc(since)}</b> (${escapeHtml(period)})`,
         `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${escapeHtml(period)})`,
       ),
-      ...limit,
+      ...lead,
       line(t(lang, 'Total', 'Total'), report.totals),
       ...breakdown(report.byMode, report.bySession, lang),
     ].join('\n');
@@ -54,7 +55,7 @@ export function usageView(
   const month = ledger.report(startOfUtcMonth(now), now + 1, TOP_SESSIONS);
   return [
     t(lang, `${PROXY_TAG} <b>Usage</b>`, `${PROXY_TAG} <b>Consommation</b>`),
-    ...limit,
+    ...lead,
     ...periods.map(([label, since]) => line(label, ledger.report(since, now + 1, 0).totals)),
     ...breakdown(month.byMode, month.bySession, lang, t(lang, ' (this month)', ' (ce mois-ci)')),
     t(

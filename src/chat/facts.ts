@@ -1,5 +1,5 @@
 import type { ModeConfig } from '../config.js';
-import type { StatusLine } from './readiness-cache.js';
+import type { StatusLine } from './status-lines.js';
 
 /**
  * What brainstem's answers about itself are made of, whichever face words

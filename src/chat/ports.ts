@@ -22,7 +22,7 @@ export interface LocalToolbox {
   run(
     name: string,
     args: string,
-    ctx: { caller: string; signal: AbortSignal; allowed: string[] },
+    ctx: { caller: string; signal: AbortSignal; allowed: string[]; depth: number },
   ): Promise<string>;
 }
 

@@ -1,4 +1,10 @@
-import type { Approver, ChatMessage, ToolDefinition, TurnEvent } from '../../brains/types.js';
+import type {
+  Approver,
+  ChatMessage,
+  GenerationOptions,
+  ToolDefinition,
+  TurnEvent,
+} from '../../brains/types.js';
 import type { ModeConfig } from '../config.js';
 import type { Lang } from '../i18n.js';
 
@@ -11,11 +17,15 @@ export interface ChatRequest {
   tools?: ToolDefinition[];
   toolChoice?: unknown;
   maxTokens?: number;
+  /** Sampling and output controls; a mode whose brain cannot honour one refuses the request. */
+  options?: GenerationOptions;
   /** Who asks: recorded in the usage ledger. */
   source: 'openai' | 'telegram' | 'tool';
   lang?: Lang;
   /** Asks a person about tools outside the mode's allow-list; default: the approver of the chat ports. */
   approve?: Approver;
+  /** How many brains stand above this turn (see TurnRequest.depth). */
+  depth?: number;
 }
 
 /** What a face receives: the brain's events, plus the moments a face may want to show. */
@@ -23,5 +33,8 @@ export type ChatEvent =
   | TurnEvent
   /** The conversation's previous turn is still running; this one waits. */
   | { type: 'queued' }
-  /** The mode that answers, once known (after any pending switch). */
-  | { type: 'mode'; mode: ModeConfig };
+  /**
+   * The mode that answers, once known (after any pending switch), and the
+   * client's tools it keeps from its brain.
+   */
+  | { type: 'mode'; mode: ModeConfig; filteredTools: string[] };

@@ -73,4 +73,28 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX telegram_history_chat ON telegram_history (chat_key, id);
     `,
   },
+  {
+    version: 3,
+    name: 'conversation histories',
+    sql: `
+      CREATE TABLE conversation_heads (
+        history_digest TEXT PRIMARY KEY,
+        session_key TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX conversation_heads_updated ON conversation_heads (updated_at);
+    `,
+  },
+  {
+    version: 4,
+    name: 'usage billing',
+    // Which account paid a Claude turn: the subscription (its monthly Agent SDK credit) or an API key.
+    // Older rows predate the column: those that cost something are counted as subscription turns,
+    // so the first cycle's meter errs on the side of spent.
+    sql: `
+      ALTER TABLE usage ADD COLUMN billing TEXT CHECK (billing IN ('subscription', 'api_key'));
+      UPDATE usage SET billing = 'subscription' WHERE cost_usd > 0;
+      CREATE INDEX usage_billing_ts ON usage (billing, ts, cost_usd);
+    `,
+  },
 ];

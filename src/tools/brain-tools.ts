@@ -9,7 +9,7 @@ import { BrainstemError, type ErrorCode } from '../errors.js';
 import { NO_USAGE } from '../usage.js';
 import type { ToolsConfig } from './config.js';
 import { OutputCap } from './exec.js';
-import { type AnyTool, defineTool } from './registry.js';
+import { type AnyTool, defineTool, type ToolContext } from './registry.js';
 
 /** Brains as tools: a message to a mode's brain, and a one-shot Claude Code task. Both land in the usage ledger. */
 
@@ -28,6 +28,15 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
     return m;
   };
   const granted = new Set(cfg.claudeCode.allowedTools);
+  /** Brains calling brains end somewhere: past tools.maxBrainDepth the call is refused. */
+  const checkDepth = (tool: string, ctx: ToolContext) => {
+    const depth = ctx.depth ?? 0;
+    if (depth <= cfg.maxBrainDepth) return;
+    throw new BrainstemError(
+      'TOOL_FORBIDDEN',
+      `${tool} refused: brains may call brains only ${cfg.maxBrainDepth} level${cfg.maxBrainDepth === 1 ? '' : 's'} deep (tools.maxBrainDepth), and this call comes from level ${depth}. Answer with what you have instead.`,
+    );
+  };
 
   return [
     defineTool({
@@ -44,6 +53,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
       mutating: false,
       authorize: (input) => void resolveMode(input.mode),
       run: async (input, ctx) => {
+        checkDepth('brain_chat', ctx);
         const mode = resolveMode(input.mode);
         const sessionKey = input.sessionKey ?? `tool:${randomUUID()}`;
         const events = core.chat.run(
@@ -52,6 +62,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
             sessionKey,
             messages: history(core, sessionKey, mode, input.message),
             source: 'tool',
+            depth: ctx.depth,
           },
           ctx.signal,
         );
@@ -89,6 +100,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
         }
       },
       run: async (input, ctx) => {
+        checkDepth('claude_code', ctx);
         const mode: ModeConfig = {
           id: ONE_SHOT_MODE,
           kind: 'claude',
@@ -105,6 +117,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           claude: core.config.claude,
           sessions: core.sessions,
           logger: core.logger,
+          processes: core.claudeProcesses,
         });
         const sessionKey = `${ONE_SHOT_MODE}:${randomUUID()}`;
         const started = Date.now();
@@ -118,7 +131,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
             messages: [{ role: 'user' as const, content: input.prompt }],
             newTurn: input.prompt,
           };
-          for await (const ev of brain.turn({ ...req, freshSession: true }, ctx.signal)) {
+          for await (const ev of brain.turn({ ...req, freshSession: true, depth: ctx.depth }, ctx.signal)) {
             if (ev.type === 'text') {
               cap.push(ev.text);
               ctx.onOutput?.(ev.text);

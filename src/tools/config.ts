@@ -43,6 +43,8 @@ const toolsConfigSchema = z
     maxOutputChars: z.number().int().min(1_000).default(200_000),
     /** Output streamed into a chat answer before the rest is summarised. */
     chatOutputChars: z.number().int().min(500).default(12_000),
+    /** How deep brains may call brains (brain_chat, claude_code): 1 lets a brain ask another, which may not ask a third; 0 never. */
+    maxBrainDepth: z.number().int().min(0).max(5).default(1),
     git: z
       .object({
         repo: z.string().optional(),

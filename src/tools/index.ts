@@ -1,4 +1,5 @@
 import type { LocalAnswerer, LocalToolbox } from '../chat/ports.js';
+import { type Config, ConfigError } from '../config.js';
 import type { Core } from '../core.js';
 import type { Part } from '../part.js';
 import { brainTools } from './brain-tools.js';
@@ -63,6 +64,7 @@ export function buildTools(core: Core): Tools {
     ...brainTools(core, config),
     selfUpgradeTool(upgrade),
   );
+  core.mcp.readOnlyTools = readOnlyTools(registry, core.config);
   const shortcuts = new Shortcuts(config.shortcuts, registry, core.config.configPath);
   return {
     registry,
@@ -78,4 +80,23 @@ export function buildTools(core: Core): Tools {
     },
     stop: () => registry.stop(),
   };
+}
+
+/**
+ * The tools that change nothing: the only ones Claude may run without asking.
+ * A mode that names another in `brainstemTools` stops the start with a ConfigError.
+ */
+function readOnlyTools(registry: ToolRegistry, config: Pick<Config, 'modes' | 'configPath'>): string[] {
+  const mutating = new Map(registry.list().map((t) => [t.name, t.mutating]));
+  const readOnly = [...mutating].flatMap(([name, m]) => (m === false ? [name] : []));
+  const problems = config.modes.flatMap((mode) =>
+    (mode.brainstemTools ?? [])
+      .filter((name) => mutating.get(name) !== false)
+      .map(
+        (name) =>
+          `${config.configPath}: modes.${mode.id}.brainstemTools: "${name}" ${mutating.has(name) ? 'can change things, so Claude must ask before each call' : 'is not a brainstem tool'} (read-only tools: ${readOnly.join(', ')})`,
+      ),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return readOnly;
 }

@@ -34,7 +34,9 @@ export function localToolbox(registry: ToolRegistry): LocalToolbox {
       } catch {
         return `Error: the arguments of ${name} are not valid JSON.`;
       }
-      const text = resultText(await registry.call(name, input, { caller: ctx.caller, signal: ctx.signal }));
+      const text = resultText(
+        await registry.call(name, input, { caller: ctx.caller, signal: ctx.signal, depth: ctx.depth }),
+      );
       return text.length > MAX_RESULT_CHARS ? `${text.slice(0, MAX_RESULT_CHARS)}\n[… output cut]` : text;
     },
   };

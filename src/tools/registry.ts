@@ -18,6 +18,8 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Output as the tool produces it (command lines), for live progress. */
   onOutput?: (chunk: string) => void;
+  /** How many brains stand between a person and this call: 0 (or absent) when a person or a client calls, 1 for a brain's call… */
+  depth?: number;
 }
 
 /** What a tool's `run` returns; a refusal or a failure is thrown as a BrainstemError instead. */
@@ -182,6 +184,7 @@ export class ToolRegistry {
         caller: opts.caller,
         signal: controller.signal,
         onOutput: opts.onOutput,
+        depth: opts.depth,
       });
       result = {
         tool: name,

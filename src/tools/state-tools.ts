@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Core } from '../core.js';
+import { creditSentence } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
 import { formatUtc } from '../i18n.js';
 import { formatTotals, parseSince } from '../usage-summary.js';
@@ -49,17 +50,19 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
     defineTool({
       name: 'usage',
       description:
-        'Brain usage measured by brainstem (cost, tokens, turns) since a time: 24h, 7d, 30d, today, month, all, or an ISO date.',
+        'Brain usage measured by brainstem (cost, tokens, turns) since a time: 24h, 7d, 30d, today, month, all, or an ISO date; and the monthly Agent SDK credit: spent this cycle and its share, left, 7-day pace, run-out date, renewal.',
       input: z.object({ since: z.string().min(1).default('7d') }).strict(),
       mutating: false,
       authorize: (input) => void sinceOf(input.since),
       run: async (input) => {
         const report = core.ledger.report(sinceOf(input.since));
+        const credit = core.meter.reading();
         const lines = [
           `Usage since ${formatUtc(report.since)}: ${formatTotals(report.totals)}`,
           ...report.byMode.map((m) => `- ${m.mode}: ${formatTotals(m)}`),
+          creditSentence(credit),
         ];
-        return { data: report, output: lines.join('\n') };
+        return { data: { ...report, credit }, output: lines.join('\n') };
       },
     }),
     defineTool({

@@ -151,6 +151,26 @@ export function usageLimitHeaders(resetsAtSec: number, claim = 'five_hour'): Rec
   };
 }
 
+/**
+ * The refusal assumed for a spent monthly Agent SDK credit (see isCreditSpent in
+ * brains/claude-code/errors.ts): a 429 whose unified headers say the usage
+ * credits are out. `resetsAtSec` is a Unix time in seconds.
+ */
+export function creditSpent(resetsAtSec: number): HttpErrorReply {
+  return httpError(429, {
+    shouldRetry: false,
+    message: 'fake: the Agent SDK credit is spent',
+    headers: {
+      'anthropic-ratelimit-unified-status': 'rejected',
+      'anthropic-ratelimit-unified-reset': String(resetsAtSec),
+      'anthropic-ratelimit-unified-representative-claim': 'overage',
+      'anthropic-ratelimit-unified-overage-status': 'rejected',
+      'anthropic-ratelimit-unified-overage-reset': String(resetsAtSec),
+      'anthropic-ratelimit-unified-overage-disabled-reason': 'out_of_credits',
+    },
+  });
+}
+
 /** A promise a test opens by hand, for `TextReply.gate`. */
 export function createGate(): { promise: Promise<void>; open(): void } {
   let open!: () => void;
@@ -378,6 +398,8 @@ export async function claudeTestEnv(
       ...auth,
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
       DISABLE_TELEMETRY: '1',
+      // The CLI gives an MCP server 5 s to connect, then starts without its tools: too short on a loaded runner.
+      MCP_CONNECT_TIMEOUT_MS: '60000',
     },
     cleanup: () => rm(home, { recursive: true, force: true }),
   };

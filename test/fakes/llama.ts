@@ -10,6 +10,7 @@
  *   fake.script(fn) // answer each one with fn(body, n), n = 0 for the first; may be async
  *   fake.setLoading(true | false)
  *   fake.loadFor(ms)  // loading now, ready after ms (a slow model swap)
+ *   fake.holdHealth(p)  // /health answers only once p settles (a slow probe); undefined: at once again
  *   await fake.close()
  *
  * Endpoints:
@@ -22,6 +23,8 @@
  *   POST /_fake/load    {"ms": n}           loadFor(n), same purpose
  *
  * The default reply echoes the last user message as `echo: <text>`, one word per chunk.
+ * With `logprobs: true` each content chunk carries `logprobs.content` (one entry per chunk,
+ * `top_logprobs` alternatives), like llama-server.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -74,6 +77,7 @@ export interface FakeLlama {
   script(fn: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply>): void;
   setLoading(loading: boolean): void;
   loadFor(ms: number): void;
+  holdHealth(until: Promise<unknown> | undefined): void;
   close(): Promise<void>;
 }
 
@@ -89,6 +93,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
   let loading = opts.loading ?? false;
   let readyTimer: NodeJS.Timeout | undefined;
   let chatCount = 0;
+  let healthHold: Promise<unknown> | undefined;
   let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = (body) =>
     opts.reply ?? echoReply(body);
   const requests: FakeRequest[] = [];
@@ -115,6 +120,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     const route = `${req.method} ${path}`;
 
     if (route === 'GET /health') {
+      if (healthHold) await healthHold.catch(() => undefined);
       if (loading) return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
       return sendJson(res, 200, { status: 'ok' });
     }
@@ -165,6 +171,9 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     },
     setLoading,
     loadFor,
+    holdHealth: (until) => {
+      healthHold = until;
+    },
     close: async () => {
       clearTimeout(readyTimer);
       server.closeAllConnections();
@@ -182,7 +191,8 @@ async function streamReply(res: http.ServerResponse, chat: ChatBody, reply: Fake
     res.write(
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`,
     );
-  const delta = (d: Record<string, unknown>) => send([{ index: 0, delta: d, finish_reason: null }]);
+  const delta = (d: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    send([{ index: 0, delta: d, finish_reason: null, ...extra }]);
   const delay = reply.chunkDelayMs ?? defaultDelay;
   const closed = () => res.destroyed || res.writableEnded;
 
@@ -191,8 +201,9 @@ async function streamReply(res: http.ServerResponse, chat: ChatBody, reply: Fake
   for (const chunk of reply.chunks ?? []) {
     if (delay > 0) await sleep(delay);
     if (closed()) return;
-    if (typeof chunk === 'string') delta({ content: chunk });
-    else if ('reasoning' in chunk) delta({ reasoning_content: chunk.reasoning });
+    if (typeof chunk === 'string') {
+      delta({ content: chunk }, chat.logprobs ? { logprobs: { content: [tokenLogprob(chunk, chat)] } } : {});
+    } else if ('reasoning' in chunk) delta({ reasoning_content: chunk.reasoning });
     else if ('raw' in chunk) res.write(chunk.raw);
     else if ('wait' in chunk) await chunk.wait.catch(() => undefined);
     else {
@@ -248,6 +259,18 @@ function completion(chat: ChatBody, reply: FakeReply) {
       },
     ],
     usage: usage(chat, reply),
+  };
+}
+
+/** A made-up but well-formed log probability for one token. */
+function tokenLogprob(token: string, chat: ChatBody) {
+  const n = typeof chat.top_logprobs === 'number' ? chat.top_logprobs : 0;
+  const bytes = [...Buffer.from(token, 'utf8')];
+  return {
+    token,
+    logprob: -0.5,
+    bytes,
+    top_logprobs: Array.from({ length: n }, (_, i) => ({ token, logprob: -0.5 - i, bytes })),
   };
 }
 

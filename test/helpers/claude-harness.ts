@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import type { TestContext } from 'vitest';
 import { ClaudeCodeBrain, type ClaudeCodeBrainOptions } from '../../brains/claude-code/index.js';
 import type { McpOptions } from '../../brains/claude-code/mcp.js';
+import { ProcessCap } from '../../brains/claude-code/process-cap.js';
 import { WarmPool } from '../../brains/claude-code/warm-pool.js';
 import type { ChatMessage, TurnEvent, TurnRequest } from '../../brains/types.js';
 import type { Config, ModeConfig } from '../../src/config.js';
@@ -47,7 +48,7 @@ export interface HarnessOptions {
   auth?: 'api-key' | 'oauth';
   mode?: Partial<ModeConfig>;
   claude?: Partial<Config['claude']>;
-  mcp?: Omit<McpOptions, 'configDir'>;
+  mcp?: Omit<McpOptions, 'configDir' | 'readOnlyTools'> & { readOnlyTools?: string[] };
 }
 
 /** A harness closed when the test ends (tests run concurrently, so no shared afterEach). */
@@ -75,7 +76,7 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
     deniedTools: [],
     ...opts.mode,
   };
-  const claude: Config['claude'] = {
+  const claude = {
     bin: CLAUDE_BIN,
     credentialsFile: path.join(cli.home, '.claude', '.credentials.json'),
     maxRetries: 2,
@@ -84,12 +85,14 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
     sessionTtlHours: 1,
     warm: { enabled: true, idleMs: 600_000, max: 4 },
     approvalTimeoutMs: 120_000,
+    maxProcesses: 6,
     ...opts.claude,
     env: { ...cli.env, ...opts.claude?.env },
   };
-  const mcp = opts.mcp ? { ...opts.mcp, configDir: path.join(dir, 'mcp') } : undefined;
+  const mcp = opts.mcp ? { readOnlyTools: [], ...opts.mcp, configDir: path.join(dir, 'mcp') } : undefined;
   const warm = claude.warm.enabled ? new WarmPool(claude.warm, logger) : undefined;
-  const options: ClaudeCodeBrainOptions = { mode, cwd, claude, sessions, logger, mcp, warm };
+  const processes = new ProcessCap(claude.maxProcesses);
+  const options: ClaudeCodeBrainOptions = { mode, cwd, claude, sessions, logger, mcp, warm, processes };
   const brain = new ClaudeCodeBrain(options);
   return {
     fake,

@@ -1,0 +1,53 @@
+/**
+ * The environment of a `claude` child, built on purpose: the variables the CLI
+ * and the commands it runs need, taken from brainstem's own environment by an
+ * allow-list, then `claude.env`. Anything else brainstem holds (its API token,
+ * the Telegram bot token, other keys) stays out: every Bash command Claude
+ * runs could read it.
+ */
+
+const PASSED = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TERM',
+  'COLORTERM',
+  'TZ',
+  'TMPDIR',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'ALL_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'all_proxy',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'SSH_AUTH_SOCK',
+  // Knobs of the CLI outside its prefixes below.
+  'API_TIMEOUT_MS',
+  'MAX_THINKING_TOKENS',
+  'MAX_MCP_OUTPUT_TOKENS',
+  'ENABLE_TOOL_SEARCH',
+  'BASH_DEFAULT_TIMEOUT_MS',
+  'BASH_MAX_TIMEOUT_MS',
+  'BASH_MAX_OUTPUT_LENGTH',
+]);
+
+/** Locale, desktop directories, and the CLI's own settings (DISABLE_TELEMETRY, MCP_TIMEOUT…) and credentials. */
+const PASSED_PREFIXES = ['LC_', 'XDG_', 'ANTHROPIC_', 'CLAUDE_', 'DISABLE_', 'MCP_'];
+
+export function cliEnv(from: NodeJS.ProcessEnv, extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(from)) {
+    if (value !== undefined && (PASSED.has(name) || PASSED_PREFIXES.some((p) => name.startsWith(p))))
+      env[name] = value;
+  }
+  return { ...env, ...extra };
+}

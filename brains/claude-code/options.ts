@@ -1,0 +1,58 @@
+import type { GenerationOptions, Refusal, TurnRequest } from '../types.js';
+
+/**
+ * What a Claude mode does with the Chat Completions controls. Claude Code
+ * samples with its own settings and has no flag for them, so a sampling field
+ * is refused unless it holds the value Claude uses anyway (the API default):
+ * a client that asks for something else must hear that it will not get it.
+ * `max_tokens` is accepted and not applied: Claude Code sizes each API call of
+ * its agent loop itself (a file it writes is one long tool call), and
+ * OpenClaw sends a cap with every request.
+ */
+
+/** Each field and the value that asks for nothing (undefined = any value asks for something). */
+const DEFAULTS: { [K in keyof GenerationOptions]-?: (v: NonNullable<GenerationOptions[K]>) => boolean } = {
+  temperature: (v) => v === 1,
+  top_p: (v) => v === 1,
+  stop: (v) => v.length === 0,
+  seed: () => false,
+  presence_penalty: (v) => v === 0,
+  frequency_penalty: (v) => v === 0,
+  logit_bias: (v) => Object.keys(v).length === 0,
+  logprobs: (v) => v === false,
+  top_logprobs: (v) => v === 0,
+  response_format: (v) => v.type === 'text',
+  reasoning_effort: () => false,
+  // Client tools never reach Claude Code (it has its own), so how it would call them does not matter.
+  parallel_tool_calls: () => true,
+};
+
+const LOCAL_ONLY = 'Claude Code has no setting for it; leave it out, or send it to a local mode';
+const WHY: Partial<Record<keyof GenerationOptions, string>> = {
+  reasoning_effort: 'brainstem does not pass it to Claude Code (its --effort is per process); leave it out',
+  response_format: `Claude Code answers in text; ask for JSON in the prompt, or send it to a local mode`,
+};
+
+export function claudeRefusal(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined {
+  const options = req.options ?? {};
+  for (const field of Object.keys(DEFAULTS) as (keyof GenerationOptions)[]) {
+    const value = options[field];
+    if (value === undefined) continue;
+    const isDefault = DEFAULTS[field] as (v: unknown) => boolean;
+    if (!isDefault(value)) {
+      return {
+        param: field,
+        message: `${field} is not supported by Claude modes: ${WHY[field] ?? LOCAL_ONLY}.`,
+      };
+    }
+  }
+  const choice = req.toolChoice;
+  if (choice === 'required' || (typeof choice === 'object' && choice !== null)) {
+    return {
+      param: 'tool_choice',
+      message:
+        'tool_choice cannot force a tool in Claude modes: Claude Code uses its own tools, not the client’s. Send "auto" or "none", or use a local mode.',
+    };
+  }
+  return undefined;
+}

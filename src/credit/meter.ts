@@ -1,0 +1,127 @@
+import type { CreditConfig } from '../config.js';
+import type { KvStore } from '../db/index.js';
+import { formatUtc } from '../i18n.js';
+import type { UsageLedger } from '../usage.js';
+import { type Cycle, cycleAt } from './cycle.js';
+import type { CreditAmount, CreditSource } from './plan.js';
+
+const DAY_MS = 86_400_000;
+/** The pace is the average of the last 7 days… */
+const PACE_WINDOW_MS = 7 * DAY_MS;
+/** …or of the ledger's history when shorter, but never of less than an hour (a first turn is no pace). */
+const MIN_PACE_WINDOW_MS = 3_600_000;
+const SPENT_KEY = 'credit_spent';
+
+/** What the meter shows: brainstem's own Claude turns, against the credit of this cycle. */
+export interface CreditReading {
+  now: number;
+  cycle: Cycle;
+  /** Undefined: no credit (unset with an API key, or `monthlyUsd: 0`). */
+  credit?: CreditAmount;
+  /** Spent this cycle by turns on the subscription. */
+  spent: number;
+  /** spent / credit (may pass 1), with a credit. */
+  share?: number;
+  /** What is left of the credit, never below 0. */
+  left?: number;
+  /** USD a day on the subscription, averaged over the last 7 days. */
+  pacePerDay: number;
+  /** When the credit runs out at that pace: `now` once spent; undefined with no credit or no spending. */
+  runOutAt?: number;
+  /** Claude said the credit is spent, this cycle (when, and the reset it gave). */
+  spentReported?: { at: number; resetsAt?: number };
+  /** The credit is gone: spent by the ledger's count, or by Claude's word. */
+  exhausted: boolean;
+  /** Spent this cycle by turns billed to an API key: never from the credit. */
+  apiSpent: number;
+}
+
+/**
+ * The Agent SDK credit meter: what this cycle's subscription turns cost, what
+ * is left, the 7-day pace and the date the credit runs out at that pace. Only
+ * brainstem's own turns are counted: other uses of the same account (scripts,
+ * CI) draw from the same credit unseen.
+ */
+export class CreditMeter {
+  constructor(
+    private readonly deps: {
+      ledger: UsageLedger;
+      source: CreditSource;
+      config: Pick<CreditConfig, 'resetDay'>;
+      kv: KvStore;
+    },
+  ) {}
+
+  cycle(now = Date.now()): Cycle {
+    return cycleAt(this.deps.config.resetDay, now);
+  }
+
+  reading(now = Date.now()): CreditReading {
+    const { ledger, source } = this.deps;
+    const cycle = this.cycle(now);
+    const credit = source.amount(now);
+    const spent = ledger.spend('subscription', cycle.start, now + 1);
+    const apiSpent = ledger.spend('api_key', cycle.start, now + 1);
+    const first = ledger.firstTurn('subscription') ?? now;
+    const since = Math.max(now - PACE_WINDOW_MS, first);
+    const window = Math.max(now - since, MIN_PACE_WINDOW_MS);
+    const pacePerDay = (ledger.spend('subscription', since, now + 1) / window) * DAY_MS;
+    const reported = this.reportedSpent(cycle);
+    if (!credit) return { now, cycle, spent, pacePerDay, exhausted: false, apiSpent };
+    const left = Math.max(0, credit.usd - spent);
+    const exhausted = reported !== undefined || left === 0;
+    const runOutAt = exhausted ? now : pacePerDay > 0 ? now + (left / pacePerDay) * DAY_MS : undefined;
+    return {
+      now,
+      cycle,
+      credit,
+      spent,
+      share: spent / credit.usd,
+      left: exhausted ? 0 : left,
+      pacePerDay,
+      runOutAt,
+      spentReported: reported,
+      exhausted,
+      apiSpent,
+    };
+  }
+
+  /** Claude said the credit is spent: it counts as such until the cycle ends. */
+  markSpent(at: number, resetsAt?: number): void {
+    this.deps.kv.set(SPENT_KEY, JSON.stringify({ cycleStart: this.cycle(at).start, at, resetsAt }));
+  }
+
+  private reportedSpent(cycle: Cycle): CreditReading['spentReported'] {
+    const raw = this.deps.kv.get(SPENT_KEY);
+    if (!raw) return undefined;
+    const r = JSON.parse(raw) as { cycleStart: number; at: number; resetsAt?: number };
+    return r.cycleStart === cycle.start ? { at: r.at, resetsAt: r.resetsAt } : undefined;
+  }
+}
+
+/** Dollars with cents, and a tenth of a cent below ten cents (test credits are a few cents). */
+export const usd = (x: number): string => `$${x > 0 && x < 0.1 ? x.toFixed(3) : x.toFixed(2)}`;
+export const percent = (share: number): string => `${Math.floor(share * 100)} %`;
+export const day = (ms: number): string => formatUtc(ms).slice(0, 10);
+
+/**
+ * The meter in one sentence, for the brain when the user asks about
+ * consumption and for the usage tool's text.
+ */
+export function creditSentence(r: CreditReading): string {
+  const api = r.apiSpent > 0 ? ` API-key turns cost ${usd(r.apiSpent)} this cycle, outside the credit.` : '';
+  if (!r.credit) {
+    return `No Agent SDK credit is known (claude.credit.monthlyUsd unset or 0, and no plan in the credentials file): Claude turns on the subscription cost ${usd(r.spent)} since ${day(r.cycle.start)}.${api}`;
+  }
+  const plan = r.credit.plan ? ` (${r.credit.plan})` : '';
+  const reset = `the reset on ${formatUtc(r.cycle.end)}`;
+  const pace = `at the 7-day pace of ${usd(r.pacePerDay)}/day`;
+  const forecast = r.exhausted
+    ? `it is spent${r.spentReported ? ' (Claude said so)' : ''} until ${reset}`
+    : r.runOutAt === undefined
+      ? `nothing was spent in the last 7 days, so it lasts until ${reset}`
+      : r.runOutAt < r.cycle.end
+        ? `${pace} it runs out on ${day(r.runOutAt)}, before ${reset}`
+        : `${pace} it lasts until ${reset}`;
+  return `Claude's monthly Agent SDK credit${plan}: ${usd(r.spent)} of ${usd(r.credit.usd)} spent this cycle (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left; ${forecast}.${api}`;
+}

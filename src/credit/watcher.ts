@@ -1,0 +1,200 @@
+import type { BrainError } from '../../brains/types.js';
+import type { ChatService } from '../chat/service.js';
+import type { Config, ModeConfig } from '../config.js';
+import type { KvStore } from '../db/index.js';
+import { ConditionalFallback } from '../fallback.js';
+import { type Html, html } from '../html.js';
+import { formatUtc, type Lang, noticeLang, t } from '../i18n.js';
+import type { Logger } from '../logger.js';
+import type { ModeRegistry } from '../modes.js';
+import type { Notifier } from '../notices.js';
+import type { Switcher } from '../switcher.js';
+import { billingOf } from './billing.js';
+import { type CreditMeter, type CreditReading, day, percent, usd } from './meter.js';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Follows the credit after every turn: one notice per configured share of the
+ * credit and per cycle (50, 80, 95, 100 % by default), one when the forecast
+ * first says it runs out days before the reset, and with
+ * `usageLimit.fallbackMode` the switch to that mode at `switchAtPercent` or
+ * once spent (each once a cycle), back at the renewal unless the user switched
+ * by hand. Notices are deduplicated in SQLite and the switch back is kept in
+ * the kv store, so a restart neither repeats nor loses them.
+ */
+export class CreditWatcher {
+  private readonly fallback: ConditionalFallback;
+
+  constructor(
+    private readonly deps: {
+      config: Config;
+      kv: KvStore;
+      modes: ModeRegistry;
+      switcher: Switcher;
+      notifier: Notifier;
+      chat: ChatService;
+      meter: CreditMeter;
+      logger: Logger;
+    },
+  ) {
+    this.fallback = new ConditionalFallback({
+      key: 'credit_fallback',
+      by: 'credit',
+      kind: 'credit',
+      switcher: deps.switcher,
+      kv: deps.kv,
+      notifier: deps.notifier,
+      logger: deps.logger,
+      backText: (lang, state) =>
+        t(
+          lang,
+          html`💳 Claude's Agent SDK credit has renewed: back to <b>${state.from}</b>.`,
+          html`💳 Le crédit Agent SDK de Claude est renouvelé : retour en mode <b>${state.from}</b>.`,
+        ),
+    });
+    // Back at the first renewal after the switch, by the config in force: a reset day
+    // changed meanwhile moves it (to now, if that renewal has passed already).
+    const engaged = this.fallback.state();
+    if (engaged) this.fallback.reschedule(deps.meter.cycle(engaged.since).end);
+    deps.chat.on('turn', () => void this.check());
+    deps.chat.on('brainError', ({ mode, error }) => this.onBrainError(mode, error));
+  }
+
+  stop(): void {
+    this.fallback.stop();
+  }
+
+  /** Sends the notices that are due and switches if the credit says so. */
+  async check(now = Date.now()): Promise<void> {
+    try {
+      const r = this.deps.meter.reading(now);
+      if (!r.credit) return;
+      const switching = this.switchDue(r);
+      this.notifyShare(r, switching);
+      this.notifyForecast(r);
+      if (switching) await this.switchAway(r, switching.target, switching.trigger);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'credit check failed');
+    }
+  }
+
+  private onBrainError(mode: ModeConfig, error: BrainError): void {
+    if (error.kind !== 'usage_limit' || error.limit !== 'credit') return;
+    this.deps.logger.warn(
+      { mode: mode.id, resetsAt: error.resetsAt },
+      'Claude says the Agent SDK credit is spent',
+    );
+    this.deps.meter.markSpent(Date.now(), error.resetsAt);
+    void this.check();
+  }
+
+  /** The switch this reading calls for, if any: each trigger once a cycle, from a subscription mode only. */
+  private switchDue(r: CreditReading): { target: ModeConfig; trigger: string } | undefined {
+    const { config, modes, switcher, kv } = this.deps;
+    const target = config.usageLimit.fallbackMode ? modes.find(config.usageLimit.fallbackMode) : undefined;
+    const active = switcher.active();
+    if (!target || target.id === active.id || billingOf(active, config.claude.env) !== 'subscription') return;
+    const trigger = r.exhausted
+      ? 'spent'
+      : (r.share ?? 0) * 100 >= config.claude.credit.switchAtPercent
+        ? 'share'
+        : undefined;
+    if (!trigger || kv.get(switchKey(r, trigger))) return;
+    return { target, trigger };
+  }
+
+  /** Once switched, the trigger is spent for the cycle: a user who goes back is not switched again by it. */
+  private async switchAway(r: CreditReading, target: ModeConfig, trigger: string): Promise<void> {
+    const from = this.deps.switcher.active().id;
+    this.deps.logger.info(
+      { from, to: target.id, share: r.share, trigger },
+      'credit: switching to the fallback mode',
+    );
+    if (await this.fallback.engage(from, target.id, r.cycle.end))
+      this.deps.kv.set(switchKey(r, trigger), String(r.now));
+  }
+
+  private notifyShare(r: CreditReading, switching: { target: ModeConfig } | undefined): void {
+    const steps = this.deps.config.claude.credit.notifyAtPercent;
+    // Only the highest share passed is told: a turn that jumps from 40 to 85 % sends 80, not 50 then 80.
+    const step = r.exhausted
+      ? steps.includes(100)
+        ? 100
+        : undefined
+      : [...steps]
+          .sort((a, b) => a - b)
+          .filter((p) => p < 100 && (r.share ?? 0) * 100 >= p)
+          .at(-1);
+    if (step === undefined) return;
+    const lang = noticeLang(this.deps.kv);
+    const away = switching
+      ? html` ${t(
+          lang,
+          html`Switching to <b>${switching.target.id}</b> until the renewal; /mode ${this.deps.switcher.active().id} goes back to Claude knowingly.`,
+          html`Bascule vers <b>${switching.target.id}</b> jusqu’au renouvellement ; /mode ${this.deps.switcher.active().id} revient à Claude en connaissance de cause.`,
+        )}`
+      : html``;
+    const sent = this.deps.notifier.notify({
+      kind: 'credit',
+      dedupeKey: `credit:${r.cycle.start}:${step}`,
+      text: html`${r.exhausted ? spentText(r, lang) : shareText(r, step, lang)}${away}`,
+    });
+    if (sent) this.deps.logger.info({ step, spent: r.spent, credit: r.credit?.usd }, 'credit notice');
+  }
+
+  private notifyForecast(r: CreditReading): void {
+    const days = this.deps.config.claude.credit.runOutWarnDays;
+    if (r.exhausted || r.runOutAt === undefined || r.runOutAt >= r.cycle.end - days * DAY_MS) return;
+    const lang = noticeLang(this.deps.kv);
+    const early = Math.floor((r.cycle.end - r.runOutAt) / DAY_MS);
+    this.deps.notifier.notify({
+      kind: 'credit',
+      dedupeKey: `credit:${r.cycle.start}:forecast`,
+      text: t(
+        lang,
+        html`📉 At the 7-day pace (${usd(r.pacePerDay)}/day), Claude's Agent SDK credit runs out on ${day(r.runOutAt)}, ${early} days before its renewal on ${formatUtc(r.cycle.end)}. ${usd(r.left ?? 0)} left of ${usd(r.credit?.usd ?? 0)}.`,
+        html`📉 Au rythme des 7 derniers jours (${usd(r.pacePerDay)}/jour), le crédit Agent SDK de Claude sera épuisé le ${day(r.runOutAt)}, ${early} jours avant son renouvellement le ${formatUtc(r.cycle.end)}. Il reste ${usd(r.left ?? 0)} sur ${usd(r.credit?.usd ?? 0)}.`,
+      ),
+    });
+  }
+}
+
+const switchKey = (r: CreditReading, trigger: string) => `credit_switch:${r.cycle.start}:${trigger}`;
+
+function shareText(r: CreditReading, step: number, lang: Lang): Html {
+  const forecast =
+    r.runOutAt === undefined
+      ? html``
+      : r.runOutAt < r.cycle.end
+        ? t(
+            lang,
+            html` At the 7-day pace (${usd(r.pacePerDay)}/day) it runs out on ${day(r.runOutAt)}, before the renewal on ${formatUtc(r.cycle.end)}.`,
+            html` Au rythme des 7 derniers jours (${usd(r.pacePerDay)}/jour), il sera épuisé le ${day(r.runOutAt)}, avant le renouvellement le ${formatUtc(r.cycle.end)}.`,
+          )
+        : t(
+            lang,
+            html` At the 7-day pace (${usd(r.pacePerDay)}/day) it lasts until the renewal on ${formatUtc(r.cycle.end)}.`,
+            html` Au rythme des 7 derniers jours (${usd(r.pacePerDay)}/jour), il tient jusqu’au renouvellement le ${formatUtc(r.cycle.end)}.`,
+          );
+  return t(
+    lang,
+    html`💳 Claude's Agent SDK credit: ${step} % spent (${usd(r.spent)} of ${usd(r.credit?.usd ?? 0)}, ${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left.${forecast}`,
+    html`💳 Crédit Agent SDK de Claude : ${step} % dépensés (${usd(r.spent)} sur ${usd(r.credit?.usd ?? 0)}, ${percent(r.share ?? 0)}), il reste ${usd(r.left ?? 0)}.${forecast}`,
+  );
+}
+
+function spentText(r: CreditReading, lang: Lang): Html {
+  const renewal = formatUtc(r.cycle.end);
+  return r.spentReported
+    ? t(
+        lang,
+        html`⛔ Claude says its Agent SDK credit is spent (brainstem counted ${usd(r.spent)} of ${usd(r.credit?.usd ?? 0)}: other uses of the account draw from it too). Claude turns stop until the renewal on ${renewal}, unless the account allows usage credits.`,
+        html`⛔ Claude indique que son crédit Agent SDK est épuisé (brainstem a compté ${usd(r.spent)} sur ${usd(r.credit?.usd ?? 0)} : les autres usages du compte y puisent aussi). Les tours Claude s’arrêtent jusqu’au renouvellement le ${renewal}, sauf si le compte autorise les crédits d’usage.`,
+      )
+    : t(
+        lang,
+        html`⛔ Claude's Agent SDK credit is spent (${usd(r.spent)} of ${usd(r.credit?.usd ?? 0)}). Claude turns stop until the renewal on ${renewal}, unless the account allows usage credits.`,
+        html`⛔ Le crédit Agent SDK de Claude est épuisé (${usd(r.spent)} sur ${usd(r.credit?.usd ?? 0)}). Les tours Claude s’arrêtent jusqu’au renouvellement le ${renewal}, sauf si le compte autorise les crédits d’usage.`,
+      );
+}

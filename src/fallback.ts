@@ -1,0 +1,118 @@
+import type { KvStore } from './db/index.js';
+import type { Html } from './html.js';
+import { type Lang, noticeLang } from './i18n.js';
+import type { Logger } from './logger.js';
+import type { NoticeKind, Notifier } from './notices.js';
+import type { Switcher, SwitchOutcome } from './switcher.js';
+
+export interface FallbackState {
+  from: string;
+  to: string;
+  /** Unix ms of the switch away. */
+  since: number;
+  resetsAt: number;
+}
+
+export interface FallbackOptions {
+  /** The kv key that keeps the engaged fallback across restarts. */
+  key: string;
+  /** Who switches, for the log and the switch trigger (e.g. "usage-limit", "credit"). */
+  by: string;
+  switcher: Switcher;
+  kv: KvStore;
+  notifier: Notifier;
+  logger: Logger;
+  /** The kind of the notice once the mode is back. */
+  kind: NoticeKind;
+  /** The notice once the mode is back. */
+  backText(lang: Lang, state: FallbackState): Html;
+}
+
+/**
+ * An automatic switch to a fallback mode until a reset time, then back,
+ * unless the user switched by hand in between (that cancels the way back).
+ * Kept in the kv store, so a restart re-arms the switch back.
+ */
+export class ConditionalFallback {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: FallbackOptions) {
+    o.switcher.on('switched', (outcome) => this.onSwitched(outcome));
+    const pending = this.state();
+    if (pending) this.schedule(pending);
+  }
+
+  /** The fallback in force, if any. */
+  state(): FallbackState | undefined {
+    const raw = this.o.kv.get(this.o.key);
+    return raw ? (JSON.parse(raw) as FallbackState) : undefined;
+  }
+
+  /**
+   * Switches from `from` to `to` until `resetsAt`, if `from` is still the
+   * active mode and no fallback of this kind is in force. True once switched.
+   */
+  async engage(from: string, to: string, resetsAt: number): Promise<boolean> {
+    const { switcher, kv } = this.o;
+    if (switcher.active().id !== from || this.state()) return false;
+    const o = await switcher.switchTo(to, {
+      source: 'fallback',
+      by: this.o.by,
+      lang: noticeLang(kv),
+      onlyFrom: from,
+    });
+    if (!o.ok || o.alreadyActive) return false;
+    const state: FallbackState = { from, to, since: Date.now(), resetsAt };
+    kv.set(this.o.key, JSON.stringify(state));
+    this.schedule(state);
+    return true;
+  }
+
+  /** Moves the way back of the fallback in force to another time (the reset moved). */
+  reschedule(resetsAt: number): void {
+    const state = this.state();
+    if (!state || state.resetsAt === resetsAt) return;
+    const moved = { ...state, resetsAt };
+    this.o.kv.set(this.o.key, JSON.stringify(moved));
+    this.schedule(moved);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** A switch the user made by hand cancels the automatic switch back. */
+  private onSwitched(o: SwitchOutcome): void {
+    if (!o.ok || o.alreadyActive || o.trigger.source === 'fallback') return;
+    if (this.state()) {
+      this.o.kv.set(this.o.key, '');
+      clearTimeout(this.timer);
+      this.o.logger.info({ to: o.to, by: this.o.by }, 'manual switch: no automatic switch back');
+    }
+  }
+
+  private schedule(state: FallbackState): void {
+    clearTimeout(this.timer);
+    // setTimeout holds 32-bit delays only; a far reset is re-armed when it comes closer.
+    const delay = Math.min(Math.max(0, state.resetsAt - Date.now()), 2 ** 31 - 1);
+    this.timer = setTimeout(() => void this.switchBack(state), delay);
+    this.timer.unref();
+  }
+
+  private async switchBack(state: FallbackState): Promise<void> {
+    if (state.resetsAt > Date.now()) return this.schedule(state);
+    const { switcher, kv, notifier, logger } = this.o;
+    kv.set(this.o.key, '');
+    if (switcher.active().id !== state.to) return;
+    const lang = noticeLang(kv);
+    // onlyFrom: a switch the user asks for meanwhile is queued first and wins.
+    const o = await switcher.switchTo(state.from, {
+      source: 'fallback',
+      by: this.o.by,
+      lang,
+      onlyFrom: state.to,
+    });
+    if (o.ok) notifier.notify({ kind: this.o.kind, text: this.o.backText(lang, state) });
+    else logger.warn({ reason: o.reason, by: this.o.by }, 'no automatic switch back');
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * What the real `claude` CLI says about spending, as ClaudeCodeBrain reports
+ * it: the per-turn cap (`--max-budget-usd`), a spent Agent SDK credit, and a
+ * mode billed to an API key of its own.
+ */
+import { describe, it } from 'vitest';
+import type { TurnEvent } from '../brains/types.js';
+import { creditSpent, httpError, text, toolUse } from './fakes/anthropic.js';
+import { collect, harness, textOf, userTurn } from './helpers/claude-harness.js';
+
+const errorOf = (events: TurnEvent[]) => {
+  const last = events.at(-1);
+  if (last?.type !== 'error') throw new Error(`expected an error, got ${JSON.stringify(last)}`);
+  return last.error;
+};
+const usageOf = (events: TurnEvent[]) => events.find((e) => e.type === 'usage')?.usage;
+
+describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_000 }, () => {
+  it('stops a long answer at the per-turn cap, before its tool runs, and still reports the cost', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { mode: { allowedTools: ['Bash'] } });
+    h.fake.script(() =>
+      toolUse('Bash', { command: 'echo step-two' }, text('the rest of a long answer'), {
+        preamble: 'Let me look.',
+        usage: { output_tokens: 4000 },
+      }),
+    );
+    const events = await collect(
+      h.brain.turn({ ...userTurn('a long task'), maxBudgetUsd: 0.01 }, new AbortController().signal),
+    );
+    const error = errorOf(events);
+    expect(error).toMatchObject({ kind: 'usage_limit', limit: 'turn_budget' });
+    expect(error.message).toMatch(/^⚙️ \[proxy\] This turn reached its spending cap \(Reached maximum budget/);
+    expect(textOf(events)).toBe('Let me look.');
+    // The tool never ran: no request came back with its result.
+    expect(h.fake.mainRequests()).toHaveLength(1);
+    const usage = usageOf(events);
+    expect(usage?.costUsd).toBeGreaterThan(0.01);
+    // The CLI zeroes `usage` on this stop; the tokens come from its per-model counts.
+    expect(usage?.outputTokens).toBe(4000);
+    expect(h.warm?.size).toBe(0);
+  });
+
+  it('gives each capped turn a process of its own, so the cap is never the running total', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    // About $0.0055 a turn: two turns on one process would pass a $0.01 cap.
+    h.fake.script(() => text('fine', { usage: { input_tokens: 1000 } }));
+    const first = await collect(
+      h.brain.turn({ ...userTurn('one'), maxBudgetUsd: 0.01 }, new AbortController().signal),
+    );
+    expect(first.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    const history = [
+      { role: 'user' as const, content: 'one' },
+      { role: 'assistant' as const, content: 'fine' },
+    ];
+    const second = await collect(
+      h.brain.turn({ ...userTurn('two', { history }), maxBudgetUsd: 0.01 }, new AbortController().signal),
+    );
+    expect(second.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    expect(usageOf(second)?.costUsd).toBeLessThan(0.01);
+    // The second turn resumed the first one's session.
+    expect(h.fake.mainRequests()[1]?.userTexts).toContain('one');
+  });
+
+  it('recognises a spent Agent SDK credit, apart from the subscription windows', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { auth: 'oauth' });
+    const resetSec = Math.floor(Date.UTC(2031, 0, 15) / 1000);
+    h.fake.script(() => creditSpent(resetSec));
+    const spent = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(spent).toMatchObject({ kind: 'usage_limit', limit: 'credit', resetsAt: resetSec * 1000 });
+    expect(spent.message).toBe(
+      "⚙️ [proxy] Claude's monthly Agent SDK credit is spent; it resets at 2031-01-15 00:00 UTC.",
+    );
+
+    // A 5-hour window refused while the usage credits are out is the window's limit.
+    h.fake.script(() =>
+      httpError(429, {
+        shouldRetry: false,
+        headers: {
+          'anthropic-ratelimit-unified-status': 'rejected',
+          'anthropic-ratelimit-unified-reset': String(resetSec),
+          'anthropic-ratelimit-unified-representative-claim': 'five_hour',
+          'anthropic-ratelimit-unified-overage-status': 'rejected',
+          'anthropic-ratelimit-unified-overage-disabled-reason': 'out_of_credits',
+        },
+      }),
+    );
+    const window = errorOf(await collect(h.brain.turn(userTurn('again'), new AbortController().signal)));
+    expect(window.kind).toBe('usage_limit');
+    expect(window.limit).toBeUndefined();
+  });
+
+  it('runs a mode on the API key of its own environment', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { auth: 'oauth', mode: { env: { ANTHROPIC_API_KEY: 'sk-mode-key' } } });
+    const events = await collect(h.brain.turn(userTurn('hi'), new AbortController().signal));
+    expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    expect(h.fake.mainRequests()[0]?.headers['x-api-key']).toBe('sk-mode-key');
+  });
+});

@@ -1,0 +1,156 @@
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { ChatOpenAI } from '@langchain/openai';
+import { generateText, stepCountIs, streamText, tool } from 'ai';
+import type OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+/**
+ * Real OpenAI clients nobody here wrote, against brainstem on its default
+ * configuration (only the llama-server address set): each gets a tool call
+ * for a tool of its own through the default `local` mode.
+ */
+
+let llama: FakeLlama;
+let svc: TestService;
+
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'The weather in a city',
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string' } },
+      required: ['city'],
+      additionalProperties: false,
+    },
+  },
+} satisfies OpenAI.ChatCompletionTool;
+
+interface SentBody {
+  tools?: { function: { name: string } }[];
+  messages: { role: string; content?: unknown }[];
+}
+
+beforeAll(async () => {
+  llama = await startFakeLlama();
+  // A small model that calls get_weather when it has it, and answers from the tool's result.
+  llama.script((body) => {
+    const last = body.messages?.at(-1);
+    if (last?.role === 'tool') return { chunks: [`It is ${String(last.content)} in Paris.`] };
+    const offered = ((body as SentBody).tools ?? []).some((t) => t.function.name === 'get_weather');
+    if (!offered) return { chunks: ['no weather tool'] };
+    return {
+      chunks: [
+        { toolCall: { index: 0, id: 'call_w1', name: 'get_weather', arguments: '{"city":' } },
+        { toolCall: { index: 0, arguments: '"Paris"}' } },
+      ],
+    };
+  });
+  svc = await startTestService({ env: { LLAMA_BASE_URL: llama.baseUrl } });
+});
+afterAll(async () => {
+  await svc?.close();
+  await llama?.close();
+});
+
+const lastSent = () => llama.requests.at(-1)?.body as SentBody;
+
+describe('client tools on the default config', () => {
+  it('the openai SDK gets the tool call, then the answer from its result', async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Weather in Paris?' }];
+    const first = await svc.client.chat.completions.create({
+      model: 'local',
+      messages,
+      tools: [weatherTool],
+    });
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === 'function' && call.function).toEqual({
+      name: 'get_weather',
+      arguments: '{"city":"Paris"}',
+    });
+    expect(first.choices[0]?.message.content).toBeNull();
+    const second = await svc.client.chat.completions.create({
+      model: 'local',
+      tools: [weatherTool],
+      messages: [
+        ...messages,
+        first.choices[0]?.message as OpenAI.ChatCompletionMessageParam,
+        { role: 'tool', tool_call_id: call?.id ?? '', content: 'sunny' },
+      ],
+    });
+    expect(second.choices[0]?.message.content).toBe('**[local]** It is sunny in Paris.');
+  });
+
+  it('OpenClaw’s tools that write or run things are filtered and named; the others pass', async () => {
+    const openclaw = ['read', 'write', 'exec', 'web_fetch'].map((name) => ({
+      type: 'function' as const,
+      function: { name, parameters: { type: 'object' } },
+    }));
+    const { response } = await svc.client.chat.completions
+      .create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'hi' }],
+        tools: [...openclaw, weatherTool],
+      })
+      .withResponse();
+    expect(response.headers.get('x-brainstem-filtered-tools')).toBe('write, exec');
+    expect(lastSent().tools?.map((t) => t.function.name)).toEqual(['read', 'web_fetch', 'get_weather']);
+  });
+
+  it('the Vercel AI SDK (openai-compatible) gets the tool call with generateText and streamText', async () => {
+    const brainstem = createOpenAICompatible({
+      name: 'brainstem',
+      baseURL: `${svc.url}/v1`,
+      apiKey: svc.token,
+    });
+    const getWeather = tool({
+      description: 'The weather in a city',
+      inputSchema: z.object({ city: z.string() }),
+      execute: async ({ city }) => `sunny (${city})`,
+    });
+    const result = await generateText({
+      model: brainstem('local'),
+      prompt: 'Weather in Paris?',
+      tools: { get_weather: getWeather },
+      stopWhen: stepCountIs(2),
+      maxRetries: 0,
+    });
+    expect(result.steps[0]?.toolCalls.map((c) => [c.toolName, c.input])).toEqual([
+      ['get_weather', { city: 'Paris' }],
+    ]);
+    expect(result.text).toBe('**[local]** It is sunny (Paris) in Paris.');
+
+    const stream = streamText({
+      model: brainstem('local'),
+      prompt: 'Weather in Paris?',
+      tools: { get_weather: tool({ inputSchema: z.object({ city: z.string() }) }) },
+      maxRetries: 0,
+    });
+    const calls: { toolName: string; input: unknown }[] = [];
+    for await (const part of stream.fullStream) {
+      if (part.type === 'tool-call') calls.push({ toolName: part.toolName, input: part.input });
+      if (part.type === 'error') throw part.error;
+    }
+    expect(calls).toEqual([{ toolName: 'get_weather', input: { city: 'Paris' } }]);
+  });
+
+  it('LangChain’s ChatOpenAI gets the tool call through bindTools', async () => {
+    const model = new ChatOpenAI({
+      model: 'local',
+      apiKey: svc.token,
+      maxRetries: 0,
+      configuration: { baseURL: `${svc.url}/v1` },
+    });
+    const answer = await model.bindTools([weatherTool]).invoke('Weather in Paris?');
+    expect(answer.tool_calls?.map((c) => [c.name, c.args])).toEqual([['get_weather', { city: 'Paris' }]]);
+    let streamed = '';
+    for await (const chunk of await model.bindTools([weatherTool]).stream('Weather in Paris?')) {
+      for (const c of chunk.tool_call_chunks ?? []) streamed += c.args ?? '';
+    }
+    expect(JSON.parse(streamed)).toEqual({ city: 'Paris' });
+  });
+});

@@ -1,0 +1,207 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NOT_LOGGED_IN } from '../brains/claude-code/readiness.js';
+import { type FakeClaudeCli, startFakeClaudeCli } from './fakes/claude-cli.js';
+import { type FakeLlama, type FakeRequest, startFakeLlama } from './fakes/llama.js';
+import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+interface Health {
+  activeMode: string;
+  activeReady: boolean;
+  brains: Record<string, { ready: boolean; detail: string; checking: boolean; checkedAt: string | null }>;
+}
+
+const health = async (url: string) => (await (await fetch(`${url}/health`)).json()) as Health;
+
+describe('/health answers from the last known readiness', { timeout: 180_000 }, () => {
+  let cli: FakeClaudeCli;
+  let llama: FakeLlama;
+  let svc: TestService;
+  let releaseLlama: () => void;
+
+  beforeAll(async () => {
+    cli = await startFakeClaudeCli({ loggedIn: true });
+    llama = await startFakeLlama();
+    // Both probes hang from the first one on: a llama-server whose /health takes its time, a slow CLI.
+    cli.hold();
+    llama.holdHealth(
+      new Promise<void>((resolve) => {
+        releaseLlama = resolve;
+      }),
+    );
+    svc = await startTestService({
+      config: {
+        defaultMode: 'local',
+        claude: { bin: cli.bin },
+        // Long enough that the held probe never times out while the test looks at it.
+        llama: { baseUrl: llama.baseUrl, connectTimeoutMs: 120_000 },
+        server: { readinessRefreshMs: 1_000 },
+      },
+    });
+  });
+  afterAll(async () => {
+    releaseLlama?.();
+    await svc?.close();
+    await cli?.close();
+    await llama?.close();
+  });
+
+  const llamaProbes = () => llama.requests.filter((r) => r.path === '/health');
+
+  it('answers while both probes are still running, and never runs a probe twice at once', async () => {
+    await cli.waitForRun();
+    await expect.poll(() => llamaProbes().length).toBe(1);
+    const [held] = llamaProbes() as [FakeRequest];
+    let llamaAnswered = false;
+    void held.ended.then(() => {
+      llamaAnswered = true;
+    });
+
+    for (let i = 0; i < 5; i++) {
+      const body = await health(svc.url);
+      expect(body.brains.local).toEqual({
+        kind: 'llama',
+        active: true,
+        ready: false,
+        detail: 'checking…',
+        checking: true,
+        checkedAt: null,
+      });
+      expect(body.brains.assistant).toMatchObject({ ready: false, checking: true });
+      expect(body.activeReady).toBe(false);
+    }
+    // Every answer above came while the probes were held: neither has finished.
+    expect(llamaAnswered).toBe(false);
+    expect(cli.waiting).toBe(1);
+
+    // More callers (a /status, the brain monitor, a background round) join the running probes.
+    const core = svc.service.core;
+    void core.readiness.probe('local');
+    void core.readiness.probe('assistant');
+    void core.chat.statusLines(10);
+    expect(llamaProbes()).toHaveLength(1);
+    // One `claude auth status` serves both Claude modes.
+    expect(cli.runs).toEqual([['auth', 'status', '--json']]);
+
+    cli.release();
+    releaseLlama();
+    await expect
+      .poll(
+        async () => {
+          const b = await health(svc.url);
+          return [b.brains.local?.ready, b.brains.assistant?.detail, b.brains.anklume?.ready];
+        },
+        { timeout: 60_000 },
+      )
+      .toEqual([true, 'logged in (API key)', true]);
+    const after = await health(svc.url);
+    expect(after.activeReady).toBe(true);
+    expect(Date.parse(after.brains.local?.checkedAt ?? '')).not.toBeNaN();
+  });
+
+  it('refreshes in the background: a logout shows without anyone asking for a probe', async () => {
+    cli.setLoggedIn(false);
+    await expect
+      .poll(async () => (await health(svc.url)).brains.assistant?.detail, { timeout: 60_000 })
+      .toBe(NOT_LOGGED_IN);
+    cli.setLoggedIn(true);
+    await expect
+      .poll(async () => (await health(svc.url)).brains.assistant?.ready, { timeout: 60_000 })
+      .toBe(true);
+  });
+});
+
+/** The real CLI with an empty HOME and no key: what a fresh install looks like. */
+async function noCredentials() {
+  const home = await mkdtemp(path.join(tmpdir(), 'no-creds-'));
+  return {
+    home,
+    env: {
+      HOME: home,
+      CLAUDE_CONFIG_DIR: path.join(home, '.claude'),
+      ANTHROPIC_API_KEY: '',
+      CLAUDE_CODE_OAUTH_TOKEN: '',
+    },
+    cleanup: () => rm(home, { recursive: true, force: true }),
+  };
+}
+
+describe('a Claude mode with no credentials and no API key', { timeout: 180_000 }, () => {
+  let creds: Awaited<ReturnType<typeof noCredentials>>;
+  let svc: TestService;
+  let llama: FakeLlama;
+
+  beforeAll(async () => {
+    creds = await noCredentials();
+    llama = await startFakeLlama();
+    svc = await startTestService({
+      config: {
+        defaultMode: 'local',
+        claude: { bin: CLAUDE_BIN, env: creds.env },
+        llama: { baseUrl: llama.baseUrl },
+      },
+    });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await llama?.close();
+    await creds?.cleanup();
+  });
+
+  it('is "not logged in" in /health, and a switch to it fails at once saying so', async () => {
+    await expect
+      .poll(
+        async () => {
+          const b = await health(svc.url);
+          return [b.brains.assistant, b.brains.anklume].map((x) => [x?.ready, x?.detail]);
+        },
+        { timeout: 60_000 },
+      )
+      .toEqual([
+        [false, NOT_LOGGED_IN],
+        [false, NOT_LOGGED_IN],
+      ]);
+    const r = await svc.client.chat.completions.create(
+      { model: 'active', messages: [{ role: 'user', content: 'switch to assistant' }] },
+      // One `claude auth status`, however slow a busy machine makes it.
+      { timeout: 90_000 },
+    );
+    // A login cannot come from waiting: the switch gives up on the first answer instead of polling.
+    expect(r.choices[0]?.message.content).toContain(NOT_LOGGED_IN);
+    expect((await health(svc.url)).activeMode).toBe('local');
+  });
+});
+
+describe('the same, seen from Telegram and the start-up log', { timeout: 180_000 }, () => {
+  let creds: Awaited<ReturnType<typeof noCredentials>>;
+  let h: Harness;
+
+  beforeAll(async () => {
+    creds = await noCredentials();
+    h = await startHarness({ env: { CLAUDE_BIN }, config: { claude: { env: creds.env } } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await creds?.cleanup();
+  });
+
+  const reply = (pattern: RegExp) =>
+    h.tg.waitFor(() => h.tg.botMessages(OWNER).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
+
+  it('/status, /mode and the log say "not logged in: run `claude /login`"', async () => {
+    await expect
+      .poll(() => h.logs.map((l) => l.msg), { timeout: 60_000 })
+      .toContain(`brain assistant: not ready: ${NOT_LOGGED_IN}`);
+    h.tg.user(OWNER).says('/status');
+    const status = await reply(/Status/);
+    expect(status.text).toContain(`❌ assistant (claude): ${NOT_LOGGED_IN}`);
+    expect(status.text).toContain(`❌ anklume (claude): ${NOT_LOGGED_IN}`);
+    expect(status.text).toMatch(/✅ local ← \(llama\)/);
+    h.tg.user(OWNER).says('/mode');
+    const menu = await reply(/Modes/);
+    expect(menu.text).toMatch(new RegExp(`💤 assistant .*\\(${NOT_LOGGED_IN.replace(/[()`/]/g, '\\$&')}\\)`));
+  });
+});

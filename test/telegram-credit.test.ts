@@ -1,0 +1,176 @@
+/**
+ * The Agent SDK credit seen from Telegram, with the real `claude` CLI on
+ * subscription (OAuth) credentials against the fake Anthropic API and a credit
+ * of ten cents: the notices in order, once each, and not again after a
+ * restart; /usage and /usage chart; the switch to the local mode at 95 % and
+ * back at a renewal moved a few seconds ahead.
+ *
+ * Turn costs are set through the fake's token counts: the CLI's default model
+ * on a subscription (Sonnet) costs $3 per million input tokens and $15 per
+ * million output tokens, and each answer has 20 output tokens ($0.0003).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigFile } from '../src/config.js';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  startFakeAnthropic,
+  text,
+} from './fakes/anthropic.js';
+import { CLAUDE_BIN } from './helpers/service.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+const DAY_MS = 86_400_000;
+/** Input tokens for a turn that costs `usd`. */
+const tokensFor = (usd: number) => Math.round((usd - 0.0003) / 3e-6);
+
+let fake: FakeAnthropic;
+let cli: ClaudeTestEnv;
+const open: Harness[] = [];
+
+beforeEach(async () => {
+  fake = await startFakeAnthropic();
+  cli = await claudeTestEnv(fake.url, { auth: 'oauth' });
+});
+afterEach(async () => {
+  // The restarted service first: the first harness owns the fakes and the dir.
+  for (const h of open.splice(0).reverse()) await h.close();
+  await fake.close();
+  await cli.cleanup();
+});
+
+function config(credit: Record<string, unknown>, extra: ConfigFile = {}): ConfigFile {
+  return {
+    defaultMode: 'assistant',
+    claude: { env: cli.env, maxRetries: 0, credit: { monthlyUsd: 0.1, ...credit } },
+    ...extra,
+  };
+}
+
+async function start(c: ConfigFile, reuse?: Harness): Promise<Harness> {
+  const h = await startHarness({
+    env: { CLAUDE_BIN },
+    config: c,
+    ...(reuse ? { tg: reuse.tg, llama: reuse.llama, dir: reuse.dir } : {}),
+  });
+  open.push(h);
+  return h;
+}
+
+/** One Claude turn from user 112 that costs about `usd`; resolves on its answer. */
+async function turn(h: Harness, n: number, usd: number): Promise<void> {
+  fake.script(() => text(`answer ${n}`, { usage: { input_tokens: tokensFor(usd) } }));
+  h.tg.user(112).says(`question ${n}`);
+  await reply(h, 112, new RegExp(`^answer ${n}$`));
+}
+
+/** The bot's first message in `chatId` matching `pattern`; on a timeout, says what the chat holds. */
+const reply = (h: Harness, chatId: number, pattern: RegExp, timeoutMs = 30_000) =>
+  h.tg
+    .waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs })
+    .catch((err: Error) => {
+      const seen = h.tg.botMessages(chatId).map((m) => m.text);
+      throw new Error(`${err.message}: no ${pattern} in chat ${chatId}, which holds ${JSON.stringify(seen)}`);
+    });
+const creditNotices = (h: Harness) =>
+  h.tg.botMessages(OWNER).filter((m) => /Agent SDK credit|📉/.test(m.text));
+
+describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
+  it('notices at 50, 80, 95 and 100 % and on the forecast, in order, once each, not again after a restart; /usage shows the meter', async () => {
+    const renewal = Date.now() + 10 * DAY_MS;
+    const c = config({ resetDay: new Date(renewal).toISOString() });
+    const h = await start(c);
+
+    await turn(h, 1, 0.06); // 60 %
+    await reply(h, OWNER, /50 % spent/);
+    // One hour of history makes a pace of about $1.44 a day: gone long before the renewal.
+    await reply(h, OWNER, /📉 At the 7-day pace/);
+    await turn(h, 2, 0.027); // 87 %
+    await reply(h, OWNER, /80 % spent/);
+
+    h.tg.user(112).says('/usage');
+    const usage = await reply(h, 112, /^⚙️ \[proxy\] Usage\n/);
+    const r = h.service.core.meter.reading();
+    expect(usage.text).toContain('💳 Agent SDK credit: $0.10 a month (claude.credit.monthlyUsd)');
+    expect(usage.text).toMatch(/Spent this cycle: \$0\.08\d \(8\d %\) · left: \$0\.01\d/);
+    expect(usage.text).toContain(`Spent this cycle: $${r.spent.toFixed(3)}`);
+    expect(usage.text).toMatch(
+      /Pace \(7 days\): \$\d+\.\d\d\/day → runs out on \d{4}-\d\d-\d\d, 9 d \d+ h before the renewal/,
+    );
+    expect(usage.text).toContain(
+      `Renewal: ${new Date(renewal).toISOString().slice(0, 16).replace('T', ' ')} UTC (in 9 d `,
+    );
+
+    h.tg.user(112).says('/status');
+    const status = await reply(h, 112, /^⚙️ \[proxy\] Status\n/);
+    expect(status.text).toMatch(
+      /\n💳 Agent SDK credit: \$0\.08\d of \$0\.10 \(8\d %\), \$0\.01\d left, runs out \d{4}-\d\d-\d\d; renews /,
+    );
+
+    h.tg.user(112).says('/usage chart');
+    const photo = await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.photo), { timeoutMs: 30_000 });
+    const png = Buffer.from(photo.photo?.bytes ?? []);
+    expect([...png.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    expect(photo.text).toMatch(
+      /^⚙️ \[proxy\] 💳 Agent SDK credit: \$0\.08\d of \$0\.10 \(8\d %\), \$0\.01\d left, runs out /,
+    );
+
+    await turn(h, 3, 0.0105); // 97.5 %
+    await reply(h, OWNER, /95 % spent/);
+    await turn(h, 4, 0.0075); // 105 %
+    await reply(h, OWNER, /⛔ Claude's Agent SDK credit is spent \(\$0\.1\d of \$0\.10\)/);
+    expect(creditNotices(h).map((m) => /\d+ % spent|📉|⛔/.exec(m.text)?.[0])).toEqual([
+      '50 % spent',
+      '📉',
+      '80 % spent',
+      '95 % spent',
+      '⛔',
+    ]);
+    // No fallback mode configured: Claude keeps answering (the fake does not refuse).
+    expect(h.service.core.switcher.active().id).toBe('assistant');
+
+    await h.stopService();
+    const again = await start(c, h);
+    await turn(again, 5, 0.001);
+    // The turn is in the ledger, and checked, before its answer is sent: any notice would be stored by now.
+    const stored = again.service.core.notifier.recent(100).filter((n) => n.kind === 'credit');
+    expect(stored).toHaveLength(5);
+    expect(again.service.core.meter.reading().exhausted).toBe(true);
+  });
+
+  it('switches to the local mode at 95 % with the wake notice, and back at a renewal moved a few seconds ahead', async () => {
+    const c = config(
+      { resetDay: new Date(Date.now() + 10 * DAY_MS).toISOString() },
+      { usageLimit: { fallbackMode: 'local' } },
+    );
+    const h = await start(c);
+    await turn(h, 1, 0.06); // 60 %
+    await reply(h, OWNER, /50 % spent/);
+    await turn(h, 2, 0.0375); // 97.5 %
+    const notice = await reply(h, OWNER, /95 % spent/);
+    expect(notice.text).toMatch(
+      /Switching to local until the renewal; \/mode assistant goes back to Claude knowingly\.$/,
+    );
+    const wake = await reply(h, OWNER, /Mode local is awake/);
+    expect(wake.text).toMatch(/Switched from assistant in /);
+    expect(h.service.core.switcher.active().id).toBe('local');
+    h.tg.user(112).says('still there?');
+    await reply(h, 112, /^echo: still there\?$/);
+
+    // The owner moves the renewal to a few seconds from now and restarts: the way back follows it.
+    await h.stopService();
+    const moved = config(
+      { resetDay: new Date(Date.now() + 2_000).toISOString() },
+      { usageLimit: { fallbackMode: 'local' } },
+    );
+    const again = await start(moved, h);
+    const back = await reply(again, OWNER, /credit has renewed/);
+    expect(back.text).toBe("⚙️ [proxy] 💳 Claude's Agent SDK credit has renewed: back to assistant.");
+    await reply(again, OWNER, /Mode assistant is awake/);
+    expect(again.service.core.switcher.active().id).toBe('assistant');
+    // A new cycle: nothing spent in it yet.
+    expect(again.service.core.meter.reading()).toMatchObject({ spent: 0, exhausted: false });
+    await turn(again, 3, 0.001);
+  });
+});
