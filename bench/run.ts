@@ -2,9 +2,10 @@
  * `npm run bench`: brainstem against fakes on loopback, every figure a ratio or
  * a difference against a reference taken in the same run (CI machines are
  * noisy; absolute numbers are not comparable across runs). Writes
- * bench/results/latest.json and prints the same JSON.
+ * bench/results/latest.json and prints the same JSON. `BENCH_ONLY=front`
+ * runs only the Bot API front's figures (bench/results/front.json).
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createBot } from '../handlers/telegram/bot.js';
@@ -17,13 +18,23 @@ import { claudeHarness } from '../test/helpers/claude-harness.js';
 import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
 import { creditBench } from './credit.js';
+import { frontBench } from './front.js';
 import { timeStream } from './sse-client.js';
-import { median, now, round } from './stats.js';
+import { median, now, round, rssMb } from './stats.js';
 
 const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
 async function main() {
+  if (process.env.BENCH_ONLY === 'front') {
+    write('front.json', {
+      runs: RUNS,
+      node: process.version,
+      date: new Date().toISOString(),
+      front: await frontBench(RUNS),
+    });
+    return;
+  }
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-bench-'));
   const llama = await startFakeLlama();
   const anthropic = await startFakeAnthropic();
@@ -43,7 +54,10 @@ async function main() {
   const token = `bench-${Date.now()}-token-0123456789`;
   const auth = { authorization: `Bearer ${token}` };
   const spawnStarted = now();
-  const svc = await spawnService({ BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token });
+  const svc = await spawnService(
+    { BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token },
+    { from: 'dist' },
+  );
   await firstAnswer(`${svc.url}/v1/models`, auth);
   const startupMs = now() - spawnStarted;
   const ours = `${svc.url}/v1/chat/completions`;
@@ -182,6 +196,7 @@ async function main() {
     edit: await telegramStream('edit'),
     draft: await telegramStream('draft'),
   };
+  results.front = await frontBench(RUNS);
 
   // 6. The Agent SDK credit: the ledger against the CLI's own costs, and the meter over a year of rows.
   results.credit = await creditBench();
@@ -189,9 +204,13 @@ async function main() {
   await llama.close();
   await anthropic.close();
   await claude.cleanup();
+  write('latest.json', results);
+}
+
+function write(file: string, results: Record<string, unknown>): void {
   mkdirSync('bench/results', { recursive: true });
   const json = JSON.stringify(results, null, 2);
-  writeFileSync('bench/results/latest.json', `${json}\n`);
+  writeFileSync(path.join('bench/results', file), `${json}\n`);
   process.stdout.write(`${json}\n`);
 }
 
@@ -237,12 +256,6 @@ async function firstAnswer(url: string, headers: Record<string, string>) {
     }
     await sleep(5);
   }
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Small statistics helpers for benchmarks: medians, not means, because loopback timings have outliers. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -11,3 +13,9 @@ export function round(x: number, digits = 2): number {
 }
 
 export const now = () => performance.now();
+
+/** Resident memory of a process, from /proc (Linux). */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}

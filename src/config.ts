@@ -7,6 +7,8 @@ import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.
  * Every field has a default so a fresh machine starts with no file at all.
+ * The `.describe()` texts are the configuration reference: `npm run config-docs`
+ * writes docs/configuration.md from them.
  */
 
 const argv = z.array(z.string().min(1)).min(1);
@@ -14,56 +16,110 @@ const HOST_NAME = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])$/i;
 
 const modeSchema = z
   .object({
-    kind: z.enum(['claude', 'llama']),
-    description: z.string().default(''),
-    aliases: z.array(z.string()).default([]),
-    /** Claude: working directory (sessions live per cwd). Default: a folder of its own under the data dir. */
-    cwd: z.string().optional(),
-    /** Claude: `--model`; llama: the model name sent upstream. */
-    model: z.string().optional(),
-    /** Claude: prepended to the first turn of a new session (`--append-system-prompt`). */
-    systemPrompt: z.string().optional(),
-    /** Claude: `--allowedTools`; llama: brainstem's own read-only tools it may call when the client brings none. */
-    allowedTools: z.array(z.string()).default([]),
-    /** Llama: which of the client's tools reach the model (absent = all); what it removes is reported, never silent. */
+    kind: z
+      .enum(['claude', 'llama'])
+      .describe('Which brain answers: the Claude Code CLI or a llama-server/Ollama model.'),
+    description: z.string().default('').describe('Shown in /mode, /status and `GET /v1/models`.'),
+    aliases: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'Other names that select this mode (in /mode, switch requests and the `model` field), case-insensitive.',
+      ),
+    cwd: z
+      .string()
+      .optional()
+      .describe(
+        'Claude: working directory of the CLI (its sessions live per cwd). Default: `<dataDir>/workspaces/<mode id>`.',
+      ),
+    model: z
+      .string()
+      .optional()
+      .describe('Claude: passed as `--model` (e.g. `sonnet`). Llama: the model name sent upstream.'),
+    systemPrompt: z
+      .string()
+      .optional()
+      .describe(
+        'Claude: added to the system prompt (`--append-system-prompt`; a long one goes into the first turn).',
+      ),
+    allowedTools: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'Claude: `--allowedTools` rules, used without asking (others are asked in Telegram). Llama: the client tools passed upstream, and the read-only brainstem tools offered when the client brings none. Empty = none.',
+      ),
     toolFilter: z
       .object({
-        /** Only these pass (absent = every tool not denied). */
-        allow: z.array(z.string().min(1)).optional(),
-        /** These never pass. */
-        deny: z.array(z.string().min(1)).default([]),
+        allow: z
+          .array(z.string().min(1))
+          .optional()
+          .describe('Only these pass (absent: every tool not denied).'),
+        deny: z.array(z.string().min(1)).default([]).describe('These never pass.'),
       })
       .strict()
-      .optional(),
-    /** Claude: `--disallowedTools`. */
-    deniedTools: z.array(z.string()).default([]),
-    /**
-     * Claude: brainstem's own tools (registry names) the CLI may run without asking; only
-     * read-only ones may be listed. Default: every read-only tool. The rest ask the approver.
-     */
-    brainstemTools: z.array(z.string()).optional(),
-    /** Llama: which entry of `llama.models` must be loaded for this mode. */
-    llamaModel: z.string().optional(),
-    /** Llama: build a concise system prompt from persona files in this workspace dir. */
-    personaDir: z.string().optional(),
-    /** Llama: upstream base URL when it differs from `llama.baseUrl`. */
-    baseUrl: z.string().url().optional(),
-    /** Claude: extra environment of this mode's CLI, over `claude.env` (ANTHROPIC_API_KEY bills it to an API key). */
-    env: z.record(z.string(), z.string()).optional(),
-    /** Claude: spending caps in USD, per turn (the CLI's `--max-budget-usd`) and per UTC day. */
+      .optional()
+      .describe(
+        'Llama: which of the client’s tools reach the model (absent: all); what it removes is logged and named in the `x-brainstem-filtered-tools` header, never dropped in silence.',
+      ),
+    deniedTools: z.array(z.string()).default([]).describe('Claude: `--disallowedTools` rules, never used.'),
+    brainstemTools: z
+      .array(z.string())
+      .optional()
+      .describe(
+        'Claude: brainstem’s own tools (registry names) the CLI may run without asking; read-only ones only. Default: every read-only tool. The others always ask the approver.',
+      ),
+    llamaModel: z
+      .string()
+      .optional()
+      .describe(
+        'Llama: the entry of `llama.models` that must be loaded for this mode (its commands run on a switch).',
+      ),
+    personaDir: z
+      .string()
+      .optional()
+      .describe(
+        'Llama: a workspace whose persona files (SOUL.md, AGENTS.md, MEMORY.md) become a concise system prompt.',
+      ),
+    baseUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('Llama: the upstream base URL of this mode when it differs from `llama.baseUrl`.'),
+    env: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe(
+        'Claude: extra environment of this mode’s CLI, over `claude.env` (an `ANTHROPIC_API_KEY` here bills the mode to that key, never to the credit).',
+      ),
     budget: z
-      .object({ turnUsd: z.number().positive().optional(), dayUsd: z.number().positive().optional() })
+      .object({
+        turnUsd: z
+          .number()
+          .positive()
+          .optional()
+          .describe('Most one turn may spend (the CLI’s `--max-budget-usd`).'),
+        dayUsd: z.number().positive().optional().describe('Most the mode may spend per UTC day.'),
+      })
       .strict()
-      .optional(),
+      .optional()
+      .describe(
+        'Claude: spending caps in USD; a turn stopped or refused by one says which and when it resets.',
+      ),
   })
   .strict();
 
 const llamaModelSchema = z
   .object({
-    /** argv commands run in order to load this model (e.g. stop one unit, start another). */
-    start: z.array(argv).default([]),
-    /** argv commands that unload it, run when another model is needed. */
-    stop: z.array(argv).default([]),
+    start: z
+      .array(argv)
+      .default([])
+      .describe(
+        'argv commands run in order to load this model (e.g. `[["systemctl", "start", "llama-qwen"]]`).',
+      ),
+    stop: z
+      .array(argv)
+      .default([])
+      .describe('argv commands that unload it, run when a switch needs another model.'),
   })
   .strict();
 
@@ -79,54 +135,160 @@ const CREDIT_DEFAULTS = {
 /** The monthly Agent SDK credit that `claude -p` on a subscription draws from. */
 const creditSchema = z
   .object({
-    /** USD a cycle; unset: from the plan in the credentials file; 0: no credit (API billing). */
-    monthlyUsd: z.number().min(0).optional(),
-    /** The day of the month (00:00 UTC) the credit renews, or the ISO date-time of one renewal; monthly from there. */
+    monthlyUsd: z
+      .number()
+      .min(0)
+      .optional()
+      .describe(
+        'USD a cycle. Unset: from the plan in the credentials file (Pro 20, Max 5x 100, Max 20x 200); 0: no credit (API billing).',
+      ),
     resetDay: z
       .union([z.number().int().min(1).max(31), z.string().datetime({ offset: true })])
-      .default(CREDIT_DEFAULTS.resetDay),
-    /** Shares of the credit (percent) that each send one notice per cycle. */
-    notifyAtPercent: z.array(z.number().positive().max(100)).default(CREDIT_DEFAULTS.notifyAtPercent),
-    /** A notice when the forecast says the credit runs out more than this many days before the reset. */
-    runOutWarnDays: z.number().min(0).default(CREDIT_DEFAULTS.runOutWarnDays),
-    /** With usageLimit.fallbackMode: switch to it at this share of the credit (and when it is spent). */
-    switchAtPercent: z.number().positive().max(100).default(CREDIT_DEFAULTS.switchAtPercent),
+      .default(CREDIT_DEFAULTS.resetDay)
+      .describe(
+        'The day of the month (00:00 UTC) the credit renews, or the ISO date-time of one renewal; monthly from there.',
+      ),
+    notifyAtPercent: z
+      .array(z.number().positive().max(100))
+      .default(CREDIT_DEFAULTS.notifyAtPercent)
+      .describe('Shares of the credit (percent) that each send one notice per cycle.'),
+    runOutWarnDays: z
+      .number()
+      .min(0)
+      .default(CREDIT_DEFAULTS.runOutWarnDays)
+      .describe(
+        'One notice when the forecast says the credit runs out more than this many days before the renewal.',
+      ),
+    switchAtPercent: z
+      .number()
+      .positive()
+      .max(100)
+      .default(CREDIT_DEFAULTS.switchAtPercent)
+      .describe(
+        'With `usageLimit.fallbackMode`: switch to it at this share of the credit (and when it is spent).',
+      ),
   })
   .strict();
 
 const warmSchema = z
   .object({
-    enabled: z.boolean().default(WARM_DEFAULTS.enabled),
-    /** An idle process is closed after this long. */
-    idleMs: z.number().int().positive().default(WARM_DEFAULTS.idleMs),
-    /** How many may live at once, all Claude modes together; the least recently used goes first. */
-    max: z.number().int().min(1).default(WARM_DEFAULTS.max),
+    enabled: z
+      .boolean()
+      .default(WARM_DEFAULTS.enabled)
+      .describe(
+        'Keep a `claude` process per conversation between turns (false: every turn starts the CLI and `--resume`s).',
+      ),
+    idleMs: z
+      .number()
+      .int()
+      .positive()
+      .default(WARM_DEFAULTS.idleMs)
+      .describe('An idle warm process is closed after this long.'),
+    max: z
+      .number()
+      .int()
+      .min(1)
+      .default(WARM_DEFAULTS.max)
+      .describe(
+        'How many warm processes may live at once, all Claude modes together; the least recently used idle one goes first.',
+      ),
+  })
+  .strict();
+
+const ms = (what: string) => z.number().int().positive().describe(what);
+
+const FRONT_DEFAULTS = { enabled: false, prefix: '/telegram', stallNoticeMs: 60_000 };
+
+const frontSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(FRONT_DEFAULTS.enabled)
+      .describe(
+        'Serve the Bot API front: OpenClaw’s own Telegram channel polls brainstem instead of Telegram, and everything that is not brainstem’s goes to it.',
+      ),
+    prefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_-]+$/, 'one path segment, e.g. "/telegram"')
+      .default(FRONT_DEFAULTS.prefix)
+      .describe(
+        'Path the front is served under: OpenClaw’s `channels.telegram.apiRoot` is `http://<host>:<port><prefix>`.',
+      ),
+    stallNoticeMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .default(FRONT_DEFAULTS.stallNoticeMs)
+      .describe(
+        'Updates waiting this long because nobody fetches them: one notice, and one when fetching resumes.',
+      ),
   })
   .strict();
 
 export const configSchema = z
   .object({
-    dataDir: z.string().default('./data'),
+    dataDir: z
+      .string()
+      .default('./data')
+      .describe(
+        'SQLite database, the generated API token, uploads and Claude workspaces (env `BRAINSTEM_DATA_DIR`).',
+      ),
     server: z
       .object({
-        host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(9090),
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe(
+            'HTTP bind address (env `BRAINSTEM_HOST`); any non-loopback address is logged as a warning.',
+          ),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(9090)
+          .describe('HTTP port (env `BRAINSTEM_PORT`; 0 = any free port).'),
         bodyLimitBytes: z
           .number()
           .int()
           .positive()
-          .default(4 * 1024 * 1024),
-        /** Prefix answers with the mode tag, e.g. `**[local]** `. */
-        modeTag: z.boolean().default(true),
-        apiToken: z.string().min(16).optional(),
-        /** Host names (besides the bind address and localhost) clients and browsers may use to reach brainstem. */
+          .default(4 * 1024 * 1024)
+          .describe('Largest request body accepted; a bigger one gets 413 naming the limit.'),
+        modeTag: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Prefix brain answers (endpoint and Telegram) with the mode that wrote them, e.g. `**[local]** `.',
+          ),
+        apiToken: z
+          .string()
+          .min(16)
+          .optional()
+          .describe(
+            'Bearer token for every route but `/health` (and the Telegram front, which checks the bot token), at least 16 characters (env `BRAINSTEM_API_TOKEN`). Unset: generated once into `<dataDir>/api-token` (0600).',
+          ),
         allowedHosts: z
           .array(z.string().regex(HOST_NAME, 'a host name or IP address, without scheme or port'))
-          .default([]),
-        /** On SIGTERM, how long running turns may go on before they are cut short (pm2's kill_timeout is longer). */
-        shutdownGraceMs: z.number().int().min(0).default(10_000),
-        /** Every brain's readiness is probed in the background this often; /health answers from the last probe. */
-        readinessRefreshMs: z.number().int().min(1_000).default(30_000),
+          .default([])
+          .describe(
+            'Host names or addresses, besides the bind address, `localhost`, `127.0.0.1` and `[::1]` on brainstem’s port, that clients may use to reach it (a LAN address, a reverse proxy’s name); any other `Host` gets 403 (DNS rebinding).',
+          ),
+        shutdownGraceMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(10_000)
+          .describe(
+            'On SIGTERM, how long running answers may go on before they are cut with a notice (keep pm2’s `kill_timeout` longer).',
+          ),
+        readinessRefreshMs: z
+          .number()
+          .int()
+          .min(1_000)
+          .default(30_000)
+          .describe(
+            'Every brain’s readiness is probed in the background this often; `/health` answers at once from the last probe.',
+          ),
       })
       .strict()
       .default({
@@ -137,41 +299,73 @@ export const configSchema = z
         allowedHosts: [],
         shutdownGraceMs: 10_000,
         readinessRefreshMs: 30_000,
-      }),
-    defaultMode: z.string().default('assistant'),
+      })
+      .describe('The HTTP server: OpenAI endpoint, tools API, MCP, health.'),
+    defaultMode: z
+      .string()
+      .default('assistant')
+      .describe(
+        'The mode active on a fresh data dir (afterwards the last active mode is kept across restarts).',
+      ),
     modes: z
       .record(
         z.string().regex(/^[a-z0-9_-]+$/, 'mode ids are lower-case letters, digits, - and _'),
         modeSchema,
       )
-      .optional(),
+      .optional()
+      .describe(
+        'Modes by id, added to the built-in ones (`anklume`, `assistant`, `local`); an entry with a built-in id replaces it whole.',
+      ),
     claude: z
       .object({
-        bin: z.string().default('claude'),
-        credentialsFile: z.string().optional(),
-        /** Bounded retries inside the CLI so an auth failure ends quickly (CLAUDE_CODE_MAX_RETRIES). */
-        maxRetries: z.number().int().min(0).max(15).default(2),
-        /** Per-request API timeout inside the CLI (API_TIMEOUT_MS). */
-        apiTimeoutMs: z.number().int().positive().default(600_000),
-        /** Wall clock for a whole turn; the user is told when it is hit. */
-        turnTimeoutMs: z
+        bin: z.string().default('claude').describe('The Claude Code CLI (env `CLAUDE_BIN`).'),
+        credentialsFile: z
+          .string()
+          .optional()
+          .describe(
+            'OAuth credentials watched for expiry, shown by /creds (env `CLAUDE_CREDENTIALS_FILE`). Default: `~/.claude/.credentials.json`.',
+          ),
+        maxRetries: z
           .number()
           .int()
-          .positive()
-          .default(30 * 60_000),
+          .min(0)
+          .max(15)
+          .default(2)
+          .describe(
+            'Retries inside the CLI (`CLAUDE_CODE_MAX_RETRIES`), bounded so a refused credential fails quickly.',
+          ),
+        apiTimeoutMs: ms('Timeout of one API request inside the CLI (`API_TIMEOUT_MS`).').default(600_000),
+        turnTimeoutMs: ms(
+          'Wall clock of a whole turn: the CLI is stopped when it is hit, and the user is told.',
+        ).default(30 * 60_000),
         sessionTtlHours: z
           .number()
           .positive()
-          .default(7 * 24),
-        /** Extra environment for the CLI (e.g. CLAUDE_CONFIG_DIR). */
-        env: z.record(z.string(), z.string()).default({}),
-        /** A CLI process kept per conversation between turns, so a follow-up skips the CLI start-up. */
-        warm: warmSchema.default(WARM_DEFAULTS),
-        /** A tool approval nobody answers within this time is denied, and the user is told. */
-        approvalTimeoutMs: z.number().int().positive().default(120_000),
-        /** CLI processes alive at once (warm ones included, all modes and tools together); a turn over it is refused. */
-        maxProcesses: z.number().int().min(1).default(6),
-        credit: creditSchema.default(CREDIT_DEFAULTS),
+          .default(7 * 24)
+          .describe('A conversation unused for this long forgets its Claude session and starts a new one.'),
+        env: z
+          .record(z.string(), z.string())
+          .default({})
+          .describe('Extra environment for the CLI (e.g. `CLAUDE_CONFIG_DIR`).'),
+        warm: warmSchema
+          .default(WARM_DEFAULTS)
+          .describe('Warm processes: a follow-up skips the CLI start-up.'),
+        approvalTimeoutMs: ms(
+          'A tool approval nobody answers within this time is denied, and the user is told.',
+        ).default(120_000),
+        maxProcesses: z
+          .number()
+          .int()
+          .min(1)
+          .default(6)
+          .describe(
+            '`claude` processes alive at once, warm ones and the `claude_code` tool’s included; idle warm ones are closed to make room, and a turn over it is refused with a message rather than queued (a brain waiting for a slot its own caller holds would wait forever).',
+          ),
+        credit: creditSchema
+          .default(CREDIT_DEFAULTS)
+          .describe(
+            'The monthly Agent SDK credit `claude -p` on a subscription draws from: meter, notices, switch.',
+          ),
       })
       .strict()
       .default({
@@ -185,22 +379,39 @@ export const configSchema = z
         approvalTimeoutMs: 120_000,
         maxProcesses: 6,
         credit: CREDIT_DEFAULTS,
-      }),
+      })
+      .describe('The Claude brains (modes of kind `claude`).'),
     llama: z
       .object({
-        baseUrl: z.string().url().default('http://127.0.0.1:8081/v1'),
-        /** Readiness probe path relative to the server root (llama-server answers 503 while loading). */
-        healthPath: z.string().default('/health'),
-        readyTimeoutMs: z.number().int().positive().default(180_000),
-        pollIntervalMs: z.number().int().positive().default(500),
-        /** How long to wait for the first byte of an answer before calling the upstream dead. */
-        connectTimeoutMs: z.number().int().positive().default(5_000),
-        /**
-         * How long the upstream may go silent between two chunks once the answer streams: a running
-         * model sends one per token, so a minute of silence means it hung.
-         */
-        streamIdleMs: z.number().int().positive().default(60_000),
-        models: z.record(z.string(), llamaModelSchema).default({}),
+        baseUrl: z
+          .string()
+          .url()
+          .default('http://127.0.0.1:8081/v1')
+          .describe(
+            'OpenAI-compatible upstream of the llama modes: llama-server, Ollama (env `LLAMA_BASE_URL`).',
+          ),
+        healthPath: z
+          .string()
+          .default('/health')
+          .describe(
+            'Readiness probe, relative to the server root (llama-server answers 503 while loading; Ollama: `/`).',
+          ),
+        readyTimeoutMs: ms('How long a switch waits for the upstream to be ready before it fails.').default(
+          180_000,
+        ),
+        pollIntervalMs: ms('Pause between two readiness probes during a switch.').default(500),
+        connectTimeoutMs: ms(
+          'How long to wait for a connection and the first byte of an answer before calling the upstream down.',
+        ).default(5_000),
+        streamIdleMs: ms(
+          'How long the upstream may go silent between two chunks once the answer streams: a running model sends one per token, so a minute of silence means it hung.',
+        ).default(60_000),
+        models: z
+          .record(z.string(), llamaModelSchema)
+          .default({})
+          .describe(
+            'Models by name, each with the commands that load and unload it (see `modes.<id>.llamaModel`).',
+          ),
       })
       .strict()
       .default({
@@ -211,50 +422,105 @@ export const configSchema = z
         connectTimeoutMs: 5_000,
         streamIdleMs: 60_000,
         models: {},
-      }),
+      })
+      .describe('The local brain (modes of kind `llama`).'),
     telegram: z
       .object({
-        token: z.string().optional(),
-        apiRoot: z.string().url().optional(),
-        allowedUsers: z.array(z.number().int()).default([]),
-        /** Chats that get switch, credential and brain notices. Default: the allowed users. */
-        notifyChats: z.array(z.number().int()).optional(),
-        /** Who may answer tool approval buttons. Default: the allowed users. */
-        approvers: z.array(z.number().int()).optional(),
-        /** Bot API drafts in private chats (edits wherever a draft is refused), edits in place, or typing then the answer. */
-        streaming: z.enum(['draft', 'edit', 'off']).default('draft'),
-        /** Minimum time between two edits of a streamed message. */
-        editIntervalMs: z.number().int().min(100).default(1_000),
-        /** How long a confirmation (a mutating tool call, /upgrade) waits for its answer before nothing runs. */
-        confirmTimeoutMs: z.number().int().min(1_000).default(120_000),
+        token: z
+          .string()
+          .optional()
+          .describe(
+            'Bot token (env `TELEGRAM_BOT_TOKEN`); unset: no bot. brainstem must be its only poller.',
+          ),
+        apiRoot: z
+          .string()
+          .url()
+          .optional()
+          .describe(
+            'Bot API root (env `TELEGRAM_API_ROOT`): a self-hosted Bot API server. Default: Telegram’s.',
+          ),
+        allowedUsers: z
+          .array(z.number().int())
+          .default([])
+          .describe(
+            'Telegram user ids that may use the bot (env `TELEGRAM_ALLOWED_USERS`, comma-separated); empty: nobody.',
+          ),
+        notifyChats: z
+          .array(z.number().int())
+          .optional()
+          .describe(
+            'Chats that get the `⚙️ [proxy]` notices (switches, credentials, brains, usage limit). Default: the allowed users.',
+          ),
+        approvers: z
+          .array(z.number().int())
+          .optional()
+          .describe('Who may answer tool approvals and confirmations of others. Default: the allowed users.'),
+        streaming: z
+          .enum(['draft', 'edit', 'off'])
+          .default('draft')
+          .describe(
+            '`draft`: Bot API drafts in private chats (edits where a draft is refused); `edit`: one message edited in place; `off`: typing, then the whole answer.',
+          ),
+        editIntervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(1_000)
+          .describe('Minimum time between two edits (or drafts) of a streamed answer or a tool’s progress.'),
+        confirmTimeoutMs: z
+          .number()
+          .int()
+          .min(1_000)
+          .default(120_000)
+          .describe(
+            'How long a confirmation (a mutating tool, /upgrade) waits for its answer before nothing runs.',
+          ),
+        front: frontSchema
+          .default(FRONT_DEFAULTS)
+          .describe(
+            'The Bot API front OpenClaw’s own Telegram channel polls instead of Telegram (see "OpenClaw setup").',
+          ),
       })
       .strict()
-      .default({ allowedUsers: [], streaming: 'draft', editIntervalMs: 1_000, confirmTimeoutMs: 120_000 }),
-    openclaw: z
-      .object({
-        gatewayUrl: z.string().url().optional(),
-        gatewayToken: z.string().optional(),
-        /** openclaw.json to keep in step with the active mode, if wanted. */
-        configPath: z.string().optional(),
+      .default({
+        allowedUsers: [],
+        streaming: 'draft',
+        editIntervalMs: 1_000,
+        confirmTimeoutMs: 120_000,
+        front: FRONT_DEFAULTS,
       })
-      .strict()
-      .default({}),
+      .describe('The Telegram bot.'),
     credentials: z
       .object({
-        warnBeforeMinutes: z.number().int().positive().default(60),
-        pollIntervalMs: z.number().int().positive().default(60_000),
+        warnBeforeMinutes: z
+          .number()
+          .int()
+          .positive()
+          .default(60)
+          .describe('Notice this long before the Claude OAuth token expires.'),
+        pollIntervalMs: ms(
+          'How often the credentials file is read again (it is also watched for changes).',
+        ).default(60_000),
       })
       .strict()
-      .default({ warnBeforeMinutes: 60, pollIntervalMs: 60_000 }),
+      .default({ warnBeforeMinutes: 60, pollIntervalMs: 60_000 })
+      .describe('Watching the Claude credentials file (`claude.credentialsFile`).'),
     usageLimit: z
       .object({
-        /** When Claude's subscription limit is hit, switch to this mode until the reset (off when unset). */
-        fallbackMode: z.string().optional(),
+        fallbackMode: z
+          .string()
+          .optional()
+          .describe(
+            'When Claude’s subscription limit is hit, switch to this mode until the reset, then back (unless the user switched meanwhile). Unset: no fallback.',
+          ),
       })
       .strict()
-      .default({}),
-    /** Settings of the infrastructure tools (see src/tools). */
-    tools: z.record(z.string(), z.unknown()).default({}),
+      .default({})
+      .describe('Claude’s subscription usage limit.'),
+    tools: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe('The infrastructure tools behind `/api`, `/mcp`, `/run` and the shortcut words.'),
   })
   .strict();
 
@@ -314,7 +580,7 @@ export const OPENCLAW_TOOLS_NOT_READ_ONLY = [
 ];
 
 /** The modes of the original deployment; a config file may add to or override them. */
-function defaultModes(): Record<string, z.input<typeof modeSchema>> {
+export function defaultModes(): Record<string, z.input<typeof modeSchema>> {
   return {
     anklume: {
       kind: 'claude',
@@ -339,22 +605,29 @@ function defaultModes(): Record<string, z.input<typeof modeSchema>> {
   };
 }
 
-function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
+/** The environment as a config overlay; a variable that cannot be read is added to `problems` and left out. */
+function envOverlay(env: NodeJS.ProcessEnv, problems: string[]): Record<string, unknown> {
   const list = (v: string | undefined) =>
     v
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
   const ids = (v: string | undefined, name: string) =>
-    list(v)?.map((s) => {
+    list(v)?.flatMap((s) => {
       const n = Number(s);
-      if (!Number.isInteger(n))
-        throw new ConfigError([`${name}: "${s}" is not a Telegram user id (digits only)`]);
-      return n;
+      if (Number.isInteger(n)) return [n];
+      problems.push(`${name}: "${s}" is not a Telegram user id (digits only)`);
+      return [];
     });
-  const port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
+  if (env.OPENCLAW_GATEWAY_URL) {
+    problems.push(
+      "OPENCLAW_GATEWAY_URL: the gateway relay is gone; OpenClaw's own Telegram channel now polls brainstem's Bot API front (set telegram.front.enabled, see the README's \"OpenClaw setup\") and this variable must be unset",
+    );
+  }
+  let port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
   if (port !== undefined && !Number.isInteger(port)) {
-    throw new ConfigError([`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`]);
+    problems.push(`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`);
+    port = undefined;
   }
   const token = env.BRAINSTEM_API_TOKEN;
   if (token && token.length < 16) {
@@ -372,7 +645,6 @@ function envOverlay(env: NodeJS.ProcessEnv): Record<string, unknown> {
     },
     claude: { bin: env.CLAUDE_BIN, credentialsFile: env.CLAUDE_CREDENTIALS_FILE },
     llama: { baseUrl: env.LLAMA_BASE_URL },
-    openclaw: { gatewayUrl: env.OPENCLAW_GATEWAY_URL, gatewayToken: env.OPENCLAW_GATEWAY_TOKEN },
     tools: { webSearch: { apiKey: env.BRAVE_API_KEY } },
   };
 }
@@ -411,24 +683,80 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     }
     if (!isPlainObject(fileValue)) throw new ConfigError([`${configPath}: must hold a JSON object`]);
   }
-  const merged = overlay(fileValue, envOverlay(env));
+  const problems: string[] = [];
+  const merged = overlay(fileValue, envOverlay(env, problems)) as Record<string, unknown>;
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, configPath));
+  if (!parsed.success) problems.push(...formatIssues(parsed.error, configPath));
+  // The checks between fields run on every section that is readable, so one start-up names every problem.
+  const sections = parsed.success ? parsed.data : readableSections(merged);
+  const modes = modeList(sections.modes ?? readableModes(merged.modes));
+  problems.push(
+    ...crossProblems(sections, modes, Object.keys(isPlainObject(merged.modes) ? merged.modes : {})).map(
+      (p) => `${configPath}: ${p}`,
+    ),
+  );
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const c = parsed.data;
 
-  const modeInputs = { ...defaultModes(), ...(c.modes ?? {}) };
-  const modes: ModeConfig[] = [];
-  const problems: string[] = [];
-  for (const [id, raw] of Object.entries(modeInputs)) {
-    const m = modeSchema.safeParse(raw);
-    if (!m.success) problems.push(...formatIssues(m.error, `${configPath}: modes.${id}`));
-    else modes.push({ ...m.data, id, aliases: m.data.aliases.map((a) => a.toLowerCase()) });
-  }
   const dataDir = path.resolve(cwd, c.dataDir);
   for (const m of modes) {
     if (m.cwd) m.cwd = path.resolve(cwd, m.cwd);
     if (m.personaDir) m.personaDir = path.resolve(cwd, m.personaDir);
   }
+  return {
+    ...c,
+    configPath,
+    configFileFound,
+    dataDir,
+    modes,
+    claude: {
+      ...c.claude,
+      credentialsFile: path.resolve(
+        cwd,
+        c.claude.credentialsFile ?? path.join(env.HOME ?? homedir(), '.claude', '.credentials.json'),
+      ),
+    },
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}
+
+type Sections = Partial<Parsed>;
+
+/** Each top-level section that is valid on its own; a wrong one is left out (its problems are reported already). */
+function readableSections(merged: Record<string, unknown>): Sections {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(configSchema.shape)) {
+    const r = schema.safeParse(merged[key]);
+    if (r.success) out[key] = r.data;
+  }
+  return out as Sections;
+}
+
+/** The valid entries of a `modes` section that has wrong ones. */
+function readableModes(raw: unknown): Record<string, z.infer<typeof modeSchema>> {
+  const out: Record<string, z.infer<typeof modeSchema>> = {};
+  for (const [id, value] of Object.entries(isPlainObject(raw) ? raw : {})) {
+    const m = modeSchema.safeParse(value);
+    if (m.success) out[id] = m.data;
+  }
+  return out;
+}
+
+/** The built-in modes overlaid by the configured ones. */
+function modeList(configured: Record<string, z.infer<typeof modeSchema>>): ModeConfig[] {
+  const defaults = Object.entries(defaultModes()).map(([id, raw]) => [id, modeSchema.parse(raw)] as const);
+  const all = new Map<string, z.infer<typeof modeSchema>>([...defaults, ...Object.entries(configured)]);
+  return [...all].map(([id, m]) => ({ ...m, id, aliases: m.aliases.map((a) => a.toLowerCase()) }));
+}
+
+/**
+ * Problems between fields: names used twice, references to modes and models that
+ * do not exist. `configuredIds` holds every configured mode id, valid or not, so
+ * that a mode with a wrong field is not reported as missing too.
+ */
+function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]): string[] {
+  const problems: string[] = [];
+  const ids = new Set([...modes.map((m) => m.id), ...configuredIds]);
   const seen = new Map<string, string>();
   for (const m of modes) {
     for (const name of [m.id, ...m.aliases]) {
@@ -448,38 +776,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         `modes.${m.id}.toolFilter: only llama modes take client tools (Claude Code uses its own)`,
       );
     }
-    if (m.llamaModel && !c.llama.models[m.llamaModel]) {
+    if (c.llama && m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);
     }
   }
-  const fallback = c.usageLimit.fallbackMode;
-  if (fallback !== undefined && !modes.some((m) => m.id === fallback || m.aliases.includes(fallback))) {
-    problems.push(
-      `usageLimit.fallbackMode: "${fallback}" is not a mode (modes: ${modes.map((m) => m.id).join(', ')})`,
-    );
+  const list = [...ids].join(', ');
+  const fallback = c.usageLimit?.fallbackMode;
+  if (fallback !== undefined && !ids.has(fallback) && !seen.has(fallback)) {
+    problems.push(`usageLimit.fallbackMode: "${fallback}" is not a mode (modes: ${list})`);
   }
-  if (!modes.some((m) => m.id === c.defaultMode)) {
-    problems.push(
-      `defaultMode: "${c.defaultMode}" is not a mode (modes: ${modes.map((m) => m.id).join(', ')})`,
-    );
+  if (c.defaultMode !== undefined && !ids.has(c.defaultMode)) {
+    problems.push(`defaultMode: "${c.defaultMode}" is not a mode (modes: ${list})`);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-
-  return {
-    ...c,
-    configPath,
-    configFileFound,
-    dataDir,
-    modes,
-    claude: {
-      ...c.claude,
-      credentialsFile: path.resolve(
-        cwd,
-        c.claude.credentialsFile ?? path.join(env.HOME ?? homedir(), '.claude', '.credentials.json'),
-      ),
-    },
-    logLevel: env.LOG_LEVEL ?? 'info',
-  };
+  return problems;
 }
 
 /** The working directory of a Claude mode: configured, or a folder of its own under the data dir. */

@@ -16,7 +16,8 @@ export type NoticeKind =
   | 'auth'
   | 'upgrade'
   | 'shutdown'
-  | 'approval';
+  | 'approval'
+  | 'front';
 
 export interface Notice {
   id: number;

@@ -30,11 +30,14 @@ export interface BotFace extends Part {
   approver?: Approver;
 }
 
-/** How main builds the faces from the core and the tools (handlers/index.ts). */
-export interface Faces {
-  http(core: Core, tools: Tools | undefined): Promise<HttpFace>;
-  /** Undefined when no bot token is set. */
-  bot(core: Core, tools: Tools | undefined): Promise<BotFace | undefined>;
+/**
+ * How main builds the faces from the core and the tools (handlers/index.ts):
+ * the bot first (undefined when no bot token is set), then HTTP, which may
+ * serve what the bot brings (its Bot API front), known here only as `Bot`.
+ */
+export interface Faces<Bot extends BotFace = BotFace> {
+  bot(core: Core, tools: Tools | undefined): Promise<Bot | undefined>;
+  http(core: Core, tools: Tools | undefined, bot: Bot | undefined): Promise<HttpFace>;
 }
 
 /** Which parts run around the core: all of them in `brainstem serve`, the ones a test needs in tests. */
@@ -51,8 +54,8 @@ export interface PartChoice {
 
 export const ALL_PARTS: PartChoice = { tools: true, bot: true, credentials: true, brainMonitor: true };
 
-export interface ServiceOptions {
-  faces: Faces;
+export interface ServiceOptions<Bot extends BotFace = BotFace> {
+  faces: Faces<Bot>;
   parts?: PartChoice;
   /** The data dir's instance lock, taken by main before loading the rest; taken here when absent. */
   lock?: InstanceLock;
@@ -77,7 +80,11 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
  * tools, the watchers and the faces (none started), then listen, then each
  * part's start. A failure before listening closes what it opened.
  */
-export async function startService(config: Config, logger: Logger, opts: ServiceOptions): Promise<Service> {
+export async function startService<Bot extends BotFace>(
+  config: Config,
+  logger: Logger,
+  opts: ServiceOptions<Bot>,
+): Promise<Service> {
   const started = Date.now();
   const lock = opts.lock ?? lockDataDir(config.dataDir);
   let wired: Wired;
@@ -131,7 +138,11 @@ interface Wired {
 }
 
 /** The core, the parts and the faces built, the server listening; no part started yet. */
-async function wire(config: Config, logger: Logger, opts: ServiceOptions): Promise<Wired> {
+async function wire<Bot extends BotFace>(
+  config: Config,
+  logger: Logger,
+  opts: ServiceOptions<Bot>,
+): Promise<Wired> {
   const choice = opts.parts ?? {};
   // Filled in below as the tools and the bot are built; the chat reads it on every turn.
   const ports: ChatPorts = {};
@@ -163,7 +174,7 @@ async function wire(config: Config, logger: Logger, opts: ServiceOptions): Promi
         },
       });
     }
-    http = await opts.faces.http(core, tools);
+    http = await opts.faces.http(core, tools, bot);
     const port = await http.listen();
     return { core, tools, ports, http, parts, port };
   } catch (err) {
@@ -216,9 +227,9 @@ function announce(core: Core, url: string, ms: number): void {
   else if (config.telegram.allowedUsers.length === 0) {
     logger.warn('Telegram bot: on, but TELEGRAM_ALLOWED_USERS is empty, so it will refuse everybody');
   }
-  if (!config.openclaw.gatewayUrl) {
+  if (config.telegram.token && !config.telegram.front.enabled) {
     logger.info(
-      'OpenClaw route: off, Telegram messages go straight to the active brain (set OPENCLAW_GATEWAY_URL to relay them to OpenClaw)',
+      "Bot API front for OpenClaw: off, Telegram messages go straight to the active brain (telegram.front.enabled: true lets OpenClaw's own Telegram channel poll brainstem)",
     );
   }
 }

@@ -67,40 +67,57 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(events.indexOf(usage as TurnEvent)).toBe(events.length - 2);
   });
 
-  it('resumes the session on the next turn and sends only the new user turn', async (ctx) => {
-    const { expect } = ctx;
-    const h = await harness(ctx, { mode: { systemPrompt: 'Answer like a pirate.' } });
-    h.fake.script((req) =>
-      text(req.lastUserText.endsWith('first question') ? 'first answer' : 'second answer'),
-    );
-    // Over the 128 KiB Linux limit for one argv string: it must travel on stdin.
-    const system = { role: 'system' as const, content: `CLIENT SYSTEM PROMPT ${'x'.repeat(200 * 1024)}` };
-    const signal = new AbortController().signal;
+  // The two ways a conversation goes on: its warm process still holds it, or a new process `--resume`s it.
+  for (const path of ['on its warm process', 'with --resume on a new process'] as const) {
+    it(`continues a conversation ${path}, sending only the new user turn`, async (ctx) => {
+      const { expect } = ctx;
+      const warm = path === 'on its warm process';
+      const h = await harness(ctx, {
+        mode: { systemPrompt: 'Answer like a pirate.' },
+        claude: { warm: { enabled: warm, idleMs: 600_000, max: 4 } },
+      });
+      // The second answer depends on the first exchange reaching the API again: lost history, wrong answer.
+      h.fake.script((req) => {
+        if (req.lastUserText.endsWith('first question')) return text('first answer');
+        const earlier = JSON.stringify(req.body?.messages);
+        return text(
+          earlier.includes('first question') && earlier.includes('first answer')
+            ? 'second answer'
+            : 'no memory',
+        );
+      });
+      // Over the 128 KiB Linux limit for one argv string: it must travel on stdin.
+      const system = { role: 'system' as const, content: `CLIENT SYSTEM PROMPT ${'x'.repeat(200 * 1024)}` };
+      const signal = new AbortController().signal;
 
-    const turn1 = await collect(h.brain.turn(userTurn('first question', { history: [system] }), signal));
-    const id1 = turn1.find((e) => e.type === 'session');
-    const history = [
-      system,
-      { role: 'user' as const, content: 'first question' },
-      { role: 'assistant' as const, content: textOf(turn1) },
-    ];
-    const turn2 = await collect(h.brain.turn(userTurn('second question', { history }), signal));
+      const turn1 = await collect(h.brain.turn(userTurn('first question', { history: [system] }), signal));
+      const id1 = turn1.find((e) => e.type === 'session');
+      const history = [
+        system,
+        { role: 'user' as const, content: 'first question' },
+        { role: 'assistant' as const, content: textOf(turn1) },
+      ];
+      const turn2 = await collect(h.brain.turn(userTurn('second question', { history }), signal));
 
-    expect(textOf(turn2)).toBe('second answer');
-    expect(turn2.find((e) => e.type === 'session')).toEqual(id1);
-    const [first, second] = h.fake.mainRequests();
-    expect(first?.userTexts).toHaveLength(1);
-    expect(first?.userTexts[0]).toContain(system.content);
-    // The CLI's own history holds turn 1; we added exactly one user message.
-    expect(second?.userTexts).toEqual([first?.userTexts[0], 'second question']);
-    expect(JSON.stringify(second?.body?.messages)).toContain('first answer');
-    // The mode prompt is a system prompt on every run, never repeated in the conversation.
-    for (const req of [first, second])
-      expect(JSON.stringify(req?.body?.system)).toContain('Answer like a pirate.');
-    expect(h.sessions.get('test:1', 'assistant')?.brainSessionId).toBe(
-      id1?.type === 'session' && id1.sessionId,
-    );
-  });
+      expect(textOf(turn2)).toBe('second answer');
+      const [s1, s2] = h.logs.filter((l) => l.msg === 'claude turn started');
+      expect(s2).toMatchObject({ resumed: true, warm });
+      if (warm) expect(s2?.pid).toBe(s1?.pid);
+      else expect(s2?.pid).not.toBe(s1?.pid);
+      expect(turn2.find((e) => e.type === 'session')).toEqual(id1);
+      const [first, second] = h.fake.mainRequests();
+      expect(first?.userTexts).toHaveLength(1);
+      expect(first?.userTexts[0]).toContain(system.content);
+      // The CLI's own history holds turn 1; we added exactly one user message.
+      expect(second?.userTexts).toEqual([first?.userTexts[0], 'second question']);
+      // The mode prompt is a system prompt on every run, never repeated in the conversation.
+      for (const req of [first, second])
+        expect(JSON.stringify(req?.body?.system)).toContain('Answer like a pirate.');
+      expect(h.sessions.get('test:1', 'assistant')?.brainSessionId).toBe(
+        id1?.type === 'session' && id1.sessionId,
+      );
+    });
+  }
 
   it('starts fresh when the stored session is unknown to the CLI, and stores the new id', async (ctx) => {
     const { expect } = ctx;
@@ -132,7 +149,6 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     const { expect } = ctx;
     const h = await harness(ctx);
     h.fake.script(() => httpError(401, { shouldRetry: false, message: 'invalid x-api-key' }));
-    const started = Date.now();
     const events = await collect(h.brain.turn(userTurn('hi'), new AbortController().signal));
     const error = errorOf(events);
     expect(error.kind).toBe('auth');
@@ -143,8 +159,8 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(error.message).toContain('CLAUDE_CODE_OAUTH_TOKEN');
     expect(error.message).toContain('/creds');
     expect(terminal(events)).toHaveLength(1);
+    // One request: a retried 401 would take minutes.
     expect(h.fake.mainRequests()).toHaveLength(1);
-    expect(Date.now() - started).toBeLessThan(20_000); // retried 401s would take minutes
   });
 
   it('reports a subscription usage limit with its reset time (OAuth credentials)', async (ctx) => {
@@ -166,22 +182,19 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     h.fake.script(() => text(['first words', ' never sent'], { gate: new Promise(() => {}) }));
     const ac = new AbortController();
     const events: TurnEvent[] = [];
-    let abortedAt = 0;
     for await (const e of h.brain.turn(userTurn('hi'), ac.signal)) {
       events.push(e);
       if (e.type === 'text') {
-        abortedAt = Date.now();
         ac.abort();
       }
     }
-    expect(Date.now() - abortedAt).toBeLessThan(5_000);
+    // The upstream holds the rest forever: only the abort can have ended the turn.
     expect(textOf(events)).toBe('first words');
     expect(errorOf(events).kind).toBe('aborted');
     expect(terminal(events)).toHaveLength(1);
     const pid = h.lastPid();
-    expect(pid).toBeGreaterThan(0);
-    expect(() => process.kill(pid as number, 0)).toThrow(/ESRCH/);
-    expect(await groupAfterKill(pid as number)).toEqual([]);
+    expect(await groupAfterKill(pid)).toEqual([]);
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   });
 
   it('kills the CLI when the consumer stops reading', async (ctx) => {
@@ -191,7 +204,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     for await (const e of h.brain.turn(userTurn('hi'), new AbortController().signal)) {
       if (e.type === 'text') break;
     }
-    expect(await groupAfterKill(h.lastPid() as number)).toEqual([]);
+    expect(await groupAfterKill(h.lastPid())).toEqual([]);
   });
 
   it('stops a turn at the time limit and says so', async (ctx) => {
@@ -201,7 +214,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
     expect(error.kind).toBe('upstream_error');
     expect(error.message).toContain('stopped after 3 s');
-    expect(await groupAfterKill(h.lastPid() as number)).toEqual([]);
+    expect(await groupAfterKill(h.lastPid())).toEqual([]);
   });
 
   it('runs turns of two conversations at the same time', async (ctx) => {

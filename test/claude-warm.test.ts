@@ -16,7 +16,6 @@ import {
   textOf,
   userTurn,
 } from './helpers/claude-harness.js';
-import { followUpTtft } from './helpers/claude-ttft.js';
 
 const warmConfig = (w: { idleMs?: number; max?: number }) => ({
   claude: { warm: { enabled: true, idleMs: w.idleMs ?? 600_000, max: w.max ?? 4 } },
@@ -96,18 +95,6 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(h.warm?.size).toBe(1);
   });
 
-  it('answers a follow-up sooner on the warm process than on a new one', async (ctx) => {
-    const { expect } = ctx;
-    const h = await harness(ctx);
-    const { warmMs, freshMs } = await followUpTtft(h, 2);
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    console.log(
-      `follow-up time to first text: warm ${warmMs.map(Math.round).join(', ')} ms; fresh ${freshMs.map(Math.round).join(', ')} ms`,
-    );
-    // Timing belongs to the benchmark; only the ordering is checked here.
-    expect(median(warmMs)).toBeLessThan(median(freshMs));
-  });
-
   it('falls back to a new process when the warm one was killed between turns, and answers once', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
@@ -115,9 +102,14 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     await collect(h.brain.turn(userTurn('first'), signal()));
     const pid = starts(h)[0]?.pid as number;
     process.kill(-pid, 'SIGKILL');
-    expect(await groupAfterKill(pid, 5_000)).toEqual([]);
-    // Gone from /proc is not yet reaped by Node: wait until the pool has seen the exit.
-    await expect.poll(() => h.warm?.size, { timeout: 30_000 }).toBe(0);
+    // The pool learns of the death from the child's exit event, a moment after the kill: until then the
+    // next turn would take the dead process and fall back (the test below). Wait for what the pool observes.
+    await expect
+      .poll(() => h.logs.some((l) => l.msg === 'warm Claude process exited by itself' && l.pid === pid), {
+        timeout: 30_000,
+      })
+      .toBe(true);
+    expect(h.warm?.size).toBe(0);
 
     const two = await collect(h.brain.turn(followUp('second'), signal()));
 
@@ -178,15 +170,13 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
 
     const ac = new AbortController();
     const events: TurnEvent[] = [];
-    let abortedAt = 0;
     for await (const e of h.brain.turn(followUp('second'), ac.signal)) {
       events.push(e);
       if (e.type === 'text') {
-        abortedAt = Date.now();
         ac.abort();
       }
     }
-    expect(Date.now() - abortedAt).toBeLessThan(5_000);
+    // The upstream holds the rest forever: only the abort can have ended the turn.
     expect(textOf(events)).toBe('partial');
     expect(terminal(events)).toEqual([
       { type: 'error', error: expect.objectContaining({ kind: 'aborted' }) },
@@ -210,7 +200,7 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     await collect(h.brain.turn(userTurn('first'), signal()));
     const pid = starts(h)[0]?.pid as number;
     expect(alive(pid)).toBe(true);
-    await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
+    await expect.poll(() => alive(pid), { timeout: 30_000 }).toBe(false);
     expect(h.warm?.size).toBe(0);
     expect(h.logs.some((l) => l.msg === 'closing warm Claude process' && l.why === 'idle')).toBe(true);
   });
@@ -220,13 +210,13 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     const h = await harness(ctx, warmConfig({ max: 2 }));
     for (const key of ['a', 'b', 'c']) await collect(h.brain.turn(userTurn('first', { key }), signal()));
     const pid = Object.fromEntries(starts(h).map((s) => [s.key, s.pid]));
-    await expect.poll(() => alive(pid.a as number), { timeout: 5_000 }).toBe(false);
+    await expect.poll(() => alive(pid.a as number), { timeout: 30_000 }).toBe(false);
     expect([alive(pid.b as number), alive(pid.c as number)]).toEqual([true, true]);
 
     // `a` comes back on a new process (resuming its session); `b` is now the least recently used.
     await collect(h.brain.turn(followUp('again', 'a'), signal()));
     expect(starts(h)[3]).toMatchObject({ key: 'a', warm: false });
-    await expect.poll(() => alive(pid.b as number), { timeout: 5_000 }).toBe(false);
+    await expect.poll(() => alive(pid.b as number), { timeout: 30_000 }).toBe(false);
     expect(alive(pid.c as number)).toBe(true);
     expect(h.warm?.size).toBe(2);
   });
@@ -237,7 +227,7 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     for (const key of ['a', 'b']) await collect(h.brain.turn(userTurn('first', { key }), signal()));
     const [a, b] = starts(h).map((s) => s.pid);
     h.brain.forget('a');
-    expect(await groupAfterKill(a as number, 5_000)).toEqual([]);
+    expect(await groupAfterKill(a as number)).toEqual([]);
     expect(alive(b as number)).toBe(true);
     await h.brain.close();
     expect(alive(b as number)).toBe(false);

@@ -6,6 +6,17 @@ import { ConfigError, loadConfig } from '../src/config.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'bst-config-'));
 
+/** The problem lines of the ConfigError that `load` throws. */
+function problemsOf(load: () => unknown): string[] {
+  try {
+    load();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('the configuration was accepted');
+}
+
 describe('loadConfig', () => {
   it('runs on built-in defaults with no file', () => {
     const c = loadConfig({ HOME: '/home/x' }, dir());
@@ -29,10 +40,11 @@ describe('loadConfig', () => {
     expect(c.telegram.allowedUsers).toEqual([5, 6]);
   });
 
-  it('names every wrong field, one line each', () => {
+  it('names every wrong field, one line each, the checks between fields included', () => {
     const d = dir();
+    const file = path.join(d, 'brainstem.json');
     writeFileSync(
-      path.join(d, 'brainstem.json'),
+      file,
       JSON.stringify({
         server: { port: 'x' },
         defaultMode: 'nope',
@@ -40,16 +52,26 @@ describe('loadConfig', () => {
         bogus: 1,
       }),
     );
-    let err: unknown;
-    try {
-      loadConfig({}, d);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const lines = (err as ConfigError).problems.join('\n');
-    expect(lines).toMatch(/server\.port/);
-    expect(lines).toMatch(/bogus|Unrecognized/);
+    const problems = problemsOf(() => loadConfig({ TELEGRAM_ALLOWED_USERS: '5, alice' }, d));
+    expect(problems).toEqual([
+      'TELEGRAM_ALLOWED_USERS: "alice" is not a Telegram user id (digits only)',
+      `${file}: server.port: Invalid input: expected number, received string`,
+      `${file}: (top level): Unrecognized key: "bogus"`,
+      `${file}: modes.local.llamaModel: "m" is not defined under llama.models`,
+      `${file}: defaultMode: "nope" is not a mode (modes: anklume, assistant, local)`,
+    ]);
+  });
+
+  it('reports a mode with a wrong field once, not also as a missing mode', () => {
+    const d = dir();
+    const file = path.join(d, 'brainstem.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ defaultMode: 'coder', modes: { coder: { kind: 'gpt', aliases: ['lical'] } } }),
+    );
+    const problems = problemsOf(() => loadConfig({}, d));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${file}: modes\\.coder\\.kind: `));
   });
 
   it('rejects malformed JSON and a bad user id list with a clear line', () => {
@@ -63,16 +85,18 @@ describe('loadConfig', () => {
     const d = dir();
     writeFileSync(
       path.join(d, 'brainstem.json'),
-      JSON.stringify({ defaultMode: 'nope', modes: { local: { kind: 'llama', llamaModel: 'qwen' } } }),
+      JSON.stringify({
+        defaultMode: 'nope',
+        usageLimit: { fallbackMode: 'lical' },
+        modes: { local: { kind: 'llama', llamaModel: 'qwen' }, coder: { kind: 'llama', aliases: ['LOCAL'] } },
+      }),
     );
-    try {
-      loadConfig({}, d);
-      expect.unreachable();
-    } catch (e) {
-      const p = (e as ConfigError).problems.join('\n');
-      expect(p).toMatch(/defaultMode: "nope" is not a mode/);
-      expect(p).toMatch(/llamaModel: "qwen" is not defined/);
-    }
+    const p = problemsOf(() => loadConfig({}, d)).join('\n');
+    expect(p).toMatch(/defaultMode: "nope" is not a mode/);
+    expect(p).toMatch(/modes\.local\.llamaModel: "qwen" is not defined/);
+    expect(p).toMatch(/modes\.coder: name "local" is already used by mode "local"/);
+    // The configured `local` replaced the built-in one whole, aliases included.
+    expect(p).toMatch(/usageLimit\.fallbackMode: "lical" is not a mode/);
   });
 
   it("refuses a Claude allow-list rule that would let it run brainstem's tools without asking", () => {

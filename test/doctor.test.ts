@@ -13,7 +13,6 @@ import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 
 const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
 const BOT_TOKEN = '123456:bot-secret-token-never-printed';
-const GATEWAY_TOKEN = 'gateway-secret-token-never-printed';
 const ACCESS_TOKEN = 'sk-ant-oat01-access-secret-never-printed';
 
 interface Server {
@@ -59,7 +58,6 @@ describe('brainstem doctor', () => {
   let dir: string;
   let llama: FakeLlama;
   let loadingLlama: FakeLlama;
-  let gateway: Server;
   let telegramOk: Server;
   let telegramRefusing: Server;
 
@@ -90,10 +88,6 @@ describe('brainstem doctor', () => {
     writeFileSync(path.join(dir, 'expired-credentials.json'), credentials(Date.now() - 2 * 3_600_000));
     llama = await startFakeLlama();
     loadingLlama = await startFakeLlama({ loading: true });
-    gateway = await serve((req, res) => {
-      if (req.headers.authorization !== `Bearer ${GATEWAY_TOKEN}`) return json(res, 401, { error: 'no' });
-      json(res, 200, { object: 'list', data: [{ id: 'openclaw/default' }] });
-    });
     telegramOk = await serve((req, res) => {
       if (req.url !== `/bot${BOT_TOKEN}/getMe`)
         return json(res, 404, { ok: false, description: 'Not Found' });
@@ -105,7 +99,7 @@ describe('brainstem doctor', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([llama.close(), loadingLlama.close(), gateway.close(), telegramOk.close()]);
+    await Promise.all([llama.close(), loadingLlama.close(), telegramOk.close()]);
     await telegramRefusing.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -118,8 +112,6 @@ describe('brainstem doctor', () => {
       ...healthy(),
       BRAINSTEM_DATA_DIR: data,
       BRAINSTEM_API_TOKEN: undefined,
-      OPENCLAW_GATEWAY_URL: gateway.url,
-      OPENCLAW_GATEWAY_TOKEN: GATEWAY_TOKEN,
       TELEGRAM_BOT_TOKEN: BOT_TOKEN,
       TELEGRAM_API_ROOT: telegramOk.url,
       TELEGRAM_ALLOWED_USERS: '42',
@@ -133,8 +125,8 @@ describe('brainstem doctor', () => {
       '✓ claude binary     ',
       '✓ credentials       ',
       '✓ llama upstream    ',
-      '✓ OpenClaw gateway  ',
       '✓ Telegram          ',
+      '✓ OpenClaw front    ',
       '✓ bind address      ',
       '✓ API token         ',
     ]);
@@ -145,12 +137,12 @@ describe('brainstem doctor', () => {
     expect(line(text, 'Telegram')).toContain('@brainstem_test_bot');
     expect(line(text, 'API token')).toContain('api-token (mode 600)');
     expect(text).toContain('All 10 checks passed.');
-    for (const secret of [stored, BOT_TOKEN, GATEWAY_TOKEN, ACCESS_TOKEN]) expect(text).not.toContain(secret);
+    for (const secret of [stored, BOT_TOKEN, ACCESS_TOKEN]) expect(text).not.toContain(secret);
   });
 
-  it('shows the gateway and the bot as off, not failed, when they are not configured', async () => {
+  it('shows the bot and the OpenClaw front as off, not failed, when they are not configured', async () => {
     const { code, text } = await doctor(healthy());
-    expect(line(text, 'OpenClaw gateway')).toMatch(/^✓ .*off \(direct route/);
+    expect(line(text, 'OpenClaw front')).toMatch(/^✓ .*off \(telegram\.front\.enabled/);
     expect(line(text, 'Telegram')).toMatch(/^✓ .*off/);
     expect(code).toBe(0);
   });
@@ -206,18 +198,6 @@ describe('brainstem doctor', () => {
     const { code, text } = await doctor({ ...healthy(), LLAMA_BASE_URL: loadingLlama.baseUrl });
     expect(code).toBe(1);
     expect(line(text, 'llama upstream')).toMatch(/^✗ .*answers 503: the model is still loading; mode local/);
-  });
-
-  it('fails when the OpenClaw gateway is configured but down', async () => {
-    const { code, text } = await doctor({
-      ...healthy(),
-      OPENCLAW_GATEWAY_URL: await deadUrl(),
-      OPENCLAW_GATEWAY_TOKEN: GATEWAY_TOKEN,
-    });
-    expect(code).toBe(1);
-    expect(line(text, 'OpenClaw gateway')).toMatch(/^✗ .*not reachable/);
-    expect(text).toContain('→ start the gateway');
-    expect(text).not.toContain(GATEWAY_TOKEN);
   });
 
   it('fails when Telegram refuses the bot token, without printing it', async () => {

@@ -74,14 +74,15 @@ describe('waitUntilReady', () => {
     const result = await waitUntilReady(probe, { timeoutMs: 5_000, intervalMs: 50 });
     expect(result.ok).toBe(true);
     expect(result.waitedMs).toBeGreaterThanOrEqual(750);
-    expect(result.waitedMs).toBeLessThan(1_500);
-    expect(healthProbes() - before).toBeGreaterThan(5);
+    // It asked again until the model was loaded.
+    expect(healthProbes() - before).toBeGreaterThan(1);
   });
 
-  it('answers at once when already ready', async () => {
+  it('answers on the first probe when already ready', async () => {
+    const before = healthProbes();
     const result = await waitUntilReady(probe, { timeoutMs: 5_000, intervalMs: 1_000 });
     expect(result).toEqual({ ok: true, waitedMs: expect.any(Number) });
-    expect(result.waitedMs).toBeLessThan(500);
+    expect(healthProbes() - before).toBe(1);
   });
 
   it('gives up after timeoutMs with the last reason', async () => {
@@ -92,17 +93,16 @@ describe('waitUntilReady', () => {
       reason: expect.stringMatching(/not ready after 0\.4 s: .*still loading/),
       waitedMs: expect.any(Number),
     });
-    expect(result.waitedMs).toBeLessThan(1_000);
+    expect(result.waitedMs).toBeGreaterThanOrEqual(400);
   });
 
   it('bounds a probe that hangs and ignores its signal', async () => {
-    const started = Date.now();
+    // The probe never settles: only the time limit can end the wait.
     const result = await waitUntilReady(() => new Promise<Readiness>(() => undefined), {
       timeoutMs: 300,
       intervalMs: 50,
     });
-    expect(result.ok).toBe(false);
-    expect(Date.now() - started).toBeLessThan(800);
+    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/not ready after 0\.3 s/) });
   });
 
   it('treats a throwing probe as not ready', async () => {
@@ -116,11 +116,12 @@ describe('waitUntilReady', () => {
   it('stops when its signal aborts', async () => {
     fake.setLoading(true);
     const ctrl = new AbortController();
-    setTimeout(() => ctrl.abort(), 150);
-    const started = Date.now();
-    const result = await waitUntilReady(probe, { timeoutMs: 10_000, intervalMs: 50, signal: ctrl.signal });
-    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('cancelled') });
-    expect(Date.now() - started).toBeLessThan(600);
+    const before = healthProbes();
+    const waiting = waitUntilReady(probe, { timeoutMs: 60_000, intervalMs: 50, signal: ctrl.signal });
+    // Aborted once it is polling; the model never loads, so only the signal can end the wait.
+    await expect.poll(healthProbes, { timeout: 30_000 }).toBeGreaterThan(before);
+    ctrl.abort();
+    expect(await waiting).toMatchObject({ ok: false, reason: expect.stringContaining('cancelled') });
   });
 });
 
@@ -167,7 +168,7 @@ describe('swapLlamaModel', () => {
   });
 
   it('kills a command that runs past its timeout', async () => {
-    const started = Date.now();
+    // hang.mjs sleeps a minute: only the kill at commandTimeoutMs can end the swap first.
     const result = await swapLlamaModel({
       stop: [],
       start: [[node, script('hang.mjs')]],
@@ -181,7 +182,6 @@ describe('swapLlamaModel', () => {
       ok: false,
       reason: expect.stringContaining('did not finish within 0.3 s'),
     });
-    expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it('fails when the model never becomes ready', async () => {

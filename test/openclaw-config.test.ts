@@ -90,7 +90,33 @@ describe('brainstem openclaw-config', () => {
       'local',
     ]);
     expect(block.agents.defaults.model.primary).toBe('brainstem/active');
-    expect(block.channels.telegram.enabled).toBe(false);
+    // No bot token in brainstem: OpenClaw's Telegram channel is none of its business.
+    expect(block.channels).toBeUndefined();
+  });
+
+  it('keeps OpenClaw’s Telegram channel on the same token, its Bot API root on brainstem’s front', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    writeFileSync(file, JSON.stringify(sample), { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const { code, out, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toBe('');
+    expect(out).not.toContain('bot-token');
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      enabled: true,
+      botToken: '123:bot-token',
+      apiRoot: 'http://127.0.0.1:9191/telegram',
+      dmPolicy: 'pairing',
+    });
+  });
+
+  it('turns OpenClaw’s Telegram channel off when brainstem polls the bot without the front, and says why', async () => {
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const { code, out, err } = await run([]);
+    expect(code).toBe(0);
+    expect(JSON.parse(out).channels.telegram).toEqual({ enabled: false });
+    expect(err).toMatch(/telegram\.front\.enabled is off/);
   });
 
   it('generates and keeps the API token when none exists yet, and says where (not what)', async () => {
@@ -134,7 +160,7 @@ describe('brainstem openclaw-config', () => {
       primary: 'brainstem/active',
       fallbacks: ['ollama/qwen3'],
     });
-    expect(merged.channels.telegram).toEqual({ enabled: false, botToken: 'tg-token', dmPolicy: 'pairing' });
+    expect(merged.channels.telegram).toEqual(sample.channels.telegram);
     // the allow-list the user had now admits brainstem's models too
     expect(Object.keys(merged.agents.defaults.models)).toEqual([
       'ollama/qwen3',

@@ -20,8 +20,9 @@ import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 
 /**
- * The built service as its own process (as pm2 runs it): state survives a
- * restart, SIGTERM lets running turns finish or cuts them with a notice.
+ * The service as its own process (as pm2 runs it, from the sources so the test
+ * never runs a stale build): state survives a restart, SIGTERM lets running
+ * turns finish or cuts them with a notice.
  */
 let fake: FakeAnthropic;
 let llama: FakeLlama;
@@ -37,6 +38,8 @@ afterAll(async () => {
   await llama?.close();
   await env?.cleanup();
 });
+
+const shuttingDown = (line: string) => line.includes('"msg":"shutting down"');
 
 function setup(extra: Record<string, unknown> = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-proc-'));
@@ -59,10 +62,19 @@ function setup(extra: Record<string, unknown> = {}) {
   return { dir, processEnv, start };
 }
 
-describe('restart', () => {
+describe('restart', { timeout: 180_000 }, () => {
   it('keeps the active mode, the Claude sessions and the usage ledger', async () => {
     const { dir, start } = setup({ server: { modeTag: false } });
-    fake.script((r) => text(r.lastUserText.includes('again') ? 'still here, mango' : 'ok, mango'));
+    // The second answer depends on the first exchange reaching the API again: lost history, wrong answer.
+    fake.script((r) => {
+      if (!r.lastUserText.includes('again')) return text('ok, mango');
+      const earlier = JSON.stringify(r.body?.messages);
+      return text(
+        earlier.includes('remember mango') && earlier.includes('ok, mango')
+          ? 'still here, mango'
+          : 'no memory',
+      );
+    });
     const key = { headers: { 'x-session-key': 'restart-conv' } };
     const history = [{ role: 'user' as const, content: 'remember mango' }];
 
@@ -92,13 +104,9 @@ describe('restart', () => {
         key,
       );
       expect(b.choices[0]?.message.content).toBe('still here, mango');
-      // The CLI resumed the session created before the restart: it sent the earlier turn upstream.
-      expect(
-        fake
-          .mainRequests()
-          .at(-1)
-          ?.userTexts.some((t) => t.includes('remember mango')),
-      ).toBe(true);
+      // A new process after the restart: the CLI resumed the session created before it (`--resume`).
+      const started = JSON.parse(await two.p.waitForLog((l) => l.includes('"msg":"claude turn started"')));
+      expect(started).toMatchObject({ resumed: true, warm: false, sessionKey: 'restart-conv' });
     } finally {
       expect(await two.p.stop('SIGTERM')).toBe(0);
     }
@@ -111,7 +119,7 @@ describe('restart', () => {
   });
 });
 
-describe('graceful shutdown', () => {
+describe('graceful shutdown', { timeout: 180_000 }, () => {
   it('lets a running answer finish after SIGTERM, then exits 0', async () => {
     const { start } = setup();
     const { p, client } = await start();
@@ -128,7 +136,8 @@ describe('graceful shutdown', () => {
       got += chunk.choices[0]?.delta.content ?? '';
       if (!exit && got.includes('part one')) {
         exit = p.stop('SIGTERM');
-        setTimeout(() => g.open(), 300);
+        // The rest comes only once the service is shutting down: the answer finishes during the grace.
+        void p.waitForLog(shuttingDown).then(() => g.open());
       }
     }
     expect(got).toBe('**[assistant]** part one part two');
@@ -170,7 +179,8 @@ describe('graceful shutdown', () => {
     const it = stream[Symbol.asyncIterator]();
     await it.next();
     p.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    // Two signals sent at once may reach the process as one: the second goes once the first was handled.
+    await p.waitForLog(shuttingDown);
     const code = await p.stop('SIGTERM');
     expect(code).toBe(1);
     g.open();

@@ -85,6 +85,20 @@ const resultsFor = (words: string) =>
     .mainRequests()
     .filter((r) => r.userTexts.includes(words))
     .flatMap((r) => r.toolResults);
+/** The approval decisions the audit log holds for one caller (each test asks in a chat of its own). */
+const auditOf = (hh: Harness, caller: string) =>
+  hh.service.core.db
+    .prepare(
+      "SELECT tool, args, ok, error FROM audit WHERE tool LIKE 'approval:%' AND caller = ? ORDER BY id",
+    )
+    .all(caller);
+const approval = (args: object, error: string | null = null) => ({
+  tool: 'approval:Bash',
+  args: JSON.stringify(args),
+  ok: error === null ? 1 : 0,
+  error,
+});
+
 /** Everything the chat saw while the answer streamed: drafts and each state of each message. */
 const everShown = (hh: Harness, chatId: number) => [
   ...hh.tg.drafts(chatId).map((d) => d.text),
@@ -115,6 +129,9 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     expect(buttonsOf(question)).toEqual([]);
     expect(h.tg.callbackAnswers.at(-1)?.text).toBe('✅ Allowed once by User112.');
     expect(resultsFor('allow-once')).toEqual([expect.objectContaining({ isError: false })]);
+    expect(auditOf(h, 'telegram:112')).toEqual([
+      approval({ summary: 'touch allow-once.txt', by: 'approver', scope: 'once' }),
+    ]);
   });
 
   it('"Deny": nothing runs, the model gets the denial, the question says who denied', async () => {
@@ -136,6 +153,12 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
       }),
     ]);
     expect(question.text).toMatch(/\n\n✖️ Refusé par User113\.$/);
+    expect(auditOf(h, 'telegram:113')).toEqual([
+      approval(
+        { summary: 'touch deny-me.txt', by: 'approver' },
+        'Permission to use Bash was denied by User113 in Telegram.',
+      ),
+    ]);
   });
 
   it('a press by someone who is not an approver is refused and changes nothing; an approver then answers', async () => {
@@ -167,6 +190,10 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     await answerIn(h, GROUP, /^Done\.$/);
     expect(existsSync(fileIn(h, 'group-file.txt'))).toBe(true);
     expect(question.text).toMatch(/\n\n✅ Allowed for this session by User114\.$/);
+    // The refused presses decided nothing: one decision, the approver's.
+    expect(auditOf(h, `telegram:${GROUP}`)).toEqual([
+      approval({ summary: 'touch group-file.txt', by: 'approver', scope: 'session' }),
+    ]);
   });
 
   it('a turn from the OpenAI endpoint asks every notify chat; the first answer wins and every copy shows it', async () => {
@@ -197,6 +224,9 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     const late = h.tg.user(NOTIFY_OTHER).presses(theirs.messageId, theirsOnce);
     const closed = await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === late));
     expect(closed.text).toBe('This question is closed.');
+    expect(auditOf(h, 'openclaw:main')).toEqual([
+      approval({ summary: 'touch from-endpoint.txt', by: 'approver', scope: 'once' }),
+    ]);
   });
 
   it('/stop while the question waits: nothing runs and the question says the answer stopped', async () => {
@@ -209,48 +239,11 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     await answerIn(h, 116, /^⏹ stopped$/);
     expect(buttonsOf(question)).toEqual([]);
     expect(existsSync(fileIn(h, 'stop-me.txt'))).toBe(false);
-  });
-
-  it('every decision is in the audit log', () => {
-    const rows = h.service.core.db
-      .prepare("SELECT tool, caller, args, ok, error FROM audit WHERE tool LIKE 'approval:%' ORDER BY id")
-      .all();
-    expect(rows).toEqual([
-      {
-        tool: 'approval:Bash',
-        caller: 'telegram:112',
-        args: JSON.stringify({ summary: 'touch allow-once.txt', by: 'approver', scope: 'once' }),
-        ok: 1,
-        error: null,
-      },
-      {
-        tool: 'approval:Bash',
-        caller: 'telegram:113',
-        args: JSON.stringify({ summary: 'touch deny-me.txt', by: 'approver' }),
-        ok: 0,
-        error: 'Permission to use Bash was denied by User113 in Telegram.',
-      },
-      {
-        tool: 'approval:Bash',
-        caller: `telegram:${GROUP}`,
-        args: JSON.stringify({ summary: 'touch group-file.txt', by: 'approver', scope: 'session' }),
-        ok: 1,
-        error: null,
-      },
-      {
-        tool: 'approval:Bash',
-        caller: 'openclaw:main',
-        args: JSON.stringify({ summary: 'touch from-endpoint.txt', by: 'approver', scope: 'once' }),
-        ok: 1,
-        error: null,
-      },
-      {
-        tool: 'approval:Bash',
-        caller: 'telegram:116',
-        args: JSON.stringify({ summary: 'touch stop-me.txt', by: 'cancelled' }),
-        ok: 0,
-        error: 'The turn was stopped before the approval was answered.',
-      },
+    expect(auditOf(h, 'telegram:116')).toEqual([
+      approval(
+        { summary: 'touch stop-me.txt', by: 'cancelled' },
+        'The turn was stopped before the approval was answered.',
+      ),
     ]);
   });
 });

@@ -62,16 +62,16 @@ describe('commands', () => {
     const keyboard = menu.replyMarkup as { inline_keyboard: { text: string; callback_data: string }[][] };
     const buttons = keyboard.inline_keyboard.flat();
     expect(buttons.map((b) => b.callback_data)).toEqual([
-      'mode:anklume',
-      'mode:assistant',
-      'mode:local',
-      'mode:big',
+      'bs:mode:anklume',
+      'bs:mode:assistant',
+      'bs:mode:local',
+      'bs:mode:big',
     ]);
-    expect(buttons.find((b) => b.callback_data === 'mode:local')?.text).toMatch(/^▶ local ✅/);
-    expect(buttons.find((b) => b.callback_data === 'mode:assistant')?.text).toMatch(/💤/);
+    expect(buttons.find((b) => b.callback_data === 'bs:mode:local')?.text).toMatch(/^▶ local ✅/);
+    expect(buttons.find((b) => b.callback_data === 'bs:mode:assistant')?.text).toMatch(/💤/);
 
     const pressedAt = Date.now();
-    h.tg.user(OWNER).presses(menu.messageId, 'mode:big');
+    h.tg.user(OWNER).presses(menu.messageId, 'bs:mode:big');
     await h.tg.waitFor(() => h.tg.callbackAnswers.length > 0);
     await h.tg.waitFor(() => /Switching to big/.test(menu.text));
     expect(menu.replyMarkup).toBeUndefined();

@@ -202,7 +202,7 @@ describe('tools from Telegram', () => {
       timeoutMs: CONFIRM_MS + 3000,
     });
     expect(buttonsOf(question)).toEqual([]);
-    const late = await answerTo(user.presses(question.messageId, `dlg:${asked}:ok`));
+    const late = await answerTo(user.presses(question.messageId, `bs:dlg:${asked}:ok`));
     expect(late.text).toMatch(/question est close/);
     expect(existsSync(file('released.txt'))).toBe(false);
   });

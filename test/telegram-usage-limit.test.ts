@@ -15,15 +15,25 @@ import { type Harness, OWNER, startHarness } from './telegram-harness.js';
  * Claude's subscription limit seen from Telegram, with the real `claude` CLI
  * on subscription (OAuth) credentials against the fake Anthropic API: the
  * notice, the fallback to the local mode and back, and /status and /usage.
+ * A reset an hour away holds the limit while the test looks at it; the switch
+ * back is tested with a reset due seconds after the refusal, waited for as the
+ * notices it sends.
  */
 let fake: FakeAnthropic;
 let cli: ClaudeTestEnv;
-let h: Harness;
 
 beforeAll(async () => {
   fake = await startFakeAnthropic();
   cli = await claudeTestEnv(fake.url, { auth: 'oauth' });
-  h = await startHarness({
+});
+afterAll(async () => {
+  await fake?.close();
+  await cli?.cleanup();
+});
+
+/** A bot of its own for each test: the limit and the fallback are persisted state. */
+async function harness(ctx: { onTestFinished(fn: () => Promise<void>): void }): Promise<Harness> {
+  const h = await startHarness({
     env: { CLAUDE_BIN },
     config: {
       defaultMode: 'assistant',
@@ -31,69 +41,91 @@ beforeAll(async () => {
       usageLimit: { fallbackMode: 'local' },
     },
   });
-});
-afterAll(async () => {
-  await h?.close();
-  await fake?.close();
-  await cli?.cleanup();
-});
+  ctx.onTestFinished(() => h.close());
+  return h;
+}
 
-const notices = (pattern: RegExp) => h.tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
-const reply = (chatId: number, pattern: RegExp, timeoutMs = 20_000) =>
-  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
+/** From now on Claude refuses with the subscription limit, resetting `resetsIn` ms after the first refusal. */
+const refuseWithLimit = (resetsIn: number): Promise<number> =>
+  new Promise((resolve) => {
+    let resetSec: number | undefined;
+    fake.script(() => {
+      resetSec ??= Math.ceil((Date.now() + resetsIn) / 1000);
+      resolve(resetSec * 1000);
+      return httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false });
+    });
+  });
+
+const reply = (h: Harness, chatId: number, pattern: RegExp) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 120_000 });
+const notices = (h: Harness, pattern: RegExp) => h.tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
-describe('Claude usage limit in Telegram', { timeout: 60_000 }, () => {
-  it('one notice, the switch to local with its wake notice, the state in /status and /usage, then the switch back', async () => {
-    // Room for a CLI run under load (1–5 s) before the reset, and for /status and /usage after the switch.
-    const resetsAt = (Math.ceil(Date.now() / 1000) + 12) * 1000;
-    fake.script(() => httpError(429, { headers: usageLimitHeaders(resetsAt / 1000), shouldRetry: false }));
+// Two Claude CLI runs, a fallback and a switch back: minutes on a loaded two-core machine.
+describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
+  it('one notice, the switch to local with its wake notice, the limit in /status and /usage while it lasts', async (ctx) => {
+    const h = await harness(ctx);
+    const refused = refuseWithLimit(3_600_000);
     const u = h.tg.user(112);
     u.says('hello');
 
-    const failed = await reply(112, /⚠️/);
+    const failed = await reply(h, 112, /⚠️/);
     expect(failed.text).toMatch(/^⚙️ \[proxy\] ⚠️ .*limit/i);
-    const limit = await reply(OWNER, /usage limit is reached/);
+    const resetsAt = await refused;
+    const limit = await reply(h, OWNER, /usage limit is reached/);
     expect(limit.text).toBe(
       `⚙️ [proxy] Claude's subscription usage limit is reached (mode assistant). It resets at ${new Date(resetsAt).toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
     );
-    const wake = await reply(OWNER, /Mode local is awake/);
+    const wake = await reply(h, OWNER, /Mode local is awake/);
     expect(wake.text).toMatch(/Switched from assistant in /);
     expect(h.service.core.switcher.active().id).toBe('local');
 
     // Meanwhile the chat is answered by the local brain.
     u.says('still there?');
-    await reply(112, /^echo: still there\?$/);
+    await reply(h, 112, /^echo: still there\?$/);
 
     u.says('/status');
-    const status = await reply(112, /^⚙️ \[proxy\] Status\n/);
+    const status = await reply(h, 112, /^⚙️ \[proxy\] Status\n/);
     const limitLine = new RegExp(
       `⛔ Claude's usage limit is reached \\(mode assistant, since .* UTC\\); it resets at .* ${hhmm(resetsAt)} UTC \\(in [^)]+\\)\\.\\nAutomatic fallback: on, to local until the reset\\.`,
     );
     expect(status.text).toMatch(limitLine);
     expect(status.text).toMatch(/Active mode: local/);
     u.says('/usage');
-    const usage = await reply(112, /^⚙️ \[proxy\] Usage\n/);
+    const usage = await reply(h, 112, /^⚙️ \[proxy\] Usage\n/);
     expect(usage.text).toMatch(limitLine);
 
     // A notice is per limit: nothing more while it lasts.
-    expect(notices(/usage limit is reached/)).toHaveLength(1);
+    expect(notices(h, /usage limit is reached/)).toHaveLength(1);
+  });
 
+  it('at the reset: back to the Claude mode with its notices, /status clear, Claude answering', async (ctx) => {
+    const h = await harness(ctx);
+    const refused = refuseWithLimit(2_000);
+    const u = h.tg.user(113);
+    u.says('hello');
+    await reply(h, 113, /⚠️/);
+    const resetsAt = await refused;
     fake.script(() => text('back on the subscription'));
-    const back = await reply(OWNER, /usage limit has reset/, 25_000);
+
+    const back = await reply(h, OWNER, /usage limit has reset/);
     expect(back.text).toBe("⚙️ [proxy] Claude's usage limit has reset: back to assistant.");
-    await reply(OWNER, /Mode assistant is awake/);
-    expect(Date.now()).toBeGreaterThanOrEqual(resetsAt);
+    // The fallback came first, however late the refusal was read.
+    const wakes = () => notices(h, /^⚙️ \[proxy\] Mode \w+ is awake/).map((m) => m.text.split(' ')[3]);
+    await h.tg.waitFor(() => wakes().length === 2, { timeoutMs: 120_000 });
+    expect(wakes()).toEqual(['local', 'assistant']);
+    const switchedBack = h.tg
+      .callsOf('sendMessage', OWNER)
+      .find((c) => /has reset/.test(String(c.params.text)));
+    expect(switchedBack?.at).toBeGreaterThanOrEqual(resetsAt);
     expect(h.service.core.switcher.active().id).toBe('assistant');
 
     u.says('/status');
-    const statuses = () => h.tg.botMessages(112).filter((m) => /^⚙️ \[proxy\] Status\n/.test(m.text));
-    await h.tg.waitFor(() => statuses().length === 2);
-    const after = statuses()[1];
-    expect(after?.text).toMatch(/Active mode: assistant/);
-    expect(after?.text).not.toContain('⛔');
+    const status = await reply(h, 113, /^⚙️ \[proxy\] Status\n/);
+    expect(status.text).toMatch(/Active mode: assistant/);
+    expect(status.text).not.toContain('⛔');
     u.says('back?');
-    await reply(112, /^back on the subscription$/);
-    expect(notices(/usage limit is reached/)).toHaveLength(1);
+    await reply(h, 113, /^back on the subscription$/);
+    expect(notices(h, /usage limit is reached/)).toHaveLength(1);
   });
 });

@@ -16,41 +16,47 @@ import { CLAUDE_BIN, startTestService, type TestService } from './helpers/servic
 type Answer = Record<string, any>;
 
 let svc: TestService;
+/** The same service without warm processes: a follow-up `--resume`s on a new CLI process. */
+let cold: TestService;
 let llama: FakeLlama;
 let fake: FakeAnthropic;
 let cli: ClaudeTestEnv;
 let taskDir: string;
 
-async function api(tool: string, body: unknown) {
-  const res = await fetch(`${svc.url}/api/${tool}`, {
+async function api(tool: string, body: unknown, s = svc) {
+  const res = await fetch(`${s.url}/api/${tool}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Answer };
 }
 
-const ledger = (mode: string) =>
-  svc.service.core.db.prepare('SELECT source, error FROM usage WHERE mode = ? ORDER BY id').all(mode);
+const ledger = (mode: string, s = svc) =>
+  s.service.core.db.prepare('SELECT source, error FROM usage WHERE mode = ? ORDER BY id').all(mode);
 
 beforeAll(async () => {
   taskDir = mkdtempSync(path.join(tmpdir(), 'bst-brain-tools-'));
   llama = await startFakeLlama();
   fake = await startFakeAnthropic();
   cli = await claudeTestEnv(fake.url);
-  svc = await startTestService({
-    parts: { tools: true },
-    config: {
-      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 },
-      server: { modeTag: false },
-      tools: { claudeCode: { cwd: taskDir, allowedTools: ['Read', 'Grep'] } },
-    },
-    env: { LLAMA_BASE_URL: llama.baseUrl },
-  });
+  const start = (warm: boolean) =>
+    startTestService({
+      parts: { tools: true },
+      config: {
+        claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, warm: { enabled: warm } },
+        server: { modeTag: false },
+        tools: { claudeCode: { cwd: taskDir, allowedTools: ['Read', 'Grep'] } },
+      },
+      env: { LLAMA_BASE_URL: llama.baseUrl },
+    });
+  svc = await start(true);
+  cold = await start(false);
 });
 
 afterAll(async () => {
   await svc?.close();
+  await cold?.close();
   await llama?.close();
   await fake?.close();
   await cli?.cleanup();
@@ -80,25 +86,25 @@ describe('brain_chat', () => {
     expect(chunks.join('')).toBe('echo: one two three');
   });
 
-  it('continues a Claude conversation given its session key, sending only the new message', async () => {
-    fake.script((r) => text(r.lastUserText.includes('which fruit') ? 'kiwi' : 'noted'));
-    const first = await api('brain_chat', {
-      mode: 'assistant',
-      message: 'remember kiwi',
-      sessionKey: 'tool-conv',
-    });
-    expect(first.body.output).toBe('noted');
-    const second = await api('brain_chat', {
-      mode: 'assistant',
-      message: 'which fruit?',
-      sessionKey: 'tool-conv',
-    });
-    expect(second.body.output).toBe('kiwi');
-    const last = fake.mainRequests().at(-1);
-    // The CLI resumed its session: it holds the first turn itself, and no placeholder history reached it.
-    expect(last?.userTexts).toEqual(['remember kiwi', 'which fruit?']);
-    expect(ledger('assistant')).toHaveLength(2);
-  }, 60_000);
+  for (const path of ['on its warm process', 'with --resume on a new process'] as const) {
+    it(`continues a Claude conversation given its session key ${path}, sending only the new message`, async () => {
+      const s = path === 'on its warm process' ? svc : cold;
+      // The answer depends on the first exchange reaching the API again: lost history, wrong answer.
+      fake.script((r) => {
+        if (!r.lastUserText.includes('which fruit')) return text('noted');
+        const earlier = JSON.stringify(r.body?.messages);
+        return text(earlier.includes('remember kiwi') && earlier.includes('noted') ? 'kiwi' : 'no memory');
+      });
+      const say = (message: string) =>
+        api('brain_chat', { mode: 'assistant', message, sessionKey: 'tool-conv' }, s);
+      expect((await say('remember kiwi')).body.output).toBe('noted');
+      expect((await say('which fruit?')).body.output).toBe('kiwi');
+      const last = fake.mainRequests().at(-1);
+      // The CLI went on with its session: it holds the first turn itself, and no placeholder history reached it.
+      expect(last?.userTexts).toEqual(['remember kiwi', 'which fruit?']);
+      expect(ledger('assistant', s)).toHaveLength(2);
+    }, 60_000);
+  }
 
   it('refuses an unknown mode, naming the field', async () => {
     const { status, body } = await api('brain_chat', { mode: 'gpt-9', message: 'hi' });

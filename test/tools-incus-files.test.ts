@@ -78,7 +78,7 @@ beforeAll(async () => {
     config: {
       claude: { bin: 'true' },
       tools: {
-        incus: { instances: ['web', 'db'], projects: ['default', 'lab'] },
+        incus: { instances: ['web', 'db'], projects: ['default', 'lab'], commands: ['echo', 'ls'] },
         files: { roots: [root], maxBytes: 200 },
       },
     },
@@ -151,29 +151,63 @@ describe('incus_exec', () => {
   });
 });
 
-describe('incus_exec with an allowed-commands list', () => {
-  it('runs only the listed programs', async () => {
+describe('incus allow-lists', () => {
+  const callOf = (svc2: TestService) => (tool: string, input: unknown) =>
+    fetch(`${svc2.url}/api/${tool}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc2.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(input),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as Answer }));
+
+  it('allow nothing by default: no project, no instance, no program', async () => {
+    const bare = await startTestService({ parts: { tools: true }, config: { claude: { bin: 'true' } } });
+    try {
+      const call = callOf(bare);
+      const list = await call('incus_list', {});
+      expect(list.status).toBe(403);
+      expect(list.body.error.message).toContain('none (set tools.incus.projects)');
+      const exec = await call('incus_exec', { instance: 'web', command: ['ls'] });
+      expect(exec.status).toBe(403);
+      expect(exec.body.error.message).toContain('tools.incus.instances');
+      expect(calls()).toEqual([]);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('run only the listed programs, and none when the list is empty', async () => {
     const strict = await startTestService({
       parts: { tools: true },
-      config: { claude: { bin: 'true' }, tools: { incus: { instances: ['web'], commands: ['systemctl'] } } },
+      config: {
+        claude: { bin: 'true' },
+        tools: { incus: { instances: ['web'], projects: ['default'], commands: ['systemctl'] } },
+      },
+    });
+    const noPrograms = await startTestService({
+      parts: { tools: true },
+      config: { claude: { bin: 'true' }, tools: { incus: { instances: ['web'], projects: ['default'] } } },
     });
     try {
-      const call = (command: string[]) =>
-        fetch(`${strict.url}/api/incus_exec`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${strict.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ instance: 'web', command }),
-        }).then(async (r) => ({ status: r.status, body: (await r.json()) as Answer }));
-      const refused = await call(['rm', '-rf', '/']);
+      const call = callOf(strict);
+      const refused = await call('incus_exec', { instance: 'web', command: ['rm', '-rf', '/'] });
       expect(refused.status).toBe(403);
       expect(refused.body.error.param).toBe('command');
-      const allowed = await call(['systemctl', 'status', 'nginx']);
+      expect(refused.body.error.message).toContain('Allowed: systemctl.');
+      const none = await callOf(noPrograms)('incus_exec', { instance: 'web', command: ['ls'] });
+      expect(none.status).toBe(403);
+      expect(none.body.error.message).toContain('none (list programs in tools.incus.commands)');
+      expect(calls()).toEqual([]);
+      const allowed = await call('incus_exec', {
+        instance: 'web',
+        command: ['systemctl', 'status', 'nginx'],
+      });
       expect(allowed.status).toBe(200);
       expect(calls()).toEqual([
         ['exec', 'web', '--project', 'default', '--', 'systemctl', 'status', 'nginx'],
       ]);
     } finally {
       await strict.close();
+      await noPrograms.close();
     }
   });
 });

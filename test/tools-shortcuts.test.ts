@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 let svc: TestService;
+let llama: FakeLlama;
 let repo: string;
 const deployed = () => path.join(repo, 'deployed.txt');
 
@@ -35,9 +37,14 @@ beforeAll(async () => {
   repo = mkdtempSync(path.join(tmpdir(), 'bst-shortcuts-'));
   execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
   writeFileSync(path.join(repo, 'Makefile'), MAKEFILE);
+  llama = await startFakeLlama();
   svc = await startTestService({
     parts: { tools: true },
     config: {
+      // Words that are not a runnable shortcut go to the active brain: the fake llama-server echoes them.
+      defaultMode: 'local',
+      llama: { baseUrl: llama.baseUrl },
+      server: { modeTag: false },
       claude: { bin: 'true' },
       tools: {
         git: { repo },
@@ -58,6 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.close();
+  await llama?.close();
   rmSync(repo, { recursive: true, force: true });
 });
 
@@ -109,14 +117,21 @@ describe('shortcut words through the OpenAI endpoint', () => {
   it('leaves to the brain a shortcut its tool would refuse, and longer sentences', async () => {
     const tools = svc.service.tools;
     expect(tools?.resolveShortcut('lint')?.refusal).toContain('tools.lint.argv');
-    const before = (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+    const audited = () =>
+      (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+    const before = audited();
     for (const words of ['lint', 'please deploy the app']) {
-      await svc.client.chat.completions
-        .create({ model: 'active', messages: [{ role: 'user', content: words }] })
-        .catch(() => undefined);
+      const r = await svc.client.chat.completions.create({
+        model: 'active',
+        messages: [{ role: 'user', content: words }],
+      });
+      // The brain answered, with the message as the user wrote it.
+      expect(r.choices[0]?.message.content).toBe(`echo: ${words}`);
+      const sent = llama.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
+      expect(sent.messages.at(-1)).toEqual({ role: 'user', content: words });
     }
-    const after = (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
-    expect(after).toBe(before);
+    // No tool ran.
+    expect(audited()).toBe(before);
   });
 });
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Notice } from '../src/notices.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -11,73 +12,128 @@ import {
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
+/**
+ * Claude's subscription limit at the OpenAI endpoint, with the real CLI on
+ * subscription (OAuth) credentials. A reset an hour away holds the limit for
+ * as long as a test looks at it; the switch back is tested with a reset due
+ * seconds after the refusal, and waited for as the notice it sends.
+ */
 let fake: FakeAnthropic;
 let llama: FakeLlama;
 let env: ClaudeTestEnv;
-let svc: TestService;
 
 beforeAll(async () => {
   fake = await startFakeAnthropic();
   llama = await startFakeLlama();
   // Subscription credentials: only then does the CLI read the unified rate-limit headers.
   env = await claudeTestEnv(fake.url, { auth: 'oauth' });
-  svc = await startTestService({
+});
+afterAll(async () => {
+  await fake?.close();
+  await llama?.close();
+  await env?.cleanup();
+});
+
+/** A service of its own for each test: the limit and the fallback are persisted state. */
+async function service(ctx: { onTestFinished(fn: () => Promise<void>): void }): Promise<TestService> {
+  const svc = await startTestService({
     config: {
       claude: { bin: CLAUDE_BIN, env: env.env, maxRetries: 0 },
       llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50 },
       usageLimit: { fallbackMode: 'local' },
     },
   });
-});
-afterAll(async () => {
-  await svc?.close();
-  await fake?.close();
-  await llama?.close();
-  await env?.cleanup();
-});
+  ctx.onTestFinished(() => svc.close());
+  return svc;
+}
 
-const activeMode = async () =>
-  ((await (await fetch(`${svc.url}/health`)).json()) as { activeMode: string }).activeMode;
-const ask = (content: string) =>
-  svc.client.chat.completions.create({ model: 'active', messages: [{ role: 'user', content }] });
+const ask = (svc: TestService, content: string, model = 'active') =>
+  svc.client.chat.completions.create({ model, messages: [{ role: 'user', content }] });
+const activeMode = (svc: TestService) => svc.service.core.switcher.active().id;
+/**
+ * From now on Claude refuses every turn with the subscription limit; it resets `resetsIn` ms after the first
+ * refusal (the same limit for the later ones). Resolves with the reset time once the first refusal went out.
+ */
+const refuseWithLimit = (resetsIn: number): Promise<number> =>
+  new Promise((resolve) => {
+    let resetSec: number | undefined;
+    fake.script(() => {
+      resetSec ??= Math.ceil((Date.now() + resetsIn) / 1000);
+      resolve(resetSec * 1000);
+      return httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false });
+    });
+  });
+/** The first notice, recorded already or to come, whose text matches. */
+function notice(svc: TestService, pattern: RegExp): Promise<Notice> {
+  const { notifier } = svc.service.core;
+  const seen = notifier.recent(100).find((n) => pattern.test(n.text));
+  if (seen) return Promise.resolve(seen);
+  return new Promise((resolve) => {
+    const on = (n: Notice) => {
+      if (!pattern.test(n.text)) return;
+      notifier.off('notice', on);
+      resolve(n);
+    };
+    notifier.on('notice', on);
+  });
+}
+const limitNotices = (svc: TestService) =>
+  svc.service.core.notifier
+    .recent(50)
+    .filter((n) => n.kind === 'usage_limit' && n.text.includes('limit is reached'));
 
 describe('Claude usage limit', () => {
-  it('notifies once with the reset time, falls back to local, and switches back at the reset', async () => {
-    const resetSec = Math.ceil(Date.now() / 1000) + 8;
-    fake.script(() => httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false }));
-    const r = await ask('hello');
+  it('notifies once with the reset time and falls back to local while it lasts', async (ctx) => {
+    const svc = await service(ctx);
+    const refused = refuseWithLimit(3_600_000);
+    const r = await ask(svc, 'hello');
+    const resetsAt = await refused;
     expect(r.choices[0]?.message.content).toMatch(/⚙️ \[proxy\].*limit/);
-    await expect.poll(activeMode, { timeout: 10_000 }).toBe('local');
-    const limitNotices = () =>
-      svc.service.core.notifier
-        .recent(50)
-        .filter((n) => n.kind === 'usage_limit' && n.text.includes('limit is reached'));
-    expect(limitNotices()).toHaveLength(1);
-    expect(limitNotices()[0]?.text).toContain(new Date(resetSec * 1000).toISOString().slice(11, 16));
-    expect(svc.service.core.limits.state()?.resetsAt).toBe(resetSec * 1000);
+    await notice(svc, /Mode <b>local<\/b> is awake.*Switched from assistant/);
+    expect(activeMode(svc)).toBe('local');
+    expect(limitNotices(svc)).toHaveLength(1);
+    expect(limitNotices(svc)[0]?.text).toContain(new Date(resetsAt).toISOString().slice(11, 16));
+    expect(svc.service.core.limits.state()).toMatchObject({ mode: 'assistant', resetsAt });
 
     // A second turn hitting the same limit (on the Claude mode by name) adds no notice.
-    await svc.client.chat.completions.create({
-      model: 'assistant',
-      messages: [{ role: 'user', content: 'again' }],
-    });
-    expect(limitNotices()).toHaveLength(1);
-
-    fake.script(() => text('back on the subscription'));
-    await expect.poll(activeMode, { timeout: 15_000 }).toBe('assistant');
-    const texts = svc.service.core.notifier.recent(50).map((n) => n.text);
-    expect(texts.join('\n')).toMatch(/back to <b>assistant<\/b>/);
-    expect(svc.service.core.limits.state()).toBeUndefined();
+    const again = await ask(svc, 'again', 'assistant');
+    expect(again.choices[0]?.message.content).toMatch(/limit/);
+    expect(limitNotices(svc)).toHaveLength(1);
+    expect(activeMode(svc)).toBe('local');
   });
 
-  it('does not switch back when the user switched by hand meanwhile', async () => {
-    const resetSec = Math.ceil(Date.now() / 1000) + 6;
-    fake.script(() => httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false }));
-    await ask('hello again');
-    await expect.poll(activeMode, { timeout: 10_000 }).toBe('local');
-    await ask('switch to anklume');
-    expect(await activeMode()).toBe('anklume');
-    await new Promise((r) => setTimeout(r, (resetSec + 1) * 1000 - Date.now()));
-    expect(await activeMode()).toBe('anklume');
+  it('switches back at the reset, not before', async (ctx) => {
+    const svc = await service(ctx);
+    const refused = refuseWithLimit(2_000);
+    await ask(svc, 'hello');
+    const resetsAt = await refused;
+    fake.script(() => text('back on the subscription'));
+
+    const back = await notice(svc, /usage limit has reset: back to <b>assistant<\/b>/);
+    expect(back.ts).toBeGreaterThanOrEqual(resetsAt);
+    // The fallback came first (however late the refusal was read, it is never skipped).
+    const fallback = await notice(svc, /Mode <b>local<\/b> is awake/);
+    expect(fallback.id).toBeLessThan(back.id);
+    await notice(svc, /Mode <b>assistant<\/b> is awake.*Switched from local/);
+    expect(activeMode(svc)).toBe('assistant');
+    expect(svc.service.core.limits.state()).toBeUndefined();
+    expect((await ask(svc, 'still there?')).choices[0]?.message.content).toContain(
+      'back on the subscription',
+    );
+  });
+
+  it('a switch by hand during the fallback cancels the switch back', async (ctx) => {
+    const svc = await service(ctx);
+    const refused = refuseWithLimit(3_600_000);
+    await ask(svc, 'hello again');
+    await refused;
+    await notice(svc, /Mode <b>local<\/b> is awake/);
+    const pending = () => svc.service.core.kv.get('usage_limit_fallback');
+    expect(JSON.parse(pending() ?? '{}')).toMatchObject({ from: 'assistant', to: 'local' });
+
+    expect((await ask(svc, 'switch to anklume')).choices[0]?.message.content).toMatch(/anklume/);
+    expect(activeMode(svc)).toBe('anklume');
+    // Nothing is left to switch back at the reset (a restart would find nothing to re-arm either).
+    expect(pending()).toBe('');
   });
 });

@@ -5,23 +5,25 @@ import { BrainstemError } from '../../src/errors.js';
 declare module 'fastify' {
   interface FastifyContextConfig {
     /**
-     * 'public': no Bearer token asked, for a route with nothing secret (/health) or one
-     * that checks a credential of its own. Absent: the route needs the API token.
+     * 'public': no credential at all, for a route with nothing secret (/health).
+     * 'own': the route checks a credential of its own before anything else
+     * (the Telegram front: the bot token in its path). Absent: the API token.
      */
-    auth?: 'public';
+    auth?: 'public' | 'own';
   }
 }
 
 /**
  * Bearer auth decided on the route the router matched, never on the raw URL
  * (which may be percent-encoded, carry a fragment or be in absolute form):
- * every route needs the token unless it is marked `config: { auth: 'public' }`,
+ * every route needs the token unless it is marked `config: { auth: 'public' | 'own' }`,
  * and so does an unknown path, so nothing is learnt without the token.
  * Runs on onRequest, before a body is read.
  */
 export function installAuth(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url !== undefined && request.routeOptions.config.auth === 'public') return;
+    const auth = request.routeOptions.url !== undefined ? request.routeOptions.config.auth : undefined;
+    if (auth === 'public' || auth === 'own') return;
     if (!tokenMatches(token, bearer(request.headers.authorization))) {
       request.log.warn(
         { route: request.routeOptions.url ?? '(none)', ip: request.ip },

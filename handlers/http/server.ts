@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Core } from '../../src/core.js';
 import type { HttpFace } from '../../src/service.js';
 import type { Tools } from '../../src/tools/index.js';
+import { redactBotPaths } from '../telegram-front/bot-api.js';
 import { registerApi } from './api.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler } from './errors.js';
@@ -12,17 +13,24 @@ import { registerMcp } from './mcp.js';
 import { registerOpenAi } from './openai.js';
 import { registerUsageChart } from './usage-chart.js';
 
+/** Routes another face serves over HTTP (the Telegram bot's Bot API front). */
+export type RouteSet = (app: FastifyInstance) => void | Promise<void>;
+
 /** The HTTP face, its routes registered; fastify takes routes only until it listens. */
 export interface HttpServer extends HttpFace {
   app: FastifyInstance;
 }
 
 /**
- * The HTTP face: /health, the OpenAI endpoint and the usage chart always, and
- * with the tools /api and /mcp. Every route asks for the API token unless it
- * is marked public (auth.ts).
+ * The HTTP face: /health, the OpenAI endpoint and the usage chart always,
+ * with the tools /api and /mcp, and the routes of other faces (`extra`).
+ * Every route asks for the API token unless it is marked otherwise (auth.ts).
  */
-export async function buildHttpFace(core: Core, tools: Tools | undefined): Promise<HttpServer> {
+export async function buildHttpFace(
+  core: Core,
+  tools: Tools | undefined,
+  extra: RouteSet[] = [],
+): Promise<HttpServer> {
   const app = Fastify({
     loggerInstance: core.logger.child({ part: 'http' }) as FastifyBaseLogger,
     bodyLimit: core.config.server.bodyLimitBytes,
@@ -35,7 +43,7 @@ export async function buildHttpFace(core: Core, tools: Tools | undefined): Promi
     request.log.info(
       {
         method: request.method,
-        url: request.url.split('?')[0],
+        url: redactBotPaths(request.url.split('?')[0] ?? ''),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },
@@ -54,6 +62,7 @@ export async function buildHttpFace(core: Core, tools: Tools | undefined): Promi
     registerApi(app, tools);
     registerMcp(app, core, tools.registry);
   }
+  for (const routes of extra) await routes(app);
   const { host, port } = core.config.server;
   return {
     app,

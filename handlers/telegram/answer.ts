@@ -1,3 +1,4 @@
+import { GrammyError } from 'grammy';
 import { t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
@@ -34,11 +35,16 @@ export async function answerTurn(
   opts: AnswerOptions,
 ): Promise<AnswerStream> {
   const log = opts.logger.child({ chatId: input.chatId });
+  /** Why Telegram refused the final text for good, if it did. */
+  let refusal: unknown;
   const stream = createAnswerStream(opts.streaming, out, {
     intervalMs: opts.intervalMs,
     adoptMessageId: opts.queuedMessageId,
     replyTo: opts.replyTo,
-    onError: (err, what) => log.warn({ err, what }, 'telegram delivery failed'),
+    onError: (err, what) => {
+      log.warn({ err, what }, 'telegram delivery failed');
+      if (what === 'final text') refusal = err;
+    },
   });
   stream.begin();
   let text = '';
@@ -75,8 +81,26 @@ export async function answerTurn(
   }
   // A message may stand for the answer without any of its text: the queued notice, the approval wait.
   const holdsMessage = opts.queuedMessageId !== undefined || stream.stats.updates > 0;
-  await stream.finish(finalText(text, failure, signal, input.lang, holdsMessage));
+  if (!(await stream.finish(finalText(text, failure, signal, input.lang, holdsMessage)))) {
+    // The user must not be left waiting for an answer that will never come: a short message says so.
+    await out
+      .sendMarkdown(undeliveredText(refusal, input.lang))
+      .catch((err: unknown) =>
+        log.warn({ err }, 'telegram refused the notice about an undelivered answer too'),
+      );
+  }
   return stream;
+}
+
+/** Said when Telegram refused the final text for good (after the retries of the API pipeline). */
+function undeliveredText(err: unknown, lang: TurnInput['lang']): string {
+  const raw = err instanceof GrammyError ? err.description : err instanceof Error ? err.message : String(err);
+  const reason = `\`${raw.replace(/`/g, "'").slice(0, 200)}\``;
+  return t(
+    lang,
+    `${PROXY_TAG} ⚠️ Telegram refused this answer (${reason}), so it did not arrive in full. Ask again, or /new.`,
+    `${PROXY_TAG} ⚠️ Telegram a refusé cette réponse (${reason}) : elle n’est pas arrivée en entier. Reposez la question, ou /new.`,
+  );
 }
 
 /**

@@ -3,20 +3,21 @@ import { z } from 'zod';
 import type { ApprovalRequest } from '../../brains/types.js';
 import { formatDuration, type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { OWN_DATA_PREFIX, ownData } from './callback-data.js';
 import { escapeHtml } from './render.js';
 
 /** What an approver can answer. */
 export type Choice = 'once' | 'session' | 'deny';
 
-/** Button data: `apv:<prompt id>:once|session|deny` (the CLI's request ids are too long for the 64 bytes allowed). */
+/** Button data: `bs:apv:<prompt id>:once|session|deny` (the CLI's request ids are too long for the 64 bytes allowed). */
 export const pressSchema = z
   .string()
-  .regex(/^apv:\d{1,12}:(?:once|session|deny)$/)
+  .regex(ownData('apv:\\d{1,12}:(?:once|session|deny)$'))
   .transform((data) => {
-    const [, id, choice] = data.split(':');
+    const [, , id, choice] = data.split(':');
     return { id: Number(id), choice: choice as Choice };
   });
-export const APPROVAL_DATA = /^apv:/;
+export const APPROVAL_DATA = ownData('apv:');
 
 /** Bash's own explanation of its command, when the model gave one. */
 const DESCRIPTION_MAX = 200;
@@ -45,11 +46,14 @@ export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolea
 
 export function promptKeyboard(id: number, lang: Lang): InlineKeyboard {
   return new InlineKeyboard()
-    .text(t(lang, '✅ Allow once', '✅ Autoriser une fois'), `apv:${id}:once`)
+    .text(t(lang, '✅ Allow once', '✅ Autoriser une fois'), `${OWN_DATA_PREFIX}apv:${id}:once`)
     .row()
-    .text(t(lang, '♾️ Allow for this session', '♾️ Autoriser pour cette session'), `apv:${id}:session`)
+    .text(
+      t(lang, '♾️ Allow for this session', '♾️ Autoriser pour cette session'),
+      `${OWN_DATA_PREFIX}apv:${id}:session`,
+    )
     .row()
-    .text(t(lang, '✖️ Deny', '✖️ Refuser'), `apv:${id}:deny`);
+    .text(t(lang, '✖️ Deny', '✖️ Refuser'), `${OWN_DATA_PREFIX}apv:${id}:deny`);
 }
 
 /** What the question says once decided, by whom (a Telegram first name, escaped where shown). */

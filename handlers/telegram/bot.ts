@@ -5,7 +5,7 @@ import { Bot } from 'grammy';
 import type { Logger } from '../../src/logger.js';
 
 /** Only what the bot handles; edits, channel posts and the rest are never fetched. */
-const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
+export const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
 
 /**
  * The grammY bot with its outgoing API pipeline. The throttler keeps within

@@ -1,8 +1,9 @@
-import { type Api, type Bot, type Context, GrammyError } from 'grammy';
-import type { BotCommand } from 'grammy/types';
+import { type Api, type Bot, type CommandContext, type Context, GrammyError } from 'grammy';
+import type { BotCommand, LanguageCode } from 'grammy/types';
 import { type Lang, langOf, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { ownData } from './callback-data.js';
 import { creditLines } from './credit-view.js';
 import { credsView } from './creds-view.js';
 import type { BotDeps } from './deps.js';
@@ -14,14 +15,36 @@ import { statusView } from './status-view.js';
 import { chartPeriodOf, sendUsageChart } from './usage-chart-view.js';
 import { usageView } from './usage-view.js';
 
-const COMMANDS: { command: string; en: string; fr: string }[] = [
+interface CommandSpec {
+  command: string;
+  en: string;
+  fr: string;
+  /**
+   * Its name while the Bot API front is on, when OpenClaw has a command of
+   * the same name (OpenClaw's acts on its own session); null: OpenClaw's
+   * alone then. See the README's table.
+   */
+  front?: string | null;
+}
+
+const COMMANDS: CommandSpec[] = [
   {
     command: 'mode',
     en: 'Show or switch the brain (/mode local)',
     fr: 'Voir ou changer de cerveau (/mode local)',
   },
-  { command: 'stop', en: 'Interrupt the answer in progress', fr: 'Interrompre la réponse en cours' },
-  { command: 'new', en: 'Start a fresh conversation', fr: 'Commencer une nouvelle conversation' },
+  {
+    command: 'stop',
+    en: 'Interrupt the answer in progress',
+    fr: 'Interrompre la réponse en cours',
+    front: 'bstop',
+  },
+  {
+    command: 'new',
+    en: 'Start a fresh conversation',
+    fr: 'Commencer une nouvelle conversation',
+    front: null,
+  },
   {
     command: 'run',
     en: 'Run a tool or shortcut (/run tests, /run git_log max=5)',
@@ -32,57 +55,96 @@ const COMMANDS: { command: string; en: string; fr: string }[] = [
     en: 'Consumption (/usage 30d, /usage chart)',
     fr: 'Consommation (/usage 30d, /usage chart)',
   },
-  { command: 'status', en: 'Modes, route, uptime', fr: 'Modes, route, disponibilité' },
+  { command: 'status', en: 'Modes, route, uptime', fr: 'Modes, route, disponibilité', front: 'bstatus' },
   { command: 'creds', en: 'Claude credentials state', fr: 'État des identifiants Claude' },
   {
     command: 'upgrade',
     en: 'Update brainstem from its git remote',
     fr: 'Mettre à jour brainstem depuis son dépôt git',
   },
-  { command: 'help', en: 'What this bot does', fr: 'Ce que fait ce bot' },
+  { command: 'help', en: 'What this bot does', fr: 'Ce que fait ce bot', front: 'bhelp' },
+  // Telegram's start button; not in the menu.
+  { command: 'start', en: '', fr: '', front: null },
 ];
 
 /** Commands answered in a lane of their own, beside the chat's messages (see index.ts). */
-export const CONTROL_COMMANDS = new Set(['start', 'help', 'mode', 'usage', 'creds', 'status']);
+export const CONTROL_COMMANDS = new Set([
+  'start',
+  'help',
+  'bhelp',
+  'mode',
+  'usage',
+  'creds',
+  'status',
+  'bstatus',
+]);
 
 /** The command word of a message (`/mode@bot local` → `mode`), if it is one. */
 export function commandOf(text: string | undefined): string | undefined {
   return text ? /^\/([A-Za-z0-9_]+)(?:@\w+)?(?:\s|$)/.exec(text)?.[1]?.toLowerCase() : undefined;
 }
 
-/** Registers the command menu in English (the default) and French. */
+/** The name a command of brainstem's is answered under; undefined when, with the front on, it is OpenClaw's. */
+export function commandName(command: string, front: boolean): string | undefined {
+  const spec = COMMANDS.find((c) => c.command === command);
+  if (!front || spec?.front === undefined) return command;
+  return spec.front ?? undefined;
+}
+
+/** What brainstem answers while the front is on; every other command goes to OpenClaw. */
+export function frontCommandNames(): Set<string> {
+  return new Set(COMMANDS.flatMap((c) => commandName(c.command, true) ?? []));
+}
+
+/** The command menu, in English (the default) and French. */
+export function commandMenus(front: boolean): { lang: string; commands: BotCommand[] }[] {
+  const menu = COMMANDS.filter((c) => c.en).flatMap((c) => {
+    const command = commandName(c.command, front);
+    return command ? [{ command, en: c.en, fr: c.fr }] : [];
+  });
+  return [
+    { lang: '', commands: menu.map(({ command, en }) => ({ command, description: en })) },
+    { lang: 'fr', commands: menu.map(({ command, fr }) => ({ command, description: fr })) },
+  ];
+}
+
+/** Registers the command menu straight at Telegram (no front). */
 export async function publishCommands(api: Api, logger: Logger): Promise<void> {
   try {
-    await api.setMyCommands(
-      COMMANDS.map(({ command, en }) => ({ command, description: en }) satisfies BotCommand),
-    );
-    await api.setMyCommands(
-      COMMANDS.map(({ command, fr }) => ({ command, description: fr })),
-      { language_code: 'fr' },
-    );
+    for (const { lang, commands } of commandMenus(false)) {
+      await api.setMyCommands(commands, lang ? { language_code: lang as LanguageCode } : {});
+    }
   } catch (err) {
     logger.warn({ err: (err as Error).message }, 'setMyCommands failed; the command menu may be stale');
   }
 }
 
 export function helpText(deps: BotDeps, lang: Lang): string {
-  const route =
-    deps.route.kind === 'openclaw'
-      ? t(lang, 'Your messages go to OpenClaw.', 'Vos messages vont à OpenClaw.')
-      : t(
-          lang,
-          `Your messages go to the active brain (now <b>${escapeHtml(deps.core.switcher.active().id)}</b>).`,
-          `Vos messages vont au cerveau actif (en ce moment <b>${escapeHtml(deps.core.switcher.active().id)}</b>).`,
-        );
+  const front = deps.front !== undefined;
+  const active = escapeHtml(deps.core.switcher.active().id);
+  const route = front
+    ? t(
+        lang,
+        `Your messages go to OpenClaw (now on <b>${active}</b>); these commands are brainstem's, OpenClaw's own of the same name are /oc_&lt;name&gt;.`,
+        `Vos messages vont à OpenClaw (en ce moment sur <b>${active}</b>) ; ces commandes sont celles de brainstem, celles d’OpenClaw du même nom sont /oc_&lt;nom&gt;.`,
+      )
+    : t(
+        lang,
+        `Your messages go to the active brain (now <b>${active}</b>).`,
+        `Vos messages vont au cerveau actif (en ce moment <b>${active}</b>).`,
+      );
+  const menu = commandMenus(front).find((m) => m.lang === (lang === 'fr' ? 'fr' : ''))?.commands ?? [];
   return [
     `${PROXY_TAG} <b>brainstem</b>. ${route}`,
-    ...COMMANDS.map((c) => `/${c.command}: ${escapeHtml(t(lang, c.en, c.fr))}`),
+    ...menu.map((c) => `/${c.command}: ${escapeHtml(c.description)}`),
     ...shortcutLine(deps, lang),
-    t(
-      lang,
-      'You can also say “switch to local”. Photos and documents are saved and passed to the brain; voice messages are not supported.',
-      'Vous pouvez aussi dire « passe en mode local ». Photos et documents sont enregistrés et transmis au cerveau ; les messages vocaux ne sont pas pris en charge.',
-    ),
+    front
+      ? t(lang, 'You can also say “switch to local”.', 'Vous pouvez aussi dire « passe en mode local ».')
+      : t(
+          lang,
+          'You can also say “switch to local”. Photos and documents are saved and passed to the brain; voice messages are not supported.',
+          'Vous pouvez aussi dire « passe en mode local ». Photos et documents sont enregistrés et transmis au cerveau ; les messages vocaux ne sont pas pris en charge.',
+        ),
   ].join('\n');
 }
 
@@ -124,12 +186,17 @@ export async function guarded(
 
 export function registerCommands(bot: Bot, deps: BotDeps): void {
   const { core, turns, route, logger } = deps;
+  /** A command under the name it is answered by, if it is brainstem's in this set-up. */
+  const command = (name: string, handler: (ctx: CommandContext<Context>) => Promise<void>) => {
+    const served = commandName(name, deps.front !== undefined);
+    if (served) bot.command(served, handler);
+  };
   const ctxInfo = (ctx: Context) => {
     const chatId = ctx.chat?.id ?? 0;
     return { chatId, lang: langOf(ctx.from?.language_code), out: new ChatOutput(ctx.api, chatId) };
   };
 
-  bot.command('start', (ctx) =>
+  command('start', (ctx) =>
     guarded(ctx, logger, 'start', async () => {
       const { lang, out } = ctxInfo(ctx);
       const hello = t(lang, '👋 Hello! ', '👋 Bonjour ! ');
@@ -137,14 +204,14 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
     }),
   );
 
-  bot.command('help', (ctx) =>
+  command('help', (ctx) =>
     guarded(ctx, logger, 'help', async () => {
       const { lang, out } = ctxInfo(ctx);
       await out.sendHtml(helpText(deps, lang));
     }),
   );
 
-  bot.command('mode', (ctx) =>
+  command('mode', (ctx) =>
     guarded(ctx, logger, 'mode', async () => {
       const { lang, out } = ctxInfo(ctx);
       const target = ctx.match.trim();
@@ -163,7 +230,7 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
     }),
   );
 
-  bot.callbackQuery(/^mode:/, (ctx) =>
+  bot.callbackQuery(ownData('mode:'), (ctx) =>
     guarded(ctx, logger, 'mode', async () => {
       const { lang, out } = ctxInfo(ctx);
       const parsed = modeCallbackSchema.safeParse(ctx.callbackQuery.data);
@@ -184,7 +251,7 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
     }),
   );
 
-  bot.command('usage', (ctx) =>
+  command('usage', (ctx) =>
     guarded(ctx, logger, 'usage', async () => {
       const { lang, out } = ctxInfo(ctx);
       const chart = chartPeriodOf(ctx.match);
@@ -198,21 +265,21 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
     }),
   );
 
-  bot.command('creds', (ctx) =>
+  command('creds', (ctx) =>
     guarded(ctx, logger, 'creds', async () => {
       const { lang, out } = ctxInfo(ctx);
       await out.sendHtml(await credsView(core.config.claude.credentialsFile, core.kv, lang));
     }),
   );
 
-  bot.command('status', (ctx) =>
+  command('status', (ctx) =>
     guarded(ctx, logger, 'status', async () => {
       const { lang, out } = ctxInfo(ctx);
-      await out.sendHtml(await statusView(core, route, core.config.openclaw.gatewayUrl, lang));
+      await out.sendHtml(await statusView(core, deps.front?.status(), lang));
     }),
   );
 
-  bot.command('new', (ctx) =>
+  command('new', (ctx) =>
     guarded(ctx, logger, 'new', async () => {
       const { chatId, lang, out } = ctxInfo(ctx);
       if (turns.busy(chatId)) {
@@ -243,7 +310,7 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
     }),
   );
 
-  bot.command('stop', (ctx) =>
+  command('stop', (ctx) =>
     guarded(ctx, logger, 'stop', async () => {
       const { chatId, lang, out } = ctxInfo(ctx);
       const stopped = turns.stop(chatId);

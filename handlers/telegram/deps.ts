@@ -1,6 +1,7 @@
 import type { Core } from '../../src/core.js';
 import type { Logger } from '../../src/logger.js';
 import type { Tools } from '../../src/tools/index.js';
+import type { Front } from '../telegram-front/index.js';
 import type { Route } from './relay.js';
 import type { ChatTurns } from './turns.js';
 
@@ -15,4 +16,6 @@ export interface BotDeps {
   /** For file downloads: the Bot API root and token (the file endpoint is not a method call). */
   apiRoot: string;
   token: string;
+  /** The Bot API front, when on: OpenClaw's channel gets every update that is not brainstem's. */
+  front?: Front | undefined;
 }

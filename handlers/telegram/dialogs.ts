@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { formatDuration, type Lang, langOf, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { waitAtMost } from '../../src/wait.js';
+import { OWN_DATA_PREFIX, ownData } from './callback-data.js';
 import { ChatOutput } from './output.js';
 import { escapeHtml } from './render.js';
 import { submitToolRun, type ToolChat } from './tool-run.js';
@@ -48,15 +49,15 @@ export interface DialogRequest {
   action: DialogAction;
 }
 
-/** Button data: `dlg:<message id that asked>:ok|no`. */
+/** Button data: `bs:dlg:<message id that asked>:ok|no`. */
 const pressSchema = z
   .string()
-  .regex(/^dlg:\d{1,15}:(?:ok|no)$/)
+  .regex(ownData('dlg:\\d{1,15}:(?:ok|no)$'))
   .transform((data) => {
-    const [, id, choice] = data.split(':');
+    const [, , id, choice] = data.split(':');
     return { id: Number(id), choice: choice === 'ok' ? ('ok' as const) : ('no' as const) };
   });
-export const DIALOG_DATA = /^dlg:/;
+export const DIALOG_DATA = ownData('dlg:');
 
 const CONVERSATION = 'confirm';
 const keyOf = (chatId: number, id: number) => `dialog:${chatId}:${id}`;
@@ -168,7 +169,7 @@ export class Dialogs {
     req: DialogRequest,
   ): Promise<void> => {
     await conversation.external(() => this.ask(req));
-    const buttons = new RegExp(`^dlg:${req.id}:(?:ok|no)$`);
+    const buttons = ownData(`dlg:${req.id}:(?:ok|no)$`);
     for (;;) {
       await conversation.waitForCallbackQuery(buttons);
       if (await conversation.external((ctx) => this.answer(req, ctx))) return;
@@ -216,7 +217,9 @@ export class Dialogs {
       req.action.kind === 'upgrade'
         ? [t(req.lang, '⬆️ Apply', '⬆️ Appliquer'), t(req.lang, '✖️ Cancel', '✖️ Annuler')]
         : [t(req.lang, '✅ Confirm', '✅ Confirmer'), t(req.lang, '✖️ Cancel', '✖️ Annuler')];
-    const keyboard = new InlineKeyboard().text(yes, `dlg:${req.id}:ok`).text(no, `dlg:${req.id}:no`);
+    const keyboard = new InlineKeyboard()
+      .text(yes, `${OWN_DATA_PREFIX}dlg:${req.id}:ok`)
+      .text(no, `${OWN_DATA_PREFIX}dlg:${req.id}:no`);
     // Recorded before Telegram answers: a press can come as soon as the buttons are there.
     open.question = { html, shown: this.put(req, messageId, html, keyboard) };
     open.timer = setTimeout(() => {

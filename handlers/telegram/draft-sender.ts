@@ -80,15 +80,13 @@ export class DraftStreamSender implements AnswerStream {
     else this.schedule();
   }
 
-  async finish(text: string): Promise<void> {
+  async finish(text: string): Promise<boolean> {
     this.finishing = true;
     this.stopTimers();
     this.typing.stop();
     await this.inflight;
-    if (this.fallback) {
-      await this.fallback.finish(text);
-      return;
-    }
+    if (this.fallback) return this.fallback.finish(text);
+    let delivered = true;
     if (text.trim().length > 0) {
       for (const [i, piece] of splitMarkdown(text).entries()) {
         const replyTo = i === 0 ? this.opts.replyTo : undefined;
@@ -98,6 +96,7 @@ export class DraftStreamSender implements AnswerStream {
           this.own.firstShownAt ??= Date.now();
         } catch (err) {
           this.opts.onError?.(err, 'final text');
+          delivered = false;
           break;
         }
       }
@@ -109,6 +108,7 @@ export class DraftStreamSender implements AnswerStream {
       await this.out.deleteMessage(queued).catch((err) => this.opts.onError?.(err, 'queued notice'));
     }
     this.own.finishedAt = Date.now();
+    return delivered;
   }
 
   private stopTimers(): void {

@@ -3,20 +3,30 @@ import type { Context, MiddlewareFn } from 'grammy';
 import type { Core } from '../../src/core.js';
 import type { KvStore } from '../../src/db/index.js';
 import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
+import { detectIntent } from '../../src/intents.js';
 import type { BotFace } from '../../src/service.js';
 import type { Tools } from '../../src/tools/index.js';
+import type { RouteSet } from '../http/server.js';
+import { createFront } from '../telegram-front/index.js';
 import { allowOnly } from './access.js';
 import { ApprovalPrompts } from './approval-prompts.js';
-import { createBot, startPolling } from './bot.js';
-import { CONTROL_COMMANDS, commandOf, publishCommands, registerCommands } from './commands.js';
+import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
+import {
+  CONTROL_COMMANDS,
+  commandMenus,
+  commandOf,
+  frontCommandNames,
+  publishCommands,
+  registerCommands,
+} from './commands.js';
 import type { BotDeps } from './deps.js';
 import { dialogKeyOf } from './dialogs.js';
 import { ChatHistory } from './history.js';
+import { inboundSplit } from './inbound-split.js';
 import { registerMessages } from './messages.js';
 import { startNoticeSink } from './notice-sink.js';
-import { OpenClawClient } from './openclaw-client.js';
-import { DirectRoute, OpenClawRoute } from './relay.js';
-import { registerToolCommands } from './tool-commands.js';
+import { DirectRoute } from './relay.js';
+import { registerToolCommands, TOOL_COMMANDS } from './tool-commands.js';
 import { ChatTurns } from './turns.js';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';
@@ -34,7 +44,7 @@ function laneOf(ctx: Context): string | undefined {
   if (chat === undefined) return undefined;
   if (ctx.callbackQuery) return `${chat}:control`;
   const command = commandOf(ctx.message?.text);
-  if (command === 'stop') return `${chat}:stop`;
+  if (command === 'stop' || command === 'bstop') return `${chat}:stop`;
   if (command && CONTROL_COMMANDS.has(command)) return `${chat}:control`;
   return String(chat);
 }
@@ -57,36 +67,60 @@ function rememberLang(kv: KvStore): MiddlewareFn<Context> {
   };
 }
 
+/** The bot, and what it serves over HTTP: the Bot API front's routes, when the front is on. */
+export interface TelegramFace extends BotFace {
+  routes?: RouteSet;
+}
+
 /**
  * The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. `tools`, when they run,
  * give it /run, /upgrade and the shortcut words. Nothing reaches Telegram
  * before `start`.
  */
-export function telegramFace(core: Core, tools: Tools | undefined): BotFace | undefined {
-  const { telegram, openclaw } = core.config;
+export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace | undefined {
+  const { telegram } = core.config;
   if (!telegram.token) return undefined;
   const logger = core.logger.child({ part: 'telegram' });
   const apiRoot = telegram.apiRoot ?? TELEGRAM_API_ROOT;
   const bot = createBot(telegram.token, telegram.apiRoot);
 
-  const client = openclaw.gatewayUrl
-    ? new OpenClawClient({
-        url: openclaw.gatewayUrl,
-        token: openclaw.gatewayToken,
-        silenceTimeoutMs: core.config.claude.turnTimeoutMs,
-      })
-    : undefined;
   const approvals = new ApprovalPrompts({
     api: bot.api,
     approvers: new Set(telegram.approvers ?? telegram.allowedUsers),
     timeoutMs: core.config.claude.approvalTimeoutMs,
     logger,
   });
-  const route = client
-    ? new OpenClawRoute(core, client)
-    : new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) => approvals.forChat(chatId, lang));
+  const route = new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) =>
+    approvals.forChat(chatId, lang),
+  );
   const turns = new ChatTurns();
-  const deps: BotDeps = { core, tools, route, turns, logger, apiRoot, token: telegram.token };
+  const chats = telegram.notifyChats ?? telegram.allowedUsers;
+  // The commands brainstem answers with the front on; without the tools, /run and /upgrade are OpenClaw's.
+  const ownCommands = frontCommandNames();
+  if (!tools) for (const c of TOOL_COMMANDS) ownCommands.delete(c);
+  const front = telegram.front.enabled
+    ? createFront({
+        core,
+        token: telegram.token,
+        apiRoot,
+        logger,
+        ownCommands,
+        notifyChats: chats,
+      })
+    : undefined;
+  const deps: BotDeps = { core, tools, route, turns, logger, apiRoot, token: telegram.token, front };
+  if (front) {
+    const isMode = (name: string) => core.modes.find(name) !== undefined;
+    const split = inboundSplit({
+      ownCommands,
+      allowedUsers: new Set(telegram.allowedUsers),
+      isOwnText: (text) =>
+        !text.startsWith('/') &&
+        (detectIntent(text, isMode)?.kind === 'switch' || tools?.resolveShortcut(text) !== undefined),
+      botUsername: () => (bot.isInited() ? bot.botInfo.username : undefined),
+    });
+    bot.api.config.use(front.intake(split, ALLOWED_UPDATES));
+  }
 
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, logger));
@@ -100,27 +134,37 @@ export function telegramFace(core: Core, tools: Tools | undefined): BotFace | un
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
   );
 
-  const chats = telegram.notifyChats ?? telegram.allowedUsers;
   let polling: ReturnType<typeof startPolling> | undefined;
   let sink: ReturnType<typeof startNoticeSink> | undefined;
 
   return {
+    routes: front?.routes,
     // Turns from elsewhere (the OpenAI endpoint, OpenClaw included) are asked about in the notify chats.
     approver: chats.length > 0 ? approvals.forChats(chats, () => noticeLang(core.kv)) : undefined,
     start() {
       polling = startPolling(bot, logger);
-      void publishCommands(bot.api, logger);
+      if (front) {
+        void front.commands
+          .setOwn(commandMenus(true))
+          .catch((err: Error) => logger.warn({ err: err.message }, 'the merged command menu was not set'));
+      } else void publishCommands(bot.api, logger);
       if (chats.length > 0) sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });
       else logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
-      logger.info({ route: route.kind, notifyChats: chats }, 'Telegram bot starting');
+      logger.info(
+        { route: front ? 'openclaw-front' : 'direct', notifyChats: chats },
+        front
+          ? `Telegram bot starting; OpenClaw's channel polls the front at ${telegram.front.prefix}`
+          : 'Telegram bot starting',
+      );
     },
     async stop() {
+      // First: OpenClaw's waiting long poll is answered at once, so the HTTP server can close.
+      await front?.stop();
       await polling?.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
-      await client?.close();
     },
   };
 }

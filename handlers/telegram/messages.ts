@@ -51,7 +51,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
         await out.sendHtml(helpText(deps, lang));
         return;
       case 'status':
-        await out.sendHtml(await statusView(core, deps.route, core.config.openclaw.gatewayUrl, lang));
+        await out.sendHtml(await statusView(core, deps.front?.status(), lang));
         return;
       case 'modes':
         await showModeMenu(deps, out, lang);

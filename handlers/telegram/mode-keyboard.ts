@@ -5,20 +5,26 @@ import type { Core } from '../../src/core.js';
 import { formatDuration, type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import type { SwitchOutcome, SwitchTrigger } from '../../src/switcher.js';
+import { OWN_DATA_PREFIX, ownData } from './callback-data.js';
 import type { ChatOutput } from './output.js';
 import { escapeHtml } from './render.js';
 
-/** Callback data of a mode button: `mode:<id>`. Anything else pressed is ignored. */
+/** Callback data of a mode button: `bs:mode:<id>`. Anything else pressed is ignored. */
 export const modeCallbackSchema = z
   .string()
-  .regex(/^mode:[a-z0-9_-]{1,40}$/)
-  .transform((data) => data.slice('mode:'.length));
+  .regex(ownData('mode:[a-z0-9_-]{1,40}$'))
+  .transform((data) => data.slice(`${OWN_DATA_PREFIX}mode:`.length));
 
 /** The /mode message: every mode with its readiness, the active one marked, one button per mode. */
 export function modeMenu(lines: StatusLine[], lang: Lang): { html: string; keyboard: InlineKeyboard } {
   const keyboard = new InlineKeyboard();
   for (const l of lines) {
-    keyboard.text(`${l.active ? '▶ ' : ''}${l.mode.id} ${l.ready ? '✅' : '💤'}`, `mode:${l.mode.id}`).row();
+    keyboard
+      .text(
+        `${l.active ? '▶ ' : ''}${l.mode.id} ${l.ready ? '✅' : '💤'}`,
+        `${OWN_DATA_PREFIX}mode:${l.mode.id}`,
+      )
+      .row();
   }
   const body = lines.map(
     (l) =>
@@ -83,13 +89,16 @@ export async function switchWithProgress(
   messageId?: number,
 ): Promise<SwitchOutcome> {
   const known = core.modes.find(target);
+  const showProgress = known !== undefined && known.id !== core.switcher.active().id;
+  // Queued before the progress shows: a message sent once the user sees it waits for the switch.
+  const switching = core.switcher.switchTo(target, trigger);
   let id = messageId;
-  if (known && known.id !== core.switcher.active().id) {
+  if (showProgress) {
     const progress = switchingText(known.id, lang);
     if (id === undefined) id = await out.sendHtml(progress);
     else await out.editHtml(id, progress);
   }
-  const outcome = await core.switcher.switchTo(target, trigger);
+  const outcome = await switching;
   const text = outcomeText(outcome, lang);
   if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
   return outcome;

@@ -2,14 +2,12 @@ import type { Approver, ChatMessage, TurnEvent } from '../../brains/types.js';
 import type { Core } from '../../src/core.js';
 import type { Lang } from '../../src/i18n.js';
 import { telegramSessionKey } from '../../src/session-keys.js';
-import { followSwitchMarkers, SwitchMarkerFilter } from '../../src/switch-marker.js';
 import type { ChatHistory } from './history.js';
-import type { GatewayProbe, OpenClawClient } from './openclaw-client.js';
 
 /**
- * Where a chat's plain messages go: the OpenClaw gateway when one is
- * configured (OpenClaw keeps the conversation), else the active brain through
- * the core (brainstem keeps a short history). Both yield the same events.
+ * Where a chat's plain messages go without the Bot API front: the active brain
+ * through the core (brainstem keeps a short history). With the front on they
+ * go to OpenClaw's own Telegram channel instead (handlers/telegram-front).
  */
 
 export type RelayEvent =
@@ -27,20 +25,15 @@ export interface TurnInput {
 }
 
 export interface Route {
-  readonly kind: 'openclaw' | 'direct';
   turn(input: TurnInput, signal: AbortSignal): AsyncIterable<RelayEvent>;
   /** Starts a fresh conversation for the chat. */
   reset(chatId: number): void;
-  /** Whether the route's far end answers, for /status. */
-  probe(signal: AbortSignal): Promise<GatewayProbe>;
 }
 
 /** The core prefixes answers with the mode tag; the history keeps what the brain said. */
 const MODE_TAG = /^\*\*\[[\w-]+\]\*\* /;
 
 export class DirectRoute implements Route {
-  readonly kind = 'direct' as const;
-
   constructor(
     private readonly core: Core,
     private readonly history: ChatHistory,
@@ -86,56 +79,5 @@ export class DirectRoute implements Route {
     this.history.clear(key);
     this.core.sessions.delete(key);
     for (const brain of this.core.brains.values()) brain.forget?.(key);
-  }
-
-  async probe(): Promise<GatewayProbe> {
-    return { ok: true };
-  }
-}
-
-export class OpenClawRoute implements Route {
-  readonly kind = 'openclaw' as const;
-
-  constructor(
-    private readonly core: Core,
-    private readonly client: OpenClawClient,
-  ) {}
-
-  /**
-   * `telegram:<chatId>`, with a generation suffix after each /new: OpenClaw
-   * keeps the conversation under this key, so a new key is a fresh session.
-   */
-  sessionKey(chatId: number): string {
-    const generation = Number(this.core.kv.get(`telegram_session_generation:${chatId}`) ?? 0);
-    return generation > 0 ? `${telegramSessionKey(chatId)}:${generation}` : telegramSessionKey(chatId);
-  }
-
-  async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
-    const markers = new SwitchMarkerFilter();
-    try {
-      for await (const ev of this.client.turn(this.sessionKey(input.chatId), input.text, signal)) {
-        if (ev.type === 'text') {
-          const text = markers.push(ev.text);
-          if (text) yield { type: 'text', text };
-        } else if (ev.type === 'error') {
-          const rest = markers.flush();
-          if (rest) yield { type: 'text', text: rest };
-          yield { type: 'error', message: ev.message };
-        }
-      }
-      const rest = markers.flush();
-      if (rest) yield { type: 'text', text: rest };
-    } finally {
-      followSwitchMarkers(markers.found, this.core, 'openclaw', input.lang);
-    }
-  }
-
-  reset(chatId: number): void {
-    const key = `telegram_session_generation:${chatId}`;
-    this.core.kv.set(key, String(Number(this.core.kv.get(key) ?? 0) + 1));
-  }
-
-  probe(signal: AbortSignal): Promise<GatewayProbe> {
-    return this.client.probe(signal);
   }
 }

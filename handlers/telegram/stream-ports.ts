@@ -24,10 +24,11 @@ export interface AnswerStream {
   update(text: string): void;
   /**
    * The final text, delivered in full (over several messages past 4096
-   * characters). Resolves once delivered, or once Telegram refused it for good
-   * (logged); never throws. An empty text adds nothing.
+   * characters). Resolves true once delivered (an empty text adds nothing),
+   * false once Telegram refused it for good (logged): 429s are waited out, 5xx
+   * and network failures retried by the API pipeline first. Never throws.
    */
-  finish(text: string): Promise<void>;
+  finish(text: string): Promise<boolean>;
   readonly stats: StreamStats;
 }
 

@@ -71,19 +71,21 @@ export class EditStreamSender implements AnswerStream {
     this.schedule();
   }
 
-  async finish(text: string): Promise<void> {
+  async finish(text: string): Promise<boolean> {
     this.finishing = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.typing.stop();
     await this.inflight;
+    let delivered = true;
     if (text.trim().length > 0 && text !== this.shownText) {
       // The final edit keeps to the pace too; a first message goes at once.
       const wait = this.lastCallAt + this.intervalMs - Date.now();
       if (this.ids.length > 0 && wait > 0) await sleep(wait);
-      await this.show(text);
+      delivered = await this.show(text);
     }
     this.stats.finishedAt = Date.now();
+    return delivered;
   }
 
   private schedule(): void {
@@ -92,15 +94,15 @@ export class EditStreamSender implements AnswerStream {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.finishing) return;
-      this.inflight = this.show(this.latest).finally(() => {
+      this.inflight = this.show(this.latest).then(() => {
         this.inflight = undefined;
         if (!this.finishing && this.latest !== this.shownText) this.schedule();
       });
     }, wait);
   }
 
-  /** Brings the chat to `text`: edits the pieces that changed, sends the new ones. */
-  private async show(text: string): Promise<void> {
+  /** Brings the chat to `text`: edits the pieces that changed, sends the new ones. False if Telegram refused one. */
+  private async show(text: string): Promise<boolean> {
     const pieces = splitMarkdown(text);
     for (const [i, piece] of pieces.entries()) {
       if (this.shown[i] === piece) continue;
@@ -121,12 +123,13 @@ export class EditStreamSender implements AnswerStream {
       } catch (err) {
         this.broken = true;
         this.opts.onError?.(err, this.finishing ? 'final text' : 'streamed edit');
-        return;
+        return false;
       } finally {
         this.lastCallAt = Date.now();
       }
     }
     this.shownText = text;
+    return true;
   }
 }
 

@@ -11,7 +11,7 @@ import { fromShortcut, type Resolution, resolveRun, runListHtml } from './run-co
 import { submitToolRun, type ToolChat } from './tool-run.js';
 
 /** The commands handled here; the bare shortcut words and the dialogs' buttons come too. */
-const TOOL_COMMANDS = new Set(['run', 'upgrade']);
+export const TOOL_COMMANDS = new Set(['run', 'upgrade']);
 
 /**
  * Tools from the chat: `/run <shortcut|tool> [args]`, the bare shortcut words

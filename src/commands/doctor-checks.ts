@@ -234,43 +234,6 @@ export async function checkLlama(config: Config, dispatcher: Dispatcher): Promis
   );
 }
 
-export async function checkGateway(config: Config, dispatcher: Dispatcher): Promise<CheckResult> {
-  const name = 'OpenClaw gateway';
-  const { gatewayUrl, gatewayToken } = config.openclaw;
-  if (!gatewayUrl) {
-    return ok(
-      name,
-      'off (direct route: Telegram messages go straight to the active brain; set OPENCLAW_GATEWAY_URL to relay them through OpenClaw)',
-    );
-  }
-  const base = gatewayUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
-  const url = `${base}/v1/models`;
-  const r = await httpGet(url, dispatcher, gatewayToken ? { authorization: `Bearer ${gatewayToken}` } : {});
-  if ('error' in r) {
-    return fail(
-      name,
-      `${base} not reachable (${scrub(r.error, gatewayToken)})`,
-      'start the gateway (`openclaw gateway`), or unset OPENCLAW_GATEWAY_URL to use the direct route',
-    );
-  }
-  if (r.status < 400) return ok(name, `${base} answers`);
-  if (r.status === 401 || r.status === 403) {
-    return fail(
-      name,
-      `${url} refused the token (HTTP ${r.status})`,
-      'set OPENCLAW_GATEWAY_TOKEN to the gateway’s gateway.auth.token',
-    );
-  }
-  if (r.status === 404) {
-    return fail(
-      name,
-      `${url} answers 404: the OpenAI endpoint is off`,
-      'set gateway.http.endpoints.chatCompletions.enabled: true in openclaw.json and restart the gateway',
-    );
-  }
-  return fail(name, `${url} answers HTTP ${r.status}`, 'read the gateway’s log');
-}
-
 const getMeSchema = z.looseObject({
   ok: z.boolean(),
   result: z.looseObject({ id: z.number(), username: z.string().optional() }).optional(),
@@ -316,6 +279,57 @@ export async function checkTelegram(config: Config, dispatcher: Dispatcher): Pro
     );
   }
   return ok(name, `${bot} answers getMe; ${allowedUsers.length} allowed user(s)`);
+}
+
+/** Where the front keeps when OpenClaw last polled it (handlers/telegram-front/update-queue.ts). */
+const FRONT_POLLED_KEY = 'front_last_polled_at';
+
+/**
+ * The Bot API front: whether OpenClaw's channel fetches its updates. Read from
+ * the database (read-only), so it answers whether brainstem runs or not.
+ */
+export function checkFront(config: Config, now = Date.now()): CheckResult {
+  const name = 'OpenClaw front';
+  const { token, front } = config.telegram;
+  if (!token || !front.enabled) {
+    return ok(name, 'off (telegram.front.enabled: true lets OpenClaw’s own Telegram channel poll brainstem)');
+  }
+  const file = path.join(config.dataDir, DB_FILE);
+  if (!existsSync(file)) return ok(name, 'on; not started yet (nothing to fetch)');
+  const setUp = `run OpenClaw’s gateway with channels.telegram.apiRoot = http://${config.server.host}:${config.server.port}${front.prefix} (\`brainstem openclaw-config --apply <openclaw.json>\` sets it)`;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    if ((db.pragma('user_version', { simple: true }) as number) < 3) {
+      return ok(name, 'on; its tables are created at the next start');
+    }
+    const w = db
+      .prepare<[], { count: number; oldestAt: number | null }>(
+        'SELECT COUNT(*) AS count, MIN(received_at) AS oldestAt FROM front_updates',
+      )
+      .get();
+    const polled = db
+      .prepare<[string], { value: string }>('SELECT value FROM kv WHERE key = ?')
+      .get(FRONT_POLLED_KEY)?.value;
+    const lastPolled =
+      polled === undefined
+        ? 'OpenClaw never polled it'
+        : `OpenClaw last polled it ${formatDuration(now - Number(polled))} ago`;
+    const count = w?.count ?? 0;
+    if (count > 0 && w?.oldestAt != null && now - w.oldestAt >= front.stallNoticeMs) {
+      return fail(name, `${count} update(s) waiting since ${formatUtc(w.oldestAt)}; ${lastPolled}`, setUp);
+    }
+    if (polled === undefined) return fail(name, `on, but ${lastPolled}`, setUp);
+    return ok(name, `${lastPolled}; ${count} update(s) waiting`);
+  } catch (err) {
+    return fail(
+      name,
+      `${file}: ${(err as Error).message}`,
+      'check the file and its folder are readable by this user',
+    );
+  } finally {
+    db?.close();
+  }
 }
 
 export function checkBind(config: Config): CheckResult {

@@ -7,7 +7,7 @@ import {
   checkClaudeBinary,
   checkCredentials,
   checkDataDir,
-  checkGateway,
+  checkFront,
   checkLlama,
   checkSqlite,
   checkTelegram,
@@ -48,11 +48,10 @@ export async function runDoctor(
   let results: CheckResult[];
   try {
     // Independent checks run together, so the whole run takes about as long as the slowest one.
-    const [claude, credentials, llama, gateway, telegram] = await Promise.all([
+    const [claude, credentials, llama, telegram] = await Promise.all([
       checkClaudeBinary(config, env),
       checkCredentials(config, env),
       checkLlama(config, agent),
-      checkGateway(config, agent),
       checkTelegram(config, agent),
     ]);
     results = [
@@ -62,8 +61,8 @@ export async function runDoctor(
       claude,
       credentials,
       ...llama,
-      gateway,
       telegram,
+      checkFront(config),
       checkBind(config),
       checkApiToken(config, env),
     ];

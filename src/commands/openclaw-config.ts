@@ -19,13 +19,14 @@ import type { TextOut } from './doctor.js';
 
 /**
  * `brainstem openclaw-config [--apply PATH]`: the part of `openclaw.json` that
- * makes brainstem OpenClaw's model provider. Printed as JSON, or merged into an
- * existing file with `--apply`. The API token appears only in that JSON, which
- * is what the user asked for; messages never show it.
+ * makes brainstem OpenClaw's model provider and points OpenClaw's Telegram
+ * channel at brainstem's Bot API front. Printed as JSON, or merged into an
+ * existing file with `--apply`. The API and bot tokens appear only in that
+ * JSON, which is what the user asked for; messages never show them.
  */
 
 const USAGE = `usage: brainstem openclaw-config [--apply PATH]
-  prints the brainstem provider block for openclaw.json;
+  prints the brainstem provider block (and Telegram channel settings) for openclaw.json;
   --apply PATH merges it into that file (a timestamped backup is written first)
 `;
 
@@ -67,6 +68,11 @@ export async function runOpenclawConfig(
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const token = loadApiToken(config.dataDir, config.server.apiToken);
   if (token.source === 'generated') err.write(`generated the API token in ${token.file}\n`);
+  if (config.telegram.token && !config.telegram.front.enabled) {
+    err.write(
+      "telegram.front.enabled is off, so OpenClaw's Telegram channel is turned off (brainstem alone polls the bot); turn the front on to keep OpenClaw's channel through brainstem\n",
+    );
+  }
 
   if (apply === undefined) {
     out.write(`${JSON.stringify(openclawPatch(config, token.token), null, 2)}\n`);
@@ -90,10 +96,17 @@ export async function runOpenclawConfig(
  * The settings brainstem needs in openclaw.json: itself as provider `brainstem`
  * with the virtual model `active` (the current mode, so a switch needs no
  * OpenClaw restart) and one model per mode; `brainstem/active` as the default;
- * OpenClaw's Telegram channel off, since brainstem's bot polls the token and
- * Telegram allows one poller per token.
+ * and, when brainstem runs the bot (Telegram allows one poller per token),
+ * OpenClaw's Telegram channel on the same token with its Bot API root on
+ * brainstem's front, or off when the front is off.
  */
 export function openclawPatch(config: Config, token: string): JsonObject {
+  const { telegram } = config;
+  const channel: JsonObject | undefined = !telegram.token
+    ? undefined
+    : telegram.front.enabled
+      ? { enabled: true, botToken: telegram.token, apiRoot: `${serverUrl(config)}${telegram.front.prefix}` }
+      : { enabled: false };
   return {
     models: {
       providers: {
@@ -112,7 +125,7 @@ export function openclawPatch(config: Config, token: string): JsonObject {
       },
     },
     agents: { defaults: { model: { primary: 'brainstem/active' } } },
-    channels: { telegram: { enabled: false } },
+    ...(channel ? { channels: { telegram: channel } } : {}),
   };
 }
 

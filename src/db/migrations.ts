@@ -97,4 +97,23 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX usage_billing_ts ON usage (billing, ts, cost_usd);
     `,
   },
+  {
+    version: 5,
+    name: 'telegram front',
+    sql: `
+      CREATE TABLE front_updates (
+        update_id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+      );
+      CREATE TABLE front_commands (
+        owner TEXT NOT NULL CHECK (owner IN ('brainstem', 'openclaw')),
+        scope TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        commands TEXT NOT NULL,
+        PRIMARY KEY (owner, scope, lang)
+      );
+    `,
+  },
 ];

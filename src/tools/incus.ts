@@ -4,7 +4,7 @@ import type { ToolsConfig } from './config.js';
 import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
 
-/** incus: listing, and exec in allowed instances with the command as an argv array. */
+/** incus: listing, and exec of allowed programs in allowed instances and projects, the command as an argv array. */
 
 const listedInstance = z
   .object({
@@ -30,7 +30,7 @@ const listedInstance = z
 export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
   const instances = new Set(cfg.instances);
   const projects = new Set(cfg.projects);
-  const commands = cfg.commands ? new Set(cfg.commands) : undefined;
+  const commands = new Set(cfg.commands);
   const defaultProject = cfg.projects[0];
 
   const checkProject = (project: string | undefined): string => {
@@ -110,10 +110,10 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
         }
         checkProject(input.project);
         const program = input.command[0] ?? '';
-        if (commands && !commands.has(program)) {
+        if (!commands.has(program)) {
           throw new BrainstemError(
             'TOOL_FORBIDDEN',
-            `"${program}" is not an allowed command. Allowed: ${[...commands].join(', ') || 'none'}.`,
+            `"${program}" is not an allowed command. Allowed: ${cfg.commands.join(', ') || 'none (list programs in tools.incus.commands)'}.`,
             'command',
           );
         }

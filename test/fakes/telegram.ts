@@ -11,7 +11,12 @@
  *   alice.presses(messageId, 'mode:local')   // a callback query on a bot message
  *   alice.sendsPhoto(bytes, 'caption'), alice.sendsDocument('a.pdf', bytes, 'caption')
  *   alice.sendsVoice(), alice.sendsSticker()
- *   → each returns the update's message id (callback: the callback query id)
+ *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages
+ *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
+ *                                           for it in allowed_updates, as Telegram does)
+ *   → each returns the update's message id (callback: the callback query id; edits and reactions: the
+ *     update id)
+ *   alice.deletes(messageId)       deletes a message in the chat, a bot's too (Telegram tells the bot nothing)
  *
  * Inspecting:
  *   tg.calls                    every API call, oldest first: { method, params, at, ok, errorCode?, description? }
@@ -21,19 +26,27 @@
  *                               `edits` and `history` (every visible text it had, oldest first)
  *   tg.botMessages(chatId), tg.lastBotMessage(chatId)
  *   tg.drafts(chatId)           sendMessageDraft calls accepted, oldest first
- *   tg.commands                 setMyCommands per language code ('' = default)
+ *   tg.commands                 setMyCommands of the default scope per language code ('' = default)
+ *   tg.menus                    every command list per scope and language: key `<scope type>[:<chat id>]|<lang>`
+ *   tg.updateLog                every update created, oldest first
+ *   tg.releasedAt               when (performance.now()) each update id left in a getUpdates answer
+ *   tg.polling                  getUpdates seen: { calls, maxConcurrent, conflicts, allowedUpdates } (a second
+ *                               poll while one waits ends the first with 409 Conflict, as Telegram does)
  *   tg.callbackAnswers          answerCallbackQuery calls
  *   await tg.waitFor(() => value | undefined | false, { timeoutMs })  re-checked after every call
  *
  * Injecting failures:
  *   tg.rateLimit('editMessageText', 2, 1)   the next 2 calls of that method get 429, retry_after 1 s
  *   tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, chatId?)
+ *                                          (a 5xx too: grammY's auto-retry then tries again)
+ *   tg.dropNext('editMessageText', 1, chatId?)  the connection is cut without an answer (a network failure)
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
  *   an edit that changes nothing → 400 message is not modified; drafts in non-private chats → 400.
  *
- * Also served: getMe, getUpdates (long polling, offset confirms), deleteWebhook, sendMessage,
+ * Also served: getMe, getUpdates (long polling, offset confirms, allowed_updates remembered),
+ * deleteWebhook, getWebhookInfo, set/delete/getMyCommands (per scope and language), sendMessage,
  * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, answerCallbackQuery,
  * setMyCommands, getFile + GET /file/bot<token>/<path>, sendDocument and sendPhoto (multipart: the
  * message keeps the file's name, size and bytes in `document` / `photo`), sendMessageDraft.
@@ -101,6 +114,21 @@ export interface FakeUser {
   sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
   sendsVoice(): number;
   sendsSticker(): number;
+  edits(messageId: number, text: string): number;
+  reacts(messageId: number, emoji: string): number;
+  /** Deletes a message of the chat, as a user may delete a bot's message in a private chat. */
+  deletes(messageId: number): void;
+}
+
+export interface FakePolling {
+  /** getUpdates calls answered. */
+  calls: number;
+  /** The most getUpdates calls waiting at the same time (1 for a single poller). */
+  maxConcurrent: number;
+  /** Polls ended by a newer one (409 Conflict). */
+  conflicts: number;
+  /** What the poller last asked for; undefined = never said (Telegram's default set). */
+  allowedUpdates: string[] | undefined;
 }
 
 export interface FakeTelegram {
@@ -110,6 +138,12 @@ export interface FakeTelegram {
   botUsername: string;
   calls: FakeCall[];
   commands: Map<string, { command: string; description: string }[]>;
+  menus: Map<string, { command: string; description: string }[]>;
+  polling: FakePolling;
+  /** Every update created, oldest first, as sent to the poller. */
+  updateLog: Record<string, unknown>[];
+  /** When (performance.now()) each update left in a getUpdates answer, by update id. */
+  releasedAt: Map<number, number>;
   callbackAnswers: { callbackQueryId: string; text?: string }[];
   user(id: number, opts?: FakeUserOptions): FakeUser;
   messages(chatId: number): FakeMessage[];
@@ -126,6 +160,8 @@ export interface FakeTelegram {
     error: { code: number; description: string },
     chatId?: number,
   ): void;
+  /** The next `times` calls of `method` (to `chatId` only, if given) have their connection cut, unanswered. */
+  dropNext(method: string, times: number, chatId?: number): void;
   rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
   close(): Promise<void>;
 }
@@ -158,10 +194,16 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const nextMessageId = new Map<number, number>();
   const drafts = new Map<number, { draftId: number; text: string }[]>();
   const commands = new Map<string, { command: string; description: string }[]>();
+  const menus = new Map<string, { command: string; description: string }[]>();
+  const polling: FakePolling = { calls: 0, maxConcurrent: 0, conflicts: 0, allowedUpdates: undefined };
+  let waitingPolls = 0;
+  /** Ends the poll still waiting with 409 when a newer one comes. */
+  let endCurrentPoll: (() => void) | undefined;
   const callbackAnswers: { callbackQueryId: string; text?: string }[] = [];
   const users = new Map<number, { firstName: string; languageCode?: string }>();
   const files = new Map<string, { path: string; bytes: Uint8Array }>();
-  const injected = new Map<string, { times: number; error: ApiError; chatId?: number }[]>();
+  /** Injected failures per method: an API error, or `drop` (the connection is cut). */
+  const injected = new Map<string, { times: number; error: ApiError | 'drop'; chatId?: number }[]>();
   let htmlRejects: ((raw: string) => boolean) | undefined;
 
   const updates: Json[] = [];
@@ -182,8 +224,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     nextMessageId.set(chatId, id + 1);
     return id;
   };
+  const updateLog: Json[] = [];
+  const releasedAt = new Map<number, number>();
   const pushUpdate = (update: Json) => {
-    updates.push({ update_id: nextUpdateId++, ...update });
+    const full = { update_id: nextUpdateId++, ...update };
+    updates.push(full);
+    updateLog.push(full);
     changed.emit('change');
   };
 
@@ -299,9 +345,20 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     deleteWebhook: () => true,
     setMyCommands: (p) => {
       const lang = typeof p.language_code === 'string' ? p.language_code : '';
-      commands.set(lang, (p.commands as { command: string; description: string }[]) ?? []);
+      const list = (p.commands as { command: string; description: string }[]) ?? [];
+      if (list.length > 100) throw new ApiError(400, 'Bad Request: BOT_COMMANDS_TOO_MUCH');
+      menus.set(menuKey(p), list);
+      if (menuKey(p).startsWith('default|')) commands.set(lang, list);
       return true;
     },
+    deleteMyCommands: (p) => {
+      menus.delete(menuKey(p));
+      if (menuKey(p).startsWith('default|'))
+        commands.delete(typeof p.language_code === 'string' ? p.language_code : '');
+      return true;
+    },
+    getMyCommands: (p) => menus.get(menuKey(p)) ?? [],
+    getWebhookInfo: () => ({ url: '', has_custom_certificate: false, pending_update_count: updates.length }),
     sendChatAction: (p) => {
       chatIdOf(p);
       return true;
@@ -395,15 +452,45 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     for (const wake of [...pollers]) wake();
   });
 
+  /** Telegram leaves these out unless the poller names them. */
+  const OPT_IN = ['chat_member', 'message_reaction', 'message_reaction_count'];
+  const wanted = (u: Json) => {
+    const kind = Object.keys(u).find((k) => k !== 'update_id') ?? '';
+    const allowed = polling.allowedUpdates;
+    return allowed === undefined || allowed.length === 0 ? !OPT_IN.includes(kind) : allowed.includes(kind);
+  };
+
   async function getUpdates(params: Json, res: http.ServerResponse): Promise<unknown> {
+    endCurrentPoll?.();
+    let ended = false;
+    const mine = () => {
+      ended = true;
+      for (const wake of [...pollers]) wake();
+    };
+    endCurrentPoll = mine;
+    waitingPolls++;
+    polling.maxConcurrent = Math.max(polling.maxConcurrent, waitingPolls);
+    try {
+      return await pollUpdates(params, res, () => ended);
+    } finally {
+      waitingPolls--;
+      polling.calls++;
+      if (endCurrentPoll === mine) endCurrentPoll = undefined;
+    }
+  }
+
+  async function pollUpdates(params: Json, res: http.ServerResponse, ended: () => boolean): Promise<unknown> {
+    if (params.allowed_updates !== undefined) polling.allowedUpdates = params.allowed_updates as string[];
     const offset = Number(params.offset ?? 0);
     if (offset > 0) {
       while (updates.length > 0 && Number(updates[0]?.update_id) < offset) updates.shift();
     }
+    // Updates of types the poller does not take are never created, as at Telegram.
+    for (let i = updates.length - 1; i >= 0; i--) if (!wanted(updates[i] as Json)) updates.splice(i, 1);
     const limit = Math.min(100, Math.max(1, Number(params.limit ?? 100)));
     const timeoutMs = Math.max(0, Number(params.timeout ?? 0)) * 1000;
     const deadline = Date.now() + timeoutMs;
-    while (updates.length === 0 && Date.now() < deadline && !res.destroyed) {
+    while (updates.filter(wanted).length === 0 && Date.now() < deadline && !res.destroyed && !ended()) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           pollers.delete(wake);
@@ -417,10 +504,17 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         res.once('close', wake);
       });
     }
-    return updates.slice(0, limit);
+    if (ended()) {
+      polling.conflicts++;
+      throw new ApiError(
+        409,
+        'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
+      );
+    }
+    return updates.filter(wanted).slice(0, limit);
   }
 
-  function takeInjected(method: string, params: Json): ApiError | undefined {
+  function takeInjected(method: string, params: Json): ApiError | 'drop' | undefined {
     const queue = injected.get(method) ?? [];
     const index = queue.findIndex((f) => f.chatId === undefined || f.chatId === Number(params.chat_id));
     const hit = queue[index];
@@ -436,6 +530,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     let body: Json;
     try {
       const failure = takeInjected(method, params);
+      if (failure === 'drop') {
+        calls.push({ ...call, ok: false, description: 'connection dropped' });
+        changed.emit('change');
+        res.socket?.destroy();
+        return;
+      }
       if (failure) throw failure;
       let result: unknown;
       if (method === 'getUpdates') result = await getUpdates(params, res);
@@ -463,6 +563,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       changed.emit('change');
     }
     if (res.destroyed) return;
+    if (method === 'getUpdates' && Array.isArray(body.result)) {
+      const at = performance.now();
+      for (const u of body.result as Json[]) releasedAt.set(Number(u.update_id), at);
+    }
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   }
@@ -550,6 +654,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     botUsername,
     calls,
     commands,
+    menus,
+    polling,
+    updateLog,
+    releasedAt,
     callbackAnswers,
     user(id, o = {}) {
       users.set(id, {
@@ -619,6 +727,44 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
             voice: { file_id: fileId, file_unique_id: `u${fileId}`, duration: 2, mime_type: 'audio/ogg' },
           });
         },
+        edits(messageId, newText) {
+          const m = chats.get(chatId)?.find((x) => x.messageId === messageId && x.from === 'user');
+          if (!m) throw new Error(`fake telegram: no user message ${messageId} in chat ${chatId}`);
+          m.text = newText;
+          m.raw = newText;
+          m.edits++;
+          m.history.push(newText);
+          pushUpdate({
+            edited_message: {
+              message_id: messageId,
+              date: Math.floor(Date.now() / 1000) - 60,
+              edit_date: Math.floor(Date.now() / 1000),
+              chat: chatObject(chatId),
+              from: userObject(id),
+              text: newText,
+            },
+          });
+          return nextUpdateId - 1;
+        },
+        reacts(messageId, emoji) {
+          pushUpdate({
+            message_reaction: {
+              chat: chatObject(chatId),
+              message_id: messageId,
+              user: userObject(id),
+              date: Math.floor(Date.now() / 1000),
+              old_reaction: [],
+              new_reaction: [{ type: 'emoji', emoji }],
+            },
+          });
+          return nextUpdateId - 1;
+        },
+        deletes(messageId) {
+          const m = chats.get(chatId)?.find((x) => x.messageId === messageId && !x.deleted);
+          if (!m) throw new Error(`fake telegram: no message ${messageId} in chat ${chatId}`);
+          m.deleted = true;
+          changed.emit('change');
+        },
         sendsSticker() {
           const fileId = addFile(new Uint8Array([1]), 'webp');
           return incomingMessage(id, chatId, {
@@ -685,6 +831,11 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       });
       injected.set(method, list);
     },
+    dropNext(method, times, chatId) {
+      const list = injected.get(method) ?? [];
+      list.push({ times, error: 'drop', ...(chatId !== undefined ? { chatId } : {}) });
+      injected.set(method, list);
+    },
     failNext(method, times, error, chatId) {
       const list = injected.get(method) ?? [];
       list.push({
@@ -705,6 +856,13 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
   };
   return fake;
+}
+
+/** The key of a command list: `<scope type>[:<chat id>[:<user id>]]|<language code>`. */
+function menuKey(p: Json): string {
+  const scope = (p.scope ?? { type: 'default' }) as { type?: string; chat_id?: unknown; user_id?: unknown };
+  const parts = [scope.type ?? 'default', scope.chat_id, scope.user_id].filter((x) => x !== undefined);
+  return `${parts.join(':')}|${typeof p.language_code === 'string' ? p.language_code : ''}`;
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {

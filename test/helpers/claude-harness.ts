@@ -39,8 +39,8 @@ export interface ClaudeHarness {
   cwd: string;
   /** Every log record, parsed. */
   logs: Record<string, unknown>[];
-  /** The pid of the last CLI started (from the brain's debug log). */
-  lastPid(): number | undefined;
+  /** The pid of the last CLI started (from the brain's log); throws when none was. */
+  lastPid(): number;
   close(): Promise<void>;
 }
 
@@ -103,7 +103,12 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
     sessions,
     cwd,
     logs,
-    lastPid: () => [...logs].reverse().find((l) => typeof l.pid === 'number')?.pid as number | undefined,
+    lastPid: () => {
+      const pid = [...logs].reverse().find((l) => typeof l.pid === 'number')?.pid;
+      if (typeof pid !== 'number' || pid <= 0)
+        throw new Error('no claude process was started (no pid in the log)');
+      return pid;
+    },
     async close() {
       await brain.close();
       await fake.close();
@@ -154,8 +159,11 @@ export async function processGroup(pgid: number): Promise<number[]> {
   return pids;
 }
 
-/** Polls until the group has no live process (a SIGKILL takes effect asynchronously); returns what is left. */
-export async function groupAfterKill(pgid: number, timeoutMs = 1_000): Promise<number[]> {
+/**
+ * Polls until the group has no live process (a SIGKILL takes effect asynchronously); returns what is
+ * left. The bound only ends a failing test: on a loaded machine the kernel may take a while to reap.
+ */
+export async function groupAfterKill(pgid: number, timeoutMs = 15_000): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left = await processGroup(pgid);

@@ -1,7 +1,7 @@
 /**
  * Time to first text of a follow-up turn, warm process vs freshly started CLI,
  * measured alternately in one run (issue 6's figure; target warm ≤ 0.3× fresh).
- * For the benchmark and the warm-process test:
+ * For the benchmark (speed is measured there, never asserted in a test):
  *
  *   const h = await claudeHarness();
  *   const { warmMs, freshMs } = await followUpTtft(h, 5);

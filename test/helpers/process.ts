@@ -8,49 +8,83 @@ export interface ServiceProcess {
   url: string;
   /** Every log line seen so far (JSON lines from pino). */
   logs: string[];
+  /** Resolves with the first log line (seen already or to come) that `test` accepts. */
+  waitForLog(test: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** The built service (`dist/src/main.js`) as its own process, as pm2 runs it. */
-function spawnMain(env: Record<string, string>): ChildProcess {
+export interface SpawnOptions {
+  /**
+   * `sources` (the default): src/main.ts through tsx, so a test never runs a stale build;
+   * `dist`: the build, as `npm start` and pm2 run it (the benchmark builds first).
+   */
+  from?: 'sources' | 'dist';
+  timeoutMs?: number;
+}
+
+/** The service as its own process, as pm2 runs it (from the sources unless the build is asked for). */
+function spawnMain(env: Record<string, string>, from: SpawnOptions['from'] = 'sources'): ChildProcess {
+  const entry =
+    from === 'dist' ? [path.resolve('dist/src/main.js')] : ['--import', 'tsx', path.resolve('src/main.ts')];
   // The same flags as `npm start` and ecosystem.config.cjs.
-  return spawn(process.execPath, ['--max-semi-space-size=1', path.resolve('dist/src/main.js')], {
+  return spawn(process.execPath, ['--max-semi-space-size=1', ...entry], {
     env: { PATH: process.env.PATH ?? '', BRAINSTEM_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
 
-/** Runs the built service and waits until it listens. */
-export async function spawnService(env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
-  const child = spawnMain(env);
+/** Runs the service as its own process, as pm2 would, and waits until it listens. */
+export async function spawnService(
+  env: Record<string, string>,
+  opts: SpawnOptions = {},
+): Promise<ServiceProcess> {
+  const { from = 'sources', timeoutMs = 60_000 } = opts;
+  const child = spawnMain(env, from);
   const logs: string[] = [];
+  const waiters = new Set<(line: string) => void>();
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`service did not start in ${timeoutMs} ms: ${stderr}`)),
-      timeoutMs,
-    );
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      logs.push(line);
-      const m = /"url":"(http:[^"]+)"/.exec(line);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`service exited with ${code} before listening: ${stderr}`));
-    });
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    logs.push(line);
+    for (const w of [...waiters]) w(line);
   });
+  const waitForLog = (test: (line: string) => boolean, wait = 30_000) => {
+    const seen = logs.find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise<string>((resolve, reject) => {
+      const done = () => {
+        waiters.delete(check);
+        clearTimeout(timer);
+        child.off('exit', exited);
+      };
+      const check = (line: string) => {
+        if (!test(line)) return;
+        done();
+        resolve(line);
+      };
+      const exited = (code: number | null) => {
+        done();
+        reject(new Error(`service exited with ${code} before the log line came: ${stderr}`));
+      };
+      // Only ends a failing test: the line is the event waited for.
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no such log line within ${wait} ms: ${stderr}`));
+      }, wait);
+      waiters.add(check);
+      child.once('exit', exited);
+    });
+  };
+  const listening = await waitForLog((line) => /"url":"http:/.test(line), timeoutMs);
+  const url = /"url":"(http:[^"]+)"/.exec(listening)?.[1] as string;
   return {
     child,
     url,
     logs,
+    waitForLog,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);
@@ -60,7 +94,7 @@ export async function spawnService(env: Record<string, string>, timeoutMs = 20_0
   };
 }
 
-/** Runs the built service expecting it to refuse to start: its exit code and everything it wrote. */
+/** Runs the service expecting it to refuse to start: its exit code and everything it wrote. */
 export async function spawnRefused(
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -28,8 +28,8 @@ export async function startWired(
     parts,
     faces: {
       ...faces,
-      http: async (core, tools) => {
-        const face = await faces.http(core, tools);
+      http: async (core, tools, bot) => {
+        const face = await faces.http(core, tools, bot);
         app = face.app;
         return face;
       },
@@ -61,6 +61,8 @@ export async function startTestService(
     env?: Record<string, string>;
     parts?: PartChoice;
     dir?: string;
+    /** Default: silent (TEST_LOG_LEVEL to see it). */
+    logger?: Logger;
   } = {},
 ): Promise<TestService> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'bst-svc-'));
@@ -68,7 +70,11 @@ export async function startTestService(
   const server = { port: 0, ...((opts.config?.server as object) ?? {}) };
   writeFileSync(file, JSON.stringify({ dataDir: path.join(dir, 'data'), ...opts.config, server }));
   const config = loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir, ...opts.env }, dir);
-  const service = await startWired(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), opts.parts);
+  const service = await startWired(
+    config,
+    opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    opts.parts,
+  );
   const token = service.core.apiToken.token;
   const client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: token, maxRetries: 0, timeout: 20_000 });
   return {

@@ -1,0 +1,35 @@
+/**
+ * Answers in the Bot API's own shapes, so a grammY client (OpenClaw's
+ * Telegram channel) treats what the front says exactly like what Telegram says.
+ */
+
+export interface BotApiAnswer {
+  status: number;
+  /** JSON text. */
+  body: string;
+}
+
+export function apiResult(result: unknown): BotApiAnswer {
+  return { status: 200, body: `{"ok":true,"result":${JSON.stringify(result)}}` };
+}
+
+export function apiError(code: number, description: string): BotApiAnswer {
+  return { status: code, body: JSON.stringify({ ok: false, error_code: code, description }) };
+}
+
+/** What Telegram answers to a wrong token, word for word. */
+export const UNAUTHORIZED = apiError(401, 'Unauthorized');
+export const NOT_FOUND = apiError(404, 'Not Found');
+
+/** Update types Telegram sends only to a poller that names them in `allowed_updates`. */
+export const OPT_IN_TYPES: readonly string[] = ['chat_member', 'message_reaction', 'message_reaction_count'];
+
+/** An update's type: its one field besides `update_id`. */
+export function updateKind(update: object): string {
+  return Object.keys(update).find((k) => k !== 'update_id') ?? 'unknown';
+}
+
+/** A bot token never leaves in a log line or an error: `/bot<token>` and `/file/bot<token>` become `<redacted>`. */
+export function redactBotPaths(text: string): string {
+  return text.replace(/(\/(?:file\/)?bot)[^/\s?#]+/g, '$1<redacted>');
+}

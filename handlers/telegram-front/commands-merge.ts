@@ -1,0 +1,267 @@
+import { z } from 'zod';
+import type { Db } from '../../src/db/index.js';
+import type { Logger } from '../../src/logger.js';
+import { apiError, apiResult, type BotApiAnswer, redactBotPaths } from './bot-api.js';
+
+/**
+ * One command menu for two owners. Telegram keeps one list per scope and
+ * language, and a client shows the most specific list that exists: so a list
+ * brainstem sets (its French menu, say) would hide OpenClaw's from French
+ * users, and OpenClaw's would hide brainstem's. Each owner's lists are kept
+ * (SQLite) as it set them; what Telegram gets, for every scope and language
+ * either owner set, is brainstem's effective list there followed by
+ * OpenClaw's, without duplicates, within Telegram's 100 commands. An OpenClaw
+ * command whose name brainstem answers is shown as `oc_<name>` (the inbound
+ * split gives `/oc_<name>` back to OpenClaw as `/<name>`).
+ *
+ * getMyCommands answers OpenClaw with its own list, as Telegram would if it
+ * were alone, so its change detection keeps working.
+ */
+
+export type Owner = 'brainstem' | 'openclaw';
+
+const MAX_COMMANDS = 100;
+const MAX_DESCRIPTION = 256;
+/** OpenClaw's commands that clash with brainstem's are typed (and shown) with this prefix. */
+export const OPENCLAW_ALIAS_PREFIX = 'oc_';
+
+const commandSchema = z.object({ command: z.string(), description: z.string() });
+export type MenuCommand = z.infer<typeof commandSchema>;
+
+const scopeSchema = z.looseObject({
+  type: z.enum([
+    'default',
+    'all_private_chats',
+    'all_group_chats',
+    'all_chat_administrators',
+    'chat',
+    'chat_administrators',
+    'chat_member',
+  ]),
+  chat_id: z.union([z.number(), z.string()]).optional(),
+  user_id: z.number().optional(),
+});
+type Scope = z.infer<typeof scopeSchema>;
+
+/** Bodies may be form fields: a JSON value arrives as its text. */
+const jsonField = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  }, schema);
+
+const keySchema = z.object({
+  scope: jsonField(scopeSchema).optional(),
+  language_code: z.string().optional(),
+});
+const setSchema = keySchema.extend({ commands: jsonField(z.array(commandSchema).max(MAX_COMMANDS)) });
+
+interface Key {
+  /** The scope as canonical JSON. */
+  scope: string;
+  lang: string;
+}
+
+const canonical = (s: Scope | undefined): string =>
+  JSON.stringify({
+    type: s?.type ?? 'default',
+    ...(s?.chat_id !== undefined ? { chat_id: s.chat_id } : {}),
+    ...(s?.user_id !== undefined ? { user_id: s.user_id } : {}),
+  });
+const keyString = (k: Key) => `${k.scope}|${k.lang}`;
+
+/** Where Telegram looks next when a scope has no list (non-administrators; see BotCommandScope). */
+function parentOf(scope: string): string | undefined {
+  const s = JSON.parse(scope) as Scope;
+  switch (s.type) {
+    case 'chat_member':
+    case 'chat_administrators':
+      return canonical({ type: 'chat', chat_id: s.chat_id });
+    case 'chat':
+      return canonical({
+        type: typeof s.chat_id === 'number' && s.chat_id > 0 ? 'all_private_chats' : 'all_group_chats',
+      });
+    case 'all_chat_administrators':
+      return canonical({ type: 'all_group_chats' });
+    case 'all_group_chats':
+    case 'all_private_chats':
+      return canonical({ type: 'default' });
+    default:
+      return undefined;
+  }
+}
+
+export class CommandsMerge {
+  /** What Telegram holds per key as last sent (null: deleted); an unchanged merge is not sent again. */
+  private readonly sent = new Map<string, string | null>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly db: Db,
+    private readonly send: (method: string, params: object) => Promise<BotApiAnswer>,
+    private readonly logger: Logger,
+    /** The command names brainstem answers, for renaming OpenClaw's clashes. */
+    private readonly ownNames: ReadonlySet<string>,
+  ) {}
+
+  /** brainstem's own menu (the default scope, one list per language; '' = every other language). */
+  setOwn(lists: { lang: string; commands: MenuCommand[] }[]): Promise<void> {
+    return this.serial(async () => {
+      this.db.transaction(() => {
+        this.db.prepare("DELETE FROM front_commands WHERE owner = 'brainstem'").run();
+        for (const l of lists)
+          this.store('brainstem', { scope: canonical(undefined), lang: l.lang }, l.commands);
+      })();
+      await this.sync(undefined);
+    });
+  }
+
+  /** OpenClaw's setMyCommands: stored, then the merged list for that scope and language sent to Telegram. */
+  set(params: Record<string, unknown>): Promise<BotApiAnswer> {
+    const p = setSchema.safeParse(params);
+    if (!p.success) return Promise.resolve(badRequest(p.error));
+    const key = { scope: canonical(p.data.scope), lang: p.data.language_code ?? '' };
+    return this.serial(async () => {
+      this.store('openclaw', key, p.data.commands);
+      return this.sync(key);
+    });
+  }
+
+  deleteList(params: Record<string, unknown>): Promise<BotApiAnswer> {
+    const p = keySchema.safeParse(params);
+    if (!p.success) return Promise.resolve(badRequest(p.error));
+    const key = { scope: canonical(p.data.scope), lang: p.data.language_code ?? '' };
+    return this.serial(async () => {
+      this.db
+        .prepare("DELETE FROM front_commands WHERE owner = 'openclaw' AND scope = ? AND lang = ?")
+        .run(key.scope, key.lang);
+      return this.sync(key);
+    });
+  }
+
+  get(params: Record<string, unknown>): BotApiAnswer {
+    const p = keySchema.safeParse(params);
+    if (!p.success) return badRequest(p.error);
+    return apiResult(
+      this.exact('openclaw', { scope: canonical(p.data.scope), lang: p.data.language_code ?? '' }) ?? [],
+    );
+  }
+
+  /**
+   * Sends every key whose merged list changed; a key nobody holds any more is
+   * deleted at Telegram. Returns Telegram's answer for `changed` (what the
+   * caller asked about), or ok when Telegram already had that list.
+   */
+  private async sync(changed: Key | undefined): Promise<BotApiAnswer> {
+    const keys = this.db
+      .prepare<[], Key>('SELECT DISTINCT scope, lang FROM front_commands ORDER BY scope, lang')
+      .all();
+    let answer = apiResult(true);
+    const isChanged = (k: Key) => changed !== undefined && keyString(k) === keyString(changed);
+    if (changed && !keys.some(isChanged)) {
+      answer = await this.call('deleteMyCommands', changed, undefined);
+    }
+    for (const key of keys) {
+      const result = await this.call('setMyCommands', key, this.merged(key));
+      if (isChanged(key)) answer = result;
+    }
+    return answer;
+  }
+
+  /** One call to Telegram for a key, skipped when Telegram already holds that; failures are logged. */
+  private async call(method: string, key: Key, commands: MenuCommand[] | undefined): Promise<BotApiAnswer> {
+    const id = keyString(key);
+    const content = commands === undefined ? null : JSON.stringify(commands);
+    if (this.sent.get(id) === content) return apiResult(true);
+    const params = {
+      ...(commands ? { commands } : {}),
+      scope: JSON.parse(key.scope) as Scope,
+      ...(key.lang ? { language_code: key.lang } : {}),
+    };
+    let answer: BotApiAnswer;
+    try {
+      answer = await this.send(method, params);
+    } catch (err) {
+      const reason = redactBotPaths((err as Error).message || String(err));
+      this.logger.warn({ err: reason, method, key: id }, 'command menu not updated');
+      return apiError(502, `Bad Gateway: brainstem could not reach Telegram (${reason})`);
+    }
+    if (answer.status === 200) this.sent.set(id, content);
+    else {
+      this.logger.warn(
+        { method, key: id, status: answer.status },
+        'Telegram refused the merged command menu',
+      );
+    }
+    return answer;
+  }
+
+  /** brainstem's list then OpenClaw's, each as Telegram would show it alone, without duplicates, capped. */
+  private merged(key: Key): MenuCommand[] {
+    const own = this.effective('brainstem', key) ?? [];
+    const theirs = (this.effective('openclaw', key) ?? []).map((c) =>
+      this.ownNames.has(c.command)
+        ? {
+            command: `${OPENCLAW_ALIAS_PREFIX}${c.command}`,
+            description: `OpenClaw: ${c.description}`.slice(0, MAX_DESCRIPTION),
+          }
+        : c,
+    );
+    const seen = new Set<string>();
+    const all = [...own, ...theirs].filter((c) => !seen.has(c.command) && seen.add(c.command));
+    if (all.length > MAX_COMMANDS) {
+      this.logger.warn(
+        { key: keyString(key), left: all.length - MAX_COMMANDS },
+        `the command menu holds at most ${MAX_COMMANDS} commands; OpenClaw's last ones are left out of it (they still work when typed)`,
+      );
+    }
+    return all.slice(0, MAX_COMMANDS);
+  }
+
+  /** The list a client would show if only this owner had set lists. */
+  private effective(owner: Owner, key: Key): MenuCommand[] | undefined {
+    for (let scope: string | undefined = key.scope; scope !== undefined; scope = parentOf(scope)) {
+      const list =
+        this.exact(owner, { scope, lang: key.lang }) ??
+        (key.lang ? this.exact(owner, { scope, lang: '' }) : undefined);
+      if (list) return list;
+    }
+    return undefined;
+  }
+
+  private exact(owner: Owner, key: Key): MenuCommand[] | undefined {
+    const row = this.db
+      .prepare<[Owner, string, string], { commands: string }>(
+        'SELECT commands FROM front_commands WHERE owner = ? AND scope = ? AND lang = ?',
+      )
+      .get(owner, key.scope, key.lang);
+    return row ? (JSON.parse(row.commands) as MenuCommand[]) : undefined;
+  }
+
+  private store(owner: Owner, key: Key, commands: MenuCommand[]): void {
+    this.db
+      .prepare(
+        'INSERT INTO front_commands (owner, scope, lang, commands) VALUES (?, ?, ?, ?) ON CONFLICT(owner, scope, lang) DO UPDATE SET commands = excluded.commands',
+      )
+      .run(owner, key.scope, key.lang, JSON.stringify(commands));
+  }
+
+  /** One change at a time, so two owners' calls never interleave their sends. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function badRequest(error: z.ZodError): BotApiAnswer {
+  const issue = error.issues[0];
+  return apiError(
+    400,
+    `Bad Request: ${issue?.path.join('.') || 'parameters'}: ${issue?.message ?? 'invalid'}`,
+  );
+}

@@ -1,0 +1,89 @@
+import { API_CONSTANTS, type Transformer } from 'grammy';
+import type { Update } from 'grammy/types';
+import type { Logger } from '../../src/logger.js';
+import type { UpdateQueue } from './update-queue.js';
+
+/**
+ * Where brainstem's own poller meets the front: a grammY API transformer on
+ * its getUpdates. It asks Telegram for what brainstem handles plus what
+ * OpenClaw polls for (Telegram leaves reactions and member updates out unless
+ * asked), hands brainstem its own updates and queues the rest for OpenClaw
+ * before the next getUpdates confirms them at Telegram, so none is lost and
+ * none is queued twice. The runner only sees brainstem's updates, so the
+ * offset is moved past OpenClaw's ones here.
+ */
+
+/** Whose an update is; OpenClaw's may be rewritten (a renamed command given back its name). */
+export type Split = { to: 'brainstem' } | { to: 'openclaw'; update: Update };
+
+interface GetUpdatesPayload {
+  offset?: number;
+  allowed_updates?: readonly string[];
+  [key: string]: unknown;
+}
+
+export function frontIntake(opts: {
+  queue: UpdateQueue;
+  /** The update types brainstem's own handlers take. */
+  own: readonly string[];
+  split: (update: Update) => Split;
+  logger: Logger;
+}): Transformer {
+  const { queue, own, split, logger } = opts;
+  /** The highest update id this process has seen; the runner's offset only knows brainstem's. */
+  let seen = 0;
+  const transformer = async (
+    prev: (method: string, payload: unknown, signal?: AbortSignal) => Promise<unknown>,
+    method: string,
+    payload: unknown,
+    signal?: AbortSignal,
+  ) => {
+    if (method !== 'getUpdates') return prev(method, payload, signal);
+    const p = (payload ?? {}) as GetUpdatesPayload;
+    const res = (await prev(
+      method,
+      {
+        ...p,
+        ...(seen > 0 ? { offset: Math.max(p.offset ?? 0, seen + 1) } : {}),
+        allowed_updates: allowedForTelegram(queue.allowedUpdates(), own),
+      },
+      signal,
+    )) as { ok: boolean; result?: Update[] };
+    if (!res.ok || !res.result) return res;
+    const mine: Update[] = [];
+    const theirs: Update[] = [];
+    for (const u of res.result) {
+      seen = Math.max(seen, u.update_id);
+      let s: Split;
+      try {
+        s = split(u);
+      } catch (err) {
+        // Never lost: an update brainstem cannot judge is OpenClaw's, as it came.
+        logger.error(
+          { err, updateId: u.update_id },
+          'could not tell whose an update is; it goes to OpenClaw',
+        );
+        s = { to: 'openclaw', update: u };
+      }
+      if (s.to === 'brainstem') mine.push(u);
+      else theirs.push(s.update);
+    }
+    if (theirs.length > 0) queue.push(theirs);
+    return { ...res, result: mine };
+  };
+  return transformer as unknown as Transformer;
+}
+
+/**
+ * The union of brainstem's types and OpenClaw's: every type while OpenClaw
+ * has never said (so nothing is missing when it first asks), Telegram's
+ * default set for `[]`.
+ */
+export function allowedForTelegram(
+  downstream: readonly string[] | undefined,
+  own: readonly string[],
+): string[] {
+  if (downstream === undefined) return [...API_CONSTANTS.ALL_UPDATE_TYPES];
+  const theirs = downstream.length === 0 ? API_CONSTANTS.DEFAULT_UPDATE_TYPES : downstream;
+  return [...new Set([...theirs, ...own])];
+}

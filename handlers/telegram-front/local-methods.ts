@@ -1,0 +1,119 @@
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import type { Logger } from '../../src/logger.js';
+import { apiError, apiResult, type BotApiAnswer } from './bot-api.js';
+import type { CommandsMerge } from './commands-merge.js';
+import type { UpdateQueue } from './update-queue.js';
+
+/**
+ * The methods the front answers itself, never sent to Telegram: getUpdates
+ * (served from the queue), the webhook methods (a webhook set at Telegram
+ * would stop brainstem's own polling), logOut and close (they would log the
+ * bot out of the cloud Bot API, or close it, for brainstem too), and the
+ * command menu (merged with brainstem's). Method names are matched without
+ * case, as Telegram does, so no spelling slips past to Telegram.
+ */
+
+export type LocalMethod = (params: Record<string, unknown>, signal: AbortSignal) => Promise<BotApiAnswer>;
+
+/** Parameters of a local method are small; anything bigger is not a Bot API call the front answers. */
+const MAX_PARAMS_BYTES = 1024 * 1024;
+
+const CONFLICT =
+  'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running';
+
+const numberField = z.coerce.number().int();
+const getUpdatesSchema = z.object({
+  offset: numberField.optional(),
+  limit: numberField.optional(),
+  timeout: numberField.min(0).optional(),
+  allowed_updates: z
+    .preprocess((v) => (typeof v === 'string' ? safeJson(v) : v), z.array(z.string()))
+    .optional(),
+});
+
+export function localMethods(deps: {
+  queue: UpdateQueue;
+  commands: CommandsMerge;
+  logger: Logger;
+}): Map<string, LocalMethod> {
+  const { queue, commands, logger } = deps;
+  const refusedLocally = (method: string) => async () => {
+    logger.warn({ method }, `OpenClaw called ${method}: answered by the front, not sent to Telegram`);
+    return apiResult(true);
+  };
+  const methods: Record<string, LocalMethod> = {
+    getUpdates: async (params, signal) => {
+      const p = getUpdatesSchema.safeParse(params);
+      if (!p.success)
+        return apiError(400, `Bad Request: ${p.error.issues[0]?.message ?? 'invalid parameters'}`);
+      const r = await queue.take(
+        {
+          offset: p.data.offset,
+          limit: p.data.limit,
+          timeout: p.data.timeout,
+          allowedUpdates: p.data.allowed_updates,
+        },
+        signal,
+      );
+      return r.conflict ? apiError(409, CONFLICT) : { status: 200, body: `{"ok":true,"result":${r.json}}` };
+    },
+    setWebhook: async () =>
+      apiError(
+        400,
+        "Bad Request: brainstem's Bot API front serves updates by getUpdates only; use long polling (no webhook)",
+      ),
+    deleteWebhook: async () => apiResult(true),
+    getWebhookInfo: async () =>
+      apiResult({ url: '', has_custom_certificate: false, pending_update_count: queue.waiting().count }),
+    logOut: refusedLocally('logOut'),
+    close: refusedLocally('close'),
+    setMyCommands: (params) => commands.set(params),
+    deleteMyCommands: (params) => commands.deleteList(params),
+    getMyCommands: async (params) => commands.get(params),
+  };
+  return new Map(Object.entries(methods).map(([name, fn]) => [name.toLowerCase(), fn]));
+}
+
+/**
+ * A local method's parameters, from the query string and a JSON or
+ * urlencoded body (what Bot API clients send when no file is attached).
+ */
+export async function readParams(
+  req: IncomingMessage,
+  search: string,
+): Promise<{ ok: true; params: Record<string, unknown> } | { ok: false; answer: BotApiAnswer }> {
+  const params: Record<string, unknown> = Object.fromEntries(new URLSearchParams(search));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PARAMS_BYTES) return { ok: false, answer: apiError(413, 'Request Entity Too Large') };
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return { ok: true, params };
+  const raw = Buffer.concat(chunks).toString('utf8');
+  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('application/json')) {
+    const body = safeJson(raw);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return { ok: false, answer: apiError(400, 'Bad Request: the JSON body must be an object') };
+    }
+    return { ok: true, params: { ...params, ...(body as Record<string, unknown>) } };
+  }
+  if (type.startsWith('application/x-www-form-urlencoded')) {
+    return { ok: true, params: { ...params, ...Object.fromEntries(new URLSearchParams(raw)) } };
+  }
+  return {
+    ok: false,
+    answer: apiError(400, 'Bad Request: send the parameters of this method as JSON or form fields'),
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,157 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { tokenMatches } from '../../src/api-token.js';
+import type { Logger } from '../../src/logger.js';
+import type { RouteSet } from '../http/server.js';
+import { apiError, type BotApiAnswer, NOT_FOUND, redactBotPaths, UNAUTHORIZED } from './bot-api.js';
+import { type LocalMethod, readParams } from './local-methods.js';
+import type { Passthrough } from './passthrough.js';
+
+/**
+ * The front's HTTP surface, under its prefix: `/bot<TOKEN>/<method>` and
+ * `/file/bot<TOKEN>/<path>`, the Bot API's own layout, so OpenClaw only
+ * changes its `apiRoot`. An encapsulated plugin: its own catch-all body
+ * parser leaves every body unread, so a passed-through call streams from
+ * OpenClaw to Telegram without fastify buffering or parsing it. The token in
+ * the path is the auth (checked in constant time; anything else gets
+ * Telegram's 401 and reaches nothing), so the routes opt out of the Bearer
+ * check; the token never appears in a log line or an error.
+ */
+
+const API_PATH = /^\/bot([^/]+)\/([A-Za-z0-9_]+)$/;
+const FILE_PATH = /^\/file\/bot([^/]+)\/(.+)$/;
+/** A body brainstem may rewrite (sendMessage's text) is read whole; this is far above any text call. */
+const MAX_REWRITE_BYTES = 1024 * 1024;
+
+/** An outgoing call brainstem changes before it reaches Telegram (see notice-dedupe.ts). */
+export interface OutgoingRewrite {
+  /** Lower-case method names it looks at. */
+  methods: ReadonlySet<string>;
+  /** The new body, or undefined to send it as it came. */
+  rewrite(method: string, contentType: string, body: Buffer): Buffer | undefined;
+}
+
+export interface FrontRouteOptions {
+  prefix: string;
+  token: string;
+  local: ReadonlyMap<string, LocalMethod>;
+  passthrough: Passthrough;
+  rewrite?: OutgoingRewrite;
+  logger: Logger;
+}
+
+export function frontRoutes(opts: FrontRouteOptions): RouteSet {
+  return async (app) => {
+    await app.register(
+      async (scope) => {
+        scope.removeAllContentTypeParsers();
+        scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+        scope.route({
+          method: ['GET', 'POST'],
+          url: '/*',
+          config: { auth: 'own' },
+          handler: (request, reply) => guarded(opts, request, reply),
+        });
+      },
+      { prefix: opts.prefix },
+    );
+  };
+}
+
+/** Whatever fails is answered in Telegram's shape, and logged without the token. */
+async function guarded(opts: FrontRouteOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  try {
+    await handle(opts, request, reply);
+  } catch (err) {
+    const reason = redactBotPaths((err as Error).message || String(err));
+    opts.logger.error({ err: reason }, 'front: a call failed');
+    if (!reply.sent) answer(reply, apiError(500, 'Internal Server Error: see the brainstem log'));
+  }
+}
+
+async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const url = request.raw.url ?? '';
+  const q = url.indexOf('?');
+  const path = (q === -1 ? url : url.slice(0, q)).slice(opts.prefix.length);
+  const search = q === -1 ? '' : url.slice(q);
+  const api = API_PATH.exec(path);
+  const file = api ? undefined : FILE_PATH.exec(path);
+  const given = api?.[1] ?? file?.[1];
+  if (given === undefined) return answer(reply, NOT_FOUND);
+  if (!tokenMatches(opts.token, decoded(given))) {
+    opts.logger.warn({ ip: request.ip }, 'front: refused a call with a wrong bot token');
+    return answer(reply, UNAUTHORIZED);
+  }
+
+  // Aborts the upstream call (or ends a long poll) when OpenClaw goes away before the answer.
+  const gone = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) gone.abort();
+  });
+
+  if (file) return relay(opts, reply, 'file', () => opts.passthrough.download(file[2] ?? '', gone.signal));
+
+  const method = api?.[2] ?? '';
+  const lower = method.toLowerCase();
+  const local = opts.local.get(lower);
+  if (local) {
+    const read = await readParams(request.raw, search);
+    return answer(reply, read.ok ? await local(read.params, gone.signal) : read.answer);
+  }
+
+  const httpMethod = request.method === 'GET' ? 'GET' : 'POST';
+  let body: Buffer | typeof request.raw | undefined = httpMethod === 'POST' ? request.raw : undefined;
+  if (httpMethod === 'POST' && opts.rewrite?.methods.has(lower)) {
+    const whole = await readWhole(request.raw);
+    if (!whole) return answer(reply, apiError(413, 'Request Entity Too Large'));
+    body = opts.rewrite.rewrite(lower, String(request.headers['content-type'] ?? ''), whole) ?? whole;
+  }
+  return relay(opts, reply, method, () =>
+    opts.passthrough.forward(method, { httpMethod, search, headers: request.headers, body }, gone.signal),
+  );
+}
+
+/** Telegram's answer, streamed back as it came: status, type, length and body. */
+async function relay(
+  opts: FrontRouteOptions,
+  reply: FastifyReply,
+  what: string,
+  call: () => ReturnType<Passthrough['forward']>,
+): Promise<void> {
+  let res: Awaited<ReturnType<Passthrough['forward']>>;
+  try {
+    res = await call();
+  } catch (err) {
+    const reason = redactBotPaths((err as Error).message || String(err));
+    opts.logger.warn({ method: what, err: reason }, 'front: Telegram not reached');
+    return answer(reply, apiError(502, `Bad Gateway: brainstem could not reach Telegram (${reason})`));
+  }
+  reply.code(res.statusCode);
+  for (const name of ['content-type', 'content-length'] as const) {
+    const value = res.headers[name];
+    if (typeof value === 'string') reply.header(name, value);
+  }
+  return reply.send(res.body);
+}
+
+function answer(reply: FastifyReply, a: BotApiAnswer): FastifyReply {
+  return reply.code(a.status).header('content-type', 'application/json').send(a.body);
+}
+
+async function readWhole(stream: AsyncIterable<unknown>): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_REWRITE_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function decoded(token: string): string {
+  try {
+    return decodeURIComponent(token);
+  } catch {
+    return token;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The Bot API front, inbound: brainstem polls the emulator, answers what is
+ * its own, and everything else reaches the second grammY bot (OpenClaw's
+ * channel) through the front, with the same update ids and content.
+ */
+import { tmpdir } from 'node:os';
+import type { Update } from 'grammy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+let h: Harness;
+let oc: Downstream;
+const CHAT = 112;
+const STRANGER = 999;
+
+beforeAll(async () => {
+  h = await startHarness({
+    parts: { tools: true, bot: true },
+    config: {
+      telegram: { front: { enabled: true } },
+      tools: { tests: { argv: [process.execPath, '-e', 'console.log("all green")'], cwd: tmpdir() } },
+    },
+  });
+  oc = await startDownstream(`${h.service.url}/telegram`, h.tg.token);
+});
+afterAll(async () => {
+  await oc?.stop();
+  await h?.close();
+});
+
+/** The update the emulator created last, once the downstream bot has it: both must be equal. */
+async function delivered(): Promise<{ sent: Record<string, unknown>; got: Update }> {
+  const sent = h.tg.updateLog.at(-1) ?? {};
+  const got = await h.tg.waitFor(() => oc.received.find((u) => u.update_id === sent.update_id));
+  return { sent, got };
+}
+
+/** Waits until the downstream bot has a later update, so anything before it would have arrived. */
+async function settled(): Promise<void> {
+  h.tg.user(CHAT).says('sentinel');
+  await delivered();
+}
+
+const receivedIds = () => new Set(oc.received.map((u) => u.update_id));
+
+describe('the Bot API front, inbound', () => {
+  it('hands a text, a photo, a voice note, a document, an edit and a reaction over as they came', async () => {
+    const u = h.tg.user(CHAT);
+    const text = u.says('hello OpenClaw');
+    let d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.message?.text).toBe('hello OpenClaw');
+
+    u.sendsPhoto(new Uint8Array([1, 2, 3, 4]), 'a photo');
+    d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.message?.photo).toHaveLength(2);
+
+    u.sendsVoice();
+    d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.message?.voice?.mime_type).toBe('audio/ogg');
+
+    u.sendsDocument('report.pdf', new Uint8Array([5, 6]), 'read this', 'application/pdf');
+    d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.message?.document?.file_name).toBe('report.pdf');
+
+    u.edits(text, 'hello again, OpenClaw');
+    d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.edited_message?.text).toBe('hello again, OpenClaw');
+
+    u.reacts(text, '👍');
+    d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.message_reaction?.new_reaction).toEqual([{ type: 'emoji', emoji: '👍' }]);
+
+    // Delivered in order, each once.
+    const ids = oc.received.map((x) => x.update_id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+    // brainstem answered none of them: no brain call, no message of its own in the chat.
+    expect(h.llama.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(0);
+    expect(h.tg.botMessages(CHAT)).toHaveLength(0);
+  });
+
+  it('hands a press on the downstream bot’s own button to it', async () => {
+    const m = await oc.bot.api.sendMessage(CHAT, 'Approve?', {
+      reply_markup: { inline_keyboard: [[{ text: 'Yes', callback_data: 'approve:42' }]] },
+    });
+    h.tg.user(CHAT).presses(m.message_id, 'approve:42');
+    const d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.callback_query?.data).toBe('approve:42');
+    expect(h.tg.callbackAnswers).toHaveLength(0);
+  });
+
+  it('answers /mode, /usage and a press on its mode keyboard itself; none reaches the downstream bot', async () => {
+    const owner = h.tg.user(OWNER);
+    const ownIds: number[] = [];
+    owner.says('/mode');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    const menu = await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((x) => /Modes/.test(x.text)));
+    const buttons = (
+      menu.replyMarkup as { inline_keyboard: { callback_data: string }[][] }
+    ).inline_keyboard.flat();
+    expect(buttons.every((b) => b.callback_data.startsWith('bs:'))).toBe(true);
+    owner.presses(menu.messageId, 'bs:mode:local');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => h.tg.callbackAnswers.length > 0);
+    await h.tg.waitFor(() => /Already in mode/.test(menu.text));
+    owner.says('/usage');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((x) => /Usage|Consommation/.test(x.text)));
+    owner.says('passe en mode local');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(
+      () => h.tg.botMessages(OWNER).filter((x) => /Already in mode local/.test(x.text)).length,
+    );
+    owner.says('/bstatus');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((x) => /Status/.test(x.text)));
+
+    await settled();
+    const got = receivedIds();
+    expect(ownIds.filter((id) => got.has(id))).toEqual([]);
+  });
+
+  it('gives /new, /status and /help to the downstream bot, and /oc_usage as its own /usage', async () => {
+    const u = h.tg.user(CHAT);
+    const before = h.tg.botMessages(CHAT).length;
+    for (const command of ['/new', '/status', '/help']) {
+      u.says(command);
+      const d = await delivered();
+      expect(d.got).toEqual(d.sent);
+    }
+    u.says('/oc_usage 7d');
+    const { got } = await delivered();
+    expect(got.message?.text).toBe('/usage 7d');
+    expect(got.message?.entities).toEqual([{ type: 'bot_command', offset: 0, length: 6 }]);
+    // brainstem said nothing: these are OpenClaw's to answer.
+    expect(h.tg.botMessages(CHAT)).toHaveLength(before);
+  });
+
+  it('answers its shortcut words and /run itself', async () => {
+    const owner = h.tg.user(OWNER);
+    const ownIds: number[] = [];
+    owner.says('tests');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((m) => /all green/.test(m.text)), {
+      timeoutMs: 15_000,
+    });
+    owner.says('/run');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((m) => /git_log/.test(m.text)));
+    await settled();
+    const got = receivedIds();
+    expect(ownIds.filter((id) => got.has(id))).toEqual([]);
+  });
+
+  it('leaves strangers to OpenClaw’s own access policy, but refuses them brainstem’s commands', async () => {
+    const stranger = h.tg.user(STRANGER);
+    stranger.says('hi, may I pair?');
+    const d = await delivered();
+    expect(d.got).toEqual(d.sent);
+    // A switch request or a shortcut word from a stranger is plain text for OpenClaw, not brainstem's to refuse.
+    stranger.says('switch to local');
+    await delivered();
+    stranger.says('tests');
+    await delivered();
+    expect(h.tg.botMessages(STRANGER)).toHaveLength(0);
+
+    stranger.says('/mode');
+    const id = Number(h.tg.updateLog.at(-1)?.update_id);
+    await h.tg.waitFor(() => h.tg.botMessages(STRANGER).find((m) => /This bot is private/.test(m.text)));
+    await settled();
+    expect(receivedIds().has(id)).toBe(false);
+  });
+});

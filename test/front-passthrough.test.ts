@@ -1,0 +1,172 @@
+/**
+ * The Bot API front, outbound: a second grammY bot (OpenClaw's channel) with
+ * its apiRoot on brainstem's front, against the Bot API emulator. Its calls
+ * reach Telegram as they came and Telegram's answers come back as they were;
+ * what must never reach Telegram is answered by the front.
+ */
+import { InputFile } from 'grammy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOWNSTREAM_COMMANDS, type Downstream, startDownstream } from './helpers/downstream-bot.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+let h: Harness;
+let oc: Downstream;
+let front: string;
+const CHAT = 112;
+/** A small PNG, bytes that must arrive unchanged. */
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+beforeAll(async () => {
+  h = await startHarness({ config: { telegram: { front: { enabled: true } } } });
+  front = `${h.service.url}/telegram`;
+  oc = await startDownstream(front, h.tg.token);
+});
+afterAll(async () => {
+  await oc?.stop();
+  await h?.close();
+});
+
+describe('the Bot API front, outbound', () => {
+  it('passes sendMessage, editMessageText and sendMessageDraft through unchanged', async () => {
+    const sent = await oc.bot.api.sendMessage(CHAT, '<b>Hello</b> from OpenClaw', { parse_mode: 'HTML' });
+    const stored = h.tg.botMessages(CHAT).find((m) => m.messageId === sent.message_id);
+    expect(stored?.raw).toBe('<b>Hello</b> from OpenClaw');
+    expect(stored?.entities).toEqual([{ type: 'bold', offset: 0, length: 5 }]);
+    expect(h.tg.callsOf('sendMessage', CHAT).at(-1)?.params).toEqual({
+      chat_id: CHAT,
+      text: '<b>Hello</b> from OpenClaw',
+      parse_mode: 'HTML',
+    });
+
+    const edited = await oc.bot.api.editMessageText(CHAT, sent.message_id, 'Edited by OpenClaw');
+    expect(edited).toMatchObject({ message_id: sent.message_id, text: 'Edited by OpenClaw' });
+    expect(stored?.history).toEqual(['Hello from OpenClaw', 'Edited by OpenClaw']);
+
+    expect(await oc.bot.api.sendMessageDraft(CHAT, 7, 'thinking…')).toBe(true);
+    expect(h.tg.drafts(CHAT).at(-1)).toEqual({ draftId: 7, text: 'thinking…' });
+  });
+
+  it('streams a multipart sendPhoto with a real file through, bytes unchanged', async () => {
+    const m = await oc.bot.api.sendPhoto(CHAT, new InputFile(PNG, 'dot.png'), { caption: 'a dot' });
+    const stored = h.tg.botMessages(CHAT).find((x) => x.messageId === m.message_id);
+    expect(stored?.photo?.fileName).toBe('dot.png');
+    expect(Buffer.from(stored?.photo?.bytes ?? new Uint8Array()).equals(PNG)).toBe(true);
+    expect(stored?.text).toBe('a dot');
+  });
+
+  it('passes getFile through and streams the file download', async () => {
+    const bytes = Buffer.from('a document OpenClaw reads');
+    h.tg.user(CHAT).sendsDocument('notes.txt', bytes);
+    const update = await h.tg.waitFor(() => oc.received.find((u) => u.message?.document));
+    const file = await oc.bot.api.getFile(update.message?.document?.file_id ?? '');
+    expect(file.file_path).toMatch(/^documents\//);
+    const res = await fetch(`${front}/file/bot${h.tg.token}/${file.file_path}`);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+
+  it('returns a 429 with its retry_after to the caller, whose auto-retry then succeeds', async () => {
+    h.tg.rateLimit('sendMessage', 1, 1);
+    const before = oc.answers.length;
+    await oc.bot.api.sendMessage(CHAT, 'after a 429');
+    expect(oc.answers.slice(before)).toEqual([
+      { method: 'sendMessage', ok: false, error_code: 429, retry_after: 1 },
+      { method: 'sendMessage', ok: true },
+    ]);
+    const calls = h.tg.callsOf('sendMessage', CHAT).slice(-2);
+    expect(calls.map((c) => c.errorCode ?? 200)).toEqual([429, 200]);
+  });
+
+  it('answers the webhook methods itself: the emulator never sees them, and sees one poller', async () => {
+    // brainstem's own deleteWebhook at start is the only one Telegram gets.
+    expect(h.tg.callsOf('deleteWebhook')).toHaveLength(1);
+    expect(oc.answers.filter((a) => a.method === 'deleteWebhook')).toEqual([
+      { method: 'deleteWebhook', ok: true },
+    ]);
+    expect(await oc.bot.api.getWebhookInfo()).toMatchObject({ url: '', pending_update_count: 0 });
+    await expect(oc.bot.api.setWebhook('https://example.com/hook')).rejects.toThrow(/long polling/);
+    expect(h.tg.callsOf('setWebhook')).toHaveLength(0);
+    expect(h.tg.callsOf('getWebhookInfo')).toHaveLength(0);
+    expect(await oc.bot.api.logOut()).toBe(true);
+    expect(await oc.bot.api.close()).toBe(true);
+    expect(h.tg.callsOf('logOut')).toHaveLength(0);
+    expect(h.tg.callsOf('close')).toHaveLength(0);
+    // Lower case is the same method for Telegram: it must not slip past to it.
+    const lower = await fetch(`${front}/bot${h.tg.token}/logout`, { method: 'POST' });
+    expect(await lower.json()).toEqual({ ok: true, result: true });
+    expect(h.tg.calls.filter((c) => c.method.toLowerCase() === 'logout')).toHaveLength(0);
+
+    expect(h.tg.polling.maxConcurrent).toBe(1);
+    expect(h.tg.polling.conflicts).toBe(0);
+    // brainstem asks Telegram for its own types and OpenClaw's (reactions included).
+    expect(h.tg.polling.allowedUpdates).toEqual(
+      expect.arrayContaining(['message', 'callback_query', 'edited_message', 'message_reaction']),
+    );
+  });
+
+  it('merges the command menus per scope and language, OpenClaw’s /usage shown as /oc_usage', async () => {
+    const names = (key: string) => h.tg.menus.get(key)?.map((c) => c.command) ?? [];
+    const brainstem = ['mode', 'bstop', 'run', 'usage', 'bstatus', 'creds', 'upgrade', 'bhelp'];
+    const openclaw = ['new', 'stop', 'status', 'help', 'model', 'oc_usage'];
+    await h.tg.waitFor(() => names('default|').includes('oc_usage') && names('default|fr').includes('new'));
+    expect(names('default|')).toEqual([...brainstem, ...openclaw]);
+    // French users see brainstem's French list and OpenClaw's (which has no French one).
+    expect(names('default|fr')).toEqual([...brainstem, ...openclaw]);
+    expect(h.tg.menus.get('default|fr')?.[0]?.description).toMatch(/changer de cerveau/);
+    expect(names('all_group_chats|')).toEqual([...brainstem, ...openclaw]);
+    expect(h.tg.menus.get('default|')?.find((c) => c.command === 'oc_usage')?.description).toBe(
+      'OpenClaw: Token usage of this session',
+    );
+    // OpenClaw reads back its own list, as it set it.
+    expect(await oc.bot.api.getMyCommands()).toEqual(DOWNSTREAM_COMMANDS);
+    // Setting the same list again costs Telegram no call.
+    const calls = h.tg.callsOf('setMyCommands').length;
+    await oc.bot.api.setMyCommands(DOWNSTREAM_COMMANDS);
+    expect(h.tg.callsOf('setMyCommands')).toHaveLength(calls);
+    // OpenClaw deleting its list leaves brainstem's.
+    await oc.bot.api.deleteMyCommands({ scope: { type: 'all_group_chats' } });
+    expect(names('all_group_chats|')).toEqual([]);
+    await oc.bot.api.deleteMyCommands();
+    expect(names('default|')).toEqual(brainstem);
+    await oc.bot.api.setMyCommands(DOWNSTREAM_COMMANDS);
+    expect(names('default|')).toEqual([...brainstem, ...openclaw]);
+  });
+
+  it('refuses a wrong token with Telegram’s 401, and the call reaches nothing', async () => {
+    const calls = h.tg.calls.length;
+    for (const url of [
+      `${front}/bot123456:WRONG-token/sendMessage`,
+      `${front}/bot123456:WRONG-token/getUpdates`,
+      `${front}/file/bot123456:WRONG-token/documents/file1.txt`,
+    ]) {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ chat_id: CHAT, text: 'sneaky' }),
+      });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ ok: false, error_code: 401, description: 'Unauthorized' });
+    }
+    expect(h.tg.calls.length).toBe(calls);
+    const unknown = await fetch(`${front}/nothing-here`);
+    expect(unknown.status).toBe(404);
+  });
+
+  it('never writes the bot token in a log line', () => {
+    const requests = h.logs.filter((l) => l.msg === 'request' && String(l.url).includes('/bot'));
+    expect(requests.length).toBeGreaterThan(5);
+    expect(
+      requests.every(
+        (l) =>
+          String(l.url).startsWith('/telegram/bot<redacted>/') ||
+          String(l.url).startsWith('/telegram/file/bot<redacted>/'),
+      ),
+    ).toBe(true);
+    const all = h.logs.map((l) => JSON.stringify(l)).join('\n');
+    expect(all).not.toContain(h.tg.token);
+    expect(all).not.toContain(h.tg.token.split(':')[1]);
+  });
+});

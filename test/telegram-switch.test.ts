@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+/**
+ * The README's promises about switching, through the Bot API emulator: a
+ * failed switch keeps the previous mode and says why; a message that arrives
+ * during a switch waits for it and is answered by the new mode.
+ */
+let h: Harness;
+/** The upstream of mode `big`: loading until a test says it is ready. */
+let big: FakeLlama;
+
+beforeAll(async () => {
+  big = await startFakeLlama({ loading: true });
+  h = await startHarness({
+    config: {
+      modes: {
+        big: { kind: 'llama', baseUrl: big.baseUrl, description: 'Big model' },
+        broken: { kind: 'llama', llamaModel: 'bad', description: 'Model whose unit is missing' },
+      },
+      llama: {
+        // Long enough for any load: only the test decides when `big` is ready.
+        readyTimeoutMs: 120_000,
+        models: {
+          bad: {
+            start: [
+              [process.execPath, '-e', 'console.error("Unit llama-bad.service not found."); process.exit(5)'],
+            ],
+          },
+        },
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  await big?.close();
+});
+
+const reply = (chatId: number, pattern: RegExp) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
+const chatRequests = (llama: FakeLlama) => llama.requests.filter((r) => r.path === '/v1/chat/completions');
+const lastUserContent = (llama: FakeLlama) =>
+  (
+    chatRequests(llama).at(-1)?.body as { messages: { role: string; content: string }[] } | undefined
+  )?.messages.at(-1)?.content;
+
+describe('switching from Telegram', { timeout: 90_000 }, () => {
+  it('a failed switch keeps the previous mode and says why', async () => {
+    const u = h.tg.user(112);
+    u.says('/mode broken');
+    const failed = await reply(112, /❌ Switch to broken failed/);
+    expect(failed.text).toMatch(/exit code 5/);
+    expect(failed.text).toContain('Unit llama-bad.service not found.');
+    expect(failed.text).toMatch(/Still on local\.$/);
+    expect(h.service.core.switcher.active().id).toBe('local');
+    const notice = await reply(OWNER, /Switch to broken failed/);
+    expect(notice.text).toMatch(/Still on local\.$/);
+
+    // The previous mode goes on answering.
+    u.says('are you there?');
+    await reply(112, /^echo: are you there\?$/);
+    u.says('/status');
+    expect((await reply(112, /^⚙️ \[proxy\] Status\n/)).text).toMatch(/Active mode: local/);
+  });
+
+  it('a message sent during a switch waits for it, then the new mode answers it', async () => {
+    const u = h.tg.user(113);
+    u.says('/mode big');
+    // Once the user sees the switch under way, it is: big's readiness says "loading" until the test says.
+    await reply(113, /Switching to big…/);
+    expect(h.service.core.switcher.isSwitching()).toBe(true);
+
+    const typing = h.tg.callsOf('sendChatAction', 113).length;
+    u.says('during the switch');
+    // The message is taken (typing shows) but no brain has it: it waits for the switch.
+    await h.tg.waitFor(() => h.tg.callsOf('sendChatAction', 113).length > typing, { timeoutMs: 60_000 });
+    expect(lastUserContent(h.llama)).not.toBe('during the switch');
+    expect(chatRequests(big)).toEqual([]);
+    expect(h.service.core.switcher.active().id).toBe('local');
+
+    big.setLoading(false);
+    await reply(113, /✅ Mode big is ready \(from local/);
+    await reply(113, /^echo: during the switch$/);
+    expect(lastUserContent(big)).toBe('during the switch');
+    expect(chatRequests(h.llama).some((r) => JSON.stringify(r.body).includes('during the switch'))).toBe(
+      false,
+    );
+    expect(h.service.core.switcher.active().id).toBe('big');
+  });
+});
