@@ -684,6 +684,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (!isPlainObject(fileValue)) throw new ConfigError([`${configPath}: must hold a JSON object`]);
   }
   const problems: string[] = [];
+  if (isPlainObject(fileValue) && 'openclaw' in fileValue) {
+    problems.push(
+      `${configPath}: openclaw: the gateway relay is gone; OpenClaw's own Telegram channel now polls brainstem's Bot API front (set telegram.front.enabled, see the README's "OpenClaw setup") and this section must go`,
+    );
+    const { openclaw: _gone, ...rest } = fileValue;
+    fileValue = rest;
+  }
   const merged = overlay(fileValue, envOverlay(env, problems)) as Record<string, unknown>;
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) problems.push(...formatIssues(parsed.error, configPath));

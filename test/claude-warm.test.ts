@@ -237,7 +237,8 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
   it('never gives a turn to the warm process of another session, conversation or cwd', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
-    h.fake.script((req) => text(`answer to ${req.lastUserText}`));
+    // Answers the new words only: a fresh session gets the client's earlier turns replayed before them.
+    h.fake.script((req) => text(`answer to ${req.lastUserText.split('\n').at(-1)}`));
     await collect(h.brain.turn(userTurn('first'), signal()));
 
     // Same key, but a new conversation (no assistant message in the history).
@@ -249,7 +250,12 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     const id = h.sessions.get('test:1', 'assistant')?.brainSessionId as string;
     h.sessions.set('test:1', 'assistant', id, '/somewhere/else');
     await collect(h.brain.turn(followUp('other cwd'), signal()));
-    expect(h.fake.mainRequests().at(-1)?.userTexts).toEqual(['other cwd']);
+    // A fresh session, so the client's earlier turns are replayed before the new one (brains/claude-code/prompt.ts).
+    const replayed = h.fake.mainRequests().at(-1)?.userTexts ?? [];
+    expect(replayed).toHaveLength(1);
+    expect(replayed[0]).toMatch(
+      /^<history source="client">\nuser: first\n\nassistant: answer\n<\/history>\n\nother cwd$/,
+    );
 
     // The conversation now maps to another session (unknown to the CLI, so it starts afresh once).
     h.sessions.set('test:1', 'assistant', randomUUID(), h.cwd);
