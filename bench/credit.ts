@@ -16,7 +16,6 @@ import path from 'node:path';
 import { CreditMeter } from '../src/credit/meter.js';
 import { CreditSource } from '../src/credit/plan.js';
 import { KvStore, openDb } from '../src/db/index.js';
-import { toolsPart } from '../src/tools/index.js';
 import { type Billing, UsageLedger } from '../src/usage.js';
 import {
   claudeTestEnv,
@@ -138,7 +137,7 @@ async function ledgerVsCli(): Promise<Record<string, unknown>> {
         keyed: { kind: 'claude', env: { ANTHROPIC_API_KEY: 'sk-bench-key' } },
       },
     },
-    parts: [toolsPart],
+    parts: { tools: true },
   });
   try {
     const history = new Map<string, { role: 'user' | 'assistant'; content: string }[]>();

@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Readiness } from '../brains/types.js';
 import type { Core } from './core.js';
 import { html } from './html.js';
 import { formatDuration, formatUtc, noticeLang, t } from './i18n.js';
-import type { Part } from './service.js';
+import type { Part } from './part.js';
+import { settleWithin } from './wait.js';
 
 /**
  * Tells the owner when the active mode's brain stops answering its readiness
@@ -65,12 +65,8 @@ export class BrainMonitor {
       kv.set(OUTAGE_KEY, '');
     }
     // Through the readiness board: joins a probe already running rather than starting a second one.
-    const result = await Promise.race([
-      this.core.readiness.probe(mode.id),
-      sleep(this.opts.probeTimeoutMs, undefined, { ref: false }).then(
-        (): Readiness => ({ ok: false, reason: `no answer within ${this.opts.probeTimeoutMs} ms` }),
-      ),
-    ]);
+    const late: Readiness = { ok: false, reason: `no answer within ${this.opts.probeTimeoutMs} ms` };
+    const result = await settleWithin(this.core.readiness.probe(mode.id), this.opts.probeTimeoutMs, late);
     if (this.stopped || switcher.isSwitching() || switcher.active().id !== mode.id) return;
     const lang = noticeLang(kv);
     const current = this.outage();
@@ -123,16 +119,12 @@ export class BrainMonitor {
   }
 }
 
-export function createBrainMonitorPart(opts: BrainMonitorOptions = {}): Part {
-  return async (core) => {
-    const monitor = new BrainMonitor(core, {
-      intervalMs: opts.intervalMs ?? 30_000,
-      failuresBeforeDown: opts.failuresBeforeDown ?? 2,
-      probeTimeoutMs: opts.probeTimeoutMs ?? 10_000,
-    });
-    return { start: () => monitor.start(), stop: () => monitor.stop() };
-  };
+/** Probes the active brain every 30 s by default; down after two failures in a row. */
+export function brainMonitorPart(core: Core, opts: BrainMonitorOptions = {}): Part {
+  const monitor = new BrainMonitor(core, {
+    intervalMs: opts.intervalMs ?? 30_000,
+    failuresBeforeDown: opts.failuresBeforeDown ?? 2,
+    probeTimeoutMs: opts.probeTimeoutMs ?? 10_000,
+  });
+  return { start: () => monitor.start(), stop: () => monitor.stop() };
 }
-
-/** Probes the active brain every 30 s; down after two failures in a row. */
-export const brainMonitorPart: Part = createBrainMonitorPart();

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { grantsBrainstemTools } from '../brains/claude-code/args.js';
+import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.

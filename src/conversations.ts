@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChatMessage, ToolCall } from '../brains/types.js';
-import type { ChatEvent } from './chat.js';
+import type { ChatEvent } from './chat/request.js';
 import type { Db } from './db/index.js';
 import { historyDigest, lastAssistantIndex } from './text.js';
 import { collectToolCall } from './tool-calls.js';

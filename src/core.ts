@@ -5,7 +5,9 @@ import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
 import { type ApiToken, loadApiToken } from './api-token.js';
-import { ChatService } from './chat.js';
+import { AuditLog } from './audit.js';
+import type { ChatPorts } from './chat/ports.js';
+import { ChatService } from './chat/service.js';
 import { type Config, modeCwd } from './config.js';
 import { ConversationMap } from './conversations.js';
 import { Budgets } from './credit/budget.js';
@@ -34,6 +36,8 @@ export interface Core {
   logger: Logger;
   db: Db;
   kv: KvStore;
+  /** Tool calls and approval decisions, whoever made them. */
+  audit: AuditLog;
   apiToken: ApiToken;
   sessions: SessionStore;
   /** Which conversation an OpenAI request continues when it names none. */
@@ -51,7 +55,7 @@ export interface Core {
   meter: CreditMeter;
   /** Its notices and the switch before it runs dry. */
   creditWatcher: CreditWatcher;
-  /** Filled in by main once the HTTP server listens; Claude brains read it per turn. */
+  /** Filled in by the service once the HTTP server listens; Claude brains read it per turn. */
   mcp: McpEndpoint;
   /** Every `claude` process brainstem runs counts here (claude.maxProcesses). */
   claudeProcesses: ProcessCap;
@@ -62,9 +66,15 @@ export interface Core {
 /** Bound of one readiness probe; each brain bounds its own probe more tightly. */
 const READINESS_PROBE_TIMEOUT_MS = 40_000;
 
-export function createCore(config: Config, logger: Logger, version: string): Core {
+/**
+ * The core on the data dir: the database, the brains, the switcher and the chat.
+ * `ports` is how the chat reaches the parts built from the core later (see ChatPorts).
+ */
+export function createCore(config: Config, logger: Logger, version: string, ports: ChatPorts): Core {
+  const startedAt = Date.now();
   const db = openDb(config.dataDir);
   const kv = new KvStore(db);
+  const audit = new AuditLog(db, logger.child({ part: 'audit' }));
   const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
   const sessions = new SessionStore(db, config.claude.sessionTtlHours * 3_600_000);
   const conversations = new ConversationMap(db, config.claude.sessionTtlHours * 3_600_000);
@@ -129,11 +139,14 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     switcher,
     ledger,
     notifier,
+    audit,
     logger,
-    db,
+    ports,
     readiness,
     budgets,
     meter,
+    startedAt,
+    version,
   });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
   const creditWatcher = new CreditWatcher({
@@ -151,6 +164,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     logger,
     db,
     kv,
+    audit,
     apiToken,
     sessions,
     conversations,
@@ -166,7 +180,7 @@ export function createCore(config: Config, logger: Logger, version: string): Cor
     creditWatcher,
     mcp,
     claudeProcesses,
-    startedAt: Date.now(),
+    startedAt,
     version,
   };
 }

@@ -7,7 +7,6 @@ import { html } from './html.js';
 import { formatDuration, formatUtc, type Lang, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notices.js';
-import type { Part } from './service.js';
 
 /**
  * The Claude subscription's OAuth credentials file, watched so the owner hears
@@ -240,17 +239,3 @@ export class CredentialsWatcher {
     this.deadline = setTimeout(() => void this.check(), delay);
   }
 }
-
-/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */
-export const credentialsPart: Part = async (core) => {
-  if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
-  const watcher = new CredentialsWatcher({
-    file: core.config.claude.credentialsFile,
-    kv: core.kv,
-    notifier: core.notifier,
-    logger: core.logger.child({ part: 'credentials' }),
-    warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
-    pollIntervalMs: core.config.credentials.pollIntervalMs,
-  });
-  return { start: () => watcher.start(), stop: async () => watcher.stop() };
-};

@@ -2,22 +2,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { lockDataDir } from './instance-lock.js';
 import { createLogger } from './logger.js';
-import type { Part } from './service.js';
-
-/** grammY and its plugins load only when a bot token is set: start-up stays fast without Telegram. */
-const telegramPart: Part = async (core) =>
-  core.config.telegram.token ? (await import('../handlers/telegram/index.js')).telegramPart(core) : undefined;
-
-/** Optional parts wired into the service; each one decides from the config whether it runs. */
-async function loadParts(): Promise<Part[]> {
-  const [{ toolsPart }, { credentialsPart }, { brainMonitorPart }] = await Promise.all([
-    import('./tools/index.js'),
-    import('./credentials.js'),
-    import('./brain-monitor.js'),
-  ]);
-  // Tools first: the Telegram layer looks them up when it starts.
-  return [toolsPart, credentialsPart, brainMonitorPart, telegramPart];
-}
 
 async function serve(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -32,9 +16,13 @@ async function serve(): Promise<void> {
   }
   // Before the rest of brainstem loads: a second instance on this data dir is refused at once.
   const lock = lockDataDir(config.dataDir);
-  const [{ startService }, parts] = await Promise.all([import('./service.js'), loadParts()]);
+  // The one place the core meets the faces: src/ and brains/ never import handlers/.
+  const [{ startService, ALL_PARTS }, { faces }] = await Promise.all([
+    import('./service.js'),
+    import('../handlers/index.js'),
+  ]);
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, logger, parts, lock);
+  const service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;

@@ -1,115 +1,202 @@
-import type { FastifyInstance } from 'fastify';
-import { buildServer, type RouteSet } from '../handlers/http/server.js';
+import type { Approver } from '../brains/types.js';
+import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
+import type { ChatPorts } from './chat/ports.js';
 import type { Config } from './config.js';
 import { type Core, createCore } from './core.js';
+import { CredentialsWatcher } from './credentials.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
+import type { Part } from './part.js';
+import { buildTools, type Tools } from './tools/index.js';
 import { packageVersion } from './version.js';
+import { waitAtMost } from './wait.js';
+
+/**
+ * The service's lifecycle, the same in `brainstem serve` and in tests: the
+ * core, the parts chosen, the faces handed in by main (the core knows them
+ * only by the small interfaces below), then listen, then start.
+ */
+
+/** The HTTP face as the lifecycle sees it: its routes are set up when it is built, before listen. */
+export interface HttpFace {
+  /** Starts listening on config.server; resolves with the port. */
+  listen(): Promise<number>;
+  /** Stops taking requests; resolves once the open ones are answered. */
+  close(): Promise<void>;
+}
+
+/** The chat face (Telegram): a part, and the approver of turns that come without one. */
+export interface BotFace extends Part {
+  approver?: Approver;
+}
+
+/**
+ * How main builds the faces from the core and the tools (handlers/index.ts):
+ * the bot first (undefined when no bot token is set), then HTTP, which may
+ * serve what the bot brings (its Bot API front), known here only as `Bot`.
+ */
+export interface Faces<Bot extends BotFace = BotFace> {
+  bot(core: Core, tools: Tools | undefined): Promise<Bot | undefined>;
+  http(core: Core, tools: Tools | undefined, bot: Bot | undefined): Promise<HttpFace>;
+}
+
+/** Which parts run around the core: all of them in `brainstem serve`, the ones a test needs in tests. */
+export interface PartChoice {
+  /** The infra tools: /api, /mcp, /run and the shortcut words. */
+  tools?: boolean;
+  /** The Telegram bot, when TELEGRAM_BOT_TOKEN is set. */
+  bot?: boolean;
+  /** The Claude credentials watcher, when some mode runs on Claude. */
+  credentials?: boolean;
+  /** The active brain's health monitor. */
+  brainMonitor?: boolean | BrainMonitorOptions;
+}
+
+export const ALL_PARTS: PartChoice = { tools: true, bot: true, credentials: true, brainMonitor: true };
+
+export interface ServiceOptions<Bot extends BotFace = BotFace> {
+  faces: Faces<Bot>;
+  parts?: PartChoice;
+  /** The data dir's instance lock, taken by main before loading the rest; taken here when absent. */
+  lock?: InstanceLock;
+}
 
 export interface Service {
   core: Core;
-  app: FastifyInstance;
+  /** The tools, when they run. */
+  tools?: Tools;
+  /** What the chat core uses of the parts (see ChatPorts). */
+  ports: ChatPorts;
   /** http://host:port of the listening server. */
   url: string;
   /** Stops taking requests, lets running turns end within the grace period, closes the database. */
   stop(graceMs?: number): Promise<void>;
 }
 
-/**
- * Optional parts of the service (Telegram bot, tools, MCP). A part is built
- * before the server listens, since fastify takes routes only until then, and
- * does nothing outside yet: `start` (polling, watchers, notices) runs once the
- * server listens, so an instance that cannot listen starts nothing.
- */
-export type Part = (
-  core: Core,
-) => Promise<{ routes?: RouteSet; start?: () => void; stop?: () => Promise<void> } | undefined>;
-
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /**
- * Starts brainstem on the data dir that `lock` holds; without one, the lock is
- * taken here, before anything else, so a second instance on it touches nothing.
+ * Starts brainstem on the data dir that the lock holds: the core, then the
+ * tools, the watchers and the faces (none started), then listen, then each
+ * part's start. A failure before listening closes what it opened.
  */
-export async function startService(
+export async function startService<Bot extends BotFace>(
   config: Config,
   logger: Logger,
-  parts: Part[] = [],
-  lock: InstanceLock = lockDataDir(config.dataDir),
+  opts: ServiceOptions<Bot>,
 ): Promise<Service> {
   const started = Date.now();
-  let listening: Listening;
+  const lock = opts.lock ?? lockDataDir(config.dataDir);
+  let wired: Wired;
   try {
-    listening = await listen(config, logger, parts);
+    wired = await wire(config, logger, opts);
   } catch (err) {
     lock.release();
     throw err;
   }
-  const { core, app, starts, stops } = listening;
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  const { core, tools, ports, http, parts, port } = wired;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const url = `http://${host}:${port}`;
-  // Offered to Claude Code only when the MCP part is wired: the CLI waits for its MCP servers at start-up.
-  if (app.hasRoute({ method: 'POST', url: '/mcp' })) {
-    core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
-  }
+  // Offered to Claude Code only when the tools run: the CLI waits for its MCP servers at start-up.
+  if (tools) core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
   // Background readiness probes (/health answers from their last results; stopped by chat.drain).
   core.readiness.start();
-  for (const start of starts) start();
+  for (const part of parts) part.start?.();
   announce(core, url, Date.now() - started);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.server.shutdownGraceMs) => {
     stopping ??= (async () => {
       // Order matters: stop taking work (bot updates, new requests), let running turns end, then close state.
-      const closing = app.close();
-      for (const s of stops) await s().catch((err) => logger.warn({ err }, 'part failed to stop'));
+      const closing = http.close();
+      for (const part of parts) {
+        await part.stop?.().catch((err) => logger.warn({ err }, 'part failed to stop'));
+      }
       core.limits.stop();
       core.creditWatcher.stop();
       await core.chat.drain(graceMs);
       // Warm Claude processes outlive turns; nothing will use them now.
       await Promise.all([...core.brains.values()].map((b) => b.close?.()));
-      await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
+      await waitAtMost(closing, 2000);
       core.db.pragma('wal_checkpoint(TRUNCATE)');
       core.db.close();
       lock.release();
     })();
     return stopping;
   };
-  return { core, app, url, stop };
+  return { core, tools, ports, url, stop };
 }
 
-interface Listening {
+interface Wired {
   core: Core;
-  app: FastifyInstance;
-  starts: (() => void)[];
-  stops: (() => Promise<void>)[];
+  tools: Tools | undefined;
+  ports: ChatPorts;
+  http: HttpFace;
+  /** In the order they start and stop. */
+  parts: Part[];
+  port: number;
 }
 
-/** The core, the parts built and their routes served; no part started yet. A failure closes what it opened. */
-async function listen(config: Config, logger: Logger, parts: Part[]): Promise<Listening> {
-  const core = createCore(config, logger, packageVersion());
-  let app: FastifyInstance | undefined;
+/** The core, the parts and the faces built, the server listening; no part started yet. */
+async function wire<Bot extends BotFace>(
+  config: Config,
+  logger: Logger,
+  opts: ServiceOptions<Bot>,
+): Promise<Wired> {
+  const choice = opts.parts ?? {};
+  // Filled in below as the tools and the bot are built; the chat reads it on every turn.
+  const ports: ChatPorts = {};
+  const core = createCore(config, logger, packageVersion(), ports);
+  let http: HttpFace | undefined;
   try {
-    const starts: (() => void)[] = [];
-    const stops: (() => Promise<void>)[] = [];
-    const routes: RouteSet[] = [];
-    for (const part of parts) {
-      const p = await part(core);
-      if (p?.routes) routes.push(p.routes);
-      if (p?.start) starts.push(p.start);
-      if (p?.stop) stops.push(p.stop);
+    const parts: Part[] = [];
+    const tools = choice.tools ? buildTools(core) : undefined;
+    if (tools) {
+      ports.answerer = tools.answerer;
+      ports.toolbox = tools.toolbox;
+      parts.push(tools);
     }
-    app = await buildServer(core, routes);
-    await app.listen({ host: config.server.host, port: config.server.port });
-    return { core, app, starts, stops };
+    const credentials = choice.credentials ? credentialsPart(core) : undefined;
+    if (credentials) parts.push(credentials);
+    if (choice.brainMonitor) {
+      parts.push(brainMonitorPart(core, choice.brainMonitor === true ? {} : choice.brainMonitor));
+    }
+    const bot = choice.bot ? await opts.faces.bot(core, tools) : undefined;
+    if (bot) {
+      // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the bot asks.
+      ports.approver = bot.approver;
+      parts.push({
+        start: () => bot.start?.(),
+        stop: async () => {
+          // Nobody can answer a question once the bot stops polling.
+          ports.approver = undefined;
+          await bot.stop?.();
+        },
+      });
+    }
+    http = await opts.faces.http(core, tools, bot);
+    const port = await http.listen();
+    return { core, tools, ports, http, parts, port };
   } catch (err) {
-    await app?.close();
+    await http?.close();
     core.limits.stop();
     core.db.close();
     throw err;
   }
+}
+
+/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */
+function credentialsPart(core: Core): Part | undefined {
+  if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
+  const watcher = new CredentialsWatcher({
+    file: core.config.claude.credentialsFile,
+    kv: core.kv,
+    notifier: core.notifier,
+    logger: core.logger.child({ part: 'credentials' }),
+    warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
+    pollIntervalMs: core.config.credentials.pollIntervalMs,
+  });
+  return { start: () => watcher.start(), stop: async () => watcher.stop() };
 }
 
 /** Says what runs, what is off and how to turn it on; never the token itself. */

@@ -1,5 +1,5 @@
 import type { BrainError } from '../brains/types.js';
-import type { ChatService } from './chat.js';
+import type { ChatService } from './chat/service.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
 import { ConditionalFallback } from './fallback.js';

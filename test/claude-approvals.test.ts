@@ -231,14 +231,15 @@ describe('approval decisions in the audit log', { timeout: 120_000 }, () => {
     );
     expect((await collect(denied)).filter((e) => e.type === 'approval')).toHaveLength(1);
 
-    chat.setDefaultApprover(async () => ({ behavior: 'allow', scope: 'session' }));
+    // The test plays the bot's part: it fills the chat port the bot fills when it runs.
+    svc.service.ports.approver = async () => ({ behavior: 'allow', scope: 'session' });
     const r = await svc.client.chat.completions.create(
       { model: 'assistant', messages: [{ role: 'user', content: 'endpoint turn' }] },
       { headers: { 'x-session-key': 'openclaw:main' } },
     );
     expect(r.choices[0]?.message.content).toBe('Done.');
 
-    chat.setDefaultApprover(undefined);
+    svc.service.ports.approver = undefined;
     await svc.client.chat.completions.create(
       { model: 'assistant', messages: [{ role: 'user', content: 'unanswered turn' }] },
       { headers: { 'x-session-key': 'openclaw:other' } },

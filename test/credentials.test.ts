@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telegramPart } from '../handlers/telegram/index.js';
-import { credentialsPart, readCredentials } from '../src/credentials.js';
+import { readCredentials } from '../src/credentials.js';
+import type { PartChoice } from '../src/service.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { OWNER, sleep, startHarness } from './telegram-harness.js';
@@ -40,7 +40,7 @@ const writeCreds = (expiresAt: number) =>
     }),
   );
 
-const start = (parts = [telegramPart, credentialsPart]) =>
+const start = (parts: PartChoice = { bot: true, credentials: true }) =>
   startHarness({
     tg,
     llama,
@@ -122,7 +122,7 @@ describe('Claude credentials', () => {
     await writeCreds(later);
     // brainstem without the bot: the renewal is seen and the notice waits in SQLite.
     const before = notices(/Claude credentials renewed/).length;
-    const headless = await start([credentialsPart]);
+    const headless = await start({ credentials: true });
     await tg.waitFor(() => headless.service.core.notifier.pending().some((n) => /renewed/.test(n.text)));
     await headless.stopService();
     expect(notices(/Claude credentials renewed/)).toHaveLength(before);

@@ -8,7 +8,6 @@
  */
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -48,7 +47,7 @@ beforeAll(async () => {
         keyed: { kind: 'claude', env: { ANTHROPIC_API_KEY: 'sk-test-keyed' } },
       },
     },
-    parts: [toolsPart],
+    parts: { tools: true },
   });
 });
 afterAll(async () => {

@@ -6,8 +6,6 @@
 import { tmpdir } from 'node:os';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telegramPart } from '../handlers/telegram/index.js';
-import { toolsPart } from '../src/tools/index.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -18,7 +16,7 @@ const STRANGER = 999;
 
 beforeAll(async () => {
   h = await startHarness({
-    parts: [toolsPart, telegramPart],
+    parts: { tools: true, bot: true },
     config: {
       telegram: { front: { enabled: true } },
       tools: { tests: { argv: [process.execPath, '-e', 'console.log("all green")'], cwd: tmpdir() } },

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { toolsPart } from '../src/tools/index.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -66,7 +65,7 @@ beforeAll(async () => {
   writeFileSync(path.join(roots, 'secret.txt'), SECRET);
   llama = await startFakeLlama({ chunkDelayMs: 1 });
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       defaultMode: 'local',
       server: { modeTag: false, allowedHosts: [ALLOWED_NAME] },

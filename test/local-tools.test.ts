@@ -3,7 +3,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -25,7 +24,7 @@ beforeAll(async () => {
       llama: { baseUrl: llama.baseUrl },
       tools: { git: { repo }, make: { dir: repo, targets: ['deploy'] } },
     },
-    parts: [toolsPart],
+    parts: { tools: true },
   });
 });
 afterAll(async () => {

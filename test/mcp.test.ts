@@ -7,7 +7,6 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { ApprovalRequest } from '../brains/types.js';
 import { ConfigError } from '../src/config.js';
-import { toolsPart } from '../src/tools/index.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -45,7 +44,7 @@ beforeAll(async () => {
   fake = await startFakeAnthropic();
   cli = await claudeTestEnv(fake.url);
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, approvalTimeoutMs: 1_000 },
       server: { modeTag: false },
@@ -136,7 +135,7 @@ describe('brainstem tools a Claude mode may run without asking', () => {
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const start = startTestService({
       dir,
-      parts: [toolsPart],
+      parts: { tools: true },
       config: {
         modes: { assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'nope'] } },
       },

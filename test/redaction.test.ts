@@ -3,7 +3,6 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
-import { toolsPart } from '../src/tools/index.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -38,7 +37,7 @@ async function api(tool: string, body: unknown) {
 
 beforeAll(async () => {
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: 'true' },
       tools: {

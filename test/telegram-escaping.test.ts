@@ -2,8 +2,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telegramPart } from '../handlers/telegram/index.js';
-import { toolsPart } from '../src/tools/index.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -36,7 +34,7 @@ beforeAll(async () => {
   cli = await claudeTestEnv(fake.url);
   h = await startHarness({
     env: { CLAUDE_BIN },
-    parts: [toolsPart, telegramPart],
+    parts: { tools: true, bot: true },
     config: {
       defaultMode: 'assistant',
       claude: { env: cli.env, maxRetries: 0 },

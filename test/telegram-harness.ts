@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { telegramPart } from '../handlers/telegram/index.js';
 import { type ConfigFile, loadConfig } from '../src/config.js';
-import { type Part, type Service, startService } from '../src/service.js';
+import type { PartChoice } from '../src/service.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { startWired, type WiredService } from './helpers/service.js';
 
 /** The owner gets the notices; the other allowed users give each test a chat of its own. */
 export const OWNER = 111;
@@ -23,7 +23,8 @@ export interface HarnessOptions {
   /** Merged over the base config (local mode on the fake llama, fast edits). */
   config?: ConfigFile;
   env?: Record<string, string>;
-  parts?: Part[];
+  /** Default: the bot alone. */
+  parts?: PartChoice;
   /** Reuse these instead of starting new ones (a restart on the same data dir). */
   tg?: FakeTelegram;
   llama?: FakeLlama;
@@ -33,7 +34,7 @@ export interface HarnessOptions {
 export interface Harness {
   tg: FakeTelegram;
   llama: FakeLlama;
-  service: Service;
+  service: WiredService;
   dir: string;
   logs: Record<string, unknown>[];
   /** Stops the service only (the fakes and the dir stay, for a restart). */
@@ -79,7 +80,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const service = await startService(config, logger, opts.parts ?? [telegramPart]);
+  const service = await startWired(config, logger, opts.parts ?? { bot: true });
   let stopped = false;
   const stopService = async () => {
     if (stopped) return;

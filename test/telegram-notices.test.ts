@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telegramPart } from '../handlers/telegram/index.js';
-import { createBrainMonitorPart } from '../src/brain-monitor.js';
 import { html } from '../src/html.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -9,10 +7,7 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({
-    parts: [
-      telegramPart,
-      createBrainMonitorPart({ intervalMs: 100, failuresBeforeDown: 2, probeTimeoutMs: 500 }),
-    ],
+    parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 2, probeTimeoutMs: 500 } },
     config: { telegram: { notifyChats: [OWNER, BLOCKED] } },
   });
 });

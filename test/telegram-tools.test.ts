@@ -7,8 +7,6 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telegramPart } from '../handlers/telegram/index.js';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import type { FakeMessage } from './fakes/telegram.js';
 import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
 
@@ -45,7 +43,7 @@ beforeAll(async () => {
   git('add', 'Makefile');
   git('-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', 'commit', '-q', '-m', 'feat: a Makefile');
   h = await startHarness({
-    parts: [toolsPart, telegramPart],
+    parts: { tools: true, bot: true },
     config: {
       telegram: { confirmTimeoutMs: CONFIRM_MS, approvers: [OWNER] },
       tools: {
@@ -73,7 +71,7 @@ const buttonsOf = (m: FakeMessage) =>
     (m.replyMarkup as { inline_keyboard?: { text: string; callback_data: string }[][] } | undefined)
       ?.inline_keyboard ?? []
   ).flat();
-const lastAudit = (tool: string) => toolsOf(h.service.core)?.registry.recentAudit(1, tool)[0];
+const lastAudit = (tool: string) => h.service.tools?.registry.recentAudit(1, tool)[0];
 const answerTo = (callbackId: string) =>
   h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === callbackId));
 
@@ -192,9 +190,7 @@ describe('tools from Telegram', () => {
     await sleep(300);
     expect(existsSync(file('released.txt'))).toBe(false);
     expect(
-      toolsOf(h.service.core)
-        ?.registry.recentAudit(50, 'make_target')
-        .some((a) => a.args.includes('release')),
+      h.service.tools?.registry.recentAudit(50, 'make_target').some((a) => a.args.includes('release')),
     ).toBe(false);
   });
 

@@ -2,9 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telegramPart } from '../handlers/telegram/index.js';
 import type { ConfigFile } from '../src/config.js';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import type { FakeMessage } from './fakes/telegram.js';
 import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
 import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
@@ -13,7 +11,7 @@ const base = mkdtempSync(path.join(tmpdir(), 'bst-tg-upgrade-'));
 const { work, other } = createUpgradeRemote(base);
 const stepsLog = path.join(base, 'steps.log');
 const reloadLog = path.join(base, 'reload.log');
-const parts = [toolsPart, telegramPart];
+const parts = { tools: true, bot: true };
 let h: Harness;
 let restarted: Harness | undefined;
 
@@ -99,7 +97,7 @@ describe('/upgrade', () => {
     await sleep(300);
     expect(head()).toBe(before);
     expect(lines(stepsLog)).toEqual([]);
-    expect(toolsOf(h.service.core)?.registry.recentAudit(1, 'self_upgrade')[0]).toMatchObject({
+    expect(h.service.tools?.registry.recentAudit(1, 'self_upgrade')[0]).toMatchObject({
       caller: 'telegram:113',
       args: '{"action":"check"}',
     });

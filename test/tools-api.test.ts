@@ -2,7 +2,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import { type FakeClaudeCli, startFakeClaudeCli } from './fakes/claude-cli.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -58,7 +57,7 @@ beforeAll(async () => {
   writeFileSync(path.join(scripts, 'slow.cjs'), SLOW);
   claude = await startFakeClaudeCli({ loggedIn: true });
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: claude.bin },
       tools: {
@@ -302,7 +301,7 @@ describe('a long command blocks nothing', () => {
 
   it('stops running commands when the service stops', async () => {
     const extra = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: {
         claude: { bin: claude.bin },
         tools: {
@@ -313,7 +312,7 @@ describe('a long command blocks nothing', () => {
         },
       },
     });
-    const tools = toolsOf(extra.service.core);
+    const tools = extra.service.tools;
     expect(tools).toBeDefined();
     const running = tools?.registry.call('run_tests', {}, { caller: 'test' });
     const pidFile = path.join(scripts, 'slow2.pid');

@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -43,7 +42,7 @@ beforeAll(async () => {
   cli = await claudeTestEnv(fake.url);
   const start = (warm: boolean) =>
     startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: {
         claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, warm: { enabled: warm } },
         server: { modeTag: false },
@@ -75,7 +74,7 @@ describe('brain_chat', () => {
   });
 
   it('streams the answer to onOutput as it comes', async () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     const chunks: string[] = [];
     const r = await tools?.registry.call(
       'brain_chat',

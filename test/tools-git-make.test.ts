@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -49,7 +48,7 @@ beforeAll(async () => {
   writeFileSync(path.join(repo, 'c.txt'), 'gamma\n');
   git('add', 'c.txt');
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: 'true' },
       tools: {

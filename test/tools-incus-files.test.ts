@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -75,7 +74,7 @@ beforeAll(async () => {
   symlinkSync(path.join(root, 'notes.txt'), path.join(root, 'inner-link'));
 
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: 'true' },
       tools: {
@@ -161,7 +160,7 @@ describe('incus allow-lists', () => {
     }).then(async (r) => ({ status: r.status, body: (await r.json()) as Answer }));
 
   it('allow nothing by default: no project, no instance, no program', async () => {
-    const bare = await startTestService({ parts: [toolsPart], config: { claude: { bin: 'true' } } });
+    const bare = await startTestService({ parts: { tools: true }, config: { claude: { bin: 'true' } } });
     try {
       const call = callOf(bare);
       const list = await call('incus_list', {});
@@ -178,14 +177,14 @@ describe('incus allow-lists', () => {
 
   it('run only the listed programs, and none when the list is empty', async () => {
     const strict = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: {
         claude: { bin: 'true' },
         tools: { incus: { instances: ['web'], projects: ['default'], commands: ['systemctl'] } },
       },
     });
     const noPrograms = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: { claude: { bin: 'true' }, tools: { incus: { instances: ['web'], projects: ['default'] } } },
     });
     try {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
-import { toolsOf, toolsPart } from '../src/tools/index.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -40,7 +39,7 @@ beforeAll(async () => {
   writeFileSync(path.join(repo, 'Makefile'), MAKEFILE);
   llama = await startFakeLlama();
   svc = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       // Words that are not a runnable shortcut go to the active brain: the fake llama-server echoes them.
       defaultMode: 'local',
@@ -116,7 +115,7 @@ describe('shortcut words through the OpenAI endpoint', () => {
   });
 
   it('leaves to the brain a shortcut its tool would refuse, and longer sentences', async () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     expect(tools?.resolveShortcut('lint')?.refusal).toContain('tools.lint.argv');
     const audited = () =>
       (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
@@ -138,7 +137,7 @@ describe('shortcut words through the OpenAI endpoint', () => {
 
 describe('the API the Telegram layer builds on', () => {
   it('resolves shortcut words to a tool call, with whether it mutates', () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     expect(tools?.resolveShortcut('deploy')).toEqual({
       word: 'deploy',
       tool: 'make_target',
@@ -157,7 +156,7 @@ describe('the API the Telegram layer builds on', () => {
   });
 
   it('prepares a call without running it, and calls with live output and the caller', async () => {
-    const tools = toolsOf(svc.service.core);
+    const tools = svc.service.tools;
     if (!tools) throw new Error('tools not started');
     expect(tools.registry.prepare('self_upgrade', { action: 'apply' }).mutating).toBe(true);
     expect(tools.registry.prepare('self_upgrade', {}).mutating).toBe(false);
@@ -181,7 +180,7 @@ describe('the API the Telegram layer builds on', () => {
 describe('configuration errors name the field', () => {
   const failing = async (tools: Record<string, unknown>) => {
     const err = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: { claude: { bin: 'true' }, tools },
     }).then(
       async (s) => {

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
 
@@ -75,7 +74,7 @@ beforeAll(async () => {
     `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n');`,
   );
   mkdirSync(serviceDir);
-  svc = await startTestService({ parts: [toolsPart], config: config(), dir: serviceDir });
+  svc = await startTestService({ parts: { tools: true }, config: config(), dir: serviceDir });
 });
 
 afterAll(async () => {
@@ -134,7 +133,7 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
 
   it('reports the outcome after brainstem comes back from the reload', async () => {
     await svc.close();
-    svc = await startTestService({ parts: [toolsPart], config: config(), dir: serviceDir });
+    svc = await startTestService({ parts: { tools: true }, config: config(), dir: serviceDir });
     await until(() => svc.service.core.notifier.pending().some((n) => n.kind === 'upgrade'));
     const notice = svc.service.core.notifier.pending().find((n) => n.kind === 'upgrade');
     expect(notice?.text).toMatch(new RegExp(`restarted after its upgrade \\w+ → ${target}`));
@@ -154,7 +153,7 @@ describe('self_upgrade failures', () => {
   it('stops at a failing step, and does not reload', async () => {
     pushUpstream('fix: broken build');
     const broken = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: config({
         steps: [[process.execPath, '-e', 'console.error("compile error"); process.exit(4)']],
       }),
@@ -176,7 +175,7 @@ describe('self_upgrade failures', () => {
   it('says so at once when the reload command fails', async () => {
     pushUpstream('feat: another');
     const noPm2 = await startTestService({
-      parts: [toolsPart],
+      parts: { tools: true },
       config: config({ reload: ['no-such-pm2-binary', 'reload', 'brainstem'] }),
     });
     try {

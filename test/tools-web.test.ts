@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolsPart } from '../src/tools/index.js';
 import { isNonPublic } from '../src/tools/web-fetch.js';
 import { type FakeBrave, startFakeBrave } from './fakes/brave.js';
 import { ARTICLE_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
@@ -46,12 +45,12 @@ beforeAll(async () => {
     `const u = new URL(process.argv[2]); console.log(JSON.stringify({ web: { results: [{ title: 'Delegated ' + u.searchParams.get('q'), url: 'https://example.org/', description: 'from the delegate' }] } }));`,
   );
   guarded = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: { claude: { bin: 'true' }, tools: { webSearch: { baseUrl: brave.baseUrl } } },
     env: { BRAVE_API_KEY: KEY },
   });
   allowed = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: 'true' },
       tools: {
@@ -67,7 +66,7 @@ beforeAll(async () => {
     },
   });
   delegating = await startTestService({
-    parts: [toolsPart],
+    parts: { tools: true },
     config: {
       claude: { bin: 'true' },
       tools: {
@@ -262,7 +261,7 @@ describe('web_search (Brave)', () => {
   });
 
   it('is off, with a clear message, without a key', async () => {
-    const plain = await startTestService({ parts: [toolsPart], config: { claude: { bin: 'true' } } });
+    const plain = await startTestService({ parts: { tools: true }, config: { claude: { bin: 'true' } } });
     try {
       const { status, body } = await api(plain, 'web_search', { query: 'x' });
       expect(status).toBe(501);

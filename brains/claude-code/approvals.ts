@@ -1,4 +1,5 @@
 import type { Logger } from '../../src/logger.js';
+import { PROXY_TAG } from '../../src/notices.js';
 import type {
   ApprovalDecision,
   ApprovalRequest,
@@ -7,9 +8,9 @@ import type {
   TurnEvent,
   TurnRequest,
 } from '../types.js';
-import { brainstemToolName } from './args.js';
 import { formatDuration } from './errors.js';
 import type { PermissionAnswer } from './stdin.js';
+import { brainstemToolName } from './tool-names.js';
 
 /**
  * Answers the CLI's permission requests (tools outside the mode's allow-list)
@@ -22,7 +23,6 @@ import type { PermissionAnswer } from './stdin.js';
  * tool itself.
  */
 
-const PROXY = '⚙️ [proxy]';
 const SUMMARY_MAX = 300;
 const NOTICE_SUMMARY_MAX = 120;
 
@@ -82,7 +82,7 @@ export class Approvals {
     if (!turn.approve) {
       emit({
         type: 'notice',
-        text: `${PROXY} Claude wanted to use ${what}, which needs approval; approvals are not available for this turn, so it was denied.`,
+        text: `${PROXY_TAG} Claude wanted to use ${what}, which needs approval; approvals are not available for this turn, so it was denied.`,
       });
       return settle(
         deny(`Permission to use ${p.tool} was denied: tool approvals are not available for this turn.`),
@@ -104,7 +104,7 @@ export class Approvals {
         const limit = formatDuration(this.o.timeoutMs);
         emit({
           type: 'notice',
-          text: `${PROXY} Nobody answered the approval request for ${what} within ${limit}, so it was denied.`,
+          text: `${PROXY_TAG} Nobody answered the approval request for ${what} within ${limit}, so it was denied.`,
         });
         return settle(
           deny(
@@ -117,7 +117,7 @@ export class Approvals {
         this.o.log.error({ err: asked.err, tool: p.tool }, 'the approver failed');
         emit({
           type: 'notice',
-          text: `${PROXY} The approval request for ${what} could not be asked, so it was denied.`,
+          text: `${PROXY_TAG} The approval request for ${what} could not be asked, so it was denied.`,
         });
         return settle(
           deny(`Permission to use ${p.tool} was denied: the approval request could not be asked.`),

@@ -1,9 +1,5 @@
 import type { ModeConfig } from '../../src/config.js';
-
-/** The MCP server name brainstem registers; its tools are `mcp__brainstem__<tool>` to the CLI. */
-export const MCP_SERVER_NAME = 'brainstem';
-
-const OWN_PREFIX = `mcp__${MCP_SERVER_NAME}`;
+import { brainstemToolName, grantsBrainstemTools } from './tool-names.js';
 
 export interface ArgsInput {
   mode: ModeConfig;
@@ -46,20 +42,4 @@ export function buildArgs({
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
   if (mode.deniedTools.length > 0) args.push('--disallowedTools', ...mode.deniedTools);
   return args;
-}
-
-/** The name the CLI gives a brainstem tool. */
-export function brainstemToolName(tool: string): string {
-  return `${OWN_PREFIX}__${tool}`;
-}
-
-/**
- * Whether a CLI permission rule would allow brainstem tools wholesale: the
- * server itself, a name under it, or a wildcard (`mcp__*`, `mcp__brainstem__make_*`)
- * that reaches them.
- */
-export function grantsBrainstemTools(rule: string): boolean {
-  if (rule === OWN_PREFIX || rule.startsWith(`${OWN_PREFIX}__`)) return true;
-  const star = rule.indexOf('*');
-  return star >= 0 && `${OWN_PREFIX}__`.startsWith(rule.slice(0, star));
 }

@@ -1,3 +1,5 @@
+import { PROXY_TAG } from '../../src/notices.js';
+import { scrubText } from '../../src/redact.js';
 import type { BrainError } from '../types.js';
 import type { CliResult, RateLimitInfo } from './stream-json.js';
 
@@ -6,8 +8,6 @@ import type { CliResult, RateLimitInfo } from './stream-json.js';
  * on. Every message starts with the proxy tag (it is brainstem speaking, not
  * Claude), holds no secret and no stack trace.
  */
-
-const PROXY = '⚙️ [proxy]';
 
 /** What the CLI said about a failure, gathered while reading its output. */
 export interface FailureSignals {
@@ -84,7 +84,7 @@ export function classifyFailure(s: FailureSignals): BrainError {
     return {
       kind: 'usage_limit',
       limit: 'turn_budget',
-      message: `${PROXY} This turn reached its spending cap (${shortReason(text) || '--max-budget-usd'}) and was stopped.`,
+      message: `${PROXY_TAG} This turn reached its spending cap (${shortReason(text) || '--max-budget-usd'}) and was stopped.`,
     };
   }
   if (isCreditSpent(s)) {
@@ -96,7 +96,7 @@ export function classifyFailure(s: FailureSignals): BrainError {
       limit: 'credit',
       status: status ?? 429,
       resetsAt,
-      message: `${PROXY} Claude's monthly Agent SDK credit is spent; ${when}.`,
+      message: `${PROXY_TAG} Claude's monthly Agent SDK credit is spent; ${when}.`,
     };
   }
   if (s.rateLimit?.status === 'rejected' || USAGE_LIMIT_TEXT.test(text)) {
@@ -106,26 +106,26 @@ export function classifyFailure(s: FailureSignals): BrainError {
     return {
       kind: 'auth',
       status,
-      message: `${PROXY} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP}`,
+      message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP}`,
     };
   }
   if (status === 429 || s.apiError === 'rate_limit') {
     return {
       kind: 'rate_limit',
       status: status ?? 429,
-      message: `${PROXY} Claude's API is limiting requests right now (429); try again in a moment.`,
+      message: `${PROXY_TAG} Claude's API is limiting requests right now (429); try again in a moment.`,
     };
   }
   if (s.result) {
     return {
       kind: 'upstream_error',
       status,
-      message: `${PROXY} Claude Code failed: ${shortReason(text) || 'no reason given'}`,
+      message: `${PROXY_TAG} Claude Code failed: ${shortReason(text) || 'no reason given'}`,
     };
   }
   return {
     kind: 'upstream_error',
-    message: `${PROXY} Claude Code stopped without an answer (${exitReason(s)}).`,
+    message: `${PROXY_TAG} Claude Code stopped without an answer (${exitReason(s)}).`,
   };
 }
 
@@ -139,7 +139,7 @@ function usageLimitError(info: RateLimitInfo | undefined, status: number | undef
     kind: 'usage_limit',
     status: status ?? 429,
     resetsAt: info?.resetsAt,
-    message: `${PROXY} Claude's subscription usage limit is reached (${which}); ${when}.`,
+    message: `${PROXY_TAG} Claude's subscription usage limit is reached (${which}); ${when}.`,
   };
 }
 
@@ -180,21 +180,14 @@ export function shortReason(text: string, max = 240): string {
       .split('\n')
       .map((l) => l.trim())
       .find((l) => l.length > 0 && !/^at\s/.test(l)) ?? '';
-  const scrubbed = scrub(line);
+  const scrubbed = scrubText(line);
   return scrubbed.length > max ? `${scrubbed.slice(0, max - 1)}…` : scrubbed;
-}
-
-/** Masks what looks like an API key, OAuth token or bearer credential. */
-export function scrub(text: string): string {
-  return text
-    .replace(/\bsk-[A-Za-z0-9_-]{6,}/g, '[redacted]')
-    .replace(/\b(Bearer|x-api-key:?)\s+\S+/gi, '$1 [redacted]');
 }
 
 export function timeoutError(ms: number): BrainError {
   return {
     kind: 'upstream_error',
-    message: `${PROXY} Claude Code was stopped after ${formatDuration(ms)} (the turn time limit, claude.turnTimeoutMs); the task may be unfinished.`,
+    message: `${PROXY_TAG} Claude Code was stopped after ${formatDuration(ms)} (the turn time limit, claude.turnTimeoutMs); the task may be unfinished.`,
   };
 }
 
@@ -203,7 +196,7 @@ export function busyError(max: number): BrainError {
   return {
     kind: 'rate_limit',
     status: 429,
-    message: `${PROXY} ${max} Claude Code process${max === 1 ? ' is' : 'es are'} running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.`,
+    message: `${PROXY_TAG} ${max} Claude Code process${max === 1 ? ' is' : 'es are'} running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.`,
   };
 }
 
@@ -213,27 +206,30 @@ export function formatDuration(ms: number): string {
   return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
 
-export const abortedError: BrainError = { kind: 'aborted', message: `${PROXY} The turn was stopped.` };
+export const abortedError: BrainError = { kind: 'aborted', message: `${PROXY_TAG} The turn was stopped.` };
 
 export const emptyPromptError: BrainError = {
   kind: 'bad_request',
-  message: `${PROXY} There is no message to send to Claude.`,
+  message: `${PROXY_TAG} There is no message to send to Claude.`,
 };
 
 /** The turn could not be set up (working directory, MCP config file). */
 export function prepareError(err: unknown): BrainError {
   const detail = err instanceof Error ? err.message : String(err);
-  return { kind: 'internal', message: `${PROXY} Claude Code could not be prepared: ${shortReason(detail)}` };
+  return {
+    kind: 'internal',
+    message: `${PROXY_TAG} Claude Code could not be prepared: ${shortReason(detail)}`,
+  };
 }
 
 /** The CLI could not be started at all. */
 export function spawnError(bin: string, code: string | undefined, detail: string): BrainError {
   if (code === 'ENOENT') {
-    return { kind: 'upstream_down', message: `${PROXY} ${notFound(bin)}` };
+    return { kind: 'upstream_down', message: `${PROXY_TAG} ${notFound(bin)}` };
   }
   return {
     kind: 'upstream_down',
-    message: `${PROXY} Claude Code could not be started: ${shortReason(detail)}`,
+    message: `${PROXY_TAG} Claude Code could not be started: ${shortReason(detail)}`,
   };
 }
 

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Config, ModeConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
+import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
 import type { Brain, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
@@ -13,7 +14,6 @@ import {
   emptyPromptError,
   isMissingSession,
   prepareError,
-  scrub,
   spawnError,
   timeoutError,
 } from './errors.js';
@@ -255,7 +255,7 @@ export class ClaudeCodeBrain implements Brain {
           { durationMs, kind: error.kind, exitCode: exit.exitCode, signal: exit.signal, why: end.why },
           'claude turn failed',
         );
-        log.debug({ stderr: scrub(exit.stderr.slice(-2000)) }, 'claude stderr');
+        log.debug({ stderr: scrubText(exit.stderr.slice(-2000)) }, 'claude stderr');
         yield { type: 'error', error };
         return 'done';
       }
@@ -278,7 +278,7 @@ export class ClaudeCodeBrain implements Brain {
       yield* a.reader.settle(costUsd);
       const error = classifyFailure(failure);
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
-      log.debug({ stderr: scrub(proc.stderr.slice(-2000)) }, 'claude stderr');
+      log.debug({ stderr: scrubText(proc.stderr.slice(-2000)) }, 'claude stderr');
       yield { type: 'error', error };
       return 'done';
     } finally {

@@ -1,6 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { MCP_SERVER_NAME } from './args.js';
+import { MCP_SERVER_NAME } from './tool-names.js';
 
 export interface McpOptions {
   url: string;

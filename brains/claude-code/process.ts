@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { forgetGroup, killGroup, trackGroup } from '../../src/process-group.js';
 
 /**
  * One `claude` child that speaks stream-json both ways: turns and control
@@ -40,18 +41,6 @@ const KILL_GRACE_MS = 2_000;
 /** Time the CLI gets to exit by itself once its stdin is closed. */
 const CLOSE_GRACE_MS = 2_000;
 
-/** Process groups still running, killed if brainstem itself exits (detached children outlive it otherwise). */
-const liveGroups = new Set<number>();
-let exitHookInstalled = false;
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the whole group is already gone.
-  }
-}
-
 export class ClaudeProcess {
   readonly pid: number | undefined;
   readonly cwd: string;
@@ -73,12 +62,6 @@ export class ClaudeProcess {
   private costSoFar = 0;
 
   constructor(o: SpawnOptions) {
-    if (!exitHookInstalled) {
-      exitHookInstalled = true;
-      process.once('exit', () => {
-        for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
-      });
-    }
     this.cwd = o.cwd;
     this.depth = o.depth;
     this.child = execa(o.bin, [...o.args, ...PROTOCOL_ARGS], {
@@ -92,7 +75,7 @@ export class ClaudeProcess {
     });
     const pid = this.child.pid;
     this.pid = pid;
-    if (pid !== undefined) liveGroups.add(pid);
+    if (pid !== undefined) trackGroup(pid);
     // EPIPE when the CLI died between turns: the turn learns it from the end of stdout.
     this.child.stdin?.on('error', () => {});
     this.child.stderr?.on('data', (chunk: Buffer) => {
@@ -107,7 +90,7 @@ export class ClaudeProcess {
         // Whatever is left in the group once the CLI is gone (helpers it started, a shell
         // killed mid-command) is an orphan.
         killGroup(pid, 'SIGKILL');
-        liveGroups.delete(pid);
+        forgetGroup(pid);
       }
       // A child that never started has no exit code and no signal, only a Node error code.
       const spawnFailure =

@@ -10,6 +10,7 @@ import type {
   TurnRequest,
   TurnUsage,
 } from '../types.js';
+import { llamaHealthUrl, probeLlamaHealth } from './health.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
 import { sseData } from './sse.js';
@@ -57,10 +58,8 @@ export class LlamaLocalBrain implements Brain {
     this.id = opts.mode.id;
     this.llama = opts.llama;
     this.logger = opts.logger;
-    const base = opts.baseUrl.replace(/\/+$/, '');
-    this.chatUrl = `${base}/chat/completions`;
-    // /health lives at the server root; /v1/models would answer before the model is loaded.
-    this.healthUrl = `${base.replace(/\/v1$/, '')}${opts.llama.healthPath}`;
+    this.chatUrl = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
     this.persona = opts.mode.personaDir ? new PersonaPrompt(opts.mode.personaDir, opts.mode.id) : undefined;
     this.agent = new Agent({
       connectTimeout: opts.llama.connectTimeoutMs,
@@ -70,34 +69,25 @@ export class LlamaLocalBrain implements Brain {
   }
 
   async ready(signal?: AbortSignal): Promise<Readiness> {
-    const timeout = AbortSignal.timeout(this.llama.connectTimeoutMs);
-    try {
-      const res = await request(this.healthUrl, {
-        dispatcher: this.agent,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-      const text = await res.body.text();
-      if (res.statusCode === 200) return { ok: true, detail: `${this.healthUrl} answers 200` };
-      const said = upstreamErrorMessage(parseJson(text));
-      if (res.statusCode === 503) {
-        return {
-          ok: false,
-          reason: `the model is still loading at ${this.healthUrl}${said ? ` (${said})` : ''}`,
-        };
-      }
-      return {
-        ok: false,
-        reason: `${this.healthUrl} answered HTTP ${res.statusCode}${said ? `: ${said}` : ''}`,
-      };
-    } catch (err) {
-      if (timeout.aborted) {
-        return {
-          ok: false,
-          reason: `${this.healthUrl} did not answer within ${this.llama.connectTimeoutMs} ms`,
-        };
-      }
-      if (signal?.aborted) return { ok: false, reason: 'readiness probe cancelled' };
-      return { ok: false, reason: this.unreachable(this.healthUrl, err) };
+    const url = this.healthUrl;
+    const h = await probeLlamaHealth(url, {
+      dispatcher: this.agent,
+      timeoutMs: this.llama.connectTimeoutMs,
+      signal,
+    });
+    switch (h.state) {
+      case 'loaded':
+        return { ok: true, detail: `${url} answers 200` };
+      case 'loading':
+        return { ok: false, reason: `the model is still loading at ${url}${h.said ? ` (${h.said})` : ''}` };
+      case 'http':
+        return { ok: false, reason: `${url} answered HTTP ${h.status}${h.said ? `: ${h.said}` : ''}` };
+      case 'timeout':
+        return { ok: false, reason: `${url} did not answer within ${this.llama.connectTimeoutMs} ms` };
+      case 'cancelled':
+        return { ok: false, reason: 'readiness probe cancelled' };
+      case 'unreachable':
+        return { ok: false, reason: this.unreachable(url, h.error) };
     }
   }
 

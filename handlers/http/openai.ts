@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BrainError, FinishReason, GenerationOptions, ToolCall, TurnUsage } from '../../brains/types.js';
-import type { ChatEvent } from '../../src/chat.js';
+import type { ChatEvent } from '../../src/chat/request.js';
 import { type ConversationClaim, recordAnswer } from '../../src/conversations.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
 import { ACTIVE, stripPrefix } from '../../src/modes.js';
+import { openAiSessionKey } from '../../src/session-keys.js';
 import { collectToolCall } from '../../src/tool-calls.js';
 import { brainErrorCode, openAiError } from './errors.js';
 import {
@@ -112,9 +113,8 @@ function conversationOf(
   core: Core,
 ): { key: string; claim?: ConversationClaim } {
   const header = request.headers['x-session-key'] ?? request.headers['x-openclaw-session-key'];
-  const fromHeader = Array.isArray(header) ? header[0] : header;
-  if (fromHeader?.trim()) return { key: fromHeader.trim().slice(0, 200) };
-  if (body.user?.trim()) return { key: `user:${body.user.trim().slice(0, 200)}` };
+  const named = openAiSessionKey({ header: Array.isArray(header) ? header[0] : header, user: body.user });
+  if (named) return { key: named };
   const claim = core.conversations.claim(body.messages as never);
   return { key: claim.key, claim };
 }

@@ -1,18 +1,36 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Core } from '../../src/core.js';
+import type { HttpFace } from '../../src/service.js';
+import type { Tools } from '../../src/tools/index.js';
 import { redactBotPaths } from '../telegram-front/bot-api.js';
+import { registerApi } from './api.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { registerHealth } from './health.js';
 import { installHostGuard } from './host-guard.js';
 import { installJsonParser } from './json-body.js';
+import { registerMcp } from './mcp.js';
 import { registerOpenAi } from './openai.js';
 import { registerUsageChart } from './usage-chart.js';
 
-/** Extra route sets registered by other parts (tools API, MCP), kept out of the core wiring. */
+/** Routes another face serves over HTTP (the Telegram bot's Bot API front). */
 export type RouteSet = (app: FastifyInstance) => void | Promise<void>;
 
-export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<FastifyInstance> {
+/** The HTTP face, its routes registered; fastify takes routes only until it listens. */
+export interface HttpServer extends HttpFace {
+  app: FastifyInstance;
+}
+
+/**
+ * The HTTP face: /health, the OpenAI endpoint and the usage chart always,
+ * with the tools /api and /mcp, and the routes of other faces (`extra`).
+ * Every route asks for the API token unless it is marked otherwise (auth.ts).
+ */
+export async function buildHttpFace(
+  core: Core,
+  tools: Tools | undefined,
+  extra: RouteSet[] = [],
+): Promise<HttpServer> {
   const app = Fastify({
     loggerInstance: core.logger.child({ part: 'http' }) as FastifyBaseLogger,
     bodyLimit: core.config.server.bodyLimitBytes,
@@ -40,6 +58,19 @@ export async function buildServer(core: Core, extra: RouteSet[] = []): Promise<F
   registerHealth(app, core);
   registerOpenAi(app, core);
   registerUsageChart(app, core);
+  if (tools) {
+    registerApi(app, tools);
+    registerMcp(app, core, tools.registry);
+  }
   for (const routes of extra) await routes(app);
-  return app;
+  const { host, port } = core.config.server;
+  return {
+    app,
+    listen: async () => {
+      await app.listen({ host, port });
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : port;
+    },
+    close: () => app.close(),
+  };
 }

@@ -6,12 +6,8 @@ import { waitingLine } from './approval-view.js';
 import type { Route, TurnInput } from './relay.js';
 import { escapeMarkdown } from './render.js';
 import { splitMarkdown } from './split.js';
-import {
-  type AnswerStream,
-  createAnswerStream,
-  type StreamingMode,
-  type StreamOutput,
-} from './stream-sender.js';
+import type { AnswerStream, StreamOutput } from './stream-ports.js';
+import { createAnswerStream, type StreamingMode } from './stream-sender.js';
 import { stopReasonOf } from './turns.js';
 
 export interface AnswerOptions {

@@ -3,6 +3,7 @@ import { type Api, Composer, type Context } from 'grammy';
 import type { ApprovalDecision, ApprovalRequest, Approver } from '../../brains/types.js';
 import { type Lang, langOf, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
+import { waitAtMost } from '../../src/wait.js';
 import {
   APPROVAL_DATA,
   type Choice,
@@ -82,14 +83,7 @@ export class ApprovalPrompts {
       this.open.delete(id);
       return this.showOutcome(prompt, unansweredText('restarting', this.o.timeoutMs, prompt.lang));
     });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(closing),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.allSettled(closing), graceMs);
   }
 
   private ask(

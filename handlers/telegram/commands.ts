@@ -3,7 +3,6 @@ import type { BotCommand, LanguageCode } from 'grammy/types';
 import { type Lang, langOf, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
-import { toolsOf } from '../../src/tools/index.js';
 import { ownData } from './callback-data.js';
 import { creditLines } from './credit-view.js';
 import { credsView } from './creds-view.js';
@@ -151,9 +150,7 @@ export function helpText(deps: BotDeps, lang: Lang): string {
 
 /** The shortcut words, when the tools run: they are answered without a brain. */
 function shortcutLine(deps: BotDeps, lang: Lang): string[] {
-  const words = toolsOf(deps.core)
-    ?.shortcuts.list()
-    .map((s) => s.word);
+  const words = deps.tools?.shortcuts.list().map((s) => s.word);
   if (!words?.length) return [];
   return [
     t(

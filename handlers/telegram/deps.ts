@@ -1,5 +1,6 @@
 import type { Core } from '../../src/core.js';
 import type { Logger } from '../../src/logger.js';
+import type { Tools } from '../../src/tools/index.js';
 import type { Front } from '../telegram-front/index.js';
 import type { Route } from './relay.js';
 import type { ChatTurns } from './turns.js';
@@ -7,6 +8,8 @@ import type { ChatTurns } from './turns.js';
 /** What the bot's handlers share. */
 export interface BotDeps {
   core: Core;
+  /** The infra tools, when they run: /run, /upgrade, the shortcut words. */
+  tools: Tools | undefined;
   route: Route;
   turns: ChatTurns;
   logger: Logger;

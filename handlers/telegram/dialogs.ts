@@ -10,6 +10,7 @@ import { Composer, type Context, InlineKeyboard } from 'grammy';
 import { z } from 'zod';
 import { formatDuration, type Lang, langOf, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { waitAtMost } from '../../src/wait.js';
 import { OWN_DATA_PREFIX, ownData } from './callback-data.js';
 import { ChatOutput } from './output.js';
 import { escapeHtml } from './render.js';
@@ -154,14 +155,7 @@ export class Dialogs {
         ),
       ),
     );
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(closing),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.allSettled(closing), graceMs);
   }
 
   /**

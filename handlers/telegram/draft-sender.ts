@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { splitMarkdown } from './split.js';
-import type { AnswerStream, StreamOutput, StreamStats } from './stream-sender.js';
+import type { AnswerStream, StreamOutput, StreamStats } from './stream-ports.js';
 import { TypingIndicator } from './typing.js';
 
 /** Telegram drops a draft about 30 s after its last update: a quiet answer (a tool running) re-sends it before. */

@@ -1,10 +1,12 @@
 import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
+import type { Core } from '../../src/core.js';
 import type { KvStore } from '../../src/db/index.js';
 import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
 import { detectIntent } from '../../src/intents.js';
-import type { Part } from '../../src/service.js';
-import { toolsOf } from '../../src/tools/index.js';
+import type { BotFace } from '../../src/service.js';
+import type { Tools } from '../../src/tools/index.js';
+import type { RouteSet } from '../http/server.js';
 import { createFront } from '../telegram-front/index.js';
 import { allowOnly } from './access.js';
 import { ApprovalPrompts } from './approval-prompts.js';
@@ -65,8 +67,17 @@ function rememberLang(kv: KvStore): MiddlewareFn<Context> {
   };
 }
 
-/** The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. */
-export const telegramPart: Part = async (core) => {
+/** The bot, and what it serves over HTTP: the Bot API front's routes, when the front is on. */
+export interface TelegramFace extends BotFace {
+  routes?: RouteSet;
+}
+
+/**
+ * The Telegram bot: on when TELEGRAM_BOT_TOKEN is set. `tools`, when they run,
+ * give it /run, /upgrade and the shortcut words. Nothing reaches Telegram
+ * before `start`.
+ */
+export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace | undefined {
   const { telegram } = core.config;
   if (!telegram.token) return undefined;
   const logger = core.logger.child({ part: 'telegram' });
@@ -84,8 +95,7 @@ export const telegramPart: Part = async (core) => {
   );
   const turns = new ChatTurns();
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
-  const tools = toolsOf(core);
-  // The commands brainstem answers with the front on; without the tools part, /run and /upgrade are OpenClaw's.
+  // The commands brainstem answers with the front on; without the tools, /run and /upgrade are OpenClaw's.
   const ownCommands = frontCommandNames();
   if (!tools) for (const c of TOOL_COMMANDS) ownCommands.delete(c);
   const front = telegram.front.enabled
@@ -98,7 +108,7 @@ export const telegramPart: Part = async (core) => {
         notifyChats: chats,
       })
     : undefined;
-  const deps: BotDeps = { core, route, turns, logger, apiRoot, token: telegram.token, front };
+  const deps: BotDeps = { core, tools, route, turns, logger, apiRoot, token: telegram.token, front };
   if (front) {
     const isMode = (name: string) => core.modes.find(name) !== undefined;
     const split = inboundSplit({
@@ -124,13 +134,13 @@ export const telegramPart: Part = async (core) => {
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
   );
 
-  // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the notify chats are asked.
-  if (chats.length > 0) core.chat.setDefaultApprover(approvals.forChats(chats, () => noticeLang(core.kv)));
   let polling: ReturnType<typeof startPolling> | undefined;
   let sink: ReturnType<typeof startNoticeSink> | undefined;
 
   return {
     routes: front?.routes,
+    // Turns from elsewhere (the OpenAI endpoint, OpenClaw included) are asked about in the notify chats.
+    approver: chats.length > 0 ? approvals.forChats(chats, () => noticeLang(core.kv)) : undefined,
     start() {
       polling = startPolling(bot, logger);
       if (front) {
@@ -153,9 +163,8 @@ export const telegramPart: Part = async (core) => {
       await polling?.stop();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
-      core.chat.setDefaultApprover(undefined);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);
     },
   };
-};
+}

@@ -1,6 +1,6 @@
 import { InlineKeyboard } from 'grammy';
 import { z } from 'zod';
-import type { StatusLine } from '../../src/chat.js';
+import type { StatusLine } from '../../src/chat/status-lines.js';
 import type { Core } from '../../src/core.js';
 import { formatDuration, type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';

@@ -1,6 +1,7 @@
 import type { Api } from 'grammy';
 import type { Logger } from '../../src/logger.js';
 import type { Notice, Notifier } from '../../src/notices.js';
+import { waitAtMost } from '../../src/wait.js';
 import { ChatOutput, isPermanent } from './output.js';
 
 /** Pending notices are tried again this often (a Telegram outage, a restart with notices waiting). */
@@ -56,7 +57,7 @@ export function startNoticeSink(opts: {
     async stop(graceMs) {
       clearInterval(timer);
       notifier.setSink(undefined);
-      await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, graceMs))]);
+      await waitAtMost(notifier.flush(), graceMs);
     },
   };
 }

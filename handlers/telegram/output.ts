@@ -1,6 +1,7 @@
 import { type Api, GrammyError } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
 import { htmlToPlain, renderMarkdown } from './render.js';
+import type { EditResult } from './stream-ports.js';
 
 /**
  * Sending to one chat with Telegram's quirks handled in one place: HTML first,
@@ -24,8 +25,6 @@ export const isGone = (err: unknown): boolean =>
 /** Telegram will never take this message for this chat (blocked, kicked, chat gone): retrying is pointless. */
 export const isPermanent = (err: unknown): boolean =>
   err instanceof GrammyError && (err.error_code === 403 || (err.error_code === 400 && !isParseError(err)));
-
-export type EditResult = 'ok' | 'gone';
 
 export interface SendExtra {
   replyTo?: number;

@@ -1,6 +1,7 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../brains/types.js';
 import type { Core } from '../../src/core.js';
 import type { Lang } from '../../src/i18n.js';
+import { telegramSessionKey } from '../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
 
 /**
@@ -29,8 +30,6 @@ export interface Route {
   reset(chatId: number): void;
 }
 
-export const sessionKeyOf = (chatId: number): string => `telegram:${chatId}`;
-
 /** The core prefixes answers with the mode tag; the history keeps what the brain said. */
 const MODE_TAG = /^\*\*\[[\w-]+\]\*\* /;
 
@@ -43,7 +42,7 @@ export class DirectRoute implements Route {
   ) {}
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
-    const key = sessionKeyOf(input.chatId);
+    const key = telegramSessionKey(input.chatId);
     const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content: input.text }];
     let answer = '';
     let fromBrain = false;
@@ -76,7 +75,7 @@ export class DirectRoute implements Route {
   }
 
   reset(chatId: number): void {
-    const key = sessionKeyOf(chatId);
+    const key = telegramSessionKey(chatId);
     this.history.clear(key);
     this.core.sessions.delete(key);
     for (const brain of this.core.brains.values()) brain.forget?.(key);

@@ -11,8 +11,8 @@ const PROBE_MS = 3000;
 
 /** /status: active mode, Claude's usage limit if reached, the Agent SDK credit, each brain's readiness, the route and whether it answers, uptime, versions. */
 export async function statusView(core: Core, front: FrontStatus | undefined, lang: Lang): Promise<string> {
-  const lines = await core.chat.statusLines(PROBE_MS);
-  const active = core.switcher.active();
+  const facts = await core.chat.statusFacts(PROBE_MS);
+  const { active, lines } = facts;
   const brains = lines.map(
     (l) =>
       `${l.ready ? '✅' : '❌'} ${l.active ? `<b>${escapeHtml(l.mode.id)}</b> ←` : escapeHtml(l.mode.id)} (${l.mode.kind}): ${escapeHtml(l.detail)}`,
@@ -27,17 +27,17 @@ export async function statusView(core: Core, front: FrontStatus | undefined, lan
   return [
     t(lang, `${PROXY_TAG} <b>Status</b>`, `${PROXY_TAG} <b>Statut</b>`),
     t(lang, `Active mode: <b>${escapeHtml(active.id)}</b>`, `Mode actif : <b>${escapeHtml(active.id)}</b>`) +
-      (core.switcher.isSwitching() ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
+      (facts.switching ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
     ...limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang),
     ...creditStatusLine(core.meter.reading(), lang),
     ...brains,
     routeLine,
     t(
       lang,
-      `Uptime: ${formatDuration(Date.now() - core.startedAt)}`,
-      `En marche depuis : ${formatDuration(Date.now() - core.startedAt)}`,
+      `Uptime: ${formatDuration(facts.uptimeMs)}`,
+      `En marche depuis : ${formatDuration(facts.uptimeMs)}`,
     ),
-    `Versions: brainstem ${escapeHtml(core.version)}, Node ${process.versions.node}`,
+    `Versions: brainstem ${escapeHtml(facts.version)}, Node ${process.versions.node}`,
   ].join('\n');
 }
 

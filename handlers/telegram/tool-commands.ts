@@ -1,7 +1,7 @@
 import type { Bot, Composer, Context } from 'grammy';
 import { langOf } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
-import { type Tools, toolsOf } from '../../src/tools/index.js';
+import type { Tools } from '../../src/tools/index.js';
 import { commandOf, guarded } from './commands.js';
 import type { BotDeps } from './deps.js';
 import { DIALOG_DATA, type DialogContext, type DialogRequest, Dialogs } from './dialogs.js';
@@ -18,13 +18,13 @@ export const TOOL_COMMANDS = new Set(['run', 'upgrade']);
  * ("deploy", "tests", "git"…; any other words still go to the brain),
  * `/upgrade`, and the confirmations of what changes things. Access is the bot's
  * (only allowed users get this far). Returns how to close the open questions
- * on shutdown, or undefined when the tools part does not run.
+ * on shutdown, or undefined when the tools do not run.
  */
 export function registerToolCommands(
   bot: Bot,
   deps: BotDeps,
 ): { stop(graceMs: number): Promise<void> } | undefined {
-  const tools = toolsOf(deps.core);
+  const { tools } = deps;
   if (!tools) return undefined;
   const { telegram } = deps.core.config;
   const chat: ToolChat = {

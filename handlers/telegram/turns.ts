@@ -1,4 +1,5 @@
 import { KeyedLock } from '../../src/keyed-lock.js';
+import { waitAtMost } from '../../src/wait.js';
 
 /** Why a turn's signal was aborted, so the answer can say it. */
 export type StopReason = 'user' | 'shutdown';
@@ -84,9 +85,6 @@ export class ChatTurns {
   /** Aborts every turn, running or waiting, and waits (bounded) for them to say so in their chats. */
   async close(graceMs: number): Promise<void> {
     for (const controller of this.all.keys()) controller.abort(new TurnStopped('shutdown'));
-    await Promise.race([
-      Promise.allSettled([...this.all.values()]),
-      new Promise((r) => setTimeout(r, graceMs)),
-    ]);
+    await waitAtMost(Promise.allSettled([...this.all.values()]), graceMs);
   }
 }

@@ -1,4 +1,4 @@
-import type { StreamOutput } from './stream-sender.js';
+import type { StreamOutput } from './stream-ports.js';
 
 /**
  * The "typing…" indicator until the first words are shown. Telegram clears it

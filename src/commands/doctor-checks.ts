@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
+import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
 import type { Config } from '../config.js';
 import { readCredentials } from '../credentials.js';
 import { migrations } from '../db/migrations.js';
@@ -26,6 +27,7 @@ export interface CheckResult {
 
 /** Every network check gives up after this long. */
 export const NET_TIMEOUT_MS = 3_000;
+const noAnswer = `no answer within ${NET_TIMEOUT_MS / 1000} s`;
 /** `claude --version` starts Node and loads the CLI; a cold start can take a few seconds. */
 const CLAUDE_VERSION_TIMEOUT_MS = 15_000;
 /** Where loadApiToken keeps a generated token (src/api-token.ts). */
@@ -203,18 +205,18 @@ export async function checkLlama(config: Config, dispatcher: Dispatcher): Promis
     [...byBase].map(async ([base, modes]) => {
       const name = 'llama upstream';
       const used = `; mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}`;
-      // /health at the server root: /v1/models answers before the model is loaded.
-      const url = `${base.replace(/\/v1$/, '')}${config.llama.healthPath}`;
-      const r = await httpGet(url, dispatcher);
-      if ('error' in r) {
+      const url = llamaHealthUrl(base, config.llama.healthPath);
+      const h = await probeLlamaHealth(url, { dispatcher, timeoutMs: NET_TIMEOUT_MS });
+      if (h.state === 'timeout' || h.state === 'unreachable' || h.state === 'cancelled') {
+        const why = h.state === 'unreachable' ? netError(h.error) : noAnswer;
         return fail(
           name,
-          `${url} not reachable (${r.error})${used}`,
+          `${url} not reachable (${why})${used}`,
           'start llama-server, or set LLAMA_BASE_URL (or the mode’s baseUrl) to where it listens',
         );
       }
-      if (r.status === 200) return ok(name, `${url} answers 200 (model loaded)${used}`);
-      if (r.status === 503) {
+      if (h.state === 'loaded') return ok(name, `${url} answers 200 (model loaded)${used}`);
+      if (h.state === 'loading') {
         return fail(
           name,
           `${url} answers 503: the model is still loading${used}`,
@@ -223,8 +225,8 @@ export async function checkLlama(config: Config, dispatcher: Dispatcher): Promis
       }
       return fail(
         name,
-        `${url} answers HTTP ${r.status}${used}`,
-        r.status === 404
+        `${url} answers HTTP ${h.status}${used}`,
+        h.status === 404
           ? `the server has no ${config.llama.healthPath}: check LLAMA_BASE_URL, or set llama.healthPath (Ollama: "/")`
           : 'check LLAMA_BASE_URL points at llama-server (or Ollama) and ends in /v1',
       );
@@ -394,10 +396,15 @@ async function httpGet(
     const res = await request(url, { dispatcher, headers, signal: timeout });
     return { status: res.statusCode, body: await res.body.text() };
   } catch (err) {
-    if (timeout.aborted) return { error: `no answer within ${NET_TIMEOUT_MS / 1000} s` };
-    const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
-    return { error: e.cause?.message ?? e.message ?? e.code ?? String(err) };
+    if (timeout.aborted) return { error: noAnswer };
+    return { error: netError(err) };
   }
+}
+
+/** What a failed connection says, from undici's error or its cause. */
+function netError(err: unknown): string {
+  const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+  return e.cause?.message ?? e.message ?? e.code ?? String(err);
 }
 
 function scrub(text: string, secret: string | undefined): string {

@@ -1,12 +1,12 @@
 import type { BrainError } from '../../brains/types.js';
 import type { ModeConfig } from '../config.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
+import { PROXY_TAG } from '../notices.js';
 import type { UsageLedger } from '../usage.js';
 import { startOfUtcDay } from '../usage-summary.js';
 import { usd } from './meter.js';
 
 const DAY_MS = 86_400_000;
-const PROXY = '⚙️ [proxy]';
 
 /** Whether a turn may run, and the cap it runs under. */
 export type Admission =
@@ -44,8 +44,8 @@ export class Budgets {
             resetsAt: startOfUtcDay(now) + DAY_MS,
             message: t(
               lang,
-              `${PROXY} Mode ${mode.id} has spent its daily budget (${usd(budget.dayUsd)}; ${usd(today)} today), so this message was not sent to Claude. The budget resets at 00:00 UTC, in ${formatDuration(startOfUtcDay(now) + DAY_MS - now)}; /mode switches to another mode meanwhile (or raise modes.${mode.id}.budget.dayUsd).`,
-              `${PROXY} Le mode ${mode.id} a dépensé son budget du jour (${usd(budget.dayUsd)} ; ${usd(today)} aujourd’hui) : ce message n’a pas été envoyé à Claude. Le budget se renouvelle à 00:00 UTC, dans ${formatDuration(startOfUtcDay(now) + DAY_MS - now)} ; /mode passe à un autre mode d’ici là (ou augmentez modes.${mode.id}.budget.dayUsd).`,
+              `${PROXY_TAG} Mode ${mode.id} has spent its daily budget (${usd(budget.dayUsd)}; ${usd(today)} today), so this message was not sent to Claude. The budget resets at 00:00 UTC, in ${formatDuration(startOfUtcDay(now) + DAY_MS - now)}; /mode switches to another mode meanwhile (or raise modes.${mode.id}.budget.dayUsd).`,
+              `${PROXY_TAG} Le mode ${mode.id} a dépensé son budget du jour (${usd(budget.dayUsd)} ; ${usd(today)} aujourd’hui) : ce message n’a pas été envoyé à Claude. Le budget se renouvelle à 00:00 UTC, dans ${formatDuration(startOfUtcDay(now) + DAY_MS - now)} ; /mode passe à un autre mode d’ici là (ou augmentez modes.${mode.id}.budget.dayUsd).`,
             ),
           },
         };
@@ -75,8 +75,8 @@ export class Budgets {
         resetsAt,
         message: t(
           lang,
-          `${PROXY} This answer was stopped: mode ${mode.id} reached its daily budget (${usd(mode.budget?.dayUsd ?? 0)}). The budget resets at 00:00 UTC, in ${formatDuration(resetsAt - now)}; /mode switches to another mode meanwhile (or raise modes.${mode.id}.budget.dayUsd).`,
-          `${PROXY} Réponse arrêtée : le mode ${mode.id} a atteint son budget du jour (${usd(mode.budget?.dayUsd ?? 0)}). Le budget se renouvelle à 00:00 UTC, dans ${formatDuration(resetsAt - now)} ; /mode passe à un autre mode d’ici là (ou augmentez modes.${mode.id}.budget.dayUsd).`,
+          `${PROXY_TAG} This answer was stopped: mode ${mode.id} reached its daily budget (${usd(mode.budget?.dayUsd ?? 0)}). The budget resets at 00:00 UTC, in ${formatDuration(resetsAt - now)}; /mode switches to another mode meanwhile (or raise modes.${mode.id}.budget.dayUsd).`,
+          `${PROXY_TAG} Réponse arrêtée : le mode ${mode.id} a atteint son budget du jour (${usd(mode.budget?.dayUsd ?? 0)}). Le budget se renouvelle à 00:00 UTC, dans ${formatDuration(resetsAt - now)} ; /mode passe à un autre mode d’ici là (ou augmentez modes.${mode.id}.budget.dayUsd).`,
         ),
       };
     }
@@ -84,8 +84,8 @@ export class Budgets {
       ...error,
       message: t(
         lang,
-        `${PROXY} This answer was stopped: it reached the per-turn budget of mode ${mode.id} (${usd(admission.maxBudgetUsd ?? 0)}). The budget is per message, so your next message starts afresh; split the task, or raise modes.${mode.id}.budget.turnUsd.`,
-        `${PROXY} Réponse arrêtée : elle a atteint le budget par tour du mode ${mode.id} (${usd(admission.maxBudgetUsd ?? 0)}). Ce budget vaut pour chaque message : le suivant repart de zéro ; découpez la tâche, ou augmentez modes.${mode.id}.budget.turnUsd.`,
+        `${PROXY_TAG} This answer was stopped: it reached the per-turn budget of mode ${mode.id} (${usd(admission.maxBudgetUsd ?? 0)}). The budget is per message, so your next message starts afresh; split the task, or raise modes.${mode.id}.budget.turnUsd.`,
+        `${PROXY_TAG} Réponse arrêtée : elle a atteint le budget par tour du mode ${mode.id} (${usd(admission.maxBudgetUsd ?? 0)}). Ce budget vaut pour chaque message : le suivant repart de zéro ; découpez la tâche, ou augmentez modes.${mode.id}.budget.turnUsd.`,
       ),
     };
   }

@@ -2,6 +2,7 @@ import { constants } from 'node:os';
 import { execa } from 'execa';
 import { BrainstemError } from '../errors.js';
 import { formatDuration } from '../i18n.js';
+import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
 
 /**
  * The one way tools run programs: argv only (never a shell), a cwd, a wall
@@ -62,18 +63,6 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, ...extra };
 }
 
-/** Process groups still running, killed if brainstem exits (detached children would outlive it). */
-const liveGroups = new Set<number>();
-let exitHook = false;
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the whole group is already gone.
-  }
-}
-
 export function createRunner(defaults: RunDefaults): Runner {
   return (argv, opts = {}) =>
     runCommand(argv, { ...defaults, ...opts, timeoutMs: opts.timeoutMs ?? defaults.timeoutMs });
@@ -85,12 +74,6 @@ export async function runCommand(
 ): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new BrainstemError('INTERNAL', 'empty command');
-  if (!exitHook) {
-    exitHook = true;
-    process.once('exit', () => {
-      for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
-    });
-  }
   const started = Date.now();
   const capture = opts.capture ?? 'all';
   const child = execa(file, args, {
@@ -105,7 +88,7 @@ export async function runCommand(
     detached: true,
   });
   const pid = child.pid;
-  if (pid !== undefined) liveGroups.add(pid);
+  if (pid !== undefined) trackGroup(pid);
 
   let stopped: 'timeout' | 'aborted' | undefined;
   let exited = false;
@@ -147,7 +130,7 @@ export async function runCommand(
   exited = true;
   clearTimeout(timer);
   opts.signal?.removeEventListener('abort', onAbort);
-  if (pid !== undefined) liveGroups.delete(pid);
+  if (pid !== undefined) forgetGroup(pid);
 
   const durationMs = Date.now() - started;
   const { text: output, truncated } = cap.result();

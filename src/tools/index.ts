@@ -1,8 +1,7 @@
-import { registerApi } from '../../handlers/http/api.js';
-import { registerMcp } from '../../handlers/http/mcp.js';
+import type { LocalAnswerer, LocalToolbox } from '../chat/ports.js';
 import { type Config, ConfigError } from '../config.js';
 import type { Core } from '../core.js';
-import type { Part } from '../service.js';
+import type { Part } from '../part.js';
 import { brainTools } from './brain-tools.js';
 import { parseToolsConfig, type ToolsConfig } from './config.js';
 import { createRunner } from './exec.js';
@@ -18,44 +17,33 @@ import { stateTools } from './state-tools.js';
 import { webFetchTool } from './web-fetch.js';
 import { webSearchTool } from './web-search.js';
 
-export type {
-  AuditEntry,
-  CallOptions,
-  PreparedCall,
-  ToolContext,
-  ToolError,
-  ToolInfo,
-  ToolResult,
-} from './registry.js';
-export { resultText, ToolRegistry } from './registry.js';
-export type { ResolvedShortcut, ShortcutInfo } from './shortcuts.js';
+export type { ToolResult } from './registry.js';
+export type { ResolvedShortcut } from './shortcuts.js';
 export { describeCall } from './shortcuts.js';
 
-/** What the faces use: the registry (call, prepare, list, audit) and the shortcut words. */
-export interface Tools {
+/**
+ * brainstem's infra tools, built once from `config.tools`. The faces serve
+ * them (/api and /mcp over HTTP, /run and the shortcut words in Telegram);
+ * the chat core gets the shortcut answerer and the read-only toolbox through
+ * its ports. On stop, running calls end with their process trees.
+ */
+export interface Tools extends Part {
   registry: ToolRegistry;
   shortcuts: Shortcuts;
   config: ToolsConfig;
   /** The shortcut the words name, if any (`refusal` says why it cannot run here). */
   resolveShortcut(words: string): ResolvedShortcut | undefined;
+  /** Shortcut words in any chat answered by their tool, without a brain. */
+  answerer: LocalAnswerer;
+  /** The read-only tools, for a local model whose client brought none. */
+  toolbox: LocalToolbox;
 }
 
-const byCore = new WeakMap<Core, Tools>();
-
-/** The tools of a running core, once toolsPart has started (the Telegram layer calls this). */
-export function toolsOf(core: Core): Tools | undefined {
-  return byCore.get(core);
-}
-
-/**
- * The tools part: builds every tool from `config.tools` (a wrong field stops the
- * start with a ConfigError naming it), answers shortcut words in chats, serves
- * /api and /mcp, and on stop ends running calls with their process trees.
- */
-export const toolsPart: Part = async (core) => {
+/** Builds every tool; a wrong field in `config.tools` stops the start with a ConfigError naming it. */
+export function buildTools(core: Core): Tools {
   const config = parseToolsConfig(core.config);
   const run = createRunner({ timeoutMs: config.timeoutMs, maxOutputChars: config.maxOutputChars });
-  const registry = new ToolRegistry(core.db, core.logger.child({ part: 'tools' }));
+  const registry = new ToolRegistry(core.audit, core.logger.child({ part: 'tools' }));
   const upgrade: SelfUpgradeDeps = {
     cfg: config.selfUpgrade,
     repo: config.selfUpgrade.repo ?? ownCheckout(),
@@ -78,15 +66,13 @@ export const toolsPart: Part = async (core) => {
   );
   core.mcp.readOnlyTools = readOnlyTools(registry, core.config);
   const shortcuts = new Shortcuts(config.shortcuts, registry, core.config.configPath);
-  const tools: Tools = { registry, shortcuts, config, resolveShortcut: (words) => shortcuts.resolve(words) };
-  byCore.set(core, tools);
-  core.chat.addLocalAnswerer(shortcutAnswerer(shortcuts, registry, config));
-  core.chat.setToolbox(localToolbox(registry));
   return {
-    routes: (app) => {
-      registerApi(app, tools);
-      registerMcp(app, core, registry);
-    },
+    registry,
+    shortcuts,
+    config,
+    resolveShortcut: (words) => shortcuts.resolve(words),
+    answerer: shortcutAnswerer(shortcuts, registry, config),
+    toolbox: localToolbox(registry),
     start: () => {
       reportPendingUpgrade(upgrade).catch((err: unknown) =>
         core.logger.warn({ err }, 'could not report the outcome of the last self-upgrade'),
@@ -94,7 +80,7 @@ export const toolsPart: Part = async (core) => {
     },
     stop: () => registry.stop(),
   };
-};
+}
 
 /**
  * The tools that change nothing: the only ones Claude may run without asking.

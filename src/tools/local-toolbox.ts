@@ -1,5 +1,5 @@
 import type { ToolDefinition } from '../../brains/types.js';
-import type { LocalToolbox } from '../chat.js';
+import type { LocalToolbox } from '../chat/ports.js';
 import { resultText, type ToolRegistry } from './registry.js';
 
 /** What a small local model may read back from one tool call; the rest is cut with a marker. */

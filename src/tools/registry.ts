@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import type { Db } from '../db/index.js';
+import type { AuditEntry, AuditLog } from '../audit.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { redactValue, scrubText } from '../redact.js';
+import { redactValue } from '../redact.js';
+import { waitAtMost } from '../wait.js';
 import { ToolRunError } from './exec.js';
 
 /**
@@ -34,7 +35,7 @@ export interface ToolOutput {
   afterDelivery?: () => void;
 }
 
-export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
+export interface ToolSpec<S extends z.ZodType = z.ZodType> {
   name: string;
   /** What it does and what it needs, for people and for models choosing a tool. */
   description: string;
@@ -47,9 +48,9 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
 }
 
 /** Erases a definition's input type so tools of every shape fit in one registry. */
-export type AnyTool = ToolDefinition<z.ZodType>;
+export type AnyTool = ToolSpec<z.ZodType>;
 
-export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): AnyTool {
+export function defineTool<S extends z.ZodType>(def: ToolSpec<S>): AnyTool {
   return def as unknown as AnyTool;
 }
 
@@ -92,18 +93,6 @@ export interface ToolInfo {
   inputSchema: Record<string, unknown>;
 }
 
-export interface AuditEntry {
-  id: number;
-  ts: number;
-  tool: string;
-  caller: string;
-  args: string;
-  ok: boolean;
-  exitCode: number | null;
-  durationMs: number;
-  error: string | null;
-}
-
 export interface CallOptions extends Omit<ToolContext, 'signal'> {
   signal?: AbortSignal;
 }
@@ -112,16 +101,11 @@ export class ToolRegistry {
   private readonly tools = new Map<string, AnyTool>();
   /** Running calls and when each has settled (audited), stopped when brainstem stops. */
   private readonly running = new Map<AbortController, Promise<void>>();
-  private readonly insertAudit;
 
   constructor(
-    private readonly db: Db,
+    private readonly auditLog: AuditLog,
     private readonly logger: Logger,
-  ) {
-    this.insertAudit = db.prepare(
-      'INSERT INTO audit (ts, tool, caller, args, ok, exit_code, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-  }
+  ) {}
 
   register(...tools: AnyTool[]): void {
     for (const t of tools) {
@@ -226,36 +210,11 @@ export class ToolRegistry {
   /** Stops every running call (their process trees are killed) and waits, within `graceMs`, for their audit lines. */
   async stop(graceMs = 5_000): Promise<void> {
     for (const c of this.running.keys()) c.abort();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(this.running.values()),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.all(this.running.values()), graceMs);
   }
 
   recentAudit(limit: number, tool?: string): AuditEntry[] {
-    const rows =
-      tool === undefined
-        ? this.db.prepare<[number], AuditRow>('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit)
-        : this.db
-            .prepare<[string, number], AuditRow>(
-              'SELECT * FROM audit WHERE tool = ? ORDER BY id DESC LIMIT ?',
-            )
-            .all(tool, limit);
-    return rows.map((r) => ({
-      id: r.id,
-      ts: r.ts,
-      tool: r.tool,
-      caller: r.caller,
-      args: r.args,
-      ok: r.ok === 1,
-      exitCode: r.exit_code,
-      durationMs: r.duration_ms,
-      error: r.error,
-    }));
+    return this.auditLog.recent(limit, tool);
   }
 
   private failure(name: string, err: unknown, durationMs: number): ToolResult {
@@ -277,38 +236,21 @@ export class ToolRegistry {
   }
 
   private audit(r: ToolResult, caller: string, rawInput: unknown): void {
-    try {
-      this.insertAudit.run(
-        Date.now() - r.durationMs,
-        r.tool.slice(0, 100),
-        caller.slice(0, 100),
-        summarizeArgs(rawInput),
-        r.ok ? 1 : 0,
-        r.exitCode ?? null,
-        r.durationMs,
-        r.error ? scrubText(`${r.error.code}: ${r.error.message}`).slice(0, 500) : null,
-      );
-    } catch (err) {
-      // The answer matters more than its audit line; the log keeps the trace.
-      this.logger.error({ err, tool: r.tool }, 'audit write failed');
-    }
+    this.auditLog.write({
+      ts: Date.now() - r.durationMs,
+      tool: r.tool,
+      caller,
+      args: summarizeArgs(rawInput),
+      ok: r.ok,
+      exitCode: r.exitCode,
+      durationMs: r.durationMs,
+      error: r.error ? `${r.error.code}: ${r.error.message}` : undefined,
+    });
     this.logger.info(
       { tool: r.tool, caller, ok: r.ok, exitCode: r.exitCode, ms: r.durationMs, error: r.error?.code },
       'tool call',
     );
   }
-}
-
-interface AuditRow {
-  id: number;
-  ts: number;
-  tool: string;
-  caller: string;
-  args: string;
-  ok: number;
-  exit_code: number | null;
-  duration_ms: number;
-  error: string | null;
 }
 
 /** The input as published: JSON Schema of what callers send (defaults make fields optional). */

@@ -1,4 +1,4 @@
-import type { LocalAnswerer } from '../chat.js';
+import type { LocalAnswerer } from '../chat/ports.js';
 import { ConfigError } from '../config.js';
 import { BrainstemError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';

@@ -1,13 +1,46 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
-import { loadConfig } from '../../src/config.js';
+import { faces } from '../../handlers/index.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { type Part, type Service, startService } from '../../src/service.js';
+import { type PartChoice, type Service, startService } from '../../src/service.js';
+
+/** brainstem as main wires it, with the HTTP face's fastify instance for the tests that read its routes. */
+export interface WiredService extends Service {
+  app: FastifyInstance;
+}
+
+/**
+ * Starts what `brainstem serve` starts (src/service.ts with the faces of
+ * handlers/index.ts, as src/main.ts hands them), with only the parts a test
+ * picks: none by default, so a test pays only for what it exercises.
+ */
+export async function startWired(
+  config: Config,
+  logger: Logger,
+  parts: PartChoice = {},
+): Promise<WiredService> {
+  let app: FastifyInstance | undefined;
+  const service = await startService(config, logger, {
+    parts,
+    faces: {
+      ...faces,
+      http: async (core, tools, bot) => {
+        const face = await faces.http(core, tools, bot);
+        app = face.app;
+        return face;
+      },
+    },
+  });
+  if (!app) throw new Error('the HTTP face was not built');
+  return { ...service, app };
+}
 
 export interface TestService {
-  service: Service;
+  service: WiredService;
   url: string;
   token: string;
   dir: string;
@@ -26,7 +59,7 @@ export async function startTestService(
   opts: {
     config?: Record<string, unknown>;
     env?: Record<string, string>;
-    parts?: Part[];
+    parts?: PartChoice;
     dir?: string;
     /** Default: silent (TEST_LOG_LEVEL to see it). */
     logger?: Logger;
@@ -37,7 +70,7 @@ export async function startTestService(
   const server = { port: 0, ...((opts.config?.server as object) ?? {}) };
   writeFileSync(file, JSON.stringify({ dataDir: path.join(dir, 'data'), ...opts.config, server }));
   const config = loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir, ...opts.env }, dir);
-  const service = await startService(
+  const service = await startWired(
     config,
     opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     opts.parts,

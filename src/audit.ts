@@ -1,0 +1,103 @@
+import type { Db } from './db/index.js';
+import type { Logger } from './logger.js';
+import { scrubText } from './redact.js';
+
+/**
+ * The audit table: one row per infra tool call and per tool approval
+ * decision, whoever made it. Rows are cut to their column limits and the error
+ * text is scrubbed here, so no writer can store a secret or an unbounded
+ * string. A failed write is logged, never thrown: the answer matters more
+ * than its audit line.
+ */
+
+export interface AuditLine {
+  /** When the call (or the question) started. */
+  ts: number;
+  /** The tool's name, or `approval:<tool>` for an approval decision. */
+  tool: string;
+  /** Who asked: `api`, `mcp`, `telegram:<user id>`, a session key … */
+  caller: string;
+  /** The arguments, already redacted (see redactValue). */
+  args: string;
+  ok: boolean;
+  exitCode?: number;
+  durationMs: number;
+  error?: string;
+}
+
+export interface AuditEntry {
+  id: number;
+  ts: number;
+  tool: string;
+  caller: string;
+  args: string;
+  ok: boolean;
+  exitCode: number | null;
+  durationMs: number;
+  error: string | null;
+}
+
+interface AuditRow {
+  id: number;
+  ts: number;
+  tool: string;
+  caller: string;
+  args: string;
+  ok: number;
+  exit_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+export class AuditLog {
+  private readonly insert;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {
+    this.insert = db.prepare(
+      'INSERT INTO audit (ts, tool, caller, args, ok, exit_code, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+  }
+
+  write(line: AuditLine): void {
+    try {
+      this.insert.run(
+        line.ts,
+        line.tool.slice(0, 100),
+        line.caller.slice(0, 100),
+        line.args,
+        line.ok ? 1 : 0,
+        line.exitCode ?? null,
+        line.durationMs,
+        line.error === undefined ? null : scrubText(line.error).slice(0, 500),
+      );
+    } catch (err) {
+      this.logger.error({ err, tool: line.tool }, 'audit write failed');
+    }
+  }
+
+  /** The latest rows, newest first, of one tool or of all. */
+  recent(limit: number, tool?: string): AuditEntry[] {
+    const rows =
+      tool === undefined
+        ? this.db.prepare<[number], AuditRow>('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit)
+        : this.db
+            .prepare<[string, number], AuditRow>(
+              'SELECT * FROM audit WHERE tool = ? ORDER BY id DESC LIMIT ?',
+            )
+            .all(tool, limit);
+    return rows.map((r) => ({
+      id: r.id,
+      ts: r.ts,
+      tool: r.tool,
+      caller: r.caller,
+      args: r.args,
+      ok: r.ok === 1,
+      exitCode: r.exit_code,
+      durationMs: r.duration_ms,
+      error: r.error,
+    }));
+  }
+}

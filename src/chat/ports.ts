@@ -1,0 +1,43 @@
+import type { Approver, ToolDefinition } from '../../brains/types.js';
+import type { Lang } from '../i18n.js';
+
+/**
+ * Something that answers certain words without a brain (tool shortcuts):
+ * returns the streamed answer, or undefined when the words are not its own.
+ */
+export type LocalAnswerer = (
+  words: string,
+  lang: Lang,
+  signal: AbortSignal,
+) => AsyncIterable<string> | undefined;
+
+/**
+ * brainstem's own tools offered to a local model that got none from its
+ * client; the answer loop runs the calls and hands the results back.
+ */
+export interface LocalToolbox {
+  /** OpenAI function definitions of the tools named in `allowed` (`*` = all) that never mutate. */
+  definitions(allowed: string[]): ToolDefinition[];
+  /** Runs one call; the result (or the error) as text for the model. */
+  run(
+    name: string,
+    args: string,
+    ctx: { caller: string; signal: AbortSignal; allowed: string[]; depth: number },
+  ): Promise<string>;
+}
+
+/**
+ * What the chat core uses of the parts wired around it. The tools and the
+ * Telegram bot are built from the core, so they cannot be handed to it when
+ * it is built: main fills this one object in while it wires them, before the
+ * server listens, and the core reads it on every turn. Each field stays empty
+ * when its part does not run.
+ */
+export interface ChatPorts {
+  /** Words answered by a tool without a brain (the tools' shortcuts). */
+  answerer?: LocalAnswerer;
+  /** brainstem's read-only tools, for a local model whose client brought none. */
+  toolbox?: LocalToolbox;
+  /** Who is asked about tools outside a mode's allow-list when a turn brings no approver (the OpenAI endpoint). */
+  approver?: Approver;
+}

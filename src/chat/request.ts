@@ -1,0 +1,40 @@
+import type {
+  Approver,
+  ChatMessage,
+  GenerationOptions,
+  ToolDefinition,
+  TurnEvent,
+} from '../../brains/types.js';
+import type { ModeConfig } from '../config.js';
+import type { Lang } from '../i18n.js';
+
+/** What a face asks the chat core for: one turn of a conversation. */
+export interface ChatRequest {
+  /** `active`, a mode id or alias, with or without a provider prefix. */
+  model: string;
+  sessionKey: string;
+  messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  toolChoice?: unknown;
+  maxTokens?: number;
+  /** Sampling and output controls; a mode whose brain cannot honour one refuses the request. */
+  options?: GenerationOptions;
+  /** Who asks: recorded in the usage ledger. */
+  source: 'openai' | 'telegram' | 'tool';
+  lang?: Lang;
+  /** Asks a person about tools outside the mode's allow-list; default: the approver of the chat ports. */
+  approve?: Approver;
+  /** How many brains stand above this turn (see TurnRequest.depth). */
+  depth?: number;
+}
+
+/** What a face receives: the brain's events, plus the moments a face may want to show. */
+export type ChatEvent =
+  | TurnEvent
+  /** The conversation's previous turn is still running; this one waits. */
+  | { type: 'queued' }
+  /**
+   * The mode that answers, once known (after any pending switch), and the
+   * client's tools it keeps from its brain.
+   */
+  | { type: 'mode'; mode: ModeConfig; filteredTools: string[] };

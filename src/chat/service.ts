@@ -1,0 +1,223 @@
+import { EventEmitter } from 'node:events';
+import type { Brain, BrainError } from '../../brains/types.js';
+import type { AuditLog } from '../audit.js';
+import type { Config, ModeConfig } from '../config.js';
+import type { Budgets } from '../credit/budget.js';
+import type { CreditMeter } from '../credit/meter.js';
+import { BrainstemError } from '../errors.js';
+import type { Lang } from '../i18n.js';
+import { detectIntent, guessLang, type Intent } from '../intents.js';
+import type { Logger } from '../logger.js';
+import { ACTIVE, type ModeRegistry, stripPrefix } from '../modes.js';
+import type { Notifier } from '../notices.js';
+import type { ReadinessBoard } from '../readiness.js';
+import type { Switcher } from '../switcher.js';
+import { latestUserWords, newTurnText } from '../text.js';
+import { selectTools, type ToolSelection, toolChoiceRefusal } from '../tool-filter.js';
+import type { Billing, UsageLedger } from '../usage.js';
+import type { StatusFacts } from './facts.js';
+import type { ChatPorts } from './ports.js';
+import type { ChatEvent, ChatRequest } from './request.js';
+import { type StatusLine, StatusLines } from './status-lines.js';
+import { helpText, modesText, statusText, switchReply } from './texts.js';
+import { answerTurn } from './tool-loop.js';
+import { Turns } from './turns.js';
+
+export interface ChatDeps {
+  config: Config;
+  modes: ModeRegistry;
+  brains: Map<string, Brain>;
+  switcher: Switcher;
+  ledger: UsageLedger;
+  notifier: Notifier;
+  audit: AuditLog;
+  logger: Logger;
+  readiness: ReadinessBoard;
+  /** The modes' spending caps. */
+  budgets?: Budgets;
+  /** The Agent SDK credit, told to the brain when the user asks about consumption. */
+  meter?: CreditMeter;
+  /** What the parts wired around the core lend it (see ChatPorts). */
+  ports: ChatPorts;
+  startedAt: number;
+  version: string;
+}
+
+/**
+ * The core both faces call: it answers what brainstem answers itself (switch
+ * requests, help, status, the tools' shortcut words), waits for a running
+ * switch, refuses what the mode cannot honour, serialises turns of one
+ * conversation, and streams the brain's answer (see answerTurn).
+ */
+export class ChatService extends EventEmitter<{
+  brainError: [{ mode: ModeConfig; error: BrainError }];
+  /** A turn is in the ledger. */
+  turn: [{ mode: ModeConfig; billing?: Billing; costUsd: number }];
+}> {
+  private readonly turns = new Turns();
+  private readonly status: StatusLines;
+
+  constructor(private readonly deps: ChatDeps) {
+    super();
+    this.status = new StatusLines(
+      deps.readiness,
+      () => deps.modes.all,
+      () => deps.switcher.active().id,
+    );
+  }
+
+  /** Throws UNKNOWN_MODEL (listing the valid ids) before any streaming starts. */
+  resolveMode(model: string): ModeConfig {
+    const mode = this.deps.modes.resolveRef(model, () => this.deps.switcher.active());
+    if (!mode) {
+      throw new BrainstemError(
+        'UNKNOWN_MODEL',
+        `Unknown model "${model}". Valid models: active, ${this.deps.modes.ids().join(', ')}.`,
+        'model',
+      );
+    }
+    return mode;
+  }
+
+  /** Validates at once (throwing typed errors), then returns the stream of events. */
+  run(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    if (this.turns.closed) throw new BrainstemError('SHUTTING_DOWN');
+    const requested = this.resolveMode(req.model);
+    const tools = this.check(requested, req);
+    const newTurn = newTurnText(req.messages);
+    const endsWithToolResult = req.messages.at(-1)?.role === 'tool';
+    if (newTurn.trim().length === 0 && !endsWithToolResult) {
+      throw new BrainstemError(
+        'INVALID_REQUEST',
+        'messages: there is no user message to answer.',
+        'messages',
+      );
+    }
+    return this.stream(req, requested, tools, newTurn, signal);
+  }
+
+  /**
+   * Shutdown: refuse new turns, give running ones `graceMs` to finish, then cut
+   * them short (each face tells its user). Resolves when none is left.
+   */
+  drain(graceMs: number): Promise<void> {
+    this.deps.readiness.stop();
+    return this.turns.drain(graceMs, this.deps.logger);
+  }
+
+  /** Every mode's last known readiness, at once: never waits for a probe (for /health). */
+  knownStatus(): StatusLine[] {
+    return this.status.known();
+  }
+
+  /** Every mode's readiness from a probe running or started now, waiting at most `timeoutMs`. */
+  statusLines(timeoutMs = 3000): Promise<StatusLine[]> {
+    return this.status.fresh(timeoutMs);
+  }
+
+  /** What status answers are made of, in every face. */
+  async statusFacts(timeoutMs = 3000): Promise<StatusFacts> {
+    const lines = await this.statusLines(timeoutMs);
+    return {
+      active: this.deps.switcher.active(),
+      switching: this.deps.switcher.isSwitching(),
+      lines,
+      uptimeMs: Date.now() - this.deps.startedAt,
+      version: this.deps.version,
+    };
+  }
+
+  private async *stream(
+    req: ChatRequest,
+    requested: ModeConfig,
+    requestedTools: ToolSelection,
+    newTurn: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const words = latestUserWords(newTurn);
+    const lang = req.lang ?? guessLang(words);
+    const intent = words ? detectIntent(words, (n) => this.deps.modes.find(n) !== undefined) : undefined;
+    const own = await this.answerItself(intent, lang);
+    if (own !== undefined) {
+      yield { type: 'text', text: own };
+      yield { type: 'done', finishReason: 'stop' };
+      return;
+    }
+    const shortcut = words ? this.deps.ports.answerer?.(words, lang, signal) : undefined;
+    if (shortcut) {
+      for await (const chunk of shortcut) yield { type: 'text', text: chunk };
+      yield { type: 'done', finishReason: 'stop' };
+      return;
+    }
+
+    await this.deps.switcher.whenIdle();
+    // `active` means the mode active once the switch is over, not the one when the request came in.
+    const mode = stripPrefix(req.model).toLowerCase() === ACTIVE ? this.deps.switcher.active() : requested;
+    const brain = this.deps.brains.get(mode.id);
+    if (!brain) throw new Error(`no brain for mode ${mode.id}`);
+    // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
+    const tools = mode.id === requested.id ? requestedTools : this.check(mode, req);
+
+    const key = turnKey(mode.id, req.sessionKey);
+    if (this.turns.busy(key)) yield { type: 'queued' };
+    const turn = await this.turns.enter(key, signal);
+    try {
+      if (signal.aborted) return;
+      yield { type: 'mode', mode, filteredTools: tools.filtered };
+      yield* answerTurn(
+        {
+          ...this.deps,
+          onBrainError: (m, error) => this.emit('brainError', { mode: m, error }),
+          onRecorded: (recorded) => this.emit('turn', recorded),
+        },
+        { brain, mode, req, tools, newTurn, lang, usageAsked: intent?.kind === 'usage' },
+        turn.signal,
+      );
+    } finally {
+      turn.leave();
+    }
+  }
+
+  /**
+   * Throws INVALID_REQUEST naming the first field the mode cannot honour;
+   * returns which of the client's tools its brain gets (logging those it does not).
+   */
+  private check(mode: ModeConfig, req: ChatRequest): ToolSelection {
+    const tools = selectTools(mode, req.tools);
+    const refusal =
+      this.deps.brains.get(mode.id)?.refuse?.({ options: req.options, toolChoice: req.toolChoice }) ??
+      toolChoiceRefusal(mode, req.toolChoice, tools);
+    if (refusal) {
+      throw new BrainstemError('INVALID_REQUEST', `${refusal.message} (model: ${mode.id})`, refusal.param);
+    }
+    if (tools.filtered.length > 0) {
+      this.deps.logger.info(
+        { mode: mode.id, tools: tools.filtered, why: tools.why },
+        `client tools not given to the brain: ${tools.filtered.join(', ')} (${tools.why})`,
+      );
+    }
+    return tools;
+  }
+
+  /** The answer to words brainstem answers itself (a switch, help, modes, status), if they are such words. */
+  private async answerItself(intent: Intent | undefined, lang: Lang): Promise<string | undefined> {
+    const { switcher, modes } = this.deps;
+    switch (intent?.kind) {
+      case 'switch':
+        return switchReply(await switcher.switchTo(intent.target, { source: 'intent', lang }), lang);
+      case 'help':
+        return helpText(lang);
+      case 'modes':
+        return modesText(modes.all, switcher.active().id, lang);
+      case 'status':
+        return statusText(await this.statusFacts(), lang);
+      default:
+        return undefined;
+    }
+  }
+}
+
+/** One conversation of one mode: its turns run one at a time. */
+function turnKey(mode: string, sessionKey: string): string {
+  return `${mode}\u0000${sessionKey}`;
+}

@@ -1,0 +1,53 @@
+import type { ModeConfig } from '../config.js';
+import type { KnownReadiness, ReadinessBoard } from '../readiness.js';
+import { waitAtMost } from '../wait.js';
+
+export interface StatusLine {
+  mode: ModeConfig;
+  active: boolean;
+  ready: boolean;
+  detail: string;
+  /** When the readiness shown was measured (undefined: no probe has finished yet). */
+  checkedAt?: number;
+  /** A probe is running now. */
+  checking: boolean;
+}
+
+/**
+ * Every mode's readiness as faces show it, read from the readiness board
+ * (src/readiness.ts), which owns the probes and their results.
+ */
+export class StatusLines {
+  constructor(
+    private readonly readiness: ReadinessBoard,
+    private readonly modes: () => readonly ModeConfig[],
+    private readonly activeId: () => string,
+  ) {}
+
+  /** Every mode's last known readiness, at once: never waits for a probe (for /health). */
+  known(): StatusLine[] {
+    return this.modes().map((mode) => this.line(mode, this.readiness.known(mode.id)));
+  }
+
+  /**
+   * Every mode's readiness from a probe running or started now (shared with
+   * any other caller), waiting at most `timeoutMs`; a mode whose probe takes
+   * longer shows its last known state.
+   */
+  async fresh(timeoutMs: number): Promise<StatusLine[]> {
+    await waitAtMost(Promise.all(this.modes().map((m) => this.readiness.probe(m.id))), timeoutMs);
+    return this.known();
+  }
+
+  private line(mode: ModeConfig, known: KnownReadiness): StatusLine {
+    const r = known.result;
+    return {
+      mode,
+      active: mode.id === this.activeId(),
+      ready: r?.ok === true,
+      detail: !r ? 'checking…' : r.ok ? (r.detail ?? 'ready') : r.reason,
+      checkedAt: known.at,
+      checking: known.checking,
+    };
+  }
+}

@@ -1,0 +1,60 @@
+import type { ModeConfig } from '../config.js';
+import { formatDuration, type Lang, t } from '../i18n.js';
+import { PROXY_TAG } from '../notices.js';
+import type { SwitchOutcome } from '../switcher.js';
+import type { StatusFacts } from './facts.js';
+
+/**
+ * What brainstem says about itself inside a conversation, whatever face
+ * carries it (the OpenAI endpoint, Telegram's direct route, brain_chat):
+ * Markdown, in English or French. The words that ask for these are
+ * recognised by src/intents.ts.
+ */
+
+export function helpText(lang: Lang): string {
+  return [
+    t(lang, `${PROXY_TAG} brainstem answers these itself:`, `${PROXY_TAG} brainstem répond lui-même à :`),
+    t(
+      lang,
+      '- `mode <name>` or "switch to <name>": change the brain',
+      '- `mode <nom>` ou « passe en mode <nom> » : changer de cerveau',
+    ),
+    t(lang, '- `status`: active mode and readiness', '- `statut` : mode actif et disponibilité'),
+    t(lang, '- `modes`: the list of modes', '- `modes` : la liste des modes'),
+    t(lang, '- `help`: this text', '- `aide` : ce texte'),
+    t(lang, 'Anything else goes to the active brain.', 'Tout le reste va au cerveau actif.'),
+  ].join('\n');
+}
+
+export function modesText(modes: readonly ModeConfig[], activeId: string, lang: Lang): string {
+  const lines = modes.map(
+    (m) =>
+      `- ${m.id === activeId ? `**${m.id}** ←` : m.id} (${m.kind}) ${m.description}${m.aliases.length ? ` [${m.aliases.join(', ')}]` : ''}`,
+  );
+  return [t(lang, `${PROXY_TAG} Modes:`, `${PROXY_TAG} Modes :`), ...lines].join('\n');
+}
+
+export function statusText(facts: StatusFacts, lang: Lang): string {
+  const body = facts.lines.map(
+    (l) => `- ${l.active ? `**${l.mode.id}** ←` : l.mode.id}: ${l.ready ? '✅' : '❌'} ${l.detail}`,
+  );
+  const uptime = formatDuration(facts.uptimeMs);
+  return [
+    t(lang, `${PROXY_TAG} Status`, `${PROXY_TAG} Statut`),
+    ...body,
+    t(lang, `Uptime: ${uptime}`, `En marche depuis : ${uptime}`),
+  ].join('\n');
+}
+
+/** The answer to a switch asked for in words. */
+export function switchReply(o: SwitchOutcome, lang: Lang): string {
+  if (!o.ok) return `${PROXY_TAG} ${o.reason}`;
+  if (o.alreadyActive) {
+    return t(lang, `${PROXY_TAG} Already in mode **${o.to}**.`, `${PROXY_TAG} Déjà en mode **${o.to}**.`);
+  }
+  return t(
+    lang,
+    `${PROXY_TAG} Switched to **${o.to}** in ${formatDuration(o.ms)}; it is ready.`,
+    `${PROXY_TAG} Mode **${o.to}** activé en ${formatDuration(o.ms)} ; il est prêt.`,
+  );
+}

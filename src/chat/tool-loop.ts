@@ -1,0 +1,243 @@
+import type { Brain, BrainError, ChatMessage, ToolCall, TurnEvent, TurnUsage } from '../../brains/types.js';
+import type { AuditLine, AuditLog } from '../audit.js';
+import type { Config, ModeConfig } from '../config.js';
+import { billingOf } from '../credit/billing.js';
+import type { Admission, Budgets } from '../credit/budget.js';
+import { type CreditMeter, creditSentence } from '../credit/meter.js';
+import { html } from '../html.js';
+import type { Lang } from '../i18n.js';
+import type { Logger } from '../logger.js';
+import type { ModeRegistry } from '../modes.js';
+import { type Notifier, PROXY_TAG } from '../notices.js';
+import { redactValue } from '../redact.js';
+import { followSwitchMarkers, SwitchMarkerFilter } from '../switch-marker.js';
+import type { Switcher } from '../switcher.js';
+import { hasAssistant } from '../text.js';
+import { collectToolCall } from '../tool-calls.js';
+import type { ToolSelection } from '../tool-filter.js';
+import { addUsage, type Billing, NO_USAGE, type UsageLedger } from '../usage.js';
+import { usageContext } from '../usage-summary.js';
+import type { ChatPorts } from './ports.js';
+import type { ChatEvent, ChatRequest } from './request.js';
+import { ShutdownError } from './turns.js';
+
+/** How many tool rounds one answer may take before the model must answer in words. */
+const MAX_TOOL_ROUNDS = 5;
+
+export interface AnswerDeps {
+  config: Config;
+  modes: ModeRegistry;
+  switcher: Switcher;
+  ledger: UsageLedger;
+  notifier: Notifier;
+  audit: AuditLog;
+  logger: Logger;
+  ports: ChatPorts;
+  /** The modes' spending caps. */
+  budgets?: Budgets;
+  /** The Agent SDK credit, told to the brain when the user asks about consumption. */
+  meter?: CreditMeter;
+  /** Told of every brain failure (the usage-limit and credit watchers listen). */
+  onBrainError(mode: ModeConfig, error: BrainError): void;
+  /** Told once the turn is in the ledger (the credit watcher listens). */
+  onRecorded(turn: { mode: ModeConfig; billing?: Billing; costUsd: number }): void;
+}
+
+export interface AnswerInput {
+  brain: Brain;
+  mode: ModeConfig;
+  req: ChatRequest;
+  /** The client's tools the mode gives its brain. */
+  tools: ToolSelection;
+  newTurn: string;
+  lang: Lang;
+  /** The user asks about consumption: the brain gets a usage summary. */
+  usageAsked: boolean;
+}
+
+/**
+ * One answer of a brain, as the faces get it: refused at once when a budget
+ * is spent, the brain's events with switch markers stripped and the mode tag
+ * in front, brainstem's read-only tools run for a local model whose client
+ * brought none (up to MAX_TOOL_ROUNDS rounds), auth failures turned into a
+ * renewal notice, approvals audited, and the turn written to the usage ledger
+ * however it ends. A marker's switch starts once the answer is over.
+ */
+export async function* answerTurn(
+  deps: AnswerDeps,
+  { brain, mode, req, tools, newTurn, lang, usageAsked }: AnswerInput,
+  signal: AbortSignal,
+): AsyncGenerator<ChatEvent> {
+  const started = Date.now();
+  const markers = new SwitchMarkerFilter();
+  // A tag in front of JSON the client asked for would break it.
+  const format = req.options?.response_format?.type;
+  let tagPending = deps.config.server.modeTag && format !== 'json_object' && format !== 'json_schema';
+  let usage: TurnUsage | undefined;
+  let brainSessionId: string | undefined;
+  let failure: BrainError | undefined;
+  const text = (chunk: string): ChatEvent[] => {
+    if (!chunk) return [];
+    if (tagPending) {
+      tagPending = false;
+      return [{ type: 'text', text: `**[${mode.id}]** ${chunk}` }];
+    }
+    return [{ type: 'text', text: chunk }];
+  };
+  const { toolbox } = deps.ports;
+  // A local model whose client brought no tools gets brainstem's own read-only ones.
+  const offered =
+    mode.kind === 'llama' && !req.tools?.length && toolbox ? toolbox.definitions(mode.allowedTools) : [];
+  let messages = req.messages;
+  const admission: Admission = deps.budgets?.admit(mode, lang) ?? { ok: true };
+  try {
+    if (!admission.ok) {
+      failure = admission.error;
+      deps.logger.info({ mode: mode.id, limit: failure.limit }, 'turn refused by a budget');
+      yield { type: 'error', error: failure };
+      return;
+    }
+    for (let round = 0; ; round++) {
+      const calls: ToolCall[] = [];
+      let said = '';
+      let runTools = false;
+      const events = brain.turn(
+        {
+          sessionKey: req.sessionKey,
+          messages,
+          newTurn,
+          freshSession: !hasAssistant(messages),
+          tools: offered.length > 0 ? offered : tools.offered,
+          toolChoice: tools.offered.length > 0 ? req.toolChoice : undefined,
+          maxTokens: req.maxTokens,
+          options: req.options,
+          extraContext: usageAsked ? usageFigures(deps) : undefined,
+          approve: req.approve ?? deps.ports.approver,
+          depth: req.depth,
+          maxBudgetUsd: admission.maxBudgetUsd,
+        },
+        signal,
+      );
+      for await (const ev of events) {
+        if (offered.length > 0 && ev.type === 'tool_call') {
+          collectToolCall(calls, ev);
+          continue;
+        }
+        if (offered.length > 0 && ev.type === 'done' && calls.length > 0 && round < MAX_TOOL_ROUNDS) {
+          runTools = true;
+          continue;
+        }
+        switch (ev.type) {
+          case 'text':
+            said += ev.text;
+            yield* text(markers.push(ev.text));
+            break;
+          case 'usage':
+            usage = addUsage(usage, ev.usage);
+            yield ev;
+            break;
+          case 'session':
+            brainSessionId = ev.sessionId;
+            yield ev;
+            break;
+          case 'approval':
+            deps.audit.write(approvalLine(ev));
+            yield ev;
+            break;
+          case 'done':
+            yield* text(markers.flush());
+            yield ev;
+            break;
+          case 'error': {
+            yield* text(markers.flush());
+            const cut = signal.reason instanceof ShutdownError;
+            failure = cut
+              ? { ...ev.error, message: (signal.reason as ShutdownError).message }
+              : (deps.budgets?.stopped(mode, admission, ev.error, lang) ?? ev.error);
+            if (failure.kind === 'auth') {
+              // One renewal notice per hour at most, whatever the number of failing turns.
+              deps.notifier.notify({
+                kind: 'auth',
+                // The brain's message quotes the upstream: plain text, escaped whole.
+                text: html`${failure.message}`,
+                dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
+              });
+            }
+            deps.onBrainError(mode, failure);
+            yield { type: 'error', error: failure };
+            break;
+          }
+          default:
+            yield ev;
+        }
+      }
+      if (!runTools || !toolbox) break;
+      yield { type: 'notice', text: `${PROXY_TAG} ${calls.map((c) => `🔧 ${c.function.name}`).join(', ')}` };
+      const results = await Promise.all(
+        calls.map((c) =>
+          toolbox.run(c.function.name, c.function.arguments, {
+            caller: `brain:${mode.id}:${req.sessionKey}`.slice(0, 100),
+            signal,
+            allowed: mode.allowedTools,
+            // The model of this turn makes the call: one brain more than above the turn.
+            depth: (req.depth ?? 0) + 1,
+          }),
+        ),
+      );
+      messages = [
+        ...messages,
+        { role: 'assistant', content: said || null, tool_calls: calls },
+        ...calls.map(
+          (c, i): ChatMessage => ({ role: 'tool', tool_call_id: c.id, content: results[i] ?? '' }),
+        ),
+      ];
+    }
+  } finally {
+    const billing = billingOf(mode, deps.config.claude.env);
+    const cost = usage ?? NO_USAGE;
+    deps.ledger.record({
+      ts: started,
+      mode: mode.id,
+      sessionKey: req.sessionKey,
+      brainSessionId,
+      source: req.source,
+      ...cost,
+      durationMs: Date.now() - started,
+      // A limit says which one: `usage_limit:day_budget: …`.
+      error: failure
+        ? `${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`.slice(0, 500)
+        : signal.aborted
+          ? 'aborted'
+          : undefined,
+      billing,
+    });
+    deps.onRecorded({ mode, billing, costUsd: cost.costUsd });
+    followSwitchMarkers(markers.found, deps, mode.id, req.lang);
+  }
+}
+
+/** The ledger's figures, and the credit's in one sentence, for the brain. */
+function usageFigures(deps: AnswerDeps): string {
+  const credit = deps.meter ? creditSentence(deps.meter.reading()) : undefined;
+  return usageContext(deps.ledger, Date.now(), credit);
+}
+
+/** A tool approval decision as an audit row, like an infra tool call. */
+function approvalLine(ev: Extract<TurnEvent, { type: 'approval' }>): AuditLine {
+  const { request: r, decision: d } = ev;
+  return {
+    ts: Date.now() - ev.waitedMs,
+    tool: `approval:${r.tool}`,
+    caller: r.sessionKey,
+    args: JSON.stringify(
+      redactValue({
+        summary: r.summary,
+        by: ev.source,
+        ...(d.behavior === 'allow' ? { scope: d.scope } : {}),
+      }),
+    ),
+    ok: d.behavior === 'allow',
+    durationMs: ev.waitedMs,
+    error: d.behavior === 'deny' ? d.message : undefined,
+  };
+}

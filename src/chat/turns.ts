@@ -1,0 +1,85 @@
+import { KeyedLock } from '../keyed-lock.js';
+import type { Logger } from '../logger.js';
+import { PROXY_TAG } from '../notices.js';
+import { waitAtMost } from '../wait.js';
+
+/** Why a turn was cut: brainstem is stopping (pm2 restart, upgrade). */
+export class ShutdownError extends Error {
+  constructor() {
+    super(
+      `${PROXY_TAG} brainstem is restarting, so this answer was cut short. Send your message again in a minute.`,
+    );
+    this.name = 'ShutdownError';
+  }
+}
+
+/** A turn holding its conversation: its signal is aborted by its caller or by the shutdown. */
+export interface HeldTurn {
+  signal: AbortSignal;
+  /** Lets the conversation's next turn run. */
+  leave(): void;
+}
+
+/**
+ * The turns of every conversation: one at a time per conversation (a brain
+ * session cannot take two turns at once; the next one waits), and at shutdown
+ * the drain that lets running turns end, then cuts them short.
+ */
+export class Turns {
+  private readonly lock = new KeyedLock();
+  /** Turns running now, so a shutdown can wait for them and then cut them short. */
+  private readonly running = new Set<AbortController>();
+  private readonly emptied = new Set<() => void>();
+  private closing = false;
+
+  /** Shutting down: no new turn may start. */
+  get closed(): boolean {
+    return this.closing;
+  }
+
+  /** Whether a conversation has a turn running or waiting. */
+  busy(key: string): boolean {
+    return this.lock.busy(key);
+  }
+
+  /** Waits for the conversation's previous turn to leave, then holds the conversation. */
+  async enter(key: string, signal: AbortSignal): Promise<HeldTurn> {
+    const release = await this.lock.acquire(key);
+    const turn = new AbortController();
+    const onAbort = () => turn.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.running.add(turn);
+    return {
+      signal: turn.signal,
+      leave: () => {
+        signal.removeEventListener('abort', onAbort);
+        this.running.delete(turn);
+        release();
+        if (this.running.size === 0) for (const resolve of this.emptied) resolve();
+      },
+    };
+  }
+
+  /**
+   * Shutdown: refuse new turns, give running ones `graceMs` to finish, then cut
+   * them short (each face tells its user). Resolves when none is left.
+   */
+  async drain(graceMs: number, logger: Logger): Promise<void> {
+    this.closing = true;
+    if (await waitAtMost(this.allEnded(), graceMs)) return;
+    logger.warn({ turns: this.running.size }, 'grace period over: stopping the running turns');
+    for (const turn of this.running) turn.abort(new ShutdownError());
+    await this.allEnded();
+  }
+
+  private allEnded(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.emptied.delete(done);
+        resolve();
+      };
+      this.emptied.add(done);
+    });
+  }
+}
