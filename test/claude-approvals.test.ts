@@ -7,16 +7,9 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-  toolUse,
-} from './fakes/anthropic.js';
+import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { type ClaudeHarness, collect, harness, textOf, userTurn } from './helpers/claude-harness.js';
-import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+import { startClaudeService, type TestService } from './helpers/service.js';
 
 /** An approver that records what it was asked and whether it was told to stop waiting. */
 function approver(decide: (req: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalDecision>) {
@@ -199,20 +192,14 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
 
 describe('approval decisions in the audit log', { timeout: 120_000 }, () => {
   let fake: FakeAnthropic;
-  let cli: ClaudeTestEnv;
   let svc: TestService;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    fake = await startFakeAnthropic();
-    cli = await claudeTestEnv(fake.url);
-    svc = await startTestService({
-      config: { claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 }, server: { modeTag: false } },
-    });
+    ({ fake, svc: svc, close } = await startClaudeService());
   });
   afterAll(async () => {
-    await svc?.close();
-    await fake?.close();
-    await cli?.cleanup();
+    await close?.();
   });
 
   it('records every decision: a chat turn with its approver, the OpenAI endpoint with the default one', async () => {

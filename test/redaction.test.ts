@@ -3,16 +3,9 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-  toolUse,
-} from './fakes/anthropic.js';
+import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { collect } from './helpers/claude-harness.js';
-import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+import { startClaudeService, startTestService, type TestService } from './helpers/service.js';
 
 /**
  * Secrets in tool arguments, error messages and log lines are stored
@@ -108,20 +101,14 @@ describe('audit rows', () => {
 
 describe('tool approvals in the audit log', { timeout: 120_000 }, () => {
   let fake: FakeAnthropic;
-  let cli: ClaudeTestEnv;
   let claude: TestService;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    fake = await startFakeAnthropic();
-    cli = await claudeTestEnv(fake.url);
-    claude = await startTestService({
-      config: { claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 }, server: { modeTag: false } },
-    });
+    ({ fake, svc: claude, close } = await startClaudeService());
   });
   afterAll(async () => {
-    await claude?.close();
-    await fake?.close();
-    await cli?.cleanup();
+    await close?.();
   });
 
   it('hold no secret from the command Claude wanted to run', async () => {

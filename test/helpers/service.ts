@@ -7,6 +7,7 @@ import { faces } from '../../handlers/index.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { type PartChoice, type Service, startService } from '../../src/service.js';
+import { claudeTestEnv, type FakeAnthropic, startFakeAnthropic } from '../fakes/anthropic.js';
 
 /** brainstem as main wires it, with the HTTP face's fastify instance for the tests that read its routes. */
 export interface WiredService extends Service {
@@ -86,6 +87,28 @@ export async function startTestService(
     close: async () => {
       await service.stop(1000);
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The service with Claude modes on the real CLI against a fresh fake Messages API; close() ends all three. */
+export async function startClaudeService(): Promise<{
+  fake: FakeAnthropic;
+  svc: TestService;
+  close(): Promise<void>;
+}> {
+  const fake = await startFakeAnthropic();
+  const cli = await claudeTestEnv(fake.url);
+  const svc = await startTestService({
+    config: { claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 }, server: { modeTag: false } },
+  });
+  return {
+    fake,
+    svc,
+    async close() {
+      await svc.close();
+      await fake.close();
+      await cli.cleanup();
     },
   };
 }
