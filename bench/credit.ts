@@ -26,10 +26,10 @@ import {
   toolUse,
 } from '../test/fakes/anthropic.js';
 import { startFakeLlama } from '../test/fakes/llama.js';
+import { CLAUDE_BIN } from '../test/helpers/claude-bin.js';
 import { startTestService } from '../test/helpers/service.js';
 import { median, now, round } from './stats.js';
 
-const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
 const DAY_MS = 86_400_000;
 
 export async function creditBench(): Promise<Record<string, unknown>> {

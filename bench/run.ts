@@ -14,6 +14,7 @@ import { createAnswerStream, type StreamingMode } from '../handlers/telegram/str
 import { claudeTestEnv, startFakeAnthropic, text } from '../test/fakes/anthropic.js';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
+import { CLAUDE_BIN } from '../test/helpers/claude-bin.js';
 import { claudeHarness } from '../test/helpers/claude-harness.js';
 import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
@@ -22,7 +23,6 @@ import { frontBench } from './front.js';
 import { timeStream } from './sse-client.js';
 import { median, now, round, rssMb } from './stats.js';
 
-const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
 async function main() {

@@ -10,8 +10,8 @@ import { loadApiToken } from '../src/api-token.js';
 import { runDoctor } from '../src/commands/doctor.js';
 import { openDb } from '../src/db/index.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { CLAUDE_BIN } from './helpers/claude-bin.js';
 
-const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
 const BOT_TOKEN = '123456:bot-secret-token-never-printed';
 const ACCESS_TOKEN = 'sk-ant-oat01-access-secret-never-printed';
 

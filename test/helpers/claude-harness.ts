@@ -6,7 +6,6 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { TestContext } from 'vitest';
 import { ClaudeCodeBrain, type ClaudeCodeBrainOptions } from '../../brains/claude-code/index.js';
@@ -23,8 +22,7 @@ import {
   type FakeAnthropic,
   startFakeAnthropic,
 } from '../fakes/anthropic.js';
-
-export const CLAUDE_BIN = fileURLToPath(new URL('../../node_modules/.bin/claude', import.meta.url));
+import { CLAUDE_BIN } from './claude-bin.js';
 
 export interface ClaudeHarness {
   fake: FakeAnthropic;

@@ -50,7 +50,9 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export const CLAUDE_BIN = path.resolve('node_modules/.bin/claude');
+import { CLAUDE_BIN } from './claude-bin.js';
+
+export { CLAUDE_BIN };
 
 /**
  * Starts the real service in this process on a free loopback port, with its
