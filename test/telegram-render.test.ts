@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapeMarkdown, htmlToPlain, renderMarkdown } from '../handlers/telegram/render.js';
-import { splitMarkdown } from '../handlers/telegram/split.js';
+import { escapeMarkdown, htmlToPlain, renderMarkdown } from '../handlers/telegram/format/render.js';
+import { splitMarkdown } from '../handlers/telegram/format/split.js';
 import { parseTelegramHtml } from './fakes/telegram.js';
 
 /** What Telegram would show for the rendered Markdown (throws like Telegram on invalid HTML). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunArgs } from '../handlers/telegram/run-args.js';
-import { cleanOutput, OutputTail } from '../handlers/telegram/tool-view.js';
+import { parseRunArgs } from '../handlers/telegram/commands/run-args.js';
+import { cleanOutput, OutputTail } from '../handlers/telegram/views/tool.js';
 
 describe('/run arguments', () => {
   it('reads key=value pairs: bare JSON values typed, everything else a string', () => {

@@ -2,7 +2,7 @@ import type { Core } from '../../src/core.js';
 import type { Logger } from '../../src/logger.js';
 import type { Tools } from '../../src/tools/index.js';
 import type { Front } from '../telegram-front/index.js';
-import type { Route } from './relay.js';
+import type { Route } from './route/direct.js';
 import type { ChatTurns } from './turns.js';
 
 /** What the bot's handlers share. */

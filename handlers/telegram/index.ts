@@ -9,7 +9,8 @@ import type { Tools } from '../../src/tools/index.js';
 import type { RouteSet } from '../http/server.js';
 import { createFront } from '../telegram-front/index.js';
 import { allowOnly } from './access.js';
-import { ApprovalPrompts } from './approval-prompts.js';
+import { dialogKeyOf } from './approvals/dialogs.js';
+import { ApprovalPrompts } from './approvals/prompts.js';
 import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
 import {
   CONTROL_COMMANDS,
@@ -18,15 +19,14 @@ import {
   frontCommandNames,
   publishCommands,
   registerCommands,
-} from './commands.js';
+} from './commands/control.js';
+import { registerToolCommands, TOOL_COMMANDS } from './commands/tools.js';
 import type { BotDeps } from './deps.js';
-import { dialogKeyOf } from './dialogs.js';
-import { ChatHistory } from './history.js';
-import { inboundSplit } from './inbound-split.js';
-import { registerMessages } from './messages.js';
-import { startNoticeSink } from './notice-sink.js';
-import { DirectRoute } from './relay.js';
-import { registerToolCommands, TOOL_COMMANDS } from './tool-commands.js';
+import { DirectRoute } from './route/direct.js';
+import { ChatHistory } from './route/history.js';
+import { inboundSplit } from './route/inbound-split.js';
+import { registerMessages } from './route/messages.js';
+import { startNoticeSink } from './send/notice-sink.js';
 import { ChatTurns } from './turns.js';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';

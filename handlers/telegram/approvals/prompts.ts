@@ -1,0 +1,216 @@
+import { performance } from 'node:perf_hooks';
+import { type Api, Composer, type Context } from 'grammy';
+import type { ApprovalDecision, ApprovalRequest, Approver } from '../../../brains/types.js';
+import { type Lang, langOf, t } from '../../../src/i18n.js';
+import type { Logger } from '../../../src/logger.js';
+import { waitAtMost } from '../../../src/wait.js';
+import { ChatOutput } from '../send/output.js';
+import {
+  APPROVAL_DATA,
+  type Choice,
+  closedHtml,
+  decidedText,
+  pressSchema,
+  promptHtml,
+  promptKeyboard,
+  type Unanswered,
+  unansweredText,
+} from './view.js';
+
+/**
+ * The brain's approval clock starts a moment before this one: a question
+ * withdrawn this close to the limit was withdrawn because time ran out
+ * (otherwise the turn stopped: /stop, the client went away).
+ */
+const TIMER_SLACK_MS = 100;
+
+interface Open {
+  req: ApprovalRequest;
+  lang: Lang;
+  html: string;
+  /** The question in each chat it was asked in, once Telegram has it. */
+  cards: { chatId: number; shown: Promise<number> }[];
+  /** Hands the decision to the brain. */
+  settle(decision: ApprovalDecision): void;
+}
+
+const noop = () => undefined;
+
+/**
+ * Tool approvals asked in Telegram: a question with "Allow once", "Allow for
+ * this session" and "Deny" buttons, in the chat whose turn asks, or in every
+ * notify chat for a turn from elsewhere (the OpenAI endpoint), where the first
+ * answer wins and every copy shows it. Only approvers can answer; anyone else
+ * is told so and nothing changes. A question the brain stops waiting for
+ * (timeout, turn stopped) says why. State lives in memory: after a restart an
+ * old button says the question is closed.
+ */
+export class ApprovalPrompts {
+  private nextId = 1;
+  private readonly open = new Map<number, Open>();
+
+  constructor(
+    private readonly o: {
+      api: Api;
+      approvers: ReadonlySet<number>;
+      /** config.claude.approvalTimeoutMs: the brain denies at this limit; the question says so. */
+      timeoutMs: number;
+      logger: Logger;
+    },
+  ) {}
+
+  /** The approver of a chat's own turns: asks in that chat. */
+  forChat(chatId: number, lang: Lang): Approver {
+    return (req, signal) => this.ask(req, [chatId], lang, false, signal);
+  }
+
+  /** The approver of turns from elsewhere: asks in every one of `chats`, naming the conversation. */
+  forChats(chats: readonly number[], lang: () => Lang): Approver {
+    return (req, signal) => this.ask(req, chats, lang(), true, signal);
+  }
+
+  /** Answers the presses on approval buttons. */
+  middleware(): Composer<Context> {
+    const composer = new Composer<Context>();
+    composer.callbackQuery(APPROVAL_DATA, (ctx) => this.press(ctx));
+    return composer;
+  }
+
+  /** On shutdown: nobody can answer any more, and every open question says so (within `graceMs`). */
+  async close(graceMs: number): Promise<void> {
+    const closing = [...this.open.entries()].map(([id, prompt]) => {
+      // Not settled: the brain's own clock, or the end of the turn, still decides what it reports.
+      this.open.delete(id);
+      return this.showOutcome(prompt, unansweredText('restarting', this.o.timeoutMs, prompt.lang));
+    });
+    await waitAtMost(Promise.allSettled(closing), graceMs);
+  }
+
+  private ask(
+    req: ApprovalRequest,
+    chats: readonly number[],
+    lang: Lang,
+    showSession: boolean,
+    signal: AbortSignal,
+  ): Promise<ApprovalDecision> {
+    const id = this.nextId++;
+    const html = promptHtml(req, lang, showSession);
+    const keyboard = promptKeyboard(id, lang);
+    const started = performance.now();
+    return new Promise<ApprovalDecision>((resolve, reject) => {
+      const onAbort = () => {
+        const why: Unanswered =
+          performance.now() - started >= this.o.timeoutMs - TIMER_SLACK_MS ? 'timeout' : 'stopped';
+        // Nobody reads this decision any more: the brain reports the timeout or the stop itself.
+        this.conclude(id, { behavior: 'deny', message: why }, unansweredText(why, this.o.timeoutMs, lang));
+      };
+      const prompt: Open = {
+        req,
+        lang,
+        html,
+        cards: chats.map((chatId) => ({
+          chatId,
+          shown: new ChatOutput(this.o.api, chatId).sendHtml(html, { keyboard }),
+        })),
+        settle: (decision) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(decision);
+        },
+      };
+      // Recorded before Telegram answers: a press can come as soon as the buttons are there.
+      this.open.set(id, prompt);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void Promise.allSettled(prompt.cards.map((c) => c.shown)).then((results) => {
+        const refused = results.flatMap((r, i) =>
+          r.status === 'rejected' ? [{ chatId: chats[i], err: r.reason as unknown }] : [],
+        );
+        for (const r of refused) {
+          this.o.logger.warn(
+            { err: r.err, chatId: r.chatId, tool: req.tool },
+            'approval question not delivered',
+          );
+        }
+        // Asked nowhere: the brain denies and tells the user the question could not be asked.
+        if (refused.length === results.length && this.open.get(id) === prompt) {
+          this.open.delete(id);
+          signal.removeEventListener('abort', onAbort);
+          reject(refused[0]?.err);
+        }
+      });
+    });
+  }
+
+  private async press(ctx: Context): Promise<void> {
+    const from = ctx.from;
+    const press = pressSchema.safeParse(ctx.callbackQuery?.data);
+    if (!from || !press.success) {
+      await ctx.answerCallbackQuery().catch(noop);
+      return;
+    }
+    const lang = langOf(from.language_code);
+    const prompt = this.open.get(press.data.id);
+    if (!this.o.approvers.has(from.id)) {
+      this.o.logger.warn(
+        { userId: from.id, chatId: ctx.chat?.id, tool: prompt?.req.tool },
+        'refused an approval press from a user who is not an approver',
+      );
+      await ctx
+        .answerCallbackQuery({
+          text: t(
+            lang,
+            'Only an approver can answer this; nothing changed.',
+            'Seul un approbateur peut répondre ; rien n’a changé.',
+          ),
+          show_alert: true,
+        })
+        .catch(noop);
+      return;
+    }
+    if (!prompt) {
+      await ctx
+        .answerCallbackQuery({
+          text: t(lang, 'This question is closed.', 'Cette question est close.'),
+          show_alert: true,
+        })
+        .catch(noop);
+      await ctx.editMessageReplyMarkup().catch(noop);
+      return;
+    }
+    const { choice } = press.data;
+    const by = from.first_name;
+    this.o.logger.info({ userId: from.id, tool: prompt.req.tool, choice }, 'tool approval answered');
+    this.conclude(press.data.id, decisionOf(choice, prompt.req, by), decidedText(choice, by, prompt.lang));
+    await ctx.answerCallbackQuery({ text: decidedText(choice, by, lang) }).catch(noop);
+  }
+
+  /** Closes a question still open (the first answer wins): the brain gets `decision`, every copy shows `outcome`. */
+  private conclude(id: number, decision: ApprovalDecision, outcome: string): void {
+    const prompt = this.open.get(id);
+    if (!prompt) return;
+    this.open.delete(id);
+    prompt.settle(decision);
+    void this.showOutcome(prompt, outcome);
+  }
+
+  /** Every copy of the question shows `outcome`, its buttons gone. */
+  private async showOutcome(prompt: Open, outcome: string): Promise<void> {
+    const html = closedHtml(prompt.html, outcome);
+    await Promise.all(
+      prompt.cards.map(async ({ chatId, shown }) => {
+        const messageId = await shown.catch(() => undefined);
+        if (messageId === undefined) return;
+        await new ChatOutput(this.o.api, chatId)
+          .editHtml(messageId, html)
+          .catch((err: unknown) =>
+            this.o.logger.warn({ err, chatId }, 'could not show the outcome of an approval question'),
+          );
+      }),
+    );
+  }
+}
+
+function decisionOf(choice: Choice, req: ApprovalRequest, by: string): ApprovalDecision {
+  if (choice === 'deny')
+    return { behavior: 'deny', message: `Permission to use ${req.tool} was denied by ${by} in Telegram.` };
+  return { behavior: 'allow', scope: choice };
+}

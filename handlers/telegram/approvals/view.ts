@@ -1,0 +1,113 @@
+import { InlineKeyboard } from 'grammy';
+import { z } from 'zod';
+import type { ApprovalRequest } from '../../../brains/types.js';
+import { formatDuration, type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
+import { escapeHtml } from '../format/render.js';
+
+/** What an approver can answer. */
+export type Choice = 'once' | 'session' | 'deny';
+
+/** Button data: `bs:apv:<prompt id>:once|session|deny` (the CLI's request ids are too long for the 64 bytes allowed). */
+export const pressSchema = z
+  .string()
+  .regex(ownData('apv:\\d{1,12}:(?:once|session|deny)$'))
+  .transform((data) => {
+    const [, , id, choice] = data.split(':');
+    return { id: Number(id), choice: choice as Choice };
+  });
+export const APPROVAL_DATA = ownData('apv:');
+
+/** Bash's own explanation of its command, when the model gave one. */
+const DESCRIPTION_MAX = 200;
+
+/**
+ * The question: the tool, what it would do (the brain's summary: the command,
+ * the file, the URL…), and, for a turn that came from elsewhere (the OpenAI
+ * endpoint), which conversation asks. Every dynamic part escaped.
+ */
+export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolean): string {
+  const description = typeof req.input.description === 'string' ? req.input.description.trim() : '';
+  // The same words in French.
+  const where = showSession
+    ? ` (mode <b>${escapeHtml(req.mode)}</b>, conversation <code>${escapeHtml(req.sessionKey)}</code>)`
+    : '';
+  return [
+    t(
+      lang,
+      `${PROXY_TAG} 🔐 Claude wants to use <b>${escapeHtml(req.tool)}</b>${where}:`,
+      `${PROXY_TAG} 🔐 Claude veut utiliser <b>${escapeHtml(req.tool)}</b>${where} :`,
+    ),
+    `<pre>${escapeHtml(req.summary)}</pre>`,
+    ...(description ? [`<i>${escapeHtml(shorten(description, DESCRIPTION_MAX))}</i>`] : []),
+  ].join('\n');
+}
+
+export function promptKeyboard(id: number, lang: Lang): InlineKeyboard {
+  return new InlineKeyboard()
+    .text(t(lang, '✅ Allow once', '✅ Autoriser une fois'), `${OWN_DATA_PREFIX}apv:${id}:once`)
+    .row()
+    .text(
+      t(lang, '♾️ Allow for this session', '♾️ Autoriser pour cette session'),
+      `${OWN_DATA_PREFIX}apv:${id}:session`,
+    )
+    .row()
+    .text(t(lang, '✖️ Deny', '✖️ Refuser'), `${OWN_DATA_PREFIX}apv:${id}:deny`);
+}
+
+/** What the question says once decided, by whom (a Telegram first name, escaped where shown). */
+export function decidedText(choice: Choice, by: string, lang: Lang): string {
+  switch (choice) {
+    case 'once':
+      return t(lang, `✅ Allowed once by ${by}.`, `✅ Autorisé une fois par ${by}.`);
+    case 'session':
+      return t(lang, `✅ Allowed for this session by ${by}.`, `✅ Autorisé pour cette session par ${by}.`);
+    case 'deny':
+      return t(lang, `✖️ Denied by ${by}.`, `✖️ Refusé par ${by}.`);
+  }
+}
+
+/** Why a question closed without an answer. */
+export type Unanswered = 'timeout' | 'stopped' | 'restarting';
+
+export function unansweredText(why: Unanswered, timeoutMs: number, lang: Lang): string {
+  switch (why) {
+    case 'timeout':
+      return t(
+        lang,
+        `⌛ No answer within ${formatDuration(timeoutMs)}: denied.`,
+        `⌛ Pas de réponse en ${formatDuration(timeoutMs)} : refusé.`,
+      );
+    case 'stopped':
+      return t(
+        lang,
+        '⏹ The answer stopped before a decision: nothing ran.',
+        '⏹ La réponse s’est arrêtée avant une décision : rien n’a été lancé.',
+      );
+    case 'restarting':
+      return t(
+        lang,
+        '⏹ brainstem is restarting: this question is closed.',
+        '⏹ brainstem redémarre : cette question est close.',
+      );
+  }
+}
+
+/** The question with its outcome below it (the buttons go with the edit). */
+export function closedHtml(question: string, outcome: string): string {
+  return `${question}\n\n<b>${escapeHtml(outcome)}</b>`;
+}
+
+/** The line the streamed answer shows while the turn waits for a decision. */
+export function waitingLine(req: ApprovalRequest, lang: Lang): string {
+  return t(
+    lang,
+    `⏳ Waiting for approval to use \`${req.tool}\`…`,
+    `⏳ En attente d’approbation pour \`${req.tool}\`…`,
+  );
+}
+
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

@@ -1,0 +1,117 @@
+import { type Api, InputFile } from 'grammy';
+import type { Lang } from '../../../src/i18n.js';
+import type { Logger } from '../../../src/logger.js';
+import type { ToolResult, Tools } from '../../../src/tools/index.js';
+import { ChatOutput } from '../send/output.js';
+import { LiveMessage } from '../stream/live-message.js';
+import { type ChatTurns, stopReasonOf } from '../turns.js';
+import {
+  type CallRequest,
+  callTitle,
+  OutputTail,
+  progressHtml,
+  queuedHtml,
+  resultView,
+} from '../views/tool.js';
+
+/** What running tools from a chat needs. */
+export interface ToolChat {
+  tools: Tools;
+  turns: ChatTurns;
+  api: Api;
+  logger: Logger;
+  /** Minimum time between two progress edits. */
+  intervalMs: number;
+}
+
+export interface RunRequest {
+  chatId: number;
+  /** Who asked: the audit records `telegram:<userId>`. */
+  userId: number;
+  lang: Lang;
+  call: CallRequest;
+  /** A message of the chat (the confirmed question) that becomes the progress and the result. */
+  messageId?: number | undefined;
+  /** What a new message replies to (in a group, the message that asked). */
+  replyTo?: number | undefined;
+}
+
+/** Telegram allows about one edit a second per chat; progress never goes faster. */
+const MIN_PROGRESS_MS = 1_000;
+/** With no new output, the elapsed time still moves this often. */
+const HEARTBEAT_MS = 5_000;
+
+export const callerOf = (userId: number): string => `telegram:${userId}`;
+
+/**
+ * Runs a tool call as one of the chat's turns: behind a brain answer or
+ * another run already going (saying so), stopped by /stop like an answer.
+ * One message shows the latest output lines and the elapsed time, then the
+ * result; a long output follows as a .txt document.
+ */
+export function submitToolRun(chat: ToolChat, req: RunRequest): void {
+  const out = new ChatOutput(chat.api, req.chatId);
+  const title = callTitle(req.call);
+  chat.turns.submit<number>(
+    req.chatId,
+    async (signal, queuedId) => {
+      await runInChat(chat, req, out, signal, queuedId ?? req.messageId);
+    },
+    async () => {
+      const html = queuedHtml(title, req.lang);
+      if (req.messageId !== undefined && (await out.editHtml(req.messageId, html)) === 'ok')
+        return req.messageId;
+      return out.sendHtml(html, req.replyTo ? { replyTo: req.replyTo } : {});
+    },
+    (err) => chat.logger.error({ err, chatId: req.chatId, tool: req.call.tool }, 'tool run in chat failed'),
+  );
+}
+
+async function runInChat(
+  chat: ToolChat,
+  req: RunRequest,
+  out: ChatOutput,
+  signal: AbortSignal,
+  messageId: number | undefined,
+): Promise<void> {
+  const log = chat.logger.child({ chatId: req.chatId, tool: req.call.tool });
+  const started = Date.now();
+  const title = callTitle(req.call);
+  const tail = new OutputTail();
+  const live = new LiveMessage(out, {
+    intervalMs: Math.max(MIN_PROGRESS_MS, chat.intervalMs),
+    messageId,
+    replyTo: req.replyTo,
+    onError: (err, what) => log.warn({ err, what }, 'telegram delivery failed'),
+  });
+  const refresh = () => live.show(() => progressHtml(title, tail.lines(), Date.now() - started, req.lang));
+  refresh();
+  const heartbeat = setInterval(refresh, HEARTBEAT_MS);
+  let result: ToolResult;
+  try {
+    result = await chat.tools.registry.call(req.call.tool, req.call.input, {
+      caller: callerOf(req.userId),
+      signal,
+      onOutput: (chunk) => {
+        tail.push(chunk);
+        refresh();
+      },
+    });
+  } finally {
+    clearInterval(heartbeat);
+  }
+  const view = resultView(req.call, result, stopReasonOf(signal), req.lang);
+  await live.finish(view.html);
+  if (view.document) {
+    await chat.api
+      .sendDocument(req.chatId, new InputFile(Buffer.from(view.document.text, 'utf8'), view.document.name), {
+        ...(live.messageId !== undefined
+          ? { reply_parameters: { message_id: live.messageId, allow_sending_without_reply: true } }
+          : {}),
+      })
+      .catch((err: unknown) => log.warn({ err }, 'could not send the full output as a document'));
+  }
+  // Only now has the user got the result (or Telegram refused it for good, logged above):
+  // what waits for that may run, e.g. self_upgrade restarting brainstem.
+  result.afterDelivery?.();
+}

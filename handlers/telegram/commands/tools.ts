@@ -1,0 +1,121 @@
+import type { Bot, Composer, Context } from 'grammy';
+import { langOf } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import type { Tools } from '../../../src/tools/index.js';
+import { DIALOG_DATA, type DialogContext, type DialogRequest, Dialogs } from '../approvals/dialogs.js';
+import type { BotDeps } from '../deps.js';
+import { escapeHtml } from '../format/render.js';
+import { ChatOutput } from '../send/output.js';
+import { commandOf, guarded } from './control.js';
+import { fromShortcut, type Resolution, resolveRun, runListHtml } from './run-command.js';
+import { submitToolRun, type ToolChat } from './tool-run.js';
+
+/** The commands handled here; the bare shortcut words and the dialogs' buttons come too. */
+export const TOOL_COMMANDS = new Set(['run', 'upgrade']);
+
+/**
+ * Tools from the chat: `/run <shortcut|tool> [args]`, the bare shortcut words
+ * ("deploy", "tests", "git"…; any other words still go to the brain),
+ * `/upgrade`, and the confirmations of what changes things. Access is the bot's
+ * (only allowed users get this far). Returns how to close the open questions
+ * on shutdown, or undefined when the tools do not run.
+ */
+export function registerToolCommands(
+  bot: Bot,
+  deps: BotDeps,
+): { stop(graceMs: number): Promise<void> } | undefined {
+  const { tools } = deps;
+  if (!tools) return undefined;
+  const { telegram } = deps.core.config;
+  const chat: ToolChat = {
+    tools,
+    turns: deps.turns,
+    api: bot.api,
+    logger: deps.logger,
+    intervalMs: telegram.editIntervalMs,
+  };
+  const dialogs = new Dialogs(chat, {
+    timeoutMs: telegram.confirmTimeoutMs,
+    approvers: new Set(telegram.approvers ?? telegram.allowedUsers),
+  });
+  const composer = dialogs.middleware();
+
+  /** Runs the call at once, or asks first when it changes things; an unusable request is answered with why. */
+  const dispatch = async (ctx: DialogContext, res: Resolution) => {
+    const chatId = ctx.chat?.id;
+    const from = ctx.from;
+    const messageId = ctx.message?.message_id;
+    if (chatId === undefined || !from || messageId === undefined) return;
+    const lang = langOf(from.language_code);
+    // In a group several people talk: the answer says whom it answers.
+    const replyTo = chatId < 0 ? messageId : undefined;
+    if (!res.ok) {
+      await new ChatOutput(ctx.api, chatId).sendHtml(
+        `${PROXY_TAG} ❌ ${escapeHtml(res.error)}`,
+        replyTo ? { replyTo } : {},
+      );
+      return;
+    }
+    const { word, tool, input } = res.call;
+    if (res.call.mutating) {
+      await dialogs.start(ctx, request(ctx, messageId, { kind: 'tool', call: { word, tool, input } }));
+      return;
+    }
+    submitToolRun(chat, { chatId, userId: from.id, lang, call: { word, tool, input }, replyTo });
+  };
+
+  composer.command('run', (ctx) =>
+    guarded(ctx, deps.logger, 'run', async () => {
+      const lang = langOf(ctx.from?.language_code);
+      if (!ctx.match.trim()) {
+        await new ChatOutput(ctx.api, ctx.chat.id).sendHtml(runListHtml(tools, lang));
+        return;
+      }
+      await dispatch(ctx, resolveRun(tools, ctx.match, lang));
+    }),
+  );
+
+  composer.command('upgrade', (ctx) =>
+    guarded(ctx, deps.logger, 'upgrade', () =>
+      dialogs.start(ctx, request(ctx, ctx.msg.message_id, { kind: 'upgrade' })),
+    ),
+  );
+
+  composer.on('message:text', (ctx, next) => {
+    // A command addressed to another bot (/run@other) falls through to here: not ours.
+    if (ctx.message.text.startsWith('/')) return next();
+    const shortcut = tools.resolveShortcut(ctx.message.text);
+    if (!shortcut) return next();
+    return guarded(ctx, deps.logger, 'run', () =>
+      dispatch(ctx, fromShortcut(shortcut, langOf(ctx.from.language_code))),
+    );
+  });
+
+  // Only these updates go through the conversations plugin; the plugin is what adds ctx.conversation.
+  bot.filter(isToolUpdate(tools)).use(composer as unknown as Composer<Context>);
+  return { stop: (graceMs) => dialogs.close(graceMs) };
+}
+
+function isToolUpdate(tools: Tools): (ctx: Context) => boolean {
+  return (ctx) => {
+    if (ctx.callbackQuery) return DIALOG_DATA.test(ctx.callbackQuery.data ?? '');
+    const text = ctx.message?.text;
+    if (!text) return false;
+    const command = commandOf(text);
+    if (command !== undefined) return TOOL_COMMANDS.has(command);
+    return !text.startsWith('/') && tools.resolveShortcut(text) !== undefined;
+  };
+}
+
+function request(ctx: Context, messageId: number, action: DialogRequest['action']): DialogRequest {
+  const chatId = ctx.chat?.id ?? 0;
+  return {
+    id: messageId,
+    chatId,
+    askerId: ctx.from?.id ?? 0,
+    askerName: ctx.from?.first_name ?? '?',
+    lang: langOf(ctx.from?.language_code),
+    replyTo: chatId < 0 ? messageId : undefined,
+    action,
+  };
+}

@@ -1,0 +1,83 @@
+import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
+import type { Core } from '../../../src/core.js';
+import type { Lang } from '../../../src/i18n.js';
+import { telegramSessionKey } from '../../../src/session-keys.js';
+import type { ChatHistory } from './history.js';
+
+/**
+ * Where a chat's plain messages go without the Bot API front: the active brain
+ * through the core (brainstem keeps a short history). With the front on they
+ * go to OpenClaw's own Telegram channel instead (handlers/telegram-front).
+ */
+
+export type RelayEvent =
+  | { type: 'text'; text: string }
+  | { type: 'error'; message: string }
+  /** A tool approval asked (and then settled), and brainstem's notices about the turn: the answer shows them. */
+  | Extract<TurnEvent, { type: 'approval_pending' | 'approval' | 'notice' }>;
+
+export interface TurnInput {
+  chatId: number;
+  /** Who wrote, for the log and the switch trigger. */
+  userId: number;
+  text: string;
+  lang: Lang;
+}
+
+export interface Route {
+  turn(input: TurnInput, signal: AbortSignal): AsyncIterable<RelayEvent>;
+  /** Starts a fresh conversation for the chat. */
+  reset(chatId: number): void;
+}
+
+/** The core prefixes answers with the mode tag; the history keeps what the brain said. */
+const MODE_TAG = /^\*\*\[[\w-]+\]\*\* /;
+
+export class DirectRoute implements Route {
+  constructor(
+    private readonly core: Core,
+    private readonly history: ChatHistory,
+    /** Who is asked about tools outside the mode's allow-list, for a chat's turn. */
+    private readonly approverFor?: (chatId: number, lang: Lang) => Approver,
+  ) {}
+
+  async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
+    const key = telegramSessionKey(input.chatId);
+    const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content: input.text }];
+    let answer = '';
+    let fromBrain = false;
+    try {
+      const events = this.core.chat.run(
+        {
+          model: 'active',
+          sessionKey: key,
+          messages,
+          source: 'telegram',
+          lang: input.lang,
+          approve: this.approverFor?.(input.chatId, input.lang),
+        },
+        signal,
+      );
+      for await (const ev of events) {
+        if (ev.type === 'text') {
+          answer += ev.text;
+          yield { type: 'text', text: ev.text };
+        } else if (ev.type === 'mode') fromBrain = true;
+        else if (ev.type === 'error') yield { type: 'error', message: ev.error.message };
+        else if (ev.type === 'approval_pending' || ev.type === 'approval' || ev.type === 'notice') yield ev;
+      }
+    } catch (err) {
+      yield { type: 'error', message: (err as Error).message || String(err) };
+    } finally {
+      // Answers brainstem gave itself (help, switch replies) are not part of the conversation.
+      if (fromBrain && answer.trim()) this.history.append(key, input.text, answer.replace(MODE_TAG, ''));
+    }
+  }
+
+  reset(chatId: number): void {
+    const key = telegramSessionKey(chatId);
+    this.history.clear(key);
+    this.core.sessions.delete(key);
+    for (const brain of this.core.brains.values()) brain.forget?.(key);
+  }
+}

@@ -1,0 +1,49 @@
+import type { ChatMessage } from '../../../brains/types.js';
+import type { Db } from '../../../src/db/index.js';
+
+/** How many messages of a chat go back to the brain each turn (user and assistant together). */
+export const HISTORY_LIMIT = 20;
+
+/**
+ * The short history of a chat on the direct route, in SQLite so a restart
+ * keeps it: sent with every turn, it lets a Claude brain resume its session
+ * (the core starts a fresh one when the history holds no assistant message)
+ * and gives a local brain its context.
+ */
+export class ChatHistory {
+  constructor(
+    private readonly db: Db,
+    private readonly limit = HISTORY_LIMIT,
+  ) {}
+
+  load(chatKey: string): ChatMessage[] {
+    return this.db
+      .prepare<[string, number], { role: 'user' | 'assistant'; content: string }>(
+        'SELECT role, content FROM (SELECT id, role, content FROM telegram_history WHERE chat_key = ? ORDER BY id DESC LIMIT ?) ORDER BY id',
+      )
+      .all(chatKey, this.limit)
+      .map((r) => ({ role: r.role, content: r.content }));
+  }
+
+  /** Records one exchange and forgets what falls out of the window. */
+  append(chatKey: string, user: string, assistant: string): void {
+    const now = Date.now();
+    const insert = this.db.prepare(
+      'INSERT INTO telegram_history (chat_key, role, content, ts) VALUES (?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      insert.run(chatKey, 'user', user, now);
+      insert.run(chatKey, 'assistant', assistant, now);
+      this.db
+        .prepare(
+          `DELETE FROM telegram_history WHERE chat_key = ? AND id NOT IN
+             (SELECT id FROM telegram_history WHERE chat_key = ? ORDER BY id DESC LIMIT ?)`,
+        )
+        .run(chatKey, chatKey, this.limit);
+    })();
+  }
+
+  clear(chatKey: string): number {
+    return this.db.prepare('DELETE FROM telegram_history WHERE chat_key = ?').run(chatKey).changes;
+  }
+}

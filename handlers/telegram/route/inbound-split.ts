@@ -1,0 +1,62 @@
+import type { Update } from 'grammy/types';
+import { OPENCLAW_ALIAS_PREFIX } from '../../telegram-front/commands-merge.js';
+import type { Split } from '../../telegram-front/index.js';
+import { OWN_DATA_PREFIX } from '../commands/callback-data.js';
+
+/**
+ * With the Bot API front on, whose each update is. brainstem's: its commands
+ * (see commandName), presses on its own buttons (their data starts with
+ * `bs:`), and, from an allowed user, a message that is only a switch request
+ * or a shortcut word. OpenClaw's: everything else, whatever its kind (edits,
+ * media, reactions, member updates, presses on OpenClaw's buttons), untouched,
+ * and judged by OpenClaw's own access policy; brainstem's allow-list guards
+ * only what brainstem answers. `/oc_<name>` reaches OpenClaw as `/<name>`: its
+ * command of a name brainstem answers.
+ */
+
+const BRAINSTEM: Split = { to: 'brainstem' };
+const COMMAND = /^\/([A-Za-z0-9_]+)(?:@(\w+))?(?:\s|$)/;
+
+export interface SplitOptions {
+  /** The command names brainstem answers. */
+  ownCommands: ReadonlySet<string>;
+  allowedUsers: ReadonlySet<number>;
+  /** Plain text brainstem answers when an allowed user sends it alone (a switch request, a shortcut word). */
+  isOwnText(text: string): boolean;
+  /** The bot's username (known once polling starts), to tell `/cmd@otherbot` apart. */
+  botUsername(): string | undefined;
+}
+
+export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
+  return (update) => {
+    const press = update.callback_query;
+    if (press) return press.data?.startsWith(OWN_DATA_PREFIX) ? BRAINSTEM : openclaw(update);
+    const message = update.message;
+    const text = message?.text;
+    if (!message || text === undefined) return openclaw(update);
+    const command = COMMAND.exec(text);
+    if (command) {
+      const [, word = '', addressee] = command;
+      if (addressee && addressee.toLowerCase() !== opts.botUsername()?.toLowerCase()) return openclaw(update);
+      const name = word.toLowerCase();
+      if (opts.ownCommands.has(name)) return BRAINSTEM;
+      const aliased = name.startsWith(OPENCLAW_ALIAS_PREFIX) && name.slice(OPENCLAW_ALIAS_PREFIX.length);
+      if (aliased && opts.ownCommands.has(aliased)) return openclaw(unaliased(update, message));
+      return openclaw(update);
+    }
+    if (message.from && opts.allowedUsers.has(message.from.id) && opts.isOwnText(text)) return BRAINSTEM;
+    return openclaw(update);
+  };
+}
+
+const openclaw = (update: Update): Split => ({ to: 'openclaw', update });
+
+/** `/oc_usage 7d` → `/usage 7d`, its entities moved to match. */
+function unaliased(update: Update, message: NonNullable<Update['message']>): Update {
+  const cut = OPENCLAW_ALIAS_PREFIX.length;
+  const text = `/${(message.text ?? '').slice(1 + cut)}`;
+  const entities = message.entities?.map((e) =>
+    e.offset === 0 ? { ...e, length: e.length - cut } : { ...e, offset: e.offset - cut },
+  );
+  return { ...update, message: { ...message, text, ...(entities ? { entities } : {}) } };
+}

@@ -1,0 +1,168 @@
+import type { Bot, Context } from 'grammy';
+import type { Message } from 'grammy/types';
+import { type Lang, langOf, t } from '../../../src/i18n.js';
+import { detectIntent } from '../../../src/intents.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { helpText, showModeMenu } from '../commands/control.js';
+import { switchWithProgress } from '../commands/mode-keyboard.js';
+import type { BotDeps } from '../deps.js';
+import { escapeMarkdown } from '../format/render.js';
+import { ChatOutput } from '../send/output.js';
+import { answerTurn } from '../stream/answer.js';
+import { statusView } from '../views/status.js';
+import { FileTooLarge, saveTelegramFile } from './media.js';
+
+/** Message kinds that get a "not supported" reply; service messages (joins, pins) get none. */
+const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
+  voice: ['Voice messages', 'Les messages vocaux'],
+  video_note: ['Video notes', 'Les notes vidéo'],
+  audio: ['Audio files', 'Les fichiers audio'],
+  video: ['Videos', 'Les vidéos'],
+  animation: ['GIFs', 'Les GIF'],
+  sticker: ['Stickers', 'Les autocollants'],
+  location: ['Locations', 'Les positions'],
+  venue: ['Venues', 'Les lieux'],
+  contact: ['Contacts', 'Les contacts'],
+  poll: ['Polls', 'Les sondages'],
+  dice: ['Dice', 'Les dés'],
+};
+
+export function registerMessages(bot: Bot, deps: BotDeps): void {
+  const { core, logger } = deps;
+
+  bot.on('message:text', async (ctx) => {
+    // In a group, a command meant for another bot is not ours to relay.
+    const addressee = /^\/\w+@(\w+)/.exec(ctx.message.text)?.[1];
+    if (addressee && addressee.toLowerCase() !== ctx.me.username.toLowerCase()) return;
+    const lang = langOf(ctx.from.language_code);
+    const out = new ChatOutput(ctx.api, ctx.chat.id);
+    const intent = detectIntent(ctx.message.text, (name) => core.modes.find(name) !== undefined);
+    switch (intent?.kind) {
+      case 'switch':
+        void switchWithProgress(
+          core,
+          out,
+          intent.target,
+          { source: 'intent', by: String(ctx.from.id), lang },
+          lang,
+        ).catch((err: unknown) => logger.error({ err }, 'switch from a message failed'));
+        return;
+      case 'help':
+        await out.sendHtml(helpText(deps, lang));
+        return;
+      case 'status':
+        await out.sendHtml(await statusView(core, deps.front?.status(), lang));
+        return;
+      case 'modes':
+        await showModeMenu(deps, out, lang);
+        return;
+      default:
+        submitTurn(deps, ctx, ctx.message.text, lang);
+    }
+  });
+
+  bot.on('message:photo', async (ctx) => {
+    const lang = langOf(ctx.from.language_code);
+    const photo = ctx.message.photo.at(-1);
+    if (!photo) return;
+    const saved = await save(deps, ctx, photo.file_id, `photo-${photo.file_unique_id}.jpg`, lang);
+    if (!saved) return;
+    const note = `[The user sent a photo, saved at ${saved}]`;
+    submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
+  });
+
+  bot.on('message:document', async (ctx) => {
+    const lang = langOf(ctx.from.language_code);
+    const doc = ctx.message.document;
+    const name = doc.file_name ?? `document-${doc.file_unique_id}`;
+    const saved = await save(deps, ctx, doc.file_id, name, lang);
+    if (!saved) return;
+    const note = `[The user sent the document "${name}"${doc.mime_type ? ` (${doc.mime_type})` : ''}, saved at ${saved}]`;
+    submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
+  });
+
+  bot.on('message', async (ctx) => {
+    const kind = (Object.keys(UNSUPPORTED) as (keyof Message)[]).find((k) => ctx.message[k] !== undefined);
+    const names = kind ? UNSUPPORTED[kind] : undefined;
+    if (!names) return;
+    const lang = langOf(ctx.from.language_code);
+    await new ChatOutput(ctx.api, ctx.chat.id).sendHtml(
+      t(
+        lang,
+        `${PROXY_TAG} ${names[0]} are not supported: please send text, a photo or a document.`,
+        `${PROXY_TAG} ${names[1]} ne sont pas pris en charge : envoyez du texte, une photo ou un document.`,
+      ),
+    );
+  });
+}
+
+/** Downloads a file the user sent; on failure tells them why and returns undefined. */
+async function save(
+  deps: BotDeps,
+  ctx: Context,
+  fileId: string,
+  name: string,
+  lang: Lang,
+): Promise<string | undefined> {
+  const chatId = ctx.chat?.id ?? 0;
+  try {
+    const saved = await saveTelegramFile({
+      api: ctx.api,
+      token: deps.token,
+      apiRoot: deps.apiRoot,
+      dataDir: deps.core.config.dataDir,
+      chatId,
+      fileId,
+      name,
+    });
+    deps.logger.info({ chatId, path: saved.path, size: saved.size }, 'saved a file from Telegram');
+    return saved.path;
+  } catch (err) {
+    deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
+    const why = escapeMarkdown(
+      err instanceof FileTooLarge ? err.message : (err as Error).message || String(err),
+    );
+    await new ChatOutput(ctx.api, chatId).sendMarkdown(
+      t(
+        lang,
+        `${PROXY_TAG} I could not save that file: ${why}.`,
+        `${PROXY_TAG} Impossible d’enregistrer ce fichier : ${why}.`,
+      ),
+    );
+    return undefined;
+  }
+}
+
+/** Queues a turn for the chat: answered in order, "queued" shown when it has to wait. */
+export function submitTurn(deps: BotDeps, ctx: Context, text: string, lang: Lang): void {
+  const chatId = ctx.chat?.id;
+  const userId = ctx.from?.id;
+  const messageId = ctx.message?.message_id;
+  if (chatId === undefined || userId === undefined) return;
+  const out = new ChatOutput(ctx.api, chatId);
+  const { config } = deps.core;
+  deps.turns.submit<number>(
+    chatId,
+    async (signal, queuedMessageId) => {
+      await answerTurn(out, { chatId, userId, text, lang }, signal, {
+        route: deps.route,
+        streaming: config.telegram.streaming,
+        intervalMs: config.telegram.editIntervalMs,
+        logger: deps.logger,
+        queuedMessageId,
+        // In a group several people talk: the answer says whom it answers.
+        replyTo: chatId < 0 ? messageId : undefined,
+      });
+    },
+    () =>
+      out.sendHtml(
+        t(
+          lang,
+          `${PROXY_TAG} ⏳ Queued: I will answer once the current answer is done (/stop interrupts it).`,
+          `${PROXY_TAG} ⏳ En attente : je réponds dès que la réponse en cours est finie (/stop pour l’interrompre).`,
+        ),
+        messageId ? { replyTo: messageId } : {},
+      ),
+    (err) => deps.logger.error({ err, chatId }, 'turn failed'),
+  );
+}

@@ -1,0 +1,63 @@
+import type { Api } from 'grammy';
+import type { Logger } from '../../../src/logger.js';
+import type { Notice, Notifier } from '../../../src/notices.js';
+import { waitAtMost } from '../../../src/wait.js';
+import { ChatOutput, isPermanent } from './output.js';
+
+/** Pending notices are tried again this often (a Telegram outage, a restart with notices waiting). */
+const RETRY_EVERY_MS = 30_000;
+
+/**
+ * Delivers brainstem's notices (HTML) to every notify chat. A notice counts
+ * as delivered once each chat has it, or refused it for good (a user who
+ * blocked the bot must not hold back every later notice); a chat that already
+ * got it is not sent it again when another chat's failure makes it retry.
+ */
+export function startNoticeSink(opts: {
+  notifier: Notifier;
+  api: Api;
+  chats: readonly number[];
+  logger: Logger;
+  retryEveryMs?: number;
+}): { stop(graceMs: number): Promise<void> } {
+  const { notifier, api, chats, logger } = opts;
+  const done = new Map<number, Set<number>>();
+
+  const deliver = async (notice: Notice): Promise<boolean> => {
+    const reached = done.get(notice.id) ?? new Set<number>();
+    done.set(notice.id, reached);
+    for (const chatId of chats) {
+      if (reached.has(chatId)) continue;
+      try {
+        await new ChatOutput(api, chatId).sendHtml(notice.text);
+        reached.add(chatId);
+      } catch (err) {
+        if (!isPermanent(err)) {
+          logger.warn(
+            { err: (err as Error).message, chatId, notice: notice.id },
+            'notice not delivered; will retry',
+          );
+          return false;
+        }
+        logger.error(
+          { err: (err as Error).message, chatId, notice: notice.id },
+          'chat refuses notices; skipped',
+        );
+        reached.add(chatId);
+      }
+    }
+    done.delete(notice.id);
+    return true;
+  };
+
+  notifier.setSink(deliver);
+  const timer = setInterval(() => void notifier.flush(), opts.retryEveryMs ?? RETRY_EVERY_MS);
+  return {
+    /** Lets a delivery in progress end (bounded), so its notice is marked sent before the database closes. */
+    async stop(graceMs) {
+      clearInterval(timer);
+      notifier.setSink(undefined);
+      await waitAtMost(notifier.flush(), graceMs);
+    },
+  };
+}

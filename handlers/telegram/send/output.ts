@@ -1,0 +1,120 @@
+import { type Api, GrammyError } from 'grammy';
+import type { InlineKeyboardMarkup } from 'grammy/types';
+import { htmlToPlain, renderMarkdown } from '../format/render.js';
+import type { EditResult } from '../stream/ports.js';
+
+/**
+ * Sending to one chat with Telegram's quirks handled in one place: HTML first,
+ * the same text plain when Telegram still rejects the entities (so a formatting
+ * slip never loses an answer), "message is not modified" counted as success,
+ * and an edit of a vanished message reported instead of thrown.
+ */
+
+export const isParseError = (err: unknown): boolean =>
+  err instanceof GrammyError && err.error_code === 400 && /can't parse entities/i.test(err.description);
+
+export const isNotModified = (err: unknown): boolean =>
+  err instanceof GrammyError && err.error_code === 400 && /message is not modified/i.test(err.description);
+
+/** The message cannot be edited any more (deleted by the user, too old): send a new one instead. */
+export const isGone = (err: unknown): boolean =>
+  err instanceof GrammyError &&
+  err.error_code === 400 &&
+  /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(err.description);
+
+/** Telegram will never take this message for this chat (blocked, kicked, chat gone): retrying is pointless. */
+export const isPermanent = (err: unknown): boolean =>
+  err instanceof GrammyError && (err.error_code === 403 || (err.error_code === 400 && !isParseError(err)));
+
+export interface SendExtra {
+  replyTo?: number;
+  keyboard?: InlineKeyboardMarkup;
+}
+
+export class ChatOutput {
+  /** Messages already fallen back to plain text: their later edits go plain at once. */
+  private readonly plain = new Set<number>();
+
+  constructor(
+    private readonly api: Api,
+    readonly chatId: number,
+  ) {}
+
+  sendMarkdown(markdown: string, extra: SendExtra = {}): Promise<number> {
+    return this.send(renderMarkdown(markdown), markdown, extra);
+  }
+
+  editMarkdown(messageId: number, markdown: string, extra: SendExtra = {}): Promise<EditResult> {
+    return this.edit(messageId, renderMarkdown(markdown), markdown, extra);
+  }
+
+  sendHtml(html: string, extra: SendExtra = {}): Promise<number> {
+    return this.send(html, htmlToPlain(html), extra);
+  }
+
+  editHtml(messageId: number, html: string, extra: SendExtra = {}): Promise<EditResult> {
+    return this.edit(messageId, html, htmlToPlain(html), extra);
+  }
+
+  async typing(): Promise<void> {
+    await this.api.sendChatAction(this.chatId, 'typing');
+  }
+
+  async deleteMessage(messageId: number): Promise<void> {
+    await this.api.deleteMessage(this.chatId, messageId);
+  }
+
+  /** Shows `markdown` as the chat's draft `draftId` (private chats only); plain when the HTML is refused. */
+  async sendDraft(draftId: number, markdown: string): Promise<void> {
+    try {
+      await this.api.sendMessageDraft(this.chatId, draftId, renderMarkdown(markdown), { parse_mode: 'HTML' });
+    } catch (err) {
+      if (!isParseError(err)) throw err;
+      await this.api.sendMessageDraft(this.chatId, draftId, markdown);
+    }
+  }
+
+  private async send(html: string, plain: string, extra: SendExtra): Promise<number> {
+    const common = {
+      link_preview_options: { is_disabled: true },
+      ...(extra.replyTo
+        ? { reply_parameters: { message_id: extra.replyTo, allow_sending_without_reply: true } }
+        : {}),
+      ...(extra.keyboard ? { reply_markup: extra.keyboard } : {}),
+    };
+    try {
+      const m = await this.api.sendMessage(this.chatId, html, { ...common, parse_mode: 'HTML' });
+      return m.message_id;
+    } catch (err) {
+      if (!isParseError(err)) throw err;
+      const m = await this.api.sendMessage(this.chatId, plain, common);
+      this.plain.add(m.message_id);
+      return m.message_id;
+    }
+  }
+
+  private async edit(messageId: number, html: string, plain: string, extra: SendExtra): Promise<EditResult> {
+    const common = {
+      link_preview_options: { is_disabled: true },
+      ...(extra.keyboard ? { reply_markup: extra.keyboard } : {}),
+    };
+    try {
+      if (this.plain.has(messageId)) {
+        await this.api.editMessageText(this.chatId, messageId, plain, common);
+        return 'ok';
+      }
+      try {
+        await this.api.editMessageText(this.chatId, messageId, html, { ...common, parse_mode: 'HTML' });
+      } catch (err) {
+        if (!isParseError(err)) throw err;
+        this.plain.add(messageId);
+        await this.api.editMessageText(this.chatId, messageId, plain, common);
+      }
+      return 'ok';
+    } catch (err) {
+      if (isNotModified(err)) return 'ok';
+      if (isGone(err)) return 'gone';
+      throw err;
+    }
+  }
+}

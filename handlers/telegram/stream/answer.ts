@@ -1,0 +1,145 @@
+import { GrammyError } from 'grammy';
+import { t } from '../../../src/i18n.js';
+import type { Logger } from '../../../src/logger.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { waitingLine } from '../approvals/view.js';
+import { escapeMarkdown } from '../format/render.js';
+import { splitMarkdown } from '../format/split.js';
+import type { Route, TurnInput } from '../route/direct.js';
+import { stopReasonOf } from '../turns.js';
+import { createAnswerStream, type StreamingMode } from './edit-sender.js';
+import type { AnswerStream, StreamOutput } from './ports.js';
+
+export interface AnswerOptions {
+  route: Route;
+  streaming: StreamingMode;
+  intervalMs: number;
+  logger: Logger;
+  /** The "queued" notice, if the turn had to wait: the answer takes it over (edits) or replaces it (drafts). */
+  queuedMessageId?: number | undefined;
+  /** What the answer's first message replies to (in a group, the message it answers). */
+  replyTo?: number | undefined;
+}
+
+/**
+ * One turn, from the route to the chat: typing until the first text, the
+ * answer streamed as it comes (saying when it waits for a tool approval, with
+ * brainstem's notices about the turn in their place), and a final text that
+ * always arrives, saying when the answer was stopped or failed (the error's
+ * message, never a stack).
+ */
+export async function answerTurn(
+  out: StreamOutput,
+  input: TurnInput,
+  signal: AbortSignal,
+  opts: AnswerOptions,
+): Promise<AnswerStream> {
+  const log = opts.logger.child({ chatId: input.chatId });
+  /** Why Telegram refused the final text for good, if it did. */
+  let refusal: unknown;
+  const stream = createAnswerStream(opts.streaming, out, {
+    intervalMs: opts.intervalMs,
+    adoptMessageId: opts.queuedMessageId,
+    replyTo: opts.replyTo,
+    onError: (err, what) => {
+      log.warn({ err, what }, 'telegram delivery failed');
+      if (what === 'final text') refusal = err;
+    },
+  });
+  stream.begin();
+  let text = '';
+  /** Shown under the answer while the turn waits for a tool approval (asked in a message of its own). */
+  let waiting: string | undefined;
+  let failure: string | undefined;
+  try {
+    for await (const ev of opts.route.turn(input, signal)) {
+      switch (ev.type) {
+        case 'text':
+          text += ev.text;
+          break;
+        case 'notice': {
+          // A notice quotes what the brain asked for (a command, a URL): shown as plain text.
+          const notice = escapeMarkdown(ev.text);
+          text = text.trim() ? `${text.trimEnd()}\n\n${notice}\n\n` : `${notice}\n\n`;
+          break;
+        }
+        case 'approval_pending':
+          waiting = waitingLine(ev.request, input.lang);
+          break;
+        case 'approval':
+          waiting = undefined;
+          break;
+        case 'error':
+          failure = ev.message;
+          continue;
+      }
+      stream.update(withStatus(text, waiting));
+    }
+  } catch (err) {
+    log.error({ err }, 'turn failed');
+    failure = (err as Error).message || String(err);
+  }
+  // A message may stand for the answer without any of its text: the queued notice, the approval wait.
+  const holdsMessage = opts.queuedMessageId !== undefined || stream.stats.updates > 0;
+  if (!(await stream.finish(finalText(text, failure, signal, input.lang, holdsMessage)))) {
+    // The user must not be left waiting for an answer that will never come: a short message says so.
+    await out
+      .sendMarkdown(undeliveredText(refusal, input.lang))
+      .catch((err: unknown) =>
+        log.warn({ err }, 'telegram refused the notice about an undelivered answer too'),
+      );
+  }
+  return stream;
+}
+
+/** Said when Telegram refused the final text for good (after the retries of the API pipeline). */
+function undeliveredText(err: unknown, lang: TurnInput['lang']): string {
+  const raw = err instanceof GrammyError ? err.description : err instanceof Error ? err.message : String(err);
+  const reason = `\`${raw.replace(/`/g, "'").slice(0, 200)}\``;
+  return t(
+    lang,
+    `${PROXY_TAG} ⚠️ Telegram refused this answer (${reason}), so it did not arrive in full. Ask again, or /new.`,
+    `${PROXY_TAG} ⚠️ Telegram a refusé cette réponse (${reason}) : elle n’est pas arrivée en entier. Reposez la question, ou /new.`,
+  );
+}
+
+/**
+ * The answer with a status line under it, unless the line would start a
+ * message of its own: that message would stay behind once the line goes.
+ */
+function withStatus(text: string, line: string | undefined): string {
+  if (!line) return text;
+  if (!text.trim()) return line;
+  const shown = `${text.trimEnd()}\n\n${line}`;
+  return splitMarkdown(shown).length > splitMarkdown(text).length ? text : shown;
+}
+
+function finalText(
+  text: string,
+  failure: string | undefined,
+  signal: AbortSignal,
+  lang: TurnInput['lang'],
+  holdsMessage: boolean,
+): string {
+  const body = text.trimEnd();
+  const join = (tail: string) => (body ? `${body}\n\n${tail}` : tail);
+  const stopped = stopReasonOf(signal);
+  if (stopped === 'shutdown') {
+    return join(
+      t(
+        lang,
+        `${PROXY_TAG} brainstem is restarting; this answer was cut. Send it again in a moment.`,
+        `${PROXY_TAG} brainstem redémarre ; cette réponse a été coupée. Renvoyez-la dans un instant.`,
+      ),
+    );
+  }
+  if (stopped === 'user') {
+    // The /stop reply already says so; a message standing for the answer must not be left as it was.
+    return body || holdsMessage ? join(t(lang, '⏹ _stopped_', '⏹ _arrêté_')) : '';
+  }
+  // The failure quotes the upstream (its error text): shown as plain text, never as Markdown.
+  if (failure !== undefined) return join(`${PROXY_TAG} ⚠️ ${escapeMarkdown(failure)}`);
+  return (
+    body || t(lang, `${PROXY_TAG} The brain sent an empty answer.`, `${PROXY_TAG} Le cerveau a répondu vide.`)
+  );
+}

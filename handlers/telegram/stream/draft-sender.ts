@@ -1,0 +1,156 @@
+import { randomInt } from 'node:crypto';
+import { splitMarkdown } from '../format/split.js';
+import type { AnswerStream, StreamOutput, StreamStats } from './ports.js';
+import { TypingIndicator } from './typing.js';
+
+/** Telegram drops a draft about 30 s after its last update: a quiet answer (a tool running) re-sends it before. */
+const KEEP_ALIVE_MS = 20_000;
+
+export interface DraftStreamOptions {
+  /** Minimum time between two drafts (config.telegram.editIntervalMs, like edits). */
+  intervalMs: number;
+  /** How often the typing action is repeated until the first draft. */
+  typingEveryMs?: number;
+  /** The "queued" notice of this answer: deleted once the answer is delivered (see finish). */
+  adoptMessageId?: number | undefined;
+  /** What the answer's first message replies to. */
+  replyTo?: number | undefined;
+  onError?: (err: unknown, what: string) => void;
+  /** The edit-in-place sender that takes the answer over when a draft is refused. */
+  fallback: () => AnswerStream;
+}
+
+/**
+ * Streams an answer as a Bot API draft (`sendMessageDraft`): the text appears
+ * as it is written, without edit flicker and outside the per-chat edit
+ * budget, then the final text is sent as real messages, which replace the
+ * draft (nothing is shown twice). Drafts are paced like edits, one call in
+ * flight, newer text replacing text not shown yet. A draft shows the last
+ * 4096-character piece; earlier pieces arrive with the final text.
+ *
+ * Any refused draft (a group, a topic, a bot without drafts, a Telegram
+ * error) hands the rest of the answer to the edit-in-place sender, with the
+ * whole text so far: nothing shown was a message yet, so nothing is lost or
+ * repeated.
+ */
+export class DraftStreamSender implements AnswerStream {
+  private readonly own: StreamStats = { updates: 0, sends: 0, edits: 0, drafts: 0 };
+  private readonly draftId = randomInt(1, 2 ** 31 - 1);
+  private latest = '';
+  private drafted = '';
+  private inflight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private readonly typing: TypingIndicator;
+  private lastCallAt = Number.NEGATIVE_INFINITY;
+  private finishing = false;
+  private fallback: AnswerStream | undefined;
+
+  constructor(
+    private readonly out: StreamOutput,
+    private readonly opts: DraftStreamOptions,
+  ) {
+    this.typing = new TypingIndicator(out, opts.typingEveryMs, opts.onError);
+  }
+
+  get stats(): StreamStats {
+    const f = this.fallback?.stats;
+    if (!f) return this.own;
+    return {
+      ...this.own,
+      sends: f.sends,
+      edits: f.edits,
+      firstShownAt: this.own.firstShownAt ?? f.firstShownAt,
+      finishedAt: f.finishedAt,
+    };
+  }
+
+  begin(): void {
+    if (this.typing.running || this.finishing) return;
+    this.typing.start();
+  }
+
+  update(text: string): void {
+    if (this.finishing || text.trim().length === 0) return;
+    this.own.updates++;
+    this.own.firstTextAt ??= Date.now();
+    this.latest = text;
+    this.typing.stop();
+    if (this.fallback) this.fallback.update(text);
+    else this.schedule();
+  }
+
+  async finish(text: string): Promise<boolean> {
+    this.finishing = true;
+    this.stopTimers();
+    this.typing.stop();
+    await this.inflight;
+    if (this.fallback) return this.fallback.finish(text);
+    let delivered = true;
+    if (text.trim().length > 0) {
+      for (const [i, piece] of splitMarkdown(text).entries()) {
+        const replyTo = i === 0 ? this.opts.replyTo : undefined;
+        try {
+          await this.out.sendMarkdown(piece, replyTo ? { replyTo } : {});
+          this.own.sends++;
+          this.own.firstShownAt ??= Date.now();
+        } catch (err) {
+          this.opts.onError?.(err, 'final text');
+          delivered = false;
+          break;
+        }
+      }
+    }
+    // The previous answer was delivered after the "queued" notice, as a new message: answering
+    // in the notice's place would put this answer above it, so the notice goes instead.
+    const queued = this.opts.adoptMessageId;
+    if (queued !== undefined) {
+      await this.out.deleteMessage(queued).catch((err) => this.opts.onError?.(err, 'queued notice'));
+    }
+    this.own.finishedAt = Date.now();
+    return delivered;
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.keepAlive);
+    this.timer = undefined;
+    this.keepAlive = undefined;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.inflight || this.fallback) return;
+    const wait = Math.max(0, this.lastCallAt + this.opts.intervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.send(this.latest);
+    }, wait);
+  }
+
+  private send(text: string): void {
+    if (this.finishing || this.fallback) return;
+    clearTimeout(this.keepAlive);
+    this.inflight = this.draft(text).finally(() => {
+      this.inflight = undefined;
+      if (this.finishing || this.fallback) return;
+      if (this.latest !== this.drafted) this.schedule();
+      else this.keepAlive = setTimeout(() => this.send(this.drafted), KEEP_ALIVE_MS);
+    });
+  }
+
+  private async draft(text: string): Promise<void> {
+    const piece = splitMarkdown(text).at(-1) ?? text;
+    try {
+      await this.out.sendDraft(this.draftId, piece);
+      this.drafted = text;
+      this.own.drafts++;
+      this.own.firstShownAt ??= Date.now();
+    } catch (err) {
+      this.opts.onError?.(err, 'draft');
+      this.fallback = this.opts.fallback();
+      this.fallback.update(this.latest);
+    } finally {
+      this.lastCallAt = Date.now();
+    }
+  }
+}

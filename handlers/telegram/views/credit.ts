@@ -1,0 +1,109 @@
+import { type CreditReading, day, percent, usd } from '../../../src/credit/meter.js';
+import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { escapeHtml } from '../format/render.js';
+
+const DAY_MS = 86_400_000;
+
+/** "3 d 4 h" past a day, else the usual duration. */
+function span(ms: number): string {
+  if (ms < DAY_MS) return formatDuration(Math.max(0, ms));
+  const hours = Math.floor(ms / 3_600_000);
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+/**
+ * The credit block of /usage: spent this cycle and its share, what is left,
+ * the 7-day pace, the date it runs out at that pace and the renewal; the
+ * API-key spend apart. HTML, every value escaped or ours.
+ */
+export function creditLines(r: CreditReading, lang: Lang): string[] {
+  const renewal = t(
+    lang,
+    `Renewal: ${formatUtc(r.cycle.end)} (in ${span(r.cycle.end - r.now)})`,
+    `Renouvellement : ${formatUtc(r.cycle.end)} (dans ${span(r.cycle.end - r.now)})`,
+  );
+  const api =
+    r.apiSpent > 0
+      ? [
+          t(
+            lang,
+            `API-key turns this cycle: ${usd(r.apiSpent)} (billed to the key, not the credit)`,
+            `Tours sur clé API ce cycle : ${usd(r.apiSpent)} (facturés à la clé, hors crédit)`,
+          ),
+        ]
+      : [];
+  if (!r.credit) {
+    if (r.spent === 0 && r.apiSpent === 0) return [];
+    return [
+      t(
+        lang,
+        `💳 No Agent SDK credit known (set <code>claude.credit.monthlyUsd</code>, or log in with a plan). Claude turns on the subscription this cycle: ${usd(r.spent)}.`,
+        `💳 Aucun crédit Agent SDK connu (réglez <code>claude.credit.monthlyUsd</code>, ou connectez-vous avec un abonnement). Tours Claude sur l’abonnement ce cycle : ${usd(r.spent)}.`,
+      ),
+      ...api,
+      '',
+    ];
+  }
+  const source = r.credit.plan
+    ? escapeHtml(r.credit.plan)
+    : t(lang, 'claude.credit.monthlyUsd', 'claude.credit.monthlyUsd');
+  const head = t(
+    lang,
+    `💳 <b>Agent SDK credit</b>: ${usd(r.credit.usd)} a month (${source})`,
+    `💳 <b>Crédit Agent SDK</b> : ${usd(r.credit.usd)} par mois (${source})`,
+  );
+  const spent = t(
+    lang,
+    `Spent this cycle: ${usd(r.spent)} (${percent(r.share ?? 0)}) · left: ${usd(r.left ?? 0)}`,
+    `Dépensé ce cycle : ${usd(r.spent)} (${percent(r.share ?? 0)}) · reste : ${usd(r.left ?? 0)}`,
+  );
+  const forecast = r.exhausted
+    ? r.spentReported
+      ? t(
+          lang,
+          `⛔ Spent: Claude said so at ${formatUtc(r.spentReported.at)}`,
+          `⛔ Épuisé : Claude l’a signalé à ${formatUtc(r.spentReported.at)}`,
+        )
+      : t(lang, '⛔ Spent', '⛔ Épuisé')
+    : r.runOutAt === undefined
+      ? t(
+          lang,
+          'Pace (7 days): nothing spent, it lasts until the renewal',
+          'Rythme (7 jours) : rien de dépensé, il tient jusqu’au renouvellement',
+        )
+      : r.runOutAt < r.cycle.end
+        ? t(
+            lang,
+            `Pace (7 days): ${usd(r.pacePerDay)}/day → runs out on ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt)} before the renewal`,
+            `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → épuisé le ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt)} avant le renouvellement`,
+          )
+        : t(
+            lang,
+            `Pace (7 days): ${usd(r.pacePerDay)}/day → lasts until the renewal (would run out on ${day(r.runOutAt)})`,
+            `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → tient jusqu’au renouvellement (épuisé le ${day(r.runOutAt)} à ce rythme)`,
+          );
+  return [head, spent, forecast, renewal, ...api, ''];
+}
+
+/** The credit in one line for /status. */
+export function creditStatusLine(r: CreditReading, lang: Lang): string[] {
+  if (!r.credit) return [];
+  const state = r.exhausted
+    ? t(lang, '⛔ spent', '⛔ épuisé')
+    : t(
+        lang,
+        `${usd(r.spent)} of ${usd(r.credit.usd)} (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left`,
+        `${usd(r.spent)} sur ${usd(r.credit.usd)} (${percent(r.share ?? 0)}), reste ${usd(r.left ?? 0)}`,
+      );
+  const runOut =
+    !r.exhausted && r.runOutAt !== undefined && r.runOutAt < r.cycle.end
+      ? t(lang, `, runs out ${day(r.runOutAt)}`, `, épuisé le ${day(r.runOutAt)}`)
+      : '';
+  return [
+    t(
+      lang,
+      `💳 Agent SDK credit: ${state}${runOut}; renews ${formatUtc(r.cycle.end)}`,
+      `💳 Crédit Agent SDK : ${state}${runOut} ; renouvelé le ${formatUtc(r.cycle.end)}`,
+    ),
+  ];
+}

@@ -1,0 +1,71 @@
+import { lastRenewalSeen, readCredentials } from '../../../src/credentials.js';
+import type { KvStore } from '../../../src/db/index.js';
+import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { escapeHtml } from '../format/render.js';
+
+/**
+ * /creds: the Claude credentials as brainstem sees them: subscription, expiry
+ * and time left, the last renewal seen, the file. Never a token.
+ */
+export async function credsView(file: string, kv: KvStore, lang: Lang, now = Date.now()): Promise<string> {
+  const read = await readCredentials(file);
+  const renewed = lastRenewalSeen(kv);
+  const lines = [
+    t(lang, `${PROXY_TAG} <b>Claude credentials</b>`, `${PROXY_TAG} <b>Identifiants Claude</b>`),
+  ];
+  if (!read.ok) {
+    lines.push(
+      t(lang, `❌ Unreadable: ${escapeHtml(read.reason)}.`, `❌ Illisibles : ${escapeHtml(read.reason)}.`),
+      read.missing
+        ? t(
+            lang,
+            'Log in once on the host (<code>claude</code>, then <code>/login</code>) or set CLAUDE_CREDENTIALS_FILE.',
+            'Connectez-vous une fois sur l’hôte (<code>claude</code>, puis <code>/login</code>) ou réglez CLAUDE_CREDENTIALS_FILE.',
+          )
+        : '',
+    );
+  } else {
+    const { expiresAt, subscriptionType, rateLimitTier, renewable } = read.info;
+    const left = expiresAt - now;
+    lines.push(
+      t(lang, 'Subscription: ', 'Abonnement : ') +
+        escapeHtml(
+          [subscriptionType, rateLimitTier].filter(Boolean).join(', ') || t(lang, 'unknown', 'inconnu'),
+        ),
+      left > 0
+        ? t(
+            lang,
+            `✅ Expires ${formatUtc(expiresAt)}, in ${formatDuration(left)}`,
+            `✅ Expire le ${formatUtc(expiresAt)}, dans ${formatDuration(left)}`,
+          )
+        : t(
+            lang,
+            `⛔ Expired ${formatUtc(expiresAt)}, ${formatDuration(-left)} ago`,
+            `⛔ Expiré le ${formatUtc(expiresAt)}, il y a ${formatDuration(-left)}`,
+          ),
+      renewable
+        ? t(
+            lang,
+            'Refresh token present: Claude Code renews it when it runs.',
+            'Jeton de renouvellement présent : Claude Code renouvelle à l’usage.',
+          )
+        : t(
+            lang,
+            'No refresh token: renew by logging in again.',
+            'Pas de jeton de renouvellement : reconnectez-vous pour renouveler.',
+          ),
+    );
+  }
+  lines.push(
+    renewed
+      ? t(
+          lang,
+          `Last renewal seen: ${formatUtc(renewed)}`,
+          `Dernier renouvellement vu : ${formatUtc(renewed)}`,
+        )
+      : t(lang, 'Last renewal seen: none yet', 'Dernier renouvellement vu : aucun pour l’instant'),
+    `${t(lang, 'File', 'Fichier')}: <code>${escapeHtml(file)}</code>`,
+  );
+  return lines.filter(Boolean).join('\n');
+}

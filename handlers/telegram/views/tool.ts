@@ -1,0 +1,183 @@
+import { formatDuration, type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { describeCall, type ToolResult } from '../../../src/tools/index.js';
+import { escapeHtml } from '../format/render.js';
+import type { StopReason } from '../turns.js';
+
+/**
+ * What a tool call looks like in a chat: its title, the progress while it
+ * runs (latest output lines, elapsed time) and the result (exit code,
+ * duration, the output capped to fit a message, the rest as a file). HTML,
+ * every dynamic part escaped.
+ */
+
+/** A call as the user asked for it: the shortcut word, if it came from one, and the tool call it stands for. */
+export interface CallRequest {
+  word?: string | undefined;
+  tool: string;
+  input: unknown;
+}
+
+/** Output lines shown while a call runs, and the most characters of one line. */
+const PROGRESS_LINES = 15;
+const LINE_CHARS = 160;
+/** Output kept for the progress view (raw, before cleaning). */
+const TAIL_CHARS = 8_000;
+/** Output shown in the result message; more goes to a document. Leaves room for the header under 4096. */
+const RESULT_CHARS = 3_000;
+
+/** The call as text (`make deploy`, `git_log {"max":5}`): describeCall without the backticks it adds for Markdown. */
+export const callText = (c: { tool: string; input: unknown }): string =>
+  describeCall(c).replace(/^`|`$/g, '');
+
+export function callTitle(c: CallRequest): string {
+  const call = `<code>${escapeHtml(callText(c))}</code>`;
+  return c.word ? `<b>${escapeHtml(c.word)}</b> → ${call}` : call;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences are what is removed.
+const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b[@-_]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
+
+/**
+ * Command output as a person reads it: colours removed, a line redrawn with
+ * carriage returns (a progress bar) shown as it ended, other control characters dropped.
+ */
+export function cleanOutput(text: string): string {
+  return text
+    .replace(ANSI, '')
+    .replace(/\r\n/g, '\n')
+    .split('\n')
+    .map((line) => {
+      const parts = line.split('\r').filter((p) => p.length > 0);
+      return (parts.at(-1) ?? '').replace(CONTROL, '');
+    })
+    .join('\n');
+}
+
+/** The end of a command's output as it streams in, for the progress view. */
+export class OutputTail {
+  private text = '';
+
+  push(chunk: string): void {
+    this.text = (this.text + chunk).slice(-TAIL_CHARS);
+  }
+
+  lines(): string[] {
+    const lines = cleanOutput(this.text).replace(/\n+$/, '').split('\n');
+    return lines
+      .slice(-PROGRESS_LINES)
+      .map((l) => (l.length > LINE_CHARS ? `${l.slice(0, LINE_CHARS - 1)}…` : l));
+  }
+}
+
+const pre = (text: string) => `<pre>${escapeHtml(text)}</pre>`;
+
+export function progressHtml(title: string, lines: string[], elapsedMs: number, lang: Lang): string {
+  const head = `${PROXY_TAG} ⏳ ${title} · ${formatDuration(elapsedMs)}`;
+  const body = lines.join('\n').trim();
+  return body ? `${head}\n${pre(body)}` : `${head}\n<i>${t(lang, 'running…', 'en cours…')}</i>`;
+}
+
+export function queuedHtml(title: string, lang: Lang): string {
+  return t(
+    lang,
+    `${PROXY_TAG} ⏳ Queued: ${title} runs once the current answer is done (/stop interrupts it).`,
+    `${PROXY_TAG} ⏳ En attente : ${title} se lance dès que la réponse en cours est finie (/stop pour l’interrompre).`,
+  );
+}
+
+export interface ResultView {
+  html: string;
+  /** The whole output, when the message only shows part of it. */
+  document?: { name: string; text: string };
+}
+
+export function resultView(
+  req: CallRequest,
+  r: ToolResult,
+  stopped: StopReason | undefined,
+  lang: Lang,
+  now = Date.now(),
+): ResultView {
+  const title = callTitle(req);
+  const took = formatDuration(r.durationMs);
+  const lines = [headline(title, r, stopped, took, lang)];
+  // A command's end says how it went (the summary, the error); a structured result reads from the top.
+  const fromCommand = Boolean(r.output);
+  const body = r.output
+    ? cleanOutput(r.output).trimEnd()
+    : r.data === undefined
+      ? ''
+      : typeof r.data === 'string'
+        ? r.data
+        : JSON.stringify(r.data, null, 2);
+  let document: ResultView['document'];
+  if (body.length > RESULT_CHARS) {
+    const shown = fromCommand ? tailOf(body, RESULT_CHARS) : headOf(body, RESULT_CHARS);
+    lines.push(pre(shown));
+    lines.push(
+      `<i>${t(
+        lang,
+        `${body.length - shown.length} more characters: the whole output is in the file below.`,
+        `${body.length - shown.length} caractères de plus : la sortie complète est dans le fichier ci-dessous.`,
+      )}</i>`,
+    );
+    document = { name: `${req.tool}-${fileStamp(now)}.txt`, text: `${body}\n` };
+  } else if (body) {
+    lines.push(pre(body));
+  } else if (!r.error) {
+    lines.push(`<i>${t(lang, 'no output', 'aucune sortie')}</i>`);
+  }
+  if (r.truncated) {
+    lines.push(
+      `<i>${t(
+        lang,
+        'Output capped by brainstem (tools.maxOutputChars): its middle is left out.',
+        'Sortie tronquée par brainstem (tools.maxOutputChars) : le milieu est omis.',
+      )}</i>`,
+    );
+  }
+  return document ? { html: lines.join('\n'), document } : { html: lines.join('\n') };
+}
+
+function headline(
+  title: string,
+  r: ToolResult,
+  stopped: StopReason | undefined,
+  took: string,
+  lang: Lang,
+): string {
+  if (stopped === 'user') return `${PROXY_TAG} ⏹ ${title} · ${t(lang, 'stopped', 'arrêté')} · ${took}`;
+  if (stopped === 'shutdown') {
+    return t(
+      lang,
+      `${PROXY_TAG} ⏹ ${title} · stopped after ${took}: brainstem is restarting.`,
+      `${PROXY_TAG} ⏹ ${title} · arrêté après ${took} : brainstem redémarre.`,
+    );
+  }
+  if (r.error) return `${PROXY_TAG} ❌ ${title} · ${took}\n${escapeHtml(r.error.message)}`;
+  if (r.exitCode !== undefined) {
+    return `${PROXY_TAG} ${r.ok ? '✅' : '❌'} ${title} · ${t(lang, 'exit', 'code de sortie')} ${r.exitCode} · ${took}`;
+  }
+  return `${PROXY_TAG} ✅ ${title} · ${took}`;
+}
+
+/** The last `max` characters, starting at a line when one starts close enough. */
+function tailOf(text: string, max: number): string {
+  const tail = text.slice(-max);
+  const nl = tail.indexOf('\n');
+  return nl >= 0 && nl < max / 4 ? tail.slice(nl + 1) : tail;
+}
+
+function headOf(text: string, max: number): string {
+  const head = text.slice(0, max);
+  const nl = head.lastIndexOf('\n');
+  return nl > (max * 3) / 4 ? head.slice(0, nl) : head;
+}
+
+/** 2026-01-31T10:20:30Z → 20260131-102030, for file names. */
+function fileStamp(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+}

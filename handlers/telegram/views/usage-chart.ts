@@ -1,0 +1,82 @@
+import { type Api, InputFile } from 'grammy';
+import type { CreditReading } from '../../../src/credit/meter.js';
+import { formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import type { UsageLedger } from '../../../src/usage.js';
+import { renderCreditChart, renderUsageChart } from '../../../src/usage-chart.js';
+import { formatTotals, parseSince } from '../../../src/usage-summary.js';
+import { escapeHtml } from '../format/render.js';
+import type { ChatOutput } from '../send/output.js';
+import { creditStatusLine } from './credit.js';
+
+/** The period of `/usage chart` when none is given. */
+const DEFAULT_PERIOD = '30d';
+
+/** `/usage chart [period]` → the period asked for ('' for the default); undefined when it is not a chart request. */
+export function chartPeriodOf(arg: string | undefined): string | undefined {
+  const m = /^\s*(?:chart|graph|graphique)\b\s*(.*)$/i.exec(arg ?? '');
+  return m ? (m[1] ?? '').trim() : undefined;
+}
+
+/** `/usage chart credit` asks for the credit chart by name. */
+const CREDIT_WORDS = new Set(['credit', 'crédit', 'credits', 'crédits']);
+
+/**
+ * /usage chart: with an Agent SDK credit, the cycle's cumulative spend
+ * against the credit and the forecast (also `/usage chart credit`); otherwise,
+ * or with a period (`/usage chart 7d`, `month`, a date…, like /usage), the PNG
+ * of daily cost and tokens per mode. Sent as a photo with a one-line caption.
+ */
+export async function sendUsageChart(
+  api: Api,
+  out: ChatOutput,
+  ledger: UsageLedger,
+  period: string,
+  lang: Lang,
+  now = Date.now(),
+  credit?: CreditReading,
+): Promise<void> {
+  const creditAsked = CREDIT_WORDS.has(period.toLowerCase());
+  if (creditAsked || (period === '' && credit?.credit)) {
+    if (!credit?.credit) {
+      await out.sendHtml(
+        t(
+          lang,
+          `${PROXY_TAG} No Agent SDK credit is known, so there is no credit chart: set <code>claude.credit.monthlyUsd</code>. /usage chart 30d draws the daily costs.`,
+          `${PROXY_TAG} Aucun crédit Agent SDK connu, donc pas de graphique du crédit : réglez <code>claude.credit.monthlyUsd</code>. /usage chart 30d trace les coûts par jour.`,
+        ),
+      );
+      return;
+    }
+    await api.sendChatAction(out.chatId, 'upload_photo').catch(() => undefined);
+    const png = await renderCreditChart(ledger, credit);
+    await api.sendPhoto(out.chatId, new InputFile(png, 'brainstem-credit.png'), {
+      // Plain text, like the other caption: nothing Telegram could fail to parse.
+      caption: `${PROXY_TAG} ${creditStatusLine(credit, lang).join('')}`,
+    });
+    return;
+  }
+  const label = period || DEFAULT_PERIOD;
+  const since = parseSince(label, now);
+  if (since === undefined || since > now) {
+    await out.sendHtml(
+      t(
+        lang,
+        `${PROXY_TAG} I do not understand the period “${escapeHtml(label)}”. Try /usage chart 7d, 30d, 2w, month, all or a date such as 2026-01-31.`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(label)} ». Essayez /usage chart 7d, 30d, 2w, month, all ou une date comme 2026-01-31.`,
+      ),
+    );
+    return;
+  }
+  // Rendering takes a moment (over a second the first time): show that a picture is coming.
+  await api.sendChatAction(out.chatId, 'upload_photo').catch(() => undefined);
+  const png = await renderUsageChart(ledger, since, now + 1);
+  const totals = ledger.report(since, now + 1, 0).totals;
+  // A plain caption: nothing to escape, nothing Telegram could fail to parse.
+  const caption = t(
+    lang,
+    `${PROXY_TAG} Usage since ${formatUtc(since)} (${label}): ${formatTotals(totals)}`,
+    `${PROXY_TAG} Consommation depuis ${formatUtc(since)} (${label}) : ${formatTotals(totals)}`,
+  );
+  await api.sendPhoto(out.chatId, new InputFile(png, 'brainstem-usage.png'), { caption });
+}

@@ -1,0 +1,85 @@
+import { formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import type { UsageLedger, UsageTotals } from '../../../src/usage.js';
+import { formatTotals, parseSince, startOfUtcDay, startOfUtcMonth } from '../../../src/usage-summary.js';
+import { escapeHtml } from '../format/render.js';
+
+/** Top sessions shown in /usage. */
+const TOP_SESSIONS = 5;
+
+const line = (label: string, x: UsageTotals) =>
+  `${label}: ${escapeHtml(formatTotals(x))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
+
+/**
+ * /usage: today, the last 7 days, this month and all time, then this month by
+ * mode and its top sessions. `/usage 30d` (or 24h, 2w, today, month, all, a
+ * date) gives one period with its own breakdown. `lead`: lines shown under
+ * the title (Claude's usage limit when reached, the Agent SDK credit). HTML,
+ * every value escaped.
+ */
+export function usageView(
+  ledger: UsageLedger,
+  arg: string | undefined,
+  lang: Lang,
+  now = Date.now(),
+  lead: string[] = [],
+): string {
+  const period = arg?.trim();
+  if (period) {
+    const since = parseSince(period, now);
+    if (since === undefined || since > now) {
+      return t(
+        lang,
+        `${PROXY_TAG} I do not understand the period “${escapeHtml(period)}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31.`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(period)} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31.`,
+      );
+    }
+    const report = ledger.report(since, now + 1, TOP_SESSIONS);
+    return [
+      t(
+        lang,
+        `${PROXY_TAG} <b>Usage since ${formatUtc(since)}</b> (${escapeHtml(period)})`,
+        `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${escapeHtml(period)})`,
+      ),
+      ...lead,
+      line(t(lang, 'Total', 'Total'), report.totals),
+      ...breakdown(report.byMode, report.bySession, lang),
+    ].join('\n');
+  }
+  const periods: [string, number][] = [
+    [t(lang, 'Today (UTC)', 'Aujourd’hui (UTC)'), startOfUtcDay(now)],
+    [t(lang, 'Last 7 days', '7 derniers jours'), now - 7 * 86_400_000],
+    [t(lang, 'This month', 'Ce mois-ci'), startOfUtcMonth(now)],
+    [t(lang, 'All time', 'Depuis le début'), 0],
+  ];
+  const month = ledger.report(startOfUtcMonth(now), now + 1, TOP_SESSIONS);
+  return [
+    t(lang, `${PROXY_TAG} <b>Usage</b>`, `${PROXY_TAG} <b>Consommation</b>`),
+    ...lead,
+    ...periods.map(([label, since]) => line(label, ledger.report(since, now + 1, 0).totals)),
+    ...breakdown(month.byMode, month.bySession, lang, t(lang, ' (this month)', ' (ce mois-ci)')),
+    t(
+      lang,
+      '<i>Other periods: /usage 30d, /usage 24h…</i>',
+      '<i>Autres périodes : /usage 30d, /usage 24h…</i>',
+    ),
+  ].join('\n');
+}
+
+function breakdown(
+  byMode: (UsageTotals & { mode: string })[],
+  bySession: (UsageTotals & { sessionKey: string; mode: string })[],
+  lang: Lang,
+  suffix = '',
+): string[] {
+  if (byMode.length === 0)
+    return [t(lang, '<i>No turns in this period.</i>', '<i>Aucun tour sur cette période.</i>')];
+  return [
+    '',
+    `<b>${t(lang, 'By mode', 'Par mode')}${suffix}</b>`,
+    ...byMode.map((m) => line(`• ${escapeHtml(m.mode)}`, m)),
+    '',
+    `<b>${t(lang, 'Top sessions', 'Sessions principales')}${suffix}</b>`,
+    ...bySession.map((s) => line(`• <code>${escapeHtml(s.sessionKey)}</code> (${escapeHtml(s.mode)})`, s)),
+  ];
+}
