@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { splitMarkdown } from '../format/split.js';
+import { Pacer, type SendOutcome } from './pacer.js';
 import type { AnswerStream, StreamOutput, StreamStats } from './ports.js';
 import { TypingIndicator } from './typing.js';
 
@@ -24,8 +25,8 @@ export interface DraftStreamOptions {
  * Streams an answer as a Bot API draft (`sendMessageDraft`): the text appears
  * as it is written, without edit flicker and outside the per-chat edit
  * budget, then the final text is sent as real messages, which replace the
- * draft (nothing is shown twice). Drafts are paced like edits, one call in
- * flight, newer text replacing text not shown yet. A draft shows the last
+ * draft (nothing is shown twice). Drafts are paced like edits (pacer.ts), one
+ * call in flight, newer text replacing text not shown yet. A draft shows the last
  * 4096-character piece; earlier pieces arrive with the final text.
  *
  * Any refused draft (a group, a topic, a bot without drafts, a Telegram
@@ -36,13 +37,10 @@ export interface DraftStreamOptions {
 export class DraftStreamSender implements AnswerStream {
   private readonly own: StreamStats = { updates: 0, sends: 0, edits: 0, drafts: 0 };
   private readonly draftId = randomInt(1, 2 ** 31 - 1);
+  /** The whole text so far: what the edit-in-place sender starts from if a draft is refused. */
   private latest = '';
-  private drafted = '';
-  private inflight: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private keepAlive: NodeJS.Timeout | undefined;
+  private readonly pacer: Pacer<string>;
   private readonly typing: TypingIndicator;
-  private lastCallAt = Number.NEGATIVE_INFINITY;
   private finishing = false;
   private fallback: AnswerStream | undefined;
 
@@ -51,6 +49,11 @@ export class DraftStreamSender implements AnswerStream {
     private readonly opts: DraftStreamOptions,
   ) {
     this.typing = new TypingIndicator(out, opts.typingEveryMs, opts.onError);
+    this.pacer = new Pacer({
+      intervalMs: opts.intervalMs,
+      send: (text) => this.draft(text),
+      repeatAfterMs: KEEP_ALIVE_MS,
+    });
   }
 
   get stats(): StreamStats {
@@ -77,14 +80,13 @@ export class DraftStreamSender implements AnswerStream {
     this.latest = text;
     this.typing.stop();
     if (this.fallback) this.fallback.update(text);
-    else this.schedule();
+    else this.pacer.push(text);
   }
 
   async finish(text: string): Promise<boolean> {
     this.finishing = true;
-    this.stopTimers();
     this.typing.stop();
-    await this.inflight;
+    await this.pacer.flush();
     if (this.fallback) return this.fallback.finish(text);
     let delivered = true;
     if (text.trim().length > 0) {
@@ -111,46 +113,18 @@ export class DraftStreamSender implements AnswerStream {
     return delivered;
   }
 
-  private stopTimers(): void {
-    clearTimeout(this.timer);
-    clearTimeout(this.keepAlive);
-    this.timer = undefined;
-    this.keepAlive = undefined;
-  }
-
-  private schedule(): void {
-    if (this.timer || this.inflight || this.fallback) return;
-    const wait = Math.max(0, this.lastCallAt + this.opts.intervalMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.send(this.latest);
-    }, wait);
-  }
-
-  private send(text: string): void {
-    if (this.finishing || this.fallback) return;
-    clearTimeout(this.keepAlive);
-    this.inflight = this.draft(text).finally(() => {
-      this.inflight = undefined;
-      if (this.finishing || this.fallback) return;
-      if (this.latest !== this.drafted) this.schedule();
-      else this.keepAlive = setTimeout(() => this.send(this.drafted), KEEP_ALIVE_MS);
-    });
-  }
-
-  private async draft(text: string): Promise<void> {
+  private async draft(text: string): Promise<SendOutcome> {
     const piece = splitMarkdown(text).at(-1) ?? text;
     try {
       await this.out.sendDraft(this.draftId, piece);
-      this.drafted = text;
       this.own.drafts++;
       this.own.firstShownAt ??= Date.now();
+      return 'sent';
     } catch (err) {
       this.opts.onError?.(err, 'draft');
       this.fallback = this.opts.fallback();
       this.fallback.update(this.latest);
-    } finally {
-      this.lastCallAt = Date.now();
+      return 'failed';
     }
   }
 }

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { splitMarkdown } from '../format/split.js';
 import { DraftStreamSender } from './draft-sender.js';
+import { Pacer, type SendOutcome } from './pacer.js';
 import type { AnswerStream, StreamOutput, StreamStats } from './ports.js';
 import { TypingIndicator } from './typing.js';
 
@@ -19,35 +19,28 @@ export interface EditStreamOptions {
 }
 
 /**
- * Edit-in-place streaming within the Bot API's limits: one message edited no
- * more often than `intervalMs`, at most one call in flight, and while a call
- * runs (or waits out a 429's retry_after, done by the auto-retry transformer)
- * newer text simply replaces the text waiting to be shown: intermediate edits
- * are dropped, never queued. The final text is always sent in full, after the
- * last call in flight, and continues in new messages past 4096 characters.
+ * Edit-in-place streaming within the Bot API's limits, paced by Pacer
+ * (pacer.ts): newer text replaces the text waiting to be shown, intermediate
+ * edits are dropped, never queued. The final text is always sent in full,
+ * after the last call in flight, and continues in new messages past 4096
+ * characters.
  */
 export class EditStreamSender implements AnswerStream {
   readonly stats: StreamStats = { updates: 0, sends: 0, edits: 0, drafts: 0 };
-  private readonly intervalMs: number;
   private readonly live: boolean;
-  private latest = '';
   private shownText = '';
   /** Message ids of the answer, in order, and the piece each one shows. */
   private readonly ids: number[] = [];
   private readonly shown: (string | undefined)[] = [];
-  private inflight: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly pacer: Pacer<string>;
   private readonly typing: TypingIndicator;
-  private lastCallAt = Number.NEGATIVE_INFINITY;
   private finishing = false;
-  /** A call failed for good: no more intermediate updates (the final text still tries). */
-  private broken = false;
 
   constructor(
     private readonly out: StreamOutput,
     private readonly opts: EditStreamOptions,
   ) {
-    this.intervalMs = opts.intervalMs;
+    this.pacer = new Pacer({ intervalMs: opts.intervalMs, send: (text) => this.show(text) });
     this.live = opts.live ?? true;
     this.typing = new TypingIndicator(out, opts.typingEveryMs, opts.onError);
     if (opts.adoptMessageId !== undefined) {
@@ -65,47 +58,36 @@ export class EditStreamSender implements AnswerStream {
     if (this.finishing || text.trim().length === 0) return;
     this.stats.updates++;
     this.stats.firstTextAt ??= Date.now();
-    this.latest = text;
     if (!this.live) return;
     this.typing.stop();
-    this.schedule();
+    this.pacer.push(text);
   }
 
   async finish(text: string): Promise<boolean> {
     this.finishing = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
     this.typing.stop();
-    await this.inflight;
+    await this.pacer.flush();
     let delivered = true;
     if (text.trim().length > 0 && text !== this.shownText) {
       // The final edit keeps to the pace too; a first message goes at once.
-      const wait = this.lastCallAt + this.intervalMs - Date.now();
-      if (this.ids.length > 0 && wait > 0) await sleep(wait);
-      delivered = await this.show(text);
+      if (this.ids.length > 0) await this.pacer.turn();
+      delivered = (await this.show(text)) !== 'failed';
     }
     this.stats.finishedAt = Date.now();
     return delivered;
   }
 
-  private schedule(): void {
-    if (this.timer || this.inflight || this.broken) return;
-    const wait = Math.max(0, this.lastCallAt + this.intervalMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.finishing) return;
-      this.inflight = this.show(this.latest).then(() => {
-        this.inflight = undefined;
-        if (!this.finishing && this.latest !== this.shownText) this.schedule();
-      });
-    }, wait);
-  }
-
-  /** Brings the chat to `text`: edits the pieces that changed, sends the new ones. False if Telegram refused one. */
-  private async show(text: string): Promise<boolean> {
+  /**
+   * Brings the chat to `text`: edits the pieces that changed, sends the new
+   * ones. `unchanged` when every piece was already shown, `failed` if Telegram
+   * refused one.
+   */
+  private async show(text: string): Promise<SendOutcome> {
     const pieces = splitMarkdown(text);
+    let outcome: SendOutcome = 'unchanged';
     for (const [i, piece] of pieces.entries()) {
       if (this.shown[i] === piece) continue;
+      outcome = 'sent';
       try {
         const id = this.ids[i];
         if (id === undefined) {
@@ -121,15 +103,12 @@ export class EditStreamSender implements AnswerStream {
         this.shown[i] = piece;
         this.stats.firstShownAt ??= Date.now();
       } catch (err) {
-        this.broken = true;
         this.opts.onError?.(err, this.finishing ? 'final text' : 'streamed edit');
-        return false;
-      } finally {
-        this.lastCallAt = Date.now();
+        return 'failed';
       }
     }
     this.shownText = text;
-    return true;
+    return outcome;
   }
 }
 

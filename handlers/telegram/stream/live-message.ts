@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChatOutput } from '../send/output.js';
+import { Pacer, type SendOutcome } from './pacer.js';
 
 export interface LiveMessageOptions {
   /** Minimum time between two calls that change the message. */
@@ -12,22 +12,16 @@ export interface LiveMessageOptions {
 }
 
 /**
- * One HTML message kept up to date while something runs (a tool's progress):
- * no more than one call per `intervalMs`, at most one in flight, and the state
- * is rendered only when a call can go out, so intermediate states are dropped,
- * never queued (a 429's retry_after, waited out by auto-retry, just means
- * fewer edits). The final text always goes out, after the call in flight.
+ * One HTML message kept up to date while something runs (a tool's progress),
+ * paced by Pacer (pacer.ts). The state is rendered only when a call can go
+ * out, so intermediate states are dropped, never queued. The final text
+ * always goes out, after the call in flight.
  */
 export class LiveMessage {
-  /** Renders the latest state, not shown yet: a chatty command costs one rendering per call, not per line. */
-  private latest: (() => string) | undefined;
+  /** Renders the latest state when its call goes out: a chatty command costs one rendering per call, not per line. */
+  private readonly pacer: Pacer<() => string>;
   private shown = '';
-  private inflight: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private lastCallAt = Number.NEGATIVE_INFINITY;
   private finishing = false;
-  /** A call failed for good: no more progress (the final text still tries). */
-  private broken = false;
   private id: number | undefined;
 
   constructor(
@@ -35,6 +29,7 @@ export class LiveMessage {
     private readonly opts: LiveMessageOptions,
   ) {
     this.id = opts.messageId;
+    this.pacer = new Pacer({ intervalMs: opts.intervalMs, send: (render) => this.progress(render()) });
   }
 
   get messageId(): number | undefined {
@@ -44,36 +39,21 @@ export class LiveMessage {
   /** Shows what `render` gives as soon as the pace allows; never waits. */
   show(render: () => string): void {
     if (this.finishing) return;
-    this.latest = render;
-    this.schedule();
+    this.pacer.push(render);
   }
 
   /** Delivers the final text; resolves true once Telegram has it, false if it refused it for good (logged). */
   async finish(html: string): Promise<boolean> {
     this.finishing = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.inflight;
+    await this.pacer.flush();
     if (html === this.shown) return true;
-    const wait = this.lastCallAt + this.opts.intervalMs - Date.now();
-    if (this.id !== undefined && wait > 0) await sleep(wait);
+    if (this.id !== undefined) await this.pacer.turn();
     return this.put(html, 'final text');
   }
 
-  private schedule(): void {
-    if (this.timer || this.inflight || this.broken) return;
-    const wait = Math.max(0, this.lastCallAt + this.opts.intervalMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      const render = this.latest;
-      this.latest = undefined;
-      const html = render?.();
-      if (this.finishing || html === undefined || html === this.shown) return;
-      this.inflight = this.put(html, 'progress').then(() => {
-        this.inflight = undefined;
-        if (!this.finishing && this.latest) this.schedule();
-      });
-    }, wait);
+  private async progress(html: string): Promise<SendOutcome> {
+    if (html === this.shown) return 'unchanged';
+    return (await this.put(html, 'progress')) ? 'sent' : 'failed';
   }
 
   private async put(html: string, what: string): Promise<boolean> {
@@ -84,11 +64,8 @@ export class LiveMessage {
       this.shown = html;
       return true;
     } catch (err) {
-      this.broken = true;
       this.opts.onError(err, what);
       return false;
-    } finally {
-      this.lastCallAt = Date.now();
     }
   }
 }

@@ -1,0 +1,142 @@
+/**
+ * The one streaming pacer (handlers/telegram/stream/pacer.ts) on its own,
+ * with an injected send whose calls the test settles by hand and vitest's
+ * fake clock: every step is an event the test causes, nothing waits on the
+ * wall clock. The senders that use it (edits, drafts, live tool messages)
+ * are covered end to end against the Bot API emulator in telegram-stream,
+ * telegram-drafts and telegram-delivery.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Pacer, type SendOutcome } from '../handlers/telegram/stream/pacer.js';
+
+/** A send whose calls stay in flight until the test settles them. */
+function manualSend() {
+  const calls: { value: string; settle: (outcome: SendOutcome) => void }[] = [];
+  const send = (value: string) =>
+    new Promise<SendOutcome>((settle) => {
+      calls.push({ value, settle });
+    });
+  return { calls, send };
+}
+
+const INTERVAL = 1000;
+
+describe('streaming pacer', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends the first value at once, then only the latest, one call in flight, one per interval', async () => {
+    const { calls, send } = manualSend();
+    const pacer = new Pacer({ intervalMs: INTERVAL, send });
+    pacer.push('a');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls.map((c) => c.value)).toEqual(['a']);
+
+    // While 'a' is in flight, newer values replace each other; none goes out.
+    pacer.push('b');
+    pacer.push('c');
+    await vi.advanceTimersByTimeAsync(5 * INTERVAL);
+    expect(calls).toHaveLength(1);
+
+    // The pace counts from the end of the call: 'c' goes one interval later, 'b' never.
+    calls[0]?.settle('sent');
+    await vi.advanceTimersByTimeAsync(INTERVAL - 1);
+    expect(calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.value)).toEqual(['a', 'c']);
+    calls[1]?.settle('sent');
+
+    // Nothing newer: nothing more is sent.
+    await vi.advanceTimersByTimeAsync(10 * INTERVAL);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('an unchanged value costs no call: the next one keeps the earlier pace', async () => {
+    const { calls, send } = manualSend();
+    const pacer = new Pacer({ intervalMs: INTERVAL, send });
+    pacer.push('a');
+    await vi.advanceTimersByTimeAsync(0);
+    calls[0]?.settle('unchanged');
+    await vi.advanceTimersByTimeAsync(0);
+    pacer.push('b');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls.map((c) => c.value)).toEqual(['a', 'b']);
+  });
+
+  it('a failed send stops the pacing', async () => {
+    const { calls, send } = manualSend();
+    const pacer = new Pacer({ intervalMs: INTERVAL, send });
+    pacer.push('a');
+    await vi.advanceTimersByTimeAsync(0);
+    pacer.push('b');
+    calls[0]?.settle('failed');
+    await vi.advanceTimersByTimeAsync(10 * INTERVAL);
+    pacer.push('c');
+    await vi.advanceTimersByTimeAsync(10 * INTERVAL);
+    expect(calls.map((c) => c.value)).toEqual(['a']);
+    expect(pacer.done).toBe(true);
+  });
+
+  it('flush waits for the call in flight and drops the value not sent yet', async () => {
+    const { calls, send } = manualSend();
+    const pacer = new Pacer({ intervalMs: INTERVAL, send });
+    pacer.push('a');
+    await vi.advanceTimersByTimeAsync(0);
+    pacer.push('b');
+    let flushed = false;
+    const flushing = pacer.flush().then(() => {
+      flushed = true;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(flushed).toBe(false);
+    calls[0]?.settle('sent');
+    await flushing;
+    pacer.push('c');
+    await vi.advanceTimersByTimeAsync(10 * INTERVAL);
+    expect(calls.map((c) => c.value)).toEqual(['a']);
+  });
+
+  it('turn() resolves once the pace allows the next call', async () => {
+    const { calls, send } = manualSend();
+    const pacer = new Pacer({ intervalMs: INTERVAL, send });
+    let first = false;
+    await pacer.turn().then(() => {
+      first = true;
+    });
+    expect(first).toBe(true);
+
+    pacer.push('a');
+    await vi.advanceTimersByTimeAsync(0);
+    calls[0]?.settle('sent');
+    await pacer.flush();
+    let allowed = false;
+    const turn = pacer.turn().then(() => {
+      allowed = true;
+    });
+    await vi.advanceTimersByTimeAsync(INTERVAL - 1);
+    expect(allowed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await turn;
+    expect(allowed).toBe(true);
+  });
+
+  it('re-sends the last value sent after repeatAfterMs without a newer one, until flushed', async () => {
+    const { calls, send } = manualSend();
+    const pacer = new Pacer({ intervalMs: INTERVAL, send, repeatAfterMs: 20 * INTERVAL });
+    pacer.push('a');
+    await vi.advanceTimersByTimeAsync(0);
+    calls[0]?.settle('sent');
+    await vi.advanceTimersByTimeAsync(20 * INTERVAL - 1);
+    expect(calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.value)).toEqual(['a', 'a']);
+    calls[1]?.settle('sent');
+    await pacer.flush();
+    await vi.advanceTimersByTimeAsync(100 * INTERVAL);
+    expect(calls).toHaveLength(2);
+  });
+});
