@@ -12,15 +12,16 @@ import { allowOnly } from './access.js';
 import { dialogKeyOf } from './approvals/dialogs.js';
 import { ApprovalPrompts } from './approvals/prompts.js';
 import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
+import { commandOf } from './commands/handler.js';
 import {
-  CONTROL_COMMANDS,
+  laneOf as commandLane,
   commandMenus,
-  commandOf,
   frontCommandNames,
   publishCommands,
   registerCommands,
-} from './commands/control.js';
-import { registerToolCommands, TOOL_COMMANDS } from './commands/tools.js';
+  toolCommands,
+} from './commands/table.js';
+import { registerToolCommands } from './commands/tools.js';
 import type { BotDeps } from './deps.js';
 import { DirectRoute } from './route/direct.js';
 import { ChatHistory } from './route/history.js';
@@ -37,16 +38,16 @@ const STOP_GRACE_MS = 5_000;
  * Updates of one chat are handled in order, but in three lanes so nothing
  * long holds the others: /stop alone (always answered at once), the read-only
  * commands and buttons, and the messages themselves (with /new, which must
- * stay in order with them). Turns run outside the middleware (see ChatTurns).
+ * stay in order with them). The command table (commands/table.ts) gives each
+ * command its lane. Turns run outside the middleware (see ChatTurns).
  */
 function laneOf(ctx: Context): string | undefined {
   const chat = ctx.chat?.id;
   if (chat === undefined) return undefined;
   if (ctx.callbackQuery) return `${chat}:control`;
   const command = commandOf(ctx.message?.text);
-  if (command === 'stop' || command === 'bstop') return `${chat}:stop`;
-  if (command && CONTROL_COMMANDS.has(command)) return `${chat}:control`;
-  return String(chat);
+  const lane = command === undefined ? 'chat' : commandLane(command);
+  return lane === 'chat' ? String(chat) : `${chat}:${lane}`;
 }
 
 /** The update's lane in its chat, and the dialog it may belong to (see dialogKeyOf). */
@@ -96,8 +97,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   const turns = new ChatTurns();
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
   // The commands brainstem answers with the front on; without the tools, /run and /upgrade are OpenClaw's.
-  const ownCommands = frontCommandNames();
-  if (!tools) for (const c of TOOL_COMMANDS) ownCommands.delete(c);
+  const ownCommands = frontCommandNames(tools !== undefined);
   const front = telegram.front.enabled
     ? createFront({
         core,
@@ -127,7 +127,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   bot.use(rememberLang(core.kv));
   bot.use(approvals.middleware());
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
-  const toolCommands = registerToolCommands(bot, deps);
+  const toolDialogs = registerToolCommands(bot, deps, toolCommands(front !== undefined));
   registerCommands(bot, deps);
   registerMessages(bot, deps);
   bot.catch((err) =>
@@ -161,7 +161,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       // First: OpenClaw's waiting long poll is answered at once, so the HTTP server can close.
       await front?.stop();
       await polling?.stop();
-      await toolCommands?.stop(STOP_GRACE_MS);
+      await toolDialogs?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);

@@ -1,4 +1,4 @@
-import type { Bot, Composer, Context } from 'grammy';
+import type { Bot, CommandContext, Composer, Context } from 'grammy';
 import { langOf } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { Tools } from '../../../src/tools/index.js';
@@ -6,12 +6,41 @@ import { DIALOG_DATA, type DialogContext, type DialogRequest, Dialogs } from '..
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import { ChatOutput } from '../send/output.js';
-import { commandOf, guarded } from './control.js';
+import { commandOf, guarded } from './handler.js';
 import { fromShortcut, type Resolution, resolveRun, runListHtml } from './run-command.js';
 import { submitToolRun, type ToolChat } from './tool-run.js';
 
-/** The commands handled here; the bare shortcut words and the dialogs' buttons come too. */
-export const TOOL_COMMANDS = new Set(['run', 'upgrade']);
+/** What a tool command's handler gets: the tools, and the dialogs that confirm what changes things. */
+export interface ToolCommandEnv {
+  tools: Tools;
+  dialogs: Dialogs;
+  /** Runs the call at once, or asks first when it changes things; an unusable request is answered with why. */
+  dispatch(ctx: DialogContext, res: Resolution): Promise<void>;
+}
+
+/** A command answered through the tools (table.ts: part 'tools'); registered only when the tools run. */
+export type ToolCommandHandler = (ctx: CommandContext<DialogContext>, env: ToolCommandEnv) => Promise<void>;
+
+/** A tool command as the table gives it: the name it is answered under, and its handler. */
+export interface ToolCommand {
+  name: string;
+  served: string;
+  handler: ToolCommandHandler;
+}
+
+/** /run: the list of tools and shortcuts, or a call. */
+export const runCommand: ToolCommandHandler = async (ctx, { tools, dispatch }) => {
+  const lang = langOf(ctx.from?.language_code);
+  if (!ctx.match.trim()) {
+    await new ChatOutput(ctx.api, ctx.chat.id).sendHtml(runListHtml(tools, lang));
+    return;
+  }
+  await dispatch(ctx, resolveRun(tools, ctx.match, lang));
+};
+
+/** /upgrade: asks first, then updates brainstem from its git remote. */
+export const upgradeCommand: ToolCommandHandler = (ctx, { dialogs }) =>
+  dialogs.start(ctx, request(ctx, ctx.msg.message_id, { kind: 'upgrade' }));
 
 /**
  * Tools from the chat: `/run <shortcut|tool> [args]`, the bare shortcut words
@@ -23,6 +52,7 @@ export const TOOL_COMMANDS = new Set(['run', 'upgrade']);
 export function registerToolCommands(
   bot: Bot,
   deps: BotDeps,
+  commands: readonly ToolCommand[],
 ): { stop(graceMs: number): Promise<void> } | undefined {
   const { tools } = deps;
   if (!tools) return undefined;
@@ -40,7 +70,6 @@ export function registerToolCommands(
   });
   const composer = dialogs.middleware();
 
-  /** Runs the call at once, or asks first when it changes things; an unusable request is answered with why. */
   const dispatch = async (ctx: DialogContext, res: Resolution) => {
     const chatId = ctx.chat?.id;
     const from = ctx.from;
@@ -64,22 +93,10 @@ export function registerToolCommands(
     submitToolRun(chat, { chatId, userId: from.id, lang, call: { word, tool, input }, replyTo });
   };
 
-  composer.command('run', (ctx) =>
-    guarded(ctx, deps.logger, 'run', async () => {
-      const lang = langOf(ctx.from?.language_code);
-      if (!ctx.match.trim()) {
-        await new ChatOutput(ctx.api, ctx.chat.id).sendHtml(runListHtml(tools, lang));
-        return;
-      }
-      await dispatch(ctx, resolveRun(tools, ctx.match, lang));
-    }),
-  );
-
-  composer.command('upgrade', (ctx) =>
-    guarded(ctx, deps.logger, 'upgrade', () =>
-      dialogs.start(ctx, request(ctx, ctx.msg.message_id, { kind: 'upgrade' })),
-    ),
-  );
+  const env: ToolCommandEnv = { tools, dialogs, dispatch };
+  for (const { name, served, handler } of commands) {
+    composer.command(served, (ctx) => guarded(ctx, deps.logger, name, () => handler(ctx, env)));
+  }
 
   composer.on('message:text', (ctx, next) => {
     // A command addressed to another bot (/run@other) falls through to here: not ours.
@@ -92,17 +109,18 @@ export function registerToolCommands(
   });
 
   // Only these updates go through the conversations plugin; the plugin is what adds ctx.conversation.
-  bot.filter(isToolUpdate(tools)).use(composer as unknown as Composer<Context>);
+  const served = new Set(commands.map((c) => c.served));
+  bot.filter(isToolUpdate(tools, served)).use(composer as unknown as Composer<Context>);
   return { stop: (graceMs) => dialogs.close(graceMs) };
 }
 
-function isToolUpdate(tools: Tools): (ctx: Context) => boolean {
+function isToolUpdate(tools: Tools, commands: ReadonlySet<string>): (ctx: Context) => boolean {
   return (ctx) => {
     if (ctx.callbackQuery) return DIALOG_DATA.test(ctx.callbackQuery.data ?? '');
     const text = ctx.message?.text;
     if (!text) return false;
     const command = commandOf(text);
-    if (command !== undefined) return TOOL_COMMANDS.has(command);
+    if (command !== undefined) return commands.has(command);
     return !text.startsWith('/') && tools.resolveShortcut(text) !== undefined;
   };
 }

@@ -5,7 +5,7 @@ import { OWN_DATA_PREFIX } from '../commands/callback-data.js';
 
 /**
  * With the Bot API front on, whose each update is. brainstem's: its commands
- * (see commandName), presses on its own buttons (their data starts with
+ * (see commands/table.ts), presses on its own buttons (their data starts with
  * `bs:`), and, from an allowed user, a message that is only a switch request
  * or a shortcut word. OpenClaw's: everything else, whatever its kind (edits,
  * media, reactions, member updates, presses on OpenClaw's buttons), untouched,

@@ -3,12 +3,14 @@ import type { Message } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { detectIntent } from '../../../src/intents.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { helpText, showModeMenu } from '../commands/control.js';
+import { showModeMenu } from '../commands/control.js';
 import { switchWithProgress } from '../commands/mode-keyboard.js';
+import { menuIn } from '../commands/table.js';
 import type { BotDeps } from '../deps.js';
 import { escapeMarkdown } from '../format/render.js';
 import { ChatOutput } from '../send/output.js';
 import { answerTurn } from '../stream/answer.js';
+import { helpText } from '../views/help.js';
 import { statusView } from '../views/status.js';
 import { FileTooLarge, saveTelegramFile } from './media.js';
 
@@ -48,7 +50,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
         ).catch((err: unknown) => logger.error({ err }, 'switch from a message failed'));
         return;
       case 'help':
-        await out.sendHtml(helpText(deps, lang));
+        await out.sendHtml(helpText(deps, lang, menuIn(lang, deps.front !== undefined)));
         return;
       case 'status':
         await out.sendHtml(await statusView(core, deps.front?.status(), lang));

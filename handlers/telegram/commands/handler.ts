@@ -1,0 +1,66 @@
+import { type CommandContext, type Context, GrammyError } from 'grammy';
+import type { BotCommand } from 'grammy/types';
+import { type Lang, langOf, t } from '../../../src/i18n.js';
+import type { Logger } from '../../../src/logger.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import type { BotDeps } from '../deps.js';
+import { ChatOutput } from '../send/output.js';
+
+/**
+ * What a bot command's handler gets (its entry in table.ts names it), and the
+ * two things every command path shares: the command word of a message and
+ * how a handler's failure is told. Kept apart from the table, which imports
+ * the handlers, so that they need not import it back.
+ */
+
+/** The chat a command came from, worked out once for its handler. */
+export interface CommandEnv {
+  deps: BotDeps;
+  chatId: number;
+  lang: Lang;
+  out: ChatOutput;
+  /** This set-up's command menu in the user's language (what /help lists). */
+  menu: readonly BotCommand[];
+}
+
+/** A command answered by the bot itself (table.ts: part 'bot'). */
+export type BotCommandHandler = (ctx: CommandContext<Context>, env: CommandEnv) => Promise<void>;
+
+/** The chat of an update, in the user's language, with the menu in that language. */
+export function commandEnv(
+  ctx: Context,
+  deps: BotDeps,
+  menuIn: (lang: Lang) => readonly BotCommand[],
+): CommandEnv {
+  const chatId = ctx.chat?.id ?? 0;
+  const lang = langOf(ctx.from?.language_code);
+  return { deps, chatId, lang, out: new ChatOutput(ctx.api, chatId), menu: menuIn(lang) };
+}
+
+/** The command word of a message (`/mode@bot local` → `mode`), if it is one. */
+export function commandOf(text: string | undefined): string | undefined {
+  return text ? /^\/([A-Za-z0-9_]+)(?:@\w+)?(?:\s|$)/.exec(text)?.[1]?.toLowerCase() : undefined;
+}
+
+/** A command handler's failure, told in one line (never a stack) and logged in full. */
+export async function guarded(
+  ctx: Context,
+  logger: Logger,
+  what: string,
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    logger.error({ err, command: what, chatId: ctx.chat?.id }, 'telegram command failed');
+    if (!ctx.chat || (err instanceof GrammyError && err.error_code === 403)) return;
+    const lang = langOf(ctx.from?.language_code);
+    await ctx.api
+      .sendMessage(
+        ctx.chat.id,
+        t(lang, `${PROXY_TAG} /${what} failed: `, `${PROXY_TAG} /${what} a échoué : `) +
+          ((err as Error).message || String(err)),
+      )
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,51 @@
+import type { BotCommand } from 'grammy/types';
+import { type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import type { BotDeps } from '../deps.js';
+import { escapeHtml } from '../format/render.js';
+
+/**
+ * /help (and /start, and "help" in words): where messages go, the command
+ * menu as the table gives it for this set-up (commands/table.ts), the
+ * shortcut words. HTML.
+ */
+export function helpText(deps: BotDeps, lang: Lang, menu: readonly BotCommand[]): string {
+  const front = deps.front !== undefined;
+  const active = escapeHtml(deps.core.switcher.active().id);
+  const route = front
+    ? t(
+        lang,
+        `Your messages go to OpenClaw (now on <b>${active}</b>); these commands are brainstem's, OpenClaw's own of the same name are /oc_&lt;name&gt;.`,
+        `Vos messages vont à OpenClaw (en ce moment sur <b>${active}</b>) ; ces commandes sont celles de brainstem, celles d’OpenClaw du même nom sont /oc_&lt;nom&gt;.`,
+      )
+    : t(
+        lang,
+        `Your messages go to the active brain (now <b>${active}</b>).`,
+        `Vos messages vont au cerveau actif (en ce moment <b>${active}</b>).`,
+      );
+  return [
+    `${PROXY_TAG} <b>brainstem</b>. ${route}`,
+    ...menu.map((c) => `/${c.command}: ${escapeHtml(c.description)}`),
+    ...shortcutLine(deps, lang),
+    front
+      ? t(lang, 'You can also say “switch to local”.', 'Vous pouvez aussi dire « passe en mode local ».')
+      : t(
+          lang,
+          'You can also say “switch to local”. Photos and documents are saved and passed to the brain; voice messages are not supported.',
+          'Vous pouvez aussi dire « passe en mode local ». Photos et documents sont enregistrés et transmis au cerveau ; les messages vocaux ne sont pas pris en charge.',
+        ),
+  ].join('\n');
+}
+
+/** The shortcut words, when the tools run: they are answered without a brain. */
+function shortcutLine(deps: BotDeps, lang: Lang): string[] {
+  const words = deps.tools?.shortcuts.list().map((s) => s.word);
+  if (!words?.length) return [];
+  return [
+    t(
+      lang,
+      `Shortcut words run their tool at once: ${escapeHtml(words.join(', '))} (/run lists them).`,
+      `Les mots raccourcis lancent leur outil directement : ${escapeHtml(words.join(', '))} (/run les liste).`,
+    ),
+  ];
+}
