@@ -2,13 +2,22 @@ import type { ModeConfig } from '../config.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
 import { PROXY_TAG } from '../notices.js';
 import type { SwitchOutcome } from '../switcher.js';
-import type { StatusFacts } from './facts.js';
+import {
+  alreadyInMode,
+  markdown,
+  modeId,
+  readyIcon,
+  type StatusFacts,
+  statusWord,
+  uptimeLine,
+} from './facts.js';
 
 /**
  * What brainstem says about itself inside a conversation, whatever face
  * carries it (the OpenAI endpoint, Telegram's direct route, brain_chat):
  * Markdown, in English or French. The words that ask for these are
- * recognised by src/intents.ts.
+ * recognised by src/intents.ts; the words shared with Telegram's own texts
+ * (handlers/telegram/views) come from facts.ts.
  */
 
 export function helpText(lang: Lang): string {
@@ -29,29 +38,22 @@ export function helpText(lang: Lang): string {
 export function modesText(modes: readonly ModeConfig[], activeId: string, lang: Lang): string {
   const lines = modes.map(
     (m) =>
-      `- ${m.id === activeId ? `**${m.id}** ←` : m.id} (${m.kind}) ${m.description}${m.aliases.length ? ` [${m.aliases.join(', ')}]` : ''}`,
+      `- ${modeId(m.id, m.id === activeId, markdown)} (${m.kind}) ${m.description}${m.aliases.length ? ` [${m.aliases.join(', ')}]` : ''}`,
   );
   return [t(lang, `${PROXY_TAG} Modes:`, `${PROXY_TAG} Modes :`), ...lines].join('\n');
 }
 
 export function statusText(facts: StatusFacts, lang: Lang): string {
   const body = facts.lines.map(
-    (l) => `- ${l.active ? `**${l.mode.id}** ←` : l.mode.id}: ${l.ready ? '✅' : '❌'} ${l.detail}`,
+    (l) => `- ${modeId(l.mode.id, l.active, markdown)}: ${readyIcon(l.ready)} ${l.detail}`,
   );
-  const uptime = formatDuration(facts.uptimeMs);
-  return [
-    t(lang, `${PROXY_TAG} Status`, `${PROXY_TAG} Statut`),
-    ...body,
-    t(lang, `Uptime: ${uptime}`, `En marche depuis : ${uptime}`),
-  ].join('\n');
+  return [`${PROXY_TAG} ${statusWord(lang)}`, ...body, uptimeLine(facts.uptimeMs, lang)].join('\n');
 }
 
 /** The answer to a switch asked for in words. */
 export function switchReply(o: SwitchOutcome, lang: Lang): string {
   if (!o.ok) return `${PROXY_TAG} ${o.reason}`;
-  if (o.alreadyActive) {
-    return t(lang, `${PROXY_TAG} Already in mode **${o.to}**.`, `${PROXY_TAG} Déjà en mode **${o.to}**.`);
-  }
+  if (o.alreadyActive) return alreadyInMode(o.to, lang, markdown);
   return t(
     lang,
     `${PROXY_TAG} Switched to **${o.to}** in ${formatDuration(o.ms)}; it is ready.`,

@@ -5,7 +5,7 @@ import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
 import { creditLines } from '../views/credit.js';
 import { credsView } from '../views/creds.js';
-import { helpText } from '../views/help.js';
+import { helpHtml } from '../views/help.js';
 import { limitLines } from '../views/limit.js';
 import { statusView } from '../views/status.js';
 import { usageView } from '../views/usage.js';
@@ -22,11 +22,11 @@ import { modeCallbackSchema, modeMenu, switchWithProgress } from './mode-keyboar
 
 const start: BotCommandHandler = async (_ctx, { deps, lang, out, menu }) => {
   const hello = t(lang, '👋 Hello! ', '👋 Bonjour ! ');
-  await out.sendHtml(hello + helpText(deps, lang, menu));
+  await out.sendHtml(hello + helpHtml(deps, lang, menu));
 };
 
 const help: BotCommandHandler = async (_ctx, { deps, lang, out, menu }) => {
-  await out.sendHtml(helpText(deps, lang, menu));
+  await out.sendHtml(helpHtml(deps, lang, menu));
 };
 
 const mode: BotCommandHandler = async (ctx, { deps, lang, out }) => {

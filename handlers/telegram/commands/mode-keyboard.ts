@@ -1,11 +1,12 @@
 import { InlineKeyboard } from 'grammy';
 import { z } from 'zod';
+import { alreadyInMode, modeId } from '../../../src/chat/facts.js';
 import type { StatusLine } from '../../../src/chat/status-lines.js';
 import type { Core } from '../../../src/core.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { SwitchOutcome, SwitchTrigger } from '../../../src/switcher.js';
-import { escapeHtml } from '../format/render.js';
+import { escapeHtml, htmlMarkup } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 import { OWN_DATA_PREFIX, ownData } from './callback-data.js';
 
@@ -28,7 +29,7 @@ export function modeMenu(lines: StatusLine[], lang: Lang): { html: string; keybo
   }
   const body = lines.map(
     (l) =>
-      `${l.ready ? '✅' : '💤'} ${l.active ? `<b>${escapeHtml(l.mode.id)}</b> ←` : escapeHtml(l.mode.id)} ${escapeHtml(l.mode.description)}${l.ready ? '' : ` <i>(${escapeHtml(l.detail)})</i>`}`,
+      `${l.ready ? '✅' : '💤'} ${modeId(l.mode.id, l.active, htmlMarkup)} ${escapeHtml(l.mode.description)}${l.ready ? '' : ` <i>(${escapeHtml(l.detail)})</i>`}`,
   );
   return {
     html: [
@@ -54,13 +55,7 @@ export function switchingText(target: string, lang: Lang): string {
 
 /** The short result shown in place of the progress line; the wake notice tells the rest. */
 export function outcomeText(o: SwitchOutcome, lang: Lang): string {
-  if (o.ok && o.alreadyActive) {
-    return t(
-      lang,
-      `${PROXY_TAG} Already in mode <b>${escapeHtml(o.to)}</b>.`,
-      `${PROXY_TAG} Déjà en mode <b>${escapeHtml(o.to)}</b>.`,
-    );
-  }
+  if (o.ok && o.alreadyActive) return alreadyInMode(o.to, lang, htmlMarkup);
   if (o.ok) {
     return t(
       lang,

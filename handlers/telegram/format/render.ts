@@ -1,3 +1,4 @@
+import type { Markup } from '../../../src/chat/facts.js';
 import { escapeHtml } from '../../../src/html.js';
 
 /**
@@ -11,6 +12,9 @@ import { escapeHtml } from '../../../src/html.js';
  */
 
 export { escapeHtml };
+
+/** Telegram's markup for the words brainstem says about itself (src/chat/facts.ts). */
+export const htmlMarkup: Markup = { strong: (s) => `<b>${s}</b>`, plain: escapeHtml };
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)[^`]*$/;
 const HEADING = /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/;

@@ -10,7 +10,7 @@ import type { BotDeps } from '../deps.js';
 import { escapeMarkdown } from '../format/render.js';
 import { ChatOutput } from '../send/output.js';
 import { answerTurn } from '../stream/answer.js';
-import { helpText } from '../views/help.js';
+import { helpHtml } from '../views/help.js';
 import { statusView } from '../views/status.js';
 import { FileTooLarge, saveTelegramFile } from './media.js';
 
@@ -50,7 +50,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
         ).catch((err: unknown) => logger.error({ err }, 'switch from a message failed'));
         return;
       case 'help':
-        await out.sendHtml(helpText(deps, lang, menuIn(lang, deps.front !== undefined)));
+        await out.sendHtml(helpHtml(deps, lang, menuIn(lang, deps.front !== undefined)));
         return;
       case 'status':
         await out.sendHtml(await statusView(core, deps.front?.status(), lang));

@@ -9,7 +9,7 @@ import { escapeHtml } from '../format/render.js';
  * menu as the table gives it for this set-up (commands/table.ts), the
  * shortcut words. HTML.
  */
-export function helpText(deps: BotDeps, lang: Lang, menu: readonly BotCommand[]): string {
+export function helpHtml(deps: BotDeps, lang: Lang, menu: readonly BotCommand[]): string {
   const front = deps.front !== undefined;
   const active = escapeHtml(deps.core.switcher.active().id);
   const route = front

@@ -1,8 +1,9 @@
+import { modeId, readyIcon, statusWord, uptimeLine } from '../../../src/chat/facts.js';
 import type { Core } from '../../../src/core.js';
 import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { FrontStatus } from '../../telegram-front/index.js';
-import { escapeHtml } from '../format/render.js';
+import { escapeHtml, htmlMarkup } from '../format/render.js';
 import { creditStatusLine } from './credit.js';
 import { limitLines } from './limit.js';
 
@@ -15,7 +16,7 @@ export async function statusView(core: Core, front: FrontStatus | undefined, lan
   const { active, lines } = facts;
   const brains = lines.map(
     (l) =>
-      `${l.ready ? '✅' : '❌'} ${l.active ? `<b>${escapeHtml(l.mode.id)}</b> ←` : escapeHtml(l.mode.id)} (${l.mode.kind}): ${escapeHtml(l.detail)}`,
+      `${readyIcon(l.ready)} ${modeId(l.mode.id, l.active, htmlMarkup)} (${l.mode.kind}): ${escapeHtml(l.detail)}`,
   );
   const routeLine = front
     ? frontLine(front, lang)
@@ -25,18 +26,14 @@ export async function statusView(core: Core, front: FrontStatus | undefined, lan
         'Route : directe vers le cerveau actif (le front Bot API pour OpenClaw est éteint)',
       );
   return [
-    t(lang, `${PROXY_TAG} <b>Status</b>`, `${PROXY_TAG} <b>Statut</b>`),
+    `${PROXY_TAG} ${htmlMarkup.strong(statusWord(lang))}`,
     t(lang, `Active mode: <b>${escapeHtml(active.id)}</b>`, `Mode actif : <b>${escapeHtml(active.id)}</b>`) +
       (facts.switching ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
     ...limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang),
     ...creditStatusLine(core.meter.reading(), lang),
     ...brains,
     routeLine,
-    t(
-      lang,
-      `Uptime: ${formatDuration(facts.uptimeMs)}`,
-      `En marche depuis : ${formatDuration(facts.uptimeMs)}`,
-    ),
+    uptimeLine(facts.uptimeMs, lang),
     `Versions: brainstem ${escapeHtml(facts.version)}, Node ${process.versions.node}`,
   ].join('\n');
 }
