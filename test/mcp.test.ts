@@ -7,20 +7,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { ApprovalRequest } from '../brains/types.js';
 import { ConfigError } from '../src/config.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-  toolUse,
-} from './fakes/anthropic.js';
+import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { collect } from './helpers/claude-harness.js';
-import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+import { startClaudeService, startTestService, type TestService } from './helpers/service.js';
 
 let svc: TestService;
 let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+let closeClaude: (() => Promise<void>) | undefined;
 let repo: string;
 const clients: Client[] = [];
 
@@ -41,23 +34,22 @@ beforeAll(async () => {
     path.join(repo, 'Makefile'),
     'progress:\n\t@echo one; sleep 0.2; echo two\nmark:\n\t@touch marked.txt\n',
   );
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
-  svc = await startTestService({
+  ({
+    fake,
+    svc,
+    close: closeClaude,
+  } = await startClaudeService({
     parts: { tools: true },
     config: {
-      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, approvalTimeoutMs: 1_000 },
-      server: { modeTag: false },
+      claude: { approvalTimeoutMs: 1_000 },
       tools: { git: { repo }, make: { targets: ['progress', 'mark'] } },
     },
-  });
+  }));
 });
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => undefined);
-  await svc?.close();
-  await fake?.close();
-  await cli?.cleanup();
+  await closeClaude?.();
   rmSync(repo, { recursive: true, force: true });
 });
 

@@ -93,16 +93,28 @@ export async function startTestService(
   };
 }
 
-/** The service with Claude modes on the real CLI against a fresh fake Messages API; close() ends all three. */
-export async function startClaudeService(): Promise<{
+/**
+ * The service with Claude modes on the real CLI against a fresh fake Messages
+ * API; close() ends all three. `config` is more of brainstem.json: its
+ * `claude` and `server` add to the helper's (the CLI, no retries, no mode tag).
+ */
+export async function startClaudeService(
+  opts: { auth?: 'api-key' | 'oauth'; config?: Record<string, unknown>; parts?: PartChoice } = {},
+): Promise<{
   fake: FakeAnthropic;
   svc: TestService;
   close(): Promise<void>;
 }> {
   const fake = await startFakeAnthropic();
-  const cli = await claudeTestEnv(fake.url);
+  const cli = await claudeTestEnv(fake.url, { auth: opts.auth ?? 'api-key' });
+  const { claude, server, ...rest } = opts.config ?? {};
   const svc = await startTestService({
-    config: { claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 }, server: { modeTag: false } },
+    parts: opts.parts,
+    config: {
+      ...rest,
+      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, ...(claude as object | undefined) },
+      server: { modeTag: false, ...(server as object | undefined) },
+    },
   });
   return {
     fake,
