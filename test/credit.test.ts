@@ -8,37 +8,29 @@
  */
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  creditSpent,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-  toolUse,
-} from './fakes/anthropic.js';
+import { creditSpent, type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
-import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+import { startClaudeService, type TestService } from './helpers/service.js';
 
 let fake: FakeAnthropic;
 let llama: FakeLlama;
-let env: ClaudeTestEnv;
+let closeClaude: (() => Promise<void>) | undefined;
 let svc: TestService;
 const DAY_MS = 86_400_000;
 const renewal = Date.now() + 10 * DAY_MS;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
   llama = await startFakeLlama();
-  env = await claudeTestEnv(fake.url, { auth: 'oauth' });
-  svc = await startTestService({
+  ({
+    fake,
+    svc,
+    close: closeClaude,
+  } = await startClaudeService({
+    auth: 'oauth',
     config: {
-      claude: {
-        bin: CLAUDE_BIN,
-        env: env.env,
-        maxRetries: 0,
-        credit: { monthlyUsd: 0.5, resetDay: new Date(renewal).toISOString() },
-      },
+      claude: { credit: { monthlyUsd: 0.5, resetDay: new Date(renewal).toISOString() } },
+      // The default: answers carry their mode's tag.
+      server: { modeTag: true },
       llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50 },
       usageLimit: { fallbackMode: 'local' },
       modes: {
@@ -48,13 +40,11 @@ beforeAll(async () => {
       },
     },
     parts: { tools: true },
-  });
+  }));
 });
 afterAll(async () => {
-  await svc?.close();
-  await fake?.close();
+  await closeClaude?.();
   await llama?.close();
-  await env?.cleanup();
 });
 
 const ask = async (model: string, content: string) =>
