@@ -1,6 +1,7 @@
 import type { BotCommand } from 'grammy/types';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { OPENCLAW_ALIAS_PREFIX as OC } from '../../telegram-front/commands-merge.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 
@@ -15,8 +16,8 @@ export function helpHtml(deps: BotDeps, lang: Lang, menu: readonly BotCommand[])
   const route = front
     ? t(
         lang,
-        `Your messages go to OpenClaw (now on <b>${active}</b>); these commands are brainstem's, OpenClaw's own of the same name are /oc_&lt;name&gt;.`,
-        `Vos messages vont à OpenClaw (en ce moment sur <b>${active}</b>) ; ces commandes sont celles de brainstem, celles d’OpenClaw du même nom sont /oc_&lt;nom&gt;.`,
+        `Your messages go to OpenClaw (now on <b>${active}</b>); these commands are brainstem's, OpenClaw's own of the same name are /${OC}&lt;name&gt;.`,
+        `Vos messages vont à OpenClaw (en ce moment sur <b>${active}</b>) ; ces commandes sont celles de brainstem, celles d’OpenClaw du même nom sont /${OC}&lt;nom&gt;.`,
       )
     : t(
         lang,
