@@ -40,11 +40,6 @@ export class Pacer<T> {
 
   constructor(private readonly opts: PacerOptions<T>) {}
 
-  /** Whether paced sending has stopped (flushed, cancelled, or a send failed). */
-  get done(): boolean {
-    return this.stopped;
-  }
-
   /** The newest value: sent as soon as the pace allows, replacing any value not sent yet. Never waits. */
   push(value: T): void {
     if (this.stopped) return;
