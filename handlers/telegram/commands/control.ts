@@ -5,6 +5,7 @@ import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
+import { topicOfCtx, topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 import { creditLines } from '../views/credit.js';
 import { credsView } from '../views/creds.js';
@@ -193,7 +194,14 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
   };
   const ctxInfo = (ctx: Context) => {
     const chatId = ctx.chat?.id ?? 0;
-    return { chatId, lang: langOf(ctx.from?.language_code), out: new ChatOutput(ctx.api, chatId) };
+    const topicId = topicOfCtx(ctx);
+    return {
+      chatId,
+      topicId,
+      turnKey: topicTurnKey(chatId, topicId),
+      lang: langOf(ctx.from?.language_code),
+      out: new ChatOutput(ctx.api, chatId, topicId),
+    };
   };
 
   command('start', (ctx) =>
@@ -281,8 +289,8 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
 
   command('new', (ctx) =>
     guarded(ctx, logger, 'new', async () => {
-      const { chatId, lang, out } = ctxInfo(ctx);
-      if (turns.busy(chatId)) {
+      const { chatId, topicId, turnKey, lang, out } = ctxInfo(ctx);
+      if (turns.busy(turnKey)) {
         await out.sendHtml(
           t(
             lang,
@@ -293,9 +301,9 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
       }
       // Through the chat's queue, so an answer still running cannot write into the fresh history.
       turns.submit(
-        chatId,
+        turnKey,
         async () => {
-          route.reset(chatId);
+          route.reset(chatId, topicId);
           await out.sendHtml(
             t(
               lang,
@@ -312,9 +320,9 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
 
   command('stop', (ctx) =>
     guarded(ctx, logger, 'stop', async () => {
-      const { chatId, lang, out } = ctxInfo(ctx);
-      const stopped = turns.stop(chatId);
-      const waiting = Math.max(0, turns.depth(chatId) - (stopped ? 1 : 0));
+      const { turnKey, lang, out } = ctxInfo(ctx);
+      const stopped = turns.stop(turnKey);
+      const waiting = Math.max(0, turns.depth(turnKey) - (stopped ? 1 : 0));
       const next = waiting
         ? t(lang, ` ${waiting} queued message(s) follow.`, ` ${waiting} message(s) en attente suivent.`)
         : '';
