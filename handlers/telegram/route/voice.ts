@@ -3,7 +3,7 @@ import type { Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { TranscriptionError } from '../../../src/transcribe/index.js';
+import { type Transcriber, TranscriptionError } from '../../../src/transcribe/index.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
@@ -43,41 +43,54 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
       ctx,
       async (signal, out) => {
         void out.typing().catch(() => undefined);
-        let path: string | undefined;
+        let text: string;
         try {
-          const saved = await saveTelegramFile({
-            api: ctx.api,
-            token: deps.token,
-            apiRoot: deps.apiRoot,
-            dataDir: deps.core.config.dataDir,
-            chatId: ctx.chat.id,
-            fileId: recording.fileId,
-            name: recording.name,
-            signal,
-          });
-          path = saved.path;
-          const text = await transcriber.transcribe(
-            { path, name: recording.name, mimeType: recording.mimeType },
-            signal,
-          );
-          deps.logger.info(
-            { chatId: ctx.chat.id, backend: transcriber.backend, chars: text.length, bytes: saved.size },
-            'voice message transcribed',
-          );
-          await out.sendHtml(understoodLine(text), replyIn(ctx));
-          return text;
+          text = await transcribeRecording(deps, ctx, recording, transcriber, signal);
         } catch (err) {
           // A stopped turn is already answered by /stop (or the shutdown notice).
-          if (signal.aborted) return undefined;
-          await tellFailure(deps, ctx, out, err, lang);
+          if (!signal.aborted) await tellFailure(deps, ctx, out, err, lang);
           return undefined;
-        } finally {
-          if (path) await rm(path, { force: true });
         }
+        await out.sendHtml(understoodLine(text), replyIn(ctx));
+        return text;
       },
       lang,
     );
   });
+}
+
+/** Downloads the recording, transcribes it and removes it again, whatever happens. */
+async function transcribeRecording(
+  deps: BotDeps,
+  ctx: Context,
+  recording: Recording,
+  transcriber: Transcriber,
+  signal: AbortSignal,
+): Promise<string> {
+  const chatId = ctx.chat?.id ?? 0;
+  const saved = await saveTelegramFile({
+    api: ctx.api,
+    token: deps.token,
+    apiRoot: deps.apiRoot,
+    dataDir: deps.core.config.dataDir,
+    chatId,
+    fileId: recording.fileId,
+    name: recording.name,
+    signal,
+  });
+  try {
+    const text = await transcriber.transcribe(
+      { path: saved.path, name: recording.name, mimeType: recording.mimeType },
+      signal,
+    );
+    deps.logger.info(
+      { chatId, backend: transcriber.backend, chars: text.length, bytes: saved.size },
+      'voice message transcribed',
+    );
+    return text;
+  } finally {
+    await rm(saved.path, { force: true });
+  }
 }
 
 function recordingOf(message: Message): Recording | undefined {
