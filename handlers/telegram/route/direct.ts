@@ -1,8 +1,10 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
 import type { Core } from '../../../src/core.js';
 import type { Lang } from '../../../src/i18n.js';
+import { prepareOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
+import { chatOutbox } from './outbox.js';
 
 /**
  * Where a chat's plain messages go without the Bot API front: the active brain
@@ -45,10 +47,12 @@ export class DirectRoute implements Route {
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
     const key = telegramSessionKey(input.chatId, input.topicId);
+    const outbox = chatOutbox(this.core.config.dataDir, input.chatId, input.topicId);
     const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content: input.text }];
     let answer = '';
     let fromBrain = false;
     try {
+      await prepareOutbox(outbox);
       const events = this.core.chat.run(
         {
           model: 'active',
@@ -57,6 +61,8 @@ export class DirectRoute implements Route {
           source: 'telegram',
           lang: input.lang,
           approve: this.approverFor?.(input.chatId, input.lang, input.topicId),
+          // Its files are sent after the answer (messages.ts, outbox.ts).
+          outbox,
         },
         signal,
       );

@@ -11,6 +11,7 @@ import { ChatOutput } from '../send/output.js';
 import { answerTurn } from '../stream/answer.js';
 import { statusView } from '../views/status.js';
 import { FileTooLarge, saveTelegramFile } from './media.js';
+import { chatOutbox, deliverOutbox } from './outbox.js';
 import { withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
 
@@ -162,6 +163,13 @@ export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang
         queuedMessageId,
         // In a group several people talk: the answer says whom it answers.
         replyTo: chatId < 0 ? messageId : undefined,
+      });
+      await deliverOutbox({
+        out,
+        dataDir: config.dataDir,
+        dir: chatOutbox(config.dataDir, chatId, topicId),
+        lang,
+        logger: deps.logger,
       });
     },
     () =>

@@ -1,4 +1,4 @@
-import { type Api, GrammyError } from 'grammy';
+import { type Api, GrammyError, type InputFile } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
 import { htmlToPlain, renderMarkdown } from '../format/render.js';
 import type { EditResult } from '../stream/ports.js';
@@ -65,6 +65,15 @@ export class ChatOutput {
 
   async typing(): Promise<void> {
     await this.api.sendChatAction(this.chatId, 'typing', this.inTopic);
+  }
+
+  /** A file as a photo or a document (the outbox), in the output's topic. */
+  async sendFile(kind: 'photo' | 'document', file: InputFile): Promise<number> {
+    const m =
+      kind === 'photo'
+        ? await this.api.sendPhoto(this.chatId, file, this.inTopic)
+        : await this.api.sendDocument(this.chatId, file, this.inTopic);
+    return m.message_id;
   }
 
   async deleteMessage(messageId: number): Promise<void> {
