@@ -18,8 +18,14 @@ export function outboxDir(dataDir: string, sessionKey: string): string {
   return path.join(dataDir, 'outbox', `${readable}-${hash}`);
 }
 
-/** Creates the folder (private to brainstem's user) before a turn that may write into it. */
+/**
+ * Creates the folder (private to brainstem's user) before a turn that may
+ * write into it; whatever stands in its place (a symlink to elsewhere) is
+ * removed first, so the brain is never pointed outside.
+ */
 export async function prepareOutbox(dir: string): Promise<void> {
+  const st = await lstat(dir).catch(() => undefined);
+  if (st && !st.isDirectory()) await rm(dir, { force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
 }
 
@@ -49,8 +55,18 @@ export async function listOutbox(dataDir: string, dir: string): Promise<OutboxFi
   return files.sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name));
 }
 
-/** Empties the outbox (a symlink in it is removed, never followed). */
+/**
+ * Empties the outbox (a symlink in it is removed, never followed). An outbox
+ * that is itself a symlink is removed, not what it points at: that may be
+ * anything.
+ */
 export async function clearOutbox(dir: string): Promise<void> {
+  const st = await lstat(dir).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory()) {
+    await rm(dir, { force: true });
+    return;
+  }
   const names = await readdir(dir).catch(() => [] as string[]);
   await Promise.all(names.map((name) => rm(path.join(dir, name), { recursive: true, force: true })));
 }

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatOutbox } from '../handlers/telegram/route/outbox.js';
@@ -89,5 +89,46 @@ describe('the outbox', () => {
 
     await h.tg.waitFor(() => existsSync(outbox) && readdirSync(outbox).length === 0);
     expect(readFileSync(secret, 'utf8')).toBe('do not send');
+  });
+});
+
+describe('the outbox, what is not sent', () => {
+  it('an empty file and one over 50 MB are named in a notice; an outbox replaced by a symlink is put back, and nothing outside is sent or removed', async () => {
+    fake.script(() => text('Nothing new from me.'));
+    const dataDir = h.service.core.config.dataDir;
+
+    const outbox = chatOutbox(dataDir, 113, undefined);
+    await mkdir(outbox, { recursive: true });
+    await writeFile(path.join(outbox, 'empty.txt'), '');
+    // Sparse: 51 MB on paper, nothing on disk.
+    await truncate(path.join(outbox, 'huge.bin'), 51 * 1024 * 1024).catch(async () => {
+      await writeFile(path.join(outbox, 'huge.bin'), '');
+      await truncate(path.join(outbox, 'huge.bin'), 51 * 1024 * 1024);
+    });
+    h.tg.user(113).says('anything new?');
+    const notice = await h.tg.waitFor(() => h.tg.botMessages(113).find((m) => /Not sent/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    expect(notice.text).toContain('empty.txt (empty)');
+    expect(notice.text).toContain('huge.bin (51.0 MB, over Telegram’s 50 MB for bots)');
+    expect(h.tg.botMessages(113).filter((m) => m.photo || m.document)).toEqual([]);
+    await h.tg.waitFor(() => readdirSync(outbox).length === 0);
+
+    // A chat whose outbox was replaced by a link to a folder elsewhere.
+    const elsewhere = path.join(h.dir, 'elsewhere');
+    await mkdir(elsewhere, { recursive: true });
+    await writeFile(path.join(elsewhere, 'keep.png'), 'not for the chat');
+    const linked = chatOutbox(dataDir, 114, undefined);
+    await mkdir(path.dirname(linked), { recursive: true });
+    await symlink(elsewhere, linked);
+    h.tg.user(114).says('anything new?');
+    await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => /Nothing new from me/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    // Replaced by a folder of its own before the turn: Claude was never pointed elsewhere.
+    expect(lstatSync(linked).isSymbolicLink()).toBe(false);
+    expect(readdirSync(linked)).toEqual([]);
+    expect(h.tg.botMessages(114).filter((m) => m.photo || m.document)).toEqual([]);
+    expect(readFileSync(path.join(elsewhere, 'keep.png'), 'utf8')).toBe('not for the chat');
   });
 });

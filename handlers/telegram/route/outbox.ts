@@ -34,16 +34,13 @@ export async function deliverOutbox(opts: {
   logger: Logger;
 }): Promise<void> {
   const { out, lang, logger } = opts;
-  let files: OutboxFile[];
-  try {
-    files = await listOutbox(opts.dataDir, opts.dir);
-  } catch (err) {
-    logger.warn({ err: (err as Error).message }, 'the outbox could not be read');
-    return;
-  }
-  if (files.length === 0) return;
   const refused: string[] = [];
   try {
+    // Nothing to send also when the outbox is not where it should be (a symlink): it is removed below.
+    const files = await listOutbox(opts.dataDir, opts.dir).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message }, 'the outbox could not be read');
+      return [] as OutboxFile[];
+    });
     for (const [i, file] of files.entries()) {
       if (i >= MAX_FILES) {
         refused.push(
