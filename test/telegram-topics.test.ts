@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claudeTestEnv, startFakeAnthropic, text } from './fakes/anthropic.js';
+import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
@@ -89,5 +91,60 @@ describe('replies', () => {
     user.says('and milk', { replyTo: mine });
     await answerIn(114, /and milk/);
     expect(userTurns().at(-1)).toBe('[The user replies to an earlier message: "buy bread"]\n\nand milk');
+  });
+});
+
+describe('forum topics on a Claude mode', () => {
+  it('each topic has its own Claude session; /new in one leaves the other resumed', async () => {
+    const fake = await startFakeAnthropic();
+    const cli = await claudeTestEnv(fake.url);
+    const c = await startHarness({
+      env: { CLAUDE_BIN },
+      config: {
+        defaultMode: 'assistant',
+        claude: { env: cli.env, maxRetries: 0 },
+        telegram: { streaming: 'off' },
+      },
+    });
+    try {
+      fake.script((req) => text(`heard ${req.lastUserText}`));
+      const group = -100778;
+      const a = c.tg.user(112, { chatId: group, topicId: 3 });
+      const b = c.tg.user(113, { chatId: group, topicId: 4 });
+      const answered = (pattern: RegExp, topicId: number) =>
+        c.tg.waitFor(
+          () => c.tg.botMessages(group).find((m) => pattern.test(m.text) && m.topicId === topicId),
+          {
+            timeoutMs: 60_000,
+          },
+        );
+      const session = (topicId: number) =>
+        c.service.core.sessions.get(`telegram:${group}:topic:${topicId}`, 'assistant')?.brainSessionId;
+
+      a.says('one');
+      await answered(/heard one/, 3);
+      b.says('two');
+      await answered(/heard two/, 4);
+      const [sa, sb] = [session(3), session(4)];
+      expect(sa).toBeDefined();
+      expect(sb).toBeDefined();
+      expect(sa).not.toBe(sb);
+
+      a.says('/new');
+      await answered(/Fresh conversation/, 3);
+      expect(session(3)).toBeUndefined();
+      expect(session(4)).toBe(sb);
+
+      b.says('three');
+      await answered(/heard three/, 4);
+      expect(session(4)).toBe(sb);
+      // The resumed session of topic 4 holds its own turns only.
+      expect(fake.mainRequests().at(-1)?.userTexts.join(' ')).toContain('two');
+      expect(fake.mainRequests().at(-1)?.userTexts.join(' ')).not.toContain('one');
+    } finally {
+      await c.close();
+      await fake.close();
+      await cli.cleanup();
+    }
   });
 });
