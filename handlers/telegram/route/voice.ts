@@ -7,6 +7,7 @@ import { type Transcriber, TranscriptionError } from '../../../src/transcribe/in
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
+import { stopReasonOf } from '../turns.js';
 import { FileTooLarge, safeFileName, saveTelegramFile } from './media.js';
 import { submitTurn } from './messages.js';
 import { outputFor } from './topic.js';
@@ -47,8 +48,19 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
         try {
           text = await transcribeRecording(deps, ctx, recording, transcriber, signal);
         } catch (err) {
-          // A stopped turn is already answered by /stop (or the shutdown notice).
+          // Stopped by /stop: its reply says so. Cut by a restart: the recording must be sent again.
           if (!signal.aborted) await tellFailure(deps, ctx, out, err, lang);
+          else if (stopReasonOf(signal) === 'shutdown') {
+            await out
+              .sendHtml(
+                t(
+                  lang,
+                  `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
+                  `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
+                ),
+              )
+              .catch(() => undefined);
+          }
           return undefined;
         }
         await out.sendHtml(understoodLine(text), replyIn(ctx));
