@@ -47,6 +47,11 @@ export interface TurnRequest {
   approve?: Approver;
   /** The most this turn may spend, in USD; a brain that reaches it stops with a `usage_limit` error. */
   maxBudgetUsd?: number;
+  /**
+   * A folder whose files the face sends to the user after the answer (src/outbox.ts): a brain that can
+   * write files is told so, and may write there. Absent: nobody would receive them.
+   */
+  outbox?: string | undefined;
   /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
   depth?: number;
 }

@@ -225,6 +225,53 @@ const frontSchema = z
   })
   .strict();
 
+const TRANSCRIPTION_TIMEOUT_MS = 120_000;
+
+/**
+ * Speech to text for voice notes, audio files and video notes on the direct
+ * Telegram route: an OpenAI-compatible endpoint or a local command (exactly
+ * one; see crossProblems). Absent: such messages get a reply saying how to
+ * turn it on.
+ */
+const transcriptionSchema = z
+  .object({
+    url: z
+      .string()
+      .url()
+      .optional()
+      .describe(
+        'Base URL of an OpenAI-compatible speech-to-text API (whisper.cpp’s server, Speaches, OpenAI), e.g. `http://127.0.0.1:8000/v1`: the audio is posted to `<url>/audio/transcriptions`.',
+      ),
+    model: z
+      .string()
+      .min(1)
+      .default('whisper-1')
+      .describe('With `url`: the `model` field of the request (e.g. `Systran/faster-whisper-small`).'),
+    language: z
+      .string()
+      .regex(/^[a-z]{2,3}$/, 'an ISO-639-1 code such as "fr"')
+      .optional()
+      .describe('With `url`: the spoken language, as a hint (`language`); unset: detected.'),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .optional()
+      .describe('With `url`: the environment variable holding the API key (sent as a Bearer token).'),
+    apiKeyFile: z
+      .string()
+      .optional()
+      .describe('With `url`: a file holding the API key (read at each request; keep it 0600).'),
+    command: argv
+      .optional()
+      .describe(
+        'A local command (argv, no shell) that prints the transcript on stdout; the element `{file}` is replaced by the audio file’s path, e.g. `["whisper-cli", "-m", "model.bin", "-nt", "-f", "{file}"]`.',
+      ),
+    timeoutMs: ms('How long one transcription may take before the user is told it failed.').default(
+      TRANSCRIPTION_TIMEOUT_MS,
+    ),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     dataDir: z
@@ -517,6 +564,11 @@ export const configSchema = z
       .strict()
       .default({})
       .describe('Claude’s subscription usage limit.'),
+    transcription: transcriptionSchema
+      .optional()
+      .describe(
+        'Speech to text for voice notes, audio files and video notes sent to the bot (direct route): `url` or `command`. Unset: they get a reply saying how to turn it on.',
+      ),
     tools: z
       .record(z.string(), z.unknown())
       .default({})
@@ -529,6 +581,7 @@ export type ModeConfig = z.infer<typeof modeSchema> & { id: string };
 export type LlamaModelConfig = z.infer<typeof llamaModelSchema>;
 export type WarmConfig = z.infer<typeof warmSchema>;
 export type CreditConfig = z.infer<typeof creditSchema>;
+export type TranscriptionConfig = z.infer<typeof transcriptionSchema>;
 type Parsed = z.infer<typeof configSchema>;
 
 export interface Config extends Omit<Parsed, 'modes' | 'claude'> {
@@ -723,6 +776,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         c.claude.credentialsFile ?? path.join(env.HOME ?? homedir(), '.claude', '.credentials.json'),
       ),
     },
+    ...(c.transcription?.apiKeyFile
+      ? { transcription: { ...c.transcription, apiKeyFile: path.resolve(cwd, c.transcription.apiKeyFile) } }
+      : {}),
     logLevel: env.LOG_LEVEL ?? 'info',
   };
 }
@@ -786,6 +842,15 @@ function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]
     if (c.llama && m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);
     }
+  }
+  const stt = c.transcription;
+  if (stt && (stt.url === undefined) === (stt.command === undefined)) {
+    problems.push(
+      'transcription: set either `url` (an OpenAI-compatible API) or `command`, not both or neither',
+    );
+  }
+  if (stt?.command && !stt.command.includes('{file}')) {
+    problems.push('transcription.command: one element must be `{file}` (the audio file’s path)');
   }
   const list = [...ids].join(', ');
   const fallback = c.usageLimit?.fallbackMode;

@@ -4,9 +4,12 @@
  * so two faces must never make the same key for different conversations.
  */
 
-/** A Telegram chat's conversation (the direct route's history, its brain sessions, /new). */
-export function telegramSessionKey(chatId: number): string {
-  return `telegram:${chatId}`;
+/**
+ * A Telegram chat's conversation (the direct route's history, its brain
+ * sessions, /new): each topic of a forum group is one of its own.
+ */
+export function telegramSessionKey(chatId: number, topicId?: number): string {
+  return topicId === undefined ? `telegram:${chatId}` : `telegram:${chatId}:topic:${topicId}`;
 }
 
 /**

@@ -81,6 +81,31 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ TELEGRAM_ALLOWED_USERS: 'alice' }, dir())).toThrow(/TELEGRAM_ALLOWED_USERS/);
   });
 
+  it('takes transcription as either an API or a command with {file}, and resolves the key file', () => {
+    const load = (transcription: unknown) => {
+      const d = dir();
+      writeFileSync(path.join(d, 'brainstem.json'), JSON.stringify({ transcription }));
+      return () => loadConfig({}, d);
+    };
+    expect(problemsOf(load({ url: 'http://127.0.0.1:8000/v1', command: ['stt', '{file}'] }))).toEqual([
+      expect.stringMatching(/transcription: set either `url` .* or `command`, not both or neither/),
+    ]);
+    expect(problemsOf(load({ command: ['whisper-cli', 'audio.ogg'] }))).toEqual([
+      expect.stringMatching(/transcription\.command: one element must be `\{file\}`/),
+    ]);
+    const d = dir();
+    writeFileSync(
+      path.join(d, 'brainstem.json'),
+      JSON.stringify({ transcription: { url: 'http://127.0.0.1:8000/v1', apiKeyFile: 'stt.key' } }),
+    );
+    const c = loadConfig({}, d);
+    expect(c.transcription).toMatchObject({
+      model: 'whisper-1',
+      timeoutMs: 120_000,
+      apiKeyFile: path.join(d, 'stt.key'),
+    });
+  });
+
   it('checks mode references', () => {
     const d = dir();
     writeFileSync(

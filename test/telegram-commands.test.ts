@@ -189,9 +189,11 @@ describe('commands', () => {
     expect(readFileSync(docPath, 'utf8')).toBe('hello');
   });
 
-  it('answers voice messages and stickers with a clear "not supported"', async () => {
+  it('answers voice messages without transcription with how to turn it on, and stickers with a clear "not supported"', async () => {
     h.tg.user(118).sendsVoice();
-    await reply(118, /Voice messages are not supported/);
+    const voice = await reply(118, /Voice messages need speech to text, which is not set up/);
+    expect(voice.text).toContain('transcription.url');
+    expect(voice.text).toContain('transcription.command');
     h.tg.user(118, { languageCode: 'fr' }).sendsSticker();
     await reply(118, /Les autocollants ne sont pas pris en charge/);
     expect(last(118)).toContain('⚙️ [proxy]');

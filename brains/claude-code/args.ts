@@ -10,6 +10,8 @@ export interface ArgsInput {
   preallowed?: string[];
   /** `--max-budget-usd`: the CLI stops the turn once its cost reaches this. */
   maxBudgetUsd?: number;
+  /** The conversation's outbox (TurnRequest.outbox): a directory the CLI's tools may write into (`--add-dir`). */
+  outbox?: string | undefined;
 }
 
 /**
@@ -27,6 +29,7 @@ export function buildArgs({
   mcpConfigPath,
   preallowed,
   maxBudgetUsd,
+  outbox,
 }: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
@@ -35,6 +38,7 @@ export function buildArgs({
   if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
   if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
   if (maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(maxBudgetUsd));
+  if (outbox) args.push('--add-dir', outbox);
   // The config refuses such rules; a mode built in code (the claude_code tool) is held to the same.
   const allowed = mode.allowedTools.filter((rule) => !grantsBrainstemTools(rule));
   if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));

@@ -194,7 +194,7 @@ export class ClaudeCodeBrain implements Brain {
       return 'done';
     }
     const started = Date.now();
-    const proc = a.warm ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd);
+    const proc = a.warm ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd, req.outbox);
     const pooled =
       a.warm !== undefined ||
       (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
@@ -296,6 +296,7 @@ export class ClaudeCodeBrain implements Brain {
     a: AttemptOptions,
     appendSystemPrompt: string | undefined,
     maxBudgetUsd: number | undefined,
+    outbox: string | undefined,
   ): ClaudeProcess {
     const proc = new ClaudeProcess({
       bin: this.opts.claude.bin,
@@ -306,6 +307,7 @@ export class ClaudeCodeBrain implements Brain {
         mcpConfigPath: a.mcpConfigPath,
         preallowed: this.preallowed(),
         maxBudgetUsd,
+        outbox,
       }),
       cwd: this.opts.cwd,
       env: this.env(),

@@ -44,7 +44,21 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
   }
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
   if (req.newTurn.trim()) parts.push(req.newTurn);
-  return { appendSystemPrompt: inArgv ? modePrompt : undefined, stdin: parts.join('\n\n') };
+  const system = [inArgv ? modePrompt : undefined, req.outbox ? outboxPrompt(req.outbox) : undefined]
+    .filter((s) => s !== undefined)
+    .join('\n\n');
+  return { appendSystemPrompt: system || undefined, stdin: parts.join('\n\n') };
+}
+
+/**
+ * Told with every run, like the mode prompt (the CLI does not keep it in the
+ * session). The folder is per conversation, so a warm process keeps it.
+ */
+export function outboxPrompt(dir: string): string {
+  return [
+    `Files for the user: every file you write directly into the folder ${dir} is sent to the user in the chat after your answer (images as photos up to 10 MB, other files as documents up to 50 MB), and the folder is emptied then.`,
+    'Write a file there only when the user should receive it (they asked for a file, an image, an export), give it a clear name, and say in your answer what you sent.',
+  ].join(' ');
 }
 
 /** The earlier turns as plain lines, the most recent kept when they are too long. */

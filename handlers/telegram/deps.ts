@@ -1,6 +1,7 @@
 import type { Core } from '../../src/core.js';
 import type { Logger } from '../../src/logger.js';
 import type { Tools } from '../../src/tools/index.js';
+import type { Transcriber } from '../../src/transcribe/index.js';
 import type { Front } from '../telegram-front/index.js';
 import type { Route } from './route/direct.js';
 import type { ChatTurns } from './turns.js';
@@ -18,4 +19,6 @@ export interface BotDeps {
   token: string;
   /** The Bot API front, when on: OpenClaw's channel gets every update that is not brainstem's. */
   front?: Front | undefined;
+  /** Speech to text for voice notes, audio files and video notes; undefined when not configured. */
+  transcriber?: Transcriber | undefined;
 }

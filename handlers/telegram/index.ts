@@ -6,6 +6,7 @@ import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
 import { detectIntent } from '../../src/intents.js';
 import type { BotFace } from '../../src/service.js';
 import type { Tools } from '../../src/tools/index.js';
+import { createTranscriber } from '../../src/transcribe/index.js';
 import type { RouteSet } from '../http/server.js';
 import { createFront } from '../telegram-front/index.js';
 import { allowOnly } from './access.js';
@@ -27,6 +28,7 @@ import { DirectRoute } from './route/direct.js';
 import { ChatHistory } from './route/history.js';
 import { inboundSplit } from './route/inbound-split.js';
 import { registerMessages } from './route/messages.js';
+import { registerVoice } from './route/voice.js';
 import { startNoticeSink } from './send/notice-sink.js';
 import { ChatTurns } from './turns.js';
 
@@ -91,8 +93,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     timeoutMs: core.config.claude.approvalTimeoutMs,
     logger,
   });
-  const route = new DirectRoute(core, new ChatHistory(core.db), (chatId, lang) =>
-    approvals.forChat(chatId, lang),
+  const route = new DirectRoute(core, new ChatHistory(core.db), (chatId, lang, topicId) =>
+    approvals.forChat(chatId, lang, topicId),
   );
   const turns = new ChatTurns();
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
@@ -108,7 +110,17 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
         notifyChats: chats,
       })
     : undefined;
-  const deps: BotDeps = { core, tools, route, turns, logger, apiRoot, token: telegram.token, front };
+  const deps: BotDeps = {
+    core,
+    tools,
+    route,
+    turns,
+    logger,
+    apiRoot,
+    token: telegram.token,
+    front,
+    transcriber: createTranscriber(core.config.transcription),
+  };
   if (front) {
     const isMode = (name: string) => core.modes.find(name) !== undefined;
     const split = inboundSplit({
@@ -129,6 +141,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
   const toolDialogs = registerToolCommands(bot, deps, toolCommands(front !== undefined));
   registerCommands(bot, deps);
+  registerVoice(bot, deps);
   registerMessages(bot, deps);
   bot.catch((err) =>
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),

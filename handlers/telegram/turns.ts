@@ -16,6 +16,9 @@ export function stopReasonOf(signal: AbortSignal): StopReason | undefined {
   return signal.reason instanceof TurnStopped ? signal.reason.reason : 'user';
 }
 
+/** Whose turns queue together: a chat id, or a chat and one of its forum topics (see topicTurnKey). */
+export type TurnKey = number | string;
+
 /**
  * The chat's turns, one at a time and in arrival order, run outside grammY's
  * middleware so the bot keeps answering the chat (above all /stop) while a
@@ -23,15 +26,15 @@ export function stopReasonOf(signal: AbortSignal): StopReason | undefined {
  */
 export class ChatTurns {
   private readonly lock = new KeyedLock();
-  private readonly running = new Map<number, AbortController>();
+  private readonly running = new Map<string, AbortController>();
   private readonly all = new Map<AbortController, Promise<void>>();
 
-  busy(chatId: number): boolean {
+  busy(chatId: TurnKey): boolean {
     return this.lock.busy(String(chatId));
   }
 
   /** Turns holding or waiting for the chat, the running one included. */
-  depth(chatId: number): number {
+  depth(chatId: TurnKey): number {
     return this.lock.depth.get(String(chatId)) ?? 0;
   }
 
@@ -41,7 +44,7 @@ export class ChatTurns {
    * handed to the job (the id of the "queued" message, which the answer reuses).
    */
   submit<Q>(
-    chatId: number,
+    chatId: TurnKey,
     job: (signal: AbortSignal, queued: Q | undefined) => Promise<void>,
     onQueued?: () => Promise<Q | undefined>,
     onError?: (err: unknown) => void,
@@ -60,13 +63,13 @@ export class ChatTurns {
             })
           : undefined;
       const release = await ticket;
-      this.running.set(chatId, controller);
+      this.running.set(key, controller);
       try {
         await job(controller.signal, queued);
       } catch (err) {
         onError?.(err);
       } finally {
-        if (this.running.get(chatId) === controller) this.running.delete(chatId);
+        if (this.running.get(key) === controller) this.running.delete(key);
         release();
       }
     })();
@@ -75,8 +78,8 @@ export class ChatTurns {
   }
 
   /** Aborts the chat's running turn; the turns waiting behind it then run. */
-  stop(chatId: number): boolean {
-    const controller = this.running.get(chatId);
+  stop(chatId: TurnKey): boolean {
+    const controller = this.running.get(String(chatId));
     if (!controller || controller.signal.aborted) return false;
     controller.abort(new TurnStopped('user'));
     return true;

@@ -26,6 +26,8 @@ export interface ChatRequest {
   approve?: Approver;
   /** How many brains stand above this turn (see TurnRequest.depth). */
   depth?: number;
+  /** The conversation's outbox folder, when the face sends its files to the user (see TurnRequest.outbox). */
+  outbox?: string;
 }
 
 /** What a face receives: the brain's events, plus the moments a face may want to show. */

@@ -115,6 +115,7 @@ export async function* answerTurn(
           approve: req.approve ?? deps.ports.approver,
           depth: req.depth,
           maxBudgetUsd: admission.maxBudgetUsd,
+          outbox: req.outbox,
         },
         signal,
       );

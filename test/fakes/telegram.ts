@@ -10,7 +10,11 @@
  *   alice.says('hello')            // a text message (a leading /command gets its bot_command entity)
  *   alice.presses(messageId, 'mode:local')   // a callback query on a bot message
  *   alice.sendsPhoto(bytes, 'caption'), alice.sendsDocument('a.pdf', bytes, 'caption')
- *   alice.sendsVoice(), alice.sendsSticker()
+ *   alice.sendsVoice(bytes?), alice.sendsAudio('a.mp3', bytes), alice.sendsVideoNote(bytes), alice.sendsSticker()
+ *   alice.says('yes', { replyTo: messageId, quote: 'part of it' })   a reply (reply_to_message: that message as
+ *                                           the chat holds it; `quote`: Telegram's quote of part of it)
+ *   const topic = tg.user(222, { chatId: -100500, topicId: 7 })   the same user in topic 7 of a forum group:
+ *                                           its messages carry message_thread_id and is_topic_message
  *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
  *                                           for it in allowed_updates, as Telegram does)
@@ -26,6 +30,7 @@
  *                               `edits` and `history` (every visible text it had, oldest first)
  *   tg.botMessages(chatId), tg.lastBotMessage(chatId)
  *   tg.drafts(chatId)           sendMessageDraft calls accepted, oldest first
+ *   a bot message's `topicId` is the message_thread_id it was sent with (sendMessage, sendPhoto, sendDocument)
  *   tg.commands                 setMyCommands of the default scope per language code ('' = default)
  *   tg.menus                    every command list per scope and language: key `<scope type>[:<chat id>]|<lang>`
  *   tg.updateLog                every update created, oldest first
@@ -75,6 +80,8 @@ export interface FakeMessage {
   entities: FakeEntity[];
   replyMarkup?: unknown;
   replyTo?: number;
+  /** The forum topic it was sent to (`message_thread_id`). */
+  topicId?: number;
   document?: FakeFile;
   photo?: FakeFile;
   edits: number;
@@ -103,16 +110,20 @@ export interface FakeUserOptions {
   chatId?: number;
   languageCode?: string;
   firstName?: string;
+  /** A topic of a forum group (chatId < 0): the user's messages are topic messages of this thread. */
+  topicId?: number;
 }
 
 export interface FakeUser {
   id: number;
   chatId: number;
-  says(text: string): number;
+  says(text: string, reply?: { replyTo: number; quote?: string }): number;
   presses(messageId: number, data: string): string;
   sendsPhoto(bytes: Uint8Array, caption?: string): number;
   sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
-  sendsVoice(): number;
+  sendsVoice(bytes?: Uint8Array): number;
+  sendsAudio(fileName: string, bytes: Uint8Array, mimeType?: string): number;
+  sendsVideoNote(bytes: Uint8Array): number;
   sendsSticker(): number;
   edits(messageId: number, text: string): number;
   reacts(messageId: number, emoji: string): number;
@@ -233,10 +244,17 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     changed.emit('change');
   };
 
+  /** Groups a user with a topic was made in: forum supergroups. */
+  const forums = new Set<number>();
   const chatObject = (chatId: number) =>
     chatId > 0
       ? { id: chatId, type: 'private', first_name: users.get(chatId)?.firstName ?? 'User' }
-      : { id: chatId, type: 'supergroup', title: `Group ${chatId}` };
+      : {
+          id: chatId,
+          type: 'supergroup',
+          title: `Group ${chatId}`,
+          ...(forums.has(chatId) ? { is_forum: true } : {}),
+        };
   const userObject = (id: number) => ({
     id,
     is_bot: false,
@@ -300,9 +318,13 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       entities: parsed.entities,
       ...(p.parse_mode ? { parseMode: String(p.parse_mode) } : {}),
       ...(replyTo ? { replyTo } : {}),
+      ...topicOfParams(p),
       [kind]: file,
     });
   };
+
+  const topicOfParams = (p: Json): { topicId?: number } =>
+    p.message_thread_id === undefined ? {} : { topicId: Number(p.message_thread_id) };
 
   const findMessage = (chatId: number, messageId: number) => {
     const m = chats.get(chatId)?.find((x) => x.messageId === messageId && !x.deleted);
@@ -381,6 +403,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         ...(p.parse_mode ? { parseMode: String(p.parse_mode) } : {}),
         ...(p.reply_markup ? { replyMarkup: p.reply_markup } : {}),
         ...(replyTo ? { replyTo } : {}),
+        ...topicOfParams(p),
       });
       return messageObject(m);
     },
@@ -610,7 +633,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   await once(server, 'listening');
   const apiRoot = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  function incomingMessage(userId: number, chatId: number, fields: Json): number {
+  function incomingMessage(userId: number, chatId: number, fields: Json, topicId?: number): number {
     const messageId = allocId(chatId);
     const text =
       typeof fields.text === 'string'
@@ -628,6 +651,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       edits: 0,
       history: [text],
       deleted: false,
+      ...(topicId !== undefined ? { topicId } : {}),
     });
     pushUpdate({
       message: {
@@ -635,10 +659,49 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         date: Math.floor(Date.now() / 1000),
         chat: chatObject(chatId),
         from: userObject(userId),
+        // As Telegram does: a topic message "replies" to the topic's opening service message.
+        ...(topicId !== undefined
+          ? {
+              message_thread_id: topicId,
+              is_topic_message: true,
+              reply_to_message: {
+                message_id: topicId,
+                date: Math.floor(Date.now() / 1000),
+                chat: chatObject(chatId),
+                forum_topic_created: { name: `Topic ${topicId}`, icon_color: 7322096 },
+              },
+            }
+          : {}),
         ...fields,
       },
     });
     return messageId;
+  }
+
+  /** What a reply carries: the replied-to message as the chat holds it, and the quoted part. */
+  function repliedFields(chatId: number, reply: { replyTo: number; quote?: string }): Json {
+    const m = chats.get(chatId)?.find((x) => x.messageId === reply.replyTo && !x.deleted);
+    if (!m) throw new Error(`fake telegram: no message ${reply.replyTo} in chat ${chatId} to reply to`);
+    return {
+      reply_to_message:
+        m.from === 'bot'
+          ? messageObject(m)
+          : {
+              message_id: m.messageId,
+              date: Math.floor(Date.now() / 1000),
+              chat: chatObject(chatId),
+              text: m.text,
+            },
+      ...(reply.quote !== undefined
+        ? {
+            quote: {
+              text: reply.quote,
+              position: Math.max(0, m.text.indexOf(reply.quote)),
+              is_manual: true,
+            },
+          }
+        : {}),
+    };
   }
 
   function addFile(bytes: Uint8Array, ext: string): string {
@@ -665,14 +728,18 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         ...(o.languageCode ? { languageCode: o.languageCode } : {}),
       });
       const chatId = o.chatId ?? id;
+      const topicId = o.topicId;
+      if (topicId !== undefined) forums.add(chatId);
+      const incoming = (fields: Json) => incomingMessage(id, chatId, fields, topicId);
       return {
         id,
         chatId,
-        says(text) {
+        says(text, reply) {
           const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(text);
-          return incomingMessage(id, chatId, {
+          return incoming({
             text,
             ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command[0].length }] } : {}),
+            ...(reply ? repliedFields(chatId, reply) : {}),
           });
         },
         presses(messageId, data) {
@@ -693,7 +760,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         sendsPhoto(bytes, caption) {
           const fileId = addFile(bytes, 'jpg');
           const thumb = addFile(bytes.slice(0, Math.min(16, bytes.length)), 'jpg');
-          return incomingMessage(id, chatId, {
+          return incoming({
             photo: [
               { file_id: thumb, file_unique_id: `u${thumb}`, width: 90, height: 90, file_size: 16 },
               {
@@ -710,7 +777,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         sendsDocument(fileName, bytes, caption, mimeType = 'application/octet-stream') {
           const ext = fileName.includes('.') ? (fileName.split('.').pop() ?? 'bin') : 'bin';
           const fileId = addFile(bytes, ext);
-          return incomingMessage(id, chatId, {
+          return incoming({
             document: {
               file_id: fileId,
               file_unique_id: `u${fileId}`,
@@ -721,10 +788,41 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
             ...(caption ? { caption } : {}),
           });
         },
-        sendsVoice() {
-          const fileId = addFile(new Uint8Array([1, 2, 3]), 'oga');
-          return incomingMessage(id, chatId, {
-            voice: { file_id: fileId, file_unique_id: `u${fileId}`, duration: 2, mime_type: 'audio/ogg' },
+        sendsVoice(bytes = new Uint8Array([1, 2, 3])) {
+          const fileId = addFile(bytes, 'oga');
+          return incoming({
+            voice: {
+              file_id: fileId,
+              file_unique_id: `u${fileId}`,
+              duration: 2,
+              mime_type: 'audio/ogg',
+              file_size: bytes.length,
+            },
+          });
+        },
+        sendsAudio(fileName, bytes, mimeType = 'audio/mpeg') {
+          const fileId = addFile(bytes, fileName.split('.').pop() ?? 'mp3');
+          return incoming({
+            audio: {
+              file_id: fileId,
+              file_unique_id: `u${fileId}`,
+              duration: 3,
+              file_name: fileName,
+              mime_type: mimeType,
+              file_size: bytes.length,
+            },
+          });
+        },
+        sendsVideoNote(bytes) {
+          const fileId = addFile(bytes, 'mp4');
+          return incoming({
+            video_note: {
+              file_id: fileId,
+              file_unique_id: `u${fileId}`,
+              length: 240,
+              duration: 2,
+              file_size: bytes.length,
+            },
           });
         },
         edits(messageId, newText) {
@@ -767,7 +865,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         },
         sendsSticker() {
           const fileId = addFile(new Uint8Array([1]), 'webp');
-          return incomingMessage(id, chatId, {
+          return incoming({
             sticker: {
               file_id: fileId,
               file_unique_id: `u${fileId}`,

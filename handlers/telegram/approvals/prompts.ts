@@ -59,9 +59,9 @@ export class ApprovalPrompts {
     },
   ) {}
 
-  /** The approver of a chat's own turns: asks in that chat. */
-  forChat(chatId: number, lang: Lang): Approver {
-    return (req, signal) => this.ask(req, [chatId], lang, false, signal);
+  /** The approver of a chat's own turns: asks in that chat (in the turn's forum topic, if it has one). */
+  forChat(chatId: number, lang: Lang, topicId?: number): Approver {
+    return (req, signal) => this.ask(req, [chatId], lang, false, signal, topicId);
   }
 
   /** The approver of turns from elsewhere: asks in every one of `chats`, naming the conversation. */
@@ -92,6 +92,7 @@ export class ApprovalPrompts {
     lang: Lang,
     showSession: boolean,
     signal: AbortSignal,
+    topicId?: number,
   ): Promise<ApprovalDecision> {
     const id = this.nextId++;
     const html = promptHtml(req, lang, showSession);
@@ -110,7 +111,7 @@ export class ApprovalPrompts {
         html,
         cards: chats.map((chatId) => ({
           chatId,
-          shown: new ChatOutput(this.o.api, chatId).sendHtml(html, { keyboard }),
+          shown: new ChatOutput(this.o.api, chatId, topicId).sendHtml(html, { keyboard }),
         })),
         settle: (decision) => {
           signal.removeEventListener('abort', onAbort);

@@ -64,8 +64,11 @@ const status: BotCommandHandler = async (_ctx, { deps, lang, out }) => {
   await out.sendHtml(await statusView(deps.core, deps.front?.status(), lang));
 };
 
-const fresh: BotCommandHandler = async (_ctx, { deps: { turns, route, logger }, chatId, lang, out }) => {
-  if (turns.busy(chatId)) {
+const fresh: BotCommandHandler = async (
+  _ctx,
+  { deps: { turns, route, logger }, chatId, topicId, turnKey, lang, out },
+) => {
+  if (turns.busy(turnKey)) {
     await out.sendHtml(
       t(
         lang,
@@ -76,9 +79,9 @@ const fresh: BotCommandHandler = async (_ctx, { deps: { turns, route, logger }, 
   }
   // Through the chat's queue, so an answer still running cannot write into the fresh history.
   turns.submit(
-    chatId,
+    turnKey,
     async () => {
-      route.reset(chatId);
+      route.reset(chatId, topicId);
       await out.sendHtml(
         t(
           lang,
@@ -92,9 +95,9 @@ const fresh: BotCommandHandler = async (_ctx, { deps: { turns, route, logger }, 
   );
 };
 
-const stop: BotCommandHandler = async (_ctx, { deps: { turns }, chatId, lang, out }) => {
-  const stopped = turns.stop(chatId);
-  const waiting = Math.max(0, turns.depth(chatId) - (stopped ? 1 : 0));
+const stop: BotCommandHandler = async (_ctx, { deps: { turns }, turnKey, lang, out }) => {
+  const stopped = turns.stop(turnKey);
+  const waiting = Math.max(0, turns.depth(turnKey) - (stopped ? 1 : 0));
   const next = waiting
     ? t(lang, ` ${waiting} queued message(s) follow.`, ` ${waiting} message(s) en attente suivent.`)
     : '';

@@ -4,6 +4,7 @@ import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
+import { topicOfCtx, topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 
 /**
@@ -17,6 +18,10 @@ import { ChatOutput } from '../send/output.js';
 export interface CommandEnv {
   deps: BotDeps;
   chatId: number;
+  /** The forum topic it came from, if any: answers go there. */
+  topicId: number | undefined;
+  /** The turn queue of that chat or topic (see route/topic.ts). */
+  turnKey: number | string;
   lang: Lang;
   out: ChatOutput;
   /** This set-up's command menu in the user's language (what /help lists). */
@@ -33,8 +38,17 @@ export function commandEnv(
   menuIn: (lang: Lang) => readonly BotCommand[],
 ): CommandEnv {
   const chatId = ctx.chat?.id ?? 0;
+  const topicId = topicOfCtx(ctx);
   const lang = langOf(ctx.from?.language_code);
-  return { deps, chatId, lang, out: new ChatOutput(ctx.api, chatId), menu: menuIn(lang) };
+  return {
+    deps,
+    chatId,
+    topicId,
+    turnKey: topicTurnKey(chatId, topicId),
+    lang,
+    out: new ChatOutput(ctx.api, chatId, topicId),
+    menu: menuIn(lang),
+  };
 }
 
 /** The command word of a message (`/mode@bot local` → `mode`), if it is one. */

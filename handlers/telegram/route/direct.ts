@@ -1,8 +1,10 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
 import type { Core } from '../../../src/core.js';
 import type { Lang } from '../../../src/i18n.js';
+import { prepareOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
+import { chatOutbox } from './outbox.js';
 
 /**
  * Where a chat's plain messages go without the Bot API front: the active brain
@@ -20,14 +22,16 @@ export interface TurnInput {
   chatId: number;
   /** Who wrote, for the log and the switch trigger. */
   userId: number;
+  /** The forum topic the turn came from: a conversation of its own (see topic.ts). */
+  topicId?: number | undefined;
   text: string;
   lang: Lang;
 }
 
 export interface Route {
   turn(input: TurnInput, signal: AbortSignal): AsyncIterable<RelayEvent>;
-  /** Starts a fresh conversation for the chat. */
-  reset(chatId: number): void;
+  /** Starts a fresh conversation for the chat, or for one of its forum topics. */
+  reset(chatId: number, topicId?: number): void;
 }
 
 /** The core prefixes answers with the mode tag; the history keeps what the brain said. */
@@ -38,15 +42,17 @@ export class DirectRoute implements Route {
     private readonly core: Core,
     private readonly history: ChatHistory,
     /** Who is asked about tools outside the mode's allow-list, for a chat's turn. */
-    private readonly approverFor?: (chatId: number, lang: Lang) => Approver,
+    private readonly approverFor?: (chatId: number, lang: Lang, topicId?: number) => Approver,
   ) {}
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
-    const key = telegramSessionKey(input.chatId);
+    const key = telegramSessionKey(input.chatId, input.topicId);
+    const outbox = chatOutbox(this.core.config.dataDir, input.chatId, input.topicId);
     const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content: input.text }];
     let answer = '';
     let fromBrain = false;
     try {
+      await prepareOutbox(outbox);
       const events = this.core.chat.run(
         {
           model: 'active',
@@ -54,7 +60,9 @@ export class DirectRoute implements Route {
           messages,
           source: 'telegram',
           lang: input.lang,
-          approve: this.approverFor?.(input.chatId, input.lang),
+          approve: this.approverFor?.(input.chatId, input.lang, input.topicId),
+          // Its files are sent after the answer (messages.ts, outbox.ts).
+          outbox,
         },
         signal,
       );
@@ -74,8 +82,8 @@ export class DirectRoute implements Route {
     }
   }
 
-  reset(chatId: number): void {
-    const key = telegramSessionKey(chatId);
+  reset(chatId: number, topicId?: number): void {
+    const key = telegramSessionKey(chatId, topicId);
     this.history.clear(key);
     this.core.sessions.delete(key);
     for (const brain of this.core.brains.values()) brain.forget?.(key);

@@ -13,12 +13,12 @@ import { answerTurn } from '../stream/answer.js';
 import { helpHtml } from '../views/help.js';
 import { statusView } from '../views/status.js';
 import { FileTooLarge, saveTelegramFile } from './media.js';
+import { chatOutbox, deliverOutbox } from './outbox.js';
+import { withReplyContext } from './reply.js';
+import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
 
 /** Message kinds that get a "not supported" reply; service messages (joins, pins) get none. */
 const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
-  voice: ['Voice messages', 'Les messages vocaux'],
-  video_note: ['Video notes', 'Les notes vidéo'],
-  audio: ['Audio files', 'Les fichiers audio'],
   video: ['Videos', 'Les vidéos'],
   animation: ['GIFs', 'Les GIF'],
   sticker: ['Stickers', 'Les autocollants'],
@@ -37,7 +37,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
     const addressee = /^\/\w+@(\w+)/.exec(ctx.message.text)?.[1];
     if (addressee && addressee.toLowerCase() !== ctx.me.username.toLowerCase()) return;
     const lang = langOf(ctx.from.language_code);
-    const out = new ChatOutput(ctx.api, ctx.chat.id);
+    const out = outputFor(ctx);
     const intent = detectIntent(ctx.message.text, (name) => core.modes.find(name) !== undefined);
     switch (intent?.kind) {
       case 'switch':
@@ -88,7 +88,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
     const names = kind ? UNSUPPORTED[kind] : undefined;
     if (!names) return;
     const lang = langOf(ctx.from.language_code);
-    await new ChatOutput(ctx.api, ctx.chat.id).sendHtml(
+    await outputFor(ctx).sendHtml(
       t(
         lang,
         `${PROXY_TAG} ${names[0]} are not supported: please send text, a photo or a document.`,
@@ -124,7 +124,7 @@ async function save(
     const why = escapeMarkdown(
       err instanceof FileTooLarge ? err.message : (err as Error).message || String(err),
     );
-    await new ChatOutput(ctx.api, chatId).sendMarkdown(
+    await outputFor(ctx).sendMarkdown(
       t(
         lang,
         `${PROXY_TAG} I could not save that file: ${why}.`,
@@ -135,18 +135,29 @@ async function save(
   }
 }
 
-/** Queues a turn for the chat: answered in order, "queued" shown when it has to wait. */
-export function submitTurn(deps: BotDeps, ctx: Context, text: string, lang: Lang): void {
+/**
+ * What a turn says: its text, or how to get the text once the turn's turn
+ * comes (a voice note is transcribed then; undefined when that failed and the
+ * user was told why).
+ */
+export type TurnText = string | ((signal: AbortSignal, out: ChatOutput) => Promise<string | undefined>);
+
+/** Queues a turn for the chat (or its forum topic): answered in order, "queued" shown when it has to wait. */
+export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang: Lang): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
   const messageId = ctx.message?.message_id;
   if (chatId === undefined || userId === undefined) return;
-  const out = new ChatOutput(ctx.api, chatId);
+  const topicId = topicOfCtx(ctx);
+  const out = new ChatOutput(ctx.api, chatId, topicId);
   const { config } = deps.core;
   deps.turns.submit<number>(
-    chatId,
+    topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
-      await answerTurn(out, { chatId, userId, text, lang }, signal, {
+      const said = typeof turnText === 'string' ? turnText : await turnText(signal, out);
+      if (said === undefined) return;
+      const text = withReplyContext(said, ctx.message);
+      await answerTurn(out, { chatId, topicId, userId, text, lang }, signal, {
         route: deps.route,
         streaming: config.telegram.streaming,
         intervalMs: config.telegram.editIntervalMs,
@@ -154,6 +165,13 @@ export function submitTurn(deps: BotDeps, ctx: Context, text: string, lang: Lang
         queuedMessageId,
         // In a group several people talk: the answer says whom it answers.
         replyTo: chatId < 0 ? messageId : undefined,
+      });
+      await deliverOutbox({
+        out,
+        dataDir: config.dataDir,
+        dir: chatOutbox(config.dataDir, chatId, topicId),
+        lang,
+        logger: deps.logger,
       });
     },
     () =>

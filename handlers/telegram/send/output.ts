@@ -1,4 +1,4 @@
-import { type Api, GrammyError } from 'grammy';
+import { type Api, GrammyError, type InputFile } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
 import { htmlToPlain, renderMarkdown } from '../format/render.js';
 import type { EditResult } from '../stream/ports.js';
@@ -38,7 +38,14 @@ export class ChatOutput {
   constructor(
     private readonly api: Api,
     readonly chatId: number,
+    /** The forum topic everything goes to (edits follow their message); undefined: the chat itself. */
+    readonly topicId?: number,
   ) {}
+
+  /** `message_thread_id` for every send of this output, when it writes into a topic. */
+  private get inTopic(): { message_thread_id?: number } {
+    return this.topicId === undefined ? {} : { message_thread_id: this.topicId };
+  }
 
   sendMarkdown(markdown: string, extra: SendExtra = {}): Promise<number> {
     return this.send(renderMarkdown(markdown), markdown, extra);
@@ -57,7 +64,16 @@ export class ChatOutput {
   }
 
   async typing(): Promise<void> {
-    await this.api.sendChatAction(this.chatId, 'typing');
+    await this.api.sendChatAction(this.chatId, 'typing', this.inTopic);
+  }
+
+  /** A file as a photo or a document (the outbox), in the output's topic. */
+  async sendFile(kind: 'photo' | 'document', file: InputFile): Promise<number> {
+    const m =
+      kind === 'photo'
+        ? await this.api.sendPhoto(this.chatId, file, this.inTopic)
+        : await this.api.sendDocument(this.chatId, file, this.inTopic);
+    return m.message_id;
   }
 
   async deleteMessage(messageId: number): Promise<void> {
@@ -67,15 +83,19 @@ export class ChatOutput {
   /** Shows `markdown` as the chat's draft `draftId` (private chats only); plain when the HTML is refused. */
   async sendDraft(draftId: number, markdown: string): Promise<void> {
     try {
-      await this.api.sendMessageDraft(this.chatId, draftId, renderMarkdown(markdown), { parse_mode: 'HTML' });
+      await this.api.sendMessageDraft(this.chatId, draftId, renderMarkdown(markdown), {
+        ...this.inTopic,
+        parse_mode: 'HTML',
+      });
     } catch (err) {
       if (!isParseError(err)) throw err;
-      await this.api.sendMessageDraft(this.chatId, draftId, markdown);
+      await this.api.sendMessageDraft(this.chatId, draftId, markdown, this.inTopic);
     }
   }
 
   private async send(html: string, plain: string, extra: SendExtra): Promise<number> {
     const common = {
+      ...this.inTopic,
       link_preview_options: { is_disabled: true },
       ...(extra.replyTo
         ? { reply_parameters: { message_id: extra.replyTo, allow_sending_without_reply: true } }

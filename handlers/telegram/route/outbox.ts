@@ -1,0 +1,105 @@
+import { GrammyError, InputFile } from 'grammy';
+import { type Lang, t } from '../../../src/i18n.js';
+import type { Logger } from '../../../src/logger.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { clearOutbox, listOutbox, type OutboxFile, outboxDir } from '../../../src/outbox.js';
+import { telegramSessionKey } from '../../../src/session-keys.js';
+import { escapeHtml } from '../format/render.js';
+import type { ChatOutput } from '../send/output.js';
+
+/** Telegram's limits for bots: photos up to 10 MB, other files up to 50 MB. */
+export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+export const MAX_DOCUMENT_BYTES = 50 * 1024 * 1024;
+/** Files sent after one answer; more are named in the notice, not sent. */
+const MAX_FILES = 10;
+/** What Telegram shows as a photo; any other file (a GIF, an SVG too) goes as a document. */
+const PHOTO = /\.(jpe?g|png|webp)$/i;
+
+/** The outbox of a chat's conversation (or of one of its forum topics) on the direct route. */
+export function chatOutbox(dataDir: string, chatId: number, topicId: number | undefined): string {
+  return outboxDir(dataDir, telegramSessionKey(chatId, topicId));
+}
+
+/**
+ * After an answer: the files the brain left in the conversation's outbox go
+ * to the chat (images as photos, the rest as documents, within Telegram's
+ * limits), one notice names what could not be sent, and the outbox is
+ * emptied, sent or not, so nothing is sent twice.
+ */
+export async function deliverOutbox(opts: {
+  out: ChatOutput;
+  dataDir: string;
+  dir: string;
+  lang: Lang;
+  logger: Logger;
+}): Promise<void> {
+  const { out, lang, logger } = opts;
+  const refused: string[] = [];
+  try {
+    // Nothing to send also when the outbox is not where it should be (a symlink): it is removed below.
+    const files = await listOutbox(opts.dataDir, opts.dir).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message }, 'the outbox could not be read');
+      return [] as OutboxFile[];
+    });
+    for (const [i, file] of files.entries()) {
+      if (i >= MAX_FILES) {
+        refused.push(
+          t(
+            lang,
+            `${file.name} (more than ${MAX_FILES} files)`,
+            `${file.name} (plus de ${MAX_FILES} fichiers)`,
+          ),
+        );
+        continue;
+      }
+      if (file.size === 0 || file.size > MAX_DOCUMENT_BYTES) {
+        refused.push(`${file.name} (${sizeText(file.size, lang)})`);
+        continue;
+      }
+      try {
+        await send(out, file);
+        logger.info({ chatId: out.chatId, file: file.name, size: file.size }, 'outbox file sent');
+      } catch (err) {
+        logger.warn({ err, chatId: out.chatId, file: file.name }, 'outbox file not sent');
+        const why = err instanceof GrammyError ? err.description : (err as Error).message;
+        refused.push(`${file.name} (${why.slice(0, 120)})`);
+      }
+    }
+  } finally {
+    await clearOutbox(opts.dir).catch((err: unknown) =>
+      logger.warn({ err: (err as Error).message }, 'the outbox could not be emptied'),
+    );
+  }
+  if (refused.length > 0) {
+    await out
+      .sendHtml(
+        `${t(lang, `${PROXY_TAG} 📎 Not sent:`, `${PROXY_TAG} 📎 Non envoyés :`)}\n${refused.map((r) => `• ${escapeHtml(r)}`).join('\n')}`,
+      )
+      .catch((err: unknown) => logger.warn({ err }, 'could not say which outbox files were not sent'));
+  }
+}
+
+/** A photo when it is an image Telegram takes as one; a document otherwise, or when Telegram refuses the photo. */
+async function send(out: ChatOutput, file: OutboxFile): Promise<void> {
+  const input = new InputFile(() => file.open(), file.name);
+  if (PHOTO.test(file.name) && file.size <= MAX_PHOTO_BYTES) {
+    try {
+      await out.sendFile('photo', input);
+      return;
+    } catch (err) {
+      // Dimensions or format Telegram will not show as a photo (PHOTO_INVALID_DIMENSIONS…): the file still arrives.
+      if (!(err instanceof GrammyError && err.error_code === 400)) throw err;
+    }
+  }
+  await out.sendFile('document', input);
+}
+
+function sizeText(bytes: number, lang: Lang): string {
+  if (bytes === 0) return t(lang, 'empty', 'vide');
+  const mb = (bytes / 1024 / 1024).toFixed(1);
+  return t(
+    lang,
+    `${mb} MB, over Telegram’s 50 MB for bots`,
+    `${mb} Mo, au-delà des 50 Mo de Telegram pour les bots`,
+  );
+}

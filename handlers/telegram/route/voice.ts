@@ -1,0 +1,160 @@
+import { rm } from 'node:fs/promises';
+import type { Bot, Context } from 'grammy';
+import type { Message } from 'grammy/types';
+import { type Lang, langOf, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { type Transcriber, TranscriptionError } from '../../../src/transcribe/index.js';
+import type { BotDeps } from '../deps.js';
+import { escapeHtml } from '../format/render.js';
+import type { ChatOutput } from '../send/output.js';
+import { stopReasonOf } from '../turns.js';
+import { FileTooLarge, safeFileName, saveTelegramFile } from './media.js';
+import { submitTurn } from './messages.js';
+import { outputFor } from './topic.js';
+
+/** How much of the transcript the "understood" line shows; the brain gets all of it. */
+const SHOWN_CHARS = 300;
+
+/** A recording to transcribe, whatever kind of message brought it. */
+interface Recording {
+  fileId: string;
+  name: string;
+  mimeType?: string | undefined;
+}
+
+/**
+ * Voice notes, audio files and video notes: transcribed by the configured
+ * speech-to-text service (src/transcribe) when the turn's turn comes, the user
+ * shown what was understood, and the transcript is the turn. The downloaded
+ * file is removed once transcribed (or not). Registered before the "not
+ * supported" replies of messages.ts.
+ */
+export function registerVoice(bot: Bot, deps: BotDeps): void {
+  bot.on(['message:voice', 'message:audio', 'message:video_note'], async (ctx) => {
+    const lang = langOf(ctx.from.language_code);
+    const recording = recordingOf(ctx.message);
+    if (!recording) return;
+    const { transcriber } = deps;
+    if (!transcriber) {
+      await outputFor(ctx).sendHtml(notConfiguredText(lang));
+      return;
+    }
+    submitTurn(
+      deps,
+      ctx,
+      async (signal, out) => {
+        void out.typing().catch(() => undefined);
+        let text: string;
+        try {
+          text = await transcribeRecording(deps, ctx, recording, transcriber, signal);
+        } catch (err) {
+          // Stopped by /stop: its reply says so. Cut by a restart: the recording must be sent again.
+          if (!signal.aborted) await tellFailure(deps, ctx, out, err, lang);
+          else if (stopReasonOf(signal) === 'shutdown') {
+            await out
+              .sendHtml(
+                t(
+                  lang,
+                  `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
+                  `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
+                ),
+              )
+              .catch(() => undefined);
+          }
+          return undefined;
+        }
+        await out.sendHtml(understoodLine(text), replyIn(ctx));
+        return text;
+      },
+      lang,
+    );
+  });
+}
+
+/** Downloads the recording, transcribes it and removes it again, whatever happens. */
+async function transcribeRecording(
+  deps: BotDeps,
+  ctx: Context,
+  recording: Recording,
+  transcriber: Transcriber,
+  signal: AbortSignal,
+): Promise<string> {
+  const chatId = ctx.chat?.id ?? 0;
+  const saved = await saveTelegramFile({
+    api: ctx.api,
+    token: deps.token,
+    apiRoot: deps.apiRoot,
+    dataDir: deps.core.config.dataDir,
+    chatId,
+    fileId: recording.fileId,
+    name: recording.name,
+    signal,
+  });
+  try {
+    const text = await transcriber.transcribe(
+      { path: saved.path, name: recording.name, mimeType: recording.mimeType },
+      signal,
+    );
+    deps.logger.info(
+      { chatId, backend: transcriber.backend, chars: text.length, bytes: saved.size },
+      'voice message transcribed',
+    );
+    return text;
+  } finally {
+    await rm(saved.path, { force: true });
+  }
+}
+
+function recordingOf(message: Message): Recording | undefined {
+  if (message.voice) {
+    return { fileId: message.voice.file_id, name: 'voice.ogg', mimeType: message.voice.mime_type };
+  }
+  if (message.audio) {
+    const a = message.audio;
+    return { fileId: a.file_id, name: safeFileName(a.file_name ?? 'audio.mp3'), mimeType: a.mime_type };
+  }
+  if (message.video_note) {
+    return { fileId: message.video_note.file_id, name: 'video-note.mp4', mimeType: 'video/mp4' };
+  }
+  return undefined;
+}
+
+/** In a group several people talk: brainstem's lines say whose message they are about. */
+const replyIn = (ctx: Context) =>
+  (ctx.chat?.id ?? 0) < 0 && ctx.message ? { replyTo: ctx.message.message_id } : {};
+
+/** What was understood, short and quoted; the text comes from outside, so it is escaped. */
+export function understoodLine(text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ');
+  const shown = oneLine.length > SHOWN_CHARS ? `${oneLine.slice(0, SHOWN_CHARS)}…` : oneLine;
+  return `🎙 <i>“${escapeHtml(shown)}”</i>`;
+}
+
+async function tellFailure(deps: BotDeps, ctx: Context, out: ChatOutput, err: unknown, lang: Lang) {
+  const chatId = ctx.chat?.id;
+  const why =
+    err instanceof TranscriptionError || err instanceof FileTooLarge
+      ? err.message
+      : (err as Error).message || String(err);
+  if (err instanceof TranscriptionError)
+    deps.logger.warn({ chatId, reason: err.reason, why }, 'transcription failed');
+  else deps.logger.warn({ chatId, err: why }, 'voice message could not be fetched');
+  await out
+    .sendHtml(
+      t(
+        lang,
+        `${PROXY_TAG} 🎙 I could not transcribe this recording: ${escapeHtml(why)}. Nothing was sent to the brain; try again, or type it.`,
+        `${PROXY_TAG} 🎙 Je n’ai pas pu transcrire cet enregistrement : ${escapeHtml(why)}. Rien n’a été envoyé au cerveau ; réessayez, ou tapez-le.`,
+      ),
+      replyIn(ctx),
+    )
+    .catch((e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a transcription failed'));
+}
+
+function notConfiguredText(lang: Lang): string {
+  return t(
+    lang,
+    `${PROXY_TAG} 🎙 Voice messages need speech to text, which is not set up. Set <code>transcription.url</code> (an OpenAI-compatible <code>/v1/audio/transcriptions</code> service: whisper.cpp’s server, Speaches, OpenAI) or <code>transcription.command</code> (a local program that prints the text) in brainstem.json and restart; see “Voice messages” in the README. Meanwhile, please type your message.`,
+    `${PROXY_TAG} 🎙 Les messages vocaux demandent une transcription, qui n’est pas configurée. Renseignez <code>transcription.url</code> (un service <code>/v1/audio/transcriptions</code> compatible OpenAI : serveur whisper.cpp, Speaches, OpenAI) ou <code>transcription.command</code> (un programme local qui écrit le texte) dans brainstem.json puis redémarrez ; voir « Voice messages » dans le README. En attendant, tapez votre message.`,
+  );
+}

@@ -1,0 +1,113 @@
+import { openAsBlob } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import type { TranscriptionConfig } from '../config.js';
+import { formatDuration } from '../i18n.js';
+import { type AudioFile, type Transcriber, TranscriptionError, transcriptOf } from './types.js';
+
+/** `response_format: json`: what OpenAI, whisper.cpp's server and Speaches answer. */
+const transcriptionSchema = z.object({ text: z.string() });
+/** OpenAI's error shape, to quote the service's own reason. */
+const errorSchema = z.object({ error: z.object({ message: z.string() }) });
+
+type ApiConfig = Pick<
+  TranscriptionConfig,
+  'model' | 'language' | 'apiKeyEnv' | 'apiKeyFile' | 'timeoutMs'
+> & {
+  url: string;
+};
+
+/**
+ * An OpenAI-compatible `POST <url>/audio/transcriptions`: the audio as a
+ * multipart file, streamed from disk, with the model (and language hint). The
+ * key, when there is one, comes from an environment variable or a file at each
+ * request and goes nowhere but the Authorization header.
+ */
+export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Transcriber {
+  const endpoint = `${config.url.replace(/\/+$/, '')}/audio/transcriptions`;
+  return {
+    backend: 'api',
+    async transcribe(file: AudioFile, signal?: AbortSignal): Promise<string> {
+      const key = await apiKey(config, env);
+      const form = new FormData();
+      form.set('file', await openAsBlob(file.path, file.mimeType ? { type: file.mimeType } : {}), file.name);
+      form.set('model', config.model);
+      form.set('response_format', 'json');
+      if (config.language) form.set('language', config.language);
+      const timeout = AbortSignal.timeout(config.timeoutMs);
+      let res: Response;
+      let body: string;
+      try {
+        res = await fetch(endpoint, {
+          method: 'POST',
+          body: form,
+          headers: key ? { authorization: `Bearer ${key}` } : {},
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        body = await res.text();
+      } catch (err) {
+        if (timeout.aborted) {
+          throw new TranscriptionError(
+            'timeout',
+            `the speech-to-text service did not answer within ${formatDuration(config.timeoutMs)} (transcription.timeoutMs)`,
+          );
+        }
+        if (signal?.aborted) throw new TranscriptionError('aborted', 'the transcription was stopped');
+        const cause = (err as { cause?: { code?: string } }).cause?.code;
+        throw new TranscriptionError(
+          'failed',
+          `the speech-to-text service at ${new URL(endpoint).origin} could not be reached${cause ? ` (${cause})` : ''}`,
+        );
+      }
+      const json = parseJson(body);
+      if (!res.ok) {
+        const said = errorSchema.safeParse(json);
+        const reason = said.success ? `: ${said.data.error.message.slice(0, 200)}` : '';
+        throw new TranscriptionError(
+          'failed',
+          `the speech-to-text service answered HTTP ${res.status}${reason}`,
+        );
+      }
+      const parsed = transcriptionSchema.safeParse(json);
+      if (!parsed.success) {
+        throw new TranscriptionError(
+          'failed',
+          'the speech-to-text service gave no transcript (no `text` field in its answer)',
+        );
+      }
+      return transcriptOf(parsed.data.text);
+    },
+  };
+}
+
+async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (config.apiKeyEnv) {
+    const key = env[config.apiKeyEnv]?.trim();
+    if (!key) {
+      throw new TranscriptionError(
+        'failed',
+        `transcription.apiKeyEnv names ${config.apiKeyEnv}, which is not set in brainstem's environment`,
+      );
+    }
+    return key;
+  }
+  if (config.apiKeyFile) {
+    const key = await readFile(config.apiKeyFile, 'utf8').then(
+      (text) => text.trim(),
+      () => '',
+    );
+    if (!key) {
+      throw new TranscriptionError('failed', 'transcription.apiKeyFile cannot be read or is empty');
+    }
+    return key;
+  }
+  return undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,35 @@
+/** What a speech-to-text backend takes and gives, and how it fails. */
+
+export interface AudioFile {
+  path: string;
+  /** The name sent with the audio (its extension tells an API the format). */
+  name: string;
+  mimeType?: string | undefined;
+}
+
+export interface Transcriber {
+  /** Where the text comes from, for the log (never a key). */
+  readonly backend: 'api' | 'command';
+  /** The transcript, trimmed and never empty; a TranscriptionError otherwise. */
+  transcribe(file: AudioFile, signal?: AbortSignal): Promise<string>;
+}
+
+export type TranscriptionFailure = 'timeout' | 'failed' | 'empty' | 'aborted';
+
+/** Why there is no transcript, in words the user can act on (never a key, never a stack). */
+export class TranscriptionError extends Error {
+  constructor(
+    readonly reason: TranscriptionFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TranscriptionError';
+  }
+}
+
+/** The text as a transcript: trimmed, and an error when nothing was understood. */
+export function transcriptOf(text: string): string {
+  const trimmed = text.trim();
+  if (!trimmed) throw new TranscriptionError('empty', 'nothing could be understood in this recording');
+  return trimmed;
+}

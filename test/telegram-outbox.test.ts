@@ -1,0 +1,134 @@
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chatOutbox } from '../handlers/telegram/route/outbox.js';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  startFakeAnthropic,
+  text,
+  toolUse,
+} from './fakes/anthropic.js';
+import { CLAUDE_BIN } from './helpers/service.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+/**
+ * Files back: the real `claude` CLI, told in its system prompt where its
+ * per-chat outbox is, writes two files there with its Write tool (scripted by
+ * the fake Messages API); after the answer the chat gets the image as a photo
+ * and the text as a document, and the outbox is empty again.
+ */
+
+const CHAT = 112;
+let fake: FakeAnthropic;
+let cli: ClaudeTestEnv;
+let h: Harness;
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic();
+  cli = await claudeTestEnv(fake.url);
+  h = await startHarness({
+    env: { CLAUDE_BIN },
+    config: {
+      defaultMode: 'assistant',
+      modes: { assistant: { kind: 'claude', allowedTools: ['Write'] } },
+      claude: { env: cli.env, maxRetries: 0 },
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  await fake?.close();
+  await cli?.cleanup();
+});
+
+const PNG = 'PNG chart bytes (fake image)';
+const REPORT = 'Quarterly report\nAll good.\n';
+
+describe('the outbox', () => {
+  it('files Claude writes into its outbox reach the chat as a photo and a document; the outbox is emptied', async () => {
+    const outbox = chatOutbox(h.service.core.config.dataDir, CHAT, undefined);
+    // Left there before the turn: a symlink to a file outside, which must never be sent.
+    const secret = path.join(h.dir, 'secret.txt');
+    await writeFile(secret, 'do not send');
+    await mkdir(outbox, { recursive: true });
+    await symlink(secret, path.join(outbox, 'leak.png'));
+
+    let systemPrompt = '';
+    fake.script((req) => {
+      systemPrompt = JSON.stringify(req.body?.system ?? '');
+      const dir = /directly into the folder (\S+) is sent to the user/.exec(systemPrompt)?.[1] ?? 'no-outbox';
+      return toolUse(
+        'Write',
+        { file_path: path.join(dir, 'chart.png'), content: PNG },
+        toolUse('Write', { file_path: path.join(dir, 'report.txt'), content: REPORT }, text('Sent both.')),
+      );
+    });
+    h.tg.user(CHAT).says('send me the chart and the report');
+
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(CHAT).find((m) => m.document), {
+      timeoutMs: 60_000,
+    });
+    expect(systemPrompt).toContain(outbox);
+    const photo = h.tg.botMessages(CHAT).find((m) => m.photo);
+    expect(photo?.photo?.fileName).toBe('chart.png');
+    expect(Buffer.from(photo?.photo?.bytes ?? []).toString()).toBe(PNG);
+    expect(doc.document?.fileName).toBe('report.txt');
+    expect(Buffer.from(doc.document?.bytes ?? []).toString()).toBe(REPORT);
+    // After the answer, in the order written; nothing else was sent as a file.
+    const answer = h.tg.botMessages(CHAT).find((m) => m.text.includes('Sent both.'));
+    expect(answer).toBeDefined();
+    expect(photo?.messageId).toBeGreaterThan(answer?.messageId ?? Infinity);
+    expect(doc.messageId).toBeGreaterThan(photo?.messageId ?? Infinity);
+    expect(h.tg.botMessages(CHAT).filter((m) => m.photo || m.document)).toHaveLength(2);
+    for (const c of [...h.tg.callsOf('sendPhoto', CHAT), ...h.tg.callsOf('sendDocument', CHAT)]) {
+      expect(JSON.stringify(c.params)).not.toContain('do not send');
+    }
+
+    await h.tg.waitFor(() => existsSync(outbox) && readdirSync(outbox).length === 0);
+    expect(readFileSync(secret, 'utf8')).toBe('do not send');
+  });
+});
+
+describe('the outbox, what is not sent', () => {
+  it('an empty file and one over 50 MB are named in a notice; an outbox replaced by a symlink is put back, and nothing outside is sent or removed', async () => {
+    fake.script(() => text('Nothing new from me.'));
+    const dataDir = h.service.core.config.dataDir;
+
+    const outbox = chatOutbox(dataDir, 113, undefined);
+    await mkdir(outbox, { recursive: true });
+    await writeFile(path.join(outbox, 'empty.txt'), '');
+    // Sparse: 51 MB on paper, nothing on disk.
+    await truncate(path.join(outbox, 'huge.bin'), 51 * 1024 * 1024).catch(async () => {
+      await writeFile(path.join(outbox, 'huge.bin'), '');
+      await truncate(path.join(outbox, 'huge.bin'), 51 * 1024 * 1024);
+    });
+    h.tg.user(113).says('anything new?');
+    const notice = await h.tg.waitFor(() => h.tg.botMessages(113).find((m) => /Not sent/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    expect(notice.text).toContain('empty.txt (empty)');
+    expect(notice.text).toContain('huge.bin (51.0 MB, over Telegram’s 50 MB for bots)');
+    expect(h.tg.botMessages(113).filter((m) => m.photo || m.document)).toEqual([]);
+    await h.tg.waitFor(() => readdirSync(outbox).length === 0);
+
+    // A chat whose outbox was replaced by a link to a folder elsewhere.
+    const elsewhere = path.join(h.dir, 'elsewhere');
+    await mkdir(elsewhere, { recursive: true });
+    await writeFile(path.join(elsewhere, 'keep.png'), 'not for the chat');
+    const linked = chatOutbox(dataDir, 114, undefined);
+    await mkdir(path.dirname(linked), { recursive: true });
+    await symlink(elsewhere, linked);
+    h.tg.user(114).says('anything new?');
+    await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => /Nothing new from me/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    // Replaced by a folder of its own before the turn: Claude was never pointed elsewhere.
+    expect(lstatSync(linked).isSymbolicLink()).toBe(false);
+    expect(readdirSync(linked)).toEqual([]);
+    expect(h.tg.botMessages(114).filter((m) => m.photo || m.document)).toEqual([]);
+    expect(readFileSync(path.join(elsewhere, 'keep.png'), 'utf8')).toBe('not for the chat');
+  });
+});

@@ -1,0 +1,156 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+/**
+ * Voice notes, audio files and video notes on the direct route: the Bot API
+ * emulator serves the recording, brainstem posts it to a fake OpenAI-compatible
+ * speech-to-text server (real HTTP, multipart) or runs a local command on it,
+ * shows what it understood, and the fake llama-server gets the transcript.
+ */
+
+const TIMEOUT_MS = 1_500;
+
+const replyIn = (h: Harness, chatId: number, pattern: RegExp, timeoutMs = 8000) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
+
+/** The last user message the fake llama-server was asked about. */
+const lastAsked = (h: Harness) => {
+  const body = h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)?.body as
+    | { messages: { role: string; content: unknown }[] }
+    | undefined;
+  return body?.messages.filter((m) => m.role === 'user').at(-1)?.content;
+};
+
+const uploadsOf = (h: Harness, chatId: number) => {
+  const dir = path.join(h.service.core.config.dataDir, 'uploads', String(chatId));
+  return existsSync(dir) ? readdirSync(dir) : [];
+};
+
+describe('voice messages through an OpenAI-compatible speech-to-text API', () => {
+  let h: Harness;
+  let stt: FakeTranscription;
+  beforeAll(async () => {
+    stt = await startFakeTranscription();
+    // brainstem reads the key from its environment at each request (brainstem runs in this process here).
+    process.env.STT_TEST_KEY = 'sk-stt-secret-1234';
+    h = await startHarness({
+      config: {
+        transcription: {
+          url: stt.baseUrl,
+          model: 'Systran/faster-whisper-small',
+          apiKeyEnv: 'STT_TEST_KEY',
+          timeoutMs: TIMEOUT_MS,
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+    await stt.close();
+    delete process.env.STT_TEST_KEY;
+  });
+
+  it('a voice note is posted as multipart with its bytes and the model; the user sees what was understood; the brain gets the transcript', async () => {
+    stt.answer({ text: '  Remind me to <buy> milk & eggs  ' });
+    const audio = new Uint8Array(4096).map((_, i) => (i * 7) % 256);
+    h.tg.user(112).sendsVoice(audio);
+    const understood = await replyIn(h, 112, /🎙/);
+    // Escaped on the way in: shown as the user said it, never taken as HTML.
+    expect(understood.text).toBe('🎙 “Remind me to <buy> milk & eggs”');
+    const answer = await replyIn(h, 112, /^echo: /);
+    expect(answer.text).toBe('echo: Remind me to <buy> milk & eggs');
+    expect(lastAsked(h)).toBe('Remind me to <buy> milk & eggs');
+    expect(answer.messageId).toBeGreaterThan(understood.messageId);
+
+    const req = stt.requests.at(-1);
+    expect(req?.fields.model).toBe('Systran/faster-whisper-small');
+    expect(req?.fields.response_format).toBe('json');
+    expect(req?.file?.fileName).toBe('voice.ogg');
+    expect(req?.file?.contentType).toBe('audio/ogg');
+    expect(Buffer.compare(req?.file?.bytes ?? Buffer.alloc(0), Buffer.from(audio))).toBe(0);
+    expect(req?.authorization).toBe('Bearer sk-stt-secret-1234');
+    // The key goes nowhere else: not in the log, not in the chat.
+    expect(JSON.stringify(h.logs)).not.toContain('sk-stt-secret-1234');
+    // The recording does not stay on disk.
+    expect(uploadsOf(h, 112)).toEqual([]);
+  });
+
+  it('audio files and video notes are transcribed too', async () => {
+    stt.answer({ text: 'from an audio file' });
+    h.tg.user(113).sendsAudio('memo.m4a', new Uint8Array([9, 8, 7]), 'audio/mp4');
+    await replyIn(h, 113, /^echo: from an audio file$/);
+    expect(stt.requests.at(-1)?.file?.fileName).toBe('memo.m4a');
+    stt.answer({ text: 'from a video note' });
+    h.tg.user(113).sendsVideoNote(new Uint8Array([1, 1, 2, 3, 5]));
+    await replyIn(h, 113, /^echo: from a video note$/);
+    expect(stt.requests.at(-1)?.file?.bytes).toEqual(Buffer.from([1, 1, 2, 3, 5]));
+  });
+
+  it('a failing service gets a clear reply, and nothing reaches the brain', async () => {
+    const asked = h.llama.requests.length;
+    stt.answer({ status: 500, error: 'CUDA out of memory' });
+    h.tg.user(114).sendsVoice();
+    const failed = await replyIn(h, 114, /could not transcribe/);
+    expect(failed.text).toContain('HTTP 500: CUDA out of memory');
+    expect(failed.text).toContain('⚙️ [proxy]');
+    expect(h.llama.requests.length).toBe(asked);
+    expect(uploadsOf(h, 114)).toEqual([]);
+  });
+
+  it('a service that does not answer within timeoutMs gets a clear reply, and the chat goes on', async () => {
+    stt.answer({ hang: true });
+    h.tg.user(115).sendsVoice();
+    const failed = await replyIn(h, 115, /could not transcribe/);
+    expect(failed.text).toContain('did not answer within 1.5 s');
+    expect(uploadsOf(h, 115)).toEqual([]);
+    // Nothing hangs: the next message is answered.
+    h.tg.user(115).says('still there?');
+    await replyIn(h, 115, /^echo: still there\?$/);
+  });
+});
+
+describe('voice messages through a local command', () => {
+  let h: Harness;
+  let scratch: string;
+  beforeAll(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'brainstem-stt-'));
+    const script = path.join(scratch, 'stt.mjs');
+    // Prints what it got (bytes and name of the one argv element it was given); a recording starting with "FAIL" fails.
+    await writeFile(
+      script,
+      `import { readFileSync } from 'node:fs';
+import path from 'node:path';
+const [file, ...rest] = process.argv.slice(2);
+const bytes = readFileSync(file);
+if (bytes.subarray(0, 4).toString() === 'FAIL') { console.error('model file not found'); process.exit(3); }
+console.log(\`heard \${bytes.length} bytes in \${path.extname(file)} (\${rest.length} extra args)\`);
+`,
+    );
+    h = await startHarness({
+      config: { transcription: { command: [process.execPath, script, '{file}'], timeoutMs: 20_000 } },
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('the command gets the file as one argv element; its stdout is the turn', async () => {
+    h.tg.user(116).sendsVoice(new Uint8Array(10));
+    await replyIn(h, 116, /^🎙 “heard 10 bytes in \.ogg \(0 extra args\)”$/);
+    await replyIn(h, 116, /^echo: heard 10 bytes in \.ogg \(0 extra args\)$/);
+    expect(uploadsOf(h, 116)).toEqual([]);
+  });
+
+  it('a failing command gets a clear reply naming its exit code and last error line', async () => {
+    h.tg.user(117).sendsVoice(new TextEncoder().encode('FAIL and more'));
+    const failed = await replyIn(h, 117, /could not transcribe/);
+    expect(failed.text).toContain('exited with code 3: model file not found');
+    expect(uploadsOf(h, 117)).toEqual([]);
+  });
+});
