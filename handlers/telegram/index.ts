@@ -25,6 +25,7 @@ import type { BotDeps } from './deps.js';
 import { DirectRoute } from './route/direct.js';
 import { ChatHistory } from './route/history.js';
 import { inboundSplit } from './route/inbound-split.js';
+import { registerMediaMessages } from './route/media-messages.js';
 import { registerMessages } from './route/messages.js';
 import { startNoticeSink } from './send/notice-sink.js';
 import { ChatTurns } from './turns.js';
@@ -129,6 +130,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
   const toolCommands = registerToolCommands(bot, deps);
   registerCommands(bot, deps);
+  // Before registerMessages, whose catch-all ends the chain.
+  const media = registerMediaMessages(bot, deps);
   registerMessages(bot, deps);
   bot.catch((err) =>
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
@@ -161,6 +164,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       // First: OpenClaw's waiting long poll is answered at once, so the HTTP server can close.
       await front?.stop();
       await polling?.stop();
+      // An album still gathering becomes its turn now, answered (or cut) like the others.
+      media.flush();
       await toolCommands?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await approvals.close(STOP_GRACE_MS);

@@ -10,6 +10,7 @@
  *   alice.says('hello')            // a text message (a leading /command gets its bot_command entity)
  *   alice.presses(messageId, 'mode:local')   // a callback query on a bot message
  *   alice.sendsPhoto(bytes, 'caption'), alice.sendsDocument('a.pdf', bytes, 'caption')
+ *   alice.sendsAlbum([png1, png2], 'caption')   // one message per photo, one media_group_id
  *   alice.sendsVoice(), alice.sendsSticker()
  *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
@@ -111,6 +112,8 @@ export interface FakeUser {
   says(text: string): number;
   presses(messageId: number, data: string): string;
   sendsPhoto(bytes: Uint8Array, caption?: string): number;
+  /** An album: one message per photo, sharing a media_group_id, the caption on the first; their ids. */
+  sendsAlbum(photos: Uint8Array[], caption?: string): number[];
   sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
   sendsVoice(): number;
   sendsSticker(): number;
@@ -641,6 +644,16 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     return messageId;
   }
 
+  /** A photo as Telegram describes it: a thumbnail (its first bytes) and the full size. */
+  function photoSizes(bytes: Uint8Array): Json[] {
+    const fileId = addFile(bytes, 'jpg');
+    const thumb = addFile(bytes.slice(0, Math.min(16, bytes.length)), 'jpg');
+    return [
+      { file_id: thumb, file_unique_id: `u${thumb}`, width: 90, height: 90, file_size: 16 },
+      { file_id: fileId, file_unique_id: `u${fileId}`, width: 800, height: 600, file_size: bytes.length },
+    ];
+  }
+
   function addFile(bytes: Uint8Array, ext: string): string {
     const id = `file${nextFileId++}`;
     files.set(id, { path: `${ext === 'jpg' ? 'photos' : 'documents'}/${id}.${ext}`, bytes });
@@ -691,21 +704,18 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           return callbackId;
         },
         sendsPhoto(bytes, caption) {
-          const fileId = addFile(bytes, 'jpg');
-          const thumb = addFile(bytes.slice(0, Math.min(16, bytes.length)), 'jpg');
-          return incomingMessage(id, chatId, {
-            photo: [
-              { file_id: thumb, file_unique_id: `u${thumb}`, width: 90, height: 90, file_size: 16 },
-              {
-                file_id: fileId,
-                file_unique_id: `u${fileId}`,
-                width: 800,
-                height: 600,
-                file_size: bytes.length,
-              },
-            ],
-            ...(caption ? { caption } : {}),
-          });
+          return incomingMessage(id, chatId, { photo: photoSizes(bytes), ...(caption ? { caption } : {}) });
+        },
+        sendsAlbum(photos, caption) {
+          const group = `album${nextFileId}`;
+          // Pushed in one go, as Telegram sends an album: the next getUpdates answer holds every part.
+          return photos.map((bytes, i) =>
+            incomingMessage(id, chatId, {
+              photo: photoSizes(bytes),
+              media_group_id: group,
+              ...(caption && i === 0 ? { caption } : {}),
+            }),
+          );
         },
         sendsDocument(fileName, bytes, caption, mimeType = 'application/octet-stream') {
           const ext = fileName.includes('.') ? (fileName.split('.').pop() ?? 'bin') : 'bin';

@@ -1,6 +1,7 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
 import type { Core } from '../../../src/core.js';
 import type { Lang } from '../../../src/i18n.js';
+import { type ImageData, imagePart } from '../../../src/images.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
 
@@ -21,6 +22,8 @@ export interface TurnInput {
   /** Who wrote, for the log and the switch trigger. */
   userId: number;
   text: string;
+  /** Photos sent with the text (a photo, an album, an image document), for the brain to see. */
+  images?: ImageData[];
   lang: Lang;
 }
 
@@ -43,7 +46,12 @@ export class DirectRoute implements Route {
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
     const key = telegramSessionKey(input.chatId);
-    const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content: input.text }];
+    const images = input.images ?? [];
+    const content: ChatMessage['content'] =
+      images.length > 0
+        ? [...(input.text ? [{ type: 'text', text: input.text }] : []), ...images.map(imagePart)]
+        : input.text;
+    const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content }];
     let answer = '';
     let fromBrain = false;
     try {
@@ -70,7 +78,11 @@ export class DirectRoute implements Route {
       yield { type: 'error', message: (err as Error).message || String(err) };
     } finally {
       // Answers brainstem gave itself (help, switch replies) are not part of the conversation.
-      if (fromBrain && answer.trim()) this.history.append(key, input.text, answer.replace(MODE_TAG, ''));
+      // The history keeps text: a later turn is told the photos were there (a resumed Claude session still has them).
+      if (fromBrain && answer.trim()) {
+        const said = [input.text, ...images.map((i) => `[${i.mediaType} photo sent]`)].filter(Boolean);
+        this.history.append(key, said.join('\n'), answer.replace(MODE_TAG, ''));
+      }
     }
   }
 

@@ -1,16 +1,16 @@
 import type { Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
+import type { ImageData } from '../../../src/images.js';
 import { detectIntent } from '../../../src/intents.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { helpText, showModeMenu } from '../commands/control.js';
 import { switchWithProgress } from '../commands/mode-keyboard.js';
 import type { BotDeps } from '../deps.js';
-import { escapeMarkdown } from '../format/render.js';
 import { ChatOutput } from '../send/output.js';
 import { answerTurn } from '../stream/answer.js';
 import { statusView } from '../views/status.js';
-import { FileTooLarge, saveTelegramFile } from './media.js';
+import { fileFailureText, saveTelegramFile } from './media.js';
 
 /** Message kinds that get a "not supported" reply; service messages (joins, pins) get none. */
 const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
@@ -61,26 +61,6 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
     }
   });
 
-  bot.on('message:photo', async (ctx) => {
-    const lang = langOf(ctx.from.language_code);
-    const photo = ctx.message.photo.at(-1);
-    if (!photo) return;
-    const saved = await save(deps, ctx, photo.file_id, `photo-${photo.file_unique_id}.jpg`, lang);
-    if (!saved) return;
-    const note = `[The user sent a photo, saved at ${saved}]`;
-    submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
-  });
-
-  bot.on('message:document', async (ctx) => {
-    const lang = langOf(ctx.from.language_code);
-    const doc = ctx.message.document;
-    const name = doc.file_name ?? `document-${doc.file_unique_id}`;
-    const saved = await save(deps, ctx, doc.file_id, name, lang);
-    if (!saved) return;
-    const note = `[The user sent the document "${name}"${doc.mime_type ? ` (${doc.mime_type})` : ''}, saved at ${saved}]`;
-    submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
-  });
-
   bot.on('message', async (ctx) => {
     const kind = (Object.keys(UNSUPPORTED) as (keyof Message)[]).find((k) => ctx.message[k] !== undefined);
     const names = kind ? UNSUPPORTED[kind] : undefined;
@@ -97,7 +77,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
 }
 
 /** Downloads a file the user sent; on failure tells them why and returns undefined. */
-async function save(
+export async function save(
   deps: BotDeps,
   ctx: Context,
   fileId: string,
@@ -119,22 +99,19 @@ async function save(
     return saved.path;
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
-    const why = escapeMarkdown(
-      err instanceof FileTooLarge ? err.message : (err as Error).message || String(err),
-    );
-    await new ChatOutput(ctx.api, chatId).sendMarkdown(
-      t(
-        lang,
-        `${PROXY_TAG} I could not save that file: ${why}.`,
-        `${PROXY_TAG} Impossible d’enregistrer ce fichier : ${why}.`,
-      ),
-    );
+    await new ChatOutput(ctx.api, chatId).sendMarkdown(fileFailureText(err, lang));
     return undefined;
   }
 }
 
 /** Queues a turn for the chat: answered in order, "queued" shown when it has to wait. */
-export function submitTurn(deps: BotDeps, ctx: Context, text: string, lang: Lang): void {
+export function submitTurn(
+  deps: BotDeps,
+  ctx: Context,
+  text: string,
+  lang: Lang,
+  images?: ImageData[],
+): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
   const messageId = ctx.message?.message_id;
@@ -144,7 +121,7 @@ export function submitTurn(deps: BotDeps, ctx: Context, text: string, lang: Lang
   deps.turns.submit<number>(
     chatId,
     async (signal, queuedMessageId) => {
-      await answerTurn(out, { chatId, userId, text, lang }, signal, {
+      await answerTurn(out, { chatId, userId, text, images, lang }, signal, {
         route: deps.route,
         streaming: config.telegram.streaming,
         intervalMs: config.telegram.editIntervalMs,
