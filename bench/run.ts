@@ -3,7 +3,8 @@
  * a difference against a reference taken in the same run (CI machines are
  * noisy; absolute numbers are not comparable across runs). Writes
  * bench/results/latest.json and prints the same JSON. `BENCH_ONLY=front`
- * runs only the Bot API front's figures (bench/results/front.json).
+ * runs only the Bot API front's figures (bench/results/front.json),
+ * `BENCH_ONLY=images` only the image turns' (bench/results/images.json).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
 import { creditBench } from './credit.js';
 import { frontBench } from './front.js';
+import { imagesBench } from './images.js';
 import { timeStream } from './sse-client.js';
 import { median, now, round, rssMb } from './stats.js';
 
@@ -32,6 +34,15 @@ async function main() {
       node: process.version,
       date: new Date().toISOString(),
       front: await frontBench(RUNS),
+    });
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'images') {
+    write('images.json', {
+      runs: RUNS,
+      node: process.version,
+      date: new Date().toISOString(),
+      images: await imagesBench(RUNS),
     });
     return;
   }
@@ -197,6 +208,7 @@ async function main() {
     draft: await telegramStream('draft'),
   };
   results.front = await frontBench(RUNS);
+  results.images = await imagesBench(RUNS);
 
   // 6. The Agent SDK credit: the ledger against the CLI's own costs, and the meter over a year of rows.
   results.credit = await creditBench();

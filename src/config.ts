@@ -91,6 +91,12 @@ const modeSchema = z
       .describe(
         'Claude: extra environment of this mode’s CLI, over `claude.env` (an `ANTHROPIC_API_KEY` here bills the mode to that key, never to the credit).',
       ),
+    vision: z
+      .boolean()
+      .optional()
+      .describe(
+        'Whether the model takes images. Default: true for Claude modes, false for llama modes (set true for a vision model served with its projector, e.g. llama-server `--mmproj`). A mode that takes none answers an image with a clear refusal.',
+      ),
     budget: z
       .object({
         turnUsd: z
@@ -299,8 +305,10 @@ export const configSchema = z
           .number()
           .int()
           .positive()
-          .default(4 * 1024 * 1024)
-          .describe('Largest request body accepted; a bigger one gets 413 naming the limit.'),
+          .default(25 * 1024 * 1024)
+          .describe(
+            'Largest request body accepted (OpenClaw sends up to 20 MB, images as base64); a bigger one gets 413 naming the limit.',
+          ),
         modeTag: z
           .boolean()
           .default(true)
@@ -341,7 +349,7 @@ export const configSchema = z
       .default({
         host: '127.0.0.1',
         port: 9090,
-        bodyLimitBytes: 4 * 1024 * 1024,
+        bodyLimitBytes: 25 * 1024 * 1024,
         modeTag: true,
         allowedHosts: [],
         shutdownGraceMs: 10_000,

@@ -30,6 +30,16 @@ export const errorCodes = {
   },
   INVALID_REQUEST: { status: 400, type: 'invalid_request_error', message: 'The request is not valid.' },
   BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
+  UNSUPPORTED_IMAGE: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'This image cannot be taken: send a JPEG, PNG, GIF or WebP as a base64 data URL.',
+  },
+  IMAGES_NOT_TAKEN: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The model of this mode takes no images.',
+  },
   UNKNOWN_MODEL: { status: 404, type: 'invalid_request_error', message: 'Unknown model.' },
   UNKNOWN_MODE: { status: 404, type: 'invalid_request_error', message: 'Unknown mode.' },
   NOT_FOUND: { status: 404, type: 'invalid_request_error', message: 'Not found.' },

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ChatMessage } from '../brains/types.js';
+import { imageMarks } from './images.js';
 
 /** The text of a message whatever its shape: a string, or an array of parts of which only text counts. */
 export function contentText(content: ChatMessage['content']): string {
@@ -66,6 +67,9 @@ function normalisedMessage(m: ChatMessage): unknown[] | undefined {
   switch (m.role) {
     case 'user': {
       const words = text(latestUserWords(contentText(m.content)));
+      // Images count too (a photo without a caption is something said); a text-only message keeps its old digest.
+      const images = imageMarks(m);
+      if (images.length > 0) return ['u', words, images];
       return words ? ['u', words] : undefined;
     }
     case 'assistant': {

@@ -180,7 +180,7 @@ export class ClaudeCodeBrain implements Brain {
   /** One turn on one process (warm, or started here). */
   private async *attempt(req: TurnRequest, a: AttemptOptions): AsyncGenerator<TurnEvent, Next> {
     const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined);
-    if (!plan.stdin.trim()) {
+    if (!plan.stdin.trim() && plan.images.length === 0) {
       if (a.warm && !this.opts.warm?.release(a.key, a.warm, true)) void a.warm.close();
       yield { type: 'error', error: emptyPromptError };
       return 'done';
@@ -200,7 +200,12 @@ export class ClaudeCodeBrain implements Brain {
       (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
     const log = this.log.child({ sessionKey: req.sessionKey, pid: proc.pid });
     log.info(
-      { resumed: a.resumeId !== undefined, warm: a.warm !== undefined, promptChars: plan.stdin.length },
+      {
+        resumed: a.resumeId !== undefined,
+        warm: a.warm !== undefined,
+        promptChars: plan.stdin.length,
+        images: plan.images.length,
+      },
       'claude turn started',
     );
 
@@ -209,6 +214,7 @@ export class ClaudeCodeBrain implements Brain {
     try {
       outcome = yield* runTurn(proc, {
         prompt: plan.stdin,
+        images: plan.images,
         signal: a.signal,
         timeoutMs: this.opts.claude.turnTimeoutMs,
         expectSession: a.warm ? a.resumeId : undefined,

@@ -111,9 +111,15 @@ export class ClaudeProcess {
 
   /** Writes one JSON line; dropped when the process is gone or going. */
   send(message: object): void {
+    this.sendLine([JSON.stringify(message)]);
+  }
+
+  /** One JSON line given in pieces (a turn's images are pieces of their own: see userMessageWithImages). */
+  sendLine(pieces: string[]): void {
     const stdin = this.child.stdin;
     if (this.exited || !stdin || stdin.destroyed || stdin.writableEnded) return;
-    stdin.write(`${JSON.stringify(message)}\n`);
+    for (const piece of pieces) stdin.write(piece);
+    stdin.write('\n');
   }
 
   /** The next stdout line; undefined once the process has ended. One reader at a time. */

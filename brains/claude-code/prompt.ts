@@ -1,4 +1,5 @@
 import type { ModeConfig } from '../../src/config.js';
+import { type ImageData, imageMention, isImagePart, newTurnImages } from '../../src/images.js';
 import { lastAssistantIndex } from '../../src/text.js';
 import type { ChatMessage, TurnRequest } from '../types.js';
 
@@ -19,6 +20,14 @@ export interface PromptPlan {
   appendSystemPrompt?: string;
   /** The text written to the CLI's stdin. */
   stdin: string;
+  /**
+   * The new turn's images, sent after the text as image blocks of the same
+   * user message (see stdin.ts). Images of earlier turns are not sent again:
+   * a resumed session holds them already, and a replayed history says where
+   * one was (`[image (image/png) not shown here]`) rather than resending
+   * megabytes the brain has answered about.
+   */
+  images: ImageData[];
 }
 
 /**
@@ -47,7 +56,11 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
   const system = [inArgv ? modePrompt : undefined, req.outbox ? outboxPrompt(req.outbox) : undefined]
     .filter((s) => s !== undefined)
     .join('\n\n');
-  return { appendSystemPrompt: system || undefined, stdin: parts.join('\n\n') };
+  return {
+    appendSystemPrompt: system || undefined,
+    stdin: parts.join('\n\n'),
+    images: newTurnImages(req.messages, lastAssistantIndex(req.messages) + 1),
+  };
 }
 
 /**
@@ -82,12 +95,15 @@ function block(tag: string, source: string, body: string): string {
   return `<${tag} source="${source}">\n${body}\n</${tag}>`;
 }
 
-/** The text of a message whose content is a string or an array of parts. */
+/** The text of a message whose content is a string or an array of parts; an image is a line saying one was there. */
 export function messageText(m: ChatMessage): string {
   if (typeof m.content === 'string') return m.content;
   if (!Array.isArray(m.content)) return '';
   return m.content
-    .map((p) => (p.type === 'text' && typeof p.text === 'string' ? p.text : ''))
+    .map((p) => {
+      if (p.type === 'text' && typeof p.text === 'string') return p.text;
+      return isImagePart(p) ? imageMention(p) : '';
+    })
     .filter(Boolean)
     .join('\n');
 }

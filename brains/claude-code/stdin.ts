@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ImageData } from '../../src/images.js';
 
 /**
  * What brainstem writes to the CLI's stdin in `--input-format stream-json`
@@ -8,6 +9,31 @@ import { randomUUID } from 'node:crypto';
 /** One user turn. The CLI fills in the session id itself. */
 export function userMessage(text: string): object {
   return { type: 'user', message: { role: 'user', content: text }, parent_tool_use_id: null, session_id: '' };
+}
+
+/**
+ * One user turn with images, as the pieces of one JSON line: the text block,
+ * then one Messages API image block per image
+ * (`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"…"}}`).
+ * CLI 2.1.197 and 2.1.332 pass such a block on to the API: unchanged when it
+ * is small, re-encoded as JPEG of at most 2000 px a side when it is large
+ * (from a few hundred KB); a block whose bytes are no image it can read
+ * becomes a text block saying so. An image-only turn is accepted. The base64
+ * text goes out as its own piece, never copied into a larger string (base64
+ * needs no JSON escaping; src/images.ts checked it).
+ */
+export function userMessageWithImages(text: string, images: ImageData[]): string[] {
+  const pieces = [
+    '{"type":"user","parent_tool_use_id":null,"session_id":"","message":{"role":"user","content":[',
+  ];
+  if (text) pieces.push(JSON.stringify({ type: 'text', text }));
+  for (const image of images) {
+    if (pieces.length > 1) pieces.push(',');
+    const source = `{"type":"base64","media_type":${JSON.stringify(image.mediaType)},"data":"`;
+    pieces.push(`{"type":"image","source":${source}`, image.base64, '"}}');
+  }
+  pieces.push(']}}');
+  return pieces;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { ImageData } from '../../src/images.js';
 import type { Logger } from '../../src/logger.js';
 import type { TurnEvent } from '../types.js';
 import type { PermissionRequest } from './approvals.js';
@@ -9,6 +10,7 @@ import {
   type PermissionAnswer,
   permissionResponse,
   userMessage,
+  userMessageWithImages,
 } from './stdin.js';
 import { type CliEvent, type CliResult, isProgress, parseCliLine } from './stream-json.js';
 
@@ -23,6 +25,8 @@ const INTERRUPT_GRACE_MS = 2_000;
 
 export interface TurnRun {
   prompt: string;
+  /** The new turn's images, sent with the prompt in the same user message. */
+  images: ImageData[];
   signal: AbortSignal;
   timeoutMs: number;
   /** The session a warm process holds; an init naming another one is a protocol surprise. */
@@ -109,7 +113,8 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
   }
 
   try {
-    proc.send(userMessage(t.prompt));
+    if (t.images.length > 0) proc.sendLine(userMessageWithImages(t.prompt, t.images));
+    else proc.send(userMessage(t.prompt));
     if (t.signal.aborted) stop('aborted');
     for (;;) {
       await mail.arrival();

@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Config, ModeConfig } from '../../src/config.js';
+import { takesImages } from '../../src/images.js';
 import type { Logger } from '../../src/logger.js';
 import type {
   Brain,
@@ -230,7 +231,7 @@ export class LlamaLocalBrain implements Brain {
     return {
       ...upstreamOptions(req.options),
       model: this.mode.model ?? 'default',
-      messages: upstreamMessages(req.messages, persona, req.extraContext),
+      messages: upstreamMessages(req.messages, persona, req.extraContext, takesImages(this.mode)),
       stream: true,
       stream_options: { include_usage: true },
       ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),

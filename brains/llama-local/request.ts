@@ -1,3 +1,4 @@
+import { imageMention, isImagePart } from '../../src/images.js';
 import type { ChatMessage, GenerationOptions } from '../types.js';
 
 /**
@@ -10,18 +11,23 @@ import type { ChatMessage, GenerationOptions } from '../types.js';
  * - Extra context goes into the leading system message rather than a second
  *   one, because several chat templates (Gemma, Mistral, …) reject a system
  *   message anywhere but first.
+ * - `image_url` parts go as they came to a model that takes images; to one
+ *   that does not (the core refused images in the new turn already), an image
+ *   of an earlier turn becomes a line saying one was there.
  */
 export function upstreamMessages(
   messages: ChatMessage[],
   persona: string | undefined,
   extraContext: string | undefined,
+  vision = true,
 ): ChatMessage[] {
+  const seen = vision ? messages : messages.map(withoutImages);
   const out: ChatMessage[] =
     persona === undefined
-      ? messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m))
+      ? seen.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m))
       : [
           { role: 'system', content: persona },
-          ...messages.filter((m) => m.role !== 'system' && m.role !== 'developer'),
+          ...seen.filter((m) => m.role !== 'system' && m.role !== 'developer'),
         ];
   if (!extraContext) return out;
   const first = out[0];
@@ -29,6 +35,14 @@ export function upstreamMessages(
     return [{ ...first, content: appendText(first.content, extraContext) }, ...out.slice(1)];
   }
   return [{ role: 'system', content: extraContext }, ...out];
+}
+
+function withoutImages(m: ChatMessage): ChatMessage {
+  if (!Array.isArray(m.content) || !m.content.some(isImagePart)) return m;
+  return {
+    ...m,
+    content: m.content.map((p) => (isImagePart(p) ? { type: 'text', text: imageMention(p) } : p)),
+  };
 }
 
 function appendText(content: ChatMessage['content'], text: string): ChatMessage['content'] {

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { BrainError } from '../../brains/types.js';
 import { BrainstemError, type ErrorCode, errorCodes } from '../../src/errors.js';
+import { lingerOnTooLarge } from './too-large.js';
 
 /** OpenAI's error body, which every OpenAI client knows how to show. */
 export function openAiError(err: { message: string; type: string; code: string; param?: string | null }) {
@@ -34,9 +35,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     let e: BrainstemError;
     if (error instanceof BrainstemError) e = error;
     else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      lingerOnTooLarge(request, reply);
       e = new BrainstemError(
         'BODY_TOO_LARGE',
-        `The request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes.`,
+        `The request body is larger than the limit of ${limitText(app.initialConfig.bodyLimit)} (server.bodyLimitBytes in brainstem.json).`,
       );
     } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       e = new BrainstemError('INVALID_REQUEST', 'Send the body as application/json.');
@@ -61,4 +63,10 @@ export function installErrorHandler(app: FastifyInstance): void {
       }),
     );
   });
+}
+
+function limitText(bytes: number | undefined): string {
+  if (bytes === undefined) return 'this server';
+  const mib = bytes / 1024 / 1024;
+  return mib >= 1 ? `${Number(mib.toFixed(1))} MiB (${bytes} bytes)` : `${bytes} bytes`;
 }

@@ -27,6 +27,7 @@ import type { BotDeps } from './deps.js';
 import { DirectRoute } from './route/direct.js';
 import { ChatHistory } from './route/history.js';
 import { inboundSplit } from './route/inbound-split.js';
+import { registerMediaMessages } from './route/media-messages.js';
 import { registerMessages } from './route/messages.js';
 import { registerVoice } from './route/voice.js';
 import { startNoticeSink } from './send/notice-sink.js';
@@ -142,6 +143,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   const toolDialogs = registerToolCommands(bot, deps, toolCommands(front !== undefined));
   registerCommands(bot, deps);
   registerVoice(bot, deps);
+  // Before registerMessages, whose catch-all ends the chain.
+  const media = registerMediaMessages(bot, deps);
   registerMessages(bot, deps);
   bot.catch((err) =>
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
@@ -174,6 +177,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       // First: OpenClaw's waiting long poll is answered at once, so the HTTP server can close.
       await front?.stop();
       await polling?.stop();
+      // An album still gathering becomes its turn now, answered (or cut) like the others.
+      media.flush();
       await toolDialogs?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await approvals.close(STOP_GRACE_MS);

@@ -6,13 +6,14 @@ import type { Budgets } from '../credit/budget.js';
 import type { CreditMeter } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
 import type { Lang } from '../i18n.js';
+import { checkImages, hasImages, noVisionError, takesImages } from '../images.js';
 import { detectIntent, guessLang, type Intent } from '../intents.js';
 import type { Logger } from '../logger.js';
 import { ACTIVE, type ModeRegistry, stripPrefix } from '../modes.js';
 import type { Notifier } from '../notices.js';
 import type { ReadinessBoard } from '../readiness.js';
 import type { Switcher } from '../switcher.js';
-import { latestUserWords, newTurnText } from '../text.js';
+import { lastAssistantIndex, latestUserWords, newTurnText } from '../text.js';
 import { selectTools, type ToolSelection, toolChoiceRefusal } from '../tool-filter.js';
 import type { Billing, UsageLedger } from '../usage.js';
 import type { StatusFacts } from './facts.js';
@@ -85,15 +86,17 @@ export class ChatService extends EventEmitter<{
     const requested = this.resolveMode(req.model);
     const tools = this.check(requested, req);
     const newTurn = newTurnText(req.messages);
+    const images = checkImages(req.messages, lastAssistantIndex(req.messages) + 1);
     const endsWithToolResult = req.messages.at(-1)?.role === 'tool';
-    if (newTurn.trim().length === 0 && !endsWithToolResult) {
+    // A turn of images alone (a photo without a caption) is a question too.
+    if (newTurn.trim().length === 0 && images.newTurn === 0 && !endsWithToolResult) {
       throw new BrainstemError(
         'INVALID_REQUEST',
         'messages: there is no user message to answer.',
         'messages',
       );
     }
-    return this.stream(req, requested, tools, newTurn, signal);
+    return this.stream(req, requested, tools, newTurn, images.newTurn > 0, signal);
   }
 
   /**
@@ -132,18 +135,21 @@ export class ChatService extends EventEmitter<{
     requested: ModeConfig,
     requestedTools: ToolSelection,
     newTurn: string,
+    withImages: boolean,
     signal: AbortSignal,
   ): AsyncGenerator<ChatEvent> {
     const words = latestUserWords(newTurn);
     const lang = req.lang ?? guessLang(words);
-    const intent = words ? detectIntent(words, (n) => this.deps.modes.find(n) !== undefined) : undefined;
+    // A caption is about its image: it goes to the brain, never read as a switch request or a shortcut word.
+    const intent =
+      words && !withImages ? detectIntent(words, (n) => this.deps.modes.find(n) !== undefined) : undefined;
     const own = await this.answerItself(intent, lang);
     if (own !== undefined) {
       yield { type: 'text', text: own };
       yield { type: 'done', finishReason: 'stop' };
       return;
     }
-    const shortcut = words ? this.deps.ports.answerer?.(words, lang, signal) : undefined;
+    const shortcut = words && !withImages ? this.deps.ports.answerer?.(words, lang, signal) : undefined;
     if (shortcut) {
       for await (const chunk of shortcut) yield { type: 'text', text: chunk };
       yield { type: 'done', finishReason: 'stop' };
@@ -183,6 +189,8 @@ export class ChatService extends EventEmitter<{
    * returns which of the client's tools its brain gets (logging those it does not).
    */
   private check(mode: ModeConfig, req: ChatRequest): ToolSelection {
+    // Only the new turn's images are refused: earlier ones are told as text to a model that takes none.
+    if (!takesImages(mode) && newTurnHasImages(req.messages)) throw noVisionError(mode);
     const tools = selectTools(mode, req.tools);
     const refusal =
       this.deps.brains.get(mode.id)?.refuse?.({ options: req.options, toolChoice: req.toolChoice }) ??
@@ -215,6 +223,10 @@ export class ChatService extends EventEmitter<{
         return undefined;
     }
   }
+}
+
+function newTurnHasImages(messages: ChatRequest['messages']): boolean {
+  return messages.slice(lastAssistantIndex(messages) + 1).some((m) => m.role === 'user' && hasImages(m));
 }
 
 /** One conversation of one mode: its turns run one at a time. */

@@ -15,6 +15,7 @@
  *                                           the chat holds it; `quote`: Telegram's quote of part of it)
  *   const topic = tg.user(222, { chatId: -100500, topicId: 7 })   the same user in topic 7 of a forum group:
  *                                           its messages carry message_thread_id and is_topic_message
+ *   alice.sendsAlbum([png1, png2], 'caption')   // one message per photo, one media_group_id
  *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
  *                                           for it in allowed_updates, as Telegram does)
@@ -120,6 +121,8 @@ export interface FakeUser {
   says(text: string, reply?: { replyTo: number; quote?: string }): number;
   presses(messageId: number, data: string): string;
   sendsPhoto(bytes: Uint8Array, caption?: string): number;
+  /** An album: one message per photo, sharing a media_group_id, the caption on the first; their ids. */
+  sendsAlbum(photos: Uint8Array[], caption?: string): number[];
   sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
   sendsVoice(bytes?: Uint8Array): number;
   sendsAudio(fileName: string, bytes: Uint8Array, mimeType?: string): number;
@@ -704,6 +707,16 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     };
   }
 
+  /** A photo as Telegram describes it: a thumbnail (its first bytes) and the full size. */
+  function photoSizes(bytes: Uint8Array): Json[] {
+    const fileId = addFile(bytes, 'jpg');
+    const thumb = addFile(bytes.slice(0, Math.min(16, bytes.length)), 'jpg');
+    return [
+      { file_id: thumb, file_unique_id: `u${thumb}`, width: 90, height: 90, file_size: 16 },
+      { file_id: fileId, file_unique_id: `u${fileId}`, width: 800, height: 600, file_size: bytes.length },
+    ];
+  }
+
   function addFile(bytes: Uint8Array, ext: string): string {
     const id = `file${nextFileId++}`;
     files.set(id, { path: `${ext === 'jpg' ? 'photos' : 'documents'}/${id}.${ext}`, bytes });
@@ -758,21 +771,18 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           return callbackId;
         },
         sendsPhoto(bytes, caption) {
-          const fileId = addFile(bytes, 'jpg');
-          const thumb = addFile(bytes.slice(0, Math.min(16, bytes.length)), 'jpg');
-          return incoming({
-            photo: [
-              { file_id: thumb, file_unique_id: `u${thumb}`, width: 90, height: 90, file_size: 16 },
-              {
-                file_id: fileId,
-                file_unique_id: `u${fileId}`,
-                width: 800,
-                height: 600,
-                file_size: bytes.length,
-              },
-            ],
-            ...(caption ? { caption } : {}),
-          });
+          return incoming({ photo: photoSizes(bytes), ...(caption ? { caption } : {}) });
+        },
+        sendsAlbum(photos, caption) {
+          const group = `album${nextFileId}`;
+          // Pushed in one go, as Telegram sends an album: the next getUpdates answer holds every part.
+          return photos.map((bytes, i) =>
+            incoming({
+              photo: photoSizes(bytes),
+              media_group_id: group,
+              ...(caption && i === 0 ? { caption } : {}),
+            }),
+          );
         },
         sendsDocument(fileName, bytes, caption, mimeType = 'application/octet-stream') {
           const ext = fileName.includes('.') ? (fileName.split('.').pop() ?? 'bin') : 'bin';

@@ -2,7 +2,8 @@ import type { Bot } from 'grammy';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
-import { ChatOutput } from '../send/output.js';
+import { outputFor } from '../route/topic.js';
+import type { ChatOutput } from '../send/output.js';
 import { creditLines } from '../views/credit.js';
 import { credsView } from '../views/creds.js';
 import { helpHtml } from '../views/help.js';
@@ -119,7 +120,7 @@ export function registerModeButtons(bot: Bot, deps: BotDeps): void {
   bot.callbackQuery(ownData('mode:'), (ctx) =>
     guarded(ctx, deps.logger, 'mode', async () => {
       const lang = langOf(ctx.from?.language_code);
-      const out = new ChatOutput(ctx.api, ctx.chat?.id ?? 0);
+      const out = outputFor(ctx);
       const parsed = modeCallbackSchema.safeParse(ctx.callbackQuery.data);
       const messageId = ctx.callbackQuery.message?.message_id;
       if (!parsed.success || messageId === undefined) {

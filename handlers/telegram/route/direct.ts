@@ -1,6 +1,7 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
 import type { Core } from '../../../src/core.js';
 import type { Lang } from '../../../src/i18n.js';
+import { type ImageData, imagePart } from '../../../src/images.js';
 import { prepareOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
@@ -25,6 +26,8 @@ export interface TurnInput {
   /** The forum topic the turn came from: a conversation of its own (see topic.ts). */
   topicId?: number | undefined;
   text: string;
+  /** Photos sent with the text (a photo, an album, an image document), for the brain to see. */
+  images?: ImageData[];
   lang: Lang;
 }
 
@@ -48,7 +51,12 @@ export class DirectRoute implements Route {
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
     const key = telegramSessionKey(input.chatId, input.topicId);
     const outbox = chatOutbox(this.core.config.dataDir, input.chatId, input.topicId);
-    const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content: input.text }];
+    const images = input.images ?? [];
+    const content: ChatMessage['content'] =
+      images.length > 0
+        ? [...(input.text ? [{ type: 'text', text: input.text }] : []), ...images.map(imagePart)]
+        : input.text;
+    const messages: ChatMessage[] = [...this.history.load(key), { role: 'user', content }];
     let answer = '';
     let fromBrain = false;
     try {
@@ -78,7 +86,11 @@ export class DirectRoute implements Route {
       yield { type: 'error', message: (err as Error).message || String(err) };
     } finally {
       // Answers brainstem gave itself (help, switch replies) are not part of the conversation.
-      if (fromBrain && answer.trim()) this.history.append(key, input.text, answer.replace(MODE_TAG, ''));
+      // The history keeps text: a later turn is told the photos were there (a resumed Claude session still has them).
+      if (fromBrain && answer.trim()) {
+        const said = [input.text, ...images.map((i) => `[${i.mediaType} photo sent]`)].filter(Boolean);
+        this.history.append(key, said.join('\n'), answer.replace(MODE_TAG, ''));
+      }
     }
   }
 

@@ -1,9 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Api } from 'grammy';
 import { request } from 'undici';
+import { type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { escapeMarkdown } from '../format/render.js';
 
 /** The Bot API does not serve files larger than this to bots. */
 export const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
@@ -13,6 +17,23 @@ export class FileTooLarge extends Error {
     super(`the file is ${(size / 1024 / 1024).toFixed(1)} MB; bots can only download up to 20 MB`);
     this.name = 'FileTooLarge';
   }
+}
+
+/** A file size as people read it: `5 bytes`, `830 KB`, `4.2 MB`. */
+export function sizeText(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** What the user is told when a file they sent could not be fetched (Markdown, escaped). */
+export function fileFailureText(err: unknown, lang: Lang): string {
+  const why = escapeMarkdown(err instanceof Error ? err.message || String(err) : String(err));
+  return t(
+    lang,
+    `${PROXY_TAG} I could not save that file: ${why}.`,
+    `${PROXY_TAG} Impossible d’enregistrer ce fichier : ${why}.`,
+  );
 }
 
 export interface SavedFile {
@@ -29,31 +50,24 @@ export function safeFileName(name: string): string {
   return (base || 'file').slice(-80);
 }
 
-/**
- * Downloads a file a user sent (getFile, then the Bot API's file endpoint)
- * into `<dataDir>/uploads/<chatId>/`, prefixed with the time so nothing is
- * overwritten. Streams to disk; refuses what the Bot API would refuse anyway.
- */
-export async function saveTelegramFile(opts: {
+interface FileSource {
   api: Api;
   token: string;
   apiRoot: string;
-  dataDir: string;
-  chatId: number;
   fileId: string;
-  name: string;
   signal?: AbortSignal;
-}): Promise<SavedFile> {
+}
+
+/**
+ * The download of a file a user sent (getFile, then the Bot API's file
+ * endpoint), refused when larger than the Bot API lets bots download; the
+ * body stream stops with FileTooLarge if it runs past that anyway.
+ */
+async function openTelegramFile(opts: FileSource): Promise<Readable> {
   const file = await opts.api.getFile(opts.fileId);
   if (file.file_size !== undefined && file.file_size > MAX_DOWNLOAD_BYTES)
     throw new FileTooLarge(file.file_size);
   if (!file.file_path) throw new Error('Telegram gave no download path for this file');
-  const dir = path.join(opts.dataDir, 'uploads', String(opts.chatId));
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const target = path.join(
-    dir,
-    `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(opts.name)}`,
-  );
   const url = `${opts.apiRoot.replace(/\/+$/, '')}/file/bot${opts.token}/${file.file_path}`;
   const res = await request(url, { signal: opts.signal, headersTimeout: 30_000, bodyTimeout: 60_000 });
   if (res.statusCode !== 200) {
@@ -65,8 +79,37 @@ export async function saveTelegramFile(opts: {
     size += chunk.length;
     if (size > MAX_DOWNLOAD_BYTES) res.body.destroy(new FileTooLarge(size));
   });
+  return res.body;
+}
+
+/** Downloads a file a user sent into memory (a photo for the brain's eyes), at most 20 MB. */
+export async function downloadTelegramFile(opts: FileSource): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await openTelegramFile(opts)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Downloads a file a user sent into `<dataDir>/uploads/<chatId>/`, prefixed
+ * with the time so nothing is overwritten. Streams to disk; refuses what the
+ * Bot API would refuse anyway.
+ */
+export async function saveTelegramFile(
+  opts: FileSource & { dataDir: string; chatId: number; name: string },
+): Promise<SavedFile> {
+  const dir = path.join(opts.dataDir, 'uploads', String(opts.chatId));
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const body = await openTelegramFile(opts);
+  const target = path.join(
+    dir,
+    `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(opts.name)}`,
+  );
+  let size = 0;
+  body.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+  });
   try {
-    await pipeline(res.body, createWriteStream(target, { mode: 0o600 }));
+    await pipeline(body, createWriteStream(target, { mode: 0o600 }));
   } catch (err) {
     await rm(target, { force: true });
     throw err;

@@ -1,18 +1,18 @@
 import type { Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
+import type { ImageData } from '../../../src/images.js';
 import { detectIntent } from '../../../src/intents.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { showModeMenu } from '../commands/control.js';
 import { switchWithProgress } from '../commands/mode-keyboard.js';
 import { menuIn } from '../commands/table.js';
 import type { BotDeps } from '../deps.js';
-import { escapeMarkdown } from '../format/render.js';
 import { ChatOutput } from '../send/output.js';
 import { answerTurn } from '../stream/answer.js';
 import { helpHtml } from '../views/help.js';
 import { statusView } from '../views/status.js';
-import { FileTooLarge, saveTelegramFile } from './media.js';
+import { fileFailureText, saveTelegramFile } from './media.js';
 import { chatOutbox, deliverOutbox } from './outbox.js';
 import { withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
@@ -63,26 +63,6 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
     }
   });
 
-  bot.on('message:photo', async (ctx) => {
-    const lang = langOf(ctx.from.language_code);
-    const photo = ctx.message.photo.at(-1);
-    if (!photo) return;
-    const saved = await save(deps, ctx, photo.file_id, `photo-${photo.file_unique_id}.jpg`, lang);
-    if (!saved) return;
-    const note = `[The user sent a photo, saved at ${saved}]`;
-    submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
-  });
-
-  bot.on('message:document', async (ctx) => {
-    const lang = langOf(ctx.from.language_code);
-    const doc = ctx.message.document;
-    const name = doc.file_name ?? `document-${doc.file_unique_id}`;
-    const saved = await save(deps, ctx, doc.file_id, name, lang);
-    if (!saved) return;
-    const note = `[The user sent the document "${name}"${doc.mime_type ? ` (${doc.mime_type})` : ''}, saved at ${saved}]`;
-    submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
-  });
-
   bot.on('message', async (ctx) => {
     const kind = (Object.keys(UNSUPPORTED) as (keyof Message)[]).find((k) => ctx.message[k] !== undefined);
     const names = kind ? UNSUPPORTED[kind] : undefined;
@@ -99,7 +79,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
 }
 
 /** Downloads a file the user sent; on failure tells them why and returns undefined. */
-async function save(
+export async function save(
   deps: BotDeps,
   ctx: Context,
   fileId: string,
@@ -121,16 +101,7 @@ async function save(
     return saved.path;
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
-    const why = escapeMarkdown(
-      err instanceof FileTooLarge ? err.message : (err as Error).message || String(err),
-    );
-    await outputFor(ctx).sendMarkdown(
-      t(
-        lang,
-        `${PROXY_TAG} I could not save that file: ${why}.`,
-        `${PROXY_TAG} Impossible d’enregistrer ce fichier : ${why}.`,
-      ),
-    );
+    await outputFor(ctx).sendMarkdown(fileFailureText(err, lang));
     return undefined;
   }
 }
@@ -142,8 +113,17 @@ async function save(
  */
 export type TurnText = string | ((signal: AbortSignal, out: ChatOutput) => Promise<string | undefined>);
 
-/** Queues a turn for the chat (or its forum topic): answered in order, "queued" shown when it has to wait. */
-export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang: Lang): void {
+/**
+ * Queues a turn for the chat (or its forum topic): answered in order, "queued"
+ * shown when it has to wait. `images`: photos sent with it, for the brain to see.
+ */
+export function submitTurn(
+  deps: BotDeps,
+  ctx: Context,
+  turnText: TurnText,
+  lang: Lang,
+  images?: ImageData[],
+): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
   const messageId = ctx.message?.message_id;
@@ -157,7 +137,7 @@ export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang
       const said = typeof turnText === 'string' ? turnText : await turnText(signal, out);
       if (said === undefined) return;
       const text = withReplyContext(said, ctx.message);
-      await answerTurn(out, { chatId, topicId, userId, text, lang }, signal, {
+      await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {
         route: deps.route,
         streaming: config.telegram.streaming,
         intervalMs: config.telegram.editIntervalMs,

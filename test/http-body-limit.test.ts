@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import OpenAI, { APIError } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { dataUrlPart, randomPng } from './helpers/images.js';
+import { type ServiceProcess, spawnService } from './helpers/process.js';
+
+/**
+ * The default body limit (25 MiB) against what OpenClaw sends (up to 20 MB,
+ * images as base64), with brainstem as its own process, as clients meet it: a
+ * 413 must reach a client that is still sending its body.
+ */
+
+const TOKEN = 'body-limit-test-token-0123456789';
+const MiB = 1024 * 1024;
+let dir: string;
+let llama: FakeLlama;
+let svc: ServiceProcess;
+let client: OpenAI;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'bst-body-'));
+  llama = await startFakeLlama({ chunkDelayMs: 0 });
+  const file = path.join(dir, 'brainstem.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      dataDir: path.join(dir, 'data'),
+      defaultMode: 'eyes',
+      llama: { baseUrl: llama.baseUrl },
+      modes: { eyes: { kind: 'llama', vision: true } },
+    }),
+  );
+  svc = await spawnService({
+    BRAINSTEM_CONFIG: file,
+    HOME: dir,
+    BRAINSTEM_API_TOKEN: TOKEN,
+    CLAUDE_BIN: path.join(dir, 'no-claude'),
+  });
+  client = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: TOKEN, maxRetries: 0, timeout: 60_000 });
+});
+afterAll(async () => {
+  await svc?.stop();
+  await llama?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('request body limit', () => {
+  it('a 30 MiB body gets a 413 in OpenAI’s shape that the openai SDK and fetch both read', async () => {
+    const big = 'x'.repeat(30 * MiB);
+    const messages = [{ role: 'user' as const, content: big }];
+    for (let i = 0; i < 2; i++) {
+      const err = await client.chat.completions.create({ model: 'eyes', messages }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(APIError);
+      expect((err as APIError).status).toBe(413);
+      expect((err as APIError).code).toBe('body_too_large');
+      expect((err as APIError).message).toMatch(/larger than the limit of 25 MiB .*server\.bodyLimitBytes/);
+
+      const res = await fetch(`${svc.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'eyes', messages }),
+      });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    }
+  });
+
+  it('a 20 MiB body of images is accepted and reaches the model whole', async () => {
+    // Four PNGs of 3.9 MB: ~20 MiB of base64.
+    const pngs = Array.from({ length: 4 }, () => randomPng(1300, 1000));
+    const parts = pngs.map((png) => dataUrlPart(png));
+    const size = JSON.stringify(parts).length;
+    expect(size).toBeGreaterThan(19.5 * MiB);
+    expect(size).toBeLessThan(25 * MiB);
+    const before = llama.requests.length;
+    const answer = await client.chat.completions.create({
+      model: 'eyes',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'four photos' }, ...parts] }],
+    });
+    expect(answer.choices[0]?.message.content).toBeTruthy();
+    const sent = llama.requests.slice(before).find((r) => r.path.endsWith('/chat/completions'));
+    const body = sent?.body as { messages?: { content: { image_url?: { url: string } }[] }[] } | undefined;
+    const urls = body?.messages?.at(-1)?.content.flatMap((p) => (p.image_url ? [p.image_url.url] : []));
+    expect(urls).toEqual(parts.map((p) => p.image_url.url));
+  });
+});

@@ -1,0 +1,167 @@
+import { APIError } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  type RecordedRequest,
+  startFakeAnthropic,
+  text,
+} from './fakes/anthropic.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { CLAUDE_CLI } from './helpers/claude-bin.js';
+import { dataUrlPart, randomPng } from './helpers/images.js';
+import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
+
+/**
+ * Images through the OpenAI endpoint: the real Claude CLI against the fake
+ * Messages API for Claude modes, the fake llama-server for a vision and a
+ * text-only local mode.
+ */
+
+let fake: FakeAnthropic;
+let env: ClaudeTestEnv;
+let llama: FakeLlama;
+let svc: TestService;
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic();
+  env = await claudeTestEnv(fake.url);
+  llama = await startFakeLlama({ chunkDelayMs: 0 });
+  svc = await startTestService({
+    config: {
+      claude: { bin: CLAUDE_BIN, env: env.env, maxRetries: 0 },
+      llama: { baseUrl: llama.baseUrl },
+      modes: { eyes: { kind: 'llama', vision: true } },
+      server: { modeTag: false },
+    },
+  });
+});
+afterAll(async () => {
+  await svc?.close();
+  await llama?.close();
+  await fake?.close();
+  await env?.cleanup();
+});
+
+type Block = { type: string; text?: string; source?: { type: string; media_type: string; data: string } };
+
+/** The blocks of the last user message of a Messages API request. */
+const lastUserBlocks = (r: RecordedRequest | undefined): Block[] => {
+  const content = r?.body?.messages?.filter((m) => m.role === 'user').at(-1)?.content;
+  return typeof content === 'string' ? [{ type: 'text', text: content }] : ((content ?? []) as Block[]);
+};
+const imageBlocks = (r: RecordedRequest | undefined) => lastUserBlocks(r).filter((b) => b.type === 'image');
+
+/** Small enough for the CLI to pass on byte for byte (it re-encodes larger ones). */
+const small = () => randomPng(24, 16);
+
+describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => {
+  it('an image_url data part reaches the Messages API as an image block, media type and bytes intact', async () => {
+    const png = small();
+    fake.script(() => text('A small noisy picture.'));
+    const before = fake.mainRequests().length;
+    const answer = await svc.client.chat.completions.create({
+      model: 'assistant',
+      user: 'img-1',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'what is on this picture?' }, dataUrlPart(png)] },
+      ],
+    });
+    expect(answer.choices[0]?.message.content).toBe('A small noisy picture.');
+    const req = fake.mainRequests()[before];
+    const [image, ...more] = imageBlocks(req);
+    expect(more).toEqual([]);
+    expect(image?.source).toEqual({ type: 'base64', media_type: 'image/png', data: png.toString('base64') });
+    expect(req?.lastUserText).toContain('what is on this picture?');
+  });
+
+  it('answers a turn made only of images, each one sent', async () => {
+    const [a, b] = [small(), small()];
+    fake.script(() => text('Two pictures.'));
+    const before = fake.mainRequests().length;
+    const answer = await svc.client.chat.completions.create({
+      model: 'assistant',
+      user: 'img-2',
+      messages: [{ role: 'user', content: [dataUrlPart(a), dataUrlPart(b)] }],
+    });
+    expect(answer.choices[0]?.message.content).toBe('Two pictures.');
+    expect(imageBlocks(fake.mainRequests()[before]).map((i) => i.source?.data)).toEqual([
+      a.toString('base64'),
+      b.toString('base64'),
+    ]);
+  });
+
+  it('a replayed history says where an earlier image was instead of dropping it', async () => {
+    fake.script(() => text('Noted.'));
+    const before = fake.mainRequests().length;
+    await svc.client.chat.completions.create({
+      model: 'assistant',
+      user: 'img-3',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'look at this' }, dataUrlPart(small())] },
+        { role: 'assistant', content: 'A noisy picture.' },
+        { role: 'user', content: 'and what colour was it?' },
+      ],
+    });
+    const req = fake.mainRequests()[before];
+    expect(req?.lastUserText).toContain('user: look at this\n[image (image/png) not shown here]');
+    expect(req?.lastUserText).toContain('and what colour was it?');
+    expect(imageBlocks(req)).toEqual([]);
+  });
+
+  it('refuses what is not an image it can pass on, naming the part, before any brain runs', async () => {
+    const before = fake.mainRequests().length;
+    const refused = async (part: unknown) => {
+      const err = await svc.client.chat.completions
+        .create({
+          model: 'assistant',
+          messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, part as never] }],
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(APIError);
+      const e = err as APIError;
+      expect(e.status).toBe(400);
+      expect(e.code).toBe('unsupported_image');
+      expect(e.param).toBe('messages.0.content.1');
+      return e.message;
+    };
+    const bmp = Buffer.concat([Buffer.from('BM'), Buffer.alloc(64)]);
+    expect(await refused(dataUrlPart(bmp, 'image/bmp'))).toMatch(
+      /not JPEG, PNG, GIF or WebP \(it says image\/bmp\)/,
+    );
+    expect(await refused({ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } })).toMatch(
+      /remote image URLs are not fetched; send the image itself as a data URL/,
+    );
+    expect(await refused({ type: 'image_url', image_url: { url: 'data:image/png;base64,%%%' } })).toMatch(
+      /not valid base64/,
+    );
+    expect(fake.mainRequests().length).toBe(before);
+  });
+
+  it('a vision llama mode gets the image_url part as the client sent it', async () => {
+    const png = small();
+    const part = dataUrlPart(png);
+    const before = llama.requests.length;
+    await svc.client.chat.completions.create({
+      model: 'eyes',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'describe' }, part] }],
+    });
+    const sent = llama.requests.slice(before).find((r) => r.path.endsWith('/chat/completions'));
+    const body = sent?.body as { messages?: { role: string; content: unknown }[] } | undefined;
+    const user = body?.messages?.at(-1);
+    expect(user).toEqual({ role: 'user', content: [{ type: 'text', text: 'describe' }, part] });
+  });
+
+  it('a text-only mode answers an image with a clear refusal, and nothing reaches its model', async () => {
+    const before = llama.requests.length;
+    const err = (await svc.client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: [dataUrlPart(small())] }] })
+      .catch((e: unknown) => e)) as APIError;
+    expect(err).toBeInstanceOf(APIError);
+    expect(err.status).toBe(400);
+    expect(err.code).toBe('images_not_taken');
+    expect(err.message).toMatch(/mode "local" takes no images.*modes\.local\.vision/);
+    expect(llama.requests.length).toBe(before);
+  });
+});

@@ -1,0 +1,108 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  type RecordedRequest,
+  startFakeAnthropic,
+  text,
+} from './fakes/anthropic.js';
+import { CLAUDE_BIN, CLAUDE_CLI } from './helpers/claude-bin.js';
+import { randomPng } from './helpers/images.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+/**
+ * Photos, albums and documents on the direct route (no OpenClaw): the Bot API
+ * emulator as Telegram, the real Claude CLI against the fake Messages API as
+ * the active brain.
+ */
+
+let fake: FakeAnthropic;
+let cli: ClaudeTestEnv;
+let h: Harness;
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic();
+  cli = await claudeTestEnv(fake.url);
+  h = await startHarness({
+    config: { defaultMode: 'assistant', claude: { env: cli.env, maxRetries: 0 } },
+    env: { CLAUDE_BIN },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  await fake?.close();
+  await cli?.cleanup();
+});
+
+type Block = { type: string; source?: { media_type: string; data: string } };
+const imagesOf = (r: RecordedRequest | undefined) => {
+  const content = r?.body?.messages?.filter((m) => m.role === 'user').at(-1)?.content;
+  return (Array.isArray(content) ? (content as Block[]) : []).filter((b) => b.type === 'image');
+};
+const answer = (chatId: number, pattern: RegExp) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
+/** The conversation request the fake got first after `before` requests. */
+const requestAfter = (before: number) =>
+  h.tg.waitFor(() => fake.mainRequests()[before], { timeoutMs: 60_000 });
+
+describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => {
+  it('a photo reaches Claude as an image block with its caption, bytes intact', async () => {
+    const png = randomPng(20, 12);
+    fake.script(() => text('It is a tiny noisy picture.'));
+    const before = fake.mainRequests().length;
+    h.tg.user(114).sendsPhoto(png, 'what is this?');
+    await answer(114, /tiny noisy picture/);
+    const req = await requestAfter(before);
+    expect(imagesOf(req).map((b) => b.source)).toEqual([
+      { type: 'base64', media_type: 'image/png', data: png.toString('base64') },
+    ]);
+    expect(req.lastUserText).toContain('what is this?');
+  });
+
+  it('an album is one turn holding every photo, in order, with the caption', async () => {
+    const photos = [randomPng(10, 10), randomPng(12, 10), randomPng(14, 10)];
+    fake.script(() => text('Three pictures.'));
+    const before = fake.mainRequests().length;
+    h.tg.user(115).sendsAlbum(photos, 'compare these');
+    await answer(115, /Three pictures/);
+    const req = await requestAfter(before);
+    expect(imagesOf(req).map((b) => b.source?.data)).toEqual(photos.map((p) => p.toString('base64')));
+    expect(req.lastUserText).toContain('compare these');
+    expect(h.tg.botMessages(115).filter((m) => /Three pictures/.test(m.text))).toHaveLength(1);
+  });
+
+  it('an image sent as a document is an image; another document is saved and named with its size', async () => {
+    const png = randomPng(16, 16);
+    fake.script(() => text('A screenshot.'));
+    let before = fake.mainRequests().length;
+    h.tg.user(116).sendsDocument('screen.png', png, undefined, 'image/png');
+    await answer(116, /A screenshot/);
+    expect(imagesOf(await requestAfter(before)).map((b) => b.source?.data)).toEqual([png.toString('base64')]);
+
+    fake.script(() => text('Read it.'));
+    before = fake.mainRequests().length;
+    h.tg.user(116).sendsDocument('report.pdf', Buffer.from('%PDF-1.4 fake'), 'summarise', 'application/pdf');
+    await answer(116, /Read it/);
+    const req = await requestAfter(before);
+    expect(imagesOf(req)).toEqual([]);
+    const said =
+      /\[The user sent the document "report\.pdf" \(application\/pdf, 13 bytes\), saved at (\S+)\]/.exec(
+        req.lastUserText,
+      );
+    expect(said?.[1] && existsSync(said[1]) && readFileSync(said[1], 'utf8')).toBe('%PDF-1.4 fake');
+    expect(req.lastUserText).toContain('summarise');
+  });
+
+  it('a text-only mode answers a photo with a clear refusal', async () => {
+    await h.service.core.switcher.switchTo('local', { source: 'api' });
+    const before = h.llama.requests.length;
+    h.tg.user(117).sendsPhoto(randomPng(8, 8), 'and this?');
+    const refusal = await answer(117, /takes no images/);
+    expect(refusal.text).toMatch(/mode "local" takes no images/);
+    expect(h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).length).toBe(
+      h.llama.requests.slice(0, before).filter((r) => r.path.endsWith('/chat/completions')).length,
+    );
+  });
+});
