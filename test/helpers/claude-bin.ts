@@ -27,3 +27,10 @@ function selected(): keyof typeof BINS {
 /** Which CLI this run drives, for test names and bench results. */
 export const CLAUDE_CLI = selected();
 export const CLAUDE_BIN = path.join(ROOT, BINS[CLAUDE_CLI]);
+
+/**
+ * For tests that set a turn's cost through token counts: the CLIs' default models
+ * differ (and so do their prices), but both price `claude-sonnet-4-5` at $3 per million
+ * input tokens and $15 per million output tokens. Add it to the CLI's environment.
+ */
+export const PRICED_MODEL = { ANTHROPIC_MODEL: 'claude-sonnet-4-5' } as const;
