@@ -4,7 +4,8 @@
  * Two are installed: the pinned `@anthropic-ai/claude-code` (the version the fakes were
  * first written against) and `claude-code-current` (an npm alias of the current release).
  * `node_modules/.bin/claude` is whichever npm linked last, so nothing may rely on it.
- * `BRAINSTEM_TEST_CLI=current` selects the current one; CI runs the suite with both.
+ * `BRAINSTEM_TEST_CLI=current` selects the current one; CI runs the whole suite with each:
+ * the pinned one on Node 20, the current one on Node 24 (.ci/run).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
