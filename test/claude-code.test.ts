@@ -282,6 +282,18 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(main.at(-1)?.toolResults).toEqual([expect.objectContaining({ isError: false })]);
   });
 
+  it('searches once for a tool the CLI refuses, then calls it and gets the refusal', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { mode: { deniedTools: ['CronList'] } });
+    h.fake.script(() => toolUse('CronList', {}, text('Could not list them.')));
+    const events = await collect(h.brain.turn(userTurn('any jobs?'), new AbortController().signal));
+    expect(textOf(events)).toBe('Could not list them.');
+    const main = h.fake.mainRequests();
+    expect(main[0]?.tools).not.toContain('CronList');
+    expect(main).toHaveLength(main[0]?.tools.includes('ToolSearch') ? 3 : 2);
+    expect(main.at(-1)?.toolResults).toEqual([expect.objectContaining({ isError: true })]);
+  });
+
   it('offers the MCP server through a 0600 file, never with the token in argv, read-only tools by name', async (ctx) => {
     const { expect } = ctx;
     const token = 'secret-mcp-token-123456';

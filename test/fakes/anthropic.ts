@@ -309,12 +309,22 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     res.end();
   }
 
-  /** A call to a tool the model cannot see yet becomes a ToolSearch for it, then the call. */
+  /**
+   * A call to a tool the model cannot see yet becomes a ToolSearch for it, then the call.
+   * Once only: a search that loads nothing (an unknown or refused tool) is followed by the
+   * call all the same, so the test sees how the CLI refuses it.
+   */
   function searchFirst(req: RecordedRequest, reply: FakeReply): FakeReply {
     if (reply.type !== 'tool_use' || req.tools.includes(reply.name) || !req.tools.includes(TOOL_SEARCH)) {
       return reply;
     }
-    return toolUse(TOOL_SEARCH, { query: `select:${reply.name}` }, reply);
+    const query = `select:${reply.name}`;
+    const lastAssistant = req.body?.messages?.filter((m) => m.role === 'assistant').at(-1);
+    const justSearched = blocks(lastAssistant?.content).some(
+      (b) =>
+        b.type === 'tool_use' && b.name === TOOL_SEARCH && (b.input as { query?: unknown })?.query === query,
+    );
+    return justSearched ? reply : toolUse(TOOL_SEARCH, { query }, reply);
   }
 
   function sendError(res: ServerResponse, reply: HttpErrorReply): void {
