@@ -1,11 +1,12 @@
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NEWEST_TESTED, OLDEST_TESTED } from '../brains/claude-code/cli-compat.js';
 import { loadApiToken } from '../src/api-token.js';
 import { runDoctor } from '../src/commands/doctor.js';
 import { openDb } from '../src/db/index.js';
@@ -171,6 +172,19 @@ describe('brainstem doctor', () => {
     expect(code).toBe(1);
     expect(line(text, 'claude binary')).toMatch(/^✗ .*nowhere\/claude not found/);
     expect(text).toContain('→ install Claude Code');
+  });
+
+  it('knows the tested range as the two CLIs the suite installs', () => {
+    const version = (dir: string) =>
+      (
+        JSON.parse(readFileSync(new URL(`../node_modules/${dir}/package.json`, import.meta.url), 'utf8')) as {
+          version: string;
+        }
+      ).version;
+    expect([OLDEST_TESTED, NEWEST_TESTED]).toEqual([
+      version('@anthropic-ai/claude-code'),
+      version('claude-code-current'),
+    ]);
   });
 
   it('fails on a claude older than the oldest tested, and names a newer one', async () => {
