@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { creditSpent, type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { PRICED_MODEL } from './helpers/claude-bin.js';
 import { startClaudeService, type TestService } from './helpers/service.js';
 
 let fake: FakeAnthropic;
@@ -27,6 +28,7 @@ beforeAll(async () => {
     close: closeClaude,
   } = await startClaudeService({
     auth: 'oauth',
+    env: PRICED_MODEL,
     config: {
       claude: { credit: { monthlyUsd: 0.5, resetDay: new Date(renewal).toISOString() } },
       // The default: answers carry their mode's tag.
@@ -60,7 +62,8 @@ const lastRow = () =>
 
 describe('the Agent SDK credit and the budgets', { timeout: 120_000 }, () => {
   it('counts API-key turns apart: they never touch the credit', async () => {
-    fake.script(() => text('on the key', { usage: { input_tokens: 2000 } }));
+    // About $0.012 (PRICED_MODEL: $3 per million input tokens).
+    fake.script(() => text('on the key', { usage: { input_tokens: 4000 } }));
     expect(await ask('keyed', 'hello')).toBe('**[keyed]** on the key');
     expect(fake.mainRequests().at(-1)?.headers['x-api-key']).toBe('sk-test-keyed');
     expect(lastRow()).toMatchObject({ mode: 'keyed', billing: 'api_key' });
@@ -93,7 +96,7 @@ describe('the Agent SDK credit and the budgets', { timeout: 120_000 }, () => {
   });
 
   it('stops a turn at what is left of the daily budget, then refuses the next one until 00:00 UTC', async () => {
-    // About $0.009 a turn (Sonnet, the CLI's default on a subscription) against a $0.004 day.
+    // About $0.009 a turn (PRICED_MODEL) against a $0.004 day.
     fake.script(() => text('a costly answer', { usage: { input_tokens: 3000 } }));
     const first = await ask('daily', 'first');
     expect(first).toContain(

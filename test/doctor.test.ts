@@ -1,11 +1,12 @@
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NEWEST_TESTED, OLDEST_TESTED } from '../brains/claude-code/cli-compat.js';
 import { loadApiToken } from '../src/api-token.js';
 import { runDoctor } from '../src/commands/doctor.js';
 import { openDb } from '../src/db/index.js';
@@ -131,7 +132,7 @@ describe('brainstem doctor', () => {
       '✓ API token         ',
     ]);
     expect(code).toBe(0);
-    expect(line(text, 'claude binary')).toMatch(/\d+\.\d+\.\d+ \(Claude Code\)/);
+    expect(line(text, 'claude binary')).toMatch(/\d+\.\d+\.\d+ \(Claude Code\) \(tested\)$/);
     expect(line(text, 'credentials')).toMatch(/left, max plan/);
     expect(line(text, 'SQLite')).toMatch(/WAL, integrity ok/);
     expect(line(text, 'Telegram')).toContain('@brainstem_test_bot');
@@ -171,6 +172,37 @@ describe('brainstem doctor', () => {
     expect(code).toBe(1);
     expect(line(text, 'claude binary')).toMatch(/^✗ .*nowhere\/claude not found/);
     expect(text).toContain('→ install Claude Code');
+  });
+
+  it('knows the tested range as the two CLIs the suite installs', () => {
+    const version = (dir: string) =>
+      (
+        JSON.parse(readFileSync(new URL(`../node_modules/${dir}/package.json`, import.meta.url), 'utf8')) as {
+          version: string;
+        }
+      ).version;
+    expect([OLDEST_TESTED, NEWEST_TESTED]).toEqual([
+      version('@anthropic-ai/claude-code'),
+      version('claude-code-current'),
+    ]);
+  });
+
+  it('fails on a claude older than the oldest tested, and names a newer one', async () => {
+    const bin = (name: string, version: string) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, `#!/bin/sh\necho '${version} (Claude Code)'\n`, { mode: 0o755 });
+      return file;
+    };
+    const old = await doctor({ ...healthy(), CLAUDE_BIN: bin('claude-old', '2.0.76') });
+    expect(old.code).toBe(1);
+    expect(line(old.text, 'claude binary')).toMatch(
+      /^✗ .*claude-old: 2\.0\.76 is older than the oldest Claude Code tested with brainstem \(2\.1\.197\)/,
+    );
+    expect(old.text).toContain('→ update Claude Code');
+    const next = await doctor({ ...healthy(), CLAUDE_BIN: bin('claude-next', '2.2.0') });
+    expect(line(next.text, 'claude binary')).toMatch(
+      /^✓ .*claude-next: 2\.2\.0 \(Claude Code\) \(newer than the newest tested, 2\.1\.332\)$/,
+    );
   });
 
   it('fails on expired credentials, unless the environment provides them', async () => {

@@ -158,8 +158,10 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
     });
     expect(r.choices[0]?.message.content).toContain('The repository has no commits yet.');
     const main = fake.mainRequests();
-    const offered = (main[0]?.body?.tools ?? []).map((t) => (t as { name: string }).name);
-    expect(offered).toContain('mcp__brainstem__git_status');
+    // Loaded from the first request on (alwaysLoad), even where the CLI defers MCP tools behind
+    // ToolSearch: no search round before the call.
+    expect(main[0]?.tools).toContain('mcp__brainstem__git_status');
+    expect(main).toHaveLength(2);
     const last = main.at(-1);
     expect(last?.toolResults).toHaveLength(1);
     expect(last?.toolResults[0]?.isError).toBe(false);

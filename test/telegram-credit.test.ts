@@ -5,8 +5,9 @@
  * restart; /usage and /usage chart; the switch to the local mode at 95 % and
  * back at a renewal moved a few seconds ahead.
  *
- * Turn costs are set through the fake's token counts: the CLI's default model
- * on a subscription (Sonnet) costs $3 per million input tokens and $15 per
+ * Turn costs are set through the fake's token counts: the CLI prices
+ * `claude-sonnet-4-5` (set as ANTHROPIC_MODEL, since the default model and its
+ * price differ between CLI versions) at $3 per million input tokens and $15 per
  * million output tokens, and each answer has 20 output tokens ($0.0003).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import {
   startFakeAnthropic,
   text,
 } from './fakes/anthropic.js';
+import { PRICED_MODEL } from './helpers/claude-bin.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -43,7 +45,7 @@ afterEach(async () => {
 function config(credit: Record<string, unknown>, extra: ConfigFile = {}): ConfigFile {
   return {
     defaultMode: 'assistant',
-    claude: { env: cli.env, maxRetries: 0, credit: { monthlyUsd: 0.1, ...credit } },
+    claude: { env: { ...cli.env, ...PRICED_MODEL }, maxRetries: 0, credit: { monthlyUsd: 0.1, ...credit } },
     ...extra,
   };
 }

@@ -1,5 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { mcpServerEntry } from './cli-compat.js';
 import { MCP_SERVER_NAME } from './tool-names.js';
 
 export interface McpOptions {
@@ -29,7 +30,7 @@ export async function writeMcpConfig(opts: McpOptions, modeId: string, turnDepth
   await mkdir(opts.configDir, { recursive: true, mode: 0o700 });
   const file = path.join(opts.configDir, `claude-mcp-${modeId}-d${turnDepth}.json`);
   const headers = { Authorization: `Bearer ${opts.token}`, [DEPTH_HEADER]: String(turnDepth + 1) };
-  const config = { mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url: opts.url, headers } } };
+  const config = { mcpServers: { [MCP_SERVER_NAME]: mcpServerEntry(opts.url, headers) } };
   await writeFile(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   // `mode` applies only when the file is created; an older file keeps its bits otherwise.
   await chmod(file, 0o600);

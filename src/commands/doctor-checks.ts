@@ -4,6 +4,12 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
+import {
+  NEWEST_TESTED,
+  OLDEST_TESTED,
+  parseCliVersion,
+  testedRange,
+} from '../../brains/claude-code/cli-compat.js';
 import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
 import type { Config } from '../config.js';
 import { readCredentials } from '../credentials.js';
@@ -131,7 +137,7 @@ export async function checkClaudeBinary(config: Config, env: NodeJS.ProcessEnv):
     env: { ...env, ...config.claude.env },
     extendEnv: false,
   });
-  if (!r.failed) return ok(name, `${bin}: ${firstLine(r.stdout) || '(no version printed)'}`);
+  if (!r.failed) return claudeVersion(name, bin, firstLine(r.stdout));
   if (r.code === 'ENOENT') {
     return fail(
       name,
@@ -152,6 +158,22 @@ export async function checkClaudeBinary(config: Config, env: NodeJS.ProcessEnv):
     `\`${bin} --version\` failed (exit ${r.exitCode ?? r.signal}): ${said}`,
     'reinstall Claude Code or set CLAUDE_BIN to a working one',
   );
+}
+
+/** What `claude --version` printed, against the versions the suite runs (brains/claude-code/cli-compat.ts). */
+function claudeVersion(name: string, bin: string, printed: string): CheckResult {
+  const version = parseCliVersion(printed);
+  if (!version) return ok(name, `${bin}: ${printed || '(no version printed)'}`);
+  const range = testedRange(version);
+  if (range === 'older') {
+    return fail(
+      name,
+      `${bin}: ${version} is older than the oldest Claude Code tested with brainstem (${OLDEST_TESTED})`,
+      'update Claude Code (`npm install -g @anthropic-ai/claude-code`) or set CLAUDE_BIN to a newer one',
+    );
+  }
+  const note = range === 'newer' ? `newer than the newest tested, ${NEWEST_TESTED}` : 'tested';
+  return ok(name, `${bin}: ${printed} (${note})`);
 }
 
 /** Environment variables that give Claude Code its credentials instead of the OAuth file. */

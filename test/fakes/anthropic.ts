@@ -13,7 +13,15 @@
  * always streamed. A "main" request is the conversation itself: it carries the
  * CLI's tool definitions. Anything else (title generation, summaries, quota
  * probes) is a side request and gets a short fixed text, so scripts only see
- * the conversation and tests stay deterministic.
+ * the conversation and tests stay deterministic. `POST /v1/messages/count_tokens`
+ * (the CLI's `ENABLE_TOOL_SEARCH=auto` measures its tools with it) gets a count.
+ *
+ * Tool search (the current CLI, 2.1.332): tools sent with `defer_loading: true`
+ * are hidden from the model until a `tool_reference` block in a tool result
+ * (what the CLI's `ToolSearch` tool returns) loads them, as the real API does. When
+ * a script asks for a tool the model cannot see yet and `ToolSearch` is offered,
+ * the fake first answers with `ToolSearch {"query":"select:<tool>"}`, then with
+ * the scripted call once the CLI sends the search result back, as a model would.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
@@ -77,6 +85,11 @@ export interface RecordedRequest {
   body: MessagesBody | undefined;
   /** The conversation request (it carries tool definitions), as opposed to a side request. */
   main: boolean;
+  /**
+   * Tools the model can call in this request: those sent with their schema, less the
+   * deferred ones (`defer_loading`) that no `tool_reference` in the conversation has loaded.
+   */
+  tools: string[];
   /** Texts of the user turns, `<system-reminder>` blocks left out; one entry per user message with text. */
   userTexts: string[];
   /** The last entry of `userTexts` ('' if none). */
@@ -214,7 +227,13 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       res.writeHead(200).end();
       return;
     }
-    if (req.method !== 'POST' || !req.path.startsWith('/v1/messages')) {
+    if (req.method === 'POST' && pathOf(req.path) === '/v1/messages/count_tokens') {
+      // About four characters a token: the CLI only compares it with its context window.
+      const input_tokens = Math.ceil(JSON.stringify(req.body ?? {}).length / 4);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ input_tokens }));
+      return;
+    }
+    if (req.method !== 'POST' || pathOf(req.path) !== '/v1/messages') {
       sendError(res, {
         type: 'http_error',
         status: 404,
@@ -227,7 +246,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     if (!req.main) reply = text(['Fake side answer']);
     else {
       const followUp = req.toolResults.map((r) => pendingTools.get(r.toolUseId)).find((r) => r !== undefined);
-      reply = followUp ?? (await script(req));
+      reply = searchFirst(req, followUp ?? (await script(req)));
     }
     if (reply.type === 'http_error') sendError(res, reply);
     else await stream(res, model, reply);
@@ -290,6 +309,24 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     res.end();
   }
 
+  /**
+   * A call to a tool the model cannot see yet becomes a ToolSearch for it, then the call.
+   * Once only: a search that loads nothing (an unknown or refused tool) is followed by the
+   * call all the same, so the test sees how the CLI refuses it.
+   */
+  function searchFirst(req: RecordedRequest, reply: FakeReply): FakeReply {
+    if (reply.type !== 'tool_use' || req.tools.includes(reply.name) || !req.tools.includes(TOOL_SEARCH)) {
+      return reply;
+    }
+    const query = `select:${reply.name}`;
+    const lastAssistant = req.body?.messages?.filter((m) => m.role === 'assistant').at(-1);
+    const justSearched = blocks(lastAssistant?.content).some(
+      (b) =>
+        b.type === 'tool_use' && b.name === TOOL_SEARCH && (b.input as { query?: unknown })?.query === query,
+    );
+    return justSearched ? reply : toolUse(TOOL_SEARCH, { query }, reply);
+  }
+
   function sendError(res: ServerResponse, reply: HttpErrorReply): void {
     const type = ERROR_TYPES[reply.status] ?? 'api_error';
     res.writeHead(reply.status, {
@@ -315,6 +352,13 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The current CLI's tool that loads deferred tools by name or keywords. */
+const TOOL_SEARCH = 'ToolSearch';
+
+function pathOf(url: string): string {
+  return url.split('?')[0] ?? url;
 }
 
 function record(method: string, url: string, headers: IncomingHttpHeaders, raw: string): RecordedRequest {
@@ -346,12 +390,18 @@ function record(method: string, url: string, headers: IncomingHttpHeaders, raw: 
         .join(''),
       isError: b.is_error === true,
     }));
+  const main =
+    method === 'POST' &&
+    pathOf(url) === '/v1/messages' &&
+    Array.isArray(body?.tools) &&
+    body.tools.length > 0;
   return {
     method,
     path: url,
     headers,
     body,
-    main: method === 'POST' && Array.isArray(body?.tools) && body.tools.length > 0,
+    main,
+    tools: callableTools(body),
     userTexts,
     lastUserText: userTexts.at(-1) ?? '',
     toolResults,
@@ -359,6 +409,20 @@ function record(method: string, url: string, headers: IncomingHttpHeaders, raw: 
 }
 
 type Block = { type?: string; text?: unknown; [key: string]: unknown };
+
+function callableTools(body: MessagesBody | undefined): string[] {
+  const loaded = new Set(
+    (body?.messages ?? [])
+      .flatMap((m) => blocks(m.content))
+      .flatMap((b) => (b.type === 'tool_result' ? blocks(b.content) : []))
+      .filter((b) => b.type === 'tool_reference')
+      .map((b) => String(b.tool_name)),
+  );
+  return (body?.tools ?? [])
+    .map((t) => t as { name?: unknown; defer_loading?: unknown })
+    .filter((t) => typeof t.name === 'string' && (t.defer_loading !== true || loaded.has(t.name)))
+    .map((t) => t.name as string);
+}
 
 /** Message content as blocks: a plain string is one text block. */
 function blocks(content: unknown): Block[] {

@@ -4,7 +4,8 @@
  * Two are installed: the pinned `@anthropic-ai/claude-code` (the version the fakes were
  * first written against) and `claude-code-current` (an npm alias of the current release).
  * `node_modules/.bin/claude` is whichever npm linked last, so nothing may rely on it.
- * `BRAINSTEM_TEST_CLI=current` selects the current one; CI runs the suite with both.
+ * `BRAINSTEM_TEST_CLI=current` selects the current one; CI runs the whole suite with each:
+ * the pinned one on Node 20, the current one on Node 24 (.ci/run).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,3 +28,10 @@ function selected(): keyof typeof BINS {
 /** Which CLI this run drives, for test names and bench results. */
 export const CLAUDE_CLI = selected();
 export const CLAUDE_BIN = path.join(ROOT, BINS[CLAUDE_CLI]);
+
+/**
+ * For tests that set a turn's cost through token counts: the CLIs' default models
+ * differ (and so do their prices), but both price `claude-sonnet-4-5` at $3 per million
+ * input tokens and $15 per million output tokens. Add it to the CLI's environment.
+ */
+export const PRICED_MODEL = { ANTHROPIC_MODEL: 'claude-sonnet-4-5' } as const;

@@ -99,7 +99,13 @@ export async function startTestService(
  * `claude` and `server` add to the helper's (the CLI, no retries, no mode tag).
  */
 export async function startClaudeService(
-  opts: { auth?: 'api-key' | 'oauth'; config?: Record<string, unknown>; parts?: PartChoice } = {},
+  opts: {
+    auth?: 'api-key' | 'oauth';
+    /** More of the CLI's environment (e.g. PRICED_MODEL). */
+    env?: Record<string, string>;
+    config?: Record<string, unknown>;
+    parts?: PartChoice;
+  } = {},
 ): Promise<{
   fake: FakeAnthropic;
   svc: TestService;
@@ -112,7 +118,12 @@ export async function startClaudeService(
     parts: opts.parts,
     config: {
       ...rest,
-      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, ...(claude as object | undefined) },
+      claude: {
+        bin: CLAUDE_BIN,
+        env: { ...cli.env, ...opts.env },
+        maxRetries: 0,
+        ...(claude as object | undefined),
+      },
       server: { modeTag: false, ...(server as object | undefined) },
     },
   });

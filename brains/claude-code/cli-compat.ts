@@ -1,0 +1,57 @@
+/**
+ * What brainstem knows about Claude Code versions, in one place.
+ *
+ * Tested: the pinned 2.1.197 and the current 2.1.332 (the native build); CI runs
+ * the whole suite on each. Compared on what brainstem reads and writes, they
+ * differ in one way that matters here:
+ *
+ * - Tool search. 2.1.332 sends MCP tools (brainstem's, `mcp__brainstem__*`) and its
+ *   own rarely used tools (CronCreate, WebFetch…) with `defer_loading`: the model
+ *   sees only their names and must call the `ToolSearch` tool to load one before it
+ *   can call it, a model round more. 2.1.197 does the same against Anthropic's API
+ *   or with `ENABLE_TOOL_SEARCH=true`, but not against another base URL. Both honour
+ *   `alwaysLoad` on an MCP server, so brainstem marks its own server with it (see
+ *   mcpServerEntry) and needs no version switch: its few tools are in the first
+ *   request, and the CLI's own rare ones stay behind ToolSearch. README
+ *   "Tools for Claude Code and scripts" gives the token counts behind this choice.
+ *
+ * Not a difference: the stream-json lines brainstem reads (init, stream_event,
+ * rate_limit_event, control_request, result with a `total_cost_usd` and a
+ * `modelUsage` that run up over a process's life), `--permission-prompt-tool stdio`,
+ * `--max-budget-usd`, `claude auth status --json`. 2.1.332 adds fields brainstem
+ * ignores (e.g. `model_usage_since_last_result` on a result). The default model, and
+ * so a turn's price, differs between the two; brainstem takes the cost the CLI reports.
+ */
+
+/** The oldest CLI the suite runs against; older ones are not known to work. */
+export const OLDEST_TESTED = '2.1.197';
+/** The newest CLI the suite runs against (`claude-code-current` in package.json). */
+export const NEWEST_TESTED = '2.1.332';
+
+/** The `mcpServers` entry of brainstem's MCP server in the `--mcp-config` file. */
+export function mcpServerEntry(url: string, headers: Record<string, string>) {
+  // alwaysLoad: brainstem's tools go out with their schemas, never deferred behind ToolSearch.
+  return { type: 'http', url, headers, alwaysLoad: true } as const;
+}
+
+/** `claude --version` prints e.g. "2.1.332 (Claude Code)": the version, or undefined. */
+export function parseCliVersion(output: string): string | undefined {
+  return /^\s*(\d+\.\d+\.\d+)\b/.exec(output)?.[1];
+}
+
+/** Whether `version` is older than the oldest tested CLI, newer than the newest, or in between. */
+export function testedRange(version: string): 'older' | 'tested' | 'newer' {
+  if (compareVersions(version, OLDEST_TESTED) < 0) return 'older';
+  if (compareVersions(version, NEWEST_TESTED) > 0) return 'newer';
+  return 'tested';
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
