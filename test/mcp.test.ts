@@ -32,7 +32,9 @@ beforeAll(async () => {
   execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
   writeFileSync(
     path.join(repo, 'Makefile'),
-    'progress:\n\t@echo one; sleep 0.2; echo two\nmark:\n\t@touch marked.txt\n',
+    // `progress` prints "two" only once the test has seen "one" (it then creates `go`):
+    // the call can end only if its output reached the client while it ran.
+    'progress:\n\t@echo one; while [ ! -e go ]; do sleep 0.02; done; rm go; echo two\nmark:\n\t@touch marked.txt\n',
   );
   ({
     fake,
@@ -114,7 +116,10 @@ describe('/mcp with the MCP SDK client', () => {
     const client = await connect(svc.token);
     const progress: string[] = [];
     const r = await client.callTool({ name: 'make_target', arguments: { target: 'progress' } }, undefined, {
-      onprogress: (p) => progress.push(p.message ?? ''),
+      onprogress: (p) => {
+        progress.push(p.message ?? '');
+        if (p.message === 'one\n') writeFileSync(path.join(repo, 'go'), '');
+      },
     });
     expect(r.isError).toBe(false);
     expect(progress).toEqual(['one\n', 'two\n']);
