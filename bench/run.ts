@@ -3,7 +3,8 @@
  * a difference against a reference taken in the same run (CI machines are
  * noisy; absolute numbers are not comparable across runs). Writes
  * bench/results/latest.json and prints the same JSON. `BENCH_ONLY=front`
- * runs only the Bot API front's figures (bench/results/front.json).
+ * runs only the Bot API front's figures (bench/results/front.json),
+ * `BENCH_ONLY=startup` only start-up and idle memory (bench/results/startup.json).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,9 +22,12 @@ import { spawnService } from '../test/helpers/process.js';
 import { creditBench } from './credit.js';
 import { frontBench } from './front.js';
 import { timeStream } from './sse-client.js';
-import { median, now, round, rssMb } from './stats.js';
+import { startupBench } from './startup.js';
+import { median, now, round } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+/** Each start-up run costs a few seconds (the idle figure waits for the CLI's readiness probe). */
+const STARTUP_RUNS = Math.max(3, Math.round(RUNS / 3));
 
 async function main() {
   if (process.env.BENCH_ONLY === 'front') {
@@ -32,6 +36,15 @@ async function main() {
       node: process.version,
       date: new Date().toISOString(),
       front: await frontBench(RUNS),
+    });
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'startup') {
+    write('startup.json', {
+      runs: STARTUP_RUNS,
+      node: process.version,
+      date: new Date().toISOString(),
+      startup: await startupBench(STARTUP_RUNS),
     });
     return;
   }
@@ -53,13 +66,10 @@ async function main() {
   );
   const token = `bench-${Date.now()}-token-0123456789`;
   const auth = { authorization: `Bearer ${token}` };
-  const spawnStarted = now();
   const svc = await spawnService(
     { BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token },
     { from: 'dist' },
   );
-  await firstAnswer(`${svc.url}/v1/models`, auth);
-  const startupMs = now() - spawnStarted;
   const ours = `${svc.url}/v1/chat/completions`;
   const direct = `${llama.baseUrl}/chat/completions`;
   const results: Record<string, unknown> = {
@@ -68,8 +78,7 @@ async function main() {
     date: new Date().toISOString(),
   };
 
-  await sleep(1000);
-  results.idle = { rssMb: round(rssMb(svc.child.pid ?? 0), 1), startupToFirstAnswerMs: round(startupMs, 0) };
+  results.startup = await startupBench(STARTUP_RUNS);
 
   // 1. Local brain: TTFT and total through brainstem vs straight to the upstream (20 chunks, 10 ms apart).
   llama.reply({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
@@ -243,18 +252,6 @@ async function telegramStream(mode: StreamingMode) {
     };
   } finally {
     await tg.close();
-  }
-}
-
-/** Polls until the first request is answered (the /v1 routes: /health would add the brains' probes). */
-async function firstAnswer(url: string, headers: Record<string, string>) {
-  for (;;) {
-    try {
-      if ((await fetch(url, { headers })).ok) return;
-    } catch {
-      // not yet
-    }
-    await sleep(5);
   }
 }
 
