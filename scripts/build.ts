@@ -5,7 +5,8 @@
  * reads a few large files at start instead of resolving ~1,500 modules one by one.
  * Type checking is `tsc --noEmit` (npm test); this only strips types.
  */
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
 /** Native addons find their .node file from their own package directory: they stay in node_modules. */
@@ -26,6 +27,8 @@ const nodeUrl: Plugin = {
     }));
   },
 };
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 rmSync('dist', { recursive: true, force: true });
 await build({
@@ -55,3 +58,80 @@ await build({
   minifySyntax: true,
   logLevel: 'warning',
 });
+for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
+  if (!file.endsWith('.map')) continue;
+  const mapFile = path.join('dist', file);
+  const map = JSON.parse(readFileSync(mapFile, 'utf8')) as {
+    sources: string[];
+    mappings: string;
+    names: string[];
+  };
+  writeFileSync(mapFile, JSON.stringify({ ...map, mappings: ownCodeOnly(map) }));
+}
+
+/**
+ * The maps keep brainstem's own code only: a trace through a library shows the
+ * bundle's position (and the function's name), and a map read for a trace
+ * costs a tenth of the memory. Source maps' "mappings": per generated line
+ * (`;`), segments (`,`) of base64 VLQ fields: generated column (relative
+ * within the line), source index, original line, original column, name index
+ * (relative across the file).
+ */
+function ownCodeOnly(map: { sources: string[]; mappings: string }): string {
+  const keep = map.sources.map((s) => !s.includes('node_modules/'));
+  const abs = [0, 0, 0, 0];
+  const out = [0, 0, 0, 0];
+  return map.mappings
+    .split(';')
+    .map((line) => {
+      let column = 0;
+      let outColumn = 0;
+      const kept: string[] = [];
+      for (const segment of line ? line.split(',') : []) {
+        const f = decodeVlq(segment);
+        column += f[0] ?? 0;
+        if (f.length < 4) continue;
+        for (let i = 1; i < f.length; i++) abs[i - 1] = (abs[i - 1] ?? 0) + (f[i] ?? 0);
+        if (!keep[abs[0] ?? 0]) continue;
+        const fields = [column - outColumn];
+        for (let i = 1; i < f.length; i++) {
+          fields.push((abs[i - 1] ?? 0) - (out[i - 1] ?? 0));
+          out[i - 1] = abs[i - 1] ?? 0;
+        }
+        outColumn = column;
+        kept.push(fields.map(encodeVlq).join(''));
+      }
+      return kept.join(',');
+    })
+    .join(';');
+}
+
+function decodeVlq(segment: string): number[] {
+  const values: number[] = [];
+  let value = 0;
+  let shift = 0;
+  for (const char of segment) {
+    const digit = BASE64.indexOf(char);
+    value += (digit & 31) << shift;
+    if (digit & 32) {
+      shift += 5;
+      continue;
+    }
+    values.push(value & 1 ? -(value >>> 1) : value >>> 1);
+    value = 0;
+    shift = 0;
+  }
+  return values;
+}
+
+function encodeVlq(n: number): string {
+  let value = n < 0 ? (-n << 1) | 1 : n << 1;
+  let text = '';
+  do {
+    let digit = value & 31;
+    value >>>= 5;
+    if (value > 0) digit |= 32;
+    text += BASE64[digit];
+  } while (value > 0);
+  return text;
+}
