@@ -8,7 +8,7 @@
  *   on a data dir that exists (a restart, as pm2 does it; one warm-up start creates it).
  * - cpuToFirstAnswerMs: the CPU time the process spent until then (less sensitive to a busy machine).
  * - nodeFloorMs: the same measure for a bare node:http server with the same flags, the floor.
- * - idleRssMb: resident memory once the bot polls and the brains' readiness probes have answered.
+ * - idleRssMb: resident memory 8 s after the bot polls and the brains' readiness probes have answered.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -70,7 +70,8 @@ export async function startupBench(runs: number) {
       for (const mode of ['assistant', 'local']) {
         await svc.waitForLog((l) => l.includes(`"msg":"brain ${mode}: `));
       }
-      await sleep(3000);
+      // Resident memory peaks while the start's garbage is collected, then settles within seconds.
+      await sleep(8000);
       const idle = rssMb(pid);
       await svc.stop();
       await tg.close();
