@@ -19,7 +19,7 @@ module.exports = {
       name: 'brainstem',
       script: path.join(__dirname, 'dist/src/main.js'),
       cwd: __dirname,
-      // The same flags as `npm start` (a small young generation: see README).
+      // The same flags as `npm start` (a small young generation, one V8 worker thread: see README).
       node_args: require('./package.json')
         .scripts.start.split(/\s+/)
         .filter((arg) => arg.startsWith('--')),
