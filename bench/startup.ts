@@ -47,6 +47,7 @@ export async function startupBench(runs: number) {
   const startup: number[] = [];
   const cpu: number[] = [];
   const rss: number[] = [];
+  const floor: number[] = [];
   try {
     for (let i = 0; i <= runs; i++) {
       const tg = await startFakeTelegram();
@@ -79,9 +80,9 @@ export async function startupBench(runs: number) {
       startup.push(ms);
       cpu.push(cpuMs);
       rss.push(idle);
+      // Right after each run, so that both see the same load on a shared machine.
+      floor.push(await floorMs());
     }
-    const floor: number[] = [];
-    for (let i = 0; i < runs; i++) floor.push(await floorMs());
     return {
       command: `node ${startFlags().join(' ')} dist/src/main.js`,
       startupToFirstAnswerMs: round(median(startup), 0),
