@@ -1,7 +1,7 @@
 /**
  * pm2 process file for brainstem.
  *
- *   npm ci && npm run build          # pm2 runs the compiled output in dist/, not the sources
+ *   npm ci && npm run build          # pm2 runs the bundle in dist/, not the sources
  *   npm run doctor                   # every check ✓ before the first start
  *   pm2 start ecosystem.config.cjs
  *   pm2 save                         # and `pm2 startup` once, to come back after a reboot
@@ -19,8 +19,10 @@ module.exports = {
       name: 'brainstem',
       script: path.join(__dirname, 'dist/src/main.js'),
       cwd: __dirname,
-      // A small young generation: ~15 MB less resident memory for a service that serves a few people.
-      node_args: ['--max-semi-space-size=1'],
+      // The same flags as `npm start` (a small young generation, one V8 worker thread: see README).
+      node_args: require('./package.json')
+        .scripts.start.split(/\s+/)
+        .filter((arg) => arg.startsWith('--')),
       // One process only: Telegram allows one poller per bot token, and SQLite has one writer.
       exec_mode: 'fork',
       instances: 1,

@@ -4,7 +4,8 @@
  * noisy; absolute numbers are not comparable across runs). Writes
  * bench/results/latest.json and prints the same JSON. `BENCH_ONLY=front`
  * runs only the Bot API front's figures (bench/results/front.json),
- * `BENCH_ONLY=images` only the image turns' (bench/results/images.json).
+ * `BENCH_ONLY=images` only the image turns' (bench/results/images.json),
+ * `BENCH_ONLY=startup` only start-up and idle memory (bench/results/startup.json).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,26 +24,29 @@ import { creditBench } from './credit.js';
 import { frontBench } from './front.js';
 import { imagesBench } from './images.js';
 import { timeStream } from './sse-client.js';
-import { median, now, round, rssMb } from './stats.js';
+import { startupBench } from './startup.js';
+import { median, now, round } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+/** Each start-up run costs a few seconds (the idle figure waits for the CLI's readiness probe). */
+const STARTUP_RUNS = Math.max(3, Math.round(RUNS / 3));
+
+/** The benches `BENCH_ONLY=<name>` runs alone, each with its run count. */
+const PARTIAL = {
+  front: [RUNS, frontBench],
+  images: [RUNS, imagesBench],
+  startup: [STARTUP_RUNS, startupBench],
+} as const satisfies Record<string, readonly [number, (runs: number) => Promise<unknown>]>;
 
 async function main() {
-  if (process.env.BENCH_ONLY === 'front') {
-    write('front.json', {
-      runs: RUNS,
+  const only = process.env.BENCH_ONLY;
+  if (only !== undefined && only in PARTIAL) {
+    const [runs, bench] = PARTIAL[only as keyof typeof PARTIAL];
+    write(`${only}.json`, {
+      runs,
       node: process.version,
       date: new Date().toISOString(),
-      front: await frontBench(RUNS),
-    });
-    return;
-  }
-  if (process.env.BENCH_ONLY === 'images') {
-    write('images.json', {
-      runs: RUNS,
-      node: process.version,
-      date: new Date().toISOString(),
-      images: await imagesBench(RUNS),
+      [only]: await bench(runs),
     });
     return;
   }
@@ -64,13 +68,10 @@ async function main() {
   );
   const token = `bench-${Date.now()}-token-0123456789`;
   const auth = { authorization: `Bearer ${token}` };
-  const spawnStarted = now();
   const svc = await spawnService(
     { BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token },
     { from: 'dist' },
   );
-  await firstAnswer(`${svc.url}/v1/models`, auth);
-  const startupMs = now() - spawnStarted;
   const ours = `${svc.url}/v1/chat/completions`;
   const direct = `${llama.baseUrl}/chat/completions`;
   const results: Record<string, unknown> = {
@@ -79,8 +80,7 @@ async function main() {
     date: new Date().toISOString(),
   };
 
-  await sleep(1000);
-  results.idle = { rssMb: round(rssMb(svc.child.pid ?? 0), 1), startupToFirstAnswerMs: round(startupMs, 0) };
+  results.startup = await startupBench(STARTUP_RUNS);
 
   // 1. Local brain: TTFT and total through brainstem vs straight to the upstream (20 chunks, 10 ms apart).
   llama.reply({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
@@ -255,18 +255,6 @@ async function telegramStream(mode: StreamingMode) {
     };
   } finally {
     await tg.close();
-  }
-}
-
-/** Polls until the first request is answered (the /v1 routes: /health would add the brains' probes). */
-async function firstAnswer(url: string, headers: Record<string, string>) {
-  for (;;) {
-    try {
-      if ((await fetch(url, { headers })).ok) return;
-    } catch {
-      // not yet
-    }
-    await sleep(5);
   }
 }
 

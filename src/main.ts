@@ -2,6 +2,9 @@
 import { ConfigError, loadConfig } from './config.js';
 import { lockDataDir } from './instance-lock.js';
 import { createLogger } from './logger.js';
+import { mapStackTracesToSources } from './stack-trace.js';
+
+mapStackTracesToSources();
 
 async function serve(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;

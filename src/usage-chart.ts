@@ -9,6 +9,7 @@ import type {
 import type { ComposeOption } from 'echarts/core';
 import { execa } from 'execa';
 import { type CreditReading, day, percent, usd } from './credit/meter.js';
+import { onFirstUse } from './lazy.js';
 import type { UsageLedger } from './usage.js';
 import { formatTokens, startOfUtcDay } from './usage-summary.js';
 
@@ -297,32 +298,26 @@ interface Libraries {
   resvg: typeof import('@resvg/resvg-js');
 }
 
-let libs: Promise<Libraries> | undefined;
-
-function libraries(): Promise<Libraries> {
-  libs ??= (async () => {
-    const [echarts, charts, components, renderers, resvg] = await Promise.all([
-      import('echarts/core'),
-      import('echarts/charts'),
-      import('echarts/components'),
-      import('echarts/renderers'),
-      import('@resvg/resvg-js'),
-    ]);
-    echarts.use([
-      charts.BarChart,
-      charts.LineChart,
-      components.GridComponent,
-      components.LegendComponent,
-      components.TitleComponent,
-      components.GraphicComponent,
-      renderers.SVGRenderer,
-    ]);
-    return { echarts, resvg };
-  })();
-  return libs;
-}
-
-let fonts: Promise<NonNullable<ResvgRenderOptions['font']>> | undefined;
+/** echarts and resvg: ~30 MB and over a second of start-up, for a command few runs use. */
+const libraries = onFirstUse(async (): Promise<Libraries> => {
+  const [echarts, charts, components, renderers, resvg] = await Promise.all([
+    import('echarts/core'),
+    import('echarts/charts'),
+    import('echarts/components'),
+    import('echarts/renderers'),
+    import('@resvg/resvg-js'),
+  ]);
+  echarts.use([
+    charts.BarChart,
+    charts.LineChart,
+    components.GridComponent,
+    components.LegendComponent,
+    components.TitleComponent,
+    components.GraphicComponent,
+    renderers.SVGRenderer,
+  ]);
+  return { echarts, resvg };
+});
 
 /**
  * resvg draws no text without a font. Ask fontconfig for the system's sans-serif
@@ -330,23 +325,20 @@ let fonts: Promise<NonNullable<ResvgRenderOptions['font']>> | undefined;
  * resvg scan the usual font directories, and with no font at all the chart still
  * renders, only without its labels.
  */
-function fontOptions(): Promise<NonNullable<ResvgRenderOptions['font']>> {
-  fonts ??= (async () => {
-    const r = await execa('fc-match', ['--format=%{family[0]}\n%{file}', 'sans-serif'], {
-      reject: false,
-      timeout: 3_000,
-      stdin: 'ignore',
-    });
-    const [family, file] = r.failed ? [] : r.stdout.split('\n');
-    if (family && file) {
-      return {
-        loadSystemFonts: false,
-        fontFiles: [file],
-        defaultFontFamily: family,
-        sansSerifFamily: family,
-      };
-    }
-    return { loadSystemFonts: true };
-  })();
-  return fonts;
-}
+const fontOptions = onFirstUse(async (): Promise<NonNullable<ResvgRenderOptions['font']>> => {
+  const r = await execa('fc-match', ['--format=%{family[0]}\n%{file}', 'sans-serif'], {
+    reject: false,
+    timeout: 3_000,
+    stdin: 'ignore',
+  });
+  const [family, file] = r.failed ? [] : r.stdout.split('\n');
+  if (family && file) {
+    return {
+      loadSystemFonts: false,
+      fontFiles: [file],
+      defaultFontFamily: family,
+      sansSerifFamily: family,
+    };
+  }
+  return { loadSystemFonts: true };
+});

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DEPTH_HEADER } from '../../brains/claude-code/mcp.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
+import { onFirstUse } from '../../src/lazy.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
 
 /**
@@ -48,9 +49,8 @@ function callDepth(header: string | string[] | undefined): number {
   throw new BrainstemError('INVALID_REQUEST', `The ${DEPTH_HEADER} header must be one small whole number.`);
 }
 
-type Sdk = Awaited<ReturnType<typeof importSdk>>;
-
-const importSdk = async () => {
+/** The SDK loads on the first /mcp call: it costs ~400 ms of start-up otherwise. */
+const loadSdk = onFirstUse(async () => {
   const [{ Server }, { StreamableHTTPServerTransport }, { CallToolRequestSchema, ListToolsRequestSchema }] =
     await Promise.all([
       import('@modelcontextprotocol/sdk/server/index.js'),
@@ -58,13 +58,8 @@ const importSdk = async () => {
       import('@modelcontextprotocol/sdk/types.js'),
     ]);
   return { Server, StreamableHTTPServerTransport, CallToolRequestSchema, ListToolsRequestSchema };
-};
-let sdkLoad: Promise<Sdk> | undefined;
-/** The SDK loads on the first /mcp call: it costs ~400 ms of start-up otherwise. */
-const loadSdk = () => {
-  sdkLoad ??= importSdk();
-  return sdkLoad;
-};
+});
+type Sdk = Awaited<ReturnType<typeof loadSdk>>;
 
 function mcpServer(sdk: Sdk, core: Core, registry: ToolRegistry, reply: FastifyReply, depth: number): Server {
   const { Server, CallToolRequestSchema, ListToolsRequestSchema } = sdk;

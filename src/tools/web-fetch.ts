@@ -3,6 +3,7 @@ import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
+import { onFirstUse } from '../lazy.js';
 import type { ToolsConfig } from './config.js';
 import { runDelegate } from './delegate.js';
 import type { Runner } from './exec.js';
@@ -339,13 +340,12 @@ async function delegated(
   return { url, html, body: r.output, truncated: r.truncated };
 }
 
+/** The DOM library and Readability: ~200 ms of start-up and ~13 MB for a tool most runs never call. */
+const domLibraries = onFirstUse(() => Promise.all([import('linkedom'), import('@mozilla/readability')]));
+
 /** Title and main text of an HTML page; the whole body text when Readability finds no article. */
 async function readable(html: string): Promise<{ title?: string; text: string }> {
-  // Loaded on first use: the DOM library costs ~200 ms of start-up for a tool most runs never call.
-  const [{ parseHTML }, { Readability }] = await Promise.all([
-    import('linkedom'),
-    import('@mozilla/readability'),
-  ]);
+  const [{ parseHTML }, { Readability }] = await domLibraries();
   const { document } = parseHTML(html);
   const title = document.title || undefined;
   const fallback = document.body?.textContent ?? '';

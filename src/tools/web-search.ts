@@ -1,10 +1,14 @@
 import { request } from 'undici';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
+import { onFirstUse } from '../lazy.js';
 import type { ToolsConfig } from './config.js';
 import { runDelegate } from './delegate.js';
 import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
+
+/** The DOM library (for the snippets' HTML): loaded by the first search, not at start-up. */
+const domLibrary = onFirstUse(() => import('linkedom'));
 
 /** web_search through the Brave Search API: results as title, url and snippet. */
 
@@ -52,8 +56,7 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
           'Brave Search answered with something that is not a result list.',
         );
       }
-      // Loaded on first use, not at start-up.
-      const { parseHTML } = await import('linkedom');
+      const { parseHTML } = await domLibrary();
       const plain = (html: string) =>
         parseHTML(`<html><body>${html}</body></html>`).document.body.textContent?.trim() ?? '';
       const results = (parsed.data.web?.results ?? []).slice(0, input.count).map((r) => ({

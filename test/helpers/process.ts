@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -23,12 +24,19 @@ export interface SpawnOptions {
   timeoutMs?: number;
 }
 
+/** Node's flags in `npm start` (ecosystem.config.cjs reads them there too). */
+export function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.resolve('package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  return pkg.scripts.start.split(/\s+/).filter((arg) => arg.startsWith('--'));
+}
+
 /** The service as its own process, as pm2 runs it (from the sources unless the build is asked for). */
 function spawnMain(env: Record<string, string>, from: SpawnOptions['from'] = 'sources'): ChildProcess {
   const entry =
     from === 'dist' ? [path.resolve('dist/src/main.js')] : ['--import', 'tsx', path.resolve('src/main.ts')];
-  // The same flags as `npm start` and ecosystem.config.cjs.
-  return spawn(process.execPath, ['--max-semi-space-size=1', ...entry], {
+  return spawn(process.execPath, [...startFlags(), ...entry], {
     env: { PATH: process.env.PATH ?? '', BRAINSTEM_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

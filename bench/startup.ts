@@ -1,0 +1,136 @@
+/**
+ * Start-up and idle memory of the bundle as `npm start` runs it (node with the
+ * start script's flags on dist/src/main.js), Telegram on against the Bot API
+ * emulator, both brains configured (the Claude CLI against the fake Messages API,
+ * the fake llama-server). `BENCH_ONLY=startup` runs only this (bench/results/startup.json).
+ *
+ * - startupToFirstAnswerMs: spawn → the first 200 on an authenticated /v1/models,
+ *   on a data dir that exists (a restart, as pm2 does it; one warm-up start creates it).
+ * - cpuToFirstAnswerMs: the CPU time the process spent until then (less sensitive to a busy machine).
+ * - nodeFloorMs: the same measure for a bare node:http server with the same flags, the floor.
+ * - idleRssMb: resident memory 8 s after the bot polls and the brains' readiness probes have answered.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { claudeTestEnv, startFakeAnthropic } from '../test/fakes/anthropic.js';
+import { startFakeLlama } from '../test/fakes/llama.js';
+import { startFakeTelegram } from '../test/fakes/telegram.js';
+import { CLAUDE_BIN } from '../test/helpers/claude-bin.js';
+import { spawnService, startFlags } from '../test/helpers/process.js';
+import { median, now, round, rssMb } from './stats.js';
+
+const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1', function () {
+  process.stdout.write(JSON.stringify({ url: 'http://127.0.0.1:' + this.address().port }) + '\\n');
+});`;
+
+export async function startupBench(runs: number) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bst-startup-'));
+  const llama = await startFakeLlama();
+  const anthropic = await startFakeAnthropic();
+  const claude = await claudeTestEnv(anthropic.url);
+  const configFile = path.join(dir, 'brainstem.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      dataDir: path.join(dir, 'data'),
+      defaultMode: 'assistant',
+      claude: { bin: CLAUDE_BIN, env: claude.env },
+      llama: { baseUrl: llama.baseUrl },
+      modes: { local: { kind: 'llama', allowedTools: [] } },
+    }),
+  );
+  const token = `bench-${Date.now()}-token-0123456789`;
+  const auth = { authorization: `Bearer ${token}` };
+  const startup: number[] = [];
+  const cpu: number[] = [];
+  const rss: number[] = [];
+  const floor: number[] = [];
+  try {
+    for (let i = 0; i <= runs; i++) {
+      const tg = await startFakeTelegram();
+      const t0 = now();
+      const svc = await spawnService(
+        {
+          BRAINSTEM_CONFIG: configFile,
+          HOME: dir,
+          BRAINSTEM_API_TOKEN: token,
+          TELEGRAM_BOT_TOKEN: tg.token,
+          TELEGRAM_API_ROOT: tg.apiRoot,
+        },
+        { from: 'dist' },
+      );
+      await firstOk(`${svc.url}/v1/models`, auth);
+      const ms = now() - t0;
+      const pid = svc.child.pid ?? 0;
+      const cpuMs = cpuTimeMs(pid);
+      // Idle: the bot polls and every brain's readiness probe has answered (the CLI's start is over).
+      await tg.waitFor(() => tg.polling.maxConcurrent > 0, { timeoutMs: 30_000 });
+      for (const mode of ['assistant', 'local']) {
+        await svc.waitForLog((l) => l.includes(`"msg":"brain ${mode}: `));
+      }
+      // Resident memory peaks while the start's garbage is collected, then settles within seconds.
+      await sleep(8000);
+      const idle = rssMb(pid);
+      await svc.stop();
+      await tg.close();
+      if (i === 0) continue; // warm-up: creates the data dir and fills the page cache
+      startup.push(ms);
+      cpu.push(cpuMs);
+      rss.push(idle);
+      // Right after each run, so that both see the same load on a shared machine.
+      floor.push(await floorMs());
+    }
+    return {
+      command: `node ${startFlags().join(' ')} dist/src/main.js`,
+      startupToFirstAnswerMs: round(median(startup), 0),
+      cpuToFirstAnswerMs: round(median(cpu), 0),
+      nodeFloorMs: round(median(floor), 0),
+      idleRssMb: round(median(rss), 1),
+      runs,
+      targets: { startupToFirstAnswerMs: '<= 300', idleRssMb: '<= 70' },
+    };
+  } finally {
+    await llama.close();
+    await anthropic.close();
+    await claude.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Spawn → first answer of a bare node:http server started with the same flags. */
+async function floorMs(): Promise<number> {
+  const t0 = now();
+  const child = spawn(process.execPath, [...startFlags(), '-e', FLOOR_SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const { url } = JSON.parse(line.toString()) as { url: string };
+  await firstOk(url, {});
+  const ms = now() - t0;
+  child.kill();
+  await once(child, 'exit');
+  return ms;
+}
+
+/** Polls until the URL answers 200. */
+async function firstOk(url: string, headers: Record<string, string>): Promise<void> {
+  for (;;) {
+    try {
+      if ((await fetch(url, { headers })).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(5);
+  }
+}
+
+/** User + system CPU time of a process so far, from /proc (Linux; clock ticks of 10 ms). */
+function cpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,137 @@
+/**
+ * `npm run build`: brainstem bundled into dist/src/main.js, the file `npm start`
+ * and pm2 run, with what loads on first use (the charts, the DOM library, the
+ * MCP SDK, the doctor) split into chunks beside it in dist/chunks/. Node then
+ * reads a few large files at start instead of resolving ~850 modules one by one.
+ * Type checking is `tsc --noEmit` (npm test); this only strips types.
+ */
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { build, type Plugin } from 'esbuild';
+
+/** Native addons find their .node file from their own package directory: they stay in node_modules. */
+const NATIVE = ['better-sqlite3', '@resvg/resvg-js'];
+
+/**
+ * node-fetch 2 (grammY's HTTP client) takes `URL` from node:url and loads the
+ * whatwg-url package (with tr46's ~300 kB of Unicode tables) only as a fallback
+ * for runtimes without one; Node has had it for years, so the fallback is Node's own.
+ */
+const nodeUrl: Plugin = {
+  name: 'node-url',
+  setup(b) {
+    b.onResolve({ filter: /^whatwg-url$/ }, () => ({ path: 'whatwg-url', namespace: 'node-url' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-url' }, () => ({
+      contents: 'module.exports = { URL: globalThis.URL };',
+      loader: 'js',
+    }));
+  },
+};
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+rmSync('dist', { recursive: true, force: true });
+await build({
+  entryPoints: ['src/main.ts'],
+  outdir: 'dist',
+  outbase: '.',
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: NATIVE,
+  plugins: [nodeUrl],
+  // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
+  banner: {
+    js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",
+  },
+  // Libraries compare class names (node-fetch: `constructor.name === 'AbortSignal'`); without
+  // this esbuild renames a class whose name two bundled modules share, and grammY's calls fail.
+  keepNames: true,
+  // Stack traces name the sources: src/stack-trace.ts reads a chunk's map when a trace goes through it.
+  sourcemap: true,
+  sourcesContent: false,
+  // Less source text for V8 to scan and keep in memory (names stay: keepNames, and the maps).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: 'warning',
+});
+for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
+  if (!file.endsWith('.map')) continue;
+  const mapFile = path.join('dist', file);
+  const map = JSON.parse(readFileSync(mapFile, 'utf8')) as {
+    sources: string[];
+    mappings: string;
+    names: string[];
+  };
+  writeFileSync(mapFile, JSON.stringify({ ...map, mappings: ownCodeOnly(map) }));
+}
+
+/**
+ * The maps keep brainstem's own code only: a trace through a library shows the
+ * bundle's position (and the function's name), and a map read for a trace
+ * costs a tenth of the memory. Source maps' "mappings": per generated line
+ * (`;`), segments (`,`) of base64 VLQ fields: generated column (relative
+ * within the line), source index, original line, original column, name index
+ * (relative across the file).
+ */
+function ownCodeOnly(map: { sources: string[]; mappings: string }): string {
+  const keep = map.sources.map((s) => !s.includes('node_modules/'));
+  const abs = [0, 0, 0, 0];
+  const out = [0, 0, 0, 0];
+  return map.mappings
+    .split(';')
+    .map((line) => {
+      let column = 0;
+      let outColumn = 0;
+      const kept: string[] = [];
+      for (const segment of line ? line.split(',') : []) {
+        const f = decodeVlq(segment);
+        column += f[0] ?? 0;
+        if (f.length < 4) continue;
+        for (let i = 1; i < f.length; i++) abs[i - 1] = (abs[i - 1] ?? 0) + (f[i] ?? 0);
+        if (!keep[abs[0] ?? 0]) continue;
+        const fields = [column - outColumn];
+        for (let i = 1; i < f.length; i++) {
+          fields.push((abs[i - 1] ?? 0) - (out[i - 1] ?? 0));
+          out[i - 1] = abs[i - 1] ?? 0;
+        }
+        outColumn = column;
+        kept.push(fields.map(encodeVlq).join(''));
+      }
+      return kept.join(',');
+    })
+    .join(';');
+}
+
+function decodeVlq(segment: string): number[] {
+  const values: number[] = [];
+  let value = 0;
+  let shift = 0;
+  for (const char of segment) {
+    const digit = BASE64.indexOf(char);
+    value += (digit & 31) << shift;
+    if (digit & 32) {
+      shift += 5;
+      continue;
+    }
+    values.push(value & 1 ? -(value >>> 1) : value >>> 1);
+    value = 0;
+    shift = 0;
+  }
+  return values;
+}
+
+function encodeVlq(n: number): string {
+  let value = n < 0 ? (-n << 1) | 1 : n << 1;
+  let text = '';
+  do {
+    let digit = value & 31;
+    value >>>= 5;
+    if (value > 0) digit |= 32;
+    text += BASE64[digit];
+  } while (value > 0);
+  return text;
+}

@@ -1,0 +1,117 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { execa } from 'execa';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  startFakeAnthropic,
+} from './fakes/anthropic.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { CLAUDE_BIN } from './helpers/claude-bin.js';
+import { type ServiceProcess, spawnService } from './helpers/process.js';
+
+/**
+ * The bundle as `npm start` runs it (the other process tests run the sources
+ * through tsx): `npm run build`, then node with the start script's flags on
+ * dist/src/main.js. What the bundling could break is checked on real
+ * protocols: the HTTP routes, a chunk loaded on first use (the MCP SDK), the
+ * local brain through undici, grammY against the Bot API emulator.
+ */
+let anthropic: FakeAnthropic;
+let claude: ClaudeTestEnv;
+let llama: FakeLlama;
+let tg: FakeTelegram;
+let svc: ServiceProcess;
+const token = 'bundle-test-token-0123456789';
+const auth = { authorization: `Bearer ${token}` };
+
+beforeAll(async () => {
+  await execa('npm', ['run', 'build'], { stdin: 'ignore' });
+  anthropic = await startFakeAnthropic();
+  claude = await claudeTestEnv(anthropic.url);
+  llama = await startFakeLlama();
+  tg = await startFakeTelegram();
+  const dir = mkdtempSync(path.join(tmpdir(), 'bst-bundle-'));
+  const config = path.join(dir, 'brainstem.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      dataDir: path.join(dir, 'data'),
+      defaultMode: 'local',
+      server: { modeTag: false },
+      claude: { bin: CLAUDE_BIN, env: claude.env },
+      llama: { baseUrl: llama.baseUrl },
+    }),
+  );
+  svc = await spawnService(
+    {
+      BRAINSTEM_CONFIG: config,
+      HOME: dir,
+      BRAINSTEM_API_TOKEN: token,
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      TELEGRAM_ALLOWED_USERS: '111',
+    },
+    { from: 'dist' },
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await svc?.stop();
+  await tg?.close();
+  await llama?.close();
+  await anthropic?.close();
+  await claude?.cleanup();
+});
+
+describe('the bundle (npm start)', { timeout: 60_000 }, () => {
+  it('answers /health and an authenticated /v1/models', async () => {
+    expect((await fetch(`${svc.url}/health`)).status).toBe(200);
+    const models = await fetch(`${svc.url}/v1/models`, { headers: auth });
+    expect(models.status).toBe(200);
+    expect((await models.json()) as unknown).toMatchObject({ object: 'list' });
+  });
+
+  it('streams a chat from the local brain', async () => {
+    const client = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: token, maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: 'local',
+      stream: true,
+      messages: [{ role: 'user', content: 'hello bundle' }],
+    });
+    let answer = '';
+    for await (const chunk of stream) answer += chunk.choices[0]?.delta?.content ?? '';
+    expect(answer).toBe('echo: hello bundle');
+  });
+
+  it('serves /mcp from the SDK chunk it loads on the first call', async () => {
+    const client = new Client({ name: 'bundle-test', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${svc.url}/mcp`), { requestInit: { headers: auth } }),
+    );
+    try {
+      expect(client.getServerVersion()?.name).toBe('brainstem');
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain('sessions');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers a Telegram message through grammY', async () => {
+    tg.user(111).says('hello telegram');
+    const reply = await tg.waitFor(
+      () => tg.botMessages(111).find((m) => m.text.includes('echo: hello telegram')),
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    expect(reply.text).toContain('echo: hello telegram');
+  });
+});
