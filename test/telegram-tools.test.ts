@@ -141,6 +141,22 @@ describe('tools from Telegram', () => {
     expect(doc.replyTo).toBe(result.messageId);
   });
 
+  it('in a forum topic, the run, its document and a confirmation question all go to that topic', async () => {
+    const group = -100600;
+    const user = h.tg.user(OWNER, { chatId: group, topicId: 5 });
+    user.says('lint');
+    const result = await reply(group, /lint → lint · exit 0/);
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(group).find((m) => m.document));
+    expect(doc.replyTo).toBe(result.messageId);
+    user.says('/run make_target target=release');
+    const question = await reply(group, /Run make release\?/);
+    const cancel = buttonsOf(question).find((b) => b.text === '✖️ Cancel');
+    user.presses(question.messageId, cancel?.callback_data ?? '');
+    await h.tg.waitFor(() => /nothing ran/.test(question.text));
+    expect(h.tg.botMessages(group).map((m) => m.topicId)).toEqual([5, 5, 5]);
+    expect(existsSync(file('released.txt'))).toBe(false);
+  });
+
   it('a mutating shortcut asks first; confirmed, the same message runs it and shows the result', async () => {
     const user = h.tg.user(115);
     user.says('deploy');

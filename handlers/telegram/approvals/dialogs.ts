@@ -41,6 +41,8 @@ export interface DialogRequest {
   /** The message that asked: with the chat, it names the dialog. */
   id: number;
   chatId: number;
+  /** The forum topic it was asked in: the question, the run and its result go there. */
+  topicId?: number | undefined;
   askerId: number;
   askerName: string;
   lang: Lang;
@@ -190,6 +192,7 @@ export class Dialogs {
     // Not awaited: the check waits its turn in the chat's queue, and the chat must not wait with it.
     void checkInChat(this.chat, {
       chatId: req.chatId,
+      topicId: req.topicId,
       userId: req.askerId,
       lang: req.lang,
       replyTo: req.replyTo,
@@ -282,6 +285,7 @@ export class Dialogs {
       req.action.kind === 'tool' ? req.action.call : { word: 'upgrade', ...APPLY_CALL };
     submitToolRun(this.chat, {
       chatId: req.chatId,
+      topicId: req.topicId,
       userId: req.askerId,
       lang: req.lang,
       call,
@@ -321,7 +325,7 @@ export class Dialogs {
     html: string,
     keyboard?: InlineKeyboard,
   ): Promise<number> {
-    const out = new ChatOutput(this.chat.api, req.chatId);
+    const out = new ChatOutput(this.chat.api, req.chatId, req.topicId);
     const extra = keyboard ? { keyboard } : {};
     if (messageId !== undefined && (await out.editHtml(messageId, html, extra)) === 'ok') return messageId;
     return out.sendHtml(html, { ...extra, ...(req.replyTo ? { replyTo: req.replyTo } : {}) });

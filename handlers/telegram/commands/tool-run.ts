@@ -2,6 +2,7 @@ import { type Api, InputFile } from 'grammy';
 import type { Lang } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import type { ToolResult, Tools } from '../../../src/tools/index.js';
+import { topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 import { LiveMessage } from '../stream/live-message.js';
 import { type ChatTurns, stopReasonOf } from '../turns.js';
@@ -26,6 +27,8 @@ export interface ToolChat {
 
 export interface RunRequest {
   chatId: number;
+  /** The forum topic it was asked in: the run waits in that topic's queue and answers there. */
+  topicId?: number | undefined;
   /** Who asked: the audit records `telegram:<userId>`. */
   userId: number;
   lang: Lang;
@@ -50,10 +53,10 @@ export const callerOf = (userId: number): string => `telegram:${userId}`;
  * result; a long output follows as a .txt document.
  */
 export function submitToolRun(chat: ToolChat, req: RunRequest): void {
-  const out = new ChatOutput(chat.api, req.chatId);
+  const out = new ChatOutput(chat.api, req.chatId, req.topicId);
   const title = callTitle(req.call);
   chat.turns.submit<number>(
-    req.chatId,
+    topicTurnKey(req.chatId, req.topicId),
     async (signal, queuedId) => {
       await runInChat(chat, req, out, signal, queuedId ?? req.messageId);
     },
@@ -103,11 +106,9 @@ async function runInChat(
   const view = resultView(req.call, result, stopReasonOf(signal), req.lang);
   await live.finish(view.html);
   if (view.document) {
-    await chat.api
-      .sendDocument(req.chatId, new InputFile(Buffer.from(view.document.text, 'utf8'), view.document.name), {
-        ...(live.messageId !== undefined
-          ? { reply_parameters: { message_id: live.messageId, allow_sending_without_reply: true } }
-          : {}),
+    await out
+      .sendFile('document', new InputFile(Buffer.from(view.document.text, 'utf8'), view.document.name), {
+        ...(live.messageId !== undefined ? { replyTo: live.messageId } : {}),
       })
       .catch((err: unknown) => log.warn({ err }, 'could not send the full output as a document'));
   }

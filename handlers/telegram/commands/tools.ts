@@ -5,7 +5,7 @@ import type { Tools } from '../../../src/tools/index.js';
 import { DIALOG_DATA, type DialogContext, type DialogRequest, Dialogs } from '../approvals/dialogs.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
-import { ChatOutput } from '../send/output.js';
+import { outputFor, topicOfCtx } from '../route/topic.js';
 import { commandOf, guarded } from './handler.js';
 import { fromShortcut, type Resolution, resolveRun, runListHtml } from './run-command.js';
 import { submitToolRun, type ToolChat } from './tool-run.js';
@@ -32,7 +32,7 @@ export interface ToolCommand {
 export const runCommand: ToolCommandHandler = async (ctx, { tools, dispatch }) => {
   const lang = langOf(ctx.from?.language_code);
   if (!ctx.match.trim()) {
-    await new ChatOutput(ctx.api, ctx.chat.id).sendHtml(runListHtml(tools, lang));
+    await outputFor(ctx).sendHtml(runListHtml(tools, lang));
     return;
   }
   await dispatch(ctx, resolveRun(tools, ctx.match, lang));
@@ -79,10 +79,7 @@ export function registerToolCommands(
     // In a group several people talk: the answer says whom it answers.
     const replyTo = chatId < 0 ? messageId : undefined;
     if (!res.ok) {
-      await new ChatOutput(ctx.api, chatId).sendHtml(
-        `${PROXY_TAG} ❌ ${escapeHtml(res.error)}`,
-        replyTo ? { replyTo } : {},
-      );
+      await outputFor(ctx).sendHtml(`${PROXY_TAG} ❌ ${escapeHtml(res.error)}`, replyTo ? { replyTo } : {});
       return;
     }
     const { word, tool, input } = res.call;
@@ -90,7 +87,8 @@ export function registerToolCommands(
       await dialogs.start(ctx, request(ctx, messageId, { kind: 'tool', call: { word, tool, input } }));
       return;
     }
-    submitToolRun(chat, { chatId, userId: from.id, lang, call: { word, tool, input }, replyTo });
+    const topicId = topicOfCtx(ctx);
+    submitToolRun(chat, { chatId, topicId, userId: from.id, lang, call: { word, tool, input }, replyTo });
   };
 
   const env: ToolCommandEnv = { tools, dialogs, dispatch };
@@ -130,6 +128,7 @@ function request(ctx: Context, messageId: number, action: DialogRequest['action'
   return {
     id: messageId,
     chatId,
+    topicId: topicOfCtx(ctx),
     askerId: ctx.from?.id ?? 0,
     askerName: ctx.from?.first_name ?? '?',
     lang: langOf(ctx.from?.language_code),

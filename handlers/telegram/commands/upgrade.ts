@@ -3,6 +3,7 @@ import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { ToolResult } from '../../../src/tools/index.js';
 import { escapeHtml } from '../format/render.js';
+import { topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 import { type StopReason, stopReasonOf } from '../turns.js';
 import { queuedHtml } from '../views/tool.js';
@@ -41,9 +42,9 @@ export interface CheckOutcome {
 /** Runs the check in the chat's queue; resolves once it is done, whatever happened. */
 export function checkInChat(
   chat: ToolChat,
-  req: Pick<RunRequest, 'chatId' | 'userId' | 'lang' | 'replyTo'>,
+  req: Pick<RunRequest, 'chatId' | 'topicId' | 'userId' | 'lang' | 'replyTo'>,
 ): Promise<CheckOutcome> {
-  const out = new ChatOutput(chat.api, req.chatId);
+  const out = new ChatOutput(chat.api, req.chatId, req.topicId);
   const checking = t(
     req.lang,
     `${PROXY_TAG} 🔎 Looking for new commits…`,
@@ -51,7 +52,7 @@ export function checkInChat(
   );
   return new Promise((resolve) => {
     chat.turns.submit<number>(
-      req.chatId,
+      topicTurnKey(req.chatId, req.topicId),
       async (signal, queuedId) => {
         let messageId = queuedId;
         try {

@@ -67,12 +67,22 @@ export class ChatOutput {
     await this.api.sendChatAction(this.chatId, 'typing', this.inTopic);
   }
 
-  /** A file as a photo or a document (the outbox), in the output's topic. */
-  async sendFile(kind: 'photo' | 'document', file: InputFile): Promise<number> {
+  /** A file as a photo or a document (the outbox, a long tool output), in the output's topic. */
+  async sendFile(
+    kind: 'photo' | 'document',
+    file: InputFile,
+    opts: { replyTo?: number } = {},
+  ): Promise<number> {
+    const extra = {
+      ...this.inTopic,
+      ...(opts.replyTo !== undefined
+        ? { reply_parameters: { message_id: opts.replyTo, allow_sending_without_reply: true } }
+        : {}),
+    };
     const m =
       kind === 'photo'
-        ? await this.api.sendPhoto(this.chatId, file, this.inTopic)
-        : await this.api.sendDocument(this.chatId, file, this.inTopic);
+        ? await this.api.sendPhoto(this.chatId, file, extra)
+        : await this.api.sendDocument(this.chatId, file, extra);
     return m.message_id;
   }
 
