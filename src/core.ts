@@ -1,6 +1,7 @@
 import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
 import type { McpOptions } from '../brains/claude-code/mcp.js';
 import { ProcessCap } from '../brains/claude-code/process-cap.js';
+import { Spares } from '../brains/claude-code/spares.js';
 import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
@@ -59,6 +60,8 @@ export interface Core {
   mcp: McpEndpoint;
   /** Every `claude` process brainstem runs counts here (claude.maxProcesses). */
   claudeProcesses: ProcessCap;
+  /** `claude` processes started ahead for the active mode's new conversations; the service starts them once it listens. */
+  claudeSpares: Spares;
   startedAt: number;
   version: string;
 }
@@ -88,6 +91,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const warm = config.claude.warm.enabled
     ? new WarmPool(config.claude.warm, logger.child({ part: 'claude-warm' }))
     : undefined;
+  const claudeSpares = new Spares(claudeProcesses, logger.child({ part: 'claude-spares' }));
   for (const mode of config.modes) {
     const log = logger.child({ brain: mode.id });
     brains.set(
@@ -102,6 +106,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
             mcp,
             warm,
             processes: claudeProcesses,
+            spares: claudeSpares,
           })
         : new LlamaLocalBrain({
             mode,
@@ -124,6 +129,10 @@ export function createCore(config: Config, logger: Logger, version: string, port
     kv,
     notifier,
     logger: logger.child({ part: 'switch' }),
+  });
+  // A spare of the mode left behind would only hold memory.
+  switcher.on('switched', (o) => {
+    if (o.ok) claudeSpares.serve(o.to);
   });
   const meter = new CreditMeter({
     ledger,
@@ -180,6 +189,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     creditWatcher,
     mcp,
     claudeProcesses,
+    claudeSpares,
     startedAt,
     version,
   };

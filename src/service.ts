@@ -102,6 +102,8 @@ export async function startService<Bot extends BotFace>(
   // Background readiness probes (/health answers from their last results; stopped by chat.drain).
   core.readiness.start();
   for (const part of parts) part.start?.();
+  // Once the MCP endpoint is known: a spare's argv must be what a conversation's would be.
+  core.claudeSpares.serve(core.switcher.active().id);
   announce(core, url, Date.now() - started);
 
   let stopping: Promise<void> | undefined;

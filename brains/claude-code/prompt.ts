@@ -30,7 +30,7 @@ export interface PromptPlan {
  */
 export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean): PromptPlan {
   const modePrompt = mode.systemPrompt?.trim() || undefined;
-  const inArgv = modePrompt !== undefined && Buffer.byteLength(modePrompt) <= ARGV_SYSTEM_PROMPT_MAX_BYTES;
+  const inArgv = argvSystemPrompt(mode) !== undefined;
   const parts: string[] = [];
   if (!resumed) {
     if (modePrompt && !inArgv) parts.push(block('instructions', 'brainstem', modePrompt));
@@ -45,6 +45,14 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
   if (req.newTurn.trim()) parts.push(req.newTurn);
   return { appendSystemPrompt: inArgv ? modePrompt : undefined, stdin: parts.join('\n\n') };
+}
+
+/** The mode's system prompt when it is short enough for `--append-system-prompt` (every turn of the mode has it). */
+export function argvSystemPrompt(mode: ModeConfig): string | undefined {
+  const modePrompt = mode.systemPrompt?.trim() || undefined;
+  return modePrompt !== undefined && Buffer.byteLength(modePrompt) <= ARGV_SYSTEM_PROMPT_MAX_BYTES
+    ? modePrompt
+    : undefined;
 }
 
 /** The earlier turns as plain lines, the most recent kept when they are too long. */
