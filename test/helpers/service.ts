@@ -93,8 +93,13 @@ export async function startTestService(
   };
 }
 
-/** The service with Claude modes on the real CLI against a fresh fake Messages API; close() ends all three. */
-export async function startClaudeService(): Promise<{
+/**
+ * The service with Claude modes on the real CLI against a fresh fake Messages API; close() ends all three.
+ * `modes` are added to the built-in ones; `logger` as in startTestService.
+ */
+export async function startClaudeService(
+  opts: { modes?: Record<string, unknown>; logger?: Logger } = {},
+): Promise<{
   fake: FakeAnthropic;
   svc: TestService;
   close(): Promise<void>;
@@ -102,7 +107,12 @@ export async function startClaudeService(): Promise<{
   const fake = await startFakeAnthropic();
   const cli = await claudeTestEnv(fake.url);
   const svc = await startTestService({
-    config: { claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 }, server: { modeTag: false } },
+    config: {
+      claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0 },
+      server: { modeTag: false },
+      ...(opts.modes && { modes: opts.modes }),
+    },
+    logger: opts.logger,
   });
   return {
     fake,
