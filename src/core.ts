@@ -60,7 +60,7 @@ export interface Core {
   mcp: McpEndpoint;
   /** Every `claude` process brainstem runs counts here (claude.maxProcesses). */
   claudeProcesses: ProcessCap;
-  /** `claude` processes started ahead for the active mode's new conversations; the service starts them once it listens. */
+  /** `claude` processes started ahead for the active mode's new conversations (kept by the service's spares part). */
   claudeSpares: Spares;
   startedAt: number;
   version: string;
@@ -129,10 +129,6 @@ export function createCore(config: Config, logger: Logger, version: string, port
     kv,
     notifier,
     logger: logger.child({ part: 'switch' }),
-  });
-  // A spare of the mode left behind would only hold memory.
-  switcher.on('switched', (o) => {
-    if (o.ok) claudeSpares.serve(o.to);
   });
   const meter = new CreditMeter({
     ledger,

@@ -216,6 +216,7 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
     const { svc, close } = await startClaudeService({
       logger,
       modes: { other: { kind: 'claude', description: 'another Claude mode' } },
+      parts: { claudeSpares: true },
     });
     ctx.onTestFinished(() => close());
     const first = await spareReady(expect, logs, 1);

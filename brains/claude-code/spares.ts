@@ -54,6 +54,8 @@ export class Spares {
   private turns = 0;
   private starting = false;
   private failures = 0;
+  /** Shutdown: nothing starts again. */
+  private stopped = false;
 
   constructor(
     private readonly cap: ProcessCap,
@@ -81,12 +83,20 @@ export class Spares {
 
   /** Keeps spares for `modeId` (the active mode) only: the others are closed. */
   serve(modeId: string): void {
+    if (this.stopped) return;
     if (this.mode !== modeId) {
       this.mode = modeId;
       this.failures = 0;
       void this.discard((e) => e.mode !== modeId, 'mode switched');
     }
     this.refill();
+  }
+
+  /** Kills every spare and starts none again; for shutdown. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.mode = undefined;
+    await this.discard(() => true, 'shutdown');
   }
 
   /**

@@ -95,10 +95,10 @@ export async function startTestService(
 
 /**
  * The service with Claude modes on the real CLI against a fresh fake Messages API; close() ends all three.
- * `modes` are added to the built-in ones; `logger` as in startTestService.
+ * `modes` are added to the built-in ones; `logger` and `parts` as in startTestService.
  */
 export async function startClaudeService(
-  opts: { modes?: Record<string, unknown>; logger?: Logger } = {},
+  opts: { modes?: Record<string, unknown>; logger?: Logger; parts?: PartChoice } = {},
 ): Promise<{
   fake: FakeAnthropic;
   svc: TestService;
@@ -113,6 +113,7 @@ export async function startClaudeService(
       ...(opts.modes && { modes: opts.modes }),
     },
     logger: opts.logger,
+    parts: opts.parts,
   });
   return {
     fake,
