@@ -3,7 +3,8 @@
  * a difference against a reference taken in the same run (CI machines are
  * noisy; absolute numbers are not comparable across runs). Writes
  * bench/results/latest.json and prints the same JSON. `BENCH_ONLY=front`
- * runs only the Bot API front's figures (bench/results/front.json).
+ * runs only the Bot API front's figures (bench/results/front.json), `BENCH_ONLY=spare` the spare
+ * Claude process's (bench/results/spare.json).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,12 +21,22 @@ import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
 import { creditBench } from './credit.js';
 import { frontBench } from './front.js';
+import { spareBench } from './spare.js';
 import { timeStream } from './sse-client.js';
 import { median, now, round, rssMb } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
 async function main() {
+  if (process.env.BENCH_ONLY === 'spare') {
+    write('spare.json', {
+      runs: RUNS,
+      node: process.version,
+      date: new Date().toISOString(),
+      claudeSpare: await spareBench(Math.max(3, Math.round(RUNS / 3))),
+    });
+    return;
+  }
   if (process.env.BENCH_ONLY === 'front') {
     write('front.json', {
       runs: RUNS,
@@ -48,7 +59,8 @@ async function main() {
       claude: { bin: CLAUDE_BIN, env: claude.env },
       llama: { baseUrl: llama.baseUrl },
       // The proxy's own cost: no tools offered, like a client (OpenClaw) that brings its own.
-      modes: { local: { kind: 'llama', allowedTools: [] } },
+      // No spare: these figures are the CLI start's (the spare's own are in `claudeSpare`).
+      modes: { local: { kind: 'llama', allowedTools: [] }, assistant: { kind: 'claude', spares: 0 } },
     }),
   );
   const token = `bench-${Date.now()}-token-0123456789`;
@@ -198,7 +210,10 @@ async function main() {
   };
   results.front = await frontBench(RUNS);
 
-  // 6. The Agent SDK credit: the ledger against the CLI's own costs, and the meter over a year of rows.
+  // 6. The spare Claude process: new conversations with and without one; eight warm follow-ups at once.
+  results.claudeSpare = await spareBench(Math.max(3, Math.round(RUNS / 3)));
+
+  // 7. The Agent SDK credit: the ledger against the CLI's own costs, and the meter over a year of rows.
   results.credit = await creditBench();
 
   await llama.close();

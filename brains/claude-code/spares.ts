@@ -116,7 +116,7 @@ export class Spares {
       if (!restorePriority(entry.proc)) {
         this.log.info(
           { pid: entry.proc.pid },
-          'spare Claude process keeps its low priority: raising it back needs CAP_SYS_NICE',
+          'spare Claude process keeps its low priority: raising it back needs CAP_SYS_NICE or a nice limit (ulimit -e)',
         );
       }
       this.log.info({ mode: modeId, pid: entry.proc.pid }, 'spare Claude process taken');
@@ -250,8 +250,9 @@ function fingerprint(spec: SpawnOptions): string {
 
 /**
  * Gives every thread of a taken spare brainstem's own priority back. Linux
- * lets an unprivileged process lower priority but not raise it: without
- * CAP_SYS_NICE (root, or systemd's `LimitNICE=`) the process keeps its nice.
+ * lets an unprivileged process lower priority but not raise it past its
+ * RLIMIT_NICE: without CAP_SYS_NICE (root) or such a limit (`ulimit -e 20`,
+ * systemd's `LimitNICE=+0`) the process keeps its nice.
  */
 function restorePriority(proc: ClaudeProcess): boolean {
   if (proc.pid === undefined) return false;
