@@ -11,7 +11,7 @@
  *
  * `BENCH_ONLY=spare npm run bench` runs only this (bench/results/spare.json).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { claudeTestEnv, startFakeAnthropic, text } from '../test/fakes/anthropic.js';
@@ -79,6 +79,8 @@ export async function spareBench(runs: number) {
     );
     const one: number[] = [];
     const eight: number[] = [];
+    /** CPU the CLI spent on each of the eight follow-ups: with 2 cores, 8 × this / 2 is the least the eight can add. */
+    const cliCpuMs: number[] = [];
     const rounds = Math.max(3, Math.round(runs / 2));
     for (let r = 0; r < rounds; r++) {
       const first = (i: number) => [{ role: 'user', content: `round ${r} conversation ${i}` }];
@@ -94,9 +96,16 @@ export async function spareBench(runs: number) {
       let t0 = now();
       await ask('nospare', keys[0] as string, second(0));
       one.push(now() - t0);
+      const pids = records(svc, 'claude turn started')
+        .filter((l) => keys.slice(1).includes(l.sessionKey as string))
+        .map((l) => l.pid as number);
+      const cpuBefore = pids.map(cpuMs);
       t0 = now();
       await Promise.all(keys.slice(1).map((key, i) => ask('nospare', key, second(i + 1))));
       eight.push(now() - t0);
+      pids.forEach((pid, i) => {
+        cliCpuMs.push(cpuMs(pid) - (cpuBefore[i] as number));
+      });
     }
     const warmTurns = records(svc, 'claude turn started').filter((l) => l.warm === true);
     return {
@@ -113,6 +122,7 @@ export async function spareBench(runs: number) {
         ratio: round(median(eight) / median(one), 3),
         rounds,
         warmTurns: warmTurns.length,
+        cliCpuMsPerFollowUp: round(median(cliCpuMs)),
         target: '<= 1.3',
       },
       idleSpareRssMb: round(spareRss, 1),
@@ -133,6 +143,13 @@ async function nextSpare(svc: ServiceProcess, seen: Set<number>): Promise<number
   const pid = pidOf(line);
   seen.add(pid);
   return pid;
+}
+
+/** CPU time (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** The service's log records with this message. */
