@@ -5,7 +5,8 @@
  * bench/results/latest.json and prints the same JSON. `BENCH_ONLY=front`
  * runs only the Bot API front's figures (bench/results/front.json),
  * `BENCH_ONLY=images` only the image turns' (bench/results/images.json),
- * `BENCH_ONLY=startup` only start-up and idle memory (bench/results/startup.json).
+ * `BENCH_ONLY=startup` only start-up and idle memory (bench/results/startup.json),
+ * `BENCH_ONLY=spare` only the spare Claude process's (bench/results/spare.json).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,19 +24,21 @@ import { spawnService } from '../test/helpers/process.js';
 import { creditBench } from './credit.js';
 import { frontBench } from './front.js';
 import { imagesBench } from './images.js';
+import { spareBench } from './spare.js';
 import { timeStream } from './sse-client.js';
 import { startupBench } from './startup.js';
 import { median, now, round } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
-/** Each start-up run costs a few seconds (the idle figure waits for the CLI's readiness probe). */
-const STARTUP_RUNS = Math.max(3, Math.round(RUNS / 3));
+/** For the benches whose every run costs seconds (a process start, a CLI start): fewer runs. */
+const SLOW_RUNS = Math.max(3, Math.round(RUNS / 3));
 
 /** The benches `BENCH_ONLY=<name>` runs alone, each with its run count. */
 const PARTIAL = {
   front: [RUNS, frontBench],
   images: [RUNS, imagesBench],
-  startup: [STARTUP_RUNS, startupBench],
+  startup: [SLOW_RUNS, startupBench],
+  spare: [SLOW_RUNS, spareBench],
 } as const satisfies Record<string, readonly [number, (runs: number) => Promise<unknown>]>;
 
 async function main() {
@@ -63,7 +66,8 @@ async function main() {
       claude: { bin: CLAUDE_BIN, env: claude.env },
       llama: { baseUrl: llama.baseUrl },
       // The proxy's own cost: no tools offered, like a client (OpenClaw) that brings its own.
-      modes: { local: { kind: 'llama', allowedTools: [] } },
+      // No spare: these figures are the CLI start's (the spare's own are in `claudeSpare`).
+      modes: { local: { kind: 'llama', allowedTools: [] }, assistant: { kind: 'claude', spares: 0 } },
     }),
   );
   const token = `bench-${Date.now()}-token-0123456789`;
@@ -80,7 +84,7 @@ async function main() {
     date: new Date().toISOString(),
   };
 
-  results.startup = await startupBench(STARTUP_RUNS);
+  results.startup = await startupBench(SLOW_RUNS);
 
   // 1. Local brain: TTFT and total through brainstem vs straight to the upstream (20 chunks, 10 ms apart).
   llama.reply({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
@@ -210,7 +214,10 @@ async function main() {
   results.front = await frontBench(RUNS);
   results.images = await imagesBench(RUNS);
 
-  // 6. The Agent SDK credit: the ledger against the CLI's own costs, and the meter over a year of rows.
+  // 6. The spare Claude process: new conversations with and without one; eight warm follow-ups at once.
+  results.claudeSpare = await spareBench(SLOW_RUNS);
+
+  // 7. The Agent SDK credit: the ledger against the CLI's own costs, and the meter over a year of rows.
   results.credit = await creditBench();
 
   await llama.close();

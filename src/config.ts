@@ -62,6 +62,15 @@ const modeSchema = z
         'Llama: which of the client’s tools reach the model (absent: all); what it removes is logged and named in the `x-brainstem-filtered-tools` header, never dropped in silence.',
       ),
     deniedTools: z.array(z.string()).default([]).describe('Claude: `--disallowedTools` rules, never used.'),
+    spares: z
+      .number()
+      .int()
+      .min(0)
+      .max(4)
+      .optional()
+      .describe(
+        'Claude: `claude` processes started ahead while this is the active mode; a new conversation takes one and skips the CLI start-up (0 = none). Default: 1.',
+      ),
     brainstemTools: z
       .array(z.string())
       .optional()

@@ -1,6 +1,7 @@
 import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
 import type { McpOptions } from '../brains/claude-code/mcp.js';
 import { ProcessCap } from '../brains/claude-code/process-cap.js';
+import { Spares } from '../brains/claude-code/spares.js';
 import { WarmPool } from '../brains/claude-code/warm-pool.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
@@ -18,6 +19,7 @@ import { type Db, KvStore, openDb } from './db/index.js';
 import type { Logger } from './logger.js';
 import { ModeRegistry } from './modes.js';
 import { Notifier } from './notices.js';
+import { outboxRoot } from './outbox.js';
 import { ReadinessBoard } from './readiness.js';
 import { SessionStore } from './sessions.js';
 import { Switcher } from './switcher.js';
@@ -59,6 +61,8 @@ export interface Core {
   mcp: McpEndpoint;
   /** Every `claude` process brainstem runs counts here (claude.maxProcesses). */
   claudeProcesses: ProcessCap;
+  /** `claude` processes started ahead for the active mode's new conversations (kept by the service's spares part). */
+  claudeSpares: Spares;
   startedAt: number;
   version: string;
 }
@@ -88,6 +92,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const warm = config.claude.warm.enabled
     ? new WarmPool(config.claude.warm, logger.child({ part: 'claude-warm' }))
     : undefined;
+  const claudeSpares = new Spares(claudeProcesses, logger.child({ part: 'claude-spares' }));
   for (const mode of config.modes) {
     const log = logger.child({ brain: mode.id });
     brains.set(
@@ -102,6 +107,8 @@ export function createCore(config: Config, logger: Logger, version: string, port
             mcp,
             warm,
             processes: claudeProcesses,
+            spares: claudeSpares,
+            outboxRoot: outboxRoot(config.dataDir),
           })
         : new LlamaLocalBrain({
             mode,
@@ -180,6 +187,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     creditWatcher,
     mcp,
     claudeProcesses,
+    claudeSpares,
     startedAt,
     version,
   };

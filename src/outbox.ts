@@ -11,11 +11,16 @@ import path from 'node:path';
  * a symlink points at, never anything outside it.
  */
 
+/** The folder holding every conversation's outbox. */
+export function outboxRoot(dataDir: string): string {
+  return path.join(dataDir, 'outbox');
+}
+
 /** The folder of the conversation `sessionKey`: a readable name plus a hash, so two keys never share one. */
 export function outboxDir(dataDir: string, sessionKey: string): string {
   const readable = sessionKey.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 60);
   const hash = createHash('sha256').update(sessionKey).digest('hex').slice(0, 8);
-  return path.join(dataDir, 'outbox', `${readable}-${hash}`);
+  return path.join(outboxRoot(dataDir), `${readable}-${hash}`);
 }
 
 /**

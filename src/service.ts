@@ -7,6 +7,7 @@ import { CredentialsWatcher } from './credentials.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
 import type { Part } from './part.js';
+import type { SwitchOutcome } from './switcher.js';
 import { buildTools, type Tools } from './tools/index.js';
 import { packageVersion } from './version.js';
 import { waitAtMost } from './wait.js';
@@ -50,9 +51,17 @@ export interface PartChoice {
   credentials?: boolean;
   /** The active brain's health monitor. */
   brainMonitor?: boolean | BrainMonitorOptions;
+  /** Spare `claude` processes for the active mode's new conversations (`modes.<id>.spares`). */
+  claudeSpares?: boolean;
 }
 
-export const ALL_PARTS: PartChoice = { tools: true, bot: true, credentials: true, brainMonitor: true };
+export const ALL_PARTS: PartChoice = {
+  tools: true,
+  bot: true,
+  credentials: true,
+  brainMonitor: true,
+  claudeSpares: true,
+};
 
 export interface ServiceOptions<Bot extends BotFace = BotFace> {
   faces: Faces<Bot>;
@@ -161,6 +170,7 @@ async function wire<Bot extends BotFace>(
     if (choice.brainMonitor) {
       parts.push(brainMonitorPart(core, choice.brainMonitor === true ? {} : choice.brainMonitor));
     }
+    if (choice.claudeSpares) parts.push(sparesPart(core));
     const bot = choice.bot ? await opts.faces.bot(core, tools) : undefined;
     if (bot) {
       // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the bot asks.
@@ -183,6 +193,27 @@ async function wire<Bot extends BotFace>(
     core.db.close();
     throw err;
   }
+}
+
+/**
+ * Keeps spares for the active mode from the start (parts start once the MCP
+ * endpoint is known: a spare's argv must be what a conversation's would be)
+ * and follows switches: a spare of a mode left behind would only hold memory.
+ */
+function sparesPart(core: Core): Part {
+  const follow = (o: SwitchOutcome) => {
+    if (o.ok) core.claudeSpares.serve(o.to);
+  };
+  return {
+    start: () => {
+      core.switcher.on('switched', follow);
+      core.claudeSpares.serve(core.switcher.active().id);
+    },
+    stop: async () => {
+      core.switcher.off('switched', follow);
+      await core.claudeSpares.stop();
+    },
+  };
 }
 
 /** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */

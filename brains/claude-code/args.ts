@@ -10,8 +10,12 @@ export interface ArgsInput {
   preallowed?: string[];
   /** `--max-budget-usd`: the CLI stops the turn once its cost reaches this. */
   maxBudgetUsd?: number;
-  /** The conversation's outbox (TurnRequest.outbox): a directory the CLI's tools may write into (`--add-dir`). */
-  outbox?: string | undefined;
+  /**
+   * A directory the CLI's tools may use besides the cwd (`--add-dir`): the
+   * folder of every conversation's outbox. The same for every process of a
+   * mode, so a spare started ahead fits any conversation.
+   */
+  addDir?: string | undefined;
 }
 
 /**
@@ -29,7 +33,7 @@ export function buildArgs({
   mcpConfigPath,
   preallowed,
   maxBudgetUsd,
-  outbox,
+  addDir,
 }: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
@@ -38,7 +42,7 @@ export function buildArgs({
   if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
   if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
   if (maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(maxBudgetUsd));
-  if (outbox) args.push('--add-dir', outbox);
+  if (addDir) args.push('--add-dir', addDir);
   // The config refuses such rules; a mode built in code (the claude_code tool) is held to the same.
   const allowed = mode.allowedTools.filter((rule) => !grantsBrainstemTools(rule));
   if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));

@@ -19,11 +19,12 @@ import {
 } from './errors.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
 import { claudeRefusal } from './options.js';
-import { ClaudeProcess } from './process.js';
+import { ClaudeProcess, type SpawnOptions } from './process.js';
 import type { ProcessCap } from './process-cap.js';
-import { planPrompt } from './prompt.js';
+import { argvSystemPrompt, planPrompt } from './prompt.js';
 import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
+import { DEFAULT_SPARES, type Spare, type Spares } from './spares.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
 import type { WarmPool } from './warm-pool.js';
 
@@ -43,6 +44,10 @@ export interface ClaudeCodeBrainOptions {
   warm?: WarmPool;
   /** Bounds the CLI processes alive at once; shared by every Claude brain (claude.maxProcesses). */
   processes: ProcessCap;
+  /** CLI processes started ahead for new conversations (`modes.<id>.spares`); without it every new conversation starts the CLI. */
+  spares?: Spares;
+  /** The folder of every conversation's outbox (src/outbox.ts), which the CLI may write into (`--add-dir`). */
+  outboxRoot?: string;
 }
 
 /** What `turn` does after an attempt: nothing more, the same turn on a new process, or on a new session. */
@@ -51,8 +56,8 @@ type Next = 'done' | 'cold' | 'fresh';
 interface AttemptOptions {
   key: string;
   resumeId?: string;
-  /** A warm process holding `resumeId`, taken from the pool for this turn. */
-  warm?: ClaudeProcess;
+  /** A process started before this turn: the warm one holding `resumeId`, or a spare for a new session. */
+  ready?: { from: 'warm'; proc: ClaudeProcess } | ({ from: 'spare' } & Spare);
   reader: RunReader;
   mcpConfigPath?: string;
   /** See TurnRequest.depth. */
@@ -83,6 +88,10 @@ export class ClaudeCodeBrain implements Brain {
       timeoutMs: opts.claude.approvalTimeoutMs,
       log: this.log,
     });
+    opts.spares?.register(this.id, {
+      count: opts.mode.spares ?? DEFAULT_SPARES,
+      spec: () => this.spareSpec(),
+    });
   }
 
   /** Ready when the CLI runs and is logged in (`claude auth status`, which needs no network). */
@@ -101,13 +110,23 @@ export class ClaudeCodeBrain implements Brain {
     void this.opts.warm?.drop(this.key(sessionKey));
   }
 
-  /** Ends this brain's warm processes (running turns keep theirs until they end); for shutdown. */
+  /** Ends this brain's warm processes (running turns keep theirs until they end) and spares; for shutdown. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.opts.warm?.closeAll(this.key(''));
+    await Promise.all([this.opts.warm?.closeAll(this.key('')), this.opts.spares?.retire(this.id)]);
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
+    // A spare starts only once no turn runs: never while one may wait for the CPU.
+    const ended = this.opts.spares?.turnStarted();
+    try {
+      yield* this.run(req, signal);
+    } finally {
+      ended?.();
+    }
+  }
+
+  private async *run(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
     if (signal.aborted) {
       yield { type: 'error', error: abortedError };
       return;
@@ -115,7 +134,7 @@ export class ClaudeCodeBrain implements Brain {
     const depth = req.depth ?? 0;
     let mcpConfigPath: string | undefined;
     try {
-      await mkdir(this.opts.cwd, { recursive: true });
+      await this.prepareDirs();
       mcpConfigPath = await this.mcpConfigPath(depth);
     } catch (err) {
       this.log.error({ err }, 'claude turn could not be prepared');
@@ -138,7 +157,7 @@ export class ClaudeCodeBrain implements Brain {
     };
     // The CLI holds `--max-budget-usd` against the running total of its process: a capped
     // turn gets a process of its own, so the cap is this turn's alone.
-    if (req.maxBudgetUsd === undefined) a.warm = this.warmFor(key, a.resumeId, depth);
+    if (req.maxBudgetUsd === undefined) a.ready = this.warmFor(key, a.resumeId, depth) ?? this.spareFor(a);
     else await this.opts.warm?.drop(key);
     for (;;) {
       const next = yield* this.attempt(req, a);
@@ -152,7 +171,7 @@ export class ClaudeCodeBrain implements Brain {
         a.reader = newReader();
       }
       // 'cold' keeps the session and the reader: a new process resumes exactly where the warm one was.
-      a.warm = undefined;
+      a.ready = undefined;
     }
   }
 
@@ -161,7 +180,7 @@ export class ClaudeCodeBrain implements Brain {
    * turn resumes, in this cwd, at this depth. Any other (a new conversation, a
    * session that changed meanwhile) belongs to something else and is closed.
    */
-  private warmFor(key: string, resumeId: string | undefined, depth: number): ClaudeProcess | undefined {
+  private warmFor(key: string, resumeId: string | undefined, depth: number): AttemptOptions['ready'] {
     const pool = this.opts.warm;
     const proc = pool?.take(key);
     if (!pool || !proc) return undefined;
@@ -171,21 +190,55 @@ export class ClaudeCodeBrain implements Brain {
       proc.cwd === this.opts.cwd &&
       proc.depth === depth
     )
-      return proc;
+      return { from: 'warm', proc };
     pool.release(key, proc, false);
     void proc.close();
     return undefined;
   }
 
+  /** A spare for a new session of a turn a person asked for: one to resume, or a nested one, spawns its own. */
+  private spareFor(a: AttemptOptions): AttemptOptions['ready'] {
+    if (!this.opts.spares || this.closed || a.resumeId !== undefined || a.depth !== 0) return undefined;
+    const spare = this.opts.spares.take(this.id, this.spawnOptions(a, argvSystemPrompt(this.opts.mode)));
+    return spare && { from: 'spare', ...spare };
+  }
+
+  /** The cwd and the outbox folder: the CLI refuses to start with an `--add-dir` that does not exist. */
+  private async prepareDirs(): Promise<void> {
+    await mkdir(this.opts.cwd, { recursive: true });
+    if (this.opts.outboxRoot) await mkdir(this.opts.outboxRoot, { recursive: true, mode: 0o700 });
+  }
+
+  /** What a spare is spawned with: exactly what a new conversation of this mode would spawn. */
+  private async spareSpec(): Promise<SpawnOptions> {
+    await this.prepareDirs();
+    const mcpConfigPath = await this.mcpConfigPath(0);
+    return this.spawnOptions({ mcpConfigPath, depth: 0 }, argvSystemPrompt(this.opts.mode));
+  }
+
   /** One turn on one process (warm, or started here). */
   private async *attempt(req: TurnRequest, a: AttemptOptions): AsyncGenerator<TurnEvent, Next> {
     const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined);
+    const ready = a.ready;
     if (!plan.stdin.trim() && plan.images.length === 0) {
-      if (a.warm && !this.opts.warm?.release(a.key, a.warm, true)) void a.warm.close();
+      if (ready?.from === 'warm' && !this.opts.warm?.release(a.key, ready.proc, true))
+        void ready.proc.close();
+      if (ready?.from === 'spare') ready.proc.kill();
       yield { type: 'error', error: emptyPromptError };
       return 'done';
     }
-    if (!a.warm && !(await this.opts.processes.room((n) => this.opts.warm?.evict(n)))) {
+    if (ready?.from === 'spare' && !(await this.spareStarted(ready, a.signal))) {
+      if (a.signal.aborted) {
+        yield { type: 'error', error: abortedError };
+        return 'done';
+      }
+      this.log.warn(
+        { pid: ready.proc.pid },
+        'spare Claude process ended before the turn; starting a fresh one',
+      );
+      return 'cold';
+    }
+    if (!ready && !(await this.opts.processes.room((n) => this.opts.warm?.evict(n)))) {
       this.log.warn(
         { sessionKey: req.sessionKey, max: this.opts.processes.max },
         'claude process cap reached',
@@ -194,15 +247,16 @@ export class ClaudeCodeBrain implements Brain {
       return 'done';
     }
     const started = Date.now();
-    const proc = a.warm ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd, req.outbox);
+    const proc = ready?.proc ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd);
     const pooled =
-      a.warm !== undefined ||
+      ready?.from === 'warm' ||
       (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
     const log = this.log.child({ sessionKey: req.sessionKey, pid: proc.pid });
     log.info(
       {
         resumed: a.resumeId !== undefined,
-        warm: a.warm !== undefined,
+        warm: ready?.from === 'warm',
+        spare: ready?.from === 'spare',
         promptChars: plan.stdin.length,
         images: plan.images.length,
       },
@@ -217,7 +271,7 @@ export class ClaudeCodeBrain implements Brain {
         images: plan.images,
         signal: a.signal,
         timeoutMs: this.opts.claude.turnTimeoutMs,
-        expectSession: a.warm ? a.resumeId : undefined,
+        expectSession: ready?.from === 'warm' ? a.resumeId : undefined,
         reader: a.reader,
         permit: (p, signal, emit) => this.approvals.decide(req, p, signal, emit),
         log,
@@ -236,8 +290,11 @@ export class ClaudeCodeBrain implements Brain {
       }
       if (end.kind === 'lost') {
         // Nothing of the turn happened yet: another process can take it without doing or saying anything twice.
-        if (a.warm && !outcome.progressed) {
-          log.warn({ why: end.why }, 'warm Claude process did not take the turn; starting a fresh one');
+        if (ready && !outcome.progressed) {
+          log.warn(
+            { why: end.why, from: ready.from },
+            `${ready.from} Claude process did not take the turn; starting a fresh one`,
+          );
           return 'cold';
         }
         const exit = await proc.exit;
@@ -297,14 +354,39 @@ export class ClaudeCodeBrain implements Brain {
     }
   }
 
+  /**
+   * Waits until a taken spare has started (it may still be starting), at most
+   * the turn's time limit; an abort kills it. False when it ended first.
+   */
+  private async spareStarted(spare: Spare, signal: AbortSignal): Promise<boolean> {
+    const kill = () => spare.proc.kill();
+    signal.addEventListener('abort', kill, { once: true });
+    const timer = setTimeout(kill, this.opts.claude.turnTimeoutMs);
+    try {
+      return (await spare.started) && !signal.aborted;
+    } finally {
+      signal.removeEventListener('abort', kill);
+      clearTimeout(timer);
+    }
+  }
+
   /** A new CLI process for this attempt, counted against claude.maxProcesses until it exits. */
   private spawn(
     a: AttemptOptions,
     appendSystemPrompt: string | undefined,
     maxBudgetUsd: number | undefined,
-    outbox: string | undefined,
   ): ClaudeProcess {
-    const proc = new ClaudeProcess({
+    const proc = new ClaudeProcess(this.spawnOptions(a, appendSystemPrompt, maxBudgetUsd));
+    this.opts.processes.track(proc);
+    return proc;
+  }
+
+  private spawnOptions(
+    a: Pick<AttemptOptions, 'resumeId' | 'mcpConfigPath' | 'depth'>,
+    appendSystemPrompt: string | undefined,
+    maxBudgetUsd?: number,
+  ): SpawnOptions {
+    return {
       bin: this.opts.claude.bin,
       args: buildArgs({
         mode: this.opts.mode,
@@ -313,14 +395,12 @@ export class ClaudeCodeBrain implements Brain {
         mcpConfigPath: a.mcpConfigPath,
         preallowed: this.preallowed(),
         maxBudgetUsd,
-        outbox,
+        addDir: this.opts.outboxRoot,
       }),
       cwd: this.opts.cwd,
       env: this.env(),
       depth: a.depth,
-    });
-    this.opts.processes.track(proc);
-    return proc;
+    };
   }
 
   private key(sessionKey: string): string {

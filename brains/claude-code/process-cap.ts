@@ -1,5 +1,13 @@
 import type { ClaudeProcess } from './process.js';
 
+/** Processes kept in reserve (spares): the first closed when room is needed, refilled when room opens. */
+export interface Reserve {
+  /** Closes up to `count` of them; returns how many it closed. */
+  shed(count: number): number;
+  /** A counted process has exited: room may have opened. */
+  freed(): void;
+}
+
 /**
  * Bounds the `claude` processes alive at once, every Claude mode and the
  * claude_code tool together (`claude.maxProcesses`): brains calling brains, or
@@ -11,6 +19,7 @@ import type { ClaudeProcess } from './process.js';
  */
 export class ProcessCap {
   private readonly live = new Set<ClaudeProcess>();
+  private reserve?: Reserve;
 
   constructor(readonly max: number) {}
 
@@ -18,20 +27,31 @@ export class ProcessCap {
     return this.live.size;
   }
 
+  /** The spares: closed before anything else to make room. */
+  useReserve(reserve: Reserve): void {
+    this.reserve = reserve;
+  }
+
   /** Counts `proc` until it exits. */
   track(proc: ClaudeProcess): void {
     this.live.add(proc);
-    void proc.exit.then(() => this.live.delete(proc));
+    void proc.exit.then(() => {
+      this.live.delete(proc);
+      this.reserve?.freed();
+    });
   }
 
   /**
-   * Whether one more process may start. When full, `evict` is asked to close
-   * that many idle ones (warm processes kept for a follow-up), and processes
-   * already on their way out are waited for: they end within their grace time.
+   * Whether one more process may start. When full, spares are closed first,
+   * then `evict` is asked to close as many idle ones as still needed (warm
+   * processes kept for a follow-up), and processes already on their way out
+   * are waited for: they end within their grace time.
    */
   async room(evict: (count: number) => void): Promise<boolean> {
     if (this.live.size < this.max) return true;
-    evict(this.live.size - this.max + 1);
+    const needed = this.live.size - this.max + 1;
+    const left = needed - (this.reserve?.shed(needed) ?? 0);
+    if (left > 0) evict(left);
     await Promise.all([...this.live].filter((p) => !p.alive).map((p) => p.exit));
     return this.live.size < this.max;
   }

@@ -17,6 +17,11 @@ export interface SpawnOptions {
   env: Record<string, string>;
   /** How many brains stand above the turns it serves; its MCP calls carry it. */
   depth: number;
+  /**
+   * Starts the CLI under `nice -n <nice>` (a spare): every thread it starts
+   * inherits it, which a renice after the spawn would miss.
+   */
+  nice?: number;
 }
 
 export interface CliExit {
@@ -64,7 +69,10 @@ export class ClaudeProcess {
   constructor(o: SpawnOptions) {
     this.cwd = o.cwd;
     this.depth = o.depth;
-    this.child = execa(o.bin, [...o.args, ...PROTOCOL_ARGS], {
+    const argv = [...o.args, ...PROTOCOL_ARGS];
+    const [file, args] =
+      o.nice === undefined ? [o.bin, argv] : ['nice', ['-n', String(o.nice), o.bin, ...argv]];
+    this.child = execa(file, args, {
       cwd: o.cwd,
       env: o.env,
       extendEnv: false,

@@ -39,10 +39,11 @@ export interface PromptPlan {
  */
 export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean): PromptPlan {
   const modePrompt = mode.systemPrompt?.trim() || undefined;
-  const inArgv = modePrompt !== undefined && Buffer.byteLength(modePrompt) <= ARGV_SYSTEM_PROMPT_MAX_BYTES;
+  const inArgv = argvSystemPrompt(mode) !== undefined;
   const parts: string[] = [];
   if (!resumed) {
     if (modePrompt && !inArgv) parts.push(block('instructions', 'brainstem', modePrompt));
+    if (req.outbox) parts.push(block('instructions', 'brainstem', outboxPrompt(req.outbox)));
     const client = req.messages
       .filter((m) => m.role === 'system' || m.role === 'developer')
       .map(messageText)
@@ -53,25 +54,32 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
   }
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
   if (req.newTurn.trim()) parts.push(req.newTurn);
-  const system = [inArgv ? modePrompt : undefined, req.outbox ? outboxPrompt(req.outbox) : undefined]
-    .filter((s) => s !== undefined)
-    .join('\n\n');
   return {
-    appendSystemPrompt: system || undefined,
+    appendSystemPrompt: inArgv ? modePrompt : undefined,
     stdin: parts.join('\n\n'),
     images: newTurnImages(req.messages, lastAssistantIndex(req.messages) + 1),
   };
 }
 
 /**
- * Told with every run, like the mode prompt (the CLI does not keep it in the
- * session). The folder is per conversation, so a warm process keeps it.
+ * Told once, at the start of the session (it stays in the session, like the
+ * client's instructions), never in argv: argv is fixed when a process starts,
+ * and a spare started ahead must fit any conversation. The folder is per
+ * conversation, so a warm process keeps it.
  */
 export function outboxPrompt(dir: string): string {
   return [
     `Files for the user: every file you write directly into the folder ${dir} is sent to the user in the chat after your answer (images as photos up to 10 MB, other files as documents up to 50 MB), and the folder is emptied then.`,
     'Write a file there only when the user should receive it (they asked for a file, an image, an export), give it a clear name, and say in your answer what you sent.',
   ].join(' ');
+}
+
+/** The mode's system prompt when it is short enough for `--append-system-prompt` (every turn of the mode has it). */
+export function argvSystemPrompt(mode: ModeConfig): string | undefined {
+  const modePrompt = mode.systemPrompt?.trim() || undefined;
+  return modePrompt !== undefined && Buffer.byteLength(modePrompt) <= ARGV_SYSTEM_PROMPT_MAX_BYTES
+    ? modePrompt
+    : undefined;
 }
 
 /** The earlier turns as plain lines, the most recent kept when they are too long. */

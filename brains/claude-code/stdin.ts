@@ -61,3 +61,11 @@ export function controlError(requestId: string, error: string): object {
 export function interruptRequest(): object {
   return { type: 'control_request', request_id: randomUUID(), request: { subtype: 'interrupt' } };
 }
+
+/**
+ * The SDK's opening handshake: the CLI answers it once it has started, before
+ * any turn and without any API request, so a spare knows when it is ready.
+ */
+export function initializeRequest(requestId: string): object {
+  return { type: 'control_request', request_id: requestId, request: { subtype: 'initialize' } };
+}

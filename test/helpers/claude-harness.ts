@@ -11,6 +11,7 @@ import type { TestContext } from 'vitest';
 import { ClaudeCodeBrain, type ClaudeCodeBrainOptions } from '../../brains/claude-code/index.js';
 import type { McpOptions } from '../../brains/claude-code/mcp.js';
 import { ProcessCap } from '../../brains/claude-code/process-cap.js';
+import { Spares } from '../../brains/claude-code/spares.js';
 import { WarmPool } from '../../brains/claude-code/warm-pool.js';
 import type { ChatMessage, TurnEvent, TurnRequest } from '../../brains/types.js';
 import type { Config, ModeConfig } from '../../src/config.js';
@@ -32,6 +33,10 @@ export interface ClaudeHarness {
   options: ClaudeCodeBrainOptions;
   /** The warm process pool, unless `claude.warm.enabled` is false. */
   warm: WarmPool | undefined;
+  /** The spares, when asked for (`spares: true`), kept for the harness's mode. */
+  spares: Spares | undefined;
+  /** Counts every CLI process of the brain (claude.maxProcesses). */
+  processes: ProcessCap;
   sessions: SessionStore;
   /** The brain's working directory. */
   cwd: string;
@@ -47,6 +52,8 @@ export interface HarnessOptions {
   mode?: Partial<ModeConfig>;
   claude?: Partial<Config['claude']>;
   mcp?: Omit<McpOptions, 'configDir' | 'readOnlyTools'> & { readOnlyTools?: string[] };
+  /** Keep spares for the mode (as many as `mode.spares`, default 1), as the service does for the active mode. */
+  spares?: boolean;
 }
 
 /** A harness closed when the test ends (tests run concurrently, so no shared afterEach). */
@@ -90,14 +97,28 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
   const mcp = opts.mcp ? { readOnlyTools: [], ...opts.mcp, configDir: path.join(dir, 'mcp') } : undefined;
   const warm = claude.warm.enabled ? new WarmPool(claude.warm, logger) : undefined;
   const processes = new ProcessCap(claude.maxProcesses);
-  const options: ClaudeCodeBrainOptions = { mode, cwd, claude, sessions, logger, mcp, warm, processes };
+  const spares = opts.spares ? new Spares(processes, logger) : undefined;
+  const options: ClaudeCodeBrainOptions = {
+    mode,
+    cwd,
+    claude,
+    sessions,
+    logger,
+    mcp,
+    warm,
+    processes,
+    spares,
+  };
   const brain = new ClaudeCodeBrain(options);
+  spares?.serve(mode.id);
   return {
     fake,
     cli,
     brain,
     options,
     warm,
+    spares,
+    processes,
     sessions,
     cwd,
     logs,

@@ -96,7 +96,8 @@ export async function startTestService(
 /**
  * The service with Claude modes on the real CLI against a fresh fake Messages
  * API; close() ends all three. `config` is more of brainstem.json: its
- * `claude` and `server` add to the helper's (the CLI, no retries, no mode tag).
+ * `claude` and `server` add to the helper's (the CLI, no retries, no mode tag);
+ * `logger` and `parts` as in startTestService.
  */
 export async function startClaudeService(
   opts: {
@@ -104,6 +105,7 @@ export async function startClaudeService(
     /** More of the CLI's environment (e.g. PRICED_MODEL). */
     env?: Record<string, string>;
     config?: Record<string, unknown>;
+    logger?: Logger;
     parts?: PartChoice;
   } = {},
 ): Promise<{
@@ -115,6 +117,7 @@ export async function startClaudeService(
   const cli = await claudeTestEnv(fake.url, { auth: opts.auth ?? 'api-key' });
   const { claude, server, ...rest } = opts.config ?? {};
   const svc = await startTestService({
+    logger: opts.logger,
     parts: opts.parts,
     config: {
       ...rest,
