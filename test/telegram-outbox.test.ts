@@ -15,10 +15,11 @@ import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
- * Files back: the real `claude` CLI, told in its system prompt where its
- * per-chat outbox is, writes two files there with its Write tool (scripted by
- * the fake Messages API); after the answer the chat gets the image as a photo
- * and the text as a document, and the outbox is empty again.
+ * Files back: the real `claude` CLI, told in its session's first prompt where
+ * its per-chat outbox is, writes two files there with its Write tool (scripted
+ * by the fake Messages API); after the answer the chat gets the image as a
+ * photo and the text as a document, and the outbox is empty again. The turn
+ * runs on the mode's spare process, started before the chat was known.
  */
 
 const CHAT = 112;
@@ -31,6 +32,7 @@ beforeAll(async () => {
   cli = await claudeTestEnv(fake.url);
   h = await startHarness({
     env: { CLAUDE_BIN },
+    parts: { bot: true, claudeSpares: true },
     config: {
       defaultMode: 'assistant',
       modes: { assistant: { kind: 'claude', allowedTools: ['Write'] } },
@@ -56,10 +58,13 @@ describe('the outbox', () => {
     await mkdir(outbox, { recursive: true });
     await symlink(secret, path.join(outbox, 'leak.png'));
 
-    let systemPrompt = '';
+    const spare = await h.tg.waitFor(() => h.logs.find((l) => l.msg === 'spare Claude process ready'), {
+      timeoutMs: 60_000,
+    });
+    let told = '';
     fake.script((req) => {
-      systemPrompt = JSON.stringify(req.body?.system ?? '');
-      const dir = /directly into the folder (\S+) is sent to the user/.exec(systemPrompt)?.[1] ?? 'no-outbox';
+      told = req.userTexts.join('\n');
+      const dir = /directly into the folder (\S+) is sent to the user/.exec(told)?.[1] ?? 'no-outbox';
       return toolUse(
         'Write',
         { file_path: path.join(dir, 'chart.png'), content: PNG },
@@ -71,7 +76,8 @@ describe('the outbox', () => {
     const doc = await h.tg.waitFor(() => h.tg.botMessages(CHAT).find((m) => m.document), {
       timeoutMs: 60_000,
     });
-    expect(systemPrompt).toContain(outbox);
+    expect(told).toContain(outbox);
+    expect(h.logs.find((l) => l.msg === 'claude turn started')).toMatchObject({ spare: true, pid: spare.pid });
     const photo = h.tg.botMessages(CHAT).find((m) => m.photo);
     expect(photo?.photo?.fileName).toBe('chart.png');
     expect(Buffer.from(photo?.photo?.bytes ?? []).toString()).toBe(PNG);
