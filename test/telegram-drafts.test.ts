@@ -101,15 +101,24 @@ describe('streaming drafts', () => {
       (_, i) => `${String(i).padStart(2, '0')} ${'y'.repeat(95)}`,
     );
     const full = paragraphs.join('\n\n');
-    h.llama.reply({ chunks: full.match(/[\s\S]{1,700}/g) ?? [], chunkDelayMs: 60 });
+    const pieces = full.match(/[\s\S]{1,700}/g) ?? [];
+    // The stream waits after 4900 characters until the test has seen the second piece drafted.
+    let passed: () => void = () => undefined;
+    const past4096 = new Promise<void>((resolve) => {
+      passed = resolve;
+    });
+    h.llama.reply({ chunks: [...pieces.slice(0, 7), { wait: past4096 }, ...pieces.slice(7)] });
     h.tg.user(115).says('long answer');
+    // Once past 4096 characters, the draft shows the piece being written, not the first one.
+    await h.tg.waitFor(() =>
+      h.tg.drafts(115).find((d) => /^\d\d y+/.test(d.text) && !d.text.startsWith('00 ')),
+    );
+    passed();
     await h.tg.waitFor(() => texts(115).length === 2 && texts(115).join('\n\n') === full, {
       timeoutMs: 8000,
     });
 
     for (const d of h.tg.drafts(115)) expect(d.text.length).toBeLessThanOrEqual(4096);
-    // Once past 4096 characters, the draft shows the piece being written, not the first one.
-    expect(h.tg.drafts(115).at(-1)?.text).toMatch(/^\d\d y+/);
     expect(h.tg.drafts(115).at(-1)?.text.startsWith('00 ')).toBe(false);
     expect(h.tg.callsOf('editMessageText', 115)).toEqual([]);
     expect(answerSends(115, /y{95}/)).toHaveLength(2);
