@@ -87,3 +87,59 @@ describe('request body limit', () => {
     expect(urls).toEqual(parts.map((p) => p.image_url.url));
   });
 });
+
+describe('long strings in a body', () => {
+  it('reach the model as sent, whatever they hold, from a chunked body, with a content-length upstream', async () => {
+    // Lifted from the bytes on the way in and sliced on the way out: plain ASCII, non-ASCII,
+    // one with escapes (parsed and written as usual), a long object key (never lifted).
+    const plain = 'x'.repeat(200_000);
+    const accents = 'é€'.repeat(40_000);
+    const escaped = 'a "quoted" \\ line\n'.repeat(5_000);
+    const key = 'k'.repeat(70_000);
+    const request = {
+      model: 'eyes',
+      messages: [
+        { role: 'user', content: plain },
+        { role: 'assistant', content: accents },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: escaped },
+            { type: 'text', text: plain },
+          ],
+        },
+      ],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'f',
+            parameters: { type: 'object', properties: { [key]: { type: 'string', description: plain } } },
+          },
+        },
+      ],
+    };
+    const bytes = Buffer.from(JSON.stringify(request));
+    const before = llama.requests.length;
+    const res = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      // No content-length: sent chunked, in pieces that cut through the strings.
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 10_000) controller.enqueue(bytes.subarray(i, i + 10_000));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(200);
+    await res.text();
+    const sent = llama.requests.slice(before).find((r) => r.path.endsWith('/chat/completions'));
+    expect(sent?.headers['transfer-encoding']).toBeUndefined();
+    expect(Number(sent?.headers['content-length'])).toBeGreaterThan(bytes.length);
+    const body = sent?.body as typeof request;
+    expect(body.messages).toEqual(request.messages);
+    expect(body.tools).toEqual(request.tools);
+  });
+});
