@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
@@ -66,6 +67,46 @@ describe('request body limit', () => {
       expect(res.status).toBe(413);
       expect(((await res.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
     }
+  });
+
+  it('a chunked body (no content-length) gets the 413 once it passes the limit', async () => {
+    const url = new URL(`${svc.url}/v1/chat/completions`);
+    const piece = Buffer.alloc(MiB, 'x');
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      });
+      req.on('response', (r) => {
+        let body = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => {
+          body += c;
+        });
+        r.on('end', () => {
+          resolve({ status: r.statusCode ?? 0, body });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.write('{"model":"eyes","messages":[{"role":"user","content":"');
+      // Written while the server reads, up to 30 MiB; stops once the answer is in.
+      let sent = 0;
+      let answered = false;
+      req.once('response', () => {
+        answered = true;
+      });
+      const more = () => {
+        while (sent < 30 && !answered && !req.destroyed) {
+          sent++;
+          if (!req.write(piece)) return void req.once('drain', more);
+        }
+        if (!answered && !req.destroyed) req.end('"}]}');
+      };
+      more();
+    });
+    expect(res.status).toBe(413);
+    expect((JSON.parse(res.body) as { error: { code: string } }).error.code).toBe('body_too_large');
   });
 
   it('a 20 MiB body of images is accepted and reaches the model whole', async () => {
