@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
@@ -68,6 +69,46 @@ describe('request body limit', () => {
     }
   });
 
+  it('a chunked body (no content-length) gets the 413 once it passes the limit', async () => {
+    const url = new URL(`${svc.url}/v1/chat/completions`);
+    const piece = Buffer.alloc(MiB, 'x');
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      });
+      req.on('response', (r) => {
+        let body = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => {
+          body += c;
+        });
+        r.on('end', () => {
+          resolve({ status: r.statusCode ?? 0, body });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.write('{"model":"eyes","messages":[{"role":"user","content":"');
+      // Written while the server reads, up to 30 MiB; stops once the answer is in.
+      let sent = 0;
+      let answered = false;
+      req.once('response', () => {
+        answered = true;
+      });
+      const more = () => {
+        while (sent < 30 && !answered && !req.destroyed) {
+          sent++;
+          if (!req.write(piece)) return void req.once('drain', more);
+        }
+        if (!answered && !req.destroyed) req.end('"}]}');
+      };
+      more();
+    });
+    expect(res.status).toBe(413);
+    expect((JSON.parse(res.body) as { error: { code: string } }).error.code).toBe('body_too_large');
+  });
+
   it('a 20 MiB body of images is accepted and reaches the model whole', async () => {
     // Four PNGs of 3.9 MB: ~20 MiB of base64.
     const pngs = Array.from({ length: 4 }, () => randomPng(1300, 1000));
@@ -85,5 +126,61 @@ describe('request body limit', () => {
     const body = sent?.body as { messages?: { content: { image_url?: { url: string } }[] }[] } | undefined;
     const urls = body?.messages?.at(-1)?.content.flatMap((p) => (p.image_url ? [p.image_url.url] : []));
     expect(urls).toEqual(parts.map((p) => p.image_url.url));
+  });
+});
+
+describe('long strings in a body', () => {
+  it('reach the model as sent, whatever they hold, from a chunked body, with a content-length upstream', async () => {
+    // Lifted from the bytes on the way in and sliced on the way out: plain ASCII, non-ASCII,
+    // one with escapes (parsed and written as usual), a long object key (never lifted).
+    const plain = 'x'.repeat(200_000);
+    const accents = 'é€'.repeat(40_000);
+    const escaped = 'a "quoted" \\ line\n'.repeat(5_000);
+    const key = 'k'.repeat(70_000);
+    const request = {
+      model: 'eyes',
+      messages: [
+        { role: 'user', content: plain },
+        { role: 'assistant', content: accents },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: escaped },
+            { type: 'text', text: plain },
+          ],
+        },
+      ],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'f',
+            parameters: { type: 'object', properties: { [key]: { type: 'string', description: plain } } },
+          },
+        },
+      ],
+    };
+    const bytes = Buffer.from(JSON.stringify(request));
+    const before = llama.requests.length;
+    const res = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      // No content-length: sent chunked, in pieces that cut through the strings.
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 10_000) controller.enqueue(bytes.subarray(i, i + 10_000));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(200);
+    await res.text();
+    const sent = llama.requests.slice(before).find((r) => r.path.endsWith('/chat/completions'));
+    expect(sent?.headers['transfer-encoding']).toBeUndefined();
+    expect(Number(sent?.headers['content-length'])).toBeGreaterThan(bytes.length);
+    const body = sent?.body as typeof request;
+    expect(body.messages).toEqual(request.messages);
+    expect(body.tools).toEqual(request.tools);
   });
 });

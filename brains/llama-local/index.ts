@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Config, ModeConfig } from '../../src/config.js';
 import { takesImages } from '../../src/images.js';
@@ -11,6 +12,7 @@ import type {
   TurnRequest,
   TurnUsage,
 } from '../types.js';
+import { jsonBody } from './body.js';
 import { llamaHealthUrl, probeLlamaHealth } from './health.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
@@ -108,7 +110,7 @@ export class LlamaLocalBrain implements Brain {
       });
       return;
     }
-    const body = JSON.stringify(this.requestBody(req, persona));
+    const body = jsonBody(this.requestBody(req, persona));
     if (signal.aborted) {
       yield aborted();
       return;
@@ -120,8 +122,12 @@ export class LlamaLocalBrain implements Brain {
         method: 'POST',
         dispatcher: this.agent,
         signal,
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        body,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(body.length),
+          accept: 'text/event-stream',
+        },
+        body: Readable.from(body.pieces(), { objectMode: false }),
       });
     } catch (err) {
       yield signal.aborted ? aborted() : this.fail(this.requestFailure(err));

@@ -1,47 +1,212 @@
-import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { BrainstemError } from '../../src/errors.js';
 
 /** Far above any real request (a tool's JSON Schema nests a dozen levels), far below what overflows a stack. */
 const MAX_JSON_DEPTH = 64;
 
 /**
- * fastify's JSON body parser (with its `__proto__` and `constructor` guards),
- * preceded by a nesting check on the raw text: a 10,000-deep array parses,
- * but blows the stack of whatever walks it later (JSON.stringify to a brain).
+ * A string literal this long (an image's base64) is not put through
+ * JSON.parse: it is decoded from the body's bytes straight into its own
+ * string, so the body exists once as bytes and once as its parsed strings,
+ * not also as one whole text in between.
+ */
+const LIFTED_STRING_BYTES = 64 * 1024;
+
+/**
+ * The JSON body parser. It reads the body into one Buffer (sized from
+ * content-length, grown only for a chunked body) instead of fastify's list of
+ * chunks plus their joined copy plus a text copy, checks the nesting on the
+ * bytes (a 10,000-deep array parses, but blows the stack of whatever walks it
+ * later: JSON.stringify to a brain), lifts its long plain string literals out
+ * (see LIFTED_STRING_BYTES), and parses the rest with fastify's own JSON
+ * parser (its `__proto__` and `constructor` guards and errors). The body
+ * limit and content-length checks are fastify's, with its error codes, so the
+ * error handler answers them as before (413 that a client can read, 400).
  */
 export function installJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
-    if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
-      done(
-        new BrainstemError(
-          'JSON_TOO_DEEP',
-          `The request body is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects; flatten it.`,
-        ),
-        undefined,
-      );
-      return;
-    }
-    parse(request, text, done);
+  app.addContentTypeParser('application/json', (request, payload, done) => {
+    readBody(request, payload as Readable, (err, body) => {
+      if (err || !body) {
+        done(err ?? new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+        return;
+      }
+      const scan = scanJson(body, MAX_JSON_DEPTH);
+      if (scan === 'too-deep') {
+        done(
+          new BrainstemError(
+            'JSON_TOO_DEEP',
+            `The request body is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects; flatten it.`,
+          ),
+          undefined,
+        );
+        return;
+      }
+      if (scan.length === 0) {
+        const whole = body.toString('utf8');
+        release(body);
+        parse(request, whole, done);
+        return;
+      }
+      const { text, strings, mark } = liftStrings(body, scan);
+      release(body);
+      parse(request, text, (error, value) => {
+        done(error, error ? undefined : putBack(value, mark, strings));
+      });
+    });
   });
 }
 
-/** Counts `[` and `{` outside strings, stopping as soon as the limit is passed; malformed JSON is left to the parser. */
-function nestedDeeperThan(text: string, limit: number): boolean {
+/** What is taken before the body's bytes show its declared length is real. */
+const FIRST_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Hands the body's memory to a fresh ArrayBuffer nothing refers to, once its
+ * text is decoded. The Buffer itself lived through the whole upload, so V8
+ * keeps it until a full collection; the fresh one goes at the next minor one,
+ * and the bytes are not held next to their decoded strings for long.
+ */
+function release(bytes: Buffer): void {
+  // Never a slice of Node's shared pool (the body's buffer is at least 64 KiB; the pool is 8 KiB).
+  if (bytes.buffer.byteLength > Buffer.poolSize) structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+}
+
+type BodyDone = (err: Error | null, body?: Buffer) => void;
+
+/**
+ * The body as one Buffer. Each chunk is copied in as it comes and dropped; a
+ * body over the route's limit (by content-length or by what arrives) and one
+ * whose length differs from its content-length fail with fastify's errors.
+ */
+function readBody(request: FastifyRequest, payload: Readable | undefined, done: BodyDone): void {
+  const limit = request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY;
+  const declared = Number(request.headers['content-length']);
+  if (declared > limit) {
+    done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    return;
+  }
+  const stream = payload ?? request.raw;
+  const known = Number.isInteger(declared) && declared >= 0;
+  // Not all of a declared length up front: a client that says 25 MB and sends nothing holds 1 MiB.
+  let buffer = Buffer.allocUnsafe(known ? Math.min(declared, FIRST_BUFFER_BYTES) : 64 * 1024);
+  let length = 0;
+  const finish = (err: Error | null, body?: Buffer) => {
+    stream.removeListener('data', onData);
+    stream.removeListener('end', onEnd);
+    stream.removeListener('error', onError);
+    done(err, body);
+  };
+  const onData = (chunk: Buffer | string) => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (length + bytes.length > limit) {
+      finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+      return;
+    }
+    if (length + bytes.length > buffer.length) {
+      // To the declared length once the body passes 1 MiB; past it (refused at the end) or chunked, by doubling.
+      const wanted = known && declared > buffer.length ? declared : buffer.length * 2;
+      const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(wanted, length + bytes.length)));
+      buffer.copy(grown, 0, 0, length);
+      buffer = grown;
+    }
+    bytes.copy(buffer, length);
+    length += bytes.length;
+  };
+  const onEnd = () => {
+    if (!Number.isNaN(declared) && length !== declared) {
+      finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      return;
+    }
+    finish(null, length === 0 ? undefined : buffer.subarray(0, length));
+  };
+  const onError = (err: Error & { statusCode?: number }) => {
+    if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+    finish(err);
+  };
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('error', onError);
+  stream.resume();
+}
+
+/** A long string literal's place in the body: from after its opening quote to its closing quote. */
+interface Span {
+  start: number;
+  end: number;
+}
+
+/**
+ * One pass over the bytes: too deep, or the long string literals to lift (no
+ * backslash or control character in them, so their bytes are their text).
+ * Malformed JSON is left to the parser.
+ */
+function scanJson(body: Buffer, limit: number): Span[] | 'too-deep' {
+  const spans: Span[] = [];
   let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // a backslash escapes the next character, a quote included
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > limit) return true;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] as number;
+    if (c === 0x22) {
+      const start = i + 1;
+      let plain = true;
+      for (i = start; i < body.length; i++) {
+        const s = body[i] as number;
+        if (s === 0x22) break;
+        if (s === 0x5c) {
+          plain = false;
+          i++; // a backslash escapes the next character, a quote included
+        } else if (s < 0x20) plain = false;
+      }
+      if (plain && i < body.length && i - start >= LIFTED_STRING_BYTES && !isKey(body, i + 1)) {
+        spans.push({ start, end: i });
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return 'too-deep';
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  return false;
+  return spans;
+}
+
+/** Whether the string literal that closed before `at` is an object key (a colon follows). */
+function isKey(body: Buffer, at: number): boolean {
+  let i = at;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09))
+    i++;
+  return body[i] === 0x3a;
+}
+
+/**
+ * The body's text with each lifted literal replaced by a short marker (a
+ * per-request random prefix no client can forge, and its index), and the
+ * lifted strings decoded from the bytes. Cuts fall on quotes, so no UTF-8
+ * character is split.
+ */
+function liftStrings(body: Buffer, spans: Span[]): { text: string; strings: string[]; mark: string } {
+  const mark = `\u0000bst-${randomBytes(12).toString('hex')}:`;
+  const strings: string[] = [];
+  const parts: string[] = [];
+  let from = 0;
+  spans.forEach((span, k) => {
+    parts.push(body.toString('utf8', from, span.start), `\\u0000${mark.slice(1)}${k}`);
+    strings.push(body.toString('utf8', span.start, span.end));
+    from = span.end;
+  });
+  parts.push(body.toString('utf8', from));
+  return { text: parts.join(''), strings, mark };
+}
+
+/** The parsed value with every marker string replaced by the string it stands for. */
+function putBack(value: unknown, mark: string, strings: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.startsWith(mark) ? strings[Number(value.slice(mark.length))] : value;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = putBack(value[i], mark, strings);
+  } else if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) record[key] = putBack(record[key], mark, strings);
+  }
+  return value;
 }

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A request body as JSON, sent in pieces: the long strings of a request (an
+ * image's base64 data URL, megabytes) go out in slices of their own text
+ * instead of being copied into one whole JSON string and then into a Buffer
+ * of it, so a turn with images adds no copy of them on its way upstream.
+ */
+
+/** Strings this long are sent in slices rather than copied into the JSON text. */
+const SLICED_STRING_CHARS = 64 * 1024;
+const SLICE_CHARS = 64 * 1024;
+
+/** Printable ASCII but `"` and `\`: text JSON writes as it is, one byte a character. */
+const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+
+export interface JsonBody {
+  /** Its length in bytes (for content-length: llama-server and Ollama get no chunked body). */
+  length: number;
+  pieces: () => AsyncGenerator<Buffer>;
+}
+
+export function jsonBody(value: unknown): JsonBody {
+  const mark = `\u0000bst-${randomBytes(12).toString('hex')}:`;
+  const strings: string[] = [];
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v !== 'string' || v.length < SLICED_STRING_CHARS || NEEDS_ESCAPE.test(v)) return v;
+    strings.push(v);
+    return `${mark}${strings.length - 1}`;
+  });
+  // JSON.stringify writes the marker's NUL as \u0000: the text between the quotes of a sliced string.
+  const parts = text.split(new RegExp(`\\\\u0000${mark.slice(1)}\\d+`));
+  const buffers = parts.map((p) => Buffer.from(p));
+  const length = buffers.reduce((n, b) => n + b.length, 0) + strings.reduce((n, s) => n + s.length, 0);
+  return {
+    length,
+    pieces: async function* () {
+      for (let k = 0; k < buffers.length; k++) {
+        yield buffers[k] as Buffer;
+        const s = strings[k];
+        if (s === undefined) continue;
+        for (let i = 0; i < s.length; i += SLICE_CHARS)
+          yield Buffer.from(s.slice(i, i + SLICE_CHARS), 'latin1');
+      }
+    },
+  };
+}
