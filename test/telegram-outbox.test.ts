@@ -77,7 +77,10 @@ describe('the outbox', () => {
       timeoutMs: 60_000,
     });
     expect(told).toContain(outbox);
-    expect(h.logs.find((l) => l.msg === 'claude turn started')).toMatchObject({ spare: true, pid: spare.pid });
+    expect(h.logs.find((l) => l.msg === 'claude turn started')).toMatchObject({
+      spare: true,
+      pid: spare.pid,
+    });
     const photo = h.tg.botMessages(CHAT).find((m) => m.photo);
     expect(photo?.photo?.fileName).toBe('chart.png');
     expect(Buffer.from(photo?.photo?.bytes ?? []).toString()).toBe(PNG);
