@@ -8,4 +8,4 @@ import { onFirstUse } from './lazy.js';
  *
  *   const { request } = await undici();
  */
-export const undici = onFirstUse(() => import('undici'));
+export const undici = onFirstUse(() => import('./undici-api.js'));
