@@ -77,6 +77,11 @@ await build({
   // Less source text for V8 to scan and keep in memory (names stay: keepNames, and the maps).
   minifyWhitespace: true,
   minifySyntax: true,
+  // V8 keeps a file's source at one byte per character only when every character is Latin-1:
+  // one "…" or emoji in a tagged template (esbuild leaves those unescaped: their raw text
+  // would change) doubled the Telegram chunk's memory. Template literals become string
+  // concatenation, whose strings esbuild escapes; regular expressions are escaped in the sources.
+  supported: { 'template-literal': false },
   logLevel: 'warning',
 });
 for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
