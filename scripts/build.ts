@@ -28,6 +28,27 @@ const nodeUrl: Plugin = {
   },
 };
 
+/**
+ * zod re-exports every one of its ~50 message locales (`z.locales`, about 300 kB
+ * of the bundle's source, half of zod); brainstem's messages are zod's English
+ * default, so `z.locales` keeps only `en` and V8 parses the rest never.
+ */
+const zodEnglishOnly: Plugin = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes(`${path.sep}zod${path.sep}v4${path.sep}`)
+        ? { path: path.join(path.dirname(args.importer), '../locales/en.js'), namespace: 'zod-locales' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 rmSync('dist', { recursive: true, force: true });
@@ -42,7 +63,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: NATIVE,
-  plugins: [nodeUrl],
+  plugins: [nodeUrl, zodEnglishOnly],
   // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
   banner: {
     js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",
@@ -56,6 +77,11 @@ await build({
   // Less source text for V8 to scan and keep in memory (names stay: keepNames, and the maps).
   minifyWhitespace: true,
   minifySyntax: true,
+  // V8 keeps a file's source at one byte per character only when every character is Latin-1:
+  // one "…" or emoji in a tagged template (esbuild leaves those unescaped: their raw text
+  // would change) doubled the Telegram chunk's memory. Template literals become string
+  // concatenation, whose strings esbuild escapes; regular expressions are escaped in the sources.
+  supported: { 'template-literal': false },
   logLevel: 'warning',
 });
 for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {

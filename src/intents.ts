@@ -18,7 +18,7 @@ export function fold(text: string): string {
     .normalize('NFD')
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
-    .replace(/[!?.…,;:]+\s*$/u, '')
+    .replace(/[!?.\u2026,;:]+\s*$/u, '')
     .replace(/\s+/g, ' ')
     .trim();
 }

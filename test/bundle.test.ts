@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -113,5 +113,16 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       },
     );
     expect(reply.text).toContain('echo: hello telegram');
+  });
+
+  it('keeps every chunk of its own code in Latin-1, which V8 stores at one byte per character', () => {
+    // One character beyond Latin-1 (an emoji in a message text, "…" in a regular expression)
+    // and V8 holds the whole chunk's source at two bytes per character, for as long as it runs.
+    const wide = readdirSync('dist', { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.js'))
+      .filter((f) => /[^\u0000-\u00ff]/.test(readFileSync(path.join('dist', f), 'utf8')))
+      // @mozilla/readability's own source; loaded on the first web_fetch only.
+      .filter((f) => !path.basename(f).startsWith('readability-'));
+    expect(wide).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../../src/http-client.js';
 import { parseJson, upstreamErrorMessage } from './upstream.js';
 
 /**
@@ -30,6 +31,7 @@ export async function probeLlamaHealth(
 ): Promise<LlamaHealth> {
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   try {
+    const { request } = await undici();
     const res = await request(url, {
       dispatcher: opts.dispatcher,
       signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,

@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { Config, ModeConfig } from '../../src/config.js';
+import { undici } from '../../src/http-client.js';
 import { takesImages } from '../../src/images.js';
+import { onFirstUse } from '../../src/lazy.js';
 import type { Logger } from '../../src/logger.js';
 import type {
   Brain,
@@ -51,7 +53,7 @@ export class LlamaLocalBrain implements Brain {
   private readonly mode: ModeConfig;
   private readonly llama: Config['llama'];
   private readonly logger: Logger;
-  private readonly agent: Agent;
+  private readonly agent: () => Promise<Agent>;
   private readonly persona: PersonaPrompt | undefined;
   private readonly chatUrl: string;
   private readonly healthUrl: string;
@@ -64,17 +66,20 @@ export class LlamaLocalBrain implements Brain {
     this.chatUrl = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
     this.persona = opts.mode.personaDir ? new PersonaPrompt(opts.mode.personaDir, opts.mode.id) : undefined;
-    this.agent = new Agent({
-      connectTimeout: opts.llama.connectTimeoutMs,
-      headersTimeout: SILENCE_TIMEOUT_MS,
-      bodyTimeout: SILENCE_TIMEOUT_MS,
-    });
+    this.agent = onFirstUse(
+      async () =>
+        new (await undici()).Agent({
+          connectTimeout: opts.llama.connectTimeoutMs,
+          headersTimeout: SILENCE_TIMEOUT_MS,
+          bodyTimeout: SILENCE_TIMEOUT_MS,
+        }),
+    );
   }
 
   async ready(signal?: AbortSignal): Promise<Readiness> {
     const url = this.healthUrl;
     const h = await probeLlamaHealth(url, {
-      dispatcher: this.agent,
+      dispatcher: await this.agent(),
       timeoutMs: this.llama.connectTimeoutMs,
       signal,
     });
@@ -118,9 +123,10 @@ export class LlamaLocalBrain implements Brain {
 
     let res: Dispatcher.ResponseData;
     try {
+      const { request } = await undici();
       res = await request(this.chatUrl, {
         method: 'POST',
-        dispatcher: this.agent,
+        dispatcher: await this.agent(),
         signal,
         headers: {
           'content-type': 'application/json',

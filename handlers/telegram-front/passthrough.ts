@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../../src/http-client.js';
 import type { BotApiAnswer } from './bot-api.js';
 
 /**
@@ -23,7 +24,8 @@ export interface Incoming {
 }
 
 export class Passthrough {
-  private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 32 });
+  /** Made on the first call, with undici (src/http-client.ts). */
+  private agent: Promise<Agent> | undefined;
   private readonly root: string;
 
   constructor(
@@ -34,40 +36,51 @@ export class Passthrough {
   }
 
   /** One Bot API method call, forwarded; the caller streams the answer back. */
-  forward(method: string, incoming: Incoming, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  async forward(method: string, incoming: Incoming, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {};
     for (const name of BODY_HEADERS) {
       const value = incoming.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
     if (Buffer.isBuffer(incoming.body)) headers['content-length'] = String(incoming.body.length);
+    const { request } = await undici();
     return request(`${this.root}/bot${this.token}/${method}${incoming.search}`, {
       method: incoming.httpMethod,
       headers,
       body: incoming.httpMethod === 'POST' ? incoming.body : undefined,
-      dispatcher: this.agent,
+      dispatcher: await this.dispatcher(),
       signal,
     });
   }
 
   /** A file download (`/file/bot<token>/<path>`), streamed. */
-  download(filePath: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    return request(`${this.root}/file/bot${this.token}/${filePath}`, { dispatcher: this.agent, signal });
+  async download(filePath: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const { request } = await undici();
+    return request(`${this.root}/file/bot${this.token}/${filePath}`, {
+      dispatcher: await this.dispatcher(),
+      signal,
+    });
   }
 
   /** A call brainstem makes itself (the merged command menu): JSON in, Telegram's answer as text out. */
   async call(method: string, params: object): Promise<BotApiAnswer> {
+    const { request } = await undici();
     const res = await request(`${this.root}/bot${this.token}/${method}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(params),
-      dispatcher: this.agent,
+      dispatcher: await this.dispatcher(),
       signal: AbortSignal.timeout(30_000),
     });
     return { status: res.statusCode, body: await res.body.text() };
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await (await this.agent)?.close();
+  }
+
+  private dispatcher(): Promise<Agent> {
+    this.agent ??= undici().then(({ Agent }) => new Agent({ keepAliveTimeout: 30_000, connections: 32 }));
+    return this.agent;
   }
 }

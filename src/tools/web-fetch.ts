@@ -1,8 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
+import { undici } from '../http-client.js';
 import { onFirstUse } from '../lazy.js';
 import type { ToolsConfig } from './config.js';
 import { runDelegate } from './delegate.js';
@@ -226,6 +226,7 @@ async function fetchGuarded(
         : callback(new Error(`no address for ${hostname}`), '', 0);
     });
   };
+  const { Agent, request } = await undici();
   const agent = new Agent({ connect: { lookup, timeout: cfg.timeoutMs } });
   try {
     let url = new URL(start);

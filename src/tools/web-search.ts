@@ -1,6 +1,6 @@
-import { request } from 'undici';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
+import { undici } from '../http-client.js';
 import { onFirstUse } from '../lazy.js';
 import type { ToolsConfig } from './config.js';
 import { runDelegate } from './delegate.js';
@@ -72,6 +72,7 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
 async function direct(url: URL, cfg: ToolsConfig['webSearch'], callerSignal: AbortSignal): Promise<unknown> {
   const timeout = AbortSignal.timeout(cfg.timeoutMs);
   try {
+    const { request } = await undici();
     const res = await request(url, {
       method: 'GET',
       signal: AbortSignal.any([callerSignal, timeout]),

@@ -43,7 +43,7 @@ export function parseRunArgs(text: string): ParsedArgs {
 
 function parseJsonObject(text: string): ParsedArgs {
   // Phone keyboards turn straight quotes into curly ones; JSON only knows the straight kind.
-  for (const candidate of [text, text.replace(/[“”]/g, '"')]) {
+  for (const candidate of [text, text.replace(/[\u201c\u201d]/g, '"')]) {
     try {
       const value: unknown = JSON.parse(candidate);
       if (value && typeof value === 'object' && !Array.isArray(value))

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Api } from 'grammy';
-import { request } from 'undici';
+import { undici } from '../../../src/http-client.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { escapeMarkdown } from '../format/render.js';
@@ -69,6 +69,7 @@ async function openTelegramFile(opts: FileSource): Promise<Readable> {
     throw new FileTooLarge(file.file_size);
   if (!file.file_path) throw new Error('Telegram gave no download path for this file');
   const url = `${opts.apiRoot.replace(/\/+$/, '')}/file/bot${opts.token}/${file.file_path}`;
+  const { request } = await undici();
   const res = await request(url, { signal: opts.signal, headersTimeout: 30_000, bodyTimeout: 60_000 });
   if (res.statusCode !== 200) {
     await res.body.dump();
