@@ -51,7 +51,7 @@ beforeAll(async () => {
   fake.script((req) =>
     toolUse(
       'Bash',
-      { command: `touch ${req.lastUserText}.txt`, description: 'Create <the> file' },
+      { command: `touch ${req.lastUserTurn}.txt`, description: 'Create <the> file' },
       text('Done.'),
     ),
   );
@@ -83,7 +83,7 @@ const fileIn = (hh: Harness, name: string) =>
 const resultsFor = (words: string) =>
   fake
     .mainRequests()
-    .filter((r) => r.userTexts.includes(words))
+    .filter((r) => r.userTurns.includes(words))
     .flatMap((r) => r.toolResults);
 /** The approval decisions the audit log holds for one caller (each test asks in a chat of its own). */
 const auditOf = (hh: Harness, caller: string) =>

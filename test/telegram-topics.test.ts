@@ -107,7 +107,7 @@ describe('forum topics on a Claude mode', () => {
       },
     });
     try {
-      fake.script((req) => text(`heard ${req.lastUserText}`));
+      fake.script((req) => text(`heard ${req.lastUserTurn}`));
       const group = -100778;
       const a = c.tg.user(112, { chatId: group, topicId: 3 });
       const b = c.tg.user(113, { chatId: group, topicId: 4 });

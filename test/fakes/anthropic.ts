@@ -94,6 +94,14 @@ export interface RecordedRequest {
   userTexts: string[];
   /** The last entry of `userTexts` ('' if none). */
   lastUserText: string;
+  /**
+   * The user's own words in each of `userTexts`: without the blocks brainstem
+   * puts before them (`<instructions source="brainstem">` for the outbox or a
+   * long mode prompt, the client's instructions, `<history>`, `<context>`).
+   */
+  userTurns: string[];
+  /** The last entry of `userTurns` ('' if none). */
+  lastUserTurn: string;
   /** Tool results in the last user message. */
   toolResults: { toolUseId: string; content: string; isError: boolean }[];
 }
@@ -361,6 +369,9 @@ function pathOf(url: string): string {
   return url.split('?')[0] ?? url;
 }
 
+/** brainstem's blocks before the turn (brains/claude-code/prompt.ts), each followed by a blank line. */
+const SETUP_BLOCKS = /^(?:<(instructions|history|context) source="[a-z]+">\n[\s\S]*?\n<\/\1>\n\n)+/;
+
 function record(method: string, url: string, headers: IncomingHttpHeaders, raw: string): RecordedRequest {
   let body: MessagesBody | undefined;
   try {
@@ -404,6 +415,8 @@ function record(method: string, url: string, headers: IncomingHttpHeaders, raw: 
     tools: callableTools(body),
     userTexts,
     lastUserText: userTexts.at(-1) ?? '',
+    userTurns: userTexts.map((t) => t.replace(SETUP_BLOCKS, '')),
+    lastUserTurn: (userTexts.at(-1) ?? '').replace(SETUP_BLOCKS, ''),
     toolResults,
   };
 }
