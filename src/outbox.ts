@@ -5,7 +5,7 @@ import path from 'node:path';
 
 /**
  * A conversation's outbox: a folder a brain writes files into for the user
- * (a Claude mode is told so in its system prompt), which the face sends after
+ * (a Claude mode is told so in its session's first prompt), which the face sends after
  * the answer and then empties. One folder per conversation under
  * `<dataDir>/outbox/`; only regular files directly in it are sent, never what
  * a symlink points at, never anything outside it.
