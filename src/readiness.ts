@@ -121,9 +121,16 @@ export class ReadinessBoard {
     this.timer.unref();
   }
 
-  stop(): void {
+  /**
+   * No more background rounds; resolves once the probes running now have
+   * ended, so none (a `claude auth status` child) outlives a shutdown. Each is
+   * bounded by its own time limit.
+   */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    const running = [...this.states.values()].flatMap((s) => [s.running, s.next]);
+    await Promise.all(running.map((p) => p?.catch(() => undefined)));
   }
 
   known(modeId: string): KnownReadiness {

@@ -103,9 +103,8 @@ export class ChatService extends EventEmitter<{
    * Shutdown: refuse new turns, give running ones `graceMs` to finish, then cut
    * them short (each face tells its user). Resolves when none is left.
    */
-  drain(graceMs: number): Promise<void> {
-    this.deps.readiness.stop();
-    return this.turns.drain(graceMs, this.deps.logger);
+  async drain(graceMs: number): Promise<void> {
+    await Promise.all([this.deps.readiness.stop(), this.turns.drain(graceMs, this.deps.logger)]);
   }
 
   /** Every mode's last known readiness, at once: never waits for a probe (for /health). */
