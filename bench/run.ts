@@ -8,20 +8,19 @@
  * `BENCH_ONLY=startup` only start-up and idle memory (bench/results/startup.json),
  * `BENCH_ONLY=spare` only the spare Claude process's (bench/results/spare.json).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createBot } from '../handlers/telegram/bot.js';
 import { ChatOutput } from '../handlers/telegram/send/output.js';
 import { createAnswerStream, type StreamingMode } from '../handlers/telegram/stream/edit-sender.js';
-import { claudeTestEnv, startFakeAnthropic, text } from '../test/fakes/anthropic.js';
+import { text } from '../test/fakes/anthropic.js';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
-import { CLAUDE_BIN } from '../test/helpers/claude-bin.js';
 import { claudeHarness } from '../test/helpers/claude-harness.js';
 import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
 import { creditBench } from './credit.js';
+import { benchFixture } from './fixture.js';
 import { frontBench } from './front.js';
 import { imagesBench } from './images.js';
 import { spareBench } from './spare.js';
@@ -53,29 +52,16 @@ async function main() {
     });
     return;
   }
-  const dir = mkdtempSync(path.join(tmpdir(), 'bst-bench-'));
   const llama = await startFakeLlama();
-  const anthropic = await startFakeAnthropic();
-  const claude = await claudeTestEnv(anthropic.url);
-  const configFile = path.join(dir, 'brainstem.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      dataDir: path.join(dir, 'data'),
-      defaultMode: 'assistant',
-      claude: { bin: CLAUDE_BIN, env: claude.env },
-      llama: { baseUrl: llama.baseUrl },
-      // The proxy's own cost: no tools offered, like a client (OpenClaw) that brings its own.
-      // No spare: these figures are the CLI start's (the spare's own are in `claudeSpare`).
-      modes: { local: { kind: 'llama', allowedTools: [] }, assistant: { kind: 'claude', spares: 0 } },
-    }),
-  );
-  const token = `bench-${Date.now()}-token-0123456789`;
-  const auth = { authorization: `Bearer ${token}` };
-  const svc = await spawnService(
-    { BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token },
-    { from: 'dist' },
-  );
+  const fx = await benchFixture('main', {
+    defaultMode: 'assistant',
+    llama: { baseUrl: llama.baseUrl },
+    // The proxy's own cost: no tools offered, like a client (OpenClaw) that brings its own.
+    // No spare: these figures are the CLI start's (the spare's own are in `claudeSpare`).
+    modes: { local: { kind: 'llama', allowedTools: [] }, assistant: { kind: 'claude', spares: 0 } },
+  });
+  const { anthropic, auth } = fx;
+  const svc = await spawnService(fx.env, { from: 'dist' });
   const ours = `${svc.url}/v1/chat/completions`;
   const direct = `${llama.baseUrl}/chat/completions`;
   const results: Record<string, unknown> = {
@@ -221,8 +207,7 @@ async function main() {
   results.credit = await creditBench();
 
   await llama.close();
-  await anthropic.close();
-  await claude.cleanup();
+  await fx.close();
   write('latest.json', results);
 }
 

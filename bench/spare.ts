@@ -11,38 +11,25 @@
  *
  * `BENCH_ONLY=spare npm run bench` runs only this (bench/results/spare.json).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { claudeTestEnv, startFakeAnthropic, text } from '../test/fakes/anthropic.js';
-import { CLAUDE_BIN, CLAUDE_CLI } from '../test/helpers/claude-bin.js';
+import { readFileSync } from 'node:fs';
+import { text } from '../test/fakes/anthropic.js';
+import { CLAUDE_CLI } from '../test/helpers/claude-bin.js';
 import { type ServiceProcess, spawnService } from '../test/helpers/process.js';
+import { benchFixture } from './fixture.js';
 import { timeStream } from './sse-client.js';
 import { median, now, round, rssMb } from './stats.js';
 
 const READY = '"msg":"spare Claude process ready"';
 
 export async function spareBench(runs: number) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bst-bench-spare-'));
-  const anthropic = await startFakeAnthropic();
-  const claude = await claudeTestEnv(anthropic.url);
-  const configFile = path.join(dir, 'brainstem.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      dataDir: path.join(dir, 'data'),
-      defaultMode: 'spare',
-      // Room for nine warm conversations and the spare.
-      claude: { bin: CLAUDE_BIN, env: claude.env, warm: { max: 10 }, maxProcesses: 12 },
-      modes: { spare: { kind: 'claude' }, nospare: { kind: 'claude', spares: 0 } },
-    }),
-  );
-  const token = `bench-${Date.now()}-token-0123456789`;
-  const auth = { authorization: `Bearer ${token}` };
-  const svc = await spawnService(
-    { BRAINSTEM_CONFIG: configFile, HOME: dir, BRAINSTEM_API_TOKEN: token },
-    { from: 'dist' },
-  );
+  const fx = await benchFixture('spare', {
+    defaultMode: 'spare',
+    // Room for nine warm conversations and the spare.
+    claude: { warm: { max: 10 }, maxProcesses: 12 },
+    modes: { spare: { kind: 'claude' }, nospare: { kind: 'claude', spares: 0 } },
+  });
+  const { anthropic, auth } = fx;
+  const svc = await spawnService(fx.env, { from: 'dist' });
   const ours = `${svc.url}/v1/chat/completions`;
   const ask = (model: string, key: string, messages: { role: string; content: string }[]) =>
     timeStream(ours, { model, messages }, { ...auth, 'x-session-key': key });
@@ -129,9 +116,7 @@ export async function spareBench(runs: number) {
     };
   } finally {
     await svc.stop();
-    await anthropic.close();
-    await claude.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    await fx.close();
   }
 }
 

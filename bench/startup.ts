@@ -12,14 +12,11 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { claudeTestEnv, startFakeAnthropic } from '../test/fakes/anthropic.js';
+import { readFileSync } from 'node:fs';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
-import { CLAUDE_BIN } from '../test/helpers/claude-bin.js';
 import { spawnService, startFlags } from '../test/helpers/process.js';
+import { benchFixture } from './fixture.js';
 import { median, now, round, rssMb } from './stats.js';
 
 const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1', function () {
@@ -27,23 +24,12 @@ const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).l
 });`;
 
 export async function startupBench(runs: number) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bst-startup-'));
   const llama = await startFakeLlama();
-  const anthropic = await startFakeAnthropic();
-  const claude = await claudeTestEnv(anthropic.url);
-  const configFile = path.join(dir, 'brainstem.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      dataDir: path.join(dir, 'data'),
-      defaultMode: 'assistant',
-      claude: { bin: CLAUDE_BIN, env: claude.env },
-      llama: { baseUrl: llama.baseUrl },
-      modes: { local: { kind: 'llama', allowedTools: [] } },
-    }),
-  );
-  const token = `bench-${Date.now()}-token-0123456789`;
-  const auth = { authorization: `Bearer ${token}` };
+  const fx = await benchFixture('startup', {
+    defaultMode: 'assistant',
+    llama: { baseUrl: llama.baseUrl },
+    modes: { local: { kind: 'llama', allowedTools: [] } },
+  });
   const startup: number[] = [];
   const cpu: number[] = [];
   const rss: number[] = [];
@@ -54,15 +40,13 @@ export async function startupBench(runs: number) {
       const t0 = now();
       const svc = await spawnService(
         {
-          BRAINSTEM_CONFIG: configFile,
-          HOME: dir,
-          BRAINSTEM_API_TOKEN: token,
+          ...fx.env,
           TELEGRAM_BOT_TOKEN: tg.token,
           TELEGRAM_API_ROOT: tg.apiRoot,
         },
         { from: 'dist' },
       );
-      await firstOk(`${svc.url}/v1/models`, auth);
+      await firstOk(`${svc.url}/v1/models`, fx.auth);
       const ms = now() - t0;
       const pid = svc.child.pid ?? 0;
       const cpuMs = cpuTimeMs(pid);
@@ -94,9 +78,7 @@ export async function startupBench(runs: number) {
     };
   } finally {
     await llama.close();
-    await anthropic.close();
-    await claude.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    await fx.close();
   }
 }
 
