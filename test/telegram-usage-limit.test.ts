@@ -3,10 +3,9 @@ import {
   type ClaudeTestEnv,
   claudeTestEnv,
   type FakeAnthropic,
-  httpError,
+  refuseWithLimit,
   startFakeAnthropic,
   text,
-  usageLimitHeaders,
 } from './fakes/anthropic.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
@@ -45,17 +44,6 @@ async function harness(ctx: { onTestFinished(fn: () => Promise<void>): void }): 
   return h;
 }
 
-/** From now on Claude refuses with the subscription limit, resetting `resetsIn` ms after the first refusal. */
-const refuseWithLimit = (resetsIn: number): Promise<number> =>
-  new Promise((resolve) => {
-    let resetSec: number | undefined;
-    fake.script(() => {
-      resetSec ??= Math.ceil((Date.now() + resetsIn) / 1000);
-      resolve(resetSec * 1000);
-      return httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false });
-    });
-  });
-
 const reply = (h: Harness, chatId: number, pattern: RegExp) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 120_000 });
 const notices = (h: Harness, pattern: RegExp) => h.tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
@@ -65,7 +53,7 @@ const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
   it('one notice, the switch to local with its wake notice, the limit in /status and /usage while it lasts', async (ctx) => {
     const h = await harness(ctx);
-    const refused = refuseWithLimit(3_600_000);
+    const refused = refuseWithLimit(fake, 3_600_000);
     const u = h.tg.user(112);
     u.says('hello');
 
@@ -101,7 +89,7 @@ describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
 
   it('at the reset: back to the Claude mode with its notices, /status clear, Claude answering', async (ctx) => {
     const h = await harness(ctx);
-    const refused = refuseWithLimit(2_000);
+    const refused = refuseWithLimit(fake, 2_000);
     const u = h.tg.user(113);
     u.says('hello');
     await reply(h, 113, /⚠️/);

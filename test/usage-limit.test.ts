@@ -4,10 +4,9 @@ import {
   type ClaudeTestEnv,
   claudeTestEnv,
   type FakeAnthropic,
-  httpError,
+  refuseWithLimit,
   startFakeAnthropic,
   text,
-  usageLimitHeaders,
 } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
@@ -50,19 +49,6 @@ async function service(ctx: { onTestFinished(fn: () => Promise<void>): void }): 
 const ask = (svc: TestService, content: string, model = 'active') =>
   svc.client.chat.completions.create({ model, messages: [{ role: 'user', content }] });
 const activeMode = (svc: TestService) => svc.service.core.switcher.active().id;
-/**
- * From now on Claude refuses every turn with the subscription limit; it resets `resetsIn` ms after the first
- * refusal (the same limit for the later ones). Resolves with the reset time once the first refusal went out.
- */
-const refuseWithLimit = (resetsIn: number): Promise<number> =>
-  new Promise((resolve) => {
-    let resetSec: number | undefined;
-    fake.script(() => {
-      resetSec ??= Math.ceil((Date.now() + resetsIn) / 1000);
-      resolve(resetSec * 1000);
-      return httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false });
-    });
-  });
 /** The first notice, recorded already or to come, whose text matches. */
 function notice(svc: TestService, pattern: RegExp): Promise<Notice> {
   const { notifier } = svc.service.core;
@@ -85,7 +71,7 @@ const limitNotices = (svc: TestService) =>
 describe('Claude usage limit', () => {
   it('notifies once with the reset time and falls back to local while it lasts', async (ctx) => {
     const svc = await service(ctx);
-    const refused = refuseWithLimit(3_600_000);
+    const refused = refuseWithLimit(fake, 3_600_000);
     const r = await ask(svc, 'hello');
     const resetsAt = await refused;
     expect(r.choices[0]?.message.content).toMatch(/⚙️ \[proxy\].*limit/);
@@ -104,7 +90,7 @@ describe('Claude usage limit', () => {
 
   it('switches back at the reset, not before', async (ctx) => {
     const svc = await service(ctx);
-    const refused = refuseWithLimit(2_000);
+    const refused = refuseWithLimit(fake, 2_000);
     await ask(svc, 'hello');
     const resetsAt = await refused;
     fake.script(() => text('back on the subscription'));
@@ -124,7 +110,7 @@ describe('Claude usage limit', () => {
 
   it('a switch by hand during the fallback cancels the switch back', async (ctx) => {
     const svc = await service(ctx);
-    const refused = refuseWithLimit(3_600_000);
+    const refused = refuseWithLimit(fake, 3_600_000);
     await ask(svc, 'hello again');
     await refused;
     await notice(svc, /Mode <b>local<\/b> is awake/);

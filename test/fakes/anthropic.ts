@@ -163,6 +163,22 @@ export function httpError(
   return { type: 'http_error', status, message: opts.message, headers };
 }
 
+/**
+ * From now on `fake` refuses every turn with the subscription limit; it resets `resetsIn` ms after
+ * the first refusal (the same limit for the later ones). Resolves with the reset time once the first
+ * refusal went out.
+ */
+export function refuseWithLimit(fake: Pick<FakeAnthropic, 'script'>, resetsIn: number): Promise<number> {
+  return new Promise((resolve) => {
+    let resetSec: number | undefined;
+    fake.script(() => {
+      resetSec ??= Math.ceil((Date.now() + resetsIn) / 1000);
+      resolve(resetSec * 1000);
+      return httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false });
+    });
+  });
+}
+
 /** Headers of a rejected subscription (unified) rate limit; `resetsAtSec` is a Unix time in seconds. */
 export function usageLimitHeaders(resetsAtSec: number, claim = 'five_hour'): Record<string, string> {
   return {
