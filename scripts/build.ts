@@ -13,16 +13,37 @@ import { build, type Plugin } from 'esbuild';
 const NATIVE = ['better-sqlite3', '@resvg/resvg-js'];
 
 /**
- * node-fetch 2 (grammY's HTTP client) takes `URL` from node:url and loads the
- * whatwg-url package (with tr46's ~300 kB of Unicode tables) only as a fallback
- * for runtimes without one; Node has had it for years, so the fallback is Node's own.
+ * node-fetch 2 (grammY's HTTP client) parses URLs with node:url's `parse`, which
+ * Node 24 deprecates with a warning (DEP0169) on the first Telegram call of every
+ * start, and takes `URL` from node:url, loading the whatwg-url package (with
+ * tr46's ~300 kB of Unicode tables) only as a fallback for runtimes without one.
+ * Both come from Node's WHATWG `URL` here: `parse` returns the fields node-fetch
+ * and http.request read, `format` the URL it was parsed from.
  */
-const nodeUrl: Plugin = {
-  name: 'node-url',
+const URL_FOR_NODE_FETCH = `
+const parse = (text) => {
+  const u = new URL(text);
+  const user = u.username ? decodeURIComponent(u.username) : '';
+  return {
+    protocol: u.protocol, slashes: true,
+    auth: user ? user + (u.password ? ':' + decodeURIComponent(u.password) : '') : null,
+    host: u.host, port: u.port || null, hostname: u.hostname.replace(/^\\[|\\]$/g, ''),
+    hash: u.hash || null, search: u.search || null, query: u.search ? u.search.slice(1) : null,
+    pathname: u.pathname, path: u.pathname + u.search, href: u.href,
+  };
+};
+module.exports = { URL, parse, format: (parsed) => parsed.href };
+`;
+const nodeFetchUrl: Plugin = {
+  name: 'node-fetch-url',
   setup(b) {
-    b.onResolve({ filter: /^whatwg-url$/ }, () => ({ path: 'whatwg-url', namespace: 'node-url' }));
-    b.onLoad({ filter: /.*/, namespace: 'node-url' }, () => ({
-      contents: 'module.exports = { URL: globalThis.URL };',
+    b.onResolve({ filter: /^(whatwg-url|url)$/ }, (args) =>
+      args.importer.includes(`${path.sep}node-fetch${path.sep}`)
+        ? { path: args.path, namespace: 'node-fetch-url' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'node-fetch-url' }, () => ({
+      contents: URL_FOR_NODE_FETCH,
       loader: 'js',
     }));
   },
@@ -49,6 +70,26 @@ const zodEnglishOnly: Plugin = {
   },
 };
 
+/**
+ * fastify loads ajv and fast-json-stringify (~470 kB of source) to compile route
+ * schemas; brainstem declares none (requests are checked with zod) and gives
+ * fastify compilers that refuse (handlers/http/server.ts), so these are never
+ * called and stay out of the bundle.
+ */
+const noFastifySchemaCompilers: Plugin = {
+  name: 'no-fastify-schema-compilers',
+  setup(b) {
+    b.onResolve({ filter: /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/ }, (args) => ({
+      path: args.path,
+      namespace: 'no-schema-compiler',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'no-schema-compiler' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not in brainstem's bundle: routes declare no schemas`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 rmSync('dist', { recursive: true, force: true });
@@ -63,7 +104,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: NATIVE,
-  plugins: [nodeUrl, zodEnglishOnly],
+  plugins: [nodeFetchUrl, zodEnglishOnly, noFastifySchemaCompilers],
   // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
   banner: {
     js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",
@@ -77,6 +118,7 @@ await build({
   // Less source text for V8 to scan and keep in memory (names stay: keepNames, and the maps).
   minifyWhitespace: true,
   minifySyntax: true,
+  minifyIdentifiers: true,
   // V8 keeps a file's source at one byte per character only when every character is Latin-1:
   // one "…" or emoji in a tagged template (esbuild leaves those unescaped: their raw text
   // would change) doubled the Telegram chunk's memory. Template literals become string
@@ -104,7 +146,8 @@ for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
  * (relative across the file).
  */
 function ownCodeOnly(map: { sources: string[]; mappings: string }): string {
-  const keep = map.sources.map((s) => !s.includes('node_modules/'));
+  // Libraries, and the stand-ins the plugins above write (`node-url:whatwg-url`), are not brainstem's.
+  const keep = map.sources.map((s) => !s.includes('node_modules/') && !/^[\w-]+:/.test(s));
   const abs = [0, 0, 0, 0];
   const out = [0, 0, 0, 0];
   return map.mappings
@@ -112,13 +155,24 @@ function ownCodeOnly(map: { sources: string[]; mappings: string }): string {
     .map((line) => {
       let column = 0;
       let outColumn = 0;
+      let mapped = false;
       const kept: string[] = [];
       for (const segment of line ? line.split(',') : []) {
         const f = decodeVlq(segment);
         column += f[0] ?? 0;
         if (f.length < 4) continue;
         for (let i = 1; i < f.length; i++) abs[i - 1] = (abs[i - 1] ?? 0) + (f[i] ?? 0);
-        if (!keep[abs[0] ?? 0]) continue;
+        if (!keep[abs[0] ?? 0]) {
+          // A one-field segment maps what follows to nothing: without it a library's code
+          // (a bundle is one long line) would take the position of the own code before it.
+          if (mapped) {
+            kept.push(encodeVlq(column - outColumn));
+            outColumn = column;
+          }
+          mapped = false;
+          continue;
+        }
+        mapped = true;
         const fields = [column - outColumn];
         for (let i = 1; i < f.length; i++) {
           fields.push((abs[i - 1] ?? 0) - (out[i - 1] ?? 0));

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import Sqlite from './db/sqlite.js';
 
 /** Another brainstem runs on this data dir: two would both poll the bot and split the state. */
 export class InstanceLockedError extends Error {
@@ -31,7 +32,7 @@ export interface InstanceLock {
 export function lockDataDir(dataDir: string): InstanceLock {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // timeout 0: a held lock answers SQLITE_BUSY at once instead of after a wait.
-  const db = new Database(path.join(dataDir, 'instance.lock'), { timeout: 0 });
+  const db = new Sqlite(path.join(dataDir, 'instance.lock'), { timeout: 0 });
   try {
     db.pragma('journal_mode = WAL');
     db.exec('BEGIN IMMEDIATE');

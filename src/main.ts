@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from './config.js';
-import { lockDataDir } from './instance-lock.js';
-import { createLogger } from './logger.js';
-import { mapStackTracesToSources } from './stack-trace.js';
+// Only this import is static: what loads after enableCompileCache() is compiled from the cache.
+import { type CompileCacheState, enableCompileCache, flushCompileCache } from './compile-cache.js';
 
-mapStackTracesToSources();
+const compileCache: CompileCacheState = enableCompileCache();
 
 async function serve(): Promise<void> {
+  const [{ ConfigError, loadConfig }, { lockDataDir }, { createLogger }] = await Promise.all([
+    import('./config.js'),
+    import('./instance-lock.js'),
+    import('./logger.js'),
+  ]);
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
@@ -26,6 +29,9 @@ async function serve(): Promise<void> {
   ]);
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
+  flushCompileCache();
+  if (compileCache.on) logger.debug({ directory: compileCache.directory }, 'compile cache: on');
+  else logger.info(`compile cache: off, ${compileCache.why}; each start compiles the bundle again`);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -50,6 +56,11 @@ async function serve(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  (await import('./stack-trace.js')).mapStackTracesToSources();
+  // zod compiles a parser for each object schema on its first parse (new Function), which
+  // pays off on a schema parsed thousands of times; most of brainstem's are parsed once at
+  // start-up (the config) or once per request. Before any schema exists: it is read then.
+  (await import('zod')).config({ jitless: true });
   const [command, ...args] = process.argv.slice(2);
   switch (command) {
     case undefined:

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Approver } from '../brains/types.js';
 import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
@@ -108,9 +109,15 @@ export async function startService<Bot extends BotFace>(
   const url = `http://${host}:${port}`;
   // Offered to Claude Code only when the tools run: the CLI waits for its MCP servers at start-up.
   if (tools) core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
+  // The server answers from here on. Each start below (a spawn, the bot's first call) holds the
+  // event loop a few ms; yielding before each lets a request that came with the listen be served first.
+  await setImmediate();
   // Background readiness probes (/health answers from their last results; stopped by chat.drain).
   core.readiness.start();
-  for (const part of parts) part.start?.();
+  for (const part of parts) {
+    await setImmediate();
+    part.start?.();
+  }
   announce(core, url, Date.now() - started);
 
   let stopping: Promise<void> | undefined;

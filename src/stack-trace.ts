@@ -39,7 +39,10 @@ function mapFrame(frame: NodeJS.CallSite, dist: string): string {
     );
   }
   const entry = maps.get(file)?.findEntry(line - 1, column - 1);
-  if (!entry || !('originalSource' in entry)) return text;
+  // Library code has no source in the maps (see scripts/build.ts): its frame keeps the bundle's position.
+  if (!entry || !('originalSource' in entry) || !entry.originalSource || entry.generatedLine !== line - 1) {
+    return text;
+  }
   const source = path.resolve(path.dirname(file), entry.originalSource);
   return text.replace(
     `${url}:${line}:${column}`,

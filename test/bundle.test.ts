@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -113,6 +114,44 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       },
     );
     expect(reply.text).toContain('echo: hello telegram');
+  });
+
+  it('writes nothing to stderr: no warning on any Node version (node-fetch calls no url.parse)', () => {
+    // Node 24 warns (DEP0169) on node:url's parse, which node-fetch 2, grammY's client, calls
+    // on every request; the build gives it a WHATWG-based one (scripts/build.ts).
+    expect(tg.polling.maxConcurrent).toBeGreaterThan(0);
+    expect(svc.stderr()).toBe('');
+  });
+
+  it("keeps V8's compiled code between starts where Node can (22.1 and later)", async () => {
+    const line = await svc.waitForLog((l) => l.includes('compile cache'));
+    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+    if (major > 22 || (major === 22 && minor >= 1)) {
+      // Written once the service is up (flushCompileCache), not only at exit.
+      const dir = path.resolve('node_modules/.cache/brainstem-compile');
+      expect(readdirSync(dir, { recursive: true }).length).toBeGreaterThan(0);
+    } else {
+      expect(line).toContain(`compile cache: off, Node ${process.versions.node} has none`);
+    }
+  });
+
+  it("maps a stack frame to brainstem's source, and leaves a library's frame at its bundle position", () => {
+    const chunk = readdirSync('dist/chunks').find((f) => f.startsWith('telegram-') && f.endsWith('.js'));
+    const file = path.join('dist/chunks', chunk ?? 'missing');
+    const code = readFileSync(file, 'utf8');
+    const map = new SourceMap(JSON.parse(readFileSync(`${file}.map`, 'utf8')));
+    const at = (text: string) => {
+      const index = code.indexOf(text);
+      expect(index).toBeGreaterThan(0);
+      const line = code.slice(0, index).split('\n').length - 1;
+      return map.findEntry(line, index - code.lastIndexOf('\n', index) - 1);
+    };
+    // Own code: a log message of the Telegram face.
+    expect(at('Telegram bot polling')).toMatchObject({
+      originalSource: expect.stringContaining('handlers/telegram/'),
+    });
+    // node-fetch's, after own code on the same line: no source (a bundle is a few long lines).
+    expect(at('Only absolute URLs are supported')).not.toHaveProperty('originalSource', expect.any(String));
   });
 
   it('keeps every chunk of its own code in Latin-1, which V8 stores at one byte per character', () => {

@@ -1,5 +1,4 @@
-import type { Dispatcher } from 'undici';
-import { undici } from '../../src/http-client.js';
+import { get } from 'node:http';
 import { parseJson, upstreamErrorMessage } from './upstream.js';
 
 /**
@@ -8,6 +7,10 @@ import { parseJson, upstreamErrorMessage } from './upstream.js';
  * the server root answers 200 once the model is loaded and 503 while it loads
  * (/v1/models would answer before the model is loaded). Each caller words the
  * outcome for its reader.
+ *
+ * It is a bare GET through node:http, not undici: the readiness board probes at
+ * start-up, and loading undici then (~750 kB of source) would hold the event
+ * loop ~100 ms right when the first requests come; undici loads with the first turn.
  */
 
 export type LlamaHealth =
@@ -27,23 +30,41 @@ export function llamaHealthUrl(baseUrl: string, healthPath: string): string {
 
 export async function probeLlamaHealth(
   url: string,
-  opts: { dispatcher: Dispatcher; timeoutMs: number; signal?: AbortSignal },
+  opts: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<LlamaHealth> {
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   try {
-    const { request } = await undici();
-    const res = await request(url, {
-      dispatcher: opts.dispatcher,
-      signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
-    });
-    const text = await res.body.text();
-    if (res.statusCode === 200) return { state: 'loaded' };
-    const said = upstreamErrorMessage(parseJson(text));
-    if (res.statusCode === 503) return { state: 'loading', said };
-    return { state: 'http', status: res.statusCode, said };
+    const res = await getText(url, opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout);
+    if (res.status === 200) return { state: 'loaded' };
+    const said = upstreamErrorMessage(parseJson(res.text));
+    if (res.status === 503) return { state: 'loading', said };
+    return { state: 'http', status: res.status, said };
   } catch (error) {
     if (timeout.aborted) return { state: 'timeout' };
     if (opts.signal?.aborted) return { state: 'cancelled' };
     return { state: 'unreachable', error };
   }
+}
+
+/** A health answer is a few bytes; more than this is cut (only an error message is read from it). */
+const MAX_BODY_CHARS = 64 * 1024;
+
+async function getText(url: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  // node:https (TLS) loads only for an https upstream.
+  const getter = url.startsWith('https:') ? (await import('node:https')).get : get;
+  return new Promise((resolve, reject) => {
+    const req = getter(url, { signal, headers: { accept: 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < MAX_BODY_CHARS) text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: text.slice(0, MAX_BODY_CHARS) }));
+      res.on('error', reject);
+      res.on('close', () => {
+        if (!res.complete) reject(new Error('the connection closed before the answer ended'));
+      });
+    });
+    req.on('error', reject);
+  });
 }

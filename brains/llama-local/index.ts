@@ -79,7 +79,6 @@ export class LlamaLocalBrain implements Brain {
   async ready(signal?: AbortSignal): Promise<Readiness> {
     const url = this.healthUrl;
     const h = await probeLlamaHealth(url, {
-      dispatcher: await this.agent(),
       timeoutMs: this.llama.connectTimeoutMs,
       signal,
     });

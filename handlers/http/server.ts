@@ -38,6 +38,9 @@ export async function buildHttpFace(
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Requests are checked with zod in each route, never with fastify's JSON schemas: its
+    // compilers (ajv, fast-json-stringify) are left out of the bundle (scripts/build.ts).
+    schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
@@ -73,4 +76,9 @@ export async function buildHttpFace(
     },
     close: () => app.close(),
   };
+}
+
+/** Fastify calls its compiler factories only for a route that declares a schema, which none does. */
+function noSchemas(): never {
+  throw new Error('fastify route schemas are not used: brainstem checks requests with zod');
 }

@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
@@ -14,6 +14,7 @@ import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/healt
 import type { Config } from '../config.js';
 import { readCredentials } from '../credentials.js';
 import { migrations } from '../db/migrations.js';
+import Sqlite from '../db/sqlite.js';
 import { formatDuration, formatUtc } from '../i18n.js';
 
 /**
@@ -82,10 +83,10 @@ export function checkSqlite(config: Config): CheckResult {
   try {
     if (!existsSync(file)) {
       // Still load the native module: a build for another Node version fails here, not at start.
-      new Database(':memory:').close();
+      new Sqlite(':memory:').close();
       return ok(name, `${file} not created yet (created and migrated at first start)`);
     }
-    db = new Database(file, { readonly: true, fileMustExist: true });
+    db = new Sqlite(file, { readonly: true, fileMustExist: true });
     const version = db.pragma('user_version', { simple: true }) as number;
     const journal = db.pragma('journal_mode', { simple: true }) as string;
     const integrity = db.pragma('quick_check', { simple: true }) as string;
@@ -215,7 +216,7 @@ export async function checkCredentials(
 }
 
 /** One result per distinct llama upstream (modes may point at different servers). */
-export async function checkLlama(config: Config, dispatcher: Dispatcher): Promise<CheckResult[]> {
+export async function checkLlama(config: Config): Promise<CheckResult[]> {
   const byBase = new Map<string, string[]>();
   for (const m of config.modes) {
     if (m.kind !== 'llama') continue;
@@ -228,7 +229,7 @@ export async function checkLlama(config: Config, dispatcher: Dispatcher): Promis
       const name = 'llama upstream';
       const used = `; mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}`;
       const url = llamaHealthUrl(base, config.llama.healthPath);
-      const h = await probeLlamaHealth(url, { dispatcher, timeoutMs: NET_TIMEOUT_MS });
+      const h = await probeLlamaHealth(url, { timeoutMs: NET_TIMEOUT_MS });
       if (h.state === 'timeout' || h.state === 'unreachable' || h.state === 'cancelled') {
         const why = h.state === 'unreachable' ? netError(h.error) : noAnswer;
         return fail(
@@ -321,7 +322,7 @@ export function checkFront(config: Config, now = Date.now()): CheckResult {
   const setUp = `run OpenClaw’s gateway with channels.telegram.apiRoot = http://${config.server.host}:${config.server.port}${front.prefix} (\`brainstem openclaw-config --apply <openclaw.json>\` sets it)`;
   let db: Database.Database | undefined;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
+    db = new Sqlite(file, { readonly: true, fileMustExist: true });
     if ((db.pragma('user_version', { simple: true }) as number) < 3) {
       return ok(name, 'on; its tables are created at the next start');
     }

@@ -51,7 +51,7 @@ export async function runDoctor(
     const [claude, credentials, llama, telegram] = await Promise.all([
       checkClaudeBinary(config, env),
       checkCredentials(config, env),
-      checkLlama(config, agent),
+      checkLlama(config),
       checkTelegram(config, agent),
     ]);
     results = [

@@ -1,14 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { migrations } from './migrations.js';
+import Sqlite from './sqlite.js';
 
 export type Db = Database.Database;
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */
 export function openDb(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new Database(path.join(dataDir, 'brainstem.sqlite'));
+  const db = new Sqlite(path.join(dataDir, 'brainstem.sqlite'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');

@@ -87,7 +87,7 @@ export function buildTools(core: Core): Tools {
  * A mode that names another in `brainstemTools` stops the start with a ConfigError.
  */
 function readOnlyTools(registry: ToolRegistry, config: Pick<Config, 'modes' | 'configPath'>): string[] {
-  const mutating = new Map(registry.list().map((t) => [t.name, t.mutating]));
+  const mutating = registry.mutability();
   const readOnly = [...mutating].flatMap(([name, m]) => (m === false ? [name] : []));
   const problems = config.modes.flatMap((mode) =>
     (mode.brainstemTools ?? [])

@@ -126,10 +126,15 @@ export class ToolRegistry {
     this.listed ??= [...this.tools.values()].map((t) => ({
       name: t.name,
       description: t.description,
-      mutating: typeof t.mutating === 'function' ? 'depends' : t.mutating,
+      mutating: mutatingOf(t),
       inputSchema: inputJsonSchema(t.input),
     }));
     return this.listed;
+  }
+
+  /** Whether each tool changes things, without the JSON Schemas (built on the first list(), not at start-up). */
+  mutability(): Map<string, ToolInfo['mutating']> {
+    return new Map([...this.tools.values()].map((t) => [t.name, mutatingOf(t)]));
   }
 
   /**
@@ -251,6 +256,10 @@ export class ToolRegistry {
       'tool call',
     );
   }
+}
+
+function mutatingOf(t: AnyTool): ToolInfo['mutating'] {
+  return typeof t.mutating === 'function' ? 'depends' : t.mutating;
 }
 
 /** The input as published: JSON Schema of what callers send (defaults make fields optional). */

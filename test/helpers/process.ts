@@ -9,6 +9,8 @@ export interface ServiceProcess {
   url: string;
   /** Every log line seen so far (JSON lines from pino). */
   logs: string[];
+  /** Everything it wrote to stderr so far (pino writes to stdout: stderr is for what went wrong). */
+  stderr(): string;
   /** Resolves with the first log line (seen already or to come) that `test` accepts. */
   waitForLog(test: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   /** Sends a signal and resolves with the exit code. */
@@ -92,6 +94,7 @@ export async function spawnService(
     child,
     url,
     logs,
+    stderr: () => stderr,
     waitForLog,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode !== null) return child.exitCode;
