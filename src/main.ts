@@ -30,7 +30,7 @@ async function serve(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
   flushCompileCache();
-  if (compileCache.on) logger.debug({ directory: compileCache.directory }, 'compile cache: on');
+  if (compileCache.on) logger.info(`compile cache: on, in ${compileCache.directory}`);
   else logger.info(`compile cache: off, ${compileCache.why}; each start compiles the bundle again`);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

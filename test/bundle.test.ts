@@ -127,8 +127,9 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     const line = await svc.waitForLog((l) => l.includes('compile cache'));
     const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
     if (major > 22 || (major === 22 && minor >= 1)) {
-      // Written once the service is up (flushCompileCache), not only at exit.
+      // Written once the service is up (flushCompileCache, before this line), not only at exit.
       const dir = path.resolve('node_modules/.cache/brainstem-compile');
+      expect(line).toContain(`compile cache: on, in ${dir}`);
       expect(readdirSync(dir, { recursive: true }).length).toBeGreaterThan(0);
     } else {
       expect(line).toContain(`compile cache: off, Node ${process.versions.node} has none`);
