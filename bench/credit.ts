@@ -168,6 +168,8 @@ async function ledgerVsCli(): Promise<Record<string, unknown>> {
     const cliTurns: { session: string; cost: number }[] = [];
     for (const entry of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
       const { pid, line } = JSON.parse(entry) as { pid: number; line: string };
+      // The readiness probe's `claude auth status --json` goes through the wrapper too, pretty-printed.
+      if (!line.startsWith('{"')) continue;
       const ev = JSON.parse(line) as { type: string; session_id?: string; total_cost_usd?: number };
       if (ev.type !== 'result') continue;
       const total = ev.total_cost_usd ?? 0;

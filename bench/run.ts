@@ -38,6 +38,7 @@ const PARTIAL = {
   images: [RUNS, imagesBench],
   startup: [SLOW_RUNS, startupBench],
   spare: [SLOW_RUNS, spareBench],
+  credit: [1, creditBench],
 } as const satisfies Record<string, readonly [number, (runs: number) => Promise<unknown>]>;
 
 async function main() {

@@ -9,6 +9,7 @@
  * - cpuToFirstAnswerMs: the CPU time the process spent until then (less sensitive to a busy machine).
  * - nodeFloorMs: the same measure for a bare node:http server with the same flags, the floor.
  * - idleRssMb: resident memory 8 s after the bot polls and the brains' readiness probes have answered.
+ * - compileCache: whether this Node keeps the bundle's compiled code between starts (22.1 and later).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,6 +35,7 @@ export async function startupBench(runs: number) {
   const cpu: number[] = [];
   const rss: number[] = [];
   const floor: number[] = [];
+  let compileCache = false;
   try {
     for (let i = 0; i <= runs; i++) {
       const tg = await startFakeTelegram();
@@ -55,6 +57,9 @@ export async function startupBench(runs: number) {
       for (const mode of ['assistant', 'local']) {
         await svc.waitForLog((l) => l.includes(`"msg":"brain ${mode}: `));
       }
+      compileCache = (await svc.waitForLog((l) => l.includes('compile cache: '))).includes(
+        'compile cache: on',
+      );
       // Resident memory peaks while the start's garbage is collected, then settles within seconds.
       await sleep(8000);
       const idle = rssMb(pid);
@@ -73,6 +78,8 @@ export async function startupBench(runs: number) {
       cpuToFirstAnswerMs: round(median(cpu), 0),
       nodeFloorMs: round(median(floor), 0),
       idleRssMb: round(median(rss), 1),
+      // Node 22.1 and later: V8's compiled code kept between starts (src/compile-cache.ts).
+      compileCache,
       runs,
       targets: { startupToFirstAnswerMs: '<= 300', idleRssMb: '<= 70' },
     };
