@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   (await import('./stack-trace.js')).mapStackTracesToSources();
   // zod compiles a parser for each object schema on its first parse (new Function), which
   // pays off on a schema parsed thousands of times; most of brainstem's are parsed once at
-  // start-up (the config) or once per request. Before any schema exists: it is read then.
+  // start-up (the config) or once per request. Set before any schema is built: zod reads it then.
   (await import('zod')).config({ jitless: true });
   const [command, ...args] = process.argv.slice(2);
   switch (command) {
