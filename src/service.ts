@@ -34,8 +34,10 @@ export interface BotFace extends Part {
 
 /**
  * How main builds the faces from the core and the tools (handlers/index.ts):
- * the bot first (undefined when no bot token is set), then HTTP, which may
- * serve what the bot brings (its Bot API front), known here only as `Bot`.
+ * the bot (undefined when no bot token is set) and HTTP, which may serve what
+ * the bot brings (its Bot API front), known here only as `Bot`. With the front
+ * on (`telegram.front.enabled`) the bot is built first and its routes handed
+ * to HTTP; otherwise it is built once the server listens, with no routes.
  */
 export interface Faces<Bot extends BotFace = BotFace> {
   bot(core: Core, tools: Tools | undefined): Promise<Bot | undefined>;
@@ -178,8 +180,8 @@ async function wire<Bot extends BotFace>(
       parts.push(brainMonitorPart(core, choice.brainMonitor === true ? {} : choice.brainMonitor));
     }
     if (choice.claudeSpares) parts.push(sparesPart(core));
-    const bot = choice.bot ? await opts.faces.bot(core, tools) : undefined;
-    if (bot) {
+    const attach = (bot: Bot | undefined) => {
+      if (!bot) return;
       // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the bot asks.
       ports.approver = bot.approver;
       parts.push({
@@ -190,9 +192,32 @@ async function wire<Bot extends BotFace>(
           await bot.stop?.();
         },
       });
+    };
+    // A bot with the Bot API front brings HTTP routes, which must exist before listen. Any
+    // other bot is built once the server listens: the first request does not wait for grammY
+    // and its plugins to load (~55 ms of a start).
+    const botFirst = choice.bot === true && config.telegram.front.enabled;
+    const early = botFirst ? await opts.faces.bot(core, tools) : undefined;
+    attach(early);
+    let late: Promise<Bot | undefined> | undefined;
+    if (choice.bot && !botFirst) {
+      // A turn that starts while the bot is built asks it once it is there (Claude asks for
+      // approval seconds into a turn, long after the bot is up).
+      ports.approver = async (req, signal) => {
+        const bot = await late;
+        if (bot?.approver) return bot.approver(req, signal);
+        return { behavior: 'deny', message: 'tool approvals are not available: no Telegram chat to ask' };
+      };
     }
-    http = await opts.faces.http(core, tools, bot);
+    http = await opts.faces.http(core, tools, early);
     const port = await http.listen();
+    if (choice.bot && !botFirst) {
+      late = opts.faces.bot(core, tools);
+      const bot = await late;
+      // No bot (no token): no approver, the turns' own or none.
+      ports.approver = undefined;
+      attach(bot);
+    }
     return { core, tools, ports, http, parts, port };
   } catch (err) {
     await http?.close();
