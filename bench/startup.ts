@@ -4,7 +4,8 @@
  * emulator, both brains configured (the Claude CLI against the fake Messages API,
  * the fake llama-server). `BENCH_ONLY=startup` runs only this (bench/results/startup.json).
  *
- * - startupToFirstAnswerMs: spawn → the first 200 on an authenticated /v1/models,
+ * - startupToFirstAnswerMs: spawn → the first 200 on an authenticated /v1/models, polled
+ *   every 5 ms from the spawn on a port chosen before it,
  *   on a data dir that exists (a restart, as pm2 does it; one warm-up start creates it).
  * - cpuToFirstAnswerMs: the CPU time the process spent until then (less sensitive to a busy machine).
  * - nodeFloorMs: the same measure for a bare node:http server with the same flags, the floor.
@@ -14,15 +15,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { spawnService, startFlags } from '../test/helpers/process.js';
 import { benchFixture } from './fixture.js';
 import { median, now, round, rssMb } from './stats.js';
 
-const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1', function () {
-  process.stdout.write(JSON.stringify({ url: 'http://127.0.0.1:' + this.address().port }) + '\\n');
-});`;
+const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');`;
 
 export async function startupBench(runs: number) {
   const llama = await startFakeLlama();
@@ -39,19 +39,24 @@ export async function startupBench(runs: number) {
   try {
     for (let i = 0; i <= runs; i++) {
       const tg = await startFakeTelegram();
+      // The port is known before the spawn, so the clock stops at the first answer, not at
+      // the start-up log line (written once every part has started, after that answer).
+      const port = await freePort();
+      let pid = 0;
       const t0 = now();
-      const svc = await spawnService(
+      const spawning = spawnService(
         {
           ...fx.env,
+          BRAINSTEM_PORT: String(port),
           TELEGRAM_BOT_TOKEN: tg.token,
           TELEGRAM_API_ROOT: tg.apiRoot,
         },
-        { from: 'dist' },
+        { from: 'dist', onSpawn: (child) => (pid = child.pid ?? 0) },
       );
-      await firstOk(`${svc.url}/v1/models`, fx.auth);
+      await firstOk(`http://127.0.0.1:${port}/v1/models`, fx.auth);
       const ms = now() - t0;
-      const pid = svc.child.pid ?? 0;
       const cpuMs = cpuTimeMs(pid);
+      const svc = await spawning;
       // Idle: the bot polls and every brain's readiness probe has answered (the CLI's start is over).
       await tg.waitFor(() => tg.polling.maxConcurrent > 0, { timeoutMs: 30_000 });
       for (const mode of ['assistant', 'local']) {
@@ -89,29 +94,46 @@ export async function startupBench(runs: number) {
   }
 }
 
-/** Spawn → first answer of a bare node:http server started with the same flags. */
+/** Spawn → first answer of a bare node:http server started with the same flags, polled the same way. */
 async function floorMs(): Promise<number> {
+  const port = await freePort();
   const t0 = now();
   const child = spawn(process.execPath, [...startFlags(), '-e', FLOOR_SERVER], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
-  const { url } = JSON.parse(line.toString()) as { url: string };
-  await firstOk(url, {});
+  await firstOk(`http://127.0.0.1:${port}/`, {});
   const ms = now() - t0;
   child.kill();
   await once(child, 'exit');
   return ms;
 }
 
-/** Polls until the URL answers 200. */
+/** A loopback port free right now (the OS picks it; the server is closed at once). */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * Polls until the URL answers 200: a bare TCP connect every 5 ms until the port
+ * takes one (cheap, so the polling takes little of the CPU the start needs),
+ * then the request.
+ */
 async function firstOk(url: string, headers: Record<string, string>): Promise<void> {
+  const { hostname, port } = new URL(url);
   for (;;) {
-    try {
-      if ((await fetch(url, { headers })).ok) return;
-    } catch {
-      // not listening yet
-    }
+    const socket = connect(Number(port), hostname);
+    const listening = await new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(true));
+      socket.once('error', () => resolve(false));
+    });
+    socket.destroy();
+    if (listening && (await fetch(url, { headers })).ok) return;
     await sleep(5);
   }
 }

@@ -24,6 +24,8 @@ export interface SpawnOptions {
    */
   from?: 'sources' | 'dist';
   timeoutMs?: number;
+  /** Called with the child as soon as it is spawned, before it listens (the start-up bench reads its CPU time). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** Node's flags in `npm start` (ecosystem.config.cjs reads them there too). */
@@ -51,6 +53,7 @@ export async function spawnService(
 ): Promise<ServiceProcess> {
   const { from = 'sources', timeoutMs = 60_000 } = opts;
   const child = spawnMain(env, from);
+  opts.onSpawn?.(child);
   const logs: string[] = [];
   const waiters = new Set<(line: string) => void>();
   let stderr = '';
