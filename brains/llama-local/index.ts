@@ -132,7 +132,7 @@ export class LlamaLocalBrain implements Brain {
           'content-length': String(body.length),
           accept: 'text/event-stream',
         },
-        body: Readable.from(body.pieces(), { objectMode: false }),
+        body: body.whole ?? Readable.from(body.pieces(), { objectMode: false }),
       });
     } catch (err) {
       yield signal.aborted ? aborted() : this.fail(this.requestFailure(err));

@@ -10,6 +10,7 @@ export class SseWriter {
 
   constructor(private readonly res: ServerResponse) {}
 
+  /** The headers leave with the first event's write (one packet, not two): call data() right after. */
   start(status = 200): void {
     this.res.writeHead(status, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -17,7 +18,6 @@ export class SseWriter {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    this.res.flushHeaders();
   }
 
   get started(): boolean {
