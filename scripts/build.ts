@@ -71,20 +71,29 @@ const zodEnglishOnly: Plugin = {
 };
 
 /**
- * fastify loads ajv and fast-json-stringify (~470 kB of source) to compile route
- * schemas; brainstem declares none (requests are checked with zod) and gives
- * fastify compilers that refuse (handlers/http/server.ts), so these are never
- * called and stay out of the bundle.
+ * Packages fastify may load that brainstem never calls, kept out of the bundle
+ * (a module that throws stands in, saying why). Each costs start-up time to
+ * parse even when fastify requires it lazily.
  */
-const noFastifySchemaCompilers: Plugin = {
-  name: 'no-fastify-schema-compilers',
+const NOT_BUNDLED: Record<string, string> = {
+  // ajv and fast-json-stringify (~470 kB of source) compile route schemas: brainstem declares
+  // none (requests are checked with zod) and gives fastify compilers that refuse (handlers/http/server.ts).
+  '@fastify/ajv-compiler': 'routes declare no schemas',
+  '@fastify/fast-json-stringify-compiler': 'routes declare no schemas',
+  // fastify's inject(), for tests, which run the sources.
+  'light-my-request': 'inject() is for tests, which run the sources',
+};
+
+const notBundled: Plugin = {
+  name: 'not-bundled',
   setup(b) {
-    b.onResolve({ filter: /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/ }, (args) => ({
+    const names = Object.keys(NOT_BUNDLED).map((n) => n.replace(/[/.-]/g, '\\$&'));
+    b.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => ({
       path: args.path,
-      namespace: 'no-schema-compiler',
+      namespace: 'not-bundled',
     }));
-    b.onLoad({ filter: /.*/, namespace: 'no-schema-compiler' }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`${args.path} is not in brainstem's bundle: routes declare no schemas`)});`,
+    b.onLoad({ filter: /.*/, namespace: 'not-bundled' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not in brainstem's bundle: ${NOT_BUNDLED[args.path]}`)});`,
       loader: 'js',
     }));
   },
@@ -104,7 +113,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: NATIVE,
-  plugins: [nodeFetchUrl, zodEnglishOnly, noFastifySchemaCompilers],
+  plugins: [nodeFetchUrl, zodEnglishOnly, notBundled],
   // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
   banner: {
     js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",

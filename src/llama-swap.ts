@@ -1,6 +1,6 @@
-import { execa } from 'execa';
 import type { Logger } from './logger.js';
 import { type ReadinessProbe, waitUntilReady } from './readiness.js';
+import { subprocesses } from './subprocesses.js';
 
 /** How long one stop/start command may run (a systemctl or docker call, not the model load itself). */
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -60,6 +60,7 @@ async function run(argv: string[], opts: SwapOptions): Promise<string | undefine
   const shown = JSON.stringify(argv);
   const timeout = opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
   const started = Date.now();
+  const { execa } = await subprocesses();
   const result = await execa(file, args, {
     timeout,
     reject: false,

@@ -7,9 +7,9 @@ import type {
   TitleComponentOption,
 } from 'echarts/components';
 import type { ComposeOption } from 'echarts/core';
-import { execa } from 'execa';
 import { type CreditReading, day, percent, usd } from './credit/meter.js';
 import { onFirstUse } from './lazy.js';
+import { subprocesses } from './subprocesses.js';
 import type { UsageLedger } from './usage.js';
 import { formatTokens, startOfUtcDay } from './usage-summary.js';
 
@@ -326,6 +326,7 @@ const libraries = onFirstUse(async (): Promise<Libraries> => {
  * renders, only without its labels.
  */
 const fontOptions = onFirstUse(async (): Promise<NonNullable<ResvgRenderOptions['font']>> => {
+  const { execa } = await subprocesses();
   const r = await execa('fc-match', ['--format=%{family[0]}\n%{file}', 'sans-serif'], {
     reject: false,
     timeout: 3_000,

@@ -3,6 +3,7 @@ import type { Config, ModeConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
+import { type Execa, subprocesses } from '../../src/subprocesses.js';
 import type { Brain, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
@@ -238,6 +239,8 @@ export class ClaudeCodeBrain implements Brain {
       );
       return 'cold';
     }
+    // Loaded before the count: nothing may await between room() and the spawn.
+    const { execa } = await subprocesses();
     if (!ready && !(await this.opts.processes.room((n) => this.opts.warm?.evict(n)))) {
       this.log.warn(
         { sessionKey: req.sessionKey, max: this.opts.processes.max },
@@ -247,7 +250,7 @@ export class ClaudeCodeBrain implements Brain {
       return 'done';
     }
     const started = Date.now();
-    const proc = ready?.proc ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd);
+    const proc = ready?.proc ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd, execa);
     const pooled =
       ready?.from === 'warm' ||
       (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
@@ -375,8 +378,9 @@ export class ClaudeCodeBrain implements Brain {
     a: AttemptOptions,
     appendSystemPrompt: string | undefined,
     maxBudgetUsd: number | undefined,
+    execa: Execa,
   ): ClaudeProcess {
-    const proc = new ClaudeProcess(this.spawnOptions(a, appendSystemPrompt, maxBudgetUsd));
+    const proc = new ClaudeProcess(this.spawnOptions(a, appendSystemPrompt, maxBudgetUsd), execa);
     this.opts.processes.track(proc);
     return proc;
   }

@@ -1,5 +1,5 @@
-import { execa } from 'execa';
 import { forgetGroup, killGroup, trackGroup } from '../../src/process-group.js';
+import type { Execa } from '../../src/subprocesses.js';
 
 /**
  * One `claude` child that speaks stream-json both ways: turns and control
@@ -66,7 +66,12 @@ export class ClaudeProcess {
   /** `total_cost_usd` of its last result: the CLI reports a running total for the life of the process. */
   private costSoFar = 0;
 
-  constructor(o: SpawnOptions) {
+  /**
+   * Spawns at once. `execa` comes from subprocesses(), awaited by the caller
+   * before it counts the process against claude.maxProcesses, so that nothing
+   * awaits between that count and the spawn.
+   */
+  constructor(o: SpawnOptions, execa: Execa) {
     this.cwd = o.cwd;
     this.depth = o.depth;
     const argv = [...o.args, ...PROTOCOL_ARGS];

@@ -1,5 +1,5 @@
-import { execa } from 'execa';
 import { z } from 'zod';
+import { subprocesses } from '../../src/subprocesses.js';
 import type { Readiness } from '../types.js';
 import { notFound, shortReason } from './errors.js';
 
@@ -57,6 +57,7 @@ export function cliReadiness(
 
 async function authStatus(bin: string, env: Record<string, string>): Promise<Readiness> {
   const command = `"${bin} auth status"`;
+  const { execa } = await subprocesses();
   const r = await execa(bin, ['auth', 'status', '--json'], {
     env,
     // The environment built for the CLI, never brainstem's own (see env.ts).

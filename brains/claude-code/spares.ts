@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { Logger } from '../../src/logger.js';
+import { type Execa, subprocesses } from '../../src/subprocesses.js';
 import { ClaudeProcess, type SpawnOptions } from './process.js';
 import type { ProcessCap } from './process-cap.js';
 import { initializeRequest } from './stdin.js';
@@ -179,8 +180,10 @@ export class Spares {
 
   private async start(mode: string, source: SpareSource): Promise<void> {
     let spec: SpawnOptions;
+    let execa: Execa;
     try {
       spec = await source.spec();
+      ({ execa } = await subprocesses());
     } catch (err) {
       this.failures++;
       this.log.warn({ err, mode }, 'spare Claude process could not be prepared');
@@ -190,7 +193,7 @@ export class Spares {
     if (this.mode !== mode || this.sources.get(mode) !== source || this.turns > 0) return;
     if (this.cap.count >= this.cap.max) return;
     const begun = Date.now();
-    const proc = new ClaudeProcess({ ...spec, nice: SPARE_NICE });
+    const proc = new ClaudeProcess({ ...spec, nice: SPARE_NICE }, execa);
     this.cap.track(proc);
     const entry: Entry = { mode, fingerprint: fingerprint(spec), proc, started: handshake(proc) };
     this.idle.push(entry);

@@ -1,8 +1,8 @@
 import { constants } from 'node:os';
-import { execa } from 'execa';
 import { BrainstemError } from '../errors.js';
 import { formatDuration } from '../i18n.js';
 import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
+import { subprocesses } from '../subprocesses.js';
 
 /**
  * The one way tools run programs: argv only (never a shell), a cwd, a wall
@@ -76,6 +76,7 @@ export async function runCommand(
   if (!file) throw new BrainstemError('INTERNAL', 'empty command');
   const started = Date.now();
   const capture = opts.capture ?? 'all';
+  const { execa } = await subprocesses();
   const child = execa(file, args, {
     cwd: opts.cwd,
     env: childEnv(opts.env),

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { z } from 'zod';
 import type { KvStore } from '../db/index.js';
 import { BrainstemError } from '../errors.js';
@@ -9,6 +8,7 @@ import { html } from '../html.js';
 import { noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { Notifier } from '../notices.js';
+import { type Execa, subprocesses } from '../subprocesses.js';
 import type { ToolsConfig } from './config.js';
 import { childEnv, OutputCap, type Runner } from './exec.js';
 import { type AnyTool, defineTool, type ToolContext } from './registry.js';
@@ -160,11 +160,12 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
       const result = await steps([['git', 'pull', '--ff-only'], ...cfg.steps], repo, deps, ctx);
       if (result.exitCode !== 0) return { ...result, data: { ...c, upgraded: false } };
       const to = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
+      const { execa } = await subprocesses();
       return {
         ...result,
         output: `${result.output}\nUpgraded ${from} → ${to}; reloading brainstem (${cfg.reload.join(' ')}).`,
         data: { ...c, upgraded: true, from, to },
-        afterDelivery: () => reload(deps, { from, to, ts: Date.now() }),
+        afterDelivery: () => reload(deps, { from, to, ts: Date.now() }, execa),
       };
     },
   });
@@ -196,7 +197,7 @@ async function steps(commands: string[][], cwd: string, deps: SelfUpgradeDeps, c
  * Started detached so it survives brainstem being stopped by it. If it fails and
  * brainstem is still here, that is said at once; otherwise the next start says it.
  */
-function reload(deps: SelfUpgradeDeps, pending: Pending): void {
+function reload(deps: SelfUpgradeDeps, pending: Pending, execa: Execa): void {
   const [file, ...args] = deps.cfg.reload;
   if (!file) return;
   deps.kv.set(PENDING_KEY, JSON.stringify(pending));
