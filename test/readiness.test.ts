@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,13 +16,24 @@ interface Health {
 
 const health = async (url: string) => (await (await fetch(`${url}/health`)).json()) as Health;
 
+/** A data dir whose HOME holds a credentials file, as after `claude /login`; its path. */
+async function loggedInHome(): Promise<{ dir: string; credentials: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bst-readiness-'));
+  const credentials = path.join(dir, '.claude', '.credentials.json');
+  await mkdir(path.dirname(credentials), { recursive: true });
+  await writeFile(credentials, '{}');
+  return { dir, credentials };
+}
+
 describe('/health answers from the last known readiness', { timeout: 180_000 }, () => {
   let cli: FakeClaudeCli;
   let llama: FakeLlama;
   let svc: TestService;
+  let home: Awaited<ReturnType<typeof loggedInHome>>;
   let releaseLlama: () => void;
 
   beforeAll(async () => {
+    home = await loggedInHome();
     cli = await startFakeClaudeCli({ loggedIn: true });
     llama = await startFakeLlama();
     // Both probes hang from the first one on: a llama-server whose /health takes its time, a slow CLI.
@@ -33,6 +44,7 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
       }),
     );
     svc = await startTestService({
+      dir: home.dir,
       config: {
         defaultMode: 'local',
         claude: { bin: cli.bin },
@@ -47,6 +59,7 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
     await svc?.close();
     await cli?.close();
     await llama?.close();
+    await rm(home.dir, { recursive: true, force: true });
   });
 
   const llamaProbes = () => llama.requests.filter((r) => r.path === '/health');
@@ -103,14 +116,53 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
   });
 
   it('refreshes in the background: a logout shows without anyone asking for a probe', async () => {
+    // `claude /logout` removes the credentials file, `claude /login` writes it.
     cli.setLoggedIn(false);
+    await rm(home.credentials);
     await expect
       .poll(async () => (await health(svc.url)).brains.assistant?.detail, { timeout: 60_000 })
       .toBe(NOT_LOGGED_IN);
     cli.setLoggedIn(true);
+    await writeFile(home.credentials, '{}');
     await expect
       .poll(async () => (await health(svc.url)).brains.assistant?.ready, { timeout: 60_000 })
       .toBe(true);
+  });
+});
+
+describe('a logged-in answer', { timeout: 180_000 }, () => {
+  let cli: FakeClaudeCli;
+  let svc: TestService;
+  let home: Awaited<ReturnType<typeof loggedInHome>>;
+
+  beforeAll(async () => {
+    home = await loggedInHome();
+    cli = await startFakeClaudeCli({ loggedIn: true });
+    svc = await startTestService({
+      dir: home.dir,
+      config: { defaultMode: 'assistant', claude: { bin: cli.bin }, server: { readinessRefreshMs: 1_000 } },
+    });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await cli?.close();
+    await rm(home.dir, { recursive: true, force: true });
+  });
+
+  const checkedAt = async () => (await health(svc.url)).brains.assistant?.checkedAt;
+
+  it('is kept while the CLI and its credentials file stay as they were, and asked again once either changes', async () => {
+    await expect.poll(async () => (await health(svc.url)).activeReady, { timeout: 60_000 }).toBe(true);
+    expect(cli.runs).toHaveLength(1);
+    // Two background rounds (one a second here) answer from the kept result.
+    for (let round = 0; round < 2; round++) {
+      const before = await checkedAt();
+      await expect.poll(checkedAt, { timeout: 30_000 }).not.toBe(before);
+    }
+    expect(cli.runs).toHaveLength(1);
+    // A token refresh rewrites the credentials file: the next round runs the CLI again.
+    await writeFile(home.credentials, '{"refreshed":true}');
+    await expect.poll(() => cli.runs.length, { timeout: 30_000 }).toBe(2);
   });
 });
 

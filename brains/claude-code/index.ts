@@ -35,7 +35,7 @@ export interface ClaudeCodeBrainOptions {
   cwd: string;
   claude: Pick<
     Config['claude'],
-    'bin' | 'env' | 'maxRetries' | 'apiTimeoutMs' | 'turnTimeoutMs' | 'approvalTimeoutMs'
+    'bin' | 'env' | 'maxRetries' | 'apiTimeoutMs' | 'turnTimeoutMs' | 'approvalTimeoutMs' | 'credentialsFile'
   >;
   sessions: SessionStore;
   logger: Logger;
@@ -95,9 +95,16 @@ export class ClaudeCodeBrain implements Brain {
     });
   }
 
-  /** Ready when the CLI runs and is logged in (`claude auth status`, which needs no network). */
+  /**
+   * Ready when the CLI runs and is logged in (`claude auth status`, which needs
+   * no network); a logged-in answer is kept while the CLI and its credentials
+   * file stay as they were (see cliReadiness).
+   */
   ready(signal?: AbortSignal): Promise<Readiness> {
-    return cliReadiness(this.opts.claude.bin, this.env(), signal);
+    return cliReadiness(this.opts.claude.bin, this.env(), {
+      credentialsFile: this.opts.claude.credentialsFile,
+      signal,
+    });
   }
 
   refuse(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined {

@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { subprocesses } from '../../src/subprocesses.js';
 import type { Readiness } from '../types.js';
@@ -29,18 +31,46 @@ const METHODS: Record<string, string> = {
   'claude.ai': 'Claude subscription',
 };
 
+/**
+ * A logged-in answer stands while what it depends on stays as it was, for at
+ * most this long: a background round every 30 s would otherwise start the CLI
+ * 120 times an hour (0.6 to 1 s of CPU and ~150 to 300 MB each time) to learn
+ * nothing new. A change it cannot see (a CLAUDE_CONFIG_DIR that moves the
+ * credentials elsewhere) shows within this time.
+ */
+const KEEP_LOGGED_IN_MS = 10 * 60_000;
+
 /** Every Claude mode runs the same binary with the same environment: one probe serves them all at once. */
 const inFlight = new Map<string, Promise<Readiness>>();
+const kept = new Map<string, { result: Readiness; inputs: string; at: number }>();
+
+export interface CliReadinessOptions {
+  /** The credentials file `claude /login` writes and `/logout` removes (claude.credentialsFile). */
+  credentialsFile: string;
+  signal?: AbortSignal;
+}
 
 export function cliReadiness(
   bin: string,
   env: Record<string, string>,
-  signal?: AbortSignal,
+  { credentialsFile, signal }: CliReadinessOptions,
 ): Promise<Readiness> {
   const key = JSON.stringify([bin, env]);
+  const inputs = inputsOf(bin, env, credentialsFile);
+  const last = kept.get(key);
+  if (last && last.inputs === inputs && Date.now() - last.at < KEEP_LOGGED_IN_MS) {
+    return Promise.resolve(last.result);
+  }
   let probe = inFlight.get(key);
   if (!probe) {
-    probe = authStatus(bin, env).finally(() => inFlight.delete(key));
+    const at = Date.now();
+    probe = authStatus(bin, env)
+      .then((result) => {
+        if (result.ok) kept.set(key, { result, inputs, at });
+        else kept.delete(key);
+        return result;
+      })
+      .finally(() => inFlight.delete(key));
     inFlight.set(key, probe);
   }
   if (!signal) return probe;
@@ -53,6 +83,35 @@ export function cliReadiness(
       resolve(r);
     });
   });
+}
+
+/**
+ * What a login state depends on besides the environment (part of the key): the
+ * CLI's file, which an upgrade replaces, and the credentials file. Taken before
+ * the probe starts, so that a change while it runs is seen next time.
+ */
+function inputsOf(bin: string, env: Record<string, string>, credentialsFile: string): string {
+  return [onPath(bin, env.PATH), credentialsFile].map(fileState).join(' ');
+}
+
+/** The file a bare command name runs, as the CLI's PATH finds it. */
+function onPath(bin: string, searchPath = ''): string | undefined {
+  if (bin.includes('/')) return bin;
+  for (const dir of searchPath.split(path.delimiter)) {
+    const file = dir ? path.join(dir, bin) : '';
+    if (file && fileState(file) !== 'absent') return file;
+  }
+  return undefined;
+}
+
+function fileState(file: string | undefined): string {
+  if (!file) return 'none';
+  try {
+    const s = statSync(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return 'absent';
+  }
 }
 
 async function authStatus(bin: string, env: Record<string, string>): Promise<Readiness> {
