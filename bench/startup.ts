@@ -11,6 +11,8 @@
  * - nodeFloorMs: the same measure for a bare node:http server with the same flags, the floor.
  * - idleRssMb: resident memory 8 s after the bot polls and the brains' readiness probes have answered.
  * - compileCache: whether this Node keeps the bundle's compiled code between starts (22.1 and later).
+ * - idleCpuMsPerMinute: once, after the last run's RSS: the CPU the idle service spends in a
+ *   minute, its own and its children's (the readiness probes' `claude auth status`).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -36,6 +38,7 @@ export async function startupBench(runs: number) {
   const rss: number[] = [];
   const floor: number[] = [];
   let compileCache = false;
+  let idleCpu = { own: 0, children: 0 };
   try {
     for (let i = 0; i <= runs; i++) {
       const tg = await startFakeTelegram();
@@ -68,6 +71,7 @@ export async function startupBench(runs: number) {
       // Resident memory peaks while the start's garbage is collected, then settles within seconds.
       await sleep(8000);
       const idle = rssMb(pid);
+      if (i === runs) idleCpu = await idleCpuPerMinute(pid);
       await svc.stop();
       await tg.close();
       if (i === 0) continue; // warm-up: creates the data dir and fills the page cache
@@ -85,6 +89,7 @@ export async function startupBench(runs: number) {
       idleRssMb: round(median(rss), 1),
       // Node 22.1 and later: V8's compiled code kept between starts (src/compile-cache.ts).
       compileCache,
+      idleCpuMsPerMinute: idleCpu,
       runs,
       targets: { startupToFirstAnswerMs: '<= 300', idleRssMb: '<= 70' },
     };
@@ -142,6 +147,20 @@ async function firstOk(url: string, headers: Record<string, string>): Promise<vo
 function cpuTimeMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Its children's CPU time, those it has waited for (every finished probe). */
+function childrenCpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[13]) + Number(fields[14])) * 10;
+}
+
+/** Two background readiness rounds (every 30 s by default) fall in one minute. */
+async function idleCpuPerMinute(pid: number): Promise<{ own: number; children: number }> {
+  const own = cpuTimeMs(pid);
+  const children = childrenCpuTimeMs(pid);
+  await sleep(60_000);
+  return { own: cpuTimeMs(pid) - own, children: childrenCpuTimeMs(pid) - children };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
