@@ -23,6 +23,8 @@ import { waitAtMost } from './wait.js';
 export interface HttpFace {
   /** Starts listening on config.server; resolves with the port. */
   listen(): Promise<number>;
+  /** Resolves once the server has finished its first response. */
+  readonly firstAnswered: Promise<void>;
   /** Stops taking requests; resolves once the open ones are answered. */
   close(): Promise<void>;
 }
@@ -85,6 +87,14 @@ export interface Service {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * How long the starts after listen wait for the first request to be answered.
+ * A client retrying through a restart connects within a few ms of the listen;
+ * waiting longer for one that may never come would only delay the bot's
+ * polling and the first readiness probe.
+ */
+const BACKGROUND_GRACE_MS = 100;
+
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /**
@@ -111,8 +121,12 @@ export async function startService<Bot extends BotFace>(
   const url = `http://${host}:${port}`;
   // Offered to Claude Code only when the tools run: the CLI waits for its MCP servers at start-up.
   if (tools) core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
-  // The server answers from here on. Each start below (a spawn, the bot's first call) holds the
-  // event loop a few ms; yielding before each lets a request that came with the listen be served first.
+  // The server answers from here on. What starts below holds the event loop for milliseconds
+  // each (the bot's modules, execa's on the first probe, a spawn, the bot's first call): the
+  // request that came with the listen is answered first, and with none they wait at most
+  // BACKGROUND_GRACE_MS. Yielding before each start lets a later request in between.
+  await waitAtMost(http.firstAnswered, BACKGROUND_GRACE_MS);
+  await wired.lateBot?.();
   await setImmediate();
   // Background readiness probes (/health answers from their last results; stopped by chat.drain).
   core.readiness.start();
@@ -153,6 +167,8 @@ interface Wired {
   /** In the order they start and stop. */
   parts: Part[];
   port: number;
+  /** Builds the bot that waits for the server to listen, and adds it to the parts. */
+  lateBot?: () => Promise<void>;
 }
 
 /** The core, the parts and the faces built, the server listening; no part started yet. */
@@ -211,14 +227,17 @@ async function wire<Bot extends BotFace>(
     }
     http = await opts.faces.http(core, tools, early);
     const port = await http.listen();
-    if (choice.bot && !botFirst) {
-      late = opts.faces.bot(core, tools);
-      const bot = await late;
-      // No bot (no token): no approver, the turns' own or none.
-      ports.approver = undefined;
-      attach(bot);
-    }
-    return { core, tools, ports, http, parts, port };
+    const lateBot =
+      choice.bot && !botFirst
+        ? async () => {
+            late = opts.faces.bot(core, tools);
+            const bot = await late;
+            // No bot (no token): no approver, the turns' own or none.
+            ports.approver = undefined;
+            attach(bot);
+          }
+        : undefined;
+    return { core, tools, ports, http, parts, port, lateBot };
   } catch (err) {
     await http?.close();
     core.limits.stop();

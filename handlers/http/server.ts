@@ -42,7 +42,12 @@ export async function buildHttpFace(
     // compilers (ajv, fast-json-stringify) are left out of the bundle (scripts/build.ts).
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
   });
+  let answered: () => void = () => undefined;
+  const firstAnswered = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
   app.addHook('onResponse', async (request, reply) => {
+    answered();
     request.log.info(
       {
         method: request.method,
@@ -69,6 +74,7 @@ export async function buildHttpFace(
   const { host, port } = core.config.server;
   return {
     app,
+    firstAnswered,
     listen: async () => {
       await app.listen({ host, port });
       const address = app.server.address();
