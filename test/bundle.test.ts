@@ -155,6 +155,41 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect(at('Only absolute URLs are supported')).not.toHaveProperty('originalSource', expect.any(String));
   });
 
+  it('loads before it listens none of what serves no request, and bundles none of what it never calls', () => {
+    const libraries = (files: string[]) =>
+      new Set(
+        files.flatMap((f) =>
+          (JSON.parse(readFileSync(`dist/${f}.map`, 'utf8')) as { sources: string[] }).sources
+            .map((s) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1])
+            .filter((name): name is string => name !== undefined),
+        ),
+      );
+    const atStart = libraries(startUpChunks());
+    for (const lazy of [
+      'execa',
+      'undici',
+      'grammy',
+      'echarts',
+      '@resvg/resvg-js',
+      '@modelcontextprotocol/sdk',
+      'ajv',
+    ]) {
+      expect(atStart, lazy).not.toContain(lazy);
+    }
+    expect(atStart).toContain('fastify');
+    const everything = libraries(
+      readdirSync('dist', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')),
+    );
+    // fast-json-stringify itself is there: fastify's error serializer is built with it, and runs.
+    for (const never of [
+      '@fastify/ajv-compiler',
+      '@fastify/fast-json-stringify-compiler',
+      'light-my-request',
+    ]) {
+      expect(everything, never).not.toContain(never);
+    }
+  });
+
   it('keeps every chunk of its own code in Latin-1, which V8 stores at one byte per character', () => {
     // One character beyond Latin-1 (an emoji in a message text, "…" in a regular expression)
     // and V8 holds the whole chunk's source at two bytes per character, for as long as it runs.
@@ -166,3 +201,35 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect(wide).toEqual([]);
   });
 });
+
+/**
+ * The chunks node loads before the server listens: the entry, the modules
+ * `serve` imports (src/main.ts), and every chunk those import statically.
+ */
+function startUpChunks(): string[] {
+  const beforeListen = [
+    'stack-trace-',
+    'zod-',
+    'config-',
+    'instance-lock-',
+    'logger-',
+    'service-',
+    'handlers-',
+  ];
+  const entry = 'src/main.js';
+  const served = [...readFileSync(`dist/${entry}`, 'utf8').matchAll(/import\("\.\.\/(chunks\/[^"]+\.js)"\)/g)]
+    .map((m) => m[1] as string)
+    .filter((f) => beforeListen.some((prefix) => path.basename(f).startsWith(prefix)));
+  expect(served).toHaveLength(beforeListen.length);
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const code = readFileSync(`dist/${file}`, 'utf8');
+    for (const m of code.matchAll(/(?:from|import)"(\.\.?\/[^"]+\.js)"/g)) {
+      visit(path.posix.join(path.posix.dirname(file), m[1] as string));
+    }
+  };
+  for (const file of [entry, ...served]) visit(file);
+  return [...seen];
+}
