@@ -121,12 +121,8 @@ export async function startService<Bot extends BotFace>(
   const url = `http://${host}:${port}`;
   // Offered to Claude Code only when the tools run: the CLI waits for its MCP servers at start-up.
   if (tools) core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
-  // The server answers from here on. What starts below holds the event loop for milliseconds
-  // each (the bot's modules, execa's on the first probe, a spawn, the bot's first call): the
-  // request that came with the listen is answered first, and with none they wait at most
-  // BACKGROUND_GRACE_MS. Yielding before each start lets a later request in between.
-  await waitAtMost(http.firstAnswered, BACKGROUND_GRACE_MS);
-  await wired.lateBot?.();
+  // Each start below holds the event loop for milliseconds (execa's load on the first probe, a
+  // spawn, the bot's first call); yielding before each lets a request in between.
   await setImmediate();
   // Background readiness probes (/health answers from their last results; stopped by chat.drain).
   core.readiness.start();
@@ -167,8 +163,6 @@ interface Wired {
   /** In the order they start and stop. */
   parts: Part[];
   port: number;
-  /** Builds the bot that waits for the server to listen, and adds it to the parts. */
-  lateBot?: () => Promise<void>;
 }
 
 /** The core, the parts and the faces built, the server listening; no part started yet. */
@@ -227,17 +221,18 @@ async function wire<Bot extends BotFace>(
     }
     http = await opts.faces.http(core, tools, early);
     const port = await http.listen();
-    const lateBot =
-      choice.bot && !botFirst
-        ? async () => {
-            late = opts.faces.bot(core, tools);
-            const bot = await late;
-            // No bot (no token): no approver, the turns' own or none.
-            ports.approver = undefined;
-            attach(bot);
-          }
-        : undefined;
-    return { core, tools, ports, http, parts, port, lateBot };
+    // The server answers from here on. What follows (the bot's modules here, then each part's
+    // start) holds the event loop for milliseconds: the request that came with the listen is
+    // answered first, and with none it all waits at most BACKGROUND_GRACE_MS.
+    await waitAtMost(http.firstAnswered, BACKGROUND_GRACE_MS);
+    if (choice.bot && !botFirst) {
+      late = opts.faces.bot(core, tools);
+      const bot = await late;
+      // No bot (no token): no approver, the turns' own or none.
+      ports.approver = undefined;
+      attach(bot);
+    }
+    return { core, tools, ports, http, parts, port };
   } catch (err) {
     await http?.close();
     core.limits.stop();
