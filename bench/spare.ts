@@ -11,13 +11,12 @@
  *
  * `BENCH_ONLY=spare npm run bench` runs only this (bench/results/spare.json).
  */
-import { readFileSync } from 'node:fs';
 import { text } from '../test/fakes/anthropic.js';
 import { CLAUDE_CLI } from '../test/helpers/claude-bin.js';
 import { type ServiceProcess, spawnService } from '../test/helpers/process.js';
 import { benchFixture } from './fixture.js';
 import { timeStream } from './sse-client.js';
-import { median, now, round, rssMb } from './stats.js';
+import { cpuTimes, median, now, round, rssMb } from './stats.js';
 
 const READY = '"msg":"spare Claude process ready"';
 
@@ -86,12 +85,12 @@ export async function spareBench(runs: number) {
       const pids = records(svc, 'claude turn started')
         .filter((l) => keys.slice(1).includes(l.sessionKey as string))
         .map((l) => l.pid as number);
-      const cpuBefore = pids.map(cpuMs);
+      const cpuBefore = pids.map((pid) => cpuTimes(pid).ownMs);
       t0 = now();
       await Promise.all(keys.slice(1).map((key, i) => ask('nospare', key, second(i + 1))));
       eight.push(now() - t0);
       pids.forEach((pid, i) => {
-        cliCpuMs.push(cpuMs(pid) - (cpuBefore[i] as number));
+        cliCpuMs.push(cpuTimes(pid).ownMs - (cpuBefore[i] as number));
       });
     }
     const warmTurns = records(svc, 'claude turn started').filter((l) => l.warm === true);
@@ -128,13 +127,6 @@ async function nextSpare(svc: ServiceProcess, seen: Set<number>): Promise<number
   const pid = pidOf(line);
   seen.add(pid);
   return pid;
-}
-
-/** CPU time (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** The service's log records with this message. */

@@ -16,13 +16,12 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { spawnService, startFlags } from '../test/helpers/process.js';
 import { benchFixture } from './fixture.js';
-import { median, now, round, rssMb } from './stats.js';
+import { cpuTimes, median, now, round, rssMb } from './stats.js';
 
 const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');`;
 
@@ -58,7 +57,7 @@ export async function startupBench(runs: number) {
       );
       await firstOk(`http://127.0.0.1:${port}/v1/models`, fx.auth);
       const ms = now() - t0;
-      const cpuMs = cpuTimeMs(pid);
+      const cpuMs = cpuTimes(pid).ownMs;
       const svc = await spawning;
       // Idle: the bot polls and every brain's readiness probe has answered (the CLI's start is over).
       await tg.waitFor(() => tg.polling.maxConcurrent > 0, { timeoutMs: 30_000 });
@@ -144,23 +143,12 @@ async function firstOk(url: string, headers: Record<string, string>): Promise<vo
 }
 
 /** User + system CPU time of a process so far, from /proc (Linux; clock ticks of 10 ms). */
-function cpuTimeMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** Its children's CPU time, those it has waited for (every finished probe). */
-function childrenCpuTimeMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[13]) + Number(fields[14])) * 10;
-}
-
 /** Two background readiness rounds (every 30 s by default) fall in one minute. */
 async function idleCpuPerMinute(pid: number): Promise<{ own: number; children: number }> {
-  const own = cpuTimeMs(pid);
-  const children = childrenCpuTimeMs(pid);
+  const before = cpuTimes(pid);
   await sleep(60_000);
-  return { own: cpuTimeMs(pid) - own, children: childrenCpuTimeMs(pid) - children };
+  const after = cpuTimes(pid);
+  return { own: after.ownMs - before.ownMs, children: after.childrenMs - before.childrenMs };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

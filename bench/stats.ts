@@ -14,6 +14,21 @@ export function round(x: number, digits = 2): number {
 
 export const now = () => performance.now();
 
+/**
+ * CPU time (user + system) a process has used so far, and that of the children
+ * it has waited for, from /proc (Linux; clock ticks of 10 ms). The process name
+ * may hold spaces: the fields are counted from its closing parenthesis.
+ */
+export function cpuTimes(pid: number): { ownMs: number; childrenMs: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  const ticks = (a: number, b: number) => ((fields[a] ?? 0) + (fields[b] ?? 0)) * 10;
+  return { ownMs: ticks(11, 12), childrenMs: ticks(13, 14) };
+}
+
 /** Resident memory of a process, from /proc (Linux). */
 export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
