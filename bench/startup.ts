@@ -142,7 +142,6 @@ async function firstOk(url: string, headers: Record<string, string>): Promise<vo
   }
 }
 
-/** User + system CPU time of a process so far, from /proc (Linux; clock ticks of 10 ms). */
 /** Two background readiness rounds (every 30 s by default) fall in one minute. */
 async function idleCpuPerMinute(pid: number): Promise<{ own: number; children: number }> {
   const before = cpuTimes(pid);

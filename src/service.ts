@@ -214,6 +214,10 @@ async function wire<Bot extends BotFace>(
       // A turn that starts while the bot is built asks it once it is there (Claude asks for
       // approval seconds into a turn, long after the bot is up).
       ports.approver = async (req, signal) => {
+        logger.info(
+          { sessionKey: req.sessionKey, tool: req.tool },
+          'approval waits for the Telegram bot to start',
+        );
         const bot = await late;
         if (bot?.approver) return bot.approver(req, signal);
         return { behavior: 'deny', message: 'tool approvals are not available: no Telegram chat to ask' };

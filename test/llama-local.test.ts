@@ -1,4 +1,5 @@
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { ThinkFilter } from '../brains/llama-local/think-filter.js';
 import type { ChatMessage, ToolDefinition, TurnEvent, TurnRequest } from '../brains/types.js';
 import type { Config, ModeConfig } from '../src/config.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { TEST_TLS_CERT, TEST_TLS_KEY } from './fakes/tls.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -546,6 +548,26 @@ describe('LlamaLocalBrain.ready', () => {
       silent.close(() => r());
       for (const s of sockets) s.destroy();
     });
+  });
+});
+
+describe('LlamaLocalBrain.ready over https', () => {
+  it('probes an https upstream over TLS and checks its certificate: a self-signed one is refused', async () => {
+    let tlsRequests = 0;
+    const server = createHttpsServer({ key: TEST_TLS_KEY, cert: TEST_TLS_CERT }, (_q, s) => {
+      tlsRequests++;
+      s.end('{"status":"ok"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const result = await brainFor(`https://127.0.0.1:${port}/v1`).ready();
+      expect(result).toEqual({ ok: false, reason: expect.stringContaining('self-signed certificate') });
+      // The handshake ended there: no request was sent over the unchecked connection.
+      expect(tlsRequests).toBe(0);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import {
 } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
 import { CLAUDE_BIN } from './helpers/service.js';
-import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
+import { type Harness, type HarnessOptions, OWNER, sleep, startHarness } from './telegram-harness.js';
 
 /**
  * Tool approvals from Telegram with the real `claude` CLI: the fake Anthropic
@@ -30,9 +30,13 @@ let fake: FakeAnthropic;
 let cli: ClaudeTestEnv;
 let h: Harness;
 
-const harness = (claude: Record<string, unknown> = {}) =>
+const harness = (
+  claude: Record<string, unknown> = {},
+  more: Pick<HarnessOptions, 'env' | 'beforeBot'> = {},
+) =>
   startHarness({
-    env: { CLAUDE_BIN },
+    ...more,
+    env: { CLAUDE_BIN, ...more.env },
     config: {
       defaultMode: 'assistant',
       claude: { env: cli.env, maxRetries: 0, ...claude },
@@ -278,5 +282,48 @@ describe('an approval nobody answers', { timeout: 60_000 }, () => {
       .prepare("SELECT args, ok FROM audit WHERE tool = 'approval:Bash' AND caller = 'telegram:115'")
       .get();
     expect(row).toEqual({ args: JSON.stringify({ summary: 'touch too-late.txt', by: 'timeout' }), ok: 0 });
+  });
+});
+
+describe('a turn that asks before the bot is built', { timeout: 60_000 }, () => {
+  it('waits for the bot, then asks in Telegram; "Allow once" runs the tool and the answer completes', async () => {
+    const token = 'early-turn-token-0123456789abcdef';
+    let reply: Promise<Response> | undefined;
+    const early = await harness(
+      {},
+      {
+        env: { BRAINSTEM_API_TOKEN: token },
+        // The server listens, the bot is not built yet: a turn from the OpenAI endpoint comes
+        // in, and the bot is built only once its approval request waits for it.
+        beforeBot: async (url, logs) => {
+          reply = fetch(`${url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${token}`,
+              'content-type': 'application/json',
+              'x-session-key': 'early:1',
+            },
+            body: JSON.stringify({ model: 'assistant', messages: [{ role: 'user', content: 'before-bot' }] }),
+          });
+          const waiting = () => logs.some((l) => l.msg === 'approval waits for the Telegram bot to start');
+          for (const deadline = Date.now() + 30_000; !waiting(); await sleep(20)) {
+            if (Date.now() > deadline) throw new Error('the turn never asked for an approval');
+          }
+        },
+      },
+    );
+    try {
+      const question = await questionIn(early, OWNER, 'touch before-bot.txt');
+      expect(question.text).toContain('(mode assistant, conversation early:1)');
+      early.tg.user(OWNER).presses(question.messageId, button(question, /Allow once/));
+      const body = (await (await reply)?.json()) as { choices: { message: { content: string } }[] };
+      expect(body.choices[0]?.message.content).toBe('Done.');
+      expect(existsSync(fileIn(early, 'before-bot.txt'))).toBe(true);
+      expect(auditOf(early, 'early:1')).toEqual([
+        approval({ summary: 'touch before-bot.txt', by: 'approver', scope: 'once' }),
+      ]);
+    } finally {
+      await early.close();
+    }
   });
 });

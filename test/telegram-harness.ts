@@ -29,6 +29,8 @@ export interface HarnessOptions {
   tg?: FakeTelegram;
   llama?: FakeLlama;
   dir?: string;
+  /** Runs once the server listens, before the bot is built (see startWired), with the log so far. */
+  beforeBot?: (url: string, logs: Record<string, unknown>[]) => Promise<void>;
 }
 
 export interface Harness {
@@ -80,7 +82,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const service = await startWired(config, logger, opts.parts ?? { bot: true });
+  const { beforeBot } = opts;
+  const service = await startWired(
+    config,
+    logger,
+    opts.parts ?? { bot: true },
+    beforeBot && ((url) => beforeBot(url, logs)),
+  );
   let stopped = false;
   const stopService = async () => {
     if (stopped) return;

@@ -23,12 +23,23 @@ export async function startWired(
   config: Config,
   logger: Logger,
   parts: PartChoice = {},
+  /** Runs once the server listens, before the bot is built (a bot without the front is built then). */
+  beforeBot?: (url: string) => Promise<void>,
 ): Promise<WiredService> {
   let app: FastifyInstance | undefined;
   const service = await startService(config, logger, {
     parts,
     faces: {
-      ...faces,
+      bot: async (core, tools) => {
+        if (beforeBot) {
+          const address = app?.server.address();
+          if (!address || typeof address !== 'object') {
+            throw new Error('beforeBot: this bot is built before the server listens (the front is on)');
+          }
+          await beforeBot(`http://127.0.0.1:${address.port}`);
+        }
+        return faces.bot(core, tools);
+      },
       http: async (core, tools, bot) => {
         const face = await faces.http(core, tools, bot);
         app = face.app;
