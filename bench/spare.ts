@@ -4,7 +4,8 @@
  *
  * - a new conversation's first token as a share of its answer's time, with a
  *   spare ready (mode `spare`, active) and without one (mode `nospare`,
- *   `spares: 0`), alternately in the same run;
+ *   `spares: 0`), alternately in the same run; with a spare, the time from the
+ *   message written to its stdin (brainstem's log) to its API request (the fake);
  * - eight conversations at once on their warm processes, each on its second
  *   turn, against one, wall time;
  * - the resident memory of one idle spare.
@@ -35,13 +36,17 @@ export async function spareBench(runs: number) {
   const seen = new Set<number>();
   try {
     // 1. New conversations: an answer streamed over ~2 s, as in `claude.newConversationTtftOverTotal`.
-    anthropic.script(() =>
-      text(
+    const requestAt = new Map<string, number>();
+    anthropic.script((req) => {
+      requestAt.set(req.lastUserTurn, Date.now());
+      return text(
         Array.from({ length: 20 }, (_, i) => `tok${i} `),
         { delayMs: 100 },
-      ),
-    );
+      );
+    });
     const withSpare: number[] = [];
+    /** From the message written to the spare's stdin to the CLI's API request: the CLI's own work. */
+    const cliFirstMessageMs: number[] = [];
     const without: number[] = [];
     let spareRss = 0;
     for (let i = 0; i < runs; i++) {
@@ -52,8 +57,9 @@ export async function spareBench(runs: number) {
       without.push(a.ttftMs / a.totalMs);
       const b = await ask('spare', `s${i}`, [{ role: 'user', content: `spare ${i}` }]);
       withSpare.push(b.ttftMs / b.totalMs);
-      if (!records(svc, 'claude turn started').some((l) => l.pid === pid && l.spare === true))
-        throw new Error(`the spare ${pid} did not answer the new conversation`);
+      const started = records(svc, 'claude turn started').find((l) => l.pid === pid && l.spare === true);
+      if (!started) throw new Error(`the spare ${pid} did not answer the new conversation`);
+      cliFirstMessageMs.push((requestAt.get(`spare ${i}`) as number) - (started.time as number));
     }
 
     // 2. Eight follow-ups at once on warm processes vs one (an answer of ~1 s each).
@@ -99,6 +105,7 @@ export async function spareBench(runs: number) {
       newConversation: {
         spareTtftOverTotal: round(median(withSpare), 3),
         noSpareTtftOverTotal: round(median(without), 3),
+        cliFirstMessageMs: round(median(cliFirstMessageMs), 0),
         runs,
         target: 'spare <= 0.10',
       },

@@ -9,7 +9,9 @@
  *   on a data dir that exists (a restart, as pm2 does it; one warm-up start creates it).
  * - cpuToFirstAnswerMs: the CPU time the process spent until then (less sensitive to a busy machine).
  * - nodeFloorMs: the same measure for a bare node:http server with the same flags, the floor.
- * - idleRssMb: resident memory 8 s after the bot polls and the brains' readiness probes have answered.
+ * - idleRssMb: resident memory 8 s after the bot polls, the brains' readiness probes have answered
+ *   and the spare Claude process is up;
+ *   idleRssNoSpareMb: the same with the Claude mode's `spares: 0` (median of three starts).
  * - compileCache: whether this Node keeps the bundle's compiled code between starts (22.1 and later).
  * - idleCpuMsPerMinute: once, after the last run's RSS: the CPU the idle service spends in a
  *   minute, its own and its children's (the readiness probes' `claude auth status`).
@@ -20,65 +22,45 @@ import { type AddressInfo, connect, createServer } from 'node:net';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { spawnService, startFlags } from '../test/helpers/process.js';
-import { benchFixture } from './fixture.js';
+import { type BenchFixture, benchFixture } from './fixture.js';
 import { cpuTimes, median, now, round, rssMb } from './stats.js';
 
 const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');`;
 
 export async function startupBench(runs: number) {
   const llama = await startFakeLlama();
-  const fx = await benchFixture('startup', {
+  const config = {
     defaultMode: 'assistant',
     llama: { baseUrl: llama.baseUrl },
     modes: { local: { kind: 'llama', allowedTools: [] } },
+  };
+  const fx = await benchFixture('startup', config);
+  const noSpare = await benchFixture('startup-nospare', {
+    ...config,
+    modes: { ...config.modes, assistant: { kind: 'claude', spares: 0 } },
   });
   const startup: number[] = [];
   const cpu: number[] = [];
   const rss: number[] = [];
+  const rssNoSpare: number[] = [];
   const floor: number[] = [];
   let compileCache = false;
   let idleCpu = { own: 0, children: 0 };
   try {
     for (let i = 0; i <= runs; i++) {
-      const tg = await startFakeTelegram();
-      // The port is known before the spawn, so the clock stops at the first answer, not at
-      // the start-up log line (written once every part has started, after that answer).
-      const port = await freePort();
-      let pid = 0;
-      const t0 = now();
-      const spawning = spawnService(
-        {
-          ...fx.env,
-          BRAINSTEM_PORT: String(port),
-          TELEGRAM_BOT_TOKEN: tg.token,
-          TELEGRAM_API_ROOT: tg.apiRoot,
-        },
-        { from: 'dist', onSpawn: (child) => (pid = child.pid ?? 0) },
-      );
-      await firstOk(`http://127.0.0.1:${port}/v1/models`, fx.auth);
-      const ms = now() - t0;
-      const cpuMs = cpuTimes(pid).ownMs;
-      const svc = await spawning;
-      // Idle: the bot polls and every brain's readiness probe has answered (the CLI's start is over).
-      await tg.waitFor(() => tg.polling.maxConcurrent > 0, { timeoutMs: 30_000 });
-      for (const mode of ['assistant', 'local']) {
-        await svc.waitForLog((l) => l.includes(`"msg":"brain ${mode}: `));
-      }
-      compileCache = (await svc.waitForLog((l) => l.includes('compile cache: '))).includes(
-        'compile cache: on',
-      );
-      // Resident memory peaks while the start's garbage is collected, then settles within seconds.
-      await sleep(8000);
-      const idle = rssMb(pid);
-      if (i === runs) idleCpu = await idleCpuPerMinute(pid);
-      await svc.stop();
-      await tg.close();
+      const run = await startOnce(fx, { spare: true, idleCpu: i === runs });
+      compileCache = run.compileCache;
+      if (run.idleCpu) idleCpu = run.idleCpu;
       if (i === 0) continue; // warm-up: creates the data dir and fills the page cache
-      startup.push(ms);
-      cpu.push(cpuMs);
-      rss.push(idle);
+      startup.push(run.ms);
+      cpu.push(run.cpuMs);
+      rss.push(run.idleRssMb);
       // Right after each run, so that both see the same load on a shared machine.
       floor.push(await floorMs());
+    }
+    for (let i = 0; i <= SPARELESS_RUNS; i++) {
+      const run = await startOnce(noSpare, { spare: false, idleCpu: false });
+      if (i > 0) rssNoSpare.push(run.idleRssMb);
     }
     return {
       command: `node ${startFlags().join(' ')} dist/src/main.js`,
@@ -86,6 +68,8 @@ export async function startupBench(runs: number) {
       cpuToFirstAnswerMs: round(median(cpu), 0),
       nodeFloorMs: round(median(floor), 0),
       idleRssMb: round(median(rss), 1),
+      // The same with `spares: 0`: the spare's CLI connects to /mcp, which loads the MCP SDK.
+      idleRssNoSpareMb: round(median(rssNoSpare), 1),
       // Node 22.1 and later: V8's compiled code kept between starts (src/compile-cache.ts).
       compileCache,
       idleCpuMsPerMinute: idleCpu,
@@ -95,6 +79,52 @@ export async function startupBench(runs: number) {
   } finally {
     await llama.close();
     await fx.close();
+    await noSpare.close();
+  }
+}
+
+/** Starts of the spare-less configuration, after a warm-up one (idle memory only). */
+const SPARELESS_RUNS = 3;
+
+/** One start of the bundle on `fx`, Telegram on against a fresh Bot API emulator, stopped once measured. */
+async function startOnce(fx: BenchFixture, opts: { spare: boolean; idleCpu: boolean }) {
+  const tg = await startFakeTelegram();
+  // The port is known before the spawn, so the clock stops at the first answer, not at
+  // the start-up log line (written once every part has started, after that answer).
+  const port = await freePort();
+  let pid = 0;
+  const t0 = now();
+  const spawning = spawnService(
+    {
+      ...fx.env,
+      BRAINSTEM_PORT: String(port),
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+    },
+    { from: 'dist', onSpawn: (child) => (pid = child.pid ?? 0) },
+  );
+  await firstOk(`http://127.0.0.1:${port}/v1/models`, fx.auth);
+  const ms = now() - t0;
+  const cpuMs = cpuTimes(pid).ownMs;
+  const svc = await spawning;
+  try {
+    // Idle: the bot polls and every brain's readiness probe has answered (the CLI's start is over).
+    await tg.waitFor(() => tg.polling.maxConcurrent > 0, { timeoutMs: 30_000 });
+    for (const mode of ['assistant', 'local']) {
+      await svc.waitForLog((l) => l.includes(`"msg":"brain ${mode}: `));
+    }
+    if (opts.spare) await svc.waitForLog((l) => l.includes('"msg":"spare Claude process ready"'), 60_000);
+    const compileCache = (await svc.waitForLog((l) => l.includes('compile cache: '))).includes(
+      'compile cache: on',
+    );
+    // Resident memory peaks while the start's garbage is collected, then settles within seconds.
+    await sleep(8000);
+    const idleRssMb = rssMb(pid);
+    const idleCpu = opts.idleCpu ? await idleCpuPerMinute(pid) : undefined;
+    return { ms, cpuMs, idleRssMb, compileCache, idleCpu };
+  } finally {
+    await svc.stop();
+    await tg.close();
   }
 }
 
