@@ -32,7 +32,7 @@ let h: Harness;
 
 const harness = (
   claude: Record<string, unknown> = {},
-  more: Pick<HarnessOptions, 'env' | 'beforeBot'> = {},
+  more: Pick<HarnessOptions, 'env' | 'atListen' | 'beforeBot'> = {},
 ) =>
   startHarness({
     ...more,
@@ -293,9 +293,10 @@ describe('a turn that asks before the bot is built', { timeout: 60_000 }, () => 
       {},
       {
         env: { BRAINSTEM_API_TOKEN: token },
-        // The server listens, the bot is not built yet: a turn from the OpenAI endpoint comes
-        // in, and the bot is built only once its approval request waits for it.
-        beforeBot: async (url, logs) => {
+        // A turn from the OpenAI endpoint comes with the listen, before the service waits for
+        // its first answer. That answer needs the approval, which needs the bot: the wait must
+        // give up (BACKGROUND_GRACE_MS) rather than hold the bot back for good.
+        atListen: (url) => {
           reply = fetch(`${url}/v1/chat/completions`, {
             method: 'POST',
             headers: {
@@ -305,6 +306,9 @@ describe('a turn that asks before the bot is built', { timeout: 60_000 }, () => 
             },
             body: JSON.stringify({ model: 'assistant', messages: [{ role: 'user', content: 'before-bot' }] }),
           });
+        },
+        // The bot is built only once the turn's approval request waits for it.
+        beforeBot: async (_url, logs) => {
           const waiting = () => logs.some((l) => l.msg === 'approval waits for the Telegram bot to start');
           for (const deadline = Date.now() + 30_000; !waiting(); await sleep(20)) {
             if (Date.now() > deadline) throw new Error('the turn never asked for an approval');

@@ -13,7 +13,7 @@ import { type ConfigFile, loadConfig } from '../src/config.js';
 import type { PartChoice } from '../src/service.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
-import { startWired, type WiredService } from './helpers/service.js';
+import { type StartHooks, startWired, type WiredService } from './helpers/service.js';
 
 /** The owner gets the notices; the other allowed users give each test a chat of its own. */
 export const OWNER = 111;
@@ -29,7 +29,8 @@ export interface HarnessOptions {
   tg?: FakeTelegram;
   llama?: FakeLlama;
   dir?: string;
-  /** Runs once the server listens, before the bot is built (see startWired), with the log so far. */
+  /** As startWired's hooks; beforeBot also gets the log so far. */
+  atListen?: StartHooks['atListen'];
   beforeBot?: (url: string, logs: Record<string, unknown>[]) => Promise<void>;
 }
 
@@ -82,13 +83,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const { beforeBot } = opts;
-  const service = await startWired(
-    config,
-    logger,
-    opts.parts ?? { bot: true },
-    beforeBot && ((url) => beforeBot(url, logs)),
-  );
+  const { atListen, beforeBot } = opts;
+  const service = await startWired(config, logger, opts.parts ?? { bot: true }, {
+    atListen,
+    beforeBot: beforeBot && ((url) => beforeBot(url, logs)),
+  });
   let stopped = false;
   const stopService = async () => {
     if (stopped) return;

@@ -23,32 +23,46 @@ export async function startWired(
   config: Config,
   logger: Logger,
   parts: PartChoice = {},
-  /** Runs once the server listens, before the bot is built (a bot without the front is built then). */
-  beforeBot?: (url: string) => Promise<void>,
+  hooks: StartHooks = {},
 ): Promise<WiredService> {
   let app: FastifyInstance | undefined;
+  let url: string | undefined;
   const service = await startService(config, logger, {
     parts,
     faces: {
       bot: async (core, tools) => {
-        if (beforeBot) {
-          const address = app?.server.address();
-          if (!address || typeof address !== 'object') {
+        if (hooks.beforeBot) {
+          if (!url)
             throw new Error('beforeBot: this bot is built before the server listens (the front is on)');
-          }
-          await beforeBot(`http://127.0.0.1:${address.port}`);
+          await hooks.beforeBot(url);
         }
         return faces.bot(core, tools);
       },
       http: async (core, tools, bot) => {
         const face = await faces.http(core, tools, bot);
         app = face.app;
-        return face;
+        return {
+          ...face,
+          listen: async () => {
+            const port = await face.listen();
+            url = `http://127.0.0.1:${port}`;
+            hooks.atListen?.(url);
+            return port;
+          },
+        };
       },
     },
   });
   if (!app) throw new Error('the HTTP face was not built');
   return { ...service, app };
+}
+
+/** Where a test steps into the start, with the server's URL. */
+export interface StartHooks {
+  /** Right after listen, before the service waits for its first answer (synchronous: nothing else runs). */
+  atListen?: (url: string) => void;
+  /** Before the bot is built, when it is built after listen (the front off). */
+  beforeBot?: (url: string) => Promise<void>;
 }
 
 export interface TestService {
