@@ -99,6 +99,48 @@ const notBundled: Plugin = {
   },
 };
 
+/**
+ * The MCP SDK's server imports its default JSON Schema validator (ajv and
+ * ajv-formats, ~1 MB of source) at load. It builds one only when no validator
+ * is given, and brainstem gives one (handlers/http/mcp.ts, NO_ELICITATION), so
+ * a stand-in that refuses to be built takes the provider's place.
+ */
+const mcpWithoutAjv: Plugin = {
+  name: 'mcp-without-ajv',
+  setup(b) {
+    b.onResolve({ filter: /\/validation\/ajv-provider\.js$/ }, (args) =>
+      args.importer.includes(`${path.sep}@modelcontextprotocol${path.sep}sdk${path.sep}`)
+        ? { path: args.path, namespace: 'mcp-without-ajv' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'mcp-without-ajv' }, () => ({
+      contents: `export class AjvJsonSchemaValidator { constructor() { throw new Error("ajv is not in brainstem's bundle: handlers/http/mcp.ts gives the MCP server its own validator"); } }`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * undici's cookie helpers (`getCookies`, `setCookie`, …), which brainstem never
+ * calls, read `globalThis.Headers` as undici loads: that one read loads Node's
+ * own copy of undici whole, with its WebAssembly HTTP parser, beside the one
+ * brainstem uses (src/http-client.ts). A stand-in that refuses to be called takes their place.
+ */
+const undiciWithoutCookies: Plugin = {
+  name: 'undici-without-cookies',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/lib\/web\/cookies$/ }, (args) =>
+      args.importer.includes(`${path.sep}undici${path.sep}index.js`)
+        ? { path: args.path, namespace: 'undici-without-cookies' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'undici-without-cookies' }, () => ({
+      contents: `const refuse = () => { throw new Error("undici's cookie helpers are not in brainstem's bundle"); }; module.exports = { deleteCookie: refuse, getCookies: refuse, getSetCookies: refuse, setCookie: refuse, parseCookie: refuse };`,
+      loader: 'js',
+    }));
+  },
+};
+
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 rmSync('dist', { recursive: true, force: true });
@@ -113,7 +155,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: NATIVE,
-  plugins: [nodeFetchUrl, zodEnglishOnly, notBundled],
+  plugins: [nodeFetchUrl, zodEnglishOnly, notBundled, mcpWithoutAjv, undiciWithoutCookies],
   // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
   banner: {
     js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",

@@ -181,13 +181,39 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       readdirSync('dist', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')),
     );
     // fast-json-stringify itself is there: fastify's error serializer is built with it, and runs.
+    // ajv: the MCP server gets brainstem's own validator (handlers/http/mcp.ts).
     for (const never of [
       '@fastify/ajv-compiler',
       '@fastify/fast-json-stringify-compiler',
       'light-my-request',
+      'ajv',
+      'ajv-formats',
     ]) {
       expect(everything, never).not.toContain(never);
     }
+  });
+
+  it("loads one undici, its own: the MCP SDK's transport gets it as the Web globals, and Node's copy stays unloaded", async () => {
+    // What the MCP route does on its first call: undici first (src/http-client.ts installs it),
+    // then the SDK's transport, whose module reads Headers, Request and Response as it loads.
+    const chunk = (prefix: string) =>
+      path.resolve(
+        'dist/chunks',
+        readdirSync('dist/chunks').find((f) => f.startsWith(prefix) && f.endsWith('.js')) ?? prefix,
+      );
+    const script = `
+      (await import(${JSON.stringify(chunk('undici-api-'))})).install();
+      await import(${JSON.stringify(chunk('streamableHttp-'))});
+      new Response('x');
+      console.log(JSON.stringify(process.moduleLoadList.filter((m) => m.includes('undici'))));`;
+    const loaded = await execa(process.execPath, ['--input-type=module', '-e', script]);
+    expect(JSON.parse(loaded.stdout)).toEqual([]);
+    // The control: Node's globals alone load its copy, which the check above would see.
+    const control = await execa(process.execPath, [
+      '-e',
+      'new Response("x"); console.log(process.moduleLoadList.join())',
+    ]);
+    expect(control.stdout).toContain('internal/deps/undici/undici');
   });
 
   it('keeps every chunk of its own code in Latin-1, which V8 stores at one byte per character', () => {

@@ -1,8 +1,10 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DEPTH_HEADER } from '../../brains/claude-code/mcp.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
+import { undici } from '../../src/http-client.js';
 import { onFirstUse } from '../../src/lazy.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
 
@@ -49,8 +51,13 @@ function callDepth(header: string | string[] | undefined): number {
   throw new BrainstemError('INVALID_REQUEST', `The ${DEPTH_HEADER} header must be one small whole number.`);
 }
 
-/** The SDK loads on the first /mcp call: it costs ~400 ms of start-up otherwise. */
+/**
+ * The SDK loads on the first /mcp call: it costs ~400 ms of start-up otherwise.
+ * undici loads before it, so that the Web `Request` and `Response` its
+ * transport builds are undici's, not Node's second copy (src/http-client.ts).
+ */
 const loadSdk = onFirstUse(async () => {
+  await undici();
   const [{ Server }, { StreamableHTTPServerTransport }, { CallToolRequestSchema, ListToolsRequestSchema }] =
     await Promise.all([
       import('@modelcontextprotocol/sdk/server/index.js'),
@@ -61,12 +68,26 @@ const loadSdk = onFirstUse(async () => {
 });
 type Sdk = Awaited<ReturnType<typeof loadSdk>>;
 
+/**
+ * The SDK's server checks a client's answer to an elicitation against the
+ * schema it asked with, and nothing else. brainstem asks no elicitation. Given
+ * this, the SDK does not build its default validator, an Ajv instance with its
+ * formats, for every /mcp request (each gets its own Server), and the bundle
+ * leaves ajv out (scripts/build.ts): ~1.5 MB less resident once Claude has called.
+ */
+const NO_ELICITATION: jsonSchemaValidator = {
+  getValidator() {
+    throw new Error('brainstem asks MCP clients no elicitation, so it validates no answer to one.');
+  },
+};
+
 function mcpServer(sdk: Sdk, core: Core, registry: ToolRegistry, reply: FastifyReply, depth: number): Server {
   const { Server, CallToolRequestSchema, ListToolsRequestSchema } = sdk;
   const server = new Server(
     { name: 'brainstem', version: core.version },
     {
       capabilities: { tools: {} },
+      jsonSchemaValidator: NO_ELICITATION,
       instructions:
         'brainstem infrastructure tools: git, make, tests, lint, incus, files, web search and fetch, sessions, usage, mode switching, self-upgrade. Each is allow-listed by brainstem.json and audited.',
     },

@@ -2,6 +2,7 @@ import { openAsBlob } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { TranscriptionConfig } from '../config.js';
+import { undici } from '../http-client.js';
 import { formatDuration } from '../i18n.js';
 import { type AudioFile, type Transcriber, TranscriptionError, transcriptOf } from './types.js';
 
@@ -29,13 +30,15 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
     backend: 'api',
     async transcribe(file: AudioFile, signal?: AbortSignal): Promise<string> {
       const key = await apiKey(config, env);
+      // undici's, as every outgoing request of brainstem (src/http-client.ts).
+      const { fetch, FormData } = await undici();
       const form = new FormData();
       form.set('file', await openAsBlob(file.path, file.mimeType ? { type: file.mimeType } : {}), file.name);
       form.set('model', config.model);
       form.set('response_format', 'json');
       if (config.language) form.set('language', config.language);
       const timeout = AbortSignal.timeout(config.timeoutMs);
-      let res: Response;
+      let res: Awaited<ReturnType<typeof fetch>>;
       let body: string;
       try {
         res = await fetch(endpoint, {
