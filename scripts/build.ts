@@ -6,6 +6,7 @@
  * Type checking is `tsc --noEmit` (npm test); this only strips types.
  */
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
@@ -100,42 +101,77 @@ const notBundled: Plugin = {
 };
 
 /**
- * The MCP SDK's server imports its default JSON Schema validator (ajv and
- * ajv-formats, ~1 MB of source) at load. It builds one only when no validator
- * is given, and brainstem gives one (handlers/http/mcp.ts, NO_ELICITATION), so
- * a stand-in that refuses to be built takes the provider's place.
+ * Modules a bundled library loads as it loads but calls only for what
+ * brainstem never does. A stand-in takes each one's place: it has the names
+ * the library takes from it, and each throws, saying why, if ever called.
  */
-const mcpWithoutAjv: Plugin = {
-  name: 'mcp-without-ajv',
+const NEVER_CALLED: { importer: RegExp; path: RegExp; names: string[]; why: string }[] = [
+  {
+    // Its default JSON Schema validator (ajv and ajv-formats, ~1 MB of source), built only
+    // when none is given; handlers/http/mcp.ts gives its own (NO_ELICITATION).
+    importer: /\/@modelcontextprotocol\/sdk\/dist\/esm\/server\/index\.js$/,
+    path: /^\.\.\/validation\/ajv-provider\.js$/,
+    names: ['AjvJsonSchemaValidator'],
+    why: 'handlers/http/mcp.ts gives the MCP server its own validator',
+  },
+  {
+    // The cookie helpers read `globalThis.Headers` as undici loads: that one read loads
+    // Node's own copy of undici whole, beside the one brainstem uses (src/http-client.ts).
+    importer: /\/undici\/index\.js$/,
+    path: /^\.\/lib\/web\/cookies$/,
+    names: ['deleteCookie', 'getCookies', 'getSetCookies', 'setCookie', 'parseCookie'],
+    why: "brainstem reads no cookies, and loading undici's helpers would load Node's undici",
+  },
+  {
+    // 47 modules fastify loads to check a plugin's declared fastify version.
+    importer: /\/fastify\/lib\/plugin-utils\.js$/,
+    path: /^semver$/,
+    names: ['satisfies', 'gt', 'coerce'],
+    why: 'fastify asks it only of plugins that declare the fastify version they need, and brainstem registers none',
+  },
+];
+
+const neverCalled: Plugin = {
+  name: 'never-called',
   setup(b) {
-    b.onResolve({ filter: /\/validation\/ajv-provider\.js$/ }, (args) =>
-      args.importer.includes(`${path.sep}@modelcontextprotocol${path.sep}sdk${path.sep}`)
-        ? { path: args.path, namespace: 'mcp-without-ajv' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'mcp-without-ajv' }, () => ({
-      contents: `export class AjvJsonSchemaValidator { constructor() { throw new Error("ajv is not in brainstem's bundle: handlers/http/mcp.ts gives the MCP server its own validator"); } }`,
-      loader: 'js',
-    }));
+    b.onResolve({ filter: /.*/ }, (args) => {
+      const i = NEVER_CALLED.findIndex(
+        (m) => m.path.test(args.path) && m.importer.test(args.importer.split(path.sep).join('/')),
+      );
+      return i < 0 ? undefined : { path: `${args.path}#${i}`, namespace: 'never-called' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'never-called' }, (args) => {
+      const m = NEVER_CALLED[Number(args.path.split('#').pop())];
+      if (!m) throw new Error(`no stand-in for ${args.path}`);
+      const message = JSON.stringify(`${args.path.split('#')[0]} is not in brainstem's bundle: ${m.why}`);
+      return {
+        contents: `function refuse() { throw new Error(${message}); }\nmodule.exports = { ${m.names.map((n) => `${n}: refuse`).join(', ')} };`,
+        loader: 'js',
+      };
+    });
   },
 };
 
 /**
- * undici's cookie helpers (`getCookies`, `setCookie`, …), which brainstem never
- * calls, read `globalThis.Headers` as undici loads: that one read loads Node's
- * own copy of undici whole, with its WebAssembly HTTP parser, beside the one
- * brainstem uses (src/http-client.ts). A stand-in that refuses to be called takes their place.
+ * An ES import of a Node built-in makes Node build a facade that reads every
+ * export once, and many are getters that load more of Node: node:fs's
+ * `promises` and streams, node:crypto's `webcrypto`, node:process's report,
+ * and on Node 24 node:http's `WebSocket`, which loads Node's own copy of
+ * undici whole (~30 ms of a start and ~6 MB idle, with its WebAssembly parser).
+ * Here every import of a built-in becomes a `require`, whose exports are read
+ * only where the code uses them.
  */
-const undiciWithoutCookies: Plugin = {
-  name: 'undici-without-cookies',
+const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+const builtinsByRequire: Plugin = {
+  name: 'builtins-by-require',
   setup(b) {
-    b.onResolve({ filter: /^\.\/lib\/web\/cookies$/ }, (args) =>
-      args.importer.includes(`${path.sep}undici${path.sep}index.js`)
-        ? { path: args.path, namespace: 'undici-without-cookies' }
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) =>
+      BUILTINS.has(args.path) && (args.kind === 'import-statement' || args.kind === 'dynamic-import')
+        ? { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'builtins-by-require' }
         : undefined,
     );
-    b.onLoad({ filter: /.*/, namespace: 'undici-without-cookies' }, () => ({
-      contents: `const refuse = () => { throw new Error("undici's cookie helpers are not in brainstem's bundle"); }; module.exports = { deleteCookie: refuse, getCookies: refuse, getSetCookies: refuse, setCookie: refuse, parseCookie: refuse };`,
+    b.onLoad({ filter: /.*/, namespace: 'builtins-by-require' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
       loader: 'js',
     }));
   },
@@ -155,7 +191,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: NATIVE,
-  plugins: [nodeFetchUrl, zodEnglishOnly, notBundled, mcpWithoutAjv, undiciWithoutCookies],
+  plugins: [nodeFetchUrl, zodEnglishOnly, notBundled, neverCalled, builtinsByRequire],
   // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
   banner: {
     js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",

@@ -181,13 +181,15 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       readdirSync('dist', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')),
     );
     // fast-json-stringify itself is there: fastify's error serializer is built with it, and runs.
-    // ajv: the MCP server gets brainstem's own validator (handlers/http/mcp.ts).
+    // ajv: the MCP server gets brainstem's own validator (handlers/http/mcp.ts); semver:
+    // fastify checks with it the versions plugins declare, and brainstem's declare none.
     for (const never of [
       '@fastify/ajv-compiler',
       '@fastify/fast-json-stringify-compiler',
       'light-my-request',
       'ajv',
       'ajv-formats',
+      'semver',
     ]) {
       expect(everything, never).not.toContain(never);
     }
@@ -195,7 +197,8 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
 
   it("loads one undici, its own: the MCP SDK's transport gets it as the Web globals, and Node's copy stays unloaded", async () => {
     // What the MCP route does on its first call: undici first (src/http-client.ts installs it),
-    // then the SDK's transport, whose module reads Headers, Request and Response as it loads.
+    // then the SDK's transport, whose module reads Headers, Request and Response as it loads
+    // and imports node:http (on Node 24 an ES import of it loads Node's undici: scripts/build.ts).
     const chunk = (prefix: string) =>
       path.resolve(
         'dist/chunks',
