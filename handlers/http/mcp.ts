@@ -73,7 +73,7 @@ type Sdk = Awaited<ReturnType<typeof loadSdk>>;
  * schema it asked with, and nothing else. brainstem asks no elicitation. Given
  * this, the SDK does not build its default validator, an Ajv instance with its
  * formats, for every /mcp request (each gets its own Server), and the bundle
- * leaves ajv out (scripts/build.ts): ~1.5 MB less resident once Claude has called.
+ * leaves ajv out (scripts/build.ts): ~0.6 ms less CPU a request, under 1 MB less resident.
  */
 const NO_ELICITATION: jsonSchemaValidator = {
   getValidator() {
