@@ -123,6 +123,20 @@ const NEVER_CALLED: { importer: RegExp; path: RegExp; names: string[]; why: stri
     why: "brainstem reads no cookies, and loading undici's helpers would load Node's undici",
   },
   {
+    // fastify serves HTTP/2 and TLS only when asked to; brainstem serves plain HTTP on
+    // loopback, and node:http2 and node:https (with node:tls) cost a start some 10 built-in modules.
+    importer: /\/fastify\/lib\/server\.js$/,
+    path: /^node:http2$/,
+    names: ['createServer', 'createSecureServer'],
+    why: 'brainstem does not serve HTTP/2',
+  },
+  {
+    importer: /\/fastify\/lib\/server\.js$/,
+    path: /^node:https$/,
+    names: ['createServer'],
+    why: 'brainstem serves plain HTTP on loopback (TLS, where wanted, comes from a proxy in front)',
+  },
+  {
     // 47 modules fastify loads to check a plugin's declared fastify version.
     importer: /\/fastify\/lib\/plugin-utils\.js$/,
     path: /^semver$/,

@@ -31,6 +31,8 @@ let llama: FakeLlama;
 let tg: FakeTelegram;
 let svc: ServiceProcess;
 const token = 'bundle-test-token-0123456789';
+/** The Node built-ins the service had loaded when it began to listen (test/helpers/builtins-at-listen.cjs). */
+let builtinsFile: string;
 const auth = { authorization: `Bearer ${token}` };
 
 beforeAll(async () => {
@@ -41,6 +43,7 @@ beforeAll(async () => {
   tg = await startFakeTelegram();
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-bundle-'));
   const config = path.join(dir, 'brainstem.json');
+  builtinsFile = path.join(dir, 'builtins-at-listen.txt');
   writeFileSync(
     config,
     JSON.stringify({
@@ -59,6 +62,8 @@ beforeAll(async () => {
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,
       TELEGRAM_ALLOWED_USERS: '111',
+      NODE_OPTIONS: `--require=${path.resolve('test/helpers/builtins-at-listen.cjs')}`,
+      BRAINSTEM_TEST_BUILTINS_FILE: builtinsFile,
     },
     { from: 'dist' },
   );
@@ -217,6 +222,16 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       'new Response("x"); console.log(process.moduleLoadList.join())',
     ]);
     expect(control.stdout).toContain('internal/deps/undici/undici');
+  });
+
+  it("loads before it listens none of Node's HTTP/2, TLS or undici", () => {
+    // fastify's node:http2 and node:https are stand-ins (scripts/build.ts, NEVER_CALLED): it
+    // serves those only when asked to. undici comes with the first outgoing request, and no
+    // ES facade reads node:http's getters (on Node 24 one would load Node's own undici).
+    const loaded = readFileSync(builtinsFile, 'utf8').split('\n').filter(Boolean);
+    expect(loaded).toContain('http');
+    expect(loaded).toContain('crypto');
+    expect(loaded.filter((m) => /^(http2|https|tls|internal\/deps\/undici\/)/.test(m))).toEqual([]);
   });
 
   it('keeps every chunk of its own code in Latin-1, which V8 stores at one byte per character', () => {
