@@ -72,40 +72,20 @@ const zodEnglishOnly: Plugin = {
 };
 
 /**
- * Packages fastify may load that brainstem never calls, kept out of the bundle
- * (a module that throws stands in, saying why). Each costs start-up time to
- * parse even when fastify requires it lazily.
+ * Modules a bundled library loads but calls only for what brainstem never
+ * does: a stand-in takes each one's place, saying why if it is ever used.
+ * Without `names`, the module is required only when used, and its stand-in
+ * throws as it loads; with them, it is required as the library loads, and the
+ * stand-in has those names, each of which throws when called. Each costs the
+ * start time to parse, or loads more of Node, even when never called.
  */
-const NOT_BUNDLED: Record<string, string> = {
+const STAND_INS: { importer?: RegExp; path: RegExp; names?: string[]; why: string }[] = [
   // ajv and fast-json-stringify (~470 kB of source) compile route schemas: brainstem declares
   // none (requests are checked with zod) and gives fastify compilers that refuse (handlers/http/server.ts).
-  '@fastify/ajv-compiler': 'routes declare no schemas',
-  '@fastify/fast-json-stringify-compiler': 'routes declare no schemas',
+  { path: /^@fastify\/ajv-compiler$/, why: 'routes declare no schemas' },
+  { path: /^@fastify\/fast-json-stringify-compiler$/, why: 'routes declare no schemas' },
   // fastify's inject(), for tests, which run the sources.
-  'light-my-request': 'inject() is for tests, which run the sources',
-};
-
-const notBundled: Plugin = {
-  name: 'not-bundled',
-  setup(b) {
-    const names = Object.keys(NOT_BUNDLED).map((n) => n.replace(/[/.-]/g, '\\$&'));
-    b.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => ({
-      path: args.path,
-      namespace: 'not-bundled',
-    }));
-    b.onLoad({ filter: /.*/, namespace: 'not-bundled' }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`${args.path} is not in brainstem's bundle: ${NOT_BUNDLED[args.path]}`)});`,
-      loader: 'js',
-    }));
-  },
-};
-
-/**
- * Modules a bundled library loads as it loads but calls only for what
- * brainstem never does. A stand-in takes each one's place: it has the names
- * the library takes from it, and each throws, saying why, if ever called.
- */
-const NEVER_CALLED: { importer: RegExp; path: RegExp; names: string[]; why: string }[] = [
+  { path: /^light-my-request$/, why: 'inject() is for tests, which run the sources' },
   {
     // Its default JSON Schema validator (ajv and ajv-formats, ~1 MB of source), built only
     // when none is given; handlers/http/mcp.ts gives its own (NO_ELICITATION).
@@ -145,21 +125,22 @@ const NEVER_CALLED: { importer: RegExp; path: RegExp; names: string[]; why: stri
   },
 ];
 
-const neverCalled: Plugin = {
-  name: 'never-called',
+const standIns: Plugin = {
+  name: 'stand-ins',
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => {
-      const i = NEVER_CALLED.findIndex(
-        (m) => m.path.test(args.path) && m.importer.test(args.importer.split(path.sep).join('/')),
-      );
-      return i < 0 ? undefined : { path: `${args.path}#${i}`, namespace: 'never-called' };
+      const importer = args.importer.split(path.sep).join('/');
+      const i = STAND_INS.findIndex((m) => m.path.test(args.path) && (m.importer?.test(importer) ?? true));
+      return i < 0 ? undefined : { path: `${args.path}#${i}`, namespace: 'stand-in' };
     });
-    b.onLoad({ filter: /.*/, namespace: 'never-called' }, (args) => {
-      const m = NEVER_CALLED[Number(args.path.split('#').pop())];
+    b.onLoad({ filter: /.*/, namespace: 'stand-in' }, (args) => {
+      const m = STAND_INS[Number(args.path.split('#').pop())];
       if (!m) throw new Error(`no stand-in for ${args.path}`);
-      const message = JSON.stringify(`${args.path.split('#')[0]} is not in brainstem's bundle: ${m.why}`);
+      const refusal = `throw new Error(${JSON.stringify(`${args.path.split('#')[0]} is not in brainstem's bundle: ${m.why}`)});`;
       return {
-        contents: `function refuse() { throw new Error(${message}); }\nmodule.exports = { ${m.names.map((n) => `${n}: refuse`).join(', ')} };`,
+        contents: m.names
+          ? `function refuse() { ${refusal} }\nmodule.exports = { ${m.names.map((n) => `${n}: refuse`).join(', ')} };`
+          : refusal,
         loader: 'js',
       };
     });
@@ -179,7 +160,7 @@ const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]
 const builtinsByRequire: Plugin = {
   name: 'builtins-by-require',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) =>
+    b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) =>
       BUILTINS.has(args.path) && (args.kind === 'import-statement' || args.kind === 'dynamic-import')
         ? { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'builtins-by-require' }
         : undefined,
@@ -205,7 +186,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: NATIVE,
-  plugins: [nodeFetchUrl, zodEnglishOnly, notBundled, neverCalled, builtinsByRequire],
+  plugins: [nodeFetchUrl, zodEnglishOnly, standIns, builtinsByRequire],
   // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
   banner: {
     js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",

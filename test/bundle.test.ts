@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,7 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { execa } from 'execa';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -85,29 +85,16 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect((await models.json()) as unknown).toMatchObject({ object: 'list' });
   });
 
-  it('streams a chat from the local brain', async () => {
-    const client = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: token, maxRetries: 0 });
-    const stream = await client.chat.completions.create({
-      model: 'local',
-      stream: true,
-      messages: [{ role: 'user', content: 'hello bundle' }],
-    });
-    let answer = '';
-    for await (const chunk of stream) answer += chunk.choices[0]?.delta?.content ?? '';
-    expect(answer).toBe('echo: hello bundle');
+  // Before the chat below: the first /mcp call (this or the spare CLI's) comes before
+  // anything else loads undici, as the check of Node's undici further down needs.
+  it('serves /mcp from the SDK chunk it loads on the first call', async () => {
+    const server = await mcpToolNames();
+    expect(server.name).toBe('brainstem');
+    expect(server.tools).toContain('sessions');
   });
 
-  it('serves /mcp from the SDK chunk it loads on the first call', async () => {
-    const client = new Client({ name: 'bundle-test', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${svc.url}/mcp`), { requestInit: { headers: auth } }),
-    );
-    try {
-      expect(client.getServerVersion()?.name).toBe('brainstem');
-      expect((await client.listTools()).tools.map((t) => t.name)).toContain('sessions');
-    } finally {
-      await client.close();
-    }
+  it('streams a chat from the local brain', async () => {
+    expect(await localChat('hello bundle')).toBe('echo: hello bundle');
   });
 
   it('answers a Telegram message through grammY', async () => {
@@ -200,32 +187,30 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     }
   });
 
-  it("loads one undici, its own: the MCP SDK's transport gets it as the Web globals, and Node's copy stays unloaded", async () => {
-    // What the MCP route does on its first call: undici first (src/http-client.ts installs it),
-    // then the SDK's transport, whose module reads Headers, Request and Response as it loads
-    // and imports node:http (on Node 24 an ES import of it loads Node's undici: scripts/build.ts).
-    const chunk = (prefix: string) =>
-      path.resolve(
-        'dist/chunks',
-        readdirSync('dist/chunks').find((f) => f.startsWith(prefix) && f.endsWith('.js')) ?? prefix,
-      );
-    const script = `
-      (await import(${JSON.stringify(chunk('undici-api-'))})).install();
-      await import(${JSON.stringify(chunk('streamableHttp-'))});
-      new Response('x');
-      console.log(JSON.stringify(process.moduleLoadList.filter((m) => m.includes('undici'))));`;
-    const loaded = await execa(process.execPath, ['--input-type=module', '-e', script]);
-    expect(JSON.parse(loaded.stdout)).toEqual([]);
-    // The control: Node's globals alone load its copy, which the check above would see.
+  it("holds one undici, its own, after /mcp calls and a local chat: Node's copy is never loaded", async () => {
+    // The MCP route loads undici before the SDK (src/http-client.ts installs it as the Web
+    // globals the SDK's transport uses), undici's cookie helpers are a stand-in, and no ES
+    // facade reads node:http's getters (scripts/build.ts): each would load Node's own undici.
+    // The calls again, so that this test alone (-t) makes them: /mcp first, then the chat.
+    await mcpToolNames();
+    await localChat('one undici');
+    svc.child.kill('SIGUSR2');
+    const now = `${builtinsFile}.now`;
+    // The file appears once the process has handled the signal.
+    await vi.waitFor(() => expect(existsSync(now)).toBe(true), { timeout: 10_000, interval: 20 });
+    const loaded = readFileSync(now, 'utf8').split('\n').filter(Boolean);
+    expect(loaded).toContain('http');
+    expect(loaded.filter((m) => m.startsWith('internal/deps/undici/'))).toEqual([]);
+    // The control: Node's globals alone load its copy, under the name checked above.
     const control = await execa(process.execPath, [
       '-e',
       'new Response("x"); console.log(process.moduleLoadList.join())',
     ]);
-    expect(control.stdout).toContain('internal/deps/undici/undici');
+    expect(control.stdout).toContain('NativeModule internal/deps/undici/undici');
   });
 
   it("loads before it listens none of Node's HTTP/2, TLS or undici", () => {
-    // fastify's node:http2 and node:https are stand-ins (scripts/build.ts, NEVER_CALLED): it
+    // fastify's node:http2 and node:https are stand-ins (scripts/build.ts, STAND_INS): it
     // serves those only when asked to. undici comes with the first outgoing request, and no
     // ES facade reads node:http's getters (on Node 24 one would load Node's own undici).
     const loaded = readFileSync(builtinsFile, 'utf8').split('\n').filter(Boolean);
@@ -245,6 +230,33 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect(wide).toEqual([]);
   });
 });
+
+/** The service's MCP server, as a client sees it: its name and its tools. */
+async function mcpToolNames(): Promise<{ name?: string; tools: string[] }> {
+  const client = new Client({ name: 'bundle-test', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${svc.url}/mcp`), { requestInit: { headers: auth } }),
+  );
+  try {
+    const { tools } = await client.listTools();
+    return { name: client.getServerVersion()?.name, tools: tools.map((t) => t.name) };
+  } finally {
+    await client.close();
+  }
+}
+
+/** A streamed chat with the local brain (the fake llama-server echoes): the answer's text. */
+async function localChat(text: string): Promise<string> {
+  const client = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: token, maxRetries: 0 });
+  const stream = await client.chat.completions.create({
+    model: 'local',
+    stream: true,
+    messages: [{ role: 'user', content: text }],
+  });
+  let answer = '';
+  for await (const chunk of stream) answer += chunk.choices[0]?.delta?.content ?? '';
+  return answer;
+}
 
 /**
  * The chunks node loads before the server listens: the entry, the modules
