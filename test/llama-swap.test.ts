@@ -93,7 +93,10 @@ describe('waitUntilReady', () => {
       reason: expect.stringMatching(/not ready after 0\.4 s: .*still loading/),
       waitedMs: expect.any(Number),
     });
-    expect(result.waitedMs).toBeGreaterThanOrEqual(400);
+    // The time limit is a Node timer, which counts from the event loop's cached clock: that can
+    // be a few milliseconds behind the Date.now() the wait is measured from (399 ms was seen on
+    // a busy machine). A busy machine makes the wait longer, never shorter.
+    expect(result.waitedMs).toBeGreaterThanOrEqual(395);
   });
 
   it('bounds a probe that hangs and ignores its signal', async () => {
