@@ -87,14 +87,6 @@ const STAND_INS: { importer?: RegExp; path: RegExp; names?: string[]; why: strin
   // fastify's inject(), for tests, which run the sources.
   { path: /^light-my-request$/, why: 'inject() is for tests, which run the sources' },
   {
-    // Its default JSON Schema validator (ajv and ajv-formats, ~1 MB of source), built only
-    // when none is given; handlers/http/mcp.ts gives its own (NO_ELICITATION).
-    importer: /\/@modelcontextprotocol\/sdk\/dist\/esm\/server\/index\.js$/,
-    path: /^\.\.\/validation\/ajv-provider\.js$/,
-    names: ['AjvJsonSchemaValidator'],
-    why: 'handlers/http/mcp.ts gives the MCP server its own validator',
-  },
-  {
     // The cookie helpers read `globalThis.Headers` as undici loads: that one read loads
     // Node's own copy of undici whole, beside the one brainstem uses (src/http-client.ts).
     importer: /\/undici\/index\.js$/,

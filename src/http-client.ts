@@ -7,17 +7,11 @@ import { onFirstUse } from './lazy.js';
  * bundle's largest library (~750 kB of source), and serving the first request
  * needs none of it.
  *
- * Loaded, it also becomes the process's `fetch`, `Request`, `Response` and
- * `Headers` (undici's own `install()`). Node ships a second copy of undici
- * behind those globals, which loads whole on their first use, with its own
- * WebAssembly HTTP parser: the MCP SDK's transport builds its requests and
- * answers from them (handlers/http/mcp.ts loads this first). One copy
- * instead of two: 1 to 2 MB less resident once both brains have been used.
+ * Node ships a second copy of undici behind the globals `fetch`, `Request`,
+ * `Response` and `Headers`, which loads whole on their first use, with its own
+ * WebAssembly HTTP parser: brainstem calls this one by name and never those
+ * (test/bundle.test.ts checks that Node's copy stays unloaded).
  *
  *   const { request } = await undici();
  */
-export const undici = onFirstUse(async () => {
-  const api = await import('./undici-api.js');
-  api.install();
-  return api;
-});
+export const undici = onFirstUse(() => import('./undici-api.js'));

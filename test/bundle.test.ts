@@ -22,8 +22,9 @@ import { type ServiceProcess, spawnService } from './helpers/process.js';
  * The bundle as `npm start` runs it (the other process tests run the sources
  * through tsx): `npm run build`, then node with the start script's flags on
  * dist/src/main.js. What the bundling could break is checked on real
- * protocols: the HTTP routes, a chunk loaded on first use (the MCP SDK), the
- * local brain through undici, grammY against the Bot API emulator.
+ * protocols: the HTTP routes, /mcp with the MCP SDK's client, the local brain
+ * through undici (a chunk loaded on first use), grammY against the Bot API
+ * emulator.
  */
 let anthropic: FakeAnthropic;
 let claude: ClaudeTestEnv;
@@ -85,9 +86,7 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect((await models.json()) as unknown).toMatchObject({ object: 'list' });
   });
 
-  // Before the chat below: the first /mcp call (this or the spare CLI's) comes before
-  // anything else loads undici, as the check of Node's undici further down needs.
-  it('serves /mcp from the SDK chunk it loads on the first call', async () => {
+  it("serves /mcp to the MCP SDK's client", async () => {
     const server = await mcpToolNames();
     expect(server.name).toBe('brainstem');
     expect(server.tools).toContain('sessions');
@@ -157,15 +156,7 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
         ),
       );
     const atStart = libraries(startUpChunks());
-    for (const lazy of [
-      'execa',
-      'undici',
-      'grammy',
-      'echarts',
-      '@resvg/resvg-js',
-      '@modelcontextprotocol/sdk',
-      'ajv',
-    ]) {
+    for (const lazy of ['execa', 'undici', 'grammy', 'echarts', '@resvg/resvg-js']) {
       expect(atStart, lazy).not.toContain(lazy);
     }
     expect(atStart).toContain('fastify');
@@ -173,9 +164,10 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       readdirSync('dist', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')),
     );
     // fast-json-stringify itself is there: fastify's error serializer is built with it, and runs.
-    // ajv: the MCP server gets brainstem's own validator (handlers/http/mcp.ts); semver:
+    // The MCP SDK: brainstem serves MCP's tool methods itself (handlers/http/mcp.ts). semver:
     // fastify checks with it the versions plugins declare, and brainstem's declare none.
     for (const never of [
+      '@modelcontextprotocol/sdk',
       '@fastify/ajv-compiler',
       '@fastify/fast-json-stringify-compiler',
       'light-my-request',
@@ -188,10 +180,9 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
   });
 
   it("holds one undici, its own, after /mcp calls and a local chat: Node's copy is never loaded", async () => {
-    // The MCP route loads undici before the SDK (src/http-client.ts installs it as the Web
-    // globals the SDK's transport uses), undici's cookie helpers are a stand-in, and no ES
-    // facade reads node:http's getters (scripts/build.ts): each would load Node's own undici.
-    // The calls again, so that this test alone (-t) makes them: /mcp first, then the chat.
+    // /mcp answers without Web requests and responses, undici's cookie helpers are a
+    // stand-in, and no ES facade reads node:http's getters (scripts/build.ts): each would
+    // load Node's own undici. The calls again, so that this test alone (-t) makes them.
     await mcpToolNames();
     await localChat('one undici');
     svc.child.kill('SIGUSR2');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { ApprovalRequest } from '../brains/types.js';
 import { ConfigError } from '../src/config.js';
 import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
@@ -123,6 +123,135 @@ describe('/mcp with the MCP SDK client', () => {
     });
     expect(r.isError).toBe(false);
     expect(progress).toEqual(['one\n', 'two\n']);
+  });
+});
+
+/** One POST to /mcp as a client sends it, without the SDK: what the SDK's client never sends. */
+function post(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${svc.url}/mcp`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${svc.token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+const initialize = (protocolVersion: string) => ({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion, capabilities: {}, clientInfo: { name: 'edge', version: '1' } },
+});
+
+describe('/mcp at the edges of the protocol', () => {
+  it('answers initialize in the revision the client asks for, or offers its newest', async () => {
+    for (const [asked, offered] of [
+      ['2024-11-05', '2024-11-05'],
+      ['2025-06-18', '2025-06-18'],
+      ['1999-01-01', '2025-11-25'],
+    ]) {
+      const res = await post(initialize(asked as string));
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({
+        jsonrpc: '2.0',
+        id: 1,
+        result: { protocolVersion: offered, capabilities: { tools: {} }, serverInfo: { name: 'brainstem' } },
+      });
+    }
+  });
+
+  it('refuses a revision it does not speak, named in the header after initialize', async () => {
+    const res = await post(
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+      { 'mcp-protocol-version': '2023-01-01' },
+    );
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+      'Bad Request: unsupported MCP protocol version 2023-01-01 (brainstem speaks 2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05, 2024-10-07).',
+    );
+  });
+
+  it('names the methods it serves when asked for another, and the field at fault in bad params', async () => {
+    const unknown = await post({ jsonrpc: '2.0', id: 'r1', method: 'resources/list' });
+    expect(await unknown.json()).toEqual({
+      jsonrpc: '2.0',
+      id: 'r1',
+      error: {
+        code: -32601,
+        message:
+          'Method not found: resources/list (brainstem serves initialize, ping, tools/list and tools/call).',
+      },
+    });
+    const noName = await post({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { arguments: {} } });
+    expect(await noName.json()).toMatchObject({
+      id: 7,
+      error: { code: -32602, message: expect.stringMatching(/^Invalid params for tools\/call: name: /) },
+    });
+  });
+
+  it('answers a batch in order, and a notification with 202 and nothing else', async () => {
+    const batch = await post([
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    ]);
+    const answers = (await batch.json()) as { id: number; result: { tools?: unknown[] } }[];
+    expect(answers.map((a) => a.id)).toEqual([1, 2]);
+    expect(answers[0]?.result).toEqual({});
+    expect(answers[1]?.result.tools?.length).toBeGreaterThan(10);
+    const note = await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    expect(note.status).toBe(202);
+    expect(await note.text()).toBe('');
+  });
+
+  it('refuses what is not a JSON-RPC message, and a client that cannot take an event stream', async () => {
+    const notRpc = await post({ hello: 'world' });
+    expect(notRpc.status).toBe(400);
+    expect(await notRpc.json()).toMatchObject({
+      id: null,
+      error: { code: -32600, message: expect.stringContaining('not a JSON-RPC 2.0 message (jsonrpc: ') },
+    });
+    const alone = await post([initialize('2025-06-18'), { jsonrpc: '2.0', id: 2, method: 'ping' }]);
+    expect(alone.status).toBe(400);
+    const jsonOnly = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { accept: 'application/json' });
+    expect(jsonOnly.status).toBe(406);
+  });
+
+  it('stops a tool call whose client goes away, and audits it as stopped', async () => {
+    const res = await post(
+      {
+        jsonrpc: '2.0',
+        id: 9,
+        method: 'tools/call',
+        params: { name: 'make_target', arguments: { target: 'progress' }, _meta: { progressToken: 'p' } },
+      },
+      {},
+    );
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let seen = '';
+    // The first progress event: the command runs and waits for `go`, which nobody creates.
+    while (!seen.includes('"message":"one\\n"')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended before any progress: ${seen}`);
+      seen += new TextDecoder().decode(value);
+    }
+    expect(seen).toContain('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"');
+    // The client goes away: cancelling the body closes its connection.
+    await reader.cancel();
+    await vi.waitFor(
+      () =>
+        expect(
+          svc.service.core.db
+            .prepare("SELECT ok, error FROM audit WHERE tool = 'make_target' ORDER BY id DESC LIMIT 1")
+            .get(),
+        ).toEqual({ ok: 0, error: expect.stringContaining('TOOL_ABORTED') }),
+      { timeout: 10_000, interval: 20 },
+    );
   });
 });
 

@@ -1,47 +1,164 @@
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DEPTH_HEADER } from '../../brains/claude-code/mcp.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
-import { undici } from '../../src/http-client.js';
-import { onFirstUse } from '../../src/lazy.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
+import {
+  answer,
+  errorResponse,
+  isRequest,
+  type McpTools,
+  PROTOCOL_VERSIONS,
+  parseMessages,
+  RpcCode,
+  RpcError,
+  type RpcNotification,
+} from './mcp-protocol.js';
+import { SseWriter } from './sse.js';
+
+const INSTRUCTIONS =
+  'brainstem infrastructure tools: git, make, tests, lint, incus, files, web search and fetch, sessions, usage, mode switching, self-upgrade. Each is allow-listed by brainstem.json and audited.';
 
 /**
- * The tool registry as an MCP server (Streamable HTTP) at /mcp, so Claude Code
- * calls brainstem's tools natively. Stateless: each POST gets its own server
- * and transport, so nothing is kept between requests and restarts lose nothing.
+ * The tool registry as an MCP server at /mcp (Streamable HTTP), so Claude Code
+ * calls brainstem's tools natively. Stateless: each POST is answered on its
+ * own, so nothing is kept between requests and restarts lose nothing. The
+ * answer is JSON, or an event stream once a tool call sends progress.
+ *
+ * brainstem serves MCP's four tool methods itself (mcp-protocol.ts) instead of
+ * through the MCP SDK's server: every Claude CLI that starts (the spare's
+ * included, at idle) connects here, and the SDK built a server, a transport
+ * and Web requests and answers for each POST, and kept its schemas and a
+ * second HTTP stack (undici's Web streams) resident after the first.
+ *
  * The Bearer token is asked by auth.ts, as on every route not marked public.
  * A Claude brain's calls say how many brains deep they come from
  * (DEPTH_HEADER), so brains calling brains end.
  */
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
+  const info = { name: 'brainstem', version: core.version, instructions: INSTRUCTIONS };
   app.post('/mcp', async (request, reply) => {
     const depth = callDepth(request.headers[DEPTH_HEADER]);
-    const sdk = await loadSdk();
-    const server = mcpServer(sdk, core, registry, reply, depth);
-    const transport = new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    let parsed: ReturnType<typeof parseMessages>;
+    try {
+      refuseHeaders(request);
+      parsed = parseMessages(request.body);
+      if (!parsed.messages.some((m) => m.method === 'initialize')) refuseVersion(request);
+    } catch (e) {
+      if (!(e instanceof RpcError)) throw e;
+      const status = e instanceof HttpRpcError ? e.status : 400;
+      return reply.status(status).send(errorResponse(null, e.code, e.message));
+    }
+    const requests = parsed.messages.filter(isRequest);
+    // Notifications (initialized; cancelled, which no request of this POST can be the
+    // subject of) and answers to requests (brainstem sends none) need no reply.
+    if (requests.length === 0) return reply.status(202).send();
+
+    const controller = new AbortController();
+    // A client that goes away stops its tool call (and the processes it started).
     reply.raw.on('close', () => {
-      void transport.close();
-      void server.close();
+      if (!reply.raw.writableFinished) controller.abort();
     });
-    await server.connect(transport);
-    reply.hijack();
-    await transport.handleRequest(request.raw, reply.raw, request.body);
+    const tools: McpTools = {
+      info,
+      list: () =>
+        registry.list().map((t) => ({
+          name: t.name,
+          description: t.description,
+          inputSchema: t.inputSchema,
+          annotations: { readOnlyHint: t.mutating === false },
+        })),
+      call: async (name, args, onOutput) => {
+        const r = await registry.call(name, args, {
+          caller: 'mcp',
+          signal: controller.signal,
+          depth,
+          onOutput,
+        });
+        const after = r.afterDelivery;
+        if (after) {
+          if (reply.raw.closed) after();
+          else reply.raw.once('close', after);
+        }
+        return { content: [{ type: 'text', text: resultText(r) }], isError: !r.ok };
+      },
+    };
+    const sse = new SseWriter(reply.raw);
+    const notify = (notification: RpcNotification) => {
+      if (!sse.started) {
+        reply.hijack();
+        sse.start();
+      }
+      sse.data(notification, 'message');
+    };
+    const responses = await Promise.all(
+      requests.map((r) =>
+        answer(tools, r, notify).catch((err: unknown) => {
+          request.log.error({ err, method: r.method }, 'mcp request failed');
+          return errorResponse(
+            r.id,
+            RpcCode.INTERNAL_ERROR,
+            'Internal error: the cause is in the brainstem log.',
+          );
+        }),
+      ),
+    );
+    if (!sse.started) return reply.type('application/json').send(parsed.batch ? responses : responses[0]);
+    for (const r of responses) sse.data(r, 'message');
+    sse.end(undefined);
   });
   // Stateless: no server-initiated stream to open (GET) and no session to end (DELETE).
   const notAllowed = async (_request: FastifyRequest, reply: FastifyReply) =>
     reply
       .status(405)
       .header('allow', 'POST')
-      .send({
-        jsonrpc: '2.0',
-        error: { code: -32000, message: 'Method not allowed: this MCP server is stateless; use POST.' },
-        id: null,
-      });
+      .send(
+        errorResponse(null, RpcCode.REFUSED, 'Method not allowed: this MCP server is stateless; use POST.'),
+      );
   app.get('/mcp', notAllowed);
   app.delete('/mcp', notAllowed);
+}
+
+/** A message the transport refuses whole, with the HTTP status it answers. */
+class HttpRpcError extends RpcError {
+  constructor(
+    readonly status: number,
+    code: number,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/** What MCP's Streamable HTTP asks of every POST: JSON in, JSON or an event stream accepted back. */
+function refuseHeaders(request: FastifyRequest): void {
+  const accept = request.headers.accept ?? '';
+  if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+    throw new HttpRpcError(
+      406,
+      RpcCode.REFUSED,
+      'Not Acceptable: an MCP client must accept both application/json and text/event-stream.',
+    );
+  }
+  const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new HttpRpcError(
+      415,
+      RpcCode.REFUSED,
+      'Unsupported Media Type: send the body as application/json.',
+    );
+  }
+}
+
+/** After initialize, a client names the revision agreed on; one brainstem does not speak is refused. */
+function refuseVersion(request: FastifyRequest): void {
+  const version = request.headers['mcp-protocol-version'];
+  if (version === undefined || (typeof version === 'string' && PROTOCOL_VERSIONS.includes(version))) return;
+  throw new HttpRpcError(
+    400,
+    RpcCode.REFUSED,
+    `Bad Request: unsupported MCP protocol version ${String(version)} (brainstem speaks ${PROTOCOL_VERSIONS.join(', ')}).`,
+  );
 }
 
 /** Absent for an outside client (a person's own tool), which stands at depth 0. */
@@ -49,78 +166,4 @@ function callDepth(header: string | string[] | undefined): number {
   if (header === undefined) return 0;
   if (typeof header === 'string' && /^\d{1,2}$/.test(header)) return Number(header);
   throw new BrainstemError('INVALID_REQUEST', `The ${DEPTH_HEADER} header must be one small whole number.`);
-}
-
-/**
- * The SDK loads on the first /mcp call: it costs ~400 ms of start-up otherwise.
- * undici loads before it, so that the Web `Request` and `Response` its
- * transport builds are undici's, not Node's second copy (src/http-client.ts).
- */
-const loadSdk = onFirstUse(async () => {
-  await undici();
-  const [{ Server }, { StreamableHTTPServerTransport }, { CallToolRequestSchema, ListToolsRequestSchema }] =
-    await Promise.all([
-      import('@modelcontextprotocol/sdk/server/index.js'),
-      import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
-      import('@modelcontextprotocol/sdk/types.js'),
-    ]);
-  return { Server, StreamableHTTPServerTransport, CallToolRequestSchema, ListToolsRequestSchema };
-});
-type Sdk = Awaited<ReturnType<typeof loadSdk>>;
-
-/**
- * The SDK's server checks a client's answer to an elicitation against the
- * schema it asked with, and nothing else. brainstem asks no elicitation. Given
- * this, the SDK does not build its default validator, an Ajv instance with its
- * formats, for every /mcp request (each gets its own Server), and the bundle
- * leaves ajv out (scripts/build.ts): ~0.6 ms less CPU a request, under 1 MB less resident.
- */
-const NO_ELICITATION: jsonSchemaValidator = {
-  getValidator() {
-    throw new Error('brainstem asks MCP clients no elicitation, so it validates no answer to one.');
-  },
-};
-
-function mcpServer(sdk: Sdk, core: Core, registry: ToolRegistry, reply: FastifyReply, depth: number): Server {
-  const { Server, CallToolRequestSchema, ListToolsRequestSchema } = sdk;
-  const server = new Server(
-    { name: 'brainstem', version: core.version },
-    {
-      capabilities: { tools: {} },
-      jsonSchemaValidator: NO_ELICITATION,
-      instructions:
-        'brainstem infrastructure tools: git, make, tests, lint, incus, files, web search and fetch, sessions, usage, mode switching, self-upgrade. Each is allow-listed by brainstem.json and audited.',
-    },
-  );
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: registry.list().map((t) => ({
-      name: t.name,
-      description: t.description,
-      inputSchema: t.inputSchema as { type: 'object'; [key: string]: unknown },
-      annotations: { readOnlyHint: t.mutating === false },
-    })),
-  }));
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
-    const token = req.params._meta?.progressToken;
-    let progress = 0;
-    const r = await registry.call(req.params.name, req.params.arguments ?? {}, {
-      caller: 'mcp',
-      signal: extra.signal,
-      depth,
-      // Live output as progress notifications, for clients that asked for them.
-      onOutput:
-        token === undefined
-          ? undefined
-          : (chunk) =>
-              void extra
-                .sendNotification({
-                  method: 'notifications/progress',
-                  params: { progressToken: token, progress: ++progress, message: chunk },
-                })
-                .catch(() => undefined),
-    });
-    if (r.afterDelivery) reply.raw.once('close', r.afterDelivery);
-    return { content: [{ type: 'text' as const, text: resultText(r) }], isError: !r.ok };
-  });
-  return server;
 }

@@ -28,15 +28,18 @@ export class SseWriter {
     return !this.open || this.res.destroyed || this.res.writableEnded;
   }
 
-  data(payload: unknown): void {
+  /** One event; `event` names its kind (MCP's are `message`), OpenAI's have none. */
+  data(payload: unknown, event?: string): void {
     if (this.closed) return;
-    this.res.write(`data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`);
+    const data = `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`;
+    this.res.write(event === undefined ? data : `event: ${event}\n${data}`);
   }
 
-  end(): void {
+  /** OpenAI's clients read the end of a stream in `data: [DONE]`; MCP's in their last answer (`done: undefined`). */
+  end(done: string | undefined = '[DONE]'): void {
     if (this.closed) return;
     this.open = false;
-    this.res.write('data: [DONE]\n\n');
+    if (done !== undefined) this.res.write(`data: ${done}\n\n`);
     this.res.end();
   }
 }
