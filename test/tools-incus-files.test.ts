@@ -60,7 +60,8 @@ beforeAll(async () => {
   mkdirSync(bin);
   writeFileSync(path.join(bin, 'incus'), FAKE_INCUS);
   chmodSync(path.join(bin, 'incus'), 0o755);
-  // The fake is CommonJS whatever package.json a folder above it holds (one in /tmp says "module").
+  // The fake stays CommonJS whatever package.json a folder above it holds: a stray one in
+  // /tmp saying "type": "module" once made it ESM, and every incus test failed.
   writeFileSync(path.join(bin, 'package.json'), '{ "type": "commonjs" }\n');
   // This test file runs in its own worker: PATH changes stay here.
   process.env.PATH = `${bin}${path.delimiter}${process.env.PATH}`;
