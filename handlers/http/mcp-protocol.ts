@@ -35,24 +35,45 @@ export class RpcError extends Error {
   }
 }
 
-const rpcId = z.union([z.string(), z.number().int()]);
-
 /**
- * A request has a method and an id, a notification a method and no id, and a
- * response (to a request of the server's: brainstem sends none) no method.
+ * The schemas of what a client sends, built on the first /mcp call rather than
+ * at start-up, which serves no MCP (~1.5 ms of a start).
  */
-const rpcMessage = z
-  .object({
-    jsonrpc: z.literal('2.0'),
-    id: rpcId.optional(),
-    method: z.string().min(1).optional(),
-    params: z.record(z.string(), z.unknown()).optional(),
-  })
-  .loose()
-  .refine((m) => m.method !== undefined || 'result' in m || 'error' in m, {
-    message: 'a message needs a method, or a result or an error',
-  });
-export type RpcMessage = z.infer<typeof rpcMessage>;
+let built: ReturnType<typeof buildSchemas> | undefined;
+const schemas = () => (built ??= buildSchemas());
+
+function buildSchemas() {
+  const rpcId = z.union([z.string(), z.number().int()]);
+  /**
+   * A request has a method and an id, a notification a method and no id, and a
+   * response (to a request of the server's: brainstem sends none) no method.
+   */
+  const message = z
+    .object({
+      jsonrpc: z.literal('2.0'),
+      id: rpcId.optional(),
+      method: z.string().min(1).optional(),
+      params: z.record(z.string(), z.unknown()).optional(),
+    })
+    .loose()
+    .refine((m) => m.method !== undefined || 'result' in m || 'error' in m, {
+      message: 'a message needs a method, or a result or an error',
+    });
+  const initialize = z.object({ protocolVersion: z.string() }).loose();
+  const call = z
+    .object({
+      name: z.string().min(1),
+      arguments: z.record(z.string(), z.unknown()).optional(),
+      _meta: z
+        .object({ progressToken: z.union([z.string(), z.number()]).optional() })
+        .loose()
+        .optional(),
+    })
+    .loose();
+  return { message, initialize, call };
+}
+
+export type RpcMessage = z.infer<ReturnType<typeof schemas>['message']>;
 export type RpcRequest = RpcMessage & { id: string | number; method: string };
 
 /** The most messages one POST may carry (revisions before 2025-06-18 allow a batch). */
@@ -66,7 +87,7 @@ export function parseMessages(body: unknown): { messages: RpcMessage[]; batch: b
     throw new RpcError(RpcCode.INVALID_REQUEST, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages.`);
   }
   const messages = items.map((item, i) => {
-    const parsed = rpcMessage.safeParse(item);
+    const parsed = schemas().message.safeParse(item);
     if (parsed.success) return parsed.data;
     const issue = parsed.error.issues[0];
     const where = [...(batch ? [i] : []), ...(issue?.path ?? [])].join('.');
@@ -122,18 +143,6 @@ export function errorResponse(id: string | number | null, code: number, message:
   return { jsonrpc: '2.0', id, error: { code, message } };
 }
 
-const initializeParams = z.object({ protocolVersion: z.string() }).loose();
-const callParams = z
-  .object({
-    name: z.string().min(1),
-    arguments: z.record(z.string(), z.unknown()).optional(),
-    _meta: z
-      .object({ progressToken: z.union([z.string(), z.number()]).optional() })
-      .loose()
-      .optional(),
-  })
-  .loose();
-
 /**
  * The answer to one request. `notify` sends a notification about it (progress)
  * before the answer. A tool that fails answers with `isError`, which the model
@@ -161,7 +170,7 @@ async function dispatch(
   const ok = (result: unknown): RpcResponse => ({ jsonrpc: '2.0', id, result });
   switch (request.method) {
     case 'initialize': {
-      const { protocolVersion } = params(initializeParams, request);
+      const { protocolVersion } = params(schemas().initialize, request);
       const { name, version, instructions } = tools.info;
       return ok({
         protocolVersion: PROTOCOL_VERSIONS.includes(protocolVersion) ? protocolVersion : PROTOCOL_VERSIONS[0],
@@ -176,7 +185,7 @@ async function dispatch(
       // One page: brainstem has a few dozen tools, so it ignores a `cursor` and sends no next one.
       return ok({ tools: tools.list() });
     case 'tools/call': {
-      const p = params(callParams, request);
+      const p = params(schemas().call, request);
       const token = p._meta?.progressToken;
       let progress = 0;
       const onOutput =
