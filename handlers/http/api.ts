@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { BrainstemError } from '../../src/errors.js';
 import type { Tools } from '../../src/tools/index.js';
 import { resultJson } from '../../src/tools/registry.js';
+import { afterDelivery, callerGone } from './caller.js';
 import { openAiError } from './errors.js';
 
 /**
@@ -14,17 +15,8 @@ export function registerApi(app: FastifyInstance, tools: Tools): void {
   const { registry } = tools;
 
   const run = async (reply: FastifyReply, name: string, input: unknown) => {
-    const controller = new AbortController();
-    // A caller that goes away stops its command (and the processes it started).
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    });
-    const r = await registry.call(name, input, { caller: 'api', signal: controller.signal });
-    const after = r.afterDelivery;
-    if (after) {
-      if (reply.raw.closed) after();
-      else reply.raw.once('close', after);
-    }
+    const r = await registry.call(name, input, { caller: 'api', signal: callerGone(reply) });
+    afterDelivery(reply, r.afterDelivery);
     if (!r.error) return reply.send(resultJson(r));
     return reply.status(r.error.status).send({
       ...openAiError({

@@ -3,6 +3,7 @@ import { DEPTH_HEADER } from '../../brains/claude-code/mcp.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
+import { afterDelivery, callerGone } from './caller.js';
 import {
   answer,
   errorResponse,
@@ -54,11 +55,7 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
     // subject of) and answers to requests (brainstem sends none) need no reply.
     if (requests.length === 0) return reply.status(202).send();
 
-    const controller = new AbortController();
-    // A client that goes away stops its tool call (and the processes it started).
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    });
+    const gone = callerGone(reply);
     const tools: McpTools = {
       info,
       list: () =>
@@ -71,15 +68,11 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
       call: async (name, args, onOutput) => {
         const r = await registry.call(name, args, {
           caller: 'mcp',
-          signal: controller.signal,
+          signal: gone,
           depth,
           onOutput,
         });
-        const after = r.afterDelivery;
-        if (after) {
-          if (reply.raw.closed) after();
-          else reply.raw.once('close', after);
-        }
+        afterDelivery(reply, r.afterDelivery);
         return { content: [{ type: 'text', text: resultText(r) }], isError: !r.ok };
       },
     };

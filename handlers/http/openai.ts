@@ -8,6 +8,7 @@ import { BrainstemError } from '../../src/errors.js';
 import { ACTIVE, stripPrefix } from '../../src/modes.js';
 import { openAiSessionKey } from '../../src/session-keys.js';
 import { collectToolCall } from '../../src/tool-calls.js';
+import { callerGone } from './caller.js';
 import { brainErrorCode, openAiError } from './errors.js';
 import {
   type ChatRequestBody,
@@ -68,11 +69,7 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
       reply.header(IGNORED_FIELDS_HEADER, ignored.join(', '));
     }
     const conversation = conversationOf(request, body, core);
-    const controller = new AbortController();
-    // A client that goes away must not leave a brain working (or a claude child running) for nobody.
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    });
+    const gone = callerGone(reply);
     let events: AsyncGenerator<ChatEvent>;
     try {
       events = core.chat.run(
@@ -86,7 +83,7 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
           options: generationOptions(body),
           source: 'openai',
         },
-        controller.signal,
+        gone,
       );
     } catch (err) {
       conversation.claim?.release();

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../../src/api-token.js';
 import type { Logger } from '../../src/logger.js';
+import { callerGone } from '../http/caller.js';
 import type { RouteSet } from '../http/server.js';
 import { apiError, type BotApiAnswer, NOT_FOUND, redactBotPaths, UNAUTHORIZED } from './bot-api.js';
 import { type LocalMethod, readParams } from './local-methods.js';
@@ -83,19 +84,16 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   }
 
   // Aborts the upstream call (or ends a long poll) when OpenClaw goes away before the answer.
-  const gone = new AbortController();
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) gone.abort();
-  });
+  const gone = callerGone(reply);
 
-  if (file) return relay(opts, reply, 'file', () => opts.passthrough.download(file[2] ?? '', gone.signal));
+  if (file) return relay(opts, reply, 'file', () => opts.passthrough.download(file[2] ?? '', gone));
 
   const method = api?.[2] ?? '';
   const lower = method.toLowerCase();
   const local = opts.local.get(lower);
   if (local) {
     const read = await readParams(request.raw, search);
-    return answer(reply, read.ok ? await local(read.params, gone.signal) : read.answer);
+    return answer(reply, read.ok ? await local(read.params, gone) : read.answer);
   }
 
   const httpMethod = request.method === 'GET' ? 'GET' : 'POST';
@@ -106,7 +104,7 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
     body = opts.rewrite.rewrite(lower, String(request.headers['content-type'] ?? ''), whole) ?? whole;
   }
   return relay(opts, reply, method, () =>
-    opts.passthrough.forward(method, { httpMethod, search, headers: request.headers, body }, gone.signal),
+    opts.passthrough.forward(method, { httpMethod, search, headers: request.headers, body }, gone),
   );
 }
 

@@ -30,7 +30,7 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
     backend: 'api',
     async transcribe(file: AudioFile, signal?: AbortSignal): Promise<string> {
       const key = await apiKey(config, env);
-      // undici's, not the globals: until undici has loaded, those are Node's own copy (src/http-client.ts).
+      // undici's, not the globals, which are Node's own copy of it (src/http-client.ts).
       const { fetch, FormData } = await undici();
       const form = new FormData();
       form.set('file', await openAsBlob(file.path, file.mimeType ? { type: file.mimeType } : {}), file.name);
