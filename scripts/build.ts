@@ -79,7 +79,13 @@ const zodEnglishOnly: Plugin = {
  * stand-in has those names, each of which throws when called. Each costs the
  * start time to parse, or loads more of Node, even when never called.
  */
-const STAND_INS: { importer?: RegExp; path: RegExp; names?: string[]; why: string }[] = [
+const STAND_INS: {
+  importer?: RegExp;
+  path: RegExp;
+  /** What the module exports, each a function that throws; `default` is the module itself as one. */
+  names?: string[];
+  why: string;
+}[] = [
   // ajv and fast-json-stringify (~470 kB of source) compile route schemas: brainstem declares
   // none (requests are checked with zod) and gives fastify compilers that refuse (handlers/http/server.ts).
   { path: /^@fastify\/ajv-compiler$/, why: 'routes declare no schemas' },
@@ -109,6 +115,20 @@ const STAND_INS: { importer?: RegExp; path: RegExp; names?: string[]; why: strin
     why: 'brainstem serves plain HTTP on loopback (TLS, where wanted, comes from a proxy in front)',
   },
   {
+    // proxy-addr (with ipaddr.js) reads X-Forwarded-For for fastify's trustProxy, which brainstem leaves off.
+    importer: /\/fastify\/lib\/request\.js$/,
+    path: /^@fastify\/proxy-addr$/,
+    names: ['compile', 'all'],
+    why: 'trustProxy is off: brainstem serves loopback clients directly',
+  },
+  {
+    // pino's transports run a logger in a worker thread (thread-stream); brainstem writes to stdout.
+    importer: /\/pino\/(pino|lib\/tools)\.js$/,
+    path: /^\.\/(lib\/)?transport$/,
+    names: ['default'],
+    why: 'brainstem logs to stdout, with no pino transport',
+  },
+  {
     // 47 modules fastify loads to check a plugin's declared fastify version.
     importer: /\/fastify\/lib\/plugin-utils\.js$/,
     path: /^semver$/,
@@ -130,9 +150,11 @@ const standIns: Plugin = {
       if (!m) throw new Error(`no stand-in for ${args.path}`);
       const refusal = `throw new Error(${JSON.stringify(`${args.path.split('#')[0]} is not in brainstem's bundle: ${m.why}`)});`;
       return {
-        contents: m.names
-          ? `function refuse() { ${refusal} }\nmodule.exports = { ${m.names.map((n) => `${n}: refuse`).join(', ')} };`
-          : refusal,
+        contents: !m.names
+          ? refusal
+          : m.names.includes('default')
+            ? `module.exports = function refuse() { ${refusal} };`
+            : `function refuse() { ${refusal} }\nmodule.exports = { ${m.names.map((n) => `${n}: refuse`).join(', ')} };`,
         loader: 'js',
       };
     });
