@@ -86,6 +86,14 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect((await models.json()) as unknown).toMatchObject({ object: 'list' });
   });
 
+  it('refuses a call without the token with 401, its log naming the client address (proxy-addr is a stand-in)', async () => {
+    // The refusal logs request.ip: with trustProxy on, fastify would call the proxy-addr stand-in here and fail.
+    const refused = await fetch(`${svc.url}/v1/models`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
+    expect(refused.status).toBe(401);
+    const line = await svc.waitForLog((l) => l.includes('"ip":"127.0.0.1"'));
+    expect(line).not.toContain('203.0.113.9');
+  });
+
   it("serves /mcp to the MCP SDK's client", async () => {
     const server = await mcpToolNames();
     expect(server.name).toBe('brainstem');
