@@ -64,7 +64,7 @@ export function installJsonParser(app: FastifyInstance): void {
 const FIRST_BUFFER_BYTES = 1024 * 1024;
 
 /** `ArrayBuffer.prototype.transfer` (ES2024): Node 24 has it, Node 20 does not. */
-type Transferable = ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+type DetachableBuffer = ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
 
 /**
  * Gives back the memory of a body buffer whose bytes are no longer needed
@@ -77,7 +77,7 @@ type Transferable = ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }
  * collection.
  */
 function release(bytes: Buffer): void {
-  const memory = bytes.buffer as Transferable;
+  const memory = bytes.buffer as DetachableBuffer;
   // Never a slice of Node's shared pool (a small body's first buffer is one).
   if (memory.byteLength <= Buffer.poolSize) return;
   if (memory.transfer) memory.transfer(0);
