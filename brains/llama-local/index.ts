@@ -132,7 +132,8 @@ export class LlamaLocalBrain implements Brain {
           'content-length': String(body.length),
           accept: 'text/event-stream',
         },
-        body: body.whole ?? Readable.from(body.pieces(), { objectMode: false }),
+        // Object mode: the string slices reach the socket as they are (a byte stream makes each a Buffer).
+        body: body.whole ?? Readable.from(body.pieces(), { objectMode: true }),
       });
     } catch (err) {
       yield signal.aborted ? aborted() : this.fail(this.requestFailure(err));
