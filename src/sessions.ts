@@ -32,15 +32,36 @@ const toSession = (r: Row): StoredSession => ({
  * Claude session. Entries older than the TTL are treated as absent.
  */
 export class SessionStore {
+  // Prepared once: get and set run on every Claude turn.
+  private readonly getStmt;
+  private readonly setStmt;
+  private readonly deleteStmt;
+  private readonly deleteModeStmt;
+  private readonly listStmt;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly ttlMs: number,
-  ) {}
+  ) {
+    this.getStmt = db.prepare<[string, string], Row>(
+      'SELECT * FROM sessions WHERE session_key = ? AND mode = ?',
+    );
+    this.setStmt = db.prepare(
+      `INSERT INTO sessions (session_key, mode, brain_session_id, cwd, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(session_key, mode) DO UPDATE SET
+         brain_session_id = excluded.brain_session_id, cwd = excluded.cwd, updated_at = excluded.updated_at,
+         created_at = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.created_at ELSE excluded.created_at END`,
+    );
+    this.deleteStmt = db.prepare('DELETE FROM sessions WHERE session_key = ?');
+    this.deleteModeStmt = db.prepare('DELETE FROM sessions WHERE session_key = ? AND mode = ?');
+    this.listStmt = db.prepare<[number], Row>(
+      'SELECT * FROM sessions WHERE updated_at >= ? ORDER BY updated_at DESC',
+    );
+  }
 
   get(sessionKey: string, mode: string): StoredSession | undefined {
-    const row = this.db
-      .prepare<[string, string], Row>('SELECT * FROM sessions WHERE session_key = ? AND mode = ?')
-      .get(sessionKey, mode);
+    const row = this.getStmt.get(sessionKey, mode);
     if (!row) return undefined;
     if (Date.now() - row.updated_at > this.ttlMs) {
       this.delete(sessionKey, mode);
@@ -51,31 +72,18 @@ export class SessionStore {
 
   set(sessionKey: string, mode: string, brainSessionId: string, cwd: string): void {
     const now = Date.now();
-    this.db
-      .prepare(
-        `INSERT INTO sessions (session_key, mode, brain_session_id, cwd, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(session_key, mode) DO UPDATE SET
-           brain_session_id = excluded.brain_session_id, cwd = excluded.cwd, updated_at = excluded.updated_at,
-           created_at = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.created_at ELSE excluded.created_at END`,
-      )
-      .run(sessionKey, mode, brainSessionId, cwd, now, now);
+    this.setStmt.run(sessionKey, mode, brainSessionId, cwd, now, now);
   }
 
   /** Removes one conversation's session in one mode, or in every mode. Returns how many were removed. */
   delete(sessionKey: string, mode?: string): number {
     const r =
-      mode === undefined
-        ? this.db.prepare('DELETE FROM sessions WHERE session_key = ?').run(sessionKey)
-        : this.db.prepare('DELETE FROM sessions WHERE session_key = ? AND mode = ?').run(sessionKey, mode);
+      mode === undefined ? this.deleteStmt.run(sessionKey) : this.deleteModeStmt.run(sessionKey, mode);
     return r.changes;
   }
 
   list(): StoredSession[] {
     const cutoff = Date.now() - this.ttlMs;
-    return this.db
-      .prepare<[number], Row>('SELECT * FROM sessions WHERE updated_at >= ? ORDER BY updated_at DESC')
-      .all(cutoff)
-      .map(toSession);
+    return this.listStmt.all(cutoff).map(toSession);
   }
 }

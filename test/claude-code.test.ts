@@ -3,7 +3,7 @@
  * Each test has its own fake, HOME, database and cwd, so they run concurrently.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildArgs } from '../brains/claude-code/args.js';
@@ -452,6 +452,20 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
       reason: 'Claude Code CLI not found: "/nonexistent/claude" (install it or set CLAUDE_BIN to its path).',
     });
     expect(svc.service.core.switcher.active().id).toBe('local');
+  });
+
+  it('says why when its working folder cannot be made, starts no CLI, and works once it can', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    await writeFile(h.cwd, 'a file where the folder should be');
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error.kind).toBe('internal');
+    expect(error.message).toMatch(/Claude Code could not be prepared: EEXIST/);
+    expect(h.logs.some((l) => l.msg === 'claude turn started')).toBe(false);
+    await rm(h.cwd);
+    h.fake.script(() => text(['ok']));
+    const events = await collect(h.brain.turn(userTurn('again'), new AbortController().signal));
+    expect(textOf(events)).toBe('ok');
   });
 
   it('reports a CLI that exits without a result', async (ctx) => {

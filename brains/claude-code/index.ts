@@ -142,11 +142,9 @@ export class ClaudeCodeBrain implements Brain {
     const depth = req.depth ?? 0;
     let mcpConfigPath: string | undefined;
     try {
-      await this.prepareDirs();
       mcpConfigPath = await this.mcpConfigPath(depth);
     } catch (err) {
-      this.log.error({ err }, 'claude turn could not be prepared');
-      yield { type: 'error', error: prepareError(err) };
+      yield this.unprepared(err);
       return;
     }
     // A new conversation starts with nothing allowed "for this session".
@@ -217,6 +215,11 @@ export class ClaudeCodeBrain implements Brain {
     if (this.opts.outboxRoot) await mkdir(this.opts.outboxRoot, { recursive: true, mode: 0o700 });
   }
 
+  private unprepared(err: unknown): TurnEvent {
+    this.log.error({ err }, 'claude turn could not be prepared');
+    return { type: 'error', error: prepareError(err) };
+  }
+
   /** What a spare is spawned with: exactly what a new conversation of this mode would spawn. */
   private async spareSpec(): Promise<SpawnOptions> {
     await this.prepareDirs();
@@ -245,6 +248,15 @@ export class ClaudeCodeBrain implements Brain {
         'spare Claude process ended before the turn; starting a fresh one',
       );
       return 'cold';
+    }
+    if (!ready) {
+      // Only a process about to start needs them: a warm one or a spare already runs there.
+      try {
+        await this.prepareDirs();
+      } catch (err) {
+        yield this.unprepared(err);
+        return 'done';
+      }
     }
     // Loaded before the count: nothing may await between room() and the spawn.
     const { execa } = await subprocesses();
