@@ -9,8 +9,10 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { frontIntake } from '../handlers/telegram-front/intake.js';
 import { UpdateQueue } from '../handlers/telegram-front/update-queue.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
+import Sqlite from '../src/db/sqlite.js';
 
 let dir: string;
 let db: Db;
@@ -61,13 +63,47 @@ describe('the front’s update queue', () => {
     expect(queue.waiting()).toMatchObject({ count: 2, oldestId: 14 });
   });
 
-  it('queues an update once, even when Telegram sends it again after a restart', async () => {
-    queue.push([text(1), text(2)]);
-    await ids({ offset: 3 });
-    const again = open();
-    expect(again.push([text(2), text(3)])).toBe(1);
-    queue = again;
-    expect(await ids({})).toEqual([3]);
+  it('keeps ids growing when Telegram’s start again lower, logging it once', async () => {
+    queue.push([text(500), text(501)]);
+    expect(await ids({ offset: 502 })).toEqual([]);
+    queue.push([text(7), text(8)]);
+    queue.push([text(9)]);
+    expect(await ids({ offset: 502 })).toEqual([502, 503, 504]);
+    const bodies = await queue.take({ offset: 502 }, new AbortController().signal);
+    expect(bodies.conflict === false && JSON.parse(bodies.json)[0]).toEqual({
+      update_id: 502,
+      message: { message_id: 7, text: 'u7' },
+    });
+    expect(logs.filter((l) => /started again lower/.test(String(l.msg)))).toHaveLength(1);
+    // Restarted, the queue goes on from the last id it gave.
+    queue = open();
+    queue.push([text(10)]);
+    expect(await ids({ offset: 505 })).toEqual([505]);
+  });
+
+  it('answers an offset past every id it gave out from the first waiting update, and numbers later ones from it', async () => {
+    queue.push([text(3), text(4)]);
+    // OpenClaw's offset from the days it polled Telegram itself: in the future, it confirms nothing.
+    expect(await ids({ offset: 9000 })).toEqual([3, 4]);
+    expect(queue.waiting().count).toBe(2);
+    queue.push([text(5)]);
+    expect(await ids({ offset: 9000 })).toEqual([9000]);
+    expect(queue.waiting().count).toBe(1);
+    expect(logs.filter((l) => /never gave out/.test(String(l.msg)))).toHaveLength(1);
+  });
+
+  it('stores where brainstem’s next getUpdates at Telegram starts, with the updates it confirms', () => {
+    expect(queue.telegramOffset()).toBeUndefined();
+    queue.push([text(41)], 43);
+    expect(open().telegramOffset()).toBe(43);
+    // A batch of brainstem's own updates only moves it too.
+    queue.push([], 50);
+    expect(open().telegramOffset()).toBe(50);
+  });
+
+  it('starts after the last id queued with a database of an earlier version (no stored offset)', () => {
+    new KvStore(db).set('front_last_queued', '77');
+    expect(open().telegramOffset()).toBe(78);
   });
 
   it('answers a long poll the moment an update arrives', async () => {
@@ -85,14 +121,15 @@ describe('the front’s update queue', () => {
     expect(await newer).toMatchObject({ conflict: false, count: 0 });
   });
 
-  it('honours allowed_updates and remembers them; Telegram’s default leaves reactions out', async () => {
+  it('honours allowed_updates for what arrives later and remembers them; Telegram’s default leaves reactions out', async () => {
     queue.push([text(1), reaction(2)]);
     expect(queue.allowedUpdates()).toBeUndefined();
-    expect(await ids({})).toEqual([1]);
+    // Like Telegram, the set asked for leaves what already waits alone.
+    expect(await ids({})).toEqual([1, 2]);
     expect(queue.allowedUpdates()).toEqual([]);
     queue.push([reaction(3)]);
-    expect(await ids({ offset: 2 })).toEqual([]);
-    expect(await ids({ offset: 2, allowedUpdates: ['message_reaction'] })).toEqual([]);
+    expect(await ids({ offset: 3 })).toEqual([]);
+    expect(await ids({ offset: 3, allowedUpdates: ['message_reaction'] })).toEqual([]);
     queue.push([text(4), reaction(5)]);
     expect(await ids({})).toEqual([5]);
     expect(open().allowedUpdates()).toEqual(['message_reaction']);
@@ -111,5 +148,42 @@ describe('the front’s update queue', () => {
       dropped: 2,
       msg: 'dropped 2 update(s) OpenClaw did not fetch within 1 min 00 s',
     });
+  });
+});
+
+describe('brainstem’s getUpdates at Telegram, through the front’s intake', () => {
+  type Call = (
+    prev: (method: string, payload: unknown) => Promise<unknown>,
+    method: string,
+    payload: unknown,
+  ) => Promise<unknown>;
+
+  it('moves its offset only once the batch is stored: after a failed write the same batch is fetched again', async () => {
+    const logger = pino({ level: 'silent' });
+    const intake = frontIntake({
+      queue,
+      own: ['message'],
+      split: (update) => ({ to: 'openclaw', update }),
+      logger,
+    }) as unknown as Call;
+    // Telegram, as far as the intake sees it: the offsets it is asked for, and one batch until confirmed.
+    const offsets: unknown[] = [];
+    const telegram = async (_method: string, payload: unknown) => {
+      const offset = (payload as { offset?: number }).offset;
+      offsets.push(offset);
+      return { ok: true, result: (offset ?? 0) > 11 ? [] : [text(10), text(11)] };
+    };
+    // Another connection holds the write lock (a backup, `brainstem doctor`): the queue's write fails.
+    db.pragma('busy_timeout = 50');
+    const locker = new Sqlite(path.join(dir, 'brainstem.sqlite'));
+    locker.exec('BEGIN IMMEDIATE');
+    await expect(intake(telegram, 'getUpdates', {})).rejects.toThrow(/locked|busy/i);
+    locker.exec('ROLLBACK');
+    locker.close();
+    await intake(telegram, 'getUpdates', {});
+    await intake(telegram, 'getUpdates', {});
+    expect(offsets).toEqual([undefined, undefined, 12]);
+    expect(await ids({})).toEqual([10, 11]);
+    expect(queue.telegramOffset()).toBe(12);
   });
 });

@@ -29,7 +29,15 @@ export function updateKind(update: object): string {
   return Object.keys(update).find((k) => k !== 'update_id') ?? 'unknown';
 }
 
-/** A bot token never leaves in a log line or an error: `/bot<token>` and `/file/bot<token>` become `<redacted>`. */
+const BOT_PATH = /(\/(?:file\/)?bot)[^/\s?#]+/gi;
+
+/**
+ * A bot token never leaves in a log line or an error: `/bot<token>` and
+ * `/file/bot<token>` become `<redacted>`, whatever the case of `bot`, and also
+ * when the path was percent-encoded (a client's typo must not log the secret).
+ */
 export function redactBotPaths(text: string): string {
-  return text.replace(/(\/(?:file\/)?bot)[^/\s?#]+/g, '$1<redacted>');
+  const plain = text.replace(/%[0-9a-f]{2}/gi, (h) => String.fromCharCode(Number.parseInt(h.slice(1), 16)));
+  const redacted = plain.replace(BOT_PATH, '$1<redacted>');
+  return redacted === plain ? text : redacted;
 }

@@ -125,22 +125,38 @@ export class CommandsMerge {
     const p = setSchema.safeParse(params);
     if (!p.success) return Promise.resolve(badRequest(p.error));
     const key = { scope: canonical(p.data.scope), lang: p.data.language_code ?? '' };
-    return this.serial(async () => {
-      this.store('openclaw', key, p.data.commands);
-      return this.sync(key);
-    });
+    return this.serial(() => this.change(key, p.data.commands));
   }
 
   deleteList(params: Record<string, unknown>): Promise<BotApiAnswer> {
     const p = keySchema.safeParse(params);
     if (!p.success) return Promise.resolve(badRequest(p.error));
     const key = { scope: canonical(p.data.scope), lang: p.data.language_code ?? '' };
-    return this.serial(async () => {
+    return this.serial(() => this.change(key, undefined));
+  }
+
+  /**
+   * OpenClaw's list for a key set (or deleted, undefined) and sent. What
+   * Telegram refuses changes nothing, as at Telegram: the list before is put
+   * back (getMyCommands keeps answering it, and it is what later merges send).
+   */
+  private async change(key: Key, commands: MenuCommand[] | undefined): Promise<BotApiAnswer> {
+    const before = this.exact('openclaw', key);
+    this.put(key, commands);
+    const answer = await this.sync(key);
+    if (answer.status !== 200) {
+      this.put(key, before);
+      await this.sync(undefined);
+    }
+    return answer;
+  }
+
+  private put(key: Key, commands: MenuCommand[] | undefined): void {
+    if (commands) this.store('openclaw', key, commands);
+    else
       this.db
         .prepare("DELETE FROM front_commands WHERE owner = 'openclaw' AND scope = ? AND lang = ?")
         .run(key.scope, key.lang);
-      return this.sync(key);
-    });
   }
 
   get(params: Record<string, unknown>): BotApiAnswer {

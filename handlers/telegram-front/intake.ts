@@ -8,9 +8,14 @@ import type { UpdateQueue } from './update-queue.js';
  * its getUpdates. It asks Telegram for what brainstem handles plus what
  * OpenClaw polls for (Telegram leaves reactions and member updates out unless
  * asked), hands brainstem its own updates and queues the rest for OpenClaw
- * before the next getUpdates confirms them at Telegram, so none is lost and
- * none is queued twice. The runner only sees brainstem's updates, so the
- * offset is moved past OpenClaw's ones here.
+ * before the next getUpdates confirms them at Telegram, so none is lost.
+ *
+ * The offset is kept here, not by the runner (which sees brainstem's updates
+ * only), and stored with the queued updates: after a restart the first
+ * getUpdates confirms what was handed on, so Telegram sends nothing twice
+ * (brainstem's own commands included: a /run is not run again). It follows
+ * the ids Telegram gives, also when they start again lower: an offset past
+ * them all would get the same updates again and again.
  */
 
 /** Whose an update is; OpenClaw's may be rewritten (a renamed command given back its name). */
@@ -30,8 +35,7 @@ export function frontIntake(opts: {
   logger: Logger;
 }): Transformer {
   const { queue, own, split, logger } = opts;
-  /** The highest update id this process has seen; the runner's offset only knows brainstem's. */
-  let seen = 0;
+  let offset = queue.telegramOffset();
   const transformer = async (
     prev: (method: string, payload: unknown, signal?: AbortSignal) => Promise<unknown>,
     method: string,
@@ -44,16 +48,17 @@ export function frontIntake(opts: {
       method,
       {
         ...p,
-        ...(seen > 0 ? { offset: Math.max(p.offset ?? 0, seen + 1) } : {}),
+        ...(offset !== undefined ? { offset } : {}),
         allowed_updates: allowedForTelegram(queue.allowedUpdates(), own),
       },
       signal,
     )) as { ok: boolean; result?: Update[] };
-    if (!res.ok || !res.result) return res;
+    if (!res.ok || !res.result || res.result.length === 0) return res;
     const mine: Update[] = [];
     const theirs: Update[] = [];
+    let last = Number.NEGATIVE_INFINITY;
     for (const u of res.result) {
-      seen = Math.max(seen, u.update_id);
+      last = Math.max(last, u.update_id);
       let s: Split;
       try {
         s = split(u);
@@ -68,7 +73,9 @@ export function frontIntake(opts: {
       if (s.to === 'brainstem') mine.push(u);
       else theirs.push(s.update);
     }
-    if (theirs.length > 0) queue.push(theirs);
+    // Stored before the offset moves: if this throws, the next getUpdates fetches the same batch.
+    queue.push(theirs, last + 1);
+    offset = last + 1;
     return { ...res, result: mine };
   };
   return transformer as unknown as Transformer;

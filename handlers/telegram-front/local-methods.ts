@@ -22,11 +22,30 @@ const MAX_PARAMS_BYTES = 1024 * 1024;
 const CONFLICT =
   'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running';
 
-const numberField = z.coerce.number().int();
+/** Telegram's longest long poll, in seconds. */
+const MAX_TIMEOUT_S = 50;
+
+/**
+ * An integer parameter read as Telegram reads it: its leading integer (0 when
+ * there is none), clamped to the range, never refused.
+ */
+const clampedInt = (min: number, max: number) =>
+  z.unknown().transform((v) => {
+    if (v === undefined || v === null || v === '') return undefined;
+    const n = Number.parseInt(String(v), 10);
+    return Math.min(max, Math.max(min, Number.isNaN(n) ? 0 : n));
+  });
+/** Telegram's booleans: `true` in JSON, or the text `true` or `1`. */
+const flag = z
+  .unknown()
+  .transform(
+    (v) => v === true || v === 1 || (typeof v === 'string' && ['true', '1'].includes(v.toLowerCase())),
+  );
+
 const getUpdatesSchema = z.object({
-  offset: numberField.optional(),
-  limit: numberField.optional(),
-  timeout: numberField.min(0).optional(),
+  offset: clampedInt(-(2 ** 31), 2 ** 31 - 1).optional(),
+  limit: clampedInt(1, 100).optional(),
+  timeout: clampedInt(0, MAX_TIMEOUT_S).optional(),
   allowed_updates: z
     .preprocess((v) => (typeof v === 'string' ? safeJson(v) : v), z.array(z.string()))
     .optional(),
@@ -63,7 +82,10 @@ export function localMethods(deps: {
         400,
         "Bad Request: brainstem's Bot API front serves updates by getUpdates only; use long polling (no webhook)",
       ),
-    deleteWebhook: async () => apiResult(true),
+    deleteWebhook: async (params) => {
+      if (flag.parse(params.drop_pending_updates)) queue.dropPending();
+      return apiResult(true);
+    },
     getWebhookInfo: async () =>
       apiResult({ url: '', has_custom_certificate: false, pending_update_count: queue.waiting().count }),
     logOut: refusedLocally('logOut'),
@@ -76,8 +98,9 @@ export function localMethods(deps: {
 }
 
 /**
- * A local method's parameters, from the query string and a JSON or
- * urlencoded body (what Bot API clients send when no file is attached).
+ * A local method's parameters, from the query string and a JSON, urlencoded
+ * or multipart body: the four ways the Bot API takes them. None of these
+ * methods takes a file.
  */
 export async function readParams(
   req: IncomingMessage,
@@ -104,10 +127,32 @@ export async function readParams(
   if (type.startsWith('application/x-www-form-urlencoded')) {
     return { ok: true, params: { ...params, ...Object.fromEntries(new URLSearchParams(raw)) } };
   }
+  if (type.startsWith('multipart/form-data')) return multipartParams(Buffer.concat(chunks), type, params);
   return {
     ok: false,
     answer: apiError(400, 'Bad Request: send the parameters of this method as JSON or form fields'),
   };
+}
+
+async function multipartParams(
+  body: Buffer,
+  type: string,
+  params: Record<string, unknown>,
+): Promise<{ ok: true; params: Record<string, unknown> } | { ok: false; answer: BotApiAnswer }> {
+  let form: FormData;
+  try {
+    form = await new Response(new Uint8Array(body), { headers: { 'content-type': type } }).formData();
+  } catch {
+    return { ok: false, answer: apiError(400, 'Bad Request: the multipart body could not be read') };
+  }
+  const fields: Record<string, unknown> = {};
+  for (const [name, value] of form) {
+    if (typeof value !== 'string') {
+      return { ok: false, answer: apiError(400, `Bad Request: ${name}: this method takes no file`) };
+    }
+    fields[name] = value;
+  }
+  return { ok: true, params: { ...params, ...fields } };
 }
 
 function safeJson(text: string): unknown {

@@ -86,7 +86,11 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   // Aborts the upstream call (or ends a long poll) when OpenClaw goes away before the answer.
   const gone = callerGone(reply);
 
-  if (file) return relay(opts, reply, 'file', () => opts.passthrough.download(file[2] ?? '', gone));
+  if (file) {
+    const filePath = fileOnly(file[2] ?? '');
+    if (filePath === undefined) return answer(reply, NOT_FOUND);
+    return relay(opts, reply, 'file', () => opts.passthrough.download(filePath, gone));
+  }
 
   const method = api?.[2] ?? '';
   const lower = method.toLowerCase();
@@ -144,6 +148,20 @@ async function readWhole(stream: AsyncIterable<unknown>): Promise<Buffer | undef
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * A download's path as Telegram gives it (`photos/file_1.jpg`), or undefined
+ * when it could reach anything else once resolved: a `.` or `..` segment
+ * (`/file/bot<T>/../../bot<T>/logOut` would be a method call), an encoded
+ * slash or backslash, an empty segment.
+ */
+function fileOnly(raw: string): string | undefined {
+  for (const segment of raw.split('/')) {
+    const plain = decoded(segment);
+    if (plain === '' || plain === '.' || plain === '..' || /[/\\]/.test(plain)) return undefined;
+  }
+  return raw;
 }
 
 function decoded(token: string): string {

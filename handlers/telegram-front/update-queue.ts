@@ -11,6 +11,11 @@ import { OPT_IN_TYPES, updateKind } from './bot-api.js';
  * update arrives (an in-process waiter, no polling interval), `allowed_updates`
  * remembered like Telegram does. Nothing is lost while OpenClaw is down; like
  * Telegram, an update nobody fetches is kept for 24 hours.
+ *
+ * The ids OpenClaw sees only grow, even when Telegram's do not (they start
+ * again at a random value after a week without updates, and differ on another
+ * Bot API server): OpenClaw confirms by offset, and keeps its offset across
+ * restarts, so a lower id would be confirmed before it was ever read.
  */
 
 const DAY_MS = 24 * 3_600_000;
@@ -19,9 +24,14 @@ const PURGE_EVERY_MS = 60_000;
 /** `lastPolledAt` is written to SQLite (for `brainstem doctor`) at most this often. */
 const POLL_NOTE_EVERY_MS = 1_000;
 const MAX_LIMIT = 100;
+/** Telegram's leeway (tdlib's TQueue): an offset more than this past the next id is "in the future". */
+const FUTURE_SLACK = 10;
 
 const ALLOWED_KEY = 'front_allowed_updates';
+/** The highest id given to an update of OpenClaw's. */
 const LAST_QUEUED_KEY = 'front_last_queued';
+/** Where brainstem's next getUpdates at Telegram starts: it confirms everything already handed on. */
+const TELEGRAM_OFFSET_KEY = 'front_telegram_offset';
 export const LAST_POLLED_KEY = 'front_last_polled_at';
 
 export interface Update {
@@ -58,6 +68,8 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
   /** What the poller last asked for; [] is Telegram's default set; undefined: never said. */
   private allowed: readonly string[] | undefined;
   private lastQueued: number;
+  /** Telegram's ids are below ours for now (logged once when that starts). */
+  private renumbering = false;
   private lastPurge = 0;
   private pollNotedAt = 0;
   private closed = false;
@@ -95,25 +107,44 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
   }
 
   /**
-   * Stores OpenClaw's updates in one transaction and wakes a waiting poll. An
-   * update already queued once (Telegram sends unconfirmed ones again after a
-   * restart) and a type the poller does not take are left out.
+   * Where brainstem's getUpdates at Telegram starts after a restart, so that
+   * Telegram sends nothing twice; undefined the first time. (A database of an
+   * earlier version holds only the last id queued, which serves as well.)
    */
-  push(updates: readonly Update[]): number {
+  telegramOffset(): number | undefined {
+    const stored = this.kv.get(TELEGRAM_OFFSET_KEY);
+    if (stored !== undefined) return Number(stored);
+    return this.lastQueued > 0 ? this.lastQueued + 1 : undefined;
+  }
+
+  /**
+   * Stores OpenClaw's updates, and the offset that confirms them at Telegram,
+   * in one transaction, then wakes a waiting poll. A type the poller does not
+   * take is left out. An update keeps Telegram's id unless that id is not
+   * above the last one queued: then it gets the next one (see above).
+   */
+  push(updates: readonly Update[], telegramOffset?: number): number {
     const now = Date.now();
+    // Written to the fields only once the transaction holds: a failed write leaves them as they were.
+    let last = this.lastQueued;
+    let renumbered: { telegramId: number; id: number } | undefined;
     let queued = 0;
     this.db.transaction(() => {
       for (const u of updates) {
-        if (u.update_id <= this.lastQueued) continue;
-        this.lastQueued = u.update_id;
         const kind = updateKind(u);
         if (!this.wants(kind)) continue;
-        this.insertStmt.run(u.update_id, kind, JSON.stringify(u), now);
+        const id = Math.max(u.update_id, last + 1);
+        renumbered = id === u.update_id ? undefined : (renumbered ?? { telegramId: u.update_id, id });
+        last = id;
+        this.insertStmt.run(id, kind, JSON.stringify(id === u.update_id ? u : { ...u, update_id: id }), now);
         queued++;
       }
-      this.kv.set(LAST_QUEUED_KEY, String(this.lastQueued));
+      if (queued > 0) this.kv.set(LAST_QUEUED_KEY, String(last));
+      if (telegramOffset !== undefined) this.kv.set(TELEGRAM_OFFSET_KEY, String(telegramOffset));
     })();
+    this.lastQueued = last;
     if (queued > 0) {
+      this.noteRenumbered(renumbered);
       for (const wake of [...this.wakers]) wake();
       this.emit('pushed');
     }
@@ -135,10 +166,14 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
     this.current = mine;
     try {
       this.remember(req.allowedUpdates ?? this.allowed ?? []);
-      this.acknowledge(req.offset ?? 0);
+      const offset = req.offset ?? 0;
+      const future = offset > this.lastQueued + 1 + FUTURE_SLACK;
+      if (future) this.fromElsewhere(offset);
+      else this.acknowledge(offset);
       this.purge();
       this.emit('polled');
-      const from = Math.max(0, req.offset ?? 0);
+      // Like Telegram, an offset in the future confirms nothing and is served from the first update.
+      const from = future ? 0 : Math.max(0, offset);
       const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(req.limit ?? MAX_LIMIT)));
       const deadline = Date.now() + Math.max(0, req.timeout ?? 0) * 1000;
       for (;;) {
@@ -177,21 +212,52 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
     return allowed.length === 0 ? !OPT_IN_TYPES.includes(kind) : allowed.includes(kind);
   }
 
-  /** Like Telegram, the set asked for applies from now on; waiting updates of other types are dropped. */
+  /**
+   * Like Telegram, the set asked for applies to updates that arrive from now
+   * on; those already waiting stay ("unwanted updates may be received for a
+   * short period of time").
+   */
   private remember(allowed: readonly string[]): void {
     const next = [...new Set(allowed)].sort();
     if (this.allowed && JSON.stringify(next) === JSON.stringify([...this.allowed].sort())) return;
     this.allowed = next;
     this.kv.set(ALLOWED_KEY, JSON.stringify(next));
-    const kinds = next.length === 0 ? OPT_IN_TYPES : next;
-    const marks = kinds.map(() => '?').join(', ');
-    const dropped = this.db
-      .prepare(`DELETE FROM front_updates WHERE kind ${next.length === 0 ? 'IN' : 'NOT IN'} (${marks})`)
-      .run(...kinds).changes;
     this.logger.info(
-      { allowedUpdates: next.length === 0 ? 'default' : next, dropped },
+      { allowedUpdates: next.length === 0 ? 'default' : next },
       'OpenClaw changed the update types it polls for',
     );
+  }
+
+  /**
+   * An offset past every id given out comes from somewhere else: OpenClaw's
+   * offset stored while it polled Telegram itself, or an earlier data folder.
+   * Later updates are numbered from it, so OpenClaw takes them as new.
+   */
+  private fromElsewhere(offset: number): void {
+    this.logger.warn(
+      { offset, lastId: this.lastQueued },
+      'OpenClaw asked for updates from an id the front never gave out; it gets the waiting ones, and later ones are numbered from its offset',
+    );
+    this.lastQueued = offset - 1;
+    this.kv.set(LAST_QUEUED_KEY, String(this.lastQueued));
+  }
+
+  /** Logs once when Telegram's ids fall below the front's, again only after they caught up. */
+  private noteRenumbered(first: { telegramId: number; id: number } | undefined): void {
+    const was = this.renumbering;
+    this.renumbering = first !== undefined;
+    if (!first || was) return;
+    this.logger.info(
+      first,
+      "Telegram's update ids started again lower (as after a week without updates, or on another Bot API server); OpenClaw gets the next ones of its own",
+    );
+  }
+
+  /** deleteWebhook's `drop_pending_updates`: everything waiting goes. */
+  dropPending(): number {
+    const dropped = this.db.prepare('DELETE FROM front_updates').run().changes;
+    this.logger.info({ dropped }, 'OpenClaw dropped the updates waiting for it');
+    return dropped;
   }
 
   /** `offset` confirms every update below it; a negative one keeps only the last -offset updates. */

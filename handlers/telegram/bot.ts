@@ -1,7 +1,7 @@
 import { autoRetry } from '@grammyjs/auto-retry';
 import { type RunnerHandle, run } from '@grammyjs/runner';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
-import { Bot } from 'grammy';
+import { Bot, GrammyError } from 'grammy';
 import type { Logger } from '../../src/logger.js';
 
 /** Only what the bot handles; edits, channel posts and the rest are never fetched. */
@@ -33,10 +33,19 @@ export function createBot(token: string, apiRoot: string | undefined): Bot {
   return bot;
 }
 
+/** The pause before polling again after the runner ended (a 409, a long outage), growing to the last. */
+const RESTART_PAUSES_MS = [2_000, 4_000, 8_000, 15_000, 30_000, 60_000];
+/** Polling that ran this long before it ended starts the pauses over. */
+const STEADY_MS = 5 * 60_000;
+
 /**
  * Starts long polling once the bot's identity is known. Telegram may be out
  * of reach when brainstem starts: getMe is retried with a growing pause
- * instead of failing the whole service. Returns how to stop it.
+ * instead of failing the whole service. When the runner ends (a 409: another
+ * program polled this token, say OpenClaw's channel not yet pointed at the
+ * front; or hours without Telegram), polling starts again after a pause,
+ * since brainstem must stay the poller, and each time the log says what to
+ * fix. A refused token ends it for good. Returns how to stop it.
  */
 export function startPolling(bot: Bot, logger: Logger): { stop(): Promise<void> } {
   let handle: RunnerHandle | undefined;
@@ -47,11 +56,13 @@ export function startPolling(bot: Bot, logger: Logger): { stop(): Promise<void> 
   const grammySignal = signal as unknown as Parameters<Bot['init']>[0];
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
     });
 
   const starting = (async () => {
@@ -61,6 +72,13 @@ export function startPolling(bot: Bot, logger: Logger): { stop(): Promise<void> 
         break;
       } catch (err) {
         if (signal.aborted) return;
+        if (refusedToken(err)) {
+          logger.error(
+            { err: err.message },
+            'Telegram refused the bot token: check TELEGRAM_BOT_TOKEN (from @BotFather); the bot stays off until brainstem restarts with a good one',
+          );
+          return;
+        }
         logger.warn({ err: (err as Error).message, retryInMs: delay }, 'Telegram getMe failed; retrying');
         await pause(delay);
       }
@@ -69,20 +87,59 @@ export function startPolling(bot: Bot, logger: Logger): { stop(): Promise<void> 
     await bot.api
       .deleteWebhook(undefined, grammySignal)
       .catch((err: Error) => logger.warn({ err: err.message }, 'deleteWebhook failed'));
-    if (signal.aborted) return;
-    handle = run(bot, { runner: { fetch: { allowed_updates: ALLOWED_UPDATES, timeout: 30 } } });
-    logger.info({ bot: bot.botInfo.username }, 'Telegram bot polling');
-    handle.task()?.catch((err: Error) => {
-      // 401 (token revoked) or 409 (another poller on this token) end polling for good.
-      logger.error({ err: err.message }, 'Telegram polling stopped');
+    // The runner's own report of a failed fetch is a stack trace on stderr: a log line instead.
+    bot.api.config.use(async (prev, method, payload, callSignal) => {
+      try {
+        return await prev(method, payload, callSignal);
+      } catch (err) {
+        const code = err instanceof GrammyError ? err.error_code : undefined;
+        if (method === 'getUpdates' && !signal.aborted && code !== 409 && !refusedToken(err)) {
+          logger.warn({ err: (err as Error).message }, 'Telegram getUpdates failed; trying again');
+        }
+        throw err;
+      }
     });
+    for (let failures = 0; !signal.aborted; ) {
+      const started = Date.now();
+      handle = run(bot, {
+        runner: { fetch: { allowed_updates: ALLOWED_UPDATES, timeout: 30 }, silent: true },
+      });
+      logger.info({ bot: bot.botInfo.username }, 'Telegram bot polling');
+      const err = await handle.task()?.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (signal.aborted || err === undefined) return;
+      if (refusedToken(err)) {
+        logger.error(
+          { err: err.message },
+          'Telegram polling stopped: the bot token was refused (revoked?); check TELEGRAM_BOT_TOKEN',
+        );
+        return;
+      }
+      if (Date.now() - started > STEADY_MS) failures = 0;
+      const delay = RESTART_PAUSES_MS[Math.min(failures++, RESTART_PAUSES_MS.length - 1)] ?? 60_000;
+      logger.error(
+        { err: (err as Error).message, retryInMs: delay },
+        err instanceof GrammyError && err.error_code === 409
+          ? 'another program polled this bot token (409 Conflict): only brainstem may poll it; point OpenClaw at the Bot API front (channels.telegram.apiRoot, see the README) and stop any other copy. Polling again'
+          : 'Telegram polling ended; polling again',
+      );
+      await pause(delay);
+    }
   })();
 
   return {
     async stop() {
       stopping.abort();
-      await starting;
+      // The start waits on the runner's task: the runner stops first.
       if (handle?.isRunning()) await handle.stop();
+      await starting;
     },
   };
+}
+
+/** Telegram's answer to a wrong token: 401, or 404 when it is not even shaped like one. */
+function refusedToken(err: unknown): err is GrammyError {
+  return err instanceof GrammyError && (err.error_code === 401 || err.error_code === 404);
 }

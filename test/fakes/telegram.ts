@@ -46,6 +46,9 @@
  *   tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, chatId?)
  *                                          (a 5xx too: grammY's auto-retry then tries again)
  *   tg.dropNext('editMessageText', 1, chatId?)  the connection is cut without an answer (a network failure)
+ *   tg.restartUpdateIds(100)    the next update gets id 100, as Telegram picks a new id after a week
+ *                               without updates (a poller's offset past it is then "in the future":
+ *                               it confirms nothing and gets the updates from the first, as at Telegram)
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
@@ -177,6 +180,7 @@ export interface FakeTelegram {
   /** The next `times` calls of `method` (to `chatId` only, if given) have their connection cut, unanswered. */
   dropNext(method: string, times: number, chatId?: number): void;
   rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
+  restartUpdateIds(next: number): void;
   close(): Promise<void>;
 }
 
@@ -508,7 +512,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   async function pollUpdates(params: Json, res: http.ServerResponse, ended: () => boolean): Promise<unknown> {
     if (params.allowed_updates !== undefined) polling.allowedUpdates = params.allowed_updates as string[];
     const offset = Number(params.offset ?? 0);
-    if (offset > 0) {
+    // As tdlib's queue: an offset more than 10 past the next id is "in the future", confirms
+    // nothing, and is answered from the first update.
+    if (offset > 0 && offset <= nextUpdateId + 10) {
       while (updates.length > 0 && Number(updates[0]?.update_id) < offset) updates.shift();
     }
     // Updates of types the poller does not take are never created, as at Telegram.
@@ -928,6 +934,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         changed.on('change', attempt);
         attempt();
       });
+    },
+    restartUpdateIds(next) {
+      nextUpdateId = next;
     },
     rateLimit(method, times, retryAfterSec) {
       const list = injected.get(method) ?? [];

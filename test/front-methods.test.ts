@@ -1,0 +1,180 @@
+/**
+ * The Bot API front's own answers and guards, called over raw HTTP (OpenClaw's
+ * channel only polls in the last test, so no other getUpdates takes from the
+ * queue meanwhile), and brainstem's poll at Telegram when another program
+ * polls the token or Telegram's update ids start again lower.
+ */
+import http from 'node:http';
+import { Bot } from 'grammy';
+import type { Update } from 'grammy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDownstream } from './helpers/downstream-bot.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+const CHAT = 112;
+let h: Harness;
+let front: string;
+
+beforeAll(async () => {
+  h = await startHarness({ config: { telegram: { front: { enabled: true } } } });
+  front = `${h.service.url}/telegram`;
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+type Answer = { ok: boolean; result?: unknown; error_code?: number; description?: string };
+const method = async (name: string, init?: RequestInit, query = ''): Promise<[number, Answer]> => {
+  const res = await fetch(`${front}/bot${h.tg.token}/${name}${query}`, init);
+  return [res.status, (await res.json()) as Answer];
+};
+const json = (body: object): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+/** A GET with the path exactly as given (fetch would resolve `..` before sending it). */
+const rawGet = (path: string) =>
+  new Promise<number>((resolve, reject) => {
+    const { hostname, port } = new URL(h.service.url);
+    http
+      .get({ hostname, port, path }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
+  });
+const pending = async () =>
+  ((await method('getWebhookInfo'))[1].result as { pending_update_count: number }).pending_update_count;
+/** The queue fills without a Telegram call to wait on: its state is read until it holds (bounded). */
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+const texts = (updates: Update[]) => updates.map((u) => u.message?.text).filter((t) => t?.startsWith('m'));
+
+describe('the Bot API front’s own methods and guards', () => {
+  it('reads getUpdates parameters as Telegram does: clamped, never refused, also as multipart', async () => {
+    for (const query of ['?timeout=-1', '?timeout=0.5&limit=abc', '?limit=1000&offset=x']) {
+      const [status, answer] = await method('getUpdates', undefined, query);
+      expect([status, answer.ok]).toEqual([200, true]);
+    }
+    const form = new FormData();
+    form.set('timeout', '0');
+    form.set('allowed_updates', '["message","edited_message","callback_query"]');
+    expect(await method('getUpdates', { method: 'POST', body: form })).toEqual([
+      200,
+      { ok: true, result: [] },
+    ]);
+    const withFile = new FormData();
+    withFile.set('offset', new Blob(['1']), 'offset.txt');
+    expect(await method('getUpdates', { method: 'POST', body: withFile })).toEqual([
+      400,
+      { ok: false, error_code: 400, description: 'Bad Request: offset: this method takes no file' },
+    ]);
+  });
+
+  it('drops what waits for OpenClaw when deleteWebhook asks to, and only then', async () => {
+    h.tg.user(CHAT).says('old 1');
+    h.tg.user(CHAT).says('old 2');
+    await until(async () => (await pending()) === 2);
+    expect(await method('deleteWebhook', json({}))).toEqual([200, { ok: true, result: true }]);
+    expect(await pending()).toBe(2);
+    expect(await method('deleteWebhook', undefined, '?drop_pending_updates=true')).toEqual([
+      200,
+      { ok: true, result: true },
+    ]);
+    expect(await pending()).toBe(0);
+    expect(h.tg.callsOf('deleteWebhook')).toHaveLength(1); // brainstem's own, at start
+  });
+
+  it('refuses a download path that would leave /file/bot<token>/, and nothing reaches Telegram', async () => {
+    const token = h.tg.token;
+    const calls = h.tg.calls.length;
+    const conflicts = h.tg.polling.conflicts;
+    for (const path of [
+      `/telegram/file/bot${token}/../../bot${token}/logOut`,
+      `/telegram/file/bot${token}/%2e%2e/%2E%2E/bot${token}/getUpdates`,
+      `/telegram/file/bot${token}/documents%2F..%2F..%2Fbot${token}%2Fclose`,
+      `/telegram/file/bot${token}/documents/./file_1.txt`,
+      `/telegram/file/bot${token}/documents//file_1.txt`,
+    ]) {
+      expect([path, await rawGet(path)]).toEqual([path, 404]);
+    }
+    expect(h.tg.calls.slice(calls).filter((c) => c.method !== 'getUpdates')).toEqual([]);
+    expect(h.tg.polling.conflicts).toBe(conflicts);
+  });
+
+  it('leaves a command menu Telegram refuses unchanged, as Telegram does', async () => {
+    const names = (key: string) => h.tg.menus.get(key)?.map((c) => c.command) ?? [];
+    const ask = [{ command: 'ask', description: 'Ask' }];
+    expect(await method('setMyCommands', json({ commands: ask }))).toEqual([200, { ok: true, result: true }]);
+    expect(names('default|')).toContain('ask');
+    h.tg.failNext('setMyCommands', 1, { code: 400, description: 'Bad Request: BOT_COMMAND_INVALID' });
+    const [status, answer] = await method(
+      'setMyCommands',
+      json({ commands: [{ command: 'Bad-Name', description: 'x' }] }),
+    );
+    expect([status, answer.description]).toEqual([400, 'Bad Request: BOT_COMMAND_INVALID']);
+    expect(await method('getMyCommands', json({}))).toEqual([200, { ok: true, result: ask }]);
+    // Every list Telegram holds is the one before: the French one, sent meanwhile, is put back too.
+    for (const key of ['default|', 'default|fr']) {
+      expect(names(key)).toContain('ask');
+      expect(names(key)).not.toContain('Bad-Name');
+    }
+  });
+
+  it('keeps the bot token out of the log whatever the case or encoding of /bot', async () => {
+    const token = h.tg.token;
+    for (const prefix of ['Bot', 'BOT', '%62ot', 'file/B%4fT']) {
+      const res = await fetch(`${front}/${prefix}${token}/getMe`);
+      expect(res.status).toBe(404);
+    }
+    const all = h.logs.map((l) => JSON.stringify(l)).join('\n');
+    expect(all).not.toContain(token.split(':')[1]);
+  });
+
+  it('polls Telegram again after another program’s getUpdates took over (409), saying what to fix', async () => {
+    const other = new Bot(h.tg.token, { client: { apiRoot: h.tg.apiRoot } });
+    await other.api.getUpdates({ timeout: 0 });
+    const line = await h.tg.waitFor(
+      () => h.logs.find((l) => /another program polled this bot token/.test(String(l.msg))),
+      { timeoutMs: 15_000 },
+    );
+    expect(line.msg).toMatch(/point OpenClaw at the Bot API front/);
+    h.tg.user(CHAT).says('/mode');
+    await h.tg.waitFor(() => h.tg.botMessages(CHAT).find((m) => /local/.test(m.text)), { timeoutMs: 20_000 });
+  });
+
+  it('keeps OpenClaw’s update ids growing when Telegram’s start again lower, and loses none', async () => {
+    const oc = await startDownstream(front, h.tg.token, { commands: false });
+    try {
+      h.tg.restartUpdateIds(5000);
+      h.tg.user(CHAT).says('m1');
+      h.tg.user(CHAT).says('m2');
+      await h.tg.waitFor(() => texts(oc.received).length === 2);
+      // As after a week without updates: brainstem's offset at Telegram is now in the future.
+      h.tg.restartUpdateIds(100);
+      h.tg.user(CHAT).says('m3');
+      h.tg.user(CHAT).says('m4');
+      h.tg.user(CHAT).says('/mode');
+      h.tg.user(CHAT).says('m5');
+      await h.tg.waitFor(() => texts(oc.received).length === 5);
+      const mine = oc.received.filter((u) => u.message?.text?.startsWith('m'));
+      expect(texts(mine)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+      const ids = mine.map((u) => u.update_id);
+      expect(ids).toEqual([5000, 5001, 5002, 5003, 5004]);
+      // brainstem's own command after the change is answered too.
+      await h.tg.waitFor(() => h.tg.botMessages(CHAT).filter((m) => /local/.test(m.text)).length === 2);
+      // Nothing comes twice: the next message is the only new one.
+      h.tg.user(CHAT).says('m6');
+      await h.tg.waitFor(() => texts(oc.received).length === 6);
+      expect(texts(oc.received)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+    } finally {
+      await oc.stop();
+    }
+  });
+});
