@@ -208,7 +208,7 @@ export interface Brain {
    * The first request field this brain cannot honour (checked before the turn
    * starts, so the client gets a 400 naming it); absent = it honours them all.
    */
-  refuse?(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined;
+  refuse?(req: Pick<TurnRequest, 'options' | 'toolChoice' | 'messages'>): Refusal | undefined;
   /** Forget the brain session of a conversation (the user asked for a fresh start). */
   forget?(sessionKey: string): void;
   /** Ends what the brain keeps running between turns (warm processes), for shutdown. */

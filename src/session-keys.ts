@@ -12,17 +12,23 @@ export function telegramSessionKey(chatId: number, topicId?: number): string {
   return topicId === undefined ? `telegram:${chatId}` : `telegram:${chatId}:topic:${topicId}`;
 }
 
+/** How the keys brainstem makes begin (a Telegram chat, a conversation found by its history, a `user`, brain_chat's). */
+const MADE_PREFIXES = ['telegram:', 'conv:', 'user:', 'tool:'];
+
 /**
  * An OpenAI request's conversation as the client names it: its own key
  * (`x-session-key`, `x-openclaw-session-key`), else its `user`. Undefined
  * when it names none: what the conversation has said then decides
- * (src/conversations.ts, whose keys are `conv:<uuid>`).
+ * (src/conversations.ts, whose keys are `conv:<uuid>`). A key of its own that
+ * begins like one brainstem makes (`telegram:42`) goes under `client:`, so it
+ * never shares that conversation; any other is kept as given.
  */
 export function openAiSessionKey(given: {
   header: string | undefined;
   user: string | null | undefined;
 }): string | undefined {
-  if (given.header?.trim()) return given.header.trim().slice(0, 200);
+  const header = given.header?.trim().slice(0, 200);
+  if (header) return MADE_PREFIXES.some((p) => header.startsWith(p)) ? `client:${header}` : header;
   if (given.user?.trim()) return `user:${given.user.trim().slice(0, 200)}`;
   return undefined;
 }

@@ -2,8 +2,11 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } fr
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { openAiSessionKey } from '../src/session-keys.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -15,6 +18,8 @@ let svc: TestService;
 let llama: FakeLlama;
 let roots: string;
 let host: string;
+/** Every log line of the service, parsed. */
+const logs: Record<string, unknown>[] = [];
 
 const SECRET = 'the file an outsider must not read';
 const ALLOWED_NAME = 'brainstem.lan';
@@ -64,7 +69,14 @@ beforeAll(async () => {
   roots = mkdtempSync(path.join(tmpdir(), 'bst-sec-roots-'));
   writeFileSync(path.join(roots, 'secret.txt'), SECRET);
   llama = await startFakeLlama({ chunkDelayMs: 1 });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logs.push(JSON.parse(line));
+      done();
+    },
+  });
   svc = await startTestService({
+    logger: pino({ level: 'info' }, sink),
     parts: { tools: true },
     config: {
       defaultMode: 'local',
@@ -248,6 +260,58 @@ describe('Host and Origin (DNS rebinding, cross-site requests)', () => {
       headers: { origin: 'https://evil.example' },
     });
     expect(a.status).toBe(200);
+  });
+});
+
+describe('what never reaches a route', () => {
+  it('a path with a malformed escape gets an OpenAI-shaped 400 and a log line, token or not', async () => {
+    for (const token of [undefined, svc.token]) {
+      const a = await raw('GET', '/v1/models/%ZZ', { token });
+      expect(a.status).toBe(400);
+      expect(errorCode(a)).toBe('invalid_request');
+    }
+    expect(
+      logs.filter((l) => l.msg === 'refused: a path that is not a URL' && l.url === '/v1/models/%ZZ'),
+    ).toHaveLength(2);
+  });
+
+  it('a request Node cannot parse (an unknown method) gets the same shape and a log line', async () => {
+    const a = await raw('FOO', '/v1/models');
+    expect(a.status).toBe(400);
+    expect(errorCode(a)).toBe('invalid_request');
+    expect(logs.some((l) => l.msg === 'refused: a request Node could not parse')).toBe(true);
+  });
+
+  it('/mcp answers a body that is not JSON with JSON-RPC’s parse error', async () => {
+    const res = await fetch(`${svc.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${svc.token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: '{"jsonrpc": "2.0", "id": 1,',
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32700,
+        message: expect.stringMatching(/^Parse error: The request body is not valid JSON/),
+      },
+    });
+  });
+});
+
+describe('a client’s own session key', () => {
+  it('is kept as given, unless it begins like a key brainstem makes: then it cannot share that conversation', () => {
+    const key = (header: string) => openAiSessionKey({ header, user: undefined });
+    expect(key('agent:main:main')).toBe('agent:main:main');
+    expect(key('telegram:42')).toBe('client:telegram:42');
+    expect(key(' conv:1234 ')).toBe('client:conv:1234');
+    expect(key('tool:x')).toBe('client:tool:x');
+    expect(openAiSessionKey({ header: undefined, user: 'telegram:42' })).toBe('user:telegram:42');
   });
 });
 

@@ -353,6 +353,40 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect((await errorOf(forced)).param).toBe('tool_choice');
   });
 
+  it('a Claude mode refuses a part of the new turn it cannot read, naming it, instead of leaving it out', async () => {
+    const file = {
+      type: 'file',
+      file: { filename: 'contract.pdf', file_data: 'data:application/pdf;base64,JVBERi0=' },
+    };
+    const r = await post({
+      model: 'assistant',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Summarise the attached contract.' }, file] },
+      ],
+    });
+    expect(r.status).toBe(400);
+    const e = await errorOf(r);
+    expect(e.param).toBe('messages.0.content.1');
+    expect(e.message).toMatch(/^file parts are not supported by Claude modes/);
+    const audio = await post({
+      model: 'assistant',
+      messages: [
+        { role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] },
+      ],
+    });
+    expect((await errorOf(audio)).message).toMatch(/^input_audio parts are not supported by Claude modes/);
+  });
+
+  it('names a field whatever its characters (percent-encoded), and answers, streamed or not', async () => {
+    for (const stream of [false, true]) {
+      llama.reply({ chunks: ['fine'] });
+      const r = await post({ model: 'local', stream, 温度: 0.5, 'a\r\nb': 1 });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-brainstem-ignored-fields')).toBe('%E6%B8%A9%E5%BA%A6, a%0D%0Ab');
+      expect(await r.text()).toContain('fine');
+    }
+  });
+
   it('accepts n = 1 and names the fields it does not know in a header', async () => {
     llama.reply({ chunks: ['fine'] });
     const r = await post({ model: 'local', n: 1, metadata: { app: 'test' }, top_k: 40, mirostat: 2 });
@@ -460,10 +494,37 @@ describe('bad input gets a clear error and changes nothing', () => {
   const errorOf = async (r: Response) =>
     ((await r.json()) as { error: { message: string; type: string; param: string } }).error;
 
-  it('malformed JSON', async () => {
+  it('malformed JSON, with the parser’s reason; a key JSON allows but brainstem refuses, named', async () => {
     const r = await post('{"model": "local", "messages": [');
     expect(r.status).toBe(400);
-    expect((await errorOf(r)).message).toMatch(/not valid JSON/);
+    const e = (await r.json()) as { error: { message: string; code: string } };
+    expect(e.error.code).toBe('bad_json');
+    expect(e.error.message).toMatch(/^The request body is not valid JSON: .*JSON/);
+    const proto = await post('{"__proto__": {"x": 1}, "model": "local", "messages": []}');
+    expect(proto.status).toBe(400);
+    expect((await errorOf(proto)).message).toMatch(/holds a "__proto__" or "constructor.prototype" key/);
+  });
+
+  it('a body sent as text/plain, asked for as JSON', async () => {
+    const r = await post(JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x' }] }), {
+      'content-type': 'text/plain',
+    });
+    expect(r.status).toBe(400);
+    expect((await errorOf(r)).message).toBe('Send the body as application/json.');
+  });
+
+  it('a text part whose text is not a string, naming it', async () => {
+    const r = await post(
+      JSON.stringify({
+        model: 'local',
+        messages: [{ role: 'user', content: [{ type: 'text', text: { v: 1 } }] }],
+      }),
+    );
+    expect(r.status).toBe(400);
+    expect(await errorOf(r)).toMatchObject({
+      param: 'messages.0.content.0.text',
+      message: expect.stringContaining('a text part holds its text as a string'),
+    });
   });
 
   it('wrong field types, naming the field', async () => {

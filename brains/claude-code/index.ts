@@ -107,7 +107,7 @@ export class ClaudeCodeBrain implements Brain {
     });
   }
 
-  refuse(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined {
+  refuse(req: Pick<TurnRequest, 'options' | 'toolChoice' | 'messages'>): Refusal | undefined {
     return claudeRefusal(req);
   }
 

@@ -1,4 +1,4 @@
-import type { GenerationOptions, Refusal, TurnRequest } from '../types.js';
+import type { ChatMessage, GenerationOptions, Refusal, TurnRequest } from '../types.js';
 
 /**
  * What a Claude mode does with the Chat Completions controls. Claude Code
@@ -33,7 +33,38 @@ const WHY: Partial<Record<keyof GenerationOptions, string>> = {
   response_format: `Claude Code answers in text; ask for JSON in the prompt, or send it to a local mode`,
 };
 
-export function claudeRefusal(req: Pick<TurnRequest, 'options' | 'toolChoice'>): Refusal | undefined {
+/** The content parts Claude Code reads: text, and images (sent to it as image blocks). */
+const CLAUDE_PARTS: ReadonlySet<string> = new Set(['text', 'image_url']);
+
+/**
+ * The first part of the new turn Claude Code could not read (a file, audio):
+ * refused rather than left out, so the client knows the model never saw it.
+ * Earlier turns' parts are only told of in the history replay.
+ */
+function unreadablePart(messages: readonly ChatMessage[]): Refusal | undefined {
+  let from = 0;
+  messages.forEach((m, i) => {
+    if (m.role === 'assistant') from = i + 1;
+  });
+  for (let i = from; i < messages.length; i++) {
+    const content = messages[i]?.content;
+    if (!Array.isArray(content)) continue;
+    for (const [j, part] of content.entries()) {
+      if (CLAUDE_PARTS.has(part.type)) continue;
+      return {
+        param: `messages.${i}.content.${j}`,
+        message: `${part.type} parts are not supported by Claude modes: Claude Code reads text and images (image_url); send its content as text, or use a local mode whose model takes it.`,
+      };
+    }
+  }
+  return undefined;
+}
+
+export function claudeRefusal(
+  req: Pick<TurnRequest, 'options' | 'toolChoice' | 'messages'>,
+): Refusal | undefined {
+  const part = unreadablePart(req.messages);
+  if (part) return part;
   const options = req.options ?? {};
   for (const field of Object.keys(DEFAULTS) as (keyof GenerationOptions)[]) {
     const value = options[field];

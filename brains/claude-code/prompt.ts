@@ -103,14 +103,14 @@ function block(tag: string, source: string, body: string): string {
   return `<${tag} source="${source}">\n${body}\n</${tag}>`;
 }
 
-/** The text of a message whose content is a string or an array of parts; an image is a line saying one was there. */
+/** The text of a message whose content is a string or an array of parts; an image or another part is a line saying one was there. */
 export function messageText(m: ChatMessage): string {
   if (typeof m.content === 'string') return m.content;
   if (!Array.isArray(m.content)) return '';
   return m.content
     .map((p) => {
       if (p.type === 'text' && typeof p.text === 'string') return p.text;
-      return isImagePart(p) ? imageMention(p) : '';
+      return isImagePart(p) ? imageMention(p) : `[a ${p.type} part, not shown to Claude Code]`;
     })
     .filter(Boolean)
     .join('\n');

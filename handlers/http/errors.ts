@@ -42,8 +42,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       );
     } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       e = new BrainstemError('INVALID_REQUEST', 'Send the body as application/json.');
-    } else if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-      e = new BrainstemError('BAD_JSON', `The request body is not valid JSON: ${error.message}`);
+    } else if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      e = new BrainstemError('BAD_JSON', 'The request body is empty; send a JSON object.');
     } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       e = new BrainstemError('INVALID_REQUEST', error.message);
     } else {

@@ -26,8 +26,17 @@ const LIFTED_STRING_BYTES = 64 * 1024;
  * error handler answers them as before (413 that a client can read, 400).
  */
 export function installJsonParser(app: FastifyInstance): void {
-  const parse = app.getDefaultJsonParser('error', 'error');
+  const fastifyParse = app.getDefaultJsonParser('error', 'error');
+  // fastify's parser says only that the body is not valid JSON: the reason is found again here.
+  const parse: typeof fastifyParse = (request, text, done) =>
+    fastifyParse(request, text, (error, value) => {
+      if ((error as { code?: string } | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        done(new BrainstemError('BAD_JSON', jsonProblem(String(text))), undefined);
+      } else done(error, value);
+    });
   app.removeContentTypeParser('application/json');
+  // fastify would hand a text/plain body to the routes as a string.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', (request, payload, done) => {
     readBody(request, payload as Readable, (err, body) => {
       if (err || !body) {
@@ -220,4 +229,14 @@ function putBack(value: unknown, mark: string, strings: string[]): unknown {
     for (const key of Object.keys(record)) record[key] = putBack(record[key], mark, strings);
   }
   return value;
+}
+
+/** Why fastify refused a body: JSON.parse's reason (with its position), or a key its guard refuses. */
+function jsonProblem(text: string): string {
+  try {
+    JSON.parse(text);
+    return 'The request body holds a "__proto__" or "constructor.prototype" key, which brainstem refuses.';
+  } catch (err) {
+    return `The request body is not valid JSON: ${(err as Error).message}.`;
+  }
 }

@@ -18,6 +18,7 @@ export const PROTOCOL_VERSIONS: readonly string[] = [
 
 /** JSON-RPC's error codes, and MCP's one for a request its transport refuses. */
 export const RpcCode = {
+  PARSE_ERROR: -32700,
   INVALID_REQUEST: -32600,
   METHOD_NOT_FOUND: -32601,
   INVALID_PARAMS: -32602,

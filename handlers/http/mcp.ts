@@ -38,7 +38,12 @@ const INSTRUCTIONS =
  */
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
   const info = { name: 'brainstem', version: core.version, instructions: INSTRUCTIONS };
-  app.post('/mcp', async (request, reply) => {
+  // A body that is not JSON is a JSON-RPC parse error here; the rest goes to the server's handler.
+  const errorHandler = (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
+    if (!(error instanceof BrainstemError && ['BAD_JSON', 'JSON_TOO_DEEP'].includes(error.code))) throw error;
+    return reply.status(400).send(errorResponse(null, RpcCode.PARSE_ERROR, `Parse error: ${error.message}`));
+  };
+  app.post('/mcp', { errorHandler }, async (request, reply) => {
     const depth = callDepth(request.headers[DEPTH_HEADER]);
     let parsed: ReturnType<typeof parseMessages>;
     try {

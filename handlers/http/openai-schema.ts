@@ -1,7 +1,12 @@
 import { z } from 'zod';
 
 /** What an OpenAI client may send to /v1/chat/completions; unknown fields are accepted, ignored and reported. */
-const part = z.looseObject({ type: z.string() });
+const part = z
+  .looseObject({ type: z.string(), text: z.unknown().optional() })
+  .refine((p) => p.type !== 'text' || typeof p.text === 'string', {
+    message: 'a text part holds its text as a string',
+    path: ['text'],
+  });
 const toolCall = z.object({
   id: z.string(),
   type: z.literal('function').default('function'),
@@ -105,9 +110,9 @@ export const KNOWN_FIELDS = new Set(Object.keys(chatRequestSchema.shape));
 export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
 
 /** `messages.2.content: Invalid input` style, naming the field. */
-export function describeZodError(error: z.ZodError): { message: string; param: string } {
+export function describeZodError(error: z.ZodError): { message: string; param: string | undefined } {
   const first = error.issues[0];
-  const param = first?.path.join('.') ?? '';
+  const param = first?.path.join('.') || undefined;
   const all = error.issues
     .slice(0, 5)
     .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)

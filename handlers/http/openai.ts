@@ -66,7 +66,7 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
     const ignored = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
     if (ignored.length > 0) {
       request.log.info({ fields: ignored }, `ignored unknown request fields: ${ignored.join(', ')}`);
-      reply.header(IGNORED_FIELDS_HEADER, ignored.join(', '));
+      reply.header(IGNORED_FIELDS_HEADER, namesHeader(ignored));
     }
     const conversation = conversationOf(request, body, core);
     const gone = callerGone(reply);
@@ -193,7 +193,7 @@ async function streamAnswer(
         case 'queued':
           break;
         case 'mode':
-          if (ev.filteredTools.length > 0) reply.header(FILTERED_TOOLS_HEADER, ev.filteredTools.join(', '));
+          if (ev.filteredTools.length > 0) reply.header(FILTERED_TOOLS_HEADER, namesHeader(ev.filteredTools));
           break;
         case 'logprobs':
           begin();
@@ -277,7 +277,7 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
     else if (ev.type === 'tool_call') collectToolCall(calls, ev);
     else if (ev.type === 'logprobs') logprobs = [...(logprobs ?? []), ...ev.content];
     else if (ev.type === 'mode' && ev.filteredTools.length > 0) {
-      reply.header(FILTERED_TOOLS_HEADER, ev.filteredTools.join(', '));
+      reply.header(FILTERED_TOOLS_HEADER, namesHeader(ev.filteredTools));
     } else if (ev.type === 'error') {
       if (!SPOKEN_ERRORS.has(ev.error.kind)) throwBrainError(ev.error);
       content += `${content ? '\n\n' : ''}${ev.error.message}`;
@@ -305,4 +305,17 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
     ],
     usage: usageBody(usage),
   });
+}
+
+/** A header holds at most this much of the client's names. */
+const MAX_NAMES_HEADER = 2048;
+
+/**
+ * Names the client chose (fields, tools), as one header value: a header takes
+ * printable ASCII only, so each name is percent-encoded (`temperature` stays
+ * as it is, `温度` becomes `%E6%B8%A9%E5%BA%A6`), and a very long list is cut.
+ */
+export function namesHeader(names: readonly string[]): string {
+  const value = names.map((n) => encodeURIComponent(n)).join(', ');
+  return value.length <= MAX_NAMES_HEADER ? value : `${value.slice(0, MAX_NAMES_HEADER)}, ...`;
 }

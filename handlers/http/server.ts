@@ -1,11 +1,16 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { Core } from '../../src/core.js';
 import type { HttpFace } from '../../src/service.js';
 import type { Tools } from '../../src/tools/index.js';
 import { redactBotPaths } from '../telegram-front/bot-api.js';
 import { registerApi } from './api.js';
 import { installAuth } from './auth.js';
-import { installErrorHandler } from './errors.js';
+import { installErrorHandler, openAiError } from './errors.js';
 import { registerHealth } from './health.js';
 import { installHostGuard } from './host-guard.js';
 import { installJsonParser } from './json-body.js';
@@ -31,8 +36,9 @@ export async function buildHttpFace(
   tools: Tools | undefined,
   extra: RouteSet[] = [],
 ): Promise<HttpServer> {
+  const log = core.logger.child({ part: 'http' });
   const app = Fastify({
-    loggerInstance: core.logger.child({ part: 'http' }) as FastifyBaseLogger,
+    loggerInstance: log as FastifyBaseLogger,
     bodyLimit: core.config.server.bodyLimitBytes,
     // One line per request, written by the onResponse hook below, instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
@@ -41,6 +47,37 @@ export async function buildHttpFace(
     // Requests are checked with zod in each route, never with fastify's JSON schemas: its
     // compilers (ajv, fast-json-stringify) are left out of the bundle (scripts/build.ts).
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
+    // A path fastify cannot decode (`%ZZ`) never reaches a route or a hook: answered and logged here.
+    frameworkErrors: (error, request, reply) => {
+      const url = redactBotPaths(request.url.split('?')[0] ?? '');
+      request.log.warn(
+        { method: request.method, url, code: error.code },
+        'refused: a path that is not a URL',
+      );
+      (reply as unknown as FastifyReply).status(400).send(
+        openAiError({
+          message: 'The request path is not a valid URL (a malformed %-escape?).',
+          type: 'invalid_request_error',
+          code: 'INVALID_REQUEST',
+        }),
+      );
+    },
+    // What Node's HTTP parser refuses (an unknown method, a bad content-length): a short answer and a line.
+    clientErrorHandler: (err, socket) => {
+      const code = (err as { code?: string }).code;
+      if (code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      log.warn({ code, ip: socket.remoteAddress }, 'refused: a request Node could not parse');
+      const body = JSON.stringify(
+        openAiError({
+          message: 'The request is not valid HTTP.',
+          type: 'invalid_request_error',
+          code: 'INVALID_REQUEST',
+        }),
+      );
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   });
   let answered: () => void = () => undefined;
   const firstAnswered = new Promise<void>((resolve) => {

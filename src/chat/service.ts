@@ -192,7 +192,9 @@ export class ChatService extends EventEmitter<{
     if (!takesImages(mode) && newTurnHasImages(req.messages)) throw noVisionError(mode);
     const tools = selectTools(mode, req.tools);
     const refusal =
-      this.deps.brains.get(mode.id)?.refuse?.({ options: req.options, toolChoice: req.toolChoice }) ??
+      this.deps.brains
+        .get(mode.id)
+        ?.refuse?.({ options: req.options, toolChoice: req.toolChoice, messages: req.messages }) ??
       toolChoiceRefusal(mode, req.toolChoice, tools);
     if (refusal) {
       throw new BrainstemError('INVALID_REQUEST', `${refusal.message} (model: ${mode.id})`, refusal.param);

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, open, realpath } from 'node:fs/promises';
+import { type FileHandle, lstat, open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
@@ -87,16 +87,54 @@ async function confine(requested: string, roots: string[]): Promise<string> {
   );
 }
 
+/** Opens a regular file for reading; what cannot be opened is a refusal a caller can act on. */
+async function openChecked(file: string): Promise<FileHandle> {
+  try {
+    if (!(await lstat(file)).isFile()) throw notRegular(file);
+    return await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new BrainstemError('NOT_FOUND', `No file at ${file}.`, 'path');
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new BrainstemError('TOOL_REFUSED', `${file} is not readable by brainstem's user.`, 'path');
+    if (code === 'ELOOP')
+      throw new BrainstemError(
+        'TOOL_REFUSED',
+        `${file} changed while it was being opened; try again.`,
+        'path',
+      );
+    throw err;
+  }
+}
+
+/** Whether an open handle is the file at `real`: by its /proc link on Linux, else by device and inode. */
+async function isFile(fh: FileHandle, real: string, st: { dev: number; ino: number }): Promise<boolean> {
+  try {
+    return (await realpath(`/proc/self/fd/${fh.fd}`)) === real;
+  } catch {
+    const now = await stat(real).catch(() => undefined);
+    return now !== undefined && now.dev === st.dev && now.ino === st.ino;
+  }
+}
+
 async function readText(file: string, maxBytes: number) {
   // Opening a FIFO for reading blocks until a writer comes, and each blocked open holds one of
   // libuv's four pool threads (file reads and DNS lookups wait behind them): the type is judged on
   // the path before any open. O_NONBLOCK covers a FIFO swapped in since (its open returns at once)
   // and the fstat below refuses it; O_NOFOLLOW stops a link swapped in from being followed.
-  if (!(await lstat(file)).isFile()) throw notRegular(file);
-  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const fh = await openChecked(file);
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw notRegular(file);
+    // The path was judged before the open, and O_NOFOLLOW covers its last part only: a folder
+    // on the way swapped for a link since then would lead outside. What was opened must be it.
+    if (!(await isFile(fh, file, st))) {
+      throw new BrainstemError(
+        'TOOL_REFUSED',
+        `${file} changed while it was being opened; try again.`,
+        'path',
+      );
+    }
     const size = Math.min(st.size, maxBytes);
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fh.read(buf, 0, size, 0);
