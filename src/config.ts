@@ -3,6 +3,8 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
+import { ConfigError } from './config-error.js';
+import { toolsConfigProblems } from './tools/config.js';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.
@@ -610,13 +612,7 @@ export interface Config extends Omit<Parsed, 'modes' | 'claude'> {
   logLevel: string;
 }
 
-/** A config that cannot be used: one line per wrong field, ready to print. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 /**
  * OpenClaw's built-in tools (openclaw 2026.9.6 tool groups) other than read,
@@ -699,15 +695,19 @@ function envOverlay(env: NodeJS.ProcessEnv, problems: string[]): Record<string, 
     problems.push(`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`);
     port = undefined;
   }
-  const token = env.BRAINSTEM_API_TOKEN;
+  let token = env.BRAINSTEM_API_TOKEN;
   if (token && token.length < 16) {
-    throw new ConfigError([
+    problems.push(
       `BRAINSTEM_API_TOKEN: must be at least 16 characters (it has ${token.length}); unset it to use the token brainstem generates in its data dir`,
-    ]);
+    );
+    token = undefined;
+  }
+  if (env.LOG_LEVEL !== undefined && !LOG_LEVELS.includes(env.LOG_LEVEL)) {
+    problems.push(`LOG_LEVEL: "${env.LOG_LEVEL}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
   return {
     dataDir: env.BRAINSTEM_DATA_DIR,
-    server: { host: env.BRAINSTEM_HOST, port, apiToken: env.BRAINSTEM_API_TOKEN },
+    server: { host: env.BRAINSTEM_HOST, port, apiToken: token },
     telegram: {
       token: env.TELEGRAM_BOT_TOKEN,
       apiRoot: env.TELEGRAM_API_ROOT,
@@ -734,9 +734,27 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function formatIssues(error: z.ZodError, source: string): string[] {
+/** pino's levels: what LOG_LEVEL may say. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The fields an environment variable sets (see envOverlay): a wrong value there is the variable's. */
+const ENV_FIELDS: Record<string, string> = {
+  dataDir: 'BRAINSTEM_DATA_DIR',
+  'server.host': 'BRAINSTEM_HOST',
+  'server.port': 'BRAINSTEM_PORT',
+  'server.apiToken': 'BRAINSTEM_API_TOKEN',
+  'telegram.token': 'TELEGRAM_BOT_TOKEN',
+  'telegram.apiRoot': 'TELEGRAM_API_ROOT',
+  'claude.bin': 'CLAUDE_BIN',
+  'claude.credentialsFile': 'CLAUDE_CREDENTIALS_FILE',
+  'llama.baseUrl': 'LLAMA_BASE_URL',
+};
+
+function formatIssues(error: z.ZodError, source: string, env: NodeJS.ProcessEnv): string[] {
   return error.issues.map((i) => {
     const where = i.path.length > 0 ? i.path.join('.') : '(top level)';
+    const variable = ENV_FIELDS[where];
+    if (variable && env[variable]) return `${variable} (${where}): ${i.message}`;
     return `${source}: ${where}: ${i.message}`;
   });
 }
@@ -763,7 +781,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const merged = overlay(fileValue, envOverlay(env, problems)) as Record<string, unknown>;
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) problems.push(...formatIssues(parsed.error, configPath));
+  if (!parsed.success) problems.push(...formatIssues(parsed.error, configPath, env));
+  // The tools' own section is checked by their schema (src/tools/config.ts), with the rest.
+  problems.push(...toolsConfigProblems(merged.tools).map((p) => `${configPath}: ${p}`));
   // The checks between fields run on every section that is readable, so one start-up names every problem.
   const sections = parsed.success ? parsed.data : readableSections(merged);
   const modes = modeList(sections.modes ?? readableModes(merged.modes));

@@ -28,7 +28,23 @@ async function serve(): Promise<void> {
     import('../handlers/index.js'),
   ]);
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
+  } catch (err) {
+    // A config problem found while starting (a shortcut naming no tool): restarting cannot fix it either.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`brainstem: ${err.message}\n`);
+      process.exit(2);
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      const { host, port } = config.server;
+      throw new Error(
+        `${host}:${port} is already in use (EADDRINUSE): stop the program that listens there, or give brainstem another port (BRAINSTEM_PORT or server.port)`,
+      );
+    }
+    throw err;
+  }
   flushCompileCache();
   if (compileCache.on) logger.info(`compile cache: on, in ${compileCache.directory}`);
   else logger.info(`compile cache: off, ${compileCache.why}; each start compiles the bundle again`);

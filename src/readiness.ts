@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Brain, Readiness } from '../brains/types.js';
 import type { Logger } from './logger.js';
@@ -102,15 +103,18 @@ export interface ReadinessBoardOptions {
  * here (background rounds, /status, the brain monitor, switches), and a brain
  * is never probed twice at once: a caller joins the probe already running, or
  * queues behind it when it needs an answer measured after its call.
+ * `changed` is emitted with a brain's first answer and each change.
  */
-export class ReadinessBoard {
+export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, result: Readiness] }> {
   private readonly states = new Map<string, ProbeState>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly brains: ReadonlyMap<string, Brain>,
     private readonly opts: ReadinessBoardOptions,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Probes every brain now, then every `refreshMs`. */
   start(): void {
@@ -190,6 +194,7 @@ export class ReadinessBoard {
     s.result = result;
     s.at = Date.now();
     if (before && sameReadiness(before, result)) return;
+    this.emit('changed', modeId, result);
     if (result.ok)
       this.opts.logger.info({ mode: modeId }, `brain ${modeId}: ready (${result.detail ?? 'ok'})`);
     else this.opts.logger.warn({ mode: modeId }, `brain ${modeId}: not ready: ${result.reason}`);

@@ -1,5 +1,5 @@
 import { setImmediate } from 'node:timers/promises';
-import type { Approver } from '../brains/types.js';
+import type { Approver, Readiness } from '../brains/types.js';
 import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
 import type { Config } from './config.js';
@@ -248,19 +248,28 @@ async function wire<Bot extends BotFace>(
 /**
  * Keeps spares for the active mode from the start (parts start once the MCP
  * endpoint is known: a spare's argv must be what a conversation's would be)
- * and follows switches: a spare of a mode left behind would only hold memory.
+ * and follows switches and readiness: a spare of a mode left behind, or of a
+ * brain that cannot answer (not logged in), would only hold memory.
  */
 function sparesPart(core: Core): Part {
   const follow = (o: SwitchOutcome) => {
     if (o.ok) core.claudeSpares.serve(o.to);
   };
+  const readiness = (modeId: string, r: Readiness) => core.claudeSpares.brainReady(modeId, r.ok);
   return {
     start: () => {
       core.switcher.on('switched', follow);
+      core.readiness.on('changed', readiness);
+      // What the first probes already said, before this part started.
+      for (const { id } of core.modes.all) {
+        const known = core.readiness.known(id).result;
+        if (known) readiness(id, known);
+      }
       core.claudeSpares.serve(core.switcher.active().id);
     },
     stop: async () => {
       core.switcher.off('switched', follow);
+      core.readiness.off('changed', readiness);
       await core.claudeSpares.stop();
     },
   };

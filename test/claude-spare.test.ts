@@ -248,4 +248,27 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
     expect(await groupAfterKill(second)).toEqual([]);
     expect(processesIn(path.join(svc.dir, 'data'))).toEqual([]);
   });
+
+  it('keeps no spare for a mode whose brain is not logged in', async (ctx) => {
+    const { expect } = ctx;
+    const logs: Log[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+    const { svc, close } = await startClaudeService({
+      logger,
+      // No API key and an empty HOME: `claude auth status` says not logged in.
+      env: { ANTHROPIC_API_KEY: '' },
+      parts: { claudeSpares: true },
+    });
+    ctx.onTestFinished(() => close());
+    const { claudeSpares, readiness } = svc.service.core;
+    await expect.poll(() => readiness.known('assistant').result, EVENT_TIMEOUT).toMatchObject({ ok: false });
+    // A spare that started before the probe answered is closed; none is kept.
+    await expect.poll(() => claudeSpares.size, EVENT_TIMEOUT).toBe(0);
+    const started = logs.filter((l) => l.msg === 'spare Claude process starting').length;
+    // What would start one (the mode served again) starts none, through a whole probe.
+    claudeSpares.serve('assistant');
+    await readiness.probe('assistant', { fresh: true });
+    expect(logs.filter((l) => l.msg === 'spare Claude process starting')).toHaveLength(started);
+    expect(claudeSpares.size).toBe(0);
+  });
 });

@@ -62,6 +62,29 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('names the tools section’s problems, a short BRAINSTEM_API_TOKEN and a wrong LOG_LEVEL with the rest', () => {
+    const d = dir();
+    const file = path.join(d, 'brainstem.json');
+    writeFileSync(file, JSON.stringify({ bogus: 1, tools: { git: { repoo: '/x' } } }));
+    const problems = problemsOf(() => loadConfig({ BRAINSTEM_API_TOKEN: 'short', LOG_LEVEL: 'verbose' }, d));
+    expect(problems).toEqual([
+      'BRAINSTEM_API_TOKEN: must be at least 16 characters (it has 5); unset it to use the token brainstem generates in its data dir',
+      'LOG_LEVEL: "verbose" is not one of fatal, error, warn, info, debug, trace, silent',
+      `${file}: (top level): Unrecognized key: "bogus"`,
+      `${file}: tools.git: Unrecognized key: "repoo"`,
+    ]);
+  });
+
+  it('names the variable, not a file that may not exist, for a wrong value it set', () => {
+    const problems = problemsOf(() =>
+      loadConfig({ LLAMA_BASE_URL: 'not-a-url', TELEGRAM_API_ROOT: 'nope' }, dir()),
+    );
+    expect(problems).toEqual([
+      'LLAMA_BASE_URL (llama.baseUrl): Invalid URL',
+      'TELEGRAM_API_ROOT (telegram.apiRoot): Invalid URL',
+    ]);
+  });
+
   it('reports a mode with a wrong field once, not also as a missing mode', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');

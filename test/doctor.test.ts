@@ -174,6 +174,23 @@ describe('brainstem doctor', () => {
     expect(text).toContain('→ install Claude Code');
   });
 
+  it('fails on a claude that only npm’s script PATH finds, which pm2 would not', async () => {
+    const npmBin = path.join(dir, 'project', 'node_modules', '.bin');
+    mkdirSync(npmBin, { recursive: true });
+    writeFileSync(path.join(npmBin, 'claude'), '#!/bin/sh\necho "2.1.197 (Claude Code)"\n', { mode: 0o755 });
+    const { code, text } = await doctor({
+      ...healthy(),
+      CLAUDE_BIN: undefined,
+      // Nothing else on it: a claude installed on this machine must not be found instead.
+      PATH: `${npmBin}${path.delimiter}${path.join(dir, 'project')}`,
+    });
+    expect(code).toBe(1);
+    expect(line(text, 'claude binary')).toMatch(
+      /^✗ .*claude is found only in .*node_modules\/\.bin, which npm puts on PATH for its scripts/,
+    );
+    expect(text).toContain(`set CLAUDE_BIN to ${path.join(npmBin, 'claude')}`);
+  });
+
   it('knows the tested range as the two CLIs the suite installs', () => {
     const version = (dir: string) =>
       (
@@ -253,7 +270,7 @@ describe('brainstem doctor', () => {
     expect(text).toContain('→ set BRAINSTEM_HOST=127.0.0.1');
   });
 
-  it('fails when there is no API token yet, and says how to get one', async () => {
+  it('passes before the first start, which makes the API token', async () => {
     const data = path.join(dir, 'fresh-data');
     mkdirSync(data);
     const { code, text } = await doctor({
@@ -261,8 +278,7 @@ describe('brainstem doctor', () => {
       BRAINSTEM_DATA_DIR: data,
       BRAINSTEM_API_TOKEN: undefined,
     });
-    expect(code).toBe(1);
-    expect(line(text, 'API token')).toMatch(/^✗ API token +no token yet/);
-    expect(text).toContain('`brainstem openclaw-config`');
+    expect(line(text, 'API token')).toMatch(/^✓ API token +none yet: the first start generates one in /);
+    expect(code).toBe(0);
   });
 });

@@ -224,6 +224,14 @@ describe('one instance per data dir', () => {
     expect(await three.p.stop('SIGTERM')).toBe(0);
   });
 
+  it('a shortcut naming no tool stops the start with exit code 2 (pm2 does not restart it)', async () => {
+    const { dir, processEnv } = setup({ tools: { shortcuts: { hello: { tool: 'nope' } } } });
+    const r = await spawnRefused(processEnv());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${path.join(dir, 'brainstem.json')}: tools.shortcuts.hello`);
+    expect(r.stderr).not.toMatch(/ at /);
+  });
+
   it('a second instance on a taken port starts nothing before it exits', async () => {
     const tg = await startFakeTelegram();
     const first = setup();
@@ -240,7 +248,9 @@ describe('one instance per data dir', () => {
         }),
       );
       expect(two.code).toBe(1);
-      expect(two.stderr).toMatch(/EADDRINUSE/);
+      expect(two.stderr).toBe(
+        `brainstem: failed to start: 127.0.0.1:${port} is already in use (EADDRINUSE): stop the program that listens there, or give brainstem another port (BRAINSTEM_PORT or server.port)\n`,
+      );
       // The parts start only once the server listens: no credentials watcher, no bot, not one log line.
       expect(two.stdout).toBe('');
       expect(tg.calls).toEqual([]);

@@ -57,6 +57,8 @@ export class Spares {
   private failures = 0;
   /** Shutdown: nothing starts again. */
   private stopped = false;
+  /** Modes whose brain said it is not ready (not logged in…): a spare there would only hold memory. */
+  private readonly unready = new Set<string>();
 
   constructor(
     private readonly cap: ProcessCap,
@@ -91,6 +93,23 @@ export class Spares {
       void this.discard((e) => e.mode !== modeId, 'mode switched');
     }
     this.refill();
+  }
+
+  /**
+   * What the mode's readiness probe said last. Not ready: its spares are
+   * closed and none starts until it is ready again.
+   */
+  brainReady(modeId: string, ready: boolean): void {
+    if (ready) {
+      if (this.unready.delete(modeId)) {
+        this.failures = 0;
+        this.refill();
+      }
+      return;
+    }
+    if (this.unready.has(modeId)) return;
+    this.unready.add(modeId);
+    void this.discard((e) => e.mode === modeId, 'its brain is not ready');
   }
 
   /** Kills every spare and starts none again; for shutdown. */
@@ -166,7 +185,7 @@ export class Spares {
   /** Starts the next spare the active mode lacks, if nothing else wants the CPU or the slot. */
   private refill(): void {
     const mode = this.mode;
-    if (this.starting || this.turns > 0 || mode === undefined) return;
+    if (this.starting || this.turns > 0 || mode === undefined || this.unready.has(mode)) return;
     const source = this.sources.get(mode);
     if (!source || this.failures >= MAX_START_FAILURES) return;
     if (this.idle.filter((e) => e.mode === mode).length >= source.count) return;
@@ -190,7 +209,8 @@ export class Spares {
       return;
     }
     // Things moved while the MCP config was written: refill() looks again.
-    if (this.mode !== mode || this.sources.get(mode) !== source || this.turns > 0) return;
+    if (this.mode !== mode || this.sources.get(mode) !== source || this.turns > 0 || this.unready.has(mode))
+      return;
     if (this.cap.count >= this.cap.max) return;
     const begun = Date.now();
     const proc = new ClaudeProcess({ ...spec, nice: SPARE_NICE }, execa);

@@ -12,7 +12,7 @@ export const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
  * Telegram's global and per-group budgets (the stream sender paces its own
  * edits, so private chats only get a light spacing); auto-retry, outermost,
  * waits out a 429's retry_after however long (dropping it would lose the
- * final text), and retries 5xx and network failures a bounded number of times.
+ * final text), retries 5xx a bounded number of times and network failures until they pass.
  */
 export function createBot(token: string, apiRoot: string | undefined): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});

@@ -127,18 +127,35 @@ export function checkSqlite(config: Config): CheckResult {
   }
 }
 
+/** The `node_modules/.bin` folders npm puts on PATH while it runs a script (`npm run doctor`). */
+const NPM_BIN = /[\\/]node_modules[\\/]\.bin[\\/]?$/;
+
 export async function checkClaudeBinary(config: Config, env: NodeJS.ProcessEnv): Promise<CheckResult> {
   const name = 'claude binary';
   if (!usesClaude(config)) return ok(name, 'not used (no Claude mode)');
   const bin = config.claude.bin;
+  // Looked for on the PATH the service gets under pm2, not on npm's: there, the Claude Code
+  // that npm installed for the tests would be found, and the service would not find it.
+  const dirs = (env.PATH ?? '').split(path.delimiter);
+  const servicePath = dirs.filter((d) => !NPM_BIN.test(d)).join(path.delimiter);
   const r = await execa(bin, ['--version'], {
     reject: false,
     timeout: CLAUDE_VERSION_TIMEOUT_MS,
     stdin: 'ignore',
-    env: { ...env, ...config.claude.env },
+    env: { ...env, PATH: servicePath, ...config.claude.env },
     extendEnv: false,
   });
   if (!r.failed) return claudeVersion(name, bin, firstLine(r.stdout));
+  const npmOnly = bin.includes('/')
+    ? undefined
+    : dirs.filter((d) => NPM_BIN.test(d)).find((d) => existsSync(path.join(d, bin)));
+  if (r.code === 'ENOENT' && npmOnly) {
+    return fail(
+      name,
+      `${bin} is found only in ${npmOnly}, which npm puts on PATH for its scripts: pm2 and \`node dist/src/main.js\` will not find it`,
+      `install Claude Code for this user (\`npm install -g @anthropic-ai/claude-code\`) or set CLAUDE_BIN to ${path.join(npmOnly, bin)}`,
+    );
+  }
   if (r.code === 'ENOENT') {
     return fail(
       name,
@@ -319,7 +336,7 @@ export function checkFront(config: Config, now = Date.now()): CheckResult {
   }
   const file = path.join(config.dataDir, DB_FILE);
   if (!existsSync(file)) return ok(name, 'on; not started yet (nothing to fetch)');
-  const setUp = `run OpenClaw’s gateway with channels.telegram.apiRoot = http://${config.server.host}:${config.server.port}${front.prefix} (\`brainstem openclaw-config --apply <openclaw.json>\` sets it)`;
+  const setUp = `run OpenClaw’s gateway with channels.telegram.apiRoot = http://${config.server.host}:${config.server.port}${front.prefix} (\`npm run openclaw-config -- --apply <openclaw.json>\` sets it)`;
   let db: Database.Database | undefined;
   try {
     db = new Sqlite(file, { readonly: true, fileMustExist: true });
@@ -377,9 +394,9 @@ export function checkApiToken(config: Config, env: NodeJS.ProcessEnv): CheckResu
     );
   }
   const file = path.join(config.dataDir, API_TOKEN_FILE);
-  const generate = `start brainstem once or run \`brainstem openclaw-config\` (either generates one in ${file}), or set BRAINSTEM_API_TOKEN`;
   const st = statOrUndefined(file);
-  if (!st) return fail(name, `no token yet (${file} absent, BRAINSTEM_API_TOKEN unset)`, generate);
+  // Normal before the first start: the service makes one.
+  if (!st) return ok(name, `none yet: the first start generates one in ${file} (or set BRAINSTEM_API_TOKEN)`);
   let token: string;
   try {
     token = readFileSync(file, 'utf8').trim();
@@ -391,7 +408,11 @@ export function checkApiToken(config: Config, env: NodeJS.ProcessEnv): CheckResu
     );
   }
   if (token.length < 16) {
-    return fail(name, `${file} holds no usable token (under 16 characters)`, generate);
+    return fail(
+      name,
+      `${file} holds no usable token (under 16 characters)`,
+      `delete it (the next start generates a new one) or set BRAINSTEM_API_TOKEN`,
+    );
   }
   if (st.mode & 0o077) {
     return fail(

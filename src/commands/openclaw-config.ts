@@ -25,7 +25,7 @@ import type { TextOut } from './doctor.js';
  * JSON, which is what the user asked for; messages never show them.
  */
 
-const USAGE = `usage: brainstem openclaw-config [--apply PATH]
+const USAGE = `usage: npm run -s openclaw-config -- [--apply PATH]   (or: node dist/src/main.js openclaw-config [--apply PATH])
   prints the brainstem provider block (and Telegram channel settings) for openclaw.json;
   --apply PATH merges it into that file (a timestamped backup is written first)
 `;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { type Config, ConfigError } from '../config.js';
+import { ConfigError } from '../config-error.js';
 
 /**
  * The `tools` section of brainstem.json. Everything that lets a tool reach
@@ -249,12 +249,18 @@ export type ToolsConfig = z.infer<typeof toolsConfigSchema>;
 export type ShortcutConfig = z.infer<typeof shortcutSchema>;
 
 /** Parses `config.tools`; a wrong field is reported as `tools.<path>` so the user knows what to fix. */
-export function parseToolsConfig(config: Pick<Config, 'tools' | 'configPath'>): ToolsConfig {
+/** What is wrong in a `tools` section (`tools.git.repoo: …`), for loadConfig to name with the rest. */
+export function toolsConfigProblems(tools: unknown): string[] {
+  const parsed = toolsConfigSchema.safeParse(tools ?? {});
+  return parsed.success
+    ? []
+    : parsed.error.issues.map((i) => `${['tools', ...i.path].join('.')}: ${i.message}`);
+}
+
+export function parseToolsConfig(config: { tools?: unknown; configPath: string }): ToolsConfig {
   const parsed = toolsConfigSchema.safeParse(config.tools ?? {});
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => `${config.configPath}: ${['tools', ...i.path].join('.')}: ${i.message}`),
-    );
+    throw new ConfigError(toolsConfigProblems(config.tools).map((p) => `${config.configPath}: ${p}`));
   }
   const c = parsed.data;
   const base = path.dirname(config.configPath);
