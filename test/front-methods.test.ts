@@ -178,3 +178,19 @@ describe('the Bot API front’s own methods and guards', () => {
     }
   });
 });
+
+describe('a bot token Telegram refuses', () => {
+  it('says so once, naming TELEGRAM_BOT_TOKEN, instead of retrying getMe forever', async () => {
+    const wrong = await startHarness({ env: { TELEGRAM_BOT_TOKEN: '123456:not-the-bot-token' } });
+    try {
+      const line = await wrong.tg.waitFor(
+        () => wrong.logs.find((l) => /Telegram refused the bot token/.test(String(l.msg))),
+        { timeoutMs: 15_000 },
+      );
+      expect(line.msg).toMatch(/check TELEGRAM_BOT_TOKEN/);
+      expect(wrong.logs.filter((l) => /getMe failed; retrying/.test(String(l.msg)))).toEqual([]);
+    } finally {
+      await wrong.close();
+    }
+  });
+});

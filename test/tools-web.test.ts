@@ -110,6 +110,7 @@ describe('web_fetch SSRF guard', () => {
     const port = new URL(web.url).port;
     for (const host of [
       '[::127.0.0.1]', // IPv4-compatible
+      '[::ffff:0:7f00:1]', // IPv4-translated (SIIT) 127.0.0.1
       '[64:ff9b::127.0.0.1]', // NAT64 well-known prefix
       '[64:ff9b::a9fe:a9fe]', // NAT64 to 169.254.169.254
       '[2002:7f00:1::1]', // 6to4 of 127.0.0.1

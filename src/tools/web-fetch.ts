@@ -62,6 +62,8 @@ for (const [net, bits] of [
 const EMBEDDED_IPV4: { net: BlockList; at: number }[] = [
   // IPv4-compatible (deprecated), `::a.b.c.d`; also `::` and `::1` (0.0.0.0/8).
   { net: subnet('::', 96), at: 6 },
+  // IPv4-translated (SIIT, RFC 2765), `::ffff:0:a.b.c.d`.
+  { net: subnet('::ffff:0:0:0', 96), at: 6 },
   // NAT64, well-known prefix.
   { net: subnet('64:ff9b::', 96), at: 6 },
   // 6to4: 2002:AABB:CCDD::/48 is the site behind a.b.c.d.
