@@ -223,6 +223,6 @@ describe('brainstem openclaw-config', () => {
   it('rejects unknown options with the usage', async () => {
     const { code, err } = await run(['--aply', 'x']);
     expect(code).toBe(2);
-    expect(err).toContain('usage: brainstem openclaw-config');
+    expect(err).toContain('usage: npm run -s openclaw-config -- [--apply PATH]');
   });
 });
