@@ -281,27 +281,6 @@ describe('what never reaches a route', () => {
     expect(errorCode(a)).toBe('invalid_request');
     expect(logs.some((l) => l.msg === 'refused: a request Node could not parse')).toBe(true);
   });
-
-  it('/mcp answers a body that is not JSON with JSON-RPC’s parse error', async () => {
-    const res = await fetch(`${svc.url}/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${svc.token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-      },
-      body: '{"jsonrpc": "2.0", "id": 1,',
-    });
-    expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({
-      jsonrpc: '2.0',
-      id: null,
-      error: {
-        code: -32700,
-        message: expect.stringMatching(/^Parse error: The request body is not valid JSON/),
-      },
-    });
-  });
 });
 
 describe('a client’s own session key', () => {

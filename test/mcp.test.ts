@@ -62,20 +62,24 @@ describe('/mcp with the MCP SDK client', () => {
   });
 
   it('refuses a malformed depth header, naming it', async () => {
-    const res = await fetch(`${svc.url}/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${svc.token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'x-brainstem-depth': '-1',
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
+    const res = await post({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'x-brainstem-depth': '-1' });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
       'x-brainstem-depth',
     );
+  });
+
+  it('answers a body that is not JSON with JSON-RPC’s parse error', async () => {
+    const res = await post('{"jsonrpc": "2.0", "id": 1,');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32700,
+        message: expect.stringMatching(/^Parse error: The request body is not valid JSON/),
+      },
+    });
   });
 
   it('lists the registry tools with their input schemas', async () => {
@@ -126,7 +130,7 @@ describe('/mcp with the MCP SDK client', () => {
   });
 });
 
-/** One POST to /mcp as a client sends it, without the SDK: what the SDK's client never sends. */
+/** One POST to /mcp as a client sends it, without the SDK: what the SDK's client never sends (a string goes as it is). */
 function post(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${svc.url}/mcp`, {
     method: 'POST',
@@ -136,7 +140,7 @@ function post(body: unknown, headers: Record<string, string> = {}): Promise<Resp
       accept: 'application/json, text/event-stream',
       ...headers,
     },
-    body: JSON.stringify(body),
+    body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
 
