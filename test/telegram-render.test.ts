@@ -164,6 +164,22 @@ describe('splitMarkdown', () => {
     }
   });
 
+  it('gives pieces whose visible text fits, rules and all: the splitter counts on it', () => {
+    // Thirty short sections between `---` rules, as models write long step-by-step answers.
+    const text = Array.from({ length: 30 }, (_, i) => `Step ${i}. ${'word '.repeat(40)}`).join('\n\n---\n\n');
+    const pieces = splitMarkdown(text);
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const p of pieces) expect(visible(p).text.length).toBeLessThanOrEqual(4096);
+  });
+
+  it('takes a line that starts with inline code for prose, not for an open code block', () => {
+    const prose = `${'plain words '.repeat(30)}\n\n`;
+    const text = `\`\`\`npm i foo\`\`\` installs it.\n\n${prose.repeat(6)}`;
+    const pieces = splitMarkdown(text, 1000);
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const p of pieces) expect(visible(p).entities.filter((e) => e.type === 'pre')).toEqual([]);
+  });
+
   it('never cuts a surrogate pair', () => {
     const emoji = '😀'.repeat(100);
     const pieces = splitMarkdown(emoji, 51);

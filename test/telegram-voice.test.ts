@@ -80,6 +80,13 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     expect(uploadsOf(h, 112)).toEqual([]);
   });
 
+  it('a voice note’s caption goes to the brain after the transcript', async () => {
+    stt.answer({ text: 'what does this say' });
+    h.tg.user(114).sendsVoice(new Uint8Array([4, 5, 6]), 'reply in French please');
+    await replyIn(h, 114, /^echo: /);
+    expect(lastAsked(h)).toBe('what does this say\n\nreply in French please');
+  });
+
   it('audio files and video notes are transcribed too', async () => {
     stt.answer({ text: 'from an audio file' });
     h.tg.user(113).sendsAudio('memo.m4a', new Uint8Array([9, 8, 7]), 'audio/mp4');

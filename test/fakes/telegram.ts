@@ -10,7 +10,7 @@
  *   alice.says('hello')            // a text message (a leading /command gets its bot_command entity)
  *   alice.presses(messageId, 'mode:local')   // a callback query on a bot message
  *   alice.sendsPhoto(bytes, 'caption'), alice.sendsDocument('a.pdf', bytes, 'caption')
- *   alice.sendsVoice(bytes?), alice.sendsAudio('a.mp3', bytes), alice.sendsVideoNote(bytes), alice.sendsSticker()
+ *   alice.sendsVoice(bytes?, caption?), alice.sendsAudio('a.mp3', bytes), alice.sendsVideoNote(bytes), alice.sendsSticker()
  *   alice.says('yes', { replyTo: messageId, quote: 'part of it' })   a reply (reply_to_message: that message as
  *                                           the chat holds it; `quote`: Telegram's quote of part of it)
  *   const topic = tg.user(222, { chatId: -100500, topicId: 7 })   the same user in topic 7 of a forum group:
@@ -127,7 +127,7 @@ export interface FakeUser {
   /** An album: one message per photo, sharing a media_group_id, the caption on the first; their ids. */
   sendsAlbum(photos: Uint8Array[], caption?: string): number[];
   sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
-  sendsVoice(bytes?: Uint8Array): number;
+  sendsVoice(bytes?: Uint8Array, caption?: string): number;
   sendsAudio(fileName: string, bytes: Uint8Array, mimeType?: string): number;
   sendsVideoNote(bytes: Uint8Array): number;
   sendsSticker(): number;
@@ -804,7 +804,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
             ...(caption ? { caption } : {}),
           });
         },
-        sendsVoice(bytes = new Uint8Array([1, 2, 3])) {
+        sendsVoice(bytes = new Uint8Array([1, 2, 3]), caption) {
           const fileId = addFile(bytes, 'oga');
           return incoming({
             voice: {
@@ -814,6 +814,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
               mime_type: 'audio/ogg',
               file_size: bytes.length,
             },
+            ...(caption ? { caption } : {}),
           });
         },
         sendsAudio(fileName, bytes, mimeType = 'audio/mpeg') {

@@ -16,7 +16,8 @@ export { escapeHtml };
 /** Telegram's markup for the words brainstem says about itself (src/chat/facts.ts). */
 export const htmlMarkup: Markup = { strong: (s) => `<b>${s}</b>`, plain: escapeHtml };
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)[^`]*$/;
+/** A fence line: an info string may not hold a backtick (```` ```npm i``` ```` is inline code). Also the splitter's. */
+export const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)[^`]*$/;
 const HEADING = /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/;
 const QUOTE = /^ {0,3}>\s?(.*)$/;
 const BULLET = /^(\s*)[-*+]\s+(.*)$/;
@@ -83,7 +84,8 @@ function codeBlock(code: string, lang: string): string {
 }
 
 function renderLine(line: string): string {
-  if (RULE.test(line)) return '──────────';
+  // Never longer than its source: the splitter counts on it (split.ts).
+  if (RULE.test(line)) return '─'.repeat(Math.min(10, line.trim().length));
   const heading = HEADING.exec(line);
   if (heading) return `<b>${inline(heading[1] ?? '')}</b>`;
   const bullet = BULLET.exec(line);

@@ -9,9 +9,9 @@
  * a streamed message showed stays right when the next one starts.
  */
 
-export const TELEGRAM_LIMIT = 4096;
+import { FENCE } from './render.js';
 
-const FENCE_LINE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)/;
+export const TELEGRAM_LIMIT = 4096;
 
 export function splitMarkdown(text: string, limit = TELEGRAM_LIMIT): string[] {
   const pieces: string[] = [];
@@ -54,7 +54,7 @@ function cutPoint(text: string, budget: number): number {
 function openFenceAfter(text: string): string | undefined {
   let open: { marker: string; line: string } | undefined;
   for (const line of text.split('\n')) {
-    const m = FENCE_LINE.exec(line);
+    const m = FENCE.exec(line);
     if (!m) continue;
     const marker = m[1] ?? '```';
     const bare = line.trim();

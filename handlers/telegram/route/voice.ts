@@ -25,9 +25,9 @@ interface Recording {
 /**
  * Voice notes, audio files and video notes: transcribed by the configured
  * speech-to-text service (src/transcribe) when the turn's turn comes, the user
- * shown what was understood, and the transcript is the turn. The downloaded
- * file is removed once transcribed (or not). Registered before the "not
- * supported" replies of messages.ts.
+ * shown what was understood, and the transcript (with the caption, if any)
+ * is the turn. The downloaded file is removed once transcribed (or not).
+ * Registered before the "not supported" replies of messages.ts.
  */
 export function registerVoice(bot: Bot, deps: BotDeps): void {
   bot.on(['message:voice', 'message:audio', 'message:video_note'], async (ctx) => {
@@ -64,7 +64,9 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
           return undefined;
         }
         await out.sendHtml(understoodLine(text), replyIn(ctx));
-        return text;
+        // A caption is the user's words too, as with a photo's.
+        const caption = ctx.message.caption?.trim();
+        return caption ? `${text}\n\n${caption}` : text;
       },
       lang,
     );
