@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 /**
  * How each face names a conversation, in one place: the key is what the
  * turn lock, the brain sessions, the chat history and the usage ledger share,
@@ -31,4 +33,15 @@ export function openAiSessionKey(given: {
   if (header) return MADE_PREFIXES.some((p) => header.startsWith(p)) ? `client:${header}` : header;
   if (given.user?.trim()) return `user:${given.user.trim().slice(0, 200)}`;
   return undefined;
+}
+
+/**
+ * A brain_chat conversation (a brain or a script asking a brain): under
+ * `tool:`, a new one when none is given. A key given that is not a tool's
+ * (`telegram:42`) is put there too, so a brain never joins a person's
+ * conversation, its history or what was allowed in it.
+ */
+export function toolSessionKey(given: string | undefined): string {
+  if (given === undefined) return `tool:${randomUUID()}`;
+  return given.startsWith('tool:') ? given : `tool:${given}`;
 }

@@ -551,6 +551,16 @@ describe('argv and prompt', () => {
       'mcp__brainstem__read_file',
     ]);
     expect(rules.map(grantsBrainstemTools)).toEqual([false, true, true, true, true]);
+    // The CLI reads one argument as several rules, cut at commas and spaces outside parentheses.
+    expect(
+      [
+        'Read,mcp__brainstem',
+        'Read mcp__brainstem',
+        ' mcp__brainstem',
+        'Bash(git log:*)',
+        'Bash(echo a,mcp__brainstem)',
+      ].map(grantsBrainstemTools),
+    ).toEqual([true, true, true, false, false]);
     // Without the MCP server there is nothing of brainstem's to allow.
     expect(buildArgs({ mode, preallowed: ['git_status'] })).not.toContain('--allowedTools');
   });

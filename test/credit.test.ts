@@ -8,7 +8,7 @@
  */
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { creditSpent, type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
+import { createGate, creditSpent, type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { PRICED_MODEL } from './helpers/claude-bin.js';
 import { startClaudeService, type TestService } from './helpers/service.js';
@@ -38,6 +38,7 @@ beforeAll(async () => {
       modes: {
         capped: { kind: 'claude', allowedTools: ['Bash'], budget: { turnUsd: 0.01 } },
         daily: { kind: 'claude', budget: { dayUsd: 0.004 } },
+        shared: { kind: 'claude', budget: { dayUsd: 1 } },
         keyed: { kind: 'claude', env: { ANTHROPIC_API_KEY: 'sk-test-keyed' } },
       },
     },
@@ -113,6 +114,23 @@ describe('the Agent SDK credit and the budgets', { timeout: 120_000 }, () => {
     expect(fake.mainRequests().length).toBe(before);
     expect(lastRow()).toMatchObject({ mode: 'daily', cost: 0 });
     expect(lastRow()?.error).toMatch(/^usage_limit:day_budget: .*not sent to Claude/);
+  });
+
+  it('lets answers running at once share what is left of the day, never pass it together', async () => {
+    const gate = createGate();
+    fake.script(() => text(['held ', 'answer'], { gate: gate.promise }));
+    const started = fake.mainRequests().length;
+    const first = ask('shared', 'first');
+    // The first answer holds the whole day's budget (its cap) until its spend is recorded.
+    await expect.poll(() => fake.mainRequests().length, { timeout: 60_000 }).toBeGreaterThan(started);
+    const second = await ask('shared', 'second');
+    expect(second).toMatch(
+      /^⚙️ \[proxy\] What is left of mode shared's daily budget \(\$1\.00 of \$1\.00\) is held by the answers running now/,
+    );
+    gate.open();
+    expect(await first).toBe('**[shared]** held answer');
+    fake.script(() => text('after'));
+    expect(await ask('shared', 'third')).toBe('**[shared]** after');
   });
 
   it('GET /api/usage and the brain’s usage summary show the meter', async () => {

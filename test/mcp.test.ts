@@ -377,7 +377,7 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
     expect(fake.mainRequests().at(-1)?.toolResults).toHaveLength(1);
   }, 60_000);
 
-  it('refuses brain_chat past tools.maxBrainDepth: a Claude turn may ask a brain, which may not ask another', async () => {
+  it('asks before a Claude turn asks a Claude brain (it could act with that mode’s tools), and the brain asked cannot ask another', async () => {
     const before = fake.mainRequests().length;
     fake.script(() =>
       toolUse(
@@ -386,6 +386,7 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
         text('Done asking.'),
       ),
     );
+    const asked: string[] = [];
     const events = await collect(
       svc.service.core.chat.run(
         {
@@ -393,25 +394,42 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
           sessionKey: 'test:nested',
           messages: [{ role: 'user', content: 'ask a brain' }],
           source: 'openai',
+          approve: async (r) => {
+            asked.push(r.tool);
+            return { behavior: 'allow', scope: 'once' };
+          },
         },
         new AbortController().signal,
       ),
     );
     expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    expect(asked).toEqual(['mcp__brainstem__brain_chat']);
     // The turn, the brain it asked, and the answer of each to its tool result: nothing deeper.
     const main = fake.mainRequests().slice(before);
     expect(main).toHaveLength(4);
     const results = main.flatMap((r) => r.toolResults);
     expect(results.map((r) => r.isError)).toEqual([true, false]);
-    expect(results[0]?.content).toContain(
-      'brain_chat refused: brains may call brains only 1 level deep (tools.maxBrainDepth), and this call comes from level 2.',
-    );
+    // The brain asked has nobody to ask: its own brain_chat is denied.
+    expect(results[0]?.content).toContain('tool approvals are not available for this turn');
     const audit = svc.service.core.db
       .prepare("SELECT ok, error FROM audit WHERE tool = 'brain_chat' ORDER BY id")
       .all();
-    expect(audit).toEqual([
-      { ok: 0, error: expect.stringContaining('TOOL_FORBIDDEN: brain_chat refused') },
-      { ok: 1, error: null },
-    ]);
+    expect(audit).toEqual([{ ok: 1, error: null }]);
   }, 120_000);
+
+  it('refuses brain_chat past tools.maxBrainDepth', async () => {
+    const res = await post(
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'brain_chat', arguments: { mode: 'assistant', message: 'deeper' } },
+      },
+      { 'x-brainstem-depth': '2' },
+    );
+    const body = JSON.stringify(await res.json());
+    expect(body).toContain(
+      'brain_chat refused: brains may call brains only 1 level deep (tools.maxBrainDepth), and this call comes from level 2.',
+    );
+  });
 });

@@ -106,6 +106,27 @@ describe('brain_chat', () => {
     }, 60_000);
   }
 
+  it('gives the brain the words a person would have had brainstem act on, and keeps its conversation under tool:', async () => {
+    const active = svc.service.core.switcher.active().id;
+    const { body } = await api('brain_chat', {
+      mode: 'local',
+      message: 'mode local',
+      sessionKey: 'telegram:42',
+    });
+    // A switch phrase or a shortcut word from a brain is the brain's to answer, never brainstem's to run.
+    expect(body.output).toBe('echo: mode local');
+    expect(svc.service.core.switcher.active().id).toBe(active);
+    expect(body.data.sessionKey).toBe('tool:telegram:42');
+    const again = await api('brain_chat', { mode: 'local', message: 'hi', sessionKey: body.data.sessionKey });
+    expect(again.body.data.sessionKey).toBe('tool:telegram:42');
+  });
+
+  it('asks first when the brain asked is Claude (it acts with its own tools), not when it is a local model', () => {
+    const registry = svc.service.tools?.registry;
+    expect(registry?.prepare('brain_chat', { mode: 'assistant', message: 'x' }).mutating).toBe(true);
+    expect(registry?.prepare('brain_chat', { mode: 'local', message: 'x' }).mutating).toBe(false);
+  });
+
   it('refuses an unknown mode, naming the field', async () => {
     const { status, body } = await api('brain_chat', { mode: 'gpt-9', message: 'hi' });
     expect(status).toBe(404);

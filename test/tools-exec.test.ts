@@ -106,22 +106,28 @@ describe('runCommand', () => {
     expect((err as ToolRunError).message).toContain('not found');
   });
 
-  it("never hands brainstem's own secrets to the commands it runs", async () => {
-    process.env.BRAINSTEM_API_TOKEN = 'bst_secret_token_value';
-    process.env.BRAVE_API_KEY = 'brave-secret';
+  it("never hands brainstem's own secrets to the commands it runs, its Claude and transcription keys included", async () => {
+    const secrets = {
+      BRAINSTEM_API_TOKEN: 'bst_secret_token_value',
+      BRAVE_API_KEY: 'brave-secret',
+      ANTHROPIC_API_KEY: 'sk-ant-api-secret',
+      ANTHROPIC_AUTH_TOKEN: 'sk-ant-auth-secret',
+      CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat01-secret',
+      STT_KEY: 'sk-transcription-secret',
+    };
+    Object.assign(process.env, secrets);
     try {
       const r = await runCommand([node, '-e', 'console.log(JSON.stringify(process.env))'], {
         ...defaults,
         env: { EXTRA: 'yes' },
+        hiddenEnv: ['STT_KEY'],
       });
       const env = JSON.parse(r.output) as Record<string, string>;
-      expect(env.BRAINSTEM_API_TOKEN).toBeUndefined();
-      expect(env.BRAVE_API_KEY).toBeUndefined();
+      for (const name of Object.keys(secrets)) expect(env[name], name).toBeUndefined();
       expect(env.EXTRA).toBe('yes');
       expect(env.PATH).toBe(process.env.PATH);
     } finally {
-      delete process.env.BRAINSTEM_API_TOKEN;
-      delete process.env.BRAVE_API_KEY;
+      for (const name of Object.keys(secrets)) delete process.env[name];
     }
   });
 

@@ -17,10 +17,31 @@ export function brainstemToolName(tool: string): string {
 /**
  * Whether a CLI permission rule would allow brainstem tools wholesale: the
  * server itself, a name under it, or a wildcard (`mcp__*`, `mcp__brainstem__make_*`)
- * that reaches them.
+ * that reaches them. The CLI reads one argument as several rules, cut at
+ * commas and spaces outside parentheses (`Read,mcp__brainstem` is two): each
+ * is judged.
  */
 export function grantsBrainstemTools(rule: string): boolean {
-  if (rule === OWN_PREFIX || rule.startsWith(`${OWN_PREFIX}__`)) return true;
-  const star = rule.indexOf('*');
-  return star >= 0 && `${OWN_PREFIX}__`.startsWith(rule.slice(0, star));
+  return cliRules(rule).some((one) => {
+    if (one === OWN_PREFIX || one.startsWith(`${OWN_PREFIX}__`)) return true;
+    const star = one.indexOf('*');
+    return star >= 0 && `${OWN_PREFIX}__`.startsWith(one.slice(0, star));
+  });
+}
+
+/** The rules the CLI reads in one argument: cut at commas and whitespace outside parentheses. */
+function cliRules(arg: string): string[] {
+  const rules: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of arg) {
+    if (ch === '(') depth++;
+    else if (ch === ')') depth = Math.max(0, depth - 1);
+    if (depth === 0 && (ch === ',' || /\s/.test(ch))) {
+      if (current) rules.push(current);
+      current = '';
+    } else current += ch;
+  }
+  if (current) rules.push(current);
+  return rules;
 }

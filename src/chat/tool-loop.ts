@@ -212,6 +212,7 @@ export async function* answerTurn(
           : undefined,
       billing,
     });
+    if (admission.ok) admission.release?.();
     deps.onRecorded({ mode, billing, costUsd: cost.costUsd });
     followSwitchMarkers(markers.found, deps, mode.id, req.lang);
   }

@@ -16,6 +16,8 @@ export type Admission =
       maxBudgetUsd?: number;
       /** The budget that sets the cap: the per-turn one, or what is left of the day's. */
       cap?: 'turn_budget' | 'day_budget';
+      /** Gives back what the turn held of the day's budget; call once its spend is in the ledger. */
+      release?: () => void;
     }
   | { ok: false; error: BrainError };
 
@@ -23,9 +25,14 @@ export type Admission =
  * A mode's budgets (`modes.<id>.budget`): a cap per turn and a cap per UTC
  * day, both in USD. A turn starts only while the day has budget left, and runs
  * under whichever cap is smaller; a turn refused or stopped says which budget
- * and when it resets.
+ * and when it resets. Turns running at once share what is left of the day:
+ * each holds its cap until its spend is recorded, so together they cannot
+ * pass the day's budget.
  */
 export class Budgets {
+  /** Per mode, the caps of its turns running now (their spend is not in the ledger yet). */
+  private readonly held = new Map<string, number>();
+
   constructor(private readonly ledger: UsageLedger) {}
 
   admit(mode: ModeConfig, lang: Lang, now = Date.now()): Admission {
@@ -34,7 +41,22 @@ export class Budgets {
     let dayLeft = Number.POSITIVE_INFINITY;
     if (budget.dayUsd !== undefined) {
       const today = this.ledger.modeSpend(mode.id, startOfUtcDay(now), now + 1);
-      dayLeft = budget.dayUsd - today;
+      const held = this.held.get(mode.id) ?? 0;
+      dayLeft = budget.dayUsd - today - held;
+      if (dayLeft <= 0 && held > 0 && budget.dayUsd - today > 0) {
+        return {
+          ok: false,
+          error: {
+            kind: 'usage_limit',
+            limit: 'day_budget',
+            message: t(
+              lang,
+              `${PROXY_TAG} What is left of mode ${mode.id}'s daily budget (${usd(budget.dayUsd - today)} of ${usd(budget.dayUsd)}) is held by the answers running now, so this message was not sent to Claude. Send it again once they have ended.`,
+              `${PROXY_TAG} Ce qui reste du budget du jour du mode ${mode.id} (${usd(budget.dayUsd - today)} sur ${usd(budget.dayUsd)}) est réservé aux réponses en cours : ce message n’a pas été envoyé à Claude. Renvoyez-le quand elles seront finies.`,
+            ),
+          },
+        };
+      }
       if (dayLeft <= 0) {
         return {
           ok: false,
@@ -53,9 +75,21 @@ export class Budgets {
     }
     const turn = budget.turnUsd ?? Number.POSITIVE_INFINITY;
     if (turn === Number.POSITIVE_INFINITY && dayLeft === Number.POSITIVE_INFINITY) return { ok: true };
-    return turn <= dayLeft
-      ? { ok: true, maxBudgetUsd: turn, cap: 'turn_budget' }
-      : { ok: true, maxBudgetUsd: dayLeft, cap: 'day_budget' };
+    const admitted =
+      turn <= dayLeft
+        ? { cap: 'turn_budget' as const, max: turn }
+        : { cap: 'day_budget' as const, max: dayLeft };
+    if (budget.dayUsd === undefined) return { ok: true, maxBudgetUsd: admitted.max, cap: admitted.cap };
+    this.held.set(mode.id, (this.held.get(mode.id) ?? 0) + admitted.max);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.held.get(mode.id) ?? 0) - admitted.max;
+      if (left > 1e-9) this.held.set(mode.id, left);
+      else this.held.delete(mode.id);
+    };
+    return { ok: true, maxBudgetUsd: admitted.max, cap: admitted.cap, release };
   }
 
   /** The brain stopped a turn at its cap: which budget it was, and when it resets. */

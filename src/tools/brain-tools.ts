@@ -6,6 +6,7 @@ import type { BrainError, ChatMessage, TurnUsage } from '../../brains/types.js';
 import type { ModeConfig } from '../config.js';
 import type { Core } from '../core.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
+import { toolSessionKey } from '../session-keys.js';
 import { NO_USAGE } from '../usage.js';
 import type { ToolsConfig } from './config.js';
 import { OutputCap } from './exec.js';
@@ -42,7 +43,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
     defineTool({
       name: 'brain_chat',
       description:
-        'Sends a message to the brain of a mode (or `active`) and returns its answer and usage. Give a sessionKey to continue a conversation.',
+        'Sends a message to the brain of a mode (or `active`) and returns its answer and usage. Give a sessionKey (the one an earlier call returned) to continue that conversation.',
       input: z
         .object({
           mode: z.string().min(1).default('active'),
@@ -50,12 +51,20 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           sessionKey: z.string().min(1).max(200).optional(),
         })
         .strict(),
-      mutating: false,
+      // A Claude mode acts with its own allowed tools (Bash, Edit…): asking one is asked first,
+      // or a mode allowed less would get what another is allowed. A local model only reads.
+      mutating: (input) => {
+        try {
+          return resolveMode(input.mode).kind === 'claude';
+        } catch {
+          return true;
+        }
+      },
       authorize: (input) => void resolveMode(input.mode),
       run: async (input, ctx) => {
         checkDepth('brain_chat', ctx);
         const mode = resolveMode(input.mode);
-        const sessionKey = input.sessionKey ?? `tool:${randomUUID()}`;
+        const sessionKey = toolSessionKey(input.sessionKey);
         const events = core.chat.run(
           {
             model: mode.id,

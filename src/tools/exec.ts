@@ -37,6 +37,8 @@ export interface RunDefaults {
   maxOutputChars: number;
   /** Between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** More variables that hold a secret of brainstem's (named by its config: transcription.apiKeyEnv). */
+  hiddenEnv?: readonly string[];
 }
 
 export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
@@ -53,13 +55,27 @@ export class ToolRunError extends BrainstemError {
   }
 }
 
-/** Variables that hold brainstem's own credentials: commands it runs have no business seeing them. */
-const OWN_SECRETS = ['BRAINSTEM_API_TOKEN', 'TELEGRAM_BOT_TOKEN', 'BRAVE_API_KEY', 'OPENCLAW_GATEWAY_TOKEN'];
+/**
+ * Variables that hold brainstem's own credentials, its Claude ones included:
+ * commands it runs (a make target, a test suite) have no business seeing them.
+ */
+const OWN_SECRETS = [
+  'BRAINSTEM_API_TOKEN',
+  'TELEGRAM_BOT_TOKEN',
+  'BRAVE_API_KEY',
+  'OPENCLAW_GATEWAY_TOKEN',
+  'ANTHROPIC_API_KEY',
+  'ANTHROPIC_AUTH_TOKEN',
+  'CLAUDE_CODE_OAUTH_TOKEN',
+];
 
-export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+export function childEnv(
+  extra: Record<string, string> = {},
+  hidden: readonly string[] = [],
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  for (const k of OWN_SECRETS) delete env[k];
+  for (const k of [...OWN_SECRETS, ...hidden]) delete env[k];
   return { ...env, ...extra };
 }
 
@@ -79,7 +95,7 @@ export async function runCommand(
   const { execa } = await subprocesses();
   const child = execa(file, args, {
     cwd: opts.cwd,
-    env: childEnv(opts.env),
+    env: childEnv(opts.env, opts.hiddenEnv),
     extendEnv: false,
     stdin: 'ignore',
     all: capture === 'all',

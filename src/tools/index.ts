@@ -42,7 +42,12 @@ export interface Tools extends Part {
 /** Builds every tool; a wrong field in `config.tools` stops the start with a ConfigError naming it. */
 export function buildTools(core: Core): Tools {
   const config = parseToolsConfig(core.config);
-  const run = createRunner({ timeoutMs: config.timeoutMs, maxOutputChars: config.maxOutputChars });
+  const run = createRunner({
+    timeoutMs: config.timeoutMs,
+    maxOutputChars: config.maxOutputChars,
+    // The transcription service's key, when brainstem reads it from its environment.
+    hiddenEnv: core.config.transcription?.apiKeyEnv ? [core.config.transcription.apiKeyEnv] : [],
+  });
   const registry = new ToolRegistry(core.audit, core.logger.child({ part: 'tools' }));
   const upgrade: SelfUpgradeDeps = {
     cfg: config.selfUpgrade,
