@@ -131,7 +131,8 @@ export interface TurnUsage {
   cacheWriteTokens: number;
 }
 
-export type FinishReason = 'stop' | 'tool_calls' | 'length';
+/** OpenAI's: `content_filter` is the upstream's own filter (a llama server behind a moderating proxy). */
+export type FinishReason = 'stop' | 'tool_calls' | 'length' | 'content_filter';
 
 /** Why a turn failed, so each face can say something useful (and the bot can send renewal help). */
 export type BrainErrorKind =

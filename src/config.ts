@@ -355,6 +355,14 @@ export const configSchema = z
           .describe(
             'Every brain’s readiness is probed in the background this often; `/health` answers at once from the last probe.',
           ),
+        streamHeadersWaitMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(2_000)
+          .describe(
+            'A streamed answer’s HTTP headers wait this long for the brain’s first words, so that a brain failing at once gets its HTTP status (a 429 a client can retry); past it (a turn queued, Claude at work with its tools) they go, with keep-alive heartbeats.',
+          ),
       })
       .strict()
       .default({
@@ -365,6 +373,7 @@ export const configSchema = z
         allowedHosts: [],
         shutdownGraceMs: 10_000,
         readinessRefreshMs: 30_000,
+        streamHeadersWaitMs: 2_000,
       })
       .describe('The HTTP server: OpenAI endpoint, tools API, MCP, health.'),
     defaultMode: z

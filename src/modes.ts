@@ -22,10 +22,11 @@ export class ModeRegistry {
     return this.byName.get(stripPrefix(name).toLowerCase());
   }
 
-  /** `active` (with or without prefix) → the active mode; otherwise as find(). */
+  /** `active` (with or without prefix) or no name at all → the active mode; otherwise as find(). */
   resolveRef(ref: string, active: () => ModeConfig): ModeConfig | undefined {
     const bare = stripPrefix(ref).toLowerCase();
-    return bare === ACTIVE || bare === '' ? active() : this.byName.get(bare);
+    // `nope/` names nothing: it is not a way to say "active".
+    return bare === ACTIVE || ref.trim() === '' ? active() : this.byName.get(bare);
   }
 
   ids(): string[] {

@@ -76,4 +76,61 @@ describe('local brain with brainstem tools', () => {
     expect(r.choices[0]?.message.tool_calls?.[0]).toMatchObject({ id: 'c2', function: { name: 'read' } });
     expect(r.choices[0]?.finish_reason).toBe('tool_calls');
   });
+
+  it('adds up the rounds: the answer’s usage is the whole turn’s, and its words are paragraphs apart', async () => {
+    // The first round of each turn calls a tool; the one after its result answers.
+    llama.script((body) =>
+      !(body as { messages: { role: string }[] }).messages.some((m) => m.role === 'tool')
+        ? {
+            chunks: [
+              'Let me look.',
+              { toolCall: { index: 0, id: 'c3', name: 'git_status', arguments: '{}' } },
+            ],
+            usage: { prompt_tokens: 100, completion_tokens: 10 },
+          }
+        : { chunks: ['Clean.'], usage: { prompt_tokens: 200, completion_tokens: 3 } },
+    );
+    for (const stream of [false, true] as const) {
+      const r = await svc.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: `state of the repo? ${stream}` }],
+        stream,
+        ...(stream ? { stream_options: { include_usage: true } } : {}),
+      });
+      let content = '';
+      let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+      if (stream) {
+        for await (const c of r as AsyncIterable<{
+          choices: { delta: { content?: string } }[];
+          usage?: typeof usage;
+        }>) {
+          content += c.choices[0]?.delta.content ?? '';
+          usage = c.usage ?? usage;
+        }
+      } else {
+        const whole = r as { choices: { message: { content: string } }[]; usage: typeof usage };
+        content = whole.choices[0]?.message.content ?? '';
+        usage = whole.usage;
+      }
+      expect(content).toBe('Let me look.\n\nClean.');
+      expect(usage).toMatchObject({ prompt_tokens: 300, completion_tokens: 13 });
+    }
+  });
+
+  it('answers in words once the tool rounds are spent: no tool offered on the last, never a client-facing tool_calls', async () => {
+    llama.script(() => ({
+      chunks: [{ toolCall: { index: 0, id: 'again', name: 'git_status', arguments: '{}' } }],
+    }));
+    const before = llama.requests.filter((q) => q.path === '/v1/chat/completions').length;
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'keep looking' }],
+    });
+    expect(r.choices[0]?.finish_reason).toBe('stop');
+    expect(r.choices[0]?.message.tool_calls).toBeUndefined();
+    const rounds = llama.requests.filter((q) => q.path === '/v1/chat/completions').slice(before);
+    const offered = rounds.map((q) => ((q.body ?? {}) as { tools?: unknown[] }).tools?.length ?? 0);
+    expect(offered.at(-1)).toBe(0);
+    expect(offered.slice(0, -1).every((n) => n > 0)).toBe(true);
+  });
 });

@@ -24,7 +24,8 @@ beforeAll(async () => {
   env = await claudeTestEnv(fake.url);
   const config = (warm: boolean) => ({
     claude: { bin: CLAUDE_BIN, env: env.env, maxRetries: 0, warm: { enabled: warm } },
-    server: { modeTag: false },
+    // A stream's headers wait for the brain's first event however long a loaded machine takes to start the CLI.
+    server: { modeTag: false, streamHeadersWaitMs: 600_000 },
   });
   svc = await startTestService({ config: config(true) });
   cold = await startTestService({ config: config(false) });
@@ -124,6 +125,20 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(content).toMatch(/^⚙️ \[proxy\]/);
     expect(content).toMatch(/login|setup-token/);
     expect(svc.service.core.notifier.recent().some((n) => n.kind === 'auth')).toBe(true);
+  });
+
+  it('gives a stream that fails before its first word the failure’s HTTP status, as without streaming', async () => {
+    fake.script(() => httpError(529, { message: 'Overloaded', shouldRetry: false }));
+    const failure = await svc.client.chat.completions
+      .create({ model: 'assistant', messages: [user('busy?')], stream: true })
+      .then(async (s) => {
+        for await (const _ of s) {
+          // Read to the end: an error in the stream would throw here.
+        }
+        return undefined;
+      })
+      .catch((e: unknown) => e as { status?: number; type?: string });
+    expect(failure).toMatchObject({ status: 502, type: 'server_error' });
   });
 
   it('kills the claude child when the client goes away', async () => {

@@ -387,6 +387,84 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     }
   });
 
+  it('keeps the mode tag out of an answer with logprobs, so the tokens spell the content', async () => {
+    llama.reply({ chunks: ['Hello', ' world'] });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'greet' }],
+      logprobs: true,
+    });
+    const tokens = (r.choices[0]?.logprobs?.content ?? []).map((l) => l.token).join('');
+    expect(r.choices[0]?.message.content).toBe(tokens);
+  });
+
+  it('sends a stream’s headers, and heartbeats, while the first word is long in coming', async () => {
+    const held = gate();
+    llama.reply({ chunks: [{ wait: held.promise }, 'late'] });
+    const res = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'local', stream: true, messages: [{ role: 'user', content: 'slow' }] }),
+    });
+    // The headers came (server.streamHeadersWaitMs), the first word has not.
+    expect(res.status).toBe(200);
+    held.open();
+    expect(await res.text()).toContain('late');
+  });
+
+  it('passes the upstream’s content_filter on as the finish reason', async () => {
+    llama.reply({ chunks: ['partly'], finishReason: 'content_filter' });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    expect(r.choices[0]?.finish_reason).toBe('content_filter');
+  });
+
+  it('keeps apart tool calls an upstream sends at one index with ids of their own (Ollama)', async () => {
+    const calls = [
+      { toolCall: { index: 0, id: 'call_a', name: 'read', arguments: '{"path":"hello.py"}' } },
+      { toolCall: { index: 0, id: 'call_b', name: 'read', arguments: '{"path":"world.py"}' } },
+    ];
+    const tools = [{ type: 'function' as const, function: { name: 'read', parameters: { type: 'object' } } }];
+    for (const stream of [false, true]) {
+      llama.reply({ chunks: calls });
+      const req = { model: 'local', messages: [{ role: 'user' as const, content: 'read both' }], tools };
+      const got: { id?: string; name: string; arguments: string }[] = [];
+      if (stream) {
+        const parts = await svc.client.chat.completions.create({ ...req, stream: true });
+        for await (const c of parts) {
+          for (const t of c.choices[0]?.delta.tool_calls ?? []) {
+            got[t.index] ??= { name: '', arguments: '' };
+            const slot = got[t.index] as { id?: string; name: string; arguments: string };
+            if (t.id) slot.id = t.id;
+            slot.name += t.function?.name ?? '';
+            slot.arguments += t.function?.arguments ?? '';
+          }
+        }
+      } else {
+        const r = await svc.client.chat.completions.create(req);
+        for (const t of r.choices[0]?.message.tool_calls ?? []) {
+          if (t.type === 'function')
+            got.push({ id: t.id, name: t.function.name, arguments: t.function.arguments });
+        }
+      }
+      expect(got).toEqual([
+        { id: 'call_a', name: 'read', arguments: '{"path":"hello.py"}' },
+        { id: 'call_b', name: 'read', arguments: '{"path":"world.py"}' },
+      ]);
+    }
+  });
+
+  it('answers 404 to a model id that ends in a slash: it names no mode', async () => {
+    const models = await fetch(`${svc.url}/v1/models/nope/`, {
+      headers: { authorization: `Bearer ${svc.token}` },
+    });
+    expect(models.status).toBe(404);
+    const r = await post({ model: 'no-such-model/' });
+    expect(r.status).toBe(404);
+  });
+
   it('accepts n = 1 and names the fields it does not know in a header', async () => {
     llama.reply({ chunks: ['fine'] });
     const r = await post({ model: 'local', n: 1, metadata: { app: 'test' }, top_k: 40, mirostat: 2 });

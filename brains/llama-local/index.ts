@@ -147,6 +147,7 @@ export class LlamaLocalBrain implements Brain {
     }
 
     const filter = new ThinkFilter();
+    const slots = new CallSlots();
     let finishReason: FinishReason | undefined;
     let sawDone = false;
     let usage: TurnUsage | undefined;
@@ -176,7 +177,7 @@ export class LlamaLocalBrain implements Brain {
           for (const call of choice.delta?.tool_calls ?? []) {
             yield {
               type: 'tool_call',
-              index: call.index,
+              index: slots.of(call.index, call.id),
               ...(call.id ? { id: call.id } : {}),
               ...(call.function?.name ? { name: call.function.name } : {}),
               ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
@@ -311,7 +312,9 @@ async function* untilIdle(body: Dispatcher.ResponseData['body'], idleMs: number)
 }
 
 function toFinishReason(upstream: string): FinishReason {
-  return upstream === 'tool_calls' || upstream === 'length' ? upstream : 'stop';
+  return upstream === 'tool_calls' || upstream === 'length' || upstream === 'content_filter'
+    ? upstream
+    : 'stop';
 }
 
 function aborted(): { type: 'error'; error: BrainError } {
@@ -322,4 +325,34 @@ function aborted(): { type: 'error'; error: BrainError } {
 function describe(err: unknown): string {
   const e = err as { message?: string; code?: string };
   return e.message || e.code || String(err);
+}
+
+/**
+ * Which call a tool-call delta belongs to. OpenAI gives each call its own
+ * `index` and its id on the first delta; Ollama sends every call at index 0,
+ * each with an id of its own. A new id is a new call: calls are numbered here
+ * by id, so two calls never merge into one (`file_writefile_write`).
+ */
+class CallSlots {
+  private readonly byId = new Map<string, number>();
+  /** The call an upstream index last meant, for deltas that carry no id. */
+  private readonly byIndex = new Map<number, number>();
+  private next = 0;
+
+  of(index: number, id: string | null | undefined): number {
+    if (!id) return this.byIndex.get(index) ?? this.fresh(index);
+    let slot = this.byId.get(id);
+    if (slot === undefined) {
+      slot = this.fresh(index);
+      this.byId.set(id, slot);
+    }
+    this.byIndex.set(index, slot);
+    return slot;
+  }
+
+  private fresh(index: number): number {
+    const slot = this.next++;
+    this.byIndex.set(index, slot);
+    return slot;
+  }
 }

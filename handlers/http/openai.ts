@@ -4,7 +4,7 @@ import type { BrainError, FinishReason, GenerationOptions, ToolCall, TurnUsage }
 import type { ChatEvent } from '../../src/chat/request.js';
 import { type ConversationClaim, recordAnswer } from '../../src/conversations.js';
 import type { Core } from '../../src/core.js';
-import { BrainstemError } from '../../src/errors.js';
+import { BrainstemError, errorCodes } from '../../src/errors.js';
 import { ACTIVE, stripPrefix } from '../../src/modes.js';
 import { openAiSessionKey } from '../../src/session-keys.js';
 import { collectToolCall } from '../../src/tool-calls.js';
@@ -95,7 +95,13 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
       created: Math.floor(Date.now() / 1000),
       model: body.model,
     };
-    if (body.stream) return streamAnswer(reply, events, meta, body.stream_options?.include_usage === true);
+    if (body.stream) {
+      const opts = {
+        includeUsage: body.stream_options?.include_usage === true,
+        headersWaitMs: core.config.server.streamHeadersWaitMs,
+      };
+      return streamAnswer(reply, events, meta, opts);
+    }
     return bufferedAnswer(reply, events, meta);
   });
 }
@@ -161,7 +167,7 @@ async function streamAnswer(
   reply: FastifyReply,
   events: AsyncGenerator<ChatEvent>,
   meta: Meta,
-  includeUsage: boolean,
+  opts: { includeUsage: boolean; headersWaitMs: number },
 ): Promise<void> {
   const sse = new SseWriter(reply.raw);
   let usage: TurnUsage | undefined;
@@ -174,8 +180,11 @@ async function streamAnswer(
     model: meta.model,
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   });
-  // Headers wait for the first real event, so a brain that fails at once gets a proper HTTP status.
+  // Headers wait for the first real event, so a brain that fails at once gets a proper HTTP status
+  // (a 429 the client's SDK can retry on); past server.streamHeadersWaitMs (a turn queued behind another of
+  // its conversation, Claude at work with its tools) they go, and heartbeats keep the line open.
   const begin = () => {
+    clearTimeout(early);
     if (sse.started) return;
     reply.hijack();
     // Headers set on the reply (filtered tools, ignored fields) leave with the stream's own.
@@ -186,6 +195,7 @@ async function streamAnswer(
     sse.data(chunk({ role: 'assistant', content: '' }));
     heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
   };
+  const early = setTimeout(begin, opts.headersWaitMs);
   try {
     for await (const ev of events) {
       if (sse.closed && sse.started) break;
@@ -201,9 +211,6 @@ async function streamAnswer(
             ...chunk({}),
             choices: [{ index: 0, delta: {}, logprobs: { content: ev.content }, finish_reason: null }],
           });
-          break;
-        case 'session':
-          begin();
           break;
         case 'text':
           begin();
@@ -237,7 +244,7 @@ async function streamAnswer(
             throwBrainError(ev.error);
           } else {
             const code = brainErrorCode(ev.error);
-            sse.data(openAiError({ message: ev.error.message, type: 'server_error', code }));
+            sse.data(openAiError({ message: ev.error.message, type: errorCodes[code].type, code }));
             sse.end();
             return;
           }
@@ -246,7 +253,7 @@ async function streamAnswer(
     }
     begin();
     sse.data(chunk({}, finish));
-    if (includeUsage) sse.data({ ...chunk({}), choices: [], usage: usageBody(usage) });
+    if (opts.includeUsage) sse.data({ ...chunk({}), choices: [], usage: usageBody(usage) });
     sse.end();
   } catch (err) {
     if (!sse.started) throw err;
@@ -260,6 +267,7 @@ async function streamAnswer(
     );
     sse.end();
   } finally {
+    clearTimeout(early);
     clearInterval(heartbeat);
   }
 }

@@ -70,9 +70,13 @@ export async function* answerTurn(
 ): AsyncGenerator<ChatEvent> {
   const started = Date.now();
   const markers = new SwitchMarkerFilter();
-  // A tag in front of JSON the client asked for would break it.
+  // A tag in front of JSON the client asked for would break it, and logprobs would no longer match the text.
   const format = req.options?.response_format?.type;
-  let tagPending = deps.config.server.modeTag && format !== 'json_object' && format !== 'json_schema';
+  let tagPending =
+    deps.config.server.modeTag &&
+    format !== 'json_object' &&
+    format !== 'json_schema' &&
+    !req.options?.logprobs;
   let usage: TurnUsage | undefined;
   let brainSessionId: string | undefined;
   let failure: BrainError | undefined;
@@ -97,9 +101,13 @@ export async function* answerTurn(
       yield { type: 'error', error: failure };
       return;
     }
+    /** Text was given in an earlier round: the next round's starts a paragraph of its own. */
+    let spoken = false;
     for (let round = 0; ; round++) {
       const calls: ToolCall[] = [];
       let said = '';
+      // The last round offers no tool: the model answers in words instead of calling one more.
+      const ownTools = offered.length > 0 && round < MAX_TOOL_ROUNDS ? offered : undefined;
       let runTools = false;
       const events = brain.turn(
         {
@@ -107,7 +115,7 @@ export async function* answerTurn(
           messages,
           newTurn,
           freshSession: !hasAssistant(messages),
-          tools: offered.length > 0 ? offered : tools.offered,
+          tools: offered.length > 0 ? ownTools : tools.offered,
           toolChoice: tools.offered.length > 0 ? req.toolChoice : undefined,
           maxTokens: req.maxTokens,
           options: req.options,
@@ -129,13 +137,16 @@ export async function* answerTurn(
           continue;
         }
         switch (ev.type) {
-          case 'text':
+          case 'text': {
+            const chunk = spoken && !said ? `\n\n${ev.text}` : ev.text;
             said += ev.text;
-            yield* text(markers.push(ev.text));
+            yield* text(markers.push(chunk));
             break;
+          }
           case 'usage':
+            // The whole turn's so far: a client reads the last one as the answer's usage.
             usage = addUsage(usage, ev.usage);
-            yield ev;
+            yield { type: 'usage', usage };
             break;
           case 'session':
             brainSessionId = ev.sessionId;
@@ -147,7 +158,10 @@ export async function* answerTurn(
             break;
           case 'done':
             yield* text(markers.flush());
-            yield ev;
+            // Calls of brainstem's own tools are not the client's: it offered none of them.
+            yield offered.length > 0 && ev.finishReason === 'tool_calls'
+              ? { ...ev, finishReason: 'stop' }
+              : ev;
             break;
           case 'error': {
             yield* text(markers.flush());
@@ -172,6 +186,7 @@ export async function* answerTurn(
             yield ev;
         }
       }
+      spoken ||= said.length > 0;
       if (!runTools || !toolbox) break;
       yield { type: 'notice', text: `${PROXY_TAG} ${calls.map((c) => `🔧 ${c.function.name}`).join(', ')}` };
       const results = await Promise.all(
