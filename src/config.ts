@@ -384,7 +384,8 @@ export const configSchema = z
       ),
     modes: z
       .record(
-        z.string().regex(/^[a-z0-9_-]+$/, 'mode ids are lower-case letters, digits, - and _'),
+        // The id's form is checked with the rest (crossProblems): zod names a bad record key without saying why.
+        z.string(),
         modeSchema,
       )
       .optional()
@@ -863,8 +864,15 @@ function modeList(configured: Record<string, z.infer<typeof modeSchema>>): ModeC
  * do not exist. `configuredIds` holds every configured mode id, valid or not, so
  * that a mode with a wrong field is not reported as missing too.
  */
+const MODE_ID = /^[a-z0-9_-]{1,40}$/;
+
 function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]): string[] {
   const problems: string[] = [];
+  for (const id of configuredIds) {
+    // At most 40: a /mode button carries the id in Telegram's 64 bytes of callback data.
+    if (!MODE_ID.test(id))
+      problems.push(`modes.${id}: mode ids are 1 to 40 lower-case letters, digits, - and _`);
+  }
   const ids = new Set([...modes.map((m) => m.id), ...configuredIds]);
   const seen = new Map<string, string>();
   for (const m of modes) {

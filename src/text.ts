@@ -98,3 +98,8 @@ export function latestUserWords(newTurn: string): string {
     newTurn.replace(/<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g, ''),
   );
 }
+
+/** `text` cut to `max` characters, an ellipsis saying so: what came from outside, before it is shown back. */
+export function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

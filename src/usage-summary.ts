@@ -10,14 +10,21 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
     const unit = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, m: 30 * 86_400_000 }[
       rel[2] as 'h' | 'd' | 'w' | 'm'
     ];
-    return now - n * unit;
+    return shown(now - n * unit);
   }
   if (v === 'today' || v === 'aujourdhui' || v === "aujourd'hui") return startOfUtcDay(now);
   if (v === 'month' || v === 'mois') return startOfUtcMonth(now);
   if (v === 'all' || v === 'total' || v === 'tout') return 0;
-  if (/^\d{10,}$/.test(v)) return Number(v);
+  if (/^\d{10,}$/.test(v)) return shown(Number(v));
+  // Only what looks like a date: V8 reads a bare `1` as 2001-01-01.
+  if (!/^\d{4}-\d{2}(-\d{2})?([t ][\d:.]+z?)?$/.test(v)) return undefined;
   const d = Date.parse(v);
-  return Number.isNaN(d) ? undefined : d;
+  return Number.isNaN(d) ? undefined : shown(d);
+}
+
+/** A start time a date can show (`999999999d` ago is not one): else no period at all. */
+function shown(ms: number): number | undefined {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? Math.max(0, ms) : undefined;
 }
 
 export function startOfUtcDay(now: number): number {

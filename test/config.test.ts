@@ -85,6 +85,16 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses a mode id a /mode button cannot carry (over 40 characters)', () => {
+    const d = dir();
+    const file = path.join(d, 'brainstem.json');
+    const id = 'm'.repeat(41);
+    writeFileSync(file, JSON.stringify({ modes: { [id]: { kind: 'llama' } } }));
+    expect(problemsOf(() => loadConfig({}, d))).toContain(
+      `${file}: modes.${id}: mode ids are 1 to 40 lower-case letters, digits, - and _`,
+    );
+  });
+
   it('reports a mode with a wrong field once, not also as a missing mode', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');

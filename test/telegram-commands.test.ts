@@ -118,6 +118,13 @@ describe('commands', () => {
     expect(period.text).toContain('telegram:114');
     h.tg.user(114).says('/usage yesterdayish');
     await reply(114, /I do not understand the period “yesterdayish”/);
+    // A bare number is no date, and a period no date can show is no period.
+    for (const odd of ['1', '999999999d']) {
+      h.tg.user(114).says(`/usage ${odd}`);
+      await reply(114, new RegExp(`I do not understand the period “${odd}”`));
+    }
+    h.tg.user(114).says('/usage 2026-11-01');
+    await reply(114, /Usage since 2026-11-01 00:00 UTC/);
   });
 
   it('/creds shows subscription, expiry, time left and the file, never a token', async () => {

@@ -95,6 +95,16 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
     expect(req.lastUserText).toContain('summarise');
   });
 
+  it('an album whose first item (with the caption) is a video says the caption did not go', async () => {
+    h.tg.user(118).sends({
+      video: { file_id: 'v1', file_unique_id: 'uv1', width: 2, height: 2, duration: 1 },
+      media_group_id: 'mixed1',
+      caption: 'compare these two',
+    });
+    const reply = await answer(118, /Videos are not supported/);
+    expect(reply.text).toContain('Its caption (“compare these two”) did not go with the rest of the album');
+  });
+
   it('a text-only mode answers a photo with a clear refusal', async () => {
     await h.service.core.switcher.switchTo('local', { source: 'api' });
     const before = h.llama.requests.length;

@@ -202,7 +202,9 @@ describe('tools from Telegram', () => {
     expect(buttonsOf(question)).toEqual([]);
 
     const late = await answerTo(asker.presses(question.messageId, ok ?? ''));
-    expect(late.text).toBe('This question is closed; nothing ran. Ask again.');
+    expect(late.text).toBe(
+      'This question is closed: its message says what happened. Ask again to run it again.',
+    );
     await sleep(300);
     expect(existsSync(file('released.txt'))).toBe(false);
     expect(
@@ -221,6 +223,18 @@ describe('tools from Telegram', () => {
     const late = await answerTo(user.presses(question.messageId, `bs:dlg:${asked}:ok`));
     expect(late.text).toMatch(/question est close/);
     expect(existsSync(file('released.txt'))).toBe(false);
+  });
+
+  it('a run with a long input shows its result with the input cut short, and a long /mode name is answered', async () => {
+    const user = h.tg.user(115);
+    const long = `Please review ${'this part carefully '.repeat(110)}`;
+    user.says(`/run brain_chat mode=local message="${long}"`);
+    const result = await reply(115, /✅ brain_chat .*…/, 15_000);
+    expect(result.text.length).toBeLessThanOrEqual(4096);
+    expect(result.text).toContain('echo: Please review');
+    user.says(`/mode ${'x'.repeat(2100)}`);
+    const refused = await reply(115, /Switch to x+… failed/, 15_000);
+    expect(refused.text.length).toBeLessThanOrEqual(4096);
   });
 
   it('/run takes a tool with arguments; a bad one is named; /run alone lists shortcuts and tools', async () => {

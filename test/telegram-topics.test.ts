@@ -95,6 +95,20 @@ describe('replies', () => {
 });
 
 describe('forum topics on a Claude mode', () => {
+  it('a chart and a command’s failure go to the topic the command came from', async () => {
+    const five = h.tg.user(114, { chatId: GROUP, topicId: 5 });
+    five.says('/usage chart 7d');
+    const chart = await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.photo !== undefined), {
+      timeoutMs: 30_000,
+    });
+    expect(chart.topicId).toBe(5);
+    const actions = h.tg.calls.filter(
+      (c) => c.method === 'sendChatAction' && c.params.action === 'upload_photo',
+    );
+    expect(actions.length).toBeGreaterThan(0);
+    expect(actions.every((c) => Number(c.params.message_thread_id) === 5)).toBe(true);
+  });
+
   it('each topic has its own Claude session; /new in one leaves the other resumed', async () => {
     const fake = await startFakeAnthropic();
     const cli = await claudeTestEnv(fake.url);

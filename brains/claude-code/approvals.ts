@@ -1,5 +1,6 @@
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { shorten } from '../../src/text.js';
 import type {
   ApprovalDecision,
   ApprovalRequest,
@@ -178,8 +179,4 @@ function summarize(tool: string, input: Record<string, unknown>): string {
     tool === 'Bash' ? ['command'] : ['file_path', 'notebook_path', 'url', 'query', 'pattern', 'path'];
   const main = keys.map((k) => input[k]).find((v): v is string => typeof v === 'string' && v.length > 0);
   return shorten(main ?? JSON.stringify(input), SUMMARY_MAX);
-}
-
-function shorten(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

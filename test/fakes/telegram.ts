@@ -16,6 +16,7 @@
  *   const topic = tg.user(222, { chatId: -100500, topicId: 7 })   the same user in topic 7 of a forum group:
  *                                           its messages carry message_thread_id and is_topic_message
  *   alice.sendsAlbum([png1, png2], 'caption')   // one message per photo, one media_group_id
+ *   alice.sends({ video: {...}, media_group_id: 'g', caption: 'x' })   any other message, its fields as given
  *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
  *                                           for it in allowed_updates, as Telegram does)
@@ -126,6 +127,8 @@ export interface FakeUser {
   sendsPhoto(bytes: Uint8Array, caption?: string): number;
   /** An album: one message per photo, sharing a media_group_id, the caption on the first; their ids. */
   sendsAlbum(photos: Uint8Array[], caption?: string): number[];
+  /** A message of any other kind: these fields (besides the ids, chat, sender and date) as Telegram sends them. */
+  sends(fields: Record<string, unknown>): number;
   sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
   sendsVoice(bytes?: Uint8Array, caption?: string): number;
   sendsAudio(fileName: string, bytes: Uint8Array, mimeType?: string): number;
@@ -775,6 +778,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
             },
           });
           return callbackId;
+        },
+        sends(fields) {
+          return incoming(fields);
         },
         sendsPhoto(bytes, caption) {
           return incoming({ photo: photoSizes(bytes), ...(caption ? { caption } : {}) });

@@ -123,8 +123,9 @@ export class Dialogs {
         .answerCallbackQuery({
           text: t(
             lang,
-            'This question is closed; nothing ran. Ask again.',
-            'Cette question est close ; rien n’a été lancé. Redemandez.',
+            // It may have closed by this very user's first press (a double tap): never "nothing ran".
+            'This question is closed: its message says what happened. Ask again to run it again.',
+            'Cette question est close : son message dit ce qui s’est passé. Redemandez pour relancer.',
           ),
           show_alert: true,
         })

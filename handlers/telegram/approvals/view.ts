@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ApprovalRequest } from '../../../brains/types.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
 import { escapeHtml } from '../format/render.js';
 
@@ -106,8 +107,4 @@ export function waitingLine(req: ApprovalRequest, lang: Lang): string {
     `⏳ Waiting for approval to use \`${req.tool}\`…`,
     `⏳ En attente d’approbation pour \`${req.tool}\`…`,
   );
-}
-
-function shorten(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

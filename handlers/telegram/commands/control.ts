@@ -49,7 +49,7 @@ const mode: BotCommandHandler = async (ctx, { deps, lang, out }) => {
 const usage: BotCommandHandler = async (ctx, { deps: { core }, lang, out }) => {
   const chart = chartPeriodOf(ctx.match);
   if (chart !== undefined)
-    await sendUsageChart(ctx.api, out, core.ledger, chart, lang, Date.now(), core.meter.reading());
+    await sendUsageChart(out, core.ledger, chart, lang, Date.now(), core.meter.reading());
   else {
     const limit = limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang);
     const credit = creditLines(core.meter.reading(), lang);

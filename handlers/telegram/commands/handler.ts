@@ -3,6 +3,7 @@ import type { BotCommand } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import type { BotDeps } from '../deps.js';
 import { topicOfCtx, topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
@@ -69,11 +70,13 @@ export async function guarded(
     logger.error({ err, command: what, chatId: ctx.chat?.id }, 'telegram command failed');
     if (!ctx.chat || (err instanceof GrammyError && err.error_code === 403)) return;
     const lang = langOf(ctx.from?.language_code);
+    // In the command's topic, and short: the error may quote what was typed.
     await ctx.api
       .sendMessage(
         ctx.chat.id,
         t(lang, `${PROXY_TAG} /${what} failed: `, `${PROXY_TAG} /${what} a échoué : `) +
-          ((err as Error).message || String(err)),
+          shorten((err as Error).message || String(err), 1000),
+        topicOfCtx(ctx) === undefined ? {} : { message_thread_id: topicOfCtx(ctx) },
       )
       .catch(() => undefined);
   }

@@ -6,6 +6,7 @@ import type { Core } from '../../../src/core.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { SwitchOutcome, SwitchTrigger } from '../../../src/switcher.js';
+import { shorten } from '../../../src/text.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 import { OWN_DATA_PREFIX, ownData } from './callback-data.js';
@@ -63,10 +64,13 @@ export function outcomeText(o: SwitchOutcome, lang: Lang): string {
       `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> prêt (depuis ${escapeHtml(o.from)} en ${formatDuration(o.ms)}).`,
     );
   }
+  // The target may be whatever was typed: shown back short, so the reply always fits.
+  const to = escapeHtml(shorten(o.to, 80));
+  const reason = escapeHtml(shorten(o.reason, 1000));
   return t(
     lang,
-    `${PROXY_TAG} ❌ Switch to <b>${escapeHtml(o.to)}</b> failed: ${escapeHtml(o.reason)}. Still on <b>${escapeHtml(o.from)}</b>.`,
-    `${PROXY_TAG} ❌ Échec de la bascule vers <b>${escapeHtml(o.to)}</b> : ${escapeHtml(o.reason)}. Toujours en <b>${escapeHtml(o.from)}</b>.`,
+    `${PROXY_TAG} ❌ Switch to <b>${to}</b> failed: ${reason}. Still on <b>${escapeHtml(o.from)}</b>.`,
+    `${PROXY_TAG} ❌ Échec de la bascule vers <b>${to}</b> : ${reason}. Toujours en <b>${escapeHtml(o.from)}</b>.`,
   );
 }
 

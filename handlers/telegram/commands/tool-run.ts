@@ -1,6 +1,7 @@
 import { type Api, InputFile } from 'grammy';
-import type { Lang } from '../../../src/i18n.js';
+import { type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
+import { PROXY_TAG } from '../../../src/notices.js';
 import type { ToolResult, Tools } from '../../../src/tools/index.js';
 import { topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
@@ -104,7 +105,20 @@ async function runInChat(
     clearInterval(heartbeat);
   }
   const view = resultView(req.call, result, stopReasonOf(signal), req.lang);
-  await live.finish(view.html);
+  if (!(await live.finish(view.html))) {
+    // The user must not be left with "running" for a result that will never show.
+    await out
+      .sendHtml(
+        t(
+          req.lang,
+          `${PROXY_TAG} ⚠️ Telegram refused the message with the result of ${callTitle(req.call)}, so it did not arrive; the call itself ran.`,
+          `${PROXY_TAG} ⚠️ Telegram a refusé le message du résultat de ${callTitle(req.call)} : il n’est pas arrivé ; l’appel lui-même a eu lieu.`,
+        ),
+      )
+      .catch((err: unknown) =>
+        log.warn({ err }, 'telegram refused the notice about an undelivered result too'),
+      );
+  }
   if (view.document) {
     await out
       .sendFile('document', new InputFile(Buffer.from(view.document.text, 'utf8'), view.document.name), {

@@ -1,9 +1,11 @@
 import type { Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
+import { html } from '../../../src/html.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { ImageData } from '../../../src/images.js';
 import { detectIntent } from '../../../src/intents.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import { showModeMenu } from '../commands/control.js';
 import { switchWithProgress } from '../commands/mode-keyboard.js';
 import { menuIn } from '../commands/table.js';
@@ -68,11 +70,20 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
     const names = kind ? UNSUPPORTED[kind] : undefined;
     if (!names) return;
     const lang = langOf(ctx.from.language_code);
+    // An album's caption rides on its first item: if that one is refused, its words must not vanish.
+    const caption = ctx.message.media_group_id ? ctx.message.caption?.trim() : undefined;
+    const lost = caption
+      ? t(
+          lang,
+          html` Its caption (“${shorten(caption, 200)}”) did not go with the rest of the album: send it as a message.`,
+          html` Sa légende (« ${shorten(caption, 200)} ») n’est pas partie avec le reste de l’album : envoyez-la en message.`,
+        )
+      : '';
     await outputFor(ctx).sendHtml(
       t(
         lang,
-        `${PROXY_TAG} ${names[0]} are not supported: please send text, a photo or a document.`,
-        `${PROXY_TAG} ${names[1]} ne sont pas pris en charge : envoyez du texte, une photo ou un document.`,
+        `${PROXY_TAG} ${names[0]} are not supported: please send text, a photo or a document.${lost}`,
+        `${PROXY_TAG} ${names[1]} ne sont pas pris en charge : envoyez du texte, une photo ou un document.${lost}`,
       ),
     );
   });

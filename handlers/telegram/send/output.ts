@@ -63,18 +63,20 @@ export class ChatOutput {
     return this.edit(messageId, html, htmlToPlain(html), extra);
   }
 
-  async typing(): Promise<void> {
-    await this.api.sendChatAction(this.chatId, 'typing', this.inTopic);
+  /** "typing…", or "sending a photo…" while a picture is made, in the output's topic. */
+  async typing(action: 'typing' | 'upload_photo' = 'typing'): Promise<void> {
+    await this.api.sendChatAction(this.chatId, action, this.inTopic);
   }
 
   /** A file as a photo or a document (the outbox, a long tool output), in the output's topic. */
   async sendFile(
     kind: 'photo' | 'document',
     file: InputFile,
-    opts: { replyTo?: number } = {},
+    opts: { replyTo?: number; caption?: string } = {},
   ): Promise<number> {
     const extra = {
       ...this.inTopic,
+      ...(opts.caption !== undefined ? { caption: opts.caption } : {}),
       ...(opts.replyTo !== undefined
         ? { reply_parameters: { message_id: opts.replyTo, allow_sending_without_reply: true } }
         : {}),

@@ -1,5 +1,6 @@
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import { describeCall, type ToolResult } from '../../../src/tools/index.js';
 import { escapeHtml } from '../format/render.js';
 import type { StopReason } from '../turns.js';
@@ -30,8 +31,13 @@ const RESULT_CHARS = 3_000;
 export const callText = (c: { tool: string; input: unknown }): string =>
   describeCall(c).replace(/^`|`$/g, '');
 
+/** A call's input can be long (a brain_chat prompt): its title shows the start, the message stays under Telegram's size. */
+const TITLE_CHARS = 200;
+/** The most of an error message a result shows. */
+const ERROR_CHARS = 500;
+
 export function callTitle(c: CallRequest): string {
-  const call = `<code>${escapeHtml(callText(c))}</code>`;
+  const call = `<code>${escapeHtml(shorten(callText(c), TITLE_CHARS))}</code>`;
   return c.word ? `<b>${escapeHtml(c.word)}</b> → ${call}` : call;
 }
 
@@ -157,7 +163,8 @@ function headline(
       `${PROXY_TAG} ⏹ ${title} · arrêté après ${took} : brainstem redémarre.`,
     );
   }
-  if (r.error) return `${PROXY_TAG} ❌ ${title} · ${took}\n${escapeHtml(r.error.message)}`;
+  if (r.error)
+    return `${PROXY_TAG} ❌ ${title} · ${took}\n${escapeHtml(shorten(r.error.message, ERROR_CHARS))}`;
   if (r.exitCode !== undefined) {
     return `${PROXY_TAG} ${r.ok ? '✅' : '❌'} ${title} · ${t(lang, 'exit', 'code de sortie')} ${r.exitCode} · ${took}`;
   }

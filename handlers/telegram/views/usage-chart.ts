@@ -1,4 +1,4 @@
-import { type Api, InputFile } from 'grammy';
+import { InputFile } from 'grammy';
 import type { CreditReading } from '../../../src/credit/meter.js';
 import { formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
@@ -28,7 +28,6 @@ const CREDIT_WORDS = new Set(['credit', 'crédit', 'credits', 'crédits']);
  * of daily cost and tokens per mode. Sent as a photo with a one-line caption.
  */
 export async function sendUsageChart(
-  api: Api,
   out: ChatOutput,
   ledger: UsageLedger,
   period: string,
@@ -48,9 +47,9 @@ export async function sendUsageChart(
       );
       return;
     }
-    await api.sendChatAction(out.chatId, 'upload_photo').catch(() => undefined);
+    await out.typing('upload_photo').catch(() => undefined);
     const png = await renderCreditChart(ledger, credit);
-    await api.sendPhoto(out.chatId, new InputFile(png, 'brainstem-credit.png'), {
+    await out.sendFile('photo', new InputFile(png, 'brainstem-credit.png'), {
       // Plain text, like the other caption: nothing Telegram could fail to parse.
       caption: `${PROXY_TAG} ${creditStatusLine(credit, lang).join('')}`,
     });
@@ -69,7 +68,7 @@ export async function sendUsageChart(
     return;
   }
   // Rendering takes a moment (over a second the first time): show that a picture is coming.
-  await api.sendChatAction(out.chatId, 'upload_photo').catch(() => undefined);
+  await out.typing('upload_photo').catch(() => undefined);
   const png = await renderUsageChart(ledger, since, now + 1);
   const totals = ledger.report(since, now + 1, 0).totals;
   // A plain caption: nothing to escape, nothing Telegram could fail to parse.
@@ -78,5 +77,5 @@ export async function sendUsageChart(
     `${PROXY_TAG} Usage since ${formatUtc(since)} (${label}): ${formatTotals(totals)}`,
     `${PROXY_TAG} Consommation depuis ${formatUtc(since)} (${label}) : ${formatTotals(totals)}`,
   );
-  await api.sendPhoto(out.chatId, new InputFile(png, 'brainstem-usage.png'), { caption });
+  await out.sendFile('photo', new InputFile(png, 'brainstem-usage.png'), { caption });
 }
