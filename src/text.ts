@@ -101,5 +101,9 @@ export function latestUserWords(newTurn: string): string {
 
 /** `text` cut to `max` characters, an ellipsis saying so: what came from outside, before it is shown back. */
 export function shorten(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  if (text.length <= max) return text;
+  // Never between the two halves of an emoji: Telegram refuses a lone half.
+  const last = text.charCodeAt(max - 2);
+  const end = last >= 0xd800 && last <= 0xdbff ? max - 2 : max - 1;
+  return `${text.slice(0, end)}…`;
 }

@@ -129,9 +129,9 @@ describe('the Bot API front’s own methods and guards', () => {
 
   it('keeps the bot token out of the log whatever the case or encoding of /bot', async () => {
     const token = h.tg.token;
-    for (const prefix of ['Bot', 'BOT', '%62ot', 'file/B%4fT']) {
+    for (const prefix of ['Bot', 'BOT', '%62ot', 'file/B%4fT', '', 'bot%20', '%2562ot']) {
       const res = await fetch(`${front}/${prefix}${token}/getMe`);
-      expect(res.status).toBe(404);
+      expect([401, 404]).toContain(res.status);
     }
     const all = h.logs.map((l) => JSON.stringify(l)).join('\n');
     expect(all).not.toContain(token.split(':')[1]);

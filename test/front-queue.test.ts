@@ -81,13 +81,17 @@ describe('the front’s update queue', () => {
     expect(await ids({ offset: 505 })).toEqual([505]);
   });
 
-  it('answers an offset past every id it gave out from the first waiting update, and numbers later ones from it', async () => {
+  it('numbers what waits, and what comes, from an offset past every id it gave out: OpenClaw skips lower ids', async () => {
     queue.push([text(3), text(4)]);
-    // OpenClaw's offset from the days it polled Telegram itself: in the future, it confirms nothing.
-    expect(await ids({ offset: 9000 })).toEqual([3, 4]);
-    expect(queue.waiting().count).toBe(2);
+    // OpenClaw's offset from the days it polled Telegram itself (or an earlier data folder).
+    expect(await ids({ offset: 9000 })).toEqual([9000, 9001]);
+    const served = await queue.take({ offset: 9000 }, new AbortController().signal);
+    expect(served.conflict === false && JSON.parse(served.json)[0]).toEqual({
+      update_id: 9000,
+      message: { message_id: 3, text: 'u3' },
+    });
     queue.push([text(5)]);
-    expect(await ids({ offset: 9000 })).toEqual([9000]);
+    expect(await ids({ offset: 9002 })).toEqual([9002]);
     expect(queue.waiting().count).toBe(1);
     expect(logs.filter((l) => /never gave out/.test(String(l.msg)))).toHaveLength(1);
   });
@@ -185,5 +189,15 @@ describe('brainstem’s getUpdates at Telegram, through the front’s intake', (
     expect(offsets).toEqual([undefined, undefined, 12]);
     expect(await ids({})).toEqual([10, 11]);
     expect(queue.telegramOffset()).toBe(12);
+    // brainstem restarted: its first getUpdates confirms what was handed on, so nothing comes twice.
+    const again = frontIntake({
+      queue: open(),
+      own: ['message'],
+      split: (update) => ({ to: 'openclaw', update }),
+      logger,
+    }) as unknown as Call;
+    await again(telegram, 'getUpdates', {});
+    expect(offsets.at(-1)).toBe(12);
+    expect(await ids({})).toEqual([10, 11]);
   });
 });

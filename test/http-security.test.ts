@@ -271,11 +271,13 @@ describe('what never reaches a route', () => {
       expect(errorCode(a)).toBe('invalid_request');
     }
     expect(
-      logs.filter((l) => l.msg === 'refused: a path that is not a URL' && l.url === '/v1/models/%ZZ'),
+      logs.filter((l) => l.msg === 'refused before any route' && l.url === '/v1/models/%ZZ'),
     ).toHaveLength(2);
   });
 
   it('a request Node cannot parse (an unknown method) gets the same shape and a log line', async () => {
+    const huge = await raw('GET', '/v1/models', { headers: { 'x-filler': 'x'.repeat(20_000) } });
+    expect(huge.status).toBe(431);
     const a = await raw('FOO', '/v1/models');
     expect(a.status).toBe(400);
     expect(errorCode(a)).toBe('invalid_request');

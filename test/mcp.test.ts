@@ -70,6 +70,11 @@ describe('/mcp with the MCP SDK client', () => {
   });
 
   it('answers a body that is not JSON with JSON-RPC’s parse error', async () => {
+    const empty = await post('');
+    expect(empty.status).toBe(400);
+    expect(await empty.json()).toMatchObject({
+      error: { code: -32700, message: 'Parse error: the request body is empty' },
+    });
     const res = await post('{"jsonrpc": "2.0", "id": 1,');
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({

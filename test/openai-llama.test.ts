@@ -380,9 +380,9 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
   it('names a field whatever its characters (percent-encoded), and answers, streamed or not', async () => {
     for (const stream of [false, true]) {
       llama.reply({ chunks: ['fine'] });
-      const r = await post({ model: 'local', stream, 温度: 0.5, 'a\r\nb': 1 });
+      const r = await post({ model: 'local', stream, 温度: 0.5, 'a\r\nb': 1, '\ud800': 2 });
       expect(r.status).toBe(200);
-      expect(r.headers.get('x-brainstem-ignored-fields')).toBe('%E6%B8%A9%E5%BA%A6, a%0D%0Ab');
+      expect(r.headers.get('x-brainstem-ignored-fields')).toBe('%E6%B8%A9%E5%BA%A6, a%0D%0Ab, %EF%BF%BD');
       expect(await r.text()).toContain('fine');
     }
   });
@@ -454,6 +454,23 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
         { id: 'call_b', name: 'read', arguments: '{"path":"world.py"}' },
       ]);
     }
+  });
+
+  it('takes a call whose id comes after a first delta without one as one call', async () => {
+    llama.reply({
+      chunks: [
+        { toolCall: { index: 0, name: 'read', arguments: '' } },
+        { toolCall: { index: 0, id: 'call_late', arguments: '{"path":"a"}' } },
+      ],
+    });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'read a' }],
+      tools: [{ type: 'function', function: { name: 'read', parameters: { type: 'object' } } }],
+    });
+    expect(r.choices[0]?.message.tool_calls).toEqual([
+      { id: 'call_late', type: 'function', function: { name: 'read', arguments: '{"path":"a"}' } },
+    ]);
   });
 
   it('answers 404 to a model id that ends in a slash: it names no mode', async () => {

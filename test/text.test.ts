@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../brains/types.js';
-import { historyDigest, latestUserWords, newTurnText } from '../src/text.js';
+import { historyDigest, latestUserWords, newTurnText, shorten } from '../src/text.js';
 
 // The shape OpenClaw sends (see DESIGN.md): two user messages on the first turn, parts arrays, a timestamp prefix.
 const first: ChatMessage[] = [
@@ -72,5 +72,13 @@ describe('conversation helpers', () => {
       [{ role: 'user', content: 'hello' }],
     ];
     for (const v of variants) expect(historyDigest(v)).not.toBe(historyDigest(base));
+  });
+
+  it('shortens text, never between the two halves of an emoji', () => {
+    expect(shorten('short', 10)).toBe('short');
+    expect(shorten('abcdefghij', 5)).toBe('abcd…');
+    const cut = shorten(`abc${'😀'.repeat(5)}`, 5);
+    expect(cut).toBe('abc…');
+    expect(cut).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
   });
 });

@@ -337,14 +337,19 @@ class CallSlots {
   private readonly byId = new Map<string, number>();
   /** The call an upstream index last meant, for deltas that carry no id. */
   private readonly byIndex = new Map<number, number>();
+  /** Calls whose id is known. */
+  private readonly named = new Set<number>();
   private next = 0;
 
   of(index: number, id: string | null | undefined): number {
     if (!id) return this.byIndex.get(index) ?? this.fresh(index);
     let slot = this.byId.get(id);
     if (slot === undefined) {
-      slot = this.fresh(index);
+      // An id coming after a first delta without one names that call, not a new one.
+      const current = this.byIndex.get(index);
+      slot = current !== undefined && !this.named.has(current) ? current : this.fresh(index);
       this.byId.set(id, slot);
+      this.named.add(slot);
     }
     this.byIndex.set(index, slot);
     return slot;

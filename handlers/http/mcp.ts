@@ -40,8 +40,11 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
   const info = { name: 'brainstem', version: core.version, instructions: INSTRUCTIONS };
   // A body that is not JSON is a JSON-RPC parse error here; the rest goes to the server's handler.
   const errorHandler = (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
-    if (!(error instanceof BrainstemError && ['BAD_JSON', 'JSON_TOO_DEEP'].includes(error.code))) throw error;
-    return reply.status(400).send(errorResponse(null, RpcCode.PARSE_ERROR, `Parse error: ${error.message}`));
+    const empty = (error as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY';
+    const unreadable = error instanceof BrainstemError && ['BAD_JSON', 'JSON_TOO_DEEP'].includes(error.code);
+    if (!empty && !unreadable) throw error;
+    const why = empty ? 'the request body is empty' : error.message;
+    return reply.status(400).send(errorResponse(null, RpcCode.PARSE_ERROR, `Parse error: ${why}`));
   };
   app.post('/mcp', { errorHandler }, async (request, reply) => {
     const depth = callDepth(request.headers[DEPTH_HEADER]);

@@ -181,8 +181,8 @@ async function streamAnswer(
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   });
   // Headers wait for the first real event, so a brain that fails at once gets a proper HTTP status
-  // (a 429 the client's SDK can retry on); past server.streamHeadersWaitMs (a turn queued behind another of
-  // its conversation, Claude at work with its tools) they go, and heartbeats keep the line open.
+  // (a 429 the client's SDK can retry on); server.streamHeadersWaitMs after the turn started (Claude
+  // at work with its tools) they go, and heartbeats keep the line open.
   const begin = () => {
     clearTimeout(early);
     if (sse.started) return;
@@ -195,7 +195,8 @@ async function streamAnswer(
     sse.data(chunk({ role: 'assistant', content: '' }));
     heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
   };
-  const early = setTimeout(begin, opts.headersWaitMs);
+  // Started with the turn (the `mode` event), not before: its headers (filtered tools) come with it.
+  let early: NodeJS.Timeout | undefined;
   try {
     for await (const ev of events) {
       if (sse.closed && sse.started) break;
@@ -204,6 +205,7 @@ async function streamAnswer(
           break;
         case 'mode':
           if (ev.filteredTools.length > 0) reply.header(FILTERED_TOOLS_HEADER, namesHeader(ev.filteredTools));
+          early ??= setTimeout(begin, opts.headersWaitMs);
           break;
         case 'logprobs':
           begin();
@@ -315,6 +317,8 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
   });
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 /** A header holds at most this much of the client's names. */
 const MAX_NAMES_HEADER = 2048;
 
@@ -324,6 +328,7 @@ const MAX_NAMES_HEADER = 2048;
  * as it is, `温度` becomes `%E6%B8%A9%E5%BA%A6`), and a very long list is cut.
  */
 export function namesHeader(names: readonly string[]): string {
-  const value = names.map((n) => encodeURIComponent(n)).join(', ');
+  // A lone surrogate (`"\ud800"` as a JSON key) cannot be percent-encoded: it becomes U+FFFD first.
+  const value = names.map((n) => encodeURIComponent(n.replace(LONE_SURROGATE, '\ufffd'))).join(', ');
   return value.length <= MAX_NAMES_HEADER ? value : `${value.slice(0, MAX_NAMES_HEADER)}, ...`;
 }

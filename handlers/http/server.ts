@@ -7,7 +7,7 @@ import Fastify, {
 import type { Core } from '../../src/core.js';
 import type { HttpFace } from '../../src/service.js';
 import type { Tools } from '../../src/tools/index.js';
-import { redactBotPaths } from '../telegram-front/bot-api.js';
+import { loggedPath } from '../telegram-front/bot-api.js';
 import { registerApi } from './api.js';
 import { installAuth } from './auth.js';
 import { installErrorHandler, openAiError } from './errors.js';
@@ -49,14 +49,12 @@ export async function buildHttpFace(
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     // A path fastify cannot decode (`%ZZ`) never reaches a route or a hook: answered and logged here.
     frameworkErrors: (error, request, reply) => {
-      const url = redactBotPaths(request.url.split('?')[0] ?? '');
-      request.log.warn(
-        { method: request.method, url, code: error.code },
-        'refused: a path that is not a URL',
-      );
-      (reply as unknown as FastifyReply).status(400).send(
+      const url = loggedPath(request.url, core.config.telegram.token);
+      const badUrl = error.code === 'FST_ERR_BAD_URL';
+      request.log.warn({ method: request.method, url, code: error.code }, 'refused before any route');
+      (reply as unknown as FastifyReply).status(badUrl ? 400 : (error.statusCode ?? 400)).send(
         openAiError({
-          message: 'The request path is not a valid URL (a malformed %-escape?).',
+          message: badUrl ? 'The request path is not a valid URL (a malformed %-escape?).' : error.message,
           type: 'invalid_request_error',
           code: 'INVALID_REQUEST',
         }),
@@ -67,16 +65,20 @@ export async function buildHttpFace(
       const code = (err as { code?: string }).code;
       if (code === 'ECONNRESET' || !socket.writable) return socket.destroy();
       log.warn({ code, ip: socket.remoteAddress }, 'refused: a request Node could not parse');
+      const [status, line, message] =
+        code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'The request headers are too large.']
+          : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout', 'The request took too long to arrive.']
+            : [400, 'Bad Request', 'The request is not valid HTTP.'];
       const body = JSON.stringify(
-        openAiError({
-          message: 'The request is not valid HTTP.',
-          type: 'invalid_request_error',
-          code: 'INVALID_REQUEST',
-        }),
+        openAiError({ message, type: 'invalid_request_error', code: 'INVALID_REQUEST' }),
       );
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      // Written, then the connection closed at once, as fastify's own handler does: nothing lingers.
+      socket.write(
+        `HTTP/1.1 ${status} ${line}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
+      socket.destroy();
     },
   });
   let answered: () => void = () => undefined;
@@ -88,7 +90,7 @@ export async function buildHttpFace(
     request.log.info(
       {
         method: request.method,
-        url: redactBotPaths(request.url.split('?')[0] ?? ''),
+        url: loggedPath(request.url, core.config.telegram.token),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },

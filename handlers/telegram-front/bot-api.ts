@@ -41,3 +41,11 @@ export function redactBotPaths(text: string): string {
   const redacted = plain.replace(BOT_PATH, '$1<redacted>');
   return redacted === plain ? text : redacted;
 }
+
+/** A request path for the log: bot paths redacted, and the bot token's secret wherever else it stands. */
+export function loggedPath(url: string, botToken: string | undefined): string {
+  const path = redactBotPaths(url.split('?')[0] ?? '');
+  const secret = botToken?.split(':')[1];
+  if (!secret) return path;
+  return [secret, encodeURIComponent(secret)].reduce((p, s) => p.split(s).join('<redacted>'), path);
+}

@@ -116,7 +116,8 @@ export async function readParams(
   }
   if (size === 0) return { ok: true, params };
   const raw = Buffer.concat(chunks).toString('utf8');
-  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  const contentType = req.headers['content-type'] ?? '';
+  const type = contentType.toLowerCase();
   if (type.startsWith('application/json')) {
     const body = safeJson(raw);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -127,7 +128,9 @@ export async function readParams(
   if (type.startsWith('application/x-www-form-urlencoded')) {
     return { ok: true, params: { ...params, ...Object.fromEntries(new URLSearchParams(raw)) } };
   }
-  if (type.startsWith('multipart/form-data')) return multipartParams(Buffer.concat(chunks), type, params);
+  // The boundary is case-sensitive: the header goes on as it came.
+  if (type.startsWith('multipart/form-data'))
+    return multipartParams(Buffer.concat(chunks), contentType, params);
   return {
     ok: false,
     answer: apiError(400, 'Bad Request: send the parameters of this method as JSON or form fields'),

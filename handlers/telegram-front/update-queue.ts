@@ -24,8 +24,6 @@ const PURGE_EVERY_MS = 60_000;
 /** `lastPolledAt` is written to SQLite (for `brainstem doctor`) at most this often. */
 const POLL_NOTE_EVERY_MS = 1_000;
 const MAX_LIMIT = 100;
-/** Telegram's leeway (tdlib's TQueue): an offset more than this past the next id is "in the future". */
-const FUTURE_SLACK = 10;
 
 const ALLOWED_KEY = 'front_allowed_updates';
 /** The highest id given to an update of OpenClaw's. */
@@ -167,13 +165,11 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
     try {
       this.remember(req.allowedUpdates ?? this.allowed ?? []);
       const offset = req.offset ?? 0;
-      const future = offset > this.lastQueued + 1 + FUTURE_SLACK;
-      if (future) this.fromElsewhere(offset);
-      else this.acknowledge(offset);
+      if (offset > this.lastQueued + 1) this.fromElsewhere(offset);
+      this.acknowledge(offset);
       this.purge();
       this.emit('polled');
-      // Like Telegram, an offset in the future confirms nothing and is served from the first update.
-      const from = future ? 0 : Math.max(0, offset);
+      const from = Math.max(0, offset);
       const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(req.limit ?? MAX_LIMIT)));
       const deadline = Date.now() + Math.max(0, req.timeout ?? 0) * 1000;
       for (;;) {
@@ -231,15 +227,36 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
   /**
    * An offset past every id given out comes from somewhere else: OpenClaw's
    * offset stored while it polled Telegram itself, or an earlier data folder.
-   * Later updates are numbered from it, so OpenClaw takes them as new.
+   * OpenClaw skips (and then confirms) any update below the ids it has seen:
+   * what waits is numbered again from its offset, and so is what comes later,
+   * so that it takes them all as new. (Telegram would serve them unchanged;
+   * OpenClaw would lose them.)
    */
   private fromElsewhere(offset: number): void {
+    const rows = this.db
+      .prepare<[], { update_id: number; kind: string; body: string; received_at: number }>(
+        'SELECT update_id, kind, body, received_at FROM front_updates ORDER BY update_id',
+      )
+      .all();
+    const last = offset - 1 + rows.length;
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM front_updates').run();
+      rows.forEach((r, i) => {
+        const body = JSON.parse(r.body) as Update;
+        this.insertStmt.run(
+          offset + i,
+          r.kind,
+          JSON.stringify({ ...body, update_id: offset + i }),
+          r.received_at,
+        );
+      });
+      this.kv.set(LAST_QUEUED_KEY, String(last));
+    })();
+    this.lastQueued = last;
     this.logger.warn(
-      { offset, lastId: this.lastQueued },
-      'OpenClaw asked for updates from an id the front never gave out; it gets the waiting ones, and later ones are numbered from its offset',
+      { offset, waiting: rows.length },
+      'OpenClaw asked for updates from an id the front never gave out (its offset from polling Telegram itself, or an earlier data folder); what waits, and what comes, is numbered from there',
     );
-    this.lastQueued = offset - 1;
-    this.kv.set(LAST_QUEUED_KEY, String(this.lastQueued));
   }
 
   /** Logs once when Telegram's ids fall below the front's, again only after they caught up. */

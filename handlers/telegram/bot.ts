@@ -88,21 +88,30 @@ export function startPolling(bot: Bot, logger: Logger): { stop(): Promise<void> 
       .deleteWebhook(undefined, grammySignal)
       .catch((err: Error) => logger.warn({ err: err.message }, 'deleteWebhook failed'));
     // The runner's own report of a failed fetch is a stack trace on stderr: a log line instead.
+    // Telegram's refusals come back as answers (grammY throws them later), a network failure as a throw.
     bot.api.config.use(async (prev, method, payload, callSignal) => {
+      const failed = (why: string, code?: number) => {
+        if (method !== 'getUpdates' || signal.aborted || code === 409 || code === 401 || code === 404) return;
+        logger.warn({ err: why, code }, 'Telegram getUpdates failed; trying again');
+      };
       try {
-        return await prev(method, payload, callSignal);
+        const res = await prev(method, payload, callSignal);
+        if (!res.ok) failed(res.description, res.error_code);
+        return res;
       } catch (err) {
-        const code = err instanceof GrammyError ? err.error_code : undefined;
-        if (method === 'getUpdates' && !signal.aborted && code !== 409 && !refusedToken(err)) {
-          logger.warn({ err: (err as Error).message }, 'Telegram getUpdates failed; trying again');
-        }
+        failed((err as Error).message);
         throw err;
       }
     });
     for (let failures = 0; !signal.aborted; ) {
       const started = Date.now();
       handle = run(bot, {
-        runner: { fetch: { allowed_updates: ALLOWED_UPDATES, timeout: 30 }, silent: true },
+        // A fixed pause between failed fetches: the runner's own doubles without bound, and stop() waits it out.
+        runner: {
+          fetch: { allowed_updates: ALLOWED_UPDATES, timeout: 30 },
+          silent: true,
+          retryInterval: 5_000,
+        },
       });
       logger.info({ bot: bot.botInfo.username }, 'Telegram bot polling');
       const err = await handle.task()?.then(

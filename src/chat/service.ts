@@ -140,19 +140,20 @@ export class ChatService extends EventEmitter<{
     const words = latestUserWords(newTurn);
     const lang = req.lang ?? guessLang(words);
     // A caption is about its image: it goes to the brain, never read as a switch request or a shortcut word.
-    // Nor is a brain's message (brain_chat): what brainstem does for a person's words (a switch, a
-    // confirmed make target) must not be had by a brain without the approval the tool itself asks.
-    const ownWords = words && !withImages && req.source !== 'tool' ? words : undefined;
-    const intent = ownWords
-      ? detectIntent(ownWords, (n) => this.deps.modes.find(n) !== undefined)
-      : undefined;
-    const own = await this.answerItself(intent, lang);
+    const intent =
+      words && !withImages ? detectIntent(words, (n) => this.deps.modes.find(n) !== undefined) : undefined;
+    // Nor is a brain's message (brain_chat) acted on: what brainstem does for a person's words (a
+    // switch, a confirmed make target) must not be had by a brain without the approval the tool asks.
+    // A question about spending still gets the figures.
+    const fromTool = req.source === 'tool';
+    const own = fromTool ? undefined : await this.answerItself(intent, lang);
     if (own !== undefined) {
       yield { type: 'text', text: own };
       yield { type: 'done', finishReason: 'stop' };
       return;
     }
-    const shortcut = ownWords ? this.deps.ports.answerer?.(ownWords, lang, signal) : undefined;
+    const shortcut =
+      words && !withImages && !fromTool ? this.deps.ports.answerer?.(words, lang, signal) : undefined;
     if (shortcut) {
       for await (const chunk of shortcut) yield { type: 'text', text: chunk };
       yield { type: 'done', finishReason: 'stop' };

@@ -211,23 +211,27 @@ export async function* answerTurn(
   } finally {
     const billing = billingOf(mode, deps.config.claude.env);
     const cost = usage ?? NO_USAGE;
-    deps.ledger.record({
-      ts: started,
-      mode: mode.id,
-      sessionKey: req.sessionKey,
-      brainSessionId,
-      source: req.source,
-      ...cost,
-      durationMs: Date.now() - started,
-      // A limit says which one: `usage_limit:day_budget: …`.
-      error: failure
-        ? `${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`.slice(0, 500)
-        : signal.aborted
-          ? 'aborted'
-          : undefined,
-      billing,
-    });
-    if (admission.ok) admission.release?.();
+    try {
+      deps.ledger.record({
+        ts: started,
+        mode: mode.id,
+        sessionKey: req.sessionKey,
+        brainSessionId,
+        source: req.source,
+        ...cost,
+        durationMs: Date.now() - started,
+        // A limit says which one: `usage_limit:day_budget: …`.
+        error: failure
+          ? `${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`.slice(0, 500)
+          : signal.aborted
+            ? 'aborted'
+            : undefined,
+        billing,
+      });
+    } finally {
+      // Even if the write failed: a hold kept would refuse every later turn of the mode.
+      if (admission.ok) admission.release?.();
+    }
     deps.onRecorded({ mode, billing, costUsd: cost.costUsd });
     followSwitchMarkers(markers.found, deps, mode.id, req.lang);
   }
