@@ -74,7 +74,7 @@ describe('the front’s update queue', () => {
       update_id: 502,
       message: { message_id: 7, text: 'u7' },
     });
-    expect(logs.filter((l) => /started again lower/.test(String(l.msg)))).toHaveLength(1);
+    expect(logs.filter((l) => /ids are below the front's/.test(String(l.msg)))).toHaveLength(1);
     // Restarted, the queue goes on from the last id it gave.
     queue = open();
     queue.push([text(10)]);

@@ -266,7 +266,7 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
     if (!first || was) return;
     this.logger.info(
       first,
-      "Telegram's update ids started again lower (as after a week without updates, or on another Bot API server); OpenClaw gets the next ones of its own",
+      "Telegram's update ids are below the front's (they start again lower after a week without updates or on another Bot API server, or OpenClaw's offset moved the front's on); OpenClaw gets the front's next ones",
     );
   }
 
