@@ -6,32 +6,30 @@
 import { readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { describe, type ExpectStatic, it } from 'vitest';
 import type { TurnEvent } from '../brains/types.js';
 import { text } from './fakes/anthropic.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
+import { type LogRecord, recordingLogger } from './helpers/logs.js';
 import { processesIn } from './helpers/procs.js';
 import { startClaudeService } from './helpers/service.js';
-
-type Log = Record<string, unknown>;
 
 const signal = () => new AbortController().signal;
 
 /** Bounds the wait for a log record: only a failing test reaches it (each CLI start is seconds of CPU under load). */
 const EVENT_TIMEOUT = { timeout: 60_000, interval: 20 };
 
-const starts = (logs: Log[]) =>
+const starts = (logs: LogRecord[]) =>
   logs
     .filter((l) => l.msg === 'claude turn started')
     .map((l) => ({ pid: l.pid as number, spare: l.spare as boolean, resumed: l.resumed as boolean }));
 
 /** Pids of the spares that answered `initialize`, in order. */
-const readySpares = (logs: Log[]) =>
+const readySpares = (logs: LogRecord[]) =>
   logs.filter((l) => l.msg === 'spare Claude process ready').map((l) => l.pid as number);
 
 /** Waits for the `n`th spare to be ready (counting from 1) and returns its pid. */
-async function spareReady(expect: ExpectStatic, logs: Log[], n: number): Promise<number> {
+async function spareReady(expect: ExpectStatic, logs: LogRecord[], n: number): Promise<number> {
   await expect.poll(() => readySpares(logs).length, EVENT_TIMEOUT).toBeGreaterThanOrEqual(n);
   return readySpares(logs)[n - 1] as number;
 }
@@ -211,8 +209,7 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
 
   it('follows the active mode: a switch closes the old mode’s spare, and shutdown leaves no process', async (ctx) => {
     const { expect } = ctx;
-    const logs: Log[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+    const { logger, logs } = recordingLogger('info');
     const { svc, close } = await startClaudeService({
       logger,
       config: { modes: { other: { kind: 'claude', description: 'another Claude mode' } } },
@@ -251,8 +248,7 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
 
   it('keeps no spare for a mode whose brain is not logged in', async (ctx) => {
     const { expect } = ctx;
-    const logs: Log[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+    const { logger, logs } = recordingLogger('info');
     const { svc, close } = await startClaudeService({
       logger,
       // No API key and an empty HOME: `claude auth status` says not logged in.

@@ -6,13 +6,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { frontIntake } from '../handlers/telegram-front/intake.js';
 import { UpdateQueue } from '../handlers/telegram-front/update-queue.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
 import Sqlite from '../src/db/sqlite.js';
+import { recordingLogger } from './helpers/logs.js';
 
 let dir: string;
 let db: Db;
@@ -20,15 +20,7 @@ let logs: Record<string, unknown>[];
 let queue: UpdateQueue;
 
 const open = (maxAgeMs?: number) => {
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logs.push(JSON.parse(chunk.toString('utf8')));
-        done();
-      },
-    }),
-  );
+  const { logger } = recordingLogger('debug', logs);
   return new UpdateQueue(db, new KvStore(db), logger, maxAgeMs);
 };
 const text = (id: number, t = `u${id}`) => ({ update_id: id, message: { message_id: id, text: t } });

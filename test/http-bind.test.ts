@@ -1,13 +1,12 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { recordingLogger } from './helpers/logs.js';
 import { startTestService } from './helpers/service.js';
 
 /** The README's bind promise: loopback by default, any other address logged as a warning. */
 async function startOn(host: string | undefined) {
-  const logs: { level: number; msg: string }[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const { logger, logs } = recordingLogger('info');
   const svc = await startTestService({ config: host ? { server: { host } } : {}, logger });
-  return { svc, logs, warnings: () => logs.filter((l) => l.level === 40).map((l) => l.msg) };
+  return { svc, logs, warnings: () => logs.filter((l) => l.level === 40).map((l) => String(l.msg)) };
 }
 
 describe('the HTTP bind', () => {

@@ -2,12 +2,11 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } fr
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openAiSessionKey } from '../src/session-keys.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { recordingLogger } from './helpers/logs.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -69,14 +68,8 @@ beforeAll(async () => {
   roots = mkdtempSync(path.join(tmpdir(), 'bst-sec-roots-'));
   writeFileSync(path.join(roots, 'secret.txt'), SECRET);
   llama = await startFakeLlama({ chunkDelayMs: 1 });
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logs.push(JSON.parse(line));
-      done();
-    },
-  });
   svc = await startTestService({
-    logger: pino({ level: 'info' }, sink),
+    logger: recordingLogger('info', logs).logger,
     parts: { tools: true },
     config: {
       defaultMode: 'local',

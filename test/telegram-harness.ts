@@ -7,12 +7,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { type ConfigFile, loadConfig } from '../src/config.js';
 import type { PartChoice } from '../src/service.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { recordingLogger } from './helpers/logs.js';
 import { type StartHooks, startWired, type WiredService } from './helpers/service.js';
 
 /** The owner gets the notices; the other allowed users give each test a chat of its own. */
@@ -75,14 +74,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     dir,
   );
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logs.push(JSON.parse(line));
-      done();
-    },
-  });
-  const logger = pino({ level: 'debug' }, sink);
+  const { logger, logs } = recordingLogger();
   const { atListen, beforeBot } = opts;
   const service = await startWired(config, logger, opts.parts ?? { bot: true }, {
     atListen,

@@ -6,7 +6,6 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
 import type { TestContext } from 'vitest';
 import { ClaudeCodeBrain, type ClaudeCodeBrainOptions } from '../../brains/claude-code/index.js';
 import type { McpOptions } from '../../brains/claude-code/mcp.js';
@@ -24,6 +23,7 @@ import {
   startFakeAnthropic,
 } from '../fakes/anthropic.js';
 import { CLAUDE_BIN } from './claude-bin.js';
+import { recordingLogger } from './logs.js';
 
 export interface ClaudeHarness {
   fake: FakeAnthropic;
@@ -69,8 +69,7 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
   const cli = await claudeTestEnv(fake.url, { auth: opts.auth });
   const db = openDb(path.join(dir, 'data'));
   const sessions = new SessionStore(db, 3_600_000);
-  const logs: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const { logger, logs } = recordingLogger();
   const cwd = path.join(dir, 'work');
   const mode: ModeConfig = {
     id: 'assistant',
