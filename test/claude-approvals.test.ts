@@ -260,3 +260,49 @@ describe('approval decisions in the audit log', { timeout: 120_000 }, () => {
     ]);
   });
 });
+
+describe('a cleared conversation', { timeout: 120_000 }, () => {
+  let fake: FakeAnthropic;
+  let svc: TestService;
+  let close: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ fake, svc: svc, close } = await startClaudeService({ parts: { tools: true } }));
+  });
+  afterAll(async () => {
+    await close?.();
+  });
+
+  it('asks again for what was allowed "for this session" before the sessions tool cleared it', async () => {
+    fake.script(() => bash('touch cleared.txt'));
+    let asked = 0;
+    const approve: Approver = async () => {
+      asked++;
+      return { behavior: 'allow', scope: 'session' };
+    };
+    const turn = (messages: TurnRequest['messages']) =>
+      collect(
+        svc.service.core.chat.run(
+          { model: 'assistant', sessionKey: 'telegram:5', messages, source: 'telegram', approve },
+          signal(),
+        ),
+      );
+    const followUp: TurnRequest['messages'] = [
+      { role: 'user', content: 'make' },
+      { role: 'assistant', content: 'Done.' },
+      { role: 'user', content: 'again' },
+    ];
+    await turn([{ role: 'user', content: 'make' }]);
+    await turn(followUp);
+    expect(asked).toBe(1);
+
+    const res = await fetch(`${svc.url}/api/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'clear', sessionKey: 'telegram:5' }),
+    });
+    expect(((await res.json()) as { data: { removed: number } }).data.removed).toBe(1);
+    await turn(followUp);
+    expect(asked).toBe(2);
+  });
+});

@@ -103,6 +103,10 @@ describe('brain_chat', () => {
       // The CLI went on with its session: it holds the first turn itself, and no placeholder history reached it.
       expect(last?.userTexts).toEqual(['remember kiwi', 'which fruit?']);
       expect(ledger('assistant', s)).toHaveLength(2);
+      // Cleared, it starts afresh: a warm process must not go on answering from the old session.
+      const cleared = await api('sessions', { action: 'clear', sessionKey: 'tool:tool-conv' }, s);
+      expect(cleared.body.data.removed).toBe(1);
+      expect((await say('which fruit?')).body.output).toBe('no memory');
     }, 60_000);
   }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Core } from '../core.js';
 import { creditSentence } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
+import { freshStart } from '../fresh-start.js';
 import { formatUtc } from '../i18n.js';
 import { formatTotals, parseSince } from '../usage-summary.js';
 import { type AnyTool, defineTool, type ToolRegistry } from './registry.js';
@@ -41,7 +42,7 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       authorize: (input) => void modeRef(input.mode, 'mode'),
       run: async (input) => {
         if (input.action === 'clear' && input.sessionKey) {
-          const removed = core.sessions.delete(input.sessionKey, modeRef(input.mode, 'mode'));
+          const removed = freshStart(core, input.sessionKey, modeRef(input.mode, 'mode'));
           return { data: { removed } };
         }
         return { data: { sessions: core.sessions.list() } };

@@ -1,5 +1,6 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
 import type { Core } from '../../../src/core.js';
+import { freshStart } from '../../../src/fresh-start.js';
 import type { Lang } from '../../../src/i18n.js';
 import { type ImageData, imagePart } from '../../../src/images.js';
 import { prepareOutbox } from '../../../src/outbox.js';
@@ -97,7 +98,6 @@ export class DirectRoute implements Route {
   reset(chatId: number, topicId?: number): void {
     const key = telegramSessionKey(chatId, topicId);
     this.history.clear(key);
-    this.core.sessions.delete(key);
-    for (const brain of this.core.brains.values()) brain.forget?.(key);
+    freshStart(this.core, key);
   }
 }
