@@ -187,11 +187,24 @@ export type TurnEvent =
   /** Token log probabilities of the text just sent, in OpenAI's `logprobs.content` shape (asked with `logprobs`). */
   | { type: 'logprobs'; content: unknown[] };
 
-/**
- * `final`: asking again will not help (the program does not exist, or only a
- * person can fix it, e.g. by logging in), so nobody should wait for it.
- */
-export type Readiness = { ok: true; detail?: string } | { ok: false; reason: string; final?: boolean };
+/** A brain's answer to its readiness probe; when not ready, why, and whether waiting can help. */
+export type Readiness =
+  | { ok: true; detail?: string }
+  | {
+      ok: false;
+      reason: string;
+      /**
+       * Asking again will not help (the program does not exist, or only a
+       * person can fix it, e.g. by logging in), so nobody should wait for it.
+       */
+      final?: boolean;
+      /**
+       * Nothing answers at the brain's address (connection refused, unknown
+       * host): only something that starts the upstream can help, so a wait
+       * that starts nothing need not wait long.
+       */
+      down?: boolean;
+    };
 
 export interface Brain {
   /** The mode id this brain serves. */

@@ -10,6 +10,12 @@ export interface WaitOptions {
   timeoutMs: number;
   /** Pause between the end of one probe and the start of the next. */
   intervalMs: number;
+  /**
+   * Give up once every probe for this long has said `down`: when the wait
+   * itself starts nothing, a server nobody is starting will not come, and the
+   * person who asked should hear so in seconds, not after `timeoutMs`.
+   */
+  downGraceMs?: number;
   signal?: AbortSignal;
 }
 
@@ -27,13 +33,31 @@ export async function waitUntilReady(probe: ReadinessProbe, opts: WaitOptions): 
   const deadline = AbortSignal.timeout(opts.timeoutMs);
   const stop = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   let last = 'no probe finished';
+  /** When the probes began to say `down` without a break. */
+  let downSince: number | undefined;
 
   while (!stop.aborted) {
     const result = await bounded(probe, stop);
     if (result?.ok) return { ok: true, waitedMs: waited() };
     // Missing program, not logged in: no amount of waiting fixes it.
     if (result?.final) return { ok: false, reason: result.reason, waitedMs: waited() };
-    if (result) last = result.reason;
+    if (result) {
+      last = result.reason;
+      // Measured between probes that said `down` one after another: one answer alone never ends the wait.
+      const since = downSince;
+      downSince = result.down ? (since ?? Date.now()) : undefined;
+      if (
+        result.down &&
+        since !== undefined &&
+        opts.downGraceMs !== undefined &&
+        Date.now() - since >= opts.downGraceMs
+      )
+        return {
+          ok: false,
+          reason: `nothing answered for ${(opts.downGraceMs / 1000).toFixed(1)} s and nothing is starting it: ${last}`,
+          waitedMs: waited(),
+        };
+    }
     await sleep(opts.intervalMs, undefined, { signal: stop }).catch(() => undefined);
   }
   if (opts.signal?.aborted)

@@ -37,6 +37,11 @@ export type SwitchOutcome =
 
 const ACTIVE_KEY = 'active_mode';
 const LOADED_MODEL_KEY = 'llama_loaded_model';
+/**
+ * How long a switch that starts nothing waits for a brain that nothing
+ * answers for (a server restarting on its own is back within this).
+ */
+const NOTHING_STARTED_GRACE_MS = 10_000;
 
 /**
  * The one place a mode switch happens, whatever asked for it. Steps:
@@ -137,9 +142,11 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     } else {
       // Through the board: never two probes of a brain at once, and /health learns the answer.
       // Nothing changed the brain, so a probe already running answers as well as a new one.
+      // A server that is loading its model is worth waiting for; one that nothing is starting is not.
       const ready = await waitUntilReady(() => this.deps.readiness.probe(target.id), {
         timeoutMs: target.kind === 'llama' ? config.llama.readyTimeoutMs : 30_000,
         intervalMs: config.llama.pollIntervalMs,
+        downGraceMs: NOTHING_STARTED_GRACE_MS,
       });
       if (!ready.ok)
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: ready.reason, trigger });

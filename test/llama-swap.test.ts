@@ -116,6 +116,29 @@ describe('waitUntilReady', () => {
     expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('binary missing') });
   });
 
+  it('gives up once a probe has said "down" for downGraceMs without a break, with the reason', async () => {
+    const down: Readiness = { ok: false, reason: 'connection refused', down: true };
+    const result = await waitUntilReady(async () => down, {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+      downGraceMs: 200,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: 'nothing answered for 0.2 s and nothing is starting it: connection refused',
+    });
+  });
+
+  it('waits on while the answers say "loading" between the "down" ones: something is starting it', async () => {
+    let n = 0;
+    const result = await waitUntilReady(
+      async (): Promise<Readiness> =>
+        n++ % 2 === 0 ? { ok: false, reason: 'refused', down: true } : { ok: false, reason: 'loading' },
+      { timeoutMs: 500, intervalMs: 20, downGraceMs: 0 },
+    );
+    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/^not ready after 0\.5 s/) });
+  });
+
   it('stops when its signal aborts', async () => {
     fake.setLoading(true);
     const ctrl = new AbortController();

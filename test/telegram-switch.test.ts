@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
@@ -11,6 +12,15 @@ let h: Harness;
 /** The upstream of mode `big`: loading until a test says it is ready. */
 let big: FakeLlama;
 
+/** A loopback port nothing listens on: one the system just gave out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 beforeAll(async () => {
   big = await startFakeLlama({ loading: true });
   h = await startHarness({
@@ -18,6 +28,11 @@ beforeAll(async () => {
       modes: {
         big: { kind: 'llama', baseUrl: big.baseUrl, description: 'Big model' },
         broken: { kind: 'llama', llamaModel: 'bad', description: 'Model whose unit is missing' },
+        gone: {
+          kind: 'llama',
+          baseUrl: `http://127.0.0.1:${await closedPort()}/v1`,
+          description: 'No server',
+        },
       },
       llama: {
         // Long enough for any load: only the test decides when `big` is ready.
@@ -63,6 +78,18 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     await reply(112, /^echo: are you there\?$/);
     u.says('/status');
     expect((await reply(112, /^⚙️ \[proxy\] Status\n/)).text).toMatch(/Active mode: local/);
+  });
+
+  it('a switch that starts nothing fails within seconds when nothing answers, not after readyTimeoutMs', async () => {
+    const u = h.tg.user(114);
+    u.says('/mode gone');
+    const failed = await reply(114, /❌ Switch to gone failed/);
+    expect(failed.text).toMatch(
+      /nothing answered for 10\.0 s and nothing is starting it: cannot reach the local model/,
+    );
+    expect(failed.text).toContain('Is llama-server (or Ollama) running?');
+    expect(failed.text).toMatch(/Still on local\.$/);
+    expect(h.service.core.switcher.active().id).toBe('local');
   });
 
   it('a message sent during a switch waits for it, then the new mode answers it', async () => {

@@ -94,7 +94,11 @@ export class LlamaLocalBrain implements Brain {
       case 'cancelled':
         return { ok: false, reason: 'readiness probe cancelled' };
       case 'unreachable':
-        return { ok: false, reason: this.unreachable(url, h.error) };
+        return {
+          ok: false,
+          reason: this.unreachable(url, h.error),
+          down: NOTHING_THERE.has(codeOf(h.error) ?? ''),
+        };
     }
   }
 
@@ -319,6 +323,15 @@ function toFinishReason(upstream: string): FinishReason {
 
 function aborted(): { type: 'error'; error: BrainError } {
   return { type: 'error', error: { kind: 'aborted', message: 'the turn was cancelled' } };
+}
+
+/** Connecting found nothing at the address: no server listens there, or the name or route does not exist. */
+const NOTHING_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** A network error's code; Node's attempts at both IPv4 and IPv6 come as an AggregateError of the two. */
+function codeOf(err: unknown): string | undefined {
+  const e = err as { code?: string; errors?: unknown[] };
+  return e.code ?? (Array.isArray(e.errors) ? codeOf(e.errors[0]) : undefined);
 }
 
 /** Node's network errors sometimes have an empty message (AggregateError of IPv4 and IPv6 attempts). */
