@@ -91,7 +91,25 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     });
   }
 
+  /** Never rejects: whatever fails (a locked database, a probe that throws) is a failed switch, said as one. */
   private async perform(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {
+    const started = Date.now();
+    const from = this.activeId;
+    try {
+      return await this.attempt(ref, trigger);
+    } catch (err) {
+      this.deps.logger.error({ err, from, to: ref }, 'switch failed unexpectedly');
+      const to = this.deps.modes.find(ref)?.id ?? ref;
+      const reason = t(
+        trigger.lang,
+        `it broke off (${(err as Error).message || String(err)})`,
+        `elle s’est interrompue (${(err as Error).message || String(err)})`,
+      );
+      return this.finish({ ok: false, from, to, ms: Date.now() - started, reason, trigger });
+    }
+  }
+
+  private async attempt(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {
     const { modes, brains, kv, logger, config } = this.deps;
     const started = Date.now();
     const from = this.activeId;
@@ -151,20 +169,30 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       if (!ready.ok)
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: ready.reason, trigger });
     }
-    this.activeId = target.id;
+    // Saved first: a mode that could not be saved is not the active one (a restart would undo it).
     kv.set(ACTIVE_KEY, target.id);
+    this.activeId = target.id;
     return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: false, trigger });
   }
 
   private finish(outcome: SwitchOutcome): SwitchOutcome {
     const { logger, notifier } = this.deps;
     if (outcome.ok && outcome.alreadyActive) return outcome;
+    // The notice is stored before it is sent: if the database refuses it, the one who asked still
+    // hears the outcome from the switch's own reply.
+    const announce = (input: Parameters<Notifier['notify']>[0]) => {
+      try {
+        notifier.notify(input);
+      } catch (err) {
+        logger.error({ err, kind: input.kind }, 'could not store the switch notice');
+      }
+    };
     if (outcome.ok) {
       logger.info({ from: outcome.from, to: outcome.to, ms: outcome.ms }, 'switch done');
-      notifier.notify({ kind: 'switch', text: this.wakeText(outcome) });
+      announce({ kind: 'switch', text: this.wakeText(outcome) });
     } else if (!outcome.quiet) {
       logger.warn({ from: outcome.from, to: outcome.to, reason: outcome.reason }, 'switch failed');
-      notifier.notify({ kind: 'switch_failed', text: this.failText(outcome) });
+      announce({ kind: 'switch_failed', text: this.failText(outcome) });
     }
     this.emit('switched', outcome);
     return outcome;

@@ -1,4 +1,6 @@
 import { createServer } from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
@@ -27,6 +29,7 @@ beforeAll(async () => {
     config: {
       modes: {
         big: { kind: 'llama', baseUrl: big.baseUrl, description: 'Big model' },
+        ready: { kind: 'llama', baseUrl: big.baseUrl, description: 'Big model, another mode' },
         broken: { kind: 'llama', llamaModel: 'bad', description: 'Model whose unit is missing' },
         gone: {
           kind: 'llama',
@@ -90,6 +93,29 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect(failed.text).toContain('Is llama-server (or Ollama) running?');
     expect(failed.text).toMatch(/Still on local\.$/);
     expect(h.service.core.switcher.active().id).toBe('local');
+  });
+
+  it('a switch whose mode cannot be saved (the database is locked) fails, says why and keeps the mode', async () => {
+    const u = h.tg.user(115);
+    u.says('/mode ready');
+    // Its upstream is loading: the switch waits for it.
+    await expect.poll(() => h.service.core.switcher.isSwitching(), { timeout: 30_000 }).toBe(true);
+    // Meanwhile another process takes the state database's write lock (a sqlite3 shell, a backup).
+    const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      big.setLoading(false);
+      await expect.poll(() => h.service.core.switcher.isSwitching(), { timeout: 30_000 }).toBe(false);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      big.setLoading(true);
+    }
+    const failed = await reply(115, /❌ Switch to ready failed/);
+    expect(failed.text).toMatch(/database is locked/);
+    expect(failed.text).toMatch(/Still on local\.$/);
+    expect(h.service.core.switcher.active().id).toBe('local');
+    expect(h.service.core.kv.get('active_mode') ?? 'local').toBe('local');
   });
 
   it('a message sent during a switch waits for it, then the new mode answers it', async () => {
