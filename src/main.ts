@@ -23,17 +23,19 @@ async function serve(): Promise<void> {
   // Before the rest of brainstem loads: a second instance on this data dir is refused at once.
   const lock = lockDataDir(config.dataDir);
   // The one place the core meets the faces: src/ and brains/ never import handlers/.
-  const [{ startService, ALL_PARTS }, { faces }] = await Promise.all([
+  const [{ startService, ALL_PARTS }, { faces }, { UnusableDatabaseError }] = await Promise.all([
     import('./service.js'),
     import('../handlers/index.js'),
+    import('./db/unusable.js'),
   ]);
   const logger = createLogger(config.logLevel);
   let service: Awaited<ReturnType<typeof startService>>;
   try {
     service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
   } catch (err) {
-    // A config problem found while starting (a shortcut naming no tool): restarting cannot fix it either.
-    if (err instanceof ConfigError) {
+    // A config problem found while starting (a shortcut naming no tool), an unusable state
+    // database: restarting cannot fix either.
+    if (err instanceof ConfigError || err instanceof UnusableDatabaseError) {
       process.stderr.write(`brainstem: ${err.message}\n`);
       process.exit(2);
     }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -230,6 +230,20 @@ describe('one instance per data dir', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${path.join(dir, 'brainstem.json')}: tools.shortcuts.hello`);
     expect(r.stderr).not.toMatch(/ at /);
+  });
+
+  it('a state database that is not a database stops the start with exit code 2, naming the file, which stays as it was', async () => {
+    const { dir, processEnv } = setup();
+    const db = path.join(dir, 'data', 'brainstem.sqlite');
+    mkdirSync(path.dirname(db), { recursive: true });
+    const garbage = 'not a database '.repeat(300);
+    writeFileSync(db, garbage);
+    const r = await spawnRefused(processEnv());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the state database ${db} cannot be used (file is not a database)`);
+    expect(r.stderr).toContain('Move it aside to start with a new one');
+    expect(r.stderr).not.toMatch(/ at /);
+    expect(readFileSync(db, 'utf8')).toBe(garbage);
   });
 
   it('a second instance on a taken port starts nothing before it exits', async () => {

@@ -3,17 +3,28 @@ import path from 'node:path';
 import type Database from 'better-sqlite3';
 import { migrations } from './migrations.js';
 import Sqlite from './sqlite.js';
+import { UnusableDatabaseError } from './unusable.js';
 
 export type Db = Database.Database;
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */
 export function openDb(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new Sqlite(path.join(dataDir, 'brainstem.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  migrate(db);
+  const file = path.join(dataDir, 'brainstem.sqlite');
+  const db = new Sqlite(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    // SQLite opens any file lazily: its first read says whether the file is a database at all.
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT')
+      throw new UnusableDatabaseError(file, (err as Error).message);
+    throw err;
+  }
   return db;
 }
 
