@@ -77,9 +77,24 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     return this.inFlight > 0;
   }
 
-  /** Resolves once no switch is running (turns call this so they reach the new mode). */
-  async whenIdle(): Promise<void> {
-    while (this.inFlight > 0) await this.chain.catch(() => undefined);
+  /**
+   * Resolves once no switch is running (turns call this so they reach the new
+   * mode), or once `signal` aborts: a turn stopped while it waits (a restart)
+   * must end then and say so, not wait out a model load.
+   */
+  async whenIdle(signal?: AbortSignal): Promise<void> {
+    if (this.inFlight === 0 || signal?.aborted) return;
+    let onAbort = () => {};
+    const stopped = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      while (this.inFlight > 0 && !signal?.aborted)
+        await Promise.race([this.chain.catch(() => undefined), stopped]);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   switchTo(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {

@@ -143,3 +143,30 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect(h.service.core.switcher.active().id).toBe('big');
   });
 });
+
+describe('a restart during a switch', { timeout: 90_000 }, () => {
+  it('tells the message waiting for the switch that brainstem is restarting, instead of leaving it unanswered', async () => {
+    const slow = await startFakeLlama({ loading: true });
+    const r = await startHarness({
+      config: { modes: { slow: { kind: 'llama', baseUrl: slow.baseUrl, description: 'Loads forever' } } },
+    });
+    try {
+      const u = r.tg.user(116);
+      u.says('/mode slow');
+      await r.tg.waitFor(() => r.tg.botMessages(116).find((m) => /Switching to slow…/.test(m.text)), {
+        timeoutMs: 30_000,
+      });
+      const typing = r.tg.callsOf('sendChatAction', 116).length;
+      u.says('waiting for the switch');
+      // Taken (typing shows), waiting for the switch: then pm2 restarts brainstem.
+      await r.tg.waitFor(() => r.tg.callsOf('sendChatAction', 116).length > typing, { timeoutMs: 30_000 });
+      await r.stopService();
+      expect(r.tg.botMessages(116).map((m) => m.text)).toContainEqual(
+        expect.stringMatching(/brainstem is restarting; this answer was cut\. Send it again in a moment\.$/),
+      );
+    } finally {
+      await r.close();
+      await slow.close();
+    }
+  });
+});

@@ -160,7 +160,8 @@ export class ChatService extends EventEmitter<{
       return;
     }
 
-    await this.deps.switcher.whenIdle();
+    await this.deps.switcher.whenIdle(signal);
+    if (signal.aborted) return;
     // `active` means the mode active once the switch is over, not the one when the request came in.
     const mode = stripPrefix(req.model).toLowerCase() === ACTIVE ? this.deps.switcher.active() : requested;
     const brain = this.deps.brains.get(mode.id);
