@@ -217,6 +217,37 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(await groupAfterKill(h.lastPid())).toEqual([]);
   });
 
+  for (const stop of ['the caller aborts', 'the time limit'] as const) {
+    it(`reports what a turn cost when ${stop} stops it after an API call finished`, async (ctx) => {
+      const { expect } = ctx;
+      const h = await harness(ctx, stop === 'the time limit' ? { claude: { turnTimeoutMs: 10_000 } } : {});
+      // Call 1 finishes (a tool use, 20k tokens in); call 2 says its first words and then nothing.
+      const call2 = text(['started', ' never'], { gate: new Promise(() => {}) });
+      h.fake.script(() =>
+        toolUse('Bash', { command: 'true', description: 'x' }, call2, {
+          usage: { input_tokens: 20_000, output_tokens: 500 },
+        }),
+      );
+      const ac = new AbortController();
+      const events: TurnEvent[] = [];
+      for await (const e of h.brain.turn(userTurn('hi'), ac.signal)) {
+        events.push(e);
+        if (e.type === 'text' && stop === 'the caller aborts') ac.abort();
+      }
+      const usage = events.find((e) => e.type === 'usage');
+      expect(errorOf(events).kind).toBe(stop === 'the caller aborts' ? 'aborted' : 'upstream_error');
+      // The time limit counts from the turn's start: on a loaded machine it can come before call 1
+      // ends, and then nothing was spent. The abort above waits for call 2, so it always checks.
+      if (h.fake.mainRequests().length < 2) return expect(usage).toBeUndefined();
+      // Call 1 whole, and what the CLI counted of call 2 before it was cut.
+      if (usage?.type !== 'usage') throw new Error('no usage event');
+      expect(usage.usage.inputTokens).toBeGreaterThanOrEqual(20_000);
+      expect(usage.usage.outputTokens).toBeGreaterThanOrEqual(500);
+      expect(usage.usage.costUsd).toBeGreaterThan(0);
+      expect(terminal(events)).toHaveLength(1);
+    });
+  }
+
   it('runs turns of two conversations at the same time', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);

@@ -300,6 +300,9 @@ export class ClaudeCodeBrain implements Brain {
       });
       const durationMs = Date.now() - started;
       const { end } = outcome;
+      // A stopped turn still cost what its finished API calls cost: recorded like any other.
+      if ((end.kind === 'aborted' || end.kind === 'timeout') && end.result)
+        yield* a.reader.settle(proc.turnCost(end.result.usage.costUsd));
       if (end.kind === 'aborted') {
         log.info({ durationMs }, 'claude turn aborted');
         yield { type: 'error', error: abortedError };

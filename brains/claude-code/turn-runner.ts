@@ -43,8 +43,9 @@ export interface TurnRun {
 
 export type TurnEnd =
   | { kind: 'result'; result: CliResult }
-  | { kind: 'aborted' }
-  | { kind: 'timeout' }
+  /** Stopped; `result` when the CLI still reported the turn after the interrupt (what it cost so far). */
+  | { kind: 'aborted'; result?: CliResult }
+  | { kind: 'timeout'; result?: CliResult }
   /** The process ended, or turned out to hold another session, before reporting the turn. */
   | { kind: 'lost'; why: string };
 
@@ -71,10 +72,11 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
     if (stopped) return;
     stopped = why;
     for (const c of permissions.values()) c.abort();
-    if (why === 'aborted' && proc.alive) {
+    // Interrupted, the CLI ends the turn with a result that says what it cost so far; killed, it says nothing.
+    if (proc.alive) {
       proc.send(interruptRequest());
       killTimer = setTimeout(() => proc.kill(), INTERRUPT_GRACE_MS);
-    } else proc.kill();
+    }
   };
   const onAbort = () => stop('aborted');
   const timer = setTimeout(() => stop('timeout'), t.timeoutMs);
@@ -156,7 +158,9 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
             break;
           case 'result':
             t.reader.read(ev);
-            return yield* finish(stopped ? { kind: stopped } : { kind: 'result', result: ev.result });
+            return yield* finish(
+              stopped ? { kind: stopped, result: ev.result } : { kind: 'result', result: ev.result },
+            );
           default:
             yield* t.reader.read(ev);
         }
