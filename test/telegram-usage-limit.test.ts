@@ -59,6 +59,8 @@ describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
 
     const failed = await reply(h, 112, /⚠️/);
     expect(failed.text).toMatch(/^⚙️ \[proxy\] ⚠️ .*limit/i);
+    // brainstem's own words carry the tag once, not "⚙️ [proxy] ⚠️ ⚙️ [proxy] …".
+    expect(failed.text.split('[proxy]')).toHaveLength(2);
     const resetsAt = await refused;
     const limit = await reply(h, OWNER, /usage limit is reached/);
     expect(limit.text).toBe(

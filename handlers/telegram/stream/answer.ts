@@ -138,8 +138,13 @@ function finalText(
     return body || holdsMessage ? join(t(lang, '⏹ _stopped_', '⏹ _arrêté_')) : '';
   }
   // The failure quotes the upstream (its error text): shown as plain text, never as Markdown.
-  if (failure !== undefined) return join(`${PROXY_TAG} ⚠️ ${escapeMarkdown(failure)}`);
+  // brainstem's own refusals (a budget, the credit, a usage limit) carry the tag already: said once.
+  if (failure !== undefined) return join(`${PROXY_TAG} ⚠️ ${escapeMarkdown(untagged(failure))}`);
   return (
     body || t(lang, `${PROXY_TAG} The brain sent an empty answer.`, `${PROXY_TAG} Le cerveau a répondu vide.`)
   );
+}
+
+function untagged(text: string): string {
+  return text.startsWith(PROXY_TAG) ? text.slice(PROXY_TAG.length).trimStart() : text;
 }
