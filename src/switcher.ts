@@ -150,27 +150,36 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       const reason = `skipped: the active mode is ${from}, not ${trigger.onlyFrom}, any more`;
       return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, quiet: true, trigger });
     }
-    if (target.id === from) {
+    const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
+    // A model brainstem starts may be down behind its back (a reboot, an OOM kill): asking for
+    // its mode, even the active one, starts it again rather than trusting what was loaded last.
+    const down = wanted !== undefined && !(await this.deps.readiness.probe(target.id)).ok;
+    if (target.id === from && !down) {
       return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: true, trigger });
     }
     const brain = brains.get(target.id);
     if (!brain) throw new Error(`no brain for mode ${target.id}`);
     logger.info({ from, to: target.id, trigger }, 'switch started');
 
-    const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
     const loaded = kv.get(LOADED_MODEL_KEY);
-    if (wanted && wanted !== loaded) {
+    if (wanted && (wanted !== loaded || down)) {
+      const unloading = loaded !== undefined && loaded !== wanted;
+      // Once its stop commands run, the model loaded before is not there any more, whatever follows.
+      if (unloading) kv.delete(LOADED_MODEL_KEY);
       const swap = await swapLlamaModel({
-        stop: loaded ? (config.llama.models[loaded]?.stop ?? []) : [],
-        start: config.llama.models[wanted]?.start ?? [],
+        stop: unloading ? this.commandsOf(loaded, 'stop') : [],
+        start: this.commandsOf(wanted, 'start'),
         // Measured after the start commands ran, never by a probe begun before them.
         probe: () => this.deps.readiness.probe(target.id, { fresh: true }),
         timeoutMs: config.llama.readyTimeoutMs,
         intervalMs: config.llama.pollIntervalMs,
         logger,
       });
-      if (!swap.ok)
-        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: swap.reason, trigger });
+      if (!swap.ok) {
+        const back = unloading ? await this.restore(loaded, wanted, trigger) : '';
+        const reason = `${swap.reason}${back}`;
+        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
+      }
       kv.set(LOADED_MODEL_KEY, wanted);
     } else {
       // Through the board: never two probes of a brain at once, and /health learns the answer.
@@ -188,6 +197,41 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     kv.set(ACTIVE_KEY, target.id);
     this.activeId = target.id;
     return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: false, trigger });
+  }
+
+  private commandsOf(model: string, which: 'start' | 'stop'): string[][] {
+    return this.deps.config.llama.models[model]?.[which] ?? [];
+  }
+
+  /**
+   * After a failed swap had stopped the model loaded before: unloads what was
+   * half started and starts the previous model again, so the mode the user is
+   * told they are still on can answer. Returns what to add to the failure text.
+   */
+  private async restore(previous: string, failed: string, trigger: SwitchTrigger): Promise<string> {
+    const { modes, config, kv, logger } = this.deps;
+    const owner = modes.all.find((m) => m.kind === 'llama' && m.llamaModel === previous);
+    const swap = await swapLlamaModel({
+      stop: this.commandsOf(failed, 'stop'),
+      start: this.commandsOf(previous, 'start'),
+      probe: owner ? () => this.deps.readiness.probe(owner.id, { fresh: true }) : async () => ({ ok: true }),
+      timeoutMs: config.llama.readyTimeoutMs,
+      intervalMs: config.llama.pollIntervalMs,
+      logger,
+    });
+    if (swap.ok) {
+      kv.set(LOADED_MODEL_KEY, previous);
+      return t(
+        trigger.lang,
+        `; model ${previous} was started again`,
+        `; le modèle ${previous} a été relancé`,
+      );
+    }
+    return t(
+      trigger.lang,
+      `; starting model ${previous} again failed too (${swap.reason}), so ${owner?.id ?? 'its mode'} cannot answer until it is started (send /mode ${owner?.id ?? previous} to try again)`,
+      `; relancer le modèle ${previous} a échoué aussi (${swap.reason}) : ${owner?.id ?? 'son mode'} ne peut pas répondre tant qu’il n’est pas relancé (envoyez /mode ${owner?.id ?? previous} pour réessayer)`,
+    );
   }
 
   private finish(outcome: SwitchOutcome): SwitchOutcome {

@@ -43,7 +43,9 @@ export function migrate(db: Db): void {
 export class KvStore {
   private readonly getStmt;
   private readonly setStmt;
+  private readonly deleteStmt;
   constructor(db: Db) {
+    this.deleteStmt = db.prepare('DELETE FROM kv WHERE key = ?');
     this.getStmt = db.prepare<[string], { value: string }>('SELECT value FROM kv WHERE key = ?');
     this.setStmt = db.prepare(
       'INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
@@ -54,5 +56,8 @@ export class KvStore {
   }
   set(key: string, value: string): void {
     this.setStmt.run(key, value, Date.now());
+  }
+  delete(key: string): void {
+    this.deleteStmt.run(key);
   }
 }

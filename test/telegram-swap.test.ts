@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+/**
+ * Model swaps with start/stop commands, through the Bot API emulator: the
+ * commands are real processes that load and unload a fake llama-server, as
+ * `systemctl start|stop` would a real one.
+ */
+
+/** A command that tells a fake llama-server to load (`loading: false`) or unload (`loading: true`). */
+function ctl(fake: FakeLlama, loading: boolean): string[] {
+  const body = JSON.stringify({ loading });
+  const script = `fetch(${JSON.stringify(`${fake.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+  return [process.execPath, '-e', script];
+}
+
+let h: Harness;
+/** qwen's server: unloaded until its start command runs. */
+let qwen: FakeLlama;
+/** coder's server: its start command never gets it loaded. */
+let coder: FakeLlama;
+
+beforeAll(async () => {
+  qwen = await startFakeLlama({ loading: true });
+  coder = await startFakeLlama({ loading: true });
+  h = await startHarness({
+    config: {
+      modes: {
+        qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' },
+        coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' },
+      },
+      llama: {
+        readyTimeoutMs: 3_000,
+        models: {
+          qwen: { start: [ctl(qwen, false)], stop: [ctl(qwen, true)] },
+          // Its start command runs, but the model never loads.
+          coder: { start: [ctl(coder, true)], stop: [ctl(coder, true)] },
+        },
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  await qwen?.close();
+  await coder?.close();
+});
+
+const reply = (chatId: number, pattern: RegExp, after = 0) =>
+  h.tg.waitFor(
+    () =>
+      h.tg
+        .botMessages(chatId)
+        .slice(after)
+        .find((m) => pattern.test(m.text)),
+    { timeoutMs: 60_000 },
+  );
+
+describe('model swaps', { timeout: 120_000 }, () => {
+  it('a failed swap starts the model it had stopped again, so the mode it is still on answers', async () => {
+    const u = h.tg.user(112);
+    u.says('/mode qwen');
+    await reply(112, /✅ Mode qwen is ready/);
+
+    const before = h.tg.botMessages(112).length;
+    u.says('/mode coder');
+    const failed = await reply(112, /❌ Switch to coder failed/, before);
+    expect(failed.text).toMatch(/model qwen was started again\. Still on qwen\.$/);
+    expect(h.service.core.switcher.active().id).toBe('qwen');
+    u.says('are you there?');
+    await reply(112, /^echo: are you there\?$/);
+  });
+
+  it('asking for the active mode starts its model again when it went down behind brainstem', async () => {
+    expect(h.service.core.switcher.active().id).toBe('qwen');
+    // A reboot or an OOM kill: the model is gone, brainstem still has it as loaded.
+    qwen.setLoading(true);
+    const before = h.tg.botMessages(113).length;
+    const u = h.tg.user(113);
+    u.says('/mode qwen');
+    await reply(113, /✅ Mode qwen is ready/, before);
+    u.says('back?');
+    await reply(113, /^echo: back\?$/);
+  });
+});
