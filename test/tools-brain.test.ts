@@ -139,8 +139,11 @@ describe('brain_chat', () => {
 });
 
 describe('claude_code', () => {
-  it('runs a one-shot task in its cwd, without brainstem tools, and records its usage', async () => {
+  it('runs a one-shot task in its cwd, without brainstem tools, and records its usage as spent like a chat turn', async () => {
     fake.script(() => text('task done'));
+    // The credit watcher hears of every spend through this event.
+    const heard: { billing?: string; costUsd: number }[] = [];
+    svc.service.core.chat.on('turn', (t) => heard.push(t));
     const { status, body } = await api('claude_code', {
       prompt: 'summarise the files here',
       allowedTools: ['Read'],
@@ -151,6 +154,16 @@ describe('claude_code', () => {
     const offered = (fake.mainRequests().at(-1)?.body?.tools ?? []).map((t) => (t as { name: string }).name);
     expect(offered.some((n) => n.startsWith('mcp__'))).toBe(false);
     expect(ledger('claude_code')).toEqual([{ source: 'tool', error: null }]);
+    // The CLI here runs on an API key: billed to it, as a chat turn of a Claude mode would be.
+    const billing = svc.service.core.db.prepare("SELECT billing FROM usage WHERE mode = 'claude_code'").all();
+    expect(billing).toEqual([{ billing: 'api_key' }]);
+    expect(heard).toEqual([
+      {
+        mode: expect.objectContaining({ id: 'claude_code' }),
+        billing: 'api_key',
+        costUsd: body.data.usage.costUsd,
+      },
+    ]);
     expect(svc.service.core.sessions.list().some((s) => s.mode === 'claude_code')).toBe(false);
   }, 60_000);
 

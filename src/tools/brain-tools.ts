@@ -5,6 +5,7 @@ import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
 import type { BrainError, ChatMessage, TurnUsage } from '../../brains/types.js';
 import type { ModeConfig } from '../config.js';
 import type { Core } from '../core.js';
+import { billingOf } from '../credit/billing.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import { toolSessionKey } from '../session-keys.js';
 import { NO_USAGE } from '../usage.js';
@@ -151,16 +152,22 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
         } finally {
           // One shot: nothing will resume it, so it does not belong in the session list.
           core.sessions.delete(sessionKey, ONE_SHOT_MODE);
+          // Spent like a chat turn's: on the subscription it comes out of the monthly credit.
+          const billing = billingOf(mode, core.config.claude.env);
+          const cost = usage ?? NO_USAGE;
           core.ledger.record({
             ts: started,
             mode: ONE_SHOT_MODE,
             sessionKey,
             brainSessionId,
             source: 'tool',
-            ...(usage ?? NO_USAGE),
+            ...cost,
             durationMs: Date.now() - started,
             error: failure ? `${failure.kind}: ${failure.message}`.slice(0, 500) : undefined,
+            billing,
           });
+          // The credit's notices, forecast and fallback switch follow every recorded spend.
+          core.chat.emit('turn', { mode, billing, costUsd: cost.costUsd });
         }
         if (failure) throw brainFailure(failure);
         const { text, truncated } = cap.result();
