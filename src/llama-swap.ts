@@ -1,6 +1,7 @@
 import type { Logger } from './logger.js';
 import { type ReadinessProbe, waitUntilReady } from './readiness.js';
 import { subprocesses } from './subprocesses.js';
+import { childEnv } from './tools/exec.js';
 
 /** How long one stop/start command may run (a systemctl or docker call, not the model load itself). */
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -21,6 +22,8 @@ export interface SwapOptions {
   logger: Logger;
   /** Per-command limit; default 60 s. */
   commandTimeoutMs?: number;
+  /** More variables holding a secret of brainstem's (transcription.apiKeyEnv), hidden like its own. */
+  hiddenEnv?: readonly string[];
 }
 
 export type SwapResult = { ok: true; ms: number } | { ok: false; reason: string; ms: number };
@@ -66,6 +69,9 @@ async function run(argv: string[], opts: SwapOptions): Promise<string | undefine
     reject: false,
     all: true,
     stdin: 'ignore',
+    // A systemctl or docker call needs the host's environment, not brainstem's tokens and keys.
+    env: childEnv({}, opts.hiddenEnv),
+    extendEnv: false,
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
   });
   opts.logger.info({ argv, ms: Date.now() - started, exitCode: result.exitCode }, 'llama swap command ran');

@@ -238,3 +238,51 @@ describe('swapLlamaModel', () => {
     expect(!result.ok && result.reason).toContain('ENOENT');
   });
 });
+
+describe('the environment of swap commands', () => {
+  const secrets = {
+    BRAINSTEM_API_TOKEN: 'bst_swapTestToken0123456789abcdef',
+    TELEGRAM_BOT_TOKEN: '123456:AAswapTestBotToken0123456789abcdefghij',
+    BRAVE_API_KEY: 'brave-swap-test',
+    ANTHROPIC_API_KEY: 'sk-ant-swap-test',
+    CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat-swap-test',
+    SWAP_TEST_TRANSCRIBE_KEY: 'transcribe-swap-test',
+  };
+  const saved: Record<string, string | undefined> = {};
+
+  beforeAll(() => {
+    for (const [k, v] of Object.entries(secrets)) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+  });
+
+  afterAll(() => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  it("is the tool commands' one: the host's variables, none of brainstem's secrets", async () => {
+    const out = path.join(dir, 'swap-env.json');
+    await writeFile(
+      script('env.mjs'),
+      "import { writeFileSync } from 'node:fs';\n" +
+        'writeFileSync(process.argv[2], JSON.stringify(process.env));\n',
+    );
+    const result = await swapLlamaModel({
+      stop: [],
+      start: [[node, script('env.mjs'), out]],
+      probe,
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      logger,
+      hiddenEnv: ['SWAP_TEST_TRANSCRIBE_KEY'],
+    });
+    expect(result.ok).toBe(true);
+    const env = JSON.parse(await readFile(out, 'utf8')) as Record<string, string>;
+    for (const name of Object.keys(secrets)) expect(env[name], name).toBeUndefined();
+    expect(env.PATH).toBe(process.env.PATH);
+  });
+});
