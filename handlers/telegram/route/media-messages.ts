@@ -1,12 +1,13 @@
 import type { Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
-import { langOf, t } from '../../../src/i18n.js';
+import { Html, html } from '../../../src/html.js';
+import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes } from '../../../src/images.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
-import { escapeMarkdown } from '../format/render.js';
+import type { ChatOutput } from '../send/output.js';
 import { AlbumCollector } from './album.js';
-import { downloadTelegramFile, fileFailureText, sizeText } from './media.js';
+import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn } from './messages.js';
 import { outputFor } from './topic.js';
 
@@ -57,25 +58,76 @@ async function imageTurn(deps: BotDeps, parts: ImageMessage[]): Promise<void> {
   const first = ordered[0];
   if (!first) return;
   const lang = langOf(first.from?.language_code);
-  const images: ImageData[] = [];
-  const lines: string[] = [];
-  for (const ctx of ordered) {
-    const got = await imageOf(deps, ctx);
-    if (got) images.push(got);
-    if (ctx.message.caption) lines.push(ctx.message.caption);
-  }
-  if (images.length === 0) return;
-  submitTurn(deps, first, lines.join('\n\n'), lang, images);
+  const content = await imageContent(deps, ordered, outputFor(first), lang);
+  if (content) submitTurn(deps, first, content.text, lang, content.images);
 }
 
-/** The image a message holds, downloaded; on failure the user is told which and why. */
-async function imageOf(deps: BotDeps, ctx: ImageMessage): Promise<ImageData | undefined> {
+/** What the brain gets for a photo or an album. */
+interface ImageContent {
+  text: string;
+  images: ImageData[];
+}
+
+/** An image that could not be had: its download failed (`err`), or its bytes are no image brainstem reads. */
+type Miss = { err: unknown } | { unreadable: true };
+
+/**
+ * The images of these messages (in order) and their captions. One that cannot
+ * be fetched or read does not take the caption with it: the brain is told it
+ * is missing, and the user which one and why, and what went to the brain.
+ * Undefined when nothing is left to send (no image, no caption).
+ */
+async function imageContent(
+  deps: BotDeps,
+  ordered: ImageMessage[],
+  out: ChatOutput,
+  lang: Lang,
+): Promise<ImageContent | undefined> {
+  const images: ImageData[] = [];
+  const captions: string[] = [];
+  const missed: { ctx: ImageMessage; index: number; miss: Miss }[] = [];
+  for (const [index, ctx] of ordered.entries()) {
+    const got = await imageOf(deps, ctx);
+    if ('mediaType' in got) images.push(got);
+    else missed.push({ ctx, index, miss: got });
+    const caption = ctx.message.caption?.trim();
+    if (caption) captions.push(caption);
+  }
+  const nameOf = (m: (typeof missed)[number], l: Lang) =>
+    imageName(m.ctx.message, m.index, ordered.length, l);
+  if (missed.length > 0) {
+    const lines = missed.map(
+      (m) =>
+        html`${t(lang, 'I could not read', 'Je n’ai pas pu lire')} ${nameOf(m, lang)}${t(lang, ': ', ' : ')}${missReason(m.ctx.message, m.miss, lang)}.`,
+    );
+    const outcome =
+      images.length > 0
+        ? t(lang, 'The rest went to the brain.', 'Le reste est parti au cerveau.')
+        : captions.length > 0
+          ? t(
+              lang,
+              'Your words went to the brain, with a note that the image is missing.',
+              'Vos mots sont partis au cerveau, avec une note disant que l’image manque.',
+            )
+          : t(lang, 'Nothing was sent to the brain.', 'Rien n’a été envoyé au cerveau.');
+    await out
+      .sendHtml(`${PROXY_TAG} ${Html.join([...lines, html`${outcome}`], ' ')}`)
+      .catch((err: unknown) => deps.logger.warn({ err }, 'could not say that an image was missing'));
+  }
+  if (images.length === 0 && captions.length === 0) return undefined;
+  const notes = missed.map(
+    (m) =>
+      `[The user sent ${nameOf(m, 'en')}, but it could not be read (${missReason(m.ctx.message, m.miss, 'en')}): you do not see it]`,
+  );
+  return { text: [...notes, ...captions].join('\n\n'), images };
+}
+
+/** The image a message holds, downloaded, or why there is none (the details logged). */
+async function imageOf(deps: BotDeps, ctx: ImageMessage): Promise<ImageData | Miss> {
   const m = ctx.message;
-  const fileId = m.photo?.at(-1)?.file_id ?? m.document?.file_id;
   const chatId = m.chat.id;
-  if (!fileId) return undefined;
-  const lang = langOf(ctx.from?.language_code);
-  const out = outputFor(ctx);
+  const fileId = m.photo?.at(-1)?.file_id ?? m.document?.file_id;
+  if (!fileId) return { unreadable: true };
   try {
     const bytes = await downloadTelegramFile({
       api: ctx.api,
@@ -88,17 +140,30 @@ async function imageOf(deps: BotDeps, ctx: ImageMessage): Promise<ImageData | un
       deps.logger.info({ chatId, mediaType: image.mediaType, bytes: image.bytes }, 'image from Telegram');
       return image;
     }
-    const name = escapeMarkdown(m.document?.file_name ?? 'that file');
-    await out.sendMarkdown(
-      t(
-        lang,
-        `${PROXY_TAG} ${name} is not a JPEG, PNG, GIF or WebP image I can read; send it as a photo, or as one of those.`,
-        `${PROXY_TAG} ${name} n’est pas une image JPEG, PNG, GIF ou WebP lisible ; envoyez-la comme photo, ou dans l’un de ces formats.`,
-      ),
-    );
+    deps.logger.warn({ chatId, bytes: bytes.length }, 'an image from Telegram is no image brainstem reads');
+    return { unreadable: true };
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not download an image from Telegram');
-    await out.sendMarkdown(fileFailureText(err, lang));
+    return { err };
   }
-  return undefined;
+}
+
+/** Which image it is, for the user and the brain: "this photo", "photo 2 of 3", a document's name. */
+function imageName(m: Message, index: number, count: number, lang: Lang): string {
+  if (m.document)
+    return m.document.file_name ? `“${m.document.file_name}”` : t(lang, 'this image', 'cette image');
+  if (count === 1) return t(lang, 'this photo', 'cette photo');
+  return t(lang, `photo ${index + 1} of ${count}`, `la photo ${index + 1} sur ${count}`);
+}
+
+function missReason(m: Message, miss: Miss, lang: Lang): string {
+  if ('err' in miss) return fetchFailureReason(miss.err, lang);
+  // Only a document can be sent again "as a photo": a photo was one already.
+  return m.document
+    ? t(
+        lang,
+        'it is not a JPEG, PNG, GIF or WebP image I can read; send it as a photo, or in one of those formats',
+        'ce n’est pas une image JPEG, PNG, GIF ou WebP lisible ; envoyez-la comme photo, ou dans l’un de ces formats',
+      )
+    : t(lang, 'it is not an image I can read', 'ce n’est pas une image lisible');
 }

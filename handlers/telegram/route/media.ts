@@ -3,11 +3,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Api } from 'grammy';
+import { type Api, GrammyError } from 'grammy';
+import { html } from '../../../src/html.js';
 import { undici } from '../../../src/http-client.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { escapeMarkdown } from '../format/render.js';
 
 /** The Bot API does not serve files larger than this to bots. */
 export const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
@@ -26,14 +26,36 @@ export function sizeText(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** What the user is told when a file they sent could not be fetched (Markdown, escaped). */
-export function fileFailureText(err: unknown, lang: Lang): string {
-  const why = escapeMarkdown(err instanceof Error ? err.message || String(err) : String(err));
+/**
+ * Why a file the user sent could not be fetched, in words they can act on.
+ * grammY's own text ("Call to 'getFile' failed! (400: …)") goes to the log only.
+ */
+export function fetchFailureReason(err: unknown, lang: Lang): string {
+  if (err instanceof FileTooLarge) {
+    const mb = (err.size / 1024 / 1024).toFixed(1);
+    return t(
+      lang,
+      `it is ${mb} MB, and Telegram lets bots download files of up to 20 MB only`,
+      `il fait ${mb} Mo, et Telegram ne laisse les bots télécharger que jusqu’à 20 Mo`,
+    );
+  }
+  if (err instanceof GrammyError)
+    return t(lang, 'Telegram would not hand the file over', 'Telegram n’a pas voulu fournir le fichier');
   return t(
     lang,
-    `${PROXY_TAG} I could not save that file: ${why}.`,
-    `${PROXY_TAG} Impossible d’enregistrer ce fichier : ${why}.`,
+    'the download from Telegram failed; send it again in a moment',
+    'le téléchargement depuis Telegram a échoué ; renvoyez-le dans un instant',
   );
+}
+
+/** What the user is told when a document they sent could not be fetched (HTML). */
+export function fetchFailureText(name: string, err: unknown, lang: Lang): string {
+  const why = fetchFailureReason(err, lang);
+  return t(
+    lang,
+    html`${PROXY_TAG} I could not fetch “${name}”: ${why}. Nothing was sent to the brain.`,
+    html`${PROXY_TAG} Impossible de récupérer « ${name} » : ${why}. Rien n’a été envoyé au cerveau.`,
+  ).toString();
 }
 
 export interface SavedFile {

@@ -14,7 +14,7 @@ import { ChatOutput } from '../send/output.js';
 import { answerTurn } from '../stream/answer.js';
 import { helpHtml } from '../views/help.js';
 import { statusView } from '../views/status.js';
-import { fileFailureText, saveTelegramFile } from './media.js';
+import { fetchFailureText, saveTelegramFile } from './media.js';
 import { chatOutbox, deliverOutbox } from './outbox.js';
 import { withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
@@ -112,7 +112,7 @@ export async function save(
     return saved.path;
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
-    await outputFor(ctx).sendMarkdown(fileFailureText(err, lang));
+    await outputFor(ctx).sendHtml(fetchFailureText(name, err, lang));
     return undefined;
   }
 }
