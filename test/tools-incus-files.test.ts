@@ -261,6 +261,26 @@ describe('read_file', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('reads a text file in Latin-1 as text, saying so; data without NUL bytes is still binary', async () => {
+    writeFileSync(path.join(root, 'latin1.txt'), Buffer.from('Café crème, à bientôt\n', 'latin1'));
+    const latin1 = await api('read_file', { path: 'latin1.txt' });
+    expect(latin1.status).toBe(200);
+    expect(latin1.body.output).toBe(
+      '[not UTF-8: read as Windows-1252, a superset of Latin-1]\nCafé crème, à bientôt\n',
+    );
+    expect(latin1.body.data).toMatchObject({ encoding: 'windows-1252' });
+    const utf8 = await api('read_file', { path: 'notes.txt' });
+    expect(utf8.body.data).toMatchObject({ encoding: 'utf-8' });
+    // Control bytes everywhere and no valid UTF-8: data, though no byte is 0.
+    writeFileSync(
+      path.join(root, 'packed.bin'),
+      Buffer.from(Array.from({ length: 64 }, (_, i) => [0x01 + (i % 31), 0xc3, 0xff]).flat()),
+    );
+    const packed = await api('read_file', { path: 'packed.bin' });
+    expect(packed.status).toBe(409);
+    expect(packed.body.error.message).toContain('is binary');
+  });
+
   it('refuses a FIFO before opening it: four calls do not take the thread pool, other reads go on', async (ctx) => {
     const fifo = path.join(root, 'pipe');
     await execa('mkfifo', [fifo]);

@@ -12,6 +12,13 @@ import { type AnyTool, defineTool } from './registry.js';
  */
 
 const SNIFF_BYTES = 8_192;
+/**
+ * Above this share of control characters (other than tabs, line ends, form
+ * feeds and the escapes of coloured logs) in the first bytes, what is not
+ * UTF-8 is data, not text: random bytes have about 11 %, text in any
+ * single-byte encoding next to none.
+ */
+const MAX_CONTROL_SHARE = 0.02;
 
 export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
   const noRoots = () =>
@@ -139,23 +146,47 @@ async function readText(file: string, maxBytes: number) {
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fh.read(buf, 0, size, 0);
     const bytes = buf.subarray(0, bytesRead);
-    const binary = () =>
-      new BrainstemError('TOOL_REFUSED', `${file} is binary; read_file returns text only.`, 'path');
-    if (bytes.subarray(0, SNIFF_BYTES).includes(0)) throw binary();
-    let text: string;
-    try {
-      // `stream` tolerates a character cut in half by the size cap.
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: true });
-    } catch {
-      throw binary();
+    const decoded = decodeText(bytes);
+    if (!decoded) {
+      throw new BrainstemError('TOOL_REFUSED', `${file} is binary; read_file returns text only.`, 'path');
     }
+    const { text, encoding } = decoded;
     const truncated = st.size > bytesRead;
+    const note = encoding === 'utf-8' ? '' : '[not UTF-8: read as Windows-1252, a superset of Latin-1]\n';
     return {
-      output: truncated ? `${text}\n[… truncated: ${st.size - bytesRead} more bytes …]` : text,
-      data: { path: file, size: st.size },
+      output: note + (truncated ? `${text}\n[… truncated: ${st.size - bytesRead} more bytes …]` : text),
+      data: { path: file, size: st.size, encoding },
       truncated,
     };
   } finally {
     await fh.close();
   }
 }
+
+/**
+ * The file's text, or undefined when it is binary: a NUL byte, or too many
+ * control characters once it is not UTF-8. A text in another encoding is
+ * read as Windows-1252 (what WHATWG decoders make of Latin-1 too): the
+ * encoding of most non-UTF-8 text found on a server, and every byte maps to
+ * a character, so nothing is lost from a Latin-1 file.
+ */
+function decodeText(bytes: Buffer): { text: string; encoding: 'utf-8' | 'windows-1252' } | undefined {
+  const head = bytes.subarray(0, SNIFF_BYTES);
+  if (head.includes(0)) return undefined;
+  try {
+    // `stream` tolerates a character cut in half by the size cap.
+    return {
+      text: new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: true }),
+      encoding: 'utf-8',
+    };
+  } catch {
+    // Not UTF-8: text in another encoding, or data.
+  }
+  let controls = 0;
+  for (const b of head) if ((b < 0x20 && !TEXT_CONTROLS.has(b)) || b === 0x7f) controls++;
+  if (controls > head.length * MAX_CONTROL_SHARE) return undefined;
+  return { text: new TextDecoder('windows-1252').decode(bytes), encoding: 'windows-1252' };
+}
+
+/** Tab, line feed, vertical tab, form feed, carriage return, escape. */
+const TEXT_CONTROLS = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1b]);
