@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cycleAt } from '../src/credit/cycle.js';
-import { CreditMeter } from '../src/credit/meter.js';
+import { CreditMeter, creditSentence } from '../src/credit/meter.js';
 import { CreditSource, planCredit } from '../src/credit/plan.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
 import { type Billing, UsageLedger } from '../src/usage.js';
@@ -145,6 +145,22 @@ describe('the meter', () => {
     expect(meter.reading(at('2026-12-01T00:00:00Z'))).toMatchObject({ exhausted: false, spent: 0 });
     spend(now - HOUR, 7);
     expect(meter.reading(now).share).toBeCloseTo(1.1, 9);
+  });
+
+  it("takes Claude's own reset, when it comes before the cycle's end, as the end of a spent credit", async () => {
+    const { meter } = await ledgerAt(10);
+    const now = at('2026-12-03T10:00:00Z');
+    const resetsAt = at('2026-12-03T12:00:00Z');
+    meter.markSpent(now, resetsAt);
+    expect(meter.reading(now)).toMatchObject({ exhausted: true, until: resetsAt });
+    expect(creditSentence(meter.reading(now))).toContain(
+      'it is spent (Claude said so) until 2026-12-03 12:00 UTC, when Claude said it resets',
+    );
+    // Past it, Claude takes turns again: the credit is not spent any more, whatever resetDay says.
+    expect(meter.reading(resetsAt)).toMatchObject({ exhausted: false, left: 10 });
+    // Without a reset from Claude, or one past the cycle's end, the cycle's end it is.
+    meter.markSpent(now);
+    expect(meter.reading(now).until).toBe(at('2027-01-01T00:00:00Z'));
   });
 
   it('without a credit still counts, and forecasts nothing', async () => {

@@ -32,6 +32,12 @@ export interface CreditReading {
   spentReported?: { at: number; resetsAt?: number };
   /** The credit is gone: spent by the ledger's count, or by Claude's word. */
   exhausted: boolean;
+  /**
+   * Once exhausted, when Claude turns on the subscription should work again:
+   * the reset Claude gave when it said so (its account's own date, which wins
+   * over a `resetDay` that may be wrong), else the end of the cycle.
+   */
+  until?: number;
   /** Spent this cycle by turns billed to an API key: never from the credit. */
   apiSpent: number;
 }
@@ -66,7 +72,7 @@ export class CreditMeter {
     const since = Math.max(now - PACE_WINDOW_MS, first);
     const window = Math.max(now - since, MIN_PACE_WINDOW_MS);
     const pacePerDay = (ledger.spend('subscription', since, now + 1) / window) * DAY_MS;
-    const reported = this.reportedSpent(cycle);
+    const reported = this.reportedSpent(cycle, now);
     if (!credit) return { now, cycle, spent, pacePerDay, exhausted: false, apiSpent };
     const left = Math.max(0, credit.usd - spent);
     const exhausted = reported !== undefined || left === 0;
@@ -82,20 +88,22 @@ export class CreditMeter {
       runOutAt,
       spentReported: reported,
       exhausted,
+      until: exhausted ? Math.min(reported?.resetsAt ?? cycle.end, cycle.end) : undefined,
       apiSpent,
     };
   }
 
-  /** Claude said the credit is spent: it counts as such until the cycle ends. */
+  /** Claude said the credit is spent: it counts as such until the reset it gave, or the cycle's end. */
   markSpent(at: number, resetsAt?: number): void {
     this.deps.kv.set(SPENT_KEY, JSON.stringify({ cycleStart: this.cycle(at).start, at, resetsAt }));
   }
 
-  private reportedSpent(cycle: Cycle): CreditReading['spentReported'] {
+  private reportedSpent(cycle: Cycle, now: number): CreditReading['spentReported'] {
     const raw = this.deps.kv.get(SPENT_KEY);
     if (!raw) return undefined;
     const r = JSON.parse(raw) as { cycleStart: number; at: number; resetsAt?: number };
-    return r.cycleStart === cycle.start ? { at: r.at, resetsAt: r.resetsAt } : undefined;
+    if (r.cycleStart !== cycle.start || (r.resetsAt !== undefined && now >= r.resetsAt)) return undefined;
+    return { at: r.at, resetsAt: r.resetsAt };
   }
 }
 
@@ -117,7 +125,7 @@ export function creditSentence(r: CreditReading): string {
   const reset = `the reset on ${formatUtc(r.cycle.end)}`;
   const pace = `at the 7-day pace of ${usd(r.pacePerDay)}/day`;
   const forecast = r.exhausted
-    ? `it is spent${r.spentReported ? ' (Claude said so)' : ''} until ${reset}`
+    ? `it is spent${r.spentReported ? ' (Claude said so)' : ''} until ${r.until !== undefined && r.until < r.cycle.end ? `${formatUtc(r.until)}, when Claude said it resets` : reset}`
     : r.runOutAt === undefined
       ? `nothing was spent in the last 7 days, so it lasts until ${reset}`
       : r.runOutAt < r.cycle.end

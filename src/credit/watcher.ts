@@ -111,7 +111,7 @@ export class CreditWatcher {
       { from, to: target.id, share: r.share, trigger },
       'credit: switching to the fallback mode',
     );
-    if (await this.fallback.engage(from, target.id, r.cycle.end))
+    if (await this.fallback.engage(from, target.id, r.until ?? r.cycle.end))
       this.deps.kv.set(switchKey(r, trigger), String(r.now));
   }
 
@@ -185,7 +185,15 @@ function shareText(r: CreditReading, step: number, lang: Lang): Html {
 }
 
 function spentText(r: CreditReading, lang: Lang): Html {
-  const renewal = formatUtc(r.cycle.end);
+  // Claude's own reset, when it gave one before the cycle's end: its account knows the date best.
+  const early = r.until !== undefined && r.until < r.cycle.end;
+  const renewal = early
+    ? t(
+        lang,
+        `${formatUtc(r.until ?? 0)} (Claude's reset)`,
+        `${formatUtc(r.until ?? 0)} (la remise à zéro de Claude)`,
+      )
+    : formatUtc(r.cycle.end);
   return r.spentReported
     ? t(
         lang,
