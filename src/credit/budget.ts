@@ -26,8 +26,9 @@ export type Admission =
  * day, both in USD. A turn starts only while the day has budget left, and runs
  * under whichever cap is smaller; a turn refused or stopped says which budget
  * and when it resets. Turns running at once share what is left of the day:
- * each holds its cap until its spend is recorded, so together they cannot
- * pass the day's budget.
+ * each holds its cap until its spend is recorded, so together they start no
+ * call past the day's budget. The CLI checks a cap after each API call, so
+ * the call that crosses it is paid in full: that one call can pass the budget.
  */
 export class Budgets {
   /** Per mode, the caps of its turns running now (their spend is not in the ledger yet). */
