@@ -42,7 +42,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { flush(): void 
     if ((IMAGE_MEDIA_TYPES as readonly string[]).includes(doc.mime_type ?? '')) return image(ctx);
     const lang = langOf(ctx.from?.language_code);
     const name = doc.file_name ?? `document-${doc.file_unique_id}`;
-    const saved = await save(deps, ctx, doc.file_id, name, lang);
+    const saved = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
     if (!saved) return;
     const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)];
     const note = `[The user sent the document "${name}" (${about.filter(Boolean).join(', ')}), saved at ${saved}]`;
@@ -126,14 +126,15 @@ async function imageContent(
 async function imageOf(deps: BotDeps, ctx: ImageMessage): Promise<ImageData | Miss> {
   const m = ctx.message;
   const chatId = m.chat.id;
-  const fileId = m.photo?.at(-1)?.file_id ?? m.document?.file_id;
-  if (!fileId) return { unreadable: true };
+  const file = m.photo?.at(-1) ?? m.document;
+  if (!file) return { unreadable: true };
   try {
     const bytes = await downloadTelegramFile({
       api: ctx.api,
       token: deps.token,
       apiRoot: deps.apiRoot,
-      fileId,
+      fileId: file.file_id,
+      size: file.file_size,
     });
     const image = imageFromBytes(bytes);
     if (image) {

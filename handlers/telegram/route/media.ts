@@ -12,9 +12,14 @@ import { PROXY_TAG } from '../../../src/notices.js';
 /** The Bot API does not serve files larger than this to bots. */
 export const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
 
+/** A file larger than bots may download; `size` when known (Telegram's refusal does not give it). */
 export class FileTooLarge extends Error {
-  constructor(readonly size: number) {
-    super(`the file is ${(size / 1024 / 1024).toFixed(1)} MB; bots can only download up to 20 MB`);
+  constructor(readonly size?: number) {
+    super(
+      size === undefined
+        ? 'the file is larger than the 20 MB bots can download'
+        : `the file is ${(size / 1024 / 1024).toFixed(1)} MB; bots can only download up to 20 MB`,
+    );
     this.name = 'FileTooLarge';
   }
 }
@@ -32,6 +37,12 @@ export function sizeText(bytes: number): string {
  */
 export function fetchFailureReason(err: unknown, lang: Lang): string {
   if (err instanceof FileTooLarge) {
+    if (err.size === undefined)
+      return t(
+        lang,
+        'it is larger than the 20 MB Telegram lets bots download',
+        'il dépasse les 20 Mo que Telegram laisse télécharger aux bots',
+      );
     const mb = (err.size / 1024 / 1024).toFixed(1);
     return t(
       lang,
@@ -41,20 +52,21 @@ export function fetchFailureReason(err: unknown, lang: Lang): string {
   }
   if (err instanceof GrammyError)
     return t(lang, 'Telegram would not hand the file over', 'Telegram n’a pas voulu fournir le fichier');
-  return t(
-    lang,
-    'the download from Telegram failed; send it again in a moment',
-    'le téléchargement depuis Telegram a échoué ; renvoyez-le dans un instant',
-  );
+  return t(lang, 'the download from Telegram failed', 'le téléchargement depuis Telegram a échoué');
 }
 
 /** What the user is told when a document they sent could not be fetched (HTML). */
 export function fetchFailureText(name: string, err: unknown, lang: Lang): string {
   const why = fetchFailureReason(err, lang);
+  // A file too large for a bot stays too large: sending it again cannot help.
+  const again =
+    err instanceof FileTooLarge
+      ? ''
+      : t(lang, ' Send it again in a moment.', ' Renvoyez-le dans un instant.');
   return t(
     lang,
-    html`${PROXY_TAG} I could not fetch “${name}”: ${why}. Nothing was sent to the brain.`,
-    html`${PROXY_TAG} Impossible de récupérer « ${name} » : ${why}. Rien n’a été envoyé au cerveau.`,
+    html`${PROXY_TAG} I could not fetch “${name}”: ${why}. Nothing was sent to the brain.${again}`,
+    html`${PROXY_TAG} Impossible de récupérer « ${name} » : ${why}. Rien n’a été envoyé au cerveau.${again}`,
   ).toString();
 }
 
@@ -77,16 +89,23 @@ interface FileSource {
   token: string;
   apiRoot: string;
   fileId: string;
+  /** The size the message gave (Telegram's `file_size`), if it gave one: too large is refused before asking. */
+  size?: number | undefined;
   signal?: AbortSignal;
 }
 
 /**
  * The download of a file a user sent (getFile, then the Bot API's file
- * endpoint), refused when larger than the Bot API lets bots download; the
- * body stream stops with FileTooLarge if it runs past that anyway.
+ * endpoint), refused when larger than the Bot API lets bots download: by the
+ * size the message gave, by Telegram's refusal ("file is too big"), by the
+ * size getFile gives; the body stream stops with FileTooLarge if it runs past
+ * that anyway.
  */
 async function openTelegramFile(opts: FileSource): Promise<Readable> {
-  const file = await opts.api.getFile(opts.fileId);
+  if (opts.size !== undefined && opts.size > MAX_DOWNLOAD_BYTES) throw new FileTooLarge(opts.size);
+  const file = await opts.api.getFile(opts.fileId).catch((err: unknown) => {
+    throw err instanceof GrammyError && /file is too big/i.test(err.description) ? new FileTooLarge() : err;
+  });
   if (file.file_size !== undefined && file.file_size > MAX_DOWNLOAD_BYTES)
     throw new FileTooLarge(file.file_size);
   if (!file.file_path) throw new Error('Telegram gave no download path for this file');

@@ -93,8 +93,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
 export async function save(
   deps: BotDeps,
   ctx: Context,
-  fileId: string,
-  name: string,
+  file: { fileId: string; name: string; size: number | undefined },
   lang: Lang,
 ): Promise<string | undefined> {
   const chatId = ctx.chat?.id ?? 0;
@@ -105,14 +104,13 @@ export async function save(
       apiRoot: deps.apiRoot,
       dataDir: deps.core.config.dataDir,
       chatId,
-      fileId,
-      name,
+      ...file,
     });
     deps.logger.info({ chatId, path: saved.path, size: saved.size }, 'saved a file from Telegram');
     return saved.path;
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
-    await outputFor(ctx).sendHtml(fetchFailureText(name, err, lang));
+    await outputFor(ctx).sendHtml(fetchFailureText(file.name, err, lang));
     return undefined;
   }
 }

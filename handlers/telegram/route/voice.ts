@@ -8,7 +8,7 @@ import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 import { stopReasonOf } from '../turns.js';
-import { FileTooLarge, safeFileName, saveTelegramFile } from './media.js';
+import { FileTooLarge, fetchFailureReason, safeFileName, saveTelegramFile } from './media.js';
 import { submitTurn } from './messages.js';
 import { outputFor } from './topic.js';
 
@@ -20,6 +20,8 @@ interface Recording {
   fileId: string;
   name: string;
   mimeType?: string | undefined;
+  /** What the message says it weighs: one too large for a bot is refused before any download. */
+  size?: number | undefined;
 }
 
 /**
@@ -90,6 +92,7 @@ async function transcribeRecording(
     chatId,
     fileId: recording.fileId,
     name: recording.name,
+    size: recording.size,
     signal,
   });
   try {
@@ -109,14 +112,17 @@ async function transcribeRecording(
 
 function recordingOf(message: Message): Recording | undefined {
   if (message.voice) {
-    return { fileId: message.voice.file_id, name: 'voice.ogg', mimeType: message.voice.mime_type };
+    const v = message.voice;
+    return { fileId: v.file_id, name: 'voice.ogg', mimeType: v.mime_type, size: v.file_size };
   }
   if (message.audio) {
     const a = message.audio;
-    return { fileId: a.file_id, name: safeFileName(a.file_name ?? 'audio.mp3'), mimeType: a.mime_type };
+    const name = safeFileName(a.file_name ?? 'audio.mp3');
+    return { fileId: a.file_id, name, mimeType: a.mime_type, size: a.file_size };
   }
   if (message.video_note) {
-    return { fileId: message.video_note.file_id, name: 'video-note.mp4', mimeType: 'video/mp4' };
+    const n = message.video_note;
+    return { fileId: n.file_id, name: 'video-note.mp4', mimeType: 'video/mp4', size: n.file_size };
   }
   return undefined;
 }
@@ -134,19 +140,21 @@ export function understoodLine(text: string): string {
 
 async function tellFailure(deps: BotDeps, ctx: Context, out: ChatOutput, err: unknown, lang: Lang) {
   const chatId = ctx.chat?.id;
-  const why =
-    err instanceof TranscriptionError || err instanceof FileTooLarge
-      ? err.message
-      : (err as Error).message || String(err);
   if (err instanceof TranscriptionError)
-    deps.logger.warn({ chatId, reason: err.reason, why }, 'transcription failed');
-  else deps.logger.warn({ chatId, err: why }, 'voice message could not be fetched');
+    deps.logger.warn({ chatId, reason: err.reason, why: err.message }, 'transcription failed');
+  else deps.logger.warn({ chatId, err: (err as Error).message }, 'voice message could not be fetched');
+  const why = err instanceof TranscriptionError ? err.message : fetchFailureReason(err, lang);
+  // A recording too large for a bot stays too large: trying again cannot help.
+  const next =
+    err instanceof FileTooLarge
+      ? t(lang, 'send a shorter recording, or type it', 'envoyez un enregistrement plus court, ou tapez-le')
+      : t(lang, 'try again, or type it', 'réessayez, ou tapez-le');
   await out
     .sendHtml(
       t(
         lang,
-        `${PROXY_TAG} 🎙 I could not transcribe this recording: ${escapeHtml(why)}. Nothing was sent to the brain; try again, or type it.`,
-        `${PROXY_TAG} 🎙 Je n’ai pas pu transcrire cet enregistrement : ${escapeHtml(why)}. Rien n’a été envoyé au cerveau ; réessayez, ou tapez-le.`,
+        `${PROXY_TAG} 🎙 I could not transcribe this recording: ${escapeHtml(why)}. Nothing was sent to the brain; ${next}.`,
+        `${PROXY_TAG} 🎙 Je n’ai pas pu transcrire cet enregistrement : ${escapeHtml(why)}. Rien n’a été envoyé au cerveau ; ${next}.`,
       ),
       replyIn(ctx),
     )
