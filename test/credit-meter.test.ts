@@ -147,6 +147,14 @@ describe('the meter', () => {
     expect(meter.reading(now).share).toBeCloseTo(1.1, 9);
   });
 
+  it('paces a first turn over a day, not over the minutes since it', async () => {
+    const { meter, spend } = await ledgerAt(20);
+    const now = at('2026-12-03T10:00:00Z');
+    spend(now - 10 * 60_000, 0.45);
+    // Over its 10 minutes it would be $64.80 a day, and a run-out warning the same day.
+    expect(meter.reading(now).pacePerDay).toBeCloseTo(0.45, 9);
+  });
+
   it("takes Claude's own reset, when it comes before the cycle's end, as the end of a spent credit", async () => {
     const { meter } = await ledgerAt(10);
     const now = at('2026-12-03T10:00:00Z');

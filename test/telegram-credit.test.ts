@@ -86,7 +86,7 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
 
     await turn(h, 1, 0.06); // 60 %
     await reply(h, OWNER, /50 % spent/);
-    // One hour of history makes a pace of about $1.44 a day: gone long before the renewal.
+    // Less than a day of history counts as a day: $0.06 a day, gone long before the renewal.
     await reply(h, OWNER, /📉 At the 7-day pace/);
     await turn(h, 2, 0.027); // 87 %
     await reply(h, OWNER, /80 % spent/);
@@ -98,7 +98,7 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     expect(usage.text).toMatch(/Spent this cycle: \$0\.08\d \(8\d %\) · left: \$0\.01\d/);
     expect(usage.text).toContain(`Spent this cycle: $${r.spent.toFixed(3)}`);
     expect(usage.text).toMatch(
-      /Pace \(7 days\): \$\d+\.\d\d\/day → runs out on \d{4}-\d\d-\d\d, 9 d \d+ h before the renewal/,
+      /Pace \(7 days\): \$\d+\.\d+\/day → runs out on \d{4}-\d\d-\d\d, 9 d \d+ h before the renewal/,
     );
     expect(usage.text).toContain(
       `Renewal: ${new Date(renewal).toISOString().slice(0, 16).replace('T', ' ')} UTC (in 9 d `,

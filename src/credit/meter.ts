@@ -8,8 +8,12 @@ import type { CreditAmount, CreditSource } from './plan.js';
 const DAY_MS = 86_400_000;
 /** The pace is the average of the last 7 days… */
 const PACE_WINDOW_MS = 7 * DAY_MS;
-/** …or of the ledger's history when shorter, but never of less than an hour (a first turn is no pace). */
-const MIN_PACE_WINDOW_MS = 3_600_000;
+/**
+ * …or of the ledger's history when shorter, but never of less than a day: a
+ * first hour's turns are no daily pace (times 24 they would forecast a run-out
+ * that uses up the cycle's one warning).
+ */
+const MIN_PACE_WINDOW_MS = DAY_MS;
 const SPENT_KEY = 'credit_spent';
 
 /** What the meter shows: brainstem's own Claude turns, against the credit of this cycle. */
