@@ -36,9 +36,14 @@ const SHAPES: RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
 ];
 
-/** A header that carries a credential: all of its value goes (a cookie has spaces), up to the line's or quote's end. */
+/**
+ * A header that carries a credential: all of its value goes (a cookie has spaces), up to the line's or
+ * quote's end. Any header one of whose dash-separated words names a secret (`Authorization`,
+ * `X-Vault-Token`, `Private-Token`, `X-Api-Key`, `Set-Cookie`…); a word only containing one does not
+ * (`Author`, `Monkey`, `Keyboard`).
+ */
 const HEADER =
-  /\b(authorization|proxy-authorization|x-api-key|api-key|x-auth-token|cookie|set-cookie)(\s*:\s*)[^\r\n"'\\]+/gi;
+  /(?<![\w.-])((?:[A-Za-z0-9]+-)*(?:authorization|auth|token|secret|key|apikey|password|passwd|credentials?|cookie)(?:-[A-Za-z0-9]+)*)(\s*:\s*)[^\r\n"'\\]+/gi;
 /** A credential after its scheme, where no header name says so (long enough not to be a word). */
 const SCHEME = /\b(Bearer\s+[^\s"'\\,;]{8,}|Basic\s+[A-Za-z0-9+/=]{8,})/gi;
 /** `scheme://user:password@host`: the user info goes. */
@@ -50,7 +55,7 @@ const JSON_PAIR = /"([^"\\]+)"(\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
 
 /** `text` with every secret it holds replaced by [redacted]. */
 export function scrubText(text: string): string {
-  let out = text
+  let out = scrubCommandLines(text)
     .replace(HEADER, (_m, name: string, sep: string) => `${name}${sep}${REDACTED}`)
     .replace(SCHEME, (m: string) => `${m.split(/\s/)[0]} ${REDACTED}`)
     .replace(USER_INFO, (_m, scheme: string) => `${scheme}${REDACTED}@`)
@@ -77,10 +82,11 @@ export function redactValue(value: unknown, depth = 0): unknown {
   }
   if (Array.isArray(value)) {
     if (depth > 3) return '[…]';
-    return value
+    const argv = value.every((x) => typeof x === 'string') ? scrubArgv(value as string[]) : value;
+    return argv
       .slice(0, 50)
       .map((x, i) =>
-        i > 0 && isSecretFlag(value[i - 1]) && typeof x === 'string' ? REDACTED : redactValue(x, depth + 1),
+        i > 0 && isSecretFlag(argv[i - 1]) && typeof x === 'string' ? REDACTED : redactValue(x, depth + 1),
       );
   }
   if (value && typeof value === 'object') {
@@ -94,3 +100,89 @@ export function redactValue(value: unknown, depth = 0): unknown {
 
 const isSecretFlag = (x: unknown): boolean =>
   typeof x === 'string' && /^-{1,2}\w[\w-]*$/.test(x) && isSecretParam(x);
+
+/**
+ * Short flags that carry a password for the program they belong to, and so
+ * are no secret for another (`-p` is `mkdir -p`, `ssh -p 22`): the flag with
+ * its value glued on (`mysql -phunter2`), and, where the program reads it so,
+ * the flag followed by its value (`sshpass -p hunter2`). `mysql -p` alone
+ * asks for the password: what follows it is the database.
+ */
+interface SecretFlags {
+  glued: readonly string[];
+  apart: readonly string[];
+}
+const MYSQL: SecretFlags = { glued: ['-p'], apart: [] };
+const CURL: SecretFlags = { glued: ['-u', '-U'], apart: ['-u', '-U', '--user', '--proxy-user'] };
+const PROGRAM_FLAGS: Record<string, SecretFlags> = {
+  mysql: MYSQL,
+  mysqldump: MYSQL,
+  mysqladmin: MYSQL,
+  mysqlcheck: MYSQL,
+  mysqlimport: MYSQL,
+  mysqlshow: MYSQL,
+  mariadb: MYSQL,
+  'mariadb-dump': MYSQL,
+  'mariadb-admin': MYSQL,
+  sshpass: { glued: ['-p'], apart: ['-p'] },
+  curl: CURL,
+  'redis-cli': { glued: ['-a'], apart: ['-a'] },
+  smbclient: { glued: ['-U'], apart: ['-U', '--user'] },
+};
+
+/**
+ * An argv with the values of the secret flags above replaced; the program is
+ * found anywhere in it, so `sudo mysql …` and `incus exec web -- mysql …` count.
+ */
+function scrubArgv(argv: readonly string[]): string[] {
+  let flags: SecretFlags | undefined;
+  let next = false;
+  return argv.map((arg) => {
+    const word = arg.replace(/^["']|["']$/g, '');
+    if (next) {
+      next = false;
+      return REDACTED;
+    }
+    const program = PROGRAM_FLAGS[word.slice(word.lastIndexOf('/') + 1)];
+    if (program) {
+      flags = program;
+      return arg;
+    }
+    if (!flags) return arg;
+    const found = secretIn(word, flags);
+    // A program takes one password: what follows it may be another program's (`sshpass -p … ssh -p 22`).
+    if (found !== undefined) flags = undefined;
+    if (found === '') next = true;
+    return found || arg;
+  });
+}
+
+/** The argument with its secret replaced; '' when the secret is the next argument; undefined when it holds none. */
+function secretIn(word: string, flags: SecretFlags): string | undefined {
+  if (flags.apart.includes(word)) return '';
+  const long = flags.apart.find((f) => f.startsWith('--') && word.startsWith(`${f}=`));
+  if (long) return `${long}=${REDACTED}`;
+  const glued = flags.glued.find((f) => word.startsWith(f) && word.length > f.length);
+  return glued ? `${glued}${REDACTED}` : undefined;
+}
+
+/** Command lines in text (a shell command Claude wanted to run, a log line): each one's words through scrubArgv. */
+function scrubCommandLines(text: string): string {
+  if (!COMMAND_WORD.test(text)) return text;
+  return text
+    .split(/(\r?\n|&&|\|\||[;|&])/)
+    .map((part) => {
+      const words = part.split(/(\s+)/);
+      const args = words.filter((_, i) => i % 2 === 0);
+      const clean = scrubArgv(args);
+      return words.map((w, i) => (i % 2 === 0 ? (clean[i / 2] ?? w) : w)).join('');
+    })
+    .join('');
+}
+
+/** Whether the text names one of those programs at all: most text is left alone at once. */
+const COMMAND_WORD = new RegExp(
+  `(?:^|[\\s/"'])(?:${Object.keys(PROGRAM_FLAGS)
+    .map((p) => p.replace(/-/g, '\\-'))
+    .join('|')})(?:$|[\\s"'])`,
+);

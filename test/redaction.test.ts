@@ -99,6 +99,31 @@ describe('audit rows', () => {
   });
 });
 
+describe('password flags and credential headers in audit rows', () => {
+  it('are stored redacted, the rest of the command readable', async () => {
+    const commands = [
+      ['mysql', '-uroot', '-phunter2mysql', 'db'],
+      ['curl', '-u', 'admin:hunter2curl', 'https://example.com'],
+      ['sshpass', '-p', 'hunter2sshpass', 'ssh', 'host'],
+      ['curl', '-H', 'X-Vault-Token: hvs.hunter2vault', 'https://vault'],
+    ];
+    for (const command of commands) await api('incus_exec', { instance: 'web', command });
+    const stored = svc.service.core.db
+      .prepare<[], { args: string }>(
+        "SELECT args FROM audit WHERE tool = 'incus_exec' ORDER BY id DESC LIMIT 4",
+      )
+      .all()
+      .map((r) => JSON.parse(r.args).command)
+      .reverse();
+    expect(stored).toEqual([
+      ['mysql', '-uroot', '-p[redacted]', 'db'],
+      ['curl', '-u', '[redacted]', 'https://example.com'],
+      ['sshpass', '-p', '[redacted]', 'ssh', 'host'],
+      ['curl', '-H', 'X-Vault-Token: [redacted]', 'https://vault'],
+    ]);
+  });
+});
+
 describe('tool approvals in the audit log', { timeout: 120_000 }, () => {
   let fake: FakeAnthropic;
   let claude: TestService;
