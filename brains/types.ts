@@ -223,6 +223,11 @@ export interface Brain {
    * starts, so the client gets a 400 naming it); absent = it honours them all.
    */
   refuse?(req: Pick<TurnRequest, 'options' | 'toolChoice' | 'messages'>): Refusal | undefined;
+  /**
+   * Resolves once none of this brain's turns is running: a model swap waits
+   * for it before it unloads the model those turns stream from.
+   */
+  settled?(): Promise<void>;
   /** Forget the brain session of a conversation (the user asked for a fresh start). */
   forget?(sessionKey: string): void;
   /** Ends what the brain keeps running between turns (warm processes), for shutdown. */

@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
 import { type ReadinessBoard, waitUntilReady } from './readiness.js';
+import { waitAtMost } from './wait.js';
 
 export type SwitchSource = 'command' | 'keyboard' | 'intent' | 'marker' | 'api' | 'fallback' | 'tool';
 
@@ -164,6 +165,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     const loaded = kv.get(LOADED_MODEL_KEY);
     if (wanted && (wanted !== loaded || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;
+      if (unloading) await this.letAnswersEnd(loaded);
       // Once its stop commands run, the model loaded before is not there any more, whatever follows.
       if (unloading) kv.delete(LOADED_MODEL_KEY);
       const swap = await swapLlamaModel({
@@ -197,6 +199,23 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     kv.set(ACTIVE_KEY, target.id);
     this.activeId = target.id;
     return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: false, trigger });
+  }
+
+  /**
+   * Answers already streaming from a model (new turns wait for the switch)
+   * may end before its stop commands cut them, for at most
+   * `server.shutdownGraceMs`, the time a restart gives them too.
+   */
+  private async letAnswersEnd(model: string): Promise<void> {
+    const { modes, brains, config, logger } = this.deps;
+    const serving = modes.all
+      .filter((m) => m.kind === 'llama' && m.llamaModel === model)
+      .map((m) => brains.get(m.id)?.settled?.());
+    const ended = Promise.all(serving);
+    if (await waitAtMost(ended, 0)) return;
+    logger.info({ model }, 'switch: waiting for the answers of the model it stops to end');
+    if (!(await waitAtMost(ended, config.server.shutdownGraceMs)))
+      logger.warn({ model, graceMs: config.server.shutdownGraceMs }, 'switch: answers still running are cut');
   }
 
   private commandsOf(model: string, which: 'start' | 'stop'): string[][] {

@@ -83,4 +83,23 @@ describe('model swaps', { timeout: 120_000 }, () => {
     u.says('back?');
     await reply(113, /^echo: back\?$/);
   });
+
+  it('a swap lets the answers streaming from the model it stops end first', async () => {
+    expect(h.service.core.switcher.active().id).toBe('qwen');
+    let open = () => {};
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    qwen.reply({ chunks: ['first ', { wait: held }, 'last'] });
+    h.tg.user(114).says('question');
+    await reply(114, /^first/);
+    h.tg.user(115).says('/mode coder');
+    const waiting = () =>
+      h.logs.some((l) => l.msg === 'switch: waiting for the answers of the model it stops to end');
+    await expect.poll(waiting, { timeout: 30_000 }).toBe(true);
+    open();
+    await reply(114, /^first last$/);
+    await reply(115, /❌ Switch to coder failed/);
+    expect(h.tg.botMessages(114).map((m) => m.text)).toEqual(['first last']);
+  });
 });

@@ -57,6 +57,9 @@ export class LlamaLocalBrain implements Brain {
   private readonly persona: PersonaPrompt | undefined;
   private readonly chatUrl: string;
   private readonly healthUrl: string;
+  /** Turns streaming now, and who waits for there to be none (see settled). */
+  private running = 0;
+  private readonly idle: (() => void)[] = [];
 
   constructor(opts: LlamaLocalBrainOptions) {
     this.mode = opts.mode;
@@ -102,8 +105,18 @@ export class LlamaLocalBrain implements Brain {
     }
   }
 
-  turn(req: TurnRequest, signal: AbortSignal): AsyncIterable<TurnEvent> {
-    return this.run(req, signal);
+  async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
+    this.running++;
+    try {
+      yield* this.run(req, signal);
+    } finally {
+      this.running--;
+      if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  settled(): Promise<void> {
+    return this.running === 0 ? Promise.resolve() : new Promise((resolve) => this.idle.push(resolve));
   }
 
   private async *run(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
