@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,9 @@ import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-exec-'));
 const node = process.execPath;
 const defaults = { timeoutMs: 10_000, maxOutputChars: 10_000, killGraceMs: 500 };
+
+/** Whether any process of the group led by `pid` (the leader may have exited) is still there. */
+const groupAlive = (pid: number) => alive(-pid);
 
 const alive = (pid: number) => {
   try {
@@ -88,6 +91,34 @@ describe('runCommand', () => {
     await expect
       .poll(() => [alive(parent as number), alive(grandchild as number)], { timeout: 30_000 })
       .toEqual([false, false]);
+  });
+
+  it('ends when the command exits, with its exit code, leaving running what it started in the background', async (ctx) => {
+    const group = path.join(dir, 'bg-group');
+    const go = path.join(dir, 'bg-go');
+    const wrote = path.join(dir, 'bg-wrote');
+    // The background subshell keeps the command's stdout open; once told to, it writes to it again.
+    const script = `echo $$ > ${group}; (while [ ! -e ${go} ]; do sleep 0.05; done; echo later; touch ${wrote}; exec sleep 300) & echo started; exit 3`;
+    ctx.onTestFinished(() => {
+      try {
+        process.kill(-Number(readFileSync(group, 'utf8')), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    });
+    const lines: string[] = [];
+    // Without the fix the run lasts until this limit, and fails as a timeout.
+    const r = await runCommand(['sh', '-c', script], { ...defaults, onOutput: (c) => lines.push(c) });
+    expect(r.exitCode).toBe(3);
+    expect(r.output).toMatch(
+      /^started\n\n\[The command exited, but a process it started in the background still holds its output; it was left running/,
+    );
+    expect(lines.join('')).toContain('left running');
+    // Left running, and writing to the pipe it holds does not kill it (SIGPIPE) nor block it.
+    const leader = Number(readFileSync(group, 'utf8'));
+    writeFileSync(go, '');
+    await expect.poll(() => existsSync(wrote), { timeout: 30_000 }).toBe(true);
+    expect(groupAlive(leader)).toBe(true);
   });
 
   it('stops the command when the caller aborts', async () => {

@@ -1,4 +1,6 @@
 import { constants } from 'node:os';
+import { finished } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { BrainstemError } from '../errors.js';
 import { formatDuration } from '../i18n.js';
 import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
@@ -40,6 +42,11 @@ export interface RunDefaults {
   /** More variables that hold a secret of brainstem's (named by its config: transcription.apiKeyEnv). */
   hiddenEnv?: readonly string[];
 }
+
+const noop = () => undefined;
+
+/** How long output may still come once the command exited, before what holds it is deemed a background process. */
+const EXIT_DRAIN_MS = 300;
 
 export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
@@ -129,25 +136,57 @@ export async function runCommand(
   const cap = new OutputCap(opts.maxOutputChars);
   const lines = new LineFeed(opts.onOutput);
   const decoder = new TextDecoder();
-  try {
-    // execa ends this iteration when the child exits, even if a grandchild still holds the pipe.
-    for await (const chunk of child.iterable({ from: capture, binary: true })) {
-      const text = decoder.decode(chunk, { stream: true });
-      cap.push(text);
-      lines.push(text);
-    }
-  } catch {
-    // A read error ends the output; the exit status below says what happened.
+  const stream = capture === 'all' ? child.all : child.stdout;
+  const onData = (chunk: Buffer) => {
+    const text = decoder.decode(chunk, { stream: true });
+    cap.push(text);
+    lines.push(text);
+  };
+  stream?.on('data', onData);
+  // The output ends once every process holding the pipe has closed it: a background process the
+  // command started (`server &`) may hold it long after the command exited.
+  const ended = Promise.all(
+    [child.stdout, child.stderr].map((pipe) => (pipe ? finished(pipe).then(noop, noop) : undefined)),
+  );
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const leftBehind = exit.then(async (status) => {
+    // It exited by itself: a timeout or /stop must not kill what it leaves running.
+    if (!stopped) exited = true;
+    // What it printed just before exiting is still in the pipe: a moment to read it.
+    const drained = await Promise.race([ended.then(() => true), delay(EXIT_DRAIN_MS, false, { ref: false })]);
+    // A run brainstem stopped waits for its output's end as before: its group is killed.
+    if (drained || stopped) return ended.then(() => undefined);
+    return status;
+  });
+  const background = await Promise.race([ended.then(() => undefined), leftBehind]);
+  exited = true;
+  clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (pid !== undefined) forgetGroup(pid);
+  if (background) {
+    // The command is done; what it started in the background is the owner's, as when they run it
+    // in a shell: a deploy that starts a server means it to keep running. So it is left running,
+    // and its output is still read (and dropped) so that it never blocks on a full pipe nor dies
+    // of SIGPIPE, until it closes it or brainstem stops.
+    stream?.off('data', onData);
+    stream?.resume();
+    const note =
+      '\n[The command exited, but a process it started in the background still holds its output; it was left running and its output is not shown (redirect it: > file 2>&1).]\n';
+    cap.push(decoder.decode() + note);
+    lines.push(note);
+    lines.flush();
+    const { text, truncated } = cap.result();
+    const exitCode =
+      background.code ?? 128 + (background.signal ? (constants.signals[background.signal] ?? 0) : 0);
+    return { exitCode, output: text, truncated, stderr, durationMs: Date.now() - started };
   }
   const tailText = decoder.decode();
   cap.push(tailText);
   lines.push(tailText);
   lines.flush();
   const r = await child;
-  exited = true;
-  clearTimeout(timer);
-  opts.signal?.removeEventListener('abort', onAbort);
-  if (pid !== undefined) forgetGroup(pid);
 
   const durationMs = Date.now() - started;
   const { text: output, truncated } = cap.result();
