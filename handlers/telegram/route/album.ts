@@ -6,19 +6,30 @@
  * One album, one turn.
  */
 export class AlbumCollector<T> {
-  private readonly groups = new Map<string, { items: T[]; timer: NodeJS.Timeout }>();
+  private readonly groups = new Map<
+    string,
+    { items: T[]; timer: NodeJS.Timeout; complete: (items: T[]) => void }
+  >();
 
-  constructor(
-    private readonly quietMs: number,
-    private readonly complete: (items: T[]) => void,
-  ) {}
+  constructor(private readonly quietMs: number) {}
 
-  /** Adds a part of the album `key` (unique per chat: chat id and media group id). */
-  add(key: string, item: T): void {
+  /**
+   * Adds a part of the album `key` (unique per chat: chat id and media group
+   * id). The first part gets the whole album, once gathered; the others get
+   * undefined (their album is already on its way).
+   */
+  add(key: string, item: T): Promise<T[]> | undefined {
     const group = this.groups.get(key);
-    if (group) clearTimeout(group.timer);
-    const items = [...(group?.items ?? []), item];
-    this.groups.set(key, { items, timer: setTimeout(() => this.hand(key), this.quietMs) });
+    if (group) {
+      clearTimeout(group.timer);
+      group.items.push(item);
+      group.timer = setTimeout(() => this.hand(key), this.quietMs);
+      return undefined;
+    }
+    return new Promise((complete) => {
+      const timer = setTimeout(() => this.hand(key), this.quietMs);
+      this.groups.set(key, { items: [item], timer, complete });
+    });
   }
 
   /** Hands on every album gathered so far, at once (for shutdown: nothing a user sent is dropped). */
@@ -31,6 +42,6 @@ export class AlbumCollector<T> {
     if (!group) return;
     clearTimeout(group.timer);
     this.groups.delete(key);
-    this.complete(group.items);
+    group.complete(group.items);
   }
 }

@@ -8,8 +8,7 @@ import type { BotDeps } from '../deps.js';
 import type { ChatOutput } from '../send/output.js';
 import { AlbumCollector } from './album.js';
 import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
-import { save, submitTurn } from './messages.js';
-import { outputFor } from './topic.js';
+import { save, submitTurn, type TurnContent } from './messages.js';
 
 /**
  * Photos and documents on the direct route. A photo (its largest size), an
@@ -26,13 +25,15 @@ const ALBUM_QUIET_MS = 1_000;
 type ImageMessage = Context & { message: Message };
 
 export function registerMediaMessages(bot: Bot, deps: BotDeps): { flush(): void } {
-  const albums = new AlbumCollector<ImageMessage>(ALBUM_QUIET_MS, (parts) => {
-    void imageTurn(deps, parts).catch((err: unknown) => deps.logger.error({ err }, 'album turn failed'));
-  });
-  const image = async (ctx: ImageMessage) => {
+  const albums = new AlbumCollector<ImageMessage>(ALBUM_QUIET_MS);
+  const image = (ctx: ImageMessage) => {
     const group = ctx.message.media_group_id;
-    if (group) albums.add(`${ctx.chat?.id}:${group}`, ctx);
-    else await imageTurn(deps, [ctx]);
+    if (!group) return imageTurn(deps, ctx, Promise.resolve([ctx]));
+    const chatId = ctx.message.chat.id;
+    deps.logger.debug({ chatId, group, messageId: ctx.message.message_id }, 'album part');
+    // The album's turn is queued with its first part: what the user sends after the album waits for it.
+    const album = albums.add(`${chatId}:${group}`, ctx);
+    if (album) imageTurn(deps, ctx, album);
   };
 
   bot.on('message:photo', (ctx) => image(ctx));
@@ -52,20 +53,34 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { flush(): void 
   return { flush: () => albums.flush() };
 }
 
-/** One turn for one photo or a whole album: the images downloaded, the captions as its text. */
-async function imageTurn(deps: BotDeps, parts: ImageMessage[]): Promise<void> {
-  const ordered = [...parts].sort((a, b) => a.message.message_id - b.message.message_id);
-  const first = ordered[0];
-  if (!first) return;
+/**
+ * One turn for one photo or a whole album, queued now in the chat's place of
+ * `first`: the images are downloaded when its turn comes (and the album is
+ * gathered), the captions are its text.
+ */
+function imageTurn(deps: BotDeps, first: ImageMessage, parts: Promise<ImageMessage[]>): void {
   const lang = langOf(first.from?.language_code);
-  const content = await imageContent(deps, ordered, outputFor(first), lang);
-  if (content) submitTurn(deps, first, content.text, lang, content.images);
+  submitTurn(
+    deps,
+    first,
+    async (signal, out) => {
+      const gathered = await unlessAborted(parts, signal);
+      if (!gathered) return undefined;
+      const ordered = [...gathered].sort((a, b) => a.message.message_id - b.message.message_id);
+      return imageContent(deps, ordered, out, lang, signal);
+    },
+    lang,
+  );
 }
 
-/** What the brain gets for a photo or an album. */
-interface ImageContent {
-  text: string;
-  images: ImageData[];
+/** The promise's value, or undefined as soon as the signal is aborted. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** An image that could not be had: its download failed (`err`), or its bytes are no image brainstem reads. */
@@ -82,12 +97,13 @@ async function imageContent(
   ordered: ImageMessage[],
   out: ChatOutput,
   lang: Lang,
-): Promise<ImageContent | undefined> {
+  signal: AbortSignal,
+): Promise<TurnContent | undefined> {
   const images: ImageData[] = [];
   const captions: string[] = [];
   const missed: { ctx: ImageMessage; index: number; miss: Miss }[] = [];
   for (const [index, ctx] of ordered.entries()) {
-    const got = await imageOf(deps, ctx);
+    const got = await imageOf(deps, ctx, signal);
     if ('mediaType' in got) images.push(got);
     else missed.push({ ctx, index, miss: got });
     const caption = ctx.message.caption?.trim();
@@ -123,7 +139,7 @@ async function imageContent(
 }
 
 /** The image a message holds, downloaded, or why there is none (the details logged). */
-async function imageOf(deps: BotDeps, ctx: ImageMessage): Promise<ImageData | Miss> {
+async function imageOf(deps: BotDeps, ctx: ImageMessage, signal: AbortSignal): Promise<ImageData | Miss> {
   const m = ctx.message;
   const chatId = m.chat.id;
   const file = m.photo?.at(-1) ?? m.document;
@@ -135,6 +151,7 @@ async function imageOf(deps: BotDeps, ctx: ImageMessage): Promise<ImageData | Mi
       apiRoot: deps.apiRoot,
       fileId: file.file_id,
       size: file.file_size,
+      signal,
     });
     const image = imageFromBytes(bytes);
     if (image) {

@@ -115,24 +115,21 @@ export async function save(
   }
 }
 
-/**
- * What a turn says: its text, or how to get the text once the turn's turn
- * comes (a voice note is transcribed then; undefined when that failed and the
- * user was told why).
- */
-export type TurnText = string | ((signal: AbortSignal, out: ChatOutput) => Promise<string | undefined>);
+/** What a turn says, and the photos sent with it (a photo, an album, an image document) for the brain to see. */
+export interface TurnContent {
+  text: string;
+  images?: ImageData[];
+}
 
 /**
- * Queues a turn for the chat (or its forum topic): answered in order, "queued"
- * shown when it has to wait. `images`: photos sent with it, for the brain to see.
+ * What a turn says: its text, or how to get it once the turn's turn comes (a
+ * voice note is transcribed then, photos downloaded; undefined when that
+ * failed and the user was told why).
  */
-export function submitTurn(
-  deps: BotDeps,
-  ctx: Context,
-  turnText: TurnText,
-  lang: Lang,
-  images?: ImageData[],
-): void {
+export type TurnText = string | ((signal: AbortSignal, out: ChatOutput) => Promise<TurnContent | undefined>);
+
+/** Queues a turn for the chat (or its forum topic): answered in order, "queued" shown when it has to wait. */
+export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang: Lang): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
   const messageId = ctx.message?.message_id;
@@ -143,9 +140,10 @@ export function submitTurn(
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
-      const said = typeof turnText === 'string' ? turnText : await turnText(signal, out);
+      const said = typeof turnText === 'string' ? { text: turnText } : await turnText(signal, out);
       if (said === undefined) return;
-      const text = withReplyContext(said, ctx.message);
+      const { images } = said;
+      const text = withReplyContext(said.text, ctx.message);
       await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {
         route: deps.route,
         streaming: config.telegram.streaming,

@@ -68,7 +68,7 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
         await out.sendHtml(understoodLine(text), replyIn(ctx));
         // A caption is the user's words too, as with a photo's.
         const caption = ctx.message.caption?.trim();
-        return caption ? `${text}\n\n${caption}` : text;
+        return { text: caption ? `${text}\n\n${caption}` : text };
       },
       lang,
     );

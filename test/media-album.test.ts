@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomPng } from './helpers/images.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+/**
+ * Albums on the direct route, in the chat's order and across a restart: the
+ * Bot API emulator as Telegram, the fake llama-server as a brain with vision.
+ */
+
+const config = {
+  modes: { local: { kind: 'llama' as const, description: 'Fake local model', vision: true } },
+};
+
+const chatCompletions = (h: Harness) => h.llama.requests.filter((r) => r.path.endsWith('/chat/completions'));
+/** The last user message of each request the fake llama-server got: its text and how many images. */
+const asked = (h: Harness) =>
+  chatCompletions(h).map((r) => {
+    const body = r.body as { messages: { role: string; content: unknown }[] };
+    const content = body.messages.filter((m) => m.role === 'user').at(-1)?.content;
+    if (typeof content === 'string') return { text: content, images: 0 };
+    const parts = content as { type: string; text?: string }[];
+    return {
+      text: parts.find((p) => p.type === 'text')?.text,
+      images: parts.filter((p) => p.type === 'image_url').length,
+    };
+  });
+
+describe('an album in the chat’s order', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ config });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('a text sent right after an album is answered after it, as the user sent them', async () => {
+    const before = chatCompletions(h).length;
+    const u = h.tg.user(112);
+    u.sendsAlbum([randomPng(8, 8), randomPng(9, 9)], 'two photos of my garden');
+    u.says('which of the two has more green?');
+    await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text.startsWith('echo: which')), {
+      timeoutMs: 8000,
+    });
+    expect(asked(h).slice(before)).toEqual([
+      { text: 'two photos of my garden', images: 2 },
+      { text: 'which of the two has more green?', images: 0 },
+    ]);
+    // The text waited for the album (its "queued" notice becomes its answer); both are answered.
+    expect(h.tg.botMessages(112).map((m) => m.text)).toContain('echo: two photos of my garden');
+  });
+});
