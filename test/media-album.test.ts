@@ -50,3 +50,25 @@ describe('an album in the chat’s order', () => {
     expect(h.tg.botMessages(112).map((m) => m.text)).toContain('echo: two photos of my garden');
   });
 });
+
+describe('an album still being gathered when brainstem stops', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ config });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('is not lost without a word: the user is told to send it again', async () => {
+    const before = chatCompletions(h).length;
+    h.tg.user(113).sendsAlbum([randomPng(8, 8), randomPng(9, 9), randomPng(10, 10)], 'the best one?');
+    // Every photo has reached brainstem; the album waits for more (its quiet second is not over).
+    await h.tg.waitFor(() => h.logs.filter((l) => l.msg === 'album part' && l.chatId === 113).length === 3);
+    await h.stopService();
+    expect(h.tg.botMessages(113).map((m) => m.text)).toEqual([
+      '⚙️ [proxy] brainstem is restarting; this album did not reach the brain. Send it again in a moment.',
+    ]);
+    expect(chatCompletions(h).length).toBe(before);
+  });
+});

@@ -177,8 +177,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       // First: OpenClaw's waiting long poll is answered at once, so the HTTP server can close.
       await front?.stop();
       await polling?.stop();
-      // An album still gathering becomes its turn now, answered (or cut) like the others.
-      media.flush();
+      // An album still gathering is never handed on: its turn, queued with its first photo, is cut below and says so.
+      media.stop();
       await toolDialogs?.stop(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await approvals.close(STOP_GRACE_MS);

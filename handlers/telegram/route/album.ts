@@ -32,9 +32,13 @@ export class AlbumCollector<T> {
     });
   }
 
-  /** Hands on every album gathered so far, at once (for shutdown: nothing a user sent is dropped). */
-  flush(): void {
-    for (const key of [...this.groups.keys()]) this.hand(key);
+  /**
+   * Ends the gathering (brainstem stops): an album still open is never
+   * handed on. Its turn is stopped with the others and tells the user.
+   */
+  stop(): void {
+    for (const group of this.groups.values()) clearTimeout(group.timer);
+    this.groups.clear();
   }
 
   private hand(key: string): void {

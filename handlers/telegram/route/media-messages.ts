@@ -6,6 +6,7 @@ import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes } from '../../../src/
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
 import type { ChatOutput } from '../send/output.js';
+import { stopReasonOf } from '../turns.js';
 import { AlbumCollector } from './album.js';
 import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent } from './messages.js';
@@ -24,7 +25,7 @@ const ALBUM_QUIET_MS = 1_000;
 /** A message that holds an image: a photo, or a document whose type says image. */
 type ImageMessage = Context & { message: Message };
 
-export function registerMediaMessages(bot: Bot, deps: BotDeps): { flush(): void } {
+export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void } {
   const albums = new AlbumCollector<ImageMessage>(ALBUM_QUIET_MS);
   const image = (ctx: ImageMessage) => {
     const group = ctx.message.media_group_id;
@@ -50,7 +51,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { flush(): void 
     submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
   });
 
-  return { flush: () => albums.flush() };
+  return { stop: () => albums.stop() };
 }
 
 /**
@@ -65,12 +66,35 @@ function imageTurn(deps: BotDeps, first: ImageMessage, parts: Promise<ImageMessa
     first,
     async (signal, out) => {
       const gathered = await unlessAborted(parts, signal);
-      if (!gathered) return undefined;
-      const ordered = [...gathered].sort((a, b) => a.message.message_id - b.message.message_id);
-      return imageContent(deps, ordered, out, lang, signal);
+      const ordered = gathered?.sort((a, b) => a.message.message_id - b.message.message_id);
+      const content = ordered && (await imageContent(deps, ordered, out, lang, signal));
+      // Cut by a restart (still gathering, waiting or downloading): the user must send it again.
+      if (stopReasonOf(signal) === 'shutdown') {
+        await out
+          .sendHtml(restartingText(first.message.media_group_id !== undefined, lang))
+          .catch((err: unknown) =>
+            deps.logger.warn({ err }, 'could not say that photos were cut by a restart'),
+          );
+      }
+      return signal.aborted ? undefined : content;
     },
     lang,
   );
+}
+
+/** Said when a restart stops photos before they reach the brain (worded as answer.ts's cut answer). */
+function restartingText(album: boolean, lang: Lang): string {
+  return album
+    ? t(
+        lang,
+        `${PROXY_TAG} brainstem is restarting; this album did not reach the brain. Send it again in a moment.`,
+        `${PROXY_TAG} brainstem redémarre ; cet album n’est pas parvenu au cerveau. Renvoyez-le dans un instant.`,
+      )
+    : t(
+        lang,
+        `${PROXY_TAG} brainstem is restarting; this photo did not reach the brain. Send it again in a moment.`,
+        `${PROXY_TAG} brainstem redémarre ; cette photo n’est pas parvenue au cerveau. Renvoyez-la dans un instant.`,
+      );
 }
 
 /** The promise's value, or undefined as soon as the signal is aborted. */
@@ -109,6 +133,8 @@ async function imageContent(
     const caption = ctx.message.caption?.trim();
     if (caption) captions.push(caption);
   }
+  // Stopped (/stop, a restart): whoever stopped it says so; a cut download is no failure to report.
+  if (signal.aborted) return undefined;
   const nameOf = (m: (typeof missed)[number], l: Lang) =>
     imageName(m.ctx.message, m.index, ordered.length, l);
   if (missed.length > 0) {
