@@ -127,8 +127,9 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
 
     const typing = h.tg.callsOf('sendChatAction', 113).length;
     u.says('during the switch');
-    // The message is taken (typing shows) but no brain has it: it waits for the switch.
+    // The message is taken (typing shows) but no brain has it: it waits for the switch, and says so.
     await h.tg.waitFor(() => h.tg.callsOf('sendChatAction', 113).length > typing, { timeoutMs: 60_000 });
+    await reply(113, /^⏳ waiting for the mode switch to end…$/);
     expect(lastUserContent(h.llama)).not.toBe('during the switch');
     expect(chatRequests(big)).toEqual([]);
     expect(h.service.core.switcher.active().id).toBe('local');

@@ -35,6 +35,8 @@ export type ChatEvent =
   | TurnEvent
   /** The conversation's previous turn is still running; this one waits. */
   | { type: 'queued' }
+  /** A mode switch is running (a model may be loading); this turn waits for it. */
+  | { type: 'switch_wait' }
   /**
    * The mode that answers, once known (after any pending switch), and the
    * client's tools it keeps from its brain.

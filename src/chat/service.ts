@@ -152,14 +152,18 @@ export class ChatService extends EventEmitter<{
       yield { type: 'done', finishReason: 'stop' };
       return;
     }
-    const shortcut =
-      words && !withImages && !fromTool ? this.deps.ports.answerer?.(words, lang, signal) : undefined;
+    // Telegram's shortcut words are its tool commands' (handlers/telegram/commands/tools.ts): they ask
+    // with Confirm / Cancel whoever may answer and audit who ran it, which this answerer cannot do.
+    // So a chat's words reaching here (a voice note's) go to the brain, whose tools ask first.
+    const answers = words && !withImages && !fromTool && req.source !== 'telegram';
+    const shortcut = answers ? this.deps.ports.answerer?.(words, lang, signal) : undefined;
     if (shortcut) {
       for await (const chunk of shortcut) yield { type: 'text', text: chunk };
       yield { type: 'done', finishReason: 'stop' };
       return;
     }
 
+    if (this.deps.switcher.isSwitching()) yield { type: 'switch_wait' };
     await this.deps.switcher.whenIdle(signal);
     if (signal.aborted) return;
     // `active` means the mode active once the switch is over, not the one when the request came in.

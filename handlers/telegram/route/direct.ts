@@ -18,7 +18,9 @@ export type RelayEvent =
   | { type: 'text'; text: string }
   | { type: 'error'; message: string }
   /** A tool approval asked (and then settled), and brainstem's notices about the turn: the answer shows them. */
-  | Extract<TurnEvent, { type: 'approval_pending' | 'approval' | 'notice' }>;
+  | Extract<TurnEvent, { type: 'approval_pending' | 'approval' | 'notice' }>
+  /** A mode switch runs (a model may be loading): the answer waits for it, and says so meanwhile. */
+  | { type: 'switch_wait' };
 
 export interface TurnInput {
   chatId: number;
@@ -81,7 +83,13 @@ export class DirectRoute implements Route {
           yield { type: 'text', text: ev.text };
         } else if (ev.type === 'mode') fromBrain = true;
         else if (ev.type === 'error') yield { type: 'error', message: ev.error.message };
-        else if (ev.type === 'approval_pending' || ev.type === 'approval' || ev.type === 'notice') yield ev;
+        else if (
+          ev.type === 'approval_pending' ||
+          ev.type === 'approval' ||
+          ev.type === 'notice' ||
+          ev.type === 'switch_wait'
+        )
+          yield ev;
       }
     } catch (err) {
       yield { type: 'error', message: (err as Error).message || String(err) };

@@ -53,7 +53,12 @@ export async function answerTurn(
   let failure: string | undefined;
   try {
     for await (const ev of opts.route.turn(input, signal)) {
+      // Whatever comes after a switch wait means the switch is over.
+      if (waiting === switchWaitLine(input.lang) && ev.type !== 'switch_wait') waiting = undefined;
       switch (ev.type) {
+        case 'switch_wait':
+          waiting = switchWaitLine(input.lang);
+          break;
         case 'text':
           text += ev.text;
           break;
@@ -147,4 +152,13 @@ function finalText(
 
 function untagged(text: string): string {
   return text.startsWith(PROXY_TAG) ? text.slice(PROXY_TAG.length).trimStart() : text;
+}
+
+/** Shown while the answer waits for a mode switch (a model load can take minutes). */
+function switchWaitLine(lang: TurnInput['lang']): string {
+  return t(
+    lang,
+    '⏳ _waiting for the mode switch to end…_',
+    '⏳ _en attente de la fin du changement de mode…_',
+  );
 }
