@@ -19,16 +19,28 @@ import { chatOutbox, deliverOutbox } from './outbox.js';
 import { withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
 
-/** Message kinds that get a "not supported" reply; service messages (joins, pins) get none. */
+/**
+ * Message kinds that get a "not supported" reply: every kind of content the
+ * Bot API has ("Message is …") that no handler before takes, so no user waits
+ * for an answer that never comes. Service messages (joins, pins) get none.
+ */
 const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
   video: ['Videos', 'Les vidéos'],
   animation: ['GIFs', 'Les GIF'],
   sticker: ['Stickers', 'Les autocollants'],
-  location: ['Locations', 'Les positions'],
   venue: ['Venues', 'Les lieux'],
+  location: ['Locations', 'Les positions'],
   contact: ['Contacts', 'Les contacts'],
   poll: ['Polls', 'Les sondages'],
   dice: ['Dice', 'Les dés'],
+  story: ['Forwarded stories', 'Les stories transférées'],
+  paid_media: ['Paid media', 'Les médias payants'],
+  rich_message: ['Rich messages', 'Les messages enrichis'],
+  checklist: ['Checklists', 'Les listes de tâches'],
+  game: ['Games', 'Les jeux'],
+  invoice: ['Invoices', 'Les factures'],
+  giveaway: ['Giveaways', 'Les concours'],
+  giveaway_winners: ['Giveaway results', 'Les résultats de concours'],
 };
 
 export function registerMessages(bot: Bot, deps: BotDeps): void {
