@@ -304,3 +304,33 @@ describe('tools from Telegram', () => {
     await reply(117, /I do not understand the period “someday”\. Try \/usage chart 7d/);
   });
 });
+
+describe('a shortcut word with a confirmation ("deploy yes")', () => {
+  it('still asks with Confirm / Cancel, answered by the asker or an approver, and audits who ran it', async () => {
+    const GROUP = -100_900;
+    const asker = h.tg.user(113, { chatId: GROUP });
+    const other = h.tg.user(114, { chatId: GROUP });
+    const runs = () => h.service.tools?.registry.recentAudit(50, 'make_target').length ?? 0;
+    const before = runs();
+    const asked = asker.says('deploy yes');
+    const question = await reply(GROUP, /Run make deploy\?/);
+    expect(question.replyTo).toBe(asked);
+    expect(question.text).toBe('⚙️ [proxy] ❓ Run make deploy? It changes things.');
+    expect(runs()).toBe(before);
+
+    const [ok] = buttonsOf(question).map((b) => b.callback_data);
+    const byOther = await answerTo(other.presses(question.messageId, ok ?? ''));
+    expect(byOther.text).toBe('Only User113, who asked, or an approver can answer this.');
+    expect(runs()).toBe(before);
+
+    asker.presses(question.messageId, ok ?? '');
+    await h.tg.waitFor(() => /exit 0/.test(question.text));
+    expect(lastAudit('make_target')).toMatchObject({ caller: 'telegram:113', ok: true });
+  });
+
+  it('in French too ("déploie oui")', async () => {
+    h.tg.user(117, { languageCode: 'fr' }).says('Déploie oui');
+    const question = await reply(117, /Lancer make deploy \?/);
+    expect(buttonsOf(question)).toHaveLength(2);
+  });
+});

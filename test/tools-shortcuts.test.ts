@@ -135,6 +135,33 @@ describe('shortcut words through the OpenAI endpoint', () => {
   });
 });
 
+describe('shortcut words of a Telegram chat reaching the chat core (a voice note)', () => {
+  it('go to the brain, confirmed or not: only the Telegram tool commands ask and run them', async () => {
+    const runs = () =>
+      (
+        svc.service.core.db.prepare("SELECT COUNT(*) AS n FROM audit WHERE tool = 'make_target'").get() as {
+          n: number;
+        }
+      ).n;
+    const before = runs();
+    for (const words of ['deploy yes', 'check']) {
+      const events = svc.service.core.chat.run(
+        {
+          model: 'active',
+          sessionKey: 'telegram:42',
+          messages: [{ role: 'user', content: words }],
+          source: 'telegram',
+        },
+        new AbortController().signal,
+      );
+      let text = '';
+      for await (const ev of events) if (ev.type === 'text') text += ev.text;
+      expect(text, words).toBe(`echo: ${words}`);
+    }
+    expect(runs()).toBe(before);
+  });
+});
+
 describe('the API the Telegram layer builds on', () => {
   it('resolves shortcut words to a tool call, with whether it mutates', () => {
     const tools = svc.service.tools;
@@ -143,7 +170,9 @@ describe('the API the Telegram layer builds on', () => {
       tool: 'make_target',
       input: { target: 'deploy' },
       mutating: true,
+      confirmed: false,
     });
+    expect(tools?.resolveShortcut('Déploie oui')).toMatchObject({ word: 'deploy', confirmed: true });
     expect(tools?.resolveShortcut('/Check')).toMatchObject({ tool: 'make_target', mutating: false });
     expect(tools?.resolveShortcut('report')).toMatchObject({
       tool: 'usage',

@@ -65,6 +65,8 @@ export interface ResolvedShortcut {
   input: unknown;
   /** Ask for confirmation before running it. */
   mutating: boolean;
+  /** The words ended with a confirmation (`deploy yes`): see CONFIRM. */
+  confirmed: boolean;
   /** Why it cannot run with this configuration (the tool refused it); absent when it can. */
   refusal?: string;
 }
@@ -109,20 +111,32 @@ export class Shortcuts {
     return this.all;
   }
 
-  /** The shortcut the words name (a leading slash, case and accents ignored), if any. */
+  /**
+   * The shortcut the words name (a leading slash, case and accents ignored), if any, also when they
+   * end with a confirmation (`deploy yes`); a configured word that itself ends like one stays its own.
+   */
   resolve(words: string): ResolvedShortcut | undefined {
-    const s = this.byWord.get(fold(words).replace(/^\//, ''));
+    const key = fold(words).replace(/^\//, '');
+    const whole = this.byWord.get(key);
+    const confirmed = !whole && CONFIRM.test(key);
+    const s = whole ?? (confirmed ? this.byWord.get(key.replace(CONFIRM, '')) : undefined);
     if (!s) return undefined;
     try {
       const p = this.registry.prepare(s.tool, s.input);
-      return { word: s.word, tool: s.tool, input: p.input, mutating: s.mutating ?? p.mutating };
+      return { word: s.word, tool: s.tool, input: p.input, mutating: s.mutating ?? p.mutating, confirmed };
     } catch (err) {
       const message = err instanceof BrainstemError ? err.message : String(err);
-      return { word: s.word, tool: s.tool, input: s.input, mutating: s.mutating ?? true, refusal: message };
+      const mutating = s.mutating ?? true;
+      return { word: s.word, tool: s.tool, input: s.input, mutating, confirmed, refusal: message };
     }
   }
 }
 
+/**
+ * A confirmation after a shortcut word. Where a person can be asked (Telegram) the words only
+ * name the shortcut and its Confirm / Cancel question asks all the same; a completion cannot ask
+ * and wait, so over the OpenAI endpoint these words are the confirmation.
+ */
 const CONFIRM = /\s+(?:yes|oui|confirm|confirme|go)$/;
 
 /**
@@ -137,11 +151,9 @@ export function shortcutAnswerer(
   cfg: Pick<ToolsConfig, 'chatOutputChars'>,
 ): LocalAnswerer {
   return (words, lang, signal) => {
-    const folded = fold(words);
-    const confirmed = CONFIRM.test(folded);
-    const s = shortcuts.resolve(folded.replace(CONFIRM, ''));
+    const s = shortcuts.resolve(words);
     if (!s || s.refusal) return undefined;
-    if (s.mutating && !confirmed) return once(confirmationText(s, lang));
+    if (s.mutating && !s.confirmed) return once(confirmationText(s, lang));
     return streamCall(s, registry, cfg.chatOutputChars, lang, signal);
   };
 }
