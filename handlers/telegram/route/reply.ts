@@ -1,4 +1,5 @@
 import type { Message } from 'grammy/types';
+import { sizeText } from './media.js';
 
 /** Characters of the replied-to message the brain gets; a longer one is cut (the brain has the history). */
 const MAX_QUOTE_CHARS = 2_000;
@@ -6,16 +7,38 @@ const MAX_QUOTE_CHARS = 2_000;
 /**
  * A reply to an earlier message gives the brain what it replies to: the part
  * the user quoted (Telegram's `quote`), else the whole text or caption of that
- * message. In a forum topic every message "replies" to the topic's opening
- * service message: that is no reply, and it has no text anyway.
+ * message, and what it holds (a document by name, a photo), so "summarise
+ * this one" names the file meant. In a forum topic every message "replies" to
+ * the topic's opening service message: that is no reply, and it has no text
+ * anyway.
  */
 export function withReplyContext(text: string, message: Message | undefined): string {
   const replied = message?.reply_to_message;
   if (!message || !replied || replied.forum_topic_created) return text;
   const quoted = (message.quote?.text ?? replied.text ?? replied.caption ?? '').trim();
-  if (!quoted) return text;
-  const cut = quoted.length > MAX_QUOTE_CHARS ? `${quoted.slice(0, MAX_QUOTE_CHARS)}…` : quoted;
+  const holds = heldBy(replied);
+  if (!quoted && !holds) return text;
   const who = replied.from?.is_bot ? 'your earlier answer' : 'an earlier message';
   const what = message.quote ? `this part of ${who}` : who;
-  return `[The user replies to ${what}: "${cut}"]\n\n${text}`;
+  const cut = quoted.length > MAX_QUOTE_CHARS ? `${quoted.slice(0, MAX_QUOTE_CHARS)}…` : quoted;
+  const held = holds ? `, which holds ${holds}` : '';
+  return `[The user replies to ${what}${held}${quoted ? `: "${cut}"` : ''}]\n\n${text}`;
+}
+
+/** The file or media a message holds, as the brain was told of it when it came. */
+function heldBy(m: Message): string | undefined {
+  const file = m.document ?? m.audio;
+  if (file) {
+    const about = [file.mime_type, file.file_size === undefined ? undefined : sizeText(file.file_size)];
+    const kind = m.document ? 'the document' : 'the audio file';
+    const name = file.file_name ? ` "${file.file_name}"` : '';
+    const details = about.filter(Boolean).join(', ');
+    return `${kind}${name}${details ? ` (${details})` : ''}`;
+  }
+  if (m.photo) return 'a photo';
+  if (m.voice) return 'a voice message';
+  if (m.video_note) return 'a video message';
+  if (m.video) return 'a video';
+  if (m.sticker) return 'a sticker';
+  return undefined;
 }
