@@ -175,6 +175,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
         probe: () => this.deps.readiness.probe(target.id, { fresh: true }),
         timeoutMs: config.llama.readyTimeoutMs,
         intervalMs: config.llama.pollIntervalMs,
+        hiddenEnv: this.hiddenEnv(),
         logger,
       });
       if (!swap.ok) {
@@ -218,6 +219,12 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       logger.warn({ model, graceMs: config.server.shutdownGraceMs }, 'switch: answers still running are cut');
   }
 
+  /** Beyond brainstem's own tokens (always hidden): the transcription key, as from the tools' commands. */
+  private hiddenEnv(): string[] {
+    const key = this.deps.config.transcription?.apiKeyEnv;
+    return key ? [key] : [];
+  }
+
   private commandsOf(model: string, which: 'start' | 'stop'): string[][] {
     return this.deps.config.llama.models[model]?.[which] ?? [];
   }
@@ -236,6 +243,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       probe: owner ? () => this.deps.readiness.probe(owner.id, { fresh: true }) : async () => ({ ok: true }),
       timeoutMs: config.llama.readyTimeoutMs,
       intervalMs: config.llama.pollIntervalMs,
+      hiddenEnv: this.hiddenEnv(),
       logger,
     });
     if (swap.ok) {

@@ -1,3 +1,6 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type Harness, startHarness } from './telegram-harness.js';
@@ -15,7 +18,15 @@ function ctl(fake: FakeLlama, loading: boolean): string[] {
   return [process.execPath, '-e', script];
 }
 
+/** A command that writes its environment to `file`. */
+const recordEnv = (file: string) => [
+  process.execPath,
+  '-e',
+  `require('node:fs').writeFileSync(${JSON.stringify(file)}, JSON.stringify(process.env))`,
+];
+
 let h: Harness;
+let envFile: string;
 /** qwen's server: unloaded until its start command runs. */
 let qwen: FakeLlama;
 /** coder's server: its start command never gets it loaded. */
@@ -23,6 +34,9 @@ let coder: FakeLlama;
 
 beforeAll(async () => {
   qwen = await startFakeLlama({ loading: true });
+  envFile = path.join(await mkdtemp(path.join(tmpdir(), 'bst-swap-env-')), 'env.json');
+  // The transcription key is brainstem's secret too: no swap command may see it.
+  process.env.BST_SWAP_TEST_TRANSCRIBE_KEY = 'sk-transcribe-secret';
   coder = await startFakeLlama({ loading: true });
   h = await startHarness({
     config: {
@@ -30,10 +44,11 @@ beforeAll(async () => {
         qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' },
         coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' },
       },
+      transcription: { url: 'http://127.0.0.1:9/v1', apiKeyEnv: 'BST_SWAP_TEST_TRANSCRIBE_KEY' },
       llama: {
         readyTimeoutMs: 3_000,
         models: {
-          qwen: { start: [ctl(qwen, false)], stop: [ctl(qwen, true)] },
+          qwen: { start: [recordEnv(envFile), ctl(qwen, false)], stop: [ctl(qwen, true)] },
           // Its start command runs, but the model never loads.
           coder: { start: [ctl(coder, true)], stop: [ctl(coder, true)] },
         },
@@ -62,6 +77,9 @@ describe('model swaps', { timeout: 120_000 }, () => {
     const u = h.tg.user(112);
     u.says('/mode qwen');
     await reply(112, /✅ Mode qwen is ready/);
+    const env = JSON.parse(await readFile(envFile, 'utf8')) as Record<string, string>;
+    expect(env.PATH).toBeDefined();
+    expect(env.BST_SWAP_TEST_TRANSCRIBE_KEY).toBeUndefined();
 
     const before = h.tg.botMessages(112).length;
     u.says('/mode coder');
