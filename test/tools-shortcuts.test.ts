@@ -20,11 +20,10 @@ check:
 
 /** Streams a chat completion and returns its content chunks as they arrived. */
 async function chat(words: string): Promise<string[]> {
-  const stream = await svc.client.chat.completions.create({
-    model: 'active',
-    messages: [{ role: 'user', content: words }],
-    stream: true,
-  });
+  const stream = await svc.client.chat.completions.create(
+    { model: 'active', messages: [{ role: 'user', content: words }], stream: true },
+    { headers: { 'x-session-key': 'openclaw:main' } },
+  );
   const chunks: string[] = [];
   for await (const c of stream) {
     const text = c.choices[0]?.delta.content;
@@ -96,7 +95,8 @@ describe('shortcut words through the OpenAI endpoint', () => {
     const audit = svc.service.core.db
       .prepare("SELECT caller, ok FROM audit WHERE tool = 'make_target' ORDER BY id DESC LIMIT 1")
       .get();
-    expect(audit).toEqual({ caller: 'chat', ok: 1 });
+    // Who ran it: the conversation the words came from.
+    expect(audit).toEqual({ caller: 'openclaw:main', ok: 1 });
   });
 
   it('matches aliases whatever the case, accents and punctuation, and configured words', async () => {

@@ -5,10 +5,12 @@ import type { Lang } from '../i18n.js';
  * Something that answers certain words without a brain (tool shortcuts):
  * returns the streamed answer, or undefined when the words are not its own.
  */
+/** `caller`: the conversation the words came from, recorded as the caller of what they run. */
 export type LocalAnswerer = (
   words: string,
   lang: Lang,
   signal: AbortSignal,
+  caller: string,
 ) => AsyncIterable<string> | undefined;
 
 /**

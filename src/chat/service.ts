@@ -156,7 +156,7 @@ export class ChatService extends EventEmitter<{
     // with Confirm / Cancel whoever may answer and audit who ran it, which this answerer cannot do.
     // So a chat's words reaching here (a voice note's) go to the brain, whose tools ask first.
     const answers = words && !withImages && !fromTool && req.source !== 'telegram';
-    const shortcut = answers ? this.deps.ports.answerer?.(words, lang, signal) : undefined;
+    const shortcut = answers ? this.deps.ports.answerer?.(words, lang, signal, req.sessionKey) : undefined;
     if (shortcut) {
       for await (const chunk of shortcut) yield { type: 'text', text: chunk };
       yield { type: 'done', finishReason: 'stop' };

@@ -150,11 +150,11 @@ export function shortcutAnswerer(
   registry: ToolRegistry,
   cfg: Pick<ToolsConfig, 'chatOutputChars'>,
 ): LocalAnswerer {
-  return (words, lang, signal) => {
+  return (words, lang, signal, caller) => {
     const s = shortcuts.resolve(words);
     if (!s || s.refusal) return undefined;
     if (s.mutating && !s.confirmed) return once(confirmationText(s, lang));
-    return streamCall(s, registry, cfg.chatOutputChars, lang, signal);
+    return streamCall(s, registry, cfg.chatOutputChars, lang, signal, caller);
   };
 }
 
@@ -183,11 +183,12 @@ async function* streamCall(
   maxChars: number,
   lang: Lang,
   signal: AbortSignal,
+  caller: string,
 ): AsyncGenerator<string> {
   yield `${PROXY_TAG} \`${s.word}\` → ${describeCall(s)}\n`;
   const queue = new ChunkQueue();
   const call = registry
-    .call(s.tool, s.input, { caller: 'chat', signal, onOutput: (c) => queue.push(c) })
+    .call(s.tool, s.input, { caller: caller.slice(0, 100), signal, onOutput: (c) => queue.push(c) })
     .finally(() => queue.end());
   let opened = false;
   let shown = 0;
