@@ -88,7 +88,7 @@ describe('/upgrade', () => {
     const question = await reply(h, 113, /new commit\(s\) on/);
     expect(question.history[0]).toBe('⚙️ [proxy] 🔎 Looking for new commits…');
     expect(question.text).toBe(
-      `⚙️ [proxy] ⬆️ 1 new commit(s) on origin/main:\n• ${target} feat: faster relay\nApply them? brainstem pulls, installs, builds, then restarts itself.`,
+      `⚙️ [proxy] ⬆️ 1 new commit(s) on origin/main:\n• ${target} feat: faster relay\nApply them? brainstem moves to these commits, installs, builds, then restarts itself.`,
     );
     const [apply, cancel] = buttonsOf(question);
     expect([apply?.text, cancel?.text]).toEqual(['⬆️ Apply', '✖️ Cancel']);
@@ -112,8 +112,14 @@ describe('/upgrade', () => {
     user.presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
 
     await h.tg.waitFor(() => /exit 0/.test(question.text), { timeoutMs: 15_000 });
-    expect(question.text).toMatch(/^⚙️ \[proxy\] ✅ upgrade → self_upgrade \{"action":"apply"\} · exit 0 · /);
-    expect(question.text).toContain('$ git pull --ff-only');
+    // Apply moves to exactly the commit the question showed.
+    const shown = git(work, 'rev-parse', 'origin/main');
+    expect(question.text).toMatch(
+      new RegExp(
+        `^⚙️ \\[proxy\\] ✅ upgrade → self_upgrade \\{"action":"apply","to":"${shown}"\\} · exit 0 · `,
+      ),
+    );
+    expect(question.text).toContain(`$ git merge --ff-only ${shown}`);
     expect(question.text).toMatch(/install done[\s\S]*build done/);
     expect(question.text).toContain(`Upgraded ${from} → ${target}; reloading brainstem`);
     // Progress came first: the build still running, the install already done.

@@ -89,7 +89,14 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
     target = pushUpstream('feat: new relay');
     const { status, body } = await api(svc, { action: 'check' });
     expect(status).toBe(200);
-    expect(body.data).toMatchObject({ upstream: 'origin/main', behind: 1, ahead: 0, dirty: [] });
+    expect(body.data).toMatchObject({
+      upstream: 'origin/main',
+      target: git(other, 'rev-parse', 'HEAD'),
+      behind: 1,
+      ahead: 0,
+      local: [],
+      dirty: [],
+    });
     expect(body.data.commits).toEqual([{ hash: target, subject: 'feat: new relay' }]);
     expect(body.output).toContain(`1 new commit(s) on origin/main:\n- ${target} feat: new relay`);
     expect(git(work, 'rev-parse', '--short', 'HEAD')).not.toBe(target);
@@ -113,7 +120,7 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
     expect(status).toBe(200);
     expect(body.ok).toBe(true);
     expect(body.data).toMatchObject({ upgraded: true, to: target });
-    expect(body.output).toContain('$ git pull --ff-only');
+    expect(body.output).toContain(`$ git merge --ff-only ${git(work, 'rev-parse', 'HEAD')}`);
     expect(body.output).toMatch(/install done[\s\S]*build done/);
     expect(git(work, 'rev-parse', '--short', 'HEAD')).toBe(target);
     expect(lines(stepsLog)).toEqual(['install', 'build']);
@@ -150,7 +157,7 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
 });
 
 describe('self_upgrade failures', () => {
-  it('stops at a failing step, and does not reload', async () => {
+  it('stops at a failing step, rolls back, and does not reload', async () => {
     pushUpstream('fix: broken build');
     const broken = await startTestService({
       parts: { tools: true },
@@ -165,6 +172,8 @@ describe('self_upgrade failures', () => {
       expect(body.data.upgraded).toBe(false);
       expect(body.output).toContain('compile error');
       expect(body.output).toContain('exited with 4');
+      // The step fails on the old commit too: the answer says the rollback did not finish.
+      expect(body.output).toContain('its install or build in');
       await sleep(300);
       expect(lines(reloadLog)).toHaveLength(1);
     } finally {

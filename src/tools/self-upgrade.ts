@@ -10,24 +10,71 @@ import type { Logger } from '../logger.js';
 import type { Notifier } from '../notices.js';
 import { type Execa, subprocesses } from '../subprocesses.js';
 import type { ToolsConfig } from './config.js';
-import { childEnv, OutputCap, type Runner } from './exec.js';
+import { childEnv, OutputCap, type Runner, ToolRunError } from './exec.js';
 import { type AnyTool, defineTool, type ToolContext } from './registry.js';
 
 /**
  * self_upgrade: `check` fetches and lists the commits brainstem is behind;
- * `apply` pulls them (fast-forward only, clean tree only), runs the install and
- * build steps, and reloads brainstem once the answer is delivered. The reload
- * is remembered so the restarted brainstem reports how it went.
+ * `apply` moves to exactly the upstream commit a check saw (fast-forward only,
+ * clean tree only), runs the install and build steps, and reloads brainstem
+ * once the answer is delivered. A failed step puts the checkout back where it
+ * was and runs the steps there again, so a later restart starts what runs now.
+ * The reload is remembered so the restarted brainstem reports how it went.
  */
 
 const PENDING_KEY = 'self_upgrade_pending';
+/** A failed upgrade whose rollback did not finish: checks report it while the checkout stays where it was left. */
+const UNFINISHED_KEY = 'self_upgrade_unfinished';
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0' };
+/** Files or commits named in one answer: a long list must not bury what to do. */
+const MAX_LISTED = 20;
+/** The end of a failed step's output, repeated in the summary: a chat shows the end of the output. */
+const TAIL_CHARS = 800;
 
 interface Pending {
   from: string;
   to: string;
   ts: number;
 }
+
+interface Unfinished {
+  /** The commit the checkout was left at (full hash): once it has moved, the note no longer applies. */
+  at: string;
+  note: string;
+}
+
+interface Commit {
+  hash: string;
+  subject: string;
+}
+
+/** What `check` returns as data (Telegram's /upgrade reads it). */
+interface UpgradeCheck {
+  repo: string;
+  upstream: string;
+  /** The upstream commit this check saw (full hash): `apply` with `to` moves to exactly it. */
+  target: string;
+  /** The checkout's commit (full hash). */
+  head: string;
+  behind: number;
+  ahead: number;
+  /** Upstream commits the checkout lacks, newest first (at most 100). */
+  commits: Commit[];
+  /** Local commits the upstream lacks, newest first (at most 100): with `behind`, the checkout has diverged. */
+  local: Commit[];
+  dirty: string[];
+  /** What a failed upgrade left behind, when its rollback did not finish. */
+  unfinished?: string;
+}
+
+/**
+ * A step that did not succeed: its command, how it ended, the end of its output.
+ * One that did not end by itself (time limit, stopped) carries its error, which is then the answer.
+ */
+type Failure = { command: string; why: string; tail: string } & (
+  | { exitCode: number; error?: undefined }
+  | { error: ToolRunError; exitCode?: undefined }
+);
 
 export interface SelfUpgradeDeps {
   cfg: ToolsConfig['selfUpgrade'];
@@ -57,6 +104,49 @@ export function ownCheckout(): string {
   }
 }
 
+const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
+/** The first `max` items, then how many more. */
+function listed(items: readonly string[], max = MAX_LISTED): string {
+  const shown = items.slice(0, max).join(', ');
+  return items.length > max ? `${shown}, … and ${items.length - max} more` : shown;
+}
+
+const commitsOf = (log: string): Commit[] =>
+  log
+    ? log.split('\n').map((l) => {
+        const [hash = '', ...subject] = l.split('\t');
+        return { hash, subject: subject.join('\t') };
+      })
+    : [];
+
+const refused = (message: string) => new BrainstemError('TOOL_REFUSED', message);
+
+/** Why a diverged checkout cannot be fast-forwarded, and what to do about it. */
+function divergedText(c: UpgradeCheck): string {
+  const local = listed(
+    c.local.map((x) => `${x.hash} ${clip(x.subject, 60)}`),
+    5,
+  );
+  return `The checkout has ${c.ahead} local commit(s) that ${c.upstream} does not have (${local}), so it cannot fast-forward: rebase them onto ${c.upstream} (git pull --rebase) or drop them (git reset --hard ${c.upstream}) in ${c.repo}, then upgrade again.`;
+}
+
+function checkText(c: UpgradeCheck): string {
+  const lines: string[] = [];
+  if (c.unfinished) lines.push(c.unfinished);
+  if (c.behind > 0) {
+    lines.push(
+      `${c.behind} new commit(s) on ${c.upstream}:`,
+      ...c.commits.map((x) => `- ${x.hash} ${x.subject}`),
+    );
+    if (c.ahead > 0) lines.push(divergedText(c));
+  } else if (!c.unfinished) {
+    lines.push(`brainstem is up to date with ${c.upstream}.`);
+  }
+  if (c.dirty.length) lines.push(`The working tree has uncommitted changes: ${listed(c.dirty)}.`);
+  return lines.join('\n');
+}
+
 export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
   const { cfg, run, repo } = deps;
   const git = (args: string[], ctx: ToolContext) =>
@@ -72,48 +162,125 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     return r.output.trim();
   };
 
-  const check = async (ctx: ToolContext) => {
+  /** The note a failed rollback left, unless the checkout has been moved since (by hand). */
+  const unfinishedAt = (head: string): string | undefined => {
+    const raw = deps.kv.get(UNFINISHED_KEY);
+    if (!raw) return undefined;
+    const u = JSON.parse(raw) as Unfinished;
+    if (u.at === head) return u.note;
+    deps.kv.set(UNFINISHED_KEY, '');
+    return undefined;
+  };
+
+  const check = async (ctx: ToolContext): Promise<UpgradeCheck> => {
     await gitOk(['fetch', '--quiet'], ctx);
     const upstream = await git(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}'], ctx);
     if (upstream.exitCode !== 0) {
-      throw new BrainstemError(
-        'TOOL_REFUSED',
+      throw refused(
         `The current branch of ${repo} has no upstream to upgrade from (git branch --set-upstream-to).`,
       );
     }
-    const [log, behind, ahead, status] = await Promise.all([
+    const [log, local, behind, ahead, status, target, head] = await Promise.all([
       gitOk(['log', '--format=%h%x09%s', '-n', '100', 'HEAD..@{u}'], ctx),
+      gitOk(['log', '--format=%h%x09%s', '-n', '100', '@{u}..HEAD'], ctx),
       gitOk(['rev-list', '--count', 'HEAD..@{u}'], ctx),
       gitOk(['rev-list', '--count', '@{u}..HEAD'], ctx),
       gitOk(['status', '--porcelain', '--untracked-files=no'], ctx),
+      gitOk(['rev-parse', '@{u}'], ctx),
+      gitOk(['rev-parse', 'HEAD'], ctx),
     ]);
-    const commits = log
-      ? log.split('\n').map((l) => {
-          const [hash = '', ...subject] = l.split('\t');
-          return { hash, subject: subject.join('\t') };
-        })
-      : [];
     const dirty = status
       .split('\n')
       .map((l) => l.trim())
       .filter(Boolean);
+    const unfinished = unfinishedAt(head);
     return {
       repo,
       upstream: upstream.output.trim(),
+      target,
+      head,
       behind: Number(behind),
       ahead: Number(ahead),
-      commits,
+      commits: commitsOf(log),
+      local: commitsOf(local),
       dirty,
+      ...(unfinished ? { unfinished } : {}),
     };
+  };
+
+  /**
+   * After a failed step: back to the commit the checkout was on, its steps run
+   * again so its install and build match it. Says where that leaves things;
+   * what it could not put back is remembered for the next check.
+   */
+  const rollBack = async (
+    c: UpgradeCheck,
+    from: string,
+    failed: Failure,
+    log: Transcript,
+    ctx: ToolContext,
+  ) => {
+    const to = c.commits[0]?.hash ?? c.target.slice(0, 12);
+    const steps = cfg.steps.map((argv) => argv.join(' ')).join(', then ');
+    const lines = [
+      `Upgrade ${from} → ${to} failed: "${failed.command}" ${failed.why}.`,
+      ...(failed.tail ? ['Its last lines:', failed.tail] : []),
+    ];
+    const leave = (at: string, note: string) => {
+      deps.kv.set(UNFINISHED_KEY, JSON.stringify({ at, note } satisfies Unfinished));
+      lines.push(note);
+    };
+    // Without the signal: a stopped upgrade must still put the checkout back (a reset is quick and local).
+    const head = await run(['git', 'rev-parse', 'HEAD'], { cwd: repo, env: GIT_ENV });
+    let rolledBack = false;
+    if (head.output.trim() === c.head) {
+      lines.push(`Nothing was changed: the checkout is still at ${from}.`);
+    } else {
+      log.say(`Rolling back to ${from}:\n`);
+      const reset = await log.run([['git', 'reset', '--hard', c.head]]);
+      const again = reset ? undefined : await log.run(cfg.steps, ctx.signal);
+      if (reset) {
+        leave(
+          head.output.trim(),
+          `The last upgrade ${from} → ${to} failed at "${failed.command}", and its rollback failed too ("${reset.command}" ${reset.why}): the checkout is at ${to}, not installed or built. brainstem still runs ${from}, but a restart would start ${to}: before it restarts, run "git reset --hard ${from}" and then ${steps} in ${repo}.`,
+        );
+      } else if (again) {
+        leave(
+          c.head,
+          `The last upgrade ${from} → ${to} failed at "${failed.command}"; the checkout was put back at ${from}, but "${again.command}" ${again.why} there. brainstem still runs ${from}, but its install or build in ${repo} is incomplete: run ${steps} there before it restarts.`,
+        );
+      } else {
+        rolledBack = true;
+        lines.push(
+          `Rolled back to ${from} and ran its steps again: brainstem keeps running ${from}. Upgrade again once ${to} is fixed.`,
+        );
+      }
+    }
+    log.say(`\n${lines.join('\n')}\n`);
+    const { output, truncated } = log.result();
+    const data = { ...c, upgraded: false, rolledBack, failed: failed.command };
+    if (failed.error) {
+      // Typed by what runCommand throws; only its output is replaced by the whole story.
+      const code = failed.error.code as ConstructorParameters<typeof ToolRunError>[0];
+      throw new ToolRunError(code, failed.error.message, output, truncated);
+    }
+    return { output, exitCode: failed.exitCode, truncated, data };
   };
 
   return defineTool({
     name: 'self_upgrade',
     description:
-      '`check`: fetches and lists the commits brainstem is behind. `apply`: pulls them (fast-forward, clean tree only), installs, builds and reloads brainstem. `framework` runs a configured upgrade of the rest of the stack (`name`).',
+      '`check`: fetches and lists the commits brainstem is behind. `apply`: moves to the upstream commit (`to`, from a check; fast-forward, clean tree only), installs, builds and reloads brainstem; a failed step is rolled back. `framework` runs a configured upgrade of the rest of the stack (`name`).',
     input: z
       .object({
         action: z.enum(['check', 'apply', 'framework']).default('check'),
+        to: z
+          .string()
+          .regex(/^[0-9a-f]{7,64}$/, 'a commit hash')
+          .optional()
+          .describe(
+            'For `apply`: the upstream commit a check showed (its `target`); nothing is applied if the upstream has moved since.',
+          ),
         name: z.string().min(1).optional().describe('For `framework`: which configured upgrade.'),
       })
       .strict(),
@@ -134,36 +301,45 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     run: async (input, ctx) => {
       if (input.action === 'check') {
         const c = await check(ctx);
-        const lines =
-          c.behind === 0
-            ? [`brainstem is up to date with ${c.upstream}.`]
-            : [
-                `${c.behind} new commit(s) on ${c.upstream}:`,
-                ...c.commits.map((x) => `- ${x.hash} ${x.subject}`),
-              ];
-        if (c.dirty.length) lines.push(`The working tree has uncommitted changes: ${c.dirty.join(', ')}.`);
-        return { data: c, output: lines.join('\n') };
+        return { data: c, output: checkText(c) };
       }
       if (input.action === 'framework') {
-        return steps(cfg.framework[input.name ?? ''] ?? [], repo, deps, ctx);
+        const log = new Transcript(repo, deps, ctx);
+        const failed = await log.run(cfg.framework[input.name ?? ''] ?? [], ctx.signal);
+        if (failed?.error) throw failed.error;
+        if (failed) log.say(`Stopped: "${failed.command}" ${failed.why}.\n`);
+        return { ...log.result(), exitCode: failed?.exitCode ?? 0 };
       }
       const c = await check(ctx);
       if (c.dirty.length > 0) {
-        throw new BrainstemError(
-          'TOOL_REFUSED',
-          `The working tree of ${repo} has uncommitted changes (${c.dirty.join(', ')}); commit or stash them, then upgrade.`,
+        throw refused(
+          `The working tree of ${repo} has uncommitted changes (${listed(c.dirty)}); commit or stash them, then upgrade.`,
+        );
+      }
+      if (input.to && !c.target.startsWith(input.to)) {
+        const newest = listed(
+          c.commits.map((x) => `${x.hash} ${clip(x.subject, 60)}`),
+          3,
+        );
+        throw refused(
+          `${c.upstream} has moved since the check that showed ${input.to.slice(0, 12)}: it now has ${c.behind} new commit(s) (${newest}). Nothing was applied: check again to see them all, then apply.`,
         );
       }
       if (c.behind === 0)
         return { data: { ...c, upgraded: false }, output: `Already up to date with ${c.upstream}.` };
+      if (c.ahead > 0) throw refused(divergedText(c));
       const from = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
-      const result = await steps([['git', 'pull', '--ff-only'], ...cfg.steps], repo, deps, ctx);
-      if (result.exitCode !== 0) return { ...result, data: { ...c, upgraded: false } };
+      const log = new Transcript(repo, deps, ctx);
+      // The commit the check saw, not whatever the upstream holds by now.
+      const failed = await log.run([['git', 'merge', '--ff-only', c.target], ...cfg.steps], ctx.signal);
+      if (failed) return rollBack(c, from, failed, log, ctx);
+      deps.kv.set(UNFINISHED_KEY, '');
       const to = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
+      log.say(`\nUpgraded ${from} → ${to}; reloading brainstem (${cfg.reload.join(' ')}).`);
       const { execa } = await subprocesses();
       return {
-        ...result,
-        output: `${result.output}\nUpgraded ${from} → ${to}; reloading brainstem (${cfg.reload.join(' ')}).`,
+        ...log.result(),
+        exitCode: 0,
         data: { ...c, upgraded: true, from, to },
         afterDelivery: () => reload(deps, { from, to, ts: Date.now() }, execa),
       };
@@ -171,27 +347,55 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
   });
 }
 
-/** Runs commands in order, output streamed and kept together; stops at the first failure. */
-async function steps(commands: string[][], cwd: string, deps: SelfUpgradeDeps, ctx: ToolContext) {
-  const cap = new OutputCap(deps.maxOutputChars);
-  const say = (text: string) => {
-    cap.push(text);
-    ctx.onOutput?.(text);
-  };
-  let exitCode = 0;
-  for (const argv of commands) {
-    say(`$ ${argv.join(' ')}\n`);
-    const r = await deps.run(argv, { cwd, env: GIT_ENV, signal: ctx.signal, onOutput: ctx.onOutput });
-    cap.push(r.output.endsWith('\n') || !r.output ? r.output : `${r.output}\n`);
-    exitCode = r.exitCode;
-    if (exitCode !== 0) {
-      say(`Stopped: "${argv.join(' ')}" exited with ${exitCode}.\n`);
-      break;
-    }
+/** Commands run in order in one capped output, streamed as they go. */
+class Transcript {
+  private readonly cap: OutputCap;
+
+  constructor(
+    private readonly cwd: string,
+    private readonly deps: SelfUpgradeDeps,
+    private readonly ctx: ToolContext,
+  ) {
+    this.cap = new OutputCap(deps.maxOutputChars);
   }
-  const { text, truncated } = cap.result();
-  return { output: text, exitCode, truncated };
+
+  say(text: string): void {
+    this.cap.push(text);
+    this.ctx.onOutput?.(text);
+  }
+
+  /** Runs until one fails, which it returns; `signal` absent, nothing stops them but their time limit. */
+  async run(commands: readonly string[][], signal?: AbortSignal): Promise<Failure | undefined> {
+    for (const argv of commands) {
+      const command = argv.join(' ');
+      this.say(`$ ${command}\n`);
+      try {
+        const r = await this.deps.run(argv, {
+          cwd: this.cwd,
+          env: GIT_ENV,
+          ...(signal ? { signal } : {}),
+          onOutput: this.ctx.onOutput,
+        });
+        this.cap.push(r.output.endsWith('\n') || !r.output ? r.output : `${r.output}\n`);
+        if (r.exitCode !== 0) {
+          return { command, why: `exited with ${r.exitCode}`, tail: tailOf(r.output), exitCode: r.exitCode };
+        }
+      } catch (err) {
+        if (!(err instanceof ToolRunError)) throw err;
+        this.cap.push(err.output.endsWith('\n') || !err.output ? err.output : `${err.output}\n`);
+        return { command, why: `did not finish (${err.message})`, tail: tailOf(err.output), error: err };
+      }
+    }
+    return undefined;
+  }
+
+  result(): { output: string; truncated: boolean } {
+    const { text, truncated } = this.cap.result();
+    return { output: text, truncated };
+  }
 }
+
+const tailOf = (output: string) => output.trimEnd().slice(-TAIL_CHARS);
 
 /**
  * Started detached so it survives brainstem being stopped by it. If it fails and

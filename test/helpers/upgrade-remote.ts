@@ -28,3 +28,22 @@ export function createUpgradeRemote(base: string): { origin: string; work: strin
   git(other, 'config', 'user.name', 'Dev');
   return { origin, work, other };
 }
+
+/** Another developer pushes a commit from `other` (files: name → content; a content of null deletes it); returns its short hash. */
+export function pushUpstream(
+  other: string,
+  subject: string,
+  files: Record<string, string | null> = { [`${subject.replace(/\W+/g, '-')}.txt`]: `${subject}\n` },
+): string {
+  for (const [name, content] of Object.entries(files)) {
+    if (content === null) git(other, 'rm', '-q', name);
+    else {
+      mkdirSync(path.dirname(path.join(other, name)), { recursive: true });
+      writeFileSync(path.join(other, name), content);
+      git(other, 'add', name);
+    }
+  }
+  git(other, 'commit', '-q', '-m', subject);
+  git(other, 'push', '-q', 'origin', 'main');
+  return git(other, 'rev-parse', '--short', 'HEAD');
+}

@@ -13,7 +13,7 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
 import { submitToolRun, type ToolChat } from '../commands/tool-run.js';
-import { APPLY_CALL, type CheckOutcome, checkInChat, checkView } from '../commands/upgrade.js';
+import { type CheckOutcome, checkInChat, checkView } from '../commands/upgrade.js';
 import { escapeHtml } from '../format/render.js';
 import { ChatOutput } from '../send/output.js';
 import { type CallRequest, callText } from '../views/tool.js';
@@ -78,8 +78,8 @@ export function dialogKeyOf(ctx: Context): string | undefined {
 
 interface Open {
   req: DialogRequest;
-  /** The question (the outcome is added below it), and its message once Telegram has it. */
-  question?: { html: string; shown: Promise<number> };
+  /** The question (the outcome is added below it), its message once Telegram has it, and what a yes runs. */
+  question?: { html: string; shown: Promise<number>; run: CallRequest };
   timer?: NodeJS.Timeout;
 }
 
@@ -187,7 +187,7 @@ export class Dialogs {
         `${PROXY_TAG} ❓ Run ${call}? It changes things.`,
         `${PROXY_TAG} ❓ Lancer ${call} ? Cela modifie des choses.`,
       );
-      await this.question(req, undefined, html);
+      await this.question(req, undefined, html, req.action.call);
       return;
     }
     // Not awaited: the check waits its turn in the chat's queue, and the chat must not wait with it.
@@ -203,17 +203,39 @@ export class Dialogs {
   }
 
   private async afterCheck(req: DialogRequest, outcome: CheckOutcome): Promise<void> {
+    const key = keyOf(req.chatId, req.id);
     const view = checkView(outcome, req.lang);
-    if (view.ask) {
-      await this.question(req, outcome.messageId, view.html);
-      return;
+    try {
+      if (view.apply) {
+        await this.question(req, outcome.messageId, view.html, view.apply);
+        return;
+      }
+      this.forget(key);
+      await this.put(req, outcome.messageId, view.html);
+    } catch (err) {
+      // Telegram refused the answer: the dialog closes, and the chat still learns that nothing ran.
+      this.chat.logger.error({ err, chatId: req.chatId }, 'upgrade check could not be shown');
+      this.forget(key);
+      const why = escapeHtml(String(err instanceof Error ? err.message : err).slice(0, 300));
+      await this.put(
+        req,
+        outcome.messageId,
+        t(
+          req.lang,
+          `${PROXY_TAG} ❌ The upgrade check could not be shown (${why}): nothing ran. See the brainstem log.`,
+          `${PROXY_TAG} ❌ Le résultat de la vérification n’a pas pu être affiché (${why}) : rien n’a été lancé. Voir le journal de brainstem.`,
+        ),
+      );
     }
-    this.forget(keyOf(req.chatId, req.id));
-    await this.put(req, outcome.messageId, view.html);
   }
 
   /** Shows the question with its buttons and starts the clock. */
-  private async question(req: DialogRequest, messageId: number | undefined, html: string): Promise<void> {
+  private async question(
+    req: DialogRequest,
+    messageId: number | undefined,
+    html: string,
+    run: CallRequest,
+  ): Promise<void> {
     const key = keyOf(req.chatId, req.id);
     const open = this.open.get(key);
     if (!open) return;
@@ -225,7 +247,7 @@ export class Dialogs {
       .text(yes, `${OWN_DATA_PREFIX}dlg:${req.id}:ok`)
       .text(no, `${OWN_DATA_PREFIX}dlg:${req.id}:no`);
     // Recorded before Telegram answers: a press can come as soon as the buttons are there.
-    open.question = { html, shown: this.put(req, messageId, html, keyboard) };
+    open.question = { html, shown: this.put(req, messageId, html, keyboard), run };
     open.timer = setTimeout(() => {
       void this.finish(key, (r) =>
         t(
@@ -261,8 +283,9 @@ export class Dialogs {
     }
     const key = keyOf(req.chatId, req.id);
     const open = this.open.get(key);
-    const messageId = await open?.question?.shown.catch(() => undefined);
-    if (!open || messageId === undefined || this.open.get(key) !== open) {
+    const question = open?.question;
+    const messageId = await question?.shown.catch(() => undefined);
+    if (!open || !question || messageId === undefined || this.open.get(key) !== open) {
       await ctx
         .answerCallbackQuery({
           text: t(req.lang, 'Too late: nothing ran.', 'Trop tard : rien n’a été lancé.'),
@@ -282,14 +305,12 @@ export class Dialogs {
       return true;
     }
     await ctx.answerCallbackQuery({ text: t(req.lang, 'Running…', 'C’est parti…') }).catch(noop);
-    const call: CallRequest =
-      req.action.kind === 'tool' ? req.action.call : { word: 'upgrade', ...APPLY_CALL };
     submitToolRun(this.chat, {
       chatId: req.chatId,
       topicId: req.topicId,
       userId: req.askerId,
       lang: req.lang,
-      call,
+      call: question.run,
       messageId,
       replyTo: req.replyTo,
     });

@@ -6,7 +6,7 @@ import { escapeHtml } from '../format/render.js';
 import { topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 import { type StopReason, stopReasonOf } from '../turns.js';
-import { queuedHtml } from '../views/tool.js';
+import { type CallRequest, queuedHtml } from '../views/tool.js';
 import { callerOf, type RunRequest, type ToolChat } from './tool-run.js';
 
 /**
@@ -16,21 +16,45 @@ import { callerOf, type RunRequest, type ToolChat } from './tool-run.js';
  */
 
 export const CHECK_CALL = { tool: 'self_upgrade', input: { action: 'check' } } as const;
-export const APPLY_CALL = { tool: 'self_upgrade', input: { action: 'apply' } } as const;
 
 /** What `self_upgrade check` returns as data; read with zod, since it crosses a module boundary untyped. */
+const commitSchema = z.object({ hash: z.string(), subject: z.string() });
 const checkSchema = z.object({
   upstream: z.string(),
+  target: z.string(),
   behind: z.number().int(),
-  commits: z.array(z.object({ hash: z.string(), subject: z.string() })),
+  ahead: z.number().int(),
+  commits: z.array(commitSchema),
+  local: z.array(commitSchema),
   dirty: z.array(z.string()),
+  unfinished: z.string().optional(),
 });
 
-/** Commits listed in the question, and the most of a subject shown: the question must fit one message. */
-const MAX_COMMITS = 30;
-const SUBJECT_CHARS = 100;
+/**
+ * The most the question lists, and the most of one item it shows: it must fit
+ * one message (4096 characters) even with every list and warning at its longest.
+ */
+const MAX_COMMITS = 15;
+const MAX_LOCAL = 5;
+const MAX_FILES = 10;
+const SUBJECT_CHARS = 80;
+const NAME_CHARS = 60;
+const NOTE_CHARS = 600;
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
+/** One line a commit, the first `max` of them, then how many more. */
+function commitLines(commits: { hash: string; subject: string }[], total: number, max: number, lang: Lang) {
+  const lines = commits
+    .slice(0, max)
+    .map(
+      (x) =>
+        `• <code>${escapeHtml(x.hash.slice(0, 12))}</code> ${escapeHtml(clip(x.subject, SUBJECT_CHARS))}`,
+    );
+  const more = total - lines.length;
+  if (more > 0) lines.push(t(lang, `… and ${more} more`, `… et ${more} de plus`));
+  return lines;
+}
 
 export interface CheckOutcome {
   /** The message showing the check, which the dialog turns into its question. */
@@ -79,14 +103,15 @@ export function checkInChat(
   });
 }
 
-/** The check's outcome for the chat: the question to ask when there is something to apply, else the final word. */
-export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ask: boolean } {
+/**
+ * The check's outcome for the chat: the question to ask, with the apply it
+ * stands for (to exactly the upstream commit it shows), when there is something
+ * to apply; else the final word.
+ */
+export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; apply?: CallRequest } {
   const { result, stopped } = outcome;
   if (stopped) {
-    return {
-      html: t(lang, `${PROXY_TAG} ⏹ Upgrade check stopped.`, `${PROXY_TAG} ⏹ Vérification arrêtée.`),
-      ask: false,
-    };
+    return { html: t(lang, `${PROXY_TAG} ⏹ Upgrade check stopped.`, `${PROXY_TAG} ⏹ Vérification arrêtée.`) };
   }
   if (!result) {
     return {
@@ -95,7 +120,6 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; as
         `${PROXY_TAG} ❌ The upgrade check failed; see the brainstem log.`,
         `${PROXY_TAG} ❌ La vérification a échoué ; voir le journal de brainstem.`,
       ),
-      ask: false,
     };
   }
   if (result.error) {
@@ -105,7 +129,6 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; as
         `${PROXY_TAG} ❌ Could not check for an upgrade: ${escapeHtml(result.error.message)}`,
         `${PROXY_TAG} ❌ Impossible de chercher une mise à jour : ${escapeHtml(result.error.message)}`,
       ),
-      ask: false,
     };
   }
   const parsed = checkSchema.safeParse(result.data);
@@ -116,56 +139,67 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; as
         `${PROXY_TAG} ❌ self_upgrade check answered something unexpected; see the brainstem log.`,
         `${PROXY_TAG} ❌ self_upgrade check a répondu quelque chose d’inattendu ; voir le journal de brainstem.`,
       ),
-      ask: false,
     };
   }
   const c = parsed.data;
-  const upstream = `<code>${escapeHtml(c.upstream)}</code>`;
+  const upstream = `<code>${escapeHtml(clip(c.upstream, NAME_CHARS))}</code>`;
+  // A failed upgrade that could not be rolled back is never "up to date".
+  const unfinished = c.unfinished ? [`⚠️ ${escapeHtml(clip(c.unfinished, NOTE_CHARS))}`] : [];
   if (c.behind === 0) {
     return {
-      html: t(
-        lang,
-        `${PROXY_TAG} ✅ brainstem is up to date with ${upstream}.`,
-        `${PROXY_TAG} ✅ brainstem est à jour avec ${upstream}.`,
-      ),
-      ask: false,
+      html: unfinished.length
+        ? `${PROXY_TAG} ${unfinished[0]}`
+        : t(
+            lang,
+            `${PROXY_TAG} ✅ brainstem is up to date with ${upstream}.`,
+            `${PROXY_TAG} ✅ brainstem est à jour avec ${upstream}.`,
+          ),
     };
   }
-  const commits = c.commits
-    .slice(0, MAX_COMMITS)
-    .map((x) => `• <code>${escapeHtml(x.hash)}</code> ${escapeHtml(clip(x.subject, SUBJECT_CHARS))}`);
-  const more = c.behind - commits.length;
-  if (more > 0) commits.push(t(lang, `… and ${more} more`, `… et ${more} de plus`));
-  const head = t(
-    lang,
-    `${PROXY_TAG} ⬆️ <b>${c.behind} new commit(s)</b> on ${upstream}:`,
-    `${PROXY_TAG} ⬆️ <b>${c.behind} nouveau(x) commit(s)</b> sur ${upstream} :`,
-  );
-  if (c.dirty.length > 0) {
-    const files = escapeHtml(c.dirty.join(', '));
-    return {
-      html: [
-        head,
-        ...commits,
-        t(
-          lang,
-          `⚠️ The checkout has uncommitted changes (${files}): commit or stash them, then /upgrade again.`,
-          `⚠️ Le dépôt a des modifications non commitées (${files}) : commitez-les ou mettez-les de côté, puis /upgrade à nouveau.`,
-        ),
-      ].join('\n'),
-      ask: false,
-    };
-  }
-  return {
-    html: [
-      head,
-      ...commits,
+  const head = [
+    t(
+      lang,
+      `${PROXY_TAG} ⬆️ <b>${c.behind} new commit(s)</b> on ${upstream}:`,
+      `${PROXY_TAG} ⬆️ <b>${c.behind} nouveau(x) commit(s)</b> sur ${upstream} :`,
+    ),
+    ...commitLines(c.commits, c.behind, MAX_COMMITS, lang),
+    ...unfinished,
+  ];
+  const blockers: string[] = [];
+  if (c.ahead > 0) {
+    const local = commitLines(c.local, c.ahead, MAX_LOCAL, lang).join('\n');
+    blockers.push(
       t(
         lang,
-        'Apply them? brainstem pulls, installs, builds, then restarts itself.',
-        'Les appliquer ? brainstem récupère, installe, compile, puis redémarre.',
+        `⚠️ The checkout has ${c.ahead} local commit(s) that ${upstream} does not have:\n${local}\nIt has diverged, so it cannot just move forward: rebase them onto ${upstream} (<code>git pull --rebase</code>) or drop them (<code>git reset --hard ${upstream}</code>) by hand, then /upgrade again.`,
+        `⚠️ Le dépôt a ${c.ahead} commit(s) local(aux) absent(s) de ${upstream} :\n${local}\nIl a divergé et ne peut pas simplement avancer : rebasez-les sur ${upstream} (<code>git pull --rebase</code>) ou abandonnez-les (<code>git reset --hard ${upstream}</code>) à la main, puis /upgrade à nouveau.`,
+      ),
+    );
+  }
+  if (c.dirty.length > 0) {
+    const shown = c.dirty.slice(0, MAX_FILES).map((f) => clip(f, NAME_CHARS));
+    const more = c.dirty.length - shown.length;
+    const files =
+      escapeHtml(shown.join(', ')) +
+      (more > 0 ? t(lang, `, … and ${more} more`, `, … et ${more} de plus`) : '');
+    blockers.push(
+      t(
+        lang,
+        `⚠️ The checkout has uncommitted changes (${files}): commit or stash them, then /upgrade again.`,
+        `⚠️ Le dépôt a des modifications non commitées (${files}) : commitez-les ou mettez-les de côté, puis /upgrade à nouveau.`,
+      ),
+    );
+  }
+  if (blockers.length > 0) return { html: [...head, ...blockers].join('\n') };
+  return {
+    html: [
+      ...head,
+      t(
+        lang,
+        'Apply them? brainstem moves to these commits, installs, builds, then restarts itself.',
+        'Les appliquer ? brainstem passe à ces commits, installe, compile, puis redémarre.',
       ),
     ].join('\n'),
-    ask: true,
+    apply: { word: 'upgrade', tool: 'self_upgrade', input: { action: 'apply', to: c.target } },
   };
 }

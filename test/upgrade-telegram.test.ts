@@ -1,0 +1,177 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeMessage } from './fakes/telegram.js';
+import { createUpgradeRemote, git, pushUpstream } from './helpers/upgrade-remote.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+/** /upgrade from Telegram when the checkout or the upstream is not as the happy path wants it. */
+
+const base = mkdtempSync(path.join(tmpdir(), 'bst-upgrade-tg-'));
+const { work, other } = createUpgradeRemote(base);
+let h: Harness;
+
+const head = () => git(work, 'rev-parse', '--short', 'HEAD');
+const buttonsOf = (m: FakeMessage) =>
+  (
+    (m.replyMarkup as { inline_keyboard?: { text: string; callback_data: string }[][] } | undefined)
+      ?.inline_keyboard ?? []
+  ).flat();
+
+/** Sends /upgrade and waits for the check's answer (the message no longer says it waits or looks). */
+async function upgrade(): Promise<FakeMessage> {
+  const before = h.tg.botMessages(OWNER).length;
+  h.tg.user(OWNER).says('/upgrade');
+  return h.tg.waitFor(() =>
+    h.tg
+      .botMessages(OWNER)
+      .slice(before)
+      .find((m) => !/Looking for new commits|Queued:/.test(m.text)),
+  );
+}
+
+beforeAll(async () => {
+  // The build fails on a commit that holds BREAK.
+  writeFileSync(
+    path.join(base, 'step.cjs'),
+    `const name = process.argv[2];
+console.log(name + ' started');
+if (name === 'build' && require('node:fs').existsSync('BREAK')) {
+  console.error('src/index.ts(1,7): error TS2322: the build is broken');
+  process.exit(3);
+}`,
+  );
+  const step = path.join(base, 'step.cjs');
+  h = await startHarness({
+    parts: { tools: true, bot: true },
+    config: {
+      tools: {
+        selfUpgrade: {
+          repo: work,
+          steps: [
+            [process.execPath, step, 'install'],
+            [process.execPath, step, 'build'],
+          ],
+          reload: [process.execPath, '-e', '0'],
+        },
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await h?.close();
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('/upgrade', () => {
+  it('Apply after the upstream moved applies nothing and says what came, instead of applying commits never shown', async () => {
+    const shown = pushUpstream(other, 'fix: one');
+    const before = head();
+    const question = await upgrade();
+    expect(question.text).toContain(`• ${shown} fix: one`);
+    const unseen = pushUpstream(other, 'chore: pushed after the question');
+    h.tg.user(OWNER).presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+    await h.tg.waitFor(() => /❌/.test(question.text));
+    expect(question.text).toContain('origin/main has moved since the check');
+    expect(question.text).toContain(`${unseen} chore: pushed after the question`);
+    expect(head()).toBe(before);
+  });
+
+  it('a failed step is rolled back and the chat is told which step failed and how; the next /upgrade offers the commits again', async () => {
+    git(work, 'pull', '-q', '--ff-only');
+    const before = head();
+    const broken = pushUpstream(other, 'feat: breaks the build', { BREAK: 'x\n' });
+
+    const question = await upgrade();
+    h.tg.user(OWNER).presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+    await h.tg.waitFor(() => /exit 3/.test(question.text), { timeoutMs: 15_000 });
+    expect(question.text).toContain(`Upgrade ${before} → ${broken} failed: "`);
+    expect(question.text).toContain('error TS2322: the build is broken');
+    expect(question.text).toContain(
+      `Rolled back to ${before} and ran its steps again: brainstem keeps running ${before}.`,
+    );
+    expect(head()).toBe(before);
+
+    const again = await upgrade();
+    expect(again.text).toContain(`• ${broken} feat: breaks the build`);
+    expect(buttonsOf(again).map((b) => b.text)).toEqual(['⬆️ Apply', '✖️ Cancel']);
+    h.tg.user(OWNER).presses(again.messageId, buttonsOf(again)[1]?.callback_data ?? '');
+    await h.tg.waitFor(() => /Cancelled/.test(again.text));
+    pushUpstream(other, 'fix: the build', { BREAK: null });
+  });
+
+  it('on a diverged checkout, lists its local commits, says what to do, and offers no Apply', async () => {
+    writeFileSync(path.join(work, 'local.txt'), 'local\n');
+    git(work, 'add', 'local.txt');
+    git(
+      work,
+      '-c',
+      'user.email=a@example.com',
+      '-c',
+      'user.name=A',
+      'commit',
+      '-q',
+      '-m',
+      'local: only here',
+    );
+    const local = head();
+    try {
+      const answer = await upgrade();
+      expect(answer.text).toContain(
+        `⚠️ The checkout has 1 local commit(s) that origin/main does not have:\n• ${local} local: only here\nIt has diverged, so it cannot just move forward: rebase them onto origin/main (git pull --rebase) or drop them (git reset --hard origin/main) by hand, then /upgrade again.`,
+      );
+      expect(buttonsOf(answer)).toEqual([]);
+    } finally {
+      git(work, 'reset', '-q', '--hard', 'HEAD~1');
+    }
+  });
+
+  it('with hundreds of uncommitted files, answers with the first ones and how many more, within one message', async () => {
+    const many = Object.fromEntries(
+      Array.from({ length: 250 }, (_, i) => [`src/components/generated/module-number-${i}.ts`, `${i}\n`]),
+    );
+    pushUpstream(other, 'feat: many files', many);
+    git(work, 'pull', '-q', '--ff-only');
+    for (const name of Object.keys(many)) writeFileSync(path.join(work, name), 'local edit\n');
+    for (let i = 0; i < 40; i++) {
+      git(
+        other,
+        'commit',
+        '-q',
+        '--allow-empty',
+        '-m',
+        `feat: change ${i} ${'with a long subject '.repeat(10)}`,
+      );
+    }
+    git(other, 'push', '-q', 'origin', 'main');
+    try {
+      const answer = await upgrade();
+      expect(answer.text).toContain('⬆️ 40 new commit(s) on origin/main:');
+      expect(answer.text).toContain('… and 25 more');
+      expect(answer.text).toMatch(
+        /uncommitted changes \(M src\/components\/generated\/module-number-\d+\.ts, .*, … and 240 more\)/,
+      );
+      expect(answer.text.length).toBeLessThanOrEqual(4096);
+      expect(buttonsOf(answer)).toEqual([]);
+    } finally {
+      git(work, 'checkout', '--', '.');
+    }
+  });
+
+  it('when Telegram refuses the check’s answer, the chat is still told, and the next /upgrade works', async () => {
+    h.tg.failNext(
+      'editMessageText',
+      1,
+      { code: 400, description: 'Bad Request: message is too long' },
+      OWNER,
+    );
+    const answer = await upgrade();
+    expect(answer.text).toBe(
+      "⚙️ [proxy] ❌ The upgrade check could not be shown (Call to 'editMessageText' failed! (400: Bad Request: message is too long)): nothing ran. See the brainstem log.",
+    );
+    const next = await upgrade();
+    expect(buttonsOf(next).map((b) => b.text)).toEqual(['⬆️ Apply', '✖️ Cancel']);
+  });
+});
