@@ -10,6 +10,7 @@ import { stopReasonOf } from '../turns.js';
 import { AlbumCollector } from './album.js';
 import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent } from './messages.js';
+import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
 
 /**
  * Photos and documents on the direct route. A photo (its largest size), an
@@ -27,6 +28,14 @@ type ImageMessage = Context & { message: Message };
 
 export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void } {
   const albums = new AlbumCollector<ImageMessage>(ALBUM_QUIET_MS);
+  // Documents are kept a few days, not forever: swept now and at each new one.
+  const sweep = () =>
+    sweepUploads(deps.core.config.dataDir)
+      .then((removed) => {
+        if (removed > 0) deps.logger.info({ removed, keepDays: UPLOAD_KEEP_DAYS }, 'old uploads removed');
+      })
+      .catch((err: unknown) => deps.logger.warn({ err }, 'could not remove old uploads'));
+  void sweep();
   const image = (ctx: ImageMessage) => {
     const group = ctx.message.media_group_id;
     if (!group) return imageTurn(deps, ctx, Promise.resolve([ctx]));
@@ -46,6 +55,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     const name = doc.file_name ?? `document-${doc.file_unique_id}`;
     const saved = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
     if (!saved) return;
+    await sweep();
     const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)];
     const note = `[The user sent the document "${name}" (${about.filter(Boolean).join(', ')}), saved at ${saved}]`;
     submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);

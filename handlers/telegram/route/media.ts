@@ -8,6 +8,7 @@ import { html } from '../../../src/html.js';
 import { undici } from '../../../src/http-client.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { uploadsDir } from './uploads.js';
 
 /** The Bot API does not serve files larger than this to bots. */
 export const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
@@ -139,7 +140,7 @@ export async function downloadTelegramFile(opts: FileSource): Promise<Buffer> {
 export async function saveTelegramFile(
   opts: FileSource & { dataDir: string; chatId: number; name: string },
 ): Promise<SavedFile> {
-  const dir = path.join(opts.dataDir, 'uploads', String(opts.chatId));
+  const dir = uploadsDir(opts.dataDir, opts.chatId);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const body = await openTelegramFile(opts);
   const target = path.join(

@@ -1,0 +1,42 @@
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+/**
+ * Documents users send are saved under data/uploads/<chat>/ for the brain to
+ * read, and kept a week, not forever: the Bot API emulator as Telegram, the
+ * fake llama-server as the brain.
+ */
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const DAY_S = 24 * 60 * 60;
+
+describe('uploaded documents', () => {
+  it('older than 7 days are removed when a new one arrives; younger ones stay', async () => {
+    const dir = path.join(h.service.core.config.dataDir, 'uploads', '112');
+    mkdirSync(dir, { recursive: true });
+    const aged = (name: string, days: number) => {
+      writeFileSync(path.join(dir, name), 'x');
+      const at = Date.now() / 1000 - days * DAY_S;
+      utimesSync(path.join(dir, name), at, at);
+    };
+    aged('old-notes.txt', 8);
+    aged('recent-notes.txt', 6);
+    h.tg.user(112).sendsDocument('new.txt', Buffer.from('new'), 'read this', 'text/plain');
+    await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text.startsWith('echo: ')), {
+      timeoutMs: 8000,
+    });
+    const left = readdirSync(dir);
+    expect(left).not.toContain('old-notes.txt');
+    expect(left).toContain('recent-notes.txt');
+    expect(left.filter((f) => f.endsWith('-new.txt'))).toHaveLength(1);
+  });
+});
