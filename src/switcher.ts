@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
 import { type ReadinessBoard, waitUntilReady } from './readiness.js';
+import { configuredSecrets } from './tools/exec.js';
 import { waitAtMost } from './wait.js';
 
 export type SwitchSource = 'command' | 'keyboard' | 'intent' | 'marker' | 'api' | 'fallback' | 'tool';
@@ -175,7 +176,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
         probe: () => this.deps.readiness.probe(target.id, { fresh: true }),
         timeoutMs: config.llama.readyTimeoutMs,
         intervalMs: config.llama.pollIntervalMs,
-        hiddenEnv: this.hiddenEnv(),
+        hiddenEnv: configuredSecrets(config),
         logger,
       });
       if (!swap.ok) {
@@ -219,12 +220,6 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       logger.warn({ model, graceMs: config.server.shutdownGraceMs }, 'switch: answers still running are cut');
   }
 
-  /** Beyond brainstem's own tokens (always hidden): the transcription key, as from the tools' commands. */
-  private hiddenEnv(): string[] {
-    const key = this.deps.config.transcription?.apiKeyEnv;
-    return key ? [key] : [];
-  }
-
   private commandsOf(model: string, which: 'start' | 'stop'): string[][] {
     return this.deps.config.llama.models[model]?.[which] ?? [];
   }
@@ -243,7 +238,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       probe: owner ? () => this.deps.readiness.probe(owner.id, { fresh: true }) : async () => ({ ok: true }),
       timeoutMs: config.llama.readyTimeoutMs,
       intervalMs: config.llama.pollIntervalMs,
-      hiddenEnv: this.hiddenEnv(),
+      hiddenEnv: configuredSecrets(config),
       logger,
     });
     if (swap.ok) {

@@ -25,10 +25,13 @@ function pushUpstream(subject: string): string {
   return git(other, 'rev-parse', '--short', 'HEAD');
 }
 
+process.env.BST_UPGRADE_TEST_KEY = 'sk-transcription';
+
 function config(overrides: Record<string, unknown> = {}) {
   const step = path.join(base, 'step.cjs');
   return {
     claude: { bin: 'true' },
+    transcription: { url: 'http://127.0.0.1:9/v1', apiKeyEnv: 'BST_UPGRADE_TEST_KEY' },
     tools: {
       selfUpgrade: {
         repo: work,
@@ -71,7 +74,8 @@ beforeAll(async () => {
   );
   writeFileSync(
     path.join(base, 'reload.cjs'),
-    `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n');`,
+    // Also what it was given of brainstem's secrets: the transcription key the config names.
+    `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n'); require('node:fs').writeFileSync(process.argv[2] + '.env', String(process.env.BST_UPGRADE_TEST_KEY));`,
   );
   mkdirSync(serviceDir);
   svc = await startTestService({ parts: { tools: true }, config: config(), dir: serviceDir });
@@ -126,6 +130,7 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
     expect(lines(stepsLog)).toEqual(['install', 'build']);
     await until(() => lines(reloadLog).length === 1);
     expect(Number(lines(reloadLog)[0])).toBeGreaterThanOrEqual(answeredAt - 50);
+    expect(readFileSync(`${reloadLog}.env`, 'utf8')).toBe('undefined');
   });
 
   it('is up to date afterwards, and apply then does nothing', async () => {

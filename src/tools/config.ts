@@ -222,7 +222,9 @@ export const toolsConfigSchema = z
             ['npm', 'ci'],
             ['npm', 'run', 'build'],
           ])
-          .describe('Commands run in order after `git pull --ff-only`.'),
+          .describe(
+            'Commands run in order once the checkout moved to the checked commit (`git merge --ff-only`); again on the old commit when one fails.',
+          ),
         reload: argv
           .default(['pm2', 'reload', 'brainstem'])
           .describe('Started detached once the outcome is in the chat, since it restarts brainstem itself.'),

@@ -76,6 +76,12 @@ const OWN_SECRETS = [
   'CLAUDE_CODE_OAUTH_TOKEN',
 ];
 
+/** Secrets the config names by their variable (the transcription key), hidden from commands like OWN_SECRETS. */
+export function configuredSecrets(config: { transcription?: { apiKeyEnv?: string } }): string[] {
+  const key = config.transcription?.apiKeyEnv;
+  return key ? [key] : [];
+}
+
 export function childEnv(
   extra: Record<string, string> = {},
   hidden: readonly string[] = [],

@@ -4,7 +4,7 @@ import type { Core } from '../core.js';
 import type { Part } from '../part.js';
 import { brainTools } from './brain-tools.js';
 import { parseToolsConfig, type ToolsConfig } from './config.js';
-import { createRunner } from './exec.js';
+import { configuredSecrets, createRunner } from './exec.js';
 import { fileTools } from './files.js';
 import { gitTools } from './git.js';
 import { incusTools } from './incus.js';
@@ -45,8 +45,7 @@ export function buildTools(core: Core): Tools {
   const run = createRunner({
     timeoutMs: config.timeoutMs,
     maxOutputChars: config.maxOutputChars,
-    // The transcription service's key, when brainstem reads it from its environment.
-    hiddenEnv: core.config.transcription?.apiKeyEnv ? [core.config.transcription.apiKeyEnv] : [],
+    hiddenEnv: configuredSecrets(core.config),
   });
   const registry = new ToolRegistry(core.audit, core.logger.child({ part: 'tools' }));
   const upgrade: SelfUpgradeDeps = {
@@ -54,6 +53,7 @@ export function buildTools(core: Core): Tools {
     repo: config.selfUpgrade.repo ?? ownCheckout(),
     maxOutputChars: config.maxOutputChars,
     run,
+    hiddenEnv: configuredSecrets(core.config),
     kv: core.kv,
     notifier: core.notifier,
     logger: core.logger.child({ part: 'self-upgrade' }),

@@ -82,6 +82,8 @@ export interface SelfUpgradeDeps {
   repo: string;
   maxOutputChars: number;
   run: Runner;
+  /** Beyond brainstem's own tokens, what the reload command must not see either (configuredSecrets). */
+  hiddenEnv: readonly string[];
   kv: KvStore;
   notifier: Notifier;
   logger: Logger;
@@ -411,7 +413,7 @@ function reload(deps: SelfUpgradeDeps, pending: Pending, execa: Execa): void {
     cleanup: false,
     stdio: 'ignore',
     reject: false,
-    env: childEnv(),
+    env: childEnv({}, deps.hiddenEnv),
     extendEnv: false,
   });
   child.unref();
