@@ -176,15 +176,28 @@ describe('commands', () => {
     expect(refusals).toHaveLength(2);
   });
 
-  it('saves documents under the data dir and passes their name, size and path to the brain (photos: telegram-media)', async () => {
+  it('saves documents under the data dir and passes their name, size, path and, to a local model, their text (photos: telegram-media)', async () => {
     h.tg
       .user(117)
       .sendsDocument('../../notes file.txt', new TextEncoder().encode('hello'), undefined, 'text/plain');
     const doc = await reply(117, /document "\.\.\/\.\.\/notes file\.txt" \(text\/plain, 5 bytes\), saved at/);
-    const docPath = /saved at (\S+)\]/.exec(doc.text)?.[1] ?? '';
+    // A local model cannot open a path: it gets the text itself.
+    expect(doc.text).toMatch(/; its text:\]\n\nhello\n\n\[end of "\.\.\/\.\.\/notes file\.txt"\]$/);
+    const docPath = /saved at (\S+);/.exec(doc.text)?.[1] ?? '';
     expect(path.dirname(docPath)).toBe(path.join(h.service.core.config.dataDir, 'uploads', '117'));
     expect(path.basename(docPath)).toMatch(/notes_file\.txt$/);
     expect(readFileSync(docPath, 'utf8')).toBe('hello');
+
+    // One that is not text: the user hears the local model cannot read it, and nothing goes to it.
+    const before = llama.requests.length;
+    h.tg
+      .user(117)
+      .sendsDocument('report.pdf', Buffer.from('%PDF-1.4\0binary'), 'summarise', 'application/pdf');
+    const refused = await reply(117, /only reads text/);
+    expect(refused.text).toBe(
+      '⚙️ [proxy] The local model of mode local only reads text, and report.pdf (application/pdf, 15 bytes) is not text, so nothing was sent to it. Send the text itself or switch to a Claude mode (/mode), which opens files.',
+    );
+    expect(llama.requests.length).toBe(before);
   });
 
   it('answers voice messages without transcription with how to turn it on, and stickers with a clear "not supported"', async () => {

@@ -8,8 +8,10 @@ import type { BotDeps } from '../deps.js';
 import type { ChatOutput } from '../send/output.js';
 import { stopReasonOf } from '../turns.js';
 import { AlbumCollector } from './album.js';
+import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent } from './messages.js';
+import { outputFor } from './topic.js';
 import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
 
 /**
@@ -56,12 +58,42 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     const saved = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
     if (!saved) return;
     await sweep();
-    const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)];
-    const note = `[The user sent the document "${name}" (${about.filter(Boolean).join(', ')}), saved at ${saved}]`;
+    const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)].filter(
+      Boolean,
+    );
+    let note = `[The user sent the document "${name}" (${about.join(', ')}), saved at ${saved}]`;
+    // A local model cannot open a file by its path: it gets the text itself, or the user hears it cannot.
+    const mode = deps.core.switcher.active();
+    if (mode.kind === 'llama') {
+      const inline = await documentText(saved).catch(() => undefined);
+      if (!inline) {
+        await outputFor(ctx).sendHtml(unreadableText(name, about.join(', '), mode.id, deps, lang).text);
+        return;
+      }
+      const part = inline.cut ? `its first ${sizeText(INLINE_MAX_BYTES)}` : 'its text';
+      note = `[The user sent the document "${name}" (${about.join(', ')}), saved at ${saved}; ${part}:]\n\n${inline.text}\n\n[end of "${name}"]`;
+    }
     submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
   });
 
   return { stop: () => albums.stop() };
+}
+
+/** Said when a local model is asked about a document that is not text: nothing was sent to it. */
+function unreadableText(name: string, about: string, modeId: string, deps: BotDeps, lang: Lang): Html {
+  const claude = deps.core.modes.all.some((m) => m.kind === 'claude');
+  const other = claude
+    ? t(
+        lang,
+        html` or switch to a Claude mode (/mode), which opens files`,
+        html` ou passez à un mode Claude (/mode), qui ouvre les fichiers`,
+      )
+    : html``;
+  return t(
+    lang,
+    html`${PROXY_TAG} The local model of mode <b>${modeId}</b> only reads text, and <b>${name}</b> (${about}) is not text, so nothing was sent to it. Send the text itself${other}.`,
+    html`${PROXY_TAG} Le modèle local du mode <b>${modeId}</b> ne lit que du texte, et <b>${name}</b> (${about}) n’en est pas : rien ne lui a été envoyé. Envoyez le texte lui-même${other}.`,
+  );
 }
 
 /**
