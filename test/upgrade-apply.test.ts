@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from './helpers/service.js';
-import { createUpgradeRemote, git, pushUpstream } from './helpers/upgrade-remote.js';
+import { commitLocally, createUpgradeRemote, git, pushUpstream } from './helpers/upgrade-remote.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
 type Answer = Record<string, any>;
@@ -96,20 +96,7 @@ describe('self_upgrade apply', () => {
   });
 
   it('on a diverged checkout, check lists the local commits and apply refuses, saying what to do', async () => {
-    writeFileSync(path.join(work, 'local.txt'), 'local\n');
-    git(work, 'add', 'local.txt');
-    git(
-      work,
-      '-c',
-      'user.email=a@example.com',
-      '-c',
-      'user.name=A',
-      'commit',
-      '-q',
-      '-m',
-      'local: only here',
-    );
-    const local = head();
+    const local = commitLocally(work, 'local: only here');
     pushUpstream(other, 'feat: upstream only');
 
     const check = await api({ action: 'check' });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeMessage } from './fakes/telegram.js';
-import { createUpgradeRemote, git, pushUpstream } from './helpers/upgrade-remote.js';
+import { commitLocally, createUpgradeRemote, git, pushUpstream } from './helpers/upgrade-remote.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 /** /upgrade from Telegram when the checkout or the upstream is not as the happy path wants it. */
@@ -103,20 +103,7 @@ describe('/upgrade', () => {
   });
 
   it('on a diverged checkout, lists its local commits, says what to do, and offers no Apply', async () => {
-    writeFileSync(path.join(work, 'local.txt'), 'local\n');
-    git(work, 'add', 'local.txt');
-    git(
-      work,
-      '-c',
-      'user.email=a@example.com',
-      '-c',
-      'user.name=A',
-      'commit',
-      '-q',
-      '-m',
-      'local: only here',
-    );
-    const local = head();
+    const local = commitLocally(work, 'local: only here');
     try {
       const answer = await upgrade();
       expect(answer.text).toContain(

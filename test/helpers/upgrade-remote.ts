@@ -47,3 +47,11 @@ export function pushUpstream(
   git(other, 'push', '-q', 'origin', 'main');
   return git(other, 'rev-parse', '--short', 'HEAD');
 }
+
+/** Someone commits on the checkout itself, a commit the upstream lacks (a diverged branch); returns its short hash. */
+export function commitLocally(work: string, subject: string): string {
+  writeFileSync(path.join(work, 'local.txt'), `${subject}\n`);
+  git(work, 'add', 'local.txt');
+  git(work, '-c', 'user.email=a@example.com', '-c', 'user.name=A', 'commit', '-q', '-m', subject);
+  return git(work, 'rev-parse', '--short', 'HEAD');
+}
