@@ -551,6 +551,14 @@ export const configSchema = z
           .describe(
             'How long a confirmation (a mutating tool, /upgrade) waits for its answer before nothing runs.',
           ),
+        albumQuietMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(1_000)
+          .describe(
+            'How long an album (photos sent together) waits for its next photo before it goes to the brain as one turn; raise it on a slow uplink.',
+          ),
         front: frontSchema
           .default(FRONT_DEFAULTS)
           .describe(
@@ -563,6 +571,7 @@ export const configSchema = z
         streaming: 'draft',
         editIntervalMs: 1_000,
         confirmTimeoutMs: 120_000,
+        albumQuietMs: 1_000,
         front: FRONT_DEFAULTS,
       })
       .describe('The Telegram bot.'),

@@ -22,14 +22,12 @@ import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
  * with its name, type and size.
  */
 
-/** How long an album waits for another part (see AlbumCollector). */
-const ALBUM_QUIET_MS = 1_000;
-
 /** A message that holds an image: a photo, or a document whose type says image. */
 type ImageMessage = Context & { message: Message };
 
 export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void } {
-  const albums = new AlbumCollector<ImageMessage>(ALBUM_QUIET_MS);
+  // How long an album waits for another part (see AlbumCollector).
+  const albums = new AlbumCollector<ImageMessage>(deps.core.config.telegram.albumQuietMs);
   // Documents are kept a few days, not forever: swept now and at each new one.
   const sweep = () =>
     sweepUploads(deps.core.config.dataDir)

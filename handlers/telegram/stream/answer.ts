@@ -51,13 +51,14 @@ export async function answerTurn(
   /** Shown under the answer while the turn waits for a tool approval (asked in a message of its own). */
   let waiting: string | undefined;
   let failure: string | undefined;
+  const switchLine = switchWaitLine(input.lang);
   try {
     for await (const ev of opts.route.turn(input, signal)) {
       // Whatever comes after a switch wait means the switch is over.
-      if (waiting === switchWaitLine(input.lang) && ev.type !== 'switch_wait') waiting = undefined;
+      if (waiting === switchLine && ev.type !== 'switch_wait') waiting = undefined;
       switch (ev.type) {
         case 'switch_wait':
-          waiting = switchWaitLine(input.lang);
+          waiting = switchLine;
           break;
         case 'text':
           text += ev.text;
