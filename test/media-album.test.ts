@@ -51,6 +51,38 @@ describe('an album in the chat’s order', () => {
   });
 });
 
+describe('documents sent together', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ config });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('are one turn: the caption goes with all of them, not with the first alone', async () => {
+    const before = chatCompletions(h).length;
+    const text = (s: string) => new TextEncoder().encode(s);
+    h.tg.user(114).sendsDocuments(
+      [
+        { name: 'a.txt', bytes: text('contract A'), mimeType: 'text/plain' },
+        { name: 'b.txt', bytes: text('contract B'), mimeType: 'text/plain' },
+        { name: 'c.txt', bytes: text('contract C'), mimeType: 'text/plain' },
+      ],
+      'compare these three contracts',
+    );
+    await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.text.startsWith('echo: ')), {
+      timeoutMs: 8000,
+    });
+    const turns = asked(h).slice(before);
+    expect(turns).toHaveLength(1);
+    expect(turns[0]?.text).toMatch(
+      /"a\.txt"[\s\S]*contract A[\s\S]*"b\.txt"[\s\S]*contract B[\s\S]*"c\.txt"[\s\S]*contract C[\s\S]*compare these three contracts$/,
+    );
+    expect(h.tg.botMessages(114)).toHaveLength(1);
+  });
+});
+
 describe('an album still being gathered when brainstem stops', () => {
   let h: Harness;
   beforeAll(async () => {

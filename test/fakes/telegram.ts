@@ -16,6 +16,7 @@
  *   const topic = tg.user(222, { chatId: -100500, topicId: 7 })   the same user in topic 7 of a forum group:
  *                                           its messages carry message_thread_id and is_topic_message
  *   alice.sendsAlbum([png1, png2], 'caption')   // one message per photo, one media_group_id
+ *   alice.sendsDocuments([{ name: 'a.txt', bytes }], 'caption')   // the same, one message per file
  *   alice.sends({ video: {...}, media_group_id: 'g', caption: 'x' })   any other message, its fields as given
  *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
@@ -130,6 +131,8 @@ export interface FakeUser {
   /** A message of any other kind: these fields (besides the ids, chat, sender and date) as Telegram sends them. */
   sends(fields: Record<string, unknown>): number;
   sendsDocument(fileName: string, bytes: Uint8Array, caption?: string, mimeType?: string): number;
+  /** Files sent together: one message per file, one media_group_id, the caption on the first. */
+  sendsDocuments(files: { name: string; bytes: Uint8Array; mimeType?: string }[], caption?: string): number[];
   sendsVoice(bytes?: Uint8Array, caption?: string): number;
   sendsAudio(fileName: string, bytes: Uint8Array, mimeType?: string): number;
   sendsVideoNote(bytes: Uint8Array): number;
@@ -808,6 +811,24 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
               file_size: bytes.length,
             },
             ...(caption ? { caption } : {}),
+          });
+        },
+        sendsDocuments(files, caption) {
+          const group = `docs${nextFileId}`;
+          return files.map((f, i) => {
+            const ext = f.name.includes('.') ? (f.name.split('.').pop() ?? 'bin') : 'bin';
+            const fileId = addFile(f.bytes, ext);
+            return incoming({
+              document: {
+                file_id: fileId,
+                file_unique_id: `u${fileId}`,
+                file_name: f.name,
+                mime_type: f.mimeType ?? 'application/octet-stream',
+                file_size: f.bytes.length,
+              },
+              media_group_id: group,
+              ...(caption && i === 0 ? { caption } : {}),
+            });
           });
         },
         sendsVoice(bytes = new Uint8Array([1, 2, 3]), caption) {

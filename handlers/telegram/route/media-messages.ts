@@ -48,33 +48,89 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
 
   bot.on('message:photo', (ctx) => image(ctx));
 
-  bot.on('message:document', async (ctx) => {
+  // Several files sent together (an album of documents) are one turn too: "compare these" goes with all.
+  const documents = new AlbumCollector<ImageMessage>(deps.core.config.telegram.albumQuietMs);
+  bot.on('message:document', (ctx) => {
     const doc = ctx.message.document;
     if ((IMAGE_MEDIA_TYPES as readonly string[]).includes(doc.mime_type ?? '')) return image(ctx);
-    const lang = langOf(ctx.from?.language_code);
-    const name = doc.file_name ?? `document-${doc.file_unique_id}`;
-    const saved = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
-    if (!saved) return;
-    await sweep();
-    const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)].filter(
-      Boolean,
-    );
-    let note = `[The user sent the document "${name}" (${about.join(', ')}), saved at ${saved}]`;
-    // A local model cannot open a file by its path: it gets the text itself, or the user hears it cannot.
-    const mode = deps.core.switcher.active();
-    if (mode.kind === 'llama') {
-      const inline = await documentText(saved).catch(() => undefined);
-      if (!inline) {
-        await outputFor(ctx).sendHtml(unreadableText(name, about.join(', '), mode.id, deps, lang).text);
-        return;
-      }
-      const part = inline.cut ? `its first ${sizeText(INLINE_MAX_BYTES)}` : 'its text';
-      note = `[The user sent the document "${name}" (${about.join(', ')}), saved at ${saved}; ${part}:]\n\n${inline.text}\n\n[end of "${name}"]`;
-    }
-    submitTurn(deps, ctx, ctx.message.caption ? `${note}\n\n${ctx.message.caption}` : note, lang);
+    const group = ctx.message.media_group_id;
+    if (!group) return documentTurn(deps, ctx, Promise.resolve([ctx]), sweep);
+    const album = documents.add(`${ctx.message.chat.id}:${group}`, ctx);
+    if (album) documentTurn(deps, ctx, album, sweep);
   });
 
-  return { stop: () => albums.stop() };
+  return {
+    stop: () => {
+      albums.stop();
+      documents.stop();
+    },
+  };
+}
+
+/**
+ * One turn for one document or several sent together, queued now in the
+ * chat's place of `first`: each is saved when the turn comes (and the album is
+ * gathered), and the turn's text names them all, then their captions.
+ */
+function documentTurn(
+  deps: BotDeps,
+  first: ImageMessage,
+  parts: Promise<ImageMessage[]>,
+  sweep: () => Promise<void>,
+): void {
+  const lang = langOf(first.from?.language_code);
+  submitTurn(
+    deps,
+    first,
+    async (signal, out) => {
+      const gathered = await unlessAborted(parts, signal);
+      const notes: string[] = [];
+      for (const ctx of (gathered ?? []).sort((a, b) => a.message.message_id - b.message.message_id)) {
+        if (signal.aborted) break;
+        const note = await documentNote(deps, ctx, lang);
+        if (note) notes.push(note);
+      }
+      if (stopReasonOf(signal) === 'shutdown') {
+        const what = first.message.media_group_id !== undefined ? 'album' : 'document';
+        await out
+          .sendHtml(restartingText(what, lang))
+          .catch((err: unknown) =>
+            deps.logger.warn({ err }, 'could not say that documents were cut by a restart'),
+          );
+      }
+      await sweep();
+      if (signal.aborted || notes.length === 0) return undefined;
+      const captions = (gathered ?? []).flatMap((c) => c.message.caption?.trim() || []);
+      return { text: [...notes, ...captions].join('\n\n') };
+    },
+    lang,
+  );
+}
+
+/**
+ * What the brain is told of one document, once saved: its name, type, size and
+ * path; to a local model, which cannot open a path, its text. Undefined when
+ * nothing of it can go (it could not be saved, or a local model cannot read
+ * it): the user has been told why.
+ */
+async function documentNote(deps: BotDeps, ctx: ImageMessage, lang: Lang): Promise<string | undefined> {
+  const doc = ctx.message.document;
+  if (!doc) return undefined;
+  const name = doc.file_name ?? `document-${doc.file_unique_id}`;
+  const saved = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
+  if (!saved) return undefined;
+  const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)]
+    .filter(Boolean)
+    .join(', ');
+  const mode = deps.core.switcher.active();
+  if (mode.kind !== 'llama') return `[The user sent the document "${name}" (${about}), saved at ${saved}]`;
+  const inline = await documentText(saved).catch(() => undefined);
+  if (!inline) {
+    await outputFor(ctx).sendHtml(unreadableText(name, about, mode.id, deps, lang).text);
+    return undefined;
+  }
+  const part = inline.cut ? `its first ${sizeText(INLINE_MAX_BYTES)}` : 'its text';
+  return `[The user sent the document "${name}" (${about}), saved at ${saved}; ${part}:]\n\n${inline.text}\n\n[end of "${name}"]`;
 }
 
 /** Said when a local model is asked about a document that is not text: nothing was sent to it. */
@@ -111,7 +167,7 @@ function imageTurn(deps: BotDeps, first: ImageMessage, parts: Promise<ImageMessa
       // Cut by a restart (still gathering, waiting or downloading): the user must send it again.
       if (stopReasonOf(signal) === 'shutdown') {
         await out
-          .sendHtml(restartingText(first.message.media_group_id !== undefined, lang))
+          .sendHtml(restartingText(first.message.media_group_id !== undefined ? 'album' : 'photo', lang))
           .catch((err: unknown) =>
             deps.logger.warn({ err }, 'could not say that photos were cut by a restart'),
           );
@@ -122,19 +178,18 @@ function imageTurn(deps: BotDeps, first: ImageMessage, parts: Promise<ImageMessa
   );
 }
 
-/** Said when a restart stops photos before they reach the brain (worded as answer.ts's cut answer). */
-function restartingText(album: boolean, lang: Lang): string {
-  return album
-    ? t(
-        lang,
-        `${PROXY_TAG} brainstem is restarting; this album did not reach the brain. Send it again in a moment.`,
-        `${PROXY_TAG} brainstem redémarre ; cet album n’est pas parvenu au cerveau. Renvoyez-le dans un instant.`,
-      )
-    : t(
-        lang,
-        `${PROXY_TAG} brainstem is restarting; this photo did not reach the brain. Send it again in a moment.`,
-        `${PROXY_TAG} brainstem redémarre ; cette photo n’est pas parvenue au cerveau. Renvoyez-la dans un instant.`,
-      );
+/** Said when a restart stops photos or documents before they reach the brain (worded as answer.ts's cut answer). */
+function restartingText(what: 'album' | 'photo' | 'document', lang: Lang): string {
+  const [en, fr, again] = {
+    album: ['this album did not reach', 'cet album n’est pas parvenu', 'Renvoyez-le'],
+    photo: ['this photo did not reach', 'cette photo n’est pas parvenue', 'Renvoyez-la'],
+    document: ['this document did not reach', 'ce document n’est pas parvenu', 'Renvoyez-le'],
+  }[what];
+  return t(
+    lang,
+    `${PROXY_TAG} brainstem is restarting; ${en} the brain. Send it again in a moment.`,
+    `${PROXY_TAG} brainstem redémarre ; ${fr} au cerveau. ${again} dans un instant.`,
+  );
 }
 
 /** The promise's value, or undefined as soon as the signal is aborted. */
