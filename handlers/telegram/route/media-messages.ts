@@ -36,14 +36,24 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       })
       .catch((err: unknown) => deps.logger.warn({ err }, 'could not remove old uploads'));
   void sweep();
+  const photoTurn = (first: ImageMessage, parts: Promise<ImageMessage[]>) =>
+    gatheredTurn(deps, first, parts, 'photo', (ordered, out, lang, signal) =>
+      imageContent(deps, ordered, out, lang, signal),
+    );
+  const documentTurn = (first: ImageMessage, parts: Promise<ImageMessage[]>) =>
+    gatheredTurn(deps, first, parts, 'document', async (ordered, _out, lang, signal) => {
+      const content = await documentContent(deps, ordered, lang, signal);
+      await sweep();
+      return content;
+    });
   const image = (ctx: ImageMessage) => {
     const group = ctx.message.media_group_id;
-    if (!group) return imageTurn(deps, ctx, Promise.resolve([ctx]));
+    if (!group) return photoTurn(ctx, Promise.resolve([ctx]));
     const chatId = ctx.message.chat.id;
     deps.logger.debug({ chatId, group, messageId: ctx.message.message_id }, 'album part');
     // The album's turn is queued with its first part: what the user sends after the album waits for it.
     const album = albums.add(`${chatId}:${group}`, ctx);
-    if (album) imageTurn(deps, ctx, album);
+    if (album) photoTurn(ctx, album);
   };
 
   bot.on('message:photo', (ctx) => image(ctx));
@@ -54,9 +64,9 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     const doc = ctx.message.document;
     if ((IMAGE_MEDIA_TYPES as readonly string[]).includes(doc.mime_type ?? '')) return image(ctx);
     const group = ctx.message.media_group_id;
-    if (!group) return documentTurn(deps, ctx, Promise.resolve([ctx]), sweep);
+    if (!group) return documentTurn(ctx, Promise.resolve([ctx]));
     const album = documents.add(`${ctx.message.chat.id}:${group}`, ctx);
-    if (album) documentTurn(deps, ctx, album, sweep);
+    if (album) documentTurn(ctx, album);
   });
 
   return {
@@ -68,15 +78,23 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
 }
 
 /**
- * One turn for one document or several sent together, queued now in the
- * chat's place of `first`: each is saved when the turn comes (and the album is
- * gathered), and the turn's text names them all, then their captions.
+ * One turn for one message or several sent together (an album), queued now in
+ * the chat's place of `first`, so what the user sends after it waits for it.
+ * When its turn comes the album is gathered and `build` makes the turn of its
+ * parts, in order (downloading them then). Cut by a restart (gathering,
+ * waiting or downloading), the user is told to send it again.
  */
-function documentTurn(
+function gatheredTurn(
   deps: BotDeps,
   first: ImageMessage,
   parts: Promise<ImageMessage[]>,
-  sweep: () => Promise<void>,
+  kind: 'photo' | 'document',
+  build: (
+    ordered: ImageMessage[],
+    out: ChatOutput,
+    lang: Lang,
+    signal: AbortSignal,
+  ) => Promise<TurnContent | undefined>,
 ): void {
   const lang = langOf(first.from?.language_code);
   submitTurn(
@@ -84,27 +102,37 @@ function documentTurn(
     first,
     async (signal, out) => {
       const gathered = await unlessAborted(parts, signal);
-      const notes: string[] = [];
-      for (const ctx of (gathered ?? []).sort((a, b) => a.message.message_id - b.message.message_id)) {
-        if (signal.aborted) break;
-        const note = await documentNote(deps, ctx, lang);
-        if (note) notes.push(note);
-      }
+      const ordered = gathered?.sort((a, b) => a.message.message_id - b.message.message_id);
+      const content = ordered && (await build(ordered, out, lang, signal));
       if (stopReasonOf(signal) === 'shutdown') {
-        const what = first.message.media_group_id !== undefined ? 'album' : 'document';
         await out
-          .sendHtml(restartingText(what, lang))
+          .sendHtml(restartingText(first.message.media_group_id !== undefined ? 'album' : kind, lang))
           .catch((err: unknown) =>
-            deps.logger.warn({ err }, 'could not say that documents were cut by a restart'),
+            deps.logger.warn({ err, kind }, 'could not say that a restart cut what was sent'),
           );
       }
-      await sweep();
-      if (signal.aborted || notes.length === 0) return undefined;
-      const captions = (gathered ?? []).flatMap((c) => c.message.caption?.trim() || []);
-      return { text: [...notes, ...captions].join('\n\n') };
+      return signal.aborted ? undefined : content;
     },
     lang,
   );
+}
+
+/** The turn of documents (in order): what the brain is told of each, then their captions. */
+async function documentContent(
+  deps: BotDeps,
+  ordered: ImageMessage[],
+  lang: Lang,
+  signal: AbortSignal,
+): Promise<TurnContent | undefined> {
+  const notes: string[] = [];
+  for (const ctx of ordered) {
+    if (signal.aborted) return undefined;
+    const note = await documentNote(deps, ctx, lang);
+    if (note) notes.push(note);
+  }
+  if (notes.length === 0) return undefined;
+  const captions = ordered.flatMap((c) => c.message.caption?.trim() || []);
+  return { text: [...notes, ...captions].join('\n\n') };
 }
 
 /**
@@ -147,34 +175,6 @@ function unreadableText(name: string, about: string, modeId: string, deps: BotDe
     lang,
     html`${PROXY_TAG} The local model of mode <b>${modeId}</b> only reads text, and <b>${name}</b> (${about}) is not text, so nothing was sent to it. Send the text itself${other}.`,
     html`${PROXY_TAG} Le modèle local du mode <b>${modeId}</b> ne lit que du texte, et <b>${name}</b> (${about}) n’en est pas : rien ne lui a été envoyé. Envoyez le texte lui-même${other}.`,
-  );
-}
-
-/**
- * One turn for one photo or a whole album, queued now in the chat's place of
- * `first`: the images are downloaded when its turn comes (and the album is
- * gathered), the captions are its text.
- */
-function imageTurn(deps: BotDeps, first: ImageMessage, parts: Promise<ImageMessage[]>): void {
-  const lang = langOf(first.from?.language_code);
-  submitTurn(
-    deps,
-    first,
-    async (signal, out) => {
-      const gathered = await unlessAborted(parts, signal);
-      const ordered = gathered?.sort((a, b) => a.message.message_id - b.message.message_id);
-      const content = ordered && (await imageContent(deps, ordered, out, lang, signal));
-      // Cut by a restart (still gathering, waiting or downloading): the user must send it again.
-      if (stopReasonOf(signal) === 'shutdown') {
-        await out
-          .sendHtml(restartingText(first.message.media_group_id !== undefined ? 'album' : 'photo', lang))
-          .catch((err: unknown) =>
-            deps.logger.warn({ err }, 'could not say that photos were cut by a restart'),
-          );
-      }
-      return signal.aborted ? undefined : content;
-    },
-    lang,
   );
 }
 
