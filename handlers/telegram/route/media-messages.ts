@@ -19,15 +19,16 @@ import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
  * image document (JPEG, PNG, GIF, WebP) and every photo of an album go to the
  * brain as images, with their captions as the turn's text; an album is one
  * turn. Any other document is saved under the data dir and passed by path,
- * with its name, type and size.
+ * with its name, type and size (to a local model, its text); documents sent
+ * together are one turn too.
  */
 
-/** A message that holds an image: a photo, or a document whose type says image. */
-type ImageMessage = Context & { message: Message };
+/** A message that holds a photo or a document. */
+type MediaMessage = Context & { message: Message };
 
 export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void } {
   // How long an album waits for another part (see AlbumCollector).
-  const albums = new AlbumCollector<ImageMessage>(deps.core.config.telegram.albumQuietMs);
+  const albums = new AlbumCollector<MediaMessage>(deps.core.config.telegram.albumQuietMs);
   // Documents are kept a few days, not forever: swept now and at each new one.
   const sweep = () =>
     sweepUploads(deps.core.config.dataDir)
@@ -36,17 +37,17 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       })
       .catch((err: unknown) => deps.logger.warn({ err }, 'could not remove old uploads'));
   void sweep();
-  const photoTurn = (first: ImageMessage, parts: Promise<ImageMessage[]>) =>
+  const photoTurn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
     gatheredTurn(deps, first, parts, 'photo', (ordered, out, lang, signal) =>
       imageContent(deps, ordered, out, lang, signal),
     );
-  const documentTurn = (first: ImageMessage, parts: Promise<ImageMessage[]>) =>
+  const documentTurn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
     gatheredTurn(deps, first, parts, 'document', async (ordered, _out, lang, signal) => {
       const content = await documentContent(deps, ordered, lang, signal);
       await sweep();
       return content;
     });
-  const image = (ctx: ImageMessage) => {
+  const image = (ctx: MediaMessage) => {
     const group = ctx.message.media_group_id;
     if (!group) return photoTurn(ctx, Promise.resolve([ctx]));
     const chatId = ctx.message.chat.id;
@@ -59,7 +60,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   bot.on('message:photo', (ctx) => image(ctx));
 
   // Several files sent together (an album of documents) are one turn too: "compare these" goes with all.
-  const documents = new AlbumCollector<ImageMessage>(deps.core.config.telegram.albumQuietMs);
+  const documents = new AlbumCollector<MediaMessage>(deps.core.config.telegram.albumQuietMs);
   bot.on('message:document', (ctx) => {
     const doc = ctx.message.document;
     if ((IMAGE_MEDIA_TYPES as readonly string[]).includes(doc.mime_type ?? '')) return image(ctx);
@@ -86,11 +87,11 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
  */
 function gatheredTurn(
   deps: BotDeps,
-  first: ImageMessage,
-  parts: Promise<ImageMessage[]>,
+  first: MediaMessage,
+  parts: Promise<MediaMessage[]>,
   kind: 'photo' | 'document',
   build: (
-    ordered: ImageMessage[],
+    ordered: MediaMessage[],
     out: ChatOutput,
     lang: Lang,
     signal: AbortSignal,
@@ -120,7 +121,7 @@ function gatheredTurn(
 /** The turn of documents (in order): what the brain is told of each, then their captions. */
 async function documentContent(
   deps: BotDeps,
-  ordered: ImageMessage[],
+  ordered: MediaMessage[],
   lang: Lang,
   signal: AbortSignal,
 ): Promise<TurnContent | undefined> {
@@ -141,7 +142,7 @@ async function documentContent(
  * nothing of it can go (it could not be saved, or a local model cannot read
  * it): the user has been told why.
  */
-async function documentNote(deps: BotDeps, ctx: ImageMessage, lang: Lang): Promise<string | undefined> {
+async function documentNote(deps: BotDeps, ctx: MediaMessage, lang: Lang): Promise<string | undefined> {
   const doc = ctx.message.document;
   if (!doc) return undefined;
   const name = doc.file_name ?? `document-${doc.file_unique_id}`;
@@ -213,14 +214,14 @@ type Miss = { err: unknown } | { unreadable: true };
  */
 async function imageContent(
   deps: BotDeps,
-  ordered: ImageMessage[],
+  ordered: MediaMessage[],
   out: ChatOutput,
   lang: Lang,
   signal: AbortSignal,
 ): Promise<TurnContent | undefined> {
   const images: ImageData[] = [];
   const captions: string[] = [];
-  const missed: { ctx: ImageMessage; index: number; miss: Miss }[] = [];
+  const missed: { ctx: MediaMessage; index: number; miss: Miss }[] = [];
   for (const [index, ctx] of ordered.entries()) {
     const got = await imageOf(deps, ctx, signal);
     if ('mediaType' in got) images.push(got);
@@ -260,7 +261,7 @@ async function imageContent(
 }
 
 /** The image a message holds, downloaded, or why there is none (the details logged). */
-async function imageOf(deps: BotDeps, ctx: ImageMessage, signal: AbortSignal): Promise<ImageData | Miss> {
+async function imageOf(deps: BotDeps, ctx: MediaMessage, signal: AbortSignal): Promise<ImageData | Miss> {
   const m = ctx.message;
   const chatId = m.chat.id;
   const file = m.photo?.at(-1) ?? m.document;
