@@ -153,9 +153,11 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, quiet: true, trigger });
     }
     const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
-    // A model brainstem starts may be down behind its back (a reboot, an OOM kill): asking for
-    // its mode, even the active one, starts it again rather than trusting what was loaded last.
-    const down = wanted !== undefined && !(await this.deps.readiness.probe(target.id)).ok;
+    const loaded = kv.get(LOADED_MODEL_KEY);
+    const swapping = wanted !== undefined && wanted !== loaded && target.id !== from;
+    // Otherwise a model brainstem starts may be down behind its back (a reboot, an OOM kill): asking
+    // for its mode, even the active one, starts it again rather than trusting what was loaded last.
+    const down = wanted !== undefined && !swapping && !(await this.deps.readiness.probe(target.id)).ok;
     if (target.id === from && !down) {
       return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: true, trigger });
     }
@@ -163,8 +165,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     if (!brain) throw new Error(`no brain for mode ${target.id}`);
     logger.info({ from, to: target.id, trigger }, 'switch started');
 
-    const loaded = kv.get(LOADED_MODEL_KEY);
-    if (wanted && (wanted !== loaded || down)) {
+    if (wanted && (swapping || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;
       if (unloading) await this.letAnswersEnd(loaded);
       // Once its stop commands run, the model loaded before is not there any more, whatever follows.
