@@ -108,14 +108,7 @@ export class BrainMonitor {
   }
 
   private outage(): Outage | undefined {
-    const raw = this.core.kv.get(OUTAGE_KEY);
-    if (!raw) return undefined;
-    try {
-      const parsed = outageSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
-    } catch {
-      return undefined;
-    }
+    return this.core.kv.getJson(OUTAGE_KEY, outageSchema);
   }
 }
 

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { KvStore } from './db/index.js';
 import type { Html } from './html.js';
 import { type Lang, noticeLang } from './i18n.js';
@@ -5,13 +6,14 @@ import type { Logger } from './logger.js';
 import type { NoticeKind, Notifier } from './notices.js';
 import type { Switcher, SwitchOutcome } from './switcher.js';
 
-export interface FallbackState {
-  from: string;
-  to: string;
+const fallbackStateSchema = z.object({
+  from: z.string(),
+  to: z.string(),
   /** Unix ms of the switch away. */
-  since: number;
-  resetsAt: number;
-}
+  since: z.number(),
+  resetsAt: z.number(),
+});
+export type FallbackState = z.infer<typeof fallbackStateSchema>;
 
 export interface FallbackOptions {
   /** The kv key that keeps the engaged fallback across restarts. */
@@ -44,8 +46,7 @@ export class ConditionalFallback {
 
   /** The fallback in force, if any. */
   state(): FallbackState | undefined {
-    const raw = this.o.kv.get(this.o.key);
-    return raw ? (JSON.parse(raw) as FallbackState) : undefined;
+    return this.o.kv.getJson(this.o.key, fallbackStateSchema);
   }
 
   /**

@@ -131,6 +131,8 @@ export async function startService<Bot extends BotFace>(
     part.start?.();
   }
   announce(core, url, Date.now() - started);
+  // Once the parts follow switches (spares, notices): a switch a restart cut is finished now.
+  void core.switcher.resumeCut();
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.server.shutdownGraceMs) => {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { z } from 'zod';
 import type { Brain } from '../brains/types.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
@@ -12,7 +13,9 @@ import { type ReadinessBoard, waitUntilReady } from './readiness.js';
 import { configuredSecrets } from './tools/exec.js';
 import { waitAtMost } from './wait.js';
 
-export type SwitchSource = 'command' | 'keyboard' | 'intent' | 'marker' | 'api' | 'fallback' | 'tool';
+const SOURCES = ['command', 'keyboard', 'intent', 'marker', 'api', 'fallback', 'tool', 'resume'] as const;
+/** What asked for a switch; `resume` is brainstem finishing, at start-up, one that a restart cut. */
+export type SwitchSource = (typeof SOURCES)[number];
 
 export interface SwitchTrigger {
   source: SwitchSource;
@@ -44,6 +47,22 @@ const LOADED_MODEL_KEY = 'llama_loaded_model';
  * answers for (a server restarting on its own is back within this).
  */
 const NOTHING_STARTED_GRACE_MS = 10_000;
+/**
+ * A switch under way, kept until it ends: a restart (pm2, an upgrade, a crash)
+ * that cuts it leaves this for the next start to find (see resumeCut).
+ */
+const CUT_KEY = 'switch_under_way';
+const cutSwitchSchema = z.object({
+  to: z.string(),
+  /** The llama model loaded when it began: its stop commands may have run, so a failure must start it again. */
+  loaded: z.string().optional(),
+  trigger: z.object({
+    source: z.enum(SOURCES),
+    by: z.string().optional(),
+    lang: z.enum(['en', 'fr']).optional(),
+    onlyFrom: z.string().optional(),
+  }),
+});
 
 /**
  * The one place a mode switch happens, whatever asked for it. Steps:
@@ -54,6 +73,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
   private chain: Promise<unknown> = Promise.resolve();
   private inFlight = 0;
   private activeId: string;
+  private current: string | undefined;
 
   constructor(
     private readonly deps: {
@@ -77,6 +97,11 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
 
   isSwitching(): boolean {
     return this.inFlight > 0;
+  }
+
+  /** The mode the switch running now goes to (the one a restart would leave for resumeCut). */
+  underWay(): string | undefined {
+    return this.current;
   }
 
   /**
@@ -154,6 +179,9 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     }
     const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
     const loaded = kv.get(LOADED_MODEL_KEY);
+    // A switch a restart cut may have run the stop commands of the model loaded then: a failure
+    // now must start that one again all the same.
+    const previous = loaded ?? kv.getJson(CUT_KEY, cutSwitchSchema)?.loaded;
     const swapping = wanted !== undefined && wanted !== loaded && target.id !== from;
     // Otherwise a model brainstem starts may be down behind its back (a reboot, an OOM kill): asking
     // for its mode, even the active one, starts it again rather than trusting what was loaded last.
@@ -164,6 +192,10 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     const brain = brains.get(target.id);
     if (!brain) throw new Error(`no brain for mode ${target.id}`);
     logger.info({ from, to: target.id, trigger }, 'switch started');
+    const { source, by, lang, onlyFrom } = trigger;
+    const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom } };
+    kv.set(CUT_KEY, JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>));
+    this.current = target.id;
 
     if (wanted && (swapping || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;
@@ -181,7 +213,8 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
         logger,
       });
       if (!swap.ok) {
-        const back = unloading ? await this.restore(loaded, wanted, trigger) : '';
+        const back =
+          previous !== undefined && previous !== wanted ? await this.restore(previous, wanted, trigger) : '';
         const reason = `${swap.reason}${back}`;
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
       }
@@ -257,8 +290,53 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     );
   }
 
+  /**
+   * Finishes, once, at start-up, a switch that a restart or a crash cut: the
+   * user asked for that mode, and the model the switch stopped may be down.
+   * Not resumed: a fallback's switch (its watcher decides again, and arms the
+   * way back), and a resumed switch cut again (a start command that brings
+   * brainstem down would loop); the owner is told of the latter.
+   */
+  resumeCut(): Promise<SwitchOutcome> | undefined {
+    const { kv, modes, logger } = this.deps;
+    const cut = kv.getJson(CUT_KEY, cutSwitchSchema);
+    if (!cut) return undefined;
+    const { to, trigger } = cut;
+    if (trigger.source === 'fallback') {
+      logger.info({ to }, 'a fallback switch was cut by a restart: its watcher decides again');
+      this.forgetCut();
+      return undefined;
+    }
+    const target = modes.find(to);
+    if (trigger.source === 'resume' || !target) {
+      const from = this.activeId;
+      const reason = !target
+        ? t(trigger.lang, `mode ${to} is no longer configured`, `le mode ${to} n’est plus configuré`)
+        : t(
+            trigger.lang,
+            `brainstem restarted during it twice, so it did not try a third time (send /mode ${to} to try again)`,
+            `brainstem a redémarré deux fois pendant la bascule, sans réessayer une troisième (envoyez /mode ${to} pour réessayer)`,
+          );
+      logger.warn({ to, reason }, 'a switch cut by a restart is not resumed');
+      this.finish({ ok: false, from, to, ms: 0, reason, trigger });
+      return undefined;
+    }
+    logger.info({ to, trigger }, 'resuming the switch a restart cut');
+    return this.switchTo(to, { ...trigger, source: 'resume' });
+  }
+
+  private forgetCut(): void {
+    try {
+      this.deps.kv.delete(CUT_KEY);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'could not clear the switch under way');
+    }
+  }
+
   private finish(outcome: SwitchOutcome): SwitchOutcome {
     const { logger, notifier } = this.deps;
+    this.forgetCut();
+    this.current = undefined;
     if (outcome.ok && outcome.alreadyActive) return outcome;
     // The notice is stored before it is sent: if the database refuses it, the one who asked still
     // hears the outcome from the switch's own reply.
@@ -288,10 +366,11 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
       '\n',
     );
     const mode = this.deps.modes.get(o.to);
+    const resumed = o.trigger.source === 'resume';
     return t(
       lang,
-      html`Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}.\n${list}`,
-      html`Mode <b>${o.to}</b> prêt (${mode.description}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}.\n${list}`,
+      html`Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}${resumed ? ', finishing the switch a restart had cut' : ''}.\n${list}`,
+      html`Mode <b>${o.to}</b> prêt (${mode.description}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}${resumed ? ', pour finir la bascule qu’un redémarrage avait coupée' : ''}.\n${list}`,
     );
   }
 

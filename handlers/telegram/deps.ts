@@ -3,6 +3,7 @@ import type { Logger } from '../../src/logger.js';
 import type { Tools } from '../../src/tools/index.js';
 import type { Transcriber } from '../../src/transcribe/index.js';
 import type { Front } from '../telegram-front/index.js';
+import type { SwitchProgress } from './commands/switch-progress.js';
 import type { Route } from './route/direct.js';
 import type { ChatTurns } from './turns.js';
 
@@ -13,6 +14,8 @@ export interface BotDeps {
   tools: Tools | undefined;
   route: Route;
   turns: ChatTurns;
+  /** Mode switches asked for from a chat, each shown in one message. */
+  switches: SwitchProgress;
   logger: Logger;
   /** For file downloads: the Bot API root and token (the file endpoint is not a method call). */
   apiRoot: string;

@@ -14,6 +14,7 @@ import { dialogKeyOf } from './approvals/dialogs.js';
 import { ApprovalPrompts } from './approvals/prompts.js';
 import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
 import { commandOf } from './commands/handler.js';
+import { SwitchProgress } from './commands/switch-progress.js';
 import {
   laneOf as commandLane,
   commandMenus,
@@ -98,6 +99,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     approvals.forChat(chatId, lang, topicId),
   );
   const turns = new ChatTurns();
+  const switches = new SwitchProgress(core, logger);
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
   // The commands brainstem answers with the front on; without the tools, /run and /upgrade are OpenClaw's.
   const ownCommands = frontCommandNames(tools !== undefined);
@@ -116,6 +118,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     tools,
     route,
     turns,
+    switches,
     logger,
     apiRoot,
     token: telegram.token,
@@ -180,6 +183,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       // An album still gathering is never handed on: its turn, queued with its first photo, is cut below and says so.
       media.stop();
       await toolDialogs?.stop(STOP_GRACE_MS);
+      await switches.close(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await approvals.close(STOP_GRACE_MS);
       await sink?.stop(STOP_GRACE_MS);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
+import type { z } from 'zod';
 import { migrations } from './migrations.js';
 import Sqlite from './sqlite.js';
 import { UnusableDatabaseError } from './unusable.js';
@@ -59,5 +60,19 @@ export class KvStore {
   }
   delete(key: string): void {
     this.deleteStmt.run(key);
+  }
+  /**
+   * The JSON value under `key` if it has the shape of `schema`; undefined when
+   * absent, cleared ('') or not that shape (a hand edit, an older build's).
+   */
+  getJson<T>(key: string, schema: z.ZodType<T>): T | undefined {
+    const raw = this.get(key);
+    if (!raw) return undefined;
+    try {
+      const parsed = schema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }

@@ -13,7 +13,7 @@ import { usageView } from '../views/usage.js';
 import { chartPeriodOf, sendUsageChart } from '../views/usage-chart.js';
 import { ownData } from './callback-data.js';
 import { type BotCommandHandler, guarded } from './handler.js';
-import { modeCallbackSchema, modeMenu, switchWithProgress } from './mode-keyboard.js';
+import { modeCallbackSchema, modeMenu } from './mode-keyboard.js';
 
 /**
  * The handlers of the commands the bot answers itself (not the tools'):
@@ -34,13 +34,7 @@ const mode: BotCommandHandler = async (ctx, { deps, lang, out }) => {
   const target = ctx.match.trim();
   if (target) {
     // Not awaited: a model load can take minutes and the chat must stay responsive.
-    void switchWithProgress(
-      deps.core,
-      out,
-      target,
-      { source: 'command', by: String(ctx.from?.id), lang },
-      lang,
-    ).catch((err: unknown) => deps.logger.error({ err }, 'switch from /mode failed'));
+    deps.switches.run(out, target, { source: 'command', by: String(ctx.from?.id), lang }, lang);
     return;
   }
   await showModeMenu(deps, out, lang);
@@ -128,14 +122,13 @@ export function registerModeButtons(bot: Bot, deps: BotDeps): void {
         return;
       }
       await ctx.answerCallbackQuery({ text: `→ ${parsed.data}` });
-      void switchWithProgress(
-        deps.core,
+      deps.switches.run(
         out,
         parsed.data,
         { source: 'keyboard', by: String(ctx.from.id), lang },
         lang,
         messageId,
-      ).catch((err: unknown) => deps.logger.error({ err }, 'switch from the keyboard failed'));
+      );
     }),
   );
 }

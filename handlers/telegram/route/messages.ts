@@ -7,7 +7,6 @@ import { detectIntent } from '../../../src/intents.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import { showModeMenu } from '../commands/control.js';
-import { switchWithProgress } from '../commands/mode-keyboard.js';
 import { menuIn } from '../commands/table.js';
 import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
@@ -44,7 +43,7 @@ const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
 };
 
 export function registerMessages(bot: Bot, deps: BotDeps): void {
-  const { core, logger } = deps;
+  const { core } = deps;
 
   bot.on('message:text', async (ctx) => {
     // In a group, a command meant for another bot is not ours to relay.
@@ -55,13 +54,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
     const intent = detectIntent(ctx.message.text, (name) => core.modes.find(name) !== undefined);
     switch (intent?.kind) {
       case 'switch':
-        void switchWithProgress(
-          core,
-          out,
-          intent.target,
-          { source: 'intent', by: String(ctx.from.id), lang },
-          lang,
-        ).catch((err: unknown) => logger.error({ err }, 'switch from a message failed'));
+        deps.switches.run(out, intent.target, { source: 'intent', by: String(ctx.from.id), lang }, lang);
         return;
       case 'help':
         await out.sendHtml(helpHtml(deps, lang, menuIn(lang, deps.front !== undefined)));

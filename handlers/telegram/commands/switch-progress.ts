@@ -1,0 +1,119 @@
+import { alreadyInMode } from '../../../src/chat/facts.js';
+import type { Core } from '../../../src/core.js';
+import { formatDuration, type Lang, t } from '../../../src/i18n.js';
+import type { Logger } from '../../../src/logger.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import type { SwitchOutcome, SwitchTrigger } from '../../../src/switcher.js';
+import { shorten } from '../../../src/text.js';
+import { waitAtMost } from '../../../src/wait.js';
+import { escapeHtml, htmlMarkup } from '../format/render.js';
+import type { ChatOutput } from '../send/output.js';
+
+function switchingText(target: string, lang: Lang): string {
+  return t(
+    lang,
+    `${PROXY_TAG} Switching to <b>${escapeHtml(target)}</b>… (waiting until it answers)`,
+    `${PROXY_TAG} Bascule vers <b>${escapeHtml(target)}</b>… (en attendant qu’il réponde)`,
+  );
+}
+
+/** The short result shown in place of the progress line; the wake notice tells the rest. */
+function outcomeText(o: SwitchOutcome, lang: Lang): string {
+  if (o.ok && o.alreadyActive) return alreadyInMode(o.to, lang, htmlMarkup);
+  if (o.ok) {
+    return t(
+      lang,
+      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> is ready (from ${escapeHtml(o.from)} in ${formatDuration(o.ms)}).`,
+      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> prêt (depuis ${escapeHtml(o.from)} en ${formatDuration(o.ms)}).`,
+    );
+  }
+  // The target may be whatever was typed: shown back short, so the reply always fits.
+  const to = escapeHtml(shorten(o.to, 80));
+  const reason = escapeHtml(shorten(o.reason, 1000));
+  return t(
+    lang,
+    `${PROXY_TAG} ❌ Switch to <b>${to}</b> failed: ${reason}. Still on <b>${escapeHtml(o.from)}</b>.`,
+    `${PROXY_TAG} ❌ Échec de la bascule vers <b>${to}</b> : ${reason}. Toujours en <b>${escapeHtml(o.from)}</b>.`,
+  );
+}
+
+/**
+ * In place of the progress line when brainstem stops before the switch ends:
+ * the switch under way is finished at the next start (Switcher.resumeCut),
+ * one still queued behind it is not.
+ */
+function restartingText(target: string, underWay: boolean, lang: Lang): string {
+  const to = escapeHtml(target);
+  return underWay
+    ? t(
+        lang,
+        `${PROXY_TAG} ⏳ brainstem is restarting in the middle of the switch to <b>${to}</b>. It finishes the switch once it is back, and says so.`,
+        `${PROXY_TAG} ⏳ brainstem redémarre au milieu de la bascule vers <b>${to}</b>. Il la termine à son retour, et le dit.`,
+      )
+    : t(
+        lang,
+        `${PROXY_TAG} ⏹ brainstem is restarting: the switch to <b>${to}</b> did not start. Send /mode ${to} again once it is back.`,
+        `${PROXY_TAG} ⏹ brainstem redémarre : la bascule vers <b>${to}</b> n’a pas commencé. Renvoyez /mode ${to} à son retour.`,
+      );
+}
+
+/**
+ * The switches asked for from the chat, each keeping one message up to date:
+ * the progress line at once (a new message, or the keyboard message given),
+ * then the outcome. A switch can take minutes (a model load), so callers do
+ * not wait for it; a restart in the middle turns the progress line into what
+ * happens next instead of leaving "Switching to…" forever.
+ */
+export class SwitchProgress {
+  private readonly closing = new AbortController();
+  private readonly shown = new Set<Promise<void>>();
+
+  constructor(
+    private readonly core: Core,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts the switch and shows it; never rejects (a failure to show is logged). */
+  run(out: ChatOutput, target: string, trigger: SwitchTrigger, lang: Lang, messageId?: number): void {
+    const shown = this.show(out, target, trigger, lang, messageId).catch((err: unknown) =>
+      this.logger.error({ err, source: trigger.source }, 'could not show a switch'),
+    );
+    this.shown.add(shown);
+    void shown.finally(() => this.shown.delete(shown));
+  }
+
+  /** Stops following the switches still running, their lines saying brainstem is restarting; resolves once said (at most `graceMs`). */
+  async close(graceMs: number): Promise<void> {
+    this.closing.abort();
+    await waitAtMost(Promise.all(this.shown), graceMs);
+  }
+
+  private async show(
+    out: ChatOutput,
+    target: string,
+    trigger: SwitchTrigger,
+    lang: Lang,
+    messageId: number | undefined,
+  ): Promise<void> {
+    const { switcher, modes } = this.core;
+    const known = modes.find(target);
+    const showProgress = known !== undefined && known.id !== switcher.active().id;
+    // Queued before the progress shows: a message sent once the user sees it waits for the switch.
+    const switching = switcher.switchTo(target, trigger);
+    let id = messageId;
+    if (showProgress) {
+      const progress = switchingText(known.id, lang);
+      if (id === undefined) id = await out.sendHtml(progress);
+      else await out.editHtml(id, progress);
+    }
+    const { signal } = this.closing;
+    const closed = new Promise<undefined>((resolve) => {
+      if (signal.aborted) resolve(undefined);
+      signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+    const outcome = await Promise.race([switching, closed]);
+    const to = known?.id ?? target;
+    const text = outcome ? outcomeText(outcome, lang) : restartingText(to, switcher.underWay() === to, lang);
+    if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
+  }
+}

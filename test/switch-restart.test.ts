@@ -1,0 +1,171 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConfigFile } from '../src/config.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+/**
+ * A restart (pm2, an upgrade, a crash) in the middle of a mode switch, through
+ * the Bot API emulator: brainstem stopped and started again on the same data
+ * dir, the model commands real processes that load and unload fake
+ * llama-servers as `systemctl` would real ones.
+ */
+
+/** A command that tells a fake llama-server to load (`loading: false`) or unload (`loading: true`). */
+function ctl(fake: FakeLlama, loading: boolean): string[] {
+  const body = JSON.stringify({ loading });
+  const script = `fetch(${JSON.stringify(`${fake.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+  return [process.execPath, '-e', script];
+}
+
+const FAILS = [process.execPath, '-e', 'console.error("Unit llama-coder.service failed."); process.exit(5)'];
+
+let tg: FakeTelegram;
+let dir: string;
+/** qwen's server: loaded by its start command, unloaded by its stop command. */
+let qwen: FakeLlama;
+/** coder's server: loading until the test says otherwise (a model that takes minutes). */
+let coder: FakeLlama;
+const running: Harness[] = [];
+
+/** brainstem on the test's data dir; coder's start command is `coderStart` (nothing by default). */
+async function start(coderStart: string[][] = []): Promise<Harness> {
+  const config: ConfigFile = {
+    modes: {
+      qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' },
+      coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' },
+    },
+    llama: {
+      // Only the test decides when coder is loaded.
+      readyTimeoutMs: 120_000,
+      models: {
+        qwen: { start: [ctl(qwen, false)], stop: [ctl(qwen, true)] },
+        coder: { start: coderStart, stop: [ctl(coder, true)] },
+      },
+    },
+  };
+  const h = await startHarness({ tg, dir, config });
+  running.push(h);
+  return h;
+}
+
+const loading = async (fake: FakeLlama) => (await fetch(`${fake.url}/health`)).status === 503;
+
+const message = (chatId: number, pattern: RegExp, after = 0) =>
+  tg.waitFor(
+    () =>
+      tg
+        .botMessages(chatId)
+        .slice(after)
+        .find((m) => pattern.test(m.text)),
+    { timeoutMs: 60_000 },
+  );
+
+/** Starts brainstem on qwen, then asks user 112 for coder and waits until that switch is under way. */
+async function cutSwitchToCoder(): Promise<Harness> {
+  const h = await start();
+  const u = tg.user(112);
+  u.says('/mode qwen');
+  await message(112, /✅ Mode qwen is ready/);
+  const before = tg.botMessages(112).length;
+  u.says('/mode coder');
+  await message(112, /Switching to coder…/, before);
+  await expect.poll(() => h.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('coder');
+  // The swap stopped qwen: coder's start is what it waits for.
+  await expect.poll(() => loading(qwen), { timeout: 30_000 }).toBe(true);
+  return h;
+}
+
+describe('a restart during a mode switch', { timeout: 120_000 }, () => {
+  afterEach(async () => {
+    for (const h of running.splice(0)) await h.close();
+    await rm(dir, { recursive: true, force: true });
+    await tg?.close();
+    await qwen?.close();
+    await coder?.close();
+  });
+
+  async function fresh(): Promise<void> {
+    tg = await startFakeTelegram();
+    dir = await mkdtemp(path.join(tmpdir(), 'bst-switch-restart-'));
+    qwen = await startFakeLlama({ loading: true });
+    coder = await startFakeLlama({ loading: true });
+  }
+
+  it("says so in the switch's message, and the next start finishes the switch", async () => {
+    await fresh();
+    const first = await cutSwitchToCoder();
+    // Another switch asked for meanwhile waits behind it: it never started.
+    const queuedAt = tg.botMessages(113).length;
+    tg.user(113).says('/mode local');
+    await message(113, /Switching to local…/, queuedAt);
+    await first.stopService();
+    await message(
+      112,
+      /⏳ brainstem is restarting in the middle of the switch to coder\. It finishes the switch once it is back/,
+    );
+    expect(tg.botMessages(112).map((m) => m.text)).not.toContainEqual(
+      expect.stringMatching(/Switching to coder…/),
+    );
+    await message(
+      113,
+      /⏹ brainstem is restarting: the switch to local did not start\. Send \/mode local again/,
+      queuedAt,
+    );
+
+    coder.setLoading(false);
+    const noticesAt = tg.botMessages(OWNER).length;
+    const second = await start();
+    const woke = await message(OWNER, /Mode coder is awake/, noticesAt);
+    expect(woke.text).toMatch(/Switched from qwen in .*, finishing the switch a restart had cut\./);
+    expect(second.service.core.switcher.active().id).toBe('coder');
+    tg.user(112).says('are you there?');
+    await message(112, /^echo: are you there\?$/);
+    // Finished: a third start has nothing to resume.
+    await second.stopService();
+    const third = await start();
+    expect(third.logs.some((l) => l.msg === 'resuming the switch a restart cut')).toBe(false);
+    expect(third.service.core.switcher.active().id).toBe('coder');
+  });
+
+  it('a resumed switch that fails starts again the model the cut switch had stopped', async () => {
+    await fresh();
+    const first = await cutSwitchToCoder();
+    await first.stopService();
+    // The next start finds coder's unit broken.
+    const noticesAt = tg.botMessages(OWNER).length;
+    const second = await start([FAILS]);
+    const failed = await message(OWNER, /Switch to coder failed/, noticesAt);
+    expect(failed.text).toMatch(/exit code 5/);
+    expect(failed.text).toMatch(/model qwen was started again\. Still on qwen\.$/);
+    expect(await loading(qwen)).toBe(false);
+    expect(second.service.core.switcher.active().id).toBe('qwen');
+    tg.user(114).says('still there?');
+    await message(114, /^echo: still there\?$/);
+  });
+
+  it('a resumed switch cut again is not tried a third time, and the owner is told', async () => {
+    await fresh();
+    const first = await cutSwitchToCoder();
+    await first.stopService();
+    const second = await start();
+    await expect.poll(() => second.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('coder');
+    await second.stopService();
+    const noticesAt = tg.botMessages(OWNER).length;
+    const third = await start();
+    const told = await message(OWNER, /Switch to coder failed/, noticesAt);
+    expect(told.text).toMatch(
+      /brainstem restarted during it twice, so it did not try a third time \(send \/mode coder to try again\)\. Still on qwen\.$/,
+    );
+    expect(third.service.core.switcher.isSwitching()).toBe(false);
+    expect(third.service.core.switcher.active().id).toBe('qwen');
+    // Asking for qwen again starts its model, which the cut switch had stopped.
+    tg.user(115).says('/mode qwen');
+    await message(115, /✅ Mode qwen is ready/);
+    tg.user(115).says('back?');
+    await message(115, /^echo: back\?$/);
+  });
+});
