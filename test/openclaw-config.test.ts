@@ -94,6 +94,32 @@ describe('brainstem openclaw-config', () => {
     expect(block.channels).toBeUndefined();
   });
 
+  it('declares which models take images, so OpenClaw sends a chat’s photos to the ones that see them', async () => {
+    const inputs = async (modes: Record<string, unknown>) => {
+      writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ defaultMode: 'local', modes }));
+      const { code, out } = await run([]);
+      expect(code).toBe(0);
+      const models = JSON.parse(out).models.providers.brainstem.models as { id: string; input: string[] }[];
+      return Object.fromEntries(models.map((m) => [m.id, m.input]));
+    };
+    // The built-in Claude modes replaced by llama modes, none with vision: no model takes photos.
+    const llamaOnly = { assistant: { kind: 'llama' }, anklume: { kind: 'llama' }, local: { kind: 'llama' } };
+    expect(await inputs(llamaOnly)).toEqual({
+      active: ['text'],
+      anklume: ['text'],
+      assistant: ['text'],
+      local: ['text'],
+    });
+    // A vision model on llama-server takes them, and so then does `active`.
+    expect(await inputs({ ...llamaOnly, eyes: { kind: 'llama', vision: true } })).toEqual({
+      active: ['text', 'image'],
+      anklume: ['text'],
+      assistant: ['text'],
+      eyes: ['text', 'image'],
+      local: ['text'],
+    });
+  });
+
   it('keeps OpenClaw’s Telegram channel on the same token, its Bot API root on brainstem’s front', async () => {
     const file = path.join(dir, 'openclaw.json');
     writeFileSync(file, JSON.stringify(sample), { mode: 0o600 });
@@ -149,10 +175,19 @@ describe('brainstem openclaw-config', () => {
       apiKey: TOKEN,
       api: 'openai-completions',
       models: [
-        { id: 'active', name: 'brainstem: active mode' },
-        { id: 'anklume', name: 'brainstem: anklume (Claude Code in the anklume project)' },
-        { id: 'assistant', name: 'brainstem: assistant (Claude Code as a general assistant)' },
-        { id: 'local', name: 'brainstem: local (Local model on llama-server)' },
+        { id: 'active', name: 'brainstem: active mode', input: ['text', 'image'] },
+        {
+          id: 'anklume',
+          name: 'brainstem: anklume (Claude Code in the anklume project)',
+          input: ['text', 'image'],
+        },
+        {
+          id: 'assistant',
+          name: 'brainstem: assistant (Claude Code as a general assistant)',
+          input: ['text', 'image'],
+        },
+        // A llama mode sees no images unless modes.local.vision says it does.
+        { id: 'local', name: 'brainstem: local (Local model on llama-server)', input: ['text'] },
       ],
       headers: { x: '1' }, // a setting of the user's own in the old block stays
     });

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadApiToken } from '../api-token.js';
 import { type Config, ConfigError, loadConfig } from '../config.js';
+import { takesImages } from '../images.js';
 import type { TextOut } from './doctor.js';
 
 /**
@@ -115,10 +116,11 @@ export function openclawPatch(config: Config, token: string): JsonObject {
           apiKey: token,
           api: 'openai-completions',
           models: [
-            { id: 'active', name: 'brainstem: active mode' },
+            { id: 'active', name: 'brainstem: active mode', input: inputOf(config.modes.some(takesImages)) },
             ...config.modes.map((m) => ({
               id: m.id,
               name: `brainstem: ${m.id}${m.description ? ` (${m.description})` : ''}`,
+              input: inputOf(takesImages(m)),
             })),
           ],
         },
@@ -127,6 +129,17 @@ export function openclawPatch(config: Config, token: string): JsonObject {
     agents: { defaults: { model: { primary: 'brainstem/active' } } },
     ...(channel ? { channels: { telegram: channel } } : {}),
   };
+}
+
+/**
+ * What OpenClaw may send a model: it puts a chat's photos into the request
+ * only for a model whose `input` has "image" (a model without `input` is text
+ * only), so without it every photo would stop at OpenClaw. `active` has it
+ * when some mode sees images; a mode that does not refuses them with a clear
+ * error rather than losing them.
+ */
+function inputOf(images: boolean): Json[] {
+  return images ? ['text', 'image'] : ['text'];
 }
 
 /** Where OpenClaw reaches brainstem: a wildcard bind is reached on loopback (they share the host). */
