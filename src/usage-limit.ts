@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { BrainError } from '../brains/types.js';
 import type { ChatService } from './chat/service.js';
 import type { Config, ModeConfig } from './config.js';
@@ -10,12 +11,13 @@ import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
 import type { Switcher } from './switcher.js';
 
-export interface LimitState {
-  mode: string;
+const limitStateSchema = z.object({
+  mode: z.string(),
   /** Unix ms; undefined when the brain did not say. */
-  resetsAt?: number;
-  hitAt: number;
-}
+  resetsAt: z.number().optional(),
+  hitAt: z.number(),
+});
+export type LimitState = z.infer<typeof limitStateSchema>;
 
 const LIMIT_KEY = 'usage_limit';
 /** When the reset time is unknown, try the subscription again after this long. */
@@ -61,9 +63,8 @@ export class UsageLimitWatcher {
 
   /** The current limit, or undefined once its reset time has passed. */
   state(): LimitState | undefined {
-    const raw = this.deps.kv.get(LIMIT_KEY);
-    if (!raw) return undefined;
-    const s = JSON.parse(raw) as LimitState;
+    const s = this.deps.kv.getJson(LIMIT_KEY, limitStateSchema);
+    if (!s) return undefined;
     const until = s.resetsAt ?? s.hitAt + UNKNOWN_RESET_MS;
     return until > Date.now() ? s : undefined;
   }

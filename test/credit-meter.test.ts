@@ -94,11 +94,12 @@ describe('the meter', () => {
     dbs.push(db);
     const ledger = new UsageLedger(db);
     const config = { monthlyUsd, resetDay: 1 };
+    const kv = new KvStore(db);
     const meter = new CreditMeter({
       ledger,
       source: new CreditSource(config, '/nonexistent/credentials.json'),
       config,
-      kv: new KvStore(db),
+      kv,
     });
     const spend = (ts: number, costUsd: number, billing: Billing | undefined = 'subscription') =>
       ledger.record({
@@ -114,7 +115,7 @@ describe('the meter', () => {
         durationMs: 0,
         billing,
       });
-    return { meter, spend };
+    return { meter, spend, kv };
   }
 
   it('counts this cycle on the subscription, paces the last 7 days and forecasts the run-out', async () => {
@@ -145,6 +146,15 @@ describe('the meter', () => {
     expect(meter.reading(at('2026-12-01T00:00:00Z'))).toMatchObject({ exhausted: false, spent: 0 });
     spend(now - HOUR, 7);
     expect(meter.reading(now).share).toBeCloseTo(1.1, 9);
+  });
+
+  it('reads a stored "spent" that is not what it writes (a hand edit, garbage) as not spent, without throwing', async () => {
+    const { meter, kv } = await ledgerAt(10);
+    const now = at('2026-11-21T00:00:00Z');
+    for (const stored of ['{not json', '{"cycleStart":"soon"}', '42', '']) {
+      kv.set('credit_spent', stored);
+      expect(meter.reading(now)).toMatchObject({ exhausted: false, left: 10 });
+    }
   });
 
   it('paces a first turn over a day, not over the minutes since it', async () => {

@@ -45,14 +45,7 @@ export class StallWatch {
 
   /** Whether OpenClaw is called stalled now, and since when. */
   stall(): Stall | undefined {
-    const raw = this.core.kv.get(STATE_KEY);
-    if (!raw) return undefined;
-    try {
-      const parsed = stateSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
-    } catch {
-      return undefined;
-    }
+    return this.core.kv.getJson(STATE_KEY, stateSchema);
   }
 
   /** A timer for when the oldest waiting update turns stale, unless one runs or the stall is already told. */

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { CreditConfig } from '../config.js';
 import type { KvStore } from '../db/index.js';
 import { formatUtc } from '../i18n.js';
@@ -15,6 +16,7 @@ const PACE_WINDOW_MS = 7 * DAY_MS;
  */
 const MIN_PACE_WINDOW_MS = DAY_MS;
 const SPENT_KEY = 'credit_spent';
+const spentSchema = z.object({ cycleStart: z.number(), at: z.number(), resetsAt: z.number().optional() });
 
 /** What the meter shows: brainstem's own Claude turns, against the credit of this cycle. */
 export interface CreditReading {
@@ -99,14 +101,14 @@ export class CreditMeter {
 
   /** Claude said the credit is spent: it counts as such until the reset it gave, or the cycle's end. */
   markSpent(at: number, resetsAt?: number): void {
-    this.deps.kv.set(SPENT_KEY, JSON.stringify({ cycleStart: this.cycle(at).start, at, resetsAt }));
+    const spent: z.infer<typeof spentSchema> = { cycleStart: this.cycle(at).start, at, resetsAt };
+    this.deps.kv.set(SPENT_KEY, JSON.stringify(spent));
   }
 
   private reportedSpent(cycle: Cycle, now: number): CreditReading['spentReported'] {
-    const raw = this.deps.kv.get(SPENT_KEY);
-    if (!raw) return undefined;
-    const r = JSON.parse(raw) as { cycleStart: number; at: number; resetsAt?: number };
-    if (r.cycleStart !== cycle.start || (r.resetsAt !== undefined && now >= r.resetsAt)) return undefined;
+    const r = this.deps.kv.getJson(SPENT_KEY, spentSchema);
+    if (!r || r.cycleStart !== cycle.start || (r.resetsAt !== undefined && now >= r.resetsAt))
+      return undefined;
     return { at: r.at, resetsAt: r.resetsAt };
   }
 }

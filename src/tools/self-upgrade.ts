@@ -31,17 +31,15 @@ const MAX_LISTED = 20;
 /** The end of a failed step's output, repeated in the summary: a chat shows the end of the output. */
 const TAIL_CHARS = 800;
 
-interface Pending {
-  from: string;
-  to: string;
-  ts: number;
-}
+const pendingSchema = z.object({ from: z.string(), to: z.string(), ts: z.number() });
+type Pending = z.infer<typeof pendingSchema>;
 
-interface Unfinished {
+const unfinishedSchema = z.object({
   /** The commit the checkout was left at (full hash): once it has moved, the note no longer applies. */
-  at: string;
-  note: string;
-}
+  at: z.string(),
+  note: z.string(),
+});
+type Unfinished = z.infer<typeof unfinishedSchema>;
 
 interface Commit {
   hash: string;
@@ -166,9 +164,8 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
 
   /** The note a failed rollback left, unless the checkout has been moved since (by hand). */
   const unfinishedAt = (head: string): string | undefined => {
-    const raw = deps.kv.get(UNFINISHED_KEY);
-    if (!raw) return undefined;
-    const u = JSON.parse(raw) as Unfinished;
+    const u = deps.kv.getJson(UNFINISHED_KEY, unfinishedSchema);
+    if (!u) return undefined;
     if (u.at === head) return u.note;
     deps.kv.set(UNFINISHED_KEY, '');
     return undefined;
@@ -443,10 +440,9 @@ function reload(deps: SelfUpgradeDeps, pending: Pending, execa: Execa): void {
 
 /** At start-up: a reload asked for before this process began means this process is its outcome. */
 export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void> {
-  const raw = deps.kv.get(PENDING_KEY);
-  if (!raw) return;
+  const pending = deps.kv.getJson(PENDING_KEY, pendingSchema);
+  if (!pending) return;
   deps.kv.set(PENDING_KEY, '');
-  const pending = JSON.parse(raw) as Pending;
   const r = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], { cwd: deps.repo, env: GIT_ENV });
   const head = r.output.trim() || '?';
   const lang = noticeLang(deps.kv);
