@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
-import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -13,13 +13,6 @@ import { type Harness, OWNER, startHarness } from './telegram-harness.js';
  * dir, the model commands real processes that load and unload fake
  * llama-servers as `systemctl` would real ones.
  */
-
-/** A command that tells a fake llama-server to load (`loading: false`) or unload (`loading: true`). */
-function ctl(fake: FakeLlama, loading: boolean): string[] {
-  const body = JSON.stringify({ loading });
-  const script = `fetch(${JSON.stringify(`${fake.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
-  return [process.execPath, '-e', script];
-}
 
 const FAILS = [process.execPath, '-e', 'console.error("Unit llama-coder.service failed."); process.exit(5)'];
 
@@ -42,8 +35,8 @@ async function start(coderStart: string[][] = []): Promise<Harness> {
       // Only the test decides when coder is loaded.
       readyTimeoutMs: 120_000,
       models: {
-        qwen: { start: [ctl(qwen, false)], stop: [ctl(qwen, true)] },
-        coder: { start: coderStart, stop: [ctl(coder, true)] },
+        qwen: { start: [loadingCommand(qwen, false)], stop: [loadingCommand(qwen, true)] },
+        coder: { start: coderStart, stop: [loadingCommand(coder, true)] },
       },
     },
   };

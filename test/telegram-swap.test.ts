@@ -2,7 +2,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
@@ -10,13 +10,6 @@ import { type Harness, startHarness } from './telegram-harness.js';
  * commands are real processes that load and unload a fake llama-server, as
  * `systemctl start|stop` would a real one.
  */
-
-/** A command that tells a fake llama-server to load (`loading: false`) or unload (`loading: true`). */
-function ctl(fake: FakeLlama, loading: boolean): string[] {
-  const body = JSON.stringify({ loading });
-  const script = `fetch(${JSON.stringify(`${fake.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
-  return [process.execPath, '-e', script];
-}
 
 /** A command that writes its environment to `file`. */
 const recordEnv = (file: string) => [
@@ -48,9 +41,12 @@ beforeAll(async () => {
       llama: {
         readyTimeoutMs: 3_000,
         models: {
-          qwen: { start: [recordEnv(envFile), ctl(qwen, false)], stop: [ctl(qwen, true)] },
+          qwen: {
+            start: [recordEnv(envFile), loadingCommand(qwen, false)],
+            stop: [loadingCommand(qwen, true)],
+          },
           // Its start command runs, but the model never loads.
-          coder: { start: [ctl(coder, true)], stop: [ctl(coder, true)] },
+          coder: { start: [loadingCommand(coder, true)], stop: [loadingCommand(coder, true)] },
         },
       },
     },

@@ -22,6 +22,9 @@
  *   POST /_fake/loading {"loading": bool}   setLoading, for child processes (swap commands) to call
  *   POST /_fake/load    {"ms": n}           loadFor(n), same purpose
  *
+ * loadingCommand(fake, loading) is the argv of a command that calls /_fake/loading, as a swap's
+ * `start` / `stop` command would load or unload a real server.
+ *
  * The default reply echoes the last user message as `echo: <text>`, one word per chunk.
  * With `logprobs: true` each content chunk carries `logprobs.content` (one entry per chunk,
  * `top_logprobs` alternatives), like llama-server.
@@ -87,6 +90,13 @@ interface ChatBody {
   stream_options?: { include_usage?: boolean };
   messages?: { role: string; content?: unknown }[];
   [key: string]: unknown;
+}
+
+/** A command that tells the fake to load (`loading: false`) or unload (`loading: true`): a swap's `systemctl start|stop`. */
+export function loadingCommand(fake: Pick<FakeLlama, 'url'>, loading: boolean): string[] {
+  const body = JSON.stringify({ loading });
+  const script = `fetch(${JSON.stringify(`${fake.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+  return [process.execPath, '-e', script];
 }
 
 export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeLlama> {
