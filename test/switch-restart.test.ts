@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
 import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
@@ -138,6 +139,28 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(second.service.core.switcher.active().id).toBe('qwen');
     tg.user(114).says('still there?');
     await message(114, /^echo: still there\?$/);
+  });
+
+  it("leaves a fallback's cut switch to its watcher, which decides again (and arms the way back)", async () => {
+    await fresh();
+    const first = await start();
+    await first.stopService();
+    // As a credit fallback's switch leaves it when a restart cuts it.
+    const db = new Database(path.join(first.service.core.config.dataDir, 'brainstem.sqlite'));
+    const cut = { to: 'coder', trigger: { source: 'fallback', by: 'credit', onlyFrom: 'local' } };
+    db.prepare('INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?)').run(
+      'switch_under_way',
+      JSON.stringify(cut),
+      Date.now(),
+    );
+    db.close();
+    const second = await start();
+    expect(
+      second.logs.some((l) => l.msg === 'a fallback switch was cut by a restart: its watcher decides again'),
+    ).toBe(true);
+    expect(second.service.core.switcher.isSwitching()).toBe(false);
+    expect(second.service.core.switcher.active().id).toBe('local');
+    expect(second.service.core.kv.get('switch_under_way')).toBeUndefined();
   });
 
   it('a resumed switch cut again is not tried a third time, and the owner is told', async () => {
