@@ -375,10 +375,13 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
   }
 
   failText(o: Extract<SwitchOutcome, { ok: false }>): Html {
+    // A cut switch not resumed (resumeCut) took no time of this process's.
+    const after = o.ms > 0 ? ` after ${formatDuration(o.ms)}` : '';
+    const afterFr = o.ms > 0 ? ` après ${formatDuration(o.ms)}` : '';
     return t(
       o.trigger.lang,
-      html`Switch to <b>${o.to}</b> failed after ${formatDuration(o.ms)}: ${o.reason}. Still on <b>${o.from}</b>.`,
-      html`Échec de la bascule vers <b>${o.to}</b> après ${formatDuration(o.ms)} : ${o.reason}. Toujours en <b>${o.from}</b>.`,
+      html`Switch to <b>${o.to}</b> failed${after}: ${o.reason}. Still on <b>${o.from}</b>.`,
+      html`Échec de la bascule vers <b>${o.to}</b>${afterFr} : ${o.reason}. Toujours en <b>${o.from}</b>.`,
     );
   }
 }

@@ -172,7 +172,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await second.stopService();
     const noticesAt = tg.botMessages(OWNER).length;
     const third = await start();
-    const told = await message(OWNER, /Switch to coder failed/, noticesAt);
+    const told = await message(OWNER, /Switch to coder failed: /, noticesAt);
     expect(told.text).toMatch(
       /brainstem restarted during it twice, so it did not try a third time \(send \/mode coder to try again\)\. Still on qwen\.$/,
     );
