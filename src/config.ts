@@ -636,9 +636,19 @@ export { ConfigError };
 /**
  * OpenClaw's built-in tools (openclaw 2026.9.6 tool groups) other than read,
  * ls, web_search and web_fetch: they write, run commands, drive browsers,
- * devices, messages, sessions or the gateway, or read memory and images.
+ * devices, messages, sessions or the gateway, or read memory and images. With
+ * its Tool Search on (the default), OpenClaw offers most tools only through a
+ * catalog: `tool_call` runs any of them by name (`exec` included), so the
+ * catalog's tools are kept back too.
  */
 export const OPENCLAW_TOOLS_NOT_READ_ONLY = [
+  'tool_call',
+  'tool_search',
+  'tool_describe',
+  'computer',
+  'openclaw',
+  'sessions_yield',
+  'view_image',
   'write',
   'edit',
   'apply_patch',

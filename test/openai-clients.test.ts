@@ -86,7 +86,18 @@ describe('client tools on the default config', () => {
   });
 
   it('OpenClaw’s tools that write or run things are filtered and named; the others pass', async () => {
-    const openclaw = ['read', 'write', 'exec', 'web_fetch'].map((name) => ({
+    // As openclaw 2026.9.6 sends them with its Tool Search on: `tool_call` would run any catalogued tool.
+    const names = [
+      'read',
+      'write',
+      'exec',
+      'web_fetch',
+      'tool_search',
+      'tool_describe',
+      'tool_call',
+      'computer',
+    ];
+    const openclaw = names.map((name) => ({
       type: 'function' as const,
       function: { name, parameters: { type: 'object' } },
     }));
@@ -97,7 +108,9 @@ describe('client tools on the default config', () => {
         tools: [...openclaw, weatherTool],
       })
       .withResponse();
-    expect(response.headers.get('x-brainstem-filtered-tools')).toBe('write, exec');
+    expect(response.headers.get('x-brainstem-filtered-tools')).toBe(
+      'write, exec, tool_search, tool_describe, tool_call, computer',
+    );
     expect(lastSent().tools?.map((t) => t.function.name)).toEqual(['read', 'web_fetch', 'get_weather']);
   });
 
