@@ -169,27 +169,31 @@ describe('brainstem openclaw-config', () => {
     expect(out).not.toContain(TOKEN);
 
     const merged = JSON.parse(readFileSync(file, 'utf8'));
+    // Asked of OpenClaw on every model: its session id as a header, and usage in every stream.
+    const compat = { sendSessionAffinityHeaders: true, supportsUsageInStreaming: true };
     // brainstem's part
     expect(merged.models.providers.brainstem).toEqual({
       baseUrl: 'http://127.0.0.1:9191/v1',
       apiKey: TOKEN,
       api: 'openai-completions',
+      headers: { x: '1', 'x-brainstem-client': 'openclaw' }, // the user's own header stays
       models: [
-        { id: 'active', name: 'brainstem: active mode', input: ['text', 'image'] },
+        { id: 'active', name: 'brainstem: active mode', input: ['text', 'image'], compat },
         {
           id: 'anklume',
           name: 'brainstem: anklume (Claude Code in the anklume project)',
           input: ['text', 'image'],
+          compat,
         },
         {
           id: 'assistant',
           name: 'brainstem: assistant (Claude Code as a general assistant)',
           input: ['text', 'image'],
+          compat,
         },
         // A llama mode sees no images unless modes.local.vision says it does.
-        { id: 'local', name: 'brainstem: local (Local model on llama-server)', input: ['text'] },
+        { id: 'local', name: 'brainstem: local (Local model on llama-server)', input: ['text'], compat },
       ],
-      headers: { x: '1' }, // a setting of the user's own in the old block stays
     });
     expect(merged.agents.defaults.model).toEqual({
       primary: 'brainstem/active',

@@ -115,12 +115,21 @@ export function openclawPatch(config: Config, token: string): JsonObject {
           baseUrl: `${serverUrl(config)}/v1`,
           apiKey: token,
           api: 'openai-completions',
+          // OpenClaw retries a failed turn up to 8 times and shows its users none of a provider's
+          // error text: told who it is, brainstem answers its errors as text (handlers/http/openai.ts).
+          headers: { 'x-brainstem-client': 'openclaw' },
           models: [
-            { id: 'active', name: 'brainstem: active mode', input: inputOf(config.modes.some(takesImages)) },
+            {
+              id: 'active',
+              name: 'brainstem: active mode',
+              input: inputOf(config.modes.some(takesImages)),
+              compat: COMPAT,
+            },
             ...config.modes.map((m) => ({
               id: m.id,
               name: `brainstem: ${m.id}${m.description ? ` (${m.description})` : ''}`,
               input: inputOf(takesImages(m)),
+              compat: COMPAT,
             })),
           ],
         },
@@ -130,6 +139,16 @@ export function openclawPatch(config: Config, token: string): JsonObject {
     ...(channel ? { channels: { telegram: channel } } : {}),
   };
 }
+
+/**
+ * How OpenClaw talks to brainstem's models. It names no conversation unless
+ * asked to: `sendSessionAffinityHeaders` sends `x-session-affinity` with its
+ * session id, so one OpenClaw session stays one Claude session (without it
+ * brainstem matches histories, which a failed turn or a compaction breaks).
+ * It asks for a stream's token usage (`stream_options.include_usage`) only of
+ * hosts it takes for local ones; brainstem gives it whatever its address.
+ */
+const COMPAT: JsonObject = { sendSessionAffinityHeaders: true, supportsUsageInStreaming: true };
 
 /**
  * What OpenClaw may send a model: it puts a chat's photos into the request
