@@ -14,7 +14,7 @@ export const errorCodes = {
     status: 403,
     type: 'permission_error',
     message:
-      'This Host is not one brainstem answers to (DNS rebinding guard); use 127.0.0.1 or localhost, or add the name to server.allowedHosts.',
+      'This Host is not one brainstem answers to (its Host-header guard, against rebinding attacks); use 127.0.0.1 or localhost, or add the name to server.allowedHosts.',
   },
   FORBIDDEN_ORIGIN: {
     status: 403,

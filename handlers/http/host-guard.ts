@@ -38,7 +38,8 @@ export function installHostGuard(app: FastifyInstance, policy: HostPolicy): void
       request.log.warn({ host, ip: request.ip }, 'refused: foreign Host');
       throw new BrainstemError(
         'FORBIDDEN_HOST',
-        `Host "${host}" is not one brainstem answers to (DNS rebinding guard). Use 127.0.0.1:${listening} or localhost:${listening}, or add the name to server.allowedHosts in brainstem.json.`,
+        // No "DNS" in it: OpenClaw takes a provider error that says so for a failed lookup and benches the key.
+        `Host "${host}" is not one brainstem answers to (its Host-header guard, against rebinding attacks). Use 127.0.0.1:${listening} or localhost:${listening}, or add the name to server.allowedHosts in brainstem.json.`,
       );
     }
     const origin = request.headers.origin;
