@@ -1,3 +1,4 @@
+import type OpenAI from 'openai';
 import { APIUserAbortError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -71,6 +72,36 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     }
     expect(got).toBe('First words and the rest');
     expect(usage?.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('reports the turn’s cost as `cost` (OpenRouter’s, which OpenClaw reads) and its cache writes on their own', async () => {
+    fake.script(() =>
+      text('cached', {
+        usage: {
+          input_tokens: 1000,
+          output_tokens: 20,
+          cache_read_input_tokens: 300,
+          cache_creation_input_tokens: 40,
+        },
+      }),
+    );
+    const stream = await svc.client.chat.completions.create({
+      model: 'assistant',
+      messages: [user('what does it cost?')],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    type Usage = OpenAI.CompletionUsage & {
+      cost?: number;
+      cost_usd?: number;
+      prompt_tokens_details?: { cache_write_tokens?: number };
+    };
+    let usage: Usage | undefined;
+    for await (const chunk of stream) if (chunk.usage) usage = chunk.usage as Usage;
+    expect(usage?.prompt_tokens).toBe(1340);
+    expect(usage?.prompt_tokens_details).toEqual({ cached_tokens: 300, cache_write_tokens: 40 });
+    expect(usage?.cost).toBeGreaterThan(0);
+    expect(usage?.cost).toBe(usage?.cost_usd);
   });
 
   for (const path of ['on its warm process', 'with --resume on a new process'] as const) {

@@ -147,15 +147,25 @@ interface Meta {
   model: string;
 }
 
+/**
+ * OpenAI's usage, plus what a turn cost: `cost_usd`, and the same number as
+ * `cost`, where OpenRouter puts it and so where OpenClaw reads a turn's cost.
+ * Cache reads and writes are in `prompt_tokens`, and each also on its own.
+ */
 function usageBody(u: TurnUsage | undefined) {
   const prompt = (u?.inputTokens ?? 0) + (u?.cacheReadTokens ?? 0) + (u?.cacheWriteTokens ?? 0);
   const completion = u?.outputTokens ?? 0;
+  const cost = u?.costUsd ?? 0;
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: u?.cacheReadTokens ?? 0 },
-    cost_usd: u?.costUsd ?? 0,
+    prompt_tokens_details: {
+      cached_tokens: u?.cacheReadTokens ?? 0,
+      cache_write_tokens: u?.cacheWriteTokens ?? 0,
+    },
+    cost,
+    cost_usd: cost,
   };
 }
 
