@@ -566,6 +566,29 @@ describe('conversations at the endpoint', () => {
     expect(await keyOf({ messages: later })).toBe(first);
     expect(await keyOf({ messages: [user('another chat')] })).not.toBe(first);
   });
+
+  it('keys a conversation by x-session-affinity (OpenClaw’s), whatever the histories say', async () => {
+    llama.reply({ chunks: ['ok'] });
+    const keyOf = async (messages: OpenAI.ChatCompletionMessageParam[], headers: Record<string, string>) => {
+      await svc.client.chat.completions.create({ model: 'local', messages }, { headers });
+      const row = svc.service.core.db
+        .prepare('SELECT session_key AS key FROM usage ORDER BY id DESC LIMIT 1')
+        .get();
+      return (row as { key: string }).key;
+    };
+    // As OpenClaw sends them with sendSessionAffinityHeaders: the same session, two unrelated histories
+    // (after a failed turn or a compaction the history no longer continues the recorded one).
+    const affinity = { 'x-session-affinity': '00613e03-5b1c-4d2e-9f70-1a2b3c4d5e6f:0', session_id: 'x' };
+    const one = await keyOf([user('first topic')], affinity);
+    const two = await keyOf(
+      [user('something else'), { role: 'assistant', content: 'not what was answered' }, user('go on')],
+      affinity,
+    );
+    expect(one).toBe('00613e03-5b1c-4d2e-9f70-1a2b3c4d5e6f:0');
+    expect(two).toBe(one);
+    // A session key the client names itself comes first.
+    expect(await keyOf([user('keyed')], { ...affinity, 'x-session-key': 'chat-8' })).toBe('chat-8');
+  });
 });
 
 describe('bad input gets a clear error and changes nothing', () => {

@@ -107,15 +107,21 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
 }
 
 /**
- * The conversation a request belongs to: the client's `x-session-key` header,
- * else its `user`, else what the conversation has said so far (see ConversationMap).
+ * The conversation a request belongs to: the client's `x-session-key` (or
+ * `x-openclaw-session-key`, or `x-session-affinity`) header, else its `user`,
+ * else what the conversation has said so far (see ConversationMap).
  */
 function conversationOf(
   request: FastifyRequest,
   body: ChatRequestBody,
   core: Core,
 ): { key: string; claim?: ConversationClaim } {
-  const header = request.headers['x-session-key'] ?? request.headers['x-openclaw-session-key'];
+  const { headers } = request;
+  // OpenClaw sends `x-session-affinity: <sessionId>:<n>` (with `session_id` and `x-client-request-id`)
+  // when a model's compat has `sendSessionAffinityHeaders: true`, as openclaw-config writes it; never
+  // a session key. The whole value is the key: a new suffix starts a conversation of its own.
+  const header =
+    headers['x-session-key'] ?? headers['x-openclaw-session-key'] ?? headers['x-session-affinity'];
   const named = openAiSessionKey({ header: Array.isArray(header) ? header[0] : header, user: body.user });
   if (named) return { key: named };
   const claim = core.conversations.claim(body.messages as never);
