@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { dataUrlPart, randomPng } from './helpers/images.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
 /** A promise the test opens by hand, to hold a fake's stream mid-way. */
@@ -723,6 +724,185 @@ describe('a dead or failing upstream', () => {
     } finally {
       await dead.close();
     }
+  });
+});
+
+describe('a client that reads errors as answers (x-brainstem-client: openclaw)', () => {
+  const openclaw = { headers: { 'x-brainstem-client': 'openclaw' } };
+  const photo = (): OpenAI.ChatCompletionMessageParam[] => [
+    { role: 'user', content: [{ type: 'text', text: 'what is this?' }, dataUrlPart(randomPng(4, 4))] },
+  ];
+  /** A stream read to its end with the SDK, which throws on an error object in it. */
+  const readStream = async (stream: AsyncIterable<OpenAI.ChatCompletionChunk>) => {
+    let text = '';
+    let finish: string | null | undefined;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    return { text, finish, usage };
+  };
+  /** What the request's HTTP error body says, asked without the header. */
+  const errorBodyOf = async (body: Record<string, unknown>) => {
+    const r = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    return ((await r.json()) as { error: { message: string; code: string } }).error;
+  };
+
+  it('a request refused before its turn began is answered 200 with the error’s message, streamed or not', async () => {
+    const upstreamCalls = llama.requests.length;
+    const messages = photo();
+    const refused = await errorBodyOf({ model: 'local', messages });
+    expect(refused.code).toBe('images_not_taken');
+
+    const { data: plain, response } = await svc.client.chat.completions
+      .create({ model: 'local', messages }, openclaw)
+      .withResponse();
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-brainstem-error')).toBe('images_not_taken');
+    expect(plain.object).toBe('chat.completion');
+    expect(plain.choices[0]?.message).toMatchObject({ role: 'assistant', content: refused.message });
+    expect(plain.choices[0]?.finish_reason).toBe('stop');
+
+    const { data: stream, response: streamed } = await svc.client.chat.completions
+      .create({ model: 'local', messages, stream: true, stream_options: { include_usage: true } }, openclaw)
+      .withResponse();
+    expect(streamed.status).toBe(200);
+    expect(streamed.headers.get('x-brainstem-error')).toBe('images_not_taken');
+    const read = await readStream(stream);
+    expect(read).toMatchObject({ text: refused.message, finish: 'stop' });
+    expect(read.usage?.total_tokens).toBe(0);
+    // On the wire: a role chunk, the message, the finish, the usage, [DONE].
+    const raw = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${svc.token}`,
+        'content-type': 'application/json',
+        ...openclaw.headers,
+      },
+      body: JSON.stringify({
+        model: 'local',
+        messages,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    });
+    const events = (await raw.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => e.slice(6));
+    expect(events.at(-1)).toBe('[DONE]');
+    expect(events.slice(0, -1).map((e) => JSON.parse(e))).toEqual([
+      expect.objectContaining({
+        choices: [expect.objectContaining({ delta: { role: 'assistant', content: '' } })],
+      }),
+      expect.objectContaining({
+        choices: [expect.objectContaining({ delta: { content: refused.message } })],
+      }),
+      expect.objectContaining({ choices: [expect.objectContaining({ delta: {}, finish_reason: 'stop' })] }),
+      expect.objectContaining({ choices: [], usage: expect.objectContaining({ total_tokens: 0 }) }),
+    ]);
+    // Nothing reached the model.
+    expect(llama.requests.length).toBe(upstreamCalls);
+
+    // An unknown model too, listing the valid ones.
+    const unknown = await readStream(
+      await svc.client.chat.completions.create(
+        { model: 'gpt-9', messages: [{ role: 'user', content: 'x' }], stream: true },
+        openclaw,
+      ),
+    );
+    expect(unknown).toEqual({
+      text: expect.stringMatching(/^Unknown model "gpt-9"\. Valid models: active, anklume, assistant, local/),
+      finish: 'stop',
+      usage: undefined,
+    });
+  });
+
+  it('a brain that fails before its first word: its message as the answer, not a 502', async () => {
+    llama.reply({ status: 500, error: 'kaboom' });
+    const refused = await errorBodyOf({ model: 'local', messages: [{ role: 'user', content: 'x' }] });
+    const { data, response } = await svc.client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: 'x' }] }, openclaw)
+      .withResponse();
+    expect(response.headers.get('x-brainstem-error')).toBe('brain_error');
+    expect(data.choices[0]?.message.content).toBe(refused.message);
+    expect(data.choices[0]?.message.content).toContain('kaboom');
+  });
+
+  const brokenMidway = () =>
+    llama.reply({
+      chunks: ['partial', { raw: 'data: {"error":{"code":500,"message":"context overflow"}}\n\n' }],
+      truncate: true,
+    });
+
+  it('a stream that fails midway ends with the message as text and finish_reason stop, no error object', async () => {
+    brokenMidway();
+    const read = await readStream(
+      await svc.client.chat.completions.create(
+        {
+          model: 'local',
+          messages: [{ role: 'user', content: 'x' }],
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+        openclaw,
+      ),
+    );
+    expect(read.text).toMatch(/^\*\*\[local\]\*\* partial\n\n.*context overflow/s);
+    expect(read.finish).toBe('stop');
+    expect(read.usage).toBeDefined();
+    // Not streamed: the words said, then the message.
+    brokenMidway();
+    const plain = await svc.client.chat.completions.create(
+      { model: 'local', messages: [{ role: 'user', content: 'x' }] },
+      openclaw,
+    );
+    expect(plain.choices[0]?.message.content).toBe(read.text);
+    expect(plain.choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it('without the header, the same stream ends in an error object the SDK throws', async () => {
+    brokenMidway();
+    const stream = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'x' }],
+      stream: true,
+    });
+    let text = '';
+    const failure = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().catch((e: unknown) => e);
+    expect(text).toBe('**[local]** partial');
+    expect(failure).toBeInstanceOf(APIError);
+    expect(failure).toMatchObject({ error: { type: 'server_error', code: 'brain_error' } });
+    expect((failure as Error).message).toContain('context overflow');
+  });
+
+  it('a missing token and a body over the limit stay HTTP errors (401, 413)', async () => {
+    const post = (body: string, auth: boolean) =>
+      fetch(`${svc.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          ...(auth ? { authorization: `Bearer ${svc.token}` } : {}),
+          'content-type': 'application/json',
+          ...openclaw.headers,
+        },
+        body,
+      });
+    const small = JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x' }] });
+    expect((await post(small, false)).status).toBe(401);
+    const big = JSON.stringify({
+      model: 'local',
+      messages: [{ role: 'user', content: 'x'.repeat(100_000) }],
+    });
+    expect((await post(big, true)).status).toBe(413);
   });
 });
 

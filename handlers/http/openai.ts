@@ -17,6 +17,7 @@ import {
   KNOWN_FIELDS,
   refusedField,
 } from './openai-schema.js';
+import { speaksErrors, spokenErrors } from './spoken-errors.js';
 import { SseWriter } from './sse.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -26,7 +27,10 @@ export const FILTERED_TOOLS_HEADER = 'x-brainstem-filtered-tools';
 /** Names request fields this endpoint does not know, and so ignored. */
 export const IGNORED_FIELDS_HEADER = 'x-brainstem-ignored-fields';
 
-/** Errors the user must read (how to renew credentials, when a limit resets) arrive as the answer's text. */
+/**
+ * Errors the user must read (how to renew credentials, when a limit resets) arrive as the answer's text;
+ * for a client that asks (OpenClaw), every error does (spoken-errors.ts).
+ */
 const SPOKEN_ERRORS = new Set<BrainError['kind']>(['auth', 'usage_limit']);
 
 export function registerOpenAi(app: FastifyInstance, core: Core): void {
@@ -55,55 +59,78 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
   });
 
   app.post('/v1/chat/completions', async (request, reply) => {
-    const parsed = chatRequestSchema.safeParse(request.body);
-    if (!parsed.success) {
-      const { message, param } = describeZodError(parsed.error);
-      throw new BrainstemError('INVALID_REQUEST', message, param);
-    }
-    const body = parsed.data;
-    const refused = refusedField(body);
-    if (refused) throw new BrainstemError('INVALID_REQUEST', refused.message, refused.param);
-    const ignored = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
-    if (ignored.length > 0) {
-      request.log.info({ fields: ignored }, `ignored unknown request fields: ${ignored.join(', ')}`);
-      reply.header(IGNORED_FIELDS_HEADER, namesHeader(ignored));
-    }
-    const conversation = conversationOf(request, body, core);
-    const gone = callerGone(reply);
-    let events: AsyncGenerator<ChatEvent>;
-    try {
-      events = core.chat.run(
-        {
-          model: body.model,
-          sessionKey: conversation.key,
-          messages: body.messages as never,
-          tools: body.tools ?? undefined,
-          toolChoice: body.tool_choice ?? undefined,
-          maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-          options: generationOptions(body),
-          source: 'openai',
-        },
-        gone,
-      );
-    } catch (err) {
-      conversation.claim?.release();
-      throw err;
-    }
-    if (conversation.claim) events = recordAnswer(events, conversation.claim);
+    const turn = () => startTurn(request, reply, core);
+    // Set up at once, so a refused request gets its HTTP status; for a client that reads errors as
+    // answers, as the answer is read, so that whatever fails ends the answer in words.
+    const events = speaksErrors(request) ? spokenErrors(turn, reply) : turn();
+    const asked = askedFor(request.body);
     const meta = {
       id: `chatcmpl-${randomUUID()}`,
       created: Math.floor(Date.now() / 1000),
-      model: body.model,
+      model: asked.model,
     };
-    if (body.stream) {
+    if (asked.stream) {
       const opts = {
-        includeUsage: body.stream_options?.include_usage === true,
+        includeUsage: asked.includeUsage,
         headersWaitMs: core.config.server.streamHeadersWaitMs,
       };
       return streamAnswer(reply, events, meta, opts);
     }
     return bufferedAnswer(reply, events, meta);
   });
+}
+
+/** Checks the request, then starts the turn (throwing typed errors): its events, the conversation's head recorded. */
+function startTurn(request: FastifyRequest, reply: FastifyReply, core: Core): AsyncGenerator<ChatEvent> {
+  const parsed = chatRequestSchema.safeParse(request.body);
+  if (!parsed.success) {
+    const { message, param } = describeZodError(parsed.error);
+    throw new BrainstemError('INVALID_REQUEST', message, param);
+  }
+  const body = parsed.data;
+  const refused = refusedField(body);
+  if (refused) throw new BrainstemError('INVALID_REQUEST', refused.message, refused.param);
+  const ignored = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
+  if (ignored.length > 0) {
+    request.log.info({ fields: ignored }, `ignored unknown request fields: ${ignored.join(', ')}`);
+    reply.header(IGNORED_FIELDS_HEADER, namesHeader(ignored));
+  }
+  const conversation = conversationOf(request, body, core);
+  const gone = callerGone(reply);
+  let events: AsyncGenerator<ChatEvent>;
+  try {
+    events = core.chat.run(
+      {
+        model: body.model,
+        sessionKey: conversation.key,
+        messages: body.messages as never,
+        tools: body.tools ?? undefined,
+        toolChoice: body.tool_choice ?? undefined,
+        maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+        options: generationOptions(body),
+        source: 'openai',
+      },
+      gone,
+    );
+  } catch (err) {
+    conversation.claim?.release();
+    throw err;
+  }
+  return conversation.claim ? recordAnswer(events, conversation.claim) : events;
+}
+
+/**
+ * The shape of the answer asked for, read from the body as sent (as the
+ * checked body has it, and also for one refused: its error may be the answer).
+ */
+function askedFor(body: unknown): { model: string; stream: boolean; includeUsage: boolean } {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const streamOptions = b.stream_options as { include_usage?: unknown } | null | undefined;
+  return {
+    model: typeof b.model === 'string' ? b.model : ACTIVE,
+    stream: b.stream === true,
+    includeUsage: streamOptions?.include_usage === true,
+  };
 }
 
 /**

@@ -1,0 +1,73 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ChatEvent } from '../../src/chat/request.js';
+import { BrainstemError } from '../../src/errors.js';
+import { brainErrorCode } from './errors.js';
+
+/** Names the client; `openclaw` (which openclaw-config puts in OpenClaw's provider block) reads errors as answers. */
+export const CLIENT_HEADER = 'x-brainstem-client';
+/** On an answer that is an error told as text: the error's code (`images_not_taken`), for machines. */
+export const ERROR_HEADER = 'x-brainstem-error';
+
+/**
+ * Whether a chat request's errors are answered as the assistant's words
+ * (see spokenErrors) rather than as an HTTP error or an error object mid-stream.
+ * OpenClaw asks for it (`x-brainstem-client: openclaw`): it re-sends a turn
+ * that failed as a server error, overload, timeout or rate limit up to 8 or 9
+ * times (a Claude turn that already worked, and was billed, runs again, its
+ * tools too), and it shows its user a text of its own instead of brainstem's,
+ * which says what to do. Only for a body that is a JSON object: of anything
+ * else no chat completion can be formed. A missing or wrong token (401) and a
+ * body over the limit (413) stay HTTP errors: they are answered before the
+ * route runs.
+ */
+export function speaksErrors(request: FastifyRequest): boolean {
+  const client = request.headers[CLIENT_HEADER];
+  const body = request.body;
+  return (
+    typeof client === 'string' &&
+    client.trim().toLowerCase() === 'openclaw' &&
+    typeof body === 'object' &&
+    body !== null &&
+    !Array.isArray(body)
+  );
+}
+
+/**
+ * A turn's events with its first error told as the end of the answer: the
+ * error's message (what the HTTP error's body would say) as text, then
+ * finish_reason "stop". It may be thrown while the turn is set up (a refused
+ * request, an unknown model: today's HTTP 4xx/5xx) or be the brain's, before
+ * its first word or mid-answer. Its code goes in ERROR_HEADER if the headers
+ * have not gone yet, and in the log.
+ */
+export async function* spokenErrors(
+  turn: () => AsyncGenerator<ChatEvent>,
+  reply: FastifyReply,
+): AsyncGenerator<ChatEvent> {
+  let said = false;
+  let error: BrainstemError | undefined;
+  try {
+    for await (const ev of turn()) {
+      if (ev.type === 'error') {
+        error = new BrainstemError(brainErrorCode(ev.error), ev.error.message);
+        break;
+      }
+      if (ev.type === 'text' && ev.text) said = true;
+      yield ev;
+    }
+  } catch (err) {
+    if (err instanceof BrainstemError) error = err;
+    else {
+      reply.log.error({ err }, 'unhandled error');
+      error = new BrainstemError('INTERNAL');
+    }
+  }
+  if (!error) return;
+  reply.log.info(
+    { code: error.code, status: error.status },
+    `error answered as text (${CLIENT_HEADER}): ${error.message}`,
+  );
+  if (!reply.raw.headersSent) reply.header(ERROR_HEADER, error.code.toLowerCase());
+  yield { type: 'text', text: said ? `\n\n${error.message}` : error.message };
+  yield { type: 'done', finishReason: 'stop' };
+}
