@@ -41,6 +41,21 @@ beforeAll(async () => {
   llama.script((body) => {
     const last = body.messages?.at(-1);
     if (last?.role === 'tool') return { chunks: [`It is ${String(last.content)} in Paris.`] };
+    // A model that follows a prompt (or an injection in it) naming tools it was not given.
+    if (last?.content === 'run it through tool_call') {
+      return {
+        chunks: [
+          'On it.',
+          { toolCall: { index: 0, id: 'call_x', name: 'tool_call', arguments: '{"id":"exec","args":{}}' } },
+          { toolCall: { index: 1, id: 'call_w2', name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        ],
+      };
+    }
+    if (last?.content === 'run exec') {
+      return {
+        chunks: [{ toolCall: { index: 0, id: 'call_e', name: 'exec', arguments: '{"command":"id"}' } }],
+      };
+    }
     const offered = ((body as SentBody).tools ?? []).some((t) => t.function.name === 'get_weather');
     if (!offered) return { chunks: ['no weather tool'] };
     return {
@@ -112,6 +127,44 @@ describe('client tools on the default config', () => {
       'write, exec, tool_search, tool_describe, tool_call, computer',
     );
     expect(lastSent().tools?.map((t) => t.function.name)).toEqual(['read', 'web_fetch', 'get_weather']);
+  });
+
+  it('a call of a tool the mode kept back never reaches the client: held back and said, the others pass', async () => {
+    const tools = ['read', 'exec', 'tool_call'].map((name) => ({
+      type: 'function' as const,
+      function: { name, parameters: { type: 'object' } },
+    }));
+    const mixed = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'run it through tool_call' }],
+      tools: [...tools, weatherTool],
+    });
+    const choice = mixed.choices[0];
+    expect(choice?.finish_reason).toBe('tool_calls');
+    expect(
+      choice?.message.tool_calls?.map((c) => (c.type === 'function' ? c.function.name : c.type)),
+    ).toEqual(['get_weather']);
+    expect(choice?.message.content).toMatch(
+      /On it\.\n\n⚙️ \[proxy\] The model called tool_call, which mode local does not give it \(modes\.local\.toolFilter\): not run\.$/,
+    );
+
+    // Streamed, with nothing else called: the answer ends as words, not as calls the client would wait on.
+    const stream = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'run exec' }],
+      tools,
+      stream: true,
+    });
+    let content = '';
+    const finishes: (string | null | undefined)[] = [];
+    for await (const chunk of stream) {
+      const c = chunk.choices[0];
+      expect(c?.delta.tool_calls).toBeUndefined();
+      content += c?.delta.content ?? '';
+      if (c?.finish_reason) finishes.push(c.finish_reason);
+    }
+    expect(finishes).toEqual(['stop']);
+    expect(content).toMatch(/The model called exec, which mode local does not give it/);
   });
 
   it('the Vercel AI SDK (openai-compatible) gets the tool call with generateText and streamText', async () => {

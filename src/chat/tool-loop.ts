@@ -5,7 +5,7 @@ import { billingOf } from '../credit/billing.js';
 import type { Admission, Budgets } from '../credit/budget.js';
 import { type CreditMeter, creditSentence } from '../credit/meter.js';
 import { html } from '../html.js';
-import type { Lang } from '../i18n.js';
+import { type Lang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { ModeRegistry } from '../modes.js';
 import { type Notifier, PROXY_TAG } from '../notices.js';
@@ -17,6 +17,7 @@ import { collectToolCall } from '../tool-calls.js';
 import type { ToolSelection } from '../tool-filter.js';
 import { addUsage, type Billing, NO_USAGE, type UsageLedger } from '../usage.js';
 import { usageContext } from '../usage-summary.js';
+import { OfferedCallsOnly } from './offered-calls.js';
 import type { ChatPorts } from './ports.js';
 import type { ChatEvent, ChatRequest } from './request.js';
 import { ShutdownError } from './turns.js';
@@ -105,6 +106,7 @@ export async function* answerTurn(
     let spoken = false;
     for (let round = 0; ; round++) {
       const calls: ToolCall[] = [];
+      const clientCalls = new OfferedCallsOnly(new Set(tools.offered.map((t) => t.function.name)));
       let said = '';
       // The last round offers no tool: the model answers in words instead of calling one more.
       const ownTools = offered.length > 0 && round < MAX_TOOL_ROUNDS ? offered : undefined;
@@ -156,13 +158,33 @@ export async function* answerTurn(
             deps.audit.write(approvalLine(ev));
             yield ev;
             break;
-          case 'done':
-            yield* text(markers.flush());
-            // Calls of brainstem's own tools are not the client's: it offered none of them.
-            yield offered.length > 0 && ev.finishReason === 'tool_calls'
-              ? { ...ev, finishReason: 'stop' }
-              : ev;
+          case 'tool_call': {
+            const passed = clientCalls.pass(ev);
+            if (passed) yield passed;
             break;
+          }
+          case 'done': {
+            yield* text(markers.flush());
+            const { refused } = clientCalls;
+            if (refused.length > 0) {
+              deps.logger.warn(
+                { mode: mode.id, tools: refused, sessionKey: req.sessionKey },
+                `the model called tools it was not given, held back: ${refused.join(', ')}`,
+              );
+              const names = refused.join(', ');
+              yield* text(
+                `${said ? '\n\n' : ''}${PROXY_TAG} ${t(
+                  lang,
+                  `The model called ${names}, which mode ${mode.id} does not give it (modes.${mode.id}.toolFilter): not run.`,
+                  `Le modèle a appelé ${names}, que le mode ${mode.id} ne lui donne pas (modes.${mode.id}.toolFilter) : rien n’a été lancé.`,
+                )}`,
+              );
+            }
+            // Calls of brainstem's own tools are not the client's: it offered none of them. Nor are calls held back.
+            const noCall = offered.length > 0 || !clientCalls.anyPassed();
+            yield noCall && ev.finishReason === 'tool_calls' ? { ...ev, finishReason: 'stop' } : ev;
+            break;
+          }
           case 'error': {
             yield* text(markers.flush());
             const cut = signal.reason instanceof ShutdownError;

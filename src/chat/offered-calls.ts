@@ -1,0 +1,41 @@
+import type { TurnEvent } from '../../brains/types.js';
+
+type ToolCallEvent = Extract<TurnEvent, { type: 'tool_call' }>;
+
+/**
+ * Keeps a model's calls of the client's tools to the ones its mode gave it.
+ * A tool the mode keeps back (`toolFilter`) is still named in the client's
+ * own prompt (OpenClaw's lists `exec` and `tool_call`), and the client runs
+ * whatever call it gets back: a call of a tool not offered, by a model that
+ * follows the prompt or an injection in it, must never reach the client. Each
+ * index is judged on its first delta, which carries the name (TurnEvent's
+ * contract); a later delta cannot rename a call that passed.
+ */
+export class OfferedCallsOnly {
+  private readonly judged = new Map<number, boolean>();
+  /** Names of the calls held back, in order, for the answer to say. */
+  readonly refused: string[] = [];
+  private passed = 0;
+
+  constructor(private readonly offered: ReadonlySet<string>) {}
+
+  /** The delta as it may go to the client, or undefined when its call is held back. */
+  pass(ev: ToolCallEvent): ToolCallEvent | undefined {
+    let ok = this.judged.get(ev.index);
+    if (ok === undefined) {
+      ok = ev.name !== undefined && this.offered.has(ev.name);
+      this.judged.set(ev.index, ok);
+      if (ok) this.passed++;
+      else this.refused.push(ev.name ?? '(a call without a name)');
+      return ok ? ev : undefined;
+    }
+    if (!ok) return undefined;
+    const { name: _renamed, ...rest } = ev;
+    return rest;
+  }
+
+  /** Whether some call went to the client (the answer still ends in `tool_calls`). */
+  anyPassed(): boolean {
+    return this.passed > 0;
+  }
+}
