@@ -5,6 +5,7 @@ import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { recordingLogger } from './helpers/logs.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -218,5 +219,39 @@ describe('client tools on the default config', () => {
       for (const c of chunk.tool_call_chunks ?? []) streamed += c.args ?? '';
     }
     expect(JSON.parse(streamed)).toEqual({ city: 'Paris' });
+  });
+});
+
+describe('OpenClaw on a provider block from an older brainstem', () => {
+  it('is told, once, to run openclaw-config again', async () => {
+    const { logger, logs } = recordingLogger('info');
+    const old = await startTestService({ env: { LLAMA_BASE_URL: llama.baseUrl }, logger });
+    try {
+      // What OpenClaw sends each turn: its internal context in the last user message.
+      const turn = (headers: Record<string, string>) =>
+        old.client.chat.completions.create(
+          {
+            model: 'local',
+            messages: [
+              { role: 'system', content: 'You are the assistant.' },
+              {
+                role: 'user',
+                content:
+                  'hello\n<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>\nx\n<<<END_OPENCLAW_INTERNAL_CONTEXT>>>',
+              },
+            ],
+          },
+          { headers },
+        );
+      const told = () => logs.filter((l) => /from an older brainstem/.test(String(l.msg)));
+      await turn({ 'x-brainstem-client': 'openclaw' });
+      expect(told()).toHaveLength(0);
+      await turn({});
+      await turn({});
+      expect(told()).toHaveLength(1);
+      expect(told()[0]?.msg).toMatch(/npm run openclaw-config -- --apply/);
+    } finally {
+      await old.close();
+    }
   });
 });

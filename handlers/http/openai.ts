@@ -17,6 +17,7 @@ import {
   KNOWN_FIELDS,
   refusedField,
 } from './openai-schema.js';
+import { staleOpenClawBlock } from './openclaw-block.js';
 import { speaksErrors, spokenErrors } from './spoken-errors.js';
 import { SseWriter } from './sse.js';
 
@@ -58,7 +59,9 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
       : model(mode.id, mode.description);
   });
 
+  const staleBlock = staleOpenClawBlock(app.log);
   app.post('/v1/chat/completions', async (request, reply) => {
+    staleBlock(request);
     const turn = () => startTurn(request, reply, core);
     // Set up at once, so a refused request gets its HTTP status; for a client that reads errors as
     // answers, as the answer is read, so that whatever fails ends the answer in words.
