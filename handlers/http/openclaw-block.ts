@@ -18,10 +18,20 @@ export function staleOpenClawBlock(logger: FastifyBaseLogger): (request: Fastify
     if (said || request.headers[CLIENT_HEADER] !== undefined) return;
     const messages = (request.body as { messages?: unknown } | null)?.messages;
     const last = Array.isArray(messages) ? (messages.at(-1) as { content?: unknown } | undefined) : undefined;
-    if (!JSON.stringify(last?.content ?? '').includes(OPENCLAW_MARK)) return;
+    if (!textsOf(last?.content).some((text) => text.includes(OPENCLAW_MARK))) return;
     said = true;
     logger.warn(
       `OpenClaw calls with a provider block from an older brainstem (no ${CLIENT_HEADER} header), so it re-runs failed turns, sends no photos and no session id: run \`npm run openclaw-config -- --apply ~/.openclaw/openclaw.json\` and restart OpenClaw's gateway`,
     );
   };
+}
+
+/** The texts of a message's content, a string or parts: image parts (megabytes of base64) are not read. */
+function textsOf(content: unknown): string[] {
+  if (typeof content === 'string') return [content];
+  if (!Array.isArray(content)) return [];
+  return content.flatMap((part) => {
+    const text = (part as { type?: unknown; text?: unknown } | null)?.text;
+    return typeof text === 'string' ? [text] : [];
+  });
 }
