@@ -234,10 +234,16 @@ describe('OpenClaw on a provider block from an older brainstem', () => {
             model: 'local',
             messages: [
               { role: 'system', content: 'You are the assistant.' },
+              { role: 'user', content: 'hello' },
+              // As OpenClaw sends its internal context: a text part of the last user message.
               {
                 role: 'user',
-                content:
-                  'hello\n<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>\nx\n<<<END_OPENCLAW_INTERNAL_CONTEXT>>>',
+                content: [
+                  {
+                    type: 'text',
+                    text: '<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>\nx\n<<<END_OPENCLAW_INTERNAL_CONTEXT>>>',
+                  },
+                ],
               },
             ],
           },
