@@ -142,6 +142,7 @@ export type BrainErrorKind =
   | 'upstream_down' // cannot reach the brain at all
   | 'upstream_error' // the brain answered with an error
   | 'bad_request' // the request cannot be served by this brain
+  | 'context_overflow' // the conversation no longer fits the model's context: the client must shorten it
   | 'aborted' // the caller gave up
   | 'internal';
 

@@ -47,6 +47,12 @@ export const errorCodes = {
   BRAIN_AUTH: { status: 401, type: 'authentication_error', message: 'The brain refused its credentials.' },
   BRAIN_LIMIT: { status: 429, type: 'rate_limit_error', message: 'The brain hit a usage or rate limit.' },
   BRAIN_DOWN: { status: 503, type: 'server_error', message: 'The brain is not reachable.' },
+  // OpenAI's code for it: clients (OpenClaw among them) compact the conversation and send it again.
+  CONTEXT_LENGTH_EXCEEDED: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: "The conversation is longer than the model's context.",
+  },
   BRAIN_ERROR: { status: 502, type: 'server_error', message: 'The brain answered with an error.' },
   TOOL_UNKNOWN: { status: 404, type: 'invalid_request_error', message: 'Unknown tool; GET /api lists them.' },
   TOOL_NOT_CONFIGURED: {

@@ -20,7 +20,8 @@ import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
 import { sseData } from './sse.js';
 import { ThinkFilter } from './think-filter.js';
-import { parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
+import { grammarSafeTools } from './tool-schemas.js';
+import { contextOverflow, parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
 
 /**
  * Once connected, how long the upstream may stay silent until the answer's
@@ -60,6 +61,8 @@ export class LlamaLocalBrain implements Brain {
   /** Turns streaming now, and who waits for there to be none (see settled). */
   private running = 0;
   private readonly idle: (() => void)[] = [];
+  /** Schema limits already logged as moved into descriptions (each said once, not on every turn). */
+  private readonly movedLimits = new Set<string>();
 
   constructor(opts: LlamaLocalBrainOptions) {
     this.mode = opts.mode;
@@ -257,7 +260,15 @@ export class LlamaLocalBrain implements Brain {
       );
     }
     // The core already cut the client's tools to the mode's toolFilter (and said which it kept back).
-    const tools = req.tools ?? [];
+    const { tools, moved } = grammarSafeTools(req.tools ?? []);
+    const unsaid = moved.filter((m) => !this.movedLimits.has(m));
+    if (unsaid.length > 0) {
+      for (const m of unsaid) this.movedLimits.add(m);
+      this.logger.info(
+        { moved: unsaid },
+        'tool schema limits llama-server cannot compile into its grammar: said in the descriptions instead',
+      );
+    }
     return {
       ...upstreamOptions(req.options),
       model: this.mode.model ?? 'default',
@@ -286,7 +297,18 @@ export class LlamaLocalBrain implements Brain {
   }
 
   private httpFailure(status: number, text: string): BrainError {
-    const said = upstreamErrorMessage(parseJson(text)) ?? text.trim().slice(0, 300);
+    const body = parseJson(text);
+    const overflow = contextOverflow(body);
+    if (overflow) {
+      const { promptTokens: asked, contextTokens: ctx } = overflow;
+      // "exceeds the available context size" is llama-server's own phrase: clients that compact a
+      // conversation on an overflow (OpenClaw) look for it.
+      return {
+        kind: 'context_overflow',
+        message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.chatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
+      };
+    }
+    const said = upstreamErrorMessage(body) ?? text.trim().slice(0, 300);
     const detail = said ? `: ${said}` : '';
     if (status === 503) {
       return {

@@ -46,6 +46,36 @@ export function upstreamErrorMessage(value: unknown): string | undefined {
   return typeof e === 'string' ? e : e.message;
 }
 
+/**
+ * llama-server's refusal of a prompt longer than its context (a slot's
+ * `--ctx-size`): HTTP 400, `type` "exceed_context_size_error" with both counts,
+ * or, in older builds, only its message.
+ */
+const contextOverflowSchema = z.object({
+  error: z.object({
+    type: z.string().nullish(),
+    message: z.string().nullish(),
+    n_prompt_tokens: z.number().nullish(),
+    n_ctx: z.number().nullish(),
+  }),
+});
+
+export interface ContextOverflow {
+  promptTokens?: number;
+  contextTokens?: number;
+}
+
+export function contextOverflow(value: unknown): ContextOverflow | undefined {
+  const parsed = contextOverflowSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  const e = parsed.data.error;
+  const says =
+    e.type === 'exceed_context_size_error' ||
+    /exceeds the available context size|context size has been exceeded/i.test(e.message ?? '');
+  if (!says) return undefined;
+  return { promptTokens: e.n_prompt_tokens ?? undefined, contextTokens: e.n_ctx ?? undefined };
+}
+
 export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);

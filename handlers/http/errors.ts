@@ -21,6 +21,8 @@ export function brainErrorCode(e: BrainError): ErrorCode {
       return 'BRAIN_DOWN';
     case 'bad_request':
       return 'INVALID_REQUEST';
+    case 'context_overflow':
+      return 'CONTEXT_LENGTH_EXCEEDED';
     default:
       return 'BRAIN_ERROR';
   }

@@ -18,7 +18,8 @@ export const ERROR_HEADER = 'x-brainstem-error';
  * which says what to do. Only for a body that is a JSON object: of anything
  * else no chat completion can be formed. A missing or wrong token (401) and a
  * body over the limit (413) stay HTTP errors: they are answered before the
- * route runs.
+ * route runs. So does a conversation longer than the model's context (see
+ * spokenErrors).
  */
 export function speaksErrors(request: FastifyRequest): boolean {
   const client = request.headers[CLIENT_HEADER];
@@ -39,6 +40,10 @@ export function speaksErrors(request: FastifyRequest): boolean {
  * request, an unknown model: today's HTTP 4xx/5xx) or be the brain's, before
  * its first word or mid-answer. Its code goes in ERROR_HEADER if the headers
  * have not gone yet, and in the log.
+ *
+ * A conversation longer than the model's context stays an error: OpenClaw
+ * answers that one by compacting its history and sending it again, which
+ * is the way out; read as an answer, every later turn would fail the same way.
  */
 export async function* spokenErrors(
   turn: () => AsyncGenerator<ChatEvent>,
@@ -49,6 +54,10 @@ export async function* spokenErrors(
   try {
     for await (const ev of turn()) {
       if (ev.type === 'error') {
+        if (ev.error.kind === 'context_overflow') {
+          yield ev;
+          return;
+        }
         error = new BrainstemError(brainErrorCode(ev.error), ev.error.message);
         break;
       }

@@ -11,12 +11,17 @@
  *   fake.setLoading(true | false)
  *   fake.loadFor(ms)  // loading now, ready after ms (a slow model swap)
  *   fake.holdHealth(p)  // /health answers only once p settles (a slow probe); undefined: at once again
+ *   fake.setContext(n)  // the context size in tokens (undefined: unlimited, the default)
  *   await fake.close()
  *
  * Endpoints:
  *   GET  /health               503 {"error":{"message":"Loading model",…}} while loading, else 200 {"status":"ok"}
  *   GET  /v1/models            always 200, even while loading (like the real one: never use it as readiness)
- *   POST /v1/chat/completions  503 while loading; else the reply: an SSE stream when `stream: true`
+ *   POST /v1/chat/completions  503 while loading; 400 `exceed_context_size_error` (with n_prompt_tokens,
+ *                              n_ctx) for a prompt longer than the context (tokens counted as
+ *                              JSON characters of messages and tools / 4); 400 "failed to parse
+ *                              grammar" for tools whose JSON Schema llama-server cannot compile
+ *                              into a grammar (see grammarFailure); else the reply: an SSE stream when `stream: true`
  *                              (role chunk, one chunk per FakeChunk, a finish chunk, a usage chunk when
  *                              `stream_options.include_usage`, `data: [DONE]`), or one JSON completion
  *   POST /_fake/loading {"loading": bool}   setLoading, for child processes (swap commands) to call
@@ -68,6 +73,8 @@ export interface FakeRequest {
 
 export interface FakeLlamaOptions {
   loading?: boolean;
+  /** The context size in tokens (llama-server's --ctx-size per slot); default unlimited. */
+  contextTokens?: number;
   chunkDelayMs?: number;
   reply?: FakeReply;
 }
@@ -81,6 +88,7 @@ export interface FakeLlama {
   setLoading(loading: boolean): void;
   loadFor(ms: number): void;
   holdHealth(until: Promise<unknown> | undefined): void;
+  setContext(tokens: number | undefined): void;
   close(): Promise<void>;
 }
 
@@ -104,6 +112,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
   let readyTimer: NodeJS.Timeout | undefined;
   let chatCount = 0;
   let healthHold: Promise<unknown> | undefined;
+  let contextTokens = opts.contextTokens;
   let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = (body) =>
     opts.reply ?? echoReply(body);
   const requests: FakeRequest[] = [];
@@ -151,6 +160,22 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     if (route === 'POST /v1/chat/completions') {
       if (loading) return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
       const chat = (body ?? {}) as ChatBody;
+      const grammar = grammarFailure(chat.tools);
+      if (grammar) return sendJson(res, 400, errorBody(400, grammar, 'invalid_request_error'));
+      const asked = Math.ceil(JSON.stringify([chat.messages ?? [], chat.tools ?? []]).length / 4);
+      if (contextTokens !== undefined && asked > contextTokens) {
+        return sendJson(res, 400, {
+          error: {
+            ...errorBody(
+              400,
+              `request (${asked} tokens) exceeds the available context size (${contextTokens} tokens), try increasing it`,
+              'exceed_context_size_error',
+            ).error,
+            n_prompt_tokens: asked,
+            n_ctx: contextTokens,
+          },
+        });
+      }
       const reply = await answer(chat, chatCount++);
       if (reply.status !== undefined) {
         return sendJson(
@@ -183,6 +208,9 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     loadFor,
     holdHealth: (until) => {
       healthHold = until;
+    },
+    setContext: (tokens) => {
+      contextTokens = tokens;
     },
     close: async () => {
       clearTimeout(readyTimer);
@@ -304,6 +332,30 @@ function echoReply(chat: ChatBody): FakeReply {
     ? content.map((p: { text?: unknown }) => (typeof p.text === 'string' ? p.text : '')).join('')
     : String(content ?? '');
   return { chunks: `echo: ${text}`.split(/(?<= )/) };
+}
+
+/**
+ * Why llama-server (with --jinja, which compiles the tools' JSON Schemas into
+ * one grammar for the tool call) refuses these tools, if it does: a length or
+ * item count of 2000 or more (its grammar parser's limit on repetitions), or a
+ * `pattern` (it takes only anchored ones, and fails on them in nested objects;
+ * which ones pass varies by build, so the fake takes none).
+ */
+function grammarFailure(tools: unknown): string | undefined {
+  const bad = (node: unknown): boolean => {
+    if (Array.isArray(node)) return node.some(bad);
+    if (typeof node !== 'object' || node === null) return false;
+    return Object.entries(node).some(([key, value]) => {
+      if (key === 'pattern' && typeof value === 'string') return true;
+      if (['minLength', 'maxLength', 'minItems', 'maxItems'].includes(key) && Number(value) >= 2000) {
+        return true;
+      }
+      return bad(value);
+    });
+  };
+  if (!Array.isArray(tools)) return undefined;
+  const schemas = tools.map((t) => (t as { function?: { parameters?: unknown } }).function?.parameters);
+  return schemas.some(bad) ? 'Failed to initialize samplers: failed to parse grammar' : undefined;
 }
 
 function errorBody(code: number, message: string, type: string) {
