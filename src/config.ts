@@ -102,6 +102,14 @@ const modeSchema = z
       .describe(
         'Claude: extra environment of this mode’s CLI, over `claude.env` (an `ANTHROPIC_API_KEY` here bills the mode to that key, never to the credit).',
       ),
+    contextWindow: z
+      .number()
+      .int()
+      .min(1000)
+      .optional()
+      .describe(
+        "The model's context in tokens, which `openclaw-config` writes into OpenClaw's provider block so that OpenClaw compacts a conversation before it outgrows the model. Default: 200000 for Claude modes; none for llama modes (set llama-server's `--ctx-size` per slot here).",
+      ),
     vision: z
       .boolean()
       .optional()

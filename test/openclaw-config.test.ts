@@ -36,6 +36,10 @@ const sample = {
   },
 };
 
+/** What the built-in `local` mode (no contextWindow) makes openclaw-config say. */
+const LOCAL_SIZE_NOTE =
+  "modes.local.contextWindow is not set: OpenClaw takes the model for a 200000-token one, so a long conversation reaches llama-server's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n";
+
 interface Captured {
   code: number;
   out: string;
@@ -76,7 +80,7 @@ describe('brainstem openclaw-config', () => {
   it('prints the provider block with the token, the active model and every mode', async () => {
     const { code, out, err } = await run([]);
     expect(code).toBe(0);
-    expect(err).toBe('');
+    expect(err).toBe(LOCAL_SIZE_NOTE);
     const block = JSON.parse(out);
     expect(block.models.providers.brainstem).toMatchObject({
       baseUrl: 'http://127.0.0.1:9191/v1',
@@ -120,6 +124,46 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
+  it('gives each model its context and answer sizes, so OpenClaw compacts before a local model refuses', async () => {
+    writeFileSync(
+      env.BRAINSTEM_CONFIG ?? '',
+      JSON.stringify({
+        defaultMode: 'assistant',
+        modes: {
+          local: { kind: 'llama', contextWindow: 16384 },
+          small: { kind: 'llama', contextWindow: 4096 },
+          big: { kind: 'claude', contextWindow: 1_000_000 },
+        },
+      }),
+    );
+    const { code, out, err } = await run([]);
+    expect(code).toBe(0);
+    // Every llama mode has its size now: nothing to say.
+    expect(err).toBe('');
+    const models = JSON.parse(out).models.providers.brainstem.models as Record<string, unknown>[];
+    const sizes = Object.fromEntries(models.map((m) => [m.id, [m.contextWindow, m.maxTokens]]));
+    expect(sizes).toEqual({
+      // The default mode's: OpenClaw cannot know which mode is active.
+      active: [200_000, 32_000],
+      anklume: [200_000, 32_000],
+      assistant: [200_000, 32_000],
+      big: [1_000_000, 32_000],
+      // A quarter of the context for the answer, at most OpenClaw's own 8192.
+      local: [16384, 4096],
+      small: [4096, 1024],
+    });
+
+    // A llama mode without its size gets none (OpenClaw's default), and the user is told.
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ defaultMode: 'local' }));
+    const unsized = await run([]);
+    expect(unsized.err).toBe(LOCAL_SIZE_NOTE);
+    const local = JSON.parse(unsized.out).models.providers.brainstem.models.filter(
+      (m: { id: string }) => m.id === 'local' || m.id === 'active',
+    );
+    expect(local).toHaveLength(2);
+    for (const m of local) expect(m).not.toHaveProperty('contextWindow');
+  });
+
   it('keeps OpenClaw’s Telegram channel on the same token, its Bot API root on brainstem’s front', async () => {
     const file = path.join(dir, 'openclaw.json');
     writeFileSync(file, JSON.stringify(sample), { mode: 0o600 });
@@ -127,7 +171,7 @@ describe('brainstem openclaw-config', () => {
     env.TELEGRAM_BOT_TOKEN = '123:bot-token';
     const { code, out, err } = await run(['--apply', file]);
     expect(code).toBe(0);
-    expect(err).toBe('');
+    expect(err).toBe(LOCAL_SIZE_NOTE);
     expect(out).not.toContain('bot-token');
     expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
       enabled: true,
@@ -154,7 +198,7 @@ describe('brainstem openclaw-config', () => {
     expect(first.err).not.toContain(token);
     const second = await run([]);
     expect(JSON.parse(second.out).models.providers.brainstem.apiKey).toBe(token);
-    expect(second.err).toBe('');
+    expect(second.err).toBe(LOCAL_SIZE_NOTE);
   });
 
   it('--apply merges into an existing openclaw.json, keeping its other settings and a backup', async () => {
@@ -164,13 +208,14 @@ describe('brainstem openclaw-config', () => {
 
     const { code, out, err } = await run(['--apply', file]);
     expect(code).toBe(0);
-    expect(err).toBe('');
+    expect(err).toBe(LOCAL_SIZE_NOTE);
     expect(out).toContain(`merged the brainstem provider into ${file}`);
     expect(out).not.toContain(TOKEN);
 
     const merged = JSON.parse(readFileSync(file, 'utf8'));
     // Asked of OpenClaw on every model: its session id as a header, and usage in every stream.
     const compat = { sendSessionAffinityHeaders: true, supportsUsageInStreaming: true };
+    const claude = { contextWindow: 200_000, maxTokens: 32_000 };
     // brainstem's part
     expect(merged.models.providers.brainstem).toEqual({
       baseUrl: 'http://127.0.0.1:9191/v1',
@@ -178,17 +223,19 @@ describe('brainstem openclaw-config', () => {
       api: 'openai-completions',
       headers: { x: '1', 'x-brainstem-client': 'openclaw' }, // the user's own header stays
       models: [
-        { id: 'active', name: 'brainstem: active mode', input: ['text', 'image'], compat },
+        { id: 'active', name: 'brainstem: active mode', input: ['text', 'image'], ...claude, compat },
         {
           id: 'anklume',
           name: 'brainstem: anklume (Claude Code in the anklume project)',
           input: ['text', 'image'],
+          ...claude,
           compat,
         },
         {
           id: 'assistant',
           name: 'brainstem: assistant (Claude Code as a general assistant)',
           input: ['text', 'image'],
+          ...claude,
           compat,
         },
         // A llama mode sees no images unless modes.local.vision says it does.

@@ -14,7 +14,7 @@ import {
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadApiToken } from '../api-token.js';
-import { type Config, ConfigError, loadConfig } from '../config.js';
+import { type Config, ConfigError, loadConfig, type ModeConfig } from '../config.js';
 import { takesImages } from '../images.js';
 import type { TextOut } from './doctor.js';
 
@@ -75,6 +75,14 @@ export async function runOpenclawConfig(
     );
   }
 
+  for (const m of config.modes) {
+    if (contextOf(m) === undefined) {
+      err.write(
+        `modes.${m.id}.contextWindow is not set: OpenClaw takes the model for a 200000-token one, so a long conversation reaches llama-server's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n`,
+      );
+    }
+  }
+
   if (apply === undefined) {
     out.write(`${JSON.stringify(openclawPatch(config, token.token), null, 2)}\n`);
     return 0;
@@ -123,12 +131,14 @@ export function openclawPatch(config: Config, token: string): JsonObject {
               id: 'active',
               name: 'brainstem: active mode',
               input: inputOf(config.modes.some(takesImages)),
+              ...sizesOf(config.modes.find((m) => m.id === config.defaultMode)),
               compat: COMPAT,
             },
             ...config.modes.map((m) => ({
               id: m.id,
               name: `brainstem: ${m.id}${m.description ? ` (${m.description})` : ''}`,
               input: inputOf(takesImages(m)),
+              ...sizesOf(m),
               compat: COMPAT,
             })),
           ],
@@ -159,6 +169,41 @@ const COMPAT: JsonObject = { sendSessionAffinityHeaders: true, supportsUsageInSt
  */
 function inputOf(images: boolean): Json[] {
   return images ? ['text', 'image'] : ['text'];
+}
+
+/** Claude's context (Claude Code compacts its own session within it). */
+const CLAUDE_CONTEXT_TOKENS = 200_000;
+/** Claude Code's own cap on an answer (CLAUDE_CODE_MAX_OUTPUT_TOKENS' default). */
+const CLAUDE_ANSWER_TOKENS = 32_000;
+/** OpenClaw's own cap on a model's answer when the block names none. */
+const OPENCLAW_ANSWER_TOKENS = 8192;
+
+function contextOf(mode: ModeConfig): number | undefined {
+  return mode.contextWindow ?? (mode.kind === 'claude' ? CLAUDE_CONTEXT_TOKENS : undefined);
+}
+
+/**
+ * A model's context and answer sizes as OpenClaw reads them: it compacts a
+ * conversation as it nears `contextWindow` and keeps `maxTokens` free for
+ * the answer (and asks for no more). Without them it takes any model for a
+ * 200000-token one with 8192-token answers, and a local model with a smaller
+ * context refuses a long conversation before OpenClaw thinks of compacting
+ * it. A llama mode's answer gets a quarter of its context, at most
+ * OpenClaw's own 8192. `active` takes the default mode's sizes: OpenClaw
+ * cannot know which mode is active, and a smaller window would have it
+ * compact Claude conversations early; on a smaller local model a conversation
+ * that outgrew it gets llama-server's refusal, which OpenClaw reads as a
+ * context overflow (it compacts, or says to start afresh).
+ */
+function sizesOf(mode: ModeConfig | undefined): JsonObject {
+  if (!mode) return {};
+  const contextWindow = contextOf(mode);
+  if (contextWindow === undefined) return {};
+  const maxTokens =
+    mode.kind === 'claude'
+      ? CLAUDE_ANSWER_TOKENS
+      : Math.min(OPENCLAW_ANSWER_TOKENS, Math.floor(contextWindow / 4));
+  return { contextWindow, maxTokens };
 }
 
 /** Where OpenClaw reaches brainstem: a wildcard bind is reached on loopback (they share the host). */
