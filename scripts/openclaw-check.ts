@@ -9,7 +9,7 @@
  * On loopback, with ports from the OS and fresh temp dirs, it starts the fake llama-server
  * (test/fakes/llama.ts, with scripted replies) and brainstem from dist (defaultMode local,
  * CLAUDE_BIN=/bin/false), writes OpenClaw's openclaw.json from brainstem's own
- * `openclaw-config` output, then runs five turns in one OpenClaw session
+ * `openclaw-config` output, then runs eight turns in one OpenClaw session
  * (`openclaw agent --local --agent main --message … --json`) and checks each one.
  * Prints a PASS/FAIL line per check and a JSON summary; exits 1 if any check fails.
  */
@@ -263,7 +263,8 @@ async function main(): Promise<number> {
       });
 
     /** Runs one turn; a turn with no --json payload is a FAIL of its own, with OpenClaw's stderr tail. */
-    const run = async (name: string, message: string, replies: FakeReply[]) => {
+    /** `answers: false` for a turn OpenClaw is expected to end with an error of its own. */
+    const run = async (name: string, message: string, replies: FakeReply[], answers = true) => {
       queue.length = 0;
       queue.push(...replies);
       const before = chatRequests().length;
@@ -271,14 +272,16 @@ async function main(): Promise<number> {
       const requests = chatRequests().slice(before);
       const ok = r.code === 0 && r.json !== undefined && (r.json.payloads?.length ?? 0) > 0;
       const tail = stripVTControlCharacters(r.stderr).trim().split('\n').slice(-5).join(' | ');
-      check(
-        name,
-        'openclaw answered',
-        ok,
-        ok
-          ? `exit 0 in ${(r.ms / 1000).toFixed(1)} s, payload ${JSON.stringify(r.text.slice(0, 160))}`
-          : `exit ${r.code}, ${r.json ? 'no payloads' : 'no JSON on stdout'}; stderr: ${tail.slice(0, 600)}`,
-      );
+      if (answers) {
+        check(
+          name,
+          'openclaw answered',
+          ok,
+          ok
+            ? `exit 0 in ${(r.ms / 1000).toFixed(1)} s, payload ${JSON.stringify(r.text.slice(0, 160))}`
+            : `exit ${r.code}, ${r.json ? 'no payloads' : 'no JSON on stdout'}; stderr: ${tail.slice(0, 600)}`,
+        );
+      }
       const rows = await usageAfter(lastUsageId);
       lastUsageId = rows.at(-1)?.id ?? lastUsageId;
       return { r, requests, rows, ok };
@@ -450,6 +453,38 @@ async function main(): Promise<number> {
       'final answer reaches OpenClaw',
       t5.r.text.includes('READ-DONE the file says what it says.'),
       `payload ${show(t5.r.text.slice(0, 160))}`,
+    );
+
+    // 6-8. The conversation outgrows the local model's context. brainstem says so as an HTTP error
+    //    in llama-server's words, not as an answer, and OpenClaw takes it for a context overflow:
+    //    it tries to compact its history and, when there is too little of it to compact (OpenClaw
+    //    takes the model for a 200000-token one: the check's mode has no contextWindow), says to
+    //    start afresh. Two turns with long answers first, so that the history is not tiny.
+    const sizeOf = (r: { body: unknown } | undefined) => {
+      const b = r?.body as { messages?: unknown[]; tools?: unknown[] } | undefined;
+      return Math.ceil(JSON.stringify([b?.messages ?? [], b?.tools ?? []]).length / 4);
+    };
+    const long = (tag: string) => ({ chunks: [`${tag} `, 'a long answer. '.repeat(600)] });
+    await run('turn6', 'turn six: tell me something long', [long('LONG-A')]);
+    const t7 = await run('turn7', 'turn seven: and something longer', [long('LONG-B')]);
+    // Room for what was asked in turn 7, not for its long answer.
+    const context = sizeOf(t7.requests.at(-1)) + 600;
+    fake.setContext(context);
+    const t8 = await run('turn8', 'turn eight: now sum it up', [{ chunks: ['UNEXPECTED answer'] }], false);
+    fake.setContext(undefined);
+    const sizes = t8.requests.map(sizeOf);
+    check(
+      'turn8',
+      'one request, refused by the model',
+      sizes.length === 1 && (sizes[0] ?? 0) > context,
+      `${sizes.length} model request(s) of ~${show(sizes)} tokens against a context of ${context}`,
+    );
+    const overflow = /"kind": "context_overflow"/.test(t8.r.stdout);
+    check(
+      'turn8',
+      'OpenClaw took it for a context overflow',
+      overflow && t8.r.stderr.includes('exceeds the available context size of the local model'),
+      `${overflow ? 'its result says kind "context_overflow"' : 'its result says no context_overflow'}; brainstem's message ${t8.r.stderr.includes('exceeds the available context size of the local model') ? 'is' : 'is not'} in its log; payload ${show(t8.r.text.slice(0, 160))}`,
     );
   } catch (e) {
     check('setup', 'run', false, (e as Error).stack ?? String(e));
