@@ -108,7 +108,7 @@ const modeSchema = z
       .min(1000)
       .optional()
       .describe(
-        "The model's context in tokens, which `openclaw-config` writes into OpenClaw's provider block so that OpenClaw compacts a conversation before it outgrows the model. Default: 200000 for Claude modes; none for llama modes (set llama-server's `--ctx-size` per slot here).",
+        "The model's context in tokens, which `openclaw-config` writes into OpenClaw's provider block so that OpenClaw compacts a conversation before it outgrows the model. Default: 200000 for Claude modes; for a llama mode, what its llama-server says (`GET /props`) when `openclaw-config` runs, unless another model may be loaded there (set llama-server's `--ctx-size` per slot here).",
       ),
     vision: z
       .boolean()

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runOpenclawConfig } from '../src/commands/openclaw-config.js';
+import { startFakeLlama } from './fakes/llama.js';
 
 const TOKEN = 'bst_test-token-for-openclaw-config';
 
@@ -38,7 +39,7 @@ const sample = {
 
 /** What the built-in `local` mode (no contextWindow) makes openclaw-config say. */
 const LOCAL_SIZE_NOTE =
-  "modes.local.contextWindow is not set: OpenClaw takes the model for a 200000-token one, so a long conversation reaches llama-server's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n";
+  "modes.local.contextWindow is not set and llama-server at http://127.0.0.1:1/v1 did not say (GET /props; Ollama has none): OpenClaw takes the model for a 200000-token one, so a long conversation reaches the model's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n";
 
 interface Captured {
   code: number;
@@ -70,6 +71,8 @@ describe('brainstem openclaw-config', () => {
       BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
       BRAINSTEM_API_TOKEN: TOKEN,
       BRAINSTEM_PORT: '9191',
+      // Where nothing listens: no llama-server to ask for its context.
+      LLAMA_BASE_URL: 'http://127.0.0.1:1/v1',
     };
   });
 
@@ -162,6 +165,50 @@ describe('brainstem openclaw-config', () => {
     );
     expect(local).toHaveLength(2);
     for (const m of local) expect(m).not.toHaveProperty('contextWindow');
+  });
+
+  it('asks llama-server for a llama mode’s context when it is not set, when the loaded model is surely the mode’s', async () => {
+    const llama = await startFakeLlama({ contextTokens: 6000 });
+    try {
+      env.LLAMA_BASE_URL = llama.baseUrl;
+      writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ defaultMode: 'local' }));
+      const asked = await run([]);
+      expect(asked.code).toBe(0);
+      expect(asked.err).toBe(
+        `modes.local: a context of 6000 tokens, as llama-server at ${llama.baseUrl} says (/props); set modes.local.contextWindow to fix it\n`,
+      );
+      const models = JSON.parse(asked.out).models.providers.brainstem.models as Record<string, unknown>[];
+      const sizes = Object.fromEntries(models.map((m) => [m.id, [m.contextWindow, m.maxTokens]]));
+      expect(sizes.local).toEqual([6000, 1500]);
+      expect(sizes.active).toEqual([6000, 1500]);
+
+      // Two models swapped on one server: the one loaded may be another mode's, so none is asked.
+      const swap = { start: [['true']], stop: [['true']] };
+      writeFileSync(
+        env.BRAINSTEM_CONFIG ?? '',
+        JSON.stringify({
+          defaultMode: 'local',
+          llama: { models: { small: swap, big: swap } },
+          modes: {
+            local: { kind: 'llama', llamaModel: 'small' },
+            other: { kind: 'llama', llamaModel: 'big' },
+          },
+        }),
+      );
+      const before = llama.requests.length;
+      const swapped = await run([]);
+      expect(swapped.err).toContain(
+        "modes.local.contextWindow is not set and brainstem cannot ask llama-server, which may have another mode's model loaded",
+      );
+      expect(llama.requests.length).toBe(before);
+      const swappedModels = JSON.parse(swapped.out).models.providers.brainstem.models as Record<
+        string,
+        unknown
+      >[];
+      expect(swappedModels.find((m) => m.id === 'local')).not.toHaveProperty('contextWindow');
+    } finally {
+      await llama.close();
+    }
   });
 
   it('keeps OpenClaw’s Telegram channel on the same token, its Bot API root on brainstem’s front', async () => {

@@ -49,7 +49,12 @@ export async function probeLlamaHealth(
 /** A health answer is a few bytes; more than this is cut (only an error message is read from it). */
 const MAX_BODY_CHARS = 64 * 1024;
 
-async function getText(url: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+/** A GET's status and text, at most `maxChars` of it. */
+export async function getText(
+  url: string,
+  signal: AbortSignal,
+  maxChars = MAX_BODY_CHARS,
+): Promise<{ status: number; text: string }> {
   // node:https (TLS) loads only for an https upstream.
   const getter = url.startsWith('https:') ? (await import('node:https')).get : get;
   return new Promise((resolve, reject) => {
@@ -57,9 +62,9 @@ async function getText(url: string, signal: AbortSignal): Promise<{ status: numb
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
-        if (text.length < MAX_BODY_CHARS) text += chunk;
+        if (text.length < maxChars) text += chunk;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: text.slice(0, MAX_BODY_CHARS) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: text.slice(0, maxChars) }));
       res.on('error', reject);
       res.on('close', () => {
         if (!res.complete) reject(new Error('the connection closed before the answer ended'));

@@ -13,6 +13,7 @@ import {
 } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { llamaContextTokens } from '../../brains/llama-local/props.js';
 import { loadApiToken } from '../api-token.js';
 import { type Config, ConfigError, loadConfig, type ModeConfig } from '../config.js';
 import { takesImages } from '../images.js';
@@ -75,20 +76,14 @@ export async function runOpenclawConfig(
     );
   }
 
-  for (const m of config.modes) {
-    if (contextOf(m) === undefined) {
-      err.write(
-        `modes.${m.id}.contextWindow is not set: OpenClaw takes the model for a 200000-token one, so a long conversation reaches llama-server's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n`,
-      );
-    }
-  }
+  const contexts = await modeContexts(config, err);
 
   if (apply === undefined) {
-    out.write(`${JSON.stringify(openclawPatch(config, token.token), null, 2)}\n`);
+    out.write(`${JSON.stringify(openclawPatch(config, token.token, contexts), null, 2)}\n`);
     return 0;
   }
   try {
-    const result = await applyPatch(path.resolve(apply), config, token.token);
+    const result = await applyPatch(path.resolve(apply), config, token.token, contexts);
     out.write(
       result.backup
         ? `merged the brainstem provider into ${result.file} (backup: ${result.backup}); restart the OpenClaw gateway if it does not reload its config\n`
@@ -109,7 +104,7 @@ export async function runOpenclawConfig(
  * OpenClaw's Telegram channel on the same token with its Bot API root on
  * brainstem's front, or off when the front is off.
  */
-export function openclawPatch(config: Config, token: string): JsonObject {
+export function openclawPatch(config: Config, token: string, contexts: Contexts): JsonObject {
   const { telegram } = config;
   const channel: JsonObject | undefined = !telegram.token
     ? undefined
@@ -131,14 +126,17 @@ export function openclawPatch(config: Config, token: string): JsonObject {
               id: 'active',
               name: 'brainstem: active mode',
               input: inputOf(config.modes.some(takesImages)),
-              ...sizesOf(config.modes.find((m) => m.id === config.defaultMode)),
+              ...sizesOf(
+                config.modes.find((m) => m.id === config.defaultMode),
+                contexts,
+              ),
               compat: COMPAT,
             },
             ...config.modes.map((m) => ({
               id: m.id,
               name: `brainstem: ${m.id}${m.description ? ` (${m.description})` : ''}`,
               input: inputOf(takesImages(m)),
-              ...sizesOf(m),
+              ...sizesOf(m, contexts),
               compat: COMPAT,
             })),
           ],
@@ -177,9 +175,44 @@ const CLAUDE_CONTEXT_TOKENS = 200_000;
 const CLAUDE_ANSWER_TOKENS = 32_000;
 /** OpenClaw's own cap on a model's answer when the block names none. */
 const OPENCLAW_ANSWER_TOKENS = 8192;
+/** How long llama-server gets to say its context: a server that is up answers at once. */
+const PROPS_TIMEOUT_MS = 2000;
 
-function contextOf(mode: ModeConfig): number | undefined {
-  return mode.contextWindow ?? (mode.kind === 'claude' ? CLAUDE_CONTEXT_TOKENS : undefined);
+/** Each mode's context in tokens, where it is known. */
+type Contexts = Map<string, number>;
+
+/**
+ * Each mode's context: its `contextWindow`, else Claude's, else what the
+ * mode's llama-server says (`GET /props`), asked only when the loaded model
+ * is this mode's for sure (no `llamaModel`, or the only one in `llama.models`).
+ * A llama mode left without one is named on `err`, with what to do.
+ */
+async function modeContexts(config: Config, err: TextOut): Promise<Contexts> {
+  const contexts: Contexts = new Map();
+  for (const m of config.modes) {
+    const set = m.contextWindow ?? (m.kind === 'claude' ? CLAUDE_CONTEXT_TOKENS : undefined);
+    if (set !== undefined) {
+      contexts.set(m.id, set);
+      continue;
+    }
+    const shared = m.llamaModel !== undefined && Object.keys(config.llama.models).length > 1;
+    const base = m.baseUrl ?? config.llama.baseUrl;
+    const told = shared ? undefined : await llamaContextTokens(base, PROPS_TIMEOUT_MS);
+    if (told !== undefined) {
+      contexts.set(m.id, told);
+      err.write(
+        `modes.${m.id}: a context of ${told} tokens, as llama-server at ${base} says (/props); set modes.${m.id}.contextWindow to fix it\n`,
+      );
+      continue;
+    }
+    const why = shared
+      ? "brainstem cannot ask llama-server, which may have another mode's model loaded"
+      : `llama-server at ${base} did not say (GET /props; Ollama has none)`;
+    err.write(
+      `modes.${m.id}.contextWindow is not set and ${why}: OpenClaw takes the model for a 200000-token one, so a long conversation reaches the model's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n`,
+    );
+  }
+  return contexts;
 }
 
 /**
@@ -195,10 +228,9 @@ function contextOf(mode: ModeConfig): number | undefined {
  * that outgrew it gets llama-server's refusal, which OpenClaw reads as a
  * context overflow (it compacts, or says to start afresh).
  */
-function sizesOf(mode: ModeConfig | undefined): JsonObject {
-  if (!mode) return {};
-  const contextWindow = contextOf(mode);
-  if (contextWindow === undefined) return {};
+function sizesOf(mode: ModeConfig | undefined, contexts: Contexts): JsonObject {
+  const contextWindow = mode && contexts.get(mode.id);
+  if (!mode || contextWindow === undefined) return {};
   const maxTokens =
     mode.kind === 'claude'
       ? CLAUDE_ANSWER_TOKENS
@@ -224,6 +256,7 @@ async function applyPatch(
   given: string,
   config: Config,
   token: string,
+  contexts: Contexts,
 ): Promise<{ file: string; backup?: string }> {
   let file = given;
   let text: string;
@@ -249,7 +282,7 @@ async function applyPatch(
   }
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
-  const merged = merge(current, withAllowlist(current, openclawPatch(config, token), config));
+  const merged = merge(current, withAllowlist(current, openclawPatch(config, token, contexts), config));
   if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
 
   const { mode, uid, gid } = await stat(file);
