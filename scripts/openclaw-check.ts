@@ -126,6 +126,7 @@ async function main(): Promise<number> {
   writeFileSync(configFile, `${JSON.stringify({ defaultMode: 'local' })}\n`);
 
   const checks: Check[] = [];
+  const show = (s: unknown) => JSON.stringify(s);
   const check = (turn: string, name: string, ok: boolean, why: string) => {
     checks.push({ turn, name, ok, why });
     process.stdout.write(`${ok ? 'PASS' : 'FAIL'} ${turn} ${name}: ${why}\n`);
@@ -184,8 +185,19 @@ async function main(): Promise<number> {
       timeout: 60_000,
     });
     const parsedBlock = JSON.parse(block) as {
-      models?: { providers?: { brainstem?: { baseUrl?: string } } };
+      models?: {
+        providers?: { brainstem?: { baseUrl?: string; models?: { id: string; contextWindow?: number }[] } };
+      };
     };
+    const localContext = parsedBlock.models?.providers?.brainstem?.models?.find(
+      (m) => m.id === 'local',
+    )?.contextWindow;
+    check(
+      'setup',
+      "the block has the local model's context from llama-server",
+      localContext === 131072,
+      `contextWindow ${show(localContext)} (the fake's /props says 131072)`,
+    );
     const baseUrl = parsedBlock.models?.providers?.brainstem?.baseUrl;
     if (baseUrl !== `${service.url}/v1`) {
       throw new Error(`openclaw-config gave baseUrl ${baseUrl}, but brainstem listens at ${service.url}`);
@@ -286,7 +298,6 @@ async function main(): Promise<number> {
       lastUsageId = rows.at(-1)?.id ?? lastUsageId;
       return { r, requests, rows, ok };
     };
-    const show = (s: unknown) => JSON.stringify(s);
 
     // 1. A plain turn.
     const t1 = await run('turn1', 'turn one: hello', [{ chunks: ['PLAIN-ONE ', 'marker 3141'] }]);
@@ -457,9 +468,9 @@ async function main(): Promise<number> {
 
     // 6-8. The conversation outgrows the local model's context. brainstem says so as an HTTP error
     //    in llama-server's words, not as an answer, and OpenClaw takes it for a context overflow:
-    //    it tries to compact its history and, when there is too little of it to compact (OpenClaw
-    //    takes the model for a 200000-token one: the check's mode has no contextWindow), says to
-    //    start afresh. Two turns with long answers first, so that the history is not tiny.
+    //    it tries to compact its history and, when there is too little of it to compact (the
+    //    block says 131072 tokens, as the fake's /props did, and the session is far from that),
+    //    says to start afresh. Two turns with long answers first, so that the history is not tiny.
     const sizeOf = (r: { body: unknown } | undefined) => {
       const b = r?.body as { messages?: unknown[]; tools?: unknown[] } | undefined;
       return Math.ceil(JSON.stringify([b?.messages ?? [], b?.tools ?? []]).length / 4);

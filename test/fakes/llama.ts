@@ -17,7 +17,7 @@
  * Endpoints:
  *   GET  /health               503 {"error":{"message":"Loading model",…}} while loading, else 200 {"status":"ok"}
  *   GET  /v1/models            always 200, even while loading (like the real one: never use it as readiness)
- *   GET  /props                200 with default_generation_settings.n_ctx: the context (4096 when unlimited)
+ *   GET  /props                200 with default_generation_settings.n_ctx: the context (131072 when unlimited)
  *   POST /v1/chat/completions  503 while loading; 400 `exceed_context_size_error` (with n_prompt_tokens,
  *                              n_ctx) for a prompt longer than the context (tokens counted as
  *                              JSON characters of messages and tools / 4); 400 "failed to parse
@@ -152,7 +152,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     }
     if (route === 'GET /props') {
       return sendJson(res, 200, {
-        default_generation_settings: { n_ctx: contextTokens ?? 4096, params: { n_predict: -1 } },
+        default_generation_settings: { n_ctx: contextTokens ?? 131072, params: { n_predict: -1 } },
         total_slots: 1,
         model_path: '/models/fake-model.gguf',
         chat_template: '{{ messages }}',
