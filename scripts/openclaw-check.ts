@@ -13,13 +13,13 @@
  * (`openclaw agent --local --agent main --message … --json`) and checks each one.
  * Prints a PASS/FAIL line per check and a JSON summary; exits 1 if any check fails.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stripVTControlCharacters } from 'node:util';
+import { promisify, stripVTControlCharacters } from 'node:util';
 import Database from 'better-sqlite3';
 import { type FakeLlama, type FakeReply, startFakeLlama } from '../test/fakes/llama.js';
 import { type ServiceProcess, spawnService } from '../test/helpers/process.js';
@@ -179,11 +179,17 @@ async function main(): Promise<number> {
     const port = new URL(service.url).port;
 
     // openclaw.json is brainstem's own block, as a user gets it.
-    const block = execFileSync(process.execPath, ['dist/src/main.js', 'openclaw-config'], {
-      env: { PATH: process.env.PATH ?? '', ...env, BRAINSTEM_PORT: port },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    // Not execFileSync: openclaw-config asks the fake llama-server, which answers from this process.
+    const { stdout: block, stderr: configSaid } = await promisify(execFile)(
+      process.execPath,
+      ['dist/src/main.js', 'openclaw-config'],
+      {
+        env: { PATH: process.env.PATH ?? '', ...env, BRAINSTEM_PORT: port },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    if (configSaid) process.stdout.write(`openclaw-config said: ${configSaid}`);
     const parsedBlock = JSON.parse(block) as {
       models?: {
         providers?: { brainstem?: { baseUrl?: string; models?: { id: string; contextWindow?: number }[] } };
