@@ -175,7 +175,7 @@ describe('brainstem openclaw-config', () => {
       const asked = await run([]);
       expect(asked.code).toBe(0);
       expect(asked.err).toBe(
-        `modes.local: a context of 6000 tokens, as llama-server at ${llama.baseUrl} says (/props); set modes.local.contextWindow to fix it\n`,
+        `modes.local: a context of 6000 tokens, as llama-server at ${llama.baseUrl} says (/props; modes.local.contextWindow overrides it)\n`,
       );
       const models = JSON.parse(asked.out).models.providers.brainstem.models as Record<string, unknown>[];
       const sizes = Object.fromEntries(models.map((m) => [m.id, [m.contextWindow, m.maxTokens]]));

@@ -87,7 +87,7 @@ function clean(node: unknown, path: string, note: (path: string, what: string) =
       changed = true;
       continue;
     }
-    if (key in BOUNDS && typeof value === 'number' && value >= REPETITION_LIMIT) {
+    if (Object.hasOwn(BOUNDS, key) && typeof value === 'number' && value >= REPETITION_LIMIT) {
       said.push(BOUNDS[key as keyof typeof BOUNDS](value));
       note(path, `${key} ${value}`);
       changed = true;

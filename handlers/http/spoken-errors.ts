@@ -42,8 +42,9 @@ export function speaksErrors(request: FastifyRequest): boolean {
  * have not gone yet, and in the log.
  *
  * A conversation longer than the model's context stays an error: OpenClaw
- * answers that one by compacting its history and sending it again, which
- * is the way out; read as an answer, every later turn would fail the same way.
+ * takes that one for an overflow and compacts its history and sends it
+ * again, or tells its user to start afresh; read as an answer, every later
+ * turn would fail the same way.
  */
 export async function* spokenErrors(
   turn: () => AsyncGenerator<ChatEvent>,

@@ -201,7 +201,7 @@ async function modeContexts(config: Config, err: TextOut): Promise<Contexts> {
     if (told !== undefined) {
       contexts.set(m.id, told);
       err.write(
-        `modes.${m.id}: a context of ${told} tokens, as llama-server at ${base} says (/props); set modes.${m.id}.contextWindow to fix it\n`,
+        `modes.${m.id}: a context of ${told} tokens, as llama-server at ${base} says (/props; modes.${m.id}.contextWindow overrides it)\n`,
       );
       continue;
     }
