@@ -1,0 +1,351 @@
+/**
+ * The gateway stage of `npm run openclaw-check`: OpenClaw's gateway runs its own Telegram
+ * channel with its Bot API root on brainstem's front, as `openclaw-config --apply` sets it,
+ * brainstem is the only poller of the Bot API emulator (test/fakes/telegram.ts), and a user
+ * writes to the bot. Checked: the set-up, the merged command menu, a text answered by
+ * OpenClaw through brainstem's model endpoint, a streamed preview edited in place, a 429
+ * that reaches OpenClaw with its retry_after, a photo that reaches the model byte for byte,
+ * brainstem's /mode kept from OpenClaw, OpenClaw's /new reaching it, one poller at Telegram,
+ * and the bot token in no log line.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import { PROXY_TAG } from '../../src/notices.js';
+import type { FakeReply, FakeRequest } from '../../test/fakes/llama.js';
+import { type FakeTelegram, startFakeTelegram } from '../../test/fakes/telegram.js';
+import { randomPng } from '../../test/helpers/images.js';
+import { spawnService } from '../../test/helpers/process.js';
+import { killGroup, openclawConfig, openclawEnv, type StageContext, show, stopService } from './shared.js';
+
+/** The one user, in a private chat; on brainstem's and OpenClaw's allow-lists. */
+const USER = 4242;
+/** The gateway takes ~15 s to poll here and its first turn ~10 s (a loaded machine more); later turns 2-4 s. */
+const FIRST_WAIT_MS = 180_000;
+const WAIT_MS = 90_000;
+
+export async function gatewayChecks({ openclaw, llama, check, dir, defer }: StageContext): Promise<void> {
+  const { queue, chatRequests } = llama;
+  const tg = await startFakeTelegram();
+  defer(() => tg.close());
+  const ocHome = path.join(dir, 'oc-home');
+  const bsHome = path.join(dir, 'bs-home');
+  for (const d of [path.join(ocHome, '.openclaw'), bsHome]) mkdirSync(d, { recursive: true });
+  const configFile = path.join(dir, 'brainstem.json');
+  writeFileSync(
+    configFile,
+    `${JSON.stringify({
+      defaultMode: 'local',
+      modes: { local: { kind: 'llama', vision: true } },
+      telegram: { allowedUsers: [USER], front: { enabled: true } },
+    })}\n`,
+  );
+  const env: Record<string, string> = {
+    BRAINSTEM_CONFIG: configFile,
+    BRAINSTEM_DATA_DIR: path.join(dir, 'bs-data'),
+    BRAINSTEM_HOST: '127.0.0.1',
+    BRAINSTEM_API_TOKEN: randomBytes(24).toString('hex'),
+    HOME: bsHome,
+    LLAMA_BASE_URL: llama.fake.baseUrl,
+    CLAUDE_BIN: '/bin/false',
+    TELEGRAM_BOT_TOKEN: tg.token,
+    TELEGRAM_API_ROOT: tg.apiRoot,
+  };
+  const svc = await spawnService(env, { from: 'dist' });
+  defer(() => stopService(svc));
+
+  // An openclaw.json as its owner has it (the gateway and who may write to the bot), into
+  // which brainstem's block is merged the way the README says.
+  const ocFile = path.join(ocHome, '.openclaw', 'openclaw.json');
+  const gatewayPort = await freePort();
+  writeFileSync(
+    ocFile,
+    JSON.stringify({
+      gateway: {
+        mode: 'local',
+        port: gatewayPort,
+        bind: 'loopback',
+        auth: { mode: 'token', token: randomBytes(16).toString('hex') },
+      },
+      // `partial`: the answer's text streams into a preview edited in place (the default shows a status).
+      channels: {
+        telegram: { dmPolicy: 'allowlist', allowFrom: [String(USER)], streaming: { mode: 'partial' } },
+      },
+    }),
+  );
+  await openclawConfig(env, new URL(svc.url).port, ['--apply', ocFile]);
+  const channel = (
+    JSON.parse(readFileSync(ocFile, 'utf8')) as { channels?: { telegram?: Record<string, unknown> } }
+  ).channels?.telegram;
+  check(
+    'setup',
+    "openclaw-config --apply points OpenClaw's channel at the front",
+    channel?.enabled === true &&
+      channel.apiRoot === `${svc.url}/telegram` &&
+      channel.botToken === tg.token &&
+      channel.dmPolicy === 'allowlist',
+    `channels.telegram: enabled ${show(channel?.enabled)}, apiRoot ${show(channel?.apiRoot)} (the front is ${svc.url}/telegram), the bot token ${channel?.botToken === tg.token ? 'set' : 'not set'}, the owner's dmPolicy ${show(channel?.dmPolicy)} kept`,
+  );
+
+  const gateway = spawn(openclaw.node24, [openclaw.entry, 'gateway', 'run', '--port', String(gatewayPort)], {
+    cwd: dir,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: openclawEnv(openclaw, ocHome),
+  });
+  defer(() => killGroup(gateway));
+  let gatewayLog = '';
+  gateway.stdout?.on('data', (d: Buffer) => {
+    gatewayLog += d.toString();
+  });
+  gateway.stderr?.on('data', (d: Buffer) => {
+    gatewayLog += d.toString();
+  });
+  const exited = once(gateway, 'exit').then(([code]) => code as number | null);
+  /** What `test` returns once it holds, or undefined after `ms`; throws if the gateway exits first. */
+  const until = <T>(what: string, test: () => T | undefined | false | null, ms = WAIT_MS) =>
+    waitOrExit(tg, exited, () => gatewayLog, what, test, ms);
+  /** The model's next answer; a reply an earlier stage left unused goes. */
+  const answer = (reply: FakeReply) => {
+    queue.length = 0;
+    queue.push(reply);
+  };
+  const user = tg.user(USER);
+  const bot = () => tg.botMessages(USER);
+
+  // Telegram shows a user the list of their language if there is one: brainstem's French
+  // menu must carry OpenClaw's commands too, or a French user would not see them.
+  const menus =
+    (await until(
+      'OpenClaw registers its commands through the front',
+      () => {
+        const lists = [...tg.commands].map(([lang, list]) => ({ lang, names: list.map((c) => c.command) }));
+        return lists.length > 0 && lists.every((l) => l.names.includes('new')) && lists;
+      },
+      FIRST_WAIT_MS,
+    )) ?? [];
+  check(
+    'setup',
+    "each language's menu holds brainstem's and OpenClaw's commands",
+    menus.length >= 2 &&
+      menus.every(
+        (l) =>
+          l.names.includes('mode') &&
+          l.names.includes('new') &&
+          l.names.includes('oc_usage') &&
+          l.names.length <= 100,
+      ),
+    menus
+      .map(
+        (l) =>
+          `${l.lang || 'default'}: ${l.names.length} (${l.names.slice(0, 3).join(', ')}, …, ${l.names.filter((n) => n.startsWith('oc_')).join(', ')})`,
+      )
+      .join('; ') || "no menu with OpenClaw's /new",
+  );
+
+  // A text: OpenClaw's channel fetches it from the front, asks brainstem's model, answers through the front.
+  let before = chatRequests().length;
+  answer({ chunks: ['FRONT-ONE ', 'marker 1618'] });
+  user.says('hello through the front');
+  const first = await until(
+    'the answer to the first text',
+    () => bot().find((m) => m.text.includes('FRONT-ONE')),
+    FIRST_WAIT_MS,
+  );
+  check(
+    'text',
+    "OpenClaw's answer reaches the chat",
+    first?.text.includes('FRONT-ONE marker 1618') === true,
+    `the chat got ${show(bot().map((m) => m.text.slice(0, 80)))}`,
+  );
+  check(
+    'text',
+    'one model request',
+    chatRequests().length - before === 1,
+    `the fake got ${chatRequests().length - before} chat request(s)`,
+  );
+
+  // A streamed answer: OpenClaw's preview is sent, then edited through the front as the text grows.
+  let calls = tg.calls.length;
+  answer({ chunks: Array.from({ length: 25 }, (_, i) => `word${i} `), chunkDelayMs: 200 });
+  user.says('stream me something');
+  const streamed = await until('the streamed answer', () => bot().find((m) => m.text.includes('word24')));
+  const edits = tg.calls.slice(calls).filter((c) => c.method === 'editMessageText' && c.ok).length;
+  check(
+    'stream',
+    'the preview is edited in place',
+    edits >= 1 && streamed !== undefined && streamed.edits >= 1 && streamed.text.includes('word0 word1'),
+    streamed
+      ? `${edits} editMessageText call(s) reached Telegram; the message, edited ${streamed.edits} time(s), ends ${show(streamed.text.slice(-30))}`
+      : `no message with the whole answer; ${edits} editMessageText call(s) reached Telegram`,
+  );
+
+  // A 429 from Telegram goes back to OpenClaw as it came, and OpenClaw waits retry_after.
+  calls = tg.calls.length;
+  tg.rateLimit('sendMessage', 1, 2);
+  answer({ chunks: ['FRONT-LIMITED ', 'answer'] });
+  user.says('a turn Telegram rate-limits');
+  await until('the rate-limited answer', () => bot().find((m) => m.text.includes('FRONT-LIMITED')));
+  const sends = tg.calls.slice(calls).filter((c) => c.method === 'sendMessage');
+  const refused = sends.find((c) => c.errorCode === 429);
+  const retried = sends.find((c) => c.ok && refused !== undefined && c.at > refused.at);
+  check(
+    '429',
+    "OpenClaw waits Telegram's retry_after",
+    refused !== undefined && retried !== undefined && retried.at - refused.at >= 2000,
+    refused && retried
+      ? `sendMessage refused with 429 (retry after 2 s), sent again ${retried.at - refused.at} ms later`
+      : `sendMessage calls: ${show(sends.map((c) => c.errorCode ?? 'ok'))}`,
+  );
+
+  // A photo: OpenClaw fetches it through the front (getFile and the download) and gives it to the model.
+  before = chatRequests().length;
+  const png = randomPng(64, 48);
+  answer({ chunks: ['FRONT-PHOTO ', 'seen'] });
+  user.sendsPhoto(png, 'what is in this picture?');
+  await until('the answer to the photo', () => bot().find((m) => m.text.includes('FRONT-PHOTO')));
+  const photoRequests = chatRequests().slice(before);
+  check(
+    'photo',
+    'the photo reaches the model byte for byte',
+    photoRequests.some((r) => JSON.stringify(r.body).includes(`;base64,${png.toString('base64')}`)),
+    `${photoRequests.length} model request(s); ${tg.callsOf('getFile').length} getFile call(s) reached Telegram; the PNG's ${png.length} bytes ${photoRequests.some((r) => JSON.stringify(r.body).includes(png.toString('base64'))) ? 'are' : 'are not'} in a request as a data URL`,
+  );
+
+  // brainstem's /mode is answered by brainstem and never reaches OpenClaw: OpenClaw handles a
+  // chat's updates in order, so the text after it shows what OpenClaw got.
+  const shown = bot().length;
+  before = chatRequests().length;
+  user.says('/mode');
+  const modeUpdate = Number(tg.updateLog.at(-1)?.update_id);
+  await until("brainstem's answer to /mode", () =>
+    bot()
+      .slice(shown)
+      .find((m) => m.replyMarkup !== undefined),
+  );
+  answer({ chunks: ['FRONT-AFTER ', 'the menu'] });
+  user.says('after the menu');
+  await until('the answer after /mode', () => bot().find((m) => m.text.includes('FRONT-AFTER')));
+  const since = bot().slice(shown);
+  const askedMode = chatRequests()
+    .slice(before)
+    .some((r) => userTexts(r).some((t) => /(^|\s)\/mode(\s|$)/.test(t)));
+  check(
+    'mode',
+    '/mode is answered by brainstem alone',
+    since.length === 2 &&
+      since[0]?.text.includes('Modes') === true &&
+      since[1]?.text.includes('FRONT-AFTER') === true &&
+      !askedMode,
+    `after /mode the chat got ${show(since.map((m) => m.text.slice(0, 40)))}; ${askedMode ? 'a model request carries /mode' : 'no model request carries /mode'}; OpenClaw's log ${gatewayLog.includes(`updateId=${modeUpdate} `) ? 'names' : 'does not name'} its update ${modeUpdate}`,
+  );
+
+  // OpenClaw's /new reaches OpenClaw, which starts a new session.
+  const beforeNew = bot().length;
+  user.says('/new');
+  await until("OpenClaw's answer to /new", () =>
+    bot()
+      .slice(beforeNew)
+      .find((m) => /new session/i.test(m.text)),
+  );
+  const afterNew = bot().slice(beforeNew);
+  check(
+    'new',
+    '/new reaches OpenClaw',
+    afterNew.some((m) => /new session/i.test(m.text)),
+    `after /new the chat got ${show(afterNew.map((m) => m.text.slice(0, 80)))}`,
+  );
+
+  // A command both answer: brainstem's is /usage, OpenClaw's is typed /oc_usage and reaches it as /usage.
+  const beforeUsage = bot().length;
+  before = chatRequests().length;
+  user.says('/usage');
+  const ours = await until("brainstem's answer to /usage", () => bot()[beforeUsage]);
+  user.says('/oc_usage');
+  const theirs = await until("OpenClaw's answer to /oc_usage", () => bot()[beforeUsage + 1]);
+  check(
+    'usage',
+    "/usage is brainstem's, /oc_usage reaches OpenClaw",
+    ours?.text.startsWith(PROXY_TAG) === true &&
+      theirs !== undefined &&
+      !theirs.text.startsWith(PROXY_TAG) &&
+      chatRequests().length === before,
+    `/usage got ${show(ours?.text.slice(0, 60))}; /oc_usage got ${show(theirs?.text.slice(0, 60))}; ${chatRequests().length - before} model request(s)`,
+  );
+
+  check(
+    'upstream',
+    'one poller at Telegram',
+    tg.polling.maxConcurrent === 1 && tg.polling.conflicts === 0,
+    `getUpdates: ${tg.polling.calls} call(s), at most ${tg.polling.maxConcurrent} at once, ${tg.polling.conflicts} conflict(s)`,
+  );
+  const secret = tg.token.split(':')[1] ?? tg.token;
+  const leaked = svc.logs.filter((l) => l.includes(secret));
+  check(
+    'upstream',
+    "the bot token is in none of brainstem's log lines",
+    leaked.length === 0,
+    `${svc.logs.length} log lines, ${leaked.length} with the token${leaked[0] ? `: ${leaked[0].slice(0, 160)}` : ''}`,
+  );
+}
+
+/** The texts of a model request's user messages (a string, or the text parts). */
+function userTexts(r: FakeRequest): string[] {
+  const messages =
+    (r.body as { messages?: { role: string; content?: unknown }[] } | undefined)?.messages ?? [];
+  return messages
+    .filter((m) => m.role === 'user')
+    .flatMap((m) =>
+      typeof m.content === 'string'
+        ? [m.content]
+        : Array.isArray(m.content)
+          ? m.content.flatMap((p: { type?: string; text?: string }) =>
+              p.type === 'text' && p.text ? [p.text] : [],
+            )
+          : [],
+    );
+}
+
+/**
+ * Waits for `test` to hold on the emulator (re-checked after every Bot API call). After `ms`
+ * it says so with the end of the gateway's log and gives undefined, for the check to fail;
+ * a gateway that exits first ends the stage.
+ */
+async function waitOrExit<T>(
+  tg: FakeTelegram,
+  exited: Promise<number | null>,
+  log: () => string,
+  what: string,
+  test: () => T | undefined | false | null,
+  ms: number,
+): Promise<T | undefined> {
+  const seen = tg.waitFor(test, { timeoutMs: ms }).then(
+    (value) => ({ value }),
+    () => undefined,
+  );
+  const result = await Promise.race([seen, exited.then((code) => ({ code }))]);
+  if (result && 'code' in result) {
+    throw new Error(`OpenClaw's gateway exited (${result.code}) before ${what}: ${tail(log())}`);
+  }
+  if (result === undefined) {
+    process.stdout.write(`(no ${what} within ${ms / 1000} s; the gateway's log ends: ${tail(log())})\n`);
+  }
+  return result?.value;
+}
+
+const tail = (log: string) =>
+  stripVTControlCharacters(log).trim().split('\n').slice(-8).join(' | ').slice(-1500);
+
+/** A loopback port free right now (the OS picks it; the server is closed at once). */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}

@@ -1,0 +1,99 @@
+/**
+ * What the stages of `npm run openclaw-check` share: the OpenClaw they run, the
+ * scripted fake llama-server, the check list, and the children to stop.
+ */
+import { type ChildProcess, execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { FakeLlama, FakeReply, FakeRequest } from '../../test/fakes/llama.js';
+import type { ServiceProcess } from '../../test/helpers/process.js';
+
+export interface Check {
+  turn: string;
+  name: string;
+  ok: boolean;
+  why: string;
+}
+
+/** Records one check and prints its PASS/FAIL line. */
+export type CheckFn = (turn: string, name: string, ok: boolean, why: string) => void;
+
+export interface OpenClaw {
+  /** node_modules/openclaw/openclaw.mjs */
+  entry: string;
+  /** The Node >= 24 that runs it. */
+  node24: string;
+  version: string;
+}
+
+/** The fake llama-server: each chat completion takes the next reply of `queue`. */
+export interface ScriptedLlama {
+  fake: FakeLlama;
+  queue: FakeReply[];
+  chatRequests(): FakeRequest[];
+}
+
+export interface StageContext {
+  openclaw: OpenClaw;
+  llama: ScriptedLlama;
+  check: CheckFn;
+  /** A fresh directory of the stage's own. */
+  dir: string;
+  /** Runs `stop` when the check ends, however it ends (newest first). */
+  defer(stop: () => Promise<void> | void): void;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const show = (s: unknown) => JSON.stringify(s);
+
+/**
+ * OpenClaw's environment: its own HOME, nothing that reaches the network or updates it,
+ * and its Node first on PATH for any `node` it runs itself.
+ */
+export function openclawEnv(openclaw: OpenClaw, home: string): Record<string, string> {
+  // NODE24 may be a bare `node` found on PATH: then PATH stays as it is.
+  const own = openclaw.node24.includes(path.sep) ? [path.dirname(path.resolve(openclaw.node24))] : [];
+  return {
+    PATH: [...own, process.env.PATH ?? ''].join(path.delimiter),
+    HOME: home,
+    OPENCLAW_OFFLINE: '1',
+    OPENCLAW_NO_AUTO_UPDATE: '1',
+    OPENCLAW_DISABLE_BONJOUR: '1',
+  };
+}
+
+/** Kills a detached child's whole process group (OpenClaw starts children of its own). */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * `brainstem openclaw-config` with these arguments, as a user runs it against the
+ * brainstem listening on `port`. Not execFileSync: it asks the fake llama-server,
+ * which answers from this process.
+ */
+export async function openclawConfig(
+  env: Record<string, string>,
+  port: string,
+  args: string[] = [],
+): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, ['dist/src/main.js', 'openclaw-config', ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env, BRAINSTEM_PORT: port },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
+
+/** Stops a brainstem a stage started: SIGTERM, and SIGKILL if it has not exited 10 s later. */
+export async function stopService(svc: ServiceProcess): Promise<void> {
+  if (svc.child.exitCode !== null) return;
+  const killer = setTimeout(() => svc.child.kill('SIGKILL'), 10_000);
+  await svc.stop('SIGTERM').catch(() => undefined);
+  clearTimeout(killer);
+}
