@@ -18,10 +18,10 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
-import { spawnService, startFlags } from '../test/helpers/process.js';
+import { freePort, spawnService, startFlags } from '../test/helpers/process.js';
 import { type BenchFixture, benchFixture } from './fixture.js';
 import { cpuTimes, median, now, round, rssMb } from './stats.js';
 
@@ -141,16 +141,6 @@ async function floorMs(): Promise<number> {
   child.kill();
   await once(child, 'exit');
   return ms;
-}
-
-/** A loopback port free right now (the OS picks it; the server is closed at once). */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /**

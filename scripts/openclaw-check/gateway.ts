@@ -12,14 +12,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { PROXY_TAG } from '../../src/notices.js';
 import type { FakeReply, FakeRequest } from '../../test/fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from '../../test/fakes/telegram.js';
 import { randomPng } from '../../test/helpers/images.js';
-import { spawnService } from '../../test/helpers/process.js';
+import { freePort, spawnService } from '../../test/helpers/process.js';
 import { killGroup, openclawConfig, openclawEnv, type StageContext, show, stopService } from './shared.js';
 
 /** The one user, in a private chat; on brainstem's and OpenClaw's allow-lists. */
@@ -27,6 +26,7 @@ const USER = 4242;
 /** The gateway takes ~15 s to poll here and its first turn ~10 s (a loaded machine more); later turns 2-4 s. */
 const FIRST_WAIT_MS = 180_000;
 const WAIT_MS = 90_000;
+const STALL_NOTICE_MS = 4000;
 
 export async function gatewayChecks({ openclaw, llama, check, dir, defer }: StageContext): Promise<void> {
   const { queue, chatRequests } = llama;
@@ -41,7 +41,8 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
     `${JSON.stringify({
       defaultMode: 'local',
       modes: { local: { kind: 'llama', vision: true } },
-      telegram: { allowedUsers: [USER], front: { enabled: true } },
+      // A short stall notice, so that a gateway restart shows it.
+      telegram: { allowedUsers: [USER], front: { enabled: true, stallNoticeMs: STALL_NOTICE_MS } },
     })}\n`,
   );
   const env: Record<string, string> = {
@@ -91,24 +92,27 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
     `channels.telegram: enabled ${show(channel?.enabled)}, apiRoot ${show(channel?.apiRoot)} (the front is ${svc.url}/telegram), the bot token ${channel?.botToken === tg.token ? 'set' : 'not set'}, the owner's dmPolicy ${show(channel?.dmPolicy)} kept`,
   );
 
-  const gateway = spawn(openclaw.node24, [openclaw.entry, 'gateway', 'run', '--port', String(gatewayPort)], {
-    cwd: dir,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: openclawEnv(openclaw, ocHome),
-  });
-  defer(() => killGroup(gateway));
   let gatewayLog = '';
-  gateway.stdout?.on('data', (d: Buffer) => {
-    gatewayLog += d.toString();
-  });
-  gateway.stderr?.on('data', (d: Buffer) => {
-    gatewayLog += d.toString();
-  });
-  const exited = once(gateway, 'exit').then(([code]) => code as number | null);
+  /** OpenClaw's gateway, started (again); its output goes to gatewayLog. */
+  const startGateway = () => {
+    const child = spawn(openclaw.node24, [openclaw.entry, 'gateway', 'run', '--port', String(gatewayPort)], {
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: openclawEnv(openclaw, ocHome),
+    });
+    defer(() => killGroup(child));
+    const append = (d: Buffer) => {
+      gatewayLog += d.toString();
+    };
+    child.stdout?.on('data', append);
+    child.stderr?.on('data', append);
+    return { child, exited: once(child, 'exit').then(([code]) => code as number | null) };
+  };
+  let gateway = startGateway();
   /** What `test` returns once it holds, or undefined after `ms`; throws if the gateway exits first. */
   const until = <T>(what: string, test: () => T | undefined | false | null, ms = WAIT_MS) =>
-    waitOrExit(tg, exited, () => gatewayLog, what, test, ms);
+    waitOrExit(tg, gateway.exited, () => gatewayLog, what, test, ms);
   /** The model's next answer; a reply an earlier stage left unused goes. */
   const answer = (reply: FakeReply) => {
     queue.length = 0;
@@ -277,6 +281,58 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
     `/usage got ${show(ours?.text.slice(0, 60))}; /oc_usage got ${show(theirs?.text.slice(0, 60))}; ${chatRequests().length - before} model request(s)`,
   );
 
+  // OpenClaw's gateway restarts (an update, a config change): what is written meanwhile waits
+  // in the front's queue; the owner is told once that it waits and once that it is fetched
+  // again; each message reaches the model once, in order. Each answer names the words it
+  // answers, since OpenClaw may take two waiting messages as one turn.
+  const WORDS = ['ALPHA', 'BRAVO', 'CHARLIE'];
+  llama.respond = (body) => ({
+    chunks: [
+      `FRONT-AWAY answers ${WORDS.filter((w) => newTurnTexts(body).some((t) => t.includes(w))).join(' ')}`,
+    ],
+  });
+  const beforeAway = bot().length;
+  before = chatRequests().length;
+  killGroup(gateway.child, 'SIGTERM');
+  const killer = setTimeout(() => killGroup(gateway.child), 20_000);
+  await gateway.exited;
+  clearTimeout(killer);
+  user.says('written while OpenClaw was away: ALPHA');
+  user.says('written while OpenClaw was away: BRAVO');
+  const away = () => bot().slice(beforeAway);
+  await tg
+    .waitFor(() => away().find((m) => m.text.includes('not fetching')), { timeoutMs: WAIT_MS })
+    .catch(() => undefined);
+  gateway = startGateway();
+  await until(
+    'the answers to what was written while OpenClaw was away',
+    () => away().some((m) => m.text.includes('FRONT-AWAY') && m.text.includes('BRAVO')),
+    FIRST_WAIT_MS,
+  );
+  // OpenClaw takes a chat's messages in order: once this one is answered, nothing before it is pending.
+  user.says('after the restart: CHARLIE');
+  await until('the answer after the restart', () => away().some((m) => m.text.includes('CHARLIE')));
+  const turns = chatRequests()
+    .slice(before)
+    .map((r) => WORDS.filter((w) => newTurnTexts(r.body).some((t) => t.includes(w))));
+  const eachOnce = WORDS.every((w) => turns.filter((t) => t.includes(w)).length === 1);
+  const inOrder = turns.flat().join(' ') === WORDS.join(' ');
+  const stallNotices = away().filter((m) => m.text.includes('not fetching')).length;
+  const resumeNotices = away().filter((m) => m.text.includes('fetching messages again')).length;
+  check(
+    'restart',
+    'what waited is answered once, in order',
+    eachOnce && inOrder,
+    `the model's turns asked ${show(turns)}; the chat got ${show(away().map((m) => m.text.slice(0, 50)))}`,
+  );
+  check(
+    'restart',
+    'the owner is told once that messages wait, and once that they are fetched again',
+    stallNotices === 1 && resumeNotices === 1,
+    `${stallNotices} "not fetching" notice(s), ${resumeNotices} "fetching again" notice(s)`,
+  );
+  llama.respond = undefined;
+
   check(
     'upstream',
     'one poller at Telegram',
@@ -293,21 +349,42 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
   );
 }
 
-/** The texts of a model request's user messages (a string, or the text parts). */
+type Message = { role: string; content?: unknown };
+
+/**
+ * A message's text (the string, or its text parts), leaving out OpenClaw's internal
+ * context: data it appends to a turn, the chat's recent messages among it, which are
+ * not what the user asked in that turn.
+ */
+function textOf(m: Message): string[] {
+  const texts =
+    typeof m.content === 'string'
+      ? [m.content]
+      : Array.isArray(m.content)
+        ? m.content.flatMap((p: { type?: string; text?: string }) =>
+            p.type === 'text' && p.text ? [p.text] : [],
+          )
+        : [];
+  return texts.filter((t) => !t.startsWith('<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>'));
+}
+
+const messagesOf = (body: unknown) => (body as { messages?: Message[] } | undefined)?.messages ?? [];
+
+/** The texts of a model request's user messages. */
 function userTexts(r: FakeRequest): string[] {
-  const messages =
-    (r.body as { messages?: { role: string; content?: unknown }[] } | undefined)?.messages ?? [];
-  return messages
+  return messagesOf(r.body)
     .filter((m) => m.role === 'user')
-    .flatMap((m) =>
-      typeof m.content === 'string'
-        ? [m.content]
-        : Array.isArray(m.content)
-          ? m.content.flatMap((p: { type?: string; text?: string }) =>
-              p.type === 'text' && p.text ? [p.text] : [],
-            )
-          : [],
-    );
+    .flatMap(textOf);
+}
+
+/** The texts of the user messages after the last assistant message: what this turn asks. */
+function newTurnTexts(body: unknown): string[] {
+  const messages = messagesOf(body);
+  const last = messages.map((m) => m.role).lastIndexOf('assistant');
+  return messages
+    .slice(last + 1)
+    .filter((m) => m.role === 'user')
+    .flatMap(textOf);
 }
 
 /**
@@ -339,13 +416,3 @@ async function waitOrExit<T>(
 
 const tail = (log: string) =>
   stripVTControlCharacters(log).trim().split('\n').slice(-8).join(' | ').slice(-1500);
-
-/** A loopback port free right now (the OS picks it; the server is closed at once). */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}

@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type FakeReply, startFakeLlama } from '../../test/fakes/llama.js';
+import { startFakeLlama } from '../../test/fakes/llama.js';
 import { gatewayChecks } from './gateway.js';
 import { providerTurns } from './provider-turns.js';
 import type { Check, OpenClaw, ScriptedLlama, StageContext } from './shared.js';
@@ -129,14 +129,18 @@ async function main(): Promise<number> {
   try {
     const fake = await startFakeLlama();
     stops.push(() => fake.close());
-    const queue: FakeReply[] = [];
-    fake.script(() => queue.shift() ?? { chunks: ['(the check scripted no reply for this request)'] });
     const llama: ScriptedLlama = {
       fake,
-      queue,
+      queue: [],
+      respond: undefined,
       chatRequests: () =>
         fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/chat/completions'),
     };
+    fake.script(
+      (body) =>
+        llama.respond?.(body) ??
+        llama.queue.shift() ?? { chunks: ['(the check scripted no reply for this request)'] },
+    );
     for (const name of names) {
       const stage = STAGES[name];
       const ctx = stageOf(name, llama);

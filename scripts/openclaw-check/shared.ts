@@ -26,10 +26,17 @@ export interface OpenClaw {
   version: string;
 }
 
-/** The fake llama-server: each chat completion takes the next reply of `queue`. */
+/** The body of a chat completion request as the fake llama-server got it. */
+export type ChatBody = Parameters<Parameters<FakeLlama['script']>[0]>[0];
+
+/**
+ * The fake llama-server: each chat completion takes the next reply of `queue`, or, while
+ * `respond` is set, what it makes of the request (for turns whose number is not known).
+ */
 export interface ScriptedLlama {
   fake: FakeLlama;
   queue: FakeReply[];
+  respond: ((body: ChatBody) => FakeReply) | undefined;
   chatRequests(): FakeRequest[];
 }
 
