@@ -2,11 +2,12 @@
  * The gateway stage of `npm run openclaw-check`: OpenClaw's gateway runs its own Telegram
  * channel with its Bot API root on brainstem's front, as `openclaw-config --apply` sets it,
  * brainstem is the only poller of the Bot API emulator (test/fakes/telegram.ts), and a user
- * writes to the bot. Checked: the set-up, the merged command menu, a text answered by
- * OpenClaw through brainstem's model endpoint, a streamed preview edited in place, a 429
- * that reaches OpenClaw with its retry_after, a photo that reaches the model byte for byte,
- * brainstem's /mode kept from OpenClaw, OpenClaw's /new reaching it, one poller at Telegram,
- * and the bot token in no log line.
+ * writes to the bot, in a private chat and in a group. Checked: the set-up, the merged
+ * command menus, a text answered by OpenClaw through brainstem's model endpoint, a streamed
+ * preview edited in place, a 429 that reaches OpenClaw with its retry_after, a photo that
+ * reaches the model byte for byte, brainstem's /mode kept from OpenClaw, OpenClaw's /new and
+ * /oc_usage reaching it, mentions in a group, a gateway restart with messages waiting, one
+ * poller at Telegram, and the bot token in no log line.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,10 +20,20 @@ import type { FakeReply, FakeRequest } from '../../test/fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from '../../test/fakes/telegram.js';
 import { randomPng } from '../../test/helpers/images.js';
 import { freePort, spawnService } from '../../test/helpers/process.js';
-import { killGroup, openclawConfig, openclawEnv, type StageContext, show, stopService } from './shared.js';
+import {
+  type ChatBody,
+  killGroup,
+  openclawConfig,
+  openclawEnv,
+  type StageContext,
+  show,
+  stopService,
+} from './shared.js';
 
 /** The one user, in a private chat; on brainstem's and OpenClaw's allow-lists. */
 const USER = 4242;
+/** A supergroup the user and the bot are in. */
+const GROUP = -1001234567890;
 /** The gateway takes ~15 s to poll here and its first turn ~10 s (a loaded machine more); later turns 2-4 s. */
 const FIRST_WAIT_MS = 180_000;
 const WAIT_MS = 90_000;
@@ -72,9 +83,15 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
         bind: 'loopback',
         auth: { mode: 'token', token: randomBytes(16).toString('hex') },
       },
-      // `partial`: the answer's text streams into a preview edited in place (the default shows a status).
+      // `partial`: the answer's text streams into a preview edited in place (the default shows a
+      // status). In the group, OpenClaw answers only when mentioned.
       channels: {
-        telegram: { dmPolicy: 'allowlist', allowFrom: [String(USER)], streaming: { mode: 'partial' } },
+        telegram: {
+          dmPolicy: 'allowlist',
+          allowFrom: [String(USER)],
+          streaming: { mode: 'partial' },
+          groups: { [String(GROUP)]: { requireMention: true } },
+        },
       },
     }),
   );
@@ -280,6 +297,54 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
       chatRequests().length === before,
     `/usage got ${show(ours?.text.slice(0, 60))}; /oc_usage got ${show(theirs?.text.slice(0, 60))}; ${chatRequests().length - before} model request(s)`,
   );
+
+  // A group: a message that mentions the bot is OpenClaw's to answer; one that does not still
+  // reaches it (OpenClaw keeps it as the group's context) but gets no answer; brainstem's
+  // command, addressed to the bot, is brainstem's alone.
+  const member = tg.user(USER, { chatId: GROUP });
+  const inGroup = () => tg.botMessages(GROUP);
+  const named = (body: ChatBody, words: string[]) =>
+    words.filter((w) => newTurnTexts(body).some((t) => t.includes(w)));
+  llama.respond = (body) => ({ chunks: [`FRONT-GROUP answers ${named(body, ['DELTA', 'ECHO']).join(' ')}`] });
+  before = chatRequests().length;
+  member.says(`@${tg.botUsername} hello group DELTA`);
+  const greeted = await until(
+    'the answer in the group',
+    () => inGroup().find((m) => m.text.includes('DELTA')),
+    FIRST_WAIT_MS,
+  );
+  check(
+    'group',
+    'a mention is answered by OpenClaw in the group',
+    greeted !== undefined,
+    `the group got ${show(inGroup().map((m) => m.text.slice(0, 50)))}`,
+  );
+  member.says('just chatting FOXTROT');
+  const groupShown = inGroup().length;
+  const beforeMode = chatRequests().length;
+  member.says(`/mode@${tg.botUsername}`);
+  await until("brainstem's answer to /mode in the group", () =>
+    inGroup()
+      .slice(groupShown)
+      .find((m) => m.replyMarkup !== undefined),
+  );
+  member.says(`@${tg.botUsername} and now ECHO`);
+  await until('the answer after /mode in the group', () => inGroup().find((m) => m.text.includes('ECHO')));
+  const groupSince = inGroup().slice(groupShown);
+  const groupRequests = chatRequests().slice(beforeMode);
+  const modeAsked = groupRequests.some((r) => userTexts(r).some((t) => /(^|\s)\/mode(@\w+)?(\s|$)/.test(t)));
+  const sawFoxtrot = groupRequests.some((r) => JSON.stringify(r.body).includes('FOXTROT'));
+  check(
+    'group',
+    "/mode@bot is brainstem's; an unmentioned message reaches OpenClaw unanswered",
+    groupSince.length === 2 &&
+      groupSince[0]?.text.includes('Modes') === true &&
+      groupSince[1]?.text.includes('ECHO') === true &&
+      !modeAsked &&
+      sawFoxtrot,
+    `after the unmentioned message and /mode the group got ${show(groupSince.map((m) => m.text.slice(0, 40)))}; ${groupRequests.length} model request(s), ${modeAsked ? 'one carrying /mode' : 'none carrying /mode'}, ${sawFoxtrot ? "the unmentioned message among the next turn's context" : 'the unmentioned message in none'}`,
+  );
+  llama.respond = undefined;
 
   // OpenClaw's gateway restarts (an update, a config change): what is written meanwhile waits
   // in the front's queue; the owner is told once that it waits and once that it is fetched
