@@ -172,6 +172,54 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(failure).toMatchObject({ status: 502, type: 'server_error' });
   });
 
+  for (const path of ['on its warm process', 'with --resume on a new process'] as const) {
+    it(`answers a prompt too long for Claude as context_length_exceeded, and the conversation goes on in a new session (${path})`, async () => {
+      const s = path === 'on its warm process' ? svc : cold;
+      const key = { headers: { 'x-session-key': `too-long-${s === svc}`, 'x-brainstem-client': 'openclaw' } };
+      // Like the API: a request holding the oversized message is refused, each time it is sent.
+      let refuseAll = false;
+      fake.script((r) => {
+        const sent = JSON.stringify(r.body?.messages);
+        if (refuseAll || sent.includes('HUGE'))
+          return httpError(400, { message: 'prompt is too long: 210000 tokens > 200000 maximum' });
+        return text(sent.includes('remember plum') ? 'you said plum' : 'noted');
+      });
+      const first = [user('first: remember plum')];
+      const a = await s.client.chat.completions.create({ model: 'assistant', messages: first }, key);
+      expect(a.choices[0]?.message.content).toBe('you said plum');
+      const firstSession = s.service.core.sessions.get(`too-long-${s === svc}`, 'assistant')?.brainSessionId;
+      const history = [...first, assistant('you said plum')];
+
+      // The current CLI retries with a truncated history of its own first: refused too.
+      refuseAll = true;
+      const refused = await s.client.chat.completions
+        .create({ model: 'assistant', messages: [...history, user('HUGE paste')] }, key)
+        .then(() => undefined)
+        .catch((e: unknown) => e as { status?: number; code?: string; message?: string });
+      refuseAll = false;
+      // An error even for OpenClaw, which reads it as an overflow (the words are the API's) and compacts.
+      expect(refused).toMatchObject({ status: 400, code: 'context_length_exceeded' });
+      expect(refused?.message).toMatch(/^400 ⚙️ \[proxy\] Prompt is too long for Claude's context/);
+      expect(refused?.message).toContain('the next message starts a new session');
+      expect(s.service.core.sessions.get(`too-long-${s === svc}`, 'assistant')).toBeUndefined();
+
+      // The CLI kept the refused turn in that session: resuming it would be refused again.
+      const before = fake.mainRequests().length;
+      const c = await s.client.chat.completions.create(
+        { model: 'assistant', messages: [...history, user('third: what fruit?')] },
+        key,
+      );
+      expect(c.choices[0]?.message.content).toBe('you said plum');
+      const sent = fake.mainRequests().slice(before);
+      expect(sent).toHaveLength(1);
+      // A new session, with the earlier turns replayed from the history the client sent.
+      expect(sent[0]?.userTexts[0]).toContain('user: first: remember plum');
+      const now = s.service.core.sessions.get(`too-long-${s === svc}`, 'assistant')?.brainSessionId;
+      expect(now).toMatch(/^[0-9a-f-]{36}$/);
+      expect(now).not.toBe(firstSession);
+    });
+  }
+
   it('kills the claude child when the client goes away', async () => {
     // Warm processes of the earlier conversations live on; the child of this turn must not.
     const earlier = new Set(processesIn(svc.dir));

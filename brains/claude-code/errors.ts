@@ -29,6 +29,13 @@ const CREDIT_SPENT_TEXT = /out of usage credits|agent sdk credit/i;
 /** `result.subtype` when `--max-budget-usd` stopped the turn (text: "Reached maximum budget ($0.01)"). */
 const MAX_BUDGET_SUBTYPE = 'error_max_budget_usd';
 const MISSING_SESSION = 'No conversation found with session ID';
+/**
+ * The API's refusal of a request over the model's context ("prompt is too
+ * long: 210000 tokens > 200000 maximum"), which CLIs 2.1.197 and 2.1.332 end
+ * the turn with as "Prompt is too long" (`api_error_status: 400`); 2.1.332
+ * first retries with its own truncated compaction, four requests.
+ */
+const PROMPT_TOO_LONG_TEXT = /prompt is too long/i;
 
 const RENEW_HELP =
   'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.';
@@ -107,6 +114,15 @@ export function classifyFailure(s: FailureSignals): BrainError {
       kind: 'auth',
       status,
       message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP}`,
+    };
+  }
+  if (PROMPT_TOO_LONG_TEXT.test(text)) {
+    // "Prompt is too long" stays in the message: OpenClaw reads it as an overflow and compacts.
+    const detail = shortReason(text.replace(/^prompt is too long[\s·:.]*/i, ''));
+    return {
+      kind: 'context_overflow',
+      status,
+      message: `${PROXY_TAG} Prompt is too long for Claude's context${detail ? ` (${detail})` : ''}. The Claude session of this conversation is closed, since it keeps the turn that did not fit; the next message starts a new session from the conversation's latest turns. A message too long on its own must be shortened.`,
     };
   }
   if (status === 429 || s.apiError === 'rate_limit') {

@@ -4,7 +4,7 @@ import type { Logger } from '../../src/logger.js';
 import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
 import { type Execa, subprocesses } from '../../src/subprocesses.js';
-import type { Brain, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
+import type { Brain, BrainError, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
 import { cliEnv } from './env.js';
@@ -338,7 +338,7 @@ export class ClaudeCodeBrain implements Brain {
           stderr: exit.stderr,
         };
         if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
-        const error = classifyFailure(failure);
+        const error = this.failed(req.sessionKey, classifyFailure(failure), log);
         log.warn(
           { durationMs, kind: error.kind, exitCode: exit.exitCode, signal: exit.signal, why: end.why },
           'claude turn failed',
@@ -364,7 +364,7 @@ export class ClaudeCodeBrain implements Brain {
       }
       if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
       yield* a.reader.settle(costUsd);
-      const error = classifyFailure(failure);
+      const error = this.failed(req.sessionKey, classifyFailure(failure), log);
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
       log.debug({ stderr: scrubText(proc.stderr.slice(-2000)) }, 'claude stderr');
       yield { type: 'error', error };
@@ -377,6 +377,20 @@ export class ClaudeCodeBrain implements Brain {
         await proc.close();
       }
     }
+  }
+
+  /**
+   * A failed turn's error, after what it says about the session: the CLI keeps
+   * a turn that did not fit the context in its session, so resuming that
+   * session would be refused every time. The conversation goes on in a new
+   * one, from the history the client sends (what was allowed in it stays).
+   */
+  private failed(sessionKey: string, error: BrainError, log: Logger): BrainError {
+    if (error.kind === 'context_overflow') {
+      this.opts.sessions.delete(sessionKey, this.id);
+      log.warn('Claude session over the context closed; the next turn starts a new one');
+    }
+    return error;
   }
 
   /**

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClaudeTestEnv,
+  claudeTestEnv,
+  type FakeAnthropic,
+  httpError,
+  startFakeAnthropic,
+  text,
+} from './fakes/anthropic.js';
+import { CLAUDE_BIN } from './helpers/service.js';
+import { startHarness } from './telegram-harness.js';
+
+/**
+ * A Claude conversation that no longer fits the context, seen from a Telegram
+ * chat on the direct route, with the real `claude` CLI against the fake API:
+ * the user is told why and what happens, and the chat goes on.
+ */
+let fake: FakeAnthropic;
+let cli: ClaudeTestEnv;
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic();
+  cli = await claudeTestEnv(fake.url);
+});
+afterAll(async () => {
+  await fake?.close();
+  await cli?.cleanup();
+});
+
+describe('a prompt too long for Claude in Telegram', { timeout: 300_000 }, () => {
+  it('says so, closes the session that holds it, and the next message is answered with the chat’s history', async (ctx) => {
+    const h = await startHarness({
+      env: { CLAUDE_BIN },
+      config: {
+        defaultMode: 'assistant',
+        claude: { env: cli.env, maxRetries: 0 },
+        server: { modeTag: false },
+      },
+    });
+    ctx.onTestFinished(() => h.close());
+    // Like the API: every request holding the oversized message is refused.
+    fake.script((r) => {
+      const sent = JSON.stringify(r.body?.messages);
+      if (sent.includes('HUGE'))
+        return httpError(400, { message: 'prompt is too long: 210000 tokens > 200000 maximum' });
+      return text(sent.includes('remember plum') ? 'you said plum' : 'noted');
+    });
+    const u = h.tg.user(113);
+    const reply = (pattern: RegExp) =>
+      h.tg.waitFor(() => h.tg.botMessages(113).find((m) => pattern.test(m.text)), { timeoutMs: 120_000 });
+
+    u.says('remember plum');
+    await reply(/^you said plum$/);
+    u.says('HUGE paste');
+    const refused = await reply(/Prompt is too long/);
+    expect(refused.text).toMatch(/^⚙️ \[proxy\] ⚠️ Prompt is too long for Claude's context/);
+    expect(refused.text).toContain('the next message starts a new session');
+
+    const before = fake.mainRequests().length;
+    u.says('which fruit?');
+    const answers = () => h.tg.botMessages(113).filter((m) => m.text === 'you said plum');
+    await h.tg.waitFor(() => answers().length === 2 || undefined, { timeoutMs: 120_000 });
+    const sent = fake.mainRequests().slice(before);
+    // One request, in a new session: the chat's history replayed, without the refused message.
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.userTexts[0]).toContain('user: remember plum');
+    expect(JSON.stringify(sent[0]?.body?.messages)).not.toContain('HUGE');
+  });
+});
