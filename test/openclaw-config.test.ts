@@ -270,23 +270,30 @@ describe('brainstem openclaw-config', () => {
       api: 'openai-completions',
       headers: { x: '1', 'x-brainstem-client': 'openclaw' }, // the user's own header stays
       models: [
-        { id: 'active', name: 'brainstem: active mode', input: ['text', 'image'], ...claude, compat },
+        // The mode first, 38 characters at most: OpenClaw's Telegram picker keeps a longer name's end.
+        {
+          id: 'active',
+          name: 'active: the mode brainstem runs now',
+          input: ['text', 'image'],
+          ...claude,
+          compat,
+        },
         {
           id: 'anklume',
-          name: 'brainstem: anklume (Claude Code in the anklume project)',
+          name: 'anklume: Claude Code in the anklume p…',
           input: ['text', 'image'],
           ...claude,
           compat,
         },
         {
           id: 'assistant',
-          name: 'brainstem: assistant (Claude Code as a general assistant)',
+          name: 'assistant: Claude Code as a general a…',
           input: ['text', 'image'],
           ...claude,
           compat,
         },
         // A llama mode sees no images unless modes.local.vision says it does.
-        { id: 'local', name: 'brainstem: local (Local model on llama-server)', input: ['text'], compat },
+        { id: 'local', name: 'local: Local model on llama-server', input: ['text'], compat },
       ],
     });
     expect(merged.agents.defaults.model).toEqual({

@@ -6,8 +6,9 @@
  * command menus, a text answered by OpenClaw through brainstem's model endpoint, a streamed
  * preview edited in place, a 429 that reaches OpenClaw with its retry_after, a photo that
  * reaches the model byte for byte, brainstem's /mode kept from OpenClaw, OpenClaw's /new and
- * /oc_usage reaching it, mentions in a group, a gateway restart with messages waiting, one
- * poller at Telegram, and the bot token in no log line.
+ * /oc_usage reaching it, mentions in a group, an album, a forum topic, OpenClaw's /model picker
+ * walked with its buttons and brainstem's own button, a gateway restart with messages waiting,
+ * one poller at Telegram, and the bot token in no log line.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +35,11 @@ import {
 const USER = 4242;
 /** A supergroup the user and the bot are in. */
 const GROUP = -1001234567890;
+/** A forum supergroup, where the user writes in a topic; OpenClaw answers there without a mention. */
+const FORUM = -1009876543210;
+const TOPIC = 7;
+/** The upstream model name of brainstem's second llama mode, `helper`. */
+const HELPER_MODEL = 'helper-model';
 /** The gateway takes ~15 s to poll here and its first turn ~10 s (a loaded machine more); later turns 2-4 s. */
 const FIRST_WAIT_MS = 180_000;
 const WAIT_MS = 90_000;
@@ -51,7 +57,11 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
     configFile,
     `${JSON.stringify({
       defaultMode: 'local',
-      modes: { local: { kind: 'llama', vision: true } },
+      // helper: a second mode on the same llama-server, for OpenClaw's model picker to pick.
+      modes: {
+        local: { kind: 'llama', vision: true },
+        helper: { kind: 'llama', model: HELPER_MODEL, description: 'A second local model' },
+      },
       // A short stall notice, so that a gateway restart shows it.
       telegram: { allowedUsers: [USER], front: { enabled: true, stallNoticeMs: STALL_NOTICE_MS } },
     })}\n`,
@@ -90,7 +100,10 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
           dmPolicy: 'allowlist',
           allowFrom: [String(USER)],
           streaming: { mode: 'partial' },
-          groups: { [String(GROUP)]: { requireMention: true } },
+          groups: {
+            [String(GROUP)]: { requireMention: true },
+            [String(FORUM)]: { requireMention: false },
+          },
         },
       },
     }),
@@ -345,6 +358,107 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
     `after the unmentioned message and /mode the group got ${show(groupSince.map((m) => m.text.slice(0, 40)))}; ${groupRequests.length} model request(s), ${modeAsked ? 'one carrying /mode' : 'none carrying /mode'}, ${sawFoxtrot ? "the unmentioned message among the next turn's context" : 'the unmentioned message in none'}`,
   );
   llama.respond = undefined;
+
+  // An album: Telegram sends one message per photo; OpenClaw takes them as one turn, each photo
+  // fetched through the front.
+  const album = [randomPng(40, 30), randomPng(30, 40)];
+  before = chatRequests().length;
+  answer({ chunks: ['FRONT-ALBUM ', 'seen'] });
+  user.sendsAlbum(album, 'two pictures');
+  await until('the answer to the album', () => bot().find((m) => m.text.includes('FRONT-ALBUM')));
+  const albumRequests = chatRequests().slice(before);
+  const carries = (r: FakeRequest, png: Buffer) =>
+    JSON.stringify(r.body).includes(`;base64,${png.toString('base64')}`);
+  check(
+    'album',
+    'both photos of an album reach the model in one turn',
+    albumRequests.length === 1 && album.every((png) => albumRequests.some((r) => carries(r, png))),
+    `${albumRequests.length} model request(s); photo 1 ${albumRequests.some((r) => carries(r, album[0] as Buffer)) ? 'in' : 'not in'} them, photo 2 ${albumRequests.some((r) => carries(r, album[1] as Buffer)) ? 'in' : 'not in'}`,
+  );
+
+  // A forum topic: OpenClaw's answer and brainstem's own go to the topic the user wrote in.
+  const inTopic = tg.user(USER, { chatId: FORUM, topicId: TOPIC });
+  const forum = () => tg.botMessages(FORUM);
+  answer({ chunks: ['FRONT-TOPIC ', 'answer'] });
+  inTopic.says('a question in the topic');
+  const topicAnswer = await until('the answer in the topic', () =>
+    forum().find((m) => m.text.includes('FRONT-TOPIC')),
+  );
+  inTopic.says('/mode');
+  const topicMenu = await until("brainstem's /mode in the topic", () =>
+    forum().find((m) => m.text.includes('Modes')),
+  );
+  check(
+    'topic',
+    'answers go to the topic the user wrote in',
+    topicAnswer?.topicId === TOPIC && topicMenu?.topicId === TOPIC,
+    `OpenClaw's answer in topic ${show(topicAnswer?.topicId)}, brainstem's /mode in topic ${show(topicMenu?.topicId)} (the user wrote in ${TOPIC})`,
+  );
+
+  // Buttons: OpenClaw's /model picker is walked through the front (providers, brainstem's
+  // models, one picked), each press answered by OpenClaw and the picker edited in place; the
+  // next turn asks brainstem for the model picked. A press on one of brainstem's own buttons
+  // (`bs:` data) stays brainstem's.
+  type Button = { text: string; callback_data?: string };
+  const buttons = (m: { replyMarkup?: unknown } | undefined): Button[] =>
+    ((m?.replyMarkup as { inline_keyboard?: Button[][] } | undefined)?.inline_keyboard ?? []).flat();
+  const beforePicker = bot().length;
+  user.says('/model');
+  const picker = await until("OpenClaw's /model picker", () =>
+    bot()
+      .slice(beforePicker)
+      .find((m) => buttons(m).some((b) => b.callback_data === 'mdl_prov')),
+  );
+  /** Presses the picker's button whose data `pick` chooses; what the press led to, for the check. */
+  const press = async (step: string, pick: (data: string) => boolean) => {
+    const button = buttons(picker).find((b) => b.callback_data !== undefined && pick(b.callback_data));
+    if (!picker || !button?.callback_data)
+      return `${step}: no such button among ${show(buttons(picker).map((b) => b.callback_data))}`;
+    const markup = JSON.stringify(picker.replyMarkup);
+    const id = user.presses(picker.messageId, button.callback_data);
+    const answered = await until(`OpenClaw's answer to ${step}`, () =>
+      tg.callbackAnswers.some((a) => a.callbackQueryId === id),
+    );
+    const edited = await until(
+      `the picker after ${step}`,
+      () => JSON.stringify(picker.replyMarkup) !== markup,
+    );
+    return `${step} (${button.callback_data}): ${answered ? 'answered' : 'not answered'}, ${edited ? `the picker now offers ${show(buttons(picker).map((b) => b.text))}` : 'the picker unchanged'}`;
+  };
+  const steps = [
+    await press('providers', (d) => d === 'mdl_prov'),
+    await press("brainstem's models", (d) => /^mdl_list_brainstem_1$|^mdl1~p:/.test(d)),
+    await press('helper', (d) => d === 'mdl_sel_brainstem/helper'),
+  ];
+  before = chatRequests().length;
+  answer({ chunks: ['FRONT-PICKED ', 'model'] });
+  user.says('which model answers now?');
+  await until('the answer after the model was picked', () =>
+    bot().find((m) => m.text.includes('FRONT-PICKED')),
+  );
+  const picked = chatRequests()
+    .slice(before)
+    .map((r) => (r.body as { model?: string } | undefined)?.model);
+  const menu = [...bot()].reverse().find((m) => buttons(m).some((b) => b.callback_data === 'bs:mode:local'));
+  const ourPress = menu ? user.presses(menu.messageId, 'bs:mode:local') : undefined;
+  const ourUpdate = Number(tg.updateLog.at(-1)?.update_id);
+  const ourAnswer = await until("brainstem's answer to its button", () =>
+    tg.callbackAnswers.find((a) => a.callbackQueryId === ourPress),
+  );
+  check(
+    'buttons',
+    "OpenClaw's model picker works through the front, and picks brainstem's mode",
+    steps.every((st) => st.includes('answered, the picker now')) &&
+      picked.length === 1 &&
+      picked[0] === HELPER_MODEL,
+    `${steps.join('; ')}; the next turn's model request(s) named ${show(picked)} upstream (the mode helper's is ${HELPER_MODEL})`,
+  );
+  check(
+    'buttons',
+    "a press on brainstem's button stays brainstem's",
+    ourAnswer !== undefined && !gatewayLog.includes(`updateId=${ourUpdate} `),
+    `brainstem's mode button was ${ourAnswer ? `answered (${show(ourAnswer.text)})` : 'not answered'}; OpenClaw's log ${gatewayLog.includes(`updateId=${ourUpdate} `) ? 'names' : 'does not name'} its update`,
+  );
 
   // OpenClaw's gateway restarts (an update, a config change): what is written meanwhile waits
   // in the front's queue; the owner is told once that it waits and once that it is fetched

@@ -124,7 +124,7 @@ export function openclawPatch(config: Config, token: string, contexts: Contexts)
           models: [
             {
               id: 'active',
-              name: 'brainstem: active mode',
+              name: modelName('active', 'the mode brainstem runs now'),
               input: inputOf(config.modes.some(takesImages)),
               ...sizesOf(
                 config.modes.find((m) => m.id === config.defaultMode),
@@ -134,7 +134,7 @@ export function openclawPatch(config: Config, token: string, contexts: Contexts)
             },
             ...config.modes.map((m) => ({
               id: m.id,
-              name: `brainstem: ${m.id}${m.description ? ` (${m.description})` : ''}`,
+              name: modelName(m.id, m.description),
               input: inputOf(takesImages(m)),
               ...sizesOf(m, contexts),
               compat: COMPAT,
@@ -167,6 +167,20 @@ const COMPAT: JsonObject = { sendSessionAffinityHeaders: true, supportsUsageInSt
  */
 function inputOf(images: boolean): Json[] {
   return images ? ['text', 'image'] : ['text'];
+}
+
+/** The longest model name OpenClaw's Telegram model picker shows whole. */
+const MODEL_NAME_MAX = 38;
+
+/**
+ * A model's name as OpenClaw shows it: its Telegram model picker keeps only
+ * the last 37 characters of a longer one, after a `…`, which would cut the
+ * mode off ("… (Claude Code in the anklume project)"). So the mode comes
+ * first, and a long description is cut here, at its end.
+ */
+function modelName(id: string, description: string | undefined): string {
+  const full = [...(description ? `${id}: ${description}` : id)];
+  return full.length <= MODEL_NAME_MAX ? full.join('') : `${full.slice(0, MODEL_NAME_MAX - 1).join('')}…`;
 }
 
 /** Claude's context (Claude Code compacts its own session within it). */
