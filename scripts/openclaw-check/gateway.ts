@@ -6,14 +6,14 @@
  * command menus, a text answered by OpenClaw through brainstem's model endpoint, a streamed
  * preview edited in place, a 429 that reaches OpenClaw with its retry_after, a photo that
  * reaches the model byte for byte, brainstem's /mode kept from OpenClaw, OpenClaw's /new and
- * /oc_usage reaching it, mentions in a group, an album, a forum topic, OpenClaw's /model picker
- * walked with its buttons and brainstem's own button, a gateway restart with messages waiting,
- * one poller at Telegram, and the bot token in no log line.
+ * /oc_usage reaching it, mentions in a group, an album, a forum topic, a reaction, a voice
+ * note, OpenClaw's /model picker walked with its buttons and brainstem's own button, a gateway
+ * restart with messages waiting, one poller at Telegram, and the bot token in no log line.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { PROXY_TAG } from '../../src/notices.js';
@@ -393,6 +393,49 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
     'answers go to the topic the user wrote in',
     topicAnswer?.topicId === TOPIC && topicMenu?.topicId === TOPIC,
     `OpenClaw's answer in topic ${show(topicAnswer?.topicId)}, brainstem's /mode in topic ${show(topicMenu?.topicId)} (the user wrote in ${TOPIC})`,
+  );
+
+  // A reaction: Telegram sends one only to a poller that asks for it; OpenClaw asks the front,
+  // brainstem asks Telegram, and OpenClaw tells its model on the next turn.
+  const reacted = bot().find((m) => m.text.includes('FRONT-ONE'));
+  if (reacted) user.reacts(reacted.messageId, '👍');
+  // OpenClaw takes a chat's updates in order: the reaction before the next text.
+  before = chatRequests().length;
+  answer({ chunks: ['FRONT-REACTED ', 'seen'] });
+  user.says('did you see my reaction?');
+  await until('the answer after the reaction', () => bot().find((m) => m.text.includes('FRONT-REACTED')));
+  const toldReaction = chatRequests()
+    .slice(before)
+    .some((r) => /reaction added: 👍/.test(JSON.stringify(r.body)));
+  const asked = tg.polling.allowedUpdates ?? [];
+  check(
+    'reaction',
+    "a reaction to OpenClaw's answer reaches OpenClaw's model",
+    asked.includes('message_reaction') && toldReaction,
+    `brainstem asked Telegram for ${show(asked)}; the next turn's request ${toldReaction ? 'tells' : 'does not tell'} of the 👍`,
+  );
+
+  // A voice note: OpenClaw fetches it through the front and keeps it as an attachment of the
+  // turn (with no speech-to-text set up here it says it did not transcribe it); the file it
+  // keeps must be the one sent, byte for byte.
+  const voice = randomBytes(6000);
+  const voiceFiles = tg.callsOf('getFile').length;
+  before = chatRequests().length;
+  answer({ chunks: ['FRONT-VOICE ', 'heard'] });
+  user.sendsVoice(voice);
+  await until('the answer to the voice note', () => bot().find((m) => m.text.includes('FRONT-VOICE')));
+  const voiceTurns = chatRequests()
+    .slice(before)
+    .map((r) => newTurnTexts(r.body).join(' '));
+  const kept = voiceTurns
+    .map((t) => /\[media attached: (\S+\.ogg) \(audio\/ogg\)\]/.exec(t)?.[1])
+    .find(Boolean);
+  const same = kept !== undefined && existsSync(kept) && readFileSync(kept).equals(voice);
+  check(
+    'voice',
+    'a voice note reaches OpenClaw byte for byte',
+    tg.callsOf('getFile').length > voiceFiles && voiceTurns.length === 1 && same,
+    `${tg.callsOf('getFile').length - voiceFiles} getFile call(s) reached Telegram; ${voiceTurns.length} model request(s); ${kept ? `OpenClaw kept the audio as ${path.basename(kept)}, ${same ? 'the bytes sent' : 'not the bytes sent'}` : `no attached audio in the turn: ${show(voiceTurns.map((t) => t.slice(0, 300)))}`}`,
   );
 
   // Buttons: OpenClaw's /model picker is walked through the front (providers, brainstem's
