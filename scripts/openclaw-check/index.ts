@@ -11,7 +11,7 @@
  * own from dist (defaultMode local, CLAUDE_BIN=/bin/false) and OpenClaw's openclaw.json
  * written by brainstem's own `openclaw-config`:
  *   - provider-turns.ts: OpenClaw with brainstem as its model provider, eight turns;
- *   - gateway.ts: OpenClaw's gateway with its Telegram channel on brainstem's Bot API front,
+ *   - gateway/: OpenClaw's gateway with its Telegram channel on brainstem's Bot API front,
  *     brainstem polling the Bot API emulator (test/fakes/telegram.ts) as a user writes to the bot.
  * Prints a PASS/FAIL line per check and a JSON summary; exits 1 if any check fails.
  */
@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeLlama } from '../../test/fakes/llama.js';
-import { gatewayChecks } from './gateway.js';
+import { gatewayChecks } from './gateway/index.js';
 import { providerTurns } from './provider-turns.js';
 import type { Check, OpenClaw, ScriptedLlama, StageContext } from './shared.js';
 
