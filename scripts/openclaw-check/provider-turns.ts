@@ -5,7 +5,7 @@
  * failure answered once in brainstem's words, a call of a tool not offered held back, an
  * offered one run, and a conversation longer than the model's context taken for an overflow.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,28 +14,14 @@ import Database from 'better-sqlite3';
 import type { FakeReply } from '../../test/fakes/llama.js';
 import { spawnService } from '../../test/helpers/process.js';
 import {
+  agentTurn,
   killGroup,
   openclawConfig,
-  openclawEnv,
   type StageContext,
   show,
   sleep,
   stopService,
 } from './shared.js';
-
-const TURN_TIMEOUT_MS = 300_000;
-
-interface TurnResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  json?: {
-    payloads?: { text?: string | null }[];
-    meta?: { agentMeta?: { sessionId?: string }; stopReason?: string };
-  };
-  text: string;
-  ms: number;
-}
 
 interface UsageRow {
   id: number;
@@ -117,46 +103,8 @@ export async function providerTurns({ openclaw, llama, check, dir, defer }: Stag
   };
   let lastUsageId = 0;
 
-  const turn = (message: string): Promise<TurnResult> =>
-    new Promise((resolve) => {
-      const t0 = Date.now();
-      const child = spawn(
-        openclaw.node24,
-        [openclaw.entry, 'agent', '--local', '--agent', 'main', '--message', message, '--json'],
-        {
-          cwd: work,
-          detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: openclawEnv(openclaw, ocHome),
-        },
-      );
-      openclaws.add(child);
-      let stdout = '';
-      let stderr = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        stdout += d.toString();
-      });
-      child.stderr?.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const timer = setTimeout(() => {
-        stderr += `\n(openclaw-check: no exit within ${TURN_TIMEOUT_MS} ms, killed)`;
-        killGroup(child);
-      }, TURN_TIMEOUT_MS);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        killGroup(child); // anything it left behind in its group
-        openclaws.delete(child);
-        let json: TurnResult['json'];
-        try {
-          json = JSON.parse(stdout.slice(stdout.indexOf('{'))) as TurnResult['json'];
-        } catch {
-          json = undefined;
-        }
-        const text = (json?.payloads ?? []).map((p) => p.text ?? '').join('\n');
-        resolve({ code, stdout, stderr, json, text, ms: Date.now() - t0 });
-      });
-    });
+  const turn = (message: string) =>
+    agentTurn(openclaw, { home: ocHome, cwd: work, children: openclaws }, message);
 
   /** Runs one turn; a turn with no --json payload is a FAIL of its own, with OpenClaw's stderr tail. */
   /** `answers: false` for a turn OpenClaw is expected to end with an error of its own. */

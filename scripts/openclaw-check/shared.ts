@@ -2,7 +2,7 @@
  * What the stages of `npm run openclaw-check` share: the OpenClaw they run, the
  * scripted fake llama-server, the check list, and the children to stop.
  */
-import { type ChildProcess, execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FakeLlama, FakeReply, FakeRequest } from '../../test/fakes/llama.js';
@@ -78,6 +78,69 @@ export function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL
   } catch {
     // already gone
   }
+}
+
+/** How long one `openclaw agent` turn may take before it is killed. */
+const TURN_TIMEOUT_MS = 300_000;
+
+export interface TurnResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json?: {
+    payloads?: { text?: string | null }[];
+    meta?: { agentMeta?: { sessionId?: string }; stopReason?: string };
+  };
+  /** The payloads' texts, one per line. */
+  text: string;
+  ms: number;
+}
+
+/**
+ * One headless turn of OpenClaw's main agent (`openclaw agent --local --agent main
+ * --message … --json`, then `args`) with its HOME at `home`; the child is in `children` while it runs,
+ * for the stage to kill if it ends first.
+ */
+export function agentTurn(
+  openclaw: OpenClaw,
+  at: { home: string; cwd: string; children: Set<ChildProcess> },
+  message: string,
+  args: string[] = [],
+): Promise<TurnResult> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(
+      openclaw.node24,
+      [openclaw.entry, 'agent', '--local', '--agent', 'main', '--message', message, '--json', ...args],
+      { cwd: at.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: openclawEnv(openclaw, at.home) },
+    );
+    at.children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => {
+      stderr += `\n(openclaw-check: no exit within ${TURN_TIMEOUT_MS} ms, killed)`;
+      killGroup(child);
+    }, TURN_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      killGroup(child); // anything it left behind in its group
+      at.children.delete(child);
+      let json: TurnResult['json'];
+      try {
+        json = JSON.parse(stdout.slice(stdout.indexOf('{'))) as TurnResult['json'];
+      } catch {
+        json = undefined;
+      }
+      const text = (json?.payloads ?? []).map((p) => p.text ?? '').join('\n');
+      resolve({ code, stdout, stderr, json, text, ms: Date.now() - t0 });
+    });
+  });
 }
 
 /**
