@@ -31,9 +31,10 @@ const MAX_BUDGET_SUBTYPE = 'error_max_budget_usd';
 const MISSING_SESSION = 'No conversation found with session ID';
 /**
  * The API's refusal of a request over the model's context ("prompt is too
- * long: 210000 tokens > 200000 maximum"), which CLIs 2.1.197 and 2.1.332 end
- * the turn with as "Prompt is too long" (`api_error_status: 400`); 2.1.332
- * first retries with its own truncated compaction, four requests.
+ * long: 210000 tokens > 200000 maximum"). A CLI with history to compact
+ * summarises it and sends the turn again (2.1.197, seen through OpenClaw);
+ * when that cannot help, CLIs 2.1.197 and 2.1.332 end the turn with "Prompt
+ * is too long" (`api_error_status: 400`), 2.1.332 after four truncated retries.
  */
 const PROMPT_TOO_LONG_TEXT = /prompt is too long/i;
 
