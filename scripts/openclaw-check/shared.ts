@@ -6,7 +6,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FakeLlama, FakeReply, FakeRequest } from '../../test/fakes/llama.js';
-import type { ServiceProcess } from '../../test/helpers/process.js';
+import { collectOutput, type ServiceProcess } from '../../test/helpers/process.js';
 
 export interface Check {
   turn: string;
@@ -115,22 +115,16 @@ export function agentTurn(
       { cwd: at.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: openclawEnv(openclaw, at.home) },
     );
     at.children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    const output = collectOutput(child);
     const timer = setTimeout(() => {
-      stderr += `\n(openclaw-check: no exit within ${TURN_TIMEOUT_MS} ms, killed)`;
+      output.note(`(openclaw-check: no exit within ${TURN_TIMEOUT_MS} ms, killed)`);
       killGroup(child);
     }, TURN_TIMEOUT_MS);
     child.on('close', (code) => {
       clearTimeout(timer);
       killGroup(child); // anything it left behind in its group
       at.children.delete(child);
+      const { stdout, stderr } = output;
       let json: TurnResult['json'];
       try {
         json = JSON.parse(stdout.slice(stdout.indexOf('{'))) as TurnResult['json'];

@@ -114,16 +114,31 @@ export async function spawnRefused(
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnMain(env);
-  let stdout = '';
-  let stderr = '';
+  const output = collectOutput(child);
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout: output.stdout, stderr: output.stderr };
+}
+
+/** What a child writes to stdout and stderr, so far; `note` adds a line of the caller's to stderr. */
+export function collectOutput(child: ChildProcess): {
+  stdout: string;
+  stderr: string;
+  note(line: string): void;
+} {
+  const output = {
+    stdout: '',
+    stderr: '',
+    note(line: string) {
+      output.stderr += `\n${line}`;
+    },
+  };
   child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
+    output.stdout += d.toString();
   });
   child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
+    output.stderr += d.toString();
   });
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code, stdout, stderr };
+  return output;
 }
 
 /** A loopback port free right now (the OS picks it; the server is closed at once). */
