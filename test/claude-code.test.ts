@@ -710,6 +710,21 @@ describe('failure classification from CLI output', () => {
     });
   });
 
+  it('a prompt too long is a context overflow, the reason kept once', () => {
+    const s = signalsOf([
+      result({
+        api_error_status: 400,
+        result: 'Prompt is too long · the request is ~210000 tokens (limit 200000)',
+        errors: ['Prompt is too long'],
+      }),
+    ]);
+    const e = classifyFailure(s);
+    expect(e).toMatchObject({ kind: 'context_overflow', status: 400 });
+    expect(e.message).toMatch(
+      /^⚙️ \[proxy\] Prompt is too long for Claude's context \(the request is ~210000 tokens \(limit 200000\)\)\. /,
+    );
+  });
+
   it('an unknown session is recognised for the fresh retry', () => {
     const msg = 'No conversation found with session ID: 1111';
     const s = signalsOf([result({ subtype: 'error_during_execution', errors: [msg] })], `${msg}\n`);

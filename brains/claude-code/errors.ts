@@ -119,7 +119,7 @@ export function classifyFailure(s: FailureSignals): BrainError {
   }
   if (PROMPT_TOO_LONG_TEXT.test(text)) {
     // "Prompt is too long" stays in the message: OpenClaw reads it as an overflow and compacts.
-    const detail = shortReason(text.replace(/^prompt is too long[\s·:.]*/i, ''));
+    const detail = shortReason(text.replace(/prompt is too long[\s·:.]*/gi, '').replace(/[\s·]+$/, ''));
     return {
       kind: 'context_overflow',
       status,
