@@ -57,7 +57,8 @@ export async function claudeTurns({ openclaw, llama, check, dir, defer }: StageC
   const turn = (message: string, args?: string[]) =>
     agentTurn(openclaw, { home: ocHome, cwd: work, children }, message, args);
 
-  // The API as it would be with a context the two long answers and the third turn overflow.
+  // The API as it would be if the two long answers and the third turn together overflowed
+  // Claude's context, and the long paste of the fourth overflowed it on its own.
   const sent = (r: RecordedRequest) => JSON.stringify(r.body?.messages ?? []);
   const overflows = (r: RecordedRequest) =>
     sent(r).includes('BULKY-1') && sent(r).includes('BULKY-2') && sent(r).includes('turn three');
