@@ -21,7 +21,15 @@ import {
 } from '../../test/fakes/anthropic.js';
 import { CLAUDE_BIN } from '../../test/helpers/claude-bin.js';
 import { spawnService } from '../../test/helpers/process.js';
-import { agentTurn, killGroup, openclawConfig, type StageContext, show, stopService } from './shared.js';
+import {
+  agentTurn,
+  killGroup,
+  logTail,
+  openclawConfig,
+  type StageContext,
+  show,
+  stopService,
+} from './shared.js';
 
 const REFUSAL = 'prompt is too long: 212345 tokens > 200000 maximum';
 
@@ -79,7 +87,7 @@ export async function claudeTurns({ openclaw, llama, check, dir, defer }: StageC
     'turns',
     'two long answers through Claude Code',
     t1.text.includes('BULKY-1') && t2.text.includes('BULKY-2'),
-    `payloads ${show([t1.text.slice(0, 40), t2.text.slice(0, 40)])}${t2.text.includes('BULKY-2') ? '' : `; OpenClaw's log ends: ${tail(t2.stderr)}`}`,
+    `payloads ${show([t1.text.slice(0, 40), t2.text.slice(0, 40)])}${t2.text.includes('BULKY-2') ? '' : `; OpenClaw's log ends: ${logTail(t2.stderr)}`}`,
   );
 
   // Claude Code compacts its own session when the API refuses a prompt as too long and
@@ -123,6 +131,3 @@ export async function claudeTurns({ openclaw, llama, check, dir, defer }: StageC
     `${requests.length} Messages API request(s), ${requests.some((r) => sent(r).includes('HUGE')) ? 'one holding the long message' : 'none holding the long message'}; OpenClaw's payload ${show(t5.text.slice(0, 80))}`,
   );
 }
-
-const tail = (log: string) =>
-  stripVTControlCharacters(log).trim().split('\n').slice(-5).join(' | ').slice(-800);

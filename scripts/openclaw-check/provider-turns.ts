@@ -9,13 +9,13 @@ import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { stripVTControlCharacters } from 'node:util';
 import Database from 'better-sqlite3';
 import type { FakeReply } from '../../test/fakes/llama.js';
 import { spawnService } from '../../test/helpers/process.js';
 import {
   agentTurn,
   killGroup,
+  logTail,
   openclawConfig,
   type StageContext,
   show,
@@ -115,7 +115,7 @@ export async function providerTurns({ openclaw, llama, check, dir, defer }: Stag
     const r = await turn(message);
     const requests = chatRequests().slice(before);
     const ok = r.code === 0 && r.json !== undefined && (r.json.payloads?.length ?? 0) > 0;
-    const tail = stripVTControlCharacters(r.stderr).trim().split('\n').slice(-5).join(' | ');
+    const tail = logTail(r.stderr, 5, 600);
     if (answers) {
       check(
         name,
@@ -123,7 +123,7 @@ export async function providerTurns({ openclaw, llama, check, dir, defer }: Stag
         ok,
         ok
           ? `exit 0 in ${(r.ms / 1000).toFixed(1)} s, payload ${JSON.stringify(r.text.slice(0, 160))}`
-          : `exit ${r.code}, ${r.json ? 'no payloads' : 'no JSON on stdout'}; stderr: ${tail.slice(0, 600)}`,
+          : `exit ${r.code}, ${r.json ? 'no payloads' : 'no JSON on stdout'}; stderr: ${tail}`,
       );
     }
     const rows = await usageAfter(lastUsageId);

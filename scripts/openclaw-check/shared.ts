@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { promisify, stripVTControlCharacters } from 'node:util';
 import type { FakeLlama, FakeReply, FakeRequest } from '../../test/fakes/llama.js';
 import { collectOutput, type ServiceProcess } from '../../test/helpers/process.js';
 
@@ -53,6 +53,10 @@ export interface StageContext {
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const show = (s: unknown) => JSON.stringify(s);
+
+/** The last `lines` lines of a child's log on one line, colours removed, at most `chars` characters. */
+export const logTail = (log: string, lines = 5, chars = 800) =>
+  stripVTControlCharacters(log).trim().split('\n').slice(-lines).join(' | ').slice(-chars);
 
 /**
  * OpenClaw's environment: its own HOME, nothing that reaches the network or updates it,

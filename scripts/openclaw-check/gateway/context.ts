@@ -5,10 +5,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { stripVTControlCharacters } from 'node:util';
 import type { FakeReply, FakeRequest } from '../../../test/fakes/llama.js';
 import type { FakeMessage, FakeTelegram, FakeUser } from '../../../test/fakes/telegram.js';
-import { type CheckFn, killGroup, type OpenClaw, openclawEnv, type ScriptedLlama } from '../shared.js';
+import {
+  type CheckFn,
+  killGroup,
+  logTail,
+  type OpenClaw,
+  openclawEnv,
+  type ScriptedLlama,
+} from '../shared.js';
 
 /** The one user, in a private chat; on brainstem's and OpenClaw's allow-lists. */
 export const USER = 4242;
@@ -160,13 +166,12 @@ async function waitOrExit<T>(
   );
   const result = await Promise.race([seen, exited.then((code) => ({ code }))]);
   if (result && 'code' in result) {
-    throw new Error(`OpenClaw's gateway exited (${result.code}) before ${what}: ${tail(log())}`);
+    throw new Error(`OpenClaw's gateway exited (${result.code}) before ${what}: ${logTail(log(), 8, 1500)}`);
   }
   if (result === undefined) {
-    process.stdout.write(`(no ${what} within ${ms / 1000} s; the gateway's log ends: ${tail(log())})\n`);
+    process.stdout.write(
+      `(no ${what} within ${ms / 1000} s; the gateway's log ends: ${logTail(log(), 8, 1500)})\n`,
+    );
   }
   return result?.value;
 }
-
-const tail = (log: string) =>
-  stripVTControlCharacters(log).trim().split('\n').slice(-8).join(' | ').slice(-1500);
