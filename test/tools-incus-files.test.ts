@@ -251,6 +251,15 @@ describe('read_file', () => {
     }
   });
 
+  it('answers a missing file beyond a link out of the roots as it answers one that exists there', async () => {
+    // A 404 for the absent one only would tell which files exist outside the roots.
+    for (const p of ['escape-dir/secret.txt', 'escape-dir/absent.txt', 'escape-dir/no-dir/absent.txt']) {
+      const { status, body } = await api('read_file', { path: p });
+      expect([p, status, body.error.code]).toEqual([p, 403, 'tool_forbidden']);
+    }
+    expect((await api('read_file', { path: 'sub/no-dir/absent.txt' })).status).toBe(404);
+  });
+
   it('refuses binary files and directories, and says when a file is missing', async () => {
     const bin = await api('read_file', { path: 'blob.bin' });
     expect(bin.status).toBe(409);
@@ -269,6 +278,13 @@ describe('read_file', () => {
       '[not UTF-8: read as Windows-1252, a superset of Latin-1]\nCafé crème, à bientôt\n',
     );
     expect(latin1.body.data).toMatchObject({ encoding: 'windows-1252' });
+    // Ending in a byte UTF-8 would take for the start of a character: the whole file is still read.
+    writeFileSync(path.join(root, 'latin1-end.txt'), Buffer.from('Menu du jour : café', 'latin1'));
+    const end = await api('read_file', { path: 'latin1-end.txt' });
+    expect(end.body.output).toBe(
+      '[not UTF-8: read as Windows-1252, a superset of Latin-1]\nMenu du jour : café',
+    );
+    expect(end.body.truncated).toBe(false);
     const utf8 = await api('read_file', { path: 'notes.txt' });
     expect(utf8.body.data).toMatchObject({ encoding: 'utf-8' });
     // Control bytes everywhere and no valid UTF-8: data, though no byte is 0.

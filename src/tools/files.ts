@@ -74,24 +74,34 @@ async function confine(requested: string, roots: string[]): Promise<string> {
     try {
       real = await realpath(candidate);
     } catch {
-      missing = true;
+      // "No file" only where the file would be readable: beyond a link out of the roots it would
+      // tell which files exist there.
+      if (await wouldBeUnder(candidate, realRoots)) missing = true;
       continue;
     }
-    if (
-      realRoots.some(
-        (root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep),
-      )
-    ) {
-      return real;
-    }
+    if (isUnder(real, realRoots)) return real;
   }
-  const inside = candidates.some((c) => roots.some((r) => !path.relative(r, c).startsWith('..')));
-  if (missing && inside) throw new BrainstemError('NOT_FOUND', `No file at ${requested}.`, 'path');
+  if (missing) throw new BrainstemError('NOT_FOUND', `No file at ${requested}.`, 'path');
   throw new BrainstemError(
     'TOOL_FORBIDDEN',
     `${requested} is outside the readable roots (${roots.join(', ')}); links and .. are followed before this check.`,
     'path',
   );
+}
+
+function isUnder(real: string, realRoots: string[]): boolean {
+  return realRoots.some(
+    (root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep),
+  );
+}
+
+/** Whether a path that does not exist would lie under a root, judged on its nearest existing folder's real path. */
+async function wouldBeUnder(missing: string, realRoots: string[]): Promise<boolean> {
+  for (let dir = path.dirname(missing); ; dir = path.dirname(dir)) {
+    const real = await realpath(dir).catch(() => undefined);
+    if (real !== undefined) return isUnder(real, realRoots);
+    if (path.dirname(dir) === dir) return false;
+  }
 }
 
 /** Opens a regular file for reading; what cannot be opened is a refusal a caller can act on. */
@@ -146,12 +156,12 @@ async function readText(file: string, maxBytes: number) {
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fh.read(buf, 0, size, 0);
     const bytes = buf.subarray(0, bytesRead);
-    const decoded = decodeText(bytes);
+    const truncated = st.size > bytesRead;
+    const decoded = decodeText(bytes, truncated);
     if (!decoded) {
       throw new BrainstemError('TOOL_REFUSED', `${file} is binary; read_file returns text only.`, 'path');
     }
     const { text, encoding } = decoded;
-    const truncated = st.size > bytesRead;
     const note = encoding === 'utf-8' ? '' : '[not UTF-8: read as Windows-1252, a superset of Latin-1]\n';
     return {
       output: note + (truncated ? `${text}\n[… truncated: ${st.size - bytesRead} more bytes …]` : text),
@@ -170,13 +180,17 @@ async function readText(file: string, maxBytes: number) {
  * encoding of most non-UTF-8 text found on a server, and every byte maps to
  * a character, so nothing is lost from a Latin-1 file.
  */
-function decodeText(bytes: Buffer): { text: string; encoding: 'utf-8' | 'windows-1252' } | undefined {
+function decodeText(
+  bytes: Buffer,
+  truncated: boolean,
+): { text: string; encoding: 'utf-8' | 'windows-1252' } | undefined {
   const head = bytes.subarray(0, SNIFF_BYTES);
   if (head.includes(0)) return undefined;
   try {
-    // `stream` tolerates a character cut in half by the size cap.
+    // `stream` tolerates a character cut in half by the size cap, and only then: a whole file
+    // ending in half a character is not UTF-8 (a Latin-1 "café" would lose its "é").
     return {
-      text: new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: true }),
+      text: new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: truncated }),
       encoding: 'utf-8',
     };
   } catch {
