@@ -15,6 +15,8 @@ const { work, other } = createUpgradeRemote(base);
 const stepsLog = path.join(base, 'steps.log');
 /** While it exists, the build fails on any commit (so the rollback's build fails too). */
 const alwaysFail = path.join(base, 'ALWAYS_FAIL');
+/** While it exists, the install waits for it to be removed: an upgrade caught running. */
+const hold = path.join(base, 'HOLD');
 let svc: TestService;
 
 const head = () => git(work, 'rev-parse', '--short', 'HEAD');
@@ -35,9 +37,12 @@ beforeAll(async () => {
   writeFileSync(
     path.join(base, 'step.cjs'),
     `const fs = require('node:fs');
-const [log, name, always] = process.argv.slice(2);
+const [log, name, always, hold] = process.argv.slice(2);
 fs.appendFileSync(log, name + '\\n');
 console.log(name + ' started');
+if (name === 'install' && fs.existsSync(hold)) {
+  const wait = setInterval(() => fs.existsSync(hold) || clearInterval(wait), 20);
+}
 if (name === 'build' && fs.existsSync('LOCK')) fs.writeFileSync('.git/index.lock', '');
 if (name === 'build' && (fs.existsSync('BREAK') || fs.existsSync('LOCK') || fs.existsSync(always))) {
   console.error('src/index.ts(1,7): error TS2322: the build is broken');
@@ -56,10 +61,11 @@ if (name === 'build' && (fs.existsSync('BREAK') || fs.existsSync('LOCK') || fs.e
         selfUpgrade: {
           repo: work,
           steps: [
-            [process.execPath, step, stepsLog, 'install', alwaysFail],
-            [process.execPath, step, stepsLog, 'build', alwaysFail],
+            [process.execPath, step, stepsLog, 'install', alwaysFail, hold],
+            [process.execPath, step, stepsLog, 'build', alwaysFail, hold],
           ],
           reload: [process.execPath, '-e', '0'],
+          framework: { openclaw: [[process.execPath, '-e', '0']] },
         },
       },
     },
@@ -205,5 +211,34 @@ describe('self_upgrade apply', () => {
     const after = await api({ action: 'check' });
     expect(after.body.data).toMatchObject({ behind: 1 });
     expect(after.body.data.unfinished).toBeUndefined();
+  });
+
+  it('runs one call at a time: while an apply runs, another apply, a check and a framework upgrade are refused', async () => {
+    pushUpstream(other, 'fix: no more lock', { LOCK: null });
+    const target = (await api({ action: 'check' })).body.data.target as string;
+    rmSync(stepsLog, { force: true });
+    writeFileSync(hold, '');
+    const first = api({ action: 'apply', to: target });
+    await expect.poll(() => lines(stepsLog), { timeout: 30_000 }).toEqual(['install']);
+    try {
+      for (const call of [
+        { action: 'apply', to: target },
+        { action: 'check' },
+        { action: 'framework', name: 'openclaw' },
+      ]) {
+        const { status, body } = await api(call);
+        expect(status, call.action).toBe(409);
+        expect(body.error.message).toMatch(
+          /^An upgrade is already running \(self_upgrade apply, started .+ ago\): wait for its answer, then try again\.$/,
+        );
+      }
+    } finally {
+      rmSync(hold);
+    }
+    const applied = await first;
+    expect(applied.body.data).toMatchObject({ upgraded: true });
+    expect(lines(stepsLog)).toEqual(['install', 'build']);
+    // Released once it ended.
+    expect((await api({ action: 'check' })).body.output).toBe('brainstem is up to date with origin/main.');
   });
 });

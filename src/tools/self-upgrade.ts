@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { KvStore } from '../db/index.js';
 import { BrainstemError } from '../errors.js';
 import { html } from '../html.js';
-import { noticeLang, t } from '../i18n.js';
+import { formatDuration, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { Notifier } from '../notices.js';
 import { type Execa, subprocesses } from '../subprocesses.js';
@@ -20,6 +20,8 @@ import { type AnyTool, defineTool, type ToolContext } from './registry.js';
  * once the answer is delivered. A failed step puts the checkout back where it
  * was and runs the steps there again, so a later restart starts what runs now.
  * The reload is remembered so the restarted brainstem reports how it went.
+ * One call runs at a time: two applies (from /api, /mcp, two chats) would run
+ * the steps in one checkout at once, and a check's fetch would race them.
  */
 
 const PENDING_KEY = 'self_upgrade_pending';
@@ -207,6 +209,23 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     };
   };
 
+  /** The call running now, if any: another one is refused until it has ended (rollback included). */
+  let busy: { action: string; since: number } | undefined;
+  const oneAtATime = async <T>(action: string, body: () => Promise<T>): Promise<T> => {
+    if (busy) {
+      const what = busy.action === 'check' ? 'An upgrade check' : 'An upgrade';
+      throw refused(
+        `${what} is already running (self_upgrade ${busy.action}, started ${formatDuration(Date.now() - busy.since)} ago): wait for its answer, then try again.`,
+      );
+    }
+    busy = { action, since: Date.now() };
+    try {
+      return await body();
+    } finally {
+      busy = undefined;
+    }
+  };
+
   /**
    * After a failed step: back to the commit the checkout was on, its steps run
    * again so its install and build match it. Says where that leaves things;
@@ -297,52 +316,53 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
         );
       }
     },
-    run: async (input, ctx) => {
-      if (input.action === 'check') {
+    run: (input, ctx) =>
+      oneAtATime(input.action, async () => {
+        if (input.action === 'check') {
+          const c = await check(ctx);
+          return { data: c, output: checkText(c) };
+        }
+        if (input.action === 'framework') {
+          const log = new Transcript(repo, deps, ctx);
+          const failed = await log.run(cfg.framework[input.name ?? ''] ?? [], ctx.signal);
+          if (failed?.error) throw failed.error;
+          if (failed) log.say(`Stopped: "${failed.command}" ${failed.why}.\n`);
+          return { ...log.result(), exitCode: failed?.exitCode ?? 0 };
+        }
         const c = await check(ctx);
-        return { data: c, output: checkText(c) };
-      }
-      if (input.action === 'framework') {
+        if (c.dirty.length > 0) {
+          throw refused(
+            `The working tree of ${repo} has uncommitted changes (${listed(c.dirty)}); commit or stash them, then upgrade.`,
+          );
+        }
+        if (input.to && !c.target.startsWith(input.to)) {
+          const newest = listed(
+            c.commits.map((x) => `${x.hash} ${clip(x.subject, 60)}`),
+            3,
+          );
+          throw refused(
+            `${c.upstream} has moved since the check that showed ${input.to.slice(0, 12)}: it now has ${c.behind} new commit(s) (${newest}). Nothing was applied: check again to see them all, then apply.`,
+          );
+        }
+        if (c.behind === 0)
+          return { data: { ...c, upgraded: false }, output: `Already up to date with ${c.upstream}.` };
+        if (c.ahead > 0) throw refused(divergedText(c));
+        const from = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
         const log = new Transcript(repo, deps, ctx);
-        const failed = await log.run(cfg.framework[input.name ?? ''] ?? [], ctx.signal);
-        if (failed?.error) throw failed.error;
-        if (failed) log.say(`Stopped: "${failed.command}" ${failed.why}.\n`);
-        return { ...log.result(), exitCode: failed?.exitCode ?? 0 };
-      }
-      const c = await check(ctx);
-      if (c.dirty.length > 0) {
-        throw refused(
-          `The working tree of ${repo} has uncommitted changes (${listed(c.dirty)}); commit or stash them, then upgrade.`,
-        );
-      }
-      if (input.to && !c.target.startsWith(input.to)) {
-        const newest = listed(
-          c.commits.map((x) => `${x.hash} ${clip(x.subject, 60)}`),
-          3,
-        );
-        throw refused(
-          `${c.upstream} has moved since the check that showed ${input.to.slice(0, 12)}: it now has ${c.behind} new commit(s) (${newest}). Nothing was applied: check again to see them all, then apply.`,
-        );
-      }
-      if (c.behind === 0)
-        return { data: { ...c, upgraded: false }, output: `Already up to date with ${c.upstream}.` };
-      if (c.ahead > 0) throw refused(divergedText(c));
-      const from = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
-      const log = new Transcript(repo, deps, ctx);
-      // The commit the check saw, not whatever the upstream holds by now.
-      const failed = await log.run([['git', 'merge', '--ff-only', c.target], ...cfg.steps], ctx.signal);
-      if (failed) return rollBack(c, from, failed, log, ctx);
-      deps.kv.set(UNFINISHED_KEY, '');
-      const to = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
-      log.say(`\nUpgraded ${from} → ${to}; reloading brainstem (${cfg.reload.join(' ')}).`);
-      const { execa } = await subprocesses();
-      return {
-        ...log.result(),
-        exitCode: 0,
-        data: { ...c, upgraded: true, from, to },
-        afterDelivery: () => reload(deps, { from, to, ts: Date.now() }, execa),
-      };
-    },
+        // The commit the check saw, not whatever the upstream holds by now.
+        const failed = await log.run([['git', 'merge', '--ff-only', c.target], ...cfg.steps], ctx.signal);
+        if (failed) return rollBack(c, from, failed, log, ctx);
+        deps.kv.set(UNFINISHED_KEY, '');
+        const to = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
+        log.say(`\nUpgraded ${from} → ${to}; reloading brainstem (${cfg.reload.join(' ')}).`);
+        const { execa } = await subprocesses();
+        return {
+          ...log.result(),
+          exitCode: 0,
+          data: { ...c, upgraded: true, from, to },
+          afterDelivery: () => reload(deps, { from, to, ts: Date.now() }, execa),
+        };
+      }),
   });
 }
 
