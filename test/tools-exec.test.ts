@@ -131,6 +131,30 @@ describe('runCommand', () => {
     expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
   });
 
+  it('a stop ends the run even when a process that left its process group (setsid) holds the output', async (ctx) => {
+    const escaped = path.join(dir, 'escaped.pid');
+    // A deploy starts a daemon in a session of its own, which keeps stdout, then hangs.
+    const script = `setsid sh -c 'echo $$ > ${escaped}; echo escaped; exec sleep 60' & sleep 60`;
+    ctx.onTestFinished(() => {
+      try {
+        process.kill(Number(readFileSync(escaped, 'utf8')), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    });
+    const controller = new AbortController();
+    const err = await runCommand(['sh', '-c', script], {
+      ...defaults,
+      signal: controller.signal,
+      onOutput: (chunk) => chunk.includes('escaped') && controller.abort(),
+    }).catch((e: unknown) => e);
+    expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
+    expect((err as ToolRunError).message).toContain('still held its output: it was left running');
+    expect((err as ToolRunError).output).toBe('escaped\n');
+    // The run did not wait for it: it is still there (without the fix the run lasts its 60 s).
+    expect(alive(Number(readFileSync(escaped, 'utf8')))).toBe(true);
+  });
+
   it('says how to fix a program that is not installed', async () => {
     const err = await runCommand(['no-such-program-xyz', '--help'], defaults).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_FAILED');

@@ -122,11 +122,12 @@ export async function runCommand(
 
   let stopped: 'timeout' | 'aborted' | undefined;
   let exited = false;
+  const killGraceMs = opts.killGraceMs ?? 3_000;
   const stop = (why: 'timeout' | 'aborted') => {
     if (stopped || exited || pid === undefined) return;
     stopped = why;
     killGroup(pid, 'SIGTERM');
-    setTimeout(() => killGroup(pid, 'SIGKILL'), opts.killGraceMs ?? 3_000).unref();
+    setTimeout(() => killGroup(pid, 'SIGKILL'), killGraceMs).unref();
   };
   const onAbort = () => stop('aborted');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -162,16 +163,24 @@ export async function runCommand(
     if (!stopped) exited = true;
     // What it printed just before exiting is still in the pipe: a moment to read it.
     const drained = await Promise.race([ended.then(() => true), delay(EXIT_DRAIN_MS, false, { ref: false })]);
-    // A run brainstem stopped waits for its output's end as before: its group is killed.
-    if (drained || stopped) return ended.then(() => undefined);
-    return status;
+    if (drained) return undefined;
+    if (!stopped) return status;
+    // A run brainstem stopped: its group is SIGKILLed within the grace, which closes its ends of the
+    // pipe. What holds it after that left the group (setsid, a daemon) and is out of reach: the
+    // run must not last as long as it does.
+    const closed = await Promise.race([ended.then(() => true), delay(killGraceMs, false, { ref: false })]);
+    return closed ? undefined : 'held';
   });
   const background = await Promise.race([ended.then(() => undefined), leftBehind]);
   exited = true;
   clearTimeout(timer);
   opts.signal?.removeEventListener('abort', onAbort);
   if (pid !== undefined) forgetGroup(pid);
-  if (background) {
+  const held = background === 'held';
+  if (held) {
+    // brainstem lets go of its ends of the pipes; the process holding the other end is left running.
+    for (const pipe of [child.stdout, child.stderr, child.all]) pipe?.destroy();
+  } else if (background) {
     // The command is done; what it started in the background is the owner's, as when they run it
     // in a shell: a deploy that starts a server means it to keep running. So it is left running,
     // and its output is still read (and dropped) so that it never blocks on a full pipe nor dies
@@ -192,22 +201,25 @@ export async function runCommand(
   cap.push(tailText);
   lines.push(tailText);
   lines.flush();
-  const r = await child;
 
-  const durationMs = Date.now() - started;
   const { text: output, truncated } = cap.result();
   const shown = argv.join(' ');
+  const leftHolding = held
+    ? ' A process it started outside its process group (setsid, a daemon) still held its output: it was left running, and its output after this is not shown.'
+    : '';
   if (stopped === 'timeout') {
     throw new ToolRunError(
       'TOOL_TIMEOUT',
-      `"${shown}" was stopped after ${formatDuration(opts.timeoutMs)} (its time limit); raise tools.timeoutMs if it needs longer.`,
+      `"${shown}" was stopped after ${formatDuration(opts.timeoutMs)} (its time limit); raise tools.timeoutMs if it needs longer.${leftHolding}`,
       output,
       truncated,
     );
   }
   if (stopped === 'aborted') {
-    throw new ToolRunError('TOOL_ABORTED', `"${shown}" was stopped.`, output, truncated);
+    throw new ToolRunError('TOOL_ABORTED', `"${shown}" was stopped.${leftHolding}`, output, truncated);
   }
+  const r = await child;
+  const durationMs = Date.now() - started;
   if (pid === undefined || (r.exitCode === undefined && r.signal === undefined)) {
     const reason =
       r.code === 'ENOENT'
