@@ -161,6 +161,13 @@ describe('runCommand', () => {
     expect((err as ToolRunError).message).toContain('not found');
   });
 
+  it('says a missing working directory is missing, not the program', async () => {
+    const missing = path.join(dir, 'no-such-dir');
+    const err = await runCommand(['git', 'status'], { ...defaults, cwd: missing }).catch((e: unknown) => e);
+    expect((err as ToolRunError).code).toBe('TOOL_FAILED');
+    expect((err as ToolRunError).message).toBe(`The working directory ${missing} does not exist.`);
+  });
+
   it("never hands brainstem's own secrets to the commands it runs, its Claude and transcription keys included", async () => {
     const secrets = {
       BRAINSTEM_API_TOKEN: 'bst_secret_token_value',

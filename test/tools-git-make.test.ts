@@ -21,10 +21,10 @@ noisy:
 \t@for i in $$(seq 1 2000); do echo "noisy line $$i"; done
 `;
 
-async function api(tool: string, body: unknown = {}) {
-  const res = await fetch(`${svc.url}/api/${tool}`, {
+async function api(tool: string, body: unknown = {}, to: TestService = svc) {
+  const res = await fetch(`${to.url}/api/${tool}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${to.token}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Answer };
@@ -151,5 +151,44 @@ describe('make_target, run_tests, lint', () => {
     expect(tests.body).toMatchObject({ ok: true, output: 'hello from make\n' });
     const lint = await api('lint');
     expect(lint.body).toMatchObject({ ok: false, exitCode: 2 });
+  });
+});
+
+describe('a configured directory that does not exist', () => {
+  it('is named with the setting that points there, not taken for a missing program', async () => {
+    const missing = path.join(repo, 'no-such-dir');
+    const file = path.join(repo, 'a.txt');
+    const broken = await startTestService({
+      parts: { tools: true },
+      config: {
+        claude: { bin: 'true' },
+        tools: {
+          git: { repo: missing },
+          make: { dir: file, targets: ['hello'] },
+          tests: { argv: ['make', 'hello'], cwd: missing },
+          lint: { argv: ['make', 'hello'] },
+          selfUpgrade: { repo: missing },
+        },
+      },
+    });
+    try {
+      const cases: [string, unknown, string][] = [
+        ['git_status', {}, `tools.git.repo is ${missing}, which does not exist`],
+        ['make_target', { target: 'hello' }, `tools.make.dir is ${file}, which is not a directory`],
+        ['run_tests', {}, `tools.tests.cwd is ${missing}, which does not exist`],
+        ['lint', {}, `tools.git.repo is ${missing}, which does not exist`],
+        ['self_upgrade', { action: 'check' }, `tools.selfUpgrade.repo is ${missing}, which does not exist`],
+      ];
+      for (const [tool, body, message] of cases) {
+        const res = await api(tool, body, broken);
+        expect(res.status, tool).toBe(501);
+        expect(res.body.error).toMatchObject({
+          code: 'tool_not_configured',
+          message: `${message}; fix it in brainstem.json.`,
+        });
+      }
+    } finally {
+      await broken.close();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { finished } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -15,6 +16,8 @@ import { subprocesses } from '../subprocesses.js';
 
 export interface RunOptions {
   cwd?: string;
+  /** The setting that names `cwd` (tools.git.repo): named when that directory is missing. */
+  cwdSetting?: string;
   /** Added to the environment (brainstem's own secrets are never passed on). */
   env?: Record<string, string>;
   timeoutMs?: number;
@@ -118,13 +121,15 @@ export async function runCommand(
     detached: true,
   });
   const pid = child.pid;
-  if (pid !== undefined) trackGroup(pid);
+  // Not started: nothing to wait for (when execa finds the directory is not one, the streams never end).
+  if (pid === undefined) throw await notStarted(file, await child, opts);
+  trackGroup(pid);
 
   let stopped: 'timeout' | 'aborted' | undefined;
   let exited = false;
   const killGraceMs = opts.killGraceMs ?? 3_000;
   const stop = (why: 'timeout' | 'aborted') => {
-    if (stopped || exited || pid === undefined) return;
+    if (stopped || exited) return;
     stopped = why;
     killGroup(pid, 'SIGTERM');
     setTimeout(() => killGroup(pid, 'SIGKILL'), killGraceMs).unref();
@@ -175,7 +180,7 @@ export async function runCommand(
   exited = true;
   clearTimeout(timer);
   opts.signal?.removeEventListener('abort', onAbort);
-  if (pid !== undefined) forgetGroup(pid);
+  forgetGroup(pid);
   const held = background === 'held';
   if (held) {
     // brainstem lets go of its ends of the pipes; the process holding the other end is left running.
@@ -220,16 +225,43 @@ export async function runCommand(
   }
   const r = await child;
   const durationMs = Date.now() - started;
-  if (pid === undefined || (r.exitCode === undefined && r.signal === undefined)) {
-    const reason =
-      r.code === 'ENOENT'
-        ? `"${file}" was not found; install it or put it on brainstem's PATH.`
-        : `"${file}" could not be started: ${r.originalMessage ?? r.shortMessage}`;
-    throw new ToolRunError('TOOL_FAILED', reason);
-  }
+  if (r.exitCode === undefined && r.signal === undefined) throw await notStarted(file, r, opts);
   // Killed by someone else (OOM killer, an operator): the shell convention 128 + signal number.
   const exitCode = r.exitCode ?? 128 + (r.signal ? (constants.signals[r.signal] ?? 0) : 0);
   return { exitCode, output, truncated, stderr, durationMs };
+}
+
+/** Why a program did not start, said so that the owner knows what to fix. */
+async function notStarted(
+  file: string,
+  r: { code?: string | undefined; originalMessage?: string | undefined; shortMessage?: string | undefined },
+  opts: RunOptions,
+): Promise<BrainstemError> {
+  // A missing working directory fails the spawn with the same ENOENT as a missing program.
+  if (opts.cwd && (r.code === 'ENOENT' || r.code === 'ENOTDIR')) {
+    const missing = await missingDir(opts.cwd, opts.cwdSetting);
+    if (missing) return missing;
+  }
+  const reason =
+    r.code === 'ENOENT'
+      ? `"${file}" was not found; install it or put it on brainstem's PATH.`
+      : `"${file}" could not be started: ${r.originalMessage ?? r.shortMessage}`;
+  return new ToolRunError('TOOL_FAILED', reason);
+}
+
+/** Why `dir` cannot be a working directory, if it cannot: the setting that names it is then the thing to fix. */
+async function missingDir(dir: string, setting: string | undefined): Promise<BrainstemError | undefined> {
+  const what = await stat(dir).then(
+    (s) => (s.isDirectory() ? undefined : 'is not a directory'),
+    () => 'does not exist',
+  );
+  if (!what) return undefined;
+  return setting
+    ? new BrainstemError(
+        'TOOL_NOT_CONFIGURED',
+        `${setting} is ${dir}, which ${what}; fix it in brainstem.json.`,
+      )
+    : new ToolRunError('TOOL_FAILED', `The working directory ${dir} ${what}.`);
 }
 
 export const omittedMarker = (n: number) => `\n[… ${n} characters omitted …]\n`;

@@ -23,6 +23,7 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
   const git = async (args: string[], ctx: ToolContext) => {
     const r = await run([...GIT, ...args], {
       cwd: repo(),
+      cwdSetting: 'tools.git.repo',
       env: GIT_ENV,
       signal: ctx.signal,
       onOutput: ctx.onOutput,

@@ -7,6 +7,7 @@ import { type AnyTool, defineTool } from './registry.js';
 /** make targets from an allow-list, and the configured test and lint commands. */
 export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
   const makeDir = cfg.make.dir ?? cfg.git.repo;
+  const makeDirSetting = cfg.make.dir ? 'tools.make.dir' : 'tools.git.repo';
   const allowed = new Set(cfg.make.targets);
 
   const configured = (name: 'tests' | 'lint', tool: string) => {
@@ -24,7 +25,12 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
         `${tool} has no working directory: set tools.${name}.cwd or tools.git.repo in brainstem.json.`,
       );
     }
-    return { argv: c.argv, cwd, timeoutMs: c.timeoutMs };
+    return {
+      argv: c.argv,
+      cwd,
+      cwdSetting: c.cwd ? `tools.${name}.cwd` : 'tools.git.repo',
+      timeoutMs: c.timeoutMs,
+    };
   };
 
   const commandTool = (name: 'run_tests' | 'lint', key: 'tests' | 'lint', description: string) =>
@@ -38,6 +44,7 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
         const c = configured(key, name);
         const r = await run(c.argv, {
           cwd: c.cwd,
+          cwdSetting: c.cwdSetting,
           timeoutMs: c.timeoutMs,
           signal: ctx.signal,
           onOutput: ctx.onOutput,
@@ -77,6 +84,7 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
       run: async (input, ctx) => {
         const r = await run(['make', input.target], {
           cwd: makeDir,
+          cwdSetting: makeDirSetting,
           signal: ctx.signal,
           onOutput: ctx.onOutput,
         });

@@ -122,6 +122,13 @@ const commitsOf = (log: string): Commit[] =>
       })
     : [];
 
+/** Where its commands run: the checkout, named by its setting when one is set (a missing one is then a config error). */
+const inRepo = (deps: SelfUpgradeDeps) => ({
+  cwd: deps.repo,
+  env: GIT_ENV,
+  ...(deps.cfg.repo ? { cwdSetting: 'tools.selfUpgrade.repo' } : {}),
+});
+
 const refused = (message: string) => new BrainstemError('TOOL_REFUSED', message);
 
 /** Why a diverged checkout cannot be fast-forwarded, and what to do about it. */
@@ -152,7 +159,7 @@ function checkText(c: UpgradeCheck): string {
 export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
   const { cfg, run, repo } = deps;
   const git = (args: string[], ctx: ToolContext) =>
-    run(['git', '--no-pager', ...args], { cwd: repo, env: GIT_ENV, signal: ctx.signal });
+    run(['git', '--no-pager', ...args], { ...inRepo(deps), signal: ctx.signal });
   const gitOk = async (args: string[], ctx: ToolContext) => {
     const r = await git(args, ctx);
     if (r.exitCode !== 0) {
@@ -249,7 +256,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
       lines.push(note);
     };
     // Without the signal: a stopped upgrade must still put the checkout back (a reset is quick and local).
-    const head = await run(['git', 'rev-parse', 'HEAD'], { cwd: repo, env: GIT_ENV });
+    const head = await run(['git', 'rev-parse', 'HEAD'], inRepo(deps));
     let rolledBack = false;
     if (head.output.trim() === c.head) {
       lines.push(`Nothing was changed: the checkout is still at ${from}.`);
@@ -323,7 +330,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
           return { data: c, output: checkText(c) };
         }
         if (input.action === 'framework') {
-          const log = new Transcript(repo, deps, ctx);
+          const log = new Transcript(deps, ctx);
           const failed = await log.run(cfg.framework[input.name ?? ''] ?? [], ctx.signal);
           if (failed?.error) throw failed.error;
           if (failed) log.say(`Stopped: "${failed.command}" ${failed.why}.\n`);
@@ -348,7 +355,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
           return { data: { ...c, upgraded: false }, output: `Already up to date with ${c.upstream}.` };
         if (c.ahead > 0) throw refused(divergedText(c));
         const from = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
-        const log = new Transcript(repo, deps, ctx);
+        const log = new Transcript(deps, ctx);
         // The commit the check saw, not whatever the upstream holds by now.
         const failed = await log.run([['git', 'merge', '--ff-only', c.target], ...cfg.steps], ctx.signal);
         if (failed) return rollBack(c, from, failed, log, ctx);
@@ -371,7 +378,6 @@ class Transcript {
   private readonly cap: OutputCap;
 
   constructor(
-    private readonly cwd: string,
     private readonly deps: SelfUpgradeDeps,
     private readonly ctx: ToolContext,
   ) {
@@ -390,8 +396,7 @@ class Transcript {
       this.say(`$ ${command}\n`);
       try {
         const r = await this.deps.run(argv, {
-          cwd: this.cwd,
-          env: GIT_ENV,
+          ...inRepo(this.deps),
           ...(signal ? { signal } : {}),
           onOutput: this.ctx.onOutput,
         });
@@ -463,7 +468,7 @@ export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void>
   const pending = deps.kv.getJson(PENDING_KEY, pendingSchema);
   if (!pending) return;
   deps.kv.set(PENDING_KEY, '');
-  const r = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], { cwd: deps.repo, env: GIT_ENV });
+  const r = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], inRepo(deps));
   const head = r.output.trim() || '?';
   const lang = noticeLang(deps.kv);
   deps.notifier.notify({
