@@ -241,4 +241,37 @@ describe('self_upgrade apply', () => {
     // Released once it ended.
     expect((await api({ action: 'check' })).body.output).toBe('brainstem is up to date with origin/main.');
   });
+
+  it('a stopped upgrade puts the checkout back and runs its steps there to the end, the stop notwithstanding', async () => {
+    const before = head();
+    pushUpstream(other, 'feat: stopped midway');
+    rmSync(stepsLog, { force: true });
+    writeFileSync(hold, '');
+    const stop = new AbortController();
+    const call = svc.service.tools?.registry.call(
+      'self_upgrade',
+      { action: 'apply' },
+      { caller: 'test', signal: stop.signal },
+    );
+    try {
+      await expect.poll(() => lines(stepsLog), { timeout: 30_000 }).toEqual(['install']);
+      stop.abort();
+      // The rollback's install, held like the first one: the stop did not cut it.
+      await expect.poll(() => lines(stepsLog), { timeout: 30_000 }).toEqual(['install', 'install']);
+      // Should brainstem exit now (its children die with it), the next start's checks still say so.
+      expect(svc.service.core.kv.get('self_upgrade_unfinished')).toContain(
+        `the checkout was put back at ${before}, but its steps were cut short`,
+      );
+    } finally {
+      rmSync(hold, { force: true });
+    }
+    const r = await call;
+    expect(r?.error?.code).toBe('TOOL_ABORTED');
+    expect(r?.output).toContain(`Rolled back to ${before} and ran its steps again`);
+    expect(head()).toBe(before);
+    expect(lines(stepsLog)).toEqual(['install', 'install', 'build']);
+    const check = await api({ action: 'check' });
+    expect(check.body.data).toMatchObject({ behind: 1 });
+    expect(check.body.data.unfinished).toBeUndefined();
+  });
 });

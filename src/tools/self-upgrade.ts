@@ -234,28 +234,26 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
   };
 
   /**
-   * After a failed step: back to the commit the checkout was on, its steps run
-   * again so its install and build match it. Says where that leaves things;
-   * what it could not put back is remembered for the next check.
+   * After a failed or stopped step: back to the commit the checkout was on, its
+   * steps run again so its install and build match it. Neither is stopped by the
+   * caller's signal (a /stop, a shutdown): the owner is left with the old commit
+   * installed and built, within the steps' time limits. Says where that leaves
+   * things; what it could not put back is remembered for the next check.
    */
-  const rollBack = async (
-    c: UpgradeCheck,
-    from: string,
-    failed: Failure,
-    log: Transcript,
-    ctx: ToolContext,
-  ) => {
+  const rollBack = async (c: UpgradeCheck, from: string, failed: Failure, log: Transcript) => {
     const to = c.commits[0]?.hash ?? c.target.slice(0, 12);
     const steps = cfg.steps.map((argv) => argv.join(' ')).join(', then ');
     const lines = [
       `Upgrade ${from} → ${to} failed: "${failed.command}" ${failed.why}.`,
       ...(failed.tail ? ['Its last lines:', failed.tail] : []),
     ];
-    const leave = (at: string, note: string) => {
+    /** What is left to do, for the next checks. */
+    const remember = (at: string, note: string) =>
       deps.kv.set(UNFINISHED_KEY, JSON.stringify({ at, note } satisfies Unfinished));
+    const leave = (at: string, note: string) => {
+      remember(at, note);
       lines.push(note);
     };
-    // Without the signal: a stopped upgrade must still put the checkout back (a reset is quick and local).
     const head = await run(['git', 'rev-parse', 'HEAD'], inRepo(deps));
     let rolledBack = false;
     if (head.output.trim() === c.head) {
@@ -263,22 +261,27 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     } else {
       log.say(`Rolling back to ${from}:\n`);
       const reset = await log.run([['git', 'reset', '--hard', c.head]]);
-      const again = reset ? undefined : await log.run(cfg.steps, ctx.signal);
       if (reset) {
         leave(
           head.output.trim(),
           `The last upgrade ${from} → ${to} failed at "${failed.command}", and its rollback failed too ("${reset.command}" ${reset.why}): the checkout is at ${to}, not installed or built. brainstem still runs ${from}, but a restart would start ${to}: before it restarts, run "git reset --hard ${from}" and then ${steps} in ${repo}.`,
         );
-      } else if (again) {
-        leave(
-          c.head,
-          `The last upgrade ${from} → ${to} failed at "${failed.command}"; the checkout was put back at ${from}, but "${again.command}" ${again.why} there. brainstem still runs ${from}, but its install or build in ${repo} is incomplete: run ${steps} there before it restarts.`,
-        );
       } else {
-        rolledBack = true;
-        lines.push(
-          `Rolled back to ${from} and ran its steps again: brainstem keeps running ${from}. Upgrade again once ${to} is fixed.`,
-        );
+        const incomplete = (why: string) =>
+          `The last upgrade ${from} → ${to} failed at "${failed.command}"; the checkout was put back at ${from}, but ${why} there. brainstem still runs ${from}, but its install or build in ${repo} is incomplete: run ${steps} there before it restarts.`;
+        // Noted before the steps run: should brainstem exit meanwhile (its children die with it),
+        // the next check still says what is left to do.
+        remember(c.head, incomplete('its steps were cut short (brainstem stopped during them)'));
+        const again = await log.run(cfg.steps);
+        if (again) {
+          leave(c.head, incomplete(`"${again.command}" ${again.why}`));
+        } else {
+          deps.kv.set(UNFINISHED_KEY, '');
+          rolledBack = true;
+          lines.push(
+            `Rolled back to ${from} and ran its steps again: brainstem keeps running ${from}. Upgrade again once ${to} is fixed.`,
+          );
+        }
       }
     }
     log.say(`\n${lines.join('\n')}\n`);
@@ -358,7 +361,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
         const log = new Transcript(deps, ctx);
         // The commit the check saw, not whatever the upstream holds by now.
         const failed = await log.run([['git', 'merge', '--ff-only', c.target], ...cfg.steps], ctx.signal);
-        if (failed) return rollBack(c, from, failed, log, ctx);
+        if (failed) return rollBack(c, from, failed, log);
         deps.kv.set(UNFINISHED_KEY, '');
         const to = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
         log.say(`\nUpgraded ${from} → ${to}; reloading brainstem (${cfg.reload.join(' ')}).`);
