@@ -141,7 +141,7 @@ export type BrainErrorKind =
   | 'rate_limit' // plain 429
   | 'upstream_down' // cannot reach the brain at all
   | 'upstream_error' // the brain answered with an error
-  | 'bad_request' // the request cannot be served by this brain
+  | 'bad_request' // the request cannot be served by this brain, or the brain refused it as invalid: sent again, it fails again
   | 'context_overflow' // the conversation no longer fits the model's context: the client must shorten it
   | 'aborted' // the caller gave up
   | 'internal';

@@ -712,6 +712,47 @@ describe('a dead or failing upstream', () => {
     expect((sdk as Error).message).toContain('kaboom');
   });
 
+  it('answers 400 in llama-server’s words when it refuses the request as invalid: not a 502 the SDK retries', async () => {
+    // What llama-server says of an input_audio part (passed unchanged) to a model without audio.
+    llama.reply({
+      status: 400,
+      error: 'audio input is not supported - hint: you may need to provide the mmproj',
+    });
+    const chatCalls = () => llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    const before = chatCalls();
+    // The SDK with its default retries, as clients use it.
+    const retrying = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: svc.token });
+    const err = await retrying.chat.completions
+      .create({
+        model: 'local',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is said?' },
+              { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } },
+            ],
+          },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ status: 400, type: 'invalid_request_error', code: 'invalid_request' });
+    expect((err as Error).message).toMatch(/answered HTTP 400: audio input is not supported/);
+    expect(chatCalls() - before).toBe(1);
+  });
+
+  it('answers 429 when the upstream says too many requests', async () => {
+    llama.reply({ status: 429, error: 'too many requests' });
+    await expect(
+      svc.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({
+      status: 429,
+      type: 'rate_limit_error',
+      message: expect.stringContaining('too many'),
+    });
+  });
+
   it('answers 503 naming LLAMA_BASE_URL when the upstream is down', async () => {
     const dead = await startTestService({
       config: { defaultMode: 'local', llama: { baseUrl: 'http://127.0.0.1:9/v1', connectTimeoutMs: 60_000 } },

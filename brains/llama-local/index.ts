@@ -31,6 +31,9 @@ import { contextOverflow, parseJson, streamChunkSchema, upstreamErrorMessage } f
  */
 const SILENCE_TIMEOUT_MS = 10 * 60_000;
 
+/** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
+const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
+
 /** The upstream went silent mid-answer for longer than `llama.streamIdleMs`. */
 class StreamIdle extends Error {}
 
@@ -317,7 +320,13 @@ export class LlamaLocalBrain implements Brain {
         message: `the local model at ${this.chatUrl} is still loading; try again in a moment${detail}`,
       };
     }
-    return { kind: 'upstream_error', status, message: `${this.chatUrl} answered HTTP ${status}${detail}` };
+    const message = `${this.chatUrl} answered HTTP ${status}${detail}`;
+    // The request itself is what llama-server refused (a part or schema it cannot take, an orphan tool
+    // message): sent again, it fails the same way, so it is the client's error, not a server error
+    // clients retry (the openai SDK twice, OpenClaw more).
+    if (REFUSED_REQUEST.has(status)) return { kind: 'bad_request', status, message };
+    if (status === 429) return { kind: 'rate_limit', status, message };
+    return { kind: 'upstream_error', status, message };
   }
 
   private unreachable(url: string, err: unknown): string {
