@@ -168,6 +168,34 @@ describe('client tools on the default config', () => {
     expect(content).toMatch(/The model called exec, which mode local does not give it/);
   });
 
+  it('the calls that pass a held-back one are numbered from 0, as the openai SDK’s stream helper gathers them', async () => {
+    const tools = ['read', 'exec', 'tool_call'].map((name) => ({
+      type: 'function' as const,
+      function: { name, parameters: { type: 'object' } },
+    }));
+    // The model calls tool_call (index 0, held back), then get_weather (index 1).
+    const runner = svc.client.chat.completions.stream({
+      model: 'local',
+      messages: [{ role: 'user', content: 'run it through tool_call' }],
+      tools: [...tools, weatherTool],
+    });
+    const indexes: number[] = [];
+    runner.on('chunk', (c) => {
+      for (const t of c.choices[0]?.delta.tool_calls ?? []) indexes.push(t.index);
+    });
+    // With a hole at 0 the helper throws a TypeError here.
+    const final = await runner.finalChatCompletion();
+    expect(indexes).toEqual([0]);
+    expect(final.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(final.choices[0]?.message.tool_calls).toEqual([
+      {
+        id: 'call_w2',
+        type: 'function',
+        function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+      },
+    ]);
+  });
+
   it('the Vercel AI SDK (openai-compatible) gets the tool call with generateText and streamText', async () => {
     const brainstem = createOpenAICompatible({
       name: 'brainstem',

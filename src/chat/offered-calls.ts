@@ -9,10 +9,14 @@ type ToolCallEvent = Extract<TurnEvent, { type: 'tool_call' }>;
  * whatever call it gets back: a call of a tool not offered, by a model that
  * follows the prompt or an injection in it, must never reach the client. Each
  * index is judged on its first delta, which carries the name (TurnEvent's
- * contract); a later delta cannot rename a call that passed.
+ * contract); a later delta cannot rename a call that passed. The calls that
+ * pass are numbered anew from 0, as the client would have had them without
+ * the ones held back: a hole (no call at 0 beside one at 1) breaks clients
+ * that gather a stream's calls by index (the openai SDK's stream helper).
  */
 export class OfferedCallsOnly {
-  private readonly judged = new Map<number, boolean>();
+  /** Upstream index → the call's index for the client, or null when it is held back. */
+  private readonly judged = new Map<number, number | null>();
   /** Names of the calls held back, in order, for the answer to say. */
   readonly refused: string[] = [];
   private passed = 0;
@@ -21,17 +25,21 @@ export class OfferedCallsOnly {
 
   /** The delta as it may go to the client, or undefined when its call is held back. */
   pass(ev: ToolCallEvent): ToolCallEvent | undefined {
-    let ok = this.judged.get(ev.index);
-    if (ok === undefined) {
-      ok = ev.name !== undefined && this.offered.has(ev.name);
-      this.judged.set(ev.index, ok);
-      if (ok) this.passed++;
-      else this.refused.push(ev.name ?? '(a call without a name)');
-      return ok ? ev : undefined;
+    const judged = this.judged.get(ev.index);
+    if (judged === undefined) {
+      const ok = ev.name !== undefined && this.offered.has(ev.name);
+      if (!ok) {
+        this.judged.set(ev.index, null);
+        this.refused.push(ev.name ?? '(a call without a name)');
+        return undefined;
+      }
+      const index = this.passed++;
+      this.judged.set(ev.index, index);
+      return { ...ev, index };
     }
-    if (!ok) return undefined;
+    if (judged === null) return undefined;
     const { name: _renamed, ...rest } = ev;
-    return rest;
+    return { ...rest, index: judged };
   }
 
   /** Whether some call went to the client (the answer still ends in `tool_calls`). */
