@@ -77,6 +77,21 @@ describe('local brain with brainstem tools', () => {
     expect(r.choices[0]?.finish_reason).toBe('tool_calls');
   });
 
+  it('offers none of its own tools to a client that said tool_choice "none"', async () => {
+    llama.script(() => ({ chunks: ['abc, summarised'] }));
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      tool_choice: 'none',
+      messages: [{ role: 'user', content: 'summarise this text without looking anything up: abc' }],
+    });
+    expect(r.choices[0]?.message.content).toBe('abc, summarised');
+    const sent = llama.requests.filter((q) => q.path === '/v1/chat/completions').at(-1)?.body as {
+      tools?: unknown;
+      tool_choice?: unknown;
+    };
+    expect([sent.tools, sent.tool_choice]).toEqual([undefined, undefined]);
+  });
+
   it('adds up the rounds: the answer’s usage is the whole turn’s, and its words are paragraphs apart', async () => {
     // The first round of each turn calls a tool; the one after its result answers.
     llama.script((body) =>

@@ -90,9 +90,13 @@ export async function* answerTurn(
     return [{ type: 'text', text: chunk }];
   };
   const { toolbox } = deps.ports;
-  // A local model whose client brought no tools gets brainstem's own read-only ones.
+  // A local model whose client brought no tools gets brainstem's own read-only ones, unless the
+  // client said tool_choice "none": it wants words only (a summary of the text it sent), and that
+  // choice goes upstream only beside the client's own tools.
   const offered =
-    mode.kind === 'llama' && !req.tools?.length && toolbox ? toolbox.definitions(mode.allowedTools) : [];
+    mode.kind === 'llama' && !req.tools?.length && req.toolChoice !== 'none' && toolbox
+      ? toolbox.definitions(mode.allowedTools)
+      : [];
   let messages = req.messages;
   const admission: Admission = deps.budgets?.admit(mode, lang) ?? { ok: true };
   try {
