@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { dataUrlPart, randomPng } from './helpers/images.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
@@ -542,6 +542,56 @@ describe('conversations at the endpoint', () => {
     expect(text).toBe('**[local]** one done');
     expect((await two).choices[0]?.message.content).toBe('**[local]** echo: turn two');
     expect(reachedAfterFirst.get('turn two')).toBe(true);
+  });
+
+  it('a stream queued behind its conversation’s held turn gets its headers and heartbeats meanwhile', async () => {
+    const held = gate();
+    // Without them, the test waits for them until its timeout: the held turn is let go then, so the rest can run.
+    onTestFinished(held.open);
+    llama.script((body) =>
+      lastUser(body) === 'first' ? { chunks: ['one', { wait: held.promise }, ' done'] } : { chunks: ['two'] },
+    );
+    const post = async (content: string, tools?: OpenAI.ChatCompletionTool[]) => {
+      const res = await fetch(`${svc.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${svc.token}`,
+          'content-type': 'application/json',
+          'x-session-key': 'queued-stream',
+        },
+        body: JSON.stringify({ model: 'local', stream: true, messages: [user(content)], tools }),
+      });
+      if (!res.body) throw new Error(`no body (HTTP ${res.status})`);
+      return { res, reader: res.body.getReader(), decoder: new TextDecoder() };
+    };
+    /** The stream's text read on until it holds `until`, or to its end. */
+    const read = async ({ reader, decoder }: Awaited<ReturnType<typeof post>>, until?: string) => {
+      let text = '';
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        text += decoder.decode(r.value, { stream: true });
+        if (until !== undefined && text.includes(until)) break;
+      }
+      return text;
+    };
+    const first = await post('first');
+    let firstText = await read(first, 'one');
+    const tools: OpenAI.ChatCompletionTool[] = ['read', 'exec'].map((name) => ({
+      type: 'function',
+      function: { name, parameters: { type: 'object' } },
+    }));
+    // The first turn is held until this one has its headers (server.streamHeadersWaitMs) and a heartbeat.
+    const second = await post('second', tools);
+    expect(second.res.status).toBe(200);
+    // The mode is known while the turn waits: the header names the tool kept back.
+    expect(second.res.headers.get('x-brainstem-filtered-tools')).toBe('exec');
+    let secondText = await read(second, ': keep-alive');
+    expect(secondText).toContain(': keep-alive');
+    expect(secondText).not.toContain('two');
+    held.open();
+    secondText += await read(second);
+    firstText += await read(first);
+    expect(firstText).toContain(' done');
+    expect(secondText).toContain('two');
   });
 
   it('keys a conversation by x-session-key, else `user`, else by what it has said', async () => {

@@ -227,8 +227,8 @@ async function streamAnswer(
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   });
   // Headers wait for the first real event, so a brain that fails at once gets a proper HTTP status
-  // (a 429 the client's SDK can retry on); server.streamHeadersWaitMs after the turn started (Claude
-  // at work with its tools) they go, and heartbeats keep the line open.
+  // (a 429 the client's SDK can retry on); server.streamHeadersWaitMs after the request's first event
+  // (Claude at work with its tools, a turn waiting its turn) they go, and heartbeats keep the line open.
   const begin = () => {
     clearTimeout(early);
     if (sse.started) return;
@@ -241,17 +241,17 @@ async function streamAnswer(
     sse.data(chunk({ role: 'assistant', content: '' }));
     heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
   };
-  // Started with the turn (the `mode` event), not before: its headers (filtered tools) come with it.
   let early: NodeJS.Timeout | undefined;
   try {
     for await (const ev of events) {
       if (sse.closed && sse.started) break;
+      // Started with the first event of any kind: a turn that waits behind its conversation's running
+      // turn or a mode switch (up to a Claude turn's 30 minutes) gets its headers and heartbeats too,
+      // or clients give up on it (undici after 300 s without headers).
+      early ??= setTimeout(begin, opts.headersWaitMs);
       switch (ev.type) {
-        case 'queued':
-          break;
         case 'mode':
           if (ev.filteredTools.length > 0) reply.header(FILTERED_TOOLS_HEADER, namesHeader(ev.filteredTools));
-          early ??= setTimeout(begin, opts.headersWaitMs);
           break;
         case 'logprobs':
           begin();
@@ -305,6 +305,12 @@ async function streamAnswer(
     sse.end();
   } catch (err) {
     if (!sse.started) throw err;
+    if (err instanceof BrainstemError) {
+      // A refusal after the headers went (the mode a switch made active cannot honour the request).
+      sse.data(openAiError({ message: err.message, type: err.type, code: err.code, param: err.param }));
+      sse.end();
+      return;
+    }
     reply.log.error({ err }, 'stream failed');
     sse.data(
       openAiError({

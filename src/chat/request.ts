@@ -38,7 +38,8 @@ export type ChatEvent =
   /** A mode switch is running (a model may be loading); this turn waits for it. */
   | { type: 'switch_wait' }
   /**
-   * The mode that answers, once known (after any pending switch), and the
-   * client's tools it keeps from its brain.
+   * The mode that answers, once known (after any pending switch, before the
+   * wait for the conversation's running turn), and the client's tools it
+   * keeps from its brain.
    */
   | { type: 'mode'; mode: ModeConfig; filteredTools: string[] };

@@ -173,12 +173,14 @@ export class ChatService extends EventEmitter<{
     // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
     const tools = mode.id === requested.id ? requestedTools : this.check(mode, req);
 
+    // Known before the wait for the conversation's running turn: a stream whose headers go while it
+    // waits still names the tools kept back.
+    yield { type: 'mode', mode, filteredTools: tools.filtered };
     const key = turnKey(mode.id, req.sessionKey);
     if (this.turns.busy(key)) yield { type: 'queued' };
     const turn = await this.turns.enter(key, signal);
     try {
       if (signal.aborted) return;
-      yield { type: 'mode', mode, filteredTools: tools.filtered };
       yield* answerTurn(
         {
           ...this.deps,
