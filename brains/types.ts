@@ -144,6 +144,7 @@ export type BrainErrorKind =
   | 'bad_request' // the request cannot be served by this brain, or the brain refused it as invalid: sent again, it fails again
   | 'context_overflow' // the conversation no longer fits the model's context: the client must shorten it
   | 'aborted' // the caller gave up
+  | 'shutting_down' // brainstem is stopping and cut the turn: sent again in a moment, it is answered
   | 'internal';
 
 export interface BrainError {

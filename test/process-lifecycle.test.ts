@@ -166,6 +166,31 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     g.open();
   });
 
+  it('answers a turn cut before its first word 503 shutting_down, which a client retries', async () => {
+    const { start } = setup({ server: { shutdownGraceMs: 300 } });
+    const { p, client } = await start();
+    const arrived = createGate();
+    const held = createGate();
+    llama.script(() => {
+      arrived.open();
+      return { chunks: [{ wait: held.promise }, 'late'] };
+    });
+    const answer = client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: 'slow one' }] })
+      .catch((e: unknown) => e);
+    await arrived.promise;
+    const exit = p.stop('SIGTERM');
+    const err = await answer;
+    held.open();
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toMatchObject({
+      status: 503,
+      code: 'shutting_down',
+      message: expect.stringMatching(/restarting/),
+    });
+    expect(await exit).toBe(0);
+  });
+
   it('exits at once on a second signal', async () => {
     const { start } = setup({ server: { shutdownGraceMs: 30_000 } });
     const { p, client } = await start();

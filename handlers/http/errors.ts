@@ -23,6 +23,8 @@ export function brainErrorCode(e: BrainError): ErrorCode {
       return 'INVALID_REQUEST';
     case 'context_overflow':
       return 'CONTEXT_LENGTH_EXCEEDED';
+    case 'shutting_down':
+      return 'SHUTTING_DOWN';
     default:
       return 'BRAIN_ERROR';
   }

@@ -193,7 +193,11 @@ export async function* answerTurn(
             yield* text(markers.flush());
             const cut = signal.reason instanceof ShutdownError;
             failure = cut
-              ? { ...ev.error, message: (signal.reason as ShutdownError).message }
+              ? {
+                  ...ev.error,
+                  kind: 'shutting_down' as const,
+                  message: (signal.reason as ShutdownError).message,
+                }
               : (deps.budgets?.stopped(mode, admission, ev.error, lang) ?? ev.error);
             if (failure.kind === 'auth') {
               // One renewal notice per hour at most, whatever the number of failing turns.
