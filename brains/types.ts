@@ -32,8 +32,6 @@ export interface TurnRequest {
   sessionKey: string;
   /** The whole history as the client sent it. */
   messages: ChatMessage[];
-  /** Text of the user messages after the last assistant message: what a resumed session needs. */
-  newTurn: string;
   /** True when the history holds no assistant message: the brain must not resume an old session. */
   freshSession: boolean;
   tools?: ToolDefinition[];

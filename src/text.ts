@@ -12,7 +12,11 @@ export function contentText(content: ChatMessage['content']): string {
     .join('\n');
 }
 
-/** The user messages after the last assistant message: the turn a resumed session needs. */
+/**
+ * The text of the user messages after the last assistant message: where brainstem reads a switch
+ * request or a shortcut word (a tool's result is nobody's request). A Claude brain builds what it is
+ * told of the turn from the messages themselves (brains/claude-code/prompt.ts).
+ */
 export function newTurnText(messages: ChatMessage[]): string {
   return messages
     .slice(lastAssistantIndex(messages) + 1)

@@ -45,7 +45,6 @@ function turnReq(text: string, over: Partial<TurnRequest> = {}): TurnRequest {
   return {
     sessionKey: 'test',
     messages: [{ role: 'user', content: text }],
-    newTurn: text,
     freshSession: true,
     ...over,
   };

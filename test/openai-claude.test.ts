@@ -146,6 +146,58 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     });
   }
 
+  it('tells Claude the tool results after the last assistant message, in a new session and in a resumed one', async () => {
+    // A local mode's call answered after a switch to a Claude mode (or with model `active`).
+    const call = (id: string, city: string) => ({
+      role: 'assistant' as const,
+      content: null,
+      tool_calls: [
+        {
+          id,
+          type: 'function' as const,
+          function: { name: 'get_weather', arguments: JSON.stringify({ city }) },
+        },
+      ],
+    });
+    const result = (id: string, content: string) => ({ role: 'tool' as const, tool_call_id: id, content });
+    // The answer depends on the result reaching the API: a result dropped, a wrong answer.
+    fake.script((r) => {
+      if (r.lastUserText.endsWith('tool result (call_1, get_weather): SUNNY_21C'))
+        return text('sunny in Paris');
+      if (r.lastUserText === 'tool result (call_2, get_weather): RAINY_12C') return text('rainy in Lyon');
+      return text('no result');
+    });
+    const key = { headers: { 'x-session-key': 'tool-results' } };
+    const first = [user('Weather in Paris?'), call('call_1', 'Paris'), result('call_1', 'SUNNY_21C')];
+    const a = await svc.client.chat.completions.create({ model: 'assistant', messages: first }, key);
+    expect(a.choices[0]?.message.content).toBe('sunny in Paris');
+    // A new session: the call is in the replayed history, its result is the turn.
+    expect(fake.mainRequests().at(-1)?.lastUserText).toContain(
+      'assistant called get_weather({"city":"Paris"})',
+    );
+
+    const b = await svc.client.chat.completions.create(
+      {
+        model: 'assistant',
+        messages: [
+          ...first,
+          assistant('sunny in Paris'),
+          call('call_2', 'Lyon'),
+          result('call_2', 'RAINY_12C'),
+        ],
+      },
+      key,
+    );
+    // Resumed: the result alone is the new turn (it used to be refused as no message at all).
+    expect(b.choices[0]?.message.content).toBe('rainy in Lyon');
+    expect(
+      fake
+        .mainRequests()
+        .at(-1)
+        ?.userTexts.filter((t) => t.includes('Weather in Paris?')),
+    ).toHaveLength(1);
+  });
+
   it('turns an auth failure into a renewal message and a notice, without retrying', async () => {
     fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
     const before = fake.mainRequests().length;

@@ -1,6 +1,6 @@
 import type { ModeConfig } from '../../src/config.js';
 import { type ImageData, imageMention, isImagePart, newTurnImages } from '../../src/images.js';
-import { lastAssistantIndex } from '../../src/text.js';
+import { contentText, lastAssistantIndex } from '../../src/text.js';
 import type { ChatMessage, TurnRequest } from '../types.js';
 
 /**
@@ -40,6 +40,8 @@ export interface PromptPlan {
 export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean): PromptPlan {
   const modePrompt = mode.systemPrompt?.trim() || undefined;
   const inArgv = argvSystemPrompt(mode) !== undefined;
+  const from = lastAssistantIndex(req.messages) + 1;
+  const callNames = toolCallNames(req.messages);
   const parts: string[] = [];
   if (!resumed) {
     if (modePrompt && !inArgv) parts.push(block('instructions', 'brainstem', modePrompt));
@@ -49,16 +51,33 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
       .map(messageText)
       .filter((t) => t.trim().length > 0);
     if (client.length > 0) parts.push(block('instructions', 'client', client.join('\n\n')));
-    const earlier = transcript(req.messages.slice(0, lastAssistantIndex(req.messages) + 1));
+    const earlier = transcript(req.messages.slice(0, from), callNames);
     if (earlier) parts.push(block('history', 'client', earlier));
   }
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
-  if (req.newTurn.trim()) parts.push(req.newTurn);
+  const turn = newTurn(req.messages.slice(from), callNames);
+  if (turn.trim()) parts.push(turn);
   return {
     appendSystemPrompt: inArgv ? modePrompt : undefined,
     stdin: parts.join('\n\n'),
-    images: newTurnImages(req.messages, lastAssistantIndex(req.messages) + 1),
+    images: newTurnImages(req.messages, from),
   };
+}
+
+/**
+ * The messages after the last assistant message, as a resumed session needs
+ * them: the user's words, and the results of tool calls answered since (a
+ * local mode's call answered after a switch to this one). Their images go as
+ * image blocks (see PromptPlan); any other part was refused (claudeRefusal).
+ */
+function newTurn(messages: ChatMessage[], callNames: Map<string, string>): string {
+  return messages
+    .flatMap((m) => {
+      const text = contentText(m.content);
+      if (m.role === 'tool') return [toolResult(m, text, callNames)];
+      return m.role === 'user' && text ? [text] : [];
+    })
+    .join('\n\n');
 }
 
 /**
@@ -83,11 +102,11 @@ export function argvSystemPrompt(mode: ModeConfig): string | undefined {
 }
 
 /** The earlier turns as plain lines, the most recent kept when they are too long. */
-function transcript(messages: ChatMessage[]): string {
+function transcript(messages: ChatMessage[], callNames: Map<string, string>): string {
   const lines = messages.flatMap((m) => {
     const text = messageText(m).trim();
     if (m.role === 'user' && text) return [`user: ${text}`];
-    if (m.role === 'tool') return [`tool result: ${text}`];
+    if (m.role === 'tool') return [toolResult(m, text, callNames)];
     if (m.role !== 'assistant') return [];
     const calls = (m.tool_calls ?? []).map(
       (c) => `assistant called ${c.function.name}(${c.function.arguments})`,
@@ -97,6 +116,18 @@ function transcript(messages: ChatMessage[]): string {
   const all = lines.join('\n\n');
   if (all.length <= HISTORY_REPLAY_MAX_CHARS) return all;
   return `(earlier turns left out)\n\n${all.slice(-HISTORY_REPLAY_MAX_CHARS)}`;
+}
+
+/** Each tool call's id and the function it called, from the assistant messages. */
+function toolCallNames(messages: ChatMessage[]): Map<string, string> {
+  return new Map(messages.flatMap((m) => (m.tool_calls ?? []).map((c) => [c.id, c.function.name] as const)));
+}
+
+/** A tool's result with the call it answers (its id and function): which of several calls, and what it was. */
+function toolResult(m: ChatMessage, text: string, callNames: Map<string, string>): string {
+  const id = m.tool_call_id;
+  const call = [id, id === undefined ? undefined : callNames.get(id)].filter(Boolean).join(', ');
+  return `tool result${call ? ` (${call})` : ''}: ${text}`;
 }
 
 function block(tag: string, source: string, body: string): string {

@@ -187,7 +187,7 @@ export class ChatService extends EventEmitter<{
           onBrainError: (m, error) => this.emit('brainError', { mode: m, error }),
           onRecorded: (recorded) => this.emit('turn', recorded),
         },
-        { brain, mode, req, tools, newTurn, lang, usageAsked: intent?.kind === 'usage' },
+        { brain, mode, req, tools, lang, usageAsked: intent?.kind === 'usage' },
         turn.signal,
       );
     } finally {

@@ -50,7 +50,6 @@ export interface AnswerInput {
   req: ChatRequest;
   /** The client's tools the mode gives its brain. */
   tools: ToolSelection;
-  newTurn: string;
   lang: Lang;
   /** The user asks about consumption: the brain gets a usage summary. */
   usageAsked: boolean;
@@ -66,7 +65,7 @@ export interface AnswerInput {
  */
 export async function* answerTurn(
   deps: AnswerDeps,
-  { brain, mode, req, tools, newTurn, lang, usageAsked }: AnswerInput,
+  { brain, mode, req, tools, lang, usageAsked }: AnswerInput,
   signal: AbortSignal,
 ): AsyncGenerator<ChatEvent> {
   const started = Date.now();
@@ -119,7 +118,6 @@ export async function* answerTurn(
         {
           sessionKey: req.sessionKey,
           messages,
-          newTurn,
           freshSession: !hasAssistant(messages),
           tools: offered.length > 0 ? ownTools : tools.offered,
           toolChoice: tools.offered.length > 0 ? req.toolChoice : undefined,

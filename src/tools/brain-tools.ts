@@ -139,7 +139,6 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           const req = {
             sessionKey,
             messages: [{ role: 'user' as const, content: input.prompt }],
-            newTurn: input.prompt,
           };
           for await (const ev of brain.turn({ ...req, freshSession: true, depth: ctx.depth }, ctx.signal)) {
             if (ev.type === 'text') {

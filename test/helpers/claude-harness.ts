@@ -146,7 +146,6 @@ export function userTurn(
   return {
     sessionKey: opts.key ?? 'test:1',
     messages: [...history, { role: 'user', content: text }],
-    newTurn: text,
     freshSession: !history.some((m) => m.role === 'assistant'),
     extraContext: opts.extraContext,
   } satisfies TurnRequest;

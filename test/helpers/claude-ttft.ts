@@ -52,7 +52,6 @@ async function firstText(brain: Brain, key: string, words: string, followUp: boo
   const req = {
     sessionKey: key,
     messages: [...history, { role: 'user' as const, content: words }],
-    newTurn: words,
     freshSession: !followUp,
   };
   for await (const ev of brain.turn(req, new AbortController().signal)) {
