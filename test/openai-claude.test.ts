@@ -198,6 +198,34 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     ).toHaveLength(1);
   });
 
+  it('tells Claude who said what when messages carry a name, in a new turn, a resumed one and a replayed history', async () => {
+    const said = (name: string, content: string) => ({ role: 'user' as const, name, content });
+    // The answer depends on the names reaching the API: without them, nobody knows who likes tea.
+    fake.script((r) => {
+      if (!r.lastUserText.endsWith('carol: Who likes tea?')) return text('noted');
+      return text(
+        JSON.stringify(r.body?.messages).includes('alice: I like tea.') ? 'alice does' : 'who knows',
+      );
+    });
+    const key = { headers: { 'x-session-key': 'names' } };
+    const first = [said('alice', 'I like tea.'), said('bob', 'I like coffee.')];
+    await svc.client.chat.completions.create({ model: 'assistant', messages: first }, key);
+    expect(fake.mainRequests().at(-1)?.lastUserText).toBe('alice: I like tea.\n\nbob: I like coffee.');
+
+    const history = [...first, assistant('noted'), said('carol', 'Who likes tea?')];
+    const resumed = await svc.client.chat.completions.create({ model: 'assistant', messages: history }, key);
+    expect(resumed.choices[0]?.message.content).toBe('alice does');
+    expect(fake.mainRequests().at(-1)?.lastUserText).toBe('carol: Who likes tea?');
+
+    // The same history in a conversation of its own: a new session, the earlier turns replayed.
+    const replayed = await svc.client.chat.completions.create(
+      { model: 'assistant', messages: history },
+      { headers: { 'x-session-key': 'names-replayed' } },
+    );
+    expect(replayed.choices[0]?.message.content).toBe('alice does');
+    expect(fake.mainRequests().at(-1)?.lastUserText).toContain('user: bob: I like coffee.');
+  });
+
   it('turns an auth failure into a renewal message and a notice, without retrying', async () => {
     fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
     const before = fake.mainRequests().length;

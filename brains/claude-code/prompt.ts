@@ -75,7 +75,7 @@ function newTurn(messages: ChatMessage[], callNames: Map<string, string>): strin
     .flatMap((m) => {
       const text = contentText(m.content);
       if (m.role === 'tool') return [toolResult(m, text, callNames)];
-      return m.role === 'user' && text ? [text] : [];
+      return m.role === 'user' && text ? [said(m, text)] : [];
     })
     .join('\n\n');
 }
@@ -105,13 +105,13 @@ export function argvSystemPrompt(mode: ModeConfig): string | undefined {
 function transcript(messages: ChatMessage[], callNames: Map<string, string>): string {
   const lines = messages.flatMap((m) => {
     const text = messageText(m).trim();
-    if (m.role === 'user' && text) return [`user: ${text}`];
+    if (m.role === 'user' && text) return [`user: ${said(m, text)}`];
     if (m.role === 'tool') return [toolResult(m, text, callNames)];
     if (m.role !== 'assistant') return [];
     const calls = (m.tool_calls ?? []).map(
       (c) => `assistant called ${c.function.name}(${c.function.arguments})`,
     );
-    return [...(text ? [`assistant: ${text}`] : []), ...calls];
+    return [...(text ? [`assistant: ${said(m, text)}`] : []), ...calls];
   });
   const all = lines.join('\n\n');
   if (all.length <= HISTORY_REPLAY_MAX_CHARS) return all;
@@ -128,6 +128,11 @@ function toolResult(m: ChatMessage, text: string, callNames: Map<string, string>
   const id = m.tool_call_id;
   const call = [id, id === undefined ? undefined : callNames.get(id)].filter(Boolean).join(', ');
   return `tool result${call ? ` (${call})` : ''}: ${text}`;
+}
+
+/** A message's words after the name of who said them, when the client names them (several people in one chat). */
+function said(m: ChatMessage, text: string): string {
+  return m.name ? `${m.name}: ${text}` : text;
 }
 
 function block(tag: string, source: string, body: string): string {
