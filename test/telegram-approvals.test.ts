@@ -32,7 +32,7 @@ let h: Harness;
 
 const harness = (
   claude: Record<string, unknown> = {},
-  more: Pick<HarnessOptions, 'env' | 'atListen' | 'beforeBot'> = {},
+  more: Pick<HarnessOptions, 'env' | 'atListen' | 'beforeBot' | 'tg' | 'llama' | 'dir'> = {},
 ) =>
   startHarness({
     ...more,
@@ -282,6 +282,57 @@ describe('an approval nobody answers', { timeout: 60_000 }, () => {
       .prepare("SELECT args, ok FROM audit WHERE tool = 'approval:Bash' AND caller = 'telegram:115'")
       .get();
     expect(row).toEqual({ args: JSON.stringify({ summary: 'touch too-late.txt', by: 'timeout' }), ok: 0 });
+  });
+});
+
+describe('an approval question left open by a restart', { timeout: 90_000 }, () => {
+  let before: Harness | undefined;
+  let after: Harness | undefined;
+  afterAll(async () => {
+    await after?.close();
+    await before?.close();
+  });
+
+  it('its old buttons answer nothing asked after the restart, in any chat', async () => {
+    before = await harness();
+    before.tg.user(112).says('before-restart');
+    const old = await questionIn(before, 112, 'touch before-restart.txt');
+    const oldSession = button(old, /this session/);
+    // brainstem goes down without closing the question (as after a crash, or Telegram
+    // refusing the "restarting" edit): the old question keeps its buttons.
+    before.tg.failNext(
+      'editMessageText',
+      50,
+      { code: 400, description: "Bad Request: message can't be edited" },
+      112,
+    );
+    await before.stopService();
+    expect(buttonsOf(old)).toHaveLength(3);
+
+    after = await harness({}, { tg: before.tg, llama: before.llama, dir: before.dir });
+    const { tg } = after;
+    tg.user(113).says('after-restart');
+    const fresh = await questionIn(after, 113, 'touch after-restart.txt');
+    const pressed = (id: string) =>
+      tg.waitFor(() => tg.callbackAnswers.find((a) => a.callbackQueryId === id));
+    // The old button, and the new question's own data sent from the old message (made up by a client).
+    const stale = await pressed(tg.user(112).presses(old.messageId, oldSession));
+    const madeUp = await pressed(tg.user(112).presses(old.messageId, button(fresh, /this session/)));
+    expect([stale.text, madeUp.text]).toEqual(['This question is closed.', 'This question is closed.']);
+    await tg.waitFor(() => buttonsOf(old).length === 0);
+
+    // The new question still waits for its own answer, and gets it.
+    expect(buttonsOf(fresh)).toHaveLength(3);
+    tg.user(113).presses(fresh.messageId, button(fresh, /Deny/));
+    await answerIn(after, 113, /^Done\.$/);
+    expect(fresh.text).toMatch(/\n\n✖️ Denied by User113\.$/);
+    expect(existsSync(fileIn(after, 'after-restart.txt'))).toBe(false);
+    expect(auditOf(after, 'telegram:113')).toEqual([
+      approval(
+        { summary: 'touch after-restart.txt', by: 'approver' },
+        'Permission to use Bash was denied by User113 in Telegram.',
+      ),
+    ]);
   });
 });
 

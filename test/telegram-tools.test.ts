@@ -212,6 +212,32 @@ describe('tools from Telegram', () => {
     ).toBe(false);
   });
 
+  it('a press with an open question’s data from another message answers nothing; the question still waits', async () => {
+    const asker = h.tg.user(114);
+    asker.says('/run make_target target=release');
+    const first = await reply(114, /Run make release\?/);
+    asker.presses(first.messageId, buttonsOf(first)[1]?.callback_data ?? '');
+    await h.tg.waitFor(() => /Cancelled: nothing ran\./.test(first.text));
+    asker.says('/run make_target target=release');
+    const second = await h.tg.waitFor(() =>
+      h.tg.botMessages(114).find((m) => m !== first && /Run make release\?/.test(m.text)),
+    );
+    const [ok, no] = buttonsOf(second).map((b) => b.callback_data);
+
+    // The data a client can send from any message: it is no press on the question.
+    const madeUp = await answerTo(asker.presses(first.messageId, ok ?? ''));
+    expect(madeUp.text).toBe(
+      'This question is closed: its message says what happened. Ask again to run it again.',
+    );
+    expect(buttonsOf(second)).toHaveLength(2);
+    asker.presses(second.messageId, no ?? '');
+    await h.tg.waitFor(() => /Cancelled: nothing ran\./.test(second.text));
+    expect(existsSync(file('released.txt'))).toBe(false);
+    expect(
+      h.service.tools?.registry.recentAudit(50, 'make_target').some((a) => a.args.includes('release')),
+    ).toBe(false);
+  });
+
   it('no answer in time: nothing runs, and the question says so', async () => {
     const user = h.tg.user(118, { languageCode: 'fr' });
     const asked = user.says('/run make_target {"target": "release"}');

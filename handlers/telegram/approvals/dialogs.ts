@@ -28,7 +28,9 @@ import { type CallRequest, callText } from '../views/tool.js';
  * Each dialog is keyed by its chat and the id of the message that asked, in
  * its button data too (see dialogKeyOf), so dialogs never share plugin state
  * (updates of one chat are handled in several lanes at once) and a chat can
- * hold several at a time.
+ * hold several at a time. Telegram never reuses a message id in a chat, so a
+ * button left from before a restart names no dialog asked after it; a press
+ * counts only on the question's own message.
  * State lives in memory: after a restart an old button says the question is closed.
  */
 
@@ -85,6 +87,21 @@ interface Open {
 
 const noop = () => undefined;
 
+/** The answer to a press on no open question. */
+async function answerClosed(ctx: Context): Promise<void> {
+  await ctx
+    .answerCallbackQuery({
+      text: t(
+        langOf(ctx.from?.language_code),
+        // It may have closed by this very user's first press (a double tap): never "nothing ran".
+        'This question is closed: its message says what happened. Ask again to run it again.',
+        'Cette question est close : son message dit ce qui s’est passé. Redemandez pour relancer.',
+      ),
+      show_alert: true,
+    })
+    .catch(noop);
+}
+
 export class Dialogs {
   /** Dialogs not answered yet; a dialog's plugin state is kept only while it is here. */
   private readonly open = new Map<string, Open>();
@@ -118,18 +135,7 @@ export class Dialogs {
     );
     composer.use(createConversation<DialogContext, Context>(this.dialog, CONVERSATION));
     composer.callbackQuery(DIALOG_DATA, async (ctx) => {
-      const lang = langOf(ctx.from.language_code);
-      await ctx
-        .answerCallbackQuery({
-          text: t(
-            lang,
-            // It may have closed by this very user's first press (a double tap): never "nothing ran".
-            'This question is closed: its message says what happened. Ask again to run it again.',
-            'Cette question est close : son message dit ce qui s’est passé. Redemandez pour relancer.',
-          ),
-          show_alert: true,
-        })
-        .catch(noop);
+      await answerClosed(ctx);
       await ctx.editMessageReplyMarkup().catch(noop);
     });
     return composer;
@@ -285,6 +291,11 @@ export class Dialogs {
     const open = this.open.get(key);
     const question = open?.question;
     const messageId = await question?.shown.catch(() => undefined);
+    // Button data alone names the dialog; a client can send it from any message, as a press on no question.
+    if (messageId !== undefined && ctx.callbackQuery?.message?.message_id !== messageId) {
+      await answerClosed(ctx);
+      return false;
+    }
     if (!open || !question || messageId === undefined || this.open.get(key) !== open) {
       await ctx
         .answerCallbackQuery({

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type Api, Composer, type Context } from 'grammy';
+import type { MaybeInaccessibleMessage } from 'grammy/types';
 import type { ApprovalDecision, ApprovalRequest, Approver } from '../../../brains/types.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
@@ -43,11 +45,14 @@ const noop = () => undefined;
  * answer wins and every copy shows it. Only approvers can answer; anyone else
  * is told so and nothing changes. A question the brain stops waiting for
  * (timeout, turn stopped) says why. State lives in memory: after a restart an
- * old button says the question is closed.
+ * old button says the question is closed (its question may never have been
+ * closed: a crash, or Telegram refusing the "restarting" edit).
  */
 export class ApprovalPrompts {
+  /** This run's part of every prompt id: the count restarts at 1 with each start, this does not. */
+  private readonly run = randomBytes(4).toString('hex');
   private nextId = 1;
-  private readonly open = new Map<number, Open>();
+  private readonly open = new Map<string, Open>();
 
   constructor(
     private readonly o: {
@@ -94,7 +99,7 @@ export class ApprovalPrompts {
     signal: AbortSignal,
     topicId?: number,
   ): Promise<ApprovalDecision> {
-    const id = this.nextId++;
+    const id = `${this.run}-${this.nextId++}`;
     const html = promptHtml(req, lang, showSession);
     const keyboard = promptKeyboard(id, lang);
     const started = performance.now();
@@ -143,13 +148,13 @@ export class ApprovalPrompts {
 
   private async press(ctx: Context): Promise<void> {
     const from = ctx.from;
-    const press = pressSchema.safeParse(ctx.callbackQuery?.data);
-    if (!from || !press.success) {
+    if (!from) {
       await ctx.answerCallbackQuery().catch(noop);
       return;
     }
+    const press = pressSchema.safeParse(ctx.callbackQuery?.data);
     const lang = langOf(from.language_code);
-    const prompt = this.open.get(press.data.id);
+    const prompt = press.success ? this.open.get(press.data.id) : undefined;
     if (!this.o.approvers.has(from.id)) {
       this.o.logger.warn(
         { userId: from.id, chatId: ctx.chat?.id, tool: prompt?.req.tool },
@@ -167,7 +172,9 @@ export class ApprovalPrompts {
         .catch(noop);
       return;
     }
-    if (!prompt) {
+    // The button data alone is not enough: it may be made up, or come from before a restart.
+    const asked = prompt && (await isOneOf(prompt, ctx.callbackQuery?.message));
+    if (!press.success || !prompt || !asked || this.open.get(press.data.id) !== prompt) {
       await ctx
         .answerCallbackQuery({
           text: t(lang, 'This question is closed.', 'Cette question est close.'),
@@ -185,7 +192,7 @@ export class ApprovalPrompts {
   }
 
   /** Closes a question still open (the first answer wins): the brain gets `decision`, every copy shows `outcome`. */
-  private conclude(id: number, decision: ApprovalDecision, outcome: string): void {
+  private conclude(id: string, decision: ApprovalDecision, outcome: string): void {
     const prompt = this.open.get(id);
     if (!prompt) return;
     this.open.delete(id);
@@ -208,6 +215,14 @@ export class ApprovalPrompts {
       }),
     );
   }
+}
+
+/** Whether `message` (the one whose button was pressed) is one of the prompt's own questions. */
+async function isOneOf(prompt: Open, message: MaybeInaccessibleMessage | undefined): Promise<boolean> {
+  if (!message) return false;
+  const shown = prompt.cards.filter((card) => card.chatId === message.chat.id).map((card) => card.shown);
+  const ids = await Promise.all(shown.map((messageId) => messageId.catch(() => undefined)));
+  return ids.includes(message.message_id);
 }
 
 function decisionOf(choice: Choice, req: ApprovalRequest, by: string): ApprovalDecision {

@@ -10,13 +10,18 @@ import { escapeHtml } from '../format/render.js';
 /** What an approver can answer. */
 export type Choice = 'once' | 'session' | 'deny';
 
-/** Button data: `bs:apv:<prompt id>:once|session|deny` (the CLI's request ids are too long for the 64 bytes allowed). */
+/**
+ * Button data: `bs:apv:<prompt id>:once|session|deny` (the CLI's request ids
+ * are too long for the 64 bytes allowed). A prompt id is `<run>-<n>`: `run`
+ * is drawn at each start, so a button left from before a restart never names
+ * a question asked after it.
+ */
 export const pressSchema = z
   .string()
-  .regex(ownData('apv:\\d{1,12}:(?:once|session|deny)$'))
+  .regex(ownData('apv:[0-9a-f]{8}-\\d{1,12}:(?:once|session|deny)$'))
   .transform((data) => {
-    const [, , id, choice] = data.split(':');
-    return { id: Number(id), choice: choice as Choice };
+    const [, , id = '', choice] = data.split(':');
+    return { id, choice: choice as Choice };
   });
 export const APPROVAL_DATA = ownData('apv:');
 
@@ -45,7 +50,7 @@ export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolea
   ].join('\n');
 }
 
-export function promptKeyboard(id: number, lang: Lang): InlineKeyboard {
+export function promptKeyboard(id: string, lang: Lang): InlineKeyboard {
   return new InlineKeyboard()
     .text(t(lang, '✅ Allow once', '✅ Autoriser une fois'), `${OWN_DATA_PREFIX}apv:${id}:once`)
     .row()
