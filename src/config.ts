@@ -222,6 +222,28 @@ const warmSchema = z
 
 const ms = (what: string) => z.number().int().positive().describe(what);
 
+/**
+ * The `from` Telegram gives a message sent on behalf of a chat: shared by
+ * everyone who writes that way, in every group, so it names nobody.
+ */
+export const TELEGRAM_SHARED_SENDERS: ReadonlyMap<number, string> = new Map([
+  [1087968824, 'GroupAnonymousBot, the sender of every anonymous group admin'],
+  [777000, 'Telegram, the sender of every post a linked channel forwards to its group'],
+  [136817688, 'Channel_Bot, the sender of everyone writing in a group as a channel'],
+]);
+
+/** Telegram user ids: a person's own, never a shared sender's (anyone could write as it). */
+const telegramUserIds = z.array(z.number().int()).superRefine((ids, ctx) => {
+  for (const id of ids) {
+    const shared = TELEGRAM_SHARED_SENDERS.get(id);
+    if (shared)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${id} is ${shared}: it names nobody, and would let in everyone who writes that way; list each person's own id (the bot tells anyone writing to it as themselves their id)`,
+      });
+  }
+});
+
 const FRONT_DEFAULTS = { enabled: false, prefix: '/telegram', stallNoticeMs: 60_000 };
 
 const frontSchema = z
@@ -523,8 +545,7 @@ export const configSchema = z
           .describe(
             'Bot API root (env `TELEGRAM_API_ROOT`): a self-hosted Bot API server. Default: Telegram’s.',
           ),
-        allowedUsers: z
-          .array(z.number().int())
+        allowedUsers: telegramUserIds
           .default([])
           .describe(
             'Telegram user ids that may use the bot (env `TELEGRAM_ALLOWED_USERS`, comma-separated); empty: nobody.',
@@ -535,8 +556,7 @@ export const configSchema = z
           .describe(
             'Chats that get the `⚙️ [proxy]` notices (switches, credentials, brains, usage limit). Default: the allowed users.',
           ),
-        approvers: z
-          .array(z.number().int())
+        approvers: telegramUserIds
           .optional()
           .describe('Who may answer tool approvals and confirmations of others. Default: the allowed users.'),
         streaming: z
@@ -782,6 +802,7 @@ const ENV_FIELDS: Record<string, string> = {
   'server.apiToken': 'BRAINSTEM_API_TOKEN',
   'telegram.token': 'TELEGRAM_BOT_TOKEN',
   'telegram.apiRoot': 'TELEGRAM_API_ROOT',
+  'telegram.allowedUsers': 'TELEGRAM_ALLOWED_USERS',
   'claude.bin': 'CLAUDE_BIN',
   'claude.credentialsFile': 'CLAUDE_CREDENTIALS_FILE',
   'llama.baseUrl': 'LLAMA_BASE_URL',

@@ -85,6 +85,20 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses Telegram’s shared senders (anonymous admins, channels) as allowed users or approvers', () => {
+    const d = dir();
+    const file = path.join(d, 'brainstem.json');
+    writeFileSync(file, JSON.stringify({ telegram: { approvers: [5, 777000, 136817688] } }));
+    const problems = problemsOf(() => loadConfig({ TELEGRAM_ALLOWED_USERS: '5, 1087968824' }, d));
+    const advice =
+      "it names nobody, and would let in everyone who writes that way; list each person's own id (the bot tells anyone writing to it as themselves their id)";
+    expect(problems).toEqual([
+      `TELEGRAM_ALLOWED_USERS (telegram.allowedUsers): 1087968824 is GroupAnonymousBot, the sender of every anonymous group admin: ${advice}`,
+      `${file}: telegram.approvers: 777000 is Telegram, the sender of every post a linked channel forwards to its group: ${advice}`,
+      `${file}: telegram.approvers: 136817688 is Channel_Bot, the sender of everyone writing in a group as a channel: ${advice}`,
+    ]);
+  });
+
   it('refuses a mode id a /mode button cannot carry (over 40 characters)', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');

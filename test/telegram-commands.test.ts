@@ -176,6 +176,42 @@ describe('commands', () => {
     expect(refusals).toHaveLength(2);
   });
 
+  it('asks whoever writes anonymously or as a channel to write as themselves, never showing the shared sender as their id', async () => {
+    const before = llama.requests.length;
+    const [groupA, groupB] = [-100_777, -100_778];
+    /** Telegram's sender of every anonymous group admin, in every group. */
+    const anonymousAdmin = {
+      id: 1087968824,
+      is_bot: true,
+      first_name: 'Group',
+      username: 'GroupAnonymousBot',
+    };
+    const asGroup = (chatId: number) => ({
+      text: 'hello',
+      from: anonymousAdmin,
+      sender_chat: { id: chatId, type: 'supergroup', title: 'Group' },
+    });
+    h.tg.user(999, { chatId: groupA }).sends(asGroup(groupA));
+    // Another group's anonymous admin is someone else: refused in turn, although the sender is the same.
+    h.tg.user(999, { chatId: groupB }).sends(asGroup(groupB));
+    // A post of the linked channel, forwarded to its group by Telegram (777000).
+    h.tg.user(999, { chatId: groupA }).sends({
+      text: 'news',
+      from: { id: 777000, is_bot: false, first_name: 'Telegram' },
+      sender_chat: { id: -100_779, type: 'channel', title: 'News' },
+      is_automatic_forward: true,
+    });
+    const refusal =
+      '⚙️ [proxy] This bot is private, and this message does not say who you are: it was sent anonymously or as a channel. Write as yourself to get your Telegram user id for the owner.';
+    await h.tg.waitFor(() => h.tg.botMessages(groupA).length === 2 && h.tg.botMessages(groupB).length === 1);
+    expect([...h.tg.botMessages(groupA), ...h.tg.botMessages(groupB)].map((m) => m.text)).toEqual([
+      refusal,
+      refusal,
+      refusal,
+    ]);
+    expect(llama.requests.length).toBe(before);
+  });
+
   it('saves documents under the data dir and passes their name, size, path and, to a local model, their text (photos: telegram-media)', async () => {
     h.tg
       .user(117)

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareFn } from 'grammy';
+import { TELEGRAM_SHARED_SENDERS } from '../../src/config.js';
 import { langOf, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
@@ -9,7 +10,10 @@ const REFUSAL_EVERY_MS = 10 * 60_000;
 /**
  * Only the allowed users reach anything past this point: no brain, no tool,
  * no command. A stranger is told their user id once (so the owner can add it
- * if it is theirs), and every refused update is logged.
+ * if it is theirs), and every refused update is logged. A message sent on
+ * behalf of a chat (an anonymous admin, a channel) has a sender Telegram
+ * shares with everyone writing that way: it is never shown as theirs, and
+ * they are asked to write as themselves.
  */
 export function allowOnly(allowed: readonly number[], logger: Logger): MiddlewareFn<Context> {
   const ids = new Set(allowed);
@@ -18,28 +22,39 @@ export function allowOnly(allowed: readonly number[], logger: Logger): Middlewar
     const from = ctx.from;
     if (!from) return;
     if (ids.has(from.id)) return next();
+    const onBehalf = ctx.message?.sender_chat;
     logger.warn(
       {
         userId: from.id,
         username: from.username,
         chatId: ctx.chat?.id,
+        senderChatId: onBehalf?.id,
         update: ctx.callbackQuery ? 'callback_query' : 'message',
       },
       'refused a Telegram user who is not on the allow-list',
     );
     const lang = langOf(from.language_code);
-    const text = t(
-      lang,
-      `${PROXY_TAG} This bot is private. Your Telegram user id is ${from.id}: give it to the owner if you should have access.`,
-      `${PROXY_TAG} Ce bot est privé. Votre identifiant Telegram est ${from.id} : donnez-le au propriétaire si vous devez y avoir accès.`,
-    );
+    const text =
+      onBehalf || TELEGRAM_SHARED_SENDERS.has(from.id)
+        ? t(
+            lang,
+            `${PROXY_TAG} This bot is private, and this message does not say who you are: it was sent anonymously or as a channel. Write as yourself to get your Telegram user id for the owner.`,
+            `${PROXY_TAG} Ce bot est privé, et ce message ne dit pas qui vous êtes : il a été envoyé anonymement ou au nom d’une chaîne. Écrivez en votre nom pour obtenir votre identifiant Telegram à donner au propriétaire.`,
+          )
+        : t(
+            lang,
+            `${PROXY_TAG} This bot is private. Your Telegram user id is ${from.id}: give it to the owner if you should have access.`,
+            `${PROXY_TAG} Ce bot est privé. Votre identifiant Telegram est ${from.id} : donnez-le au propriétaire si vous devez y avoir accès.`,
+          );
     if (ctx.callbackQuery) {
       await ctx.answerCallbackQuery({ text, show_alert: true });
       return;
     }
-    const last = refusedAt.get(from.id);
+    // The shared sender stands for many people in many chats: its refusals are counted per chat it speaks for.
+    const sender = onBehalf?.id ?? from.id;
+    const last = refusedAt.get(sender);
     if (last !== undefined && Date.now() - last < REFUSAL_EVERY_MS) return;
-    refusedAt.set(from.id, Date.now());
+    refusedAt.set(sender, Date.now());
     if (ctx.chat) await ctx.api.sendMessage(ctx.chat.id, text);
   };
 }
