@@ -558,7 +558,9 @@ export const configSchema = z
           ),
         approvers: telegramUserIds
           .optional()
-          .describe('Who may answer tool approvals and confirmations of others. Default: the allowed users.'),
+          .describe(
+            'Telegram user ids that may answer tool approvals (Allow / Deny) and the confirmations others asked for (Confirm / Cancel), also when not among the allowed users: those buttons only, nothing else of the bot. Default: the allowed users.',
+          ),
         streaming: z
           .enum(['draft', 'edit', 'off'])
           .default('draft')

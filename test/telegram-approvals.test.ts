@@ -24,6 +24,8 @@ const GROUP = -100800;
 const NOT_APPROVER = 119;
 /** Not allowed at all. */
 const STRANGER = 999;
+/** An approver who is not one of the allowed users. */
+const OUTSIDE_APPROVER = 990;
 const NOTIFY_OTHER = 118;
 
 let fake: FakeAnthropic;
@@ -43,7 +45,7 @@ const harness = (
       telegram: {
         // The default: drafts in private chats, edits in the group.
         streaming: 'draft',
-        approvers: [OWNER, 112, 113, 114, 115, NOTIFY_OTHER],
+        approvers: [OWNER, 112, 113, 114, 115, NOTIFY_OTHER, OUTSIDE_APPROVER],
         notifyChats: [OWNER, NOTIFY_OTHER],
       },
     },
@@ -198,6 +200,24 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     expect(auditOf(h, `telegram:${GROUP}`)).toEqual([
       approval({ summary: 'touch group-file.txt', by: 'approver', scope: 'session' }),
     ]);
+  });
+
+  it('an approver who is not an allowed user answers the question, and is refused anything else', async () => {
+    const chat = -100_801;
+    const approver = h.tg.user(OUTSIDE_APPROVER, { chatId: chat });
+    h.tg.user(117, { chatId: chat }).says('outside-approver');
+    const question = await questionIn(h, chat, 'touch outside-approver.txt');
+    const press = approver.presses(question.messageId, button(question, /Allow once/));
+    await answerIn(h, chat, /^Done\.$/);
+    expect(h.tg.callbackAnswers.find((a) => a.callbackQueryId === press)?.text).toBe(
+      '✅ Allowed once by User990.',
+    );
+    expect(existsSync(fileIn(h, 'outside-approver.txt'))).toBe(true);
+    expect(question.text).toMatch(/\n\n✅ Allowed once by User990\.$/);
+
+    approver.says('and now me');
+    const refusal = await answerIn(h, chat, /This bot is private/);
+    expect(refusal.text).toContain('Your Telegram user id is 990');
   });
 
   it('a turn from the OpenAI endpoint asks every notify chat; the first answer wins and every copy shows it', async () => {

@@ -13,6 +13,8 @@ import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js'
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-tools-'));
 const file = (name: string) => path.join(project, name);
 const CONFIRM_MS = 2_000;
+/** An approver who is not one of the allowed users. */
+const OUTSIDE_APPROVER = 990;
 let h: Harness;
 
 /** The test command: five lines 400 ms apart (one coloured), so progress shows before the end. */
@@ -45,7 +47,7 @@ beforeAll(async () => {
   h = await startHarness({
     parts: { tools: true, bot: true },
     config: {
-      telegram: { confirmTimeoutMs: CONFIRM_MS, approvers: [OWNER] },
+      telegram: { confirmTimeoutMs: CONFIRM_MS, approvers: [OWNER, OUTSIDE_APPROVER] },
       tools: {
         git: { repo: project },
         make: { targets: ['deploy', 'release', 'hang'] },
@@ -236,6 +238,19 @@ describe('tools from Telegram', () => {
     expect(
       h.service.tools?.registry.recentAudit(50, 'make_target').some((a) => a.args.includes('release')),
     ).toBe(false);
+  });
+
+  it('an approver who is not an allowed user answers a confirmation, and is refused anything else', async () => {
+    const GROUP = -100_701;
+    const approver = h.tg.user(OUTSIDE_APPROVER, { chatId: GROUP });
+    h.tg.user(116, { chatId: GROUP }).says('/run make_target target=release');
+    const question = await reply(GROUP, /Run make release\?/);
+    approver.presses(question.messageId, buttonsOf(question)[1]?.callback_data ?? '');
+    await h.tg.waitFor(() => /Cancelled \(User990\): nothing ran\./.test(question.text));
+
+    approver.says('/run make_target target=release');
+    await reply(GROUP, /This bot is private\. Your Telegram user id is 990/);
+    expect(h.tg.botMessages(GROUP).filter((m) => /Run make release\?/.test(m.text))).toHaveLength(1);
   });
 
   it('no answer in time: nothing runs, and the question says so', async () => {

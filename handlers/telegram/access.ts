@@ -3,25 +3,39 @@ import { TELEGRAM_SHARED_SENDERS } from '../../src/config.js';
 import { langOf, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { DIALOG_DATA } from './approvals/dialogs.js';
+import { APPROVAL_DATA } from './approvals/view.js';
 
 /** A stranger who keeps writing gets one refusal per this period; every attempt is still logged. */
 const REFUSAL_EVERY_MS = 10 * 60_000;
 
+/** The buttons an approver answers: tool approvals and confirmations. */
+const isAnswer = (ctx: Context) => {
+  const data = ctx.callbackQuery?.data ?? '';
+  return APPROVAL_DATA.test(data) || DIALOG_DATA.test(data);
+};
+
 /**
  * Only the allowed users reach anything past this point: no brain, no tool,
- * no command. A stranger is told their user id once (so the owner can add it
+ * no command. An approver who is not one of them gets through only with a
+ * press on an approval or confirmation button, which its own handler judges.
+ * A stranger is told their user id once (so the owner can add it
  * if it is theirs), and every refused update is logged. A message sent on
  * behalf of a chat (an anonymous admin, a channel) has a sender Telegram
  * shares with everyone writing that way: it is never shown as theirs, and
  * they are asked to write as themselves.
  */
-export function allowOnly(allowed: readonly number[], logger: Logger): MiddlewareFn<Context> {
+export function allowOnly(
+  allowed: readonly number[],
+  approvers: ReadonlySet<number>,
+  logger: Logger,
+): MiddlewareFn<Context> {
   const ids = new Set(allowed);
   const refusedAt = new Map<number, number>();
   return async (ctx, next) => {
     const from = ctx.from;
     if (!from) return;
-    if (ids.has(from.id)) return next();
+    if (ids.has(from.id) || (approvers.has(from.id) && isAnswer(ctx))) return next();
     const onBehalf = ctx.message?.sender_chat;
     logger.warn(
       {

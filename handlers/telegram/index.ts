@@ -89,9 +89,10 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   const apiRoot = telegram.apiRoot ?? TELEGRAM_API_ROOT;
   const bot = createBot(telegram.token, telegram.apiRoot);
 
+  const approvers = new Set(telegram.approvers ?? telegram.allowedUsers);
   const approvals = new ApprovalPrompts({
     api: bot.api,
-    approvers: new Set(telegram.approvers ?? telegram.allowedUsers),
+    approvers,
     timeoutMs: core.config.claude.approvalTimeoutMs,
     logger,
   });
@@ -139,7 +140,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   }
 
   bot.use(sequentialize(lanesOf));
-  bot.use(allowOnly(telegram.allowedUsers, logger));
+  bot.use(allowOnly(telegram.allowedUsers, approvers, logger));
   bot.use(rememberLang(core.kv));
   bot.use(approvals.middleware());
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
