@@ -181,6 +181,31 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
     expect(h.processes.count).toBe(2);
   });
 
+  it('keeps starting spares when the ones closed for room never got to start', async (ctx) => {
+    const { expect } = ctx;
+    // One slot: every turn that cannot take the spare closes it, most likely before it has started.
+    const h = await harness(ctx, { spares: true, claude: { maxProcesses: 1 } });
+    h.fake.script(() => text('answer'));
+    const spawned = () => h.logs.filter((l) => l.msg === 'spare Claude process starting').length;
+    for (let i = 1; i <= 3; i++) {
+      await expect.poll(spawned, EVENT_TIMEOUT).toBeGreaterThanOrEqual(i);
+      // A capped turn never takes a spare: it needs the slot, and the spare is shed.
+      const capped = await collect(
+        h.brain.turn({ ...userTurn(`capped ${i}`, { key: `k${i}` }), maxBudgetUsd: 5 }, signal()),
+      );
+      expect(terminal(capped)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    }
+    expect(
+      h.logs.filter((l) => l.msg === 'closing spare Claude process' && l.why === 'room for a turn'),
+    ).toHaveLength(3);
+
+    // Closing them was brainstem's doing, not a failure to start: a fourth spare starts and gets ready.
+    await expect.poll(spawned, EVENT_TIMEOUT).toBeGreaterThanOrEqual(4);
+    const fourth = h.logs.filter((l) => l.msg === 'spare Claude process starting')[3]?.pid as number;
+    await expect.poll(() => readySpares(h.logs), EVENT_TIMEOUT).toContain(fourth);
+    expect(h.logs.some((l) => String(l.msg).includes('keep failing to start'))).toBe(false);
+  });
+
   it('closes a spare spawned with other settings instead of using it, and every spare on close()', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx, { spares: true });

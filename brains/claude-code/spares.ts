@@ -44,6 +44,11 @@ interface Entry extends Spare {
   mode: string;
   /** What it was spawned with; a conversation that would spawn anything else cannot use it. */
   fingerprint: string;
+  /**
+   * Taken by a conversation or closed by brainstem (room for a turn, a switch…):
+   * if its start then fails, that is no sign that spares cannot start.
+   */
+  released?: boolean;
 }
 
 export class Spares {
@@ -140,6 +145,7 @@ export class Spares {
         );
       }
       this.log.info({ mode: modeId, pid: entry.proc.pid }, 'spare Claude process taken');
+      entry.released = true;
       return entry;
     }
     return undefined;
@@ -179,6 +185,7 @@ export class Spares {
   /** A spare holds no session: it is killed with its process group, nothing to save. */
   private close(e: Entry, why: string): void {
     this.log.info({ mode: e.mode, pid: e.proc.pid, why }, 'closing spare Claude process');
+    e.released = true;
     e.proc.kill();
   }
 
@@ -237,7 +244,7 @@ export class Spares {
     if (await entry.started) {
       this.failures = 0;
       this.log.info({ mode, pid: proc.pid, ms: Date.now() - begun }, 'spare Claude process ready');
-    } else if (++this.failures >= MAX_START_FAILURES) {
+    } else if (!entry.released && ++this.failures >= MAX_START_FAILURES) {
       this.log.warn(
         { mode, failures: this.failures, stderr: proc.stderr.slice(-500) },
         'spare Claude processes keep failing to start; none is started again until the next mode switch',
