@@ -10,6 +10,7 @@ import type { ComposeOption } from 'echarts/core';
 import { type CreditReading, day, percent, usd } from './credit/meter.js';
 import { onFirstUse } from './lazy.js';
 import { subprocesses } from './subprocesses.js';
+import { childEnv } from './tools/exec.js';
 import type { UsageLedger } from './usage.js';
 import { formatTokens, startOfUtcDay } from './usage-summary.js';
 
@@ -331,6 +332,9 @@ const fontOptions = onFirstUse(async (): Promise<NonNullable<ResvgRenderOptions[
     reject: false,
     timeout: 3_000,
     stdin: 'ignore',
+    // fontconfig needs the host's environment (FONTCONFIG_*, HOME, XDG_*), not brainstem's tokens and keys.
+    env: childEnv(),
+    extendEnv: false,
   });
   const [family, file] = r.failed ? [] : r.stdout.split('\n');
   if (family && file) {

@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerUsageChart } from '../handlers/http/usage-chart.js';
 import { type Db, openDb } from '../src/db/index.js';
 import { UsageLedger } from '../src/usage.js';
@@ -72,6 +72,33 @@ describe('usage chart', () => {
   it('starts "all time" at the first recorded day instead of 1970', async () => {
     const png = await renderUsageChart(ledger, 0, now + 1);
     expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+  });
+
+  it('looks the font up without brainstem’s secrets in fc-match’s environment', async (ctx) => {
+    // An fc-match first on PATH that records the environment it got (and finds no font: the chart still renders).
+    const bin = path.join(dir, 'bin');
+    const dump = path.join(dir, 'fc-match-environ');
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'fc-match'), `#!/bin/sh\nenv > '${dump}'\nexit 1\n`);
+    await chmod(path.join(bin, 'fc-match'), 0o755);
+    vi.stubEnv('PATH', `${bin}${path.delimiter}${process.env.PATH}`);
+    vi.stubEnv('TELEGRAM_BOT_TOKEN', '123456:bot-secret-token');
+    vi.stubEnv('BRAINSTEM_API_TOKEN', 'api-secret-token');
+    vi.stubEnv('BRAVE_API_KEY', 'brave-secret-key');
+    vi.stubEnv('FONTCONFIG_PATH', '/etc/fonts-for-the-test');
+    ctx.onTestFinished(() => {
+      vi.unstubAllEnvs();
+    });
+    // The font is looked up once per process: a fresh copy of the module looks again.
+    vi.resetModules();
+    const fresh = await import('../src/usage-chart.js');
+
+    const png = await fresh.renderUsageChart(ledger, now - 7 * DAY, now + 1);
+
+    expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+    const env = await readFile(dump, 'utf8');
+    expect(env).toContain('FONTCONFIG_PATH=/etc/fonts-for-the-test');
+    expect(env).not.toMatch(/bot-secret-token|api-secret-token|brave-secret-key/);
   });
 
   it('serves GET /api/usage/chart.png and rejects a bad period', async () => {
