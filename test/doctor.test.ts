@@ -191,6 +191,25 @@ describe('brainstem doctor', () => {
     expect(text).toContain(`set CLAUDE_BIN to ${path.join(npmBin, 'claude')}`);
   });
 
+  it('runs claude --version with the environment the service gives the CLI, without its tokens', async () => {
+    const dump = path.join(dir, 'claude-environ');
+    const bin = path.join(dir, 'claude-env');
+    writeFileSync(bin, `#!/bin/sh\nenv > '${dump}'\necho '${NEWEST_TESTED} (Claude Code)'\n`, {
+      mode: 0o755,
+    });
+    const { text } = await doctor({
+      ...healthy(),
+      CLAUDE_BIN: bin,
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      BRAVE_API_KEY: 'brave-secret-key',
+      CLAUDE_CONFIG_DIR: path.join(dir, 'claude-config'),
+    });
+    expect(line(text, 'claude binary')).toMatch(/^✓ /);
+    const env = readFileSync(dump, 'utf8');
+    expect(env).toContain(`CLAUDE_CONFIG_DIR=${path.join(dir, 'claude-config')}`);
+    expect(env).not.toMatch(/bot-secret-token|api-token-for-the-doctor-test|brave-secret-key/);
+  });
+
   it('knows the tested range as the two CLIs the suite installs', () => {
     const version = (dir: string) =>
       (

@@ -10,6 +10,7 @@ import {
   parseCliVersion,
   testedRange,
 } from '../../brains/claude-code/cli-compat.js';
+import { cliEnv } from '../../brains/claude-code/env.js';
 import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
 import type { Config } from '../config.js';
 import { readCredentials } from '../credentials.js';
@@ -142,7 +143,8 @@ export async function checkClaudeBinary(config: Config, env: NodeJS.ProcessEnv):
     reject: false,
     timeout: CLAUDE_VERSION_TIMEOUT_MS,
     stdin: 'ignore',
-    env: { ...env, PATH: servicePath, ...config.claude.env },
+    // The environment the service gives the CLI (env.ts), never brainstem's tokens and keys.
+    env: cliEnv({ ...env, PATH: servicePath }, config.claude.env),
     extendEnv: false,
   });
   if (!r.failed) return claudeVersion(name, bin, firstLine(r.stdout));
