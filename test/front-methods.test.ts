@@ -127,6 +127,34 @@ describe('the Bot API front’s own methods and guards', () => {
     }
   });
 
+  it('takes a chat or user id written in digits for that number, as Telegram does', async () => {
+    const ok = [200, { ok: true, result: true }];
+    const here = [{ command: 'here', description: 'Only in this group' }];
+    const chat = (chat_id: number | string) => ({ scope: { type: 'chat', chat_id } });
+    const chatKeys = () => [...h.tg.menus.keys()].filter((k) => k.startsWith('chat')).sort();
+    expect(await method('setMyCommands', json({ ...chat('-100777'), commands: here }))).toEqual(ok);
+    expect(await method('getMyCommands', json(chat(-100777)))).toEqual([200, { ok: true, result: here }]);
+    // That group's French users get brainstem's French list before it.
+    expect(h.tg.menus.get('chat:-100777|fr')?.at(-1)).toEqual(here[0]);
+    expect(h.tg.menus.get('chat:-100777|fr')?.[0]?.description).toMatch(/changer de cerveau/);
+    expect(await method('deleteMyCommands', json(chat(-100777)))).toEqual(ok);
+    expect(chatKeys()).toEqual([]);
+    expect(await method('getMyCommands', json(chat('-100777')))).toEqual([200, { ok: true, result: [] }]);
+
+    const member = (user_id: number | string) => ({
+      scope: { type: 'chat_member', chat_id: -100777, user_id },
+    });
+    expect(await method('setMyCommands', json({ ...member('42'), commands: here }))).toEqual(ok);
+    expect(await method('getMyCommands', json(member(42)))).toEqual([200, { ok: true, result: here }]);
+    expect(await method('deleteMyCommands', json(member(42)))).toEqual(ok);
+    expect(chatKeys()).toEqual([]);
+    const [status, answer] = await method('setMyCommands', json({ ...member('someone'), commands: here }));
+    expect([status, answer.description]).toEqual([
+      400,
+      expect.stringMatching(/^Bad Request: scope\.user_id/),
+    ]);
+  });
+
   it('keeps the bot token out of the log whatever the case or encoding of /bot', async () => {
     const token = h.tg.token;
     for (const prefix of ['Bot', 'BOT', '%62ot', 'file/B%4fT', '', 'bot%20', '%2562ot']) {

@@ -109,6 +109,14 @@ describe('the Bot API front, outbound', () => {
 
   it('merges the command menus per scope and language, OpenClaw’s /usage shown as /oc_usage', async () => {
     const names = (key: string) => h.tg.menus.get(key)?.map((c) => c.command) ?? [];
+    /** What a client shows a user who is no administrator there (Telegram's order, BotCommandScope). */
+    const shown = (scope: 'default' | 'all_group_chats', lang: string) =>
+      (scope === 'all_group_chats'
+        ? (h.tg.menus.get(`all_group_chats|${lang}`) ?? h.tg.menus.get('all_group_chats|'))
+        : undefined) ??
+      h.tg.menus.get(`default|${lang}`) ??
+      h.tg.menus.get('default|') ??
+      [];
     const brainstem = ['mode', 'bstop', 'run', 'usage', 'bstatus', 'creds', 'upgrade', 'bhelp'];
     const openclaw = ['new', 'stop', 'status', 'help', 'model', 'oc_usage'];
     await h.tg.waitFor(() => names('default|').includes('oc_usage') && names('default|fr').includes('new'));
@@ -116,21 +124,35 @@ describe('the Bot API front, outbound', () => {
     // French users see brainstem's French list and OpenClaw's (which has no French one).
     expect(names('default|fr')).toEqual([...brainstem, ...openclaw]);
     expect(h.tg.menus.get('default|fr')?.[0]?.description).toMatch(/changer de cerveau/);
-    expect(names('all_group_chats|')).toEqual([...brainstem, ...openclaw]);
     expect(h.tg.menus.get('default|')?.find((c) => c.command === 'oc_usage')?.description).toBe(
       'OpenClaw: Token usage of this session',
     );
+    // OpenClaw's group list is its default one: Telegram's fallback shows it, no key is sent for it.
+    expect([...h.tg.menus.keys()].sort()).toEqual(['default|', 'default|fr']);
+    expect(shown('all_group_chats', 'fr')).toEqual(h.tg.menus.get('default|fr'));
     // OpenClaw reads back its own list, as it set it.
     expect(await oc.bot.api.getMyCommands()).toEqual(DOWNSTREAM_COMMANDS);
     // Setting the same list again costs Telegram no call.
     const calls = h.tg.callsOf('setMyCommands').length;
     await oc.bot.api.setMyCommands(DOWNSTREAM_COMMANDS);
     expect(h.tg.callsOf('setMyCommands')).toHaveLength(calls);
-    // OpenClaw deleting its list leaves brainstem's.
-    await oc.bot.api.deleteMyCommands({ scope: { type: 'all_group_chats' } });
-    expect(names('all_group_chats|')).toEqual([]);
+
+    // A group list of OpenClaw's own: a French user in a group sees it after brainstem's French list.
+    const group = { scope: { type: 'all_group_chats' } } as const;
+    await oc.bot.api.setMyCommands(DOWNSTREAM_COMMANDS.slice(0, 2), group);
+    expect(shown('all_group_chats', 'fr').map((c) => c.command)).toEqual([...brainstem, 'new', 'stop']);
+    expect(shown('all_group_chats', 'fr')[0]?.description).toMatch(/changer de cerveau/);
+    expect(shown('all_group_chats', 'de').map((c) => c.command)).toEqual([...brainstem, 'new', 'stop']);
+    expect(shown('all_group_chats', 'de')[0]?.description).not.toMatch(/changer de cerveau/);
+    expect(shown('default', 'fr').map((c) => c.command)).toEqual([...brainstem, ...openclaw]);
+    expect(await oc.bot.api.getMyCommands(group)).toEqual(DOWNSTREAM_COMMANDS.slice(0, 2));
+    // OpenClaw deleting its group list takes the French group list made from it away too.
+    await oc.bot.api.deleteMyCommands(group);
+    expect([...h.tg.menus.keys()].sort()).toEqual(['default|', 'default|fr']);
+    // OpenClaw deleting its list leaves brainstem's, in both languages.
     await oc.bot.api.deleteMyCommands();
     expect(names('default|')).toEqual(brainstem);
+    expect(names('default|fr')).toEqual(brainstem);
     await oc.bot.api.setMyCommands(DOWNSTREAM_COMMANDS);
     expect(names('default|')).toEqual([...brainstem, ...openclaw]);
   });

@@ -8,9 +8,12 @@ import { apiError, apiResult, type BotApiAnswer, redactBotPaths } from './bot-ap
  * language, and a client shows the most specific list that exists: so a list
  * brainstem sets (its French menu, say) would hide OpenClaw's from French
  * users, and OpenClaw's would hide brainstem's. Each owner's lists are kept
- * (SQLite) as it set them; what Telegram gets, for every scope and language
- * either owner set, is brainstem's effective list there followed by
- * OpenClaw's, without duplicates, within Telegram's 100 commands. An OpenClaw
+ * (SQLite) as it set them; what Telegram gets, for every scope either owner
+ * set crossed with every language either owner set (OpenClaw's group list
+ * with brainstem's French one gives a French group list), is brainstem's
+ * effective list there followed by OpenClaw's, without duplicates, within
+ * Telegram's 100 commands; a key is left out (deleted at Telegram) when
+ * Telegram's own fallback already shows that list there. An OpenClaw
  * command whose name brainstem answers is shown as `oc_<name>` (the inbound
  * split gives `/oc_<name>` back to OpenClaw as `/<name>`).
  *
@@ -28,6 +31,11 @@ export const OPENCLAW_ALIAS_PREFIX = 'oc_';
 const commandSchema = z.object({ command: z.string(), description: z.string() });
 export type MenuCommand = z.infer<typeof commandSchema>;
 
+const numericText = z
+  .string()
+  .regex(/^-?\d+$/)
+  .transform(Number);
+
 const scopeSchema = z.looseObject({
   type: z.enum([
     'default',
@@ -38,8 +46,9 @@ const scopeSchema = z.looseObject({
     'chat_administrators',
     'chat_member',
   ]),
-  chat_id: z.union([z.number(), z.string()]).optional(),
-  user_id: z.number().optional(),
+  // Telegram takes "123" for 123 (one chat, one key); any other text is a @username.
+  chat_id: z.union([z.number(), numericText, z.string()]).optional(),
+  user_id: z.union([z.number(), numericText]).optional(),
 });
 type Scope = z.infer<typeof scopeSchema>;
 
@@ -95,9 +104,24 @@ function parentOf(scope: string): string | undefined {
   }
 }
 
+/** The keys Telegram looks at, in its order, for a user whose scope and language are the key's. */
+function* lookups(key: Key): Generator<Key> {
+  for (let scope: string | undefined = key.scope; scope !== undefined; scope = parentOf(scope)) {
+    if (key.lang) yield { scope, lang: key.lang };
+    yield { scope, lang: '' };
+  }
+}
+
+/** How far a scope is from the default one: a key's fallbacks all come before it in this order. */
+function depth(scope: string): number {
+  let n = 0;
+  for (let s = parentOf(scope); s !== undefined; s = parentOf(s)) n++;
+  return n;
+}
+
 export class CommandsMerge {
   /** What Telegram holds per key as last sent (null: deleted); an unchanged merge is not sent again. */
-  private readonly sent = new Map<string, string | null>();
+  private readonly sent = new Map<string, { key: Key; content: string | null }>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -111,12 +135,13 @@ export class CommandsMerge {
   /** brainstem's own menu (the default scope, one list per language; '' = every other language). */
   setOwn(lists: { lang: string; commands: MenuCommand[] }[]): Promise<void> {
     return this.serial(async () => {
+      const held = this.keys();
       this.db.transaction(() => {
         this.db.prepare("DELETE FROM front_commands WHERE owner = 'brainstem'").run();
         for (const l of lists)
           this.store('brainstem', { scope: canonical(undefined), lang: l.lang }, l.commands);
       })();
-      await this.sync(undefined);
+      await this.sync(undefined, held);
     });
   }
 
@@ -142,11 +167,13 @@ export class CommandsMerge {
    */
   private async change(key: Key, commands: MenuCommand[] | undefined): Promise<BotApiAnswer> {
     const before = this.exact('openclaw', key);
+    const held = this.keys();
     this.put(key, commands);
-    const answer = await this.sync(key);
+    const answer = await this.sync(key, held);
     if (answer.status !== 200) {
+      const tried = this.keys();
       this.put(key, before);
-      await this.sync(undefined);
+      await this.sync(undefined, tried);
     }
     return answer;
   }
@@ -168,31 +195,68 @@ export class CommandsMerge {
   }
 
   /**
-   * Sends every key whose merged list changed; a key nobody holds any more is
-   * deleted at Telegram. Returns Telegram's answer for `changed` (what the
-   * caller asked about), or ok when Telegram already had that list.
+   * Sends every key of the plan whose list changed, and deletes at Telegram
+   * every other key it may hold: one sent before, one of the keys before this
+   * change (`held`: after a restart nothing is known sent), the one asked
+   * about. Returns Telegram's answer for `changed` (what the caller asked
+   * about), or ok when Telegram already had that.
    */
-  private async sync(changed: Key | undefined): Promise<BotApiAnswer> {
-    const keys = this.db
-      .prepare<[], Key>('SELECT DISTINCT scope, lang FROM front_commands ORDER BY scope, lang')
-      .all();
+  private async sync(changed: Key | undefined, held: Key[]): Promise<BotApiAnswer> {
+    const plan = this.plan();
+    const others = new Map<string, Key>();
+    for (const key of [...held, ...this.keys(), ...[...this.sent.values()].map((s) => s.key)]) {
+      if (!plan.has(keyString(key))) others.set(keyString(key), key);
+    }
+    if (changed && !plan.has(keyString(changed))) others.set(keyString(changed), changed);
     let answer = apiResult(true);
-    const isChanged = (k: Key) => changed !== undefined && keyString(k) === keyString(changed);
-    if (changed && !keys.some(isChanged)) {
-      answer = await this.call('deleteMyCommands', changed, undefined);
-    }
-    for (const key of keys) {
-      const result = await this.call('setMyCommands', key, this.merged(key));
-      if (isChanged(key)) answer = result;
-    }
+    const note = (key: Key, result: BotApiAnswer) => {
+      if (changed && keyString(key) === keyString(changed)) answer = result;
+    };
+    for (const p of plan.values()) note(p.key, await this.call('setMyCommands', p.key, p.commands));
+    for (const key of others.values()) note(key, await this.call('deleteMyCommands', key, undefined));
     return answer;
+  }
+
+  /**
+   * Every scope either owner holds crossed with every language either holds,
+   * each key's fallbacks before it: a French user in a group must get the
+   * merge of brainstem's French list and OpenClaw's group list even though
+   * neither owner set that key.
+   */
+  private keys(): Key[] {
+    const rows = this.db.prepare<[], Key>('SELECT DISTINCT scope, lang FROM front_commands').all();
+    const scopes = [...new Set(rows.map((r) => r.scope))];
+    const langs = [...new Set(rows.map((r) => r.lang))];
+    return scopes
+      .flatMap((scope) => langs.map((lang) => ({ scope, lang })))
+      .sort(
+        (a, b) =>
+          depth(a.scope) - depth(b.scope) ||
+          Number(a.lang !== '') - Number(b.lang !== '') ||
+          keyString(a).localeCompare(keyString(b)),
+      );
+  }
+
+  /**
+   * The lists Telegram should hold: a key's merge, unless what Telegram
+   * would show there without it (its next key in the plan) is the same list.
+   */
+  private plan(): Map<string, { key: Key; commands: MenuCommand[] }> {
+    const plan = new Map<string, { key: Key; commands: MenuCommand[] }>();
+    for (const key of this.keys()) {
+      const commands = this.merged(key);
+      const fallback = [...lookups(key)].slice(1).find((k) => plan.has(keyString(k)));
+      const shown = fallback ? plan.get(keyString(fallback))?.commands : [];
+      if (JSON.stringify(commands) !== JSON.stringify(shown)) plan.set(keyString(key), { key, commands });
+    }
+    return plan;
   }
 
   /** One call to Telegram for a key, skipped when Telegram already holds that; failures are logged. */
   private async call(method: string, key: Key, commands: MenuCommand[] | undefined): Promise<BotApiAnswer> {
     const id = keyString(key);
     const content = commands === undefined ? null : JSON.stringify(commands);
-    if (this.sent.get(id) === content) return apiResult(true);
+    if (this.sent.get(id)?.content === content) return apiResult(true);
     const params = {
       ...(commands ? { commands } : {}),
       scope: JSON.parse(key.scope) as Scope,
@@ -206,7 +270,7 @@ export class CommandsMerge {
       this.logger.warn({ err: reason, method, key: id }, 'command menu not updated');
       return apiError(502, `Bad Gateway: brainstem could not reach Telegram (${reason})`);
     }
-    if (answer.status === 200) this.sent.set(id, content);
+    if (answer.status === 200) this.sent.set(id, { key, content });
     else {
       this.logger.warn(
         { method, key: id, status: answer.status },
@@ -240,10 +304,8 @@ export class CommandsMerge {
 
   /** The list a client would show if only this owner had set lists. */
   private effective(owner: Owner, key: Key): MenuCommand[] | undefined {
-    for (let scope: string | undefined = key.scope; scope !== undefined; scope = parentOf(scope)) {
-      const list =
-        this.exact(owner, { scope, lang: key.lang }) ??
-        (key.lang ? this.exact(owner, { scope, lang: '' }) : undefined);
+    for (const k of lookups(key)) {
+      const list = this.exact(owner, k);
       if (list) return list;
     }
     return undefined;
