@@ -33,16 +33,17 @@ const json = (body: object): RequestInit => ({
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify(body),
 });
-/** A GET with the path exactly as given (fetch would resolve `..` before sending it). */
-const rawGet = (path: string) =>
+/** A call with the path exactly as given (fetch would resolve `..` before sending it). */
+const raw = (path: string, method = 'GET') =>
   new Promise<number>((resolve, reject) => {
     const { hostname, port } = new URL(h.service.url);
     http
-      .get({ hostname, port, path }, (res) => {
+      .request({ hostname, port, path, method }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       })
-      .on('error', reject);
+      .on('error', reject)
+      .end();
   });
 const pending = async () =>
   ((await method('getWebhookInfo'))[1].result as { pending_update_count: number }).pending_update_count;
@@ -102,10 +103,26 @@ describe('the Bot API front’s own methods and guards', () => {
       `/telegram/file/bot${token}/documents/./file_1.txt`,
       `/telegram/file/bot${token}/documents//file_1.txt`,
     ]) {
-      expect([path, await rawGet(path)]).toEqual([path, 404]);
+      expect([path, await raw(path)]).toEqual([path, 404]);
     }
     expect(h.tg.calls.slice(calls).filter((c) => c.method !== 'getUpdates')).toEqual([]);
     expect(h.tg.polling.conflicts).toBe(conflicts);
+  });
+
+  it('refuses HEAD on a method, which would act, and nothing reaches Telegram', async () => {
+    const token = h.tg.token;
+    const calls = h.tg.calls.length;
+    const commands = encodeURIComponent(JSON.stringify([{ command: 'head', description: 'x' }]));
+    for (const path of [
+      `/telegram/bot${token}/sendMessage?chat_id=${CHAT}&text=from%20a%20HEAD`,
+      `/telegram/bot${token}/setMyCommands?commands=${commands}`,
+    ]) {
+      expect([path, await raw(path, 'HEAD')]).toEqual([path, 405]);
+    }
+    expect(h.tg.calls.slice(calls).filter((c) => c.method !== 'getUpdates')).toEqual([]);
+    expect(await method('getMyCommands')).toEqual([200, { ok: true, result: [] }]);
+    const res = await fetch(`${front}/bot${token}/sendMessage`, { method: 'HEAD' });
+    expect([res.status, res.headers.get('allow')]).toEqual([405, 'GET, POST']);
   });
 
   it('leaves a command menu Telegram refuses unchanged, as Telegram does', async () => {

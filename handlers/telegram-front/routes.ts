@@ -92,6 +92,12 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
     return relay(opts, reply, 'file', () => opts.passthrough.download(filePath, gone));
   }
 
+  // fastify answers HEAD with the GET route; a method call acts (sendMessage,
+  // getUpdates' offset), which a HEAD must never do, so it is refused here.
+  if (request.method === 'HEAD') {
+    return answer(reply.header('allow', 'GET, POST'), apiError(405, 'Method Not Allowed: use GET or POST'));
+  }
+
   const method = api?.[2] ?? '';
   const lower = method.toLowerCase();
   const local = opts.local.get(lower);
