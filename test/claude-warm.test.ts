@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
 import type { TurnEvent, TurnUsage } from '../brains/types.js';
-import { createGate, text } from './fakes/anthropic.js';
+import { createGate, httpError, text } from './fakes/anthropic.js';
 import {
   type ClaudeHarness,
   collect,
@@ -93,6 +93,58 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(u1.costUsd).toBeGreaterThan(0);
     expect(u2.costUsd).toBeCloseTo(u1.costUsd, 12);
     expect(h.warm?.size).toBe(1);
+  });
+
+  // The CLI's modelUsage runs up over the process's life like its cost: a turn with no API answer of
+  // its own (all-zero usage) reported it, so the ledger, /usage and the chart counted earlier turns twice.
+  it("reports no tokens for a refused turn on a warm process, not the earlier turns' again", async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script((req) =>
+      req.lastUserText === 'first'
+        ? text('answer', { usage: { input_tokens: 5000, output_tokens: 700 } })
+        : httpError(429, { shouldRetry: false }),
+    );
+    await collect(h.brain.turn(userTurn('first'), signal()));
+
+    const two = await collect(h.brain.turn(followUp('second'), signal()));
+
+    expect(starts(h)[1]?.warm).toBe(true);
+    expect(terminal(two)).toEqual([
+      { type: 'error', error: expect.objectContaining({ kind: 'rate_limit' }) },
+    ]);
+    expect(usageOf(two)).toEqual({
+      costUsd: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+    });
+  });
+
+  it('reports no tokens for a warm turn stopped before the API answered', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const ac = new AbortController();
+    h.fake.script((req) => {
+      if (req.lastUserText === 'first')
+        return text('answer', { usage: { input_tokens: 5000, output_tokens: 700 } });
+      // Stopped while its request waits upstream: the turn ends with no answer of its own.
+      ac.abort();
+      return new Promise<never>(() => {});
+    });
+    await collect(h.brain.turn(userTurn('first'), signal()));
+
+    const two = await collect(h.brain.turn(followUp('second'), ac.signal));
+
+    expect(starts(h)[1]?.warm).toBe(true);
+    expect(terminal(two)).toEqual([{ type: 'error', error: expect.objectContaining({ kind: 'aborted' }) }]);
+    expect(usageOf(two)).toMatchObject({
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+    });
   });
 
   it('falls back to a new process when the warm one was killed between turns, and answers once', async (ctx) => {

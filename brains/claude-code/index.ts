@@ -302,7 +302,7 @@ export class ClaudeCodeBrain implements Brain {
       const { end } = outcome;
       // A stopped turn still cost what its finished API calls cost: recorded like any other.
       if ((end.kind === 'aborted' || end.kind === 'timeout') && end.result)
-        yield* a.reader.settle(proc.turnCost(end.result.usage.costUsd));
+        yield* a.reader.settle(proc.turnUsage(end.result));
       if (end.kind === 'aborted') {
         log.info({ durationMs }, 'claude turn aborted');
         yield { type: 'error', error: abortedError };
@@ -349,12 +349,16 @@ export class ClaudeCodeBrain implements Brain {
       }
 
       const { result } = end;
-      const costUsd = proc.turnCost(result.usage.costUsd);
+      const usage = proc.turnUsage(result);
       const failure = { ...a.reader.signals, stderr: proc.stderr };
       if (!result.isError) {
-        yield* a.reader.settle(costUsd);
+        yield* a.reader.settle(usage);
         log.info(
-          { durationMs, costUsd, permissionDenials: result.permissionDenials.map((d) => d.tool) },
+          {
+            durationMs,
+            costUsd: usage.costUsd,
+            permissionDenials: result.permissionDenials.map((d) => d.tool),
+          },
           'claude turn finished',
         );
         proc.sessionId = result.sessionId ?? a.reader.sessionId;
@@ -363,7 +367,7 @@ export class ClaudeCodeBrain implements Brain {
         return 'done';
       }
       if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
-      yield* a.reader.settle(costUsd);
+      yield* a.reader.settle(usage);
       const error = this.failed(req.sessionKey, classifyFailure(failure), log);
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
       log.debug({ stderr: scrubText(proc.stderr.slice(-2000)) }, 'claude stderr');

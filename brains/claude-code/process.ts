@@ -1,5 +1,7 @@
 import { forgetGroup, killGroup, trackGroup } from '../../src/process-group.js';
 import type { Execa } from '../../src/subprocesses.js';
+import type { TurnUsage } from '../types.js';
+import type { CliResult, Tokens } from './stream-json.js';
 
 /**
  * One `claude` child that speaks stream-json both ways: turns and control
@@ -65,6 +67,13 @@ export class ClaudeProcess {
   private graceTimer?: NodeJS.Timeout;
   /** `total_cost_usd` of its last result: the CLI reports a running total for the life of the process. */
   private costSoFar = 0;
+  /** `modelUsage` of its last result, summed: a running total too. */
+  private modelTokensSoFar: Tokens = {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+  };
 
   /**
    * Spawns at once. `execa` comes from subprocesses(), awaited by the caller
@@ -145,11 +154,32 @@ export class ClaudeProcess {
     }
   }
 
-  /** This turn's cost from the running total its `result` reported. */
-  turnCost(totalCostUsd: number): number {
-    const cost = Math.max(0, totalCostUsd - this.costSoFar);
-    this.costSoFar = totalCostUsd;
-    return cost;
+  /**
+   * This turn's usage from its `result`: the cost is the difference of the
+   * running total. The tokens are `usage`'s, the turn's own (an interrupted
+   * turn's too, with 2.1.197 and 2.1.332); when those are all zero (an
+   * `error_max_budget_usd` result has no others) they are the difference of
+   * `modelUsage`'s running totals. Not `modelUsage` itself: on a warm process a
+   * turn that got no answer of its own (a 429, a stop before the API answered)
+   * would report every earlier turn's tokens again. The difference is the
+   * turn's on a fresh process and a warm one alike, so it stays right without
+   * knowing which stops zero `usage` or that a budgeted turn has a process of its own.
+   */
+  turnUsage(result: CliResult): TurnUsage {
+    const costUsd = Math.max(0, result.usage.costUsd - this.costSoFar);
+    this.costSoFar = result.usage.costUsd;
+    const before = this.modelTokensSoFar;
+    const models = result.modelTokens ?? before;
+    this.modelTokensSoFar = models;
+    const { costUsd: _, ...own } = result.usage;
+    if (Object.values(own).some((n) => n > 0)) return { ...own, costUsd };
+    return {
+      costUsd,
+      inputTokens: Math.max(0, models.inputTokens - before.inputTokens),
+      outputTokens: Math.max(0, models.outputTokens - before.outputTokens),
+      cacheReadTokens: Math.max(0, models.cacheReadTokens - before.cacheReadTokens),
+      cacheWriteTokens: Math.max(0, models.cacheWriteTokens - before.cacheWriteTokens),
+    };
   }
 
   /** SIGTERM to the whole group, SIGKILL after a grace period. */

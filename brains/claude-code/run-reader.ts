@@ -1,4 +1,4 @@
-import type { TurnEvent } from '../types.js';
+import type { TurnEvent, TurnUsage } from '../types.js';
 import type { FailureSignals } from './errors.js';
 import type { CliEvent } from './stream-json.js';
 
@@ -50,13 +50,13 @@ export class RunReader {
 
   /**
    * Events of a successful or failed result: the session id if init never gave
-   * it, then the usage with the turn's own cost (the result holds a running total).
+   * it, then the turn's own usage (ClaudeProcess.turnUsage: the result holds running totals).
    */
-  settle(turnCostUsd: number): TurnEvent[] {
+  settle(usage: TurnUsage): TurnEvent[] {
     const result = this.signals.result;
     if (!result) return [];
     const out = result.sessionId && !this.sessionId ? this.session(result.sessionId) : [];
-    out.push({ type: 'usage', usage: { ...result.usage, costUsd: turnCostUsd } });
+    out.push({ type: 'usage', usage });
     return out;
   }
 

@@ -96,7 +96,10 @@ const resultLine = z.object({
       cache_creation_input_tokens: count,
     })
     .optional(),
-  /** Tokens per model; the only token counts of an `error_max_budget_usd` result, whose `usage` is zero. */
+  /**
+   * Tokens per model, a running total over the life of the process like `total_cost_usd`;
+   * the only token counts of an `error_max_budget_usd` result, whose `usage` is zero.
+   */
   modelUsage: z
     .record(
       z.string(),
@@ -113,6 +116,9 @@ const resultLine = z.object({
     .default([]),
 });
 
+/** Token counts, in TurnUsage's names. */
+export type Tokens = Omit<TurnUsage, 'costUsd'>;
+
 export interface CliResult {
   /** `success`, or a stop of the CLI's own such as `error_max_budget_usd`. */
   subtype?: string;
@@ -124,11 +130,14 @@ export interface CliResult {
   errors: string[];
   sessionId?: string;
   /**
-   * Tokens are this turn's; `costUsd` is `total_cost_usd`, which runs up over
-   * the life of the process (observed with 2.1.197): the turn's cost is the
-   * difference from the process's previous result.
+   * Tokens are this turn's (zero on an `error_max_budget_usd` result); `costUsd`
+   * is `total_cost_usd`, which runs up over the life of the process (observed
+   * with 2.1.197): the turn's cost is the difference from the process's
+   * previous result (ClaudeProcess.turnUsage).
    */
   usage: TurnUsage;
+  /** `modelUsage` summed over the models: a running total like `total_cost_usd`. */
+  modelTokens?: Tokens;
   /** Tools refused during the turn (by a deny answer or `--disallowedTools`). */
   permissionDenials: { tool: string; toolUseId?: string }[];
 }
@@ -255,7 +264,7 @@ function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | unde
 }
 
 function fromResult(line: z.infer<typeof resultLine>): CliEvent {
-  const u = hasTokens(line.usage) ? line.usage : (modelTotals(line.modelUsage) ?? line.usage);
+  const u = line.usage;
   return {
     type: 'result',
     result: {
@@ -272,6 +281,7 @@ function fromResult(line: z.infer<typeof resultLine>): CliEvent {
         cacheReadTokens: u?.cache_read_input_tokens ?? 0,
         cacheWriteTokens: u?.cache_creation_input_tokens ?? 0,
       },
+      modelTokens: modelTotals(line.modelUsage),
       permissionDenials: line.permission_denials.map((d) => ({
         tool: d.tool_name,
         toolUseId: d.tool_use_id,
@@ -280,25 +290,15 @@ function fromResult(line: z.infer<typeof resultLine>): CliEvent {
   };
 }
 
-function hasTokens(u: z.infer<typeof resultLine>['usage']): boolean {
-  return (
-    u !== undefined &&
-    u.input_tokens + u.output_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens > 0
-  );
-}
-
-/**
- * The tokens of every model of the run, in `usage`'s shape, for a result whose
- * `usage` is all zero (seen on `error_max_budget_usd` with 2.1.197).
- */
-function modelTotals(models: z.infer<typeof resultLine>['modelUsage']): z.infer<typeof resultLine>['usage'] {
+/** The tokens of every model of the process's life so far. */
+function modelTotals(models: z.infer<typeof resultLine>['modelUsage']): Tokens | undefined {
   if (!models) return undefined;
   const all = Object.values(models);
   const sum = (f: (m: (typeof all)[number]) => number) => all.reduce((n, m) => n + f(m), 0);
   return {
-    input_tokens: sum((m) => m.inputTokens),
-    output_tokens: sum((m) => m.outputTokens),
-    cache_read_input_tokens: sum((m) => m.cacheReadInputTokens),
-    cache_creation_input_tokens: sum((m) => m.cacheCreationInputTokens),
+    inputTokens: sum((m) => m.inputTokens),
+    outputTokens: sum((m) => m.outputTokens),
+    cacheReadTokens: sum((m) => m.cacheReadInputTokens),
+    cacheWriteTokens: sum((m) => m.cacheCreationInputTokens),
   };
 }
