@@ -9,6 +9,7 @@ import { describe, type ExpectStatic, expect, it } from 'vitest';
 import { buildArgs } from '../brains/claude-code/args.js';
 import { classifyFailure, type FailureSignals, isMissingSession } from '../brains/claude-code/errors.js';
 import { planPrompt } from '../brains/claude-code/prompt.js';
+import { RunReader } from '../brains/claude-code/run-reader.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import type { TurnEvent } from '../brains/types.js';
@@ -65,6 +66,23 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     });
     expect(usage?.type === 'usage' && usage.usage.costUsd).toBeGreaterThan(0);
     expect(events.indexOf(usage as TurnEvent)).toBe(events.length - 2);
+  });
+
+  // The CLI takes a turn starting with "/" for one of its commands: no API request, an empty answer
+  // ("Unknown command" only in its result), or a session silently cleared.
+  it('sends a message starting with "/" to the model as written, never to the CLI\'s own commands', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script((req) => text([`echo:${req.lastUserText.trim()}`]));
+    const messages = ['/foo what does this do?', '/tmp/x is full, why?', '/cost', '/clear'];
+    for (const [i, message] of messages.entries()) {
+      const events = await collect(
+        h.brain.turn(userTurn(message, { key: `test:${i}` }), new AbortController().signal),
+      );
+      expect(textOf(events)).toBe(`echo:${message}`);
+      expect(terminal(events)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+      expect(h.fake.mainRequests()[i]?.lastUserText.trim()).toBe(message);
+    }
   });
 
   // The two ways a conversation goes on: its warm process still holds it, or a new process `--resume`s it.
@@ -634,6 +652,44 @@ describe('argv and prompt', () => {
     expect(resumed.stdin).not.toContain(long);
     expect(resumed.stdin).toContain('usage: 3%');
     expect(planPrompt(req, { ...mode, systemPrompt: 'short' }, true).appendSystemPrompt).toBe('short');
+  });
+});
+
+// Lines of CLI 2.1.197 given "/foo what does this do?" as it stood (unused fields dropped): its own
+// answer, with no stream event. Brainstem no longer sends such a turn; whatever else the CLI answers so is not lost.
+describe('CLI output without stream events', () => {
+  it('gives the text of a successful result that the CLI did not stream', () => {
+    const reader = new RunReader(() => {});
+    const lines = [
+      { type: 'system', subtype: 'init', session_id: 's' },
+      {
+        type: 'assistant',
+        message: {
+          model: '<synthetic>',
+          content: [{ type: 'text', text: 'Unknown command: /foo. Did you mean /loop?' }],
+        },
+        parent_tool_use_id: null,
+      },
+      {
+        type: 'result',
+        subtype: 'success',
+        is_error: false,
+        result: 'Unknown command: /foo. Did you mean /loop?',
+        session_id: 's',
+        total_cost_usd: 0,
+        usage: {
+          input_tokens: 0,
+          output_tokens: 0,
+          cache_read_input_tokens: 0,
+          cache_creation_input_tokens: 0,
+        },
+        modelUsage: {},
+      },
+    ];
+    const events = lines.flatMap((l) => reader.read(parseCliLine(JSON.stringify(l))));
+    const usage = { costUsd: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    events.push(...reader.settle(usage));
+    expect(textOf(events)).toBe('Unknown command: /foo. Did you mean /loop?');
   });
 });
 

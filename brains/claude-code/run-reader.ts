@@ -50,12 +50,19 @@ export class RunReader {
 
   /**
    * Events of a successful or failed result: the session id if init never gave
-   * it, then the turn's own usage (ClaudeProcess.turnUsage: the result holds running totals).
+   * it, a success's text if none of it streamed, then the turn's own usage
+   * (ClaudeProcess.turnUsage: the result holds running totals).
    */
   settle(usage: TurnUsage): TurnEvent[] {
     const result = this.signals.result;
     if (!result) return [];
     const out = result.sessionId && !this.sessionId ? this.session(result.sessionId) : [];
+    // An answer the CLI gave without streaming it (as it answers its own commands) is not lost in silence.
+    if (!result.isError && !this.textSeen && result.text) {
+      out.push({ type: 'text', text: result.text });
+      this.textSeen = true;
+      this.yielded = true;
+    }
     out.push({ type: 'usage', usage });
     return out;
   }

@@ -6,9 +6,27 @@ import type { ImageData } from '../../src/images.js';
  * mode, one JSON object per line (shapes observed with CLI 2.1.197).
  */
 
+/**
+ * A user turn's text as the CLI must get it. The CLI takes a turn that starts
+ * with "/" for one of its slash commands, in stream-json input too: "/foo what
+ * does this do?" made no API request with 2.1.197 (only "Unknown command: /foo"
+ * as its result), and "/cost", "/help", "/model", "/context" answer, "/clear"
+ * and "/compact" change the session, with 2.1.197 and 2.1.332 alike. A leading
+ * space is enough for both to send the text to the model as it is, which reads
+ * it as the user wrote it.
+ */
+function asText(text: string): string {
+  return text.startsWith('/') ? ` ${text}` : text;
+}
+
 /** One user turn. The CLI fills in the session id itself. */
 export function userMessage(text: string): object {
-  return { type: 'user', message: { role: 'user', content: text }, parent_tool_use_id: null, session_id: '' };
+  return {
+    type: 'user',
+    message: { role: 'user', content: asText(text) },
+    parent_tool_use_id: null,
+    session_id: '',
+  };
 }
 
 /**
@@ -26,7 +44,7 @@ export function userMessageWithImages(text: string, images: ImageData[]): string
   const pieces = [
     '{"type":"user","parent_tool_use_id":null,"session_id":"","message":{"role":"user","content":[',
   ];
-  if (text) pieces.push(JSON.stringify({ type: 'text', text }));
+  if (text) pieces.push(JSON.stringify({ type: 'text', text: asText(text) }));
   for (const image of images) {
     if (pieces.length > 1) pieces.push(',');
     const source = `{"type":"base64","media_type":${JSON.stringify(image.mediaType)},"data":"`;
