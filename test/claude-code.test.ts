@@ -68,6 +68,19 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(events.indexOf(usage as TurnEvent)).toBe(events.length - 2);
   });
 
+  it("does not split a sentence that the CLI's recovery from the output-token limit continues", async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    // Cut off mid-word, the CLI asks the model to pick up mid-thought in a new message.
+    let requests = 0;
+    h.fake.script(() =>
+      requests++ === 0 ? text(['The quick br'], { stopReason: 'max_tokens' }) : text(['own fox.']),
+    );
+    const events = await collect(h.brain.turn(userTurn('hi'), new AbortController().signal));
+    expect(h.fake.mainRequests()).toHaveLength(2);
+    expect(textOf(events)).toBe('The quick brown fox.');
+  });
+
   // The CLI takes a turn starting with "/" for one of its commands: no API request, an empty answer
   // ("Unknown command" only in its result), or a session silently cleared.
   it('sends a message starting with "/" to the model as written, never to the CLI\'s own commands', async (ctx) => {

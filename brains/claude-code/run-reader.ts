@@ -14,6 +14,12 @@ export class RunReader {
   readonly signals: Omit<FailureSignals, 'stderr' | 'exitCode' | 'signal'> = {};
   private textSeen = false;
   private newBlock = false;
+  /**
+   * The last message stopped at the output-token limit: the CLI asks the model
+   * to go on mid-thought in a new message, whose text continues the same
+   * sentence (or word).
+   */
+  private cutOff = false;
 
   constructor(private readonly onSession: (sessionId: string) => void) {}
 
@@ -23,7 +29,11 @@ export class RunReader {
       case 'init':
         return ev.sessionId === this.sessionId ? [] : this.session(ev.sessionId);
       case 'text_block':
-        this.newBlock = this.textSeen;
+        this.newBlock = this.textSeen && !this.cutOff;
+        this.cutOff = false;
+        return [];
+      case 'message_end':
+        this.cutOff = ev.stopReason === 'max_tokens';
         return [];
       case 'text_delta': {
         // Texts of successive messages (around Claude's own tool use) would otherwise run together.

@@ -24,7 +24,9 @@ const streamEventLine = z.object({
     type: z.string(),
     content_block: z.object({ type: z.string() }).optional(),
     // `message_delta` carries a delta without a type (stop reason, usage).
-    delta: z.object({ type: z.string().optional(), text: z.string().optional() }).optional(),
+    delta: z
+      .object({ type: z.string().optional(), text: z.string().optional(), stop_reason: z.string().nullish() })
+      .optional(),
   }),
 });
 
@@ -158,6 +160,8 @@ export type CliEvent =
   /** A top-level text block starts (used to separate the texts of successive messages). */
   | { type: 'text_block' }
   | { type: 'text_delta'; text: string }
+  /** A top-level message ends, and why (`end_turn`, `tool_use`, `max_tokens`…). */
+  | { type: 'message_end'; stopReason: string }
   | { type: 'rate_limit'; info: RateLimitInfo }
   | { type: 'api_error'; error: string }
   | { type: 'result'; result: CliResult }
@@ -260,6 +264,8 @@ function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | unde
   if (event.type === 'content_block_delta' && event.delta?.type === 'text_delta' && event.delta.text) {
     return { type: 'text_delta', text: event.delta.text };
   }
+  if (event.type === 'message_delta' && event.delta?.stop_reason)
+    return { type: 'message_end', stopReason: event.delta.stop_reason };
   return undefined;
 }
 

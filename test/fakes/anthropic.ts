@@ -49,6 +49,8 @@ export interface TextReply {
   usage?: Partial<FakeUsage>;
   /** Extra response headers, e.g. `anthropic-ratelimit-unified-*` on a success. */
   headers?: Record<string, string>;
+  /** The message's `stop_reason` (default `end_turn`), e.g. `max_tokens` or `model_context_window_exceeded`. */
+  stopReason?: string;
 }
 
 /**
@@ -326,7 +328,10 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       send('content_block_stop', { index });
     }
     send('message_delta', {
-      delta: { stop_reason: reply.type === 'text' ? 'end_turn' : 'tool_use', stop_sequence: null },
+      delta: {
+        stop_reason: reply.type === 'text' ? (reply.stopReason ?? 'end_turn') : 'tool_use',
+        stop_sequence: null,
+      },
       usage: { output_tokens: usage.output_tokens },
     });
     send('message_stop', {});
