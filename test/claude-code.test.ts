@@ -68,18 +68,20 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(events.indexOf(usage as TurnEvent)).toBe(events.length - 2);
   });
 
-  it("does not split a sentence that the CLI's recovery from the output-token limit continues", async (ctx) => {
-    const { expect } = ctx;
-    const h = await harness(ctx);
-    // Cut off mid-word, the CLI asks the model to pick up mid-thought in a new message.
-    let requests = 0;
-    h.fake.script(() =>
-      requests++ === 0 ? text(['The quick br'], { stopReason: 'max_tokens' }) : text(['own fox.']),
-    );
-    const events = await collect(h.brain.turn(userTurn('hi'), new AbortController().signal));
-    expect(h.fake.mainRequests()).toHaveLength(2);
-    expect(textOf(events)).toBe('The quick brown fox.');
-  });
+  // Cut off mid-word, the CLI asks the model to pick up mid-thought in a new message.
+  for (const stop of ['max_tokens', 'model_context_window_exceeded']) {
+    it(`does not split a sentence that the CLI goes on with after a ${stop} stop`, async (ctx) => {
+      const { expect } = ctx;
+      const h = await harness(ctx);
+      let requests = 0;
+      h.fake.script(() =>
+        requests++ === 0 ? text(['The quick br'], { stopReason: stop }) : text(['own fox.']),
+      );
+      const events = await collect(h.brain.turn(userTurn('hi'), new AbortController().signal));
+      expect(h.fake.mainRequests()).toHaveLength(2);
+      expect(textOf(events)).toBe('The quick brown fox.');
+    });
+  }
 
   // The CLI takes a turn starting with "/" for one of its commands: no API request, an empty answer
   // ("Unknown command" only in its result), or a session silently cleared.
@@ -791,6 +793,20 @@ describe('failure classification from CLI output', () => {
     expect(e).toMatchObject({ kind: 'context_overflow', status: 400 });
     expect(e.message).toMatch(
       /^⚙️ \[proxy\] Prompt is too long for Claude's context \(the request is ~210000 tokens \(limit 200000\)\)\. /,
+    );
+  });
+
+  it('a reply stopped at the context window is a context overflow, in the words OpenClaw reads', () => {
+    const s = signalsOf([
+      result({
+        api_error_status: null,
+        result: 'API Error: The model has reached its context window limit.',
+      }),
+    ]);
+    const e = classifyFailure(s);
+    expect(e).toMatchObject({ kind: 'context_overflow' });
+    expect(e.message).toMatch(
+      /^⚙️ \[proxy\] Prompt is too long for Claude's context \(API Error: The model has reached its context window limit\)\. /,
     );
   });
 

@@ -300,6 +300,27 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     });
   }
 
+  it('answers a reply stopped at Claude’s context window as context_length_exceeded, and closes the session', async () => {
+    const key = { headers: { 'x-session-key': 'context-window', 'x-brainstem-client': 'openclaw' } };
+    fake.script(() => text('noted'));
+    const first = [user('first')];
+    await svc.client.chat.completions.create({ model: 'assistant', messages: first }, key);
+    expect(svc.service.core.sessions.get('context-window', 'assistant')).toBeDefined();
+
+    // The CLI asks the model to go on, three times, then gives up: "The model has reached its context window limit."
+    fake.script(() => text(['Partial'], { stopReason: 'model_context_window_exceeded' }));
+    const refused = await svc.client.chat.completions
+      .create({ model: 'assistant', messages: [...first, assistant('noted'), user('a long task')] }, key)
+      .then(() => undefined)
+      .catch((e: unknown) => e as { status?: number; code?: string; message?: string });
+    // In words OpenClaw reads as an overflow, so it compacts instead of taking it for an answer.
+    expect(refused).toMatchObject({ status: 400, code: 'context_length_exceeded' });
+    expect(refused?.message).toMatch(
+      /^400 ⚙️ \[proxy\] Prompt is too long for Claude's context \(API Error: The model has reached its context window limit\)\. /,
+    );
+    expect(svc.service.core.sessions.get('context-window', 'assistant')).toBeUndefined();
+  });
+
   it('kills the claude child when the client goes away', async () => {
     // Warm processes of the earlier conversations live on; the child of this turn must not.
     const earlier = new Set(processesIn(svc.dir));

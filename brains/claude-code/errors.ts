@@ -37,6 +37,14 @@ const MISSING_SESSION = 'No conversation found with session ID';
  * is too long" (`api_error_status: 400`), 2.1.332 after four truncated retries.
  */
 const PROMPT_TOO_LONG_TEXT = /prompt is too long/i;
+/**
+ * An answer that stopped at the model's context window (`stop_reason:
+ * model_context_window_exceeded`): CLIs 2.1.197 and 2.1.332 ask the model to
+ * go on three times, as after the output-token limit, then end the turn with
+ * "API Error: The model has reached its context window limit." (no status).
+ * The same overflow: the session holds more than the context can take.
+ */
+const CONTEXT_WINDOW_TEXT = /model has reached its context window limit/i;
 
 const RENEW_HELP =
   'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.';
@@ -117,9 +125,9 @@ export function classifyFailure(s: FailureSignals): BrainError {
       message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP}`,
     };
   }
-  if (PROMPT_TOO_LONG_TEXT.test(text)) {
+  if (PROMPT_TOO_LONG_TEXT.test(text) || CONTEXT_WINDOW_TEXT.test(text)) {
     // "Prompt is too long" stays in the message: OpenClaw reads it as an overflow and compacts.
-    const detail = shortReason(text.replace(/prompt is too long[\s·:.]*/gi, '').replace(/[\s·]+$/, ''));
+    const detail = shortReason(text.replace(/prompt is too long[\s·:.]*/gi, '').replace(/[\s·.]+$/, ''));
     return {
       kind: 'context_overflow',
       status,

@@ -15,9 +15,9 @@ export class RunReader {
   private textSeen = false;
   private newBlock = false;
   /**
-   * The last message stopped at the output-token limit: the CLI asks the model
-   * to go on mid-thought in a new message, whose text continues the same
-   * sentence (or word).
+   * The last message was cut off: after a stop at the output-token limit or at
+   * the context window the CLI asks the model to go on mid-thought in a new
+   * message, whose text continues the same sentence (or word).
    */
   private cutOff = false;
 
@@ -33,7 +33,7 @@ export class RunReader {
         this.cutOff = false;
         return [];
       case 'message_end':
-        this.cutOff = ev.stopReason === 'max_tokens';
+        this.cutOff = ev.stopReason === 'max_tokens' || ev.stopReason === 'model_context_window_exceeded';
         return [];
       case 'text_delta': {
         // Texts of successive messages (around Claude's own tool use) would otherwise run together.
