@@ -38,6 +38,11 @@ describe('Bot API emulator', () => {
       );
     }
     expect((await refusal(api.sendMessage(7, 'x'.repeat(4097)))).description).toMatch(/message is too long/);
+    // Half of 🎵 alone is not UTF-8; the whole emoji is.
+    expect((await refusal(api.sendMessage(7, 'a \ud83c'))).description).toMatch(
+      /text must be encoded in UTF-8/,
+    );
+    expect((await api.sendMessage(7, 'a 🎵')).text).toBe('a 🎵');
     expect(await api.sendMessage(7, `<b>${'x'.repeat(4096)}</b>`, { parse_mode: 'HTML' })).toBeDefined();
   });
 

@@ -87,6 +87,33 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     expect(lastAsked(h)).toBe('what does this say\n\nreply in French please');
   });
 
+  it('a long transcript is shown cut, never inside an emoji (Telegram refuses half of one); the brain gets all of it', async () => {
+    // The 300-character cut falls between the two halves of 🎵.
+    const said = `${'a'.repeat(299)}🎵 and the rest of what was said`;
+    stt.answer({ text: said });
+    h.tg.user(118).sendsVoice(new Uint8Array([1, 2, 3]));
+    const understood = await replyIn(h, 118, /🎙/);
+    expect(understood.text).toBe(`🎙 “${'a'.repeat(299)}…”`);
+    await replyIn(h, 118, /^echo: a/);
+    expect(lastAsked(h)).toBe(said);
+  });
+
+  it('a refused "understood" line is logged, and the transcript still reaches the brain', async () => {
+    stt.answer({ text: 'book a table for two' });
+    h.tg.failNext(
+      'sendMessage',
+      1,
+      { code: 400, description: 'Bad Request: text must be encoded in UTF-8' },
+      119,
+    );
+    h.tg.user(119).sendsVoice(new Uint8Array([4, 5, 6]));
+    await replyIn(h, 119, /^echo: book a table for two$/);
+    expect(h.tg.botMessages(119).map((m) => m.text)).toEqual(['echo: book a table for two']);
+    expect(h.logs.some((l) => l.msg === 'could not show what a recording said' && l.chatId === 119)).toBe(
+      true,
+    );
+  });
+
   it('audio files and video notes are transcribed too', async () => {
     stt.answer({ text: 'from an audio file' });
     h.tg.user(113).sendsAudio('memo.m4a', new Uint8Array([9, 8, 7]), 'audio/mp4');

@@ -54,6 +54,7 @@
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
+ *   half an emoji (a lone surrogate) → 400 text must be encoded in UTF-8;
  *   an edit that changes nothing → 400 message is not modified; drafts in non-private chats → 400.
  *
  * Also served: getMe, getUpdates (long polling, offset confirms, allowed_updates remembered),
@@ -349,6 +350,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const parseText = (raw: unknown, parseMode: unknown): { text: string; entities: FakeEntity[] } => {
     if (typeof raw !== 'string' || raw.trim().length === 0) {
       throw new ApiError(400, 'Bad Request: message text is empty');
+    }
+    // Half an emoji (a surrogate without its pair) is not UTF-8: Telegram refuses the whole text.
+    if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(raw)) {
+      throw new ApiError(400, 'Bad Request: text must be encoded in UTF-8');
     }
     let parsed: { text: string; entities: FakeEntity[] };
     if (parseMode === 'HTML') {

@@ -3,6 +3,7 @@ import type { Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import { type Transcriber, TranscriptionError } from '../../../src/transcribe/index.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
@@ -12,7 +13,7 @@ import { FileTooLarge, fetchFailureReason, safeFileName, saveTelegramFile } from
 import { submitTurn } from './messages.js';
 import { outputFor } from './topic.js';
 
-/** How much of the transcript the "understood" line shows; the brain gets all of it. */
+/** The most of the transcript the "understood" line shows; the brain gets all of it. */
 const SHOWN_CHARS = 300;
 
 /** A recording to transcribe, whatever kind of message brought it. */
@@ -65,7 +66,12 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
           }
           return undefined;
         }
-        await out.sendHtml(understoodLine(text), replyIn(ctx));
+        // The line only shows what was heard: Telegram refusing it must not lose what was said.
+        await out
+          .sendHtml(understoodLine(text), replyIn(ctx))
+          .catch((err: unknown) =>
+            deps.logger.warn({ err, chatId: ctx.chat?.id }, 'could not show what a recording said'),
+          );
         // A caption is the user's words too, as with a photo's.
         const caption = ctx.message.caption?.trim();
         return { text: caption ? `${text}\n\n${caption}` : text };
@@ -134,8 +140,7 @@ const replyIn = (ctx: Context) =>
 /** What was understood, short and quoted; the text comes from outside, so it is escaped. */
 export function understoodLine(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ');
-  const shown = oneLine.length > SHOWN_CHARS ? `${oneLine.slice(0, SHOWN_CHARS)}…` : oneLine;
-  return `🎙 <i>“${escapeHtml(shown)}”</i>`;
+  return `🎙 <i>“${escapeHtml(shorten(oneLine, SHOWN_CHARS))}”</i>`;
 }
 
 async function tellFailure(deps: BotDeps, ctx: Context, out: ChatOutput, err: unknown, lang: Lang) {
