@@ -103,11 +103,28 @@ export function latestUserWords(newTurn: string): string {
   );
 }
 
+/**
+ * Whether cutting `text` at `at` parts the two halves of a surrogate pair (an
+ * emoji, say): Telegram, the Messages API and llama-server all refuse a lone half.
+ */
+const partsPair = (text: string, at: number): boolean => {
+  const before = text.charCodeAt(at - 1);
+  const after = text.charCodeAt(at);
+  return before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff;
+};
+
+/** The first `max` characters of `text` at most: one fewer rather than half an emoji. */
+export function headChars(text: string, max: number): string {
+  return text.slice(0, partsPair(text, max) ? max - 1 : max);
+}
+
+/** The last `max` characters of `text` at most: one fewer rather than half an emoji. */
+export function tailChars(text: string, max: number): string {
+  const at = Math.max(0, text.length - max);
+  return text.slice(partsPair(text, at) ? at + 1 : at);
+}
+
 /** `text` cut to `max` characters, an ellipsis saying so: what came from outside, before it is shown back. */
 export function shorten(text: string, max: number): string {
-  if (text.length <= max) return text;
-  // Never between the two halves of an emoji: Telegram refuses a lone half.
-  const last = text.charCodeAt(max - 2);
-  const end = last >= 0xd800 && last <= 0xdbff ? max - 2 : max - 1;
-  return `${text.slice(0, end)}…`;
+  return text.length <= max ? text : `${headChars(text, max - 1)}…`;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRunArgs } from '../handlers/telegram/commands/run-args.js';
-import { cleanOutput, OutputTail } from '../handlers/telegram/views/tool.js';
+import { cleanOutput, OutputTail, resultView } from '../handlers/telegram/views/tool.js';
 
 describe('/run arguments', () => {
   it('reads key=value pairs: bare JSON values typed, everything else a string', () => {
@@ -67,5 +67,28 @@ describe('command output in a chat', () => {
     expect(lines).toHaveLength(15);
     expect(lines[0]).toBe('line 27');
     expect(lines.at(-1)).toMatch(/^x{159}…$/);
+  });
+
+  it('never cuts inside an emoji (Telegram refuses half of one): a long line, the start of the tail kept', () => {
+    const tail = new OutputTail();
+    tail.push(`${'x'.repeat(158)}🚀 deployed\n`);
+    expect(tail.lines()).toEqual([`${'x'.repeat(158)}…`]);
+    // 8000 characters are kept: the first of them would be the second half of 🚀.
+    const kept = new OutputTail();
+    kept.push(`🚀${'y'.repeat(7_999)}`);
+    expect(kept.lines()).toEqual([`${'y'.repeat(159)}…`]);
+  });
+
+  it('shows the end of a long output, never from inside an emoji', () => {
+    // No line break near the start of the last 3000 characters: the cut is kept as it falls.
+    const output = `${'y'.repeat(500)}🚀${'z'.repeat(2_999)}`;
+    const view = resultView(
+      { tool: 'make', input: {} },
+      { tool: 'make', ok: true, output, durationMs: 5, exitCode: 0, truncated: false },
+      undefined,
+      'en',
+    );
+    expect(view.html).toContain(`<pre>${'z'.repeat(2_999)}</pre>`);
+    expect(view.document?.text).toBe(`${output}\n`);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../brains/types.js';
-import { historyDigest, latestUserWords, newTurnText, shorten } from '../src/text.js';
+import { headChars, historyDigest, latestUserWords, newTurnText, shorten, tailChars } from '../src/text.js';
 
 // The shape OpenClaw sends (see DESIGN.md): two user messages on the first turn, parts arrays, a timestamp prefix.
 const first: ChatMessage[] = [
@@ -80,5 +80,17 @@ describe('conversation helpers', () => {
     const cut = shorten(`abc${'😀'.repeat(5)}`, 5);
     expect(cut).toBe('abc…');
     expect(cut).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+  });
+
+  it('keeps the start or the end of a text, one character fewer rather than half an emoji', () => {
+    expect(headChars('abcdef', 3)).toBe('abc');
+    expect(headChars('ab😀cd', 3)).toBe('ab');
+    expect(headChars('ab😀cd', 4)).toBe('ab😀');
+    expect(headChars('ab', 5)).toBe('ab');
+    expect(tailChars('abcdef', 3)).toBe('def');
+    expect(tailChars('ab😀cd', 3)).toBe('cd');
+    expect(tailChars('ab😀cd', 4)).toBe('😀cd');
+    expect(tailChars('ab', 5)).toBe('ab');
+    expect(tailChars('ab', 0)).toBe('');
   });
 });

@@ -225,4 +225,16 @@ describe('OutputCap', () => {
         '5'.repeat(10).concat('6'.repeat(10), '7'.repeat(10), '8'.repeat(10), '9'.repeat(10)),
     );
   });
+
+  it('never keeps half an emoji, at the end of the head or the start of the tail, and keeps the order', () => {
+    const cap = new OutputCap(10);
+    // The head's 5th character would be the first half of 🚀: the head stops at 4, and takes no more.
+    cap.push('abcd🚀e');
+    cap.push('f');
+    // The tail's 5 characters would start with the second half of 🎵: it keeps 4.
+    cap.push('🎵wxyz');
+    const { text, truncated } = cap.result();
+    expect(text).toBe(`abcd${omittedMarker(6)}wxyz`);
+    expect(truncated).toBe(true);
+  });
 });

@@ -1,6 +1,6 @@
 import type { ModeConfig } from '../../src/config.js';
 import { type ImageData, imageMention, isImagePart, newTurnImages } from '../../src/images.js';
-import { contentText, lastAssistantIndex } from '../../src/text.js';
+import { contentText, lastAssistantIndex, tailChars } from '../../src/text.js';
 import type { ChatMessage, TurnRequest } from '../types.js';
 
 /**
@@ -115,7 +115,7 @@ function transcript(messages: ChatMessage[], callNames: Map<string, string>): st
   });
   const all = lines.join('\n\n');
   if (all.length <= HISTORY_REPLAY_MAX_CHARS) return all;
-  return `(earlier turns left out)\n\n${all.slice(-HISTORY_REPLAY_MAX_CHARS)}`;
+  return `(earlier turns left out)\n\n${tailChars(all, HISTORY_REPLAY_MAX_CHARS)}`;
 }
 
 /** Each tool call's id and the function it called, from the assistant messages. */

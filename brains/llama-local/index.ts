@@ -5,6 +5,7 @@ import { undici } from '../../src/http-client.js';
 import { takesImages } from '../../src/images.js';
 import { onFirstUse } from '../../src/lazy.js';
 import type { Logger } from '../../src/logger.js';
+import { headChars } from '../../src/text.js';
 import type {
   Brain,
   BrainError,
@@ -311,7 +312,7 @@ export class LlamaLocalBrain implements Brain {
         message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.chatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
       };
     }
-    const said = upstreamErrorMessage(body) ?? text.trim().slice(0, 300);
+    const said = upstreamErrorMessage(body) ?? headChars(text.trim(), 300);
     const detail = said ? `: ${said}` : '';
     if (status === 503) {
       return {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../../src/db/index.js';
 import type { Logger } from '../../src/logger.js';
+import { headChars } from '../../src/text.js';
 import { apiError, apiResult, type BotApiAnswer, redactBotPaths } from './bot-api.js';
 
 /**
@@ -287,7 +288,7 @@ export class CommandsMerge {
       this.ownNames.has(c.command)
         ? {
             command: `${OPENCLAW_ALIAS_PREFIX}${c.command}`,
-            description: `OpenClaw: ${c.description}`.slice(0, MAX_DESCRIPTION),
+            description: headChars(`OpenClaw: ${c.description}`, MAX_DESCRIPTION),
           }
         : c,
     );

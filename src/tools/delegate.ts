@@ -1,4 +1,5 @@
 import { BrainstemError } from '../errors.js';
+import { tailChars } from '../text.js';
 import type { Runner } from './exec.js';
 
 /**
@@ -18,7 +19,7 @@ export async function runDelegate(
   if (r.exitCode !== 0) {
     throw new BrainstemError(
       'TOOL_FAILED',
-      `The ${tool} delegate exited with ${r.exitCode}: ${r.stderr.trim().slice(-500) || 'no error output'}`,
+      `The ${tool} delegate exited with ${r.exitCode}: ${tailChars(r.stderr.trim(), 500) || 'no error output'}`,
     );
   }
   return { output: r.output, truncated: r.truncated };

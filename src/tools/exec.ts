@@ -6,6 +6,7 @@ import { BrainstemError } from '../errors.js';
 import { formatDuration } from '../i18n.js';
 import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
 import { subprocesses } from '../subprocesses.js';
+import { headChars, tailChars } from '../text.js';
 
 /**
  * The one way tools run programs: argv only (never a shell), a cwd, a wall
@@ -142,7 +143,7 @@ export async function runCommand(
   let stderr = '';
   if (capture === 'stdout') {
     child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-4_096);
+      stderr = tailChars(stderr + chunk.toString('utf8'), 4_096);
     });
   }
   const cap = new OutputCap(opts.maxOutputChars);
@@ -281,10 +282,11 @@ export class OutputCap {
 
   push(text: string): void {
     let rest = text;
-    if (this.head.length < this.headMax) {
-      const take = this.headMax - this.head.length;
-      this.head += rest.slice(0, take);
-      rest = rest.slice(take);
+    // Once the tail has begun the head is closed, even one short (an emoji it could not take whole).
+    if (!this.tail && this.head.length < this.headMax) {
+      const taken = headChars(rest, this.headMax - this.head.length);
+      this.head += taken;
+      rest = rest.slice(taken.length);
     }
     if (!rest) return;
     this.tail += rest;
@@ -303,8 +305,9 @@ export class OutputCap {
 
   private trim(): void {
     if (this.tail.length <= this.tailMax) return;
-    this.dropped += this.tail.length - this.tailMax;
-    this.tail = this.tail.slice(-this.tailMax);
+    const kept = tailChars(this.tail, this.tailMax);
+    this.dropped += this.tail.length - kept.length;
+    this.tail = kept;
   }
 }
 

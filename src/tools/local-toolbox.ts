@@ -1,5 +1,6 @@
 import type { ToolDefinition } from '../../brains/types.js';
 import type { LocalToolbox } from '../chat/ports.js';
+import { headChars } from '../text.js';
 import { resultText, type ToolRegistry } from './registry.js';
 
 /** What a small local model may read back from one tool call; the rest is cut with a marker. */
@@ -37,7 +38,7 @@ export function localToolbox(registry: ToolRegistry): LocalToolbox {
       const text = resultText(
         await registry.call(name, input, { caller: ctx.caller, signal: ctx.signal, depth: ctx.depth }),
       );
-      return text.length > MAX_RESULT_CHARS ? `${text.slice(0, MAX_RESULT_CHARS)}\n[… output cut]` : text;
+      return text.length > MAX_RESULT_CHARS ? `${headChars(text, MAX_RESULT_CHARS)}\n[… output cut]` : text;
     },
   };
 }

@@ -9,6 +9,7 @@ import { formatDuration, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { Notifier } from '../notices.js';
 import { type Execa, subprocesses } from '../subprocesses.js';
+import { shorten, tailChars } from '../text.js';
 import type { ToolsConfig } from './config.js';
 import { childEnv, OutputCap, type Runner, ToolRunError } from './exec.js';
 import { type AnyTool, defineTool, type ToolContext } from './registry.js';
@@ -106,8 +107,6 @@ export function ownCheckout(): string {
   }
 }
 
-const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
-
 /** The first `max` items, then how many more. */
 function listed(items: readonly string[], max = MAX_LISTED): string {
   const shown = items.slice(0, max).join(', ');
@@ -134,7 +133,7 @@ const refused = (message: string) => new BrainstemError('TOOL_REFUSED', message)
 /** Why a diverged checkout cannot be fast-forwarded, and what to do about it. */
 function divergedText(c: UpgradeCheck): string {
   const local = listed(
-    c.local.map((x) => `${x.hash} ${clip(x.subject, 60)}`),
+    c.local.map((x) => `${x.hash} ${shorten(x.subject, 60)}`),
     5,
   );
   return `The checkout has ${c.ahead} local commit(s) that ${c.upstream} does not have (${local}), so it cannot fast-forward: rebase them onto ${c.upstream} (git pull --rebase) or drop them (git reset --hard ${c.upstream}) in ${c.repo}, then upgrade again.`;
@@ -165,7 +164,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     if (r.exitCode !== 0) {
       throw new BrainstemError(
         'TOOL_FAILED',
-        `git ${args.join(' ')} failed in ${repo}: ${r.output.trim().slice(-500)}`,
+        `git ${args.join(' ')} failed in ${repo}: ${tailChars(r.output.trim(), 500)}`,
       );
     }
     return r.output.trim();
@@ -347,7 +346,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
         }
         if (input.to && !c.target.startsWith(input.to)) {
           const newest = listed(
-            c.commits.map((x) => `${x.hash} ${clip(x.subject, 60)}`),
+            c.commits.map((x) => `${x.hash} ${shorten(x.subject, 60)}`),
             3,
           );
           throw refused(
@@ -422,7 +421,7 @@ class Transcript {
   }
 }
 
-const tailOf = (output: string) => output.trimEnd().slice(-TAIL_CHARS);
+const tailOf = (output: string) => tailChars(output.trimEnd(), TAIL_CHARS);
 
 /**
  * Started detached so it survives brainstem being stopped by it. If it fails and

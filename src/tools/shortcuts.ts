@@ -4,6 +4,7 @@ import { BrainstemError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
 import { fold } from '../intents.js';
 import { PROXY_TAG } from '../notices.js';
+import { headChars, tailChars } from '../text.js';
 import type { ShortcutConfig, ToolsConfig } from './config.js';
 import type { ToolRegistry, ToolResult } from './registry.js';
 
@@ -207,12 +208,13 @@ async function* streamCall(
   if (opened) {
     yield '\n```\n';
     if (hidden > 0 && r.output) {
-      const tail = r.output.slice(-Math.min(2_000, maxChars));
+      const tail = tailChars(r.output, Math.min(2_000, maxChars));
       yield `${t(lang, `[… ${hidden} characters not shown; the end:]`, `[… ${hidden} caractères non affichés ; la fin :]`)}\n\`\`\`\n${tail}\n\`\`\`\n`;
     }
   } else {
     const body = r.output || (r.data === undefined ? '' : JSON.stringify(r.data, null, 2));
-    if (body) yield `\`\`\`\n${body.length > maxChars ? `${body.slice(0, maxChars)}\n[…]` : body}\n\`\`\`\n`;
+    if (body)
+      yield `\`\`\`\n${body.length > maxChars ? `${headChars(body, maxChars)}\n[…]` : body}\n\`\`\`\n`;
   }
   yield footer(r, lang);
   r.afterDelivery?.();

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import { undici } from '../http-client.js';
 import { onFirstUse } from '../lazy.js';
+import { headChars } from '../text.js';
 import type { ToolsConfig } from './config.js';
 import { runDelegate } from './delegate.js';
 import type { Runner } from './exec.js';
@@ -186,7 +187,7 @@ export function webFetchTool(cfg: ToolsConfig['webFetch'], run: Runner): AnyTool
         data: { url: page.url, status: page.status, contentType: page.contentType, title },
         output:
           text.length > maxChars
-            ? `${text.slice(0, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
+            ? `${headChars(text, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
             : text,
         truncated,
       };

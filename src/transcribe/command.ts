@@ -1,4 +1,5 @@
 import { formatDuration } from '../i18n.js';
+import { headChars } from '../text.js';
 import { runCommand, ToolRunError } from '../tools/exec.js';
 import { type AudioFile, type Transcriber, TranscriptionError, transcriptOf } from './types.js';
 
@@ -38,7 +39,7 @@ export function commandTranscriber(argv: readonly string[], timeoutMs: number): 
         throw new TranscriptionError('failed', err.message);
       }
       if (result.exitCode !== 0) {
-        const tail = result.stderr.trim().split('\n').at(-1)?.slice(0, 200);
+        const tail = headChars(result.stderr.trim().split('\n').at(-1) ?? '', 200);
         throw new TranscriptionError(
           'failed',
           `the transcription command "${program}" exited with code ${result.exitCode}${tail ? `: ${tail}` : ''}`,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { TranscriptionConfig } from '../config.js';
 import { undici } from '../http-client.js';
 import { formatDuration } from '../i18n.js';
+import { headChars } from '../text.js';
 import { type AudioFile, type Transcriber, TranscriptionError, transcriptOf } from './types.js';
 
 /** `response_format: json`: what OpenAI, whisper.cpp's server and Speaches answer. */
@@ -65,7 +66,7 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
       const json = parseJson(body);
       if (!res.ok) {
         const said = errorSchema.safeParse(json);
-        const reason = said.success ? `: ${said.data.error.message.slice(0, 200)}` : '';
+        const reason = said.success ? `: ${headChars(said.data.error.message, 200)}` : '';
         throw new TranscriptionError(
           'failed',
           `the speech-to-text service answered HTTP ${res.status}${reason}`,

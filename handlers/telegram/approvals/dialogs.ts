@@ -10,6 +10,7 @@ import { Composer, type Context, InlineKeyboard } from 'grammy';
 import { z } from 'zod';
 import { formatDuration, type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { headChars } from '../../../src/text.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
 import { submitToolRun, type ToolChat } from '../commands/tool-run.js';
@@ -222,7 +223,7 @@ export class Dialogs {
       // Telegram refused the answer: the dialog closes, and the chat still learns that nothing ran.
       this.chat.logger.error({ err, chatId: req.chatId }, 'upgrade check could not be shown');
       this.forget(key);
-      const why = escapeHtml(String(err instanceof Error ? err.message : err).slice(0, 300));
+      const why = escapeHtml(headChars(String(err instanceof Error ? err.message : err), 300));
       await this.put(
         req,
         outcome.messageId,

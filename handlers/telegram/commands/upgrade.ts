@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import type { ToolResult } from '../../../src/tools/index.js';
 import { escapeHtml } from '../format/render.js';
 import { topicTurnKey } from '../route/topic.js';
@@ -41,15 +42,13 @@ const SUBJECT_CHARS = 80;
 const NAME_CHARS = 60;
 const NOTE_CHARS = 600;
 
-const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
-
 /** One line a commit, the first `max` of them, then how many more. */
 function commitLines(commits: { hash: string; subject: string }[], total: number, max: number, lang: Lang) {
   const lines = commits
     .slice(0, max)
     .map(
       (x) =>
-        `• <code>${escapeHtml(x.hash.slice(0, 12))}</code> ${escapeHtml(clip(x.subject, SUBJECT_CHARS))}`,
+        `• <code>${escapeHtml(x.hash.slice(0, 12))}</code> ${escapeHtml(shorten(x.subject, SUBJECT_CHARS))}`,
     );
   const more = total - lines.length;
   if (more > 0) lines.push(t(lang, `… and ${more} more`, `… et ${more} de plus`));
@@ -142,9 +141,9 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ap
     };
   }
   const c = parsed.data;
-  const upstream = `<code>${escapeHtml(clip(c.upstream, NAME_CHARS))}</code>`;
+  const upstream = `<code>${escapeHtml(shorten(c.upstream, NAME_CHARS))}</code>`;
   // A failed upgrade that could not be rolled back is never "up to date".
-  const unfinished = c.unfinished ? [`⚠️ ${escapeHtml(clip(c.unfinished, NOTE_CHARS))}`] : [];
+  const unfinished = c.unfinished ? [`⚠️ ${escapeHtml(shorten(c.unfinished, NOTE_CHARS))}`] : [];
   if (c.behind === 0) {
     return {
       html: unfinished.length
@@ -177,7 +176,7 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ap
     );
   }
   if (c.dirty.length > 0) {
-    const shown = c.dirty.slice(0, MAX_FILES).map((f) => clip(f, NAME_CHARS));
+    const shown = c.dirty.slice(0, MAX_FILES).map((f) => shorten(f, NAME_CHARS));
     const more = c.dirty.length - shown.length;
     const files =
       escapeHtml(shown.join(', ')) +

@@ -9,6 +9,7 @@
  * a streamed message showed stays right when the next one starts.
  */
 
+import { headChars } from '../../../src/text.js';
 import { FENCE } from './render.js';
 
 export const TELEGRAM_LIMIT = 4096;
@@ -46,8 +47,7 @@ function cutPoint(text: string, budget: number): number {
   const space = window.lastIndexOf(' ', budget);
   if (space >= floor) return space + 1;
   // No boundary: a hard cut, never between the two halves of a surrogate pair.
-  const code = text.charCodeAt(budget - 1);
-  return code >= 0xd800 && code <= 0xdbff ? budget - 1 : budget;
+  return headChars(text, budget).length;
 }
 
 /** The opening fence line (e.g. "```ts") still open at the end of `text`, if any. */

@@ -8,6 +8,7 @@ import { html } from '../../../src/html.js';
 import { undici } from '../../../src/http-client.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { tailChars } from '../../../src/text.js';
 import { uploadsDir } from './uploads.js';
 
 /** The Bot API does not serve files larger than this to bots. */
@@ -82,7 +83,7 @@ export function safeFileName(name: string): string {
     .basename(name)
     .replace(/[^\p{L}\p{N}._-]+/gu, '_')
     .replace(/^\.+/, '');
-  return (base || 'file').slice(-80);
+  return tailChars(base || 'file', 80);
 }
 
 interface FileSource {

@@ -4,6 +4,7 @@ import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { clearOutbox, listOutbox, type OutboxFile, outboxDir } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
+import { headChars } from '../../../src/text.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 
@@ -62,7 +63,7 @@ export async function deliverOutbox(opts: {
       } catch (err) {
         logger.warn({ err, chatId: out.chatId, file: file.name }, 'outbox file not sent');
         const why = err instanceof GrammyError ? err.description : (err as Error).message;
-        refused.push(`${file.name} (${why.slice(0, 120)})`);
+        refused.push(`${file.name} (${headChars(why, 120)})`);
       }
     }
   } finally {

@@ -1,4 +1,5 @@
 import type { Message } from 'grammy/types';
+import { shorten } from '../../../src/text.js';
 import { sizeText } from './media.js';
 
 /** Characters of the replied-to message the brain gets; a longer one is cut (the brain has the history). */
@@ -20,7 +21,7 @@ export function withReplyContext(text: string, message: Message | undefined): st
   if (!quoted && !holds) return text;
   const who = replied.from?.is_bot ? 'your earlier answer' : 'an earlier message';
   const what = message.quote ? `this part of ${who}` : who;
-  const cut = quoted.length > MAX_QUOTE_CHARS ? `${quoted.slice(0, MAX_QUOTE_CHARS)}…` : quoted;
+  const cut = shorten(quoted, MAX_QUOTE_CHARS);
   const held = holds ? `, which holds ${holds}` : '';
   return `[The user replies to ${what}${held}${quoted ? `: "${cut}"` : ''}]\n\n${text}`;
 }

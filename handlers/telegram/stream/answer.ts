@@ -2,6 +2,7 @@ import { GrammyError } from 'grammy';
 import { t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { headChars } from '../../../src/text.js';
 import { waitingLine } from '../approvals/view.js';
 import { escapeMarkdown } from '../format/render.js';
 import { splitMarkdown } from '../format/split.js';
@@ -101,7 +102,7 @@ export async function answerTurn(
 /** Said when Telegram refused the final text for good (after the retries of the API pipeline). */
 function undeliveredText(err: unknown, lang: TurnInput['lang']): string {
   const raw = err instanceof GrammyError ? err.description : err instanceof Error ? err.message : String(err);
-  const reason = `\`${raw.replace(/`/g, "'").slice(0, 200)}\``;
+  const reason = `\`${headChars(raw.replace(/`/g, "'"), 200)}\``;
   return t(
     lang,
     `${PROXY_TAG} ⚠️ Telegram refused this answer (${reason}), so it did not arrive in full. Ask again, or /new.`,

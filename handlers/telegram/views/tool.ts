@@ -1,6 +1,6 @@
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { shorten } from '../../../src/text.js';
+import { headChars, shorten, tailChars } from '../../../src/text.js';
 import { describeCall, type ToolResult } from '../../../src/tools/index.js';
 import { escapeHtml } from '../format/render.js';
 import type { StopReason } from '../turns.js';
@@ -67,14 +67,12 @@ export class OutputTail {
   private text = '';
 
   push(chunk: string): void {
-    this.text = (this.text + chunk).slice(-TAIL_CHARS);
+    this.text = tailChars(this.text + chunk, TAIL_CHARS);
   }
 
   lines(): string[] {
     const lines = cleanOutput(this.text).replace(/\n+$/, '').split('\n');
-    return lines
-      .slice(-PROGRESS_LINES)
-      .map((l) => (l.length > LINE_CHARS ? `${l.slice(0, LINE_CHARS - 1)}…` : l));
+    return lines.slice(-PROGRESS_LINES).map((l) => shorten(l, LINE_CHARS));
   }
 }
 
@@ -173,13 +171,13 @@ function headline(
 
 /** The last `max` characters, starting at a line when one starts close enough. */
 function tailOf(text: string, max: number): string {
-  const tail = text.slice(-max);
+  const tail = tailChars(text, max);
   const nl = tail.indexOf('\n');
   return nl >= 0 && nl < max / 4 ? tail.slice(nl + 1) : tail;
 }
 
 function headOf(text: string, max: number): string {
-  const head = text.slice(0, max);
+  const head = headChars(text, max);
   const nl = head.lastIndexOf('\n');
   return nl > (max * 3) / 4 ? head.slice(0, nl) : head;
 }
