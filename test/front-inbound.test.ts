@@ -128,6 +128,38 @@ describe('the Bot API front, inbound', () => {
     expect(ownIds.filter((id) => got.has(id))).toEqual([]);
   });
 
+  it('answers its commands typed with capitals (/Usage, /RUN) itself, as its handlers read them: not the brain, not the downstream bot', async () => {
+    const owner = h.tg.user(OWNER);
+    const before = h.tg.botMessages(OWNER).length;
+    const asked = h.llama.requests.length;
+    const ownIds: number[] = [];
+    owner.says('/Usage');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() =>
+      h.tg
+        .botMessages(OWNER)
+        .slice(before)
+        .find((x) => /Usage/.test(x.text)),
+    );
+    owner.says('/RUN');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() =>
+      h.tg
+        .botMessages(OWNER)
+        .slice(before)
+        .find((m) => /git_log/.test(m.text)),
+    );
+    await settled();
+    expect(ownIds.filter((id) => receivedIds().has(id))).toEqual([]);
+    expect(
+      h.tg
+        .botMessages(OWNER)
+        .slice(before)
+        .filter((m) => /^echo:/.test(m.text)),
+    ).toEqual([]);
+    expect(h.llama.requests.length).toBe(asked);
+  });
+
   it('gives /new, /status and /help to the downstream bot, and /oc_usage as its own /usage', async () => {
     const u = h.tg.user(CHAT);
     const before = h.tg.botMessages(CHAT).length;

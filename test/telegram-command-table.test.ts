@@ -5,7 +5,7 @@
  * telegram-commands, telegram-tools, telegram-turns and front-inbound.
  */
 import { describe, expect, it } from 'vitest';
-import { commandMenus, frontCommandNames, laneOf, menuIn } from '../handlers/telegram/commands/table.js';
+import { commandMenus, commandNames, laneOf, menuIn } from '../handlers/telegram/commands/table.js';
 
 describe('command table', () => {
   it('gives each command its lane under either name; unknown commands run with the messages', () => {
@@ -17,7 +17,7 @@ describe('command table', () => {
   });
 
   it('with the front on, keeps the renamed commands and gives /new and /start to OpenClaw; /run and /upgrade only when the tools run', () => {
-    const withTools = frontCommandNames(true);
+    const withTools = commandNames(true, true);
     expect([...withTools].sort()).toEqual([
       'bhelp',
       'bstatus',
@@ -28,7 +28,7 @@ describe('command table', () => {
       'upgrade',
       'usage',
     ]);
-    expect([...frontCommandNames(false)].sort()).toEqual([
+    expect([...commandNames(true, false)].sort()).toEqual([
       'bhelp',
       'bstatus',
       'bstop',

@@ -127,6 +127,13 @@ describe('commands', () => {
     await reply(114, /Usage since 2026-11-01 00:00 UTC/);
   });
 
+  it('answers a command typed with capitals as the command (/Usage 30d is /usage 30d), never by the brain', async () => {
+    const asked = llama.requests.length;
+    h.tg.user(119).says('/Usage 30d');
+    await reply(119, /Usage since .* \(30d\)/);
+    expect(llama.requests.length).toBe(asked);
+  });
+
   it('/creds shows subscription, expiry, time left and the file, never a token', async () => {
     const file = path.join(h.dir, 'credentials.json');
     const expiresAt = Date.now() + 5 * 3_600_000;

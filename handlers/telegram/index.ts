@@ -13,12 +13,12 @@ import { allowOnly } from './access.js';
 import { dialogKeyOf } from './approvals/dialogs.js';
 import { ApprovalPrompts } from './approvals/prompts.js';
 import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
-import { commandOf } from './commands/handler.js';
+import { commandOf, commandsInAnyCase } from './commands/handler.js';
 import { SwitchProgress } from './commands/switch-progress.js';
 import {
   laneOf as commandLane,
   commandMenus,
-  frontCommandNames,
+  commandNames,
   publishCommands,
   registerCommands,
   toolCommands,
@@ -103,7 +103,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   const switches = new SwitchProgress(core, logger);
   const chats = telegram.notifyChats ?? telegram.allowedUsers;
   // The commands brainstem answers with the front on; without the tools, /run and /upgrade are OpenClaw's.
-  const ownCommands = frontCommandNames(tools !== undefined);
+  const ownCommands = commandNames(true, tools !== undefined);
   const front = telegram.front.enabled
     ? createFront({
         core,
@@ -139,6 +139,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     bot.api.config.use(front.intake(split, ALLOWED_UPDATES));
   }
 
+  bot.use(commandsInAnyCase(front ? ownCommands : commandNames(false, tools !== undefined)));
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, approvers, logger));
   bot.use(rememberLang(core.kv));

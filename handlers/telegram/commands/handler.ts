@@ -1,4 +1,4 @@
-import { type CommandContext, type Context, GrammyError } from 'grammy';
+import { type CommandContext, type Context, GrammyError, type MiddlewareFn } from 'grammy';
 import type { BotCommand } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
@@ -55,6 +55,24 @@ export function commandEnv(
 /** The command word of a message (`/mode@bot local` → `mode`), if it is one. */
 export function commandOf(text: string | undefined): string | undefined {
   return text ? /^\/([A-Za-z0-9_]+)(?:@\w+)?(?:\s|$)/.exec(text)?.[1]?.toLowerCase() : undefined;
+}
+
+/**
+ * brainstem's commands are answered whatever the case they were typed in:
+ * Telegram clients send `/Usage` as typed, the owner means /usage (and with the
+ * front on the split, which goes by commandOf, took it as brainstem's), but
+ * grammY's `command` matches case-sensitively. So before any handler, the
+ * command word of a message naming one of `names` is written as commandOf reads it.
+ */
+export function commandsInAnyCase(names: ReadonlySet<string>): MiddlewareFn<Context> {
+  return (ctx, next) => {
+    const message = ctx.message;
+    const name = commandOf(message?.text);
+    if (message?.text && name !== undefined && names.has(name)) {
+      message.text = `/${name}${message.text.slice(1 + name.length)}`;
+    }
+    return next();
+  };
 }
 
 /** A command handler's failure, told in one line (never a stack) and logged in full. */

@@ -125,10 +125,10 @@ export function laneOf(command: string): Lane {
   return COMMANDS.find((c) => c.name === command || c.front === command)?.lane ?? 'chat';
 }
 
-/** What brainstem answers while the front is on; every other command goes to OpenClaw. */
-export function frontCommandNames(toolsRun: boolean): Set<string> {
+/** The commands brainstem answers in this set-up; with the front on, every other command goes to OpenClaw. */
+export function commandNames(front: boolean, toolsRun: boolean): Set<string> {
   return new Set(
-    COMMANDS.flatMap((c) => (c.part === 'tools' && !toolsRun ? [] : (servedName(c, true) ?? []))),
+    COMMANDS.flatMap((c) => (c.part === 'tools' && !toolsRun ? [] : (servedName(c, front) ?? []))),
   );
 }
 

@@ -2,12 +2,14 @@ import type { Update } from 'grammy/types';
 import { OPENCLAW_ALIAS_PREFIX } from '../../telegram-front/commands-merge.js';
 import type { Split } from '../../telegram-front/index.js';
 import { OWN_DATA_PREFIX } from '../commands/callback-data.js';
+import { commandOf } from '../commands/handler.js';
 
 /**
  * With the Bot API front on, whose each update is. brainstem's: its commands
  * (see commands/table.ts), presses on its own buttons (their data starts with
  * `bs:`), and, from an allowed user, a message that is only a switch request
- * or a shortcut word. OpenClaw's: everything else, whatever its kind (edits,
+ * or a shortcut word; a command is read by commandOf, whatever its case, as
+ * brainstem's handlers read it (commandsInAnyCase). OpenClaw's: everything else, whatever its kind (edits,
  * media, reactions, member updates, presses on OpenClaw's buttons), untouched,
  * and judged by OpenClaw's own access policy; brainstem's allow-list guards
  * only what brainstem answers. `/oc_<name>` reaches OpenClaw as `/<name>`: its
@@ -15,7 +17,7 @@ import { OWN_DATA_PREFIX } from '../commands/callback-data.js';
  */
 
 const BRAINSTEM: Split = { to: 'brainstem' };
-const COMMAND = /^\/([A-Za-z0-9_]+)(?:@(\w+))?(?:\s|$)/;
+const ADDRESSEE = /^\/\w+@(\w+)/;
 
 export interface SplitOptions {
   /** The command names brainstem answers. */
@@ -34,11 +36,10 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     const message = update.message;
     const text = message?.text;
     if (!message || text === undefined) return openclaw(update);
-    const command = COMMAND.exec(text);
-    if (command) {
-      const [, word = '', addressee] = command;
+    const name = commandOf(text);
+    if (name !== undefined) {
+      const addressee = ADDRESSEE.exec(text)?.[1];
       if (addressee && addressee.toLowerCase() !== opts.botUsername()?.toLowerCase()) return openclaw(update);
-      const name = word.toLowerCase();
       if (opts.ownCommands.has(name)) return BRAINSTEM;
       const aliased = name.startsWith(OPENCLAW_ALIAS_PREFIX) && name.slice(OPENCLAW_ALIAS_PREFIX.length);
       if (aliased && opts.ownCommands.has(aliased)) return openclaw(unaliased(update, message));
