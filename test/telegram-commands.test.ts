@@ -54,6 +54,8 @@ describe('commands', () => {
     h.tg.user(113, { languageCode: 'fr' }).says('/help');
     const help = await reply(113, /Vos messages vont au cerveau actif/);
     expect(help.text).toContain('/usage');
+    // No transcription here: /help says what a voice message needs, as the voice reply does.
+    expect(help.text).toContain('les messages vocaux demandent une transcription, non configurée ici');
   });
 
   it('/mode shows a keyboard; a press switches, waits for the slow upstream, edits the message and sends the wake notice after', async () => {

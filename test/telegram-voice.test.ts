@@ -114,6 +114,12 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     );
   });
 
+  it('/help says voice messages are transcribed', async () => {
+    h.tg.user(112).says('/help');
+    const help = await replyIn(h, 112, /^⚙️ \[proxy\] brainstem\./);
+    expect(help.text).toContain('voice messages are transcribed, and the transcript goes to the brain');
+  });
+
   it('audio files and video notes are transcribed too', async () => {
     stt.answer({ text: 'from an audio file' });
     h.tg.user(113).sendsAudio('memo.m4a', new Uint8Array([9, 8, 7]), 'audio/mp4');

@@ -32,10 +32,25 @@ export function helpHtml(deps: BotDeps, lang: Lang, menu: readonly BotCommand[])
       ? t(lang, 'You can also say “switch to local”.', 'Vous pouvez aussi dire « passe en mode local ».')
       : t(
           lang,
-          'You can also say “switch to local”. Photos and documents are saved and passed to the brain; voice messages are not supported.',
-          'Vous pouvez aussi dire « passe en mode local ». Photos et documents sont enregistrés et transmis au cerveau ; les messages vocaux ne sont pas pris en charge.',
+          `You can also say “switch to local”. Photos and documents are saved and passed to the brain; ${voiceLine(deps, lang)}.`,
+          `Vous pouvez aussi dire « passe en mode local ». Photos et documents sont enregistrés et transmis au cerveau ; ${voiceLine(deps, lang)}.`,
         ),
   ].join('\n');
+}
+
+/** What becomes of a voice message: transcribed when speech to text is set up (route/voice.ts), else one reply says how. */
+function voiceLine(deps: BotDeps, lang: Lang): string {
+  return deps.transcriber
+    ? t(
+        lang,
+        'voice messages are transcribed, and the transcript goes to the brain',
+        'les messages vocaux sont transcrits, et la transcription va au cerveau',
+      )
+    : t(
+        lang,
+        'voice messages need speech to text, not set up here (<code>transcription</code> in brainstem.json)',
+        'les messages vocaux demandent une transcription, non configurée ici (<code>transcription</code> dans brainstem.json)',
+      );
 }
 
 /** The shortcut words, when the tools run: they are answered without a brain. */
