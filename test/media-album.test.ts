@@ -81,6 +81,43 @@ describe('documents sent together', () => {
     );
     expect(h.tg.botMessages(114)).toHaveLength(1);
   });
+
+  it('one that cannot be saved or read does not take the others with it, even when Telegram refuses to say so', async () => {
+    const before = chatCompletions(h).length;
+    const text = (s: string) => new TextEncoder().encode(s);
+    // x.txt cannot be fetched, y.bin is no text for the local model; both notices are refused.
+    h.tg.failNext('getFile', 1, { code: 400, description: 'Bad Request: wrong file_id' });
+    h.tg.failNext(
+      'sendMessage',
+      2,
+      { code: 400, description: 'Bad Request: text must be encoded in UTF-8' },
+      115,
+    );
+    h.tg.user(115).sendsDocuments(
+      [
+        { name: 'x.txt', bytes: text('contract X'), mimeType: 'text/plain' },
+        {
+          name: 'y.bin',
+          bytes: new Uint8Array([0, 159, 146, 150, 0, 1]),
+          mimeType: 'application/octet-stream',
+        },
+        { name: 'z.txt', bytes: text('contract Z'), mimeType: 'text/plain' },
+      ],
+      'what do these say?',
+    );
+    const answer = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.text.startsWith('echo: ')), {
+      timeoutMs: 8000,
+    });
+    const turns = asked(h).slice(before);
+    expect(turns).toHaveLength(1);
+    expect(turns[0]?.text).toMatch(
+      /^\[The user sent the document "z\.txt"[\s\S]*contract Z[\s\S]*what do these say\?$/,
+    );
+    expect(h.tg.botMessages(115).map((m) => m.text)).toEqual([answer.text]);
+    const logged = h.logs.map((l) => l.msg);
+    expect(logged).toContain('could not say that a file was not saved');
+    expect(logged).toContain('could not say that a document was not text');
+  });
 });
 
 describe('an album still being gathered when brainstem stops', () => {

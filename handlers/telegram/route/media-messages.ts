@@ -155,7 +155,12 @@ async function documentNote(deps: BotDeps, ctx: MediaMessage, lang: Lang): Promi
   if (mode.kind !== 'llama') return `[The user sent the document "${name}" (${about}), saved at ${saved}]`;
   const inline = await documentText(saved).catch(() => undefined);
   if (!inline) {
-    await outputFor(ctx).sendHtml(unreadableText(name, about, mode.id, deps, lang).text);
+    // Telegram refusing the notice must not take the turn, and the other documents sent with this one, with it.
+    await outputFor(ctx)
+      .sendHtml(unreadableText(name, about, mode.id, deps, lang).text)
+      .catch((err: unknown) =>
+        deps.logger.warn({ err, chatId: ctx.message.chat.id }, 'could not say that a document was not text'),
+      );
     return undefined;
   }
   const part = inline.cut ? `its first ${sizeText(INLINE_MAX_BYTES)}` : 'its text';

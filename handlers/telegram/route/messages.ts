@@ -115,7 +115,10 @@ export async function save(
     return saved.path;
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
-    await outputFor(ctx).sendHtml(fetchFailureText(file.name, err, lang));
+    // Telegram refusing the notice must not take the turn, and the other files sent with this one, with it.
+    await outputFor(ctx)
+      .sendHtml(fetchFailureText(file.name, err, lang))
+      .catch((e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a file was not saved'));
     return undefined;
   }
 }
