@@ -113,13 +113,7 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(terminal(two)).toEqual([
       { type: 'error', error: expect.objectContaining({ kind: 'rate_limit' }) },
     ]);
-    expect(usageOf(two)).toEqual({
-      costUsd: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      cacheReadTokens: 0,
-      cacheWriteTokens: 0,
-    });
+    expect(usageOf(two)).toEqual({ costUsd: 0, ...NO_TOKENS });
   });
 
   it('reports no tokens for a warm turn stopped before the API answered', async (ctx) => {
@@ -139,12 +133,7 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
 
     expect(starts(h)[1]?.warm).toBe(true);
     expect(terminal(two)).toEqual([{ type: 'error', error: expect.objectContaining({ kind: 'aborted' }) }]);
-    expect(usageOf(two)).toMatchObject({
-      inputTokens: 0,
-      outputTokens: 0,
-      cacheReadTokens: 0,
-      cacheWriteTokens: 0,
-    });
+    expect(usageOf(two)).toMatchObject(NO_TOKENS);
   });
 
   it('falls back to a new process when the warm one was killed between turns, and answers once', async (ctx) => {
@@ -341,3 +330,6 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(h.warm?.size).toBe(1);
   });
 });
+
+/** A turn's usage with no API answer of its own: none of the earlier turns' tokens again. */
+const NO_TOKENS = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };

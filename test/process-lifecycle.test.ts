@@ -166,11 +166,13 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     g.open();
   });
 
-  it('answers a turn cut before its first word 503 shutting_down, which a client retries', async () => {
+  it('answers a turn cut before its first word 503 shutting_down, which a client retries', async (ctx) => {
     const { start } = setup({ server: { shutdownGraceMs: 300 } });
     const { p, client } = await start();
     const arrived = createGate();
     const held = createGate();
+    // The fake is shared by the file: later tests expect its echo.
+    ctx.onTestFinished(() => llama.script());
     llama.script(() => {
       arrived.open();
       return { chunks: [{ wait: held.promise }, 'late'] };

@@ -27,7 +27,7 @@ export interface OpenClaw {
 }
 
 /** The body of a chat completion request as the fake llama-server got it. */
-export type ChatBody = Parameters<Parameters<FakeLlama['script']>[0]>[0];
+export type ChatBody = Parameters<NonNullable<Parameters<FakeLlama['script']>[0]>>[0];
 
 /**
  * The fake llama-server: each chat completion takes the next reply of `queue`, or, while

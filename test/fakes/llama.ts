@@ -8,6 +8,7 @@
  *   fake.requests   // every request received, oldest first (see FakeRequest)
  *   fake.reply(r)   // answer every chat completion with r (a FakeReply)
  *   fake.script(fn) // answer each one with fn(body, n), n = 0 for the first; may be async
+ *   fake.script()   // back to the default answer (a test that scripts a shared fake puts it back)
  *   fake.setLoading(true | false)
  *   fake.loadFor(ms)  // loading now, ready after ms (a slow model swap)
  *   fake.holdHealth(p)  // /health answers only once p settles (a slow probe); undefined: at once again
@@ -85,7 +86,7 @@ export interface FakeLlama {
   baseUrl: string;
   requests: FakeRequest[];
   reply(r: FakeReply): void;
-  script(fn: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply>): void;
+  script(fn?: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply>): void;
   setLoading(loading: boolean): void;
   loadFor(ms: number): void;
   holdHealth(until: Promise<unknown> | undefined): void;
@@ -114,8 +115,8 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
   let chatCount = 0;
   let healthHold: Promise<unknown> | undefined;
   let contextTokens = opts.contextTokens;
-  let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = (body) =>
-    opts.reply ?? echoReply(body);
+  const byDefault = (body: ChatBody): FakeReply => opts.reply ?? echoReply(body);
+  let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = byDefault;
   const requests: FakeRequest[] = [];
 
   const setLoading = (value: boolean) => {
@@ -211,7 +212,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       answer = () => r;
     },
     script: (fn) => {
-      answer = fn;
+      answer = fn ?? byDefault;
     },
     setLoading,
     loadFor,
