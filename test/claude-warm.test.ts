@@ -57,6 +57,9 @@ const usageOf = (events: TurnEvent[]): TurnUsage => {
 
 const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
 
+/** A turn's usage with no API answer of its own: none of the earlier turns' tokens again. */
+const NO_TOKENS = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+
 // Each CLI start costs about a second of CPU; on a busy two-core runner a test can take many seconds.
 describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_000 }, () => {
   it('runs the second turn on the same process, which holds the first; usage is per turn', async (ctx) => {
@@ -330,6 +333,3 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(h.warm?.size).toBe(1);
   });
 });
-
-/** A turn's usage with no API answer of its own: none of the earlier turns' tokens again. */
-const NO_TOKENS = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
