@@ -78,6 +78,28 @@ describe('the Bot API front’s own methods and guards', () => {
     ]);
   });
 
+  it('keeps the update types asked for before when allowed_updates is null or no list, as Telegram does', async () => {
+    const take = async (body: object) => {
+      const [status, answer] = await method('getUpdates', json({ timeout: 0, ...body }));
+      expect([status, answer.ok]).toEqual([200, true]);
+      return answer.result as Update[];
+    };
+    await take({ allowed_updates: ['message'] });
+    for (const kept of [null, 'message', { message: true }, ['message', 1]])
+      await take({ allowed_updates: kept });
+    const u = h.tg.user(CHAT);
+    u.edits(u.says('n1'), 'n1 edited');
+    u.says('n2');
+    // The edit came before n2: once n2 waits, the edit would too, had the set gone back to the default.
+    let waiting: Update[] = [];
+    await until(async () => {
+      waiting = await take({});
+      return waiting.some((x) => x.message?.text === 'n2');
+    });
+    expect(waiting.map((x) => x.message?.text ?? Object.keys(x)[1])).toEqual(['n1', 'n2']);
+    await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1, allowed_updates: [] });
+  });
+
   it('drops what waits for OpenClaw when deleteWebhook asks to, and only then', async () => {
     h.tg.user(CHAT).says('old 1');
     h.tg.user(CHAT).says('old 2');

@@ -42,13 +42,21 @@ const flag = z
     (v) => v === true || v === 1 || (typeof v === 'string' && ['true', '1'].includes(v.toLowerCase())),
   );
 
+/**
+ * `allowed_updates` read as Telegram reads it: a list of type names (JSON, or
+ * its text in a form field); anything else (null, which some clients send for
+ * "unset", or text that is no list) keeps the previous setting, never refused.
+ */
+const allowedUpdates = z.unknown().transform((v) => {
+  const list = typeof v === 'string' ? safeJson(v) : v;
+  return Array.isArray(list) && list.every((t) => typeof t === 'string') ? (list as string[]) : undefined;
+});
+
 const getUpdatesSchema = z.object({
   offset: clampedInt(-(2 ** 31), 2 ** 31 - 1).optional(),
   limit: clampedInt(1, 100).optional(),
   timeout: clampedInt(0, MAX_TIMEOUT_S).optional(),
-  allowed_updates: z
-    .preprocess((v) => (typeof v === 'string' ? safeJson(v) : v), z.array(z.string()))
-    .optional(),
+  allowed_updates: allowedUpdates.optional(),
 });
 
 export function localMethods(deps: {
