@@ -128,6 +128,20 @@ describe('the Bot API front, inbound', () => {
     expect(ownIds.filter((id) => got.has(id))).toEqual([]);
   });
 
+  it('answers a press on a button of its own it no longer knows (an older version’s, or made up), so no spinner waits', async () => {
+    const owner = h.tg.user(OWNER);
+    const before = h.tg.botMessages(OWNER).length;
+    owner.says('/bstatus');
+    const message = await h.tg.waitFor(() => h.tg.botMessages(OWNER)[before]);
+    for (const data of ['bs:gone:1', 'bs:']) {
+      const press = owner.presses(message.messageId, data);
+      const answer = await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === press));
+      expect([data, answer.text]).toEqual([data, 'This button no longer works.']);
+    }
+    await settled();
+    expect(oc.received.filter((u) => u.callback_query?.data?.startsWith('bs:'))).toEqual([]);
+  });
+
   it('answers its commands typed with capitals (/Usage, /RUN) itself, as its handlers read them: not the brain, not the downstream bot', async () => {
     const owner = h.tg.user(OWNER);
     const before = h.tg.botMessages(OWNER).length;

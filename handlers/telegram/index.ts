@@ -2,7 +2,7 @@ import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
 import type { Core } from '../../src/core.js';
 import type { KvStore } from '../../src/db/index.js';
-import { langOf, NOTICE_LANG_KEY, noticeLang } from '../../src/i18n.js';
+import { langOf, NOTICE_LANG_KEY, noticeLang, t } from '../../src/i18n.js';
 import { detectIntent } from '../../src/intents.js';
 import type { BotFace } from '../../src/service.js';
 import type { Tools } from '../../src/tools/index.js';
@@ -151,6 +151,17 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   // Before registerMessages, whose catch-all ends the chain.
   const media = registerMediaMessages(bot, deps);
   registerMessages(bot, deps);
+  // A press no handler took (a button of an older version, or made up) is still answered:
+  // an unanswered one keeps a spinner on the user's button until Telegram gives up.
+  bot.on('callback_query', (ctx) =>
+    ctx.answerCallbackQuery({
+      text: t(
+        langOf(ctx.from.language_code),
+        'This button no longer works.',
+        'Ce bouton ne fonctionne plus.',
+      ),
+    }),
+  );
   bot.catch((err) =>
     logger.error({ err: err.error, updateId: err.ctx.update.update_id }, 'telegram update failed'),
   );
