@@ -4,10 +4,16 @@
  * queue meanwhile), and brainstem's poll at Telegram when another program
  * polls the token or Telegram's update ids start again lower.
  */
+import { mkdirSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../src/db/migrations.js';
+import Sqlite from '../src/db/sqlite.js';
 import { startDownstream } from './helpers/downstream-bot.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
@@ -242,6 +248,47 @@ describe('the Bot API front’s own methods and guards', () => {
       expect(texts(oc.received)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
     } finally {
       await oc.stop();
+    }
+  });
+});
+
+describe('a command menu stored by an older version', () => {
+  it('takes a chat id it kept as text ("-100777") for that chat: OpenClaw reads its list back and deletes it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'brainstem-tg-'));
+    // The database as such a version left it: the schema of then, the scope with the id in quotes.
+    mkdirSync(path.join(dir, 'data'));
+    const old = new Sqlite(path.join(dir, 'data', 'brainstem.sqlite'));
+    for (const m of migrations.filter((x) => x.version <= 5)) old.exec(m.sql);
+    old.pragma('user_version = 5');
+    const insert = old.prepare(
+      "INSERT INTO front_commands (owner, scope, lang, commands) VALUES ('openclaw', ?, ?, ?)",
+    );
+    const here = [{ command: 'here', description: 'Only in this group' }];
+    insert.run('{"type":"chat","chat_id":"-100777"}', '', JSON.stringify(here));
+    // Its French list was set again since, under the number: the newer one stays.
+    const there = [{ command: 'there', description: 'Set since' }];
+    insert.run('{"type":"chat","chat_id":"-100777"}', 'fr', JSON.stringify(here));
+    insert.run('{"type":"chat","chat_id":-100777}', 'fr', JSON.stringify(there));
+    old.close();
+    const older = await startHarness({ config: { telegram: { front: { enabled: true } } }, dir });
+    try {
+      const call = async (name: string, body: object) => {
+        const res = await fetch(`${older.service.url}/telegram/bot${older.tg.token}/${name}`, json(body));
+        return [res.status, await res.json()];
+      };
+      const chat = { scope: { type: 'chat', chat_id: -100777 } };
+      expect(await call('getMyCommands', chat)).toEqual([200, { ok: true, result: here }]);
+      const fr = { ...chat, language_code: 'fr' };
+      expect(await call('getMyCommands', fr)).toEqual([200, { ok: true, result: there }]);
+      expect(await call('deleteMyCommands', fr)).toEqual([200, { ok: true, result: true }]);
+      expect(await call('deleteMyCommands', chat)).toEqual([200, { ok: true, result: true }]);
+      expect(await call('getMyCommands', { scope: { type: 'chat', chat_id: '-100777' } })).toEqual([
+        200,
+        { ok: true, result: [] },
+      ]);
+      expect([...older.tg.menus.keys()].filter((k) => k.startsWith('chat'))).toEqual([]);
+    } finally {
+      await older.close();
     }
   });
 });

@@ -116,4 +116,20 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'menu chat ids as numbers',
+    // A chat id written in digits is that number (commands-merge.ts); versions before kept it as
+    // the text given ("123"), a scope apart from 123's. Such a row becomes 123's, unless a row for
+    // 123 was set since: that one, the newer, stays (the older is the list Telegram replaced).
+    sql: `
+      UPDATE OR IGNORE front_commands
+        SET scope = json_set(scope, '$.chat_id', CAST(json_extract(scope, '$.chat_id') AS INTEGER))
+        WHERE json_type(scope, '$.chat_id') = 'text'
+          AND CAST(CAST(json_extract(scope, '$.chat_id') AS INTEGER) AS TEXT) = json_extract(scope, '$.chat_id');
+      DELETE FROM front_commands
+        WHERE json_type(scope, '$.chat_id') = 'text'
+          AND CAST(CAST(json_extract(scope, '$.chat_id') AS INTEGER) AS TEXT) = json_extract(scope, '$.chat_id');
+    `,
+  },
 ];
