@@ -160,11 +160,13 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       ],
     });
     const result = (id: string, content: string) => ({ role: 'tool' as const, tool_call_id: id, content });
-    // The answer depends on the result reaching the API: a result dropped, a wrong answer.
+    // The answer depends on the result, and the call it answers, reaching the API: a result
+    // dropped, or a call Claude's session never saw told without its arguments, a wrong answer.
     fake.script((r) => {
-      if (r.lastUserText.endsWith('tool result (call_1, get_weather): SUNNY_21C'))
+      if (r.lastUserText.endsWith('tool result (call_1, get_weather({"city":"Paris"})): SUNNY_21C'))
         return text('sunny in Paris');
-      if (r.lastUserText === 'tool result (call_2, get_weather): RAINY_12C') return text('rainy in Lyon');
+      if (r.lastUserText === 'tool result (call_2, get_weather({"city":"Lyon"})): RAINY_12C')
+        return text('rainy in Lyon');
       return text('no result');
     });
     const key = { headers: { 'x-session-key': 'tool-results' } };
@@ -188,7 +190,8 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       },
       key,
     );
-    // Resumed: the result alone is the new turn (it used to be refused as no message at all).
+    // Resumed: the result alone is the new turn (it used to be refused as no message at all), with
+    // the call it answers, which only the local mode saw.
     expect(b.choices[0]?.message.content).toBe('rainy in Lyon');
     expect(
       fake

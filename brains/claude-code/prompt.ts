@@ -1,7 +1,7 @@
 import type { ModeConfig } from '../../src/config.js';
 import { type ImageData, imageMention, isImagePart, newTurnImages } from '../../src/images.js';
 import { contentText, lastAssistantIndex, tailChars } from '../../src/text.js';
-import type { ChatMessage, TurnRequest } from '../types.js';
+import type { ChatMessage, ToolCall, TurnRequest } from '../types.js';
 
 /**
  * What the CLI is told this turn. The prompt goes to stdin, never argv: Linux
@@ -41,7 +41,7 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
   const modePrompt = mode.systemPrompt?.trim() || undefined;
   const inArgv = argvSystemPrompt(mode) !== undefined;
   const from = lastAssistantIndex(req.messages) + 1;
-  const callNames = toolCallNames(req.messages);
+  const calls = toolCalls(req.messages);
   const parts: string[] = [];
   if (!resumed) {
     if (modePrompt && !inArgv) parts.push(block('instructions', 'brainstem', modePrompt));
@@ -51,11 +51,11 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
       .map(messageText)
       .filter((t) => t.trim().length > 0);
     if (client.length > 0) parts.push(block('instructions', 'client', client.join('\n\n')));
-    const earlier = transcript(req.messages.slice(0, from), callNames);
+    const earlier = transcript(req.messages.slice(0, from), calls);
     if (earlier) parts.push(block('history', 'client', earlier));
   }
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
-  const turn = newTurn(req.messages.slice(from), callNames);
+  const turn = newTurn(req.messages.slice(from), calls);
   if (turn.trim()) parts.push(turn);
   return {
     appendSystemPrompt: inArgv ? modePrompt : undefined,
@@ -67,14 +67,17 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
 /**
  * The messages after the last assistant message, as a resumed session needs
  * them: the user's words, and the results of tool calls answered since (a
- * local mode's call answered after a switch to this one). Their images go as
- * image blocks (see PromptPlan); any other part was refused (claudeRefusal).
+ * local mode's call answered after a switch to this one). A result names its
+ * call with the arguments: the call is the last assistant message, a local
+ * mode's (Claude's own tools never reach the client), so a resumed session has
+ * not seen what was asked. Their images go as image blocks (see PromptPlan);
+ * any other part was refused (claudeRefusal).
  */
-function newTurn(messages: ChatMessage[], callNames: Map<string, string>): string {
+function newTurn(messages: ChatMessage[], calls: Map<string, ToolCall>): string {
   return messages
     .flatMap((m) => {
       const text = contentText(m.content);
-      if (m.role === 'tool') return [toolResult(m, text, callNames)];
+      if (m.role === 'tool') return [toolResult(m, text, calls, true)];
       return m.role === 'user' && text ? [said(m, text)] : [];
     })
     .join('\n\n');
@@ -102,32 +105,40 @@ export function argvSystemPrompt(mode: ModeConfig): string | undefined {
 }
 
 /** The earlier turns as plain lines, the most recent kept when they are too long. */
-function transcript(messages: ChatMessage[], callNames: Map<string, string>): string {
+function transcript(messages: ChatMessage[], calls: Map<string, ToolCall>): string {
   const lines = messages.flatMap((m) => {
     const text = messageText(m).trim();
     if (m.role === 'user' && text) return [`user: ${said(m, text)}`];
-    if (m.role === 'tool') return [toolResult(m, text, callNames)];
+    // The call, with its arguments, has a line of its own before.
+    if (m.role === 'tool') return [toolResult(m, text, calls, false)];
     if (m.role !== 'assistant') return [];
-    const calls = (m.tool_calls ?? []).map(
-      (c) => `assistant called ${c.function.name}(${c.function.arguments})`,
-    );
-    return [...(text ? [`assistant: ${said(m, text)}`] : []), ...calls];
+    const made = (m.tool_calls ?? []).map((c) => `assistant called ${callText(c)}`);
+    return [...(text ? [`assistant: ${said(m, text)}`] : []), ...made];
   });
   const all = lines.join('\n\n');
   if (all.length <= HISTORY_REPLAY_MAX_CHARS) return all;
   return `(earlier turns left out)\n\n${tailChars(all, HISTORY_REPLAY_MAX_CHARS)}`;
 }
 
-/** Each tool call's id and the function it called, from the assistant messages. */
-function toolCallNames(messages: ChatMessage[]): Map<string, string> {
-  return new Map(messages.flatMap((m) => (m.tool_calls ?? []).map((c) => [c.id, c.function.name] as const)));
+/** Each tool call by its id, from the assistant messages. */
+function toolCalls(messages: ChatMessage[]): Map<string, ToolCall> {
+  return new Map(messages.flatMap((m) => (m.tool_calls ?? []).map((c) => [c.id, c] as const)));
 }
 
-/** A tool's result with the call it answers (its id and function): which of several calls, and what it was. */
-function toolResult(m: ChatMessage, text: string, callNames: Map<string, string>): string {
+/**
+ * A tool's result with the call it answers (its id and function, and its
+ * arguments when `withArgs`): which of several calls, and what it was.
+ */
+function toolResult(m: ChatMessage, text: string, calls: Map<string, ToolCall>, withArgs: boolean): string {
   const id = m.tool_call_id;
-  const call = [id, id === undefined ? undefined : callNames.get(id)].filter(Boolean).join(', ');
+  const c = id === undefined ? undefined : calls.get(id);
+  const call = [id, c && (withArgs ? callText(c) : c.function.name)].filter(Boolean).join(', ');
   return `tool result${call ? ` (${call})` : ''}: ${text}`;
+}
+
+/** A call as `name(arguments)`. */
+function callText(c: ToolCall): string {
+  return `${c.function.name}(${c.function.arguments})`;
 }
 
 /** A message's words after the name of who said them, when the client names them (several people in one chat). */
