@@ -163,12 +163,16 @@ export function noVisionError(mode: ModeConfig): BrainstemError {
 
 /**
  * The line that stands for an image where it is not sent (a replayed earlier
- * turn, a text-only model), so the brain knows one was there.
+ * turn, a text-only model), so the brain knows one was there; `attached` where
+ * it is sent after the text and the line only says whose it is (prompt.ts).
  */
-export function imageMention(p: ContentPart): string {
+export function imageMention(
+  p: ContentPart,
+  where: 'not shown here' | 'attached' = 'not shown here',
+): string {
   const url = urlOf(p);
   const type = typeof url === 'string' ? /^data:(image\/[\w.+-]+)/i.exec(url)?.[1] : undefined;
-  return `[image${type ? ` (${type})` : ''} not shown here]`;
+  return `[image${type ? ` (${type})` : ''} ${where}]`;
 }
 
 /** A short mark of each image of a message (type, size, last bytes), for the conversation digest. */

@@ -92,6 +92,25 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
     ]);
   });
 
+  it('tells Claude who sent an image that comes without words, by the message’s name', async () => {
+    const png = small();
+    // The answer depends on the name reaching the API: without it, nobody knows whose picture it is.
+    fake.script((r) => text(r.lastUserText.includes('alice: ') ? 'alice’s picture' : 'whose?'));
+    const before = fake.mainRequests().length;
+    const answer = await svc.client.chat.completions.create({
+      model: 'assistant',
+      user: 'img-named',
+      messages: [
+        { role: 'user', name: 'bob', content: 'alice, show us the view' },
+        { role: 'user', name: 'alice', content: [dataUrlPart(png)] },
+      ],
+    });
+    expect(answer.choices[0]?.message.content).toBe('alice’s picture');
+    const req = fake.mainRequests()[before];
+    expect(req?.lastUserText).toBe('bob: alice, show us the view\n\nalice: [image (image/png) attached]');
+    expect(imageBlocks(req).map((i) => i.source?.data)).toEqual([png.toString('base64')]);
+  });
+
   it('a replayed history says where an earlier image was instead of dropping it', async () => {
     fake.script(() => text('Noted.'));
     const before = fake.mainRequests().length;

@@ -76,11 +76,25 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
 function newTurn(messages: ChatMessage[], calls: Map<string, ToolCall>): string {
   return messages
     .flatMap((m) => {
-      const text = contentText(m.content);
-      if (m.role === 'tool') return [toolResult(m, text, calls, true)];
-      return m.role === 'user' && text ? [said(m, text)] : [];
+      if (m.role === 'tool') return [toolResult(m, contentText(m.content), calls, true)];
+      const text = m.role === 'user' ? turnText(m) : '';
+      return text ? [said(m, text)] : [];
     })
     .join('\n\n');
+}
+
+/**
+ * A user message's words in the new turn. A named message of images only
+ * gets a line per image, so its name goes before something: the images
+ * themselves follow the turn's text as blocks, which carry no name.
+ */
+function turnText(m: ChatMessage): string {
+  const text = contentText(m.content);
+  if (text || !m.name || !Array.isArray(m.content)) return text;
+  return m.content
+    .filter(isImagePart)
+    .map((p) => imageMention(p, 'attached'))
+    .join('\n');
 }
 
 /**
