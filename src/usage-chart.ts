@@ -10,7 +10,6 @@ import type { ComposeOption } from 'echarts/core';
 import { type CreditReading, day, percent, usd } from './credit/meter.js';
 import { onFirstUse } from './lazy.js';
 import { subprocesses } from './subprocesses.js';
-import { childEnv } from './tools/exec.js';
 import type { UsageLedger } from './usage.js';
 import { formatTokens, startOfUtcDay } from './usage-summary.js';
 
@@ -320,6 +319,27 @@ const libraries = onFirstUse(async (): Promise<Libraries> => {
   return { echarts, resvg };
 });
 
+/** What fontconfig reads (and PATH, to find fc-match): the host's font setup. */
+const FONTCONFIG_VARS = new Set(['PATH', 'HOME', 'LANG', 'LANGUAGE', 'SOURCE_DATE_EPOCH']);
+const FONTCONFIG_PREFIXES = ['FONTCONFIG_', 'FC_', 'XDG_', 'LC_'];
+
+/**
+ * fc-match's environment, by an allow-list: it needs the font setup only, and
+ * a deny-list of brainstem's secrets (childEnv) would still pass the ones its
+ * config names (transcription.apiKeyEnv), which the chart is never told.
+ */
+function fontconfigEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (
+      value !== undefined &&
+      (FONTCONFIG_VARS.has(name) || FONTCONFIG_PREFIXES.some((p) => name.startsWith(p)))
+    )
+      env[name] = value;
+  }
+  return env;
+}
+
 /**
  * resvg draws no text without a font. Ask fontconfig for the system's sans-serif
  * face and load just that file (fast and deterministic); without fontconfig, let
@@ -332,8 +352,7 @@ const fontOptions = onFirstUse(async (): Promise<NonNullable<ResvgRenderOptions[
     reject: false,
     timeout: 3_000,
     stdin: 'ignore',
-    // fontconfig needs the host's environment (FONTCONFIG_*, HOME, XDG_*), not brainstem's tokens and keys.
-    env: childEnv(),
+    env: fontconfigEnv(),
     extendEnv: false,
   });
   const [family, file] = r.failed ? [] : r.stdout.split('\n');

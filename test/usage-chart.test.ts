@@ -74,7 +74,7 @@ describe('usage chart', () => {
     expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
   });
 
-  it('looks the font up without brainstem’s secrets in fc-match’s environment', async (ctx) => {
+  it('looks the font up without brainstem’s secrets in fc-match’s environment, its configured ones included', async (ctx) => {
     // An fc-match first on PATH that records the environment it got (and finds no font: the chart still renders).
     const bin = path.join(dir, 'bin');
     const dump = path.join(dir, 'fc-match-environ');
@@ -85,7 +85,10 @@ describe('usage chart', () => {
     vi.stubEnv('TELEGRAM_BOT_TOKEN', '123456:bot-secret-token');
     vi.stubEnv('BRAINSTEM_API_TOKEN', 'api-secret-token');
     vi.stubEnv('BRAVE_API_KEY', 'brave-secret-key');
+    // What transcription.apiKeyEnv may name: any variable, a secret the chart is never told about.
+    vi.stubEnv('STT_CHART_TEST_KEY', 'stt-secret-key');
     vi.stubEnv('FONTCONFIG_PATH', '/etc/fonts-for-the-test');
+    vi.stubEnv('XDG_CACHE_HOME', '/tmp/fc-cache-for-the-test');
     ctx.onTestFinished(() => {
       vi.unstubAllEnvs();
     });
@@ -98,7 +101,8 @@ describe('usage chart', () => {
     expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
     const env = await readFile(dump, 'utf8');
     expect(env).toContain('FONTCONFIG_PATH=/etc/fonts-for-the-test');
-    expect(env).not.toMatch(/bot-secret-token|api-secret-token|brave-secret-key/);
+    expect(env).toContain('XDG_CACHE_HOME=/tmp/fc-cache-for-the-test');
+    expect(env).not.toMatch(/bot-secret-token|api-secret-token|brave-secret-key|stt-secret-key/);
   });
 
   it('serves GET /api/usage/chart.png and rejects a bad period', async () => {
