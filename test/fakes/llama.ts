@@ -19,7 +19,8 @@
  *   GET  /health               503 {"error":{"message":"Loading model",…}} while loading, else 200 {"status":"ok"}
  *   GET  /v1/models            always 200, even while loading (like the real one: never use it as readiness)
  *   GET  /props                200 with default_generation_settings.n_ctx: the context (131072 when unlimited)
- *   POST /v1/chat/completions  503 while loading; 400 `exceed_context_size_error` (with n_prompt_tokens,
+ *   POST /v1/chat/completions  503 while loading; 500 json.exception.parse_error for a body holding half
+ *                              an emoji (see halfEmoji); 400 `exceed_context_size_error` (with n_prompt_tokens,
  *                              n_ctx) for a prompt longer than the context (tokens counted as
  *                              JSON characters of messages and tools / 4); 400 "failed to parse
  *                              grammar" for tools whose JSON Schema llama-server cannot compile
@@ -169,6 +170,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     }
     if (route === 'POST /v1/chat/completions') {
       if (loading) return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
+      if (halfEmoji(body)) return sendJson(res, 500, errorBody(500, HALF_EMOJI_ERROR, 'server_error'));
       const chat = (body ?? {}) as ChatBody;
       const grammar = grammarFailure(chat.tools);
       if (grammar) return sendJson(res, 400, errorBody(400, grammar, 'invalid_request_error'));
@@ -366,6 +368,25 @@ function grammarFailure(tools: unknown): string | undefined {
   if (!Array.isArray(tools)) return undefined;
   const schemas = tools.map((t) => (t as { function?: { parameters?: unknown } }).function?.parameters);
   return schemas.some(bad) ? 'Failed to initialize samplers: failed to parse grammar' : undefined;
+}
+
+/** A UTF-16 surrogate without its other half: half an emoji, which JSON.stringify writes as "\ud83d". */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * What llama-server answers a body holding half an emoji: its JSON parser
+ * (nlohmann::json) refuses a surrogate without its pair, where JSON.parse
+ * takes it, and the parse error comes back as a 500.
+ */
+const HALF_EMOJI_ERROR =
+  '[json.exception.parse_error.101] parse error: syntax error while parsing value - invalid string: surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF';
+
+/** Whether a string of a parsed body, key or value, holds half an emoji. */
+function halfEmoji(value: unknown): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) return value.some(halfEmoji);
+  if (value === null || typeof value !== 'object') return false;
+  return Object.entries(value).some(([key, v]) => LONE_SURROGATE.test(key) || halfEmoji(v));
 }
 
 function errorBody(code: number, message: string, type: string) {
