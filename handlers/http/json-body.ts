@@ -57,14 +57,19 @@ export function installJsonParser(app: FastifyInstance): void {
       if (scan.length === 0) {
         const whole = body.toString('utf8');
         release(body);
-        parse(request, whole, done);
+        parse(request, whole, refuseHalfCharacters(whole, done));
         return;
       }
       const { text, strings, mark } = liftStrings(body, scan);
       release(body);
-      parse(request, text, (error, value) => {
-        done(error, error ? undefined : putBack(value, mark, strings));
-      });
+      // Lifted strings are decoded from UTF-8 bytes, which cannot hold half a character.
+      parse(
+        request,
+        text,
+        refuseHalfCharacters(text, (error, value) => {
+          done(error, error ? undefined : putBack(value, mark, strings));
+        }),
+      );
     });
   });
 }
@@ -230,6 +235,55 @@ function putBack(value: unknown, mark: string, strings: string[]): unknown {
   }
   return value;
 }
+
+type ParseDone = (error: Error | null, value?: unknown) => void;
+
+/** A `\\uD800`–`\\uDFFF` escape: the only way a JSON text can hold half of a UTF-16 surrogate pair. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * Refuses a body whose parsed strings hold half of a surrogate pair (`"\\ud83d"`
+ * alone: an emoji cut in two). JSON.parse takes it, but llama-server, the
+ * Messages API and Telegram all refuse it, some with a 500 that a client
+ * retries; here it is a 400 that names where it is.
+ */
+function refuseHalfCharacters(text: string, done: ParseDone): ParseDone {
+  return (error, value) => {
+    const at = error || !SURROGATE_ESCAPE.test(text) ? undefined : halfCharacterAt(value, '');
+    if (at === undefined) {
+      done(error, value);
+      return;
+    }
+    done(
+      new BrainstemError(
+        'BAD_JSON',
+        `The request body holds half of a character at ${at || 'its top level'}: a lone UTF-16 surrogate (such as "\\ud83d" without the "\\ude00" that completes it), which llama-server, the Messages API and Telegram all refuse. Send whole characters.`,
+      ),
+    );
+  };
+}
+
+/** Where the first string (or key) holding a lone surrogate is, as `messages[1].content`; undefined if none. */
+function halfCharacterAt(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return isWellFormed(value) ? undefined : path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const at = halfCharacterAt(value[i], `${path}[${i}]`);
+      if (at !== undefined) return at;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [key, v] of Object.entries(value)) {
+      const here = path ? `${path}.${key}` : key;
+      if (!isWellFormed(key)) return `a key of ${path || 'the top level'}`;
+      const at = halfCharacterAt(v, here);
+      if (at !== undefined) return at;
+    }
+  }
+  return undefined;
+}
+
+/** `String.prototype.isWellFormed` (ES2024, in Node 20 and 24; not yet in the ES2022 lib this is typed with). */
+const isWellFormed = (text: string): boolean => (text as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** Why fastify refused a body: JSON.parse's reason (with its position), or a key its guard refuses. */
 function jsonProblem(text: string): string {

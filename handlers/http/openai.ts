@@ -369,8 +369,6 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
   });
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 /** A header holds at most this much of the client's names. */
 const MAX_NAMES_HEADER = 2048;
 
@@ -380,7 +378,8 @@ const MAX_NAMES_HEADER = 2048;
  * as it is, `温度` becomes `%E6%B8%A9%E5%BA%A6`), and a very long list is cut.
  */
 export function namesHeader(names: readonly string[]): string {
-  // A lone surrogate (`"\ud800"` as a JSON key) cannot be percent-encoded: it becomes U+FFFD first.
-  const value = names.map((n) => encodeURIComponent(n.replace(LONE_SURROGATE, '\ufffd'))).join(', ');
+  // No name holds half a character: the JSON body parser refuses it (json-body.ts), and
+  // encodeURIComponent would throw on it.
+  const value = names.map((n) => encodeURIComponent(n)).join(', ');
   return value.length <= MAX_NAMES_HEADER ? value : `${value.slice(0, MAX_NAMES_HEADER)}, ...`;
 }
