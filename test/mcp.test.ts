@@ -64,8 +64,22 @@ describe('/mcp with the MCP SDK client', () => {
   it('refuses a malformed depth header, naming it', async () => {
     const res = await post({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'x-brainstem-depth': '-1' });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
-      'x-brainstem-depth',
+    // JSON-RPC's shape, as every other refusal of /mcp: an MCP client reads no other.
+    expect(await res.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32000,
+        message: 'Bad Request: the x-brainstem-depth header must be one small whole number.',
+      },
+    });
+    const transport = new StreamableHTTPClientTransport(new URL(`${svc.url}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${svc.token}`, 'x-brainstem-depth': 'two' } },
+    });
+    const client = new Client({ name: 'brainstem-test', version: '1.0.0' });
+    clients.push(client);
+    await expect(client.connect(transport)).rejects.toThrow(
+      /Error POSTing to endpoint: \{"jsonrpc":"2.0",.*x-brainstem-depth header must be one small whole number/,
     );
   });
 

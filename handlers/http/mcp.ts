@@ -47,10 +47,11 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
     return reply.status(400).send(errorResponse(null, RpcCode.PARSE_ERROR, `Parse error: ${why}`));
   };
   app.post('/mcp', { errorHandler }, async (request, reply) => {
-    const depth = callDepth(request.headers[DEPTH_HEADER]);
+    let depth: number;
     let parsed: ReturnType<typeof parseMessages>;
     try {
       refuseHeaders(request);
+      depth = callDepth(request.headers[DEPTH_HEADER]);
       parsed = parseMessages(request.body);
       if (!parsed.messages.some((m) => m.method === 'initialize')) refuseVersion(request);
     } catch (e) {
@@ -162,9 +163,16 @@ function refuseVersion(request: FastifyRequest): void {
   );
 }
 
-/** Absent for an outside client (a person's own tool), which stands at depth 0. */
+/**
+ * Absent for an outside client (a person's own tool), which stands at depth 0. A bad one is
+ * refused in JSON-RPC's shape, as every refusal here: an MCP client reads no other.
+ */
 function callDepth(header: string | string[] | undefined): number {
   if (header === undefined) return 0;
   if (typeof header === 'string' && /^\d{1,2}$/.test(header)) return Number(header);
-  throw new BrainstemError('INVALID_REQUEST', `The ${DEPTH_HEADER} header must be one small whole number.`);
+  throw new HttpRpcError(
+    400,
+    RpcCode.REFUSED,
+    `Bad Request: the ${DEPTH_HEADER} header must be one small whole number.`,
+  );
 }
