@@ -1,6 +1,7 @@
 import type { Db } from './db/index.js';
 import type { Logger } from './logger.js';
 import { scrubText } from './redact.js';
+import { headChars } from './text.js';
 
 /**
  * The audit table: one row per infra tool call and per tool approval
@@ -65,13 +66,13 @@ export class AuditLog {
     try {
       this.insert.run(
         line.ts,
-        line.tool.slice(0, 100),
-        line.caller.slice(0, 100),
+        headChars(line.tool, 100),
+        headChars(line.caller, 100),
         line.args,
         line.ok ? 1 : 0,
         line.exitCode ?? null,
         line.durationMs,
-        line.error === undefined ? null : scrubText(line.error).slice(0, 500),
+        line.error === undefined ? null : headChars(scrubText(line.error), 500),
       );
     } catch (err) {
       this.logger.error({ err, tool: line.tool }, 'audit write failed');

@@ -1,6 +1,7 @@
 import type { Logger } from './logger.js';
 import { type ReadinessProbe, waitUntilReady } from './readiness.js';
 import { subprocesses } from './subprocesses.js';
+import { tailChars } from './text.js';
 import { childEnv } from './tools/exec.js';
 
 /** How long one stop/start command may run (a systemctl or docker call, not the model load itself). */
@@ -77,7 +78,7 @@ async function run(argv: string[], opts: SwapOptions): Promise<string | undefine
   opts.logger.info({ argv, ms: Date.now() - started, exitCode: result.exitCode }, 'llama swap command ran');
   if (!result.failed) return undefined;
 
-  const tail = result.all ? result.all.trim().slice(-OUTPUT_TAIL_CHARS) : '';
+  const tail = result.all ? tailChars(result.all.trim(), OUTPUT_TAIL_CHARS) : '';
   const output = tail ? `; last output:\n${tail}` : '';
   if (result.isCanceled) return `the swap was cancelled while ${shown} ran`;
   if (result.timedOut) return `${shown} did not finish within ${timeout / 1000} s and was killed${output}`;

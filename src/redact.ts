@@ -1,3 +1,5 @@
+import { headChars } from './text.js';
+
 /**
  * The one scrubber for what brainstem writes down (audit rows, logs): a secret
  * is found by the name that carries it (a JSON key, a query parameter, a
@@ -78,7 +80,7 @@ export function scrubText(text: string): string {
 export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') {
     const clean = scrubText(value);
-    return clean.length > 200 ? `${clean.slice(0, 200)}…(${clean.length} chars)` : clean;
+    return clean.length > 200 ? `${headChars(clean, 200)}…(${clean.length} chars)` : clean;
   }
   if (Array.isArray(value)) {
     if (depth > 3) return '[…]';

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { headChars } from './text.js';
 
 /**
  * How each face names a conversation, in one place: the key is what the
@@ -31,7 +32,7 @@ export function openAiSessionKey(given: {
 }): string | undefined {
   const header = given.header?.trim().slice(0, 200);
   if (header) return MADE_PREFIXES.some((p) => header.startsWith(p)) ? `client:${header}` : header;
-  if (given.user?.trim()) return `user:${given.user.trim().slice(0, 200)}`;
+  if (given.user?.trim()) return `user:${headChars(given.user.trim(), 200)}`;
   return undefined;
 }
 

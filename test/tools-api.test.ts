@@ -262,6 +262,35 @@ describe('audit', () => {
     expect(calls.some((c) => c.tool === 'lint' && c.ok)).toBe(true);
     expect(calls.some((c) => c.tool === 'rm_rf' && !c.ok)).toBe(true);
   });
+
+  it('keeps an emoji whole where a row is cut: the tool name, the caller, an argument, the error', async () => {
+    const registry = svc.service.tools?.registry;
+    if (!registry) throw new Error('no tools');
+    const emoji = '😀';
+    // The arguments' JSON is cut at 2,000 characters: an emoji is put where that cut falls.
+    const wide = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`k${i}`, 'p'.repeat(180)]));
+    const json = JSON.stringify(wide);
+    expect(json.slice(1_999, 2_001)).toBe('pp');
+    const many = JSON.parse(`${json.slice(0, 1_999)}${emoji}${json.slice(2_001)}`) as Record<string, string>;
+    // tool (cut at 100), caller (100) and an argument (200) with an emoji at their cut.
+    await registry.call(
+      `${'z'.repeat(99)}${emoji}`,
+      { note: `${'y'.repeat(199)}${emoji}` },
+      {
+        caller: `${'x'.repeat(99)}${emoji}`,
+      },
+    );
+    // The error (cut at 500): "TOOL_UNKNOWN: Unknown tool \"" is 28 characters.
+    await registry.call(`${'w'.repeat(471)}${emoji}`, many, { caller: 'test' });
+    const [wideCall, cut] = registry.recentAudit(2);
+    expect(cut).toMatchObject({
+      tool: 'z'.repeat(99),
+      caller: 'x'.repeat(99),
+      args: `{"note":"${'y'.repeat(199)}…(201 chars)"}`,
+    });
+    expect(wideCall?.error).toBe(`TOOL_UNKNOWN: Unknown tool "${'w'.repeat(471)}`);
+    expect(wideCall?.args).toBe(`${json.slice(0, 1_999)}…`);
+  });
 });
 
 describe('a long command blocks nothing', () => {

@@ -1,5 +1,6 @@
 import { PROXY_TAG } from '../../src/notices.js';
 import { scrubText } from '../../src/redact.js';
+import { shorten } from '../../src/text.js';
 import type { BrainError } from '../types.js';
 import type { CliResult, RateLimitInfo } from './stream-json.js';
 
@@ -206,7 +207,7 @@ export function shortReason(text: string, max = 240): string {
       .map((l) => l.trim())
       .find((l) => l.length > 0 && !/^at\s/.test(l)) ?? '';
   const scrubbed = scrubText(line);
-  return scrubbed.length > max ? `${scrubbed.slice(0, max - 1)}…` : scrubbed;
+  return shorten(scrubbed, max);
 }
 
 export function timeoutError(ms: number): BrainError {

@@ -4,6 +4,7 @@ import type { Logger } from '../../src/logger.js';
 import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
 import { type Execa, subprocesses } from '../../src/subprocesses.js';
+import { tailChars } from '../../src/text.js';
 import type { Brain, BrainError, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
@@ -343,7 +344,7 @@ export class ClaudeCodeBrain implements Brain {
           { durationMs, kind: error.kind, exitCode: exit.exitCode, signal: exit.signal, why: end.why },
           'claude turn failed',
         );
-        log.debug({ stderr: scrubText(exit.stderr.slice(-2000)) }, 'claude stderr');
+        log.debug({ stderr: scrubText(tailChars(exit.stderr, 2000)) }, 'claude stderr');
         yield { type: 'error', error };
         return 'done';
       }
@@ -370,7 +371,7 @@ export class ClaudeCodeBrain implements Brain {
       yield* a.reader.settle(usage);
       const error = this.failed(req.sessionKey, classifyFailure(failure), log);
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
-      log.debug({ stderr: scrubText(proc.stderr.slice(-2000)) }, 'claude stderr');
+      log.debug({ stderr: scrubText(tailChars(proc.stderr, 2000)) }, 'claude stderr');
       yield { type: 'error', error };
       return 'done';
     } finally {

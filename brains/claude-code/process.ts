@@ -1,5 +1,6 @@
 import { forgetGroup, killGroup, trackGroup } from '../../src/process-group.js';
 import type { Execa } from '../../src/subprocesses.js';
+import { tailChars } from '../../src/text.js';
 import type { TurnUsage } from '../types.js';
 import type { CliResult, Tokens } from './stream-json.js';
 
@@ -101,7 +102,7 @@ export class ClaudeProcess {
     // EPIPE when the CLI died between turns: the turn learns it from the end of stdout.
     this.child.stdin?.on('error', () => {});
     this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-STDERR_KEEP);
+      this.stderrTail = tailChars(this.stderrTail + chunk.toString('utf8'), STDERR_KEEP);
     });
     // execa ends this iteration when the child exits, even if a grandchild still holds stdout.
     this.lines = this.child.iterable()[Symbol.asyncIterator]();

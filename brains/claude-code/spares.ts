@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { Logger } from '../../src/logger.js';
 import { type Execa, subprocesses } from '../../src/subprocesses.js';
+import { tailChars } from '../../src/text.js';
 import { ClaudeProcess, type SpawnOptions } from './process.js';
 import type { ProcessCap } from './process-cap.js';
 import { initializeRequest } from './stdin.js';
@@ -246,7 +247,7 @@ export class Spares {
       this.log.info({ mode, pid: proc.pid, ms: Date.now() - begun }, 'spare Claude process ready');
     } else if (!entry.released && ++this.failures >= MAX_START_FAILURES) {
       this.log.warn(
-        { mode, failures: this.failures, stderr: proc.stderr.slice(-500) },
+        { mode, failures: this.failures, stderr: tailChars(proc.stderr, 500) },
         'spare Claude processes keep failing to start; none is started again until the next mode switch',
       );
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { headChars } from '../../src/text.js';
 import type { TurnUsage } from '../types.js';
 
 /**
@@ -183,10 +184,10 @@ export function parseCliLine(line: string): CliEvent {
   try {
     json = JSON.parse(line);
   } catch {
-    return { type: 'invalid', lineType: '(not JSON)', problem: line.slice(0, 200) };
+    return { type: 'invalid', lineType: '(not JSON)', problem: headChars(line, 200) };
   }
   const head = lineType.safeParse(json);
-  if (!head.success) return { type: 'invalid', lineType: '(no type)', problem: line.slice(0, 200) };
+  if (!head.success) return { type: 'invalid', lineType: '(no type)', problem: headChars(line, 200) };
   const { type, subtype } = head.data;
   return parseKnown(type, subtype, json) ?? { type: 'other', lineType: type };
 }

@@ -1,4 +1,5 @@
 import { get } from 'node:http';
+import { headChars } from '../../src/text.js';
 import { parseJson, upstreamErrorMessage } from './upstream.js';
 
 /**
@@ -64,7 +65,7 @@ export async function getText(
       res.on('data', (chunk: string) => {
         if (text.length < maxChars) text += chunk;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: text.slice(0, maxChars) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: headChars(text, maxChars) }));
       res.on('error', reject);
       res.on('close', () => {
         if (!res.complete) reject(new Error('the connection closed before the answer ended'));

@@ -185,7 +185,7 @@ export class LlamaLocalBrain implements Brain {
         if (!parsed.success) {
           yield this.fail({
             kind: 'upstream_error',
-            message: `${this.chatUrl} sent a chunk that is not an OpenAI stream chunk: ${data.slice(0, 200)}`,
+            message: `${this.chatUrl} sent a chunk that is not an OpenAI stream chunk: ${headChars(data, 200)}`,
           });
           return;
         }

@@ -12,7 +12,7 @@ import { type Notifier, PROXY_TAG } from '../notices.js';
 import { redactValue } from '../redact.js';
 import { followSwitchMarkers, SwitchMarkerFilter } from '../switch-marker.js';
 import type { Switcher } from '../switcher.js';
-import { hasAssistant } from '../text.js';
+import { hasAssistant, headChars } from '../text.js';
 import { collectToolCall } from '../tool-calls.js';
 import type { ToolSelection } from '../tool-filter.js';
 import { addUsage, type Billing, NO_USAGE, type UsageLedger } from '../usage.js';
@@ -220,7 +220,7 @@ export async function* answerTurn(
       const results = await Promise.all(
         calls.map((c) =>
           toolbox.run(c.function.name, c.function.arguments, {
-            caller: `brain:${mode.id}:${req.sessionKey}`.slice(0, 100),
+            caller: headChars(`brain:${mode.id}:${req.sessionKey}`, 100),
             signal,
             allowed: mode.allowedTools,
             // The model of this turn makes the call: one brain more than above the turn.
@@ -250,7 +250,7 @@ export async function* answerTurn(
         durationMs: Date.now() - started,
         // A limit says which one: `usage_limit:day_budget: …`.
         error: failure
-          ? `${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`.slice(0, 500)
+          ? headChars(`${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`, 500)
           : signal.aborted
             ? 'aborted'
             : undefined,

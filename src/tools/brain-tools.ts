@@ -8,6 +8,7 @@ import type { Core } from '../core.js';
 import { billingOf } from '../credit/billing.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import { toolSessionKey } from '../session-keys.js';
+import { headChars } from '../text.js';
 import { NO_USAGE } from '../usage.js';
 import type { ToolsConfig } from './config.js';
 import { OutputCap } from './exec.js';
@@ -162,7 +163,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
             source: 'tool',
             ...cost,
             durationMs: Date.now() - started,
-            error: failure ? `${failure.kind}: ${failure.message}`.slice(0, 500) : undefined,
+            error: failure ? headChars(`${failure.kind}: ${failure.message}`, 500) : undefined,
             billing,
           });
           // The credit's notices, forecast and fallback switch follow every recorded spend.

@@ -3,6 +3,7 @@ import type { AuditEntry, AuditLog } from '../audit.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactValue } from '../redact.js';
+import { headChars } from '../text.js';
 import { waitAtMost } from '../wait.js';
 import { ToolRunError } from './exec.js';
 
@@ -274,7 +275,7 @@ function inputJsonSchema(schema: z.ZodType): Record<string, unknown> {
 /** A short, secret-free rendering of the arguments for the audit log. */
 function summarizeArgs(input: unknown): string {
   const text = JSON.stringify(redactValue(input ?? {})) ?? 'null';
-  return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text;
+  return text.length > 2_000 ? `${headChars(text, 2_000)}…` : text;
 }
 
 /** The result as plain text (MCP content, chat answers): output or data, then what went wrong. */
