@@ -16,6 +16,8 @@ const MAKEFILE = `deploy:
 \t@echo "step 1"; sleep 0.4; echo "step 2"; touch deployed.txt
 check:
 \t@echo "all checks passed"
+wide:
+\t@printf '%0499d😀\\nafter\\n' 0
 `;
 
 /** Streams a chat completion and returns its content chunks as they arrived. */
@@ -47,7 +49,9 @@ beforeAll(async () => {
       claude: { bin: 'true' },
       tools: {
         git: { repo },
-        make: { targets: ['deploy', 'check'] },
+        make: { targets: ['deploy', 'check', 'wide'] },
+        // The shown part of `wide`'s output ends where its emoji begins.
+        chatOutputChars: 500,
         shortcuts: {
           build: {
             tool: 'make_target',
@@ -56,6 +60,7 @@ beforeAll(async () => {
             mutating: false,
           },
           audit: false,
+          wide: { tool: 'make_target', input: { target: 'wide' }, mutating: false },
         },
       },
     },
@@ -97,6 +102,12 @@ describe('shortcut words through the OpenAI endpoint', () => {
       .get();
     // Who ran it: the conversation the words came from.
     expect(audit).toEqual({ caller: 'openclaw:main', ok: 1 });
+  });
+
+  it('cuts the output shown before an emoji rather than inside it, and shows nothing after the cut', async () => {
+    const text = (await chat('wide')).join('');
+    expect(text).toContain(`\`\`\`\n${'0'.repeat(499)}\n\`\`\`\n[… 9 characters not shown; the end:]`);
+    expect(text).toContain('😀\nafter');
   });
 
   it('matches aliases whatever the case, accents and punctuation, and configured words', async () => {

@@ -189,7 +189,7 @@ async function* streamCall(
   yield `${PROXY_TAG} \`${s.word}\` → ${describeCall(s)}\n`;
   const queue = new ChunkQueue();
   const call = registry
-    .call(s.tool, s.input, { caller: caller.slice(0, 100), signal, onOutput: (c) => queue.push(c) })
+    .call(s.tool, s.input, { caller: headChars(caller, 100), signal, onOutput: (c) => queue.push(c) })
     .finally(() => queue.end());
   let opened = false;
   let shown = 0;
@@ -197,12 +197,11 @@ async function* streamCall(
   for await (const chunk of queue) {
     if (!opened) yield '```\n';
     opened = true;
-    const part = chunk.slice(0, Math.max(0, maxChars - shown));
+    const part = headChars(chunk, Math.max(0, maxChars - shown));
     hidden += chunk.length - part.length;
-    if (part) {
-      shown += part.length;
-      yield part;
-    }
+    // Once a chunk is cut, what follows is hidden: the room an emoji left must not show a later line.
+    shown = part.length < chunk.length ? maxChars : shown + part.length;
+    if (part) yield part;
   }
   const r = await call;
   if (opened) {
