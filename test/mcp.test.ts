@@ -44,7 +44,13 @@ beforeAll(async () => {
     parts: { tools: true },
     config: {
       claude: { approvalTimeoutMs: 1_000 },
-      tools: { git: { repo }, make: { targets: ['progress', 'mark'] } },
+      tools: {
+        git: { repo },
+        make: { targets: ['progress', 'mark'] },
+        // A test suite that writes (a snapshot, say), and a lint the owner says only reads.
+        tests: { argv: ['make', 'mark'] },
+        lint: { argv: ['git', 'status', '--short'], readOnly: true },
+      },
     },
   }));
 });
@@ -286,7 +292,9 @@ describe('brainstem tools a Claude mode may run without asking', () => {
       dir,
       parts: { tools: true },
       config: {
-        modes: { assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'nope'] } },
+        modes: {
+          assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'lint', 'nope'] },
+        },
       },
     });
     const err = await start.then(
@@ -300,6 +308,9 @@ describe('brainstem tools a Claude mode may run without asking', () => {
     expect((err as ConfigError).problems).toEqual([
       expect.stringContaining(
         'modes.assistant.brainstemTools: "make_target" can change things, so Claude must ask',
+      ),
+      expect.stringContaining(
+        'modes.assistant.brainstemTools: "lint" can change things, so Claude must ask before each call; set tools.lint.readOnly to true if its command only reads',
       ),
       expect.stringContaining('modes.assistant.brainstemTools: "nope" is not a brainstem tool'),
     ]);
@@ -367,6 +378,39 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
     expect(audit).toEqual([
       { tool: 'approval:mcp__brainstem__make_target', args: expect.stringContaining('"by":"timeout"') },
     ]);
+  }, 60_000);
+
+  it('asks before run_tests, whose configured command may write, and runs a lint said to only read unasked', async () => {
+    expect(svc.service.core.mcp.readOnlyTools).toContain('lint');
+    expect(svc.service.core.mcp.readOnlyTools).not.toContain('run_tests');
+    const asked: ApprovalRequest[] = [];
+    const turn = (sessionKey: string) =>
+      collect(
+        svc.service.core.chat.run(
+          {
+            model: 'assistant',
+            sessionKey,
+            messages: [{ role: 'user', content: 'check the code' }],
+            source: 'telegram',
+            approve: async (req) => {
+              asked.push(req);
+              return { behavior: 'deny', message: 'no' };
+            },
+          },
+          new AbortController().signal,
+        ),
+      );
+    fake.script(() => toolUse('mcp__brainstem__run_tests', {}, text('It was not allowed.')));
+    await turn('test:run-tests');
+    expect(asked).toEqual([expect.objectContaining({ tool: 'mcp__brainstem__run_tests' })]);
+    expect(existsSync(path.join(repo, 'marked.txt'))).toBe(false);
+    fake.script(() => toolUse('mcp__brainstem__lint', {}, text('Clean.')));
+    await turn('test:lint');
+    expect(asked).toHaveLength(1);
+    const audit = svc.service.core.db
+      .prepare("SELECT caller, ok FROM audit WHERE tool = 'lint' ORDER BY id DESC LIMIT 1")
+      .get();
+    expect(audit).toEqual({ caller: 'mcp', ok: 1 });
   }, 60_000);
 
   it('runs a read-only brainstem tool without asking', async () => {

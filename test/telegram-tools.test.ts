@@ -51,8 +51,8 @@ beforeAll(async () => {
       tools: {
         git: { repo: project },
         make: { targets: ['deploy', 'release', 'hang'] },
-        tests: { argv: [process.execPath, file('tests.cjs')] },
-        lint: { argv: [process.execPath, file('lint.cjs')] },
+        tests: { argv: [process.execPath, file('tests.cjs')], readOnly: true },
+        lint: { argv: [process.execPath, file('lint.cjs')], readOnly: true },
         shortcuts: {
           wait: { tool: 'make_target', input: { target: 'hang' }, aliases: ['attends'], mutating: false },
         },

@@ -16,6 +16,12 @@ const command = z
     argv: argv.describe('The command as an argv array (never a shell string).'),
     cwd: z.string().optional().describe('Where it runs. Default: the git repository (`tools.git.repo`).'),
     timeoutMs: z.number().int().positive().optional().describe('Its time limit. Default: `tools.timeoutMs`.'),
+    readOnly: z
+      .boolean()
+      .default(false)
+      .describe(
+        'true when the command only reads (no `--write`, no `--fix`, no snapshot update): Claude and local models then run it without asking, and its shortcut word without a confirmation. false: it may write, so they ask first.',
+      ),
   })
   .strict();
 

@@ -9,7 +9,7 @@ import { fileTools } from './files.js';
 import { gitTools } from './git.js';
 import { incusTools } from './incus.js';
 import { localToolbox } from './local-toolbox.js';
-import { makeTools } from './make.js';
+import { makeTools, readOnlySettings } from './make.js';
 import { ToolRegistry } from './registry.js';
 import { ownCheckout, reportPendingUpgrade, type SelfUpgradeDeps, selfUpgradeTool } from './self-upgrade.js';
 import { type ResolvedShortcut, Shortcuts, shortcutAnswerer } from './shortcuts.js';
@@ -97,10 +97,13 @@ function readOnlyTools(registry: ToolRegistry, config: Pick<Config, 'modes' | 'c
   const problems = config.modes.flatMap((mode) =>
     (mode.brainstemTools ?? [])
       .filter((name) => mutating.get(name) !== false)
-      .map(
-        (name) =>
-          `${config.configPath}: modes.${mode.id}.brainstemTools: "${name}" ${mutating.has(name) ? 'can change things, so Claude must ask before each call' : 'is not a brainstem tool'} (read-only tools: ${readOnly.join(', ')})`,
-      ),
+      .map((name) => {
+        const setting = readOnlySettings[name];
+        const why = !mutating.has(name)
+          ? 'is not a brainstem tool'
+          : `can change things, so Claude must ask before each call${setting ? `; set ${setting} to true if its command only reads` : ''}`;
+        return `${config.configPath}: modes.${mode.id}.brainstemTools: "${name}" ${why} (read-only tools: ${readOnly.join(', ')})`;
+      }),
   );
   if (problems.length > 0) throw new ConfigError(problems);
   return readOnly;

@@ -4,6 +4,12 @@ import type { ToolsConfig } from './config.js';
 import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
 
+/** The setting that lets a brain run each configured command unasked, for the error that names it. */
+export const readOnlySettings: Readonly<Record<string, string>> = {
+  run_tests: 'tools.tests.readOnly',
+  lint: 'tools.lint.readOnly',
+};
+
 /** make targets from an allow-list, and the configured test and lint commands. */
 export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
   const makeDir = cfg.make.dir ?? cfg.git.repo;
@@ -38,7 +44,9 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
       name,
       description,
       input: z.object({}).strict(),
-      mutating: false,
+      // The owner's command may write (`biome check --write`, `eslint --fix`, new snapshots): a brain
+      // runs it unasked only when the owner said it only reads.
+      mutating: cfg[key]?.readOnly !== true,
       authorize: () => void configured(key, name),
       run: async (_input, ctx) => {
         const c = configured(key, name);
