@@ -19,7 +19,9 @@ beforeAll(async () => {
     parts: { tools: true, bot: true },
     config: {
       telegram: { front: { enabled: true } },
-      tools: { tests: { argv: [process.execPath, '-e', 'console.log("all green")'], cwd: tmpdir() } },
+      tools: {
+        tests: { argv: [process.execPath, '-e', 'console.log("all green")'], cwd: tmpdir(), readOnly: true },
+      },
     },
   });
   oc = await startDownstream(`${h.service.url}/telegram`, h.tg.token);
