@@ -83,6 +83,20 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     });
   }
 
+  // After three requests to go on, the CLI gives up with an error of its own ("…exceeded the 64000 output token maximum").
+  it('ends an answer that keeps reaching the output-token limit as cut at its length, with the text so far', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    let requests = 0;
+    h.fake.script(() => text([`part ${++requests}, `], { stopReason: 'max_tokens' }));
+    const events = await collect(h.brain.turn(userTurn('write a lot'), new AbortController().signal));
+    expect(textOf(events)).toBe('part 1, part 2, part 3, part 4, ');
+    expect(events.filter((e) => e.type === 'notice')).toEqual([
+      { type: 'notice', text: expect.stringMatching(/^⚙️ \[proxy\] Claude's answer was cut: /) },
+    ]);
+    expect(terminal(events)).toEqual([{ type: 'done', finishReason: 'length' }]);
+  });
+
   // The CLI takes a turn starting with "/" for one of its commands: no API request, an empty answer
   // ("Unknown command" only in its result), or a session silently cleared.
   it('sends a message starting with "/" to the model as written, never to the CLI\'s own commands', async (ctx) => {

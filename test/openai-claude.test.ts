@@ -324,6 +324,32 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(svc.service.core.sessions.get('context-window', 'assistant')).toBeUndefined();
   });
 
+  it('answers a reply that keeps reaching Claude’s output-token limit with the text so far and finish_reason "length"', async () => {
+    // The CLI asks the model to go on three times, then gives up with an error: the client still gets the answer.
+    fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
+    const r = await svc.client.chat.completions.create(
+      { model: 'assistant', messages: [user('write a long essay')] },
+      { headers: { 'x-session-key': 'output-limit' } },
+    );
+    expect(r.choices[0]).toMatchObject({
+      message: { content: 'Long, Long, Long, Long, ' },
+      finish_reason: 'length',
+    });
+
+    const stream = await svc.client.chat.completions.create(
+      { model: 'assistant', messages: [user('write a long essay')], stream: true },
+      { headers: { 'x-session-key': 'output-limit-streamed' } },
+    );
+    let got = '';
+    const finishes: (string | null | undefined)[] = [];
+    for await (const chunk of stream) {
+      got += chunk.choices[0]?.delta.content ?? '';
+      finishes.push(chunk.choices[0]?.finish_reason);
+    }
+    expect(got).toBe('Long, Long, Long, Long, ');
+    expect(finishes.filter(Boolean)).toEqual(['length']);
+  });
+
   it('kills the claude child when the client goes away', async () => {
     // Warm processes of the earlier conversations live on; the child of this turn must not.
     const earlier = new Set(processesIn(svc.dir));

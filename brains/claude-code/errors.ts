@@ -47,6 +47,16 @@ const PROMPT_TOO_LONG_TEXT = /prompt is too long/i;
  */
 const CONTEXT_WINDOW_TEXT = /model has reached its context window limit/i;
 
+/**
+ * The `error` of the synthetic assistant message with which CLIs 2.1.197 and
+ * 2.1.332 give up on an answer that keeps stopping at the output-token limit
+ * (`stop_reason: max_tokens`): after asking the model to go on three times,
+ * the CLI ends the turn `is_error` with "API Error: Claude's response exceeded
+ * the 64000 output token maximum. To configure this behavior, set the
+ * CLAUDE_CODE_MAX_OUTPUT_TOKENS environment variable." (no status).
+ */
+const OUTPUT_LIMIT_ERROR = 'max_output_tokens';
+
 const RENEW_HELP =
   'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.';
 
@@ -93,6 +103,19 @@ export function isCreditSpent(s: Pick<FailureSignals, 'rateLimit' | 'result'>): 
   }
   return CREDIT_SPENT_TEXT.test(s.result?.text ?? '');
 }
+
+/**
+ * Whether the CLI ended the turn because the answer kept reaching the
+ * output-token limit. No failure: the answer so far is the answer, cut at its
+ * length (OpenAI's `finish_reason: "length"`), as a llama mode's is.
+ */
+export function isOutputCut(s: Pick<FailureSignals, 'apiError' | 'result'>): boolean {
+  // The CLI gives up on an answer stopped at the context window with the same error: that is an overflow.
+  return s.apiError === OUTPUT_LIMIT_ERROR && !CONTEXT_WINDOW_TEXT.test(s.result?.text ?? '');
+}
+
+/** Told to a person (Telegram), who sees no finish reason; an HTTP client has `finish_reason: "length"`. */
+export const outputCutNotice = `${PROXY_TAG} Claude's answer was cut: it kept reaching the output-token limit. Ask it to go on, or raise the limit with CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env.`;
 
 export function classifyFailure(s: FailureSignals): BrainError {
   const status = s.result?.status;

@@ -15,6 +15,8 @@ import {
   classifyFailure,
   emptyPromptError,
   isMissingSession,
+  isOutputCut,
+  outputCutNotice,
   prepareError,
   spawnError,
   timeoutError,
@@ -352,19 +354,22 @@ export class ClaudeCodeBrain implements Brain {
       const { result } = end;
       const usage = proc.turnUsage(result);
       const failure = { ...a.reader.signals, stderr: proc.stderr };
-      if (!result.isError) {
+      const cut = result.isError && isOutputCut(failure);
+      if (!result.isError || cut) {
         yield* a.reader.settle(usage);
+        if (cut) yield { type: 'notice', text: outputCutNotice };
         log.info(
           {
             durationMs,
             costUsd: usage.costUsd,
             permissionDenials: result.permissionDenials.map((d) => d.tool),
+            ...(cut ? { cut: 'output token limit' } : {}),
           },
           'claude turn finished',
         );
         proc.sessionId = result.sessionId ?? a.reader.sessionId;
         keep = pooled && !this.closed && outcome.invalidLines === 0;
-        yield { type: 'done', finishReason: 'stop' };
+        yield { type: 'done', finishReason: cut ? 'length' : 'stop' };
         return 'done';
       }
       if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
