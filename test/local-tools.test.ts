@@ -132,7 +132,7 @@ describe('local brain with brainstem tools', () => {
     }
   });
 
-  it('answers in words once the tool rounds are spent: no tool offered on the last, never a client-facing tool_calls', async () => {
+  it('answers in words once the tool rounds are spent: no tool offered on the last, a call made there said and not run, never a client-facing tool_calls', async () => {
     llama.script(() => ({
       chunks: [{ toolCall: { index: 0, id: 'again', name: 'git_status', arguments: '{}' } }],
     }));
@@ -143,6 +143,10 @@ describe('local brain with brainstem tools', () => {
     });
     expect(r.choices[0]?.finish_reason).toBe('stop');
     expect(r.choices[0]?.message.tool_calls).toBeUndefined();
+    // The call of the last round is not run, and the answer says so instead of coming back empty.
+    expect(r.choices[0]?.message.content).toBe(
+      '⚙️ [proxy] The model called git_status after 5 rounds of tools, the most one answer may take: not run. Ask again for it to go on.',
+    );
     const rounds = llama.requests.filter((q) => q.path === '/v1/chat/completions').slice(before);
     const offered = rounds.map((q) => ((q.body ?? {}) as { tools?: unknown[] }).tools?.length ?? 0);
     expect(offered.at(-1)).toBe(0);

@@ -182,6 +182,21 @@ export async function* answerTurn(
                 )}`,
               );
             }
+            if (calls.length > 0) {
+              // Calls left here came in the last round, which offered no tool: not run, and said rather than dropped.
+              const names = [...new Set(calls.map((c) => c.function.name))].join(', ');
+              deps.logger.warn(
+                { mode: mode.id, tools: names, sessionKey: req.sessionKey },
+                'the model called tools after its last tool round; not run',
+              );
+              yield* text(
+                `${spoken || said ? '\n\n' : ''}${PROXY_TAG} ${t(
+                  lang,
+                  `The model called ${names} after ${MAX_TOOL_ROUNDS} rounds of tools, the most one answer may take: not run. Ask again for it to go on.`,
+                  `Le modèle a appelé ${names} après ${MAX_TOOL_ROUNDS} tours d’outils, le maximum pour une réponse : rien n’a été lancé. Redemandez pour qu’il continue.`,
+                )}`,
+              );
+            }
             // Calls of brainstem's own tools are not the client's: it offered none of them. Nor are calls held back.
             const noCall = offered.length > 0 || !clientCalls.anyPassed();
             yield noCall && ev.finishReason === 'tool_calls' ? { ...ev, finishReason: 'stop' } : ev;
