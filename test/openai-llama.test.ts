@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { dataUrlPart, randomPng } from './helpers/images.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
@@ -1017,6 +1017,70 @@ describe('a client that reads errors as answers (x-brainstem-client: openclaw)',
 });
 
 describe('a switch that swaps the llama model', () => {
+  it('a turn queued behind its conversation’s running one when a swap begins waits for it, and runs on the mode it made active', async () => {
+    // Each model on a server of its own, loaded and unloaded by its start and stop commands.
+    const qwen = await startFakeLlama({ loading: true });
+    const coder = await startFakeLlama({ loading: true });
+    const lastUser = (body: { messages?: { role: string; content?: unknown }[] }) =>
+      String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
+    const held = gate();
+    onTestFinished(held.open);
+    qwen.script((body) =>
+      lastUser(body) === 'first'
+        ? { chunks: ['one', { wait: held.promise }, ' done'] }
+        : { chunks: [`qwen: ${lastUser(body)}`] },
+    );
+    coder.script((body) => ({ chunks: [`coder: ${lastUser(body)}`] }));
+    const model = (fake: FakeLlama) => ({
+      start: [loadingCommand(fake, false)],
+      stop: [loadingCommand(fake, true)],
+    });
+    const s = await startTestService({
+      config: {
+        defaultMode: 'qwen',
+        // The queued stream's headers go at once: once they have, its turn waits in the queue.
+        server: { modeTag: false, streamHeadersWaitMs: 1 },
+        llama: { pollIntervalMs: 50, models: { qwen: model(qwen), coder: model(coder) } },
+        modes: {
+          qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl },
+          coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl },
+        },
+      },
+    });
+    try {
+      const { switcher } = s.service.core;
+      expect(await switcher.switchTo('qwen', { source: 'api' })).toMatchObject({ ok: true });
+      const key = { headers: { 'x-session-key': 'queued-swap' } };
+      const first = await s.client.chat.completions.create(
+        { model: 'active', messages: [{ role: 'user', content: 'first' }], stream: true },
+        key,
+      );
+      const reader = first[Symbol.asyncIterator]();
+      let firstText = '';
+      while (!firstText.includes('one'))
+        firstText += (await reader.next()).value?.choices[0]?.delta.content ?? '';
+      const second = await s.client.chat.completions.create(
+        { model: 'active', messages: [{ role: 'user', content: 'second' }], stream: true },
+        key,
+      );
+      const swap = switcher.switchTo('coder', { source: 'api' });
+      held.open();
+      for (let r = await reader.next(); !r.done; r = await reader.next())
+        firstText += r.value.choices[0]?.delta.content ?? '';
+      let secondText = '';
+      for await (const chunk of second) secondText += chunk.choices[0]?.delta.content ?? '';
+      expect(await swap).toMatchObject({ ok: true, to: 'coder' });
+      expect(firstText).toBe('one done');
+      // `active` is the mode once the switch is over; the model being stopped never gets the turn.
+      expect(secondText).toBe('coder: second');
+      expect(qwen.requests.filter((q) => q.body && lastUser(q.body) === 'second')).toEqual([]);
+    } finally {
+      await s.close();
+      await qwen.close();
+      await coder.close();
+    }
+  });
+
   it('waits until a slow upstream is really ready, then announces it', async () => {
     const slow = await startFakeLlama();
     const svc2Dir = svc.dir;

@@ -205,6 +205,15 @@ function usageBody(u: TurnUsage | undefined) {
   };
 }
 
+/**
+ * The tools the answering mode kept back. A turn that waited in its queue for
+ * a switch hears its mode again: the last one answers, so it sets the header.
+ */
+function filteredToolsHeader(reply: FastifyReply, filtered: string[]): void {
+  if (filtered.length > 0) reply.header(FILTERED_TOOLS_HEADER, namesHeader(filtered));
+  else reply.removeHeader(FILTERED_TOOLS_HEADER);
+}
+
 function throwBrainError(e: BrainError): never {
   throw new BrainstemError(brainErrorCode(e), e.message);
 }
@@ -251,7 +260,7 @@ async function streamAnswer(
       early ??= setTimeout(begin, opts.headersWaitMs);
       switch (ev.type) {
         case 'mode':
-          if (ev.filteredTools.length > 0) reply.header(FILTERED_TOOLS_HEADER, namesHeader(ev.filteredTools));
+          filteredToolsHeader(reply, ev.filteredTools);
           break;
         case 'logprobs':
           begin();
@@ -338,9 +347,8 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
     else if (ev.type === 'done') finish = ev.finishReason;
     else if (ev.type === 'tool_call') collectToolCall(calls, ev);
     else if (ev.type === 'logprobs') logprobs = [...(logprobs ?? []), ...ev.content];
-    else if (ev.type === 'mode' && ev.filteredTools.length > 0) {
-      reply.header(FILTERED_TOOLS_HEADER, namesHeader(ev.filteredTools));
-    } else if (ev.type === 'error') {
+    else if (ev.type === 'mode') filteredToolsHeader(reply, ev.filteredTools);
+    else if (ev.type === 'error') {
       if (!SPOKEN_ERRORS.has(ev.error.kind)) throwBrainError(ev.error);
       content += `${content ? '\n\n' : ''}${ev.error.message}`;
     }

@@ -163,35 +163,44 @@ export class ChatService extends EventEmitter<{
       return;
     }
 
-    if (this.deps.switcher.isSwitching()) yield { type: 'switch_wait' };
-    await this.deps.switcher.whenIdle(signal);
-    if (signal.aborted) return;
-    // `active` means the mode active once the switch is over, not the one when the request came in.
-    const mode = stripPrefix(req.model).toLowerCase() === ACTIVE ? this.deps.switcher.active() : requested;
-    const brain = this.deps.brains.get(mode.id);
-    if (!brain) throw new Error(`no brain for mode ${mode.id}`);
-    // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
-    const tools = mode.id === requested.id ? requestedTools : this.check(mode, req);
-
-    // Known before the wait for the conversation's running turn: a stream whose headers go while it
-    // waits still names the tools kept back.
-    yield { type: 'mode', mode, filteredTools: tools.filtered };
-    const key = turnKey(mode.id, req.sessionKey);
-    if (this.turns.busy(key)) yield { type: 'queued' };
-    const turn = await this.turns.enter(key, signal);
-    try {
+    for (;;) {
+      if (this.deps.switcher.isSwitching()) yield { type: 'switch_wait' };
+      await this.deps.switcher.whenIdle(signal);
       if (signal.aborted) return;
-      yield* answerTurn(
-        {
-          ...this.deps,
-          onBrainError: (m, error) => this.emit('brainError', { mode: m, error }),
-          onRecorded: (recorded) => this.emit('turn', recorded),
-        },
-        { brain, mode, req, tools, lang, usageAsked: intent?.kind === 'usage' },
-        turn.signal,
-      );
-    } finally {
-      turn.leave();
+      // `active` means the mode active once the switch is over, not the one when the request came in.
+      const mode = stripPrefix(req.model).toLowerCase() === ACTIVE ? this.deps.switcher.active() : requested;
+      const brain = this.deps.brains.get(mode.id);
+      if (!brain) throw new Error(`no brain for mode ${mode.id}`);
+      // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
+      const tools = mode.id === requested.id ? requestedTools : this.check(mode, req);
+
+      // Known before the wait for the conversation's running turn: a stream whose headers go while it
+      // waits still names the tools kept back.
+      yield { type: 'mode', mode, filteredTools: tools.filtered };
+      const key = turnKey(mode.id, req.sessionKey);
+      if (this.turns.busy(key)) yield { type: 'queued' };
+      const turn = await this.turns.enter(key, signal);
+      // A switch begun while this turn queued waits for the answers of the model it stops, not for
+      // this one: run now, it would reach a model being stopped, on what may no longer be the mode.
+      if (this.deps.switcher.isSwitching()) {
+        turn.leave();
+        continue;
+      }
+      try {
+        if (signal.aborted) return;
+        yield* answerTurn(
+          {
+            ...this.deps,
+            onBrainError: (m, error) => this.emit('brainError', { mode: m, error }),
+            onRecorded: (recorded) => this.emit('turn', recorded),
+          },
+          { brain, mode, req, tools, lang, usageAsked: intent?.kind === 'usage' },
+          turn.signal,
+        );
+      } finally {
+        turn.leave();
+      }
+      return;
     }
   }
 
