@@ -642,6 +642,87 @@ describe('conversations at the endpoint', () => {
   });
 });
 
+describe('a stream whose mode a switch changes after its headers went', () => {
+  /** Back to the file's active mode, whatever the test left. */
+  const restore = async () => {
+    llama.setLoading(false);
+    await svc.service.core.switcher.switchTo('local', { source: 'api' });
+  };
+  /** Reads a stream to its end: the text, or the error the SDK threw. */
+  const drain = async (stream: AsyncIterable<OpenAI.ChatCompletionChunk>) => {
+    let text = '';
+    try {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    } catch (err) {
+      return { text, err };
+    }
+    return { text, err: undefined };
+  };
+
+  it('waiting for a switch: the mode it makes active refuses the request with an error in the stream', async () => {
+    onTestFinished(restore);
+    const { switcher } = svc.service.core;
+    expect(await switcher.switchTo('assistant', { source: 'api' })).toMatchObject({ ok: true });
+    // The switch back waits until llama-server has loaded its model.
+    llama.setLoading(true);
+    const swap = switcher.switchTo('local', { source: 'api' });
+    const before = llama.requests.length;
+    // An image, which the Claude mode active when it was sent takes and text-only local does not.
+    const stream = await svc.client.chat.completions.create({
+      model: 'active',
+      stream: true,
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'what is this?' }, dataUrlPart(randomPng(4, 4))] },
+      ],
+    });
+    // Its headers went during the switch (server.streamHeadersWaitMs): a refusal now is an error in the stream.
+    llama.setLoading(false);
+    expect(await swap).toMatchObject({ ok: true, to: 'local' });
+    const { text, err } = await drain(stream);
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).code).toBe('images_not_taken');
+    expect((err as APIError).message).toMatch(/mode "local" takes no images/);
+    expect(text).toBe('');
+    expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
+  });
+
+  it('queued behind its conversation’s running turn: a switch over meanwhile sends it to the new mode, which refuses it in the stream', async () => {
+    onTestFinished(restore);
+    const held = gate();
+    onTestFinished(held.open);
+    llama.script(() => ({ chunks: ['one', { wait: held.promise }, ' done'] }));
+    const key = { headers: { 'x-session-key': 'queued-refused' } };
+    const first = await svc.client.chat.completions.create(
+      { model: 'active', messages: [{ role: 'user', content: 'first' }], stream: true },
+      key,
+    );
+    const reader = first[Symbol.asyncIterator]();
+    let firstText = '';
+    while (!firstText.includes('one'))
+      firstText += (await reader.next()).value?.choices[0]?.delta.content ?? '';
+    const before = llama.requests.length;
+    // A temperature local takes and the Claude modes refuse; its headers go while it waits its turn.
+    const second = await svc.client.chat.completions.create(
+      { model: 'active', messages: [{ role: 'user', content: 'second' }], temperature: 0.5, stream: true },
+      key,
+    );
+    expect(await svc.service.core.switcher.switchTo('assistant', { source: 'api' })).toMatchObject({
+      ok: true,
+    });
+    held.open();
+    for (let r = await reader.next(); !r.done; r = await reader.next())
+      firstText += r.value.choices[0]?.delta.content ?? '';
+    expect(firstText).toBe('**[local]** one done');
+    const { text, err } = await drain(second);
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).message).toMatch(
+      /^temperature is not supported by Claude modes: .*\(model: assistant\)$/,
+    );
+    expect(text).toBe('');
+    expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
+  });
+});
+
 describe('bad input gets a clear error and changes nothing', () => {
   /** What a request that reached a brain would change: an upstream call, a usage row. */
   const trace = () => ({

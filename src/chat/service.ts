@@ -163,12 +163,13 @@ export class ChatService extends EventEmitter<{
       return;
     }
 
+    const following = stripPrefix(req.model).toLowerCase() === ACTIVE;
     for (;;) {
       if (this.deps.switcher.isSwitching()) yield { type: 'switch_wait' };
       await this.deps.switcher.whenIdle(signal);
       if (signal.aborted) return;
       // `active` means the mode active once the switch is over, not the one when the request came in.
-      const mode = stripPrefix(req.model).toLowerCase() === ACTIVE ? this.deps.switcher.active() : requested;
+      const mode = following ? this.deps.switcher.active() : requested;
       const brain = this.deps.brains.get(mode.id);
       if (!brain) throw new Error(`no brain for mode ${mode.id}`);
       // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
@@ -181,8 +182,10 @@ export class ChatService extends EventEmitter<{
       if (this.turns.busy(key)) yield { type: 'queued' };
       const turn = await this.turns.enter(key, signal);
       // A switch begun while this turn queued waits for the answers of the model it stops, not for
-      // this one: run now, it would reach a model being stopped, on what may no longer be the mode.
-      if (this.deps.switcher.isSwitching()) {
+      // this one: run now, it would reach a model being stopped. One over by now may have made
+      // another mode `active`, which may refuse the request: it is asked again.
+      const switched = following && this.deps.switcher.active().id !== mode.id;
+      if (this.deps.switcher.isSwitching() || switched) {
         turn.leave();
         continue;
       }
