@@ -92,7 +92,11 @@ export interface RecordedRequest {
    * deferred ones (`defer_loading`) that no `tool_reference` in the conversation has loaded.
    */
   tools: string[];
-  /** Texts of the user turns, `<system-reminder>` blocks left out; one entry per user message with text. */
+  /**
+   * Texts of the user turns, one entry per user message with text; the blocks the CLI
+   * adds itself are left out (`<system-reminder>`, and the current CLI's
+   * `[Image: source: <path>]` after each image it keeps a copy of).
+   */
   userTexts: string[];
   /** The last entry of `userTexts` ('' if none). */
   lastUserText: string;
@@ -393,6 +397,10 @@ function pathOf(url: string): string {
 /** brainstem's blocks before the turn (brains/claude-code/prompt.ts), each followed by a blank line. */
 const SETUP_BLOCKS = /^(?:<(instructions|history|context) source="[a-z]+">\n[\s\S]*?\n<\/\1>\n\n)+/;
 
+/** A text block the CLI wrote, not brainstem. */
+const cliAnnotation = (text: string): boolean =>
+  text.startsWith('<system-reminder>') || /^\[Image: source: [^\]]*\]$/.test(text);
+
 function record(method: string, url: string, headers: IncomingHttpHeaders, raw: string): RecordedRequest {
   let body: MessagesBody | undefined;
   try {
@@ -405,9 +413,7 @@ function record(method: string, url: string, headers: IncomingHttpHeaders, raw: 
     .filter((m) => m.role === 'user')
     .map((m) =>
       blocks(m.content)
-        .filter(
-          (b) => b.type === 'text' && typeof b.text === 'string' && !b.text.startsWith('<system-reminder>'),
-        )
+        .filter((b) => b.type === 'text' && typeof b.text === 'string' && !cliAnnotation(b.text))
         .map((b) => b.text as string)
         .join('\n'),
     )
