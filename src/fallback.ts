@@ -103,9 +103,13 @@ export class ConditionalFallback {
   private async switchBack(state: FallbackState): Promise<void> {
     if (state.resetsAt > Date.now()) return this.schedule(state);
     const { switcher, kv, notifier, logger } = this.o;
-    kv.set(this.o.key, '');
-    if (switcher.active().id !== state.to) return;
+    if (switcher.active().id !== state.to) {
+      kv.set(this.o.key, '');
+      return;
+    }
     const lang = noticeLang(kv);
+    // Kept until the switch back ends: a restart that cuts it leaves the state for the next start,
+    // which switches back then (the switcher leaves a fallback's cut switch to its watcher).
     // onlyFrom: a switch the user asks for meanwhile is queued first and wins.
     const o = await switcher.switchTo(state.from, {
       source: 'fallback',
@@ -113,7 +117,13 @@ export class ConditionalFallback {
       lang,
       onlyFrom: state.to,
     });
-    if (o.ok) notifier.notify({ kind: this.o.kind, text: this.o.backText(lang, state) });
-    else logger.warn({ reason: o.reason, by: this.o.by }, 'no automatic switch back');
+    try {
+      if (this.state()?.since === state.since) kv.set(this.o.key, '');
+      if (o.ok) notifier.notify({ kind: this.o.kind, text: this.o.backText(lang, state) });
+      else logger.warn({ reason: o.reason, by: this.o.by }, 'no automatic switch back');
+    } catch (err) {
+      // The database closed under a switch that outlived the service (a restart): the next start finishes it.
+      logger.warn({ err, by: this.o.by }, 'the switch back ended after brainstem stopped');
+    }
   }
 }

@@ -163,6 +163,32 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(second.service.core.kv.get('switch_under_way')).toBeUndefined();
   });
 
+  it("finishes at the next start a fallback's switch back that a restart cut: the user is not left on the fallback", async () => {
+    await fresh();
+    const first = await start();
+    await first.stopService();
+    // As the usage limit's fallback leaves it: switched from coder to local, the reset due in a moment.
+    const db = new Database(path.join(first.service.core.config.dataDir, 'brainstem.sqlite'));
+    const put = db.prepare('INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)');
+    const now = Date.now();
+    put.run('active_mode', 'local', now);
+    put.run(
+      'usage_limit_fallback',
+      JSON.stringify({ from: 'coder', to: 'local', since: now - 60_000, resetsAt: now + 1000 }),
+      now,
+    );
+    db.close();
+    // The switch back waits for coder, which is still loading: a restart cuts it.
+    const second = await start();
+    await expect.poll(() => second.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('coder');
+    await second.stopService();
+    coder.setLoading(false);
+    const noticesAt = tg.botMessages(OWNER).length;
+    const third = await start();
+    await message(OWNER, /usage limit has reset: back to coder/, noticesAt);
+    expect(third.service.core.switcher.active().id).toBe('coder');
+  });
+
   it('a resumed switch cut again is not tried a third time, and the owner is told', async () => {
     await fresh();
     const first = await cutSwitchToCoder();
