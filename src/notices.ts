@@ -56,6 +56,8 @@ interface Row {
 export class Notifier extends EventEmitter<{ notice: [Notice] }> {
   private sink: NoticeSink | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Delivered, but not yet recorded as sent (the database refused it): not delivered again. */
+  private readonly delivered = new Set<number>();
 
   constructor(
     private readonly db: Db,
@@ -103,9 +105,15 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
       .all(limit);
   }
 
-  /** Sends pending notices in order; one flush at a time so nothing is sent twice. */
+  /**
+   * Sends pending notices in order; one flush at a time so nothing is sent twice.
+   * Never rejects: a database that refuses a read or a write (locked by another
+   * process) is logged, and the next flush (the sink retries) goes on.
+   */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushNow());
+    this.flushing = this.flushing
+      .then(() => this.flushNow())
+      .catch((err: unknown) => this.logger.warn({ err }, 'notices: the database refused; will retry'));
     return this.flushing;
   }
 
@@ -113,14 +121,18 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     const sink = this.sink;
     if (!sink) return;
     for (const n of this.pending()) {
-      let delivered = false;
-      try {
-        delivered = await sink(n);
-      } catch (err) {
-        this.logger.warn({ err, id: n.id }, 'notice delivery failed; will retry');
+      if (!this.delivered.has(n.id)) {
+        let delivered = false;
+        try {
+          delivered = await sink(n);
+        } catch (err) {
+          this.logger.warn({ err, id: n.id }, 'notice delivery failed; will retry');
+        }
+        if (!delivered) return;
+        this.delivered.add(n.id);
       }
-      if (!delivered) return;
       this.db.prepare('UPDATE notices SET sent_at = ? WHERE id = ?').run(Date.now(), n.id);
+      this.delivered.delete(n.id);
     }
   }
 }

@@ -1,6 +1,8 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { html } from '../src/html.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
 
 const BLOCKED = 120;
 let h: Harness;
@@ -54,4 +56,26 @@ describe('notices', () => {
     await h.tg.waitFor(() => notices(BLOCKED, /second notice/)[0]);
     await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
   });
+
+  it('a notice delivered while another process holds the database does not stop the later ones, nor comes twice', async () => {
+    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
+    // The owner's copy waits out a 429: meanwhile a sqlite3 shell (a backup) takes the write lock.
+    h.tg.rateLimit('sendMessage', 1, 1);
+    h.service.core.notifier.notify({ kind: 'upgrade', text: html`sent under a lock` });
+    const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      await h.tg.waitFor(() => notices(BLOCKED, /sent under a lock/)[0], { timeoutMs: 10_000 });
+      // Longer than brainstem waits for a lock (busy_timeout, 5 s): marking it sent fails.
+      await sleep(6_000);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    h.service.core.notifier.notify({ kind: 'upgrade', text: html`after the lock` });
+    await h.tg.waitFor(() => notices(OWNER, /after the lock/)[0], { timeoutMs: 10_000 });
+    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0, { timeoutMs: 10_000 });
+    expect(notices(OWNER, /sent under a lock/)).toHaveLength(1);
+    expect(notices(BLOCKED, /sent under a lock/)).toHaveLength(1);
+  }, 30_000);
 });
