@@ -39,6 +39,21 @@ export type CredentialsRead =
   | { ok: true; info: CredentialsInfo }
   | { ok: false; missing: boolean; reason: string };
 
+/** Environment variables that give Claude Code its credentials instead of the OAuth file. */
+const CREDENTIAL_ENV = ['CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_API_KEY'] as const;
+
+/**
+ * The variable that gives Claude Code its credentials instead of the file
+ * (`claude setup-token`'s token, an API key), from `claude.env` or the
+ * environment the CLI inherits; undefined when the CLI uses the file.
+ */
+export function credentialsFromEnv(
+  claudeEnv: Record<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  return CREDENTIAL_ENV.find((k) => env[k] || claudeEnv[k]);
+}
+
 const EXPIRES_KEY = 'credentials_expires_at';
 const RENEWED_KEY = 'credentials_renewed_at';
 

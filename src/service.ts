@@ -4,7 +4,7 @@ import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
 import type { Config } from './config.js';
 import { type Core, createCore } from './core.js';
-import { CredentialsWatcher } from './credentials.js';
+import { CredentialsWatcher, credentialsFromEnv } from './credentials.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
 import type { Part } from './part.js';
@@ -277,9 +277,18 @@ function sparesPart(core: Core): Part {
   };
 }
 
-/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude. */
+/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude and the CLI uses that file. */
 function credentialsPart(core: Core): Part | undefined {
   if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
+  // A token in the CLI's environment is what it uses: the file's expiry (an old /login's) is not news.
+  const fromEnv = credentialsFromEnv(core.config.claude.env);
+  if (fromEnv) {
+    core.logger.info(
+      { variable: fromEnv },
+      `Claude Code gets its credentials from ${fromEnv}: the credentials file is not watched`,
+    );
+    return undefined;
+  }
   const watcher = new CredentialsWatcher({
     file: core.config.claude.credentialsFile,
     kv: core.kv,

@@ -136,4 +136,33 @@ describe('Claude credentials', () => {
       await withBot.stopService();
     }
   });
+
+  it('with a token in Claude Code’s environment (claude setup-token), the file it does not use raises no notice, and /creds says where the credentials come from', async () => {
+    // The file of an old /login, about to expire: Claude Code no longer reads it.
+    await writeCreds(Date.now() + 1500);
+    const before = notices(/Claude credentials (expire|expired|renewed)/).length;
+    const h = await startHarness({
+      tg,
+      llama,
+      dir,
+      parts: { bot: true, credentials: true },
+      config: {
+        credentials: { warnBeforeMinutes: 1, pollIntervalMs: 150 },
+        claude: { env: { CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat01-NEVER-SHOWN' } },
+      },
+    });
+    try {
+      await sleep(2500);
+      expect(notices(/Claude credentials (expire|expired|renewed)/)).toHaveLength(before);
+      tg.user(117).says('/creds');
+      const creds = await tg.waitFor(() =>
+        tg.botMessages(117).find((m) => /Claude credentials/.test(m.text)),
+      );
+      expect(creds.text).toContain('CLAUDE_CODE_OAUTH_TOKEN');
+      expect(creds.text).not.toMatch(/Expired|Log in once/);
+    } finally {
+      await h.stopService();
+    }
+    expect(JSON.stringify(tg.calls)).not.toContain('NEVER-SHOWN');
+  });
 });

@@ -13,7 +13,7 @@ import {
 import { cliEnv } from '../../brains/claude-code/env.js';
 import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
 import type { Config } from '../config.js';
-import { readCredentials } from '../credentials.js';
+import { credentialsFromEnv, readCredentials } from '../credentials.js';
 import { migrations } from '../db/migrations.js';
 import Sqlite from '../db/sqlite.js';
 import { formatDuration, formatUtc } from '../i18n.js';
@@ -196,9 +196,6 @@ function claudeVersion(name: string, bin: string, printed: string): CheckResult 
   return ok(name, `${bin}: ${printed} (${note})`);
 }
 
-/** Environment variables that give Claude Code its credentials instead of the OAuth file. */
-const CREDENTIAL_ENV = ['CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_API_KEY'] as const;
-
 export async function checkCredentials(
   config: Config,
   env: NodeJS.ProcessEnv,
@@ -206,7 +203,7 @@ export async function checkCredentials(
 ): Promise<CheckResult> {
   const name = 'credentials';
   if (!usesClaude(config)) return ok(name, 'not used (no Claude mode)');
-  const fromEnv = CREDENTIAL_ENV.find((k) => env[k] || config.claude.env[k]);
+  const fromEnv = credentialsFromEnv(config.claude.env, env);
   if (fromEnv) return ok(name, `${fromEnv} is set: Claude Code uses it, not the credentials file`);
   const file = config.claude.credentialsFile;
   const read = await readCredentials(file);

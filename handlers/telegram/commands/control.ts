@@ -52,7 +52,9 @@ const usage: BotCommandHandler = async (ctx, { deps: { core }, lang, out }) => {
 };
 
 const creds: BotCommandHandler = async (_ctx, { deps: { core }, lang, out }) => {
-  await out.sendHtml(await credsView(core.config.claude.credentialsFile, core.kv, lang));
+  await out.sendHtml(
+    await credsView(core.config.claude.credentialsFile, core.kv, lang, Date.now(), core.config.claude.env),
+  );
 };
 
 const status: BotCommandHandler = async (_ctx, { deps, lang, out }) => {

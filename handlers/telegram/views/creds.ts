@@ -1,4 +1,4 @@
-import { lastRenewalSeen, readCredentials } from '../../../src/credentials.js';
+import { credentialsFromEnv, lastRenewalSeen, readCredentials } from '../../../src/credentials.js';
 import type { KvStore } from '../../../src/db/index.js';
 import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
@@ -8,12 +8,30 @@ import { escapeHtml } from '../format/render.js';
  * /creds: the Claude credentials as brainstem sees them: subscription, expiry
  * and time left, the last renewal seen, the file. Never a token.
  */
-export async function credsView(file: string, kv: KvStore, lang: Lang, now = Date.now()): Promise<string> {
+export async function credsView(
+  file: string,
+  kv: KvStore,
+  lang: Lang,
+  now = Date.now(),
+  claudeEnv: Record<string, string> = {},
+): Promise<string> {
+  const title = t(lang, `${PROXY_TAG} <b>Claude credentials</b>`, `${PROXY_TAG} <b>Identifiants Claude</b>`);
+  const fromEnv = credentialsFromEnv(claudeEnv);
+  if (fromEnv) {
+    // What the file says (an old /login's, maybe expired) is not what Claude Code uses.
+    return [
+      title,
+      t(
+        lang,
+        `🔑 Claude Code gets its credentials from <code>${fromEnv}</code> in its environment, not from a file: brainstem cannot see their expiry. If Claude turns fail with an authentication error, renew that variable.`,
+        `🔑 Claude Code tient ses identifiants de <code>${fromEnv}</code> dans son environnement, pas d’un fichier : brainstem ne voit pas leur expiration. Si les tours Claude échouent avec une erreur d’authentification, renouvelez cette variable.`,
+      ),
+      `${t(lang, 'File not used', 'Fichier non utilisé')}: <code>${escapeHtml(file)}</code>`,
+    ].join('\n');
+  }
   const read = await readCredentials(file);
   const renewed = lastRenewalSeen(kv);
-  const lines = [
-    t(lang, `${PROXY_TAG} <b>Claude credentials</b>`, `${PROXY_TAG} <b>Identifiants Claude</b>`),
-  ];
+  const lines = [title];
   if (!read.ok) {
     lines.push(
       t(lang, `❌ Unreadable: ${escapeHtml(read.reason)}.`, `❌ Illisibles : ${escapeHtml(read.reason)}.`),
