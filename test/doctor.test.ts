@@ -262,6 +262,38 @@ describe('brainstem doctor', () => {
     expect(text).toContain('→ start llama-server');
   });
 
+  it('passes a llama upstream that is down when brainstem starts its models itself on a switch (llama.models)', async () => {
+    const file = path.join(dir, 'swap-config.json');
+    const start = (unit: string) => [['systemctl', 'start', unit]];
+    writeFileSync(
+      file,
+      JSON.stringify({
+        modes: {
+          local: { kind: 'llama', llamaModel: 'qwen' },
+          coder: { kind: 'llama', llamaModel: 'coder' },
+        },
+        llama: { models: { qwen: { start: start('llama-qwen') }, coder: { start: start('llama-coder') } } },
+      }),
+    );
+    const dead = `${await deadUrl()}/v1`;
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file, LLAMA_BASE_URL: dead });
+    expect(line(text, 'llama upstream')).toMatch(
+      /^✓ .*\/health not reachable: no model loaded now; brainstem starts one on a switch \(llama\.models\); modes local, coder$/,
+    );
+    expect(code).toBe(0);
+    // A mode whose model nothing starts still needs its server up.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        modes: { local: { kind: 'llama', llamaModel: 'qwen' }, coder: { kind: 'llama' } },
+        llama: { models: { qwen: { start: start('llama-qwen') } } },
+      }),
+    );
+    const mixed = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file, LLAMA_BASE_URL: dead });
+    expect(line(mixed.text, 'llama upstream')).toMatch(/^✗ .*not reachable/);
+    expect(mixed.code).toBe(1);
+  });
+
   it('fails while the llama upstream is loading its model (503 on /health)', async () => {
     const { code, text } = await doctor({ ...healthy(), LLAMA_BASE_URL: loadingLlama.baseUrl });
     expect(code).toBe(1);

@@ -246,6 +246,14 @@ export async function checkLlama(config: Config): Promise<CheckResult[]> {
       const used = `; mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}`;
       const url = llamaHealthUrl(base, config.llama.healthPath);
       const h = await probeLlamaHealth(url, { timeoutMs: NET_TIMEOUT_MS });
+      // Models brainstem starts itself on a switch (llama.models): none loaded, or one loading, is
+      // what /mode shows as 💤, not a fault; the switch says if a start command fails.
+      const started = modes.every((id) => startedOnSwitch(config, id));
+      if (started && (h.state === 'unreachable' || h.state === 'loading')) {
+        const now =
+          h.state === 'loading' ? 'answers 503: a model is loading' : 'not reachable: no model loaded now';
+        return ok(name, `${url} ${now}; brainstem starts one on a switch (llama.models)${used}`);
+      }
       if (h.state === 'timeout' || h.state === 'unreachable' || h.state === 'cancelled') {
         const why = h.state === 'unreachable' ? netError(h.error) : noAnswer;
         return fail(
@@ -271,6 +279,13 @@ export async function checkLlama(config: Config): Promise<CheckResult[]> {
       );
     }),
   );
+}
+
+/** The mode's model is one brainstem loads itself when switching to it: `llama.models` gives start commands. */
+function startedOnSwitch(config: Config, modeId: string): boolean {
+  const mode = config.modes.find((m) => m.id === modeId);
+  const model = mode?.kind === 'llama' ? mode.llamaModel : undefined;
+  return model !== undefined && (config.llama.models[model]?.start.length ?? 0) > 0;
 }
 
 const getMeSchema = z.looseObject({
