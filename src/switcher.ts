@@ -24,6 +24,11 @@ export interface SwitchTrigger {
   lang?: Lang;
   /** Switch only if this mode is still the active one when the switch's turn comes (automatic switches). */
   onlyFrom?: string;
+  /**
+   * The chat (and forum topic) it was asked from: kept with a switch under way,
+   * so a chat told that a restart cut its switch hears how it ended.
+   */
+  chat?: { id: number; topicId?: number };
 }
 
 export type SwitchOutcome =
@@ -61,6 +66,7 @@ const cutSwitchSchema = z.object({
     by: z.string().optional(),
     lang: z.enum(['en', 'fr']).optional(),
     onlyFrom: z.string().optional(),
+    chat: z.object({ id: z.number(), topicId: z.number().optional() }).optional(),
   }),
 });
 
@@ -192,8 +198,8 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     const brain = brains.get(target.id);
     if (!brain) throw new Error(`no brain for mode ${target.id}`);
     logger.info({ from, to: target.id, trigger }, 'switch started');
-    const { source, by, lang, onlyFrom } = trigger;
-    const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom } };
+    const { source, by, lang, onlyFrom, chat } = trigger;
+    const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom, chat } };
     kv.set(CUT_KEY, JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>));
     this.current = target.id;
 
@@ -318,7 +324,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
             `brainstem a redémarré deux fois pendant la bascule, sans réessayer une troisième (envoyez /mode ${to} pour réessayer)`,
           );
       logger.warn({ to, reason }, 'a switch cut by a restart is not resumed');
-      this.finish({ ok: false, from, to, ms: 0, reason, trigger });
+      this.finish({ ok: false, from, to, ms: 0, reason, trigger: { ...trigger, source: 'resume' } });
       return undefined;
     }
     logger.info({ to, trigger }, 'resuming the switch a restart cut');

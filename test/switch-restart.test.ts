@@ -115,6 +115,8 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     const second = await start();
     const woke = await message(OWNER, /Mode coder is awake/, noticesAt);
     expect(woke.text).toMatch(/Switched from qwen in .*, finishing the switch a restart had cut\./);
+    // The chat that asked (not a notify chat) is told there, as its message said it would be.
+    await message(112, /✅ Mode coder is ready \(from qwen in /);
     expect(second.service.core.switcher.active().id).toBe('coder');
     tg.user(112).says('are you there?');
     await message(112, /^echo: are you there\?$/);
@@ -202,6 +204,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(told.text).toMatch(
       /brainstem restarted during it twice, so it did not try a third time \(send \/mode coder to try again\)\. Still on qwen\.$/,
     );
+    await message(112, /❌ Switch to coder failed: brainstem restarted during it twice/);
     expect(third.service.core.switcher.isSwitching()).toBe(false);
     expect(third.service.core.switcher.active().id).toBe('qwen');
     // Asking for qwen again starts its model, which the cut switch had stopped.

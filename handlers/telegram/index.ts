@@ -168,12 +168,15 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
 
   let polling: ReturnType<typeof startPolling> | undefined;
   let sink: ReturnType<typeof startNoticeSink> | undefined;
+  let stopFollowing: (() => void) | undefined;
 
   return {
     routes: front?.routes,
     // Turns from elsewhere (the OpenAI endpoint, OpenClaw included) are asked about in the notify chats.
     approver: chats.length > 0 ? approvals.forChats(chats, () => noticeLang(core.kv)) : undefined,
     start() {
+      // Before the service finishes the switch a restart cut (Switcher.resumeCut).
+      stopFollowing = switches.followResumed(bot.api, chats);
       polling = startPolling(bot, logger);
       if (front) {
         void front.commands
@@ -196,6 +199,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       // An album still gathering is never handed on: its turn, queued with its first photo, is cut below and says so.
       media.stop();
       await toolDialogs?.stop(STOP_GRACE_MS);
+      stopFollowing?.();
       await switches.close(STOP_GRACE_MS);
       await turns.close(STOP_GRACE_MS);
       await approvals.close(STOP_GRACE_MS);

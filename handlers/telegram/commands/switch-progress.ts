@@ -1,3 +1,4 @@
+import type { Api } from 'grammy';
 import { alreadyInMode } from '../../../src/chat/facts.js';
 import type { Core } from '../../../src/core.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
@@ -7,7 +8,7 @@ import type { SwitchOutcome, SwitchTrigger } from '../../../src/switcher.js';
 import { shorten } from '../../../src/text.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
-import type { ChatOutput } from '../send/output.js';
+import { ChatOutput } from '../send/output.js';
 
 function switchingText(target: string, lang: Lang): string {
   return t(
@@ -82,6 +83,27 @@ export class SwitchProgress {
     void shown.finally(() => this.shown.delete(shown));
   }
 
+  /**
+   * At start-up: the switch a restart cut ends (resumed, or not tried again),
+   * and the chat that asked for it, told it would hear how it ends, is told
+   * there, unless it is a notify chat, which gets the wake notice. Returns
+   * what stops following.
+   */
+  followResumed(api: Api, notifyChats: readonly number[]): () => void {
+    const { switcher } = this.core;
+    const follow = (o: SwitchOutcome) => {
+      const chat = o.trigger.source === 'resume' ? o.trigger.chat : undefined;
+      if (!chat || notifyChats.includes(chat.id)) return;
+      new ChatOutput(api, chat.id, chat.topicId)
+        .sendHtml(outcomeText(o, o.trigger.lang ?? 'en'))
+        .catch((err: unknown) =>
+          this.logger.warn({ err, chatId: chat.id }, 'could not tell a chat how its cut switch ended'),
+        );
+    };
+    switcher.on('switched', follow);
+    return () => switcher.off('switched', follow);
+  }
+
   /** Stops following the switches still running, their lines saying brainstem is restarting; resolves once said (at most `graceMs`). */
   async close(graceMs: number): Promise<void> {
     this.closing.abort();
@@ -99,7 +121,8 @@ export class SwitchProgress {
     const known = modes.find(target);
     const showProgress = known !== undefined && known.id !== switcher.active().id;
     // Queued before the progress shows: a message sent once the user sees it waits for the switch.
-    const switching = switcher.switchTo(target, trigger);
+    const chat = { id: out.chatId, ...(out.topicId !== undefined ? { topicId: out.topicId } : {}) };
+    const switching = switcher.switchTo(target, { ...trigger, chat });
     let id = messageId;
     if (showProgress) {
       const progress = switchingText(known.id, lang);
