@@ -41,23 +41,41 @@ export interface OutboxFile {
   open(): Promise<ReadStream>;
 }
 
+/** What else is in the outbox, never sent (and removed with the rest): named to the user. */
+export interface OutboxSkipped {
+  name: string;
+  kind: 'folder' | 'link' | 'other';
+}
+
 /**
- * The regular files directly in the outbox, oldest first. The folder itself
- * must resolve to where it should be (inside `<dataDir>/outbox`): a brain that
+ * The regular files directly in the outbox, oldest first, and what else is
+ * there (a folder, a symlink), which is not sent. The folder itself must
+ * resolve to where it should be (inside `<dataDir>/outbox`): a brain that
  * replaced it with a symlink gets nothing sent.
  */
-export async function listOutbox(dataDir: string, dir: string): Promise<OutboxFile[]> {
+export async function listOutbox(
+  dataDir: string,
+  dir: string,
+): Promise<{ files: OutboxFile[]; skipped: OutboxSkipped[] }> {
   const root = await realpath(path.join(dataDir, 'outbox')).catch(() => undefined);
   const real = await realpath(dir).catch(() => undefined);
-  if (!root || !real || real !== path.join(root, path.basename(dir))) return [];
+  if (!root || !real || real !== path.join(root, path.basename(dir))) return { files: [], skipped: [] };
   const files: (OutboxFile & { mtime: number })[] = [];
+  const skipped: OutboxSkipped[] = [];
   for (const name of await readdir(real)) {
     const full = path.join(real, name);
     const st = await lstat(full).catch(() => undefined);
-    if (!st?.isFile()) continue;
+    if (!st) continue;
+    if (!st.isFile()) {
+      skipped.push({ name, kind: st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'link' : 'other' });
+      continue;
+    }
     files.push({ name, size: st.size, mtime: st.mtimeMs, open: () => openRegular(full) });
   }
-  return files.sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name));
+  return {
+    files: files.sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name)),
+    skipped: skipped.sort((a, b) => a.name.localeCompare(b.name)),
+  };
 }
 
 /**

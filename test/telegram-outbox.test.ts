@@ -140,4 +140,30 @@ describe('the outbox, what is not sent', () => {
     expect(h.tg.botMessages(114).filter((m) => m.photo || m.document)).toEqual([]);
     expect(readFileSync(path.join(elsewhere, 'keep.png'), 'utf8')).toBe('not for the chat');
   });
+
+  it('a folder Claude writes into its outbox (Write makes the parents) is named in the notice, not dropped unsaid', async () => {
+    const outbox = chatOutbox(h.service.core.config.dataDir, 115, undefined);
+    fake.script((req) => {
+      const dir = /directly into the folder (\S+) is sent to the user/.exec(req.userTexts.join('\n'))?.[1];
+      return toolUse(
+        'Write',
+        { file_path: path.join(dir ?? 'no-outbox', 'notes.txt'), content: 'notes' },
+        toolUse(
+          'Write',
+          { file_path: path.join(dir ?? 'no-outbox', 'report', 'summary.md'), content: '# Summary' },
+          text('Wrote the notes and the report.'),
+        ),
+      );
+    });
+    h.tg.user(115).says('write the notes and the report');
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.document), {
+      timeoutMs: 60_000,
+    });
+    expect(doc.document?.fileName).toBe('notes.txt');
+    const notice = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => /Not sent/.test(m.text)), {
+      timeoutMs: 10_000,
+    });
+    expect(notice.text).toMatch(/• report \(a folder: only the files directly in the outbox are sent\)/);
+    await h.tg.waitFor(() => readdirSync(outbox).length === 0);
+  });
 });

@@ -2,7 +2,13 @@ import { GrammyError, InputFile } from 'grammy';
 import { type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { clearOutbox, listOutbox, type OutboxFile, outboxDir } from '../../../src/outbox.js';
+import {
+  clearOutbox,
+  listOutbox,
+  type OutboxFile,
+  type OutboxSkipped,
+  outboxDir,
+} from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import { headChars } from '../../../src/text.js';
 import { escapeHtml } from '../format/render.js';
@@ -38,10 +44,11 @@ export async function deliverOutbox(opts: {
   const refused: string[] = [];
   try {
     // Nothing to send also when the outbox is not where it should be (a symlink): it is removed below.
-    const files = await listOutbox(opts.dataDir, opts.dir).catch((err: unknown) => {
+    const { files, skipped } = await listOutbox(opts.dataDir, opts.dir).catch((err: unknown) => {
       logger.warn({ err: (err as Error).message }, 'the outbox could not be read');
-      return [] as OutboxFile[];
+      return { files: [] as OutboxFile[], skipped: [] };
     });
+    for (const other of skipped) refused.push(`${other.name} (${skippedText(other.kind, lang)})`);
     for (const [i, file] of files.entries()) {
       if (i >= MAX_FILES) {
         refused.push(
@@ -93,6 +100,22 @@ async function send(out: ChatOutput, file: OutboxFile): Promise<void> {
     }
   }
   await out.sendFile('document', input);
+}
+
+/** Why something in the outbox that is not a plain file is not sent. */
+function skippedText(kind: OutboxSkipped['kind'], lang: Lang): string {
+  if (kind === 'folder') {
+    return t(
+      lang,
+      'a folder: only the files directly in the outbox are sent',
+      'un dossier : seuls les fichiers placés directement dans la boîte d’envoi partent',
+    );
+  }
+  return t(
+    lang,
+    'not a plain file: links and special files are never sent',
+    'pas un fichier ordinaire : liens et fichiers spéciaux ne partent jamais',
+  );
 }
 
 function sizeText(bytes: number, lang: Lang): string {
