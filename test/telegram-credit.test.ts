@@ -15,6 +15,7 @@ import type { ConfigFile } from '../src/config.js';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
+  creditSpent,
   type FakeAnthropic,
   startFakeAnthropic,
   text,
@@ -174,5 +175,23 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     // A new cycle: nothing spent in it yet.
     expect(again.service.core.meter.reading()).toMatchObject({ spent: 0, exhausted: false });
     await turn(again, 3, 0.001);
+  });
+
+  it('once Claude says the credit is spent, /usage and /status say when Claude resets it, as the notice does', async () => {
+    // A cycle that ends in about a month; Claude resets the credit in three hours.
+    const h = await start(config({ resetDay: new Date(Date.now() - DAY_MS).toISOString() }));
+    const resetSec = Math.floor((Date.now() + 3 * 3_600_000) / 1000);
+    const at = `${new Date(resetSec * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    fake.script(() => creditSpent(resetSec));
+    h.tg.user(112).says('one more');
+    await reply(h, 112, /Agent SDK credit is spent/);
+    const notice = await reply(h, OWNER, /Claude says its Agent SDK credit is spent/);
+    expect(notice.text).toContain(`${at} (Claude's reset)`);
+    h.tg.user(113).says('/usage');
+    const usage = await reply(h, 113, /Agent SDK credit/);
+    expect(usage.text).toContain(at);
+    h.tg.user(114).says('/status');
+    const status = await reply(h, 114, /Agent SDK credit/);
+    expect(status.text).toContain(at);
   });
 });

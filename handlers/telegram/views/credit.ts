@@ -61,8 +61,8 @@ export function creditLines(r: CreditReading, lang: Lang): string[] {
     ? r.spentReported
       ? t(
           lang,
-          `⛔ Spent: Claude said so at ${formatUtc(r.spentReported.at)}`,
-          `⛔ Épuisé : Claude l’a signalé à ${formatUtc(r.spentReported.at)}`,
+          `⛔ Spent: Claude said so at ${formatUtc(r.spentReported.at)}${earlyReset(r, lang)}`,
+          `⛔ Épuisé : Claude l’a signalé à ${formatUtc(r.spentReported.at)}${earlyReset(r, lang)}`,
         )
       : t(lang, '⛔ Spent', '⛔ Épuisé')
     : r.runOutAt === undefined
@@ -85,11 +85,24 @@ export function creditLines(r: CreditReading, lang: Lang): string[] {
   return [head, spent, forecast, renewal, ...api, ''];
 }
 
+/**
+ * When Claude said the credit resets before the cycle's end (its account's own
+ * date, which the meter and the notices go by): when Claude turns work again.
+ */
+function earlyReset(r: CreditReading, lang: Lang): string {
+  if (r.until === undefined || r.until >= r.cycle.end) return '';
+  return t(
+    lang,
+    `; it resets at ${formatUtc(r.until)} (in ${span(r.until - r.now)}), Claude said`,
+    `; remise à zéro le ${formatUtc(r.until)} (dans ${span(r.until - r.now)}), selon Claude`,
+  );
+}
+
 /** The credit in one line for /status. */
 export function creditStatusLine(r: CreditReading, lang: Lang): string[] {
   if (!r.credit) return [];
   const state = r.exhausted
-    ? t(lang, '⛔ spent', '⛔ épuisé')
+    ? t(lang, '⛔ spent', '⛔ épuisé') + earlyReset(r, lang)
     : t(
         lang,
         `${usd(r.spent)} of ${usd(r.credit.usd)} (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left`,
