@@ -206,8 +206,10 @@ export class CredentialsWatcher {
     const lang = noticeLang(kv);
     const now = Date.now();
     const previous = Number(kv.get(EXPIRES_KEY));
-    if (Number.isFinite(previous) && previous > 0 && expiresAt > previous) {
-      kv.set(RENEWED_KEY, String(now));
+    const renewed = Number.isFinite(previous) && previous > 0 && expiresAt > previous;
+    if (renewed) kv.set(RENEWED_KEY, String(now));
+    // A renewal whose new expiry passed already (seen after a stop): the expired notice below tells it.
+    if (renewed && expiresAt > now) {
       notifier.notify({
         kind: 'credentials',
         dedupeKey: `credentials:renewed:${expiresAt}`,

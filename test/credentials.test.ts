@@ -137,6 +137,28 @@ describe('Claude credentials', () => {
     }
   });
 
+  it('a renewal seen only after its new expiry passed (brainstem was stopped meanwhile) is told as expired, never as valid for a negative time', async () => {
+    await writeCreds(Date.now() - 2 * 3_600_000);
+    const h = await start();
+    try {
+      await tg.waitFor(() => h.service.core.kv.get('credentials_expires_at') !== undefined);
+      const at = notices(/Claude credentials/).length;
+      // The CLI renewed the token on the host meanwhile; that one ran out too.
+      const renewedExpiry = Date.now() - 3_600_000;
+      await writeCreds(renewedExpiry);
+      await tg.waitFor(() => h.service.core.kv.get('credentials_expires_at') === String(renewedExpiry));
+      const hhmm = new Date(renewedExpiry).toISOString().slice(11, 16);
+      await tg.waitFor(() => notices(new RegExp(`Claude credentials expired at .* ${hhmm} UTC`))[0]);
+      await sleep(300);
+      const said = notices(/Claude credentials/)
+        .slice(at)
+        .map((m) => m.text);
+      expect(said.join('\n')).not.toMatch(/renewed.*valid until|-\d+ ms/);
+    } finally {
+      await h.stopService();
+    }
+  });
+
   it('with a token in Claude Code’s environment (claude setup-token), the file it does not use raises no notice, and /creds says where the credentials come from', async () => {
     // The file of an old /login, about to expire: Claude Code no longer reads it.
     await writeCreds(Date.now() + 1500);
