@@ -42,9 +42,12 @@ export class BrainMonitor {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.running ??= this.check().finally(() => {
-        this.running = undefined;
-      });
+      this.running ??= this.check()
+        // A database another process holds (a sqlite3 shell, a backup): the next probe tries again.
+        .catch((err: unknown) => this.core.logger.warn({ err }, 'brain monitor check failed; will retry'))
+        .finally(() => {
+          this.running = undefined;
+        });
     }, this.opts.intervalMs);
   }
 

@@ -78,4 +78,33 @@ describe('notices', () => {
     expect(notices(OWNER, /sent under a lock/)).toHaveLength(1);
     expect(notices(BLOCKED, /sent under a lock/)).toHaveLength(1);
   }, 30_000);
+
+  it('a brain that goes down while another process holds the database is told once the lock is gone, and nothing crashes', async () => {
+    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
+    const before = notices(OWNER, /Mode local does not answer/).length;
+    const backBefore = notices(OWNER, /Mode local answers again/).length;
+    // Unhandled, a rejection brings brainstem down (Node's default).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      h.llama.setLoading(true);
+      // The monitor calls it down while the lock is held, longer than brainstem waits for one (5 s).
+      await sleep(6_500);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    await h.tg.waitFor(() => notices(OWNER, /Mode local does not answer/).length === before + 1, {
+      timeoutMs: 10_000,
+    });
+    h.llama.setLoading(false);
+    await h.tg.waitFor(() => notices(OWNER, /Mode local answers again/).length === backBefore + 1, {
+      timeoutMs: 10_000,
+    });
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
+  }, 40_000);
 });
