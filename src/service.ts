@@ -283,11 +283,13 @@ function credentialsPart(core: Core): Part | undefined {
   // A token in the CLI's environment is what it uses: the file's expiry (an old /login's) is not news.
   const fromEnv = credentialsFromEnv(core.config.claude.env);
   if (fromEnv) {
-    core.logger.info(
-      { variable: fromEnv },
-      `Claude Code gets its credentials from ${fromEnv}: the credentials file is not watched`,
-    );
-    return undefined;
+    // Said once the server listens, like every part's start: a second instance that cannot listen says nothing.
+    const say = () =>
+      core.logger.info(
+        { variable: fromEnv },
+        `Claude Code gets its credentials from ${fromEnv}: the credentials file is not watched`,
+      );
+    return { start: say, stop: async () => {} };
   }
   const watcher = new CredentialsWatcher({
     file: core.config.claude.credentialsFile,
