@@ -15,6 +15,9 @@ const fallbackStateSchema = z.object({
 });
 export type FallbackState = z.infer<typeof fallbackStateSchema>;
 
+/** How soon a step of the switch back the database refused is tried again. */
+const RETRY_MS = 1000;
+
 export interface FallbackOptions {
   /** The kv key that keeps the engaged fallback across restarts. */
   key: string;
@@ -37,6 +40,7 @@ export interface FallbackOptions {
  */
 export class ConditionalFallback {
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly o: FallbackOptions) {
     o.switcher.on('switched', (outcome) => this.onSwitched(outcome));
@@ -79,16 +83,21 @@ export class ConditionalFallback {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
   }
 
   /** A switch the user made by hand cancels the automatic switch back. */
   private onSwitched(o: SwitchOutcome): void {
-    if (!o.ok || o.alreadyActive || o.trigger.source === 'fallback') return;
-    if (this.state()) {
+    if (!o.ok || o.alreadyActive || o.trigger.source === 'fallback' || !this.state()) return;
+    clearTimeout(this.timer);
+    this.o.logger.info({ to: o.to, by: this.o.by }, 'manual switch: no automatic switch back');
+    try {
       this.o.kv.set(this.o.key, '');
-      clearTimeout(this.timer);
-      this.o.logger.info({ to: o.to, by: this.o.by }, 'manual switch: no automatic switch back');
+    } catch (err) {
+      // Another process holds the database: the way back is cancelled for this run all the same, and
+      // the state left behind is cleared at the next start, which finds the mode no longer the fallback's.
+      this.o.logger.warn({ err, by: this.o.by }, 'could not record that the switch back is cancelled');
     }
   }
 
@@ -100,30 +109,43 @@ export class ConditionalFallback {
     this.timer.unref();
   }
 
+  /** Run from a timer: never rejects, since a rejection there would bring brainstem down. */
   private async switchBack(state: FallbackState): Promise<void> {
     if (state.resetsAt > Date.now()) return this.schedule(state);
     const { switcher, kv, notifier, logger } = this.o;
-    if (switcher.active().id !== state.to) {
-      kv.set(this.o.key, '');
-      return;
-    }
-    const lang = noticeLang(kv);
-    // Kept until the switch back ends: a restart that cuts it leaves the state for the next start,
-    // which switches back then (the switcher leaves a fallback's cut switch to its watcher).
-    // onlyFrom: a switch the user asks for meanwhile is queued first and wins.
-    const o = await switcher.switchTo(state.from, {
-      source: 'fallback',
-      by: this.o.by,
-      lang,
-      onlyFrom: state.to,
-    });
     try {
-      if (this.state()?.since === state.since) kv.set(this.o.key, '');
-      if (o.ok) notifier.notify({ kind: this.o.kind, text: this.o.backText(lang, state) });
-      else logger.warn({ reason: o.reason, by: this.o.by }, 'no automatic switch back');
+      if (switcher.active().id === state.to) {
+        const lang = noticeLang(kv);
+        // Kept until the switch back ends: a restart that cuts it leaves the state for the next start,
+        // which switches back then (the switcher leaves a fallback's cut switch to its watcher).
+        // onlyFrom: a switch the user asks for meanwhile is queued first and wins.
+        const o = await switcher.switchTo(state.from, {
+          source: 'fallback',
+          by: this.o.by,
+          lang,
+          onlyFrom: state.to,
+        });
+        if (o.ok) notifier.notify({ kind: this.o.kind, text: this.o.backText(lang, state) });
+        else logger.warn({ reason: o.reason, by: this.o.by }, 'no automatic switch back');
+      }
     } catch (err) {
-      // The database closed under a switch that outlived the service (a restart): the next start finishes it.
-      logger.warn({ err, by: this.o.by }, 'the switch back ended after brainstem stopped');
+      logger.warn({ err, by: this.o.by }, 'the switch back broke off');
+    }
+    this.clear(state);
+  }
+
+  /**
+   * Forgets the way back once it is taken or moot. What the database refuses (another process held
+   * its lock past busy_timeout) is tried again shortly, the clearing alone: the switch is not redone.
+   */
+  private clear(state: FallbackState): void {
+    if (this.stopped) return;
+    try {
+      if (this.state()?.since === state.since) this.o.kv.set(this.o.key, '');
+    } catch (err) {
+      this.o.logger.warn({ err, by: this.o.by }, 'could not forget the switch back: trying again shortly');
+      this.timer = setTimeout(() => this.clear(state), RETRY_MS);
+      this.timer.unref();
     }
   }
 }

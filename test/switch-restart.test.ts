@@ -191,6 +191,54 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(third.service.core.switcher.active().id).toBe('coder');
   });
 
+  it('a way back that is moot while another process holds the database is forgotten once the lock is gone, and nothing crashes', async () => {
+    await fresh();
+    const first = await start();
+    await first.stopService();
+    // A usage-limit fallback to qwen whose mode was changed since (by a restart on another default):
+    // at the reset the switch back is moot, and only its state is to be forgotten.
+    const db = new Database(path.join(first.service.core.config.dataDir, 'brainstem.sqlite'));
+    const put = db.prepare('INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)');
+    const now = Date.now();
+    // Seconds for the start below, so that the lock is held when the reset comes.
+    const resetsAt = now + 8000;
+    put.run('active_mode', 'local', now);
+    put.run('usage_limit_fallback', JSON.stringify({ from: 'coder', to: 'qwen', since: now, resetsAt }), now);
+    db.close();
+    // Run from a timer, a rejection would bring brainstem down (Node's default).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const second = await start();
+      const other = new Database(path.join(second.service.core.config.dataDir, 'brainstem.sqlite'), {
+        timeout: 0,
+      });
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        expect(Date.now(), 'the lock is taken before the reset').toBeLessThan(resetsAt);
+        await expect
+          .poll(
+            () => second.logs.some((l) => l.msg === 'could not forget the switch back: trying again shortly'),
+            {
+              timeout: 30_000,
+            },
+          )
+          .toBe(true);
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      await expect
+        .poll(() => second.service.core.kv.get('usage_limit_fallback'), { timeout: 10_000 })
+        .toBe('');
+      expect(second.service.core.switcher.active().id).toBe('local');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   it('a resumed switch cut again is not tried a third time, and the owner is told', async () => {
     await fresh();
     const first = await cutSwitchToCoder();
