@@ -1,6 +1,9 @@
 import type { UsageLedger, UsageTotals } from './usage.js';
 
-/** Parses `7d`, `24h`, `30d`, `2w`, `today`, `month`, an ISO date or unix ms into a start time. */
+/**
+ * Parses `7d`, `24h`, `30d`, `2w`, `today`, `month`, an ISO date (with a time:
+ * `2026-01-31 10:00`, read as UTC) or unix ms into a start time.
+ */
 export function parseSince(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined || value === '') return undefined;
   const v = value.trim().toLowerCase();
@@ -17,8 +20,11 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   if (v === 'all' || v === 'total' || v === 'tout') return 0;
   if (/^\d{10,}$/.test(v)) return shown(Number(v));
   // Only what looks like a date: V8 reads a bare `1` as 2001-01-01.
-  if (!/^\d{4}-\d{2}(-\d{2})?([t ][\d:.]+z?)?$/.test(v)) return undefined;
-  const d = Date.parse(v);
+  const date = /^(\d{4}-\d{2}(?:-\d{2})?)(?:[t ]([\d:.]+))?z?$/.exec(v);
+  if (!date) return undefined;
+  // UTC, as every time brainstem shows: a date with a time and no zone is otherwise read
+  // in the server's time zone, and the answer would depend on where it runs.
+  const d = Date.parse(`${date[1]}T${date[2] ?? '00:00'}Z`);
   return Number.isNaN(d) ? undefined : shown(d);
 }
 

@@ -129,6 +129,20 @@ describe('commands', () => {
     await reply(114, /Usage since 2026-11-01 00:00 UTC/);
   });
 
+  it('/usage with a date and a time reads them as UTC, whatever the server’s time zone', async () => {
+    const tz = process.env.TZ;
+    // Node applies TZ as soon as it is set: brainstem runs in this process.
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(new Date(Date.UTC(2026, 0, 31, 10)).getHours()).toBe(5);
+      h.tg.user(114).says('/usage 2026-01-31 10:00');
+      await reply(114, /Usage since 2026-01-31 10:00 UTC/);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
   it('answers a command typed with capitals as the command (/Usage 30d is /usage 30d), never by the brain', async () => {
     const asked = llama.requests.length;
     h.tg.user(119).says('/Usage 30d');

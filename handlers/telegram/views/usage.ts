@@ -13,7 +13,7 @@ const line = (label: string, x: UsageTotals) =>
 /**
  * /usage: today, the last 7 days, this month and all time, then this month by
  * mode and its top sessions. `/usage 30d` (or 24h, 2w, today, month, all, a
- * date) gives one period with its own breakdown. `lead`: lines shown under
+ * date, a UTC date and time) gives one period with its own breakdown. `lead`: lines shown under
  * the title (Claude's usage limit when reached, the Agent SDK credit). HTML,
  * every value escaped.
  */
@@ -30,8 +30,8 @@ export function usageView(
     if (since === undefined || since > now) {
       return t(
         lang,
-        `${PROXY_TAG} I do not understand the period “${escapeHtml(period)}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31.`,
-        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(period)} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31.`,
+        `${PROXY_TAG} I do not understand the period “${escapeHtml(period)}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31 or 2026-01-31 10:00 (UTC).`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(period)} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
       );
     }
     const report = ledger.report(since, now + 1, TOP_SESSIONS);
