@@ -13,9 +13,11 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { CreditMeter } from '../src/credit/meter.js';
 import { CreditSource } from '../src/credit/plan.js';
 import { KvStore, openDb } from '../src/db/index.js';
+import { KeptWrites } from '../src/db/kept-writes.js';
 import { type Billing, UsageLedger } from '../src/usage.js';
 import {
   claudeTestEnv,
@@ -231,7 +233,7 @@ function meterCost(): Record<string, unknown> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-meter-'));
   const db = openDb(dir);
   try {
-    const ledger = new UsageLedger(db);
+    const ledger = new UsageLedger(db, new KeptWrites(db, pino({ level: 'silent' })));
     const end = Date.now();
     const perDay = 200;
     const modes = ['assistant', 'anklume', 'local'];

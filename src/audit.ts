@@ -1,5 +1,5 @@
 import type { Db } from './db/index.js';
-import type { Logger } from './logger.js';
+import type { KeptWrites } from './db/kept-writes.js';
 import { scrubText } from './redact.js';
 import { headChars } from './text.js';
 
@@ -7,8 +7,9 @@ import { headChars } from './text.js';
  * The audit table: one row per infra tool call and per tool approval
  * decision, whoever made it. Rows are cut to their column limits and the error
  * text is scrubbed here, so no writer can store a secret or an unbounded
- * string. A failed write is logged, never thrown: the answer matters more
- * than its audit line.
+ * string. A write is never thrown: the answer matters more than its audit
+ * line. One the database refuses because another process holds it is kept
+ * until the lock is gone (see KeptWrites); any other failure is logged.
  */
 
 export interface AuditLine {
@@ -55,7 +56,7 @@ export class AuditLog {
 
   constructor(
     private readonly db: Db,
-    private readonly logger: Logger,
+    private readonly kept: KeptWrites,
   ) {
     this.insert = db.prepare(
       'INSERT INTO audit (ts, tool, caller, args, ok, exit_code, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -63,20 +64,21 @@ export class AuditLog {
   }
 
   write(line: AuditLine): void {
-    try {
+    const tool = headChars(line.tool, 100);
+    const caller = headChars(line.caller, 100);
+    const error = line.error === undefined ? null : headChars(scrubText(line.error), 500);
+    this.kept.run(`the audit row of ${tool} by ${caller}`, () =>
       this.insert.run(
         line.ts,
-        headChars(line.tool, 100),
-        headChars(line.caller, 100),
+        tool,
+        caller,
         line.args,
         line.ok ? 1 : 0,
         line.exitCode ?? null,
         line.durationMs,
-        line.error === undefined ? null : headChars(scrubText(line.error), 500),
-      );
-    } catch (err) {
-      this.logger.error({ err, tool: line.tool }, 'audit write failed');
-    }
+        error,
+      ),
+    );
   }
 
   /** The latest rows, newest first, of one tool or of all. */

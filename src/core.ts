@@ -16,6 +16,7 @@ import { CreditMeter } from './credit/meter.js';
 import { CreditSource } from './credit/plan.js';
 import { CreditWatcher } from './credit/watcher.js';
 import { type Db, KvStore, openDb } from './db/index.js';
+import { KeptWrites } from './db/kept-writes.js';
 import type { Logger } from './logger.js';
 import { ModeRegistry } from './modes.js';
 import { Notifier } from './notices.js';
@@ -38,6 +39,8 @@ export interface Core {
   logger: Logger;
   db: Db;
   kv: KvStore;
+  /** Background writes (usage, notices, audit rows…) kept while another process holds the database. */
+  kept: KeptWrites;
   /** Tool calls and approval decisions, whoever made them. */
   audit: AuditLog;
   apiToken: ApiToken;
@@ -78,13 +81,14 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const startedAt = Date.now();
   const db = openDb(config.dataDir);
   const kv = new KvStore(db);
-  const audit = new AuditLog(db, logger.child({ part: 'audit' }));
+  const kept = new KeptWrites(db, logger.child({ part: 'db' }));
+  const audit = new AuditLog(db, kept);
   const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
   const sessions = new SessionStore(db, config.claude.sessionTtlHours * 3_600_000);
   const conversations = new ConversationMap(db, config.claude.sessionTtlHours * 3_600_000);
-  const ledger = new UsageLedger(db);
+  const ledger = new UsageLedger(db, kept);
   const modes = new ModeRegistry(config.modes);
-  const notifier = new Notifier(db, logger.child({ part: 'notices' }));
+  const notifier = new Notifier(db, kept, logger.child({ part: 'notices' }));
   const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir, readOnlyTools: [] };
   const claudeProcesses = new ProcessCap(config.claude.maxProcesses);
   const brains = new Map<string, Brain>();
@@ -171,6 +175,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     logger,
     db,
     kv,
+    kept,
     audit,
     apiToken,
     sessions,

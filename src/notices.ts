@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Db } from './db/index.js';
+import type { KeptWrites } from './db/kept-writes.js';
 import { type Html, html } from './html.js';
 import type { Logger } from './logger.js';
 
@@ -51,35 +52,43 @@ interface Row {
 /**
  * Notices are written to SQLite before anyone tries to send them, and marked
  * sent only after a sink delivered them: none is lost across a restart or a
- * Telegram outage. With no sink they wait (the log says so once).
+ * Telegram outage. With no sink they wait (the log says so once). While
+ * another process holds the database, both writes are kept in memory (see
+ * KeptWrites): a notice is sent once it is recorded, and one delivered meanwhile
+ * is not delivered again.
  */
 export class Notifier extends EventEmitter<{ notice: [Notice] }> {
   private sink: NoticeSink | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  /** Delivered, but not yet recorded as sent (the database refused it): not delivered again. */
+  /** Delivered, but not yet recorded as sent (kept behind another process's lock): not delivered again. */
   private readonly delivered = new Set<number>();
 
   constructor(
     private readonly db: Db,
+    private readonly kept: KeptWrites,
     private readonly logger: Logger,
   ) {
     super();
   }
 
-  /** Records a notice and tries to deliver it. Returns undefined when deduplicated away. */
-  notify(input: NoticeInput): Notice | undefined {
+  /**
+   * Records a notice and tries to deliver it; one whose dedupe key was used is
+   * dropped. Under another process's lock it is recorded (and sent) once the lock is gone.
+   */
+  notify(input: NoticeInput): void {
     const body = input.text.text;
     const text = body.startsWith(PROXY_TAG) ? body : html`${PROXY_TAG} ${input.text}`.text;
     const ts = Date.now();
-    const r = this.db
-      .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
-      .run(ts, input.kind, input.dedupeKey ?? null, text);
-    if (r.changes === 0) return undefined;
-    const notice: Notice = { id: Number(r.lastInsertRowid), ts, kind: input.kind, text };
-    this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
-    this.emit('notice', notice);
-    void this.flush();
-    return notice;
+    this.kept.run(`the ${input.kind} notice "${text}"`, () => {
+      const r = this.db
+        .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
+        .run(ts, input.kind, input.dedupeKey ?? null, text);
+      if (r.changes === 0) return;
+      const notice: Notice = { id: Number(r.lastInsertRowid), ts, kind: input.kind, text };
+      this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
+      this.emit('notice', notice);
+      void this.flush();
+    });
   }
 
   wasSent(dedupeKey: string): boolean {
@@ -107,8 +116,8 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
 
   /**
    * Sends pending notices in order; one flush at a time so nothing is sent twice.
-   * Never rejects: a database that refuses a read or a write (locked by another
-   * process) is logged, and the next flush (the sink retries) goes on.
+   * Never rejects: a database that refuses a read is logged, and the next flush
+   * (the sink retries) goes on.
    */
   flush(): Promise<void> {
     this.flushing = this.flushing
@@ -121,18 +130,20 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     const sink = this.sink;
     if (!sink) return;
     for (const n of this.pending()) {
-      if (!this.delivered.has(n.id)) {
-        let delivered = false;
-        try {
-          delivered = await sink(n);
-        } catch (err) {
-          this.logger.warn({ err, id: n.id }, 'notice delivery failed; will retry');
-        }
-        if (!delivered) return;
-        this.delivered.add(n.id);
+      if (this.delivered.has(n.id)) continue;
+      let delivered = false;
+      try {
+        delivered = await sink(n);
+      } catch (err) {
+        this.logger.warn({ err, id: n.id }, 'notice delivery failed; will retry');
       }
-      this.db.prepare('UPDATE notices SET sent_at = ? WHERE id = ?').run(Date.now(), n.id);
-      this.delivered.delete(n.id);
+      if (!delivered) return;
+      this.delivered.add(n.id);
+      const sentAt = Date.now();
+      this.kept.run(`that notice ${n.id} was sent (it may be sent again after a restart)`, () => {
+        this.db.prepare('UPDATE notices SET sent_at = ? WHERE id = ?').run(sentAt, n.id);
+        this.delivered.delete(n.id);
+      });
     }
   }
 }

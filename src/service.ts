@@ -148,6 +148,8 @@ export async function startService<Bot extends BotFace>(
       // Warm Claude processes outlive turns; nothing will use them now.
       await Promise.all([...core.brains.values()].map((b) => b.close?.()));
       await waitAtMost(closing, 2000);
+      // Writes kept while another process held the database: a last try, or the log says what is lost.
+      core.kept.stop();
       core.db.pragma('wal_checkpoint(TRUNCATE)');
       core.db.close();
       lock.release();
@@ -242,6 +244,7 @@ async function wire<Bot extends BotFace>(
   } catch (err) {
     await http?.close();
     core.limits.stop();
+    core.kept.stop();
     core.db.close();
     throw err;
   }

@@ -1,5 +1,6 @@
 import type { TurnUsage } from '../brains/types.js';
 import type { Db } from './db/index.js';
+import type { KeptWrites } from './db/kept-writes.js';
 
 /** Who paid a Claude turn: the subscription (its monthly Agent SDK credit) or an API key. */
 export type Billing = 'subscription' | 'api_key';
@@ -77,13 +78,21 @@ const norm = <T extends object>(r: Totals<T>): T & UsageTotals =>
     durationMs: r.durationMs ?? 0,
   }) as T & UsageTotals;
 
-/** Every brain turn, successful or not, lands here; reports are plain SQL aggregates. */
+/**
+ * Every brain turn, successful or not, lands here; reports are plain SQL
+ * aggregates. A turn's row is written as its answer ends: when another process
+ * holds the database it is kept until the lock is gone (see KeptWrites), so
+ * the answer still ends normally and the cost is not lost.
+ */
 export class UsageLedger {
   private readonly insert;
   private readonly spendStmt;
   private readonly firstStmt;
   private readonly modeSpendStmt;
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly kept: KeptWrites,
+  ) {
     this.insert = db.prepare(
       `INSERT INTO usage (ts, mode, session_key, brain_session_id, source, cost_usd, input_tokens, output_tokens,
         cache_read_tokens, cache_write_tokens, duration_ms, error, billing)
@@ -101,7 +110,13 @@ export class UsageLedger {
     );
   }
 
+  /** Never throws: a row the database refuses is kept or, on an error waiting cannot cure, logged as lost. */
   record(e: UsageEntry): void {
+    const what = `the usage of a turn (mode ${e.mode}, ${e.sessionKey}, $${e.costUsd.toFixed(4)}, ${e.inputTokens} tokens in / ${e.outputTokens} out)`;
+    this.kept.run(what, () => this.write(e));
+  }
+
+  private write(e: UsageEntry): void {
     this.insert.run(
       e.ts,
       e.mode,

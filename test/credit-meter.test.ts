@@ -5,11 +5,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cycleAt } from '../src/credit/cycle.js';
 import { CreditMeter, creditSentence } from '../src/credit/meter.js';
 import { CreditSource, planCredit } from '../src/credit/plan.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
+import { KeptWrites } from '../src/db/kept-writes.js';
 import { type Billing, UsageLedger } from '../src/usage.js';
 
 const HOUR = 3_600_000;
@@ -92,7 +94,7 @@ describe('the meter', () => {
   async function ledgerAt(monthlyUsd?: number) {
     const db = openDb(await tempDir());
     dbs.push(db);
-    const ledger = new UsageLedger(db);
+    const ledger = new UsageLedger(db, new KeptWrites(db, pino({ level: 'silent' })));
     const config = { monthlyUsd, resetDay: 1 };
     const kv = new KvStore(db);
     const meter = new CreditMeter({

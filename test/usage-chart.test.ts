@@ -2,9 +2,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerUsageChart } from '../handlers/http/usage-chart.js';
 import { type Db, openDb } from '../src/db/index.js';
+import { KeptWrites } from '../src/db/kept-writes.js';
 import { UsageLedger } from '../src/usage.js';
 import { renderUsageChart } from '../src/usage-chart.js';
 
@@ -26,7 +28,7 @@ describe('usage chart', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'brainstem-chart-'));
     db = openDb(dir);
-    ledger = new UsageLedger(db);
+    ledger = new UsageLedger(db, new KeptWrites(db, pino({ level: 'silent' })));
     const modes = ['assistant', 'anklume', 'local'];
     for (let d = 0; d < 14; d++) {
       for (const [i, mode] of modes.entries()) {

@@ -11,7 +11,9 @@ import type { UpdateQueue } from './update-queue.js';
  * get one notice, and one more once OpenClaw has fetched and confirmed what
  * waited. A timer set for the moment the oldest update turns stale, never a
  * polling loop. The state is kept in SQLite, so a restart in the middle never
- * repeats the first notice and still ends with the second.
+ * repeats the first notice and still ends with the second. The timer's check
+ * writes: under another process's lock it waits for the lock to go
+ * (KeptWrites), where a throw from the timer would bring brainstem down.
  */
 
 const STATE_KEY = 'front_stall';
@@ -56,7 +58,7 @@ export class StallWatch {
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        this.check();
+        this.core.kept.run('the check whether OpenClaw fetches its updates', () => this.check());
       },
       Math.max(0, oldestAt + this.stallMs - Date.now()),
     );
@@ -64,7 +66,8 @@ export class StallWatch {
   }
 
   private check(): void {
-    if (this.stopped) return;
+    // A check kept behind a lock may find the stall told by another one.
+    if (this.stopped || this.stall()) return;
     this.queue.purge();
     const w = this.queue.waiting();
     if (w.oldestAt === undefined || w.oldestId === undefined) return;

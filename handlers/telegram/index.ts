@@ -2,6 +2,7 @@ import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
 import type { Core } from '../../src/core.js';
 import type { KvStore } from '../../src/db/index.js';
+import type { KeptWrites } from '../../src/db/kept-writes.js';
 import { langOf, NOTICE_LANG_KEY, noticeLang, t } from '../../src/i18n.js';
 import { detectIntent } from '../../src/intents.js';
 import type { BotFace } from '../../src/service.js';
@@ -59,13 +60,16 @@ function lanesOf(ctx: Context): string[] {
   return [laneOf(ctx), dialogKeyOf(ctx)].filter((lane) => lane !== undefined);
 }
 
-/** Notices have no reader of their own: they use the language the owner last wrote in. */
-function rememberLang(kv: KvStore): MiddlewareFn<Context> {
+/**
+ * Notices have no reader of their own: they use the language the owner last wrote in.
+ * Under another process's lock the record waits (KeptWrites): the message is handled all the same.
+ */
+function rememberLang(kv: KvStore, kept: KeptWrites): MiddlewareFn<Context> {
   let last = kv.get(NOTICE_LANG_KEY);
   return (ctx, next) => {
     const lang = langOf(ctx.from?.language_code);
     if (lang !== last) {
-      kv.set(NOTICE_LANG_KEY, lang);
+      kept.run(`the language notices speak (${lang})`, () => kv.set(NOTICE_LANG_KEY, lang));
       last = lang;
     }
     return next();
@@ -96,7 +100,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     timeoutMs: core.config.claude.approvalTimeoutMs,
     logger,
   });
-  const route = new DirectRoute(core, new ChatHistory(core.db), (chatId, lang, topicId) =>
+  const route = new DirectRoute(core, new ChatHistory(core.db, core.kept), (chatId, lang, topicId) =>
     approvals.forChat(chatId, lang, topicId),
   );
   const turns = new ChatTurns();
@@ -142,7 +146,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   bot.use(commandsInAnyCase(front ? ownCommands : commandNames(false, tools !== undefined)));
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, approvers, logger));
-  bot.use(rememberLang(core.kv));
+  bot.use(rememberLang(core.kv, core.kept));
   bot.use(approvals.middleware());
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
   const toolDialogs = registerToolCommands(bot, deps, toolCommands(front !== undefined));

@@ -254,27 +254,26 @@ export async function* answerTurn(
   } finally {
     const billing = billingOf(mode, deps.config.claude.env);
     const cost = usage ?? NO_USAGE;
-    try {
-      deps.ledger.record({
-        ts: started,
-        mode: mode.id,
-        sessionKey: req.sessionKey,
-        brainSessionId,
-        source: req.source,
-        ...cost,
-        durationMs: Date.now() - started,
-        // A limit says which one: `usage_limit:day_budget: …`.
-        error: failure
-          ? headChars(`${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`, 500)
-          : signal.aborted
-            ? 'aborted'
-            : undefined,
-        billing,
-      });
-    } finally {
-      // Even if the write failed: a hold kept would refuse every later turn of the mode.
-      if (admission.ok) admission.release?.();
-    }
+    // Never throws: under another process's lock the row is kept until the lock is gone.
+    deps.ledger.record({
+      ts: started,
+      mode: mode.id,
+      sessionKey: req.sessionKey,
+      brainSessionId,
+      source: req.source,
+      ...cost,
+      durationMs: Date.now() - started,
+      // A limit says which one: `usage_limit:day_budget: …`.
+      error: failure
+        ? headChars(`${failure.kind}${failure.limit ? `:${failure.limit}` : ''}: ${failure.message}`, 500)
+        : signal.aborted
+          ? 'aborted'
+          : undefined,
+      billing,
+    });
+    // Even when the row is kept: a hold kept would refuse every later turn of the mode. Until
+    // the row is written, the day's budget does not count this turn's spend.
+    if (admission.ok) admission.release?.();
     deps.onRecorded({ mode, billing, costUsd: cost.costUsd });
     followSwitchMarkers(markers.found, deps, mode.id, req.lang);
   }

@@ -135,12 +135,14 @@ export class CreditWatcher {
           html`Bascule vers <b>${switching.target.id}</b> jusqu’au renouvellement ; /mode ${this.deps.switcher.active().id} revient à Claude en connaissance de cause.`,
         )}`
       : html``;
-    const sent = this.deps.notifier.notify({
+    const dedupeKey = `credit:${r.cycle.start}:${step}`;
+    if (this.deps.notifier.wasSent(dedupeKey)) return;
+    this.deps.notifier.notify({
       kind: 'credit',
-      dedupeKey: `credit:${r.cycle.start}:${step}`,
+      dedupeKey,
       text: html`${r.exhausted ? spentText(r, lang) : shareText(r, step, lang)}${away}`,
     });
-    if (sent) this.deps.logger.info({ step, spent: r.spent, credit: r.credit?.usd }, 'credit notice');
+    this.deps.logger.info({ step, spent: r.spent, credit: r.credit?.usd }, 'credit notice');
   }
 
   private notifyForecast(r: CreditReading): void {

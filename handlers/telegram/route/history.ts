@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../../../brains/types.js';
 import type { Db } from '../../../src/db/index.js';
+import type { KeptWrites } from '../../../src/db/kept-writes.js';
 
 /** How many messages of a chat go back to the brain each turn (user and assistant together). */
 export const HISTORY_LIMIT = 20;
@@ -8,11 +9,14 @@ export const HISTORY_LIMIT = 20;
  * The short history of a chat on the direct route, in SQLite so a restart
  * keeps it: sent with every turn, it lets a Claude brain resume its session
  * (the core starts a fresh one when the history holds no assistant message)
- * and gives a local brain its context.
+ * and gives a local brain its context. An exchange is recorded as its answer
+ * ends: under another process's lock it is kept until the lock is gone (see
+ * KeptWrites), and the answer ends normally.
  */
 export class ChatHistory {
   constructor(
     private readonly db: Db,
+    private readonly kept: KeptWrites,
     private readonly limit = HISTORY_LIMIT,
   ) {}
 
@@ -25,8 +29,12 @@ export class ChatHistory {
       .map((r) => ({ role: r.role, content: r.content }));
   }
 
-  /** Records one exchange and forgets what falls out of the window. */
+  /** Records one exchange and forgets what falls out of the window. Never throws. */
   append(chatKey: string, user: string, assistant: string): void {
+    this.kept.run(`the last exchange of ${chatKey}`, () => this.write(chatKey, user, assistant));
+  }
+
+  private write(chatKey: string, user: string, assistant: string): void {
     const now = Date.now();
     const insert = this.db.prepare(
       'INSERT INTO telegram_history (chat_key, role, content, ts) VALUES (?, ?, ?, ?)',

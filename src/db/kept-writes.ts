@@ -1,0 +1,136 @@
+import type { Logger } from '../logger.js';
+import type { Db } from './index.js';
+
+/** How often writes kept behind a lock are tried again. */
+const RETRY_MS = 1_000;
+
+/** SQLite's "database is locked": another connection holds the write lock (SQLITE_BUSY and its extended codes). */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+interface Kept {
+  /** What the write records, for the log: what is lost when it is dropped. */
+  what: string;
+  write: () => void;
+}
+
+/**
+ * Background writes that must outlive another process holding the state
+ * database: a turn's usage, notices, audit rows, a chat's last exchange, the
+ * language notices speak. Another process (an operator's `sqlite3` shell, a
+ * backup, a second brainstem about to exit) may hold SQLite's write lock
+ * longer than busy_timeout; the write then throws SQLITE_BUSY ("database is
+ * locked"), and thrown where these writes happen it cut the user's answer,
+ * dropped a Telegram message or, from a timer, brought brainstem down.
+ *
+ * A write is run at once. One refused with SQLITE_BUSY is kept in memory with
+ * every write that comes after it, in order (a later one never lands before
+ * an earlier one, and does not wait out the lock again), and they are tried
+ * every second until the lock is gone. The log says once that writes are
+ * kept and once that they are written. Any other failure cannot be cured by
+ * waiting: that write is logged with what it lost and dropped.
+ */
+export class KeptWrites {
+  private readonly kept: Kept[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Kept since the lock was seen, for the line that says they are written. */
+  private count = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Runs `write` now, or keeps it behind the writes already kept. Never throws. */
+  run(what: string, write: () => void): void {
+    const w = { what, write };
+    if (this.kept.length === 0 && this.attempt(w)) return;
+    if (this.stopped) {
+      this.logger.error({ write: what }, `the database is locked and brainstem is stopping: lost ${what}`);
+      return;
+    }
+    this.kept.push(w);
+    this.count++;
+    if (this.kept.length > 1) return;
+    this.logger.warn(
+      { file: this.db.name, write: what },
+      'the state database is locked by another process (a sqlite3 shell, a backup, another brainstem): keeping writes in memory and trying them again every second',
+    );
+    this.schedule();
+  }
+
+  /** How many writes wait for the lock. */
+  get waiting(): number {
+    return this.kept.length;
+  }
+
+  /** No more retries: the kept writes are tried a last time (waiting out busy_timeout once); what is still refused is logged as lost. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.kept.length > 0 && this.db.open) this.flush();
+    this.lose();
+  }
+
+  /** True once the write is done with: written, or dropped on an error waiting cannot cure. */
+  private attempt(w: Kept): boolean {
+    try {
+      w.write();
+    } catch (err) {
+      if (isBusy(err)) return false;
+      this.logger.error({ err, write: w.what }, `a write to the state database failed: lost ${w.what}`);
+    }
+    return true;
+  }
+
+  /** Writes the kept writes in order, up to the first the lock still refuses. */
+  private flush(): void {
+    // A write kept from here on (one of these writes records a notice, say) goes behind them: the head leaves last.
+    while (this.kept.length > 0) {
+      const head = this.kept[0] as Kept;
+      if (!this.attempt(head)) return;
+      this.kept.shift();
+    }
+    this.logger.info(
+      { writes: this.count },
+      'the state database takes writes again: the kept writes are written',
+    );
+    this.count = 0;
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => this.retry(), RETRY_MS);
+    // The kept writes do not keep the process alive: a stop writes them, or says what is lost.
+    this.timer.unref();
+  }
+
+  private retry(): void {
+    this.timer = undefined;
+    if (!this.db.open) {
+      this.lose();
+      return;
+    }
+    // A retry only tries: waiting out busy_timeout every second would hold the event loop most of the time.
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.flush();
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`);
+    }
+    if (this.kept.length > 0) this.schedule();
+  }
+
+  private lose(): void {
+    for (const w of this.kept.splice(0)) {
+      this.logger.error(
+        { write: w.what },
+        `the state database stayed locked until brainstem stopped: lost ${w.what}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Another process holding the state database (a sqlite3 shell inside a
+ * transaction, a backup, a second brainstem about to exit): brainstem's
+ * background writes wait in memory for the lock to go, and what the user sees
+ * goes on. The lock is a second connection's open write transaction on the
+ * same file; brainstem's busy_timeout is cut short through core.db so each
+ * refused write fails within milliseconds instead of 5 s.
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { html } from '../src/html.js';
+import { NOTICE_LANG_KEY } from '../src/i18n.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+let h: Harness;
+let locks: Database.Database[] = [];
+/** Unhandled, either brings brainstem down (Node's default). */
+const crashes: unknown[] = [];
+const onCrash = (err: unknown) => crashes.push(err);
+
+beforeAll(async () => {
+  h = await startHarness({ parts: { bot: true, tools: true } });
+  h.service.core.db.pragma('busy_timeout = 50');
+  process.on('unhandledRejection', onCrash);
+  process.on('uncaughtException', onCrash);
+});
+afterEach(() => {
+  for (const l of locks.splice(0)) release(l);
+  expect(crashes).toEqual([]);
+});
+afterAll(async () => {
+  process.off('unhandledRejection', onCrash);
+  process.off('uncaughtException', onCrash);
+  await h.close();
+});
+
+/** Takes the database's write lock from another connection, as a `sqlite3` shell after BEGIN IMMEDIATE. */
+function hold(): Database.Database {
+  const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
+  other.exec('BEGIN IMMEDIATE');
+  locks.push(other);
+  return other;
+}
+
+function release(other: Database.Database): void {
+  if (!other.open) return;
+  other.exec('ROLLBACK');
+  other.close();
+  locks = locks.filter((l) => l !== other);
+}
+
+const count = (sql: string, ...args: unknown[]) =>
+  (h.service.core.db.prepare(sql).get(...args) as { n: number }).n;
+const logged = (msg: RegExp) => h.logs.filter((l) => msg.test(String(l.msg)));
+const KEEPING = /keeping writes in memory/;
+const WRITTEN = /takes writes again/;
+
+async function reply(chatId: number, pattern: RegExp) {
+  return h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), {
+    timeoutMs: 30_000,
+  });
+}
+
+describe('while another process holds the state database', () => {
+  it('an answer ends normally, and its usage and its exchange are written once the lock is gone', async () => {
+    const u = h.tg.user(112);
+    u.says('before the lock');
+    await reply(112, /^echo: before the lock$/);
+    const usage = () => count('SELECT COUNT(*) AS n FROM usage WHERE session_key = ?', 'telegram:112');
+    const history = () =>
+      count('SELECT COUNT(*) AS n FROM telegram_history WHERE chat_key = ?', 'telegram:112');
+    await vi.waitFor(() => expect(usage()).toBe(1));
+    const keeping = logged(KEEPING).length;
+    const lock = hold();
+    u.says('first while held');
+    await reply(112, /^echo: first while held$/);
+    // The chat's turns run one after the other: once the next is answered, the first has ended.
+    u.says('second while held');
+    await reply(112, /^echo: second while held$/);
+    expect(logged(KEEPING).length).toBe(keeping + 1);
+    expect(h.tg.botMessages(112).filter((m) => /database|failed|error/i.test(m.text))).toEqual([]);
+    expect(usage()).toBe(1);
+    release(lock);
+    await vi.waitFor(() => expect(usage()).toBe(3), { timeout: 20_000 });
+    expect(history()).toBe(6);
+    await vi.waitFor(() => expect(logged(WRITTEN).length).toBeGreaterThan(0));
+    const rows = h.service.core.db
+      .prepare('SELECT source, mode, error FROM usage WHERE session_key = ? ORDER BY id')
+      .all('telegram:112');
+    expect(rows).toEqual(Array(3).fill({ source: 'telegram', mode: 'local', error: null }));
+  });
+
+  it('a message whose language must be recorded for the notices is still answered', async () => {
+    expect(h.service.core.kv.get(NOTICE_LANG_KEY) ?? 'en').toBe('en');
+    const lock = hold();
+    h.tg.user(113, { languageCode: 'fr' }).says('bonjour');
+    await reply(113, /^echo: bonjour$/);
+    expect(h.service.core.kv.get(NOTICE_LANG_KEY) ?? 'en').toBe('en');
+    release(lock);
+    await vi.waitFor(() => expect(h.service.core.kv.get(NOTICE_LANG_KEY)).toBe('fr'), { timeout: 20_000 });
+    // The next tests' notices speak English again.
+    h.tg.user(114, { languageCode: 'en' }).says('hello');
+    await reply(114, /^echo: hello$/);
+    await vi.waitFor(() => expect(h.service.core.kv.get(NOTICE_LANG_KEY)).toBe('en'), { timeout: 20_000 });
+  });
+
+  it('a notice is recorded and sent once the lock is gone, once', async () => {
+    const lock = hold();
+    h.service.core.notifier.notify({ kind: 'upgrade', text: html`told under a lock` });
+    expect(h.service.core.notifier.pending().filter((n) => n.text.includes('told under a lock'))).toEqual([]);
+    release(lock);
+    await reply(OWNER, /told under a lock/);
+    await vi.waitFor(() => expect(h.service.core.notifier.pending()).toEqual([]), { timeout: 20_000 });
+    expect(h.tg.botMessages(OWNER).filter((m) => m.text.includes('told under a lock'))).toHaveLength(1);
+  });
+
+  it('a tool call is answered, and its audit row written once the lock is gone', async () => {
+    const audited = () => count("SELECT COUNT(*) AS n FROM audit WHERE tool = 'usage' AND caller = 'api'");
+    const before = audited();
+    const lock = hold();
+    const res = await fetch(`${h.service.url}/api/usage`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${h.service.core.apiToken.token}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ since: '7d' }),
+    });
+    expect(res.status).toBe(200);
+    expect(audited()).toBe(before);
+    release(lock);
+    await vi.waitFor(() => expect(audited()).toBe(before + 1), { timeout: 20_000 });
+  });
+});
