@@ -15,6 +15,11 @@ function gate() {
   return { promise, open };
 }
 
+/** The text of the last user message a fake received: which request it is answering. */
+function lastUser(body: { messages?: { role: string; content?: unknown }[] }): string {
+  return String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
+}
+
 let llama: FakeLlama;
 let svc: TestService;
 
@@ -494,8 +499,6 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
 
 describe('conversations at the endpoint', () => {
   const user = (content: string) => ({ role: 'user' as const, content });
-  const lastUser = (body: { messages?: { role: string; content?: unknown }[] }) =>
-    String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
 
   it('runs the turns of one conversation in order, other conversations meanwhile', async () => {
     const held = gate();
@@ -720,6 +723,74 @@ describe('a stream whose mode a switch changes after its headers went', () => {
     );
     expect(text).toBe('');
     expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
+  });
+
+  it('for active, queued behind its conversation’s running turn: its filtered-tools header is never the mode it was queued for, a switch may change that', async () => {
+    const qwen = await startFakeLlama();
+    const coder = await startFakeLlama();
+    const held = gate();
+    onTestFinished(held.open);
+    qwen.script((body) =>
+      lastUser(body) === 'first'
+        ? { chunks: ['one', { wait: held.promise }, ' done'] }
+        : { chunks: [`qwen: ${lastUser(body)}`] },
+    );
+    coder.script((body) => ({ chunks: [`coder: ${lastUser(body)}`] }));
+    const s = await startTestService({
+      config: {
+        defaultMode: 'qwen',
+        // The queued stream's headers go at once: once they have, its turn waits in the queue.
+        server: { modeTag: false, streamHeadersWaitMs: 1 },
+        llama: { pollIntervalMs: 50 },
+        modes: {
+          qwen: { kind: 'llama', baseUrl: qwen.baseUrl, toolFilter: { allow: ['read'] } },
+          coder: { kind: 'llama', baseUrl: coder.baseUrl, toolFilter: { deny: ['read'] } },
+        },
+      },
+    });
+    try {
+      const tools: OpenAI.ChatCompletionTool[] = ['read', 'exec'].map((name) => ({
+        type: 'function',
+        function: { name, parameters: { type: 'object' } },
+      }));
+      const ask = (content: string) =>
+        s.client.chat.completions
+          .create(
+            { model: 'active', messages: [{ role: 'user', content }], tools, stream: true },
+            { headers: { 'x-session-key': 'queued-header' } },
+          )
+          .withResponse();
+      const first = await ask('first');
+      // Before any wait, the mode that answers is the one active now.
+      expect(first.response.headers.get('x-brainstem-filtered-tools')).toBe('exec');
+      const reader = first.data[Symbol.asyncIterator]();
+      let firstText = '';
+      while (!firstText.includes('one'))
+        firstText += (await reader.next()).value?.choices[0]?.delta.content ?? '';
+      const second = await ask('second');
+      // Queued while qwen answers: which mode answers it is not known yet, so no header names qwen's.
+      expect(second.response.headers.get('x-brainstem-filtered-tools')).toBeNull();
+      expect(await s.service.core.switcher.switchTo('coder', { source: 'api' })).toMatchObject({ ok: true });
+      held.open();
+      for (let r = await reader.next(); !r.done; r = await reader.next())
+        firstText += r.value.choices[0]?.delta.content ?? '';
+      expect(firstText).toBe('one done');
+      let secondText = '';
+      for await (const chunk of second.data) secondText += chunk.choices[0]?.delta.content ?? '';
+      expect(secondText).toBe('coder: second');
+      const asked = coder.requests.filter((r) => r.path === '/v1/chat/completions');
+      expect(asked.map((r) => (r.body as { tools?: unknown }).tools)).toEqual([[tools[1]]]);
+      // Not queued, the next turn's header names what coder, which answered it, kept back.
+      const third = await ask('third');
+      expect(third.response.headers.get('x-brainstem-filtered-tools')).toBe('read');
+      let thirdText = '';
+      for await (const chunk of third.data) thirdText += chunk.choices[0]?.delta.content ?? '';
+      expect(thirdText).toBe('coder: third');
+    } finally {
+      await s.close();
+      await qwen.close();
+      await coder.close();
+    }
   });
 });
 
@@ -1102,8 +1173,6 @@ describe('a switch that swaps the llama model', () => {
     // Each model on a server of its own, loaded and unloaded by its start and stop commands.
     const qwen = await startFakeLlama({ loading: true });
     const coder = await startFakeLlama({ loading: true });
-    const lastUser = (body: { messages?: { role: string; content?: unknown }[] }) =>
-      String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
     const held = gate();
     onTestFinished(held.open);
     qwen.script((body) =>

@@ -38,8 +38,10 @@ export type ChatEvent =
   /** A mode switch is running (a model may be loading); this turn waits for it. */
   | { type: 'switch_wait' }
   /**
-   * The mode that answers, once known (after any pending switch, before the
-   * wait for the conversation's running turn), and the client's tools it
-   * keeps from its brain.
+   * The mode that answers, once known, and the client's tools it keeps from
+   * its brain. A named mode is known after any pending switch, before the
+   * wait for the conversation's running turn; `active` only once the turn
+   * starts, since a switch while it waits changes which mode answers (a
+   * stream whose headers went meanwhile lacks the filtered-tools header).
    */
   | { type: 'mode'; mode: ModeConfig; filteredTools: string[] };

@@ -175,9 +175,11 @@ export class ChatService extends EventEmitter<{
       // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
       const tools = mode.id === requested.id ? requestedTools : this.check(mode, req);
 
-      // Known before the wait for the conversation's running turn: a stream whose headers go while it
-      // waits still names the tools kept back.
-      yield { type: 'mode', mode, filteredTools: tools.filtered };
+      const known = { type: 'mode', mode, filteredTools: tools.filtered } as const;
+      // A named mode is known before the wait for the conversation's running turn: a stream whose
+      // headers go while it waits still names the tools kept back. `active` is known only once the
+      // turn starts, since a switch while it waits changes which mode answers.
+      if (!following) yield known;
       const key = turnKey(mode.id, req.sessionKey);
       if (this.turns.busy(key)) yield { type: 'queued' };
       const turn = await this.turns.enter(key, signal);
@@ -191,6 +193,7 @@ export class ChatService extends EventEmitter<{
       }
       try {
         if (signal.aborted) return;
+        if (following) yield known;
         yield* answerTurn(
           {
             ...this.deps,
