@@ -61,6 +61,14 @@ async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+/** OpenClaw's getUpdates over raw HTTP, answered at once. */
+const take = async (body: object) => {
+  const [status, answer] = await method('getUpdates', json({ timeout: 0, ...body }));
+  expect([status, answer.ok]).toEqual([200, true]);
+  return answer.result as Update[];
+};
+/** An update's message text, or its type when it has no message. */
+const shown = (updates: Update[]) => updates.map((x) => x.message?.text ?? Object.keys(x)[1]);
 const texts = (updates: Update[]) => updates.map((u) => u.message?.text).filter((t) => t?.startsWith('m'));
 
 describe('the Bot API front’s own methods and guards', () => {
@@ -85,11 +93,6 @@ describe('the Bot API front’s own methods and guards', () => {
   });
 
   it('keeps the update types asked for before when allowed_updates is null or no list, as Telegram does', async () => {
-    const take = async (body: object) => {
-      const [status, answer] = await method('getUpdates', json({ timeout: 0, ...body }));
-      expect([status, answer.ok]).toEqual([200, true]);
-      return answer.result as Update[];
-    };
     await take({ allowed_updates: ['message'] });
     for (const kept of [null, 'message', { message: true }, ['message', 1]])
       await take({ allowed_updates: kept });
@@ -102,8 +105,41 @@ describe('the Bot API front’s own methods and guards', () => {
       waiting = await take({});
       return waiting.some((x) => x.message?.text === 'n2');
     });
-    expect(waiting.map((x) => x.message?.text ?? Object.keys(x)[1])).toEqual(['n1', 'n2']);
+    expect(shown(waiting)).toEqual(['n1', 'n2']);
     await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1, allowed_updates: [] });
+  });
+
+  it('matches allowed_updates names in any case and ignores names of no update type, as Telegram does', async () => {
+    const ignoredLines = () => h.logs.filter((l) => /Telegram does not have/.test(String(l.msg)));
+    /**
+     * What a message, then its edit, then another message leave waiting for OpenClaw; confirmed once
+     * read. brainstem's poll at Telegram keeps the types it was sent with until it ends: a first
+     * message ends it, and the edit is made once Telegram is asked for edits.
+     */
+    const sayAndEdit = async (text: string) => {
+      const u = h.tg.user(CHAT);
+      u.says(`${text}0`);
+      await until(async () => h.tg.polling.allowedUpdates?.includes('edited_message') === true);
+      u.edits(u.says(`${text}1`), `${text}1 edited`);
+      u.says(`${text}2`);
+      let waiting: Update[] = [];
+      await until(async () => {
+        waiting = await take({});
+        return waiting.some((x) => x.message?.text === `${text}2`);
+      });
+      await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1 });
+      return shown(waiting);
+    };
+    await take({ allowed_updates: ['MESSAGE', 'Edited_Message', 'no_such_type'] });
+    await take({ allowed_updates: ['no_such_type', 'Edited_Message', 'MESSAGE'] });
+    expect(await sayAndEdit('c')).toEqual(['c0', 'c1', 'edited_message', 'c2']);
+    // Said once per list OpenClaw sends, not at every poll.
+    expect(ignoredLines().map((l) => l.ignored)).toEqual([['no_such_type']]);
+    // Nothing known left: Telegram's default set, as for [].
+    await take({ allowed_updates: ['no_such_type'] });
+    expect(await sayAndEdit('d')).toEqual(['d0', 'd1', 'edited_message', 'd2']);
+    expect(ignoredLines()).toHaveLength(2);
+    await take({ allowed_updates: [] });
   });
 
   it('drops what waits for OpenClaw when deleteWebhook asks to, and only then', async () => {
@@ -287,6 +323,32 @@ describe('a command menu stored by an older version', () => {
         { ok: true, result: [] },
       ]);
       expect([...older.tg.menus.keys()].filter((k) => k.startsWith('chat'))).toEqual([]);
+    } finally {
+      await older.close();
+    }
+  });
+});
+
+describe('update types stored by an older version', () => {
+  it('matches a name it kept as OpenClaw gave it (MESSAGE) before OpenClaw polls again: its messages wait for it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'brainstem-tg-'));
+    mkdirSync(path.join(dir, 'data'));
+    const old = new Sqlite(path.join(dir, 'data', 'brainstem.sqlite'));
+    for (const m of migrations) old.exec(m.sql);
+    old.pragma(`user_version = ${migrations.at(-1)?.version}`);
+    old
+      .prepare("INSERT INTO kv (key, value, updated_at) VALUES ('front_allowed_updates', ?, 0)")
+      .run(JSON.stringify(['MESSAGE']));
+    old.close();
+    const older = await startHarness({ config: { telegram: { front: { enabled: true } } }, dir });
+    try {
+      older.tg.user(CHAT).says('kept for OpenClaw');
+      // Read without a getUpdates, which would set the types again.
+      const info = async () => {
+        const res = await fetch(`${older.service.url}/telegram/bot${older.tg.token}/getWebhookInfo`);
+        return ((await res.json()) as { result: { pending_update_count: number } }).result;
+      };
+      await until(async () => (await info()).pending_update_count === 1);
     } finally {
       await older.close();
     }

@@ -1,3 +1,5 @@
+import { API_CONSTANTS } from 'grammy';
+
 /**
  * Answers in the Bot API's own shapes, so a grammY client (OpenClaw's
  * Telegram channel) treats what the front says exactly like what Telegram says.
@@ -23,6 +25,22 @@ export const NOT_FOUND = apiError(404, 'Not Found');
 
 /** Update types Telegram sends only to a poller that names them in `allowed_updates`. */
 export const OPT_IN_TYPES: readonly string[] = ['chat_member', 'message_reaction', 'message_reaction_count'];
+
+const UPDATE_TYPES: ReadonlySet<string> = new Set(API_CONSTANTS.ALL_UPDATE_TYPES);
+
+/**
+ * An `allowed_updates` list as the front matches it: names in any case (a
+ * client's `MESSAGE` is Telegram's `message`, not a type that matches
+ * nothing), and, as Telegram does, names of no update type ignored; a list
+ * left empty then means Telegram's default set, as `[]` does.
+ */
+export function updateTypes(names: readonly string[]): { types: string[]; ignored: string[] } {
+  const lower = names.map((n) => n.toLowerCase());
+  return {
+    types: [...new Set(lower.filter((n) => UPDATE_TYPES.has(n)))].sort(),
+    ignored: [...new Set(names.filter((n) => !UPDATE_TYPES.has(n.toLowerCase())))],
+  };
+}
 
 /** An update's type: its one field besides `update_id`. */
 export function updateKind(update: object): string {

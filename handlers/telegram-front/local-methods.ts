@@ -44,8 +44,9 @@ const flag = z
 
 /**
  * `allowed_updates` read as Telegram reads it: a list of type names (JSON, or
- * its text in a form field); anything else (null, which some clients send for
- * "unset", or text that is no list) keeps the previous setting, never refused.
+ * its text in a form field; the queue matches the names, see updateTypes);
+ * anything else (null, which some clients send for "unset", or text that is
+ * no list) keeps the previous setting, never refused.
  */
 const allowedUpdates = z.unknown().transform((v) => {
   const list = typeof v === 'string' ? safeJson(v) : v;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Db, KvStore } from '../../src/db/index.js';
 import { formatDuration } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
-import { OPT_IN_TYPES, updateKind } from './bot-api.js';
+import { OPT_IN_TYPES, updateKind, updateTypes } from './bot-api.js';
 
 /**
  * OpenClaw's updates, kept in SQLite until OpenClaw's channel confirms them,
@@ -63,8 +63,10 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
   private readonly wakers = new Set<() => void>();
   /** The getUpdates still waiting, which a newer one ends (Telegram answers the older one 409). */
   private current: { cancel(): void } | undefined;
-  /** What the poller last asked for; [] is Telegram's default set; undefined: never said. */
+  /** What the poller last asked for, as matched (see updateTypes); [] is Telegram's default set; undefined: never said. */
   private allowed: readonly string[] | undefined;
+  /** The list as the poller last gave it, so that names ignored in it are logged once, not at every poll. */
+  private lastAsked: string | undefined;
   private lastQueued: number;
   /** Telegram's ids are below ours for now (logged once when that starts). */
   private renumbering = false;
@@ -93,7 +95,8 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
       'SELECT COUNT(*) AS count, MIN(received_at) AS oldestAt, MIN(update_id) AS oldestId FROM front_updates',
     );
     const allowed = kv.get(ALLOWED_KEY);
-    this.allowed = allowed === undefined ? undefined : (JSON.parse(allowed) as string[]);
+    // An earlier version stored the names as given: a stored `MESSAGE` would drop every message until the next poll.
+    this.allowed = allowed === undefined ? undefined : updateTypes(JSON.parse(allowed) as string[]).types;
     this.lastQueued = Number(kv.get(LAST_QUEUED_KEY) ?? 0);
     const polled = kv.get(LAST_POLLED_KEY);
     this.lastPolledAt = polled === undefined ? undefined : Number(polled);
@@ -163,7 +166,8 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
     };
     this.current = mine;
     try {
-      this.remember(req.allowedUpdates ?? this.allowed ?? []);
+      if (req.allowedUpdates !== undefined) this.remember(req.allowedUpdates);
+      else if (this.allowed === undefined) this.remember([]);
       const offset = req.offset ?? 0;
       if (offset > this.lastQueued + 1) this.fromElsewhere(offset);
       this.acknowledge(offset);
@@ -213,9 +217,18 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
    * on; those already waiting stay ("unwanted updates may be received for a
    * short period of time").
    */
-  private remember(allowed: readonly string[]): void {
-    const next = [...new Set(allowed)].sort();
-    if (this.allowed && JSON.stringify(next) === JSON.stringify([...this.allowed].sort())) return;
+  private remember(asked: readonly string[]): void {
+    const said = JSON.stringify([...new Set(asked)].sort());
+    if (said === this.lastAsked) return;
+    this.lastAsked = said;
+    const { types: next, ignored } = updateTypes(asked);
+    if (ignored.length > 0) {
+      this.logger.warn(
+        { ignored },
+        `OpenClaw polls for update types Telegram does not have, ignored as Telegram does: ${ignored.join(', ')}`,
+      );
+    }
+    if (this.allowed && JSON.stringify(next) === JSON.stringify(this.allowed)) return;
     this.allowed = next;
     this.kv.set(ALLOWED_KEY, JSON.stringify(next));
     this.logger.info(
