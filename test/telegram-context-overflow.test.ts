@@ -67,3 +67,26 @@ describe('a prompt too long for Claude in Telegram', { timeout: 300_000 }, () =>
     expect(JSON.stringify(sent[0]?.body?.messages)).not.toContain('HUGE');
   });
 });
+
+describe('an answer longer than Claude’s output limit in Telegram', { timeout: 300_000 }, () => {
+  it('shows the text so far and says it was cut, and what to do', async (ctx) => {
+    const h = await startHarness({
+      env: { CLAUDE_BIN },
+      config: {
+        defaultMode: 'assistant',
+        claude: { env: cli.env, maxRetries: 0 },
+        server: { modeTag: false },
+      },
+    });
+    ctx.onTestFinished(() => h.close());
+    // Every reply stops at the output-token limit: the CLI asks to go on three times, then gives up.
+    fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
+    h.tg.user(114).says('write a long essay');
+    const cut = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => /answer was cut/.test(m.text)), {
+      timeoutMs: 120_000,
+    });
+    expect(cut.text).toMatch(
+      /^Long, Long, Long, Long,\s+⚙️ \[proxy\] Claude's answer was cut: it kept reaching the output-token limit\. Ask it to go on, or raise the limit with CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude\.env\.$/,
+    );
+  });
+});
