@@ -13,7 +13,8 @@ import { startHarness } from './telegram-harness.js';
 /**
  * A Claude conversation that no longer fits the context, seen from a Telegram
  * chat on the direct route, with the real `claude` CLI against the fake API:
- * the user is told why and what happens, and the chat goes on.
+ * the user is told why and what happens, and the chat goes on; and answers,
+ * Claude's or a local model's, cut at the output limit.
  */
 let fake: FakeAnthropic;
 let cli: ClaudeTestEnv;
@@ -87,6 +88,21 @@ describe('an answer longer than Claude’s output limit in Telegram', { timeout:
     });
     expect(cut.text).toMatch(
       /^Long, Long, Long, Long,\s+⚙️ \[proxy\] Claude's answer was cut: it kept reaching the output-token limit\. Ask it to go on, or raise the limit with CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude\.env\.$/,
+    );
+  });
+});
+
+describe('an answer cut at the local model’s output limit in Telegram', () => {
+  it('shows the text so far and says it was cut, and what to do', async (ctx) => {
+    const h = await startHarness({ config: { server: { modeTag: false } } });
+    ctx.onTestFinished(() => h.close());
+    h.llama.script(() => ({ chunks: ['The first half'], finishReason: 'length' }));
+    h.tg.user(115).says('write a long essay');
+    const cut = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => /answer was cut/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    expect(cut.text).toBe(
+      "The first half\n\n⚙️ [proxy] The local model's answer was cut: it reached its output limit (llama-server's --n-predict) or the end of its context (--ctx-size). Ask it to go on, or start a new conversation with /new.",
     );
   });
 });

@@ -5,6 +5,7 @@ import { undici } from '../../src/http-client.js';
 import { takesImages } from '../../src/images.js';
 import { onFirstUse } from '../../src/lazy.js';
 import type { Logger } from '../../src/logger.js';
+import { PROXY_TAG } from '../../src/notices.js';
 import { headChars } from '../../src/text.js';
 import type {
   Brain,
@@ -31,6 +32,12 @@ import { contextOverflow, parseJson, streamChunkSchema, upstreamErrorMessage } f
  * answer streams, `llama.streamIdleMs` bounds the silence between chunks.
  */
 const SILENCE_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * What a chat is told of an answer cut with finish_reason "length": llama-server stops at the
+ * request's max_tokens, its own --n-predict, or the end of the slot's context.
+ */
+export const localOutputCutNotice = `${PROXY_TAG} The local model's answer was cut: it reached its output limit (llama-server's --n-predict) or the end of its context (--ctx-size). Ask it to go on, or start a new conversation with /new.`;
 
 /** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
 const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
@@ -253,6 +260,9 @@ export class LlamaLocalBrain implements Brain {
       },
       'llama turn done',
     );
+    // Cut at the output limit: the text so far is the answer (an OpenAI client reads finish_reason),
+    // and a chat is told, or the user takes half an answer for all of it.
+    if (finish === 'length') yield { type: 'notice', text: localOutputCutNotice };
     yield { type: 'done', finishReason: finish };
   }
 
