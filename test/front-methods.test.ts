@@ -142,6 +142,24 @@ describe('the Bot API front’s own methods and guards', () => {
     await take({ allowed_updates: [] });
   });
 
+  it('asks Telegram at once for a type OpenClaw adds, ending the poll open without it: a reaction made then is not lost', async () => {
+    const asksForReactions = async () => h.tg.polling.allowedUpdates?.includes('message_reaction') === true;
+    await take({ allowed_updates: ['message'] });
+    await until(async () => !(await asksForReactions()));
+    // brainstem's long poll now waits at Telegram for 30 s, for messages and button presses only.
+    await take({ allowed_updates: ['message', 'message_reaction'] });
+    await until(asksForReactions);
+    const u = h.tg.user(CHAT);
+    u.reacts(u.says('react to me'), '👍');
+    let waiting: Update[] = [];
+    await until(async () => {
+      waiting = await take({});
+      return waiting.some((x) => x.message_reaction !== undefined);
+    });
+    expect(shown(waiting)).toEqual(['react to me', 'message_reaction']);
+    await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1, allowed_updates: [] });
+  });
+
   it('drops what waits for OpenClaw when deleteWebhook asks to, and only then', async () => {
     h.tg.user(CHAT).says('old 1');
     h.tg.user(CHAT).says('old 2');

@@ -44,15 +44,38 @@ export function frontIntake(opts: {
   ) => {
     if (method !== 'getUpdates') return prev(method, payload, signal);
     const p = (payload ?? {}) as GetUpdatesPayload;
-    const res = (await prev(
-      method,
-      {
-        ...p,
-        ...(offset !== undefined ? { offset } : {}),
-        allowed_updates: allowedForTelegram(queue.allowedUpdates(), own),
-      },
-      signal,
-    )) as { ok: boolean; result?: Update[] };
+    // Telegram keeps no update of a type the poll did not ask for: when OpenClaw asks for more
+    // (reactions, say), the long poll open with the old types is ended at once, not after its 30 s.
+    // One signal for both: the runner's (a polyfill's, which AbortSignal.any does not take) and the change.
+    const poll = new AbortController();
+    let changed = false;
+    const onChange = () => {
+      changed = true;
+      poll.abort();
+    };
+    const onStop = () => poll.abort();
+    if (signal?.aborted) poll.abort();
+    signal?.addEventListener('abort', onStop);
+    queue.on('allowedChanged', onChange);
+    let res: { ok: boolean; result?: Update[] };
+    try {
+      res = (await prev(
+        method,
+        {
+          ...p,
+          ...(offset !== undefined ? { offset } : {}),
+          allowed_updates: allowedForTelegram(queue.allowedUpdates(), own),
+        },
+        poll.signal,
+      )) as typeof res;
+    } catch (err) {
+      // Nothing was confirmed (the offset has not moved): the next poll, with the new types, gets it all.
+      if (changed && !signal?.aborted) return { ok: true, result: [] };
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onStop);
+      queue.off('allowedChanged', onChange);
+    }
     if (!res.ok || !res.result || res.result.length === 0) return res;
     const mine: Update[] = [];
     const theirs: Update[] = [];

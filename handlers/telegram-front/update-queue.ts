@@ -55,7 +55,12 @@ export interface Waiting {
 }
 
 /** `polled`: a getUpdates came and confirmed what its offset confirms; `pushed`: updates were queued. */
-export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
+export class UpdateQueue extends EventEmitter<{
+  polled: [];
+  pushed: [];
+  /** OpenClaw asks for other update types: brainstem's open poll at Telegram still asks for the old ones. */
+  allowedChanged: [];
+}> {
   private readonly insertStmt;
   private readonly selectStmt;
   private readonly ackStmt;
@@ -231,6 +236,7 @@ export class UpdateQueue extends EventEmitter<{ polled: []; pushed: [] }> {
     if (this.allowed && JSON.stringify(next) === JSON.stringify(this.allowed)) return;
     this.allowed = next;
     this.kv.set(ALLOWED_KEY, JSON.stringify(next));
+    this.emit('allowedChanged');
     this.logger.info(
       { allowedUpdates: next.length === 0 ? 'default' : next },
       'OpenClaw changed the update types it polls for',
