@@ -495,4 +495,30 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
       'brain_chat refused: brains may call brains only 1 level deep (tools.maxBrainDepth), and this call comes from level 2.',
     );
   });
+
+  it('says when a brain_chat answer was cut at the output limit, so the calling model asks for the rest', async () => {
+    // Last in the file: the tests above count every request the fake API saw and every brain_chat audited.
+    const client = await connect(svc.token);
+    // The CLI asks the model to go on three times, then gives up: the text so far is the answer.
+    fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
+    const r = await client.callTool({
+      name: 'brain_chat',
+      arguments: { mode: 'assistant', message: 'write a long essay', sessionKey: 'essay' },
+    });
+    expect(r.isError).toBe(false);
+    expect(r.content).toEqual([
+      {
+        type: 'text',
+        text:
+          "Long, Long, Long, Long, \n\nNote: the answer was cut at Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it). " +
+          'Ask for the rest: brain_chat again with sessionKey "tool:essay" and a message such as "go on".',
+      },
+    ]);
+    fake.script(() => text('Short.'));
+    const whole = await client.callTool({
+      name: 'brain_chat',
+      arguments: { mode: 'assistant', message: 'be brief', sessionKey: 'essay' },
+    });
+    expect(whole.content).toEqual([{ type: 'text', text: 'Short.' }]);
+  }, 60_000);
 });

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { FakeMessage } from './fakes/telegram.js';
 import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
 
@@ -276,6 +276,16 @@ describe('tools from Telegram', () => {
     user.says(`/mode ${'x'.repeat(2100)}`);
     const refused = await reply(115, /Switch to x+… failed/, 15_000);
     expect(refused.text.length).toBeLessThanOrEqual(4096);
+  });
+
+  it("a brain's answer cut at its output limit says so and how to get the rest, not that brainstem capped it", async () => {
+    h.llama.script(() => ({ chunks: ['The first', ' half'], finishReason: 'length' }));
+    onTestFinished(() => h.llama.script());
+    h.tg.user(115).says('/run brain_chat mode=local message="write a long essay"');
+    const result = await reply(115, /✅ brain_chat .*write a long essay/, 15_000);
+    expect(result.text).toContain('The first half');
+    expect(result.text).toContain("the answer was cut at the local model's output limit");
+    expect(result.text).not.toContain('tools.maxOutputChars');
   });
 
   it('/run takes a tool with arguments; a bad one is named; /run alone lists shortcuts and tools', async () => {

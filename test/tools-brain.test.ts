@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -68,9 +68,24 @@ describe('brain_chat', () => {
     const { status, body } = await api('brain_chat', { mode: 'local', message: 'hello brain' });
     expect(status).toBe(200);
     expect(body.output).toBe('echo: hello brain');
+    expect(body.truncated).toBe(false);
+    expect(body.note).toBeUndefined();
     expect(body.data.mode).toBe('local');
     expect(body.data.usage.outputTokens).toBeGreaterThan(0);
     expect(ledger('local')).toEqual([{ source: 'tool', error: null }]);
+  });
+
+  it("marks a local model's answer cut at its output limit as truncated, and says what to do", async () => {
+    llama.script(() => ({ chunks: ['The first', ' half'], finishReason: 'length' }));
+    onTestFinished(() => llama.script());
+    const { status, body } = await api('brain_chat', { mode: 'local', message: 'write a long essay' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      ok: true,
+      output: 'The first half',
+      truncated: true,
+      note: "the answer was cut at the local model's output limit (llama-server's --n-predict, or its context size). Ask for a shorter answer, or for the rest in a message that quotes where this one stops.",
+    });
   });
 
   it('streams the answer to onOutput as it comes', async () => {
@@ -165,6 +180,19 @@ describe('claude_code', () => {
       },
     ]);
     expect(svc.service.core.sessions.list().some((s) => s.mode === 'claude_code')).toBe(false);
+  }, 60_000);
+
+  it('marks a task answer cut at the output-token limit as truncated, and says what to do', async () => {
+    // The CLI asks the model to go on three times, then gives up: the text so far is the answer.
+    fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
+    const { status, body } = await api('claude_code', { prompt: 'write a long essay' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      ok: true,
+      output: 'Long, Long, Long, Long, ',
+      truncated: true,
+      note: "the answer was cut at Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it). A one-shot task cannot be continued: ask for less in one task, or split it.",
+    });
   }, 60_000);
 
   it('refuses tools beyond what the configuration grants', async () => {

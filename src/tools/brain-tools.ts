@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
-import type { BrainError, ChatMessage, TurnUsage } from '../../brains/types.js';
+import type { BrainError, ChatMessage, FinishReason, TurnUsage } from '../../brains/types.js';
 import type { ModeConfig } from '../config.js';
 import type { Core } from '../core.js';
 import { billingOf } from '../credit/billing.js';
@@ -12,7 +12,7 @@ import { headChars } from '../text.js';
 import { NO_USAGE } from '../usage.js';
 import type { ToolsConfig } from './config.js';
 import { OutputCap } from './exec.js';
-import { type AnyTool, defineTool, type ToolContext } from './registry.js';
+import { type AnyTool, defineTool, type ToolContext, type ToolOutput } from './registry.js';
 
 /** Brains as tools: a message to a mode's brain, and a one-shot Claude Code task. Both land in the usage ledger. */
 
@@ -79,15 +79,17 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
         );
         const cap = new OutputCap(cfg.maxOutputChars);
         let usage: TurnUsage | undefined;
+        let finish: FinishReason | undefined;
         for await (const ev of events) {
           if (ev.type === 'text') {
             cap.push(ev.text);
             ctx.onOutput?.(ev.text);
           } else if (ev.type === 'usage') usage = ev.usage;
+          else if (ev.type === 'done') finish = ev.finishReason;
           else if (ev.type === 'error') throw brainFailure(ev.error);
         }
-        const { text, truncated } = cap.result();
-        return { output: text, truncated, data: { mode: mode.id, sessionKey, usage } };
+        const cut = mode.kind === 'claude' ? claudeChatCut(sessionKey) : LOCAL_CHAT_CUT;
+        return { ...answerOf(cap, finish, cut), data: { mode: mode.id, sessionKey, usage } };
       },
     }),
     defineTool({
@@ -135,6 +137,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
         const cap = new OutputCap(cfg.maxOutputChars);
         let usage: TurnUsage | undefined;
         let brainSessionId: string | undefined;
+        let finish: FinishReason | undefined;
         let failure: BrainError | undefined;
         try {
           const req = {
@@ -147,6 +150,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
               ctx.onOutput?.(ev.text);
             } else if (ev.type === 'usage') usage = ev.usage;
             else if (ev.type === 'session') brainSessionId = ev.sessionId;
+            else if (ev.type === 'done') finish = ev.finishReason;
             else if (ev.type === 'error') failure = ev.error;
           }
         } finally {
@@ -170,8 +174,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           core.chat.emit('turn', { mode, billing, costUsd: cost.costUsd });
         }
         if (failure) throw brainFailure(failure);
-        const { text, truncated } = cap.result();
-        return { output: text, truncated, data: { usage, sessionId: brainSessionId } };
+        return { ...answerOf(cap, finish, TASK_CUT), data: { usage, sessionId: brainSessionId } };
       },
     }),
   ];
@@ -190,6 +193,34 @@ function history(core: Core, sessionKey: string, mode: ModeConfig, message: stri
     { role: 'user', content: message },
   ];
 }
+
+/**
+ * A brain's answer as the tool's output. One cut at the brain's output limit (finish reason
+ * `length`) is marked truncated and says so, or the calling model would take half an answer
+ * for the whole of it.
+ */
+function answerOf(
+  cap: OutputCap,
+  finish: FinishReason | undefined,
+  cutNote: string,
+): Pick<ToolOutput, 'output' | 'truncated' | 'note'> {
+  const { text, truncated } = cap.result();
+  if (finish !== 'length') return { output: text, truncated };
+  return { output: text, truncated: true, note: cutNote };
+}
+
+const CLAUDE_LIMIT = "Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it)";
+
+/** A Claude conversation goes on from its session: the rest is one more message away. */
+const claudeChatCut = (sessionKey: string) =>
+  `the answer was cut at ${CLAUDE_LIMIT}. Ask for the rest: brain_chat again with sessionKey "${sessionKey}" and a message such as "go on".`;
+
+/** A local model's brain_chat is sent only the new message, so "go on" alone would mean nothing to it. */
+const LOCAL_CHAT_CUT =
+  "the answer was cut at the local model's output limit (llama-server's --n-predict, or its context size). Ask for a shorter answer, or for the rest in a message that quotes where this one stops.";
+
+/** A one-shot task has no session to go on from. */
+const TASK_CUT = `the answer was cut at ${CLAUDE_LIMIT}. A one-shot task cannot be continued: ask for less in one task, or split it.`;
 
 const BRAIN_CODES: Partial<Record<BrainError['kind'], ErrorCode>> = {
   auth: 'BRAIN_AUTH',

@@ -31,7 +31,10 @@ export interface ToolOutput {
   output?: string;
   /** Exit code of the command, when the tool ran one; non-zero makes the call not ok. */
   exitCode?: number;
+  /** The output is not whole: capped by tools.maxOutputChars, or cut before brainstem had it (`note` says how). */
   truncated?: boolean;
+  /** What the caller should do about a result that is not what it looks like (a brain's answer cut at its output limit). */
+  note?: string;
   /** Work that must wait until the caller has delivered the result (self_upgrade restarts brainstem). */
   afterDelivery?: () => void;
 }
@@ -73,6 +76,8 @@ export interface ToolResult {
   output?: string;
   data?: unknown;
   truncated: boolean;
+  /** See ToolOutput.note. */
+  note?: string;
   /** Set when the call was refused, failed, timed out or was stopped. */
   error?: ToolError;
   /** See ToolOutput.afterDelivery: call it once the result has reached the caller. */
@@ -200,6 +205,7 @@ export class ToolRegistry {
         output: out.output,
         data: out.data,
         truncated: out.truncated ?? false,
+        note: out.note,
         afterDelivery: out.afterDelivery,
       };
     } catch (err) {
@@ -278,12 +284,13 @@ function summarizeArgs(input: unknown): string {
   return text.length > 2_000 ? `${headChars(text, 2_000)}…` : text;
 }
 
-/** The result as plain text (MCP content, chat answers): output or data, then what went wrong. */
+/** The result as plain text (MCP content, chat answers): output or data, its note, then what went wrong. */
 export function resultText(r: ToolResult): string {
   const parts: string[] = [];
   if (r.output) parts.push(r.output);
   else if (r.data !== undefined)
     parts.push(typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2));
+  if (r.note) parts.push(`Note: ${r.note}`);
   if (r.error) parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}`);
   else if (r.exitCode !== undefined && r.exitCode !== 0) parts.push(`Exit code ${r.exitCode}.`);
   return parts.join('\n\n') || '(no output)';

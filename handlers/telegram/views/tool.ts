@@ -134,7 +134,10 @@ export function resultView(
   } else if (!r.error) {
     lines.push(`<i>${t(lang, 'no output', 'aucune sortie')}</i>`);
   }
-  if (r.truncated) {
+  // The tool's own word on a cut (a brain's answer at its output limit) replaces brainstem's cap line, which would blame the wrong limit.
+  if (r.note) {
+    lines.push(`<i>${escapeHtml(r.note)}</i>`);
+  } else if (r.truncated) {
     lines.push(
       `<i>${t(
         lang,
