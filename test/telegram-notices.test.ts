@@ -2,7 +2,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { html } from '../src/html.js';
-import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 const BLOCKED = 120;
 let h: Harness;
@@ -19,6 +19,19 @@ afterAll(async () => {
 
 const notices = (chatId: number, pattern: RegExp) =>
   h.tg.botMessages(chatId).filter((m) => pattern.test(m.text));
+
+/**
+ * Waits for the next log line `msg` whose error is the database lock: brainstem writes it once
+ * its wait for the lock (busy_timeout, 5 s) is over, so the lock can go then, and not before.
+ */
+function nextLockedLine(msg: string): () => Promise<unknown> {
+  const locked = () =>
+    h.logs.filter(
+      (l) => l.msg === msg && /database is locked/.test(String((l.err as { message?: string })?.message)),
+    );
+  const before = locked().length;
+  return () => h.tg.waitFor(() => locked()[before], { timeoutMs: 20_000 });
+}
 
 describe('notices', () => {
   it('tells the notify chats when the active brain goes down and when it is back, once each', async () => {
@@ -61,13 +74,14 @@ describe('notices', () => {
     await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
     // The owner's copy waits out a 429: meanwhile a sqlite3 shell (a backup) takes the write lock.
     h.tg.rateLimit('sendMessage', 1, 1);
+    const refused = nextLockedLine('notices: the database refused; will retry');
     h.service.core.notifier.notify({ kind: 'upgrade', text: html`sent under a lock` });
     const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
     try {
       await h.tg.waitFor(() => notices(BLOCKED, /sent under a lock/)[0], { timeoutMs: 10_000 });
-      // Longer than brainstem waits for a lock (busy_timeout, 5 s): marking it sent fails.
-      await sleep(6_000);
+      // Held until marking it sent has failed.
+      await refused();
     } finally {
       other.exec('ROLLBACK');
       other.close();
@@ -87,12 +101,13 @@ describe('notices', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
+    const failed = nextLockedLine('brain monitor check failed; will retry');
     const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
     try {
       h.llama.setLoading(true);
-      // The monitor calls it down while the lock is held, longer than brainstem waits for one (5 s).
-      await sleep(6_500);
+      // Held until the monitor has called it down and failed to record it.
+      await failed();
     } finally {
       other.exec('ROLLBACK');
       other.close();
