@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { recordingLogger } from './helpers/logs.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 /** brainstem's tools as functions the local model calls when its client brought none. */
@@ -151,5 +152,65 @@ describe('local brain with brainstem tools', () => {
     const offered = rounds.map((q) => ((q.body ?? {}) as { tools?: unknown[] }).tools?.length ?? 0);
     expect(offered.at(-1)).toBe(0);
     expect(offered.slice(0, -1).every((n) => n > 0)).toBe(true);
+  });
+});
+
+describe('a llama mode kept from the test and lint tools', () => {
+  it('is named in a warning at start, with the tools it drops and how to give them back', async () => {
+    const { logger, logs } = recordingLogger('info');
+    const s = await startTestService({
+      logger,
+      config: {
+        llama: { baseUrl: llama.baseUrl },
+        tools: {
+          git: { repo },
+          // The tests only read: a local model may run them. The lint may write (--fix): it may not.
+          tests: { argv: ['git', 'status'], readOnly: true },
+          lint: { argv: ['git', 'status'] },
+        },
+        modes: {
+          local: {
+            kind: 'llama',
+            description: 'left without its checks',
+            allowedTools: ['git_status', 'lint'],
+          },
+          checked: { kind: 'llama', description: 'runs the tests', allowedTools: ['run_tests'] },
+          everything: { kind: 'llama', description: 'every read-only tool', allowedTools: ['*'] },
+        },
+      },
+      parts: { tools: true },
+    });
+    try {
+      const config = s.service.core.config.configPath;
+      expect(logs.filter((l) => l.level === 40 && Array.isArray(l.tools))).toEqual([
+        expect.objectContaining({
+          mode: 'local',
+          tools: ['run_tests'],
+          msg: `mode local: modes.local.allowedTools leaves out run_tests, so its local model cannot check its work with them; add "run_tests" to modes.local.allowedTools in ${config} to give them back`,
+        }),
+        expect.objectContaining({
+          mode: 'local',
+          tools: ['lint'],
+          msg: `mode local: modes.local.allowedTools names lint, but its model is not offered it: its command may change things (tools.lint.readOnly is false) and a local model is offered only tools that change nothing: set tools.lint.readOnly to true in ${config} if it only reads`,
+        }),
+      ]);
+      // What the warnings say is what each model is offered.
+      const offered = async (model: string) => {
+        llama.script(() => ({ chunks: ['ok'] }));
+        await s.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'check it' }] });
+        const sent = llama.requests.filter((q) => q.path === '/v1/chat/completions').at(-1)?.body as {
+          tools?: { function: { name: string } }[];
+        };
+        return (sent.tools ?? [])
+          .map((t) => t.function.name)
+          .filter((n) => n === 'run_tests' || n === 'lint');
+      };
+      expect(await offered('local')).toEqual([]);
+      expect(await offered('checked')).toEqual(['run_tests']);
+      expect(await offered('everything')).toEqual(['run_tests']);
+    } finally {
+      llama.script();
+      await s.close();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { type Config, ConfigError } from '../config.js';
 import type { Core } from '../core.js';
 import type { Part } from '../part.js';
 import { brainTools } from './brain-tools.js';
+import { checkToolWarnings } from './check-tools.js';
 import { parseToolsConfig, type ToolsConfig } from './config.js';
 import { configuredSecrets, createRunner } from './exec.js';
 import { fileTools } from './files.js';
@@ -70,6 +71,7 @@ export function buildTools(core: Core): Tools {
     selfUpgradeTool(upgrade),
   );
   core.mcp.readOnlyTools = readOnlyTools(registry, core.config);
+  const warnings = checkToolWarnings(registry, config, core.config);
   const shortcuts = new Shortcuts(config.shortcuts, registry, core.config.configPath);
   return {
     registry,
@@ -79,6 +81,8 @@ export function buildTools(core: Core): Tools {
     answerer: shortcutAnswerer(shortcuts, registry, config),
     toolbox: localToolbox(registry),
     start: () => {
+      // Said once the server listens, like every part's start: a second instance that cannot listen says nothing.
+      for (const w of warnings) core.logger.warn({ mode: w.mode, tools: w.tools }, w.message);
       reportPendingUpgrade(upgrade).catch((err: unknown) =>
         core.logger.warn({ err }, 'could not report the outcome of the last self-upgrade'),
       );
