@@ -11,6 +11,7 @@ import type { ChatPorts } from './chat/ports.js';
 import { ChatService } from './chat/service.js';
 import { type Config, modeCwd } from './config.js';
 import { ConversationMap } from './conversations.js';
+import { creditBypass } from './credit/billing.js';
 import { Budgets } from './credit/budget.js';
 import { CreditMeter } from './credit/meter.js';
 import { CreditSource } from './credit/plan.js';
@@ -138,7 +139,11 @@ export function createCore(config: Config, logger: Logger, version: string, port
   });
   const meter = new CreditMeter({
     ledger,
-    source: new CreditSource(config.claude.credit, config.claude.credentialsFile),
+    source: new CreditSource(
+      config.claude.credit,
+      config.claude.credentialsFile,
+      creditBypass(config.modes, config.claude.env),
+    ),
     config: config.claude.credit,
     kv,
   });

@@ -7,12 +7,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ModeConfig } from '../src/config.js';
+import { creditBypass } from '../src/credit/billing.js';
 import { cycleAt } from '../src/credit/cycle.js';
-import { CreditMeter, creditSentence } from '../src/credit/meter.js';
+import { CreditMeter, type CreditReading, creditSentence } from '../src/credit/meter.js';
 import { CreditSource, planCredit } from '../src/credit/plan.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { type Billing, UsageLedger } from '../src/usage.js';
+import { startTestService } from './helpers/service.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -87,8 +90,85 @@ describe('the amount', () => {
     expect(new CreditSource({ monthlyUsd: 0 }, file).amount()).toBeUndefined();
     // An API-key setup has no credentials file: no credit.
     expect(new CreditSource({}, path.join(path.dirname(file), 'missing.json')).amount()).toBeUndefined();
+    // Every Claude mode billed per token: none, whatever the file or monthlyUsd say.
+    expect(new CreditSource({}, file, 'ANTHROPIC_API_KEY').amount()).toBeUndefined();
+    expect(new CreditSource({ monthlyUsd: 42 }, file, 'ANTHROPIC_API_KEY').amount()).toBeUndefined();
+  });
+
+  // The file of an old /login stays on the host after a switch to an API key, which the CLI then uses.
+  for (const [auth, env] of [
+    ['a login', { CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat01-x', ANTHROPIC_API_KEY: '' }],
+    ['an API key', { ANTHROPIC_API_KEY: 'sk-test-key', CLAUDE_CODE_OAUTH_TOKEN: '' }],
+  ] as const) {
+    it(`with Claude Code on ${auth}, GET /api/usage ${auth === 'a login' ? 'shows the plan' : 'says the credit does not apply, whatever plan the file holds'}`, async () => {
+      const dir = await tempDir();
+      const file = path.join(dir, '.credentials.json');
+      await writeFile(file, JSON.stringify({ claudeAiOauth: maxPlan() }));
+      const svc = await startTestService({
+        dir,
+        // A local model is active, so no Claude CLI starts; the Claude modes are billed as configured.
+        config: { defaultMode: 'local', claude: { env, credentialsFile: file } },
+        parts: { tools: true },
+      });
+      try {
+        const usage = async () => {
+          const r = await fetch(`${svc.url}/api/usage`, {
+            headers: { authorization: `Bearer ${svc.token}` },
+          });
+          return (await r.json()) as { data: { credit: CreditReading }; output: string };
+        };
+        const { data, output } = await usage();
+        if (auth === 'a login') {
+          expect(data.credit.credit).toEqual({ usd: 200, from: 'plan', plan: 'Max 20x' });
+          expect(output).toContain("Claude's monthly Agent SDK credit (Max 20x): $0.00 of $200.00 spent");
+        } else {
+          expect(data.credit.credit).toBeUndefined();
+          expect(data.credit.billedBy).toBe('ANTHROPIC_API_KEY');
+          expect(output).toContain(
+            "Claude's Agent SDK credit does not apply: every Claude mode is billed per token (ANTHROPIC_API_KEY).",
+          );
+        }
+      } finally {
+        await svc.close();
+      }
+    });
+  }
+
+  it('applies while one Claude mode still runs on the subscription', () => {
+    const claude = (id: string, env?: Record<string, string>): ModeConfig => ({
+      id,
+      kind: 'claude',
+      description: id,
+      aliases: [],
+      allowedTools: [],
+      deniedTools: [],
+      env,
+    });
+    const keyed = claude('keyed', { ANTHROPIC_API_KEY: 'sk-mode' });
+    expect(creditBypass([keyed, claude('plan')], {}, {})).toBeUndefined();
+    expect(creditBypass([keyed, claude('bedrock', { CLAUDE_CODE_USE_BEDROCK: '1' })], {}, {})).toBe(
+      'ANTHROPIC_API_KEY, CLAUDE_CODE_USE_BEDROCK',
+    );
+    // A mode that blanks the key runs on the subscription again.
+    expect(
+      creditBypass([claude('plan', { ANTHROPIC_API_KEY: '' })], { ANTHROPIC_API_KEY: 'sk' }, {}),
+    ).toBeUndefined();
+    expect(creditBypass([claude('plan')], {}, { ANTHROPIC_API_KEY: 'sk-inherited' })).toBe(
+      'ANTHROPIC_API_KEY',
+    );
+    expect(creditBypass([], {}, { ANTHROPIC_API_KEY: 'sk' })).toBeUndefined();
   });
 });
+
+function maxPlan() {
+  return {
+    accessToken: 'sk-ant-oat01-x',
+    refreshToken: 'r',
+    expiresAt: Date.now() + HOUR,
+    subscriptionType: 'max',
+    rateLimitTier: 'default_claude_max_20x',
+  };
+}
 
 describe('the meter', () => {
   async function ledgerAt(monthlyUsd?: number) {

@@ -194,4 +194,36 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     const status = await reply(h, 114, /Agent SDK credit/);
     expect(status.text).toContain(at);
   });
+
+  it('with Claude Code on an API key, /usage and /usage chart credit say the credit does not apply', async () => {
+    const h = await start(
+      config(
+        {},
+        // monthlyUsd and the CLI's environment as above, but the CLI runs on an API key.
+        {
+          claude: {
+            env: { ...cli.env, ...PRICED_MODEL, ANTHROPIC_API_KEY: 'sk-test', CLAUDE_CODE_OAUTH_TOKEN: '' },
+            maxRetries: 0,
+            credit: { monthlyUsd: 0.1 },
+          },
+        },
+      ),
+    );
+    await turn(h, 1, 0.06);
+    await h.tg.waitFor(() => h.service.core.meter.reading().apiSpent > 0);
+    h.tg.user(113).says('/usage');
+    const usage = await reply(h, 113, /^⚙️ \[proxy\] Usage\n/);
+    expect(usage.text).toContain(
+      '💳 The Agent SDK credit does not apply: every Claude mode is billed per token (ANTHROPIC_API_KEY).',
+    );
+    expect(usage.text).toMatch(/API-key turns this cycle: \$0\.06\d \(billed to the key, not the credit\)/);
+    expect(usage.text).not.toContain('a month');
+    h.tg.user(113).says('/usage chart credit');
+    await reply(
+      h,
+      113,
+      /The Agent SDK credit does not apply, so there is no credit chart: every Claude mode is billed per token \(ANTHROPIC_API_KEY\)/,
+    );
+    expect(creditNotices(h)).toEqual([]);
+  });
 });

@@ -25,6 +25,30 @@ export function billingOf(
   env: NodeJS.ProcessEnv = process.env,
 ): Billing | undefined {
   if (mode.kind !== 'claude') return undefined;
-  const set = (name: string) => Boolean(mode.env?.[name] ?? claudeEnv[name] ?? env[name]);
-  return BILLED_ELSEWHERE.some(set) ? 'api_key' : 'subscription';
+  return billedBy(mode, claudeEnv, env) ? 'api_key' : 'subscription';
+}
+
+/** The variable that bills a Claude mode per token, if one does. */
+function billedBy(
+  mode: ModeConfig,
+  claudeEnv: Record<string, string>,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  return BILLED_ELSEWHERE.find((name) => Boolean(mode.env?.[name] ?? claudeEnv[name] ?? env[name]));
+}
+
+/**
+ * What bills every Claude mode per token (e.g. `ANTHROPIC_API_KEY`), so that the subscription's
+ * credit applies to none of their turns; undefined when some Claude mode runs on the subscription,
+ * or none is a Claude mode.
+ */
+export function creditBypass(
+  modes: ModeConfig[],
+  claudeEnv: Record<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const claude = modes.filter((m) => m.kind === 'claude');
+  const by = claude.map((m) => billedBy(m, claudeEnv, env));
+  if (claude.length === 0 || by.some((v) => v === undefined)) return undefined;
+  return [...new Set(by)].join(', ');
 }

@@ -22,8 +22,10 @@ const spentSchema = z.object({ cycleStart: z.number(), at: z.number(), resetsAt:
 export interface CreditReading {
   now: number;
   cycle: Cycle;
-  /** Undefined: no credit (unset with an API key, or `monthlyUsd: 0`). */
+  /** Undefined: no credit (`billedBy`, no plan in the credentials file, or `monthlyUsd: 0`). */
   credit?: CreditAmount;
+  /** The variables that bill every Claude mode per token (an API key): the credit does not apply. */
+  billedBy?: string;
   /** Spent this cycle by turns on the subscription. */
   spent: number;
   /** spent / credit (may pass 1), with a credit. */
@@ -79,7 +81,8 @@ export class CreditMeter {
     const window = Math.max(now - since, MIN_PACE_WINDOW_MS);
     const pacePerDay = (ledger.spend('subscription', since, now + 1) / window) * DAY_MS;
     const reported = this.reportedSpent(cycle, now);
-    if (!credit) return { now, cycle, spent, pacePerDay, exhausted: false, apiSpent };
+    if (!credit)
+      return { now, cycle, spent, pacePerDay, exhausted: false, apiSpent, billedBy: source.billedBy };
     const left = Math.max(0, credit.usd - spent);
     const exhausted = reported !== undefined || left === 0;
     const runOutAt = exhausted ? now : pacePerDay > 0 ? now + (left / pacePerDay) * DAY_MS : undefined;
@@ -124,6 +127,9 @@ export const day = (ms: number): string => formatUtc(ms).slice(0, 10);
  */
 export function creditSentence(r: CreditReading): string {
   const api = r.apiSpent > 0 ? ` API-key turns cost ${usd(r.apiSpent)} this cycle, outside the credit.` : '';
+  if (r.billedBy) {
+    return `Claude's Agent SDK credit does not apply: every Claude mode is billed per token (${r.billedBy}).${api}`;
+  }
   if (!r.credit) {
     return `No Agent SDK credit is known (claude.credit.monthlyUsd unset or 0, and no plan in the credentials file): Claude turns on the subscription cost ${usd(r.spent)} since ${day(r.cycle.start)}.${api}`;
   }

@@ -41,9 +41,11 @@ export function planCredit(subscriptionType?: string, rateLimitTier?: string): C
 const PLAN_TTL_MS = 60_000;
 
 /**
- * The credit in force: `claude.credit.monthlyUsd` when set (0 = none, API
- * billing), else the plan's. The credentials file is read at most once a
- * minute; without it (API-key setups) there is no credit.
+ * The credit in force: none when every Claude mode is billed per token
+ * (`billedBy`, e.g. an API key: the CLI then uses the key, not the login the
+ * credentials file may still hold), else `claude.credit.monthlyUsd` when set
+ * (0 = none), else the plan's. The credentials file is read at most once a
+ * minute; without it there is no credit.
  */
 export class CreditSource {
   private cached?: { at: number; amount: CreditAmount | undefined };
@@ -51,9 +53,12 @@ export class CreditSource {
   constructor(
     private readonly config: Pick<CreditConfig, 'monthlyUsd'>,
     private readonly credentialsFile: string,
+    /** The variables that bill every Claude mode per token (billing.ts creditBypass), if they do. */
+    readonly billedBy?: string,
   ) {}
 
   amount(now = Date.now()): CreditAmount | undefined {
+    if (this.billedBy) return undefined;
     const set = this.config.monthlyUsd;
     if (set !== undefined) return set > 0 ? { usd: set, from: 'config' } : undefined;
     if (!this.cached || now - this.cached.at > PLAN_TTL_MS) {

@@ -32,6 +32,18 @@ export function creditLines(r: CreditReading, lang: Lang): string[] {
           ),
         ]
       : [];
+  if (r.billedBy) {
+    if (r.apiSpent === 0) return [];
+    return [
+      t(
+        lang,
+        `💳 The Agent SDK credit does not apply: every Claude mode is billed per token (<code>${escapeHtml(r.billedBy)}</code>).`,
+        `💳 Le crédit Agent SDK ne s’applique pas : chaque mode Claude est facturé au token (<code>${escapeHtml(r.billedBy)}</code>).`,
+      ),
+      ...api,
+      '',
+    ];
+  }
   if (!r.credit) {
     if (r.spent === 0 && r.apiSpent === 0) return [];
     return [

@@ -37,6 +37,16 @@ export async function sendUsageChart(
 ): Promise<void> {
   const creditAsked = CREDIT_WORDS.has(period.toLowerCase());
   if (creditAsked || (period === '' && credit?.credit)) {
+    if (credit?.billedBy) {
+      await out.sendHtml(
+        t(
+          lang,
+          `${PROXY_TAG} The Agent SDK credit does not apply, so there is no credit chart: every Claude mode is billed per token (<code>${escapeHtml(credit.billedBy)}</code>). /usage chart 30d draws the daily costs.`,
+          `${PROXY_TAG} Le crédit Agent SDK ne s’applique pas, donc pas de graphique du crédit : chaque mode Claude est facturé au token (<code>${escapeHtml(credit.billedBy)}</code>). /usage chart 30d trace les coûts par jour.`,
+        ),
+      );
+      return;
+    }
     if (!credit?.credit) {
       await out.sendHtml(
         t(
