@@ -20,18 +20,22 @@ afterAll(async () => {
 const notices = (chatId: number, pattern: RegExp) =>
   h.tg.botMessages(chatId).filter((m) => pattern.test(m.text));
 
-/**
- * Waits for the next log line `msg` whose error is the database lock: brainstem writes it once
- * its wait for the lock (busy_timeout, 5 s) is over, so the lock can go then, and not before.
- */
-function nextLockedLine(msg: string): () => Promise<unknown> {
-  const locked = () =>
-    h.logs.filter(
-      (l) => l.msg === msg && /database is locked/.test(String((l.err as { message?: string })?.message)),
-    );
-  const before = locked().length;
-  return () => h.tg.waitFor(() => locked()[before], { timeoutMs: 20_000 });
+type LogLine = Record<string, unknown>;
+/** The next log line that `match` takes, from the ones logged after this call. */
+function nextLogLine(match: (l: LogLine) => boolean): () => Promise<unknown> {
+  const seen = () => h.logs.filter(match);
+  const before = seen().length;
+  return () => h.tg.waitFor(() => seen()[before], { timeoutMs: 20_000 });
 }
+/**
+ * A line brainstem writes once its wait for the lock (busy_timeout, 5 s) is over: the test's
+ * lock can go then, and not before.
+ */
+const lockedLine = (msg: string) => (l: LogLine) =>
+  l.msg === msg && /database is locked/.test(String((l.err as { message?: string })?.message));
+/** The write kept in memory while the lock lasts (src/db/kept-writes.ts), if `write` says what it records. */
+const keptLine = (write: RegExp) => (l: LogLine) =>
+  String(l.msg).startsWith('the state database is locked by another process') && write.test(String(l.write));
 
 describe('notices', () => {
   it('tells the notify chats when the active brain goes down and when it is back, once each', async () => {
@@ -74,13 +78,13 @@ describe('notices', () => {
     await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
     // The owner's copy waits out a 429: meanwhile a sqlite3 shell (a backup) takes the write lock.
     h.tg.rateLimit('sendMessage', 1, 1);
-    const refused = nextLockedLine('notices: the database refused; will retry');
+    const refused = nextLogLine(keptLine(/^that notice \d+ was sent/));
     h.service.core.notifier.notify({ kind: 'upgrade', text: html`sent under a lock` });
     const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
     try {
       await h.tg.waitFor(() => notices(BLOCKED, /sent under a lock/)[0], { timeoutMs: 10_000 });
-      // Held until marking it sent has failed.
+      // Held until marking it sent has waited out the lock, and is kept for later.
       await refused();
     } finally {
       other.exec('ROLLBACK');
@@ -101,7 +105,7 @@ describe('notices', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
-    const failed = nextLockedLine('brain monitor check failed; will retry');
+    const failed = nextLogLine(lockedLine('brain monitor check failed; will retry'));
     const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
     try {
