@@ -48,7 +48,7 @@ const modeSchema = z
       .array(z.string())
       .default([])
       .describe(
-        'Claude: `--allowedTools` rules, used without asking (others are asked in Telegram). Llama: the client tools passed upstream, and the read-only brainstem tools offered when the client brings none. Empty = none.',
+        'Claude: `--allowedTools` rules, used without asking (others are asked in Telegram). Llama: the read-only brainstem tools offered when the client brings none (tools the client brings pass by `toolFilter`). Empty = none.',
       ),
     toolFilter: z
       .object({
