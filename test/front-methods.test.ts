@@ -9,9 +9,10 @@ import { mkdtemp } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Bot } from 'grammy';
+import { API_CONSTANTS, Bot } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from '../handlers/telegram-front/bot-api.js';
 import { migrations } from '../src/db/migrations.js';
 import Sqlite from '../src/db/sqlite.js';
 import { startDownstream } from './helpers/downstream-bot.js';
@@ -107,6 +108,13 @@ describe('the Bot API front’s own methods and guards', () => {
     });
     expect(shown(waiting)).toEqual(['n1', 'n2']);
     await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1, allowed_updates: [] });
+  });
+
+  it('knows the update types grammY knows', () => {
+    expect([...ALL_UPDATE_TYPES].sort()).toEqual([...API_CONSTANTS.ALL_UPDATE_TYPES].sort());
+    expect(ALL_UPDATE_TYPES.filter((t) => !OPT_IN_TYPES.includes(t)).sort()).toEqual(
+      [...API_CONSTANTS.DEFAULT_UPDATE_TYPES].sort(),
+    );
   });
 
   it('matches allowed_updates names in any case and ignores names of no update type, as Telegram does', async () => {

@@ -1,5 +1,3 @@
-import { API_CONSTANTS } from 'grammy';
-
 /**
  * Answers in the Bot API's own shapes, so a grammY client (OpenClaw's
  * Telegram channel) treats what the front says exactly like what Telegram says.
@@ -26,7 +24,41 @@ export const NOT_FOUND = apiError(404, 'Not Found');
 /** Update types Telegram sends only to a poller that names them in `allowed_updates`. */
 export const OPT_IN_TYPES: readonly string[] = ['chat_member', 'message_reaction', 'message_reaction_count'];
 
-const UPDATE_TYPES: ReadonlySet<string> = new Set(API_CONSTANTS.ALL_UPDATE_TYPES);
+/**
+ * Every update type of the Bot API, as grammY's `API_CONSTANTS.ALL_UPDATE_TYPES` lists them. A
+ * copy, because importing grammY here would load all of it (node:https with it) before brainstem
+ * listens; test/front-methods.test.ts checks it against grammY's, so an upgrade that brings a new
+ * type says so.
+ */
+export const ALL_UPDATE_TYPES: readonly string[] = [
+  'message',
+  'edited_message',
+  'channel_post',
+  'edited_channel_post',
+  'business_connection',
+  'business_message',
+  'edited_business_message',
+  'deleted_business_messages',
+  'guest_message',
+  'stopped_message_generation',
+  'inline_query',
+  'chosen_inline_result',
+  'callback_query',
+  'shipping_query',
+  'pre_checkout_query',
+  'purchased_paid_media',
+  'poll',
+  'poll_answer',
+  'my_chat_member',
+  'managed_bot',
+  'chat_join_request',
+  'chat_boost',
+  'removed_chat_boost',
+  'subscription',
+  ...OPT_IN_TYPES,
+];
+
+const UPDATE_TYPES: ReadonlySet<string> = new Set(ALL_UPDATE_TYPES);
 
 /**
  * An `allowed_updates` list as the front matches it: names in any case (a

@@ -1,6 +1,7 @@
-import { API_CONSTANTS, type Transformer } from 'grammy';
+import type { Transformer } from 'grammy';
 import type { Update } from 'grammy/types';
 import type { Logger } from '../../src/logger.js';
+import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from './bot-api.js';
 import type { UpdateQueue } from './update-queue.js';
 
 /**
@@ -113,7 +114,8 @@ export function allowedForTelegram(
   downstream: readonly string[] | undefined,
   own: readonly string[],
 ): string[] {
-  if (downstream === undefined) return [...API_CONSTANTS.ALL_UPDATE_TYPES];
-  const theirs = downstream.length === 0 ? API_CONSTANTS.DEFAULT_UPDATE_TYPES : downstream;
+  if (downstream === undefined) return [...ALL_UPDATE_TYPES];
+  const theirs =
+    downstream.length === 0 ? ALL_UPDATE_TYPES.filter((t) => !OPT_IN_TYPES.includes(t)) : downstream;
   return [...new Set([...theirs, ...own])];
 }
