@@ -29,7 +29,34 @@ async function serve(): Promise<void> {
     import('./db/unusable.js'),
   ]);
   const logger = createLogger(config.logLevel);
-  let service: Awaited<ReturnType<typeof startService>>;
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  // Listened for before the start: its parts start after the server listens, and a SIGTERM that
+  // pm2 (or a test) sends once it sees the listening line would otherwise kill the process as is.
+  let stopAsked = false;
+  let signals = 0;
+  const stop = (running: NonNullable<typeof service>) =>
+    running.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    if (service) stop(service);
+    else stopAsked = true;
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
   } catch (err) {
@@ -50,27 +77,7 @@ async function serve(): Promise<void> {
   flushCompileCache();
   if (compileCache.on) logger.info(`compile cache: on, in ${compileCache.directory}`);
   else logger.info(`compile cache: off, ${compileCache.why}; each start compiles the bundle again`);
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'shutting down');
-    service.stop().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  if (stopAsked) stop(service);
 }
 
 async function main(): Promise<void> {

@@ -214,6 +214,20 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
   });
 });
 
+describe('a stop during the start', () => {
+  it('a SIGTERM sent as soon as it says it listens stops it cleanly, before its parts have all started', async () => {
+    // The listening line comes before the parts start: a SIGTERM then found no handler, and killed it.
+    // Each start is one chance at that window, so a few in a row.
+    const codes: (number | null)[] = [];
+    for (let i = 0; i < 8; i++) {
+      const { processEnv } = setup();
+      const p = await spawnService(processEnv());
+      codes.push(await p.stop('SIGTERM'));
+    }
+    expect(codes).toEqual(Array(8).fill(0));
+  }, 120_000);
+});
+
 describe('one instance per data dir', () => {
   it('a second instance on the same data dir exits at once, naming the first; the first runs on, and leaves no stale lock', async () => {
     const tg = await startFakeTelegram();
