@@ -20,6 +20,24 @@ function lastUser(body: { messages?: { role: string; content?: unknown }[] }): s
   return String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
 }
 
+/**
+ * Two models on servers of their own: qwen holds its answer to "first" until `held` opens (a turn
+ * running while another is queued behind it), and each says its name before any other message.
+ */
+async function qwenAndCoder(opts: Parameters<typeof startFakeLlama>[0] = {}) {
+  const qwen = await startFakeLlama(opts);
+  const coder = await startFakeLlama(opts);
+  const held = gate();
+  onTestFinished(held.open);
+  qwen.script((body) =>
+    lastUser(body) === 'first'
+      ? { chunks: ['one', { wait: held.promise }, ' done'] }
+      : { chunks: [`qwen: ${lastUser(body)}`] },
+  );
+  coder.script((body) => ({ chunks: [`coder: ${lastUser(body)}`] }));
+  return { qwen, coder, held };
+}
+
 let llama: FakeLlama;
 let svc: TestService;
 
@@ -726,16 +744,7 @@ describe('a stream whose mode a switch changes after its headers went', () => {
   });
 
   it('for active, queued behind its conversation’s running turn: its filtered-tools header is never the mode it was queued for, a switch may change that', async () => {
-    const qwen = await startFakeLlama();
-    const coder = await startFakeLlama();
-    const held = gate();
-    onTestFinished(held.open);
-    qwen.script((body) =>
-      lastUser(body) === 'first'
-        ? { chunks: ['one', { wait: held.promise }, ' done'] }
-        : { chunks: [`qwen: ${lastUser(body)}`] },
-    );
-    coder.script((body) => ({ chunks: [`coder: ${lastUser(body)}`] }));
+    const { qwen, coder, held } = await qwenAndCoder();
     const s = await startTestService({
       config: {
         defaultMode: 'qwen',
@@ -1171,16 +1180,7 @@ describe('a client that reads errors as answers (x-brainstem-client: openclaw)',
 describe('a switch that swaps the llama model', () => {
   it('a turn queued behind its conversation’s running one when a swap begins waits for it, and runs on the mode it made active', async () => {
     // Each model on a server of its own, loaded and unloaded by its start and stop commands.
-    const qwen = await startFakeLlama({ loading: true });
-    const coder = await startFakeLlama({ loading: true });
-    const held = gate();
-    onTestFinished(held.open);
-    qwen.script((body) =>
-      lastUser(body) === 'first'
-        ? { chunks: ['one', { wait: held.promise }, ' done'] }
-        : { chunks: [`qwen: ${lastUser(body)}`] },
-    );
-    coder.script((body) => ({ chunks: [`coder: ${lastUser(body)}`] }));
+    const { qwen, coder, held } = await qwenAndCoder({ loading: true });
     const model = (fake: FakeLlama) => ({
       start: [loadingCommand(fake, false)],
       stop: [loadingCommand(fake, true)],

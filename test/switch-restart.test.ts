@@ -73,6 +73,18 @@ async function cutSwitchToCoder(): Promise<Harness> {
   return h;
 }
 
+/** What a usage-limit fallback leaves in a stopped brainstem's database, the local mode active. */
+function leaveFallback(
+  stopped: Harness,
+  fallback: { from: string; to: string; since: number; resetsAt: number },
+) {
+  const db = new Database(path.join(stopped.service.core.config.dataDir, 'brainstem.sqlite'));
+  const put = db.prepare('INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)');
+  put.run('active_mode', 'local', Date.now());
+  put.run('usage_limit_fallback', JSON.stringify(fallback), Date.now());
+  db.close();
+}
+
 describe('a restart during a mode switch', { timeout: 120_000 }, () => {
   afterEach(async () => {
     for (const h of running.splice(0)) await h.close();
@@ -170,16 +182,8 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     const first = await start();
     await first.stopService();
     // As the usage limit's fallback leaves it: switched from coder to local, the reset due in a moment.
-    const db = new Database(path.join(first.service.core.config.dataDir, 'brainstem.sqlite'));
-    const put = db.prepare('INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)');
     const now = Date.now();
-    put.run('active_mode', 'local', now);
-    put.run(
-      'usage_limit_fallback',
-      JSON.stringify({ from: 'coder', to: 'local', since: now - 60_000, resetsAt: now + 1000 }),
-      now,
-    );
-    db.close();
+    leaveFallback(first, { from: 'coder', to: 'local', since: now - 60_000, resetsAt: now + 1000 });
     // The switch back waits for coder, which is still loading: a restart cuts it.
     const second = await start();
     await expect.poll(() => second.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('coder');
@@ -197,14 +201,9 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await first.stopService();
     // A usage-limit fallback to qwen whose mode was changed since (by a restart on another default):
     // at the reset the switch back is moot, and only its state is to be forgotten.
-    const db = new Database(path.join(first.service.core.config.dataDir, 'brainstem.sqlite'));
-    const put = db.prepare('INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)');
-    const now = Date.now();
     // Seconds for the start below, so that the lock is held when the reset comes.
-    const resetsAt = now + 8000;
-    put.run('active_mode', 'local', now);
-    put.run('usage_limit_fallback', JSON.stringify({ from: 'coder', to: 'qwen', since: now, resetsAt }), now);
-    db.close();
+    const resetsAt = Date.now() + 8000;
+    leaveFallback(first, { from: 'coder', to: 'qwen', since: Date.now(), resetsAt });
     // Run from a timer, a rejection would bring brainstem down (Node's default).
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);

@@ -28,17 +28,23 @@ afterAll(async () => {
   await cli?.cleanup();
 });
 
+/** A bot of its own on the Claude mode, for a test. */
+async function claudeHarness(ctx: { onTestFinished(fn: () => Promise<void>): void }) {
+  const h = await startHarness({
+    env: { CLAUDE_BIN },
+    config: {
+      defaultMode: 'assistant',
+      claude: { env: cli.env, maxRetries: 0 },
+      server: { modeTag: false },
+    },
+  });
+  ctx.onTestFinished(() => h.close());
+  return h;
+}
+
 describe('a prompt too long for Claude in Telegram', { timeout: 300_000 }, () => {
   it('says so, closes the session that holds it, and the next message is answered with the chat’s history', async (ctx) => {
-    const h = await startHarness({
-      env: { CLAUDE_BIN },
-      config: {
-        defaultMode: 'assistant',
-        claude: { env: cli.env, maxRetries: 0 },
-        server: { modeTag: false },
-      },
-    });
-    ctx.onTestFinished(() => h.close());
+    const h = await claudeHarness(ctx);
     // Like the API: every request holding the oversized message is refused.
     fake.script((r) => {
       const sent = JSON.stringify(r.body?.messages);
@@ -71,15 +77,7 @@ describe('a prompt too long for Claude in Telegram', { timeout: 300_000 }, () =>
 
 describe('an answer longer than Claude’s output limit in Telegram', { timeout: 300_000 }, () => {
   it('shows the text so far and says it was cut, and what to do', async (ctx) => {
-    const h = await startHarness({
-      env: { CLAUDE_BIN },
-      config: {
-        defaultMode: 'assistant',
-        claude: { env: cli.env, maxRetries: 0 },
-        server: { modeTag: false },
-      },
-    });
-    ctx.onTestFinished(() => h.close());
+    const h = await claudeHarness(ctx);
     // Every reply stops at the output-token limit: the CLI asks to go on three times, then gives up.
     fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
     h.tg.user(114).says('write a long essay');
