@@ -45,7 +45,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
     defineTool({
       name: 'brain_chat',
       description:
-        'Sends a message to the brain of a mode (or `active`) and returns its answer and usage. Give a sessionKey (the one an earlier call returned) to continue that conversation.',
+        'Sends a message to the brain of a mode (or `active`) and returns its answer and usage. Give a sessionKey (the one an earlier call returned) to continue that conversation: a Claude mode goes on from its session; a local model keeps no earlier turns here and gets this message alone, so quote what it needs.',
       input: z
         .object({
           mode: z.string().min(1).default('active'),
