@@ -1,4 +1,5 @@
 import type { Db } from './db/index.js';
+import type { KeptWrites } from './db/kept-writes.js';
 
 export interface StoredSession {
   sessionKey: string;
@@ -29,7 +30,10 @@ const toSession = (r: Row): StoredSession => ({
 
 /**
  * Conversation → brain session map, persisted so a restart resumes the same
- * Claude session. Entries older than the TTL are treated as absent.
+ * Claude session. Entries older than the TTL are treated as absent. A session
+ * is recorded as a turn runs: when another process holds the database it is
+ * kept until the lock is gone (see KeptWrites), so the turn goes on; the
+ * warm process keeps the session meanwhile.
  */
 export class SessionStore {
   // Prepared once: get and set run on every Claude turn.
@@ -41,6 +45,7 @@ export class SessionStore {
 
   constructor(
     db: Db,
+    private readonly kept: KeptWrites,
     private readonly ttlMs: number,
   ) {
     this.getStmt = db.prepare<[string, string], Row>(
@@ -70,9 +75,12 @@ export class SessionStore {
     return toSession(row);
   }
 
+  /** Never throws: a row the database refuses is kept or, on an error waiting cannot cure, logged as lost. */
   set(sessionKey: string, mode: string, brainSessionId: string, cwd: string): void {
     const now = Date.now();
-    this.setStmt.run(sessionKey, mode, brainSessionId, cwd, now, now);
+    this.kept.run(`the Claude session of ${sessionKey} in mode ${mode}`, () =>
+      this.setStmt.run(sessionKey, mode, brainSessionId, cwd, now, now),
+    );
   }
 
   /** Removes one conversation's session in one mode, or in every mode. Returns how many were removed. */

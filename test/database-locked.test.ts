@@ -11,6 +11,8 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { html } from '../src/html.js';
 import { NOTICE_LANG_KEY } from '../src/i18n.js';
+import { claudeTestEnv, startFakeAnthropic, text } from './fakes/anthropic.js';
+import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 let h: Harness;
@@ -131,5 +133,48 @@ describe('while another process holds the state database', () => {
     expect(audited()).toBe(before);
     release(lock);
     await vi.waitFor(() => expect(audited()).toBe(before + 1), { timeout: 20_000 });
+  });
+});
+
+describe('a Claude turn while another process holds the state database', { timeout: 180_000 }, () => {
+  it('ends normally, and its session is kept for the next turn once the lock is gone', async (ctx) => {
+    const fake = await startFakeAnthropic();
+    const cli = await claudeTestEnv(fake.url);
+    const c = await startHarness({
+      env: { CLAUDE_BIN },
+      config: {
+        defaultMode: 'assistant',
+        claude: { env: cli.env, maxRetries: 0 },
+        server: { modeTag: false },
+      },
+    });
+    ctx.onTestFinished(async () => {
+      await c.close();
+      await fake.close();
+      await cli.cleanup();
+    });
+    c.service.core.db.pragma('busy_timeout = 50');
+    fake.script(() => text('answered under the lock'));
+    const sessions = () =>
+      (
+        c.service.core.db
+          .prepare("SELECT COUNT(*) AS n FROM sessions WHERE session_key = 'telegram:113'")
+          .get() as { n: number }
+      ).n;
+    const other = new Database(path.join(c.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      c.tg.user(113).says('hello');
+      const answer = await c.tg.waitFor(
+        () => c.tg.botMessages(113).find((m) => /answered under the lock|failed|⚠️/.test(m.text)),
+        { timeoutMs: 120_000 },
+      );
+      expect(answer.text).toBe('answered under the lock');
+      expect(sessions()).toBe(0);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    await vi.waitFor(() => expect(sessions()).toBe(1), { timeout: 10_000 });
   });
 });

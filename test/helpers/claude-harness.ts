@@ -15,6 +15,7 @@ import { WarmPool } from '../../brains/claude-code/warm-pool.js';
 import type { ChatMessage, TurnEvent, TurnRequest } from '../../brains/types.js';
 import type { Config, ModeConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/index.js';
+import { KeptWrites } from '../../src/db/kept-writes.js';
 import { SessionStore } from '../../src/sessions.js';
 import {
   type ClaudeTestEnv,
@@ -68,8 +69,8 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
   const fake = await startFakeAnthropic();
   const cli = await claudeTestEnv(fake.url, { auth: opts.auth });
   const db = openDb(path.join(dir, 'data'));
-  const sessions = new SessionStore(db, 3_600_000);
   const { logger, logs } = recordingLogger();
+  const sessions = new SessionStore(db, new KeptWrites(db, logger), 3_600_000);
   const cwd = path.join(dir, 'work');
   const mode: ModeConfig = {
     id: 'assistant',
