@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChatMessage, ToolCall } from '../brains/types.js';
 import type { ChatEvent } from './chat/request.js';
 import type { Db } from './db/index.js';
+import type { KeptWrites } from './db/kept-writes.js';
 import { historyDigest, lastAssistantIndex } from './text.js';
 import { collectToolCall } from './tool-calls.js';
 
@@ -24,6 +25,7 @@ export class ConversationMap {
 
   constructor(
     db: Db,
+    private readonly kept: KeptWrites,
     private readonly ttlMs: number,
   ) {
     this.findStmt = db.prepare<[string, number], { session_key: string }>(
@@ -53,9 +55,14 @@ export class ConversationMap {
     return {
       key,
       continued: found !== undefined,
+      // Never throws: under another process's lock the head is kept until the lock is gone, and the
+      // answer still ends (a next turn that comes meanwhile starts a conversation of its own).
       answered: (answer) => {
-        this.pruneStmt.run(Date.now() - this.ttlMs);
-        this.moveStmt(found ? head : undefined, historyDigest([...messages, answer]), key);
+        const next = historyDigest([...messages, answer]);
+        this.kept.run(`the head of conversation ${key}`, () => {
+          this.pruneStmt.run(Date.now() - this.ttlMs);
+          this.moveStmt(found ? head : undefined, next, key);
+        });
       },
       release: () => {
         if (released) return;

@@ -86,7 +86,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const audit = new AuditLog(db, kept);
   const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
   const sessions = new SessionStore(db, kept, config.claude.sessionTtlHours * 3_600_000);
-  const conversations = new ConversationMap(db, config.claude.sessionTtlHours * 3_600_000);
+  const conversations = new ConversationMap(db, kept, config.claude.sessionTtlHours * 3_600_000);
   const ledger = new UsageLedger(db, kept);
   const modes = new ModeRegistry(config.modes);
   const notifier = new Notifier(db, kept, logger.child({ part: 'notices' }));

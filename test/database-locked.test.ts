@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { html } from '../src/html.js';
 import { NOTICE_LANG_KEY } from '../src/i18n.js';
@@ -72,7 +73,7 @@ describe('while another process holds the state database', () => {
     const usage = () => count('SELECT COUNT(*) AS n FROM usage WHERE session_key = ?', 'telegram:112');
     const history = () =>
       count('SELECT COUNT(*) AS n FROM telegram_history WHERE chat_key = ?', 'telegram:112');
-    await vi.waitFor(() => expect(usage()).toBe(1));
+    await vi.waitFor(() => expect(usage()).toBe(1), { timeout: 20_000 });
     const keeping = logged(KEEPING).length;
     const lock = hold();
     u.says('first while held');
@@ -86,7 +87,7 @@ describe('while another process holds the state database', () => {
     release(lock);
     await vi.waitFor(() => expect(usage()).toBe(3), { timeout: 20_000 });
     expect(history()).toBe(6);
-    await vi.waitFor(() => expect(logged(WRITTEN).length).toBeGreaterThan(0));
+    await vi.waitFor(() => expect(logged(WRITTEN).length).toBeGreaterThan(0), { timeout: 20_000 });
     const rows = h.service.core.db
       .prepare('SELECT source, mode, error FROM usage WHERE session_key = ? ORDER BY id')
       .all('telegram:112');
@@ -134,6 +135,24 @@ describe('while another process holds the state database', () => {
     release(lock);
     await vi.waitFor(() => expect(audited()).toBe(before + 1), { timeout: 20_000 });
   });
+  it('an OpenAI client that sends no session key gets its answer, and its conversation is found again once the lock is gone', async () => {
+    const client = new OpenAI({
+      baseURL: `${h.service.url}/v1`,
+      apiKey: h.service.core.apiToken.token,
+      maxRetries: 0,
+    });
+    const heads = () => count('SELECT COUNT(*) AS n FROM conversation_heads');
+    const before = heads();
+    const lock = hold();
+    const answer = await client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'under the lock' }],
+    });
+    expect(answer.choices[0]?.message.content).toBe('echo: under the lock');
+    expect(heads()).toBe(before);
+    release(lock);
+    await vi.waitFor(() => expect(heads()).toBe(before + 1), { timeout: 20_000 });
+  });
 });
 
 describe('a Claude turn while another process holds the state database', { timeout: 180_000 }, () => {
@@ -175,6 +194,6 @@ describe('a Claude turn while another process holds the state database', { timeo
       other.exec('ROLLBACK');
       other.close();
     }
-    await vi.waitFor(() => expect(sessions()).toBe(1), { timeout: 10_000 });
+    await vi.waitFor(() => expect(sessions()).toBe(1), { timeout: 20_000 });
   });
 });
