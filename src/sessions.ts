@@ -83,6 +83,16 @@ export class SessionStore {
     );
   }
 
+  /**
+   * Removes one conversation's session in one mode, after the writes kept before it when another
+   * process holds the database (its own `set` among them). Never throws.
+   */
+  forget(sessionKey: string, mode: string): void {
+    this.kept.run(`the end of the Claude session of ${sessionKey} in mode ${mode}`, () =>
+      this.deleteModeStmt.run(sessionKey, mode),
+    );
+  }
+
   /** Removes one conversation's session in one mode, or in every mode. Returns how many were removed. */
   delete(sessionKey: string, mode?: string): number {
     const r =

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   type ClaudeTestEnv,
   claudeTestEnv,
@@ -180,6 +181,28 @@ describe('claude_code', () => {
       },
     ]);
     expect(svc.service.core.sessions.list().some((s) => s.mode === 'claude_code')).toBe(false);
+  }, 60_000);
+
+  it('answers while another process holds the database, and records its usage once the lock is gone', async () => {
+    fake.script(() => text('done under the lock'));
+    const { db, config, sessions } = svc.service.core;
+    // Each refused write fails within milliseconds, not after the 5 s brainstem waits for a lock.
+    db.pragma('busy_timeout = 50');
+    onTestFinished(() => void db.pragma('busy_timeout = 5000'));
+    const before = ledger('claude_code').length;
+    const other = new Database(path.join(config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    let answer: Awaited<ReturnType<typeof api>>;
+    try {
+      answer = await api('claude_code', { prompt: 'under the lock' });
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect([answer.status, answer.body.output]).toEqual([200, 'done under the lock']);
+    await vi.waitFor(() => expect(ledger('claude_code')).toHaveLength(before + 1), { timeout: 20_000 });
+    // Recorded as the CLI named it, then forgotten: in that order, once the lock is gone.
+    expect(sessions.list().some((s) => s.mode === 'claude_code')).toBe(false);
   }, 60_000);
 
   it('marks a task answer cut at the output-token limit as truncated, and says what to do', async () => {

@@ -155,7 +155,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           }
         } finally {
           // One shot: nothing will resume it, so it does not belong in the session list.
-          core.sessions.delete(sessionKey, ONE_SHOT_MODE);
+          core.sessions.forget(sessionKey, ONE_SHOT_MODE);
           // Spent like a chat turn's: on the subscription it comes out of the monthly credit.
           const billing = billingOf(mode, core.config.claude.env);
           const cost = usage ?? NO_USAGE;
