@@ -13,8 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { html } from '../src/html.js';
 import { NOTICE_LANG_KEY } from '../src/i18n.js';
 import { claudeTestEnv, startFakeAnthropic, text } from './fakes/anthropic.js';
-import { CLAUDE_BIN } from './helpers/service.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, OWNER, startClaudeHarness, startHarness } from './telegram-harness.js';
 
 let h: Harness;
 let locks: Database.Database[] = [];
@@ -159,14 +158,7 @@ describe('a Claude turn while another process holds the state database', { timeo
   it('ends normally, and its session is kept for the next turn once the lock is gone', async (ctx) => {
     const fake = await startFakeAnthropic();
     const cli = await claudeTestEnv(fake.url);
-    const c = await startHarness({
-      env: { CLAUDE_BIN },
-      config: {
-        defaultMode: 'assistant',
-        claude: { env: cli.env, maxRetries: 0 },
-        server: { modeTag: false },
-      },
-    });
+    const c = await startClaudeHarness(cli.env, { server: { modeTag: false } });
     ctx.onTestFinished(async () => {
       await c.close();
       await fake.close();

@@ -7,8 +7,7 @@ import {
   startFakeAnthropic,
   text,
 } from './fakes/anthropic.js';
-import { CLAUDE_BIN } from './helpers/service.js';
-import { startHarness } from './telegram-harness.js';
+import { startClaudeHarness, startHarness } from './telegram-harness.js';
 
 /**
  * A Claude conversation that no longer fits the context, seen from a Telegram
@@ -30,14 +29,7 @@ afterAll(async () => {
 
 /** A bot of its own on the Claude mode, for a test. */
 async function claudeHarness(ctx: { onTestFinished(fn: () => Promise<void>): void }) {
-  const h = await startHarness({
-    env: { CLAUDE_BIN },
-    config: {
-      defaultMode: 'assistant',
-      claude: { env: cli.env, maxRetries: 0 },
-      server: { modeTag: false },
-    },
-  });
+  const h = await startClaudeHarness(cli.env, { server: { modeTag: false } });
   ctx.onTestFinished(() => h.close());
   return h;
 }

@@ -12,7 +12,7 @@ import type { PartChoice } from '../src/service.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { recordingLogger } from './helpers/logs.js';
-import { type StartHooks, startWired, type WiredService } from './helpers/service.js';
+import { CLAUDE_BIN, type StartHooks, startWired, type WiredService } from './helpers/service.js';
 
 /** The owner gets the notices; the other allowed users give each test a chat of its own. */
 export const OWNER = 111;
@@ -100,6 +100,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       if (!opts.dir) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** brainstem on its Claude mode, the real CLI with `cliEnv` (claudeTestEnv's), `config` merged over that. */
+export function startClaudeHarness(
+  cliEnv: Record<string, string>,
+  config: ConfigFile = {},
+): Promise<Harness> {
+  const claude: ConfigFile = { defaultMode: 'assistant', claude: { env: cliEnv, maxRetries: 0 } };
+  return startHarness({ env: { CLAUDE_BIN }, config: deepMerge(claude, config) as ConfigFile });
 }
 
 function deepMerge(a: unknown, b: unknown): unknown {

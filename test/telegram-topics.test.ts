@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claudeTestEnv, startFakeAnthropic, text } from './fakes/anthropic.js';
-import { CLAUDE_BIN } from './helpers/service.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, startClaudeHarness, startHarness } from './telegram-harness.js';
 
 /**
  * Forum topics and replies on the direct route, against the Bot API emulator
@@ -112,14 +111,7 @@ describe('forum topics on a Claude mode', () => {
   it('each topic has its own Claude session; /new in one leaves the other resumed', async () => {
     const fake = await startFakeAnthropic();
     const cli = await claudeTestEnv(fake.url);
-    const c = await startHarness({
-      env: { CLAUDE_BIN },
-      config: {
-        defaultMode: 'assistant',
-        claude: { env: cli.env, maxRetries: 0 },
-        telegram: { streaming: 'off' },
-      },
-    });
+    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
     try {
       fake.script((req) => text(`heard ${req.lastUserTurn}`));
       const group = -100778;
