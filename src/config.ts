@@ -393,6 +393,14 @@ export const configSchema = z
           .describe(
             'A streamed answer’s HTTP headers wait this long for the brain’s first words, so that a brain failing at once gets its HTTP status (a 429 a client can retry); past it (a turn queued, Claude at work with its tools) they go, with keep-alive heartbeats.',
           ),
+        streamHeartbeatMs: z
+          .number()
+          .int()
+          .min(1_000)
+          .default(15_000)
+          .describe(
+            'Once a stream’s headers went, a keep-alive comment goes this often until the next words, so that a proxy or client with an idle timeout keeps the line open while Claude works or a turn waits.',
+          ),
       })
       .strict()
       .default({
@@ -404,6 +412,7 @@ export const configSchema = z
         shutdownGraceMs: 10_000,
         readinessRefreshMs: 30_000,
         streamHeadersWaitMs: 2_000,
+        streamHeartbeatMs: 15_000,
       })
       .describe('The HTTP server: OpenAI endpoint, tools API, MCP, health.'),
     defaultMode: z

@@ -46,7 +46,8 @@ beforeAll(async () => {
   svc = await startTestService({
     config: {
       defaultMode: 'local',
-      server: { bodyLimitBytes: 64 * 1024 },
+      // Heartbeats at the shortest period allowed, so a test waits for one a second, not 15.
+      server: { bodyLimitBytes: 64 * 1024, streamHeartbeatMs: 1_000 },
       // Logged in (a key it never uses here), so a switch to a Claude mode finds it ready.
       claude: { bin: CLAUDE_BIN, env: { ANTHROPIC_API_KEY: 'sk-test-unused' } },
       llama: { baseUrl: llama.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },

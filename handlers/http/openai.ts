@@ -21,8 +21,6 @@ import { staleOpenClawBlock } from './openclaw-block.js';
 import { speaksErrors, spokenErrors } from './spoken-errors.js';
 import { SseWriter } from './sse.js';
 
-const HEARTBEAT_MS = 15_000;
-
 /** Names the client's tools the answering mode kept from its brain (see the mode's toolFilter). */
 export const FILTERED_TOOLS_HEADER = 'x-brainstem-filtered-tools';
 /** Names request fields this endpoint does not know, and so ignored. */
@@ -76,6 +74,7 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
       const opts = {
         includeUsage: asked.includeUsage,
         headersWaitMs: core.config.server.streamHeadersWaitMs,
+        heartbeatMs: core.config.server.streamHeartbeatMs,
       };
       return streamAnswer(reply, events, meta, opts);
     }
@@ -222,7 +221,7 @@ async function streamAnswer(
   reply: FastifyReply,
   events: AsyncGenerator<ChatEvent>,
   meta: Meta,
-  opts: { includeUsage: boolean; headersWaitMs: number },
+  opts: { includeUsage: boolean; headersWaitMs: number; heartbeatMs: number },
 ): Promise<void> {
   const sse = new SseWriter(reply.raw);
   let usage: TurnUsage | undefined;
@@ -248,7 +247,7 @@ async function streamAnswer(
     }
     sse.start();
     sse.data(chunk({ role: 'assistant', content: '' }));
-    heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), opts.heartbeatMs);
   };
   let early: NodeJS.Timeout | undefined;
   try {
