@@ -216,16 +216,23 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
 
 describe('a stop during the start', () => {
   it('a SIGTERM sent as soon as it says it listens stops it cleanly, before its parts have all started', async () => {
-    // The listening line comes before the parts start: a SIGTERM then found no handler, and killed it.
-    // Each start is one chance at that window, so a few in a row.
+    // The server's own listening line comes before the parts start (the URL is announced once they
+    // have): a SIGTERM sent then found no handler, and killed it.
+    // A start whose signal came too late (a busy machine) proves nothing: the next one tries again.
     const codes: (number | null)[] = [];
-    for (let i = 0; i < 8; i++) {
+    let inTheWindow = false;
+    for (let i = 0; i < 5 && !inTheWindow; i++) {
       const { processEnv } = setup();
-      const p = await spawnService(processEnv());
+      const p = await spawnService(processEnv(), { until: 'listening' });
       codes.push(await p.stop('SIGTERM'));
+      const at = (text: string) => p.logs.findIndex((line) => line.includes(text));
+      const announced = at('"url":"http:');
+      // Killed before its announcement, or asked to stop before it.
+      inTheWindow = announced === -1 || at('"msg":"shutting down"') < announced;
     }
-    expect(codes).toEqual(Array(8).fill(0));
-  }, 120_000);
+    expect(inTheWindow).toBe(true);
+    expect(codes.every((code) => code === 0)).toBe(true);
+  }, 60_000);
 });
 
 describe('one instance per data dir', () => {

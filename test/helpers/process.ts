@@ -27,6 +27,11 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** Called with the child as soon as it is spawned, before it listens (the start-up bench reads its CPU time). */
   onSpawn?: (child: ChildProcess) => void;
+  /**
+   * `started` (the default): resolves at the line announcing the URL, once every part has started;
+   * `listening`: at the server's own "listening" line, which comes before the parts start.
+   */
+  until?: 'started' | 'listening';
 }
 
 /** Node's flags in `npm start` (ecosystem.config.cjs reads them there too). */
@@ -92,8 +97,9 @@ export async function spawnService(
       child.once('exit', exited);
     });
   };
-  const listening = await waitForLog((line) => /"url":"http:/.test(line), timeoutMs);
-  const url = /"url":"(http:[^"]+)"/.exec(listening)?.[1] as string;
+  const ready = opts.until === 'listening' ? /Server listening at (http:[^"]+)"/ : /"url":"(http:[^"]+)"/;
+  const line = await waitForLog((l) => ready.test(l), timeoutMs);
+  const url = ready.exec(line)?.[1] as string;
   return {
     child,
     url,
