@@ -39,19 +39,29 @@ export type CredentialsRead =
   | { ok: true; info: CredentialsInfo }
   | { ok: false; missing: boolean; reason: string };
 
-/** Environment variables that give Claude Code its credentials instead of the OAuth file. */
-const CREDENTIAL_ENV = ['CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_API_KEY'] as const;
+/**
+ * What gives Claude Code its credentials instead of /login's file, in the order the CLI prefers
+ * them when several are set: a cloud provider's account, a gateway's bearer token, an API key,
+ * then `claude setup-token`'s token. The test suite checks the order against both CLIs.
+ */
+const CREDENTIAL_ENV = [
+  'CLAUDE_CODE_USE_BEDROCK',
+  'CLAUDE_CODE_USE_VERTEX',
+  'ANTHROPIC_AUTH_TOKEN',
+  'ANTHROPIC_API_KEY',
+  'CLAUDE_CODE_OAUTH_TOKEN',
+] as const;
 
 /**
- * The variable that gives Claude Code its credentials instead of the file
- * (`claude setup-token`'s token, an API key), from `claude.env` or the
- * environment the CLI inherits; undefined when the CLI uses the file.
+ * The variable Claude Code takes its credentials from, undefined when it uses the file. Read in
+ * the environment the CLI gets: brainstem's own (which it inherits), overridden by `claude.env`
+ * (and a mode's `env`), where a blank value unsets the variable as it does for the CLI.
  */
 export function credentialsFromEnv(
   claudeEnv: Record<string, string>,
   env: NodeJS.ProcessEnv = process.env,
-): string | undefined {
-  return CREDENTIAL_ENV.find((k) => env[k] || claudeEnv[k]);
+): (typeof CREDENTIAL_ENV)[number] | undefined {
+  return CREDENTIAL_ENV.find((name) => Boolean(claudeEnv[name] ?? env[name]));
 }
 
 const EXPIRES_KEY = 'credentials_expires_at';

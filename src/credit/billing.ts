@@ -1,22 +1,13 @@
 import type { ModeConfig } from '../config.js';
+import { credentialsFromEnv } from '../credentials.js';
 import type { Billing } from '../usage.js';
 
 /**
- * What makes the CLI bill per token outside the subscription: an API key, a
- * gateway's bearer token, or a cloud provider's account (Bedrock, Vertex).
- */
-const BILLED_ELSEWHERE = [
-  'ANTHROPIC_API_KEY',
-  'ANTHROPIC_AUTH_TOKEN',
-  'CLAUDE_CODE_USE_BEDROCK',
-  'CLAUDE_CODE_USE_VERTEX',
-] as const;
-
-/**
- * Who pays a mode's turns. A Claude mode whose CLI gets one of
- * BILLED_ELSEWHERE (from its own `env`, `claude.env` or brainstem's
- * environment, which the CLI inherits) is billed per token (`api_key`), never
- * from the credit; any other runs on the subscription and draws from its
+ * Who pays a mode's turns. A Claude mode whose CLI takes its credentials from
+ * an API key, a gateway's bearer token or a cloud provider's account (from its
+ * own `env`, `claude.env` or brainstem's environment, which the CLI inherits)
+ * is billed per token (`api_key`), never from the credit; one on /login's file
+ * or `claude setup-token`'s token runs on the subscription and draws from its
  * monthly Agent SDK credit. A local model costs nothing.
  */
 export function billingOf(
@@ -34,7 +25,8 @@ function billedBy(
   claudeEnv: Record<string, string>,
   env: NodeJS.ProcessEnv,
 ): string | undefined {
-  return BILLED_ELSEWHERE.find((name) => Boolean(mode.env?.[name] ?? claudeEnv[name] ?? env[name]));
+  const by = credentialsFromEnv({ ...claudeEnv, ...mode.env }, env);
+  return by === 'CLAUDE_CODE_OAUTH_TOKEN' ? undefined : by;
 }
 
 /**
