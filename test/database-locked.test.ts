@@ -93,6 +93,28 @@ describe('while another process holds the state database', () => {
     expect(rows).toEqual(Array(3).fill({ source: 'telegram', mode: 'local', error: null }));
   });
 
+  it('/new says it failed and changes nothing; once the lock is gone it clears the history, and an exchange kept meanwhile does not come back', async () => {
+    const u = h.tg.user(115);
+    const history = () =>
+      count('SELECT COUNT(*) AS n FROM telegram_history WHERE chat_key = ?', 'telegram:115');
+    u.says('before the lock');
+    await reply(115, /^echo: before the lock$/);
+    await vi.waitFor(() => expect(history()).toBe(2), { timeout: 20_000 });
+    const written = logged(WRITTEN).length;
+    const lock = hold();
+    u.says('kept');
+    await reply(115, /^echo: kept$/);
+    u.says('/new');
+    await reply(115, /\/new failed: the state database is locked by another process/);
+    expect(history()).toBe(2);
+    release(lock);
+    u.says('/new');
+    await reply(115, /🆕 Fresh conversation/);
+    // The kept exchange is written before the history is cleared, not by the next retry after it.
+    await vi.waitFor(() => expect(logged(WRITTEN).length).toBe(written + 1), { timeout: 20_000 });
+    expect(history()).toBe(0);
+  });
+
   it('a message whose language must be recorded for the notices is still answered', async () => {
     expect(h.service.core.kv.get(NOTICE_LANG_KEY) ?? 'en').toBe('en');
     const lock = hold();

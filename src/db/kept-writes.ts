@@ -10,6 +10,16 @@ export function isBusy(err: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
+/** Thrown where a write must land now, behind the writes kept while another process holds the database. */
+export class DatabaseLockedError extends Error {
+  /** As SQLite's own, so isBusy() knows it. */
+  readonly code = 'SQLITE_BUSY';
+  constructor() {
+    super('the state database is locked by another process (a sqlite3 shell, a backup, another brainstem)');
+    this.name = 'DatabaseLockedError';
+  }
+}
+
 interface Kept {
   /** What the write records, for the log: what is lost when it is dropped. */
   what: string;
@@ -60,6 +70,17 @@ export class KeptWrites {
       'the state database is locked by another process (a sqlite3 shell, a backup, another brainstem): keeping writes in memory and trying them again every second',
     );
     this.schedule();
+  }
+
+  /**
+   * Writes what is kept now (waiting out busy_timeout once), for a write that must land after it
+   * and cannot wait: clearing a chat's history, which a kept exchange would otherwise refill.
+   * Throws DatabaseLockedError when the lock still refuses some.
+   */
+  settle(): void {
+    if (this.kept.length === 0) return;
+    this.flush();
+    if (this.kept.length > 0) throw new DatabaseLockedError();
   }
 
   /** How many writes wait for the lock. */

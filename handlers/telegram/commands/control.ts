@@ -2,6 +2,7 @@ import type { Bot } from 'grammy';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
+import { escapeHtml } from '../format/render.js';
 import { outputFor } from '../route/topic.js';
 import type { ChatOutput } from '../send/output.js';
 import { creditLines } from '../views/credit.js';
@@ -78,7 +79,21 @@ const fresh: BotCommandHandler = async (
   turns.submit(
     turnKey,
     async () => {
-      route.reset(chatId, topicId);
+      try {
+        route.reset(chatId, topicId);
+      } catch (err) {
+        // Nothing was reset (the history is cleared first): said, or the user thinks it was.
+        logger.error({ err, chatId }, '/new failed');
+        const why = escapeHtml((err as Error).message || String(err));
+        await out.sendHtml(
+          t(
+            lang,
+            `${PROXY_TAG} ⚠️ /new failed: ${why}. The conversation goes on as it was; send /new again in a moment.`,
+            `${PROXY_TAG} ⚠️ /new a échoué : ${why}. La conversation continue telle quelle ; renvoyez /new dans un instant.`,
+          ),
+        );
+        return;
+      }
       await out.sendHtml(
         t(
           lang,

@@ -36,7 +36,7 @@ export interface TurnInput {
 
 export interface Route {
   turn(input: TurnInput, signal: AbortSignal): AsyncIterable<RelayEvent>;
-  /** Starts a fresh conversation for the chat, or for one of its forum topics. */
+  /** Starts a fresh conversation for the chat, or for one of its forum topics; throws, having reset nothing, while another process holds the database. */
   reset(chatId: number, topicId?: number): void;
 }
 

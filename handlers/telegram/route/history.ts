@@ -1,6 +1,6 @@
 import type { ChatMessage } from '../../../brains/types.js';
 import type { Db } from '../../../src/db/index.js';
-import type { KeptWrites } from '../../../src/db/kept-writes.js';
+import { DatabaseLockedError, isBusy, type KeptWrites } from '../../../src/db/kept-writes.js';
 
 /** How many messages of a chat go back to the brain each turn (user and assistant together). */
 export const HISTORY_LIMIT = 20;
@@ -51,7 +51,18 @@ export class ChatHistory {
     })();
   }
 
+  /**
+   * Forgets the chat's history, after the exchanges kept behind a lock (one written later would
+   * come back into the fresh history). Throws while another process holds the database.
+   */
   clear(chatKey: string): number {
-    return this.db.prepare('DELETE FROM telegram_history WHERE chat_key = ?').run(chatKey).changes;
+    this.kept.settle();
+    try {
+      return this.db.prepare('DELETE FROM telegram_history WHERE chat_key = ?').run(chatKey).changes;
+    } catch (err) {
+      // SQLite's own "database is locked" says neither whose lock nor what to do.
+      if (isBusy(err)) throw new DatabaseLockedError();
+      throw err;
+    }
   }
 }
