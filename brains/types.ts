@@ -1,3 +1,5 @@
+import type { Lang } from '../src/i18n.js';
+
 /**
  * The Brain contract. A brain knows nothing of Telegram or HTTP: it takes one
  * conversation turn and yields events as soon as it has them, so that every
@@ -52,6 +54,8 @@ export interface TurnRequest {
   outbox?: string | undefined;
   /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
   depth?: number;
+  /** The language of brainstem's notices about this turn (the Telegram user's, else guessed from the words); English when absent. */
+  lang?: Lang;
 }
 
 /**

@@ -102,11 +102,13 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
         ),
     );
 
-    const events = await collect(h.brain.turn(withApprover(userTurn('make it'), a.approve), signal()));
+    // A French user's turn: the notice speaks French (the English words are in telegram-approvals).
+    const turn = { ...withApprover(userTurn('make it'), a.approve), lang: 'fr' as const };
+    const events = await collect(h.brain.turn(turn, signal()));
 
     expect(a.unwanted).toEqual([a.asked[0]?.id]);
     expect(notices(events)).toEqual([
-      '⚙️ [proxy] Nobody answered the approval request for Bash (touch late.txt) within 1 s, so it was denied.',
+      '⚙️ [proxy] Personne n’a répondu à la demande d’approbation pour Bash (touch late.txt) en 1 s, donc c’est refusé.',
     ]);
     expect(approvals(events)).toMatchObject([{ decision: { behavior: 'deny' }, source: 'timeout' }]);
     const [result] = toolResults(h);

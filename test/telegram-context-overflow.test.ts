@@ -72,12 +72,13 @@ describe('an answer longer than Claude’s output limit in Telegram', { timeout:
     const h = await claudeHarness(ctx);
     // Every reply stops at the output-token limit: the CLI asks to go on three times, then gives up.
     fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
-    h.tg.user(114).says('write a long essay');
-    const cut = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => /answer was cut/.test(m.text)), {
+    // In the user's language (the English words are the local model's test below).
+    h.tg.user(114, { languageCode: 'fr' }).says('write a long essay');
+    const cut = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => /a été coupée/.test(m.text)), {
       timeoutMs: 120_000,
     });
     expect(cut.text).toMatch(
-      /^Long, Long, Long, Long,\s+⚙️ \[proxy\] Claude's answer was cut: it kept reaching the output-token limit\. Ask it to go on, or raise the limit with CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude\.env\.$/,
+      /^Long, Long, Long, Long,\s+⚙️ \[proxy\] La réponse de Claude a été coupée : elle atteignait sans cesse la limite de jetons de sortie\. Demandez-lui de continuer, ou relevez la limite avec CLAUDE_CODE_MAX_OUTPUT_TOKENS dans claude\.env\.$/,
     );
   });
 });
@@ -93,6 +94,13 @@ describe('an answer cut at the local model’s output limit in Telegram', () => 
     });
     expect(cut.text).toBe(
       "The first half\n\n⚙️ [proxy] The local model's answer was cut: it reached its output limit (llama-server's --n-predict) or the end of its context (--ctx-size). Ask it to go on, or start a new conversation with /new.",
+    );
+    h.tg.user(116, { languageCode: 'fr' }).says('écris un long essai');
+    const coupee = await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => /a été coupée/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    expect(coupee.text).toBe(
+      'The first half\n\n⚙️ [proxy] La réponse du modèle local a été coupée : il a atteint sa limite de sortie (--n-predict de llama-server) ou la fin de son contexte (--ctx-size). Demandez-lui de continuer, ou commencez une nouvelle conversation avec /new.',
     );
   });
 });

@@ -1,3 +1,4 @@
+import { t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { shorten } from '../../src/text.js';
@@ -83,7 +84,11 @@ export class Approvals {
     if (!turn.approve) {
       emit({
         type: 'notice',
-        text: `${PROXY_TAG} Claude wanted to use ${what}, which needs approval; approvals are not available for this turn, so it was denied.`,
+        text: t(
+          turn.lang,
+          `${PROXY_TAG} Claude wanted to use ${what}, which needs approval; approvals are not available for this turn, so it was denied.`,
+          `${PROXY_TAG} Claude voulait utiliser ${what}, qui demande une approbation ; les approbations ne sont pas disponibles pour ce tour, donc c’est refusé.`,
+        ),
       });
       return settle(
         deny(`Permission to use ${p.tool} was denied: tool approvals are not available for this turn.`),
@@ -105,7 +110,11 @@ export class Approvals {
         const limit = formatDuration(this.o.timeoutMs);
         emit({
           type: 'notice',
-          text: `${PROXY_TAG} Nobody answered the approval request for ${what} within ${limit}, so it was denied.`,
+          text: t(
+            turn.lang,
+            `${PROXY_TAG} Nobody answered the approval request for ${what} within ${limit}, so it was denied.`,
+            `${PROXY_TAG} Personne n’a répondu à la demande d’approbation pour ${what} en ${limit}, donc c’est refusé.`,
+          ),
         });
         return settle(
           deny(
@@ -118,7 +127,11 @@ export class Approvals {
         this.o.log.error({ err: asked.err, tool: p.tool }, 'the approver failed');
         emit({
           type: 'notice',
-          text: `${PROXY_TAG} The approval request for ${what} could not be asked, so it was denied.`,
+          text: t(
+            turn.lang,
+            `${PROXY_TAG} The approval request for ${what} could not be asked, so it was denied.`,
+            `${PROXY_TAG} La demande d’approbation pour ${what} n’a pas pu être posée, donc c’est refusé.`,
+          ),
         });
         return settle(
           deny(`Permission to use ${p.tool} was denied: the approval request could not be asked.`),

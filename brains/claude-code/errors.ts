@@ -1,3 +1,4 @@
+import { type Lang, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { scrubText } from '../../src/redact.js';
 import { shorten } from '../../src/text.js';
@@ -115,7 +116,13 @@ export function isOutputCut(s: Pick<FailureSignals, 'apiError' | 'result'>): boo
 }
 
 /** Told to a person (Telegram), who sees no finish reason; an HTTP client has `finish_reason: "length"`. */
-export const outputCutNotice = `${PROXY_TAG} Claude's answer was cut: it kept reaching the output-token limit. Ask it to go on, or raise the limit with CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env.`;
+export function outputCutNotice(lang: Lang | undefined): string {
+  return t(
+    lang,
+    `${PROXY_TAG} Claude's answer was cut: it kept reaching the output-token limit. Ask it to go on, or raise the limit with CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env.`,
+    `${PROXY_TAG} La réponse de Claude a été coupée : elle atteignait sans cesse la limite de jetons de sortie. Demandez-lui de continuer, ou relevez la limite avec CLAUDE_CODE_MAX_OUTPUT_TOKENS dans claude.env.`,
+  );
+}
 
 export function classifyFailure(s: FailureSignals): BrainError {
   const status = s.result?.status;

@@ -357,7 +357,7 @@ export class ClaudeCodeBrain implements Brain {
       const cut = result.isError && isOutputCut(failure);
       if (!result.isError || cut) {
         yield* a.reader.settle(usage);
-        if (cut) yield { type: 'notice', text: outputCutNotice };
+        if (cut) yield { type: 'notice', text: outputCutNotice(req.lang) };
         log.info(
           {
             durationMs,

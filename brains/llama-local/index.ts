@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import type { Config, ModeConfig } from '../../src/config.js';
 import { undici } from '../../src/http-client.js';
+import { type Lang, t } from '../../src/i18n.js';
 import { takesImages } from '../../src/images.js';
 import { onFirstUse } from '../../src/lazy.js';
 import type { Logger } from '../../src/logger.js';
@@ -37,7 +38,13 @@ const SILENCE_TIMEOUT_MS = 10 * 60_000;
  * What a chat is told of an answer cut with finish_reason "length": llama-server stops at the
  * request's max_tokens, its own --n-predict, or the end of the slot's context.
  */
-export const localOutputCutNotice = `${PROXY_TAG} The local model's answer was cut: it reached its output limit (llama-server's --n-predict) or the end of its context (--ctx-size). Ask it to go on, or start a new conversation with /new.`;
+export function localOutputCutNotice(lang: Lang | undefined): string {
+  return t(
+    lang,
+    `${PROXY_TAG} The local model's answer was cut: it reached its output limit (llama-server's --n-predict) or the end of its context (--ctx-size). Ask it to go on, or start a new conversation with /new.`,
+    `${PROXY_TAG} La réponse du modèle local a été coupée : il a atteint sa limite de sortie (--n-predict de llama-server) ou la fin de son contexte (--ctx-size). Demandez-lui de continuer, ou commencez une nouvelle conversation avec /new.`,
+  );
+}
 
 /** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
 const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
@@ -262,7 +269,7 @@ export class LlamaLocalBrain implements Brain {
     );
     // Cut at the output limit: the text so far is the answer (an OpenAI client reads finish_reason),
     // and a chat is told, or the user takes half an answer for all of it.
-    if (finish === 'length') yield { type: 'notice', text: localOutputCutNotice };
+    if (finish === 'length') yield { type: 'notice', text: localOutputCutNotice(req.lang) };
     yield { type: 'done', finishReason: finish };
   }
 
