@@ -1,6 +1,6 @@
 import type { TurnUsage } from '../brains/types.js';
 import type { Db } from './db/index.js';
-import type { KeptWrites } from './db/kept-writes.js';
+import { isBusy, type KeptWrites } from './db/kept-writes.js';
 
 /** Who paid a Claude turn: the subscription (its monthly Agent SDK credit) or an API key. */
 export type Billing = 'subscription' | 'api_key';
@@ -82,9 +82,13 @@ const norm = <T extends object>(r: Totals<T>): T & UsageTotals =>
  * Every brain turn, successful or not, lands here; reports are plain SQL
  * aggregates. A turn's row is written as its answer ends: when another process
  * holds the database it is kept until the lock is gone (see KeptWrites), so
- * the answer still ends normally and the cost is not lost.
+ * the answer still ends normally and the cost is not lost. What the budgets and
+ * the credit meter read (spend, modeSpend, firstTurn) counts the kept rows too:
+ * a turn does not get a day's budget again because the last one's cost waits.
  */
 export class UsageLedger {
+  /** Rows recorded but not written yet (another process holds the database). */
+  private readonly unwritten = new Set<UsageEntry>();
   private readonly insert;
   private readonly spendStmt;
   private readonly firstStmt;
@@ -113,7 +117,24 @@ export class UsageLedger {
   /** Never throws: a row the database refuses is kept or, on an error waiting cannot cure, logged as lost. */
   record(e: UsageEntry): void {
     const what = `the usage of a turn (mode ${e.mode}, ${e.sessionKey}, $${e.costUsd.toFixed(4)}, ${e.inputTokens} tokens in / ${e.outputTokens} out)`;
-    this.kept.run(what, () => this.write(e));
+    this.unwritten.add(e);
+    this.kept.run(what, () => {
+      try {
+        this.write(e);
+      } catch (err) {
+        // Refused by the lock, the row waits (and counts); any other error loses it (KeptWrites logs it).
+        if (!isBusy(err)) this.unwritten.delete(e);
+        throw err;
+      }
+      this.unwritten.delete(e);
+    });
+  }
+
+  /** The cost of the unwritten rows that `keep` accepts. */
+  private unwrittenCost(keep: (e: UsageEntry) => boolean): number {
+    let cost = 0;
+    for (const e of this.unwritten) if (keep(e)) cost += e.costUsd;
+    return cost;
   }
 
   private write(e: UsageEntry): void {
@@ -136,17 +157,21 @@ export class UsageLedger {
 
   /** Cost of the turns paid by `billing` over [since, until). */
   spend(billing: Billing, since: number, until: number): number {
-    return this.spendStmt.get(billing, since, until)?.cost ?? 0;
+    const written = this.spendStmt.get(billing, since, until)?.cost ?? 0;
+    return written + this.unwrittenCost((e) => e.billing === billing && e.ts >= since && e.ts < until);
   }
 
   /** When the first turn paid by `billing` was recorded, if any. */
   firstTurn(billing: Billing): number | undefined {
-    return this.firstStmt.get(billing)?.ts ?? undefined;
+    const kept = [...this.unwritten].filter((e) => e.billing === billing).map((e) => e.ts);
+    const written = this.firstStmt.get(billing)?.ts ?? undefined;
+    return kept.length === 0 ? written : Math.min(written ?? Number.POSITIVE_INFINITY, ...kept);
   }
 
   /** Cost of one mode's turns over [since, until), whoever paid. */
   modeSpend(mode: string, since: number, until: number): number {
-    return this.modeSpendStmt.get(mode, since, until)?.cost ?? 0;
+    const written = this.modeSpendStmt.get(mode, since, until)?.cost ?? 0;
+    return written + this.unwrittenCost((e) => e.mode === mode && e.ts >= since && e.ts < until);
   }
 
   /** Cost per hour of the turns paid by `billing` over [since, until): hour starts in unix ms. */

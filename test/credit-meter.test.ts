@@ -5,10 +5,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ModeConfig } from '../src/config.js';
 import { creditBypass } from '../src/credit/billing.js';
+import { Budgets } from '../src/credit/budget.js';
 import { cycleAt } from '../src/credit/cycle.js';
 import { CreditMeter, type CreditReading, creditSentence } from '../src/credit/meter.js';
 import { CreditSource, planCredit } from '../src/credit/plan.js';
@@ -197,7 +199,7 @@ describe('the meter', () => {
         durationMs: 0,
         billing,
       });
-    return { meter, spend, kv };
+    return { meter, spend, kv, db, ledger };
   }
 
   it('counts this cycle on the subscription, paces the last 7 days and forecasts the run-out', async () => {
@@ -261,6 +263,41 @@ describe('the meter', () => {
     // Without a reset from Claude, or one past the cycle's end, the cycle's end it is.
     meter.markSpent(now);
     expect(meter.reading(now).until).toBe(at('2027-01-01T00:00:00Z'));
+  });
+
+  it('counts a turn whose row waits behind another process’s lock, in the meter and the day budget, once', async () => {
+    const { meter, spend, db, ledger } = await ledgerAt(100);
+    db.pragma('busy_timeout = 0');
+    const rows = () => (db.prepare('SELECT COUNT(*) AS n FROM usage').get() as { n: number }).n;
+    const mode: ModeConfig = {
+      id: 'assistant',
+      kind: 'claude',
+      description: '',
+      aliases: [],
+      allowedTools: [],
+      deniedTools: [],
+      budget: { dayUsd: 3 },
+    };
+    const now = Date.now();
+    // A sqlite3 shell inside a transaction.
+    const other = new Database(db.name, { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      spend(now - 1000, 3);
+      expect(rows()).toBe(0);
+      expect(meter.reading(now + 1).spent).toBeCloseTo(3, 9);
+      // The day's budget is spent: the next turn must not get it again because the row waits.
+      expect(new Budgets(ledger).admit(mode, 'en', now + 1)).toMatchObject({
+        ok: false,
+        error: { limit: 'day_budget' },
+      });
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    // Written at the next try, and counted once.
+    await vi.waitFor(() => expect(rows()).toBe(1), { timeout: 20_000 });
+    expect(meter.reading(now + 1).spent).toBeCloseTo(3, 9);
   });
 
   it('without a credit still counts, and forecasts nothing', async () => {
