@@ -63,7 +63,12 @@ const modeSchema = z
       .describe(
         'Llama: which of the client’s tools reach the model (absent: all); what it removes is logged and named in the `x-brainstem-filtered-tools` header, never dropped in silence.',
       ),
-    deniedTools: z.array(z.string()).default([]).describe('Claude: `--disallowedTools` rules, never used.'),
+    deniedTools: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'Claude: `--disallowedTools` rules, never used. A llama mode: brainstem tools never offered to its model, even when `allowedTools` names them; naming `run_tests` or `lint` here keeps them from it on purpose, without the start-up warning.',
+      ),
     spares: z
       .number()
       .int()

@@ -156,7 +156,7 @@ describe('local brain with brainstem tools', () => {
 });
 
 describe('a llama mode kept from the test and lint tools', () => {
-  it('is named in a warning at start, with the tools it drops and how to give them back', async () => {
+  it('is named in a warning at start, with the tools it drops and how to give them back, unless its deniedTools names them', async () => {
     const { logger, logs } = recordingLogger('info');
     const s = await startTestService({
       logger,
@@ -176,6 +176,13 @@ describe('a llama mode kept from the test and lint tools', () => {
           },
           checked: { kind: 'llama', description: 'runs the tests', allowedTools: ['run_tests'] },
           everything: { kind: 'llama', description: 'every read-only tool', allowedTools: ['*'] },
+          // Kept from its tests on purpose: not offered them, and no warning.
+          quiet: {
+            kind: 'llama',
+            description: 'every read-only tool but the tests',
+            allowedTools: ['*'],
+            deniedTools: ['run_tests'],
+          },
         },
       },
       parts: { tools: true },
@@ -186,7 +193,7 @@ describe('a llama mode kept from the test and lint tools', () => {
         expect.objectContaining({
           mode: 'local',
           tools: ['run_tests'],
-          msg: `mode local: modes.local.allowedTools leaves out run_tests, so its local model cannot check its work with them; add "run_tests" to modes.local.allowedTools in ${config} to give them back`,
+          msg: `mode local: modes.local.allowedTools leaves out run_tests, so its local model cannot check its work with them; add "run_tests" to modes.local.allowedTools in ${config} to give them back, or to modes.local.deniedTools to keep them from it without this warning`,
         }),
         expect.objectContaining({
           mode: 'local',
@@ -208,6 +215,7 @@ describe('a llama mode kept from the test and lint tools', () => {
       expect(await offered('local')).toEqual([]);
       expect(await offered('checked')).toEqual(['run_tests']);
       expect(await offered('everything')).toEqual(['run_tests']);
+      expect(await offered('quiet')).toEqual([]);
     } finally {
       llama.script();
       await s.close();

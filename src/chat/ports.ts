@@ -18,13 +18,13 @@ export type LocalAnswerer = (
  * client; the answer loop runs the calls and hands the results back.
  */
 export interface LocalToolbox {
-  /** OpenAI function definitions of the tools named in `allowed` (`*` = all) that never mutate. */
-  definitions(allowed: string[]): ToolDefinition[];
+  /** OpenAI function definitions of the tools named in `allowed` (`*` = all) and not in `denied` that never mutate. */
+  definitions(allowed: string[], denied: string[]): ToolDefinition[];
   /** Runs one call; the result (or the error) as text for the model. */
   run(
     name: string,
     args: string,
-    ctx: { caller: string; signal: AbortSignal; allowed: string[]; depth: number },
+    ctx: { caller: string; signal: AbortSignal; allowed: string[]; denied: string[]; depth: number },
   ): Promise<string>;
 }
 

@@ -94,7 +94,7 @@ export async function* answerTurn(
   // choice goes upstream only beside the client's own tools.
   const offered =
     mode.kind === 'llama' && !req.tools?.length && req.toolChoice !== 'none' && toolbox
-      ? toolbox.definitions(mode.allowedTools)
+      ? toolbox.definitions(mode.allowedTools, mode.deniedTools)
       : [];
   let messages = req.messages;
   const admission: Admission = deps.budgets?.admit(mode, lang) ?? { ok: true };
@@ -239,6 +239,7 @@ export async function* answerTurn(
             caller: headChars(`brain:${mode.id}:${req.sessionKey}`, 100),
             signal,
             allowed: mode.allowedTools,
+            denied: mode.deniedTools,
             // The model of this turn makes the call: one brain more than above the turn.
             depth: (req.depth ?? 0) + 1,
           }),

@@ -29,17 +29,19 @@ export function checkToolWarnings(
     if (mode.kind !== 'llama') return [];
     const setting = `modes.${mode.id}.allowedTools`;
     const all = mode.allowedTools.includes('*');
-    const left = names.filter((n) => mutating.get(n) === false && !all && !mode.allowedTools.includes(n));
+    // Named in deniedTools: kept from the model on purpose, nothing to warn about.
+    const wanted = names.filter((n) => !mode.deniedTools.includes(n));
+    const left = wanted.filter((n) => mutating.get(n) === false && !all && !mode.allowedTools.includes(n));
     const warnings: CheckToolWarning[] = [];
     if (left.length > 0) {
       const quoted = left.map((n) => `"${n}"`).join(' and ');
       warnings.push({
         mode: mode.id,
         tools: left,
-        message: `mode ${mode.id}: ${setting} leaves out ${left.join(' and ')}, so its local model cannot check its work with them; add ${quoted} to ${setting} in ${config.configPath} to give them back`,
+        message: `mode ${mode.id}: ${setting} leaves out ${left.join(' and ')}, so its local model cannot check its work with them; add ${quoted} to ${setting} in ${config.configPath} to give them back, or to modes.${mode.id}.deniedTools to keep them from it without this warning`,
       });
     }
-    for (const n of names.filter((n) => mode.allowedTools.includes(n) && mutating.get(n) !== false)) {
+    for (const n of wanted.filter((n) => mode.allowedTools.includes(n) && mutating.get(n) !== false)) {
       const section = CHECK_TOOLS[n];
       const why = tools[section]
         ? `its command may change things (${readOnlySettings[n]} is false) and a local model is offered only tools that change nothing: set ${readOnlySettings[n]} to true in ${config.configPath} if it only reads`

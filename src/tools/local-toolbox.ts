@@ -13,11 +13,11 @@ const MAX_RESULT_CHARS = 8_000;
  */
 export function localToolbox(registry: ToolRegistry): LocalToolbox {
   return {
-    definitions(allowed) {
+    definitions(allowed, denied) {
       const all = allowed.includes('*');
       return registry
         .list()
-        .filter((t) => t.mutating === false && (all || allowed.includes(t.name)))
+        .filter((t) => t.mutating === false && (all || allowed.includes(t.name)) && !denied.includes(t.name))
         .map(
           (t): ToolDefinition => ({
             type: 'function',
@@ -26,7 +26,7 @@ export function localToolbox(registry: ToolRegistry): LocalToolbox {
         );
     },
     async run(name, args, ctx) {
-      if (!this.definitions(ctx.allowed).some((d) => d.function.name === name)) {
+      if (!this.definitions(ctx.allowed, ctx.denied).some((d) => d.function.name === name)) {
         return `Error: the tool "${name}" is not available to this model.`;
       }
       let input: unknown;
