@@ -15,6 +15,7 @@ import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import type { TurnEvent } from '../brains/types.js';
 import { createGate, httpError, text, toolUse, usageLimitHeaders } from './fakes/anthropic.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
+import { modeConfig } from './helpers/mode-config.js';
 import { startTestService } from './helpers/service.js';
 
 const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
@@ -593,14 +594,7 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
 });
 
 describe('argv and prompt', () => {
-  const mode = {
-    id: 'm',
-    kind: 'claude' as const,
-    description: '',
-    aliases: [],
-    allowedTools: [],
-    deniedTools: [],
-  };
+  const mode = modeConfig({ id: 'm', kind: 'claude' });
 
   it('passes tool rules as single arguments and never the prompt', () => {
     const args = buildArgs({

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv } from '../brains/claude-code/env.js';
-import type { ModeConfig } from '../src/config.js';
 import { credentialsFromEnv } from '../src/credentials.js';
 import { billingOf } from '../src/credit/billing.js';
 import {
@@ -13,6 +12,7 @@ import {
   text,
 } from './fakes/anthropic.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
+import { modeConfig } from './helpers/mode-config.js';
 
 /**
  * /creds, the doctor and the credentials watcher name the variable Claude Code takes its
@@ -32,14 +32,7 @@ afterAll(async () => {
   await cli?.cleanup();
 });
 
-const mode: ModeConfig = {
-  id: 'assistant',
-  kind: 'claude',
-  description: '',
-  aliases: [],
-  allowedTools: [],
-  deniedTools: [],
-};
+const mode = modeConfig({ id: 'assistant', kind: 'claude' });
 
 /** The variables the CLI sent a value of, with the environment built as the brain builds it. */
 async function sent(own: Record<string, string>, claudeEnv: Record<string, string>): Promise<string[]> {

@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ModeConfig } from '../src/config.js';
 import { billingOf } from '../src/credit/billing.js';
+import { modeConfig } from './helpers/mode-config.js';
 
-const claude = (env?: Record<string, string>): ModeConfig => ({
-  id: 'assistant',
-  kind: 'claude',
-  description: '',
-  aliases: [],
-  allowedTools: [],
-  deniedTools: [],
-  ...(env ? { env } : {}),
-});
+const claude = (env?: Record<string, string>) =>
+  modeConfig({ id: 'assistant', kind: 'claude', ...(env ? { env } : {}) });
 
 describe('who pays a mode', () => {
   it('is the subscription (the credit) unless the CLI is told to bill per token elsewhere', () => {

@@ -8,7 +8,6 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ModeConfig } from '../src/config.js';
 import { creditBypass } from '../src/credit/billing.js';
 import { Budgets } from '../src/credit/budget.js';
 import { cycleAt } from '../src/credit/cycle.js';
@@ -17,6 +16,7 @@ import { CreditSource, planCredit } from '../src/credit/plan.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { type Billing, UsageLedger } from '../src/usage.js';
+import { modeConfig } from './helpers/mode-config.js';
 import { startTestService } from './helpers/service.js';
 
 const HOUR = 3_600_000;
@@ -137,15 +137,7 @@ describe('the amount', () => {
   }
 
   it('applies while one Claude mode still runs on the subscription', () => {
-    const claude = (id: string, env?: Record<string, string>): ModeConfig => ({
-      id,
-      kind: 'claude',
-      description: id,
-      aliases: [],
-      allowedTools: [],
-      deniedTools: [],
-      env,
-    });
+    const claude = (id: string, env?: Record<string, string>) => modeConfig({ id, kind: 'claude', env });
     const keyed = claude('keyed', { ANTHROPIC_API_KEY: 'sk-mode' });
     expect(creditBypass([keyed, claude('plan')], {}, {})).toBeUndefined();
     expect(creditBypass([keyed, claude('bedrock', { CLAUDE_CODE_USE_BEDROCK: '1' })], {}, {})).toBe(
@@ -269,15 +261,7 @@ describe('the meter', () => {
     const { meter, spend, db, ledger } = await ledgerAt(100);
     db.pragma('busy_timeout = 0');
     const rows = () => (db.prepare('SELECT COUNT(*) AS n FROM usage').get() as { n: number }).n;
-    const mode: ModeConfig = {
-      id: 'assistant',
-      kind: 'claude',
-      description: '',
-      aliases: [],
-      allowedTools: [],
-      deniedTools: [],
-      budget: { dayUsd: 3 },
-    };
+    const mode = modeConfig({ id: 'assistant', kind: 'claude', budget: { dayUsd: 3 } });
     const now = Date.now();
     // A sqlite3 shell inside a transaction.
     const other = new Database(db.name, { timeout: 0 });

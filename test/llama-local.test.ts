@@ -12,6 +12,7 @@ import type { ChatMessage, ToolDefinition, TurnEvent, TurnRequest } from '../bra
 import type { Config, ModeConfig } from '../src/config.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './fakes/tls.js';
+import { modeConfig } from './helpers/mode-config.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -26,15 +27,7 @@ const llamaConfig: Config['llama'] = {
 };
 
 function mode(over: Partial<ModeConfig> = {}): ModeConfig {
-  return {
-    id: 'local',
-    kind: 'llama',
-    description: '',
-    aliases: [],
-    allowedTools: [],
-    deniedTools: [],
-    ...over,
-  };
+  return modeConfig({ id: 'local', kind: 'llama', ...over });
 }
 
 function brainFor(baseUrl: string, over: Partial<ModeConfig> = {}, llama: Partial<Config['llama']> = {}) {

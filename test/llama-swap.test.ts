@@ -9,6 +9,7 @@ import type { Readiness } from '../brains/types.js';
 import { swapLlamaModel } from '../src/llama-swap.js';
 import { waitUntilReady } from '../src/readiness.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { modeConfig } from './helpers/mode-config.js';
 
 const logger = pino({ level: 'silent' });
 const node = process.execPath;
@@ -21,7 +22,7 @@ const script = (name: string) => path.join(dir, name);
 beforeAll(async () => {
   fake = await startFakeLlama();
   const brain = new LlamaLocalBrain({
-    mode: { id: 'local', kind: 'llama', description: '', aliases: [], allowedTools: [], deniedTools: [] },
+    mode: modeConfig({ id: 'local', kind: 'llama' }),
     baseUrl: fake.baseUrl,
     llama: {
       baseUrl: fake.baseUrl,

@@ -25,6 +25,7 @@ import {
 } from '../fakes/anthropic.js';
 import { CLAUDE_BIN } from './claude-bin.js';
 import { recordingLogger } from './logs.js';
+import { modeConfig } from './mode-config.js';
 
 export interface ClaudeHarness {
   fake: FakeAnthropic;
@@ -72,15 +73,7 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
   const { logger, logs } = recordingLogger();
   const sessions = new SessionStore(db, new KeptWrites(db, logger), 3_600_000);
   const cwd = path.join(dir, 'work');
-  const mode: ModeConfig = {
-    id: 'assistant',
-    kind: 'claude',
-    description: '',
-    aliases: [],
-    allowedTools: [],
-    deniedTools: [],
-    ...opts.mode,
-  };
+  const mode = modeConfig({ id: 'assistant', kind: 'claude', ...opts.mode });
   const claude = {
     bin: CLAUDE_BIN,
     credentialsFile: path.join(cli.home, '.claude', '.credentials.json'),
