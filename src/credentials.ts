@@ -42,7 +42,8 @@ export type CredentialsRead =
 /**
  * What gives Claude Code its credentials instead of /login's file, in the order the CLI prefers
  * them when several are set: a cloud provider's account, a gateway's bearer token, an API key,
- * then `claude setup-token`'s token. The test suite checks the order against both CLIs.
+ * then `claude setup-token`'s token (test/claude-credentials-env.test.ts checks, with both
+ * CLIs, that an API key and a gateway's token each win over a setup-token).
  */
 const CREDENTIAL_ENV = [
   'CLAUDE_CODE_USE_BEDROCK',
