@@ -4,7 +4,7 @@
  * background writes wait in memory for the lock to go, and what the user sees
  * goes on. The lock is a second connection's open write transaction on the
  * same file; brainstem's busy_timeout is cut short through core.db so each
- * refused write fails within milliseconds instead of 5 s.
+ * refused write fails within milliseconds instead of a quarter of a second.
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { frontIntake } from '../handlers/telegram-front/intake.js';
 import { UpdateQueue } from '../handlers/telegram-front/update-queue.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
+import { KeptWrites } from '../src/db/kept-writes.js';
 import Sqlite from '../src/db/sqlite.js';
 import { recordingLogger } from './helpers/logs.js';
 
@@ -18,10 +19,12 @@ let dir: string;
 let db: Db;
 let logs: Record<string, unknown>[];
 let queue: UpdateQueue;
+let kept: KeptWrites;
 
 const open = (maxAgeMs?: number) => {
   const { logger } = recordingLogger('debug', logs);
-  return new UpdateQueue(db, new KvStore(db), logger, maxAgeMs);
+  kept = new KeptWrites(db, logger);
+  return new UpdateQueue(db, new KvStore(db), kept, logger, maxAgeMs);
 };
 const text = (id: number, t = `u${id}`) => ({ update_id: id, message: { message_id: id, text: t } });
 const reaction = (id: number) => ({ update_id: id, message_reaction: { message_id: 1 } });
@@ -129,6 +132,28 @@ describe('the front’s update queue', () => {
     queue.push([text(4), reaction(5)]);
     expect(await ids({})).toEqual([5]);
     expect(open().allowedUpdates()).toEqual(['message_reaction']);
+  });
+
+  it('serves polls while another process holds the database: what they confirm is not served again, and is deleted once the lock is gone', async () => {
+    queue.push([text(1), text(2), text(3)]);
+    const other = new Sqlite(path.join(dir, 'brainstem.sqlite'), { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    db.pragma('busy_timeout = 0');
+    try {
+      expect(await ids({ allowedUpdates: ['message'] })).toEqual([1, 2, 3]);
+      expect(await ids({ offset: 3, allowedUpdates: ['message', 'edited_message'] })).toEqual([3]);
+      expect(await ids({ offset: 4, allowedUpdates: ['message'] })).toEqual([]);
+      expect(await ids({ offset: 1 })).toEqual([]);
+      expect(queue.waiting().count).toBe(0);
+      // Two confirmations, and the newest of each note (the update types, when it last polled).
+      expect(kept.waiting).toBe(4);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    kept.settle();
+    expect((db.prepare('SELECT COUNT(*) AS n FROM front_updates').get() as { n: number }).n).toBe(0);
+    expect(new KvStore(db).get('front_allowed_updates')).toBe('["message"]');
   });
 
   it('drops what nobody fetched within the limit, with one log line giving the count', async () => {

@@ -13,8 +13,15 @@ export function apiResult(result: unknown): BotApiAnswer {
   return { status: 200, body: `{"ok":true,"result":${JSON.stringify(result)}}` };
 }
 
-export function apiError(code: number, description: string): BotApiAnswer {
-  return { status: code, body: JSON.stringify({ ok: false, error_code: code, description }) };
+export function apiError(
+  code: number,
+  description: string,
+  parameters?: { retry_after?: number },
+): BotApiAnswer {
+  return {
+    status: code,
+    body: JSON.stringify({ ok: false, error_code: code, description, ...(parameters ? { parameters } : {}) }),
+  };
 }
 
 /** What Telegram answers to a wrong token, word for word. */

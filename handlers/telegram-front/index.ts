@@ -58,7 +58,7 @@ export function createFront(opts: FrontOptions): Front {
   const { core, token, logger } = opts;
   const { prefix, stallNoticeMs } = core.config.telegram.front;
   const log = logger.child({ part: 'telegram-front' });
-  const queue = new UpdateQueue(core.db, core.kv, log);
+  const queue = new UpdateQueue(core.db, core.kv, core.kept, log);
   const passthrough = new Passthrough(opts.apiRoot, token);
   const commands = new CommandsMerge(core.db, (m, p) => passthrough.call(m, p), log, opts.ownCommands);
   const local = localMethods({ queue, commands, logger: log });

@@ -1,5 +1,6 @@
 import type { Transformer } from 'grammy';
 import type { Update } from 'grammy/types';
+import { DatabaseLockedError, isBusy } from '../../src/db/kept-writes.js';
 import type { Logger } from '../../src/logger.js';
 import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from './bot-api.js';
 import type { UpdateQueue } from './update-queue.js';
@@ -97,8 +98,13 @@ export function frontIntake(opts: {
       if (s.to === 'brainstem') mine.push(u);
       else theirs.push(s.update);
     }
-    // Stored before the offset moves: if this throws, the next getUpdates fetches the same batch.
-    queue.push(theirs, last + 1);
+    // Stored before the offset moves: if this throws, the next getUpdates fetches the same batch
+    // (under another process's lock, the updates wait in Telegram until it is gone).
+    try {
+      queue.push(theirs, last + 1);
+    } catch (err) {
+      throw isBusy(err) ? new DatabaseLockedError() : err;
+    }
     offset = last + 1;
     return { ...res, result: mine };
   };

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../../src/api-token.js';
+import { isBusy } from '../../src/db/kept-writes.js';
 import type { Logger } from '../../src/logger.js';
 import { callerGone } from '../http/caller.js';
 import type { RouteSet } from '../http/server.js';
@@ -58,11 +59,34 @@ export function frontRoutes(opts: FrontRouteOptions): RouteSet {
   };
 }
 
+/**
+ * How long OpenClaw is told to wait before it calls again when another process holds the state
+ * database: its Bot API client (grammY's auto-retry) waits `retry_after` and retries, as after
+ * Telegram's flood control, instead of backing off for minutes as after a 500.
+ */
+const LOCKED_RETRY_S = 2;
+
 /** Whatever fails is answered in Telegram's shape, and logged without the token. */
 async function guarded(opts: FrontRouteOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   try {
     await handle(opts, request, reply);
   } catch (err) {
+    if (isBusy(err)) {
+      opts.logger.warn(
+        { retryAfterS: LOCKED_RETRY_S },
+        'front: a call of OpenClaw that writes to the state database is refused while another process (a sqlite3 shell, a backup) holds it; OpenClaw is told to retry',
+      );
+      if (!reply.sent)
+        answer(
+          reply,
+          apiError(
+            429,
+            `Too Many Requests: retry after ${LOCKED_RETRY_S} (brainstem's state database is locked by another process)`,
+            { retry_after: LOCKED_RETRY_S },
+          ),
+        );
+      return;
+    }
     const reason = redactBotPaths((err as Error).message || String(err));
     opts.logger.error({ err: reason }, 'front: a call failed');
     if (!reply.sent) answer(reply, apiError(500, 'Internal Server Error: see the brainstem log'));

@@ -11,9 +11,10 @@ import type { UpdateQueue } from './update-queue.js';
  * get one notice, and one more once OpenClaw has fetched and confirmed what
  * waited. A timer set for the moment the oldest update turns stale, never a
  * polling loop. The state is kept in SQLite, so a restart in the middle never
- * repeats the first notice and still ends with the second. The timer's check
- * writes: under another process's lock it waits for the lock to go
- * (KeptWrites), where a throw from the timer would bring brainstem down.
+ * repeats the first notice and still ends with the second. The check and the
+ * end of a stall write: under another process's lock they wait for the lock
+ * to go (KeptWrites), where a throw from the timer would bring brainstem down
+ * and one from a poll would fail OpenClaw's getUpdates.
  */
 
 const STATE_KEY = 'front_stall';
@@ -96,6 +97,14 @@ export class StallWatch {
     if (!stall) return;
     const { oldestId } = this.queue.waiting();
     if (oldestId !== undefined && oldestId <= stall.firstId) return;
+    this.core.kept.run('the end of the stall OpenClaw was told of', () => this.resumed(stall), {
+      latest: true,
+    });
+  }
+
+  private resumed(stall: Stall): void {
+    // Kept behind a lock, it may find the stall ended by another poll's.
+    if (this.stopped || this.stall()?.firstId !== stall.firstId) return;
     this.core.kv.set(STATE_KEY, '');
     this.logger.info({ since: stall.since }, 'OpenClaw is fetching its updates again');
     const lang = noticeLang(this.core.kv);

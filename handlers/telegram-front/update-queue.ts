@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Db, KvStore } from '../../src/db/index.js';
+import { isBusy, type KeptWrites } from '../../src/db/kept-writes.js';
 import { formatDuration } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { OPT_IN_TYPES, updateKind, updateTypes } from './bot-api.js';
@@ -16,6 +17,11 @@ import { OPT_IN_TYPES, updateKind, updateTypes } from './bot-api.js';
  * again at a random value after a week without updates, and differ on another
  * Bot API server): OpenClaw confirms by offset, and keeps its offset across
  * restarts, so a lower id would be confirmed before it was ever read.
+ *
+ * While another process holds the state database, OpenClaw's polls go on:
+ * what an offset confirms is no longer served at once and deleted once the
+ * lock is gone (KeptWrites), and so are the poll's other notes. Only storing
+ * new updates waits for the lock, in Telegram (see push).
  */
 
 const DAY_MS = 24 * 3_600_000;
@@ -73,6 +79,8 @@ export class UpdateQueue extends EventEmitter<{
   /** The list as the poller last gave it, so that names ignored in it are logged once, not at every poll. */
   private lastAsked: string | undefined;
   private lastQueued: number;
+  /** Every update below this id is confirmed, whether or not its deletion is written yet. */
+  private confirmedBelow = 0;
   /** Telegram's ids are below ours for now (logged once when that starts). */
   private renumbering = false;
   private lastPurge = 0;
@@ -85,6 +93,7 @@ export class UpdateQueue extends EventEmitter<{
   constructor(
     private readonly db: Db,
     private readonly kv: KvStore,
+    private readonly kept: KeptWrites,
     private readonly logger: Logger,
     private readonly maxAgeMs = DAY_MS,
   ) {
@@ -96,8 +105,11 @@ export class UpdateQueue extends EventEmitter<{
       'SELECT body FROM front_updates WHERE update_id >= ? ORDER BY update_id LIMIT ?',
     );
     this.ackStmt = db.prepare('DELETE FROM front_updates WHERE update_id < ?');
-    this.waitingStmt = db.prepare<[], { count: number; oldestAt: number | null; oldestId: number | null }>(
-      'SELECT COUNT(*) AS count, MIN(received_at) AS oldestAt, MIN(update_id) AS oldestId FROM front_updates',
+    this.waitingStmt = db.prepare<
+      [number],
+      { count: number; oldestAt: number | null; oldestId: number | null }
+    >(
+      'SELECT COUNT(*) AS count, MIN(received_at) AS oldestAt, MIN(update_id) AS oldestId FROM front_updates WHERE update_id >= ?',
     );
     const allowed = kv.get(ALLOWED_KEY);
     // An earlier version stored the names as given: a stored `MESSAGE` would drop every message until the next poll.
@@ -178,7 +190,7 @@ export class UpdateQueue extends EventEmitter<{
       this.acknowledge(offset);
       this.purge();
       this.emit('polled');
-      const from = Math.max(0, offset);
+      const from = Math.max(0, offset, this.confirmedBelow);
       const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(req.limit ?? MAX_LIMIT)));
       const deadline = Date.now() + Math.max(0, req.timeout ?? 0) * 1000;
       for (;;) {
@@ -197,7 +209,7 @@ export class UpdateQueue extends EventEmitter<{
   }
 
   waiting(): Waiting {
-    const row = this.waitingStmt.get();
+    const row = this.waitingStmt.get(this.confirmedBelow);
     return {
       count: row?.count ?? 0,
       oldestAt: row?.oldestAt ?? undefined,
@@ -235,7 +247,13 @@ export class UpdateQueue extends EventEmitter<{
     }
     if (this.allowed && JSON.stringify(next) === JSON.stringify(this.allowed)) return;
     this.allowed = next;
-    this.kv.set(ALLOWED_KEY, JSON.stringify(next));
+    this.kept.run(
+      'the update types OpenClaw polls for',
+      () => this.kv.set(ALLOWED_KEY, JSON.stringify(next)),
+      {
+        latest: true,
+      },
+    );
     this.emit('allowedChanged');
     this.logger.info(
       { allowedUpdates: next.length === 0 ? 'default' : next },
@@ -253,10 +271,10 @@ export class UpdateQueue extends EventEmitter<{
    */
   private fromElsewhere(offset: number): void {
     const rows = this.db
-      .prepare<[], { update_id: number; kind: string; body: string; received_at: number }>(
-        'SELECT update_id, kind, body, received_at FROM front_updates ORDER BY update_id',
+      .prepare<[number], { update_id: number; kind: string; body: string; received_at: number }>(
+        'SELECT update_id, kind, body, received_at FROM front_updates WHERE update_id >= ? ORDER BY update_id',
       )
-      .all();
+      .all(this.confirmedBelow);
     const last = offset - 1 + rows.length;
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM front_updates').run();
@@ -298,25 +316,33 @@ export class UpdateQueue extends EventEmitter<{
 
   /** `offset` confirms every update below it; a negative one keeps only the last -offset updates. */
   private acknowledge(offset: number): void {
-    if (offset > 0) this.ackStmt.run(offset);
-    else if (offset < 0) {
-      const keepFrom = this.db
-        .prepare<[number], { id: number }>(
-          'SELECT update_id AS id FROM front_updates ORDER BY update_id DESC LIMIT 1 OFFSET ?',
-        )
-        .get(-offset - 1);
-      if (keepFrom) this.ackStmt.run(keepFrom.id);
-    }
+    const below =
+      offset >= 0
+        ? offset
+        : this.db
+            .prepare<[number, number], { id: number }>(
+              'SELECT update_id AS id FROM front_updates WHERE update_id >= ? ORDER BY update_id DESC LIMIT 1 OFFSET ?',
+            )
+            .get(this.confirmedBelow, -offset - 1)?.id;
+    if (below === undefined || below <= this.confirmedBelow) return;
+    this.confirmedBelow = below;
+    this.kept.run(`OpenClaw's confirmation of the updates below ${below}`, () => this.ackStmt.run(below));
   }
 
-  /** Drops what waited longer than Telegram keeps updates (runs at most once a minute). */
+  /** Drops what waited longer than Telegram keeps updates (runs at most once a minute; skipped while another process holds the database). */
   purge(): void {
     const now = Date.now();
     if (now - this.lastPurge < PURGE_EVERY_MS) return;
     this.lastPurge = now;
-    const dropped = this.db
-      .prepare('DELETE FROM front_updates WHERE received_at < ?')
-      .run(now - this.maxAgeMs).changes;
+    let dropped: number;
+    try {
+      dropped = this.db
+        .prepare('DELETE FROM front_updates WHERE received_at < ?')
+        .run(now - this.maxAgeMs).changes;
+    } catch (err) {
+      if (isBusy(err)) return;
+      throw err;
+    }
     if (dropped > 0) {
       this.logger.warn(
         { dropped, maxAgeMs: this.maxAgeMs },
@@ -330,7 +356,9 @@ export class UpdateQueue extends EventEmitter<{
     this.lastPolledAt = now;
     if (now - this.pollNotedAt < POLL_NOTE_EVERY_MS) return;
     this.pollNotedAt = now;
-    this.kv.set(LAST_POLLED_KEY, String(now));
+    this.kept.run('when OpenClaw last polled the front', () => this.kv.set(LAST_POLLED_KEY, String(now)), {
+      latest: true,
+    });
   }
 
   private wait(deadline: number, signal: AbortSignal): Promise<void> {

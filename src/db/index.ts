@@ -8,6 +8,15 @@ import { UnusableDatabaseError } from './unusable.js';
 
 export type Db = Database.Database;
 
+/**
+ * How long a write waits for another process's write lock before it is refused
+ * (SQLITE_BUSY). SQLite waits inside the synchronous call, so the whole process
+ * (every chat, the HTTP face, the front) stands still meanwhile: long enough for
+ * another process's short write, not for a `sqlite3` shell left in a transaction,
+ * whose lock the background writes wait out in memory instead (KeptWrites).
+ */
+export const BUSY_TIMEOUT_MS = 250;
+
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */
 export function openDb(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -16,7 +25,7 @@ export function openDb(dataDir: string): Db {
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     migrate(db);
   } catch (err) {
     db.close();

@@ -54,10 +54,22 @@ export class KeptWrites {
     private readonly logger: Logger,
   ) {}
 
-  /** Runs `write` now, or keeps it behind the writes already kept. Never throws. */
-  run(what: string, write: () => void): void {
+  /**
+   * Runs `write` now, or keeps it behind the writes already kept. Never throws.
+   * `latest`: only the newest of the writes named `what` matters (a value noted
+   * at every poll): a kept one of that name is dropped for this one, so a long
+   * lock keeps one, not one per poll.
+   */
+  run(what: string, write: () => void, opts: { latest?: boolean } = {}): void {
     const w = { what, write };
     if (this.kept.length === 0 && this.attempt(w)) return;
+    if (opts.latest) {
+      const older = this.kept.findIndex((k) => k.what === what);
+      if (older >= 0) {
+        this.kept.splice(older, 1);
+        this.count--;
+      }
+    }
     if (this.stopped) {
       this.logger.error({ write: what }, `the database is locked and brainstem is stopping: lost ${what}`);
       return;

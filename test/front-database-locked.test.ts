@@ -1,0 +1,141 @@
+/**
+ * The Bot API front while another process holds the state database (a sqlite3
+ * shell inside a transaction, a backup): an update that arrives waits in
+ * Telegram, OpenClaw's polls go on and what they confirm is never served
+ * twice, a stall ends once the lock is gone, and a call that must write
+ * (setMyCommands) is told to retry, and gets through once the lock is gone.
+ * brainstem's busy_timeout is cut short through core.db, as in
+ * database-locked.test.ts.
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+const CHAT = 113;
+let h: Harness;
+const running: Downstream[] = [];
+let locks: Database.Database[] = [];
+/** Unhandled, either brings brainstem down (Node's default). */
+const crashes: unknown[] = [];
+const onCrash = (err: unknown) => crashes.push(err);
+
+beforeAll(async () => {
+  h = await startHarness({ config: { telegram: { front: { enabled: true, stallNoticeMs: 1000 } } } });
+  h.service.core.db.pragma('busy_timeout = 50');
+  process.on('unhandledRejection', onCrash);
+  process.on('uncaughtException', onCrash);
+});
+afterEach(() => {
+  for (const l of locks.splice(0)) release(l);
+  expect(crashes).toEqual([]);
+});
+afterAll(async () => {
+  process.off('unhandledRejection', onCrash);
+  process.off('uncaughtException', onCrash);
+  for (const oc of running) await oc.stop();
+  await h?.close();
+});
+
+/** Takes the database's write lock from another connection, as a `sqlite3` shell after BEGIN IMMEDIATE. */
+function hold(): Database.Database {
+  const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
+  other.exec('BEGIN IMMEDIATE');
+  locks.push(other);
+  return other;
+}
+function release(other: Database.Database): void {
+  if (!other.open) return;
+  other.exec('ROLLBACK');
+  other.close();
+  locks = locks.filter((l) => l !== other);
+}
+
+async function openclaw(opts: { commands?: boolean } = {}): Promise<Downstream> {
+  const oc = await startDownstream(`${h.service.url}/telegram`, h.tg.token, opts);
+  running.push(oc);
+  return oc;
+}
+const texts = (oc: Downstream) => oc.received.map((u) => u.message?.text).filter((t) => t?.startsWith('m'));
+const logged = (msg: RegExp, from = 0) => h.logs.slice(from).filter((l) => msg.test(String(l.msg)));
+const notices = (pattern: RegExp) => h.tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
+const WRITTEN = /takes writes again/;
+/** What waits for OpenClaw, as its getWebhookInfo (answered by the front, a read) says. */
+const pending = async () => {
+  const res = await fetch(`${h.service.url}/telegram/bot${h.tg.token}/getWebhookInfo`);
+  return ((await res.json()) as { result: { pending_update_count: number } }).result.pending_update_count;
+};
+const rows = () =>
+  (h.service.core.db.prepare('SELECT COUNT(*) AS n FROM front_updates').get() as { n: number }).n;
+
+describe('the front while another process holds the state database', { timeout: 60_000 }, () => {
+  it('an update that arrives meanwhile waits in Telegram, then reaches OpenClaw once', async () => {
+    const oc = await openclaw();
+    const u = h.tg.user(CHAT);
+    u.says('m1');
+    await h.tg.waitFor(() => texts(oc).length === 1);
+
+    const from = h.logs.length;
+    const lock = hold();
+    u.says('m2');
+    // brainstem fetched it from Telegram and could not store it: Telegram keeps it.
+    await vi.waitFor(
+      () => expect(logged(/Telegram getUpdates failed/, from)[0]?.err).toMatch(/state database is locked/),
+      { timeout: 20_000 },
+    );
+    expect(texts(oc)).toEqual(['m1']);
+    release(lock);
+
+    await h.tg.waitFor(() => texts(oc).length === 2, { timeoutMs: 20_000 });
+    u.says('m3');
+    await h.tg.waitFor(() => texts(oc).length === 3, { timeoutMs: 20_000 });
+    expect(texts(oc)).toEqual(['m1', 'm2', 'm3']);
+    await oc.stop();
+  });
+
+  it('OpenClaw’s polls go on: what waits is served and confirmed once, and the stall ends once the lock is gone', async () => {
+    const u = h.tg.user(CHAT);
+    u.says('m4');
+    await h.tg.waitFor(() => notices(/OpenClaw is not fetching messages/)[0], { timeoutMs: 20_000 });
+
+    const from = h.logs.length;
+    hold();
+    const oc = await openclaw({ commands: false });
+    await h.tg.waitFor(() => texts(oc).includes('m4'), { timeoutMs: 20_000 });
+    // Its next poll confirms m4: m4 no longer waits, and its deletion waits for the lock.
+    await vi.waitFor(async () => expect(await pending()).toBe(0), { timeout: 20_000 });
+    expect(rows()).toBe(1);
+    // The stall's end is written, and told, once the lock is gone.
+    expect(notices(/OpenClaw is fetching messages again/)).toEqual([]);
+
+    for (const l of [...locks]) release(l);
+    await h.tg.waitFor(() => notices(/OpenClaw is fetching messages again/)[0], { timeoutMs: 20_000 });
+    await vi.waitFor(() => expect(logged(WRITTEN, from).length).toBeGreaterThan(0), { timeout: 20_000 });
+    expect(rows()).toBe(0);
+    // A later update comes next: m4 was not served again meanwhile.
+    u.says('m5');
+    await h.tg.waitFor(() => texts(oc).includes('m5'), { timeoutMs: 20_000 });
+    expect(texts(oc)).toEqual(['m4', 'm5']);
+    expect(notices(/OpenClaw is fetching messages again/)).toHaveLength(1);
+    await oc.stop();
+  });
+
+  it('setMyCommands is told to retry after 2 s, and gets through once the lock is gone', async () => {
+    const from = h.logs.length;
+    const lock = hold();
+    const starting = openclaw();
+    await vi.waitFor(() => expect(logged(/OpenClaw is told to retry/, from).length).toBeGreaterThan(0), {
+      timeout: 20_000,
+    });
+    release(lock);
+    const oc = await starting;
+    const calls = oc.answers.filter((a) => a.method === 'setMyCommands');
+    expect(calls[0]).toEqual({ method: 'setMyCommands', ok: false, error_code: 429, retry_after: 2 });
+    expect(calls.at(-1)?.ok).toBe(true);
+    // OpenClaw's commands reached Telegram's menu, behind brainstem's own (a clash as oc_<name>).
+    const menu = (h.tg.menus.get('default|') ?? []).map((c) => c.command);
+    expect(menu).toEqual(expect.arrayContaining(['mode', 'help', 'model', 'oc_usage']));
+    await oc.stop();
+  });
+});
