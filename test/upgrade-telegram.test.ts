@@ -162,3 +162,57 @@ describe('/upgrade', () => {
     expect(buttonsOf(next).map((b) => b.text)).toEqual(['⬆️ Apply', '✖️ Cancel']);
   });
 });
+
+describe('/upgrade in French', () => {
+  const FR = 113;
+
+  /** Sends /upgrade as a French-speaking user and waits for the check's answer. */
+  async function upgradeFr(): Promise<FakeMessage> {
+    const before = h.tg.botMessages(FR).length;
+    h.tg.user(FR, { languageCode: 'fr' }).says('/upgrade');
+    return h.tg.waitFor(() =>
+      h.tg
+        .botMessages(FR)
+        .slice(before)
+        .find((m) => !/Recherche de nouveaux commits|En attente :/.test(m.text)),
+    );
+  }
+
+  it('says how a failed upgrade was rolled back, what is left to do, and the next check’s warning in French; a later Apply upgrades', async () => {
+    const before = head();
+    const target = pushUpstream(other, 'feat: en français');
+    // Untracked, so the checkout stays clean: the build fails on the new commit and on the old one, after the rollback.
+    const breaker = path.join(work, 'BREAK');
+    writeFileSync(breaker, 'x\n');
+    try {
+      const question = await upgradeFr();
+      expect(question.text).toContain('nouveau(x) commit(s) sur origin/main :');
+      expect(question.text).toContain(`• ${target} feat: en français`);
+      h.tg.user(FR).presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+      await h.tg.waitFor(() => /code de sortie 3/.test(question.text), { timeoutMs: 15_000 });
+      const build = /« ([^»]* build) » s’est terminé avec le code 3/.exec(question.text)?.[1];
+      expect(build).toBeDefined();
+      expect(question.text).toContain(
+        `La mise à jour ${before} → ${target} a échoué : « ${build} » s’est terminé avec le code 3.\nSes dernières lignes :\nbuild started\nsrc/index.ts(1,7): error TS2322: the build is broken\n`,
+      );
+      expect(question.text).toContain(`Retour à ${before} :`);
+      const note = `La dernière mise à jour ${before} → ${target} a échoué à « ${build} » ; le dépôt a été remis à ${before}, où « ${build} » s’est terminé avec le code 3. brainstem tourne toujours sur ${before}, mais son installation ou sa compilation dans ${work} est incomplète : lancez-y `;
+      expect(question.text).toContain(note);
+      expect(question.text).not.toMatch(/failed|Rolling back|Its last lines/);
+      expect(head()).toBe(before);
+
+      // The note was kept in both languages: the next check shows it in the reader's.
+      const again = await upgradeFr();
+      expect(again.text).toContain(`⚠️ ${note}`);
+      expect(buttonsOf(again).map((b) => b.text)).toEqual(['⬆️ Appliquer', '✖️ Annuler']);
+
+      rmSync(breaker);
+      h.tg.user(FR).presses(again.messageId, buttonsOf(again)[0]?.callback_data ?? '');
+      await h.tg.waitFor(() => /code de sortie 0/.test(again.text), { timeoutMs: 15_000 });
+      expect(again.text).toContain(`Mis à jour ${before} → ${target} ; rechargement de brainstem (`);
+      expect(head()).toBe(target);
+    } finally {
+      rmSync(breaker, { force: true });
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AuditEntry, AuditLog } from '../audit.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
+import type { Lang } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import { redactValue } from '../redact.js';
 import { headChars } from '../text.js';
@@ -21,6 +22,8 @@ export interface ToolContext {
   onOutput?: (chunk: string) => void;
   /** How many brains stand between a person and this call: 0 (or absent) when a person or a client calls, 1 for a brain's call… */
   depth?: number;
+  /** The language of the person who reads the answer in a chat; absent (English) for a program or a model. */
+  lang?: Lang;
 }
 
 /** What a tool's `run` returns; a refusal or a failure is thrown as a BrainstemError instead. */
@@ -196,6 +199,7 @@ export class ToolRegistry {
         signal: controller.signal,
         onOutput: opts.onOutput,
         depth: opts.depth,
+        lang: opts.lang,
       });
       result = {
         tool: name,

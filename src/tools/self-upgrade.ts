@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { KvStore } from '../db/index.js';
 import { BrainstemError } from '../errors.js';
 import { html } from '../html.js';
-import { formatDuration, noticeLang, t } from '../i18n.js';
+import { formatDuration, type Lang, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { Notifier } from '../notices.js';
 import { type Execa, subprocesses } from '../subprocesses.js';
@@ -40,7 +40,10 @@ type Pending = z.infer<typeof pendingSchema>;
 const unfinishedSchema = z.object({
   /** The commit the checkout was left at (full hash): once it has moved, the note no longer applies. */
   at: z.string(),
+  /** What is left to do, in English. */
   note: z.string(),
+  /** The same in French, since whoever checks next may read either; absent from a note an English-only brainstem left. */
+  fr: z.string().optional(),
 });
 type Unfinished = z.infer<typeof unfinishedSchema>;
 
@@ -72,10 +75,21 @@ interface UpgradeCheck {
  * A step that did not succeed: its command, how it ended, the end of its output.
  * One that did not end by itself (time limit, stopped) carries its error, which is then the answer.
  */
-type Failure = { command: string; why: string; tail: string } & (
+type Failure = { command: string; tail: string } & (
   | { exitCode: number; error?: undefined }
   | { error: ToolRunError; exitCode?: undefined }
 );
+
+/** Text in the reader's language: a note left for later is written in both. */
+type Words = (lang: Lang | undefined) => string;
+
+/** How a failed step ended, said after its command. */
+const whyOf =
+  (f: Failure): Words =>
+  (lang) =>
+    f.error
+      ? t(lang, `did not finish (${f.error.message})`, `n’a pas abouti (${f.error.message})`)
+      : t(lang, `exited with ${f.exitCode}`, `s’est terminé avec le code ${f.exitCode}`);
 
 export interface SelfUpgradeDeps {
   cfg: ToolsConfig['selfUpgrade'];
@@ -108,9 +122,10 @@ export function ownCheckout(): string {
 }
 
 /** The first `max` items, then how many more. */
-function listed(items: readonly string[], max = MAX_LISTED): string {
+function listed(items: readonly string[], lang: Lang | undefined, max = MAX_LISTED): string {
   const shown = items.slice(0, max).join(', ');
-  return items.length > max ? `${shown}, … and ${items.length - max} more` : shown;
+  const more = items.length - max;
+  return more > 0 ? shown + t(lang, `, … and ${more} more`, `, … et ${more} de plus`) : shown;
 }
 
 const commitsOf = (log: string): Commit[] =>
@@ -131,27 +146,47 @@ const inRepo = (deps: SelfUpgradeDeps) => ({
 const refused = (message: string) => new BrainstemError('TOOL_REFUSED', message);
 
 /** Why a diverged checkout cannot be fast-forwarded, and what to do about it. */
-function divergedText(c: UpgradeCheck): string {
+function divergedText(c: UpgradeCheck, lang: Lang | undefined): string {
   const local = listed(
     c.local.map((x) => `${x.hash} ${shorten(x.subject, 60)}`),
+    lang,
     5,
   );
-  return `The checkout has ${c.ahead} local commit(s) that ${c.upstream} does not have (${local}), so it cannot fast-forward: rebase them onto ${c.upstream} (git pull --rebase) or drop them (git reset --hard ${c.upstream}) in ${c.repo}, then upgrade again.`;
+  return t(
+    lang,
+    `The checkout has ${c.ahead} local commit(s) that ${c.upstream} does not have (${local}), so it cannot fast-forward: rebase them onto ${c.upstream} (git pull --rebase) or drop them (git reset --hard ${c.upstream}) in ${c.repo}, then upgrade again.`,
+    `Le dépôt a ${c.ahead} commit(s) local(aux) absent(s) de ${c.upstream} (${local}), il ne peut donc pas simplement avancer : rebasez-les sur ${c.upstream} (git pull --rebase) ou abandonnez-les (git reset --hard ${c.upstream}) dans ${c.repo}, puis relancez la mise à jour.`,
+  );
 }
 
-function checkText(c: UpgradeCheck): string {
+function checkText(c: UpgradeCheck, lang: Lang | undefined): string {
   const lines: string[] = [];
   if (c.unfinished) lines.push(c.unfinished);
   if (c.behind > 0) {
     lines.push(
-      `${c.behind} new commit(s) on ${c.upstream}:`,
+      t(
+        lang,
+        `${c.behind} new commit(s) on ${c.upstream}:`,
+        `${c.behind} nouveau(x) commit(s) sur ${c.upstream} :`,
+      ),
       ...c.commits.map((x) => `- ${x.hash} ${x.subject}`),
     );
-    if (c.ahead > 0) lines.push(divergedText(c));
+    if (c.ahead > 0) lines.push(divergedText(c, lang));
   } else if (!c.unfinished) {
-    lines.push(`brainstem is up to date with ${c.upstream}.`);
+    lines.push(
+      t(lang, `brainstem is up to date with ${c.upstream}.`, `brainstem est à jour avec ${c.upstream}.`),
+    );
   }
-  if (c.dirty.length) lines.push(`The working tree has uncommitted changes: ${listed(c.dirty)}.`);
+  if (c.dirty.length) {
+    const files = listed(c.dirty, lang);
+    lines.push(
+      t(
+        lang,
+        `The working tree has uncommitted changes: ${files}.`,
+        `Le dépôt a des modifications non commitées : ${files}.`,
+      ),
+    );
+  }
   return lines.join('\n');
 }
 
@@ -162,19 +197,25 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
   const gitOk = async (args: string[], ctx: ToolContext) => {
     const r = await git(args, ctx);
     if (r.exitCode !== 0) {
+      const command = `git ${args.join(' ')}`;
+      const output = tailChars(r.output.trim(), 500);
       throw new BrainstemError(
         'TOOL_FAILED',
-        `git ${args.join(' ')} failed in ${repo}: ${tailChars(r.output.trim(), 500)}`,
+        t(
+          ctx.lang,
+          `${command} failed in ${repo}: ${output}`,
+          `${command} a échoué dans ${repo} : ${output}`,
+        ),
       );
     }
     return r.output.trim();
   };
 
   /** The note a failed rollback left, unless the checkout has been moved since (by hand). */
-  const unfinishedAt = (head: string): string | undefined => {
+  const unfinishedAt = (head: string, lang: Lang | undefined): string | undefined => {
     const u = deps.kv.getJson(UNFINISHED_KEY, unfinishedSchema);
     if (!u) return undefined;
-    if (u.at === head) return u.note;
+    if (u.at === head) return t(lang, u.note, u.fr ?? u.note);
     deps.kv.set(UNFINISHED_KEY, '');
     return undefined;
   };
@@ -184,7 +225,11 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     const upstream = await git(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}'], ctx);
     if (upstream.exitCode !== 0) {
       throw refused(
-        `The current branch of ${repo} has no upstream to upgrade from (git branch --set-upstream-to).`,
+        t(
+          ctx.lang,
+          `The current branch of ${repo} has no upstream to upgrade from (git branch --set-upstream-to).`,
+          `La branche courante de ${repo} n’a pas de branche amont d’où se mettre à jour (git branch --set-upstream-to).`,
+        ),
       );
     }
     const [log, local, behind, ahead, status, target, head] = await Promise.all([
@@ -200,7 +245,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
       .split('\n')
       .map((l) => l.trim())
       .filter(Boolean);
-    const unfinished = unfinishedAt(head);
+    const unfinished = unfinishedAt(head, ctx.lang);
     return {
       repo,
       upstream: upstream.output.trim(),
@@ -217,11 +262,23 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
 
   /** The call running now, if any: another one is refused until it has ended (rollback included). */
   let busy: { action: string; since: number } | undefined;
-  const oneAtATime = async <T>(action: string, body: () => Promise<T>): Promise<T> => {
+  const oneAtATime = async <T>(
+    action: string,
+    lang: Lang | undefined,
+    body: () => Promise<T>,
+  ): Promise<T> => {
     if (busy) {
-      const what = busy.action === 'check' ? 'An upgrade check' : 'An upgrade';
+      const what =
+        busy.action === 'check'
+          ? t(lang, 'An upgrade check', 'Une vérification de mise à jour')
+          : t(lang, 'An upgrade', 'Une mise à jour');
+      const since = formatDuration(Date.now() - busy.since);
       throw refused(
-        `${what} is already running (self_upgrade ${busy.action}, started ${formatDuration(Date.now() - busy.since)} ago): wait for its answer, then try again.`,
+        t(
+          lang,
+          `${what} is already running (self_upgrade ${busy.action}, started ${since} ago): wait for its answer, then try again.`,
+          `${what} est déjà en cours (self_upgrade ${busy.action}, lancée il y a ${since}) : attendez sa réponse, puis réessayez.`,
+        ),
       );
     }
     busy = { action, since: Date.now() };
@@ -239,46 +296,95 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
    * installed and built, within the steps' time limits. Says where that leaves
    * things; what it could not put back is remembered for the next check.
    */
-  const rollBack = async (c: UpgradeCheck, from: string, failed: Failure, log: Transcript) => {
+  const rollBack = async (
+    c: UpgradeCheck,
+    from: string,
+    failed: Failure,
+    log: Transcript,
+    lang: Lang | undefined,
+  ) => {
     const to = c.commits[0]?.hash ?? c.target.slice(0, 12);
-    const steps = cfg.steps.map((argv) => argv.join(' ')).join(', then ');
+    const steps: Words = (l) => cfg.steps.map((argv) => argv.join(' ')).join(t(l, ', then ', ', puis '));
+    const why = whyOf(failed);
     const lines = [
-      `Upgrade ${from} → ${to} failed: "${failed.command}" ${failed.why}.`,
-      ...(failed.tail ? ['Its last lines:', failed.tail] : []),
+      t(
+        lang,
+        `Upgrade ${from} → ${to} failed: "${failed.command}" ${why(lang)}.`,
+        `La mise à jour ${from} → ${to} a échoué : « ${failed.command} » ${why(lang)}.`,
+      ),
+      ...(failed.tail ? [t(lang, 'Its last lines:', 'Ses dernières lignes :'), failed.tail] : []),
     ];
     /** What is left to do, for the next checks. */
-    const remember = (at: string, note: string) =>
-      deps.kv.set(UNFINISHED_KEY, JSON.stringify({ at, note } satisfies Unfinished));
-    const leave = (at: string, note: string) => {
+    const remember = (at: string, note: Words) =>
+      deps.kv.set(
+        UNFINISHED_KEY,
+        JSON.stringify({ at, note: note('en'), fr: note('fr') } satisfies Unfinished),
+      );
+    const leave = (at: string, note: Words) => {
       remember(at, note);
-      lines.push(note);
+      lines.push(note(lang));
     };
     const head = await run(['git', 'rev-parse', 'HEAD'], inRepo(deps));
     let rolledBack = false;
     if (head.output.trim() === c.head) {
-      lines.push(`Nothing was changed: the checkout is still at ${from}.`);
+      lines.push(
+        t(
+          lang,
+          `Nothing was changed: the checkout is still at ${from}.`,
+          `Rien n’a changé : le dépôt est toujours à ${from}.`,
+        ),
+      );
     } else {
-      log.say(`Rolling back to ${from}:\n`);
+      log.say(t(lang, `Rolling back to ${from}:\n`, `Retour à ${from} :\n`));
       const reset = await log.run([['git', 'reset', '--hard', c.head]]);
       if (reset) {
-        leave(
-          head.output.trim(),
-          `The last upgrade ${from} → ${to} failed at "${failed.command}", and its rollback failed too ("${reset.command}" ${reset.why}): the checkout is at ${to}, not installed or built. brainstem still runs ${from}, but a restart would start ${to}: before it restarts, run "git reset --hard ${from}" and then ${steps} in ${repo}.`,
+        const resetWhy = whyOf(reset);
+        leave(head.output.trim(), (l) =>
+          t(
+            l,
+            `The last upgrade ${from} → ${to} failed at "${failed.command}", and its rollback failed too ("${reset.command}" ${resetWhy(l)}): the checkout is at ${to}, not installed or built. brainstem still runs ${from}, but a restart would start ${to}: before it restarts, run "git reset --hard ${from}" and then ${steps(l)} in ${repo}.`,
+            `La dernière mise à jour ${from} → ${to} a échoué à « ${failed.command} », et son retour en arrière aussi (« ${reset.command} » ${resetWhy(l)}) : le dépôt est à ${to}, ni installé ni compilé. brainstem tourne toujours sur ${from}, mais un redémarrage lancerait ${to} : avant qu’il redémarre, lancez « git reset --hard ${from} » puis ${steps(l)} dans ${repo}.`,
+          ),
         );
       } else {
-        const incomplete = (why: string) =>
-          `The last upgrade ${from} → ${to} failed at "${failed.command}"; the checkout was put back at ${from}, but ${why} there. brainstem still runs ${from}, but its install or build in ${repo} is incomplete: run ${steps} there before it restarts.`;
+        const incomplete =
+          (stepsWhy: Words): Words =>
+          (l) =>
+            t(
+              l,
+              `The last upgrade ${from} → ${to} failed at "${failed.command}"; the checkout was put back at ${from}, but ${stepsWhy(l)} there. brainstem still runs ${from}, but its install or build in ${repo} is incomplete: run ${steps(l)} there before it restarts.`,
+              `La dernière mise à jour ${from} → ${to} a échoué à « ${failed.command} » ; le dépôt a été remis à ${from}, où ${stepsWhy(l)}. brainstem tourne toujours sur ${from}, mais son installation ou sa compilation dans ${repo} est incomplète : lancez-y ${steps(l)} avant qu’il redémarre.`,
+            );
         // Noted before the steps run: should brainstem exit meanwhile (its children die with it),
         // the next check still says what is left to do.
-        remember(c.head, incomplete('its steps were cut short (brainstem stopped during them)'));
+        remember(
+          c.head,
+          incomplete((l) =>
+            t(
+              l,
+              'its steps were cut short (brainstem stopped during them)',
+              'ses étapes ont été interrompues (brainstem s’est arrêté pendant)',
+            ),
+          ),
+        );
         const again = await log.run(cfg.steps);
         if (again) {
-          leave(c.head, incomplete(`"${again.command}" ${again.why}`));
+          const againWhy = whyOf(again);
+          leave(
+            c.head,
+            incomplete((l) =>
+              t(l, `"${again.command}" ${againWhy(l)}`, `« ${again.command} » ${againWhy(l)}`),
+            ),
+          );
         } else {
           deps.kv.set(UNFINISHED_KEY, '');
           rolledBack = true;
           lines.push(
-            `Rolled back to ${from} and ran its steps again: brainstem keeps running ${from}. Upgrade again once ${to} is fixed.`,
+            t(
+              lang,
+              `Rolled back to ${from} and ran its steps again: brainstem keeps running ${from}. Upgrade again once ${to} is fixed.`,
+              `Retour à ${from}, dont les étapes ont été relancées : brainstem continue de tourner sur ${from}. Relancez la mise à jour une fois ${to} corrigé.`,
+            ),
           );
         }
       }
@@ -326,44 +432,72 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
       }
     },
     run: (input, ctx) =>
-      oneAtATime(input.action, async () => {
+      oneAtATime(input.action, ctx.lang, async () => {
+        const { lang } = ctx;
         if (input.action === 'check') {
           const c = await check(ctx);
-          return { data: c, output: checkText(c) };
+          return { data: c, output: checkText(c, lang) };
         }
         if (input.action === 'framework') {
           const log = new Transcript(deps, ctx);
           const failed = await log.run(cfg.framework[input.name ?? ''] ?? [], ctx.signal);
           if (failed?.error) throw failed.error;
-          if (failed) log.say(`Stopped: "${failed.command}" ${failed.why}.\n`);
+          if (failed) {
+            const why = whyOf(failed)(lang);
+            log.say(
+              t(lang, `Stopped: "${failed.command}" ${why}.\n`, `Arrêté : « ${failed.command} » ${why}.\n`),
+            );
+          }
           return { ...log.result(), exitCode: failed?.exitCode ?? 0 };
         }
         const c = await check(ctx);
         if (c.dirty.length > 0) {
+          const files = listed(c.dirty, lang);
           throw refused(
-            `The working tree of ${repo} has uncommitted changes (${listed(c.dirty)}); commit or stash them, then upgrade.`,
+            t(
+              lang,
+              `The working tree of ${repo} has uncommitted changes (${files}); commit or stash them, then upgrade.`,
+              `Le dépôt ${repo} a des modifications non commitées (${files}) ; commitez-les ou mettez-les de côté, puis relancez la mise à jour.`,
+            ),
           );
         }
         if (input.to && !c.target.startsWith(input.to)) {
           const newest = listed(
             c.commits.map((x) => `${x.hash} ${shorten(x.subject, 60)}`),
+            lang,
             3,
           );
+          const shown = input.to.slice(0, 12);
           throw refused(
-            `${c.upstream} has moved since the check that showed ${input.to.slice(0, 12)}: it now has ${c.behind} new commit(s) (${newest}). Nothing was applied: check again to see them all, then apply.`,
+            t(
+              lang,
+              `${c.upstream} has moved since the check that showed ${shown}: it now has ${c.behind} new commit(s) (${newest}). Nothing was applied: check again to see them all, then apply.`,
+              `${c.upstream} a changé depuis la vérification qui montrait ${shown} : il a maintenant ${c.behind} nouveau(x) commit(s) (${newest}). Rien n’a été appliqué : vérifiez à nouveau pour tous les voir, puis appliquez.`,
+            ),
           );
         }
-        if (c.behind === 0)
-          return { data: { ...c, upgraded: false }, output: `Already up to date with ${c.upstream}.` };
-        if (c.ahead > 0) throw refused(divergedText(c));
+        if (c.behind === 0) {
+          return {
+            data: { ...c, upgraded: false },
+            output: t(lang, `Already up to date with ${c.upstream}.`, `Déjà à jour avec ${c.upstream}.`),
+          };
+        }
+        if (c.ahead > 0) throw refused(divergedText(c, lang));
         const from = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
         const log = new Transcript(deps, ctx);
         // The commit the check saw, not whatever the upstream holds by now.
         const failed = await log.run([['git', 'merge', '--ff-only', c.target], ...cfg.steps], ctx.signal);
-        if (failed) return rollBack(c, from, failed, log);
+        if (failed) return rollBack(c, from, failed, log, lang);
         deps.kv.set(UNFINISHED_KEY, '');
         const to = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
-        log.say(`\nUpgraded ${from} → ${to}; reloading brainstem (${cfg.reload.join(' ')}).`);
+        const reloading = cfg.reload.join(' ');
+        log.say(
+          t(
+            lang,
+            `\nUpgraded ${from} → ${to}; reloading brainstem (${reloading}).`,
+            `\nMis à jour ${from} → ${to} ; rechargement de brainstem (${reloading}).`,
+          ),
+        );
         const { execa } = await subprocesses();
         return {
           ...log.result(),
@@ -404,12 +538,12 @@ class Transcript {
         });
         this.cap.push(r.output.endsWith('\n') || !r.output ? r.output : `${r.output}\n`);
         if (r.exitCode !== 0) {
-          return { command, why: `exited with ${r.exitCode}`, tail: tailOf(r.output), exitCode: r.exitCode };
+          return { command, tail: tailOf(r.output), exitCode: r.exitCode };
         }
       } catch (err) {
         if (!(err instanceof ToolRunError)) throw err;
         this.cap.push(err.output.endsWith('\n') || !err.output ? err.output : `${err.output}\n`);
-        return { command, why: `did not finish (${err.message})`, tail: tailOf(err.output), error: err };
+        return { command, tail: tailOf(err.output), error: err };
       }
     }
     return undefined;

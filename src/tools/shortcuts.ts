@@ -189,7 +189,7 @@ async function* streamCall(
   yield `${PROXY_TAG} \`${s.word}\` → ${describeCall(s)}\n`;
   const queue = new ChunkQueue();
   const call = registry
-    .call(s.tool, s.input, { caller: headChars(caller, 100), signal, onOutput: (c) => queue.push(c) })
+    .call(s.tool, s.input, { caller: headChars(caller, 100), signal, lang, onOutput: (c) => queue.push(c) })
     .finally(() => queue.end());
   let opened = false;
   let shown = 0;

@@ -96,6 +96,7 @@ async function runInChat(
     result = await chat.tools.registry.call(req.call.tool, req.call.input, {
       caller: callerOf(req.userId),
       signal,
+      lang: req.lang,
       onOutput: (chunk) => {
         tail.push(chunk);
         refresh();

@@ -85,6 +85,7 @@ export function checkInChat(
           const result = await chat.tools.registry.call(CHECK_CALL.tool, CHECK_CALL.input, {
             caller: callerOf(req.userId),
             signal,
+            lang: req.lang,
           });
           resolve({ messageId, result, stopped: stopReasonOf(signal) });
         } catch (err) {
