@@ -78,18 +78,22 @@ const norm = <T extends object>(r: Totals<T>): T & UsageTotals =>
     durationMs: r.durationMs ?? 0,
   }) as T & UsageTotals;
 
+const COLUMNS = `ts, mode, session_key, brain_session_id, source, cost_usd, input_tokens, output_tokens,
+  cache_read_tokens, cache_write_tokens, duration_ms, error, billing`;
+
 /**
  * Every brain turn, successful or not, lands here; reports are plain SQL
  * aggregates. A turn's row is written as its answer ends: when another process
  * holds the database it is kept until the lock is gone (see KeptWrites), so
- * the answer still ends normally and the cost is not lost. What the budgets and
- * the credit meter read (spend, modeSpend, firstTurn) counts the kept rows too:
- * a turn does not get a day's budget again because the last one's cost waits.
+ * the answer still ends normally and the cost is not lost. Meanwhile it waits
+ * in a TEMP table (the connection's own in-memory database, which takes writes
+ * whatever locks the file), and every read goes through a view of both tables:
+ * the budgets, the credit meter and `/usage` count a kept turn as soon as it ends.
  */
 export class UsageLedger {
-  /** Rows recorded but not written yet (another process holds the database). */
-  private readonly unwritten = new Set<UsageEntry>();
   private readonly insert;
+  private readonly keep;
+  private readonly unkeep;
   private readonly spendStmt;
   private readonly firstStmt;
   private readonly modeSpendStmt;
@@ -97,48 +101,30 @@ export class UsageLedger {
     private readonly db: Db,
     private readonly kept: KeptWrites,
   ) {
-    this.insert = db.prepare(
-      `INSERT INTO usage (ts, mode, session_key, brain_session_id, source, cost_usd, input_tokens, output_tokens,
-        cache_read_tokens, cache_write_tokens, duration_ms, error, billing)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    // The meter runs after every turn: these read the (billing, ts, cost_usd) index only.
+    db.exec(`CREATE TEMP TABLE IF NOT EXISTS usage_kept AS SELECT ${COLUMNS} FROM main.usage WHERE 0;
+      CREATE TEMP VIEW IF NOT EXISTS usage_seen AS
+        SELECT ${COLUMNS} FROM main.usage UNION ALL SELECT ${COLUMNS} FROM temp.usage_kept`);
+    const values = 'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+    this.insert = db.prepare(`INSERT INTO main.usage (${COLUMNS}) ${values}`);
+    this.keep = db.prepare(`INSERT INTO temp.usage_kept (${COLUMNS}) ${values}`);
+    this.unkeep = db.prepare('DELETE FROM temp.usage_kept WHERE rowid = ?');
+    // The meter runs after every turn: these find their rows by the (billing, ts) index (the
+    // view's conditions are pushed into each of its two tables).
     this.spendStmt = db.prepare<[Billing, number, number], { cost: number }>(
-      'SELECT TOTAL(cost_usd) AS cost FROM usage WHERE billing = ? AND ts >= ? AND ts < ?',
+      'SELECT TOTAL(cost_usd) AS cost FROM usage_seen WHERE billing = ? AND ts >= ? AND ts < ?',
     );
     this.firstStmt = db.prepare<[Billing], { ts: number | null }>(
-      'SELECT MIN(ts) AS ts FROM usage WHERE billing = ?',
+      'SELECT MIN(ts) AS ts FROM usage_seen WHERE billing = ?',
     );
     this.modeSpendStmt = db.prepare<[string, number, number], { cost: number }>(
-      'SELECT TOTAL(cost_usd) AS cost FROM usage WHERE mode = ? AND ts >= ? AND ts < ?',
+      'SELECT TOTAL(cost_usd) AS cost FROM usage_seen WHERE mode = ? AND ts >= ? AND ts < ?',
     );
   }
 
   /** Never throws: a row the database refuses is kept or, on an error waiting cannot cure, logged as lost. */
   record(e: UsageEntry): void {
     const what = `the usage of a turn (mode ${e.mode}, ${e.sessionKey}, $${e.costUsd.toFixed(4)}, ${e.inputTokens} tokens in / ${e.outputTokens} out)`;
-    this.unwritten.add(e);
-    this.kept.run(what, () => {
-      try {
-        this.write(e);
-      } catch (err) {
-        // Refused by the lock, the row waits (and counts); any other error loses it (KeptWrites logs it).
-        if (!isBusy(err)) this.unwritten.delete(e);
-        throw err;
-      }
-      this.unwritten.delete(e);
-    });
-  }
-
-  /** The cost of the unwritten rows that `keep` accepts. */
-  private unwrittenCost(keep: (e: UsageEntry) => boolean): number {
-    let cost = 0;
-    for (const e of this.unwritten) if (keep(e)) cost += e.costUsd;
-    return cost;
-  }
-
-  private write(e: UsageEntry): void {
-    this.insert.run(
+    const row = [
       e.ts,
       e.mode,
       e.sessionKey,
@@ -152,33 +138,43 @@ export class UsageLedger {
       e.durationMs,
       e.error ?? null,
       e.billing ?? null,
-    );
+    ];
+    const id = this.keep.run(...row).lastInsertRowid;
+    this.kept.run(what, () => {
+      try {
+        // One transaction: the row moves, it is never counted twice or not at all.
+        this.db.transaction(() => {
+          this.insert.run(...row);
+          this.unkeep.run(id);
+        })();
+      } catch (err) {
+        // Refused by the lock, the row waits (and counts); any other error loses it (KeptWrites logs it).
+        if (!isBusy(err)) this.unkeep.run(id);
+        throw err;
+      }
+    });
   }
 
   /** Cost of the turns paid by `billing` over [since, until). */
   spend(billing: Billing, since: number, until: number): number {
-    const written = this.spendStmt.get(billing, since, until)?.cost ?? 0;
-    return written + this.unwrittenCost((e) => e.billing === billing && e.ts >= since && e.ts < until);
+    return this.spendStmt.get(billing, since, until)?.cost ?? 0;
   }
 
   /** When the first turn paid by `billing` was recorded, if any. */
   firstTurn(billing: Billing): number | undefined {
-    const kept = [...this.unwritten].filter((e) => e.billing === billing).map((e) => e.ts);
-    const written = this.firstStmt.get(billing)?.ts ?? undefined;
-    return kept.length === 0 ? written : Math.min(written ?? Number.POSITIVE_INFINITY, ...kept);
+    return this.firstStmt.get(billing)?.ts ?? undefined;
   }
 
   /** Cost of one mode's turns over [since, until), whoever paid. */
   modeSpend(mode: string, since: number, until: number): number {
-    const written = this.modeSpendStmt.get(mode, since, until)?.cost ?? 0;
-    return written + this.unwrittenCost((e) => e.mode === mode && e.ts >= since && e.ts < until);
+    return this.modeSpendStmt.get(mode, since, until)?.cost ?? 0;
   }
 
   /** Cost per hour of the turns paid by `billing` over [since, until): hour starts in unix ms. */
   hourlySpend(billing: Billing, since: number, until: number): { hour: number; costUsd: number }[] {
     return this.db
       .prepare<[Billing, number, number], { hour: number; costUsd: number }>(
-        `SELECT (ts / 3600000) * 3600000 AS hour, TOTAL(cost_usd) AS costUsd FROM usage
+        `SELECT (ts / 3600000) * 3600000 AS hour, TOTAL(cost_usd) AS costUsd FROM usage_seen
          WHERE billing = ? AND ts >= ? AND ts < ? GROUP BY hour ORDER BY hour`,
       )
       .all(billing, since, until);
@@ -188,24 +184,24 @@ export class UsageLedger {
   report(since: number, until = Date.now() + 1, topSessions = 10): UsageReport {
     const totals = norm(
       this.db
-        .prepare<[number, number], Totals>(`SELECT ${sums} FROM usage WHERE ts >= ? AND ts < ?`)
+        .prepare<[number, number], Totals>(`SELECT ${sums} FROM usage_seen WHERE ts >= ? AND ts < ?`)
         .get(since, until) ?? ({} as Totals),
     );
     const byDay = this.db
       .prepare<[number, number], Totals<{ day: string }>>(
-        `SELECT date(ts / 1000, 'unixepoch') AS day, ${sums} FROM usage WHERE ts >= ? AND ts < ? GROUP BY day ORDER BY day`,
+        `SELECT date(ts / 1000, 'unixepoch') AS day, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ? GROUP BY day ORDER BY day`,
       )
       .all(since, until)
       .map(norm);
     const byMode = this.db
       .prepare<[number, number], Totals<{ mode: string }>>(
-        `SELECT mode, ${sums} FROM usage WHERE ts >= ? AND ts < ? GROUP BY mode ORDER BY costUsd DESC, turns DESC`,
+        `SELECT mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ? GROUP BY mode ORDER BY costUsd DESC, turns DESC`,
       )
       .all(since, until)
       .map(norm);
     const bySession = this.db
       .prepare<[number, number, number], Totals<{ sessionKey: string; mode: string }>>(
-        `SELECT session_key AS sessionKey, mode, ${sums} FROM usage WHERE ts >= ? AND ts < ?
+        `SELECT session_key AS sessionKey, mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ?
          GROUP BY session_key, mode ORDER BY costUsd DESC, turns DESC LIMIT ?`,
       )
       .all(since, until, topSessions)
@@ -217,7 +213,7 @@ export class UsageLedger {
   dailyByMode(since: number, until = Date.now() + 1): (UsageTotals & { day: string; mode: string })[] {
     return this.db
       .prepare<[number, number], Totals<{ day: string; mode: string }>>(
-        `SELECT date(ts / 1000, 'unixepoch') AS day, mode, ${sums} FROM usage WHERE ts >= ? AND ts < ?
+        `SELECT date(ts / 1000, 'unixepoch') AS day, mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ?
          GROUP BY day, mode ORDER BY day, mode`,
       )
       .all(since, until)

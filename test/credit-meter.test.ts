@@ -257,7 +257,7 @@ describe('the meter', () => {
     expect(meter.reading(now).until).toBe(at('2027-01-01T00:00:00Z'));
   });
 
-  it('counts a turn whose row waits behind another process’s lock, in the meter and the day budget, once', async () => {
+  it('counts a turn whose row waits behind another process’s lock, in the meter, the day budget and the usage reports, once', async () => {
     const { meter, spend, db, ledger } = await ledgerAt(100);
     db.pragma('busy_timeout = 0');
     const rows = () => (db.prepare('SELECT COUNT(*) AS n FROM usage').get() as { n: number }).n;
@@ -270,6 +270,7 @@ describe('the meter', () => {
       spend(now - 1000, 3);
       expect(rows()).toBe(0);
       expect(meter.reading(now + 1).spent).toBeCloseTo(3, 9);
+      expect(ledger.report(now - 2000).totals).toMatchObject({ turns: 1, costUsd: 3 });
       // The day's budget is spent: the next turn must not get it again because the row waits.
       expect(new Budgets(ledger).admit(mode, 'en', now + 1)).toMatchObject({
         ok: false,
@@ -282,6 +283,7 @@ describe('the meter', () => {
     // Written at the next try, and counted once.
     await vi.waitFor(() => expect(rows()).toBe(1), { timeout: 20_000 });
     expect(meter.reading(now + 1).spent).toBeCloseTo(3, 9);
+    expect(ledger.report(now - 2000).totals).toMatchObject({ turns: 1, costUsd: 3 });
   });
 
   it('without a credit still counts, and forecasts nothing', async () => {
