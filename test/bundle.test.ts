@@ -7,15 +7,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { execa } from 'execa';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-} from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
 
 /**
@@ -26,8 +21,7 @@ import { type ServiceProcess, spawnService } from './helpers/process.js';
  * through undici (a chunk loaded on first use), grammY against the Bot API
  * emulator.
  */
-let anthropic: FakeAnthropic;
-let claude: ClaudeTestEnv;
+const claude = claudeOnFake();
 let llama: FakeLlama;
 let tg: FakeTelegram;
 let svc: ServiceProcess;
@@ -38,8 +32,6 @@ const auth = { authorization: `Bearer ${token}` };
 
 beforeAll(async () => {
   await execa('npm', ['run', 'build'], { stdin: 'ignore' });
-  anthropic = await startFakeAnthropic();
-  claude = await claudeTestEnv(anthropic.url);
   llama = await startFakeLlama();
   tg = await startFakeTelegram();
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-bundle-'));
@@ -51,7 +43,7 @@ beforeAll(async () => {
       dataDir: path.join(dir, 'data'),
       defaultMode: 'local',
       server: { modeTag: false },
-      claude: { bin: CLAUDE_BIN, env: claude.env },
+      claude: { bin: CLAUDE_BIN, env: claude.cli.env },
       llama: { baseUrl: llama.baseUrl },
     }),
   );
@@ -74,8 +66,6 @@ afterAll(async () => {
   await svc?.stop();
   await tg?.close();
   await llama?.close();
-  await anthropic?.close();
-  await claude?.cleanup();
 });
 
 describe('the bundle (npm start)', { timeout: 60_000 }, () => {

@@ -1,17 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cliEnv } from '../brains/claude-code/env.js';
 import { credentialsFromEnv } from '../src/credentials.js';
 import { billingOf } from '../src/credit/billing.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { text } from './fakes/anthropic.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { modeConfig } from './helpers/mode-config.js';
 
 /**
@@ -19,28 +14,20 @@ import { modeConfig } from './helpers/mode-config.js';
  * credentials from, and billing (the credit) goes by it: both must be the one the real CLI
  * sends when several are set, in brainstem's environment and in `claude.env`.
  */
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  fake.script(() => text('ok'));
-  cli = await claudeTestEnv(fake.url);
-});
-afterAll(async () => {
-  await fake?.close();
-  await cli?.cleanup();
-});
+const claude = claudeOnFake({ script: () => text('ok') });
 
 const mode = modeConfig({ id: 'assistant', kind: 'claude' });
 
 /** The variables the CLI sent a value of, with the environment built as the brain builds it. */
 async function sent(own: Record<string, string>, claudeEnv: Record<string, string>): Promise<string[]> {
-  const { ANTHROPIC_API_KEY: _key, CLAUDE_CODE_OAUTH_TOKEN: _token, ...base } = cli.env;
+  const { ANTHROPIC_API_KEY: _key, CLAUDE_CODE_OAUTH_TOKEN: _token, ...base } = claude.cli.env;
   const env = cliEnv({ PATH: process.env.PATH, ...own }, { ...base, ...claudeEnv });
   await promisify(execFile)(CLAUDE_BIN, ['-p', 'hi', '--output-format', 'json'], { env });
   const values = new Set(
-    fake.requests.flatMap((r) => [r.headers['x-api-key'], r.headers.authorization?.replace(/^Bearer /, '')]),
+    claude.fake.requests.flatMap((r) => [
+      r.headers['x-api-key'],
+      r.headers.authorization?.replace(/^Bearer /, ''),
+    ]),
   );
   return Object.entries({ ...own, ...claudeEnv })
     .filter(([, value]) => value && values.has(value))

@@ -12,7 +12,8 @@ import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { html } from '../src/html.js';
 import { NOTICE_LANG_KEY } from '../src/i18n.js';
-import { claudeTestEnv, startFakeAnthropic, text } from './fakes/anthropic.js';
+import { text } from './fakes/anthropic.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { type Harness, OWNER, startClaudeHarness, startHarness } from './telegram-harness.js';
 
 let h: Harness;
@@ -177,17 +178,13 @@ describe('while another process holds the state database', () => {
 });
 
 describe('a Claude turn while another process holds the state database', { timeout: 180_000 }, () => {
+  const claude = claudeOnFake();
+
   it('ends normally, and its session is kept for the next turn once the lock is gone', async (ctx) => {
-    const fake = await startFakeAnthropic();
-    const cli = await claudeTestEnv(fake.url);
-    const c = await startClaudeHarness(cli.env, { server: { modeTag: false } });
-    ctx.onTestFinished(async () => {
-      await c.close();
-      await fake.close();
-      await cli.cleanup();
-    });
+    const c = await startClaudeHarness(claude.cli.env, { server: { modeTag: false } });
+    ctx.onTestFinished(() => c.close());
     c.service.core.db.pragma('busy_timeout = 50');
-    fake.script(() => text('answered under the lock'));
+    claude.fake.script(() => text('answered under the lock'));
     const sessions = () =>
       (
         c.service.core.db

@@ -7,20 +7,13 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  httpError,
-  startFakeAnthropic,
-  usageLimitHeaders,
-} from './fakes/anthropic.js';
+import { httpError, usageLimitHeaders } from './fakes/anthropic.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+const claude = claudeOnFake({ auth: 'oauth' });
 let h: Harness;
 let oc: Downstream;
 const OTHER = 112;
@@ -36,13 +29,11 @@ const toHtml = (md: string) =>
     .replace(/`([^`]+)`/g, '<code>$1</code>');
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url, { auth: 'oauth' });
   h = await startHarness({
     env: { CLAUDE_BIN },
     config: {
       defaultMode: 'assistant',
-      claude: { env: cli.env, maxRetries: 0 },
+      claude: { env: claude.cli.env, maxRetries: 0 },
       telegram: { front: { enabled: true } },
     },
   });
@@ -67,8 +58,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await oc?.stop();
   await h?.close();
-  await fake?.close();
-  await cli?.cleanup();
 });
 
 /** The raw text of the next message OpenClaw's bot posts to the chat, as Telegram got it. */
@@ -82,7 +71,7 @@ const texts = (chatId: number, pattern: RegExp) =>
 
 describe('proxy notices through the front', { timeout: 60_000 }, () => {
   it('a notify chat gets an expired credential once; OpenClaw’s copy becomes a pointer to it', async () => {
-    fake.script(() => httpError(401, { message: 'OAuth token has expired', shouldRetry: false }));
+    claude.fake.script(() => httpError(401, { message: 'OAuth token has expired', shouldRetry: false }));
     const post = nextPost(OWNER);
     h.tg.user(OWNER).says('hello');
     await h.tg.waitFor(() => texts(OWNER, /Claude refused its credentials/).length === 1, {
@@ -100,7 +89,7 @@ describe('proxy notices through the front', { timeout: 60_000 }, () => {
 
   it('a usage limit told in other words is taken out too, and the rest of the answer stays', async () => {
     const resetsAt = Math.ceil(Date.now() / 1000) + 3600;
-    fake.script(() => httpError(429, { headers: usageLimitHeaders(resetsAt), shouldRetry: false }));
+    claude.fake.script(() => httpError(429, { headers: usageLimitHeaders(resetsAt), shouldRetry: false }));
     const post = nextPost(OWNER);
     h.tg.user(OWNER).says('hello with intro');
     await h.tg.waitFor(() => texts(OWNER, /usage limit is reached/).length === 1, { timeoutMs: 30_000 });

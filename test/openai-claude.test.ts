@@ -1,30 +1,19 @@
 import type OpenAI from 'openai';
 import { APIUserAbortError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  createGate,
-  type FakeAnthropic,
-  httpError,
-  type RecordedRequest,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { createGate, httpError, type RecordedRequest, text } from './fakes/anthropic.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
-let fake: FakeAnthropic;
-let env: ClaudeTestEnv;
+const claude = claudeOnFake();
 let svc: TestService;
 /** The same service without warm processes: every turn is a new CLI process, a follow-up `--resume`s. */
 let cold: TestService;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  env = await claudeTestEnv(fake.url);
   const config = (warm: boolean) => ({
-    claude: { bin: CLAUDE_BIN, env: env.env, maxRetries: 0, warm: { enabled: warm } },
+    claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0, warm: { enabled: warm } },
     // A stream's headers wait for the brain's first event however long a loaded machine takes to start the CLI.
     server: { modeTag: false, streamHeadersWaitMs: 600_000 },
   });
@@ -34,8 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.close();
   await cold?.close();
-  await fake?.close();
-  await env?.cleanup();
 });
 
 const user = (content: string) => ({ role: 'user' as const, content });
@@ -56,7 +43,7 @@ const assistantTexts = (r: RecordedRequest | undefined) =>
 describe('OpenAI endpoint over the real claude CLI', () => {
   it('streams: the client has the first words while the upstream still holds the rest', async () => {
     const g = createGate();
-    fake.script(() => text(['First words', ' and the rest'], { gate: g.promise, gateAfter: 1 }));
+    claude.fake.script(() => text(['First words', ' and the rest'], { gate: g.promise, gateAfter: 1 }));
     const stream = await svc.client.chat.completions.create({
       model: 'assistant',
       messages: [user('stream please')],
@@ -75,7 +62,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
   });
 
   it('reports the turn’s cost as `cost` (OpenRouter’s, which OpenClaw reads) and its cache writes on their own', async () => {
-    fake.script(() =>
+    claude.fake.script(() =>
       text('cached', {
         usage: {
           input_tokens: 1000,
@@ -109,7 +96,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       const warm = path === 'on its warm process';
       const s = warm ? svc : cold;
       // The answer depends on the first exchange reaching the API again: lost history, wrong answer.
-      fake.script((r) => {
+      claude.fake.script((r) => {
         if (!r.lastUserText.includes('second')) return text('noted');
         const earlier = JSON.stringify(r.body?.messages);
         return text(
@@ -138,7 +125,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       expect(b.choices[0]?.message.content).toBe('you said kiwi');
       // Warm: the same process answered (a new one would have replaced it in the pool).
       if (warm) expect(newProcesses()).toEqual(held);
-      const last = fake.mainRequests().at(-1);
+      const last = claude.fake.mainRequests().at(-1);
       // The CLI rebuilt the history from its own session: the earlier turn is there, once.
       expect(last?.userTexts.filter((t) => t.includes('remember kiwi'))).toHaveLength(1);
       expect(last?.lastUserText).toContain('second: what did I say?');
@@ -162,7 +149,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     const result = (id: string, content: string) => ({ role: 'tool' as const, tool_call_id: id, content });
     // The answer depends on the result, and the call it answers, reaching the API: a result
     // dropped, or a call Claude's session never saw told without its arguments, a wrong answer.
-    fake.script((r) => {
+    claude.fake.script((r) => {
       if (r.lastUserText.endsWith('tool result (call_1, get_weather({"city":"Paris"})): SUNNY_21C'))
         return text('sunny in Paris');
       if (r.lastUserText === 'tool result (call_2, get_weather({"city":"Lyon"})): RAINY_12C')
@@ -174,7 +161,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     const a = await svc.client.chat.completions.create({ model: 'assistant', messages: first }, key);
     expect(a.choices[0]?.message.content).toBe('sunny in Paris');
     // A new session: the call is in the replayed history, its result is the turn.
-    expect(fake.mainRequests().at(-1)?.lastUserText).toContain(
+    expect(claude.fake.mainRequests().at(-1)?.lastUserText).toContain(
       'assistant called get_weather({"city":"Paris"})',
     );
 
@@ -194,7 +181,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     // the call it answers, which only the local mode saw.
     expect(b.choices[0]?.message.content).toBe('rainy in Lyon');
     expect(
-      fake
+      claude.fake
         .mainRequests()
         .at(-1)
         ?.userTexts.filter((t) => t.includes('Weather in Paris?')),
@@ -204,7 +191,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
   it('tells Claude who said what when messages carry a name, in a new turn, a resumed one and a replayed history', async () => {
     const said = (name: string, content: string) => ({ role: 'user' as const, name, content });
     // The answer depends on the names reaching the API: without them, nobody knows who likes tea.
-    fake.script((r) => {
+    claude.fake.script((r) => {
       if (!r.lastUserText.endsWith('carol: Who likes tea?')) return text('noted');
       return text(
         JSON.stringify(r.body?.messages).includes('alice: I like tea.') ? 'alice does' : 'who knows',
@@ -213,12 +200,12 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     const key = { headers: { 'x-session-key': 'names' } };
     const first = [said('alice', 'I like tea.'), said('bob', 'I like coffee.')];
     await svc.client.chat.completions.create({ model: 'assistant', messages: first }, key);
-    expect(fake.mainRequests().at(-1)?.lastUserText).toBe('alice: I like tea.\n\nbob: I like coffee.');
+    expect(claude.fake.mainRequests().at(-1)?.lastUserText).toBe('alice: I like tea.\n\nbob: I like coffee.');
 
     const history = [...first, assistant('noted'), said('carol', 'Who likes tea?')];
     const resumed = await svc.client.chat.completions.create({ model: 'assistant', messages: history }, key);
     expect(resumed.choices[0]?.message.content).toBe('alice does');
-    expect(fake.mainRequests().at(-1)?.lastUserText).toBe('carol: Who likes tea?');
+    expect(claude.fake.mainRequests().at(-1)?.lastUserText).toBe('carol: Who likes tea?');
 
     // The same history in a conversation of its own: a new session, the earlier turns replayed.
     const replayed = await svc.client.chat.completions.create(
@@ -226,15 +213,15 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       { headers: { 'x-session-key': 'names-replayed' } },
     );
     expect(replayed.choices[0]?.message.content).toBe('alice does');
-    expect(fake.mainRequests().at(-1)?.lastUserText).toContain('user: bob: I like coffee.');
+    expect(claude.fake.mainRequests().at(-1)?.lastUserText).toContain('user: bob: I like coffee.');
   });
 
   it('turns an auth failure into a renewal message and a notice, without retrying', async () => {
-    fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
-    const before = fake.mainRequests().length;
+    claude.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
+    const before = claude.fake.mainRequests().length;
     const r = await svc.client.chat.completions.create({ model: 'assistant', messages: [user('hello?')] });
     // Quickly: one request, not the CLI's retries (which take minutes on a 401).
-    expect(fake.mainRequests().length - before).toBe(1);
+    expect(claude.fake.mainRequests().length - before).toBe(1);
     const content = r.choices[0]?.message.content ?? '';
     expect(content).toMatch(/^⚙️ \[proxy\]/);
     expect(content).toMatch(/login|setup-token/);
@@ -242,7 +229,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
   });
 
   it('gives a stream that fails before its first word the failure’s HTTP status, as without streaming', async () => {
-    fake.script(() => httpError(529, { message: 'Overloaded', shouldRetry: false }));
+    claude.fake.script(() => httpError(529, { message: 'Overloaded', shouldRetry: false }));
     const failure = await svc.client.chat.completions
       .create({ model: 'assistant', messages: [user('busy?')], stream: true })
       .then(async (s) => {
@@ -261,7 +248,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       const key = { headers: { 'x-session-key': `too-long-${s === svc}`, 'x-brainstem-client': 'openclaw' } };
       // Like the API: a request holding the oversized message is refused, each time it is sent.
       let refuseAll = false;
-      fake.script((r) => {
+      claude.fake.script((r) => {
         const sent = JSON.stringify(r.body?.messages);
         if (refuseAll || sent.includes('HUGE'))
           return httpError(400, { message: 'prompt is too long: 210000 tokens > 200000 maximum' });
@@ -287,13 +274,13 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       expect(s.service.core.sessions.get(`too-long-${s === svc}`, 'assistant')).toBeUndefined();
 
       // The CLI kept the refused turn in that session: resuming it would be refused again.
-      const before = fake.mainRequests().length;
+      const before = claude.fake.mainRequests().length;
       const c = await s.client.chat.completions.create(
         { model: 'assistant', messages: [...history, user('third: what fruit?')] },
         key,
       );
       expect(c.choices[0]?.message.content).toBe('you said plum');
-      const sent = fake.mainRequests().slice(before);
+      const sent = claude.fake.mainRequests().slice(before);
       expect(sent).toHaveLength(1);
       // A new session, with the earlier turns replayed from the history the client sent.
       expect(sent[0]?.userTexts[0]).toContain('user: first: remember plum');
@@ -305,13 +292,13 @@ describe('OpenAI endpoint over the real claude CLI', () => {
 
   it('answers a reply stopped at Claude’s context window as context_length_exceeded, and closes the session', async () => {
     const key = { headers: { 'x-session-key': 'context-window', 'x-brainstem-client': 'openclaw' } };
-    fake.script(() => text('noted'));
+    claude.fake.script(() => text('noted'));
     const first = [user('first')];
     await svc.client.chat.completions.create({ model: 'assistant', messages: first }, key);
     expect(svc.service.core.sessions.get('context-window', 'assistant')).toBeDefined();
 
     // The CLI asks the model to go on, three times, then gives up: "The model has reached its context window limit."
-    fake.script(() => text(['Partial'], { stopReason: 'model_context_window_exceeded' }));
+    claude.fake.script(() => text(['Partial'], { stopReason: 'model_context_window_exceeded' }));
     const refused = await svc.client.chat.completions
       .create({ model: 'assistant', messages: [...first, assistant('noted'), user('a long task')] }, key)
       .then(() => undefined)
@@ -326,7 +313,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
 
   it('answers a reply that keeps reaching Claude’s output-token limit with the text so far and finish_reason "length"', async () => {
     // The CLI asks the model to go on three times, then gives up with an error: the client still gets the answer.
-    fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
+    claude.fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
     const r = await svc.client.chat.completions.create(
       { model: 'assistant', messages: [user('write a long essay')] },
       { headers: { 'x-session-key': 'output-limit' } },
@@ -354,7 +341,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     // Warm processes of the earlier conversations live on; the child of this turn must not.
     const earlier = new Set(processesIn(svc.dir));
     const g = createGate();
-    fake.script(() => text(['held', ' forever'], { gate: g.promise, gateAfter: 1 }));
+    claude.fake.script(() => text(['held', ' forever'], { gate: g.promise, gateAfter: 1 }));
     const controller = new AbortController();
     const stream = await svc.client.chat.completions.create(
       { model: 'assistant', messages: [user('abort me')], stream: true },
@@ -383,7 +370,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
 
   it('runs two conversations in parallel', async () => {
     const g = createGate();
-    fake.script((r) =>
+    claude.fake.script((r) =>
       text([`answer to ${r.lastUserText.slice(-1)}`, ' done'], { gate: g.promise, gateAfter: 1 }),
     );
     const firstWords = new Set<string>();
@@ -405,7 +392,7 @@ describe('OpenAI endpoint over the real claude CLI', () => {
   });
 
   it('accepts sampling fields at the values Claude uses anyway, and a max_tokens it leaves to Claude Code', async () => {
-    fake.script(() => text('sampled'));
+    claude.fake.script(() => text('sampled'));
     const r = await svc.client.chat.completions.create(
       {
         model: 'assistant',
@@ -426,7 +413,7 @@ describe('conversations without a session key are told apart by what they said',
   it('two conversations with the same first message never share a session, and their first turns overlap', async () => {
     let arrivals = 0;
     const second = createGate();
-    fake.script(async (r) => {
+    claude.fake.script(async (r) => {
       if (r.lastUserText === 'hello twin') {
         const n = ++arrivals;
         if (n === 2) second.open();
@@ -442,7 +429,7 @@ describe('conversations without a session key are told apart by what they said',
     const answers = firsts.map((r) => r.choices[0]?.message.content ?? '');
     expect([...answers].sort()).toEqual(['twin answer 1', 'twin answer 2']);
 
-    const before = fake.mainRequests().length;
+    const before = claude.fake.mainRequests().length;
     const followUps = await Promise.all(
       answers.map((a) => ask([user('hello twin'), assistant(a), user('what did you say?')])),
     );
@@ -450,13 +437,13 @@ describe('conversations without a session key are told apart by what they said',
     followUps.forEach((r, i) => {
       expect(r.choices[0]?.message.content).toBe(`this session said: ${answers[i]}`);
     });
-    for (const req of fake.mainRequests().slice(before)) {
+    for (const req of claude.fake.mainRequests().slice(before)) {
       expect(req.userTexts).toEqual(['hello twin', 'what did you say?']);
     }
   });
 
   it('an edited or regenerated history starts a session of its own, with the earlier turns replayed', async () => {
-    fake.script((r) => text(r.lastUserText.includes('<history') ? 'replayed' : 'first'));
+    claude.fake.script((r) => text(r.lastUserText.includes('<history') ? 'replayed' : 'first'));
     const opening = await svc.client.chat.completions.create({
       model: 'assistant',
       messages: [user('remember plum')],
@@ -467,7 +454,7 @@ describe('conversations without a session key are told apart by what they said',
     // The same history again (a regenerate): the first session has moved on, so it is not resumed.
     const again = await svc.client.chat.completions.create({ model: 'assistant', messages: history });
     expect(again.choices[0]?.message.content).toBe('replayed');
-    const sent = fake.mainRequests().at(-1);
+    const sent = claude.fake.mainRequests().at(-1);
     expect(sent?.userTexts).toHaveLength(1);
     expect(sent?.lastUserText).toContain('user: remember plum');
     expect(sent?.lastUserText).toContain('assistant: first');

@@ -1,15 +1,9 @@
 import { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  type RecordedRequest,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { type RecordedRequest, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { CLAUDE_CLI } from './helpers/claude-bin.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { dataUrlPart, randomPng } from './helpers/images.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
@@ -19,18 +13,15 @@ import { CLAUDE_BIN, startTestService, type TestService } from './helpers/servic
  * text-only local mode.
  */
 
-let fake: FakeAnthropic;
-let env: ClaudeTestEnv;
+const claude = claudeOnFake();
 let llama: FakeLlama;
 let svc: TestService;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  env = await claudeTestEnv(fake.url);
   llama = await startFakeLlama({ chunkDelayMs: 0 });
   svc = await startTestService({
     config: {
-      claude: { bin: CLAUDE_BIN, env: env.env, maxRetries: 0 },
+      claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0 },
       llama: { baseUrl: llama.baseUrl },
       modes: { eyes: { kind: 'llama', vision: true } },
       server: { modeTag: false },
@@ -40,8 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.close();
   await llama?.close();
-  await fake?.close();
-  await env?.cleanup();
 });
 
 type Block = { type: string; text?: string; source?: { type: string; media_type: string; data: string } };
@@ -59,8 +48,8 @@ const small = () => randomPng(24, 16);
 describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => {
   it('an image_url data part reaches the Messages API as an image block, media type and bytes intact', async () => {
     const png = small();
-    fake.script(() => text('A small noisy picture.'));
-    const before = fake.mainRequests().length;
+    claude.fake.script(() => text('A small noisy picture.'));
+    const before = claude.fake.mainRequests().length;
     const answer = await svc.client.chat.completions.create({
       model: 'assistant',
       user: 'img-1',
@@ -69,7 +58,7 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
       ],
     });
     expect(answer.choices[0]?.message.content).toBe('A small noisy picture.');
-    const req = fake.mainRequests()[before];
+    const req = claude.fake.mainRequests()[before];
     const [image, ...more] = imageBlocks(req);
     expect(more).toEqual([]);
     expect(image?.source).toEqual({ type: 'base64', media_type: 'image/png', data: png.toString('base64') });
@@ -78,15 +67,15 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
 
   it('answers a turn made only of images, each one sent', async () => {
     const [a, b] = [small(), small()];
-    fake.script(() => text('Two pictures.'));
-    const before = fake.mainRequests().length;
+    claude.fake.script(() => text('Two pictures.'));
+    const before = claude.fake.mainRequests().length;
     const answer = await svc.client.chat.completions.create({
       model: 'assistant',
       user: 'img-2',
       messages: [{ role: 'user', content: [dataUrlPart(a), dataUrlPart(b)] }],
     });
     expect(answer.choices[0]?.message.content).toBe('Two pictures.');
-    expect(imageBlocks(fake.mainRequests()[before]).map((i) => i.source?.data)).toEqual([
+    expect(imageBlocks(claude.fake.mainRequests()[before]).map((i) => i.source?.data)).toEqual([
       a.toString('base64'),
       b.toString('base64'),
     ]);
@@ -95,8 +84,8 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
   it('tells Claude who sent an image that comes without words, by the message’s name', async () => {
     const png = small();
     // The answer depends on the name reaching the API: without it, nobody knows whose picture it is.
-    fake.script((r) => text(r.lastUserText.includes('alice: ') ? 'alice’s picture' : 'whose?'));
-    const before = fake.mainRequests().length;
+    claude.fake.script((r) => text(r.lastUserText.includes('alice: ') ? 'alice’s picture' : 'whose?'));
+    const before = claude.fake.mainRequests().length;
     const answer = await svc.client.chat.completions.create({
       model: 'assistant',
       user: 'img-named',
@@ -106,14 +95,14 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
       ],
     });
     expect(answer.choices[0]?.message.content).toBe('alice’s picture');
-    const req = fake.mainRequests()[before];
+    const req = claude.fake.mainRequests()[before];
     expect(req?.lastUserText).toBe('bob: alice, show us the view\n\nalice: [image (image/png) attached]');
     expect(imageBlocks(req).map((i) => i.source?.data)).toEqual([png.toString('base64')]);
   });
 
   it('a replayed history says where an earlier image was instead of dropping it', async () => {
-    fake.script(() => text('Noted.'));
-    const before = fake.mainRequests().length;
+    claude.fake.script(() => text('Noted.'));
+    const before = claude.fake.mainRequests().length;
     await svc.client.chat.completions.create({
       model: 'assistant',
       user: 'img-3',
@@ -123,14 +112,14 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
         { role: 'user', content: 'and what colour was it?' },
       ],
     });
-    const req = fake.mainRequests()[before];
+    const req = claude.fake.mainRequests()[before];
     expect(req?.lastUserText).toContain('user: look at this\n[image (image/png) not shown here]');
     expect(req?.lastUserText).toContain('and what colour was it?');
     expect(imageBlocks(req)).toEqual([]);
   });
 
   it('refuses what is not an image it can pass on, naming the part, before any brain runs', async () => {
-    const before = fake.mainRequests().length;
+    const before = claude.fake.mainRequests().length;
     const refused = async (part: unknown) => {
       const err = await svc.client.chat.completions
         .create({
@@ -155,7 +144,7 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
     expect(await refused({ type: 'image_url', image_url: { url: 'data:image/png;base64,%%%' } })).toMatch(
       /not valid base64/,
     );
-    expect(fake.mainRequests().length).toBe(before);
+    expect(claude.fake.mainRequests().length).toBe(before);
   });
 
   it('a vision llama mode gets the image_url part as the client sent it', async () => {

@@ -5,16 +5,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  createGate,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { createGate, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { spawnRefused, spawnService } from './helpers/process.js';
 import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN } from './helpers/service.js';
@@ -24,19 +18,14 @@ import { CLAUDE_BIN } from './helpers/service.js';
  * never runs a stale build): state survives a restart, SIGTERM lets running
  * turns finish or cuts them with a notice.
  */
-let fake: FakeAnthropic;
+const claude = claudeOnFake();
 let llama: FakeLlama;
-let env: ClaudeTestEnv;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
   llama = await startFakeLlama();
-  env = await claudeTestEnv(fake.url);
 });
 afterAll(async () => {
-  await fake?.close();
   await llama?.close();
-  await env?.cleanup();
 });
 
 const shuttingDown = (line: string) => line.includes('"msg":"shutting down"');
@@ -48,7 +37,7 @@ function setup(extra: Record<string, unknown> = {}) {
     file,
     JSON.stringify({
       dataDir: path.join(dir, 'data'),
-      claude: { bin: CLAUDE_BIN, env: env.env, maxRetries: 0 },
+      claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0 },
       llama: { baseUrl: llama.baseUrl },
       ...extra,
     }),
@@ -66,7 +55,7 @@ describe('restart', { timeout: 180_000 }, () => {
   it('keeps the active mode, the Claude sessions and the usage ledger', async () => {
     const { dir, start } = setup({ server: { modeTag: false } });
     // The second answer depends on the first exchange reaching the API again: lost history, wrong answer.
-    fake.script((r) => {
+    claude.fake.script((r) => {
       if (!r.lastUserText.includes('again')) return text('ok, mango');
       const earlier = JSON.stringify(r.body?.messages);
       return text(
@@ -124,7 +113,7 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     const { start } = setup();
     const { p, client } = await start();
     const g = createGate();
-    fake.script(() => text(['part one', ' part two'], { gate: g.promise, gateAfter: 1 }));
+    claude.fake.script(() => text(['part one', ' part two'], { gate: g.promise, gateAfter: 1 }));
     const stream = await client.chat.completions.create({
       model: 'assistant',
       messages: [{ role: 'user', content: 'long task' }],
@@ -148,7 +137,7 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     const { dir, start } = setup({ server: { shutdownGraceMs: 300 } });
     const { p, client } = await start();
     const g = createGate();
-    fake.script(() => text(['never', ' finished'], { gate: g.promise, gateAfter: 1 }));
+    claude.fake.script(() => text(['never', ' finished'], { gate: g.promise, gateAfter: 1 }));
     const stream = await client.chat.completions.create({
       model: 'assistant',
       messages: [{ role: 'user', content: 'endless task' }],
@@ -197,7 +186,7 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     const { start } = setup({ server: { shutdownGraceMs: 30_000 } });
     const { p, client } = await start();
     const g = createGate();
-    fake.script(() => text(['stuck'], { gate: g.promise, gateAfter: 1 }));
+    claude.fake.script(() => text(['stuck'], { gate: g.promise, gateAfter: 1 }));
     const stream = await client.chat.completions.create({
       model: 'assistant',
       messages: [{ role: 'user', content: 'stuck task' }],

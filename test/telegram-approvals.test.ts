@@ -2,15 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-  toolUse,
-} from './fakes/anthropic.js';
+import { text, toolUse } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, type HarnessOptions, OWNER, sleep, startHarness } from './telegram-harness.js';
 
@@ -28,12 +22,18 @@ const STRANGER = 999;
 const OUTSIDE_APPROVER = 990;
 const NOTIFY_OTHER = 118;
 
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+const claude = claudeOnFake({
+  script: (req) =>
+    toolUse(
+      'Bash',
+      { command: `touch ${req.lastUserTurn}.txt`, description: 'Create <the> file' },
+      text('Done.'),
+    ),
+});
 let h: Harness;
 
 const harness = (
-  claude: Record<string, unknown> = {},
+  claudeConfig: Record<string, unknown> = {},
   more: Pick<HarnessOptions, 'env' | 'atListen' | 'beforeBot' | 'tg' | 'llama' | 'dir'> = {},
 ) =>
   startHarness({
@@ -41,7 +41,7 @@ const harness = (
     env: { CLAUDE_BIN, ...more.env },
     config: {
       defaultMode: 'assistant',
-      claude: { env: cli.env, maxRetries: 0, ...claude },
+      claude: { env: claude.cli.env, maxRetries: 0, ...claudeConfig },
       telegram: {
         // The default: drafts in private chats, edits in the group.
         streaming: 'draft',
@@ -52,21 +52,10 @@ const harness = (
   });
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
-  fake.script((req) =>
-    toolUse(
-      'Bash',
-      { command: `touch ${req.lastUserTurn}.txt`, description: 'Create <the> file' },
-      text('Done.'),
-    ),
-  );
   h = await harness();
 });
 afterAll(async () => {
   await h?.close();
-  await fake?.close();
-  await cli?.cleanup();
 });
 
 type Button = { text: string; callback_data: string };
@@ -87,7 +76,7 @@ const answerIn = (hh: Harness, chatId: number, pattern: RegExp) =>
 const fileIn = (hh: Harness, name: string) =>
   path.join(modeCwd(hh.service.core.config, hh.service.core.modes.get('assistant')), name);
 const resultsFor = (words: string) =>
-  fake
+  claude.fake
     .mainRequests()
     .filter((r) => r.userTurns.includes(words))
     .flatMap((r) => r.toolResults);

@@ -1,12 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  httpError,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { httpError, text } from './fakes/anthropic.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { startClaudeHarness, startHarness } from './telegram-harness.js';
 
 /**
@@ -15,21 +9,11 @@ import { startClaudeHarness, startHarness } from './telegram-harness.js';
  * the user is told why and what happens, and the chat goes on; and answers,
  * Claude's or a local model's, cut at the output limit.
  */
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
-});
-afterAll(async () => {
-  await fake?.close();
-  await cli?.cleanup();
-});
+const claude = claudeOnFake();
 
 /** A bot of its own on the Claude mode, for a test. */
 async function claudeHarness(ctx: { onTestFinished(fn: () => Promise<void>): void }) {
-  const h = await startClaudeHarness(cli.env, { server: { modeTag: false } });
+  const h = await startClaudeHarness(claude.cli.env, { server: { modeTag: false } });
   ctx.onTestFinished(() => h.close());
   return h;
 }
@@ -38,7 +22,7 @@ describe('a prompt too long for Claude in Telegram', { timeout: 300_000 }, () =>
   it('says so, closes the session that holds it, and the next message is answered with the chat’s history', async (ctx) => {
     const h = await claudeHarness(ctx);
     // Like the API: every request holding the oversized message is refused.
-    fake.script((r) => {
+    claude.fake.script((r) => {
       const sent = JSON.stringify(r.body?.messages);
       if (sent.includes('HUGE'))
         return httpError(400, { message: 'prompt is too long: 210000 tokens > 200000 maximum' });
@@ -55,11 +39,11 @@ describe('a prompt too long for Claude in Telegram', { timeout: 300_000 }, () =>
     expect(refused.text).toMatch(/^⚙️ \[proxy\] ⚠️ Prompt is too long for Claude's context/);
     expect(refused.text).toContain('the next message starts a new session');
 
-    const before = fake.mainRequests().length;
+    const before = claude.fake.mainRequests().length;
     u.says('which fruit?');
     const answers = () => h.tg.botMessages(113).filter((m) => m.text === 'you said plum');
     await h.tg.waitFor(() => answers().length === 2 || undefined, { timeoutMs: 120_000 });
-    const sent = fake.mainRequests().slice(before);
+    const sent = claude.fake.mainRequests().slice(before);
     // One request, in a new session: the chat's history replayed, without the refused message.
     expect(sent).toHaveLength(1);
     expect(sent[0]?.userTexts[0]).toContain('user: remember plum');
@@ -71,7 +55,7 @@ describe('an answer longer than Claude’s output limit in Telegram', { timeout:
   it('shows the text so far and says it was cut, and what to do', async (ctx) => {
     const h = await claudeHarness(ctx);
     // Every reply stops at the output-token limit: the CLI asks to go on three times, then gives up.
-    fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
+    claude.fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
     // In the user's language (the English words are the local model's test below).
     h.tg.user(114, { languageCode: 'fr' }).says('write a long essay');
     const cut = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => /a été coupée/.test(m.text)), {

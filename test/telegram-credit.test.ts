@@ -10,17 +10,11 @@
  * price differ between CLI versions) at $3 per million input tokens and $15 per
  * million output tokens, and each answer has 20 output tokens ($0.0003).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  creditSpent,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { creditSpent, text } from './fakes/anthropic.js';
 import { PRICED_MODEL } from './helpers/claude-bin.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -28,25 +22,22 @@ const DAY_MS = 86_400_000;
 /** Input tokens for a turn that costs `usd`. */
 const tokensFor = (usd: number) => Math.round((usd - 0.0003) / 3e-6);
 
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+const claude = claudeOnFake({ auth: 'oauth', perTest: true });
 const open: Harness[] = [];
 
-beforeEach(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url, { auth: 'oauth' });
-});
 afterEach(async () => {
   // The restarted service first: the first harness owns the fakes and the dir.
   for (const h of open.splice(0).reverse()) await h.close();
-  await fake.close();
-  await cli.cleanup();
 });
 
 function config(credit: Record<string, unknown>, extra: ConfigFile = {}): ConfigFile {
   return {
     defaultMode: 'assistant',
-    claude: { env: { ...cli.env, ...PRICED_MODEL }, maxRetries: 0, credit: { monthlyUsd: 0.1, ...credit } },
+    claude: {
+      env: { ...claude.cli.env, ...PRICED_MODEL },
+      maxRetries: 0,
+      credit: { monthlyUsd: 0.1, ...credit },
+    },
     ...extra,
   };
 }
@@ -63,7 +54,7 @@ async function start(c: ConfigFile, reuse?: Harness): Promise<Harness> {
 
 /** One Claude turn from user 112 that costs about `usd`; resolves on its answer. */
 async function turn(h: Harness, n: number, usd: number): Promise<void> {
-  fake.script(() => text(`answer ${n}`, { usage: { input_tokens: tokensFor(usd) } }));
+  claude.fake.script(() => text(`answer ${n}`, { usage: { input_tokens: tokensFor(usd) } }));
   h.tg.user(112).says(`question ${n}`);
   await reply(h, 112, new RegExp(`^answer ${n}$`));
 }
@@ -182,7 +173,7 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     const h = await start(config({ resetDay: new Date(Date.now() - DAY_MS).toISOString() }));
     const resetSec = Math.floor((Date.now() + 3 * 3_600_000) / 1000);
     const at = `${new Date(resetSec * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-    fake.script(() => creditSpent(resetSec));
+    claude.fake.script(() => creditSpent(resetSec));
     h.tg.user(112).says('one more');
     await reply(h, 112, /Agent SDK credit is spent/);
     const notice = await reply(h, OWNER, /Claude says its Agent SDK credit is spent/);
@@ -202,7 +193,12 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
         // monthlyUsd and the CLI's environment as above, but the CLI runs on an API key.
         {
           claude: {
-            env: { ...cli.env, ...PRICED_MODEL, ANTHROPIC_API_KEY: 'sk-test', CLAUDE_CODE_OAUTH_TOKEN: '' },
+            env: {
+              ...claude.cli.env,
+              ...PRICED_MODEL,
+              ANTHROPIC_API_KEY: 'sk-test',
+              CLAUDE_CODE_OAUTH_TOKEN: '',
+            },
             maxRetries: 0,
             credit: { monthlyUsd: 0.1 },
           },

@@ -2,14 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  httpError,
-  startFakeAnthropic,
-} from './fakes/anthropic.js';
+import { httpError } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -22,30 +17,25 @@ import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 const LINK = '<a href="https://evil.example/renew">renew your login here</a>';
 const MD_LINK = '[renew](https://evil.example/md)';
 
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+const claude = claudeOnFake();
 let h: Harness;
 let files: string;
 
 beforeAll(async () => {
   files = await mkdtemp(path.join(tmpdir(), 'bst-escaping-'));
   await writeFile(path.join(files, 'page.html'), `<b>bold?</b> & ${LINK} ${MD_LINK}\n`);
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
   h = await startHarness({
     env: { CLAUDE_BIN },
     parts: { tools: true, bot: true },
     config: {
       defaultMode: 'assistant',
-      claude: { env: cli.env, maxRetries: 0 },
+      claude: { env: claude.cli.env, maxRetries: 0 },
       tools: { files: { roots: [files] } },
     },
   });
 });
 afterAll(async () => {
   await h?.close();
-  await fake?.close();
-  await cli?.cleanup();
   await rm(files, { recursive: true, force: true });
 });
 
@@ -63,7 +53,7 @@ function expectLiteral(m: FakeMessage, ...parts: string[]) {
 
 describe('outside text in Telegram', { timeout: 60_000 }, () => {
   it('an upstream auth error carrying HTML and a Markdown link: the notice and the answer show it as text', async () => {
-    fake.script(() => httpError(401, { message: `${LINK} ${MD_LINK}`, shouldRetry: false }));
+    claude.fake.script(() => httpError(401, { message: `${LINK} ${MD_LINK}`, shouldRetry: false }));
     h.tg.user(112).says('hello');
 
     const notice = await reply(OWNER, /refused its credentials/);

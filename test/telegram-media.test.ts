@@ -1,14 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  type RecordedRequest,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { type RecordedRequest, text } from './fakes/anthropic.js';
 import { CLAUDE_BIN, CLAUDE_CLI } from './helpers/claude-bin.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { randomPng } from './helpers/images.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
@@ -18,22 +12,17 @@ import { type Harness, startHarness } from './telegram-harness.js';
  * the active brain.
  */
 
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+const claude = claudeOnFake();
 let h: Harness;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
   h = await startHarness({
-    config: { defaultMode: 'assistant', claude: { env: cli.env, maxRetries: 0 } },
+    config: { defaultMode: 'assistant', claude: { env: claude.cli.env, maxRetries: 0 } },
     env: { CLAUDE_BIN },
   });
 });
 afterAll(async () => {
   await h?.close();
-  await fake?.close();
-  await cli?.cleanup();
 });
 
 type Block = { type: string; source?: { media_type: string; data: string } };
@@ -45,13 +34,13 @@ const answer = (chatId: number, pattern: RegExp) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
 /** The conversation request the fake got first after `before` requests. */
 const requestAfter = (before: number) =>
-  h.tg.waitFor(() => fake.mainRequests()[before], { timeoutMs: 60_000 });
+  h.tg.waitFor(() => claude.fake.mainRequests()[before], { timeoutMs: 60_000 });
 
 describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => {
   it('a photo reaches Claude as an image block with its caption, bytes intact', async () => {
     const png = randomPng(20, 12);
-    fake.script(() => text('It is a tiny noisy picture.'));
-    const before = fake.mainRequests().length;
+    claude.fake.script(() => text('It is a tiny noisy picture.'));
+    const before = claude.fake.mainRequests().length;
     h.tg.user(114).sendsPhoto(png, 'what is this?');
     await answer(114, /tiny noisy picture/);
     const req = await requestAfter(before);
@@ -63,8 +52,8 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
 
   it('an album is one turn holding every photo, in order, with the caption', async () => {
     const photos = [randomPng(10, 10), randomPng(12, 10), randomPng(14, 10)];
-    fake.script(() => text('Three pictures.'));
-    const before = fake.mainRequests().length;
+    claude.fake.script(() => text('Three pictures.'));
+    const before = claude.fake.mainRequests().length;
     h.tg.user(115).sendsAlbum(photos, 'compare these');
     await answer(115, /Three pictures/);
     const req = await requestAfter(before);
@@ -75,14 +64,14 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
 
   it('an image sent as a document is an image; another document is saved and named with its size', async () => {
     const png = randomPng(16, 16);
-    fake.script(() => text('A screenshot.'));
-    let before = fake.mainRequests().length;
+    claude.fake.script(() => text('A screenshot.'));
+    let before = claude.fake.mainRequests().length;
     h.tg.user(116).sendsDocument('screen.png', png, undefined, 'image/png');
     await answer(116, /A screenshot/);
     expect(imagesOf(await requestAfter(before)).map((b) => b.source?.data)).toEqual([png.toString('base64')]);
 
-    fake.script(() => text('Read it.'));
-    before = fake.mainRequests().length;
+    claude.fake.script(() => text('Read it.'));
+    before = claude.fake.mainRequests().length;
     h.tg.user(116).sendsDocument('report.pdf', Buffer.from('%PDF-1.4 fake'), 'summarise', 'application/pdf');
     await answer(116, /Read it/);
     const req = await requestAfter(before);

@@ -3,14 +3,8 @@ import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatOutbox } from '../handlers/telegram/route/outbox.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-  toolUse,
-} from './fakes/anthropic.js';
+import { text, toolUse } from './fakes/anthropic.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
@@ -23,27 +17,22 @@ import { type Harness, startHarness } from './telegram-harness.js';
  */
 
 const CHAT = 112;
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+const claude = claudeOnFake();
 let h: Harness;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
   h = await startHarness({
     env: { CLAUDE_BIN },
     parts: { bot: true, claudeSpares: true },
     config: {
       defaultMode: 'assistant',
       modes: { assistant: { kind: 'claude', allowedTools: ['Write'] } },
-      claude: { env: cli.env, maxRetries: 0 },
+      claude: { env: claude.cli.env, maxRetries: 0 },
     },
   });
 });
 afterAll(async () => {
   await h?.close();
-  await fake?.close();
-  await cli?.cleanup();
 });
 
 const PNG = 'PNG chart bytes (fake image)';
@@ -62,7 +51,7 @@ describe('the outbox', () => {
       timeoutMs: 60_000,
     });
     let told = '';
-    fake.script((req) => {
+    claude.fake.script((req) => {
       told = req.userTexts.join('\n');
       const dir = /directly into the folder (\S+) is sent to the user/.exec(told)?.[1] ?? 'no-outbox';
       return toolUse(
@@ -103,7 +92,7 @@ describe('the outbox', () => {
 
 describe('the outbox, what is not sent', () => {
   it('an empty file and one over 50 MB are named in a notice; an outbox replaced by a symlink is put back, and nothing outside is sent or removed', async () => {
-    fake.script(() => text('Nothing new from me.'));
+    claude.fake.script(() => text('Nothing new from me.'));
     const dataDir = h.service.core.config.dataDir;
 
     const outbox = chatOutbox(dataDir, 113, undefined);
@@ -143,7 +132,7 @@ describe('the outbox, what is not sent', () => {
 
   it('a folder Claude writes into its outbox (Write makes the parents) is named in the notice, not dropped unsaid', async () => {
     const outbox = chatOutbox(h.service.core.config.dataDir, 115, undefined);
-    fake.script((req) => {
+    claude.fake.script((req) => {
       const dir = /directly into the folder (\S+) is sent to the user/.exec(req.userTexts.join('\n'))?.[1];
       return toolUse(
         'Write',

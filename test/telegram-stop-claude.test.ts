@@ -1,36 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  createGate,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { createGate, text } from './fakes/anthropic.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /** /stop against the real `claude` CLI: the answer is cut and the child process is gone. */
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
+const claude = claudeOnFake();
 let h: Harness;
 const gate = createGate();
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
   h = await startHarness({
     env: { CLAUDE_BIN },
-    config: { defaultMode: 'assistant', claude: { env: cli.env, maxRetries: 0 } },
+    config: { defaultMode: 'assistant', claude: { env: claude.cli.env, maxRetries: 0 } },
   });
 });
 afterAll(async () => {
   gate.open();
   await h.close();
-  await fake.close();
-  await cli.cleanup();
 });
 
 /** Running (not exited, not a zombie). */
@@ -45,7 +34,7 @@ function alive(pid: number): boolean {
 
 describe('/stop with Claude Code', () => {
   it('kills the running claude child and says so, while the fake API still holds the stream', async () => {
-    fake.script(() =>
+    claude.fake.script(() =>
       text(['Working on it', ' and more', ' never seen'], { gate: gate.promise, gateAfter: 1 }),
     );
     const u = h.tg.user(112);

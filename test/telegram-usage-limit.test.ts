@@ -1,12 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  refuseWithLimit,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { refuseWithLimit, text } from './fakes/anthropic.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -18,17 +12,7 @@ import { type Harness, OWNER, startHarness } from './telegram-harness.js';
  * back is tested with a reset due seconds after the refusal, waited for as the
  * notices it sends.
  */
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url, { auth: 'oauth' });
-});
-afterAll(async () => {
-  await fake?.close();
-  await cli?.cleanup();
-});
+const claude = claudeOnFake({ auth: 'oauth' });
 
 /** A bot of its own for each test: the limit and the fallback are persisted state. */
 async function harness(ctx: { onTestFinished(fn: () => Promise<void>): void }): Promise<Harness> {
@@ -36,7 +20,7 @@ async function harness(ctx: { onTestFinished(fn: () => Promise<void>): void }): 
     env: { CLAUDE_BIN },
     config: {
       defaultMode: 'assistant',
-      claude: { env: cli.env, maxRetries: 0 },
+      claude: { env: claude.cli.env, maxRetries: 0 },
       usageLimit: { fallbackMode: 'local' },
     },
   });
@@ -53,7 +37,7 @@ const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
   it('one notice, the switch to local with its wake notice, the limit in /status and /usage while it lasts', async (ctx) => {
     const h = await harness(ctx);
-    const refused = refuseWithLimit(fake, 3_600_000);
+    const refused = refuseWithLimit(claude.fake, 3_600_000);
     const u = h.tg.user(112);
     u.says('hello');
 
@@ -91,12 +75,12 @@ describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
 
   it('at the reset: back to the Claude mode with its notices, /status clear, Claude answering', async (ctx) => {
     const h = await harness(ctx);
-    const refused = refuseWithLimit(fake, 2_000);
+    const refused = refuseWithLimit(claude.fake, 2_000);
     const u = h.tg.user(113);
     u.says('hello');
     await reply(h, 113, /⚠️/);
     const resetsAt = await refused;
-    fake.script(() => text('back on the subscription'));
+    claude.fake.script(() => text('back on the subscription'));
 
     const back = await reply(h, OWNER, /usage limit has reset/);
     expect(back.text).toBe("⚙️ [proxy] Claude's usage limit has reset: back to assistant.");

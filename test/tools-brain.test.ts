@@ -3,14 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -20,9 +15,8 @@ let svc: TestService;
 /** The same service without warm processes: a follow-up `--resume`s on a new CLI process. */
 let cold: TestService;
 let llama: FakeLlama;
-let fake: FakeAnthropic;
-let cli: ClaudeTestEnv;
 let taskDir: string;
+const claude = claudeOnFake();
 
 async function api(tool: string, body: unknown, s = svc) {
   const res = await fetch(`${s.url}/api/${tool}`, {
@@ -39,13 +33,11 @@ const ledger = (mode: string, s = svc) =>
 beforeAll(async () => {
   taskDir = mkdtempSync(path.join(tmpdir(), 'bst-brain-tools-'));
   llama = await startFakeLlama();
-  fake = await startFakeAnthropic();
-  cli = await claudeTestEnv(fake.url);
   const start = (warm: boolean) =>
     startTestService({
       parts: { tools: true },
       config: {
-        claude: { bin: CLAUDE_BIN, env: cli.env, maxRetries: 0, warm: { enabled: warm } },
+        claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0, warm: { enabled: warm } },
         server: { modeTag: false },
         tools: { claudeCode: { cwd: taskDir, allowedTools: ['Read', 'Grep'] } },
       },
@@ -59,8 +51,6 @@ afterAll(async () => {
   await svc?.close();
   await cold?.close();
   await llama?.close();
-  await fake?.close();
-  await cli?.cleanup();
   rmSync(taskDir, { recursive: true, force: true });
 });
 
@@ -106,7 +96,7 @@ describe('brain_chat', () => {
     it(`continues a Claude conversation given its session key ${path}, sending only the new message`, async () => {
       const s = path === 'on its warm process' ? svc : cold;
       // The answer depends on the first exchange reaching the API again: lost history, wrong answer.
-      fake.script((r) => {
+      claude.fake.script((r) => {
         if (!r.lastUserText.includes('which fruit')) return text('noted');
         const earlier = JSON.stringify(r.body?.messages);
         return text(earlier.includes('remember kiwi') && earlier.includes('noted') ? 'kiwi' : 'no memory');
@@ -115,7 +105,7 @@ describe('brain_chat', () => {
         api('brain_chat', { mode: 'assistant', message, sessionKey: 'tool-conv' }, s);
       expect((await say('remember kiwi')).body.output).toBe('noted');
       expect((await say('which fruit?')).body.output).toBe('kiwi');
-      const last = fake.mainRequests().at(-1);
+      const last = claude.fake.mainRequests().at(-1);
       // The CLI went on with its session: it holds the first turn itself, and no placeholder history reached it.
       expect(last?.userTexts).toEqual(['remember kiwi', 'which fruit?']);
       expect(ledger('assistant', s)).toHaveLength(2);
@@ -156,7 +146,7 @@ describe('brain_chat', () => {
 
 describe('claude_code', () => {
   it('runs a one-shot task in its cwd, without brainstem tools, and records its usage as spent like a chat turn', async () => {
-    fake.script(() => text('task done'));
+    claude.fake.script(() => text('task done'));
     // The credit watcher hears of every spend through this event.
     const heard: { billing?: string; costUsd: number }[] = [];
     svc.service.core.chat.on('turn', (t) => heard.push(t));
@@ -167,7 +157,9 @@ describe('claude_code', () => {
     expect(status).toBe(200);
     expect(body.output).toBe('task done');
     expect(body.data.usage.costUsd).toBeGreaterThanOrEqual(0);
-    const offered = (fake.mainRequests().at(-1)?.body?.tools ?? []).map((t) => (t as { name: string }).name);
+    const offered = (claude.fake.mainRequests().at(-1)?.body?.tools ?? []).map(
+      (t) => (t as { name: string }).name,
+    );
     expect(offered.some((n) => n.startsWith('mcp__'))).toBe(false);
     expect(ledger('claude_code')).toEqual([{ source: 'tool', error: null }]);
     // The CLI here runs on an API key: billed to it, as a chat turn of a Claude mode would be.
@@ -184,7 +176,7 @@ describe('claude_code', () => {
   }, 60_000);
 
   it('answers while another process holds the database, and records its usage once the lock is gone', async () => {
-    fake.script(() => text('done under the lock'));
+    claude.fake.script(() => text('done under the lock'));
     const { db, config, sessions } = svc.service.core;
     // Each refused write fails within milliseconds, not after the 5 s brainstem waits for a lock.
     db.pragma('busy_timeout = 50');
@@ -207,7 +199,7 @@ describe('claude_code', () => {
 
   it('marks a task answer cut at the output-token limit as truncated, and says what to do', async () => {
     // The CLI asks the model to go on three times, then gives up: the text so far is the answer.
-    fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
+    claude.fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
     const { status, body } = await api('claude_code', { prompt: 'write a long essay' });
     expect(status).toBe(200);
     expect(body).toMatchObject({

@@ -1,14 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notice } from '../src/notices.js';
-import {
-  type ClaudeTestEnv,
-  claudeTestEnv,
-  type FakeAnthropic,
-  refuseWithLimit,
-  startFakeAnthropic,
-  text,
-} from './fakes/anthropic.js';
+import { refuseWithLimit, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -17,27 +11,22 @@ import { CLAUDE_BIN, startTestService, type TestService } from './helpers/servic
  * as long as a test looks at it; the switch back is tested with a reset due
  * seconds after the refusal, and waited for as the notice it sends.
  */
-let fake: FakeAnthropic;
+// Subscription credentials: only then does the CLI read the unified rate-limit headers.
+const claude = claudeOnFake({ auth: 'oauth' });
 let llama: FakeLlama;
-let env: ClaudeTestEnv;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
   llama = await startFakeLlama();
-  // Subscription credentials: only then does the CLI read the unified rate-limit headers.
-  env = await claudeTestEnv(fake.url, { auth: 'oauth' });
 });
 afterAll(async () => {
-  await fake?.close();
   await llama?.close();
-  await env?.cleanup();
 });
 
 /** A service of its own for each test: the limit and the fallback are persisted state. */
 async function service(ctx: { onTestFinished(fn: () => Promise<void>): void }): Promise<TestService> {
   const svc = await startTestService({
     config: {
-      claude: { bin: CLAUDE_BIN, env: env.env, maxRetries: 0 },
+      claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0 },
       llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50 },
       usageLimit: { fallbackMode: 'local' },
     },
@@ -71,7 +60,7 @@ const limitNotices = (svc: TestService) =>
 describe('Claude usage limit', () => {
   it('notifies once with the reset time and falls back to local while it lasts', async (ctx) => {
     const svc = await service(ctx);
-    const refused = refuseWithLimit(fake, 3_600_000);
+    const refused = refuseWithLimit(claude.fake, 3_600_000);
     const r = await ask(svc, 'hello');
     const resetsAt = await refused;
     expect(r.choices[0]?.message.content).toMatch(/⚙️ \[proxy\].*limit/);
@@ -90,10 +79,10 @@ describe('Claude usage limit', () => {
 
   it('switches back at the reset, not before', async (ctx) => {
     const svc = await service(ctx);
-    const refused = refuseWithLimit(fake, 2_000);
+    const refused = refuseWithLimit(claude.fake, 2_000);
     await ask(svc, 'hello');
     const resetsAt = await refused;
-    fake.script(() => text('back on the subscription'));
+    claude.fake.script(() => text('back on the subscription'));
 
     const back = await notice(svc, /usage limit has reset: back to <b>assistant<\/b>/);
     expect(back.ts).toBeGreaterThanOrEqual(resetsAt);
@@ -110,7 +99,7 @@ describe('Claude usage limit', () => {
 
   it('a switch by hand during the fallback cancels the switch back', async (ctx) => {
     const svc = await service(ctx);
-    const refused = refuseWithLimit(fake, 3_600_000);
+    const refused = refuseWithLimit(claude.fake, 3_600_000);
     await ask(svc, 'hello again');
     await refused;
     await notice(svc, /Mode <b>local<\/b> is awake/);

@@ -9,6 +9,8 @@
  *   await fake.close();
  *   await cli.cleanup();
  *
+ * A test file has both for all its tests from claudeOnFake() (test/helpers/claude-fake.ts).
+ *
  * The CLI sends `HEAD /` (a reachability probe) and `POST /v1/messages?beta=true`,
  * always streamed. A "main" request is the conversation itself: it carries the
  * CLI's tool definitions. Anything else (title generation, summaries, quota
