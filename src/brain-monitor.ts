@@ -43,6 +43,8 @@ export class BrainMonitor {
   start(): void {
     this.timer = setInterval(() => {
       this.running ??= this.check()
+        // Once its notices are raised: a test that says none came more waits for later checks on this line.
+        .then(() => this.core.logger.debug('brain monitor checked'))
         // A database another process holds (a sqlite3 shell, a backup): the next probe tries again.
         .catch((err: unknown) => this.core.logger.warn({ err }, 'brain monitor check failed; will retry'))
         .finally(() => {

@@ -6,7 +6,7 @@ import { readCredentials } from '../src/credentials.js';
 import type { PartChoice } from '../src/service.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
-import { OWNER, sleep, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 let dir: string;
 let tg: FakeTelegram;
@@ -50,6 +50,15 @@ const start = (parts: PartChoice = { bot: true, credentials: true }) =>
   });
 
 const notices = (pattern: RegExp) => tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
+
+/**
+ * Resolves once the watcher has finished `count` more checks (polls, watch events and deadlines
+ * alike) and the notices they raised are delivered: a notice that should not come would be there.
+ */
+async function checksLater(h: Harness, count: number): Promise<void> {
+  await nextLog(h, (l) => l.msg === 'credentials checked')(count);
+  await h.service.core.notifier.flush();
+}
 
 describe('Claude credentials', () => {
   it('reads subscription and expiry, and says why a file is unusable', async () => {
@@ -97,7 +106,7 @@ describe('Claude credentials', () => {
         /^⚙️ \[proxy\] 🔑 Claude credentials renewed \(max\): valid until .* \((1 h 59|2 h 00) min from now\)\.$/,
       );
 
-      await sleep(500); // several polls and watch events later…
+      await checksLater(h, 2);
       expect(notices(/Claude credentials/)).toHaveLength(3);
 
       tg.user(OWNER).says('/creds');
@@ -109,7 +118,7 @@ describe('Claude credentials', () => {
 
     const again = await start();
     try {
-      await sleep(600);
+      await checksLater(again, 2);
       expect(notices(/Claude credentials (expire|expired|renewed)/)).toHaveLength(3);
     } finally {
       await again.stopService();
@@ -130,7 +139,9 @@ describe('Claude credentials', () => {
     const withBot = await start();
     try {
       await tg.waitFor(() => notices(/Claude credentials renewed/).length === before + 1);
-      await sleep(300);
+      // Any delivery already on its way ends first; the notice is then marked sent, never delivered again.
+      await withBot.service.core.notifier.flush();
+      expect(withBot.service.core.notifier.pending()).toEqual([]);
       expect(notices(/Claude credentials renewed/)).toHaveLength(before + 1);
     } finally {
       await withBot.stopService();
@@ -148,8 +159,9 @@ describe('Claude credentials', () => {
       await writeCreds(renewedExpiry);
       await tg.waitFor(() => h.service.core.kv.get('credentials_expires_at') === String(renewedExpiry));
       const hhmm = new Date(renewedExpiry).toISOString().slice(11, 16);
+      // The check that saw the renewal raised any notice about it before this one, and notices are
+      // delivered in the order they were raised: one told as valid would be here already.
       await tg.waitFor(() => notices(new RegExp(`Claude credentials expired at .* ${hhmm} UTC`))[0]);
-      await sleep(300);
       const said = notices(/Claude credentials/)
         .slice(at)
         .map((m) => m.text);
@@ -174,7 +186,10 @@ describe('Claude credentials', () => {
       },
     });
     try {
-      await sleep(2500);
+      // Said as the watcher would have started: no watcher, so no notice can come of the file.
+      expect(h.logs.map((l) => l.msg)).toContain(
+        'Claude Code gets its credentials from CLAUDE_CODE_OAUTH_TOKEN: the credentials file is not watched',
+      );
       expect(notices(/Claude credentials (expire|expired|renewed)/)).toHaveLength(before);
       tg.user(117).says('/creds');
       const creds = await tg.waitFor(() =>

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { type ConfigFile, loadConfig } from '../src/config.js';
 import type { PartChoice } from '../src/service.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
-import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
-import { recordingLogger } from './helpers/logs.js';
+import { type FakeTelegram, type FakeUser, startFakeTelegram } from './fakes/telegram.js';
+import { type LogRecord, recordingLogger } from './helpers/logs.js';
 import { CLAUDE_BIN, type StartHooks, startWired, type WiredService } from './helpers/service.js';
 
 /** The owner gets the notices; the other allowed users give each test a chat of its own. */
@@ -125,3 +125,32 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A wait for what the service logs next, set up before the action that causes it: the returned
+ * function resolves with the `nth` record (default: the first) that `match` takes among those
+ * logged after this call.
+ */
+export function nextLog(h: Harness, match: (l: LogRecord) => boolean): (nth?: number) => Promise<LogRecord> {
+  const seen = () => h.logs.filter(match);
+  const before = seen().length;
+  return (nth = 1) => h.tg.waitFor(() => seen()[before + nth - 1], { timeoutMs: 20_000 });
+}
+
+let sentinels = 0;
+
+/**
+ * Resolves once the turns queued so far in `user`'s chat have ended (answers, tool runs): a chat
+ * runs its turns one at a time in the order they were queued (handlers/telegram/turns.ts), and
+ * this sends a message whose answer (the fake local model's echo) is one of them. A message is
+ * handled after the chat's earlier messages, so the turns they queued come first; a button press
+ * is handled in another lane, so after one, first have a later press on the same question
+ * answered (both wait on its dialog).
+ */
+export async function turnsDone(h: Harness, user: FakeUser): Promise<void> {
+  const text = `sentinel ${++sentinels} end`;
+  user.says(text);
+  await h.tg.waitFor(() => h.tg.botMessages(user.chatId).find((m) => m.text.includes(`echo: ${text}`)), {
+    timeoutMs: 20_000,
+  });
+}

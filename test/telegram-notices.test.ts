@@ -2,7 +2,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { html } from '../src/html.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import type { LogRecord } from './helpers/logs.js';
+import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 const BLOCKED = 120;
 let h: Harness;
@@ -20,21 +21,19 @@ afterAll(async () => {
 const notices = (chatId: number, pattern: RegExp) =>
   h.tg.botMessages(chatId).filter((m) => pattern.test(m.text));
 
-type LogLine = Record<string, unknown>;
-/** The next log line that `match` takes, from the ones logged after this call. */
-function nextLogLine(match: (l: LogLine) => boolean): () => Promise<unknown> {
-  const seen = () => h.logs.filter(match);
-  const before = seen().length;
-  return () => h.tg.waitFor(() => seen()[before], { timeoutMs: 20_000 });
+/** Resolves once the brain monitor has made `count` more checks and the notices they raised are delivered. */
+async function checksLater(count: number): Promise<void> {
+  await nextLog(h, (l) => l.msg === 'brain monitor checked')(count);
+  await h.service.core.notifier.flush();
 }
 /**
  * A line brainstem writes once its wait for the lock (busy_timeout, 5 s) is over: the test's
  * lock can go then, and not before.
  */
-const lockedLine = (msg: string) => (l: LogLine) =>
+const lockedLine = (msg: string) => (l: LogRecord) =>
   l.msg === msg && /database is locked/.test(String((l.err as { message?: string })?.message));
 /** The write kept in memory while the lock lasts (src/db/kept-writes.ts), if `write` says what it records. */
-const keptLine = (write: RegExp) => (l: LogLine) =>
+const keptLine = (write: RegExp) => (l: LogRecord) =>
   String(l.msg).startsWith('the state database is locked by another process') && write.test(String(l.write));
 
 describe('notices', () => {
@@ -44,13 +43,14 @@ describe('notices', () => {
       timeoutMs: 60_000,
     });
     expect(down.text).toMatch(/^⚙️ \[proxy\] 🔴 Mode local does not answer since .* UTC: /);
-    await new Promise((r) => setTimeout(r, 400));
+    // Two more failed probes: a check that called it down again would have said so by now.
+    await checksLater(2);
     expect(notices(OWNER, /does not answer/)).toHaveLength(1);
 
     h.llama.setLoading(false);
     const up = await h.tg.waitFor(() => notices(OWNER, /Mode local answers again/)[0], { timeoutMs: 60_000 });
     expect(up.text).toMatch(/answers again \(down for .*\)\.$/);
-    await new Promise((r) => setTimeout(r, 300));
+    await checksLater(2);
     expect(notices(OWNER, /answers again/)).toHaveLength(1);
     // Every notify chat has both before the next test starts (its failure is meant for its own notices).
     await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0, { timeoutMs: 60_000 });
@@ -78,7 +78,7 @@ describe('notices', () => {
     await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
     // The owner's copy waits out a 429: meanwhile a sqlite3 shell (a backup) takes the write lock.
     h.tg.rateLimit('sendMessage', 1, 1);
-    const refused = nextLogLine(keptLine(/^that notice \d+ was sent/));
+    const refused = nextLog(h, keptLine(/^that notice \d+ was sent/));
     h.service.core.notifier.notify({ kind: 'upgrade', text: html`sent under a lock` });
     const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
@@ -105,7 +105,7 @@ describe('notices', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
-    const failed = nextLogLine(lockedLine('brain monitor check failed; will retry'));
+    const failed = nextLog(h, lockedLine('brain monitor check failed; will retry'));
     const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
     try {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
 import type { FakeMessage } from './fakes/telegram.js';
 import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
-import { type Harness, OWNER, sleep, startHarness } from './telegram-harness.js';
+import { type Harness, OWNER, startHarness, turnsDone } from './telegram-harness.js';
 
 const base = mkdtempSync(path.join(tmpdir(), 'bst-tg-upgrade-'));
 const { work, other } = createUpgradeRemote(base);
@@ -94,7 +94,10 @@ describe('/upgrade', () => {
     expect([apply?.text, cancel?.text]).toEqual(['⬆️ Apply', '✖️ Cancel']);
     user.presses(question.messageId, cancel?.callback_data ?? '');
     await h.tg.waitFor(() => /Cancelled: nothing ran\./.test(question.text));
-    await sleep(300);
+    // A second press is handled once the Cancel's handling is over; then the run it queued, if any, ends.
+    const again = user.presses(question.messageId, cancel?.callback_data ?? '');
+    await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === again));
+    await turnsDone(h, user);
     expect(head()).toBe(before);
     expect(lines(stepsLog)).toEqual([]);
     expect(h.service.tools?.registry.recentAudit(1, 'self_upgrade')[0]).toMatchObject({

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordingLogger } from './helpers/logs.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
 
@@ -59,12 +59,19 @@ async function api(s: TestService, body: unknown) {
 const lines = (file: string) =>
   existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(25);
-  }
+/** Bounds a wait on the reload command or the next start, so that only a failing test ends on it. */
+const POLL = { timeout: 30_000 };
+
+const { logger, logs } = recordingLogger('info');
+/** The reloads started, each logged right before its command runs. */
+const reloads = () => logs.filter((l) => l.msg === 'self-upgrade: reloading').length;
+
+/**
+ * Resolves once `s` has run what waits for its last answer to leave (the reload, in afterDelivery):
+ * that runs as the answer's connection closes, and a later request is read only after that.
+ */
+async function answerLeft(s: TestService): Promise<void> {
+  await (await fetch(`${s.url}/health`)).text();
 }
 
 beforeAll(async () => {
@@ -78,7 +85,7 @@ beforeAll(async () => {
     `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n'); require('node:fs').writeFileSync(process.argv[2] + '.env', String(process.env.BST_UPGRADE_TEST_KEY));`,
   );
   mkdirSync(serviceDir);
-  svc = await startTestService({ parts: { tools: true }, config: config(), dir: serviceDir });
+  svc = await startTestService({ parts: { tools: true }, config: config(), dir: serviceDir, logger });
 });
 
 afterAll(async () => {
@@ -128,7 +135,7 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
     expect(body.output).toMatch(/install done[\s\S]*build done/);
     expect(git(work, 'rev-parse', '--short', 'HEAD')).toBe(target);
     expect(lines(stepsLog)).toEqual(['install', 'build']);
-    await until(() => lines(reloadLog).length === 1);
+    await expect.poll(() => lines(reloadLog), POLL).toHaveLength(1);
     expect(Number(lines(reloadLog)[0])).toBeGreaterThanOrEqual(answeredAt - 50);
     expect(readFileSync(`${reloadLog}.env`, 'utf8')).toBe('undefined');
   });
@@ -137,18 +144,19 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
     const check = await api(svc, {});
     expect(check.body.data.behind).toBe(0);
     expect(check.body.output).toBe('brainstem is up to date with origin/main.');
+    const before = reloads();
     const apply = await api(svc, { action: 'apply' });
     expect(apply.body.output).toBe('Already up to date with origin/main.');
-    await sleep(300);
-    expect(lines(reloadLog)).toHaveLength(1);
+    await answerLeft(svc);
+    expect(reloads()).toBe(before);
   });
 
   it('reports the outcome after brainstem comes back from the reload', async () => {
     await svc.close();
     svc = await startTestService({ parts: { tools: true }, config: config(), dir: serviceDir });
-    await until(() => svc.service.core.notifier.pending().some((n) => n.kind === 'upgrade'));
-    const notice = svc.service.core.notifier.pending().find((n) => n.kind === 'upgrade');
-    expect(notice?.text).toMatch(new RegExp(`restarted after its upgrade \\w+ → ${target}`));
+    await expect
+      .poll(() => svc.service.core.notifier.pending().find((n) => n.kind === 'upgrade')?.text, POLL)
+      .toMatch(new RegExp(`restarted after its upgrade \\w+ → ${target}`));
   });
 
   it('runs a configured framework upgrade, and refuses an unknown one', async () => {
@@ -166,11 +174,13 @@ describe('self_upgrade failures', () => {
     pushUpstream('fix: broken build');
     const broken = await startTestService({
       parts: { tools: true },
+      logger,
       config: config({
         steps: [[process.execPath, '-e', 'console.error("compile error"); process.exit(4)']],
       }),
     });
     try {
+      const before = reloads();
       const { status, body } = await api(broken, { action: 'apply' });
       expect(status).toBe(200);
       expect(body).toMatchObject({ ok: false, exitCode: 4 });
@@ -179,8 +189,8 @@ describe('self_upgrade failures', () => {
       expect(body.output).toContain('exited with 4');
       // The step fails on the old commit too: the answer says the rollback did not finish.
       expect(body.output).toContain('its install or build in');
-      await sleep(300);
-      expect(lines(reloadLog)).toHaveLength(1);
+      await answerLeft(broken);
+      expect(reloads()).toBe(before);
     } finally {
       await broken.close();
     }
@@ -195,9 +205,9 @@ describe('self_upgrade failures', () => {
     try {
       const { body } = await api(noPm2, { action: 'apply' });
       expect(body.ok).toBe(true);
-      await until(() => noPm2.service.core.notifier.pending().some((n) => n.kind === 'upgrade'));
-      const notice = noPm2.service.core.notifier.pending().find((n) => n.kind === 'upgrade');
-      expect(notice?.text).toContain('the reload (no-such-pm2-binary reload brainstem) failed');
+      await expect
+        .poll(() => noPm2.service.core.notifier.pending().find((n) => n.kind === 'upgrade')?.text, POLL)
+        .toContain('the reload (no-such-pm2-binary reload brainstem) failed');
     } finally {
       await noPm2.close();
     }
