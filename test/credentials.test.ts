@@ -149,10 +149,12 @@ describe('Claude credentials', () => {
   });
 
   it('a renewal seen only after its new expiry passed (brainstem was stopped meanwhile) is told as expired, never as valid for a negative time', async () => {
-    await writeCreds(Date.now() - 2 * 3_600_000);
+    const firstExpiry = Date.now() - 2 * 3_600_000;
+    await writeCreds(firstExpiry);
     const h = await start();
     try {
-      await tg.waitFor(() => h.service.core.kv.get('credentials_expires_at') !== undefined);
+      // Seen by the watcher: the data dir still holds the expiry the tests before left.
+      await tg.waitFor(() => h.service.core.kv.get('credentials_expires_at') === String(firstExpiry));
       const at = notices(/Claude credentials/).length;
       // The CLI renewed the token on the host meanwhile; that one ran out too.
       const renewedExpiry = Date.now() - 3_600_000;
