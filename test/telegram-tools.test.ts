@@ -12,7 +12,8 @@ import { type Harness, OWNER, startHarness, turnsDone } from './telegram-harness
 
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-tools-'));
 const file = (name: string) => path.join(project, name);
-const CONFIRM_MS = 2_000;
+/** Long enough that a test's press lands before it on a busy machine; the timeout's own test waits it out. */
+const CONFIRM_MS = 5_000;
 /** An approver who is not one of the allowed users. */
 const OUTSIDE_APPROVER = 990;
 let h: Harness;
@@ -260,7 +261,7 @@ describe('tools from Telegram', () => {
     const user = h.tg.user(118, { languageCode: 'fr' });
     const asked = user.says('/run make_target {"target": "release"}');
     const question = await reply(118, /Lancer make release \?/);
-    await h.tg.waitFor(() => /Pas de réponse en 2\.0 s : rien n’a été lancé\./.test(question.text), {
+    await h.tg.waitFor(() => /Pas de réponse en 5\.0 s : rien n’a été lancé\./.test(question.text), {
       timeoutMs: CONFIRM_MS + 3000,
     });
     expect(buttonsOf(question)).toEqual([]);
