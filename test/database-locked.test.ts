@@ -9,49 +9,25 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { html } from '../src/html.js';
 import { NOTICE_LANG_KEY } from '../src/i18n.js';
 import { text } from './fakes/anthropic.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
+import { databaseLocks } from './helpers/database-lock.js';
 import { type Harness, OWNER, startClaudeHarness, startHarness } from './telegram-harness.js';
 
 let h: Harness;
-let locks: Database.Database[] = [];
-/** Unhandled, either brings brainstem down (Node's default). */
-const crashes: unknown[] = [];
-const onCrash = (err: unknown) => crashes.push(err);
 
 beforeAll(async () => {
   h = await startHarness({ parts: { bot: true, tools: true } });
   h.service.core.db.pragma('busy_timeout = 50');
-  process.on('unhandledRejection', onCrash);
-  process.on('uncaughtException', onCrash);
-});
-afterEach(() => {
-  for (const l of locks.splice(0)) release(l);
-  expect(crashes).toEqual([]);
 });
 afterAll(async () => {
-  process.off('unhandledRejection', onCrash);
-  process.off('uncaughtException', onCrash);
   await h.close();
 });
 
-/** Takes the database's write lock from another connection, as a `sqlite3` shell after BEGIN IMMEDIATE. */
-function hold(): Database.Database {
-  const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
-  other.exec('BEGIN IMMEDIATE');
-  locks.push(other);
-  return other;
-}
-
-function release(other: Database.Database): void {
-  if (!other.open) return;
-  other.exec('ROLLBACK');
-  other.close();
-  locks = locks.filter((l) => l !== other);
-}
+const { hold, release } = databaseLocks(() => path.join(h.service.core.config.dataDir, 'brainstem.sqlite'));
 
 const count = (sql: string, ...args: unknown[]) =>
   (h.service.core.db.prepare(sql).get(...args) as { n: number }).n;

@@ -8,49 +8,27 @@
  * database-locked.test.ts.
  */
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { databaseLocks } from './helpers/database-lock.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 const CHAT = 113;
 let h: Harness;
 const running: Downstream[] = [];
-let locks: Database.Database[] = [];
-/** Unhandled, either brings brainstem down (Node's default). */
-const crashes: unknown[] = [];
-const onCrash = (err: unknown) => crashes.push(err);
 
 beforeAll(async () => {
   h = await startHarness({ config: { telegram: { front: { enabled: true, stallNoticeMs: 1000 } } } });
   h.service.core.db.pragma('busy_timeout = 50');
-  process.on('unhandledRejection', onCrash);
-  process.on('uncaughtException', onCrash);
-});
-afterEach(() => {
-  for (const l of locks.splice(0)) release(l);
-  expect(crashes).toEqual([]);
 });
 afterAll(async () => {
-  process.off('unhandledRejection', onCrash);
-  process.off('uncaughtException', onCrash);
   for (const oc of running) await oc.stop();
   await h?.close();
 });
 
-/** Takes the database's write lock from another connection, as a `sqlite3` shell after BEGIN IMMEDIATE. */
-function hold(): Database.Database {
-  const other = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { timeout: 0 });
-  other.exec('BEGIN IMMEDIATE');
-  locks.push(other);
-  return other;
-}
-function release(other: Database.Database): void {
-  if (!other.open) return;
-  other.exec('ROLLBACK');
-  other.close();
-  locks = locks.filter((l) => l !== other);
-}
+const { hold, release, releaseAll } = databaseLocks(() =>
+  path.join(h.service.core.config.dataDir, 'brainstem.sqlite'),
+);
 
 async function openclaw(opts: { commands?: boolean } = {}): Promise<Downstream> {
   const oc = await startDownstream(`${h.service.url}/telegram`, h.tg.token, opts);
@@ -109,7 +87,7 @@ describe('the front while another process holds the state database', { timeout: 
     // The stall's end is written, and told, once the lock is gone.
     expect(notices(/OpenClaw is fetching messages again/)).toEqual([]);
 
-    for (const l of [...locks]) release(l);
+    releaseAll();
     await h.tg.waitFor(() => notices(/OpenClaw is fetching messages again/)[0], { timeoutMs: 20_000 });
     await vi.waitFor(() => expect(logged(WRITTEN, from).length).toBeGreaterThan(0), { timeout: 20_000 });
     expect(rows()).toBe(0);
