@@ -26,6 +26,8 @@ export function openDb(dataDir: string): Db {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // The TEMP tables (usage waiting behind another process's lock) live in memory, not in a file of their own.
+    db.pragma('temp_store = MEMORY');
     migrate(db);
   } catch (err) {
     db.close();
