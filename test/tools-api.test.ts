@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type FakeClaudeCli, startFakeClaudeCli } from './fakes/claude-cli.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -331,8 +331,18 @@ describe('a long command blocks nothing', () => {
     controller.abort();
     await slow;
     await until(() => !alive(pid));
-    const { body } = await api('POST', '/api/audit', { tool: 'run_tests', limit: 1 });
-    expect(body.data.calls[0]).toMatchObject({ ok: false, error: expect.stringContaining('TOOL_ABORTED') });
+    // The call ends, and its audit row is written, once brainstem has reaped the command: a moment
+    // after it is gone from the process table (a zombie until then, which alive() counts as gone).
+    await vi.waitFor(
+      async () => {
+        const { body } = await api('POST', '/api/audit', { tool: 'run_tests', limit: 1 });
+        expect(body.data.calls[0]).toMatchObject({
+          ok: false,
+          error: expect.stringContaining('TOOL_ABORTED'),
+        });
+      },
+      { timeout: 30_000, interval: 50 },
+    );
   });
 
   it('stops running commands when the service stops', async () => {
