@@ -15,6 +15,9 @@
  * - compileCache: whether this Node keeps the bundle's compiled code between starts (22.1 and later).
  * - idleCpuMsPerMinute: once, after the last run's RSS: the CPU the idle service spends in a
  *   minute, its own and its children's (the readiness probes' `claude auth status`).
+ * - afterChats: once, after that minute: resident memory right after 600 streamed chats with the
+ *   local model, one after the other, and 15 s later, idle again (three of the
+ *   idle memory release's windows, src/idle-memory.ts).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -46,11 +49,13 @@ export async function startupBench(runs: number) {
   const floor: number[] = [];
   let compileCache = false;
   let idleCpu = { own: 0, children: 0 };
+  let afterChats: AfterChats | undefined;
   try {
     for (let i = 0; i <= runs; i++) {
       const run = await startOnce(fx, { spare: true, idleCpu: i === runs });
       compileCache = run.compileCache;
       if (run.idleCpu) idleCpu = run.idleCpu;
+      if (run.afterChats) afterChats = run.afterChats;
       if (i === 0) continue; // warm-up: creates the data dir and fills the page cache
       startup.push(run.ms);
       cpu.push(run.cpuMs);
@@ -73,6 +78,7 @@ export async function startupBench(runs: number) {
       // Node 22.1 and later: V8's compiled code kept between starts (src/compile-cache.ts).
       compileCache,
       idleCpuMsPerMinute: idleCpu,
+      afterChats,
       runs,
       targets: { startupToFirstAnswerMs: '<= 300', idleRssMb: '<= 70' },
     };
@@ -121,7 +127,8 @@ async function startOnce(fx: BenchFixture, opts: { spare: boolean; idleCpu: bool
     await sleep(8000);
     const idleRssMb = rssMb(pid);
     const idleCpu = opts.idleCpu ? await idleCpuPerMinute(pid) : undefined;
-    return { ms, cpuMs, idleRssMb, compileCache, idleCpu };
+    const afterChats = opts.idleCpu ? await rssAfterChats(pid, port, fx) : undefined;
+    return { ms, cpuMs, idleRssMb, compileCache, idleCpu, afterChats };
   } finally {
     await svc.stop();
     await tg.close();
@@ -168,6 +175,29 @@ async function idleCpuPerMinute(pid: number): Promise<{ own: number; children: n
   await sleep(60_000);
   const after = cpuTimes(pid);
   return { own: after.ownMs - before.ownMs, children: after.childrenMs - before.childrenMs };
+}
+
+type AfterChats = { chats: number; rssMb: number; idleRssMb: number };
+
+/** Resident memory after a day's worth of chats with the local model, then once idle again. */
+async function rssAfterChats(pid: number, port: number, fx: BenchFixture): Promise<AfterChats> {
+  const chats = 600;
+  for (let c = 0; c < chats; c++) {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...fx.auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'local',
+        stream: true,
+        messages: [{ role: 'user', content: `question ${c}: ${'some words '.repeat(50)}` }],
+      }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`chat ${c}: HTTP ${res.status}: ${text}`);
+  }
+  const rssAfter = rssMb(pid);
+  await sleep(15_000);
+  return { chats, rssMb: round(rssAfter, 1), idleRssMb: round(rssMb(pid), 1) };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,6 +5,7 @@ import type { ChatPorts } from './chat/ports.js';
 import type { Config } from './config.js';
 import { type Core, createCore } from './core.js';
 import { CredentialsWatcher, credentialsFromEnv } from './credentials.js';
+import { type IdleMemoryOptions, idleMemoryPart } from './idle-memory.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
 import type { Part } from './part.js';
@@ -58,6 +59,8 @@ export interface PartChoice {
   brainMonitor?: boolean | BrainMonitorOptions;
   /** Spare `claude` processes for the active mode's new conversations (`modes.<id>.spares`). */
   claudeSpares?: boolean;
+  /** The memory a burst of work left, given back once the service is idle again. */
+  idleMemory?: boolean | IdleMemoryOptions;
 }
 
 export const ALL_PARTS: PartChoice = {
@@ -66,6 +69,7 @@ export const ALL_PARTS: PartChoice = {
   credentials: true,
   brainMonitor: true,
   claudeSpares: true,
+  idleMemory: true,
 };
 
 export interface ServiceOptions<Bot extends BotFace = BotFace> {
@@ -194,6 +198,9 @@ async function wire<Bot extends BotFace>(
       parts.push(brainMonitorPart(core, choice.brainMonitor === true ? {} : choice.brainMonitor));
     }
     if (choice.claudeSpares) parts.push(sparesPart(core));
+    if (choice.idleMemory) {
+      parts.push(idleMemoryPart(logger, choice.idleMemory === true ? {} : choice.idleMemory));
+    }
     const attach = (bot: Bot | undefined) => {
       if (!bot) return;
       // Turns from the OpenAI endpoint (OpenClaw included) have no chat of their own: the bot asks.

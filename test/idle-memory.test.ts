@@ -1,0 +1,63 @@
+import { setImmediate } from 'node:timers/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { idleMemoryPart } from '../src/idle-memory.js';
+import type { Part } from '../src/part.js';
+import { type LogRecord, recordingLogger } from './helpers/logs.js';
+
+const MB = 1024 * 1024;
+const released = (logs: LogRecord[]) => logs.filter((l) => l.msg === 'idle: heap released');
+const heapTotal = () => process.memoryUsage().heapTotal;
+
+/**
+ * A burst of work as the event loop sees it: `ms` of allocation in slices of
+ * a few milliseconds with the loop turning in between (as requests come),
+ * leaving `keepMb` of objects alive until `drop` is called.
+ */
+async function burst(ms: number, keepMb: number) {
+  let kept: unknown[] = [];
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const slice = performance.now() + 5;
+    while (performance.now() < slice) {
+      // ~100 bytes an object: keepMb of them stay reachable, the rest is garbage.
+      const o = { a: Math.random(), b: `x${Math.random()}`, c: [1, 2, 3] };
+      if (kept.length < keepMb * 10_000) kept.push(o);
+    }
+    await setImmediate();
+  }
+  return {
+    drop: () => {
+      kept = [];
+    },
+  };
+}
+
+describe('idle memory', () => {
+  let part: Part | undefined;
+  afterEach(async () => {
+    await part?.stop?.();
+  });
+
+  it('gives the heap a burst grew back once the loop is idle, not while it works, and again after the next burst only', async () => {
+    const { logger, logs } = recordingLogger();
+    part = idleMemoryPart(logger, { windowMs: 100, growthMb: 8 });
+    part.start?.();
+    // The first idle window releases what came before (in the service: the start).
+    await vi.waitFor(() => expect(released(logs)).toHaveLength(1), { timeout: 10_000 });
+
+    // Busy for ten windows: no release in any of them.
+    const work = await burst(1_000, 60);
+    expect(released(logs)).toHaveLength(1);
+    const grown = heapTotal();
+    expect(grown).toBeGreaterThan(40 * MB);
+    work.drop();
+
+    // Idle, and resident memory grew: one release, which shrinks the heap.
+    await vi.waitFor(() => expect(released(logs)).toHaveLength(2), { timeout: 10_000 });
+    expect(heapTotal()).toBeLessThan(grown / 2);
+
+    // The next release needs the next burst.
+    (await burst(300, 60)).drop();
+    await vi.waitFor(() => expect(released(logs)).toHaveLength(3), { timeout: 10_000 });
+  });
+});
