@@ -43,6 +43,10 @@ export function idleMemoryPart(logger: Logger, opts: IdleMemoryOptions = {}): Pa
   return {
     start() {
       const release = memoryReducingGc();
+      if (!release) {
+        logger.warn('idle memory release off: this Node gives no gc function with --expose-gc');
+        return;
+      }
       // The lowest resident memory since the last release (memory freed after it, by Node 20's
       // sweeper or the kernel, counts); none before the first, so the first idle window after
       // the start (the first burst) releases what the start left.
@@ -87,17 +91,18 @@ export function idleMemoryPart(logger: Logger, opts: IdleMemoryOptions = {}): Pa
  * moment later) and does nothing with an options object; Node 24's keeps its
  * pages after a plain one and shrinks at once after the "last resort" one.
  */
-function memoryReducingGc(): Release {
+function memoryReducingGc(): Release | undefined {
   let gc = (globalThis as { gc?: GcFunction }).gc;
   if (!gc) {
     v8.setFlagsFromString('--expose-gc');
     try {
-      gc = vm.runInNewContext('gc') as GcFunction;
+      gc = vm.runInNewContext('typeof gc === "function" ? gc : undefined') as GcFunction | undefined;
     } finally {
       v8.setFlagsFromString('--no-expose-gc');
     }
   }
   const run = gc;
+  if (!run) return undefined;
   return () => {
     run();
     run({ type: 'major', execution: 'sync', flavor: 'last-resort' });
