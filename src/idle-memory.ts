@@ -3,6 +3,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Logger } from './logger.js';
 import type { Part } from './part.js';
+import { endStartTiering } from './start-tiering.js';
 
 /**
  * Gives the memory a burst of work left behind back to the system once
@@ -57,7 +58,9 @@ export function idleMemoryPart(logger: Logger, opts: IdleMemoryOptions = {}): Pa
         const rss = process.memoryUsage.rss();
         window = performance.eventLoopUtilization();
         if (mark !== undefined) mark = Math.min(mark, rss);
-        if (busy >= IDLE_UTILIZATION || (mark !== undefined && rss - mark < growthMb * MB)) return;
+        if (busy >= IDLE_UTILIZATION) return;
+        endStartTiering();
+        if (mark !== undefined && rss - mark < growthMb * MB) return;
         const started = performance.now();
         release();
         mark = process.memoryUsage.rss();

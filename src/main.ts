@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Only this import is static: what loads after enableCompileCache() is compiled from the cache.
+// Only these small imports are static: what loads after enableCompileCache() is compiled from the cache.
 import { type CompileCacheState, enableCompileCache, flushCompileCache } from './compile-cache.js';
+import { holdTurbofanDuringStart } from './start-tiering.js';
 
 const compileCache: CompileCacheState = enableCompileCache();
 
 async function serve(): Promise<void> {
+  // Until the first idle window (src/idle-memory.ts).
+  holdTurbofanDuringStart();
   const [{ ConfigError, loadConfig }, { lockDataDir }, { createLogger }] = await Promise.all([
     import('./config.js'),
     import('./instance-lock.js'),
