@@ -15,7 +15,7 @@ import { CreditMeter, type CreditReading, creditSentence } from '../src/credit/m
 import { CreditSource, planCredit } from '../src/credit/plan.js';
 import { type Db, KvStore, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
-import { type Billing, UsageLedger } from '../src/usage.js';
+import { type Billing, SPEND_QUERIES, UsageLedger } from '../src/usage.js';
 import { modeConfig } from './helpers/mode-config.js';
 import { startTestService } from './helpers/service.js';
 
@@ -284,6 +284,22 @@ describe('the meter', () => {
     await vi.waitFor(() => expect(rows()).toBe(1), { timeout: 20_000 });
     expect(meter.reading(now + 1).spent).toBeCloseTo(3, 9);
     expect(ledger.report(now - 2000).totals).toMatchObject({ turns: 1, costUsd: 3 });
+  });
+
+  it("finds a cycle's spend and the first turn in the (billing, ts, cost_usd) index alone, kept rows included", async () => {
+    const { db } = await ledgerAt(100);
+    const plan = (sql: string, params: object) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail);
+    const cycle = { billing: 'subscription', since: 0, until: Date.now() };
+    for (const detail of [
+      plan(SPEND_QUERIES.spend, cycle),
+      plan(SPEND_QUERIES.first, { billing: 'subscription' }),
+    ]) {
+      expect(detail).toContainEqual(
+        expect.stringMatching(/^SEARCH main\.usage USING COVERING INDEX usage_billing_ts/),
+      );
+      expect(detail).toContainEqual(expect.stringMatching(/temp\.usage_kept/));
+    }
   });
 
   it('without a credit still counts, and forecasts nothing', async () => {
