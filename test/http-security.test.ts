@@ -327,6 +327,26 @@ describe('deeply nested JSON', () => {
 });
 
 describe('the API token', () => {
+  it('only the exact token passes: not a prefix, an extension, a repetition or one character off', async () => {
+    const { token } = svc;
+    const last = token.at(-1) === 'x' ? 'y' : 'x';
+    const wrong = [
+      token.slice(0, -1),
+      `${token}x`,
+      token + token,
+      token.slice(0, -1) + last,
+      last + token.slice(1),
+      token.toUpperCase(),
+      'x',
+    ];
+    for (const given of wrong) {
+      const res = await fetch(`${svc.url}/v1/models`, { headers: { authorization: `Bearer ${given}` } });
+      expect(res.status, given).toBe(401);
+    }
+    const res = await fetch(`${svc.url}/v1/models`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+  });
+
   it('gets mode 0600 on every start, not only when created', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bst-sec-token-'));
     mkdirSync(path.join(dir, 'data'));
