@@ -1,3 +1,5 @@
+import type { Lang } from './intents.js';
+
 /**
  * One registry of the errors brainstem answers with: a code, the HTTP status,
  * the OpenAI error `type`, and a message a user can act on. Handlers throw
@@ -98,12 +100,27 @@ export class BrainstemError extends Error {
     readonly code: ErrorCode,
     message?: string,
     readonly param?: string,
+    /**
+     * The message in French, for a face that speaks the reader's language (Telegram); the
+     * API's answers and the log keep `message`.
+     */
+    readonly fr?: string,
   ) {
     super(message ?? errorCodes[code].message);
     this.name = 'BrainstemError';
     this.status = errorCodes[code].status;
     this.type = errorCodes[code].type;
   }
+
+  /** The message in the reader's language (English when it has no French one). */
+  say(lang: Lang | undefined): string {
+    return sayError(this, lang);
+  }
+}
+
+/** An error's message in the reader's language: a BrainstemError, or what a tool result carries of one. */
+export function sayError(e: { message: string; fr?: string | undefined }, lang: Lang | undefined): string {
+  return lang === 'fr' && e.fr ? e.fr : e.message;
 }
 
 export function isBrainstemError(e: unknown): e is BrainstemError {

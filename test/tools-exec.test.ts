@@ -86,6 +86,11 @@ describe('runCommand', () => {
     expect(err).toBeInstanceOf(ToolRunError);
     expect((err as ToolRunError).code).toBe('TOOL_TIMEOUT');
     expect((err as ToolRunError).message).toContain('tools.timeoutMs');
+    // A French reader (Telegram) is told in French, the API in English.
+    expect((err as ToolRunError).say('fr')).toMatch(
+      /^« [\s\S]+ » a été arrêtée après 8\.0 s \(sa limite de temps\) ; augmentez tools\.timeoutMs s’il lui faut plus longtemps\.$/,
+    );
+    expect((err as ToolRunError).say('en')).toBe((err as ToolRunError).message);
     expect((err as ToolRunError).output).toContain('started');
     const [parent, grandchild] = JSON.parse(readFileSync(pids, 'utf8')) as number[];
     await expect
@@ -150,6 +155,7 @@ describe('runCommand', () => {
     }).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
     expect((err as ToolRunError).message).toContain('still held its output: it was left running');
+    expect((err as ToolRunError).say('fr')).toMatch(/a été arrêtée\. Un processus .* tenait encore sa sortie/);
     expect((err as ToolRunError).output).toBe('escaped\n');
     // The run did not wait for it: it is still there (without the fix the run lasts its 60 s).
     expect(alive(Number(readFileSync(escaped, 'utf8')))).toBe(true);
@@ -159,6 +165,9 @@ describe('runCommand', () => {
     const err = await runCommand(['no-such-program-xyz', '--help'], defaults).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_FAILED');
     expect((err as ToolRunError).message).toContain('not found');
+    expect((err as ToolRunError).say('fr')).toBe(
+      '« no-such-program-xyz » est introuvable ; installez-le ou ajoutez-le au PATH de brainstem.',
+    );
   });
 
   it('says a missing working directory is missing, not the program', async () => {
@@ -166,6 +175,7 @@ describe('runCommand', () => {
     const err = await runCommand(['git', 'status'], { ...defaults, cwd: missing }).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_FAILED');
     expect((err as ToolRunError).message).toBe(`The working directory ${missing} does not exist.`);
+    expect((err as ToolRunError).say('fr')).toBe(`Le dossier de travail ${missing} n’existe pas.`);
   });
 
   it("never hands brainstem's own secrets to the commands it runs, its Claude and transcription keys included", async () => {

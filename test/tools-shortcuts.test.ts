@@ -127,7 +127,7 @@ describe('shortcut words through the OpenAI endpoint', () => {
 
   it('leaves to the brain a shortcut its tool would refuse, and longer sentences', async () => {
     const tools = svc.service.tools;
-    expect(tools?.resolveShortcut('lint')?.refusal).toContain('tools.lint.argv');
+    expect(tools?.resolveShortcut('lint')?.refusal?.message).toContain('tools.lint.argv');
     const audited = () =>
       (svc.service.core.db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
     const before = audited();

@@ -178,6 +178,15 @@ describe('/upgrade in French', () => {
     );
   }
 
+  it('refuses a framework upgrade that is not configured in French, saying what to configure', async () => {
+    const before = h.tg.botMessages(FR).length;
+    h.tg.user(FR, { languageCode: 'fr' }).says('/run self_upgrade action=framework name=stack');
+    const refused = await h.tg.waitFor(() => h.tg.botMessages(FR).slice(before)[0]);
+    expect(refused.text).toBe(
+      '⚙️ [proxy] ❌ Aucune mise à jour du framework n’est configurée (tools.selfUpgrade.framework dans brainstem.json).',
+    );
+  });
+
   it('says how a failed upgrade was rolled back, what is left to do, and the next check’s warning in French; a later Apply upgrades', async () => {
     const before = head();
     const target = pushUpstream(other, 'feat: en français');

@@ -61,8 +61,9 @@ export class ToolRunError extends BrainstemError {
     message: string,
     readonly output = '',
     readonly truncated = false,
+    fr?: string,
   ) {
-    super(code, message);
+    super(code, message, undefined, fr);
   }
 }
 
@@ -213,16 +214,27 @@ export async function runCommand(
   const leftHolding = held
     ? ' A process it started outside its process group (setsid, a daemon) still held its output: it was left running, and its output after this is not shown.'
     : '';
+  const leftHoldingFr = held
+    ? ' Un processus qu’elle a lancé hors de son groupe de processus (setsid, un démon) tenait encore sa sortie : il tourne toujours, et sa sortie après ceci n’est pas montrée.'
+    : '';
   if (stopped === 'timeout') {
+    const limit = formatDuration(opts.timeoutMs);
     throw new ToolRunError(
       'TOOL_TIMEOUT',
-      `"${shown}" was stopped after ${formatDuration(opts.timeoutMs)} (its time limit); raise tools.timeoutMs if it needs longer.${leftHolding}`,
+      `"${shown}" was stopped after ${limit} (its time limit); raise tools.timeoutMs if it needs longer.${leftHolding}`,
       output,
       truncated,
+      `« ${shown} » a été arrêtée après ${limit} (sa limite de temps) ; augmentez tools.timeoutMs s’il lui faut plus longtemps.${leftHoldingFr}`,
     );
   }
   if (stopped === 'aborted') {
-    throw new ToolRunError('TOOL_ABORTED', `"${shown}" was stopped.${leftHolding}`, output, truncated);
+    throw new ToolRunError(
+      'TOOL_ABORTED',
+      `"${shown}" was stopped.${leftHolding}`,
+      output,
+      truncated,
+      `« ${shown} » a été arrêtée.${leftHoldingFr}`,
+    );
   }
   const r = await child;
   const durationMs = Date.now() - started;
@@ -243,26 +255,46 @@ async function notStarted(
     const missing = await missingDir(opts.cwd, opts.cwdSetting);
     if (missing) return missing;
   }
-  const reason =
-    r.code === 'ENOENT'
-      ? `"${file}" was not found; install it or put it on brainstem's PATH.`
-      : `"${file}" could not be started: ${r.originalMessage ?? r.shortMessage}`;
-  return new ToolRunError('TOOL_FAILED', reason);
+  if (r.code === 'ENOENT') {
+    return new ToolRunError(
+      'TOOL_FAILED',
+      `"${file}" was not found; install it or put it on brainstem's PATH.`,
+      '',
+      false,
+      `« ${file} » est introuvable ; installez-le ou ajoutez-le au PATH de brainstem.`,
+    );
+  }
+  const why = r.originalMessage ?? r.shortMessage;
+  return new ToolRunError(
+    'TOOL_FAILED',
+    `"${file}" could not be started: ${why}`,
+    '',
+    false,
+    `« ${file} » n’a pas pu être lancé : ${why}`,
+  );
 }
 
 /** Why `dir` cannot be a working directory, if it cannot: the setting that names it is then the thing to fix. */
 async function missingDir(dir: string, setting: string | undefined): Promise<BrainstemError | undefined> {
   const what = await stat(dir).then(
-    (s) => (s.isDirectory() ? undefined : 'is not a directory'),
-    () => 'does not exist',
+    (s) => (s.isDirectory() ? undefined : { en: 'is not a directory', fr: 'n’est pas un dossier' }),
+    () => ({ en: 'does not exist', fr: 'n’existe pas' }),
   );
   if (!what) return undefined;
   return setting
     ? new BrainstemError(
         'TOOL_NOT_CONFIGURED',
-        `${setting} is ${dir}, which ${what}; fix it in brainstem.json.`,
+        `${setting} is ${dir}, which ${what.en}; fix it in brainstem.json.`,
+        undefined,
+        `${setting} vaut ${dir}, qui ${what.fr} ; corrigez-le dans brainstem.json.`,
       )
-    : new ToolRunError('TOOL_FAILED', `The working directory ${dir} ${what}.`);
+    : new ToolRunError(
+        'TOOL_FAILED',
+        `The working directory ${dir} ${what.en}.`,
+        '',
+        false,
+        `Le dossier de travail ${dir} ${what.fr}.`,
+      );
 }
 
 export const omittedMarker = (n: number) => `\n[… ${n} characters omitted …]\n`;

@@ -66,6 +66,8 @@ export interface ToolError {
   status: number;
   type: string;
   message: string;
+  /** The message in French (BrainstemError.fr); say it with sayError. */
+  fr?: string;
   /** The input field at fault, when there is one. */
   param?: string;
 }
@@ -247,7 +249,14 @@ export class ToolRegistry {
       durationMs,
       output: run?.output || undefined,
       truncated: run?.truncated ?? false,
-      error: { code: e.code, status: e.status, type: e.type, message: e.message, param: e.param },
+      error: {
+        code: e.code,
+        status: e.status,
+        type: e.type,
+        message: e.message,
+        ...(e.fr ? { fr: e.fr } : {}),
+        param: e.param,
+      },
     };
   }
 

@@ -88,7 +88,7 @@ const whyOf =
   (f: Failure): Words =>
   (lang) =>
     f.error
-      ? t(lang, `did not finish (${f.error.message})`, `n’a pas abouti (${f.error.message})`)
+      ? t(lang, `did not finish (${f.error.message})`, `n’a pas abouti (${f.error.say('fr')})`)
       : t(lang, `exited with ${f.exitCode}`, `s’est terminé avec le code ${f.exitCode}`);
 
 export interface SelfUpgradeDeps {
@@ -395,7 +395,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     if (failed.error) {
       // Typed by what runCommand throws; only its output is replaced by the whole story.
       const code = failed.error.code as ConstructorParameters<typeof ToolRunError>[0];
-      throw new ToolRunError(code, failed.error.message, output, truncated);
+      throw new ToolRunError(code, failed.error.message, output, truncated, failed.error.fr);
     }
     return { output, exitCode: failed.exitCode, truncated, data };
   };
@@ -428,6 +428,9 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
             ? `Unknown framework upgrade "${input.name ?? ''}". Configured: ${names.join(', ')}.`
             : 'No framework upgrade is configured (tools.selfUpgrade.framework in brainstem.json).',
           'name',
+          names.length
+            ? `Mise à jour du framework inconnue : « ${input.name ?? ''} ». Configurées : ${names.join(', ')}.`
+            : 'Aucune mise à jour du framework n’est configurée (tools.selfUpgrade.framework dans brainstem.json).',
         );
       }
     },

@@ -1,6 +1,6 @@
 import type { LocalAnswerer } from '../chat/ports.js';
 import { ConfigError } from '../config.js';
-import { BrainstemError } from '../errors.js';
+import { BrainstemError, sayError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
 import { fold } from '../intents.js';
 import { PROXY_TAG } from '../notices.js';
@@ -68,8 +68,8 @@ export interface ResolvedShortcut {
   mutating: boolean;
   /** The words ended with a confirmation (`deploy yes`): see CONFIRM. */
   confirmed: boolean;
-  /** Why it cannot run with this configuration (the tool refused it); absent when it can. */
-  refusal?: string;
+  /** Why it cannot run with this configuration (the tool refused it; say it with sayError); absent when it can. */
+  refusal?: { message: string; fr?: string | undefined };
 }
 
 export class Shortcuts {
@@ -126,9 +126,10 @@ export class Shortcuts {
       const p = this.registry.prepare(s.tool, s.input);
       return { word: s.word, tool: s.tool, input: p.input, mutating: s.mutating ?? p.mutating, confirmed };
     } catch (err) {
-      const message = err instanceof BrainstemError ? err.message : String(err);
+      const refusal =
+        err instanceof BrainstemError ? { message: err.message, fr: err.fr } : { message: String(err) };
       const mutating = s.mutating ?? true;
-      return { word: s.word, tool: s.tool, input: s.input, mutating, confirmed, refusal: message };
+      return { word: s.word, tool: s.tool, input: s.input, mutating, confirmed, refusal };
     }
   }
 }
@@ -221,7 +222,7 @@ async function* streamCall(
 
 function footer(r: ToolResult, lang: Lang): string {
   const took = formatDuration(r.durationMs);
-  if (r.error) return `❌ ${r.error.message} (${took})`;
+  if (r.error) return `❌ ${sayError(r.error, lang)} (${took})`;
   if (r.exitCode !== undefined) {
     return `${r.ok ? '✅' : '❌'} ${t(lang, 'exit', 'code de sortie')} ${r.exitCode} · ${took}${r.truncated ? t(lang, ' · output capped', ' · sortie tronquée') : ''}`;
   }

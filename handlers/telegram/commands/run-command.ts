@@ -1,3 +1,4 @@
+import { BrainstemError, sayError } from '../../../src/errors.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { ResolvedShortcut, Tools } from '../../../src/tools/index.js';
@@ -20,8 +21,8 @@ export function fromShortcut(s: ResolvedShortcut, lang: Lang): Resolution {
       ok: false,
       error: t(
         lang,
-        `“${s.word}” cannot run: ${s.refusal}`,
-        `« ${s.word} » ne peut pas se lancer : ${s.refusal}`,
+        `“${s.word}” cannot run: ${s.refusal.message}`,
+        `« ${s.word} » ne peut pas se lancer : ${sayError(s.refusal, 'fr')}`,
       ),
     };
   }
@@ -45,7 +46,10 @@ export function resolveRun(tools: Tools, text: string, lang: Lang): Resolution {
       const p = tools.registry.prepare(name, args.input);
       return { ok: true, call: { tool: name, input: p.input, mutating: p.mutating } };
     } catch (err) {
-      return { ok: false, error: (err as Error).message || String(err) };
+      return {
+        ok: false,
+        error: err instanceof BrainstemError ? err.say(lang) : (err as Error).message || String(err),
+      };
     }
   }
   const word = tools.resolveShortcut(name);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sayError } from '../../../src/errors.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
@@ -127,7 +128,7 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ap
       html: t(
         lang,
         `${PROXY_TAG} ❌ Could not check for an upgrade: ${escapeHtml(result.error.message)}`,
-        `${PROXY_TAG} ❌ Impossible de chercher une mise à jour : ${escapeHtml(result.error.message)}`,
+        `${PROXY_TAG} ❌ Impossible de chercher une mise à jour : ${escapeHtml(sayError(result.error, 'fr'))}`,
       ),
     };
   }

@@ -1,3 +1,4 @@
+import { sayError } from '../../../src/errors.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars, shorten, tailChars } from '../../../src/text.js';
@@ -165,7 +166,7 @@ function headline(
     );
   }
   if (r.error)
-    return `${PROXY_TAG} ❌ ${title} · ${took}\n${escapeHtml(shorten(r.error.message, ERROR_CHARS))}`;
+    return `${PROXY_TAG} ❌ ${title} · ${took}\n${escapeHtml(shorten(sayError(r.error, lang), ERROR_CHARS))}`;
   if (r.exitCode !== undefined) {
     return `${PROXY_TAG} ${r.ok ? '✅' : '❌'} ${title} · ${t(lang, 'exit', 'code de sortie')} ${r.exitCode} · ${took}`;
   }
