@@ -88,7 +88,7 @@ describe('runCommand', () => {
     expect((err as ToolRunError).message).toContain('tools.timeoutMs');
     // A French reader (Telegram) is told in French, the API in English.
     expect((err as ToolRunError).say('fr')).toMatch(
-      /^« [\s\S]+ » a été arrêtée après 8\.0 s \(sa limite de temps\) ; augmentez tools\.timeoutMs s’il lui faut plus longtemps\.$/,
+      /^« [\s\S]+ » a été arrêtée après 8\.0 s \(sa limite de temps\) ; augmentez tools\.timeoutMs si elle a besoin de plus de temps\.$/,
     );
     expect((err as ToolRunError).say('en')).toBe((err as ToolRunError).message);
     expect((err as ToolRunError).output).toContain('started');

@@ -224,7 +224,7 @@ export async function runCommand(
       `"${shown}" was stopped after ${limit} (its time limit); raise tools.timeoutMs if it needs longer.${leftHolding}`,
       output,
       truncated,
-      `« ${shown} » a été arrêtée après ${limit} (sa limite de temps) ; augmentez tools.timeoutMs s’il lui faut plus longtemps.${leftHoldingFr}`,
+      `« ${shown} » a été arrêtée après ${limit} (sa limite de temps) ; augmentez tools.timeoutMs si elle a besoin de plus de temps.${leftHoldingFr}`,
     );
   }
   if (stopped === 'aborted') {
