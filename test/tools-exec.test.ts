@@ -155,7 +155,9 @@ describe('runCommand', () => {
     }).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
     expect((err as ToolRunError).message).toContain('still held its output: it was left running');
-    expect((err as ToolRunError).say('fr')).toMatch(/a été arrêtée\. Un processus .* tenait encore sa sortie/);
+    expect((err as ToolRunError).say('fr')).toMatch(
+      /a été arrêtée\. Un processus .* tenait encore sa sortie/,
+    );
     expect((err as ToolRunError).output).toBe('escaped\n');
     // The run did not wait for it: it is still there (without the fix the run lasts its 60 s).
     expect(alive(Number(readFileSync(escaped, 'utf8')))).toBe(true);
