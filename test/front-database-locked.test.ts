@@ -2,11 +2,14 @@
  * The Bot API front while another process holds the state database (a sqlite3
  * shell inside a transaction, a backup): an update that arrives waits in
  * Telegram, OpenClaw's polls go on and what they confirm is never served
- * twice, a stall ends once the lock is gone, and a call that must write
- * (setMyCommands) is told to retry, and gets through once the lock is gone.
+ * twice, a stall ends once the lock is gone, a call that must write
+ * (setMyCommands) is told to retry, and gets through once the lock is gone,
+ * and brainstem's own menu, set at start, waits for the lock to go.
  * brainstem's busy_timeout is cut short through core.db, as in
  * database-locked.test.ts.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { databaseLocks } from './helpers/database-lock.js';
@@ -115,5 +118,44 @@ describe('the front while another process holds the state database', { timeout: 
     const menu = (h.tg.menus.get('default|') ?? []).map((c) => c.command);
     expect(menu).toEqual(expect.arrayContaining(['mode', 'help', 'model', 'oc_usage']));
     await oc.stop();
+  });
+});
+
+describe('brainstem’s own command menu, set at start while another process holds the state database', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bst-front-menu-locked-'));
+  const locks = databaseLocks(() => path.join(dir, 'data', 'brainstem.sqlite'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('waits in memory for the lock to go, then reaches Telegram merged', { timeout: 60_000 }, async () => {
+    let lock: ReturnType<typeof locks.hold> | undefined;
+    const started = await startHarness({
+      dir,
+      config: { telegram: { front: { enabled: true } } },
+      // Right after listen, before the bot starts and sets its menu.
+      atListen: () => {
+        lock = locks.hold();
+      },
+    });
+    try {
+      await vi.waitFor(
+        () =>
+          expect(
+            started.logs.filter(
+              (l) => l.write === "brainstem's command menu" && /keeping writes/.test(String(l.msg)),
+            ),
+          ).toHaveLength(1),
+        { timeout: 20_000 },
+      );
+      expect(started.tg.menus.get('default|')).toBeUndefined();
+      if (lock) locks.release(lock);
+      await started.tg.waitFor(() => started.tg.menus.get('default|')?.some((c) => c.command === 'mode'), {
+        timeoutMs: 20_000,
+      });
+      expect(started.tg.menus.get('default|')?.map((c) => c.command)).toEqual(
+        expect.arrayContaining(['mode', 'usage', 'bhelp', 'creds']),
+      );
+    } finally {
+      await started.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../../src/db/index.js';
+import type { KeptWrites } from '../../src/db/kept-writes.js';
 import type { Logger } from '../../src/logger.js';
 import { headChars } from '../../src/text.js';
 import { apiError, apiResult, type BotApiAnswer, redactBotPaths } from './bot-api.js';
@@ -127,23 +128,36 @@ export class CommandsMerge {
 
   constructor(
     private readonly db: Db,
+    /** brainstem's own menu is set at start, when another process may hold the database. */
+    private readonly kept: KeptWrites,
     private readonly send: (method: string, params: object) => Promise<BotApiAnswer>,
     private readonly logger: Logger,
     /** The command names brainstem answers, for renaming OpenClaw's clashes. */
     private readonly ownNames: ReadonlySet<string>,
   ) {}
 
-  /** brainstem's own menu (the default scope, one list per language; '' = every other language). */
-  setOwn(lists: { lang: string; commands: MenuCommand[] }[]): Promise<void> {
-    return this.serial(async () => {
-      const held = this.keys();
-      this.db.transaction(() => {
-        this.db.prepare("DELETE FROM front_commands WHERE owner = 'brainstem'").run();
-        for (const l of lists)
-          this.store('brainstem', { scope: canonical(undefined), lang: l.lang }, l.commands);
-      })();
-      await this.sync(undefined, held);
-    });
+  /**
+   * brainstem's own menu (the default scope, one list per language; '' = every other language),
+   * stored, then the merged lists sent. Another process holding the database at start (a
+   * backup) keeps the store in memory until it is gone (KeptWrites); the lists are sent once
+   * it is written. Telegram's failures are logged (see call).
+   */
+  setOwn(lists: { lang: string; commands: MenuCommand[] }[]): void {
+    this.kept.run(
+      "brainstem's command menu",
+      () => {
+        const held = this.keys();
+        this.db.transaction(() => {
+          this.db.prepare("DELETE FROM front_commands WHERE owner = 'brainstem'").run();
+          for (const l of lists)
+            this.store('brainstem', { scope: canonical(undefined), lang: l.lang }, l.commands);
+        })();
+        this.serial(() => this.sync(undefined, held)).catch((err: Error) =>
+          this.logger.warn({ err: err.message }, 'the merged command menu was not set'),
+        );
+      },
+      { latest: true },
+    );
   }
 
   /** OpenClaw's setMyCommands: stored, then the merged list for that scope and language sent to Telegram. */

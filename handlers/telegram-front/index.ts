@@ -60,7 +60,13 @@ export function createFront(opts: FrontOptions): Front {
   const log = logger.child({ part: 'telegram-front' });
   const queue = new UpdateQueue(core.db, core.kv, core.kept, log);
   const passthrough = new Passthrough(opts.apiRoot, token);
-  const commands = new CommandsMerge(core.db, (m, p) => passthrough.call(m, p), log, opts.ownCommands);
+  const commands = new CommandsMerge(
+    core.db,
+    core.kept,
+    (m, p) => passthrough.call(m, p),
+    log,
+    opts.ownCommands,
+  );
   const local = localMethods({ queue, commands, logger: log });
   const dedupe = new NoticeDedupe(core, new Set(opts.notifyChats));
   const stall = new StallWatch(queue, core, stallNoticeMs, log);

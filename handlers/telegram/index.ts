@@ -182,11 +182,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       // Before the service finishes the switch a restart cut (Switcher.resumeCut).
       stopFollowing = switches.followResumed(bot.api, chats);
       polling = startPolling(bot, logger);
-      if (front) {
-        void front.commands
-          .setOwn(commandMenus(true))
-          .catch((err: Error) => logger.warn({ err: err.message }, 'the merged command menu was not set'));
-      } else void publishCommands(bot.api, logger);
+      if (front) front.commands.setOwn(commandMenus(true));
+      else void publishCommands(bot.api, logger);
       if (chats.length > 0) sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });
       else logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
       logger.info(
