@@ -32,12 +32,15 @@ async function upgrade(): Promise<FakeMessage> {
 }
 
 beforeAll(async () => {
-  // The build fails on a commit that holds BREAK.
+  // The build fails on a commit that holds BREAK or LOCK.
   writeFileSync(
     path.join(base, 'step.cjs'),
-    `const name = process.argv[2];
+    `const fs = require('node:fs');
+const name = process.argv[2];
 console.log(name + ' started');
-if (name === 'build' && require('node:fs').existsSync('BREAK')) {
+// On a commit holding LOCK the build also leaves git's index locked, as a crash can: the rollback fails.
+if (name === 'build' && fs.existsSync('LOCK')) fs.writeFileSync('.git/index.lock', '');
+if (name === 'build' && (fs.existsSync('BREAK') || fs.existsSync('LOCK'))) {
   console.error('src/index.ts(1,7): error TS2322: the build is broken');
   process.exit(3);
 }`,
@@ -222,6 +225,33 @@ describe('/upgrade in French', () => {
       expect(head()).toBe(target);
     } finally {
       rmSync(breaker, { force: true });
+    }
+  });
+
+  it('says in French when the rollback failed too, where the checkout is and what to run, and the next check warns so', async () => {
+    const before = head();
+    const locked = pushUpstream(other, 'feat: casse git', { LOCK: 'x\n' });
+    try {
+      const question = await upgradeFr();
+      h.tg.user(FR).presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+      await h.tg.waitFor(() => /avant qu’il redémarre/.test(question.text), { timeoutMs: 15_000 });
+      const build = /a échoué à « ([^»]* build) »/.exec(question.text)?.[1];
+      expect(build).toBeDefined();
+      const note = `La dernière mise à jour ${before} → ${locked} a échoué à « ${build} », et son retour en arrière aussi (« git reset --hard `;
+      expect(question.text).toContain(note);
+      expect(question.text).toContain(
+        `brainstem tourne toujours sur ${before}, mais un redémarrage lancerait ${locked} : avant qu’il redémarre, lancez « git reset --hard ${before} » puis `,
+      );
+      expect(question.text).not.toMatch(/rollback failed|before it restarts/);
+      expect(head()).toBe(locked);
+
+      // The note was kept in both languages: the next check warns in French.
+      rmSync(path.join(work, '.git', 'index.lock'));
+      const again = await upgradeFr();
+      expect(again.text).toContain(`⚠️ ${note}`);
+    } finally {
+      rmSync(path.join(work, '.git', 'index.lock'), { force: true });
+      git(work, 'reset', '-q', '--hard', before);
     }
   });
 });
