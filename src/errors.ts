@@ -101,8 +101,8 @@ export class BrainstemError extends Error {
     message?: string,
     readonly param?: string,
     /**
-     * The message in French, for a face that speaks the reader's language (Telegram); the
-     * API's answers and the log keep `message`.
+     * The message in French, for a face that speaks the reader's language (Telegram, through
+     * sayError); the API's answers and the log keep `message`.
      */
     readonly fr?: string,
   ) {
@@ -111,14 +111,9 @@ export class BrainstemError extends Error {
     this.status = errorCodes[code].status;
     this.type = errorCodes[code].type;
   }
-
-  /** The message in the reader's language (English when it has no French one). */
-  say(lang: Lang | undefined): string {
-    return sayError(this, lang);
-  }
 }
 
-/** An error's message in the reader's language: a BrainstemError, or what a tool result carries of one. */
+/** An error's message in the reader's language (English when it has no French one): a BrainstemError, or what a tool result carries of one. */
 export function sayError(e: { message: string; fr?: string | undefined }, lang: Lang | undefined): string {
   return lang === 'fr' && e.fr ? e.fr : e.message;
 }

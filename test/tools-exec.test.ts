@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sayError } from '../src/errors.js';
 import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools/exec.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-exec-'));
@@ -87,10 +88,10 @@ describe('runCommand', () => {
     expect((err as ToolRunError).code).toBe('TOOL_TIMEOUT');
     expect((err as ToolRunError).message).toContain('tools.timeoutMs');
     // A French reader (Telegram) is told in French, the API in English.
-    expect((err as ToolRunError).say('fr')).toMatch(
+    expect(sayError(err as ToolRunError, 'fr')).toMatch(
       /^« [\s\S]+ » a été arrêtée après 8\.0 s \(sa limite de temps\) ; augmentez tools\.timeoutMs si elle a besoin de plus de temps\.$/,
     );
-    expect((err as ToolRunError).say('en')).toBe((err as ToolRunError).message);
+    expect(sayError(err as ToolRunError, 'en')).toBe((err as ToolRunError).message);
     expect((err as ToolRunError).output).toContain('started');
     const [parent, grandchild] = JSON.parse(readFileSync(pids, 'utf8')) as number[];
     await expect
@@ -155,7 +156,7 @@ describe('runCommand', () => {
     }).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
     expect((err as ToolRunError).message).toContain('still held its output: it was left running');
-    expect((err as ToolRunError).say('fr')).toMatch(
+    expect(sayError(err as ToolRunError, 'fr')).toMatch(
       /a été arrêtée\. Un processus .* tenait encore sa sortie/,
     );
     expect((err as ToolRunError).output).toBe('escaped\n');
@@ -167,7 +168,7 @@ describe('runCommand', () => {
     const err = await runCommand(['no-such-program-xyz', '--help'], defaults).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_FAILED');
     expect((err as ToolRunError).message).toContain('not found');
-    expect((err as ToolRunError).say('fr')).toBe(
+    expect(sayError(err as ToolRunError, 'fr')).toBe(
       '« no-such-program-xyz » est introuvable ; installez-le ou ajoutez-le au PATH de brainstem.',
     );
   });
@@ -177,7 +178,7 @@ describe('runCommand', () => {
     const err = await runCommand(['git', 'status'], { ...defaults, cwd: missing }).catch((e: unknown) => e);
     expect((err as ToolRunError).code).toBe('TOOL_FAILED');
     expect((err as ToolRunError).message).toBe(`The working directory ${missing} does not exist.`);
-    expect((err as ToolRunError).say('fr')).toBe(`Le dossier de travail ${missing} n’existe pas.`);
+    expect(sayError(err as ToolRunError, 'fr')).toBe(`Le dossier de travail ${missing} n’existe pas.`);
   });
 
   it("never hands brainstem's own secrets to the commands it runs, its Claude and transcription keys included", async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { KvStore } from '../db/index.js';
-import { BrainstemError } from '../errors.js';
+import { BrainstemError, sayError } from '../errors.js';
 import { html } from '../html.js';
 import { formatDuration, type Lang, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
@@ -88,7 +88,7 @@ const whyOf =
   (f: Failure): Words =>
   (lang) =>
     f.error
-      ? t(lang, `did not finish (${f.error.message})`, `n’a pas abouti (${f.error.say('fr')})`)
+      ? t(lang, `did not finish (${f.error.message})`, `n’a pas abouti (${sayError(f.error, 'fr')})`)
       : t(lang, `exited with ${f.exitCode}`, `s’est terminé avec le code ${f.exitCode}`);
 
 export interface SelfUpgradeDeps {

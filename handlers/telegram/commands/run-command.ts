@@ -48,7 +48,7 @@ export function resolveRun(tools: Tools, text: string, lang: Lang): Resolution {
     } catch (err) {
       return {
         ok: false,
-        error: err instanceof BrainstemError ? err.say(lang) : (err as Error).message || String(err),
+        error: err instanceof BrainstemError ? sayError(err, lang) : (err as Error).message || String(err),
       };
     }
   }
