@@ -177,9 +177,10 @@ describe('brainstem’s getUpdates at Telegram, through the front’s intake', (
     prev: (method: string, payload: unknown) => Promise<unknown>,
     method: string,
     payload: unknown,
+    signal?: AbortSignal,
   ) => Promise<unknown>;
 
-  it('moves its offset only once the batch is stored: after a failed write the same batch is fetched again', async () => {
+  it('moves its offset only once the batch is stored: under a lock the batch waits in memory; stopped meanwhile, the same batch is fetched again', async () => {
     const logger = pino({ level: 'silent' });
     const intake = frontIntake({
       queue,
@@ -194,14 +195,21 @@ describe('brainstem’s getUpdates at Telegram, through the front’s intake', (
       offsets.push(offset);
       return { ok: true, result: (offset ?? 0) > 11 ? [] : [text(10), text(11)] };
     };
-    // Another connection holds the write lock (a backup, `brainstem doctor`): the queue's write fails.
-    db.pragma('busy_timeout = 50');
+    // Another connection holds the write lock (a sqlite3 shell): the queue's write is refused.
     const locker = new Sqlite(path.join(dir, 'brainstem.sqlite'));
     locker.exec('BEGIN IMMEDIATE');
-    await expect(intake(telegram, 'getUpdates', {})).rejects.toThrow(/locked|busy/i);
+    const stop = new AbortController();
+    const stopped = intake(telegram, 'getUpdates', {}, stop.signal);
+    await vi.waitFor(() => expect(offsets).toHaveLength(1));
+    stop.abort();
+    await expect(stopped).rejects.toThrow(/locked/);
+    // The next poll fetches the same batch, which waits for the lock to go.
+    const waiting = intake(telegram, 'getUpdates', {});
+    await vi.waitFor(() => expect(offsets).toHaveLength(2));
+    expect(await ids({})).toEqual([]);
     locker.exec('ROLLBACK');
     locker.close();
-    await intake(telegram, 'getUpdates', {});
+    await waiting;
     await intake(telegram, 'getUpdates', {});
     expect(offsets).toEqual([undefined, undefined, 12]);
     expect(await ids({})).toEqual([10, 11]);

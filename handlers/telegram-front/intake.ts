@@ -98,17 +98,61 @@ export function frontIntake(opts: {
       if (s.to === 'brainstem') mine.push(u);
       else theirs.push(s.update);
     }
-    // Stored before the offset moves: if this throws, the next getUpdates fetches the same batch
-    // (under another process's lock, the updates wait in Telegram until it is gone).
-    try {
-      queue.push(theirs, last + 1);
-    } catch (err) {
-      throw isBusy(err) ? new DatabaseLockedError() : err;
-    }
+    // Stored before the offset moves: if this throws, the next getUpdates fetches the same batch.
+    await storedBehindLock(() => queue.push(theirs, last + 1), logger, signal);
     offset = last + 1;
     return { ...res, result: mine };
   };
   return transformer as unknown as Transformer;
+}
+
+/** The pause between tries to store a batch while another process holds the state database: doubling up to the last. */
+const LOCKED_RETRY_MS = [50, 100, 200, 500, 1_000];
+
+/**
+ * Runs `store` (which never waits for the lock) until another process's lock
+ * on the state database lets it through. Meanwhile the batch waits here, in
+ * memory, and the poll with it: nothing of it is confirmed at Telegram, which
+ * keeps it should brainstem stop or crash. Each try takes the lock or gives
+ * up at once: SQLite's own wait (busy_timeout) would hold the whole process,
+ * every chat with it, at each try.
+ */
+async function storedBehindLock(store: () => void, logger: Logger, signal?: AbortSignal): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    try {
+      store();
+      if (tries > 0)
+        logger.info(
+          { tries },
+          'front: the state database takes writes again; the waiting updates are stored',
+        );
+      return;
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+    }
+    if (tries === 0)
+      logger.warn(
+        'front: updates fetched from Telegram wait in memory (not yet confirmed there) while another process (a sqlite3 shell, a backup) holds the state database',
+      );
+    const ms = LOCKED_RETRY_MS[Math.min(tries, LOCKED_RETRY_MS.length - 1)] as number;
+    await pauseUnlessStopped(ms, signal);
+  }
+}
+
+/** Resolves after `ms`; rejects at once when the poll is stopped (the runner's signal, a polyfill's: no timers/promises). */
+function pauseUnlessStopped(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      reject(new DatabaseLockedError());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    }, ms);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop);
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Db, KvStore } from '../../src/db/index.js';
-import { isBusy, type KeptWrites } from '../../src/db/kept-writes.js';
+import { isBusy, type KeptWrites, withoutWaiting } from '../../src/db/kept-writes.js';
 import { formatDuration } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { OPT_IN_TYPES, updateKind, updateTypes } from './bot-api.js';
@@ -140,6 +140,9 @@ export class UpdateQueue extends EventEmitter<{
    * in one transaction, then wakes a waiting poll. A type the poller does not
    * take is left out. An update keeps Telegram's id unless that id is not
    * above the last one queued: then it gets the next one (see above).
+   * Under another process's lock it throws SQLITE_BUSY at once rather than
+   * wait (withoutWaiting): its caller, the intake, waits without holding the
+   * process.
    */
   push(updates: readonly Update[], telegramOffset?: number): number {
     const now = Date.now();
@@ -147,7 +150,7 @@ export class UpdateQueue extends EventEmitter<{
     let last = this.lastQueued;
     let renumbered: { telegramId: number; id: number } | undefined;
     let queued = 0;
-    this.db.transaction(() => {
+    const store = this.db.transaction(() => {
       for (const u of updates) {
         const kind = updateKind(u);
         if (!this.wants(kind)) continue;
@@ -159,7 +162,8 @@ export class UpdateQueue extends EventEmitter<{
       }
       if (queued > 0) this.kv.set(LAST_QUEUED_KEY, String(last));
       if (telegramOffset !== undefined) this.kv.set(TELEGRAM_OFFSET_KEY, String(telegramOffset));
-    })();
+    });
+    withoutWaiting(this.db, store);
     this.lastQueued = last;
     if (queued > 0) {
       this.noteRenumbered(renumbered);
@@ -336,9 +340,12 @@ export class UpdateQueue extends EventEmitter<{
     this.lastPurge = now;
     let dropped: number;
     try {
-      dropped = this.db
-        .prepare('DELETE FROM front_updates WHERE received_at < ?')
-        .run(now - this.maxAgeMs).changes;
+      // Skipped at once: the next purge does it.
+      dropped = withoutWaiting(
+        this.db,
+        () =>
+          this.db.prepare('DELETE FROM front_updates WHERE received_at < ?').run(now - this.maxAgeMs).changes,
+      );
     } catch (err) {
       if (isBusy(err)) return;
       throw err;

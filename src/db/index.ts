@@ -9,11 +9,14 @@ import { UnusableDatabaseError } from './unusable.js';
 export type Db = Database.Database;
 
 /**
- * How long a write waits for another process's write lock before it is refused
- * (SQLITE_BUSY). SQLite waits inside the synchronous call, so the whole process
- * (every chat, the HTTP face, the front) stands still meanwhile: long enough for
- * another process's short write, not for a `sqlite3` shell left in a transaction,
- * whose lock the background writes wait out in memory instead (KeptWrites).
+ * How long a write that must land now (a mode switch, clearing a history,
+ * OpenClaw's calls that write) waits for another process's write lock before
+ * it is refused (SQLITE_BUSY). SQLite waits inside the synchronous call, so the
+ * whole process (every chat, the HTTP face, the front) stands still meanwhile:
+ * long enough for another process's short write, not for a `sqlite3` shell left
+ * in a transaction. The writes that can wait never wait here (withoutWaiting):
+ * the background writes wait in memory (KeptWrites), the front's intake holds
+ * its batch.
  */
 export const BUSY_TIMEOUT_MS = 250;
 

@@ -10,6 +10,22 @@ export function isBusy(err: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
+/**
+ * Runs `fn` with busy_timeout 0, for a caller that can wait for the lock
+ * without holding the process: SQLite waits for another connection's lock
+ * inside the synchronous call, so a write under a lock would stand the whole
+ * process still for busy_timeout. Here it throws SQLITE_BUSY at once.
+ */
+export function withoutWaiting<T>(db: Db, fn: () => T): T {
+  const timeout = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma('busy_timeout = 0');
+  try {
+    return fn();
+  } finally {
+    db.pragma(`busy_timeout = ${timeout}`);
+  }
+}
+
 /** Thrown where a write must land now, behind the writes kept while another process holds the database. */
 export class DatabaseLockedError extends Error {
   /** As SQLite's own, so isBusy() knows it. */
@@ -30,12 +46,14 @@ interface Kept {
  * Background writes that must outlive another process holding the state
  * database: a turn's usage, notices, audit rows, a chat's last exchange, the
  * language notices speak. Another process (an operator's `sqlite3` shell, a
- * backup, a second brainstem about to exit) may hold SQLite's write lock
- * longer than busy_timeout; the write then throws SQLITE_BUSY ("database is
- * locked"), and thrown where these writes happen it cut the user's answer,
- * dropped a Telegram message or, from a timer, brought brainstem down.
+ * backup, a second brainstem about to exit) may hold SQLite's write lock; the
+ * write then throws SQLITE_BUSY ("database is locked"), and thrown where these
+ * writes happen it cut the user's answer, dropped a Telegram message or, from
+ * a timer, brought brainstem down.
  *
- * A write is run at once. One refused with SQLITE_BUSY is kept in memory with
+ * A write is run at once, without waiting for the lock (withoutWaiting):
+ * SQLite's busy_timeout would hold the whole process at every write, and
+ * these can wait in memory. One refused with SQLITE_BUSY is kept in memory with
  * every write that comes after it, in order (a later one never lands before
  * an earlier one, and does not wait out the lock again), and they are tried
  * every second until the lock is gone. The log says once that writes are
@@ -62,7 +80,8 @@ export class KeptWrites {
    */
   run(what: string, write: () => void, opts: { latest?: boolean } = {}): void {
     const w = { what, write };
-    if (this.kept.length === 0 && this.attempt(w)) return;
+    // Never waits for the lock: a kept write waits in memory instead, and the process goes on.
+    if (this.kept.length === 0 && withoutWaiting(this.db, () => this.attempt(w))) return;
     if (opts.latest) {
       const older = this.kept.findIndex((k) => k.what === what);
       if (older >= 0) {
@@ -148,13 +167,7 @@ export class KeptWrites {
       return;
     }
     // A retry only tries: waiting out busy_timeout every second would hold the event loop most of the time.
-    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
-    this.db.pragma('busy_timeout = 0');
-    try {
-      this.flush();
-    } finally {
-      this.db.pragma(`busy_timeout = ${timeout}`);
-    }
+    withoutWaiting(this.db, () => this.flush());
     if (this.kept.length > 0) this.schedule();
   }
 
