@@ -4,51 +4,80 @@ import { cleanOutput, OutputTail, resultView } from '../handlers/telegram/views/
 
 describe('/run arguments', () => {
   it('reads key=value pairs: bare JSON values typed, everything else a string', () => {
-    expect(parseRunArgs('max=5 staged=true path=/srv/x.txt none=null')).toEqual({
+    expect(parseRunArgs('max=5 staged=true path=/srv/x.txt none=null', 'en')).toEqual({
       ok: true,
       input: { max: 5, staged: true, path: '/srv/x.txt', none: null },
     });
-    expect(parseRunArgs('')).toEqual({ ok: true, input: {} });
+    expect(parseRunArgs('', 'en')).toEqual({ ok: true, input: {} });
   });
 
   it('keeps quoted values as strings, spaces and all, including the quotes a phone types', () => {
-    expect(parseRunArgs('path="/srv/my notes.txt" n="5" q=\'it is\' s=“curly one” e="say \\"hi\\""')).toEqual(
-      {
-        ok: true,
-        input: { path: '/srv/my notes.txt', n: '5', q: 'it is', s: 'curly one', e: 'say "hi"' },
-      },
-    );
+    expect(
+      parseRunArgs('path="/srv/my notes.txt" n="5" q=\'it is\' s=“curly one” e="say \\"hi\\""', 'en'),
+    ).toEqual({
+      ok: true,
+      input: { path: '/srv/my notes.txt', n: '5', q: 'it is', s: 'curly one', e: 'say "hi"' },
+    });
   });
 
   it('reads arrays and objects as JSON, spaces inside included', () => {
-    expect(parseRunArgs('command=["ls", "-la", "a b"] instance=web env={"A": "1"}')).toEqual({
+    expect(parseRunArgs('command=["ls", "-la", "a b"] instance=web env={"A": "1"}', 'en')).toEqual({
       ok: true,
       input: { command: ['ls', '-la', 'a b'], instance: 'web', env: { A: '1' } },
     });
   });
 
   it('takes one JSON object, also with curly quotes', () => {
-    expect(parseRunArgs('{"path": "/etc/hosts"}')).toEqual({ ok: true, input: { path: '/etc/hosts' } });
-    expect(parseRunArgs('{“path”: “/etc/hosts”}')).toEqual({ ok: true, input: { path: '/etc/hosts' } });
+    expect(parseRunArgs('{"path": "/etc/hosts"}', 'en')).toEqual({ ok: true, input: { path: '/etc/hosts' } });
+    expect(parseRunArgs('{“path”: “/etc/hosts”}', 'en')).toEqual({ ok: true, input: { path: '/etc/hosts' } });
   });
 
   it('says what is wrong, naming the argument', () => {
-    expect(parseRunArgs('5')).toEqual({ ok: false, error: 'expected key=value or one JSON object, got “5”' });
-    expect(parseRunArgs('max=1 max=2')).toEqual({ ok: false, error: 'max: given twice' });
-    expect(parseRunArgs('path="/srv')).toEqual({ ok: false, error: 'path: unclosed quote "' });
-    expect(parseRunArgs('command=["ls"')).toEqual({ ok: false, error: 'command: unclosed “[”' });
-    expect(parseRunArgs('path=')).toMatchObject({
+    expect(parseRunArgs('5', 'en')).toEqual({
+      ok: false,
+      error: 'expected key=value or one JSON object, got “5”',
+    });
+    expect(parseRunArgs('max=1 max=2', 'en')).toEqual({ ok: false, error: 'max: given twice' });
+    expect(parseRunArgs('path="/srv', 'en')).toEqual({ ok: false, error: 'path: unclosed quote "' });
+    expect(parseRunArgs('command=["ls"', 'en')).toEqual({ ok: false, error: 'command: unclosed “[”' });
+    expect(parseRunArgs('path=', 'en')).toMatchObject({
       ok: false,
       error: expect.stringMatching(/^path: no value/),
     });
-    expect(parseRunArgs('{"a": 1')).toMatchObject({
+    expect(parseRunArgs('{"a": 1', 'en')).toMatchObject({
       ok: false,
       error: expect.stringMatching(/not a valid JSON/),
     });
-    expect(parseRunArgs('[1, 2]')).toMatchObject({
+    expect(parseRunArgs('[1, 2]', 'en')).toMatchObject({
       ok: false,
       error: expect.stringMatching(/^expected key=value/),
     });
+  });
+
+  it('says it in French to a reader in French', () => {
+    expect(parseRunArgs('5', 'fr')).toEqual({
+      ok: false,
+      error: 'attendu : clé=valeur ou un objet JSON, reçu « 5 »',
+    });
+    expect(parseRunArgs('max=1 max=2', 'fr')).toEqual({ ok: false, error: 'max : donné deux fois' });
+    expect(parseRunArgs('path="/srv', 'fr')).toEqual({ ok: false, error: 'path : guillemet " non fermé' });
+    expect(parseRunArgs('command=["ls"', 'fr')).toEqual({ ok: false, error: 'command : « [ » non fermé' });
+    expect(parseRunArgs('path=', 'fr')).toMatchObject({
+      error: expect.stringMatching(/^path : pas de valeur/),
+    });
+    expect(parseRunArgs('x=[1,', 'fr')).toMatchObject({
+      error: expect.stringMatching(/^x : « \[ » non fermé/),
+    });
+    expect(parseRunArgs('x={"a":}', 'fr')).toMatchObject({
+      error: expect.stringMatching(/^x : JSON non valide/),
+    });
+    expect(parseRunArgs('{"a": 1', 'fr')).toMatchObject({
+      error: expect.stringMatching(/pas un objet JSON valide/),
+    });
+    expect(parseRunArgs('["a"]', 'fr')).toMatchObject({
+      error: expect.stringMatching(/^attendu : clé=valeur/),
+    });
+    expect(parseRunArgs('[1]x', 'fr')).toMatchObject({ ok: false });
   });
 });
 

@@ -328,6 +328,19 @@ describe('tools from Telegram', () => {
     expect(list.text).toMatch(/git_log, git_diff/);
   });
 
+  it('a bad /run is explained in French to a reader in French, zod’s checks of the arguments too', async () => {
+    const CHAT = 113;
+    const user = h.tg.user(CHAT, { languageCode: 'fr' });
+    user.says('/run git_log max=5000');
+    await reply(CHAT, /❌ git_log : max : Trop grand : nombre doit être <=/);
+    user.says('/run git_log max="2"');
+    await reply(CHAT, /❌ git_log : max : Entrée invalide : nombre attendu, chaîne de caractères reçu/);
+    user.says('/run git_log color=1');
+    await reply(CHAT, /❌ git_log : color : Clé non reconnue : "color"/);
+    user.says('/run git_log 5');
+    await reply(CHAT, /❌ git_log : attendu : clé=valeur ou un objet JSON, reçu « 5 »/);
+  });
+
   it('a tool run queues behind the running one like an answer, and /stop ends it (its process too)', async () => {
     const user = h.tg.user(119);
     user.says('wait');

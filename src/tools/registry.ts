@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import french from 'zod/v4/locales/fr.js';
 import type { AuditEntry, AuditLog } from '../audit.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import type { Lang } from '../i18n.js';
@@ -172,7 +173,14 @@ export class ToolRegistry {
       const path = issue?.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys] : (issue?.path ?? []);
       const param = path.length > 0 ? path.join('.') : undefined;
       const message = `${name}: ${param ?? 'input'}: ${issue?.message ?? 'invalid'}`;
-      throw new BrainstemError('INVALID_REQUEST', message, param);
+      // The same check with zod's French messages, for a reader in French (a schema's own message stays as written).
+      const fr = tool.input.safeParse(rawInput ?? {}, { error: french().localeError }).error?.issues[0];
+      throw new BrainstemError(
+        'INVALID_REQUEST',
+        message,
+        param,
+        `${name} : ${param ?? 'entrée'} : ${fr?.message ?? 'invalide'}`,
+      );
     }
     return { tool, input: parsed.data };
   }

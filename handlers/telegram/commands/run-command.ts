@@ -40,8 +40,8 @@ export function resolveRun(tools: Tools, text: string, lang: Lang): Resolution {
   if (shortcut) return fromShortcut(shortcut, lang);
   const [, name = '', rest = ''] = /^(\S+)\s*([\s\S]*)$/.exec(whole) ?? [];
   if (tools.registry.names().includes(name)) {
-    const args = parseRunArgs(rest);
-    if (!args.ok) return { ok: false, error: `${name}: ${args.error}` };
+    const args = parseRunArgs(rest, lang);
+    if (!args.ok) return { ok: false, error: `${name}${t(lang, ':', ' :')} ${args.error}` };
     try {
       const p = tools.registry.prepare(name, args.input);
       return { ok: true, call: { tool: name, input: p.input, mutating: p.mutating } };
