@@ -49,6 +49,16 @@ export interface RunDefaults {
 
 const noop = () => undefined;
 
+/**
+ * Ends a command's output when a process it started in the background still
+ * holds it. In the output, in English, for every caller (API, MCP, a model);
+ * Telegram's result view says it in French to a reader in French.
+ */
+export const LEFT_RUNNING_NOTE = {
+  en: '[The command exited, but a process it started in the background still holds its output; it was left running and its output is not shown (redirect it: > file 2>&1).]',
+  fr: '[La commande est terminée, mais un processus qu’elle a lancé en arrière-plan tient encore sa sortie : il tourne toujours, et sa sortie n’est pas montrée (redirigez-la : > fichier 2>&1).]',
+};
+
 /** How long output may still come once the command exited, before what holds it is deemed a background process. */
 const EXIT_DRAIN_MS = 300;
 
@@ -194,8 +204,7 @@ export async function runCommand(
     // of SIGPIPE, until it closes it or brainstem stops.
     stream?.off('data', onData);
     stream?.resume();
-    const note =
-      '\n[The command exited, but a process it started in the background still holds its output; it was left running and its output is not shown (redirect it: > file 2>&1).]\n';
+    const note = `\n${LEFT_RUNNING_NOTE.en}\n`;
     cap.push(decoder.decode() + note);
     lines.push(note);
     lines.flush();
