@@ -290,6 +290,12 @@ describe('tools from Telegram', () => {
     expect(result.text).toContain('The first half');
     expect(result.text).toContain("the answer was cut at the local model's output limit");
     expect(result.text).not.toContain('tools.maxOutputChars');
+
+    // To a reader in French, in French.
+    h.tg.user(113, { languageCode: 'fr' }).says('/run brain_chat mode=local message="un long essai"');
+    const fr = await reply(113, /✅ brain_chat .*un long essai/, 15_000);
+    expect(fr.text).toContain('la réponse a été coupée à la limite de sortie du modèle local');
+    expect(fr.text).not.toContain('the answer was cut');
   });
 
   it('/run takes a tool with arguments; a bad one is named; /run alone lists shortcuts and tools', async () => {

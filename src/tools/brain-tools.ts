@@ -7,6 +7,7 @@ import type { ModeConfig } from '../config.js';
 import type { Core } from '../core.js';
 import { billingOf } from '../credit/billing.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
+import { type Lang, t } from '../i18n.js';
 import { toolSessionKey } from '../session-keys.js';
 import { headChars } from '../text.js';
 import { NO_USAGE } from '../usage.js';
@@ -88,7 +89,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           else if (ev.type === 'done') finish = ev.finishReason;
           else if (ev.type === 'error') throw brainFailure(ev.error);
         }
-        const cut = mode.kind === 'claude' ? claudeChatCut(sessionKey) : LOCAL_CHAT_CUT;
+        const cut = mode.kind === 'claude' ? claudeChatCut(sessionKey, ctx.lang) : localChatCut(ctx.lang);
         return { ...answerOf(cap, finish, cut), data: { mode: mode.id, sessionKey, usage } };
       },
     }),
@@ -174,7 +175,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           core.chat.emit('turn', { mode, billing, costUsd: cost.costUsd });
         }
         if (failure) throw brainFailure(failure);
-        return { ...answerOf(cap, finish, TASK_CUT), data: { usage, sessionId: brainSessionId } };
+        return { ...answerOf(cap, finish, taskCut(ctx.lang)), data: { usage, sessionId: brainSessionId } };
       },
     }),
   ];
@@ -209,18 +210,35 @@ function answerOf(
   return { output: text, truncated: true, note: cutNote };
 }
 
-const CLAUDE_LIMIT = "Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it)";
+/** The notes of an answer cut at the brain's output limit: in English for a program or a model, in French to a reader in French (`/run`). */
+const CLAUDE_CUT = {
+  en: "the answer was cut at Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it).",
+  fr: 'la réponse a été coupée à la limite de jetons de sortie de Claude (CLAUDE_CODE_MAX_OUTPUT_TOKENS dans claude.env la relève).',
+};
 
 /** A Claude conversation goes on from its session: the rest is one more message away. */
-const claudeChatCut = (sessionKey: string) =>
-  `the answer was cut at ${CLAUDE_LIMIT}. Ask for the rest: brain_chat again with sessionKey "${sessionKey}" and a message such as "go on".`;
+const claudeChatCut = (sessionKey: string, lang: Lang | undefined) =>
+  t(
+    lang,
+    `${CLAUDE_CUT.en} Ask for the rest: brain_chat again with sessionKey "${sessionKey}" and a message such as "go on".`,
+    `${CLAUDE_CUT.fr} Pour la suite : brain_chat à nouveau avec sessionKey "${sessionKey}" et un message comme « continue ».`,
+  );
 
 /** A local model's brain_chat is sent only the new message, so "go on" alone would mean nothing to it. */
-const LOCAL_CHAT_CUT =
-  "the answer was cut at the local model's output limit (llama-server's --n-predict, or its context size). Ask for a shorter answer, or for the rest in a message that quotes where this one stops.";
+const localChatCut = (lang: Lang | undefined) =>
+  t(
+    lang,
+    "the answer was cut at the local model's output limit (llama-server's --n-predict, or its context size). Ask for a shorter answer, or for the rest in a message that quotes where this one stops.",
+    'la réponse a été coupée à la limite de sortie du modèle local (--n-predict de llama-server, ou sa taille de contexte). Demandez une réponse plus courte, ou la suite dans un message qui cite où celle-ci s’arrête.',
+  );
 
 /** A one-shot task has no session to go on from. */
-const TASK_CUT = `the answer was cut at ${CLAUDE_LIMIT}. A one-shot task cannot be continued: ask for less in one task, or split it.`;
+const taskCut = (lang: Lang | undefined) =>
+  t(
+    lang,
+    `${CLAUDE_CUT.en} A one-shot task cannot be continued: ask for less in one task, or split it.`,
+    `${CLAUDE_CUT.fr} Une tâche ponctuelle ne peut pas être continuée : demandez moins en une tâche, ou découpez-la.`,
+  );
 
 const BRAIN_CODES: Partial<Record<BrainError['kind'], ErrorCode>> = {
   auth: 'BRAIN_AUTH',
