@@ -3,7 +3,7 @@
  * processes (a slow node script as the test command, a real Makefile, git).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -35,6 +35,8 @@ release:
 \t@touch released.txt
 hang:
 \t@echo "waiting"; sleep 30
+serve:
+\t@echo "serving"; sh -c 'echo $$$$ > serve.pid; exec sleep 300' &
 `;
 
 beforeAll(async () => {
@@ -51,7 +53,7 @@ beforeAll(async () => {
       telegram: { confirmTimeoutMs: CONFIRM_MS, approvers: [OWNER, OUTSIDE_APPROVER] },
       tools: {
         git: { repo: project },
-        make: { targets: ['deploy', 'release', 'hang'] },
+        make: { targets: ['deploy', 'release', 'hang', 'serve'] },
         tests: { argv: [process.execPath, file('tests.cjs')], readOnly: true },
         lint: { argv: [process.execPath, file('lint.cjs')], readOnly: true },
         shortcuts: {
@@ -321,7 +323,7 @@ describe('tools from Telegram', () => {
     user.says('/run sync');
     await reply(
       CHAT,
-      /❌ “sync” cannot run: make target "sync" is not allowed\. Allowed: deploy, release, hang\./,
+      /❌ “sync” cannot run: make target "sync" is not allowed\. Allowed: deploy, release, hang, serve\./,
     );
     user.says('/run teleport');
     await reply(CHAT, /Unknown tool or shortcut “teleport”/);
@@ -345,6 +347,28 @@ describe('tools from Telegram', () => {
     await reply(CHAT, /❌ git_log : color : Clé non reconnue : "color"/);
     user.says('/run git_log 5');
     await reply(CHAT, /❌ git_log : attendu : clé=valeur ou un objet JSON, reçu « 5 »/);
+  });
+
+  it('a command that leaves a process holding its output ends, and says so in the reader’s language', async () => {
+    onTestFinished(() => {
+      try {
+        process.kill(Number(readFileSync(file('serve.pid'), 'utf8')), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    });
+    const user = h.tg.user(113, { languageCode: 'fr' });
+    user.says('/run make_target target=serve');
+    const question = await reply(113, /Lancer make serve \?/);
+    user.presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+    // The question becomes the result.
+    await h.tg.waitFor(() => /code de sortie 0/.test(question.text), { timeoutMs: 15_000 });
+    const result = question;
+    expect(result.text).toMatch(
+      /La commande est terminée, mais un processus qu’elle a lancé en arrière-plan/,
+    );
+    expect(result.text).toContain('serving');
+    expect(result.text).not.toContain('The command exited');
   });
 
   it('a tool run queues behind the running one like an answer, and /stop ends it (its process too)', async () => {

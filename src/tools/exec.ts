@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { finished } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BrainstemError } from '../errors.js';
-import { formatDuration } from '../i18n.js';
+import { formatDuration, type Lang, t } from '../i18n.js';
 import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
 import { subprocesses } from '../subprocesses.js';
 import { headChars, tailChars } from '../text.js';
@@ -27,6 +27,8 @@ export interface RunOptions {
   onOutput?: (chunk: string) => void;
   /** `all` interleaves stdout and stderr; `stdout` keeps stderr apart (for commands whose stdout is data). */
   capture?: 'all' | 'stdout';
+  /** The reader's language, for brainstem's own note in the output (a chat's; absent, English, for a program or a model). */
+  lang?: Lang;
 }
 
 export interface RunResult {
@@ -48,16 +50,6 @@ export interface RunDefaults {
 }
 
 const noop = () => undefined;
-
-/**
- * Ends a command's output when a process it started in the background still
- * holds it. In the output, in English, for every caller (API, MCP, a model);
- * Telegram's result view says it in French to a reader in French.
- */
-export const LEFT_RUNNING_NOTE = {
-  en: '[The command exited, but a process it started in the background still holds its output; it was left running and its output is not shown (redirect it: > file 2>&1).]',
-  fr: '[La commande est terminée, mais un processus qu’elle a lancé en arrière-plan tient encore sa sortie : il tourne toujours, et sa sortie n’est pas montrée (redirigez-la : > fichier 2>&1).]',
-};
 
 /** How long output may still come once the command exited, before what holds it is deemed a background process. */
 const EXIT_DRAIN_MS = 300;
@@ -204,7 +196,11 @@ export async function runCommand(
     // of SIGPIPE, until it closes it or brainstem stops.
     stream?.off('data', onData);
     stream?.resume();
-    const note = `\n${LEFT_RUNNING_NOTE.en}\n`;
+    const note = `\n${t(
+      opts.lang,
+      '[The command exited, but a process it started in the background still holds its output; it was left running and its output is not shown (redirect it: > file 2>&1).]',
+      '[La commande est terminée, mais un processus qu’elle a lancé en arrière-plan tient encore sa sortie : il tourne toujours, et sa sortie n’est pas montrée (redirigez-la : > fichier 2>&1).]',
+    )}\n`;
     cap.push(decoder.decode() + note);
     lines.push(note);
     lines.flush();

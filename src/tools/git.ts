@@ -27,6 +27,7 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
       env: GIT_ENV,
       signal: ctx.signal,
       onOutput: ctx.onOutput,
+      lang: ctx.lang,
     });
     return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
   };

@@ -124,7 +124,7 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
         if (input.cwd) argv.push('--cwd', input.cwd);
         // After `--` every element reaches the instance as one argument, metacharacters and all.
         argv.push('--', ...input.command);
-        const r = await run(argv, { signal: ctx.signal, onOutput: ctx.onOutput });
+        const r = await run(argv, { signal: ctx.signal, onOutput: ctx.onOutput, lang: ctx.lang });
         return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
       },
     }),

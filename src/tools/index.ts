@@ -18,7 +18,6 @@ import { stateTools } from './state-tools.js';
 import { webFetchTool } from './web-fetch.js';
 import { webSearchTool } from './web-search.js';
 
-export { LEFT_RUNNING_NOTE } from './exec.js';
 export type { ToolResult } from './registry.js';
 export type { ResolvedShortcut } from './shortcuts.js';
 export { describeCall } from './shortcuts.js';

@@ -56,6 +56,7 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
           timeoutMs: c.timeoutMs,
           signal: ctx.signal,
           onOutput: ctx.onOutput,
+          lang: ctx.lang,
         });
         return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
       },
@@ -95,6 +96,7 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
           cwdSetting: makeDirSetting,
           signal: ctx.signal,
           onOutput: ctx.onOutput,
+          lang: ctx.lang,
         });
         return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
       },

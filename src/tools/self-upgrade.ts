@@ -538,6 +538,7 @@ class Transcript {
           ...inRepo(this.deps),
           ...(signal ? { signal } : {}),
           onOutput: this.ctx.onOutput,
+          lang: this.ctx.lang,
         });
         this.cap.push(r.output.endsWith('\n') || !r.output ? r.output : `${r.output}\n`);
         if (r.exitCode !== 0) {

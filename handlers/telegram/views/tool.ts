@@ -2,7 +2,7 @@ import { sayError } from '../../../src/errors.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars, shorten, tailChars } from '../../../src/text.js';
-import { describeCall, LEFT_RUNNING_NOTE, type ToolResult } from '../../../src/tools/index.js';
+import { describeCall, type ToolResult } from '../../../src/tools/index.js';
 import { escapeHtml } from '../format/render.js';
 import type { StopReason } from '../turns.js';
 
@@ -99,12 +99,6 @@ export interface ResultView {
   document?: { name: string; text: string };
 }
 
-/** A command's output with brainstem's own note at its end (a process left running) in the reader's language. */
-function inReadersWords(output: string, lang: Lang): string {
-  if (lang !== 'fr' || !output.endsWith(LEFT_RUNNING_NOTE.en)) return output;
-  return output.slice(0, -LEFT_RUNNING_NOTE.en.length) + LEFT_RUNNING_NOTE.fr;
-}
-
 export function resultView(
   req: CallRequest,
   r: ToolResult,
@@ -118,7 +112,7 @@ export function resultView(
   // A command's end says how it went (the summary, the error); a structured result reads from the top.
   const fromCommand = Boolean(r.output);
   const body = r.output
-    ? inReadersWords(cleanOutput(r.output).trimEnd(), lang)
+    ? cleanOutput(r.output).trimEnd()
     : r.data === undefined
       ? ''
       : typeof r.data === 'string'
