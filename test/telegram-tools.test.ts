@@ -336,7 +336,7 @@ describe('tools from Telegram', () => {
     expect(list.text).toMatch(/git_log, git_diff/);
   });
 
-  it('a bad /run is explained in French to a reader in French, zod’s checks of the arguments too', async () => {
+  it('a bad /run is explained in French to a reader in French: zod’s checks of the arguments, and the tools’ refusals', async () => {
     const CHAT = 113;
     const user = h.tg.user(CHAT, { languageCode: 'fr' });
     user.says('/run git_log max=5000');
@@ -347,6 +347,17 @@ describe('tools from Telegram', () => {
     await reply(CHAT, /❌ git_log : color : Clé non reconnue : "color"/);
     user.says('/run git_log 5');
     await reply(CHAT, /❌ git_log : attendu : clé=valeur ou un objet JSON, reçu « 5 »/);
+    // A tool's own refusals too.
+    user.says('/run make_target target=sync');
+    await reply(
+      CHAT,
+      /❌ la cible make "sync" n’est pas permise\. Permises : deploy, release, hang, serve\./,
+    );
+    user.says('/run read_file path=/etc/hosts');
+    await reply(
+      CHAT,
+      /❌ read_file n’a pas de racines : listez les dossiers qu’il peut lire dans tools\.files\.roots/,
+    );
   });
 
   it('a command that leaves a process holding its output ends, and says so in the reader’s language', async () => {

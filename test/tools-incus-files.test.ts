@@ -297,6 +297,20 @@ describe('read_file', () => {
     expect(packed.body.error.message).toContain('is binary');
   });
 
+  it('speaks French to a reader in French (a French /run): its refusals and the notes in its output', async () => {
+    const registry = svc.service.tools?.registry;
+    const read = (p: string) =>
+      registry?.call('read_file', { path: p }, { caller: 'telegram:111', lang: 'fr' }) ?? Promise.reject();
+    expect((await read('/etc/passwd')).error?.fr).toMatch(/^\/etc\/passwd est hors des racines lisibles \(/);
+    expect((await read('blob.bin')).error?.fr).toMatch(/est binaire ; read_file ne rend que du texte\.$/);
+    expect((await read('nope.txt')).error?.fr).toMatch(/^Pas de fichier à .*nope\.txt\.$/);
+    expect((await read('sub')).error?.fr).toMatch(/n’est pas un fichier ordinaire/);
+    writeFileSync(path.join(root, 'latin1-fr.txt'), Buffer.from('Café', 'latin1'));
+    expect((await read('latin1-fr.txt')).output).toBe(
+      '[pas en UTF-8 : lu en Windows-1252, un sur-ensemble de Latin-1]\nCafé',
+    );
+  });
+
   it('refuses a FIFO before opening it: four calls do not take the thread pool, other reads go on', async (ctx) => {
     const fifo = path.join(root, 'pipe');
     await execa('mkfifo', [fifo]);

@@ -3,6 +3,7 @@ import { type FileHandle, lstat, open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
+import { type Lang, t } from '../i18n.js';
 import type { ToolsConfig } from './config.js';
 import { type AnyTool, defineTool } from './registry.js';
 
@@ -25,6 +26,8 @@ export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
     new BrainstemError(
       'TOOL_NOT_CONFIGURED',
       'read_file has no roots: list the directories it may read in tools.files.roots in brainstem.json.',
+      undefined,
+      'read_file n’a pas de racines : listez les dossiers qu’il peut lire dans tools.files.roots dans brainstem.json.',
     );
   return [
     defineTool({
@@ -46,20 +49,32 @@ export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
       authorize: () => {
         if (cfg.roots.length === 0) throw noRoots();
       },
-      run: async (input) => {
+      run: async (input, ctx) => {
         if (cfg.roots.length === 0) throw noRoots();
         const file = await confine(input.path, cfg.roots);
-        return readText(file, input.maxBytes ?? cfg.maxBytes);
+        return readText(file, input.maxBytes ?? cfg.maxBytes, ctx.lang);
       },
     }),
   ];
 }
+
+const noFile = (file: string) =>
+  new BrainstemError('NOT_FOUND', `No file at ${file}.`, 'path', `Pas de fichier à ${file}.`);
+
+const changedWhileOpened = (file: string) =>
+  new BrainstemError(
+    'TOOL_REFUSED',
+    `${file} changed while it was being opened; try again.`,
+    'path',
+    `${file} a changé pendant son ouverture ; réessayez.`,
+  );
 
 const notRegular = (file: string) =>
   new BrainstemError(
     'TOOL_REFUSED',
     `${file} is not a regular file (a directory, FIFO, socket or device); read_file reads regular files only.`,
     'path',
+    `${file} n’est pas un fichier ordinaire (un dossier, une FIFO, une socket ou un périphérique) ; read_file ne lit que des fichiers ordinaires.`,
   );
 
 /** The real path of `requested` if it lies under a real root; otherwise a refusal naming the roots. */
@@ -81,11 +96,12 @@ async function confine(requested: string, roots: string[]): Promise<string> {
     }
     if (isUnder(real, realRoots)) return real;
   }
-  if (missing) throw new BrainstemError('NOT_FOUND', `No file at ${requested}.`, 'path');
+  if (missing) throw noFile(requested);
   throw new BrainstemError(
     'TOOL_FORBIDDEN',
     `${requested} is outside the readable roots (${roots.join(', ')}); links and .. are followed before this check.`,
     'path',
+    `${requested} est hors des racines lisibles (${roots.join(', ')}) ; les liens et .. sont suivis avant ce contrôle.`,
   );
 }
 
@@ -111,15 +127,15 @@ async function openChecked(file: string): Promise<FileHandle> {
     return await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new BrainstemError('NOT_FOUND', `No file at ${file}.`, 'path');
+    if (code === 'ENOENT') throw noFile(file);
     if (code === 'EACCES' || code === 'EPERM')
-      throw new BrainstemError('TOOL_REFUSED', `${file} is not readable by brainstem's user.`, 'path');
-    if (code === 'ELOOP')
       throw new BrainstemError(
         'TOOL_REFUSED',
-        `${file} changed while it was being opened; try again.`,
+        `${file} is not readable by brainstem's user.`,
         'path',
+        `${file} n’est pas lisible par l’utilisateur de brainstem.`,
       );
+    if (code === 'ELOOP') throw changedWhileOpened(file);
     throw err;
   }
 }
@@ -134,7 +150,8 @@ async function isFile(fh: FileHandle, real: string, st: { dev: number; ino: numb
   }
 }
 
-async function readText(file: string, maxBytes: number) {
+/** `lang`: the reader's, for the notes in the output (absent, English, for a program or a model). */
+async function readText(file: string, maxBytes: number, lang: Lang | undefined) {
   // Opening a FIFO for reading blocks until a writer comes, and each blocked open holds one of
   // libuv's four pool threads (file reads and DNS lookups wait behind them): the type is judged on
   // the path before any open. O_NONBLOCK covers a FIFO swapped in since (its open returns at once)
@@ -145,13 +162,7 @@ async function readText(file: string, maxBytes: number) {
     if (!st.isFile()) throw notRegular(file);
     // The path was judged before the open, and O_NOFOLLOW covers its last part only: a folder
     // on the way swapped for a link since then would lead outside. What was opened must be it.
-    if (!(await isFile(fh, file, st))) {
-      throw new BrainstemError(
-        'TOOL_REFUSED',
-        `${file} changed while it was being opened; try again.`,
-        'path',
-      );
-    }
+    if (!(await isFile(fh, file, st))) throw changedWhileOpened(file);
     const size = Math.min(st.size, maxBytes);
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fh.read(buf, 0, size, 0);
@@ -159,12 +170,25 @@ async function readText(file: string, maxBytes: number) {
     const truncated = st.size > bytesRead;
     const decoded = decodeText(bytes, truncated);
     if (!decoded) {
-      throw new BrainstemError('TOOL_REFUSED', `${file} is binary; read_file returns text only.`, 'path');
+      throw new BrainstemError(
+        'TOOL_REFUSED',
+        `${file} is binary; read_file returns text only.`,
+        'path',
+        `${file} est binaire ; read_file ne rend que du texte.`,
+      );
     }
     const { text, encoding } = decoded;
-    const note = encoding === 'utf-8' ? '' : '[not UTF-8: read as Windows-1252, a superset of Latin-1]\n';
+    const note =
+      encoding === 'utf-8'
+        ? ''
+        : `${t(lang, '[not UTF-8: read as Windows-1252, a superset of Latin-1]', '[pas en UTF-8 : lu en Windows-1252, un sur-ensemble de Latin-1]')}\n`;
+    const more = st.size - bytesRead;
     return {
-      output: note + (truncated ? `${text}\n[… truncated: ${st.size - bytesRead} more bytes …]` : text),
+      output:
+        note +
+        (truncated
+          ? `${text}\n${t(lang, `[… truncated: ${more} more bytes …]`, `[… coupé : ${more} octets de plus …]`)}`
+          : text),
       data: { path: file, size: st.size, encoding },
       truncated,
     };

@@ -16,6 +16,8 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
       throw new BrainstemError(
         'TOOL_NOT_CONFIGURED',
         'The git tools have no repository: set tools.git.repo in brainstem.json.',
+        undefined,
+        'Les outils git n’ont pas de dépôt : réglez tools.git.repo dans brainstem.json.',
       );
     }
     return cfg.repo;

@@ -40,6 +40,7 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
         'TOOL_FORBIDDEN',
         `incus project "${p ?? ''}" is not allowed. Allowed: ${cfg.projects.join(', ') || 'none (set tools.incus.projects)'}.`,
         'project',
+        `le projet incus "${p ?? ''}" n’est pas permis. Permis : ${cfg.projects.join(', ') || 'aucun (réglez tools.incus.projects)'}.`,
       );
     }
     return p;
@@ -99,6 +100,7 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
             'TOOL_FORBIDDEN',
             'No incus instance is allowed: list them in tools.incus.instances in brainstem.json.',
             'instance',
+            'Aucune instance incus n’est permise : listez-les dans tools.incus.instances dans brainstem.json.',
           );
         }
         if (!instances.has(input.instance)) {
@@ -106,6 +108,7 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
             'TOOL_FORBIDDEN',
             `incus instance "${input.instance}" is not allowed. Allowed: ${cfg.instances.join(', ')}.`,
             'instance',
+            `l’instance incus "${input.instance}" n’est pas permise. Permises : ${cfg.instances.join(', ')}.`,
           );
         }
         checkProject(input.project);
@@ -115,6 +118,7 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
             'TOOL_FORBIDDEN',
             `"${program}" is not an allowed command. Allowed: ${cfg.commands.join(', ') || 'none (list programs in tools.incus.commands)'}.`,
             'command',
+            `"${program}" n’est pas une commande permise. Permises : ${cfg.commands.join(', ') || 'aucune (listez des programmes dans tools.incus.commands)'}.`,
           );
         }
       },

@@ -22,6 +22,8 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
       throw new BrainstemError(
         'TOOL_NOT_CONFIGURED',
         `${tool} has no command: set tools.${name}.argv in brainstem.json (e.g. ["npm", "test"]).`,
+        undefined,
+        `${tool} n’a pas de commande : réglez tools.${name}.argv dans brainstem.json (par exemple ["npm", "test"]).`,
       );
     }
     const cwd = c.cwd ?? cfg.git.repo;
@@ -29,6 +31,8 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
       throw new BrainstemError(
         'TOOL_NOT_CONFIGURED',
         `${tool} has no working directory: set tools.${name}.cwd or tools.git.repo in brainstem.json.`,
+        undefined,
+        `${tool} n’a pas de dossier de travail : réglez tools.${name}.cwd ou tools.git.repo dans brainstem.json.`,
       );
     }
     return {
@@ -74,6 +78,7 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
             'TOOL_FORBIDDEN',
             'No make target is allowed: list them in tools.make.targets in brainstem.json.',
             'target',
+            'Aucune cible make n’est permise : listez-les dans tools.make.targets dans brainstem.json.',
           );
         }
         if (!allowed.has(input.target)) {
@@ -81,12 +86,15 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
             'TOOL_FORBIDDEN',
             `make target "${input.target}" is not allowed. Allowed: ${[...allowed].join(', ')}.`,
             'target',
+            `la cible make "${input.target}" n’est pas permise. Permises : ${[...allowed].join(', ')}.`,
           );
         }
         if (!makeDir) {
           throw new BrainstemError(
             'TOOL_NOT_CONFIGURED',
             'make_target has no directory: set tools.make.dir or tools.git.repo in brainstem.json.',
+            undefined,
+            'make_target n’a pas de dossier : réglez tools.make.dir ou tools.git.repo dans brainstem.json.',
           );
         }
       },

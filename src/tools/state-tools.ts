@@ -17,6 +17,7 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
         'UNKNOWN_MODE',
         `Unknown mode "${ref}". Modes: ${core.modes.ids().join(', ')}.`,
         field,
+        `Mode inconnu : "${ref}". Modes : ${core.modes.ids().join(', ')}.`,
       );
     }
     return m.id;
@@ -123,6 +124,7 @@ function sinceOf(value: string): number {
       'INVALID_REQUEST',
       `since: "${value}" is not a period; use 24h, 7d, 30d, today, month, all or an ISO date.`,
       'since',
+      `since : "${value}" n’est pas une période ; utilisez 24h, 7d, 30d, today, month, all ou une date ISO.`,
     );
   }
   return since;
