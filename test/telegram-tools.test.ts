@@ -358,6 +358,8 @@ describe('tools from Telegram', () => {
       CHAT,
       /❌ read_file n’a pas de racines : listez les dossiers qu’il peut lire dans tools\.files\.roots/,
     );
+    user.says('/run brain_chat mode=nope message=salut');
+    await reply(CHAT, /❌ Mode inconnu : "nope"\. Modes : active, /);
   });
 
   it('a command that leaves a process holding its output ends, and says so in the reader’s language', async () => {

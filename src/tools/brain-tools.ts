@@ -27,6 +27,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
         'UNKNOWN_MODE',
         `Unknown mode "${ref}". Modes: active, ${core.modes.ids().join(', ')}.`,
         'mode',
+        `Mode inconnu : "${ref}". Modes : active, ${core.modes.ids().join(', ')}.`,
       );
     }
     return m;
@@ -110,6 +111,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
             'TOOL_FORBIDDEN',
             `Not granted to claude_code: ${extra.join(', ')}. Granted: ${[...granted].join(', ') || 'none'} (tools.claudeCode.allowedTools).`,
             'allowedTools',
+            `Non accordés à claude_code : ${extra.join(', ')}. Accordés : ${[...granted].join(', ') || 'aucun'} (tools.claudeCode.allowedTools).`,
           );
         }
       },
