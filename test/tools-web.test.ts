@@ -168,6 +168,23 @@ describe('web_fetch SSRF guard', () => {
     expect(web.hits.length).toBe(before);
   });
 
+  it('says its refusals in French to a reader in French (a French /run)', async () => {
+    const call = async (tool: string, input: unknown) =>
+      (await guarded.service.tools?.registry.call(tool, input, { caller: 'telegram:111', lang: 'fr' }))?.error
+        ?.fr;
+    expect(await call('web_fetch', { url: 'http://10.1.2.3/' })).toBe(
+      '10.1.2.3 mène à 10.1.2.3, une adresse locale, privée ou de lien local ; ajoutez-la à tools.webFetch.allowPrivate si elle doit être joignable.',
+    );
+    brave.failWith(429);
+    try {
+      expect(await call('web_search', { query: 'x' })).toBe(
+        'Limite de débit de Brave Search atteinte (HTTP 429) ; réessayez plus tard.',
+      );
+    } finally {
+      brave.failWith(undefined);
+    }
+  });
+
   it('fetches only http and https', async () => {
     const { status, body } = await api(guarded, 'web_fetch', { url: 'file:///etc/passwd' });
     expect(status).toBe(400);

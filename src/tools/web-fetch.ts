@@ -143,6 +143,7 @@ class BlockedAddress extends BrainstemError {
       'TOOL_FORBIDDEN',
       `${host} resolves to ${address}, a loopback, private or link-local address; add it to tools.webFetch.allowPrivate if it must be reachable.`,
       'url',
+      `${host} mène à ${address}, une adresse locale, privée ou de lien local ; ajoutez-la à tools.webFetch.allowPrivate si elle doit être joignable.`,
     );
   }
 }
@@ -171,6 +172,8 @@ export function webFetchTool(cfg: ToolsConfig['webFetch'], run: Runner): AnyTool
         throw new BrainstemError(
           'TOOL_NOT_CONFIGURED',
           'web_fetch is turned off (tools.webFetch.enabled is false).',
+          undefined,
+          'web_fetch est désactivé (tools.webFetch.enabled vaut false).',
         );
       }
     },
@@ -252,6 +255,7 @@ async function fetchGuarded(
             'TOOL_FAILED',
             `${start} redirects more than ${cfg.maxRedirects} times.`,
             'url',
+            `${start} redirige plus de ${cfg.maxRedirects} fois.`,
           );
         }
         url = new URL(location, url);
@@ -260,11 +264,21 @@ async function fetchGuarded(
       const contentType = String(res.headers['content-type'] ?? 'text/plain');
       if (res.statusCode >= 400) {
         await res.body.dump();
-        throw new BrainstemError('TOOL_FAILED', `${url.href} answered HTTP ${res.statusCode}.`, 'url');
+        throw new BrainstemError(
+          'TOOL_FAILED',
+          `${url.href} answered HTTP ${res.statusCode}.`,
+          'url',
+          `${url.href} a répondu HTTP ${res.statusCode}.`,
+        );
       }
       if (!TEXT_TYPES.test(contentType)) {
         await res.body.dump();
-        throw new BrainstemError('TOOL_REFUSED', `${url.href} is not text (${contentType}).`, 'url');
+        throw new BrainstemError(
+          'TOOL_REFUSED',
+          `${url.href} is not text (${contentType}).`,
+          'url',
+          `${url.href} n’est pas du texte (${contentType}).`,
+        );
       }
       const { bytes, truncated } = await readCapped(res.body, cfg.maxBytes);
       return {
@@ -284,10 +298,17 @@ async function fetchGuarded(
         'TOOL_TIMEOUT',
         `${start} did not answer within ${cfg.timeoutMs / 1000} s.`,
         'url',
+        `${start} n’a pas répondu en ${cfg.timeoutMs / 1000} s.`,
       );
     }
     if (callerSignal.aborted) throw new BrainstemError('TOOL_ABORTED');
-    throw new BrainstemError('TOOL_FAILED', `Could not fetch ${start}: ${(err as Error).message}`, 'url');
+    const why = (err as Error).message;
+    throw new BrainstemError(
+      'TOOL_FAILED',
+      `Could not fetch ${start}: ${why}`,
+      'url',
+      `Impossible de récupérer ${start} : ${why}`,
+    );
   } finally {
     void agent.destroy();
   }
@@ -300,6 +321,7 @@ function checkUrl(url: URL, guard: AddressGuard): void {
       'TOOL_FORBIDDEN',
       `Only http and https URLs can be fetched, not ${url.protocol}`,
       'url',
+      `Seules les URL http et https se récupèrent, pas ${url.protocol}`,
     );
   }
   const host = normalizeHost(url.hostname);

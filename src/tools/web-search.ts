@@ -39,6 +39,8 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
         throw new BrainstemError(
           'TOOL_NOT_CONFIGURED',
           'web_search needs a Brave Search API key: set BRAVE_API_KEY (or tools.webSearch.apiKey in brainstem.json).',
+          undefined,
+          'web_search a besoin d’une clé d’API Brave Search : réglez BRAVE_API_KEY (ou tools.webSearch.apiKey dans brainstem.json).',
         );
       }
     },
@@ -54,6 +56,8 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
         throw new BrainstemError(
           'TOOL_FAILED',
           'Brave Search answered with something that is not a result list.',
+          undefined,
+          'Brave Search a répondu autre chose qu’une liste de résultats.',
         );
       }
       const { parseHTML } = await domLibrary();
@@ -86,15 +90,27 @@ async function direct(url: URL, cfg: ToolsConfig['webSearch'], callerSignal: Abo
       throw new BrainstemError(
         'TOOL_FAILED',
         `Brave Search refused the API key (HTTP ${res.statusCode}); check BRAVE_API_KEY.`,
+        undefined,
+        `Brave Search a refusé la clé d’API (HTTP ${res.statusCode}) ; vérifiez BRAVE_API_KEY.`,
       );
     }
     if (res.statusCode === 429) {
       await res.body.dump();
-      throw new BrainstemError('TOOL_FAILED', 'Brave Search rate limit reached (HTTP 429); try again later.');
+      throw new BrainstemError(
+        'TOOL_FAILED',
+        'Brave Search rate limit reached (HTTP 429); try again later.',
+        undefined,
+        'Limite de débit de Brave Search atteinte (HTTP 429) ; réessayez plus tard.',
+      );
     }
     if (res.statusCode >= 400) {
       await res.body.dump();
-      throw new BrainstemError('TOOL_FAILED', `Brave Search answered HTTP ${res.statusCode}.`);
+      throw new BrainstemError(
+        'TOOL_FAILED',
+        `Brave Search answered HTTP ${res.statusCode}.`,
+        undefined,
+        `Brave Search a répondu HTTP ${res.statusCode}.`,
+      );
     }
     return await res.body.json();
   } catch (err) {
@@ -103,10 +119,18 @@ async function direct(url: URL, cfg: ToolsConfig['webSearch'], callerSignal: Abo
       throw new BrainstemError(
         'TOOL_TIMEOUT',
         `Brave Search did not answer within ${cfg.timeoutMs / 1000} s.`,
+        undefined,
+        `Brave Search n’a pas répondu en ${cfg.timeoutMs / 1000} s.`,
       );
     }
     if (callerSignal.aborted) throw new BrainstemError('TOOL_ABORTED');
-    throw new BrainstemError('TOOL_FAILED', `Brave Search could not be reached: ${(err as Error).message}`);
+    const why = (err as Error).message;
+    throw new BrainstemError(
+      'TOOL_FAILED',
+      `Brave Search could not be reached: ${why}`,
+      undefined,
+      `Brave Search est injoignable : ${why}`,
+    );
   }
 }
 
