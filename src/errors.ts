@@ -1,4 +1,4 @@
-import type { Lang } from './intents.js';
+import type { Lang } from './i18n.js';
 
 /**
  * One registry of the errors brainstem answers with: a code, the HTTP status,
