@@ -98,7 +98,7 @@ function typeOf(s: Schema): string {
   if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
   switch (s.type) {
     case 'string':
-      return s.format === 'uri' ? 'URL' : s.pattern ? 'name' : 'string';
+      return stringType(s);
     case 'boolean':
       return 'boolean';
     case 'integer':
@@ -122,6 +122,15 @@ function typeOf(s: Schema): string {
   }
 }
 
+/** What a string field holds, by the check zod wrote for it. */
+function stringType(s: Schema): string {
+  if (s.format === 'uri') return 'URL';
+  if (s.format === 'date-time') return 'ISO date-time';
+  // A leading slash in the pattern: a path (the front's prefix), not a name.
+  if (s.pattern?.startsWith('^\\/')) return 'path';
+  return s.pattern ? 'name' : 'string';
+}
+
 const isArgv = (s: Schema) => s.type === 'array' && s.items?.type === 'string' && s.minItems === 1;
 
 function plural(type: string): string {
@@ -133,7 +142,9 @@ function plural(type: string): string {
 function range(s: Schema): string {
   const max = s.maximum !== undefined && s.maximum < Number.MAX_SAFE_INTEGER ? s.maximum : undefined;
   const min = s.minimum !== undefined && s.minimum > Number.MIN_SAFE_INTEGER ? s.minimum : undefined;
-  if (s.exclusiveMinimum !== undefined) return ` > ${s.exclusiveMinimum}`;
+  if (s.exclusiveMinimum !== undefined) {
+    return max !== undefined ? ` > ${s.exclusiveMinimum}, ≤ ${max}` : ` > ${s.exclusiveMinimum}`;
+  }
   if (min !== undefined && max !== undefined) return ` ${min}–${max}`;
   if (min !== undefined) return ` ≥ ${min}`;
   return max !== undefined ? ` ≤ ${max}` : '';

@@ -170,7 +170,7 @@ const creditSchema = z
       .min(0)
       .optional()
       .describe(
-        'USD a cycle. Unset: from the plan in the credentials file (Pro 20, Max 5x 100, Max 20x 200); 0: no credit (API billing).',
+        'USD a cycle. Unset: from the plan in the credentials file (Pro 20, Max 5x 100, Max 20x 200, Team Standard 20, Team Premium 100); 0: no credit (API billing).',
       ),
     resetDay: z
       .union([z.number().int().min(1).max(31), z.string().datetime({ offset: true })])
@@ -479,7 +479,7 @@ export const configSchema = z
           .min(1)
           .default(6)
           .describe(
-            '`claude` processes alive at once, warm ones and the `claude_code` tool’s included; idle warm ones are closed to make room, and a turn over it is refused with a message rather than queued (a brain waiting for a slot its own caller holds would wait forever).',
+            '`claude` processes alive at once, warm ones, spares and the `claude_code` tool’s included; spares, then idle warm ones are closed to make room, and a turn over it is refused with a message rather than queued (a brain waiting for a slot its own caller holds would wait forever).',
           ),
         credit: creditSchema
           .default(CREDIT_DEFAULTS)
