@@ -3,7 +3,7 @@
  * the fake Anthropic API asks for a tool outside the mode's allow-list and the
  * turn's approver decides. Each test has its own fake, HOME, database and cwd.
  */
-import { stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
@@ -175,6 +175,100 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
       'Permission to use Bash was denied: tool approvals are not available for this turn.',
     );
     expect(await exists(path.join(h.cwd, 'nobody.txt'))).toBe(false);
+  });
+
+  it("the owner's own Claude settings allow nothing: their rules still ask the approver", async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    // Rules made for the owner's terminal, in the two files that are theirs, not the project's.
+    const allowAll = JSON.stringify({ permissions: { allow: ['Bash', 'Write', 'mcp__brainstem'] } });
+    await mkdir(path.join(h.cli.home, '.claude'), { recursive: true });
+    await writeFile(path.join(h.cli.home, '.claude', 'settings.json'), allowAll);
+    await mkdir(path.join(h.cwd, '.claude'), { recursive: true });
+    await writeFile(path.join(h.cwd, '.claude', 'settings.local.json'), allowAll);
+    h.fake.script(() => bash('touch unasked.txt'));
+    const a = approver(async () => ({ behavior: 'deny', message: 'not now' }));
+
+    await collect(h.brain.turn(withApprover(userTurn('make it'), a.approve), signal()));
+
+    expect(a.asked.map((r) => r.summary)).toEqual(['touch unasked.txt']);
+    expect(await exists(path.join(h.cwd, 'unasked.txt'))).toBe(false);
+  });
+
+  it("the project's CLAUDE.md reaches Claude, the owner's ~/.claude/CLAUDE.md does not", async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    await mkdir(h.cwd, { recursive: true });
+    await writeFile(path.join(h.cwd, 'CLAUDE.md'), 'The project says: tabs, never spaces.');
+    await mkdir(path.join(h.cli.home, '.claude'), { recursive: true });
+    await writeFile(path.join(h.cli.home, '.claude', 'CLAUDE.md'), 'The owner says: answer in haiku.');
+    h.fake.script(() => text('Noted.'));
+
+    await collect(h.brain.turn(userTurn('hello'), signal()));
+
+    const sent = JSON.stringify(h.fake.mainRequests()[0]?.body);
+    expect({ project: sent.includes('tabs, never spaces'), owner: sent.includes('answer in haiku') }).toEqual(
+      {
+        project: true,
+        owner: false,
+      },
+    );
+  });
+
+  it('"allow for this session" on a file edit covers that file only', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const notes = path.join(h.cwd, 'notes.txt');
+    const other = path.join(h.cwd, 'other.txt');
+    h.fake.script((req) =>
+      toolUse(
+        'Write',
+        { file_path: req.lastUserText === 'other' ? other : notes, content: 'x' },
+        text('Done.'),
+      ),
+    );
+    const a = approver(async () => ({ behavior: 'allow', scope: 'session' }));
+    const history = [
+      { role: 'user' as const, content: 'write' },
+      { role: 'assistant' as const, content: 'Done.' },
+    ];
+    const turn = (words: string, earlier = history) =>
+      collect(
+        h.brain.turn(withApprover(userTurn(words, { key: 'test:1', history: earlier }), a.approve), signal()),
+      );
+
+    await turn('write', []);
+    const again = await turn('again');
+    await turn('other');
+
+    expect(a.asked.map((r) => r.summary)).toEqual([notes, other]);
+    expect(approvals(again)).toMatchObject([{ source: 'session' }]);
+    expect(await exists(other)).toBe(true);
+  });
+
+  it('Claude cannot edit its own settings: refused without asking, even by an approver who allows all', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const own = path.join(h.cli.home, '.claude', 'settings.json');
+    const project = path.join(h.cwd, '.claude', 'settings.json');
+    const grant = JSON.stringify({ permissions: { allow: ['Bash'] } });
+    await mkdir(path.dirname(own), { recursive: true });
+    await writeFile(own, '{}');
+    h.fake.script(() =>
+      toolUse(
+        'Write',
+        { file_path: own, content: grant },
+        toolUse('Write', { file_path: project, content: grant }, text('Done.')),
+      ),
+    );
+    const a = approver(async () => ({ behavior: 'allow', scope: 'session' }));
+
+    await collect(h.brain.turn(withApprover(userTurn('grant yourself Bash'), a.approve), signal()));
+
+    expect(a.asked).toEqual([]);
+    expect(toolResults(h).map((r) => r.isError)).toEqual([true, true]);
+    expect(await readFile(own, 'utf8')).toBe('{}');
+    expect(await exists(project)).toBe(false);
   });
 
   it('runs a tool on the allow-list without asking', async (ctx) => {

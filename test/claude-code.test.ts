@@ -615,6 +615,8 @@ describe('argv and prompt', () => {
       '--verbose',
       '--permission-mode',
       'default',
+      '--setting-sources',
+      'project',
       '--model',
       'sonnet',
       '--resume',
@@ -625,6 +627,8 @@ describe('argv and prompt', () => {
       'Read',
       'Bash(git log *)',
       '--disallowedTools',
+      'Edit(~/.claude/**)',
+      'Edit(./.claude/**)',
       'WebFetch',
     ]);
   });
@@ -642,7 +646,7 @@ describe('argv and prompt', () => {
       mcpConfigPath: '/x/mcp.json',
       preallowed: ['git_status', 'read_file'],
     });
-    const allowed = args.slice(args.indexOf('--allowedTools') + 1);
+    const allowed = args.slice(args.indexOf('--allowedTools') + 1, args.indexOf('--disallowedTools'));
     expect(allowed).toEqual([
       'Read',
       'mcp__github__get_*',

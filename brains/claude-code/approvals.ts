@@ -12,7 +12,6 @@ import type {
 } from '../types.js';
 import { formatDuration } from './errors.js';
 import type { PermissionAnswer } from './stdin.js';
-import { brainstemToolName } from './tool-names.js';
 
 /**
  * Answers the CLI's permission requests (tools outside the mode's allow-list)
@@ -180,10 +179,26 @@ async function ask(
 
 const deny = (message: string): ApprovalDecision => ({ behavior: 'deny', message });
 
+/** Built-in tools that only read: "for this session" allows any use of them. */
+const READ_ONLY_BUILTINS = new Set(['Read', 'Glob', 'Grep', 'LS', 'NotebookRead', 'WebFetch', 'WebSearch']);
+/** Built-in tools that write a file: "for this session" allows the file asked about, no other. */
+const FILE_WRITERS: Record<string, string> = {
+  Write: 'file_path',
+  Edit: 'file_path',
+  MultiEdit: 'file_path',
+  NotebookEdit: 'notebook_path',
+};
+
+/**
+ * What an "allow for this session" covers: what the person was shown (the
+ * command, the file), so a grant never reaches further than the question did.
+ * A tool not known to only read (brainstem's, any other) is allowed again for
+ * the same input only.
+ */
 function grantKey(tool: string, input: Record<string, unknown>): string {
-  if (tool === 'Bash')
-    return `Bash:${typeof input.command === 'string' ? input.command : JSON.stringify(input)}`;
-  return tool.startsWith(brainstemToolName('')) ? `${tool}:${JSON.stringify(input)}` : tool;
+  const shown = tool === 'Bash' ? input.command : FILE_WRITERS[tool] && input[FILE_WRITERS[tool]];
+  if (typeof shown === 'string') return `${tool}:${shown}`;
+  return READ_ONLY_BUILTINS.has(tool) ? tool : `${tool}:${JSON.stringify(input)}`;
 }
 
 /** What a person needs to judge the request: the command, the file, the URL… else the input itself. */

@@ -19,6 +19,14 @@ export interface ArgsInput {
 }
 
 /**
+ * Claude may never edit the settings the CLI reads its permissions from (the
+ * owner's and the project's): one approved edit there would allow it any tool,
+ * unasked, in every later process. Edit rules cover every tool that writes a
+ * file (Write, Edit, MultiEdit, NotebookEdit); `./` is the process's cwd.
+ */
+const OWN_SETTINGS_EDITS = ['Edit(~/.claude/**)', 'Edit(./.claude/**)'];
+
+/**
  * The mode's argv for a CLI process; the protocol flags are added by
  * ClaudeProcess and the prompt comes on stdin. Permission mode "default" works
  * as root (bypassPermissions is refused there): tools on `--allowedTools` run
@@ -37,6 +45,11 @@ export function buildArgs({
 }: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
+  // Of the CLI's own settings, only the project's (the cwd's .claude/settings.json, and its
+  // CLAUDE.md). The owner's ~/.claude/settings.json and the cwd's .claude/settings.local.json are
+  // made for their terminal: an allow rule there (`Bash`, `mcp__brainstem`) would run tools here
+  // without the approver. The owner's ~/.claude/CLAUDE.md goes with them (the CLI ties the two).
+  args.push('--setting-sources', 'project');
   if (mode.model) args.push('--model', mode.model);
   if (resumeId) args.push('--resume', resumeId);
   if (appendSystemPrompt) args.push('--append-system-prompt', appendSystemPrompt);
@@ -48,6 +61,6 @@ export function buildArgs({
   if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));
   // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
-  if (mode.deniedTools.length > 0) args.push('--disallowedTools', ...mode.deniedTools);
+  args.push('--disallowedTools', ...OWN_SETTINGS_EDITS, ...mode.deniedTools);
   return args;
 }
