@@ -8,8 +8,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { configSchema, defaultModes } from '../src/config.js';
-import { toolsConfigSchema } from '../src/tools/config.js';
+import { configSchemas, defaultModes } from '../src/config.js';
+import { toolsConfigSchemas } from '../src/tools/config.js';
 
 export const CONFIG_DOCS_PATH = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 
@@ -167,8 +167,8 @@ function table(list: Row[]): string {
 
 /** The whole reference, as written to docs/configuration.md. */
 export function renderConfigDocs(): string {
-  const main = jsonSchema(configSchema);
-  const tools = jsonSchema(toolsConfigSchema);
+  const main = jsonSchema(configSchemas().configSchema);
+  const tools = jsonSchema(toolsConfigSchemas().toolsConfigSchema);
   const all = rows(main, '', false, []);
   // The `tools` section is parsed by the tools part with its own schema: its fields are listed from there.
   const toolRows = rows({ ...tools, description: '' }, 'tools', false, []).slice(1);

@@ -4,7 +4,7 @@ import type { Core } from '../core.js';
 import type { Part } from '../part.js';
 import { brainTools } from './brain-tools.js';
 import { checkToolWarnings } from './check-tools.js';
-import { parseToolsConfig, type ToolsConfig } from './config.js';
+import type { ToolsConfig } from './config.js';
 import { configuredSecrets, createRunner } from './exec.js';
 import { fileTools } from './files.js';
 import { gitTools } from './git.js';
@@ -40,9 +40,9 @@ export interface Tools extends Part {
   toolbox: LocalToolbox;
 }
 
-/** Builds every tool; a wrong field in `config.tools` stops the start with a ConfigError naming it. */
+/** Builds every tool from `config.tools` (checked by loadConfig). */
 export function buildTools(core: Core): Tools {
-  const config = parseToolsConfig(core.config);
+  const config = core.config.tools;
   const run = createRunner({
     timeoutMs: config.timeoutMs,
     maxOutputChars: config.maxOutputChars,
