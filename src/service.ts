@@ -1,5 +1,6 @@
 import { setImmediate } from 'node:timers/promises';
 import type { Approver, Readiness } from '../brains/types.js';
+import { hostPort, isLoopback, ownUrl } from './bind-address.js';
 import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
 import type { Config } from './config.js';
@@ -99,8 +100,6 @@ export interface Service {
  */
 const BACKGROUND_GRACE_MS = 100;
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
 /**
  * Starts brainstem on the data dir that the lock holds: the core, then the
  * tools, the watchers and the faces (none started), then listen, then each
@@ -121,10 +120,9 @@ export async function startService<Bot extends BotFace>(
     throw err;
   }
   const { core, tools, ports, http, parts, port } = wired;
-  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  const url = `http://${host}:${port}`;
+  const url = `http://${hostPort(config.server.host, port)}`;
   // Offered to Claude Code only when the tools run: the CLI waits for its MCP servers at start-up.
-  if (tools) core.mcp.url = `http://${LOOPBACK.test(config.server.host) ? host : '127.0.0.1'}:${port}/mcp`;
+  if (tools) core.mcp.url = `${ownUrl(config.server.host, port)}/mcp`;
   // Each start below holds the event loop for milliseconds (execa's load on the first probe, a
   // spawn, the bot's first call); yielding before each lets a request in between.
   await setImmediate();
@@ -331,7 +329,7 @@ function announce(core: Core, url: string, ms: number): void {
       ? 'API token: from BRAINSTEM_API_TOKEN'
       : `API token: ${apiToken.source === 'generated' ? 'generated' : 'read from'} ${apiToken.file} (set BRAINSTEM_API_TOKEN to choose one)`,
   );
-  if (!LOOPBACK.test(config.server.host)) {
+  if (!isLoopback(config.server.host)) {
     logger.warn(
       `listening on ${config.server.host}, not loopback: every client on that network can reach the Bearer-protected API and its tools; set BRAINSTEM_HOST=127.0.0.1 unless you mean it (clients must name this address as their Host, or a name listed in server.allowedHosts)`,
     );

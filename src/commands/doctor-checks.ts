@@ -12,6 +12,7 @@ import {
 } from '../../brains/claude-code/cli-compat.js';
 import { cliEnv } from '../../brains/claude-code/env.js';
 import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
+import { hostPort, isLoopback } from '../bind-address.js';
 import type { Config } from '../config.js';
 import { credentialsFromEnv, readCredentials } from '../credentials.js';
 import { migrations } from '../db/migrations.js';
@@ -41,8 +42,6 @@ const CLAUDE_VERSION_TIMEOUT_MS = 15_000;
 /** Where loadApiToken keeps a generated token (src/api-token.ts). */
 const API_TOKEN_FILE = 'api-token';
 const DB_FILE = 'brainstem.sqlite';
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
 const ok = (name: string, detail: string): CheckResult => ({ name, ok: true, detail });
 const fail = (name: string, detail: string, fix: string): CheckResult => ({ name, ok: false, detail, fix });
 
@@ -388,8 +387,8 @@ export function checkFront(config: Config, now = Date.now()): CheckResult {
 
 export function checkBind(config: Config): CheckResult {
   const { host, port } = config.server;
-  const shown = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (LOOPBACK.test(host)) return ok('bind address', `${shown} (loopback: only this machine connects)`);
+  const shown = hostPort(host, port);
+  if (isLoopback(host)) return ok('bind address', `${shown} (loopback: only this machine connects)`);
   return fail(
     'bind address',
     `${shown} is not loopback: anyone who can reach it may call the API and its tools, guarded by the token alone`,
