@@ -200,12 +200,12 @@ describe('brainstem’s getUpdates at Telegram, through the front’s intake', (
     locker.exec('BEGIN IMMEDIATE');
     const stop = new AbortController();
     const stopped = intake(telegram, 'getUpdates', {}, stop.signal);
-    await vi.waitFor(() => expect(offsets).toHaveLength(1));
+    await vi.waitFor(() => expect(offsets).toHaveLength(1), { timeout: 30_000 });
     stop.abort();
     await expect(stopped).rejects.toThrow(/locked/);
     // The next poll fetches the same batch, which waits for the lock to go.
     const waiting = intake(telegram, 'getUpdates', {});
-    await vi.waitFor(() => expect(offsets).toHaveLength(2));
+    await vi.waitFor(() => expect(offsets).toHaveLength(2), { timeout: 30_000 });
     expect(await ids({})).toEqual([]);
     locker.exec('ROLLBACK');
     locker.close();

@@ -62,8 +62,6 @@ function deferred() {
   return { promise, resolve };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 type SentBody = { messages: ChatMessage[]; tools?: ToolDefinition[]; [k: string]: unknown };
 
 let fake: FakeLlama;
@@ -147,9 +145,6 @@ describe('LlamaLocalBrain streaming', () => {
     const it = brainFor(fake.baseUrl).turn(turnReq('hi'), running())[Symbol.asyncIterator]();
 
     expect((await it.next()).value).toEqual({ type: 'text', text: 'Hel' });
-    const stillOpen = await Promise.race([lastChat().ended, sleep(100).then(() => 'open')]);
-    expect(stillOpen).toBe('open');
-
     gate.resolve();
     const rest: TurnEvent[] = [];
     for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value);

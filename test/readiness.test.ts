@@ -66,7 +66,7 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
 
   it('answers while both probes are still running, and never runs a probe twice at once', async () => {
     await cli.waitForRun();
-    await expect.poll(() => llamaProbes().length).toBe(1);
+    await expect.poll(() => llamaProbes().length, { timeout: 30_000 }).toBe(1);
     const [held] = llamaProbes() as [FakeRequest];
     let llamaAnswered = false;
     void held.ended.then(() => {
@@ -92,15 +92,20 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
 
     // More callers (a /status, the brain monitor, a background round) join the running probes.
     const core = svc.service.core;
-    void core.readiness.probe('local');
-    void core.readiness.probe('assistant');
+    const local = core.readiness.probe('local');
+    expect(core.readiness.probe('local')).toBe(local);
+    const assistant = core.readiness.probe('assistant');
+    expect(core.readiness.probe('assistant')).toBe(assistant);
     void core.chat.statusLines(10);
-    expect(llamaProbes()).toHaveLength(1);
-    // One `claude auth status` serves both Claude modes.
-    expect(cli.runs).toEqual([['auth', 'status', '--json']]);
+    // Counted the moment each probe ends, before a later background round can start another.
+    const llamaSeen = local.then(() => llamaProbes().length);
+    const cliSeen = assistant.then(() => [...cli.runs]);
 
     cli.release();
     releaseLlama();
+    expect(await llamaSeen).toBe(1);
+    // One `claude auth status` serves both Claude modes.
+    expect(await cliSeen).toEqual([['auth', 'status', '--json']]);
     await expect
       .poll(
         async () => {

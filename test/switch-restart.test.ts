@@ -25,8 +25,11 @@ let qwen: FakeLlama;
 let coder: FakeLlama;
 const running: Harness[] = [];
 
-/** brainstem on the test's data dir; coder's start command is `coderStart` (nothing by default). */
-async function start(coderStart: string[][] = []): Promise<Harness> {
+/**
+ * brainstem on the test's data dir; coder's start command is `coderStart` (nothing by default);
+ * `atListen` as startHarness's.
+ */
+async function start(coderStart: string[][] = [], atListen?: (url: string) => void): Promise<Harness> {
   const config: ConfigFile = {
     modes: {
       qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' },
@@ -41,7 +44,7 @@ async function start(coderStart: string[][] = []): Promise<Harness> {
       },
     },
   };
-  const h = await startHarness({ tg, dir, config });
+  const h = await startHarness({ tg, dir, config, atListen });
   running.push(h);
   return h;
 }
@@ -201,21 +204,27 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await first.stopService();
     // A usage-limit fallback to qwen whose mode was changed since (by a restart on another default):
     // at the reset the switch back is moot, and only its state is to be forgotten.
-    // Seconds for the start below, so that the lock is held when the reset comes.
-    const resetsAt = Date.now() + 8000;
-    leaveFallback(first, { from: 'coder', to: 'qwen', since: Date.now(), resetsAt });
+    // Passed already: the switch back is due as soon as the next start has read it.
+    leaveFallback(first, { from: 'coder', to: 'qwen', since: Date.now(), resetsAt: Date.now() - 1000 });
     // Run from a timer, a rejection would bring brainstem down (Node's default).
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const second = await start();
-      const other = new Database(path.join(second.service.core.config.dataDir, 'brainstem.sqlite'), {
-        timeout: 0,
+      let other: Database.Database | undefined;
+      /** The way back as the database held it when the lock was taken. */
+      let atLock: unknown;
+      // The core arms the switch back on a timer; the start reaches its listen without the event
+      // loop turning, so a lock taken there is held before that timer can run.
+      const second = await start([], () => {
+        other = new Database(path.join(first.service.core.config.dataDir, 'brainstem.sqlite'), {
+          timeout: 0,
+        });
+        other.exec('BEGIN IMMEDIATE');
+        atLock = other.prepare('SELECT value FROM kv WHERE key = ?').pluck().get('usage_limit_fallback');
       });
-      other.exec('BEGIN IMMEDIATE');
       try {
-        expect(Date.now(), 'the lock is taken before the reset').toBeLessThan(resetsAt);
+        expect(atLock, 'the lock is taken before the switch back is handled').toMatch(/"to":"qwen"/);
         await expect
           .poll(
             () => second.logs.some((l) => l.msg === 'could not forget the switch back: trying again shortly'),
@@ -225,11 +234,11 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
           )
           .toBe(true);
       } finally {
-        other.exec('ROLLBACK');
-        other.close();
+        other?.exec('ROLLBACK');
+        other?.close();
       }
       await expect
-        .poll(() => second.service.core.kv.get('usage_limit_fallback'), { timeout: 10_000 })
+        .poll(() => second.service.core.kv.get('usage_limit_fallback'), { timeout: 30_000 })
         .toBe('');
       expect(second.service.core.switcher.active().id).toBe('local');
     } finally {

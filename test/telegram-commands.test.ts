@@ -34,8 +34,10 @@ function loadScript(url: string, ms: number): string {
 }
 
 const last = (chatId: number) => h.tg.lastBotMessage(chatId)?.text ?? '';
-const reply = (chatId: number, pattern: RegExp, timeoutMs = 5000) =>
+const reply = (chatId: number, pattern: RegExp, timeoutMs = 30_000) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
+/** Turns the fake model was asked for; readiness probes (/health) come and go on their own. */
+const completions = () => llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
 
 describe('commands', () => {
   it('registers the command menu in English and French', async () => {
@@ -97,12 +99,12 @@ describe('commands', () => {
     await reply(OWNER, /✅ Mode local is ready \(from big/);
     await reply(OWNER, /Mode local is awake/);
     expect(h.service.core.switcher.active().id).toBe('local');
-    const before = llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    const before = completions();
     h.tg.user(OWNER).says('switch to local please');
     await reply(OWNER, /Already in mode local/);
     h.tg.user(OWNER).says('/mode nowhere');
     await reply(OWNER, /unknown mode "nowhere"/);
-    expect(llama.requests.filter((r) => r.path === '/v1/chat/completions').length).toBe(before);
+    expect(completions()).toBe(before);
   });
 
   it('/usage shows the periods, modes and sessions; /usage 30d one period; a bad period is explained', async () => {
@@ -144,10 +146,10 @@ describe('commands', () => {
   });
 
   it('answers a command typed with capitals as the command (/Usage 30d is /usage 30d), never by the brain', async () => {
-    const asked = llama.requests.length;
+    const asked = completions();
     h.tg.user(119).says('/Usage 30d');
     await reply(119, /Usage since .* \(30d\)/);
-    expect(llama.requests.length).toBe(asked);
+    expect(completions()).toBe(asked);
   });
 
   it('/creds shows subscription, expiry, time left and the file, never a token', async () => {
@@ -187,20 +189,24 @@ describe('commands', () => {
   });
 
   it('refuses a stranger once, naming their id, logs it, and nothing reaches a brain', async () => {
-    const before = llama.requests.length;
+    const before = completions();
     const stranger = h.tg.user(999);
+    const refusals = () =>
+      h.logs.filter((l) => l.userId === 999 && /not on the allow-list/.test(String(l.msg)));
     stranger.says('hello?');
     stranger.says('/mode local');
-    await reply(999, /Your Telegram user id is 999/);
-    await new Promise((r) => setTimeout(r, 300));
+    // One more in each of their lanes (the chat's messages, its control commands): a lane handles
+    // its updates in order, so once these are refused too, so were the two above, replies included.
+    stranger.says('still there?');
+    stranger.says('/status');
+    await h.tg.waitFor(() => refusals().length === 4);
     expect(h.tg.botMessages(999)).toHaveLength(1);
-    expect(llama.requests.length).toBe(before);
-    const refusals = h.logs.filter((l) => l.userId === 999 && /not on the allow-list/.test(String(l.msg)));
-    expect(refusals).toHaveLength(2);
+    expect(h.tg.botMessages(999)[0]?.text).toMatch(/Your Telegram user id is 999/);
+    expect(completions()).toBe(before);
   });
 
   it('asks whoever writes anonymously or as a channel to write as themselves, never showing the shared sender as their id', async () => {
-    const before = llama.requests.length;
+    const before = completions();
     const [groupA, groupB] = [-100_777, -100_778];
     /** Telegram's sender of every anonymous group admin, in every group. */
     const anonymousAdmin = {
@@ -232,7 +238,7 @@ describe('commands', () => {
       refusal,
       refusal,
     ]);
-    expect(llama.requests.length).toBe(before);
+    expect(completions()).toBe(before);
   });
 
   it('saves documents under the data dir and passes their name, size, path and, to a local model, their text (photos: telegram-media)', async () => {
@@ -248,7 +254,7 @@ describe('commands', () => {
     expect(readFileSync(docPath, 'utf8')).toBe('hello');
 
     // One that is not text: the user hears the local model cannot read it, and nothing goes to it.
-    const before = llama.requests.length;
+    const before = completions();
     h.tg
       .user(117)
       .sendsDocument('report.pdf', Buffer.from('%PDF-1.4\0binary'), 'summarise', 'application/pdf');
@@ -256,7 +262,7 @@ describe('commands', () => {
     expect(refused.text).toBe(
       '⚙️ [proxy] The local model of mode local only reads text, and report.pdf (application/pdf, 15 bytes) is not text, so nothing was sent to it. Send the text itself or switch to a Claude mode (/mode), which opens files.',
     );
-    expect(llama.requests.length).toBe(before);
+    expect(completions()).toBe(before);
   });
 
   it('answers voice messages without transcription with how to turn it on, and stickers with a clear "not supported"', async () => {

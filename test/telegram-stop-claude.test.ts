@@ -55,7 +55,7 @@ describe('/stop with Claude Code', () => {
     await h.tg.waitFor(() => processesIn(h.dir).length === 0, { timeoutMs: 8000 });
     // Gone, or dead and waiting to be reaped: nothing of the turn runs any more.
     await h.tg.waitFor(() => children.every((pid) => !alive(pid)), { timeoutMs: 8000 });
-    await h.tg.waitFor(() => answer.text === 'Working on it\n\n⏹ stopped', { timeoutMs: 5000 });
+    await h.tg.waitFor(() => answer.text === 'Working on it\n\n⏹ stopped', { timeoutMs: 30_000 });
     expect(h.service.core.ledger.report(0).totals.turns).toBe(1);
   });
 });

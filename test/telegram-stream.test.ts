@@ -78,7 +78,7 @@ describe('streamed answers through the Bot API emulator', () => {
     const expected =
       'Title\nUse bold, a<b && c, 2 < 3 & 4 > 1, *lonely star and docs <script>\nif (a < b && c) {}';
     const msg = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.text === expected), {
-      timeoutMs: 5000,
+      timeoutMs: 30_000,
     });
     expect(msg.parseMode).toBe('HTML');
     expect(msg.entities.map((e) => e.type)).toEqual(['bold', 'bold', 'code', 'text_link', 'pre']);
@@ -97,7 +97,7 @@ describe('streamed answers through the Bot API emulator', () => {
       h.tg.user(115).says('fallback');
       const full = 'This is **REJECTED** by Telegram but still delivered.';
       const msg = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.text === full), {
-        timeoutMs: 5000,
+        timeoutMs: 30_000,
       });
       expect(msg.parseMode).toBeUndefined();
       expect(h.tg.botMessages(115)).toHaveLength(1);
@@ -135,8 +135,8 @@ describe('streamed answers through the Bot API emulator', () => {
   it('shows a brain error as its message, without a stack trace', async () => {
     h.llama.reply({ status: 500, error: 'the model crashed' });
     h.tg.user(117).says('break');
-    const msg = await h.tg.waitFor(() => h.tg.lastBotMessage(117), { timeoutMs: 5000 });
-    await h.tg.waitFor(() => h.tg.lastBotMessage(117)?.text.includes('⚠️'), { timeoutMs: 5000 });
+    const msg = await h.tg.waitFor(() => h.tg.lastBotMessage(117), { timeoutMs: 30_000 });
+    await h.tg.waitFor(() => h.tg.lastBotMessage(117)?.text.includes('⚠️'), { timeoutMs: 30_000 });
     expect(msg.text).toMatch(/^⚙️ \[proxy\] ⚠️ /);
     expect(msg.text).not.toMatch(/\n\s+at /);
   });

@@ -12,8 +12,10 @@ import { type Harness, OWNER, startHarness, turnsDone } from './telegram-harness
 
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-tools-'));
 const file = (name: string) => path.join(project, name);
-/** Long enough that a test's press lands before it on a busy machine; the timeout's own test waits it out. */
-const CONFIRM_MS = 5_000;
+/** Long enough that no test's press races it, however busy the machine. */
+const CONFIRM_MS = 120_000;
+/** The time the expiry's own test (and harness) gives a question. */
+const EXPIRY_MS = 1_000;
 /** An approver who is not one of the allowed users. */
 const OUTSIDE_APPROVER = 990;
 let h: Harness;
@@ -47,10 +49,15 @@ beforeAll(async () => {
   git('init', '-q', '-b', 'main');
   git('add', 'Makefile');
   git('-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', 'commit', '-q', '-m', 'feat: a Makefile');
-  h = await startHarness({
+  h = await startTools(CONFIRM_MS);
+});
+
+/** brainstem with the tools on the test project, its confirmation questions waiting `confirmTimeoutMs`. */
+function startTools(confirmTimeoutMs: number): Promise<Harness> {
+  return startHarness({
     parts: { tools: true, bot: true },
     config: {
-      telegram: { confirmTimeoutMs: CONFIRM_MS, approvers: [OWNER, OUTSIDE_APPROVER] },
+      telegram: { confirmTimeoutMs, approvers: [OWNER, OUTSIDE_APPROVER] },
       tools: {
         git: { repo: project },
         make: { targets: ['deploy', 'release', 'hang', 'serve'] },
@@ -62,14 +69,14 @@ beforeAll(async () => {
       },
     },
   });
-});
+}
 
 afterAll(async () => {
   await h?.close();
   rmSync(project, { recursive: true, force: true });
 });
 
-const reply = (chatId: number, pattern: RegExp, timeoutMs = 5000) =>
+const reply = (chatId: number, pattern: RegExp, timeoutMs = 30_000) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
 const buttonsOf = (m: FakeMessage) =>
   (
@@ -260,14 +267,18 @@ describe('tools from Telegram', () => {
   });
 
   it('no answer in time: nothing runs, and the question says so', async () => {
-    const user = h.tg.user(118, { languageCode: 'fr' });
+    // A brainstem of its own whose questions expire soon: the shared one's wait for any press.
+    const e = await startTools(EXPIRY_MS);
+    onTestFinished(() => e.close());
+    const user = e.tg.user(118, { languageCode: 'fr' });
     const asked = user.says('/run make_target {"target": "release"}');
-    const question = await reply(118, /Lancer make release \?/);
-    await h.tg.waitFor(() => /Pas de réponse en 5\.0 s : rien n’a été lancé\./.test(question.text), {
-      timeoutMs: CONFIRM_MS + 3000,
-    });
+    const question = await e.tg.waitFor(() =>
+      e.tg.botMessages(118).find((m) => /Lancer make release \?/.test(m.text)),
+    );
+    await e.tg.waitFor(() => /Pas de réponse en 1\.0 s : rien n’a été lancé\./.test(question.text));
     expect(buttonsOf(question)).toEqual([]);
-    const late = await answerTo(user.presses(question.messageId, `bs:dlg:${asked}:ok`));
+    const pressed = user.presses(question.messageId, `bs:dlg:${asked}:ok`);
+    const late = await e.tg.waitFor(() => e.tg.callbackAnswers.find((a) => a.callbackQueryId === pressed));
     expect(late.text).toMatch(/question est close/);
     expect(existsSync(file('released.txt'))).toBe(false);
   });
@@ -388,7 +399,7 @@ describe('tools from Telegram', () => {
     const user = h.tg.user(119);
     user.says('wait');
     const running = await reply(119, /wait → make hang/);
-    await h.tg.waitFor(() => /waiting/.test(running.text), { timeoutMs: 5000 });
+    await h.tg.waitFor(() => /waiting/.test(running.text), { timeoutMs: 30_000 });
     user.says('git');
     const queued = await reply(119, /Queued: git → git_status runs once the current answer is done/);
     user.says('/stop');

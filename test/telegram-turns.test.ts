@@ -58,11 +58,9 @@ describe('turns of one chat', () => {
     const queued = await reply(113, /Queued/);
     expect(queued.replyTo).toBeDefined();
 
-    const stopAt = Date.now();
+    // The held answer's gate is never opened: a reply while it still holds is the /stop answered at once.
     u.says('/stop');
     await reply(113, /Stopped the answer in progress\. 1 queued message\(s\) follow\./);
-    const stopCall = h.tg.callsOf('sendMessage', 113).find((c) => String(c.params.text).includes('Stopped'));
-    expect((stopCall?.at ?? Number.POSITIVE_INFINITY) - stopAt).toBeLessThan(1000);
     expect(await held?.ended).toBe('closed');
 
     await h.tg.waitFor(() => first.text.endsWith('⏹ stopped'));

@@ -57,7 +57,7 @@ beforeAll(async () => {
         webFetch: {
           allowPrivate: ['127.0.0.1'],
           maxBytes: 50_000,
-          timeoutMs: 1_500,
+          timeoutMs: 10_000,
           maxRedirects: 2,
           maxChars: 5_000,
         },

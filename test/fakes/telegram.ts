@@ -938,7 +938,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         (c) => c.method === method && (chatId === undefined || Number(c.params.chat_id) === chatId),
       ),
     waitFor(check, o = {}) {
-      const timeoutMs = o.timeoutMs ?? 5000;
+      const timeoutMs = o.timeoutMs ?? 30_000;
       return new Promise((resolve, reject) => {
         const attempt = () => {
           let value: ReturnType<typeof check>;
