@@ -3,7 +3,8 @@
  * Each test has its own fake, HOME, database and cwd, so they run concurrently.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, type ExpectStatic, expect, it } from 'vitest';
 import { buildArgs } from '../brains/claude-code/args.js';
@@ -581,6 +582,23 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
     expect(error).toEqual({
       kind: 'upstream_error',
       message: '⚙️ [proxy] Claude Code stopped without an answer (exit code 1).',
+    });
+  });
+
+  it('says why a CLI crashed without its source: the error line, never a path or a line of code', async (ctx) => {
+    const { expect } = ctx;
+    // A program that dies as a Node program does: location, code line, caret, error, stack, version.
+    const dir = await mkdtemp(path.join(tmpdir(), 'crashing-cli-'));
+    ctx.onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const bin = path.join(dir, 'claude');
+    await writeFile(bin, `#!${process.execPath}\nconst internal = { run() { null.x; } };\ninternal.run();\n`);
+    await chmod(bin, 0o755);
+    const h = await harness(ctx, { claude: { bin } });
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error).toEqual({
+      kind: 'upstream_error',
+      message:
+        "⚙️ [proxy] Claude Code stopped without an answer (exit code 1: TypeError: Cannot read properties of null (reading 'x')).",
     });
   });
 

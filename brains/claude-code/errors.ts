@@ -226,18 +226,24 @@ function exitReason(s: FailureSignals): string {
   return line ? `${code}: ${line}` : code;
 }
 
+/** A thrown error's own line in a crash report: `TypeError: …`, `Error [ERR_X]: …`. */
+const THROWN = /^[\w$.]*(Error|Exception)\b[^:]{0,40}:\s/;
+/** A crash report's location line (`/path/cli.js:4`, `file:///…:4`): what follows is source code. */
+const LOCATION = /^(file:\/\/|\/|[A-Za-z]:\\)\S*:\d+(:\d+)?$/;
+
 /**
- * The first meaningful line of a CLI message, short and scrubbed: stack frames
- * and anything that looks like a key or token never reach the user.
+ * The first meaningful line of a CLI message, short and scrubbed: stack frames,
+ * a crash report's location and code lines, and anything that looks like a key
+ * or token never reach the user. Of a crash report, the error's own line.
  */
 export function shortReason(text: string, max = 240): string {
-  const line =
-    text
-      .split('\n')
-      .map((l) => l.trim())
-      .find((l) => l.length > 0 && !/^at\s/.test(l)) ?? '';
-  const scrubbed = scrubText(line);
-  return shorten(scrubbed, max);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !/^at\s/.test(l));
+  const thrown = lines.find((l) => THROWN.test(l));
+  const line = thrown ?? (lines.some((l) => LOCATION.test(l)) ? '' : (lines[0] ?? ''));
+  return shorten(scrubText(line), max);
 }
 
 export function timeoutError(ms: number): BrainError {
