@@ -498,6 +498,24 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     ]);
   });
 
+  it('gives a call the upstream sent without an id the same id and type streamed as not (the SDK’s stream helper needs both)', async () => {
+    const tools = [{ type: 'function' as const, function: { name: 'read', parameters: { type: 'object' } } }];
+    const req = { model: 'local', messages: [{ role: 'user' as const, content: 'read it' }], tools };
+    const chunks = [
+      { toolCall: { index: 0, name: 'read', arguments: '{"path"' } },
+      { toolCall: { index: 0, arguments: ':"a"}' } },
+    ];
+    const expected = [
+      { id: 'call_0', type: 'function', function: { name: 'read', arguments: '{"path":"a"}' } },
+    ];
+    llama.reply({ chunks });
+    const streamed = await svc.client.chat.completions.stream(req).finalChatCompletion();
+    expect(streamed.choices[0]?.message.tool_calls).toEqual(expected);
+    llama.reply({ chunks });
+    const buffered = await svc.client.chat.completions.create(req);
+    expect(buffered.choices[0]?.message.tool_calls).toEqual(expected);
+  });
+
   it('answers 404 to a model id that ends in a slash: it names no mode', async () => {
     const models = await fetch(`${svc.url}/v1/models/nope/`, {
       headers: { authorization: `Bearer ${svc.token}` },

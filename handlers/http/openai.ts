@@ -7,7 +7,7 @@ import type { Core } from '../../src/core.js';
 import { BrainstemError, errorCodes } from '../../src/errors.js';
 import { ACTIVE, stripPrefix } from '../../src/modes.js';
 import { openAiSessionKey } from '../../src/session-keys.js';
-import { collectToolCall } from '../../src/tool-calls.js';
+import { collectToolCall, defaultCallId } from '../../src/tool-calls.js';
 import { callerGone } from './caller.js';
 import { brainErrorCode, openAiError } from './errors.js';
 import {
@@ -250,6 +250,8 @@ async function streamAnswer(
     heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), opts.heartbeatMs);
   };
   let early: NodeJS.Timeout | undefined;
+  /** Indexes of the tool calls streamed so far. */
+  const calls = new Set<number>();
   try {
     for await (const ev of events) {
       if (sse.closed && sse.started) break;
@@ -272,20 +274,25 @@ async function streamAnswer(
           begin();
           sse.data(chunk({ content: ev.text }));
           break;
-        case 'tool_call':
+        case 'tool_call': {
           begin();
+          // A call's first delta carries its id and type, as OpenAI's do (the SDK's stream helper
+          // needs both); an upstream that sends no id gets the one a buffered answer gives it.
+          const id = ev.id ?? (calls.has(ev.index) ? undefined : defaultCallId(ev.index));
+          calls.add(ev.index);
           sse.data(
             chunk({
               tool_calls: [
                 {
                   index: ev.index,
-                  ...(ev.id ? { id: ev.id, type: 'function' } : {}),
+                  ...(id ? { id, type: 'function' } : {}),
                   function: { ...(ev.name ? { name: ev.name } : {}), arguments: ev.arguments ?? '' },
                 },
               ],
             }),
           );
           break;
+        }
         case 'usage':
           usage = ev.usage;
           break;
