@@ -26,6 +26,22 @@ export function newTurnText(messages: ChatMessage[]): string {
     .join('\n\n');
 }
 
+/**
+ * Whether the user messages after the last assistant message hold a part that
+ * is neither text nor an image (`input_audio`, `file`): content too, which a
+ * local model gets as it is (a Claude mode refuses it by name before this).
+ */
+export function newTurnHasOtherParts(messages: ChatMessage[]): boolean {
+  return messages
+    .slice(lastAssistantIndex(messages) + 1)
+    .some(
+      (m) =>
+        m.role === 'user' &&
+        Array.isArray(m.content) &&
+        m.content.some((p) => p.type !== 'text' && p.type !== 'image_url'),
+    );
+}
+
 export function hasAssistant(messages: ChatMessage[]): boolean {
   return messages.some((m) => m.role === 'assistant');
 }

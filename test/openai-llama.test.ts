@@ -991,6 +991,22 @@ describe('a dead or failing upstream', () => {
     expect(chatCalls() - before).toBe(1);
   });
 
+  it('passes a turn of audio or a file alone, without text, to a local model: content too', async () => {
+    for (const part of [
+      { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } },
+      { type: 'file', file: { filename: 'notes.txt', file_data: 'data:text/plain;base64,aGk=' } },
+    ]) {
+      llama.reply({ chunks: ['heard'] });
+      const r = await svc.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: [part] as never }],
+      });
+      expect(r.choices[0]?.message.content).toMatch(/heard$/);
+      const sent = llama.requests.at(-1)?.body as { messages: { content: unknown }[] };
+      expect(sent.messages.at(-1)?.content).toEqual([part]);
+    }
+  });
+
   it('answers 429 when the upstream says too many requests', async () => {
     llama.reply({ status: 429, error: 'too many requests' });
     await expect(

@@ -13,7 +13,7 @@ import { ACTIVE, type ModeRegistry, stripPrefix } from '../modes.js';
 import type { Notifier } from '../notices.js';
 import type { ReadinessBoard } from '../readiness.js';
 import type { Switcher } from '../switcher.js';
-import { lastAssistantIndex, latestUserWords, newTurnText } from '../text.js';
+import { lastAssistantIndex, latestUserWords, newTurnHasOtherParts, newTurnText } from '../text.js';
 import { selectTools, type ToolSelection, toolChoiceRefusal } from '../tool-filter.js';
 import type { Billing, UsageLedger } from '../usage.js';
 import type { StatusFacts } from './facts.js';
@@ -88,8 +88,9 @@ export class ChatService extends EventEmitter<{
     const newTurn = newTurnText(req.messages);
     const images = checkImages(req.messages, lastAssistantIndex(req.messages) + 1);
     const endsWithToolResult = req.messages.at(-1)?.role === 'tool';
-    // A turn of images alone (a photo without a caption) is a question too.
-    if (newTurn.trim().length === 0 && images.newTurn === 0 && !endsWithToolResult) {
+    // A turn of images alone (a photo without a caption), or of audio or a file, is a question too.
+    const content = newTurn.trim().length > 0 || images.newTurn > 0 || newTurnHasOtherParts(req.messages);
+    if (!content && !endsWithToolResult) {
       throw new BrainstemError(
         'INVALID_REQUEST',
         'messages: there is no user message to answer.',
