@@ -112,7 +112,7 @@ export function configSchemas() {
         .string()
         .optional()
         .describe(
-          'Llama: a workspace whose persona files (SOUL.md, AGENTS.md, MEMORY.md) become a concise system prompt.',
+          'Llama: a workspace whose persona files (SOUL.md, AGENTS.md, MEMORY.md) become a concise system prompt, in place of the client’s system and developer messages (OpenClaw’s long one).',
         ),
       baseUrl: z
         .string()
