@@ -168,6 +168,34 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     });
   }
 
+  it('a resumed session hears what changed in the client’s instructions, and nothing when they stand', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => text('noted'));
+    const system = (date: string) => ({
+      role: 'system' as const,
+      content: `${'You are the assistant of a busy household.\n'.repeat(20)}Current date: ${date}\nTime zone: UTC`,
+    });
+    const signal = new AbortController().signal;
+    const history = (date: string, turns: number) => [
+      system(date),
+      ...Array.from({ length: turns }, (_, i) => [
+        { role: 'user' as const, content: `question ${i + 1}` },
+        { role: 'assistant' as const, content: 'noted' },
+      ]).flat(),
+    ];
+    await collect(h.brain.turn(userTurn('question 1', { history: history('2026-12-05', 0) }), signal));
+    await collect(h.brain.turn(userTurn('question 2', { history: history('2026-12-05', 1) }), signal));
+    await collect(h.brain.turn(userTurn('question 3', { history: history('2026-12-06', 2) }), signal));
+
+    const added = h.fake.mainRequests().map((r) => r.userTexts.at(-1) ?? '');
+    expect(added[0]).toContain('Current date: 2026-12-05');
+    expect(added[1]).toBe('question 2');
+    expect(added[2]).toContain('- Current date: 2026-12-05\n+ Current date: 2026-12-06');
+    expect(added[2]).not.toContain('busy household');
+    expect(added[2]).toMatch(/question 3$/);
+  });
+
   it('starts fresh when the stored session is unknown to the CLI, and stores the new id', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
@@ -684,6 +712,20 @@ describe('argv and prompt', () => {
     ).toEqual([true, true, true, false, false]);
     // Without the MCP server there is nothing of brainstem's to allow.
     expect(buildArgs({ mode, preallowed: ['git_status'] })).not.toContain('--allowedTools');
+  });
+
+  it('tells a resumed session what changed in the client’s instructions: nothing, the lines, or all when unknown', () => {
+    const prompt = (date: string) =>
+      `${'You are the assistant of a busy household.\n'.repeat(200)}Current date: ${date}\nTime zone: UTC`;
+    const req = (date: string) =>
+      userTurn('and now?', { history: [{ role: 'system', content: prompt(date) }] });
+    expect(planPrompt(req('2026-12-05'), mode, true, prompt('2026-12-05')).stdin).toBe('and now?');
+    const dayAfter = planPrompt(req('2026-12-06'), mode, true, prompt('2026-12-05')).stdin;
+    expect(dayAfter).toContain('- Current date: 2026-12-05\n+ Current date: 2026-12-06');
+    expect(dayAfter).not.toContain('busy household');
+    expect(dayAfter).toMatch(/and now\?$/);
+    // A session resumed after a restart: what it was told is not known, so all of it.
+    expect(planPrompt(req('2026-12-06'), mode, true).stdin).toContain(prompt('2026-12-06'));
   });
 
   it('moves a long mode prompt out of argv and into the first turn only', () => {

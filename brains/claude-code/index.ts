@@ -25,7 +25,7 @@ import { type McpOptions, writeMcpConfig } from './mcp.js';
 import { claudeRefusal } from './options.js';
 import { ClaudeProcess, type SpawnOptions } from './process.js';
 import type { ProcessCap } from './process-cap.js';
-import { argvSystemPrompt, planPrompt } from './prompt.js';
+import { argvSystemPrompt, clientInstructions, planPrompt } from './prompt.js';
 import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { DEFAULT_SPARES, type Spare, type Spares } from './spares.js';
@@ -69,6 +69,9 @@ interface AttemptOptions {
   signal: AbortSignal;
 }
 
+/** Conversations whose last instructions are remembered (see `told`); the oldest is forgotten past it. */
+const TOLD_MAX = 1000;
+
 /**
  * A brain backed by the real `claude` CLI. Conversations map to CLI sessions
  * (`--resume`) through the session store; with a warm pool, the process of a
@@ -82,6 +85,12 @@ export class ClaudeCodeBrain implements Brain {
   private readonly approvals: Approvals;
   /** The MCP config file per turn depth, written once. */
   private readonly mcpConfigs = new Map<number, Promise<string | undefined>>();
+  /**
+   * The client's instructions each conversation's session was last told, so a
+   * resumed one hears what changed (planPrompt). In memory: after a restart a
+   * resumed session is told them all once.
+   */
+  private readonly told = new Map<string, string>();
   private closed = false;
 
   constructor(private readonly opts: ClaudeCodeBrainOptions) {
@@ -116,6 +125,7 @@ export class ClaudeCodeBrain implements Brain {
 
   /** Forgets the session, what was allowed "for this session", and closes the warm process. */
   forget(sessionKey: string): void {
+    this.told.delete(this.key(sessionKey));
     this.opts.sessions.delete(sessionKey, this.id);
     this.approvals.forget(sessionKey);
     void this.opts.warm?.drop(this.key(sessionKey));
@@ -232,7 +242,7 @@ export class ClaudeCodeBrain implements Brain {
 
   /** One turn on one process (warm, or started here). */
   private async *attempt(req: TurnRequest, a: AttemptOptions): AsyncGenerator<TurnEvent, Next> {
-    const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined);
+    const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined, this.told.get(a.key));
     const ready = a.ready;
     if (!plan.stdin.trim() && plan.images.length === 0) {
       if (ready?.from === 'warm' && !this.opts.warm?.release(a.key, ready.proc, true))
@@ -368,6 +378,7 @@ export class ClaudeCodeBrain implements Brain {
           'claude turn finished',
         );
         proc.sessionId = result.sessionId ?? a.reader.sessionId;
+        this.remember(a.key, clientInstructions(req.messages));
         keep = pooled && !this.closed && outcome.invalidLines === 0;
         yield { type: 'done', finishReason: cut ? 'length' : 'stop' };
         return 'done';
@@ -451,6 +462,13 @@ export class ClaudeCodeBrain implements Brain {
       env: this.env(),
       depth: a.depth,
     };
+  }
+
+  /** The client's instructions a conversation's session now holds, once a turn of it went through. */
+  private remember(key: string, instructions: string): void {
+    this.told.delete(key);
+    this.told.set(key, instructions);
+    if (this.told.size > TOLD_MAX) this.told.delete(this.told.keys().next().value as string);
   }
 
   private key(sessionKey: string): string {

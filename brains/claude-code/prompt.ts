@@ -35,24 +35,26 @@ export interface PromptPlan {
  * developer messages) and the earlier turns the client sent, if any (a
  * conversation whose session is gone, or an edited or regenerated history),
  * before the turn; a resumed one already holds them, so it gets only the new
- * turn, never the history again.
+ * turn, never the history again. Only what changed in the client's
+ * instructions since the session was last told them (`told`; OpenClaw's
+ * prompt has the date in it) goes to a resumed session; all of them when
+ * that is not known (a session resumed after a restart).
  */
-export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean): PromptPlan {
+export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean, told?: string): PromptPlan {
   const modePrompt = mode.systemPrompt?.trim() || undefined;
   const inArgv = argvSystemPrompt(mode) !== undefined;
   const from = lastAssistantIndex(req.messages) + 1;
   const calls = toolCalls(req.messages);
+  const client = clientInstructions(req.messages);
   const parts: string[] = [];
   if (!resumed) {
     if (modePrompt && !inArgv) parts.push(block('instructions', 'brainstem', modePrompt));
     if (req.outbox) parts.push(block('instructions', 'brainstem', outboxPrompt(req.outbox)));
-    const client = req.messages
-      .filter((m) => m.role === 'system' || m.role === 'developer')
-      .map(messageText)
-      .filter((t) => t.trim().length > 0);
-    if (client.length > 0) parts.push(block('instructions', 'client', client.join('\n\n')));
+    if (client) parts.push(block('instructions', 'client', client));
     const earlier = transcript(req.messages.slice(0, from), calls);
     if (earlier) parts.push(block('history', 'client', earlier));
+  } else if (client !== (told ?? '')) {
+    parts.push(block('instructions', 'client', instructionsUpdate(told, client)));
   }
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
   const turn = newTurn(req.messages.slice(from), calls);
@@ -62,6 +64,35 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean)
     stdin: parts.join('\n\n'),
     images: newTurnImages(req.messages, from),
   };
+}
+
+/** The client's system and developer messages, as one text: what a session is told of them. */
+export function clientInstructions(messages: ChatMessage[]): string {
+  return messages
+    .filter((m) => m.role === 'system' || m.role === 'developer')
+    .map(messageText)
+    .filter((t) => t.trim().length > 0)
+    .join('\n\n');
+}
+
+/**
+ * What a resumed session is told of the client's instructions when they are
+ * not the ones it was given: the lines that went and came, when few did (a
+ * new date in a 50,000-character prompt is two lines, not the prompt again),
+ * else all of them.
+ */
+function instructionsUpdate(told: string | undefined, now: string): string {
+  const intro = 'The client’s instructions given earlier in this conversation have changed';
+  if (told === undefined || !now) {
+    return now ? `${intro}, or may have; as they stand now:\n\n${now}` : `${intro}: there are none any more.`;
+  }
+  const before = new Set(told.split('\n'));
+  const after = new Set(now.split('\n'));
+  const gone = [...before].filter((l) => !after.has(l) && l.trim());
+  const came = [...after].filter((l) => !before.has(l) && l.trim());
+  const diff = [...gone.map((l) => `- ${l}`), ...came.map((l) => `+ ${l}`)].join('\n');
+  if (diff.length * 2 > now.length) return `${intro}; these replace them:\n\n${now}`;
+  return `${intro}: lines marked - are gone, lines marked + are new, the rest stands.\n\n${diff}`;
 }
 
 /**
