@@ -182,6 +182,46 @@ describe('the Bot API front’s own methods and guards', () => {
     expect(h.tg.callsOf('deleteWebhook')).toHaveLength(1); // brainstem's own, at start
   });
 
+  it('takes setWebhook with an empty url as deleteWebhook, as Telegram does; a url it refuses', async () => {
+    h.tg.user(CHAT).says('waiting 1');
+    await until(async () => (await pending()) === 1);
+    expect(await method('setWebhook', json({ url: '', drop_pending_updates: true }))).toEqual([
+      200,
+      { ok: true, result: true },
+    ]);
+    expect(await pending()).toBe(0);
+    const [status, answer] = await method('setWebhook', json({ url: 'https://example.org/hook' }));
+    expect([status, answer.ok, answer.description]).toEqual([
+      400,
+      false,
+      "Bad Request: brainstem's Bot API front serves updates by getUpdates only; use long polling (no webhook)",
+    ]);
+    expect(h.tg.callsOf('setWebhook')).toHaveLength(0);
+  });
+
+  it('answers its guards’ refusals in Telegram’s shape, which grammY shows, not OpenAI’s', async () => {
+    const { hostname, port } = new URL(h.service.url);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .request(
+          { hostname, port, path: `/telegram/bot${h.tg.token}/getMe`, headers: { host: 'evil.example' } },
+          (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        )
+        .on('error', reject)
+        .end();
+    });
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.body)).toEqual({
+      ok: false,
+      error_code: 403,
+      description: expect.stringContaining('server.allowedHosts'),
+    });
+  });
+
   it('refuses a download path that would leave /file/bot<token>/, and nothing reaches Telegram', async () => {
     const token = h.tg.token;
     const calls = h.tg.calls.length;

@@ -7,7 +7,8 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpError, usageLimitHeaders } from './fakes/anthropic.js';
+import { httpError, text, toolUse, usageLimitHeaders } from './fakes/anthropic.js';
+import { PRICED_MODEL } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
 import { CLAUDE_BIN } from './helpers/service.js';
@@ -33,8 +34,9 @@ beforeAll(async () => {
     env: { CLAUDE_BIN },
     config: {
       defaultMode: 'assistant',
-      claude: { env: claude.cli.env, maxRetries: 0 },
+      claude: { env: { ...claude.cli.env, ...PRICED_MODEL }, maxRetries: 0 },
       telegram: { front: { enabled: true } },
+      modes: { capped: { kind: 'claude', allowedTools: ['Bash'], budget: { turnUsd: 0.01 } } },
     },
   });
   oc = await startDownstream(`${h.service.url}/telegram`, h.tg.token, { commands: false });
@@ -45,7 +47,11 @@ beforeAll(async () => {
   });
   oc.bot.on('message:text', async (ctx) => {
     const stream = await client.chat.completions.create(
-      { model: 'brainstem/active', stream: true, messages: [{ role: 'user', content: ctx.message.text }] },
+      {
+        model: ctx.message.text.includes('capped') ? 'brainstem/capped' : 'brainstem/active',
+        stream: true,
+        messages: [{ role: 'user', content: ctx.message.text }],
+      },
       { headers: { 'x-session-key': `telegram:${ctx.chat.id}` } },
     );
     let answer = '';
@@ -95,6 +101,30 @@ describe('proxy notices through the front', { timeout: 60_000 }, () => {
     await h.tg.waitFor(() => texts(OWNER, /usage limit is reached/).length === 1, { timeoutMs: 30_000 });
     expect(await post).toBe('I tried, but:');
     expect(texts(OWNER, /limit/)).toHaveLength(1);
+  });
+
+  it('a budget stop stays in OpenClaw’s answer: no notice tells it, whatever usage-limit notice came that day', async () => {
+    // The usage-limit notice of the test above is recent: the spoken stop must not be taken for it.
+    expect(h.service.core.notifier.recent(10).some((n) => n.kind === 'usage_limit')).toBe(true);
+    claude.fake.script(() =>
+      toolUse('Bash', { command: 'echo more' }, text('never reached'), {
+        preamble: 'Working on it.',
+        usage: { output_tokens: 4000 },
+      }),
+    );
+    const post = nextPost(OWNER);
+    h.tg.user(OWNER).says('a capped task');
+    expect(await post).toMatch(
+      /Working on it\.[\s\S]*⚙️ \[proxy\] This answer was stopped: it reached the per-turn budget of mode capped/,
+    );
+  });
+
+  it('never cuts a notice out of an element it leaves open: the markup stays whole', async () => {
+    const notice = h.service.core.notifier.recent(10).find((n) => n.kind === 'auth')?.text ?? '';
+    const m = await oc.bot.api.sendMessage(OWNER, `<blockquote>${notice}\n\nrest</blockquote>`, {
+      parse_mode: 'HTML',
+    });
+    expect(m.text).toMatch(/^⚙️ \[proxy\] Claude refused[\s\S]*rest$/);
   });
 
   it('moves the entities of a plain-text message to match what is left', async () => {

@@ -3,6 +3,16 @@ import type { BrainError } from '../../brains/types.js';
 import { BrainstemError, type ErrorCode, errorCodes } from '../../src/errors.js';
 import { lingerOnTooLarge } from './too-large.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * 'bot-api': the route's clients read Telegram's error shape (the Bot API
+     * front: grammY shows `error_code` and `description`). Absent: OpenAI's.
+     */
+    errors?: 'bot-api';
+  }
+}
+
 /** OpenAI's error body, which every OpenAI client knows how to show. */
 export function openAiError(err: { message: string; type: string; code: string; param?: string | null }) {
   return {
@@ -54,9 +64,15 @@ export function installErrorHandler(app: FastifyInstance): void {
       request.log.error({ err: error }, 'unhandled error');
       e = new BrainstemError('INTERNAL');
     }
+    // Decided on the matched route, as auth is: a guard that refuses a front call before its handler.
+    const botApi = request.routeOptions.url !== undefined && request.routeOptions.config.errors === 'bot-api';
     return reply
       .status(e.status)
-      .send(openAiError({ message: e.message, type: e.type, code: e.code, param: e.param }));
+      .send(
+        botApi
+          ? { ok: false, error_code: e.status, description: e.message }
+          : openAiError({ message: e.message, type: e.type, code: e.code, param: e.param }),
+      );
   });
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(

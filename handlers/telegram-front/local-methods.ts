@@ -70,6 +70,10 @@ export function localMethods(deps: {
     logger.warn({ method }, `OpenClaw called ${method}: answered by the front, not sent to Telegram`);
     return apiResult(true);
   };
+  const deleteWebhook: LocalMethod = async (params) => {
+    if (flag.parse(params.drop_pending_updates)) queue.dropPending();
+    return apiResult(true);
+  };
   const methods: Record<string, LocalMethod> = {
     getUpdates: async (params, signal) => {
       const p = getUpdatesSchema.safeParse(params);
@@ -86,15 +90,15 @@ export function localMethods(deps: {
       );
       return r.conflict ? apiError(409, CONFLICT) : { status: 200, body: `{"ok":true,"result":${r.json}}` };
     },
-    setWebhook: async () =>
-      apiError(
-        400,
-        "Bad Request: brainstem's Bot API front serves updates by getUpdates only; use long polling (no webhook)",
-      ),
-    deleteWebhook: async (params) => {
-      if (flag.parse(params.drop_pending_updates)) queue.dropPending();
-      return apiResult(true);
-    },
+    // An empty url removes the webhook at Telegram, as deleteWebhook does: some clients call it so.
+    setWebhook: async (params, signal) =>
+      params.url === ''
+        ? deleteWebhook(params, signal)
+        : apiError(
+            400,
+            "Bad Request: brainstem's Bot API front serves updates by getUpdates only; use long polling (no webhook)",
+          ),
+    deleteWebhook,
     getWebhookInfo: async () =>
       apiResult({ url: '', has_custom_certificate: false, pending_update_count: queue.waiting().count }),
     logOut: refusedLocally('logOut'),

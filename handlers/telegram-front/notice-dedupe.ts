@@ -33,7 +33,9 @@ export class NoticeDedupe implements OutgoingRewrite {
   private readonly spoken = new Map<string, { kind: NoticeKind; at: number }>();
   private readonly onBrainError = ({ error }: { error: BrainError }) => {
     const kind = NOTICE_OF[error.kind];
-    if (!kind) return;
+    // The credit and the budgets stop a turn without a usage-limit notice (src/usage-limit.ts): the
+    // answer alone tells why, so it is never taken out.
+    if (!kind || (error.kind === 'usage_limit' && error.limit !== undefined)) return;
     const now = Date.now();
     this.spoken.set(plain(error.message), { kind, at: now });
     for (const [text, s] of this.spoken) if (now - s.at > RECENT_MS) this.spoken.delete(text);
@@ -93,7 +95,8 @@ export class NoticeDedupe implements OutgoingRewrite {
       const start = pos;
       pos += para.length + (parts[i + 1]?.length ?? 0);
       if (!plain(para).startsWith(PROXY_TAG) || !isRepeat(plain(para))) continue;
-      if (parseMode === 'HTML' && !balanced(text.slice(0, start))) continue;
+      // Cut only where no element is open, and only a paragraph that closes what it opens.
+      if (parseMode === 'HTML' && !(balanced(text.slice(0, start)) && balanced(para))) continue;
       // The paragraph goes with the break before it (or after it, for the first one).
       const before = parts[i - 1]?.length ?? 0;
       cuts.push(i > 0 ? [start - before, start + para.length] : [start, pos]);

@@ -50,7 +50,7 @@ export function frontRoutes(opts: FrontRouteOptions): RouteSet {
         scope.route({
           method: ['GET', 'POST'],
           url: '/*',
-          config: { auth: 'own' },
+          config: { auth: 'own', errors: 'bot-api' },
           handler: (request, reply) => guarded(opts, request, reply),
         });
       },
