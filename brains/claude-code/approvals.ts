@@ -182,12 +182,12 @@ const deny = (message: string): ApprovalDecision => ({ behavior: 'deny', message
 /** Built-in tools that only read: "for this session" allows any use of them. */
 const READ_ONLY_BUILTINS = new Set(['Read', 'Glob', 'Grep', 'LS', 'NotebookRead', 'WebFetch', 'WebSearch']);
 /** Built-in tools that write a file: "for this session" allows the file asked about, no other. */
-const FILE_WRITERS: Record<string, string> = {
-  Write: 'file_path',
-  Edit: 'file_path',
-  MultiEdit: 'file_path',
-  NotebookEdit: 'notebook_path',
-};
+const FILE_WRITERS = new Map([
+  ['Write', 'file_path'],
+  ['Edit', 'file_path'],
+  ['MultiEdit', 'file_path'],
+  ['NotebookEdit', 'notebook_path'],
+]);
 
 /**
  * What an "allow for this session" covers: what the person was shown (the
@@ -196,7 +196,8 @@ const FILE_WRITERS: Record<string, string> = {
  * the same input only.
  */
 function grantKey(tool: string, input: Record<string, unknown>): string {
-  const shown = tool === 'Bash' ? input.command : FILE_WRITERS[tool] && input[FILE_WRITERS[tool]];
+  const file = FILE_WRITERS.get(tool);
+  const shown = tool === 'Bash' ? input.command : file && input[file];
   if (typeof shown === 'string') return `${tool}:${shown}`;
   return READ_ONLY_BUILTINS.has(tool) ? tool : `${tool}:${JSON.stringify(input)}`;
 }
