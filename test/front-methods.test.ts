@@ -16,7 +16,7 @@ import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from '../handlers/telegram-front/bot-a
 import { migrations } from '../src/db/migrations.js';
 import Sqlite from '../src/db/sqlite.js';
 import { startDownstream } from './helpers/downstream-bot.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 const CHAT = 112;
 let h: Harness;
@@ -220,6 +220,27 @@ describe('the Bot API front’s own methods and guards', () => {
       error_code: 403,
       description: expect.stringContaining('server.allowedHosts'),
     });
+  });
+
+  it('tells the owner which of OpenClaw’s commands a full menu leaves out', async () => {
+    const scope = { type: 'all_private_chats' };
+    const commands = Array.from({ length: 100 }, (_, i) => ({
+      command: `c${String(i).padStart(3, '0')}`,
+      description: `command ${i}`,
+    }));
+    expect(await method('setMyCommands', json({ commands, scope, language_code: 'de' }))).toEqual([
+      200,
+      { ok: true, result: true },
+    ]);
+    const menu = h.tg.menus.get('all_private_chats|de')?.map((c) => c.command) ?? [];
+    expect(menu).toHaveLength(100);
+    const left = commands.map((c) => `/${c.command}`).filter((c) => !menu.includes(c.slice(1)));
+    expect(left.at(-1)).toBe('/c099');
+    const notice = await h.tg.waitFor(() =>
+      h.tg.botMessages(OWNER).find((m) => /left out of it/.test(m.text)),
+    );
+    expect(notice.text).toContain(`${left.join(' ')} are left out of it. They still work when typed.`);
+    await method('deleteMyCommands', json({ scope, language_code: 'de' }));
   });
 
   it('refuses a download path that would leave /file/bot<token>/, and nothing reaches Telegram', async () => {

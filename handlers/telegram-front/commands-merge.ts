@@ -134,6 +134,8 @@ export class CommandsMerge {
     private readonly logger: Logger,
     /** The command names brainstem answers, for renaming OpenClaw's clashes. */
     private readonly ownNames: ReadonlySet<string>,
+    /** Tells the owner which of OpenClaw's commands a full menu leaves out (`/name`s). */
+    private readonly leftOut: (commands: string[]) => void = () => {},
   ) {}
 
   /**
@@ -309,10 +311,12 @@ export class CommandsMerge {
     const seen = new Set<string>();
     const all = [...own, ...theirs].filter((c) => !seen.has(c.command) && seen.add(c.command));
     if (all.length > MAX_COMMANDS) {
+      const left = all.slice(MAX_COMMANDS).map((c) => `/${c.command}`);
       this.logger.warn(
-        { key: keyString(key), left: all.length - MAX_COMMANDS },
+        { key: keyString(key), left },
         `the command menu holds at most ${MAX_COMMANDS} commands; OpenClaw's last ones are left out of it (they still work when typed)`,
       );
+      this.leftOut(left);
     }
     return all.slice(0, MAX_COMMANDS);
   }

@@ -1,6 +1,8 @@
 import type { Transformer } from 'grammy';
 import type { Update } from 'grammy/types';
 import type { Core } from '../../src/core.js';
+import { html } from '../../src/html.js';
+import { noticeLang, t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import type { RouteSet } from '../http/server.js';
 import { CommandsMerge } from './commands-merge.js';
@@ -66,6 +68,17 @@ export function createFront(opts: FrontOptions): Front {
     (m, p) => passthrough.call(m, p),
     log,
     opts.ownCommands,
+    (left) =>
+      core.notifier.notify({
+        kind: 'front',
+        // Once for each set of commands left out, whichever scope or language it happened in.
+        dedupeKey: `front:menu-full:${left.join(' ')}`,
+        text: t(
+          noticeLang(core.kv),
+          html`📋 Telegram's command menu holds 100 commands, and OpenClaw's with brainstem's are more: ${left.join(' ')} are left out of it. They still work when typed.`,
+          html`📋 Le menu des commandes de Telegram en contient 100, et celles d’OpenClaw avec celles de brainstem sont plus nombreuses : ${left.join(' ')} n’y figurent pas. Elles marchent toujours si on les tape.`,
+        ),
+      }),
   );
   const local = localMethods({ queue, commands, logger: log });
   const dedupe = new NoticeDedupe(core, new Set(opts.notifyChats));
