@@ -52,9 +52,10 @@ describe('idle memory', () => {
     expect(grown).toBeGreaterThan(40 * MB);
     work.drop();
 
-    // Idle, and resident memory grew: one release, which shrinks the heap.
+    // Idle, and resident memory grew: one release, which shrinks the heap (on Node 20 once its
+    // sweeper has freed the pages, a moment after the collection: waited for, not assumed).
     await vi.waitFor(() => expect(released(logs)).toHaveLength(2), { timeout: 10_000 });
-    expect(heapTotal()).toBeLessThan(grown / 2);
+    await vi.waitFor(() => expect(heapTotal()).toBeLessThan(grown / 2), { timeout: 10_000 });
 
     // The next release needs the next burst.
     (await burst(300, 60)).drop();
