@@ -135,7 +135,7 @@ export class CommandsMerge {
     /** The command names brainstem answers, for renaming OpenClaw's clashes. */
     private readonly ownNames: ReadonlySet<string>,
     /** Tells the owner which of OpenClaw's commands a full menu leaves out (`/name`s). */
-    private readonly leftOut: (commands: string[]) => void = () => {},
+    private readonly leftOut: (commands: string[]) => void,
   ) {}
 
   /**
