@@ -1,3 +1,4 @@
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Socket } from 'node:net';
@@ -9,22 +10,18 @@ import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import { filterModeSections, PersonaPrompt } from '../brains/llama-local/persona.js';
 import { ThinkFilter } from '../brains/llama-local/think-filter.js';
 import type { ChatMessage, ToolDefinition, TurnEvent, TurnRequest } from '../brains/types.js';
-import type { Config, ModeConfig } from '../src/config.js';
+import { type Config, loadConfig, type ModeConfig } from '../src/config.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { TEST_TLS_CERT, TEST_TLS_KEY } from './fakes/tls.js';
 import { modeConfig } from './helpers/mode-config.js';
 
 const logger = pino({ level: 'silent' });
 
-const llamaConfig: Config['llama'] = {
-  baseUrl: 'http://127.0.0.1:8081/v1',
-  healthPath: '/health',
-  readyTimeoutMs: 180_000,
-  pollIntervalMs: 500,
-  connectTimeoutMs: 5_000,
-  streamIdleMs: 60_000,
-  models: {},
-};
+/** The `llama` section's defaults, as a start with no config file has them. */
+const llamaConfig: Config['llama'] = loadConfig(
+  {},
+  mkdtempSync(path.join(tmpdir(), 'llama-defaults-')),
+).llama;
 
 function mode(over: Partial<ModeConfig> = {}): ModeConfig {
   return modeConfig({ id: 'local', kind: 'llama', ...over });
