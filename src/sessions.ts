@@ -8,6 +8,8 @@ export interface StoredSession {
   cwd: string;
   createdAt: number;
   updatedAt: number;
+  /** The client's instructions this session was last told (see setInstructions); undefined: not known. */
+  instructions?: string;
 }
 
 interface Row {
@@ -17,6 +19,7 @@ interface Row {
   cwd: string;
   created_at: number;
   updated_at: number;
+  instructions: string | null;
 }
 
 const toSession = (r: Row): StoredSession => ({
@@ -26,6 +29,7 @@ const toSession = (r: Row): StoredSession => ({
   cwd: r.cwd,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  ...(r.instructions !== null ? { instructions: r.instructions } : {}),
 });
 
 /**
@@ -39,6 +43,7 @@ export class SessionStore {
   // Prepared once: get and set run on every Claude turn.
   private readonly getStmt;
   private readonly setStmt;
+  private readonly instructionsStmt;
   private readonly deleteStmt;
   private readonly deleteModeStmt;
   private readonly listStmt;
@@ -56,7 +61,12 @@ export class SessionStore {
        VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(session_key, mode) DO UPDATE SET
          brain_session_id = excluded.brain_session_id, cwd = excluded.cwd, updated_at = excluded.updated_at,
-         created_at = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.created_at ELSE excluded.created_at END`,
+         created_at = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.created_at ELSE excluded.created_at END,
+         instructions = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.instructions END`,
+    );
+    // Only the session that was told them: one that replaced it meanwhile was told nothing yet.
+    this.instructionsStmt = db.prepare(
+      'UPDATE sessions SET instructions = ? WHERE session_key = ? AND mode = ? AND brain_session_id = ?',
     );
     this.deleteStmt = db.prepare('DELETE FROM sessions WHERE session_key = ?');
     this.deleteModeStmt = db.prepare('DELETE FROM sessions WHERE session_key = ? AND mode = ?');
@@ -80,6 +90,18 @@ export class SessionStore {
     const now = Date.now();
     this.kept.run(`the Claude session of ${sessionKey} in mode ${mode}`, () =>
       this.setStmt.run(sessionKey, mode, brainSessionId, cwd, now, now),
+    );
+  }
+
+  /**
+   * Records the client's instructions a session now holds, once a turn told them, so that
+   * after a restart a resumed session is told only what changed. Never throws, as `set`.
+   */
+  setInstructions(sessionKey: string, mode: string, brainSessionId: string, instructions: string): void {
+    this.kept.run(
+      `the instructions the Claude session of ${sessionKey} in mode ${mode} was told`,
+      () => this.instructionsStmt.run(instructions, sessionKey, mode, brainSessionId),
+      { latest: true },
     );
   }
 

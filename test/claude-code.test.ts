@@ -9,13 +9,18 @@ import path from 'node:path';
 import { describe, type ExpectStatic, expect, it } from 'vitest';
 import { buildArgs } from '../brains/claude-code/args.js';
 import { classifyFailure, type FailureSignals, isMissingSession } from '../brains/claude-code/errors.js';
+import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
 import { planPrompt } from '../brains/claude-code/prompt.js';
 import { RunReader } from '../brains/claude-code/run-reader.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import type { TurnEvent } from '../brains/types.js';
+import { openDb } from '../src/db/index.js';
+import { KeptWrites } from '../src/db/kept-writes.js';
+import { SessionStore } from '../src/sessions.js';
 import { createGate, httpError, text, toolUse, usageLimitHeaders } from './fakes/anthropic.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
+import { recordingLogger } from './helpers/logs.js';
 import { modeConfig } from './helpers/mode-config.js';
 import { startTestService } from './helpers/service.js';
 
@@ -168,7 +173,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     });
   }
 
-  it('a resumed session hears what changed in the client’s instructions, and nothing when they stand', async (ctx) => {
+  it('a resumed session hears what changed in the client’s instructions, and nothing when they stand, across a restart too', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
     h.fake.script(() => text('noted'));
@@ -187,6 +192,12 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     await collect(h.brain.turn(userTurn('question 1', { history: history('2026-12-05', 0) }), signal));
     await collect(h.brain.turn(userTurn('question 2', { history: history('2026-12-05', 1) }), signal));
     await collect(h.brain.turn(userTurn('question 3', { history: history('2026-12-06', 2) }), signal));
+    // brainstem restarted: a new brain over the same state database, no warm process.
+    await h.brain.close();
+    const restarted = new ClaudeCodeBrain({ ...h.options, warm: undefined });
+    ctx.onTestFinished(() => restarted.close());
+    await collect(restarted.turn(userTurn('question 4', { history: history('2026-12-06', 3) }), signal));
+    await collect(restarted.turn(userTurn('question 5', { history: history('2026-12-07', 4) }), signal));
 
     const added = h.fake.mainRequests().map((r) => r.userTexts.at(-1) ?? '');
     expect(added[0]).toContain('Current date: 2026-12-05');
@@ -194,6 +205,11 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(added[2]).toContain('- Current date: 2026-12-05\n+ Current date: 2026-12-06');
     expect(added[2]).not.toContain('busy household');
     expect(added[2]).toMatch(/question 3$/);
+    // The session resumed (turn 4 sees turns 1 to 3) and was told nothing again.
+    expect(h.fake.mainRequests()[3]?.userTexts.length).toBeGreaterThan(3);
+    expect(added[3]).toBe('question 4');
+    expect(added[4]).toContain('- Current date: 2026-12-06\n+ Current date: 2026-12-07');
+    expect(added[4]).not.toContain('busy household');
   });
 
   it('starts fresh when the stored session is unknown to the CLI, and stores the new id', async (ctx) => {
@@ -724,7 +740,7 @@ describe('argv and prompt', () => {
     expect(dayAfter).toContain('- Current date: 2026-12-05\n+ Current date: 2026-12-06');
     expect(dayAfter).not.toContain('busy household');
     expect(dayAfter).toMatch(/and now\?$/);
-    // A session resumed after a restart: what it was told is not known, so all of it.
+    // A session whose instructions are not known (stored before they were kept): all of them.
     expect(planPrompt(req('2026-12-06'), mode, true).stdin).toContain(prompt('2026-12-06'));
   });
 
@@ -892,5 +908,26 @@ describe('failure classification from CLI output', () => {
     expect(classifyFailure({ stderr: '', signal: 'SIGKILL' }).message).toBe(
       '⚙️ [proxy] Claude Code stopped without an answer (killed by SIGKILL).',
     );
+  });
+});
+
+describe('the session store', () => {
+  it('keeps the instructions a session was told, for that session only', async (ctx) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sessions-'));
+    const db = openDb(path.join(dir, 'data'));
+    ctx.onTestFinished(async () => {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const sessions = new SessionStore(db, new KeptWrites(db, recordingLogger().logger), 3_600_000);
+    sessions.set('chat:1', 'assistant', 'session-a', '/work');
+    expect(sessions.get('chat:1', 'assistant')?.instructions).toBeUndefined();
+    sessions.setInstructions('chat:1', 'assistant', 'session-a', 'Be brief.');
+    sessions.set('chat:1', 'assistant', 'session-a', '/work');
+    expect(sessions.get('chat:1', 'assistant')?.instructions).toBe('Be brief.');
+    // A session that replaced it was told nothing yet, and a late write for the old one is not its.
+    sessions.set('chat:1', 'assistant', 'session-b', '/work');
+    sessions.setInstructions('chat:1', 'assistant', 'session-a', 'Be brief.');
+    expect(sessions.get('chat:1', 'assistant')?.instructions).toBeUndefined();
   });
 });

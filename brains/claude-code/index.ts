@@ -59,7 +59,10 @@ type Next = 'done' | 'cold' | 'fresh';
 
 interface AttemptOptions {
   key: string;
+  sessionKey: string;
   resumeId?: string;
+  /** The client's instructions the session `resumeId` was last told, when known. */
+  told?: string;
   /** A process started before this turn: the warm one holding `resumeId`, or a spare for a new session. */
   ready?: { from: 'warm'; proc: ClaudeProcess } | ({ from: 'spare' } & Spare);
   reader: RunReader;
@@ -87,8 +90,10 @@ export class ClaudeCodeBrain implements Brain {
   private readonly mcpConfigs = new Map<number, Promise<string | undefined>>();
   /**
    * The client's instructions each conversation's session was last told, so a
-   * resumed one hears what changed (planPrompt). In memory: after a restart a
-   * resumed session is told them all once.
+   * resumed one hears what changed (planPrompt). The session store keeps them
+   * too, for a session resumed after a restart; this map is what this process
+   * told, which a store write kept behind another process's lock has not yet
+   * recorded (KeptWrites).
    */
   private readonly told = new Map<string, string>();
   private closed = false;
@@ -166,9 +171,12 @@ export class ClaudeCodeBrain implements Brain {
     const key = this.key(req.sessionKey);
     const newReader = () =>
       new RunReader((id) => this.opts.sessions.set(req.sessionKey, this.id, id, this.opts.cwd));
+    const resumeId = !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined;
     const a: AttemptOptions = {
       key,
-      resumeId: !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined,
+      sessionKey: req.sessionKey,
+      resumeId,
+      told: resumeId === undefined ? undefined : (this.told.get(key) ?? stored?.instructions),
       reader: newReader(),
       mcpConfigPath,
       depth,
@@ -187,6 +195,7 @@ export class ClaudeCodeBrain implements Brain {
           'stored Claude session is gone; starting fresh',
         );
         a.resumeId = undefined;
+        a.told = undefined;
         a.reader = newReader();
       }
       // 'cold' keeps the session and the reader: a new process resumes exactly where the warm one was.
@@ -242,7 +251,7 @@ export class ClaudeCodeBrain implements Brain {
 
   /** One turn on one process (warm, or started here). */
   private async *attempt(req: TurnRequest, a: AttemptOptions): AsyncGenerator<TurnEvent, Next> {
-    const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined, this.told.get(a.key));
+    const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined, a.told);
     const ready = a.ready;
     if (!plan.stdin.trim() && plan.images.length === 0) {
       if (ready?.from === 'warm' && !this.opts.warm?.release(a.key, ready.proc, true))
@@ -378,7 +387,7 @@ export class ClaudeCodeBrain implements Brain {
           'claude turn finished',
         );
         proc.sessionId = result.sessionId ?? a.reader.sessionId;
-        this.remember(a.key, clientInstructions(req.messages));
+        this.remember(a, proc.sessionId, clientInstructions(req.messages));
         keep = pooled && !this.closed && outcome.invalidLines === 0;
         yield { type: 'done', finishReason: cut ? 'length' : 'stop' };
         return 'done';
@@ -464,11 +473,17 @@ export class ClaudeCodeBrain implements Brain {
     };
   }
 
-  /** The client's instructions a conversation's session now holds, once a turn of it went through. */
-  private remember(key: string, instructions: string): void {
-    this.told.delete(key);
-    this.told.set(key, instructions);
+  /**
+   * The client's instructions a conversation's session now holds, once a turn of it went
+   * through: in memory, and in the session store when they changed (once a day for
+   * OpenClaw's, whose prompt has the date in it).
+   */
+  private remember(a: AttemptOptions, sessionId: string | undefined, instructions: string): void {
+    this.told.delete(a.key);
+    this.told.set(a.key, instructions);
     if (this.told.size > TOLD_MAX) this.told.delete(this.told.keys().next().value as string);
+    if (sessionId !== undefined && (sessionId !== a.resumeId || instructions !== a.told))
+      this.opts.sessions.setInstructions(a.sessionKey, this.id, sessionId, instructions);
   }
 
   private key(sessionKey: string): string {

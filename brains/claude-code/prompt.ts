@@ -38,7 +38,7 @@ export interface PromptPlan {
  * turn, never the history again. Only what changed in the client's
  * instructions since the session was last told them (`told`; OpenClaw's
  * prompt has the date in it) goes to a resumed session; all of them when
- * that is not known (a session resumed after a restart).
+ * that is not known (a session stored before brainstem kept them).
  */
 export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean, told?: string): PromptPlan {
   const modePrompt = mode.systemPrompt?.trim() || undefined;

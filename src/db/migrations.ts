@@ -132,4 +132,14 @@ export const migrations: { version: number; name: string; sql: string }[] = [
           AND CAST(CAST(json_extract(scope, '$.chat_id') AS INTEGER) AS TEXT) = json_extract(scope, '$.chat_id');
     `,
   },
+  {
+    version: 7,
+    name: 'the client instructions a Claude session was told',
+    // A resumed session is told only what changed in them (brains/claude-code/prompt.ts); kept
+    // here, a session resumed after a restart is not told all of them again (~50,000 characters
+    // for OpenClaw's). NULL: not known, so all of them.
+    sql: `
+      ALTER TABLE sessions ADD COLUMN instructions TEXT;
+    `,
+  },
 ];
