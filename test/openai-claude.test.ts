@@ -391,6 +391,25 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(await Promise.all([run('A'), run('B')])).toEqual(['answer to A done', 'answer to B done']);
   });
 
+  it('names the keys OpenAI does not define in a message or a part, which a Claude mode drops, with the top-level ones, and answers', async () => {
+    claude.fake.script(() => text('noted, uncached'));
+    const messages = [
+      { role: 'system', content: 'Be brief.', x_trace: 's1' },
+      user('first'),
+      // As the openai SDK gives a message back: `refusal` is OpenAI's, so not named.
+      { role: 'assistant', content: 'ok', refusal: null },
+      { role: 'user', content: [{ type: 'text', text: 'again', cache_control: { type: 'ephemeral' } }] },
+    ];
+    const { data, response } = await svc.client.chat.completions
+      .create({ model: 'assistant', messages, top_k: 40 } as never)
+      .withResponse();
+    expect(response.headers.get('x-brainstem-ignored-fields')).toBe(
+      'top_k, messages[].x_trace, messages[].content[].cache_control',
+    );
+    expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('noted, uncached');
+    expect(claude.fake.mainRequests().at(-1)?.lastUserText).toContain('again');
+  });
+
   it('accepts sampling fields at the values Claude uses anyway, and a max_tokens it leaves to Claude Code', async () => {
     claude.fake.script(() => text('sampled'));
     const r = await svc.client.chat.completions.create(

@@ -532,6 +532,42 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(r.headers.get('x-brainstem-ignored-fields')).toBe('top_k, mirostat');
     expect(llama.requests.at(-1)?.body).not.toHaveProperty('top_k');
   });
+
+  it('passes a key OpenAI does not define in a message or a part on to a local model, unnamed; names a tool call’s, which the schema drops', async () => {
+    const messages = [
+      { role: 'user', content: 'read a', x_trace: 'u1' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { index: 0, id: 'c1', type: 'function', function: { name: 'read', arguments: '{}', strict: true } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'c1', content: 'A' },
+      { role: 'user', content: [{ type: 'text', text: 'and?', cache_control: { type: 'ephemeral' } }] },
+    ];
+    // `active` is local here: known when the request comes, and again when the turn starts.
+    for (const [model, stream] of [
+      ['local', false],
+      ['active', true],
+    ] as const) {
+      llama.reply({ chunks: ['fine'] });
+      const r = await post({ model, stream, top_k: 40, messages });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-brainstem-ignored-fields')).toBe(
+        'top_k, messages[].tool_calls[].index, messages[].tool_calls[].function.strict',
+      );
+      expect(await r.text()).toContain('fine');
+      const sent = llama.requests.at(-1)?.body as { messages: Record<string, unknown>[] };
+      expect(sent.messages[0]).toMatchObject({ x_trace: 'u1' });
+      expect(sent.messages.at(-1)?.content).toEqual([
+        { type: 'text', text: 'and?', cache_control: { type: 'ephemeral' } },
+      ]);
+      expect(sent.messages[1]?.tool_calls).toEqual([
+        { id: 'c1', type: 'function', function: { name: 'read', arguments: '{}' } },
+      ]);
+    }
+  });
 });
 
 describe('conversations at the endpoint', () => {

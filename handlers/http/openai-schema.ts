@@ -1,8 +1,18 @@
 import { z } from 'zod';
 
 /** What an OpenAI client may send to /v1/chat/completions; unknown fields are accepted, ignored and reported. */
+// Each key OpenAI defines in a part or a message is in its shape, checked or not: the shapes are also
+// the lists unknownMessageKeys names the other keys against.
 const part = z
-  .looseObject({ type: z.string(), text: z.unknown().optional() })
+  .looseObject({
+    type: z.string(),
+    text: z.unknown().optional(),
+    // Checked by src/images.ts and by each brain, as the part's type asks.
+    image_url: z.unknown().optional(),
+    input_audio: z.unknown().optional(),
+    file: z.unknown().optional(),
+    refusal: z.unknown().optional(),
+  })
   .refine((p) => p.type !== 'text' || typeof p.text === 'string', {
     message: 'a text part holds its text as a string',
     path: ['text'],
@@ -19,6 +29,10 @@ export const chatMessageSchema = z.looseObject({
   name: z.string().optional(),
   tool_calls: z.array(toolCall).optional(),
   tool_call_id: z.string().optional(),
+  // An assistant message's, as a client replays it (the openai SDK's message has `refusal: null`); no brain reads them.
+  refusal: z.unknown().optional(),
+  audio: z.unknown().optional(),
+  function_call: z.unknown().optional(),
 });
 
 export const toolSchema = z.object({
@@ -108,6 +122,45 @@ export const chatRequestSchema = z
 export const KNOWN_FIELDS = new Set(Object.keys(chatRequestSchema.shape));
 
 export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
+
+const MESSAGE_KEYS = new Set(Object.keys(chatMessageSchema.shape));
+const PART_KEYS = new Set(Object.keys(part.shape));
+const TOOL_CALL_KEYS = new Set(Object.keys(toolCall.shape));
+const FUNCTION_KEYS = new Set(Object.keys(toolCall.shape.function.shape));
+
+/**
+ * Keys OpenAI does not define inside the messages, as paths without indexes
+ * (`messages[].content[].cache_control`), each once, in the order met; each
+ * says whether it reaches a brain that passes messages on as they came (a
+ * llama mode). A message's and a part's do (their schemas are loose); a tool
+ * call's, and its function's, do not: the schema strips them for every mode.
+ * Undefined when there is none, the usual case: a loop over the keys, nothing
+ * allocated.
+ */
+export function unknownMessageKeys(messages: readonly unknown[]): Map<string, boolean> | undefined {
+  let found: Map<string, boolean> | undefined;
+  const add = (path: string, passedOn: boolean) => {
+    found ??= new Map();
+    if (!found.has(path)) found.set(path, passedOn);
+  };
+  // The body passed the schema: every message, part, tool call and function is an object.
+  for (const m of messages as Record<string, unknown>[]) {
+    for (const k in m) if (!MESSAGE_KEYS.has(k)) add(`messages[].${k}`, true);
+    if (Array.isArray(m.content)) {
+      for (const p of m.content as Record<string, unknown>[]) {
+        for (const k in p) if (!PART_KEYS.has(k)) add(`messages[].content[].${k}`, true);
+      }
+    }
+    if (Array.isArray(m.tool_calls)) {
+      for (const c of m.tool_calls as Record<string, unknown>[]) {
+        for (const k in c) if (!TOOL_CALL_KEYS.has(k)) add(`messages[].tool_calls[].${k}`, false);
+        const f = c.function as Record<string, unknown>;
+        for (const k in f) if (!FUNCTION_KEYS.has(k)) add(`messages[].tool_calls[].function.${k}`, false);
+      }
+    }
+  }
+  return found;
+}
 
 /** `messages.2.content: Invalid input` style, naming the field. */
 export function describeZodError(error: z.ZodError): { message: string; param: string | undefined } {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BrainError, FinishReason, GenerationOptions, ToolCall, TurnUsage } from '../../brains/types.js';
 import type { ChatEvent } from '../../src/chat/request.js';
+import type { ModeConfig } from '../../src/config.js';
 import { type ConversationClaim, recordAnswer } from '../../src/conversations.js';
 import type { Core } from '../../src/core.js';
 import { BrainstemError, errorCodes } from '../../src/errors.js';
@@ -16,6 +17,7 @@ import {
   describeZodError,
   KNOWN_FIELDS,
   refusedField,
+  unknownMessageKeys,
 } from './openai-schema.js';
 import { staleOpenClawBlock } from './openclaw-block.js';
 import { speaksErrors, spokenErrors } from './spoken-errors.js';
@@ -23,7 +25,10 @@ import { SseWriter } from './sse.js';
 
 /** Names the client's tools the answering mode kept from its brain (see the mode's toolFilter). */
 export const FILTERED_TOOLS_HEADER = 'x-brainstem-filtered-tools';
-/** Names request fields this endpoint does not know, and so ignored. */
+/**
+ * Names request fields this endpoint does not know, and so ignored; and keys OpenAI does not define
+ * inside the messages, where the mode answering drops them (see nameIgnored).
+ */
 export const IGNORED_FIELDS_HEADER = 'x-brainstem-ignored-fields';
 
 /**
@@ -93,10 +98,10 @@ function startTurn(request: FastifyRequest, reply: FastifyReply, core: Core): As
   const refused = refusedField(body);
   if (refused) throw new BrainstemError('INVALID_REQUEST', refused.message, refused.param);
   const ignored = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
-  if (ignored.length > 0) {
-    request.log.info({ fields: ignored }, `ignored unknown request fields: ${ignored.join(', ')}`);
-    reply.header(IGNORED_FIELDS_HEADER, namesHeader(ignored));
-  }
+  const nested = unknownMessageKeys((request.body as { messages: readonly unknown[] }).messages);
+  // The mode that answers, as far as known now: `active` may become another mode while the turn waits.
+  const mode = core.modes.resolveRef(body.model, () => core.switcher.active());
+  nameIgnored(request, reply, ignored, nested, mode);
   const conversation = conversationOf(request, body, core);
   const gone = callerGone(reply);
   let events: AsyncGenerator<ChatEvent>;
@@ -118,7 +123,58 @@ function startTurn(request: FastifyRequest, reply: FastifyReply, core: Core): As
     conversation.claim?.release();
     throw err;
   }
+  if (nested && stripPrefix(body.model).toLowerCase() === ACTIVE) {
+    events = renamedOnMode(events, (answering) => {
+      if (passesMessages(answering) !== passesMessages(mode)) {
+        nameIgnored(request, reply, ignored, nested, answering);
+      }
+    });
+  }
   return conversation.claim ? recordAnswer(events, conversation.claim) : events;
+}
+
+/** Whether the mode's brain sends the messages on as they came, keys unknown to OpenAI and all. */
+function passesMessages(mode: ModeConfig | undefined): boolean {
+  // brains/llama-local/request.ts: upstreamMessages spreads each message; its parts go as they are.
+  return mode?.kind === 'llama';
+}
+
+/**
+ * Names in IGNORED_FIELDS_HEADER, and in one log line, what of the request
+ * no brain gets: the top-level fields the endpoint does not know, and the keys
+ * OpenAI does not define inside the messages that `mode` drops (a Claude mode
+ * all of them, a llama mode those of tool calls; see unknownMessageKeys).
+ */
+function nameIgnored(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  topLevel: string[],
+  nested: Map<string, boolean> | undefined,
+  mode: ModeConfig | undefined,
+): void {
+  let names = topLevel;
+  if (nested) {
+    const passes = passesMessages(mode);
+    names = [...topLevel];
+    for (const [path, passedOn] of nested) if (!(passes && passedOn)) names.push(path);
+  }
+  if (names.length === 0) {
+    reply.removeHeader(IGNORED_FIELDS_HEADER);
+    return;
+  }
+  request.log.info({ fields: names }, `ignored unknown request fields: ${names.join(', ')}`);
+  reply.header(IGNORED_FIELDS_HEADER, namesHeader(names));
+}
+
+/** The events, telling `onMode` the mode that answers when it is known (see ChatEvent's `mode`). */
+async function* renamedOnMode(
+  events: AsyncGenerator<ChatEvent>,
+  onMode: (mode: ModeConfig) => void,
+): AsyncGenerator<ChatEvent> {
+  for await (const ev of events) {
+    if (ev.type === 'mode') onMode(ev.mode);
+    yield ev;
+  }
 }
 
 /**
@@ -394,6 +450,8 @@ const MAX_NAMES_HEADER = 2048;
 export function namesHeader(names: readonly string[]): string {
   // No name holds half a character: the JSON body parser refuses it (json-body.ts), and
   // encodeURIComponent would throw on it.
-  const value = names.map((n) => encodeURIComponent(n)).join(', ');
+  // The `[]` of a path inside the messages (`messages[].cache_control`) stays as it is: it is printable,
+  // and decodeURIComponent gives the same name back either way.
+  const value = names.map((n) => encodeURIComponent(n).replaceAll('%5B%5D', '[]')).join(', ');
   return value.length <= MAX_NAMES_HEADER ? value : `${value.slice(0, MAX_NAMES_HEADER)}, ...`;
 }
