@@ -21,14 +21,27 @@ import { apiError, apiResult, type BotApiAnswer, redactBotPaths } from './bot-ap
  *
  * getMyCommands answers OpenClaw with its own list, as Telegram would if it
  * were alone, so its change detection keeps working.
+ *
+ * A list Telegram did not take for a passing reason (no answer, flood control,
+ * its own 5xx) is sent again later, after a backoff (429: its retry_after when
+ * longer), without waiting for another change: brainstem's own menu is set only
+ * at start, and a network blink then would leave Telegram's menu wrong until
+ * the next restart. What it refuses (any other 4xx) is not: it would refuse the
+ * same list again.
  */
 
 export type Owner = 'brainstem' | 'openclaw';
 
 const MAX_COMMANDS = 100;
 const MAX_DESCRIPTION = 256;
+/** The first wait before a list Telegram did not take is sent again; it doubles while it keeps failing. */
+const RETRY_FIRST_MS = 3_000;
+const RETRY_MAX_MS = 10 * 60_000;
 /** OpenClaw's commands that clash with brainstem's are typed (and shown) with this prefix. */
 export const OPENCLAW_ALIAS_PREFIX = 'oc_';
+
+/** The part of Telegram's error answer that says when to call again (flood control). */
+const retryAfterSchema = z.object({ parameters: z.object({ retry_after: z.number() }) });
 
 const commandSchema = z.object({ command: z.string(), description: z.string() });
 export type MenuCommand = z.infer<typeof commandSchema>;
@@ -124,6 +137,15 @@ function depth(scope: string): number {
 export class CommandsMerge {
   /** What Telegram holds per key as last sent (null: deleted); an unchanged merge is not sent again. */
   private readonly sent = new Map<string, { key: Key; content: string | null }>();
+  /**
+   * Keys whose last call failed for a passing reason, with the wait Telegram asked for (ms): sent
+   * again by a later sync, the retry's or another change's; a sync that finds Telegram holding the
+   * plan's list there (an OpenClaw change put back, say) takes the key out.
+   */
+  private readonly unsent = new Map<string, { key: Key; waitMs: number }>();
+  private retryMs = RETRY_FIRST_MS;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -142,7 +164,8 @@ export class CommandsMerge {
    * brainstem's own menu (the default scope, one list per language; '' = every other language),
    * stored, then the merged lists sent. Another process holding the database at start (a
    * backup) keeps the store in memory until it is gone (KeptWrites); the lists are sent once
-   * it is written. Telegram's failures are logged (see call).
+   * it is written. Telegram's failures are logged (see call), and what it did not take for a
+   * passing reason is sent again later (retryUnsent).
    */
   setOwn(lists: { lang: string; commands: MenuCommand[] }[]): void {
     this.kept.run(
@@ -154,11 +177,23 @@ export class CommandsMerge {
           for (const l of lists)
             this.store('brainstem', { scope: canonical(undefined), lang: l.lang }, l.commands);
         })();
-        this.serial(() => this.sync(undefined, held)).catch((err: Error) =>
-          this.logger.warn({ err: err.message }, 'the merged command menu was not set'),
-        );
+        this.resync(held);
       },
       { latest: true },
+    );
+  }
+
+  /** The front closes: a retry waiting is dropped, and none is planned any more. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** The plan as it stands sent, in turn with the other changes (see sync for `held`). */
+  private resync(held: Key[]): void {
+    this.serial(() => this.sync(undefined, held)).catch((err: Error) =>
+      this.logger.warn({ err: err.message }, 'the merged command menu was not set'),
     );
   }
 
@@ -213,15 +248,16 @@ export class CommandsMerge {
 
   /**
    * Sends every key of the plan whose list changed, and deletes at Telegram
-   * every other key it may hold: one sent before, one of the keys before this
-   * change (`held`: after a restart nothing is known sent), the one asked
-   * about. Returns Telegram's answer for `changed` (what the caller asked
-   * about), or ok when Telegram already had that.
+   * every other key it may hold: one sent before or left unsent, one of the
+   * keys before this change (`held`: after a restart nothing is known sent),
+   * the one asked about. Returns Telegram's answer for `changed` (what the
+   * caller asked about), or ok when Telegram already had that.
    */
   private async sync(changed: Key | undefined, held: Key[]): Promise<BotApiAnswer> {
     const plan = this.plan();
     const others = new Map<string, Key>();
-    for (const key of [...held, ...this.keys(), ...[...this.sent.values()].map((s) => s.key)]) {
+    const known = [...this.sent.values(), ...this.unsent.values()].map((s) => s.key);
+    for (const key of [...held, ...this.keys(), ...known]) {
       if (!plan.has(keyString(key))) others.set(keyString(key), key);
     }
     if (changed && !plan.has(keyString(changed))) others.set(keyString(changed), changed);
@@ -269,11 +305,17 @@ export class CommandsMerge {
     return plan;
   }
 
-  /** One call to Telegram for a key, skipped when Telegram already holds that; failures are logged. */
+  /**
+   * One call to Telegram for a key, skipped when Telegram already holds that; failures are logged,
+   * and a passing one (no answer, 429, 5xx) leaves the key unsent, for a retry.
+   */
   private async call(method: string, key: Key, commands: MenuCommand[] | undefined): Promise<BotApiAnswer> {
     const id = keyString(key);
     const content = commands === undefined ? null : JSON.stringify(commands);
-    if (this.sent.get(id)?.content === content) return apiResult(true);
+    if (this.sent.get(id)?.content === content) {
+      this.unsent.delete(id);
+      return apiResult(true);
+    }
     const params = {
       ...(commands ? { commands } : {}),
       scope: JSON.parse(key.scope) as Scope,
@@ -285,6 +327,7 @@ export class CommandsMerge {
     } catch (err) {
       const reason = redactBotPaths((err as Error).message || String(err));
       this.logger.warn({ err: reason, method, key: id }, 'command menu not updated');
+      this.unsent.set(id, { key, waitMs: 0 });
       return apiError(502, `Bad Gateway: brainstem could not reach Telegram (${reason})`);
     }
     if (answer.status === 200) this.sent.set(id, { key, content });
@@ -294,6 +337,9 @@ export class CommandsMerge {
         'Telegram refused the merged command menu',
       );
     }
+    if (answer.status === 429 || answer.status >= 500)
+      this.unsent.set(id, { key, waitMs: retryAfterMs(answer) });
+    else this.unsent.delete(id);
     return answer;
   }
 
@@ -347,11 +393,52 @@ export class CommandsMerge {
       .run(owner, key.scope, key.lang, JSON.stringify(commands));
   }
 
-  /** One change at a time, so two owners' calls never interleave their sends. */
+  /**
+   * One change at a time, so two owners' calls never interleave their sends (a retry is one of
+   * them); after each, what it left unsent is planned to be sent again.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    const run = () => fn().finally(() => this.retryUnsent());
+    const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Nothing left unsent resets the backoff. Otherwise one resync, waiting for the backoff (doubled
+   * at each retry while something stays unsent) or for what Telegram asked when longer, sends
+   * every key unsent by then, or deletes it if the plan no longer has it. It is planned after the
+   * change as a whole, so an OpenClaw list that failed and was put back (change) is not retried:
+   * its caller has the error, and the retry sends only the plan as it stands.
+   */
+  private retryUnsent(): void {
+    if (this.unsent.size === 0) {
+      this.retryMs = RETRY_FIRST_MS;
+      return;
+    }
+    if (this.retryTimer || this.closed) return;
+    const delayMs = Math.max(this.retryMs, ...[...this.unsent.values()].map((u) => u.waitMs));
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    this.logger.warn(
+      { keys: [...this.unsent.keys()], delayMs },
+      `Telegram did not take the merged command menu; it is sent again in ${Math.ceil(delayMs / 1000)} s`,
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.resync([]);
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+}
+
+/** The wait a 429 asks for (`parameters.retry_after`, in seconds), in ms; 0 when the answer names none. */
+function retryAfterMs(answer: BotApiAnswer): number {
+  try {
+    const p = retryAfterSchema.safeParse(JSON.parse(answer.body));
+    return p.success ? p.data.parameters.retry_after * 1000 : 0;
+  } catch {
+    // Not JSON: a proxy's error page in front of Telegram.
+    return 0;
   }
 }
 

@@ -100,6 +100,7 @@ export function createFront(opts: FrontOptions): Front {
     },
     async stop() {
       stall.stop();
+      commands.close();
       queue.close();
       dedupe.close();
       await passthrough.close();
