@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { unknownNestedKeys } from '../handlers/http/openai-schema.js';
 import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { dataUrlPart, randomPng } from './helpers/images.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
@@ -533,7 +534,7 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(llama.requests.at(-1)?.body).not.toHaveProperty('top_k');
   });
 
-  it('passes a key OpenAI does not define in a message or a part on to a local model, unnamed; names a tool call’s, which the schema drops', async () => {
+  it('passes a key OpenAI does not define in a message, a part or a tool’s function on to a local model, unnamed; names a tool call’s and a tool’s, which the schema drops', async () => {
     const messages = [
       { role: 'user', content: 'read a', x_trace: 'u1' },
       {
@@ -546,16 +547,23 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
       { role: 'tool', tool_call_id: 'c1', content: 'A' },
       { role: 'user', content: [{ type: 'text', text: 'and?', cache_control: { type: 'ephemeral' } }] },
     ];
+    const tools = [
+      {
+        type: 'function',
+        cache_control: { type: 'ephemeral' },
+        function: { name: 'read', parameters: { type: 'object' }, strict: true, x_hint: 'fast' },
+      },
+    ];
     // `active` is local here: known when the request comes, and again when the turn starts.
     for (const [model, stream] of [
       ['local', false],
       ['active', true],
     ] as const) {
       llama.reply({ chunks: ['fine'] });
-      const r = await post({ model, stream, top_k: 40, messages });
+      const r = await post({ model, stream, top_k: 40, messages, tools });
       expect(r.status).toBe(200);
       expect(r.headers.get('x-brainstem-ignored-fields')).toBe(
-        'top_k, messages[].tool_calls[].index, messages[].tool_calls[].function.strict',
+        'top_k, messages[].tool_calls[].index, messages[].tool_calls[].function.strict, tools[].cache_control',
       );
       expect(await r.text()).toContain('fine');
       const sent = llama.requests.at(-1)?.body as { messages: Record<string, unknown>[] };
@@ -566,7 +574,12 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
       expect(sent.messages[1]?.tool_calls).toEqual([
         { id: 'c1', type: 'function', function: { name: 'read', arguments: '{}' } },
       ]);
+      expect((sent as unknown as { tools: unknown[] }).tools).toEqual([
+        { type: 'function', function: { ...tools[0]?.function } },
+      ]);
     }
+    // A Claude mode gets no tool's function as it came: the key there is named for it.
+    expect(unknownNestedKeys({ messages, tools })?.get('tools[].function.x_hint')).toBe(true);
   });
 });
 

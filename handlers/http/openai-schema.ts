@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** What an OpenAI client may send to /v1/chat/completions; unknown fields are accepted, ignored and reported. */
 // Each key OpenAI defines in a part or a message is in its shape, checked or not: the shapes are also
-// the lists unknownMessageKeys names the other keys against.
+// the lists unknownNestedKeys names the other keys against.
 const part = z
   .looseObject({
     type: z.string(),
@@ -41,6 +41,8 @@ export const toolSchema = z.object({
     name: z.string().min(1),
     description: z.string().optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
+    // OpenAI's structured-outputs switch: a llama mode passes it on, Claude Code has no such switch.
+    strict: z.boolean().nullish(),
   }),
 });
 
@@ -127,17 +129,23 @@ const MESSAGE_KEYS = new Set(Object.keys(chatMessageSchema.shape));
 const PART_KEYS = new Set(Object.keys(part.shape));
 const TOOL_CALL_KEYS = new Set(Object.keys(toolCall.shape));
 const FUNCTION_KEYS = new Set(Object.keys(toolCall.shape.function.shape));
+const TOOL_KEYS = new Set(Object.keys(toolSchema.shape));
+const TOOL_FUNCTION_KEYS = new Set(Object.keys(toolSchema.shape.function.shape));
 
 /**
- * Keys OpenAI does not define inside the messages, as paths without indexes
- * (`messages[].content[].cache_control`), each once, in the order met; each
- * says whether it reaches a brain that passes messages on as they came (a
- * llama mode). A message's and a part's do (their schemas are loose); a tool
- * call's, and its function's, do not: the schema strips them for every mode.
- * Undefined when there is none, the usual case: a loop over the keys, nothing
- * allocated.
+ * Keys OpenAI does not define inside the messages and the tools, as paths
+ * without indexes (`messages[].content[].cache_control`), each once, in the
+ * order met; each says whether it reaches a brain that passes messages and
+ * tools on as they came (a llama mode). A message's, a part's and a tool
+ * function's do (their schemas are loose); a tool call's, its function's and a
+ * tool's own do not: the schema strips them for every mode. Undefined when
+ * there is none, the usual case: a loop over the keys, nothing allocated.
  */
-export function unknownMessageKeys(messages: readonly unknown[]): Map<string, boolean> | undefined {
+export function unknownNestedKeys(body: {
+  messages: readonly unknown[];
+  tools?: unknown;
+}): Map<string, boolean> | undefined {
+  const { messages, tools } = body;
   let found: Map<string, boolean> | undefined;
   const add = (path: string, passedOn: boolean) => {
     found ??= new Map();
@@ -157,6 +165,13 @@ export function unknownMessageKeys(messages: readonly unknown[]): Map<string, bo
         const f = c.function as Record<string, unknown>;
         for (const k in f) if (!FUNCTION_KEYS.has(k)) add(`messages[].tool_calls[].function.${k}`, false);
       }
+    }
+  }
+  if (Array.isArray(tools)) {
+    for (const t of tools as Record<string, unknown>[]) {
+      for (const k in t) if (!TOOL_KEYS.has(k)) add(`tools[].${k}`, false);
+      const f = t.function as Record<string, unknown>;
+      for (const k in f) if (!TOOL_FUNCTION_KEYS.has(k)) add(`tools[].function.${k}`, true);
     }
   }
   return found;

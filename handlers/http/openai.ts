@@ -17,7 +17,7 @@ import {
   describeZodError,
   KNOWN_FIELDS,
   refusedField,
-  unknownMessageKeys,
+  unknownNestedKeys,
 } from './openai-schema.js';
 import { staleOpenClawBlock } from './openclaw-block.js';
 import { speaksErrors, spokenErrors } from './spoken-errors.js';
@@ -27,7 +27,7 @@ import { SseWriter } from './sse.js';
 export const FILTERED_TOOLS_HEADER = 'x-brainstem-filtered-tools';
 /**
  * Names request fields this endpoint does not know, and so ignored; and keys OpenAI does not define
- * inside the messages, where the mode answering drops them (see nameIgnored).
+ * inside the messages and the tools, where the mode answering drops them (see nameIgnored).
  */
 export const IGNORED_FIELDS_HEADER = 'x-brainstem-ignored-fields';
 
@@ -98,7 +98,7 @@ function startTurn(request: FastifyRequest, reply: FastifyReply, core: Core): As
   const refused = refusedField(body);
   if (refused) throw new BrainstemError('INVALID_REQUEST', refused.message, refused.param);
   const ignored = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
-  const nested = unknownMessageKeys((request.body as { messages: readonly unknown[] }).messages);
+  const nested = unknownNestedKeys(request.body as { messages: readonly unknown[]; tools?: unknown });
   // The mode that answers, as far as known now: `active` may become another mode while the turn waits.
   const mode = core.modes.resolveRef(body.model, () => core.switcher.active());
   nameIgnored(request, reply, ignored, nested, mode);
@@ -133,17 +133,18 @@ function startTurn(request: FastifyRequest, reply: FastifyReply, core: Core): As
   return conversation.claim ? recordAnswer(events, conversation.claim) : events;
 }
 
-/** Whether the mode's brain sends the messages on as they came, keys unknown to OpenAI and all. */
+/** Whether the mode's brain sends the messages and tools on as they came, keys unknown to OpenAI and all. */
 function passesMessages(mode: ModeConfig | undefined): boolean {
-  // brains/llama-local/request.ts: upstreamMessages spreads each message; its parts go as they are.
+  // brains/llama-local/request.ts: upstreamMessages spreads each message; its parts go as they are, and
+  // so do the tools' functions (tool-schemas.ts changes only their parameters).
   return mode?.kind === 'llama';
 }
 
 /**
  * Names in IGNORED_FIELDS_HEADER, and in one log line, what of the request
  * no brain gets: the top-level fields the endpoint does not know, and the keys
- * OpenAI does not define inside the messages that `mode` drops (a Claude mode
- * all of them, a llama mode those of tool calls; see unknownMessageKeys).
+ * OpenAI does not define inside the messages and tools that `mode` drops (a Claude mode
+ * all of them, a llama mode those the schema strips; see unknownNestedKeys).
  */
 function nameIgnored(
   request: FastifyRequest,
