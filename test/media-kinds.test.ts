@@ -27,4 +27,20 @@ describe('a kind of message brainstem does not take', () => {
     const told = await reply(chatId, /not supported/);
     expect(told.text).toBe(`⚙️ [proxy] ${name} are not supported: please send text, a photo or a document.`);
   });
+
+  it('a GIF is one, though Telegram sends it with a `document` too: it is not taken for a file', async () => {
+    const chats = () => h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).length;
+    const before = chats();
+    // What Telegram sends for a GIF: the `animation`, and the same file as a `document`.
+    const file = { file_id: 'gif1', file_unique_id: 'ugif1', file_name: 'giphy.mp4', mime_type: 'video/mp4' };
+    h.tg.user(115).sends({
+      animation: { ...file, width: 200, height: 200, duration: 2, file_size: 1000 },
+      document: { ...file, file_size: 1000 },
+      caption: 'lol look at this',
+    });
+    const told = await reply(115, /not supported/);
+    expect(told.text).toBe('⚙️ [proxy] GIFs are not supported: please send text, a photo or a document.');
+    expect(h.tg.botMessages(115).map((m) => m.text)).toEqual([told.text]);
+    expect(chats()).toBe(before);
+  });
 });

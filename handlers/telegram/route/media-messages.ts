@@ -61,7 +61,9 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
 
   // Several files sent together (an album of documents) are one turn too: "compare these" goes with all.
   const documents = new AlbumCollector<MediaMessage>(deps.core.config.telegram.albumQuietMs);
-  bot.on('message:document', (ctx) => {
+  bot.on('message:document', (ctx, next) => {
+    // Telegram sets `document` on every GIF (an `animation`) too: those get the "not supported" reply (messages.ts).
+    if (ctx.message.animation) return next();
     const doc = ctx.message.document;
     if ((IMAGE_MEDIA_TYPES as readonly string[]).includes(doc.mime_type ?? '')) return image(ctx);
     const group = ctx.message.media_group_id;
