@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomPng } from './helpers/images.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
  * Albums on the direct route, in the chat's order and across a restart: the
@@ -80,6 +80,29 @@ describe('documents sent together', () => {
       /"a\.txt"[\s\S]*contract A[\s\S]*"b\.txt"[\s\S]*contract B[\s\S]*"c\.txt"[\s\S]*contract C[\s\S]*compare these three contracts$/,
     );
     expect(h.tg.botMessages(114)).toHaveLength(1);
+  });
+
+  it('images among them are in the same turn: the caption goes with the image and the other files alike', async () => {
+    const before = chatCompletions(h).length;
+    const u = h.tg.user(116);
+    u.sendsDocuments(
+      [
+        { name: 'chart.png', bytes: randomPng(4, 4), mimeType: 'image/png' },
+        { name: 'notes.txt', bytes: new TextEncoder().encode('the notes'), mimeType: 'text/plain' },
+      ],
+      'compare these',
+    );
+    // Every turn the two files made is over once a message sent after them is answered.
+    await turnsDone(h, u);
+    const turns = asked(h)
+      .slice(before)
+      .filter((turn) => !turn.text?.startsWith('sentinel'));
+    expect(turns).toHaveLength(1);
+    expect(turns[0]?.images).toBe(1);
+    expect(turns[0]?.text).toMatch(
+      /^\[The user sent the document "notes\.txt" \(text\/plain, 9 bytes\), saved at \S+; its text:\]\n\nthe notes\n\n\[end of "notes\.txt"\]\n\ncompare these$/,
+    );
+    expect(h.tg.botMessages(116).filter((m) => m.text.startsWith('echo: [The user sent'))).toHaveLength(1);
   });
 
   it('one that cannot be saved or read does not take the others with it, even when Telegram refuses to say so', async () => {

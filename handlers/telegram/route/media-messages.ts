@@ -1,5 +1,6 @@
 import type { Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
+import type { ModeConfig } from '../../../src/config.js';
 import { Html, html } from '../../../src/html.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes } from '../../../src/images.js';
@@ -17,10 +18,10 @@ import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
 /**
  * Photos and documents on the direct route. A photo (its largest size), an
  * image document (JPEG, PNG, GIF, WebP) and every photo of an album go to the
- * brain as images, with their captions as the turn's text; an album is one
- * turn. Any other document is saved under the data dir and passed by path,
- * with its name, type and size (to a local model, its text); documents sent
- * together are one turn too.
+ * brain as images, with their captions as the turn's text. Any other
+ * document is saved under the data dir and passed by path, with its name,
+ * type and size (to a local model, its text). Files sent together (one media
+ * group: an album of photos, or of documents, images or not) are one turn.
  */
 
 /** A message that holds a photo or a document. */
@@ -37,47 +38,39 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       })
       .catch((err: unknown) => deps.logger.warn({ err }, 'could not remove old uploads'));
   void sweep();
-  const photoTurn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
-    gatheredTurn(deps, first, parts, 'photo', (ordered, out, lang, signal) =>
-      imageContent(deps, ordered, out, lang, signal),
-    );
-  const documentTurn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
-    gatheredTurn(deps, first, parts, 'document', async (ordered, _out, lang, signal) => {
-      const content = await documentContent(deps, ordered, lang, signal);
-      await sweep();
+  const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
+    gatheredTurn(deps, first, parts, async (ordered, out, lang, signal) => {
+      const content = await mediaContent(deps, ordered, out, lang, signal);
+      if (ordered.some((c) => !isImage(c.message))) await sweep();
       return content;
     });
-  const image = (ctx: MediaMessage) => {
+  // Files sent together (one media group: an album of photos, or of documents, images among them)
+  // are one turn, whatever each is: "compare these" goes with all of them.
+  const media = (ctx: MediaMessage) => {
     const group = ctx.message.media_group_id;
-    if (!group) return photoTurn(ctx, Promise.resolve([ctx]));
+    if (!group) return turn(ctx, Promise.resolve([ctx]));
     const chatId = ctx.message.chat.id;
     deps.logger.debug({ chatId, group, messageId: ctx.message.message_id }, 'album part');
     // The album's turn is queued with its first part: what the user sends after the album waits for it.
     const album = albums.add(`${chatId}:${group}`, ctx);
-    if (album) photoTurn(ctx, album);
+    if (album) turn(ctx, album);
   };
 
-  bot.on('message:photo', (ctx) => image(ctx));
-
-  // Several files sent together (an album of documents) are one turn too: "compare these" goes with all.
-  const documents = new AlbumCollector<MediaMessage>(deps.core.config.telegram.albumQuietMs);
+  bot.on('message:photo', (ctx) => media(ctx));
   bot.on('message:document', (ctx, next) => {
     // Telegram sets `document` on every GIF (an `animation`) too: those get the "not supported" reply (messages.ts).
     if (ctx.message.animation) return next();
-    const doc = ctx.message.document;
-    if ((IMAGE_MEDIA_TYPES as readonly string[]).includes(doc.mime_type ?? '')) return image(ctx);
-    const group = ctx.message.media_group_id;
-    if (!group) return documentTurn(ctx, Promise.resolve([ctx]));
-    const album = documents.add(`${ctx.message.chat.id}:${group}`, ctx);
-    if (album) documentTurn(ctx, album);
+    media(ctx);
   });
 
-  return {
-    stop: () => {
-      albums.stop();
-      documents.stop();
-    },
-  };
+  return { stop: () => albums.stop() };
+}
+
+/** A photo, or an image sent as a document (JPEG, PNG, GIF, WebP): the brain sees it. */
+function isImage(m: Message): boolean {
+  return (
+    m.photo !== undefined || (IMAGE_MEDIA_TYPES as readonly string[]).includes(m.document?.mime_type ?? '')
+  );
 }
 
 /**
@@ -91,7 +84,6 @@ function gatheredTurn(
   deps: BotDeps,
   first: MediaMessage,
   parts: Promise<MediaMessage[]>,
-  kind: 'photo' | 'document',
   build: (
     ordered: MediaMessage[],
     out: ChatOutput,
@@ -100,6 +92,8 @@ function gatheredTurn(
   ) => Promise<TurnContent | undefined>,
 ): void {
   const lang = langOf(first.from?.language_code);
+  const kind =
+    first.message.media_group_id !== undefined ? 'album' : isImage(first.message) ? 'photo' : 'document';
   submitTurn(
     deps,
     first,
@@ -109,7 +103,7 @@ function gatheredTurn(
       const content = ordered && (await build(ordered, out, lang, signal));
       if (stopReasonOf(signal) === 'shutdown') {
         await out
-          .sendHtml(restartingText(first.message.media_group_id !== undefined ? 'album' : kind, lang))
+          .sendHtml(restartingText(kind, lang))
           .catch((err: unknown) =>
             deps.logger.warn({ err, kind }, 'could not say that a restart cut what was sent'),
           );
@@ -120,42 +114,44 @@ function gatheredTurn(
   );
 }
 
-/** The turn of documents (in order): what the brain is told of each, then their captions. */
-async function documentContent(
-  deps: BotDeps,
-  ordered: MediaMessage[],
-  lang: Lang,
-  signal: AbortSignal,
-): Promise<TurnContent | undefined> {
-  const notes: string[] = [];
-  for (const ctx of ordered) {
-    if (signal.aborted) return undefined;
-    const note = await documentNote(deps, ctx, lang);
-    if (note) notes.push(note);
-  }
-  if (notes.length === 0) return undefined;
-  const captions = ordered.flatMap((c) => c.message.caption?.trim() || []);
-  return { text: [...notes, ...captions].join('\n\n') };
+/** A document saved under the data dir, with what the brain is told of it (its name, type and size). */
+interface SavedDocument {
+  ctx: MediaMessage;
+  name: string;
+  about: string;
+  path: string;
 }
 
-/**
- * What the brain is told of one document, once saved: its name, type, size and
- * path; to a local model, which cannot open a path, its text. Undefined when
- * nothing of it can go (it could not be saved, or a local model cannot read
- * it): the user has been told why.
- */
-async function documentNote(deps: BotDeps, ctx: MediaMessage, lang: Lang): Promise<string | undefined> {
+/** Saves a document the user sent; undefined when it could not be (the user has been told why). */
+async function saveDocument(
+  deps: BotDeps,
+  ctx: MediaMessage,
+  lang: Lang,
+): Promise<SavedDocument | undefined> {
   const doc = ctx.message.document;
   if (!doc) return undefined;
   const name = doc.file_name ?? `document-${doc.file_unique_id}`;
-  const saved = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
-  if (!saved) return undefined;
+  const path = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
+  if (!path) return undefined;
   const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)]
     .filter(Boolean)
     .join(', ');
-  const mode = deps.core.switcher.active();
-  if (mode.kind !== 'llama') return `[The user sent the document "${name}" (${about}), saved at ${saved}]`;
-  const inline = await documentText(saved).catch(() => undefined);
+  return { ctx, name, about, path };
+}
+
+/**
+ * What the brain of `mode` is told of a saved document: its name, type, size
+ * and path; to a local model, which cannot open a path, its text. Undefined
+ * when a local model cannot read it: the user is told so.
+ */
+async function documentNote(
+  deps: BotDeps,
+  { ctx, name, about, path }: SavedDocument,
+  mode: ModeConfig,
+  lang: Lang,
+): Promise<string | undefined> {
+  if (mode.kind !== 'llama') return `[The user sent the document "${name}" (${about}), saved at ${path}]`;
+  const inline = await documentText(path).catch(() => undefined);
   if (!inline) {
     // Telegram refusing the notice must not take the turn, and the other documents sent with this one, with it.
     await outputFor(ctx)
@@ -166,7 +162,7 @@ async function documentNote(deps: BotDeps, ctx: MediaMessage, lang: Lang): Promi
     return undefined;
   }
   const part = inline.cut ? `its first ${sizeText(INLINE_MAX_BYTES)}` : 'its text';
-  return `[The user sent the document "${name}" (${about}), saved at ${saved}; ${part}:]\n\n${inline.text}\n\n[end of "${name}"]`;
+  return `[The user sent the document "${name}" (${about}), saved at ${path}; ${part}:]\n\n${inline.text}\n\n[end of "${name}"]`;
 }
 
 /** Said when a local model is asked about a document that is not text: nothing was sent to it. */
@@ -214,39 +210,55 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T |
 type Miss = { err: unknown } | { unreadable: true };
 
 /**
- * The images of these messages (in order) and their captions. One that cannot
- * be fetched or read does not take the caption with it: the brain is told it
- * is missing, and the user which one and why, and what went to the brain.
- * Undefined when nothing is left to send (no image, no caption).
+ * The turn of the files of one message or of several sent together, in
+ * order: the images for the brain to see, what it is told of each other
+ * document (see documentNote), then the captions. An image that cannot be
+ * fetched or read does not take the caption with it: the brain is told it is
+ * missing, and the user which one and why, and what went to the brain.
+ * Undefined when nothing is left to send: no image or document went, and no
+ * caption goes with a note of a missing image (a document that could not be
+ * saved or read has been said to the user).
  */
-async function imageContent(
+async function mediaContent(
   deps: BotDeps,
   ordered: MediaMessage[],
   out: ChatOutput,
   lang: Lang,
   signal: AbortSignal,
 ): Promise<TurnContent | undefined> {
+  const pictures = ordered.filter((c) => isImage(c.message));
   const images: ImageData[] = [];
-  const captions: string[] = [];
   const missed: { ctx: MediaMessage; index: number; miss: Miss }[] = [];
-  for (const [index, ctx] of ordered.entries()) {
+  const saved: SavedDocument[] = [];
+  for (const ctx of ordered) {
+    if (signal.aborted) break;
+    if (!isImage(ctx.message)) {
+      const doc = await saveDocument(deps, ctx, lang);
+      if (doc) saved.push(doc);
+      continue;
+    }
     const got = await imageOf(deps, ctx, signal);
     if ('mediaType' in got) images.push(got);
-    else missed.push({ ctx, index, miss: got });
-    const caption = ctx.message.caption?.trim();
-    if (caption) captions.push(caption);
+    else missed.push({ ctx, index: pictures.indexOf(ctx), miss: got });
   }
   // Stopped (/stop, a restart): whoever stopped it says so; a cut download is no failure to report.
   if (signal.aborted) return undefined;
+  const mode = deps.core.switcher.active();
+  const documents = new Map<MediaMessage, string>();
+  for (const doc of saved) {
+    const note = await documentNote(deps, doc, mode, lang);
+    if (note) documents.set(doc.ctx, note);
+  }
+  const captions = ordered.flatMap((c) => c.message.caption?.trim() || []);
   const nameOf = (m: (typeof missed)[number], l: Lang) =>
-    imageName(m.ctx.message, m.index, ordered.length, l);
+    imageName(m.ctx.message, m.index, pictures.length, l);
   if (missed.length > 0) {
     const lines = missed.map(
       (m) =>
         html`${t(lang, 'I could not read', 'Je n’ai pas pu lire')} ${nameOf(m, lang)}${t(lang, ': ', ' : ')}${missReason(m.ctx.message, m.miss, lang)}.`,
     );
     const outcome =
-      images.length > 0
+      images.length > 0 || documents.size > 0
         ? t(lang, 'The rest went to the brain.', 'Le reste est parti au cerveau.')
         : captions.length > 0
           ? t(
@@ -259,11 +271,15 @@ async function imageContent(
       .sendHtml(`${PROXY_TAG} ${Html.join([...lines, html`${outcome}`], ' ')}`)
       .catch((err: unknown) => deps.logger.warn({ err }, 'could not say that an image was missing'));
   }
-  if (images.length === 0 && captions.length === 0) return undefined;
-  const notes = missed.map(
-    (m) =>
-      `[The user sent ${nameOf(m, 'en')}, but it could not be read (${missReason(m.ctx.message, m.miss, 'en')}): you do not see it]`,
-  );
+  if (images.length === 0 && documents.size === 0 && (missed.length === 0 || captions.length === 0))
+    return undefined;
+  // What the brain is told of each file it does not see, in the order they were sent.
+  const notes = ordered.flatMap((ctx) => {
+    const m = missed.find((x) => x.ctx === ctx);
+    if (m)
+      return `[The user sent ${nameOf(m, 'en')}, but it could not be read (${missReason(ctx.message, m.miss, 'en')}): you do not see it]`;
+    return documents.get(ctx) ?? [];
+  });
   return { text: [...notes, ...captions].join('\n\n'), images };
 }
 
