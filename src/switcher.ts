@@ -193,7 +193,10 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     // for its mode, even the active one, starts it again rather than trusting what was loaded last.
     const down = wanted !== undefined && !swapping && !(await this.deps.readiness.probe(target.id)).ok;
     if (target.id === from && !down) {
-      return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: true, trigger });
+      // A resumed switch to the active mode had work to do before the restart (its model was down):
+      // the chat was told it would hear how it ends, and the model that came up meanwhile is that end.
+      const alreadyActive = trigger.source !== 'resume';
+      return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive, trigger });
     }
     const brain = brains.get(target.id);
     if (!brain) throw new Error(`no brain for mode ${target.id}`);

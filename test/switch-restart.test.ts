@@ -15,6 +15,7 @@ import { type Harness, OWNER, startHarness } from './telegram-harness.js';
  * llama-servers as `systemctl` would real ones.
  */
 
+const NOOP = [process.execPath, '-e', '0'];
 const FAILS = [process.execPath, '-e', 'console.error("Unit llama-coder.service failed."); process.exit(5)'];
 
 let tg: FakeTelegram;
@@ -140,6 +141,37 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     const third = await start();
     expect(third.logs.some((l) => l.msg === 'resuming the switch a restart cut')).toBe(false);
     expect(third.service.core.switcher.active().id).toBe('coder');
+  });
+
+  it('a restart during /mode <the active mode>, whose model went down, still ends with the wake notice it promised', async () => {
+    await fresh();
+    // coder's start command does nothing the test can see: only the test decides when coder is loaded.
+    const first = await start([NOOP]);
+    const u = tg.user(112);
+    coder.setLoading(false);
+    u.says('/mode coder');
+    await message(112, /✅ Mode coder is ready/);
+    // A reboot or an OOM kill: coder's model is gone, brainstem still has it as loaded.
+    coder.setLoading(true);
+    const before = tg.botMessages(112).length;
+    u.says('/mode coder');
+    // Its start command ran; the switch waits for the model.
+    await expect.poll(() => first.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('coder');
+    await first.stopService();
+    const cut = await message(
+      112,
+      /⏳ brainstem is restarting in the middle of the switch to coder\. It finishes the switch once it is back, and says so\./,
+      before,
+    );
+    // The model comes up while brainstem is down.
+    coder.setLoading(false);
+    const noticesAt = tg.botMessages(OWNER).length;
+    const second = await start([NOOP]);
+    await message(OWNER, /Mode coder is awake/, noticesAt);
+    // The chat that asked (not a notify chat) hears it there, as its message said it would.
+    await message(112, /✅ Mode coder is ready/, tg.botMessages(112).indexOf(cut) + 1);
+    expect(second.service.core.switcher.active().id).toBe('coder');
+    expect(second.service.core.kv.get('switch_under_way')).toBeUndefined();
   });
 
   it('a resumed switch that fails starts again the model the cut switch had stopped', async () => {
