@@ -257,6 +257,25 @@ describe('the meter', () => {
     expect(meter.reading(now).until).toBe(at('2027-01-01T00:00:00Z'));
   });
 
+  it("brings a fallback back at Claude's earlier reset, else at the cycle's end, never at the reset of an earlier cycle's report", async () => {
+    const { meter } = await ledgerAt(10);
+    const now = at('2026-12-03T10:00:00Z');
+    const since = now + 1000; // the switch away, right after Claude said so
+    const cycleEnd = at('2027-01-01T00:00:00Z');
+    meter.markSpent(now, at('2026-12-03T12:00:00Z'));
+    expect(meter.renewalAfter(since)).toBe(at('2026-12-03T12:00:00Z'));
+    meter.markSpent(now);
+    expect(meter.renewalAfter(since)).toBe(cycleEnd);
+    meter.markSpent(now, at('2027-01-05T00:00:00Z'));
+    expect(meter.renewalAfter(since)).toBe(cycleEnd);
+    // Said in November, with a reset after December's renewal: a switch in December is not about it.
+    meter.markSpent(at('2026-11-30T10:00:00Z'), at('2026-12-05T00:00:00Z'));
+    expect(meter.renewalAfter(since)).toBe(cycleEnd);
+    // A reset already passed when the switch came is an earlier switch's.
+    meter.markSpent(now - 2 * HOUR, now - HOUR);
+    expect(meter.renewalAfter(since)).toBe(cycleEnd);
+  });
+
   it('counts a turn whose row waits behind another process’s lock, in the meter, the day budget and the usage reports, once', async () => {
     const { meter, spend, db, ledger } = await ledgerAt(100);
     db.pragma('busy_timeout = 0');

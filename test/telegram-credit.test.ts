@@ -186,6 +186,35 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     expect(status.text).toContain(at);
   });
 
+  it("after a restart, the fallback mode still goes back to Claude at the reset Claude gave, not at the cycle's end", async () => {
+    const c = config(
+      { resetDay: new Date(Date.now() + 10 * DAY_MS).toISOString() },
+      { usageLimit: { fallbackMode: 'local' } },
+    );
+    const h = await start(c);
+    // Claude resets the credit in 20 s, ten days before the configured renewal: time for a turn and a restart.
+    const resetsAt = (Math.floor(Date.now() / 1000) + 20) * 1000;
+    claude.fake.script(() => creditSpent(resetsAt / 1000));
+    h.tg.user(112).says('one more');
+    await reply(h, OWNER, /Mode local is awake/);
+    const wayBack = (x: Harness) =>
+      (JSON.parse(x.service.core.kv.get('credit_fallback') ?? '{}') as { resetsAt?: number }).resetsAt;
+    expect(wayBack(h)).toBe(resetsAt);
+    await h.stopService();
+    // Stopped while still on the fallback mode: the way back is the restarted service's to take.
+    expect(Date.now()).toBeLessThan(resetsAt);
+
+    const again = await start(c, h);
+    expect(again.service.core.switcher.active().id).toBe('local');
+    expect(wayBack(again)).toBe(resetsAt);
+    expect(again.service.core.meter.reading().until).toBe(resetsAt);
+    const back = await reply(again, OWNER, /credit has renewed/, resetsAt - Date.now() + 30_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(resetsAt);
+    expect(back.text).toBe("⚙️ [proxy] 💳 Claude's Agent SDK credit has renewed: back to assistant.");
+    await reply(again, OWNER, /Mode assistant is awake/);
+    expect(again.service.core.switcher.active().id).toBe('assistant');
+  });
+
   it('with Claude Code on an API key, /usage and /usage chart credit say the credit does not apply', async () => {
     const h = await start(
       config(

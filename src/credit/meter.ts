@@ -102,6 +102,19 @@ export class CreditMeter {
     };
   }
 
+  /**
+   * When a credit spent at `since` is back: the end of that cycle by the config in force (a reset
+   * day changed since moves it), or the earlier reset Claude gave when it said the credit is spent,
+   * as `reading().until` says. Only a report of that cycle whose reset comes after `since` counts:
+   * one from before is about an earlier switch.
+   */
+  renewalAfter(since: number): number {
+    const cycle = this.cycle(since);
+    const r = this.deps.kv.getJson(SPENT_KEY, spentSchema);
+    const reset = r && r.at >= cycle.start ? r.resetsAt : undefined;
+    return reset !== undefined && reset > since && reset < cycle.end ? reset : cycle.end;
+  }
+
   /** Claude said the credit is spent: it counts as such until the reset it gave, or the cycle's end. */
   markSpent(at: number, resetsAt?: number): void {
     const spent: z.infer<typeof spentSchema> = { cycleStart: this.cycle(at).start, at, resetsAt };

@@ -54,9 +54,11 @@ export class CreditWatcher {
         ),
     });
     // Back at the first renewal after the switch, by the config in force: a reset day
-    // changed meanwhile moves it (to now, if that renewal has passed already).
+    // changed meanwhile moves it (to now, if that renewal has passed already). An earlier
+    // reset Claude gave when it said the credit is spent stays: the cycle's end would keep
+    // the fallback mode for weeks while /usage says Claude is back.
     const engaged = this.fallback.state();
-    if (engaged) this.fallback.reschedule(deps.meter.cycle(engaged.since).end);
+    if (engaged) this.fallback.reschedule(deps.meter.renewalAfter(engaged.since));
     deps.chat.on('turn', () => void this.check());
     deps.chat.on('brainError', ({ mode, error }) => this.onBrainError(mode, error));
   }
