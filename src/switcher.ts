@@ -45,6 +45,14 @@ export type SwitchOutcome =
       trigger: SwitchTrigger;
     };
 
+/** A switch beginning its work (a model to start, a brain to wait for); one with nothing to do never does. */
+export interface SwitchStart {
+  from: string;
+  to: string;
+  /** The very object given to switchTo, so its caller knows the switch for its own. */
+  trigger: SwitchTrigger;
+}
+
 const ACTIVE_KEY = 'active_mode';
 const LOADED_MODEL_KEY = 'llama_loaded_model';
 /**
@@ -75,7 +83,7 @@ const cutSwitchSchema = z.object({
  * validate → swap the llama model if needed and wait until the upstream really
  * answers → persist → announce. One switch at a time; turns wait for it.
  */
-export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
+export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [SwitchOutcome] }> {
   private chain: Promise<unknown> = Promise.resolve();
   private inFlight = 0;
   private activeId: string;
@@ -205,6 +213,7 @@ export class Switcher extends EventEmitter<{ switched: [SwitchOutcome] }> {
     const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom, chat } };
     kv.set(CUT_KEY, JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>));
     this.current = target.id;
+    this.emit('started', { from, to: target.id, trigger });
 
     if (wanted && (swapping || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;

@@ -171,3 +171,52 @@ describe('a restart during a switch', { timeout: 90_000 }, () => {
     }
   });
 });
+
+describe('asking for the active mode', { timeout: 90_000 }, () => {
+  it('shows the progress line while its model, gone down, is started again, and none when it is up', async () => {
+    // Up at first; its start command does nothing the test can see: only the test decides when it is loaded.
+    const qwen = await startFakeLlama();
+    const r = await startHarness({
+      config: {
+        defaultMode: 'qwen',
+        modes: { qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' } },
+        llama: { readyTimeoutMs: 120_000, models: { qwen: { start: [[process.execPath, '-e', '0']] } } },
+      },
+    });
+    const said = (chatId: number, pattern: RegExp, after = 0) =>
+      r.tg.waitFor(
+        () =>
+          r.tg
+            .botMessages(chatId)
+            .slice(after)
+            .find((m) => pattern.test(m.text)),
+        { timeoutMs: 60_000 },
+      );
+    const progressLines = () =>
+      r.tg.callsOf('sendMessage', 117).filter((c) => String(c.params.text).includes('Switching to'));
+    try {
+      expect(r.service.core.switcher.active().id).toBe('qwen');
+      // A reboot or an OOM kill: the model is gone behind brainstem's back.
+      qwen.setLoading(true);
+      const u = r.tg.user(117);
+      u.says('/mode qwen');
+      await said(117, /Switching to qwen… \(waiting until it answers\)/);
+      expect(r.service.core.switcher.isSwitching()).toBe(true);
+      qwen.setLoading(false);
+      await said(117, /✅ Mode qwen is ready/);
+      expect(r.tg.botMessages(117).map((m) => m.text)).not.toContainEqual(
+        expect.stringMatching(/Switching to/),
+      );
+
+      // Up: nothing to do, so no progress line (one would be sent before the answer that follows it).
+      const before = r.tg.botMessages(117).length;
+      const lines = progressLines().length;
+      u.says('/mode qwen');
+      await said(117, /Already in mode qwen\./, before);
+      expect(progressLines()).toHaveLength(lines);
+    } finally {
+      await r.close();
+      await qwen.close();
+    }
+  });
+});

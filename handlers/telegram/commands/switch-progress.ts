@@ -4,7 +4,7 @@ import type { Core } from '../../../src/core.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import type { SwitchOutcome, SwitchTrigger } from '../../../src/switcher.js';
+import type { SwitchOutcome, SwitchStart, SwitchTrigger } from '../../../src/switcher.js';
 import { shorten } from '../../../src/text.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
@@ -119,24 +119,43 @@ export class SwitchProgress {
   ): Promise<void> {
     const { switcher, modes } = this.core;
     const known = modes.find(target);
-    const showProgress = known !== undefined && known.id !== switcher.active().id;
-    // Queued before the progress shows: a message sent once the user sees it waits for the switch.
+    const another = known !== undefined && known.id !== switcher.active().id;
     const chat = { id: out.chatId, ...(out.topicId !== undefined ? { topicId: out.topicId } : {}) };
-    const switching = switcher.switchTo(target, { ...trigger, chat });
-    let id = messageId;
-    if (showProgress) {
-      const progress = switchingText(known.id, lang);
-      if (id === undefined) id = await out.sendHtml(progress);
-      else await out.editHtml(id, progress);
-    }
-    const { signal } = this.closing;
-    const closed = new Promise<undefined>((resolve) => {
-      if (signal.aborted) resolve(undefined);
-      signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    const asked: SwitchTrigger = { ...trigger, chat };
+    // The active mode has work to do only when its model went down: then the switcher says it starts.
+    let onStarted = () => {};
+    const working = new Promise<'working'>((resolve) => {
+      onStarted = () => resolve('working');
     });
-    const outcome = await Promise.race([switching, closed]);
-    const to = known?.id ?? target;
-    const text = outcome ? outcomeText(outcome, lang) : restartingText(to, switcher.underWay() === to, lang);
-    if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
+    const started = (s: SwitchStart) => {
+      if (s.trigger === asked) onStarted();
+    };
+    switcher.on('started', started);
+    try {
+      // Queued before the progress shows: a message sent once the user sees it waits for the switch.
+      const switching = switcher.switchTo(target, asked);
+      const { signal } = this.closing;
+      const closed = new Promise<undefined>((resolve) => {
+        if (signal.aborted) resolve(undefined);
+        signal.addEventListener('abort', () => resolve(undefined), { once: true });
+      });
+      let id = messageId;
+      const showProgress = async (mode: string) => {
+        const progress = switchingText(mode, lang);
+        if (id === undefined) id = await out.sendHtml(progress);
+        else await out.editHtml(id, progress);
+      };
+      if (another) await showProgress(known.id);
+      else if (known && (await Promise.race([working, switching, closed])) === 'working')
+        await showProgress(known.id);
+      const outcome = await Promise.race([switching, closed]);
+      const to = known?.id ?? target;
+      const text = outcome
+        ? outcomeText(outcome, lang)
+        : restartingText(to, switcher.underWay() === to, lang);
+      if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
+    } finally {
+      switcher.off('started', started);
+    }
   }
 }
