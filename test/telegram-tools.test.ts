@@ -295,6 +295,23 @@ describe('tools from Telegram', () => {
     expect(refused.text.length).toBeLessThanOrEqual(4096);
   });
 
+  it('a Telegram refusal during a command is told in words, in the reader’s language, not as grammY’s error', async () => {
+    const tooLong = { code: 400, description: 'Bad Request: message is too long' };
+    // The question of the /run is what Telegram refuses; the line that tells of it goes through.
+    h.tg.failNext('sendMessage', 1, tooLong, 116);
+    h.tg.user(116).says('/run make_target target=release');
+    const told = await reply(116, /\/run failed/);
+    expect(told.text).toBe('⚙️ [proxy] /run failed: Telegram refused the message: it is too long');
+    expect(told.text).not.toContain('Call to');
+
+    h.tg.failNext('sendMessage', 1, tooLong, 118);
+    h.tg.user(118, { languageCode: 'fr' }).says('/run make_target target=release');
+    const fr = await reply(118, /\/run a échoué/);
+    expect(fr.text).toBe('⚙️ [proxy] /run a échoué : Telegram a refusé le message : il est trop long');
+    expect(h.tg.botMessages(116).filter((m) => /Run make release\?/.test(m.text))).toEqual([]);
+    expect(existsSync(file('released.txt'))).toBe(false);
+  });
+
   it("a brain's answer cut at its output limit says so and how to get the rest, not that brainstem capped it", async () => {
     h.llama.script(() => ({ chunks: ['The first', ' half'], finishReason: 'length' }));
     onTestFinished(() => h.llama.script());

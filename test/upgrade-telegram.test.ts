@@ -159,7 +159,7 @@ describe('/upgrade', () => {
     );
     const answer = await upgrade();
     expect(answer.text).toBe(
-      "⚙️ [proxy] ❌ The upgrade check could not be shown (Call to 'editMessageText' failed! (400: Bad Request: message is too long)): nothing ran. See the brainstem log.",
+      '⚙️ [proxy] ❌ The upgrade check could not be shown (Telegram refused the message: it is too long): nothing ran. See the brainstem log.',
     );
     const next = await upgrade();
     expect(buttonsOf(next).map((b) => b.text)).toEqual(['⬆️ Apply', '✖️ Cancel']);

@@ -10,12 +10,13 @@ import { Composer, type Context, InlineKeyboard } from 'grammy';
 import { z } from 'zod';
 import { formatDuration, type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { headChars } from '../../../src/text.js';
+import { shorten } from '../../../src/text.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
 import { submitToolRun, type ToolChat } from '../commands/tool-run.js';
 import { type CheckOutcome, checkInChat, checkView } from '../commands/upgrade.js';
 import { escapeHtml } from '../format/render.js';
+import { failureReason } from '../send/failure.js';
 import { ChatOutput } from '../send/output.js';
 import { type CallRequest, callText } from '../views/tool.js';
 
@@ -84,6 +85,11 @@ interface Open {
   /** The question (the outcome is added below it), its message once Telegram has it, and what a yes runs. */
   question?: { html: string; shown: Promise<number>; run: CallRequest };
   timer?: NodeJS.Timeout;
+  /**
+   * Why asking failed, as thrown: the plugin rethrows a structured clone of
+   * it, which is no GrammyError any more, and the chat is told the reason (see guarded).
+   */
+  failure?: unknown;
 }
 
 const noop = () => undefined;
@@ -145,12 +151,13 @@ export class Dialogs {
   /** Opens a dialog from the update that asks (a /run, a shortcut word, /upgrade). */
   async start(ctx: DialogContext, req: DialogRequest): Promise<void> {
     const key = keyOf(req.chatId, req.id);
-    this.open.set(key, { req });
+    const open: Open = { req };
+    this.open.set(key, open);
     try {
       await ctx.conversation.enter(CONVERSATION, req);
     } catch (err) {
       this.forget(key);
-      throw err;
+      throw open.failure ?? err;
     }
   }
 
@@ -178,7 +185,13 @@ export class Dialogs {
     _ctx: Context,
     req: DialogRequest,
   ): Promise<void> => {
-    await conversation.external(() => this.ask(req));
+    await conversation.external(() =>
+      this.ask(req).catch((err: unknown) => {
+        const open = this.open.get(keyOf(req.chatId, req.id));
+        if (open) open.failure = err;
+        throw err;
+      }),
+    );
     const buttons = ownData(`dlg:${req.id}:(?:ok|no)$`);
     for (;;) {
       await conversation.waitForCallbackQuery(buttons);
@@ -223,7 +236,7 @@ export class Dialogs {
       // Telegram refused the answer: the dialog closes, and the chat still learns that nothing ran.
       this.chat.logger.error({ err, chatId: req.chatId }, 'upgrade check could not be shown');
       this.forget(key);
-      const why = escapeHtml(headChars(String(err instanceof Error ? err.message : err), 300));
+      const why = escapeHtml(shorten(failureReason(err, req.lang), 300));
       await this.put(
         req,
         outcome.messageId,

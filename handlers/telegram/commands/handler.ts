@@ -6,6 +6,7 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import type { BotDeps } from '../deps.js';
 import { topicOfCtx, topicTurnKey } from '../route/topic.js';
+import { failureReason } from '../send/failure.js';
 import { ChatOutput } from '../send/output.js';
 
 /**
@@ -75,7 +76,10 @@ export function commandsInAnyCase(names: ReadonlySet<string>): MiddlewareFn<Cont
   };
 }
 
-/** A command handler's failure, told in one line (never a stack) and logged in full. */
+/**
+ * A command handler's failure, told in one line (never a stack, never grammY's
+ * own text: see failureReason) and logged in full.
+ */
 export async function guarded(
   ctx: Context,
   logger: Logger,
@@ -93,9 +97,11 @@ export async function guarded(
       .sendMessage(
         ctx.chat.id,
         t(lang, `${PROXY_TAG} /${what} failed: `, `${PROXY_TAG} /${what} a échoué : `) +
-          shorten((err as Error).message || String(err), 1000),
+          shorten(failureReason(err, lang), 1000),
         topicOfCtx(ctx) === undefined ? {} : { message_thread_id: topicOfCtx(ctx) },
       )
-      .catch(() => undefined);
+      .catch((sendErr: unknown) =>
+        logger.warn({ err: sendErr, command: what, chatId: ctx.chat?.id }, 'could not tell the chat'),
+      );
   }
 }
