@@ -4,7 +4,7 @@ import { type RecordedRequest, text } from './fakes/anthropic.js';
 import { CLAUDE_BIN, CLAUDE_CLI } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { randomPng } from './helpers/images.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, startHarness } from './telegram-harness.js';
 
 /**
  * Photos, albums and documents on the direct route (no OpenClaw): the Bot API
@@ -17,7 +17,14 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({
-    config: { defaultMode: 'assistant', claude: { env: claude.cli.env, maxRetries: 0 } },
+    config: {
+      defaultMode: 'assistant',
+      claude: { env: claude.cli.env, maxRetries: 0 },
+      // Another mode on the fake llama-server: a switch to it waits as long as the fake says it is loading.
+      modes: { spare: { kind: 'llama', description: 'Fake local model, another mode' } },
+      // Only the tests decide when a loading model is ready, however loaded the machine.
+      llama: { readyTimeoutMs: 120_000 },
+    },
     env: { CLAUDE_BIN },
   });
 });
@@ -92,6 +99,64 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
     });
     const reply = await answer(118, /Videos are not supported/);
     expect(reply.text).toContain('Its caption (“compare these two”) did not go with the rest of the album');
+  });
+
+  it('a document sent while a switch to a local mode loads gets its text to the local model, not a path it cannot open', async () => {
+    const { switcher } = h.service.core;
+    await switcher.switchTo('assistant', { source: 'api' });
+    const u = h.tg.user(112);
+    h.llama.setLoading(true);
+    try {
+      u.says('/mode local');
+      await answer(112, /Switching to local…/);
+      const saved = nextLog(h, (l) => l.msg === 'saved a file from Telegram' && l.chatId === 112);
+      u.sendsDocument('notes.txt', Buffer.from('the notes'), 'summarise this', 'text/plain');
+      // The document is in brainstem's hands while the switch still waits for the model.
+      await saved();
+      expect(switcher.isSwitching()).toBe(true);
+    } finally {
+      h.llama.setLoading(false);
+    }
+    await answer(112, /^echo: \[The user sent/);
+    const asked = h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)?.body as {
+      messages: { role: string; content: unknown }[];
+    };
+    expect(asked.messages.at(-1)?.content).toMatch(
+      /^\[The user sent the document "notes\.txt" \(text\/plain, 9 bytes\), saved at \S+; its text:\]\n\nthe notes\n\n\[end of "notes\.txt"\]\n\nsummarise this$/,
+    );
+    expect(switcher.active().id).toBe('local');
+  });
+
+  it('a PDF sent while a switch to a Claude mode is under way goes to Claude by path, not refused as no text', async () => {
+    const { switcher } = h.service.core;
+    await switcher.switchTo('local', { source: 'api' });
+    claude.fake.script(() => text('Read the PDF.'));
+    const before = claude.fake.mainRequests().length;
+    const u = h.tg.user(113);
+    // A PDF's binary comment line: no UTF-8 text, which a local model is never given.
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n%'), Buffer.from([0xe2, 0xe3, 0xcf, 0xd3, 0x0a])]);
+    h.llama.setLoading(true);
+    let switched: Promise<unknown> | undefined;
+    try {
+      // Two switches in a row, the first waiting for the loading model: the turn waits for both.
+      void switcher.switchTo('spare', { source: 'api' });
+      switched = switcher.switchTo('assistant', { source: 'api' });
+      const saved = nextLog(h, (l) => l.msg === 'saved a file from Telegram' && l.chatId === 113);
+      u.sendsDocument('report.pdf', pdf, 'summarise this', 'application/pdf');
+      await saved();
+      expect(switcher.isSwitching()).toBe(true);
+    } finally {
+      h.llama.setLoading(false);
+    }
+    await switched;
+    // Claude's answer, or the local model's refusal had the note been made for the mode active when it came.
+    const said = await answer(113, /Read the PDF|only reads text/);
+    expect(said.text).toMatch(/Read the PDF/);
+    const req = await requestAfter(before);
+    expect(req.lastUserText).toMatch(
+      /\[The user sent the document "report\.pdf" \(application\/pdf, 15 bytes\), saved at \S+\]\n\nsummarise this$/,
+    );
+    expect(switcher.active().id).toBe('assistant');
   });
 
   it('a text-only mode answers a photo with a clear refusal', async () => {

@@ -140,27 +140,63 @@ async function saveDocument(
 }
 
 /**
+ * What the brain is told of each saved document, for the mode that answers
+ * the turn. The chat core makes a turn wait for a switch under way and gives it
+ * to the mode the switch ends on (ChatService.stream), so the notes wait for it
+ * here too, and are made again should another switch begin meanwhile: a local
+ * model must get a text file's text, not a path it cannot open, and a Claude
+ * mode the path of a PDF a local model would have been refused. Only then is
+ * the user told of a document the local model cannot read. Undefined when the
+ * turn was stopped while it waited.
+ */
+async function documentNotes(
+  deps: BotDeps,
+  saved: SavedDocument[],
+  lang: Lang,
+  signal: AbortSignal,
+): Promise<Map<MediaMessage, string> | undefined> {
+  const { switcher } = deps.core;
+  const notes = new Map<MediaMessage, string>();
+  if (saved.length === 0) return notes;
+  for (;;) {
+    await switcher.whenIdle(signal);
+    if (signal.aborted) return undefined;
+    const mode = switcher.active();
+    notes.clear();
+    const unread: SavedDocument[] = [];
+    for (const doc of saved) {
+      const note = await documentNote(doc, mode);
+      if (note) notes.set(doc.ctx, note);
+      else unread.push(doc);
+    }
+    if (switcher.isSwitching() || switcher.active().id !== mode.id) continue;
+    for (const { ctx, name, about } of unread) {
+      // Telegram refusing the notice must not take the turn, and the other documents sent with this one, with it.
+      await outputFor(ctx)
+        .sendHtml(unreadableText(name, about, mode.id, deps, lang).text)
+        .catch((err: unknown) =>
+          deps.logger.warn(
+            { err, chatId: ctx.message.chat.id },
+            'could not say that a document was not text',
+          ),
+        );
+    }
+    return notes;
+  }
+}
+
+/**
  * What the brain of `mode` is told of a saved document: its name, type, size
  * and path; to a local model, which cannot open a path, its text. Undefined
- * when a local model cannot read it: the user is told so.
+ * when a local model cannot read it.
  */
 async function documentNote(
-  deps: BotDeps,
-  { ctx, name, about, path }: SavedDocument,
+  { name, about, path }: SavedDocument,
   mode: ModeConfig,
-  lang: Lang,
 ): Promise<string | undefined> {
   if (mode.kind !== 'llama') return `[The user sent the document "${name}" (${about}), saved at ${path}]`;
   const inline = await documentText(path).catch(() => undefined);
-  if (!inline) {
-    // Telegram refusing the notice must not take the turn, and the other documents sent with this one, with it.
-    await outputFor(ctx)
-      .sendHtml(unreadableText(name, about, mode.id, deps, lang).text)
-      .catch((err: unknown) =>
-        deps.logger.warn({ err, chatId: ctx.message.chat.id }, 'could not say that a document was not text'),
-      );
-    return undefined;
-  }
+  if (!inline) return undefined;
   const part = inline.cut ? `its first ${sizeText(INLINE_MAX_BYTES)}` : 'its text';
   return `[The user sent the document "${name}" (${about}), saved at ${path}; ${part}:]\n\n${inline.text}\n\n[end of "${name}"]`;
 }
@@ -243,12 +279,8 @@ async function mediaContent(
   }
   // Stopped (/stop, a restart): whoever stopped it says so; a cut download is no failure to report.
   if (signal.aborted) return undefined;
-  const mode = deps.core.switcher.active();
-  const documents = new Map<MediaMessage, string>();
-  for (const doc of saved) {
-    const note = await documentNote(deps, doc, mode, lang);
-    if (note) documents.set(doc.ctx, note);
-  }
+  const documents = await documentNotes(deps, saved, lang, signal);
+  if (!documents) return undefined;
   const captions = ordered.flatMap((c) => c.message.caption?.trim() || []);
   const nameOf = (m: (typeof missed)[number], l: Lang) =>
     imageName(m.ctx.message, m.index, pictures.length, l);
