@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseRunArgs } from '../handlers/telegram/commands/run-args.js';
-import { cleanOutput, OutputTail, resultView } from '../handlers/telegram/views/tool.js';
+import { escapeHtml } from '../handlers/telegram/format/render.js';
+import { cleanOutput, confirmHtml, OutputTail, resultView } from '../handlers/telegram/views/tool.js';
+import { parseTelegramHtml } from './fakes/telegram.js';
 
 describe('/run arguments', () => {
   it('reads key=value pairs: bare JSON values typed, everything else a string', () => {
@@ -119,5 +121,44 @@ describe('command output in a chat', () => {
     );
     expect(view.html).toContain(`<pre>${'z'.repeat(2_999)}</pre>`);
     expect(view.document?.text).toBe(`${output}\n`);
+  });
+});
+
+describe('the confirmation question of a mutating call', () => {
+  /** The question as it ends when cancelled by someone with the longest first name Telegram allows. */
+  const closed = (html: string) =>
+    `${html}\n\n<b>${escapeHtml(`✖️ Annulé (${'N'.repeat(64)}) : rien n’a été lancé.`)}</b>`;
+  const halfEmoji = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+  it('shows a call that fits whole, without a word about cutting', () => {
+    expect(
+      parseTelegramHtml(confirmHtml({ tool: 'make_target', input: { target: 'deploy' } }, 'en')).text,
+    ).toBe('⚙️ [proxy] ❓ Run make deploy? It changes things.');
+  });
+
+  it('fits one message with its outcome whatever the input, escaped, and says in the reader’s language how much it leaves out', () => {
+    for (const prompt of [`<b>&amp; ${'line\n'.repeat(3_000)}`, '🚀'.repeat(5_000), '&'.repeat(9_000)]) {
+      const call = `claude_code ${JSON.stringify({ prompt })}`;
+      for (const [lang, note] of [
+        [
+          'en',
+          /\? It changes things\.\nOnly the start of the call is shown: (\d+) more characters are not\. Confirm runs all of it\.$/,
+        ],
+        [
+          'fr',
+          / \? Cela modifie des choses\.\nSeul le début de l’appel est affiché : (\d+) caractères de plus ne le sont pas\. Confirmer lance l’appel en entier\.$/,
+        ],
+      ] as const) {
+        const html = confirmHtml({ tool: 'claude_code', input: { prompt } }, lang);
+        // Parsed as Telegram does: HTML it takes, and the length it counts.
+        expect(parseTelegramHtml(closed(html)).text.length).toBeLessThanOrEqual(4096);
+        expect(halfEmoji.test(html)).toBe(false);
+        const text = parseTelegramHtml(html).text;
+        const shown = /❓ (?:Run|Lancer) ([\s\S]*)…/.exec(text)?.[1] ?? '';
+        expect(shown.length).toBeGreaterThan(3_500);
+        expect(call.startsWith(shown)).toBe(true);
+        expect(Number(note.exec(text)?.[1])).toBe(call.length - shown.length);
+      }
+    }
   });
 });

@@ -7,7 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { text } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
+import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness, turnsDone } from './telegram-harness.js';
 
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-tools-'));
@@ -471,5 +474,58 @@ describe('a shortcut word with a confirmation ("deploy yes")', () => {
     h.tg.user(117, { languageCode: 'fr' }).says('Déploie oui');
     const question = await reply(117, /Lancer make deploy \?/);
     expect(buttonsOf(question)).toHaveLength(2);
+  });
+});
+
+describe('a mutating /run with a long input (claude_code: the real CLI on the fake Messages API)', () => {
+  const claude = claudeOnFake({ script: () => text('task done') });
+  let c: Harness;
+  beforeAll(async () => {
+    c = await startHarness({
+      parts: { tools: true, bot: true },
+      env: { CLAUDE_BIN },
+      config: {
+        claude: { env: claude.cli.env, maxRetries: 0 },
+        telegram: { confirmTimeoutMs: CONFIRM_MS },
+        tools: { claudeCode: { cwd: project } },
+      },
+    });
+  });
+  afterAll(async () => {
+    await c?.close();
+  });
+
+  it('asks with the call cut to fit one message and says so; Confirm runs the whole prompt', async () => {
+    // 180 lines: the message fits Telegram's 4096, the call does not once each newline is JSON's \n.
+    const prompt = Array.from(
+      { length: 180 },
+      (_, i) => `Step ${String(i + 1).padStart(3, '0')}: run part ${i + 1}`,
+    ).join('\n');
+    const asked = `/run claude_code prompt="${prompt}"`;
+    expect(asked.length).toBeGreaterThan(4000);
+    expect(asked.length).toBeLessThanOrEqual(4096);
+    const call = `claude_code ${JSON.stringify({ prompt })}`;
+    const user = c.tg.user(OWNER);
+    user.says(asked);
+
+    const question = await c.tg.waitFor(
+      () => c.tg.botMessages(OWNER).find((m) => /Run claude_code/.test(m.text)),
+      { timeoutMs: 30_000 },
+    );
+    expect(question.text.length).toBeLessThanOrEqual(4096);
+    const [, shown = '', more = ''] =
+      /^⚙️ \[proxy\] ❓ Run ([\s\S]*)…\? It changes things\.\nOnly the start of the call is shown: (\d+) more characters are not\. Confirm runs all of it\.$/.exec(
+        question.text,
+      ) ?? [];
+    expect(shown.length).toBeGreaterThan(3_000);
+    expect(call.startsWith(shown)).toBe(true);
+    expect(Number(more)).toBe(call.length - shown.length);
+    expect(buttonsOf(question).map((b) => b.text)).toEqual(['✅ Confirm', '✖️ Cancel']);
+
+    user.presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+    await c.tg.waitFor(() => /✅ claude_code .* · /.test(question.text), { timeoutMs: 60_000 });
+    expect(question.text).toContain('task done');
+    // The task got the prompt as typed, every line of it, not the question's shortened call.
+    expect(claude.fake.mainRequests().at(-1)?.lastUserTurn).toBe(prompt);
   });
 });

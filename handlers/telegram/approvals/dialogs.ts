@@ -18,7 +18,7 @@ import { type CheckOutcome, checkInChat, checkView } from '../commands/upgrade.j
 import { escapeHtml } from '../format/render.js';
 import { failureReason } from '../send/failure.js';
 import { ChatOutput } from '../send/output.js';
-import { type CallRequest, callText } from '../views/tool.js';
+import { type CallRequest, confirmHtml } from '../views/tool.js';
 
 /**
  * Confirmations, as @grammyjs/conversations dialogs: a mutating tool call
@@ -201,13 +201,8 @@ export class Dialogs {
 
   private async ask(req: DialogRequest): Promise<void> {
     if (req.action.kind === 'tool') {
-      const call = `<code>${escapeHtml(callText(req.action.call))}</code>`;
-      const html = t(
-        req.lang,
-        `${PROXY_TAG} ❓ Run ${call}? It changes things.`,
-        `${PROXY_TAG} ❓ Lancer ${call} ? Cela modifie des choses.`,
-      );
-      await this.question(req, undefined, html, req.action.call);
+      // Shown cut to fit one message; a yes runs req.action.call, the whole of it.
+      await this.question(req, undefined, confirmHtml(req.action.call, req.lang), req.action.call);
       return;
     }
     // Not awaited: the check waits its turn in the chat's queue, and the chat must not wait with it.

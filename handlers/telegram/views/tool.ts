@@ -3,7 +3,8 @@ import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars, shorten, tailChars } from '../../../src/text.js';
 import { describeCall, type ToolResult } from '../../../src/tools/index.js';
-import { escapeHtml } from '../format/render.js';
+import { escapeHtml, htmlToPlain } from '../format/render.js';
+import { TELEGRAM_LIMIT } from '../format/split.js';
 import type { StopReason } from '../turns.js';
 
 /**
@@ -40,6 +41,51 @@ const ERROR_CHARS = 500;
 export function callTitle(c: CallRequest): string {
   const call = `<code>${escapeHtml(shorten(callText(c), TITLE_CHARS))}</code>`;
   return c.word ? `<b>${escapeHtml(c.word)}</b> → ${call}` : call;
+}
+
+/**
+ * Room a confirmation question keeps under Telegram's limit for the outcome
+ * the dialog adds below it when it closes (approvals/dialogs.ts: the longest
+ * is a cancel naming who pressed, a first name of up to 64 characters).
+ */
+const OUTCOME_ROOM = 200;
+
+/** What Telegram counts of a message: its text once the HTML is parsed, in UTF-16 code units (JS length). */
+export const shownLength = (html: string): number => htmlToPlain(html).length;
+
+/**
+ * The question a mutating call asks before it runs ("Run make deploy?"). It
+ * is the one place the user sees what they approve, so the call is shown
+ * whole while it fits one message, not cut to a title's TITLE_CHARS; past
+ * that, its start is shown up to the limit (Telegram's 4096 less the room for
+ * the outcome) and the question says how much is left out, and that Confirm
+ * runs all of it. Every character of the call escaped.
+ */
+export function confirmHtml(c: CallRequest, lang: Lang): string {
+  const whole = callText(c);
+  const question = (shown: string, omitted: number): string => {
+    const call = `<code>${escapeHtml(shown)}</code>`;
+    const cut =
+      omitted === 0
+        ? ''
+        : `\n<i>${t(
+            lang,
+            `Only the start of the call is shown: ${omitted} more characters are not. Confirm runs all of it.`,
+            `Seul le début de l’appel est affiché : ${omitted} caractères de plus ne le sont pas. Confirmer lance l’appel en entier.`,
+          )}</i>`;
+    return t(
+      lang,
+      `${PROXY_TAG} ❓ Run ${call}? It changes things.${cut}`,
+      `${PROXY_TAG} ❓ Lancer ${call} ? Cela modifie des choses.${cut}`,
+    );
+  };
+  const limit = TELEGRAM_LIMIT - OUTCOME_ROOM;
+  const full = question(whole, 0);
+  if (shownLength(full) <= limit) return full;
+  // The question around an empty call, its count as long as any it can hold: what is left is the call's.
+  const room = limit - shownLength(question('', whole.length));
+  const head = headChars(whole, room - 1);
+  return question(`${head}…`, whole.length - head.length);
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences are what is removed.
