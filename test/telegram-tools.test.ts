@@ -444,6 +444,12 @@ describe('tools from Telegram', () => {
     expect(photo.text).toMatch(/^⚙️ \[proxy\] Usage since .* UTC \(7d\): \$0\.00, \d+ turns, /);
     user.says('/usage chart someday');
     await reply(117, /I do not understand the period “someday”\. Try \/usage chart 7d/);
+    // A period as long as a message is quoted back only in part: the answer must still fit one.
+    user.says(`/usage chart ${'7'.repeat(4_000)}x`);
+    const chart = await reply(117, /I do not understand the period “7{59}…”\. Try \/usage chart 7d/);
+    expect(chart.text.length).toBeLessThanOrEqual(4096);
+    user.says(`/usage ${'7'.repeat(4_000)}x`);
+    await reply(117, /I do not understand the period “7{59}…”\. Try \/usage 24h/);
   });
 });
 

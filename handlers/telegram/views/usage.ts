@@ -1,11 +1,14 @@
 import { formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import type { UsageLedger, UsageTotals } from '../../../src/usage.js';
 import { formatTotals, parseSince, startOfUtcDay, startOfUtcMonth } from '../../../src/usage-summary.js';
 import { escapeHtml } from '../format/render.js';
 
 /** Top sessions shown in /usage. */
 const TOP_SESSIONS = 5;
+/** The most of a period the answer quotes back ("0007d" with any number of zeros is one): what was typed may fill a whole message. */
+export const PERIOD_CHARS = 60;
 
 const line = (label: string, x: UsageTotals) =>
   `${label}: ${escapeHtml(formatTotals(x))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
@@ -30,16 +33,16 @@ export function usageView(
     if (since === undefined || since > now) {
       return t(
         lang,
-        `${PROXY_TAG} I do not understand the period “${escapeHtml(period)}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31 or 2026-01-31 10:00 (UTC).`,
-        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(period)} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
+        `${PROXY_TAG} I do not understand the period “${escapeHtml(shorten(period, PERIOD_CHARS))}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31 or 2026-01-31 10:00 (UTC).`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(shorten(period, PERIOD_CHARS))} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
       );
     }
     const report = ledger.report(since, now + 1, TOP_SESSIONS);
     return [
       t(
         lang,
-        `${PROXY_TAG} <b>Usage since ${formatUtc(since)}</b> (${escapeHtml(period)})`,
-        `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${escapeHtml(period)})`,
+        `${PROXY_TAG} <b>Usage since ${formatUtc(since)}</b> (${escapeHtml(shorten(period, PERIOD_CHARS))})`,
+        `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${escapeHtml(shorten(period, PERIOD_CHARS))})`,
       ),
       ...lead,
       line(t(lang, 'Total', 'Total'), report.totals),
