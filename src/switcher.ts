@@ -385,6 +385,17 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     );
     const mode = this.deps.modes.get(o.to);
     const resumed = o.trigger.source === 'resume';
+    // The active mode asked for again: its model had gone down and was started again. Resumed, the time
+    // taken is this process's only, the start having run before the restart: not worth showing.
+    if (o.from === o.to) {
+      const took = resumed ? '' : ` in ${formatDuration(o.ms)}`;
+      const tookFr = resumed ? '' : ` en ${formatDuration(o.ms)}`;
+      return t(
+        lang,
+        html`Mode <b>${o.to}</b> is awake (${mode.description}). Its model was started again${took}${resumed ? ', finishing the switch a restart had cut' : ''}.\n${list}`,
+        html`Mode <b>${o.to}</b> prêt (${mode.description}). Son modèle a été relancé${tookFr}${resumed ? ', pour finir la bascule qu’un redémarrage avait coupée' : ''}.\n${list}`,
+      );
+    }
     return t(
       lang,
       html`Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}${resumed ? ', finishing the switch a restart had cut' : ''}.\n${list}`,

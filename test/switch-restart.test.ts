@@ -167,9 +167,13 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     coder.setLoading(false);
     const noticesAt = tg.botMessages(OWNER).length;
     const second = await start([NOOP]);
-    await message(OWNER, /Mode coder is awake/, noticesAt);
+    const woke = await message(OWNER, /Mode coder is awake/, noticesAt);
+    expect(woke.text).toMatch(
+      /Mode coder is awake \(Coder\)\. Its model was started again, finishing the switch a restart had cut\./,
+    );
     // The chat that asked (not a notify chat) hears it there, as its message said it would.
-    await message(112, /✅ Mode coder is ready/, tg.botMessages(112).indexOf(cut) + 1);
+    const done = await message(112, /✅ Mode coder is ready/, tg.botMessages(112).indexOf(cut) + 1);
+    expect(done.text).toBe('⚙️ [proxy] ✅ Mode coder is ready: its model was started again.');
     expect(second.service.core.switcher.active().id).toBe('coder');
     expect(second.service.core.kv.get('switch_under_way')).toBeUndefined();
   });

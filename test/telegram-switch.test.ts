@@ -203,7 +203,8 @@ describe('asking for the active mode', { timeout: 90_000 }, () => {
       await said(117, /Switching to qwen… \(waiting until it answers\)/);
       expect(r.service.core.switcher.isSwitching()).toBe(true);
       qwen.setLoading(false);
-      await said(117, /✅ Mode qwen is ready/);
+      await said(117, /✅ Mode qwen is ready: its model was started again in /);
+      await said(OWNER, /^⚙️ \[proxy\] Mode qwen is awake \(Qwen\)\. Its model was started again in /);
       expect(r.tg.botMessages(117).map((m) => m.text)).not.toContainEqual(
         expect.stringMatching(/Switching to/),
       );

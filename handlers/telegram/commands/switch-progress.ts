@@ -21,6 +21,15 @@ function switchingText(target: string, lang: Lang): string {
 /** The short result shown in place of the progress line; the wake notice tells the rest. */
 function outcomeText(o: SwitchOutcome, lang: Lang): string {
   if (o.ok && o.alreadyActive) return alreadyInMode(o.to, lang, htmlMarkup);
+  if (o.ok && o.from === o.to) {
+    // Its model had gone down; a resumed switch's time is only this process's, so none is shown.
+    const took = o.trigger.source === 'resume' ? '' : formatDuration(o.ms);
+    return t(
+      lang,
+      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> is ready: its model was started again${took && ` in ${took}`}.`,
+      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> prêt : son modèle a été relancé${took && ` en ${took}`}.`,
+    );
+  }
   if (o.ok) {
     return t(
       lang,
