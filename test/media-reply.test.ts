@@ -73,13 +73,13 @@ describe('a reply to a message holding a file', () => {
 });
 
 describe('a reply to a long message', () => {
-  it('quotes its start, never cut inside an emoji (the Messages API, llama-server and Telegram refuse half of one)', async () => {
+  it('quotes its start, never cut inside an emoji (the Messages API, llama-server and Telegram refuse half of one), and says it was cut', async () => {
     // The 2000-character cut falls between the two halves of 🎵.
     const long = `${'a'.repeat(1999)}🎵${'b'.repeat(100)}`;
     h.tg.user(116).sends({ text: 'summarise this', reply_to_message: earlier(116, { text: long }) });
     await answered(116, 'summarise this');
     expect(lastAsked()).toBe(
-      `[The user replies to an earlier message: "${'a'.repeat(1999)}…"]\n\nsummarise this`,
+      `[The user replies to an earlier message: "${'a'.repeat(1999)}…" (cut: these are its first 1999 of 2101 characters)]\n\nsummarise this`,
     );
   });
 });

@@ -1,14 +1,15 @@
 import type { Message } from 'grammy/types';
-import { shorten } from '../../../src/text.js';
+import { headChars } from '../../../src/text.js';
 import { sizeText } from './media.js';
 
-/** Characters of the replied-to message the brain gets; a longer one is cut (the brain has the history). */
+/** Characters of the replied-to message the brain gets; a longer one is cut, and the brain is told so. */
 const MAX_QUOTE_CHARS = 2_000;
 
 /**
  * A reply to an earlier message gives the brain what it replies to: the part
  * the user quoted (Telegram's `quote`), else the whole text or caption of that
- * message, and what it holds (a document by name, a photo), so "summarise
+ * message (its first MAX_QUOTE_CHARS characters, saying so when it was
+ * longer), and what it holds (a document by name, a photo), so "summarise
  * this one" names the file meant. In a forum topic every message "replies" to
  * the topic's opening service message: that is no reply, and it has no text
  * anyway.
@@ -21,9 +22,15 @@ export function withReplyContext(text: string, message: Message | undefined): st
   if (!quoted && !holds) return text;
   const who = replied.from?.is_bot ? 'your earlier answer' : 'an earlier message';
   const what = message.quote ? `this part of ${who}` : who;
-  const cut = shorten(quoted, MAX_QUOTE_CHARS);
   const held = holds ? `, which holds ${holds}` : '';
-  return `[The user replies to ${what}${held}${quoted ? `: "${cut}"` : ''}]\n\n${text}`;
+  return `[The user replies to ${what}${held}${quoted ? `: ${quotation(quoted)}` : ''}]\n\n${text}`;
+}
+
+/** The quoted text in quotes; a text over MAX_QUOTE_CHARS is cut, and the brain is told it has the beginning only. */
+function quotation(quoted: string): string {
+  if (quoted.length <= MAX_QUOTE_CHARS) return `"${quoted}"`;
+  const head = headChars(quoted, MAX_QUOTE_CHARS);
+  return `"${head}…" (cut: these are its first ${head.length} of ${quoted.length} characters)`;
 }
 
 /** The file or media a message holds, as the brain was told of it when it came. */
