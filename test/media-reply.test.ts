@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
- * A reply to a document or a photo, on the direct route: the brain (the fake
- * llama-server) is told what the replied-to message holds. The replies are
- * sent as Telegram sends them, the replied-to message with its file fields.
+ * Replies on the direct route: the brain (the fake llama-server) is told what
+ * the replied-to message says and holds, also when it is a message of another
+ * chat. The replies are sent as Telegram sends them: the replied-to message
+ * with its file fields, or external_reply and quote.
  */
 
 let h: Harness;
@@ -80,6 +81,87 @@ describe('a reply to a long message', () => {
     await answered(116, 'summarise this');
     expect(lastAsked()).toBe(
       `[The user replies to an earlier message: "${'a'.repeat(1999)}…" (cut: these are its first 1999 of 2101 characters)]\n\nsummarise this`,
+    );
+  });
+});
+
+/**
+ * A reply to a message of another chat (Telegram's "reply in another chat", a quote from a
+ * channel): no reply_to_message, but external_reply (where it came from, its media) and quote.
+ */
+describe('a reply to a message of another chat', () => {
+  const channel = { id: -1009, type: 'channel', title: 'News', username: 'news' };
+
+  it('from a channel: the brain gets the quoted text and the channel it was posted in', async () => {
+    h.tg.user(114).sends({
+      text: 'what does this mean?',
+      quote: { text: 'Rates rise by 0.25 points', position: 0 },
+      external_reply: {
+        origin: { type: 'channel', chat: channel, message_id: 9, date: 1_700_000_000 },
+        chat: channel,
+        message_id: 9,
+      },
+    });
+    await answered(114, 'what does this mean?');
+    expect(lastAsked()).toBe(
+      '[The user replies to a message posted in the channel "News" (@news): "Rates rise by 0.25 points"]\n\nwhat does this mean?',
+    );
+  });
+
+  it('by a user in a group, holding a document, part of it quoted: who, where, what it holds and the part', async () => {
+    const group = { id: -1002, type: 'supergroup', title: 'Dev chat' };
+    h.tg.user(115).sends({
+      text: 'is this right?',
+      quote: { text: 'ship on Friday', position: 12, is_manual: true },
+      external_reply: {
+        origin: {
+          type: 'user',
+          date: 1_700_000_000,
+          sender_user: { id: 77, is_bot: false, first_name: 'Alice', last_name: 'Smith', username: 'alice' },
+        },
+        chat: group,
+        message_id: 40,
+        document: {
+          file_id: 'x1',
+          file_unique_id: 'ux1',
+          file_name: 'plan.pdf',
+          mime_type: 'application/pdf',
+          file_size: 2048,
+        },
+      },
+    });
+    await answered(115, 'is this right?');
+    expect(lastAsked()).toBe(
+      '[The user replies to this part of a message by "Alice Smith" (@alice) in the group "Dev chat", which holds the document "plan.pdf" (application/pdf, 2 KB): "ship on Friday"]\n\nis this right?',
+    );
+  });
+
+  it('with no quote: its media is named, or the brain is told its text did not come', async () => {
+    const photo = [{ file_id: 'p9', file_unique_id: 'up9', width: 800, height: 600, file_size: 1000 }];
+    const hidden = { type: 'hidden_user', date: 1_700_000_000, sender_user_name: 'Bob' };
+    h.tg.user(117).sends({ text: 'where is this?', external_reply: { origin: hidden, photo } });
+    await answered(117, 'where is this?');
+    expect(lastAsked()).toBe(
+      '[The user replies to a message by "Bob" in another chat, which holds a photo]\n\nwhere is this?',
+    );
+
+    h.tg.user(117).sends({ text: 'and this?', external_reply: { origin: hidden } });
+    await answered(117, 'and this?');
+    expect(lastAsked()).toBe(
+      '[The user replies to a message by "Bob" in another chat; Telegram passes on none of its text: ask for it if you need it]\n\nand this?',
+    );
+  });
+
+  it('a long quote is cut, and the brain is told so', async () => {
+    const long = 'q'.repeat(2500);
+    h.tg.user(118).sends({
+      text: 'too long?',
+      quote: { text: long, position: 0 },
+      external_reply: { origin: { type: 'channel', chat: channel, message_id: 10, date: 1_700_000_000 } },
+    });
+    await answered(118, 'too long?');
+    expect(lastAsked()).toBe(
+      `[The user replies to a message posted in the channel "News" (@news): "${'q'.repeat(2000)}…" (cut: these are its first 2000 of 2500 characters)]\n\ntoo long?`,
     );
   });
 });

@@ -1,4 +1,4 @@
-import type { Message } from 'grammy/types';
+import type { Chat, ExternalReplyInfo, Message, MessageOrigin, User } from 'grammy/types';
 import { headChars } from '../../../src/text.js';
 import { sizeText } from './media.js';
 
@@ -13,10 +13,23 @@ const MAX_QUOTE_CHARS = 2_000;
  * this one" names the file meant. In a forum topic every message "replies" to
  * the topic's opening service message: that is no reply, and it has no text
  * anyway.
+ *
+ * A reply to a message of another chat (Telegram's "reply in another chat",
+ * a quote from a channel) has no `reply_to_message`: it comes as
+ * `external_reply`, which says where the message came from and what media it
+ * holds but never its text, and `quote`, the text quoted from it (by the
+ * user, or added by Telegram). What reaches the brain is plain text in the
+ * turn; none of it is shown back in the chat.
  */
 export function withReplyContext(text: string, message: Message | undefined): string {
-  const replied = message?.reply_to_message;
-  if (!message || !replied || replied.forum_topic_created) return text;
+  if (!message) return text;
+  const replied = message.reply_to_message;
+  if (replied && !replied.forum_topic_created) return inChat(text, message, replied);
+  if (message.external_reply) return fromElsewhere(text, message, message.external_reply);
+  return text;
+}
+
+function inChat(text: string, message: Message, replied: Message): string {
   const quoted = (message.quote?.text ?? replied.text ?? replied.caption ?? '').trim();
   const holds = heldBy(replied);
   if (!quoted && !holds) return text;
@@ -26,6 +39,20 @@ export function withReplyContext(text: string, message: Message | undefined): st
   return `[The user replies to ${what}${held}${quoted ? `: ${quotation(quoted)}` : ''}]\n\n${text}`;
 }
 
+function fromElsewhere(text: string, message: Message, ext: ExternalReplyInfo): string {
+  const quoted = (message.quote?.text ?? '').trim();
+  const holds = heldBy(ext);
+  const who = `a message ${sourceOf(ext)}`;
+  const what = quoted && message.quote?.is_manual ? `this part of ${who}` : who;
+  const held = holds ? `, which holds ${holds}` : '';
+  const said = quoted
+    ? `: ${quotation(quoted)}`
+    : holds
+      ? ''
+      : '; Telegram passes on none of its text: ask for it if you need it';
+  return `[The user replies to ${what}${held}${said}]\n\n${text}`;
+}
+
 /** The quoted text in quotes; a text over MAX_QUOTE_CHARS is cut, and the brain is told it has the beginning only. */
 function quotation(quoted: string): string {
   if (quoted.length <= MAX_QUOTE_CHARS) return `"${quoted}"`;
@@ -33,8 +60,73 @@ function quotation(quoted: string): string {
   return `"${head}…" (cut: these are its first ${head.length} of ${quoted.length} characters)`;
 }
 
-/** The file or media a message holds, as the brain was told of it when it came. */
-function heldBy(m: Message): string | undefined {
+/** Where a message of another chat came from, as its origin says: who wrote it, in which chat. */
+function sourceOf(ext: ExternalReplyInfo): string {
+  const origin: MessageOrigin = ext.origin;
+  const signed = (signature: string | undefined) => (signature ? `, signed "${signature}"` : '');
+  let by: string;
+  switch (origin.type) {
+    case 'user':
+      by = `by ${userName(origin.sender_user)}`;
+      break;
+    case 'hidden_user':
+      by = `by "${origin.sender_user_name}"`;
+      break;
+    case 'chat':
+      by = `sent as ${chatName(origin.sender_chat)}${signed(origin.author_signature)}`;
+      break;
+    case 'channel':
+      // The channel is where it was posted: no other chat to name.
+      return `posted in ${chatName(origin.chat)}${signed(origin.author_signature)}`;
+    default:
+      by = '';
+  }
+  const where = ext.chat ? `in ${chatName(ext.chat)}` : 'in another chat';
+  return by ? `${by} ${where}` : where;
+}
+
+function userName(u: User): string {
+  const name = [u.first_name, u.last_name].filter(Boolean).join(' ');
+  return `"${name}"${u.username ? ` (@${u.username})` : ''}`;
+}
+
+function chatName(c: Chat): string {
+  const kind = c.type === 'channel' ? 'the channel' : c.type === 'private' ? 'the private chat' : 'the group';
+  const title = 'title' in c && c.title ? ` "${c.title}"` : '';
+  const username = 'username' in c && c.username ? ` (@${c.username})` : '';
+  return `${kind}${title}${username}`;
+}
+
+/** What a message, or the message of another chat a reply names, holds besides its text. */
+type Holding = Pick<
+  ExternalReplyInfo,
+  | 'animation'
+  | 'audio'
+  | 'document'
+  | 'live_photo'
+  | 'photo'
+  | 'sticker'
+  | 'story'
+  | 'video'
+  | 'video_note'
+  | 'voice'
+  | 'contact'
+  | 'dice'
+  | 'game'
+  | 'giveaway'
+  | 'giveaway_winners'
+  | 'invoice'
+  | 'location'
+  | 'paid_media'
+  | 'poll'
+  | 'checklist'
+  | 'venue'
+>;
+
+/** The file or media a message holds, as the brain was told of it when it came; every kind is named. */
+function heldBy(m: Holding): string | undefined {
+  // A GIF comes as an animation and as a document of the same file: it is a GIF.
+  if (m.animation) return 'a GIF';
   const file = m.document ?? m.audio;
   if (file) {
     const about = [file.mime_type, file.file_size === undefined ? undefined : sizeText(file.file_size)];
@@ -43,10 +135,23 @@ function heldBy(m: Message): string | undefined {
     const details = about.filter(Boolean).join(', ');
     return `${kind}${name}${details ? ` (${details})` : ''}`;
   }
-  if (m.photo) return 'a photo';
+  if (m.photo || m.live_photo) return 'a photo';
   if (m.voice) return 'a voice message';
   if (m.video_note) return 'a video message';
   if (m.video) return 'a video';
   if (m.sticker) return 'a sticker';
+  if (m.poll) return `a poll ("${m.poll.question}")`;
+  if (m.venue) return `a venue ("${m.venue.title}", ${m.venue.address})`;
+  if (m.location) return `a location (${m.location.latitude}, ${m.location.longitude})`;
+  if (m.contact)
+    return `a contact ("${[m.contact.first_name, m.contact.last_name].filter(Boolean).join(' ')}")`;
+  if (m.story) return 'a story';
+  if (m.dice) return `a dice roll (${m.dice.emoji} ${m.dice.value})`;
+  if (m.checklist) return `a checklist ("${m.checklist.title}")`;
+  if (m.paid_media) return 'paid media';
+  if (m.game) return `a game ("${m.game.title}")`;
+  if (m.invoice) return `an invoice ("${m.invoice.title}")`;
+  if (m.giveaway) return 'a giveaway';
+  if (m.giveaway_winners) return 'giveaway results';
   return undefined;
 }
