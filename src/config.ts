@@ -636,7 +636,9 @@ export function configSchemas() {
             .int()
             .positive()
             .default(60)
-            .describe('Notice this long before the Claude OAuth token expires.'),
+            .describe(
+              'Notice this long before the Claude OAuth token expires, when the credentials file has no refresh token (with one, Claude Code renews the token when it runs: no notice).',
+            ),
           pollIntervalMs: ms(
             'How often the credentials file is read again (it is also watched for changes).',
           ).default(60_000),

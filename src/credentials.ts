@@ -10,10 +10,16 @@ import type { Notifier } from './notices.js';
 
 /**
  * The Claude subscription's OAuth credentials file, watched so the owner hears
- * before the bot starts failing: a warning when expiry is near, a notice once
- * it passed, and one when the file shows a later expiry (renewed). Each notice
- * is deduplicated on the expiry it is about, in SQLite, so a restart neither
- * repeats nor loses one. The tokens are never read out of the file's object.
+ * before the bot starts failing. A file without a refresh token (written by
+ * hand, or copied without it) cannot be renewed by Claude Code: a warning when
+ * expiry is near, a notice once it passed, and one when the file shows a later
+ * expiry (renewed). A /login file has one: its access token lives hours and
+ * Claude Code renews it when it runs, so its ageing, expiring and renewing
+ * raise no notice (one each, several times a day, none of them needing the
+ * owner); a refresh that fails is a Claude turn refused on its credentials,
+ * whose `auth` notice (src/chat/tool-loop.ts) says how to log in again. Each
+ * notice is deduplicated on the expiry it is about, in SQLite, so a restart
+ * neither repeats nor loses one. The tokens are never read out of the file's object.
  */
 
 const fileSchema = z.looseObject({
@@ -213,14 +219,18 @@ export class CredentialsWatcher {
       return;
     }
     this.lastProblem = undefined;
-    const { expiresAt, subscriptionType } = read.info;
+    const { expiresAt, subscriptionType, renewable } = read.info;
     const lang = noticeLang(kv);
     const now = Date.now();
     const previous = Number(kv.get(EXPIRES_KEY));
     const renewed = Number.isFinite(previous) && previous > 0 && expiresAt > previous;
+    // Kept for /creds whatever the file: "Last renewal seen".
     if (renewed) kv.set(RENEWED_KEY, String(now));
     // A renewal whose new expiry passed already (seen after a stop): the expired notice below tells it.
-    if (renewed && expiresAt > now) {
+    // Claude Code's own renewals (a refresh token) are routine: told only when the owner had been told
+    // to renew, as a /login after the warning or expiry of a file without one.
+    const told = (key: string) => notifier.wasSent(`credentials:${key}:${previous}`);
+    if (renewed && expiresAt > now && (!renewable || told('warning') || told('expired'))) {
       notifier.notify({
         kind: 'credentials',
         dedupeKey: `credentials:renewed:${expiresAt}`,
@@ -234,17 +244,18 @@ export class CredentialsWatcher {
     if (previous !== expiresAt) kv.set(EXPIRES_KEY, String(expiresAt));
 
     const left = expiresAt - now;
-    if (left <= 0) {
+    // With a refresh token, Claude Code renews the access token on its next run: no notice falls due.
+    if (!renewable && left <= 0) {
       notifier.notify({
         kind: 'credentials',
         dedupeKey: `credentials:expired:${expiresAt}`,
         text: t(
           lang,
-          html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. Claude Code renews them on its next run when it can; if Claude turns fail with an authentication error, they need renewing. ${renewHow(lang)}`,
-          html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Claude Code les renouvelle à sa prochaine exécution s’il le peut ; si les tours Claude échouent avec une erreur d’authentification, il faut les renouveler. ${renewHow(lang)}`,
+          html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. The file has no refresh token, so Claude Code cannot renew them: Claude turns fail until they are renewed. ${renewHow(lang)}`,
+          html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Le fichier n’a pas de jeton de renouvellement, Claude Code ne peut donc pas les renouveler : les tours Claude échouent jusqu’à leur renouvellement. ${renewHow(lang)}`,
         ),
       });
-    } else if (left <= warnBeforeMs) {
+    } else if (!renewable && left <= warnBeforeMs) {
       notifier.notify({
         kind: 'credentials',
         dedupeKey: `credentials:warning:${expiresAt}`,
@@ -255,7 +266,8 @@ export class CredentialsWatcher {
         ),
       });
     }
-    this.scheduleDeadline(expiresAt, now);
+    if (renewable) clearTimeout(this.deadline);
+    else this.scheduleDeadline(expiresAt, now);
     // Once its notices are raised: a test that says none came more waits for later checks on this line.
     logger.debug({ expiresAt }, 'credentials checked');
   }

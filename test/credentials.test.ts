@@ -25,13 +25,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const writeCreds = (expiresAt: number) =>
+/**
+ * A credentials file; `renewable`: with a refresh token, as /login writes it. Without one (written
+ * by hand, or copied without it) Claude Code cannot renew the access token.
+ */
+const writeCreds = (expiresAt: number, { renewable = false } = {}) =>
   writeFile(
     file,
     JSON.stringify({
       claudeAiOauth: {
         accessToken: 'sk-ant-oat01-NEVER-SHOWN',
-        refreshToken: 'sk-ant-ort01-NEVER-SHOWN',
+        ...(renewable ? { refreshToken: 'sk-ant-ort01-NEVER-SHOWN' } : {}),
         expiresAt,
         scopes: ['user:inference', 'user:profile'],
         subscriptionType: 'max',
@@ -60,9 +64,17 @@ async function checksLater(h: Harness, count: number): Promise<void> {
   await h.service.core.notifier.flush();
 }
 
+/** Writes the file, then resolves once a check has seen it and the notices it raised are delivered. */
+async function writeSeen(h: Harness, expiresAt: number, renewable: boolean): Promise<void> {
+  const seen = nextLog(h, (l) => l.msg === 'credentials checked' && l.expiresAt === expiresAt);
+  await writeCreds(expiresAt, { renewable });
+  await seen();
+  await h.service.core.notifier.flush();
+}
+
 describe('Claude credentials', () => {
   it('reads subscription and expiry, and says why a file is unusable', async () => {
-    await writeCreds(1_900_000_000_000);
+    await writeCreds(1_900_000_000_000, { renewable: true });
     const read = await readCredentials(file);
     expect(read).toEqual({
       ok: true,
@@ -75,6 +87,8 @@ describe('Claude credentials', () => {
       },
     });
     expect(JSON.stringify(read)).not.toContain('NEVER-SHOWN');
+    await writeCreds(1_900_000_000_000);
+    expect(await readCredentials(file)).toMatchObject({ ok: true, info: { renewable: false } });
     expect(await readCredentials(path.join(dir, 'absent.json'))).toMatchObject({ ok: false, missing: true });
     await writeFile(path.join(dir, 'broken.json'), '{"claudeAiOauth": ');
     expect(await readCredentials(path.join(dir, 'broken.json'))).toMatchObject({
@@ -83,7 +97,7 @@ describe('Claude credentials', () => {
     });
   });
 
-  it('warns before expiry, says when it expired, and notices a renewal, each once, none repeated after a restart', async () => {
+  it('without a refresh token, warns before expiry, says when it expired, and notices the renewal by /login, each once, none repeated after a restart', async () => {
     const h = await start();
     try {
       // Within the warning window (60 min), far from expiry: whenever the watcher sees it, it warns.
@@ -97,10 +111,13 @@ describe('Claude credentials', () => {
       // The CLI wrote an expiry that has passed (earlier than the last one: no renewal).
       await writeCreds(Date.now() - 60_000);
       const expired = await tg.waitFor(() => notices(/Claude credentials expired at/)[0]);
-      expect(expired.text).toMatch(/^⚙️ \[proxy\] ⛔ Claude credentials expired at/);
+      expect(expired.text).toMatch(
+        /^⚙️ \[proxy\] ⛔ Claude credentials expired at .* UTC\. The file has no refresh token, so Claude Code cannot renew them/,
+      );
 
+      // The owner ran /login, as told: its file has a refresh token, and the renewal is told all the same.
       const renewedExpiry = Date.now() + 2 * 3_600_000;
-      await writeCreds(renewedExpiry);
+      await writeCreds(renewedExpiry, { renewable: true });
       const renewed = await tg.waitFor(() => notices(/Claude credentials renewed/)[0]);
       expect(renewed.text).toMatch(
         /^⚙️ \[proxy\] 🔑 Claude credentials renewed \(max\): valid until .* \((1 h 59|2 h 00) min from now\)\.$/,
@@ -126,8 +143,34 @@ describe('Claude credentials', () => {
     expect(JSON.stringify(tg.calls)).not.toContain('NEVER-SHOWN');
   });
 
+  it('with a refresh token (a /login file), an access token that nears expiry, expires or is renewed by Claude Code raises no notice; /creds still shows it', async () => {
+    const h = await start();
+    try {
+      const before = notices(/Claude credentials/).length;
+      // Within the warning window (60 min): Claude Code renews it at its next run.
+      await writeSeen(h, Date.now() + 30 * 60_000, true);
+      // The bot sat idle: the access token aged past its expiry.
+      await writeSeen(h, Date.now() - 60_000, true);
+      // A turn ran Claude Code, which renewed it (an access token lives about 8 h).
+      const renewedExpiry = Date.now() + 8 * 3_600_000;
+      await writeSeen(h, renewedExpiry, true);
+      expect(h.service.core.kv.get('credentials_renewed_at')).toMatch(/^\d+$/);
+      // Each write was seen by a check, which raised its notices before saying so, and they are delivered.
+      expect(notices(/Claude credentials/)).toHaveLength(before);
+
+      const asked = notices(/Refresh token present/).length;
+      tg.user(OWNER).says('/creds');
+      const creds = await tg.waitFor(() => notices(/Refresh token present/)[asked]);
+      expect(creds.text).toMatch(/✅ Expires .* in (7 h 59|8 h 00) min/);
+      expect(creds.text).toMatch(/Last renewal seen: \d{4}-/);
+    } finally {
+      await h.stopService();
+    }
+  });
+
   it('keeps a notice raised while the bot was off and delivers it when the bot starts', async () => {
-    const later = Date.now() + 5 * 3_600_000;
+    // Later than the expiry the test before left (8 h): a renewal.
+    const later = Date.now() + 10 * 3_600_000;
     await writeCreds(later);
     // brainstem without the bot: the renewal is seen and the notice waits in SQLite.
     const before = notices(/Claude credentials renewed/).length;

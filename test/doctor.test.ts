@@ -76,17 +76,22 @@ describe('brainstem doctor', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'brainstem-doctor-'));
-    const credentials = (expiresAt: number) =>
+    // As /login writes it, with a refresh token unless `renewable` is false.
+    const credentials = (expiresAt: number, { renewable = true } = {}) =>
       JSON.stringify({
         claudeAiOauth: {
           accessToken: ACCESS_TOKEN,
-          refreshToken: 'sk-ant-ort01-refresh-secret',
+          ...(renewable ? { refreshToken: 'sk-ant-ort01-refresh-secret' } : {}),
           expiresAt,
           subscriptionType: 'max',
         },
       });
     writeFileSync(path.join(dir, 'valid-credentials.json'), credentials(Date.now() + 6 * 3_600_000));
     writeFileSync(path.join(dir, 'expired-credentials.json'), credentials(Date.now() - 2 * 3_600_000));
+    writeFileSync(
+      path.join(dir, 'expired-unrenewable-credentials.json'),
+      credentials(Date.now() - 2 * 3_600_000, { renewable: false }),
+    );
     llama = await startFakeLlama();
     loadingLlama = await startFakeLlama({ loading: true });
     telegramOk = await serve((req, res) => {
@@ -241,13 +246,29 @@ describe('brainstem doctor', () => {
     );
   });
 
-  it('fails on expired credentials, unless the environment provides them', async () => {
-    const expired = { ...healthy(), CLAUDE_CREDENTIALS_FILE: path.join(dir, 'expired-credentials.json') };
+  it('fails on expired credentials without a refresh token, unless the environment provides them; passes an access token Claude Code renews', async () => {
+    const expired = {
+      ...healthy(),
+      CLAUDE_CREDENTIALS_FILE: path.join(dir, 'expired-unrenewable-credentials.json'),
+    };
     const a = await doctor(expired);
     expect(a.code).toBe(1);
-    expect(line(a.text, 'credentials')).toMatch(/^✗ .*expired 2 h 00 min ago/);
-    expect(a.text).toContain('→ run `claude` once on this host');
+    expect(line(a.text, 'credentials')).toMatch(
+      /^✗ .*expired 2 h 00 min ago .*, and the file has no refresh token$/,
+    );
+    expect(a.text).toContain('→ run `claude` on this host and use /login');
     expect(a.text).not.toContain(ACCESS_TOKEN);
+
+    // A /login file whose access token aged while no turn ran: Claude Code renews it at the next one.
+    const renewable = await doctor({
+      ...healthy(),
+      CLAUDE_CREDENTIALS_FILE: path.join(dir, 'expired-credentials.json'),
+    });
+    expect(line(renewable.text, 'credentials')).toMatch(
+      /^✓ .*access token expired 2 h 00 min ago .*; Claude Code renews it with its refresh token when it runs$/,
+    );
+    expect(renewable.code).toBe(0);
+    expect(renewable.text).not.toContain(ACCESS_TOKEN);
 
     const b = await doctor({ ...expired, CLAUDE_CODE_OAUTH_TOKEN: 'oauth-token-from-env' });
     expect(line(b.text, 'credentials')).toMatch(/^✓ .*CLAUDE_CODE_OAUTH_TOKEN is set/);

@@ -218,13 +218,19 @@ export async function checkCredentials(
   const { expiresAt, subscriptionType, renewable } = read.info;
   const plan = subscriptionType ? `, ${subscriptionType} plan` : '';
   const left = expiresAt - now;
+  // With a refresh token, an access token that expired is one no turn needed since: Claude Code
+  // renews it when it runs (a refresh that fails is a turn refused, which the `auth` notice tells).
+  if (left <= 0 && renewable) {
+    return ok(
+      name,
+      `${file}: access token expired ${formatDuration(-left)} ago (${formatUtc(expiresAt)}${plan}); Claude Code renews it with its refresh token when it runs`,
+    );
+  }
   if (left <= 0) {
     return fail(
       name,
-      `${file}: expired ${formatDuration(-left)} ago (${formatUtc(expiresAt)}${plan})`,
-      renewable
-        ? 'run `claude` once on this host: it renews the token with its refresh token; if it asks, /login again'
-        : 'run `claude` on this host and use /login (or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN)',
+      `${file}: expired ${formatDuration(-left)} ago (${formatUtc(expiresAt)}${plan}), and the file has no refresh token`,
+      'run `claude` on this host and use /login (or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN)',
     );
   }
   return ok(name, `${file}: valid until ${formatUtc(expiresAt)}, ${formatDuration(left)} left${plan}`);
