@@ -71,6 +71,20 @@ describe('forum topics', () => {
       .map((r) => r.chat_key);
     expect(keys).toEqual([`telegram:${GROUP}:topic:7`, `telegram:${GROUP}:topic:9`]);
   });
+
+  it('an edit of a topic message is answered in that topic, as a turn of its conversation', async () => {
+    const eleven = h.tg.user(115, { chatId: GROUP, topicId: 11 });
+    const typo = eleven.says('wht is 2+2');
+    await answerIn(GROUP, /^echo: wht is 2\+2$/, 11);
+    eleven.edits(typo, 'what is 2+3');
+    const answer = await answerIn(GROUP, /what is 2\+3$/, 11);
+    // In a group the answer says whom it answers: the edited message.
+    expect(answer.replyTo).toBe(typo);
+    expect(userTurns()).toEqual([
+      'wht is 2+2',
+      expect.stringMatching(/^\[The user edited their message of [^\]]+\]\n\nwhat is 2\+3$/),
+    ]);
+  });
 });
 
 describe('replies', () => {

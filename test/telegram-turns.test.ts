@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../brains/types.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
 let h: Harness;
 let release: () => void = () => undefined;
 const gate = new Promise<void>((resolve) => {
   release = resolve;
+});
+let releaseEdits: () => void = () => undefined;
+const editsGate = new Promise<void>((resolve) => {
+  releaseEdits = resolve;
 });
 
 beforeAll(async () => {
@@ -13,11 +17,13 @@ beforeAll(async () => {
   h.llama.script((body) => {
     const last = String(body.messages?.at(-1)?.content ?? '');
     if (last === 'hold on') return { chunks: ['Thinking hard ', { wait: gate }, 'never shown'] };
+    if (last === 'hold for edits') return { chunks: ['Holding ', { wait: editsGate }, 'done'] };
     return { chunks: [`echo: ${last}`] };
   });
 });
 afterAll(async () => {
   release();
+  releaseEdits();
   await h.close();
 });
 
@@ -26,6 +32,119 @@ const sent = (i: number) =>
   (chatRequests()[i]?.body as { messages?: ChatMessage[] } | undefined)?.messages ?? [];
 const reply = (chatId: number, pattern: RegExp) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)));
+
+/** The last user message of every request the brain got, oldest first. */
+const asked = () =>
+  chatRequests().map(
+    (_, i) =>
+      sent(i)
+        .filter((m) => m.role === 'user')
+        .at(-1)?.content,
+  );
+const EDIT_NOTE =
+  /^\[The user edited their message of \d{4}-\d\d-\d\d \d\d:\d\d UTC; answer it as it now reads\]\n\n/;
+
+// Before 'turns of one chat', whose last test stops the service.
+describe('an edited message', () => {
+  it('of an answered message is a new turn: the brain is told it edits the message sent at that time', async () => {
+    const u = h.tg.user(116);
+    const typo = u.says('wht is 2+2');
+    await reply(116, /echo: wht is 2\+2$/);
+    u.edits(typo, 'what is 2+3');
+    await reply(116, /what is 2\+3$/);
+    const turn = sent(chatRequests().length - 1);
+    expect(turn.slice(0, 2).map((m) => m.content)).toEqual(['wht is 2+2', 'echo: wht is 2+2']);
+    expect(String(turn[2]?.content)).toMatch(new RegExp(`${EDIT_NOTE.source}what is 2\\+3$`));
+    expect(turn).toHaveLength(3);
+  });
+
+  it('while its turn waits in the queue is answered in its place, once; an edit of the message being answered queues behind it', async () => {
+    const u = h.tg.user(117);
+    const before = chatRequests().length;
+    const running = u.says('hold for edits');
+    const holding = await reply(117, /Holding/);
+    const typo = u.says('wht is 2+2');
+    await reply(117, /Queued/);
+    u.edits(typo, 'what is 2+3');
+    const taken = await reply(117, /Edit taken: the queued message will be answered as it now reads/);
+    expect(taken.replyTo).toBe(typo);
+    u.edits(running, 'what is 5+5');
+    await h.tg.waitFor(() =>
+      h.tg.botMessages(117).find((m) => /Queued/.test(m.text) && m.replyTo === running),
+    );
+    releaseEdits();
+    await h.tg.waitFor(() => holding.text === '[local] Holding done');
+    await reply(117, /what is 5\+5$/);
+    await turnsDone(h, u);
+    const texts = asked().slice(before).map(String);
+    // The typo never reached the brain; its turn answered the edited text as a message of its own.
+    expect(texts.filter((t) => /wht is/.test(t))).toEqual([]);
+    expect(texts.filter((t) => /what is 2\+3/.test(t))).toEqual(['what is 2+3']);
+    const edit = texts.filter((t) => /what is 5\+5/.test(t));
+    expect(edit).toHaveLength(1);
+    expect(edit[0]).toMatch(new RegExp(`${EDIT_NOTE.source}what is 5\\+5$`));
+    // In the chat's order: the held answer, the edited queued message, then the edit of the held one.
+    const answers = h.tg.botMessages(117).map((m) => m.text);
+    const at = (pattern: RegExp) => answers.findIndex((text) => pattern.test(text));
+    expect(at(/Holding done/)).toBeLessThan(at(/echo: what is 2\+3/));
+    expect(at(/echo: what is 2\+3/)).toBeLessThan(at(/what is 5\+5/));
+  });
+
+  it('into a command or a switch request is not run: the chat is told to send it again', async () => {
+    const u = h.tg.user(118);
+    const id = u.says('hello there');
+    await reply(118, /echo: hello there$/);
+    u.edits(id, '/new');
+    const told = await reply(118, /not run as a command, a mode switch or a shortcut: send it again/);
+    expect(told.replyTo).toBe(id);
+    u.edits(id, 'switch to local');
+    await h.tg.waitFor(() => h.tg.botMessages(118).filter((m) => m.text === told.text).length === 2);
+    await turnsDone(h, u);
+    // /new did not run: the sentinel's turn still has the earlier one before it.
+    expect(sent(chatRequests().length - 1)[0]?.content).toBe('hello there');
+    expect(h.tg.botMessages(118).some((m) => /Fresh conversation|Switching|already/i.test(m.text))).toBe(
+      false,
+    );
+    expect(asked().filter((t) => t === '/new' || String(t).includes('switch to local'))).toEqual([]);
+  });
+
+  it('of a caption is a new turn naming what the message holds', async () => {
+    const u = h.tg.user(119);
+    const bytes = new TextEncoder().encode('the notes');
+    const doc = u.sendsDocument('notes.txt', bytes, 'summarise', 'text/plain');
+    await reply(119, /echo: .*summarise/s);
+    u.edits(doc, 'translate it');
+    await reply(119, /translate it$/);
+    expect(String(asked().at(-1))).toMatch(
+      /^\[The user edited the caption of their message of [^\]]+, which holds the document "notes\.txt" \(text\/plain, 9 bytes\); answer it as it now reads\]\n\ntranslate it$/,
+    );
+  });
+
+  it('of a stranger is refused as their message was (sent as a group too), and reaches no brain', async () => {
+    const refused = nextLog(h, (l) => l.msg === 'refused a Telegram user who is not on the allow-list');
+    const stranger = h.tg.user(4242);
+    const id = stranger.says('hello?');
+    await reply(4242, /This bot is private/);
+    expect(await refused()).toMatchObject({ userId: 4242, update: 'message' });
+    stranger.edits(id, 'stranger edit: what is 2+3');
+    expect(await refused(2)).toMatchObject({ userId: 4242, update: 'edited_message' });
+
+    // An anonymous group admin: Telegram's shared sender, the group as sender_chat.
+    const anonymous = h.tg.user(1087968824, { chatId: -100900 });
+    const sentAs = { id: -100900, type: 'supergroup', title: 'Group -100900' };
+    const anonId = anonymous.sends({ text: 'anonymous hello', sender_chat: sentAs });
+    await reply(-100900, /does not say who you are/);
+    expect(await refused(3)).toMatchObject({ update: 'message', senderChatId: -100900 });
+    anonymous.edits(anonId, 'anonymous edit: what is 2+3');
+    expect(await refused(4)).toMatchObject({ update: 'edited_message', senderChatId: -100900 });
+
+    await turnsDone(h, h.tg.user(119));
+    expect(asked().filter((t) => /edit: what is 2\+3/.test(String(t)))).toEqual([]);
+    // One refusal each, as for a second message within the refusal period.
+    expect(h.tg.botMessages(4242)).toHaveLength(1);
+    expect(h.tg.botMessages(-100900)).toHaveLength(1);
+  });
+});
 
 describe('turns of one chat', () => {
   it('keeps a short history per chat so the brain has context; /new starts afresh', async () => {

@@ -17,7 +17,8 @@ const isAnswer = (ctx: Context) => {
 
 /**
  * Only the allowed users reach anything past this point: no brain, no tool,
- * no command. An approver who is not one of them gets through only with a
+ * no command, whatever the update (a message, an edit of one, a button
+ * press). An approver who is not one of them gets through only with a
  * press on an approval or confirmation button, which its own handler judges.
  * A stranger is told their user id once (so the owner can add it
  * if it is theirs), and every refused update is logged. A message sent on
@@ -36,14 +37,15 @@ export function allowOnly(
     const from = ctx.from;
     if (!from) return;
     if (ids.has(from.id) || (approvers.has(from.id) && isAnswer(ctx))) return next();
-    const onBehalf = ctx.message?.sender_chat;
+    // An edit is judged as the message it edits: the same sender, refused the same way.
+    const onBehalf = (ctx.message ?? ctx.editedMessage)?.sender_chat;
     logger.warn(
       {
         userId: from.id,
         username: from.username,
         chatId: ctx.chat?.id,
         senderChatId: onBehalf?.id,
-        update: ctx.callbackQuery ? 'callback_query' : 'message',
+        update: ctx.callbackQuery ? 'callback_query' : ctx.editedMessage ? 'edited_message' : 'message',
       },
       'refused a Telegram user who is not on the allow-list',
     );

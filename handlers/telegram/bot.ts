@@ -2,10 +2,22 @@ import { autoRetry } from '@grammyjs/auto-retry';
 import { type RunnerHandle, run } from '@grammyjs/runner';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Bot, GrammyError } from 'grammy';
+import type { Update } from 'grammy/types';
 import type { Logger } from '../../src/logger.js';
 
-/** Only what the bot handles; edits, channel posts and the rest are never fetched. */
-export const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
+type UpdateType = Exclude<keyof Update, 'update_id'>;
+
+/**
+ * The update types brainstem's own handlers take, so Telegram sends nothing
+ * else (channel posts and the rest are never fetched). On the direct route
+ * that includes edited messages (route/edits.ts answers them). With the front
+ * on, an edit is OpenClaw's (route/inbound-split.ts), asked of Telegram only
+ * when OpenClaw's channel asks for it (telegram-front/intake.ts adds these to
+ * OpenClaw's list).
+ */
+export function allowedUpdates(front: boolean): readonly UpdateType[] {
+  return front ? ['message', 'callback_query'] : ['message', 'edited_message', 'callback_query'];
+}
 
 /**
  * The grammY bot with its outgoing API pipeline. The throttler keeps within
@@ -47,7 +59,11 @@ const STEADY_MS = 5 * 60_000;
  * since brainstem must stay the poller, and each time the log says what to
  * fix. A refused token ends it for good. Returns how to stop it.
  */
-export function startPolling(bot: Bot, logger: Logger): { stop(): Promise<void> } {
+export function startPolling(
+  bot: Bot,
+  logger: Logger,
+  allowed: readonly UpdateType[],
+): { stop(): Promise<void> } {
   let handle: RunnerHandle | undefined;
   // Aborted on stop: ends a pause between attempts and any call still retrying.
   const stopping = new AbortController();
@@ -108,7 +124,7 @@ export function startPolling(bot: Bot, logger: Logger): { stop(): Promise<void> 
       handle = run(bot, {
         // A fixed pause between failed fetches: the runner's own doubles without bound, and stop() waits it out.
         runner: {
-          fetch: { allowed_updates: ALLOWED_UPDATES, timeout: 30 },
+          fetch: { allowed_updates: allowed, timeout: 30 },
           silent: true,
           retryInterval: 5_000,
         },

@@ -13,7 +13,7 @@ import { createFront } from '../telegram-front/index.js';
 import { allowOnly } from './access.js';
 import { dialogKeyOf } from './approvals/dialogs.js';
 import { ApprovalPrompts } from './approvals/prompts.js';
-import { ALLOWED_UPDATES, createBot, startPolling } from './bot.js';
+import { allowedUpdates, createBot, startPolling } from './bot.js';
 import { commandOf, commandsInAnyCase } from './commands/handler.js';
 import { SwitchProgress } from './commands/switch-progress.js';
 import {
@@ -27,10 +27,12 @@ import {
 import { registerToolCommands } from './commands/tools.js';
 import type { BotDeps } from './deps.js';
 import { DirectRoute } from './route/direct.js';
+import { registerEdits } from './route/edits.js';
 import { ChatHistory } from './route/history.js';
 import { inboundSplit } from './route/inbound-split.js';
 import { registerMediaMessages } from './route/media-messages.js';
 import { registerMessages } from './route/messages.js';
+import { QueuedTexts } from './route/queued-texts.js';
 import { registerVoice } from './route/voice.js';
 import { startNoticeSink } from './send/notice-sink.js';
 import { ChatTurns } from './turns.js';
@@ -123,6 +125,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     tools,
     route,
     turns,
+    queued: new QueuedTexts(),
     switches,
     logger,
     apiRoot,
@@ -140,7 +143,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
         (detectIntent(text, isMode)?.kind === 'switch' || tools?.resolveShortcut(text) !== undefined),
       botUsername: () => (bot.isInited() ? bot.botInfo.username : undefined),
     });
-    bot.api.config.use(front.intake(split, ALLOWED_UPDATES));
+    bot.api.config.use(front.intake(split, allowedUpdates(true)));
   }
 
   bot.use(commandsInAnyCase(front ? ownCommands : commandNames(false, tools !== undefined)));
@@ -155,6 +158,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   // Before registerMessages, whose catch-all ends the chain.
   const media = registerMediaMessages(bot, deps);
   registerMessages(bot, deps);
+  // Edits are fetched on the direct route only (allowedUpdates): with the front on, they are OpenClaw's.
+  registerEdits(bot, deps);
   // A press no handler took (a button of an older version, or made up) is still answered:
   // an unanswered one keeps a spinner on the user's button until Telegram gives up.
   bot.on('callback_query', (ctx) =>
@@ -181,7 +186,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     start() {
       // Before the service finishes the switch a restart cut (Switcher.resumeCut).
       stopFollowing = switches.followResumed(bot.api, chats);
-      polling = startPolling(bot, logger);
+      polling = startPolling(bot, logger, allowedUpdates(front !== undefined));
       if (front) front.commands.setOwn(commandMenus(true));
       else void publishCommands(bot.api, logger);
       if (chats.length > 0) sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });

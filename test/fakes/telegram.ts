@@ -18,7 +18,10 @@
  *   alice.sendsAlbum([png1, png2], 'caption')   // one message per photo, one media_group_id
  *   alice.sendsDocuments([{ name: 'a.txt', bytes }], 'caption')   // the same, one message per file
  *   alice.sends({ video: {...}, media_group_id: 'g', caption: 'x' })   any other message, its fields as given
- *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages
+ *   alice.edits(messageId, 'new text')       an edited_message update for one of the user's messages: the
+ *                                           message as sent (date, topic, reply, media), the new text as
+ *                                           its text, or its caption when it has media (left out for a
+ *                                           poller whose allowed_updates omits edited_message, as at Telegram)
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
  *                                           for it in allowed_updates, as Telegram does)
  *   → each returns the update's message id (callback: the callback query id; edits and reactions: the
@@ -257,6 +260,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     updateLog.push(full);
     changed.emit('change');
   };
+
+  /** Each user message as it was last sent in an update (message or edited_message), by `chat:message id`. */
+  const userMessages = new Map<string, Json>();
 
   /** Groups a user with a topic was made in: forum supergroups. */
   const forums = new Set<number>();
@@ -673,29 +679,52 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       deleted: false,
       ...(topicId !== undefined ? { topicId } : {}),
     });
-    pushUpdate({
-      message: {
-        message_id: messageId,
-        date: Math.floor(Date.now() / 1000),
-        chat: chatObject(chatId),
-        from: userObject(userId),
-        // As Telegram does: a topic message "replies" to the topic's opening service message.
-        ...(topicId !== undefined
-          ? {
-              message_thread_id: topicId,
-              is_topic_message: true,
-              reply_to_message: {
-                message_id: topicId,
-                date: Math.floor(Date.now() / 1000),
-                chat: chatObject(chatId),
-                forum_topic_created: { name: `Topic ${topicId}`, icon_color: 7322096 },
-              },
-            }
-          : {}),
-        ...fields,
-      },
-    });
+    const message: Json = {
+      message_id: messageId,
+      date: Math.floor(Date.now() / 1000),
+      chat: chatObject(chatId),
+      from: userObject(userId),
+      // As Telegram does: a topic message "replies" to the topic's opening service message.
+      ...(topicId !== undefined
+        ? {
+            message_thread_id: topicId,
+            is_topic_message: true,
+            reply_to_message: {
+              message_id: topicId,
+              date: Math.floor(Date.now() / 1000),
+              chat: chatObject(chatId),
+              forum_topic_created: { name: `Topic ${topicId}`, icon_color: 7322096 },
+            },
+          }
+        : {}),
+      ...fields,
+    };
+    userMessages.set(`${chatId}:${messageId}`, message);
+    pushUpdate({ message });
     return messageId;
+  }
+
+  /**
+   * The edited_message Telegram sends for an edit of a user's message: the whole message as it now
+   * is (its date, topic, reply and media kept; `edit_date` set), the new text as its text, or as its
+   * caption when it has media.
+   */
+  function editedMessage(chatId: number, messageId: number, newText: string): Json {
+    const sent = userMessages.get(`${chatId}:${messageId}`) ?? {};
+    const { text, entities, caption, caption_entities, ...rest } = sent;
+    const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(newText);
+    const edited: Json = {
+      ...rest,
+      edit_date: Math.floor(Date.now() / 1000),
+      ...(text === undefined
+        ? { caption: newText }
+        : {
+            text: newText,
+            ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command[0].length }] } : {}),
+          }),
+    };
+    userMessages.set(`${chatId}:${messageId}`, edited);
+    return edited;
   }
 
   /** What a reply carries: the replied-to message as the chat holds it, and the quoted part. */
@@ -881,16 +910,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           m.raw = newText;
           m.edits++;
           m.history.push(newText);
-          pushUpdate({
-            edited_message: {
-              message_id: messageId,
-              date: Math.floor(Date.now() / 1000) - 60,
-              edit_date: Math.floor(Date.now() / 1000),
-              chat: chatObject(chatId),
-              from: userObject(id),
-              text: newText,
-            },
-          });
+          pushUpdate({ edited_message: editedMessage(chatId, messageId, newText) });
           return nextUpdateId - 1;
         },
         reacts(messageId, emoji) {

@@ -15,7 +15,7 @@ import { helpHtml } from '../views/help.js';
 import { statusView } from '../views/status.js';
 import { fetchFailureText, saveTelegramFile } from './media.js';
 import { chatOutbox, deliverOutbox } from './outbox.js';
-import { withReplyContext } from './reply.js';
+import { withEditNote, withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
 
 /**
@@ -140,18 +140,29 @@ export type TurnText = string | ((signal: AbortSignal, out: ChatOutput) => Promi
 export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang: Lang): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
-  const messageId = ctx.message?.message_id;
+  // An edited message is a turn too (see edits.ts): answered, and replied to, as the message it is.
+  const message = ctx.message ?? ctx.editedMessage;
+  const messageId = message?.message_id;
   if (chatId === undefined || userId === undefined) return;
   const topicId = topicOfCtx(ctx);
   const out = new ChatOutput(ctx.api, chatId, topicId);
   const { config } = deps.core;
+  // A message's own text (or caption) waits under its id: an edit made before its turn begins changes what is answered.
+  const latest =
+    messageId !== undefined && turnText === (message?.text ?? message?.caption)
+      ? deps.queued.hold(chatId, messageId, turnText)
+      : undefined;
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
-      const said = typeof turnText === 'string' ? { text: turnText } : await turnText(signal, out);
+      const said = latest
+        ? { text: latest() }
+        : typeof turnText === 'string'
+          ? { text: turnText }
+          : await turnText(signal, out);
       if (said === undefined) return;
       const { images } = said;
-      const text = withReplyContext(said.text, ctx.message);
+      const text = withReplyContext(withEditNote(said.text, ctx.editedMessage), message);
       await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {
         route: deps.route,
         streaming: config.telegram.streaming,

@@ -1,4 +1,5 @@
 import type { Chat, ExternalReplyInfo, Message, MessageOrigin, User } from 'grammy/types';
+import { formatUtc } from '../../../src/i18n.js';
 import { headChars } from '../../../src/text.js';
 import { sizeText } from './media.js';
 
@@ -51,6 +52,17 @@ function fromElsewhere(text: string, message: Message, ext: ExternalReplyInfo): 
       ? ''
       : '; Telegram passes on none of its text: ask for it if you need it';
   return `[The user replies to ${what}${held}${said}]\n\n${text}`;
+}
+
+/** The turn's text as the brain gets it when its message is an edit: what it edits, said first. */
+export function withEditNote(text: string, edited: Message | undefined): string {
+  if (!edited) return text;
+  const when = formatUtc(edited.date * 1000);
+  const holds = edited.text === undefined ? heldBy(edited) : undefined;
+  const what = holds
+    ? `the caption of their message of ${when}, which holds ${holds}`
+    : `their message of ${when}`;
+  return `[The user edited ${what}; answer it as it now reads]\n\n${text}`;
 }
 
 /** The quoted text in quotes; a text over MAX_QUOTE_CHARS is cut, and the brain is told it has the beginning only. */

@@ -18,10 +18,12 @@ export function topicOf(
   return message?.is_topic_message ? message.message_thread_id : undefined;
 }
 
-/** The topic of the update's message (or of the message under a pressed button). */
+/** The topic of the update's message, or of the message it edits, or of the message under a pressed button. */
 export function topicOfCtx(ctx: Context): number | undefined {
   const under = ctx.callbackQuery?.message;
-  return topicOf(ctx.message ?? (under && 'is_topic_message' in under ? under : undefined));
+  return topicOf(
+    ctx.message ?? ctx.editedMessage ?? (under && 'is_topic_message' in under ? under : undefined),
+  );
 }
 
 /** The key of the queue the turns of a chat, or of one of its topics, wait in. */
