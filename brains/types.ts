@@ -101,7 +101,10 @@ export interface ApprovalRequest {
   mode: string;
   tool: string;
   input: Record<string, unknown>;
-  /** Short readable summary of the input (the Bash command, the file path…), not escaped. */
+  /**
+   * Readable summary of the input (the Bash command, the file path…), not
+   * escaped. Whole, however long: a face shows what fits and says what it left out.
+   */
   summary: string;
 }
 

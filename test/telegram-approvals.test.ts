@@ -129,6 +129,38 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('a command too long for one message is shown as far as it fits, saying how much is not; "Allow once" runs all of it', async () => {
+    const u = h.tg.user(115);
+    const words = Array.from({ length: 660 }, (_, i) => `f${String(i + 1).padStart(4, '0')}`).join(' ');
+    const command = `touch ${words}.txt`;
+    u.says(words);
+    const question = await questionIn(h, 115, 'touch f0001 f0002');
+    // Room is left for the outcome line added below it.
+    expect(question.text.length).toBeLessThanOrEqual(4096 - 200);
+    const [, shown = '', more = ''] =
+      /^⚙️ \[proxy\] 🔐 Claude wants to use Bash:\n([\s\S]*)…\nOnly the start is shown: (\d+) more characters are not\. Allowing allows all of it\.\nCreate <the> file$/.exec(
+        question.text,
+      ) ?? [];
+    expect(shown.length).toBeGreaterThan(3_500);
+    expect(command.startsWith(shown)).toBe(true);
+    expect(Number(more)).toBe(command.length - shown.length);
+
+    u.presses(question.messageId, button(question, /Allow once/));
+    await answerIn(h, 115, /^Done\.$/);
+    expect(question.text).toMatch(/\n\n✅ Allowed once by User115\.$/);
+    // The end of the command, past what the question showed, ran too.
+    expect(existsSync(fileIn(h, 'f0659'))).toBe(true);
+    expect(existsSync(fileIn(h, 'f0660.txt'))).toBe(true);
+    // The audit row keeps the start of it, and its length.
+    expect(auditOf(h, 'telegram:115')).toEqual([
+      approval({
+        summary: `${command.slice(0, 200)}…(${command.length} chars)`,
+        by: 'approver',
+        scope: 'once',
+      }),
+    ]);
+  });
+
   it('"Deny": nothing runs, the model gets the denial, the question says who denied', async () => {
     const u = h.tg.user(113, { languageCode: 'fr' });
     u.says('deny-me');

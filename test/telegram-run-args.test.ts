@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { promptHtml } from '../handlers/telegram/approvals/view.js';
 import { parseRunArgs } from '../handlers/telegram/commands/run-args.js';
 import { escapeHtml } from '../handlers/telegram/format/render.js';
 import { cleanOutput, confirmHtml, OutputTail, resultView } from '../handlers/telegram/views/tool.js';
@@ -160,5 +161,33 @@ describe('the confirmation question of a mutating call', () => {
         expect(Number(note.exec(text)?.[1])).toBe(call.length - shown.length);
       }
     }
+  });
+});
+
+describe('the approval question of a Claude tool', () => {
+  it('fits one message with its outcome whatever the request, escaped, and says in French how much of the summary it leaves out', () => {
+    const summary = `<script>&${'rm -rf /tmp/x; '.repeat(600)}`;
+    const html = promptHtml(
+      {
+        id: 'r1',
+        sessionKey: `openai:${'k'.repeat(200)}`,
+        mode: 'assistant',
+        tool: `mcp__${'t'.repeat(5_000)}`,
+        input: { command: summary, description: `<b>${'why '.repeat(100)}` },
+        summary,
+      },
+      'fr',
+      true,
+    );
+    const outcome = `\n\n<b>${escapeHtml(`✅ Autorisé pour cette session par ${'N'.repeat(64)}.`)}</b>`;
+    expect(parseTelegramHtml(html + outcome).text.length).toBeLessThanOrEqual(4096);
+    const text = parseTelegramHtml(html).text;
+    const shown =
+      /\n([\s\S]*)…\nSeul le début est affiché : (\d+) caractères de plus ne le sont pas\. Autoriser autorise le tout\.\n/.exec(
+        text,
+      );
+    expect(summary.startsWith(shown?.[1] ?? '-')).toBe(true);
+    expect(Number(shown?.[2])).toBe(summary.length - (shown?.[1]?.length ?? 0));
+    expect(shown?.[1]?.length).toBeGreaterThan(3_000);
   });
 });

@@ -24,7 +24,6 @@ import type { PermissionAnswer } from './stdin.js';
  * tool itself.
  */
 
-const SUMMARY_MAX = 300;
 const NOTICE_SUMMARY_MAX = 120;
 
 export interface PermissionRequest {
@@ -202,10 +201,14 @@ function grantKey(tool: string, input: Record<string, unknown>): string {
   return READ_ONLY_BUILTINS.has(tool) ? tool : `${tool}:${JSON.stringify(input)}`;
 }
 
-/** What a person needs to judge the request: the command, the file, the URL… else the input itself. */
+/**
+ * What a person needs to judge the request: the command, the file, the URL…
+ * else the input itself. Whole: the approver must be able to see all of what
+ * they allow, so each face cuts it to its own room and says so.
+ */
 function summarize(tool: string, input: Record<string, unknown>): string {
   const keys =
     tool === 'Bash' ? ['command'] : ['file_path', 'notebook_path', 'url', 'query', 'pattern', 'path'];
   const main = keys.map((k) => input[k]).find((v): v is string => typeof v === 'string' && v.length > 0);
-  return shorten(main ?? JSON.stringify(input), SUMMARY_MAX);
+  return main ?? JSON.stringify(input);
 }

@@ -3,9 +3,10 @@ import { z } from 'zod';
 import type { ApprovalRequest } from '../../../brains/types.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { shorten } from '../../../src/text.js';
+import { headChars, shorten } from '../../../src/text.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
 import { escapeHtml } from '../format/render.js';
+import { QUESTION_LIMIT, shownLength } from '../views/tool.js';
 
 /** What an approver can answer. */
 export type Choice = 'once' | 'session' | 'deny';
@@ -27,27 +28,49 @@ export const APPROVAL_DATA = ownData('apv:');
 
 /** Bash's own explanation of its command, when the model gave one. */
 const DESCRIPTION_MAX = 200;
+/** The most of a tool's name shown (the CLI's names are short; this one comes from outside). */
+const TOOL_MAX = 100;
 
 /**
  * The question: the tool, what it would do (the brain's summary: the command,
  * the file, the URL…), and, for a turn that came from elsewhere (the OpenAI
- * endpoint), which conversation asks. Every dynamic part escaped.
+ * endpoint), which conversation asks. Every dynamic part escaped. The summary
+ * is shown whole while the question fits one message (QUESTION_LIMIT, counted
+ * as Telegram counts); past that, its start, and how much is left out: the
+ * approver allows all of it.
  */
 export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolean): string {
   const description = typeof req.input.description === 'string' ? req.input.description.trim() : '';
+  const tool = escapeHtml(shorten(req.tool, TOOL_MAX));
   // The same words in French.
   const where = showSession
     ? ` (mode <b>${escapeHtml(req.mode)}</b>, conversation <code>${escapeHtml(req.sessionKey)}</code>)`
     : '';
-  return [
-    t(
-      lang,
-      `${PROXY_TAG} 🔐 Claude wants to use <b>${escapeHtml(req.tool)}</b>${where}:`,
-      `${PROXY_TAG} 🔐 Claude veut utiliser <b>${escapeHtml(req.tool)}</b>${where} :`,
-    ),
-    `<pre>${escapeHtml(req.summary)}</pre>`,
-    ...(description ? [`<i>${escapeHtml(shorten(description, DESCRIPTION_MAX))}</i>`] : []),
-  ].join('\n');
+  const question = (summary: string, omitted: number): string =>
+    [
+      t(
+        lang,
+        `${PROXY_TAG} 🔐 Claude wants to use <b>${tool}</b>${where}:`,
+        `${PROXY_TAG} 🔐 Claude veut utiliser <b>${tool}</b>${where} :`,
+      ),
+      `<pre>${escapeHtml(summary)}</pre>`,
+      ...(omitted > 0
+        ? [
+            `<i>${t(
+              lang,
+              `Only the start is shown: ${omitted} more characters are not. Allowing allows all of it.`,
+              `Seul le début est affiché : ${omitted} caractères de plus ne le sont pas. Autoriser autorise le tout.`,
+            )}</i>`,
+          ]
+        : []),
+      ...(description ? [`<i>${escapeHtml(shorten(description, DESCRIPTION_MAX))}</i>`] : []),
+    ].join('\n');
+  const whole = question(req.summary, 0);
+  if (shownLength(whole) <= QUESTION_LIMIT) return whole;
+  // The question around an empty summary, its count as long as any it can hold: what is left is the summary's.
+  const room = QUESTION_LIMIT - shownLength(question('', req.summary.length));
+  const head = headChars(req.summary, room - 1);
+  return question(`${head}…`, req.summary.length - head.length);
 }
 
 export function promptKeyboard(id: string, lang: Lang): InlineKeyboard {

@@ -44,11 +44,11 @@ export function callTitle(c: CallRequest): string {
 }
 
 /**
- * Room a confirmation question keeps under Telegram's limit for the outcome
- * the dialog adds below it when it closes (approvals/dialogs.ts: the longest
- * is a cancel naming who pressed, a first name of up to 64 characters).
+ * The most a question with buttons may show: Telegram's limit less room for
+ * the outcome added below it when it closes (approvals/: the longest name who
+ * answered, a first name of up to 64 characters).
  */
-const OUTCOME_ROOM = 200;
+export const QUESTION_LIMIT = TELEGRAM_LIMIT - 200;
 
 /** What Telegram counts of a message: its text once the HTML is parsed, in UTF-16 code units (JS length). */
 export const shownLength = (html: string): number => htmlToPlain(html).length;
@@ -57,9 +57,8 @@ export const shownLength = (html: string): number => htmlToPlain(html).length;
  * The question a mutating call asks before it runs ("Run make deploy?"). It
  * is the one place the user sees what they approve, so the call is shown
  * whole while it fits one message, not cut to a title's TITLE_CHARS; past
- * that, its start is shown up to the limit (Telegram's 4096 less the room for
- * the outcome) and the question says how much is left out, and that Confirm
- * runs all of it. Every character of the call escaped.
+ * that, its start up to QUESTION_LIMIT, and the question says how much is
+ * left out and that Confirm runs all of it. Every character of the call escaped.
  */
 export function confirmHtml(c: CallRequest, lang: Lang): string {
   const whole = callText(c);
@@ -79,11 +78,10 @@ export function confirmHtml(c: CallRequest, lang: Lang): string {
       `${PROXY_TAG} ❓ Lancer ${call} ? Cela modifie des choses.${cut}`,
     );
   };
-  const limit = TELEGRAM_LIMIT - OUTCOME_ROOM;
   const full = question(whole, 0);
-  if (shownLength(full) <= limit) return full;
+  if (shownLength(full) <= QUESTION_LIMIT) return full;
   // The question around an empty call, its count as long as any it can hold: what is left is the call's.
-  const room = limit - shownLength(question('', whole.length));
+  const room = QUESTION_LIMIT - shownLength(question('', whole.length));
   const head = headChars(whole, room - 1);
   return question(`${head}…`, whole.length - head.length);
 }
