@@ -46,16 +46,21 @@ describe('idle memory', () => {
     await vi.waitFor(() => expect(released(logs)).toHaveLength(1), { timeout: 10_000 });
 
     // Busy for ten windows: no release in any of them.
+    const before = heapTotal();
     const work = await burst(1_000, 60);
     expect(released(logs)).toHaveLength(1);
     const grown = heapTotal();
-    expect(grown).toBeGreaterThan(40 * MB);
+    expect(grown - before).toBeGreaterThan(40 * MB);
     work.drop();
 
-    // Idle, and resident memory grew: one release, which shrinks the heap (on Node 20 once its
-    // sweeper has freed the pages, a moment after the collection: waited for, not assumed).
+    // Idle, and resident memory grew: one release, which gives back at least half of what the
+    // burst grew (on Node 20 once its sweeper has freed the pages, a moment after the collection:
+    // waited for, not assumed). Measured against the heap before the burst, not against its
+    // peak: on a busy machine the worker's own heap is larger, and half the peak may be below it.
     await vi.waitFor(() => expect(released(logs)).toHaveLength(2), { timeout: 10_000 });
-    await vi.waitFor(() => expect(heapTotal()).toBeLessThan(grown / 2), { timeout: 10_000 });
+    await vi.waitFor(() => expect(heapTotal() - before).toBeLessThan((grown - before) / 2), {
+      timeout: 10_000,
+    });
 
     // The next release needs the next burst.
     (await burst(300, 60)).drop();
