@@ -57,11 +57,18 @@ export async function credsView(
             `✅ Expires ${formatUtc(expiresAt)}, in ${formatDuration(left)}`,
             `✅ Expire le ${formatUtc(expiresAt)}, dans ${formatDuration(left)}`,
           )
-        : t(
-            lang,
-            `⛔ Expired ${formatUtc(expiresAt)}, ${formatDuration(-left)} ago`,
-            `⛔ Expiré le ${formatUtc(expiresAt)}, il y a ${formatDuration(-left)}`,
-          ),
+        : renewable
+          ? // An access token that aged while Claude Code did not run: nothing for the owner to do.
+            t(
+              lang,
+              `🔄 Access token expired ${formatUtc(expiresAt)}, ${formatDuration(-left)} ago: Claude Code renews it at its next run`,
+              `🔄 Jeton d’accès expiré le ${formatUtc(expiresAt)}, il y a ${formatDuration(-left)} : Claude Code le renouvelle à sa prochaine exécution`,
+            )
+          : t(
+              lang,
+              `⛔ Expired ${formatUtc(expiresAt)}, ${formatDuration(-left)} ago`,
+              `⛔ Expiré le ${formatUtc(expiresAt)}, il y a ${formatDuration(-left)}`,
+            ),
       renewable
         ? t(
             lang,
