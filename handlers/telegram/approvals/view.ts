@@ -3,10 +3,10 @@ import { z } from 'zod';
 import type { ApprovalRequest } from '../../../brains/types.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { headChars, shorten } from '../../../src/text.js';
+import { shorten } from '../../../src/text.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
 import { escapeHtml } from '../format/render.js';
-import { QUESTION_LIMIT, shownLength } from '../views/tool.js';
+import { fitQuestion } from '../views/tool.js';
 
 /** What an approver can answer. */
 export type Choice = 'once' | 'session' | 'deny';
@@ -35,9 +35,8 @@ const TOOL_MAX = 100;
  * The question: the tool, what it would do (the brain's summary: the command,
  * the file, the URL…), and, for a turn that came from elsewhere (the OpenAI
  * endpoint), which conversation asks. Every dynamic part escaped. The summary
- * is shown whole while the question fits one message (QUESTION_LIMIT, counted
- * as Telegram counts); past that, its start, and how much is left out: the
- * approver allows all of it.
+ * is shown whole while the question fits one message; past that, its start,
+ * and how much is left out (fitQuestion): the approver allows all of it.
  */
 export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolean): string {
   const description = typeof req.input.description === 'string' ? req.input.description.trim() : '';
@@ -46,7 +45,7 @@ export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolea
   const where = showSession
     ? ` (mode <b>${escapeHtml(req.mode)}</b>, conversation <code>${escapeHtml(req.sessionKey)}</code>)`
     : '';
-  const question = (summary: string, omitted: number): string =>
+  return fitQuestion(req.summary, (summary, omitted) =>
     [
       t(
         lang,
@@ -64,13 +63,8 @@ export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolea
           ]
         : []),
       ...(description ? [`<i>${escapeHtml(shorten(description, DESCRIPTION_MAX))}</i>`] : []),
-    ].join('\n');
-  const whole = question(req.summary, 0);
-  if (shownLength(whole) <= QUESTION_LIMIT) return whole;
-  // The question around an empty summary, its count as long as any it can hold: what is left is the summary's.
-  const room = QUESTION_LIMIT - shownLength(question('', req.summary.length));
-  const head = headChars(req.summary, room - 1);
-  return question(`${head}…`, req.summary.length - head.length);
+    ].join('\n'),
+  );
 }
 
 export function promptKeyboard(id: string, lang: Lang): InlineKeyboard {

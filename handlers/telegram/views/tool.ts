@@ -48,10 +48,25 @@ export function callTitle(c: CallRequest): string {
  * the outcome added below it when it closes (approvals/: the longest name who
  * answered, a first name of up to 64 characters).
  */
-export const QUESTION_LIMIT = TELEGRAM_LIMIT - 200;
+const QUESTION_LIMIT = TELEGRAM_LIMIT - 200;
 
 /** What Telegram counts of a message: its text once the HTML is parsed, in UTF-16 code units (JS length). */
-export const shownLength = (html: string): number => htmlToPlain(html).length;
+const shownLength = (html: string): number => htmlToPlain(html).length;
+
+/**
+ * A question with buttons around `whole` (a call, a command), which the user
+ * must see to answer: `question(whole, 0)` while it fits one message
+ * (QUESTION_LIMIT, counted as Telegram counts); past that, around the start of
+ * `whole` and how many characters are left out, for the question to say so.
+ */
+export function fitQuestion(whole: string, question: (shown: string, omitted: number) => string): string {
+  const full = question(whole, 0);
+  if (shownLength(full) <= QUESTION_LIMIT) return full;
+  // The question around an empty text, its count as long as any it can hold: what is left is the text's.
+  const room = QUESTION_LIMIT - shownLength(question('', whole.length));
+  const head = headChars(whole, room - 1);
+  return question(`${head}…`, whole.length - head.length);
+}
 
 /**
  * The question a mutating call asks before it runs ("Run make deploy?"). It
@@ -61,8 +76,7 @@ export const shownLength = (html: string): number => htmlToPlain(html).length;
  * left out and that Confirm runs all of it. Every character of the call escaped.
  */
 export function confirmHtml(c: CallRequest, lang: Lang): string {
-  const whole = callText(c);
-  const question = (shown: string, omitted: number): string => {
+  return fitQuestion(callText(c), (shown, omitted) => {
     const call = `<code>${escapeHtml(shown)}</code>`;
     const cut =
       omitted === 0
@@ -77,13 +91,7 @@ export function confirmHtml(c: CallRequest, lang: Lang): string {
       `${PROXY_TAG} ❓ Run ${call}? It changes things.${cut}`,
       `${PROXY_TAG} ❓ Lancer ${call} ? Cela modifie des choses.${cut}`,
     );
-  };
-  const full = question(whole, 0);
-  if (shownLength(full) <= QUESTION_LIMIT) return full;
-  // The question around an empty call, its count as long as any it can hold: what is left is the call's.
-  const room = QUESTION_LIMIT - shownLength(question('', whole.length));
-  const head = headChars(whole, room - 1);
-  return question(`${head}…`, whole.length - head.length);
+  });
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences are what is removed.
