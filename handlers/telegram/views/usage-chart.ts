@@ -2,14 +2,13 @@ import { InputFile } from 'grammy';
 import type { CreditReading } from '../../../src/credit/meter.js';
 import { formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import { shorten } from '../../../src/text.js';
 import type { UsageLedger } from '../../../src/usage.js';
 import { renderCreditChart, renderUsageChart } from '../../../src/usage-chart.js';
 import { formatTotals, parseSince } from '../../../src/usage-summary.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 import { creditStatusLine } from './credit.js';
-import { PERIOD_CHARS } from './usage.js';
+import { quotedPeriod } from './usage.js';
 
 /** The period of `/usage chart` when none is given. */
 const DEFAULT_PERIOD = '30d';
@@ -68,13 +67,14 @@ export async function sendUsageChart(
     return;
   }
   const label = period || DEFAULT_PERIOD;
+  const shown = quotedPeriod(label);
   const since = parseSince(label, now);
   if (since === undefined || since > now) {
     await out.sendHtml(
       t(
         lang,
-        `${PROXY_TAG} I do not understand the period “${escapeHtml(shorten(label, PERIOD_CHARS))}”. Try /usage chart 7d, 30d, 2w, month, all or a date such as 2026-01-31.`,
-        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(shorten(label, PERIOD_CHARS))} ». Essayez /usage chart 7d, 30d, 2w, month, all ou une date comme 2026-01-31.`,
+        `${PROXY_TAG} I do not understand the period “${escapeHtml(shown)}”. Try /usage chart 7d, 30d, 2w, month, all or a date such as 2026-01-31.`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(shown)} ». Essayez /usage chart 7d, 30d, 2w, month, all ou une date comme 2026-01-31.`,
       ),
     );
     return;
@@ -86,8 +86,8 @@ export async function sendUsageChart(
   // A plain caption: nothing to escape, nothing Telegram could fail to parse.
   const caption = t(
     lang,
-    `${PROXY_TAG} Usage since ${formatUtc(since)} (${shorten(label, PERIOD_CHARS)}): ${formatTotals(totals)}`,
-    `${PROXY_TAG} Consommation depuis ${formatUtc(since)} (${shorten(label, PERIOD_CHARS)}) : ${formatTotals(totals)}`,
+    `${PROXY_TAG} Usage since ${formatUtc(since)} (${shown}): ${formatTotals(totals)}`,
+    `${PROXY_TAG} Consommation depuis ${formatUtc(since)} (${shown}) : ${formatTotals(totals)}`,
   );
   await out.sendFile('photo', new InputFile(png, 'brainstem-usage.png'), { caption });
 }

@@ -8,7 +8,10 @@ import { escapeHtml } from '../format/render.js';
 /** Top sessions shown in /usage. */
 const TOP_SESSIONS = 5;
 /** The most of a period the answer quotes back ("0007d" with any number of zeros is one): what was typed may fill a whole message. */
-export const PERIOD_CHARS = 60;
+const PERIOD_CHARS = 60;
+
+/** A period as an answer quotes it back, not escaped. */
+export const quotedPeriod = (period: string): string => shorten(period, PERIOD_CHARS);
 
 const line = (label: string, x: UsageTotals) =>
   `${label}: ${escapeHtml(formatTotals(x))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
@@ -29,20 +32,21 @@ export function usageView(
 ): string {
   const period = arg?.trim();
   if (period) {
+    const shown = escapeHtml(quotedPeriod(period));
     const since = parseSince(period, now);
     if (since === undefined || since > now) {
       return t(
         lang,
-        `${PROXY_TAG} I do not understand the period “${escapeHtml(shorten(period, PERIOD_CHARS))}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31 or 2026-01-31 10:00 (UTC).`,
-        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(shorten(period, PERIOD_CHARS))} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
+        `${PROXY_TAG} I do not understand the period “${shown}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31 or 2026-01-31 10:00 (UTC).`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${shown} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
       );
     }
     const report = ledger.report(since, now + 1, TOP_SESSIONS);
     return [
       t(
         lang,
-        `${PROXY_TAG} <b>Usage since ${formatUtc(since)}</b> (${escapeHtml(shorten(period, PERIOD_CHARS))})`,
-        `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${escapeHtml(shorten(period, PERIOD_CHARS))})`,
+        `${PROXY_TAG} <b>Usage since ${formatUtc(since)}</b> (${shown})`,
+        `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${shown})`,
       ),
       ...lead,
       line(t(lang, 'Total', 'Total'), report.totals),
