@@ -42,6 +42,8 @@ hang:
 \t@echo "waiting"; sleep 30
 serve:
 \t@echo "serving"; sh -c 'echo $$$$ > serve.pid; exec sleep 300' &
+check:
+\t@echo "all checks passed"
 `;
 
 beforeAll(async () => {
@@ -63,7 +65,7 @@ function startTools(confirmTimeoutMs: number): Promise<Harness> {
       telegram: { confirmTimeoutMs, approvers: [OWNER, OUTSIDE_APPROVER] },
       tools: {
         git: { repo: project },
-        make: { targets: ['deploy', 'release', 'hang', 'serve'] },
+        make: { targets: ['deploy', 'release', 'hang', 'serve', 'check'] },
         tests: { argv: [process.execPath, file('tests.cjs')], readOnly: true },
         lint: { argv: [process.execPath, file('lint.cjs')], readOnly: true },
         shortcuts: {
@@ -354,7 +356,7 @@ describe('tools from Telegram', () => {
     user.says('/run sync');
     await reply(
       CHAT,
-      /❌ “sync” cannot run: make target "sync" is not allowed\. Allowed: deploy, release, hang, serve\./,
+      /❌ “sync” cannot run: make target "sync" is not allowed\. Allowed: deploy, release, hang, serve, check\./,
     );
     user.says('/run teleport');
     await reply(CHAT, /Unknown tool or shortcut “teleport”/);
@@ -363,6 +365,8 @@ describe('tools from Telegram', () => {
     const list = await reply(CHAT, /a shortcut or a tool/);
     expect(list.text).toMatch(/• deploy \(deploie, deployer, deploiement\) → make deploy 🔒/);
     expect(list.text).toMatch(/• sync .* → make sync not configured/);
+    // A built-in make word asks first like make_target itself: brainstem cannot know its recipe only reads.
+    expect(list.text).toMatch(/• check \(verifie, verifier, verif\) → make check 🔒/);
     expect(list.text).toMatch(/• wait \(attends\) → make hang\n/);
     expect(list.text).toMatch(/git_log, git_diff/);
   });
@@ -382,7 +386,7 @@ describe('tools from Telegram', () => {
     user.says('/run make_target target=sync');
     await reply(
       CHAT,
-      /❌ la cible make "sync" n’est pas permise\. Permises : deploy, release, hang, serve\./,
+      /❌ la cible make "sync" n’est pas permise\. Permises : deploy, release, hang, serve, check\./,
     );
     user.says('/run read_file path=/etc/hosts');
     await reply(

@@ -16,6 +16,10 @@ const MAKEFILE = `deploy:
 \t@echo "step 1"; sleep 0.4; echo "step 2"; touch deployed.txt
 check:
 \t@echo "all checks passed"
+smoke:
+\t@echo "smoke passed"
+snap-list:
+\t@echo "no snapshots"
 wide:
 \t@printf '%0499d😀\\nafter\\n' 0
 `;
@@ -49,7 +53,7 @@ beforeAll(async () => {
       claude: { bin: 'true' },
       tools: {
         git: { repo },
-        make: { targets: ['deploy', 'check', 'wide'] },
+        make: { targets: ['deploy', 'check', 'wide', 'smoke', 'snap-list'] },
         // The shown part of `wide`'s output ends where its emoji begins.
         chatOutputChars: 500,
         shortcuts: {
@@ -60,6 +64,13 @@ beforeAll(async () => {
             mutating: false,
           },
           audit: false,
+          // The owner knows this target only reads: the built-in word, replaced, runs unasked.
+          'snap-list': {
+            tool: 'make_target',
+            input: { target: 'snap-list' },
+            aliases: ['snapshots'],
+            mutating: false,
+          },
           wide: { tool: 'make_target', input: { target: 'wide' }, mutating: false },
         },
       },
@@ -89,6 +100,26 @@ describe('shortcut words through the OpenAI endpoint', () => {
     expect(existsSync(deployed())).toBe(false);
   });
 
+  it('asks before the built-in make words check and smoke too: a recipe may change things', async () => {
+    const runs = () =>
+      (
+        svc.service.core.db.prepare("SELECT COUNT(*) AS n FROM audit WHERE tool = 'make_target'").get() as {
+          n: number;
+        }
+      ).n;
+    const before = runs();
+    for (const [words, word] of [
+      ['check', 'check'],
+      ['Vérifie !', 'check'],
+      ['smoke test', 'smoke'],
+    ] as const) {
+      const text = (await chat(words)).join('');
+      expect(text, words).toContain(`runs \`make ${word}\`, which changes things. Send \`${word} yes\``);
+    }
+    expect(runs()).toBe(before);
+    expect((await chat('check yes')).join('')).toContain('all checks passed');
+  });
+
   it('runs it once confirmed, streaming the output as it comes', async () => {
     const chunks = await chat('deploy yes');
     const text = chunks.join('');
@@ -111,16 +142,20 @@ describe('shortcut words through the OpenAI endpoint', () => {
   });
 
   it('matches aliases whatever the case, accents and punctuation, and configured words', async () => {
-    for (const words of ['Vérifie !', 'CONSTRUIS', '/build']) {
+    for (const [words, output] of [
+      ['CONSTRUIS', 'all checks passed'],
+      ['/build', 'all checks passed'],
+      ['Snapshots !', 'no snapshots'],
+    ] as const) {
       const text = (await chat(words)).join('');
-      expect(text, words).toContain('all checks passed');
+      expect(text, words).toContain(output);
     }
   });
 
   it('answers without streaming too', async () => {
     const r = await svc.client.chat.completions.create({
       model: 'active',
-      messages: [{ role: 'user', content: 'check' }],
+      messages: [{ role: 'user', content: 'build' }],
     });
     expect(r.choices[0]?.message.content).toContain('all checks passed');
   });
@@ -184,7 +219,9 @@ describe('the API the Telegram layer builds on', () => {
       confirmed: false,
     });
     expect(tools?.resolveShortcut('Déploie oui')).toMatchObject({ word: 'deploy', confirmed: true });
-    expect(tools?.resolveShortcut('/Check')).toMatchObject({ tool: 'make_target', mutating: false });
+    expect(tools?.resolveShortcut('/Check')).toMatchObject({ tool: 'make_target', mutating: true });
+    expect(tools?.resolveShortcut('smoke')).toMatchObject({ tool: 'make_target', mutating: true });
+    expect(tools?.resolveShortcut('snapshots')).toMatchObject({ word: 'snap-list', mutating: false });
     expect(tools?.resolveShortcut('report')).toMatchObject({
       tool: 'usage',
       input: { since: '7d' },

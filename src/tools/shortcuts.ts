@@ -14,7 +14,12 @@ import type { ToolRegistry, ToolResult } from './registry.js';
  * tools.shortcuts adds words, overrides them, or removes a built-in one (false).
  */
 
-/** The original proxy's words. make targets work once allowed in tools.make.targets. */
+/**
+ * The original proxy's words. make targets work once allowed in tools.make.targets. None claims to
+ * only read: brainstem cannot know what a target's recipe does (a `check` may format, a `smoke` deploy),
+ * so each asks first like make_target itself; an owner who knows one only reads says so with
+ * tools.shortcuts.<word>.mutating: false.
+ */
 const BUILT_IN: Record<string, ShortcutConfig> = {
   deploy: {
     tool: 'make_target',
@@ -32,7 +37,6 @@ const BUILT_IN: Record<string, ShortcutConfig> = {
     tool: 'make_target',
     input: { target: 'check' },
     aliases: ['verifie', 'verifier', 'verif', 'checks'],
-    mutating: false,
   },
   report: { tool: 'usage', input: { since: '7d' }, aliases: ['rapport'] },
   git: { tool: 'git_status', input: {}, aliases: ['git status', 'statut git', 'etat git'] },
@@ -40,13 +44,11 @@ const BUILT_IN: Record<string, ShortcutConfig> = {
     tool: 'make_target',
     input: { target: 'snap-list' },
     aliases: ['snap list', 'snapshots', 'liste des snapshots'],
-    mutating: false,
   },
   smoke: {
     tool: 'make_target',
     input: { target: 'smoke' },
     aliases: ['smoke test', 'smoke-test'],
-    mutating: false,
   },
   audit: { tool: 'audit', input: {}, aliases: ['journal'] },
 };
