@@ -69,6 +69,29 @@ describe('request body limit', () => {
     }
   });
 
+  it('a 30 MiB body to /mcp gets the 413 in JSON-RPC’s shape, which an MCP client reads', async () => {
+    const res = await fetch(`${svc.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(30 * MiB) } }),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32000,
+        message: expect.stringMatching(
+          /^Payload Too Large: The request body is larger than the limit of 25 MiB /,
+        ),
+      },
+    });
+  });
+
   it('a chunked body (no content-length) gets the 413 once it passes the limit', async () => {
     const url = new URL(`${svc.url}/v1/chat/completions`);
     const piece = Buffer.alloc(MiB, 'x');

@@ -237,6 +237,18 @@ describe('/mcp at the edges of the protocol', () => {
     expect(await note.text()).toBe('');
   });
 
+  it('refuses a body that is not JSON by its content type with 415 in JSON-RPC’s shape', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const res = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { 'content-type': type });
+      expect(res.status).toBe(415);
+      expect(await res.json()).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: 'Unsupported Media Type: send the body as application/json.' },
+      });
+    }
+  });
+
   it('refuses what is not a JSON-RPC message, and a client that cannot take an event stream', async () => {
     const notRpc = await post({ hello: 'world' });
     expect(notRpc.status).toBe(400);

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BrainError } from '../../brains/types.js';
 import { BrainstemError, type ErrorCode, errorCodes } from '../../src/errors.js';
 import { lingerOnTooLarge } from './too-large.js';
@@ -48,13 +48,8 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | BrainstemError, request, reply) => {
     let e: BrainstemError;
     if (error instanceof BrainstemError) e = error;
-    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      lingerOnTooLarge(request, reply);
-      e = new BrainstemError(
-        'BODY_TOO_LARGE',
-        `The request body is larger than the limit of ${limitText(app.initialConfig.bodyLimit)} (server.bodyLimitBytes in brainstem.json).`,
-      );
-    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = bodyTooLarge(app, request, reply);
+    else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       e = new BrainstemError('INVALID_REQUEST', 'Send the body as application/json.');
     } else if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
       e = new BrainstemError('BAD_JSON', 'The request body is empty; send a JSON object.');
@@ -83,6 +78,19 @@ export function installErrorHandler(app: FastifyInstance): void {
       }),
     );
   });
+}
+
+/** A body over the limit, said with the limit and the setting that raises it; the client may still be sending it. */
+export function bodyTooLarge(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): BrainstemError {
+  lingerOnTooLarge(request, reply);
+  return new BrainstemError(
+    'BODY_TOO_LARGE',
+    `The request body is larger than the limit of ${limitText(app.initialConfig.bodyLimit)} (server.bodyLimitBytes in brainstem.json).`,
+  );
 }
 
 function limitText(bytes: number | undefined): string {

@@ -4,6 +4,7 @@ import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
 import { afterDelivery, callerGone } from './caller.js';
+import { bodyTooLarge } from './errors.js';
 import {
   answer,
   errorResponse,
@@ -38,13 +39,12 @@ const INSTRUCTIONS =
  */
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
   const info = { name: 'brainstem', version: core.version, instructions: INSTRUCTIONS };
-  // A body that is not JSON is a JSON-RPC parse error here; the rest goes to the server's handler.
-  const errorHandler = (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
-    const empty = (error as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY';
-    const unreadable = error instanceof BrainstemError && ['BAD_JSON', 'JSON_TOO_DEEP'].includes(error.code);
-    if (!empty && !unreadable) throw error;
-    const why = empty ? 'the request body is empty' : error.message;
-    return reply.status(400).send(errorResponse(null, RpcCode.PARSE_ERROR, `Parse error: ${why}`));
+  // A body refused before the handler runs is answered in JSON-RPC's shape, as every refusal
+  // here: an MCP client reads no other. The rest (the token's 401) goes to the server's handler.
+  const errorHandler = (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+    const refusal = bodyRefusal(app, error, request, reply);
+    if (!refusal) throw error;
+    return reply.status(refusal.status).send(errorResponse(null, refusal.code, refusal.message));
   };
   app.post('/mcp', { errorHandler }, async (request, reply) => {
     let depth: number;
@@ -143,13 +143,33 @@ function refuseHeaders(request: FastifyRequest): void {
     );
   }
   const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') {
-    throw new HttpRpcError(
-      415,
-      RpcCode.REFUSED,
-      'Unsupported Media Type: send the body as application/json.',
-    );
+  if (type !== 'application/json') throw unsupportedMediaType();
+}
+
+/** A body without a JSON content type: without one at all (seen here), or of a type fastify has no parser for. */
+const unsupportedMediaType = () =>
+  new HttpRpcError(415, RpcCode.REFUSED, 'Unsupported Media Type: send the body as application/json.');
+
+/** fastify's refusal of a body before the handler runs, as /mcp answers it; undefined for any other error. */
+function bodyRefusal(
+  app: FastifyInstance,
+  error: Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): HttpRpcError | undefined {
+  const code = (error as { code?: string }).code;
+  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return new HttpRpcError(400, RpcCode.PARSE_ERROR, 'Parse error: the request body is empty');
   }
+  if (error instanceof BrainstemError && ['BAD_JSON', 'JSON_TOO_DEEP'].includes(error.code)) {
+    return new HttpRpcError(400, RpcCode.PARSE_ERROR, `Parse error: ${error.message}`);
+  }
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return unsupportedMediaType();
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const tooLarge = bodyTooLarge(app, request, reply);
+    return new HttpRpcError(tooLarge.status, RpcCode.REFUSED, `Payload Too Large: ${tooLarge.message}`);
+  }
+  return undefined;
 }
 
 /** After initialize, a client names the revision agreed on; one brainstem does not speak is refused. */
