@@ -16,7 +16,10 @@ let claude: FakeClaudeCli;
 /** A command that runs for a minute unless stopped; writes its pid first so the test can watch it. */
 const SLOW = `
 const fs = require('node:fs');
-fs.writeFileSync(process.argv[2], String(process.pid));
+// Written aside, then renamed: the test reads the file as soon as it exists, and a busy machine can
+// let it read the file writeFileSync has created but not yet written.
+fs.writeFileSync(process.argv[2] + '.part', String(process.pid));
+fs.renameSync(process.argv[2] + '.part', process.argv[2]);
 console.log('working…');
 setTimeout(() => console.log('done'), 60_000);
 `;
