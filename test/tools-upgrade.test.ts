@@ -81,8 +81,9 @@ beforeAll(async () => {
   );
   writeFileSync(
     path.join(base, 'reload.cjs'),
-    // Also what it was given of brainstem's secrets: the transcription key the config names.
-    `require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n'); require('node:fs').writeFileSync(process.argv[2] + '.env', String(process.env.BST_UPGRADE_TEST_KEY));`,
+    // Also what it was given of brainstem's secrets: the transcription key the config names. Written
+    // before the line the test waits for, so the test never reads it before it exists.
+    `require('node:fs').writeFileSync(process.argv[2] + '.env', String(process.env.BST_UPGRADE_TEST_KEY)); require('node:fs').appendFileSync(process.argv[2], Date.now() + '\\n');`,
   );
   mkdirSync(serviceDir);
   svc = await startTestService({ parts: { tools: true }, config: config(), dir: serviceDir, logger });
