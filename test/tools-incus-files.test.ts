@@ -28,7 +28,20 @@ const FAKE_INCUS = `#!${process.execPath}
 const fs = require('node:fs');
 const argv = process.argv.slice(2);
 fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(argv) + '\\n');
-if (argv[0] === 'list') {
+const project = argv[argv.indexOf('--project') + 1];
+/** n instances of about 4 KB each, as a host's real list: config, devices and state make them that big. */
+const many = (n) => Array.from({ length: n }, (_, i) => ({
+  name: 'ct' + i, status: 'Running', type: 'container', project,
+  config: { 'user.notes': 'x'.repeat(4000) },
+  state: { network: { eth0: { addresses: [{ family: 'inet', address: '10.1.0.' + (i % 250) }] } } },
+}));
+if (argv[0] === 'list' && project === 'fleet') {
+  console.log(JSON.stringify(many(60)));
+} else if (argv[0] === 'list' && project === 'vast') {
+  console.log(JSON.stringify(many(2100)));
+} else if (argv[0] === 'list' && project === 'odd') {
+  console.log('WARNING: cgroup v1 detected\\n[]');
+} else if (argv[0] === 'list') {
   console.log(JSON.stringify([
     { name: 'web', status: 'Running', type: 'container', project: 'default',
       state: { network: { eth0: { addresses: [{ family: 'inet', address: '10.0.0.5' }] }, lo: { addresses: [{ family: 'inet', address: '127.0.0.1' }] } } } },
@@ -81,7 +94,11 @@ beforeAll(async () => {
     config: {
       claude: { bin: 'true' },
       tools: {
-        incus: { instances: ['web', 'db'], projects: ['default', 'lab'], commands: ['echo', 'ls'] },
+        incus: {
+          instances: ['web', 'db'],
+          projects: ['default', 'lab', 'fleet', 'vast', 'odd'],
+          commands: ['echo', 'ls'],
+        },
         files: { roots: [root], maxBytes: 200 },
       },
     },
@@ -105,6 +122,35 @@ describe('incus_list', () => {
       { name: 'web', status: 'Running', type: 'container', project: 'default', addresses: ['10.0.0.5'] },
       { name: 'db', status: 'Stopped', type: 'virtual-machine', project: 'default', addresses: [] },
     ]);
+  });
+
+  it('lists a host of 60 instances whole, though its JSON is longer than tools.maxOutputChars', async () => {
+    const { status, body } = await api('incus_list', { project: 'fleet' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ ok: true, truncated: false });
+    expect(body.data).toHaveLength(60);
+    expect(body.data[59]).toEqual({
+      name: 'ct59',
+      status: 'Running',
+      type: 'container',
+      project: 'fleet',
+      addresses: ['10.1.0.59'],
+    });
+  });
+
+  it('fails, never ok with part of the list, when the output is past what it reads or not the JSON list', async () => {
+    const vast = await api('incus_list', { project: 'vast' });
+    expect(vast.status).toBe(502);
+    expect(vast.body.result.ok).toBe(false);
+    expect(vast.body.result).not.toHaveProperty('data');
+    expect(vast.body.error.code).toBe('tool_failed');
+    expect(vast.body.error.message).toMatch(/incus list printed more than \d+ characters for project "vast"/);
+    const odd = await api('incus_list', { project: 'odd' });
+    expect(odd.status).toBe(502);
+    expect(odd.body.error.code).toBe('tool_failed');
+    expect(odd.body.error.message).toContain(
+      'incus list\'s output for project "odd" is not the JSON list of instances brainstem reads: ',
+    );
   });
 
   it('refuses a project that is not allowed', async () => {

@@ -68,7 +68,9 @@ export function toolsConfigSchemas() {
         .int()
         .min(1_000)
         .default(200_000)
-        .describe('Output kept per call: the head and the tail, with a marker where the middle was dropped.'),
+        .describe(
+          'Output kept per call: the head and the tail, with a marker where the middle was dropped. Not incus_list’s JSON, which is read, not shown: it has a cap of its own, megabytes, and fails past it.',
+        ),
       chatOutputChars: z
         .number()
         .int()

@@ -27,6 +27,8 @@ export interface RunOptions {
   onOutput?: (chunk: string) => void;
   /** `all` interleaves stdout and stderr; `stdout` keeps stderr apart (for commands whose stdout is data). */
   capture?: 'all' | 'stdout';
+  /** Replaces tools.maxOutputChars for output brainstem parses rather than shows, which a cut would make unreadable. */
+  maxOutputChars?: number;
   /** The reader's language, for brainstem's own note in the output (a chat's; absent, English, for a program or a model). */
   lang?: Lang;
 }

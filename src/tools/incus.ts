@@ -27,6 +27,14 @@ const listedInstance = z
   })
   .loose();
 
+/**
+ * The most of `incus list --format json` brainstem reads. Each instance comes with its whole config,
+ * devices and state, 4 to 10 KB, so tools.maxOutputChars (sized for text a person or a model reads)
+ * cut a host's list after a few dozen instances, in the middle of the JSON. This output is parsed
+ * and kept to a few fields per instance, never shown whole: 8 MB holds about a thousand instances.
+ */
+const LIST_JSON_MAX_CHARS = 8_000_000;
+
 export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
   const instances = new Set(cfg.instances);
   const projects = new Set(cfg.projects);
@@ -60,13 +68,30 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
         const r = await run([cfg.bin, 'list', '--format', 'json', '--project', project], {
           signal: ctx.signal,
           capture: 'stdout',
+          maxOutputChars: LIST_JSON_MAX_CHARS,
         });
         if (r.exitCode !== 0) return { output: r.stderr || r.output, exitCode: r.exitCode };
-        const parsed = z.array(listedInstance).safeParse(safeJson(r.output));
-        if (!parsed.success) return { output: r.output, exitCode: 0, truncated: r.truncated };
+        // Part of the list would read as the whole of it: a cut or unreadable one fails the call.
+        if (r.truncated) {
+          throw new BrainstemError(
+            'TOOL_FAILED',
+            `incus list printed more than ${LIST_JSON_MAX_CHARS} characters for project "${project}", more than brainstem reads, so it lists none rather than some.`,
+            undefined,
+            `incus list a écrit plus de ${LIST_JSON_MAX_CHARS} caractères pour le projet "${project}", plus que brainstem n’en lit : il n’en liste aucune plutôt que quelques-unes.`,
+          );
+        }
+        const listed = readList(r.output);
+        if (typeof listed === 'string') {
+          throw new BrainstemError(
+            'TOOL_FAILED',
+            `incus list's output for project "${project}" is not the JSON list of instances brainstem reads: ${listed}`,
+            undefined,
+            `la sortie d’incus list pour le projet "${project}" n’est pas la liste JSON d’instances que brainstem lit : ${listed}`,
+          );
+        }
         return {
           exitCode: 0,
-          data: parsed.data.map((i) => ({
+          data: listed.map((i) => ({
             name: i.name,
             status: i.status,
             type: i.type,
@@ -135,10 +160,16 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
   ];
 }
 
-function safeJson(text: string): unknown {
+/** The instances `incus list --format json` printed, or what is wrong with its output. */
+function readList(text: string): z.output<typeof listedInstance>[] | string {
+  let json: unknown;
   try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
+    json = JSON.parse(text);
+  } catch (err) {
+    return (err as Error).message;
   }
+  const parsed = z.array(listedInstance).safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  return `${issue?.path.join('.') || 'the list'}: ${issue?.message ?? 'invalid'}`;
 }
