@@ -249,6 +249,40 @@ describe('/mcp at the edges of the protocol', () => {
     }
   });
 
+  it('answers each invalid message of a batch with its own error, and the valid ones as usual', async () => {
+    const batch = await post([
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { jsonrpc: '1.0', id: 'old', method: 'ping' },
+      42,
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 2, method: 'ping' },
+    ]);
+    expect(batch.status).toBe(200);
+    const answers = (await batch.json()) as { id: unknown }[];
+    const invalid = (id: string | number | null, where: number) => ({
+      jsonrpc: '2.0',
+      id,
+      error: {
+        code: -32600,
+        message: expect.stringMatching(
+          new RegExp(`^Invalid Request: not a JSON-RPC 2\\.0 message \\(${where}`),
+        ),
+      },
+    });
+    expect(answers).toHaveLength(4);
+    expect(answers).toEqual(
+      expect.arrayContaining([
+        invalid('old', 1),
+        invalid(null, 2),
+        { jsonrpc: '2.0', id: 1, result: {} },
+        { jsonrpc: '2.0', id: 2, result: {} },
+      ]),
+    );
+    // Nothing valid to answer still answers the invalid.
+    const none = await post([{ jsonrpc: '2.0', id: 3 }]);
+    expect(await none.json()).toEqual([invalid(3, 0)]);
+  });
+
   it('refuses what is not a JSON-RPC message, and a client that cannot take an event stream', async () => {
     const notRpc = await post({ hello: 'world' });
     expect(notRpc.status).toBe(400);

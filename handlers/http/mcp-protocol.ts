@@ -77,33 +77,58 @@ function buildSchemas() {
 export type RpcMessage = z.infer<ReturnType<typeof schemas>['message']>;
 export type RpcRequest = RpcMessage & { id: string | number; method: string };
 
-/** The most messages one POST may carry (revisions before 2025-06-18 allow a batch). */
+/**
+ * The most messages one POST may carry. Revisions 2025-03-26 and before allow a batch, later
+ * ones send none; brainstem, stateless, takes one whatever the revision, as the SDK's server does.
+ */
 const MAX_BATCH = 100;
 
-/** The messages of one POST body: one message, or a batch of them. */
-export function parseMessages(body: unknown): { messages: RpcMessage[]; batch: boolean } {
+/**
+ * The messages of one POST body: one message, or a batch of them. A single
+ * message that is not JSON-RPC is refused whole (thrown); in a batch, each
+ * such item gets its own error, with its id when it has a readable one, and
+ * the others are still answered (JSON-RPC 2.0, section 6).
+ */
+export function parseMessages(body: unknown): {
+  messages: RpcMessage[];
+  refused: RpcResponse[];
+  batch: boolean;
+} {
   const batch = Array.isArray(body);
   const items: unknown[] = batch ? body : [body];
   if (items.length === 0 || items.length > MAX_BATCH) {
     throw new RpcError(RpcCode.INVALID_REQUEST, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages.`);
   }
-  const messages = items.map((item, i) => {
+  const messages: RpcMessage[] = [];
+  const refused: RpcResponse[] = [];
+  items.forEach((item, i) => {
     const parsed = schemas().message.safeParse(item);
-    if (parsed.success) return parsed.data;
+    if (parsed.success) {
+      messages.push(parsed.data);
+      return;
+    }
     const issue = parsed.error.issues[0];
     const where = [...(batch ? [i] : []), ...(issue?.path ?? [])].join('.');
-    throw new RpcError(
+    const error = new RpcError(
       RpcCode.INVALID_REQUEST,
       `Invalid Request: not a JSON-RPC 2.0 message${where ? ` (${where}: ${issue?.message})` : `: ${issue?.message}`}.`,
     );
+    if (!batch) throw error;
+    refused.push(errorResponse(readableId(item), error.code, error.message));
   });
-  if (messages.length > 1 && messages.some((m) => m.method === 'initialize')) {
+  if (items.length > 1 && messages.some((m) => m.method === 'initialize')) {
     throw new RpcError(
       RpcCode.INVALID_REQUEST,
       'Invalid Request: initialize must come alone, not in a batch.',
     );
   }
-  return { messages, batch };
+  return { messages, refused, batch };
+}
+
+/** The id of a message that is not valid otherwise, when it is one JSON-RPC allows; else null. */
+function readableId(item: unknown): string | number | null {
+  const id = schemas().message.shape.id.safeParse((item as { id?: unknown } | null)?.id);
+  return id.success && id.data !== undefined ? id.data : null;
 }
 
 export function isRequest(m: RpcMessage): m is RpcRequest {

@@ -62,7 +62,7 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
     const requests = parsed.messages.filter(isRequest);
     // Notifications (initialized; cancelled, which no request of this POST can be the
     // subject of) and answers to requests (brainstem sends none) need no reply.
-    if (requests.length === 0) return reply.status(202).send();
+    if (requests.length === 0 && parsed.refused.length === 0) return reply.status(202).send();
 
     const gone = callerGone(reply);
     const tools: McpTools = {
@@ -93,7 +93,7 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
       }
       sse.data(notification, 'message');
     };
-    const responses = await Promise.all(
+    const answered = await Promise.all(
       requests.map((r) =>
         answer(tools, r, notify).catch((err: unknown) => {
           request.log.error({ err, method: r.method }, 'mcp request failed');
@@ -105,6 +105,8 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
         }),
       ),
     );
+    // A batch's answers may come in any order (JSON-RPC 2.0, section 6): a client matches them by id.
+    const responses = [...parsed.refused, ...answered];
     if (!sse.started) return reply.type('application/json').send(parsed.batch ? responses : responses[0]);
     for (const r of responses) sse.data(r, 'message');
     sse.end(undefined);
