@@ -177,4 +177,17 @@ describe('the Agent SDK credit and the budgets', { timeout: 120_000 }, () => {
     expect(notices.join('\n')).not.toContain('usage limit is reached');
     expect(svc.service.core.limits.state()).toBeUndefined();
   });
+
+  it('brings the engaged fallback back at an earlier reset Claude gives later, not at the one it had', async () => {
+    const wayBack = () =>
+      (JSON.parse(svc.service.core.kv.get('credit_fallback') || '{}') as { resetsAt?: number }).resetsAt;
+    // Engaged above for the renewal Claude gave then.
+    expect(svc.service.core.switcher.active().id).toBe('local');
+    expect(wayBack()).toBe(Math.floor(renewal / 1000) * 1000);
+    // A turn that names the Claude mode hears of a reset an hour from now.
+    const earlier = Math.floor(Date.now() / 1000) + 3600;
+    fake.script(() => creditSpent(earlier));
+    expect(await ask('assistant', 'still there?')).toContain('credit is spent');
+    expect(wayBack()).toBe(earlier * 1000);
+  });
 });

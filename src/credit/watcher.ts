@@ -53,12 +53,8 @@ export class CreditWatcher {
           html`💳 Le crédit Agent SDK de Claude est renouvelé : retour en mode <b>${state.from}</b>.`,
         ),
     });
-    // Back at the first renewal after the switch, by the config in force: a reset day
-    // changed meanwhile moves it (to now, if that renewal has passed already). An earlier
-    // reset Claude gave when it said the credit is spent stays: the cycle's end would keep
-    // the fallback mode for weeks while /usage says Claude is back.
-    const engaged = this.fallback.state();
-    if (engaged) this.fallback.reschedule(deps.meter.renewalAfter(engaged.since));
+    // A reset day changed while brainstem was down moves the way back (to now, if that renewal has passed).
+    this.followRenewal();
     deps.chat.on('turn', () => void this.check());
     deps.chat.on('brainError', ({ mode, error }) => this.onBrainError(mode, error));
   }
@@ -88,7 +84,20 @@ export class CreditWatcher {
       'Claude says the Agent SDK credit is spent',
     );
     this.deps.meter.markSpent(Date.now(), error.resetsAt);
+    // A fallback already engaged (at switchAtPercent, for the cycle's end) comes back at Claude's reset
+    // when Claude gives an earlier one, e.g. answering a turn that named a Claude mode meanwhile.
+    this.followRenewal();
     void this.check();
+  }
+
+  /**
+   * Moves the way back of an engaged fallback to the first renewal after its switch, by the config in
+   * force and Claude's own reset when it gave an earlier one: the cycle's end would keep the fallback
+   * mode for weeks while /usage says Claude is back.
+   */
+  private followRenewal(): void {
+    const engaged = this.fallback.state();
+    if (engaged) this.fallback.reschedule(this.deps.meter.renewalAfter(engaged.since));
   }
 
   /** The switch this reading calls for, if any: each trigger once a cycle, from a subscription mode only. */
