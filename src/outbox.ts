@@ -39,6 +39,8 @@ export interface OutboxFile {
   size: number;
   /** Opens the file for reading, refusing a symlink or anything but a regular file; each call opens it anew. */
   open(): Promise<ReadStream>;
+  /** Removes it once it is sent: a crash before the outbox is emptied must not send it a second time. */
+  remove(): Promise<void>;
 }
 
 /** What else is in the outbox, never sent (and removed with the rest): named to the user. */
@@ -70,7 +72,13 @@ export async function listOutbox(
       skipped.push({ name, kind: st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'link' : 'other' });
       continue;
     }
-    files.push({ name, size: st.size, mtime: st.mtimeMs, open: () => openRegular(full) });
+    files.push({
+      name,
+      size: st.size,
+      mtime: st.mtimeMs,
+      open: () => openRegular(full),
+      remove: () => rm(full, { force: true }),
+    });
   }
   return {
     files: files.sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name)),

@@ -60,6 +60,11 @@ describe('the outbox', () => {
         toolUse('Write', { file_path: path.join(dir, 'report.txt'), content: REPORT }, text('Sent both.')),
       );
     });
+    // What is on disk while the document is on its way is what a brainstem killed then would send again.
+    const atDocument = h.tg.waitFor(
+      () => h.tg.callsOf('sendDocument', CHAT).length > 0 && readdirSync(outbox).sort(),
+      { timeoutMs: 60_000 },
+    );
     h.tg.user(CHAT).says('send me the chart and the report');
 
     const doc = await h.tg.waitFor(() => h.tg.botMessages(CHAT).find((m) => m.document), {
@@ -85,8 +90,30 @@ describe('the outbox', () => {
       expect(JSON.stringify(c.params)).not.toContain('do not send');
     }
 
+    // The photo went out of the outbox as soon as it was sent: only the document in flight is left.
+    expect(await atDocument).toEqual(['report.txt']);
     await h.tg.waitFor(() => existsSync(outbox) && readdirSync(outbox).length === 0);
     expect(readFileSync(secret, 'utf8')).toBe('do not send');
+  });
+
+  it('files a stopped brainstem left in the outbox go before the next answer, said to be from an earlier one', async () => {
+    const outbox = chatOutbox(h.service.core.config.dataDir, 116, undefined);
+    await mkdir(outbox, { recursive: true });
+    await writeFile(path.join(outbox, 'a-chart.png'), PNG);
+    await writeFile(path.join(outbox, 'b-report.txt'), REPORT);
+    claude.fake.script(() => text('Next answer.'));
+    h.tg.user(116).says('next question');
+    await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => m.text.includes('Next answer.')), {
+      timeoutMs: 60_000,
+    });
+    const shown = h.tg.botMessages(116).map((m) => m.photo?.fileName ?? m.document?.fileName ?? m.text);
+    expect(shown).toEqual([
+      '⚙️ [proxy] 📎 From an earlier answer: brainstem stopped before it had sent these.',
+      'a-chart.png',
+      'b-report.txt',
+      'Next answer.',
+    ]);
+    expect(readdirSync(outbox)).toEqual([]);
   });
 });
 

@@ -147,6 +147,15 @@ export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang
   const topicId = topicOfCtx(ctx);
   const out = new ChatOutput(ctx.api, chatId, topicId);
   const { config } = deps.core;
+  const outbox = (earlier: boolean) =>
+    deliverOutbox({
+      out,
+      dataDir: config.dataDir,
+      dir: chatOutbox(config.dataDir, chatId, topicId),
+      lang,
+      logger: deps.logger,
+      earlier,
+    });
   // A message's own text (or caption) waits under its id: an edit made before its turn begins changes what is answered.
   const latest =
     messageId !== undefined && turnText === (message?.text ?? message?.caption)
@@ -155,6 +164,9 @@ export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
+      // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
+      // does not give its chat back (a hash), and the chat's language is known only from a message.
+      await outbox(true);
       const said = latest
         ? { text: latest() }
         : typeof turnText === 'string'
@@ -172,13 +184,7 @@ export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang
         // In a group several people talk: the answer says whom it answers.
         replyTo: chatId < 0 ? messageId : undefined,
       });
-      await deliverOutbox({
-        out,
-        dataDir: config.dataDir,
-        dir: chatOutbox(config.dataDir, chatId, topicId),
-        lang,
-        logger: deps.logger,
-      });
+      await outbox(false);
     },
     () =>
       out.sendHtml(

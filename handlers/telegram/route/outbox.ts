@@ -31,7 +31,13 @@ export function chatOutbox(dataDir: string, chatId: number, topicId: number | un
  * After an answer: the files the brain left in the conversation's outbox go
  * to the chat (images as photos, the rest as documents, within Telegram's
  * limits), one notice names what could not be sent, and the outbox is
- * emptied, sent or not, so nothing is sent twice.
+ * emptied, sent or not, so nothing is sent twice. Each file is removed as
+ * soon as it is sent: brainstem killed in the middle sends again at most the
+ * one that was on its way.
+ *
+ * `earlier`: what is still in the outbox when a turn begins, left there by a
+ * brainstem stopped before it had sent an earlier answer's files; a line
+ * before them says they are from that answer.
  */
 export async function deliverOutbox(opts: {
   out: ChatOutput;
@@ -39,6 +45,7 @@ export async function deliverOutbox(opts: {
   dir: string;
   lang: Lang;
   logger: Logger;
+  earlier?: boolean;
 }): Promise<void> {
   const { out, lang, logger } = opts;
   const refused: string[] = [];
@@ -48,6 +55,13 @@ export async function deliverOutbox(opts: {
       logger.warn({ err: (err as Error).message }, 'the outbox could not be read');
       return { files: [] as OutboxFile[], skipped: [] };
     });
+    if (opts.earlier && files.length + skipped.length > 0) {
+      await out
+        .sendHtml(earlierText(lang))
+        .catch((err: unknown) =>
+          logger.warn({ err }, 'could not say the outbox files are from an earlier answer'),
+        );
+    }
     for (const other of skipped) refused.push(`${other.name} (${skippedText(other.kind, lang)})`);
     for (const [i, file] of files.entries()) {
       if (i >= MAX_FILES) {
@@ -67,6 +81,11 @@ export async function deliverOutbox(opts: {
       try {
         await send(out, file);
         logger.info({ chatId: out.chatId, file: file.name, size: file.size }, 'outbox file sent');
+        await file
+          .remove()
+          .catch((err: unknown) =>
+            logger.warn({ err: (err as Error).message, file: file.name }, 'a sent outbox file stays'),
+          );
       } catch (err) {
         logger.warn({ err, chatId: out.chatId, file: file.name }, 'outbox file not sent');
         const why = err instanceof GrammyError ? err.description : (err as Error).message;
@@ -86,6 +105,13 @@ export async function deliverOutbox(opts: {
       .catch((err: unknown) => logger.warn({ err }, 'could not say which outbox files were not sent'));
   }
 }
+
+const earlierText = (lang: Lang) =>
+  t(
+    lang,
+    `${PROXY_TAG} 📎 From an earlier answer: brainstem stopped before it had sent these.`,
+    `${PROXY_TAG} 📎 D’une réponse précédente : brainstem s’est arrêté avant de les envoyer.`,
+  );
 
 /** A photo when it is an image Telegram takes as one; a document otherwise, or when Telegram refuses the photo. */
 async function send(out: ChatOutput, file: OutboxFile): Promise<void> {
