@@ -1,5 +1,6 @@
 import type { Logger } from './logger.js';
 import { type ReadinessProbe, waitUntilReady } from './readiness.js';
+import { redactValue, scrubText } from './redact.js';
 import { subprocesses } from './subprocesses.js';
 import { tailChars } from './text.js';
 import { childEnv } from './tools/exec.js';
@@ -33,14 +34,17 @@ export type SwapResult = { ok: true; ms: number } | { ok: false; reason: string;
  * Swaps the model behind a llama upstream: runs the stop commands, then the
  * start commands (argv, never a shell), then polls readiness until the new
  * model answers. Stops at the first failure, with a reason the user can act on.
+ * A command may carry a secret (`--api-key`, `--hf-token`), and print it: both
+ * are logged and told in the reason redacted.
  */
 export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
   const started = Date.now();
   const ms = () => Date.now() - started;
   for (const argv of [...opts.stop, ...opts.start]) {
-    const failure = await run(argv, opts);
+    const shown = redactValue(argv);
+    const failure = await run(argv, shown, opts);
     if (failure) {
-      opts.logger.warn({ argv, reason: failure }, 'llama swap command failed');
+      opts.logger.warn({ argv: shown, reason: failure }, 'llama swap command failed');
       return { ok: false, reason: failure, ms: ms() };
     }
   }
@@ -57,11 +61,14 @@ export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
   return { ok: true, ms: ms() };
 }
 
-/** Runs one command; returns why it failed, or undefined when it succeeded. */
-async function run(argv: string[], opts: SwapOptions): Promise<string | undefined> {
+/**
+ * Runs one command; returns why it failed, or undefined when it succeeded.
+ * `redacted` is the argv as logged and shown.
+ */
+async function run(argv: string[], redacted: unknown, opts: SwapOptions): Promise<string | undefined> {
   const [file, ...args] = argv;
   if (!file) return 'an empty command is configured in llama.models';
-  const shown = JSON.stringify(argv);
+  const shown = JSON.stringify(redacted);
   const timeout = opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
   const started = Date.now();
   const { execa } = await subprocesses();
@@ -75,10 +82,14 @@ async function run(argv: string[], opts: SwapOptions): Promise<string | undefine
     extendEnv: false,
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
   });
-  opts.logger.info({ argv, ms: Date.now() - started, exitCode: result.exitCode }, 'llama swap command ran');
+  opts.logger.info(
+    { argv: redacted, ms: Date.now() - started, exitCode: result.exitCode },
+    'llama swap command ran',
+  );
   if (!result.failed) return undefined;
 
-  const tail = result.all ? tailChars(result.all.trim(), OUTPUT_TAIL_CHARS) : '';
+  // Logged too: what a command printed may echo its arguments (a usage error) or the server's key.
+  const tail = result.all ? scrubText(tailChars(result.all.trim(), OUTPUT_TAIL_CHARS)) : '';
   const output = tail ? `; last output:\n${tail}` : '';
   if (result.isCanceled) return `the swap was cancelled while ${shown} ran`;
   if (result.timedOut) return `${shown} did not finish within ${timeout / 1000} s and was killed${output}`;

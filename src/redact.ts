@@ -52,6 +52,14 @@ const SCHEME = /\b(Bearer\s+[^\s"'\\,;]{8,}|Basic\s+[A-Za-z0-9+/=]{8,})/gi;
 const USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'\\<>]+@/gi;
 /** `name=value` in a query string, a form body or a `--flag=value` argument. */
 const PAIR = /(^|[?&;\s"'(])(-{0,2}[A-Za-z][\w.-]*)=([^\s&#"'\\)]+)/g;
+/**
+ * A secret-named flag and the value after it (`--api-key hunter2`, `--hf-token hf_…`), in a command
+ * line or in an argv written as JSON (`"--api-key","hunter2"`, also escaped inside a JSON string):
+ * how a logged or shown command gives its secrets away. A value that is itself a flag is left, and
+ * one already redacted (text scrubbed twice).
+ */
+const FLAG_PAIR =
+  /(^|[\s"'([,])(--?[A-Za-z][\w-]*)(\s+["']?|\\?"\s*,\s*\\?")(?!-|\[redacted\])([^\s"'\\,\])]+)/g;
 /** `"name":"value"` in JSON text (a log line, an error body). */
 const JSON_PAIR = /"([^"\\]+)"(\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
 
@@ -63,6 +71,9 @@ export function scrubText(text: string): string {
     .replace(USER_INFO, (_m, scheme: string) => `${scheme}${REDACTED}@`)
     .replace(PAIR, (m, lead: string, name: string) =>
       isSecretParam(name) ? `${lead}${name}=${REDACTED}` : m,
+    )
+    .replace(FLAG_PAIR, (m, lead: string, flag: string, sep: string) =>
+      isSecretParam(flag) ? `${lead}${flag}${sep}${REDACTED}` : m,
     )
     .replace(JSON_PAIR, (m, name: string, sep: string) =>
       isSecretKey(name) ? `"${name}"${sep}"${REDACTED}"` : m,

@@ -10,6 +10,7 @@ import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
 import { type ReadinessBoard, waitUntilReady } from './readiness.js';
+import { scrubText } from './redact.js';
 import { configuredSecrets } from './tools/exec.js';
 import { waitAtMost } from './wait.js';
 
@@ -351,8 +352,11 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
   }
 
-  private finish(outcome: SwitchOutcome): SwitchOutcome {
+  private finish(done: SwitchOutcome): SwitchOutcome {
     const { logger, notifier } = this.deps;
+    // The one way out of a switch: a reason (a swap command's last output, a probe's error naming the
+    // upstream's URL) is scrubbed here before a chat, the notices table or the log has it.
+    const outcome = done.ok ? done : { ...done, reason: scrubText(done.reason) };
     this.forgetCut();
     this.current = undefined;
     if (outcome.ok && outcome.alreadyActive) return outcome;

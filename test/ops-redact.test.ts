@@ -90,6 +90,29 @@ describe('password flags in a command line (text)', () => {
   });
 });
 
+describe('secret-named flags and their value in text', () => {
+  it('hides them in a command line and in an argv written as JSON, escaped or not, once', () => {
+    expect(scrubText("llama-server --api-key hunter2 --hf-token 'hf_abc' --port 8081")).toBe(
+      `llama-server --api-key ${REDACTED} --hf-token '${REDACTED}' --port 8081`,
+    );
+    const json = JSON.stringify(['node', '--token', 'tok1', '--model', 'q.gguf']);
+    expect(scrubText(json)).toBe(`["node","--token","${REDACTED}","--model","q.gguf"]`);
+    expect(scrubText(JSON.stringify({ reason: json }))).toBe(JSON.stringify({ reason: scrubText(json) }));
+    // An argv already redacted (redactValue) and then scrubbed as text stays as it was.
+    const redacted = JSON.stringify(argv(['node', '--api-key', 'hunter2']));
+    expect(scrubText(redacted)).toBe(redacted);
+  });
+
+  it('leaves a flag followed by another flag, and a flag naming a file', () => {
+    for (const text of [
+      'serve --token --verbose',
+      'llama-server --api-key-file /etc/llama/key --port 8081',
+    ]) {
+      expect(scrubText(text)).toBe(text);
+    }
+  });
+});
+
 describe('credential headers', () => {
   it('hides the value of any header whose name has a secret word, whatever its prefix', () => {
     for (const name of [

@@ -13,6 +13,9 @@ import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 let h: Harness;
 /** The upstream of mode `big`: loading until a test says it is ready. */
 let big: FakeLlama;
+/** Secrets a model's start command takes as arguments, and prints as it fails. */
+const LLAMA_KEY = 'hunter2-llama-secret';
+const HF_TOKEN = 'hf_abcdefghijklmnopqrstuvwxyz0123';
 
 /** A loopback port nothing listens on: one the system just gave out and took back. */
 async function closedPort(): Promise<number> {
@@ -31,6 +34,7 @@ beforeAll(async () => {
         big: { kind: 'llama', baseUrl: big.baseUrl, description: 'Big model' },
         ready: { kind: 'llama', baseUrl: big.baseUrl, description: 'Big model, another mode' },
         broken: { kind: 'llama', llamaModel: 'bad', description: 'Model whose unit is missing' },
+        keyed: { kind: 'llama', llamaModel: 'keyed', description: 'Model started with its keys' },
         gone: {
           kind: 'llama',
           baseUrl: `http://127.0.0.1:${await closedPort()}/v1`,
@@ -44,6 +48,20 @@ beforeAll(async () => {
           bad: {
             start: [
               [process.execPath, '-e', 'console.error("Unit llama-bad.service not found."); process.exit(5)'],
+            ],
+          },
+          keyed: {
+            start: [
+              [
+                process.execPath,
+                '-e',
+                'console.error("bad args:", process.argv.slice(1).join(" ")); process.exit(1)',
+                '--',
+                '--api-key',
+                LLAMA_KEY,
+                '--hf-token',
+                HF_TOKEN,
+              ],
             ],
           },
         },
@@ -81,6 +99,36 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     await reply(112, /^echo: are you there\?$/);
     u.says('/status');
     expect((await reply(112, /^⚙️ \[proxy\] Status\n/)).text).toMatch(/Active mode: local/);
+  });
+
+  it('a failed start command with secret flags is shown, noticed, stored and logged with them redacted', async () => {
+    const u = h.tg.user(118);
+    u.says('/mode keyed');
+    const failed = await reply(118, /❌ Switch to keyed failed/);
+    const notice = await reply(OWNER, /Switch to keyed failed/);
+    // The command is still named, and what it printed still shown, so the owner knows which one failed.
+    expect(failed.text).toContain(
+      '"--api-key","[redacted]","--hf-token","[redacted]"] failed with exit code 1',
+    );
+    expect(failed.text).toContain('bad args: --api-key [redacted] --hf-token [redacted]');
+    const db = new Database(path.join(h.service.core.config.dataDir, 'brainstem.sqlite'), { readonly: true });
+    const stored = JSON.stringify(db.prepare('SELECT * FROM notices').all());
+    db.close();
+    expect(stored).toContain('Switch to <b>keyed</b> failed');
+    // Both lines about the command are there, naming it redacted.
+    const keyed = (msg: string) =>
+      h.logs.find((l) => l.msg === msg && JSON.stringify(l.argv).includes('"--hf-token","[redacted]"'));
+    expect(keyed('llama swap command ran')).toBeDefined();
+    expect(keyed('llama swap command failed')).toBeDefined();
+    for (const [where, text] of Object.entries({
+      reply: failed.text,
+      notice: notice.text,
+      stored,
+      logs: JSON.stringify(h.logs),
+    })) {
+      expect(text, where).not.toContain(LLAMA_KEY);
+      expect(text, where).not.toContain(HF_TOKEN);
+    }
   });
 
   it('a switch that starts nothing fails within seconds when nothing answers, not after readyTimeoutMs', async () => {
