@@ -250,6 +250,31 @@ describe('conveniences', () => {
     expect(cleared.body.data.removed).toBe(1);
     expect((await api('GET', '/api/sessions')).body.data.sessions).toEqual([]);
   });
+
+  it('the sessions tool lists only those of the mode and the conversation it is given', async () => {
+    const { sessions } = svc.service.core;
+    sessions.set('k1', 'assistant', 'sess-a', '/tmp');
+    sessions.set('k1', 'anklume', 'sess-b', '/tmp');
+    sessions.set('k2', 'assistant', 'sess-c', '/tmp');
+    const listed = async (filter: Record<string, string>) =>
+      (await api('POST', '/api/sessions', { action: 'list', ...filter })).body.data.sessions.map(
+        (s: { sessionKey: string; mode: string }) => `${s.sessionKey}/${s.mode}`,
+      );
+    try {
+      expect(await listed({ sessionKey: 'k1' })).toEqual(
+        expect.arrayContaining(['k1/assistant', 'k1/anklume']),
+      );
+      expect(await listed({ sessionKey: 'k1' })).toHaveLength(2);
+      // A mode is named as anywhere else, by an alias too.
+      expect(await listed({ mode: 'ank' })).toEqual(['k1/anklume']);
+      expect(await listed({ mode: 'assistant', sessionKey: 'k1' })).toEqual(['k1/assistant']);
+      expect(await listed({ mode: 'anklume', sessionKey: 'k2' })).toEqual([]);
+      const unknown = await api('POST', '/api/sessions', { action: 'list', mode: 'nope' });
+      expect(unknown.body.error.param).toBe('mode');
+    } finally {
+      for (const key of ['k1', 'k2']) sessions.delete(key);
+    }
+  });
 });
 
 describe('audit', () => {

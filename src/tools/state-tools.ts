@@ -27,12 +27,20 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
     defineTool({
       name: 'sessions',
       description:
-        'Lists the conversations that have a brain session (Claude sessions resumed across restarts), or clears one.',
+        'Lists the conversations that have a brain session (Claude sessions resumed across restarts), all or those of one conversation or mode, or clears one.',
       input: z
         .object({
           action: z.enum(['list', 'clear']).default('list'),
-          sessionKey: z.string().min(1).optional().describe('The conversation to clear.'),
-          mode: z.string().min(1).optional().describe('Clear only this mode’s session; default: every mode.'),
+          sessionKey: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('The conversation to clear, or whose sessions to list; default for a list: every one.'),
+          mode: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('List or clear only this mode’s sessions; default: every mode.'),
         })
         .strict()
         .refine((i) => i.action !== 'clear' || i.sessionKey !== undefined, {
@@ -42,11 +50,18 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       mutating: (input) => input.action === 'clear',
       authorize: (input) => void modeRef(input.mode, 'mode'),
       run: async (input) => {
+        const mode = modeRef(input.mode, 'mode');
         if (input.action === 'clear' && input.sessionKey) {
-          const removed = freshStart(core, input.sessionKey, modeRef(input.mode, 'mode'));
-          return { data: { removed } };
+          return { data: { removed: freshStart(core, input.sessionKey, mode) } };
         }
-        return { data: { sessions: core.sessions.list() } };
+        const sessions = core.sessions
+          .list()
+          .filter(
+            (s) =>
+              (mode === undefined || s.mode === mode) &&
+              (input.sessionKey === undefined || s.sessionKey === input.sessionKey),
+          );
+        return { data: { sessions } };
       },
     }),
     defineTool({
