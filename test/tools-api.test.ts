@@ -147,6 +147,22 @@ describe('GET /api', () => {
     expect(body.tools.find((t: { name: string }) => t.name === 'self_upgrade').mutating).toBe('depends');
     expect(body.shortcuts.map((s: { word: string }) => s.word)).toContain('deploy');
   });
+
+  it('the README names every tool Claude is asked for whatever its input, as the approvals do', async () => {
+    const { body } = await api('GET', '/api');
+    const depends = body.tools
+      .filter((t: { mutating: unknown }) => t.mutating === 'depends')
+      .map((t: { name: string }) => t.name)
+      .sort();
+    // Claude Code allows a tool by name, not by input: one that changes things only with some inputs is never pre-allowed.
+    for (const name of depends) expect(svc.service.core.mcp.readOnlyTools).not.toContain(name);
+    const readme = readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8').replace(
+      /\s+/g,
+      ' ',
+    );
+    const list = /every call of ((?:`\w+`(?:, | and ))+`\w+`), whatever its input/.exec(readme)?.[1] ?? '';
+    expect([...list.matchAll(/`(\w+)`/g)].map((m) => m[1]).sort()).toEqual(depends);
+  });
 });
 
 describe('POST /api/<tool>', () => {
