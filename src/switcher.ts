@@ -110,6 +110,21 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     return this.deps.modes.get(this.activeId);
   }
 
+  /**
+   * The llama model loaded now, as far as brainstem knows: the one its last swap started, else the
+   * active mode's. On a fresh data dir the model up is one started without brainstem (at boot), and it
+   * is the active mode's, since that mode answers: the first swap must stop it, and start it again if
+   * the swap fails. Taken as is, without a probe: stop commands are safe to run on a model that is not
+   * up (a failed swap's restore runs them so), and a probe tells only that a server answers, not which
+   * model it serves on a shared LLAMA_BASE_URL.
+   */
+  loadedModel(): string | undefined {
+    const stored = this.deps.kv.get(LOADED_MODEL_KEY);
+    if (stored !== undefined) return stored;
+    const active = this.active();
+    return active.kind === 'llama' ? active.llamaModel : undefined;
+  }
+
   isSwitching(): boolean {
     return this.inFlight > 0;
   }
@@ -193,7 +208,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, quiet: true, trigger });
     }
     const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
-    const loaded = kv.get(LOADED_MODEL_KEY);
+    const loaded = this.loadedModel();
     // A switch a restart cut may have run the stop commands of the model loaded then: a failure
     // now must start that one again all the same.
     const previous = loaded ?? kv.getJson(CUT_KEY, cutSwitchSchema)?.loaded;

@@ -1315,6 +1315,46 @@ describe('a switch that swaps the llama model', () => {
     }
   });
 
+  it('the first swap away from a model brainstem did not start (up at boot) stops it, and starts it again when the swap fails', async () => {
+    const qwen = await startFakeLlama();
+    const coder = await startFakeLlama({ loading: true });
+    const s = await startTestService({
+      config: {
+        defaultMode: 'qwen',
+        llama: {
+          pollIntervalMs: 50,
+          models: {
+            qwen: { start: [loadingCommand(qwen, false)], stop: [loadingCommand(qwen, true)] },
+            coder: {
+              start: [[process.execPath, '-e', 'process.exit(5)']],
+              stop: [loadingCommand(coder, true)],
+            },
+          },
+        },
+        modes: {
+          qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl },
+          coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl },
+        },
+      },
+    });
+    try {
+      // A fresh data dir: no swap of brainstem's says which model is loaded, yet qwen is up.
+      expect(s.service.core.kv.get('llama_loaded_model')).toBeUndefined();
+      const outcome = await s.service.core.switcher.switchTo('coder', { source: 'api' });
+      expect(outcome).toMatchObject({ ok: false, from: 'qwen', to: 'coder' });
+      expect(!outcome.ok && outcome.reason).toMatch(/exit code 5; model qwen was started again$/);
+      // qwen's stop ran before coder's start, and its start once coder's had failed.
+      const commands = qwen.requests.filter((r) => r.path === '/_fake/loading').map((r) => r.body);
+      expect(commands).toEqual([{ loading: true }, { loading: false }]);
+      expect((await fetch(`${qwen.url}/health`)).status).toBe(200);
+      expect(s.service.core.switcher.active().id).toBe('qwen');
+    } finally {
+      await s.close();
+      await qwen.close();
+      await coder.close();
+    }
+  });
+
   it('waits until a slow upstream is really ready, then announces it', async () => {
     const slow = await startFakeLlama();
     const svc2Dir = svc.dir;
