@@ -105,7 +105,9 @@ describe('tools from Telegram', () => {
     const help = await reply(119, /What this bot does|Your messages go/);
     expect(help.text).toContain('/run: Run a tool or shortcut');
     expect(help.text).toContain('/upgrade: Update brainstem');
-    expect(help.text).toMatch(/Shortcut words run their tool at once: deploy, sync, lint, test, .*wait/);
+    expect(help.text).toMatch(
+      /Shortcut words run their tool without a brain \(🔒 ones ask first\): deploy, sync, lint, test, .*wait/,
+    );
   });
 
   it('a shortcut word runs its tool: one message shows the latest lines and the time, at most one edit a second, then the result', async () => {

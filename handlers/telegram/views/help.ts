@@ -60,8 +60,8 @@ function shortcutLine(deps: BotDeps, lang: Lang): string[] {
   return [
     t(
       lang,
-      `Shortcut words run their tool at once: ${escapeHtml(words.join(', '))} (/run lists them).`,
-      `Les mots raccourcis lancent leur outil directement : ${escapeHtml(words.join(', '))} (/run les liste).`,
+      `Shortcut words run their tool without a brain (🔒 ones ask first): ${escapeHtml(words.join(', '))} (/run lists them).`,
+      `Les mots raccourcis lancent leur outil sans passer par un cerveau (ceux marqués 🔒 demandent d’abord) : ${escapeHtml(words.join(', '))} (/run les liste).`,
     ),
   ];
 }
