@@ -3,6 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SwitchOutcome } from '../src/switcher.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
@@ -38,12 +40,18 @@ const uploadsOf = (h: Harness, chatId: number) => {
 describe('voice messages through an OpenAI-compatible speech-to-text API', () => {
   let h: Harness;
   let stt: FakeTranscription;
+  /** The upstream of mode `coder`: loading until the switch test says it is ready. */
+  let coder: FakeLlama;
   beforeAll(async () => {
     stt = await startFakeTranscription();
+    coder = await startFakeLlama({ loading: true });
     // brainstem reads the key from its environment at each request (brainstem runs in this process here).
     process.env.STT_TEST_KEY = 'sk-stt-secret-1234';
     h = await startHarness({
       config: {
+        modes: { coder: { kind: 'llama', baseUrl: coder.baseUrl, description: 'Slow to load' } },
+        // Only the test decides when `coder` is ready.
+        llama: { readyTimeoutMs: 120_000 },
         transcription: {
           url: stt.baseUrl,
           model: 'Systran/faster-whisper-small',
@@ -56,6 +64,7 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
   afterAll(async () => {
     await h.close();
     await stt.close();
+    await coder.close();
     delete process.env.STT_TEST_KEY;
   });
 
@@ -155,6 +164,24 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     // Nothing hangs: the next message is answered.
     h.tg.user(115).says('still there?');
     await replyIn(h, 115, /^echo: still there\?$/);
+  });
+
+  // Last here: it leaves the service on `coder`.
+  it('a switch said is run as one typed: its progress line, who asked and where; it is no turn /stop claims to stop', async () => {
+    const asked = chatRequests(h);
+    const { switcher } = h.service.core;
+    const switched = new Promise<SwitchOutcome>((resolve) => switcher.once('switched', resolve));
+    stt.answer({ text: 'Switch to coder.' });
+    h.tg.user(116).sendsVoice(new Uint8Array([7, 7, 7]));
+    await replyIn(h, 116, /^🎙 “Switch to coder\.”$/);
+    const progress = await replyIn(h, 116, /Switching to coder… \(waiting until it answers\)$/);
+    h.tg.user(116).says('/stop');
+    expect((await replyIn(h, 116, /Nothing is running|Stopped/)).text).toBe('⚙️ [proxy] Nothing is running.');
+    coder.setLoading(false);
+    expect((await switched).trigger).toMatchObject({ source: 'intent', by: '116', chat: { id: 116 } });
+    await h.tg.waitFor(() => /^⚙️ \[proxy\] ✅ Mode coder is ready \(from local in /.test(progress.text));
+    expect(switcher.active().id).toBe('coder');
+    expect(chatRequests(h)).toBe(asked);
   });
 });
 

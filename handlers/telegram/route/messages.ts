@@ -3,16 +3,12 @@ import type { Message } from 'grammy/types';
 import { html } from '../../../src/html.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { ImageData } from '../../../src/images.js';
-import { detectIntent } from '../../../src/intents.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
-import { showModeMenu } from '../commands/control.js';
-import { menuIn } from '../commands/table.js';
 import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
 import { answerTurn } from '../stream/answer.js';
-import { helpHtml } from '../views/help.js';
-import { statusView } from '../views/status.js';
+import { answerIntent } from './intents.js';
 import { fetchFailureText, saveTelegramFile } from './media.js';
 import { chatOutbox, deliverOutbox } from './outbox.js';
 import { withEditNote, withReplyContext } from './reply.js';
@@ -43,31 +39,13 @@ const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
 };
 
 export function registerMessages(bot: Bot, deps: BotDeps): void {
-  const { core } = deps;
-
   bot.on('message:text', async (ctx) => {
     // In a group, a command meant for another bot is not ours to relay.
     const addressee = /^\/\w+@(\w+)/.exec(ctx.message.text)?.[1];
     if (addressee && addressee.toLowerCase() !== ctx.me.username.toLowerCase()) return;
     const lang = langOf(ctx.from.language_code);
-    const out = outputFor(ctx);
-    const intent = detectIntent(ctx.message.text, (name) => core.modes.find(name) !== undefined);
-    switch (intent?.kind) {
-      case 'switch':
-        deps.switches.run(out, intent.target, { source: 'intent', by: String(ctx.from.id), lang }, lang);
-        return;
-      case 'help':
-        await out.sendHtml(helpHtml(deps, lang, menuIn(lang, deps.front !== undefined)));
-        return;
-      case 'status':
-        await out.sendHtml(await statusView(core, deps.front?.status(), lang));
-        return;
-      case 'modes':
-        await showModeMenu(deps, out, lang);
-        return;
-      default:
-        submitTurn(deps, ctx, ctx.message.text, lang);
-    }
+    if (await answerIntent(deps, outputFor(ctx), ctx.message.text, ctx.from.id, lang)) return;
+    submitTurn(deps, ctx, ctx.message.text, lang);
   });
 
   bot.on('message', async (ctx) => {

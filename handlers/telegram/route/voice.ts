@@ -9,6 +9,7 @@ import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 import { stopReasonOf } from '../turns.js';
+import { answerIntent } from './intents.js';
 import { FileTooLarge, fetchFailureReason, safeFileName, saveTelegramFile } from './media.js';
 import { submitTurn } from './messages.js';
 import { outputFor } from './topic.js';
@@ -74,7 +75,9 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
           );
         // A caption is the user's words too, as with a photo's.
         const caption = ctx.message.caption?.trim();
-        return { text: caption ? `${text}\n\n${caption}` : text };
+        const said = caption ? `${text}\n\n${caption}` : text;
+        // Said as typed: a switch request goes to SwitchProgress (its line, who asked), not into a turn /stop claims to stop.
+        return (await answerIntent(deps, out, said, ctx.from.id, lang)) ? undefined : { text: said };
       },
       lang,
     );
