@@ -143,6 +143,8 @@ describe('/mcp with the MCP SDK client', () => {
 
   it('sends command output as progress notifications while it runs', async () => {
     const client = await connect(svc.token);
+    const errors: Error[] = [];
+    client.onerror = (e) => errors.push(e);
     const progress: string[] = [];
     const r = await client.callTool({ name: 'make_target', arguments: { target: 'progress' } }, undefined, {
       onprogress: (p) => {
@@ -152,6 +154,8 @@ describe('/mcp with the MCP SDK client', () => {
     });
     expect(r.isError).toBe(false);
     expect(progress).toEqual(['one\n', 'two\n']);
+    // The stream ends with the answer: nothing after it that the client fails to read.
+    expect(errors).toEqual([]);
   });
 });
 

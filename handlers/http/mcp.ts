@@ -109,7 +109,7 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
     const responses = [...parsed.refused, ...answered];
     if (!sse.started) return reply.type('application/json').send(parsed.batch ? responses : responses[0]);
     for (const r of responses) sse.data(r, 'message');
-    sse.end(undefined);
+    sse.end(null);
   });
   // Stateless: no server-initiated stream to open (GET) and no session to end (DELETE).
   const notAllowed = async (_request: FastifyRequest, reply: FastifyReply) =>

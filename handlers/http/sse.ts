@@ -35,11 +35,14 @@ export class SseWriter {
     this.res.write(event === undefined ? data : `event: ${event}\n${data}`);
   }
 
-  /** OpenAI's clients read the end of a stream in `data: [DONE]`; MCP's in their last answer (`done: undefined`). */
-  end(done: string | undefined = '[DONE]'): void {
+  /**
+   * OpenAI's clients read the end of a stream in `data: [DONE]`; MCP's in their last answer
+   * (`done: null`: an MCP client parses every event as JSON-RPC, and reports `[DONE]` as an error).
+   */
+  end(done: string | null = '[DONE]'): void {
     if (this.closed) return;
     this.open = false;
-    if (done !== undefined) this.res.write(`data: ${done}\n\n`);
+    if (done !== null) this.res.write(`data: ${done}\n\n`);
     this.res.end();
   }
 }
