@@ -334,6 +334,58 @@ describe('/mcp at the edges of the protocol', () => {
   });
 });
 
+describe('/mcp cancellation', () => {
+  it('stops the call a client cancels, that client’s only, audits it as stopped and answers it nothing', async () => {
+    const { db } = svc.service.core;
+    const lastAudit = (db.prepare('SELECT max(id) AS id FROM audit').get() as { id: number | null }).id ?? 0;
+    // Two fresh clients number their requests alike (initialize 0, this call 1): the session tells them apart.
+    const [a, b] = [await connect(svc.token), await connect(svc.token)];
+    const errors: Error[] = [];
+    a.onerror = (e) => errors.push(e);
+    const running = (client: Client, signal?: AbortSignal) => {
+      let started = () => {};
+      const seen = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const result = client.callTool({ name: 'make_target', arguments: { target: 'progress' } }, undefined, {
+        signal,
+        onprogress: (p) => {
+          if (p.message === 'one\n') started();
+        },
+      });
+      return { seen, result };
+    };
+    const stop = new AbortController();
+    const first = running(a, stop.signal);
+    const second = running(b);
+    await Promise.all([first.seen, second.seen]);
+    // The SDK sends notifications/cancelled in a POST of its own and leaves the call's open.
+    stop.abort('changed my mind');
+    await expect(first.result).rejects.toThrow('changed my mind');
+    const audited = () =>
+      db
+        .prepare("SELECT ok, error FROM audit WHERE tool = 'make_target' AND id > ? ORDER BY id")
+        .all(lastAudit);
+    await vi.waitFor(
+      () => expect(audited()).toEqual([{ ok: 0, error: expect.stringContaining('TOOL_ABORTED') }]),
+      {
+        timeout: 10_000,
+        interval: 20,
+      },
+    );
+    // The other client's call with the same id runs on, to its end.
+    writeFileSync(path.join(repo, 'go'), '');
+    const r = await second.result;
+    expect(r.isError).toBe(false);
+    expect(audited()).toEqual([
+      { ok: 0, error: expect.stringContaining('TOOL_ABORTED') },
+      { ok: 1, error: null },
+    ]);
+    // No answer came for the cancelled request: the SDK reports one for an unknown id as an error.
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('brainstem tools a Claude mode may run without asking', () => {
   it('stops the start when a mode names a tool that is not read-only', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bst-mcp-modes-'));

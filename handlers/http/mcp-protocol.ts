@@ -71,11 +71,14 @@ function buildSchemas() {
         .optional(),
     })
     .loose();
-  return { message, initialize, call };
+  // What a client sends to stop one of its requests (`reason` is only for logs).
+  const cancelled = z.object({ requestId: rpcId, reason: z.string().optional() }).loose();
+  return { message, initialize, call, cancelled };
 }
 
 export type RpcMessage = z.infer<ReturnType<typeof schemas>['message']>;
-export type RpcRequest = RpcMessage & { id: string | number; method: string };
+export type RpcId = string | number;
+export type RpcRequest = RpcMessage & { id: RpcId; method: string };
 
 /**
  * The most messages one POST may carry. Revisions 2025-03-26 and before allow a batch, later
@@ -135,6 +138,15 @@ export function isRequest(m: RpcMessage): m is RpcRequest {
   return m.method !== undefined && m.id !== undefined;
 }
 
+/** The request a `notifications/cancelled` names, with its reason; undefined for any other message. */
+export function cancelledRequest(
+  m: RpcMessage,
+): { requestId: RpcId; reason?: string | undefined } | undefined {
+  if (m.method !== 'notifications/cancelled' || m.id !== undefined) return undefined;
+  const parsed = schemas().cancelled.safeParse(m.params ?? {});
+  return parsed.success ? parsed.data : undefined;
+}
+
 export interface McpTool {
   name: string;
   description: string;
@@ -151,12 +163,16 @@ export interface McpToolResult {
 export interface McpTools {
   info: { name: string; version: string; instructions: string };
   list(): McpTool[];
-  /** `onOutput` is set when the client asked for progress: output as it comes. */
+  /**
+   * `id` is the request's, which a client's cancel names; `onOutput` is set when the client asked for
+   * progress: output as it comes. Undefined when the client cancelled the call, which then gets no answer.
+   */
   call(
+    id: RpcId,
     name: string,
     args: Record<string, unknown>,
     onOutput?: (chunk: string) => void,
-  ): Promise<McpToolResult>;
+  ): Promise<McpToolResult | undefined>;
 }
 
 export type RpcNotification = { jsonrpc: '2.0'; method: string; params: Record<string, unknown> };
@@ -173,12 +189,13 @@ export function errorResponse(id: string | number | null, code: number, message:
  * The answer to one request. `notify` sends a notification about it (progress)
  * before the answer. A tool that fails answers with `isError`, which the model
  * reads; a JSON-RPC error is for a request brainstem cannot take at all.
+ * Undefined for a request its client cancelled: MCP sends such a request no answer.
  */
 export async function answer(
   tools: McpTools,
   request: RpcRequest,
   notify: (notification: RpcNotification) => void,
-): Promise<RpcResponse> {
+): Promise<RpcResponse | undefined> {
   try {
     return await dispatch(tools, request, notify);
   } catch (e) {
@@ -191,7 +208,7 @@ async function dispatch(
   tools: McpTools,
   request: RpcRequest,
   notify: (notification: RpcNotification) => void,
-): Promise<RpcResponse> {
+): Promise<RpcResponse | undefined> {
   const { id } = request;
   const ok = (result: unknown): RpcResponse => ({ jsonrpc: '2.0', id, result });
   switch (request.method) {
@@ -223,7 +240,8 @@ async function dispatch(
                 method: 'notifications/progress',
                 params: { progressToken: token, progress: ++progress, message: chunk },
               });
-      return ok(await tools.call(p.name, p.arguments ?? {}, onOutput));
+      const result = await tools.call(id, p.name, p.arguments ?? {}, onOutput);
+      return result && ok(result);
     }
     default:
       return errorResponse(

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DEPTH_HEADER } from '../../brains/claude-code/mcp.js';
 import type { Core } from '../../src/core.js';
@@ -5,8 +6,10 @@ import { BrainstemError } from '../../src/errors.js';
 import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
 import { afterDelivery, callerGone } from './caller.js';
 import { bodyTooLarge } from './errors.js';
+import { RunningCalls } from './mcp-calls.js';
 import {
   answer,
+  cancelledRequest,
   errorResponse,
   isRequest,
   type McpTools,
@@ -24,7 +27,8 @@ const INSTRUCTIONS =
 /**
  * The tool registry as an MCP server at /mcp (Streamable HTTP), so Claude Code
  * calls brainstem's tools natively. Stateless: each POST is answered on its
- * own, so nothing is kept between requests and restarts lose nothing. The
+ * own, and nothing is kept between requests but the tool calls under way (for
+ * a client to cancel one), so restarts lose nothing. The
  * answer is JSON, or an event stream once a tool call sends progress.
  *
  * brainstem serves MCP's four tool methods itself (mcp-protocol.ts) instead of
@@ -39,6 +43,7 @@ const INSTRUCTIONS =
  */
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
   const info = { name: 'brainstem', version: core.version, instructions: INSTRUCTIONS };
+  const running = new RunningCalls();
   // A body refused before the handler runs is answered in JSON-RPC's shape, as every refusal
   // here: an MCP client reads no other. The rest (the token's 401) goes to the server's handler.
   const errorHandler = (error: Error, request: FastifyRequest, reply: FastifyReply) => {
@@ -59,9 +64,16 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
       const status = e instanceof HttpRpcError ? e.status : 400;
       return reply.status(status).send(errorResponse(null, e.code, e.message));
     }
+    const session = sessionOf(request);
+    for (const m of parsed.messages) {
+      const cancelled = cancelledRequest(m);
+      if (cancelled && session !== undefined) running.cancel(session, cancelled.requestId, cancelled.reason);
+    }
+    if (parsed.messages.some((m) => m.method === 'initialize')) {
+      reply.header(SESSION_HEADER, randomUUID());
+    }
     const requests = parsed.messages.filter(isRequest);
-    // Notifications (initialized; cancelled, which no request of this POST can be the
-    // subject of) and answers to requests (brainstem sends none) need no reply.
+    // Notifications (initialized, cancelled) and answers to requests (brainstem sends none) need no reply.
     if (requests.length === 0 && parsed.refused.length === 0) return reply.status(202).send();
 
     const gone = callerGone(reply);
@@ -74,23 +86,38 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
           inputSchema: t.inputSchema,
           annotations: { readOnlyHint: t.mutating === false },
         })),
-      call: async (name, args, onOutput) => {
-        const r = await registry.call(name, args, {
-          caller: 'mcp',
-          signal: gone,
-          depth,
-          onOutput,
-        });
-        afterDelivery(reply, r.afterDelivery);
-        return { content: [{ type: 'text', text: resultText(r) }], isError: !r.ok };
+      call: async (id, name, args, onOutput) => {
+        const call = running.start(session, id, gone);
+        try {
+          // A cancelled call's last output (the command's end as it is killed) is for nobody: its progress token is gone.
+          const output =
+            onOutput &&
+            ((chunk: string) => {
+              if (!call.cancelled) onOutput(chunk);
+            });
+          const r = await registry.call(name, args, {
+            caller: 'mcp',
+            signal: call.signal,
+            depth,
+            onOutput: output,
+          });
+          afterDelivery(reply, r.afterDelivery);
+          return call.cancelled
+            ? undefined
+            : { content: [{ type: 'text', text: resultText(r) }], isError: !r.ok };
+        } finally {
+          call.end();
+        }
       },
     };
     const sse = new SseWriter(reply.raw);
+    const stream = () => {
+      if (sse.started) return;
+      reply.hijack();
+      sse.start();
+    };
     const notify = (notification: RpcNotification) => {
-      if (!sse.started) {
-        reply.hijack();
-        sse.start();
-      }
+      stream();
       sse.data(notification, 'message');
     };
     const answered = await Promise.all(
@@ -106,12 +133,16 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
       ),
     );
     // A batch's answers may come in any order (JSON-RPC 2.0, section 6): a client matches them by id.
-    const responses = [...parsed.refused, ...answered];
-    if (!sse.started) return reply.type('application/json').send(parsed.batch ? responses : responses[0]);
+    const responses = [...parsed.refused, ...answered.filter((r) => r !== undefined)];
+    if (!sse.started && responses.length > 0) {
+      return reply.type('application/json').send(parsed.batch ? responses : responses[0]);
+    }
+    // Every request cancelled: a POST that held requests is still answered with JSON or a stream, here an empty one.
+    stream();
     for (const r of responses) sse.data(r, 'message');
     sse.end(null);
   });
-  // Stateless: no server-initiated stream to open (GET) and no session to end (DELETE).
+  // Stateless: no server-initiated stream to open (GET) and no session kept to end (DELETE).
   const notAllowed = async (_request: FastifyRequest, reply: FastifyReply) =>
     reply
       .status(405)
@@ -121,6 +152,19 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
       );
   app.get('/mcp', notAllowed);
   app.delete('/mcp', notAllowed);
+}
+
+/**
+ * Handed out at initialize, and sent back by a client with each request after
+ * it, only to tell its cancels from another client's (RunningCalls). Nothing
+ * is kept per session and none is checked or ended, so brainstem stays
+ * stateless: after a restart, a client's session goes on as before.
+ */
+const SESSION_HEADER = 'mcp-session-id';
+
+function sessionOf(request: FastifyRequest): string | undefined {
+  const session = request.headers[SESSION_HEADER];
+  return typeof session === 'string' && session !== '' ? session : undefined;
 }
 
 /** A message the transport refuses whole, with the HTTP status it answers. */
