@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwitchOutcome } from '../src/switcher.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
  * Voice notes, audio files and video notes on the direct route: the Bot API
@@ -164,6 +164,36 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     // Nothing hangs: the next message is answered.
     h.tg.user(115).says('still there?');
     await replyIn(h, 115, /^echo: still there\?$/);
+  });
+
+  it('a queued voice note whose caption is edited is answered once, with the caption as it now reads', async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.llama.script((body) => {
+      const last = String(body.messages?.at(-1)?.content ?? '');
+      return { chunks: last === 'hold on' ? ['Holding ', { wait: gate }, 'done'] : [`echo: ${last}`] };
+    });
+    try {
+      const u = h.tg.user(117);
+      u.says('hold on');
+      await replyIn(h, 117, /Holding/);
+      stt.answer({ text: 'what is the weather' });
+      const voice = u.sendsVoice(new Uint8Array([3, 3, 3]), 'in Paris');
+      await replyIn(h, 117, /Queued/);
+      u.edits(voice, 'in Lyon');
+      const taken = await replyIn(h, 117, /Edit taken: the queued message will be answered as it now reads/);
+      expect(taken.replyTo).toBe(voice);
+      release();
+      await replyIn(h, 117, /^echo: what is the weather/);
+      await turnsDone(h, u);
+      const answers = h.tg.botMessages(117).filter((m) => /^echo: what is/.test(m.text));
+      expect(answers.map((m) => m.text)).toEqual(['echo: what is the weather\n\nin Lyon']);
+    } finally {
+      release();
+      h.llama.script();
+    }
   });
 
   // Last here: it leaves the service on `coder`.

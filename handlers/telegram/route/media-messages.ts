@@ -97,7 +97,7 @@ function gatheredTurn(
   submitTurn(
     deps,
     first,
-    async (signal, out) => {
+    async ({ signal, out }) => {
       const gathered = await unlessAborted(parts, signal);
       const ordered = gathered?.sort((a, b) => a.message.message_id - b.message.message_id);
       const content = ordered && (await build(ordered, out, lang, signal));

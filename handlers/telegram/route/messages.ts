@@ -107,15 +107,34 @@ export interface TurnContent {
   images?: ImageData[];
 }
 
+/** What a turn's job is given once the turn's turn comes. */
+export interface TurnStart {
+  signal: AbortSignal;
+  out: ChatOutput;
+  /** The message's caption as it now reads, when the job reads it (submitTurn's `readsCaption`): an edit made while the turn waited is taken. */
+  caption: string | undefined;
+}
+
 /**
  * What a turn says: its text, or how to get it once the turn's turn comes (a
  * voice note is transcribed then, photos downloaded; undefined when that
  * failed and the user was told why).
  */
-export type TurnText = string | ((signal: AbortSignal, out: ChatOutput) => Promise<TurnContent | undefined>);
+export type TurnText = string | ((turn: TurnStart) => Promise<TurnContent | undefined>);
 
-/** Queues a turn for the chat (or its forum topic): answered in order, "queued" shown when it has to wait. */
-export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang: Lang): void {
+/**
+ * Queues a turn for the chat (or its forum topic): answered in order, "queued"
+ * shown when it has to wait. `readsCaption`: a job that takes the message's
+ * caption from `TurnStart.caption`, so the caption waits in deps.queued like a
+ * text and an edit of it before the turn begins is what the turn answers.
+ */
+export function submitTurn(
+  deps: BotDeps,
+  ctx: Context,
+  turnText: TurnText,
+  lang: Lang,
+  opts: { readsCaption?: boolean } = {},
+): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
   // An edited message is a turn too (see edits.ts): answered, and replied to, as the message it is.
@@ -135,21 +154,21 @@ export function submitTurn(deps: BotDeps, ctx: Context, turnText: TurnText, lang
       earlier,
     });
   // A message's own text (or caption) waits under its id: an edit made before its turn begins changes what is answered.
+  const own = message?.text ?? message?.caption;
+  const holds = typeof turnText === 'string' ? turnText === own : opts.readsCaption === true;
   const latest =
-    messageId !== undefined && turnText === (message?.text ?? message?.caption)
-      ? deps.queued.hold(chatId, messageId, turnText)
-      : undefined;
+    messageId !== undefined && holds ? deps.queued.hold(chatId, messageId, own ?? '') : undefined;
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
+      const words = latest?.();
       // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
       // does not give its chat back (a hash), and the chat's language is known only from a message.
       await outbox(true);
-      const said = latest
-        ? { text: latest() }
-        : typeof turnText === 'string'
-          ? { text: turnText }
-          : await turnText(signal, out);
+      const said =
+        typeof turnText === 'string'
+          ? { text: words ?? turnText }
+          : await turnText({ signal, out, caption: words ?? message?.caption });
       if (said === undefined) return;
       const { images } = said;
       const text = withReplyContext(withEditNote(said.text, ctx.editedMessage), message);

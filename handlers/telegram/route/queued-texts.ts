@@ -1,6 +1,7 @@
 /**
- * The text of each message whose turn waits in its queue and has not begun,
- * by chat and message id: an edit until then changes what the turn answers.
+ * The text (or a voice note's caption) of each message whose turn waits in its
+ * queue and has not begun, by chat and message id: an edit until then changes
+ * what the turn answers.
  */
 export class QueuedTexts {
   private readonly texts = new Map<string, string>();

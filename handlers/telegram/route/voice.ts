@@ -46,7 +46,7 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
     submitTurn(
       deps,
       ctx,
-      async (signal, out) => {
+      async ({ signal, out, caption }) => {
         void out.typing().catch(() => undefined);
         let text: string;
         try {
@@ -73,13 +73,14 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
           .catch((err: unknown) =>
             deps.logger.warn({ err, chatId: ctx.chat?.id }, 'could not show what a recording said'),
           );
-        // A caption is the user's words too, as with a photo's.
-        const caption = ctx.message.caption?.trim();
-        const said = caption ? `${text}\n\n${caption}` : text;
+        // A caption is the user's words too, as with a photo's; as it reads now, edited while queued or not.
+        const words = caption?.trim();
+        const said = words ? `${text}\n\n${words}` : text;
         // Said as typed: a switch request goes to SwitchProgress (its line, who asked), not into a turn /stop claims to stop.
         return (await answerIntent(deps, out, said, ctx.from.id, lang)) ? undefined : { text: said };
       },
       lang,
+      { readsCaption: true },
     );
   });
 }
