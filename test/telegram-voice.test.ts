@@ -166,7 +166,7 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     await replyIn(h, 115, /^echo: still there\?$/);
   });
 
-  it('a queued voice note whose caption is edited is answered once, with the caption as it now reads', async () => {
+  it('a queued voice note whose caption is edited is answered once, with the caption as it now reads, below what was understood', async () => {
     let release = () => {};
     const gate = new Promise<void>((resolve) => {
       release = resolve;
@@ -181,7 +181,7 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
       await replyIn(h, 117, /Holding/);
       stt.answer({ text: 'what is the weather' });
       const voice = u.sendsVoice(new Uint8Array([3, 3, 3]), 'in Paris');
-      await replyIn(h, 117, /Queued/);
+      const queued = await replyIn(h, 117, /Queued/);
       u.edits(voice, 'in Lyon');
       const taken = await replyIn(h, 117, /Edit taken: the queued message will be answered as it now reads/);
       expect(taken.replyTo).toBe(voice);
@@ -190,6 +190,9 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
       await turnsDone(h, u);
       const answers = h.tg.botMessages(117).filter((m) => /^echo: what is/.test(m.text));
       expect(answers.map((m) => m.text)).toEqual(['echo: what is the weather\n\nin Lyon']);
+      // What was understood first, in the "queued" notice's place; the answer below it.
+      expect(queued.text).toBe('🎙 “what is the weather”');
+      expect(answers[0]?.messageId).toBeGreaterThan(queued.messageId);
     } finally {
       release();
       h.llama.script();

@@ -113,6 +113,12 @@ export interface TurnStart {
   out: ChatOutput;
   /** The message's caption as it now reads, when the job reads it (submitTurn's `readsCaption`): an edit made while the turn waited is taken. */
   caption: string | undefined;
+  /**
+   * The "queued" notice, when the turn waited, for a job that shows something
+   * before the answer (what a recording said): the job turns the notice into
+   * that, and the answer follows in a message of its own, below it.
+   */
+  takeQueuedNotice(): number | undefined;
 }
 
 /**
@@ -165,10 +171,17 @@ export function submitTurn(
       // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
       // does not give its chat back (a hash), and the chat's language is known only from a message.
       await outbox(true);
+      // The answer goes into the "queued" notice unless the job has shown something in it.
+      let queued = queuedMessageId;
+      const takeQueuedNotice = () => {
+        const id = queued;
+        queued = undefined;
+        return id;
+      };
       const said =
         typeof turnText === 'string'
           ? { text: words ?? turnText }
-          : await turnText({ signal, out, caption: words ?? message?.caption });
+          : await turnText({ signal, out, caption: words ?? message?.caption, takeQueuedNotice });
       if (said === undefined) return;
       const { images } = said;
       const text = withReplyContext(withEditNote(said.text, ctx.editedMessage), message);
@@ -177,7 +190,7 @@ export function submitTurn(
         streaming: config.telegram.streaming,
         intervalMs: config.telegram.editIntervalMs,
         logger: deps.logger,
-        queuedMessageId,
+        queuedMessageId: queued,
         // In a group several people talk: the answer says whom it answers.
         replyTo: chatId < 0 ? messageId : undefined,
       });

@@ -46,7 +46,7 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
     submitTurn(
       deps,
       ctx,
-      async ({ signal, out, caption }) => {
+      async ({ signal, out, caption, takeQueuedNotice }) => {
         void out.typing().catch(() => undefined);
         let text: string;
         try {
@@ -67,12 +67,7 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
           }
           return undefined;
         }
-        // The line only shows what was heard: Telegram refusing it must not lose what was said.
-        await out
-          .sendHtml(understoodLine(text), replyIn(ctx))
-          .catch((err: unknown) =>
-            deps.logger.warn({ err, chatId: ctx.chat?.id }, 'could not show what a recording said'),
-          );
+        await showUnderstood(deps, ctx, out, text, takeQueuedNotice());
         // A caption is the user's words too, as with a photo's; as it reads now, edited while queued or not.
         const words = caption?.trim();
         const said = words ? `${text}\n\n${words}` : text;
@@ -83,6 +78,28 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
       { readsCaption: true },
     );
   });
+}
+
+/**
+ * What was understood, before the answer: in place of the "queued" notice when
+ * the turn waited (the answer then comes below it), else a message of its own.
+ * The line only shows what was heard: Telegram refusing it must not lose what
+ * was said.
+ */
+async function showUnderstood(
+  deps: BotDeps,
+  ctx: Context,
+  out: ChatOutput,
+  text: string,
+  queuedNotice: number | undefined,
+): Promise<void> {
+  const line = understoodLine(text);
+  try {
+    if (queuedNotice !== undefined && (await out.editHtml(queuedNotice, line)) === 'ok') return;
+    await out.sendHtml(line, replyIn(ctx));
+  } catch (err) {
+    deps.logger.warn({ err, chatId: ctx.chat?.id }, 'could not show what a recording said');
+  }
 }
 
 /** Downloads the recording, transcribes it and removes it again, whatever happens. */
