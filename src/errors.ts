@@ -43,6 +43,12 @@ export const errorCodes = {
     message: 'The model of this mode takes no images.',
   },
   UNKNOWN_MODEL: { status: 404, type: 'invalid_request_error', message: 'Unknown model.' },
+  // 400, not 409 or 503: OpenAI's SDK would retry those, and only a switch, or another model, helps.
+  MODEL_NOT_LOADED: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: "This mode's model is not the one loaded now.",
+  },
   UNKNOWN_MODE: { status: 404, type: 'invalid_request_error', message: 'Unknown mode.' },
   NOT_FOUND: { status: 404, type: 'invalid_request_error', message: 'Not found.' },
   SWITCH_FAILED: { status: 409, type: 'server_error', message: 'The mode switch failed.' },

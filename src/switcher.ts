@@ -125,6 +125,22 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     return active.kind === 'llama' ? active.llamaModel : undefined;
   }
 
+  /**
+   * Why `mode` cannot answer now, said with how to fix it: its llama model is not the one loaded (a swap
+   * to another mode stopped it, and on a shared LLAMA_BASE_URL that other model would answer in its
+   * name). Undefined when it can, as the active mode can once any swap of brainstem's ended.
+   */
+  notLoaded(mode: ModeConfig, lang?: Lang): string | undefined {
+    const loaded = this.loadedModel();
+    if (mode.kind !== 'llama' || mode.llamaModel === undefined || loaded === undefined) return undefined;
+    if (loaded === mode.llamaModel) return undefined;
+    return t(
+      lang,
+      `Mode ${mode.id} cannot answer: its model ${mode.llamaModel} is not loaded, model ${loaded} is. Send /mode ${mode.id} (or POST /api/mode {"mode":"${mode.id}"}) to load it, or ask for model "active"`,
+      `Le mode ${mode.id} ne peut pas répondre : son modèle ${mode.llamaModel} n’est pas chargé, le modèle ${loaded} l’est. Envoyez /mode ${mode.id} (ou POST /api/mode {"mode":"${mode.id}"}) pour le charger, ou demandez le modèle « active »`,
+    );
+  }
+
   isSwitching(): boolean {
     return this.inFlight > 0;
   }

@@ -1355,6 +1355,62 @@ describe('a switch that swaps the llama model', () => {
     }
   });
 
+  it('a mode named whose model is not the one loaded on the shared upstream is refused, and reported not ready, saying how to fix it', async () => {
+    // One llama-server (LLAMA_BASE_URL) for both: whichever model is loaded there answers.
+    const shared = await startFakeLlama();
+    const model = { start: [loadingCommand(shared, false)], stop: [loadingCommand(shared, true)] };
+    const s = await startTestService({
+      config: {
+        defaultMode: 'local',
+        llama: { baseUrl: shared.baseUrl, pollIntervalMs: 50, models: { qwen: model, coder: model } },
+        modes: {
+          local: { kind: 'llama', llamaModel: 'qwen' },
+          coder: { kind: 'llama', llamaModel: 'coder' },
+        },
+      },
+    });
+    const ask = (m: string) =>
+      s.client.chat.completions.create({ model: m, messages: [{ role: 'user', content: 'hi' }] });
+    const health = async () =>
+      (
+        (await (await fetch(`${s.url}/health`)).json()) as {
+          brains: Record<string, { ready: boolean; detail: string }>;
+        }
+      ).brains;
+    try {
+      // At first the active mode's model is the one up (no swap yet): coder's is not.
+      await expect(ask('coder')).rejects.toMatchObject({ status: 400, code: 'model_not_loaded' });
+      expect((await health()).coder).toMatchObject({
+        ready: false,
+        detail: expect.stringMatching(/^Mode coder cannot answer/),
+      });
+      expect((await ask('local')).choices[0]?.message.content).toBe('**[local]** echo: hi');
+
+      const { switcher } = s.service.core;
+      expect(await switcher.switchTo('coder', { source: 'api' })).toMatchObject({ ok: true });
+      const err = await ask('local').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(APIError);
+      expect(err).toMatchObject({ status: 400, code: 'model_not_loaded', param: 'model' });
+      expect((err as APIError).message).toBe(
+        '400 Mode local cannot answer: its model qwen is not loaded, model coder is. Send /mode local (or POST /api/mode {"mode":"local"}) to load it, or ask for model "active".',
+      );
+      // The mode that loaded it, named or followed, answers as before.
+      expect((await ask('coder')).choices[0]?.message.content).toBe('**[coder]** echo: hi');
+      expect((await ask('active')).choices[0]?.message.content).toBe('**[coder]** echo: hi');
+      expect((await health()).local).toEqual({
+        ready: false,
+        detail: expect.stringContaining('its model qwen is not loaded, model coder is'),
+        kind: 'llama',
+        active: false,
+        checkedAt: expect.any(String),
+        checking: expect.any(Boolean),
+      });
+    } finally {
+      await s.close();
+      await shared.close();
+    }
+  });
+
   it('waits until a slow upstream is really ready, then announces it', async () => {
     const slow = await startFakeLlama();
     const svc2Dir = svc.dir;

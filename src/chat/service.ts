@@ -64,6 +64,7 @@ export class ChatService extends EventEmitter<{
       deps.readiness,
       () => deps.modes.all,
       () => deps.switcher.active().id,
+      (mode) => deps.switcher.notLoaded(mode),
     );
   }
 
@@ -171,6 +172,12 @@ export class ChatService extends EventEmitter<{
       if (signal.aborted) return;
       // `active` means the mode active once the switch is over, not the one when the request came in.
       const mode = following ? this.deps.switcher.active() : requested;
+      // A mode named whose model a swap stopped: a shared LLAMA_BASE_URL would answer with another model.
+      const notLoaded = following ? undefined : this.deps.switcher.notLoaded(mode);
+      if (notLoaded) {
+        const fr = `${this.deps.switcher.notLoaded(mode, 'fr')}.`;
+        throw new BrainstemError('MODEL_NOT_LOADED', `${notLoaded}.`, 'model', fr);
+      }
       const brain = this.deps.brains.get(mode.id);
       if (!brain) throw new Error(`no brain for mode ${mode.id}`);
       // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
@@ -186,8 +193,11 @@ export class ChatService extends EventEmitter<{
       const turn = await this.turns.enter(key, signal);
       // A switch begun while this turn queued waits for the answers of the model it stops, not for
       // this one: run now, it would reach a model being stopped. One over by now may have made
-      // another mode `active`, which may refuse the request: it is asked again.
-      const switched = following && this.deps.switcher.active().id !== mode.id;
+      // another mode `active`, which may refuse the request, or stopped the model of the mode named:
+      // it is asked again.
+      const switched = following
+        ? this.deps.switcher.active().id !== mode.id
+        : this.deps.switcher.notLoaded(mode) !== undefined;
       if (this.deps.switcher.isSwitching() || switched) {
         turn.leave();
         continue;

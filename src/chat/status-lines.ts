@@ -22,6 +22,8 @@ export class StatusLines {
     private readonly readiness: ReadinessBoard,
     private readonly modes: () => readonly ModeConfig[],
     private readonly activeId: () => string,
+    /** Why a mode cannot answer whatever its upstream's probe says (Switcher.notLoaded). */
+    private readonly notLoaded: (mode: ModeConfig) => string | undefined,
   ) {}
 
   /** Every mode's last known readiness, at once: never waits for a probe (for /health). */
@@ -41,11 +43,13 @@ export class StatusLines {
 
   private line(mode: ModeConfig, known: KnownReadiness): StatusLine {
     const r = known.result;
+    // Its upstream answering says nothing when another model answers there in its place.
+    const notLoaded = this.notLoaded(mode);
     return {
       mode,
       active: mode.id === this.activeId(),
-      ready: r?.ok === true,
-      detail: !r ? 'checking…' : r.ok ? (r.detail ?? 'ready') : r.reason,
+      ready: r?.ok === true && notLoaded === undefined,
+      detail: notLoaded ?? (!r ? 'checking…' : r.ok ? (r.detail ?? 'ready') : r.reason),
       checkedAt: known.at,
       checking: known.checking,
     };
