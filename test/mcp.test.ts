@@ -159,6 +159,12 @@ describe('/mcp with the MCP SDK client', () => {
   });
 });
 
+/** The text of a tool result that is one text block, as brainstem sends every one. */
+function textOf(result: Awaited<ReturnType<Client['callTool']>>): string {
+  expect(result.content).toEqual([{ type: 'text', text: expect.any(String) }]);
+  return (result.content as { text: string }[])[0]?.text ?? '';
+}
+
 /** One POST to /mcp as a client sends it, without the SDK: what the SDK's client never sends (a string goes as it is). */
 function post(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${svc.url}/mcp`, {
@@ -608,19 +614,27 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
       arguments: { mode: 'assistant', message: 'write a long essay', sessionKey: 'essay' },
     });
     expect(r.isError).toBe(false);
-    expect(r.content).toEqual([
-      {
-        type: 'text',
-        text:
-          "Long, Long, Long, Long, \n\nNote: the answer was cut at Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it). " +
-          'Ask for the rest: brain_chat again with sessionKey "tool:essay" and a message such as "go on".',
-      },
-    ]);
+    // No structuredContent: Claude Code (2.1.197 and 2.1.332 alike) then gives the model its JSON
+    // alone, not the text, and a Claude brain would get the data without the answer.
+    expect(r.structuredContent).toBeUndefined();
+    // The data first, with the sessionKey that continues the conversation, then the answer and its note.
+    const [data, ...rest] = textOf(r).split('\n\n');
+    expect(JSON.parse(data?.replace(/^Data: /, '') ?? '')).toEqual({
+      mode: 'assistant',
+      sessionKey: 'tool:essay',
+      usage: expect.objectContaining({ outputTokens: expect.any(Number) }),
+    });
+    expect(rest.join('\n\n')).toBe(
+      "Long, Long, Long, Long, \n\nNote: the answer was cut at Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it). " +
+        'Ask for the rest: brain_chat again with sessionKey "tool:essay" and a message such as "go on".',
+    );
     fake.script(() => text('Short.'));
     const whole = await client.callTool({
       name: 'brain_chat',
       arguments: { mode: 'assistant', message: 'be brief', sessionKey: 'essay' },
     });
-    expect(whole.content).toEqual([{ type: 'text', text: 'Short.' }]);
+    expect(textOf(whole)).toMatch(
+      /^Data: \{"mode":"assistant","sessionKey":"tool:essay","usage":\{.*\}\}\n\nShort\.$/,
+    );
   }, 60_000);
 });

@@ -305,12 +305,21 @@ function summarizeArgs(input: unknown): string {
   return text.length > 2_000 ? `${headChars(text, 2_000)}…` : text;
 }
 
-/** The result as plain text (MCP content, chat answers): output or data, its note, then what went wrong. */
+/**
+ * The result as plain text, for a model (MCP content, the local brain's tool results): data and
+ * output, its note, then what went wrong. Data beside an output is not left out: it holds what
+ * the model needs to go on (brain_chat's sessionKey, web_fetch's final URL and status, read_file's
+ * size and encoding). It comes first, as one compact JSON line: a long result is cut at its end
+ * (the local toolbox keeps its first 8,000 characters), and the output is what may be long.
+ */
 export function resultText(r: ToolResult): string {
   const parts: string[] = [];
-  if (r.output) parts.push(r.output);
-  else if (r.data !== undefined)
+  if (r.output) {
+    if (r.data !== undefined) parts.push(`Data: ${JSON.stringify(r.data)}`);
+    parts.push(r.output);
+  } else if (r.data !== undefined) {
     parts.push(typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2));
+  }
   if (r.note) parts.push(`Note: ${r.note}`);
   if (r.error) parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}`);
   else if (r.exitCode !== undefined && r.exitCode !== 0) parts.push(`Exit code ${r.exitCode}.`);

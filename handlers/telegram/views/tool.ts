@@ -162,6 +162,10 @@ export function resultView(
   const took = formatDuration(r.durationMs);
   const lines = [headline(title, r, stopped, took, lang)];
   // A command's end says how it went (the summary, the error); a structured result reads from the top.
+  // Data beside an output is not shown, unlike to a model (resultText): the output is what the
+  // person asked for (the answer, the page, the file, the report), and the data either says it
+  // again (usage, self_upgrade render theirs as the output, in the reader's language) or is for a
+  // program to go on with (a sessionKey, token counts, byte sizes): English JSON, noise in a chat.
   const fromCommand = Boolean(r.output);
   const body = r.output
     ? cleanOutput(r.output).trimEnd()
