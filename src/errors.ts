@@ -87,7 +87,8 @@ export const errorCodes = {
   TOOL_ABORTED: {
     status: 503,
     type: 'server_error',
-    message: 'The tool call was stopped (the caller went away or brainstem is shutting down).',
+    message:
+      'The tool call was stopped (the caller cancelled it or went away, or brainstem is shutting down).',
   },
   SHUTTING_DOWN: {
     status: 503,
