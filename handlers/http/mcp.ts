@@ -54,11 +54,13 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
   app.post('/mcp', { errorHandler }, async (request, reply) => {
     let depth: number;
     let parsed: ReturnType<typeof parseMessages>;
+    let initialize: boolean;
     try {
       refuseHeaders(request);
       depth = callDepth(request.headers[DEPTH_HEADER]);
       parsed = parseMessages(request.body);
-      if (!parsed.messages.some((m) => m.method === 'initialize')) refuseVersion(request);
+      initialize = parsed.messages.some((m) => m.method === 'initialize');
+      if (!initialize) refuseVersion(request);
     } catch (e) {
       if (!(e instanceof RpcError)) throw e;
       const status = e instanceof HttpRpcError ? e.status : 400;
@@ -69,9 +71,7 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
       const cancelled = cancelledRequest(m);
       if (cancelled && session !== undefined) running.cancel(session, cancelled.requestId, cancelled.reason);
     }
-    if (parsed.messages.some((m) => m.method === 'initialize')) {
-      reply.header(SESSION_HEADER, randomUUID());
-    }
+    if (initialize) reply.header(SESSION_HEADER, randomUUID());
     const requests = parsed.messages.filter(isRequest);
     // Notifications (initialized, cancelled) and answers to requests (brainstem sends none) need no reply.
     if (requests.length === 0 && parsed.refused.length === 0) return reply.status(202).send();
