@@ -49,6 +49,21 @@ describe('an album in the chat’s order', () => {
     // The text waited for the album (its "queued" notice becomes its answer); both are answered.
     expect(h.tg.botMessages(112).map((m) => m.text)).toContain('echo: two photos of my garden');
   });
+
+  it('a caption edited before the album is answered is the one answered, once', async () => {
+    const before = chatCompletions(h).length;
+    const u = h.tg.user(113);
+    const [first = 0] = u.sendsAlbum([randomPng(8, 8), randomPng(9, 9)], 'the old caption');
+    // While the album still gathers: its turn has not made its text yet.
+    u.edits(first, 'which is greener?');
+    await h.tg.waitFor(() => h.tg.botMessages(113).find((m) => m.text.startsWith('echo: ')), {
+      timeoutMs: 8000,
+    });
+    expect(asked(h).slice(before)).toEqual([{ text: 'which is greener?', images: 2 }]);
+    const texts = h.tg.botMessages(113).map((m) => m.text);
+    expect(texts).toContain('⚙️ [proxy] ✏️ Edit taken: the queued message will be answered as it now reads.');
+    expect(texts.filter((t) => t.startsWith('echo: '))).toEqual(['echo: which is greener?']);
+  });
 });
 
 describe('documents sent together', () => {

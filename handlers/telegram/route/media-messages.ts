@@ -38,15 +38,30 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       })
       .catch((err: unknown) => deps.logger.warn({ err }, 'could not remove old uploads'));
   void sweep();
+  /**
+   * Each part's caption as it now reads: held in deps.queued from the part's arrival until its turn
+   * makes its text, so an edit meanwhile (while the turn waits in the queue, the album gathers or
+   * its files download) is what the turn answers, one answer (edits.ts says "edit taken").
+   */
+  const captions = new WeakMap<MediaMessage, () => string>();
   const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
     gatheredTurn(deps, first, parts, async (ordered, out, lang, signal) => {
-      const content = await mediaContent(deps, ordered, out, lang, signal);
-      if (ordered.some((c) => !isImage(c.message))) await sweep();
-      return content;
+      const latest = (c: MediaMessage) => captions.get(c)?.() ?? c.message.caption ?? '';
+      try {
+        const content = await mediaContent(deps, ordered, out, lang, signal, latest);
+        if (ordered.some((c) => !isImage(c.message))) await sweep();
+        return content;
+      } finally {
+        // A turn stopped before its text was made lets go of its captions all the same: a later
+        // edit is then a turn of its own, not "taken" by a turn that will never read it.
+        for (const c of ordered) captions.get(c)?.();
+      }
     });
   // Files sent together (one media group: an album of photos, or of documents, images among them)
   // are one turn, whatever each is: "compare these" goes with all of them.
   const media = (ctx: MediaMessage) => {
+    const { chat, message_id, caption } = ctx.message;
+    captions.set(ctx, deps.queued.hold(chat.id, message_id, caption ?? ''));
     const group = ctx.message.media_group_id;
     if (!group) return turn(ctx, Promise.resolve([ctx]));
     const chatId = ctx.message.chat.id;
@@ -261,6 +276,7 @@ async function mediaContent(
   out: ChatOutput,
   lang: Lang,
   signal: AbortSignal,
+  captionOf: (c: MediaMessage) => string,
 ): Promise<TurnContent | undefined> {
   const pictures = ordered.filter((c) => isImage(c.message));
   const images: ImageData[] = [];
@@ -281,7 +297,7 @@ async function mediaContent(
   if (signal.aborted) return undefined;
   const documents = await documentNotes(deps, saved, lang, signal);
   if (!documents) return undefined;
-  const captions = ordered.flatMap((c) => c.message.caption?.trim() || []);
+  const captions = ordered.flatMap((c) => captionOf(c).trim() || []);
   const nameOf = (m: (typeof missed)[number], l: Lang) =>
     imageName(m.ctx.message, m.index, pictures.length, l);
   if (missed.length > 0) {
