@@ -114,10 +114,14 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
       // The document is in brainstem's hands while the switch still waits for the model.
       await saved();
       expect(switcher.isSwitching()).toBe(true);
+      // The chat is told what the turn waits for, as a text's answer says it.
+      await answer(112, /^⏳ waiting for the mode switch to end…$/);
     } finally {
       h.llama.setLoading(false);
     }
     await answer(112, /^echo: \[The user sent/);
+    // The answer took the line's place: no line is left saying an answer is on its way.
+    expect(h.tg.botMessages(112).filter((m) => m.text.includes('waiting for the mode switch'))).toEqual([]);
     const asked = h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)?.body as {
       messages: { role: string; content: unknown }[];
     };

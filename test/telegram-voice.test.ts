@@ -166,6 +166,32 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     await replyIn(h, 115, /^echo: still there\?$/);
   });
 
+  it('a queued voice note that cannot be transcribed leaves no "queued" notice promising an answer', async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.llama.script((body) => {
+      const last = String(body.messages?.at(-1)?.content ?? '');
+      return { chunks: last === 'hold on' ? ['Holding ', { wait: gate }, 'done'] : [`echo: ${last}`] };
+    });
+    try {
+      const u = h.tg.user(118);
+      u.says('hold on');
+      await replyIn(h, 118, /Holding/);
+      stt.answer({ status: 500, error: 'CUDA out of memory' });
+      u.sendsVoice();
+      const queued = await replyIn(h, 118, /Queued/);
+      release();
+      await replyIn(h, 118, /could not transcribe/);
+      await turnsDone(h, u);
+      expect(h.tg.botMessages(118).map((m) => m.messageId)).not.toContain(queued.messageId);
+    } finally {
+      release();
+      h.llama.script();
+    }
+  });
+
   it('a queued voice note whose caption is edited is answered once, with the caption as it now reads, below what was understood', async () => {
     let release = () => {};
     const gate = new Promise<void>((resolve) => {

@@ -6,12 +6,12 @@ import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes } from '../../../src/images.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
-import type { ChatOutput } from '../send/output.js';
+import { switchWaitLine } from '../stream/answer.js';
 import { stopReasonOf } from '../turns.js';
 import { AlbumCollector } from './album.js';
 import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
-import { save, submitTurn, type TurnContent } from './messages.js';
+import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
 import { outputFor } from './topic.js';
 import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
 
@@ -45,10 +45,10 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
    */
   const captions = new WeakMap<MediaMessage, () => string>();
   const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
-    gatheredTurn(deps, first, parts, async (ordered, out, lang, signal) => {
+    gatheredTurn(deps, first, parts, async (ordered, started, lang) => {
       const latest = (c: MediaMessage) => captions.get(c)?.() ?? c.message.caption ?? '';
       try {
-        const content = await mediaContent(deps, ordered, out, lang, signal, latest);
+        const content = await mediaContent(deps, ordered, started, lang, latest);
         if (ordered.some((c) => !isImage(c.message))) await sweep();
         return content;
       } finally {
@@ -99,12 +99,7 @@ function gatheredTurn(
   deps: BotDeps,
   first: MediaMessage,
   parts: Promise<MediaMessage[]>,
-  build: (
-    ordered: MediaMessage[],
-    out: ChatOutput,
-    lang: Lang,
-    signal: AbortSignal,
-  ) => Promise<TurnContent | undefined>,
+  build: (ordered: MediaMessage[], turn: TurnStart, lang: Lang) => Promise<TurnContent | undefined>,
 ): void {
   const lang = langOf(first.from?.language_code);
   const kind =
@@ -112,10 +107,11 @@ function gatheredTurn(
   submitTurn(
     deps,
     first,
-    async ({ signal, out }) => {
+    async (turn) => {
+      const { signal, out } = turn;
       const gathered = await unlessAborted(parts, signal);
       const ordered = gathered?.sort((a, b) => a.message.message_id - b.message.message_id);
-      const content = ordered && (await build(ordered, out, lang, signal));
+      const content = ordered && (await build(ordered, turn, lang));
       if (stopReasonOf(signal) === 'shutdown') {
         await out
           .sendHtml(restartingText(kind, lang))
@@ -168,12 +164,18 @@ async function documentNotes(
   deps: BotDeps,
   saved: SavedDocument[],
   lang: Lang,
-  signal: AbortSignal,
+  { signal, showWaiting }: TurnStart,
 ): Promise<Map<MediaMessage, string> | undefined> {
   const { switcher } = deps.core;
   const notes = new Map<MediaMessage, string>();
   if (saved.length === 0) return notes;
+  let shown = false;
   for (;;) {
+    // Said as a text turn's answer says it while the chat core waits (answer.ts), where the answer will come.
+    if (switcher.isSwitching() && !shown) {
+      shown = true;
+      await showWaiting(switchWaitLine(lang, 'html'));
+    }
     await switcher.whenIdle(signal);
     if (signal.aborted) return undefined;
     const mode = switcher.active();
@@ -273,11 +275,11 @@ type Miss = { err: unknown } | { unreadable: true };
 async function mediaContent(
   deps: BotDeps,
   ordered: MediaMessage[],
-  out: ChatOutput,
+  turn: TurnStart,
   lang: Lang,
-  signal: AbortSignal,
   captionOf: (c: MediaMessage) => string,
 ): Promise<TurnContent | undefined> {
+  const { signal, out } = turn;
   const pictures = ordered.filter((c) => isImage(c.message));
   const images: ImageData[] = [];
   const missed: { ctx: MediaMessage; index: number; miss: Miss }[] = [];
@@ -295,7 +297,7 @@ async function mediaContent(
   }
   // Stopped (/stop, a restart): whoever stopped it says so; a cut download is no failure to report.
   if (signal.aborted) return undefined;
-  const documents = await documentNotes(deps, saved, lang, signal);
+  const documents = await documentNotes(deps, saved, lang, turn);
   if (!documents) return undefined;
   const captions = ordered.flatMap((c) => captionOf(c).trim() || []);
   const nameOf = (m: (typeof missed)[number], l: Lang) =>

@@ -119,6 +119,12 @@ export interface TurnStart {
    * that, and the answer follows in a message of its own, below it.
    */
   takeQueuedNotice(): number | undefined;
+  /**
+   * Shows what the turn waits for before its text can be made (a mode switch, for documents whose
+   * notes depend on the mode), where the answer will come: in the "queued" notice when the turn
+   * waited, else in a message of its own, which the answer then takes over as it does that notice.
+   */
+  showWaiting(html: string): Promise<void>;
 }
 
 /**
@@ -178,11 +184,33 @@ export function submitTurn(
         queued = undefined;
         return id;
       };
+      const showWaiting = async (line: string) => {
+        try {
+          if (queued !== undefined && (await out.editHtml(queued, line)) === 'ok') return;
+          queued = await out.sendHtml(line, messageId ? { replyTo: messageId } : {});
+        } catch (err) {
+          deps.logger.warn({ err, chatId }, 'could not show what the turn waits for');
+        }
+      };
       const said =
         typeof turnText === 'string'
           ? { text: words ?? turnText }
-          : await turnText({ signal, out, caption: words ?? message?.caption, takeQueuedNotice });
-      if (said === undefined) return;
+          : await turnText({
+              signal,
+              out,
+              caption: words ?? message?.caption,
+              takeQueuedNotice,
+              showWaiting,
+            });
+      if (said === undefined) {
+        // Nothing to answer (the job told the user why, or the turn was stopped): a notice that promised
+        // an answer, the "queued" one or a wait line, must not stay behind saying one will come.
+        if (queued !== undefined)
+          await out
+            .deleteMessage(queued)
+            .catch((err: unknown) => deps.logger.warn({ err, chatId }, 'could not remove the queued notice'));
+        return;
+      }
       const { images } = said;
       const text = withReplyContext(withEditNote(said.text, ctx.editedMessage), message);
       await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {

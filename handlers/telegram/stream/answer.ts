@@ -156,11 +156,12 @@ function untagged(text: string): string {
   return text.startsWith(PROXY_TAG) ? text.slice(PROXY_TAG.length).trimStart() : text;
 }
 
-/** Shown while the answer waits for a mode switch (a model load can take minutes). */
-function switchWaitLine(lang: TurnInput['lang']): string {
-  return t(
-    lang,
-    '⏳ _waiting for the mode switch to end…_',
-    '⏳ _en attente de la fin du changement de mode…_',
-  );
+/**
+ * Shown while the answer waits for a mode switch (a model load can take minutes): in the answer's
+ * Markdown, or as HTML where a turn shows it before its answer stream begins (documents, media-messages.ts).
+ */
+export function switchWaitLine(lang: TurnInput['lang'], as: 'markdown' | 'html' = 'markdown'): string {
+  const [en, fr] = ['waiting for the mode switch to end…', 'en attente de la fin du changement de mode…'];
+  const line = t(lang, en, fr);
+  return as === 'html' ? `⏳ <i>${line}</i>` : `⏳ _${line}_`;
 }
