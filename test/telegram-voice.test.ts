@@ -21,6 +21,25 @@ const TIMEOUT_MS = 10_000;
 const replyIn = (h: Harness, chatId: number, pattern: RegExp, timeoutMs = 30_000) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
 
+/**
+ * Holds the answer to "hold on" open until the returned release (which also puts the default
+ * script back), so what the user sends next waits in the chat's queue; anything else is echoed.
+ */
+function holdOn(h: Harness): () => void {
+  let open = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  h.llama.script((body) => {
+    const last = String(body.messages?.at(-1)?.content ?? '');
+    return { chunks: last === 'hold on' ? ['Holding ', { wait: gate }, 'done'] : [`echo: ${last}`] };
+  });
+  return () => {
+    open();
+    h.llama.script();
+  };
+}
+
 /** Turns the fake llama-server was asked for; readiness probes (/health) come and go on their own. */
 const chatRequests = (h: Harness) => h.llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
 
@@ -167,14 +186,7 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
   });
 
   it('a queued voice note that cannot be transcribed leaves no "queued" notice promising an answer', async () => {
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    h.llama.script((body) => {
-      const last = String(body.messages?.at(-1)?.content ?? '');
-      return { chunks: last === 'hold on' ? ['Holding ', { wait: gate }, 'done'] : [`echo: ${last}`] };
-    });
+    const release = holdOn(h);
     try {
       const u = h.tg.user(118);
       u.says('hold on');
@@ -188,19 +200,11 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
       expect(h.tg.botMessages(118).map((m) => m.messageId)).not.toContain(queued.messageId);
     } finally {
       release();
-      h.llama.script();
     }
   });
 
   it('a queued voice note whose caption is edited is answered once, with the caption as it now reads, below what was understood', async () => {
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    h.llama.script((body) => {
-      const last = String(body.messages?.at(-1)?.content ?? '');
-      return { chunks: last === 'hold on' ? ['Holding ', { wait: gate }, 'done'] : [`echo: ${last}`] };
-    });
+    const release = holdOn(h);
     try {
       const u = h.tg.user(117);
       u.says('hold on');
@@ -221,7 +225,6 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
       expect(answers[0]?.messageId).toBeGreaterThan(queued.messageId);
     } finally {
       release();
-      h.llama.script();
     }
   });
 
