@@ -480,6 +480,50 @@ describe('LlamaLocalBrain failures', () => {
     });
   });
 
+  // Many llama-server builds write a failure after the headers as a non-standard SSE field, not as data.
+  it('reports the reason llama-server gives in an `error:` field mid-stream', async () => {
+    fake.reply({
+      chunks: [
+        'a',
+        {
+          raw: 'error: {"code":500,"message":"Input prompt is too big compared to KV size","type":"server_error"}\n\n',
+        },
+      ],
+      truncate: true,
+    });
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), running()));
+    expect(textOf(events)).toBe('a');
+    expect(events.at(-1)).toEqual({
+      type: 'error',
+      error: {
+        kind: 'upstream_error',
+        message: 'the local model failed mid-answer: Input prompt is too big compared to KV size',
+      },
+    });
+  });
+
+  it.each(['error: ', 'data: {"error":'])(
+    'says a context overflow reported mid-stream (%s…) as context_overflow, as its HTTP 400',
+    async (prefix) => {
+      const said =
+        '{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}';
+      fake.reply({
+        chunks: [{ raw: `${prefix}${said}${prefix.startsWith('data') ? '}' : ''}\n\n` }],
+        truncate: true,
+      });
+      const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), running()));
+      expect(events.at(-1)).toEqual({
+        type: 'error',
+        error: {
+          kind: 'context_overflow',
+          message: expect.stringMatching(
+            /^the conversation \(5000 tokens\) exceeds the available context size of the local model at .* \(4096 tokens\)/,
+          ),
+        },
+      });
+    },
+  );
+
   it('rejects a chunk that is not JSON', async () => {
     fake.reply({ chunks: [{ raw: 'data: <html>oops</html>\n\n' }], truncate: true });
     const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), running()));

@@ -21,7 +21,7 @@ import { jsonBody } from './body.js';
 import { llamaHealthUrl, probeLlamaHealth } from './health.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
-import { sseData } from './sse.js';
+import { sseFields } from './sse.js';
 import { ThinkFilter } from './think-filter.js';
 import { grammarSafeTools } from './tool-schemas.js';
 import { contextOverflow, parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
@@ -190,7 +190,14 @@ export class LlamaLocalBrain implements Brain {
     let sawDone = false;
     let usage: TurnUsage | undefined;
     try {
-      for await (const data of sseData(untilIdle(res.body, this.llama.streamIdleMs))) {
+      for await (const field of sseFields(untilIdle(res.body, this.llama.streamIdleMs))) {
+        if (field.name === 'error') {
+          // Its value is the error object a `data` chunk would carry under "error" (or, from some other
+          // server, plain text): said as that chunk would be.
+          yield this.fail(this.midAnswerFailure({ error: parseJson(field.value) ?? field.value }));
+          return;
+        }
+        const data = field.value;
         if (data === '[DONE]') {
           sawDone = true;
           break;
@@ -205,8 +212,7 @@ export class LlamaLocalBrain implements Brain {
         }
         const chunk = parsed.data;
         if (chunk.error !== undefined) {
-          const said = upstreamErrorMessage(chunk) ?? JSON.stringify(chunk.error);
-          yield this.fail({ kind: 'upstream_error', message: `the local model failed mid-answer: ${said}` });
+          yield this.fail(this.midAnswerFailure(chunk));
           return;
         }
         for (const choice of chunk.choices ?? []) {
@@ -317,18 +323,34 @@ export class LlamaLocalBrain implements Brain {
     return { kind: 'upstream_down', message: this.unreachable(this.chatUrl, err) };
   }
 
+  /** A failure the upstream reported after the headers, as an error chunk (`{"error": …}`) says it. */
+  private midAnswerFailure(chunk: { error?: unknown }): BrainError {
+    const said = upstreamErrorMessage(chunk) ?? JSON.stringify(chunk.error);
+    return (
+      this.overflowFailure(chunk) ?? {
+        kind: 'upstream_error',
+        message: `the local model failed mid-answer: ${said}`,
+      }
+    );
+  }
+
+  /** The context_overflow an upstream error body says, if it says the prompt outgrew the context. */
+  private overflowFailure(body: unknown): BrainError | undefined {
+    const overflow = contextOverflow(body);
+    if (!overflow) return undefined;
+    const { promptTokens: asked, contextTokens: ctx } = overflow;
+    // "exceeds the available context size" is llama-server's own phrase: clients that compact a
+    // conversation on an overflow (OpenClaw) look for it.
+    return {
+      kind: 'context_overflow',
+      message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.chatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
+    };
+  }
+
   private httpFailure(status: number, text: string): BrainError {
     const body = parseJson(text);
-    const overflow = contextOverflow(body);
-    if (overflow) {
-      const { promptTokens: asked, contextTokens: ctx } = overflow;
-      // "exceeds the available context size" is llama-server's own phrase: clients that compact a
-      // conversation on an overflow (OpenClaw) look for it.
-      return {
-        kind: 'context_overflow',
-        message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.chatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
-      };
-    }
+    const overflow = this.overflowFailure(body);
+    if (overflow) return overflow;
     const said = upstreamErrorMessage(body) ?? headChars(text.trim(), 300);
     const detail = said ? `: ${said}` : '';
     if (status === 503) {

@@ -27,7 +27,7 @@ export const streamChunkSchema = z.object({
     )
     .nullish(),
   usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number() }).nullish(),
-  /** llama-server reports a failure after the headers were sent as a chunk holding only this. */
+  /** Some llama-server builds report a failure after the headers as a chunk holding only this (others: sse.ts). */
   error: z.unknown().optional(),
 });
 
