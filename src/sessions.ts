@@ -10,6 +10,8 @@ export interface StoredSession {
   updatedAt: number;
   /** The client's instructions this session was last told (see setInstructions); undefined: not known. */
   instructions?: string;
+  /** The digest of the last answer this session gave (see setAnswered); undefined: not known. */
+  answered?: string;
 }
 
 interface Row {
@@ -20,6 +22,7 @@ interface Row {
   created_at: number;
   updated_at: number;
   instructions: string | null;
+  answered: string | null;
 }
 
 const toSession = (r: Row): StoredSession => ({
@@ -30,6 +33,7 @@ const toSession = (r: Row): StoredSession => ({
   createdAt: r.created_at,
   updatedAt: r.updated_at,
   ...(r.instructions !== null ? { instructions: r.instructions } : {}),
+  ...(r.answered !== null ? { answered: r.answered } : {}),
 });
 
 /**
@@ -44,6 +48,7 @@ export class SessionStore {
   private readonly getStmt;
   private readonly setStmt;
   private readonly instructionsStmt;
+  private readonly answeredStmt;
   private readonly deleteStmt;
   private readonly deleteModeStmt;
   private readonly listStmt;
@@ -62,11 +67,15 @@ export class SessionStore {
        ON CONFLICT(session_key, mode) DO UPDATE SET
          brain_session_id = excluded.brain_session_id, cwd = excluded.cwd, updated_at = excluded.updated_at,
          created_at = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.created_at ELSE excluded.created_at END,
-         instructions = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.instructions END`,
+         instructions = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.instructions END,
+         answered = CASE WHEN sessions.brain_session_id = excluded.brain_session_id THEN sessions.answered END`,
     );
     // Only the session that was told them: one that replaced it meanwhile was told nothing yet.
     this.instructionsStmt = db.prepare(
       'UPDATE sessions SET instructions = ? WHERE session_key = ? AND mode = ? AND brain_session_id = ?',
+    );
+    this.answeredStmt = db.prepare(
+      'UPDATE sessions SET answered = ? WHERE session_key = ? AND mode = ? AND brain_session_id = ?',
     );
     this.deleteStmt = db.prepare('DELETE FROM sessions WHERE session_key = ?');
     this.deleteModeStmt = db.prepare('DELETE FROM sessions WHERE session_key = ? AND mode = ?');
@@ -101,6 +110,18 @@ export class SessionStore {
     this.kept.run(
       `the instructions the Claude session of ${sessionKey} in mode ${mode} was told`,
       () => this.instructionsStmt.run(instructions, sessionKey, mode, brainSessionId),
+      { latest: true },
+    );
+  }
+
+  /**
+   * Records the digest of the answer a session just gave, so that a resumed session, after a
+   * restart too, is told the turns another mode answered since. Never throws, as `set`.
+   */
+  setAnswered(sessionKey: string, mode: string, brainSessionId: string, digest: string): void {
+    this.kept.run(
+      `the last answer of the Claude session of ${sessionKey} in mode ${mode}`,
+      () => this.answeredStmt.run(digest, sessionKey, mode, brainSessionId),
       { latest: true },
     );
   }

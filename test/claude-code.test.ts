@@ -10,7 +10,7 @@ import { describe, type ExpectStatic, expect, it } from 'vitest';
 import { buildArgs } from '../brains/claude-code/args.js';
 import { classifyFailure, type FailureSignals, isMissingSession } from '../brains/claude-code/errors.js';
 import { ClaudeCodeBrain } from '../brains/claude-code/index.js';
-import { planPrompt } from '../brains/claude-code/prompt.js';
+import { answerDigest, planPrompt } from '../brains/claude-code/prompt.js';
 import { RunReader } from '../brains/claude-code/run-reader.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
@@ -210,6 +210,32 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(added[3]).toBe('question 4');
     expect(added[4]).toContain('- Current date: 2026-12-06\n+ Current date: 2026-12-07');
     expect(added[4]).not.toContain('busy household');
+  });
+
+  it('a resumed session hears the turns another mode answered since its own last answer, after a restart too', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script(() => text('ok'));
+    const signal = new AbortController().signal;
+    await collect(h.brain.turn(userTurn('my name is Zed', { key: 'k' }), signal));
+    // brainstem restarted (a new brain over the same state database), the conversation went on in a local mode and back.
+    await h.brain.close();
+    const restarted = new ClaudeCodeBrain({ ...h.options, warm: undefined });
+    ctx.onTestFinished(() => restarted.close());
+    const history = [
+      { role: 'user' as const, content: 'my name is Zed' },
+      { role: 'assistant' as const, content: '**[assistant]** ok' },
+      { role: 'user' as const, content: 'the secret word is PINEAPPLE' },
+      { role: 'assistant' as const, content: '**[local]** noted' },
+    ];
+    await collect(restarted.turn(userTurn('what is the secret word?', { key: 'k', history }), signal));
+
+    const [first, second] = h.fake.mainRequests();
+    // Resumed: the session's own turn is not replayed, the local mode's is.
+    expect(second?.userTexts[0]).toBe(first?.userTexts[0]);
+    expect(second?.lastUserText).toBe(
+      '<history source="client">\nuser: the secret word is PINEAPPLE\n\nassistant: **[local]** noted\n</history>\n\nwhat is the secret word?',
+    );
   });
 
   it('starts fresh when the stored session is unknown to the CLI, and stores the new id', async (ctx) => {
@@ -744,6 +770,23 @@ describe('argv and prompt', () => {
     expect(planPrompt(req('2026-12-06'), mode, true).stdin).toContain(prompt('2026-12-06'));
   });
 
+  it('tells a resumed session what came after its own last answer, or the new turn alone when that answer is not in the history', () => {
+    const req = userTurn('and now?', {
+      history: [
+        { role: 'user', content: 'one' },
+        { role: 'assistant', content: '**[assistant]** Claude said this' },
+        { role: 'user', content: 'two' },
+        { role: 'assistant', content: 'a local model said that' },
+      ],
+    });
+    expect(planPrompt(req, mode, true, '', answerDigest('Claude said  this')).stdin).toBe(
+      '<history source="client">\nuser: two\n\nassistant: a local model said that\n</history>\n\nand now?',
+    );
+    // Its answer is the last one, or not in the history (a client that compacted it): the new turn only.
+    expect(planPrompt(req, mode, true, '', answerDigest('a local model said that')).stdin).toBe('and now?');
+    expect(planPrompt(req, mode, true, '', answerDigest('compacted away')).stdin).toBe('and now?');
+  });
+
   it('moves a long mode prompt out of argv and into the first turn only', () => {
     const long = 'p'.repeat(40 * 1024);
     const req = { ...userTurn('question', { extraContext: 'usage: 3%' }) };
@@ -912,7 +955,7 @@ describe('failure classification from CLI output', () => {
 });
 
 describe('the session store', () => {
-  it('keeps the instructions a session was told, for that session only', async (ctx) => {
+  it('keeps the instructions a session was told and its last answer, for that session only', async (ctx) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sessions-'));
     const db = openDb(path.join(dir, 'data'));
     ctx.onTestFinished(async () => {
@@ -923,11 +966,17 @@ describe('the session store', () => {
     sessions.set('chat:1', 'assistant', 'session-a', '/work');
     expect(sessions.get('chat:1', 'assistant')?.instructions).toBeUndefined();
     sessions.setInstructions('chat:1', 'assistant', 'session-a', 'Be brief.');
+    sessions.setAnswered('chat:1', 'assistant', 'session-a', 'digest-a');
     sessions.set('chat:1', 'assistant', 'session-a', '/work');
-    expect(sessions.get('chat:1', 'assistant')?.instructions).toBe('Be brief.');
+    expect(sessions.get('chat:1', 'assistant')).toMatchObject({
+      instructions: 'Be brief.',
+      answered: 'digest-a',
+    });
     // A session that replaced it was told nothing yet, and a late write for the old one is not its.
     sessions.set('chat:1', 'assistant', 'session-b', '/work');
     sessions.setInstructions('chat:1', 'assistant', 'session-a', 'Be brief.');
+    sessions.setAnswered('chat:1', 'assistant', 'session-a', 'digest-a');
     expect(sessions.get('chat:1', 'assistant')?.instructions).toBeUndefined();
+    expect(sessions.get('chat:1', 'assistant')?.answered).toBeUndefined();
   });
 });

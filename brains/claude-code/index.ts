@@ -25,7 +25,7 @@ import { type McpOptions, writeMcpConfig } from './mcp.js';
 import { claudeRefusal } from './options.js';
 import { ClaudeProcess, type SpawnOptions } from './process.js';
 import type { ProcessCap } from './process-cap.js';
-import { argvSystemPrompt, clientInstructions, planPrompt } from './prompt.js';
+import { answerDigest, argvSystemPrompt, clientInstructions, planPrompt } from './prompt.js';
 import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { DEFAULT_SPARES, type Spare, type Spares } from './spares.js';
@@ -63,6 +63,8 @@ interface AttemptOptions {
   resumeId?: string;
   /** The client's instructions the session `resumeId` was last told, when known. */
   told?: string;
+  /** The answerDigest of the last answer the session `resumeId` gave, when known. */
+  answered?: string;
   /** A process started before this turn: the warm one holding `resumeId`, or a spare for a new session. */
   ready?: { from: 'warm'; proc: ClaudeProcess } | ({ from: 'spare' } & Spare);
   reader: RunReader;
@@ -72,8 +74,14 @@ interface AttemptOptions {
   signal: AbortSignal;
 }
 
-/** Conversations whose last instructions are remembered (see `told`); the oldest is forgotten past it. */
+/** Conversations whose last instructions and answer are remembered (see `told`); the oldest is forgotten past it. */
 const TOLD_MAX = 1000;
+
+/** What a conversation's session was last told of the client's instructions, and the digest of its last answer. */
+interface Told {
+  instructions: string;
+  answered: string;
+}
 
 /**
  * A brain backed by the real `claude` CLI. Conversations map to CLI sessions
@@ -89,13 +97,14 @@ export class ClaudeCodeBrain implements Brain {
   /** The MCP config file per turn depth, written once. */
   private readonly mcpConfigs = new Map<number, Promise<string | undefined>>();
   /**
-   * The client's instructions each conversation's session was last told, so a
-   * resumed one hears what changed (planPrompt). The session store keeps them
-   * too, for a session resumed after a restart; this map is what this process
-   * told, which a store write kept behind another process's lock has not yet
+   * The client's instructions each conversation's session was last told, and
+   * its last answer, so a resumed one hears what changed and what other modes
+   * answered since (planPrompt). The session store keeps them too, for a
+   * session resumed after a restart; this map is what this process told,
+   * which a store write kept behind another process's lock has not yet
    * recorded (KeptWrites).
    */
-  private readonly told = new Map<string, string>();
+  private readonly told = new Map<string, Told>();
   private closed = false;
 
   constructor(private readonly opts: ClaudeCodeBrainOptions) {
@@ -172,11 +181,13 @@ export class ClaudeCodeBrain implements Brain {
     const newReader = () =>
       new RunReader((id) => this.opts.sessions.set(req.sessionKey, this.id, id, this.opts.cwd));
     const resumeId = !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined;
+    const told = resumeId === undefined ? undefined : this.told.get(key);
     const a: AttemptOptions = {
       key,
       sessionKey: req.sessionKey,
       resumeId,
-      told: resumeId === undefined ? undefined : (this.told.get(key) ?? stored?.instructions),
+      told: resumeId === undefined ? undefined : (told?.instructions ?? stored?.instructions),
+      answered: resumeId === undefined ? undefined : (told?.answered ?? stored?.answered),
       reader: newReader(),
       mcpConfigPath,
       depth,
@@ -196,6 +207,7 @@ export class ClaudeCodeBrain implements Brain {
         );
         a.resumeId = undefined;
         a.told = undefined;
+        a.answered = undefined;
         a.reader = newReader();
       }
       // 'cold' keeps the session and the reader: a new process resumes exactly where the warm one was.
@@ -251,7 +263,7 @@ export class ClaudeCodeBrain implements Brain {
 
   /** One turn on one process (warm, or started here). */
   private async *attempt(req: TurnRequest, a: AttemptOptions): AsyncGenerator<TurnEvent, Next> {
-    const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined, a.told);
+    const plan = planPrompt(req, this.opts.mode, a.resumeId !== undefined, a.told, a.answered);
     const ready = a.ready;
     if (!plan.stdin.trim() && plan.images.length === 0) {
       if (ready?.from === 'warm' && !this.opts.warm?.release(a.key, ready.proc, true))
@@ -387,7 +399,10 @@ export class ClaudeCodeBrain implements Brain {
           'claude turn finished',
         );
         proc.sessionId = result.sessionId ?? a.reader.sessionId;
-        this.remember(a, proc.sessionId, clientInstructions(req.messages));
+        this.remember(a, proc.sessionId, {
+          instructions: clientInstructions(req.messages),
+          answered: answerDigest(a.reader.text),
+        });
         keep = pooled && !this.closed && outcome.invalidLines === 0;
         yield { type: 'done', finishReason: cut ? 'length' : 'stop' };
         return 'done';
@@ -474,16 +489,18 @@ export class ClaudeCodeBrain implements Brain {
   }
 
   /**
-   * The client's instructions a conversation's session now holds, once a turn of it went
-   * through: in memory, and in the session store when they changed (once a day for
-   * OpenClaw's, whose prompt has the date in it).
+   * The client's instructions a conversation's session now holds and its answer, once a turn
+   * of it went through: in memory, and in the session store (the instructions when they
+   * changed: once a day for OpenClaw's, whose prompt has the date in it).
    */
-  private remember(a: AttemptOptions, sessionId: string | undefined, instructions: string): void {
+  private remember(a: AttemptOptions, sessionId: string | undefined, told: Told): void {
     this.told.delete(a.key);
-    this.told.set(a.key, instructions);
+    this.told.set(a.key, told);
     if (this.told.size > TOLD_MAX) this.told.delete(this.told.keys().next().value as string);
-    if (sessionId !== undefined && (sessionId !== a.resumeId || instructions !== a.told))
-      this.opts.sessions.setInstructions(a.sessionKey, this.id, sessionId, instructions);
+    if (sessionId === undefined) return;
+    if (sessionId !== a.resumeId || told.instructions !== a.told)
+      this.opts.sessions.setInstructions(a.sessionKey, this.id, sessionId, told.instructions);
+    this.opts.sessions.setAnswered(a.sessionKey, this.id, sessionId, told.answered);
   }
 
   private key(sessionKey: string): string {

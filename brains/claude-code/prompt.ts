@@ -1,6 +1,6 @@
 import type { ModeConfig } from '../../src/config.js';
 import { type ImageData, imageMention, isImagePart, newTurnImages } from '../../src/images.js';
-import { contentText, lastAssistantIndex, tailChars } from '../../src/text.js';
+import { contentText, historyDigest, lastAssistantIndex, tailChars } from '../../src/text.js';
 import type { ChatMessage, ToolCall, TurnRequest } from '../types.js';
 
 /**
@@ -39,8 +39,21 @@ export interface PromptPlan {
  * instructions since the session was last told them (`told`; OpenClaw's
  * prompt has the date in it) goes to a resumed session; all of them when
  * that is not known (a session stored before brainstem kept them).
+ *
+ * A resumed session holds the conversation up to its own last answer
+ * (`answered`, its answerDigest) and no further: turns another mode answered
+ * since (a switch to a local mode and back) come before the new turn, as
+ * history. When that answer is not in the client's history (not known, a
+ * client that compacted it, a text the core changed), the session gets the
+ * messages after the last assistant one only.
  */
-export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean, told?: string): PromptPlan {
+export function planPrompt(
+  req: TurnRequest,
+  mode: ModeConfig,
+  resumed: boolean,
+  told?: string,
+  answered?: string,
+): PromptPlan {
   const modePrompt = mode.systemPrompt?.trim() || undefined;
   const inArgv = argvSystemPrompt(mode) !== undefined;
   const from = lastAssistantIndex(req.messages) + 1;
@@ -53,8 +66,11 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean,
     if (client) parts.push(block('instructions', 'client', client));
     const earlier = transcript(req.messages.slice(0, from), calls);
     if (earlier) parts.push(block('history', 'client', earlier));
-  } else if (client !== (told ?? '')) {
-    parts.push(block('instructions', 'client', instructionsUpdate(told, client)));
+  } else {
+    if (client !== (told ?? ''))
+      parts.push(block('instructions', 'client', instructionsUpdate(told, client)));
+    const missed = transcript(req.messages.slice(answeredAt(req.messages, from, answered) + 1, from), calls);
+    if (missed) parts.push(block('history', 'client', missed));
   }
   if (req.extraContext?.trim()) parts.push(block('context', 'brainstem', req.extraContext.trim()));
   const turn = newTurn(req.messages.slice(from), calls);
@@ -64,6 +80,25 @@ export function planPrompt(req: TurnRequest, mode: ModeConfig, resumed: boolean,
     stdin: parts.join('\n\n'),
     images: newTurnImages(req.messages, from),
   };
+}
+
+/**
+ * What a session's answer is known by: the digest the core gives the history
+ * of a client that sends no session key (historyDigest), of that answer alone,
+ * so the mode tag in front of it and its whitespace do not count.
+ */
+export function answerDigest(text: string): string {
+  return historyDigest([{ role: 'assistant', content: text }]);
+}
+
+/** The index of the last assistant message before `from` whose answerDigest is `answered`; `from - 1` when none is. */
+function answeredAt(messages: ChatMessage[], from: number, answered: string | undefined): number {
+  if (answered !== undefined)
+    for (let i = from - 1; i >= 0; i--) {
+      const m = messages[i];
+      if (m?.role === 'assistant' && historyDigest([m]) === answered) return i;
+    }
+  return from - 1;
 }
 
 /** The client's system and developer messages, as one text: what a session is told of them. */

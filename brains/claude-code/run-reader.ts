@@ -12,6 +12,8 @@ export class RunReader {
   /** Whether the consumer got anything yet (a failed resume can be retried only before that). */
   yielded = false;
   readonly signals: Omit<FailureSignals, 'stderr' | 'exitCode' | 'signal'> = {};
+  /** The answer's text as the consumer got it: what the session is known to have said last (answerDigest). */
+  text = '';
   private textSeen = false;
   private newBlock = false;
   /**
@@ -39,6 +41,7 @@ export class RunReader {
         // Texts of successive messages (around Claude's own tool use) would otherwise run together.
         const out: TurnEvent[] = this.newBlock ? [{ type: 'text', text: '\n\n' }] : [];
         out.push({ type: 'text', text: ev.text });
+        this.text += `${this.newBlock ? '\n\n' : ''}${ev.text}`;
         this.newBlock = false;
         this.textSeen = true;
         this.yielded = true;
@@ -70,6 +73,7 @@ export class RunReader {
     // An answer the CLI gave without streaming it (as it answers its own commands) is not lost in silence.
     if (!result.isError && !this.textSeen && result.text) {
       out.push({ type: 'text', text: result.text });
+      this.text += result.text;
       this.textSeen = true;
       this.yielded = true;
     }

@@ -142,4 +142,14 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       ALTER TABLE sessions ADD COLUMN instructions TEXT;
     `,
   },
+  {
+    version: 8,
+    name: 'the last answer a Claude session gave',
+    // A digest of it (historyDigest of that one message): a resumed session is told the turns the
+    // client's history holds after it, those another mode answered (brains/claude-code/prompt.ts).
+    // NULL: not known, so only the messages after the last assistant one, as before.
+    sql: `
+      ALTER TABLE sessions ADD COLUMN answered TEXT;
+    `,
+  },
 ];
