@@ -119,6 +119,12 @@ export function configSchemas() {
         .url()
         .optional()
         .describe('Llama: the upstream base URL of this mode when it differs from `llama.baseUrl`.'),
+      templateOpensThink: z
+        .boolean()
+        .optional()
+        .describe(
+          'Llama: the model’s chat template ends the prompt with `<think>` (DeepSeek-R1, QwQ, Qwen3 Thinking) and the server passes the reasoning on as answer text (llama-server `--reasoning-format none`): what comes before the first `</think>` is reasoning and is not shown (an answer with none is shown whole once it ends). Default: false (only `<think>…</think>` blocks the model writes are removed).',
+        ),
       env: z
         .record(z.string(), z.string())
         .optional()

@@ -107,6 +107,37 @@ describe('ThinkFilter', () => {
     expect(run([...input]), 'one character at a time').toBe(expected);
   });
 
+  // DeepSeek-R1, QwQ and Qwen3 Thinking templates end the prompt with `<think>\n`: with llama-server's
+  // `--reasoning-format none` the content is `reasoning</think>answer`, its opening tag never sent.
+  const opened = (pieces: string[]) => {
+    const f = new ThinkFilter(true);
+    return pieces.map((p) => f.push(p)).join('') + f.flush();
+  };
+  it.each([
+    ['The user greets me. I should reply.</think>\n\nHello!', 'Hello!'],
+    ['<think>the model opened it anyway</think>Hi', 'Hi'],
+    ['plan</think>a <think>b</think>c', 'a c'],
+    // No `</think>`: the setting does not fit the model, and the answer is not lost.
+    ['just an answer', 'just an answer'],
+  ])(
+    'takes the text before the first </think> as reasoning when the template opened the block: %j',
+    (input, expected) => {
+      for (let i = 0; i <= input.length; i++) {
+        expect(opened([input.slice(0, i), input.slice(i)]), `split at ${i}`).toBe(expected);
+      }
+      expect(opened([...input]), 'one character at a time').toBe(expected);
+    },
+  );
+
+  it('shows nothing of a think block the template opened while it streams', () => {
+    const f = new ThinkFilter(true);
+    expect(f.push('The user greets me.')).toBe('');
+    expect(f.push(' I should reply.</th')).toBe('');
+    expect(f.push('ink>\n\nHel')).toBe('Hel');
+    expect(f.push('lo!')).toBe('lo!');
+    expect(f.flush()).toBe('');
+  });
+
   it('never emits part of a tag before it is complete', () => {
     const f = new ThinkFilter();
     expect(f.push('Hi <th')).toBe('Hi ');
@@ -162,6 +193,17 @@ describe('LlamaLocalBrain streaming', () => {
       fake.reply({ chunks: [input.slice(0, i), input.slice(i)] });
       const events = await collect(brain.turn(turnReq('hi'), running()));
       expect(textOf(events), `split at ${i}`).toBe('Answer <b>here</b>');
+      expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    }
+  });
+
+  it('with templateOpensThink, hides the reasoning before a </think> split at every position across chunks', async () => {
+    const input = 'The user greets me. I should reply.</think>\n\nHello <b>there</b>';
+    const brain = brainFor(fake.baseUrl, { templateOpensThink: true });
+    for (let i = 1; i < input.length; i++) {
+      fake.reply({ chunks: [input.slice(0, i), input.slice(i)] });
+      const events = await collect(brain.turn(turnReq('hi'), running()));
+      expect(textOf(events), `split at ${i}`).toBe('Hello <b>there</b>');
       expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
     }
   });

@@ -184,7 +184,7 @@ export class LlamaLocalBrain implements Brain {
       return;
     }
 
-    const filter = new ThinkFilter();
+    const filter = new ThinkFilter(this.mode.templateOpensThink);
     const slots = new CallSlots();
     let finishReason: FinishReason | undefined;
     let sawDone = false;

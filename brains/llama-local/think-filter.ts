@@ -11,10 +11,24 @@ const CLOSE = '</think>';
  * the user should not see an answer that starts with blank lines.
  */
 export class ThinkFilter {
-  private inside = false;
+  private inside: boolean;
   private held = '';
   private emittedVisible = false;
   private afterThink = false;
+  /**
+   * The text of the think block the chat template opened, until its `</think>` comes
+   * (undefined after it, or when the template opens none): kept for flush, in case none comes.
+   */
+  private templateBlock: string | undefined;
+
+  /**
+   * `templateOpens`: the chat template ended the prompt with `<think>` (DeepSeek-R1, QwQ, Qwen3
+   * Thinking), so the text starts inside a think block whose opening tag never comes.
+   */
+  constructor(templateOpens = false) {
+    this.inside = templateOpens;
+    this.templateBlock = templateOpens ? '' : undefined;
+  }
 
   /** Feed one delta; returns the text that can be shown now (possibly empty). */
   push(delta: string): string {
@@ -28,21 +42,33 @@ export class ThinkFilter {
         if (!this.inside) out += this.visible(buf.slice(0, at));
         buf = buf.slice(at + tag.length);
         this.inside = !this.inside;
-        if (!this.inside) this.afterThink = true;
+        if (!this.inside) {
+          this.afterThink = true;
+          this.templateBlock = undefined;
+        }
         continue;
       }
       const keep = partialTagLength(buf, tag);
       if (!this.inside) out += this.visible(buf.slice(0, buf.length - keep));
+      else if (this.templateBlock !== undefined) this.templateBlock += buf.slice(0, buf.length - keep);
       this.held = buf.slice(buf.length - keep);
       break;
     }
     return out;
   }
 
-  /** End of stream: a held partial opening tag was plain text after all; an unclosed think block is dropped. */
+  /**
+   * End of stream: a held partial opening tag was plain text after all; an unclosed think block
+   * is dropped. A block the template was said to open that never closed is shown: the setting did
+   * not fit the model (Qwen3 with thinking off writes the whole block into the prompt), and an
+   * answer dropped whole would leave the user with nothing.
+   */
   flush(): string {
-    const rest = this.inside ? '' : this.visible(this.held);
+    const block = this.templateBlock;
+    const rest =
+      block !== undefined ? this.visible(block + this.held) : this.inside ? '' : this.visible(this.held);
     this.held = '';
+    this.templateBlock = undefined;
     return rest;
   }
 
