@@ -152,7 +152,10 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     claude.fake.script((r) => {
       if (r.lastUserText.endsWith('tool result (call_1, get_weather({"city":"Paris"})): SUNNY_21C'))
         return text('sunny in Paris');
-      if (r.lastUserText === 'tool result (call_2, get_weather({"city":"Lyon"})): RAINY_12C')
+      if (
+        r.lastUserText ===
+        '<history source="client">\nassistant called get_weather({"city":"Lyon"})\n</history>\n\ntool result (call_2, get_weather({"city":"Lyon"})): RAINY_12C'
+      )
         return text('rainy in Lyon');
       return text('no result');
     });
@@ -177,8 +180,8 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       },
       key,
     );
-    // Resumed: the result alone is the new turn (it used to be refused as no message at all), with
-    // the call it answers, which only the local mode saw.
+    // Resumed: the result is the new turn (it used to be refused as no message at all), with the
+    // call it answers, which only the local mode saw, told as what came after Claude's own answer.
     expect(b.choices[0]?.message.content).toBe('rainy in Lyon');
     expect(
       claude.fake
