@@ -584,6 +584,33 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(third.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
   });
 
+  it('holds the place a turn found under claude.maxProcesses: two turns waiting for the same idle process to close never both start', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { maxProcesses: 1 } });
+    const gate = createGate();
+    let late = 0;
+    h.fake.script((r) => {
+      if (r.lastUserText === 'first') return text('ok');
+      // Both started: the cap let them through, and nothing is left to wait for.
+      if (++late === 2) gate.open();
+      return text(['a', 'b'], { gate: gate.promise });
+    });
+    const signal = new AbortController().signal;
+    await collect(h.brain.turn(userTurn('first', { key: 'k1' }), signal));
+    expect(h.warm?.size).toBe(1);
+
+    // Both find the idle warm process of k1 in the way and wait for it to close.
+    const turns = ['k2', 'k3'].map((key) => collect(h.brain.turn(userTurn('late', { key }), signal)));
+    const refused = await Promise.race(turns);
+    expect(refused).toEqual([
+      { type: 'error', error: expect.objectContaining({ kind: 'rate_limit', status: 429 }) },
+    ]);
+    gate.open();
+    const ends = (await Promise.all(turns)).map((events) => events.at(-1)?.type);
+    expect(ends.sort()).toEqual(['done', 'error']);
+    expect(h.fake.mainRequests()).toHaveLength(2);
+  });
+
   it('is ready when the CLI runs and is logged in (`claude auth status`)', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);

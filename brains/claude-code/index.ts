@@ -24,7 +24,7 @@ import {
 import { type McpOptions, writeMcpConfig } from './mcp.js';
 import { claudeRefusal } from './options.js';
 import { ClaudeProcess, type SpawnOptions } from './process.js';
-import type { ProcessCap } from './process-cap.js';
+import type { ProcessCap, Slot } from './process-cap.js';
 import { answerDigest, argvSystemPrompt, clientInstructions, planPrompt } from './prompt.js';
 import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
@@ -292,18 +292,23 @@ export class ClaudeCodeBrain implements Brain {
         return 'done';
       }
     }
-    // Loaded before the count: nothing may await between room() and the spawn.
+    // Loaded before the place is held: nothing may await between room() and the spawn.
     const { execa } = await subprocesses();
-    if (!ready && !(await this.opts.processes.room((n) => this.opts.warm?.evict(n)))) {
-      this.log.warn(
-        { sessionKey: req.sessionKey, max: this.opts.processes.max },
-        'claude process cap reached',
-      );
-      yield { type: 'error', error: busyError(this.opts.processes.max) };
-      return 'done';
+    let proc: ClaudeProcess;
+    if (ready) proc = ready.proc;
+    else {
+      const slot = await this.opts.processes.room((n) => this.opts.warm?.evict(n));
+      if (!slot) {
+        this.log.warn(
+          { sessionKey: req.sessionKey, max: this.opts.processes.max },
+          'claude process cap reached',
+        );
+        yield { type: 'error', error: busyError(this.opts.processes.max) };
+        return 'done';
+      }
+      proc = this.spawn(slot, a, plan.appendSystemPrompt, req.maxBudgetUsd, execa);
     }
     const started = Date.now();
-    const proc = ready?.proc ?? this.spawn(a, plan.appendSystemPrompt, req.maxBudgetUsd, execa);
     const pooled =
       ready?.from === 'warm' ||
       (!this.closed && req.maxBudgetUsd === undefined && this.opts.warm?.claim(a.key, proc) === true);
@@ -454,16 +459,15 @@ export class ClaudeCodeBrain implements Brain {
     }
   }
 
-  /** A new CLI process for this attempt, counted against claude.maxProcesses until it exits. */
+  /** A new CLI process for this attempt, in `slot`: counted against claude.maxProcesses until it exits. */
   private spawn(
+    slot: Slot,
     a: AttemptOptions,
     appendSystemPrompt: string | undefined,
     maxBudgetUsd: number | undefined,
     execa: Execa,
   ): ClaudeProcess {
-    const proc = new ClaudeProcess(this.spawnOptions(a, appendSystemPrompt, maxBudgetUsd), execa);
-    this.opts.processes.track(proc);
-    return proc;
+    return slot(() => new ClaudeProcess(this.spawnOptions(a, appendSystemPrompt, maxBudgetUsd), execa));
   }
 
   private spawnOptions(

@@ -9,6 +9,13 @@ export interface Reserve {
 }
 
 /**
+ * A place for one more process, held from the moment ProcessCap.room grants
+ * it: called once, with what starts the process, it counts that process
+ * instead, and gives the place up if starting it throws.
+ */
+export type Slot = (spawn: () => ClaudeProcess) => ClaudeProcess;
+
+/**
  * Bounds the `claude` processes alive at once, every Claude mode and the
  * claude_code tool together (`claude.maxProcesses`): brains calling brains, or
  * many conversations at once, cannot pile up CLI processes without end.
@@ -19,12 +26,15 @@ export interface Reserve {
  */
 export class ProcessCap {
   private readonly live = new Set<ClaudeProcess>();
+  /** Places granted by room() whose process is not started yet. */
+  private reserved = 0;
   private reserve?: Reserve;
 
   constructor(readonly max: number) {}
 
+  /** Processes alive, and places held for processes about to start: a spare never takes one of those. */
   get count(): number {
-    return this.live.size;
+    return this.live.size + this.reserved;
   }
 
   /** The spares: closed before anything else to make room. */
@@ -42,17 +52,30 @@ export class ProcessCap {
   }
 
   /**
-   * Whether one more process may start. When full, spares are closed first,
-   * then `evict` is asked to close as many idle ones as still needed (warm
-   * processes kept for a follow-up), and processes already on their way out
-   * are waited for: they end within their grace time.
+   * A place for one more process, or undefined when there is none. When full,
+   * spares are closed first, then `evict` is asked to close as many idle ones
+   * as still needed (warm processes kept for a follow-up), and processes
+   * already on their way out are waited for: they end within their grace time.
+   * The place is held as it is granted: turns that waited for the same process
+   * to end would otherwise each find its room, and all start.
    */
-  async room(evict: (count: number) => void): Promise<boolean> {
-    if (this.live.size < this.max) return true;
-    const needed = this.live.size - this.max + 1;
-    const left = needed - (this.reserve?.shed(needed) ?? 0);
-    if (left > 0) evict(left);
-    await Promise.all([...this.live].filter((p) => !p.alive).map((p) => p.exit));
-    return this.live.size < this.max;
+  async room(evict: (count: number) => void): Promise<Slot | undefined> {
+    if (this.count >= this.max) {
+      const needed = this.count - this.max + 1;
+      const left = needed - (this.reserve?.shed(needed) ?? 0);
+      if (left > 0) evict(left);
+      await Promise.all([...this.live].filter((p) => !p.alive).map((p) => p.exit));
+      if (this.count >= this.max) return undefined;
+    }
+    this.reserved++;
+    return (spawn) => {
+      try {
+        const proc = spawn();
+        this.track(proc);
+        return proc;
+      } finally {
+        this.reserved--;
+      }
+    };
   }
 }
