@@ -797,6 +797,20 @@ describe('argv and prompt', () => {
     expect(planPrompt(req('2026-12-06'), mode, true).stdin).toContain(prompt('2026-12-06'));
   });
 
+  it('tells a resumed session all of the client’s instructions when lines moved or repeat, which no diff of lines says', () => {
+    const told = `${'You are the assistant of a busy household.\n'.repeat(20)}Be brief.\nAnswer in French.`;
+    const req = (instructions: string) =>
+      userTurn('and now?', { history: [{ role: 'system', content: instructions }] });
+    const moved = `${'You are the assistant of a busy household.\n'.repeat(20)}Answer in French.\nBe brief.`;
+    const repeated = `${told}\nBe brief.`;
+    // Moved, and a line more: the diff would say the new line, not the move.
+    const movedAndNew = `${moved}\nCurrent date: 2026-12-06`;
+    for (const now of [moved, repeated, movedAndNew])
+      expect(planPrompt(req(now), mode, true, told).stdin).toBe(
+        `<instructions source="client">\nThe client’s instructions given earlier in this conversation have changed; these replace them:\n\n${now}\n</instructions>\n\nand now?`,
+      );
+  });
+
   it('tells a resumed session what came after its own last answer, or the new turn alone when that answer is not in the history', () => {
     const req = userTurn('and now?', {
       history: [

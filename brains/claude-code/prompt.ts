@@ -113,8 +113,10 @@ export function clientInstructions(messages: ChatMessage[]): string {
 /**
  * What a resumed session is told of the client's instructions when they are
  * not the ones it was given: the lines that went and came, when few did (a
- * new date in a 50,000-character prompt is two lines, not the prompt again),
- * else all of them.
+ * new date in a 50,000-character prompt is two lines, not the prompt again)
+ * and the rest stands as it was, else all of them. Lines that only moved or
+ * repeat another number of times went nowhere and came from nowhere: no diff
+ * of went and came says that, so those get all of them too.
  */
 function instructionsUpdate(told: string | undefined, now: string): string {
   const intro = 'The client’s instructions given earlier in this conversation have changed';
@@ -126,8 +128,18 @@ function instructionsUpdate(told: string | undefined, now: string): string {
   const gone = [...before].filter((l) => !after.has(l) && l.trim());
   const came = [...after].filter((l) => !before.has(l) && l.trim());
   const diff = [...gone.map((l) => `- ${l}`), ...came.map((l) => `+ ${l}`)].join('\n');
-  if (diff.length * 2 > now.length) return `${intro}; these replace them:\n\n${now}`;
+  if (!diff || rest(told, gone) !== rest(now, came) || diff.length * 2 > now.length)
+    return `${intro}; these replace them:\n\n${now}`;
   return `${intro}: lines marked - are gone, lines marked + are new, the rest stands.\n\n${diff}`;
+}
+
+/** The lines of `text` but `changed` and blank ones, in their order: what a diff says stands. */
+function rest(text: string, changed: string[]): string {
+  const c = new Set(changed);
+  return text
+    .split('\n')
+    .filter((l) => l.trim() && !c.has(l))
+    .join('\n');
 }
 
 /**
