@@ -3,7 +3,8 @@
  * the fake Anthropic API asks for a tool outside the mode's allow-list and the
  * turn's approver decides. Each test has its own fake, HOME, database and cwd.
  */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
@@ -283,6 +284,66 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     expect(events.some((e) => e.type === 'approval' || e.type === 'approval_pending')).toBe(false);
     expect(await exists(path.join(h.cwd, 'listed.txt'))).toBe(true);
     expect(toolResults(h)).toEqual([expect.objectContaining({ isError: false })]);
+  });
+
+  // The real CLI cannot be made to ask in that window on purpose (between brainstem's interrupt and the
+  // CLI reading it); a stand-in speaking the same stream-json asks exactly there, every time.
+  it('reports a permission asked after the turn stopped, before the CLI saw it: denied, nobody asked', async (ctx) => {
+    const { expect } = ctx;
+    const dir = await mkdtemp(path.join(tmpdir(), 'late-permission-'));
+    ctx.onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const answers = path.join(dir, 'answers.jsonl');
+    const bin = path.join(dir, 'claude.mjs');
+    await writeFile(
+      bin,
+      `#!${process.execPath}
+import { appendFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+const out = (line) => process.stdout.write(JSON.stringify(line) + '\\n');
+let interrupt;
+for await (const line of createInterface({ input: process.stdin })) {
+  const m = JSON.parse(line);
+  if (m.type === 'user') out({ type: 'system', subtype: 'init', session_id: 'stand-in' });
+  else if (m.request?.subtype === 'interrupt') {
+    interrupt = m.request_id;
+    out({ type: 'control_request', request_id: 'late', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'touch late.txt' } } });
+  } else if (m.response?.request_id === 'late') {
+    appendFileSync(${JSON.stringify(answers)}, line + '\\n');
+    out({ type: 'control_response', response: { subtype: 'success', request_id: interrupt } });
+    out({ type: 'result', subtype: 'error_during_execution', is_error: true, session_id: 'stand-in', total_cost_usd: 0 });
+  }
+}
+`,
+    );
+    await chmod(bin, 0o755);
+    const h = await harness(ctx, { claude: { bin } });
+    const a = approver(allowOnce);
+    const stop = new AbortController();
+    const events: TurnEvent[] = [];
+    for await (const e of h.brain.turn(withApprover(userTurn('make it'), a.approve), stop.signal)) {
+      events.push(e);
+      if (e.type === 'session') stop.abort();
+    }
+
+    expect(a.asked).toEqual([]);
+    expect(events.some((e) => e.type === 'approval_pending')).toBe(false);
+    expect(approvals(events)).toMatchObject([
+      {
+        request: { tool: 'Bash', summary: 'touch late.txt' },
+        decision: { behavior: 'deny' },
+        source: 'cancelled',
+      },
+    ]);
+    expect(events.at(-1)).toMatchObject({ type: 'error', error: { kind: 'aborted' } });
+    // The CLI still got its answer: a denial.
+    const [answer] = (await readFile(answers, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(answer.response.response).toEqual({
+      behavior: 'deny',
+      message: 'The turn was stopped before the approval was answered.',
+    });
   });
 });
 

@@ -48,7 +48,10 @@ export class Approvals {
     this.grants.delete(sessionKey);
   }
 
-  /** Decides one request; never throws. `signal` aborts when the CLI withdraws it or the turn stops. */
+  /**
+   * Decides one request; never throws. `signal` aborts when the CLI withdraws it or the turn stops;
+   * aborted already (asked after the turn stopped, before the CLI saw it), nobody is asked.
+   */
   async decide(
     turn: TurnRequest,
     p: PermissionRequest,
@@ -74,6 +77,7 @@ export class Approvals {
         ? { behavior: 'allow', updatedInput: p.input }
         : { behavior: 'deny', message: decision.message };
     };
+    if (signal.aborted) return settle(STOPPED, 'cancelled');
     const what = `${p.tool} (${shorten(request.summary, NOTICE_SUMMARY_MAX)})`;
     const grant = grantKey(p.tool, p.input);
 
@@ -137,7 +141,7 @@ export class Approvals {
         );
       case 'cancelled':
         // The CLI withdrew the request or the turn stopped: this answer is never sent.
-        return settle(deny('The turn was stopped before the approval was answered.'), 'cancelled');
+        return settle(STOPPED, 'cancelled');
     }
   }
 }
@@ -177,6 +181,8 @@ async function ask(
 }
 
 const deny = (message: string): ApprovalDecision => ({ behavior: 'deny', message });
+
+const STOPPED = deny('The turn was stopped before the approval was answered.');
 
 /** Built-in tools that only read: "for this session" allows any use of them. */
 const READ_ONLY_BUILTINS = new Set(['Read', 'Glob', 'Grep', 'LS', 'NotebookRead', 'WebFetch', 'WebSearch']);

@@ -95,12 +95,16 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
 
   const permit = (ev: PermissionRequest) => {
     const c = new AbortController();
-    permissions.set(ev.requestId, c);
+    // Asked before the CLI saw the interrupt: nobody is bothered for a turn that is over, the
+    // request is denied (reported like any other), and the CLI still gets that answer.
+    const late = stopped !== undefined;
+    if (late) c.abort();
+    else permissions.set(ev.requestId, c);
     const task = t
       .permit(ev, c.signal, (e) => mail.push({ kind: 'event', ev: e }))
       .then((answer) => {
         permissions.delete(ev.requestId);
-        if (!c.signal.aborted) proc.send(permissionResponse(ev.requestId, answer));
+        if (late || !c.signal.aborted) proc.send(permissionResponse(ev.requestId, answer));
       });
     answering.add(task);
     void task.then(() => answering.delete(task));
@@ -143,12 +147,7 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
             yield* t.reader.read(ev);
             break;
           case 'permission':
-            // Asked before the CLI saw the interrupt: nobody is bothered for a turn that is over.
-            if (stopped)
-              proc.send(
-                permissionResponse(ev.requestId, { behavior: 'deny', message: 'The turn was stopped.' }),
-              );
-            else permit(ev);
+            permit(ev);
             break;
           case 'control_cancel':
             permissions.get(ev.requestId)?.abort();
