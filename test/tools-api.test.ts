@@ -287,6 +287,23 @@ describe('conveniences', () => {
       expect(await listed({ mode: 'anklume', sessionKey: 'k2' })).toEqual([]);
       const unknown = await api('POST', '/api/sessions', { action: 'list', mode: 'nope' });
       expect(unknown.body.error.param).toBe('mode');
+      // The GET routes take the same filters in their query, and refuse one they do not take.
+      const got = (await api('GET', '/api/sessions?sessionKey=k1&mode=ank')).body.data.sessions;
+      expect(got.map((s: { sessionKey: string; mode: string }) => `${s.sessionKey}/${s.mode}`)).toEqual([
+        'k1/anklume',
+      ]);
+      for (const [route, param] of [
+        ['/api/sessions?key=k1', 'key'],
+        ['/api/mode?mode=local', 'mode'],
+        ['/api/usage?sinse=7d', 'sinse'],
+      ] as const) {
+        const refused = await api('GET', route);
+        expect(refused.status, route).toBe(400);
+        expect(refused.body.error, route).toMatchObject({
+          param,
+          message: expect.stringMatching(/Unrecognized key/),
+        });
+      }
     } finally {
       for (const key of ['k1', 'k2']) sessions.delete(key);
     }

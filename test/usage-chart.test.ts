@@ -116,6 +116,15 @@ describe('usage chart', () => {
     expect(ok.rawPayload.subarray(0, 8)).toEqual(PNG_SIGNATURE);
     const bad = await app.inject({ method: 'GET', url: '/api/usage/chart.png?since=yesterdayish' });
     expect(bad.statusCode).toBe(400);
+    // A parameter it does not take is refused by name, not ignored for the default 30 days; so is one given twice.
+    for (const [url, named] of [
+      ['/api/usage/chart.png?sinse=7d', 'sinse'],
+      ['/api/usage/chart.png?since=7d&since=30d', 'since'],
+    ] as const) {
+      const refused = await app.inject({ method: 'GET', url });
+      expect(refused.statusCode, url).toBe(400);
+      expect(refused.json().message, url).toMatch(new RegExp(`^${named}: `));
+    }
     await app.close();
   });
 });

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { BrainstemError } from '../../src/errors.js';
 import type { Tools } from '../../src/tools/index.js';
 import { resultJson } from '../../src/tools/registry.js';
 import { afterDelivery, callerGone } from './caller.js';
 import { openAiError } from './errors.js';
+import { queryOf } from './query.js';
 
 /**
  * The tools for scripts: `GET /api` lists them with the JSON Schema of their
@@ -35,20 +35,14 @@ export function registerApi(app: FastifyInstance, tools: Tools): void {
     run(reply, request.params.tool, request.body ?? {}),
   );
 
-  app.get('/api/usage', (request, reply) => {
-    const q = query(z.object({ since: z.string().optional() }), request.query);
-    return run(reply, 'usage', q.since === undefined ? {} : { since: q.since });
+  // The query is the tool's input, strict as the POST body is: a parameter a route does not take is
+  // refused by name, never ignored (GET /api/sessions?mode=x must not list every mode's).
+  app.get('/api/usage', (request, reply) =>
+    run(reply, 'usage', queryOf(z.strictObject({ since: z.string().optional() }), request.query)),
+  );
+  app.get('/api/mode', (request, reply) => run(reply, 'mode', queryOf(z.strictObject({}), request.query)));
+  app.get('/api/sessions', (request, reply) => {
+    const filter = z.strictObject({ mode: z.string().optional(), sessionKey: z.string().optional() });
+    return run(reply, 'sessions', { action: 'list', ...queryOf(filter, request.query) });
   });
-  app.get('/api/mode', (_request, reply) => run(reply, 'mode', {}));
-  app.get('/api/sessions', (_request, reply) => run(reply, 'sessions', { action: 'list' }));
-}
-
-function query<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const param = issue?.path.join('.') || undefined;
-    throw new BrainstemError('INVALID_REQUEST', `${param ?? 'query'}: ${issue?.message ?? 'invalid'}`, param);
-  }
-  return parsed.data;
 }

@@ -4,8 +4,9 @@ import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
 import { renderUsageChart } from '../../src/usage-chart.js';
 import { parseSince } from '../../src/usage-summary.js';
+import { queryOf } from './query.js';
 
-const query = z.object({
+const query = z.strictObject({
   since: z.string().default('30d'),
   until: z.string().optional(),
 });
@@ -17,19 +18,18 @@ const query = z.object({
  */
 export function registerUsageChart(app: FastifyInstance, core: Pick<Core, 'ledger'>): void {
   app.get('/api/usage/chart.png', async (request, reply) => {
-    const q = query.safeParse(request.query);
-    if (!q.success) throw new BrainstemError('INVALID_REQUEST', 'since and until must be single values.');
-    const since = parseSince(q.data.since);
+    const q = queryOf(query, request.query);
+    const since = parseSince(q.since);
     if (since === undefined) {
       throw new BrainstemError(
         'INVALID_REQUEST',
-        `since: "${q.data.since}" is not a period (7d, 24h, month, 2026-11-01…).`,
+        `since: "${q.since}" is not a period (7d, 24h, month, 2026-11-01…).`,
         'since',
       );
     }
-    const until = q.data.until === undefined ? undefined : parseSince(q.data.until);
-    if (q.data.until !== undefined && until === undefined) {
-      throw new BrainstemError('INVALID_REQUEST', `until: "${q.data.until}" is not a date.`, 'until');
+    const until = q.until === undefined ? undefined : parseSince(q.until);
+    if (q.until !== undefined && until === undefined) {
+      throw new BrainstemError('INVALID_REQUEST', `until: "${q.until}" is not a date.`, 'until');
     }
     if (until !== undefined && until <= since) {
       throw new BrainstemError('INVALID_REQUEST', 'until must come after since.', 'until');
