@@ -207,6 +207,12 @@ function lazyBuiltin(name: string): string {
  * more than what their module loads anyway.
  */
 const ACCESSORS_READ = new Set(['node:util.aborted', 'node:net.BlockList']);
+/**
+ * Plain values on the Node that builds, deprecated getters on a later one: read at load, each
+ * made Node 24 warn (DEP0176) at every start of a bundle built on Node 20 (pm2 after a Node
+ * upgrade without `npm run build`). brainstem reads `fs.constants` instead.
+ */
+const NEVER_READ = new Set(['node:fs.F_OK', 'node:fs.R_OK', 'node:fs.W_OK', 'node:fs.X_OK']);
 
 function eagerBuiltin(name: string): string {
   const real = createRequire(import.meta.url)(name) as object;
@@ -215,6 +221,7 @@ function eagerBuiltin(name: string): string {
     const d = Object.getOwnPropertyDescriptor(real, key);
     const readable = d && ('value' in d || ACCESSORS_READ.has(`${name}.${key}`));
     if (key === 'default' || !/^[A-Za-z_$][\w$]*$/.test(key) || !readable) continue;
+    if (NEVER_READ.has(`${name}.${key}`)) continue;
     lines.push(`export const ${key} = m.${key};`);
   }
   return lines.join('\n');

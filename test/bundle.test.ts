@@ -230,6 +230,16 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       .filter((f) => !path.basename(f).startsWith('readability-'));
     expect(wide).toEqual([]);
   });
+
+  it('reads at load no export of node:fs that Node 24 deprecates, so a bundle built on Node 20 starts silent there', () => {
+    // The stderr test above builds on the Node that runs it; pm2 after a Node upgrade does not.
+    const chunk = (f: string) => readFileSync(path.join('dist/chunks', f), 'utf8');
+    const fsWrappers = readdirSync('dist/chunks').filter(
+      (f) => f.endsWith('.js') && chunk(`${f}.map`).includes('builtins-by-require:node:fs"'),
+    );
+    expect(fsWrappers).not.toEqual([]);
+    expect(fsWrappers.filter((f) => /\.[FRWX]_OK\b/.test(chunk(f)))).toEqual([]);
+  });
 });
 
 /** The service's MCP server, as a client sees it: its name and its tools. */
