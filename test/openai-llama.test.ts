@@ -1111,7 +1111,9 @@ describe('a client that reads errors as answers (x-brainstem-client: openclaw)',
   };
 
   it('a request refused before its turn began is answered 200 with the error’s message, streamed or not', async () => {
-    const upstreamCalls = llama.requests.length;
+    // Chat requests only: a readiness probe may reach /health meanwhile.
+    const chats = () => llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    const upstreamCalls = chats();
     const messages = photo();
     const refused = await errorBodyOf({ model: 'local', messages });
     expect(refused.code).toBe('images_not_taken');
@@ -1164,7 +1166,7 @@ describe('a client that reads errors as answers (x-brainstem-client: openclaw)',
       expect.objectContaining({ choices: [], usage: expect.objectContaining({ total_tokens: 0 }) }),
     ]);
     // Nothing reached the model.
-    expect(llama.requests.length).toBe(upstreamCalls);
+    expect(chats()).toBe(upstreamCalls);
 
     // An unknown model too, listing the valid ones.
     const unknown = await readStream(
@@ -1221,6 +1223,42 @@ describe('a client that reads errors as answers (x-brainstem-client: openclaw)',
     );
     expect(plain.choices[0]?.message.content).toBe(read.text);
     expect(plain.choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it('a tool call a failure cuts off never reaches it, streamed or not: the answer says it was not run', async () => {
+    const read = {
+      type: 'function',
+      function: { name: 'read', parameters: { type: 'object', properties: { path: { type: 'string' } } } },
+    } satisfies OpenAI.ChatCompletionTool;
+    const cutMidCall = () =>
+      llama.reply({
+        chunks: [
+          'Reading.',
+          { toolCall: { index: 0, id: 'call_r', name: 'read', arguments: '{"path":"/tmp/build' } },
+        ],
+        truncate: true,
+      });
+    const request = { model: 'local', tools: [read], messages: [{ role: 'user' as const, content: 'x' }] };
+    cutMidCall();
+    const streamed = await svc.client.chat.completions.stream(request, openclaw).finalChatCompletion();
+    cutMidCall();
+    const plain = await svc.client.chat.completions.create(request, openclaw);
+    for (const choice of [streamed.choices[0], plain.choices[0]]) {
+      expect(choice?.finish_reason).toBe('stop');
+      expect(choice?.message.tool_calls ?? []).toEqual([]);
+      expect(choice?.message.content).toMatch(
+        /^\*\*\[local\]\*\* Reading\.\n\nthe stream from .* ended before the model finished its answer\n\n⚙️ \[proxy\] The model's call of read was cut off by this failure: not run\.$/,
+      );
+    }
+    // A call the answer completes still goes, once its answer is done.
+    llama.reply({
+      chunks: [{ toolCall: { index: 0, id: 'call_r', name: 'read', arguments: '{"path":"/a"}' } }],
+    });
+    const whole = await svc.client.chat.completions.stream(request, openclaw).finalChatCompletion();
+    expect(whole.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(whole.choices[0]?.message.tool_calls).toEqual([
+      { id: 'call_r', type: 'function', function: { name: 'read', arguments: '{"path":"/a"}' } },
+    ]);
   });
 
   it('without the header, the same stream ends in an error object the SDK throws', async () => {

@@ -1,12 +1,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { TurnEvent } from '../../brains/types.js';
 import type { ChatEvent } from '../../src/chat/request.js';
 import { BrainstemError } from '../../src/errors.js';
+import { PROXY_TAG } from '../../src/notices.js';
 import { brainErrorCode } from './errors.js';
 
 /** Names the client; `openclaw` (which openclaw-config puts in OpenClaw's provider block) reads errors as answers. */
 export const CLIENT_HEADER = 'x-brainstem-client';
 /** On an answer that is an error told as text: the error's code (`images_not_taken`), for machines. */
 export const ERROR_HEADER = 'x-brainstem-error';
+
+type ToolCallEvent = Extract<TurnEvent, { type: 'tool_call' }>;
 
 /**
  * Whether a chat request's errors are answered as the assistant's words
@@ -45,6 +49,11 @@ export function speaksErrors(request: FastifyRequest): boolean {
  * takes that one for an overflow and compacts its history and sends it
  * again, or tells its user to start afresh; read as an answer, every later
  * turn would fail the same way.
+ *
+ * Tool calls are held until the answer is done. A call the failure cut off
+ * never reaches the client, and the answer says so: read as an answer, its
+ * arguments cut would be run (OpenClaw completes a call's unfinished JSON, so
+ * `rm -rf /tmp/build/cache` cut after `/tmp/build` would remove all of it).
  */
 export async function* spokenErrors(
   turn: () => AsyncGenerator<ChatEvent>,
@@ -52,6 +61,7 @@ export async function* spokenErrors(
 ): AsyncGenerator<ChatEvent> {
   let said = false;
   let error: BrainstemError | undefined;
+  let calls: ToolCallEvent[] = [];
   try {
     for await (const ev of turn()) {
       if (ev.type === 'error') {
@@ -61,6 +71,14 @@ export async function* spokenErrors(
         }
         error = new BrainstemError(brainErrorCode(ev.error), ev.error.message);
         break;
+      }
+      if (ev.type === 'tool_call') {
+        calls.push(ev);
+        continue;
+      }
+      if (ev.type === 'done') {
+        yield* calls;
+        calls = [];
       }
       if (ev.type === 'text' && ev.text) said = true;
       yield ev;
@@ -72,12 +90,23 @@ export async function* spokenErrors(
       error = new BrainstemError('INTERNAL');
     }
   }
-  if (!error) return;
+  if (!error) {
+    // Over without a `done` nor a failure: what came is all there is, as without this wrapper.
+    yield* calls;
+    return;
+  }
+  const cut = [...new Set(calls.flatMap((c) => (c.name ? [c.name] : [])))];
   reply.log.info(
-    { code: error.code, status: error.status },
+    { code: error.code, status: error.status, cutCalls: cut.length > 0 ? cut : undefined },
     `error answered as text (${CLIENT_HEADER}): ${error.message}`,
   );
   if (!reply.raw.headersSent) reply.header(ERROR_HEADER, error.code.toLowerCase());
-  yield { type: 'text', text: said ? `\n\n${error.message}` : error.message };
+  const notRun = cut.length > 0 ? `\n\n${cutCallsText(cut)}` : '';
+  yield { type: 'text', text: `${said ? '\n\n' : ''}${error.message}${notRun}` };
   yield { type: 'done', finishReason: 'stop' };
+}
+
+/** Says which tool calls a failure cut off, so the user knows nothing was run. */
+function cutCallsText(names: string[]): string {
+  return `${PROXY_TAG} The model's call of ${names.join(', ')} was cut off by this failure: not run.`;
 }
