@@ -748,6 +748,31 @@ describe('a stream whose mode a switch changes after its headers went', () => {
     return { text, err: undefined };
   };
 
+  it('a switch the message asks for: the stream’s headers and heartbeats go while the model loads', async () => {
+    onTestFinished(restore);
+    const { switcher } = svc.service.core;
+    expect(await switcher.switchTo('assistant', { source: 'api' })).toMatchObject({ ok: true });
+    // The switch back waits until llama-server has loaded its model.
+    llama.setLoading(true);
+    const res = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'active',
+        stream: true,
+        messages: [{ role: 'user', content: 'switch to local' }],
+      }),
+    });
+    // The headers came while the switch waits (server.streamHeadersWaitMs); heartbeats follow them.
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(switcher.isSwitching()).toBe(true);
+    llama.setLoading(false);
+    const wire = await res.text();
+    expect(wire).toMatch(/Switched to \*\*local\*\*/);
+    expect(wire.trimEnd().endsWith('data: [DONE]')).toBe(true);
+  });
+
   it('waiting for a switch: the mode it makes active refuses the request with an error in the stream', async () => {
     onTestFinished(restore);
     const { switcher } = svc.service.core;

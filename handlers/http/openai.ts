@@ -292,8 +292,9 @@ async function streamAnswer(
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   });
   // Headers wait for the first real event, so a brain that fails at once gets a proper HTTP status
-  // (a 429 the client's SDK can retry on); server.streamHeadersWaitMs after the request's first event
-  // (Claude at work with its tools, a turn waiting its turn) they go, and heartbeats keep the line open.
+  // (a 429 the client's SDK can retry on); server.streamHeadersWaitMs after the request came (Claude
+  // at work with its tools, a turn waiting its turn, a switch the message asked for loading its
+  // model) they go, and heartbeats keep the line open.
   const begin = () => {
     clearTimeout(early);
     if (sse.started) return;
@@ -306,16 +307,16 @@ async function streamAnswer(
     sse.data(chunk({ role: 'assistant', content: '' }));
     heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), opts.heartbeatMs);
   };
-  let early: NodeJS.Timeout | undefined;
+  // Started at once, not on the turn's first event: a switch the message itself asks for yields
+  // nothing until the model it loads is ready (llama.readyTimeoutMs, 3 minutes), and a turn waiting
+  // behind its conversation's running turn (up to a Claude turn's 30 minutes) must get its headers and
+  // heartbeats too, or clients give up on it (undici after 300 s without headers).
+  const early = setTimeout(begin, opts.headersWaitMs);
   /** Indexes of the tool calls streamed so far. */
   const calls = new Set<number>();
   try {
     for await (const ev of events) {
       if (sse.closed && sse.started) break;
-      // Started with the first event of any kind: a turn that waits behind its conversation's running
-      // turn or a mode switch (up to a Claude turn's 30 minutes) gets its headers and heartbeats too,
-      // or clients give up on it (undici after 300 s without headers).
-      early ??= setTimeout(begin, opts.headersWaitMs);
       switch (ev.type) {
         case 'mode':
           filteredToolsHeader(reply, ev.filteredTools);
