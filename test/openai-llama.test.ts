@@ -976,6 +976,22 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(e.param).toBe('messages');
     const r2 = await post(JSON.stringify({ model: 'local', messages: [{ role: 'wizard', content: 'x' }] }));
     expect((await errorOf(r2)).message).toMatch(/messages\.0\.role/);
+    // A field of several shapes says what is wrong in the shape of the value's type, or which types it takes.
+    const said = async (fields: Record<string, unknown>) =>
+      errorOf(
+        await post(JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x' }], ...fields })),
+      );
+    expect(await said({ stop: ['a', 'b', 'c', 'd', 'e'] })).toMatchObject({
+      param: 'stop',
+      message: 'Invalid request: stop: at most 4 stop sequences',
+    });
+    expect(
+      await said({ tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [] } } }),
+    ).toMatchObject({ param: 'tool_choice.type', message: expect.stringContaining('expected "function"') });
+    expect(await said({ messages: [{ role: 'user', content: 5 }] })).toMatchObject({
+      param: 'messages.0.content',
+      message: 'Invalid request: messages.0.content: expected string, array or null',
+    });
   });
 
   it('empty messages and no user message', async () => {

@@ -177,15 +177,43 @@ export function unknownNestedKeys(body: {
   return found;
 }
 
-/** `messages.2.content: Invalid input` style, naming the field. */
+/** `messages.2.content: expected string, array or null` style, naming the field. */
 export function describeZodError(error: z.ZodError): { message: string; param: string | undefined } {
-  const first = error.issues[0];
-  const param = first?.path.join('.') || undefined;
-  const all = error.issues
-    .slice(0, 5)
-    .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
-    .join('; ');
+  const issues = error.issues.slice(0, 5).map(explained);
+  const param = issues[0]?.path.join('.') || undefined;
+  const all = issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
   return { message: `Invalid request: ${all}`, param };
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * An issue as a client can act on it. A value that fits none of a field's
+ * shapes (`stop` is a string or an array of them) is zod's bare "Invalid
+ * input": said instead is what is wrong within the shape of the value's type
+ * (five stop sequences: "at most 4 stop sequences"; a tool_choice object:
+ * its `type`), or, when its type is none of them, the types it may have.
+ */
+function explained(issue: Issue): { path: PropertyKey[]; message: string } {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return issue;
+  const wrongType = (i: Issue) => i.code === 'invalid_type' && i.path.length === 0;
+  const depth = (branch: Issue[]) => Math.max(...branch.map((i) => i.path.length));
+  const ofItsType = issue.errors.filter((branch) => branch.length > 0 && !branch.some(wrongType));
+  const closest = ofItsType.reduce<Issue[] | undefined>(
+    (best, branch) => (best && depth(best) >= depth(branch) ? best : branch),
+    undefined,
+  );
+  if (closest?.[0]) {
+    const inner = explained(closest[0]);
+    return { path: [...issue.path, ...inner.path], message: inner.message };
+  }
+  const types = issue.errors.flatMap((branch) =>
+    branch.flatMap((i) => (i.code === 'invalid_type' && wrongType(i) ? [i.expected] : [])),
+  );
+  if (types.length === 0) return issue;
+  const unique = [...new Set(types)];
+  const last = unique.pop();
+  return { path: issue.path, message: `expected ${unique.length ? `${unique.join(', ')} or ` : ''}${last}` };
 }
 
 /**
