@@ -113,11 +113,19 @@ describe('the front’s update queue', () => {
     expect(queue.polling).toBe(0);
   });
 
-  it('ends a waiting poll with 409 when a newer one comes, as Telegram does', async () => {
+  it('ends a waiting poll with 409 when a newer one waits too, as Telegram does', async () => {
     const older = queue.take({ timeout: 30 }, new AbortController().signal);
-    const newer = queue.take({ timeout: 0 }, new AbortController().signal);
+    const newer = queue.take({ timeout: 30 }, new AbortController().signal);
     expect(await older).toEqual({ conflict: true });
-    expect(await newer).toMatchObject({ conflict: false, count: 0 });
+    queue.push([text(1)]);
+    expect(await newer).toMatchObject({ conflict: false, count: 1 });
+  });
+
+  it('leaves a waiting poll alone when a short poll comes, as Telegram does', async () => {
+    const waiting = queue.take({ timeout: 30 }, new AbortController().signal);
+    expect(await ids({ timeout: 0 })).toEqual([]);
+    queue.push([text(1)]);
+    expect(await waiting).toMatchObject({ conflict: false, count: 1 });
   });
 
   it('honours allowed_updates for what arrives later and remembers them; Telegram’s default leaves reactions out', async () => {

@@ -72,7 +72,7 @@ export class UpdateQueue extends EventEmitter<{
   private readonly ackStmt;
   private readonly waitingStmt;
   private readonly wakers = new Set<() => void>();
-  /** The getUpdates still waiting, which a newer one ends (Telegram answers the older one 409). */
+  /** The getUpdates waiting, which a newer one ends when it waits too (Telegram answers the older one 409). */
   private current: { cancel(): void } | undefined;
   /** What the poller last asked for, as matched (see updateTypes); [] is Telegram's default set; undefined: never said. */
   private allowed: readonly string[] | undefined;
@@ -173,9 +173,13 @@ export class UpdateQueue extends EventEmitter<{
     return queued;
   }
 
-  /** Telegram's getUpdates. Resolves at once when updates wait, else when one arrives or the timeout ends. */
+  /**
+   * Telegram's getUpdates. Resolves at once when updates wait, else when one arrives or the timeout
+   * ends. As at Telegram, a poll ends the one waiting (409) only when it is going to wait itself: a
+   * short poll, or one answered at once, leaves the waiting one alone (a `curl …/getUpdates` must
+   * not stop OpenClaw's poller, which takes a 409 as fatal).
+   */
   async take(req: TakeRequest, signal: AbortSignal): Promise<TakeResult> {
-    this.current?.cancel();
     this.polling++;
     this.notePolled();
     let conflict = false;
@@ -185,7 +189,6 @@ export class UpdateQueue extends EventEmitter<{
         for (const wake of [...this.wakers]) wake();
       },
     };
-    this.current = mine;
     try {
       if (req.allowedUpdates !== undefined) this.remember(req.allowedUpdates);
       else if (this.allowed === undefined) this.remember([]);
@@ -202,6 +205,10 @@ export class UpdateQueue extends EventEmitter<{
         const rows = this.selectStmt.all(from, limit);
         if (rows.length > 0 || this.closed || signal.aborted || Date.now() >= deadline) {
           return { conflict: false, json: `[${rows.map((r) => r.body).join(',')}]`, count: rows.length };
+        }
+        if (this.current !== mine) {
+          this.current?.cancel();
+          this.current = mine;
         }
         await this.wait(deadline, signal);
       }
