@@ -186,9 +186,11 @@ describe('the Bot API front’s own methods and guards', () => {
     expect(h.tg.callsOf('deleteWebhook')).toHaveLength(1); // brainstem's own, at start
   });
 
-  it('takes setWebhook with an empty url as deleteWebhook, as Telegram does; a url it refuses', async () => {
+  it('takes setWebhook with an empty or no url as deleteWebhook, as Telegram does; a url it refuses', async () => {
     h.tg.user(CHAT).says('waiting 1');
     await until(async () => (await pending()) === 1);
+    expect(await method('setWebhook')).toEqual([200, { ok: true, result: true }]);
+    expect(await pending()).toBe(1);
     expect(await method('setWebhook', json({ url: '', drop_pending_updates: true }))).toEqual([
       200,
       { ok: true, result: true },

@@ -90,9 +90,9 @@ export function localMethods(deps: {
       );
       return r.conflict ? apiError(409, CONFLICT) : { status: 200, body: `{"ok":true,"result":${r.json}}` };
     },
-    // An empty url removes the webhook at Telegram, as deleteWebhook does: some clients call it so.
+    // An empty or absent url removes the webhook at Telegram, as deleteWebhook does: some clients call it so.
     setWebhook: async (params, signal) =>
-      params.url === ''
+      (params.url ?? '') === ''
         ? deleteWebhook(params, signal)
         : apiError(
             400,
