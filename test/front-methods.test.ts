@@ -9,7 +9,7 @@ import { mkdtemp } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { API_CONSTANTS, Bot } from 'grammy';
+import { API_CONSTANTS, Bot, type GrammyError } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from '../handlers/telegram-front/bot-api.js';
@@ -341,12 +341,20 @@ describe('the Bot API front’s own methods and guards', () => {
 
   it('polls Telegram again after another program’s getUpdates took over (409), saying what to fix', async () => {
     const other = new Bot(h.tg.token, { client: { apiRoot: h.tg.apiRoot } });
-    await other.api.getUpdates({ timeout: 0 });
+    // brainstem's poll waits; another bot's poll that waits too ends it (a short one would not).
+    await h.tg.waitFor(() => h.tg.polling.waiting);
+    const otherPoll = other.api.getUpdates({ timeout: 1 }).then(
+      () => 'timed out',
+      (err: GrammyError) => err.error_code,
+    );
     const line = await h.tg.waitFor(
       () => h.logs.find((l) => /another program polled this bot token/.test(String(l.msg))),
       { timeoutMs: 15_000 },
     );
     expect(line.msg).toMatch(/point OpenClaw at the Bot API front/);
+    // Its poll timed out, or brainstem's next waiting poll took over from it in turn; either way
+    // it is over before the message comes, which brainstem must then get.
+    expect(['timed out', 409]).toContain(await otherPoll);
     h.tg.user(CHAT).says('/mode');
     await h.tg.waitFor(() => h.tg.botMessages(CHAT).find((m) => /local/.test(m.text)), { timeoutMs: 20_000 });
   });

@@ -42,7 +42,7 @@
  *   tg.updateLog                every update created, oldest first
  *   tg.releasedAt               when (performance.now()) each update id left in a getUpdates answer
  *   tg.polling                  getUpdates seen: { calls, maxConcurrent, conflicts, allowedUpdates } (a second
- *                               poll while one waits ends the first with 409 Conflict, as Telegram does)
+ *                               poll that waits itself ends the waiting one with 409 Conflict, as Telegram does)
  *   tg.callbackAnswers          answerCallbackQuery calls
  *   await tg.waitFor(() => value | undefined | false, { timeoutMs })  re-checked after every call
  *
@@ -154,6 +154,8 @@ export interface FakePolling {
   maxConcurrent: number;
   /** Polls ended by a newer one (409 Conflict). */
   conflicts: number;
+  /** Whether a poll waits now: the one a newer poll that waits too ends. */
+  waiting: boolean;
   /** What the poller last asked for; undefined = never said (Telegram's default set). */
   allowedUpdates: string[] | undefined;
 }
@@ -223,9 +225,15 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const drafts = new Map<number, { draftId: number; text: string }[]>();
   const commands = new Map<string, { command: string; description: string }[]>();
   const menus = new Map<string, { command: string; description: string }[]>();
-  const polling: FakePolling = { calls: 0, maxConcurrent: 0, conflicts: 0, allowedUpdates: undefined };
+  const polling: FakePolling = {
+    calls: 0,
+    maxConcurrent: 0,
+    conflicts: 0,
+    waiting: false,
+    allowedUpdates: undefined,
+  };
   let waitingPolls = 0;
-  /** Ends the poll still waiting with 409 when a newer one comes. */
+  /** Ends the poll still waiting with 409 when a newer one waits too. */
   let endCurrentPoll: (() => void) | undefined;
   const callbackAnswers: { callbackQueryId: string; text?: string }[] = [];
   const users = new Map<number, { firstName: string; languageCode?: string }>();
@@ -508,25 +516,38 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   };
 
   async function getUpdates(params: Json, res: http.ServerResponse): Promise<unknown> {
-    endCurrentPoll?.();
     let ended = false;
     const mine = () => {
       ended = true;
       for (const wake of [...pollers]) wake();
     };
-    endCurrentPoll = mine;
+    // As tdlib's Client::do_get_updates: only a poll that is going to wait ends the one waiting.
+    const waits = () => {
+      if (endCurrentPoll === mine) return;
+      endCurrentPoll?.();
+      endCurrentPoll = mine;
+      polling.waiting = true;
+    };
     waitingPolls++;
     polling.maxConcurrent = Math.max(polling.maxConcurrent, waitingPolls);
     try {
-      return await pollUpdates(params, res, () => ended);
+      return await pollUpdates(params, res, () => ended, waits);
     } finally {
       waitingPolls--;
       polling.calls++;
-      if (endCurrentPoll === mine) endCurrentPoll = undefined;
+      if (endCurrentPoll === mine) {
+        endCurrentPoll = undefined;
+        polling.waiting = false;
+      }
     }
   }
 
-  async function pollUpdates(params: Json, res: http.ServerResponse, ended: () => boolean): Promise<unknown> {
+  async function pollUpdates(
+    params: Json,
+    res: http.ServerResponse,
+    ended: () => boolean,
+    waits: () => void,
+  ): Promise<unknown> {
     if (params.allowed_updates !== undefined) polling.allowedUpdates = params.allowed_updates as string[];
     const offset = Number(params.offset ?? 0);
     // As tdlib's queue: an offset more than 10 past the next id is "in the future", confirms
@@ -540,6 +561,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     const timeoutMs = Math.max(0, Number(params.timeout ?? 0)) * 1000;
     const deadline = Date.now() + timeoutMs;
     while (updates.filter(wanted).length === 0 && Date.now() < deadline && !res.destroyed && !ended()) {
+      waits();
       await new Promise<void>((resolve) => {
         const wake = () => {
           pollers.delete(wake);
