@@ -683,6 +683,45 @@ describe('conversations at the endpoint', () => {
     expect(secondText).toContain('two');
   });
 
+  it('a turn queued behind its conversation’s running one when a shutdown begins is refused, not started as brainstem closes', async () => {
+    const held = gate();
+    onTestFinished(held.open);
+    llama.script((body) =>
+      lastUser(body) === 'first' ? { chunks: ['one', { wait: held.promise }, ' done'] } : { chunks: ['two'] },
+    );
+    // Headers at once: a stream's headers come once its turn waits in its conversation's queue.
+    const s = await startTestService({
+      config: { defaultMode: 'local', server: { streamHeadersWaitMs: 1 }, llama: { baseUrl: llama.baseUrl } },
+    });
+    onTestFinished(s.close);
+    const post = (content: string) =>
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${s.token}`,
+          'content-type': 'application/json',
+          'x-session-key': 'shutdown',
+          // Nothing left open for the server's close to wait for.
+          connection: 'close',
+        },
+        body: JSON.stringify({ model: 'local', stream: true, messages: [user(content)] }),
+      });
+    const first = await post('first');
+    const reader = first.body?.pipeThrough(new TextDecoderStream()).getReader();
+    let firstText = '';
+    while (!firstText.includes('one')) firstText += (await reader?.read())?.value ?? '';
+    const second = await post('second');
+    const before = llama.requests.length;
+    // The running turn ends within the grace; the one queued behind it must not start then.
+    const stopped = s.service.stop(30_000);
+    held.open();
+    for (let r = await reader?.read(); r && !r.done; r = await reader?.read()) firstText += r.value;
+    expect(firstText).toContain(' done');
+    expect(await second.text()).toContain('"code":"shutting_down"');
+    await stopped;
+    expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
+  });
+
   it('keys a conversation by x-session-key, else `user`, else by what it has said', async () => {
     llama.reply({ chunks: ['ok'] });
     const keyOf = async (

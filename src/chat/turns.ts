@@ -1,3 +1,4 @@
+import { BrainstemError } from '../errors.js';
 import { KeyedLock } from '../keyed-lock.js';
 import type { Logger } from '../logger.js';
 import { PROXY_TAG } from '../notices.js';
@@ -42,9 +43,17 @@ export class Turns {
     return this.lock.busy(key);
   }
 
-  /** Waits for the conversation's previous turn to leave, then holds the conversation. */
+  /**
+   * Waits for the conversation's previous turn to leave, then holds the conversation. Throws
+   * SHUTTING_DOWN when a shutdown began meanwhile: the drain waits only for the turns running when
+   * it began, so one let in after them would start a brain as brainstem closes under it.
+   */
   async enter(key: string, signal: AbortSignal): Promise<HeldTurn> {
     const release = await this.lock.acquire(key);
+    if (this.closing) {
+      release();
+      throw new BrainstemError('SHUTTING_DOWN');
+    }
     const turn = new AbortController();
     const onAbort = () => turn.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
