@@ -787,31 +787,6 @@ describe('a stream whose mode a switch changes after its headers went', () => {
     return { text, err: undefined };
   };
 
-  it('a switch the message asks for: the stream’s headers and heartbeats go while the model loads', async () => {
-    onTestFinished(restore);
-    const { switcher } = svc.service.core;
-    expect(await switcher.switchTo('assistant', { source: 'api' })).toMatchObject({ ok: true });
-    // The switch back waits until llama-server has loaded its model.
-    llama.setLoading(true);
-    const res = await fetch(`${svc.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: 'active',
-        stream: true,
-        messages: [{ role: 'user', content: 'switch to local' }],
-      }),
-    });
-    // The headers came while the switch waits (server.streamHeadersWaitMs); heartbeats follow them.
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    expect(switcher.isSwitching()).toBe(true);
-    llama.setLoading(false);
-    const wire = await res.text();
-    expect(wire).toMatch(/Switched to \*\*local\*\*/);
-    expect(wire.trimEnd().endsWith('data: [DONE]')).toBe(true);
-  });
-
   it('waiting for a switch: the mode it makes active refuses the request with an error in the stream', async () => {
     onTestFinished(restore);
     const { switcher } = svc.service.core;
@@ -1526,6 +1501,43 @@ describe('a switch that swaps the llama model', () => {
     } finally {
       await s.close();
       await shared.close();
+    }
+  });
+
+  it('a streamed message asking for a switch gets its headers while the model loads, not once it is ready', async () => {
+    const one = await startFakeLlama();
+    const two = await startFakeLlama({ loading: true });
+    const s = await startTestService({
+      config: {
+        defaultMode: 'one',
+        server: { streamHeadersWaitMs: 1 },
+        llama: { pollIntervalMs: 50 },
+        modes: { one: { kind: 'llama', baseUrl: one.baseUrl }, two: { kind: 'llama', baseUrl: two.baseUrl } },
+      },
+    });
+    try {
+      const res = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        // Nothing left open for the server's close to wait for.
+        headers: {
+          authorization: `Bearer ${s.token}`,
+          'content-type': 'application/json',
+          connection: 'close',
+        },
+        body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'switch to two' }] }),
+      });
+      // The headers came while the switch waits for the model (server.streamHeadersWaitMs).
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      expect(s.service.core.switcher.isSwitching()).toBe(true);
+      two.setLoading(false);
+      const wire = await res.text();
+      expect(wire).toMatch(/Switched to \*\*two\*\*/);
+      expect(wire.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    } finally {
+      await s.close();
+      await one.close();
+      await two.close();
     }
   });
 
