@@ -1,9 +1,10 @@
 /**
- * The provider stage of `npm run openclaw-check`: eight turns of one OpenClaw session
+ * The provider stage of `npm run openclaw-check`: nine turns of one OpenClaw session
  * (`openclaw agent --local --agent main --message … --json`) with brainstem as its model
  * provider, each checked: one session kept as one brainstem conversation, a mid-stream
  * failure answered once in brainstem's words, a call of a tool not offered held back, an
- * offered one run, and a conversation longer than the model's context taken for an overflow.
+ * offered one run, an offered one cut by a failure never run, and a conversation longer than
+ * the model's context taken for an overflow.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -296,6 +297,35 @@ export async function providerTurns({ openclaw, llama, check, dir, defer }: Stag
     'final answer reaches OpenClaw',
     t5.r.text.includes('READ-DONE the file says what it says.'),
     `payload ${show(t5.r.text.slice(0, 160))}`,
+  );
+
+  // 5b. The model fails in the middle of an offered call's arguments: OpenClaw completes a call's
+  //    unfinished JSON and runs it, so the cut call must never reach it (brainstem holds a call
+  //    until the answer is done, and says the cut one was not run). A read it ran would go back
+  //    to the model in a second request.
+  const t5b = await run('turn5b', 'turn five b: read the note again', [
+    {
+      chunks: [
+        {
+          toolCall: { index: 0, id: 'call_cut', name: 'read', arguments: `{"path": ${JSON.stringify(note)}` },
+        },
+        { raw: 'data: {"error":{"message":"upstream exploded mid-call"}}\n\n' },
+      ],
+      truncate: true,
+    },
+    { chunks: ['(a second request: the cut call was run)'] },
+  ]);
+  check(
+    'turn5b',
+    'a call cut by a failure is not run',
+    t5b.requests.length === 1,
+    `${t5b.requests.length} model request(s)${t5b.requests.length > 1 ? ': OpenClaw ran the cut read and sent its result back' : ''}`,
+  );
+  check(
+    'turn5b',
+    'user told it was not run',
+    t5b.r.text.includes('call of read was cut off by this failure: not run'),
+    `payload ${show(t5b.r.text.slice(0, 240))}`,
   );
 
   // 6-8. The conversation outgrows the local model's context. brainstem says so as an HTTP error
