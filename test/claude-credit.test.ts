@@ -41,7 +41,7 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
     expect(h.warm?.size).toBe(0);
   });
 
-  it('gives each capped turn a process of its own, so the cap is never the running total', async (ctx) => {
+  it('gives each capped turn a process of its own, and counts its cost once: neither the cap nor the cost is the running total', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
     // About $0.0055 a turn: two turns on one process would pass a $0.01 cap.
@@ -58,9 +58,11 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
       h.brain.turn({ ...userTurn('two', { history }), maxBudgetUsd: 0.01 }, new AbortController().signal),
     );
     expect(second.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
-    expect(usageOf(second)?.costUsd).toBeLessThan(0.01);
-    // The second turn resumed the first one's session.
+    // The second turn resumed the first one's session, in a process of its own: it costs what
+    // the first did, not both (2.1.332 starts its running total from the session's earlier cost).
     expect(h.fake.mainRequests()[1]?.userTexts).toContain('one');
+    expect(usageOf(second)?.costUsd).toBeCloseTo(usageOf(first)?.costUsd ?? -1, 10);
+    expect(usageOf(second)).toMatchObject({ inputTokens: 1000, outputTokens: 20 });
   });
 
   it('recognises a spent Agent SDK credit, apart from the subscription windows', async (ctx) => {

@@ -3,7 +3,7 @@
  *
  * Tested: the pinned 2.1.197 and the current 2.1.332 (the native build); CI runs
  * the whole suite on each. Compared on what brainstem reads and writes, they
- * differ in one way that matters here:
+ * differ in two ways that matter here:
  *
  * - Tool search. 2.1.332 sends MCP tools (brainstem's, `mcp__brainstem__*`) and its
  *   own rarely used tools (CronCreate, WebFetch…) with `defer_loading`: the model
@@ -15,12 +15,15 @@
  *   request, and the CLI's own rare ones stay behind ToolSearch. README
  *   "Tools for Claude Code and scripts" gives the token counts behind this choice.
  *
- * Not a difference: the stream-json lines brainstem reads (init, stream_event,
- * rate_limit_event, control_request, result with a `total_cost_usd` and a
- * `modelUsage` that run up over a process's life), `--permission-prompt-tool stdio`,
- * `--max-budget-usd`, `claude auth status --json`. 2.1.332 adds fields brainstem
- * ignores (e.g. `model_usage_since_last_result` on a result). The default model, and
- * so a turn's price, differs between the two; brainstem takes the cost the CLI reports.
+ * - A turn's cost. Both report `total_cost_usd` and `modelUsage` as running totals,
+ *   but 2.1.332 starts them, in a new process that resumes a session, from that
+ *   session's earlier cost; it also says what a turn used itself
+ *   (`model_usage_since_last_result`), which brainstem takes (ClaudeProcess.turnUsage).
+ *
+ * Not a difference: the other stream-json lines brainstem reads (init, stream_event,
+ * rate_limit_event, control_request), `--permission-prompt-tool stdio`,
+ * `--max-budget-usd`, `claude auth status --json`. The default model, and so a
+ * turn's price, differs between the two; brainstem takes the cost the CLI reports.
  */
 
 /** The oldest CLI the suite runs against; older ones are not known to work. */

@@ -156,31 +156,31 @@ export class ClaudeProcess {
   }
 
   /**
-   * This turn's usage from its `result`: the cost is the difference of the
-   * running total. The tokens are `usage`'s, the turn's own (an interrupted
-   * turn's too, with 2.1.197 and 2.1.332); when those are all zero (an
-   * `error_max_budget_usd` result has no others) they are the difference of
-   * `modelUsage`'s running totals. Not `modelUsage` itself: on a warm process a
-   * turn that got no answer of its own (a 429, a stop before the API answered)
-   * would report every earlier turn's tokens again. The difference is the
-   * turn's on a fresh process and a warm one alike, so it stays right without
-   * knowing which stops zero `usage` or that a budgeted turn has a process of its own.
+   * This turn's usage from its `result`. The tokens are `usage`'s, the turn's own
+   * (an interrupted turn's too, with 2.1.197 and 2.1.332); when those are all zero
+   * (an `error_max_budget_usd` result has no others) they are what the models used
+   * since the process's previous result, as is the cost. 2.1.332 says that itself
+   * (`model_usage_since_last_result`), and is taken at its word: resuming a session
+   * in a new process, it starts `total_cost_usd` and `modelUsage` from the session's
+   * earlier cost and tokens, which a difference from zero would count again. With
+   * 2.1.197 it is the difference of those running totals (which start at zero in
+   * every process). Never `modelUsage` itself: on a warm process a turn that got no
+   * answer of its own (a 429, a stop before the API answered) would report every
+   * earlier turn's tokens again.
    */
   turnUsage(result: CliResult): TurnUsage {
-    const costUsd = Math.max(0, result.usage.costUsd - this.costSoFar);
+    const before = { costUsd: this.costSoFar, ...this.modelTokensSoFar };
     this.costSoFar = result.usage.costUsd;
-    const before = this.modelTokensSoFar;
-    const models = result.modelTokens ?? before;
-    this.modelTokensSoFar = models;
-    const { costUsd: _, ...own } = result.usage;
-    if (Object.values(own).some((n) => n > 0)) return { ...own, costUsd };
-    return {
-      costUsd,
-      inputTokens: Math.max(0, models.inputTokens - before.inputTokens),
-      outputTokens: Math.max(0, models.outputTokens - before.outputTokens),
-      cacheReadTokens: Math.max(0, models.cacheReadTokens - before.cacheReadTokens),
-      cacheWriteTokens: Math.max(0, models.cacheWriteTokens - before.cacheWriteTokens),
+    this.modelTokensSoFar = result.modelTokens ?? this.modelTokensSoFar;
+    const spent: TurnUsage = result.sinceLast ?? {
+      costUsd: Math.max(0, result.usage.costUsd - before.costUsd),
+      inputTokens: Math.max(0, this.modelTokensSoFar.inputTokens - before.inputTokens),
+      outputTokens: Math.max(0, this.modelTokensSoFar.outputTokens - before.outputTokens),
+      cacheReadTokens: Math.max(0, this.modelTokensSoFar.cacheReadTokens - before.cacheReadTokens),
+      cacheWriteTokens: Math.max(0, this.modelTokensSoFar.cacheWriteTokens - before.cacheWriteTokens),
     };
+    const { costUsd: _, ...own } = result.usage;
+    return Object.values(own).some((n) => n > 0) ? { ...own, costUsd: spent.costUsd } : spent;
   }
 
   /** SIGTERM to the whole group, SIGKILL after a grace period. */

@@ -80,6 +80,17 @@ const count = z.number().nonnegative().default(0);
 
 const modelCount = z.number().nonnegative().default(0);
 
+const modelUsage = z.record(
+  z.string(),
+  z.object({
+    inputTokens: modelCount,
+    outputTokens: modelCount,
+    cacheReadInputTokens: modelCount,
+    cacheCreationInputTokens: modelCount,
+    costUSD: modelCount,
+  }),
+);
+
 const resultLine = z.object({
   type: z.literal('result'),
   // `subtype` stays "success" on API failures: `is_error` and `api_error_status` are the truth.
@@ -103,17 +114,13 @@ const resultLine = z.object({
    * Tokens per model, a running total over the life of the process like `total_cost_usd`;
    * the only token counts of an `error_max_budget_usd` result, whose `usage` is zero.
    */
-  modelUsage: z
-    .record(
-      z.string(),
-      z.object({
-        inputTokens: modelCount,
-        outputTokens: modelCount,
-        cacheReadInputTokens: modelCount,
-        cacheCreationInputTokens: modelCount,
-      }),
-    )
-    .optional(),
+  modelUsage: modelUsage.optional(),
+  /**
+   * The same per model since the process's previous result (2.1.332; not 2.1.197): the turn's
+   * own, with its cost. Its running totals are not: resuming a session in a new process,
+   * 2.1.332 starts them from the session's earlier cost and tokens.
+   */
+  model_usage_since_last_result: modelUsage.optional(),
   permission_denials: z
     .array(z.object({ tool_name: z.string(), tool_use_id: z.string().optional() }))
     .default([]),
@@ -134,13 +141,14 @@ export interface CliResult {
   sessionId?: string;
   /**
    * Tokens are this turn's (zero on an `error_max_budget_usd` result); `costUsd`
-   * is `total_cost_usd`, which runs up over the life of the process (observed
-   * with 2.1.197): the turn's cost is the difference from the process's
-   * previous result (ClaudeProcess.turnUsage).
+   * is `total_cost_usd`, which runs up over the life of the process (and, with
+   * 2.1.332, of a resumed session before it): see ClaudeProcess.turnUsage.
    */
   usage: TurnUsage;
   /** `modelUsage` summed over the models: a running total like `total_cost_usd`. */
   modelTokens?: Tokens;
+  /** `model_usage_since_last_result` summed over the models, with its cost: the turn's own, when the CLI says it. */
+  sinceLast?: TurnUsage;
   /** Tools refused during the turn (by a deny answer or `--disallowedTools`). */
   permissionDenials: { tool: string; toolUseId?: string }[];
 }
@@ -289,12 +297,22 @@ function fromResult(line: z.infer<typeof resultLine>): CliEvent {
         cacheWriteTokens: u?.cache_creation_input_tokens ?? 0,
       },
       modelTokens: modelTotals(line.modelUsage),
+      sinceLast: sinceLastResult(line.model_usage_since_last_result),
       permissionDenials: line.permission_denials.map((d) => ({
         tool: d.tool_name,
         toolUseId: d.tool_use_id,
       })),
     },
   };
+}
+
+/** What every model cost and used since the process's previous result. */
+function sinceLastResult(
+  models: z.infer<typeof resultLine>['model_usage_since_last_result'],
+): TurnUsage | undefined {
+  const tokens = modelTotals(models);
+  if (!models || !tokens) return undefined;
+  return { ...tokens, costUsd: Object.values(models).reduce((n, m) => n + m.costUSD, 0) };
 }
 
 /** The tokens of every model of the process's life so far. */
