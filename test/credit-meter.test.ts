@@ -257,6 +257,25 @@ describe('the meter', () => {
     expect(meter.reading(now).until).toBe(at('2027-01-01T00:00:00Z'));
   });
 
+  it("counts afresh from Claude's own reset once it has passed: the turns before it no longer draw from the credit", async () => {
+    const { meter, spend } = await ledgerAt(10);
+    const now = at('2026-12-10T10:00:00Z');
+    const resetsAt = at('2026-12-17T00:00:00Z'); // the account renews on the 17th; resetDay says the 1st
+    spend(now - HOUR, 10.2);
+    meter.markSpent(now, resetsAt);
+    expect(meter.reading(resetsAt - 1)).toMatchObject({ exhausted: true, until: resetsAt });
+    spend(resetsAt + HOUR, 0.5);
+    // The cycle's notices and switch are keyed by its start: they come again for the renewed credit.
+    expect(meter.reading(resetsAt + 2 * HOUR)).toMatchObject({
+      cycle: { start: resetsAt, end: at('2027-01-01T00:00:00Z') },
+      spent: 0.5,
+      left: 9.5,
+      exhausted: false,
+    });
+    // The next renewal by resetDay starts a whole cycle again.
+    expect(meter.reading(at('2027-01-02T00:00:00Z')).cycle.start).toBe(at('2027-01-01T00:00:00Z'));
+  });
+
   it("brings a fallback back at Claude's earlier reset, else at the cycle's end, never at the reset of an earlier cycle's report", async () => {
     const { meter } = await ledgerAt(10);
     const now = at('2026-12-03T10:00:00Z');

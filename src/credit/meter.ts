@@ -16,7 +16,8 @@ const PACE_WINDOW_MS = 7 * DAY_MS;
  */
 const MIN_PACE_WINDOW_MS = DAY_MS;
 const SPENT_KEY = 'credit_spent';
-const spentSchema = z.object({ cycleStart: z.number(), at: z.number(), resetsAt: z.number().optional() });
+/** Claude said the credit is spent: when, and the reset it gave. */
+const spentSchema = z.object({ at: z.number(), resetsAt: z.number().optional() });
 
 /** What the meter shows: brainstem's own Claude turns, against the credit of this cycle. */
 export interface CreditReading {
@@ -66,8 +67,18 @@ export class CreditMeter {
     },
   ) {}
 
+  /**
+   * The cycle at `now`: from one renewal `resetDay` gives to the next, but from the reset Claude gave
+   * with a spent credit this cycle once that reset has passed. Claude's account renewed the credit
+   * then (its date wins over a `resetDay` that may be wrong): the turns before it are no longer
+   * drawn from it, and the meter, its notices and its switch start afresh there.
+   */
   cycle(now = Date.now()): Cycle {
-    return cycleAt(this.deps.config.resetDay, now);
+    const cycle = cycleAt(this.deps.config.resetDay, now);
+    const reset = this.report(cycle)?.resetsAt;
+    return reset !== undefined && reset > cycle.start && reset <= now && reset < cycle.end
+      ? { ...cycle, start: reset }
+      : cycle;
   }
 
   reading(now = Date.now()): CreditReading {
@@ -110,22 +121,25 @@ export class CreditMeter {
    */
   renewalAfter(since: number): number {
     const cycle = this.cycle(since);
-    const r = this.deps.kv.getJson(SPENT_KEY, spentSchema);
-    const reset = r && r.at >= cycle.start ? r.resetsAt : undefined;
+    const reset = this.report(cycle)?.resetsAt;
     return reset !== undefined && reset > since && reset < cycle.end ? reset : cycle.end;
   }
 
   /** Claude said the credit is spent: it counts as such until the reset it gave, or the cycle's end. */
   markSpent(at: number, resetsAt?: number): void {
-    const spent: z.infer<typeof spentSchema> = { cycleStart: this.cycle(at).start, at, resetsAt };
+    const spent: z.infer<typeof spentSchema> = { at, resetsAt };
     this.deps.kv.set(SPENT_KEY, JSON.stringify(spent));
   }
 
   private reportedSpent(cycle: Cycle, now: number): CreditReading['spentReported'] {
+    const r = this.report(cycle);
+    return r && (r.resetsAt === undefined || now < r.resetsAt) ? r : undefined;
+  }
+
+  /** What Claude last said of the credit, if it said it during `cycle`. */
+  private report(cycle: Cycle): z.infer<typeof spentSchema> | undefined {
     const r = this.deps.kv.getJson(SPENT_KEY, spentSchema);
-    if (!r || r.cycleStart !== cycle.start || (r.resetsAt !== undefined && now >= r.resetsAt))
-      return undefined;
-    return { at: r.at, resetsAt: r.resetsAt };
+    return r && r.at >= cycle.start && r.at < cycle.end ? { at: r.at, resetsAt: r.resetsAt } : undefined;
   }
 }
 
