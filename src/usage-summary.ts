@@ -65,12 +65,8 @@ export function usageContext(ledger: UsageLedger, now = Date.now(), credit?: str
     ['this month', startOfUtcMonth(now)],
     ['all time', 0],
   ];
-  const lines = periods.map(
-    ([label, since]) => `- ${label}: ${formatTotals(ledger.report(since, now + 1).totals)}`,
-  );
-  const byMode = ledger
-    .report(startOfUtcMonth(now), now + 1)
-    .byMode.map((m) => `- ${m.mode}: ${formatTotals(m)}`);
+  const lines = periods.map(([label, since]) => `- ${label}: ${formatTotals(ledger.totals(since, now + 1))}`);
+  const byMode = ledger.byMode(startOfUtcMonth(now), now + 1).map((m) => `- ${m.mode}: ${formatTotals(m)}`);
   return [
     'brainstem usage ledger (measured by the proxy; costs are what Claude Code reported, local models cost 0):',
     ...lines,

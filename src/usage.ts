@@ -193,33 +193,56 @@ export class UsageLedger {
       .all(billing, since, until);
   }
 
-  /** Totals and breakdowns over [since, until). Days are UTC. */
-  report(since: number, until = Date.now() + 1, topSessions = 10): UsageReport {
-    const totals = norm(
+  /**
+   * The totals over [since, until), a period's line. Each of a report's breakdowns groups every
+   * row of its period: over all time, half a second on a year of turns, and the whole process
+   * waits for it (better-sqlite3 is synchronous). So a view reads only the parts it shows.
+   */
+  totals(since: number, until = Date.now() + 1): UsageTotals {
+    return norm(
       this.db
         .prepare<[number, number], Totals>(`SELECT ${sums} FROM usage_seen WHERE ts >= ? AND ts < ?`)
         .get(since, until) ?? ({} as Totals),
     );
+  }
+
+  /** Totals per mode over [since, until), the costliest first. */
+  byMode(since: number, until = Date.now() + 1): UsageReport['byMode'] {
+    return this.db
+      .prepare<[number, number], Totals<{ mode: string }>>(
+        `SELECT mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ? GROUP BY mode ORDER BY costUsd DESC, turns DESC`,
+      )
+      .all(since, until)
+      .map(norm);
+  }
+
+  /** The `top` costliest sessions over [since, until). */
+  topSessions(since: number, until: number, top: number): UsageReport['bySession'] {
+    return this.db
+      .prepare<[number, number, number], Totals<{ sessionKey: string; mode: string }>>(
+        `SELECT session_key AS sessionKey, mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ?
+         GROUP BY session_key, mode ORDER BY costUsd DESC, turns DESC LIMIT ?`,
+      )
+      .all(since, until, top)
+      .map(norm);
+  }
+
+  /** Totals and breakdowns over [since, until). Days are UTC. */
+  report(since: number, until = Date.now() + 1, topSessions = 10): UsageReport {
     const byDay = this.db
       .prepare<[number, number], Totals<{ day: string }>>(
         `SELECT date(ts / 1000, 'unixepoch') AS day, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ? GROUP BY day ORDER BY day`,
       )
       .all(since, until)
       .map(norm);
-    const byMode = this.db
-      .prepare<[number, number], Totals<{ mode: string }>>(
-        `SELECT mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ? GROUP BY mode ORDER BY costUsd DESC, turns DESC`,
-      )
-      .all(since, until)
-      .map(norm);
-    const bySession = this.db
-      .prepare<[number, number, number], Totals<{ sessionKey: string; mode: string }>>(
-        `SELECT session_key AS sessionKey, mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ?
-         GROUP BY session_key, mode ORDER BY costUsd DESC, turns DESC LIMIT ?`,
-      )
-      .all(since, until, topSessions)
-      .map(norm);
-    return { since, until, totals, byDay, byMode, bySession };
+    return {
+      since,
+      until,
+      totals: this.totals(since, until),
+      byDay,
+      byMode: this.byMode(since, until),
+      bySession: this.topSessions(since, until, topSessions),
+    };
   }
 
   /** Daily totals per mode, for charts. */

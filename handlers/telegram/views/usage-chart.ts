@@ -82,7 +82,7 @@ export async function sendUsageChart(
   // Rendering takes a moment (over a second the first time): show that a picture is coming.
   await out.typing('upload_photo').catch(() => undefined);
   const png = await renderUsageChart(ledger, since, now + 1);
-  const totals = ledger.report(since, now + 1, 0).totals;
+  const totals = ledger.totals(since, now + 1);
   // A plain caption: nothing to escape, nothing Telegram could fail to parse.
   const caption = t(
     lang,

@@ -41,7 +41,7 @@ export function usageView(
         `${PROXY_TAG} Je ne comprends pas la période « ${shown} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
       );
     }
-    const report = ledger.report(since, now + 1, TOP_SESSIONS);
+    const until = now + 1;
     return [
       t(
         lang,
@@ -49,8 +49,8 @@ export function usageView(
         `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${shown})`,
       ),
       ...lead,
-      line(t(lang, 'Total', 'Total'), report.totals),
-      ...breakdown(report.byMode, report.bySession, lang),
+      line(t(lang, 'Total', 'Total'), ledger.totals(since, until)),
+      ...breakdown(ledger, since, until, lang),
     ].join('\n');
   }
   const periods: [string, number][] = [
@@ -59,12 +59,11 @@ export function usageView(
     [t(lang, 'This month', 'Ce mois-ci'), startOfUtcMonth(now)],
     [t(lang, 'All time', 'Depuis le début'), 0],
   ];
-  const month = ledger.report(startOfUtcMonth(now), now + 1, TOP_SESSIONS);
   return [
     t(lang, `${PROXY_TAG} <b>Usage</b>`, `${PROXY_TAG} <b>Consommation</b>`),
     ...lead,
-    ...periods.map(([label, since]) => line(label, ledger.report(since, now + 1, 0).totals)),
-    ...breakdown(month.byMode, month.bySession, lang, t(lang, ' (this month)', ' (ce mois-ci)')),
+    ...periods.map(([label, since]) => line(label, ledger.totals(since, now + 1))),
+    ...breakdown(ledger, startOfUtcMonth(now), now + 1, lang, t(lang, ' (this month)', ' (ce mois-ci)')),
     t(
       lang,
       '<i>Other periods: /usage 30d, /usage 24h…</i>',
@@ -73,14 +72,11 @@ export function usageView(
   ].join('\n');
 }
 
-function breakdown(
-  byMode: (UsageTotals & { mode: string })[],
-  bySession: (UsageTotals & { sessionKey: string; mode: string })[],
-  lang: Lang,
-  suffix = '',
-): string[] {
+function breakdown(ledger: UsageLedger, since: number, until: number, lang: Lang, suffix = ''): string[] {
+  const byMode = ledger.byMode(since, until);
   if (byMode.length === 0)
     return [t(lang, '<i>No turns in this period.</i>', '<i>Aucun tour sur cette période.</i>')];
+  const bySession = ledger.topSessions(since, until, TOP_SESSIONS);
   return [
     '',
     `<b>${t(lang, 'By mode', 'Par mode')}${suffix}</b>`,
