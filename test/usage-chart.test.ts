@@ -116,6 +116,12 @@ describe('usage chart', () => {
     expect(ok.rawPayload.subarray(0, 8)).toEqual(PNG_SIGNATURE);
     const bad = await app.inject({ method: 'GET', url: '/api/usage/chart.png?since=yesterdayish' });
     expect(bad.statusCode).toBe(400);
+    // Every day up to `until` is drawn: centuries ahead held brainstem still for as long as it took.
+    const far = await app.inject({ method: 'GET', url: '/api/usage/chart.png?since=7d&until=2500-01-01' });
+    expect(far.statusCode).toBe(400);
+    expect(far.json().message).toBe(
+      'until: "2500-01-01" is more than a year ahead; the ledger holds nothing after now.',
+    );
     // A parameter it does not take is refused by name, not ignored for the default 30 days; so is one given twice.
     for (const [url, named] of [
       ['/api/usage/chart.png?sinse=7d', 'sinse'],

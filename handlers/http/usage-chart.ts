@@ -12,6 +12,13 @@ const query = z.strictObject({
 });
 
 /**
+ * How far ahead `until` may go (a chart up to the end of the year). The ledger holds nothing
+ * after now, and the chart draws every day up to `until`: `until=9999-12-31` was millions of
+ * empty days, minutes of rendering with brainstem standing still.
+ */
+const MAX_AHEAD_MS = 366 * 86_400_000;
+
+/**
  * `GET /api/usage/chart.png?since=30d[&until=…]`: the usage chart as a PNG.
  * `since` and `until` take what /usage takes (7d, 24h, month, an ISO date, unix ms).
  * The Bearer token is asked by auth.ts, as on every route not marked public.
@@ -30,6 +37,13 @@ export function registerUsageChart(app: FastifyInstance, core: Pick<Core, 'ledge
     const until = q.until === undefined ? undefined : parseSince(q.until);
     if (q.until !== undefined && until === undefined) {
       throw new BrainstemError('INVALID_REQUEST', `until: "${q.until}" is not a date.`, 'until');
+    }
+    if (until !== undefined && until > Date.now() + MAX_AHEAD_MS) {
+      throw new BrainstemError(
+        'INVALID_REQUEST',
+        `until: "${q.until}" is more than a year ahead; the ledger holds nothing after now.`,
+        'until',
+      );
     }
     if (until !== undefined && until <= since) {
       throw new BrainstemError('INVALID_REQUEST', 'until must come after since.', 'until');
