@@ -168,9 +168,12 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     await turn(again, 3, 0.001);
   });
 
-  it('once Claude says the credit is spent, /usage and /status say when Claude resets it, as the notice does', async () => {
+  it("once Claude says the credit is spent, after brainstem's own count did, a notice, /usage and /status say when Claude resets it", async () => {
     // A cycle that ends in about a month; Claude resets the credit in three hours.
     const h = await start(config({ resetDay: new Date(Date.now() - DAY_MS).toISOString() }));
+    // brainstem's count passes the credit first: its notice can only give the cycle's end.
+    await turn(h, 1, 0.11);
+    await reply(h, OWNER, /⛔ Claude's Agent SDK credit is spent/);
     const resetSec = Math.floor((Date.now() + 3 * 3_600_000) / 1000);
     const at = `${new Date(resetSec * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
     claude.fake.script(() => creditSpent(resetSec));

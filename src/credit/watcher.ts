@@ -146,7 +146,9 @@ export class CreditWatcher {
           html`Bascule vers <b>${switching.target.id}</b> jusqu’au renouvellement ; /mode ${this.deps.switcher.active().id} revient à Claude en connaissance de cause.`,
         )}`
       : html``;
-    const dedupeKey = `credit:${r.cycle.start}:${step}`;
+    // Claude's word is told even after brainstem's count said the credit is spent: it says when Claude
+    // resets it, which the count's notice, going by resetDay, could not.
+    const dedupeKey = `credit:${r.cycle.start}:${step}${r.spentReported ? ':claude' : ''}`;
     if (this.deps.notifier.wasSent(dedupeKey)) return;
     this.deps.notifier.notify({
       kind: 'credit',
