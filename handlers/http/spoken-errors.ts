@@ -51,9 +51,11 @@ export function speaksErrors(request: FastifyRequest): boolean {
  * turn would fail the same way.
  *
  * Tool calls are held until the answer is done. A call the failure cut off
- * never reaches the client, and the answer says so: read as an answer, its
- * arguments cut would be run (OpenClaw completes a call's unfinished JSON, so
- * `rm -rf /tmp/build/cache` cut after `/tmp/build` would remove all of it).
+ * never reaches the client, and the answer says so: an answer that ends as
+ * "stop" must not carry a call whose arguments are cut (pi-ai, OpenClaw's
+ * provider library, completes unfinished JSON: `rm -rf /tmp/build/cache` cut
+ * after `/tmp/build` would read as a whole command). OpenClaw 2026.9.6 was seen
+ * not to run such a call either way (`npm run openclaw-check`, turn 5b).
  */
 export async function* spokenErrors(
   turn: () => AsyncGenerator<ChatEvent>,

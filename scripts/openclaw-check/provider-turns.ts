@@ -299,10 +299,10 @@ export async function providerTurns({ openclaw, llama, check, dir, defer }: Stag
     `payload ${show(t5.r.text.slice(0, 160))}`,
   );
 
-  // 5b. The model fails in the middle of an offered call's arguments: OpenClaw completes a call's
-  //    unfinished JSON and runs it, so the cut call must never reach it (brainstem holds a call
-  //    until the answer is done, and says the cut one was not run). A read it ran would go back
-  //    to the model in a second request.
+  // 5b. The model fails in the middle of an offered call's arguments: the cut call is never run
+  //    and the user is told (brainstem holds a call until the answer is done, and says the cut
+  //    one was not run; OpenClaw 2026.9.6 did not run it before either, but its provider library
+  //    completes unfinished JSON). A read it ran would go back to the model in a second request.
   const t5b = await run('turn5b', 'turn five b: read the note again', [
     {
       chunks: [
