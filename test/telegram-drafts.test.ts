@@ -124,6 +124,25 @@ describe('streaming drafts', () => {
     expect(answerSends(115, /y{95}/)).toHaveLength(2);
   });
 
+  it('an answer that opens with a code block is drafted from its first line, never as an empty draft', async () => {
+    let open: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    h.llama.reply({
+      chunks: ['```python\n', 'print(1)\n', { wait: held }, 'print(2)\n```\n', 'Done.'],
+      chunkDelayMs: 100,
+    });
+    h.tg.user(117).says('code first');
+    await h.tg.waitFor(() => h.tg.drafts(117).some((d) => d.text.trimEnd() === 'print(1)'), {
+      timeoutMs: 8000,
+    });
+    open();
+    await h.tg.waitFor(() => texts(117).includes('print(1)\nprint(2)\nDone.'), { timeoutMs: 8000 });
+    expect(texts(117)).toHaveLength(1);
+    expect(h.tg.calls.filter((c) => Number(c.params.chat_id) === 117 && !c.ok)).toEqual([]);
+  });
+
   it('a queued message: its notice goes once the answer arrives, below the answer before it', async () => {
     h.llama.script((body) => {
       const last = String(body.messages?.at(-1)?.content ?? '');

@@ -132,6 +132,24 @@ describe('streamed answers through the Bot API emulator', () => {
     expect(msg.history.at(-1)).toBe(full);
   });
 
+  it('streams an answer that opens with a code block: nothing is sent before its first line, then edits go on', async () => {
+    let open: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    // Telegram refuses a message with no visible text (a block only just opened): that refusal ended the streaming.
+    h.llama.reply({
+      chunks: ['```python\n', 'print(1)\n', { wait: held }, 'print(2)\n```\n', 'Done.'],
+      chunkDelayMs: 100,
+    });
+    h.tg.user(118).says('code first');
+    await h.tg.waitFor(() => texts(118).some((t) => t.trimEnd() === 'print(1)'), { timeoutMs: 8000 });
+    open();
+    await h.tg.waitFor(() => texts(118).includes('print(1)\nprint(2)\nDone.'), { timeoutMs: 8000 });
+    expect(texts(118)).toHaveLength(1);
+    expect(h.tg.calls.filter((c) => Number(c.params.chat_id) === 118 && !c.ok)).toEqual([]);
+  });
+
   it('shows a brain error as its message, without a stack trace', async () => {
     h.llama.reply({ status: 500, error: 'the model crashed' });
     h.tg.user(117).says('break');

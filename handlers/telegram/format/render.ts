@@ -235,6 +235,14 @@ function matchLink(s: string, i: number): { text: string; url: string; end: numb
   return { text, url, end: k + 1 };
 }
 
+/**
+ * Whether `md` renders to no visible text: a block only just opened ("```python", "## ", "> ").
+ * Telegram refuses such a message (400 message text is empty), so a streamed text waits for its first words.
+ */
+export function showsNothing(md: string): boolean {
+  return htmlToPlain(renderMarkdown(md)).trim().length === 0;
+}
+
 /** Telegram HTML back to what the reader sees: for the plain-text fallback of brainstem's own messages. */
 export function htmlToPlain(html: string): string {
   return html

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { showsNothing } from '../format/render.js';
 import { splitMarkdown } from '../format/split.js';
 import { Pacer, type SendOutcome } from './pacer.js';
 import type { AnswerStream, StreamOutput, StreamStats } from './ports.js';
@@ -115,6 +116,8 @@ export class DraftStreamSender implements AnswerStream {
 
   private async draft(text: string): Promise<SendOutcome> {
     const piece = splitMarkdown(text).at(-1) ?? text;
+    // Refused (400 message text is empty), which would end the drafts: shown once it has words.
+    if (showsNothing(piece)) return 'unchanged';
     try {
       await this.out.sendDraft(this.draftId, piece);
       this.own.drafts++;

@@ -1,3 +1,4 @@
+import { showsNothing } from '../format/render.js';
 import { splitMarkdown } from '../format/split.js';
 import { DraftStreamSender } from './draft-sender.js';
 import { Pacer, type SendOutcome } from './pacer.js';
@@ -84,6 +85,9 @@ export class EditStreamSender implements AnswerStream {
    */
   private async show(text: string): Promise<SendOutcome> {
     const pieces = splitMarkdown(text);
+    // A piece still without words would be refused, and a refusal ends the streaming: it waits for them.
+    const wordless = !this.finishing && pieces.length > 0 && showsNothing(pieces.at(-1) ?? '');
+    if (wordless) pieces.pop();
     let outcome: SendOutcome = 'unchanged';
     for (const [i, piece] of pieces.entries()) {
       if (this.shown[i] === piece) continue;
@@ -107,7 +111,8 @@ export class EditStreamSender implements AnswerStream {
         return 'failed';
       }
     }
-    this.shownText = text;
+    // A piece held back is still to be shown: the final text must not take it for shown.
+    if (!wordless) this.shownText = text;
     return outcome;
   }
 }
