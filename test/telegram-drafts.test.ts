@@ -70,6 +70,11 @@ describe('streaming drafts', () => {
     expect(msg.replyTo).toBe(asked);
     expect(msg.edits).toBeGreaterThanOrEqual(1);
     for (const shown of msg.history) expect(full.startsWith(shown.trimEnd())).toBe(true);
+    // Streamed changes (the final text excepted) one every 4 s at most: past 20 calls a minute, the API throttler
+    // held everything to the group (the final text, an approval question, a /stop reply) for up to a minute.
+    const changes = [...h.tg.callsOf('sendMessage', GROUP), ...h.tg.callsOf('editMessageText', GROUP)];
+    const paced = changes.sort((a, b) => a.at - b.at).slice(0, -1);
+    for (const gap of gaps(paced)) expect(gap).toBeGreaterThanOrEqual(4000 - 5);
   });
 
   it('a draft refused mid-answer hands the rest to edits: nothing lost, nothing twice', async () => {

@@ -7,7 +7,7 @@
  * telegram-drafts and telegram-delivery.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Pacer, type SendOutcome } from '../handlers/telegram/stream/pacer.js';
+import { Pacer, paceFor, type SendOutcome } from '../handlers/telegram/stream/pacer.js';
 
 /** A send whose calls stay in flight until the test settles them. */
 function manualSend() {
@@ -121,6 +121,33 @@ describe('streaming pacer', () => {
     await vi.advanceTimersByTimeAsync(1);
     await turn;
     expect(allowed).toBe(true);
+  });
+
+  it('a group’s stream pace (paceFor) spaces the paced sends, not the final call', async () => {
+    const { calls, send } = manualSend();
+    const pace = paceFor(-100500, INTERVAL);
+    expect(paceFor(111, INTERVAL)).toEqual({ intervalMs: INTERVAL, streamIntervalMs: INTERVAL });
+    const pacer = new Pacer({ ...pace, send });
+    pacer.push('a');
+    await vi.advanceTimersByTimeAsync(0);
+    calls[0]?.settle('sent');
+    pacer.push('b');
+    await vi.advanceTimersByTimeAsync(pace.streamIntervalMs - 1);
+    expect(calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.value)).toEqual(['a', 'b']);
+    calls[1]?.settle('sent');
+
+    // The final text waits one interval only: the group's budget keeps room for it.
+    await pacer.flush();
+    let allowed = false;
+    const turn = pacer.turn().then(() => {
+      allowed = true;
+    });
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    await turn;
+    expect(allowed).toBe(true);
+    expect(pace.streamIntervalMs).toBeGreaterThanOrEqual(4 * INTERVAL);
   });
 
   it('re-sends the last value sent after repeatAfterMs without a newer one, until flushed', async () => {

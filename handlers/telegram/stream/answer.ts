@@ -9,6 +9,7 @@ import { splitMarkdown } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
 import { stopReasonOf } from '../turns.js';
 import { createAnswerStream, type StreamingMode } from './edit-sender.js';
+import { paceFor } from './pacer.js';
 import type { AnswerStream, StreamOutput } from './ports.js';
 
 export interface AnswerOptions {
@@ -39,7 +40,7 @@ export async function answerTurn(
   /** Why Telegram refused the final text for good, if it did. */
   let refusal: unknown;
   const stream = createAnswerStream(opts.streaming, out, {
-    intervalMs: opts.intervalMs,
+    ...paceFor(input.chatId, opts.intervalMs),
     adoptMessageId: opts.queuedMessageId,
     replyTo: opts.replyTo,
     onError: (err, what) => {

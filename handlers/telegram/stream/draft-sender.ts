@@ -11,6 +11,8 @@ const KEEP_ALIVE_MS = 20_000;
 export interface DraftStreamOptions {
   /** Minimum time between two drafts (config.telegram.editIntervalMs, like edits). */
   intervalMs: number;
+  /** Minimum time before a streamed change, the final text excepted (pacer.ts paceFor). */
+  streamIntervalMs?: number | undefined;
   /** How often the typing action is repeated until the first draft. */
   typingEveryMs?: number;
   /** The "queued" notice of this answer: deleted once the answer is delivered (see finish). */
@@ -52,6 +54,7 @@ export class DraftStreamSender implements AnswerStream {
     this.typing = new TypingIndicator(out, opts.typingEveryMs, opts.onError);
     this.pacer = new Pacer({
       intervalMs: opts.intervalMs,
+      streamIntervalMs: opts.streamIntervalMs,
       send: (text) => this.draft(text),
       repeatAfterMs: KEEP_ALIVE_MS,
     });

@@ -8,6 +8,8 @@ import { TypingIndicator } from './typing.js';
 export interface EditStreamOptions {
   /** Minimum time between two calls that change the answer (config.telegram.editIntervalMs). */
   intervalMs: number;
+  /** Minimum time before a streamed change, the final text excepted (pacer.ts paceFor). */
+  streamIntervalMs?: number | undefined;
   /** How often the typing action is repeated (Telegram shows it for about 5 s). */
   typingEveryMs?: number;
   /** false: no intermediate text, typing until the end, then the final text (streaming "off"). */
@@ -41,7 +43,11 @@ export class EditStreamSender implements AnswerStream {
     private readonly out: StreamOutput,
     private readonly opts: EditStreamOptions,
   ) {
-    this.pacer = new Pacer({ intervalMs: opts.intervalMs, send: (text) => this.show(text) });
+    this.pacer = new Pacer({
+      intervalMs: opts.intervalMs,
+      streamIntervalMs: opts.streamIntervalMs,
+      send: (text) => this.show(text),
+    });
     this.live = opts.live ?? true;
     this.typing = new TypingIndicator(out, opts.typingEveryMs, opts.onError);
     if (opts.adoptMessageId !== undefined) {

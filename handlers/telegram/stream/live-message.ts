@@ -1,5 +1,5 @@
 import type { ChatOutput } from '../send/output.js';
-import { Pacer, type SendOutcome } from './pacer.js';
+import { Pacer, paceFor, type SendOutcome } from './pacer.js';
 
 export interface LiveMessageOptions {
   /** Minimum time between two calls that change the message. */
@@ -29,7 +29,10 @@ export class LiveMessage {
     private readonly opts: LiveMessageOptions,
   ) {
     this.id = opts.messageId;
-    this.pacer = new Pacer({ intervalMs: opts.intervalMs, send: (render) => this.progress(render()) });
+    this.pacer = new Pacer({
+      ...paceFor(out.chatId, opts.intervalMs),
+      send: (render) => this.progress(render()),
+    });
   }
 
   get messageId(): number | undefined {

@@ -16,9 +16,30 @@
  */
 export type SendOutcome = 'sent' | 'unchanged' | 'failed';
 
+/**
+ * Telegram lets a bot send about 20 messages a minute to a group, and the API
+ * throttler (bot.ts) holds every call to that group once they are spent, for
+ * up to a minute: the final text, an approval question, a /stop reply with
+ * them. A stream into a group keeps to 15 paced calls a minute, leaving them room.
+ */
+const GROUP_STREAM_INTERVAL_MS = 4_000;
+
+/** The pace of a stream into `chatId`: slower in a group (a negative chat id), but for its final call. */
+export function paceFor(
+  chatId: number,
+  intervalMs: number,
+): { intervalMs: number; streamIntervalMs: number } {
+  return {
+    intervalMs,
+    streamIntervalMs: chatId < 0 ? Math.max(intervalMs, GROUP_STREAM_INTERVAL_MS) : intervalMs,
+  };
+}
+
 export interface PacerOptions<T> {
   /** Minimum time from the end of one call to the start of the next (config.telegram.editIntervalMs). */
   intervalMs: number;
+  /** Minimum time before a paced send (see paceFor); the final call keeps to `intervalMs`. Default: intervalMs. */
+  streamIntervalMs?: number | undefined;
   /** Shows a value in the chat. Must not throw: a failure is reported as `failed`. */
   send(value: T): Promise<SendOutcome>;
   /**
@@ -71,7 +92,10 @@ export class Pacer<T> {
 
   private schedule(): void {
     if (this.timer || this.inflight || this.stopped) return;
-    const wait = Math.max(0, this.lastCallAt + this.opts.intervalMs - Date.now());
+    const wait = Math.max(
+      0,
+      this.lastCallAt + (this.opts.streamIntervalMs ?? this.opts.intervalMs) - Date.now(),
+    );
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const next = this.latest;
