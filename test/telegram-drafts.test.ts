@@ -148,6 +148,15 @@ describe('streaming drafts', () => {
     expect(h.tg.calls.filter((c) => Number(c.params.chat_id) === 117 && !c.ok)).toEqual([]);
   });
 
+  it('a paragraph break not yet followed by words redraws nothing: Telegram shows the same text', async () => {
+    h.llama.reply({ chunks: ['Hello.', '\n\n', 'More.'], chunkDelayMs: 300 });
+    h.tg.user(118).says('paragraphs');
+    await h.tg.waitFor(() => texts(118).includes('Hello.\n\nMore.'), { timeoutMs: 8000 });
+    const drafts = h.tg.drafts(118).map((d) => d.text.trimEnd());
+    expect(drafts[0]).toBe('Hello.');
+    expect(drafts.filter((d, i) => d === drafts[i - 1])).toEqual([]);
+  });
+
   it('a queued message: its notice goes once the answer arrives, below the answer before it', async () => {
     h.llama.script((body) => {
       const last = String(body.messages?.at(-1)?.content ?? '');

@@ -150,6 +150,17 @@ describe('streamed answers through the Bot API emulator', () => {
     expect(h.tg.calls.filter((c) => Number(c.params.chat_id) === 118 && !c.ok)).toEqual([]);
   });
 
+  it('a paragraph break not yet followed by words costs no edit: Telegram shows the same text', async () => {
+    h.llama.reply({ chunks: ['Hello.', '\n\n', 'More.'], chunkDelayMs: 300 });
+    h.tg.user(119).says('paragraphs');
+    const msg = await h.tg.waitFor(() => h.tg.botMessages(119).find((m) => m.text === 'Hello.\n\nMore.'), {
+      timeoutMs: 8000,
+    });
+    const shown = msg.history.map((t) => t.trimEnd());
+    expect(shown[0]).toBe('Hello.');
+    expect(shown.filter((t, i) => t === shown[i - 1])).toEqual([]);
+  });
+
   it('shows a brain error as its message, without a stack trace', async () => {
     h.llama.reply({ status: 500, error: 'the model crashed' });
     h.tg.user(117).says('break');

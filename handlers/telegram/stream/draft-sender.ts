@@ -81,10 +81,13 @@ export class DraftStreamSender implements AnswerStream {
     if (this.finishing || text.trim().length === 0) return;
     this.own.updates++;
     this.own.firstTextAt ??= Date.now();
-    this.latest = text;
     this.typing.stop();
-    if (this.fallback) this.fallback.update(text);
-    else this.pacer.push(text);
+    // Telegram drops trailing whitespace: a paragraph break not followed by words yet would redraw the same draft.
+    const shown = text.trimEnd();
+    if (shown === this.latest) return;
+    this.latest = shown;
+    if (this.fallback) this.fallback.update(shown);
+    else this.pacer.push(shown);
   }
 
   async finish(text: string): Promise<boolean> {

@@ -67,7 +67,8 @@ export class EditStreamSender implements AnswerStream {
     this.stats.firstTextAt ??= Date.now();
     if (!this.live) return;
     this.typing.stop();
-    this.pacer.push(text);
+    // Telegram drops trailing whitespace: a paragraph break not followed by words yet would be an edit that changes nothing.
+    this.pacer.push(text.trimEnd());
   }
 
   async finish(text: string): Promise<boolean> {
