@@ -161,6 +161,23 @@ describe('streamed answers through the Bot API emulator', () => {
     expect(shown.filter((t, i) => t === shown[i - 1])).toEqual([]);
   });
 
+  it('shows typing again while the answer is quiet (a tool runs), until its next words', async () => {
+    let open: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    // The chat of the first test, which is over.
+    const CHAT = 112;
+    h.llama.reply({ chunks: ['Let me check.', { wait: held }, ' Done.'] });
+    h.tg.user(CHAT).says('quiet');
+    await h.tg.waitFor(() => texts(CHAT).includes('Let me check.'));
+    const shownAt = h.tg.callsOf('sendMessage', CHAT).at(-1)?.at ?? 0;
+    // Before, the chat showed nothing more until the next words, however long the tool ran.
+    await h.tg.waitFor(() => h.tg.callsOf('sendChatAction', CHAT).some((c) => c.at > shownAt));
+    open();
+    await h.tg.waitFor(() => texts(CHAT).includes('Let me check. Done.'), { timeoutMs: 8000 });
+  });
+
   it('shows a brain error as its message, without a stack trace', async () => {
     h.llama.reply({ status: 500, error: 'the model crashed' });
     h.tg.user(117).says('break');

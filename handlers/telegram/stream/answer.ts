@@ -12,6 +12,13 @@ import { createAnswerStream, type StreamingMode } from './edit-sender.js';
 import { paceFor } from './pacer.js';
 import type { AnswerStream, StreamOutput } from './ports.js';
 
+/**
+ * Paces without new text after which the chat shows "typing…" again: a
+ * streamed answer stops moving while the brain runs a tool or thinks, and
+ * without it the chat looks stalled until the next words.
+ */
+const QUIET_PACES = 3;
+
 export interface AnswerOptions {
   route: Route;
   streaming: StreamingMode;
@@ -24,8 +31,8 @@ export interface AnswerOptions {
 }
 
 /**
- * One turn, from the route to the chat: typing until the first text, the
- * answer streamed as it comes (saying when it waits for a tool approval, with
+ * One turn, from the route to the chat: typing until the first text (and
+ * again while the answer is quiet), the answer streamed as it comes (saying when it waits for a tool approval, with
  * brainstem's notices about the turn in their place), and a final text that
  * always arrives, saying when the answer was stopped or failed (the error's
  * message, never a stack).
@@ -54,6 +61,13 @@ export async function answerTurn(
   let waiting: string | undefined;
   let failure: string | undefined;
   const switchLine = switchWaitLine(input.lang);
+  let quiet: NodeJS.Timeout | undefined;
+  /** "typing…" again once the answer is quiet (a tool runs), unless it waits for the user's approval. */
+  const typingWhenQuiet = () => {
+    clearTimeout(quiet);
+    const asksUser = waiting !== undefined && waiting !== switchLine;
+    if (!asksUser) quiet = setTimeout(() => stream.begin(), QUIET_PACES * opts.intervalMs);
+  };
   try {
     for await (const ev of opts.route.turn(input, signal)) {
       // Whatever comes after a switch wait means the switch is over.
@@ -82,10 +96,13 @@ export async function answerTurn(
           continue;
       }
       stream.update(withStatus(text, waiting));
+      typingWhenQuiet();
     }
   } catch (err) {
     log.error({ err }, 'turn failed');
     failure = (err as Error).message || String(err);
+  } finally {
+    clearTimeout(quiet);
   }
   // A message may stand for the answer without any of its text: the queued notice, the approval wait.
   const holdsMessage = opts.queuedMessageId !== undefined || stream.stats.updates > 0;
