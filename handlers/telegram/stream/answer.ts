@@ -32,10 +32,10 @@ export interface AnswerOptions {
 
 /**
  * One turn, from the route to the chat: typing until the first text (and
- * again while the answer is quiet), the answer streamed as it comes (saying when it waits for a tool approval, with
- * brainstem's notices about the turn in their place), and a final text that
- * always arrives, saying when the answer was stopped or failed (the error's
- * message, never a stack).
+ * again while the answer is quiet), the answer streamed as it comes (saying
+ * when it waits for a tool approval, with brainstem's notices about the turn
+ * in their place), and a final text that always arrives, saying when the
+ * answer was stopped or failed (the error's message, never a stack).
  */
 export async function answerTurn(
   out: StreamOutput,
