@@ -149,8 +149,15 @@ describe('streaming drafts', () => {
   });
 
   it('a paragraph break not yet followed by words redraws nothing: Telegram shows the same text', async () => {
-    h.llama.reply({ chunks: ['Hello.', '\n\n', 'More.'], chunkDelayMs: 300 });
+    let open: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    // Held after the first words, so that they are drafted alone whatever the machine's load.
+    h.llama.reply({ chunks: ['Hello.', { wait: held }, '\n\n', 'More.'], chunkDelayMs: 300 });
     h.tg.user(118).says('paragraphs');
+    await h.tg.waitFor(() => h.tg.drafts(118).some((d) => d.text === 'Hello.'));
+    open();
     await h.tg.waitFor(() => texts(118).includes('Hello.\n\nMore.'), { timeoutMs: 8000 });
     const drafts = h.tg.drafts(118).map((d) => d.text.trimEnd());
     expect(drafts[0]).toBe('Hello.');

@@ -151,8 +151,15 @@ describe('streamed answers through the Bot API emulator', () => {
   });
 
   it('a paragraph break not yet followed by words costs no edit: Telegram shows the same text', async () => {
-    h.llama.reply({ chunks: ['Hello.', '\n\n', 'More.'], chunkDelayMs: 300 });
+    let open: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    // Held after the first words, so that they are shown alone whatever the machine's load.
+    h.llama.reply({ chunks: ['Hello.', { wait: held }, '\n\n', 'More.'], chunkDelayMs: 300 });
     h.tg.user(119).says('paragraphs');
+    await h.tg.waitFor(() => texts(119).includes('Hello.'));
+    open();
     const msg = await h.tg.waitFor(() => h.tg.botMessages(119).find((m) => m.text === 'Hello.\n\nMore.'), {
       timeoutMs: 8000,
     });
