@@ -116,8 +116,15 @@ export type ApprovalDecision =
   | { behavior: 'allow'; scope: 'once' | 'session' }
   | { behavior: 'deny'; message: string };
 
-/** Resolves when a person has decided; `signal` aborts when the answer is no longer wanted (timeout, turn stopped). */
+/**
+ * Resolves when a person has decided; `signal` aborts when the answer is no longer wanted, its
+ * `reason` saying why (ApprovalWithdrawn): a face's own clock cannot tell, since the brain's
+ * started before the question could be shown (the bot still starting, Telegram slow to answer).
+ */
 export type Approver = (req: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalDecision>;
+
+/** Why an approval question was withdrawn: nobody answered in time, or the turn stopped (or failed). */
+export type ApprovalWithdrawn = 'timeout' | 'stopped';
 
 /** Who settled an approval request. */
 export type ApprovalSource =

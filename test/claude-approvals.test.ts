@@ -95,11 +95,19 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     const { expect } = ctx;
     const h = await harness(ctx, { claude: { approvalTimeoutMs: 1_000 } });
     h.fake.script(() => bash('touch late.txt'));
-    // Answers only when told the answer is no longer wanted (too late by then).
+    // Answers only when told the answer is no longer wanted (too late by then), noting why it was told.
+    let why: unknown;
     const a = approver(
       (_req, s) =>
         new Promise((resolve) =>
-          s.addEventListener('abort', () => resolve({ behavior: 'allow', scope: 'once' }), { once: true }),
+          s.addEventListener(
+            'abort',
+            () => {
+              why = s.reason;
+              resolve({ behavior: 'allow', scope: 'once' });
+            },
+            { once: true },
+          ),
         ),
     );
 
@@ -108,6 +116,8 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     const events = await collect(h.brain.turn(turn, signal()));
 
     expect(a.unwanted).toEqual([a.asked[0]?.id]);
+    // The face shows "no answer in time", not "stopped": its own clock started after the brain's.
+    expect(why).toBe('timeout');
     expect(notices(events)).toEqual([
       '⚙️ [proxy] Personne n’a répondu à la demande d’approbation pour Bash (touch late.txt) en 1 s, donc c’est refusé.',
     ]);

@@ -6,6 +6,7 @@ import type {
   ApprovalDecision,
   ApprovalRequest,
   ApprovalSource,
+  ApprovalWithdrawn,
   Approver,
   TurnEvent,
   TurnRequest,
@@ -172,13 +173,16 @@ async function ask(
     );
   try {
     const asked = await Promise.race([answered, timedOut, cancelled]);
-    if (asked.kind !== 'decided') unwanted.abort();
+    if (asked.kind !== 'decided') unwanted.abort(withdrawn(asked.kind));
     return asked;
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
   }
 }
+
+const withdrawn = (kind: Exclude<Asked['kind'], 'decided'>): ApprovalWithdrawn =>
+  kind === 'timeout' ? 'timeout' : 'stopped';
 
 const deny = (message: string): ApprovalDecision => ({ behavior: 'deny', message });
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { type Api, Composer, type Context } from 'grammy';
 import type { MaybeInaccessibleMessage } from 'grammy/types';
 import type { ApprovalDecision, ApprovalRequest, Approver } from '../../../brains/types.js';
@@ -18,13 +17,6 @@ import {
   type Unanswered,
   unansweredText,
 } from './view.js';
-
-/**
- * The brain's approval clock starts a moment before this one: a question
- * withdrawn this close to the limit was withdrawn because time ran out
- * (otherwise the turn stopped: /stop, the client went away).
- */
-const TIMER_SLACK_MS = 100;
 
 interface Open {
   req: ApprovalRequest;
@@ -102,11 +94,10 @@ export class ApprovalPrompts {
     const id = `${this.run}-${this.nextId++}`;
     const html = promptHtml(req, lang, showSession);
     const keyboard = promptKeyboard(id, lang);
-    const started = performance.now();
     return new Promise<ApprovalDecision>((resolve, reject) => {
       const onAbort = () => {
-        const why: Unanswered =
-          performance.now() - started >= this.o.timeoutMs - TIMER_SLACK_MS ? 'timeout' : 'stopped';
+        // The brain says why (ApprovalWithdrawn): its clock started before this question was shown.
+        const why: Unanswered = signal.reason === 'timeout' ? 'timeout' : 'stopped';
         // Nobody reads this decision any more: the brain reports the timeout or the stop itself.
         this.conclude(id, { behavior: 'deny', message: why }, unansweredText(why, this.o.timeoutMs, lang));
       };
