@@ -17,6 +17,8 @@ beforeAll(async () => {
   h.llama.script((body) => {
     const last = String(body.messages?.at(-1)?.content ?? '');
     if (last === 'hold on') return { chunks: ['Thinking hard ', { wait: gate }, 'never shown'] };
+    if (last === 'code, then stop')
+      return { chunks: ['Run:\n```sh\nmake all\n', { wait: gate }, 'never shown'] };
     if (last === 'hold for edits') return { chunks: ['Holding ', { wait: editsGate }, 'done'] };
     return { chunks: [`echo: ${last}`] };
   });
@@ -187,6 +189,20 @@ describe('turns of one chat', () => {
     // The queued notice itself becomes the answer to the queued message.
     await h.tg.waitFor(() => queued.text === '[local] echo: and then?');
     expect(h.tg.botMessages(113).filter((m) => /echo: and then\?/.test(m.text))).toHaveLength(1);
+  });
+
+  // The chat of the test above, which is over.
+  it('/stop in the middle of a code block: the stop line is text below the block, not inside it', async () => {
+    const u = h.tg.user(113);
+    u.says('code, then stop');
+    const answer = await reply(113, /make all/);
+    u.says('/stop');
+    await h.tg.waitFor(() => answer.text.endsWith('⏹ stopped'));
+    const stopAt = answer.text.indexOf('⏹');
+    const code = answer.entities.filter((e) => e.type === 'pre' || e.type === 'code');
+    expect(code.length).toBeGreaterThan(0);
+    expect(code.filter((e) => e.offset + e.length > stopAt)).toEqual([]);
+    expect(answer.entities).toContainEqual(expect.objectContaining({ type: 'italic', offset: stopAt + 2 }));
   });
 
   it('says so when /stop finds nothing running', async () => {

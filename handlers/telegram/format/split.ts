@@ -66,6 +66,15 @@ function openFenceAfter(text: string): string | undefined {
   return open?.line;
 }
 
+/**
+ * `text` with its last code block closed when the model left it open: a line brainstem adds below
+ * an answer cut mid-block (a stop, a failure, the approval wait) must not render as code.
+ */
+export function withFenceClosed(text: string): string {
+  const open = openFenceAfter(text);
+  return open === undefined ? text : `${text}\n${closingOf(open)}`;
+}
+
 function closingOf(fenceLine: string): string {
   return /^(`+|~+)/.exec(fenceLine)?.[1] ?? '```';
 }

@@ -5,7 +5,7 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars } from '../../../src/text.js';
 import { waitingLine } from '../approvals/view.js';
 import { escapeMarkdown } from '../format/render.js';
-import { splitMarkdown } from '../format/split.js';
+import { splitMarkdown, withFenceClosed } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
 import { stopReasonOf } from '../turns.js';
 import { createAnswerStream, type StreamingMode } from './edit-sender.js';
@@ -135,7 +135,7 @@ function undeliveredText(err: unknown, lang: TurnInput['lang']): string {
 function withStatus(text: string, line: string | undefined): string {
   if (!line) return text;
   if (!text.trim()) return line;
-  const shown = `${text.trimEnd()}\n\n${line}`;
+  const shown = `${withFenceClosed(text.trimEnd())}\n\n${line}`;
   return splitMarkdown(shown).length > splitMarkdown(text).length ? text : shown;
 }
 
@@ -147,7 +147,7 @@ function finalText(
   holdsMessage: boolean,
 ): string {
   const body = text.trimEnd();
-  const join = (tail: string) => (body ? `${body}\n\n${tail}` : tail);
+  const join = (tail: string) => (body ? `${withFenceClosed(body)}\n\n${tail}` : tail);
   const stopped = stopReasonOf(signal);
   if (stopped === 'shutdown') {
     return join(
