@@ -480,7 +480,9 @@ export function configSchemas() {
           env: z
             .record(z.string(), z.string())
             .default({})
-            .describe('Extra environment for the CLI (e.g. `CLAUDE_CONFIG_DIR`).'),
+            .describe(
+              'Extra environment for the CLI (e.g. `CLAUDE_CONFIG_DIR`). `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS` is always 1: a background task has the CLI start turns nobody asked for.',
+            ),
           warm: warmSchema
             .default(WARM_DEFAULTS)
             .describe('Warm processes: a follow-up skips the CLI start-up.'),

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
 import type { TurnEvent, TurnUsage } from '../brains/types.js';
-import { createGate, httpError, text } from './fakes/anthropic.js';
+import { createGate, httpError, text, toolUse } from './fakes/anthropic.js';
 import {
   type ClaudeHarness,
   collect,
@@ -96,6 +96,27 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(u1.costUsd).toBeGreaterThan(0);
     expect(u2.costUsd).toBeCloseTo(u1.costUsd, 12);
     expect(h.warm?.size).toBe(1);
+  });
+
+  // CLI 2.1.332 ran a subagent in the background and then started a turn of its own to report it: on
+  // the warm process the next message got that turn's answer (see CLI_ENV in cli-compat.ts).
+  it('answers the message after a subagent was used with its own answer, the subagent’s text unseen', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    h.fake.script((req) => {
+      if (req.lastUserText === 'do the sub-task') return text('SUBAGENT REPORT');
+      if (req.lastUserText === 'first') {
+        const task = { description: 'sub', prompt: 'do the sub-task', subagent_type: 'general-purpose' };
+        return toolUse('Task', task, text('answer'));
+      }
+      return text(`reply to ${req.lastUserTurn}`);
+    });
+
+    const one = await collect(h.brain.turn(userTurn('first'), signal()));
+    const two = await collect(h.brain.turn(followUp('second'), signal()));
+
+    expect([textOf(one), textOf(two)]).toEqual(['answer', 'reply to second']);
+    expect(starts(h).map((s) => s.warm)).toEqual([false, true]);
   });
 
   // The CLI's modelUsage runs up over the process's life like its cost: a turn with no API answer of

@@ -20,6 +20,15 @@
  *   session's earlier cost; it also says what a turn used itself
  *   (`model_usage_since_last_result`), which brainstem takes (ClaudeProcess.turnUsage).
  *
+ * - Subagents. 2.1.332 runs the Task (Agent) tool in the background: the turn's result
+ *   still waits for the subagent, but then the CLI starts a turn of its own, unasked, to
+ *   tell the model the subagent ended. brainstem reads a process only during a turn it
+ *   asked for, so on a warm process the user's next message got that turn's answer, and
+ *   every later message the answer to the one before. 2.1.197 runs a subagent within the
+ *   turn. Both start such a turn when a Bash command run in the background
+ *   (`run_in_background`) ends. `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1` makes both run
+ *   subagents within the turn and drops `run_in_background` from Bash: see CLI_ENV.
+ *
  * Not a difference: the other stream-json lines brainstem reads (init, stream_event,
  * rate_limit_event, control_request), `--permission-prompt-tool stdio`,
  * `--max-budget-usd`, `claude auth status --json`. The default model, and so a
@@ -30,6 +39,12 @@
 export const OLDEST_TESTED = '2.1.197';
 /** The newest CLI the suite runs against (`claude-code-current` in package.json). */
 export const NEWEST_TESTED = '2.1.332';
+
+/**
+ * Set in every CLI's environment, over `claude.env` and a mode's `env`: with background
+ * tasks the CLI starts turns nobody asked for, whose answers would reach the wrong message.
+ */
+export const CLI_ENV = { CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1' } as const;
 
 /** The `mcpServers` entry of brainstem's MCP server in the `--mcp-config` file. */
 export function mcpServerEntry(url: string, headers: Record<string, string>) {

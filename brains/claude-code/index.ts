@@ -8,6 +8,7 @@ import { tailChars } from '../../src/text.js';
 import type { Brain, BrainError, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
+import { CLI_ENV } from './cli-compat.js';
 import { cliEnv } from './env.js';
 import {
   abortedError,
@@ -511,13 +512,17 @@ export class ClaudeCodeBrain implements Brain {
     return `${this.id}\u0000${sessionKey}`;
   }
 
-  /** The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout, `claude.env`, the mode's `env`. */
+  /**
+   * The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout,
+   * `claude.env`, the mode's `env`, then what brainstem needs of every CLI (CLI_ENV).
+   */
   private env(): Record<string, string> {
     return cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
       ...this.opts.mode.env,
+      ...CLI_ENV,
     });
   }
 
