@@ -481,7 +481,7 @@ export function configSchemas() {
             .record(z.string(), z.string())
             .default({})
             .describe(
-              'Extra environment for the CLI (e.g. `CLAUDE_CONFIG_DIR`). `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS` is always 1: a background task has the CLI start turns nobody asked for.',
+              'Extra environment for the CLI (e.g. `CLAUDE_CONFIG_DIR`). `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS` and `CLAUDE_CODE_DISABLE_CRON` are always 1: a background task or a scheduled prompt has the CLI start turns nobody asked for.',
             ),
           warm: warmSchema
             .default(WARM_DEFAULTS)

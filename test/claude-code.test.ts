@@ -439,34 +439,34 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(results.map((r) => r.isError)).toEqual([false, true]);
   });
 
-  // The current CLI defers its rarely used tools (CronList among them) behind ToolSearch; the pinned one offers them.
+  // The current CLI defers its rarely used tools (TaskList among them) behind ToolSearch; the pinned one offers them.
   it('calls a tool the CLI defers once ToolSearch has loaded it, as a model must', async (ctx) => {
     const { expect } = ctx;
-    const h = await harness(ctx, { mode: { allowedTools: ['CronList'] } });
-    h.fake.script(() => toolUse('CronList', {}, text('No scheduled jobs.')));
-    const events = await collect(h.brain.turn(userTurn('any jobs?'), new AbortController().signal));
-    expect(textOf(events)).toBe('No scheduled jobs.');
+    const h = await harness(ctx, { mode: { allowedTools: ['TaskList'] } });
+    h.fake.script(() => toolUse('TaskList', {}, text('No tasks.')));
+    const events = await collect(h.brain.turn(userTurn('any tasks?'), new AbortController().signal));
+    expect(textOf(events)).toBe('No tasks.');
     const main = h.fake.mainRequests();
-    const deferred = !main[0]?.tools.includes('CronList');
+    const deferred = !main[0]?.tools.includes('TaskList');
     if (deferred) {
       expect(main[0]?.tools).toContain('ToolSearch');
       const loaded = main[1]?.body?.messages?.at(-1)?.content;
-      expect(JSON.stringify(loaded)).toContain('{"type":"tool_reference","tool_name":"CronList"}');
+      expect(JSON.stringify(loaded)).toContain('{"type":"tool_reference","tool_name":"TaskList"}');
     }
     expect(main).toHaveLength(deferred ? 3 : 2);
     // The call went out only in a request where the model could see the tool, and it ran.
-    expect(main.at(-2)?.tools).toContain('CronList');
+    expect(main.at(-2)?.tools).toContain('TaskList');
     expect(main.at(-1)?.toolResults).toEqual([expect.objectContaining({ isError: false })]);
   });
 
   it('searches once for a tool the CLI refuses, then calls it and gets the refusal', async (ctx) => {
     const { expect } = ctx;
-    const h = await harness(ctx, { mode: { deniedTools: ['CronList'] } });
-    h.fake.script(() => toolUse('CronList', {}, text('Could not list them.')));
-    const events = await collect(h.brain.turn(userTurn('any jobs?'), new AbortController().signal));
+    const h = await harness(ctx, { mode: { deniedTools: ['TaskList'] } });
+    h.fake.script(() => toolUse('TaskList', {}, text('Could not list them.')));
+    const events = await collect(h.brain.turn(userTurn('any tasks?'), new AbortController().signal));
     expect(textOf(events)).toBe('Could not list them.');
     const main = h.fake.mainRequests();
-    expect(main[0]?.tools).not.toContain('CronList');
+    expect(main[0]?.tools).not.toContain('TaskList');
     expect(main).toHaveLength(main[0]?.tools.includes('ToolSearch') ? 3 : 2);
     expect(main.at(-1)?.toolResults).toEqual([expect.objectContaining({ isError: true })]);
   });
@@ -744,6 +744,7 @@ describe('argv and prompt', () => {
       '--disallowedTools',
       'Edit(~/.claude/**)',
       'Edit(./.claude/**)',
+      'Monitor',
       'WebFetch',
     ]);
   });

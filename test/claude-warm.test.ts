@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
-import type { TurnEvent, TurnUsage } from '../brains/types.js';
+import type { Approver, TurnEvent, TurnUsage } from '../brains/types.js';
 import { createGate, httpError, text, toolUse } from './fakes/anthropic.js';
 import {
   type ClaudeHarness,
@@ -98,25 +98,34 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(h.warm?.size).toBe(1);
   });
 
-  // CLI 2.1.332 ran a subagent in the background and then started a turn of its own to report it: on
-  // the warm process the next message got that turn's answer (see CLI_ENV in cli-compat.ts).
-  it('answers the message after a subagent was used with its own answer, the subagent’s text unseen', async (ctx) => {
+  // A turn the CLI starts by itself was read by the next one, whose message got its answer: CLI 2.1.332
+  // started one after each subagent, both after a prompt scheduled with CronCreate fired (unasked),
+  // 2.1.332 per line a Monitor command printed. See "Turns nobody asked for" in cli-compat.ts.
+  it('answers the message after Claude used a subagent with its own answer; no schedule or monitor is left to fire', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
+    const task = { description: 'sub', prompt: 'do the sub-task', subagent_type: 'general-purpose' };
+    const cron = { cron: '*/1 * * * *', prompt: 'remind me', recurring: true };
+    const monitor = { command: 'echo tick', description: 'ticks' };
     h.fake.script((req) => {
       if (req.lastUserText === 'do the sub-task') return text('SUBAGENT REPORT');
-      if (req.lastUserText === 'first') {
-        const task = { description: 'sub', prompt: 'do the sub-task', subagent_type: 'general-purpose' };
-        return toolUse('Task', task, text('answer'));
-      }
-      return text(`reply to ${req.lastUserTurn}`);
+      if (req.lastUserText !== 'first') return text(`reply to ${req.lastUserTurn}`);
+      return toolUse('Task', task, toolUse('CronCreate', cron, toolUse('Monitor', monitor, text('answer'))));
     });
+    // Whoever asks is told yes: only the CLI can refuse.
+    const approve: Approver = async () => ({ behavior: 'allow', scope: 'once' });
 
-    const one = await collect(h.brain.turn(userTurn('first'), signal()));
-    const two = await collect(h.brain.turn(followUp('second'), signal()));
+    const one = await collect(h.brain.turn({ ...userTurn('first'), approve }, signal()));
+    const two = await collect(h.brain.turn({ ...followUp('second'), approve }, signal()));
 
     expect([textOf(one), textOf(two)]).toEqual(['answer', 'reply to second']);
     expect(starts(h).map((s) => s.warm)).toEqual([false, true]);
+    const refused = h.fake
+      .mainRequests()
+      .flatMap((r) => r.toolResults)
+      .filter((r) => r.isError)
+      .map((r) => r.content.match(/No such tool available: (\w+)/)?.[1]);
+    expect(refused).toEqual(['CronCreate', 'Monitor']);
   });
 
   // The CLI's modelUsage runs up over the process's life like its cost: a turn with no API answer of

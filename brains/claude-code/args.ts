@@ -1,4 +1,5 @@
 import type { ModeConfig } from '../../src/config.js';
+import { UNSERVED_TOOLS } from './cli-compat.js';
 import { brainstemToolName, grantsBrainstemTools } from './tool-names.js';
 
 export interface ArgsInput {
@@ -61,6 +62,6 @@ export function buildArgs({
   if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));
   // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
-  args.push('--disallowedTools', ...OWN_SETTINGS_EDITS, ...mode.deniedTools);
+  args.push('--disallowedTools', ...OWN_SETTINGS_EDITS, ...UNSERVED_TOOLS, ...mode.deniedTools);
   return args;
 }

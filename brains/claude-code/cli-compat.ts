@@ -6,7 +6,7 @@
  * differ in two ways that matter here:
  *
  * - Tool search. 2.1.332 sends MCP tools (brainstem's, `mcp__brainstem__*`) and its
- *   own rarely used tools (CronCreate, WebFetch…) with `defer_loading`: the model
+ *   own rarely used tools (TaskList, WebFetch…) with `defer_loading`: the model
  *   sees only their names and must call the `ToolSearch` tool to load one before it
  *   can call it, a model round more. 2.1.197 does the same against Anthropic's API
  *   or with `ENABLE_TOOL_SEARCH=true`, but not against another base URL. Both honour
@@ -20,14 +20,17 @@
  *   session's earlier cost; it also says what a turn used itself
  *   (`model_usage_since_last_result`), which brainstem takes (ClaudeProcess.turnUsage).
  *
- * - Subagents. 2.1.332 runs the Task (Agent) tool in the background: the turn's result
- *   still waits for the subagent, but then the CLI starts a turn of its own, unasked, to
- *   tell the model the subagent ended. brainstem reads a process only during a turn it
- *   asked for, so on a warm process the user's next message got that turn's answer, and
- *   every later message the answer to the one before. 2.1.197 runs a subagent within the
- *   turn. Both start such a turn when a Bash command run in the background
- *   (`run_in_background`) ends. `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1` makes both run
- *   subagents within the turn and drops `run_in_background` from Bash: see CLI_ENV.
+ * - Turns nobody asked for. brainstem reads a process only during a turn it asked for: a
+ *   turn the CLI starts by itself is read by the next one, whose message then gets that
+ *   turn's answer (and every later message the answer to the one before). 2.1.332 starts
+ *   one after each subagent, which it runs in the background (the Task/Agent tool; the
+ *   turn's result still waits for it); 2.1.197 runs a subagent within the turn. Both start
+ *   one when a Bash command run in the background (`run_in_background`) ends, and when a
+ *   prompt scheduled with CronCreate fires (which the CLI runs unasked: "remind me in five
+ *   minutes"). 2.1.332's Monitor tool starts one per line its command prints. So in every
+ *   CLI: `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1` runs subagents within the turn and drops
+ *   `run_in_background`, `CLAUDE_CODE_DISABLE_CRON=1` drops the Cron tools (CLI_ENV), and
+ *   Monitor is refused (UNSERVED_TOOLS).
  *
  * Not a difference: the other stream-json lines brainstem reads (init, stream_event,
  * rate_limit_event, control_request), `--permission-prompt-tool stdio`,
@@ -41,10 +44,14 @@ export const OLDEST_TESTED = '2.1.197';
 export const NEWEST_TESTED = '2.1.332';
 
 /**
- * Set in every CLI's environment, over `claude.env` and a mode's `env`: with background
- * tasks the CLI starts turns nobody asked for, whose answers would reach the wrong message.
+ * Set in every CLI's environment, over `claude.env` and a mode's `env`: background tasks
+ * and scheduled prompts have the CLI start turns nobody asked for, whose answers would
+ * reach the wrong message.
  */
-export const CLI_ENV = { CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1' } as const;
+export const CLI_ENV = { CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1', CLAUDE_CODE_DISABLE_CRON: '1' } as const;
+
+/** Refused in every mode (`--disallowedTools`): 2.1.332's Monitor reports through turns nobody asked for. */
+export const UNSERVED_TOOLS = ['Monitor'] as const;
 
 /** The `mcpServers` entry of brainstem's MCP server in the `--mcp-config` file. */
 export function mcpServerEntry(url: string, headers: Record<string, string>) {
