@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeCall } from './fakes/telegram.js';
+import { gate } from './helpers/gate.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /** Native streaming drafts (`telegram.streaming: 'draft'`) against the Bot API emulator. */
 let h: Harness;
-let release: () => void = () => undefined;
-const gate = new Promise<void>((resolve) => {
-  release = resolve;
-});
+const { held: holdOn, open: release } = gate();
 
 beforeAll(async () => {
   h = await startHarness({ config: { telegram: { streaming: 'draft' } } });
@@ -130,10 +128,7 @@ describe('streaming drafts', () => {
   });
 
   it('an answer that opens with a code block is drafted from its first line, never as an empty draft', async () => {
-    let open: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const { held, open } = gate();
     h.llama.reply({
       chunks: ['```python\n', 'print(1)\n', { wait: held }, 'print(2)\n```\n', 'Done.'],
       chunkDelayMs: 100,
@@ -149,10 +144,7 @@ describe('streaming drafts', () => {
   });
 
   it('a paragraph break not yet followed by words redraws nothing: Telegram shows the same text', async () => {
-    let open: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const { held, open } = gate();
     // Held after the first words, so that they are drafted alone whatever the machine's load.
     h.llama.reply({ chunks: ['Hello.', { wait: held }, '\n\n', 'More.'], chunkDelayMs: 300 });
     h.tg.user(118).says('paragraphs');
@@ -167,7 +159,7 @@ describe('streaming drafts', () => {
   it('a queued message: its notice goes once the answer arrives, below the answer before it', async () => {
     h.llama.script((body) => {
       const last = String(body.messages?.at(-1)?.content ?? '');
-      if (last === 'hold on') return { chunks: ['Thinking hard ', { wait: gate }, 'and done.'] };
+      if (last === 'hold on') return { chunks: ['Thinking hard ', { wait: holdOn }, 'and done.'] };
       return { chunks: [`echo: ${last}`] };
     });
     const u = h.tg.user(116);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gate } from './helpers/gate.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 let h: Harness;
@@ -133,10 +134,7 @@ describe('streamed answers through the Bot API emulator', () => {
   });
 
   it('streams an answer that opens with a code block: nothing is sent before its first line, then edits go on', async () => {
-    let open: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const { held, open } = gate();
     // Telegram refuses a message with no visible text (a block only just opened): that refusal ended the streaming.
     h.llama.reply({
       chunks: ['```python\n', 'print(1)\n', { wait: held }, 'print(2)\n```\n', 'Done.'],
@@ -151,10 +149,7 @@ describe('streamed answers through the Bot API emulator', () => {
   });
 
   it('a paragraph break not yet followed by words costs no edit: Telegram shows the same text', async () => {
-    let open: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const { held, open } = gate();
     // Held after the first words, so that they are shown alone whatever the machine's load.
     h.llama.reply({ chunks: ['Hello.', { wait: held }, '\n\n', 'More.'], chunkDelayMs: 300 });
     h.tg.user(119).says('paragraphs');
@@ -169,10 +164,7 @@ describe('streamed answers through the Bot API emulator', () => {
   });
 
   it('shows typing again while the answer is quiet (a tool runs), until its next words', async () => {
-    let open: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const { held, open } = gate();
     // The chat of the first test, which is over.
     const CHAT = 112;
     h.llama.reply({ chunks: ['Let me check.', { wait: held }, ' Done.'] });
