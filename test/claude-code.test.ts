@@ -745,6 +745,7 @@ describe('argv and prompt', () => {
       'Edit(~/.claude/**)',
       'Edit(./.claude/**)',
       'Monitor',
+      'ScheduleWakeup',
       'WebFetch',
     ]);
   });

@@ -99,18 +99,27 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
   });
 
   // A turn the CLI starts by itself was read by the next one, whose message got its answer: CLI 2.1.332
-  // started one after each subagent, both after a prompt scheduled with CronCreate fired (unasked),
-  // 2.1.332 per line a Monitor command printed. See "Turns nobody asked for" in cli-compat.ts.
+  // started one after each subagent, both after a prompt scheduled with CronCreate or ScheduleWakeup
+  // fired (unasked), 2.1.332 per line a Monitor command printed. See "Turns nobody asked for" in cli-compat.ts.
   it('answers the message after Claude used a subagent with its own answer; no schedule or monitor is left to fire', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
     const task = { description: 'sub', prompt: 'do the sub-task', subagent_type: 'general-purpose' };
     const cron = { cron: '*/1 * * * *', prompt: 'remind me', recurring: true };
     const monitor = { command: 'echo tick', description: 'ticks' };
+    const wakeup = { delaySeconds: 60, prompt: 'wake up', reason: 'check back' };
     h.fake.script((req) => {
       if (req.lastUserText === 'do the sub-task') return text('SUBAGENT REPORT');
       if (req.lastUserText !== 'first') return text(`reply to ${req.lastUserTurn}`);
-      return toolUse('Task', task, toolUse('CronCreate', cron, toolUse('Monitor', monitor, text('answer'))));
+      return toolUse(
+        'Task',
+        task,
+        toolUse(
+          'CronCreate',
+          cron,
+          toolUse('ScheduleWakeup', wakeup, toolUse('Monitor', monitor, text('answer'))),
+        ),
+      );
     });
     // Whoever asks is told yes: only the CLI can refuse.
     const approve: Approver = async () => ({ behavior: 'allow', scope: 'once' });
@@ -124,8 +133,8 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
       .mainRequests()
       .flatMap((r) => r.toolResults)
       .filter((r) => r.isError)
-      .map((r) => r.content.match(/No such tool available: (\w+)/)?.[1]);
-    expect(refused).toEqual(['CronCreate', 'Monitor']);
+      .map((r) => r.content.match(/No such tool available: (\w+)/)?.[1] ?? r.content.slice(0, 200));
+    expect(refused).toEqual(['CronCreate', 'ScheduleWakeup', 'Monitor']);
   });
 
   // The CLI's modelUsage runs up over the process's life like its cost: a turn with no API answer of

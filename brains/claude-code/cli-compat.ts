@@ -26,11 +26,11 @@
  *   one after each subagent, which it runs in the background (the Task/Agent tool; the
  *   turn's result still waits for it); 2.1.197 runs a subagent within the turn. Both start
  *   one when a Bash command run in the background (`run_in_background`) ends, and when a
- *   prompt scheduled with CronCreate fires (which the CLI runs unasked: "remind me in five
- *   minutes"). 2.1.332's Monitor tool starts one per line its command prints. So in every
- *   CLI: `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1` runs subagents within the turn and drops
- *   `run_in_background`, `CLAUDE_CODE_DISABLE_CRON=1` drops the Cron tools (CLI_ENV), and
- *   Monitor is refused (UNSERVED_TOOLS).
+ *   prompt scheduled with CronCreate or ScheduleWakeup fires (which the CLI runs unasked:
+ *   "remind me in five minutes"). 2.1.332's Monitor tool starts one per line its command
+ *   prints. So in every CLI: `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1` runs subagents within
+ *   the turn and drops `run_in_background`, `CLAUDE_CODE_DISABLE_CRON=1` drops the Cron tools
+ *   (CLI_ENV), and Monitor and ScheduleWakeup are refused (UNSERVED_TOOLS).
  *
  * Not a difference: the other stream-json lines brainstem reads (init, stream_event,
  * rate_limit_event, control_request), `--permission-prompt-tool stdio`,
@@ -50,8 +50,12 @@ export const NEWEST_TESTED = '2.1.332';
  */
 export const CLI_ENV = { CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1', CLAUDE_CODE_DISABLE_CRON: '1' } as const;
 
-/** Refused in every mode (`--disallowedTools`): 2.1.332's Monitor reports through turns nobody asked for. */
-export const UNSERVED_TOOLS = ['Monitor'] as const;
+/**
+ * Refused in every mode (`--disallowedTools`): each reports through turns nobody asked for.
+ * 2.1.332's Monitor starts one per line its command prints; ScheduleWakeup (both CLIs) runs
+ * unasked and wakes the session later, CLAUDE_CODE_DISABLE_CRON or not.
+ */
+export const UNSERVED_TOOLS = ['Monitor', 'ScheduleWakeup'] as const;
 
 /** The `mcpServers` entry of brainstem's MCP server in the `--mcp-config` file. */
 export function mcpServerEntry(url: string, headers: Record<string, string>) {
