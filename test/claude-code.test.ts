@@ -933,11 +933,15 @@ describe('failure classification from CLI output', () => {
     expect(classifyFailure(notLoggedIn).message).toContain('Not logged in');
   });
 
-  it('the usage-limit text alone still means usage_limit', () => {
-    const s = signalsOf([
-      result({ api_error_status: 429, result: "You've hit your weekly limit · resets Jan 3" }),
-    ]);
-    expect(classifyFailure(s)).toMatchObject({ kind: 'usage_limit', resetsAt: undefined });
+  it('the usage-limit text alone still means usage_limit, in the words of either CLI', () => {
+    // 2.1.197 says "session limit" for the five-hour window, 2.1.332 "5-hour limit".
+    for (const said of [
+      "You've hit your weekly limit · resets Jan 3",
+      "You've hit your 5-hour limit · resets 5pm",
+    ]) {
+      const s = signalsOf([result({ api_error_status: 429, result: said })]);
+      expect(classifyFailure(s)).toMatchObject({ kind: 'usage_limit', resetsAt: undefined });
+    }
   });
 
   it('a 500 keeps a short, scrubbed reason', () => {

@@ -25,7 +25,7 @@ export interface FailureSignals {
 
 const AUTH_TEXT =
   /invalid api key|oauth token (has expired|revoked)|authentication_failed|failed to authenticate|not logged in/i;
-const USAGE_LIMIT_TEXT = /hit your (session |weekly |opus |)limit|out of extra usage/i;
+const USAGE_LIMIT_TEXT = /hit your (session |5-hour |weekly |opus |)limit|out of extra usage/i;
 /** The CLI's text when usage credits are refused as spent (see isCreditSpent). */
 const CREDIT_SPENT_TEXT = /out of usage credits|agent sdk credit/i;
 /** `result.subtype` when `--max-budget-usd` stopped the turn (text: "Reached maximum budget ($0.01)"). */
