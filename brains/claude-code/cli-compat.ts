@@ -44,6 +44,12 @@ export const OLDEST_TESTED = '2.1.197';
 export const NEWEST_TESTED = '2.1.332';
 
 /**
+ * A usage limit said only in words (the `rate_limit_event` says it too, when it comes): 2.1.197
+ * names the five-hour window "session limit", 2.1.332 "5-hour limit".
+ */
+export const USAGE_LIMIT_TEXT = /hit your (session |5-hour |weekly |opus |)limit|out of extra usage/i;
+
+/**
  * Set in every CLI's environment, over `claude.env` and a mode's `env`: background tasks
  * and scheduled prompts have the CLI start turns nobody asked for, whose answers would
  * reach the wrong message.

@@ -3,6 +3,7 @@ import { PROXY_TAG } from '../../src/notices.js';
 import { scrubText } from '../../src/redact.js';
 import { shorten } from '../../src/text.js';
 import type { BrainError } from '../types.js';
+import { USAGE_LIMIT_TEXT } from './cli-compat.js';
 import type { CliResult, RateLimitInfo } from './stream-json.js';
 
 /**
@@ -25,7 +26,6 @@ export interface FailureSignals {
 
 const AUTH_TEXT =
   /invalid api key|oauth token (has expired|revoked)|authentication_failed|failed to authenticate|not logged in/i;
-const USAGE_LIMIT_TEXT = /hit your (session |5-hour |weekly |opus |)limit|out of extra usage/i;
 /** The CLI's text when usage credits are refused as spent (see isCreditSpent). */
 const CREDIT_SPENT_TEXT = /out of usage credits|agent sdk credit/i;
 /** `result.subtype` when `--max-budget-usd` stopped the turn (text: "Reached maximum budget ($0.01)"). */
