@@ -3,7 +3,7 @@
  *
  * Tested: the pinned 2.1.197 and the current 2.1.332 (the native build); CI runs
  * the whole suite on each. Compared on what brainstem reads and writes, they
- * differ in two ways that matter here:
+ * differ in these ways that matter here:
  *
  * - Tool search. 2.1.332 sends MCP tools (brainstem's, `mcp__brainstem__*`) and its
  *   own rarely used tools (TaskList, WebFetch…) with `defer_loading`: the model
@@ -26,11 +26,15 @@
  *   one after each subagent, which it runs in the background (the Task/Agent tool; the
  *   turn's result still waits for it); 2.1.197 runs a subagent within the turn. Both start
  *   one when a Bash command run in the background (`run_in_background`) ends, and when a
- *   prompt scheduled with CronCreate or ScheduleWakeup fires (which the CLI runs unasked:
- *   "remind me in five minutes"). 2.1.332's Monitor tool starts one per line its command
- *   prints. So in every CLI: `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1` runs subagents within
+ *   prompt scheduled with CronCreate fires (which the CLI runs unasked: "remind me in five
+ *   minutes"). ScheduleWakeup, run unasked too with the Cron tools off, schedules the same
+ *   kind of wake-up (none was seen to fire within 150 s). 2.1.332's Monitor tool starts one
+ *   per line its command prints. So in every CLI: `CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1` runs subagents within
  *   the turn and drops `run_in_background`, `CLAUDE_CODE_DISABLE_CRON=1` drops the Cron tools
  *   (CLI_ENV), and Monitor and ScheduleWakeup are refused (UNSERVED_TOOLS).
+ *
+ * - Words. A usage limit said only in text names the five-hour window "session limit" in
+ *   2.1.197 and "5-hour limit" in 2.1.332 (USAGE_LIMIT_TEXT).
  *
  * Not a difference: the other stream-json lines brainstem reads (init, stream_event,
  * rate_limit_event, control_request), `--permission-prompt-tool stdio`,
@@ -59,7 +63,7 @@ export const CLI_ENV = { CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1', CLAUDE_CODE_
 /**
  * Refused in every mode (`--disallowedTools`): each reports through turns nobody asked for.
  * 2.1.332's Monitor starts one per line its command prints; ScheduleWakeup (both CLIs) runs
- * unasked and wakes the session later, CLAUDE_CODE_DISABLE_CRON or not.
+ * unasked, CLAUDE_CODE_DISABLE_CRON or not, and schedules a wake-up of the session.
  */
 export const UNSERVED_TOOLS = ['Monitor', 'ScheduleWakeup'] as const;
 
