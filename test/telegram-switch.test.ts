@@ -166,6 +166,21 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect(h.service.core.kv.get('active_mode') ?? 'local').toBe('local');
   });
 
+  it('a switch back to the active mode asked during a switch is acknowledged at once, and the last asked wins', async () => {
+    const u = h.tg.user(119);
+    u.says('/mode big');
+    await reply(119, /Switching to big…/);
+    // The owner changes their mind while big loads: told at once, not after the load.
+    u.says('/mode local');
+    await reply(119, /Switching to local…/);
+    expect(h.service.core.switcher.active().id).toBe('local');
+    big.setLoading(false);
+    await reply(119, /✅ Mode big is ready \(from local/);
+    await reply(119, /✅ Mode local is ready \(from big/);
+    expect(h.service.core.switcher.active().id).toBe('local');
+    big.setLoading(true);
+  });
+
   it('a message sent during a switch waits for it, then the new mode answers it', async () => {
     const u = h.tg.user(113);
     u.says('/mode big');

@@ -128,7 +128,9 @@ export class SwitchProgress {
   ): Promise<void> {
     const { switcher, modes } = this.core;
     const known = modes.find(target);
-    const another = known !== undefined && known.id !== switcher.active().id;
+    // Queued behind a switch under way, even a switch to the mode active now waits for it (a model
+    // load can take minutes): the asker is shown it at once, not once the other switch ends.
+    const another = known !== undefined && (known.id !== switcher.active().id || switcher.isSwitching());
     const chat = { id: out.chatId, ...(out.topicId !== undefined ? { topicId: out.topicId } : {}) };
     const asked: SwitchTrigger = { ...trigger, chat };
     // The active mode has work to do only when its model went down: then the switcher says it starts.
