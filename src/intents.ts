@@ -26,15 +26,29 @@ export function fold(text: string): string {
 const POLITE =
   /^(?:(?:please|stp|svp|s'il te plait|s'il vous plait|peux-tu|tu peux|can you|could you)\s+)+|(?:\s+(?:please|stp|svp|merci|thanks))+$/g;
 const VERB =
-  /^(?:passe|passer|passes|bascule|basculer|change|changer|switch|switches|go|goes|use|utilise|utiliser|mets|met|mettre|reviens|retourne|return|back)(?:\s+(?:en|to|vers|sur|into|au|a|back to|back))?(?:\s+(?:le|la|the))?(?:\s+mode)?\s+([a-z0-9_-]+)(?:\s+mode)?$/;
+  /^(passe|passer|passes|bascule|basculer|change|changer|switch|switches|go|goes|use|utilise|utiliser|mets|met|mettre|reviens|retourne|return|back)(\s+(?:en|to|vers|sur|into|au|a|back to|back))?(?:\s+(?:le|la|the))?(\s+mode)?\s+([a-z0-9_-]+)(\s+mode)?$/;
+/**
+ * Verbs that mean a switch with no "to" or "mode" after them. Others ("use", "change") then
+ * speak of the thing itself: "change the locale", "use ollama" in a coding chat are for the brain,
+ * though `locale` and `ollama` name a mode too.
+ */
+const SWITCH_VERB = /^(?:passe|passer|passes|bascule|basculer|switch|switches)$/;
 const MODE_FIRST = /^(?:\/?mode)\s+([a-z0-9_-]+)$|^([a-z0-9_-]+)\s+mode$/;
+
+/** The mode a "verb (to) (mode) name" request names, if the words are one. */
+function verbTarget(f: string): string | undefined {
+  const m = VERB.exec(f);
+  if (!m) return undefined;
+  const [, verb = '', to, modeBefore, target, modeAfter] = m;
+  return to || modeBefore || modeAfter || SWITCH_VERB.test(verb) ? target : undefined;
+}
 
 /** `isMode` says whether a word names a mode or an alias; anything else is not a switch request. */
 export function detectIntent(words: string, isMode: (name: string) => boolean): Intent | undefined {
   const f = fold(words).replace(POLITE, '').trim();
   if (f.length === 0 || f.length > 80) return usageAsked(f) ? { kind: 'usage' } : undefined;
-  const m = VERB.exec(f) ?? MODE_FIRST.exec(f);
-  const target = m?.[1] ?? m?.[2];
+  const first = MODE_FIRST.exec(f);
+  const target = verbTarget(f) ?? first?.[1] ?? first?.[2];
   if (target && isMode(target)) return { kind: 'switch', target };
   if (/^\/?(?:help|aide|\?)$/.test(f)) return { kind: 'help' };
   if (/^\/?(?:status|statut|etat)$/.test(f)) return { kind: 'status' };

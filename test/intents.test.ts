@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { detectIntent, guessLang } from '../src/intents.js';
 
-const modes = new Set(['anklume', 'assistant', 'local', 'lical', 'ank']);
+// With some of the default aliases that are everyday words too.
+const modes = new Set([
+  'anklume',
+  'assistant',
+  'local',
+  'lical',
+  'ank',
+  'locale',
+  'project',
+  'projet',
+  'ollama',
+  'claude',
+]);
 const isMode = (n: string) => modes.has(n);
 
 describe('detectIntent', () => {
@@ -15,6 +27,10 @@ describe('detectIntent', () => {
     ['bascule sur le mode anklume', 'anklume'],
     ['local mode', 'local'],
     ['peux-tu passer en mode assistant ?', 'assistant'],
+    ['switch local', 'local'],
+    ['use the local mode', 'local'],
+    ['go back to local', 'local'],
+    ['utilise le mode local', 'local'],
   ])('"%s" is a switch to %s', (words, target) => {
     expect(detectIntent(words, isMode)).toEqual({ kind: 'switch', target });
   });
@@ -22,6 +38,12 @@ describe('detectIntent', () => {
   it.each([
     'switch to the other branch in git',
     'passe en mode avion',
+    // An instruction to the brain about code, not to brainstem: "use"/"change" switch only with "to" or "mode".
+    'change the locale',
+    'change la locale',
+    'use ollama',
+    'use the project',
+    'utilise claude',
     'what is local mode in vim',
     'local',
     'mode',
