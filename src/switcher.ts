@@ -171,6 +171,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   }
 
   switchTo(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {
+    // A name that names no mode is answered at once, not after a switch under way (a model load can
+    // take minutes), and without finish(): the switch under way is still under way.
+    if (!this.deps.modes.find(ref)) return Promise.resolve(this.unknown(ref, trigger));
     this.inFlight++;
     const run = this.chain.then(() => this.perform(ref, trigger));
     this.chain = run.catch(() => undefined);
@@ -197,28 +200,31 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
   }
 
+  /** Nothing to announce: the one who asked is answered with the modes there are. */
+  private unknown(ref: string, trigger: SwitchTrigger): SwitchOutcome {
+    const ids = this.deps.modes.ids().join(', ');
+    return {
+      ok: false,
+      from: this.activeId,
+      to: ref,
+      ms: 0,
+      unknownMode: true,
+      quiet: true,
+      reason: scrubText(
+        t(trigger.lang, `unknown mode "${ref}". Modes: ${ids}`, `mode inconnu « ${ref} ». Modes : ${ids}`),
+      ),
+      trigger,
+    };
+  }
+
   private async attempt(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {
     const { modes, brains, kv, logger, config } = this.deps;
     const started = Date.now();
     const from = this.activeId;
     const target = modes.find(ref);
     const elapsed = () => Date.now() - started;
-    if (!target) {
-      return this.finish({
-        ok: false,
-        from,
-        to: ref,
-        ms: elapsed(),
-        unknownMode: true,
-        quiet: true,
-        reason: t(
-          trigger.lang,
-          `unknown mode "${ref}". Modes: ${modes.ids().join(', ')}`,
-          `mode inconnu « ${ref} ». Modes : ${modes.ids().join(', ')}`,
-        ),
-        trigger,
-      });
-    }
+    // switchTo queues known names only.
+    if (!target) throw new Error(`no mode ${ref}`);
     if (trigger.onlyFrom !== undefined && trigger.onlyFrom !== from) {
       const reason = `skipped: the active mode is ${from}, not ${trigger.onlyFrom}, any more`;
       return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, quiet: true, trigger });

@@ -181,6 +181,21 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     big.setLoading(true);
   });
 
+  it('a mode name that names none is answered at once during a switch, with the modes there are', async () => {
+    const u = h.tg.user(114);
+    u.says('/mode big');
+    await reply(114, /Switching to big…/);
+    u.says('/mode nosuch');
+    const unknown = await reply(114, /❌ Switch to nosuch failed/);
+    expect(unknown.text).toMatch(/unknown mode "nosuch"\. Modes: .*\bbig\b.*\. Still on local\.$/);
+    expect(h.service.core.switcher.underWay()).toBe('big');
+    big.setLoading(false);
+    await reply(114, /✅ Mode big is ready \(from local/);
+    big.setLoading(true);
+    u.says('/mode local');
+    await reply(114, /✅ Mode local is ready \(from big/);
+  });
+
   it('a message sent during a switch waits for it, then the new mode answers it', async () => {
     const u = h.tg.user(113);
     u.says('/mode big');
