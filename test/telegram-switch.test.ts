@@ -196,6 +196,22 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     await reply(114, /✅ Mode local is ready \(from big/);
   });
 
+  it('a mode button pressed twice keeps the outcome of its switch in its message, not "Already in mode"', async () => {
+    const u = h.tg.user(118);
+    u.says('/mode');
+    const menu = await reply(118, /Modes/);
+    u.presses(menu.messageId, 'bs:mode:big');
+    u.presses(menu.messageId, 'bs:mode:big');
+    await h.tg.waitFor(() => /Switching to big…/.test(menu.text), { timeoutMs: 60_000 });
+    big.setLoading(false);
+    await h.tg.waitFor(() => /✅ Mode big is ready \(from local/.test(menu.text), { timeoutMs: 60_000 });
+    big.setLoading(true);
+    // Queued behind both presses: once it is over, a second press's switch would have ended too.
+    u.says('/mode local');
+    await reply(118, /✅ Mode local is ready \(from big/);
+    expect(menu.text).toMatch(/✅ Mode big is ready \(from local/);
+  });
+
   it('a message sent during a switch waits for it, then the new mode answers it', async () => {
     const u = h.tg.user(113);
     u.says('/mode big');

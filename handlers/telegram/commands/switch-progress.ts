@@ -77,6 +77,8 @@ function restartingText(target: string, underWay: boolean, lang: Lang): string {
 export class SwitchProgress {
   private readonly closing = new AbortController();
   private readonly shown = new Set<Promise<void>>();
+  /** The keyboard messages a switch is shown in now (`chat:message`). */
+  private readonly pressed = new Set<string>();
 
   constructor(
     private readonly core: Core,
@@ -85,11 +87,25 @@ export class SwitchProgress {
 
   /** Starts the switch and shows it; never rejects (a failure to show is logged). */
   run(out: ChatOutput, target: string, trigger: SwitchTrigger, lang: Lang, messageId?: number): void {
+    // A button pressed again (a double tap) while its switch runs: a second switch would end
+    // "already in mode" and write that over the first one's outcome in the same message.
+    const key = messageId === undefined ? undefined : `${out.chatId}:${messageId}`;
+    if (key !== undefined && this.pressed.has(key)) {
+      this.logger.info(
+        { chatId: out.chatId, target },
+        'mode button pressed again while its switch runs: ignored',
+      );
+      return;
+    }
+    if (key !== undefined) this.pressed.add(key);
     const shown = this.show(out, target, trigger, lang, messageId).catch((err: unknown) =>
       this.logger.error({ err, source: trigger.source }, 'could not show a switch'),
     );
     this.shown.add(shown);
-    void shown.finally(() => this.shown.delete(shown));
+    void shown.finally(() => {
+      this.shown.delete(shown);
+      if (key !== undefined) this.pressed.delete(key);
+    });
   }
 
   /**
