@@ -26,11 +26,12 @@ export function fold(text: string): string {
 const POLITE =
   /^(?:(?:please|stp|svp|s'il te plait|s'il vous plait|peux-tu|tu peux|can you|could you)\s+)+|(?:\s+(?:please|stp|svp|merci|thanks))+$/g;
 const VERB =
-  /^(passe|passer|passes|bascule|basculer|change|changer|switch|switches|go|goes|use|utilise|utiliser|mets|met|mettre|reviens|retourne|return|back)(\s+(?:en|to|vers|sur|into|au|a|back to|back))?(?:\s+(?:le|la|the))?(\s+mode)?\s+([a-z0-9_-]+)(\s+mode)?$/;
+  /^(passe|passer|passes|bascule|basculer|change|changer|switch|switches|go|goes|use|utilise|utiliser|mets|met|mettre|reviens|retourne|return|back)(\s+(?:en|to|vers|sur|into|au|a|back to|back))?(\s+(?:le|la|the))?(\s+mode)?\s+([a-z0-9_-]+)(\s+mode)?$/;
 /**
  * Verbs that mean a switch with no "to" or "mode" after them. Others ("use", "change") then
  * speak of the thing itself: "change the locale", "use ollama" in a coding chat are for the brain,
- * though `locale` and `ollama` name a mode too.
+ * though `locale` and `ollama` name a mode too. So does a name after an article without "mode":
+ * "back to the project" is about the work, not mode `anklume` (alias `project`).
  */
 const SWITCH_VERB = /^(?:passe|passer|passes|bascule|basculer|switch|switches)$/;
 const MODE_FIRST = /^(?:\/?mode)\s+([a-z0-9_-]+)$|^([a-z0-9_-]+)\s+mode$/;
@@ -39,8 +40,10 @@ const MODE_FIRST = /^(?:\/?mode)\s+([a-z0-9_-]+)$|^([a-z0-9_-]+)\s+mode$/;
 function verbTarget(f: string): string | undefined {
   const m = VERB.exec(f);
   if (!m) return undefined;
-  const [, verb = '', to, modeBefore, target, modeAfter] = m;
-  return to || modeBefore || modeAfter || SWITCH_VERB.test(verb) ? target : undefined;
+  const [, verb = '', to, article, modeBefore, target, modeAfter] = m;
+  const mode = modeBefore || modeAfter;
+  if ((article || to?.trim() === 'au') && !mode) return undefined;
+  return to || mode || SWITCH_VERB.test(verb) ? target : undefined;
 }
 
 /** `isMode` says whether a word names a mode or an alias; anything else is not a switch request. */

@@ -31,6 +31,8 @@ describe('detectIntent', () => {
     ['use the local mode', 'local'],
     ['go back to local', 'local'],
     ['utilise le mode local', 'local'],
+    ['back to the project mode', 'project'],
+    ['retourne au mode projet', 'projet'],
   ])('"%s" is a switch to %s', (words, target) => {
     expect(detectIntent(words, isMode)).toEqual({ kind: 'switch', target });
   });
@@ -44,6 +46,11 @@ describe('detectIntent', () => {
     'use ollama',
     'use the project',
     'utilise claude',
+    // Nor a topic: a name after "the" or "au" is a mode only with the word "mode".
+    'back to the project',
+    'ok, back to the project',
+    'reviens au projet',
+    'go to the project',
     'what is local mode in vim',
     'local',
     'mode',
