@@ -227,6 +227,11 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect(lastUserContent(h.llama)).not.toBe('during the switch');
     expect(chatRequests(big)).toEqual([]);
     expect(h.service.core.switcher.active().id).toBe('local');
+    // /status says where the switch goes.
+    u.says('/status');
+    expect((await reply(113, /^⚙️ \[proxy\] Status\n/)).text).toMatch(
+      /Active mode: local \(switching to big…\)/,
+    );
 
     big.setLoading(false);
     await reply(113, /✅ Mode big is ready \(from local/);

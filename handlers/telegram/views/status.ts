@@ -28,7 +28,7 @@ export async function statusView(core: Core, front: FrontStatus | undefined, lan
   return [
     `${PROXY_TAG} ${htmlMarkup.strong(statusWord(lang))}`,
     t(lang, `Active mode: <b>${escapeHtml(active.id)}</b>`, `Mode actif : <b>${escapeHtml(active.id)}</b>`) +
-      (facts.switching ? t(lang, ' (switching…)', ' (bascule en cours…)') : ''),
+      switchingNote(facts.switching, core.switcher.underWay(), lang),
     ...limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang),
     ...creditStatusLine(core.meter.reading(), lang),
     ...brains,
@@ -63,4 +63,12 @@ export function frontLine(f: FrontStatus, lang: Lang): string {
     `Route: OpenClaw through the Bot API front ${icon} ${polled}; ${waiting}`,
     `Route : OpenClaw par le front Bot API ${icon} ${polled} ; ${waiting}`,
   );
+}
+
+/** Where the switch under way goes, once it began its work (before, it may still find nothing to do). */
+function switchingNote(switching: boolean, to: string | undefined, lang: Lang): string {
+  if (!switching) return '';
+  if (to === undefined) return t(lang, ' (switching…)', ' (bascule en cours…)');
+  const mode = `<b>${escapeHtml(to)}</b>`;
+  return t(lang, ` (switching to ${mode}…)`, ` (bascule vers ${mode} en cours…)`);
 }
