@@ -392,8 +392,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private finish(done: SwitchOutcome): SwitchOutcome {
     const { logger, notifier } = this.deps;
     // The one way out of a switch: a reason (a swap command's last output, a probe's error naming the
-    // upstream's URL) is scrubbed here before a chat, the notices table or the log has it.
-    const outcome = done.ok ? done : { ...done, reason: scrubText(done.reason) };
+    // upstream's URL) is scrubbed here before a chat, the notices table or the log has it. Its own
+    // closing full stop goes: every text that shows it goes on after it with ". Still on …".
+    const outcome = done.ok ? done : { ...done, reason: scrubText(done.reason).replace(/\.+$/, '') };
     this.forgetCut();
     this.current = undefined;
     if (outcome.ok && outcome.alreadyActive) return outcome;

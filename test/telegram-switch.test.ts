@@ -101,6 +101,16 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect((await reply(112, /^⚙️ \[proxy\] Status\n/)).text).toMatch(/Active mode: local/);
   });
 
+  it('a reason that ends its own sentence is not followed by a second full stop', async () => {
+    // The default Claude modes' CLI is missing here: its readiness says so in a sentence of its own.
+    const u = h.tg.user(112);
+    u.says('/mode assistant');
+    const failed = await reply(112, /❌ Switch to assistant failed/);
+    expect(failed.text).toMatch(/set CLAUDE_BIN to its path\)\. Still on local\.$/);
+    const notice = await reply(OWNER, /Switch to assistant failed/);
+    expect(notice.text).toMatch(/set CLAUDE_BIN to its path\)\. Still on local\.$/);
+  });
+
   it('a failed start command with secret flags is shown, noticed, stored and logged with them redacted', async () => {
     const u = h.tg.user(118);
     u.says('/mode keyed');
