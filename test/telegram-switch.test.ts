@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -109,6 +110,19 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect(failed.text).toMatch(/set CLAUDE_BIN to its path\)\. Still on local\.$/);
     const notice = await reply(OWNER, /Switch to assistant failed/);
     expect(notice.text).toMatch(/set CLAUDE_BIN to its path\)\. Still on local\.$/);
+  });
+
+  it('a switch asked in words on the OpenAI endpoint that fails says so and which mode still answers', async () => {
+    const token = (await readFile(path.join(h.service.core.config.dataDir, 'api-token'), 'utf8')).trim();
+    const r = await fetch(`${h.service.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: 'switch to broken' }] }),
+    });
+    const body = (await r.json()) as { choices: { message: { content: string } }[] };
+    const said = body.choices[0]?.message.content;
+    expect(said).toMatch(/^⚙️ \[proxy\] ❌ Switch to \*\*broken\*\* failed: .*exit code 5/s);
+    expect(said).toMatch(/Still on \*\*local\*\*\.$/);
   });
 
   it('a failed start command with secret flags is shown, noticed, stored and logged with them redacted', async () => {

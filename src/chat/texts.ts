@@ -52,7 +52,14 @@ export function statusText(facts: StatusFacts, lang: Lang): string {
 
 /** The answer to a switch asked for in words. */
 export function switchReply(o: SwitchOutcome, lang: Lang): string {
-  if (!o.ok) return `${PROXY_TAG} ${o.reason}`;
+  // As in Telegram: the reason alone (a command's output) says neither that the switch failed nor
+  // which mode goes on answering.
+  if (!o.ok)
+    return t(
+      lang,
+      `${PROXY_TAG} ❌ Switch to **${o.to}** failed: ${o.reason}. Still on **${o.from}**.`,
+      `${PROXY_TAG} ❌ Échec de la bascule vers **${o.to}** : ${o.reason}. Toujours en **${o.from}**.`,
+    );
   if (o.alreadyActive) return alreadyInMode(o.to, lang, markdown);
   return t(
     lang,
