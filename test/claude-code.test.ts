@@ -653,7 +653,7 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
       ok: false,
       from: 'local',
       to: 'assistant',
-      reason: 'Claude Code CLI not found: "/nonexistent/claude" (install it or set CLAUDE_BIN to its path).',
+      reason: 'Claude Code CLI not found: "/nonexistent/claude" (install it or set CLAUDE_BIN to its path)',
     });
     expect(svc.service.core.switcher.active().id).toBe('local');
   });
