@@ -8,8 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     fileParallelism: true,
-    // Three files at a time on two cores: most files spend much of their time waiting (on a CLI's
-    // API round, a timer by design, a restart), and two workers left a quarter of the CPU idle.
-    maxWorkers: 3,
+    maxWorkers: 2,
   },
 });
