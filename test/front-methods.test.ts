@@ -93,6 +93,26 @@ describe('the Bot API front’s own methods and guards', () => {
     ]);
   });
 
+  it('takes an offset past any update id (2^31 - 1) as Telegram does: it confirms nothing and what waits keeps ids a poller can confirm', async () => {
+    const strayLines = () => h.logs.filter((l) => /offset past any update id/.test(String(l.msg)));
+    h.tg.user(CHAT).says('s1');
+    let waiting: Update[] = [];
+    await until(async () => {
+      waiting = await take({});
+      return waiting.length > 0;
+    });
+    const id = waiting[0]?.update_id ?? 0;
+    // A client's bug; Telegram clamps anything above to it. Numbered from there, the update
+    // would be confirmed only by offset 2^31, read as 2^31 - 1: the same update at every poll.
+    for (const offset of [2 ** 31 - 1, 2 ** 31, 2 ** 40]) {
+      expect([offset, shown(await take({ offset }))]).toEqual([offset, ['s1']]);
+    }
+    expect(strayLines()).toHaveLength(1);
+    expect((await take({ offset: 2 ** 31 - 1 }))[0]?.update_id).toBe(id);
+    expect(await take({ offset: id + 1 })).toEqual([]);
+    expect(await pending()).toBe(0);
+  });
+
   it('keeps the update types asked for before when allowed_updates is null or no list, as Telegram does', async () => {
     await take({ allowed_updates: ['message'] });
     for (const kept of [null, 'message', { message: true }, ['message', 1]])

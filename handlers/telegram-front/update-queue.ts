@@ -30,6 +30,11 @@ const PURGE_EVERY_MS = 60_000;
 /** `lastPolledAt` is written to SQLite (for `brainstem doctor`) at most this often. */
 const POLL_NOTE_EVERY_MS = 1_000;
 const MAX_LIMIT = 100;
+/**
+ * Telegram's update ids stay below this (tdlib's TQueue::EventId::MAX_ID): an
+ * offset above it, and above every id the front gave out, is no id at all.
+ */
+const MAX_UPDATE_ID = 2_000_000_000;
 
 const ALLOWED_KEY = 'front_allowed_updates';
 /** The highest id given to an update of OpenClaw's. */
@@ -83,6 +88,8 @@ export class UpdateQueue extends EventEmitter<{
   private confirmedBelow = 0;
   /** Telegram's ids are below ours for now (logged once when that starts). */
   private renumbering = false;
+  /** The poller's offset is past any update id (logged once until it asks for a real one). */
+  private strayOffset = false;
   private lastPurge = 0;
   private pollNotedAt = 0;
   private closed = false;
@@ -192,7 +199,7 @@ export class UpdateQueue extends EventEmitter<{
     try {
       if (req.allowedUpdates !== undefined) this.remember(req.allowedUpdates);
       else if (this.allowed === undefined) this.remember([]);
-      const offset = req.offset ?? 0;
+      const offset = this.offsetOf(req.offset ?? 0);
       if (offset > this.lastQueued + 1) this.fromElsewhere(offset);
       this.acknowledge(offset);
       this.purge();
@@ -270,6 +277,25 @@ export class UpdateQueue extends EventEmitter<{
       { allowedUpdates: next.length === 0 ? 'default' : next },
       'OpenClaw changed the update types it polls for',
     );
+  }
+
+  /**
+   * An offset past every id the front gave out and past any Telegram gives
+   * (2^31 - 1 from a client's bug) is taken as Telegram takes it: it
+   * confirms nothing, and the updates waiting are served from the first.
+   * Numbering them from there would give ids no offset can confirm (Telegram's
+   * are 32-bit): the client would get the same update again at every poll.
+   */
+  private offsetOf(asked: number): number {
+    const stray = asked > MAX_UPDATE_ID && asked > this.lastQueued + 1;
+    if (stray && !this.strayOffset) {
+      this.logger.warn(
+        { offset: asked, lastId: this.lastQueued },
+        'OpenClaw asked for updates from an offset past any update id; as Telegram does, it confirms nothing and gets what waits from the first',
+      );
+    }
+    this.strayOffset = stray;
+    return stray ? 0 : asked;
   }
 
   /**
