@@ -225,6 +225,29 @@ describe('the Bot API front’s own methods and guards', () => {
     expect(h.tg.callsOf('setWebhook')).toHaveLength(0);
   });
 
+  it('says in getWebhookInfo which update types the poller asked for, by getUpdates or a setWebhook with no url, as Telegram does', async () => {
+    const info = async () => (await method('getWebhookInfo'))[1].result as Record<string, unknown>;
+    await take({ allowed_updates: ['message_reaction', 'message'] });
+    expect(await info()).toMatchObject({ url: '', allowed_updates: ['message', 'message_reaction'] });
+    expect(await method('setWebhook', json({ url: '', allowed_updates: ['callback_query'] }))).toEqual([
+      200,
+      { ok: true, result: true },
+    ]);
+    expect((await info()).allowed_updates).toEqual(['callback_query']);
+    // As at Telegram, one that drops what waits leaves the list as it was.
+    await method('deleteWebhook', json({ drop_pending_updates: true, allowed_updates: ['message'] }));
+    expect((await info()).allowed_updates).toEqual(['callback_query']);
+    // Telegram's default set is not said, whether named or [].
+    await take({ allowed_updates: ALL_UPDATE_TYPES.filter((t) => !OPT_IN_TYPES.includes(t)) });
+    expect(Object.keys(await info()).sort()).toEqual([
+      'has_custom_certificate',
+      'pending_update_count',
+      'url',
+    ]);
+    await take({ allowed_updates: [] });
+    expect((await info()).allowed_updates).toBeUndefined();
+  });
+
   it('answers its guards’ refusals in Telegram’s shape, which grammY shows, not OpenAI’s', async () => {
     const { hostname, port } = new URL(h.service.url);
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {

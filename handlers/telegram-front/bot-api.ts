@@ -65,6 +65,11 @@ export const ALL_UPDATE_TYPES: readonly string[] = [
   ...OPT_IN_TYPES,
 ];
 
+/** What Telegram sends a poller that names no type (or `[]`). */
+export const DEFAULT_UPDATE_TYPES: readonly string[] = ALL_UPDATE_TYPES.filter(
+  (t) => !OPT_IN_TYPES.includes(t),
+);
+
 const UPDATE_TYPES: ReadonlySet<string> = new Set(ALL_UPDATE_TYPES);
 
 /**

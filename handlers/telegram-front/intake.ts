@@ -2,7 +2,7 @@ import type { Transformer } from 'grammy';
 import type { Update } from 'grammy/types';
 import { DatabaseLockedError, isBusy } from '../../src/db/kept-writes.js';
 import type { Logger } from '../../src/logger.js';
-import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from './bot-api.js';
+import { ALL_UPDATE_TYPES, DEFAULT_UPDATE_TYPES } from './bot-api.js';
 import type { UpdateQueue } from './update-queue.js';
 
 /**
@@ -165,7 +165,6 @@ export function allowedForTelegram(
   own: readonly string[],
 ): string[] {
   if (downstream === undefined) return [...ALL_UPDATE_TYPES];
-  const theirs =
-    downstream.length === 0 ? ALL_UPDATE_TYPES.filter((t) => !OPT_IN_TYPES.includes(t)) : downstream;
+  const theirs = downstream.length === 0 ? DEFAULT_UPDATE_TYPES : downstream;
   return [...new Set([...theirs, ...own])];
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../../src/logger.js';
-import { apiError, apiResult, type BotApiAnswer } from './bot-api.js';
+import { ALL_UPDATE_TYPES, apiError, apiResult, type BotApiAnswer, DEFAULT_UPDATE_TYPES } from './bot-api.js';
 import type { CommandsMerge } from './commands-merge.js';
 import type { UpdateQueue } from './update-queue.js';
 
@@ -72,6 +72,11 @@ export function localMethods(deps: {
   };
   const deleteWebhook: LocalMethod = async (params) => {
     if (flag.parse(params.drop_pending_updates)) queue.dropPending();
+    else {
+      // As at Telegram, whose setWebhook with no url keeps the list given (when it drops nothing).
+      const asked = allowedUpdates.parse(params.allowed_updates);
+      if (asked !== undefined) queue.remember(asked);
+    }
     return apiResult(true);
   };
   const methods: Record<string, LocalMethod> = {
@@ -100,7 +105,12 @@ export function localMethods(deps: {
           ),
     deleteWebhook,
     getWebhookInfo: async () =>
-      apiResult({ url: '', has_custom_certificate: false, pending_update_count: queue.waiting().count }),
+      apiResult({
+        url: '',
+        has_custom_certificate: false,
+        pending_update_count: queue.waiting().count,
+        ...allowedUpdatesInfo(queue.allowedUpdates()),
+      }),
     logOut: refusedLocally('logOut'),
     close: refusedLocally('close'),
     setMyCommands: (params) => commands.set(params),
@@ -108,6 +118,17 @@ export function localMethods(deps: {
     getMyCommands: async (params) => commands.get(params),
   };
   return new Map(Object.entries(methods).map(([name, fn]) => [name.toLowerCase(), fn]));
+}
+
+/**
+ * getWebhookInfo's `allowed_updates`: as Telegram, the types the poller asked
+ * for, said only when they are not the default set.
+ */
+function allowedUpdatesInfo(allowed: readonly string[] | undefined): { allowed_updates?: string[] } {
+  if (allowed === undefined || allowed.length === 0) return {};
+  const isDefault =
+    allowed.length === DEFAULT_UPDATE_TYPES.length && DEFAULT_UPDATE_TYPES.every((t) => allowed.includes(t));
+  return isDefault ? {} : { allowed_updates: ALL_UPDATE_TYPES.filter((t) => allowed.includes(t)) };
 }
 
 /**

@@ -248,11 +248,12 @@ export class UpdateQueue extends EventEmitter<{
   }
 
   /**
-   * Like Telegram, the set asked for applies to updates that arrive from now
-   * on; those already waiting stay ("unwanted updates may be received for a
-   * short period of time").
+   * The update types the poller asks for (in getUpdates, or in setWebhook and
+   * deleteWebhook, which Telegram takes them with too). Like Telegram, the
+   * set asked for applies to updates that arrive from now on; those already
+   * waiting stay ("unwanted updates may be received for a short period of time").
    */
-  private remember(asked: readonly string[]): void {
+  remember(asked: readonly string[]): void {
     const said = JSON.stringify([...new Set(asked)].sort());
     if (said === this.lastAsked) return;
     this.lastAsked = said;
