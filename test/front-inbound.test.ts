@@ -113,9 +113,21 @@ describe('the Bot API front, inbound', () => {
     ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
     await h.tg.waitFor(() => h.tg.callbackAnswers.length > 0);
     await h.tg.waitFor(() => /Already in mode/.test(menu.text));
+    // A second press (a double tap) edits the menu to the text it has: Telegram's "message is not
+    // modified" is taken as done, not retried, and nothing more is said.
+    const notModified = () =>
+      h.tg.callsOf('editMessageText', OWNER).filter((c) => /not modified/.test(c.description ?? ''));
+    const shown = h.tg.botMessages(OWNER).length;
+    const logged = h.logs.length;
+    owner.presses(menu.messageId, 'bs:mode:local');
+    ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
+    await h.tg.waitFor(() => notModified().length > 0);
     owner.says('/usage');
     ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
     await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((x) => /Usage|Consommation/.test(x.text)));
+    expect(h.tg.botMessages(OWNER).slice(shown)).toHaveLength(1);
+    expect(notModified()).toHaveLength(1);
+    expect(h.logs.slice(logged).filter((l) => Number(l.level) >= 50)).toEqual([]);
     owner.says('passe en mode local');
     ownIds.push(Number(h.tg.updateLog.at(-1)?.update_id));
     await h.tg.waitFor(
@@ -128,6 +140,32 @@ describe('the Bot API front, inbound', () => {
     await settled();
     const got = receivedIds();
     expect(ownIds.filter((id) => got.has(id))).toEqual([]);
+  });
+
+  it('hands channel posts, their edits and member updates over; a type OpenClaw did not ask for is left out, as at Telegram', async () => {
+    // Once OpenClaw polled, brainstem asks Telegram for OpenClaw's types: the default set and reactions.
+    await h.tg.waitFor(() => {
+      const asked = h.tg.polling.allowedUpdates ?? ['chat_member'];
+      return asked.includes('message_reaction') && !asked.includes('chat_member');
+    });
+    const chat = { id: -1001234, type: 'channel', title: 'News' };
+    const from = { id: CHAT, is_bot: false, first_name: 'User' };
+    const member = { chat, from, date: 1, old_chat_member: {}, new_chat_member: {} };
+    const handed = [
+      h.tg.pushes({ channel_post: { message_id: 1, date: 1, chat, text: 'a post' } }),
+      h.tg.pushes({
+        edited_channel_post: { message_id: 1, date: 1, edit_date: 2, chat, text: 'a post, edited' },
+      }),
+      h.tg.pushes({ my_chat_member: member }),
+    ];
+    const left = [
+      h.tg.pushes({ chat_member: member }),
+      h.tg.pushes({ message_reaction_count: { chat, message_id: 1, date: 1, reactions: [] } }),
+    ];
+    await settled();
+    const got = (id: number) => oc.received.find((u) => u.update_id === id);
+    expect(handed.map(got)).toEqual(handed.map((id) => h.tg.updateLog.find((u) => u.update_id === id)));
+    expect(left.filter((id) => receivedIds().has(id))).toEqual([]);
   });
 
   it('answers a press on a button of its own it no longer knows (an older version’s, or made up), so no spinner waits', async () => {

@@ -44,6 +44,15 @@ describe('the Bot API front, outbound', () => {
     const edited = await oc.bot.api.editMessageText(CHAT, sent.message_id, 'Edited by OpenClaw');
     expect(edited).toMatchObject({ message_id: sent.message_id, text: 'Edited by OpenClaw' });
     expect(stored?.history).toEqual(['Hello from OpenClaw', 'Edited by OpenClaw']);
+    // An edit that changes nothing gets Telegram's 400 as it was, once (a 400 is not retried).
+    const answered = oc.answers.length;
+    await expect(
+      oc.bot.api.editMessageText(CHAT, sent.message_id, 'Edited by OpenClaw'),
+    ).rejects.toMatchObject({
+      error_code: 400,
+      description: expect.stringMatching(/^Bad Request: message is not modified: /),
+    });
+    expect(oc.answers.slice(answered)).toEqual([{ method: 'editMessageText', ok: false, error_code: 400 }]);
 
     expect(await oc.bot.api.sendMessageDraft(CHAT, 7, 'thinking…')).toBe(true);
     expect(h.tg.drafts(CHAT).at(-1)).toEqual({ draftId: 7, text: 'thinking…' });

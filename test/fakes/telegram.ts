@@ -27,6 +27,9 @@
  *   → each returns the update's message id (callback: the callback query id; edits and reactions: the
  *     update id)
  *   alice.deletes(messageId)       deletes a message in the chat, a bot's too (Telegram tells the bot nothing)
+ *   tg.pushes({ channel_post: {...} })   any other update, its one field as given (a channel post, a
+ *                                           member update); returns its update id. Left out for a poller
+ *                                           that does not take its type, as Telegram does.
  *
  * Inspecting:
  *   tg.calls                    every API call, oldest first: { method, params, at, ok, errorCode?, description? }
@@ -193,6 +196,8 @@ export interface FakeTelegram {
   dropNext(method: string, times: number, chatId?: number): void;
   rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
   restartUpdateIds(next: number): void;
+  /** Any other update, its one field as given; returns its update id. */
+  pushes(update: Record<string, unknown>): number;
   close(): Promise<void>;
 }
 
@@ -1012,6 +1017,11 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
     restartUpdateIds(next) {
       nextUpdateId = next;
+    },
+    pushes(update) {
+      const id = nextUpdateId;
+      pushUpdate(update);
+      return id;
     },
     rateLimit(method, times, retryAfterSec) {
       const list = injected.get(method) ?? [];
