@@ -262,6 +262,28 @@ describe('OpenAI endpoint over the local brain', () => {
     });
     expect(back.choices[0]?.message.content).toMatch(/Switched to \*\*local\*\*/);
   });
+
+  it('shows a marker quoted in code or a quotation as it is, and does not switch', async () => {
+    const quoted = [
+      'To switch, a model writes `[SWITCH:assistant]` on its own.',
+      '```\n[SWITCH:assistant]\n```',
+      '> you said: [SWITCH:assistant]',
+      'The marker is "[SWITCH:assistant]".',
+    ].join('\n');
+    // Cut where a marker or a code fence could still be beginning.
+    const cuts = [quoted.indexOf('TCH'), quoted.indexOf('`\n[')];
+    llama.reply({
+      chunks: [quoted.slice(0, cuts[0]), quoted.slice(cuts[0], cuts[1]), quoted.slice(cuts[1])],
+    });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'how do you switch?' }],
+    });
+    expect(r.choices[0]?.message.content).toBe(`**[local]** ${quoted}`);
+    // A switch a marker asked for starts as the answer ends: none is running, and the mode is the same.
+    expect(svc.service.core.switcher.isSwitching()).toBe(false);
+    expect(svc.service.core.switcher.active().id).toBe('local');
+  });
 });
 
 describe('every Chat Completions field is passed, mapped or refused', () => {

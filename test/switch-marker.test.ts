@@ -42,4 +42,20 @@ describe('SwitchMarkerFilter', () => {
     expect(out).toBe('a');
     expect(found).toEqual(['assistant', 'local']);
   });
+
+  it('keeps a quoted marker as text, wherever the chunks are cut, and follows the real one', () => {
+    const quoted = [
+      'Write `[SWITCH:x]` or ``a `[SWITCH:y]` b``, "[SWITCH:z]", « [SWITCH:w] ».',
+      '~~~md\n[SWITCH:v]\n```\n[SWITCH:v]\n~~~',
+      '  > quoted: [SWITCH:u]',
+      'a lone ` then [SWITCH:t]',
+      'Going now. [SWITCH:local]',
+    ].join('\n');
+    const shown = quoted.replace('[SWITCH:t]', '').replace('[SWITCH:local]', '');
+    for (let i = 1; i < quoted.length; i++) {
+      const { out, found } = runSplit(quoted, [i]);
+      expect(out, `cut at ${i}`).toBe(shown);
+      expect(found, `cut at ${i}`).toEqual(['t', 'local']);
+    }
+  });
 });
