@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import type { Brain } from '../brains/types.js';
@@ -66,18 +67,26 @@ const NOTHING_STARTED_GRACE_MS = 10_000;
  * that cuts it leaves this for the next start to find (see resumeCut).
  */
 const CUT_KEY = 'switch_under_way';
+const triggerSchema = z.object({
+  source: z.enum(SOURCES),
+  by: z.string().optional(),
+  lang: z.enum(['en', 'fr']).optional(),
+  onlyFrom: z.string().optional(),
+  chat: z.object({ id: z.number(), topicId: z.number().optional() }).optional(),
+});
 const cutSwitchSchema = z.object({
   to: z.string(),
   /** The llama model loaded when it began: its stop commands may have run, so a failure must start it again. */
   loaded: z.string().optional(),
-  trigger: z.object({
-    source: z.enum(SOURCES),
-    by: z.string().optional(),
-    lang: z.enum(['en', 'fr']).optional(),
-    onlyFrom: z.string().optional(),
-    chat: z.object({ id: z.number(), topicId: z.number().optional() }).optional(),
-  }),
+  trigger: triggerSchema,
 });
+/**
+ * The switches waiting behind the one under way, in order, kept until each
+ * begins: a restart makes them after the one it cut, as they would have been
+ * made without it, so the user ends on the mode they asked for last.
+ */
+const QUEUED_KEY = 'switches_queued';
+const queuedSchema = z.array(z.object({ id: z.string(), to: z.string(), trigger: triggerSchema }));
 
 /**
  * The one place a mode switch happens, whatever asked for it. Steps:
@@ -89,6 +98,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private inFlight = 0;
   private activeId: string;
   private current: string | undefined;
+  /** The trigger of the switch under way (see resumable). */
+  private currentTrigger: SwitchTrigger | undefined;
+  /** The switches this process keeps in QUEUED_KEY, by the trigger given to switchTo. */
+  private readonly kept = new Map<SwitchTrigger, string>();
 
   constructor(
     private readonly deps: {
@@ -151,6 +164,15 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   }
 
   /**
+   * What the next start does with this switch (the very trigger given to switchTo) if brainstem
+   * stopped now: finishes it (under way), makes it after that one (queued), or nothing (undefined).
+   */
+  resumable(trigger: SwitchTrigger): 'under way' | 'queued' | undefined {
+    if (this.current !== undefined && this.currentTrigger === trigger) return 'under way';
+    return this.kept.has(trigger) ? 'queued' : undefined;
+  }
+
+  /**
    * Resolves once no switch is running (turns call this so they reach the new
    * mode), or once `signal` aborts: a turn stopped while it waits (a restart)
    * must end then and say so, not wait out a model load.
@@ -174,12 +196,54 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     // A name that names no mode is answered at once, not after a switch under way (a model load can
     // take minutes), and without finish(): the switch under way is still under way.
     if (!this.deps.modes.find(ref)) return Promise.resolve(this.unknown(ref, trigger));
+    if (this.inFlight > 0) this.keepQueued(ref, trigger);
     this.inFlight++;
-    const run = this.chain.then(() => this.perform(ref, trigger));
+    const run = this.chain.then(() => {
+      this.dropQueued(trigger);
+      return this.perform(ref, trigger);
+    });
     this.chain = run.catch(() => undefined);
     return run.finally(() => {
       this.inFlight--;
     });
+  }
+
+  /**
+   * Keeps a switch that waits behind another for the next start, should a restart come first. A
+   * fallback's is not: its watcher decides again. Not kept (a locked database), it is only lost to a restart.
+   */
+  private keepQueued(ref: string, trigger: SwitchTrigger): void {
+    if (trigger.source === 'fallback') return;
+    const id = randomUUID();
+    const { source, by, lang, onlyFrom, chat } = trigger;
+    const entry = { id, to: this.deps.modes.get(ref).id, trigger: { source, by, lang, onlyFrom, chat } };
+    try {
+      this.writeQueued([...this.readQueued(), entry]);
+      this.kept.set(trigger, id);
+    } catch (err) {
+      this.deps.logger.error({ err, to: ref }, 'could not keep a queued switch for the next start');
+    }
+  }
+
+  /** Its turn has come: the switch is under way, no longer queued. */
+  private dropQueued(trigger: SwitchTrigger): void {
+    const id = this.kept.get(trigger);
+    if (id === undefined) return;
+    this.kept.delete(trigger);
+    try {
+      this.writeQueued(this.readQueued().filter((q) => q.id !== id));
+    } catch (err) {
+      this.deps.logger.error({ err }, 'could not forget a queued switch that began');
+    }
+  }
+
+  private readQueued(): z.infer<typeof queuedSchema> {
+    return this.deps.kv.getJson(QUEUED_KEY, queuedSchema) ?? [];
+  }
+
+  private writeQueued(queued: z.infer<typeof queuedSchema>): void {
+    if (queued.length === 0) this.deps.kv.delete(QUEUED_KEY);
+    else this.deps.kv.set(QUEUED_KEY, JSON.stringify(queued));
   }
 
   /** Never rejects: whatever fails (a locked database, a probe that throws) is a failed switch, said as one. */
@@ -251,6 +315,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom, chat } };
     kv.set(CUT_KEY, JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>));
     this.current = target.id;
+    this.currentTrigger = trigger;
     this.emit('started', { from, to: target.id, trigger });
 
     if (wanted && (swapping || down)) {
@@ -347,13 +412,43 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   }
 
   /**
-   * Finishes, once, at start-up, a switch that a restart or a crash cut: the
-   * user asked for that mode, and the model the switch stopped may be down.
-   * Not resumed: a fallback's switch (its watcher decides again, and arms the
-   * way back), and a resumed switch cut again (a start command that brings
-   * brainstem down would loop); the owner is told of the latter.
+   * At start-up, the switches a restart or a crash cut short: the one under way
+   * is finished (see resumeUnderWay), then those queued behind it are made in
+   * their order, as they would have been without the restart. Returns the
+   * first one's outcome.
    */
   resumeCut(): Promise<SwitchOutcome> | undefined {
+    const { modes, logger } = this.deps;
+    // Taken out of the database and queued again in one go: what stays is this process's own.
+    let left: z.infer<typeof queuedSchema> = [];
+    try {
+      const stored = this.readQueued();
+      const mine = new Set(this.kept.values());
+      left = stored.filter((q) => !mine.has(q.id));
+      if (left.length > 0) this.writeQueued(stored.filter((q) => mine.has(q.id)));
+    } catch (err) {
+      logger.error({ err }, 'could not read the switches a restart left queued');
+    }
+    const resumed = this.resumeUnderWay();
+    for (const { to, trigger } of left) {
+      if (!modes.find(to)) {
+        logger.warn({ to }, 'a switch a restart left queued names a mode no longer configured: dropped');
+        continue;
+      }
+      logger.info({ to, trigger }, 'making a switch a restart left queued');
+      void this.switchTo(to, { ...trigger, source: 'resume' });
+    }
+    return resumed;
+  }
+
+  /**
+   * Finishes, once, a switch that a restart or a crash cut: the user asked for
+   * that mode, and the model the switch stopped may be down. Not resumed: a
+   * fallback's switch (its watcher decides again, and arms the way back), and a
+   * resumed switch cut again (a start command that brings brainstem down would
+   * loop); the owner is told of the latter.
+   */
+  private resumeUnderWay(): Promise<SwitchOutcome> | undefined {
     const { kv, modes, logger } = this.deps;
     const cut = kv.getJson(CUT_KEY, cutSwitchSchema);
     if (!cut) return undefined;
@@ -397,6 +492,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const outcome = done.ok ? done : { ...done, reason: scrubText(done.reason).replace(/\.+$/, '') };
     this.forgetCut();
     this.current = undefined;
+    this.currentTrigger = undefined;
     if (outcome.ok && outcome.alreadyActive) return outcome;
     // The notice is stored before it is sent: if the database refuses it, the one who asked still
     // hears the outcome from the switch's own reply.

@@ -105,13 +105,13 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     coder = await startFakeLlama({ loading: true });
   }
 
-  it("says so in the switch's message, and the next start finishes the switch", async () => {
+  it("says so in the switch's message, and the next start finishes the switch, then the one asked after it", async () => {
     await fresh();
     const first = await cutSwitchToCoder();
     // Another switch asked for meanwhile waits behind it: it never started.
     const queuedAt = tg.botMessages(113).length;
-    tg.user(113).says('/mode local');
-    await message(113, /Switching to local…/, queuedAt);
+    tg.user(113).says('/mode qwen');
+    await message(113, /Switching to qwen…/, queuedAt);
     await first.stopService();
     await message(
       112,
@@ -122,7 +122,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     );
     await message(
       113,
-      /⏹ brainstem is restarting: the switch to local did not start\. Send \/mode local again/,
+      /⏳ brainstem is restarting before the switch to qwen began\. It makes the switch once it is back, and says so\./,
       queuedAt,
     );
 
@@ -133,14 +133,19 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(woke.text).toMatch(/Switched from qwen in .*, finishing the switch a restart had cut\./);
     // The chat that asked (not a notify chat) is told there, as its message said it would be.
     await message(112, /✅ Mode coder is ready \(from qwen in /);
-    expect(second.service.core.switcher.active().id).toBe('coder');
+    // Then the switch asked last, as it would have run without the restart: the user ends on it.
+    await message(OWNER, /Mode qwen is awake \(Qwen\)\. Switched from coder in /, noticesAt);
+    await message(113, /✅ Mode qwen is ready \(from coder in /, queuedAt);
+    expect(second.service.core.switcher.active().id).toBe('qwen');
+    expect(await loading(coder)).toBe(true);
     tg.user(112).says('are you there?');
     await message(112, /^echo: are you there\?$/);
     // Finished: a third start has nothing to resume.
     await second.stopService();
     const third = await start();
     expect(third.logs.some((l) => l.msg === 'resuming the switch a restart cut')).toBe(false);
-    expect(third.service.core.switcher.active().id).toBe('coder');
+    expect(third.service.core.switcher.isSwitching()).toBe(false);
+    expect(third.service.core.switcher.active().id).toBe('qwen');
   });
 
   it('a restart during /mode <the active mode>, whose model went down, still ends with the wake notice it promised', async () => {

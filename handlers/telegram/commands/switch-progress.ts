@@ -4,7 +4,7 @@ import type { Core } from '../../../src/core.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import type { SwitchOutcome, SwitchStart, SwitchTrigger } from '../../../src/switcher.js';
+import type { Switcher, SwitchOutcome, SwitchStart, SwitchTrigger } from '../../../src/switcher.js';
 import { shorten } from '../../../src/text.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
@@ -49,22 +49,28 @@ function outcomeText(o: SwitchOutcome, lang: Lang): string {
 
 /**
  * In place of the progress line when brainstem stops before the switch ends:
- * the switch under way is finished at the next start (Switcher.resumeCut),
- * one still queued behind it is not.
+ * the switch under way is finished at the next start, and those queued behind
+ * it are made after it (Switcher.resumeCut); one the database could not keep is not.
  */
-function restartingText(target: string, underWay: boolean, lang: Lang): string {
+function restartingText(target: string, next: ReturnType<Switcher['resumable']>, lang: Lang): string {
   const to = escapeHtml(target);
-  return underWay
-    ? t(
-        lang,
-        `${PROXY_TAG} ⏳ brainstem is restarting in the middle of the switch to <b>${to}</b>. It finishes the switch once it is back, and says so.`,
-        `${PROXY_TAG} ⏳ brainstem redémarre au milieu de la bascule vers <b>${to}</b>. Il la termine à son retour, et le dit.`,
-      )
-    : t(
-        lang,
-        `${PROXY_TAG} ⏹ brainstem is restarting: the switch to <b>${to}</b> did not start. Send /mode ${to} again once it is back.`,
-        `${PROXY_TAG} ⏹ brainstem redémarre : la bascule vers <b>${to}</b> n’a pas commencé. Renvoyez /mode ${to} à son retour.`,
-      );
+  if (next === 'under way')
+    return t(
+      lang,
+      `${PROXY_TAG} ⏳ brainstem is restarting in the middle of the switch to <b>${to}</b>. It finishes the switch once it is back, and says so.`,
+      `${PROXY_TAG} ⏳ brainstem redémarre au milieu de la bascule vers <b>${to}</b>. Il la termine à son retour, et le dit.`,
+    );
+  if (next === 'queued')
+    return t(
+      lang,
+      `${PROXY_TAG} ⏳ brainstem is restarting before the switch to <b>${to}</b> began. It makes the switch once it is back, and says so.`,
+      `${PROXY_TAG} ⏳ brainstem redémarre avant le début de la bascule vers <b>${to}</b>. Il la fait à son retour, et le dit.`,
+    );
+  return t(
+    lang,
+    `${PROXY_TAG} ⏹ brainstem is restarting: the switch to <b>${to}</b> did not start. Send /mode ${to} again once it is back.`,
+    `${PROXY_TAG} ⏹ brainstem redémarre : la bascule vers <b>${to}</b> n’a pas commencé. Renvoyez /mode ${to} à son retour.`,
+  );
 }
 
 /**
@@ -177,9 +183,7 @@ export class SwitchProgress {
         await showProgress(known.id);
       const outcome = await Promise.race([switching, closed]);
       const to = known?.id ?? target;
-      const text = outcome
-        ? outcomeText(outcome, lang)
-        : restartingText(to, switcher.underWay() === to, lang);
+      const text = outcome ? outcomeText(outcome, lang) : restartingText(to, switcher.resumable(asked), lang);
       if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
     } finally {
       switcher.off('started', started);
