@@ -43,6 +43,10 @@ describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
 
     const failed = await reply(h, 112, /⚠️/);
     expect(failed.text).toMatch(/^⚙️ \[proxy\] ⚠️ .*limit/i);
+    // The chat that asked (not a notify chat) hears where its message can be answered meanwhile.
+    expect(failed.text).toMatch(
+      /; it resets at .* UTC\. Mode local answers until then: send your message again to have it answered there\.$/,
+    );
     // brainstem's own words carry the tag once, not "⚙️ [proxy] ⚠️ ⚙️ [proxy] …".
     expect(failed.text.split('[proxy]')).toHaveLength(2);
     const resetsAt = await refused;

@@ -64,6 +64,7 @@ describe('Claude usage limit', () => {
     const r = await ask(svc, 'hello');
     const resetsAt = await refused;
     expect(r.choices[0]?.message.content).toMatch(/⚙️ \[proxy\].*limit/);
+    expect(r.choices[0]?.message.content).toMatch(/Mode local answers until then: send your message again/);
     await notice(svc, /Mode <b>local<\/b> is awake.*Switched from assistant/);
     expect(activeMode(svc)).toBe('local');
     expect(limitNotices(svc)).toHaveLength(1);
@@ -73,6 +74,8 @@ describe('Claude usage limit', () => {
     // A second turn hitting the same limit (on the Claude mode by name) adds no notice.
     const again = await ask(svc, 'again', 'assistant');
     expect(again.choices[0]?.message.content).toMatch(/limit/);
+    // Asked by name, the Claude mode is what a message sent again reaches: no other mode is offered.
+    expect(again.choices[0]?.message.content).not.toMatch(/send your message again/);
     expect(limitNotices(svc)).toHaveLength(1);
     expect(activeMode(svc)).toBe('local');
   });
