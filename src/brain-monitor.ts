@@ -4,6 +4,7 @@ import type { Core } from './core.js';
 import { html } from './html.js';
 import { formatDuration, formatUtc, noticeLang, t } from './i18n.js';
 import type { Part } from './part.js';
+import type { SwitchOutcome } from './switcher.js';
 import { settleWithin } from './wait.js';
 
 /**
@@ -41,6 +42,7 @@ export class BrainMonitor {
   ) {}
 
   start(): void {
+    this.core.switcher.on('switched', this.onSwitched);
     this.timer = setInterval(() => {
       this.running ??= this.check()
         // Once its notices are raised: a test that says none came more waits for later checks on this line.
@@ -55,6 +57,7 @@ export class BrainMonitor {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.core.switcher.off('switched', this.onSwitched);
     clearInterval(this.timer);
     await this.running;
   }
@@ -111,6 +114,23 @@ export class BrainMonitor {
       ),
     });
   }
+
+  /**
+   * A switch to the mode that was down (its model started again) ends the outage: the switch's wake
+   * notice said the mode answers, and a "back up" notice after it would say it twice.
+   */
+  private readonly onSwitched = (o: SwitchOutcome): void => {
+    if (!o.ok || o.alreadyActive) return;
+    try {
+      if (this.outage()?.mode !== o.to) return;
+      this.core.kv.set(OUTAGE_KEY, '');
+      this.failures = 0;
+      this.core.logger.info({ mode: o.to }, 'brain back up: the switch to it said so');
+    } catch (err) {
+      // Run inside the switch's own ending: a database another process holds must not break it.
+      this.core.logger.warn({ err, mode: o.to }, 'could not record that the brain is back up');
+    }
+  };
 
   private outage(): Outage | undefined {
     return this.core.kv.getJson(OUTAGE_KEY, outageSchema);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 /**
  * The README's promises about switching, through the Bot API emulator: a
@@ -300,6 +300,7 @@ describe('asking for the active mode', { timeout: 90_000 }, () => {
     // Up at first; its start command does nothing the test can see: only the test decides when it is loaded.
     const qwen = await startFakeLlama();
     const r = await startHarness({
+      parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 2, probeTimeoutMs: 500 } },
       config: {
         defaultMode: 'qwen',
         modes: { qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' } },
@@ -319,8 +320,9 @@ describe('asking for the active mode', { timeout: 90_000 }, () => {
       r.tg.callsOf('sendMessage', 117).filter((c) => String(c.params.text).includes('Switching to'));
     try {
       expect(r.service.core.switcher.active().id).toBe('qwen');
-      // A reboot or an OOM kill: the model is gone behind brainstem's back.
+      // A reboot or an OOM kill: the model is gone behind brainstem's back, and the owner is told.
       qwen.setLoading(true);
+      await said(OWNER, /🔴 Mode qwen does not answer since /);
       const u = r.tg.user(117);
       u.says('/mode qwen');
       await said(117, /Switching to qwen… \(waiting until it answers\)/);
@@ -330,6 +332,12 @@ describe('asking for the active mode', { timeout: 90_000 }, () => {
       await said(OWNER, /^⚙️ \[proxy\] Mode qwen is awake \(Qwen\)\. Its model was started again in /);
       expect(r.tg.botMessages(117).map((m) => m.text)).not.toContainEqual(
         expect.stringMatching(/Switching to/),
+      );
+      // The wake notice told the owner the mode is back: the brain monitor does not say it a second time.
+      await nextLog(r, (l) => l.msg === 'brain monitor checked')(2);
+      await r.service.core.notifier.flush();
+      expect(r.tg.botMessages(OWNER).map((m) => m.text)).not.toContainEqual(
+        expect.stringMatching(/answers again/),
       );
 
       // Up: nothing to do, so no progress line (one would be sent before the answer that follows it).
