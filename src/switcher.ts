@@ -31,6 +31,16 @@ export interface SwitchTrigger {
    * so a chat told that a restart cut its switch hears how it ended.
    */
   chat?: { id: number; topicId?: number };
+  /**
+   * A switch a restart left queued behind the one it cut, made at this start: its chat was told it
+   * would hear how it ends, even when it ends with the mode already active.
+   */
+  queued?: boolean;
+}
+
+/** A switch asked before a restart and made after it (the one the restart cut, or one queued behind it). */
+export function afterRestart(trigger: SwitchTrigger): boolean {
+  return trigger.source === 'resume' || trigger.queued === true;
 }
 
 export type SwitchOutcome =
@@ -436,7 +446,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         continue;
       }
       logger.info({ to, trigger }, 'making a switch a restart left queued');
-      void this.switchTo(to, { ...trigger, source: 'resume' });
+      void this.switchTo(to, { ...trigger, queued: true });
     }
     return resumed;
   }
@@ -493,7 +503,11 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     this.forgetCut();
     this.current = undefined;
     this.currentTrigger = undefined;
-    if (outcome.ok && outcome.alreadyActive) return outcome;
+    if (outcome.ok && outcome.alreadyActive) {
+      // Nothing happened, so no notice; but the chat of a switch a restart left queued hears it.
+      if (outcome.trigger.queued) this.emit('switched', outcome);
+      return outcome;
+    }
     // The notice is stored before it is sent: if the database refuses it, the one who asked still
     // hears the outcome from the switch's own reply.
     const announce = (input: Parameters<Notifier['notify']>[0]) => {
@@ -523,6 +537,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     );
     const mode = this.deps.modes.get(o.to);
     const resumed = o.trigger.source === 'resume';
+    const queued = t(lang, ', as asked before a restart', ', comme demandé avant un redémarrage');
     // The active mode asked for again: its model had gone down and was started again. Resumed, the time
     // taken is this process's only, the start having run before the restart: not worth showing.
     if (o.from === o.to) {
@@ -536,8 +551,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     return t(
       lang,
-      html`Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}${resumed ? ', finishing the switch a restart had cut' : ''}.\n${list}`,
-      html`Mode <b>${o.to}</b> prêt (${mode.description}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}${resumed ? ', pour finir la bascule qu’un redémarrage avait coupée' : ''}.\n${list}`,
+      html`Mode <b>${o.to}</b> is awake (${mode.description}). Switched from ${o.from} in ${formatDuration(o.ms)}${resumed ? ', finishing the switch a restart had cut' : o.trigger.queued ? queued : ''}.\n${list}`,
+      html`Mode <b>${o.to}</b> prêt (${mode.description}). Bascule depuis ${o.from} en ${formatDuration(o.ms)}${resumed ? ', pour finir la bascule qu’un redémarrage avait coupée' : o.trigger.queued ? queued : ''}.\n${list}`,
     );
   }
 

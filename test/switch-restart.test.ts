@@ -134,7 +134,11 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     // The chat that asked (not a notify chat) is told there, as its message said it would be.
     await message(112, /✅ Mode coder is ready \(from qwen in /);
     // Then the switch asked last, as it would have run without the restart: the user ends on it.
-    await message(OWNER, /Mode qwen is awake \(Qwen\)\. Switched from coder in /, noticesAt);
+    await message(
+      OWNER,
+      /Mode qwen is awake \(Qwen\)\. Switched from coder in .*, as asked before a restart\./,
+      noticesAt,
+    );
     await message(113, /✅ Mode qwen is ready \(from coder in /, queuedAt);
     expect(second.service.core.switcher.active().id).toBe('qwen');
     expect(await loading(coder)).toBe(true);
@@ -186,6 +190,10 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
   it('a resumed switch that fails starts again the model the cut switch had stopped', async () => {
     await fresh();
     const first = await cutSwitchToCoder();
+    // Asked back to qwen meanwhile: where the failed switch leaves the user anyway.
+    const queuedAt = tg.botMessages(113).length;
+    tg.user(113).says('/mode qwen');
+    await message(113, /Switching to qwen…/, queuedAt);
     await first.stopService();
     // The next start finds coder's unit broken.
     const noticesAt = tg.botMessages(OWNER).length;
@@ -195,6 +203,8 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(failed.text).toMatch(/model qwen was started again\. Still on qwen\.$/);
     expect(await loading(qwen)).toBe(false);
     expect(second.service.core.switcher.active().id).toBe('qwen');
+    // The switch queued behind the cut one has nothing left to do, and its chat, told it would hear, hears so.
+    await message(113, /Already in mode qwen/, queuedAt);
     tg.user(114).says('still there?');
     await message(114, /^echo: still there\?$/);
   });

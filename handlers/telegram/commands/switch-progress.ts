@@ -4,7 +4,13 @@ import type { Core } from '../../../src/core.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
-import type { Switcher, SwitchOutcome, SwitchStart, SwitchTrigger } from '../../../src/switcher.js';
+import {
+  afterRestart,
+  type Switcher,
+  type SwitchOutcome,
+  type SwitchStart,
+  type SwitchTrigger,
+} from '../../../src/switcher.js';
 import { shorten } from '../../../src/text.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
@@ -123,7 +129,7 @@ export class SwitchProgress {
   followResumed(api: Api, notifyChats: readonly number[]): () => void {
     const { switcher } = this.core;
     const follow = (o: SwitchOutcome) => {
-      const chat = o.trigger.source === 'resume' ? o.trigger.chat : undefined;
+      const chat = afterRestart(o.trigger) ? o.trigger.chat : undefined;
       if (!chat || notifyChats.includes(chat.id)) return;
       new ChatOutput(api, chat.id, chat.topicId)
         .sendHtml(outcomeText(o, o.trigger.lang ?? 'en'))
