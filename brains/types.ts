@@ -52,6 +52,11 @@ export interface TurnRequest {
    * write files is told so, and may write there. Absent: nobody would receive them.
    */
   outbox?: string | undefined;
+  /**
+   * A folder holding the files the conversation's users sent, whose paths the face gave the brain:
+   * a brain that asks before reading a file reads these without asking (the sender meant it to).
+   */
+  uploads?: string | undefined;
   /** How many brains stand above this turn: 0 (or absent) when a person or a client asked, 1 for brain_chat from a brain… */
   depth?: number;
   /** The language of brainstem's notices about this turn (the Telegram user's, else guessed from the words); English when absent. */
@@ -130,6 +135,7 @@ export type ApprovalWithdrawn = 'timeout' | 'stopped';
 export type ApprovalSource =
   | 'approver' // a person answered
   | 'session' // allowed earlier "for this session"
+  | 'uploads' // a Read of a file the user sent (TurnRequest.uploads): allowed without asking
   | 'timeout' // nobody answered in time: denied
   | 'unavailable' // no approver for this turn: denied
   | 'failed' // the approver threw: denied

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RecordedRequest, text } from './fakes/anthropic.js';
+import { type RecordedRequest, text, toolUse } from './fakes/anthropic.js';
 import { CLAUDE_BIN, CLAUDE_CLI } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { randomPng } from './helpers/images.js';
@@ -89,6 +90,37 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
       );
     expect(said?.[1] && existsSync(said[1]) && readFileSync(said[1], 'utf8')).toBe('%PDF-1.4 fake');
     expect(req.lastUserText).toContain('summarise');
+  });
+
+  it('Claude reads a document the user sent without asking them; a link in its folder to a file elsewhere still asks', async () => {
+    const u = h.tg.user(119);
+    const asked = () => h.tg.botMessages(119).filter((m) => /Claude wants to use Read/.test(m.text));
+    // Claude opens the file whose path it was told, as it does with a PDF.
+    claude.fake.script((r) =>
+      toolUse(
+        'Read',
+        { file_path: /saved at (\S+)\]/.exec(r.lastUserText)?.[1] ?? '' },
+        text('Read it through.'),
+      ),
+    );
+    u.sendsDocument('notes.txt', Buffer.from('the notes inside'), 'summarise', 'text/plain');
+    // The answer, or the question that would hold it back.
+    await answer(119, /Read it through|Claude wants to use Read/);
+    expect(asked()).toEqual([]);
+    const [result] = claude.fake.mainRequests().at(-1)?.toolResults ?? [];
+    expect(result?.isError).toBe(false);
+    expect(result?.content).toContain('the notes inside');
+
+    // What resolves outside the chat's uploads is no file the user sent: the approver is asked.
+    const link = path.join(h.dir, 'data', 'uploads', '119', 'link.txt');
+    symlinkSync(path.join(h.dir, 'brainstem.json'), link);
+    claude.fake.script(() => toolUse('Read', { file_path: link }, text('Not read.')));
+    u.says('and the other file?');
+    const question = await h.tg.waitFor(() => asked()[0], { timeoutMs: 60_000 });
+    type Button = { text: string; callback_data: string };
+    const buttons = (question.replyMarkup as { inline_keyboard: Button[][] }).inline_keyboard.flat();
+    u.presses(question.messageId, buttons.find((b) => /Deny/.test(b.text))?.callback_data ?? '');
+    await answer(119, /Not read/);
   });
 
   it('an album whose first item (with the caption) is a video says the caption did not go', async () => {

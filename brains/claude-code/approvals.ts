@@ -1,3 +1,5 @@
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
 import { t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
@@ -84,6 +86,7 @@ export class Approvals {
 
     if (this.grants.get(turn.sessionKey)?.has(grant))
       return settle({ behavior: 'allow', scope: 'session' }, 'session');
+    if (await sentByTheUser(turn.uploads, p)) return settle({ behavior: 'allow', scope: 'once' }, 'uploads');
     if (!turn.approve) {
       emit({
         type: 'notice',
@@ -197,6 +200,18 @@ const FILE_WRITERS = new Map([
   ['MultiEdit', 'file_path'],
   ['NotebookEdit', 'notebook_path'],
 ]);
+
+/**
+ * Whether the request reads a file the conversation's users sent (TurnRequest.uploads): the CLI
+ * asks for any Read outside its cwd, and the user who sent a PDF for Claude to read must not be
+ * asked whether it may. Resolved with realpath, so a link there to anything else is asked about.
+ */
+async function sentByTheUser(uploads: string | undefined, p: PermissionRequest): Promise<boolean> {
+  const file = p.input.file_path;
+  if (!uploads || p.tool !== 'Read' || typeof file !== 'string' || !path.isAbsolute(file)) return false;
+  const [root, real] = await Promise.all([realpath(uploads), realpath(file)]).catch(() => []);
+  return root !== undefined && real?.startsWith(root + path.sep) === true;
+}
 
 /**
  * What an "allow for this session" covers: what the person was shown (the

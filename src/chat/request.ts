@@ -28,6 +28,8 @@ export interface ChatRequest {
   depth?: number;
   /** The conversation's outbox folder, when the face sends its files to the user (see TurnRequest.outbox). */
   outbox?: string;
+  /** The folder of the files the conversation's users sent (see TurnRequest.uploads). */
+  uploads?: string;
 }
 
 /** What a face receives: the brain's events, plus the moments a face may want to show. */

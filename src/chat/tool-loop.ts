@@ -128,6 +128,7 @@ export async function* answerTurn(
           depth: req.depth,
           maxBudgetUsd: admission.maxBudgetUsd,
           outbox: req.outbox,
+          uploads: req.uploads,
           lang,
         },
         signal,

@@ -7,6 +7,7 @@ import { prepareOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
 import { chatOutbox } from './outbox.js';
+import { uploadsDir } from './uploads.js';
 
 /**
  * Where a chat's plain messages go without the Bot API front: the active brain
@@ -74,6 +75,8 @@ export class DirectRoute implements Route {
           approve: this.approverFor?.(input.chatId, input.lang, input.topicId),
           // Its files are sent after the answer (messages.ts, outbox.ts).
           outbox,
+          // The documents the chat's users sent, whose paths the brain was told (media-messages.ts).
+          uploads: uploadsDir(this.core.config.dataDir, input.chatId),
         },
         signal,
       );
