@@ -70,6 +70,29 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
     expect(h.tg.botMessages(115).filter((m) => /Three pictures/.test(m.text))).toHaveLength(1);
   });
 
+  it('a photo replaced by an edit after its answer reaches Claude, with or without a caption', async () => {
+    const [first, second, third] = [randomPng(9, 9), randomPng(11, 9), randomPng(13, 9)];
+    claude.fake.script(() => text('Seen it.'));
+    const u = h.tg.user(114);
+    const id = u.sendsPhoto(first, 'what is this?');
+    await answer(114, /Seen it/);
+    let before = claude.fake.mainRequests().length;
+    claude.fake.script(() => text('The new one.'));
+    u.replacesPhoto(id, second, 'what is this?');
+    await answer(114, /The new one/);
+    let req = await requestAfter(before);
+    expect(imagesOf(req).map((b) => b.source?.data)).toEqual([second.toString('base64')]);
+    expect(req.lastUserText).toMatch(/replaced the photo of their message of .*\n\nwhat is this\?$/s);
+
+    // Without a caption there is no text to answer, yet the new photo is a question.
+    before = claude.fake.mainRequests().length;
+    claude.fake.script(() => text('The third one.'));
+    u.replacesPhoto(id, third);
+    await answer(114, /The third one/);
+    req = await requestAfter(before);
+    expect(imagesOf(req).map((b) => b.source?.data)).toEqual([third.toString('base64')]);
+  });
+
   it('an image sent as a document is an image; another document is saved and named with its size', async () => {
     const png = randomPng(16, 16);
     claude.fake.script(() => text('A screenshot.'));

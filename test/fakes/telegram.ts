@@ -22,6 +22,8 @@
  *                                           message as sent (date, topic, reply, media), the new text as
  *                                           its text, or its caption when it has media (left out for a
  *                                           poller whose allowed_updates omits edited_message, as at Telegram)
+ *   alice.replacesPhoto(messageId, bytes, 'caption'?)   an edited_message whose photo the user swapped
+ *                                           for another (Telegram's "replace" of a sent photo or file)
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
  *                                           for it in allowed_updates, as Telegram does)
  *   → each returns the update's message id (callback: the callback query id; edits and reactions: the
@@ -145,6 +147,7 @@ export interface FakeUser {
   sendsVideoNote(bytes: Uint8Array): number;
   sendsSticker(): number;
   edits(messageId: number, text: string): number;
+  replacesPhoto(messageId: number, bytes: Uint8Array, caption?: string): number;
   reacts(messageId: number, emoji: string): number;
   /** Deletes a message of the chat, as a user may delete a bot's message in a private chat. */
   deletes(messageId: number): void;
@@ -938,6 +941,20 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           m.edits++;
           m.history.push(newText);
           pushUpdate({ edited_message: editedMessage(chatId, messageId, newText) });
+          return nextUpdateId - 1;
+        },
+        replacesPhoto(messageId, bytes, caption) {
+          const sent = userMessages.get(`${chatId}:${messageId}`);
+          if (!sent) throw new Error(`fake telegram: no user message ${messageId} in chat ${chatId}`);
+          const { caption: _old, caption_entities: _entities, document: _document, ...rest } = sent;
+          const edited: Json = {
+            ...rest,
+            photo: photoSizes(bytes),
+            edit_date: Math.floor(Date.now() / 1000),
+            ...(caption ? { caption } : {}),
+          };
+          userMessages.set(`${chatId}:${messageId}`, edited);
+          pushUpdate({ edited_message: edited });
           return nextUpdateId - 1;
         },
         reacts(messageId, emoji) {

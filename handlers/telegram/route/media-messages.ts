@@ -1,8 +1,8 @@
-import type { Bot, Context } from 'grammy';
+import { type Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
 import type { ModeConfig } from '../../../src/config.js';
 import { Html, html } from '../../../src/html.js';
-import { type Lang, langOf, t } from '../../../src/i18n.js';
+import { formatUtc, type Lang, langOf, t } from '../../../src/i18n.js';
 import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes } from '../../../src/images.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
@@ -27,6 +27,9 @@ import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
 /** A message that holds a photo or a document. */
 type MediaMessage = Context & { message: Message };
 
+/** How many media messages' files are remembered, to tell a replaced file from an edited caption. */
+const REMEMBERED_FILES = 1000;
+
 export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void } {
   // How long an album waits for another part (see AlbumCollector).
   const albums = new AlbumCollector<MediaMessage>(deps.core.config.telegram.albumQuietMs);
@@ -44,13 +47,20 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
    * its files download) is what the turn answers, one answer (edits.ts says "edit taken").
    */
   const captions = new WeakMap<MediaMessage, () => string>();
+  /**
+   * The file each recent media message holds (`chat:message` → its file_unique_id). Telegram lets a
+   * user replace the photo or file of a sent message, and says so only as an edit, like a caption's.
+   */
+  const files = new Map<string, string>();
+  /** Parts that replace the file of a message sent earlier: when that message was sent. */
+  const replacing = new WeakMap<MediaMessage, number>();
   const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
     gatheredTurn(deps, first, parts, async (ordered, started, lang) => {
       const latest = (c: MediaMessage) => captions.get(c)?.() ?? c.message.caption ?? '';
       try {
         const content = await mediaContent(deps, ordered, started, lang, latest);
         if (ordered.some((c) => !isImage(c.message))) await sweep();
-        return content;
+        return content && withReplacedNote(content, ordered, replacing);
       } finally {
         // A turn stopped before its text was made lets go of its captions all the same: a later
         // edit is then a turn of its own, not "taken" by a turn that will never read it.
@@ -62,6 +72,13 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   const media = (ctx: MediaMessage) => {
     const { chat, message_id, caption } = ctx.message;
     captions.set(ctx, deps.queued.hold(chat.id, message_id, caption ?? ''));
+    const file = fileOf(ctx.message);
+    if (file) {
+      files.delete(`${chat.id}:${message_id}`);
+      files.set(`${chat.id}:${message_id}`, file.file_unique_id);
+      // The oldest goes first: a replaced file is news minutes after it was sent, not weeks.
+      if (files.size > REMEMBERED_FILES) files.delete(files.keys().next().value ?? '');
+    }
     const group = ctx.message.media_group_id;
     if (!group) return turn(ctx, Promise.resolve([ctx]));
     const chatId = ctx.message.chat.id;
@@ -78,7 +95,42 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     media(ctx);
   });
 
+  // A replaced photo or file is a new turn with it, queued as any message (the brain told what it
+  // replaces); a caption edited on the same file, or a file brainstem no longer remembers, goes on to edits.ts.
+  bot.on('edited_message', (ctx, next) => {
+    const edited = ctx.editedMessage;
+    const file = fileOf(edited);
+    const before = files.get(`${edited.chat.id}:${edited.message_id}`);
+    if (!file || before === undefined || before === file.file_unique_id) return next();
+    deps.logger.info({ chatId: edited.chat.id, messageId: edited.message_id }, 'a sent file was replaced');
+    const replaced = new Context({ update_id: ctx.update.update_id, message: edited }, ctx.api, ctx.me);
+    replacing.set(replaced as MediaMessage, edited.date);
+    media(replaced as MediaMessage);
+  });
+
   return { stop: () => albums.stop() };
+}
+
+/** The photo (its largest size) or document a message holds; none for a GIF, which is no file here. */
+function fileOf(m: Message): { file_unique_id: string } | undefined {
+  return m.animation ? undefined : (m.photo?.at(-1) ?? m.document);
+}
+
+/** The turn's text, told first which of its files replace those of messages sent earlier, and when those were sent. */
+function withReplacedNote(
+  content: TurnContent,
+  ordered: MediaMessage[],
+  replacing: WeakMap<MediaMessage, number>,
+): TurnContent {
+  const notes = ordered.flatMap((c) => {
+    const date = replacing.get(c);
+    if (date === undefined) return [];
+    const what = c.message.photo ? 'photo' : `file "${c.message.document?.file_name ?? 'document'}"`;
+    return `[The user replaced the ${what} of their message of ${formatUtc(date * 1000)}: this is the new one]`;
+  });
+  return notes.length === 0
+    ? content
+    : { ...content, text: [...notes, content.text].filter(Boolean).join('\n\n') };
 }
 
 /** A photo, or an image sent as a document (JPEG, PNG, GIF, WebP): the brain sees it. */
