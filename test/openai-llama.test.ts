@@ -836,6 +836,28 @@ describe('a stream whose mode a switch changes after its headers went', () => {
     expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
   });
 
+  it('sent during a switch away from a mode that would refuse it: the mode the switch ends on answers it', async () => {
+    onTestFinished(restore);
+    const { switcher } = svc.service.core;
+    expect(await switcher.switchTo('assistant', { source: 'api' })).toMatchObject({ ok: true });
+    llama.setLoading(true);
+    const swap = switcher.switchTo('local', { source: 'api' });
+    // A temperature the Claude mode it leaves refuses and local takes: its headers go while it waits.
+    const stream = await svc.client.chat.completions.create({
+      model: 'active',
+      stream: true,
+      temperature: 0.5,
+      messages: [{ role: 'user', content: 'warm enough?' }],
+    });
+    llama.setLoading(false);
+    expect(await swap).toMatchObject({ ok: true, to: 'local' });
+    const { text, err } = await drain(stream);
+    expect(err).toBeUndefined();
+    expect(text).toMatch(/^\*\*\[local\]\*\* /);
+    const asked = llama.requests.filter((r) => r.path === '/v1/chat/completions').at(-1)?.body;
+    expect(asked).toMatchObject({ temperature: 0.5, messages: [{ role: 'user', content: 'warm enough?' }] });
+  });
+
   it('queued behind its conversation’s running turn: a switch over meanwhile sends it to the new mode, which refuses it in the stream', async () => {
     onTestFinished(restore);
     const held = gate();

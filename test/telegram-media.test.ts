@@ -218,6 +218,31 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
     expect(switcher.active().id).toBe('assistant');
   });
 
+  it('a photo sent while a switch from a text-only mode to Claude is under way reaches Claude, not refused by the mode it leaves', async () => {
+    const { switcher } = h.service.core;
+    await switcher.switchTo('local', { source: 'api' });
+    claude.fake.script(() => text('I see it now.'));
+    const before = claude.fake.mainRequests().length;
+    const png = randomPng(10, 6);
+    h.llama.setLoading(true);
+    let switched: Promise<unknown> | undefined;
+    try {
+      // The first switch waits for its loading model, the second for the first: the photo comes meanwhile.
+      void switcher.switchTo('spare', { source: 'api' });
+      switched = switcher.switchTo('assistant', { source: 'api' });
+      const downloaded = nextLog(h, (l) => l.msg === 'image from Telegram' && l.chatId === 118);
+      h.tg.user(118).sendsPhoto(png, 'and now?');
+      await downloaded();
+      expect(switcher.isSwitching()).toBe(true);
+    } finally {
+      h.llama.setLoading(false);
+    }
+    await switched;
+    const said = await answer(118, /I see it now|takes no images/);
+    expect(said.text).toMatch(/I see it now/);
+    expect(imagesOf(await requestAfter(before)).map((b) => b.source?.data)).toEqual([png.toString('base64')]);
+  });
+
   it('a text-only mode answers a photo with a clear refusal', async () => {
     await h.service.core.switcher.switchTo('local', { source: 'api' });
     const before = h.llama.requests.length;

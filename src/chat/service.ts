@@ -85,7 +85,10 @@ export class ChatService extends EventEmitter<{
   run(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     if (this.turns.closed) throw new BrainstemError('SHUTTING_DOWN');
     const requested = this.resolveMode(req.model);
-    const tools = this.check(requested, req);
+    // `active` during a switch is the mode the switch ends on: checked once it is over (stream), not
+    // refused by the mode it leaves (a photo sent as a text-only mode gives way to Claude).
+    const following = stripPrefix(req.model).toLowerCase() === ACTIVE;
+    const tools = following && this.deps.switcher.isSwitching() ? undefined : this.check(requested, req);
     const newTurn = newTurnText(req.messages);
     const images = checkImages(req.messages, lastAssistantIndex(req.messages) + 1);
     const endsWithToolResult = req.messages.at(-1)?.role === 'tool';
@@ -134,7 +137,8 @@ export class ChatService extends EventEmitter<{
   private async *stream(
     req: ChatRequest,
     requested: ModeConfig,
-    requestedTools: ToolSelection,
+    /** Undefined when the mode that answers is checked only once a switch is over. */
+    requestedTools: ToolSelection | undefined,
     newTurn: string,
     withImages: boolean,
     signal: AbortSignal,
@@ -181,7 +185,7 @@ export class ChatService extends EventEmitter<{
       const brain = this.deps.brains.get(mode.id);
       if (!brain) throw new Error(`no brain for mode ${mode.id}`);
       // A switch while this request waited may have changed what `active` honours; nothing was sent yet.
-      const tools = mode.id === requested.id ? requestedTools : this.check(mode, req);
+      const tools = mode.id === requested.id && requestedTools ? requestedTools : this.check(mode, req);
 
       const known = { type: 'mode', mode, filteredTools: tools.filtered } as const;
       // A named mode is known before the wait for the conversation's running turn: a stream whose
