@@ -93,6 +93,28 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
     expect(imagesOf(req).map((b) => b.source?.data)).toEqual([third.toString('base64')]);
   });
 
+  it('a reply to a photo shows Claude the photo with the reply, as it may never have seen it (a group member’s)', async () => {
+    const png = randomPng(7, 5);
+    const u = h.tg.user(117);
+    claude.fake.script(() => text('A photo.'));
+    const photo = u.sendsPhoto(png);
+    await answer(117, /A photo/);
+    // The reply holds the photo as Telegram sends it, whoever sent it.
+    type Sent = { message_id: number; chat: { id: number } } | undefined;
+    const sent = h.tg.updateLog
+      .map((x) => x.message as Sent)
+      .find((m) => m?.chat.id === 117 && m.message_id === photo);
+    claude.fake.script(() => text('It says hello.'));
+    const before = claude.fake.mainRequests().length;
+    u.sends({ text: 'what does it say?', reply_to_message: sent });
+    await answer(117, /It says hello/);
+    const req = await requestAfter(before);
+    expect(imagesOf(req).map((b) => b.source?.data)).toEqual([png.toString('base64')]);
+    expect(req.lastUserText).toContain(
+      '[The user replies to an earlier message, which holds a photo]\n\nwhat does it say?',
+    );
+  });
+
   it('an image sent as a document is an image; another document is saved and named with its size', async () => {
     const png = randomPng(16, 16);
     claude.fake.script(() => text('A screenshot.'));

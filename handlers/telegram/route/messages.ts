@@ -7,10 +7,11 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
-import { answerTurn } from '../stream/answer.js';
+import { answerTurn, switchWaitLine } from '../stream/answer.js';
 import { answerIntent } from './intents.js';
 import { fetchFailureText, saveTelegramFile } from './media.js';
 import { chatOutbox, deliverOutbox } from './outbox.js';
+import { repliedImage } from './replied-image.js';
 import { withEditNote, withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
 
@@ -211,7 +212,9 @@ export function submitTurn(
             .catch((err: unknown) => deps.logger.warn({ err, chatId }, 'could not remove the queued notice'));
         return;
       }
-      const { images } = said;
+      const waiting = () => showWaiting(switchWaitLine(lang, 'html'));
+      const replied = message && (await repliedImage(deps, message, ctx.api, { signal, waiting }));
+      const images = replied ? [...(said.images ?? []), replied] : said.images;
       const text = withReplyContext(withEditNote(said.text, ctx.editedMessage), message);
       await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {
         route: deps.route,
