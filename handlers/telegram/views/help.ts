@@ -32,8 +32,8 @@ export function helpHtml(deps: BotDeps, lang: Lang, menu: readonly BotCommand[])
       ? t(lang, 'You can also say “switch to local”.', 'Vous pouvez aussi dire « passe en mode local ».')
       : t(
           lang,
-          `You can also say “switch to local”. Photos and documents are saved and passed to the brain; ${voiceLine(deps, lang)}.`,
-          `Vous pouvez aussi dire « passe en mode local ». Photos et documents sont enregistrés et transmis au cerveau ; ${voiceLine(deps, lang)}.`,
+          `You can also say “switch to local”. Photos and documents are passed to the brain; ${voiceLine(deps, lang)}.`,
+          `Vous pouvez aussi dire « passe en mode local ». Photos et documents sont transmis au cerveau ; ${voiceLine(deps, lang)}.`,
         ),
   ].join('\n');
 }
