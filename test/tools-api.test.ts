@@ -1,7 +1,11 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { commandNames } from '../handlers/telegram/commands/table.js';
+import { renderConfigDocs } from '../scripts/config-docs.js';
+import { loadConfig } from '../src/config.js';
 import { type FakeClaudeCli, startFakeClaudeCli } from './fakes/claude-cli.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -61,8 +65,6 @@ async function until(cond: () => boolean, ms = 30_000): Promise<void> {
 }
 
 beforeAll(async () => {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   scripts = mkdtempSync(path.join(tmpdir(), 'bst-tools-api-'));
   writeFileSync(path.join(scripts, 'slow.cjs'), SLOW);
   claude = await startFakeClaudeCli({ loggedIn: true });
@@ -162,6 +164,143 @@ describe('GET /api', () => {
     );
     const list = /every call of ((?:`\w+`(?:, | and ))+`\w+`), whatever its input/.exec(readme)?.[1] ?? '';
     expect([...list.matchAll(/`(\w+)`/g)].map((m) => m[1]).sort()).toEqual(depends);
+  });
+});
+
+/**
+ * The README names only what exists: each class of claim it makes checked
+ * against the code, so an edit to either that leaves the other behind fails here.
+ */
+describe('what the README names', () => {
+  const root = path.join(import.meta.dirname, '..');
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  /** The text of every `code span`, in order. */
+  const spans = [...readme.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] ?? '');
+  /** The rows of the Markdown table under the line `header`. */
+  const tableRows = (header: string) => {
+    const lines = readme.split('\n');
+    const start = lines.indexOf(header);
+    expect(start, header).toBeGreaterThan(-1);
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+    return lines.slice(start + 2, end);
+  };
+  /** The command names (`/mode …` → mode) in a table row's first cell. */
+  const commandsIn = (row: string) =>
+    [...(row.split(' | ')[0] ?? '').matchAll(/`\/(\w+)/g)].map((m) => m[1] ?? '');
+
+  it('every npm script, repository file and config field', () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    // `npm start`, `npm test`, `npm run x`, `npm run -s x`; not npm's own commands (install, ci…).
+    const scripts = [...readme.matchAll(/\bnpm (?:run (?:-s )?([\w-]+)|(start|test)\b)/g)].map(
+      (m) => m[1] ?? m[2] ?? '',
+    );
+    expect(scripts.length).toBeGreaterThan(10);
+    expect(scripts.filter((s) => pkg.scripts[s] === undefined)).toEqual([]);
+
+    // Paths in the repository; bench/results/ holds what the bench writes.
+    const files = spans.filter(
+      (s) =>
+        /^(?:src|brains|handlers|test|bench|scripts|docs|\.ci)\/[\w./-]*$/.test(s) &&
+        !s.startsWith('bench/results/'),
+    );
+    expect(files.length).toBeGreaterThan(20);
+    expect(files.filter((f) => !existsSync(path.join(root, f)))).toEqual([]);
+
+    // A dotted name whose first part is a section of brainstem.json, e.g. `claude.credit.monthlyUsd`
+    // or `modes.local.toolFilter.allow` (a mode's fields are listed under `modes.<id>`).
+    const fields = renderConfigDocs()
+      .split('\n')
+      .flatMap((l) => /^\| `([^`]+)` \|/.exec(l)?.[1] ?? []);
+    const sections = new Set(fields.map((f) => f.split('.')[0]));
+    const named = spans.filter(
+      (s) =>
+        /^[a-z]\w*(?:\.[\w<>]+)+$/.test(s) && sections.has(s.split('.')[0]) && !/\.(?:ts|json|md)$/.test(s),
+    );
+    expect(named.length).toBeGreaterThan(40);
+    const unknown = named
+      .map((s) => s.replace(/^modes\.(?!<id>)[\w-]+\./, 'modes.<id>.'))
+      .filter((s) => !fields.some((f) => f === s || f.startsWith(`${s}.`)));
+    expect(unknown).toEqual([]);
+  });
+
+  it('every variable of its table changes the configuration, and every variable the config reads is named', () => {
+    // A value of each variable the table lists, other than its default.
+    const samples: Record<string, string> = {
+      BRAINSTEM_CONFIG: 'other.json',
+      BRAINSTEM_DATA_DIR: 'elsewhere',
+      BRAINSTEM_HOST: '10.0.0.1',
+      BRAINSTEM_PORT: '1234',
+      BRAINSTEM_API_TOKEN: 'a-token-of-twenty-chars',
+      TELEGRAM_BOT_TOKEN: '123:abc',
+      TELEGRAM_API_ROOT: 'http://127.0.0.1:1',
+      TELEGRAM_ALLOWED_USERS: '5',
+      CLAUDE_BIN: '/opt/claude',
+      CLAUDE_CREDENTIALS_FILE: '/opt/credentials.json',
+      LLAMA_BASE_URL: 'http://127.0.0.1:2/v1',
+      BRAVE_API_KEY: 'brave-key',
+      LOG_LEVEL: 'debug',
+    };
+    const listed = tableRows('| variable | default | meaning |').flatMap((row) =>
+      [...(row.split(' | ')[0] ?? '').matchAll(/`([A-Z_]+)`/g)].map((m) => m[1] ?? ''),
+    );
+    expect(listed.sort()).toEqual(Object.keys(samples).sort());
+    const dir = mkdtempSync(path.join(scripts, 'readme-'));
+    const base = JSON.stringify(loadConfig({ HOME: dir }, dir));
+    for (const [name, value] of Object.entries(samples)) {
+      expect(JSON.stringify(loadConfig({ HOME: dir, [name]: value }, dir)), name).not.toBe(base);
+    }
+    const read = readFileSync(path.join(root, 'src', 'config.ts'), 'utf8').matchAll(/\benv\.([A-Z][A-Z_]+)/g);
+    expect([...read].map((m) => m[1] ?? '').filter((v) => !spans.includes(v))).toEqual([]);
+  });
+
+  it('every route it names is served', async () => {
+    // `GET /props` is llama-server's.
+    const routes = [...readme.matchAll(/\b(GET|POST) `?(\/[^\s`?,)]*)/g)]
+      .map(([, method, route]) => ({ method: method ?? '', route: route ?? '' }))
+      .filter((r) => r.route !== '/props');
+    expect(routes.length).toBeGreaterThan(8);
+    for (const { method, route } of routes) {
+      const url = route.replace('{id}', 'active').replace('<tool>', 'mode');
+      // A parameter a route does not take is refused before it runs (the chart is not drawn); a route
+      // that reads no query ignores it. A missing route is a 404 either way.
+      const res = await fetch(`${svc.url}${url}${method === 'GET' ? '?readme=1' : ''}`, {
+        method,
+        headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+        body: method === 'POST' ? '{}' : undefined,
+      });
+      await res.arrayBuffer();
+      expect([404, 405], `${method} ${route}`).not.toContain(res.status);
+    }
+  });
+
+  it('its Telegram tables list every command brainstem answers, and no other, with the front off and on', () => {
+    const off = tableRows('| command | what it does |').flatMap(commandsIn);
+    expect(off.sort()).toEqual([...commandNames(false, true)].sort());
+    const on = tableRows('| you type | answered by |')
+      .filter((row) => /\| brainstem(?:'s|\b)[^|]*\|$/.test(row))
+      .flatMap(commandsIn);
+    expect(on.sort()).toEqual([...commandNames(true, true)].sort());
+  });
+
+  it('every brainstem.json it shows loads', () => {
+    const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    // A block is one file, or one file a line (the alternatives of a section).
+    const files = blocks.flatMap((b) => {
+      try {
+        return [JSON.parse(b) as unknown];
+      } catch {
+        return b.split('\n').flatMap((l) => (l.trim() ? [JSON.parse(l) as unknown] : []));
+      }
+    });
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    const dir = mkdtempSync(path.join(scripts, 'readme-'));
+    const file = path.join(dir, 'brainstem.json');
+    for (const f of files) {
+      writeFileSync(file, JSON.stringify(f));
+      expect(() => loadConfig({ HOME: dir, BRAINSTEM_CONFIG: file }, dir), JSON.stringify(f)).not.toThrow();
+    }
   });
 });
 
