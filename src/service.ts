@@ -324,10 +324,11 @@ function announce(core: Core, url: string, ms: number): void {
     },
     `brainstem ${core.version} listening on ${url} (OpenAI endpoint ${url}/v1)`,
   );
+  // No colon after "token": the log scrubber takes `token: …` for a secret and hides the rest of the line.
   logger.info(
     apiToken.source === 'env'
-      ? 'API token: from BRAINSTEM_API_TOKEN'
-      : `API token: ${apiToken.source === 'generated' ? 'generated' : 'read from'} ${apiToken.file} (set BRAINSTEM_API_TOKEN to choose one)`,
+      ? 'API token from BRAINSTEM_API_TOKEN'
+      : `API token ${apiToken.source === 'generated' ? 'generated in' : 'read from'} ${apiToken.file} (set BRAINSTEM_API_TOKEN to choose one)`,
   );
   if (!isLoopback(config.server.host)) {
     logger.warn(

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
 import { openAiSessionKey } from '../src/session-keys.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { recordingLogger } from './helpers/logs.js';
@@ -347,16 +348,21 @@ describe('the API token', () => {
     expect(res.status).toBe(200);
   });
 
-  it('gets mode 0600 on every start, not only when created', async () => {
+  it('gets mode 0600 on every start, not only when created, and the log says where it is, not what', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bst-sec-token-'));
     mkdirSync(path.join(dir, 'data'));
     const file = path.join(dir, 'data', 'api-token');
     writeFileSync(file, 'bst_an_existing_token_0123456789\n');
     chmodSync(file, 0o644);
-    const s = await startTestService({ dir, config: { claude: { bin: 'true' } } });
+    // The service's own logger, scrubber included: the line must survive it and say where, never what.
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => lines.push(line) });
+    const s = await startTestService({ dir, config: { claude: { bin: 'true' } }, logger });
     try {
       expect(s.token).toBe('bst_an_existing_token_0123456789');
       expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(lines.join('')).toContain(`API token read from ${file}`);
+      expect(lines.join('')).not.toContain(s.token);
     } finally {
       await s.close();
       rmSync(dir, { recursive: true, force: true });
