@@ -851,13 +851,22 @@ const ENV_FIELDS: Record<string, string> = {
   'llama.baseUrl': 'LLAMA_BASE_URL',
 };
 
-function formatIssues(error: z.ZodError, source: string, env: NodeJS.ProcessEnv): string[] {
+/**
+ * Each problem, named by where the value came from: the variable when the environment overlay
+ * (`fromEnv`) holds a value at that path, else the file. A variable refused already (a port that is
+ * no number) put nothing there, so the wrong value is the file's.
+ */
+function formatIssues(error: z.ZodError, source: string, fromEnv: Record<string, unknown>): string[] {
   return error.issues.map((i) => {
     const where = i.path.length > 0 ? i.path.join('.') : '(top level)';
     const variable = ENV_FIELDS[where];
-    if (variable && env[variable]) return `${variable} (${where}): ${i.message}`;
+    if (variable && valueAt(fromEnv, i.path) !== undefined) return `${variable} (${where}): ${i.message}`;
     return `${source}: ${where}: ${i.message}`;
   });
+}
+
+function valueAt(value: unknown, at: readonly PropertyKey[]): unknown {
+  return at.reduce<unknown>((v, key) => (isPlainObject(v) ? v[key as string] : undefined), value);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
@@ -880,10 +889,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const { openclaw: _gone, ...rest } = fileValue;
     fileValue = rest;
   }
-  const merged = overlay(fileValue, envOverlay(env, problems)) as Record<string, unknown>;
+  const fromEnv = envOverlay(env, problems);
+  const merged = overlay(fileValue, fromEnv) as Record<string, unknown>;
   const { configSchema, modeSchema } = configSchemas();
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) problems.push(...formatIssues(parsed.error, configPath, env));
+  if (!parsed.success) problems.push(...formatIssues(parsed.error, configPath, fromEnv));
   // The tools' own section is checked by their schema (src/tools/config.ts), with the rest.
   const tools = parseToolsSection(merged.tools, configPath);
   if (!tools.ok) problems.push(...tools.problems.map((p) => `${configPath}: ${p}`));

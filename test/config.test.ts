@@ -85,6 +85,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('names the file for its own wrong value when the variable for that field was refused already', () => {
+    const d = dir();
+    const file = path.join(d, 'brainstem.json');
+    writeFileSync(file, JSON.stringify({ server: { port: 'x' } }));
+    const problems = problemsOf(() => loadConfig({ BRAINSTEM_PORT: 'abc' }, d));
+    expect(problems).toEqual([
+      'BRAINSTEM_PORT: "abc" is not a port number',
+      `${file}: server.port: Invalid input: expected number, received string`,
+    ]);
+  });
+
   it('refuses Telegram’s shared senders (anonymous admins, channels) as allowed users or approvers', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');
