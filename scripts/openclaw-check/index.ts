@@ -7,10 +7,12 @@
  *   NODE24        a Node >= 24 binary for OpenClaw (default: `node` on PATH, if it is >= 24)
  *
  * On loopback, with ports from the OS and fresh temp dirs, it starts the fake llama-server
- * (test/fakes/llama.ts, with scripted replies), then two stages, each with a brainstem of its
- * own from dist (defaultMode local, CLAUDE_BIN=/bin/false) and OpenClaw's openclaw.json
- * written by brainstem's own `openclaw-config`:
+ * (test/fakes/llama.ts, with scripted replies), then three stages, each with a brainstem of its
+ * own from dist (defaultMode local, CLAUDE_BIN=/bin/false, but for the Claude stage) and
+ * OpenClaw's openclaw.json written by brainstem's own `openclaw-config`:
  *   - provider-turns.ts: OpenClaw with brainstem as its model provider, eight turns;
+ *   - claude-turns.ts: the same with a Claude mode on the real `claude` CLI against the fake
+ *     Messages API, up to a turn whose prompt no longer fits Claude's context;
  *   - gateway/: OpenClaw's gateway with its Telegram channel on brainstem's Bot API front,
  *     brainstem polling the Bot API emulator (test/fakes/telegram.ts) as a user writes to the bot.
  * Prints a PASS/FAIL line per check and a JSON summary; exits 1 if any check fails.
