@@ -11,7 +11,7 @@ import type { ChatPorts } from './chat/ports.js';
 import { ChatService } from './chat/service.js';
 import { type Config, modeCwd } from './config.js';
 import { ConversationMap } from './conversations.js';
-import { creditBypass } from './credit/billing.js';
+import { billingOf, creditBypass } from './credit/billing.js';
 import { Budgets } from './credit/budget.js';
 import { CreditMeter } from './credit/meter.js';
 import { CreditSource } from './credit/plan.js';
@@ -114,6 +114,22 @@ export function createCore(config: Config, logger: Logger, version: string, port
             processes: claudeProcesses,
             spares: claudeSpares,
             outboxRoot: outboxRoot(config.dataDir),
+            // A turn the CLI started by itself between turns (guardIdle) is paid like any other.
+            unasked: ({ sessionKey, sessionId, usage, durationMs }) => {
+              const billing = billingOf(mode, config.claude.env);
+              ledger.record({
+                ts: Date.now() - durationMs,
+                mode: mode.id,
+                sessionKey: sessionKey ?? 'spare',
+                brainSessionId: sessionId,
+                source: 'unasked',
+                ...usage,
+                durationMs,
+                error: 'a turn Claude Code started by itself, stopped',
+                billing,
+              });
+              chat.emit('turn', { mode, billing, costUsd: usage.costUsd });
+            },
           })
         : new LlamaLocalBrain({
             mode,

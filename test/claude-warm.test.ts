@@ -3,11 +3,17 @@
  * a conversation, against the fake Anthropic API. Each test has its own fake,
  * HOME, database, cwd and pool, so they run concurrently.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'vitest';
+import type { UnaskedSpend } from '../brains/claude-code/index.js';
 import type { Approver, TurnEvent, TurnUsage } from '../brains/types.js';
 import { createGate, httpError, text, toolUse } from './fakes/anthropic.js';
+import { CLAUDE_BIN } from './helpers/claude-bin.js';
 import {
   type ClaudeHarness,
   collect,
@@ -135,6 +141,68 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
       .filter((r) => r.isError)
       .map((r) => r.content.match(/No such tool available: (\w+)/)?.[1] ?? r.content.slice(0, 200));
     expect(refused).toEqual(['CronCreate', 'ScheduleWakeup', 'Monitor']);
+  });
+
+  // brainstem read a process only during a turn: a turn the CLI started by itself between two was read
+  // by the next message, which got its answer (and every later message the answer to the one before).
+  // The known causes are turned off (CLI_ENV, UNSERVED_TOOLS); here the CLI runs without
+  // CLAUDE_CODE_DISABLE_BACKGROUND_TASKS, as a CLI that found another way would.
+  it('never answers a message with a turn the CLI started by itself between turns', async (ctx) => {
+    const { expect } = ctx;
+    const dir = await mkdtemp(path.join(tmpdir(), 'claude-unasked-'));
+    ctx.onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const bin = path.join(dir, 'claude');
+    await writeFile(
+      bin,
+      `#!/bin/sh\nunset CLAUDE_CODE_DISABLE_BACKGROUND_TASKS\nexec '${CLAUDE_BIN}' "$@"\n`,
+    );
+    await chmod(bin, 0o755);
+    // The background command ends when the test writes to this pipe: between the turns.
+    const fifo = path.join(dir, 'go');
+    execFileSync('mkfifo', [fifo]);
+    const spent: UnaskedSpend[] = [];
+    const h = await harness(ctx, {
+      claude: { bin },
+      mode: { allowedTools: ['Bash'] },
+      unasked: (s) => spent.push(s),
+    });
+    h.fake.script((req) => {
+      if (req.lastUserText === 'first')
+        return toolUse('Bash', { command: `cat ${fifo}`, run_in_background: true }, text('answer'));
+      // The CLI's own message (2.1.332 wraps it in a system reminder).
+      if (JSON.stringify(req.body?.messages?.at(-1)).includes('<task-notification>'))
+        return text('UNASKED REPLY');
+      return text(`reply to ${req.lastUserTurn}`);
+    });
+    const one = await collect(h.brain.turn(userTurn('first'), signal()));
+    expect(textOf(one)).toBe('answer');
+    const pid = starts(h)[0]?.pid as number;
+
+    await writeFile(fifo, 'go\n');
+    // Without the guard the CLI's turn asks the API; with it, it is stopped first.
+    const asked = () => h.fake.mainRequests().length > 2;
+    await expect.poll(() => asked() || spent.length > 0, { timeout: 30_000 }).toBe(true);
+
+    const two = await collect(h.brain.turn(followUp('second'), signal()));
+    expect(textOf(two)).toBe('reply to second');
+    expect(terminal(two)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    expect(h.logs.filter((l) => l.level === 40).map((l) => [l.msg, l.line])).toContainEqual([
+      'Claude Code started a turn nobody asked for; closing its process',
+      'init',
+    ]);
+    // Its cost went to the ledger; the background shell went with the process; the session went on.
+    expect(spent).toEqual([
+      {
+        sessionKey: 'test:1',
+        sessionId: h.sessions.get('test:1', 'assistant')?.brainSessionId,
+        usage: expect.anything(),
+        durationMs: expect.any(Number),
+      },
+    ]);
+    expect(await groupAfterKill(pid)).toEqual([]);
+    expect(starts(h)[1]).toMatchObject({ warm: false, key: 'test:1' });
+    const turns = h.fake.mainRequests().at(-1)?.userTurns ?? [];
+    expect([turns[0], turns.at(-1)]).toEqual(['first', 'second']);
   });
 
   // The CLI's modelUsage runs up over the process's life like its cost: a turn with no API answer of

@@ -20,9 +20,11 @@
  *   session's earlier cost; it also says what a turn used itself
  *   (`model_usage_since_last_result`), which brainstem takes (ClaudeProcess.turnUsage).
  *
- * - Turns nobody asked for. brainstem reads a process only during a turn it asked for: a
- *   turn the CLI starts by itself is read by the next one, whose message then gets that
- *   turn's answer (and every later message the answer to the one before). 2.1.332 starts
+ * - Turns nobody asked for. Read as part of the next turn, a turn the CLI starts by itself
+ *   would give that turn's message its answer (and every later message the answer to the
+ *   one before). guardIdle stops one of any cause between turns and closes its process,
+ *   which costs the conversation's next turn a CLI start; the causes known are turned off
+ *   instead. 2.1.332 starts
  *   one after each subagent, which it runs in the background (the Task/Agent tool; the
  *   turn's result still waits for it); 2.1.197 runs a subagent within the turn. Both start
  *   one when a Bash command run in the background (`run_in_background`) ends, and when a

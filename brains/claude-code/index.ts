@@ -5,7 +5,7 @@ import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
 import { type Execa, subprocesses } from '../../src/subprocesses.js';
 import { tailChars } from '../../src/text.js';
-import type { Brain, BrainError, Readiness, Refusal, TurnEvent, TurnRequest } from '../types.js';
+import type { Brain, BrainError, Readiness, Refusal, TurnEvent, TurnRequest, TurnUsage } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
 import { CLI_ENV } from './cli-compat.js';
@@ -22,6 +22,7 @@ import {
   spawnError,
   timeoutError,
 } from './errors.js';
+import { guardIdle } from './idle-guard.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
 import { claudeRefusal } from './options.js';
 import { ClaudeProcess, type SpawnOptions } from './process.js';
@@ -53,6 +54,18 @@ export interface ClaudeCodeBrainOptions {
   spares?: Spares;
   /** The folder of every conversation's outbox (src/outbox.ts), which the CLI may write into (`--add-dir`). */
   outboxRoot?: string;
+  /**
+   * What a turn the CLI started by itself between two turns cost (see guardIdle): no turn
+   * reports it, so the ledger hears it here. `sessionKey` is unset for a spare.
+   */
+  unasked?: (spent: UnaskedSpend) => void;
+}
+
+export interface UnaskedSpend {
+  sessionKey: string | undefined;
+  sessionId: string | undefined;
+  usage: TurnUsage;
+  durationMs: number;
 }
 
 /** What `turn` does after an attempt: nothing more, the same turn on a new process, or on a new session. */
@@ -119,6 +132,7 @@ export class ClaudeCodeBrain implements Brain {
     opts.spares?.register(this.id, {
       count: opts.mode.spares ?? DEFAULT_SPARES,
       spec: () => this.spareSpec(),
+      guard: (proc) => this.guard(proc, undefined),
     });
   }
 
@@ -196,7 +210,8 @@ export class ClaudeCodeBrain implements Brain {
     };
     // The CLI holds `--max-budget-usd` against the running total of its process: a capped
     // turn gets a process of its own, so the cap is this turn's alone.
-    if (req.maxBudgetUsd === undefined) a.ready = this.warmFor(key, a.resumeId, depth) ?? this.spareFor(a);
+    if (req.maxBudgetUsd === undefined)
+      a.ready = (await this.warmFor(key, a.resumeId, depth)) ?? this.spareFor(a);
     else await this.opts.warm?.drop(key);
     for (;;) {
       const next = yield* this.attempt(req, a);
@@ -221,9 +236,13 @@ export class ClaudeCodeBrain implements Brain {
    * turn resumes, in this cwd, at this depth. Any other (a new conversation, a
    * session that changed meanwhile) belongs to something else and is closed.
    */
-  private warmFor(key: string, resumeId: string | undefined, depth: number): AttemptOptions['ready'] {
+  private async warmFor(
+    key: string,
+    resumeId: string | undefined,
+    depth: number,
+  ): Promise<AttemptOptions['ready']> {
     const pool = this.opts.warm;
-    const proc = pool?.take(key);
+    const proc = await pool?.take(key);
     if (!pool || !proc) return undefined;
     if (
       resumeId !== undefined &&
@@ -423,11 +442,21 @@ export class ClaudeCodeBrain implements Brain {
     } finally {
       // A failed turn, an unfinished one (the consumer stopped reading) or a stopped one ends its process.
       const kept = pooled && this.opts.warm?.release(a.key, proc, keep) === true;
-      if (!kept) {
+      if (kept) this.guard(proc, req.sessionKey);
+      else {
         if (!outcome) proc.kill();
         await proc.close();
       }
     }
+  }
+
+  /** Watches a process between turns (a warm one, a spare): a turn nobody asked for never reaches the next one. */
+  private guard(proc: ClaudeProcess, sessionKey: string | undefined): void {
+    guardIdle(proc, {
+      log: this.log.child({ sessionKey }),
+      spent: (usage, sessionId, durationMs) =>
+        this.opts.unasked?.({ sessionKey, sessionId, usage, durationMs }),
+    });
   }
 
   /**

@@ -59,11 +59,18 @@ export class ClaudeProcess {
   /** The CLI session this process holds, once known. */
   sessionId?: string;
   private readonly child;
-  private readonly lines: AsyncIterator<string>;
+  /** Lines read and not yet taken by nextLine() (see between()). */
+  private readonly lines: string[] = [];
+  private linesEnded = false;
+  private lineArrived?: () => void;
+  /** Between turns: where lines go instead (see between()). */
+  private idleReader?: (line: string | undefined) => void;
   private stderrTail = '';
   private exited = false;
   /** Asked to close or killed: no new turn may start on it. */
   private ending = false;
+  /** Taken out of service between turns (see withdraw()). */
+  private withdrawn = false;
   private killing = false;
   private graceTimer?: NodeJS.Timeout;
   /** `total_cost_usd` of its last result: the CLI reports a running total for the life of the process. */
@@ -104,8 +111,7 @@ export class ClaudeProcess {
     this.child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrTail = tailChars(this.stderrTail + chunk.toString('utf8'), STDERR_KEEP);
     });
-    // execa ends this iteration when the child exits, even if a grandchild still holds stdout.
-    this.lines = this.child.iterable()[Symbol.asyncIterator]();
+    void this.readLines();
     this.exit = this.child.then((r): CliExit => {
       this.exited = true;
       clearTimeout(this.graceTimer);
@@ -125,7 +131,7 @@ export class ClaudeProcess {
   }
 
   get alive(): boolean {
-    return !this.exited && !this.ending && this.pid !== undefined;
+    return !this.exited && !this.ending && !this.withdrawn && this.pid !== undefined;
   }
 
   get stderr(): string {
@@ -145,14 +151,56 @@ export class ClaudeProcess {
     stdin.write('\n');
   }
 
-  /** The next stdout line; undefined once the process has ended. One reader at a time. */
+  /**
+   * The next stdout line; undefined once the process has ended. One reader at a time; none
+   * while between() hands the lines to another.
+   */
   async nextLine(): Promise<string | undefined> {
-    try {
-      const next = await this.lines.next();
-      return next.done ? undefined : next.value;
-    } catch {
-      return undefined;
+    while (this.lines.length === 0 && !this.linesEnded) {
+      await new Promise<void>((resolve) => {
+        this.lineArrived = resolve;
+      });
     }
+    return this.lines.shift();
+  }
+
+  /**
+   * Between turns, when nobody asked the CLI anything: `reader` gets every line from now on
+   * (first those read after the last turn's end and not taken), then undefined at the end of
+   * stdout, until the next turn takes the lines back with between(undefined). stdout is read
+   * all the time, so that nothing the CLI writes unasked waits in the pipe for the next turn.
+   */
+  between(reader: ((line: string | undefined) => void) | undefined): void {
+    this.idleReader = reader;
+    if (!reader) return;
+    for (const line of this.lines.splice(0)) reader(line);
+    if (this.linesEnded) reader(undefined);
+  }
+
+  /** Takes the process out of service (no turn may start on it) while it still takes control messages. */
+  withdraw(): void {
+    this.withdrawn = true;
+  }
+
+  private async readLines(): Promise<void> {
+    try {
+      // execa ends this iteration when the child exits, even if a grandchild still holds stdout.
+      for await (const line of this.child.iterable()) this.line(line);
+    } catch {
+      // The process failed: its end is what the reader learns.
+    }
+    this.linesEnded = true;
+    this.line(undefined);
+  }
+
+  private line(line: string | undefined): void {
+    if (this.idleReader) {
+      this.idleReader(line);
+      return;
+    }
+    if (line !== undefined) this.lines.push(line);
+    this.lineArrived?.();
+    this.lineArrived = undefined;
   }
 
   /**

@@ -33,6 +33,8 @@ export interface SpareSource {
   count: number;
   /** The spawn options a new conversation of the mode would use now. */
   spec(): Promise<SpawnOptions>;
+  /** Reads a started spare until a turn takes it (guardIdle). */
+  guard(proc: ClaudeProcess): void;
 }
 
 export interface Spare {
@@ -223,7 +225,12 @@ export class Spares {
     const begun = Date.now();
     const proc = new ClaudeProcess({ ...spec, nice: SPARE_NICE }, execa);
     this.cap.track(proc);
-    const entry: Entry = { mode, fingerprint: fingerprint(spec), proc, started: handshake(proc) };
+    const entry: Entry = {
+      mode,
+      fingerprint: fingerprint(spec),
+      proc,
+      started: handshake(proc, () => source.guard(proc)),
+    };
     this.idle.push(entry);
     this.log.info({ mode, pid: proc.pid }, 'spare Claude process starting');
     void proc.exit.then((exit) => {
@@ -254,14 +261,20 @@ export class Spares {
   }
 }
 
-/** Sends `initialize` and reads up to its answer; false when the CLI ends first. */
-async function handshake(proc: ClaudeProcess): Promise<boolean> {
+/**
+ * Sends `initialize` and reads up to its answer, then hands the lines to `guard` until a
+ * turn takes them: at once, before any turn can. False when the CLI ends first.
+ */
+async function handshake(proc: ClaudeProcess, guard: () => void): Promise<boolean> {
   const id = randomUUID();
   proc.send(initializeRequest(id));
   for (;;) {
     const line = await proc.nextLine();
     if (line === undefined) return false;
-    if (answers(line, id)) return true;
+    if (answers(line, id)) {
+      guard();
+      return true;
+    }
   }
 }
 

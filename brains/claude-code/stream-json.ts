@@ -180,7 +180,7 @@ export type CliEvent =
   | { type: 'control_request'; requestId: string; subtype: string }
   | { type: 'control_cancel'; requestId: string }
   /** A line the brain has no use for (status, whole messages, tool results, control acks). */
-  | { type: 'other'; lineType: string }
+  | { type: 'other'; lineType: string; subtype?: string }
   /** A line that is not JSON, or of a known type that no longer matches its schema: the CLI changed. */
   | { type: 'invalid'; lineType: string; problem: string };
 
@@ -197,7 +197,7 @@ export function parseCliLine(line: string): CliEvent {
   const head = lineType.safeParse(json);
   if (!head.success) return { type: 'invalid', lineType: '(no type)', problem: headChars(line, 200) };
   const { type, subtype } = head.data;
-  return parseKnown(type, subtype, json) ?? { type: 'other', lineType: type };
+  return parseKnown(type, subtype, json) ?? { type: 'other', lineType: type, subtype };
 }
 
 function parseKnown(type: string, subtype: string | undefined, json: unknown): CliEvent | undefined {

@@ -21,7 +21,7 @@ import { type CliEvent, type CliResult, isProgress, parseCliLine } from './strea
  */
 
 /** How long an interrupted turn may take to report itself before the process is killed. */
-const INTERRUPT_GRACE_MS = 2_000;
+export const INTERRUPT_GRACE_MS = 2_000;
 
 export interface TurnRun {
   prompt: string;
@@ -60,6 +60,11 @@ export interface TurnOutcome {
 type Mail = { kind: 'line'; ev: CliEvent } | { kind: 'eof' } | { kind: 'event'; ev: TurnEvent };
 
 export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<TurnEvent, TurnOutcome> {
+  // A spare withdrawn by its guard (guardIdle) after it was taken: its lines stay the guard's.
+  if (!proc.alive)
+    return { end: { kind: 'lost', why: 'it was gone or withdrawn' }, progressed: false, invalidLines: 0 };
+  // This turn reads the process from now on, up to its result.
+  proc.between(undefined);
   const mail = new Mailbox<Mail>();
   const permissions = new Map<string, AbortController>();
   const answering = new Set<Promise<void>>();
@@ -82,7 +87,7 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
   const timer = setTimeout(() => stop('timeout'), t.timeoutMs);
   t.signal.addEventListener('abort', onAbort, { once: true });
 
-  // Reads up to this turn's result and no further: later lines belong to the next turn.
+  // Reads up to this turn's result and no further: later lines belong to no turn (guardIdle reads them).
   void (async () => {
     for (;;) {
       const line = await proc.nextLine();

@@ -27,13 +27,20 @@ export class WarmPool {
     return this.idle.size + this.busy.size;
   }
 
-  /** The idle process of `key`, now busy with a turn; a dead one is dropped. */
-  take(key: string): ClaudeProcess | undefined {
+  /**
+   * The idle process of `key`, now busy with a turn; a dead one is dropped. One withdrawn
+   * between turns (guardIdle) is waited for: the turn resumes its session in a new process
+   * once this one has written it and exited.
+   */
+  async take(key: string): Promise<ClaudeProcess | undefined> {
     const entry = this.idle.get(key);
     if (!entry) return undefined;
     this.idle.delete(key);
     clearTimeout(entry.timer);
-    if (!entry.proc.alive) return undefined;
+    if (!entry.proc.alive) {
+      await entry.proc.exit;
+      return undefined;
+    }
     this.busy.set(key, entry.proc);
     return entry.proc;
   }

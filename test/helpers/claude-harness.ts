@@ -56,6 +56,8 @@ export interface HarnessOptions {
   mcp?: Omit<McpOptions, 'configDir' | 'readOnlyTools'> & { readOnlyTools?: string[] };
   /** Keep spares for the mode (as many as `mode.spares`, default 1), as the service does for the active mode. */
   spares?: boolean;
+  /** Told what a turn the CLI started by itself cost (the core records it in the ledger). */
+  unasked?: ClaudeCodeBrainOptions['unasked'];
 }
 
 /** A harness closed when the test ends (tests run concurrently, so no shared afterEach). */
@@ -101,6 +103,7 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
     warm,
     processes,
     spares,
+    unasked: opts.unasked,
   };
   const brain = new ClaudeCodeBrain(options);
   spares?.serve(mode.id);
