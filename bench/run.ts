@@ -60,6 +60,9 @@ async function main() {
     // The proxy's own cost: no tools offered, like a client (OpenClaw) that brings its own.
     // No spare: these figures are the CLI start's (the spare's own are in `claudeSpare`).
     modes: { local: { kind: 'llama', allowedTools: [] }, assistant: { kind: 'claude', spares: 0 } },
+    // Eight new conversations at once (3.), above the default cap of six processes, which would
+    // refuse two with a 429; and room for them all to stay warm.
+    claude: { warm: { max: 12 }, maxProcesses: 12 },
   });
   const { anthropic, auth } = fx;
   const svc = await spawnService(fx.env, { from: 'dist' });
