@@ -182,6 +182,11 @@ export class ClaudeProcess {
     this.withdrawn = true;
   }
 
+  /** Whether withdraw() took it out of service. */
+  get isWithdrawn(): boolean {
+    return this.withdrawn;
+  }
+
   private async readLines(): Promise<void> {
     try {
       // execa ends this iteration when the child exits, even if a grandchild still holds stdout.

@@ -60,7 +60,13 @@ export class WarmPool {
       if (entry?.proc !== proc) return;
       clearTimeout(entry.timer);
       this.idle.delete(key);
-      this.log.info({ key: printable(key), pid: proc.pid }, 'warm Claude process exited by itself');
+      this.log.info(
+        { key: printable(key), pid: proc.pid },
+        // Its guard closed it (guardIdle), and said why at warn.
+        proc.isWithdrawn
+          ? 'warm Claude process closed after a turn nobody asked for'
+          : 'warm Claude process exited by itself',
+      );
     });
     return true;
   }
