@@ -257,6 +257,51 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     expect(await exists(other)).toBe(true);
   });
 
+  it('"allow for this session" on a read-only tool covers what was shown: WebFetch that host, Read that file', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    // No fetch reaches the network: the CLI's domain check is off and `.invalid` names never resolve.
+    await mkdir(path.join(h.cwd, '.claude'), { recursive: true });
+    await writeFile(path.join(h.cwd, '.claude', 'settings.json'), '{"skipWebFetchPreflight":true}');
+    const outside = await mkdtemp(path.join(tmpdir(), 'bst-read-'));
+    ctx.onTestFinished(() => rm(outside, { recursive: true, force: true }));
+    const inputs: Record<string, [string, Record<string, unknown>]> = {
+      page: ['WebFetch', { url: 'http://docs.invalid/a', prompt: 'summarise' }],
+      'same host': ['WebFetch', { url: 'http://docs.invalid/b', prompt: 'summarise' }],
+      internal: ['WebFetch', { url: 'http://127.0.0.1:9/admin', prompt: 'summarise' }],
+      file: ['Read', { file_path: path.join(outside, 'notes.txt') }],
+      secret: ['Read', { file_path: path.join(outside, 'secret.txt') }],
+    };
+    await writeFile(path.join(outside, 'notes.txt'), 'notes');
+    await writeFile(path.join(outside, 'secret.txt'), 'secret');
+    h.fake.script((req) => {
+      const [tool, input] = inputs[req.lastUserText] ?? ['Read', {}];
+      return toolUse(tool, input, text('Done.'));
+    });
+    const a = approver(async (req) =>
+      req.summary.includes('secret') || req.summary.includes('127.0.0.1')
+        ? { behavior: 'deny', message: 'no' }
+        : { behavior: 'allow', scope: 'session' },
+    );
+    const sources: Record<string, unknown[]> = {};
+    let history: { role: 'user' | 'assistant'; content: string }[] = [];
+    for (const words of Object.keys(inputs)) {
+      const events = await collect(
+        h.brain.turn(withApprover(userTurn(words, { key: 'test:1', history }), a.approve), signal()),
+      );
+      sources[words] = approvals(events).map((e) => e.source);
+      history = [...history, { role: 'user', content: words }, { role: 'assistant', content: 'Done.' }];
+    }
+
+    expect(sources).toEqual({
+      page: ['approver'],
+      'same host': ['session'],
+      internal: ['approver'],
+      file: ['approver'],
+      secret: ['approver'],
+    });
+  });
+
   it('Claude cannot edit its own settings: refused without asking, even by an approver who allows all', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);

@@ -21,10 +21,9 @@ import type { PermissionAnswer } from './stdin.js';
  * by asking the turn's approver, within a time limit. Every request ends in
  * exactly one `approval` event, for the audit log.
  *
- * "Allow for this session" is remembered per conversation: for Bash and
- * brainstem's own tools the exact same call (a grant by tool name would allow
- * any command, any make target, any incus command), for any other tool the
- * tool itself.
+ * "Allow for this session" is remembered per conversation, for what the
+ * question showed (see grantKey): a grant by tool name would allow any
+ * command, any make target, any file read, any URL fetched.
  */
 
 const NOTICE_SUMMARY_MAX = 120;
@@ -191,14 +190,22 @@ const deny = (message: string): ApprovalDecision => ({ behavior: 'deny', message
 
 const STOPPED = deny('The turn was stopped before the approval was answered.');
 
-/** Built-in tools that only read: "for this session" allows any use of them. */
-const READ_ONLY_BUILTINS = new Set(['Read', 'Glob', 'Grep', 'LS', 'NotebookRead', 'WebFetch', 'WebSearch']);
-/** Built-in tools that write a file: "for this session" allows the file asked about, no other. */
-const FILE_WRITERS = new Map([
+/** Built-in tools that only read and send nothing out: "for this session" allows any use of them. */
+const ANY_USE = new Set(['WebSearch']);
+/**
+ * Built-in tools whose "for this session" covers the one thing the question showed: the command,
+ * the file written or read, the folder listed. A read is no lesser grant: one file outside the project
+ * allowed must not let Claude read every other (keys, credentials, brainstem's token) unasked.
+ */
+const SHOWN_INPUT = new Map([
+  ['Bash', 'command'],
   ['Write', 'file_path'],
   ['Edit', 'file_path'],
   ['MultiEdit', 'file_path'],
   ['NotebookEdit', 'notebook_path'],
+  ['Read', 'file_path'],
+  ['NotebookRead', 'notebook_path'],
+  ['LS', 'path'],
 ]);
 
 /**
@@ -215,15 +222,22 @@ async function sentByTheUser(uploads: string | undefined, p: PermissionRequest):
 
 /**
  * What an "allow for this session" covers: what the person was shown (the
- * command, the file), so a grant never reaches further than the question did.
- * A tool not known to only read (brainstem's, any other) is allowed again for
- * the same input only.
+ * command, the file, the web site), so a grant never reaches further than the
+ * question did. WebFetch is allowed again on the same site only: a fetch sends
+ * what its URL holds to that site, and may reach a loopback or LAN address.
+ * Any other tool (Glob and Grep, whose question shows the pattern; brainstem's)
+ * is allowed again for the same input only.
  */
 function grantKey(tool: string, input: Record<string, unknown>): string {
-  const file = FILE_WRITERS.get(tool);
-  const shown = tool === 'Bash' ? input.command : file && input[file];
+  if (ANY_USE.has(tool)) return tool;
+  if (tool === 'WebFetch' && typeof input.url === 'string') {
+    const site = URL.canParse(input.url) ? new URL(input.url).origin : input.url;
+    return `${tool}:${site}`;
+  }
+  const field = SHOWN_INPUT.get(tool);
+  const shown = field && input[field];
   if (typeof shown === 'string') return `${tool}:${shown}`;
-  return READ_ONLY_BUILTINS.has(tool) ? tool : `${tool}:${JSON.stringify(input)}`;
+  return `${tool}:${JSON.stringify(input)}`;
 }
 
 /**
