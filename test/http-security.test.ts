@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,8 @@ import { startTestService, type TestService } from './helpers/service.js';
 let svc: TestService;
 let llama: FakeLlama;
 let roots: string;
+/** The service's own folder (its config, data dir and HOME), also a readable root: its secrets must stay unread. */
+let home: string;
 let host: string;
 /** Every log line of the service, parsed. */
 const logs: Record<string, unknown>[] = [];
@@ -68,8 +70,16 @@ const mcpCall = {
 beforeAll(async () => {
   roots = mkdtempSync(path.join(tmpdir(), 'bst-sec-roots-'));
   writeFileSync(path.join(roots, 'secret.txt'), SECRET);
+  home = mkdtempSync(path.join(tmpdir(), 'bst-sec-home-'));
+  mkdirSync(path.join(home, '.claude'));
+  writeFileSync(
+    path.join(home, '.claude', '.credentials.json'),
+    '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-x"}}',
+  );
+  symlinkSync(path.join(home, 'data', 'api-token'), path.join(roots, 'token-link'));
   llama = await startFakeLlama({ chunkDelayMs: 1 });
   svc = await startTestService({
+    dir: home,
     logger: recordingLogger('info', logs).logger,
     parts: { tools: true },
     config: {
@@ -78,7 +88,7 @@ beforeAll(async () => {
       // A brain probe that answers at once, so /health measures brainstem itself.
       claude: { bin: 'true' },
       llama: { baseUrl: llama.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },
-      tools: { files: { roots: [roots] } },
+      tools: { files: { roots: [roots, home] } },
     },
   });
   host = new URL(svc.url).host;
@@ -88,6 +98,7 @@ afterAll(async () => {
   await svc?.close();
   await llama?.close();
   rmSync(roots, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true });
 });
 
 describe('authentication decided on the matched route', () => {
@@ -328,6 +339,23 @@ describe('deeply nested JSON', () => {
 });
 
 describe('the API token', () => {
+  it('read_file never reads brainstem’s own secrets, even under a root: its data dir, config, Claude credentials', async () => {
+    for (const file of [
+      'data/api-token',
+      path.join(home, 'data', 'api-token'),
+      'token-link',
+      'brainstem.json',
+      '.claude/.credentials.json',
+      'data/../data/brainstem.sqlite',
+    ]) {
+      const a = await raw('POST', '/api/read_file', { token: svc.token, body: { path: file } });
+      expect([file, a.status]).toEqual([file, 403]);
+      expect(errorCode(a)).toBe('tool_forbidden');
+      expect(a.body).not.toContain(svc.token);
+      expect(a.body).not.toContain('sk-ant');
+    }
+  });
+
   it('only the exact token passes: not a prefix, an extension, a repetition or one character off', async () => {
     const { token } = svc;
     const last = token.at(-1) === 'x' ? 'y' : 'x';

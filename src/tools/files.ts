@@ -10,7 +10,20 @@ import { type AnyTool, defineTool } from './registry.js';
 /**
  * read_file, confined to configured roots. The check is made on the real path
  * (every symlink resolved), so neither `..` nor a link can lead outside.
+ * brainstem's own secrets are never read, even under a root (a root that holds
+ * brainstem's checkout or the owner's home): read_file runs unasked, for a
+ * local model or Claude that a page it read may have talked into it.
  */
+
+/** What read_file never reads: brainstem's own secrets, and what in its data dir is not the brains' workspaces. */
+export interface OwnFiles {
+  /** Its data dir (the API token, the MCP configs holding it, the state database, every chat's uploads). */
+  dataDir: string;
+  /** Where Claude modes work by default (`<dataDir>/workspaces`): readable as any folder under a root. */
+  workspaces: string;
+  /** Files holding a credential: brainstem.json (the bot token), Claude's credentials, a transcription key. */
+  files: string[];
+}
 
 const SNIFF_BYTES = 8_192;
 /**
@@ -21,7 +34,7 @@ const SNIFF_BYTES = 8_192;
  */
 const MAX_CONTROL_SHARE = 0.02;
 
-export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
+export function fileTools(cfg: ToolsConfig['files'], own: OwnFiles): AnyTool[] {
   const noRoots = () =>
     new BrainstemError(
       'TOOL_NOT_CONFIGURED',
@@ -52,6 +65,7 @@ export function fileTools(cfg: ToolsConfig['files']): AnyTool[] {
       run: async (input, ctx) => {
         if (cfg.roots.length === 0) throw noRoots();
         const file = await confine(input.path, cfg.roots);
+        await refuseOwn(input.path, file, own);
         return readText(file, input.maxBytes ?? cfg.maxBytes, ctx.lang);
       },
     }),
@@ -103,6 +117,24 @@ async function confine(requested: string, roots: string[]): Promise<string> {
     'path',
     `${requested} est hors des racines lisibles (${roots.join(', ')}) ; les liens et .. sont suivis avant ce contrôle.`,
   );
+}
+
+/** Refuses `real` (the real path of `requested`) when it is one of brainstem's own files. */
+async function refuseOwn(requested: string, real: string, own: OwnFiles): Promise<void> {
+  const resolved = (p: string) => realpath(p).catch(() => undefined);
+  const [dataDir, workspaces, ...files] = await Promise.all(
+    [own.dataDir, own.workspaces, ...own.files].map(resolved),
+  );
+  const inData = dataDir !== undefined && isUnder(real, [dataDir]);
+  const inWorkspaces = workspaces !== undefined && isUnder(real, [workspaces]);
+  if ((inData && !inWorkspaces) || files.includes(real)) {
+    throw new BrainstemError(
+      'TOOL_FORBIDDEN',
+      `${requested} is one of brainstem's own files (its data dir, its config, a credential); read_file never reads them.`,
+      'path',
+      `${requested} est un des fichiers de brainstem (son dossier de données, sa configuration, un secret) ; read_file ne les lit jamais.`,
+    );
+  }
 }
 
 function isUnder(real: string, realRoots: string[]): boolean {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { LocalAnswerer, LocalToolbox } from '../chat/ports.js';
 import { type Config, ConfigError } from '../config.js';
 import type { Core } from '../core.js';
@@ -6,7 +7,7 @@ import { brainTools } from './brain-tools.js';
 import { checkToolWarnings } from './check-tools.js';
 import type { ToolsConfig } from './config.js';
 import { configuredSecrets, createRunner } from './exec.js';
-import { fileTools } from './files.js';
+import { fileTools, type OwnFiles } from './files.js';
 import { gitTools } from './git.js';
 import { incusTools } from './incus.js';
 import { localToolbox } from './local-toolbox.js';
@@ -63,7 +64,7 @@ export function buildTools(core: Core): Tools {
     ...gitTools(config.git, run),
     ...makeTools(config, run),
     ...incusTools(config.incus, run),
-    ...fileTools(config.files),
+    ...fileTools(config.files, ownFiles(core.config)),
     webSearchTool(config.webSearch, run),
     webFetchTool(config.webFetch, run),
     ...stateTools(core, registry),
@@ -88,6 +89,20 @@ export function buildTools(core: Core): Tools {
       );
     },
     stop: () => registry.stop(),
+  };
+}
+
+/** brainstem's own files, which read_file never reads (see files.ts). */
+function ownFiles(config: Config): OwnFiles {
+  const { dataDir, configPath, claude, transcription } = config;
+  return {
+    dataDir,
+    workspaces: path.join(dataDir, 'workspaces'),
+    files: [
+      configPath,
+      claude.credentialsFile,
+      ...(transcription?.apiKeyFile ? [transcription.apiKeyFile] : []),
+    ],
   };
 }
 
