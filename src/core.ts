@@ -22,6 +22,7 @@ import type { Logger } from './logger.js';
 import { ModeRegistry } from './modes.js';
 import { Notifier } from './notices.js';
 import { outboxRoot } from './outbox.js';
+import { ownFiles, unreadableByClaude } from './own-files.js';
 import { ReadinessBoard } from './readiness.js';
 import { SessionStore } from './sessions.js';
 import { Switcher } from './switcher.js';
@@ -97,6 +98,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const warm = config.claude.warm.enabled
     ? new WarmPool(config.claude.warm, logger.child({ part: 'claude-warm' }))
     : undefined;
+  const unreadable = unreadableByClaude(ownFiles(config));
   const claudeSpares = new Spares(claudeProcesses, logger.child({ part: 'claude-spares' }));
   for (const mode of config.modes) {
     const log = logger.child({ brain: mode.id });
@@ -130,6 +132,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
               });
               chat.emit('turn', { mode, billing, costUsd: usage.costUsd });
             },
+            unreadable,
           })
         : new LlamaLocalBrain({
             mode,

@@ -3,7 +3,7 @@
  * the fake Anthropic API asks for a tool outside the mode's allow-list and the
  * turn's approver decides. Each test has its own fake, HOME, database and cwd.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -473,16 +473,69 @@ describe('approval decisions in the audit log', { timeout: 120_000 }, () => {
   });
 });
 
-describe('a cleared conversation', { timeout: 120_000 }, () => {
+describe('the service with its tools', { timeout: 120_000 }, () => {
   let fake: FakeAnthropic;
   let svc: TestService;
   let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    ({ fake, svc: svc, close } = await startClaudeService({ parts: { tools: true } }));
+    ({
+      fake,
+      svc: svc,
+      close,
+    } = await startClaudeService({
+      parts: { tools: true },
+      // A mode that may read anything unasked, as README's example allows it.
+      config: {
+        modes: { reader: { kind: 'claude', description: 'reads', allowedTools: ['Read'] } },
+      },
+    }));
   });
   afterAll(async () => {
     await close?.();
+  });
+
+  it('a mode allowed Read still never reads brainstem’s own secrets: its API token, the MCP config holding it, its config', async () => {
+    const data = path.join(svc.dir, 'data');
+    const read = async (file: string) => {
+      fake.script(() => toolUse('Read', { file_path: file }, text('Done.')));
+      const before = fake.mainRequests().length;
+      const asked: string[] = [];
+      await collect(
+        svc.service.core.chat.run(
+          {
+            model: 'reader',
+            sessionKey: `telegram:${file}`,
+            messages: [{ role: 'user', content: 'read it' }],
+            source: 'telegram',
+            approve: async (r) => {
+              asked.push(r.summary);
+              return { behavior: 'deny', message: 'no' };
+            },
+          },
+          signal(),
+        ),
+      );
+      const results = fake
+        .mainRequests()
+        .slice(before)
+        .flatMap((r) => r.toolResults);
+      return { asked, result: results.map((r) => [r.isError, r.content]) };
+    };
+    const refused = async (file: string) => {
+      const r = await read(file);
+      expect(r.asked).toEqual([]);
+      expect(r.result).toEqual([[true, expect.stringContaining('denied by your permission settings')]]);
+    };
+    await refused(path.join(data, 'api-token'));
+    // Written at the first turn: the token is in it, for the CLI's calls to /mcp.
+    const mcpConfig = (await readdir(data)).find((f) => f.startsWith('claude-mcp-reader-'));
+    expect(mcpConfig).toBeDefined();
+    await refused(path.join(data, mcpConfig ?? ''));
+    await refused(path.join(svc.dir, 'brainstem.json'));
+    const notes = path.join(svc.dir, 'notes.txt');
+    await writeFile(notes, 'notes');
+    expect(await read(notes)).toEqual({ asked: [], result: [[false, expect.stringContaining('notes')]] });
   });
 
   it('asks again for what was allowed "for this session" before the sessions tool cleared it', async () => {

@@ -17,6 +17,8 @@ export interface ArgsInput {
    * mode, so a spare started ahead fits any conversation.
    */
   addDir?: string | undefined;
+  /** Absolute paths (globs) Read is refused whatever the mode allows: brainstem's own secrets (src/own-files.ts). */
+  unreadable?: readonly string[];
 }
 
 /**
@@ -43,6 +45,7 @@ export function buildArgs({
   preallowed,
   maxBudgetUsd,
   addDir,
+  unreadable = [],
 }: ArgsInput): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--include-partial-messages', '--verbose'];
   args.push('--permission-mode', 'default');
@@ -62,6 +65,15 @@ export function buildArgs({
   if (mcpConfigPath) allowed.push(...(preallowed ?? []).map(brainstemToolName));
   // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
-  args.push('--disallowedTools', ...OWN_SETTINGS_EDITS, ...UNSERVED_TOOLS, ...mode.deniedTools);
+  // A deny rule wins over an allow: a mode allowed `Read` reads anything else unasked, not these.
+  // `//` starts an absolute path in a rule (a single `/` is the settings file's folder).
+  const ownSecrets = unreadable.map((p) => `Read(/${p})`);
+  args.push(
+    '--disallowedTools',
+    ...OWN_SETTINGS_EDITS,
+    ...ownSecrets,
+    ...UNSERVED_TOOLS,
+    ...mode.deniedTools,
+  );
   return args;
 }

@@ -59,6 +59,8 @@ export interface ClaudeCodeBrainOptions {
    * reports it, so the ledger hears it here. `sessionKey` is unset for a spare.
    */
   unasked?: (spent: UnaskedSpend) => void;
+  /** Paths (globs) Claude's Read is refused whatever the mode allows (buildArgs). */
+  unreadable?: readonly string[];
 }
 
 export interface UnaskedSpend {
@@ -515,6 +517,7 @@ export class ClaudeCodeBrain implements Brain {
         preallowed: this.preallowed(),
         maxBudgetUsd,
         addDir: this.opts.outboxRoot,
+        unreadable: this.opts.unreadable,
       }),
       cwd: this.opts.cwd,
       env: this.env(),

@@ -8,6 +8,7 @@ import type { Core } from '../core.js';
 import { billingOf } from '../credit/billing.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import { type Lang, t } from '../i18n.js';
+import { ownFiles, unreadableByClaude } from '../own-files.js';
 import { toolSessionKey } from '../session-keys.js';
 import { headChars } from '../text.js';
 import { NO_USAGE } from '../usage.js';
@@ -134,6 +135,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           sessions: core.sessions,
           logger: core.logger,
           processes: core.claudeProcesses,
+          unreadable: unreadableByClaude(ownFiles(core.config)),
         });
         const sessionKey = `${ONE_SHOT_MODE}:${randomUUID()}`;
         const started = Date.now();

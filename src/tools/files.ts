@@ -4,26 +4,16 @@ import path from 'node:path';
 import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import { type Lang, t } from '../i18n.js';
+import type { OwnFiles } from '../own-files.js';
 import type { ToolsConfig } from './config.js';
 import { type AnyTool, defineTool } from './registry.js';
 
 /**
  * read_file, confined to configured roots. The check is made on the real path
  * (every symlink resolved), so neither `..` nor a link can lead outside.
- * brainstem's own secrets are never read, even under a root (a root that holds
- * brainstem's checkout or the owner's home): read_file runs unasked, for a
- * local model or Claude that a page it read may have talked into it.
+ * brainstem's own files (src/own-files.ts) are never read, even under a root
+ * (a root that holds brainstem's checkout or the owner's home).
  */
-
-/** What read_file never reads: brainstem's own secrets, and what in its data dir is not the brains' workspaces. */
-export interface OwnFiles {
-  /** Its data dir (the API token, the MCP configs holding it, the state database, every chat's uploads). */
-  dataDir: string;
-  /** Where Claude modes work by default (`<dataDir>/workspaces`): readable as any folder under a root. */
-  workspaces: string;
-  /** Files holding a credential: brainstem.json (the bot token), Claude's credentials, a transcription key. */
-  files: string[];
-}
 
 const SNIFF_BYTES = 8_192;
 /**

@@ -1,13 +1,13 @@
-import path from 'node:path';
 import type { LocalAnswerer, LocalToolbox } from '../chat/ports.js';
 import { type Config, ConfigError } from '../config.js';
 import type { Core } from '../core.js';
+import { ownFiles } from '../own-files.js';
 import type { Part } from '../part.js';
 import { brainTools } from './brain-tools.js';
 import { checkToolWarnings } from './check-tools.js';
 import type { ToolsConfig } from './config.js';
 import { configuredSecrets, createRunner } from './exec.js';
-import { fileTools, type OwnFiles } from './files.js';
+import { fileTools } from './files.js';
 import { gitTools } from './git.js';
 import { incusTools } from './incus.js';
 import { localToolbox } from './local-toolbox.js';
@@ -89,20 +89,6 @@ export function buildTools(core: Core): Tools {
       );
     },
     stop: () => registry.stop(),
-  };
-}
-
-/** brainstem's own files, which read_file never reads (see files.ts). */
-function ownFiles(config: Config): OwnFiles {
-  const { dataDir, configPath, claude, transcription } = config;
-  return {
-    dataDir,
-    workspaces: path.join(dataDir, 'workspaces'),
-    files: [
-      configPath,
-      claude.credentialsFile,
-      ...(transcription?.apiKeyFile ? [transcription.apiKeyFile] : []),
-    ],
   };
 }
 

@@ -1,0 +1,45 @@
+import path from 'node:path';
+import type { Config } from './config.js';
+
+/**
+ * brainstem's own secrets on disk, which no brain reads with a tool, even where
+ * it may read everything else: a tool that only reads runs unasked (read_file
+ * for any mode, Claude's Read when a mode allows it), for a brain a page it
+ * read may have talked into it.
+ */
+export interface OwnFiles {
+  /** The data dir: the API token, the MCP configs holding it, the state database, every chat's uploads. */
+  dataDir: string;
+  /** Where Claude modes work by default (`<dataDir>/workspaces`): the one part of the data dir a brain reads. */
+  workspaces: string;
+  /** Files elsewhere holding a credential: brainstem.json (the bot token), Claude's credentials, a transcription key. */
+  files: string[];
+}
+
+export function ownFiles(
+  config: Pick<Config, 'dataDir' | 'configPath' | 'claude' | 'transcription'>,
+): OwnFiles {
+  const { dataDir, configPath, claude, transcription } = config;
+  return {
+    dataDir,
+    workspaces: path.join(dataDir, 'workspaces'),
+    files: [
+      configPath,
+      claude.credentialsFile,
+      ...(transcription?.apiKeyFile ? [transcription.apiKeyFile] : []),
+    ],
+  };
+}
+
+/**
+ * The paths (globs) Claude's Read is refused, whatever the mode allows: the secrets in the data dir
+ * (not its uploads, whose paths Claude is given to read) and the files holding a credential.
+ */
+export function unreadableByClaude(own: OwnFiles): string[] {
+  return [
+    path.join(own.dataDir, 'api-token'),
+    path.join(own.dataDir, 'claude-mcp-*'),
+    path.join(own.dataDir, 'brainstem.sqlite*'),
+    ...own.files,
+  ];
+}
