@@ -32,8 +32,8 @@ export function ownFiles(
 }
 
 /**
- * The paths (globs) Claude's Read is refused, whatever the mode allows: the secrets in the data dir
- * (not its uploads, whose paths Claude is given to read) and the files holding a credential.
+ * The paths (globs) Claude never reads nor writes, whatever the mode allows: the secrets in the data
+ * dir (not its uploads, whose paths Claude is given to read) and the files holding a credential.
  */
 export function unreadableByClaude(own: OwnFiles): string[] {
   return [

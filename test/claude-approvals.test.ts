@@ -3,12 +3,12 @@
  * the fake Anthropic API asks for a tool outside the mode's allow-list and the
  * turn's approver decides. Each test has its own fake, HOME, database and cwd.
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
-import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
+import { type FakeAnthropic, type FakeReply, text, toolUse } from './fakes/anthropic.js';
 import { type ClaudeHarness, collect, harness, textOf, userTurn } from './helpers/claude-harness.js';
 import { startClaudeService, type TestService } from './helpers/service.js';
 
@@ -495,47 +495,59 @@ describe('the service with its tools', { timeout: 120_000 }, () => {
     await close?.();
   });
 
-  it('a mode allowed Read still never reads brainstem’s own secrets: its API token, the MCP config holding it, its config', async () => {
+  it('a mode allowed Read never reads brainstem’s own secrets (its API token, the MCP config holding it, its config), and no approval writes them', async () => {
     const data = path.join(svc.dir, 'data');
-    const read = async (file: string) => {
-      fake.script(() => toolUse('Read', { file_path: file }, text('Done.')));
-      const before = fake.mainRequests().length;
-      const asked: string[] = [];
-      await collect(
-        svc.service.core.chat.run(
-          {
-            model: 'reader',
-            sessionKey: `telegram:${file}`,
-            messages: [{ role: 'user', content: 'read it' }],
-            source: 'telegram',
-            approve: async (r) => {
-              asked.push(r.summary);
-              return { behavior: 'deny', message: 'no' };
-            },
-          },
-          signal(),
-        ),
-      );
-      const results = fake
-        .mainRequests()
-        .slice(before)
-        .flatMap((r) => r.toolResults);
-      return { asked, result: results.map((r) => [r.isError, r.content]) };
-    };
-    const refused = async (file: string) => {
-      const r = await read(file);
-      expect(r.asked).toEqual([]);
-      expect(r.result).toEqual([[true, expect.stringContaining('denied by your permission settings')]]);
-    };
-    await refused(path.join(data, 'api-token'));
-    // Written at the first turn: the token is in it, for the CLI's calls to /mcp.
-    const mcpConfig = (await readdir(data)).find((f) => f.startsWith('claude-mcp-reader-'));
-    expect(mcpConfig).toBeDefined();
-    await refused(path.join(data, mcpConfig ?? ''));
-    await refused(path.join(svc.dir, 'brainstem.json'));
     const notes = path.join(svc.dir, 'notes.txt');
     await writeFile(notes, 'notes');
-    expect(await read(notes)).toEqual({ asked: [], result: [[false, expect.stringContaining('notes')]] });
+    const read = (file: string, then: FakeReply) => toolUse('Read', { file_path: file }, then);
+    // One turn: the MCP config holding the token is written before it starts.
+    fake.script(() =>
+      read(
+        path.join(data, 'api-token'),
+        read(
+          path.join(data, 'claude-mcp-reader-d0.json'),
+          read(
+            path.join(svc.dir, 'brainstem.json'),
+            // Nor written, even approved: one edit of brainstem.json would grant any tool from the next start.
+            toolUse(
+              'Write',
+              { file_path: path.join(data, 'claude-mcp-x.json'), content: '{}' },
+              read(notes, text('Done.')),
+            ),
+          ),
+        ),
+      ),
+    );
+    const asked: string[] = [];
+    const before = fake.mainRequests().length;
+    await collect(
+      svc.service.core.chat.run(
+        {
+          model: 'reader',
+          sessionKey: 'telegram:7',
+          messages: [{ role: 'user', content: 'read them' }],
+          source: 'telegram',
+          approve: async (r) => {
+            asked.push(r.summary);
+            return { behavior: 'allow', scope: 'once' };
+          },
+        },
+        signal(),
+      ),
+    );
+    const results = fake
+      .mainRequests()
+      .slice(before)
+      .flatMap((r) => r.toolResults.map((t) => [t.isError, t.content]));
+    const denied = [true, expect.stringContaining('denied by your permission settings')];
+    expect(results).toEqual([
+      denied,
+      denied,
+      denied,
+      [true, expect.stringContaining('denied')],
+      [false, expect.stringContaining('notes')],
+    ]);
+    expect(asked).toEqual([]);
   });
 
   it('asks again for what was allowed "for this session" before the sessions tool cleared it', async () => {

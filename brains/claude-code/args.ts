@@ -17,7 +17,7 @@ export interface ArgsInput {
    * mode, so a spare started ahead fits any conversation.
    */
   addDir?: string | undefined;
-  /** Absolute paths (globs) Read is refused whatever the mode allows: brainstem's own secrets (src/own-files.ts). */
+  /** Absolute paths (globs) never read nor written whatever the mode allows: brainstem's own secrets (src/own-files.ts). */
   unreadable?: readonly string[];
 }
 
@@ -66,8 +66,10 @@ export function buildArgs({
   // One argv element per rule: a rule such as `Bash(git log:*)` may hold spaces.
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
   // A deny rule wins over an allow: a mode allowed `Read` reads anything else unasked, not these.
-  // `//` starts an absolute path in a rule (a single `/` is the settings file's folder).
-  const ownSecrets = unreadable.map((p) => `Read(/${p})`);
+  // Nor are they edited, even approved: one edit of brainstem.json would allow Claude any tool from
+  // the next start, as one of its own settings would. `//` starts an absolute path in a rule (a
+  // single `/` is the settings file's folder); Edit rules cover every tool that writes a file.
+  const ownSecrets = unreadable.flatMap((p) => [`Read(/${p})`, `Edit(/${p})`]);
   args.push(
     '--disallowedTools',
     ...OWN_SETTINGS_EDITS,

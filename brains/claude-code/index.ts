@@ -59,7 +59,7 @@ export interface ClaudeCodeBrainOptions {
    * reports it, so the ledger hears it here. `sessionKey` is unset for a spare.
    */
   unasked?: (spent: UnaskedSpend) => void;
-  /** Paths (globs) Claude's Read is refused whatever the mode allows (buildArgs). */
+  /** Paths (globs) Claude never reads nor writes whatever the mode allows or an approver says (buildArgs). */
   unreadable?: readonly string[];
 }
 
