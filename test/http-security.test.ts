@@ -25,6 +25,7 @@ const logs: Record<string, unknown>[] = [];
 
 const SECRET = 'the file an outsider must not read';
 const ALLOWED_NAME = 'brainstem.lan';
+const LLAMA_PASSWORD = 'llama-upstream-password';
 
 interface RawAnswer {
   status: number;
@@ -87,7 +88,12 @@ beforeAll(async () => {
       server: { modeTag: false, allowedHosts: [ALLOWED_NAME] },
       // A brain probe that answers at once, so /health measures brainstem itself.
       claude: { bin: 'true' },
-      llama: { baseUrl: llama.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },
+      // Credentials in the upstream's URL (a protected llama-server): never shown, /health included.
+      llama: {
+        baseUrl: llama.baseUrl.replace('://', `://bob:${LLAMA_PASSWORD}@`),
+        connectTimeoutMs: 2000,
+        pollIntervalMs: 50,
+      },
       tools: { files: { roots: [roots, home] } },
     },
   });
@@ -156,8 +162,13 @@ describe('authentication decided on the matched route', () => {
     expect(errorCode(withToken)).toBe('not_found');
   });
 
-  it('only a route marked public answers without a token: /health (GET and HEAD)', async () => {
-    expect((await raw('GET', '/health')).status).toBe(200);
+  it('only a route marked public answers without a token: /health (GET and HEAD), nothing secret in it', async () => {
+    // /health shows the last probe's outcome: one is waited for, so the upstream's URL is in it.
+    await svc.service.core.chat.statusLines();
+    const health = await raw('GET', '/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toContain('/health answers 200');
+    expect(health.body).not.toContain(LLAMA_PASSWORD);
     expect((await raw('HEAD', '/health')).status).toBe(200);
     expect((await raw('GET', '/%68ealth')).status).toBe(200);
   });

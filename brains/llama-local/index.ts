@@ -7,6 +7,7 @@ import { takesImages } from '../../src/images.js';
 import { onFirstUse } from '../../src/lazy.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
+import { scrubText } from '../../src/redact.js';
 import { headChars } from '../../src/text.js';
 import type {
   Brain,
@@ -76,6 +77,13 @@ export class LlamaLocalBrain implements Brain {
   private readonly persona: PersonaPrompt | undefined;
   private readonly chatUrl: string;
   private readonly healthUrl: string;
+  /**
+   * The same, as messages show them: without credentials a base URL may carry
+   * (`http://user:password@host`, `?api_key=`). Readiness is on the public
+   * /health, and errors reach whoever sent the turn.
+   */
+  private readonly shownChatUrl: string;
+  private readonly shownHealthUrl: string;
   /** Turns streaming now, and who waits for there to be none (see settled). */
   private running = 0;
   private readonly idle: (() => void)[] = [];
@@ -89,6 +97,8 @@ export class LlamaLocalBrain implements Brain {
     this.logger = opts.logger;
     this.chatUrl = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
+    this.shownChatUrl = scrubText(this.chatUrl);
+    this.shownHealthUrl = scrubText(this.healthUrl);
     this.persona = opts.mode.personaDir ? new PersonaPrompt(opts.mode.personaDir, opts.mode.id) : undefined;
     this.agent = onFirstUse(
       async () =>
@@ -101,8 +111,8 @@ export class LlamaLocalBrain implements Brain {
   }
 
   async ready(signal?: AbortSignal): Promise<Readiness> {
-    const url = this.healthUrl;
-    const h = await probeLlamaHealth(url, {
+    const url = this.shownHealthUrl;
+    const h = await probeLlamaHealth(this.healthUrl, {
       timeoutMs: this.llama.connectTimeoutMs,
       signal,
     });
@@ -206,7 +216,7 @@ export class LlamaLocalBrain implements Brain {
         if (!parsed.success) {
           yield this.fail({
             kind: 'upstream_error',
-            message: `${this.chatUrl} sent a chunk that is not an OpenAI stream chunk: ${headChars(data, 200)}`,
+            message: `${this.shownChatUrl} sent a chunk that is not an OpenAI stream chunk: ${headChars(data, 200)}`,
           });
           return;
         }
@@ -247,8 +257,8 @@ export class LlamaLocalBrain implements Brain {
             kind: 'upstream_error',
             message:
               err instanceof StreamIdle
-                ? `the local model at ${this.chatUrl} stopped sending mid-answer: nothing for ${this.llama.streamIdleMs} ms (llama.streamIdleMs), so the turn was ended`
-                : `the stream from ${this.chatUrl} broke: ${describe(err)}`,
+                ? `the local model at ${this.shownChatUrl} stopped sending mid-answer: nothing for ${this.llama.streamIdleMs} ms (llama.streamIdleMs), so the turn was ended`
+                : `the stream from ${this.shownChatUrl} broke: ${describe(err)}`,
           });
       return;
     }
@@ -256,7 +266,7 @@ export class LlamaLocalBrain implements Brain {
     if (!sawDone && !finishReason) {
       yield this.fail({
         kind: 'upstream_error',
-        message: `the stream from ${this.chatUrl} ended before the model finished its answer`,
+        message: `the stream from ${this.shownChatUrl} ended before the model finished its answer`,
       });
       return;
     }
@@ -317,10 +327,10 @@ export class LlamaLocalBrain implements Brain {
     if ((err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT') {
       return {
         kind: 'upstream_error',
-        message: `${this.chatUrl} accepted the request but sent nothing for ${SILENCE_TIMEOUT_MS / 60_000} minutes`,
+        message: `${this.shownChatUrl} accepted the request but sent nothing for ${SILENCE_TIMEOUT_MS / 60_000} minutes`,
       };
     }
-    return { kind: 'upstream_down', message: this.unreachable(this.chatUrl, err) };
+    return { kind: 'upstream_down', message: this.unreachable(this.shownChatUrl, err) };
   }
 
   /** A failure the upstream reported after the headers, as an error chunk (`{"error": …}`) says it. */
@@ -343,7 +353,7 @@ export class LlamaLocalBrain implements Brain {
     // conversation on an overflow (OpenClaw) look for it.
     return {
       kind: 'context_overflow',
-      message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.chatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
+      message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.shownChatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
     };
   }
 
@@ -357,10 +367,10 @@ export class LlamaLocalBrain implements Brain {
       return {
         kind: 'upstream_error',
         status,
-        message: `the local model at ${this.chatUrl} is still loading; try again in a moment${detail}`,
+        message: `the local model at ${this.shownChatUrl} is still loading; try again in a moment${detail}`,
       };
     }
-    const message = `${this.chatUrl} answered HTTP ${status}${detail}`;
+    const message = `${this.shownChatUrl} answered HTTP ${status}${detail}`;
     // The request itself is what llama-server refused (a part or schema it cannot take, an orphan tool
     // message): sent again, it fails the same way, so it is the client's error, not a server error
     // clients retry (the openai SDK twice, OpenClaw more).
