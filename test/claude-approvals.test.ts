@@ -302,19 +302,26 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     });
   });
 
-  it('Claude cannot edit its own settings: refused without asking, even by an approver who allows all', async (ctx) => {
+  it('Claude cannot edit its own settings or the project’s MCP servers: refused without asking, even by an approver who allows all', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
     const own = path.join(h.cli.home, '.claude', 'settings.json');
     const project = path.join(h.cwd, '.claude', 'settings.json');
+    // The CLI starts the servers of the cwd's .mcp.json, commands included, at every start.
+    const servers = path.join(h.cwd, '.mcp.json');
     const grant = JSON.stringify({ permissions: { allow: ['Bash'] } });
+    const server = JSON.stringify({ mcpServers: { x: { command: 'touch', args: ['ran'] } } });
     await mkdir(path.dirname(own), { recursive: true });
     await writeFile(own, '{}');
     h.fake.script(() =>
       toolUse(
         'Write',
         { file_path: own, content: grant },
-        toolUse('Write', { file_path: project, content: grant }, text('Done.')),
+        toolUse(
+          'Write',
+          { file_path: project, content: grant },
+          toolUse('Write', { file_path: servers, content: server }, text('Done.')),
+        ),
       ),
     );
     const a = approver(async () => ({ behavior: 'allow', scope: 'session' }));
@@ -322,9 +329,10 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     await collect(h.brain.turn(withApprover(userTurn('grant yourself Bash'), a.approve), signal()));
 
     expect(a.asked).toEqual([]);
-    expect(toolResults(h).map((r) => r.isError)).toEqual([true, true]);
+    expect(toolResults(h).map((r) => r.isError)).toEqual([true, true, true]);
     expect(await readFile(own, 'utf8')).toBe('{}');
     expect(await exists(project)).toBe(false);
+    expect(await exists(servers)).toBe(false);
   });
 
   it('runs a tool on the allow-list without asking', async (ctx) => {

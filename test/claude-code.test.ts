@@ -744,6 +744,7 @@ describe('argv and prompt', () => {
       '--disallowedTools',
       'Edit(~/.claude/**)',
       'Edit(./.claude/**)',
+      'Edit(./.mcp.json)',
       'Monitor',
       'ScheduleWakeup',
       'WebFetch',

@@ -23,11 +23,13 @@ export interface ArgsInput {
 
 /**
  * Claude may never edit the settings the CLI reads its permissions from (the
- * owner's and the project's): one approved edit there would allow it any tool,
- * unasked, in every later process. Edit rules cover every tool that writes a
- * file (Write, Edit, MultiEdit, NotebookEdit); `./` is the process's cwd.
+ * owner's and the project's), nor the project's `.mcp.json`, whose servers'
+ * commands the CLI starts at every start: one approved edit there would allow
+ * it any tool, or any command, unasked, in every later process. Edit rules
+ * cover every tool that writes a file (Write, Edit, MultiEdit, NotebookEdit);
+ * `./` is the process's cwd.
  */
-const OWN_SETTINGS_EDITS = ['Edit(~/.claude/**)', 'Edit(./.claude/**)'];
+const OWN_SETTINGS_EDITS = ['Edit(~/.claude/**)', 'Edit(./.claude/**)', 'Edit(./.mcp.json)'];
 
 /**
  * The mode's argv for a CLI process; the protocol flags are added by
