@@ -163,9 +163,11 @@ describe('self_upgrade against a real git remote one commit ahead', () => {
     const ok = await api(svc, { action: 'framework', name: 'openclaw' });
     expect(ok.body.ok).toBe(true);
     expect(ok.body.output).toContain('openclaw upgraded');
-    const unknown = await api(svc, { action: 'framework', name: 'kernel' });
-    expect(unknown.status).toBe(403);
-    expect(unknown.body.error.param).toBe('name');
+    // Names every object has (`constructor`) are no configured upgrade either.
+    for (const name of ['kernel', 'constructor', '__proto__', 'toString']) {
+      const unknown = await api(svc, { action: 'framework', name });
+      expect([name, unknown.status, unknown.body.error.param]).toEqual([name, 403, 'name']);
+    }
   });
 });
 

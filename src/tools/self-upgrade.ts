@@ -421,7 +421,8 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     authorize: (input) => {
       if (input.action !== 'framework') return;
       const names = Object.keys(cfg.framework);
-      if (!input.name || !cfg.framework[input.name]) {
+      // Own keys only: `constructor` or `__proto__` would find what every object inherits.
+      if (!input.name || !Object.hasOwn(cfg.framework, input.name)) {
         throw new BrainstemError(
           names.length ? 'TOOL_FORBIDDEN' : 'TOOL_NOT_CONFIGURED',
           names.length
