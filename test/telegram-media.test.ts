@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RecordedRequest, text, toolUse } from './fakes/anthropic.js';
@@ -158,7 +158,10 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
 
     // What resolves outside the chat's uploads is no file the user sent: the approver is asked.
     const link = path.join(h.dir, 'data', 'uploads', '119', 'link.txt');
-    symlinkSync(path.join(h.dir, 'brainstem.json'), link);
+    // Not one of brainstem's own files, which Claude may never read, asked or not (src/own-files.ts).
+    const elsewhere = path.join(h.dir, 'elsewhere.txt');
+    writeFileSync(elsewhere, 'not sent by the user');
+    symlinkSync(elsewhere, link);
     claude.fake.script(() => toolUse('Read', { file_path: link }, text('Not read.')));
     u.says('and the other file?');
     const question = await h.tg.waitFor(() => asked()[0], { timeoutMs: 60_000 });
