@@ -105,6 +105,36 @@ describe('git tools in the configured repository', () => {
     expect(body.output).toBe('');
     expect(existsSync(out)).toBe(false);
   });
+
+  it('runs no program the repository’s config names (fsmonitor, external diff, textconv, signature check)', async () => {
+    // Whoever can write .git/config (an approved command) must not get commands run by the read-only tools.
+    const marker = path.join(repo, '..', `${path.basename(repo)}-ran`);
+    const script = path.join(repo, '..', `${path.basename(repo)}-hook.sh`);
+    writeFileSync(script, `#!/bin/sh\necho ran >> ${marker}\ncat "$1" 2>/dev/null\n`, { mode: 0o755 });
+    const set = [
+      ['core.fsmonitor', script],
+      ['diff.external', script],
+      ['diff.conv.textconv', script],
+      ['log.showSignature', 'true'],
+      ['gpg.program', script],
+    ];
+    for (const [key, value] of set) git('config', key as string, value as string);
+    writeFileSync(path.join(repo, '.git', 'info', 'attributes'), '*.txt diff=conv\n');
+    try {
+      for (const [tool, input] of [
+        ['git_status', {}],
+        ['git_diff', {}],
+        ['git_log', { max: 2 }],
+      ] as const) {
+        const { status } = await api(tool, input);
+        expect(status, tool).toBe(200);
+      }
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      for (const [key] of set) git('config', '--unset', key as string);
+      writeFileSync(path.join(repo, '.git', 'info', 'attributes'), '');
+    }
+  });
 });
 
 describe('make_target, run_tests, lint', () => {

@@ -6,8 +6,24 @@ import { type AnyTool, defineTool, type ToolContext } from './registry.js';
 
 /** Read-only git in the configured repository. */
 
-/** Never a pager, a colour code or a credential prompt: nobody is at a terminal. */
-const GIT = ['git', '--no-pager', '-c', 'color.ui=never', '-c', 'core.quotePath=false'];
+/**
+ * Never a pager, a colour code or a credential prompt: nobody is at a terminal. And no program
+ * the repository's own config names: these tools run unasked, and whoever could write .git/config
+ * (an approved command) would otherwise have them run its commands (an fsmonitor hook at status,
+ * an external diff or a textconv at diff, a signature check's gpg.program at log).
+ */
+const GIT = [
+  'git',
+  '--no-pager',
+  '-c',
+  'color.ui=never',
+  '-c',
+  'core.quotePath=false',
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'log.showSignature=false',
+];
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' };
 
 export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
@@ -81,6 +97,8 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
         git(
           [
             'diff',
+            '--no-ext-diff',
+            '--no-textconv',
             ...(input.staged ? ['--staged'] : []),
             ...(input.stat ? ['--stat'] : []),
             // `--` keeps a path that looks like an option a path.
