@@ -14,6 +14,12 @@ describe('/run arguments', () => {
     expect(parseRunArgs('', 'en')).toEqual({ ok: true, input: {} });
   });
 
+  it('keeps __proto__ an argument of its own, for the tool to refuse by name, not a silent prototype', () => {
+    const parsed = parseRunArgs('__proto__={"max":5} path=/x', 'en');
+    expect(parsed.ok && Object.keys(parsed.input)).toEqual(['__proto__', 'path']);
+    expect(parsed.ok && Object.getPrototypeOf(parsed.input)).toBe(Object.prototype);
+  });
+
   it('keeps quoted values as strings, spaces and all, including the quotes a phone types', () => {
     expect(
       parseRunArgs('path="/srv/my notes.txt" n="5" q=\'it is\' s=“curly one” e="say \\"hi\\""', 'en'),

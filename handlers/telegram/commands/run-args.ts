@@ -45,7 +45,14 @@ export function parseRunArgs(text: string, lang: Lang): ParsedArgs {
     i += key.length + 1;
     const value = readValue(rest, i, lang);
     if ('error' in value) return { ok: false, error: `${key}${t(lang, ':', ' :')} ${value.error}` };
-    input[key] = value.value;
+    // An own property whatever the key: `input.__proto__ = …` would set the prototype and the
+    // argument would vanish instead of being refused by the tool's schema as a field it lacks.
+    Object.defineProperty(input, key, {
+      value: value.value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
     i = value.end;
     while (i < rest.length && /\s/.test(rest[i] ?? '')) i++;
   }
