@@ -1,3 +1,17 @@
+import { randomUUID } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RecordedRequest, text } from './fakes/anthropic.js';
@@ -16,12 +30,14 @@ import { CLAUDE_BIN, startTestService, type TestService } from './helpers/servic
 const claude = claudeOnFake();
 let llama: FakeLlama;
 let svc: TestService;
+/** The CLI's TMPDIR: where the current CLI keeps its copies of images, apart from every other test's. */
+const cliTmp = mkdtempSync(path.join(tmpdir(), 'bst-cli-tmp-'));
 
 beforeAll(async () => {
   llama = await startFakeLlama({ chunkDelayMs: 0 });
   svc = await startTestService({
     config: {
-      claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0 },
+      claude: { bin: CLAUDE_BIN, env: { ...claude.cli.env, TMPDIR: cliTmp }, maxRetries: 0 },
       llama: { baseUrl: llama.baseUrl },
       modes: { eyes: { kind: 'llama', vision: true } },
       server: { modeTag: false },
@@ -31,6 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.close();
   await llama?.close();
+  rmSync(cliTmp, { recursive: true, force: true });
 });
 
 type Block = { type: string; text?: string; source?: { type: string; media_type: string; data: string } };
@@ -171,5 +188,60 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
     expect(err.code).toBe('images_not_taken');
     expect(err.message).toMatch(/mode "local" takes no images.*modes\.local\.vision/);
     expect(llama.requests.length).toBe(before);
+  });
+
+  it('the Claude CLI’s copies of images are removed after 7 days as a new image comes, and nothing else there', async () => {
+    // The current CLI keeps every image a turn is sent at <TMPDIR>/claude-<uid>/<cwd slug>/<session>/images/.
+    const ask = (user: string) =>
+      svc.client.chat.completions.create({
+        model: 'assistant',
+        user,
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'and this one?' }, dataUrlPart(small())] },
+        ],
+      });
+    claude.fake.script(() => text('Seen.'));
+    await ask('img-kept-1');
+    // The cwd is made for the first turn.
+    const uid = process.getuid?.() ?? 0;
+    const own = path.join(realpathSync(cliTmp), `claude-${uid}`);
+    const cwd = realpathSync(path.join(svc.dir, 'data', 'workspaces', 'assistant'));
+    const store = path.join(own, cwd.replace(/[^a-zA-Z0-9]/g, '-'));
+    const copies = () =>
+      readdirSync(store).flatMap((s) => {
+        const dir = path.join(store, s, 'images');
+        return existsSync(dir) ? readdirSync(dir).map((f) => path.join(dir, f)) : [];
+      });
+    mkdirSync(store, { recursive: true, mode: 0o700 });
+    const before = copies();
+    if (CLAUDE_CLI === 'current') expect(before.length).toBeGreaterThan(0);
+
+    const eightDaysAgo = new Date(Date.now() - 8 * 24 * 60 * 60 * 1000);
+    const plant = (file: string, old = true) => {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, 'x');
+      if (old) utimesSync(file, eightDaysAgo, eightDaysAgo);
+      return file;
+    };
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const gone = [...before, plant(path.join(store, a, 'images', '3.png'))];
+    for (const file of before) utimesSync(file, eightDaysAgo, eightDaysAgo);
+    const outside = path.join(cliTmp, 'outside');
+    const kept = [
+      plant(path.join(store, b, 'images', '4.jpeg'), false), // new
+      plant(path.join(store, a, 'tasks', '5.output')), // a task's output, the CLI's own
+      plant(path.join(store, a, 'images', 'notes.txt')), // not named as the CLI names a copy
+      plant(path.join(own, '-another-cwd', a, 'images', '6.png')), // another cwd's
+      plant(path.join(outside, '7.png')), // reached only through a symlink
+    ];
+    mkdirSync(path.join(store, c));
+    symlinkSync(outside, path.join(store, c, 'images'));
+
+    await ask('img-kept-2');
+    expect(gone.filter((f) => existsSync(f))).toEqual([]);
+    expect(kept.filter((f) => !existsSync(f))).toEqual([]);
+    // The new turn's own copy is the one left (the sweep runs before the CLI makes it).
+    if (CLAUDE_CLI === 'current')
+      expect(copies().filter((f) => !kept.includes(f) && !f.startsWith(path.join(store, c)))).toHaveLength(1);
   });
 });

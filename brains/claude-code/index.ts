@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { Config, ModeConfig } from '../../src/config.js';
+import { SENT_FILES_KEEP_DAYS } from '../../src/keep-days.js';
 import type { Logger } from '../../src/logger.js';
 import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
@@ -23,6 +24,7 @@ import {
   timeoutError,
 } from './errors.js';
 import { guardIdle } from './idle-guard.js';
+import { sweepImageCopies } from './image-copies.js';
 import { type McpOptions, writeMcpConfig } from './mcp.js';
 import { claudeRefusal } from './options.js';
 import { ClaudeProcess, type SpawnOptions } from './process.js';
@@ -294,6 +296,8 @@ export class ClaudeCodeBrain implements Brain {
       yield { type: 'error', error: emptyPromptError };
       return 'done';
     }
+    // The CLI keeps a copy of each image it is sent: the older ones go as a new one comes.
+    if (plan.images.length > 0) await this.sweepImageCopies();
     if (ready?.from === 'spare' && !(await this.spareStarted(ready, a.signal))) {
       if (a.signal.aborted) {
         yield { type: 'error', error: abortedError };
@@ -538,6 +542,13 @@ export class ClaudeCodeBrain implements Brain {
     if (sessionId !== a.resumeId || told.instructions !== a.told)
       this.opts.sessions.setInstructions(a.sessionKey, this.id, sessionId, told.instructions);
     this.opts.sessions.setAnswered(a.sessionKey, this.id, sessionId, told.answered);
+  }
+
+  /** Removes the CLI's copies of old images (see sweepImageCopies: it never throws, what it cannot remove stays). */
+  private async sweepImageCopies(): Promise<void> {
+    const removed = await sweepImageCopies(this.opts.cwd, this.env());
+    if (removed > 0)
+      this.log.info({ removed, keepDays: SENT_FILES_KEEP_DAYS }, 'old Claude image copies removed');
   }
 
   private key(sessionKey: string): string {

@@ -4,6 +4,7 @@ import type { ModeConfig } from '../../../src/config.js';
 import { Html, html } from '../../../src/html.js';
 import { formatUtc, type Lang, langOf, t } from '../../../src/i18n.js';
 import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes } from '../../../src/images.js';
+import { SENT_FILES_KEEP_DAYS } from '../../../src/keep-days.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
 import { switchWaitLine } from '../stream/answer.js';
@@ -13,7 +14,7 @@ import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
 import { outputFor } from './topic.js';
-import { sweepUploads, UPLOAD_KEEP_DAYS } from './uploads.js';
+import { sweepUploads } from './uploads.js';
 
 /**
  * Photos and documents on the direct route. A photo (its largest size), an
@@ -37,7 +38,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   const sweep = () =>
     sweepUploads(deps.core.config.dataDir)
       .then((removed) => {
-        if (removed > 0) deps.logger.info({ removed, keepDays: UPLOAD_KEEP_DAYS }, 'old uploads removed');
+        if (removed > 0) deps.logger.info({ removed, keepDays: SENT_FILES_KEEP_DAYS }, 'old uploads removed');
       })
       .catch((err: unknown) => deps.logger.warn({ err }, 'could not remove old uploads'));
   void sweep();

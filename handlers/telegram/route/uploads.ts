@@ -1,11 +1,6 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-
-/**
- * How long a document the user sent stays under `<dataDir>/uploads/`: long
- * enough for the conversation about it, not forever (each may be 20 MB).
- */
-export const UPLOAD_KEEP_DAYS = 7;
+import { SENT_FILES_KEEP_DAYS } from '../../../src/keep-days.js';
 
 /** Where the documents a chat's users sent are saved (see saveTelegramFile). */
 export function uploadsDir(dataDir: string, chatId?: number): string {
@@ -14,12 +9,12 @@ export function uploadsDir(dataDir: string, chatId?: number): string {
 }
 
 /**
- * Removes the uploads older than UPLOAD_KEEP_DAYS, in every chat's folder.
+ * Removes the uploads older than SENT_FILES_KEEP_DAYS, in every chat's folder.
  * Run when brainstem starts and whenever a document arrives, so the folder
  * stays bounded by what came in the last days. Returns how many went.
  */
 export async function sweepUploads(dataDir: string, now = Date.now()): Promise<number> {
-  const oldest = now - UPLOAD_KEEP_DAYS * 24 * 60 * 60 * 1000;
+  const oldest = now - SENT_FILES_KEEP_DAYS * 24 * 60 * 60 * 1000;
   const root = uploadsDir(dataDir);
   let removed = 0;
   for (const chat of await readdir(root, { withFileTypes: true }).catch(() => [])) {
