@@ -8,12 +8,15 @@ export interface StreamTiming {
 
 /**
  * Times one streamed chat completion with plain fetch (no SDK overhead in the
- * figure): time to the first content delta and to the end of the stream.
+ * figure): time to the first non-empty content delta (`onFirstToken` is called
+ * then) and to the end of the stream. An error sent after the headers, or an
+ * answer with no text, throws: a figure timed on it would be no answer's.
  */
 export async function timeStream(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
+  onFirstToken?: () => void,
 ): Promise<StreamTiming> {
   const started = now();
   const res = await fetch(url, {
@@ -35,13 +38,18 @@ export async function timeStream(
       nl = buf.indexOf('\n\n');
       const data = event.startsWith('data: ') ? event.slice(6) : '';
       if (!data || data === '[DONE]') continue;
-      const delta = (JSON.parse(data) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta
-        ?.content;
+      const parsed = JSON.parse(data) as { choices?: { delta?: { content?: string } }[]; error?: unknown };
+      if (parsed.error !== undefined) throw new Error(`error mid-stream: ${data}`);
+      const delta = parsed.choices?.[0]?.delta?.content;
       if (delta) {
-        if (ttft < 0) ttft = now() - started;
+        if (ttft < 0) {
+          ttft = now() - started;
+          onFirstToken?.();
+        }
         text += delta;
       }
     }
   }
+  if (ttft < 0) throw new Error(`the stream from ${url} held no text`);
   return { ttftMs: ttft, totalMs: now() - started, text };
 }
