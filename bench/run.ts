@@ -23,6 +23,7 @@ import { creditBench } from './credit.js';
 import { benchFixture } from './fixture.js';
 import { frontBench } from './front.js';
 import { imagesBench } from './images.js';
+import { AT_ONCE, MAIN_SETUP } from './main-setup.js';
 import { spareBench } from './spare.js';
 import { timeStream } from './sse-client.js';
 import { startupBench } from './startup.js';
@@ -55,14 +56,8 @@ async function main() {
   }
   const llama = await startFakeLlama();
   const fx = await benchFixture('main', {
-    defaultMode: 'assistant',
-    llama: { baseUrl: llama.baseUrl },
-    // The proxy's own cost: no tools offered, like a client (OpenClaw) that brings its own.
-    // No spare: these figures are the CLI start's (the spare's own are in `claudeSpare`).
-    modes: { local: { kind: 'llama', allowedTools: [] }, assistant: { kind: 'claude', spares: 0 } },
-    // Eight new conversations at once (3.), above the default cap of six processes, which would
-    // refuse two with a 429; and room for them all to stay warm.
-    claude: { warm: { max: 12 }, maxProcesses: 12 },
+    ...MAIN_SETUP,
+    config: { ...MAIN_SETUP.config, llama: { baseUrl: llama.baseUrl } },
   });
   const { anthropic, auth } = fx;
   const svc = await spawnService(fx.env, { from: 'dist' });
@@ -124,10 +119,12 @@ async function main() {
     newConversationTtftOverTotal: round(median(fresh), 3),
     followUpTtftOverTotal: round(median(followUp), 3),
     runs: claudeRuns,
-    target: '<= 0.3',
+    // Both: streaming is real. A new conversation's first token waits for the CLI's start here (no
+    // spare); with a spare ready, claudeSpare.newConversation has its own target (<= 0.10).
+    target: { newConversationTtftOverTotal: '<= 0.3', followUpTtftOverTotal: '<= 0.3' },
   };
 
-  // 3. Concurrency: 8 conversations at once vs 1, wall time ratio.
+  // 3. Concurrency: 8 new conversations at once vs 1, wall time ratio, medians of three.
   const wall = async (n: number, model: string, tag: string) => {
     const t0 = now();
     await Promise.all(
@@ -142,16 +139,18 @@ async function main() {
     return now() - t0;
   };
   llama.reply({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
-  const l1 = median([await wall(1, 'local', 'l'), await wall(1, 'local', 'l'), await wall(1, 'local', 'l')]);
-  const l8 = median([await wall(8, 'local', 'l'), await wall(8, 'local', 'l'), await wall(8, 'local', 'l')]);
+  const thrice = async (n: number, model: string, tag: string) =>
+    median([await wall(n, model, tag), await wall(n, model, tag), await wall(n, model, tag)]);
+  const l1 = await thrice(1, 'local', 'l');
+  const l8 = await thrice(AT_ONCE, 'local', 'l');
   anthropic.script(() =>
     text(
       Array.from({ length: 10 }, (_, i) => `tok${i} `),
       { delayMs: 100 },
     ),
   );
-  const c1 = await wall(1, 'assistant', 'c');
-  const c8 = await wall(8, 'assistant', 'c');
+  const c1 = await thrice(1, 'assistant', 'c');
+  const c8 = await thrice(AT_ONCE, 'assistant', 'c');
   results.concurrency = {
     local: { oneMs: round(l1), eightMs: round(l8), ratio: round(l8 / l1, 3), target: '<= 1.2' },
     claude: { oneMs: round(c1), eightMs: round(c8), ratio: round(c8 / c1, 3), target: '<= 1.5' },
@@ -164,14 +163,24 @@ async function main() {
       { delayMs: 100 },
     ),
   );
+  // Sampled from its first token on (its CLI start is over): 20 samples ~50 ms apart, within its 3 s.
+  let streaming: () => void = () => {};
+  const started = new Promise<void>((resolve) => {
+    streaming = resolve;
+  });
+  let ended = false;
   const running = timeStream(
     ours,
     { model: 'assistant', messages: [{ role: 'user', content: 'long one' }] },
     { ...auth, 'x-session-key': 'long' },
-  );
-  await sleep(500);
+    streaming,
+  ).finally(() => {
+    ended = true;
+  });
+  await Promise.race([started, running]);
   const lat: number[] = [];
   for (let i = 0; i < 20; i++) {
+    if (ended) throw new Error(`the chat ended before /v1/models sample ${i}: not timed during a chat`);
     const t0 = now();
     const r = await fetch(`${svc.url}/v1/models`, { headers: auth });
     await r.arrayBuffer();

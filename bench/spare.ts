@@ -15,19 +15,28 @@
 import { text } from '../test/fakes/anthropic.js';
 import { CLAUDE_CLI } from '../test/helpers/claude-bin.js';
 import { type ServiceProcess, spawnService } from '../test/helpers/process.js';
-import { benchFixture } from './fixture.js';
+import { type BenchSetup, benchFixture } from './fixture.js';
 import { timeStream } from './sse-client.js';
 import { cpuTimes, median, now, round, rssMb } from './stats.js';
 
 const READY = '"msg":"spare Claude process ready"';
 
-export async function spareBench(runs: number) {
-  const fx = await benchFixture('spare', {
+/** Eight follow-ups at once, and the ninth conversation's alone, each on its warm process. */
+const AT_ONCE = 8;
+
+export const SPARE_SETUP: BenchSetup = {
+  config: {
     defaultMode: 'spare',
     // Room for nine warm conversations and the spare.
     claude: { warm: { max: 10 }, maxProcesses: 12 },
     modes: { spare: { kind: 'claude' }, nospare: { kind: 'claude', spares: 0 } },
-  });
+  },
+  concurrentTurns: AT_ONCE,
+  warmConversations: AT_ONCE + 1,
+};
+
+export async function spareBench(runs: number) {
+  const fx = await benchFixture('spare', SPARE_SETUP);
   const { anthropic, auth } = fx;
   const svc = await spawnService(fx.env, { from: 'dist' });
   const ours = `${svc.url}/v1/chat/completions`;
@@ -76,7 +85,7 @@ export async function spareBench(runs: number) {
     const rounds = Math.max(3, Math.round(runs / 2));
     for (let r = 0; r < rounds; r++) {
       const first = (i: number) => [{ role: 'user', content: `round ${r} conversation ${i}` }];
-      const keys = Array.from({ length: 9 }, (_, i) => `w${r}-${i}`);
+      const keys = Array.from({ length: AT_ONCE + 1 }, (_, i) => `w${r}-${i}`);
       for (const [i, key] of keys.entries()) await ask('nospare', key, first(i));
       // The spare started after the last new conversation above is up before anything is timed.
       if (r === 0) await nextSpare(svc, seen);
@@ -95,6 +104,13 @@ export async function spareBench(runs: number) {
       t0 = now();
       await Promise.all(keys.slice(1).map((key, i) => ask('nospare', key, second(i + 1))));
       eight.push(now() - t0);
+      // A follow-up that found no warm process (evicted, or refused room) would time a CLI start.
+      const warm = records(svc, 'claude turn started').filter(
+        (l) => keys.includes(l.sessionKey as string) && l.warm === true,
+      ).length;
+      if (warm !== keys.length) {
+        throw new Error(`round ${r}: ${warm} of the ${keys.length} follow-ups ran on their warm process`);
+      }
       pids.forEach((pid, i) => {
         cliCpuMs.push(cpuTimes(pid).ownMs - (cpuBefore[i] as number));
       });

@@ -25,23 +25,35 @@ import { connect } from 'node:net';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { freePort, spawnService, startFlags } from '../test/helpers/process.js';
-import { type BenchFixture, benchFixture } from './fixture.js';
+import { type BenchFixture, type BenchSetup, benchFixture } from './fixture.js';
 import { cpuTimes, median, now, round, rssMb } from './stats.js';
 
 const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');`;
 
+/** The default modes (the Claude one with its spare), the local one without tools; no Claude turn. */
+export const STARTUP_SETUP = {
+  config: { defaultMode: 'assistant', modes: { local: { kind: 'llama', allowedTools: [] } } },
+  concurrentTurns: 0,
+  warmConversations: 0,
+} satisfies BenchSetup;
+
+/** The same with the Claude mode's `spares: 0`. */
+export const STARTUP_NO_SPARE_SETUP: BenchSetup = {
+  ...STARTUP_SETUP,
+  config: {
+    ...STARTUP_SETUP.config,
+    modes: { ...STARTUP_SETUP.config.modes, assistant: { kind: 'claude', spares: 0 } },
+  },
+};
+
 export async function startupBench(runs: number) {
   const llama = await startFakeLlama();
-  const config = {
-    defaultMode: 'assistant',
-    llama: { baseUrl: llama.baseUrl },
-    modes: { local: { kind: 'llama', allowedTools: [] } },
-  };
-  const fx = await benchFixture('startup', config);
-  const noSpare = await benchFixture('startup-nospare', {
-    ...config,
-    modes: { ...config.modes, assistant: { kind: 'claude', spares: 0 } },
+  const withLlama = (setup: BenchSetup) => ({
+    ...setup,
+    config: { ...setup.config, llama: { baseUrl: llama.baseUrl } },
   });
+  const fx = await benchFixture('startup', withLlama(STARTUP_SETUP));
+  const noSpare = await benchFixture('startup-nospare', withLlama(STARTUP_NO_SPARE_SETUP));
   const startup: number[] = [];
   const cpu: number[] = [];
   const rss: number[] = [];
