@@ -143,7 +143,8 @@ async function ledgerVsCli(): Promise<Record<string, unknown>> {
   });
   try {
     const history = new Map<string, { role: 'user' | 'assistant'; content: string }[]>();
-    for (const [i, step] of dayScript().entries()) {
+    const day = dayScript();
+    for (const [i, step] of day.entries()) {
       fake.script(() => step.reply);
       const messages = [
         ...(history.get(step.session) ?? []),
@@ -165,6 +166,14 @@ async function ledgerVsCli(): Promise<Record<string, unknown>> {
         'SELECT brain_session_id AS session, cost_usd AS cost, billing, error FROM usage ORDER BY id',
       )
       .all();
+    const stoppedByCap = rows.filter((r) => r.error?.startsWith('usage_limit:turn_budget')).length;
+    const failed = rows.filter((r) => r.error && !r.error.startsWith('usage_limit:turn_budget')).length;
+    // A day that went otherwise (every turn failing costs nothing on both sides) would agree to the cent.
+    if (rows.length !== day.length || stoppedByCap !== 1 || failed !== 1) {
+      throw new Error(
+        `the day's ${day.length} turns left ${rows.length} ledger rows, ${stoppedByCap} stopped by the cap and ${failed} failed (1 and 1 scripted)`,
+      );
+    }
     // The CLI's per-turn costs: per process, each result's total minus the one before.
     const previous = new Map<number, number>();
     const cliTurns: { session: string; cost: number }[] = [];
@@ -216,8 +225,8 @@ async function ledgerVsCli(): Promise<Record<string, unknown>> {
         maxDiff < 0.005 &&
         Math.abs(meter.spent - cliSubscription) < 0.005 &&
         Math.abs(meter.spent + meter.apiSpent - cliUsd) < 0.005,
-      stoppedByCap: rows.filter((r) => r.error?.startsWith('usage_limit:turn_budget')).length,
-      failed: rows.filter((r) => r.error && !r.error.startsWith('usage_limit:turn_budget')).length,
+      stoppedByCap,
+      failed,
     };
   } finally {
     await svc.close();

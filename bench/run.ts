@@ -6,7 +6,8 @@
  * runs only the Bot API front's figures (bench/results/front.json),
  * `BENCH_ONLY=images` only the image turns' (bench/results/images.json),
  * `BENCH_ONLY=startup` only start-up and idle memory (bench/results/startup.json),
- * `BENCH_ONLY=spare` only the spare Claude process's (bench/results/spare.json).
+ * `BENCH_ONLY=spare` only the spare Claude process's (bench/results/spare.json),
+ * `BENCH_ONLY=credit` only the Agent SDK credit's (bench/results/credit.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -44,7 +45,11 @@ const PARTIAL = {
 
 async function main() {
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only in PARTIAL) {
+  if (only !== undefined && !(only in PARTIAL)) {
+    // Not the whole bench instead: that takes minutes, and writes latest.json.
+    throw new Error(`BENCH_ONLY=${only} names no bench; one of: ${Object.keys(PARTIAL).join(', ')}`);
+  }
+  if (only !== undefined) {
     const [runs, bench] = PARTIAL[only as keyof typeof PARTIAL];
     write(`${only}.json`, {
       runs,
