@@ -59,6 +59,8 @@ async function main() {
     });
     return;
   }
+  // First, with no other brainstem running: as `BENCH_ONLY=startup` measures it.
+  const startup = await startupBench(SLOW_RUNS);
   const llama = await startFakeLlama();
   const fx = await benchFixture('main', {
     ...MAIN_SETUP,
@@ -74,7 +76,7 @@ async function main() {
     date: new Date().toISOString(),
   };
 
-  results.startup = await startupBench(SLOW_RUNS);
+  results.startup = startup;
 
   // 1. Local brain: TTFT and total through brainstem vs straight to the upstream (20 chunks, 10 ms apart).
   llama.reply({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
@@ -119,6 +121,14 @@ async function main() {
     const next = [...first, { role: 'assistant', content: a.text }, { role: 'user', content: 'and then?' }];
     const b = await timeStream(ours, { model: 'assistant', messages: next }, headers);
     followUp.push(b.ttftMs / b.totalMs);
+  }
+  // A follow-up that found no warm process would time a CLI start (a resumed session) instead.
+  const warmFollowUps = svc.logs
+    .filter((l) => l.includes('"msg":"claude turn started"'))
+    .map((l) => JSON.parse(l) as { sessionKey?: string; warm?: boolean })
+    .filter((l) => /^c\d+$/.test(l.sessionKey ?? '') && l.warm === true).length;
+  if (warmFollowUps !== claudeRuns) {
+    throw new Error(`${warmFollowUps} of the ${claudeRuns} Claude follow-ups ran on their warm process`);
   }
   results.claude = {
     newConversationTtftOverTotal: round(median(fresh), 3),
