@@ -31,6 +31,9 @@ import { startupBench } from './startup.js';
 import { median, now, round } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+// Otherwise no run would be timed, and every median would be written as null.
+if (!Number.isInteger(RUNS) || RUNS < 1)
+  throw new Error(`BENCH_RUNS=${process.env.BENCH_RUNS}: a whole number of runs, 1 or more`);
 /** For the benches whose every run costs seconds (a process start, a CLI start): fewer runs. */
 const SLOW_RUNS = Math.max(3, Math.round(RUNS / 3));
 
