@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { timeStream } from '../bench/sse-client.js';
 import { unknownNestedKeys } from '../handlers/http/openai-schema.js';
 import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { dataUrlPart, randomPng } from './helpers/images.js';
@@ -138,6 +139,16 @@ describe('OpenAI endpoint over the local brain', () => {
       expect(r.choices[0]?.message.content).toBe('**[local]** plain answer');
       expect(r.choices[0]?.finish_reason).toBe('stop');
     }
+  });
+
+  it('the bench’s stream timer stops on an error sent after the first words, instead of timing a cut answer', async () => {
+    llama.reply({ chunks: ['half an '], truncate: true });
+    const timing = timeStream(
+      `${svc.url}/v1/chat/completions`,
+      { model: 'local', messages: [{ role: 'user', content: 'a long answer' }] },
+      { authorization: `Bearer ${svc.token}` },
+    );
+    await expect(timing).rejects.toThrow(/^error mid-stream: \{"error":/);
   });
 
   it('strips <think> split across chunks', async () => {
