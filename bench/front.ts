@@ -15,23 +15,27 @@ import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { spawnService } from '../test/helpers/process.js';
+import type { BenchSetup } from './fixture.js';
 import { median, now, round, rssMb } from './stats.js';
 
 const BACKLOG = 10_000;
+
+/** The local mode only (never called), the front on. */
+export const FRONT_SETUP: BenchSetup = {
+  config: {
+    defaultMode: 'local',
+    modes: { local: { kind: 'llama' } },
+    telegram: { front: { enabled: true } },
+  },
+  concurrentTurns: 0,
+  warmConversations: 0,
+};
 
 export async function frontBench(runs: number) {
   const tg = await startFakeTelegram();
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-bench-front-'));
   const configFile = path.join(dir, 'brainstem.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      dataDir: path.join(dir, 'data'),
-      defaultMode: 'local',
-      modes: { local: { kind: 'llama' } },
-      telegram: { front: { enabled: true } },
-    }),
-  );
+  writeFileSync(configFile, JSON.stringify({ dataDir: path.join(dir, 'data'), ...FRONT_SETUP.config }));
   const svc = await spawnService({
     BRAINSTEM_CONFIG: configFile,
     HOME: dir,

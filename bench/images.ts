@@ -11,11 +11,23 @@ import path from 'node:path';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { dataUrlPart, randomPng } from '../test/helpers/images.js';
 import { spawnService } from '../test/helpers/process.js';
+import type { BenchSetup } from './fixture.js';
 import { timeStream } from './sse-client.js';
 import { median, now, round } from './stats.js';
 
 const MB = 1024 * 1024;
 const CONCURRENT = 4;
+
+/** A vision mode on the local model, no mode tag in its answers. */
+export const IMAGES_SETUP: BenchSetup = {
+  config: {
+    defaultMode: 'eyes',
+    modes: { eyes: { kind: 'llama', vision: true, allowedTools: [] } },
+    server: { modeTag: false },
+  },
+  concurrentTurns: 0,
+  warmConversations: 0,
+};
 
 export async function imagesBench(runs: number) {
   const llama = await startFakeLlama({ chunkDelayMs: 0 });
@@ -27,10 +39,8 @@ export async function imagesBench(runs: number) {
     configFile,
     JSON.stringify({
       dataDir: path.join(dir, 'data'),
-      defaultMode: 'eyes',
       llama: { baseUrl: llama.baseUrl },
-      modes: { eyes: { kind: 'llama', vision: true, allowedTools: [] } },
-      server: { modeTag: false },
+      ...IMAGES_SETUP.config,
     }),
   );
   const token = `bench-img-${Date.now()}-0123456789`;

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type BenchSetup, setupProblems } from '../bench/fixture.js';
+import { FRONT_SETUP } from '../bench/front.js';
+import { IMAGES_SETUP } from '../bench/images.js';
 import { MAIN_SETUP } from '../bench/main-setup.js';
 import { SPARE_SETUP } from '../bench/spare.js';
 import { STARTUP_NO_SPARE_SETUP, STARTUP_SETUP } from '../bench/startup.js';
@@ -21,6 +23,8 @@ describe('the bench setups', () => {
     ['spare', SPARE_SETUP],
     ['startup', STARTUP_SETUP],
     ['startup without a spare', STARTUP_NO_SPARE_SETUP],
+    ['front', FRONT_SETUP],
+    ['images', IMAGES_SETUP],
   ])('%s: brainstem takes its brainstem.json, and its caps carry its runs', (_name, setup) => {
     expect(problems(setup)).toEqual([]);
   });
