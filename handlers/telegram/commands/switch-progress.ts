@@ -110,13 +110,18 @@ export class SwitchProgress {
       return;
     }
     if (key !== undefined) this.pressed.add(key);
-    const shown = this.show(out, target, trigger, lang, messageId).catch((err: unknown) =>
+    // Once the switch has its outcome, before the message shows it: a press the user makes on
+    // the outcome is a new one, whenever Telegram's answer to the edit arrives.
+    const over = () => {
+      if (key !== undefined) this.pressed.delete(key);
+    };
+    const shown = this.show(out, target, trigger, lang, messageId, over).catch((err: unknown) =>
       this.logger.error({ err, source: trigger.source }, 'could not show a switch'),
     );
     this.shown.add(shown);
     void shown.finally(() => {
       this.shown.delete(shown);
-      if (key !== undefined) this.pressed.delete(key);
+      over();
     });
   }
 
@@ -153,6 +158,7 @@ export class SwitchProgress {
     trigger: SwitchTrigger,
     lang: Lang,
     messageId: number | undefined,
+    over: () => void,
   ): Promise<void> {
     const { switcher, modes } = this.core;
     const known = modes.find(target);
@@ -188,6 +194,7 @@ export class SwitchProgress {
       else if (known && (await Promise.race([working, switching, closed])) === 'working')
         await showProgress(known.id);
       const outcome = await Promise.race([switching, closed]);
+      over();
       const to = known?.id ?? target;
       const text = outcome ? outcomeText(outcome, lang) : restartingText(to, switcher.resumable(asked), lang);
       if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
