@@ -3,7 +3,7 @@ import type { Message } from 'grammy/types';
 import type { ModeConfig } from '../../../src/config.js';
 import { Html, html } from '../../../src/html.js';
 import { formatUtc, type Lang, langOf, t } from '../../../src/i18n.js';
-import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes } from '../../../src/images.js';
+import { IMAGE_MEDIA_TYPES, type ImageData } from '../../../src/images.js';
 import { SENT_FILES_KEEP_DAYS } from '../../../src/keep-days.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
@@ -11,7 +11,7 @@ import { switchWaitLine } from '../stream/answer.js';
 import { stopReasonOf } from '../turns.js';
 import { AlbumCollector } from './album.js';
 import { documentText, INLINE_MAX_BYTES } from './document-text.js';
-import { downloadTelegramFile, fetchFailureReason, sizeText } from './media.js';
+import { downloadTelegramImage, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
 import { outputFor } from './topic.js';
 import { sweepUploads } from './uploads.js';
@@ -393,20 +393,12 @@ async function imageOf(deps: BotDeps, ctx: MediaMessage, signal: AbortSignal): P
   const file = m.photo?.at(-1) ?? m.document;
   if (!file) return { unreadable: true };
   try {
-    const bytes = await downloadTelegramFile({
-      api: ctx.api,
-      token: deps.token,
-      apiRoot: deps.apiRoot,
-      fileId: file.file_id,
-      size: file.file_size,
-      signal,
-    });
-    const image = imageFromBytes(bytes);
+    const { image, bytes } = await downloadTelegramImage({ api: ctx.api, ...deps }, file, signal);
     if (image) {
       deps.logger.info({ chatId, mediaType: image.mediaType, bytes: image.bytes }, 'image from Telegram');
       return image;
     }
-    deps.logger.warn({ chatId, bytes: bytes.length }, 'an image from Telegram is no image brainstem reads');
+    deps.logger.warn({ chatId, bytes }, 'an image from Telegram is no image brainstem reads');
     return { unreadable: true };
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not download an image from Telegram');

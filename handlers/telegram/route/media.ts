@@ -7,6 +7,7 @@ import { type Api, GrammyError } from 'grammy';
 import { html } from '../../../src/html.js';
 import { undici } from '../../../src/http-client.js';
 import { type Lang, t } from '../../../src/i18n.js';
+import { type ImageData, imageFromBytes } from '../../../src/images.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { tailChars } from '../../../src/text.js';
 import { uploadsDir } from './uploads.js';
@@ -126,11 +127,28 @@ async function openTelegramFile(opts: FileSource): Promise<Readable> {
   return res.body;
 }
 
-/** Downloads a file a user sent into memory (a photo for the brain's eyes), at most 20 MB. */
-export async function downloadTelegramFile(opts: FileSource): Promise<Buffer> {
+/**
+ * Downloads a photo or image file a user sent into memory (for the brain's eyes), at most 20 MB,
+ * and reads it as an image: `image` is undefined when its bytes are no image brainstem reads.
+ */
+export async function downloadTelegramImage(
+  from: { api: Api; token: string; apiRoot: string },
+  file: { file_id: string; file_size?: number | undefined },
+  signal: AbortSignal,
+): Promise<{ image: ImageData | undefined; bytes: number }> {
+  const { api, token, apiRoot } = from;
   const chunks: Buffer[] = [];
-  for await (const chunk of await openTelegramFile(opts)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  const body = await openTelegramFile({
+    api,
+    token,
+    apiRoot,
+    fileId: file.file_id,
+    size: file.file_size,
+    signal,
+  });
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  const bytes = Buffer.concat(chunks);
+  return { image: imageFromBytes(bytes), bytes: bytes.length };
 }
 
 /**

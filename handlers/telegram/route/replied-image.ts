@@ -1,8 +1,8 @@
 import type { Api } from 'grammy';
 import type { Message } from 'grammy/types';
-import { IMAGE_MEDIA_TYPES, type ImageData, imageFromBytes, takesImages } from '../../../src/images.js';
+import { IMAGE_MEDIA_TYPES, type ImageData, takesImages } from '../../../src/images.js';
 import type { BotDeps } from '../deps.js';
-import { downloadTelegramFile } from './media.js';
+import { downloadTelegramImage } from './media.js';
 
 /**
  * The photo a message replies to, for the brain to see with the reply: "what does this say?" under a
@@ -31,17 +31,8 @@ export async function repliedImage(
   if (signal.aborted || !takesImages(switcher.active())) return undefined;
   const chatId = message.chat.id;
   try {
-    const bytes = await downloadTelegramFile({
-      api,
-      token: deps.token,
-      apiRoot: deps.apiRoot,
-      fileId: file.file_id,
-      size: file.file_size,
-      signal,
-    });
-    const image = imageFromBytes(bytes);
-    if (!image)
-      deps.logger.warn({ chatId, bytes: bytes.length }, 'a replied-to image is no image brainstem reads');
+    const { image, bytes } = await downloadTelegramImage({ api, ...deps }, file, signal);
+    if (!image) deps.logger.warn({ chatId, bytes }, 'a replied-to image is no image brainstem reads');
     return image;
   } catch (err) {
     if (!signal.aborted)
