@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomPng } from './helpers/images.js';
-import { type Harness, startHarness, turnsDone } from './telegram-harness.js';
+import { type Harness, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
  * Albums on the direct route, in the chat's order and across a restart: the
@@ -24,6 +24,17 @@ const asked = (h: Harness) =>
       images: parts.filter((p) => p.type === 'image_url').length,
     };
   });
+/** The images of the last user message of each request, as the data URLs the brain got. */
+const imagesAsked = (h: Harness) =>
+  chatCompletions(h).map((r) => {
+    const body = r.body as { messages: { role: string; content: unknown }[] };
+    const content = body.messages.filter((m) => m.role === 'user').at(-1)?.content;
+    if (!Array.isArray(content)) return [];
+    return (content as { type: string; image_url?: { url: string } }[]).flatMap(
+      (p) => p.image_url?.url ?? [],
+    );
+  });
+const dataUrl = (png: Buffer) => `data:image/png;base64,${png.toString('base64')}`;
 
 describe('an album in the chat’s order', () => {
   let h: Harness;
@@ -63,6 +74,46 @@ describe('an album in the chat’s order', () => {
     const texts = h.tg.botMessages(113).map((m) => m.text);
     expect(texts).toContain('⚙️ [proxy] ✏️ Edit taken: the queued message will be answered as it now reads.');
     expect(texts.filter((t) => t.startsWith('echo: '))).toEqual(['echo: which is greener?']);
+  });
+
+  it('a photo replaced while its message waits in the queue is sent in its place: one answer, to the new photo and caption', async () => {
+    const [old, fresh] = [randomPng(8, 9), randomPng(10, 9)];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The first message's answer holds the chat until released; the others are echoed as by default.
+    h.llama.script((body) => {
+      const last = body.messages?.at(-1)?.content;
+      if (last === 'hold on') return { chunks: ['Holding ', { wait: held }, 'on'] };
+      const parts = Array.isArray(last) ? (last as { text?: string }[]) : [{ text: String(last) }];
+      return { chunks: [`echo: ${parts.map((p) => p.text ?? '').join('')}`] };
+    });
+    try {
+      const u = h.tg.user(117);
+      const before = chatCompletions(h).length;
+      u.says('hold on');
+      await h.tg.waitFor(() => h.tg.botMessages(117).find((m) => m.text.startsWith('Holding')));
+      const id = u.sendsPhoto(old, 'what is this?');
+      await h.tg.waitFor(() => h.tg.botMessages(117).find((m) => /Queued/.test(m.text) && m.replyTo === id));
+      const replaced = nextLog(h, (l) => l.msg === 'a sent file was replaced');
+      u.replacesPhoto(id, fresh, 'and this one?');
+      await replaced();
+      release();
+      await turnsDone(h, u);
+      const turns = asked(h).slice(before);
+      expect(turns.map((t) => t.text)).toEqual([
+        'hold on',
+        'and this one?',
+        expect.stringMatching(/^sentinel/),
+      ]);
+      expect(imagesAsked(h).slice(before)[1]).toEqual([dataUrl(fresh)]);
+      const taken = h.tg.botMessages(117).filter((m) => /Edit taken/.test(m.text));
+      expect(taken.map((m) => m.replyTo)).toEqual([id]);
+    } finally {
+      release();
+      h.llama.script();
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import type { Transcriber } from '../../src/transcribe/index.js';
 import type { Front } from '../telegram-front/index.js';
 import type { SwitchProgress } from './commands/switch-progress.js';
 import type { Route } from './route/direct.js';
-import type { QueuedTexts } from './route/queued-texts.js';
+import type { QueuedMessages } from './route/queued-messages.js';
 import type { ChatTurns } from './turns.js';
 
 /** What the bot's handlers share. */
@@ -15,8 +15,8 @@ export interface BotDeps {
   tools: Tools | undefined;
   route: Route;
   turns: ChatTurns;
-  /** The texts of turns still waiting in their queue, which an edit of their message changes. */
-  queued: QueuedTexts;
+  /** The messages of turns still waiting in their queue, which an edit of their message changes. */
+  queued: QueuedMessages;
   /** Mode switches asked for from a chat, each shown in one message. */
   switches: SwitchProgress;
   logger: Logger;

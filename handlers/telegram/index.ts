@@ -32,7 +32,7 @@ import { ChatHistory } from './route/history.js';
 import { inboundSplit } from './route/inbound-split.js';
 import { registerMediaMessages } from './route/media-messages.js';
 import { registerMessages } from './route/messages.js';
-import { QueuedTexts } from './route/queued-texts.js';
+import { QueuedMessages } from './route/queued-messages.js';
 import { registerVoice } from './route/voice.js';
 import { startNoticeSink } from './send/notice-sink.js';
 import { ChatTurns } from './turns.js';
@@ -125,7 +125,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     tools,
     route,
     turns,
-    queued: new QueuedTexts(),
+    queued: new QueuedMessages(),
     switches,
     logger,
     apiRoot,

@@ -38,7 +38,6 @@ export function registerEdits(bot: Bot, deps: BotDeps): void {
     const edited = ctx.editedMessage;
     const text = edited.text ?? edited.caption;
     if (text === undefined || text.trim() === '') return;
-    const chatId = edited.chat.id;
     const lang = langOf(ctx.from?.language_code);
     const out = outputFor(ctx);
     const replyTo = { replyTo: edited.message_id };
@@ -57,7 +56,7 @@ export function registerEdits(bot: Bot, deps: BotDeps): void {
         return;
       }
     }
-    if (deps.queued.replace(chatId, edited.message_id, text)) {
+    if (deps.queued.replace(edited)) {
       await out.sendHtml(takenText(lang), replyTo);
       return;
     }
@@ -72,7 +71,8 @@ const notRunText = (lang: Lang) =>
     `${PROXY_TAG} ✏️ Un message modifié n’est pas exécuté comme commande, changement de mode ou raccourci : renvoyez-le dans un nouveau message.`,
   );
 
-const takenText = (lang: Lang) =>
+/** Said when an edit is taken by the turn of its message, still waiting in the queue. */
+export const takenText = (lang: Lang) =>
   t(
     lang,
     `${PROXY_TAG} ✏️ Edit taken: the queued message will be answered as it now reads.`,

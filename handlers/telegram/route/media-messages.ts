@@ -11,6 +11,7 @@ import { switchWaitLine } from '../stream/answer.js';
 import { stopReasonOf } from '../turns.js';
 import { AlbumCollector } from './album.js';
 import { documentText, INLINE_MAX_BYTES } from './document-text.js';
+import { takenText } from './edits.js';
 import { downloadTelegramImage, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
 import { outputFor } from './topic.js';
@@ -43,11 +44,14 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       .catch((err: unknown) => deps.logger.warn({ err }, 'could not remove old uploads'));
   void sweep();
   /**
-   * Each part's caption as it now reads: held in deps.queued from the part's arrival until its turn
-   * makes its text, so an edit meanwhile (while the turn waits in the queue, the album gathers or
-   * its files download) is what the turn answers, one answer (edits.ts says "edit taken").
+   * Each part as it now reads: held in deps.queued from the part's arrival, so an edit meanwhile is
+   * what the turn answers, one answer (the chat is told "edit taken"). A photo or file replaced
+   * counts until the turn begins reading its files (while the turn waits in the queue or the album
+   * gathers); a caption edited, until the turn makes its text (its files downloaded too).
    */
-  const captions = new WeakMap<MediaMessage, () => string>();
+  const held = new WeakMap<MediaMessage, () => Message>();
+  /** The parts (`chat:message`) whose turn reads their files: a file replaced now is a turn of its own. */
+  const reading = new Set<string>();
   /**
    * The file each recent media message holds (`chat:message` → its file_unique_id). Telegram lets a
    * user replace the photo or file of a sent message, and says so only as an edit, like a caption's.
@@ -55,31 +59,47 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   const files = new Map<string, string>();
   /** Parts that replace the file of a message sent earlier: when that message was sent. */
   const replacing = new WeakMap<MediaMessage, number>();
+  /** The part as it now reads, its file included: a replaced photo or file is the one the turn sends. */
+  const current = (c: MediaMessage): MediaMessage => {
+    const now = deps.queued.peek(c.message);
+    if (now === c.message) return c;
+    const ctx = new Context({ update_id: c.update.update_id, message: now }, c.api, c.me) as MediaMessage;
+    const hold = held.get(c);
+    if (hold) held.set(ctx, hold);
+    const date = replacing.get(c);
+    if (date !== undefined) replacing.set(ctx, date);
+    return ctx;
+  };
   const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
-    gatheredTurn(deps, first, parts, async (ordered, started, lang) => {
-      const latest = (c: MediaMessage) => captions.get(c)?.() ?? c.message.caption ?? '';
+    gatheredTurn(deps, first, parts, async (gathered, started, lang) => {
+      const keys = gathered.map((c) => keyOf(c.message));
+      for (const key of keys) reading.add(key);
+      const ordered = gathered.map(current);
+      const latest = (c: MediaMessage) => held.get(c)?.().caption ?? c.message.caption ?? '';
       try {
         const content = await mediaContent(deps, ordered, started, lang, latest);
         if (ordered.some((c) => !isImage(c.message))) await sweep();
         return content && withReplacedNote(content, ordered, replacing);
       } finally {
-        // A turn stopped before its text was made lets go of its captions all the same: a later
+        // A turn stopped before its text was made lets go of its parts all the same: a later
         // edit is then a turn of its own, not "taken" by a turn that will never read it.
-        for (const c of ordered) captions.get(c)?.();
+        for (const c of ordered) held.get(c)?.();
+        for (const key of keys) reading.delete(key);
       }
     });
+  const remember = (m: Message) => {
+    const file = fileOf(m);
+    if (!file) return;
+    files.delete(keyOf(m));
+    files.set(keyOf(m), file.file_unique_id);
+    // The oldest goes first: a replaced file is news minutes after it was sent, not weeks.
+    if (files.size > REMEMBERED_FILES) files.delete(files.keys().next().value ?? '');
+  };
   // Files sent together (one media group: an album of photos, or of documents, images among them)
   // are one turn, whatever each is: "compare these" goes with all of them.
   const media = (ctx: MediaMessage) => {
-    const { chat, message_id, caption } = ctx.message;
-    captions.set(ctx, deps.queued.hold(chat.id, message_id, caption ?? ''));
-    const file = fileOf(ctx.message);
-    if (file) {
-      files.delete(`${chat.id}:${message_id}`);
-      files.set(`${chat.id}:${message_id}`, file.file_unique_id);
-      // The oldest goes first: a replaced file is news minutes after it was sent, not weeks.
-      if (files.size > REMEMBERED_FILES) files.delete(files.keys().next().value ?? '');
-    }
+    held.set(ctx, deps.queued.hold(ctx.message));
+    remember(ctx.message);
     const group = ctx.message.media_group_id;
     if (!group) return turn(ctx, Promise.resolve([ctx]));
     const chatId = ctx.message.chat.id;
@@ -96,14 +116,22 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     media(ctx);
   });
 
-  // A replaced photo or file is a new turn with it, queued as any message (the brain told what it
-  // replaces); a caption edited on the same file, or a file brainstem no longer remembers, goes on to edits.ts.
-  bot.on('edited_message', (ctx, next) => {
+  // A replaced photo or file is sent in place of the old one while the message's turn waits; else
+  // it is a new turn with it, queued as any message (the brain told what it replaces). A caption
+  // edited on the same file, or a file brainstem no longer remembers, goes on to edits.ts.
+  bot.on('edited_message', async (ctx, next) => {
     const edited = ctx.editedMessage;
     const file = fileOf(edited);
-    const before = files.get(`${edited.chat.id}:${edited.message_id}`);
+    const before = files.get(keyOf(edited));
     if (!file || before === undefined || before === file.file_unique_id) return next();
     deps.logger.info({ chatId: edited.chat.id, messageId: edited.message_id }, 'a sent file was replaced');
+    if (!reading.has(keyOf(edited)) && deps.queued.replace(edited)) {
+      remember(edited);
+      await outputFor(ctx).sendHtml(takenText(langOf(ctx.from?.language_code)), {
+        replyTo: edited.message_id,
+      });
+      return;
+    }
     const replaced = new Context({ update_id: ctx.update.update_id, message: edited }, ctx.api, ctx.me);
     replacing.set(replaced as MediaMessage, edited.date);
     media(replaced as MediaMessage);
@@ -111,6 +139,8 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
 
   return { stop: () => albums.stop() };
 }
+
+const keyOf = (m: Message) => `${m.chat.id}:${m.message_id}`;
 
 /** The photo (its largest size) or document a message holds; none for a GIF, which is no file here. */
 function fileOf(m: Message): { file_unique_id: string } | undefined {

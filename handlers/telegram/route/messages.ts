@@ -169,12 +169,12 @@ export function submitTurn(
   // A message's own text (or caption) waits under its id: an edit made before its turn begins changes what is answered.
   const own = message?.text ?? message?.caption;
   const holds = typeof turnText === 'string' ? turnText === own : opts.readsCaption === true;
-  const latest =
-    messageId !== undefined && holds ? deps.queued.hold(chatId, messageId, own ?? '') : undefined;
+  const latest = message && holds ? deps.queued.hold(message) : undefined;
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
-      const words = latest?.();
+      const now = latest?.();
+      const words = now && (now.text ?? now.caption ?? '');
       // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
       // does not give its chat back (a hash), and the chat's language is known only from a message.
       await outbox(true);
