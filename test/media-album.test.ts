@@ -210,24 +210,59 @@ describe('documents sent together', () => {
 });
 
 describe('an album still being gathered when brainstem stops', () => {
+  // An album waits a minute for its next photo here: the stop below comes well within it, however loaded the machine.
+  const slowAlbums = { ...config, telegram: { albumQuietMs: 60_000 } };
   let h: Harness;
+  let restarted: Harness | undefined;
+  let photo = 0;
   beforeAll(async () => {
-    // An album waits a minute for its next photo here: the stop below comes well within it, however loaded the machine.
-    h = await startHarness({ config: { ...config, telegram: { albumQuietMs: 60_000 } } });
+    h = await startHarness({ config: slowAlbums });
   });
   afterAll(async () => {
+    await restarted?.close();
     await h?.close();
   });
 
-  it('is not lost without a word: the user is told to send it again', async () => {
+  it('is not lost without a word, nor the photo queued behind it: the user is told to send them again', async () => {
     const before = chatCompletions(h).length;
-    h.tg.user(113).sendsAlbum([randomPng(8, 8), randomPng(9, 9), randomPng(10, 10)], 'the best one?');
+    const u = h.tg.user(113);
+    u.sendsAlbum([randomPng(8, 8), randomPng(9, 9), randomPng(10, 10)], 'the best one?');
     // Every photo has reached brainstem; the album waits for more (its quiet minute is not over).
     await h.tg.waitFor(() => h.logs.filter((l) => l.msg === 'album part' && l.chatId === 113).length === 3);
+    photo = u.sendsPhoto(randomPng(8, 9), 'and this one?');
+    await h.tg.waitFor(() => h.tg.botMessages(113).find((m) => /Queued/.test(m.text) && m.replyTo === photo));
     await h.stopService();
+    // The photo's "queued" notice gives way to what became of it.
     expect(h.tg.botMessages(113).map((m) => m.text)).toEqual([
       '⚙️ [proxy] brainstem is restarting; this album did not reach the brain. Send it again in a moment.',
+      '⚙️ [proxy] brainstem is restarting; this photo did not reach the brain. Send it again in a moment.',
     ]);
     expect(chatCompletions(h).length).toBe(before);
+  });
+
+  it('a photo of it the user replaces after the restart reaches the brain: the new photo, not an edit of the caption', async () => {
+    restarted = await startHarness({ tg: h.tg, llama: h.llama, dir: h.dir, config: slowAlbums });
+    const before = chatCompletions(h).length;
+    const fresh = randomPng(12, 9);
+    const u = h.tg.user(113);
+    u.replacesPhoto(photo, fresh, 'and this one?');
+    await turnsDone(restarted, u);
+    expect(asked(h).slice(before)).toEqual([
+      {
+        text: expect.stringMatching(
+          /^\[The user replaced the photo of their message of [^\]]+: this is the new one\]\n\nand this one\?$/,
+        ),
+        images: 1,
+      },
+      { text: expect.stringMatching(/^sentinel/), images: 0 },
+    ]);
+    expect(imagesAsked(h).slice(before)[0]).toEqual([dataUrl(fresh)]);
+
+    // Without a caption it is no edit that leaves no text (no answer): the new photo is a question.
+    const again = chatCompletions(h).length;
+    const fresher = randomPng(13, 9);
+    u.replacesPhoto(photo, fresher);
+    await turnsDone(restarted, u);
+    expect(imagesAsked(h).slice(again)).toEqual([[dataUrl(fresher)], []]);
   });
 });

@@ -152,4 +152,19 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       ALTER TABLE sessions ADD COLUMN answered TEXT;
     `,
   },
+  {
+    version: 9,
+    name: 'the files of media messages sent on the direct route',
+    // Telegram says a photo or file was replaced only as an edit, like a caption's: the file a
+    // message held tells the two apart, after a restart too (handlers/telegram/route/sent-files.ts).
+    sql: `
+      CREATE TABLE telegram_files (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        file_unique_id TEXT NOT NULL,
+        UNIQUE (chat_id, message_id)
+      );
+    `,
+  },
 ];

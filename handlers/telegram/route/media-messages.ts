@@ -14,6 +14,7 @@ import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { takenText } from './edits.js';
 import { downloadTelegramImage, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
+import { SentFiles } from './sent-files.js';
 import { outputFor } from './topic.js';
 import { sweepUploads } from './uploads.js';
 
@@ -28,9 +29,6 @@ import { sweepUploads } from './uploads.js';
 
 /** A message that holds a photo or a document. */
 type MediaMessage = Context & { message: Message };
-
-/** How many media messages' files are remembered, to tell a replaced file from an edited caption. */
-const REMEMBERED_FILES = 1000;
 
 export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void } {
   // How long an album waits for another part (see AlbumCollector).
@@ -52,11 +50,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   const held = new WeakMap<MediaMessage, () => Message>();
   /** The parts (`chat:message`) whose turn reads their files: a file replaced now is a turn of its own. */
   const reading = new Set<string>();
-  /**
-   * The file each recent media message holds (`chat:message` → its file_unique_id). Telegram lets a
-   * user replace the photo or file of a sent message, and says so only as an edit, like a caption's.
-   */
-  const files = new Map<string, string>();
+  const files = new SentFiles(deps.core.db, deps.core.kept);
   /** Parts that replace the file of a message sent earlier: when that message was sent. */
   const replacing = new WeakMap<MediaMessage, number>();
   /** The part as it now reads, its file included: a replaced photo or file is the one the turn sends. */
@@ -89,11 +83,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     });
   const remember = (m: Message) => {
     const file = fileOf(m);
-    if (!file) return;
-    files.delete(keyOf(m));
-    files.set(keyOf(m), file.file_unique_id);
-    // The oldest goes first: a replaced file is news minutes after it was sent, not weeks.
-    if (files.size > REMEMBERED_FILES) files.delete(files.keys().next().value ?? '');
+    if (file) files.set(m.chat.id, m.message_id, file.file_unique_id);
   };
   // Files sent together (one media group: an album of photos, or of documents, images among them)
   // are one turn, whatever each is: "compare these" goes with all of them.
@@ -122,7 +112,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   bot.on('edited_message', async (ctx, next) => {
     const edited = ctx.editedMessage;
     const file = fileOf(edited);
-    const before = files.get(keyOf(edited));
+    const before = files.get(edited.chat.id, edited.message_id);
     if (!file || before === undefined || before === file.file_unique_id) return next();
     deps.logger.info({ chatId: edited.chat.id, messageId: edited.message_id }, 'a sent file was replaced');
     if (!reading.has(keyOf(edited)) && deps.queued.replace(edited)) {
