@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,33 +106,66 @@ describe('git tools in the configured repository', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('runs no program the repository’s config names (fsmonitor, external diff, textconv, signature check)', async () => {
+  it('runs no program the repository’s config names (fsmonitor, external diff, textconv, signature check, hooks, filter drivers)', async () => {
     // Whoever can write .git/config (an approved command) must not get commands run by the read-only tools.
     const marker = path.join(repo, '..', `${path.basename(repo)}-ran`);
     const script = path.join(repo, '..', `${path.basename(repo)}-hook.sh`);
-    writeFileSync(script, `#!/bin/sh\necho ran >> ${marker}\ncat "$1" 2>/dev/null\n`, { mode: 0o755 });
+    writeFileSync(script, `#!/bin/sh\necho "$0 $*" >> ${marker}\ncat "$@" 2>/dev/null\n`, { mode: 0o755 });
+    // A repository inside (a submodule) with a filter driver of its own.
+    const sub = path.join(repo, 'sub');
+    const subGit = (...args: string[]) => execFileSync('git', args, { cwd: sub, encoding: 'utf8' });
+    mkdirSync(sub);
+    subGit('init', '-q');
+    writeFileSync(path.join(sub, 's.txt'), 'sub\n');
+    subGit('add', '.');
+    subGit('-c', 'user.email=t@example.com', '-c', 'user.name=T', 'commit', '-q', '-m', 'sub');
+    subGit('config', 'filter.subf.clean', script);
+    writeFileSync(path.join(sub, '.git', 'info', 'attributes'), '* filter=subf\n');
+    git('add', 'sub');
+    // Set once the test's own git commands are done: they would run them.
     const set = [
       ['core.fsmonitor', script],
       ['diff.external', script],
       ['diff.conv.textconv', script],
+      ['diff.conv.command', script],
       ['log.showSignature', 'true'],
       ['gpg.program', script],
+      ['filter.clean.clean', script],
+      ['filter.clean.required', 'true'],
+      ['filter.proc.process', script],
+      ['filter.a=b.clean', script],
     ];
     for (const [key, value] of set) git('config', key as string, value as string);
-    writeFileSync(path.join(repo, '.git', 'info', 'attributes'), '*.txt diff=conv\n');
+    // Status and diff run a clean filter when a file's stat no longer matches the index, as after a touch.
+    const attributes = path.join(repo, '.git', 'info', 'attributes');
+    writeFileSync(
+      attributes,
+      '*.txt diff=conv\na.txt filter=clean\nMakefile filter=proc\nc.txt filter=a=b\n',
+    );
+    const hook = path.join(repo, '.git', 'hooks', 'post-index-change');
+    writeFileSync(hook, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
     try {
+      let when = 1_000_000_000;
       for (const [tool, input] of [
         ['git_status', {}],
         ['git_diff', {}],
         ['git_log', { max: 2 }],
       ] as const) {
-        const { status } = await api(tool, input);
+        when += 1;
+        for (const file of ['a.txt', 'Makefile', 'c.txt', 'sub/s.txt'])
+          utimesSync(path.join(repo, file), when, when);
+        const { status, body } = await api(tool, input);
         expect(status, tool).toBe(200);
+        expect(body.ok, tool).toBe(true);
+        if (tool === 'git_status') expect(body.output).toBe('## main\n M b.txt\nA  c.txt\nA  sub\n');
       }
-      expect(existsSync(marker)).toBe(false);
+      expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '').toBe('');
     } finally {
       for (const [key] of set) git('config', '--unset', key as string);
-      writeFileSync(path.join(repo, '.git', 'info', 'attributes'), '');
+      writeFileSync(attributes, '');
+      rmSync(hook);
+      git('rm', '-q', '--cached', '-f', 'sub');
+      rmSync(sub, { recursive: true });
     }
   });
 });

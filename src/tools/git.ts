@@ -10,7 +10,8 @@ import { type AnyTool, defineTool, type ToolContext } from './registry.js';
  * Never a pager, a colour code or a credential prompt: nobody is at a terminal. And no program
  * the repository's own config names: these tools run unasked, and whoever could write .git/config
  * (an approved command) would otherwise have them run its commands (an fsmonitor hook at status,
- * an external diff or a textconv at diff, a signature check's gpg.program at log).
+ * an external diff or a textconv at diff, a signature check's gpg.program at log, the
+ * post-index-change hook when diff refreshes the index; filter drivers: see filtersOff).
  */
 const GIT = [
   'git',
@@ -23,8 +24,51 @@ const GIT = [
   'core.fsmonitor=false',
   '-c',
   'log.showSignature=false',
+  '-c',
+  'core.hooksPath=/dev/null',
 ];
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' };
+
+/**
+ * A submodule's changed commit is shown, but its work tree is not looked into: git would run a
+ * status there under the submodule's own config, whose filter drivers filtersOff does not know.
+ */
+const NO_SUBMODULE_WORKTREES = '--ignore-submodules=dirty';
+
+/** More than any real config's filter drivers; a listing cut there could leave one on. */
+const FILTER_LIST_MAX_CHARS = 1_000_000;
+
+/**
+ * The environment that turns off every filter driver the config defines. Status and diff run a
+ * file's clean filter whenever they compare its content, for any file the repository's own
+ * attributes (.gitattributes, .git/info/attributes) map to a driver, and no option skips them; a
+ * driver with an empty command and not required leaves the content as it is. Passed as
+ * GIT_CONFIG_KEY_n pairs rather than `-c`: a driver's name may hold a `=`, where `-c` would cut it.
+ */
+function filtersOff(names: ReadonlySet<string>): Record<string, string> {
+  const pairs = [...names].flatMap((name) => [
+    [`filter.${name}.clean`, ''],
+    [`filter.${name}.smudge`, ''],
+    [`filter.${name}.process`, ''],
+    [`filter.${name}.required`, 'false'],
+  ]);
+  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(pairs.length) };
+  pairs.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key as string;
+    env[`GIT_CONFIG_VALUE_${i}`] = value as string;
+  });
+  return env;
+}
+
+/** `filter.<name>.<variable>` keys, NUL-separated (`git config -z --name-only`) → the driver names. */
+function filterNames(listing: string): Set<string> {
+  const names = new Set<string>();
+  for (const key of listing.split('\0')) {
+    const last = key.lastIndexOf('.');
+    if (key.startsWith('filter.') && last > 'filter.'.length) names.add(key.slice('filter.'.length, last));
+  }
+  return names;
+}
 
 export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
   const repo = (): string => {
@@ -39,10 +83,30 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
     return cfg.repo;
   };
   const git = async (args: string[], ctx: ToolContext) => {
-    const r = await run([...GIT, ...args], {
+    const listed = await run([...GIT, 'config', '-z', '--name-only', '--get-regexp', '^filter\\.'], {
       cwd: repo(),
       cwdSetting: 'tools.git.repo',
       env: GIT_ENV,
+      signal: ctx.signal,
+      capture: 'stdout',
+      maxOutputChars: FILTER_LIST_MAX_CHARS,
+    });
+    // 1: no filter driver at all. Anything else (a config git cannot read) is what the command would say too.
+    if (listed.exitCode !== 0 && listed.exitCode !== 1) {
+      return { output: listed.stderr || listed.output, exitCode: listed.exitCode };
+    }
+    if (listed.truncated) {
+      throw new BrainstemError(
+        'TOOL_FAILED',
+        `The filter drivers configured for ${repo()} take more than ${FILTER_LIST_MAX_CHARS} characters, more than brainstem reads to turn them off, so it runs no git command there.`,
+        undefined,
+        `Les filtres configurés pour ${repo()} prennent plus de ${FILTER_LIST_MAX_CHARS} caractères, plus que brainstem n’en lit pour les désactiver : il n’y lance aucune commande git.`,
+      );
+    }
+    const r = await run([...GIT, ...args], {
+      cwd: repo(),
+      cwdSetting: 'tools.git.repo',
+      env: { ...GIT_ENV, ...filtersOff(filterNames(listed.output)) },
       signal: ctx.signal,
       onOutput: ctx.onOutput,
       lang: ctx.lang,
@@ -58,7 +122,7 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
       input: z.object({}).strict(),
       mutating: false,
       authorize: () => void repo(),
-      run: (_input, ctx) => git(['status', '--short', '--branch'], ctx),
+      run: (_input, ctx) => git(['status', '--short', '--branch', NO_SUBMODULE_WORKTREES], ctx),
     }),
     defineTool({
       name: 'git_log',
@@ -99,6 +163,7 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
             'diff',
             '--no-ext-diff',
             '--no-textconv',
+            NO_SUBMODULE_WORKTREES,
             ...(input.staged ? ['--staged'] : []),
             ...(input.stat ? ['--stat'] : []),
             // `--` keeps a path that looks like an option a path.
