@@ -207,12 +207,20 @@ export type TurnEvent =
   /** Token log probabilities of the text just sent, in OpenAI's `logprobs.content` shape (asked with `logprobs`). */
   | { type: 'logprobs'; content: unknown[] };
 
+/**
+ * Why a brain is not ready, in words that quote nothing of its upstream (an error's text, an
+ * address): all the public /health says of it.
+ */
+export type NotReadyKind = 'unreachable' | 'loading' | 'not signed in' | 'not installed' | 'error';
+
 /** A brain's answer to its readiness probe; when not ready, why, and whether waiting can help. */
 export type Readiness =
   | { ok: true; detail?: string }
   | {
       ok: false;
       reason: string;
+      /** Absent: 'error'. */
+      kind?: NotReadyKind;
       /**
        * Asking again will not help (the program does not exist, or only a
        * person can fix it, e.g. by logging in), so nobody should wait for it.

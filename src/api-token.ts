@@ -30,7 +30,7 @@ export function loadApiToken(dataDir: string, configured: string | undefined): A
 
 /**
  * Constant-time comparison, in JavaScript rather than by hashing both with
- * node:crypto: every request but /health runs it, the first one included, and
+ * node:crypto: every request runs it (/health to tell the owner), the first one included, and
  * loading node:crypto costs ~10 ms of a start. Every character of `given` is
  * compared, whatever matched before, with no branch on the comparison, and never
  * past the token's end (the index wraps): how long it takes follows from the

@@ -626,6 +626,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
       ok: false,
       reason: 'not logged in: run `claude /login`',
       final: true,
+      kind: 'not signed in',
     });
   });
 });

@@ -26,6 +26,8 @@ const logs: Record<string, unknown>[] = [];
 const SECRET = 'the file an outsider must not read';
 const ALLOWED_NAME = 'brainstem.lan';
 const LLAMA_PASSWORD = 'llama-upstream-password';
+/** What the Claude CLI's `auth status` says on stderr: the upstream's own words, for the owner only. */
+const CLI_SAYS = 'quota file /srv/claude-7f3a unreadable';
 
 interface RawAnswer {
   status: number;
@@ -78,6 +80,8 @@ beforeAll(async () => {
     '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-x"}}',
   );
   symlinkSync(path.join(home, 'data', 'api-token'), path.join(roots, 'token-link'));
+  const cli = path.join(home, 'claude');
+  writeFileSync(cli, `#!/bin/sh\necho '${CLI_SAYS}' >&2\nexit 1\n`, { mode: 0o755 });
   llama = await startFakeLlama({ chunkDelayMs: 1 });
   svc = await startTestService({
     dir: home,
@@ -87,7 +91,7 @@ beforeAll(async () => {
       defaultMode: 'local',
       server: { modeTag: false, allowedHosts: [ALLOWED_NAME] },
       // A brain probe that answers at once, so /health measures brainstem itself.
-      claude: { bin: 'true' },
+      claude: { bin: cli },
       // Credentials in the upstream's URL (a protected llama-server): never shown, /health included.
       llama: {
         baseUrl: llama.baseUrl.replace('://', `://bob:${LLAMA_PASSWORD}@`),
@@ -163,12 +167,22 @@ describe('authentication decided on the matched route', () => {
   });
 
   it('only a route marked public answers without a token: /health (GET and HEAD), nothing secret in it', async () => {
-    // /health shows the last probe's outcome: one is waited for, so the upstream's URL is in it.
+    // /health shows the last probe's outcome: one is waited for.
     await svc.service.core.chat.statusLines();
     const health = await raw('GET', '/health');
     expect(health.status).toBe(200);
-    expect(health.body).toContain('/health answers 200');
-    expect(health.body).not.toContain(LLAMA_PASSWORD);
+    // Without the token, a word per brain: neither the upstream's words nor its address.
+    const brains = (JSON.parse(health.body) as { brains: Record<string, { ready: boolean; detail: string }> })
+      .brains;
+    expect(brains.local).toMatchObject({ ready: true, detail: 'ready' });
+    expect(brains.assistant).toMatchObject({ ready: false, detail: 'error' });
+    expect(health.body).not.toContain(CLI_SAYS);
+    expect(health.body).not.toContain(new URL(llama.baseUrl).host);
+    // With it, the upstream's own text, its URL's credentials still left out.
+    const owner = await raw('GET', '/health', { token: svc.token });
+    expect(owner.body).toContain('/health answers 200');
+    expect(owner.body).toContain(CLI_SAYS);
+    for (const body of [health.body, owner.body]) expect(body).not.toContain(LLAMA_PASSWORD);
     expect((await raw('HEAD', '/health')).status).toBe(200);
     expect((await raw('GET', '/%68ealth')).status).toBe(200);
   });

@@ -447,6 +447,7 @@ describe('LlamaLocalBrain failures', () => {
       reason: expect.stringContaining(
         `cannot reach the local model at ${baseUrl.replace(/\/v1$/, '')}/health`,
       ),
+      kind: 'unreachable',
       // Nothing listens there: a switch that starts nothing need not wait for it.
       down: true,
     });
@@ -600,7 +601,11 @@ describe('LlamaLocalBrain.ready', () => {
     const brain = brainFor(fake.baseUrl);
     fake.setLoading(true);
     const loading = await brain.ready();
-    expect(loading).toEqual({ ok: false, reason: expect.stringMatching(/still loading.*Loading model/) });
+    expect(loading).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/still loading.*Loading model/),
+      kind: 'loading',
+    });
     fake.setLoading(false);
     expect((await brain.ready()).ok).toBe(true);
     const probed = fake.requests.filter((r) => r.method === 'GET').map((r) => r.path);
@@ -615,7 +620,11 @@ describe('LlamaLocalBrain.ready', () => {
     const { port } = silent.address() as { port: number };
     // The server never answers: only connectTimeoutMs can end the probe.
     const result = await brainFor(`http://127.0.0.1:${port}/v1`, {}, { connectTimeoutMs: 300 }).ready();
-    expect(result).toEqual({ ok: false, reason: expect.stringContaining('did not answer within 300 ms') });
+    expect(result).toEqual({
+      ok: false,
+      reason: expect.stringContaining('did not answer within 300 ms'),
+      kind: 'unreachable',
+    });
     await new Promise<void>((r) => {
       silent.close(() => r());
       for (const s of sockets) s.destroy();
@@ -638,6 +647,7 @@ describe('LlamaLocalBrain.ready over https', () => {
       expect(result).toEqual({
         ok: false,
         reason: expect.stringContaining('self-signed certificate'),
+        kind: 'unreachable',
         down: false,
       });
       // The handshake ended there: no request was sent over the unchecked connection.

@@ -1519,16 +1519,20 @@ describe('a switch that swaps the llama model', () => {
     });
     const ask = (m: string) =>
       s.client.chat.completions.create({ model: m, messages: [{ role: 'user', content: 'hi' }] });
-    const health = async () =>
+    /** With the token, the owner's view: the whole reason, not only the word anyone may read. */
+    const health = async (token?: string) =>
       (
-        (await (await fetch(`${s.url}/health`)).json()) as {
+        (await (
+          await fetch(`${s.url}/health`, token ? { headers: { authorization: `Bearer ${token}` } } : {})
+        ).json()) as {
           brains: Record<string, { ready: boolean; detail: string }>;
         }
       ).brains;
     try {
       // At first the active mode's model is the one up (no swap yet): coder's is not.
       await expect(ask('coder')).rejects.toMatchObject({ status: 400, code: 'model_not_loaded' });
-      expect((await health()).coder).toMatchObject({
+      expect((await health()).coder).toMatchObject({ ready: false, detail: 'not loaded' });
+      expect((await health(s.token)).coder).toMatchObject({
         ready: false,
         detail: expect.stringMatching(/^Mode coder cannot answer/),
       });
@@ -1545,7 +1549,7 @@ describe('a switch that swaps the llama model', () => {
       // The mode that loaded it, named or followed, answers as before.
       expect((await ask('coder')).choices[0]?.message.content).toBe('**[coder]** echo: hi');
       expect((await ask('active')).choices[0]?.message.content).toBe('**[coder]** echo: hi');
-      expect((await health()).local).toEqual({
+      expect((await health(s.token)).local).toEqual({
         ready: false,
         detail: expect.stringContaining('its model qwen is not loaded, model coder is'),
         kind: 'llama',

@@ -14,7 +14,11 @@ interface Health {
   brains: Record<string, { ready: boolean; detail: string; checking: boolean; checkedAt: string | null }>;
 }
 
-const health = async (url: string) => (await (await fetch(`${url}/health`)).json()) as Health;
+/** Without `token`, what anyone on the network reads: a word per brain, never the upstream's own text. */
+const health = async (url: string, token?: string) =>
+  (await (
+    await fetch(`${url}/health`, token ? { headers: { authorization: `Bearer ${token}` } } : {})
+  ).json()) as Health;
 
 /** A data dir whose HOME holds a credentials file, as after `claude /login`; its path. */
 async function loggedInHome(): Promise<{ dir: string; credentials: string }> {
@@ -109,12 +113,13 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
     await expect
       .poll(
         async () => {
-          const b = await health(svc.url);
+          const b = await health(svc.url, svc.token);
           return [b.brains.local?.ready, b.brains.assistant?.detail, b.brains.anklume?.ready];
         },
         { timeout: 60_000 },
       )
       .toEqual([true, 'logged in (API key)', true]);
+    expect((await health(svc.url)).brains.assistant?.detail).toBe('ready');
     const after = await health(svc.url);
     expect(after.activeReady).toBe(true);
     expect(Date.parse(after.brains.local?.checkedAt ?? '')).not.toBeNaN();
@@ -126,7 +131,8 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
     await rm(home.credentials);
     await expect
       .poll(async () => (await health(svc.url)).brains.assistant?.detail, { timeout: 60_000 })
-      .toBe(NOT_LOGGED_IN);
+      .toBe('not signed in');
+    expect((await health(svc.url, svc.token)).brains.assistant?.detail).toBe(NOT_LOGGED_IN);
     cli.setLoggedIn(true);
     await writeFile(home.credentials, '{}');
     await expect
@@ -208,7 +214,7 @@ describe('a Claude mode with no credentials and no API key', { timeout: 180_000 
     await creds?.cleanup();
   });
 
-  it('is "not logged in" in /health, and a switch to it fails at once saying so', async () => {
+  it('is "not signed in" in /health, and a switch to it fails at once saying it is not logged in', async () => {
     await expect
       .poll(
         async () => {
@@ -218,8 +224,8 @@ describe('a Claude mode with no credentials and no API key', { timeout: 180_000 
         { timeout: 60_000 },
       )
       .toEqual([
-        [false, NOT_LOGGED_IN],
-        [false, NOT_LOGGED_IN],
+        [false, 'not signed in'],
+        [false, 'not signed in'],
       ]);
     const r = await svc.client.chat.completions.create(
       { model: 'active', messages: [{ role: 'user', content: 'switch to assistant' }] },

@@ -126,7 +126,7 @@ async function authStatus(bin: string, env: Record<string, string>): Promise<Rea
     reject: false,
   });
   // A program that is missing or not executable stays so: nobody should wait for it.
-  if (r.code === 'ENOENT') return { ok: false, reason: notFound(bin), final: true };
+  if (r.code === 'ENOENT') return { ok: false, reason: notFound(bin), final: true, kind: 'not installed' };
   if (r.code === 'EACCES') return { ok: false, reason: `"${bin}" is not executable.`, final: true };
   if (r.timedOut) {
     return { ok: false, reason: `${command} did not answer within ${AUTH_STATUS_TIMEOUT_MS / 1000} s.` };
@@ -134,7 +134,7 @@ async function authStatus(bin: string, env: Record<string, string>): Promise<Rea
   const status = authStatusSchema.safeParse(parseJson(r.stdout));
   if (status.success) {
     const s = status.data;
-    if (!s.loggedIn) return { ok: false, reason: NOT_LOGGED_IN, final: true };
+    if (!s.loggedIn) return { ok: false, reason: NOT_LOGGED_IN, final: true, kind: 'not signed in' };
     const method = METHODS[s.authMethod ?? ''] ?? s.authMethod ?? 'unknown method';
     return { ok: true, detail: `logged in (${method}${s.apiKeySource ? ` from ${s.apiKeySource}` : ''})` };
   }

@@ -120,17 +120,26 @@ export class LlamaLocalBrain implements Brain {
       case 'loaded':
         return { ok: true, detail: `${url} answers 200` };
       case 'loading':
-        return { ok: false, reason: `the model is still loading at ${url}${h.said ? ` (${h.said})` : ''}` };
+        return {
+          ok: false,
+          reason: `the model is still loading at ${url}${h.said ? ` (${h.said})` : ''}`,
+          kind: 'loading',
+        };
       case 'http':
         return { ok: false, reason: `${url} answered HTTP ${h.status}${h.said ? `: ${h.said}` : ''}` };
       case 'timeout':
-        return { ok: false, reason: `${url} did not answer within ${this.llama.connectTimeoutMs} ms` };
+        return {
+          ok: false,
+          reason: `${url} did not answer within ${this.llama.connectTimeoutMs} ms`,
+          kind: 'unreachable',
+        };
       case 'cancelled':
         return { ok: false, reason: 'readiness probe cancelled' };
       case 'unreachable':
         return {
           ok: false,
           reason: this.unreachable(url, h.error),
+          kind: 'unreachable',
           down: NOTHING_THERE.has(codeOf(h.error) ?? ''),
         };
     }

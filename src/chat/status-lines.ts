@@ -7,6 +7,8 @@ export interface StatusLine {
   active: boolean;
   ready: boolean;
   detail: string;
+  /** The same in a word that quotes nothing of the upstream, for the public /health: ready, checking, not loaded or a NotReadyKind. */
+  summary: string;
   /** When the readiness shown was measured (undefined: no probe has finished yet). */
   checkedAt?: number;
   /** A probe is running now. */
@@ -50,6 +52,7 @@ export class StatusLines {
       active: mode.id === this.activeId(),
       ready: r?.ok === true && notLoaded === undefined,
       detail: notLoaded ?? (!r ? 'checking…' : r.ok ? (r.detail ?? 'ready') : r.reason),
+      summary: notLoaded ? 'not loaded' : !r ? 'checking…' : r.ok ? 'ready' : (r.kind ?? 'error'),
       checkedAt: known.at,
       checking: known.checking,
     };
