@@ -169,6 +169,11 @@ export interface BrainError {
   kind: BrainErrorKind;
   /** A message a person can act on; never a stack trace, never a secret. */
   message: string;
+  /**
+   * The message in French, for a face that speaks the reader's language (Telegram, through
+   * sayError); the API's answers and the log keep `message`.
+   */
+  fr?: string;
   /** Unix milliseconds when a usage limit resets, if the brain said. */
   resetsAt?: number;
   /**

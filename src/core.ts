@@ -184,6 +184,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     version,
   });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
+  ports.fallbackFor = (mode, error) => limits.fallbackFor(mode, error);
   const creditWatcher = new CreditWatcher({
     config,
     kv,

@@ -41,6 +41,11 @@ export interface FallbackOptions {
 export class ConditionalFallback {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /**
+   * The switch away under way or next in line (none was under way when it was asked), until its
+   * outcome: one queued behind another switch (the owner's) does not happen once that one changed the mode.
+   */
+  private engaging: { from: string; to: string } | undefined;
 
   constructor(private readonly o: FallbackOptions) {
     o.switcher.on('switched', (outcome) => this.onSwitched(outcome));
@@ -60,17 +65,33 @@ export class ConditionalFallback {
   async engage(from: string, to: string, resetsAt: number): Promise<boolean> {
     const { switcher, kv } = this.o;
     if (switcher.active().id !== from || this.state()) return false;
-    const o = await switcher.switchTo(to, {
-      source: 'fallback',
-      by: this.o.by,
-      lang: noticeLang(kv),
-      onlyFrom: from,
-    });
-    if (!o.ok || o.alreadyActive) return false;
-    const state: FallbackState = { from, to, since: Date.now(), resetsAt };
-    kv.set(this.o.key, JSON.stringify(state));
-    this.schedule(state);
-    return true;
+    const engaging = switcher.isSwitching() ? undefined : { from, to };
+    if (engaging) this.engaging = engaging;
+    try {
+      const o = await switcher.switchTo(to, {
+        source: 'fallback',
+        by: this.o.by,
+        lang: noticeLang(kv),
+        onlyFrom: from,
+      });
+      if (!o.ok || o.alreadyActive) return false;
+      const state: FallbackState = { from, to, since: Date.now(), resetsAt };
+      kv.set(this.o.key, JSON.stringify(state));
+      this.schedule(state);
+      return true;
+    } finally {
+      if (engaging && this.engaging === engaging) this.engaging = undefined;
+    }
+  }
+
+  /**
+   * The mode this fallback hands `from` over to: its switch away is under way or next in line, or
+   * done and in force. Undefined otherwise, whatever other switch (the owner's) may be under way.
+   */
+  takingOver(from: string): string | undefined {
+    if (this.engaging?.from === from) return this.engaging.to;
+    const state = this.state();
+    return state?.from === from && this.o.switcher.active().id === state.to ? state.to : undefined;
   }
 
   /** Moves the way back of the fallback in force to another time (the reset moved). */

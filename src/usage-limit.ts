@@ -73,6 +73,17 @@ export class UsageLimitWatcher {
     this.fallback.stop();
   }
 
+  /**
+   * The mode that answers in place of `mode` until the subscription's limit `error` reports resets:
+   * the fallback's, when this limit's fallback switch is the one under way or next (asked when no
+   * other switch was), or is done. Told of the error first (onBrainError), the watcher knows by then.
+   */
+  fallbackFor(mode: ModeConfig, error: BrainError): ModeConfig | undefined {
+    if (error.kind !== 'usage_limit' || error.limit !== undefined) return undefined;
+    const to = this.fallback.takingOver(mode.id);
+    return to === undefined ? undefined : this.deps.modes.find(to);
+  }
+
   private onBrainError(mode: ModeConfig, error: BrainError): void {
     // The credit and the budgets are limits of their own (see src/credit).
     if (error.kind !== 'usage_limit' || error.limit !== undefined) return;

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { refuseWithLimit, text } from './fakes/anthropic.js';
+import type { ConfigFile } from '../src/config.js';
+import { httpError, refuseWithLimit, text, usageLimitHeaders } from './fakes/anthropic.js';
+import { startFakeLlama } from './fakes/llama.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
+import { gate } from './helpers/gate.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -14,14 +17,18 @@ import { type Harness, OWNER, startHarness } from './telegram-harness.js';
  */
 const claude = claudeOnFake({ auth: 'oauth' });
 
-/** A bot of its own for each test: the limit and the fallback are persisted state. */
-async function harness(ctx: { onTestFinished(fn: () => Promise<void>): void }): Promise<Harness> {
+/** A bot of its own for each test: the limit and the fallback are persisted state. `more` is merged over its config. */
+async function harness(
+  ctx: { onTestFinished(fn: () => Promise<void>): void },
+  more: ConfigFile = {},
+): Promise<Harness> {
   const h = await startHarness({
     env: { CLAUDE_BIN },
     config: {
       defaultMode: 'assistant',
       claude: { env: claude.cli.env, maxRetries: 0 },
       usageLimit: { fallbackMode: 'local' },
+      ...more,
     },
   });
   ctx.onTestFinished(() => h.close());
@@ -105,5 +112,53 @@ describe('Claude usage limit in Telegram', { timeout: 300_000 }, () => {
     u.says('back?');
     await reply(h, 113, /^back on the subscription$/);
     expect(notices(h, /usage limit is reached/)).toHaveLength(1);
+  });
+
+  it("speaks of the fallback only when this limit's own switch takes over, never of a switch the owner made meanwhile, and in the reader's language", async (ctx) => {
+    // A mode whose model is loading until the test says otherwise: the owner's switch to it is under way meanwhile.
+    const slow = await startFakeLlama({ loading: true });
+    ctx.onTestFinished(() => slow.close());
+    const h = await harness(ctx, {
+      modes: { slow: { kind: 'llama', baseUrl: slow.baseUrl, description: 'Slow' } },
+      llama: { readyTimeoutMs: 120_000 },
+    });
+    // The refusal is held until the owner's switch is under way.
+    const held = gate();
+    const asked = gate();
+    claude.fake.script(async () => {
+      asked.open();
+      await held.held;
+      const resetSec = Math.ceil((Date.now() + 3_600_000) / 1000);
+      return httpError(429, { headers: usageLimitHeaders(resetSec), shouldRetry: false });
+    });
+    const u = h.tg.user(114, { languageCode: 'fr' });
+    u.says('bonjour');
+    await asked.held;
+    h.tg.user(OWNER).says('/mode slow');
+    await expect.poll(() => h.service.core.switcher.underWay(), { timeout: 60_000 }).toBe('slow');
+    held.open();
+    const refused = await reply(h, 114, /⚠️/);
+    // Nothing told the reader to expect the fallback mode: the owner's switch is to another mode.
+    expect(refused.text).toMatch(
+      /^⚙️ \[proxy\] ⚠️ La limite d’usage de l’abonnement Claude est atteinte \(limite de 5 heures\) ; réinitialisation à [\d-]+ [\d:]+ UTC\.$/,
+    );
+    slow.setLoading(false);
+    await reply(h, OWNER, /✅ Mode slow is ready/);
+    // The fallback's switch, queued behind the owner's, no longer applies.
+    await expect.poll(() => h.service.core.switcher.isSwitching(), { timeout: 60_000 }).toBe(false);
+    expect(h.service.core.switcher.active().id).toBe('slow');
+
+    // Back on Claude, the limit's own fallback takes over: the reader hears so, all in French.
+    claude.fake.script(() => text('unused'));
+    h.tg.user(OWNER).says('/mode assistant');
+    await reply(h, OWNER, /✅ Mode assistant is ready/);
+    void refuseWithLimit(claude.fake, 3_600_000);
+    u.says('encore');
+    const second = await h.tg.waitFor(() => h.tg.botMessages(114).filter((m) => /⚠️/.test(m.text))[1], {
+      timeoutMs: 120_000,
+    });
+    expect(second.text).toMatch(
+      /^⚙️ \[proxy\] ⚠️ La limite d’usage de l’abonnement Claude est atteinte \(limite de 5 heures\) ; réinitialisation à .* UTC\. Le mode local répond d’ici là : renvoyez votre message pour qu’il y réponde\.$/,
+    );
   });
 });

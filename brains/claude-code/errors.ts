@@ -186,31 +186,36 @@ export function classifyFailure(s: FailureSignals): BrainError {
 }
 
 function usageLimitError(info: RateLimitInfo | undefined, status: number | undefined): BrainError {
-  const which = limitName(info?.limitType);
-  const when =
+  const which = (lang: Lang) => limitName(info?.limitType, lang);
+  const when = (lang: Lang) =>
     info?.resetsAt === undefined
-      ? 'the reset time is unknown'
-      : `it resets at ${formatUtc(info.resetsAt)} UTC`;
+      ? t(lang, 'the reset time is unknown', 'l’heure de réinitialisation est inconnue')
+      : t(
+          lang,
+          `it resets at ${formatUtc(info.resetsAt)} UTC`,
+          `réinitialisation à ${formatUtc(info.resetsAt)} UTC`,
+        );
   return {
     kind: 'usage_limit',
     status: status ?? 429,
     resetsAt: info?.resetsAt,
-    message: `${PROXY_TAG} Claude's subscription usage limit is reached (${which}); ${when}.`,
+    message: `${PROXY_TAG} Claude's subscription usage limit is reached (${which('en')}); ${when('en')}.`,
+    fr: `${PROXY_TAG} La limite d’usage de l’abonnement Claude est atteinte (${which('fr')}) ; ${when('fr')}.`,
   };
 }
 
-function limitName(type: string | undefined): string {
+function limitName(type: string | undefined, lang: Lang): string {
   switch (type) {
     case 'five_hour':
-      return '5-hour limit';
+      return t(lang, '5-hour limit', 'limite de 5 heures');
     case 'seven_day':
-      return 'weekly limit';
+      return t(lang, 'weekly limit', 'limite hebdomadaire');
     case 'seven_day_opus':
-      return 'weekly Opus limit';
+      return t(lang, 'weekly Opus limit', 'limite hebdomadaire Opus');
     case 'seven_day_sonnet':
-      return 'weekly Sonnet limit';
+      return t(lang, 'weekly Sonnet limit', 'limite hebdomadaire Sonnet');
     default:
-      return type ? type.replaceAll('_', ' ') : 'usage limit';
+      return type ? type.replaceAll('_', ' ') : t(lang, 'usage limit', 'limite d’usage');
   }
 }
 

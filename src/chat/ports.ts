@@ -1,4 +1,5 @@
-import type { Approver, ToolDefinition } from '../../brains/types.js';
+import type { Approver, BrainError, ToolDefinition } from '../../brains/types.js';
+import type { ModeConfig } from '../config.js';
 import type { Lang } from '../i18n.js';
 
 /**
@@ -42,4 +43,9 @@ export interface ChatPorts {
   toolbox?: LocalToolbox;
   /** Who is asked about tools outside a mode's allow-list when a turn brings no approver (the OpenAI endpoint). */
   approver?: Approver;
+  /**
+   * The mode that answers in place of `mode` until the limit `error` reports resets: the one the
+   * usage-limit fallback that this limit engaged switches to (filled by the core once its watcher is built).
+   */
+  fallbackFor?: (mode: ModeConfig, error: BrainError) => ModeConfig | undefined;
 }

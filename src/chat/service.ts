@@ -5,7 +5,7 @@ import type { Config, ModeConfig } from '../config.js';
 import type { Budgets } from '../credit/budget.js';
 import type { CreditMeter } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
-import { type Lang, t } from '../i18n.js';
+import type { Lang } from '../i18n.js';
 import { checkImages, hasImages, noVisionError, takesImages } from '../images.js';
 import { detectIntent, guessLang, type Intent } from '../intents.js';
 import type { Logger } from '../logger.js';
@@ -219,7 +219,7 @@ export class ChatService extends EventEmitter<{
           turn.signal,
         );
         for await (const ev of events) {
-          yield ev.type === 'error' && following ? this.withFallback(ev, mode, lang) : ev;
+          yield ev.type === 'error' && following ? this.withFallback(ev, mode) : ev;
         }
       } finally {
         turn.leave();
@@ -255,26 +255,24 @@ export class ChatService extends EventEmitter<{
 
   /**
    * A turn of the active mode that Claude's usage limit refused has no answer, and the fallback mode
-   * takes over until the reset (UsageLimitWatcher, told of the error before it comes here): the one
-   * who asked hears that, and that the message is to be sent again, not only when the limit resets.
+   * that this limit switches to takes over until the reset (UsageLimitWatcher, told of the error before
+   * it comes here): the one who asked hears that, and that the message is to be sent again, not only
+   * when the limit resets. Said in both of the error's languages, each face picking its reader's.
    */
-  private withFallback(ev: Extract<ChatEvent, { type: 'error' }>, mode: ModeConfig, lang: Lang): ChatEvent {
-    const { config, modes, switcher } = this.deps;
-    const fallback = config.usageLimit.fallbackMode ? modes.find(config.usageLimit.fallbackMode) : undefined;
-    if (
-      ev.error.kind !== 'usage_limit' ||
-      ev.error.limit !== undefined ||
-      !fallback ||
-      fallback.id === mode.id
-    )
-      return ev;
-    if (!switcher.isSwitching() && switcher.active().id !== fallback.id) return ev;
-    const then = t(
-      lang,
-      ` Mode ${fallback.id} answers until then: send your message again to have it answered there.`,
-      ` Le mode ${fallback.id} répond d’ici là : renvoyez votre message pour qu’il y réponde.`,
-    );
-    return { ...ev, error: { ...ev.error, message: `${ev.error.message}${then}` } };
+  private withFallback(ev: Extract<ChatEvent, { type: 'error' }>, mode: ModeConfig): ChatEvent {
+    const fallback = this.deps.ports.fallbackFor?.(mode, ev.error);
+    if (!fallback || fallback.id === mode.id) return ev;
+    const { message, fr } = ev.error;
+    const then = ` Mode ${fallback.id} answers until then: send your message again to have it answered there.`;
+    const thenFr = ` Le mode ${fallback.id} répond d’ici là : renvoyez votre message pour qu’il y réponde.`;
+    return {
+      ...ev,
+      error: {
+        ...ev.error,
+        message: `${message}${then}`,
+        fr: fr === undefined ? undefined : `${fr}${thenFr}`,
+      },
+    };
   }
 
   /** The answer to words brainstem answers itself (a switch, help, modes, status), if they are such words. */

@@ -212,6 +212,8 @@ export async function* answerTurn(
                   ...ev.error,
                   kind: 'shutting_down' as const,
                   message: (signal.reason as ShutdownError).message,
+                  // The brain's French words said why it failed, not that brainstem cut it.
+                  fr: undefined,
                 }
               : (deps.budgets?.stopped(mode, admission, ev.error, lang) ?? ev.error);
             if (failure.kind === 'auth') {

@@ -1,5 +1,6 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
 import type { Core } from '../../../src/core.js';
+import { sayError } from '../../../src/errors.js';
 import { freshStart } from '../../../src/fresh-start.js';
 import type { Lang } from '../../../src/i18n.js';
 import { type ImageData, imagePart } from '../../../src/images.js';
@@ -85,7 +86,7 @@ export class DirectRoute implements Route {
           answer += ev.text;
           yield { type: 'text', text: ev.text };
         } else if (ev.type === 'mode') fromBrain = true;
-        else if (ev.type === 'error') yield { type: 'error', message: ev.error.message };
+        else if (ev.type === 'error') yield { type: 'error', message: sayError(ev.error, input.lang) };
         else if (
           ev.type === 'approval_pending' ||
           ev.type === 'approval' ||
