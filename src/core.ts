@@ -153,6 +153,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     brains,
     readiness,
     kv,
+    keptWrites: kept,
     notifier,
     logger: logger.child({ part: 'switch' }),
   });

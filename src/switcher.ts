@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Brain } from '../brains/types.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
+import type { KeptWrites } from './db/kept-writes.js';
 import { Html, html } from './html.js';
 import { formatDuration, type Lang, t } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
@@ -120,6 +121,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       brains: Map<string, Brain>;
       readiness: ReadinessBoard;
       kv: KvStore;
+      /** Where the end of a switch (queued or under way) waits while another process holds the database. */
+      keptWrites: KeptWrites;
       notifier: Notifier;
       logger: Logger;
     },
@@ -240,11 +243,19 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const id = this.kept.get(trigger);
     if (id === undefined) return;
     this.kept.delete(trigger);
-    try {
-      this.writeQueued(this.readQueued().filter((q) => q.id !== id));
-    } catch (err) {
-      this.deps.logger.error({ err }, 'could not forget a queued switch that began');
-    }
+    this.forgetQueued([id]);
+  }
+
+  /**
+   * Takes switches out of QUEUED_KEY once they are made. Under another process's lock the removal
+   * waits in memory until the lock goes (KeptWrites), not dropped: left there, a switch already
+   * made would be made again at the next start, taking the user away from a mode chosen since.
+   */
+  private forgetQueued(ids: string[]): void {
+    const what = ids.length === 1 ? 'a queued switch' : `${ids.length} queued switches`;
+    this.deps.keptWrites.run(`the record that ${what} began`, () =>
+      this.writeQueued(this.readQueued().filter((q) => !ids.includes(q.id))),
+    );
   }
 
   private readQueued(): z.infer<typeof queuedSchema> {
@@ -305,9 +316,6 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
     const loaded = this.loadedModel();
-    // A switch a restart cut may have run the stop commands of the model loaded then: a failure
-    // now must start that one again all the same.
-    const previous = loaded ?? kv.getJson(CUT_KEY, cutSwitchSchema)?.loaded;
     const swapping = wanted !== undefined && wanted !== loaded && target.id !== from;
     // Otherwise a model brainstem starts may be down behind its back (a reboot, an OOM kill): asking
     // for its mode, even the active one, starts it again rather than trusting what was loaded last.
@@ -321,6 +329,12 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const brain = brains.get(target.id);
     if (!brain) throw new Error(`no brain for mode ${target.id}`);
     logger.info({ from, to: target.id, trigger }, 'switch started');
+    // The end of the switch before may wait behind another process's lock (forgetCut): it lands
+    // first, or this one's record would be cleared by it. Under the lock still, the switch fails here.
+    this.deps.keptWrites.settle();
+    // A switch a restart cut may have run the stop commands of the model loaded then: a failure
+    // now must start that one again all the same.
+    const previous = loaded ?? kv.getJson(CUT_KEY, cutSwitchSchema)?.loaded;
     const { source, by, lang, onlyFrom, chat } = trigger;
     const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom, chat } };
     kv.set(CUT_KEY, JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>));
@@ -429,16 +443,15 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    */
   resumeCut(): Promise<SwitchOutcome> | undefined {
     const { modes, logger } = this.deps;
-    // Taken out of the database and queued again in one go: what stays is this process's own.
+    // Taken out of the database and queued again: what stays is this process's own.
     let left: z.infer<typeof queuedSchema> = [];
     try {
-      const stored = this.readQueued();
       const mine = new Set(this.kept.values());
-      left = stored.filter((q) => !mine.has(q.id));
-      if (left.length > 0) this.writeQueued(stored.filter((q) => mine.has(q.id)));
+      left = this.readQueued().filter((q) => !mine.has(q.id));
     } catch (err) {
       logger.error({ err }, 'could not read the switches a restart left queued');
     }
+    if (left.length > 0) this.forgetQueued(left.map((q) => q.id));
     const resumed = this.resumeUnderWay();
     for (const { to, trigger } of left) {
       if (!modes.find(to)) {
@@ -486,12 +499,12 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     return this.switchTo(to, { ...trigger, source: 'resume' });
   }
 
+  /**
+   * A switch is over. Under another process's lock the clearing waits in memory until the lock goes
+   * (KeptWrites), not dropped: left there, a switch that ended would be made again at the next start.
+   */
   private forgetCut(): void {
-    try {
-      this.deps.kv.delete(CUT_KEY);
-    } catch (err) {
-      this.deps.logger.error({ err }, 'could not clear the switch under way');
-    }
+    this.deps.keptWrites.run('the end of the switch under way', () => this.deps.kv.delete(CUT_KEY));
   }
 
   private finish(done: SwitchOutcome): SwitchOutcome {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
 import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { databaseLocks } from './helpers/database-lock.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 /**
@@ -90,6 +91,7 @@ function leaveFallback(
 }
 
 describe('a restart during a mode switch', { timeout: 120_000 }, () => {
+  const locks = databaseLocks(() => path.join(dir, 'data', 'brainstem.sqlite'));
   afterEach(async () => {
     for (const h of running.splice(0)) await h.close();
     await rm(dir, { recursive: true, force: true });
@@ -296,6 +298,32 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
       process.off('unhandledRejection', onUnhandled);
     }
     expect(unhandled).toEqual([]);
+  });
+
+  it('switches that ended while another process held the database are not made again at the next start', async () => {
+    await fresh();
+    const first = await cutSwitchToCoder();
+    const queuedAt = tg.botMessages(113).length;
+    tg.user(113).says('/mode qwen');
+    await message(113, /Switching to qwen…/, queuedAt);
+    expect(first.service.core.kv.get('switches_queued')).toMatch(/"to":"qwen"/);
+    // Held while coder loads: neither the switch under way nor the one queued behind it can be cleared when it ends.
+    const lock = locks.hold();
+    coder.setLoading(false);
+    // Both ran, each failing as it could not save what it did, and said so.
+    await message(112, /❌ Switch to coder failed: it broke off \(database is locked\)/);
+    await message(113, /❌ Switch to qwen failed: it broke off/, queuedAt);
+    locks.release(lock);
+    const written = 'the state database takes writes again: the kept writes are written';
+    await expect.poll(() => first.logs.some((l) => l.msg === written), { timeout: 30_000 }).toBe(true);
+    await first.stopService();
+    const second = await start();
+    const logged = (msg: string) => second.logs.some((l) => l.msg === msg);
+    expect(logged('resuming the switch a restart cut')).toBe(false);
+    expect(logged('making a switch a restart left queued')).toBe(false);
+    expect(second.service.core.kv.get('switch_under_way')).toBeUndefined();
+    expect(second.service.core.kv.get('switches_queued')).toBeUndefined();
+    expect(second.service.core.switcher.isSwitching()).toBe(false);
   });
 
   it('a resumed switch cut again is not tried a third time, and the owner is told', async () => {
