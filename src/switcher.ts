@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Brain } from '../brains/types.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
-import type { KeptWrites } from './db/kept-writes.js';
+import { isBusy, type KeptWrites } from './db/kept-writes.js';
 import { Html, html } from './html.js';
 import { formatDuration, type Lang, t } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
@@ -96,6 +96,12 @@ const cutSwitchSchema = z.object({
  * begins: a restart makes them after the one it cut, as they would have been
  * made without it, so the user ends on the mode they asked for last.
  */
+/** Why a switch ended on an error of its own (a locked database, a probe that throws), in the asker's language. */
+function brokeOff(err: unknown, lang: Lang | undefined): string {
+  const why = (err as Error).message || String(err);
+  return t(lang, `it broke off (${why})`, `elle s’est interrompue (${why})`);
+}
+
 const QUEUED_KEY = 'switches_queued';
 const queuedSchema = z.array(z.object({ id: z.string(), to: z.string(), trigger: triggerSchema }));
 
@@ -276,11 +282,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     } catch (err) {
       this.deps.logger.error({ err, from, to: ref }, 'switch failed unexpectedly');
       const to = this.deps.modes.find(ref)?.id ?? ref;
-      const reason = t(
-        trigger.lang,
-        `it broke off (${(err as Error).message || String(err)})`,
-        `elle s’est interrompue (${(err as Error).message || String(err)})`,
-      );
+      const reason = brokeOff(err, trigger.lang);
       return this.finish({ ok: false, from, to, ms: Date.now() - started, reason, trigger });
     }
   }
@@ -336,6 +338,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     // now must start that one again all the same.
     const previous = loaded ?? kv.getJson(CUT_KEY, cutSwitchSchema)?.loaded;
     const { source, by, lang, onlyFrom, chat } = trigger;
+    /** The model this switch's swap started, once it is up. */
+    let swapped: string | undefined;
     const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom, chat } };
     kv.set(CUT_KEY, JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>));
     this.current = target.id;
@@ -363,7 +367,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         const reason = `${swap.reason}${back}`;
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
       }
-      kv.set(LOADED_MODEL_KEY, wanted);
+      swapped = wanted;
     } else {
       // Through the board: never two probes of a brain at once, and /health learns the answer.
       // Nothing changed the brain, so a probe already running answers as well as a new one.
@@ -377,8 +381,21 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: ready.reason, trigger });
     }
     // Saved first: a mode that could not be saved is not the active one (a restart would undo it).
-    kv.set(ACTIVE_KEY, target.id);
+    try {
+      kv.set(ACTIVE_KEY, target.id);
+    } catch (err) {
+      // Another process's lock: the swap stopped the model of the mode the user is told they are still
+      // on, which is started again. Any other error (the database closed by a stop) is only said.
+      if (!isBusy(err)) throw err;
+      const back =
+        swapped !== undefined && previous !== undefined && previous !== swapped
+          ? await this.restore(previous, swapped, trigger)
+          : '';
+      const reason = `${brokeOff(err, trigger.lang)}${back}`;
+      return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
+    }
     this.activeId = target.id;
+    if (swapped !== undefined) this.keepLoaded(swapped);
     return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: false, trigger });
   }
 
@@ -399,6 +416,15 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       logger.warn({ model, graceMs: config.server.shutdownGraceMs }, 'switch: answers still running are cut');
   }
 
+  /**
+   * Records the model a swap left running. Under another process's lock the record waits in memory
+   * (KeptWrites): until it lands none is recorded (the swap deleted the old one), and loadedModel()
+   * takes the active mode's, which is this model once the mode is saved, or the restored one's.
+   */
+  private keepLoaded(model: string): void {
+    this.deps.keptWrites.run(`the model loaded (${model})`, () => this.deps.kv.set(LOADED_MODEL_KEY, model));
+  }
+
   private commandsOf(model: string, which: 'start' | 'stop'): string[][] {
     return this.deps.config.llama.models[model]?.[which] ?? [];
   }
@@ -409,7 +435,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * told they are still on can answer. Returns what to add to the failure text.
    */
   private async restore(previous: string, failed: string, trigger: SwitchTrigger): Promise<string> {
-    const { modes, config, kv, logger } = this.deps;
+    const { modes, config, logger } = this.deps;
     const owner = modes.all.find((m) => m.kind === 'llama' && m.llamaModel === previous);
     const swap = await swapLlamaModel({
       stop: this.commandsOf(failed, 'stop'),
@@ -421,7 +447,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       logger,
     });
     if (swap.ok) {
-      kv.set(LOADED_MODEL_KEY, previous);
+      this.keepLoaded(previous);
       return t(
         trigger.lang,
         `; model ${previous} was started again`,

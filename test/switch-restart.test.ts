@@ -310,9 +310,14 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     // Held while coder loads: neither the switch under way nor the one queued behind it can be cleared when it ends.
     const lock = locks.hold();
     coder.setLoading(false);
-    // Both ran, each failing as it could not save what it did, and said so.
-    await message(112, /❌ Switch to coder failed: it broke off \(database is locked\)/);
-    await message(113, /❌ Switch to qwen failed: it broke off/, queuedAt);
+    // Coder's switch could not save the mode it loaded: qwen, which its swap had stopped, runs again, so
+    // "still on qwen" holds, and the switch to qwen queued behind it finds qwen there.
+    await message(
+      112,
+      /❌ Switch to coder failed: it broke off \(database is locked\); model qwen was started again\. Still on qwen\.$/,
+    );
+    expect(await loading(qwen)).toBe(false);
+    await message(113, /^⚙️ \[proxy\] Already in mode qwen\.$/, queuedAt);
     locks.release(lock);
     const written = 'the state database takes writes again: the kept writes are written';
     await expect.poll(() => first.logs.some((l) => l.msg === written), { timeout: 30_000 }).toBe(true);
