@@ -1089,6 +1089,30 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect((await errorOf(r)).message).toMatch(/larger than the limit of 65536 bytes/);
   });
 
+  /** A request OpenAI refuses, through the openai SDK: its status and error body. */
+  const refused = (body: Omit<OpenAI.ChatCompletionCreateParamsNonStreaming, 'model'>) =>
+    svc.client.chat.completions.create({ model: 'local', ...body }).then(
+      () => expect.unreachable('answered'),
+      (e: APIError) => ({
+        status: e.status,
+        ...(e.error as { param: string; type: string; message: string }),
+      }),
+    );
+  const ask = [{ role: 'user' as const, content: 'read a' }];
+
+  it('stream_options without stream: true, as OpenAI does, instead of an answer the client waits to see streamed', async () => {
+    expect(await refused({ messages: ask, stream_options: { include_usage: true } })).toMatchObject({
+      status: 400,
+      type: 'invalid_request_error',
+      param: 'stream_options',
+      message:
+        'Invalid request: stream_options: stream_options is only for a stream: send stream: true with it, or leave it out',
+    });
+    expect(
+      await refused({ messages: ask, stream: false, stream_options: { include_usage: true } }),
+    ).toMatchObject({ param: 'stream_options' });
+  });
+
   it('none of them reached a brain, the usage ledger or the active mode', () => {
     expect(trace()).toEqual(before);
   });

@@ -118,6 +118,11 @@ export const chatRequestSchema = z
   .refine((b) => !b.top_logprobs || b.logprobs === true, {
     message: 'top_logprobs needs logprobs: true',
     path: ['top_logprobs'],
+  })
+  // As OpenAI does: a client that sets them but not `stream` waits for a stream, and would get the answer whole.
+  .refine((b) => b.stream_options == null || b.stream === true, {
+    message: 'stream_options is only for a stream: send stream: true with it, or leave it out',
+    path: ['stream_options'],
   });
 
 /** The fields this endpoint knows; anything else a client sends is reported as ignored. */
