@@ -1099,6 +1099,11 @@ describe('bad input gets a clear error and changes nothing', () => {
       }),
     );
   const ask = [{ role: 'user' as const, content: 'read a' }];
+  const call = (id: string) => ({
+    role: 'assistant' as const,
+    content: null,
+    tool_calls: [{ id, type: 'function' as const, function: { name: 'read', arguments: '{}' } }],
+  });
 
   it('stream_options without stream: true, as OpenAI does, instead of an answer the client waits to see streamed', async () => {
     expect(await refused({ messages: ask, stream_options: { include_usage: true } })).toMatchObject({
@@ -1111,6 +1116,17 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(
       await refused({ messages: ask, stream: false, stream_options: { include_usage: true } }),
     ).toMatchObject({ param: 'stream_options' });
+  });
+
+  it('a tool message without tool_call_id, as OpenAI does: its result would answer no call in particular', async () => {
+    // The SDK's types ask for the id; a client in another language may leave it out.
+    const bare = { role: 'tool', content: 'A' } as unknown as OpenAI.ChatCompletionToolMessageParam;
+    expect(await refused({ messages: [...ask, call('c1'), bare] })).toMatchObject({
+      status: 400,
+      type: 'invalid_request_error',
+      param: 'messages.2.tool_call_id',
+      message: expect.stringContaining('a tool message names the call it answers in tool_call_id'),
+    });
   });
 
   it('none of them reached a brain, the usage ledger or the active mode', () => {

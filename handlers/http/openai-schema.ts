@@ -23,17 +23,24 @@ const toolCall = z.object({
   function: z.object({ name: z.string(), arguments: z.string().default('') }),
 });
 
-export const chatMessageSchema = z.looseObject({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-  content: z.union([z.string(), z.array(part), z.null()]).optional(),
-  name: z.string().optional(),
-  tool_calls: z.array(toolCall).optional(),
-  tool_call_id: z.string().optional(),
-  // An assistant message's, as a client replays it (the openai SDK's message has `refusal: null`); no brain reads them.
-  refusal: z.unknown().optional(),
-  audio: z.unknown().optional(),
-  function_call: z.unknown().optional(),
-});
+export const chatMessageSchema = z
+  .looseObject({
+    role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+    content: z.union([z.string(), z.array(part), z.null()]).optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(toolCall).optional(),
+    tool_call_id: z.string().optional(),
+    // An assistant message's, as a client replays it (the openai SDK's message has `refusal: null`); no brain reads them.
+    refusal: z.unknown().optional(),
+    audio: z.unknown().optional(),
+    function_call: z.unknown().optional(),
+  })
+  // As OpenAI does: a result without it answers no call in particular (a Claude mode would tell it as
+  // a bare "tool result", a local model as whatever its chat template makes of it).
+  .refine((m) => m.role !== 'tool' || m.tool_call_id !== undefined, {
+    message: 'a tool message names the call it answers in tool_call_id',
+    path: ['tool_call_id'],
+  });
 
 export const toolSchema = z.object({
   type: z.literal('function'),
