@@ -550,6 +550,37 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(buffered.choices[0]?.message.tool_calls).toEqual(expected);
   });
 
+  it('takes tool results as OpenClaw sends them: ids again from turn to turn, a result after a later message, and tools: [] beside them', async () => {
+    const call = (id: string) => ({
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id, type: 'function', function: { name: 'read', arguments: '{}' } }],
+    });
+    const result = (id: string) => ({ role: 'tool', tool_call_id: id, content: 'A' });
+    llama.reply({ chunks: ['fine'] });
+    const r = await post({
+      model: 'local',
+      stream: true,
+      stream_options: { include_usage: true },
+      // OpenClaw sends tools: [] when a history holds calls and the turn has no tools for the model.
+      tools: [],
+      messages: [
+        { role: 'user', content: 'read a and b' },
+        call('call_0'),
+        result('call_0'),
+        call('call_0'),
+        result('call_0'),
+        // A background (async) call, and the result OpenClaw makes up for it at the end when it never
+        // ended (openclaw 2026.9.6: @openclaw/ai's transformMessages).
+        call('bg_1'),
+        { role: 'user', content: 'and now?' },
+        result('bg_1'),
+      ],
+    });
+    expect(r.status).toBe(200);
+    expect(await r.text()).toContain('fine');
+  });
+
   it('answers 404 to a model id that ends in a slash: it names no mode', async () => {
     const models = await fetch(`${svc.url}/v1/models/nope/`, {
       headers: { authorization: `Bearer ${svc.token}` },
@@ -1104,6 +1135,7 @@ describe('bad input gets a clear error and changes nothing', () => {
     content: null,
     tool_calls: [{ id, type: 'function' as const, function: { name: 'read', arguments: '{}' } }],
   });
+  const result = (id: string) => ({ role: 'tool' as const, tool_call_id: id, content: 'A' });
 
   it('stream_options without stream: true, as OpenAI does, instead of an answer the client waits to see streamed', async () => {
     expect(await refused({ messages: ask, stream_options: { include_usage: true } })).toMatchObject({
@@ -1127,6 +1159,29 @@ describe('bad input gets a clear error and changes nothing', () => {
       param: 'messages.2.tool_call_id',
       message: expect.stringContaining('a tool message names the call it answers in tool_call_id'),
     });
+  });
+
+  it('a tool result tied to no call, and a call left without its result, as OpenAI does', async () => {
+    expect(await refused({ messages: [...ask, call('c1'), result('c2')] })).toMatchObject({
+      status: 400,
+      type: 'invalid_request_error',
+      param: 'messages.2.tool_call_id',
+      message:
+        'Invalid request: messages.2.tool_call_id: tool_call_id "c2" answers no call: no earlier assistant message has a tool call of this id; messages.1.tool_calls.0.id: the call "c1" has no result: send a tool message with tool_call_id "c1" after it',
+    });
+    expect(await refused({ messages: [...ask, result('c1')] })).toMatchObject({
+      param: 'messages.1.tool_call_id',
+    });
+    expect(
+      await refused({ messages: [...ask, call('c1'), { role: 'user', content: 'never mind' }] }),
+    ).toMatchObject({
+      param: 'messages.1.tool_calls.0.id',
+      message: expect.stringContaining('"c1" has no result'),
+    });
+    // An id an upstream gives again in a later turn (call_0 each time) is a call of its own.
+    expect(
+      await refused({ messages: [...ask, call('call_0'), result('call_0'), call('call_0')] }),
+    ).toMatchObject({ param: 'messages.3.tool_calls.0.id' });
   });
 
   it('none of them reached a brain, the usage ledger or the active mode', () => {

@@ -130,7 +130,53 @@ export const chatRequestSchema = z
   .refine((b) => b.stream_options == null || b.stream === true, {
     message: 'stream_options is only for a stream: send stream: true with it, or leave it out',
     path: ['stream_options'],
+  })
+  .superRefine((b, ctx) => {
+    for (const issue of unpairedToolCalls(b.messages)) ctx.addIssue({ code: 'custom', ...issue });
   });
+
+/**
+ * Tool results that answer no call of an earlier assistant message, and calls
+ * no later tool message answers: OpenAI refuses both, and a brain would get a
+ * result it cannot tie to its call, or a call that seems to have had no
+ * result. Looser than OpenAI on order (it wants the results right after their
+ * call): OpenClaw puts a result it made up for a background call that never
+ * ended at the end of the history. An id may come again in a later turn (an
+ * upstream that gives none gets call_0 each time), so a result answers the
+ * latest call with its id, and one more result for it is let be.
+ */
+function unpairedToolCalls(
+  messages: readonly z.infer<typeof chatMessageSchema>[],
+): { path: (string | number)[]; message: string }[] {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  const unanswered = new Map<string, (string | number)[]>();
+  const made = new Set<string>();
+  const leftUnanswered = (id: string, path: (string | number)[]) =>
+    issues.push({
+      path,
+      message: `the call "${id}" has no result: send a tool message with tool_call_id "${id}" after it`,
+    });
+  messages.forEach((m, i) => {
+    if (m.role === 'tool' && m.tool_call_id !== undefined) {
+      const id = m.tool_call_id;
+      if (!unanswered.delete(id) && !made.has(id)) {
+        issues.push({
+          path: ['messages', i, 'tool_call_id'],
+          message: `tool_call_id "${id}" answers no call: no earlier assistant message has a tool call of this id`,
+        });
+      }
+    }
+    if (m.role !== 'assistant') return;
+    m.tool_calls?.forEach((c, j) => {
+      const earlier = unanswered.get(c.id);
+      if (earlier) leftUnanswered(c.id, earlier);
+      unanswered.set(c.id, ['messages', i, 'tool_calls', j, 'id']);
+      made.add(c.id);
+    });
+  });
+  for (const [id, path] of unanswered) leftUnanswered(id, path);
+  return issues;
+}
 
 /** The fields this endpoint knows; anything else a client sends is reported as ignored. */
 export const KNOWN_FIELDS = new Set(Object.keys(chatRequestSchema.shape));
