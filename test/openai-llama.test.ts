@@ -1161,6 +1161,28 @@ describe('bad input gets a clear error and changes nothing', () => {
     });
   });
 
+  it('a message other than an assistant’s without its content, as OpenAI does: a result would reach the brain as an empty one, an earlier turn as none', async () => {
+    // The SDK's types want it; a client in another language may leave it out, or send it under another key.
+    const empty = (m: object) => m as unknown as OpenAI.ChatCompletionMessageParam;
+    expect(
+      await refused({ messages: [...ask, call('c1'), empty({ role: 'tool', tool_call_id: 'c1' })] }),
+    ).toMatchObject({
+      status: 400,
+      type: 'invalid_request_error',
+      param: 'messages.2.content',
+      message:
+        'Invalid request: messages.2.content: a tool message needs its content: a string or an array of parts',
+    });
+    expect(
+      await refused({
+        messages: [empty({ role: 'user', text: 'a' }), { role: 'assistant', content: 'b' }, ...ask],
+      }),
+    ).toMatchObject({
+      param: 'messages.0.content',
+      message: expect.stringContaining('a user message needs its content'),
+    });
+  });
+
   it('a tool result tied to no call, and a call left without its result, as OpenAI does', async () => {
     expect(await refused({ messages: [...ask, call('c1'), result('c2')] })).toMatchObject({
       status: 400,

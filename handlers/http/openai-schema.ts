@@ -40,6 +40,13 @@ export const chatMessageSchema = z
   .refine((m) => m.role !== 'tool' || m.tool_call_id !== undefined, {
     message: 'a tool message names the call it answers in tool_call_id',
     path: ['tool_call_id'],
+  })
+  // As OpenAI does: only an assistant's may be left out (its tool calls said it all). A tool result
+  // without it would reach a brain as an empty one, an earlier turn's user message as none at all.
+  .refine((m) => m.role === 'assistant' || (m.content !== undefined && m.content !== null), {
+    error: (issue) =>
+      `a ${(issue.input as { role: string }).role} message needs its content: a string or an array of parts`,
+    path: ['content'],
   });
 
 export const toolSchema = z.object({
