@@ -7,7 +7,7 @@
  * telegram-drafts and telegram-delivery.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Pacer, paceFor, type SendOutcome } from '../handlers/telegram/stream/pacer.js';
+import { ChatPaces, Pacer, paceFor, type SendOutcome } from '../handlers/telegram/stream/pacer.js';
 
 /** A send whose calls stay in flight until the test settles them. */
 function manualSend() {
@@ -15,6 +15,16 @@ function manualSend() {
   const send = (value: string) =>
     new Promise<SendOutcome>((settle) => {
       calls.push({ value, settle });
+    });
+  return { calls, send };
+}
+
+/** The sends of several streams into one chat, oldest first, each in flight until the test settles it. */
+function chatSends() {
+  const calls: { value: string; at: number; settle: (outcome: SendOutcome) => void }[] = [];
+  const send = (value: string) =>
+    new Promise<SendOutcome>((settle) => {
+      calls.push({ value, at: Date.now(), settle });
     });
   return { calls, send };
 }
@@ -164,5 +174,82 @@ describe('streaming pacer', () => {
     await pacer.flush();
     await vi.advanceTimersByTimeAsync(100 * INTERVAL);
     expect(calls).toHaveLength(2);
+  });
+
+  it('the streams of one chat (its topics) share its pace: one call in flight, the next one an interval after the chat’s last, in turns', async () => {
+    const paces = new ChatPaces();
+    expect(paces.of(-100500)).toBe(paces.of(-100500));
+    expect(paces.of(-100501)).not.toBe(paces.of(-100500));
+    const pace = paceFor(-100500, INTERVAL);
+    const { calls, send } = chatSends();
+    const [a, b, c] = [0, 1, 2].map(() => new Pacer({ ...pace, chat: paces.of(-100500), send }));
+    if (!a || !b || !c) throw new Error('three pacers');
+    const values = () => calls.map((x) => x.value);
+    a.push('a1');
+    b.push('b1');
+    c.push('c1');
+    await vi.advanceTimersByTimeAsync(0);
+    // One call in flight in the chat: the others wait for its end, however long (a 429 waited out).
+    expect(values()).toEqual(['a1']);
+    await vi.advanceTimersByTimeAsync(10 * pace.streamIntervalMs);
+    expect(values()).toEqual(['a1']);
+
+    // Each next call goes one stream interval after the end of the chat's last, whichever stream makes it.
+    const settleAndWait = async () => {
+      const before = calls.length;
+      calls.at(-1)?.settle('sent');
+      const endedAt = Date.now();
+      await vi.advanceTimersByTimeAsync(pace.streamIntervalMs - 1);
+      expect(calls).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(calls).toHaveLength(before + 1);
+      expect(calls.at(-1)?.at).toBe(endedAt + pace.streamIntervalMs);
+    };
+    await settleAndWait();
+    expect(values()).toEqual(['a1', 'b1']);
+    // Newer text replaces what waits; the streams take turns, none is starved.
+    a.push('a2');
+    c.push('c2');
+    b.push('b2');
+    await settleAndWait();
+    await settleAndWait();
+    await settleAndWait();
+    expect(values()).toEqual(['a1', 'b1', 'c2', 'a2', 'b2']);
+
+    // A final call keeps out of the chat's pace: another stream's call in flight does not hold it.
+    await c.flush();
+    let allowed = false;
+    const turn = c.turn().then(() => {
+      allowed = true;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    await turn;
+    expect(allowed).toBe(true);
+
+    // A stream flushed while it waits for its turn sends nothing more, and holds no one up.
+    a.push('a3');
+    await a.flush();
+    calls.at(-1)?.settle('sent');
+    await vi.advanceTimersByTimeAsync(10 * pace.streamIntervalMs);
+    expect(values()).toEqual(['a1', 'b1', 'c2', 'a2', 'b2']);
+    await b.flush();
+  });
+
+  it('a call Telegram refused holds the chat’s other streams back no longer than its flight (a refused draft’s edits go at once)', async () => {
+    const chat = new ChatPaces().of(-100500);
+    const pace = paceFor(-100500, INTERVAL);
+    const { calls, send } = chatSends();
+    const draft = new Pacer({ ...pace, chat, send });
+    const edits = new Pacer({ ...pace, chat, send });
+    draft.push('draft');
+    await vi.advanceTimersByTimeAsync(0);
+    edits.push('edit');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls.map((c) => c.value)).toEqual(['draft']);
+    calls[0]?.settle('failed');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls.map((c) => c.value)).toEqual(['draft', 'edit']);
+    calls[1]?.settle('sent');
+    await edits.flush();
   });
 });

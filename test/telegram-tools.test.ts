@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { paceFor } from '../handlers/telegram/stream/pacer.js';
 import { text } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
@@ -194,6 +195,61 @@ describe('tools from Telegram', () => {
     expect(buttonsOf(question)).toEqual([]);
     expect(existsSync(file('deployed.txt'))).toBe(true);
     expect(lastAudit('make_target')).toMatchObject({ caller: 'telegram:115', ok: true });
+  });
+
+  it('in a forum group, the topics’ streamed answer and tool progress keep to one pace, the group’s; a question still goes out; every final text arrives', async () => {
+    const group = -100_650;
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.llama.script(() => ({ chunks: ['Streaming', ' in', ' its', ' topic', { wait: held }, ' and done.'] }));
+    onTestFinished(() => {
+      release();
+      h.llama.script();
+    });
+    const talker = h.tg.user(112, { chatId: group, topicId: 21 });
+    const runner = h.tg.user(113, { chatId: group, topicId: 22 });
+    const asker = h.tg.user(OWNER, { chatId: group, topicId: 23 });
+    const inTopic = (topicId: number, pattern: RegExp) =>
+      h.tg.waitFor(() => h.tg.botMessages(group).find((m) => m.topicId === topicId && pattern.test(m.text)), {
+        timeoutMs: 30_000,
+      });
+    talker.says('talk to me');
+    runner.says('wait');
+    await h.tg.waitFor(() => h.tg.botMessages(group)[0]);
+    // A question asked while the topics stream goes out, and is answered, without waiting for their pace.
+    asker.says('/run make_target target=release');
+    const question = await inTopic(23, /Run make release\?/);
+    const cancel = buttonsOf(question).find((b) => b.text === '✖️ Cancel');
+    asker.presses(question.messageId, cancel?.callback_data ?? '');
+    await h.tg.waitFor(() => /nothing ran/.test(question.text), { timeoutMs: 30_000 });
+    // Both streams show while they run: the answer held open, the command waiting.
+    const answer = await inTopic(21, /^Streaming/);
+    const run = await inTopic(22, /wait → make hang/);
+
+    // Counted at Telegram, the group's streamed sends and edits (all but the question's, which is no stream)
+    // came one group stream interval apart, whichever topic they went to. A slow machine only spaces them more.
+    const streamed = h.tg.calls.filter(
+      (c) =>
+        c.ok &&
+        Number(c.params.chat_id) === group &&
+        ['sendMessage', 'editMessageText'].includes(c.method) &&
+        Number(c.params.message_thread_id) !== 23 &&
+        c.params.message_id !== question.messageId,
+    );
+    expect(streamed.map((c) => c.params.message_thread_id)).toEqual(expect.arrayContaining([21, 22]));
+    const { streamIntervalMs } = paceFor(group, h.service.core.config.telegram.editIntervalMs);
+    for (let i = 1; i < streamed.length; i++)
+      expect((streamed[i]?.at ?? 0) - (streamed[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(streamIntervalMs);
+
+    // Every final text arrives in full, in its topic.
+    release();
+    await h.tg.waitFor(() => answer.text === 'Streaming in its topic and done.', { timeoutMs: 30_000 });
+    runner.says('/stop');
+    await h.tg.waitFor(() => /· stopped ·/.test(run.text), { timeoutMs: 30_000 });
+    expect(h.tg.botMessages(group).map((m) => m.topicId)).toEqual(expect.arrayContaining([21, 22, 23]));
+    expect(h.tg.botMessages(group).every((m) => [21, 22, 23].includes(m.topicId ?? 0))).toBe(true);
   });
 
   it('refused: another user’s press and a stranger’s do nothing; Cancel runs nothing and says so; a late press finds it closed', async () => {

@@ -6,6 +6,7 @@ import type { Front } from '../telegram-front/index.js';
 import type { SwitchProgress } from './commands/switch-progress.js';
 import type { Route } from './route/direct.js';
 import type { QueuedMessages } from './route/queued-messages.js';
+import type { ChatPaces } from './stream/pacer.js';
 import type { ChatTurns } from './turns.js';
 
 /** What the bot's handlers share. */
@@ -19,6 +20,8 @@ export interface BotDeps {
   queued: QueuedMessages;
   /** Mode switches asked for from a chat, each shown in one message. */
   switches: SwitchProgress;
+  /** The streaming pace of each chat, shared by its topics' answers and tool runs. */
+  paces: ChatPaces;
   logger: Logger;
   /** For file downloads: the Bot API root and token (the file endpoint is not a method call). */
   apiRoot: string;

@@ -35,6 +35,7 @@ import { registerMessages } from './route/messages.js';
 import { QueuedMessages } from './route/queued-messages.js';
 import { registerVoice } from './route/voice.js';
 import { startNoticeSink } from './send/notice-sink.js';
+import { ChatPaces } from './stream/pacer.js';
 import { ChatTurns } from './turns.js';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';
@@ -127,6 +128,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     turns,
     queued: new QueuedMessages(),
     switches,
+    paces: new ChatPaces(),
     logger,
     apiRoot,
     token: telegram.token,

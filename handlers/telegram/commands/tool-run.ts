@@ -6,6 +6,7 @@ import type { ToolResult, Tools } from '../../../src/tools/index.js';
 import { topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 import { LiveMessage } from '../stream/live-message.js';
+import type { ChatPaces } from '../stream/pacer.js';
 import { type ChatTurns, stopReasonOf } from '../turns.js';
 import {
   type CallRequest,
@@ -24,6 +25,8 @@ export interface ToolChat {
   logger: Logger;
   /** Minimum time between two progress edits. */
   intervalMs: number;
+  /** The chats' paces: a run's progress shares its chat's with the chat's other topics. */
+  paces: ChatPaces;
 }
 
 export interface RunRequest {
@@ -84,6 +87,7 @@ async function runInChat(
   const tail = new OutputTail();
   const live = new LiveMessage(out, {
     intervalMs: Math.max(MIN_PROGRESS_MS, chat.intervalMs),
+    chat: chat.paces.of(req.chatId),
     messageId,
     replyTo: req.replyTo,
     onError: (err, what) => log.warn({ err, what }, 'telegram delivery failed'),

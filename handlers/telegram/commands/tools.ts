@@ -63,6 +63,7 @@ export function registerToolCommands(
     api: bot.api,
     logger: deps.logger,
     intervalMs: telegram.editIntervalMs,
+    paces: deps.paces,
   };
   const dialogs = new Dialogs(chat, {
     timeoutMs: telegram.confirmTimeoutMs,

@@ -220,6 +220,7 @@ export function submitTurn(
         route: deps.route,
         streaming: config.telegram.streaming,
         intervalMs: config.telegram.editIntervalMs,
+        paces: deps.paces,
         logger: deps.logger,
         queuedMessageId: queued,
         // In a group several people talk: the answer says whom it answers.

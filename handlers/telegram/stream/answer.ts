@@ -9,7 +9,7 @@ import { splitMarkdown, withFenceClosed } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
 import { stopReasonOf } from '../turns.js';
 import { createAnswerStream, type StreamingMode } from './edit-sender.js';
-import { paceFor } from './pacer.js';
+import { type ChatPaces, paceFor } from './pacer.js';
 import type { AnswerStream, StreamOutput } from './ports.js';
 
 /**
@@ -23,6 +23,8 @@ export interface AnswerOptions {
   route: Route;
   streaming: StreamingMode;
   intervalMs: number;
+  /** The chats' paces: the answer's stream shares its chat's with the chat's other topics. */
+  paces: ChatPaces;
   logger: Logger;
   /** The "queued" notice, if the turn had to wait: the answer takes it over (edits) or replaces it (drafts). */
   queuedMessageId?: number | undefined;
@@ -48,6 +50,7 @@ export async function answerTurn(
   let refusal: unknown;
   const stream = createAnswerStream(opts.streaming, out, {
     ...paceFor(input.chatId, opts.intervalMs),
+    chat: opts.paces.of(input.chatId),
     adoptMessageId: opts.queuedMessageId,
     replyTo: opts.replyTo,
     onError: (err, what) => {

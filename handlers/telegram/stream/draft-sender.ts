@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { showsNothing } from '../format/render.js';
 import { splitMarkdown } from '../format/split.js';
-import { Pacer, type SendOutcome } from './pacer.js';
+import { type ChatPace, Pacer, type SendOutcome } from './pacer.js';
 import type { AnswerStream, StreamOutput, StreamStats } from './ports.js';
 import { TypingIndicator } from './typing.js';
 
@@ -13,6 +13,8 @@ export interface DraftStreamOptions {
   intervalMs: number;
   /** Minimum time before a streamed change, the final text excepted (pacer.ts paceFor). */
   streamIntervalMs?: number | undefined;
+  /** The chat's pace, shared with its other streams (pacer.ts ChatPaces). */
+  chat?: ChatPace | undefined;
   /** How often the typing action is repeated until the first draft. */
   typingEveryMs?: number;
   /** The "queued" notice of this answer: deleted once the answer is delivered (see finish). */
@@ -55,6 +57,7 @@ export class DraftStreamSender implements AnswerStream {
     this.pacer = new Pacer({
       intervalMs: opts.intervalMs,
       streamIntervalMs: opts.streamIntervalMs,
+      chat: opts.chat,
       send: (text) => this.draft(text),
       repeatAfterMs: KEEP_ALIVE_MS,
     });

@@ -1,7 +1,7 @@
 import { showsNothing } from '../format/render.js';
 import { splitMarkdown } from '../format/split.js';
 import { DraftStreamSender } from './draft-sender.js';
-import { Pacer, type SendOutcome } from './pacer.js';
+import { type ChatPace, Pacer, type SendOutcome } from './pacer.js';
 import type { AnswerStream, StreamOutput, StreamStats } from './ports.js';
 import { TypingIndicator } from './typing.js';
 
@@ -10,6 +10,8 @@ export interface EditStreamOptions {
   intervalMs: number;
   /** Minimum time before a streamed change, the final text excepted (pacer.ts paceFor). */
   streamIntervalMs?: number | undefined;
+  /** The chat's pace, shared with its other streams (pacer.ts ChatPaces). */
+  chat?: ChatPace | undefined;
   /** How often the typing action is repeated (Telegram shows it for about 5 s). */
   typingEveryMs?: number;
   /** false: no intermediate text, typing until the end, then the final text (streaming "off"). */
@@ -46,6 +48,7 @@ export class EditStreamSender implements AnswerStream {
     this.pacer = new Pacer({
       intervalMs: opts.intervalMs,
       streamIntervalMs: opts.streamIntervalMs,
+      chat: opts.chat,
       send: (text) => this.show(text),
     });
     this.live = opts.live ?? true;

@@ -1,9 +1,11 @@
 import type { ChatOutput } from '../send/output.js';
-import { Pacer, paceFor, type SendOutcome } from './pacer.js';
+import { type ChatPace, Pacer, paceFor, type SendOutcome } from './pacer.js';
 
 export interface LiveMessageOptions {
   /** Minimum time between two calls that change the message. */
   intervalMs: number;
+  /** The chat's pace, shared with its other streams (pacer.ts ChatPaces). */
+  chat: ChatPace;
   /** A message already in the chat (a question, a "queued" notice) that this one takes over. */
   messageId?: number | undefined;
   /** What the message replies to, when it has to be sent. */
@@ -31,6 +33,7 @@ export class LiveMessage {
     this.id = opts.messageId;
     this.pacer = new Pacer({
       ...paceFor(out.chatId, opts.intervalMs),
+      chat: opts.chat,
       send: (render) => this.progress(render()),
     });
   }

@@ -1,10 +1,12 @@
 /**
  * The pace of everything brainstem streams into a chat (answer edits, Bot API
  * drafts, a tool's live progress): the one place that decides when a call
- * goes out. Telegram limits edits per chat, so a stream keeps only the latest
+ * goes out. Telegram limits calls per chat, so a stream keeps only the latest
  * value, sends it when the pace allows, never has two calls in flight, and
  * drops intermediate values instead of queueing them (a 429's retry_after,
- * waited out by the auto-retry transformer, just means fewer calls).
+ * waited out by the auto-retry transformer, just means fewer calls). The
+ * streams of one chat (its forum topics' answers and tool runs) share one
+ * pace (ChatPace): the budget is the chat's, not each topic's.
  *
  * The senders say what a call does (edit, draft, send); the pacer says when.
  */
@@ -20,7 +22,8 @@ export type SendOutcome = 'sent' | 'unchanged' | 'failed';
  * Telegram lets a bot send about 20 messages a minute to a group, and the API
  * throttler (bot.ts) holds every call to that group once they are spent, for
  * up to a minute: the final text, an approval question, a /stop reply with
- * them. A stream into a group keeps to 15 paced calls a minute, leaving them room.
+ * them. The streams into a group, all its topics together, keep to 15 paced
+ * calls a minute, leaving them room.
  */
 const GROUP_STREAM_INTERVAL_MS = 4_000;
 
@@ -35,11 +38,68 @@ export function paceFor(
   };
 }
 
+/**
+ * The streaming pace one chat's streams share: one paced call in flight in
+ * the chat, and the next one at least a stream interval after the chat's last
+ * one, whichever stream makes it. The streams' final calls keep out of it (the
+ * group's budget keeps room for them), so a final text never waits for another
+ * topic's stream.
+ */
+export class ChatPace {
+  /** When the chat's last paced call that Telegram took ended (ms since epoch). */
+  lastAt = Number.NEGATIVE_INFINITY;
+  /** A stream's paced call to the chat is in flight (a 429 waited out holds it: the others wait too). */
+  busy = false;
+  private readonly waiting = new Set<() => void>();
+
+  /** Calls `wake` once the call in flight has ended. */
+  whenFree(wake: () => void): void {
+    this.waiting.add(wake);
+  }
+
+  forget(wake: () => void): void {
+    this.waiting.delete(wake);
+  }
+
+  begin(): void {
+    this.busy = true;
+  }
+
+  /** The call in flight ended; `sent`: Telegram took it (an unchanged value costs no call, a refused one ends its stream). */
+  end(sent: boolean): void {
+    this.busy = false;
+    if (sent) this.lastAt = Date.now();
+    // In the order they started waiting: the streams of the chat take turns.
+    const woken = [...this.waiting];
+    this.waiting.clear();
+    for (const wake of woken) wake();
+  }
+}
+
+/**
+ * One ChatPace per chat the bot streams into, kept for the bot's life: a few
+ * numbers per chat, and only allowed users' chats get answers.
+ */
+export class ChatPaces {
+  private readonly byChat = new Map<number, ChatPace>();
+
+  of(chatId: number): ChatPace {
+    let pace = this.byChat.get(chatId);
+    if (!pace) {
+      pace = new ChatPace();
+      this.byChat.set(chatId, pace);
+    }
+    return pace;
+  }
+}
+
 export interface PacerOptions<T> {
   /** Minimum time from the end of one call to the start of the next (config.telegram.editIntervalMs). */
   intervalMs: number;
   /** Minimum time before a paced send (see paceFor); the final call keeps to `intervalMs`. Default: intervalMs. */
   streamIntervalMs?: number | undefined;
+  /** The pace of the chat, shared with its other streams (ChatPaces.of). Default: this stream's own. */
+  chat?: ChatPace | undefined;
   /** Shows a value in the chat. Must not throw: a failure is reported as `failed`. */
   send(value: T): Promise<SendOutcome>;
   /**
@@ -49,8 +109,9 @@ export interface PacerOptions<T> {
   repeatAfterMs?: number;
 }
 
-/** Holds the latest value and sends it at the pace: one call in flight, at most one per interval. */
+/** Holds the latest value and sends it at the pace: one call in flight in the chat, at most one per interval. */
 export class Pacer<T> {
+  private readonly chat: ChatPace;
   private latest: { value: T } | undefined;
   private lastSent: { value: T } | undefined;
   private inflight: Promise<void> | undefined;
@@ -59,7 +120,9 @@ export class Pacer<T> {
   private lastCallAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
 
-  constructor(private readonly opts: PacerOptions<T>) {}
+  constructor(private readonly opts: PacerOptions<T>) {
+    this.chat = opts.chat ?? new ChatPace();
+  }
 
   /** The newest value: sent as soon as the pace allows, replacing any value not sent yet. Never waits. */
   push(value: T): void {
@@ -82,6 +145,7 @@ export class Pacer<T> {
     clearTimeout(this.repeatTimer);
     this.timer = undefined;
     this.repeatTimer = undefined;
+    this.chat.forget(this.wake);
   }
 
   /** Resolves when the pace allows the next call: the final text keeps to the pace too. */
@@ -90,26 +154,49 @@ export class Pacer<T> {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
+  private readonly wake = () => this.schedule();
+
+  /** How long before the chat's pace allows this stream's next paced call. */
+  private dueIn(): number {
+    return this.chat.lastAt + (this.opts.streamIntervalMs ?? this.opts.intervalMs) - Date.now();
+  }
+
   private schedule(): void {
-    if (this.timer || this.inflight || this.stopped) return;
-    const wait = Math.max(
-      0,
-      this.lastCallAt + (this.opts.streamIntervalMs ?? this.opts.intervalMs) - Date.now(),
+    if (this.timer || this.inflight || this.stopped || !this.latest) return;
+    if (this.chat.busy) {
+      this.chat.whenFree(this.wake);
+      return;
+    }
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.sendIfDue();
+      },
+      Math.max(0, this.dueIn()),
     );
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      const next = this.latest;
-      this.latest = undefined;
-      if (next) this.run(next.value);
-    }, wait);
+  }
+
+  /** Sends the latest value if the chat's pace allows it now, else waits for it. */
+  private sendIfDue(): void {
+    // Another stream of the chat may have gone meanwhile: its call comes first, then the interval.
+    if (this.chat.busy || this.dueIn() > 0) {
+      this.schedule();
+      return;
+    }
+    const next = this.latest;
+    this.latest = undefined;
+    if (next) this.run(next.value);
   }
 
   private run(value: T): void {
     if (this.stopped) return;
     clearTimeout(this.repeatTimer);
     this.repeatTimer = undefined;
+    this.chat.begin();
     this.inflight = this.opts.send(value).then((outcome) => {
       this.inflight = undefined;
+      // A refused call holds no other stream back (a refused draft's edits take over at once).
+      this.chat.end(outcome === 'sent');
       if (outcome !== 'unchanged') this.lastCallAt = Date.now();
       if (outcome === 'failed') this.stopped = true;
       if (outcome === 'sent') this.lastSent = { value };
@@ -123,6 +210,10 @@ export class Pacer<T> {
     const after = this.opts.repeatAfterMs;
     const last = this.lastSent;
     if (after === undefined || !last) return;
-    this.repeatTimer = setTimeout(() => this.run(last.value), after);
+    this.repeatTimer = setTimeout(() => {
+      this.repeatTimer = undefined;
+      this.latest = last;
+      this.sendIfDue();
+    }, after);
   }
 }
