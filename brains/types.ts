@@ -147,7 +147,15 @@ export interface TurnUsage {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /**
+   * Absent: the cost is the brain's own figure. `estimated`: the brain gave none (a Claude turn
+   * whose CLI died before its result), so it was priced from the tokens it was seen to use;
+   * `unknown`: some of those tokens' price is not known, and the cost leaves them out.
+   */
+  costBasis?: CostBasis;
 }
+
+export type CostBasis = 'estimated' | 'unknown';
 
 /** OpenAI's: `content_filter` is the upstream's own filter (a llama server behind a moderating proxy). */
 export type FinishReason = 'stop' | 'tool_calls' | 'length' | 'content_filter';

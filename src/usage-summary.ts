@@ -51,7 +51,9 @@ export function formatTokens(n: number): string {
 }
 
 export function formatTotals(x: UsageTotals): string {
-  return `$${x.costUsd.toFixed(2)}, ${x.turns} turns, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
+  const estimated =
+    x.estimated > 0 ? ` (estimated for ${x.estimated} turn${x.estimated > 1 ? 's' : ''})` : '';
+  return `$${x.costUsd.toFixed(2)}${estimated}, ${x.turns} turns, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
 }
 
 /**
@@ -68,7 +70,7 @@ export function usageContext(ledger: UsageLedger, now = Date.now(), credit?: str
   const lines = periods.map(([label, since]) => `- ${label}: ${formatTotals(ledger.totals(since, now + 1))}`);
   const byMode = ledger.byMode(startOfUtcMonth(now), now + 1).map((m) => `- ${m.mode}: ${formatTotals(m)}`);
   return [
-    'brainstem usage ledger (measured by the proxy; costs are what Claude Code reported, local models cost 0):',
+    'brainstem usage ledger (measured by the proxy; costs are what Claude Code reported, or estimated from the tokens of a turn whose process died before it said, local models cost 0):',
     ...lines,
     'This month by mode:',
     ...(byMode.length > 0 ? byMode : ['- (no turns yet)']),

@@ -29,12 +29,20 @@ export const NO_USAGE: TurnUsage = {
 /** Usage of an answer that took several brain calls (tool rounds). */
 export function addUsage(a: TurnUsage | undefined, b: TurnUsage): TurnUsage {
   if (!a) return b;
+  // The sum is no firmer than its least firm part.
+  const basis = [a.costBasis, b.costBasis];
+  const costBasis = basis.includes('unknown')
+    ? 'unknown'
+    : basis.includes('estimated')
+      ? 'estimated'
+      : undefined;
   return {
     costUsd: a.costUsd + b.costUsd,
     inputTokens: a.inputTokens + b.inputTokens,
     outputTokens: a.outputTokens + b.outputTokens,
     cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
     cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
+    ...(costBasis ? { costBasis } : {}),
   };
 }
 
@@ -47,6 +55,8 @@ export interface UsageTotals {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   durationMs: number;
+  /** Turns whose cost is an estimate (see TurnUsage.costBasis). */
+  estimated: number;
 }
 
 export interface UsageReport {
@@ -61,7 +71,7 @@ export interface UsageReport {
 const sums = `COUNT(*) AS turns, SUM(error IS NOT NULL) AS errors, TOTAL(cost_usd) AS costUsd,
   TOTAL(input_tokens) AS inputTokens, TOTAL(output_tokens) AS outputTokens,
   TOTAL(cache_read_tokens) AS cacheReadTokens, TOTAL(cache_write_tokens) AS cacheWriteTokens,
-  TOTAL(duration_ms) AS durationMs`;
+  TOTAL(duration_ms) AS durationMs, SUM(cost_basis IS NOT NULL) AS estimated`;
 
 type Totals<T = object> = T & { [K in keyof UsageTotals]: number | null };
 
@@ -76,10 +86,11 @@ const norm = <T extends object>(r: Totals<T>): T & UsageTotals =>
     cacheReadTokens: r.cacheReadTokens ?? 0,
     cacheWriteTokens: r.cacheWriteTokens ?? 0,
     durationMs: r.durationMs ?? 0,
+    estimated: r.estimated ?? 0,
   }) as T & UsageTotals;
 
 const COLUMNS = `ts, mode, session_key, brain_session_id, source, cost_usd, input_tokens, output_tokens,
-  cache_read_tokens, cache_write_tokens, duration_ms, error, billing`;
+  cache_read_tokens, cache_write_tokens, duration_ms, error, billing, cost_basis`;
 
 /** `select` from the ledger and the kept rows, `where` applied to each table. */
 const bothTables = (select: string, where: string) =>
@@ -121,7 +132,7 @@ export class UsageLedger {
     db.exec(`CREATE TEMP TABLE IF NOT EXISTS usage_kept AS SELECT ${COLUMNS} FROM main.usage WHERE 0;
       CREATE TEMP VIEW IF NOT EXISTS usage_seen AS
         SELECT ${COLUMNS} FROM main.usage UNION ALL SELECT ${COLUMNS} FROM temp.usage_kept`);
-    const values = 'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+    const values = 'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
     this.insert = db.prepare(`INSERT INTO main.usage (${COLUMNS}) ${values}`);
     this.keep = db.prepare(`INSERT INTO temp.usage_kept (${COLUMNS}) ${values}`);
     this.unkeep = db.prepare('DELETE FROM temp.usage_kept WHERE rowid = ?');
@@ -136,7 +147,8 @@ export class UsageLedger {
 
   /** Never throws: a row the database refuses is kept or, on an error waiting cannot cure, logged as lost. */
   record(e: UsageEntry): void {
-    const what = `the usage of a turn (mode ${e.mode}, ${e.sessionKey}, $${e.costUsd.toFixed(4)}, ${e.inputTokens} tokens in / ${e.outputTokens} out)`;
+    const cost = `$${e.costUsd.toFixed(4)}${e.costBasis ? ` ${e.costBasis}` : ''}`;
+    const what = `the usage of a turn (mode ${e.mode}, ${e.sessionKey}, ${cost}, ${e.inputTokens} tokens in / ${e.outputTokens} out)`;
     const row = [
       e.ts,
       e.mode,
@@ -151,6 +163,7 @@ export class UsageLedger {
       e.durationMs,
       e.error ?? null,
       e.billing ?? null,
+      e.costBasis ?? null,
     ];
     const id = this.keep.run(...row).lastInsertRowid;
     this.kept.run(what, () => {

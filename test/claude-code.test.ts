@@ -884,6 +884,62 @@ describe('CLI output without stream events', () => {
   });
 });
 
+// Lines as CLI 2.1.197 printed them (unused fields dropped): an `assistant` line per content block, each
+// with the usage of its message's start; the output count comes in the end with `message_delta`.
+describe('the cost of a turn whose result never came', () => {
+  it('adds up the calls the stream showed, each once, and prices only the models it knows', () => {
+    const reader = new RunReader(() => {});
+    const usage = (input: number, output: number, cacheRead = 0, cacheWrite = 0) => ({
+      input_tokens: input,
+      output_tokens: output,
+      cache_read_input_tokens: cacheRead,
+      cache_creation_input_tokens: cacheWrite,
+    });
+    const assistant = (id: string, model: string, u: object, parent: string | null = null) => ({
+      type: 'assistant',
+      message: { id, model, content: [], usage: u },
+      parent_tool_use_id: parent,
+    });
+    const event = (e: object, parent: string | null = null) => ({
+      type: 'stream_event',
+      event: e,
+      parent_tool_use_id: parent,
+    });
+    const lines = [
+      event({
+        type: 'message_start',
+        message: { id: 'msg_1', model: 'claude-sonnet-4-5-20250929', usage: usage(1000, 1, 200, 300) },
+      }),
+      assistant('msg_1', 'claude-sonnet-4-5-20250929', usage(1000, 1, 200, 300)),
+      assistant('msg_1', 'claude-sonnet-4-5-20250929', usage(1000, 1, 200, 300)),
+      event({ type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 500 } }),
+      // A subagent's call.
+      event(
+        { type: 'message_start', message: { id: 'msg_2', model: 'claude-haiku-4-5', usage: usage(400, 1) } },
+        'toolu_1',
+      ),
+      event(
+        { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 40 } },
+        'toolu_1',
+      ),
+      assistant('msg_3', 'claude-mystery-9', usage(50, 5)),
+    ];
+    for (const l of lines) expect(reader.read(parseCliLine(JSON.stringify(l)))).toEqual([]);
+    // $0.011685 for the first call, as the CLI prices it, and $0.0006 for the subagent's.
+    expect(reader.calls.estimate()).toEqual({
+      usage: {
+        costUsd: expect.closeTo(0.011685 + 0.0006, 9),
+        inputTokens: 1450,
+        outputTokens: 545,
+        cacheReadTokens: 200,
+        cacheWriteTokens: 300,
+        costBasis: 'unknown',
+      },
+      unpriced: ['claude-mystery-9'],
+    });
+  });
+});
+
 /** Failure lines as CLI 2.1.197 printed them (unused fields dropped), for the cases not run live above. */
 describe('failure classification from CLI output', () => {
   const result = (fields: Record<string, unknown>) => ({

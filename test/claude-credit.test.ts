@@ -1,11 +1,13 @@
 /**
  * What the real `claude` CLI says about spending, as ClaudeCodeBrain reports
- * it: the per-turn cap (`--max-budget-usd`), a spent Agent SDK credit, and a
- * mode billed to an API key of its own.
+ * it: the per-turn cap (`--max-budget-usd`), a spent Agent SDK credit, a
+ * mode billed to an API key of its own, and the cost of a turn whose CLI died
+ * before saying it.
  */
 import { describe, it } from 'vitest';
 import type { TurnEvent } from '../brains/types.js';
-import { creditSpent, httpError, text, toolUse } from './fakes/anthropic.js';
+import { createGate, creditSpent, httpError, text, toolUse } from './fakes/anthropic.js';
+import { PRICED_MODEL } from './helpers/claude-bin.js';
 import { collect, harness, textOf, userTurn } from './helpers/claude-harness.js';
 
 const errorOf = (events: TurnEvent[]) => {
@@ -92,6 +94,44 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
     const window = errorOf(await collect(h.brain.turn(userTurn('again'), new AbortController().signal)));
     expect(window.kind).toBe('usage_limit');
     expect(window.limit).toBeUndefined();
+  });
+
+  it('estimates the cost of a turn whose CLI died before its result, from the tokens the stream showed', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { mode: { allowedTools: ['Bash'] }, claude: { env: PRICED_MODEL } });
+    const held = createGate();
+    ctx.onTestFinished(() => held.open());
+    const usage = {
+      input_tokens: 1000,
+      output_tokens: 500,
+      cache_read_input_tokens: 200,
+      cache_creation_input_tokens: 300,
+    };
+    // Two API calls: the first answers whole (a tool call), the second is cut after its first words.
+    h.fake.script(() =>
+      toolUse(
+        'Bash',
+        { command: 'echo step-two' },
+        text(['half an answer', ' never finished'], { gate: held.promise, usage: { input_tokens: 2000 } }),
+        { preamble: 'Let me look.', usage },
+      ),
+    );
+    const events: TurnEvent[] = [];
+    for await (const ev of h.brain.turn(userTurn('look'), new AbortController().signal)) {
+      events.push(ev);
+      if (ev.type === 'text' && ev.text === 'half an answer') process.kill(h.lastPid(), 'SIGKILL');
+    }
+    expect(events.at(-1)?.type).toBe('error');
+    // The CLI prices the first call at $0.011685 (claude-sonnet-4-5, cache written for 5 minutes);
+    // the second so far is its input and the one output token its start counts.
+    expect(usageOf(events)).toEqual({
+      costUsd: expect.closeTo(0.011685 + 0.006 + 0.000015, 9),
+      inputTokens: 3000,
+      outputTokens: 501,
+      cacheReadTokens: 200,
+      cacheWriteTokens: 300,
+      costBasis: 'estimated',
+    });
   });
 
   it('runs a mode on the API key of its own environment', async (ctx) => {

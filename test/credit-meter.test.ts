@@ -326,6 +326,27 @@ describe('the meter', () => {
     expect(ledger.report(now - 2000).totals).toMatchObject({ turns: 1, costUsd: 3 });
   });
 
+  it('counts a cost estimated from the tokens like any other, and /usage says it is estimated', async () => {
+    const { meter, ledger } = await ledgerAt(100);
+    const now = Date.now();
+    const row = {
+      mode: 'assistant',
+      sessionKey: 'k',
+      source: 'test',
+      inputTokens: 1000,
+      outputTokens: 500,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      durationMs: 0,
+      billing: 'subscription' as const,
+    };
+    ledger.record({ ...row, ts: now - 2000, costUsd: 1 });
+    ledger.record({ ...row, ts: now - 1000, costUsd: 0.5, costBasis: 'estimated', error: 'aborted' });
+    expect(meter.reading(now + 1).spent).toBeCloseTo(1.5, 9);
+    expect(ledger.totals(now - HOUR, now + 1)).toMatchObject({ turns: 2, costUsd: 1.5, estimated: 1 });
+    expect(usageView(ledger, '1h', 'en', now)).toContain('Total: $1.50 (estimated for 1 turn), 2 turns,');
+  });
+
   it("finds a cycle's spend and the first turn in the (billing, ts, cost_usd) index alone, kept rows included", async () => {
     const { db } = await ledgerAt(100);
     const plan = (sql: string, params: object) =>

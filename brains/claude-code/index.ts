@@ -368,6 +368,7 @@ export class ClaudeCodeBrain implements Brain {
       // A stopped turn still cost what its finished API calls cost: recorded like any other.
       if ((end.kind === 'aborted' || end.kind === 'timeout') && end.result)
         yield* a.reader.settle(proc.turnUsage(end.result));
+      else if (end.kind !== 'result') yield* this.unreported(a.reader, log);
       if (end.kind === 'aborted') {
         log.info({ durationMs }, 'claude turn aborted');
         yield { type: 'error', error: abortedError };
@@ -454,6 +455,24 @@ export class ClaudeCodeBrain implements Brain {
         await proc.close();
       }
     }
+  }
+
+  /**
+   * The usage of a turn whose process ended before its result (killed, crashed, or stopped and
+   * killed when it did not answer the interrupt): the CLI never said the cost, so it is estimated
+   * from the API calls the stream showed (CallTally).
+   */
+  private *unreported(reader: RunReader, log: Logger): Generator<TurnEvent> {
+    if (!reader.calls.seen) return;
+    const { usage, unpriced } = reader.calls.estimate();
+    const { costUsd, costBasis: _, ...tokens } = usage;
+    if (unpriced.length > 0) {
+      log.warn(
+        { models: unpriced, pricedCostUsd: costUsd, ...tokens },
+        'claude turn ended without its cost, and the price of its model is unknown: only its tokens are recorded',
+      );
+    } else log.info({ costUsd, ...tokens }, 'claude turn ended without its cost; estimated from its tokens');
+    yield { type: 'usage', usage };
   }
 
   /** Watches a process between turns (a warm one, a spare): a turn nobody asked for never reaches the next one. */

@@ -1,6 +1,7 @@
 import type { TurnEvent, TurnUsage } from '../types.js';
 import type { FailureSignals } from './errors.js';
 import type { CliEvent } from './stream-json.js';
+import { CallTally } from './usage-estimate.js';
 
 /**
  * Follows the events of one CLI run: turns them into what the consumer sees
@@ -12,6 +13,8 @@ export class RunReader {
   /** Whether the consumer got anything yet (a failed resume can be retried only before that). */
   yielded = false;
   readonly signals: Omit<FailureSignals, 'stderr' | 'exitCode' | 'signal'> = {};
+  /** The API calls the stream showed: what the turn cost if its result never comes. */
+  readonly calls = new CallTally();
   /** The answer's text as the consumer got it: what the session is known to have said last (answerDigest). */
   text = '';
   private textSeen = false;
@@ -34,7 +37,11 @@ export class RunReader {
         this.newBlock = this.textSeen && !this.cutOff;
         this.cutOff = false;
         return [];
+      case 'call_usage':
+        this.calls.read(ev);
+        return [];
       case 'message_end':
+        this.calls.read(ev);
         this.cutOff = ev.stopReason === 'max_tokens' || ev.stopReason === 'model_context_window_exceeded';
         return [];
       case 'text_delta': {

@@ -6,9 +6,9 @@ import type { TurnUsage } from '../types.js';
  * The lines of `claude -p --output-format stream-json --verbose
  * --include-partial-messages` that the brain acts on, validated with zod and
  * reduced to what it needs. Everything else the CLI prints (status lines,
- * whole `assistant` messages, tool results) is passed on as `other` and
- * ignored on purpose: text comes from the partial deltas, and Claude Code's
- * own tool use stays internal.
+ * whole `assistant` messages but for their API call's usage, tool results) is
+ * passed on as `other` and ignored on purpose: text comes from the partial
+ * deltas, and Claude Code's own tool use stays internal.
  */
 
 const initLine = z.object({
@@ -16,6 +16,24 @@ const initLine = z.object({
   subtype: z.literal('init'),
   session_id: z.string().min(1),
 });
+
+/** An API call's token counts, as the Messages API reports them (`message.usage`, `message_delta.usage`). */
+const apiUsage = z.object({
+  input_tokens: z.number().nonnegative().nullish(),
+  output_tokens: z.number().nonnegative().nullish(),
+  cache_read_input_tokens: z.number().nonnegative().nullish(),
+  cache_creation_input_tokens: z.number().nonnegative().nullish(),
+});
+
+/**
+ * The message of an API call: its id, model and usage so far. Only for an estimate of the cost
+ * (CallTally): a message of another shape (the CLI's own, which has no id) gives none, and is
+ * no reason to distrust the line.
+ */
+const apiMessage = z
+  .object({ id: z.string().min(1), model: z.string().optional(), usage: apiUsage })
+  .optional()
+  .catch(undefined);
 
 const streamEventLine = z.object({
   type: z.literal('stream_event'),
@@ -28,6 +46,10 @@ const streamEventLine = z.object({
     delta: z
       .object({ type: z.string().optional(), text: z.string().optional(), stop_reason: z.string().nullish() })
       .optional(),
+    /** `message_start`'s. */
+    message: apiMessage,
+    /** `message_delta`'s: the message's output tokens in the end. */
+    usage: apiUsage.optional().catch(undefined),
   }),
 });
 
@@ -45,11 +67,15 @@ const rateLimitLine = z.object({
   }),
 });
 
-/** Only the failure marker: a synthetic assistant message carries `error` (e.g. "authentication_failed"). */
+/**
+ * The failure marker (a synthetic assistant message carries `error`, e.g. "authentication_failed"),
+ * and the usage of the API call the message came from.
+ */
 const assistantLine = z.object({
   type: z.literal('assistant'),
   parent_tool_use_id: z.string().nullish(),
   error: z.string().optional(),
+  message: apiMessage,
 });
 
 /** The CLI asks whether a tool outside `--allowedTools` may run (`--permission-prompt-tool stdio`). */
@@ -127,7 +153,10 @@ const resultLine = z.object({
 });
 
 /** Token counts, in TurnUsage's names. */
-export type Tokens = Omit<TurnUsage, 'costUsd'>;
+export type Tokens = Omit<TurnUsage, 'costUsd' | 'costBasis'>;
+
+/** Tokens and what the CLI says they cost. */
+type ReportedUsage = Tokens & { costUsd: number };
 
 export interface CliResult {
   /** `success`, or a stop of the CLI's own such as `error_max_budget_usd`. */
@@ -144,11 +173,11 @@ export interface CliResult {
    * is `total_cost_usd`, which runs up over the life of the process (and, with
    * 2.1.332, of a resumed session before it): see ClaudeProcess.turnUsage.
    */
-  usage: TurnUsage;
+  usage: ReportedUsage;
   /** `modelUsage` summed over the models: a running total like `total_cost_usd`. */
   modelTokens?: Tokens;
   /** `model_usage_since_last_result` summed over the models, with its cost: the turn's own, when the CLI says it. */
-  sinceLast?: TurnUsage;
+  sinceLast?: ReportedUsage;
   /** Tools refused during the turn (by a deny answer or `--disallowedTools`). */
   permissionDenials: { tool: string; toolUseId?: string }[];
 }
@@ -170,7 +199,14 @@ export type CliEvent =
   | { type: 'text_block' }
   | { type: 'text_delta'; text: string }
   /** A top-level message ends, and why (`end_turn`, `tool_use`, `max_tokens`…). */
-  | { type: 'message_end'; stopReason: string }
+  | { type: 'message_end'; stopReason: string; tokens?: Tokens }
+  /**
+   * Tokens an API call of the turn used so far (its message's `usage`), by message id; `parent` for a
+   * subagent's call. The CLI repeats a message's usage with each of its content blocks, and the
+   * output count grows until the message ends; a `message_delta`'s count has no id (`messageId`
+   * absent): it is that of the last message begun on the same `parent`.
+   */
+  | { type: 'call_usage'; parent?: string; messageId?: string; model?: string; tokens: Tokens }
   | { type: 'rate_limit'; info: RateLimitInfo }
   | { type: 'api_error'; error: string }
   | { type: 'result'; result: CliResult }
@@ -218,9 +254,10 @@ function parseKnown(type: string, subtype: string | undefined, json: unknown): C
     }));
   }
   if (type === 'assistant') {
-    return fromSchema(assistantLine, json, (l) =>
-      l.error && !l.parent_tool_use_id ? { type: 'api_error', error: l.error } : undefined,
-    );
+    return fromSchema(assistantLine, json, (l) => {
+      if (l.error) return l.parent_tool_use_id ? undefined : { type: 'api_error', error: l.error };
+      return l.message ? callUsage(l.parent_tool_use_id, l.message) : undefined;
+    });
   }
   if (type === 'result') return fromSchema(resultLine, json, fromResult);
   if (type === 'control_request') {
@@ -266,16 +303,46 @@ function fromSchema<S extends z.ZodType>(
 }
 
 function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | undefined {
-  if (line.parent_tool_use_id) return undefined;
   const { event } = line;
+  if (event.type === 'message_start' && event.message)
+    return callUsage(line.parent_tool_use_id, event.message);
+  // A message's own end: its stop reason matters to the reader, its output tokens to the estimate.
+  const end = event.type === 'message_delta' && event.delta?.stop_reason;
+  if (event.type === 'message_delta' && event.usage && (line.parent_tool_use_id || !end)) {
+    return {
+      type: 'call_usage',
+      parent: line.parent_tool_use_id ?? undefined,
+      tokens: tokensOf(event.usage),
+    };
+  }
+  if (line.parent_tool_use_id) return undefined;
   if (event.type === 'content_block_start' && event.content_block?.type === 'text')
     return { type: 'text_block' };
   if (event.type === 'content_block_delta' && event.delta?.type === 'text_delta' && event.delta.text) {
     return { type: 'text_delta', text: event.delta.text };
   }
-  if (event.type === 'message_delta' && event.delta?.stop_reason)
-    return { type: 'message_end', stopReason: event.delta.stop_reason };
+  if (end) return { type: 'message_end', stopReason: end, tokens: event.usage && tokensOf(event.usage) };
   return undefined;
+}
+
+function callUsage(parent: string | null | undefined, m: NonNullable<z.infer<typeof apiMessage>>): CliEvent {
+  return {
+    type: 'call_usage',
+    parent: parent ?? undefined,
+    messageId: m.id,
+    model: m.model,
+    tokens: tokensOf(m.usage),
+  };
+}
+
+/** The counts the API gave; one it left out (a `message_delta` may give only the output) is 0. */
+function tokensOf(u: z.infer<typeof apiUsage>): Tokens {
+  return {
+    inputTokens: u.input_tokens ?? 0,
+    outputTokens: u.output_tokens ?? 0,
+    cacheReadTokens: u.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: u.cache_creation_input_tokens ?? 0,
+  };
 }
 
 function fromResult(line: z.infer<typeof resultLine>): CliEvent {
@@ -309,7 +376,7 @@ function fromResult(line: z.infer<typeof resultLine>): CliEvent {
 /** What every model cost and used since the process's previous result. */
 function sinceLastResult(
   models: z.infer<typeof resultLine>['model_usage_since_last_result'],
-): TurnUsage | undefined {
+): ReportedUsage | undefined {
   const tokens = modelTotals(models);
   if (!models || !tokens) return undefined;
   return { ...tokens, costUsd: Object.values(models).reduce((n, m) => n + m.costUSD, 0) };

@@ -167,4 +167,14 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'usage whose cost is estimated',
+    // A Claude turn whose CLI died before it said the cost: 'estimated' when priced from the tokens
+    // the stream showed, 'unknown' when a model's price is not known (the cost leaves its tokens out).
+    // NULL: the cost the brain reported.
+    sql: `
+      ALTER TABLE usage ADD COLUMN cost_basis TEXT CHECK (cost_basis IN ('estimated', 'unknown'));
+    `,
+  },
 ];
