@@ -20,26 +20,39 @@ export function allowedUpdates(front: boolean): readonly UpdateType[] {
 }
 
 /**
- * The grammY bot with its outgoing API pipeline. The throttler keeps within
- * Telegram's global and per-group budgets (the stream sender paces its own
- * edits, so private chats only get a light spacing); auto-retry, outermost,
- * waits out a 429's retry_after however long (dropping it would lose the
- * final text), retries 5xx a bounded number of times and network failures until they pass.
+ * Whether a call is one of the messages Telegram counts against a chat's budget (about 20 a
+ * minute in a group): a message sent, copied or forwarded, or one changed. Other calls ("typing…",
+ * a deletion, a file lookup) are not counted by Telegram; throttled like messages, a topic's
+ * "typing…" every few seconds would spend the group's budget and hold the final texts behind it.
+ */
+export function countedByTelegram(method: string): boolean {
+  if (method === 'sendChatAction') return false;
+  return /^(send|edit|copy|forward|stop)/.test(method);
+}
+
+/**
+ * The grammY bot with its outgoing API pipeline. The throttler keeps the
+ * messages within Telegram's global and per-group budgets (the stream sender
+ * paces its own edits, so private chats only get a light spacing); other
+ * calls go straight out. Auto-retry, outermost, waits out a 429's retry_after
+ * however long (dropping it would lose the final text), retries 5xx a bounded
+ * number of times and network failures until they pass.
  */
 export function createBot(token: string, apiRoot: string | undefined): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
-  bot.api.config.use(
-    apiThrottler({
-      global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
-      group: {
-        maxConcurrent: 1,
-        minTime: 1000,
-        reservoir: 20,
-        reservoirRefreshAmount: 20,
-        reservoirRefreshInterval: 60_000,
-      },
-      out: { maxConcurrent: 1, minTime: 50 },
-    }),
+  const throttle = apiThrottler({
+    global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
+    group: {
+      maxConcurrent: 1,
+      minTime: 1000,
+      reservoir: 20,
+      reservoirRefreshAmount: 20,
+      reservoirRefreshInterval: 60_000,
+    },
+    out: { maxConcurrent: 1, minTime: 50 },
+  });
+  bot.api.config.use((prev, method, payload, signal) =>
+    countedByTelegram(method) ? throttle(prev, method, payload, signal) : prev(method, payload, signal),
   );
   bot.api.config.use(autoRetry({ maxRetryAttempts: 6 }));
   return bot;
