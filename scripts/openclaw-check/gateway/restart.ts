@@ -17,6 +17,14 @@ export async function restart(g: Gateway): Promise<void> {
       `FRONT-AWAY answers ${WORDS.filter((w) => newTurnTexts(body).some((t) => t.includes(w))).join(' ')}`,
     ],
   });
+  // On a loaded machine an earlier step may have left OpenClaw told stalled (a poll later than the
+  // short notice delay): its "fetching again" comes first, or it would be counted here, where the
+  // stall of this restart, already told, would never be.
+  const told = (what: string) => bot().filter((m) => m.text.includes(what)).length;
+  await until(
+    'the end of a stall an earlier step left',
+    () => told('not fetching') === told('fetching again'),
+  );
   const beforeAway = bot().length;
   const before = chatRequests().length;
   await g.stop();
