@@ -142,7 +142,10 @@ async function main() {
     target: { newConversationTtftOverTotal: '<= 0.3', followUpTtftOverTotal: '<= 0.3' },
   };
 
-  // 3. Concurrency: 8 new conversations at once vs 1, wall time ratio, medians of three.
+  // 3. Concurrency: 8 new conversations at once vs 1, wall time ratio, medians of three. The targets
+  // are the first round's (issue 3). Claude's is out of reach on 2 cores by construction: each new
+  // conversation but the one a spare serves starts a CLI (~1.5 s of CPU), so eight cost about four
+  // times one; issue 16's 8-at-once target is for warm processes (claudeSpare.warmConcurrency).
   const wall = async (n: number, model: string, tag: string) => {
     const t0 = now();
     await Promise.all(
