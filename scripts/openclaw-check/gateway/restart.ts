@@ -23,7 +23,7 @@ export async function restart(g: Gateway): Promise<void> {
   const told = (what: string) => bot().filter((m) => m.text.includes(what)).length;
   await until(
     'the end of a stall an earlier step left',
-    () => told('not fetching') === told('fetching again'),
+    () => told('not fetching') === told('fetching messages again'),
   );
   const beforeAway = bot().length;
   const before = chatRequests().length;
