@@ -111,17 +111,23 @@ describe('git tools in the configured repository', () => {
     const marker = path.join(repo, '..', `${path.basename(repo)}-ran`);
     const script = path.join(repo, '..', `${path.basename(repo)}-hook.sh`);
     writeFileSync(script, `#!/bin/sh\necho "$0 $*" >> ${marker}\ncat "$@" 2>/dev/null\n`, { mode: 0o755 });
-    // A repository inside (a submodule) with a filter driver of its own.
+    // A repository inside (a submodule) with a filter driver and an external diff of its own, and a
+    // commit the index does not have yet: what `diff.submodule=diff` would diff under its config.
     const sub = path.join(repo, 'sub');
     const subGit = (...args: string[]) => execFileSync('git', args, { cwd: sub, encoding: 'utf8' });
+    const subCommit = (text: string) => {
+      writeFileSync(path.join(sub, 's.txt'), text);
+      subGit('add', '.');
+      subGit('-c', 'user.email=t@example.com', '-c', 'user.name=T', 'commit', '-q', '-m', text);
+    };
     mkdirSync(sub);
     subGit('init', '-q');
-    writeFileSync(path.join(sub, 's.txt'), 'sub\n');
-    subGit('add', '.');
-    subGit('-c', 'user.email=t@example.com', '-c', 'user.name=T', 'commit', '-q', '-m', 'sub');
-    subGit('config', 'filter.subf.clean', script);
-    writeFileSync(path.join(sub, '.git', 'info', 'attributes'), '* filter=subf\n');
+    subCommit('sub\n');
     git('add', 'sub');
+    subCommit('sub 2\n');
+    subGit('config', 'filter.subf.clean', script);
+    subGit('config', 'diff.external', script);
+    writeFileSync(path.join(sub, '.git', 'info', 'attributes'), '* filter=subf\n');
     // Set once the test's own git commands are done: they would run them.
     const set = [
       ['core.fsmonitor', script],
@@ -134,6 +140,7 @@ describe('git tools in the configured repository', () => {
       ['filter.clean.required', 'true'],
       ['filter.proc.process', script],
       ['filter.a=b.clean', script],
+      ['diff.submodule', 'diff'],
     ];
     for (const [key, value] of set) git('config', key as string, value as string);
     // Status and diff run a clean filter when a file's stat no longer matches the index, as after a touch.
@@ -157,7 +164,7 @@ describe('git tools in the configured repository', () => {
         const { status, body } = await api(tool, input);
         expect(status, tool).toBe(200);
         expect(body.ok, tool).toBe(true);
-        if (tool === 'git_status') expect(body.output).toBe('## main\n M b.txt\nA  c.txt\nA  sub\n');
+        if (tool === 'git_status') expect(body.output).toBe('## main\n M b.txt\nA  c.txt\nAM sub\n');
       }
       expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '').toBe('');
     } finally {

@@ -11,7 +11,9 @@ import { type AnyTool, defineTool, type ToolContext } from './registry.js';
  * the repository's own config names: these tools run unasked, and whoever could write .git/config
  * (an approved command) would otherwise have them run its commands (an fsmonitor hook at status,
  * an external diff or a textconv at diff, a signature check's gpg.program at log, the
- * post-index-change hook when diff refreshes the index; filter drivers: see filtersOff).
+ * post-index-change hook when diff refreshes the index; filter drivers: see filtersOff). A
+ * submodule's changed commit is shown as a line: `diff.submodule=diff` would run a diff inside it,
+ * under the submodule's own config, which none of these settings reach.
  */
 const GIT = [
   'git',
@@ -26,6 +28,8 @@ const GIT = [
   'log.showSignature=false',
   '-c',
   'core.hooksPath=/dev/null',
+  '-c',
+  'diff.submodule=short',
 ];
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' };
 
