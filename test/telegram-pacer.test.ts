@@ -235,6 +235,48 @@ describe('streaming pacer', () => {
     await b.flush();
   });
 
+  it('streams of one chat with different intervals go in the order they came: the quicker one does not starve the other', async () => {
+    // A private chat's answer at a 300 ms editIntervalMs next to a tool run's 1 s live progress.
+    const chat = new ChatPaces().of(500);
+    const { calls, send } = chatSends();
+    const answer = new Pacer({ intervalMs: 300, chat, send });
+    const tool = new Pacer({ intervalMs: 1000, chat, send });
+    for (let t = 0; t < 40; t++) {
+      answer.push(`a${t}`);
+      tool.push(`t${t}`);
+      calls.at(-1)?.settle('sent');
+      await vi.advanceTimersByTimeAsync(50);
+    }
+    const byTool = calls.filter((c) => String(c.value).startsWith('t')).length;
+    const byAnswer = calls.length - byTool;
+    expect(byTool).toBeGreaterThan(0);
+    expect(Math.abs(byTool - byAnswer)).toBeLessThanOrEqual(1);
+    calls.at(-1)?.settle('sent');
+    await answer.flush();
+    await tool.flush();
+  });
+
+  it('a send that throws ends its own stream only: the chat’s other streams go on', async () => {
+    const chat = new ChatPaces().of(-100500);
+    const { calls, send } = chatSends();
+    const broken = new Pacer<string>({
+      intervalMs: INTERVAL,
+      chat,
+      send: () => {
+        throw new Error('render failed');
+      },
+    });
+    const other = new Pacer({ intervalMs: INTERVAL, chat, send });
+    broken.push('x');
+    await vi.advanceTimersByTimeAsync(0);
+    other.push('y');
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(calls.map((c) => c.value)).toEqual(['y']);
+    calls[0]?.settle('sent');
+    await other.flush();
+    await broken.flush();
+  });
+
   it('a call Telegram refused holds the chat’s other streams back no longer than its flight (a refused draft’s edits go at once)', async () => {
     const chat = new ChatPaces().of(-100500);
     const pace = paceFor(-100500, INTERVAL);

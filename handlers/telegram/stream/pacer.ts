@@ -41,24 +41,36 @@ export function paceFor(
 /**
  * The streaming pace one chat's streams share: one paced call in flight in
  * the chat, and the next one at least a stream interval after the chat's last
- * one, whichever stream makes it. The streams' final calls keep out of it (the
- * group's budget keeps room for them), so a final text never waits for another
- * topic's stream.
+ * one, whichever stream makes it. Streams with a value to show wait in line
+ * and go in the order they came: with intervals of their own (an answer's
+ * `editIntervalMs` below a tool run's 1 s), the quicker one would otherwise
+ * always find the chat free first and the other never get a call. The
+ * streams' final calls keep out of it (the group's budget keeps room for
+ * them), so a final text never waits for another topic's stream.
  */
 export class ChatPace {
   /** When the chat's last paced call that Telegram took ended (ms since epoch). */
   lastAt = Number.NEGATIVE_INFINITY;
   /** A stream's paced call to the chat is in flight (a 429 waited out holds it: the others wait too). */
   busy = false;
-  private readonly waiting = new Set<() => void>();
+  /** The streams waiting to make a paced call, first come first: each is woken to check its turn. */
+  private readonly line = new Set<() => void>();
 
-  /** Calls `wake` once the call in flight has ended. */
-  whenFree(wake: () => void): void {
-    this.waiting.add(wake);
+  /** Puts a stream in line (where it already stands, if it does). */
+  join(wake: () => void): void {
+    this.line.add(wake);
   }
 
-  forget(wake: () => void): void {
-    this.waiting.delete(wake);
+  /** Whether this stream is first in line. */
+  isNext(wake: () => void): boolean {
+    return this.line.values().next().value === wake;
+  }
+
+  /** Out of line (its call goes now, or it stopped): the next one is told if the chat is free. */
+  leave(wake: () => void): void {
+    const wasNext = this.isNext(wake);
+    this.line.delete(wake);
+    if (wasNext && !this.busy) this.line.values().next().value?.();
   }
 
   begin(): void {
@@ -69,10 +81,7 @@ export class ChatPace {
   end(sent: boolean): void {
     this.busy = false;
     if (sent) this.lastAt = Date.now();
-    // In the order they started waiting: the streams of the chat take turns.
-    const woken = [...this.waiting];
-    this.waiting.clear();
-    for (const wake of woken) wake();
+    this.line.values().next().value?.();
   }
 }
 
@@ -145,7 +154,7 @@ export class Pacer<T> {
     clearTimeout(this.repeatTimer);
     this.timer = undefined;
     this.repeatTimer = undefined;
-    this.chat.forget(this.wake);
+    this.chat.leave(this.wake);
   }
 
   /** Resolves when the pace allows the next call: the final text keeps to the pace too. */
@@ -163,10 +172,9 @@ export class Pacer<T> {
 
   private schedule(): void {
     if (this.timer || this.inflight || this.stopped || !this.latest) return;
-    if (this.chat.busy) {
-      this.chat.whenFree(this.wake);
-      return;
-    }
+    this.chat.join(this.wake);
+    // Woken when the call in flight ends, or when the stream ahead goes.
+    if (this.chat.busy || !this.chat.isNext(this.wake)) return;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
@@ -178,22 +186,26 @@ export class Pacer<T> {
 
   /** Sends the latest value if the chat's pace allows it now, else waits for it. */
   private sendIfDue(): void {
+    if (this.stopped) return;
+    this.chat.join(this.wake);
     // Another stream of the chat may have gone meanwhile: its call comes first, then the interval.
-    if (this.chat.busy || this.dueIn() > 0) {
+    if (this.chat.busy || !this.chat.isNext(this.wake) || this.dueIn() > 0) {
       this.schedule();
       return;
     }
     const next = this.latest;
     this.latest = undefined;
-    if (next) this.run(next.value);
+    if (!next) return;
+    this.chat.begin();
+    this.chat.leave(this.wake);
+    this.run(next.value);
   }
 
+  /** Sends `value`, the chat's pace already taken (begin). */
   private run(value: T): void {
-    if (this.stopped) return;
     clearTimeout(this.repeatTimer);
     this.repeatTimer = undefined;
-    this.chat.begin();
-    this.inflight = this.opts.send(value).then((outcome) => {
+    this.inflight = this.sendSafely(value).then((outcome) => {
       this.inflight = undefined;
       // A refused call holds no other stream back (a refused draft's edits take over at once).
       this.chat.end(outcome === 'sent');
@@ -204,6 +216,15 @@ export class Pacer<T> {
       if (this.latest) this.schedule();
       else this.repeatLater();
     });
+  }
+
+  /** A send that throws after all (its contract says it must not) ends its stream, not the chat's pace. */
+  private sendSafely(value: T): Promise<SendOutcome> {
+    try {
+      return this.opts.send(value).catch((): SendOutcome => 'failed');
+    } catch {
+      return Promise.resolve('failed');
+    }
   }
 
   private repeatLater(): void {
