@@ -1,4 +1,6 @@
+import type { Message, Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueuedMessages } from '../handlers/telegram/route/queued-messages.js';
 import { randomPng } from './helpers/images.js';
 import { type Harness, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
@@ -264,5 +266,24 @@ describe('an album still being gathered when brainstem stops', () => {
     u.replacesPhoto(photo, fresher);
     await turnsDone(restarted, u);
     expect(imagesAsked(h).slice(again)).toEqual([[dataUrl(fresher)], []]);
+  });
+});
+
+describe('the messages held for their waiting turns', () => {
+  const message = (caption: string) =>
+    ({ message_id: 5, date: 0, chat: { id: 117, type: 'private', first_name: 'U' }, caption }) as Message &
+      Update.NonChannel;
+
+  it("a turn that lets go of its message twice takes its own, and leaves a newer turn's hold on the same message alone", () => {
+    const queued = new QueuedMessages();
+    // A photo's turn reads its files; meanwhile the photo is replaced, which is a turn of its own.
+    const first = queued.hold(message('old photo'));
+    expect(first().caption).toBe('old photo');
+    const second = queued.hold(message('new photo'));
+    // The first turn's `finally` lets go once more: it must not end the second turn's hold.
+    expect(first().caption).toBe('old photo');
+    expect(queued.replace(message('new photo, caption edited'))).toBe(true);
+    expect(second().caption).toBe('new photo, caption edited');
+    expect(queued.replace(message('too late'))).toBe(false);
   });
 });

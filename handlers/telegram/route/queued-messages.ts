@@ -9,29 +9,33 @@ type ChatMessage = Message & Update.NonChannel;
  * photo or file it holds replaced) changes what the turn answers, once.
  */
 export class QueuedMessages {
-  private readonly messages = new Map<string, ChatMessage>();
+  /**
+   * One box per hold: a message replaced while its turn reads its files is held again by a turn
+   * of its own, and the older turn must neither take the newer one's message nor end its hold.
+   */
+  private readonly messages = new Map<string, { message: ChatMessage }>();
 
   /** Keeps `message` as what its turn answers; the turn takes the latest when it begins (later edits are turns of their own). */
   hold(message: ChatMessage): () => ChatMessage {
     const key = keyOf(message);
-    this.messages.set(key, message);
+    const box = { message };
+    this.messages.set(key, box);
     return () => {
-      const latest = this.messages.get(key) ?? message;
-      this.messages.delete(key);
-      return latest;
+      if (this.messages.get(key) === box) this.messages.delete(key);
+      return box.message;
     };
   }
 
   /** The message as it now reads, still held: a media turn reads its files before its captions (media-messages.ts). */
   peek(message: ChatMessage): ChatMessage {
-    return this.messages.get(keyOf(message)) ?? message;
+    return this.messages.get(keyOf(message))?.message ?? message;
   }
 
-  /** Puts the edited message in place of the waiting one: false when the message has no turn waiting. */
+  /** Puts the edited message in place of the waiting one (the latest hold's): false when the message has no turn waiting. */
   replace(edited: ChatMessage): boolean {
-    const key = keyOf(edited);
-    if (!this.messages.has(key)) return false;
-    this.messages.set(key, edited);
+    const box = this.messages.get(keyOf(edited));
+    if (!box) return false;
+    box.message = edited;
     return true;
   }
 }
