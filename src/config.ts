@@ -380,7 +380,7 @@ export function configSchemas() {
             .min(16)
             .optional()
             .describe(
-              'Bearer token for every route but `/health` (and the Telegram front, which checks the bot token), at least 16 characters (env `BRAINSTEM_API_TOKEN`). Unset: generated once into `<dataDir>/api-token` (0600).',
+              'Bearer token for every route but `/health` (which shows the upstreams’ own error text only with it) and the Telegram front (which checks the bot token), at least 16 characters (env `BRAINSTEM_API_TOKEN`). Unset: generated once into `<dataDir>/api-token` (0600).',
             ),
           allowedHosts: z
             .array(z.string().regex(HOST_NAME, 'a host name or IP address, without scheme or port'))
@@ -603,7 +603,7 @@ export function configSchemas() {
             .min(100)
             .default(1_000)
             .describe(
-              'Minimum time between two edits (or drafts) of a streamed answer or a tool’s progress.',
+              'Minimum time between two edits (or drafts) of a streamed answer or a tool’s progress, shared by the streams of one chat (its forum topics): they take turns (a group: 4 s).',
             ),
           confirmTimeoutMs: z
             .number()
