@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { constants, type ReadStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rm } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { chmodSync, constants, existsSync, type ReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -9,18 +9,62 @@ import path from 'node:path';
  * the answer and then empties. One folder per conversation under
  * `<dataDir>/outbox/`; only regular files directly in it are sent, never what
  * a symlink points at, never anything outside it.
+ *
+ * Every Claude process gets the whole `<dataDir>/outbox/` (`--add-dir`: a spare
+ * starts before it knows its conversation), where reading runs unasked (Read,
+ * `ls`): a conversation must not find another's folder there. The root is not
+ * listable (0300: brainstem's user creates and enters folders in it, never
+ * lists it), and a folder's name holds an HMAC of its key under a secret kept
+ * in the data dir (which no brain reads, own-files.ts): known to brainstem
+ * alone, not computed from the key as a plain hash would be.
  */
+
+/** The secret of the folder names, which brains never read (own-files.ts). */
+export const OUTBOX_KEY_FILE = 'outbox-key';
+/** Write and enter, never list: as root (which ignores the bits) only the HMAC names remain. */
+const ROOT_MODE = 0o300;
+
+const keys = new Map<string, Buffer>();
+
+/** Generated once into the data dir (0600, as on every start), so names stay across restarts. */
+function outboxKey(dataDir: string): Buffer {
+  const known = keys.get(dataDir);
+  if (known) return known;
+  const file = path.join(dataDir, OUTBOX_KEY_FILE);
+  let key = existsSync(file) ? Buffer.from(readFileSync(file, 'utf8').trim(), 'hex') : Buffer.alloc(0);
+  if (key.length >= 32) chmodSync(file, 0o600);
+  else {
+    key = randomBytes(32);
+    writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600 });
+  }
+  keys.set(dataDir, key);
+  return key;
+}
 
 /** The folder holding every conversation's outbox. */
 export function outboxRoot(dataDir: string): string {
   return path.join(dataDir, 'outbox');
 }
 
-/** The folder of the conversation `sessionKey`: a readable name plus a hash, so two keys never share one. */
+/** The folder of the conversation `sessionKey`: a readable name plus an HMAC nobody else can compute, so two keys never share one. */
 export function outboxDir(dataDir: string, sessionKey: string): string {
-  const readable = sessionKey.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 60);
-  const hash = createHash('sha256').update(sessionKey).digest('hex').slice(0, 8);
-  return path.join(outboxRoot(dataDir), `${readable}-${hash}`);
+  const hash = createHmac('sha256', outboxKey(dataDir)).update(sessionKey).digest('hex').slice(0, 32);
+  return path.join(outboxRoot(dataDir), `${readable(sessionKey)}-${hash}`);
+}
+
+const readable = (sessionKey: string) => sessionKey.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 60);
+
+/** Creates the root, or takes away its read bit when an earlier brainstem left it listable. */
+export async function prepareOutboxRoot(root: string): Promise<void> {
+  await mkdir(root, { recursive: true, mode: ROOT_MODE });
+  await chmod(root, ROOT_MODE);
+}
+
+/** Once no brain runs: listable again, so that removing or copying the data dir (`rm -r`, a backup) works. */
+export async function closeOutboxRoot(root: string): Promise<void> {
+  await chmod(root, 0o700).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
 
 /**
@@ -29,9 +73,30 @@ export function outboxDir(dataDir: string, sessionKey: string): string {
  * removed first, so the brain is never pointed outside.
  */
 export async function prepareOutbox(dir: string): Promise<void> {
+  await prepareOutboxRoot(path.dirname(dir));
   const st = await lstat(dir).catch(() => undefined);
   if (st && !st.isDirectory()) await rm(dir, { force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Before it, the old names were still in use; after it, a brain may have written there. */
+const STARTED_AT = Date.now();
+
+/**
+ * The folder a brainstem from before the HMAC names left (a plain sha256 of
+ * the key), so the files it still holds are sent as any leftover is: it takes
+ * the conversation's name before that conversation's first turn under it.
+ * Only when nothing was added to it since this brainstem started: the old
+ * name can be computed, and another conversation's brain may have written
+ * there since, to reach this chat.
+ */
+export async function adoptOldOutbox(dataDir: string, sessionKey: string): Promise<void> {
+  const hash = createHash('sha256').update(sessionKey).digest('hex').slice(0, 8);
+  const old = path.join(outboxRoot(dataDir), `${readable(sessionKey)}-${hash}`);
+  const st = await lstat(old).catch(() => undefined);
+  if (!st?.isDirectory() || st.mtimeMs >= STARTED_AT) return;
+  const dir = outboxDir(dataDir, sessionKey);
+  if (!(await lstat(dir).catch(() => undefined))) await rename(old, dir);
 }
 
 export interface OutboxFile {

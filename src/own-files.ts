@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Config } from './config.js';
+import { OUTBOX_KEY_FILE } from './outbox.js';
 
 /**
  * brainstem's own secrets on disk, which no brain reads with a tool, even where
@@ -38,6 +39,7 @@ export function ownFiles(
 export function unreadableByClaude(own: OwnFiles): string[] {
   return [
     path.join(own.dataDir, 'api-token'),
+    path.join(own.dataDir, OUTBOX_KEY_FILE),
     path.join(own.dataDir, 'claude-mcp-*'),
     path.join(own.dataDir, 'brainstem.sqlite*'),
     ...own.files,

@@ -9,6 +9,7 @@ import { CredentialsWatcher, credentialsFromEnv } from './credentials.js';
 import { type IdleMemoryOptions, idleMemoryPart } from './idle-memory.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
+import { closeOutboxRoot, outboxRoot } from './outbox.js';
 import type { Part } from './part.js';
 import type { SwitchOutcome } from './switcher.js';
 import { buildTools, type Tools } from './tools/index.js';
@@ -149,6 +150,9 @@ export async function startService<Bot extends BotFace>(
       await core.chat.drain(graceMs);
       // Warm Claude processes outlive turns; nothing will use them now.
       await Promise.all([...core.brains.values()].map((b) => b.close?.()));
+      await closeOutboxRoot(outboxRoot(config.dataDir)).catch((err: unknown) =>
+        logger.warn({ err: (err as Error).message }, 'the outbox folder stays unlistable'),
+      );
       await waitAtMost(closing, 2000);
       // Writes kept while another process held the database: a last try, or the log says what is lost.
       core.kept.stop();

@@ -1,12 +1,15 @@
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatOutbox } from '../handlers/telegram/route/outbox.js';
+import { OUTBOX_KEY_FILE, outboxRoot } from '../src/outbox.js';
+import { telegramSessionKey } from '../src/session-keys.js';
 import { text, toolUse } from './fakes/anthropic.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 /**
  * Files back: the real `claude` CLI, told in its session's first prompt where
@@ -114,6 +117,80 @@ describe('the outbox', () => {
       'Next answer.',
     ]);
     expect(readdirSync(outbox)).toEqual([]);
+  });
+});
+
+describe('the outbox of another conversation', () => {
+  const dataDir = () => h.service.core.config.dataDir;
+  /** The name a conversation's folder had, from a plain hash of its key: anyone could compute it. */
+  const oldName = (chatId: number) =>
+    path.join(
+      outboxRoot(dataDir()),
+      `telegram_${chatId}-${createHash('sha256').update(telegramSessionKey(chatId)).digest('hex').slice(0, 8)}`,
+    );
+
+  it("another chat's Claude finds no chat's outbox: not by listing them, not by computing its name", async () => {
+    // Chat 117's file waits to be sent, as it does while 117's turn runs.
+    const theirs = chatOutbox(dataDir(), 117, undefined);
+    await mkdir(theirs, { recursive: true });
+    await writeFile(path.join(theirs, 'pending.txt'), 'private to chat 117');
+    const root = outboxRoot(dataDir());
+    claude.fake.script(() =>
+      toolUse(
+        'Bash',
+        { command: `ls -la ${root}` },
+        toolUse(
+          'Read',
+          { file_path: path.join(oldName(117), 'pending.txt') },
+          toolUse(
+            'Write',
+            { file_path: path.join(oldName(OWNER), 'planted.txt'), content: 'from chat 118' },
+            // The secret the names are made with: refused like brainstem's other secrets, never asked about.
+            toolUse('Read', { file_path: path.join(dataDir(), OUTBOX_KEY_FILE) }, text('Looked around.')),
+          ),
+        ),
+      ),
+    );
+    const before = claude.fake.mainRequests().length;
+    h.tg.user(118).says('look around');
+    await h.tg.waitFor(() => h.tg.botMessages(118).find((m) => m.text.includes('Looked around.')), {
+      timeoutMs: 60_000,
+    });
+    const results = claude.fake
+      .mainRequests()
+      .slice(before)
+      .flatMap((r) => r.toolResults.map((t) => t.content))
+      .join('\n');
+    expect(results).not.toContain('private to chat 117');
+    expect(results).not.toContain(readFileSync(path.join(dataDir(), OUTBOX_KEY_FILE), 'utf8').trim());
+    // `ls` (run unasked in an added folder) is refused by the root's mode; root ignores modes.
+    if (process.getuid?.() !== 0) expect(results).not.toContain(path.basename(theirs));
+    expect(readdirSync(theirs)).toEqual(['pending.txt']);
+
+    // What was written under the owner's old name since the start is not taken for their leftovers.
+    claude.fake.script(() => text('Hello owner.'));
+    h.tg.user(OWNER).says('hi');
+    await h.tg.waitFor(() => h.tg.botMessages(OWNER).find((m) => m.text.includes('Hello owner.')), {
+      timeoutMs: 60_000,
+    });
+    expect(h.tg.botMessages(OWNER).filter((m) => m.document || m.photo)).toEqual([]);
+  });
+
+  it('files left under the old name by a brainstem from before the change still reach the chat', async () => {
+    await mkdir(oldName(119), { recursive: true });
+    await writeFile(path.join(oldName(119), 'left.txt'), REPORT);
+    await utimes(oldName(119), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    claude.fake.script(() => text('Hello 119.'));
+    h.tg.user(119).says('hi');
+    await h.tg.waitFor(() => h.tg.botMessages(119).find((m) => m.text.includes('Hello 119.')), {
+      timeoutMs: 60_000,
+    });
+    expect(h.tg.botMessages(119).map((m) => m.document?.fileName ?? m.text)).toEqual([
+      '⚙️ [proxy] 📎 From an earlier answer: brainstem stopped before it had sent these.',
+      'left.txt',
+      'Hello 119.',
+    ]);
+    expect(existsSync(oldName(119))).toBe(false);
   });
 });
 

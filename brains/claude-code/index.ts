@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Config, ModeConfig } from '../../src/config.js';
 import { SENT_FILES_KEEP_DAYS } from '../../src/keep-days.js';
 import type { Logger } from '../../src/logger.js';
+import { prepareOutboxRoot } from '../../src/outbox.js';
 import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
 import { type Execa, subprocesses } from '../../src/subprocesses.js';
@@ -270,7 +271,7 @@ export class ClaudeCodeBrain implements Brain {
   /** The cwd and the outbox folder: the CLI refuses to start with an `--add-dir` that does not exist. */
   private async prepareDirs(): Promise<void> {
     await mkdir(this.opts.cwd, { recursive: true });
-    if (this.opts.outboxRoot) await mkdir(this.opts.outboxRoot, { recursive: true, mode: 0o700 });
+    if (this.opts.outboxRoot) await prepareOutboxRoot(this.opts.outboxRoot);
   }
 
   private unprepared(err: unknown): TurnEvent {

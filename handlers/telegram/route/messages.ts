@@ -4,6 +4,8 @@ import { html } from '../../../src/html.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { ImageData } from '../../../src/images.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { adoptOldOutbox } from '../../../src/outbox.js';
+import { telegramSessionKey } from '../../../src/session-keys.js';
 import { shorten } from '../../../src/text.js';
 import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
@@ -177,6 +179,9 @@ export function submitTurn(
       const words = now && (now.text ?? now.caption ?? '');
       // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
       // does not give its chat back (a hash), and the chat's language is known only from a message.
+      await adoptOldOutbox(config.dataDir, telegramSessionKey(chatId, topicId)).catch((err: unknown) =>
+        deps.logger.warn({ err: (err as Error).message }, 'an outbox from before its new name stays'),
+      );
       await outbox(true);
       // The answer goes into the "queued" notice unless the job has shown something in it.
       let queued = queuedMessageId;
