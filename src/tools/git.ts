@@ -86,7 +86,12 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
     }
     return cfg.repo;
   };
-  const git = async (args: string[], ctx: ToolContext) => {
+  /**
+   * `workTree`: the command compares files with the index (status, diff), where filter drivers run,
+   * so they are listed first and turned off; `git log --format` reads commits only.
+   */
+  const git = async (args: string[], ctx: ToolContext, workTree = true) => {
+    if (!workTree) return runGit(args, ctx, GIT_ENV);
     const listed = await run([...GIT, 'config', '-z', '--name-only', '--get-regexp', '^filter\\.'], {
       cwd: repo(),
       cwdSetting: 'tools.git.repo',
@@ -107,10 +112,13 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
         `Les filtres configurés pour ${repo()} prennent plus de ${FILTER_LIST_MAX_CHARS} caractères, plus que brainstem n’en lit pour les désactiver : il n’y lance aucune commande git.`,
       );
     }
+    return runGit(args, ctx, { ...GIT_ENV, ...filtersOff(filterNames(listed.output)) });
+  };
+  const runGit = async (args: string[], ctx: ToolContext, env: Record<string, string>) => {
     const r = await run([...GIT, ...args], {
       cwd: repo(),
       cwdSetting: 'tools.git.repo',
-      env: { ...GIT_ENV, ...filtersOff(filterNames(listed.output)) },
+      env,
       signal: ctx.signal,
       onOutput: ctx.onOutput,
       lang: ctx.lang,
@@ -139,7 +147,7 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
       mutating: false,
       authorize: () => void repo(),
       run: (input, ctx) =>
-        git(['log', '-n', String(input.max), '--date=short', '--format=%h %ad %an  %s'], ctx),
+        git(['log', '-n', String(input.max), '--date=short', '--format=%h %ad %an  %s'], ctx, false),
     }),
     defineTool({
       name: 'git_diff',
