@@ -66,7 +66,7 @@ export function configSchemas() {
         .array(z.string())
         .default([])
         .describe(
-          'Claude: `--allowedTools` rules, used without asking (others are asked in Telegram). Llama: the read-only brainstem tools offered when the client brings none (tools the client brings pass by `toolFilter`). Empty = none.',
+          'Claude: `--allowedTools` rules, used without asking (others are asked in Telegram). Llama: the read-only brainstem tools offered when the client brings none (tools the client brings pass by `toolFilter`). `"*"` = every read-only one. Empty = none.',
         ),
       toolFilter: z
         .object({
