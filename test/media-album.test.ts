@@ -117,6 +117,38 @@ describe('an album in the chat’s order', () => {
       h.llama.script();
     }
   });
+  it('a photo replaced twice while its first version downloads: the first answered, then the newest once (the middle one superseded, the chat told)', async () => {
+    const [first, middle, newest] = [randomPng(8, 10), randomPng(9, 10), randomPng(10, 10)];
+    const u = h.tg.user(118);
+    const before = chatCompletions(h).length;
+    const release = h.tg.holdDownloads();
+    let id = 0;
+    try {
+      const downloads = h.tg.downloads.length;
+      id = u.sendsPhoto(first, 'what is this?');
+      // The first version's turn reads its file: the replacements are turns of their own.
+      await h.tg.waitFor(() => h.tg.downloads.length > downloads);
+      for (const [photo, caption] of [
+        [middle, 'and this?'],
+        [newest, 'no, this one'],
+      ] as const) {
+        const replaced = nextLog(h, (l) => l.msg === 'a sent file was replaced');
+        u.replacesPhoto(id, photo, caption);
+        await replaced();
+      }
+    } finally {
+      release();
+    }
+    await turnsDone(h, u);
+    expect(asked(h).slice(before)).toEqual([
+      { text: 'what is this?', images: 1 },
+      { text: expect.stringMatching(/^\[The user replaced the photo [^\]]+\]\n\nno, this one$/), images: 1 },
+      { text: expect.stringMatching(/^sentinel/), images: 0 },
+    ]);
+    expect(imagesAsked(h).slice(before, before + 2)).toEqual([[dataUrl(first)], [dataUrl(newest)]]);
+    const taken = h.tg.botMessages(118).filter((m) => /Edit taken/.test(m.text));
+    expect(taken.map((m) => m.replyTo)).toEqual([id]);
+  });
 });
 
 describe('documents sent together', () => {
@@ -274,16 +306,17 @@ describe('the messages held for their waiting turns', () => {
     ({ message_id: 5, date: 0, chat: { id: 117, type: 'private', first_name: 'U' }, caption }) as Message &
       Update.NonChannel;
 
-  it("a turn that lets go of its message twice takes its own, and leaves a newer turn's hold on the same message alone", () => {
+  it("a turn that reads its file leaves a replacement to a turn of its own, and letting go does not end that turn's hold", () => {
     const queued = new QueuedMessages();
     // A photo's turn reads its files; meanwhile the photo is replaced, which is a turn of its own.
     const first = queued.hold(message('old photo'));
-    expect(first().caption).toBe('old photo');
+    expect(first.takeFile().caption).toBe('old photo');
+    expect(queued.replaceFile(message('new photo'))).toBe(false);
     const second = queued.hold(message('new photo'));
-    // The first turn's `finally` lets go once more: it must not end the second turn's hold.
-    expect(first().caption).toBe('old photo');
+    // The first turn's `finally` lets go: it must not end the second turn's hold.
+    expect(first.release().caption).toBe('old photo');
     expect(queued.replace(message('new photo, caption edited'))).toBe(true);
-    expect(second().caption).toBe('new photo, caption edited');
+    expect(second.release().caption).toBe('new photo, caption edited');
     expect(queued.replace(message('too late'))).toBe(false);
   });
 });

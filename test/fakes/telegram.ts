@@ -59,6 +59,9 @@
  *   tg.restartUpdateIds(100)    the next update gets id 100, as Telegram picks a new id after a week
  *                               without updates (a poller's offset past it is then "in the future":
  *                               it confirms nothing and gets the updates from the first, as at Telegram)
+ *   const release = tg.holdDownloads()   file downloads (GET /file/…) wait until release(): a turn's
+ *                                          download stays in flight; tg.downloads lists each one asked
+ *                                          (its file path), oldest first, when it arrives
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
@@ -198,6 +201,10 @@ export interface FakeTelegram {
   /** The next `times` calls of `method` (to `chatId` only, if given) have their connection cut, unanswered. */
   dropNext(method: string, times: number, chatId?: number): void;
   rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
+  /** File downloads wait until the returned function is called. */
+  holdDownloads(): () => void;
+  /** The path of each file download asked for, oldest first, as it arrives (held or not). */
+  downloads: string[];
   restartUpdateIds(next: number): void;
   /** Any other update, its one field as given; returns its update id. */
   pushes(update: Record<string, unknown>): number;
@@ -249,6 +256,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   /** Injected failures per method: an API error, or `drop` (the connection is cut). */
   const injected = new Map<string, { times: number; error: ApiError | 'drop'; chatId?: number }[]>();
   let htmlRejects: ((raw: string) => boolean) | undefined;
+  const downloads: string[] = [];
+  /** While set, file downloads wait for it (holdDownloads). */
+  let downloadsHeld: Promise<void> | undefined;
 
   const updates: Json[] = [];
   let nextUpdateId = 1;
@@ -655,7 +665,11 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     const raw = await readBody(req);
     const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     if (fileMatch) {
-      const f = [...files.values()].find((x) => x.path === decodeURIComponent(fileMatch[2] ?? ''));
+      const filePath = decodeURIComponent(fileMatch[2] ?? '');
+      downloads.push(filePath);
+      changed.emit('change');
+      await downloadsHeld;
+      const f = [...files.values()].find((x) => x.path === filePath);
       if (fileMatch[1] !== token || !f) {
         res.writeHead(404).end();
         return;
@@ -1066,6 +1080,18 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
     rejectHtml(predicate) {
       htmlRejects = predicate;
+    },
+    downloads,
+    holdDownloads() {
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      downloadsHeld = held;
+      return () => {
+        release();
+        if (downloadsHeld === held) downloadsHeld = undefined;
+      };
     },
     async close() {
       for (const wake of [...pollers]) wake();

@@ -14,6 +14,7 @@ import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { takenText } from './edits.js';
 import { downloadTelegramImage, fetchFailureReason, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
+import type { HeldMessage } from './queued-messages.js';
 import { SentFiles } from './sent-files.js';
 import { outputFor } from './topic.js';
 import { sweepUploads } from './uploads.js';
@@ -47,18 +48,16 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
    * counts until the turn begins reading its files (while the turn waits in the queue or the album
    * gathers); a caption edited, until the turn makes its text (its files downloaded too).
    */
-  const held = new WeakMap<MediaMessage, () => Message>();
-  /** The parts (`chat:message`) whose turn reads their files: a file replaced now is a turn of its own. */
-  const reading = new Set<string>();
+  const held = new WeakMap<MediaMessage, HeldMessage>();
   const files = new SentFiles(deps.core.db, deps.core.kept);
   /** Parts that replace the file of a message sent earlier: when that message was sent. */
   const replacing = new WeakMap<MediaMessage, number>();
-  /** The part as it now reads, its file included: a replaced photo or file is the one the turn sends. */
+  /** The part as it now reads, its file fixed from now on: a replaced photo or file is the one the turn sends. */
   const current = (c: MediaMessage): MediaMessage => {
-    const now = deps.queued.peek(c.message);
+    const hold = held.get(c);
+    const now = hold?.takeFile() ?? c.message;
     if (now === c.message) return c;
     const ctx = new Context({ update_id: c.update.update_id, message: now }, c.api, c.me) as MediaMessage;
-    const hold = held.get(c);
     if (hold) held.set(ctx, hold);
     const date = replacing.get(c);
     if (date !== undefined) replacing.set(ctx, date);
@@ -66,10 +65,8 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   };
   const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
     gatheredTurn(deps, first, parts, async (gathered, started, lang) => {
-      const keys = gathered.map((c) => keyOf(c.message));
-      for (const key of keys) reading.add(key);
       const ordered = gathered.map(current);
-      const latest = (c: MediaMessage) => held.get(c)?.().caption ?? c.message.caption ?? '';
+      const latest = (c: MediaMessage) => held.get(c)?.release().caption ?? c.message.caption ?? '';
       try {
         const content = await mediaContent(deps, ordered, started, lang, latest);
         if (ordered.some((c) => !isImage(c.message))) await sweep();
@@ -77,8 +74,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       } finally {
         // A turn stopped before its text was made lets go of its parts all the same: a later
         // edit is then a turn of its own, not "taken" by a turn that will never read it.
-        for (const c of ordered) held.get(c)?.();
-        for (const key of keys) reading.delete(key);
+        for (const c of ordered) held.get(c)?.release();
       }
     });
   const remember = (m: Message) => {
@@ -115,7 +111,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     const before = files.get(edited.chat.id, edited.message_id);
     if (!file || before === undefined || before === file.file_unique_id) return next();
     deps.logger.info({ chatId: edited.chat.id, messageId: edited.message_id }, 'a sent file was replaced');
-    if (!reading.has(keyOf(edited)) && deps.queued.replace(edited)) {
+    if (deps.queued.replaceFile(edited)) {
       remember(edited);
       await outputFor(ctx).sendHtml(takenText(langOf(ctx.from?.language_code)), {
         replyTo: edited.message_id,
@@ -129,8 +125,6 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
 
   return { stop: () => albums.stop() };
 }
-
-const keyOf = (m: Message) => `${m.chat.id}:${m.message_id}`;
 
 /** The photo (its largest size) or document a message holds; none for a GIF, which is no file here. */
 function fileOf(m: Message): { file_unique_id: string } | undefined {

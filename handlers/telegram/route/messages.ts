@@ -175,7 +175,7 @@ export function submitTurn(
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
-      const now = latest?.();
+      const now = latest?.release();
       const words = now && (now.text ?? now.caption ?? '');
       // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
       // does not give its chat back (a hash), and the chat's language is known only from a message.
