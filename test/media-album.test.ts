@@ -149,6 +149,32 @@ describe('an album in the chat’s order', () => {
     const taken = h.tg.botMessages(118).filter((m) => /Edit taken/.test(m.text));
     expect(taken.map((m) => m.replyTo)).toEqual([id]);
   });
+  it('a photo replaced in a message brainstem no longer remembers is answered with the photo it now holds, with a caption or without', async () => {
+    const u = h.tg.user(119);
+    const id = u.sendsPhoto(randomPng(8, 11), 'what is this?');
+    await turnsDone(h, u);
+    const before = chatCompletions(h).length;
+    const [fresh, fresher] = [randomPng(12, 11), randomPng(13, 11)];
+    for (const [photo, caption] of [
+      [fresh, undefined],
+      [fresher, 'and now?'],
+    ] as const) {
+      // As sent-files.ts drops it once 1,000 media messages came after it.
+      h.service.core.db
+        .prepare('DELETE FROM telegram_files WHERE chat_id = ? AND message_id = ?')
+        .run(119, id);
+      u.replacesPhoto(id, photo, caption);
+      await turnsDone(h, u);
+    }
+    const note = /^\[The user edited their message of [^\]]+: this is the photo it now holds\]/;
+    expect(asked(h).slice(before)).toEqual([
+      { text: expect.stringMatching(new RegExp(`${note.source}$`)), images: 1 },
+      { text: expect.stringMatching(/^sentinel/), images: 0 },
+      { text: expect.stringMatching(new RegExp(`${note.source}\\n\\nand now\\?$`)), images: 1 },
+      { text: expect.stringMatching(/^sentinel/), images: 0 },
+    ]);
+    expect(imagesAsked(h).slice(before)).toEqual([[dataUrl(fresh)], [], [dataUrl(fresher)], []]);
+  });
 });
 
 describe('documents sent together', () => {

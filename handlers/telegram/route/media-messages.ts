@@ -50,8 +50,8 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
    */
   const held = new WeakMap<MediaMessage, HeldMessage>();
   const files = new SentFiles(deps.core.db, deps.core.kept);
-  /** Parts that replace the file of a message sent earlier: when that message was sent. */
-  const replacing = new WeakMap<MediaMessage, number>();
+  /** Parts that are edits of a message sent earlier (see Edited). */
+  const replacing = new WeakMap<MediaMessage, Edited>();
   /** The part as it now reads, its file fixed from now on: a replaced photo or file is the one the turn sends. */
   const current = (c: MediaMessage): MediaMessage => {
     const hold = held.get(c);
@@ -59,8 +59,8 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     if (now === c.message) return c;
     const ctx = new Context({ update_id: c.update.update_id, message: now }, c.api, c.me) as MediaMessage;
     if (hold) held.set(ctx, hold);
-    const date = replacing.get(c);
-    if (date !== undefined) replacing.set(ctx, date);
+    const edit = replacing.get(c);
+    if (edit) replacing.set(ctx, edit);
     return ctx;
   };
   const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
@@ -104,13 +104,21 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
 
   // A replaced photo or file is sent in place of the old one while the message's turn waits; else
   // it is a new turn with it, queued as any message (the brain told what it replaces). A caption
-  // edited on the same file, or a file brainstem no longer remembers, goes on to edits.ts.
+  // edited on the same file goes on to edits.ts. An edit of a media message brainstem no longer
+  // remembers may be either (Telegram sends the whole message for both, and a caption removed
+  // looks like a file replaced without one): it is a turn with the file the message now holds, so
+  // a replaced photo is never answered with silence, nor by its caption alone.
   bot.on('edited_message', async (ctx, next) => {
     const edited = ctx.editedMessage;
     const file = fileOf(edited);
+    if (!file) return next();
     const before = files.get(edited.chat.id, edited.message_id);
-    if (!file || before === undefined || before === file.file_unique_id) return next();
-    deps.logger.info({ chatId: edited.chat.id, messageId: edited.message_id }, 'a sent file was replaced');
+    if (before === file.file_unique_id) return next();
+    const replaced = before !== undefined;
+    deps.logger.info(
+      { chatId: edited.chat.id, messageId: edited.message_id },
+      replaced ? 'a sent file was replaced' : 'a media message brainstem does not remember was edited',
+    );
     if (deps.queued.replaceFile(edited)) {
       remember(edited);
       await outputFor(ctx).sendHtml(takenText(langOf(ctx.from?.language_code)), {
@@ -118,9 +126,9 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       });
       return;
     }
-    const replaced = new Context({ update_id: ctx.update.update_id, message: edited }, ctx.api, ctx.me);
-    replacing.set(replaced as MediaMessage, edited.date);
-    media(replaced as MediaMessage);
+    const turnOf = new Context({ update_id: ctx.update.update_id, message: edited }, ctx.api, ctx.me);
+    replacing.set(turnOf as MediaMessage, { date: edited.date, replaced });
+    media(turnOf as MediaMessage);
   });
 
   return { stop: () => albums.stop() };
@@ -131,17 +139,29 @@ function fileOf(m: Message): { file_unique_id: string } | undefined {
   return m.animation ? undefined : (m.photo?.at(-1) ?? m.document);
 }
 
-/** The turn's text, told first which of its files replace those of messages sent earlier, and when those were sent. */
+/**
+ * An edit of a media message sent earlier (its `date`): its file `replaced`, or false when brainstem
+ * no longer remembers the file it held (a new caption or a new file).
+ */
+interface Edited {
+  date: number;
+  replaced: boolean;
+}
+
+/** The turn's text, told first which of its files come from edits of messages sent earlier, and when those were sent. */
 function withReplacedNote(
   content: TurnContent,
   ordered: MediaMessage[],
-  replacing: WeakMap<MediaMessage, number>,
+  replacing: WeakMap<MediaMessage, Edited>,
 ): TurnContent {
   const notes = ordered.flatMap((c) => {
-    const date = replacing.get(c);
-    if (date === undefined) return [];
+    const edit = replacing.get(c);
+    if (!edit) return [];
     const what = c.message.photo ? 'photo' : `file "${c.message.document?.file_name ?? 'document'}"`;
-    return `[The user replaced the ${what} of their message of ${formatUtc(date * 1000)}: this is the new one]`;
+    const when = formatUtc(edit.date * 1000);
+    return edit.replaced
+      ? `[The user replaced the ${what} of their message of ${when}: this is the new one]`
+      : `[The user edited their message of ${when}: this is the ${what} it now holds]`;
   });
   return notes.length === 0
     ? content
