@@ -1,6 +1,9 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Message, Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueuedMessages } from '../handlers/telegram/route/queued-messages.js';
+import { uploadsDir } from '../handlers/telegram/route/uploads.js';
 import { randomPng } from './helpers/images.js';
 import { type Harness, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
@@ -266,6 +269,21 @@ describe('documents sent together', () => {
     const logged = h.logs.map((l) => l.msg);
     expect(logged).toContain('could not say that a file was not saved');
     expect(logged).toContain('could not say that a document was not text');
+  });
+  it('an image sent as a file of another type (no image extension, application/octet-stream) is seen as the image it is', async () => {
+    const before = chatCompletions(h).length;
+    const u = h.tg.user(117);
+    const png = randomPng(6, 7);
+    u.sendsDocument('scan', png, 'what is this?', 'application/octet-stream');
+    await turnsDone(h, u);
+    expect(asked(h).slice(before)).toEqual([
+      { text: 'what is this?', images: 1 },
+      { text: expect.stringMatching(/^sentinel/), images: 0 },
+    ]);
+    expect(imagesAsked(h).slice(before)[0]).toEqual([dataUrl(png)]);
+    // As an image sent with its type, it is not kept among the chat's documents.
+    const saved = await readdir(uploadsDir(path.join(h.dir, 'data'), 117)).catch(() => []);
+    expect(saved.filter((name) => name.endsWith('-scan'))).toEqual([]);
   });
 });
 

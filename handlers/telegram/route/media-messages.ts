@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { type Bot, Context } from 'grammy';
 import type { Message } from 'grammy/types';
 import type { ModeConfig } from '../../../src/config.js';
@@ -12,7 +13,7 @@ import { stopReasonOf } from '../turns.js';
 import { AlbumCollector } from './album.js';
 import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { takenText } from './edits.js';
-import { downloadTelegramImage, fetchFailureReason, sizeText } from './media.js';
+import { downloadTelegramImage, fetchFailureReason, imageInFile, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
 import type { HeldMessage } from './queued-messages.js';
 import { SentFiles } from './sent-files.js';
@@ -21,8 +22,9 @@ import { sweepUploads } from './uploads.js';
 
 /**
  * Photos and documents on the direct route. A photo (its largest size), an
- * image document (JPEG, PNG, GIF, WebP) and every photo of an album go to the
- * brain as images, with their captions as the turn's text. Any other
+ * image document (JPEG, PNG, GIF, WebP, by its type, or by its bytes when sent
+ * as another type) and every photo of an album go to the brain as images, with
+ * their captions as the turn's text. Any other
  * document is saved under the data dir and passed by path, with its name,
  * type and size (to a local model, its text). Files sent together (one media
  * group: an album of photos, or of documents, images or not) are one turn.
@@ -375,7 +377,9 @@ async function mediaContent(
     if (signal.aborted) break;
     if (!isImage(ctx.message)) {
       const doc = await saveDocument(deps, ctx, lang);
-      if (doc) saved.push(doc);
+      const image = doc && (await sentAsFile(deps, doc));
+      if (image) images.push(image);
+      else if (doc) saved.push(doc);
       continue;
     }
     const got = await imageOf(deps, ctx, signal);
@@ -418,6 +422,28 @@ async function mediaContent(
     return documents.get(ctx) ?? [];
   });
   return { text: [...notes, ...captions].join('\n\n'), images };
+}
+
+/**
+ * The image a saved document turns out to be by its bytes, though sent with another type: it goes
+ * to the brain as an image sent as a document does, and its saved copy is removed as that one is
+ * never saved. Undefined for any other document, or one that cannot be read back (it stays a document).
+ */
+async function sentAsFile(deps: BotDeps, doc: SavedDocument): Promise<ImageData | undefined> {
+  const chatId = doc.ctx.message.chat.id;
+  const image = await imageInFile(doc.path).catch((err: unknown) => {
+    deps.logger.warn({ err: (err as Error).message, chatId }, 'could not read back a saved document');
+    return undefined;
+  });
+  if (!image) return undefined;
+  deps.logger.info(
+    { chatId, mediaType: image.mediaType, bytes: image.bytes },
+    'image from Telegram, sent as a file',
+  );
+  await rm(doc.path, { force: true }).catch((err: unknown) =>
+    deps.logger.warn({ err: (err as Error).message, chatId }, 'could not remove an image sent as a file'),
+  );
+  return image;
 }
 
 /** The image a message holds, downloaded, or why there is none (the details logged). */

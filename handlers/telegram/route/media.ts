@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,7 +7,7 @@ import { type Api, GrammyError } from 'grammy';
 import { html } from '../../../src/html.js';
 import { undici } from '../../../src/http-client.js';
 import { type Lang, t } from '../../../src/i18n.js';
-import { type ImageData, imageFromBytes } from '../../../src/images.js';
+import { type ImageData, imageFromBytes, sniffImageType } from '../../../src/images.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { tailChars } from '../../../src/text.js';
 import { uploadsDir } from './uploads.js';
@@ -177,4 +177,20 @@ export async function saveTelegramFile(
     throw err;
   }
   return { path: target, size };
+}
+
+/**
+ * The image a saved file holds when its first bytes say it is one (JPEG, PNG, GIF, WebP), whatever
+ * type and name it was sent with: some apps send a photo "as a file" as application/octet-stream.
+ * Read whole (it was downloaded within the 20 MB an image may be); undefined for any other file.
+ */
+export async function imageInFile(file: string): Promise<ImageData | undefined> {
+  const head = Buffer.alloc(16);
+  const handle = await open(file);
+  try {
+    await handle.read(head, 0, head.length, 0);
+  } finally {
+    await handle.close();
+  }
+  return sniffImageType(head) ? imageFromBytes(await readFile(file)) : undefined;
 }
