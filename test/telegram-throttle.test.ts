@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countedByTelegram, createBot } from '../handlers/telegram/bot.js';
+import type { Clock } from '../handlers/telegram/throttle.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 
 /**
  * The bot's outgoing pipeline (handlers/telegram/bot.ts) against the Bot API emulator:
- * the throttler holds the messages to a group to Telegram's budget, and lets the calls
- * Telegram does not count, "typing…" first, go straight out.
+ * the throttler (handlers/telegram/throttle.ts) holds the messages to a group to Telegram's
+ * budget, and lets the calls Telegram does not count, "typing…" first, go straight out.
  */
 const GROUP = -1001234567890;
 let tg: FakeTelegram;
@@ -15,6 +16,50 @@ beforeAll(async () => {
 afterAll(async () => {
   await tg.close();
 });
+
+/**
+ * The throttler's time, moved by the test, so that minutes pass without waiting them: it
+ * moves when the throttler waits on it, to the end of its first wait, or by `pass` while
+ * nothing waits.
+ */
+class TestClock implements Clock {
+  private time = 0;
+  private sleepers: { until: number; wake: () => void }[] = [];
+  private slept = () => {};
+
+  now(): number {
+    return this.time;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((wake) => {
+      this.sleepers.push({ until: this.time + ms, wake });
+      this.slept();
+    });
+  }
+
+  /** Resolves once the throttler waits on the time. */
+  waiting(): Promise<void> {
+    return this.sleepers.length > 0 ? Promise.resolve() : new Promise((resolve) => (this.slept = resolve));
+  }
+
+  /** Moves the time to the end of the throttler's first wait, and ends the waits due by then. */
+  wake(): void {
+    this.time = Math.max(this.time, Math.min(...this.sleepers.map((s) => s.until)));
+    const due = this.sleepers.filter((s) => s.until <= this.time);
+    this.sleepers = this.sleepers.filter((s) => s.until > this.time);
+    for (const s of due) s.wake();
+  }
+
+  async next(): Promise<void> {
+    await this.waiting();
+    this.wake();
+  }
+
+  pass(ms: number): void {
+    this.time += ms;
+  }
+}
 
 describe("the bot's API throttler", () => {
   it('counts messages sent, copied, forwarded and changed, not "typing…", deletions or lookups', () => {
@@ -48,5 +93,65 @@ describe("the bot's API throttler", () => {
     expect(tg.callsOf('sendMessage', GROUP).length).toBeLessThan(4);
     await Promise.all(messages);
     expect(tg.botMessages(GROUP).map((m) => m.text)).toEqual(['m1', 'm2', 'm3', 'm4']);
+  });
+
+  it('keeps a group to 20 messages in any minute, where a budget refilled every minute let 39 through', async () => {
+    const clock = new TestClock();
+    const bot = createBot(tg.token, tg.apiRoot, { clock });
+    const chat = GROUP - 1;
+    /** When (the throttler's time) each message reached Telegram. */
+    const reached: number[] = [];
+    const note = () => {
+      while (reached.length < tg.callsOf('sendMessage', chat).length) reached.push(clock.now());
+    };
+    await bot.api.sendMessage(chat, 'first');
+    note();
+    // 40 s later, 39 more: 19 fit the minute that began with the first, and a budget refilled
+    // at 60 s would then let 20 more go by 79 s, 39 within 40 s.
+    clock.pass(40_000);
+    let done = false;
+    const rest = Promise.all(Array.from({ length: 39 }, (_, i) => bot.api.sendMessage(chat, `m${i}`))).then(
+      () => {
+        done = true;
+      },
+    );
+    // No call is in flight while the throttler waits (one at a time in a chat): a message noted
+    // when it does reached Telegram at the time it then has.
+    while (!done) {
+      await Promise.race([clock.waiting(), rest]);
+      note();
+      if (!done) clock.wake();
+    }
+    const seconds = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    // One a second; the 21st once the first is a minute old, the 22nd once the second is.
+    expect(reached.map((ms) => ms / 1000)).toEqual([0, ...seconds(40, 58), 60, ...seconds(100, 118)]);
+    const mostInAMinute = Math.max(
+      ...reached.map((t) => reached.filter((u) => u >= t && u < t + 60_000).length),
+    );
+    expect(mostInAMinute).toBe(20);
+  });
+
+  it("keeps the bot to 30 messages a second across chats, and a private chat's a moment apart", async () => {
+    const clock = new TestClock();
+    const bot = createBot(tg.token, tg.apiRoot, { clock });
+    const chats = Array.from({ length: 31 }, (_, i) => 7_000 + i);
+    const first = chats.slice(0, 30).map((chat) => bot.api.sendMessage(chat, 'one'));
+    const [last = 0, again = 0] = [chats[30], chats[0]];
+    const waiting = [bot.api.sendMessage(last, 'one'), bot.api.sendMessage(again, 'two')];
+    await Promise.all(first);
+    // The 31st chat's message waits for the bot's second to end; the first chat's second message too.
+    expect(tg.callsOf('sendMessage', last)).toHaveLength(0);
+    expect(tg.callsOf('sendMessage', again)).toHaveLength(1);
+    await clock.next();
+    await Promise.all(waiting);
+    expect(clock.now()).toBe(1_000);
+    // Alone, a private chat's messages are 50 ms apart.
+    clock.pass(1_000);
+    const pair = [bot.api.sendMessage(again, 'three'), bot.api.sendMessage(again, 'four')];
+    await pair[0];
+    expect(tg.callsOf('sendMessage', again)).toHaveLength(3);
+    await clock.next();
+    await pair[1];
+    expect(clock.now()).toBe(2_050);
   });
 });

@@ -1,9 +1,9 @@
 import { autoRetry } from '@grammyjs/auto-retry';
 import { type RunnerHandle, run } from '@grammyjs/runner';
-import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Bot, GrammyError } from 'grammy';
 import type { Update } from 'grammy/types';
 import type { Logger } from '../../src/logger.js';
+import { type Clock, Throttler } from './throttle.js';
 
 type UpdateType = Exclude<keyof Update, 'update_id'>;
 
@@ -31,29 +31,21 @@ export function countedByTelegram(method: string): boolean {
 }
 
 /**
- * The grammY bot with its outgoing API pipeline. The throttler keeps the
- * messages within Telegram's global and per-group budgets (the stream sender
- * paces its own edits, so private chats only get a light spacing); other
+ * The grammY bot with its outgoing API pipeline. The throttler (throttle.ts)
+ * keeps the messages within Telegram's global and per-group budgets; other
  * calls go straight out. Auto-retry, outermost, waits out a 429's retry_after
  * however long (dropping it would lose the final text), retries 5xx a bounded
  * number of times and network failures until they pass.
  */
-export function createBot(token: string, apiRoot: string | undefined): Bot {
+export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
-  const throttle = apiThrottler({
-    global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
-    group: {
-      maxConcurrent: 1,
-      minTime: 1000,
-      reservoir: 20,
-      reservoirRefreshAmount: 20,
-      reservoirRefreshInterval: 60_000,
-    },
-    out: { maxConcurrent: 1, minTime: 50 },
+  const throttler = new Throttler(opts.clock);
+  bot.api.config.use((prev, method, payload, signal) => {
+    const chatId = countedByTelegram(method) && 'chat_id' in payload ? payload.chat_id : undefined;
+    return chatId === undefined
+      ? prev(method, payload, signal)
+      : throttler.schedule(chatId, () => prev(method, payload, signal));
   });
-  bot.api.config.use((prev, method, payload, signal) =>
-    countedByTelegram(method) ? throttle(prev, method, payload, signal) : prev(method, payload, signal),
-  );
   bot.api.config.use(autoRetry({ maxRetryAttempts: 6 }));
   return bot;
 }

@@ -20,7 +20,7 @@ export type SendOutcome = 'sent' | 'unchanged' | 'failed';
 
 /**
  * Telegram lets a bot send about 20 messages a minute to a group, and the API
- * throttler (bot.ts) holds every message to that group once they are spent, for
+ * throttler (throttle.ts) holds every message to that group once they are spent, for
  * up to a minute: the final text, an approval question, a /stop reply with
  * them. The streams into a group, all its topics together, keep to 15 paced
  * calls a minute, leaving them room.
