@@ -154,4 +154,12 @@ describe("the bot's API throttler", () => {
     await pair[1];
     expect(clock.now()).toBe(2_050);
   });
+
+  it('does not send a failed "typing…" again: sent late, it would show under the answer', async () => {
+    const bot = createBot(tg.token, tg.apiRoot);
+    tg.dropNext('sendChatAction', 1, GROUP);
+    // Retried (3 s later for a cut connection), it could reach Telegram after the answer sent meanwhile.
+    await expect(bot.api.sendChatAction(GROUP, 'typing')).rejects.toThrow();
+    expect(tg.callsOf('sendChatAction', GROUP).at(-1)?.ok).toBe(false);
+  });
 });

@@ -35,7 +35,10 @@ export function countedByTelegram(method: string): boolean {
  * keeps the messages within Telegram's global and per-group budgets; other
  * calls go straight out. Auto-retry, outermost, waits out a 429's retry_after
  * however long (dropping it would lose the final text), retries 5xx a bounded
- * number of times and network failures until they pass.
+ * number of times and network failures until they pass. Not "typing…": it is
+ * worth its moment only (the indicator repeats every few seconds), and sent
+ * again after a failure it could reach Telegram after the answer, which would
+ * then show "typing…" under it.
  */
 export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
@@ -46,7 +49,10 @@ export function createBot(token: string, apiRoot: string | undefined, opts: { cl
       ? prev(method, payload, signal)
       : throttler.schedule(chatId, () => prev(method, payload, signal));
   });
-  bot.api.config.use(autoRetry({ maxRetryAttempts: 6 }));
+  const retry = autoRetry({ maxRetryAttempts: 6 });
+  bot.api.config.use((prev, method, payload, signal) =>
+    method === 'sendChatAction' ? prev(method, payload, signal) : retry(prev, method, payload, signal),
+  );
   return bot;
 }
 
