@@ -13,6 +13,7 @@ import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
 import { type ReadinessBoard, waitUntilReady } from './readiness.js';
 import { scrubText } from './redact.js';
+import { SwitchEnds } from './switch-ends.js';
 import { configuredSecrets } from './tools/exec.js';
 import { waitAtMost } from './wait.js';
 
@@ -86,6 +87,8 @@ const triggerSchema = z.object({
   chat: z.object({ id: z.number(), topicId: z.number().optional() }).optional(),
 });
 const cutSwitchSchema = z.object({
+  /** Tells this switch's record from an identical one's: SwitchEnds knows a record whole. */
+  id: z.string().optional(),
   to: z.string(),
   /** The llama model loaded when it began: its stop commands may have run, so a failure must start it again. */
   loaded: z.string().optional(),
@@ -119,6 +122,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private currentTrigger: SwitchTrigger | undefined;
   /** The switches this process keeps in QUEUED_KEY, by the trigger given to switchTo. */
   private readonly kept = new Map<SwitchTrigger, string>();
+  /** CUT_KEY's value as this process wrote or found it, until its switch ends. */
+  private cutRecord: string | undefined;
+  /** Where the ends of switches wait, should a stop or a crash come before the database takes them. */
+  private readonly ends: SwitchEnds;
 
   constructor(
     private readonly deps: {
@@ -134,6 +141,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     },
   ) {
     super();
+    this.ends = new SwitchEnds(deps.config.dataDir, deps.logger);
     const stored = deps.kv.get(ACTIVE_KEY);
     this.activeId = stored && deps.modes.find(stored) ? deps.modes.get(stored).id : deps.config.defaultMode;
   }
@@ -215,7 +223,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     // A name that names no mode is answered at once, not after a switch under way (a model load can
     // take minutes), and without finish(): the switch under way is still under way.
     if (!this.deps.modes.find(ref)) return Promise.resolve(this.unknown(ref, trigger));
-    if (this.inFlight > 0) this.keepQueued(ref, trigger);
+    // One a restart left queued is kept already (resumeCut).
+    if (this.inFlight > 0 && !this.kept.has(trigger)) this.keepQueued(ref, trigger);
     this.inFlight++;
     const run = this.chain.then(() => {
       this.dropQueued(trigger);
@@ -254,14 +263,21 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
 
   /**
    * Takes switches out of QUEUED_KEY once they are made. Under another process's lock the removal
-   * waits in memory until the lock goes (KeptWrites), not dropped: left there, a switch already
-   * made would be made again at the next start, taking the user away from a mode chosen since.
+   * waits until the lock goes (KeptWrites), in memory and in SwitchEnds' file, not dropped: left
+   * there, a switch already made would be made again at the next start, taking the user away from
+   * a mode chosen since.
    */
   private forgetQueued(ids: string[]): void {
     const what = ids.length === 1 ? 'a queued switch' : `${ids.length} queued switches`;
-    this.deps.keptWrites.run(`the record that ${what} began`, () =>
-      this.writeQueued(this.readQueued().filter((q) => !ids.includes(q.id))),
+    const written = this.deps.keptWrites.run(
+      `the record that ${what} began`,
+      () => {
+        this.writeQueued(this.readQueued().filter((q) => !ids.includes(q.id)));
+        this.ends.written({ queued: ids });
+      },
+      { savedIn: this.ends.file },
     );
+    if (!written) this.ends.note({ queued: ids });
   }
 
   private readQueued(): z.infer<typeof queuedSchema> {
@@ -340,8 +356,15 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const { source, by, lang, onlyFrom, chat } = trigger;
     /** The model this switch's swap started, once it is up. */
     let swapped: string | undefined;
-    const underWay = { to: target.id, loaded: previous, trigger: { source, by, lang, onlyFrom, chat } };
-    kv.set(CUT_KEY, JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>));
+    const underWay = {
+      id: randomUUID(),
+      to: target.id,
+      loaded: previous,
+      trigger: { source, by, lang, onlyFrom, chat },
+    };
+    const record = JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>);
+    kv.set(CUT_KEY, record);
+    this.cutRecord = record;
     this.current = target.id;
     this.currentTrigger = trigger;
     this.emit('started', { from, to: target.id, trigger });
@@ -469,25 +492,53 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    */
   resumeCut(): Promise<SwitchOutcome> | undefined {
     const { modes, logger } = this.deps;
-    // Taken out of the database and queued again: what stays is this process's own.
+    // Queued again under their own ids, each taken out of the database as it begins.
     let left: z.infer<typeof queuedSchema> = [];
     try {
+      this.applyEnds();
       const mine = new Set(this.kept.values());
-      left = this.readQueued().filter((q) => !mine.has(q.id));
+      left = this.readQueued().filter((q) => !mine.has(q.id) && !this.ends.queuedBegan(q.id));
     } catch (err) {
       logger.error({ err }, 'could not read the switches a restart left queued');
     }
-    if (left.length > 0) this.forgetQueued(left.map((q) => q.id));
+    const gone = left.filter((q) => !modes.find(q.to));
+    for (const { to } of gone)
+      logger.warn({ to }, 'a switch a restart left queued names a mode no longer configured: dropped');
+    if (gone.length > 0) this.forgetQueued(gone.map((q) => q.id));
     const resumed = this.resumeUnderWay();
-    for (const { to, trigger } of left) {
-      if (!modes.find(to)) {
-        logger.warn({ to }, 'a switch a restart left queued names a mode no longer configured: dropped');
-        continue;
-      }
+    for (const { id, to, trigger } of left.filter((q) => !gone.includes(q))) {
       logger.info({ to, trigger }, 'making a switch a restart left queued');
-      void this.switchTo(to, { ...trigger, queued: true });
+      const queued = { ...trigger, queued: true };
+      this.kept.set(queued, id);
+      void this.switchTo(to, queued);
     }
     return resumed;
+  }
+
+  /**
+   * The ends of switches the last run could not write to the database (SwitchEnds): written now,
+   * or kept again behind the lock. Either way resumeCut does not make those switches again.
+   */
+  private applyEnds(): void {
+    const { cut, queued } = this.ends.pending;
+    if (cut === undefined && queued.length === 0) return;
+    const record = this.deps.kv.get(CUT_KEY);
+    const waiting = new Set(this.readQueued().map((q) => q.id));
+    this.deps.logger.info(
+      { file: this.ends.file },
+      'the ends of switches the last run kept for this start are applied: those switches are not made again',
+    );
+    // What the database has already (a crash came after the write, before the file went) is done with.
+    this.ends.written({
+      cut: cut !== record ? cut : undefined,
+      queued: queued.filter((id) => !waiting.has(id)),
+    });
+    if (this.ends.cutEnded(record)) {
+      this.cutRecord = record;
+      this.forgetCut();
+    }
+    const began = queued.filter((id) => waiting.has(id));
+    if (began.length > 0) this.forgetQueued(began);
   }
 
   /**
@@ -499,8 +550,12 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    */
   private resumeUnderWay(): Promise<SwitchOutcome> | undefined {
     const { kv, modes, logger } = this.deps;
+    const record = kv.get(CUT_KEY);
+    // Ended before the last stop, its end still waiting behind another process's lock (applyEnds).
+    if (this.ends.cutEnded(record)) return undefined;
     const cut = kv.getJson(CUT_KEY, cutSwitchSchema);
     if (!cut) return undefined;
+    this.cutRecord = record;
     const { to, trigger } = cut;
     if (trigger.source === 'fallback') {
       logger.info({ to }, 'a fallback switch was cut by a restart: its watcher decides again');
@@ -526,11 +581,22 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   }
 
   /**
-   * A switch is over. Under another process's lock the clearing waits in memory until the lock goes
-   * (KeptWrites), not dropped: left there, a switch that ended would be made again at the next start.
+   * A switch is over. Under another process's lock the clearing waits until the lock goes
+   * (KeptWrites), in memory and in SwitchEnds' file, not dropped: left there, a switch that ended
+   * would be made again at the next start.
    */
   private forgetCut(): void {
-    this.deps.keptWrites.run('the end of the switch under way', () => this.deps.kv.delete(CUT_KEY));
+    const cut = this.cutRecord;
+    this.cutRecord = undefined;
+    const written = this.deps.keptWrites.run(
+      'the end of the switch under way',
+      () => {
+        this.deps.kv.delete(CUT_KEY);
+        if (cut !== undefined) this.ends.written({ cut });
+      },
+      { savedIn: cut === undefined ? undefined : this.ends.file },
+    );
+    if (!written && cut !== undefined) this.ends.note({ cut });
   }
 
   private finish(done: SwitchOutcome): SwitchOutcome {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,7 +7,8 @@ import type { ConfigFile } from '../src/config.js';
 import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { databaseLocks } from './helpers/database-lock.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type ServiceProcess, spawnService } from './helpers/process.js';
+import { type Harness, OWNER, startHarness, USERS } from './telegram-harness.js';
 
 /**
  * A restart (pm2, an upgrade, a crash) in the middle of a mode switch, through
@@ -26,6 +27,7 @@ let qwen: FakeLlama;
 /** coder's server: loading until the test says otherwise (a model that takes minutes). */
 let coder: FakeLlama;
 const running: Harness[] = [];
+const spawned: ServiceProcess[] = [];
 
 /**
  * brainstem on the test's data dir; coder's start command is `coderStart` (nothing by default);
@@ -94,6 +96,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
   const locks = databaseLocks(() => path.join(dir, 'data', 'brainstem.sqlite'));
   afterEach(async () => {
     for (const h of running.splice(0)) await h.close();
+    for (const p of spawned.splice(0)) await p.stop('SIGKILL');
     await rm(dir, { recursive: true, force: true });
     await tg?.close();
     await qwen?.close();
@@ -128,11 +131,21 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
       queuedAt,
     );
 
+    // Ends of other switches the database had taken already (a crash came before the file went):
+    // the switch cut, the same as one that ended but for its id, and the one queued are made all the same.
+    const data = path.join(dir, 'data');
+    const db = new Database(path.join(data, 'brainstem.sqlite'), { readonly: true });
+    const record = db.prepare("SELECT value FROM kv WHERE key = 'switch_under_way'").pluck().get() as string;
+    db.close();
+    const ended = JSON.stringify({ ...JSON.parse(record), id: 'another switch' });
+    const ends = path.join(data, 'brainstem.sqlite-switch-ends');
+    await writeFile(ends, JSON.stringify({ cut: ended, queued: ['another queued switch'] }), { mode: 0o600 });
     coder.setLoading(false);
     const noticesAt = tg.botMessages(OWNER).length;
     const second = await start();
     const woke = await message(OWNER, /Mode coder is awake/, noticesAt);
     expect(woke.text).toMatch(/Switched from qwen in .*, finishing the switch a restart had cut\./);
+    await expect(stat(ends)).rejects.toMatchObject({ code: 'ENOENT' });
     // The chat that asked (not a notify chat) is told there, as its message said it would be.
     await message(112, /✅ Mode coder is ready \(from qwen in /);
     // Then the switch asked last, as it would have run without the restart: the user ends on it.
@@ -352,5 +365,120 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await message(115, /✅ Mode qwen is ready/);
     tg.user(115).says('back?');
     await message(115, /^echo: back\?$/);
+  });
+
+  /** brainstem as pm2 runs it, its own process, on the test's data dir, qwen active. */
+  async function spawnOn(): Promise<ServiceProcess> {
+    const file = path.join(dir, 'brainstem.json');
+    const config: ConfigFile = {
+      defaultMode: 'qwen',
+      server: { port: 0, modeTag: false },
+      modes: {
+        qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' },
+        coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' },
+      },
+      // Only the test decides which server answers. qwen's stop command (which leaves it up) tells the test
+      // that a swap is past its writes but the mode's; no node process is started for it.
+      llama: {
+        pollIntervalMs: 50,
+        readyTimeoutMs: 120_000,
+        models: { qwen: { stop: [['true']] }, coder: {} },
+      },
+      telegram: { notifyChats: [OWNER] },
+    };
+    await writeFile(file, JSON.stringify(config));
+    const p = await spawnService({
+      HOME: dir,
+      BRAINSTEM_CONFIG: file,
+      BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      TELEGRAM_ALLOWED_USERS: USERS.join(','),
+      CLAUDE_BIN: path.join(dir, 'no-claude'),
+      CLAUDE_CREDENTIALS_FILE: path.join(dir, 'credentials.json'),
+    });
+    spawned.push(p);
+    return p;
+  }
+
+  /**
+   * `user` asks for coder; once the switch is under way another process takes the database, and
+   * coder comes up: the switch cannot save its mode, starts qwen again and ends, its end kept in
+   * memory behind the lock; so does the record that a switch `queuedBy` asked for behind it (to qwen,
+   * where it finds the user) began. Returns the lock, still held.
+   */
+  async function failUnderLock(
+    p: ServiceProcess,
+    user: number,
+    queuedBy?: number,
+  ): Promise<Database.Database> {
+    coder.setLoading(true);
+    const ran = () => p.logs.filter((l) => l.includes('"msg":"llama swap command ran"')).length;
+    const stopped = ran();
+    const before = tg.botMessages(user).length;
+    tg.user(user).says('/mode coder');
+    // qwen's stop command ran: the switch's record is written, and it waits for coder.
+    await expect.poll(ran, { timeout: 30_000 }).toBe(stopped + 1);
+    if (queuedBy !== undefined) {
+      tg.user(queuedBy).says('/mode qwen');
+      await message(queuedBy, /Switching to qwen…/);
+    }
+    const lock = locks.hold();
+    coder.setLoading(false);
+    await message(
+      user,
+      /❌ Switch to coder failed: it broke off \(database is locked\); model qwen was started again\. Still on qwen\.$/,
+      before,
+    );
+    if (queuedBy !== undefined) await message(queuedBy, /Already in mode qwen/);
+    return lock;
+  }
+
+  /** Asks for qwen, the mode `user` was told they are still on: already there, not behind a switch made again. */
+  async function stillOnQwen(user: number): Promise<void> {
+    const before = tg.botMessages(user).length;
+    tg.user(user).says('/mode qwen');
+    const answer = await message(user, /Already in mode|Switching to|Mode qwen is ready|failed/, before);
+    expect(answer.text).toBe('⚙️ [proxy] Already in mode qwen.');
+    expect(tg.botMessages(OWNER).map((m) => m.text)).not.toContainEqual(
+      expect.stringMatching(/Mode coder is awake/),
+    );
+  }
+
+  it('a switch that ended while another process held the database is not made again after a crash (SIGKILL) or a stop (SIGTERM) that came before the lock went', async () => {
+    await fresh();
+    qwen.setLoading(false);
+    const first = await spawnOn();
+    const held = await failUnderLock(first, 112, 114);
+    // A crash while the lock is still held: the ends of the switches live on next to the database,
+    // readable by brainstem's user only.
+    await first.stop('SIGKILL');
+    const ends = path.join(dir, 'data', 'brainstem.sqlite-switch-ends');
+    const kept = async () => JSON.parse(await readFile(ends, 'utf8'));
+    expect((await stat(ends)).mode & 0o777).toBe(0o600);
+    expect(await kept()).toEqual({
+      cut: expect.stringMatching(/"to":"coder"/),
+      queued: [expect.any(String)],
+    });
+    locks.release(held);
+    const second = await spawnOn();
+    await stillOnQwen(112);
+    // The lock gone, the start wrote the ends to the database, and the file went.
+    await expect(stat(ends)).rejects.toMatchObject({ code: 'ENOENT' });
+    const db = new Database(path.join(dir, 'data', 'brainstem.sqlite'), { readonly: true });
+    const record = (key: string) => db.prepare('SELECT value FROM kv WHERE key = ?').pluck().get(key);
+    expect([record('switch_under_way'), record('switches_queued')]).toEqual([undefined, undefined]);
+    db.close();
+    // pm2 stops brainstem while the lock is held: the stop cannot write the end either, and leaves it there.
+    const again = await failUnderLock(second, 113);
+    expect(await second.stop('SIGTERM')).toBe(0);
+    expect(await kept()).toEqual({ cut: expect.stringMatching(/"to":"coder"/), queued: [] });
+    // Its last lines may come after its exit: waited for.
+    await second.waitForLog((l) =>
+      l.includes(`the end of the switch under way waits in ${ends} for the next start`),
+    );
+    locks.release(again);
+    // The switch queued behind the first was not made again either: its chat heard of it once.
+    expect(tg.botMessages(114).filter((m) => /Already in mode qwen/.test(m.text))).toHaveLength(1);
   });
 });

@@ -40,6 +40,8 @@ interface Kept {
   /** What the write records, for the log: what is lost when it is dropped. */
   what: string;
   write: () => void;
+  /** Where the caller keeps a copy of it (a file), for the log: not lost to a stop then. */
+  savedIn?: string;
 }
 
 /**
@@ -58,7 +60,9 @@ interface Kept {
  * an earlier one, and does not wait out the lock again), and they are tried
  * every second until the lock is gone. The log says once that writes are
  * kept and once that they are written. Any other failure cannot be cured by
- * waiting: that write is logged with what it lost and dropped.
+ * waiting: that write is logged with what it lost and dropped. Memory does not
+ * outlive a stop or a crash: a write that must (the end of a mode switch) is
+ * also kept by its caller in a file of its own (see SwitchEnds).
  */
 export class KeptWrites {
   private readonly kept: Kept[] = [];
@@ -74,14 +78,24 @@ export class KeptWrites {
 
   /**
    * Runs `write` now, or keeps it behind the writes already kept. Never throws.
+   * True when it was written now; false when it waits (or, brainstem stopping, is lost).
    * `latest`: only the newest of the writes named `what` matters (a value noted
    * at every poll): a kept one of that name is dropped for this one, so a long
-   * lock keeps one, not one per poll.
+   * lock keeps one, not one per poll. `savedIn`: where the caller keeps a copy
+   * of a write that must outlive a stop (the log then says it waits there).
    */
-  run(what: string, write: () => void, opts: { latest?: boolean } = {}): void {
-    const w = { what, write };
+  run(what: string, write: () => void, opts: { latest?: boolean; savedIn?: string } = {}): boolean {
+    let written = false;
+    const w: Kept = {
+      what,
+      write: () => {
+        write();
+        written = true;
+      },
+      savedIn: opts.savedIn,
+    };
     // Never waits for the lock: a kept write waits in memory instead, and the process goes on.
-    if (this.kept.length === 0 && withoutWaiting(this.db, () => this.attempt(w))) return;
+    if (this.kept.length === 0 && withoutWaiting(this.db, () => this.attempt(w))) return written;
     if (opts.latest) {
       const older = this.kept.findIndex((k) => k.what === what);
       if (older >= 0) {
@@ -90,17 +104,18 @@ export class KeptWrites {
       }
     }
     if (this.stopped) {
-      this.logger.error({ write: what }, `the database is locked and brainstem is stopping: lost ${what}`);
-      return;
+      this.lost(w, 'the database is locked and brainstem is stopping');
+      return false;
     }
     this.kept.push(w);
     this.count++;
-    if (this.kept.length > 1) return;
+    if (this.kept.length > 1) return false;
     this.logger.warn(
       { file: this.db.name, write: what },
       'the state database is locked by another process (a sqlite3 shell, a backup, another brainstem): keeping writes in memory and trying them again every second',
     );
     this.schedule();
+    return false;
   }
 
   /**
@@ -172,11 +187,16 @@ export class KeptWrites {
   }
 
   private lose(): void {
-    for (const w of this.kept.splice(0)) {
-      this.logger.error(
-        { write: w.what },
-        `the state database stayed locked until brainstem stopped: lost ${w.what}`,
+    for (const w of this.kept.splice(0))
+      this.lost(w, 'the state database stayed locked until brainstem stopped');
+  }
+
+  private lost(w: Kept, why: string): void {
+    if (w.savedIn !== undefined)
+      this.logger.warn(
+        { write: w.what, file: w.savedIn },
+        `${why}: ${w.what} waits in ${w.savedIn} for the next start`,
       );
-    }
+    else this.logger.error({ write: w.what }, `${why}: lost ${w.what}`);
   }
 }

@@ -107,7 +107,8 @@ export async function spawnService(
     stderr: () => stderr,
     waitForLog,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null) return child.exitCode;
+      // Ended already (a signal's end leaves exitCode null): its exit came, and comes no more.
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
       const [code] = await once(child, 'exit');
       return code as number | null;

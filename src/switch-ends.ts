@@ -1,0 +1,107 @@
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from './logger.js';
+
+/** Next to the database, so `brainstem.sqlite*` (a copy, what no brain reads) takes it along. */
+const FILE = 'brainstem.sqlite-switch-ends';
+
+const endsSchema = z.object({
+  /** The record of the switch under way (CUT_KEY's value, whole) whose switch ended. */
+  cut: z.string().optional(),
+  /** The ids of queued switches that began. */
+  queued: z.array(z.string()),
+});
+export type Ends = z.infer<typeof endsSchema>;
+
+/**
+ * The ends of switches that another process's lock keeps from the state
+ * database (see KeptWrites), in a small file until the database has them: kept
+ * in memory only, they were lost to a stop that came before the lock went or to
+ * a crash, and the next start made the switch again (and announced it), taking
+ * the user away from the mode they were told they are on. The next start reads
+ * it before the switch records. Written whole to a temporary file that replaces
+ * it (a crash leaves the old file or the new one, never half of one), 0600.
+ */
+export class SwitchEnds {
+  private ends: Ends;
+  readonly file: string;
+
+  constructor(
+    dataDir: string,
+    private readonly logger: Logger,
+  ) {
+    this.file = path.join(dataDir, FILE);
+    this.ends = this.read();
+  }
+
+  /** What the last run could not write, as the file had it at start, and what was noted since. */
+  get pending(): Ends {
+    return this.ends;
+  }
+
+  /** Whether the switch whose record CUT_KEY holds (as stored) ended. */
+  cutEnded(record: string | undefined): boolean {
+    return record !== undefined && this.ends.cut === record;
+  }
+
+  queuedBegan(id: string): boolean {
+    return this.ends.queued.includes(id);
+  }
+
+  /** Ends the database could not take now: kept in the file until it has them. */
+  note(ends: Partial<Ends>): void {
+    const queued = [...new Set([...this.ends.queued, ...(ends.queued ?? [])])];
+    this.save({ cut: ends.cut ?? this.ends.cut, queued });
+  }
+
+  /** The database has these: what else waits stays. */
+  written(ends: Partial<Ends>): void {
+    const cut = ends.cut !== undefined && ends.cut === this.ends.cut ? undefined : this.ends.cut;
+    const queued = this.ends.queued.filter((id) => !ends.queued?.includes(id));
+    if (cut === this.ends.cut && queued.length === this.ends.queued.length) return;
+    this.save({ cut, queued });
+  }
+
+  private read(): Ends {
+    let raw: string;
+    try {
+      raw = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.logger.error(
+          { err, file: this.file },
+          'could not read the ends of switches kept for this start',
+        );
+      return { queued: [] };
+    }
+    try {
+      return endsSchema.parse(JSON.parse(raw));
+    } catch (err) {
+      this.logger.error(
+        { err, file: this.file },
+        'the ends of switches kept for this start are not readable: ignored (a switch that ended may be made again)',
+      );
+      return { queued: [] };
+    }
+  }
+
+  /** Never throws: a file that cannot be written leaves the ends in memory, as before, and says so. */
+  private save(ends: Ends): void {
+    this.ends = ends;
+    try {
+      if (ends.cut === undefined && ends.queued.length === 0) {
+        rmSync(this.file, { force: true });
+        return;
+      }
+      const tmp = `${this.file}.tmp`;
+      writeFileSync(tmp, JSON.stringify(ends), { mode: 0o600 });
+      renameSync(tmp, this.file);
+    } catch (err) {
+      this.logger.error(
+        { err, file: this.file },
+        'could not keep the ends of switches on disk: a restart before the database takes them makes those switches again',
+      );
+    }
+  }
+}
