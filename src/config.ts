@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import { ConfigError } from './config-error.js';
 import { parseToolsSection, type ToolsConfig } from './tools/config.js';
+import { shortcutProblems } from './tools/shortcut-table.js';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.
@@ -897,6 +898,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   // The tools' own section is checked by their schema (src/tools/config.ts), with the rest.
   const tools = parseToolsSection(merged.tools, configPath);
   if (!tools.ok) problems.push(...tools.problems.map((p) => `${configPath}: ${p}`));
+  // Here, not once the tools are built: start-up names them with the rest, and doctor sees them.
+  else problems.push(...shortcutProblems(tools.config).map((p) => `${configPath}: ${p}`));
   // The checks between fields run on every section that is readable, so one start-up names every problem.
   const sections = parsed.success ? parsed.data : readableSections(configSchema, merged);
   const modes = modeList(modeSchema, sections.modes ?? readableModes(modeSchema, merged.modes));

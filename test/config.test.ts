@@ -75,6 +75,31 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('names wrong shortcuts with the other problems: a tool that does not exist, input it refuses, a word taken', () => {
+    const d = dir();
+    const file = path.join(d, 'brainstem.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        server: { port: 'x' },
+        tools: {
+          shortcuts: {
+            foo: { tool: 'nope' },
+            logs: { tool: 'git_log', input: { max: 'x' } },
+            fine: { tool: 'lint', aliases: ['tests'] },
+          },
+        },
+      }),
+    );
+    const problems = problemsOf(() => loadConfig({}, d));
+    expect(problems).toEqual([
+      `${file}: server.port: Invalid input: expected number, received string`,
+      expect.stringContaining(`${file}: tools.shortcuts.foo.tool: Unknown tool "nope". Tools: git_status, `),
+      `${file}: tools.shortcuts.logs.input: git_log: max: Invalid input: expected number, received string`,
+      `${file}: tools.shortcuts.fine: "tests" is already a shortcut for test`,
+    ]);
+  });
+
   it('names the variable, not a file that may not exist, for a wrong value it set', () => {
     const problems = problemsOf(() =>
       loadConfig({ LLAMA_BASE_URL: 'not-a-url', TELEGRAM_API_ROOT: 'nope' }, dir()),

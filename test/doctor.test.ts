@@ -163,6 +163,15 @@ describe('brainstem doctor', () => {
     expect(text).toContain('→ correct the fields above');
   });
 
+  it('fails on a shortcut naming a tool that does not exist, as start-up would', async () => {
+    const file = path.join(dir, 'bad-shortcut.json');
+    writeFileSync(file, JSON.stringify({ tools: { shortcuts: { foo: { tool: 'nope' } } } }));
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file });
+    expect(code).toBe(1);
+    expect(text).toMatch(/^✗ config/);
+    expect(text).toContain(`${file}: tools.shortcuts.foo.tool: Unknown tool "nope".`);
+  });
+
   it('fails on a data dir that cannot be created', async () => {
     const file = path.join(dir, 'a-file');
     writeFileSync(file, 'not a directory');

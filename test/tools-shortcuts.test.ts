@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
+import { TOOL_INPUTS } from '../src/tools/inputs.js';
+import { shortcutTable } from '../src/tools/shortcut-table.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -230,6 +232,16 @@ describe('the API the Telegram layer builds on', () => {
     expect(tools?.resolveShortcut('audit')).toBeUndefined();
     expect(tools?.resolveShortcut('hello there')).toBeUndefined();
     expect(tools?.shortcuts.list().map((s) => s.word)).toContain('build');
+  });
+
+  it('gives each built-in word input its tool takes, and checks configured words against the tools it registers', () => {
+    const tools = svc.service.tools;
+    if (!tools) throw new Error('tools not started');
+    // loadConfig checks only the configured words, against TOOL_INPUTS: the built-in ones are checked here.
+    for (const s of shortcutTable({}).all) {
+      expect(() => tools.registry.validate(s.tool, s.input), s.word).not.toThrow();
+    }
+    expect(tools.registry.names()).toEqual(Object.keys(TOOL_INPUTS));
   });
 
   it('prepares a call without running it, and calls with live output and the caller', async () => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { z } from 'zod';
 import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
 import type { BrainError, ChatMessage, FinishReason, TurnUsage } from '../../brains/types.js';
 import type { ModeConfig } from '../config.js';
@@ -49,13 +48,6 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
       name: 'brain_chat',
       description:
         'Sends a message to the brain of a mode (or `active`) and returns its answer and usage. Give a sessionKey (the one an earlier call returned) to continue that conversation: a Claude mode goes on from its session; a local model keeps no earlier turns here and gets this message alone, so quote what it needs.',
-      input: z
-        .object({
-          mode: z.string().min(1).default('active'),
-          message: z.string().trim().min(1),
-          sessionKey: z.string().min(1).max(200).optional(),
-        })
-        .strict(),
       // A Claude mode acts with its own allowed tools (Bash, Edit…): asking one is asked first,
       // or a mode allowed less would get what another is allowed. A local model only reads.
       mutating: (input) => {
@@ -98,12 +90,6 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
     defineTool({
       name: 'claude_code',
       description: `Runs a one-shot Claude Code task (claude -p) in its configured working directory. It may use only the tools granted in tools.claudeCode.allowedTools (${cfg.claudeCode.allowedTools.join(', ') || 'none: read-only tools only'}), or fewer.`,
-      input: z
-        .object({
-          prompt: z.string().trim().min(1),
-          allowedTools: z.array(z.string().min(1)).optional().describe('A subset of the granted tools.'),
-        })
-        .strict(),
       mutating: true,
       authorize: (input) => {
         const extra = (input.allowedTools ?? []).filter((t) => !granted.has(t));

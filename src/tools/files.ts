@@ -1,7 +1,6 @@
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import { type Lang, t } from '../i18n.js';
 import type { OwnFiles } from '../own-files.js';
@@ -24,7 +23,8 @@ const SNIFF_BYTES = 8_192;
  */
 const MAX_CONTROL_SHARE = 0.02;
 
-export function fileTools(cfg: ToolsConfig['files'], own: OwnFiles): AnyTool[] {
+export function fileTools(tools: ToolsConfig, own: OwnFiles): AnyTool[] {
+  const cfg = tools.files;
   const noRoots = () =>
     new BrainstemError(
       'TOOL_NOT_CONFIGURED',
@@ -33,32 +33,23 @@ export function fileTools(cfg: ToolsConfig['files'], own: OwnFiles): AnyTool[] {
       'read_file n’a pas de racines : listez les dossiers qu’il peut lire dans tools.files.roots dans brainstem.json.',
     );
   return [
-    defineTool({
-      name: 'read_file',
-      description: `Reads a text file under the configured roots (${cfg.roots.join(', ') || 'none configured'}). Relative paths are taken from the first root that has them.`,
-      input: z
-        .object({
-          path: z.string().min(1),
-          maxBytes: z
-            .number()
-            .int()
-            .positive()
-            .max(cfg.maxBytes)
-            .optional()
-            .describe('Read at most this much.'),
-        })
-        .strict(),
-      mutating: false,
-      authorize: () => {
-        if (cfg.roots.length === 0) throw noRoots();
+    defineTool(
+      {
+        name: 'read_file',
+        description: `Reads a text file under the configured roots (${cfg.roots.join(', ') || 'none configured'}). Relative paths are taken from the first root that has them.`,
+        mutating: false,
+        authorize: () => {
+          if (cfg.roots.length === 0) throw noRoots();
+        },
+        run: async (input, ctx) => {
+          if (cfg.roots.length === 0) throw noRoots();
+          const file = await confine(input.path, cfg.roots);
+          await refuseOwn(input.path, file, own);
+          return readText(file, input.maxBytes ?? cfg.maxBytes, ctx.lang);
+        },
       },
-      run: async (input, ctx) => {
-        if (cfg.roots.length === 0) throw noRoots();
-        const file = await confine(input.path, cfg.roots);
-        await refuseOwn(input.path, file, own);
-        return readText(file, input.maxBytes ?? cfg.maxBytes, ctx.lang);
-      },
-    }),
+      tools,
+    ),
   ];
 }
 

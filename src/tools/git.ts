@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import type { ToolsConfig } from './config.js';
 import type { Runner } from './exec.js';
@@ -74,7 +73,8 @@ function filterNames(listing: string): Set<string> {
   return names;
 }
 
-export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
+export function gitTools(tools: ToolsConfig, run: Runner): AnyTool[] {
+  const cfg = tools.git;
   const repo = (): string => {
     if (!cfg.repo) {
       throw new BrainstemError(
@@ -131,42 +131,25 @@ export function gitTools(cfg: ToolsConfig['git'], run: Runner): AnyTool[] {
       name: 'git_status',
       description:
         'Branch, upstream distance and changed files of the configured repository (git status --short).',
-      input: z.object({}).strict(),
       mutating: false,
       authorize: () => void repo(),
       run: (_input, ctx) => git(['status', '--short', '--branch', NO_SUBMODULE_WORKTREES], ctx),
     }),
-    defineTool({
-      name: 'git_log',
-      description: 'Latest commits of the configured repository: short hash, date, author, subject.',
-      input: z
-        .object({
-          max: z.number().int().min(1).max(cfg.maxLogEntries).default(20).describe('How many commits.'),
-        })
-        .strict(),
-      mutating: false,
-      authorize: () => void repo(),
-      run: (input, ctx) =>
-        git(['log', '-n', String(input.max), '--date=short', '--format=%h %ad %an  %s'], ctx, false),
-    }),
+    defineTool(
+      {
+        name: 'git_log',
+        description: 'Latest commits of the configured repository: short hash, date, author, subject.',
+        mutating: false,
+        authorize: () => void repo(),
+        run: (input, ctx) =>
+          git(['log', '-n', String(input.max), '--date=short', '--format=%h %ad %an  %s'], ctx, false),
+      },
+      tools,
+    ),
     defineTool({
       name: 'git_diff',
       description:
         'Uncommitted changes of the configured repository, optionally staged only or for one path.',
-      input: z
-        .object({
-          path: z
-            .string()
-            .min(1)
-            .optional()
-            .describe('Limit the diff to this path (relative to the repository).'),
-          staged: z
-            .boolean()
-            .default(false)
-            .describe('Show the staged changes instead of the unstaged ones.'),
-          stat: z.boolean().default(false).describe('Only the list of files with counts.'),
-        })
-        .strict(),
       mutating: false,
       authorize: () => void repo(),
       run: (input, ctx) =>

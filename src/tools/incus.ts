@@ -58,9 +58,6 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
     defineTool({
       name: 'incus_list',
       description: `Lists the incus instances of an allowed project (${cfg.projects.join(', ') || 'none'}): name, status, type, addresses.`,
-      input: z
-        .object({ project: z.string().min(1).optional().describe('Default: the first allowed project.') })
-        .strict(),
       mutating: false,
       authorize: (input) => void checkProject(input.project),
       run: async (input, ctx) => {
@@ -106,18 +103,6 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
     defineTool({
       name: 'incus_exec',
       description: `Runs a program in an allowed incus instance (${cfg.instances.join(', ') || 'none configured'}). The command is an argv array, never a shell string.`,
-      input: z
-        .object({
-          instance: z.string().min(1),
-          command: z
-            .array(z.string())
-            .min(1)
-            .describe('Program and arguments, e.g. ["systemctl", "status", "nginx"]; no shell is involved.'),
-          project: z.string().min(1).optional(),
-          user: z.number().int().min(0).optional().describe('uid to run as.'),
-          cwd: z.string().min(1).optional().describe('Working directory inside the instance.'),
-        })
-        .strict(),
       mutating: true,
       authorize: (input) => {
         if (instances.size === 0) {

@@ -61,19 +61,19 @@ export function buildTools(core: Core): Tools {
     logger: core.logger.child({ part: 'self-upgrade' }),
   };
   registry.register(
-    ...gitTools(config.git, run),
+    ...gitTools(config, run),
     ...makeTools(config, run),
     ...incusTools(config.incus, run),
-    ...fileTools(config.files, ownFiles(core.config)),
+    ...fileTools(config, ownFiles(core.config)),
     webSearchTool(config.webSearch, run),
-    webFetchTool(config.webFetch, run),
+    webFetchTool(config, run),
     ...stateTools(core, registry),
     ...brainTools(core, config),
     selfUpgradeTool(upgrade),
   );
   core.mcp.readOnlyTools = readOnlyTools(registry, core.config);
   const warnings = checkToolWarnings(registry, config, core.config);
-  const shortcuts = new Shortcuts(config.shortcuts, registry, core.config.configPath);
+  const shortcuts = new Shortcuts(config.shortcuts, registry);
   return {
     registry,
     shortcuts,

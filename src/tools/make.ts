@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import type { ToolsConfig } from './config.js';
 import type { Runner } from './exec.js';
@@ -47,7 +46,6 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
     defineTool({
       name,
       description,
-      input: z.object({}).strict(),
       // The owner's command may write (`biome check --write`, `eslint --fix`, new snapshots): a brain
       // runs it unasked only when the owner said it only reads.
       mutating: cfg[key]?.readOnly !== true,
@@ -70,7 +68,6 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
     defineTool({
       name: 'make_target',
       description: `Runs \`make <target>\` for an allowed target (${cfg.make.targets.join(', ') || 'none configured'}).`,
-      input: z.object({ target: z.string().min(1).describe('One of the allowed targets.') }).strict(),
       mutating: true,
       authorize: (input) => {
         if (allowed.size === 0) {

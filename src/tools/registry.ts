@@ -8,6 +8,7 @@ import { redactValue } from '../redact.js';
 import { headChars } from '../text.js';
 import { waitAtMost } from '../wait.js';
 import { ToolRunError } from './exec.js';
+import { type InputOf, inputIssue, TOOL_INPUTS, type ToolName, unknownTool } from './inputs.js';
 
 /**
  * One definition per tool, served three ways (/api, /mcp, the chat). The
@@ -58,8 +59,16 @@ export interface ToolSpec<S extends z.ZodType = z.ZodType> {
 /** Erases a definition's input type so tools of every shape fit in one registry. */
 export type AnyTool = ToolSpec<z.ZodType>;
 
-export function defineTool<S extends z.ZodType>(def: ToolSpec<S>): AnyTool {
-  return def as unknown as AnyTool;
+/**
+ * A tool from its definition and the input TOOL_INPUTS gives its name (src/tools/inputs.ts), built
+ * with `args` (the `tools` section, for an input whose limits it sets).
+ */
+export function defineTool<N extends ToolName>(
+  def: Omit<ToolSpec<InputOf<N>>, 'input'> & { name: N },
+  ...args: Parameters<(typeof TOOL_INPUTS)[N]>
+): AnyTool {
+  const input = (TOOL_INPUTS[def.name] as (...a: typeof args) => z.ZodType)(...args);
+  return { ...def, input } as unknown as AnyTool;
 }
 
 export interface ToolError {
@@ -164,15 +173,10 @@ export class ToolRegistry {
   /** Checks the input against the tool's schema only; the error names the field. Throws BrainstemError. */
   validate(name: string, rawInput: unknown): { tool: AnyTool; input: unknown } {
     const tool = this.tools.get(name);
-    if (!tool) {
-      throw new BrainstemError('TOOL_UNKNOWN', `Unknown tool "${name}". Tools: ${this.names().join(', ')}.`);
-    }
+    if (!tool) throw unknownTool(name, this.names());
     const parsed = tool.input.safeParse(rawInput ?? {});
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const path = issue?.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys] : (issue?.path ?? []);
-      const param = path.length > 0 ? path.join('.') : undefined;
-      const message = `${name}: ${param ?? 'input'}: ${issue?.message ?? 'invalid'}`;
+      const { param, message } = inputIssue(name, parsed.error.issues[0]);
       // The same check with zod's French messages, for a reader in French (a schema's own message stays as written).
       const fr = tool.input.safeParse(rawInput ?? {}, { error: french().localeError }).error?.issues[0];
       throw new BrainstemError(

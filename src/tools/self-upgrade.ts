@@ -404,19 +404,6 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     name: 'self_upgrade',
     description:
       '`check`: fetches and lists the commits brainstem is behind. `apply`: moves to the upstream commit (`to`, from a check; fast-forward, clean tree only), installs, builds and reloads brainstem; a failed step is rolled back. `framework` runs a configured upgrade of the rest of the stack (`name`).',
-    input: z
-      .object({
-        action: z.enum(['check', 'apply', 'framework']).default('check'),
-        to: z
-          .string()
-          .regex(/^[0-9a-f]{7,64}$/, 'a commit hash')
-          .optional()
-          .describe(
-            'For `apply`: the upstream commit a check showed (its `target`); nothing is applied if the upstream has moved since.',
-          ),
-        name: z.string().min(1).optional().describe('For `framework`: which configured upgrade.'),
-      })
-      .strict(),
     mutating: (input) => input.action !== 'check',
     authorize: (input) => {
       if (input.action !== 'framework') return;

@@ -1,65 +1,12 @@
 import type { LocalAnswerer } from '../chat/ports.js';
-import { ConfigError } from '../config.js';
 import { BrainstemError, sayError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
 import { fold } from '../intents.js';
 import { PROXY_TAG } from '../notices.js';
 import { headChars, tailChars } from '../text.js';
-import type { ShortcutConfig, ToolsConfig } from './config.js';
+import type { ToolsConfig } from './config.js';
 import type { ToolRegistry, ToolResult } from './registry.js';
-
-/**
- * Short action words (French and English) answered with a tool call instead of
- * a brain, as the original proxy did: `deploy`, `tests`, `git` … Configurable:
- * tools.shortcuts adds words, overrides them, or removes a built-in one (false).
- */
-
-/**
- * The original proxy's words. make targets work once allowed in tools.make.targets. None claims to
- * only read: brainstem cannot know what a target's recipe does (a `check` may format, a `smoke` deploy),
- * so each asks first like make_target itself; an owner who knows one only reads says so with
- * tools.shortcuts.<word>.mutating: false.
- */
-const BUILT_IN: Record<string, ShortcutConfig> = {
-  deploy: {
-    tool: 'make_target',
-    input: { target: 'deploy' },
-    aliases: ['deploie', 'deployer', 'deploiement', 'deployment'],
-  },
-  sync: {
-    tool: 'make_target',
-    input: { target: 'sync' },
-    aliases: ['synchronise', 'synchroniser', 'synchro'],
-  },
-  lint: { tool: 'lint', input: {}, aliases: ['linter', 'lints'] },
-  test: { tool: 'run_tests', input: {}, aliases: ['tests', 'teste', 'tester', 'run tests'] },
-  check: {
-    tool: 'make_target',
-    input: { target: 'check' },
-    aliases: ['verifie', 'verifier', 'verif', 'checks'],
-  },
-  report: { tool: 'usage', input: { since: '7d' }, aliases: ['rapport'] },
-  git: { tool: 'git_status', input: {}, aliases: ['git status', 'statut git', 'etat git'] },
-  'snap-list': {
-    tool: 'make_target',
-    input: { target: 'snap-list' },
-    aliases: ['snap list', 'snapshots', 'liste des snapshots'],
-  },
-  smoke: {
-    tool: 'make_target',
-    input: { target: 'smoke' },
-    aliases: ['smoke test', 'smoke-test'],
-  },
-  audit: { tool: 'audit', input: {}, aliases: ['journal'] },
-};
-
-export interface ShortcutInfo {
-  word: string;
-  aliases: string[];
-  tool: string;
-  input: Record<string, unknown>;
-  description?: string;
-}
+import { type ShortcutEntry, type ShortcutInfo, shortcutTable } from './shortcut-table.js';
 
 export interface ResolvedShortcut {
   word: string;
@@ -74,40 +21,20 @@ export interface ResolvedShortcut {
   refusal?: { message: string; fr?: string | undefined };
 }
 
+/**
+ * Short action words (French and English) answered with a tool call instead of a brain, as the
+ * original proxy did: `deploy`, `tests`, `git` … (the built-in ones and tools.shortcuts, see
+ * shortcut-table.ts, checked by loadConfig).
+ */
 export class Shortcuts {
-  private readonly byWord = new Map<string, ShortcutInfo & { mutating?: boolean }>();
-  private readonly all: ShortcutInfo[] = [];
+  private readonly byWord: Map<string, ShortcutEntry>;
+  private readonly all: ShortcutInfo[];
 
   constructor(
     configured: ToolsConfig['shortcuts'],
     private readonly registry: ToolRegistry,
-    configPath: string,
   ) {
-    const problems: string[] = [];
-    const merged: Record<string, ShortcutConfig | false> = { ...BUILT_IN, ...configured };
-    for (const [word, s] of Object.entries(merged)) {
-      if (s === false) continue;
-      const where = `${configPath}: tools.shortcuts.${word}`;
-      try {
-        registry.validate(s.tool, s.input);
-      } catch (err) {
-        const e = err as BrainstemError;
-        problems.push(
-          e.code === 'TOOL_UNKNOWN' ? `${where}.tool: ${e.message}` : `${where}.input: ${e.message}`,
-        );
-        continue;
-      }
-      const info = { word, aliases: s.aliases, tool: s.tool, input: s.input, description: s.description };
-      this.all.push(info);
-      for (const name of [word, ...s.aliases]) {
-        const key = fold(name);
-        const other = this.byWord.get(key);
-        if (other && other.word !== word)
-          problems.push(`${where}: "${name}" is already a shortcut for ${other.word}`);
-        this.byWord.set(key, { ...info, mutating: s.mutating });
-      }
-    }
-    if (problems.length > 0) throw new ConfigError(problems);
+    ({ byWord: this.byWord, all: this.all } = shortcutTable(configured));
   }
 
   list(): ShortcutInfo[] {

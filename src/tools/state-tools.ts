@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { Core } from '../core.js';
 import { creditSentence } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
@@ -28,25 +27,6 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       name: 'sessions',
       description:
         'Lists the conversations that have a brain session (Claude sessions resumed across restarts), all or those of one conversation or mode, or clears one.',
-      input: z
-        .object({
-          action: z.enum(['list', 'clear']).default('list'),
-          sessionKey: z
-            .string()
-            .min(1)
-            .optional()
-            .describe('The conversation to clear, or whose sessions to list; default for a list: every one.'),
-          mode: z
-            .string()
-            .min(1)
-            .optional()
-            .describe('List or clear only this mode’s sessions; default: every mode.'),
-        })
-        .strict()
-        .refine((i) => i.action !== 'clear' || i.sessionKey !== undefined, {
-          path: ['sessionKey'],
-          message: 'required to clear a session',
-        }),
       mutating: (input) => input.action === 'clear',
       authorize: (input) => void modeRef(input.mode, 'mode'),
       run: async (input) => {
@@ -68,7 +48,6 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       name: 'usage',
       description:
         'Brain usage measured by brainstem (cost, tokens, turns) since a time: 24h, 7d, 30d, today, month, all, or an ISO date; and the monthly Agent SDK credit: spent this cycle and its share, left, 7-day pace, run-out date, renewal.',
-      input: z.object({ since: z.string().min(1).default('7d') }).strict(),
       mutating: false,
       authorize: (input) => void sinceOf(input.since),
       run: async (input) => {
@@ -86,9 +65,6 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       name: 'mode',
       description:
         'Without `mode`: the active mode and the list of modes. With `mode`: switches to it, waiting until its brain is ready.',
-      input: z
-        .object({ mode: z.string().min(1).optional().describe('Mode id or alias to switch to.') })
-        .strict(),
       mutating: (input) => input.mode !== undefined,
       authorize: (input) => void modeRef(input.mode, 'mode'),
       run: async (input, ctx) => {
@@ -120,12 +96,6 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       name: 'audit',
       description:
         'The latest tool calls: when, which tool, who asked, arguments (secrets redacted), outcome.',
-      input: z
-        .object({
-          limit: z.number().int().min(1).max(200).default(20),
-          tool: z.string().min(1).optional().describe('Only calls of this tool.'),
-        })
-        .strict(),
       mutating: false,
       run: async (input) => ({ data: { calls: registry.recentAudit(input.limit, input.tool) } }),
     }),

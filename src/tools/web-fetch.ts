@@ -1,6 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import { undici } from '../http-client.js';
 import { onFirstUse } from '../lazy.js';
@@ -148,54 +147,46 @@ class BlockedAddress extends BrainstemError {
   }
 }
 
-export function webFetchTool(cfg: ToolsConfig['webFetch'], run: Runner): AnyTool {
+export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
+  const cfg = tools.webFetch;
   const guard = new AddressGuard(cfg.allowPrivate);
-  return defineTool({
-    name: 'web_fetch',
-    description:
-      'Fetches one http(s) page and returns its readable text (title and main content), truncated with a marker.',
-    input: z
-      .object({
-        url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
-        maxChars: z
-          .number()
-          .int()
-          .min(100)
-          .max(cfg.maxChars)
-          .optional()
-          .describe('Return at most this many characters.'),
-      })
-      .strict(),
-    mutating: false,
-    authorize: () => {
-      if (!cfg.enabled) {
-        throw new BrainstemError(
-          'TOOL_NOT_CONFIGURED',
-          'web_fetch is turned off (tools.webFetch.enabled is false).',
-          undefined,
-          'web_fetch est désactivé (tools.webFetch.enabled vaut false).',
-        );
-      }
+  return defineTool(
+    {
+      name: 'web_fetch',
+      description:
+        'Fetches one http(s) page and returns its readable text (title and main content), truncated with a marker.',
+      mutating: false,
+      authorize: () => {
+        if (!cfg.enabled) {
+          throw new BrainstemError(
+            'TOOL_NOT_CONFIGURED',
+            'web_fetch is turned off (tools.webFetch.enabled is false).',
+            undefined,
+            'web_fetch est désactivé (tools.webFetch.enabled vaut false).',
+          );
+        }
+      },
+      run: async (input, ctx) => {
+        const maxChars = input.maxChars ?? cfg.maxChars;
+        const page = cfg.delegate
+          ? await delegated(cfg.delegate, input.url, run, ctx.signal, cfg.timeoutMs)
+          : await fetchGuarded(input.url, guard, cfg, ctx.signal);
+        const { title, text } = page.html
+          ? await readable(page.body)
+          : { title: undefined, text: page.body.trim() };
+        const truncated = page.truncated || text.length > maxChars;
+        return {
+          data: { url: page.url, status: page.status, contentType: page.contentType, title },
+          output:
+            text.length > maxChars
+              ? `${headChars(text, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
+              : text,
+          truncated,
+        };
+      },
     },
-    run: async (input, ctx) => {
-      const maxChars = input.maxChars ?? cfg.maxChars;
-      const page = cfg.delegate
-        ? await delegated(cfg.delegate, input.url, run, ctx.signal, cfg.timeoutMs)
-        : await fetchGuarded(input.url, guard, cfg, ctx.signal);
-      const { title, text } = page.html
-        ? await readable(page.body)
-        : { title: undefined, text: page.body.trim() };
-      const truncated = page.truncated || text.length > maxChars;
-      return {
-        data: { url: page.url, status: page.status, contentType: page.contentType, title },
-        output:
-          text.length > maxChars
-            ? `${headChars(text, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
-            : text,
-        truncated,
-      };
-    },
-  });
+    tools,
+  );
 }
 
 interface Page {

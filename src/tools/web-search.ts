@@ -27,12 +27,6 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
   return defineTool({
     name: 'web_search',
     description: 'Searches the web (Brave Search) and returns up to 20 results: title, url, snippet.',
-    input: z
-      .object({
-        query: z.string().trim().min(1).max(400),
-        count: z.number().int().min(1).max(20).default(5),
-      })
-      .strict(),
     mutating: false,
     authorize: () => {
       if (!cfg.apiKey && !cfg.delegate) {
