@@ -194,28 +194,41 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
       { resetDay: new Date(Date.now() + 10 * DAY_MS).toISOString() },
       { usageLimit: { fallbackMode: 'local' } },
     );
-    const h = await start(c);
-    // Claude resets the credit in 20 s, ten days before the configured renewal: time for a turn and a restart.
-    const resetsAt = (Math.floor(Date.now() / 1000) + 20) * 1000;
-    claude.fake.script(() => creditSpent(resetsAt / 1000));
-    h.tg.user(112).says('one more');
-    await reply(h, OWNER, /Mode local is awake/);
     const wayBack = (x: Harness) =>
       (JSON.parse(x.service.core.kv.get('credit_fallback') ?? '{}') as { resetsAt?: number }).resetsAt;
-    expect(wayBack(h)).toBe(resetsAt);
-    await h.stopService();
-    // Stopped while still on the fallback mode: the way back is the restarted service's to take.
-    expect(Date.now()).toBeLessThan(resetsAt);
-
-    const again = await start(c, h);
-    expect(again.service.core.switcher.active().id).toBe('local');
-    expect(wayBack(again)).toBe(resetsAt);
-    expect(again.service.core.meter.reading().until).toBe(resetsAt);
-    const back = await reply(again, OWNER, /credit has renewed/, resetsAt - Date.now() + 30_000);
-    expect(Date.now()).toBeGreaterThanOrEqual(resetsAt);
-    expect(back.text).toBe("⚙️ [proxy] 💳 Claude's Agent SDK credit has renewed: back to assistant.");
-    await reply(again, OWNER, /Mode assistant is awake/);
-    expect(again.service.core.switcher.active().id).toBe('assistant');
+    // Claude resets the credit `margin` after its answer, ten days before the configured renewal: time for
+    // the switch and a restart. A restart that ends after the reset proves nothing (the way back is then
+    // taken at the start, not by the restarted service's timer): on a loaded machine the next try has twice
+    // the margin. The restarted service's timer is what is checked, and only ever on a try that reached it.
+    for (let margin = 1_000; ; margin *= 2) {
+      if (margin > 32_000) throw new Error('no restart ended before the reset, even with 32 s for it');
+      const h = await start(c);
+      let resetsAt = 0;
+      claude.fake.script(() => {
+        // From Claude's answer on (the CLI's start is not the restart's to wait for); once, should it ask again.
+        resetsAt ||= Math.ceil((Date.now() + margin) / 1000) * 1000;
+        return creditSpent(resetsAt / 1000);
+      });
+      h.tg.user(112).says('one more');
+      await reply(h, OWNER, /Mode local is awake/);
+      expect(wayBack(h)).toBe(resetsAt);
+      await h.stopService();
+      const again = await start(c, h);
+      if (Date.now() >= resetsAt) {
+        for (const x of open.splice(0).reverse()) await x.close();
+        continue;
+      }
+      // Restarted before the reset, while still on the fallback mode: the way back is the restarted service's to take.
+      expect(again.service.core.switcher.active().id).toBe('local');
+      expect(wayBack(again)).toBe(resetsAt);
+      expect(again.service.core.meter.reading().until).toBe(resetsAt);
+      const back = await reply(again, OWNER, /credit has renewed/, resetsAt - Date.now() + 30_000);
+      expect(Date.now()).toBeGreaterThanOrEqual(resetsAt);
+      expect(back.text).toBe("⚙️ [proxy] 💳 Claude's Agent SDK credit has renewed: back to assistant.");
+      await reply(again, OWNER, /Mode assistant is awake/);
+      expect(again.service.core.switcher.active().id).toBe('assistant');
+      return;
+    }
   });
 
   it('with Claude Code on an API key, /usage and /usage chart credit say the credit does not apply', async () => {
