@@ -224,15 +224,26 @@ describe('web_fetch of an allow-listed address', () => {
     expect(tooMany.body.error.message).toContain('redirects more than 2 times');
   });
 
-  it('caps the size, the text and the time', async () => {
+  it('caps the size, the text and the time', async (ctx) => {
     const big = await api(allowed, 'web_fetch', { url: `${web.url}/big?kb=500` });
     expect(big.status).toBe(200);
     expect(big.body.truncated).toBe(true);
     expect(big.body.output).toMatch(/\[… truncated at 5000 of \d+ characters …\]$/);
     const short = await api(allowed, 'web_fetch', { url: `${web.url}/article`, maxChars: 100 });
     expect(short.body.output).toMatch(/^.{100}\n\[… truncated at 100 of \d+ characters …\]$/s);
-    const slow = await api(allowed, 'web_fetch', { url: `${web.url}/slow` });
+    // The time on a service of its own with a short limit, since it is waited out: `allowed` keeps a long
+    // one, which a page that does come never reaches, however loaded the machine.
+    const quick = await startTestService({
+      parts: { tools: true },
+      config: {
+        claude: { bin: 'true' },
+        tools: { webFetch: { allowPrivate: ['127.0.0.1'], timeoutMs: 1_000 } },
+      },
+    });
+    ctx.onTestFinished(() => quick.close());
+    const slow = await api(quick, 'web_fetch', { url: `${web.url}/slow` });
     expect(slow.status).toBe(504);
+    expect(slow.body.error.message).toContain('did not answer within 1 s');
   });
 
   it('refuses what is not text, and reports HTTP errors', async () => {
