@@ -35,14 +35,15 @@ export function pushUpstream(
   subject: string,
   files: Record<string, string | null> = { [`${subject.replace(/\W+/g, '-')}.txt`]: `${subject}\n` },
 ): string {
-  for (const [name, content] of Object.entries(files)) {
-    if (content === null) git(other, 'rm', '-q', name);
-    else {
-      mkdirSync(path.dirname(path.join(other, name)), { recursive: true });
-      writeFileSync(path.join(other, name), content);
-      git(other, 'add', name);
-    }
+  const removed = Object.keys(files).filter((name) => files[name] === null);
+  const written = Object.keys(files).filter((name) => files[name] !== null);
+  for (const name of written) {
+    mkdirSync(path.dirname(path.join(other, name)), { recursive: true });
+    writeFileSync(path.join(other, name), files[name] as string);
   }
+  // One git for all the files: one per file made a commit of hundreds of files take seconds.
+  if (removed.length > 0) git(other, 'rm', '-q', '--', ...removed);
+  if (written.length > 0) git(other, 'add', '--', ...written);
   git(other, 'commit', '-q', '-m', subject);
   git(other, 'push', '-q', 'origin', 'main');
   return git(other, 'rev-parse', '--short', 'HEAD');
