@@ -1,3 +1,4 @@
+import type { Lang } from './i18n.js';
 import type { UsageLedger, UsageTotals } from './usage.js';
 
 /**
@@ -50,10 +51,20 @@ export function formatTokens(n: number): string {
   return String(n);
 }
 
-export function formatTotals(x: UsageTotals): string {
+/**
+ * A period's totals in one line, in the reader's language: English for the
+ * brain (usageContext, the usage tool), the user's own in /usage.
+ */
+export function formatTotals(x: UsageTotals, lang: Lang = 'en'): string {
+  const cost = `$${x.costUsd.toFixed(2)}`;
+  if (lang === 'fr') {
+    const tours = (n: number) => `${n} tour${n > 1 ? 's' : ''}`;
+    const estimated = x.estimated > 0 ? ` (estimé pour ${tours(x.estimated)})` : '';
+    return `${cost}${estimated}, ${tours(x.turns)}, ${formatTokens(x.inputTokens)} en entrée / ${formatTokens(x.outputTokens)} en sortie, cache ${formatTokens(x.cacheReadTokens)} lu / ${formatTokens(x.cacheWriteTokens)} écrit`;
+  }
   const estimated =
     x.estimated > 0 ? ` (estimated for ${x.estimated} turn${x.estimated > 1 ? 's' : ''})` : '';
-  return `$${x.costUsd.toFixed(2)}${estimated}, ${x.turns} turns, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
+  return `${cost}${estimated}, ${x.turns} turns, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
 }
 
 /**

@@ -131,6 +131,25 @@ describe('commands', () => {
     await reply(114, /Usage since 2026-11-01 00:00 UTC/);
   });
 
+  it('/usage speaks French to a French user, its totals and a cost partly estimated included', async () => {
+    const row = { mode: 'assistant', sessionKey: 'telegram:113', source: 'test', durationMs: 0 };
+    const tokens = { inputTokens: 12_000, outputTokens: 1500, cacheReadTokens: 0, cacheWriteTokens: 300 };
+    h.service.core.ledger.record({ ...row, ...tokens, ts: Date.now(), costUsd: 0.25 });
+    h.service.core.ledger.record({
+      ...row,
+      ...tokens,
+      ts: Date.now(),
+      costUsd: 0.25,
+      costBasis: 'estimated',
+    });
+    h.tg.user(113, { languageCode: 'fr' }).says('/usage 1h');
+    const usage = await reply(113, /Consommation depuis/);
+    expect(usage.text).toContain(
+      '• telegram:113 (assistant): $0.50 (estimé pour 1 tour), 2 tours, 24k en entrée / 3.0k en sortie, cache 0 lu / 600 écrit',
+    );
+    expect(usage.text).not.toMatch(/estimated|turns| in \/| out,|read|write/);
+  });
+
   it('/usage with a date and a time reads them as UTC, whatever the server’s time zone', async () => {
     const tz = process.env.TZ;
     // Node applies TZ as soon as it is set: brainstem runs in this process.

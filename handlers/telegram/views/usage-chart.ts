@@ -86,8 +86,8 @@ export async function sendUsageChart(
   // A plain caption: nothing to escape, nothing Telegram could fail to parse.
   const caption = t(
     lang,
-    `${PROXY_TAG} Usage since ${formatUtc(since)} (${shown}): ${formatTotals(totals)}`,
-    `${PROXY_TAG} Consommation depuis ${formatUtc(since)} (${shown}) : ${formatTotals(totals)}`,
+    `${PROXY_TAG} Usage since ${formatUtc(since)} (${shown}): ${formatTotals(totals, lang)}`,
+    `${PROXY_TAG} Consommation depuis ${formatUtc(since)} (${shown}) : ${formatTotals(totals, lang)}`,
   );
   await out.sendFile('photo', new InputFile(png, 'brainstem-usage.png'), { caption });
 }

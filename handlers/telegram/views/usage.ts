@@ -13,8 +13,8 @@ const PERIOD_CHARS = 60;
 /** A period as an answer quotes it back, not escaped. */
 export const quotedPeriod = (period: string): string => shorten(period, PERIOD_CHARS);
 
-const line = (label: string, x: UsageTotals) =>
-  `${label}: ${escapeHtml(formatTotals(x))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
+const line = (label: string, x: UsageTotals, lang: Lang) =>
+  `${label}: ${escapeHtml(formatTotals(x, lang))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
 
 /**
  * /usage: today, the last 7 days, this month and all time, then this month by
@@ -49,7 +49,7 @@ export function usageView(
         `${PROXY_TAG} <b>Consommation depuis ${formatUtc(since)}</b> (${shown})`,
       ),
       ...lead,
-      line(t(lang, 'Total', 'Total'), ledger.totals(since, until)),
+      line(t(lang, 'Total', 'Total'), ledger.totals(since, until), lang),
       ...breakdown(ledger, since, until, lang),
     ].join('\n');
   }
@@ -62,7 +62,7 @@ export function usageView(
   return [
     t(lang, `${PROXY_TAG} <b>Usage</b>`, `${PROXY_TAG} <b>Consommation</b>`),
     ...lead,
-    ...periods.map(([label, since]) => line(label, ledger.totals(since, now + 1))),
+    ...periods.map(([label, since]) => line(label, ledger.totals(since, now + 1), lang)),
     ...breakdown(ledger, startOfUtcMonth(now), now + 1, lang, t(lang, ' (this month)', ' (ce mois-ci)')),
     t(
       lang,
@@ -80,9 +80,11 @@ function breakdown(ledger: UsageLedger, since: number, until: number, lang: Lang
   return [
     '',
     `<b>${t(lang, 'By mode', 'Par mode')}${suffix}</b>`,
-    ...byMode.map((m) => line(`• ${escapeHtml(m.mode)}`, m)),
+    ...byMode.map((m) => line(`• ${escapeHtml(m.mode)}`, m, lang)),
     '',
     `<b>${t(lang, 'Top sessions', 'Sessions principales')}${suffix}</b>`,
-    ...bySession.map((s) => line(`• <code>${escapeHtml(s.sessionKey)}</code> (${escapeHtml(s.mode)})`, s)),
+    ...bySession.map((s) =>
+      line(`• <code>${escapeHtml(s.sessionKey)}</code> (${escapeHtml(s.mode)})`, s, lang),
+    ),
   ];
 }
