@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'vitest';
+import { describe, it, type TestContext } from 'vitest';
 import type { UnaskedSpend } from '../brains/claude-code/index.js';
 import type { Approver, TurnEvent, TurnUsage } from '../brains/types.js';
-import { createGate, httpError, text, toolUse } from './fakes/anthropic.js';
-import { CLAUDE_BIN } from './helpers/claude-bin.js';
+import { createGate, type FakeReply, httpError, text, toolUse } from './fakes/anthropic.js';
+import { CLAUDE_BIN, PRICED_MODEL } from './helpers/claude-bin.js';
 import {
   type ClaudeHarness,
   collect,
@@ -65,6 +65,58 @@ const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done'
 
 /** A turn's usage with no API answer of its own: none of the earlier turns' tokens again. */
 const NO_TOKENS = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+
+/**
+ * A harness whose first turn ('first' → 'answer') leaves a background command that ends when the
+ * test writes to `fifo`; the task notification then has the CLI start a turn by itself, answered
+ * with `unasked`. The CLI runs without CLAUDE_CODE_DISABLE_BACKGROUND_TASKS, as a CLI that found
+ * another way would. With `deaf`, it never gets an interrupt, as a CLI that does not answer it in
+ * time, and what it writes after its first result is held until its first API call's start: the
+ * guard, which kills it 2 s after its turn starts, sees that call whatever the load.
+ */
+async function strayAfterFirst(ctx: TestContext, unasked: FakeReply, opts: { deaf?: boolean } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'claude-unasked-'));
+  ctx.onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const bin = path.join(dir, 'claude');
+  const cli = `'${CLAUDE_BIN}' "$@"`;
+  // Passes lines on as they come, except from the first result to the next API call's start: those at once.
+  const hold = path.join(dir, 'hold.cjs');
+  await writeFile(
+    hold,
+    `let held = false, done = false, lines = [];
+    require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => {
+      if (!held) process.stdout.write(l + '\\n');
+      else if (lines.push(l) && l.includes('"message_start"')) {
+        process.stdout.write(lines.join('\\n') + '\\n');
+        held = false;
+        done = true;
+      }
+      if (!done && l.includes('"type":"result"')) held = true;
+    });`,
+  );
+  const run = opts.deaf
+    ? `grep --line-buffered -v '"subtype":"interrupt"' | ${cli} | '${process.execPath}' '${hold}'`
+    : `exec ${cli}`;
+  await writeFile(bin, `#!/bin/sh\nunset CLAUDE_CODE_DISABLE_BACKGROUND_TASKS\n${run}\n`);
+  await chmod(bin, 0o755);
+  // The background command ends when the test writes to this pipe: between the turns.
+  const fifo = path.join(dir, 'go');
+  execFileSync('mkfifo', [fifo]);
+  const spent: UnaskedSpend[] = [];
+  const h = await harness(ctx, {
+    claude: { bin, env: PRICED_MODEL },
+    mode: { allowedTools: ['Bash'] },
+    unasked: (s) => spent.push(s),
+  });
+  h.fake.script((req) => {
+    // The CLI's own message (2.1.332 wraps it in a system reminder, after which 'first' is still the last user text).
+    if (JSON.stringify(req.body?.messages?.at(-1)).includes('<task-notification>')) return unasked;
+    if (req.lastUserText === 'first')
+      return toolUse('Bash', { command: `cat ${fifo}`, run_in_background: true }, text('answer'));
+    return text(`reply to ${req.lastUserTurn}`);
+  });
+  return { h, fifo, spent };
+}
 
 // Each CLI start costs about a second of CPU; on a busy two-core runner a test can take many seconds.
 describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_000 }, () => {
@@ -145,35 +197,10 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
 
   // brainstem read a process only during a turn: a turn the CLI started by itself between two was read
   // by the next message, which got its answer (and every later message the answer to the one before).
-  // The known causes are turned off (CLI_ENV, UNSERVED_TOOLS); here the CLI runs without
-  // CLAUDE_CODE_DISABLE_BACKGROUND_TASKS, as a CLI that found another way would.
+  // The known causes are turned off (CLI_ENV, UNSERVED_TOOLS); here one is back (strayAfterFirst).
   it('never answers a message with a turn the CLI started by itself between turns', async (ctx) => {
     const { expect } = ctx;
-    const dir = await mkdtemp(path.join(tmpdir(), 'claude-unasked-'));
-    ctx.onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const bin = path.join(dir, 'claude');
-    await writeFile(
-      bin,
-      `#!/bin/sh\nunset CLAUDE_CODE_DISABLE_BACKGROUND_TASKS\nexec '${CLAUDE_BIN}' "$@"\n`,
-    );
-    await chmod(bin, 0o755);
-    // The background command ends when the test writes to this pipe: between the turns.
-    const fifo = path.join(dir, 'go');
-    execFileSync('mkfifo', [fifo]);
-    const spent: UnaskedSpend[] = [];
-    const h = await harness(ctx, {
-      claude: { bin },
-      mode: { allowedTools: ['Bash'] },
-      unasked: (s) => spent.push(s),
-    });
-    h.fake.script((req) => {
-      if (req.lastUserText === 'first')
-        return toolUse('Bash', { command: `cat ${fifo}`, run_in_background: true }, text('answer'));
-      // The CLI's own message (2.1.332 wraps it in a system reminder).
-      if (JSON.stringify(req.body?.messages?.at(-1)).includes('<task-notification>'))
-        return text('UNASKED REPLY');
-      return text(`reply to ${req.lastUserTurn}`);
-    });
+    const { h, fifo, spent } = await strayAfterFirst(ctx, text('UNASKED REPLY'));
     const one = await collect(h.brain.turn(userTurn('first'), signal()));
     expect(textOf(one)).toBe('answer');
     const pid = starts(h)[0]?.pid as number;
@@ -203,6 +230,39 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     expect(starts(h)[1]).toMatchObject({ warm: false, key: 'test:1' });
     const turns = h.fake.mainRequests().at(-1)?.userTurns ?? [];
     expect([turns[0], turns.at(-1)]).toEqual(['first', 'second']);
+  });
+
+  // Killed when it did not answer the interrupt, such a turn said nothing of its cost: the ledger got
+  // nothing, though the API had answered it.
+  it('counts a turn the CLI started by itself and did not stop when interrupted at the price of its tokens', async (ctx) => {
+    const { expect } = ctx;
+    const held = createGate();
+    ctx.onTestFinished(() => held.open());
+    const unasked = text(['UNASKED', ' REPLY'], { gate: held.promise, usage: { input_tokens: 5000 } });
+    const { h, fifo, spent } = await strayAfterFirst(ctx, unasked, { deaf: true });
+    await collect(h.brain.turn(userTurn('first'), signal()));
+    const pid = starts(h)[0]?.pid as number;
+
+    await writeFile(fifo, 'go\n');
+
+    await expect.poll(() => spent.length, { timeout: 30_000 }).toBe(1);
+    // claude-sonnet-4-5's input and the one output token the call's start counts, as the CLI prices them.
+    expect(spent).toEqual([
+      {
+        sessionKey: 'test:1',
+        sessionId: h.sessions.get('test:1', 'assistant')?.brainSessionId,
+        usage: {
+          costUsd: expect.closeTo(0.015015, 9),
+          inputTokens: 5000,
+          outputTokens: 1,
+          cacheReadTokens: 0,
+          cacheWriteTokens: 0,
+          costBasis: 'estimated',
+        },
+        durationMs: expect.any(Number),
+      },
+    ]);
+    expect(await groupAfterKill(pid)).toEqual([]);
   });
 
   // The CLI's modelUsage runs up over the process's life like its cost: a turn with no API answer of

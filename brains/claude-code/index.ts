@@ -35,6 +35,7 @@ import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { DEFAULT_SPARES, type Spare, type Spares } from './spares.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
+import { unreportedUsage } from './usage-estimate.js';
 import type { WarmPool } from './warm-pool.js';
 
 export interface ClaudeCodeBrainOptions {
@@ -464,16 +465,8 @@ export class ClaudeCodeBrain implements Brain {
    * from the API calls the stream showed (CallTally).
    */
   private *unreported(reader: RunReader, log: Logger): Generator<TurnEvent> {
-    if (!reader.calls.seen) return;
-    const { usage, unpriced } = reader.calls.estimate();
-    const { costUsd, costBasis: _, ...tokens } = usage;
-    if (unpriced.length > 0) {
-      log.warn(
-        { models: unpriced, pricedCostUsd: costUsd, ...tokens },
-        'claude turn ended without its cost, and the price of its model is unknown: only its tokens are recorded',
-      );
-    } else log.info({ costUsd, ...tokens }, 'claude turn ended without its cost; estimated from its tokens');
-    yield { type: 'usage', usage };
+    const usage = unreportedUsage(reader.calls, log, 'claude turn');
+    if (usage) yield { type: 'usage', usage };
   }
 
   /** Watches a process between turns (a warm one, a spare): a turn nobody asked for never reaches the next one. */

@@ -1,3 +1,4 @@
+import type { Logger } from '../../src/logger.js';
 import type { TurnUsage } from '../types.js';
 import type { CliEvent, Tokens } from './stream-json.js';
 
@@ -116,4 +117,21 @@ export class CallTally {
     }
     this.calls.set(key, call);
   }
+}
+
+/**
+ * The estimated usage of a turn that ended before its result (`turn` names it in the log),
+ * or undefined when its stream showed no call; logged at warn when a model's price is unknown.
+ */
+export function unreportedUsage(calls: CallTally, log: Logger, turn: string): TurnUsage | undefined {
+  if (!calls.seen) return undefined;
+  const { usage, unpriced } = calls.estimate();
+  const { costUsd, costBasis: _, ...tokens } = usage;
+  if (unpriced.length > 0) {
+    log.warn(
+      { models: unpriced, pricedCostUsd: costUsd, ...tokens },
+      `${turn} ended without its cost, and the price of its model is unknown: only its tokens are recorded`,
+    );
+  } else log.info({ costUsd, ...tokens }, `${turn} ended without its cost; estimated from its tokens`);
+  return usage;
 }
