@@ -106,6 +106,8 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
       output_tokens: 500,
       cache_read_input_tokens: 200,
       cache_creation_input_tokens: 300,
+      // On a subscription the CLI asks for the 1-hour cache, which costs more to write.
+      cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 200 },
     };
     // Two API calls: the first answers whole (a tool call), the second is cut after its first words.
     h.fake.script(() =>
@@ -122,10 +124,10 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
       if (ev.type === 'text' && ev.text === 'half an answer') process.kill(h.lastPid(), 'SIGKILL');
     }
     expect(events.at(-1)?.type).toBe('error');
-    // The CLI prices the first call at $0.011685 (claude-sonnet-4-5, cache written for 5 minutes);
+    // Both CLIs price the first call at $0.012135 (claude-sonnet-4-5, cache written for 5 minutes and 1 hour);
     // the second so far is its input and the one output token its start counts.
     expect(usageOf(events)).toEqual({
-      costUsd: expect.closeTo(0.011685 + 0.006 + 0.000015, 9),
+      costUsd: expect.closeTo(0.012135 + 0.006 + 0.000015, 9),
       inputTokens: 3000,
       outputTokens: 501,
       cacheReadTokens: 200,

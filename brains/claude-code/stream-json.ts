@@ -23,6 +23,11 @@ const apiUsage = z.object({
   output_tokens: z.number().nonnegative().nullish(),
   cache_read_input_tokens: z.number().nonnegative().nullish(),
   cache_creation_input_tokens: z.number().nonnegative().nullish(),
+  /** The cache written by how long it lives: 1 h costs more than 5 minutes (the CLI asks for 1 h on a subscription). */
+  cache_creation: z
+    .object({ ephemeral_1h_input_tokens: z.number().nonnegative().nullish() })
+    .nullish()
+    .catch(undefined),
 });
 
 /**
@@ -155,6 +160,9 @@ const resultLine = z.object({
 /** Token counts, in TurnUsage's names. */
 export type Tokens = Omit<TurnUsage, 'costUsd' | 'costBasis'>;
 
+/** An API call's tokens, with those of its cache writes that live 1 h (part of `cacheWriteTokens`). */
+export type CallTokens = Tokens & { cacheWrite1hTokens: number };
+
 /** Tokens and what the CLI says they cost. */
 type ReportedUsage = Tokens & { costUsd: number };
 
@@ -199,14 +207,14 @@ export type CliEvent =
   | { type: 'text_block' }
   | { type: 'text_delta'; text: string }
   /** A top-level message ends, and why (`end_turn`, `tool_use`, `max_tokens`…). */
-  | { type: 'message_end'; stopReason: string; tokens?: Tokens }
+  | { type: 'message_end'; stopReason: string; tokens?: CallTokens }
   /**
    * Tokens an API call of the turn used so far (its message's `usage`), by message id; `parent` for a
    * subagent's call. The CLI repeats a message's usage with each of its content blocks, and the
    * output count grows until the message ends; a `message_delta`'s count has no id (`messageId`
    * absent): it is that of the last message begun on the same `parent`.
    */
-  | { type: 'call_usage'; parent?: string; messageId?: string; model?: string; tokens: Tokens }
+  | { type: 'call_usage'; parent?: string; messageId?: string; model?: string; tokens: CallTokens }
   | { type: 'rate_limit'; info: RateLimitInfo }
   | { type: 'api_error'; error: string }
   | { type: 'result'; result: CliResult }
@@ -336,12 +344,15 @@ function callUsage(parent: string | null | undefined, m: NonNullable<z.infer<typ
 }
 
 /** The counts the API gave; one it left out (a `message_delta` may give only the output) is 0. */
-function tokensOf(u: z.infer<typeof apiUsage>): Tokens {
+function tokensOf(u: z.infer<typeof apiUsage>): CallTokens {
+  const cacheWriteTokens = u.cache_creation_input_tokens ?? 0;
   return {
     inputTokens: u.input_tokens ?? 0,
     outputTokens: u.output_tokens ?? 0,
     cacheReadTokens: u.cache_read_input_tokens ?? 0,
-    cacheWriteTokens: u.cache_creation_input_tokens ?? 0,
+    cacheWriteTokens,
+    // As the CLI reads it: never more than the cache written.
+    cacheWrite1hTokens: Math.min(u.cache_creation?.ephemeral_1h_input_tokens ?? 0, cacheWriteTokens),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../../src/logger.js';
 import type { TurnUsage } from '../types.js';
-import type { CliEvent, Tokens } from './stream-json.js';
+import type { CallTokens, CliEvent } from './stream-json.js';
 
 /**
  * What a turn cost when the CLI never said: its `result` (with `total_cost_usd`)
@@ -16,14 +16,16 @@ interface Price {
   output: number;
   cacheRead: number;
   cacheWrite: number;
+  cacheWrite1h: number;
 }
 
 const price = (input: number, output: number, cacheRead: number): Price => ({
   input,
   output,
   cacheRead,
-  // Written to the 5-minute cache, as the CLI does: 1.25 times the input price.
+  // Written to the 5-minute cache: 1.25 times the input price; to the 1-hour one: twice (both CLIs).
   cacheWrite: input * 1.25,
+  cacheWrite1h: input * 2,
 });
 
 /**
@@ -53,7 +55,13 @@ function priceOf(model: string | undefined): Price | undefined {
   return PRICES[name] ?? PRICES[name.replace(/-\d{8}$/, '')];
 }
 
-const NO_TOKENS: Tokens = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+const NO_TOKENS: CallTokens = {
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  cacheWrite1hTokens: 0,
+};
 
 export interface UsageEstimate {
   usage: TurnUsage;
@@ -63,7 +71,7 @@ export interface UsageEstimate {
 
 /** The API calls a turn's stream showed, by message id. */
 export class CallTally {
-  private readonly calls = new Map<string, { model?: string; tokens: Tokens }>();
+  private readonly calls = new Map<string, { model?: string; tokens: CallTokens }>();
   /** The message last begun on each stream (the turn's own: '', a subagent's: its parent tool use). */
   private readonly current = new Map<string, string>();
 
@@ -84,7 +92,13 @@ export class CallTally {
    * is only that of the priced calls.
    */
   estimate(): UsageEstimate {
-    const usage: TurnUsage = { costUsd: 0, ...NO_TOKENS };
+    const usage: TurnUsage = {
+      costUsd: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+    };
     const unpriced = new Set<string>();
     for (const { model, tokens: t } of this.calls.values()) {
       usage.inputTokens += t.inputTokens;
@@ -98,21 +112,22 @@ export class CallTally {
           (t.inputTokens * p.input +
             t.outputTokens * p.output +
             t.cacheReadTokens * p.cacheRead +
-            t.cacheWriteTokens * p.cacheWrite) /
+            (t.cacheWriteTokens - t.cacheWrite1hTokens) * p.cacheWrite +
+            t.cacheWrite1hTokens * p.cacheWrite1h) /
           1e6;
     }
     usage.costBasis = unpriced.size > 0 ? 'unknown' : 'estimated';
     return { usage, unpriced: [...unpriced] };
   }
 
-  private add(stream: string, id: string | undefined, model: string | undefined, tokens: Tokens): void {
+  private add(stream: string, id: string | undefined, model: string | undefined, tokens: CallTokens): void {
     const key = id ?? this.current.get(stream);
     if (key === undefined) return;
     if (id !== undefined) this.current.set(stream, id);
     const call = this.calls.get(key) ?? { model, tokens: { ...NO_TOKENS } };
     call.model ??= model;
     // Counts repeat (one per content block) and grow (the output): the largest is the call's.
-    for (const k of Object.keys(NO_TOKENS) as (keyof Tokens)[]) {
+    for (const k of Object.keys(NO_TOKENS) as (keyof CallTokens)[]) {
       call.tokens[k] = Math.max(call.tokens[k], tokens[k]);
     }
     this.calls.set(key, call);

@@ -37,6 +37,8 @@ export interface FakeUsage {
   output_tokens: number;
   cache_read_input_tokens: number;
   cache_creation_input_tokens: number;
+  /** The cache written, by how long it lives (the API gives it; the CLI asks for 1 h on a subscription). */
+  cache_creation?: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
 }
 
 /** Streams `chunks` as text deltas of one text block. */
