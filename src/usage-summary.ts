@@ -62,9 +62,9 @@ export function formatTotals(x: UsageTotals, lang: Lang = 'en'): string {
     const estimated = x.estimated > 0 ? ` (estimé pour ${tours(x.estimated)})` : '';
     return `${cost}${estimated}, ${tours(x.turns)}, ${formatTokens(x.inputTokens)} en entrée / ${formatTokens(x.outputTokens)} en sortie, cache ${formatTokens(x.cacheReadTokens)} lu / ${formatTokens(x.cacheWriteTokens)} écrit`;
   }
-  const estimated =
-    x.estimated > 0 ? ` (estimated for ${x.estimated} turn${x.estimated > 1 ? 's' : ''})` : '';
-  return `${cost}${estimated}, ${x.turns} turns, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
+  const turns = (n: number) => `${n} turn${n === 1 ? '' : 's'}`;
+  const estimated = x.estimated > 0 ? ` (estimated for ${turns(x.estimated)})` : '';
+  return `${cost}${estimated}, ${turns(x.turns)}, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
 }
 
 /**

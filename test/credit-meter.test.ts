@@ -397,7 +397,7 @@ describe('the meter', () => {
     };
     const usage = groupings(() => usageView(ledger, undefined, 'en', now));
     expect(usage.shown).toContain('All time: $2.00, 2 turns');
-    expect(usage.shown).toContain('• assistant: $1.00, 1 turns');
+    expect(usage.shown).toContain('• assistant: $1.00, 1 turn,');
     expect(usage.shown).not.toContain('• old');
     // This month's modes and its top sessions.
     expect(usage.groupings).toBe(2);

@@ -115,7 +115,7 @@ describe('commands', () => {
     for (const label of ['Today (UTC)', 'Last 7 days', 'This month', 'All time', 'By mode', 'Top sessions']) {
       expect(usage.text).toContain(label);
     }
-    expect(usage.text).toMatch(/• local: \$0\.00, \d+ turns/);
+    expect(usage.text).toMatch(/• local: \$0\.00, \d+ turns?/);
     expect(usage.text).toContain('telegram:114 (local)');
     h.tg.user(114).says('/usage 30d');
     const period = await reply(114, /Usage since .* \(30d\)/);

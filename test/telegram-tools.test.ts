@@ -503,7 +503,7 @@ describe('tools from Telegram', () => {
     const bytes = Buffer.from(photo.photo?.bytes ?? []);
     expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     expect(bytes.length).toBeGreaterThan(10_000);
-    expect(photo.text).toMatch(/^⚙️ \[proxy\] Usage since .* UTC \(7d\): \$0\.00, \d+ turns, /);
+    expect(photo.text).toMatch(/^⚙️ \[proxy\] Usage since .* UTC \(7d\): \$0\.00, \d+ turns?, /);
     user.says('/usage chart someday');
     await reply(117, /I do not understand the period “someday”\. Try \/usage chart 7d/);
     // A period as long as a message is quoted back only in part: the answer must still fit one.
