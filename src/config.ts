@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import { ConfigError } from './config-error.js';
 import { parseToolsSection, type ToolsConfig } from './tools/config.js';
+import { brainstemToolProblems } from './tools/read-only.js';
 import { shortcutProblems } from './tools/shortcut-table.js';
 
 /**
@@ -908,6 +909,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       (p) => `${configPath}: ${p}`,
     ),
   );
+  // Whether tools.tests and tools.lint only read is the tools section's to say: checked once it is valid.
+  if (tools.ok)
+    problems.push(...brainstemToolProblems(modes, tools.config).map((p) => `${configPath}: ${p}`));
   if (!parsed.success || !tools.ok || problems.length > 0) throw new ConfigError(problems);
   const c = parsed.data;
 

@@ -63,9 +63,8 @@ async function serve(): Promise<void> {
   try {
     service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
   } catch (err) {
-    // A config problem found while starting (a mode's brainstemTools naming a tool that can
-    // change things), an unusable state database: restarting cannot fix either.
-    if (err instanceof ConfigError || err instanceof UnusableDatabaseError) {
+    // An unusable state database: restarting cannot fix it.
+    if (err instanceof UnusableDatabaseError) {
       process.stderr.write(`brainstem: ${err.message}\n`);
       process.exit(2);
     }

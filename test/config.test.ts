@@ -100,6 +100,28 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it("names a mode's brainstemTools that Claude may not run unasked with the other problems", () => {
+    const d = dir();
+    const file = path.join(d, 'brainstem.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        server: { port: 'x' },
+        modes: {
+          assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'lint', 'nope'] },
+        },
+        tools: { tests: { argv: ['npm', 'test'], readOnly: true } },
+      }),
+    );
+    const readOnly = `(read-only tools: git_status, git_log, git_diff, run_tests, incus_list, read_file, web_search, web_fetch, usage, audit)`;
+    expect(problemsOf(() => loadConfig({}, d))).toEqual([
+      `${file}: server.port: Invalid input: expected number, received string`,
+      `${file}: modes.assistant.brainstemTools: "make_target" can change things, so Claude must ask before each call ${readOnly}`,
+      `${file}: modes.assistant.brainstemTools: "lint" can change things, so Claude must ask before each call; set tools.lint.readOnly to true if its command only reads ${readOnly}`,
+      `${file}: modes.assistant.brainstemTools: "nope" is not a brainstem tool ${readOnly}`,
+    ]);
+  });
+
   it('names the variable, not a file that may not exist, for a wrong value it set', () => {
     const problems = problemsOf(() =>
       loadConfig({ LLAMA_BASE_URL: 'not-a-url', TELEGRAM_API_ROOT: 'nope' }, dir()),

@@ -172,6 +172,20 @@ describe('brainstem doctor', () => {
     expect(text).toContain(`${file}: tools.shortcuts.foo.tool: Unknown tool "nope".`);
   });
 
+  it('fails on a mode that lets Claude run a tool that changes things unasked, as start-up would', async () => {
+    const file = path.join(dir, 'bad-brainstem-tools.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ modes: { assistant: { kind: 'claude', brainstemTools: ['make_target'] } } }),
+    );
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file });
+    expect(code).toBe(1);
+    expect(text).toMatch(/^✗ config/);
+    expect(text).toContain(
+      `${file}: modes.assistant.brainstemTools: "make_target" can change things, so Claude must ask before each call (read-only tools: git_status,`,
+    );
+  });
+
   it('fails on a data dir that cannot be created', async () => {
     const file = path.join(dir, 'a-file');
     writeFileSync(file, 'not a directory');

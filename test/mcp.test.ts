@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ApprovalRequest } from '../brains/types.js';
-import { ConfigError } from '../src/config.js';
 import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { collect } from './helpers/claude-harness.js';
-import { startClaudeService, startTestService, type TestService } from './helpers/service.js';
+import { startClaudeService, type TestService } from './helpers/service.js';
 
 let svc: TestService;
 let fake: FakeAnthropic;
@@ -389,39 +388,6 @@ describe('/mcp cancellation', () => {
     ]);
     // No answer came for the cancelled request: the SDK reports one for an unknown id as an error.
     expect(errors).toEqual([]);
-  });
-});
-
-describe('brainstem tools a Claude mode may run without asking', () => {
-  it('stops the start when a mode names a tool that is not read-only', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'bst-mcp-modes-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const start = startTestService({
-      dir,
-      parts: { tools: true },
-      config: {
-        modes: {
-          assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'lint', 'nope'] },
-        },
-      },
-    });
-    const err = await start.then(
-      async (s) => {
-        await s.close();
-        throw new Error('started');
-      },
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).problems).toEqual([
-      expect.stringContaining(
-        'modes.assistant.brainstemTools: "make_target" can change things, so Claude must ask',
-      ),
-      expect.stringContaining(
-        'modes.assistant.brainstemTools: "lint" can change things, so Claude must ask before each call; set tools.lint.readOnly to true if its command only reads',
-      ),
-      expect.stringContaining('modes.assistant.brainstemTools: "nope" is not a brainstem tool'),
-    ]);
   });
 });
 

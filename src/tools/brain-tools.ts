@@ -90,7 +90,6 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
     defineTool({
       name: 'claude_code',
       description: `Runs a one-shot Claude Code task (claude -p) in its configured working directory. It may use only the tools granted in tools.claudeCode.allowedTools (${cfg.claudeCode.allowedTools.join(', ') || 'none: read-only tools only'}), or fewer.`,
-      mutating: true,
       authorize: (input) => {
         const extra = (input.allowedTools ?? []).filter((t) => !granted.has(t));
         if (extra.length > 0) {

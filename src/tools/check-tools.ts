@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { ToolsConfig } from './config.js';
-import { readOnlySettings } from './make.js';
+import { readOnlySetting } from './inputs.js';
 import type { ToolRegistry } from './registry.js';
 
 /** The tools a local model checks its own work with, and the `tools` section of each one's command. */
@@ -43,9 +43,10 @@ export function checkToolWarnings(
     }
     for (const n of wanted.filter((n) => mode.allowedTools.includes(n) && mutating.get(n) !== false)) {
       const section = CHECK_TOOLS[n];
+      const readOnly = readOnlySetting(n);
       const why = tools[section]
-        ? `its command may change things (${readOnlySettings[n]} is false) and a local model is offered only tools that change nothing: set ${readOnlySettings[n]} to true in ${config.configPath} if it only reads`
-        : `it has no command: set tools.${section}.argv in ${config.configPath}, and ${readOnlySettings[n]} to true if it only reads (a local model is offered only tools that change nothing)`;
+        ? `its command may change things (${readOnly} is false) and a local model is offered only tools that change nothing: set ${readOnly} to true in ${config.configPath} if it only reads`
+        : `it has no command: set tools.${section}.argv in ${config.configPath}, and ${readOnly} to true if it only reads (a local model is offered only tools that change nothing)`;
       warnings.push({
         mode: mode.id,
         tools: [n],

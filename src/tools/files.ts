@@ -37,7 +37,6 @@ export function fileTools(tools: ToolsConfig, own: OwnFiles): AnyTool[] {
       {
         name: 'read_file',
         description: `Reads a text file under the configured roots (${cfg.roots.join(', ') || 'none configured'}). Relative paths are taken from the first root that has them.`,
-        mutating: false,
         authorize: () => {
           if (cfg.roots.length === 0) throw noRoots();
         },

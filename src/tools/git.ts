@@ -131,7 +131,6 @@ export function gitTools(tools: ToolsConfig, run: Runner): AnyTool[] {
       name: 'git_status',
       description:
         'Branch, upstream distance and changed files of the configured repository (git status --short).',
-      mutating: false,
       authorize: () => void repo(),
       run: (_input, ctx) => git(['status', '--short', '--branch', NO_SUBMODULE_WORKTREES], ctx),
     }),
@@ -139,7 +138,6 @@ export function gitTools(tools: ToolsConfig, run: Runner): AnyTool[] {
       {
         name: 'git_log',
         description: 'Latest commits of the configured repository: short hash, date, author, subject.',
-        mutating: false,
         authorize: () => void repo(),
         run: (input, ctx) =>
           git(['log', '-n', String(input.max), '--date=short', '--format=%h %ad %an  %s'], ctx, false),
@@ -150,7 +148,6 @@ export function gitTools(tools: ToolsConfig, run: Runner): AnyTool[] {
       name: 'git_diff',
       description:
         'Uncommitted changes of the configured repository, optionally staged only or for one path.',
-      mutating: false,
       authorize: () => void repo(),
       run: (input, ctx) =>
         git(

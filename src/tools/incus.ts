@@ -58,7 +58,6 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
     defineTool({
       name: 'incus_list',
       description: `Lists the incus instances of an allowed project (${cfg.projects.join(', ') || 'none'}): name, status, type, addresses.`,
-      mutating: false,
       authorize: (input) => void checkProject(input.project),
       run: async (input, ctx) => {
         const project = checkProject(input.project);
@@ -103,7 +102,6 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
     defineTool({
       name: 'incus_exec',
       description: `Runs a program in an allowed incus instance (${cfg.instances.join(', ') || 'none configured'}). The command is an argv array, never a shell string.`,
-      mutating: true,
       authorize: (input) => {
         if (instances.size === 0) {
           throw new BrainstemError(

@@ -1,5 +1,4 @@
 import type { LocalAnswerer, LocalToolbox } from '../chat/ports.js';
-import { type Config, ConfigError } from '../config.js';
 import type { Core } from '../core.js';
 import { ownFiles } from '../own-files.js';
 import type { Part } from '../part.js';
@@ -11,7 +10,8 @@ import { fileTools } from './files.js';
 import { gitTools } from './git.js';
 import { incusTools } from './incus.js';
 import { localToolbox } from './local-toolbox.js';
-import { makeTools, readOnlySettings } from './make.js';
+import { makeTools } from './make.js';
+import { readOnlyTools } from './read-only.js';
 import { ToolRegistry } from './registry.js';
 import { ownCheckout, reportPendingUpgrade, type SelfUpgradeDeps, selfUpgradeTool } from './self-upgrade.js';
 import { type ResolvedShortcut, Shortcuts, shortcutAnswerer } from './shortcuts.js';
@@ -71,7 +71,8 @@ export function buildTools(core: Core): Tools {
     ...brainTools(core, config),
     selfUpgradeTool(upgrade),
   );
-  core.mcp.readOnlyTools = readOnlyTools(registry, core.config);
+  // loadConfig has checked that each mode's brainstemTools names only these.
+  core.mcp.readOnlyTools = readOnlyTools(config);
   const warnings = checkToolWarnings(registry, config, core.config);
   const shortcuts = new Shortcuts(config.shortcuts, registry);
   return {
@@ -90,26 +91,4 @@ export function buildTools(core: Core): Tools {
     },
     stop: () => registry.stop(),
   };
-}
-
-/**
- * The tools that change nothing: the only ones Claude may run without asking.
- * A mode that names another in `brainstemTools` stops the start with a ConfigError.
- */
-function readOnlyTools(registry: ToolRegistry, config: Pick<Config, 'modes' | 'configPath'>): string[] {
-  const mutating = registry.mutability();
-  const readOnly = [...mutating].flatMap(([name, m]) => (m === false ? [name] : []));
-  const problems = config.modes.flatMap((mode) =>
-    (mode.brainstemTools ?? [])
-      .filter((name) => mutating.get(name) !== false)
-      .map((name) => {
-        const setting = readOnlySettings[name];
-        const why = !mutating.has(name)
-          ? 'is not a brainstem tool'
-          : `can change things, so Claude must ask before each call${setting ? `; set ${setting} to true if its command only reads` : ''}`;
-        return `${config.configPath}: modes.${mode.id}.brainstemTools: "${name}" ${why} (read-only tools: ${readOnly.join(', ')})`;
-      }),
-  );
-  if (problems.length > 0) throw new ConfigError(problems);
-  return readOnly;
 }

@@ -3,10 +3,11 @@ import { BrainstemError } from '../errors.js';
 import type { ToolsConfig } from './config.js';
 
 /**
- * Every tool's name and input schema, built from the `tools` section alone. The tools
- * themselves need the running service (the database, the brains, a process runner); what a
- * call may send does not, so loadConfig checks tools.shortcuts against these before anything
- * starts (`brainstem doctor` included), and defineTool gives each tool its input from here.
+ * Every tool's name, input schema and whether it changes things, from the `tools` section alone.
+ * The tools themselves need the running service (the database, the brains, a process runner);
+ * what a call may send and whether it may run unasked do not, so loadConfig checks
+ * tools.shortcuts and modes.<id>.brainstemTools against these before anything starts
+ * (`brainstem doctor` included), and defineTool gives each tool its input and flag from here.
  * Builders, not schemas: each is built when called, like configSchemas(), so no schema tree
  * stays in the idle heap. In the order the tools register.
  */
@@ -145,6 +146,46 @@ export const TOOL_INPUTS = {
 } satisfies Record<string, (tools: ToolsConfig) => z.ZodType>;
 
 export type ToolName = keyof typeof TOOL_INPUTS;
+
+/**
+ * Whether a call changes things, so a human face asks first and Claude may not run it unasked:
+ * always or never; `depends` on the call's input, which the tool's definition judges; or an
+ * owner's command (tools.tests, tools.lint), which may write unless its `readOnly` says it only reads.
+ */
+export type Mutating = boolean | 'depends' | { command: 'tests' | 'lint' };
+
+export const TOOL_MUTATING = {
+  git_status: false,
+  git_log: false,
+  git_diff: false,
+  make_target: true,
+  run_tests: { command: 'tests' },
+  lint: { command: 'lint' },
+  incus_list: false,
+  incus_exec: true,
+  read_file: false,
+  web_search: false,
+  web_fetch: false,
+  sessions: 'depends',
+  usage: false,
+  mode: 'depends',
+  audit: false,
+  brain_chat: 'depends',
+  claude_code: true,
+  self_upgrade: 'depends',
+} as const satisfies { [N in ToolName]: Mutating };
+
+/** Whether a call of this tool changes things with this `tools` section (`depends`: on its input). */
+export function mutatingIn(name: ToolName, tools: ToolsConfig): boolean | 'depends' {
+  const m: Mutating = TOOL_MUTATING[name];
+  return typeof m === 'object' ? tools[m.command]?.readOnly !== true : m;
+}
+
+/** The setting that lets a brain run this tool unasked (`tools.lint.readOnly`), for the messages that name it. */
+export function readOnlySetting(name: string): string | undefined {
+  const m: Mutating | undefined = isToolName(name) ? TOOL_MUTATING[name] : undefined;
+  return typeof m === 'object' ? `tools.${m.command}.readOnly` : undefined;
+}
 
 /** The input schema a tool of this name takes. */
 export type InputOf<N extends ToolName> = ReturnType<(typeof TOOL_INPUTS)[N]>;

@@ -3,12 +3,6 @@ import type { ToolsConfig } from './config.js';
 import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
 
-/** The setting that lets a brain run each configured command unasked, for the error that names it. */
-export const readOnlySettings: Readonly<Record<string, string>> = {
-  run_tests: 'tools.tests.readOnly',
-  lint: 'tools.lint.readOnly',
-};
-
 /** make targets from an allow-list, and the configured test and lint commands. */
 export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
   const makeDir = cfg.make.dir ?? cfg.git.repo;
@@ -43,32 +37,33 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
   };
 
   const commandTool = (name: 'run_tests' | 'lint', key: 'tests' | 'lint', description: string) =>
-    defineTool({
-      name,
-      description,
-      // The owner's command may write (`biome check --write`, `eslint --fix`, new snapshots): a brain
-      // runs it unasked only when the owner said it only reads.
-      mutating: cfg[key]?.readOnly !== true,
-      authorize: () => void configured(key, name),
-      run: async (_input, ctx) => {
-        const c = configured(key, name);
-        const r = await run(c.argv, {
-          cwd: c.cwd,
-          cwdSetting: c.cwdSetting,
-          timeoutMs: c.timeoutMs,
-          signal: ctx.signal,
-          onOutput: ctx.onOutput,
-          lang: ctx.lang,
-        });
-        return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
+    // The owner's command may write (`biome check --write`, `eslint --fix`, new snapshots): a brain
+    // runs it unasked only when the owner said it only reads (TOOL_MUTATING).
+    defineTool(
+      {
+        name,
+        description,
+        authorize: () => void configured(key, name),
+        run: async (_input, ctx) => {
+          const c = configured(key, name);
+          const r = await run(c.argv, {
+            cwd: c.cwd,
+            cwdSetting: c.cwdSetting,
+            timeoutMs: c.timeoutMs,
+            signal: ctx.signal,
+            onOutput: ctx.onOutput,
+            lang: ctx.lang,
+          });
+          return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
+        },
       },
-    });
+      cfg,
+    );
 
   return [
     defineTool({
       name: 'make_target',
       description: `Runs \`make <target>\` for an allowed target (${cfg.make.targets.join(', ') || 'none configured'}).`,
-      mutating: true,
       authorize: (input) => {
         if (allowed.size === 0) {
           throw new BrainstemError(

@@ -7,8 +7,17 @@ import type { Logger } from '../logger.js';
 import { redactValue } from '../redact.js';
 import { headChars } from '../text.js';
 import { waitAtMost } from '../wait.js';
+import type { ToolsConfig } from './config.js';
 import { ToolRunError } from './exec.js';
-import { type InputOf, inputIssue, TOOL_INPUTS, type ToolName, unknownTool } from './inputs.js';
+import {
+  type InputOf,
+  inputIssue,
+  mutatingIn,
+  TOOL_INPUTS,
+  TOOL_MUTATING,
+  type ToolName,
+  unknownTool,
+} from './inputs.js';
 
 /**
  * One definition per tool, served three ways (/api, /mcp, the chat). The
@@ -59,16 +68,29 @@ export interface ToolSpec<S extends z.ZodType = z.ZodType> {
 /** Erases a definition's input type so tools of every shape fit in one registry. */
 export type AnyTool = ToolSpec<z.ZodType>;
 
+/** A definition's `mutating`: a function of the input where TOOL_MUTATING says `depends`, else none (the table's). */
+type MutatingDef<N extends ToolName> = (typeof TOOL_MUTATING)[N] extends 'depends'
+  ? { mutating: (input: z.output<InputOf<N>>) => boolean }
+  : { mutating?: never };
+
+/** What builds a tool's input and flag: the `tools` section, for an input whose limits it sets or an owner's command. */
+type DefineArgs<N extends ToolName> = (typeof TOOL_MUTATING)[N] extends { command: string }
+  ? [tools: ToolsConfig]
+  : Parameters<(typeof TOOL_INPUTS)[N]>;
+
 /**
- * A tool from its definition and the input TOOL_INPUTS gives its name (src/tools/inputs.ts), built
- * with `args` (the `tools` section, for an input whose limits it sets).
+ * A tool from its definition, with the input and the `mutating` flag TOOL_INPUTS and TOOL_MUTATING
+ * give its name (src/tools/inputs.ts), built with `args`: loadConfig judges modes' brainstemTools
+ * by that table, so a definition cannot say otherwise.
  */
 export function defineTool<N extends ToolName>(
-  def: Omit<ToolSpec<InputOf<N>>, 'input'> & { name: N },
-  ...args: Parameters<(typeof TOOL_INPUTS)[N]>
+  def: Omit<ToolSpec<InputOf<N>>, 'input' | 'mutating'> & { name: N } & MutatingDef<N>,
+  ...args: DefineArgs<N>
 ): AnyTool {
-  const input = (TOOL_INPUTS[def.name] as (...a: typeof args) => z.ZodType)(...args);
-  return { ...def, input } as unknown as AnyTool;
+  const input = (TOOL_INPUTS[def.name] as (...a: DefineArgs<N>) => z.ZodType)(...args);
+  const flag =
+    TOOL_MUTATING[def.name] === 'depends' ? def.mutating : mutatingIn(def.name, args[0] as ToolsConfig);
+  return { ...def, input, mutating: flag } as unknown as AnyTool;
 }
 
 export interface ToolError {

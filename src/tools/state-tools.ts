@@ -48,7 +48,6 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       name: 'usage',
       description:
         'Brain usage measured by brainstem (cost, tokens, turns) since a time: 24h, 7d, 30d, today, month, all, or an ISO date; and the monthly Agent SDK credit: spent this cycle and its share, left, 7-day pace, run-out date, renewal.',
-      mutating: false,
       authorize: (input) => void sinceOf(input.since),
       run: async (input) => {
         const report = core.ledger.report(sinceOf(input.since));
@@ -96,7 +95,6 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       name: 'audit',
       description:
         'The latest tool calls: when, which tool, who asked, arguments (secrets redacted), outcome.',
-      mutating: false,
       run: async (input) => ({ data: { calls: registry.recentAudit(input.limit, input.tool) } }),
     }),
   ];

@@ -155,7 +155,6 @@ export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
       name: 'web_fetch',
       description:
         'Fetches one http(s) page and returns its readable text (title and main content), truncated with a marker.',
-      mutating: false,
       authorize: () => {
         if (!cfg.enabled) {
           throw new BrainstemError(

@@ -27,7 +27,6 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
   return defineTool({
     name: 'web_search',
     description: 'Searches the web (Brave Search) and returns up to 20 results: title, url, snippet.',
-    mutating: false,
     authorize: () => {
       if (!cfg.apiKey && !cfg.delegate) {
         throw new BrainstemError(
