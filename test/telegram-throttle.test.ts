@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countedByTelegram, createBot } from '../handlers/telegram/bot.js';
-import type { Clock } from '../handlers/telegram/throttle.js';
+import { type Clock, Throttler } from '../handlers/telegram/throttle.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 
 /**
@@ -161,5 +161,18 @@ describe("the bot's API throttler", () => {
     // Retried (3 s later for a cut connection), it could reach Telegram after the answer sent meanwhile.
     await expect(bot.api.sendChatAction(GROUP, 'typing')).rejects.toThrow();
     expect(tg.callsOf('sendChatAction', GROUP).at(-1)?.ok).toBe(false);
+  });
+
+  it("a call that throws before it returns a promise fails alone: the chat's next call still goes", async () => {
+    const clock = new TestClock();
+    const throttler = new Throttler(clock);
+    const broken = throttler.schedule(GROUP, (): Promise<void> => {
+      throw new Error('thrown at once');
+    });
+    await expect(broken).rejects.toThrow('thrown at once');
+    const next = throttler.schedule(GROUP, async () => 'sent');
+    // The group's second apart, then it goes: the failed call ended, it does not hold the chat.
+    await clock.next();
+    expect(await next).toBe('sent');
   });
 });

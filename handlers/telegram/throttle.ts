@@ -107,7 +107,10 @@ export class Throttler {
     }
     const queue = chat.queue;
     return new Promise<T>((resolve, reject) => {
-      queue.push({ seq: this.seq++, run: () => call().then(resolve, reject) });
+      // A call that throws before it returns a promise fails alone: thrown out of start(), it would
+      // leave its chat running (no later call of it ever goes) and a slot of the bot's taken.
+      const run = () => new Promise<T>((settle) => settle(call())).then(resolve, reject);
+      queue.push({ seq: this.seq++, run });
       this.pump();
     });
   }
