@@ -343,6 +343,30 @@ describe('an album still being gathered when brainstem stops', () => {
     await turnsDone(restarted, u);
     expect(imagesAsked(h).slice(again)).toEqual([[dataUrl(fresher)], []]);
   });
+
+  it('an album stopped while it gathers lets go of its photos: a caption edited then is answered, not "taken" by a turn that is over', async () => {
+    // On the service the test above restarted, whose albums wait a minute too.
+    const service = restarted as Harness;
+    const u = service.tg.user(114);
+    const [first = 0] = u.sendsAlbum([randomPng(8, 12), randomPng(9, 12)], 'the old caption');
+    await service.tg.waitFor(
+      () => service.logs.filter((l) => l.msg === 'album part' && l.chatId === 114).length === 2,
+    );
+    u.says('/stop');
+    await service.tg.waitFor(() =>
+      service.tg.botMessages(114).find((m) => /Stopped the answer/.test(m.text)),
+    );
+    const before = chatCompletions(h).length;
+    u.edits(first, 'which is greener?');
+    await turnsDone(service, u);
+    expect(service.tg.botMessages(114).map((m) => m.text)).not.toContainEqual(
+      expect.stringMatching(/Edit taken/),
+    );
+    expect(asked(h).slice(before)).toEqual([
+      { text: expect.stringMatching(/which is greener\?$/), images: 0 },
+      { text: expect.stringMatching(/^sentinel/), images: 0 },
+    ]);
+  });
 });
 
 describe('the messages held for their waiting turns', () => {

@@ -65,20 +65,31 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     if (edit) replacing.set(ctx, edit);
     return ctx;
   };
+  /**
+   * A turn lets go of its parts once it made its text, or stopped before (even while its album
+   * gathers): a later edit is then a turn of its own, not "taken" by a turn that will never read it.
+   */
+  const letGo = (parts: MediaMessage[]) => {
+    for (const c of parts) held.get(c)?.release();
+  };
   const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
-    gatheredTurn(deps, first, parts, async (gathered, started, lang) => {
-      const ordered = gathered.map(current);
-      const latest = (c: MediaMessage) => held.get(c)?.release().caption ?? c.message.caption ?? '';
-      try {
-        const content = await mediaContent(deps, ordered, started, lang, latest);
-        if (ordered.some((c) => !isImage(c.message))) await sweep();
-        return content && withReplacedNote(content, ordered, replacing);
-      } finally {
-        // A turn stopped before its text was made lets go of its parts all the same: a later
-        // edit is then a turn of its own, not "taken" by a turn that will never read it.
-        for (const c of ordered) held.get(c)?.release();
-      }
-    });
+    gatheredTurn(
+      deps,
+      first,
+      parts,
+      async (gathered, started, lang) => {
+        const ordered = gathered.map(current);
+        const latest = (c: MediaMessage) => held.get(c)?.release().caption ?? c.message.caption ?? '';
+        try {
+          const content = await mediaContent(deps, ordered, started, lang, latest);
+          if (ordered.some((c) => !isImage(c.message))) await sweep();
+          return content && withReplacedNote(content, ordered, replacing);
+        } finally {
+          letGo(ordered);
+        }
+      },
+      letGo,
+    );
   const remember = (m: Message) => {
     const file = fileOf(m);
     if (file) files.set(m.chat.id, m.message_id, file.file_unique_id);
@@ -182,13 +193,15 @@ function isImage(m: Message): boolean {
  * the chat's place of `first`, so what the user sends after it waits for it.
  * When its turn comes the album is gathered and `build` makes the turn of its
  * parts, in order (downloading them then). Cut by a restart (gathering,
- * waiting or downloading), the user is told to send it again.
+ * waiting or downloading), the user is told to send it again. `letGo`: the parts
+ * of a turn stopped, once it is (`build` may be reading them, or never have them).
  */
 function gatheredTurn(
   deps: BotDeps,
   first: MediaMessage,
   parts: Promise<MediaMessage[]>,
   build: (ordered: MediaMessage[], turn: TurnStart, lang: Lang) => Promise<TurnContent | undefined>,
+  letGo: (parts: MediaMessage[]) => void,
 ): void {
   const lang = langOf(first.from?.language_code);
   const kind =
@@ -211,6 +224,13 @@ function gatheredTurn(
       return signal.aborted ? undefined : content;
     },
     lang,
+    // Stopped, even while its album gathers (its first part at once, the others once gathered).
+    {
+      onStop: () => {
+        letGo([first]);
+        void parts.then(letGo);
+      },
+    },
   );
 }
 

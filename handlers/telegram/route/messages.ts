@@ -142,13 +142,14 @@ export type TurnText = string | ((turn: TurnStart) => Promise<TurnContent | unde
  * shown when it has to wait. `readsCaption`: a job that takes the message's
  * caption from `TurnStart.caption`, so the caption waits in deps.queued like a
  * text and an edit of it before the turn begins is what the turn answers.
+ * `onStop`: called once the turn is stopped (/stop, a restart), at once.
  */
 export function submitTurn(
   deps: BotDeps,
   ctx: Context,
   turnText: TurnText,
   lang: Lang,
-  opts: { readsCaption?: boolean } = {},
+  opts: { readsCaption?: boolean; onStop?: () => void } = {},
 ): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
@@ -175,6 +176,9 @@ export function submitTurn(
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
+      const { onStop } = opts;
+      if (onStop && signal.aborted) onStop();
+      else if (onStop) signal.addEventListener('abort', onStop, { once: true });
       const now = latest?.release();
       const words = now && (now.text ?? now.caption ?? '');
       // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
