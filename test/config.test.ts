@@ -17,6 +17,14 @@ function problemsOf(load: () => unknown): string[] {
   throw new Error('the configuration was accepted');
 }
 
+/** The problems loadConfig names for `json` as brainstem.json, and that file's path (which they name). */
+function fileProblems(json: unknown): { file: string; problems: string[] } {
+  const d = dir();
+  const file = path.join(d, 'brainstem.json');
+  writeFileSync(file, JSON.stringify(json));
+  return { file, problems: problemsOf(() => loadConfig({}, d)) };
+}
+
 describe('loadConfig', () => {
   it('runs on built-in defaults with no file', () => {
     const c = loadConfig({ HOME: '/home/x' }, dir());
@@ -76,22 +84,16 @@ describe('loadConfig', () => {
   });
 
   it('names wrong shortcuts with the other problems: a tool that does not exist, input it refuses, a word taken', () => {
-    const d = dir();
-    const file = path.join(d, 'brainstem.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        server: { port: 'x' },
-        tools: {
-          shortcuts: {
-            foo: { tool: 'nope' },
-            logs: { tool: 'git_log', input: { max: 'x' } },
-            fine: { tool: 'lint', aliases: ['tests'] },
-          },
+    const { file, problems } = fileProblems({
+      server: { port: 'x' },
+      tools: {
+        shortcuts: {
+          foo: { tool: 'nope' },
+          logs: { tool: 'git_log', input: { max: 'x' } },
+          fine: { tool: 'lint', aliases: ['tests'] },
         },
-      }),
-    );
-    const problems = problemsOf(() => loadConfig({}, d));
+      },
+    });
     expect(problems).toEqual([
       `${file}: server.port: Invalid input: expected number, received string`,
       expect.stringContaining(`${file}: tools.shortcuts.foo.tool: Unknown tool "nope". Tools: git_status, `),
@@ -101,20 +103,15 @@ describe('loadConfig', () => {
   });
 
   it("names a mode's brainstemTools that Claude may not run unasked with the other problems", () => {
-    const d = dir();
-    const file = path.join(d, 'brainstem.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        server: { port: 'x' },
-        modes: {
-          assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'lint', 'nope'] },
-        },
-        tools: { tests: { argv: ['npm', 'test'], readOnly: true } },
-      }),
-    );
+    const { file, problems } = fileProblems({
+      server: { port: 'x' },
+      modes: {
+        assistant: { kind: 'claude', brainstemTools: ['git_status', 'make_target', 'lint', 'nope'] },
+      },
+      tools: { tests: { argv: ['npm', 'test'], readOnly: true } },
+    });
     const readOnly = `(read-only tools: git_status, git_log, git_diff, run_tests, incus_list, read_file, web_search, web_fetch, usage, audit)`;
-    expect(problemsOf(() => loadConfig({}, d))).toEqual([
+    expect(problems).toEqual([
       `${file}: server.port: Invalid input: expected number, received string`,
       `${file}: modes.assistant.brainstemTools: "make_target" can change things, so Claude must ask before each call ${readOnly}`,
       `${file}: modes.assistant.brainstemTools: "lint" can change things, so Claude must ask before each call; set tools.lint.readOnly to true if its command only reads ${readOnly}`,
