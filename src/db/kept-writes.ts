@@ -149,7 +149,7 @@ export class KeptWrites {
       w.write();
     } catch (err) {
       if (isBusy(err)) return false;
-      this.logger.error({ err, write: w.what }, `a write to the state database failed: lost ${w.what}`);
+      this.lost(w, 'a write to the state database failed', err);
     }
     return true;
   }
@@ -191,12 +191,13 @@ export class KeptWrites {
       this.lost(w, 'the state database stayed locked until brainstem stopped');
   }
 
-  private lost(w: Kept, why: string): void {
+  /** A write whose caller keeps a copy (a switch's end, in its file) is not lost: the log says where it waits. */
+  private lost(w: Kept, why: string, err?: unknown): void {
     if (w.savedIn !== undefined)
       this.logger.warn(
-        { write: w.what, file: w.savedIn },
+        { err, write: w.what, file: w.savedIn },
         `${why}: ${w.what} waits in ${w.savedIn} for the next start`,
       );
-    else this.logger.error({ write: w.what }, `${why}: lost ${w.what}`);
+    else this.logger.error({ err, write: w.what }, `${why}: lost ${w.what}`);
   }
 }
