@@ -160,6 +160,44 @@ describe("the bot's API throttler", () => {
     expect(clock.now()).toBe(2_050);
   });
 
+  it("keeps a chat's messages in their order when Telegram answers one 429: it is sent again after retry_after, in its place", async () => {
+    const clock = new TestClock();
+    const bot = createBot(tg.token, tg.apiRoot, { clock });
+    const chat = GROUP - 2;
+    // A long answer in three parts; Telegram refuses the first once, to be tried again in 0.2 s.
+    tg.rateLimit('sendMessage', 1, 0.2);
+    await clock.until(Promise.all(['part 1', 'part 2', 'part 3'].map((t) => bot.api.sendMessage(chat, t))));
+    expect(tg.botMessages(chat).map((m) => m.text)).toEqual(['part 1', 'part 2', 'part 3']);
+    const [refused, again] = tg.callsOf('sendMessage', chat);
+    expect(refused?.errorCode).toBe(429);
+    // At least retry_after later (a few ms spared: a timer may fire that much early against Date.now()).
+    expect((again?.at ?? 0) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(190);
+  });
+
+  it('holds only the chat Telegram answered 429: its next message waits, the other chats go on', async () => {
+    const clock = new TestClock();
+    const bot = createBot(tg.token, tg.apiRoot, { clock });
+    const [limited, other] = [GROUP - 3, GROUP - 4];
+    tg.rateLimit('sendMessage', 1, 30);
+    const giveUp = new AbortController();
+    const signal = giveUp.signal as unknown as Parameters<typeof bot.api.sendMessage>[3];
+    const refused = bot.api.sendMessage(limited, 'refused', {}, signal);
+    await tg.waitFor(() => tg.callsOf('sendMessage', limited).length === 1);
+    const next = bot.api.sendMessage(limited, 'next');
+    // Another group goes on while the first waits out its 30 s: two messages, a second apart.
+    await bot.api.sendMessage(other, 'meanwhile');
+    const later = bot.api.sendMessage(other, 'a second later');
+    await clock.next();
+    await later;
+    expect(tg.callsOf('sendMessage', limited)).toHaveLength(1);
+    // Given up (the stop of the bot), the refused message frees its chat: the next goes a second later.
+    giveUp.abort();
+    await expect(refused).rejects.toThrow(/aborted/);
+    await clock.next();
+    await next;
+    expect(tg.botMessages(limited).map((m) => m.text)).toEqual(['next']);
+  });
+
   it('does not send a failed "typing…" again: sent late, it would show under the answer', async () => {
     const bot = createBot(tg.token, tg.apiRoot);
     tg.dropNext('sendChatAction', 1, GROUP);

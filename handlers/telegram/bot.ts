@@ -31,17 +31,27 @@ export function countedByTelegram(method: string): boolean {
 }
 
 /**
- * The grammY bot with its outgoing API pipeline. The throttler (throttle.ts)
- * keeps the messages within Telegram's global and per-group budgets; other
- * calls go straight out. Auto-retry, outermost, waits out a 429's retry_after
- * however long (dropping it would lose the final text), retries 5xx a bounded
- * number of times and network failures until they pass. Not "typing…": it is
- * worth its moment only (the indicator repeats every few seconds), and sent
- * again after a failure it could reach Telegram after the answer, which would
- * then show "typing…" under it.
+ * The grammY bot with its outgoing API pipeline. Auto-retry waits out a 429's
+ * retry_after however long (dropping it would lose the final text), retries
+ * 5xx a bounded number of times and network failures until they pass. Not
+ * "typing…": it is worth its moment only (the indicator repeats every few
+ * seconds), and sent again after a failure it could reach Telegram after the
+ * answer, which would then show "typing…" under it.
+ *
+ * The throttler (throttle.ts), outermost, keeps the messages within Telegram's
+ * global and per-group budgets, and a chat's messages in their order; other
+ * calls go straight out. A message retried keeps its chat's slot (and one of
+ * the bot's 30) until it is through: retried from outside the throttler, it
+ * went back to the end of its chat's queue, behind the messages sent after it.
+ * Only its own chat waits for its retry_after.
  */
 export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
+  const retry = autoRetry({ maxRetryAttempts: 6 });
+  bot.api.config.use((prev, method, payload, signal) =>
+    method === 'sendChatAction' ? prev(method, payload, signal) : retry(prev, method, payload, signal),
+  );
+  // Installed last, so it runs first (grammY wraps each transformer around those installed before it).
   const throttler = new Throttler(opts.clock);
   bot.api.config.use((prev, method, payload, signal) => {
     const chatId = countedByTelegram(method) && 'chat_id' in payload ? payload.chat_id : undefined;
@@ -49,10 +59,6 @@ export function createBot(token: string, apiRoot: string | undefined, opts: { cl
       ? prev(method, payload, signal)
       : throttler.schedule(chatId, () => prev(method, payload, signal));
   });
-  const retry = autoRetry({ maxRetryAttempts: 6 });
-  bot.api.config.use((prev, method, payload, signal) =>
-    method === 'sendChatAction' ? prev(method, payload, signal) : retry(prev, method, payload, signal),
-  );
   return bot;
 }
 

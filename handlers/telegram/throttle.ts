@@ -3,7 +3,9 @@
  * bot.ts), within Telegram's limits: about 30 a second for the whole bot and,
  * per chat, about 20 a minute in a group, no more than one a second. Private
  * chats only get a light spacing: the stream senders pace their own edits.
- * A chat's calls go one at a time, in the order they came.
+ * A chat's calls go one at a time, in the order they came. A call is over
+ * when its answer came: one that Telegram refused, then tried again (bot.ts),
+ * keeps its chat's later calls behind it, so a long answer's parts never swap.
  *
  * Telegram counts a group's 20 over any minute, so the budgets are sliding
  * windows: a call takes a slot when it starts and gives it back a window after
