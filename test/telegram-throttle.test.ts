@@ -198,6 +198,21 @@ describe("the bot's API throttler", () => {
     expect(tg.botMessages(limited).map((m) => m.text)).toEqual(['next']);
   });
 
+  it('sends a message only once the "typing…" on its way reached Telegram: "typing…" never shows under it', async () => {
+    const bot = createBot(tg.token, tg.apiRoot);
+    const chat = 7_100;
+    // "typing…" is slow on its way: the answer sent after it could reach Telegram first.
+    const release = tg.holdNext('sendChatAction', chat);
+    const typing = bot.api.sendChatAction(chat, 'typing');
+    const answer = bot.api.sendMessage(chat, 'the answer');
+    // A message to another chat, sent after the answer, got there: the answer had its chance to go.
+    await bot.api.sendMessage(chat + 1, 'elsewhere');
+    release();
+    await Promise.all([typing, answer]);
+    const arrived = tg.calls.filter((c) => Number(c.params.chat_id) === chat).map((c) => c.method);
+    expect(arrived).toEqual(['sendChatAction', 'sendMessage']);
+  });
+
   it('does not send a failed "typing…" again: sent late, it would show under the answer', async () => {
     const bot = createBot(tg.token, tg.apiRoot);
     tg.dropNext('sendChatAction', 1, GROUP);

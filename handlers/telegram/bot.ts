@@ -39,11 +39,12 @@ export function countedByTelegram(method: string): boolean {
  * answer, which would then show "typing…" under it.
  *
  * The throttler (throttle.ts), outermost, keeps the messages within Telegram's
- * global and per-group budgets, and a chat's messages in their order; other
- * calls go straight out. A message retried keeps its chat's slot (and one of
- * the bot's 30) until it is through: retried from outside the throttler, it
- * went back to the end of its chat's queue, behind the messages sent after it.
- * Only its own chat waits for its retry_after.
+ * global and per-group budgets, a chat's messages in their order, and each
+ * behind the "typing…" already on its way to its chat; other calls go straight
+ * out. A message retried keeps its chat's slot (and one of the bot's 30) until
+ * it is through: retried from outside the throttler, it went back to the end
+ * of its chat's queue, behind the messages sent after it. Only its own chat
+ * waits for its retry_after.
  */
 export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
@@ -54,10 +55,11 @@ export function createBot(token: string, apiRoot: string | undefined, opts: { cl
   // Installed last, so it runs first (grammY wraps each transformer around those installed before it).
   const throttler = new Throttler(opts.clock);
   bot.api.config.use((prev, method, payload, signal) => {
-    const chatId = countedByTelegram(method) && 'chat_id' in payload ? payload.chat_id : undefined;
-    return chatId === undefined
-      ? prev(method, payload, signal)
-      : throttler.schedule(chatId, () => prev(method, payload, signal));
+    const chatId = 'chat_id' in payload ? payload.chat_id : undefined;
+    const call = () => prev(method, payload, signal);
+    if (chatId === undefined) return call();
+    if (countedByTelegram(method)) return throttler.schedule(chatId, call);
+    return method === 'sendChatAction' ? throttler.action(chatId, call) : call();
   });
   return bot;
 }

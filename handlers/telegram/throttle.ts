@@ -6,6 +6,9 @@
  * A chat's calls go one at a time, in the order they came. A call is over
  * when its answer came: one that Telegram refused, then tried again (bot.ts),
  * keeps its chat's later calls behind it, so a long answer's parts never swap.
+ * A chat action ("typing…") is not paced, but a chat's next message waits for
+ * its answer: sent side by side, the two could reach Telegram in either order,
+ * and "typing…" arriving second shows under the answer.
  *
  * Telegram counts a group's 20 over any minute, so the budgets are sliding
  * windows: a call takes a slot when it starts and gives it back a window after
@@ -77,6 +80,8 @@ interface Chat {
   /** The calls waiting, each with the number that says when it came. */
   queue: { seq: number; run: () => Promise<void> }[];
   running: boolean;
+  /** Chat actions on their way: the chat's next call waits for their answers. */
+  actions: number;
   lastEnd: number;
   gapMs: number;
   /** A group's budget; none for a private chat. */
@@ -94,6 +99,28 @@ export class Throttler {
 
   /** Makes `call`, a message to `chatId`, once the bot's and the chat's budgets allow it. */
   schedule<T>(chatId: number | string, call: () => Promise<T>): Promise<T> {
+    const queue = this.chat(chatId).queue;
+    return new Promise<T>((resolve, reject) => {
+      const run = () => attempt(call).then(resolve, reject);
+      queue.push({ seq: this.seq++, run });
+      this.pump();
+    });
+  }
+
+  /**
+   * Makes `call`, a chat action to `chatId`, at once: Telegram does not count it, and it is worth
+   * its moment only. The chat's next message waits for its answer.
+   */
+  action<T>(chatId: number | string, call: () => Promise<T>): Promise<T> {
+    const chat = this.chat(chatId);
+    chat.actions++;
+    return attempt(call).finally(() => {
+      chat.actions--;
+      this.pump();
+    });
+  }
+
+  private chat(chatId: number | string): Chat {
     const key = String(chatId);
     let chat = this.chats.get(key);
     if (!chat) {
@@ -101,20 +128,14 @@ export class Throttler {
       chat = {
         queue: [],
         running: false,
+        actions: 0,
         lastEnd: Number.NEGATIVE_INFINITY,
         gapMs: group ? GROUP_GAP_MS : PRIVATE_GAP_MS,
         budget: group ? new Window(GROUP_BUDGET) : undefined,
       };
       this.chats.set(key, chat);
     }
-    const queue = chat.queue;
-    return new Promise<T>((resolve, reject) => {
-      // A call that throws before it returns a promise fails alone: thrown out of start(), it would
-      // leave its chat running (no later call of it ever goes) and a slot of the bot's taken.
-      const run = () => new Promise<T>((settle) => settle(call())).then(resolve, reject);
-      queue.push({ seq: this.seq++, run });
-      this.pump();
-    });
+    return chat;
   }
 
   /** Starts every call its budgets allow now, and sets the wake for the first one they hold. */
@@ -122,9 +143,10 @@ export class Throttler {
     const now = this.clock.now();
     const waiting: Chat[] = [];
     for (const [key, chat] of this.chats) {
+      const busy = chat.running || chat.actions > 0;
       if (chat.queue.length > 0) {
-        if (!chat.running) waiting.push(chat);
-      } else if (!chat.running && chat.lastEnd + chat.gapMs <= now && (chat.budget?.empty(now) ?? true)) {
+        if (!busy) waiting.push(chat);
+      } else if (!busy && chat.lastEnd + chat.gapMs <= now && (chat.budget?.empty(now) ?? true)) {
         this.chats.delete(key);
       }
     }
@@ -160,4 +182,12 @@ export class Throttler {
       this.pump();
     });
   }
+}
+
+/**
+ * `call()`, a call that throws before it returns a promise failing alone: thrown out of the
+ * throttler, it would leave its chat busy (no later call of it ever goes) and a slot of the bot's taken.
+ */
+function attempt<T>(call: () => Promise<T>): Promise<T> {
+  return new Promise<T>((settle) => settle(call()));
 }

@@ -56,6 +56,9 @@
  *   tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, chatId?)
  *                                          (a 5xx too: grammY's auto-retry then tries again)
  *   tg.dropNext('editMessageText', 1, chatId?)  the connection is cut without an answer (a network failure)
+ *   const release = tg.holdNext('sendChatAction', chatId?)   the next call of that method (to that chat) reaches
+ *                                          Telegram only at release() (at once if released before it came): a call
+ *                                          slow on its way, which the calls sent after it could overtake
  *   tg.restartUpdateIds(100)    the next update gets id 100, as Telegram picks a new id after a week
  *                               without updates (a poller's offset past it is then "in the future":
  *                               it confirms nothing and gets the updates from the first, as at Telegram)
@@ -201,6 +204,8 @@ export interface FakeTelegram {
   /** The next `times` calls of `method` (to `chatId` only, if given) have their connection cut, unanswered. */
   dropNext(method: string, times: number, chatId?: number): void;
   rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
+  /** The next call of `method` (to `chatId` only, if given) is handled only once the returned function is called. */
+  holdNext(method: string, chatId?: number): () => void;
   /** File downloads wait until the returned function is called. */
   holdDownloads(): () => void;
   /** The path of each file download asked for, oldest first, as it arrives (held or not). */
@@ -257,6 +262,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const injected = new Map<string, { times: number; error: ApiError | 'drop'; chatId?: number }[]>();
   let htmlRejects: ((raw: string) => boolean) | undefined;
   const downloads: string[] = [];
+  /** Calls held on their way (holdNext): the next one that matches waits for `released`. */
+  const holds: { method: string; chatId?: number; released: Promise<void> }[] = [];
   /** While set, file downloads wait for it (holdDownloads). */
   let downloadsHeld: Promise<void> | undefined;
 
@@ -697,7 +704,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       res.end(JSON.stringify({ ok: false, error_code: 400, description: 'Bad Request: unreadable body' }));
       return;
     }
-    await handleApi(apiMatch[2] ?? '', params, res);
+    const method = apiMatch[2] ?? '';
+    const held = holds.findIndex(
+      (h) => h.method === method && (h.chatId === undefined || h.chatId === Number(params.chat_id)),
+    );
+    if (held >= 0) await holds.splice(held, 1)[0]?.released;
+    await handleApi(method, params, res);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -1080,6 +1092,14 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
     rejectHtml(predicate) {
       htmlRejects = predicate;
+    },
+    holdNext(method, chatId) {
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      holds.push({ method, released, ...(chatId !== undefined ? { chatId } : {}) });
+      return release;
     },
     downloads,
     holdDownloads() {
