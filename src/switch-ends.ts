@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
@@ -21,7 +21,8 @@ export type Ends = z.infer<typeof endsSchema>;
  * a crash, and the next start made the switch again (and announced it), taking
  * the user away from the mode they were told they are on. The next start reads
  * it before the switch records. Written whole to a temporary file that replaces
- * it (a crash leaves the old file or the new one, never half of one), 0600.
+ * it (a crash leaves the old file or the new one, never half of one), 0600, both
+ * synced to the disk before the write returns, so a power loss does not lose it either.
  */
 export class SwitchEnds {
   private ends: Ends;
@@ -90,18 +91,40 @@ export class SwitchEnds {
   private save(ends: Ends): void {
     this.ends = ends;
     try {
+      // Not synced: a file a power loss brings back is applied again, harmlessly (what the database has is skipped).
       if (ends.cut === undefined && ends.queued.length === 0) {
         rmSync(this.file, { force: true });
         return;
       }
-      const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, JSON.stringify(ends), { mode: 0o600 });
-      renameSync(tmp, this.file);
+      writeDurably(this.file, JSON.stringify(ends));
     } catch (err) {
       this.logger.error(
         { err, file: this.file },
         'could not keep the ends of switches on disk: a restart before the database takes them makes those switches again',
       );
     }
+  }
+}
+
+/**
+ * Replaces `file` with `data`, 0600, through a temporary file: a crash leaves the old file or the
+ * new one. The data is synced before the rename, and the folder after it: otherwise a power loss
+ * may leave the new name on an empty file, or the old file back.
+ */
+function writeDurably(file: string, data: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dir = openSync(path.dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }

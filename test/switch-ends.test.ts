@@ -1,0 +1,37 @@
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SwitchEnds } from '../src/switch-ends.js';
+import { recordingLogger } from './helpers/logs.js';
+
+/**
+ * The file where the ends of switches wait for the database (the two-process test in
+ * switch-restart.test.ts drives it through brainstem). That its writes are synced is not seen
+ * here: only a power loss would show it.
+ */
+describe('the switch-ends file', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'bst-switch-ends-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is written whole, 0600, with no temporary file left, read back by the next start, and goes once empty', async () => {
+    const { logger, logs } = recordingLogger('info');
+    const ends = new SwitchEnds(dir, logger);
+    ends.note({ cut: 'record', queued: ['a'] });
+    ends.note({ queued: ['b'] });
+    expect((await stat(ends.file)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(ends.file, 'utf8'))).toEqual({ cut: 'record', queued: ['a', 'b'] });
+    expect(await readdir(dir)).toEqual([path.basename(ends.file)]);
+    const next = new SwitchEnds(dir, logger);
+    expect(next.cutEnded('record')).toBe(true);
+    expect(next.queuedBegan('b')).toBe(true);
+    next.written({ cut: 'record', queued: ['a', 'b'] });
+    expect(await readdir(dir)).toEqual([]);
+    expect(logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
+  });
+});
