@@ -7,18 +7,20 @@ import type { Logger } from './logger.js';
 /** Every message brainstem itself sends starts with this, so users tell it from the brain and the body. */
 export const PROXY_TAG = '⚙️ [proxy]';
 
-export type NoticeKind =
-  | 'switch'
-  | 'switch_failed'
-  | 'credentials'
-  | 'brain_health'
-  | 'usage_limit'
-  | 'credit'
-  | 'auth'
-  | 'upgrade'
-  | 'shutdown'
-  | 'approval'
-  | 'front';
+export const NOTICE_KINDS = [
+  'switch',
+  'switch_failed',
+  'credentials',
+  'brain_health',
+  'usage_limit',
+  'credit',
+  'auth',
+  'upgrade',
+  'shutdown',
+  'approval',
+  'front',
+] as const;
+export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
 export interface Notice {
   id: number;
@@ -37,6 +39,27 @@ export interface NoticeInput {
   text: Html;
   /** A notice with a key already used is not sent again, not even after a restart. */
   dedupeKey?: string;
+}
+
+/**
+ * A notice ready to be recorded (prepare), its text Telegram HTML with the proxy tag: what a caller
+ * keeps on disk to record it at a later start (see SwitchEnds).
+ */
+export interface NoticeRecord {
+  ts: number;
+  kind: NoticeKind;
+  text: string;
+  dedupeKey?: string;
+}
+
+/**
+ * A caller that keeps its own copy of a notice (in a file) while another process's lock keeps it
+ * from the database, so a stop or a crash before the lock goes does not lose it: told once the
+ * database has it, by its dedupe key, so the copy recorded at the next start is not sent twice.
+ */
+export interface NoticeCopy {
+  savedIn: string;
+  recorded: () => void;
 }
 
 /** Delivers a notice somewhere (the Telegram bot); resolves true once it is really delivered. */
@@ -76,19 +99,37 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
    * dropped. Under another process's lock it is recorded (and sent) once the lock is gone.
    */
   notify(input: NoticeInput): void {
+    this.record(this.prepare(input));
+  }
+
+  /** The notice as it is recorded, its time now. */
+  prepare(input: NoticeInput): NoticeRecord {
     const body = input.text.text;
     const text = body.startsWith(PROXY_TAG) ? body : html`${PROXY_TAG} ${input.text}`.text;
-    const ts = Date.now();
-    this.kept.run(`the ${input.kind} notice "${text}"`, () => {
-      const r = this.db
-        .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
-        .run(ts, input.kind, input.dedupeKey ?? null, text);
-      if (r.changes === 0) return;
-      const notice: Notice = { id: Number(r.lastInsertRowid), ts, kind: input.kind, text };
-      this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
-      this.emit('notice', notice);
-      void this.flush();
-    });
+    return { ts: Date.now(), kind: input.kind, text, dedupeKey: input.dedupeKey };
+  }
+
+  /**
+   * Records a notice prepare() made (its text is HTML as it made it: nothing else goes in here) and
+   * tries to deliver it. True once the database has it (recorded now, or already by its dedupe key);
+   * false while it waits behind another process's lock, in memory, and in `copy` when given.
+   */
+  record(n: NoticeRecord, copy?: NoticeCopy): boolean {
+    return this.kept.run(
+      `the ${n.kind} notice "${n.text}"`,
+      () => {
+        const r = this.db
+          .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
+          .run(n.ts, n.kind, n.dedupeKey ?? null, n.text);
+        copy?.recorded();
+        if (r.changes === 0) return;
+        const notice: Notice = { id: Number(r.lastInsertRowid), ts: n.ts, kind: n.kind, text: n.text };
+        this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
+        this.emit('notice', notice);
+        void this.flush();
+      },
+      { savedIn: copy?.savedIn },
+    );
   }
 
   wasSent(dedupeKey: string): boolean {

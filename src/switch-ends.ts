@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, write
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
+import { NOTICE_KINDS, type NoticeRecord } from './notices.js';
 
 /** Next to the database, so `brainstem.sqlite*` (a copy, what no brain reads) takes it along. */
 const FILE = 'brainstem.sqlite-switch-ends';
@@ -11,12 +12,22 @@ const endsSchema = z.object({
   cut: z.string().optional(),
   /** The ids of queued switches that began. */
   queued: z.array(z.string()),
+  /**
+   * The notices of switches that ended (to the notify chats), not recorded yet: without them a stop
+   * before the lock went told the chat that asked, and no one else. Keyed, so never recorded twice.
+   */
+  notices: z
+    .array(z.object({ ts: z.number(), kind: z.enum(NOTICE_KINDS), text: z.string(), dedupeKey: z.string() }))
+    .default([]),
 });
 export type Ends = z.infer<typeof endsSchema>;
+/** A switch's notice as its file keeps it. */
+export type KeptNotice = NoticeRecord & { dedupeKey: string };
 
 /**
- * The ends of switches that another process's lock keeps from the state
- * database (see KeptWrites), in a small file until the database has them: kept
+ * The ends of switches, and the notices that tell the notify chats of them,
+ * that another process's lock keeps from the state database (see KeptWrites),
+ * in a small file until the database has them: kept
  * in memory only, they were lost to a stop that came before the lock went or to
  * a crash, and the next start made the switch again (and announced it), taking
  * the user away from the mode they were told they are on. The next start reads
@@ -51,17 +62,23 @@ export class SwitchEnds {
   }
 
   /** Ends the database could not take now: kept in the file until it has them. */
-  note(ends: Partial<Ends>): void {
+  note(ends: { cut?: string; queued?: string[]; notices?: KeptNotice[] }): void {
     const queued = [...new Set([...this.ends.queued, ...(ends.queued ?? [])])];
-    this.save({ cut: ends.cut ?? this.ends.cut, queued });
+    const keys = new Set(this.ends.notices.map((n) => n.dedupeKey));
+    const notices = [...this.ends.notices, ...(ends.notices ?? []).filter((n) => !keys.has(n.dedupeKey))];
+    this.save({ cut: ends.cut ?? this.ends.cut, queued, notices });
   }
 
-  /** The database has these: what else waits stays. */
-  written(ends: Partial<Ends>): void {
+  /** The database has these (notices by their dedupe key): what else waits stays. */
+  written(ends: { cut?: string; queued?: string[]; notices?: string[] }): void {
     const cut = ends.cut !== undefined && ends.cut === this.ends.cut ? undefined : this.ends.cut;
     const queued = this.ends.queued.filter((id) => !ends.queued?.includes(id));
-    if (cut === this.ends.cut && queued.length === this.ends.queued.length) return;
-    this.save({ cut, queued });
+    const notices = this.ends.notices.filter((n) => !ends.notices?.includes(n.dedupeKey));
+    const same =
+      cut === this.ends.cut &&
+      queued.length === this.ends.queued.length &&
+      notices.length === this.ends.notices.length;
+    if (!same) this.save({ cut, queued, notices });
   }
 
   private read(): Ends {
@@ -74,7 +91,7 @@ export class SwitchEnds {
           { err, file: this.file },
           'could not read the ends of switches kept for this start',
         );
-      return { queued: [] };
+      return { queued: [], notices: [] };
     }
     try {
       return endsSchema.parse(JSON.parse(raw));
@@ -83,7 +100,7 @@ export class SwitchEnds {
         { err, file: this.file },
         'the ends of switches kept for this start are not readable: ignored (a switch that ended may be made again)',
       );
-      return { queued: [] };
+      return { queued: [], notices: [] };
     }
   }
 
@@ -92,7 +109,7 @@ export class SwitchEnds {
     this.ends = ends;
     try {
       // Not synced: a file a power loss brings back is applied again, harmlessly (what the database has is skipped).
-      if (ends.cut === undefined && ends.queued.length === 0) {
+      if (ends.cut === undefined && ends.queued.length === 0 && ends.notices.length === 0) {
         rmSync(this.file, { force: true });
         return;
       }

@@ -10,10 +10,10 @@ import { formatDuration, type Lang, t } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
-import type { Notifier } from './notices.js';
+import type { NoticeInput, Notifier } from './notices.js';
 import { type ReadinessBoard, waitUntilReady } from './readiness.js';
 import { scrubText } from './redact.js';
-import { SwitchEnds } from './switch-ends.js';
+import { type KeptNotice, SwitchEnds } from './switch-ends.js';
 import { configuredSecrets } from './tools/exec.js';
 import { waitAtMost } from './wait.js';
 
@@ -520,8 +520,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * or kept again behind the lock. Either way resumeCut does not make those switches again.
    */
   private applyEnds(): void {
-    const { cut, queued } = this.ends.pending;
-    if (cut === undefined && queued.length === 0) return;
+    const { cut, queued, notices } = this.ends.pending;
+    if (cut === undefined && queued.length === 0 && notices.length === 0) return;
     const record = this.deps.kv.get(CUT_KEY);
     const waiting = new Set(this.readQueued().map((q) => q.id));
     this.deps.logger.info(
@@ -539,6 +539,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     const began = queued.filter((id) => waiting.has(id));
     if (began.length > 0) this.forgetQueued(began);
+    // One the database has already (a crash came after it took it) is known by its key: not sent twice.
+    for (const notice of notices) this.recordNotice(notice);
   }
 
   /**
@@ -599,6 +601,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     if (!written && cut !== undefined) this.ends.note({ cut });
   }
 
+  /** True once the database has the notice; the file's copy goes then (SwitchEnds). */
+  private recordNotice(notice: KeptNotice): boolean {
+    return this.deps.notifier.record(notice, {
+      savedIn: this.ends.file,
+      recorded: () => this.ends.written({ notices: [notice.dedupeKey] }),
+    });
+  }
+
   private finish(done: SwitchOutcome): SwitchOutcome {
     const { logger, notifier } = this.deps;
     // The one way out of a switch: a reason (a swap command's last output, a probe's error naming the
@@ -614,13 +624,17 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       return outcome;
     }
     // The notice is stored before it is sent: if the database refuses it, the one who asked still
-    // hears the outcome from the switch's own reply.
-    const announce = (input: Parameters<Notifier['notify']>[0]) => {
+    // hears the outcome from the switch's own reply. Kept behind another process's lock, it waits in
+    // SwitchEnds' file too, so a stop or a crash before the lock goes leaves it for the next start.
+    const announce = (input: NoticeInput) => {
+      let recorded = false;
+      const notice = { ...notifier.prepare(input), dedupeKey: `switch:${randomUUID()}` };
       try {
-        notifier.notify(input);
+        recorded = this.recordNotice(notice);
       } catch (err) {
-        logger.error({ err, kind: input.kind }, 'could not store the switch notice');
+        logger.error({ err, kind: input.kind }, 'could not store the switch notice: the next start does');
       }
+      if (!recorded) this.ends.note({ notices: [notice] });
     };
     if (outcome.ok) {
       logger.info({ from: outcome.from, to: outcome.to, ms: outcome.ms }, 'switch done');

@@ -22,15 +22,28 @@ describe('the switch-ends file', () => {
   it('is written whole, 0600, with no temporary file left, read back by the next start, and goes once empty', async () => {
     const { logger, logs } = recordingLogger('info');
     const ends = new SwitchEnds(dir, logger);
-    ends.note({ cut: 'record', queued: ['a'] });
-    ends.note({ queued: ['b'] });
+    const notice = {
+      ts: 1,
+      kind: 'switch_failed' as const,
+      text: 'Switch to <b>x</b> failed',
+      dedupeKey: 'k',
+    };
+    ends.note({ cut: 'record', queued: ['a'], notices: [notice] });
+    ends.note({ queued: ['b'], notices: [notice] });
     expect((await stat(ends.file)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(ends.file, 'utf8'))).toEqual({ cut: 'record', queued: ['a', 'b'] });
+    expect(JSON.parse(await readFile(ends.file, 'utf8'))).toEqual({
+      cut: 'record',
+      queued: ['a', 'b'],
+      notices: [notice],
+    });
     expect(await readdir(dir)).toEqual([path.basename(ends.file)]);
     const next = new SwitchEnds(dir, logger);
     expect(next.cutEnded('record')).toBe(true);
     expect(next.queuedBegan('b')).toBe(true);
+    expect(next.pending.notices).toEqual([notice]);
     next.written({ cut: 'record', queued: ['a', 'b'] });
+    expect(await readdir(dir)).toEqual([path.basename(ends.file)]);
+    next.written({ notices: ['k'] });
     expect(await readdir(dir)).toEqual([]);
     expect(logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
   });

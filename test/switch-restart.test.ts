@@ -334,6 +334,10 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     locks.release(lock);
     const written = 'the state database takes writes again: the kept writes are written';
     await expect.poll(() => first.logs.some((l) => l.msg === written), { timeout: 30_000 }).toBe(true);
+    // The notify chats' notice was recorded with the rest: nothing waits in the file for the next start.
+    await message(OWNER, /Switch to coder failed after .*: it broke off \(database is locked\)/);
+    const ends = path.join(first.service.core.config.dataDir, 'brainstem.sqlite-switch-ends');
+    await expect(stat(ends)).rejects.toMatchObject({ code: 'ENOENT' });
     await first.stopService();
     const second = await start();
     const logged = (msg: string) => second.logs.some((l) => l.msg === msg);
@@ -445,40 +449,53 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     );
   }
 
-  it('a switch that ended while another process held the database is not made again after a crash (SIGKILL) or a stop (SIGTERM) that came before the lock went', async () => {
+  it('a switch that ended while another process held the database is not made again after a stop (SIGTERM) or a crash (SIGKILL) that came before the lock went, and the notify chats hear how it ended', async () => {
     await fresh();
     qwen.setLoading(false);
     const first = await spawnOn();
     const held = await failUnderLock(first, 112, 114);
-    // A crash while the lock is still held: the ends of the switches live on next to the database,
-    // readable by brainstem's user only.
-    await first.stop('SIGKILL');
+    const failed = /Switch to <b>coder<\/b> failed after .*: it broke off \(database is locked\)/;
+    const told = () => tg.botMessages(OWNER).filter((m) => /Switch to coder failed/.test(m.text));
+    // The chat that asked was told; the notify chats' notice waits for the lock.
+    expect(told()).toEqual([]);
+    // pm2 stops brainstem while the lock is held: the stop cannot write the ends of the switches nor
+    // their notice either, and leaves them next to the database, readable by brainstem's user only.
+    expect(await first.stop('SIGTERM')).toBe(0);
     const ends = path.join(dir, 'data', 'brainstem.sqlite-switch-ends');
     const kept = async () => JSON.parse(await readFile(ends, 'utf8'));
     expect((await stat(ends)).mode & 0o777).toBe(0o600);
     expect(await kept()).toEqual({
       cut: expect.stringMatching(/"to":"coder"/),
       queued: [expect.any(String)],
+      notices: [expect.objectContaining({ kind: 'switch_failed', text: expect.stringMatching(failed) })],
     });
+    // Its last lines may come after its exit: waited for.
+    await first.waitForLog((l) =>
+      l.includes(`the end of the switch under way waits in ${ends} for the next start`),
+    );
     locks.release(held);
     const second = await spawnOn();
+    // The notify chat hears at this start how the switch ended, once.
+    await message(OWNER, /Switch to coder failed after .*: it broke off \(database is locked\)/);
     await stillOnQwen(112);
+    expect(told()).toHaveLength(1);
     // The lock gone, the start wrote the ends to the database, and the file went.
     await expect(stat(ends)).rejects.toMatchObject({ code: 'ENOENT' });
     const db = new Database(path.join(dir, 'data', 'brainstem.sqlite'), { readonly: true });
     const record = (key: string) => db.prepare('SELECT value FROM kv WHERE key = ?').pluck().get(key);
     expect([record('switch_under_way'), record('switches_queued')]).toEqual([undefined, undefined]);
     db.close();
-    // pm2 stops brainstem while the lock is held: the stop cannot write the end either, and leaves it there.
+    // A crash while the lock is held: the same ends live on in the file.
     const again = await failUnderLock(second, 113);
-    expect(await second.stop('SIGTERM')).toBe(0);
-    expect(await kept()).toEqual({ cut: expect.stringMatching(/"to":"coder"/), queued: [] });
-    // Its last lines may come after its exit: waited for.
-    await second.waitForLog((l) =>
-      l.includes(`the end of the switch under way waits in ${ends} for the next start`),
-    );
+    await second.stop('SIGKILL');
+    expect(await kept()).toEqual({
+      cut: expect.stringMatching(/"to":"coder"/),
+      queued: [],
+      notices: [expect.objectContaining({ kind: 'switch_failed', text: expect.stringMatching(failed) })],
+    });
     locks.release(again);
     // The switch queued behind the first was not made again either: its chat heard of it once.
     expect(tg.botMessages(114).filter((m) => /Already in mode qwen/.test(m.text))).toHaveLength(1);
+    expect(told()).toHaveLength(1);
   });
 });
