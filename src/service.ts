@@ -141,6 +141,8 @@ export async function startService<Bot extends BotFace>(
   const stop = (graceMs = config.server.shutdownGraceMs) => {
     stopping ??= (async () => {
       // Order matters: stop taking work (bot updates, new requests), let running turns end, then close state.
+      // First, before the bot tells a chat how the next start deals with its switch.
+      core.switcher.stop();
       const closing = http.close();
       for (const part of parts) {
         await part.stop?.().catch((err) => logger.warn({ err }, 'part failed to stop'));

@@ -126,6 +126,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private cutRecord: string | undefined;
   /** Where the ends of switches wait, should a stop or a crash come before the database takes them. */
   private readonly ends: SwitchEnds;
+  /** Set by stop(): the switches the next start makes are left to it. */
+  private stopping = false;
 
   constructor(
     private readonly deps: {
@@ -227,6 +229,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     if (this.inFlight > 0 && !this.kept.has(trigger)) this.keepQueued(ref, trigger);
     this.inFlight++;
     const run = this.chain.then(() => {
+      // Still queued (in QUEUED_KEY), as its chat was told.
+      if (this.leftToNextStart(trigger)) return this.left(ref, trigger);
       this.dropQueued(trigger);
       return this.perform(ref, trigger);
     });
@@ -234,6 +238,40 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     return run.finally(() => {
       this.inFlight--;
     });
+  }
+
+  /**
+   * brainstem is stopping, and its chats were told (SwitchProgress) that a switch under way is
+   * finished by the next start and one queued is made then, or that one not begun is not: from now
+   * on none begins, and one under way that ends is neither saved nor announced, its record left for
+   * the next start. Ended here during the stop, it was never told to the chat that asked. A
+   * fallback's switch goes on: the next start leaves it to its watcher.
+   */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  private leftToNextStart(trigger: SwitchTrigger): boolean {
+    return this.stopping && trigger.source !== 'fallback';
+  }
+
+  /** What the caller of a switch the stop leaves hears (a turn's intent, a tool): nothing is saved nor announced. */
+  private left(to: string, trigger: SwitchTrigger): SwitchOutcome {
+    const next = this.resumable(trigger);
+    this.deps.logger.info({ to, next }, 'brainstem is stopping: the switch is left to the next start');
+    const reason = next
+      ? t(
+          trigger.lang,
+          'brainstem is restarting: it makes the switch once it is back',
+          'brainstem redémarre : il fait la bascule à son retour',
+        )
+      : t(
+          trigger.lang,
+          `brainstem is restarting: send /mode ${to} again once it is back`,
+          `brainstem redémarre : renvoyez /mode ${to} à son retour`,
+        );
+    const id = this.deps.modes.find(to)?.id ?? to;
+    return { ok: false, from: this.activeId, to: id, ms: 0, reason, quiet: true, trigger };
   }
 
   /**
@@ -346,6 +384,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     const brain = brains.get(target.id);
     if (!brain) throw new Error(`no brain for mode ${target.id}`);
+    // Its chat, if told, was told it did not begin.
+    if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
     logger.info({ from, to: target.id, trigger }, 'switch started');
     // The end of the switch before may wait behind another process's lock (forgetCut): it lands
     // first, or this one's record would be cleared by it. Under the lock still, the switch fails here.
@@ -384,6 +424,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         hiddenEnv: configuredSecrets(config),
         logger,
       });
+      if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!swap.ok) {
         const back =
           previous !== undefined && previous !== wanted ? await this.restore(previous, wanted, trigger) : '';
@@ -400,6 +441,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         intervalMs: config.llama.pollIntervalMs,
         downGraceMs: NOTHING_STARTED_GRACE_MS,
       });
+      if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!ready.ok)
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: ready.reason, trigger });
     }

@@ -117,7 +117,14 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     const queuedAt = tg.botMessages(113).length;
     tg.user(113).says('/mode qwen');
     await message(113, /Switching to qwen…/, queuedAt);
-    await first.stopService();
+    // coder comes up while brainstem stops, as Telegram holds back (429) an edit that tells a chat how
+    // the next start deals with its switch: the switch is left to that start all the same, as told.
+    tg.rateLimit('editMessageText', 1, 2);
+    const stopping = first.stopService();
+    const held = () => tg.calls.find((c) => c.method === 'editMessageText' && c.errorCode === 429);
+    await tg.waitFor(held, { timeoutMs: 30_000 });
+    coder.setLoading(false);
+    await stopping;
     await message(
       112,
       /⏳ brainstem is restarting in the middle of the switch to coder\. It finishes the switch once it is back/,
@@ -140,7 +147,6 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     const ended = JSON.stringify({ ...JSON.parse(record), id: 'another switch' });
     const ends = path.join(data, 'brainstem.sqlite-switch-ends');
     await writeFile(ends, JSON.stringify({ cut: ended, queued: ['another queued switch'] }), { mode: 0o600 });
-    coder.setLoading(false);
     const noticesAt = tg.botMessages(OWNER).length;
     const second = await start();
     const woke = await message(OWNER, /Mode coder is awake/, noticesAt);
