@@ -390,6 +390,14 @@ export function configSchemas() {
             .describe(
               'Host names or addresses, besides the bind address, `localhost`, `127.0.0.1` and `[::1]` on brainstem’s port, that clients may use to reach it (a LAN address, a reverse proxy’s name); any other `Host` gets 403 (DNS rebinding).',
             ),
+          bodyAfterAnswerMs: z
+            .number()
+            .int()
+            .min(0)
+            .default(30_000)
+            .describe(
+              'A request answered before its whole body came (refused: no or a wrong token, a foreign `Host`, a body over the limit) may go on sending that body this long, so a client can read the answer; then its connection is cut, so nobody without the token holds connections open by sending slowly.',
+            ),
           shutdownGraceMs: z
             .number()
             .int()
@@ -430,6 +438,7 @@ export function configSchemas() {
           bodyLimitBytes: 25 * 1024 * 1024,
           modeTag: true,
           allowedHosts: [],
+          bodyAfterAnswerMs: 30_000,
           shutdownGraceMs: 10_000,
           readinessRefreshMs: 30_000,
           streamHeadersWaitMs: 2_000,

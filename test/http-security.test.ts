@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,8 @@ const ALLOWED_NAME = 'brainstem.lan';
 const LLAMA_PASSWORD = 'llama-upstream-password';
 /** What the Claude CLI's `auth status` says on stderr: the upstream's own words, for the owner only. */
 const CLI_SAYS = 'quota file /srv/claude-7f3a unreadable';
+/** How long a refused request's body may keep coming here (server.bodyAfterAnswerMs): short, so a test waits little. */
+const BODY_AFTER_ANSWER_MS = 300;
 
 interface RawAnswer {
   status: number;
@@ -89,7 +92,7 @@ beforeAll(async () => {
     parts: { tools: true },
     config: {
       defaultMode: 'local',
-      server: { modeTag: false, allowedHosts: [ALLOWED_NAME] },
+      server: { modeTag: false, allowedHosts: [ALLOWED_NAME], bodyAfterAnswerMs: BODY_AFTER_ANSWER_MS },
       // A brain probe that answers at once, so /health measures brainstem itself.
       claude: { bin: cli },
       // Credentials in the upstream's URL (a protected llama-server): never shown, /health included.
@@ -293,6 +296,39 @@ describe('Host and Origin (DNS rebinding, cross-site requests)', () => {
     });
     expect(a.status).toBe(200);
   });
+});
+
+describe('a refused request whose body keeps coming', () => {
+  /**
+   * Sends a request's head and only the first bytes of the body it announces, keep-alive, and
+   * waits for the server to end the connection: the answer, and how long it was held.
+   */
+  async function heldOpen(headers: Record<string, string>): Promise<{ status: number; heldMs: number }> {
+    const head = Object.entries({ host, 'content-type': 'application/json', ...headers })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    const socket = net.connect(Number(new URL(svc.url).port), '127.0.0.1');
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\n${head}content-length: 1000000\r\n\r\n{"model":`);
+    let answer = '';
+    let answeredAt = 0;
+    socket.on('data', (chunk: Buffer) => {
+      answeredAt ||= Date.now();
+      answer += chunk.toString('utf8');
+    });
+    await once(socket, 'close');
+    return { status: Number(answer.split(' ')[1]), heldMs: Date.now() - answeredAt };
+  }
+
+  it('is cut once server.bodyAfterAnswerMs has passed: without the token, nobody holds a connection open', async () => {
+    const cut = await Promise.all([
+      heldOpen({}),
+      heldOpen({ authorization: 'Bearer not-the-token-at-all' }),
+      heldOpen({ host: 'evil.example', authorization: `Bearer ${svc.token}` }),
+    ]);
+    expect(cut.map((c) => c.status)).toEqual([401, 401, 403]);
+    for (const c of cut) expect(c.heldMs).toBeGreaterThanOrEqual(BODY_AFTER_ANSWER_MS - 50);
+    expect(logs.filter((l) => /body still coming/.test(String(l.msg)))).toHaveLength(3);
+  }, 20_000);
 });
 
 describe('what never reaches a route', () => {

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { BrainError } from '../../brains/types.js';
 import { BrainstemError, type ErrorCode, errorCodes } from '../../src/errors.js';
 import { lingerOnTooLarge } from './too-large.js';
@@ -48,7 +48,7 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | BrainstemError, request, reply) => {
     let e: BrainstemError;
     if (error instanceof BrainstemError) e = error;
-    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = bodyTooLarge(app, request, reply);
+    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = bodyTooLarge(app, reply);
     else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       e = new BrainstemError('INVALID_REQUEST', 'Send the body as application/json.');
     } else if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
@@ -81,12 +81,8 @@ export function installErrorHandler(app: FastifyInstance): void {
 }
 
 /** A body over the limit, said with the limit and the setting that raises it; the client may still be sending it. */
-export function bodyTooLarge(
-  app: FastifyInstance,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): BrainstemError {
-  lingerOnTooLarge(request, reply);
+export function bodyTooLarge(app: FastifyInstance, reply: FastifyReply): BrainstemError {
+  lingerOnTooLarge(reply);
   return new BrainstemError(
     'BODY_TOO_LARGE',
     `The request body is larger than the limit of ${limitText(app.initialConfig.bodyLimit)} (server.bodyLimitBytes in brainstem.json).`,

@@ -46,8 +46,8 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
   const running = new RunningCalls();
   // A body refused before the handler runs is answered in JSON-RPC's shape, as every refusal
   // here: an MCP client reads no other. The rest (the token's 401) goes to the server's handler.
-  const errorHandler = (error: Error, request: FastifyRequest, reply: FastifyReply) => {
-    const refusal = bodyRefusal(app, error, request, reply);
+  const errorHandler = (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
+    const refusal = bodyRefusal(app, error, reply);
     if (!refusal) throw error;
     return reply.status(refusal.status).send(errorResponse(null, refusal.code, refusal.message));
   };
@@ -197,12 +197,7 @@ const unsupportedMediaType = () =>
   new HttpRpcError(415, RpcCode.REFUSED, 'Unsupported Media Type: send the body as application/json.');
 
 /** fastify's refusal of a body before the handler runs, as /mcp answers it; undefined for any other error. */
-function bodyRefusal(
-  app: FastifyInstance,
-  error: Error,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): HttpRpcError | undefined {
+function bodyRefusal(app: FastifyInstance, error: Error, reply: FastifyReply): HttpRpcError | undefined {
   const code = (error as { code?: string }).code;
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
     return new HttpRpcError(400, RpcCode.PARSE_ERROR, 'Parse error: the request body is empty');
@@ -212,7 +207,7 @@ function bodyRefusal(
   }
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return unsupportedMediaType();
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    const tooLarge = bodyTooLarge(app, request, reply);
+    const tooLarge = bodyTooLarge(app, reply);
     return new HttpRpcError(tooLarge.status, RpcCode.REFUSED, `Payload Too Large: ${tooLarge.message}`);
   }
   return undefined;

@@ -16,6 +16,7 @@ import { installHostGuard } from './host-guard.js';
 import { installJsonParser } from './json-body.js';
 import { registerMcp } from './mcp.js';
 import { registerOpenAi } from './openai.js';
+import { cutUnreadBody } from './too-large.js';
 import { registerUsageChart } from './usage-chart.js';
 
 /** Routes another face serves over HTTP (the Telegram bot's Bot API front). */
@@ -87,6 +88,7 @@ export async function buildHttpFace(
   });
   app.addHook('onResponse', async (request, reply) => {
     answered();
+    cutUnreadBody(request, core.config.server.bodyAfterAnswerMs);
     request.log.info(
       {
         method: request.method,

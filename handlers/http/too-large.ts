@@ -1,8 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-/** How long a client may go on sending a refused body before its connection is cut. */
-const LINGER_MS = 30_000;
-
 /**
  * Lets a client read the 413 for a body over the limit. fastify answers it
  * before reading the body, with `Connection: close`; Node then closes the
@@ -11,13 +8,29 @@ const LINGER_MS = 30_000;
  * fetch) gets EPIPE instead of the 413, which the reset also wipes from its
  * receive buffer. Without that header Node reads and drops the rest of the
  * body once the 413 is out (as for any answer given before its body was read)
- * and the connection lives on; one whose body has not ended LINGER_MS later is cut.
+ * and the connection lives on, for as long as cutUnreadBody allows.
  */
-export function lingerOnTooLarge(request: FastifyRequest, reply: FastifyReply): void {
+export function lingerOnTooLarge(reply: FastifyReply): void {
   reply.removeHeader('connection');
+}
+
+/**
+ * After an answer given before its request's body had all come (a refusal: no
+ * token, a foreign Host, a body over the limit), Node reads and drops the rest
+ * for as long as it comes: a client sending a byte now and then would hold the
+ * connection forever, token or not. The rest may come for `waitMs`, time
+ * enough to send a real body whose answer came early; then the connection is cut.
+ */
+export function cutUnreadBody(request: FastifyRequest, waitMs: number): void {
   const req = request.raw;
   if (req.complete) return;
-  const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  const timer = setTimeout(() => {
+    request.log.warn(
+      { ip: request.ip, waitMs },
+      'cut a connection: its request was answered, and its body still coming after server.bodyAfterAnswerMs',
+    );
+    req.socket.destroy();
+  }, waitMs);
   timer.unref();
   const done = () => clearTimeout(timer);
   req.once('end', done);
