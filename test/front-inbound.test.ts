@@ -246,6 +246,22 @@ describe('the Bot API front, inbound', () => {
     expect(ownIds.filter((id) => got.has(id))).toEqual([]);
   });
 
+  it('hands a forwarded command, switch request or shortcut word to the downstream bot: someone else wrote it', async () => {
+    const from = {
+      type: 'user',
+      date: 1,
+      sender_user: { id: STRANGER, is_bot: false, first_name: 'Mallory' },
+    };
+    for (const text of ['/mode local', 'switch to local', 'tests']) {
+      const command = text.startsWith('/')
+        ? { entities: [{ type: 'bot_command', offset: 0, length: 5 }] }
+        : {};
+      h.tg.user(OWNER).sends({ text, ...command, forward_origin: from });
+      const { sent, got } = await delivered();
+      expect(got).toEqual(sent);
+    }
+  });
+
   it('leaves strangers to OpenClaw’s own access policy, but refuses them brainstem’s commands', async () => {
     const stranger = h.tg.user(STRANGER);
     stranger.says('hi, may I pair?');

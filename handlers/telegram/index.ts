@@ -14,7 +14,7 @@ import { allowOnly } from './access.js';
 import { dialogKeyOf } from './approvals/dialogs.js';
 import { ApprovalPrompts } from './approvals/prompts.js';
 import { allowedUpdates, createBot, startPolling } from './bot.js';
-import { commandOf, commandsInAnyCase } from './commands/handler.js';
+import { commandOf, commandsInAnyCase, isForwarded } from './commands/handler.js';
 import { SwitchProgress } from './commands/switch-progress.js';
 import {
   laneOf as commandLane,
@@ -31,7 +31,7 @@ import { registerEdits } from './route/edits.js';
 import { ChatHistory } from './route/history.js';
 import { inboundSplit } from './route/inbound-split.js';
 import { registerMediaMessages } from './route/media-messages.js';
-import { registerMessages } from './route/messages.js';
+import { registerForwarded, registerMessages } from './route/messages.js';
 import { QueuedMessages } from './route/queued-messages.js';
 import { registerVoice } from './route/voice.js';
 import { startNoticeSink } from './send/notice-sink.js';
@@ -53,7 +53,7 @@ function laneOf(ctx: Context): string | undefined {
   const chat = ctx.chat?.id;
   if (chat === undefined) return undefined;
   if (ctx.callbackQuery) return `${chat}:control`;
-  const command = commandOf(ctx.message?.text);
+  const command = isForwarded(ctx.message) ? undefined : commandOf(ctx.message?.text);
   const lane = command === undefined ? 'chat' : commandLane(command);
   return lane === 'chat' ? String(chat) : `${chat}:${lane}`;
 }
@@ -153,6 +153,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   bot.use(allowOnly(telegram.allowedUsers, approvers, logger));
   bot.use(rememberLang(core.kv, core.kept));
   bot.use(approvals.middleware());
+  // Before anything that reads a message as a command or a request: a forwarded one is neither.
+  registerForwarded(bot, deps);
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
   const toolDialogs = registerToolCommands(bot, deps, toolCommands(front !== undefined));
   registerCommands(bot, deps);

@@ -59,6 +59,15 @@ export function commandOf(text: string | undefined): string | undefined {
 }
 
 /**
+ * A message forwarded from elsewhere: what someone else wrote, for the brain to read, never a
+ * command, a switch request or a shortcut word of whoever forwarded it (a `/mode` or a "switch to
+ * local" in someone else's message must not act).
+ */
+export function isForwarded(message: { forward_origin?: unknown } | undefined): boolean {
+  return message?.forward_origin !== undefined;
+}
+
+/**
  * brainstem's commands are answered whatever the case they were typed in:
  * Telegram clients send `/Usage` as typed, the owner means /usage (and with the
  * front on the split, which goes by commandOf, took it as brainstem's), but
@@ -69,7 +78,7 @@ export function commandsInAnyCase(names: ReadonlySet<string>): MiddlewareFn<Cont
   return (ctx, next) => {
     const message = ctx.message;
     const name = commandOf(message?.text);
-    if (message?.text && name !== undefined && names.has(name)) {
+    if (message?.text && name !== undefined && names.has(name) && !isForwarded(message)) {
       message.text = `/${name}${message.text.slice(1 + name.length)}`;
     }
     return next();

@@ -2,7 +2,7 @@ import type { Update } from 'grammy/types';
 import { OPENCLAW_ALIAS_PREFIX } from '../../telegram-front/commands-merge.js';
 import type { Split } from '../../telegram-front/index.js';
 import { OWN_DATA_PREFIX } from '../commands/callback-data.js';
-import { commandOf } from '../commands/handler.js';
+import { commandOf, isForwarded } from '../commands/handler.js';
 
 /**
  * With the Bot API front on, whose each update is. brainstem's: its commands
@@ -10,8 +10,9 @@ import { commandOf } from '../commands/handler.js';
  * `bs:`), and, from an allowed user, a message that is only a switch request
  * or a shortcut word; a command is read by commandOf, whatever its case, as
  * brainstem's handlers read it (commandsInAnyCase). OpenClaw's: everything else, whatever its kind (edits,
- * media, reactions, member updates, presses on OpenClaw's buttons), untouched,
- * and judged by OpenClaw's own access policy; brainstem's allow-list guards
+ * media, reactions, member updates, presses on OpenClaw's buttons) and a
+ * forwarded message whatever it says (someone else wrote it), untouched, and
+ * judged by OpenClaw's own access policy; brainstem's allow-list guards
  * only what brainstem answers. `/oc_<name>` reaches OpenClaw as `/<name>`: its
  * command of a name brainstem answers.
  */
@@ -35,7 +36,7 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     if (press) return press.data?.startsWith(OWN_DATA_PREFIX) ? BRAINSTEM : openclaw(update);
     const message = update.message;
     const text = message?.text;
-    if (!message || text === undefined) return openclaw(update);
+    if (!message || text === undefined || isForwarded(message)) return openclaw(update);
     const name = commandOf(text);
     if (name !== undefined) {
       const addressee = ADDRESSEE.exec(text)?.[1];

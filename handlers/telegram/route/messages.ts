@@ -7,6 +7,7 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import { adoptOldOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import { shorten } from '../../../src/text.js';
+import { isForwarded } from '../commands/handler.js';
 import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
 import { answerTurn, switchWaitLine } from '../stream/answer.js';
@@ -14,7 +15,7 @@ import { answerIntent } from './intents.js';
 import { fetchFailureText, saveTelegramFile } from './media.js';
 import { chatOutbox, deliverOutbox } from './outbox.js';
 import { repliedImage } from './replied-image.js';
-import { withEditNote, withReplyContext } from './reply.js';
+import { withEditNote, withForwardNote, withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
 
 /**
@@ -40,6 +41,14 @@ const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
   giveaway: ['Giveaways', 'Les concours'],
   giveaway_winners: ['Giveaway results', 'Les résultats de concours'],
 };
+
+/** A forwarded text goes to the brain as it is (see isForwarded); registered before the commands, intents and shortcut words. */
+export function registerForwarded(bot: Bot, deps: BotDeps): void {
+  bot.on('message:text').filter(
+    (ctx) => isForwarded(ctx.message),
+    (ctx) => submitTurn(deps, ctx, ctx.message.text, langOf(ctx.from.language_code)),
+  );
+}
 
 export function registerMessages(bot: Bot, deps: BotDeps): void {
   bot.on('message:text', async (ctx) => {
@@ -224,7 +233,10 @@ export function submitTurn(
       const waiting = () => showWaiting(switchWaitLine(lang, 'html'));
       const replied = message && (await repliedImage(deps, message, ctx.api, { signal, waiting }));
       const images = replied ? [...(said.images ?? []), replied] : said.images;
-      const text = withReplyContext(withEditNote(said.text, ctx.editedMessage), message);
+      const text = withReplyContext(
+        withForwardNote(withEditNote(said.text, ctx.editedMessage), message),
+        message,
+      );
       await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {
         route: deps.route,
         streaming: config.telegram.streaming,

@@ -54,6 +54,17 @@ function fromElsewhere(text: string, message: Message, ext: ExternalReplyInfo): 
   return `[The user replies to ${what}${held}${said}]\n\n${text}`;
 }
 
+/**
+ * The turn's text as the brain gets it when its message was forwarded: whose it is, said first.
+ * Someone else's words then never read as the user's own request (a switch in words, which the
+ * chat core answers itself when they are the whole message).
+ */
+export function withForwardNote(text: string, message: Message | undefined): string {
+  const origin = message?.forward_origin;
+  if (!origin) return text;
+  return `[The user forwards a message ${originText(origin) || 'from elsewhere'}; what follows is its text, not the user's own words]\n\n${text}`;
+}
+
 /** The turn's text as the brain gets it when its message is an edit: what it edits, said first. */
 export function withEditNote(text: string, edited: Message | undefined): string {
   if (!edited) return text;
@@ -74,27 +85,28 @@ function quotation(quoted: string): string {
 
 /** Where a message of another chat came from, as its origin says: who wrote it, in which chat. */
 function sourceOf(ext: ExternalReplyInfo): string {
-  const origin: MessageOrigin = ext.origin;
-  const signed = (signature: string | undefined) => (signature ? `, signed "${signature}"` : '');
-  let by: string;
-  switch (origin.type) {
-    case 'user':
-      by = `by ${userName(origin.sender_user)}`;
-      break;
-    case 'hidden_user':
-      by = `by "${origin.sender_user_name}"`;
-      break;
-    case 'chat':
-      by = `sent as ${chatName(origin.sender_chat)}${signed(origin.author_signature)}`;
-      break;
-    case 'channel':
-      // The channel is where it was posted: no other chat to name.
-      return `posted in ${chatName(origin.chat)}${signed(origin.author_signature)}`;
-    default:
-      by = '';
-  }
+  const by = originText(ext.origin);
+  // A channel is where it was posted: no other chat to name.
+  if (ext.origin.type === 'channel') return by;
   const where = ext.chat ? `in ${chatName(ext.chat)}` : 'in another chat';
   return by ? `${by} ${where}` : where;
+}
+
+/** Who wrote a message, as its origin says (a channel's post: where it was posted); '' when it says nothing. */
+function originText(origin: MessageOrigin): string {
+  const signed = (signature: string | undefined) => (signature ? `, signed "${signature}"` : '');
+  switch (origin.type) {
+    case 'user':
+      return `by ${userName(origin.sender_user)}`;
+    case 'hidden_user':
+      return `by "${origin.sender_user_name}"`;
+    case 'chat':
+      return `sent as ${chatName(origin.sender_chat)}${signed(origin.author_signature)}`;
+    case 'channel':
+      return `posted in ${chatName(origin.chat)}${signed(origin.author_signature)}`;
+    default:
+      return '';
+  }
 }
 
 function userName(u: User): string {

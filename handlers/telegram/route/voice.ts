@@ -5,6 +5,7 @@ import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import { type Transcriber, TranscriptionError } from '../../../src/transcribe/index.js';
+import { isForwarded } from '../commands/handler.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
@@ -72,7 +73,8 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
         const words = caption?.trim();
         const said = words ? `${text}\n\n${words}` : text;
         // Said as typed: a switch request goes to SwitchProgress (its line, who asked), not into a turn /stop claims to stop.
-        return (await answerIntent(deps, out, said, ctx.from.id, lang)) ? undefined : { text: said };
+        const request = !isForwarded(ctx.message) && (await answerIntent(deps, out, said, ctx.from.id, lang));
+        return request ? undefined : { text: said };
       },
       lang,
       { readsCaption: true },
