@@ -190,9 +190,10 @@ describe('runCommand', () => {
     expect(sayError(err as ToolRunError, 'fr')).toBe(`Le dossier de travail ${missing} n’existe pas.`);
   });
 
-  it("never hands brainstem's own secrets to the commands it runs, its Claude and transcription keys included", async () => {
+  it("never hands brainstem's own secrets to the commands it runs, its Claude and transcription keys and the llama upstream's password included", async () => {
     const secrets = {
       BRAINSTEM_API_TOKEN: 'bst_secret_token_value',
+      LLAMA_BASE_URL: 'http://bob:llama-secret@127.0.0.1:8081/v1',
       BRAVE_API_KEY: 'brave-secret',
       ANTHROPIC_API_KEY: 'sk-ant-api-secret',
       ANTHROPIC_AUTH_TOKEN: 'sk-ant-auth-secret',

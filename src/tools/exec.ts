@@ -74,9 +74,11 @@ export class ToolRunError extends BrainstemError {
 /**
  * Variables that hold brainstem's own credentials, its Claude ones included:
  * commands it runs (a make target, a test suite) have no business seeing them.
+ * LLAMA_BASE_URL is brainstem's setting, and may carry the upstream's `user:pass@`.
  */
 const OWN_SECRETS = [
   'BRAINSTEM_API_TOKEN',
+  'LLAMA_BASE_URL',
   'TELEGRAM_BOT_TOKEN',
   'BRAVE_API_KEY',
   'OPENCLAW_GATEWAY_TOKEN',
