@@ -96,7 +96,10 @@ export async function startTestService(
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'bst-svc-'));
   const file = path.join(dir, 'brainstem.json');
   const server = { port: 0, ...((opts.config?.server as object) ?? {}) };
-  writeFileSync(file, JSON.stringify({ dataDir: path.join(dir, 'data'), ...opts.config, server }));
+  // The default Claude modes exist; unless the test names a CLI, a missing binary makes their
+  // probes fail fast, instead of a real `claude auth status` (seconds of CPU) per service.
+  const claude = { bin: path.join(dir, 'no-claude'), ...((opts.config?.claude as object) ?? {}) };
+  writeFileSync(file, JSON.stringify({ dataDir: path.join(dir, 'data'), ...opts.config, server, claude }));
   const config = loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir, ...opts.env }, dir);
   const service = await startWired(
     config,
