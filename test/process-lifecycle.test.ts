@@ -30,14 +30,21 @@ afterAll(async () => {
 
 const shuttingDown = (line: string) => line.includes('"msg":"shutting down"');
 
-function setup(extra: Record<string, unknown> = {}) {
+/**
+ * A data dir and config for one service. Without `withClaude`, the default Claude modes get a
+ * missing binary: their probes fail at once, where the real CLI's `auth status` costs seconds of
+ * CPU per start and a SIGTERM waits for it.
+ */
+function setup(extra: Record<string, unknown> = {}, { withClaude = true } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-proc-'));
   const file = path.join(dir, 'brainstem.json');
   writeFileSync(
     file,
     JSON.stringify({
       dataDir: path.join(dir, 'data'),
-      claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0 },
+      claude: withClaude
+        ? { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0 }
+        : { bin: path.join(dir, 'no-claude') },
       llama: { baseUrl: llama.baseUrl },
       ...extra,
     }),
@@ -156,7 +163,7 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
   });
 
   it('answers a turn cut before its first word 503 shutting_down, which a client retries', async (ctx) => {
-    const { start } = setup({ server: { shutdownGraceMs: 300 } });
+    const { start } = setup({ server: { shutdownGraceMs: 300 } }, { withClaude: false });
     const { p, client } = await start();
     const arrived = createGate();
     const held = createGate();
@@ -234,7 +241,7 @@ describe('one instance per data dir', () => {
       TELEGRAM_API_ROOT: t.apiRoot,
       TELEGRAM_ALLOWED_USERS: '111',
     });
-    const { processEnv, start } = setup();
+    const { processEnv, start } = setup({}, { withClaude: false });
     const one = await start(bot(tg));
     try {
       const two = await spawnRefused(processEnv(bot(tg2)));
@@ -285,11 +292,11 @@ describe('one instance per data dir', () => {
 
   it('a second instance on a taken port starts nothing before it exits', async () => {
     const tg = await startFakeTelegram();
-    const first = setup();
+    const first = setup({}, { withClaude: false });
     const one = await first.start();
     try {
       const port = new URL(one.p.url).port;
-      const second = setup();
+      const second = setup({}, { withClaude: false });
       const two = await spawnRefused(
         second.processEnv({
           BRAINSTEM_PORT: port,
