@@ -158,16 +158,31 @@ describe('the Bot API front’s own methods and guards', () => {
       await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1 });
       return shown(waiting);
     };
-    await take({ allowed_updates: ['MESSAGE', 'Edited_Message', 'no_such_type'] });
-    await take({ allowed_updates: ['no_such_type', 'Edited_Message', 'MESSAGE'] });
+    await take({ allowed_updates: ['MESSAGE', 'Edited_Message', 'no such type'] });
+    await take({ allowed_updates: ['no such type', 'Edited_Message', 'MESSAGE'] });
     expect(await sayAndEdit('c')).toEqual(['c0', 'c1', 'edited_message', 'c2']);
     // Said once per list OpenClaw sends, not at every poll.
-    expect(ignoredLines().map((l) => l.ignored)).toEqual([['no_such_type']]);
+    expect(ignoredLines().map((l) => l.ignored)).toEqual([['no such type']]);
     // Nothing known left: Telegram's default set, as for [].
     await take({ allowed_updates: ['no_such_type'] });
     expect(await sayAndEdit('d')).toEqual(['d0', 'd1', 'edited_message', 'd2']);
     expect(ignoredLines()).toHaveLength(2);
     await take({ allowed_updates: [] });
+  });
+
+  it('asks Telegram for a type of a newer Bot API than brainstem’s grammY knows, when OpenClaw names it: its updates reach OpenClaw', async () => {
+    // OpenClaw's grammY, newer than brainstem's, asks for a type Telegram has and brainstem does not know.
+    await take({ allowed_updates: ['message', 'Newer_Update'] });
+    await until(async () => h.tg.polling.allowedUpdates?.includes('newer_update') === true);
+    h.tg.pushes({ newer_update: { id: 'n' } });
+    h.tg.user(CHAT).says('after the newer one');
+    let waiting: Update[] = [];
+    await until(async () => {
+      waiting = await take({});
+      return waiting.some((x) => x.message?.text === 'after the newer one');
+    });
+    expect(shown(waiting)).toEqual(['newer_update', 'after the newer one']);
+    await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1, allowed_updates: [] });
   });
 
   it('asks Telegram at once for a type OpenClaw adds, ending the poll open without it: a reaction made then is not lost', async () => {

@@ -71,18 +71,32 @@ export const DEFAULT_UPDATE_TYPES: readonly string[] = ALL_UPDATE_TYPES.filter(
 );
 
 const UPDATE_TYPES: ReadonlySet<string> = new Set(ALL_UPDATE_TYPES);
+/** How Telegram names its update types. */
+const TYPE_NAME = /^[a-z][a-z0-9_]*$/;
 
 /**
  * An `allowed_updates` list as the front matches it: names in any case (a
  * client's `MESSAGE` is Telegram's `message`, not a type that matches
- * nothing), and, as Telegram does, names of no update type ignored; a list
- * left empty then means Telegram's default set, as `[]` does.
+ * nothing). A name of no type brainstem knows, but shaped like one, is kept
+ * (`newer`): OpenClaw's grammY may be newer than brainstem's, and Telegram
+ * has the type; Telegram ignores it otherwise, and so does the queue, which
+ * then never gets such an update. Anything else is ignored, as Telegram does;
+ * a list with no known name left means Telegram's default set, as `[]` does.
  */
-export function updateTypes(names: readonly string[]): { types: string[]; ignored: string[] } {
-  const lower = names.map((n) => n.toLowerCase());
+export function updateTypes(names: readonly string[]): {
+  types: string[];
+  newer: string[];
+  ignored: string[];
+} {
+  const lower = [...new Set(names.map((n) => n.toLowerCase()))];
+  const known = lower.filter((n) => UPDATE_TYPES.has(n));
+  const newer = known.length === 0 ? [] : lower.filter((n) => !UPDATE_TYPES.has(n) && TYPE_NAME.test(n));
   return {
-    types: [...new Set(lower.filter((n) => UPDATE_TYPES.has(n)))].sort(),
-    ignored: [...new Set(names.filter((n) => !UPDATE_TYPES.has(n.toLowerCase())))],
+    types: [...known, ...newer].sort(),
+    newer,
+    ignored: [
+      ...new Set(names.filter((n) => !known.includes(n.toLowerCase()) && !newer.includes(n.toLowerCase()))),
+    ],
   };
 }
 

@@ -257,7 +257,13 @@ export class UpdateQueue extends EventEmitter<{
     const said = JSON.stringify([...new Set(asked)].sort());
     if (said === this.lastAsked) return;
     this.lastAsked = said;
-    const { types: next, ignored } = updateTypes(asked);
+    const { types: next, newer, ignored } = updateTypes(asked);
+    if (newer.length > 0) {
+      this.logger.info(
+        { newer },
+        `OpenClaw polls for update types brainstem does not know (a newer Bot API's?), asked of Telegram as they are: ${newer.join(', ')}`,
+      );
+    }
     if (ignored.length > 0) {
       this.logger.warn(
         { ignored },
