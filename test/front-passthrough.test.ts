@@ -4,9 +4,14 @@
  * reach Telegram as they came and Telegram's answers come back as they were;
  * what must never reach Telegram is answered by the front.
  */
-import { InputFile } from 'grammy';
+import Fastify from 'fastify';
+import { Bot, type GrammyError, InputFile } from 'grammy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Passthrough } from '../handlers/telegram-front/passthrough.js';
+import { frontRoutes } from '../handlers/telegram-front/routes.js';
+import { createLogger } from '../src/logger.js';
 import { DOWNSTREAM_COMMANDS, type Downstream, startDownstream } from './helpers/downstream-bot.js';
+import { freePort } from './helpers/process.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 let h: Harness;
@@ -199,5 +204,31 @@ describe('the Bot API front, outbound', () => {
     const all = h.logs.map((l) => JSON.stringify(l)).join('\n');
     expect(all).not.toContain(h.tg.token);
     expect(all).not.toContain(h.tg.token.split(':')[1]);
+  });
+});
+
+describe('the Bot API front when brainstem cannot connect to Telegram', () => {
+  it('tells the caller to make the call again after a retry_after (429): OpenClaw sends again only then, and its answer is not lost', async () => {
+    const token = '123:front-unreached';
+    // Nothing listens there: the connection is refused, so the call never reached Telegram.
+    const passthrough = new Passthrough(`http://127.0.0.1:${await freePort()}`, token);
+    const app = Fastify();
+    await frontRoutes({
+      prefix: '/telegram',
+      token,
+      local: new Map(),
+      passthrough,
+      logger: createLogger('silent'),
+    })(app);
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const bot = new Bot(token, { client: { apiRoot: `${url}/telegram` } });
+      const err = (await bot.api.sendMessage(CHAT, 'an answer').catch((e: unknown) => e)) as GrammyError;
+      expect([err.error_code, err.parameters.retry_after]).toEqual([429, 5]);
+      expect(err.description).toContain('could not connect to Telegram: ECONNREFUSED; the call was not made');
+    } finally {
+      await app.close();
+      await passthrough.close();
+    }
   });
 });

@@ -154,7 +154,20 @@ async function relay(
     res = await call();
   } catch (err) {
     const reason = redactBotPaths((err as Error).message || String(err));
-    opts.logger.warn({ method: what, err: reason }, 'front: Telegram not reached');
+    const code = connectFailure(err);
+    opts.logger.warn({ method: what, err: reason, ...(code ? { code } : {}) }, 'front: Telegram not reached');
+    // OpenClaw makes a send again only after a 429, or a failure that proves it was not sent (its
+    // own connection refused, say): a 5xx may have been acted on, and its answer would be dropped.
+    if (code) {
+      return answer(
+        reply,
+        apiError(
+          429,
+          `Too Many Requests: retry after ${UNREACHED_RETRY_S} (brainstem could not connect to Telegram: ${code}; the call was not made)`,
+          { retry_after: UNREACHED_RETRY_S },
+        ),
+      );
+    }
     return answer(reply, apiError(502, `Bad Gateway: brainstem could not reach Telegram (${reason})`));
   }
   reply.code(res.statusCode);
@@ -163,6 +176,28 @@ async function relay(
     if (typeof value === 'string') reply.header(name, value);
   }
   return reply.send(res.body);
+}
+
+/** Failures before any connection to Telegram was made: the call never left, so making it again is safe. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+/** How long OpenClaw is told to wait before it makes again a call brainstem could not connect to Telegram for. */
+const UNREACHED_RETRY_S = 5;
+
+/** The code of a failure to connect (also inside the AggregateError of Node's address family attempts), or undefined. */
+function connectFailure(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown }; errors?: { code?: unknown }[] };
+  for (const code of [e?.code, e?.cause?.code, e?.errors?.[0]?.code]) {
+    if (typeof code === 'string' && NOT_CONNECTED.has(code)) return code;
+  }
+  return undefined;
 }
 
 function answer(reply: FastifyReply, a: BotApiAnswer): FastifyReply {
