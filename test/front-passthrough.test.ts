@@ -218,6 +218,7 @@ describe('the Bot API front when brainstem cannot connect to Telegram', () => {
       token,
       local: new Map(),
       passthrough,
+      stopping: () => false,
       logger: createLogger('silent'),
     })(app);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -5,6 +5,7 @@
  * once that OpenClaw is not fetching, and once that it is again.
  */
 import type { Update } from 'grammy/types';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkFront } from '../src/commands/doctor-checks.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
@@ -105,5 +106,32 @@ describe('the front across outages', () => {
     await h.tg.waitFor(() => texts(oc2.received).length === 7);
     expect(texts(oc2.received).at(-1)).toBe('m9');
     expect(notices(/OpenClaw is (not )?fetching/)).toHaveLength(2);
+
+    // brainstem stops while OpenClaw's long poll waits on a connection its channel keeps open
+    // (undici's pool; one connection here). OpenClaw's next call must not come back on it as a
+    // 503 of no Telegram shape, which OpenClaw would drop: the connection closes with the poll's
+    // answer, and the call fails to connect, which OpenClaw retries.
+    await oc2.stop();
+    sessions.pop();
+    const pool = new Agent({ connections: 1 });
+    const api = `${h.service.url}/telegram/bot${h.tg.token}`;
+    const asked = () =>
+      h.logs.filter((l) => l.msg === 'OpenClaw changed the update types it polls for').length;
+    const before = asked();
+    const offset = (oc2.received.at(-1)?.update_id ?? 0) + 1;
+    const poll = request(`${api}/getUpdates?offset=${offset}&timeout=30&allowed_updates=["poll"]`, {
+      dispatcher: pool,
+    });
+    // The front has read the poll (it notes the new types as it comes in): it is waiting.
+    await until(async () => asked() > before);
+    const stopping = h.stopService();
+    expect(await (await poll).body.json()).toEqual({ ok: true, result: [] });
+    const next = await request(`${api}/sendMessage?chat_id=${CHAT}&text=late`, { dispatcher: pool }).then(
+      (r) => r.statusCode,
+      (e: { code?: string }) => e.code,
+    );
+    expect(next).toBe('ECONNREFUSED');
+    await stopping;
+    await pool.close();
   });
 });

@@ -85,7 +85,15 @@ export function createFront(opts: FrontOptions): Front {
   const stall = new StallWatch(queue, core, stallNoticeMs, log);
 
   return {
-    routes: frontRoutes({ prefix, token, local, passthrough, rewrite: dedupe, logger: log }),
+    routes: frontRoutes({
+      prefix,
+      token,
+      local,
+      passthrough,
+      rewrite: dedupe,
+      stopping: () => queue.isClosed(),
+      logger: log,
+    }),
     intake: (split, own) => frontIntake({ queue, own, split, logger: log }),
     commands,
     status() {

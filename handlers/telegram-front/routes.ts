@@ -38,6 +38,8 @@ export interface FrontRouteOptions {
   local: ReadonlyMap<string, LocalMethod>;
   passthrough: Passthrough;
   rewrite?: OutgoingRewrite;
+  /** brainstem is stopping: each answer closes its connection. */
+  stopping: () => boolean;
   logger: Logger;
 }
 
@@ -47,6 +49,12 @@ export function frontRoutes(opts: FrontRouteOptions): RouteSet {
       async (scope) => {
         scope.removeAllContentTypeParsers();
         scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+        // Once brainstem stops, OpenClaw's next call on a kept connection (its long poll's, ended
+        // then) would get fastify's 503 of no Bot API shape, or a connection cut mid-call: OpenClaw
+        // drops a message after either. A refused connection it makes again.
+        scope.addHook('onSend', async (_request, reply) => {
+          if (opts.stopping()) reply.header('connection', 'close');
+        });
         scope.route({
           method: ['GET', 'POST'],
           url: '/*',

@@ -235,6 +235,11 @@ export class UpdateQueue extends EventEmitter<{
     };
   }
 
+  /** brainstem is stopping (see close). */
+  isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Answers every waiting poll (empty) and takes no more waits: brainstem is stopping. */
   close(): void {
     this.closed = true;
