@@ -4,10 +4,13 @@
  * mode billed to an API key of its own, and the cost of a turn whose CLI died
  * before saying it.
  */
-import { describe, it } from 'vitest';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'vitest';
 import type { TurnEvent } from '../brains/types.js';
-import { createGate, creditSpent, httpError, text, toolUse } from './fakes/anthropic.js';
-import { PRICED_MODEL } from './helpers/claude-bin.js';
+import { createGate, creditSpent, type FakeUsage, httpError, text, toolUse } from './fakes/anthropic.js';
+import { CLAUDE_BIN, CLAUDE_CLI, PRICED_MODEL } from './helpers/claude-bin.js';
 import { collect, harness, textOf, userTurn } from './helpers/claude-harness.js';
 
 const errorOf = (events: TurnEvent[]) => {
@@ -16,6 +19,66 @@ const errorOf = (events: TurnEvent[]) => {
   return last.error;
 };
 const usageOf = (events: TurnEvent[]) => events.find((e) => e.type === 'usage')?.usage;
+
+/**
+ * A `claude` that dies at its result: it passes the real CLI's lines on but the `result`, which it
+ * keeps, and kills the CLI there. The brain then estimates the turn from the calls its stream
+ * showed, and `cost()` is what the CLI itself made of the same calls (`total_cost_usd`).
+ */
+async function diesAtResult(ctx: TestContext): Promise<{ bin: string; cost(): Promise<number> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'claude-no-result-'));
+  ctx.onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const bin = path.join(dir, 'claude');
+  const kept = path.join(dir, 'result.json');
+  await writeFile(
+    bin,
+    `#!${process.execPath}
+const cli = require('node:child_process').spawn(${JSON.stringify(CLAUDE_BIN)}, process.argv.slice(2), {
+  stdio: ['inherit', 'pipe', 'inherit'],
+});
+require('node:readline').createInterface({ input: cli.stdout }).on('line', (line) => {
+  if (!line.startsWith('{') || JSON.parse(line).type !== 'result') return process.stdout.write(line + '\\n');
+  require('node:fs').writeFileSync(${JSON.stringify(kept)}, line);
+  cli.kill('SIGKILL');
+  process.exit(0);
+});
+cli.on('close', (code) => process.exit(code ?? 1));
+`,
+    { mode: 0o755 },
+  );
+  return {
+    bin,
+    cost: async () => (JSON.parse(await readFile(kept, 'utf8')) as { total_cost_usd: number }).total_cost_usd,
+  };
+}
+
+/** A call with cache read, and written for 5 minutes and for 1 hour. */
+const CACHED: Partial<FakeUsage> = {
+  output_tokens: 500,
+  cache_read_input_tokens: 200,
+  cache_creation_input_tokens: 300,
+  cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 200 },
+};
+
+/**
+ * The estimated cost of a turn of two calls (the first, `first`, asks for a tool; the second
+ * answers with 2000 tokens of input and 20 of output), on `model`, next to the CLI's own.
+ */
+async function estimateBesideCli(ctx: TestContext, model: string, first: Partial<FakeUsage>) {
+  const cli = await diesAtResult(ctx);
+  const h = await harness(ctx, {
+    mode: { allowedTools: ['Bash'] },
+    claude: { bin: cli.bin, env: { ANTHROPIC_MODEL: model } },
+  });
+  h.fake.script(() =>
+    toolUse('Bash', { command: 'echo step-two' }, text('done', { usage: { input_tokens: 2000 } }), {
+      usage: first,
+    }),
+  );
+  const events = await collect(h.brain.turn(userTurn('look'), new AbortController().signal));
+  ctx.expect(events.at(-1)?.type).toBe('error');
+  return { estimate: usageOf(events), cliCost: await cli.cost() };
+}
 
 describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_000 }, () => {
   it('stops a long answer at the per-turn cap, before its tool runs, and still reports the cost', async (ctx) => {
@@ -135,6 +198,37 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
       costBasis: 'estimated',
     });
   });
+
+  it('prices a turn that died as its CLI prices the same calls: fast mode, US-only inference, web searches', async (ctx) => {
+    const { expect } = ctx;
+    const { estimate, cliCost } = await estimateBesideCli(ctx, 'claude-opus-4-8', {
+      ...CACHED,
+      input_tokens: 1000,
+      speed: 'fast',
+      inference_geo: 'us',
+      server_tool_use: { web_search_requests: 2 },
+    });
+    // The first call at fast mode's prices ($0.04045), 1.1 times that served in the US (2.1.332 only),
+    // and $0.01 a web search; the second at the standard price ($0.0105).
+    const usOnly = CLAUDE_CLI === 'current' ? 1.1 : 1;
+    expect(cliCost).toBeCloseTo(0.04045 * usOnly + 0.02 + 0.0105, 9);
+    expect(estimate).toMatchObject({ costUsd: expect.closeTo(cliCost, 9), costBasis: 'estimated' });
+  });
+
+  // 2.1.197 does not know the model, and prices it as its default model: the estimate keeps to its list price.
+  it.skipIf(CLAUDE_CLI === 'pinned')(
+    'prices a turn that died on claude-haiku-5-5 as its CLI does: five times over for a prompt past 100k tokens',
+    async (ctx) => {
+      const { expect } = ctx;
+      const { estimate, cliCost } = await estimateBesideCli(ctx, 'claude-haiku-5-5', {
+        ...CACHED,
+        input_tokens: 99_501,
+      });
+      // The first call's prompt is 100,001 tokens: the long prompt's prices ($0.051273); the second's the standard ones.
+      expect(cliCost).toBeCloseTo(0.051273 + 0.00021, 9);
+      expect(estimate).toMatchObject({ costUsd: expect.closeTo(cliCost, 9), costBasis: 'estimated' });
+    },
+  );
 
   it('runs a mode on the API key of its own environment', async (ctx) => {
     const { expect } = ctx;

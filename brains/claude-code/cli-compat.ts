@@ -19,6 +19,11 @@
  *   but 2.1.332 starts them, in a new process that resumes a session, from that
  *   session's earlier cost; it also says what a turn used itself
  *   (`model_usage_since_last_result`), which brainstem takes (ClaudeProcess.turnUsage).
+ *   A turn whose CLI died before its result is priced as its CLI would have (CallTally):
+ *   2.1.332 charges a call served by US-only inference (`inference_geo` "us") 1.1 times
+ *   its tokens, 2.1.197 does not (pricesUsOnlyInference). They price some models
+ *   differently too (2.1.197 gives one it does not know its default model's price);
+ *   the estimate takes 2.1.332's prices for every CLI (usage-estimate.ts).
  *
  * - Turns nobody asked for. Read as part of the next turn, a turn the CLI starts by itself
  *   would give that turn's message its answer (and every later message the answer to the
@@ -73,6 +78,15 @@ export const UNSERVED_TOOLS = ['Monitor', 'ScheduleWakeup'] as const;
 export function mcpServerEntry(url: string, headers: Record<string, string>) {
   // alwaysLoad: brainstem's tools go out with their schemas, never deferred behind ToolSearch.
   return { type: 'http', url, headers, alwaysLoad: true } as const;
+}
+
+/**
+ * Whether the CLI of `version` charges US-only inference 1.1 times: 2.1.332 does, 2.1.197 does
+ * not. Which release between them began is not known: any after 2.1.197 is taken to, as is a
+ * CLI that did not say its version.
+ */
+export function pricesUsOnlyInference(version: string | undefined): boolean {
+  return version === undefined || compareVersions(version, OLDEST_TESTED) > 0;
 }
 
 /** `claude --version` prints e.g. "2.1.332 (Claude Code)": the version, or undefined. */

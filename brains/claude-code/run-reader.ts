@@ -32,6 +32,7 @@ export class RunReader {
   read(ev: CliEvent): TurnEvent[] {
     switch (ev.type) {
       case 'init':
+        this.calls.read(ev);
         return ev.sessionId === this.sessionId ? [] : this.session(ev.sessionId);
       case 'text_block':
         this.newBlock = this.textSeen && !this.cutOff;

@@ -15,6 +15,8 @@ const initLine = z.object({
   type: z.literal('system'),
   subtype: z.literal('init'),
   session_id: z.string().min(1),
+  /** Which CLI runs the turn: what a call costs depends on it (pricesUsOnlyInference). */
+  claude_code_version: z.string().optional().catch(undefined),
 });
 
 /** An API call's token counts, as the Messages API reports them (`message.usage`, `message_delta.usage`). */
@@ -28,6 +30,15 @@ const apiUsage = z.object({
     .object({ ephemeral_1h_input_tokens: z.number().nonnegative().nullish() })
     .nullish()
     .catch(undefined),
+  /** Web searches the API ran for the call, each billed apart from the tokens. */
+  server_tool_use: z
+    .object({ web_search_requests: z.number().nonnegative().nullish() })
+    .nullish()
+    .catch(undefined),
+  /** `fast`: served in fast mode, which some models price higher. */
+  speed: z.string().nullish().catch(undefined),
+  /** Where the call ran: `us` (US-only inference) costs more. */
+  inference_geo: z.string().nullish().catch(undefined),
 });
 
 /**
@@ -160,8 +171,17 @@ const resultLine = z.object({
 /** Token counts, in TurnUsage's names. */
 export type Tokens = Omit<TurnUsage, 'costUsd' | 'costBasis'>;
 
-/** An API call's tokens, with those of its cache writes that live 1 h (part of `cacheWriteTokens`). */
-export type CallTokens = Tokens & { cacheWrite1hTokens: number };
+/**
+ * An API call's tokens, with those of its cache writes that live 1 h (part of `cacheWriteTokens`),
+ * and its web searches.
+ */
+export type CallTokens = Tokens & { cacheWrite1hTokens: number; webSearchRequests: number };
+
+/** How the API served a call, when it says: each can change the call's price. */
+export interface CallService {
+  speed?: string;
+  inferenceGeo?: string;
+}
 
 /** Tokens and what the CLI says they cost. */
 type ReportedUsage = Tokens & { costUsd: number };
@@ -202,19 +222,27 @@ export interface RateLimitInfo {
 }
 
 export type CliEvent =
-  | { type: 'init'; sessionId: string }
+  /** A turn starts, on the CLI of `version` (when it says). */
+  | { type: 'init'; sessionId: string; version?: string }
   /** A top-level text block starts (used to separate the texts of successive messages). */
   | { type: 'text_block' }
   | { type: 'text_delta'; text: string }
   /** A top-level message ends, and why (`end_turn`, `tool_use`, `max_tokens`…). */
-  | { type: 'message_end'; stopReason: string; tokens?: CallTokens }
+  | { type: 'message_end'; stopReason: string; tokens?: CallTokens; service?: CallService }
   /**
    * Tokens an API call of the turn used so far (its message's `usage`), by message id; `parent` for a
    * subagent's call. The CLI repeats a message's usage with each of its content blocks, and the
    * output count grows until the message ends; a `message_delta`'s count has no id (`messageId`
    * absent): it is that of the last message begun on the same `parent`.
    */
-  | { type: 'call_usage'; parent?: string; messageId?: string; model?: string; tokens: CallTokens }
+  | {
+      type: 'call_usage';
+      parent?: string;
+      messageId?: string;
+      model?: string;
+      tokens: CallTokens;
+      service?: CallService;
+    }
   | { type: 'rate_limit'; info: RateLimitInfo }
   | { type: 'api_error'; error: string }
   | { type: 'result'; result: CliResult }
@@ -246,7 +274,11 @@ export function parseCliLine(line: string): CliEvent {
 
 function parseKnown(type: string, subtype: string | undefined, json: unknown): CliEvent | undefined {
   if (type === 'system' && subtype === 'init')
-    return fromSchema(initLine, json, (l) => ({ type: 'init', sessionId: l.session_id }));
+    return fromSchema(initLine, json, (l) => ({
+      type: 'init',
+      sessionId: l.session_id,
+      ...(l.claude_code_version ? { version: l.claude_code_version } : {}),
+    }));
   if (type === 'stream_event') return fromSchema(streamEventLine, json, fromStreamEvent);
   if (type === 'rate_limit_event') {
     return fromSchema(rateLimitLine, json, ({ rate_limit_info: i }) => ({
@@ -321,6 +353,7 @@ function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | unde
       type: 'call_usage',
       parent: line.parent_tool_use_id ?? undefined,
       tokens: tokensOf(event.usage),
+      ...serviceOf(event.usage),
     };
   }
   if (line.parent_tool_use_id) return undefined;
@@ -329,7 +362,13 @@ function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | unde
   if (event.type === 'content_block_delta' && event.delta?.type === 'text_delta' && event.delta.text) {
     return { type: 'text_delta', text: event.delta.text };
   }
-  if (end) return { type: 'message_end', stopReason: end, tokens: event.usage && tokensOf(event.usage) };
+  if (end) {
+    return {
+      type: 'message_end',
+      stopReason: end,
+      ...(event.usage ? { tokens: tokensOf(event.usage), ...serviceOf(event.usage) } : {}),
+    };
+  }
   return undefined;
 }
 
@@ -340,6 +379,7 @@ function callUsage(parent: string | null | undefined, m: NonNullable<z.infer<typ
     messageId: m.id,
     model: m.model,
     tokens: tokensOf(m.usage),
+    ...serviceOf(m.usage),
   };
 }
 
@@ -353,7 +393,16 @@ function tokensOf(u: z.infer<typeof apiUsage>): CallTokens {
     cacheWriteTokens,
     // As the CLI reads it: never more than the cache written.
     cacheWrite1hTokens: Math.min(u.cache_creation?.ephemeral_1h_input_tokens ?? 0, cacheWriteTokens),
+    webSearchRequests: u.server_tool_use?.web_search_requests ?? 0,
   };
+}
+
+/** How the call was served, as `{ service }` when the API said anything of it. */
+function serviceOf(u: z.infer<typeof apiUsage>): { service?: CallService } {
+  const service: CallService = {};
+  if (u.speed) service.speed = u.speed;
+  if (u.inference_geo) service.inferenceGeo = u.inference_geo;
+  return Object.keys(service).length > 0 ? { service } : {};
 }
 
 function fromResult(line: z.infer<typeof resultLine>): CliEvent {

@@ -1,6 +1,7 @@
 import type { Logger } from '../../src/logger.js';
 import type { TurnUsage } from '../types.js';
-import type { CallTokens, CliEvent } from './stream-json.js';
+import { pricesUsOnlyInference } from './cli-compat.js';
+import type { CallService, CallTokens, CliEvent } from './stream-json.js';
 
 /**
  * What a turn cost when the CLI never said: its `result` (with `total_cost_usd`)
@@ -28,31 +29,76 @@ const price = (input: number, output: number, cacheRead: number): Price => ({
   cacheWrite1h: input * 2,
 });
 
+/** A model's prices: in fast mode (`speed` "fast"), and for a call whose prompt passes a size. */
+interface ModelPrice {
+  standard: Price;
+  fast?: Price;
+  /** Above `promptTokens` (input, cache read and written), the call's every token costs `price`. */
+  longPrompt?: { promptTokens: number; price: Price };
+}
+
+/** USD per web search the API ran for a call (both CLIs), whatever the model. */
+const WEB_SEARCH = 0.01;
+
+/** What 2.1.332 charges US-only inference (`inference_geo` "us"): its tokens, not its web searches. */
+const US_ONLY = 1.1;
+
 /**
  * The CLIs' own prices, seen in their `total_cost_usd` for a million tokens of
- * each kind (2.1.197 and 2.1.332 agree on each, except `claude-sonnet-5` and
- * `claude-opus-5-5`, 2.1.332's defaults: 2.1.332's prices, the newer, are taken).
- * A model missing here gets no estimate: its tokens are recorded and its cost
- * is said to be unknown.
+ * each kind. 2.1.197 and 2.1.332 agree on each, except `claude-sonnet-5` (2.1.197:
+ * $3/$15) and the models 2.1.197 does not know, to which it gives a stand-in price
+ * (its default model's): `claude-opus-5-5` and `claude-sonnet-5-5`, 2.1.332's
+ * defaults, `claude-haiku-5-5`, and the 5-1 and 5-2 fable and mythos. 2.1.332's
+ * prices, the newer, are taken. A model missing here gets no estimate: its
+ * tokens are recorded and its cost is said to be unknown.
  */
-const PRICES: Record<string, Price> = {
-  'claude-haiku-4-5': price(1, 5, 0.1),
-  'claude-sonnet-4-5': price(3, 15, 0.3),
-  'claude-sonnet-4-6': price(3, 15, 0.3),
-  'claude-sonnet-5': price(2, 10, 0.2),
-  'claude-opus-4-5': price(5, 25, 0.5),
-  'claude-opus-4-6': price(5, 25, 0.5),
-  'claude-opus-4-7': price(5, 25, 0.5),
-  'claude-opus-4-8': price(5, 25, 0.5),
-  'claude-opus-5': price(5, 25, 0.5),
-  'claude-opus-5-5': price(4, 20, 0.2),
+const PRICES: Record<string, ModelPrice> = {
+  'claude-haiku-4-5': { standard: price(1, 5, 0.1) },
+  // Five times the price for a prompt over 100k tokens (2.1.332; 2.1.197 does not know the model).
+  'claude-haiku-5-5': {
+    standard: price(0.1, 0.5, 0.01),
+    longPrompt: { promptTokens: 100_000, price: price(0.5, 2.5, 0.05) },
+  },
+  'claude-sonnet-4-5': { standard: price(3, 15, 0.3) },
+  'claude-sonnet-4-6': { standard: price(3, 15, 0.3) },
+  'claude-sonnet-5': { standard: price(2, 10, 0.2) },
+  'claude-opus-4-5': { standard: price(5, 25, 0.5) },
+  'claude-opus-4-6': { standard: price(5, 25, 0.5), fast: price(30, 150, 3) },
+  'claude-opus-4-7': { standard: price(5, 25, 0.5), fast: price(30, 150, 3) },
+  'claude-opus-4-8': { standard: price(5, 25, 0.5), fast: price(10, 50, 1) },
+  'claude-opus-5': { standard: price(5, 25, 0.5), fast: price(10, 50, 1) },
+  'claude-opus-5-5': { standard: price(4, 20, 0.2), fast: price(8, 40, 0.4) },
+  'claude-sonnet-5-5': { standard: price(2, 10, 0.1) },
+  'claude-fable-5': { standard: price(10, 50, 1) },
+  'claude-fable-5-1': { standard: price(10, 50, 0.25) },
+  'claude-fable-5-2': { standard: price(8, 40, 0.2), fast: price(16, 80, 0.4) },
+  'claude-mythos-5': { standard: price(10, 50, 1) },
+  'claude-mythos-5-1': { standard: price(10, 50, 0.25) },
+  'claude-mythos-5-2': { standard: price(8, 40, 0.2), fast: price(16, 80, 0.4) },
 };
 
 /** A model's price: its name may carry a date (`claude-sonnet-4-5-20250929`) or the CLI's `[1m]`. */
-function priceOf(model: string | undefined): Price | undefined {
+function priceOf(model: string | undefined): ModelPrice | undefined {
   const name = model?.replace(/\[1m\]$/, '');
   if (!name) return undefined;
   return PRICES[name] ?? PRICES[name.replace(/-\d{8}$/, '')];
+}
+
+/** What one call cost, as the CLI of `version` prices it. */
+function callCost(p: ModelPrice, call: Call, version: string | undefined): number {
+  const t = call.tokens;
+  const prompt = t.inputTokens + t.cacheReadTokens + t.cacheWriteTokens;
+  const long = p.longPrompt && prompt > p.longPrompt.promptTokens ? p.longPrompt.price : undefined;
+  const rate = (call.service?.speed === 'fast' ? p.fast : undefined) ?? long ?? p.standard;
+  const tokens =
+    (t.inputTokens * rate.input +
+      t.outputTokens * rate.output +
+      t.cacheReadTokens * rate.cacheRead +
+      (t.cacheWriteTokens - t.cacheWrite1hTokens) * rate.cacheWrite +
+      t.cacheWrite1hTokens * rate.cacheWrite1h) /
+    1e6;
+  const usOnly = call.service?.inferenceGeo === 'us' && pricesUsOnlyInference(version) ? US_ONLY : 1;
+  return tokens * usOnly + t.webSearchRequests * WEB_SEARCH;
 }
 
 const NO_TOKENS: CallTokens = {
@@ -61,7 +107,14 @@ const NO_TOKENS: CallTokens = {
   cacheReadTokens: 0,
   cacheWriteTokens: 0,
   cacheWrite1hTokens: 0,
+  webSearchRequests: 0,
 };
+
+interface Call {
+  model?: string;
+  tokens: CallTokens;
+  service?: CallService;
+}
 
 export interface UsageEstimate {
   usage: TurnUsage;
@@ -71,14 +124,17 @@ export interface UsageEstimate {
 
 /** The API calls a turn's stream showed, by message id. */
 export class CallTally {
-  private readonly calls = new Map<string, { model?: string; tokens: CallTokens }>();
+  private readonly calls = new Map<string, Call>();
+  /** The CLI's version, from the turn's start: what a call costs depends on it. */
+  private version?: string;
   /** The message last begun on each stream (the turn's own: '', a subagent's: its parent tool use). */
   private readonly current = new Map<string, string>();
 
   read(ev: CliEvent): void {
-    if (ev.type === 'message_end') {
-      if (ev.tokens) this.add('', undefined, undefined, ev.tokens);
-    } else if (ev.type === 'call_usage') this.add(ev.parent ?? '', ev.messageId, ev.model, ev.tokens);
+    if (ev.type === 'init') this.version = ev.version ?? this.version;
+    else if (ev.type === 'message_end') {
+      if (ev.tokens) this.add('', undefined, { tokens: ev.tokens, service: ev.service });
+    } else if (ev.type === 'call_usage') this.add(ev.parent ?? '', ev.messageId, ev);
   }
 
   /** Whether any call was seen. */
@@ -100,36 +156,32 @@ export class CallTally {
       cacheWriteTokens: 0,
     };
     const unpriced = new Set<string>();
-    for (const { model, tokens: t } of this.calls.values()) {
+    for (const call of this.calls.values()) {
+      const t = call.tokens;
       usage.inputTokens += t.inputTokens;
       usage.outputTokens += t.outputTokens;
       usage.cacheReadTokens += t.cacheReadTokens;
       usage.cacheWriteTokens += t.cacheWriteTokens;
-      const p = priceOf(model);
-      if (!p) unpriced.add(model ?? '(no model named)');
-      else
-        usage.costUsd +=
-          (t.inputTokens * p.input +
-            t.outputTokens * p.output +
-            t.cacheReadTokens * p.cacheRead +
-            (t.cacheWriteTokens - t.cacheWrite1hTokens) * p.cacheWrite +
-            t.cacheWrite1hTokens * p.cacheWrite1h) /
-          1e6;
+      const p = priceOf(call.model);
+      if (!p) unpriced.add(call.model ?? '(no model named)');
+      else usage.costUsd += callCost(p, call, this.version);
     }
     usage.costBasis = unpriced.size > 0 ? 'unknown' : 'estimated';
     return { usage, unpriced: [...unpriced] };
   }
 
-  private add(stream: string, id: string | undefined, model: string | undefined, tokens: CallTokens): void {
+  private add(stream: string, id: string | undefined, seen: Call): void {
     const key = id ?? this.current.get(stream);
     if (key === undefined) return;
     if (id !== undefined) this.current.set(stream, id);
-    const call = this.calls.get(key) ?? { model, tokens: { ...NO_TOKENS } };
-    call.model ??= model;
+    const call = this.calls.get(key) ?? { model: seen.model, tokens: { ...NO_TOKENS } };
+    call.model ??= seen.model;
     // Counts repeat (one per content block) and grow (the output): the largest is the call's.
     for (const k of Object.keys(NO_TOKENS) as (keyof CallTokens)[]) {
-      call.tokens[k] = Math.max(call.tokens[k], tokens[k]);
+      call.tokens[k] = Math.max(call.tokens[k], seen.tokens[k]);
     }
+    // As the CLI reads them: what a later event says of the call's service wins.
+    if (seen.service) call.service = { ...call.service, ...seen.service };
     this.calls.set(key, call);
   }
 }

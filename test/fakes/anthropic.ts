@@ -39,6 +39,12 @@ export interface FakeUsage {
   cache_creation_input_tokens: number;
   /** The cache written, by how long it lives (the API gives it; the CLI asks for 1 h on a subscription). */
   cache_creation?: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
+  /** Web searches the API ran for the call: also in `message_delta`'s usage, as the API gives them in the end. */
+  server_tool_use?: { web_search_requests: number };
+  /** `fast`: served in fast mode, which costs more on some models. */
+  speed?: 'standard' | 'fast';
+  /** Where the call ran; `us` (US-only inference) costs more. */
+  inference_geo?: string;
 }
 
 /** Streams `chunks` as text deltas of one text block. */
@@ -340,7 +346,10 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
         stop_reason: reply.type === 'text' ? (reply.stopReason ?? 'end_turn') : 'tool_use',
         stop_sequence: null,
       },
-      usage: { output_tokens: usage.output_tokens },
+      usage: {
+        output_tokens: usage.output_tokens,
+        ...(usage.server_tool_use ? { server_tool_use: usage.server_tool_use } : {}),
+      },
     });
     send('message_stop', {});
     res.end();
