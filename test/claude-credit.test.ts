@@ -61,19 +61,22 @@ const CACHED: Partial<FakeUsage> = {
 };
 
 /**
- * The estimated cost of a turn of two calls (the first, `first`, asks for a tool; the second
- * answers with 2000 tokens of input and 20 of output), on `model`, next to the CLI's own.
+ * The estimated cost of a turn of two calls on `model` (the first asks for a tool, the second
+ * answers; by default with 2000 tokens of input and 20 of output), next to the CLI's own.
  */
-async function estimateBesideCli(ctx: TestContext, model: string, first: Partial<FakeUsage>) {
+async function estimateBesideCli(
+  ctx: TestContext,
+  model: string,
+  first: Partial<FakeUsage>,
+  second: Partial<FakeUsage> = { input_tokens: 2000 },
+) {
   const cli = await diesAtResult(ctx);
   const h = await harness(ctx, {
     mode: { allowedTools: ['Bash'] },
     claude: { bin: cli.bin, env: { ANTHROPIC_MODEL: model } },
   });
   h.fake.script(() =>
-    toolUse('Bash', { command: 'echo step-two' }, text('done', { usage: { input_tokens: 2000 } }), {
-      usage: first,
-    }),
+    toolUse('Bash', { command: 'echo step-two' }, text('done', { usage: second }), { usage: first }),
   );
   const events = await collect(h.brain.turn(userTurn('look'), new AbortController().signal));
   ctx.expect(events.at(-1)?.type).toBe('error');
@@ -220,12 +223,22 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
     'prices a turn that died on claude-haiku-5-5 as its CLI does: five times over for a prompt past 100k tokens',
     async (ctx) => {
       const { expect } = ctx;
-      const { estimate, cliCost } = await estimateBesideCli(ctx, 'claude-haiku-5-5', {
-        ...CACHED,
-        input_tokens: 99_501,
+      const round = (input_tokens: number) => ({
+        type: 'message' as const,
+        input_tokens,
+        output_tokens: 250,
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens: 0,
       });
-      // The first call's prompt is 100,001 tokens: the long prompt's prices ($0.051273); the second's the standard ones.
-      expect(cliCost).toBeCloseTo(0.051273 + 0.00021, 9);
+      const { estimate, cliCost } = await estimateBesideCli(
+        ctx,
+        'claude-haiku-5-5',
+        { ...CACHED, input_tokens: 99_501 },
+        { input_tokens: 101_000, output_tokens: 500, iterations: [round(99_000), round(2000)] },
+      );
+      // The first call's prompt is 100,001 tokens: the long prompt's prices ($0.051273). The second's
+      // is as long, but in two rounds, each priced by its own prompt: the standard prices ($0.01035).
+      expect(cliCost).toBeCloseTo(0.051273 + 0.01035, 9);
       expect(estimate).toMatchObject({ costUsd: expect.closeTo(cliCost, 9), costBasis: 'estimated' });
     },
   );

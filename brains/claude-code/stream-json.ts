@@ -19,6 +19,24 @@ const initLine = z.object({
   claude_code_version: z.string().optional().catch(undefined),
 });
 
+const cacheCreation = z
+  .object({
+    ephemeral_1h_input_tokens: z.number().nonnegative().nullish(),
+    ephemeral_5m_input_tokens: z.number().nonnegative().nullish(),
+  })
+  .nullish()
+  .catch(undefined);
+
+/** One sampling round of an API call (`usage.iterations`, e.g. around a server tool), with its own counts. */
+const apiIteration = z.object({
+  type: z.string().nullish(),
+  input_tokens: z.number().nonnegative().nullish(),
+  output_tokens: z.number().nonnegative().nullish(),
+  cache_read_input_tokens: z.number().nonnegative().nullish(),
+  cache_creation_input_tokens: z.number().nonnegative().nullish(),
+  cache_creation: cacheCreation,
+});
+
 /** An API call's token counts, as the Messages API reports them (`message.usage`, `message_delta.usage`). */
 const apiUsage = z.object({
   input_tokens: z.number().nonnegative().nullish(),
@@ -26,10 +44,7 @@ const apiUsage = z.object({
   cache_read_input_tokens: z.number().nonnegative().nullish(),
   cache_creation_input_tokens: z.number().nonnegative().nullish(),
   /** The cache written by how long it lives: 1 h costs more than 5 minutes (the CLI asks for 1 h on a subscription). */
-  cache_creation: z
-    .object({ ephemeral_1h_input_tokens: z.number().nonnegative().nullish() })
-    .nullish()
-    .catch(undefined),
+  cache_creation: cacheCreation,
   /** Web searches the API ran for the call, each billed apart from the tokens. */
   server_tool_use: z
     .object({ web_search_requests: z.number().nonnegative().nullish() })
@@ -39,6 +54,8 @@ const apiUsage = z.object({
   speed: z.string().nullish().catch(undefined),
   /** Where the call ran: `us` (US-only inference) costs more. */
   inference_geo: z.string().nullish().catch(undefined),
+  /** Its sampling rounds: a model whose price depends on the prompt's size prices each by its own. */
+  iterations: z.array(apiIteration).nullish().catch(undefined),
 });
 
 /**
@@ -177,10 +194,15 @@ export type Tokens = Omit<TurnUsage, 'costUsd' | 'costBasis'>;
  */
 export type CallTokens = Tokens & { cacheWrite1hTokens: number; webSearchRequests: number };
 
-/** How the API served a call, when it says: each can change the call's price. */
-export interface CallService {
+/** A sampling round of a call: its tokens, with those of its cache writes labelled 1 h and 5 minutes. */
+export type CallRound = Tokens & { cacheWrite1hTokens: number; cacheWrite5mTokens: number };
+
+/** What else the API says of a call, when it does: each can change its price. */
+export interface CallDetails {
   speed?: string;
   inferenceGeo?: string;
+  /** Its sampling rounds (`message` ones); empty when one lacks a count, as the CLI then prices the call whole. */
+  rounds?: CallRound[];
 }
 
 /** Tokens and what the CLI says they cost. */
@@ -228,7 +250,7 @@ export type CliEvent =
   | { type: 'text_block' }
   | { type: 'text_delta'; text: string }
   /** A top-level message ends, and why (`end_turn`, `tool_use`, `max_tokens`…). */
-  | { type: 'message_end'; stopReason: string; tokens?: CallTokens; service?: CallService }
+  | { type: 'message_end'; stopReason: string; tokens?: CallTokens; details?: CallDetails }
   /**
    * Tokens an API call of the turn used so far (its message's `usage`), by message id; `parent` for a
    * subagent's call. The CLI repeats a message's usage with each of its content blocks, and the
@@ -241,7 +263,7 @@ export type CliEvent =
       messageId?: string;
       model?: string;
       tokens: CallTokens;
-      service?: CallService;
+      details?: CallDetails;
     }
   | { type: 'rate_limit'; info: RateLimitInfo }
   | { type: 'api_error'; error: string }
@@ -353,7 +375,7 @@ function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | unde
       type: 'call_usage',
       parent: line.parent_tool_use_id ?? undefined,
       tokens: tokensOf(event.usage),
-      ...serviceOf(event.usage),
+      ...detailsOf(event.usage),
     };
   }
   if (line.parent_tool_use_id) return undefined;
@@ -366,7 +388,7 @@ function fromStreamEvent(line: z.infer<typeof streamEventLine>): CliEvent | unde
     return {
       type: 'message_end',
       stopReason: end,
-      ...(event.usage ? { tokens: tokensOf(event.usage), ...serviceOf(event.usage) } : {}),
+      ...(event.usage ? { tokens: tokensOf(event.usage), ...detailsOf(event.usage) } : {}),
     };
   }
   return undefined;
@@ -379,7 +401,7 @@ function callUsage(parent: string | null | undefined, m: NonNullable<z.infer<typ
     messageId: m.id,
     model: m.model,
     tokens: tokensOf(m.usage),
-    ...serviceOf(m.usage),
+    ...detailsOf(m.usage),
   };
 }
 
@@ -397,12 +419,36 @@ function tokensOf(u: z.infer<typeof apiUsage>): CallTokens {
   };
 }
 
-/** How the call was served, as `{ service }` when the API said anything of it. */
-function serviceOf(u: z.infer<typeof apiUsage>): { service?: CallService } {
-  const service: CallService = {};
-  if (u.speed) service.speed = u.speed;
-  if (u.inference_geo) service.inferenceGeo = u.inference_geo;
-  return Object.keys(service).length > 0 ? { service } : {};
+/** What else the API said of the call, as `{ details }` when it said anything. */
+function detailsOf(u: z.infer<typeof apiUsage>): { details?: CallDetails } {
+  const details: CallDetails = {};
+  if (u.speed) details.speed = u.speed;
+  if (u.inference_geo) details.inferenceGeo = u.inference_geo;
+  if (u.iterations) details.rounds = roundsOf(u.iterations);
+  return Object.keys(details).length > 0 ? { details } : {};
+}
+
+/** The `message` rounds of a call, or none if one lacks a count. */
+function roundsOf(iterations: z.infer<typeof apiIteration>[]): CallRound[] {
+  const rounds: CallRound[] = [];
+  for (const it of iterations.filter((i) => i.type === 'message')) {
+    const cacheWrite = it.cache_creation_input_tokens;
+    if (it.input_tokens == null || it.output_tokens == null || it.cache_read_input_tokens == null) return [];
+    if (cacheWrite == null) return [];
+    const cacheWrite1hTokens = Math.min(it.cache_creation?.ephemeral_1h_input_tokens ?? 0, cacheWrite);
+    rounds.push({
+      inputTokens: it.input_tokens,
+      outputTokens: it.output_tokens,
+      cacheReadTokens: it.cache_read_input_tokens,
+      cacheWriteTokens: cacheWrite,
+      cacheWrite1hTokens,
+      cacheWrite5mTokens: Math.min(
+        it.cache_creation?.ephemeral_5m_input_tokens ?? 0,
+        cacheWrite - cacheWrite1hTokens,
+      ),
+    });
+  }
+  return rounds;
 }
 
 function fromResult(line: z.infer<typeof resultLine>): CliEvent {

@@ -1,7 +1,7 @@
 import type { Logger } from '../../src/logger.js';
 import type { TurnUsage } from '../types.js';
 import { pricesUsOnlyInference } from './cli-compat.js';
-import type { CallService, CallTokens, CliEvent } from './stream-json.js';
+import type { CallDetails, CallRound, CallTokens, CliEvent, Tokens } from './stream-json.js';
 
 /**
  * What a turn cost when the CLI never said: its `result` (with `total_cost_usd`)
@@ -86,19 +86,44 @@ function priceOf(model: string | undefined): ModelPrice | undefined {
 
 /** What one call cost, as the CLI of `version` prices it. */
 function callCost(p: ModelPrice, call: Call, version: string | undefined): number {
-  const t = call.tokens;
-  const prompt = t.inputTokens + t.cacheReadTokens + t.cacheWriteTokens;
-  const long = p.longPrompt && prompt > p.longPrompt.promptTokens ? p.longPrompt.price : undefined;
-  const rate = (call.service?.speed === 'fast' ? p.fast : undefined) ?? long ?? p.standard;
-  const tokens =
-    (t.inputTokens * rate.input +
-      t.outputTokens * rate.output +
-      t.cacheReadTokens * rate.cacheRead +
-      (t.cacheWriteTokens - t.cacheWrite1hTokens) * rate.cacheWrite +
-      t.cacheWrite1hTokens * rate.cacheWrite1h) /
-    1e6;
-  const usOnly = call.service?.inferenceGeo === 'us' && pricesUsOnlyInference(version) ? US_ONLY : 1;
-  return tokens * usOnly + t.webSearchRequests * WEB_SEARCH;
+  const fast = call.details?.speed === 'fast' ? p.fast : undefined;
+  // A price that depends on the prompt's size is that of each sampling round's prompt (2.1.332).
+  const parts = !fast && p.longPrompt ? roundsOf(call) : [call.tokens];
+  let tokens = 0;
+  for (const t of parts) {
+    const prompt = t.inputTokens + t.cacheReadTokens + t.cacheWriteTokens;
+    const long = p.longPrompt && prompt > p.longPrompt.promptTokens ? p.longPrompt.price : undefined;
+    const rate = fast ?? long ?? p.standard;
+    tokens +=
+      (t.inputTokens * rate.input +
+        t.outputTokens * rate.output +
+        t.cacheReadTokens * rate.cacheRead +
+        (t.cacheWriteTokens - t.cacheWrite1hTokens) * rate.cacheWrite +
+        t.cacheWrite1hTokens * rate.cacheWrite1h) /
+      1e6;
+  }
+  const usOnly = call.details?.inferenceGeo === 'us' && pricesUsOnlyInference(version) ? US_ONLY : 1;
+  return tokens * usOnly + call.tokens.webSearchRequests * WEB_SEARCH;
+}
+
+type PricedTokens = Tokens & { cacheWrite1hTokens: number };
+
+/**
+ * A call's sampling rounds, priced apart when their counts add up to the call's (else the call is
+ * one): as 2.1.332 does, the call's 1-hour cache writes that no round is labelled with go to the
+ * first rounds' unlabelled writes.
+ */
+function roundsOf({ tokens, details }: Call): PricedTokens[] {
+  const rounds: CallRound[] = details?.rounds ?? [];
+  const sum = (f: (r: CallRound) => number) => rounds.reduce((n, r) => n + f(r), 0);
+  const counts = ['inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens'] as const;
+  if (rounds.length === 0 || !counts.every((k) => sum((r) => r[k]) === tokens[k])) return [tokens];
+  let unlabelled = Math.max(0, tokens.cacheWrite1hTokens - sum((r) => r.cacheWrite1hTokens));
+  return rounds.map((r) => {
+    const more = Math.min(unlabelled, r.cacheWriteTokens - r.cacheWrite5mTokens - r.cacheWrite1hTokens);
+    unlabelled -= more;
+    return { ...r, cacheWrite1hTokens: r.cacheWrite1hTokens + more };
+  });
 }
 
 const NO_TOKENS: CallTokens = {
@@ -113,7 +138,7 @@ const NO_TOKENS: CallTokens = {
 interface Call {
   model?: string;
   tokens: CallTokens;
-  service?: CallService;
+  details?: CallDetails;
 }
 
 export interface UsageEstimate {
@@ -133,7 +158,7 @@ export class CallTally {
   read(ev: CliEvent): void {
     if (ev.type === 'init') this.version = ev.version ?? this.version;
     else if (ev.type === 'message_end') {
-      if (ev.tokens) this.add('', undefined, { tokens: ev.tokens, service: ev.service });
+      if (ev.tokens) this.add('', undefined, { tokens: ev.tokens, details: ev.details });
     } else if (ev.type === 'call_usage') this.add(ev.parent ?? '', ev.messageId, ev);
   }
 
@@ -180,8 +205,8 @@ export class CallTally {
     for (const k of Object.keys(NO_TOKENS) as (keyof CallTokens)[]) {
       call.tokens[k] = Math.max(call.tokens[k], seen.tokens[k]);
     }
-    // As the CLI reads them: what a later event says of the call's service wins.
-    if (seen.service) call.service = { ...call.service, ...seen.service };
+    // As the CLI reads them: what a later event says of the call wins.
+    if (seen.details) call.details = { ...call.details, ...seen.details };
     this.calls.set(key, call);
   }
 }

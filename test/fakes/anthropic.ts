@@ -45,6 +45,8 @@ export interface FakeUsage {
   speed?: 'standard' | 'fast';
   /** Where the call ran; `us` (US-only inference) costs more. */
   inference_geo?: string;
+  /** The call's sampling rounds, each with its own counts (which add up to the call's). */
+  iterations?: ({ type: 'message' | 'compaction' } & Omit<FakeUsage, 'iterations'>)[];
 }
 
 /** Streams `chunks` as text deltas of one text block. */
