@@ -202,7 +202,7 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
     });
   });
 
-  it('prices a turn that died as its CLI prices the same calls: fast mode, US-only inference, web searches', async (ctx) => {
+  it('prices a turn that died as its CLI prices the same calls: fast mode, US-only inference, web searches, an advisor', async (ctx) => {
     const { expect } = ctx;
     const { estimate, cliCost } = await estimateBesideCli(ctx, 'claude-opus-4-8', {
       ...CACHED,
@@ -210,11 +210,22 @@ describe.concurrent('Claude spending signals with the real CLI', { timeout: 90_0
       speed: 'fast',
       inference_geo: 'us',
       server_tool_use: { web_search_requests: 2 },
+      iterations: [
+        {
+          type: 'advisor_message',
+          model: 'claude-sonnet-4-5',
+          input_tokens: 3000,
+          output_tokens: 100,
+          cache_read_input_tokens: 0,
+          cache_creation_input_tokens: 0,
+        },
+      ],
     });
-    // The first call at fast mode's prices ($0.04045), 1.1 times that served in the US (2.1.332 only),
-    // and $0.01 a web search; the second at the standard price ($0.0105).
+    // The first call at fast mode's prices ($0.04045) and its advisor's on claude-sonnet-4-5 ($0.0105),
+    // 1.1 times that served in the US (2.1.332 only), and $0.01 a web search; the second call at
+    // the standard price ($0.0105).
     const usOnly = CLAUDE_CLI === 'current' ? 1.1 : 1;
-    expect(cliCost).toBeCloseTo(0.04045 * usOnly + 0.02 + 0.0105, 9);
+    expect(cliCost).toBeCloseTo((0.04045 + 0.0105) * usOnly + 0.02 + 0.0105, 9);
     expect(estimate).toMatchObject({ costUsd: expect.closeTo(cliCost, 9), costBasis: 'estimated' });
   });
 

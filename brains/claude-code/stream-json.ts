@@ -27,9 +27,13 @@ const cacheCreation = z
   .nullish()
   .catch(undefined);
 
-/** One sampling round of an API call (`usage.iterations`, e.g. around a server tool), with its own counts. */
+/**
+ * One sampling round of an API call (`usage.iterations`), with its own counts: the call's model's
+ * (`message`), or another model's that the advisor tool consulted (`advisor_message`).
+ */
 const apiIteration = z.object({
   type: z.string().nullish(),
+  model: z.string().nullish(),
   input_tokens: z.number().nonnegative().nullish(),
   output_tokens: z.number().nonnegative().nullish(),
   cache_read_input_tokens: z.number().nonnegative().nullish(),
@@ -203,6 +207,8 @@ export interface CallDetails {
   inferenceGeo?: string;
   /** Its sampling rounds (`message` ones); empty when one lacks a count, as the CLI then prices the call whole. */
   rounds?: CallRound[];
+  /** The rounds of the models the advisor tool consulted: billed besides the call's own tokens. */
+  advisors?: (CallRound & { model?: string })[];
 }
 
 /** Tokens and what the CLI says they cost. */
@@ -424,7 +430,12 @@ function detailsOf(u: z.infer<typeof apiUsage>): { details?: CallDetails } {
   const details: CallDetails = {};
   if (u.speed) details.speed = u.speed;
   if (u.inference_geo) details.inferenceGeo = u.inference_geo;
-  if (u.iterations) details.rounds = roundsOf(u.iterations);
+  if (u.iterations) {
+    details.rounds = roundsOf(u.iterations);
+    details.advisors = u.iterations
+      .filter((i) => i.type === 'advisor_message')
+      .map((i) => ({ ...(i.model ? { model: i.model } : {}), ...roundOf(i) }));
+  }
   return Object.keys(details).length > 0 ? { details } : {};
 }
 
@@ -435,20 +446,26 @@ function roundsOf(iterations: z.infer<typeof apiIteration>[]): CallRound[] {
     const cacheWrite = it.cache_creation_input_tokens;
     if (it.input_tokens == null || it.output_tokens == null || it.cache_read_input_tokens == null) return [];
     if (cacheWrite == null) return [];
-    const cacheWrite1hTokens = Math.min(it.cache_creation?.ephemeral_1h_input_tokens ?? 0, cacheWrite);
-    rounds.push({
-      inputTokens: it.input_tokens,
-      outputTokens: it.output_tokens,
-      cacheReadTokens: it.cache_read_input_tokens,
-      cacheWriteTokens: cacheWrite,
-      cacheWrite1hTokens,
-      cacheWrite5mTokens: Math.min(
-        it.cache_creation?.ephemeral_5m_input_tokens ?? 0,
-        cacheWrite - cacheWrite1hTokens,
-      ),
-    });
+    rounds.push(roundOf(it));
   }
   return rounds;
+}
+
+/** A round's counts; one it left out is 0. */
+function roundOf(it: z.infer<typeof apiIteration>): CallRound {
+  const cacheWrite = it.cache_creation_input_tokens ?? 0;
+  const cacheWrite1hTokens = Math.min(it.cache_creation?.ephemeral_1h_input_tokens ?? 0, cacheWrite);
+  return {
+    inputTokens: it.input_tokens ?? 0,
+    outputTokens: it.output_tokens ?? 0,
+    cacheReadTokens: it.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: cacheWrite,
+    cacheWrite1hTokens,
+    cacheWrite5mTokens: Math.min(
+      it.cache_creation?.ephemeral_5m_input_tokens ?? 0,
+      cacheWrite - cacheWrite1hTokens,
+    ),
+  };
 }
 
 function fromResult(line: z.infer<typeof resultLine>): CliEvent {

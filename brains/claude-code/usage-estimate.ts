@@ -89,21 +89,28 @@ function callCost(p: ModelPrice, call: Call, version: string | undefined): numbe
   const fast = call.details?.speed === 'fast' ? p.fast : undefined;
   // A price that depends on the prompt's size is that of each sampling round's prompt (2.1.332).
   const parts = !fast && p.longPrompt ? roundsOf(call) : [call.tokens];
-  let tokens = 0;
-  for (const t of parts) {
-    const prompt = t.inputTokens + t.cacheReadTokens + t.cacheWriteTokens;
-    const long = p.longPrompt && prompt > p.longPrompt.promptTokens ? p.longPrompt.price : undefined;
-    const rate = fast ?? long ?? p.standard;
-    tokens +=
-      (t.inputTokens * rate.input +
-        t.outputTokens * rate.output +
-        t.cacheReadTokens * rate.cacheRead +
-        (t.cacheWriteTokens - t.cacheWrite1hTokens) * rate.cacheWrite +
-        t.cacheWrite1hTokens * rate.cacheWrite1h) /
-      1e6;
-  }
-  const usOnly = call.details?.inferenceGeo === 'us' && pricesUsOnlyInference(version) ? US_ONLY : 1;
-  return tokens * usOnly + call.tokens.webSearchRequests * WEB_SEARCH;
+  const tokens = parts.reduce((n, t) => n + tokensCost(p, t, fast), 0);
+  return tokens * usOnly(call, version) + call.tokens.webSearchRequests * WEB_SEARCH;
+}
+
+/** What `t` cost at `p`'s price for a prompt of its size, or at `fast`. */
+function tokensCost(p: ModelPrice, t: PricedTokens, fast?: Price): number {
+  const prompt = t.inputTokens + t.cacheReadTokens + t.cacheWriteTokens;
+  const long = p.longPrompt && prompt > p.longPrompt.promptTokens ? p.longPrompt.price : undefined;
+  const rate = fast ?? long ?? p.standard;
+  return (
+    (t.inputTokens * rate.input +
+      t.outputTokens * rate.output +
+      t.cacheReadTokens * rate.cacheRead +
+      (t.cacheWriteTokens - t.cacheWrite1hTokens) * rate.cacheWrite +
+      t.cacheWrite1hTokens * rate.cacheWrite1h) /
+    1e6
+  );
+}
+
+/** The factor of a call's tokens' price (and its advisors'): US-only inference, on CLIs that charge it. */
+function usOnly(call: Call, version: string | undefined): number {
+  return call.details?.inferenceGeo === 'us' && pricesUsOnlyInference(version) ? US_ONLY : 1;
 }
 
 type PricedTokens = Tokens & { cacheWrite1hTokens: number };
@@ -190,6 +197,16 @@ export class CallTally {
       const p = priceOf(call.model);
       if (!p) unpriced.add(call.model ?? '(no model named)');
       else usage.costUsd += callCost(p, call, this.version);
+      // The advisor tool's rounds, on the models it consulted, are billed besides (both CLIs).
+      for (const a of call.details?.advisors ?? []) {
+        usage.inputTokens += a.inputTokens;
+        usage.outputTokens += a.outputTokens;
+        usage.cacheReadTokens += a.cacheReadTokens;
+        usage.cacheWriteTokens += a.cacheWriteTokens;
+        const pa = priceOf(a.model);
+        if (!pa) unpriced.add(a.model ?? '(no model named)');
+        else usage.costUsd += tokensCost(pa, a) * usOnly(call, this.version);
+      }
     }
     usage.costBasis = unpriced.size > 0 ? 'unknown' : 'estimated';
     return { usage, unpriced: [...unpriced] };

@@ -45,8 +45,11 @@ export interface FakeUsage {
   speed?: 'standard' | 'fast';
   /** Where the call ran; `us` (US-only inference) costs more. */
   inference_geo?: string;
-  /** The call's sampling rounds, each with its own counts (which add up to the call's). */
-  iterations?: ({ type: 'message' | 'compaction' } & Omit<FakeUsage, 'iterations'>)[];
+  /**
+   * The call's sampling rounds, each with its own counts: the call's model's (`message`, which add
+   * up to the call's), or another `model`'s that the advisor tool consulted (`advisor_message`).
+   */
+  iterations?: ({ type: 'message' | 'advisor_message'; model?: string } & Omit<FakeUsage, 'iterations'>)[];
 }
 
 /** Streams `chunks` as text deltas of one text block. */
