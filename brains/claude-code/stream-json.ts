@@ -443,9 +443,13 @@ function detailsOf(u: z.infer<typeof apiUsage>): { details?: CallDetails } {
 function roundsOf(iterations: z.infer<typeof apiIteration>[]): CallRound[] {
   const rounds: CallRound[] = [];
   for (const it of iterations.filter((i) => i.type === 'message')) {
-    const cacheWrite = it.cache_creation_input_tokens;
-    if (it.input_tokens == null || it.output_tokens == null || it.cache_read_input_tokens == null) return [];
-    if (cacheWrite == null) return [];
+    const counts = [
+      it.input_tokens,
+      it.output_tokens,
+      it.cache_read_input_tokens,
+      it.cache_creation_input_tokens,
+    ];
+    if (counts.some((n) => n == null)) return [];
     rounds.push(roundOf(it));
   }
   return rounds;

@@ -88,7 +88,7 @@ function priceOf(model: string | undefined): ModelPrice | undefined {
 function callCost(p: ModelPrice, call: Call, version: string | undefined): number {
   const fast = call.details?.speed === 'fast' ? p.fast : undefined;
   // A price that depends on the prompt's size is that of each sampling round's prompt (2.1.332).
-  const parts = !fast && p.longPrompt ? roundsOf(call) : [call.tokens];
+  const parts = !fast && p.longPrompt ? pricedRounds(call) : [call.tokens];
   const tokens = parts.reduce((n, t) => n + tokensCost(p, t, fast), 0);
   return tokens * usOnly(call, version) + call.tokens.webSearchRequests * WEB_SEARCH;
 }
@@ -120,7 +120,7 @@ type PricedTokens = Tokens & { cacheWrite1hTokens: number };
  * one): as 2.1.332 does, the call's 1-hour cache writes that no round is labelled with go to the
  * first rounds' unlabelled writes.
  */
-function roundsOf({ tokens, details }: Call): PricedTokens[] {
+function pricedRounds({ tokens, details }: Call): PricedTokens[] {
   const rounds: CallRound[] = details?.rounds ?? [];
   const sum = (f: (r: CallRound) => number) => rounds.reduce((n, r) => n + f(r), 0);
   const counts = ['inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens'] as const;
