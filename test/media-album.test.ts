@@ -367,6 +367,33 @@ describe('an album still being gathered when brainstem stops', () => {
       { text: expect.stringMatching(/^sentinel/), images: 0 },
     ]);
   });
+  it('an album stopped while it gathers lets go of every part: another part edited then is answered, another replaced is a turn of its own', async () => {
+    const service = restarted as Harness;
+    const u = service.tg.user(115);
+    const parts = () => service.logs.filter((l) => l.msg === 'album part' && l.chatId === 115).length;
+    const [, second = 0, third = 0] = u.sendsAlbum(
+      [randomPng(8, 13), randomPng(9, 13), randomPng(10, 13)],
+      'the old caption',
+    );
+    await service.tg.waitFor(() => parts() === 3);
+    u.says('/stop');
+    await service.tg.waitFor(() =>
+      service.tg.botMessages(115).find((m) => /Stopped the answer/.test(m.text)),
+    );
+    const before = chatCompletions(h).length;
+    u.edits(second, 'is this one greener?');
+    await turnsDone(service, u);
+    expect(asked(h).slice(before)).toEqual([
+      { text: expect.stringMatching(/is this one greener\?$/), images: 0 },
+      { text: expect.stringMatching(/^sentinel/), images: 0 },
+    ]);
+    // A replaced part of an album gathers as one (a minute here): its turn is under way once it does.
+    u.replacesPhoto(third, randomPng(11, 13), 'and this one?');
+    await service.tg.waitFor(() => parts() === 4);
+    expect(service.tg.botMessages(115).map((m) => m.text)).not.toContainEqual(
+      expect.stringMatching(/Edit taken/),
+    );
+  });
 });
 
 describe('the messages held for their waiting turns', () => {

@@ -1,3 +1,20 @@
+/** One album being gathered, as its first part gets it. */
+export interface Gathering<T> {
+  /** Every part, once no new one has come for `quietMs` (or once `end` is called). */
+  parts: Promise<T[]>;
+  /**
+   * Hands the album on now with the parts come so far (its turn was stopped while it gathered):
+   * a part that comes later starts an album of its own, so it is not held for a turn that is over.
+   */
+  end(): void;
+}
+
+interface Group<T> {
+  items: T[];
+  timer: NodeJS.Timeout;
+  complete: (items: T[]) => void;
+}
+
 /**
  * Gathers the messages of a Telegram album (one `media_group_id`): Telegram
  * sends each photo as a message of its own, with no sign of which is the
@@ -6,10 +23,7 @@
  * One album, one turn.
  */
 export class AlbumCollector<T> {
-  private readonly groups = new Map<
-    string,
-    { items: T[]; timer: NodeJS.Timeout; complete: (items: T[]) => void }
-  >();
+  private readonly groups = new Map<string, Group<T>>();
 
   constructor(private readonly quietMs: number) {}
 
@@ -18,18 +32,25 @@ export class AlbumCollector<T> {
    * id). The first part gets the whole album, once gathered; the others get
    * undefined (their album is already on its way).
    */
-  add(key: string, item: T): Promise<T[]> | undefined {
-    const group = this.groups.get(key);
-    if (group) {
-      clearTimeout(group.timer);
-      group.items.push(item);
-      group.timer = setTimeout(() => this.hand(key), this.quietMs);
+  add(key: string, item: T): Gathering<T> | undefined {
+    const open = this.groups.get(key);
+    if (open) {
+      clearTimeout(open.timer);
+      open.items.push(item);
+      open.timer = setTimeout(() => this.hand(key, open), this.quietMs);
       return undefined;
     }
-    return new Promise((complete) => {
-      const timer = setTimeout(() => this.hand(key), this.quietMs);
-      this.groups.set(key, { items: [item], timer, complete });
+    let complete: (items: T[]) => void = () => undefined;
+    const parts = new Promise<T[]>((resolve) => {
+      complete = resolve;
     });
+    const group: Group<T> = {
+      items: [item],
+      timer: setTimeout(() => this.hand(key, group), this.quietMs),
+      complete,
+    };
+    this.groups.set(key, group);
+    return { parts, end: () => this.hand(key, group) };
   }
 
   /**
@@ -41,9 +62,9 @@ export class AlbumCollector<T> {
     this.groups.clear();
   }
 
-  private hand(key: string): void {
-    const group = this.groups.get(key);
-    if (!group) return;
+  /** Hands `group` on, unless it was already (a later album of the same key is not this one). */
+  private hand(key: string, group: Group<T>): void {
+    if (this.groups.get(key) !== group) return;
     clearTimeout(group.timer);
     this.groups.delete(key);
     group.complete(group.items);

@@ -10,7 +10,7 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
 import { switchWaitLine } from '../stream/answer.js';
 import { stopReasonOf } from '../turns.js';
-import { AlbumCollector } from './album.js';
+import { AlbumCollector, type Gathering } from './album.js';
 import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { takenText } from './edits.js';
 import { downloadTelegramImage, fetchFailureReason, imageInFile, sizeText } from './media.js';
@@ -72,7 +72,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   const letGo = (parts: MediaMessage[]) => {
     for (const c of parts) held.get(c)?.release();
   };
-  const turn = (first: MediaMessage, parts: Promise<MediaMessage[]>) =>
+  const turn = (first: MediaMessage, { parts, end }: Gathering<MediaMessage>) =>
     gatheredTurn(
       deps,
       first,
@@ -88,7 +88,11 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
           letGo(ordered);
         }
       },
-      letGo,
+      // Stopped, even while its album gathers: the album is handed on at once, and every part let go.
+      () => {
+        end();
+        void parts.then(letGo);
+      },
     );
   const remember = (m: Message) => {
     const file = fileOf(m);
@@ -100,7 +104,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     held.set(ctx, deps.queued.hold(ctx.message));
     remember(ctx.message);
     const group = ctx.message.media_group_id;
-    if (!group) return turn(ctx, Promise.resolve([ctx]));
+    if (!group) return turn(ctx, { parts: Promise.resolve([ctx]), end: () => undefined });
     const chatId = ctx.message.chat.id;
     deps.logger.debug({ chatId, group, messageId: ctx.message.message_id }, 'album part');
     // The album's turn is queued with its first part: what the user sends after the album waits for it.
@@ -193,15 +197,15 @@ function isImage(m: Message): boolean {
  * the chat's place of `first`, so what the user sends after it waits for it.
  * When its turn comes the album is gathered and `build` makes the turn of its
  * parts, in order (downloading them then). Cut by a restart (gathering,
- * waiting or downloading), the user is told to send it again. `letGo`: the parts
- * of a turn stopped, once it is (`build` may be reading them, or never have them).
+ * waiting or downloading), the user is told to send it again. `onStop`: once the
+ * turn is stopped (`build` may be reading its parts, or never have them).
  */
 function gatheredTurn(
   deps: BotDeps,
   first: MediaMessage,
   parts: Promise<MediaMessage[]>,
   build: (ordered: MediaMessage[], turn: TurnStart, lang: Lang) => Promise<TurnContent | undefined>,
-  letGo: (parts: MediaMessage[]) => void,
+  onStop: () => void,
 ): void {
   const lang = langOf(first.from?.language_code);
   const kind =
@@ -224,13 +228,7 @@ function gatheredTurn(
       return signal.aborted ? undefined : content;
     },
     lang,
-    // Stopped, even while its album gathers (its first part at once, the others once gathered).
-    {
-      onStop: () => {
-        letGo([first]);
-        void parts.then(letGo);
-      },
-    },
+    { onStop },
   );
 }
 
