@@ -40,6 +40,8 @@ const imagesAsked = (h: Harness) =>
     );
   });
 const dataUrl = (png: Buffer) => `data:image/png;base64,${png.toString('base64')}`;
+/** A video as Telegram describes it (brainstem downloads none). */
+const video = (id: string) => ({ file_id: id, file_unique_id: `u${id}`, width: 2, height: 2, duration: 1 });
 
 describe('an album in the chat’s order', () => {
   let h: Harness;
@@ -177,6 +179,87 @@ describe('an album in the chat’s order', () => {
       { text: expect.stringMatching(/^sentinel/), images: 0 },
     ]);
     expect(imagesAsked(h).slice(before)).toEqual([[dataUrl(fresh)], [], [dataUrl(fresher)], []]);
+  });
+  it('a photo replaced by a video gets the answer a video gets, never a turn of its caption alone; replaced again by a photo, or by an audio file, as a new one of those', async () => {
+    const u = h.tg.user(114);
+    const id = u.sendsPhoto(randomPng(8, 14), 'what is this?');
+    await turnsDone(h, u);
+    const before = chatCompletions(h).length;
+    for (const caption of ['and this video?', undefined]) {
+      u.replacesMedia(id, { video: video(`v114${caption ? 'a' : 'b'}`) }, caption);
+      await turnsDone(h, u);
+    }
+    expect(
+      asked(h)
+        .slice(before)
+        .map((t) => t.text),
+    ).toEqual([expect.stringMatching(/^sentinel/), expect.stringMatching(/^sentinel/)]);
+    const refused = h.tg.botMessages(114).filter((m) => /Videos are not supported/.test(m.text));
+    expect(refused.map((m) => m.replyTo)).toEqual([id, id]);
+    // The other way: the video swapped for a photo is a turn with it, then for an audio file, a recording's.
+    const fresh = randomPng(9, 14);
+    u.replacesPhoto(id, fresh, 'and now?');
+    await turnsDone(h, u);
+    expect(imagesAsked(h).slice(before + 2)).toEqual([[dataUrl(fresh)], []]);
+    u.replacesMedia(id, { audio: { file_id: 'a114', file_unique_id: 'ua114', duration: 3 } });
+    await turnsDone(h, u);
+    expect(
+      h.tg.botMessages(114).filter((m) => /Voice messages need speech to text/.test(m.text)),
+    ).toHaveLength(1);
+    // A document swapped for a photo: the brain sees the photo.
+    const doc = u.sendsDocument('notes.txt', new TextEncoder().encode('the notes'), undefined, 'text/plain');
+    await turnsDone(h, u);
+    const asDoc = chatCompletions(h).length;
+    const picture = randomPng(10, 14);
+    u.replacesPhoto(doc, picture, 'what about this?');
+    await turnsDone(h, u);
+    expect(asked(h).slice(asDoc)[0]?.text).toMatch(/\n\nwhat about this\?$/);
+    expect(imagesAsked(h).slice(asDoc)).toEqual([[dataUrl(picture)], []]);
+  });
+
+  it('a photo replaced by a video while its turn waits is left out of it, the chat told as of a video, not "Edit taken"', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.llama.script((body) => {
+      const last = body.messages?.at(-1)?.content;
+      if (last === 'hold on') return { chunks: ['Holding ', { wait: held }, 'on'] };
+      const parts = Array.isArray(last) ? (last as { text?: string }[]) : [{ text: String(last) }];
+      return { chunks: [`echo: ${parts.map((p) => p.text ?? '').join('')}`] };
+    });
+    try {
+      const u = h.tg.user(115);
+      const before = chatCompletions(h).length;
+      u.says('hold on');
+      await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.text.startsWith('Holding')));
+      const kept = randomPng(8, 15);
+      const [, second = 0] = u.sendsAlbum([kept, randomPng(9, 15)], 'which is greener?');
+      const photo = u.sendsPhoto(randomPng(10, 15), 'what is this?');
+      await h.tg.waitFor(() =>
+        h.tg.botMessages(115).find((m) => /Queued/.test(m.text) && m.replyTo === photo),
+      );
+      u.replacesMedia(second, { video: video('v115a') });
+      u.replacesMedia(photo, { video: video('v115b') }, 'and this video?');
+      const refused = () => h.tg.botMessages(115).filter((m) => /Videos are not supported/.test(m.text));
+      await h.tg.waitFor(() => refused().length === 2);
+      release();
+      await turnsDone(h, u);
+      expect(asked(h).slice(before)).toEqual([
+        { text: 'hold on', images: 0 },
+        { text: 'which is greener?', images: 1 },
+        { text: expect.stringMatching(/^sentinel/), images: 0 },
+      ]);
+      expect(imagesAsked(h).slice(before)[1]).toEqual([dataUrl(kept)]);
+      expect(refused().map((m) => m.replyTo)).toEqual([second, photo]);
+      const texts = h.tg.botMessages(115).map((m) => m.text);
+      expect(texts).not.toContainEqual(expect.stringMatching(/Edit taken/));
+      // The photo's "queued" notice promised an answer that will not come: it is gone.
+      expect(h.tg.botMessages(115).filter((m) => /Queued/.test(m.text))).toEqual([]);
+    } finally {
+      release();
+      h.llama.script();
+    }
   });
 });
 
@@ -403,11 +486,12 @@ describe('the messages held for their waiting turns', () => {
 
   it("a turn that reads its file leaves a replacement to a turn of its own, and letting go does not end that turn's hold", () => {
     const queued = new QueuedMessages();
+    const reads = () => true;
     // A photo's turn reads its files; meanwhile the photo is replaced, which is a turn of its own.
-    const first = queued.hold(message('old photo'));
+    const first = queued.hold(message('old photo'), reads);
     expect(first.takeFile().caption).toBe('old photo');
-    expect(queued.replaceFile(message('new photo'))).toBe(false);
-    const second = queued.hold(message('new photo'));
+    expect(queued.replaceFile(message('new photo'))).toBeUndefined();
+    const second = queued.hold(message('new photo'), reads);
     // The first turn's `finally` lets go: it must not end the second turn's hold.
     expect(first.release().caption).toBe('old photo');
     expect(queued.replace(message('new photo, caption edited'))).toBe(true);

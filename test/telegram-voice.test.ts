@@ -234,6 +234,36 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     }
   });
 
+  it('a queued audio file the user replaces is answered once, as the new recording (the chat told the edit was taken)', async () => {
+    const release = holdOn(h);
+    try {
+      const u = h.tg.user(113);
+      u.says('hold on');
+      await replyIn(h, 113, /Holding/);
+      stt.answer({ text: 'the new memo' });
+      const memo = u.sendsAudio('old.m4a', new Uint8Array([6, 6, 6]), 'audio/mp4');
+      await replyIn(h, 113, /Queued/);
+      const fresh = new Uint8Array([8, 8, 8, 8]);
+      const audio = {
+        ...h.tg.storesFile(fresh, 'm4a'),
+        duration: 2,
+        file_name: 'new.m4a',
+        mime_type: 'audio/mp4',
+      };
+      u.replacesMedia(memo, { audio });
+      const taken = await replyIn(h, 113, /Edit taken/);
+      expect(taken.replyTo).toBe(memo);
+      const transcribed = stt.requests.length;
+      release();
+      await replyIn(h, 113, /^echo: the new memo$/);
+      await turnsDone(h, u);
+      expect(stt.requests.slice(transcribed).map((r) => r.file?.bytes)).toEqual([Buffer.from(fresh)]);
+      expect(h.tg.botMessages(113).filter((m) => /^echo: the new memo/.test(m.text))).toHaveLength(1);
+    } finally {
+      release();
+    }
+  });
+
   // Last here: it leaves the service on `coder`.
   it('a switch said is run as one typed: its progress line, who asked and where; it is no turn /stop claims to stop', async () => {
     const asked = chatRequests(h);

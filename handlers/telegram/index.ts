@@ -158,9 +158,10 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
   const toolDialogs = registerToolCommands(bot, deps, toolCommands(front !== undefined));
   registerCommands(bot, deps);
-  registerVoice(bot, deps);
-  // Before registerMessages, whose catch-all ends the chain.
+  // Before registerVoice, which takes audio files: every sent file is remembered (media-messages.ts);
+  // before registerMessages, whose catch-all ends the chain.
   const media = registerMediaMessages(bot, deps);
+  registerVoice(bot, deps);
   registerMessages(bot, deps);
   // Edits are fetched on the direct route only (allowedUpdates): with the front on, they are OpenClaw's.
   registerEdits(bot, deps);

@@ -24,6 +24,9 @@
  *                                           poller whose allowed_updates omits edited_message, as at Telegram)
  *   alice.replacesPhoto(messageId, bytes, 'caption'?)   an edited_message whose photo the user swapped
  *                                           for another (Telegram's "replace" of a sent photo or file)
+ *   alice.replacesMedia(messageId, { video: {...} }, 'caption'?)   the same with media of any kind, its
+ *                                           fields as given: the message's photo, video or file is gone
+ *                                           (tg.storesFile(bytes, 'mp3') gives a file the bot can download)
  *   alice.reacts(messageId, '👍')            a message_reaction update (sent only to a poller that asks
  *                                           for it in allowed_updates, as Telegram does)
  *   → each returns the update's message id (callback: the callback query id; edits and reactions: the
@@ -154,6 +157,7 @@ export interface FakeUser {
   sendsSticker(): number;
   edits(messageId: number, text: string): number;
   replacesPhoto(messageId: number, bytes: Uint8Array, caption?: string): number;
+  replacesMedia(messageId: number, media: Record<string, unknown>, caption?: string): number;
   reacts(messageId: number, emoji: string): number;
   /** Deletes a message of the chat, as a user may delete a bot's message in a private chat. */
   deletes(messageId: number): void;
@@ -208,6 +212,8 @@ export interface FakeTelegram {
   holdNext(method: string, chatId?: number): () => void;
   /** File downloads wait until the returned function is called. */
   holdDownloads(): () => void;
+  /** A file the bot can download (getFile), for media a test builds itself (replacesMedia): its ids and size. */
+  storesFile(bytes: Uint8Array, ext: string): { file_id: string; file_unique_id: string; file_size: number };
   /** The path of each file download asked for, oldest first, as it arrives (held or not). */
   downloads: string[];
   restartUpdateIds(next: number): void;
@@ -846,6 +852,30 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       const topicId = o.topicId;
       if (topicId !== undefined) forums.add(chatId);
       const incoming = (fields: Json) => incomingMessage(id, chatId, fields, topicId);
+      const replacesMedia: FakeUser['replacesMedia'] = (messageId, media, caption) => {
+        const sent = userMessages.get(`${chatId}:${messageId}`);
+        if (!sent) throw new Error(`fake telegram: no user message ${messageId} in chat ${chatId}`);
+        // What Telegram lets a user swap in: the old media goes, whatever its kind.
+        const {
+          caption: _old,
+          caption_entities: _entities,
+          photo: _photo,
+          document: _document,
+          video: _video,
+          animation: _animation,
+          audio: _audio,
+          ...rest
+        } = sent;
+        const edited: Json = {
+          ...rest,
+          ...media,
+          edit_date: Math.floor(Date.now() / 1000),
+          ...(caption ? { caption } : {}),
+        };
+        userMessages.set(`${chatId}:${messageId}`, edited);
+        pushUpdate({ edited_message: edited });
+        return nextUpdateId - 1;
+      };
       return {
         id,
         chatId,
@@ -970,19 +1000,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           return nextUpdateId - 1;
         },
         replacesPhoto(messageId, bytes, caption) {
-          const sent = userMessages.get(`${chatId}:${messageId}`);
-          if (!sent) throw new Error(`fake telegram: no user message ${messageId} in chat ${chatId}`);
-          const { caption: _old, caption_entities: _entities, document: _document, ...rest } = sent;
-          const edited: Json = {
-            ...rest,
-            photo: photoSizes(bytes),
-            edit_date: Math.floor(Date.now() / 1000),
-            ...(caption ? { caption } : {}),
-          };
-          userMessages.set(`${chatId}:${messageId}`, edited);
-          pushUpdate({ edited_message: edited });
-          return nextUpdateId - 1;
+          return replacesMedia(messageId, { photo: photoSizes(bytes) }, caption);
         },
+        replacesMedia,
         reacts(messageId, emoji) {
           pushUpdate({
             message_reaction: {
@@ -1102,6 +1122,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       return release;
     },
     downloads,
+    storesFile(bytes, ext) {
+      const id = addFile(bytes, ext);
+      return { file_id: id, file_unique_id: `u${id}`, file_size: bytes.length };
+    },
     holdDownloads() {
       let release: () => void = () => undefined;
       const held = new Promise<void>((resolve) => {

@@ -14,11 +14,12 @@ import { AlbumCollector, type Gathering } from './album.js';
 import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { takenText } from './edits.js';
 import { downloadTelegramImage, fetchFailureReason, imageInFile, sizeText } from './media.js';
-import { save, submitTurn, type TurnContent, type TurnStart } from './messages.js';
+import { save, submitTurn, type TurnContent, type TurnStart, unsupportedText } from './messages.js';
 import type { HeldMessage } from './queued-messages.js';
 import { SentFiles } from './sent-files.js';
 import { outputFor } from './topic.js';
 import { sweepUploads } from './uploads.js';
+import { recordingTurn } from './voice.js';
 
 /**
  * Photos and documents on the direct route. A photo (its largest size), an
@@ -79,11 +80,13 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       parts,
       async (gathered, started, lang) => {
         const ordered = gathered.map(current);
+        // A part whose photo or file was replaced by a video (say) is left out: the user was told, as of a new video.
+        const kept = ordered.filter((c) => fileOf(c.message));
         const latest = (c: MediaMessage) => held.get(c)?.release().caption ?? c.message.caption ?? '';
         try {
-          const content = await mediaContent(deps, ordered, started, lang, latest);
-          if (ordered.some((c) => !isImage(c.message))) await sweep();
-          return content && withReplacedNote(content, ordered, replacing);
+          const content = await mediaContent(deps, kept, started, lang, latest);
+          if (kept.some((c) => !isImage(c.message))) await sweep();
+          return content && withReplacedNote(content, kept, replacing);
         } finally {
           letGo(ordered);
         }
@@ -95,13 +98,21 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       },
     );
   const remember = (m: Message) => {
-    const file = fileOf(m);
+    const file = swappableOf(m);
     if (file) files.set(m.chat.id, m.message_id, file.file_unique_id);
   };
+  // Every file a user can swap for another, of any kind: a video put in place of a photo is no caption edit.
+  bot.on(['message:video', 'message:animation', 'message:audio'], (ctx, next) => {
+    remember(ctx.message);
+    return next();
+  });
   // Files sent together (one media group: an album of photos, or of documents, images among them)
   // are one turn, whatever each is: "compare these" goes with all of them.
   const media = (ctx: MediaMessage) => {
-    held.set(ctx, deps.queued.hold(ctx.message));
+    held.set(
+      ctx,
+      deps.queued.hold(ctx.message, (m) => fileOf(m) !== undefined),
+    );
     remember(ctx.message);
     const group = ctx.message.media_group_id;
     if (!group) return turn(ctx, { parts: Promise.resolve([ctx]), end: () => undefined });
@@ -124,28 +135,45 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
   // edited on the same file goes on to edits.ts. An edit of a media message brainstem no longer
   // remembers may be either (Telegram sends the whole message for both, and a caption removed
   // looks like a file replaced without one): it is a turn with the file the message now holds, so
-  // a replaced photo is never answered with silence, nor by its caption alone.
+  // a replaced photo is never answered with silence, nor by its caption alone. A file swapped for
+  // one of another kind (a photo for a video, an audio file for a photo) is handled as a new message
+  // of that kind would be, and the turn that waited with the old one, if any, goes without it.
   bot.on('edited_message', async (ctx, next) => {
     const edited = ctx.editedMessage;
-    const file = fileOf(edited);
-    if (!file) return next();
+    const now = swappableOf(edited);
+    if (!now) return next();
     const before = files.get(edited.chat.id, edited.message_id);
-    if (before === file.file_unique_id) return next();
+    if (before === now.file_unique_id) return next();
+    const file = fileOf(edited);
+    // A video (say) brainstem does not remember holding another file: its caption edited, as far as it knows.
+    if (!file && before === undefined) return next();
     const replaced = before !== undefined;
     deps.logger.info(
       { chatId: edited.chat.id, messageId: edited.message_id },
       replaced ? 'a sent file was replaced' : 'a media message brainstem does not remember was edited',
     );
-    if (deps.queued.replaceFile(edited)) {
+    const waiting = deps.queued.replaceFile(edited);
+    const lang = langOf(ctx.from?.language_code);
+    if (waiting === 'taken') {
       remember(edited);
-      await outputFor(ctx).sendHtml(takenText(langOf(ctx.from?.language_code)), {
-        replyTo: edited.message_id,
-      });
+      await outputFor(ctx).sendHtml(takenText(lang), { replyTo: edited.message_id });
       return;
     }
     const turnOf = new Context({ update_id: ctx.update.update_id, message: edited }, ctx.api, ctx.me);
-    replacing.set(turnOf as MediaMessage, { date: edited.date, replaced });
-    media(turnOf as MediaMessage);
+    if (file) {
+      replacing.set(turnOf as MediaMessage, { date: edited.date, replaced });
+      media(turnOf as MediaMessage);
+      return;
+    }
+    remember(edited);
+    // Taken out of an album still to be answered, it takes its caption with it, as a new video in an album does: said.
+    const refused = unsupportedText(
+      edited,
+      lang,
+      waiting === 'left out' && edited.media_group_id !== undefined,
+    );
+    if (refused) await outputFor(ctx).sendHtml(refused, { replyTo: edited.message_id });
+    else await recordingTurn(deps, turnOf as Parameters<typeof recordingTurn>[1]);
   });
 
   return { stop: () => albums.stop() };
@@ -154,6 +182,11 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
 /** The photo (its largest size) or document a message holds; none for a GIF, which is no file here. */
 function fileOf(m: Message): { file_unique_id: string } | undefined {
   return m.animation ? undefined : (m.photo?.at(-1) ?? m.document);
+}
+
+/** The file of any kind a user can swap for another in a sent message (Telegram's "replace"). */
+function swappableOf(m: Message): { file_unique_id: string } | undefined {
+  return fileOf(m) ?? m.video ?? m.animation ?? m.audio;
 }
 
 /**

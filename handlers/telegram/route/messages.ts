@@ -61,27 +61,37 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
   });
 
   bot.on('message', async (ctx) => {
-    const kind = (Object.keys(UNSUPPORTED) as (keyof Message)[]).find((k) => ctx.message[k] !== undefined);
-    const names = kind ? UNSUPPORTED[kind] : undefined;
-    if (!names) return;
-    const lang = langOf(ctx.from.language_code);
-    // An album's caption rides on its first item: if that one is refused, its words must not vanish.
-    const caption = ctx.message.media_group_id ? ctx.message.caption?.trim() : undefined;
-    const lost = caption
-      ? t(
-          lang,
-          html` Its caption (“${shorten(caption, 200)}”) did not go with the rest of the album: send it as a message.`,
-          html` Sa légende (« ${shorten(caption, 200)} ») n’est pas partie avec le reste de l’album : envoyez-la en message.`,
-        )
-      : '';
-    await outputFor(ctx).sendHtml(
-      t(
-        lang,
-        `${PROXY_TAG} ${names[0]} are not supported: please send text, a photo or a document.${lost}`,
-        `${PROXY_TAG} ${names[1]} ne sont pas pris en charge : envoyez du texte, une photo ou un document.${lost}`,
-      ),
-    );
+    const text = unsupportedText(ctx.message, langOf(ctx.from.language_code));
+    if (text) await outputFor(ctx).sendHtml(text);
   });
+}
+
+/**
+ * The "not supported" reply to a message of a kind no handler takes; undefined for any other.
+ * `inAlbum`: the message is a part of an album whose other parts go to the brain without it.
+ */
+export function unsupportedText(
+  message: Message,
+  lang: Lang,
+  inAlbum = message.media_group_id !== undefined,
+): string | undefined {
+  const kind = (Object.keys(UNSUPPORTED) as (keyof Message)[]).find((k) => message[k] !== undefined);
+  const names = kind ? UNSUPPORTED[kind] : undefined;
+  if (!names) return undefined;
+  // An album's caption rides on its first item: if that one is refused, its words must not vanish.
+  const caption = inAlbum ? message.caption?.trim() : undefined;
+  const lost = caption
+    ? t(
+        lang,
+        html` Its caption (“${shorten(caption, 200)}”) did not go with the rest of the album: send it as a message.`,
+        html` Sa légende (« ${shorten(caption, 200)} ») n’est pas partie avec le reste de l’album : envoyez-la en message.`,
+      )
+    : '';
+  return t(
+    lang,
+    `${PROXY_TAG} ${names[0]} are not supported: please send text, a photo or a document.${lost}`,
+    `${PROXY_TAG} ${names[1]} ne sont pas pris en charge : envoyez du texte, une photo ou un document.${lost}`,
+  );
 }
 
 /** Downloads a file the user sent; on failure tells them why and returns undefined. */
@@ -125,6 +135,8 @@ export interface TurnStart {
   out: ChatOutput;
   /** The message's caption as it now reads, when the job reads it (submitTurn's `readsCaption`): an edit made while the turn waited is taken. */
   caption: string | undefined;
+  /** The message as it now reads, likewise: its file replaced while the turn waited (submitTurn's `readsFile`). */
+  message: Message | undefined;
   /**
    * The "queued" notice, when the turn waited, for a job that shows something
    * before the answer (what a recording said): the job turns the notice into
@@ -151,6 +163,9 @@ export type TurnText = string | ((turn: TurnStart) => Promise<TurnContent | unde
  * shown when it has to wait. `readsCaption`: a job that takes the message's
  * caption from `TurnStart.caption`, so the caption waits in deps.queued like a
  * text and an edit of it before the turn begins is what the turn answers.
+ * `readsFile`: the files such a job reads from `TurnStart.message`, so a file
+ * of these replaced before the turn begins is the one answered (the others
+ * leave the message out of the turn: see QueuedMessages.replaceFile).
  * `onStop`: called once the turn is stopped (/stop, a restart), at once.
  */
 export function submitTurn(
@@ -158,7 +173,7 @@ export function submitTurn(
   ctx: Context,
   turnText: TurnText,
   lang: Lang,
-  opts: { readsCaption?: boolean; onStop?: () => void } = {},
+  opts: { readsCaption?: boolean; readsFile?: (m: Message) => boolean; onStop?: () => void } = {},
 ): void {
   const chatId = ctx.chat?.id;
   const userId = ctx.from?.id;
@@ -181,7 +196,7 @@ export function submitTurn(
   // A message's own text (or caption) waits under its id: an edit made before its turn begins changes what is answered.
   const own = message?.text ?? message?.caption;
   const holds = typeof turnText === 'string' ? turnText === own : opts.readsCaption === true;
-  const latest = message && holds ? deps.queued.hold(message) : undefined;
+  const latest = message && holds ? deps.queued.hold(message, opts.readsFile) : undefined;
   deps.turns.submit<number>(
     topicTurnKey(chatId, topicId),
     async (signal, queuedMessageId) => {
@@ -218,6 +233,7 @@ export function submitTurn(
               signal,
               out,
               caption: words ?? message?.caption,
+              message: now ?? message,
               takeQueuedNotice,
               showWaiting,
             });

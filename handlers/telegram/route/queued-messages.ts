@@ -24,12 +24,19 @@ export class QueuedMessages {
    * One box per hold: a message replaced while its turn reads its files is held again by a turn
    * of its own, and the older turn must neither take the newer one's message nor end its hold.
    */
-  private readonly messages = new Map<string, { message: ChatMessage; fileTaken: boolean }>();
+  private readonly messages = new Map<
+    string,
+    { message: ChatMessage; fileTaken: boolean; reads: ((m: Message) => boolean) | undefined }
+  >();
 
-  /** Keeps `message` as what its turn answers; the turn takes the latest when it begins (later edits are turns of their own). */
-  hold(message: ChatMessage): HeldMessage {
+  /**
+   * Keeps `message` as what its turn answers; the turn takes the latest when it begins (later edits
+   * are turns of their own). `reads`: the files the turn reads from the message as it then reads
+   * (a photo, a recording); none for a turn whose file, if any, was fixed when it came.
+   */
+  hold(message: ChatMessage, reads?: (m: Message) => boolean): HeldMessage {
     const key = keyOf(message);
-    const box = { message, fileTaken: false };
+    const box = { message, fileTaken: false, reads };
     this.messages.set(key, box);
     return {
       takeFile: () => {
@@ -52,14 +59,20 @@ export class QueuedMessages {
   }
 
   /**
-   * Puts the message, its photo or file replaced, in place of the waiting one (the latest hold's):
-   * false when no turn waits that has not read its file yet.
+   * Puts the message, its file replaced, in place of the waiting one (the latest hold's), when its
+   * turn reads its file and has not yet: 'taken' when the turn reads the new one; 'left out' when
+   * the turn reads no file of that kind (a video in place of a photo): it then answers without this
+   * message, whose new file is for the caller to handle as a new message's, and later edits of it
+   * are turns of their own. Undefined when no such turn waits.
    */
-  replaceFile(edited: ChatMessage): boolean {
-    const box = this.messages.get(keyOf(edited));
-    if (!box || box.fileTaken) return false;
+  replaceFile(edited: ChatMessage): 'taken' | 'left out' | undefined {
+    const key = keyOf(edited);
+    const box = this.messages.get(key);
+    if (!box?.reads || box.fileTaken) return undefined;
     box.message = edited;
-    return true;
+    if (box.reads(edited)) return 'taken';
+    this.messages.delete(key);
+    return 'left out';
   }
 }
 

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { Bot, Context } from 'grammy';
-import type { Message } from 'grammy/types';
+import type { Message, User } from 'grammy/types';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
@@ -35,51 +35,63 @@ interface Recording {
  * Registered before the "not supported" replies of messages.ts.
  */
 export function registerVoice(bot: Bot, deps: BotDeps): void {
-  bot.on(['message:voice', 'message:audio', 'message:video_note'], async (ctx) => {
-    const lang = langOf(ctx.from.language_code);
-    const recording = recordingOf(ctx.message);
-    if (!recording) return;
-    const { transcriber } = deps;
-    if (!transcriber) {
-      await outputFor(ctx).sendHtml(notConfiguredText(lang));
-      return;
-    }
-    submitTurn(
-      deps,
-      ctx,
-      async ({ signal, out, caption, takeQueuedNotice }) => {
-        void out.typing().catch(() => undefined);
-        let text: string;
-        try {
-          text = await transcribeRecording(deps, ctx, recording, transcriber, signal);
-        } catch (err) {
-          // Stopped by /stop: its reply says so. Cut by a restart: the recording must be sent again.
-          if (!signal.aborted) await tellFailure(deps, ctx, out, err, lang);
-          else if (stopReasonOf(signal) === 'shutdown') {
-            await out
-              .sendHtml(
-                t(
-                  lang,
-                  `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
-                  `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
-                ),
-              )
-              .catch(() => undefined);
-          }
-          return undefined;
+  bot.on(['message:voice', 'message:audio', 'message:video_note'], (ctx) => recordingTurn(deps, ctx));
+}
+
+/**
+ * The turn of a message that holds a recording (a new one, or one whose photo or file the user
+ * replaced by an audio file: media-messages.ts). The recording is the one the message holds when
+ * the turn begins: one replaced while the turn waits is the one transcribed.
+ */
+export async function recordingTurn(
+  deps: BotDeps,
+  ctx: Context & { message: Message; from: User },
+): Promise<void> {
+  const lang = langOf(ctx.from.language_code);
+  if (!recordingOf(ctx.message)) return;
+  const { transcriber } = deps;
+  if (!transcriber) {
+    await outputFor(ctx).sendHtml(notConfiguredText(lang));
+    return;
+  }
+  submitTurn(
+    deps,
+    ctx,
+    async ({ signal, out, caption, message, takeQueuedNotice }) => {
+      // Replaced while the turn waited by a file of another kind: a turn of its own answers that.
+      const recording = recordingOf(message ?? ctx.message);
+      if (!recording) return undefined;
+      void out.typing().catch(() => undefined);
+      let text: string;
+      try {
+        text = await transcribeRecording(deps, ctx, recording, transcriber, signal);
+      } catch (err) {
+        // Stopped by /stop: its reply says so. Cut by a restart: the recording must be sent again.
+        if (!signal.aborted) await tellFailure(deps, ctx, out, err, lang);
+        else if (stopReasonOf(signal) === 'shutdown') {
+          await out
+            .sendHtml(
+              t(
+                lang,
+                `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
+                `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
+              ),
+            )
+            .catch(() => undefined);
         }
-        await showUnderstood(deps, ctx, out, text, takeQueuedNotice());
-        // A caption is the user's words too, as with a photo's; as it reads now, edited while queued or not.
-        const words = caption?.trim();
-        const said = words ? `${text}\n\n${words}` : text;
-        // Said as typed: a switch request goes to SwitchProgress (its line, who asked), not into a turn /stop claims to stop.
-        const request = !isForwarded(ctx.message) && (await answerIntent(deps, out, said, ctx.from.id, lang));
-        return request ? undefined : { text: said };
-      },
-      lang,
-      { readsCaption: true },
-    );
-  });
+        return undefined;
+      }
+      await showUnderstood(deps, ctx, out, text, takeQueuedNotice());
+      // A caption is the user's words too, as with a photo's; as it reads now, edited while queued or not.
+      const words = caption?.trim();
+      const said = words ? `${text}\n\n${words}` : text;
+      // Said as typed: a switch request goes to SwitchProgress (its line, who asked), not into a turn /stop claims to stop.
+      const request = !isForwarded(ctx.message) && (await answerIntent(deps, out, said, ctx.from.id, lang));
+      return request ? undefined : { text: said };
+    },
+    lang,
+    { readsCaption: true, readsFile: (m) => recordingOf(m) !== undefined },
+  );
 }
 
 /**
