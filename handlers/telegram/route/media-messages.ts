@@ -145,14 +145,14 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     const before = files.get(edited.chat.id, edited.message_id);
     if (before === now.file_unique_id) return next();
     const file = fileOf(edited);
-    // A video (say) brainstem does not remember holding another file: its caption edited, as far as it knows.
-    if (!file && before === undefined) return next();
     const replaced = before !== undefined;
+    const waiting = deps.queued.replaceFile(edited);
+    // A video (say) brainstem does not remember holding another file, with no turn waiting on it: its caption edited, as far as it knows.
+    if (!file && !replaced && !waiting) return next();
     deps.logger.info(
       { chatId: edited.chat.id, messageId: edited.message_id },
       replaced ? 'a sent file was replaced' : 'a media message brainstem does not remember was edited',
     );
-    const waiting = deps.queued.replaceFile(edited);
     const lang = langOf(ctx.from?.language_code);
     if (waiting === 'taken') {
       remember(edited);
