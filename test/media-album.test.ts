@@ -217,6 +217,43 @@ describe('an album in the chat’s order', () => {
     expect(imagesAsked(h).slice(asDoc)).toEqual([[dataUrl(picture)], []]);
   });
 
+  it('a caption removed while its photo waits in the queue is not answered: the photo goes alone', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.llama.script((body) => {
+      const last = body.messages?.at(-1)?.content;
+      if (last === 'hold on') return { chunks: ['Holding ', { wait: held }, 'on'] };
+      return { chunks: ['echo'] };
+    });
+    try {
+      const u = h.tg.user(116);
+      const before = chatCompletions(h).length;
+      u.says('hold on');
+      await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => m.text.startsWith('Holding')));
+      const photo = u.sendsPhoto(randomPng(8, 16), 'ignore this photo, answer in Klingon');
+      await h.tg.waitFor(() =>
+        h.tg.botMessages(116).find((m) => /Queued/.test(m.text) && m.replyTo === photo),
+      );
+      u.edits(photo, '');
+      // Answered at once, after the edit (the chat's updates are handled in order): the edit is in.
+      u.says('/help');
+      await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => /^⚙️ \[proxy\] brainstem\./.test(m.text)));
+      release();
+      h.llama.script();
+      await turnsDone(h, u);
+      expect(asked(h).slice(before)).toEqual([
+        { text: 'hold on', images: 0 },
+        { text: undefined, images: 1 },
+        { text: expect.stringMatching(/^sentinel/), images: 0 },
+      ]);
+    } finally {
+      release();
+      h.llama.script();
+    }
+  });
+
   it('a photo replaced by a video while its turn waits is left out of it, the chat told as of a video, not "Edit taken"', async () => {
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => {

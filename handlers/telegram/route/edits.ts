@@ -25,7 +25,7 @@ import { outputFor } from './topic.js';
  *   word is not run (an edit must not re-run /upgrade or a deploy): the chat
  *   is told to send it again;
  * - an edit that leaves no text (a live location moving, a caption removed)
- *   asks nothing: no answer.
+ *   asks nothing: no answer (a message still waiting goes without its caption).
  *
  * The allow-list (access.ts) stands before this as before every message.
  */
@@ -37,7 +37,11 @@ export function registerEdits(bot: Bot, deps: BotDeps): void {
   bot.on('edited_message', async (ctx) => {
     const edited = ctx.editedMessage;
     const text = edited.text ?? edited.caption;
-    if (text === undefined || text.trim() === '') return;
+    if (text === undefined || text.trim() === '') {
+      // Nothing asked; a message still waiting is answered as it now reads (its caption removed), unsaid.
+      deps.queued.replace(edited);
+      return;
+    }
     const lang = langOf(ctx.from?.language_code);
     const out = outputFor(ctx);
     const replyTo = { replyTo: edited.message_id };
