@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwitchOutcome } from '../src/switcher.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
-import { type Harness, startHarness, turnsDone } from './telegram-harness.js';
+import { randomPng } from './helpers/images.js';
+import { type Harness, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
  * Voice notes, audio files and video notes on the direct route: the Bot API
@@ -234,7 +235,7 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     }
   });
 
-  it('a queued audio file the user replaces is answered once, as the new recording (the chat told the edit was taken)', async () => {
+  it('a queued audio file the user replaces is answered once, as the new recording (the chat told the edit was taken); one swapped for a photo goes without it', async () => {
     const release = holdOn(h);
     try {
       const u = h.tg.user(113);
@@ -253,12 +254,18 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
       u.replacesMedia(memo, { audio });
       const taken = await replyIn(h, 113, /Edit taken/);
       expect(taken.replyTo).toBe(memo);
+      // One swapped for a photo goes without its recording: the photo is a turn of its own.
+      const other = u.sendsAudio('other.m4a', new Uint8Array([7, 7, 7]), 'audio/mp4');
+      const swapped = nextLog(h, (l) => l.msg === 'a sent file was replaced');
+      u.replacesPhoto(other, randomPng(4, 4));
+      await swapped();
       const transcribed = stt.requests.length;
       release();
       await replyIn(h, 113, /^echo: the new memo$/);
       await turnsDone(h, u);
       expect(stt.requests.slice(transcribed).map((r) => r.file?.bytes)).toEqual([Buffer.from(fresh)]);
       expect(h.tg.botMessages(113).filter((m) => /^echo: the new memo/.test(m.text))).toHaveLength(1);
+      expect(h.tg.botMessages(113).filter((m) => /Edit taken/.test(m.text))).toEqual([taken]);
     } finally {
       release();
     }
