@@ -25,6 +25,7 @@ import { outboxRoot } from './outbox.js';
 import { ownFiles, unreadableByClaude } from './own-files.js';
 import { ReadinessBoard } from './readiness.js';
 import { SessionStore } from './sessions.js';
+import { SwitchEnds } from './switch-ends.js';
 import { Switcher } from './switcher.js';
 import { UsageLedger } from './usage.js';
 import { UsageLimitWatcher } from './usage-limit.js';
@@ -90,7 +91,9 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const conversations = new ConversationMap(db, kept, config.claude.sessionTtlHours * 3_600_000);
   const ledger = new UsageLedger(db, kept);
   const modes = new ModeRegistry(config.modes);
-  const notifier = new Notifier(db, kept, logger.child({ part: 'notices' }));
+  // Where what the lock keeps from the database waits for the next start: the ends of switches, notices.
+  const ends = new SwitchEnds(config.dataDir, logger.child({ part: 'db' }));
+  const notifier = new Notifier(db, kept, ends, logger.child({ part: 'notices' }));
   const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir, readOnlyTools: [] };
   const claudeProcesses = new ProcessCap(config.claude.maxProcesses);
   const brains = new Map<string, Brain>();
@@ -154,6 +157,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     readiness,
     kv,
     keptWrites: kept,
+    ends,
     notifier,
     logger: logger.child({ part: 'switch' }),
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Db } from './db/index.js';
 import type { KeptWrites } from './db/kept-writes.js';
@@ -42,24 +43,28 @@ export interface NoticeInput {
 }
 
 /**
- * A notice ready to be recorded (prepare), its text Telegram HTML with the proxy tag: what a caller
- * keeps on disk to record it at a later start (see SwitchEnds).
+ * A notice ready to be recorded, its text Telegram HTML with the proxy tag: what waits on disk to be
+ * recorded at a later start. Every one has a key (its own, else one made for it): one the database
+ * took just before a crash, its copy still on disk, is then not recorded twice.
  */
 export interface NoticeRecord {
   ts: number;
   kind: NoticeKind;
   text: string;
-  dedupeKey?: string;
+  dedupeKey: string;
 }
 
 /**
- * A caller that keeps its own copy of a notice (in a file) while another process's lock keeps it
- * from the database, so a stop or a crash before the lock goes does not lose it: told once the
- * database has it, by its dedupe key, so the copy recorded at the next start is not sent twice.
+ * Where a notice that another process's lock keeps from the database waits until the database has
+ * it (SwitchEnds' file), so a stop or a crash before the lock goes does not lose it.
  */
-export interface NoticeCopy {
-  savedIn: string;
-  recorded: () => void;
+export interface KeptNotices {
+  readonly file: string;
+  /** What the last run kept there, read at start, and what was kept since. */
+  readonly pending: { notices: NoticeRecord[] };
+  note(ends: { notices: NoticeRecord[] }): void;
+  /** The database has these, by their dedupe key. */
+  written(ends: { notices: string[] }): void;
 }
 
 /** Delivers a notice somewhere (the Telegram bot); resolves true once it is really delivered. */
@@ -78,7 +83,9 @@ interface Row {
  * Telegram outage. With no sink they wait (the log says so once). While
  * another process holds the database, both writes are kept in memory (see
  * KeptWrites): a notice is sent once it is recorded, and one delivered meanwhile
- * is not delivered again.
+ * is not delivered again. A notice kept so waits on disk too (KeptNotices) until
+ * the database has it: a stop or a crash before the lock goes leaves it to the
+ * next start, which records it first.
  */
 export class Notifier extends EventEmitter<{ notice: [Notice] }> {
   private sink: NoticeSink | undefined;
@@ -89,47 +96,56 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
   constructor(
     private readonly db: Db,
     private readonly kept: KeptWrites,
+    private readonly onDisk: KeptNotices,
     private readonly logger: Logger,
   ) {
     super();
+    // One the database took before the last run ended is known by its key: not sent twice.
+    for (const n of onDisk.pending.notices) this.record(n);
   }
 
   /**
    * Records a notice and tries to deliver it; one whose dedupe key was used is
-   * dropped. Under another process's lock it is recorded (and sent) once the lock is gone.
+   * dropped. Under another process's lock it is recorded (and sent) once the lock
+   * is gone, or by the next start.
    */
   notify(input: NoticeInput): void {
-    this.record(this.prepare(input));
-  }
-
-  /** The notice as it is recorded, its time now. */
-  prepare(input: NoticeInput): NoticeRecord {
     const body = input.text.text;
     const text = body.startsWith(PROXY_TAG) ? body : html`${PROXY_TAG} ${input.text}`.text;
-    return { ts: Date.now(), kind: input.kind, text, dedupeKey: input.dedupeKey };
+    const dedupeKey = input.dedupeKey ?? `notice:${randomUUID()}`;
+    this.record({ ts: Date.now(), kind: input.kind, text, dedupeKey });
   }
 
   /**
-   * Records a notice prepare() made (its text is HTML as it made it: nothing else goes in here) and
-   * tries to deliver it. True once the database has it (recorded now, or already by its dedupe key);
-   * false while it waits behind another process's lock, in memory, and in `copy` when given.
+   * Records a notice now, or keeps it behind another process's lock, in memory and on disk until the
+   * database has it. Never throws: a database that cannot be written to (closed by a stop) leaves
+   * it on disk for the next start too.
    */
-  record(n: NoticeRecord, copy?: NoticeCopy): boolean {
-    return this.kept.run(
-      `the ${n.kind} notice "${n.text}"`,
-      () => {
-        const r = this.db
-          .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
-          .run(n.ts, n.kind, n.dedupeKey ?? null, n.text);
-        copy?.recorded();
-        if (r.changes === 0) return;
-        const notice: Notice = { id: Number(r.lastInsertRowid), ts: n.ts, kind: n.kind, text: n.text };
-        this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
-        this.emit('notice', notice);
-        void this.flush();
-      },
-      { savedIn: copy?.savedIn },
-    );
+  private record(n: NoticeRecord): void {
+    let recorded = false;
+    try {
+      recorded = this.kept.run(
+        `the ${n.kind} notice "${n.text}"`,
+        () => {
+          const r = this.db
+            .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
+            .run(n.ts, n.kind, n.dedupeKey, n.text);
+          this.onDisk.written({ notices: [n.dedupeKey] });
+          if (r.changes === 0) return;
+          const notice: Notice = { id: Number(r.lastInsertRowid), ts: n.ts, kind: n.kind, text: n.text };
+          this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
+          this.emit('notice', notice);
+          void this.flush();
+        },
+        { savedIn: this.onDisk.file },
+      );
+    } catch (err) {
+      this.logger.error(
+        { err, kind: n.kind, file: this.onDisk.file },
+        'could not record a notice: it waits in that file for the next start',
+      );
+    }
+    if (!recorded) this.onDisk.note({ notices: [n] });
   }
 
   wasSent(dedupeKey: string): boolean {

@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, write
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
-import { NOTICE_KINDS, type NoticeRecord } from './notices.js';
+import { type KeptNotices, NOTICE_KINDS, type NoticeRecord } from './notices.js';
 
 /** Next to the database, so `brainstem.sqlite*` (a copy, what no brain reads) takes it along. */
 const FILE = 'brainstem.sqlite-switch-ends';
@@ -13,29 +13,29 @@ const endsSchema = z.object({
   /** The ids of queued switches that began. */
   queued: z.array(z.string()),
   /**
-   * The notices of switches that ended (to the notify chats), not recorded yet: without them a stop
-   * before the lock went told the chat that asked, and no one else. Keyed, so never recorded twice.
+   * Notices of any kind (a switch's end, a brain down, a credit threshold…) not recorded yet: kept
+   * in memory only, a stop or a crash before the lock went lost them. Keyed, so never recorded twice.
    */
   notices: z
     .array(z.object({ ts: z.number(), kind: z.enum(NOTICE_KINDS), text: z.string(), dedupeKey: z.string() }))
     .default([]),
 });
 export type Ends = z.infer<typeof endsSchema>;
-/** A switch's notice as its file keeps it. */
-export type KeptNotice = NoticeRecord & { dedupeKey: string };
 
 /**
- * The ends of switches, and the notices that tell the notify chats of them,
- * that another process's lock keeps from the state database (see KeptWrites),
- * in a small file until the database has them: kept
- * in memory only, they were lost to a stop that came before the lock went or to
- * a crash, and the next start made the switch again (and announced it), taking
- * the user away from the mode they were told they are on. The next start reads
- * it before the switch records. Written whole to a temporary file that replaces
- * it (a crash leaves the old file or the new one, never half of one), 0600, both
- * synced to the disk before the write returns, so a power loss does not lose it either.
+ * The ends of switches, and every notice (KeptNotices, for the Notifier), that
+ * another process's lock keeps from the state database (see KeptWrites), in a
+ * small file until the database has them: kept in memory only, they were lost
+ * to a stop that came before the lock went or to a crash, and the next start
+ * made the switch again (and announced it), taking the user away from the mode
+ * they were told they are on. The file keeps its first name (it held the ends
+ * of switches only), so one a user has is still read. The next start reads it
+ * before the notices and the switch records. Written whole to a temporary file
+ * that replaces it (a crash leaves the old file or the new one, never half of
+ * one), 0600, both synced to the disk before the write returns, so a power loss
+ * does not lose it either.
  */
-export class SwitchEnds {
+export class SwitchEnds implements KeptNotices {
   private ends: Ends;
   readonly file: string;
 
@@ -62,7 +62,7 @@ export class SwitchEnds {
   }
 
   /** Ends the database could not take now: kept in the file until it has them. */
-  note(ends: { cut?: string; queued?: string[]; notices?: KeptNotice[] }): void {
+  note(ends: { cut?: string; queued?: string[]; notices?: NoticeRecord[] }): void {
     const queued = [...new Set([...this.ends.queued, ...(ends.queued ?? [])])];
     const keys = new Set(this.ends.notices.map((n) => n.dedupeKey));
     const notices = [...this.ends.notices, ...(ends.notices ?? []).filter((n) => !keys.has(n.dedupeKey))];
@@ -89,7 +89,7 @@ export class SwitchEnds {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         this.logger.error(
           { err, file: this.file },
-          'could not read the ends of switches kept for this start',
+          'could not read the ends of switches and the notices kept for this start',
         );
       return { queued: [], notices: [] };
     }
@@ -98,7 +98,7 @@ export class SwitchEnds {
     } catch (err) {
       this.logger.error(
         { err, file: this.file },
-        'the ends of switches kept for this start are not readable: ignored (a switch that ended may be made again)',
+        'the ends of switches and the notices kept for this start are not readable: ignored (a switch that ended may be made again, those notices are lost)',
       );
       return { queued: [], notices: [] };
     }
@@ -117,7 +117,7 @@ export class SwitchEnds {
     } catch (err) {
       this.logger.error(
         { err, file: this.file },
-        'could not keep the ends of switches on disk: a restart before the database takes them makes those switches again',
+        'could not keep the ends of switches and the notices on disk: a restart before the database takes them makes those switches again and loses those notices',
       );
     }
   }

@@ -10,10 +10,10 @@ import { formatDuration, type Lang, t } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
-import type { NoticeInput, Notifier } from './notices.js';
+import type { Notifier } from './notices.js';
 import { type ReadinessBoard, waitUntilReady } from './readiness.js';
 import { scrubText } from './redact.js';
-import { type KeptNotice, SwitchEnds } from './switch-ends.js';
+import type { SwitchEnds } from './switch-ends.js';
 import { configuredSecrets } from './tools/exec.js';
 import { waitAtMost } from './wait.js';
 
@@ -138,12 +138,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       kv: KvStore;
       /** Where the end of a switch (queued or under way) waits while another process holds the database. */
       keptWrites: KeptWrites;
+      /** Where it waits too, should a stop or a crash come before the lock goes (the Notifier's notices wait there too). */
+      ends: SwitchEnds;
       notifier: Notifier;
       logger: Logger;
     },
   ) {
     super();
-    this.ends = new SwitchEnds(deps.config.dataDir, deps.logger);
+    this.ends = deps.ends;
     const stored = deps.kv.get(ACTIVE_KEY);
     this.activeId = stored && deps.modes.find(stored) ? deps.modes.get(stored).id : deps.config.defaultMode;
   }
@@ -562,8 +564,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * or kept again behind the lock. Either way resumeCut does not make those switches again.
    */
   private applyEnds(): void {
-    const { cut, queued, notices } = this.ends.pending;
-    if (cut === undefined && queued.length === 0 && notices.length === 0) return;
+    const { cut, queued } = this.ends.pending;
+    if (cut === undefined && queued.length === 0) return;
     const record = this.deps.kv.get(CUT_KEY);
     const waiting = new Set(this.readQueued().map((q) => q.id));
     this.deps.logger.info(
@@ -581,8 +583,6 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     const began = queued.filter((id) => waiting.has(id));
     if (began.length > 0) this.forgetQueued(began);
-    // One the database has already (a crash came after it took it) is known by its key: not sent twice.
-    for (const notice of notices) this.recordNotice(notice);
   }
 
   /**
@@ -643,14 +643,6 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     if (!written && cut !== undefined) this.ends.note({ cut });
   }
 
-  /** True once the database has the notice; the file's copy goes then (SwitchEnds). */
-  private recordNotice(notice: KeptNotice): boolean {
-    return this.deps.notifier.record(notice, {
-      savedIn: this.ends.file,
-      recorded: () => this.ends.written({ notices: [notice.dedupeKey] }),
-    });
-  }
-
   private finish(done: SwitchOutcome): SwitchOutcome {
     const { logger, notifier } = this.deps;
     // The one way out of a switch: a reason (a swap command's last output, a probe's error naming the
@@ -665,25 +657,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       if (outcome.trigger.queued) this.emit('switched', outcome);
       return outcome;
     }
-    // The notice is stored before it is sent: if the database refuses it, the one who asked still
-    // hears the outcome from the switch's own reply. Kept behind another process's lock, it waits in
-    // SwitchEnds' file too, so a stop or a crash before the lock goes leaves it for the next start.
-    const announce = (input: NoticeInput) => {
-      let recorded = false;
-      const notice = { ...notifier.prepare(input), dedupeKey: `switch:${randomUUID()}` };
-      try {
-        recorded = this.recordNotice(notice);
-      } catch (err) {
-        logger.error({ err, kind: input.kind }, 'could not store the switch notice: the next start does');
-      }
-      if (!recorded) this.ends.note({ notices: [notice] });
-    };
+    // The notice is stored before it is sent: kept behind another process's lock, it waits on disk
+    // too (Notifier), and the one who asked hears the outcome from the switch's own reply meanwhile.
     if (outcome.ok) {
       logger.info({ from: outcome.from, to: outcome.to, ms: outcome.ms }, 'switch done');
-      announce({ kind: 'switch', text: this.wakeText(outcome) });
+      notifier.notify({ kind: 'switch', text: this.wakeText(outcome) });
     } else if (!outcome.quiet) {
       logger.warn({ from: outcome.from, to: outcome.to, reason: outcome.reason }, 'switch failed');
-      announce({ kind: 'switch_failed', text: this.failText(outcome) });
+      notifier.notify({ kind: 'switch_failed', text: this.failText(outcome) });
     }
     this.emit('switched', outcome);
     return outcome;

@@ -6,6 +6,7 @@
  * same file; brainstem's busy_timeout is cut short through core.db so each
  * refused write fails within milliseconds instead of a quarter of a second.
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
@@ -150,6 +151,39 @@ describe('while another process holds the state database', () => {
     expect(heads()).toBe(before);
     release(lock);
     await vi.waitFor(() => expect(heads()).toBe(before + 1), { timeout: 20_000 });
+  });
+
+  // Last here: it stops h's service, and the start after it serves only this test.
+  it('a notice kept behind the lock when brainstem stops is sent by the next start, once', async () => {
+    const { notifier } = h.service.core;
+    const lock = hold();
+    notifier.notify({ kind: 'brain_health', text: html`down before a stop`, dedupeKey: 'brain:down:x:1' });
+    // One with no key of its own (a failed reload's) is not sent twice either.
+    notifier.notify({ kind: 'upgrade', text: html`reload failed before a stop` });
+    await h.stopService();
+    const ends = path.join(h.service.core.config.dataDir, 'brainstem.sqlite-switch-ends');
+    expect(
+      logged(
+        /(down|reload failed) before a stop.* waits in .*brainstem\.sqlite-switch-ends for the next start/,
+      ),
+    ).toHaveLength(2);
+    release(lock);
+    const next = await startHarness({
+      parts: { bot: true, tools: true },
+      tg: h.tg,
+      llama: h.llama,
+      dir: h.dir,
+    });
+    try {
+      await reply(OWNER, /down before a stop/);
+      await reply(OWNER, /reload failed before a stop/);
+      await vi.waitFor(() => expect(next.service.core.notifier.pending()).toEqual([]), { timeout: 20_000 });
+      await expect(stat(ends)).rejects.toMatchObject({ code: 'ENOENT' });
+      const told = h.tg.botMessages(OWNER).filter((m) => /(down|reload failed) before a stop/.test(m.text));
+      expect(told).toHaveLength(2);
+    } finally {
+      await next.stopService();
+    }
   });
 });
 

@@ -61,8 +61,8 @@ interface Kept {
  * every second until the lock is gone. The log says once that writes are
  * kept and once that they are written. Any other failure cannot be cured by
  * waiting: that write is logged with what it lost and dropped. Memory does not
- * outlive a stop or a crash: a write that must (the end of a mode switch) is
- * also kept by its caller in a file of its own (see SwitchEnds).
+ * outlive a stop or a crash: a write that must (the end of a mode switch, a
+ * notice) is also kept by its caller in a file of its own (see SwitchEnds).
  */
 export class KeptWrites {
   private readonly kept: Kept[] = [];
@@ -191,7 +191,7 @@ export class KeptWrites {
       this.lost(w, 'the state database stayed locked until brainstem stopped');
   }
 
-  /** A write whose caller keeps a copy (a switch's end, in its file) is not lost: the log says where it waits. */
+  /** A write whose caller keeps a copy (a switch's end, a notice: in their file) is not lost: the log says where it waits. */
   private lost(w: Kept, why: string, err?: unknown): void {
     if (w.savedIn !== undefined)
       this.logger.warn(
