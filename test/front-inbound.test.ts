@@ -262,6 +262,19 @@ describe('the Bot API front, inbound', () => {
     }
   });
 
+  it('hands a photo, a file or an album whose caption starts with one of brainstem’s commands to the downstream bot whole: a caption is never a command', async () => {
+    const owner = h.tg.user(OWNER);
+    const shown = h.tg.botMessages(OWNER).length;
+    owner.sendsPhoto(new Uint8Array([1, 2, 3]), '/new');
+    owner.sendsDocument('todo.txt', new Uint8Array([4, 5]), '/run tests', 'text/plain');
+    owner.sendsAlbum([new Uint8Array([6]), new Uint8Array([7])], '/stop');
+    const sent = h.tg.updateLog.slice(-4);
+    await settled();
+    expect(sent.map((u) => oc.received.find((g) => g.update_id === u.update_id))).toEqual(sent);
+    expect(sent[0]?.message).toMatchObject({ caption: '/new', caption_entities: [{ type: 'bot_command' }] });
+    expect(h.tg.botMessages(OWNER)).toHaveLength(shown);
+  });
+
   it('leaves strangers to OpenClaw’s own access policy, but refuses them brainstem’s commands', async () => {
     const stranger = h.tg.user(STRANGER);
     stranger.says('hi, may I pair?');

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { randomPng } from './helpers/images.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 let h: Harness;
@@ -184,6 +185,33 @@ describe('commands', () => {
       expect(answer.text).toContain('forwards a message by "Mallory"');
     }
     expect(h.service.core.switcher.active().id).toBe(active);
+  });
+
+  it('takes a command word at the start of a caption as the caption of its photo, file or album, never as a command that drops them', async () => {
+    const user = h.tg.user(119);
+    const said = () => h.tg.botMessages(119).map((m) => m.text);
+    const earlier = said().length;
+    user.sendsPhoto(randomPng(4, 4), '/new');
+    await reply(119, /takes no images/);
+    user.sendsDocument('todo.txt', Buffer.from('buy milk'), '/run tests', 'text/plain');
+    const doc = await reply(119, /echo: [\s\S]*buy milk/);
+    expect(doc.text).toMatch(/\/run tests$/);
+    user.sendsDocuments(
+      [
+        { name: 'a.txt', bytes: Buffer.from('first'), mimeType: 'text/plain' },
+        { name: 'b.txt', bytes: Buffer.from('second'), mimeType: 'text/plain' },
+      ],
+      '/stop',
+    );
+    const album = await reply(119, /echo: [\s\S]*first[\s\S]*second/);
+    expect(album.text).toMatch(/\/stop$/);
+    user.sendsAlbum([randomPng(4, 4), randomPng(5, 5)], '/mode big');
+    await h.tg.waitFor(() => said().filter((t) => /takes no images/.test(t)).length === 2);
+    user.sendsVoice(undefined, '/new');
+    await reply(119, /Voice messages need speech to text/);
+    // Answered in order: had a caption run its command, its answer would be in here.
+    expect(said()).toHaveLength(earlier + 5);
+    expect(h.service.core.switcher.active().id).not.toBe('big');
   });
 
   it('/creds shows subscription, expiry, time left and the file, never a token', async () => {

@@ -9,7 +9,7 @@
  *   const team = tg.user(222, { chatId: -100500 });     // the same user API, in a group
  *   alice.says('hello')            // a text message (a leading /command gets its bot_command entity)
  *   alice.presses(messageId, 'mode:local')   // a callback query on a bot message
- *   alice.sendsPhoto(bytes, 'caption'), alice.sendsDocument('a.pdf', bytes, 'caption')
+ *   alice.sendsPhoto(bytes, 'caption'), alice.sendsDocument('a.pdf', bytes, 'caption')   (a caption's leading /command: in caption_entities)
  *   alice.sendsVoice(bytes?, caption?), alice.sendsAudio('a.mp3', bytes), alice.sendsVideoNote(bytes), alice.sendsSticker()
  *   alice.says('yes', { replyTo: messageId, quote: 'part of it' })   a reply (reply_to_message: that message as
  *                                           the chat holds it; `quote`: Telegram's quote of part of it)
@@ -774,16 +774,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   function editedMessage(chatId: number, messageId: number, newText: string): Json {
     const sent = userMessages.get(`${chatId}:${messageId}`) ?? {};
     const { text, entities, caption, caption_entities, ...rest } = sent;
-    const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(newText);
     const edited: Json = {
       ...rest,
       edit_date: Math.floor(Date.now() / 1000),
       ...(text === undefined
-        ? { caption: newText }
-        : {
-            text: newText,
-            ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command[0].length }] } : {}),
-          }),
+        ? captionFields(newText)
+        : { text: newText, ...commandEntity('entities', newText) }),
     };
     userMessages.set(`${chatId}:${messageId}`, edited);
     return edited;
@@ -870,7 +866,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           ...rest,
           ...media,
           edit_date: Math.floor(Date.now() / 1000),
-          ...(caption ? { caption } : {}),
+          ...captionFields(caption),
         };
         userMessages.set(`${chatId}:${messageId}`, edited);
         pushUpdate({ edited_message: edited });
@@ -880,10 +876,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         id,
         chatId,
         says(text, reply) {
-          const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(text);
           return incoming({
             text,
-            ...(command ? { entities: [{ type: 'bot_command', offset: 0, length: command[0].length }] } : {}),
+            ...commandEntity('entities', text),
             ...(reply ? repliedFields(chatId, reply) : {}),
           });
         },
@@ -906,7 +901,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
           return incoming(fields);
         },
         sendsPhoto(bytes, caption) {
-          return incoming({ photo: photoSizes(bytes), ...(caption ? { caption } : {}) });
+          return incoming({ photo: photoSizes(bytes), ...captionFields(caption) });
         },
         sendsAlbum(photos, caption) {
           const group = `album${nextFileId}`;
@@ -915,7 +910,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
             incoming({
               photo: photoSizes(bytes),
               media_group_id: group,
-              ...(caption && i === 0 ? { caption } : {}),
+              ...(i === 0 ? captionFields(caption) : {}),
             }),
           );
         },
@@ -930,7 +925,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
               mime_type: mimeType,
               file_size: bytes.length,
             },
-            ...(caption ? { caption } : {}),
+            ...captionFields(caption),
           });
         },
         sendsDocuments(files, caption) {
@@ -947,7 +942,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
                 file_size: f.bytes.length,
               },
               media_group_id: group,
-              ...(caption && i === 0 ? { caption } : {}),
+              ...(i === 0 ? captionFields(caption) : {}),
             });
           });
         },
@@ -961,7 +956,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
               mime_type: 'audio/ogg',
               file_size: bytes.length,
             },
-            ...(caption ? { caption } : {}),
+            ...captionFields(caption),
           });
         },
         sendsAudio(fileName, bytes, mimeType = 'audio/mpeg') {
@@ -1145,6 +1140,20 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
   };
   return fake;
+}
+
+/**
+ * The bot_command entity Telegram gives a text or a caption that starts with a /command (its
+ * `entities` or `caption_entities`): a bot's own command matching decides which it reads.
+ */
+function commandEntity(field: 'entities' | 'caption_entities', text: string): Json {
+  const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(text);
+  return command ? { [field]: [{ type: 'bot_command', offset: 0, length: command[0].length }] } : {};
+}
+
+/** A media message's caption, with its entities as Telegram parses them; nothing when there is none. */
+function captionFields(caption: string | undefined): Json {
+  return caption ? { caption, ...commandEntity('caption_entities', caption) } : {};
 }
 
 /** The key of a command list: `<scope type>[:<chat id>[:<user id>]]|<language code>`. */

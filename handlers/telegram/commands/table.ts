@@ -166,6 +166,8 @@ export function registerCommands(bot: Bot, deps: BotDeps): void {
     const served = servedName(entry, front);
     if (entry.part !== 'bot' || !served) continue;
     const { name, handler } = entry;
+    // grammY's `command` reads a message's text only (its `entities`, never `caption_entities`):
+    // a photo, file or album captioned "/new" goes to the brain whole, never dropped by a command run.
     bot.command(served, (ctx) =>
       guarded(ctx, deps.logger, name, () =>
         handler(
