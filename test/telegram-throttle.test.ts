@@ -199,7 +199,8 @@ describe("the bot's API throttler", () => {
   });
 
   it('sends a message only once the "typing…" on its way reached Telegram: "typing…" never shows under it', async () => {
-    const bot = createBot(tg.token, tg.apiRoot);
+    // A clock that stands still: however long the other chat's message takes, the answer waits for "typing…".
+    const bot = createBot(tg.token, tg.apiRoot, { clock: new TestClock() });
     const chat = 7_100;
     // "typing…" is slow on its way: the answer sent after it could reach Telegram first.
     const release = tg.holdNext('sendChatAction', chat);
@@ -211,6 +212,22 @@ describe("the bot's API throttler", () => {
     await Promise.all([typing, answer]);
     const arrived = tg.calls.filter((c) => Number(c.params.chat_id) === chat).map((c) => c.method);
     expect(arrived).toEqual(['sendChatAction', 'sendMessage']);
+  });
+
+  it('sends a message all the same once the "typing…" before it went 2 s unanswered: a stalled one does not hold the answer', async () => {
+    const clock = new TestClock();
+    const bot = createBot(tg.token, tg.apiRoot, { clock });
+    const chat = 7_200;
+    // "typing…" stalls on its way (a dead connection): grammY would give up on it after 500 s.
+    const release = tg.holdNext('sendChatAction', chat);
+    const typing = bot.api.sendChatAction(chat, 'typing');
+    const answer = bot.api.sendMessage(chat, 'the answer');
+    await clock.until(answer);
+    expect(clock.now()).toBe(2_000);
+    release();
+    await typing;
+    const arrived = tg.calls.filter((c) => Number(c.params.chat_id) === chat).map((c) => c.method);
+    expect(arrived).toEqual(['sendMessage', 'sendChatAction']);
   });
 
   it('does not send a failed "typing…" again: sent late, it would show under the answer', async () => {

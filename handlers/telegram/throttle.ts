@@ -8,7 +8,9 @@
  * keeps its chat's later calls behind it, so a long answer's parts never swap.
  * A chat action ("typing…") is not paced, but a chat's next message waits for
  * its answer: sent side by side, the two could reach Telegram in either order,
- * and "typing…" arriving second shows under the answer.
+ * and "typing…" arriving second shows under the answer. For ACTION_WAIT_MS at
+ * most: one stalled on a dead connection would hold the answer until grammY
+ * gives up on it (500 s), where arriving late it only shows for a few seconds.
  *
  * Telegram counts a group's 20 over any minute, so the budgets are sliding
  * windows: a call takes a slot when it starts and gives it back a window after
@@ -39,6 +41,8 @@ const GROUP_BUDGET = { size: 20, ms: 60_000 };
 /** The least time from the end of a chat's call to the start of its next one. */
 const GROUP_GAP_MS = 1_000;
 const PRIVATE_GAP_MS = 50;
+/** How long a chat's next message waits for the answer to a chat action: it normally comes within a second. */
+const ACTION_WAIT_MS = 2_000;
 
 /** At most `size` calls started in any `ms`, a call counting until `ms` after it ended. */
 class Window {
@@ -80,8 +84,9 @@ interface Chat {
   /** The calls waiting, each with the number that says when it came. */
   queue: { seq: number; run: () => Promise<void> }[];
   running: boolean;
-  /** Chat actions on their way: the chat's next call waits for their answers. */
+  /** Chat actions on their way: the chat's next call waits for their answers, until `actionsUntil`. */
   actions: number;
+  actionsUntil: number;
   lastEnd: number;
   gapMs: number;
   /** A group's budget; none for a private chat. */
@@ -114,6 +119,7 @@ export class Throttler {
   action<T>(chatId: number | string, call: () => Promise<T>): Promise<T> {
     const chat = this.chat(chatId);
     chat.actions++;
+    chat.actionsUntil = this.clock.now() + ACTION_WAIT_MS;
     return attempt(call).finally(() => {
       chat.actions--;
       this.pump();
@@ -129,6 +135,7 @@ export class Throttler {
         queue: [],
         running: false,
         actions: 0,
+        actionsUntil: Number.NEGATIVE_INFINITY,
         lastEnd: Number.NEGATIVE_INFINITY,
         gapMs: group ? GROUP_GAP_MS : PRIVATE_GAP_MS,
         budget: group ? new Window(GROUP_BUDGET) : undefined,
@@ -143,10 +150,14 @@ export class Throttler {
     const now = this.clock.now();
     const waiting: Chat[] = [];
     for (const [key, chat] of this.chats) {
-      const busy = chat.running || chat.actions > 0;
       if (chat.queue.length > 0) {
-        if (!busy) waiting.push(chat);
-      } else if (!busy && chat.lastEnd + chat.gapMs <= now && (chat.budget?.empty(now) ?? true)) {
+        if (!chat.running) waiting.push(chat);
+      } else if (
+        !chat.running &&
+        chat.actions === 0 &&
+        chat.lastEnd + chat.gapMs <= now &&
+        (chat.budget?.empty(now) ?? true)
+      ) {
         this.chats.delete(key);
       }
     }
@@ -154,7 +165,13 @@ export class Throttler {
     waiting.sort((a, b) => (a.queue[0]?.seq ?? 0) - (b.queue[0]?.seq ?? 0));
     let next = Number.POSITIVE_INFINITY;
     for (const chat of waiting) {
-      const at = Math.max(chat.lastEnd + chat.gapMs, chat.budget?.freeAt(now) ?? now, this.bot.freeAt(now));
+      const typing = chat.actions > 0 ? chat.actionsUntil : now;
+      const at = Math.max(
+        chat.lastEnd + chat.gapMs,
+        typing,
+        chat.budget?.freeAt(now) ?? now,
+        this.bot.freeAt(now),
+      );
       if (at <= now) this.start(chat);
       else next = Math.min(next, at);
     }
