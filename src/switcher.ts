@@ -128,6 +128,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private readonly ends: SwitchEnds;
   /** Set by stop(): the switches the next start makes are left to it. */
   private stopping = false;
+  /** Set once the stop left a switch to the next start (see hasLeftSwitch). */
+  private leftOne = false;
 
   constructor(
     private readonly deps: {
@@ -253,6 +255,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     this.stopping = true;
   }
 
+  /**
+   * The stop left a switch to the next start: the active mode is the one its asker leaves, so a turn
+   * that waited for that switch to reach `active` must not be answered by it.
+   */
+  hasLeftSwitch(): boolean {
+    return this.leftOne;
+  }
+
   private leftToNextStart(trigger: SwitchTrigger): boolean {
     return this.stopping && trigger.source !== 'fallback';
   }
@@ -260,6 +270,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   /** What the caller of a switch the stop leaves hears (a turn's intent, a tool): nothing is saved nor announced. */
   private left(to: string, trigger: SwitchTrigger): SwitchOutcome {
     const next = this.resumable(trigger);
+    this.leftOne = true;
     this.deps.logger.info({ to, next }, 'brainstem is stopping: the switch is left to the next start');
     const reason = next
       ? t(

@@ -296,6 +296,37 @@ describe('a restart during a switch', { timeout: 90_000 }, () => {
       await slow.close();
     }
   });
+
+  it('does not answer a message waiting for a switch with the mode the user leaves, when the model comes up as brainstem stops', async () => {
+    const slow = await startFakeLlama({ loading: true });
+    const r = await startHarness({
+      config: { modes: { slow: { kind: 'llama', baseUrl: slow.baseUrl, description: 'Loads until told' } } },
+    });
+    try {
+      const u = r.tg.user(119);
+      u.says('/mode slow');
+      await r.tg.waitFor(() => r.tg.botMessages(119).find((m) => /Switching to slow…/.test(m.text)), {
+        timeoutMs: 30_000,
+      });
+      const typing = r.tg.callsOf('sendChatAction', 119).length;
+      u.says('waiting for the switch');
+      await r.tg.waitFor(() => r.tg.callsOf('sendChatAction', 119).length > typing, { timeoutMs: 30_000 });
+      // The stop's first step (no switch ends now), then slow comes up before the turns are stopped:
+      // the switch is left to the next start, and local, the mode the user leaves, must not answer
+      // (on a shared LLAMA_BASE_URL, the other model would answer in its name).
+      const left = nextLog(r, (l) => l.msg === 'brainstem is stopping: the switch is left to the next start');
+      r.service.core.switcher.stop();
+      slow.setLoading(false);
+      await left();
+      // The answer, in place of the line "waiting for the mode switch to end…".
+      const answered = (m: { text: string }) => /echo:|shutting down/.test(m.text);
+      const told = await r.tg.waitFor(() => r.tg.botMessages(119).find(answered), { timeoutMs: 30_000 });
+      expect(told.text).toMatch(/brainstem is shutting down; try again shortly\.$/);
+    } finally {
+      await r.close();
+      await slow.close();
+    }
+  });
 });
 
 describe('asking for the active mode', { timeout: 90_000 }, () => {

@@ -174,6 +174,8 @@ export class ChatService extends EventEmitter<{
       if (this.deps.switcher.isSwitching()) yield { type: 'switch_wait' };
       await this.deps.switcher.whenIdle(signal);
       if (signal.aborted) return;
+      // The stop left a switch to the next start: `active` is still the mode the user asked to leave.
+      if (following && this.deps.switcher.hasLeftSwitch()) throw new BrainstemError('SHUTTING_DOWN');
       // `active` means the mode active once the switch is over, not the one when the request came in.
       const mode = following ? this.deps.switcher.active() : requested;
       // A mode named whose model a swap stopped: a shared LLAMA_BASE_URL would answer with another model.
