@@ -56,6 +56,8 @@ export type SwitchOutcome =
       unknownMode?: boolean;
       /** Nothing to announce: the name was wrong, or an automatic switch no longer applied. */
       quiet?: boolean;
+      /** Not made here: brainstem is stopping, and the next start deals with it (Switcher.stop). */
+      leftToNextStart?: boolean;
       trigger: SwitchTrigger;
     };
 
@@ -284,7 +286,16 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
           `brainstem redémarre : renvoyez /mode ${to} à son retour`,
         );
     const id = this.deps.modes.find(to)?.id ?? to;
-    return { ok: false, from: this.activeId, to: id, ms: 0, reason, quiet: true, trigger };
+    return {
+      ok: false,
+      from: this.activeId,
+      to: id,
+      ms: 0,
+      reason,
+      quiet: true,
+      leftToNextStart: true,
+      trigger,
+    };
   }
 
   /**

@@ -322,6 +322,13 @@ describe('a restart during a switch', { timeout: 90_000 }, () => {
       const answered = (m: { text: string }) => /echo:|shutting down/.test(m.text);
       const told = await r.tg.waitFor(() => r.tg.botMessages(119).find(answered), { timeoutMs: 30_000 });
       expect(told.text).toMatch(/brainstem is shutting down; try again shortly\.$/);
+      // The progress line says what the next start does, as when the stop comes first: not a failure.
+      const line = await r.tg.waitFor(() =>
+        r.tg.botMessages(119).find((m) => /slow/.test(m.text) && !/…/.test(m.text)),
+      );
+      expect(line.text).toMatch(
+        /⏳ brainstem is restarting in the middle of the switch to slow\. It finishes the switch once it is back/,
+      );
     } finally {
       await r.close();
       await slow.close();

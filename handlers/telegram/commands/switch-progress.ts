@@ -196,7 +196,9 @@ export class SwitchProgress {
       const outcome = await Promise.race([switching, closed]);
       over();
       const to = known?.id ?? target;
-      const text = outcome ? outcomeText(outcome, lang) : restartingText(to, switcher.resumable(asked), lang);
+      // Left to the next start by the stop, it is said as when the stop comes first: not as a failure.
+      const left = outcome === undefined || (!outcome.ok && outcome.leftToNextStart === true);
+      const text = left ? restartingText(to, switcher.resumable(asked), lang) : outcomeText(outcome, lang);
       if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
     } finally {
       switcher.off('started', started);
