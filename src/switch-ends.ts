@@ -7,6 +7,13 @@ import { type KeptNotices, NOTICE_KINDS, type NoticeRecord } from './notices.js'
 /** Next to the database, so `brainstem.sqlite*` (a copy, what no brain reads) takes it along. */
 const FILE = 'brainstem.sqlite-switch-ends';
 
+const noticeSchema = z.object({
+  ts: z.number(),
+  kind: z.enum(NOTICE_KINDS),
+  text: z.string(),
+  dedupeKey: z.string(),
+});
+
 const endsSchema = z.object({
   /** The record of the switch under way (CUT_KEY's value, whole) whose switch ended. */
   cut: z.string().optional(),
@@ -16,11 +23,9 @@ const endsSchema = z.object({
    * Notices of any kind (a switch's end, a brain down, a credit threshold…) not recorded yet: kept
    * in memory only, a stop or a crash before the lock went lost them. Keyed, so never recorded twice.
    */
-  notices: z
-    .array(z.object({ ts: z.number(), kind: z.enum(NOTICE_KINDS), text: z.string(), dedupeKey: z.string() }))
-    .default([]),
+  notices: z.array(z.unknown()).default([]),
 });
-export type Ends = z.infer<typeof endsSchema>;
+export type Ends = Omit<z.infer<typeof endsSchema>, 'notices'> & { notices: NoticeRecord[] };
 
 /**
  * The ends of switches, and every notice (KeptNotices, for the Notifier), that
@@ -94,7 +99,19 @@ export class SwitchEnds implements KeptNotices {
       return { queued: [], notices: [] };
     }
     try {
-      return endsSchema.parse(JSON.parse(raw));
+      const { notices, ...ends } = endsSchema.parse(JSON.parse(raw));
+      // One by one: a notice this version cannot send (a kind a newer one wrote, before a downgrade)
+      // must not take the switch records and the other notices with it.
+      const readable = notices.flatMap((n) => {
+        const notice = noticeSchema.safeParse(n);
+        if (notice.success) return [notice.data];
+        this.logger.error(
+          { file: this.file, notice: n },
+          'a notice kept for this start is not readable: not sent',
+        );
+        return [];
+      });
+      return { ...ends, notices: readable };
     } catch (err) {
       this.logger.error(
         { err, file: this.file },

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,5 +46,20 @@ describe('the switch-ends file', () => {
     next.written({ notices: ['k'] });
     expect(await readdir(dir)).toEqual([]);
     expect(logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
+  });
+
+  it('keeps the switch records and the other notices when one notice is of a kind this version does not know', async () => {
+    const { logger, logs } = recordingLogger('info');
+    const known = { ts: 1, kind: 'switch_failed', text: 'failed', dedupeKey: 'k' };
+    const newer = { ts: 2, kind: 'a_newer_kind', text: 'from a newer brainstem', dedupeKey: 'n' };
+    await writeFile(
+      path.join(dir, 'brainstem.sqlite-switch-ends'),
+      JSON.stringify({ cut: 'record', queued: ['a'], notices: [newer, known] }),
+    );
+    const ends = new SwitchEnds(dir, logger);
+    expect(ends.cutEnded('record')).toBe(true);
+    expect(ends.queuedBegan('a')).toBe(true);
+    expect(ends.pending.notices).toEqual([known]);
+    expect(logs.map((l) => l.msg)).toContain('a notice kept for this start is not readable: not sent');
   });
 });
