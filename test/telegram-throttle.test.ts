@@ -190,7 +190,7 @@ describe("the bot's API throttler", () => {
     await clock.next();
     await later;
     expect(tg.callsOf('sendMessage', limited)).toHaveLength(1);
-    // Given up (the stop of the bot), the refused message frees its chat: the next goes a second later.
+    // Given up (its caller aborted it), the refused message frees its chat: the next goes a second later.
     giveUp.abort();
     await expect(refused).rejects.toThrow(/aborted/);
     await clock.next();
