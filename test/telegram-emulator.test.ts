@@ -85,6 +85,70 @@ describe('Bot API emulator', () => {
     expect(tg.lastBotMessage(9)).toMatchObject({ text: 'here', document: { fileName: 'report.txt' } });
   });
 
+  it('takes setMessageReaction as Telegram does and records the reaction', async () => {
+    const asked = tg.user(11).says('react to me');
+    expect(await api.setMessageReaction(11, asked, [{ type: 'emoji', emoji: '👀' }], { is_big: true })).toBe(
+      true,
+    );
+    expect(tg.messages(11).find((m) => m.messageId === asked)?.reaction).toEqual(['👀']);
+    expect(tg.reactions.at(-1)).toEqual({ chatId: 11, messageId: asked, emojis: ['👀'], isBig: true });
+    // Only Telegram's reaction emojis, one at a time, on a message that is there.
+    const refused = async (...args: Parameters<Api['setMessageReaction']>) =>
+      (await refusal(api.setMessageReaction(...args))).description;
+    expect(await refused(11, asked, [{ type: 'emoji', emoji: '🦀' as '👀' }])).toBe(
+      'Bad Request: REACTION_INVALID',
+    );
+    expect(await refused(11, asked, [{ type: 'custom_emoji', custom_emoji_id: '1' }])).toBe(
+      'Bad Request: REACTION_INVALID',
+    );
+    expect(
+      await refused(11, asked, [
+        { type: 'emoji', emoji: '👍' },
+        { type: 'emoji', emoji: '🔥' },
+      ]),
+    ).toBe('Bad Request: REACTIONS_TOO_MANY');
+    expect(await refused(11, 9999, [{ type: 'emoji', emoji: '👍' }])).toBe('Bad Request: MESSAGE_ID_INVALID');
+    expect(await api.setMessageReaction(11, asked, [{ type: 'emoji', emoji: '❤\u200d🔥' }])).toBe(true);
+    // An empty list removes the bot's reaction.
+    expect(await api.setMessageReaction(11, asked, [])).toBe(true);
+    expect(tg.messages(11).find((m) => m.messageId === asked)?.reaction).toEqual([]);
+    expect(tg.reactions.filter((r) => r.chatId === 11).map((r) => r.emojis)).toEqual([
+      ['👀'],
+      ['❤\u200d🔥'],
+      [],
+    ]);
+  });
+
+  it('returns the topic and the reply of a bot message sent into a forum topic', async () => {
+    const asked = tg.user(12, { chatId: -100700, topicId: 7 }).says('in topic 7');
+    const sent = await api.sendMessage(-100700, 'to the topic', { message_thread_id: 7 });
+    expect(sent).toMatchObject({
+      message_thread_id: 7,
+      is_topic_message: true,
+      reply_to_message: { message_id: 7, forum_topic_created: { name: 'Topic 7' } },
+    });
+    const reply = await api.sendMessage(-100700, 'the answer', {
+      message_thread_id: 7,
+      reply_parameters: { message_id: asked },
+    });
+    expect(reply).toMatchObject({
+      message_thread_id: 7,
+      is_topic_message: true,
+      reply_to_message: { message_id: asked, text: 'in topic 7' },
+    });
+    const doc = await api.sendDocument(-100700, new InputFile(new Uint8Array([1]), 'a.txt'), {
+      message_thread_id: 7,
+      reply_parameters: { message_id: reply.message_id },
+    });
+    expect(doc).toMatchObject({ message_thread_id: 7, reply_to_message: { message_id: reply.message_id } });
+    expect(doc.reply_to_message?.reply_to_message).toBeUndefined();
+    // Outside a topic, none of it.
+    const plain = await api.sendMessage(-100700, 'general');
+    expect(plain.message_thread_id).toBeUndefined();
+    expect(plain.is_topic_message).toBeUndefined();
+    expect(plain.reply_to_message).toBeUndefined();
+  });
+
   it('holds getUpdates until an update arrives', async () => {
     const offset = ((await api.getUpdates({ timeout: 0 })).at(-1)?.update_id ?? 0) + 1;
     const started = Date.now();

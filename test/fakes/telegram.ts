@@ -44,7 +44,12 @@
  *                               `edits` and `history` (every visible text it had, oldest first)
  *   tg.botMessages(chatId), tg.lastBotMessage(chatId)
  *   tg.drafts(chatId)           sendMessageDraft calls accepted, oldest first
- *   a bot message's `topicId` is the message_thread_id it was sent with (sendMessage, sendPhoto, sendDocument)
+ *   a bot message's `topicId` is the message_thread_id it was sent with (sendMessage, sendPhoto, sendDocument);
+ *                               the Message returned then carries message_thread_id, is_topic_message (in a
+ *                               forum) and reply_to_message (the message it replies to, else the topic's
+ *                               opening service message), as Telegram's does
+ *   tg.reactions                setMessageReaction calls accepted, oldest first: { chatId, messageId, emojis,
+ *                               isBig }; a message's `reaction` is the bot's current one ([] once removed)
  *   tg.commands                 setMyCommands of the default scope per language code ('' = default)
  *   tg.menus                    every command list per scope and language: key `<scope type>[:<chat id>]|<lang>`
  *   tg.updateLog                every update created, oldest first
@@ -72,13 +77,16 @@
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
  *   half an emoji (a lone surrogate) → 400 text must be encoded in UTF-8;
- *   an edit that changes nothing → 400 message is not modified; drafts in non-private chats → 400.
+ *   an edit that changes nothing → 400 message is not modified; drafts in non-private chats → 400;
+ *   setMessageReaction: an emoji outside Telegram's reaction list, a custom or paid one → 400
+ *   REACTION_INVALID, more than one → 400 REACTIONS_TOO_MANY, no such message → 400 MESSAGE_ID_INVALID.
  *
  * Also served: getMe, getUpdates (long polling, offset confirms, allowed_updates remembered),
  * deleteWebhook, getWebhookInfo, set/delete/getMyCommands (per scope and language), sendMessage,
  * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, answerCallbackQuery,
  * setMyCommands, getFile + GET /file/bot<token>/<path>, sendDocument and sendPhoto (multipart: the
- * message keeps the file's name, size and bytes in `document` / `photo`), sendMessageDraft.
+ * message keeps the file's name, size and bytes in `document` / `photo`), sendMessageDraft,
+ * setMessageReaction.
  */
 import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
@@ -108,6 +116,8 @@ export interface FakeMessage {
   topicId?: number;
   document?: FakeFile;
   photo?: FakeFile;
+  /** The emojis of the bot's reaction (setMessageReaction); [] once it removed it. */
+  reaction?: string[];
   edits: number;
   history: string[];
   deleted: boolean;
@@ -118,6 +128,14 @@ export interface FakeFile {
   fileName: string;
   size: number;
   bytes: Uint8Array;
+}
+
+/** A setMessageReaction call Telegram accepted; `emojis` empty = the reaction was removed. */
+export interface FakeReaction {
+  chatId: number;
+  messageId: number;
+  emojis: string[];
+  isBig: boolean;
 }
 
 export interface FakeCall {
@@ -190,6 +208,8 @@ export interface FakeTelegram {
   /** When (performance.now()) each update left in a getUpdates answer, by update id. */
   releasedAt: Map<number, number>;
   callbackAnswers: { callbackQueryId: string; text?: string }[];
+  /** setMessageReaction calls accepted, oldest first. */
+  reactions: FakeReaction[];
   user(id: number, opts?: FakeUserOptions): FakeUser;
   messages(chatId: number): FakeMessage[];
   botMessages(chatId: number): FakeMessage[];
@@ -235,6 +255,16 @@ class ApiError extends Error {
 }
 
 const MAX_TEXT = 4096;
+/** The emojis a bot may react with (ReactionTypeEmoji in the Bot API); any other is REACTION_INVALID. */
+const REACTION_EMOJIS = new Set([
+  ...'👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 🌚 🌭 💯 🤣 ⚡ 🍌 🏆 💔 🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 💘 🙉 🦄 😘 💊 🙊 😎 👾 🤷 😡'.split(
+    ' ',
+  ),
+  '❤\u200d🔥',
+  '👨\u200d💻',
+  '🤷\u200d♂',
+  '🤷\u200d♀',
+]);
 const NOT_MODIFIED =
   'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message';
 
@@ -262,6 +292,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   /** Ends the poll still waiting with 409 when a newer one waits too. */
   let endCurrentPoll: (() => void) | undefined;
   const callbackAnswers: { callbackQueryId: string; text?: string }[] = [];
+  const reactions: FakeReaction[] = [];
   const users = new Map<number, { firstName: string; languageCode?: string }>();
   const files = new Map<string, { path: string; bytes: Uint8Array }>();
   /** Injected failures per method: an API error, or `drop` (the connection is cut). */
@@ -322,12 +353,39 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   });
   const botUser = { id: botId, is_bot: true, first_name: 'brainstem', username: botUsername };
 
-  /** The Bot API shape of a message the bot sent. */
-  const messageObject = (m: FakeMessage): Json => ({
+  /**
+   * What a message in a forum topic carries, as Telegram sends it: its thread, and (unless it replies
+   * to another message) a "reply" to the topic's opening service message.
+   */
+  const topicFields = (chatId: number, topicId: number): Json => ({
+    message_thread_id: topicId,
+    ...(forums.has(chatId) ? { is_topic_message: true } : {}),
+    reply_to_message: {
+      message_id: topicId,
+      date: Math.floor(Date.now() / 1000),
+      chat: chatObject(chatId),
+      forum_topic_created: { name: `Topic ${topicId}`, icon_color: 7322096 },
+    },
+  });
+
+  /** A message as a reply_to_message shows it: Telegram does not nest the reply's own reply. */
+  const repliedObject = (m: FakeMessage): Json =>
+    m.from === 'bot'
+      ? messageObject(m, false)
+      : {
+          message_id: m.messageId,
+          date: Math.floor(Date.now() / 1000),
+          chat: chatObject(m.chatId),
+          text: m.text,
+        };
+
+  /** The Bot API shape of a message the bot sent (`withReply`: with its topic and reply_to_message). */
+  const messageObject = (m: FakeMessage, withReply = true): Json => ({
     message_id: m.messageId,
     date: Math.floor(Date.now() / 1000),
     chat: chatObject(m.chatId),
     from: botUser,
+    ...(withReply ? replyFieldsOf(m) : {}),
     ...(m.document
       ? {
           document: { file_id: 'doc', file_unique_id: 'doc', file_name: m.document.fileName },
@@ -380,6 +438,18 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       ...topicOfParams(p),
       [kind]: file,
     });
+  };
+
+  /** The topic and reply_to_message of a bot message: the replied message if it is still there. */
+  const replyFieldsOf = (m: FakeMessage): Json => {
+    const replied =
+      m.replyTo === undefined
+        ? undefined
+        : chats.get(m.chatId)?.find((x) => x.messageId === m.replyTo && !x.deleted);
+    return {
+      ...(m.topicId !== undefined ? topicFields(m.chatId, m.topicId) : {}),
+      ...(replied ? { reply_to_message: repliedObject(replied) } : {}),
+    };
   };
 
   const topicOfParams = (p: Json): { topicId?: number } =>
@@ -517,6 +587,25 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
     sendDocument: (p) => messageObject(storeUpload(p, 'document')),
     sendPhoto: (p) => messageObject(storeUpload(p, 'photo')),
+    setMessageReaction: (p) => {
+      const chatId = chatIdOf(p);
+      const m = chats.get(chatId)?.find((x) => x.messageId === Number(p.message_id) && !x.deleted);
+      if (!m) throw new ApiError(400, 'Bad Request: MESSAGE_ID_INVALID');
+      const list = p.reaction === undefined ? [] : p.reaction;
+      if (!Array.isArray(list)) throw new ApiError(400, 'Bad Request: REACTION_INVALID');
+      // Bots react like non-premium users: one reaction at most, from the standard emoji list.
+      if (list.length > 1) throw new ApiError(400, 'Bad Request: REACTIONS_TOO_MANY');
+      const emojis = list.map((r: unknown) => {
+        const { type, emoji } = (r ?? {}) as { type?: unknown; emoji?: unknown };
+        if (type !== 'emoji' || typeof emoji !== 'string' || !REACTION_EMOJIS.has(emoji)) {
+          throw new ApiError(400, 'Bad Request: REACTION_INVALID');
+        }
+        return emoji;
+      });
+      m.reaction = emojis;
+      reactions.push({ chatId, messageId: m.messageId, emojis, isBig: p.is_big === true });
+      return true;
+    },
     sendMessageDraft: (p) => {
       const chatId = chatIdOf(p);
       if (chatId < 0) throw new ApiError(400, 'Bad Request: TEXTDRAFT_PEER_INVALID');
@@ -746,19 +835,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       date: Math.floor(Date.now() / 1000),
       chat: chatObject(chatId),
       from: userObject(userId),
-      // As Telegram does: a topic message "replies" to the topic's opening service message.
-      ...(topicId !== undefined
-        ? {
-            message_thread_id: topicId,
-            is_topic_message: true,
-            reply_to_message: {
-              message_id: topicId,
-              date: Math.floor(Date.now() / 1000),
-              chat: chatObject(chatId),
-              forum_topic_created: { name: `Topic ${topicId}`, icon_color: 7322096 },
-            },
-          }
-        : {}),
+      ...(topicId !== undefined ? topicFields(chatId, topicId) : {}),
       ...fields,
     };
     userMessages.set(`${chatId}:${messageId}`, message);
@@ -790,15 +867,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     const m = chats.get(chatId)?.find((x) => x.messageId === reply.replyTo && !x.deleted);
     if (!m) throw new Error(`fake telegram: no message ${reply.replyTo} in chat ${chatId} to reply to`);
     return {
-      reply_to_message:
-        m.from === 'bot'
-          ? messageObject(m)
-          : {
-              message_id: m.messageId,
-              date: Math.floor(Date.now() / 1000),
-              chat: chatObject(chatId),
-              text: m.text,
-            },
+      reply_to_message: repliedObject(m),
       ...(reply.quote !== undefined
         ? {
             quote: {
@@ -839,6 +908,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     updateLog,
     releasedAt,
     callbackAnswers,
+    reactions,
     user(id, o = {}) {
       users.set(id, {
         firstName: o.firstName ?? `User${id}`,
