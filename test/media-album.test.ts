@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueuedMessages } from '../handlers/telegram/route/queued-messages.js';
 import { uploadsDir } from '../handlers/telegram/route/uploads.js';
 import { randomPng } from './helpers/images.js';
-import { type Harness, nextLog, startHarness, turnsDone } from './telegram-harness.js';
+import { type Harness, holdOn, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
  * Albums on the direct route, in the chat's order and across a restart: the
@@ -85,17 +85,7 @@ describe('an album in the chat’s order', () => {
 
   it('a photo replaced while its message waits in the queue is sent in its place: one answer, to the new photo and caption', async () => {
     const [old, fresh] = [randomPng(8, 9), randomPng(10, 9)];
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    // The first message's answer holds the chat until released; the others are echoed as by default.
-    h.llama.script((body) => {
-      const last = body.messages?.at(-1)?.content;
-      if (last === 'hold on') return { chunks: ['Holding ', { wait: held }, 'on'] };
-      const parts = Array.isArray(last) ? (last as { text?: string }[]) : [{ text: String(last) }];
-      return { chunks: [`echo: ${parts.map((p) => p.text ?? '').join('')}`] };
-    });
+    const release = holdOn(h);
     try {
       const u = h.tg.user(117);
       const before = chatCompletions(h).length;
@@ -119,7 +109,6 @@ describe('an album in the chat’s order', () => {
       expect(taken.map((m) => m.replyTo)).toEqual([id]);
     } finally {
       release();
-      h.llama.script();
     }
   });
   it('a photo replaced twice while its first version downloads: the first answered, then the newest once (the middle one superseded, the chat told)', async () => {
@@ -218,15 +207,7 @@ describe('an album in the chat’s order', () => {
   });
 
   it('a caption removed while its photo waits in the queue is not answered: the photo goes alone', async () => {
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    h.llama.script((body) => {
-      const last = body.messages?.at(-1)?.content;
-      if (last === 'hold on') return { chunks: ['Holding ', { wait: held }, 'on'] };
-      return { chunks: ['echo'] };
-    });
+    const release = holdOn(h);
     try {
       const u = h.tg.user(116);
       const before = chatCompletions(h).length;
@@ -241,7 +222,6 @@ describe('an album in the chat’s order', () => {
       u.says('/help');
       await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => /^⚙️ \[proxy\] brainstem\./.test(m.text)));
       release();
-      h.llama.script();
       await turnsDone(h, u);
       expect(asked(h).slice(before)).toEqual([
         { text: 'hold on', images: 0 },
@@ -250,21 +230,11 @@ describe('an album in the chat’s order', () => {
       ]);
     } finally {
       release();
-      h.llama.script();
     }
   });
 
   it('a photo replaced by a video while its turn waits is left out of it, the chat told as of a video, not "Edit taken"', async () => {
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    h.llama.script((body) => {
-      const last = body.messages?.at(-1)?.content;
-      if (last === 'hold on') return { chunks: ['Holding ', { wait: held }, 'on'] };
-      const parts = Array.isArray(last) ? (last as { text?: string }[]) : [{ text: String(last) }];
-      return { chunks: [`echo: ${parts.map((p) => p.text ?? '').join('')}`] };
-    });
+    const release = holdOn(h);
     try {
       const u = h.tg.user(115);
       const before = chatCompletions(h).length;
@@ -304,7 +274,6 @@ describe('an album in the chat’s order', () => {
       expect(h.tg.botMessages(115).filter((m) => /Queued/.test(m.text))).toEqual([]);
     } finally {
       release();
-      h.llama.script();
     }
   });
 });

@@ -124,6 +124,28 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Holds the answer to "hold on" open until the returned release (which also puts the default
+ * script back), so what the user sends next waits in the chat's queue; anything else is echoed
+ * ("echo: " and the text of the last message, its parts' text joined when it has parts).
+ */
+export function holdOn(h: Harness): () => void {
+  let open = () => {};
+  const held = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  h.llama.script((body) => {
+    const last = body.messages?.at(-1)?.content;
+    if (last === 'hold on') return { chunks: ['Holding ', { wait: held }, 'on'] };
+    const parts = Array.isArray(last) ? (last as { text?: string }[]) : [{ text: String(last ?? '') }];
+    return { chunks: [`echo: ${parts.map((p) => p.text ?? '').join('')}`] };
+  });
+  return () => {
+    open();
+    h.llama.script();
+  };
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**

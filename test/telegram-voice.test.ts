@@ -7,7 +7,7 @@ import type { SwitchOutcome } from '../src/switcher.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
 import { randomPng } from './helpers/images.js';
-import { type Harness, nextLog, startHarness, turnsDone } from './telegram-harness.js';
+import { type Harness, holdOn, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
  * Voice notes, audio files and video notes on the direct route: the Bot API
@@ -21,25 +21,6 @@ const TIMEOUT_MS = 10_000;
 
 const replyIn = (h: Harness, chatId: number, pattern: RegExp, timeoutMs = 30_000) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs });
-
-/**
- * Holds the answer to "hold on" open until the returned release (which also puts the default
- * script back), so what the user sends next waits in the chat's queue; anything else is echoed.
- */
-function holdOn(h: Harness): () => void {
-  let open = () => {};
-  const gate = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  h.llama.script((body) => {
-    const last = String(body.messages?.at(-1)?.content ?? '');
-    return { chunks: last === 'hold on' ? ['Holding ', { wait: gate }, 'done'] : [`echo: ${last}`] };
-  });
-  return () => {
-    open();
-    h.llama.script();
-  };
-}
 
 /** Turns the fake llama-server was asked for; readiness probes (/health) come and go on their own. */
 const chatRequests = (h: Harness) => h.llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
