@@ -188,21 +188,20 @@ export class CallTally {
       cacheWriteTokens: 0,
     };
     const unpriced = new Set<string>();
-    for (const call of this.calls.values()) {
-      const t = call.tokens;
+    const count = (t: Tokens) => {
       usage.inputTokens += t.inputTokens;
       usage.outputTokens += t.outputTokens;
       usage.cacheReadTokens += t.cacheReadTokens;
       usage.cacheWriteTokens += t.cacheWriteTokens;
+    };
+    for (const call of this.calls.values()) {
+      count(call.tokens);
       const p = priceOf(call.model);
       if (!p) unpriced.add(call.model ?? '(no model named)');
       else usage.costUsd += callCost(p, call, this.version);
       // The advisor tool's rounds, on the models it consulted, are billed besides (both CLIs).
       for (const a of call.details?.advisors ?? []) {
-        usage.inputTokens += a.inputTokens;
-        usage.outputTokens += a.outputTokens;
-        usage.cacheReadTokens += a.cacheReadTokens;
-        usage.cacheWriteTokens += a.cacheWriteTokens;
+        count(a);
         const pa = priceOf(a.model);
         if (!pa) unpriced.add(a.model ?? '(no model named)');
         else usage.costUsd += tokensCost(pa, a) * usOnly(call, this.version);
