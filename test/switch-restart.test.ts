@@ -8,7 +8,7 @@ import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { databaseLocks } from './helpers/database-lock.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
-import { type Harness, OWNER, startHarness, USERS } from './telegram-harness.js';
+import { type Harness, harnessEnv, OWNER, startHarness } from './telegram-harness.js';
 
 /**
  * A restart (pm2, an upgrade, a crash) in the middle of a mode switch, through
@@ -397,16 +397,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
       telegram: { notifyChats: [OWNER] },
     };
     await writeFile(file, JSON.stringify(config));
-    const p = await spawnService({
-      HOME: dir,
-      BRAINSTEM_CONFIG: file,
-      BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
-      TELEGRAM_BOT_TOKEN: tg.token,
-      TELEGRAM_API_ROOT: tg.apiRoot,
-      TELEGRAM_ALLOWED_USERS: USERS.join(','),
-      CLAUDE_BIN: path.join(dir, 'no-claude'),
-      CLAUDE_CREDENTIALS_FILE: path.join(dir, 'credentials.json'),
-    });
+    const p = await spawnService(harnessEnv(dir, file, tg));
     spawned.push(p);
     return p;
   }

@@ -45,6 +45,24 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * The environment of a brainstem on the emulator with its home, config file and data in `dir`
+ * (in this process, or spawned: switch-restart.test.ts), the allowed users USERS.
+ */
+export function harnessEnv(dir: string, configFile: string, tg: FakeTelegram): Record<string, string> {
+  return {
+    HOME: dir,
+    BRAINSTEM_CONFIG: configFile,
+    BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
+    TELEGRAM_BOT_TOKEN: tg.token,
+    TELEGRAM_API_ROOT: tg.apiRoot,
+    TELEGRAM_ALLOWED_USERS: USERS.join(','),
+    // The default Claude modes exist; a missing binary makes their probes fail fast.
+    CLAUDE_BIN: path.join(dir, 'no-claude'),
+    CLAUDE_CREDENTIALS_FILE: path.join(dir, 'credentials.json'),
+  };
+}
+
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'brainstem-tg-')));
   const tg = opts.tg ?? (await startFakeTelegram());
@@ -59,21 +77,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   };
   const file = deepMerge(base, opts.config ?? {});
   await writeFile(path.join(dir, 'brainstem.json'), JSON.stringify(file));
-  const config = loadConfig(
-    {
-      HOME: dir,
-      BRAINSTEM_CONFIG: path.join(dir, 'brainstem.json'),
-      BRAINSTEM_DATA_DIR: path.join(dir, 'data'),
-      TELEGRAM_BOT_TOKEN: tg.token,
-      TELEGRAM_API_ROOT: tg.apiRoot,
-      TELEGRAM_ALLOWED_USERS: USERS.join(','),
-      // The default Claude modes exist; a missing binary makes their probes fail fast.
-      CLAUDE_BIN: path.join(dir, 'no-claude'),
-      CLAUDE_CREDENTIALS_FILE: path.join(dir, 'credentials.json'),
-      ...opts.env,
-    },
-    dir,
-  );
+  const config = loadConfig({ ...harnessEnv(dir, path.join(dir, 'brainstem.json'), tg), ...opts.env }, dir);
   const { logger, logs } = recordingLogger();
   const { atListen, beforeBot } = opts;
   const service = await startWired(config, logger, opts.parts ?? { bot: true }, {
