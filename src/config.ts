@@ -398,6 +398,22 @@ export function configSchemas() {
             .describe(
               'A request answered before its whole body came (refused: no or a wrong token, a foreign `Host`, a body over the limit) may go on sending that body this long, so a client can read the answer; then its connection is cut, so nobody without the token holds connections open by sending slowly.',
             ),
+          requestTimeoutMs: z
+            .number()
+            .int()
+            .min(1_000)
+            .default(300_000)
+            .describe(
+              'A request whose headers and body have not all come this long after it began gets 408 and its connection is cut, token or not: so a slow body cannot hold a connection (and its buffer) for ever. Node’s own default, which fastify turns off; a 25 MiB body needs ~90 KB/s.',
+            ),
+          maxConnections: z
+            .number()
+            .int()
+            .min(1)
+            .default(256)
+            .describe(
+              'Most connections open at once; one more is closed as it comes (logged), so that a flood of idle or slow connections cannot use up the process’s file descriptors (which SQLite, the Telegram poller and every command need too).',
+            ),
           shutdownGraceMs: z
             .number()
             .int()
@@ -439,6 +455,8 @@ export function configSchemas() {
           modeTag: true,
           allowedHosts: [],
           bodyAfterAnswerMs: 30_000,
+          requestTimeoutMs: 300_000,
+          maxConnections: 256,
           shutdownGraceMs: 10_000,
           readinessRefreshMs: 30_000,
           streamHeadersWaitMs: 2_000,

@@ -31,6 +31,13 @@ const LLAMA_PASSWORD = 'llama-upstream-password';
 const CLI_SAYS = 'quota file /srv/claude-7f3a unreadable';
 /** How long a refused request's body may keep coming here (server.bodyAfterAnswerMs): short, so a test waits little. */
 const BODY_AFTER_ANSWER_MS = 300;
+/**
+ * server.requestTimeoutMs here: short, so a test waits little, and still far above the time any
+ * other request here takes to arrive, a loaded machine's included.
+ */
+const REQUEST_TIMEOUT_MS = 2000;
+/** server.maxConnections here: few, so a test reaches it with few sockets. */
+const MAX_CONNECTIONS = 12;
 
 interface RawAnswer {
   status: number;
@@ -92,7 +99,13 @@ beforeAll(async () => {
     parts: { tools: true },
     config: {
       defaultMode: 'local',
-      server: { modeTag: false, allowedHosts: [ALLOWED_NAME], bodyAfterAnswerMs: BODY_AFTER_ANSWER_MS },
+      server: {
+        modeTag: false,
+        allowedHosts: [ALLOWED_NAME],
+        bodyAfterAnswerMs: BODY_AFTER_ANSWER_MS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        maxConnections: MAX_CONNECTIONS,
+      },
       // A brain probe that answers at once, so /health measures brainstem itself.
       claude: { bin: cli },
       // Credentials in the upstream's URL (a protected llama-server): never shown, /health included.
@@ -328,6 +341,44 @@ describe('a refused request whose body keeps coming', () => {
     expect(cut.map((c) => c.status)).toEqual([401, 401, 403]);
     for (const c of cut) expect(c.heldMs).toBeGreaterThanOrEqual(BODY_AFTER_ANSWER_MS - 50);
     expect(logs.filter((l) => /body still coming/.test(String(l.msg)))).toHaveLength(3);
+  }, 20_000);
+});
+
+describe('connections held open', () => {
+  it('a token holder whose body never ends gets 408 after server.requestTimeoutMs, and the connection is cut', async () => {
+    const socket = net.connect(Number(new URL(svc.url).port), '127.0.0.1');
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: ${host}\r\nauthorization: Bearer ${svc.token}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":`,
+    );
+    const startedAt = Date.now();
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('utf8');
+    });
+    await once(socket, 'close');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('The request took too long to arrive.');
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
+  }, 20_000);
+
+  it('past server.maxConnections a connection is closed as it comes, logged, and the service answers again once they go', async () => {
+    const accepted: net.Socket[] = [];
+    const onConnection = (s: net.Socket) => accepted.push(s);
+    svc.service.app.server.on('connection', onConnection);
+    const dropped = once(svc.service.app.server, 'drop');
+    const port = Number(new URL(svc.url).port);
+    // Idle sockets, as a flood would open them; the service's own keep-alive ones may count too.
+    const flood = Array.from({ length: MAX_CONNECTIONS + 1 }, () => net.connect(port, '127.0.0.1'));
+    for (const s of flood) s.on('error', () => undefined);
+    await dropped;
+    svc.service.app.server.off('connection', onConnection);
+    expect(logs.filter((l) => l.msg === 'refused a connection: server.maxConnections are open')).toHaveLength(
+      1,
+    );
+    const gone = accepted.map((s) => once(s, 'close'));
+    for (const s of flood) s.destroy();
+    await Promise.all(gone);
+    expect((await raw('GET', '/health')).status).toBe(200);
   }, 20_000);
 });
 

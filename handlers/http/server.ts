@@ -44,6 +44,15 @@ export async function buildHttpFace(
     // One line per request, written by the onResponse hook below, instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // fastify turns off Node's whole-request timeout (0); without it a client, token or not, may
+    // send its body a byte now and then for ever. Given to Node's server too, which then keeps its
+    // headers timeout within it (a longer one stops Node from applying either). Node checks them on
+    // a clock of its own: a quarter of the timeout, at most Node's default 30 s.
+    requestTimeout: core.config.server.requestTimeoutMs,
+    http: {
+      requestTimeout: core.config.server.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(core.config.server.requestTimeoutMs / 4)),
+    },
     return503OnClosing: true,
     // Requests are checked with zod in each route, never with fastify's JSON schemas: its
     // compilers (ajv, fast-json-stringify) are left out of the bundle (scripts/build.ts).
@@ -82,6 +91,7 @@ export async function buildHttpFace(
       socket.destroy();
     },
   });
+  limitConnections(app, core.config.server.maxConnections, log);
   let answered: () => void = () => undefined;
   const firstAnswered = new Promise<void>((resolve) => {
     answered = resolve;
@@ -123,6 +133,26 @@ export async function buildHttpFace(
     },
     close: () => app.close(),
   };
+}
+
+/** Lines logged for a flood of refused connections: the first, then one per this many. */
+const DROPS_PER_LINE = 1000;
+
+/**
+ * Node closes a connection past `max` as it comes, before any byte is read;
+ * the first and then every thousandth is logged, so a flood neither goes
+ * unseen nor fills the log.
+ */
+function limitConnections(app: FastifyInstance, max: number, log: FastifyBaseLogger): void {
+  app.server.maxConnections = max;
+  let dropped = 0;
+  app.server.on('drop', (data?: { remoteAddress?: string }) => {
+    if (dropped++ % DROPS_PER_LINE !== 0) return;
+    log.warn(
+      { ip: data?.remoteAddress, dropped, maxConnections: max },
+      'refused a connection: server.maxConnections are open',
+    );
+  });
 }
 
 /** Fastify calls its compiler factories only for a route that declares a schema, which none does. */
