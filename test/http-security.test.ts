@@ -345,20 +345,33 @@ describe('a refused request whose body keeps coming', () => {
 });
 
 describe('connections held open', () => {
-  it('a token holder whose body never ends gets 408 after server.requestTimeoutMs, and the connection is cut', async () => {
+  /** Opens a connection, writes `head` (nothing if empty), and reads until the server closes it. */
+  async function held(head: string): Promise<{ answer: string; heldMs: number }> {
     const socket = net.connect(Number(new URL(svc.url).port), '127.0.0.1');
-    socket.write(
-      `POST /v1/chat/completions HTTP/1.1\r\nhost: ${host}\r\nauthorization: Bearer ${svc.token}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":`,
-    );
+    await once(socket, 'connect');
+    if (head) socket.write(head);
     const startedAt = Date.now();
     let answer = '';
     socket.on('data', (chunk: Buffer) => {
       answer += chunk.toString('utf8');
     });
     await once(socket, 'close');
-    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
-    expect(answer).toContain('The request took too long to arrive.');
-    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
+    return { answer, heldMs: Date.now() - startedAt };
+  }
+
+  it('a token holder’s body that never ends gets 408 after server.requestTimeoutMs, and so does a connection that sends nothing', async () => {
+    const [slowBody, silent] = await Promise.all([
+      held(
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: ${host}\r\nauthorization: Bearer ${svc.token}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":`,
+      ),
+      // Node times a request head from the connection's opening, within the request timeout here.
+      held(''),
+    ]);
+    for (const c of [slowBody, silent]) {
+      expect(c.answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(c.answer).toContain('The request took too long to arrive.');
+      expect(c.heldMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
+    }
   }, 20_000);
 
   it('past server.maxConnections a connection is closed as it comes, logged, and the service answers again once they go', async () => {
