@@ -32,6 +32,15 @@ async function serve(): Promise<void> {
     import('./db/unusable.js'),
   ]);
   const logger = createLogger(config.logLevel);
+  // What nothing handled goes to the log, whose lines are scrubbed, instead of Node's own print to
+  // stderr, which shows every field of the error: grammY's network error holds the request URL,
+  // the bot token in it. Then the process ends, as Node would end it.
+  const crashed = (what: string) => (err: unknown) => {
+    logger.fatal({ err }, `crashed: ${what}`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', crashed('an exception nothing caught'));
+  process.on('unhandledRejection', crashed('a rejection nothing handled'));
   let service: Awaited<ReturnType<typeof startService>> | undefined;
   // Listened for before the start: its parts start after the server listens, and a SIGTERM that
   // pm2 (or a test) sends once it sees the listening line would otherwise kill the process as is.

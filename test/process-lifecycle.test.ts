@@ -268,6 +268,21 @@ describe('one instance per data dir', () => {
     expect(await three.p.stop('SIGTERM')).toBe(0);
   });
 
+  it('an error nothing handled ends the process with exit code 1, logged with the bot token in it scrubbed', async () => {
+    const { processEnv } = setup({}, { withClaude: false });
+    const secret = '123456789:AAH-not-a-real-bot-token-0123456789ab';
+    const r = await spawnRefused(
+      processEnv({
+        NODE_OPTIONS: `--require ${path.resolve('test/helpers/reject-at-listen.cjs')}`,
+        BRAINSTEM_TEST_SECRET: secret,
+      }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('"msg":"crashed: a rejection nothing handled"');
+    expect(r.stdout).toContain('/bot[redacted]/getUpdates');
+    expect(`${r.stdout}${r.stderr}`).not.toContain(secret.split(':')[1]);
+  });
+
   it('a shortcut naming no tool stops the start with exit code 2 (pm2 does not restart it)', async () => {
     const { dir, processEnv } = setup({ tools: { shortcuts: { hello: { tool: 'nope' } } } });
     const r = await spawnRefused(processEnv());

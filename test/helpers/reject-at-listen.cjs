@@ -1,0 +1,18 @@
+// Preloaded into a brainstem process by test/process-lifecycle.test.ts (NODE_OPTIONS=--require).
+// Once the HTTP server listens, it leaves a rejection unhandled, shaped as grammY's network error:
+// its `error` holds the request URL with the bot token BRAINSTEM_TEST_SECRET names.
+const { Server } = require('node:http');
+
+const emit = Server.prototype.emit;
+let done = false;
+Server.prototype.emit = function (event, ...args) {
+  if (event === 'listening' && !done) {
+    done = true;
+    const url = `https://api.telegram.org/bot${process.env.BRAINSTEM_TEST_SECRET}/getUpdates`;
+    const error = Object.assign(new Error("Network request for 'getUpdates' failed!"), {
+      error: new Error(`request to ${url} failed, reason: socket hang up`),
+    });
+    setImmediate(() => Promise.reject(error));
+  }
+  return emit.call(this, event, ...args);
+};
