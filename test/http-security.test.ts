@@ -138,6 +138,18 @@ describe('authentication decided on the matched route', () => {
     ['GET', '/api#x'],
     ['GET', '/v1/models#x'],
     ['POST', '/api/read_file#x', { path: 'secret.txt' }],
+    // No route of these exact forms: fastify matches case, slashes and dots as written.
+    ['OPTIONS', '/v1/models'],
+    ['OPTIONS', '*'],
+    ['GET', '/v1/models/'],
+    ['GET', '//v1/models'],
+    ['GET', '/V1/models'],
+    ['GET', '/HEALTH'],
+    ['GET', '/health/'],
+    ['GET', '/health/../api'],
+    ['GET', '/health/%2e%2e/api'],
+    ['GET', '/health;/api'],
+    ['POST', '/health', {}],
   ];
 
   it.each(attacks)('%s %s without a token → 401', async (method, target, body) => {
