@@ -513,6 +513,8 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
       TELEGRAM_BOT_TOKEN: '123456:test-secret-bot-token',
       BRAVE_API_KEY: 'test-secret-brave-key',
       OPENCLAW_GATEWAY_TOKEN: 'test-secret-gateway-token',
+      // Not a secret's value, but the owner's keys: whoever holds the agent's socket signs with them.
+      SSH_AUTH_SOCK: '/tmp/test-secret-ssh-agent.sock',
     };
     const saved = Object.keys(secrets).map((k) => [k, process.env[k]] as const);
     Object.assign(process.env, secrets);

@@ -2,7 +2,7 @@
  * The environment of a `claude` child, built on purpose: the variables the CLI
  * and the commands it runs need, taken from brainstem's own environment by an
  * allow-list, then `claude.env`. Anything else brainstem holds (its API token,
- * the Telegram bot token, other keys) stays out: every Bash command Claude
+ * the Telegram bot token, other keys, the SSH agent) stays out: every Bash command Claude
  * runs could read it.
  */
 
@@ -29,7 +29,9 @@ const PASSED = new Set([
   'NODE_EXTRA_CA_CERTS',
   'SSL_CERT_FILE',
   'SSL_CERT_DIR',
-  'SSH_AUTH_SOCK',
+  // SSH_AUTH_SOCK is left out on purpose: every approved command, and whatever it starts (a
+  // package's install script), could sign with each key the owner's agent holds. An owner who
+  // wants Claude to push over SSH names the socket in `claude.env`.
   // Knobs of the CLI outside its prefixes below.
   'API_TIMEOUT_MS',
   'MAX_THINKING_TOKENS',
