@@ -3,7 +3,7 @@ import { randomPng } from './helpers/images.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
- * Photos that cannot be fetched or read, on the direct route: the Bot API
+ * Photos that cannot be fetched or read, and recordings without speech to text, on the direct route: the Bot API
  * emulator as Telegram (its failures injected as Telegram answers them), the
  * fake llama-server as a brain with vision.
  */
@@ -70,6 +70,22 @@ describe('a photo that cannot be fetched or read', () => {
     expect(lastAsked()).toEqual({
       text: '[The user sent photo 2 of 2, but it could not be read (it is not an image I can read): you do not see it]\n\ncompare them',
       images: 1,
+    });
+  });
+});
+
+describe('a recording without speech to text', () => {
+  it('keeps its caption: the brain gets it with a note, the user is told how to turn transcription on', async () => {
+    h.tg.user(115).sendsVoice(undefined, 'the total must be 1234 EUR');
+    const told = await reply(115, /Voice messages need speech to text/);
+    expect(told.text).toMatch(
+      /transcription\.url.*transcription\.command.* Your caption went to the brain, with a note that the recording was not transcribed\.$/,
+    );
+    const answer = await reply(115, /^echo: /);
+    expect(answer.messageId).toBeGreaterThan(told.messageId);
+    expect(lastAsked()).toEqual({
+      text: '[The user sent a voice note, but it was not transcribed (speech to text is not set up): you do not hear it]\n\nthe total must be 1234 EUR',
+      images: 0,
     });
   });
 });

@@ -51,7 +51,9 @@ export async function recordingTurn(
   if (!recordingOf(ctx.message)) return;
   const { transcriber } = deps;
   if (!transcriber) {
-    await outputFor(ctx).sendHtml(notConfiguredText(lang));
+    // A caption is the user's words all the same: it is answered, as a photo's is when the photo cannot be read.
+    if (ctx.message.caption?.trim()) untranscribedTurn(deps, ctx, lang);
+    else await outputFor(ctx).sendHtml(notConfiguredText(lang, false));
     return;
   }
   submitTurn(
@@ -81,7 +83,7 @@ export async function recordingTurn(
         }
         return undefined;
       }
-      await showUnderstood(deps, ctx, out, text, takeQueuedNotice());
+      await showFirst(deps, ctx, out, understoodLine(text), takeQueuedNotice());
       // A caption is the user's words too, as with a photo's; as it reads now, edited while queued or not.
       const words = caption?.trim();
       const said = words ? `${text}\n\n${words}` : text;
@@ -95,19 +97,43 @@ export async function recordingTurn(
 }
 
 /**
- * What was understood, before the answer: in place of the "queued" notice when
- * the turn waited (the answer then comes below it), else a message of its own.
- * The line only shows what was heard: Telegram refusing it must not lose what
+ * The turn of a captioned recording when speech to text is not set up: the caption, as it reads
+ * when the turn begins, goes to the brain with a note that the recording was not transcribed, and
+ * the user is told so and how to turn transcription on. A caption removed meanwhile leaves only that
+ * reply; a recording swapped meanwhile for a file of another kind is a turn of its own.
+ */
+function untranscribedTurn(deps: BotDeps, ctx: Context & { message: Message }, lang: Lang): void {
+  submitTurn(
+    deps,
+    ctx,
+    async ({ out, caption, message, takeQueuedNotice }) => {
+      const now = message ?? ctx.message;
+      if (!recordingOf(now)) return undefined;
+      const words = caption?.trim();
+      await showFirst(deps, ctx, out, notConfiguredText(lang, Boolean(words)), takeQueuedNotice());
+      if (!words) return undefined;
+      return {
+        text: `[The user sent ${recordingName(now)}, but it was not transcribed (speech to text is not set up): you do not hear it]\n\n${words}`,
+      };
+    },
+    lang,
+    { readsCaption: true, readsFile: (m) => recordingOf(m) !== undefined },
+  );
+}
+
+/**
+ * What brainstem shows before the answer (what a recording said, or that it was not transcribed):
+ * in place of the "queued" notice when the turn waited (the answer then comes below it), else a
+ * message of its own. The line only says what was heard: Telegram refusing it must not lose what
  * was said.
  */
-async function showUnderstood(
+async function showFirst(
   deps: BotDeps,
   ctx: Context,
   out: ChatOutput,
-  text: string,
+  line: string,
   queuedNotice: number | undefined,
 ): Promise<void> {
-  const line = understoodLine(text);
   try {
     if (queuedNotice !== undefined && (await out.editHtml(queuedNotice, line)) === 'ok') return;
     await out.sendHtml(line, replyIn(ctx));
@@ -149,6 +175,15 @@ async function transcribeRecording(
   } finally {
     await rm(saved.path, { force: true });
   }
+}
+
+/** The recording a message holds, as the brain is told of it. */
+function recordingName(message: Message): string {
+  if (message.audio) {
+    const name = message.audio.file_name;
+    return name ? `the audio file "${name}"` : 'an audio file';
+  }
+  return message.video_note ? 'a video note' : 'a voice note';
 }
 
 function recordingOf(message: Message): Recording | undefined {
@@ -201,10 +236,18 @@ async function tellFailure(deps: BotDeps, ctx: Context, out: ChatOutput, err: un
     .catch((e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a transcription failed'));
 }
 
-function notConfiguredText(lang: Lang): string {
+/** Said of a recording when speech to text is not set up; `captionSent`: its caption went to the brain without it. */
+function notConfiguredText(lang: Lang, captionSent: boolean): string {
+  const meanwhile = captionSent
+    ? t(
+        lang,
+        'Your caption went to the brain, with a note that the recording was not transcribed.',
+        'Votre légende est partie au cerveau, avec une note disant que l’enregistrement n’a pas été transcrit.',
+      )
+    : t(lang, 'Meanwhile, please type your message.', 'En attendant, tapez votre message.');
   return t(
     lang,
-    `${PROXY_TAG} 🎙 Voice messages need speech to text, which is not set up. Set <code>transcription.url</code> (an OpenAI-compatible <code>/v1/audio/transcriptions</code> service: whisper.cpp’s server, Speaches, OpenAI) or <code>transcription.command</code> (a local program that prints the text) in brainstem.json and restart; see “Voice messages” in the README. Meanwhile, please type your message.`,
-    `${PROXY_TAG} 🎙 Les messages vocaux demandent une transcription, qui n’est pas configurée. Renseignez <code>transcription.url</code> (un service <code>/v1/audio/transcriptions</code> compatible OpenAI : serveur whisper.cpp, Speaches, OpenAI) ou <code>transcription.command</code> (un programme local qui écrit le texte) dans brainstem.json puis redémarrez ; voir « Voice messages » dans le README. En attendant, tapez votre message.`,
+    `${PROXY_TAG} 🎙 Voice messages need speech to text, which is not set up. Set <code>transcription.url</code> (an OpenAI-compatible <code>/v1/audio/transcriptions</code> service: whisper.cpp’s server, Speaches, OpenAI) or <code>transcription.command</code> (a local program that prints the text) in brainstem.json and restart; see “Voice messages” in the README. ${meanwhile}`,
+    `${PROXY_TAG} 🎙 Les messages vocaux demandent une transcription, qui n’est pas configurée. Renseignez <code>transcription.url</code> (un service <code>/v1/audio/transcriptions</code> compatible OpenAI : serveur whisper.cpp, Speaches, OpenAI) ou <code>transcription.command</code> (un programme local qui écrit le texte) dans brainstem.json puis redémarrez ; voir « Voice messages » dans le README. ${meanwhile}`,
   );
 }
