@@ -252,6 +252,25 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     }
   });
 
+  it('a file swapped for an audio file is transcribed, the brain told what it replaced; a switch said in it is not run, as with any edit', async () => {
+    const u = h.tg.user(115);
+    const doc = u.sendsDocument('notes.txt', new TextEncoder().encode('the notes'), undefined, 'text/plain');
+    await replyIn(h, 115, /^echo: [\s\S]*the notes/);
+    stt.answer({ text: 'Switch to coder.' });
+    const audio = {
+      ...h.tg.storesFile(new Uint8Array([5, 5, 5]), 'm4a'),
+      duration: 2,
+      mime_type: 'audio/mp4',
+    };
+    u.replacesMedia(doc, { audio });
+    const answer = await replyIn(h, 115, /^echo: \[The user replaced/);
+    expect(answer.text).toMatch(
+      /^echo: \[The user replaced the file of their message of [^\]]+ with this audio file\]\n\nSwitch to coder\.$/,
+    );
+    expect(h.tg.botMessages(115).map((m) => m.text)).not.toContainEqual(expect.stringMatching(/Switching/));
+    expect(h.service.core.switcher.active().id).toBe('local');
+  });
+
   // Last here: it leaves the service on `coder`.
   it('a switch said is run as one typed: its progress line, who asked and where; it is no turn /stop claims to stop', async () => {
     const asked = chatRequests(h);

@@ -177,4 +177,13 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       ALTER TABLE usage ADD COLUMN cost_basis TEXT CHECK (cost_basis IN ('estimated', 'unknown'));
     `,
   },
+  {
+    version: 11,
+    name: 'the kind of file a media message held',
+    // A photo swapped for a video is told to the brain as such, not as a photo replaced by a photo
+    // (handlers/telegram/route/media-messages.ts). NULL: remembered before kinds were, so not known.
+    sql: `
+      ALTER TABLE telegram_files ADD COLUMN kind TEXT;
+    `,
+  },
 ];

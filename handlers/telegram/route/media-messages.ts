@@ -16,7 +16,7 @@ import { takenText } from './edits.js';
 import { downloadTelegramImage, fetchFailureReason, imageInFile, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart, unsupportedText } from './messages.js';
 import type { HeldMessage } from './queued-messages.js';
-import { SentFiles } from './sent-files.js';
+import { type FileKind, SentFiles } from './sent-files.js';
 import { outputFor } from './topic.js';
 import { sweepUploads } from './uploads.js';
 import { recordingTurn } from './voice.js';
@@ -99,7 +99,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     );
   const remember = (m: Message) => {
     const file = swappableOf(m);
-    if (file) files.set(m.chat.id, m.message_id, file.file_unique_id);
+    if (file) files.set(m.chat.id, m.message_id, file);
   };
   // Every file a user can swap for another, of any kind: a video put in place of a photo is no caption edit.
   bot.on(['message:video', 'message:animation', 'message:audio'], (ctx, next) => {
@@ -143,9 +143,10 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     const now = swappableOf(edited);
     if (!now) return next();
     const before = files.get(edited.chat.id, edited.message_id);
-    if (before === now.file_unique_id) return next();
+    if (before?.id === now.id) return next();
     const file = fileOf(edited);
     const replaced = before !== undefined;
+    const edit: Edited = { date: edited.date, before: before && (before.kind ?? 'file') };
     const waiting = deps.queued.replaceFile(edited);
     // A video (say) brainstem does not remember holding another file, with no turn waiting on it: its caption edited, as far as it knows.
     if (!file && !replaced && !waiting) return next();
@@ -161,7 +162,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
     }
     const turnOf = new Context({ update_id: ctx.update.update_id, message: edited }, ctx.api, ctx.me);
     if (file) {
-      replacing.set(turnOf as MediaMessage, { date: edited.date, replaced });
+      replacing.set(turnOf as MediaMessage, edit);
       media(turnOf as MediaMessage);
       return;
     }
@@ -173,7 +174,7 @@ export function registerMediaMessages(bot: Bot, deps: BotDeps): { stop(): void }
       waiting === 'left out' && edited.media_group_id !== undefined,
     );
     if (refused) await outputFor(ctx).sendHtml(refused, { replyTo: edited.message_id });
-    else await recordingTurn(deps, turnOf as Parameters<typeof recordingTurn>[1]);
+    else await recordingTurn(deps, turnOf as Parameters<typeof recordingTurn>[1], editNote(edit, edited));
   });
 
   return { stop: () => albums.stop() };
@@ -184,18 +185,53 @@ function fileOf(m: Message): { file_unique_id: string } | undefined {
   return m.animation ? undefined : (m.photo?.at(-1) ?? m.document);
 }
 
-/** The file of any kind a user can swap for another in a sent message (Telegram's "replace"). */
-function swappableOf(m: Message): { file_unique_id: string } | undefined {
-  return fileOf(m) ?? m.video ?? m.animation ?? m.audio;
+/** The file of any kind a user can swap for another in a sent message (Telegram's "replace"), and its kind. */
+function swappableOf(m: Message): { id: string; kind: FileKind } | undefined {
+  // A GIF comes with a `document` too: it is a GIF.
+  if (m.animation) return { id: m.animation.file_unique_id, kind: 'animation' };
+  const photo = m.photo?.at(-1);
+  if (photo) return { id: photo.file_unique_id, kind: 'photo' };
+  if (m.document) return { id: m.document.file_unique_id, kind: 'document' };
+  if (m.video) return { id: m.video.file_unique_id, kind: 'video' };
+  if (m.audio) return { id: m.audio.file_unique_id, kind: 'audio' };
+  return undefined;
 }
 
 /**
- * An edit of a media message sent earlier (its `date`): its file `replaced`, or false when brainstem
- * no longer remembers the file it held (a new caption or a new file).
+ * An edit of a media message sent earlier (its `date`): `before`, the kind of file it held, which
+ * the user replaced ('file' when brainstem remembers a file of a kind it did not record); undefined
+ * when brainstem no longer remembers the file it held (a new caption or a new file).
  */
 interface Edited {
   date: number;
-  replaced: boolean;
+  before: FileKind | 'file' | undefined;
+}
+
+/** How the brain is told of a kind of file. */
+const KIND_NAMES: Record<FileKind, string> = {
+  photo: 'photo',
+  document: 'file',
+  video: 'video',
+  animation: 'GIF',
+  audio: 'audio file',
+};
+
+/** What the brain is told first of a file that comes from an edit of a message sent earlier: what it replaced, and when that was sent. */
+function editNote({ date, before }: Edited, now: Message): string {
+  const when = formatUtc(date * 1000);
+  const kind = swappableOf(now)?.kind;
+  const what = kind ? KIND_NAMES[kind] : 'file';
+  const name = kind === 'document' ? now.document?.file_name : undefined;
+  const named = name ? `${what} "${name}"` : what;
+  if (before === undefined)
+    return `[The user edited their message of ${when}: this is the ${named} it now holds]`;
+  if (before === kind)
+    return `[The user replaced the ${what} of their message of ${when}: this is the new one${name ? `, "${name}"` : ''}]`;
+  const held =
+    before === 'file'
+      ? `what their message of ${when} held`
+      : `the ${KIND_NAMES[before]} of their message of ${when}`;
+  return `[The user replaced ${held} with this ${named}]`;
 }
 
 /** The turn's text, told first which of its files come from edits of messages sent earlier, and when those were sent. */
@@ -206,12 +242,7 @@ function withReplacedNote(
 ): TurnContent {
   const notes = ordered.flatMap((c) => {
     const edit = replacing.get(c);
-    if (!edit) return [];
-    const what = c.message.photo ? 'photo' : `file "${c.message.document?.file_name ?? 'document'}"`;
-    const when = formatUtc(edit.date * 1000);
-    return edit.replaced
-      ? `[The user replaced the ${what} of their message of ${when}: this is the new one]`
-      : `[The user edited their message of ${when}: this is the ${what} it now holds]`;
+    return edit ? editNote(edit, c.message) : [];
   });
   return notes.length === 0
     ? content

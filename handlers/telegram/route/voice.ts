@@ -40,19 +40,21 @@ export function registerVoice(bot: Bot, deps: BotDeps): void {
 
 /**
  * The turn of a message that holds a recording (a new one, or one whose photo or file the user
- * replaced by an audio file: media-messages.ts). The recording is the one the message holds when
- * the turn begins: one replaced while the turn waits is the one transcribed.
+ * replaced by an audio file: media-messages.ts, which gives the `edit` note the brain is told
+ * first). The recording is the one the message holds when the turn begins: one replaced while the
+ * turn waits is the one transcribed.
  */
 export async function recordingTurn(
   deps: BotDeps,
   ctx: Context & { message: Message; from: User },
+  edit?: string,
 ): Promise<void> {
   const lang = langOf(ctx.from.language_code);
   if (!recordingOf(ctx.message)) return;
   const { transcriber } = deps;
   if (!transcriber) {
     // A caption is the user's words all the same: it is answered, as a photo's is when the photo cannot be read.
-    if (ctx.message.caption?.trim()) untranscribedTurn(deps, ctx, lang);
+    if (ctx.message.caption?.trim()) untranscribedTurn(deps, ctx, lang, edit);
     else await outputFor(ctx).sendHtml(notConfiguredText(lang, false));
     return;
   }
@@ -87,7 +89,9 @@ export async function recordingTurn(
       // A caption is the user's words too, as with a photo's; as it reads now, edited while queued or not.
       const words = caption?.trim();
       const said = words ? `${text}\n\n${words}` : text;
-      // Said as typed: a switch request goes to SwitchProgress (its line, who asked), not into a turn /stop claims to stop.
+      // Said as typed: a switch request goes to SwitchProgress (its line, who asked), not into a turn /stop claims
+      // to stop. Someone else's words (forwarded) and an edit (a file swapped for this one) are not run (edits.ts).
+      if (edit) return { text: `${edit}\n\n${said}` };
       const request = !isForwarded(ctx.message) && (await answerIntent(deps, out, said, ctx.from.id, lang));
       return request ? undefined : { text: said };
     },
@@ -102,7 +106,12 @@ export async function recordingTurn(
  * the user is told so and how to turn transcription on. A caption removed meanwhile leaves only that
  * reply; a recording swapped meanwhile for a file of another kind is a turn of its own.
  */
-function untranscribedTurn(deps: BotDeps, ctx: Context & { message: Message }, lang: Lang): void {
+function untranscribedTurn(
+  deps: BotDeps,
+  ctx: Context & { message: Message },
+  lang: Lang,
+  edit: string | undefined,
+): void {
   submitTurn(
     deps,
     ctx,
@@ -112,9 +121,8 @@ function untranscribedTurn(deps: BotDeps, ctx: Context & { message: Message }, l
       const words = caption?.trim();
       await showFirst(deps, ctx, out, notConfiguredText(lang, Boolean(words)), takeQueuedNotice());
       if (!words) return undefined;
-      return {
-        text: `[The user sent ${recordingName(now)}, but it was not transcribed (speech to text is not set up): you do not hear it]\n\n${words}`,
-      };
+      const note = `[The user sent ${recordingName(now)}, but it was not transcribed (speech to text is not set up): you do not hear it]`;
+      return { text: [edit, note, words].filter(Boolean).join('\n\n') };
     },
     lang,
     { readsCaption: true, readsFile: (m) => recordingOf(m) !== undefined },
