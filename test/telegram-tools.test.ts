@@ -64,6 +64,15 @@ function startTools(confirmTimeoutMs: number): Promise<Harness> {
     parts: { tools: true, bot: true },
     config: {
       telegram: { confirmTimeoutMs, approvers: [OWNER, OUTSIDE_APPROVER] },
+      // A recording's transcript is its bytes as text: a voice note says what the test puts in it.
+      transcription: {
+        command: [
+          process.execPath,
+          '-e',
+          "process.stdout.write(require('node:fs').readFileSync(process.argv[1]))",
+          '{file}',
+        ],
+      },
       tools: {
         git: { repo: project },
         make: { targets: ['deploy', 'release', 'hang', 'serve', 'check'] },
@@ -144,6 +153,15 @@ describe('tools from Telegram', () => {
     expect(status.text).toContain('## main');
     user.says('git stuff please');
     await reply(113, /echo: git stuff please/);
+  });
+
+  it('a shortcut word said in a voice note goes to the brain, like other words: it runs nothing', async () => {
+    const runs = () => h.service.tools?.registry.recentAudit(50, 'run_tests').length ?? 0;
+    const before = runs();
+    h.tg.user(118).sendsVoice(new TextEncoder().encode('tests'));
+    await reply(118, /^echo: tests$/);
+    expect(h.tg.botMessages(118).map((m) => m.text)).toEqual(['🎙 “tests”', 'echo: tests']);
+    expect(runs()).toBe(before);
   });
 
   it('a long output ends the message with its tail and comes whole as a .txt document', async () => {

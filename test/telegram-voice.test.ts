@@ -271,6 +271,25 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     expect(h.service.core.switcher.active().id).toBe('local');
   });
 
+  it('a forwarded voice note is someone else’s words: a switch said in it goes to the brain, never run', async () => {
+    const earlier = h.tg.botMessages(119).length;
+    stt.answer({ text: 'Switch to coder.' });
+    const voice = {
+      ...h.tg.storesFile(new Uint8Array([2, 4, 6]), 'ogg'),
+      duration: 1,
+      mime_type: 'audio/ogg',
+    };
+    const from = { type: 'user', date: 1, sender_user: { id: 999, is_bot: false, first_name: 'Mallory' } };
+    h.tg.user(119).sends({ voice, forward_origin: from });
+    const answer = await replyIn(h, 119, /^echo: \[The user forwards/);
+    expect(answer.text).toMatch(
+      /^echo: \[The user forwards a message by "Mallory"[^\]]*\]\n\nSwitch to coder\.$/,
+    );
+    const said = h.tg.botMessages(119).slice(earlier);
+    expect(said.map((m) => m.text)).toEqual(['🎙 “Switch to coder.”', answer.text]);
+    expect(h.service.core.switcher.active().id).toBe('local');
+  });
+
   // Last here: it leaves the service on `coder`.
   it('a switch said is run as one typed: its progress line, who asked and where; it is no turn /stop claims to stop', async () => {
     const asked = chatRequests(h);
