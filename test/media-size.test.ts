@@ -64,6 +64,26 @@ describe('a file larger than a bot may download', () => {
     expect(stt.requests).toHaveLength(0);
   });
 
+  it('a recording with a caption: the caption goes to the brain, told why the recording did not', async () => {
+    const audio = {
+      file_id: 'big3',
+      file_unique_id: 'ubig3',
+      duration: 3600,
+      file_name: 'talk.mp3',
+      file_size: BIG,
+    };
+    h.tg.user(115).sends({ audio, caption: 'summarise this talk' });
+    const told = await reply(115, /could not transcribe/);
+    expect(told.text).toBe(
+      '⚙️ [proxy] 🎙 I could not transcribe this recording: it is 25.0 MB, and Telegram lets bots download files of up to 20 MB only. Your caption went to the brain, with a note that the recording was not transcribed; send a shorter recording, or type it.',
+    );
+    const answer = await reply(115, /^echo: /);
+    expect(answer.text).toBe(
+      'echo: [The user sent the audio file "talk.mp3", but it was not transcribed (it is 25.0 MB, and Telegram lets bots download files of up to 20 MB only): you do not hear it]\n\nsummarise this talk',
+    );
+    expect(stt.requests).toHaveLength(0);
+  });
+
   it('Telegram’s own refusal ("file is too big") is said as the size limit, never as grammY’s text', async () => {
     h.tg.failNext('getFile', 1, { code: 400, description: 'Bad Request: file is too big' });
     h.tg.user(114).sendsDocument('scan.png', randomPng(8, 8), undefined, 'image/png');

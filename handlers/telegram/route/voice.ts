@@ -71,19 +71,31 @@ export async function recordingTurn(
         text = await transcribeRecording(deps, ctx, recording, transcriber, signal);
       } catch (err) {
         // Stopped by /stop: its reply says so. Cut by a restart: the recording must be sent again.
-        if (!signal.aborted) await tellFailure(deps, ctx, out, err, lang);
-        else if (stopReasonOf(signal) === 'shutdown') {
-          await out
-            .sendHtml(
-              t(
-                lang,
-                `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
-                `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
-              ),
-            )
-            .catch(() => undefined);
+        if (signal.aborted) {
+          if (stopReasonOf(signal) === 'shutdown')
+            await out
+              .sendHtml(
+                t(
+                  lang,
+                  `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
+                  `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
+                ),
+              )
+              .catch(() => undefined);
+          return undefined;
         }
-        return undefined;
+        // The caption is the user's words all the same, as a photo's is when the photo cannot be read.
+        const words = caption?.trim();
+        logFailure(deps, ctx, err);
+        await showFirst(
+          deps,
+          ctx,
+          out,
+          failureText(err, lang, Boolean(words)),
+          words ? takeQueuedNotice() : undefined,
+        );
+        if (!words) return undefined;
+        return { text: untranscribed(message ?? ctx.message, reasonOf(err, 'en'), edit, words) };
       }
       await showFirst(deps, ctx, out, understoodLine(text), takeQueuedNotice());
       // A caption is the user's words too, as with a photo's; as it reads now, edited while queued or not.
@@ -120,20 +132,24 @@ function untranscribedTurn(
       if (!recordingOf(now)) return undefined;
       const words = caption?.trim();
       await showFirst(deps, ctx, out, notConfiguredText(lang, Boolean(words)), takeQueuedNotice());
-      if (!words) return undefined;
-      const note = `[The user sent ${recordingName(now)}, but it was not transcribed (speech to text is not set up): you do not hear it]`;
-      return { text: [edit, note, words].filter(Boolean).join('\n\n') };
+      return words ? { text: untranscribed(now, 'speech to text is not set up', edit, words) } : undefined;
     },
     lang,
     { readsCaption: true, readsFile: (m) => recordingOf(m) !== undefined },
   );
 }
 
+/** What the brain gets of a recording that was not transcribed, and why, sent with a caption: the caption, told of the recording. */
+function untranscribed(recording: Message, why: string, edit: string | undefined, caption: string): string {
+  const note = `[The user sent ${recordingName(recording)}, but it was not transcribed (${why}): you do not hear it]`;
+  return [edit, note, caption].filter(Boolean).join('\n\n');
+}
+
 /**
  * What brainstem shows before the answer (what a recording said, or that it was not transcribed):
  * in place of the "queued" notice when the turn waited (the answer then comes below it), else a
- * message of its own. The line only says what was heard: Telegram refusing it must not lose what
- * was said.
+ * message of its own. The line only says what became of the recording: Telegram refusing it must
+ * not lose what was said.
  */
 async function showFirst(
   deps: BotDeps,
@@ -221,27 +237,37 @@ export function understoodLine(text: string): string {
   return `🎙 <i>“${escapeHtml(shorten(oneLine, SHOWN_CHARS))}”</i>`;
 }
 
-async function tellFailure(deps: BotDeps, ctx: Context, out: ChatOutput, err: unknown, lang: Lang) {
+function logFailure(deps: BotDeps, ctx: Context, err: unknown): void {
   const chatId = ctx.chat?.id;
   if (err instanceof TranscriptionError)
     deps.logger.warn({ chatId, reason: err.reason, why: err.message }, 'transcription failed');
   else deps.logger.warn({ chatId, err: (err as Error).message }, 'voice message could not be fetched');
-  const why = err instanceof TranscriptionError ? err.message : fetchFailureReason(err, lang);
+}
+
+/** Why a recording has no transcript, in words the user can act on. */
+const reasonOf = (err: unknown, lang: Lang) =>
+  err instanceof TranscriptionError ? err.message : fetchFailureReason(err, lang);
+
+/** Said when a recording could not be transcribed; `captionSent`: its caption went to the brain without it. */
+function failureText(err: unknown, lang: Lang, captionSent: boolean): string {
+  const why = escapeHtml(reasonOf(err, lang));
+  const sent = captionSent
+    ? t(
+        lang,
+        'Your caption went to the brain, with a note that the recording was not transcribed',
+        'Votre légende est partie au cerveau, avec une note disant que l’enregistrement n’a pas été transcrit',
+      )
+    : t(lang, 'Nothing was sent to the brain', 'Rien n’a été envoyé au cerveau');
   // A recording too large for a bot stays too large: trying again cannot help.
   const next =
     err instanceof FileTooLarge
       ? t(lang, 'send a shorter recording, or type it', 'envoyez un enregistrement plus court, ou tapez-le')
       : t(lang, 'try again, or type it', 'réessayez, ou tapez-le');
-  await out
-    .sendHtml(
-      t(
-        lang,
-        `${PROXY_TAG} 🎙 I could not transcribe this recording: ${escapeHtml(why)}. Nothing was sent to the brain; ${next}.`,
-        `${PROXY_TAG} 🎙 Je n’ai pas pu transcrire cet enregistrement : ${escapeHtml(why)}. Rien n’a été envoyé au cerveau ; ${next}.`,
-      ),
-      replyIn(ctx),
-    )
-    .catch((e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a transcription failed'));
+  return t(
+    lang,
+    `${PROXY_TAG} 🎙 I could not transcribe this recording: ${why}. ${sent}; ${next}.`,
+    `${PROXY_TAG} 🎙 Je n’ai pas pu transcrire cet enregistrement : ${why}. ${sent} ; ${next}.`,
+  );
 }
 
 /** Said of a recording when speech to text is not set up; `captionSent`: its caption went to the brain without it. */
