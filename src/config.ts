@@ -565,6 +565,9 @@ export function configSchemas() {
             180_000,
           ),
           pollIntervalMs: ms('Pause between two readiness probes during a switch.').default(500),
+          downGraceMs: ms(
+            'How long a switch that starts nothing waits for an upstream where nothing answers (connection refused, unknown host) before it fails; one loading its model is waited for up to `llama.readyTimeoutMs`.',
+          ).default(10_000),
           connectTimeoutMs: ms(
             'How long to wait for a connection and the first byte of an answer before calling the upstream down.',
           ).default(5_000),
@@ -584,6 +587,7 @@ export function configSchemas() {
           healthPath: '/health',
           readyTimeoutMs: 180_000,
           pollIntervalMs: 500,
+          downGraceMs: 10_000,
           connectTimeoutMs: 5_000,
           streamIdleMs: 60_000,
           models: {},

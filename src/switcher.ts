@@ -72,11 +72,6 @@ export interface SwitchStart {
 const ACTIVE_KEY = 'active_mode';
 const LOADED_MODEL_KEY = 'llama_loaded_model';
 /**
- * How long a switch that starts nothing waits for a brain that nothing
- * answers for (a server restarting on its own is back within this).
- */
-const NOTHING_STARTED_GRACE_MS = 10_000;
-/**
  * A switch under way, kept until it ends: a restart (pm2, an upgrade, a crash)
  * that cuts it leaves this for the next start to find (see resumeCut).
  */
@@ -463,7 +458,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       const ready = await waitUntilReady(() => this.deps.readiness.probe(target.id), {
         timeoutMs: target.kind === 'llama' ? config.llama.readyTimeoutMs : 30_000,
         intervalMs: config.llama.pollIntervalMs,
-        downGraceMs: NOTHING_STARTED_GRACE_MS,
+        // A server restarting on its own is back within this; one nothing is starting never comes.
+        downGraceMs: config.llama.downGraceMs,
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!ready.ok)

@@ -29,6 +29,7 @@ beforeAll(async () => {
       healthPath: '/health',
       readyTimeoutMs: 5_000,
       pollIntervalMs: 50,
+      downGraceMs: 10_000,
       connectTimeoutMs: 1_000,
       streamIdleMs: 60_000,
       models: {},

@@ -45,6 +45,8 @@ beforeAll(async () => {
       llama: {
         // Long enough for any load: only the test decides when `big` is ready.
         readyTimeoutMs: 120_000,
+        // Short, as the test waits it out: a switch to `gone` must end with it, far before readyTimeoutMs.
+        downGraceMs: 1_000,
         models: {
           bad: {
             start: [
@@ -160,7 +162,7 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     u.says('/mode gone');
     const failed = await reply(114, /❌ Switch to gone failed/);
     expect(failed.text).toMatch(
-      /nothing answered for 10\.0 s and nothing is starting it: cannot reach the local model/,
+      /nothing answered for 1\.0 s and nothing is starting it: cannot reach the local model/,
     );
     expect(failed.text).toContain('Is llama-server (or Ollama) running?');
     expect(failed.text).toMatch(/Still on local\.$/);
