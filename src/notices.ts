@@ -23,12 +23,22 @@ export const NOTICE_KINDS = [
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
+/**
+ * The one chat (and forum topic) a notice is for, instead of the notify chats: the chat that asked
+ * for what it tells and is not a notify chat (how a switch a restart cut ended).
+ */
+export interface NoticeChat {
+  id: number;
+  topicId?: number;
+}
+
 export interface Notice {
   id: number;
   ts: number;
   kind: NoticeKind;
   /** Telegram HTML, the proxy tag first. */
   text: string;
+  chat?: NoticeChat;
 }
 
 export interface NoticeInput {
@@ -40,6 +50,7 @@ export interface NoticeInput {
   text: Html;
   /** A notice with a key already used is not sent again, not even after a restart. */
   dedupeKey?: string;
+  chat?: NoticeChat;
 }
 
 /**
@@ -52,6 +63,7 @@ export interface NoticeRecord {
   kind: NoticeKind;
   text: string;
   dedupeKey: string;
+  chat?: NoticeChat;
 }
 
 /**
@@ -67,14 +79,20 @@ export interface KeptNotices {
   written(ends: { notices: string[] }): void;
 }
 
-/** Delivers a notice somewhere (the Telegram bot); resolves true once it is really delivered. */
-export type NoticeSink = (notice: Notice) => Promise<boolean>;
+/**
+ * Delivers a notice somewhere (the Telegram bot): `sent` once it is really delivered, `retry` when
+ * it must be tried again later (the notices after it wait, so they keep their order), `held` when
+ * the sink has nowhere to send it (no notify chats): it waits in the database and the next goes on.
+ */
+export type NoticeSink = (notice: Notice) => Promise<'sent' | 'retry' | 'held'>;
 
 interface Row {
   id: number;
   ts: number;
   kind: NoticeKind;
   text: string;
+  chatId: number | null;
+  topicId: number | null;
 }
 
 /**
@@ -113,7 +131,8 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     const body = input.text.text;
     const text = body.startsWith(PROXY_TAG) ? body : html`${PROXY_TAG} ${input.text}`.text;
     const dedupeKey = input.dedupeKey ?? `notice:${randomUUID()}`;
-    this.record({ ts: Date.now(), kind: input.kind, text, dedupeKey });
+    const chat = input.chat === undefined ? {} : { chat: input.chat };
+    this.record({ ts: Date.now(), kind: input.kind, text, dedupeKey, ...chat });
   }
 
   /**
@@ -128,11 +147,14 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
         `the ${n.kind} notice "${n.text}"`,
         () => {
           const r = this.db
-            .prepare('INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text) VALUES (?, ?, ?, ?)')
-            .run(n.ts, n.kind, n.dedupeKey, n.text);
+            .prepare(
+              'INSERT OR IGNORE INTO notices (ts, kind, dedupe_key, text, chat_id, topic_id) VALUES (?, ?, ?, ?, ?, ?)',
+            )
+            .run(n.ts, n.kind, n.dedupeKey, n.text, n.chat?.id ?? null, n.chat?.topicId ?? null);
           this.onDisk.written({ notices: [n.dedupeKey] });
           if (r.changes === 0) return;
-          const notice: Notice = { id: Number(r.lastInsertRowid), ts: n.ts, kind: n.kind, text: n.text };
+          const { dedupeKey: _, ...rest } = n;
+          const notice: Notice = { id: Number(r.lastInsertRowid), ...rest };
           this.logger.info({ kind: notice.kind, id: notice.id }, 'notice');
           this.emit('notice', notice);
           void this.flush();
@@ -159,14 +181,20 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
 
   pending(): Notice[] {
     return this.db
-      .prepare<[], Row>('SELECT id, ts, kind, text FROM notices WHERE sent_at IS NULL ORDER BY id')
-      .all();
+      .prepare<[], Row>(
+        'SELECT id, ts, kind, text, chat_id AS chatId, topic_id AS topicId FROM notices WHERE sent_at IS NULL ORDER BY id',
+      )
+      .all()
+      .map(({ chatId, topicId, ...n }) =>
+        chatId === null ? n : { ...n, chat: { id: chatId, ...(topicId === null ? {} : { topicId }) } },
+      );
   }
 
-  recent(limit = 20): (Notice & { sentAt: number | null })[] {
+  /** The latest notices for the notify chats (not those for one chat of their own), newest first. */
+  recent(limit = 20): (Omit<Notice, 'chat'> & { sentAt: number | null })[] {
     return this.db
-      .prepare<[number], Row & { sentAt: number | null }>(
-        'SELECT id, ts, kind, text, sent_at AS sentAt FROM notices ORDER BY id DESC LIMIT ?',
+      .prepare<[number], Omit<Row, 'chatId' | 'topicId'> & { sentAt: number | null }>(
+        'SELECT id, ts, kind, text, sent_at AS sentAt FROM notices WHERE chat_id IS NULL ORDER BY id DESC LIMIT ?',
       )
       .all(limit);
   }
@@ -188,13 +216,14 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     if (!sink) return;
     for (const n of this.pending()) {
       if (this.delivered.has(n.id)) continue;
-      let delivered = false;
+      let delivery: Awaited<ReturnType<NoticeSink>> = 'retry';
       try {
-        delivered = await sink(n);
+        delivery = await sink(n);
       } catch (err) {
         this.logger.warn({ err, id: n.id }, 'notice delivery failed; will retry');
       }
-      if (!delivered) return;
+      if (delivery === 'held') continue;
+      if (delivery === 'retry') return;
       this.delivered.add(n.id);
       const sentAt = Date.now();
       this.kept.run(`that notice ${n.id} was sent (it may be sent again after a restart)`, () => {

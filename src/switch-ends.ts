@@ -12,6 +12,7 @@ const noticeSchema = z.object({
   kind: z.enum(NOTICE_KINDS),
   text: z.string(),
   dedupeKey: z.string(),
+  chat: z.object({ id: z.number(), topicId: z.number().optional() }).optional(),
 });
 
 const endsSchema = z.object({

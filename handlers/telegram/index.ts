@@ -190,12 +190,14 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     approver: chats.length > 0 ? approvals.forChats(chats, () => noticeLang(core.kv)) : undefined,
     start() {
       // Before the service finishes the switch a restart cut (Switcher.resumeCut).
-      stopFollowing = switches.followResumed(bot.api, chats);
+      stopFollowing = switches.followResumed(chats);
       polling = startPolling(bot, logger, allowedUpdates(front !== undefined));
       if (front) front.commands.setOwn(commandMenus(true));
       else void publishCommands(bot.api, logger);
-      if (chats.length > 0) sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });
-      else logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
+      // With no notify chats too: a chat that asked for a switch a restart cut hears how it ended.
+      sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });
+      if (chats.length === 0)
+        logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
       logger.info(
         { route: front ? 'openclaw-front' : 'direct', notifyChats: chats },
         front

@@ -186,4 +186,14 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       ALTER TABLE telegram_files ADD COLUMN kind TEXT;
     `,
   },
+  {
+    version: 12,
+    name: 'notices for one chat',
+    // A notice for the one chat that asked for what it tells (how a switch a restart cut ended),
+    // kept and retried as the notify chats' are. NULL: the notify chats'.
+    sql: `
+      ALTER TABLE notices ADD COLUMN chat_id INTEGER;
+      ALTER TABLE notices ADD COLUMN topic_id INTEGER;
+    `,
+  },
 ];

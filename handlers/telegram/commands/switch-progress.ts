@@ -1,6 +1,5 @@
-import type { Api } from 'grammy';
-import { alreadyInMode } from '../../../src/chat/facts.js';
 import type { Core } from '../../../src/core.js';
+import { type Html, html } from '../../../src/html.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
@@ -13,8 +12,8 @@ import {
 } from '../../../src/switcher.js';
 import { shorten } from '../../../src/text.js';
 import { waitAtMost } from '../../../src/wait.js';
-import { escapeHtml, htmlMarkup } from '../format/render.js';
-import { ChatOutput } from '../send/output.js';
+import { escapeHtml } from '../format/render.js';
+import type { ChatOutput } from '../send/output.js';
 
 function switchingText(target: string, lang: Lang): string {
   return t(
@@ -25,31 +24,36 @@ function switchingText(target: string, lang: Lang): string {
 }
 
 /** The short result shown in place of the progress line; the wake notice tells the rest. */
-function outcomeText(o: SwitchOutcome, lang: Lang): string {
-  if (o.ok && o.alreadyActive) return alreadyInMode(o.to, lang, htmlMarkup);
+function outcomeText(o: SwitchOutcome, lang: Lang): Html {
+  if (o.ok && o.alreadyActive)
+    return t(
+      lang,
+      html`${PROXY_TAG} Already in mode <b>${o.to}</b>.`,
+      html`${PROXY_TAG} Déjà en mode <b>${o.to}</b>.`,
+    );
   if (o.ok && o.from === o.to) {
     // Its model had gone down; a resumed switch's time is only this process's, so none is shown.
     const took = o.trigger.source === 'resume' ? '' : formatDuration(o.ms);
     return t(
       lang,
-      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> is ready: its model was started again${took && ` in ${took}`}.`,
-      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> prêt : son modèle a été relancé${took && ` en ${took}`}.`,
+      html`${PROXY_TAG} ✅ Mode <b>${o.to}</b> is ready: its model was started again${took && ` in ${took}`}.`,
+      html`${PROXY_TAG} ✅ Mode <b>${o.to}</b> prêt : son modèle a été relancé${took && ` en ${took}`}.`,
     );
   }
   if (o.ok) {
     return t(
       lang,
-      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> is ready (from ${escapeHtml(o.from)} in ${formatDuration(o.ms)}).`,
-      `${PROXY_TAG} ✅ Mode <b>${escapeHtml(o.to)}</b> prêt (depuis ${escapeHtml(o.from)} en ${formatDuration(o.ms)}).`,
+      html`${PROXY_TAG} ✅ Mode <b>${o.to}</b> is ready (from ${o.from} in ${formatDuration(o.ms)}).`,
+      html`${PROXY_TAG} ✅ Mode <b>${o.to}</b> prêt (depuis ${o.from} en ${formatDuration(o.ms)}).`,
     );
   }
   // The target may be whatever was typed: shown back short, so the reply always fits.
-  const to = escapeHtml(shorten(o.to, 80));
-  const reason = escapeHtml(shorten(o.reason, 1000));
+  const to = shorten(o.to, 80);
+  const reason = shorten(o.reason, 1000);
   return t(
     lang,
-    `${PROXY_TAG} ❌ Switch to <b>${to}</b> failed: ${reason}. Still on <b>${escapeHtml(o.from)}</b>.`,
-    `${PROXY_TAG} ❌ Échec de la bascule vers <b>${to}</b> : ${reason}. Toujours en <b>${escapeHtml(o.from)}</b>.`,
+    html`${PROXY_TAG} ❌ Switch to <b>${to}</b> failed: ${reason}. Still on <b>${o.from}</b>.`,
+    html`${PROXY_TAG} ❌ Échec de la bascule vers <b>${to}</b> : ${reason}. Toujours en <b>${o.from}</b>.`,
   );
 }
 
@@ -128,19 +132,18 @@ export class SwitchProgress {
   /**
    * At start-up: the switch a restart cut ends (resumed, or not tried again),
    * and the chat that asked for it, told it would hear how it ends, is told
-   * there, unless it is a notify chat, which gets the wake notice. Returns
-   * what stops following.
+   * there, unless it is a notify chat, which gets the wake notice. Told as a
+   * notice of its own, kept and retried as the notify chats' are: Telegram
+   * failing then, or a stop before it is sent, does not lose it. Returns what
+   * stops following.
    */
-  followResumed(api: Api, notifyChats: readonly number[]): () => void {
-    const { switcher } = this.core;
+  followResumed(notifyChats: readonly number[]): () => void {
+    const { switcher, notifier } = this.core;
     const follow = (o: SwitchOutcome) => {
       const chat = afterRestart(o.trigger) ? o.trigger.chat : undefined;
       if (!chat || notifyChats.includes(chat.id)) return;
-      new ChatOutput(api, chat.id, chat.topicId)
-        .sendHtml(outcomeText(o, o.trigger.lang ?? 'en'))
-        .catch((err: unknown) =>
-          this.logger.warn({ err, chatId: chat.id }, 'could not tell a chat how its cut switch ended'),
-        );
+      const kind = o.ok ? 'switch' : 'switch_failed';
+      notifier.notify({ kind, text: outcomeText(o, o.trigger.lang ?? 'en'), chat });
     };
     switcher.on('switched', follow);
     return () => switcher.off('switched', follow);
@@ -198,7 +201,9 @@ export class SwitchProgress {
       const to = known?.id ?? target;
       // Left to the next start by the stop, it is said as when the stop comes first: not as a failure.
       const left = outcome === undefined || (!outcome.ok && outcome.leftToNextStart === true);
-      const text = left ? restartingText(to, switcher.resumable(asked), lang) : outcomeText(outcome, lang);
+      const text = left
+        ? restartingText(to, switcher.resumable(asked), lang)
+        : outcomeText(outcome, lang).text;
       if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
     } finally {
       switcher.off('started', started);

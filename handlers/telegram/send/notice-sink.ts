@@ -1,6 +1,6 @@
 import type { Api } from 'grammy';
 import type { Logger } from '../../../src/logger.js';
-import type { Notice, Notifier } from '../../../src/notices.js';
+import type { Notice, NoticeChat, Notifier } from '../../../src/notices.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { ChatOutput, isPermanent } from './output.js';
 
@@ -8,10 +8,10 @@ import { ChatOutput, isPermanent } from './output.js';
 const RETRY_EVERY_MS = 30_000;
 
 /**
- * Delivers brainstem's notices (HTML) to every notify chat. A notice counts
- * as delivered once each chat has it, or refused it for good (a user who
- * blocked the bot must not hold back every later notice); a chat that already
- * got it is not sent it again when another chat's failure makes it retry.
+ * Delivers brainstem's notices (HTML) to every notify chat, or to the one chat a notice is for. A
+ * notice counts as delivered once each chat has it, or refused it for good (a user who blocked the
+ * bot must not hold back every later notice); a chat that already got it is not sent it again when
+ * another chat's failure makes it retry. With no notify chats, theirs wait in the database.
  */
 export function startNoticeSink(opts: {
   notifier: Notifier;
@@ -23,31 +23,33 @@ export function startNoticeSink(opts: {
   const { notifier, api, chats, logger } = opts;
   const done = new Map<number, Set<number>>();
 
-  const deliver = async (notice: Notice): Promise<boolean> => {
+  const deliver = async (notice: Notice): Promise<'sent' | 'retry' | 'held'> => {
+    const targets: NoticeChat[] = notice.chat ? [notice.chat] : chats.map((id) => ({ id }));
+    if (targets.length === 0) return 'held';
     const reached = done.get(notice.id) ?? new Set<number>();
     done.set(notice.id, reached);
-    for (const chatId of chats) {
-      if (reached.has(chatId)) continue;
+    for (const chat of targets) {
+      if (reached.has(chat.id)) continue;
       try {
-        await new ChatOutput(api, chatId).sendHtml(notice.text);
-        reached.add(chatId);
+        await new ChatOutput(api, chat.id, chat.topicId).sendHtml(notice.text);
+        reached.add(chat.id);
       } catch (err) {
         if (!isPermanent(err)) {
           logger.warn(
-            { err: (err as Error).message, chatId, notice: notice.id },
+            { err: (err as Error).message, chatId: chat.id, notice: notice.id },
             'notice not delivered; will retry',
           );
-          return false;
+          return 'retry';
         }
         logger.error(
-          { err: (err as Error).message, chatId, notice: notice.id },
+          { err: (err as Error).message, chatId: chat.id, notice: notice.id },
           'chat refuses notices; skipped',
         );
-        reached.add(chatId);
+        reached.add(chat.id);
       }
     }
     done.delete(notice.id);
-    return true;
+    return 'sent';
   };
 
   notifier.setSink(deliver);
