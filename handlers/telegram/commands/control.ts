@@ -138,14 +138,10 @@ export function registerModeButtons(bot: Bot, deps: BotDeps): void {
         await ctx.answerCallbackQuery();
         return;
       }
-      await ctx.answerCallbackQuery({ text: `→ ${parsed.data}` });
-      deps.switches.run(
-        out,
-        parsed.data,
-        { source: 'keyboard', by: String(ctx.from.id), lang },
-        lang,
-        messageId,
-      );
+      const trigger = { source: 'keyboard' as const, by: String(ctx.from.id), lang };
+      await ctx.answerCallbackQuery({
+        text: deps.switches.press(out, parsed.data, trigger, lang, messageId),
+      });
     }),
   );
 }
