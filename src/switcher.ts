@@ -466,8 +466,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: ready.reason, trigger });
     }
     // Saved first: a mode that could not be saved is not the active one (a restart would undo it).
+    // Durably: the end of this switch, and its notice, may be kept in SwitchEnds' synced file next.
     try {
-      kv.set(ACTIVE_KEY, target.id);
+      kv.setDurably(ACTIVE_KEY, target.id);
     } catch (err) {
       // Another process's lock: the swap stopped the model of the mode the user is told they are still
       // on, which is started again. Any other error (the database closed by a stop) is only said.

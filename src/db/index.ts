@@ -59,7 +59,7 @@ export class KvStore {
   private readonly getStmt;
   private readonly setStmt;
   private readonly deleteStmt;
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.deleteStmt = db.prepare('DELETE FROM kv WHERE key = ?');
     this.getStmt = db.prepare<[string], { value: string }>('SELECT value FROM kv WHERE key = ?');
     this.setStmt = db.prepare(
@@ -71,6 +71,20 @@ export class KvStore {
   }
   set(key: string, value: string): void {
     this.setStmt.run(key, value, Date.now());
+  }
+  /**
+   * As set(), synced to the disk before it returns: the database runs with synchronous=NORMAL, where
+   * a power loss may undo the last commits (in order). For a value a file synced to the disk is
+   * written after (the active mode, before the switch-ends file says its switch ended): otherwise
+   * the file could outlive it. One fsync of the WAL, which takes the commits before with it.
+   */
+  setDurably(key: string, value: string): void {
+    this.db.pragma('synchronous = FULL');
+    try {
+      this.set(key, value);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
   }
   delete(key: string): void {
     this.deleteStmt.run(key);
