@@ -73,10 +73,11 @@ export interface NoticeRecord {
 export interface KeptNotices {
   readonly file: string;
   /** What the last run kept there, read at start, and what was kept since. */
-  readonly pending: { notices: NoticeRecord[] };
-  note(ends: { notices: NoticeRecord[] }): void;
-  /** The database has these, by their dedupe key. */
-  written(ends: { notices: string[] }): void;
+  readonly pending: { notices: NoticeRecord[]; sent: number[] };
+  /** `sent`: notices delivered (by their id) whose mark waits for the lock. */
+  note(ends: { notices?: NoticeRecord[]; sent?: number[] }): void;
+  /** The database has these: notices by their dedupe key, marks by their notice's id. */
+  written(ends: { notices?: string[]; sent?: number[] }): void;
 }
 
 /**
@@ -108,8 +109,6 @@ interface Row {
 export class Notifier extends EventEmitter<{ notice: [Notice] }> {
   private sink: NoticeSink | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  /** Delivered, but not yet recorded as sent (kept behind another process's lock): not delivered again. */
-  private readonly delivered = new Set<number>();
 
   constructor(
     private readonly db: Db,
@@ -120,6 +119,7 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     super();
     // One the database took before the last run ended is known by its key: not sent twice.
     for (const n of onDisk.pending.notices) this.record(n);
+    for (const id of onDisk.pending.sent) this.markSent(id, Date.now());
   }
 
   /**
@@ -215,7 +215,8 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     const sink = this.sink;
     if (!sink) return;
     for (const n of this.pending()) {
-      if (this.delivered.has(n.id)) continue;
+      // Delivered, its mark kept behind another process's lock (by this run or the last): not again.
+      if (this.onDisk.pending.sent.includes(n.id)) continue;
       let delivery: Awaited<ReturnType<NoticeSink>> = 'retry';
       try {
         delivery = await sink(n);
@@ -224,12 +225,24 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
       }
       if (delivery === 'held') continue;
       if (delivery === 'retry') return;
-      this.delivered.add(n.id);
-      const sentAt = Date.now();
-      this.kept.run(`that notice ${n.id} was sent (it may be sent again after a restart)`, () => {
-        this.db.prepare('UPDATE notices SET sent_at = ? WHERE id = ?').run(sentAt, n.id);
-        this.delivered.delete(n.id);
-      });
+      this.markSent(n.id, Date.now());
     }
+  }
+
+  /**
+   * Records that a notice was delivered. Behind another process's lock the mark waits in memory and
+   * on disk (KeptNotices) until the database has it: a stop before the lock goes does not send the
+   * notice again at the next start. Only a crash between the delivery and the mark does.
+   */
+  private markSent(id: number, sentAt: number): void {
+    const written = this.kept.run(
+      `that notice ${id} was sent`,
+      () => {
+        this.db.prepare('UPDATE notices SET sent_at = ? WHERE id = ?').run(sentAt, id);
+        this.onDisk.written({ sent: [id] });
+      },
+      { savedIn: this.onDisk.file },
+    );
+    if (!written) this.onDisk.note({ sent: [id] });
   }
 }

@@ -25,6 +25,11 @@ const endsSchema = z.object({
    * in memory only, a stop or a crash before the lock went lost them. Keyed, so never recorded twice.
    */
   notices: z.array(z.unknown()).default([]),
+  /**
+   * The ids of notices delivered whose "sent" mark another process's lock kept from the database:
+   * without them here, a stop before the lock went sent them again at the next start.
+   */
+  sent: z.array(z.number()).default([]),
 });
 export type Ends = Omit<z.infer<typeof endsSchema>, 'notices'> & { notices: NoticeRecord[] };
 
@@ -68,23 +73,26 @@ export class SwitchEnds implements KeptNotices {
   }
 
   /** Ends the database could not take now: kept in the file until it has them. */
-  note(ends: { cut?: string; queued?: string[]; notices?: NoticeRecord[] }): void {
+  note(ends: { cut?: string; queued?: string[]; notices?: NoticeRecord[]; sent?: number[] }): void {
     const queued = [...new Set([...this.ends.queued, ...(ends.queued ?? [])])];
     const keys = new Set(this.ends.notices.map((n) => n.dedupeKey));
     const notices = [...this.ends.notices, ...(ends.notices ?? []).filter((n) => !keys.has(n.dedupeKey))];
-    this.save({ cut: ends.cut ?? this.ends.cut, queued, notices });
+    const sent = [...new Set([...this.ends.sent, ...(ends.sent ?? [])])];
+    this.save({ cut: ends.cut ?? this.ends.cut, queued, notices, sent });
   }
 
-  /** The database has these (notices by their dedupe key): what else waits stays. */
-  written(ends: { cut?: string; queued?: string[]; notices?: string[] }): void {
+  /** The database has these (notices by their dedupe key, "sent" marks by their id): what else waits stays. */
+  written(ends: { cut?: string; queued?: string[]; notices?: string[]; sent?: number[] }): void {
     const cut = ends.cut !== undefined && ends.cut === this.ends.cut ? undefined : this.ends.cut;
     const queued = this.ends.queued.filter((id) => !ends.queued?.includes(id));
     const notices = this.ends.notices.filter((n) => !ends.notices?.includes(n.dedupeKey));
+    const sent = this.ends.sent.filter((id) => !ends.sent?.includes(id));
     const same =
       cut === this.ends.cut &&
       queued.length === this.ends.queued.length &&
-      notices.length === this.ends.notices.length;
-    if (!same) this.save({ cut, queued, notices });
+      notices.length === this.ends.notices.length &&
+      sent.length === this.ends.sent.length;
+    if (!same) this.save({ cut, queued, notices, sent });
   }
 
   private read(): Ends {
@@ -97,7 +105,7 @@ export class SwitchEnds implements KeptNotices {
           { err, file: this.file },
           'could not read the ends of switches and the notices kept for this start',
         );
-      return { queued: [], notices: [] };
+      return { queued: [], notices: [], sent: [] };
     }
     try {
       const { notices, ...ends } = endsSchema.parse(JSON.parse(raw));
@@ -118,7 +126,7 @@ export class SwitchEnds implements KeptNotices {
         { err, file: this.file },
         'the ends of switches and the notices kept for this start are not readable: ignored (a switch that ended may be made again, those notices are lost)',
       );
-      return { queued: [], notices: [] };
+      return { queued: [], notices: [], sent: [] };
     }
   }
 
@@ -127,7 +135,8 @@ export class SwitchEnds implements KeptNotices {
     this.ends = ends;
     try {
       // Not synced: a file a power loss brings back is applied again, harmlessly (what the database has is skipped).
-      if (ends.cut === undefined && ends.queued.length === 0 && ends.notices.length === 0) {
+      const empty = ends.queued.length === 0 && ends.notices.length === 0 && ends.sent.length === 0;
+      if (ends.cut === undefined && empty) {
         rmSync(this.file, { force: true });
         return;
       }

@@ -29,21 +29,25 @@ describe('the switch-ends file', () => {
       dedupeKey: 'k',
     };
     ends.note({ cut: 'record', queued: ['a'], notices: [notice] });
-    ends.note({ queued: ['b'], notices: [notice] });
+    ends.note({ queued: ['b'], notices: [notice], sent: [7] });
     expect((await stat(ends.file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(ends.file, 'utf8'))).toEqual({
       cut: 'record',
       queued: ['a', 'b'],
       notices: [notice],
+      sent: [7],
     });
     expect(await readdir(dir)).toEqual([path.basename(ends.file)]);
     const next = new SwitchEnds(dir, logger);
     expect(next.cutEnded('record')).toBe(true);
     expect(next.queuedBegan('b')).toBe(true);
     expect(next.pending.notices).toEqual([notice]);
+    expect(next.pending.sent).toEqual([7]);
     next.written({ cut: 'record', queued: ['a', 'b'] });
     expect(await readdir(dir)).toEqual([path.basename(ends.file)]);
     next.written({ notices: ['k'] });
+    expect(await readdir(dir)).toEqual([path.basename(ends.file)]);
+    next.written({ sent: [7] });
     expect(await readdir(dir)).toEqual([]);
     expect(logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
   });

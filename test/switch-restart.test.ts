@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
+import { html } from '../src/html.js';
 import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { databaseLocks } from './helpers/database-lock.js';
@@ -385,6 +386,27 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await message(115, /^echo: back\?$/);
   });
 
+  it('a notice delivered while another process holds the database is not sent again after a stop that came before the lock went', async () => {
+    await fresh();
+    const first = await start();
+    await first.service.core.notifier.flush();
+    first.service.core.notifier.notify({ kind: 'upgrade', text: html`delivered under a lock` });
+    // Recorded: then a sqlite3 shell (a backup) takes the write lock before the notice is marked sent.
+    const held = locks.hold();
+    await message(OWNER, /delivered under a lock/);
+    // Its delivery is over once a flush queued behind it is: its mark waits for the lock.
+    await first.service.core.notifier.flush();
+    await first.stopService();
+    locks.release(held);
+    const second = await start();
+    await second.service.core.notifier.flush();
+    expect(tg.botMessages(OWNER).filter((m) => /delivered under a lock/.test(m.text))).toHaveLength(1);
+    expect(second.service.core.notifier.pending()).toEqual([]);
+    await expect(stat(path.join(dir, 'data', 'brainstem.sqlite-switch-ends'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+  });
+
   /** brainstem as pm2 runs it, its own process, on the test's data dir, qwen active. */
   async function spawnOn(): Promise<ServiceProcess> {
     const file = path.join(dir, 'brainstem.json');
@@ -473,6 +495,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
       cut: expect.stringMatching(/"to":"coder"/),
       queued: [expect.any(String)],
       notices: [expect.objectContaining({ kind: 'switch_failed', text: expect.stringMatching(failed) })],
+      sent: [],
     });
     // Its last lines may come after its exit: waited for.
     await first.waitForLog((l) =>
@@ -497,6 +520,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
       cut: expect.stringMatching(/"to":"coder"/),
       queued: [],
       notices: [expect.objectContaining({ kind: 'switch_failed', text: expect.stringMatching(failed) })],
+      sent: [],
     });
     locks.release(again);
     // The switch queued behind the first was not made again either: its chat heard of it once.
