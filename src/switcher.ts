@@ -228,13 +228,18 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     if (!this.deps.modes.find(ref)) return Promise.resolve(this.unknown(ref, trigger));
     // One a restart left queued is kept already (resumeCut).
     if (this.inFlight > 0 && !this.kept.has(trigger)) this.keepQueued(ref, trigger);
-    this.inFlight++;
-    const run = this.chain.then(() => {
+    return this.enqueue(() => {
       // Still queued (in QUEUED_KEY), as its chat was told.
       if (this.leftToNextStart(trigger)) return this.left(ref, trigger);
       this.dropQueued(trigger);
       return this.perform(ref, trigger);
     });
+  }
+
+  /** Runs `job` once the switches before it are over; turns wait for it as for a switch. */
+  private enqueue(job: () => SwitchOutcome | Promise<SwitchOutcome>): Promise<SwitchOutcome> {
+    this.inFlight++;
+    const run = this.chain.then(job);
     this.chain = run.catch(() => undefined);
     return run.finally(() => {
       this.inFlight--;
@@ -636,8 +641,29 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
             `brainstem a redémarré deux fois pendant la bascule, sans réessayer une troisième (envoyez /mode ${to} pour réessayer)`,
           );
       logger.warn({ to, reason }, 'a switch cut by a restart is not resumed');
-      this.finish({ ok: false, from, to, ms: 0, reason, trigger: { ...trigger, source: 'resume' } });
-      return undefined;
+      const outcome = {
+        ok: false as const,
+        from,
+        to,
+        ms: 0,
+        reason,
+        trigger: { ...trigger, source: 'resume' as const },
+      };
+      // The cut switch may have run the stop commands of the model loaded then: the mode the user is
+      // told they are still on cannot answer until it is started again, its own switch's way.
+      const failed = target?.kind === 'llama' ? target.llamaModel : undefined;
+      const { loaded } = cut;
+      if (loaded === undefined || failed === undefined || loaded === failed) {
+        this.finish(outcome);
+        return undefined;
+      }
+      return this.enqueue(async () => {
+        const back = await this.restore(loaded, failed, outcome.trigger).catch((err: unknown) => {
+          logger.error({ err, model: loaded }, 'could not start again the model a cut switch had stopped');
+          return '';
+        });
+        return this.finish({ ...outcome, reason: `${reason}${back}` });
+      });
     }
     logger.info({ to, trigger }, 'resuming the switch a restart cut');
     return this.switchTo(to, { ...trigger, source: 'resume' });
