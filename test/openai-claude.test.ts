@@ -340,6 +340,17 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(finishes.filter(Boolean)).toEqual(['length']);
   });
 
+  it('answers a reply Claude’s safety classifier stopped with the text so far and finish_reason "content_filter", not a 502 the SDK sends again', async () => {
+    claude.fake.script(() => text(['I can', 'not'], { stopReason: 'refusal' }));
+    const r = await svc.client.chat.completions.create(
+      { model: 'assistant', messages: [user('something against the policy')] },
+      { headers: { 'x-session-key': 'refusal' } },
+    );
+    // The current CLI tries once more before it gives up: the client has both tries' words.
+    expect(r.choices[0]?.message.content).toMatch(/^I cannot(\n\nI cannot)?$/);
+    expect(r.choices[0]?.finish_reason).toBe('content_filter');
+  });
+
   it('kills the claude child when the client goes away', async () => {
     // Warm processes of the earlier conversations live on; the child of this turn must not.
     const earlier = new Set(processesIn(svc.dir));

@@ -124,6 +124,28 @@ export function outputCutNotice(lang: Lang | undefined): string {
   );
 }
 
+/**
+ * Whether Claude's safety classifier stopped the answer (`stop_reason:
+ * refusal`): CLIs 2.1.197 and 2.1.332 (the latter after one retry) end the
+ * turn `is_error` with "API Error: Claude Code is unable to respond to this
+ * request, which appears to violate our Usage Policy…" (no status). No
+ * failure of the service: the answer so far is the answer, withheld from
+ * there on (OpenAI's `finish_reason: "content_filter"`, which clients do not
+ * retry; a 502 the openai SDK sends twice more, each one billed and refused).
+ */
+export function isRefusal(s: Pick<FailureSignals, 'result'>): boolean {
+  return s.result?.stopReason === 'refusal';
+}
+
+/** Told to a person (Telegram), who sees no finish reason; an HTTP client has `finish_reason: "content_filter"`. */
+export function refusalNotice(lang: Lang | undefined): string {
+  return t(
+    lang,
+    `${PROXY_TAG} Claude's safety classifier stopped this answer (Anthropic's usage policy); the rest of it was withheld. Rephrase the request, or start a new conversation with /new.`,
+    `${PROXY_TAG} Le classifieur de sécurité de Claude a arrêté cette réponse (règles d'usage d'Anthropic) ; la suite n'a pas été donnée. Reformulez la demande, ou commencez une nouvelle conversation avec /new.`,
+  );
+}
+
 export function classifyFailure(s: FailureSignals): BrainError {
   const status = s.result?.status;
   const text = [s.result?.text, ...(s.result?.errors ?? [])].filter(Boolean).join(' · ');

@@ -19,8 +19,10 @@ import {
   emptyPromptError,
   isMissingSession,
   isOutputCut,
+  isRefusal,
   outputCutNotice,
   prepareError,
+  refusalNotice,
   spawnError,
   timeoutError,
 } from './errors.js';
@@ -420,15 +422,18 @@ export class ClaudeCodeBrain implements Brain {
       const usage = proc.turnUsage(result);
       const failure = { ...a.reader.signals, stderr: proc.stderr };
       const cut = result.isError && isOutputCut(failure);
-      if (!result.isError || cut) {
+      const refused = result.isError && !cut && isRefusal(failure);
+      if (!result.isError || cut || refused) {
         yield* a.reader.settle(usage);
         if (cut) yield { type: 'notice', text: outputCutNotice(req.lang) };
+        if (refused) yield { type: 'notice', text: refusalNotice(req.lang) };
         log.info(
           {
             durationMs,
             costUsd: usage.costUsd,
             permissionDenials: result.permissionDenials.map((d) => d.tool),
             ...(cut ? { cut: 'output token limit' } : {}),
+            ...(refused ? { cut: 'refusal' } : {}),
           },
           'claude turn finished',
         );
@@ -438,7 +443,7 @@ export class ClaudeCodeBrain implements Brain {
           answered: answerDigest(a.reader.text),
         });
         keep = pooled && !this.closed && outcome.invalidLines === 0;
-        yield { type: 'done', finishReason: cut ? 'length' : 'stop' };
+        yield { type: 'done', finishReason: cut ? 'length' : refused ? 'content_filter' : 'stop' };
         return 'done';
       }
       if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';

@@ -161,6 +161,8 @@ const resultLine = z.object({
   subtype: z.string().optional(),
   is_error: z.boolean(),
   api_error_status: z.number().nullish(),
+  /** The last API call's stop reason: `refusal` when Claude's safety classifier stopped the answer. */
+  stop_reason: z.string().nullish(),
   result: z.string().optional(),
   errors: z.array(z.string()).optional(),
   session_id: z.string().optional(),
@@ -219,6 +221,8 @@ export interface CliResult {
   subtype?: string;
   isError: boolean;
   status?: number;
+  /** Why the last API call stopped (`end_turn`, `refusal`…), when the CLI says it. */
+  stopReason?: string;
   /** The final text, or the CLI's error text when `isError`. */
   text: string;
   /** Errors the CLI lists when it failed before talking to the API (e.g. an unknown session). */
@@ -480,6 +484,7 @@ function fromResult(line: z.infer<typeof resultLine>): CliEvent {
       subtype: line.subtype,
       isError: line.is_error,
       status: line.api_error_status ?? undefined,
+      stopReason: line.stop_reason ?? undefined,
       text: line.result ?? '',
       errors: line.errors ?? [],
       sessionId: line.session_id,
