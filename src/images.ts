@@ -153,11 +153,12 @@ export function takesImages(mode: ModeConfig): boolean {
 }
 
 /** The refusal for images sent to a mode whose model takes none: what to do instead. */
-export function noVisionError(mode: ModeConfig): BrainstemError {
+/** `param`: where the image is (`messages.1.content.0`), as OpenAI names a refused part. */
+export function noVisionError(mode: ModeConfig, param: string): BrainstemError {
   return new BrainstemError(
     'IMAGES_NOT_TAKEN',
     `The model of mode "${mode.id}" takes no images. Describe the image in words, switch to a mode that sees images (a Claude mode), or, if this model does see them (a vision model with its projector loaded), set modes.${mode.id}.vision to true.`,
-    'messages',
+    param,
   );
 }
 

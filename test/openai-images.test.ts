@@ -181,13 +181,23 @@ describe(`images through the OpenAI endpoint (Claude CLI ${CLAUDE_CLI})`, () => 
   it('a text-only mode answers an image with a clear refusal, and nothing reaches its model', async () => {
     const before = llama.requests.length;
     const err = (await svc.client.chat.completions
-      .create({ model: 'local', messages: [{ role: 'user', content: [dataUrlPart(small())] }] })
+      .create({
+        model: 'local',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+          { role: 'user', content: [{ type: 'text', text: 'this:' }, dataUrlPart(small())] },
+        ],
+      })
       .catch((e: unknown) => e)) as APIError;
     expect(err).toBeInstanceOf(APIError);
     expect(err.status).toBe(400);
     expect(err.code).toBe('images_not_taken');
+    // Named where it is, as a part a Claude mode cannot read is.
+    expect(err.param).toBe('messages.2.content.1');
     expect(err.message).toMatch(/mode "local" takes no images.*modes\.local\.vision/);
-    expect(llama.requests.length).toBe(before);
+    // Readiness probes of /health may come meanwhile; no chat request does.
+    expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
   });
 
   it('the Claude CLI’s copies of images are removed after 7 days as a new image comes, and nothing else there', async () => {

@@ -6,7 +6,7 @@ import type { Budgets } from '../credit/budget.js';
 import type { CreditMeter } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
 import type { Lang } from '../i18n.js';
-import { checkImages, hasImages, noVisionError, takesImages } from '../images.js';
+import { checkImages, isImagePart, noVisionError, takesImages } from '../images.js';
 import { detectIntent, guessLang, type Intent } from '../intents.js';
 import type { Logger } from '../logger.js';
 import { ACTIVE, type ModeRegistry, stripPrefix } from '../modes.js';
@@ -236,7 +236,8 @@ export class ChatService extends EventEmitter<{
    */
   private check(mode: ModeConfig, req: ChatRequest): ToolSelection {
     // Only the new turn's images are refused: earlier ones are told as text to a model that takes none.
-    if (!takesImages(mode) && newTurnHasImages(req.messages)) throw noVisionError(mode);
+    const image = takesImages(mode) ? undefined : newTurnImagePath(req.messages);
+    if (image) throw noVisionError(mode, image);
     const tools = selectTools(mode, req.tools);
     const refusal =
       this.deps.brains
@@ -295,8 +296,15 @@ export class ChatService extends EventEmitter<{
   }
 }
 
-function newTurnHasImages(messages: ChatRequest['messages']): boolean {
-  return messages.slice(lastAssistantIndex(messages) + 1).some((m) => m.role === 'user' && hasImages(m));
+/** Where the new turn's first image is (`messages.3.content.1`), or undefined when it has none. */
+function newTurnImagePath(messages: ChatRequest['messages']): string | undefined {
+  for (let i = lastAssistantIndex(messages) + 1; i < messages.length; i++) {
+    const m = messages[i];
+    if (m?.role !== 'user' || !Array.isArray(m.content)) continue;
+    const j = m.content.findIndex(isImagePart);
+    if (j >= 0) return `messages.${i}.content.${j}`;
+  }
+  return undefined;
 }
 
 /** One conversation of one mode: its turns run one at a time. */
