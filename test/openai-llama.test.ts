@@ -1452,6 +1452,27 @@ describe('a client that reads errors as answers (x-brainstem-client: openclaw)',
     expect(plain.choices[0]?.finish_reason).toBe('stop');
   });
 
+  it('an answer a content filter stopped ends with words saying so and finish_reason stop: OpenClaw’s pi-ai takes content_filter for a failure', async () => {
+    llama.reply({ chunks: ['partly'], finishReason: 'content_filter' });
+    const read = await readStream(
+      await svc.client.chat.completions.create(
+        { model: 'local', messages: [{ role: 'user', content: 'x' }], stream: true },
+        openclaw,
+      ),
+    );
+    expect(read.text).toMatch(
+      /^\*\*\[local\]\*\* partly\n\n⚙️ \[proxy\] A content filter stopped this answer/,
+    );
+    expect(read.finish).toBe('stop');
+    // Not streamed: the same words, and the code in a header, as for an error told as text.
+    const r = await svc.client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: 'x' }] }, openclaw)
+      .withResponse();
+    expect(r.data.choices[0]?.message.content).toBe(read.text);
+    expect(r.data.choices[0]?.finish_reason).toBe('stop');
+    expect(r.response.headers.get('x-brainstem-error')).toBe('content_filter');
+  });
+
   it('a tool call a failure cuts off never reaches it, streamed or not: the answer says it was not run', async () => {
     const read = {
       type: 'function',

@@ -81,6 +81,15 @@ export async function* spokenErrors(
       if (ev.type === 'done') {
         yield* calls;
         calls = [];
+        // pi-ai, OpenClaw's provider library, maps this finish to its stop reason "error" and throws a
+        // failure of its own ("An unknown error occurred"): said as the end of the answer instead.
+        if (ev.finishReason === 'content_filter') {
+          reply.log.info(`content filter answered as text (${CLIENT_HEADER})`);
+          if (!reply.raw.headersSent) reply.header(ERROR_HEADER, 'content_filter');
+          yield { type: 'text', text: `${said ? '\n\n' : ''}${FILTERED_TEXT}` };
+          yield { type: 'done', finishReason: 'stop' };
+          continue;
+        }
       }
       if (ev.type === 'text' && ev.text) said = true;
       yield ev;
@@ -107,6 +116,9 @@ export async function* spokenErrors(
   yield { type: 'text', text: `${said ? '\n\n' : ''}${error.message}${notRun}` };
   yield { type: 'done', finishReason: 'stop' };
 }
+
+/** An answer a content filter stopped (a local upstream's, Claude's safety classifier), as the end of its words. */
+const FILTERED_TEXT = `${PROXY_TAG} A content filter stopped this answer (Claude's safety classifier, or the local model's server); the rest of it was withheld. Rephrase the request, or start a new conversation.`;
 
 /** Says which tool calls a failure cut off, so the user knows nothing was run. */
 function cutCallsText(names: string[]): string {
