@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ChatMessage, ToolCall } from '../brains/types.js';
 import type { ChatEvent } from './chat/request.js';
 import type { Db } from './db/index.js';
@@ -8,7 +8,7 @@ import { collectToolCall } from './tool-calls.js';
 
 /**
  * Which conversation a request continues, for OpenAI clients that send no
- * session header and no `user`: they resend the whole history each turn, so
+ * session header: they resend the whole history each turn, so
  * a conversation is what it has said. After each answer, the digest of the
  * history with that answer is recorded as the conversation's head; a request
  * whose history before its new turn has that digest continues it. A history
@@ -43,14 +43,24 @@ export class ConversationMap {
     this.pruneStmt = db.prepare('DELETE FROM conversation_heads WHERE updated_at < ?');
   }
 
-  /** The conversation `messages` continue (claimed until the turn ends), or a new one. */
-  claim(messages: ChatMessage[]): ConversationClaim {
+  /**
+   * The conversation `messages` continue (claimed until the turn ends), or a new one: among
+   * `user`'s when the request names one, so another user's identical history never continues it.
+   */
+  claim(messages: ChatMessage[], user?: string): ConversationClaim {
+    const digest = (said: ChatMessage[]) =>
+      user === undefined
+        ? historyDigest(said)
+        : createHash('sha256')
+            .update(`${user}\0${historyDigest(said)}`)
+            .digest('hex');
     const before = lastAssistantIndex(messages);
-    const head = before >= 0 ? historyDigest(messages.slice(0, before + 1)) : undefined;
+    const head = before >= 0 ? digest(messages.slice(0, before + 1)) : undefined;
     const found =
       head && !this.claimed.has(head) ? this.findStmt.get(head, Date.now() - this.ttlMs) : undefined;
     if (head && found) this.claimed.add(head);
-    const key = found?.session_key ?? `conv:${randomUUID()}`;
+    const key =
+      found?.session_key ?? (user === undefined ? `conv:${randomUUID()}` : `user:${user}:${randomUUID()}`);
     let released = false;
     return {
       key,
@@ -58,7 +68,7 @@ export class ConversationMap {
       // Never throws: under another process's lock the head is kept until the lock is gone, and the
       // answer still ends (a next turn that comes meanwhile starts a conversation of its own).
       answered: (answer) => {
-        const next = historyDigest([...messages, answer]);
+        const next = digest([...messages, answer]);
         this.kept.run(`the head of conversation ${key}`, () => {
           this.pruneStmt.run(Date.now() - this.ttlMs);
           this.moveStmt(found ? head : undefined, next, key);

@@ -15,25 +15,31 @@ export function telegramSessionKey(chatId: number, topicId?: number): string {
   return topicId === undefined ? `telegram:${chatId}` : `telegram:${chatId}:topic:${topicId}`;
 }
 
-/** How the keys brainstem makes begin (a Telegram chat, a conversation found by its history, a `user`, brain_chat's). */
+/** How the keys brainstem makes begin (a Telegram chat, a conversation found by its history, one of a `user`'s, brain_chat's). */
 const MADE_PREFIXES = ['telegram:', 'conv:', 'user:', 'tool:'];
 
 /**
  * An OpenAI request's conversation as the client names it: its own key
- * (`x-session-key`, `x-openclaw-session-key`), else its `user`. Undefined
- * when it names none: what the conversation has said then decides
- * (src/conversations.ts, whose keys are `conv:<uuid>`). A key of its own that
- * begins like one brainstem makes (`telegram:42`) goes under `client:`, so it
- * never shares that conversation; any other is kept as given.
+ * (`x-session-key`, `x-openclaw-session-key`). Undefined when it names none:
+ * what the conversation has said then decides (src/conversations.ts). A key
+ * of its own that begins like one brainstem makes (`telegram:42`) goes under
+ * `client:`, so it never shares that conversation; any other is kept as given.
  */
-export function openAiSessionKey(given: {
-  header: string | undefined;
-  user: string | null | undefined;
-}): string | undefined {
-  const header = given.header?.trim().slice(0, 200);
-  if (header) return MADE_PREFIXES.some((p) => header.startsWith(p)) ? `client:${header}` : header;
-  if (given.user?.trim()) return `user:${headChars(given.user.trim(), 200)}`;
-  return undefined;
+export function openAiSessionKey(header: string | undefined): string | undefined {
+  const key = header?.trim().slice(0, 200);
+  if (!key) return undefined;
+  return MADE_PREFIXES.some((p) => key.startsWith(p)) ? `client:${key}` : key;
+}
+
+/**
+ * The end user an OpenAI request names in `user`, or undefined. OpenAI
+ * defines it as who is asking, not which of their chats: it scopes the
+ * conversations found by their history (two users with the same history never
+ * share one) and names them in the usage ledger (`user:<user>:<uuid>`), but
+ * never makes one user's chats a single conversation.
+ */
+export function openAiUser(user: string | null | undefined): string | undefined {
+  return user?.trim() ? headChars(user.trim(), 200) : undefined;
 }
 
 /**

@@ -431,12 +431,11 @@ describe('what never reaches a route', () => {
 
 describe('a client’s own session key', () => {
   it('is kept as given, unless it begins like a key brainstem makes: then it cannot share that conversation', () => {
-    const key = (header: string) => openAiSessionKey({ header, user: undefined });
+    const key = (header: string) => openAiSessionKey(header);
     expect(key('agent:main:main')).toBe('agent:main:main');
     expect(key('telegram:42')).toBe('client:telegram:42');
     expect(key(' conv:1234 ')).toBe('client:conv:1234');
     expect(key('tool:x')).toBe('client:tool:x');
-    expect(openAiSessionKey({ header: undefined, user: 'telegram:42' })).toBe('user:telegram:42');
   });
 });
 

@@ -786,7 +786,7 @@ describe('conversations at the endpoint', () => {
     expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
   });
 
-  it('keys a conversation by x-session-key, else `user`, else by what it has said', async () => {
+  it('keys a conversation by x-session-key, else by what it has said among its `user`’s', async () => {
     llama.reply({ chunks: ['ok'] });
     const keyOf = async (
       body: { messages: OpenAI.ChatCompletionMessageParam[]; user?: string },
@@ -801,7 +801,17 @@ describe('conversations at the endpoint', () => {
     expect(await keyOf({ messages: [user('hello')], user: 'alice' }, { 'x-session-key': 'chat-7' })).toBe(
       'chat-7',
     );
-    expect(await keyOf({ messages: [user('hello')], user: 'alice' })).toBe('user:alice');
+    // `user` names who asks, not which chat: each of Alice's chats is its own conversation, under
+    // her name, and Bob's chat with the very same history is not hers.
+    const alice = [
+      await keyOf({ messages: [user('hello')], user: 'alice' }),
+      await keyOf({ messages: [user('about cats')], user: 'alice' }),
+    ];
+    for (const key of alice) expect(key).toMatch(/^user:alice:[0-9a-f-]{36}$/);
+    expect(alice[0]).not.toBe(alice[1]);
+    const aliceLater = [user('hello'), { role: 'assistant' as const, content: 'ok' }, user('and then')];
+    expect(await keyOf({ messages: aliceLater, user: 'alice' })).toBe(alice[0]);
+    expect(await keyOf({ messages: aliceLater, user: 'bob' })).toMatch(/^user:bob:/);
     const first = await keyOf({ messages: [user('start of a chat')] });
     expect(first).toMatch(/^conv:[0-9a-f-]{36}$/);
     // The same conversation later on keeps its key; another conversation has its own.

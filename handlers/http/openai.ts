@@ -7,7 +7,7 @@ import { type ConversationClaim, recordAnswer } from '../../src/conversations.js
 import type { Core } from '../../src/core.js';
 import { BrainstemError, errorCodes } from '../../src/errors.js';
 import { ACTIVE, stripPrefix } from '../../src/modes.js';
-import { openAiSessionKey } from '../../src/session-keys.js';
+import { openAiSessionKey, openAiUser } from '../../src/session-keys.js';
 import { collectToolCall, defaultCallId } from '../../src/tool-calls.js';
 import { callerGone } from './caller.js';
 import { brainErrorCode, openAiError } from './errors.js';
@@ -194,8 +194,8 @@ function askedFor(body: unknown): { model: string; stream: boolean; includeUsage
 
 /**
  * The conversation a request belongs to: the client's `x-session-key` (or
- * `x-openclaw-session-key`, or `x-session-affinity`) header, else its `user`,
- * else what the conversation has said so far (see ConversationMap).
+ * `x-openclaw-session-key`, or `x-session-affinity`) header, else what the
+ * conversation has said so far among its `user`'s (see ConversationMap).
  */
 function conversationOf(
   request: FastifyRequest,
@@ -208,9 +208,9 @@ function conversationOf(
   // a session key. The whole value is the key: a new suffix starts a conversation of its own.
   const header =
     headers['x-session-key'] ?? headers['x-openclaw-session-key'] ?? headers['x-session-affinity'];
-  const named = openAiSessionKey({ header: Array.isArray(header) ? header[0] : header, user: body.user });
+  const named = openAiSessionKey(Array.isArray(header) ? header[0] : header);
   if (named) return { key: named };
-  const claim = core.conversations.claim(body.messages as never);
+  const claim = core.conversations.claim(body.messages as never, openAiUser(body.user));
   return { key: claim.key, claim };
 }
 
