@@ -92,6 +92,10 @@ describe('OpenAI endpoint over the local brain', () => {
     });
     expect(((await plain.json()) as { id: string }).id).toBe('local');
     expect((await fetch(`${svc.url}/v1/models/local`)).status).toBe(401);
+    const slashed = await fetch(`${svc.url}/v1/models/`, {
+      headers: { authorization: `Bearer ${svc.token}` },
+    });
+    expect(((await slashed.json()) as { object: string }).object).toBe('list');
   });
 
   it('refuses a missing or wrong token in OpenAI error shape', async () => {

@@ -48,14 +48,17 @@ export function registerOpenAi(app: FastifyInstance, core: Core): void {
   });
   const activeModel = () => model(ACTIVE, `the active mode (now ${core.switcher.active().id})`);
 
-  app.get('/v1/models', async () => ({
+  const list = () => ({
     object: 'list',
     data: [activeModel(), ...core.modes.all.map((m) => model(m.id, m.description))],
-  }));
+  });
+  app.get('/v1/models', async () => list());
 
-  // A wildcard, because a provider prefix holds a slash: /v1/models/brainstem/local.
+  // A wildcard, because a provider prefix holds a slash: /v1/models/brainstem/local. Nothing after
+  // the slash is the list, as the route without it (a client that joins its base URL with a slash).
   app.get('/v1/models/*', async (request) => {
     const id = (request.params as { '*': string })['*'];
+    if (id === '') return list();
     const mode = core.chat.resolveMode(id);
     return [ACTIVE, ''].includes(stripPrefix(id).toLowerCase())
       ? activeModel()
