@@ -182,6 +182,9 @@ describe('the Bot API front’s own methods and guards', () => {
       return waiting.some((x) => x.message?.text === 'after the newer one');
     });
     expect(shown(waiting)).toEqual(['newer_update', 'after the newer one']);
+    // getWebhookInfo says it is asked for, as Telegram would.
+    const info = (await method('getWebhookInfo'))[1].result as { allowed_updates?: string[] };
+    expect(info.allowed_updates).toEqual(['message', 'newer_update']);
     await take({ offset: (waiting.at(-1)?.update_id ?? 0) + 1, allowed_updates: [] });
   });
 

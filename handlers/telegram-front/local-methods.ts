@@ -122,13 +122,16 @@ export function localMethods(deps: {
 
 /**
  * getWebhookInfo's `allowed_updates`: as Telegram, the types the poller asked
- * for, said only when they are not the default set.
+ * for, said only when they are not the default set; in the Bot API's order,
+ * then those of a newer Bot API than brainstem knows, which the queue takes too.
  */
 function allowedUpdatesInfo(allowed: readonly string[] | undefined): { allowed_updates?: string[] } {
   if (allowed === undefined || allowed.length === 0) return {};
   const isDefault =
     allowed.length === DEFAULT_UPDATE_TYPES.length && DEFAULT_UPDATE_TYPES.every((t) => allowed.includes(t));
-  return isDefault ? {} : { allowed_updates: ALL_UPDATE_TYPES.filter((t) => allowed.includes(t)) };
+  if (isDefault) return {};
+  const known = ALL_UPDATE_TYPES.filter((t) => allowed.includes(t));
+  return { allowed_updates: [...known, ...allowed.filter((t) => !known.includes(t))] };
 }
 
 /**
