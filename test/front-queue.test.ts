@@ -128,6 +128,25 @@ describe('the front’s update queue', () => {
     expect(await waiting).toMatchObject({ conflict: false, count: 1 });
   });
 
+  it('makes a client looping short polls at one offset wait for an update after a few, as Telegram does, leaving a waiting poll alone', async () => {
+    // Every repeat within Telegram's 3 s of the one before, however loaded the machine.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const waiting = queue.take({ offset: 1, timeout: 30 }, new AbortController().signal);
+    // Bounded: unheld, the loop would answer itself in microtasks and never let the test go on.
+    const loop = (async () => {
+      for (let empty = 0; empty < 50; empty++) {
+        const got = await ids({ timeout: 0 });
+        if (got.length > 0) return { empty, got };
+      }
+      return { empty: 50, got: [] };
+    })();
+    await new Promise(setImmediate);
+    expect(queue.polling).toBe(2);
+    queue.push([text(1)]);
+    expect(await loop).toEqual({ empty: 11, got: [1] });
+    expect(await waiting).toMatchObject({ conflict: false, count: 1 });
+  });
+
   it('honours allowed_updates for what arrives later and remembers them; Telegram’s default leaves reactions out', async () => {
     queue.push([text(1), reaction(2)]);
     expect(queue.allowedUpdates()).toBeUndefined();

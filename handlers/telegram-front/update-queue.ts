@@ -31,6 +31,20 @@ const PURGE_EVERY_MS = 60_000;
 const POLL_NOTE_EVERY_MS = 1_000;
 const MAX_LIMIT = 100;
 /**
+ * As at Telegram (telegram-bot-api's process_get_updates_query), a getUpdates
+ * with the offset of one that started less than this ago, and a shorter
+ * timeout, waits this long for an update. A client looping short polls
+ * (grammY's `bot.start({ timeout: 0 })`) then waits for updates instead of
+ * being answered 500 times a second, half of a core spent by brainstem.
+ */
+const REPEAT_WAIT_S = 3;
+/**
+ * Unlike Telegram, that many repeats in a row are answered at once first: a
+ * few looks with curl, or a client's quick retries, are not held; a loop gets
+ * at most a dozen answers every 3 s.
+ */
+const REPEATS_AT_ONCE = 10;
+/**
  * Telegram's update ids stay below this (tdlib's TQueue::EventId::MAX_ID): an
  * offset above it, and above every id the front gave out, is no id at all.
  */
@@ -91,6 +105,8 @@ export class UpdateQueue extends EventEmitter<{
   /** The poller's offset is past any update id (logged once until it asks for a real one). */
   private strayOffset = false;
   private lastPurge = 0;
+  /** The offset and start of the last getUpdates, and how many repeated it before (see REPEAT_WAIT_S). */
+  private lastTake: { offset: number; at: number; repeats: number } | undefined;
   private pollNotedAt = 0;
   private closed = false;
   /** getUpdates calls being answered right now. */
@@ -182,9 +198,10 @@ export class UpdateQueue extends EventEmitter<{
 
   /**
    * Telegram's getUpdates. Resolves at once when updates wait, else when one arrives or the timeout
-   * ends. As at Telegram, a poll ends the one waiting (409) only when it is going to wait itself: a
-   * short poll, or one answered at once, leaves the waiting one alone (a `curl …/getUpdates` must
-   * not stop OpenClaw's poller, which takes a 409 as fatal).
+   * ends (REPEAT_WAIT_S at least for a repeat). As at Telegram, a poll ends the one waiting (409)
+   * only when it is going to wait itself: a short poll, or one answered at once, leaves the waiting
+   * one alone (a `curl …/getUpdates` must not stop OpenClaw's poller, which takes a 409 as fatal).
+   * Unlike Telegram, a short poll made to wait as a repeat leaves it alone too, for the same reason.
    */
   async take(req: TakeRequest, signal: AbortSignal): Promise<TakeResult> {
     this.polling++;
@@ -206,14 +223,15 @@ export class UpdateQueue extends EventEmitter<{
       this.emit('polled');
       const from = Math.max(0, offset, this.confirmedBelow);
       const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(req.limit ?? MAX_LIMIT)));
-      const deadline = Date.now() + Math.max(0, req.timeout ?? 0) * 1000;
+      const asked = Math.max(0, req.timeout ?? 0);
+      const deadline = Date.now() + this.repeatWait(req.offset ?? 0, asked) * 1000;
       for (;;) {
         if (conflict) return { conflict: true };
         const rows = this.selectStmt.all(from, limit);
         if (rows.length > 0 || this.closed || signal.aborted || Date.now() >= deadline) {
           return { conflict: false, json: `[${rows.map((r) => r.body).join(',')}]`, count: rows.length };
         }
-        if (this.current !== mine) {
+        if (asked > 0 && this.current !== mine) {
           this.current?.cancel();
           this.current = mine;
         }
@@ -224,6 +242,15 @@ export class UpdateQueue extends EventEmitter<{
       this.polling--;
       this.notePolled();
     }
+  }
+
+  /** The seconds a poll waits for an update: what it asked, or REPEAT_WAIT_S once it is one repeat too many (see there). */
+  private repeatWait(offset: number, asked: number): number {
+    const now = Date.now();
+    const last = this.lastTake;
+    const repeats = last?.offset === offset && now < last.at + REPEAT_WAIT_S * 1000 ? last.repeats + 1 : 0;
+    this.lastTake = { offset, at: now, repeats };
+    return repeats > REPEATS_AT_ONCE ? Math.max(asked, REPEAT_WAIT_S) : asked;
   }
 
   waiting(): Waiting {
