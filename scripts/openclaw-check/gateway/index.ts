@@ -2,11 +2,12 @@
  * The gateway stage of `npm run openclaw-check`: OpenClaw's gateway runs its own Telegram
  * channel with its Bot API root on brainstem's front, as `openclaw-config --apply` sets it,
  * brainstem is the only poller of the Bot API emulator (test/fakes/telegram.ts), and a user
- * writes to the bot, in a private chat, a group and a forum topic. Checked here: the set-up,
- * the merged command menus, one poller at Telegram and the bot token in no log line; then,
- * in this order (each leaves OpenClaw's session as the next expects it): the first turns
- * (chat.ts), commands (commands.ts), groups (groups.ts), other kinds of update (media.ts),
- * inline buttons (buttons.ts) and a gateway restart (restart.ts).
+ * writes to the bot, in a private chat, a group and a forum topic. Checked here: the set-up
+ * and the merged command menus; then, in this order (each leaves OpenClaw's session as the
+ * next expects it): the first turns (chat.ts), commands (commands.ts), groups (groups.ts),
+ * other kinds of update (media.ts), inline buttons (buttons.ts) and a gateway restart
+ * (restart.ts); at the end, that no call of OpenClaw's through the front failed (failures.ts),
+ * one poller at Telegram and the bot token in no log line.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { buttons } from './buttons.js';
 import { firstTurns } from './chat.js';
 import { commands } from './commands.js';
 import { FIRST_WAIT_MS, FORUM, GROUP, HELPER_MODEL, startGateway, USER } from './context.js';
+import { frontCallFailures } from './failures.js';
 import { groups } from './groups.js';
 import { otherUpdates } from './media.js';
 import { restart } from './restart.js';
@@ -154,6 +156,15 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
   await buttons(g);
   await restart(g);
 
+  const failed = frontCallFailures(g.log(), svc.logs);
+  check(
+    'upstream',
+    "none of OpenClaw's calls through the front failed",
+    failed.length === 0,
+    failed.length === 0
+      ? "no failed Bot API call in OpenClaw's log, no error answer of the front's in brainstem's"
+      : `${failed.length} failed: ${failed.slice(0, 3).join(' | ')}`,
+  );
   check(
     'upstream',
     'one poller at Telegram',
