@@ -116,7 +116,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`brainstem: failed to start: ${err.message}\n`);
+main().catch(async (err: Error) => {
+  // Scrubbed as a log line is: a start error may quote a URL or a command line with a secret in it.
+  const { scrubText } = await import('./redact.js');
+  process.stderr.write(`brainstem: failed to start: ${scrubText(err.message)}\n`);
   process.exit(1);
 });

@@ -283,6 +283,21 @@ describe('one instance per data dir', () => {
     expect(`${r.stdout}${r.stderr}`).not.toContain(secret.split(':')[1]);
   });
 
+  it('a start that fails says why on stderr with the secrets in its error scrubbed', async () => {
+    const { processEnv } = setup({}, { withClaude: false });
+    const secret = '123456789:AAH-not-a-real-bot-token-0123456789ab';
+    const r = await spawnRefused(
+      processEnv({
+        NODE_OPTIONS: `--require ${path.resolve('test/helpers/reject-at-listen.cjs')}`,
+        BRAINSTEM_TEST_SECRET: secret,
+        BRAINSTEM_TEST_FAIL_LISTEN: '1',
+      }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('brainstem: failed to start: request to https://api.telegram.org/bot');
+    expect(`${r.stdout}${r.stderr}`).not.toContain(secret.split(':')[1]);
+  });
+
   it('a shortcut naming no tool stops the start with exit code 2 (pm2 does not restart it)', async () => {
     const { dir, processEnv } = setup({ tools: { shortcuts: { hello: { tool: 'nope' } } } });
     const r = await spawnRefused(processEnv());
