@@ -230,8 +230,11 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
       h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === id)?.text, {
         timeoutMs: 60_000,
       });
+    const switched: string[] = [];
+    const onSwitched = (o: { to: string }) => switched.push(o.to);
+    h.service.core.switcher.on('switched', onSwitched);
     expect(await answer(u.presses(menu.messageId, 'bs:mode:big'))).toBe('→ big');
-    // Pressed again, and another button, before the edit took the buttons away: each answer is
+    // Pressed again, and other buttons, before the edit took the buttons away: each answer is
     // given while the first press's switch runs (big loads until the test says).
     expect(await answer(u.presses(menu.messageId, 'bs:mode:big'))).toBe(
       'The switch to big is under way: this message says how it ends.',
@@ -239,14 +242,34 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect(await answer(u.presses(menu.messageId, 'bs:mode:local'))).toBe(
       '→ local, once the switch to big is over',
     );
+    // local tapped twice: switched to once. Then big again: the last asked wins.
+    expect(await answer(u.presses(menu.messageId, 'bs:mode:local'))).toBe(
+      '→ local, once the switch to big is over',
+    );
+    expect(await answer(u.presses(menu.messageId, 'bs:mode:big'))).toBe(
+      '→ big, once the switch to local is over',
+    );
     await reply(118, /Switching to local…/);
     await h.tg.waitFor(() => /Switching to big…/.test(menu.text), { timeoutMs: 60_000 });
     big.setLoading(false);
     await h.tg.waitFor(() => /✅ Mode big is ready \(from local/.test(menu.text), { timeoutMs: 60_000 });
-    big.setLoading(true);
-    // The last asked wins, shown in a message of its own; the menu keeps its switch's outcome.
+    // Each asked after it is shown in a message of its own; the menu keeps its switch's outcome.
     await reply(118, /✅ Mode local is ready \(from big/);
-    expect(h.service.core.switcher.active().id).toBe('local');
+    const last = await h.tg.waitFor(
+      () =>
+        h.tg
+          .botMessages(118)
+          .find((m) => m.messageId !== menu.messageId && /✅ Mode big is ready \(from local/.test(m.text)),
+      { timeoutMs: 60_000 },
+    );
+    expect(last.messageId).toBeGreaterThan(menu.messageId);
+    expect(h.service.core.switcher.active().id).toBe('big');
+    big.setLoading(true);
+    // Back to local for the tests after; queued behind every switch the presses made.
+    u.says('/mode local');
+    await h.tg.waitFor(() => switched.length === 4 || undefined, { timeoutMs: 60_000 });
+    h.service.core.switcher.off('switched', onSwitched);
+    expect(switched).toEqual(['big', 'local', 'big', 'local']);
     expect(menu.text).toMatch(/✅ Mode big is ready \(from local/);
   });
 

@@ -93,8 +93,12 @@ function restartingText(target: string, next: ReturnType<Switcher['resumable']>,
 export class SwitchProgress {
   private readonly closing = new AbortController();
   private readonly shown = new Set<Promise<void>>();
-  /** The keyboard messages a switch is shown in now (`chat:message`), with the mode it goes to. */
-  private readonly pressed = new Map<string, string>();
+  /**
+   * The keyboard messages a switch is shown in now (`chat:message`): the mode its buttons last
+   * asked for (that switch's, or a later press's, switched to after it), and what a press of that
+   * mode's button again is answered.
+   */
+  private readonly pressed = new Map<string, { last: string; again: string }>();
 
   constructor(
     private readonly core: Core,
@@ -104,7 +108,15 @@ export class SwitchProgress {
   /** Starts the switch and shows it; never rejects (a failure to show is logged). */
   run(out: ChatOutput, target: string, trigger: SwitchTrigger, lang: Lang, messageId?: number): void {
     const key = messageId === undefined ? undefined : `${out.chatId}:${messageId}`;
-    if (key !== undefined) this.pressed.set(key, this.core.modes.find(target)?.id ?? target);
+    if (key !== undefined) {
+      const to = this.core.modes.find(target)?.id ?? target;
+      const again = t(
+        lang,
+        `The switch to ${to} is under way: this message says how it ends.`,
+        `La bascule vers ${to} est en cours : ce message dira comment elle se termine.`,
+      );
+      this.pressed.set(key, { last: to, again });
+    }
     // Once the switch has its outcome, before the message shows it: a press the user makes on
     // the outcome is a new one, whenever Telegram's answer to the edit arrives.
     const over = () => {
@@ -124,34 +136,32 @@ export class SwitchProgress {
    * A mode button of the keyboard message `messageId`, pressed: its switch starts, shown in that
    * message. Returns what the press's answer (the line Telegram shows over the chat) says.
    * Pressed again while the switch that message shows runs (a double tap, before the edit took
-   * the buttons away): the same mode is not switched to twice (the second would end "already in
-   * mode" over the first one's outcome), and another mode is switched to after it, in a message
-   * of its own, as a /mode sent then would be.
+   * the buttons away): the mode last asked there is not switched to twice (the second would end
+   * "already in mode", over the first one's outcome in that message), and another mode is switched
+   * to after it, in a message of its own, as a /mode sent then would be: the last asked wins.
    */
   press(out: ChatOutput, target: string, trigger: SwitchTrigger, lang: Lang, messageId: number): string {
-    const running = this.pressed.get(`${out.chatId}:${messageId}`);
+    const shown = this.pressed.get(`${out.chatId}:${messageId}`);
     const to = this.core.modes.find(target)?.id ?? target;
-    if (running === undefined) {
+    if (shown === undefined) {
       this.run(out, target, trigger, lang, messageId);
       return `→ ${to}`;
     }
-    if (running === to) {
+    if (shown.last === to) {
       this.logger.info(
         { chatId: out.chatId, target },
         'mode button pressed again while its switch runs: ignored',
       );
-      return t(
-        lang,
-        `The switch to ${to} is under way: this message says how it ends.`,
-        `La bascule vers ${to} est en cours : ce message dira comment elle se termine.`,
-      );
+      return shown.again;
     }
     this.run(out, target, trigger, lang);
-    return t(
+    const queued = t(
       lang,
-      `→ ${to}, once the switch to ${running} is over`,
-      `→ ${to}, une fois la bascule vers ${running} finie`,
+      `→ ${to}, once the switch to ${shown.last} is over`,
+      `→ ${to}, une fois la bascule vers ${shown.last} finie`,
     );
+    this.pressed.set(`${out.chatId}:${messageId}`, { last: to, again: queued });
+    return queued;
   }
 
   /**
