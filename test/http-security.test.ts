@@ -359,10 +359,12 @@ describe('a refused request whose body keeps coming', () => {
 describe('connections held open', () => {
   /** Opens a connection, writes `head` (nothing if empty), and reads until the server closes it. */
   async function held(head: string): Promise<{ answer: string; heldMs: number }> {
+    // Before the connection: Node times it from its accept, which a busy event loop may run long
+    // before this test's 'connect' callback, so a clock started then could show the hold as short.
+    const startedAt = Date.now();
     const socket = net.connect(Number(new URL(svc.url).port), '127.0.0.1');
     await once(socket, 'connect');
     if (head) socket.write(head);
-    const startedAt = Date.now();
     let answer = '';
     socket.on('data', (chunk: Buffer) => {
       answer += chunk.toString('utf8');
