@@ -117,9 +117,11 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     private readonly logger: Logger,
   ) {
     super();
+    // Marks first: a power loss may have taken a marked notice out of the database (synchronous=NORMAL)
+    // but not out of the synced file, and a notice recorded below would take its id.
+    for (const id of onDisk.pending.sent) this.markSent(id, Date.now());
     // One the database took before the last run ended is known by its key: not sent twice.
     for (const n of onDisk.pending.notices) this.record(n);
-    for (const id of onDisk.pending.sent) this.markSent(id, Date.now());
   }
 
   /**

@@ -397,7 +397,22 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await first.service.core.notifier.flush();
     await first.stopService();
     locks.release(held);
+    // A power loss took the last commits (synchronous=NORMAL) but not the synced file: a notice
+    // recorded after this one, delivered, its mark kept there, is gone from the database, and one
+    // the file keeps for the next start takes its id. That one is not taken for delivered.
+    const file = path.join(dir, 'data', 'brainstem.sqlite-switch-ends');
+    const ends = JSON.parse(await readFile(file, 'utf8')) as { sent: number[]; notices?: unknown[] };
+    expect(ends.sent).toHaveLength(1);
+    const lost = (ends.sent[0] ?? 0) + 1;
+    const kept = {
+      ts: Date.now(),
+      kind: 'upgrade',
+      text: '⚙️ [proxy] kept for the next start',
+      dedupeKey: 'k1',
+    };
+    await writeFile(file, JSON.stringify({ ...ends, notices: [kept], sent: [...ends.sent, lost] }));
     const second = await start();
+    await message(OWNER, /kept for the next start/);
     await second.service.core.notifier.flush();
     expect(tg.botMessages(OWNER).filter((m) => /delivered under a lock/.test(m.text))).toHaveLength(1);
     expect(second.service.core.notifier.pending()).toEqual([]);
