@@ -12,6 +12,11 @@ import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.j
  * during a switch waits for it and is answered by the new mode.
  */
 let h: Harness;
+/** Node's warnings of listeners piling up on one target (a leak), from anywhere in this file. */
+const leaks: Error[] = [];
+process.on('warning', (w) => {
+  if (w.name === 'MaxListenersExceededWarning') leaks.push(w);
+});
 /** The upstream of mode `big`: loading until a test says it is ready. */
 let big: FakeLlama;
 /** Secrets a model's start command takes as arguments, and prints as it fails. */
@@ -271,6 +276,18 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     h.service.core.switcher.off('switched', onSwitched);
     expect(switched).toEqual(['big', 'local', 'big', 'local']);
     expect(menu.text).toMatch(/✅ Mode big is ready \(from local/);
+  });
+
+  it('a switch shown leaves nothing behind once over: the stop’s signal does not gather a listener per switch', async () => {
+    const u = h.tg.user(116);
+    const told = () => h.tg.botMessages(116).filter((m) => /Already in mode/.test(m.text)).length;
+    const before = told();
+    // More than Node's 10 listeners a signal may have before it warns of a leak.
+    for (let i = 1; i <= 11; i++) {
+      u.says('/mode local');
+      await h.tg.waitFor(() => told() === before + i || undefined, { timeoutMs: 60_000 });
+    }
+    expect(leaks.filter((w) => w.stack?.includes('switch-progress'))).toEqual([]);
   });
 
   it('a message sent during a switch waits for it, then the new mode answers it', async () => {

@@ -214,14 +214,17 @@ export class SwitchProgress {
       if (s.trigger === asked) onStarted();
     };
     switcher.on('started', started);
+    // Taken off once the switch is shown: the stop's signal lives as long as the process.
+    const { signal } = this.closing;
+    let onClose = () => {};
+    const closed = new Promise<undefined>((resolve) => {
+      onClose = () => resolve(undefined);
+      if (signal.aborted) onClose();
+      signal.addEventListener('abort', onClose, { once: true });
+    });
     try {
       // Queued before the progress shows: a message sent once the user sees it waits for the switch.
       const switching = switcher.switchTo(target, asked);
-      const { signal } = this.closing;
-      const closed = new Promise<undefined>((resolve) => {
-        if (signal.aborted) resolve(undefined);
-        signal.addEventListener('abort', () => resolve(undefined), { once: true });
-      });
       let id = messageId;
       const showProgress = async (mode: string) => {
         const progress = switchingText(mode, lang);
@@ -242,6 +245,7 @@ export class SwitchProgress {
       if (id === undefined || (await out.editHtml(id, text)) === 'gone') await out.sendHtml(text);
     } finally {
       switcher.off('started', started);
+      signal.removeEventListener('abort', onClose);
     }
   }
 }
