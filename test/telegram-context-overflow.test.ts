@@ -86,5 +86,15 @@ describe('an answer cut at the local model’s output limit in Telegram', () => 
     expect(coupee.text).toBe(
       'The first half\n\n⚙️ [proxy] La réponse du modèle local a été coupée : il a atteint sa limite de sortie (--n-predict de llama-server) ou la fin de son contexte (--ctx-size). Demandez-lui de continuer, ou commencez une nouvelle conversation avec /new.',
     );
+    // An answer its server's content filter stopped is told too, not left as if whole.
+    h.llama.script(() => ({ chunks: ['The start'], finishReason: 'content_filter' }));
+    h.tg.user(117).says('something filtered');
+    const filtered = await h.tg.waitFor(
+      () => h.tg.botMessages(117).find((m) => /content filter/.test(m.text)),
+      { timeoutMs: 60_000 },
+    );
+    expect(filtered.text).toBe(
+      "The start\n\n⚙️ [proxy] The local model's server stopped this answer with its content filter; the rest of it was withheld. Rephrase the request, or start a new conversation with /new.",
+    );
   });
 });

@@ -47,6 +47,18 @@ export function localOutputCutNotice(lang: Lang | undefined): string {
   );
 }
 
+/**
+ * What a chat is told of an answer the upstream ended with finish_reason "content_filter" (a server
+ * or proxy in front of the model that filters), or the user takes half an answer for all of it.
+ */
+export function localFilteredNotice(lang: Lang | undefined): string {
+  return t(
+    lang,
+    `${PROXY_TAG} The local model's server stopped this answer with its content filter; the rest of it was withheld. Rephrase the request, or start a new conversation with /new.`,
+    `${PROXY_TAG} Le serveur du modèle local a arrêté cette réponse avec son filtre de contenu ; la suite n'a pas été donnée. Reformulez la demande, ou commencez une nouvelle conversation avec /new.`,
+  );
+}
+
 /** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
 const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
 
@@ -295,6 +307,7 @@ export class LlamaLocalBrain implements Brain {
     // Cut at the output limit: the text so far is the answer (an OpenAI client reads finish_reason),
     // and a chat is told, or the user takes half an answer for all of it.
     if (finish === 'length') yield { type: 'notice', text: localOutputCutNotice(req.lang) };
+    if (finish === 'content_filter') yield { type: 'notice', text: localFilteredNotice(req.lang) };
     yield { type: 'done', finishReason: finish };
   }
 
