@@ -99,7 +99,9 @@ interface Row {
 /**
  * Notices are written to SQLite before anyone tries to send them, and marked
  * sent only after a sink delivered them: none is lost across a restart or a
- * Telegram outage. With no sink they wait (the log says so once). While
+ * Telegram outage. With no sink they wait (the log says so once); a sink with
+ * no notify chats holds theirs in the database and still delivers those meant
+ * for one chat. While
  * another process holds the database, both writes are kept in memory (see
  * KeptWrites): a notice is sent once it is recorded, and one delivered meanwhile
  * is not delivered again. A notice kept so waits on disk too (KeptNotices) until
