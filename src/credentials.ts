@@ -43,7 +43,8 @@ export interface CredentialsInfo {
 
 export type CredentialsRead =
   | { ok: true; info: CredentialsInfo }
-  | { ok: false; missing: boolean; reason: string };
+  /** `reason`: in each language, as /creds speaks the reader's (the doctor's is English). */
+  | { ok: false; missing: boolean; reason: Record<Lang, string> };
 
 /**
  * What gives Claude Code its credentials instead of /login's file, in the order the CLI prefers
@@ -96,7 +97,13 @@ function unreadable(err: unknown): CredentialsRead {
   return {
     ok: false,
     missing: code === 'ENOENT',
-    reason: code === 'ENOENT' ? 'the file does not exist' : `the file cannot be read (${code ?? 'error'})`,
+    reason:
+      code === 'ENOENT'
+        ? { en: 'the file does not exist', fr: 'le fichier n’existe pas' }
+        : {
+            en: `the file cannot be read (${code ?? 'error'})`,
+            fr: `le fichier ne peut pas être lu (${code ?? 'erreur'})`,
+          },
   };
 }
 
@@ -105,14 +112,21 @@ function parseCredentials(raw: string): CredentialsRead {
   try {
     json = JSON.parse(raw);
   } catch {
-    return { ok: false, missing: false, reason: 'the file is not valid JSON' };
+    return {
+      ok: false,
+      missing: false,
+      reason: { en: 'the file is not valid JSON', fr: 'le fichier n’est pas du JSON valide' },
+    };
   }
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) {
     return {
       ok: false,
       missing: false,
-      reason: 'the file has no claudeAiOauth.expiresAt (not OAuth credentials?)',
+      reason: {
+        en: 'the file has no claudeAiOauth.expiresAt (not OAuth credentials?)',
+        fr: 'le fichier n’a pas de claudeAiOauth.expiresAt (pas des identifiants OAuth ?)',
+      },
     };
   }
   const o = parsed.data.claudeAiOauth;
@@ -210,12 +224,12 @@ export class CredentialsWatcher {
     const read = await readCredentials(file);
     if (this.stopped) return;
     if (!read.ok) {
-      if (read.reason !== this.lastProblem)
+      if (read.reason.en !== this.lastProblem)
         logger.warn(
-          { file, reason: read.reason },
+          { file, reason: read.reason.en },
           'Claude OAuth credentials not readable: expiry notices are off (fine with ANTHROPIC_API_KEY; otherwise run `claude /login`, or set CLAUDE_CREDENTIALS_FILE)',
         );
-      this.lastProblem = read.reason;
+      this.lastProblem = read.reason.en;
       return;
     }
     this.lastProblem = undefined;

@@ -93,7 +93,7 @@ describe('Claude credentials', () => {
     await writeFile(path.join(dir, 'broken.json'), '{"claudeAiOauth": ');
     expect(await readCredentials(path.join(dir, 'broken.json'))).toMatchObject({
       ok: false,
-      reason: 'the file is not valid JSON',
+      reason: { en: 'the file is not valid JSON' },
     });
   });
 

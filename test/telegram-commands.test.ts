@@ -216,8 +216,12 @@ describe('commands', () => {
     expect(h.service.core.switcher.active().id).not.toBe('big');
   });
 
-  it('/creds shows subscription, expiry, time left and the file, never a token', async () => {
+  it('/creds says why the file cannot be read in the reader’s language, then shows subscription, expiry, time left and the file, never a token', async () => {
     const file = path.join(h.dir, 'credentials.json');
+    h.tg.user(115, { languageCode: 'fr' }).says('/creds');
+    const missing = await reply(115, /Identifiants Claude/);
+    expect(missing.text).toContain('❌ Illisibles : le fichier n’existe pas.');
+    expect(missing.text).toContain(`Fichier : ${file}`);
     const expiresAt = Date.now() + 5 * 3_600_000;
     await writeFile(
       file,
@@ -232,7 +236,7 @@ describe('commands', () => {
         },
       }),
     );
-    h.tg.user(115).says('/creds');
+    h.tg.user(115, { languageCode: 'en' }).says('/creds');
     const creds = await reply(115, /Claude credentials/);
     expect(creds.text).toContain('Subscription: max, default_claude_max_5x');
     expect(creds.text).toMatch(/Expires \d{4}-\d\d-\d\d \d\d:\d\d UTC, in (4 h 5\d|5 h 00) min/);

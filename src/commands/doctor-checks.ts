@@ -209,7 +209,7 @@ export async function checkCredentials(
   if (!read.ok) {
     return fail(
       name,
-      `${file}: ${read.reason}`,
+      `${file}: ${read.reason.en}`,
       read.missing
         ? 'log in once: run `claude` on this host and use /login (or set CLAUDE_CREDENTIALS_FILE to where the file is)'
         : 'log in again: run `claude` on this host and use /login; it rewrites the file',

@@ -26,7 +26,7 @@ export async function credsView(
         `🔑 Claude Code gets its credentials from <code>${fromEnv}</code> in its environment, not from a file: brainstem cannot see their expiry. If Claude turns fail with an authentication error, renew that variable.`,
         `🔑 Claude Code tient ses identifiants de <code>${fromEnv}</code> dans son environnement, pas d’un fichier : brainstem ne voit pas leur expiration. Si les tours Claude échouent avec une erreur d’authentification, renouvelez cette variable.`,
       ),
-      `${t(lang, 'File not used', 'Fichier non utilisé')}: <code>${escapeHtml(file)}</code>`,
+      `${t(lang, 'File not used: ', 'Fichier non utilisé : ')}<code>${escapeHtml(file)}</code>`,
     ].join('\n');
   }
   const read = await readCredentials(file);
@@ -34,7 +34,11 @@ export async function credsView(
   const lines = [title];
   if (!read.ok) {
     lines.push(
-      t(lang, `❌ Unreadable: ${escapeHtml(read.reason)}.`, `❌ Illisibles : ${escapeHtml(read.reason)}.`),
+      t(
+        lang,
+        `❌ Unreadable: ${escapeHtml(read.reason.en)}.`,
+        `❌ Illisibles : ${escapeHtml(read.reason.fr)}.`,
+      ),
       read.missing
         ? t(
             lang,
@@ -90,7 +94,7 @@ export async function credsView(
           `Dernier renouvellement vu : ${formatUtc(renewed)}`,
         )
       : t(lang, 'Last renewal seen: none yet', 'Dernier renouvellement vu : aucun pour l’instant'),
-    `${t(lang, 'File', 'Fichier')}: <code>${escapeHtml(file)}</code>`,
+    `${t(lang, 'File: ', 'Fichier : ')}<code>${escapeHtml(file)}</code>`,
   );
   return lines.filter(Boolean).join('\n');
 }
