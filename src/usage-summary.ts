@@ -25,8 +25,11 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   if (!date) return undefined;
   // UTC, as every time brainstem shows: a date with a time and no zone is otherwise read
   // in the server's time zone, and the answer would depend on where it runs.
-  const d = Date.parse(`${date[1]}T${date[2] ?? '00:00'}Z`);
-  return Number.isNaN(d) ? undefined : shown(d);
+  const day = date[1] ?? '';
+  const d = Date.parse(`${day}T${date[2] ?? '00:00'}Z`);
+  // V8 rolls a day the month lacks over (2026-02-30 is March 2nd): that is not the date asked for.
+  if (Number.isNaN(d) || new Date(d).toISOString().slice(0, day.length) !== day) return undefined;
+  return shown(d);
 }
 
 /** A start time a date can show (`999999999d` ago is not one): else no period at all. */

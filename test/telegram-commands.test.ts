@@ -130,6 +130,17 @@ describe('commands', () => {
     }
     h.tg.user(114).says('/usage 2026-11-01');
     await reply(114, /Usage since 2026-11-01 00:00 UTC/);
+    // A day the month lacks is not read as one of the next month's.
+    h.tg.user(114).says('/usage 2026-02-30');
+    await reply(114, /I do not understand the period “2026-02-30”/);
+    // A date to come is understood, and said to be in the future.
+    h.tg.user(114).says('/usage 2099-01-01');
+    await reply(
+      114,
+      /The period “2099-01-01” starts in the future \(2099-01-01 00:00 UTC\): nothing has been used in it yet\./,
+    );
+    h.tg.user(114).says('/usage chart 2099-01-01');
+    await reply(114, /The period “2099-01-01” starts in the future/);
   });
 
   it('/usage speaks French to a French user, its totals and a cost partly estimated included', async () => {

@@ -8,7 +8,7 @@ import { formatTotals, parseSince } from '../../../src/usage-summary.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 import { creditStatusLine } from './credit.js';
-import { quotedPeriod } from './usage.js';
+import { futureText, quotedPeriod } from './usage.js';
 
 /** The period of `/usage chart` when none is given. */
 const DEFAULT_PERIOD = '30d';
@@ -69,7 +69,11 @@ export async function sendUsageChart(
   const label = period || DEFAULT_PERIOD;
   const shown = quotedPeriod(label);
   const since = parseSince(label, now);
-  if (since === undefined || since > now) {
+  if (since !== undefined && since > now) {
+    await out.sendHtml(futureText(escapeHtml(shown), since, lang));
+    return;
+  }
+  if (since === undefined) {
     await out.sendHtml(
       t(
         lang,

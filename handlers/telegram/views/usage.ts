@@ -13,6 +13,14 @@ const PERIOD_CHARS = 60;
 /** A period as an answer quotes it back, not escaped. */
 export const quotedPeriod = (period: string): string => shorten(period, PERIOD_CHARS);
 
+/** A period understood, but that starts later than now: nothing can have been used in it yet. `shown`: escaped. */
+export const futureText = (shown: string, since: number, lang: Lang): string =>
+  t(
+    lang,
+    `${PROXY_TAG} The period “${shown}” starts in the future (${formatUtc(since)}): nothing has been used in it yet.`,
+    `${PROXY_TAG} La période « ${shown} » commence dans le futur (${formatUtc(since)}) : rien n’y a encore été consommé.`,
+  );
+
 const line = (label: string, x: UsageTotals, lang: Lang) =>
   `${label}: ${escapeHtml(formatTotals(x, lang))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
 
@@ -34,7 +42,8 @@ export function usageView(
   if (period) {
     const shown = escapeHtml(quotedPeriod(period));
     const since = parseSince(period, now);
-    if (since === undefined || since > now) {
+    if (since !== undefined && since > now) return futureText(shown, since, lang);
+    if (since === undefined) {
       return t(
         lang,
         `${PROXY_TAG} I do not understand the period “${shown}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31 or 2026-01-31 10:00 (UTC).`,
