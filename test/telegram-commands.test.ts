@@ -106,6 +106,18 @@ describe('commands', () => {
     h.tg.user(OWNER).says('/mode nowhere');
     await reply(OWNER, /unknown mode "nowhere"/);
     expect(completions()).toBe(before);
+    // A menu from before a mode left the config: its button says the mode is gone, not that it switches.
+    h.tg.user(OWNER).says('/mode');
+    const menu = await h.tg.waitFor(() =>
+      h.tg
+        .botMessages(OWNER)
+        .filter((m) => m.replyMarkup !== undefined && /Modes/.test(m.text))
+        .at(-1),
+    );
+    const press = h.tg.user(OWNER).presses(menu.messageId, 'bs:mode:gone');
+    const answer = await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === press));
+    expect(answer.text).toBe('There is no mode gone any more.');
+    await h.tg.waitFor(() => /unknown mode "gone"\. Modes: anklume, assistant, local, big\./.test(menu.text));
   });
 
   it('/usage shows the periods, modes and sessions; /usage 30d one period; a bad period is explained', async () => {

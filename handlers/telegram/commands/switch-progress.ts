@@ -142,10 +142,12 @@ export class SwitchProgress {
    */
   press(out: ChatOutput, target: string, trigger: SwitchTrigger, lang: Lang, messageId: number): string {
     const shown = this.pressed.get(`${out.chatId}:${messageId}`);
-    const to = this.core.modes.find(target)?.id ?? target;
+    const known = this.core.modes.find(target);
+    const to = known?.id ?? target;
     if (shown === undefined) {
+      // A menu sent before its mode left the config: the message says so and lists the modes there are.
       this.run(out, target, trigger, lang, messageId);
-      return `→ ${to}`;
+      return known ? `→ ${to}` : t(lang, `There is no mode ${to} any more.`, `Il n’y a plus de mode ${to}.`);
     }
     if (shown.last === to) {
       this.logger.info(
