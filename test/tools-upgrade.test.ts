@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NOTICE_LANG_KEY } from '../src/i18n.js';
 import { recordingLogger } from './helpers/logs.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
@@ -210,6 +211,18 @@ describe('self_upgrade failures', () => {
       await expect
         .poll(() => noPm2.service.core.notifier.pending().find((n) => n.kind === 'upgrade')?.text, POLL)
         .toContain('the reload (no-such-pm2-binary reload brainstem) failed');
+      // In French, as every other notice: "vous", never "tu".
+      noPm2.service.core.kv.set(NOTICE_LANG_KEY, 'fr');
+      pushUpstream('feat: encore une');
+      expect((await api(noPm2, { action: 'apply' })).body.ok).toBe(true);
+      await expect
+        .poll(
+          () => noPm2.service.core.notifier.pending().find((n) => /rechargement/.test(n.text))?.text,
+          POLL,
+        )
+        .toContain(
+          'le rechargement (no-such-pm2-binary reload brainstem) a échoué : « no-such-pm2-binary » est introuvable. Redémarrez-le à la main.',
+        );
     } finally {
       await noPm2.close();
     }

@@ -578,14 +578,14 @@ function reload(deps: SelfUpgradeDeps, pending: Pending, execa: Execa): void {
         : t(
             lang,
             `it exited with ${r.exitCode ?? r.signal}`,
-            `il s'est terminé avec ${r.exitCode ?? r.signal}`,
+            `il s’est terminé avec ${r.exitCode ?? r.signal}`,
           );
     deps.notifier.notify({
       kind: 'upgrade',
       text: t(
         lang,
         html`brainstem was upgraded ${pending.from} → ${pending.to} but the reload (${command}) failed: ${why}. Restart it by hand.`,
-        html`brainstem a été mis à jour ${pending.from} → ${pending.to} mais le rechargement (${command}) a échoué : ${why}. Redémarre-le à la main.`,
+        html`brainstem a été mis à jour ${pending.from} → ${pending.to} mais le rechargement (${command}) a échoué : ${why}. Redémarrez-le à la main.`,
       ),
     });
   });
