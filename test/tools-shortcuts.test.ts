@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
 import { TOOL_INPUTS } from '../src/tools/inputs.js';
 import { shortcutTable } from '../src/tools/shortcut-table.js';
+import { shortcutAnswerer } from '../src/tools/shortcuts.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -99,6 +100,16 @@ describe('shortcut words through the OpenAI endpoint', () => {
     expect(en).toContain('`deploy` runs `make deploy`, which changes things. Send `deploy yes`');
     const alias = (await chat('Déploie')).join('');
     expect(alias).toContain('Send `deploy yes`');
+    // To a reader in French (a Telegram relay says so), in French, saying vous as every French text does.
+    const tools = svc.service.tools;
+    if (!tools) throw new Error('the tools do not run');
+    const ask = shortcutAnswerer(tools.shortcuts, tools.registry, { chatOutputChars: 500 });
+    const fr = ask('déploie', 'fr', new AbortController().signal, 'telegram:1');
+    const said: string[] = [];
+    for await (const text of fr ?? []) said.push(text);
+    expect(said.join('')).toContain(
+      '`deploy` lance `make deploy`, qui modifie des choses. Envoyez `deploy oui` pour le lancer.',
+    );
     expect(existsSync(deployed())).toBe(false);
   });
 

@@ -97,7 +97,7 @@ function confirmationText(s: ResolvedShortcut, lang: Lang): string {
   return t(
     lang,
     `${PROXY_TAG} \`${s.word}\` runs ${describeCall(s)}, which changes things. Send \`${s.word} yes\` to run it.`,
-    `${PROXY_TAG} \`${s.word}\` lance ${describeCall(s)}, qui modifie des choses. Envoie \`${s.word} oui\` pour le lancer.`,
+    `${PROXY_TAG} \`${s.word}\` lance ${describeCall(s)}, qui modifie des choses. Envoyez \`${s.word} oui\` pour le lancer.`,
   );
 }
 
