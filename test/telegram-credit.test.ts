@@ -95,6 +95,12 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     expect(usage.text).toContain(
       `Renewal: ${new Date(renewal).toISOString().slice(0, 16).replace('T', ' ')} UTC (in 9 d `,
     );
+    h.tg.user(113, { languageCode: 'fr' }).says('/usage');
+    const fr = await reply(h, 113, /^⚙️ \[proxy\] Consommation\n/);
+    expect(fr.text).toMatch(/, 9 j \d+ h avant le renouvellement/);
+    expect(fr.text).toContain(
+      `Renouvellement : ${new Date(renewal).toISOString().slice(0, 16).replace('T', ' ')} UTC (dans 9 j `,
+    );
 
     h.tg.user(112).says('/status');
     const status = await reply(h, 112, /^⚙️ \[proxy\] Status\n/);

@@ -4,11 +4,11 @@ import { escapeHtml } from '../format/render.js';
 
 const DAY_MS = 86_400_000;
 
-/** "3 d 4 h" past a day, else the usual duration. */
-function span(ms: number): string {
+/** "3 d 4 h" ("3 j 4 h" in French) past a day, else the usual duration. */
+function span(ms: number, lang: Lang): string {
   if (ms < DAY_MS) return formatDuration(Math.max(0, ms));
   const hours = Math.floor(ms / 3_600_000);
-  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+  return `${Math.floor(hours / 24)} ${t(lang, 'd', 'j')} ${hours % 24} h`;
 }
 
 /**
@@ -19,8 +19,8 @@ function span(ms: number): string {
 export function creditLines(r: CreditReading, lang: Lang): string[] {
   const renewal = t(
     lang,
-    `Renewal: ${formatUtc(r.cycle.end)} (in ${span(r.cycle.end - r.now)})`,
-    `Renouvellement : ${formatUtc(r.cycle.end)} (dans ${span(r.cycle.end - r.now)})`,
+    `Renewal: ${formatUtc(r.cycle.end)} (in ${span(r.cycle.end - r.now, lang)})`,
+    `Renouvellement : ${formatUtc(r.cycle.end)} (dans ${span(r.cycle.end - r.now, lang)})`,
   );
   const api =
     r.apiSpent > 0
@@ -86,8 +86,8 @@ export function creditLines(r: CreditReading, lang: Lang): string[] {
       : r.runOutAt < r.cycle.end
         ? t(
             lang,
-            `Pace (7 days): ${usd(r.pacePerDay)}/day → runs out on ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt)} before the renewal`,
-            `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → épuisé le ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt)} avant le renouvellement`,
+            `Pace (7 days): ${usd(r.pacePerDay)}/day → runs out on ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt, lang)} before the renewal`,
+            `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → épuisé le ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt, lang)} avant le renouvellement`,
           )
         : t(
             lang,
@@ -105,8 +105,8 @@ function earlyReset(r: CreditReading, lang: Lang): string {
   if (r.until === undefined || r.until >= r.cycle.end) return '';
   return t(
     lang,
-    `; it resets at ${formatUtc(r.until)} (in ${span(r.until - r.now)}), Claude said`,
-    `; remise à zéro le ${formatUtc(r.until)} (dans ${span(r.until - r.now)}), selon Claude`,
+    `; it resets at ${formatUtc(r.until)} (in ${span(r.until - r.now, lang)}), Claude said`,
+    `; remise à zéro le ${formatUtc(r.until)} (dans ${span(r.until - r.now, lang)}), selon Claude`,
   );
 }
 
