@@ -117,6 +117,10 @@ describe('commands', () => {
     const press = h.tg.user(OWNER).presses(menu.messageId, 'bs:mode:gone');
     const answer = await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === press));
     expect(answer.text).toBe('There is no mode gone any more.');
+    // Data no mode id fits (an older version's button) is answered as a button that no longer works.
+    const odd = h.tg.user(OWNER).presses(menu.messageId, 'bs:mode:Not A Mode!');
+    const oddAnswer = await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === odd));
+    expect(oddAnswer.text).toBe('This button no longer works.');
     await h.tg.waitFor(() => /unknown mode "gone"\. Modes: anklume, assistant, local, big\./.test(menu.text));
   });
 

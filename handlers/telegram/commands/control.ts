@@ -128,22 +128,21 @@ export const controlHandlers = { start, help, mode, usage, creds, status, new: f
 
 /** The mode keyboard's buttons (the menu /mode shows). */
 export function registerModeButtons(bot: Bot, deps: BotDeps): void {
-  bot.callbackQuery(ownData('mode:'), (ctx) =>
-    guarded(ctx, deps.logger, 'mode', async () => {
+  bot.callbackQuery(ownData('mode:'), (ctx, next) => {
+    const parsed = modeCallbackSchema.safeParse(ctx.callbackQuery.data);
+    const messageId = ctx.callbackQuery.message?.message_id;
+    // No mode id there can be (an older version's button), or no message to show the switch in:
+    // answered as any button no handler takes, with a word, not a silent toast.
+    if (!parsed.success || messageId === undefined) return next();
+    return guarded(ctx, deps.logger, 'mode', async () => {
       const lang = langOf(ctx.from?.language_code);
       const out = outputFor(ctx);
-      const parsed = modeCallbackSchema.safeParse(ctx.callbackQuery.data);
-      const messageId = ctx.callbackQuery.message?.message_id;
-      if (!parsed.success || messageId === undefined) {
-        await ctx.answerCallbackQuery();
-        return;
-      }
       const trigger = { source: 'keyboard' as const, by: String(ctx.from.id), lang };
       await ctx.answerCallbackQuery({
         text: deps.switches.press(out, parsed.data, trigger, lang, messageId),
       });
-    }),
-  );
+    });
+  });
 }
 
 export async function showModeMenu(deps: BotDeps, out: ChatOutput, lang: Lang): Promise<void> {
