@@ -142,7 +142,7 @@ export function refusalNotice(lang: Lang | undefined): string {
   return t(
     lang,
     `${PROXY_TAG} Claude's safety classifier stopped this answer (Anthropic's usage policy); the rest of it was withheld. Rephrase the request, or start a new conversation with /new.`,
-    `${PROXY_TAG} Le classifieur de sécurité de Claude a arrêté cette réponse (règles d'usage d'Anthropic) ; la suite n'a pas été donnée. Reformulez la demande, ou commencez une nouvelle conversation avec /new.`,
+    `${PROXY_TAG} Le classifieur de sécurité de Claude a arrêté cette réponse (règles d’usage d’Anthropic) ; la suite n’a pas été donnée. Reformulez la demande, ou commencez une nouvelle conversation avec /new.`,
   );
 }
 

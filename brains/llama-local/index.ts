@@ -55,7 +55,7 @@ export function localFilteredNotice(lang: Lang | undefined): string {
   return t(
     lang,
     `${PROXY_TAG} The local model's server stopped this answer with its content filter; the rest of it was withheld. Rephrase the request, or start a new conversation with /new.`,
-    `${PROXY_TAG} Le serveur du modèle local a arrêté cette réponse avec son filtre de contenu ; la suite n'a pas été donnée. Reformulez la demande, ou commencez une nouvelle conversation avec /new.`,
+    `${PROXY_TAG} Le serveur du modèle local a arrêté cette réponse avec son filtre de contenu ; la suite n’a pas été donnée. Reformulez la demande, ou commencez une nouvelle conversation avec /new.`,
   );
 }
 
