@@ -268,34 +268,30 @@ describe('one instance per data dir', () => {
     expect(await three.p.stop('SIGTERM')).toBe(0);
   });
 
-  it('an error nothing handled ends the process with exit code 1, logged with the bot token in it scrubbed', async () => {
-    const { processEnv } = setup({}, { withClaude: false });
-    const secret = '123456789:AAH-not-a-real-bot-token-0123456789ab';
-    const r = await spawnRefused(
-      processEnv({
+  /** A brainstem whose preload puts the bot token `secret` in an error: unhandled, or thrown at listen. */
+  const SECRET = '123456789:AAH-not-a-real-bot-token-0123456789ab';
+  const withTokenInAnError = (failListen: boolean) =>
+    spawnRefused(
+      setup({}, { withClaude: false }).processEnv({
         NODE_OPTIONS: `--require ${path.resolve('test/helpers/reject-at-listen.cjs')}`,
-        BRAINSTEM_TEST_SECRET: secret,
+        BRAINSTEM_TEST_SECRET: SECRET,
+        ...(failListen ? { BRAINSTEM_TEST_FAIL_LISTEN: '1' } : {}),
       }),
     );
+
+  it('an error nothing handled ends the process with exit code 1, logged with the bot token in it scrubbed', async () => {
+    const r = await withTokenInAnError(false);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('"msg":"crashed: a rejection nothing handled"');
     expect(r.stdout).toContain('/bot[redacted]/getUpdates');
-    expect(`${r.stdout}${r.stderr}`).not.toContain(secret.split(':')[1]);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(SECRET.split(':')[1]);
   });
 
   it('a start that fails says why on stderr with the secrets in its error scrubbed', async () => {
-    const { processEnv } = setup({}, { withClaude: false });
-    const secret = '123456789:AAH-not-a-real-bot-token-0123456789ab';
-    const r = await spawnRefused(
-      processEnv({
-        NODE_OPTIONS: `--require ${path.resolve('test/helpers/reject-at-listen.cjs')}`,
-        BRAINSTEM_TEST_SECRET: secret,
-        BRAINSTEM_TEST_FAIL_LISTEN: '1',
-      }),
-    );
+    const r = await withTokenInAnError(true);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('brainstem: failed to start: request to https://api.telegram.org/bot');
-    expect(`${r.stdout}${r.stderr}`).not.toContain(secret.split(':')[1]);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(SECRET.split(':')[1]);
   });
 
   it('a shortcut naming no tool stops the start with exit code 2 (pm2 does not restart it)', async () => {
