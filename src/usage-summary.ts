@@ -26,10 +26,12 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   // UTC, as every time brainstem shows: a date with a time and no zone is otherwise read
   // in the server's time zone, and the answer would depend on where it runs.
   const day = date[1] ?? '';
-  const d = Date.parse(`${day}T${date[2] ?? '00:00'}Z`);
   // V8 rolls a day the month lacks over (2026-02-30 is March 2nd): that is not the date asked for.
-  if (Number.isNaN(d) || new Date(d).toISOString().slice(0, day.length) !== day) return undefined;
-  return shown(d);
+  // Checked on the day alone: 24:00, ISO's end of a day, is the next day's start, and is kept.
+  const start = Date.parse(`${day}T00:00Z`);
+  if (Number.isNaN(start) || new Date(start).toISOString().slice(0, day.length) !== day) return undefined;
+  const d = Date.parse(`${day}T${date[2] ?? '00:00'}Z`);
+  return Number.isNaN(d) ? undefined : shown(d);
 }
 
 /** A start time a date can show (`999999999d` ago is not one): else no period at all. */

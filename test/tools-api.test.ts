@@ -377,6 +377,9 @@ describe('conveniences', () => {
     const bad = await api('GET', '/api/usage?since=yesteryear');
     expect(bad.status).toBe(400);
     expect(bad.body.error.param).toBe('since');
+    // ISO's 24:00 ends the day it names, and a day the month lacks is no date.
+    expect((await api('GET', '/api/usage?since=2026-01-31T24:00Z')).status).toBe(200);
+    expect((await api('GET', '/api/usage?since=2026-02-30')).status).toBe(400);
   });
 
   it('GET /api/mode and POST /api/mode switch through the orchestrator', async () => {
