@@ -116,9 +116,11 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch(async (err: Error) => {
+main().catch(async (err: unknown) => {
   // Scrubbed as a log line is: a start error may quote a URL or a command line with a secret in it.
+  // Not always an Error: a library may throw a string, which is then the reason.
   const { scrubText } = await import('./redact.js');
-  process.stderr.write(`brainstem: failed to start: ${scrubText(err.message)}\n`);
+  const reason = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`brainstem: failed to start: ${scrubText(reason)}\n`);
   process.exit(1);
 });

@@ -270,12 +270,12 @@ describe('one instance per data dir', () => {
 
   /** A brainstem whose preload puts the bot token `secret` in an error: unhandled, or thrown at listen. */
   const SECRET = '123456789:AAH-not-a-real-bot-token-0123456789ab';
-  const withTokenInAnError = (failListen: boolean) =>
+  const withTokenInAnError = (failListen: false | 'error' | 'string') =>
     spawnRefused(
       setup({}, { withClaude: false }).processEnv({
         NODE_OPTIONS: `--require ${path.resolve('test/helpers/reject-at-listen.cjs')}`,
         BRAINSTEM_TEST_SECRET: SECRET,
-        ...(failListen ? { BRAINSTEM_TEST_FAIL_LISTEN: '1' } : {}),
+        ...(failListen ? { BRAINSTEM_TEST_FAIL_LISTEN: failListen } : {}),
       }),
     );
 
@@ -288,7 +288,14 @@ describe('one instance per data dir', () => {
   });
 
   it('a start that fails says why on stderr with the secrets in its error scrubbed', async () => {
-    const r = await withTokenInAnError(true);
+    const r = await withTokenInAnError('error');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('brainstem: failed to start: request to https://api.telegram.org/bot');
+    expect(`${r.stdout}${r.stderr}`).not.toContain(SECRET.split(':')[1]);
+  });
+
+  it('a start that fails with a thrown string, not an Error, still says why, scrubbed', async () => {
+    const r = await withTokenInAnError('string');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('brainstem: failed to start: request to https://api.telegram.org/bot');
     expect(`${r.stdout}${r.stderr}`).not.toContain(SECRET.split(':')[1]);
