@@ -21,7 +21,7 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   if (v === 'all' || v === 'total' || v === 'tout') return 0;
   if (/^\d{10,}$/.test(v)) return shown(Number(v));
   // Only what looks like a date: V8 reads a bare `1` as 2001-01-01.
-  const date = /^(\d{4}-\d{2}(?:-\d{2})?)(?:[t ]([\d:.]+))?z?$/.exec(v);
+  const date = /^(\d{4}-\d{2}(?:-\d{2})?)(?:[t ]([\d:.]+)([+-]\d{2}:?\d{2})?)?z?$/.exec(v);
   if (!date) return undefined;
   // UTC, as every time brainstem shows: a date with a time and no zone is otherwise read
   // in the server's time zone, and the answer would depend on where it runs.
@@ -30,7 +30,8 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   // Checked on the day alone: 24:00, ISO's end of a day, is the next day's start, and is kept.
   const start = Date.parse(`${day}T00:00Z`);
   if (Number.isNaN(start) || new Date(start).toISOString().slice(0, day.length) !== day) return undefined;
-  const d = Date.parse(`${day}T${date[2] ?? '00:00'}Z`);
+  // A time may name its zone as an offset (Python's isoformat() writes `+00:00`).
+  const d = Date.parse(`${day}T${date[2] ?? '00:00'}${date[3] ?? 'Z'}`);
   return Number.isNaN(d) ? undefined : shown(d);
 }
 

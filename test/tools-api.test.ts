@@ -380,6 +380,13 @@ describe('conveniences', () => {
     // ISO's 24:00 ends the day it names, and a day the month lacks is no date.
     expect((await api('GET', '/api/usage?since=2026-01-31T24:00Z')).status).toBe(200);
     expect((await api('GET', '/api/usage?since=2026-02-30')).status).toBe(400);
+    // A time with its zone as an offset is read in that zone: an hour from now in UTC+02:00 is
+    // ahead of the row recorded now, an hour ago is not.
+    const inUtcPlus2 = (ms: number) => `${new Date(ms + 2 * 3_600_000).toISOString().slice(0, 19)}+02:00`;
+    const since = async (ms: number) =>
+      (await api('GET', `/api/usage?since=${encodeURIComponent(inUtcPlus2(ms))}`)).body.data.totals.costUsd;
+    expect(await since(Date.now() - 3_600_000)).toBeCloseTo(0.25);
+    expect(await since(Date.now() + 3_600_000)).toBe(0);
   });
 
   it('GET /api/mode and POST /api/mode switch through the orchestrator', async () => {
