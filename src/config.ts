@@ -4,6 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import { ConfigError } from './config-error.js';
+import { jsonProblem } from './json-problem.js';
 import { parseToolsSection, type ToolsConfig } from './tools/config.js';
 import { brainstemToolProblems } from './tools/read-only.js';
 import { shortcutProblems } from './tools/shortcut-table.js';
@@ -907,10 +908,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   let fileValue: unknown = {};
   const configFileFound = existsSync(configPath);
   if (configFileFound) {
+    const text = readFileSync(configPath, 'utf8');
     try {
-      fileValue = JSON.parse(readFileSync(configPath, 'utf8'));
+      fileValue = JSON.parse(text);
     } catch (err) {
-      throw new ConfigError([`${configPath}: not valid JSON (${(err as Error).message})`]);
+      throw new ConfigError([`${configPath}: not valid JSON (${jsonProblem(text, err)})`]);
     }
     if (!isPlainObject(fileValue)) throw new ConfigError([`${configPath}: must hold a JSON object`]);
   }

@@ -179,7 +179,11 @@ describe('loadConfig', () => {
   it('rejects malformed JSON and a bad user id list with a clear line', () => {
     const d = dir();
     writeFileSync(path.join(d, 'brainstem.json'), '{ not json');
-    expect(() => loadConfig({}, d)).toThrow(/not valid JSON/);
+    expect(() => loadConfig({}, d)).toThrow(/not valid JSON \(.* at line 1 column 3\)/);
+    // Where, not what: V8 quotes the text around the fault, and a secret may be in it.
+    writeFileSync(path.join(d, 'brainstem.json'), '{\n  "a": 1,\n  "b": sk-ant-oat01-secret-value\n}');
+    expect(() => loadConfig({}, d)).toThrow(/not valid JSON \(Unexpected token 's' at line 3 column 8\)/);
+    expect(() => loadConfig({}, d)).not.toThrow(/oat01/);
     expect(() => loadConfig({ TELEGRAM_ALLOWED_USERS: 'alice' }, dir())).toThrow(/TELEGRAM_ALLOWED_USERS/);
   });
 

@@ -335,12 +335,15 @@ describe('brainstem openclaw-config', () => {
 
   it('--apply leaves an invalid file untouched, with a clear error', async () => {
     const file = path.join(dir, 'openclaw.json');
-    const json5 = '{\n  // JSON5 comment\n  gateway: { port: 18789, },\n}\n';
+    // Its fault next to the bot token: the error says where, never the text around it.
+    const json5 = `{\n  // JSON5 comment\n  channels: { telegram: { botToken: "${TOKEN}" } },\n}\n`;
     writeFileSync(file, json5);
     const { code, out, err } = await run(['--apply', file]);
     expect(code).toBe(1);
     expect(out).toBe('');
-    expect(err).toContain(`${file} is not valid JSON`);
+    expect(err).toContain(
+      `${file} is not valid JSON (Expected property name or '}' in JSON at line 2 column 3)`,
+    );
     expect(err).toContain('nothing changed');
     expect(err).not.toContain(TOKEN);
     expect(readFileSync(file, 'utf8')).toBe(json5);

@@ -17,6 +17,7 @@ import { llamaContextTokens } from '../../brains/llama-local/props.js';
 import { loadApiToken } from '../api-token.js';
 import { type Config, ConfigError, loadConfig, type ModeConfig } from '../config.js';
 import { takesImages } from '../images.js';
+import { jsonProblem } from '../json-problem.js';
 import type { TextOut } from './doctor.js';
 
 /**
@@ -291,7 +292,7 @@ async function applyPatch(
     current = JSON.parse(text);
   } catch (e) {
     throw new Error(
-      `${file} is not valid JSON (${(e as Error).message}); nothing changed. If it uses JSON5 (comments, trailing commas), merge the block printed without --apply by hand`,
+      `${file} is not valid JSON (${jsonProblem(text, e)}); nothing changed. If it uses JSON5 (comments, trailing commas), merge the block printed without --apply by hand`,
     );
   }
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
