@@ -43,8 +43,20 @@ export function openDb(dataDir: string): Db {
   return db;
 }
 
+/** The schema version this brainstem writes: the last migration's. */
+const NEWEST_VERSION = Math.max(...migrations.map((m) => m.version));
+
 export function migrate(db: Db): void {
   const current = db.pragma('user_version', { simple: true }) as number;
+  // A newer brainstem's schema means what this one's code cannot know (a column it does not
+  // write, a table it does not read): running on it would misread or lose state.
+  if (current > NEWEST_VERSION) {
+    throw new UnusableDatabaseError(
+      db.name,
+      `a newer brainstem left it at schema version ${current}; this one knows up to ${NEWEST_VERSION}`,
+      'Go back to the newer brainstem (check out its commit, then npm ci and npm run build), or put back a backup made by this version.',
+    );
+  }
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (m.version <= current) continue;
     db.transaction(() => {

@@ -1,0 +1,39 @@
+/** The state database as brainstem opens it: real SQLite files in a temporary data dir. */
+import { mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDb } from '../src/db/index.js';
+import { migrations } from '../src/db/migrations.js';
+import Sqlite from '../src/db/sqlite.js';
+import { UnusableDatabaseError } from '../src/db/unusable.js';
+
+let dir: string | undefined;
+afterEach(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('a state database migrated by a newer brainstem', () => {
+  it('is refused, naming both schema versions, and left as it was', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'brainstem-db-'));
+    const data = path.join(dir, 'data');
+    mkdirSync(data);
+    const file = path.join(data, 'brainstem.sqlite');
+    const newest = Math.max(...migrations.map((m) => m.version));
+    const newer = new Sqlite(file);
+    for (const m of migrations) newer.exec(m.sql);
+    // A column this version does not know, as the next migration might add.
+    newer.exec('ALTER TABLE notices ADD COLUMN next_version_field TEXT');
+    newer.pragma(`user_version = ${newest + 1}`);
+    newer.close();
+
+    expect(() => openDb(data)).toThrow(UnusableDatabaseError);
+    expect(() => openDb(data)).toThrow(
+      `the state database ${file} cannot be used (a newer brainstem left it at schema version ${newest + 1}; this one knows up to ${newest}). Go back to the newer brainstem`,
+    );
+    const after = new Sqlite(file, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(newest + 1);
+    after.close();
+  });
+});
