@@ -121,6 +121,23 @@ describe('the front’s update queue', () => {
     expect(await newer).toMatchObject({ conflict: false, count: 1 });
   });
 
+  it('tells the owner once that two pollers fight, not at every 409', async () => {
+    const fights = () => logs.filter((l) => /two pollers/.test(String(l.msg)));
+    const first = queue.take({ offset: 1, timeout: 30 }, new AbortController().signal);
+    expect(fights()).toHaveLength(0);
+    // Two clients taking turns, each poll ending the other's.
+    let waiting = first;
+    for (let i = 0; i < 4; i++) {
+      const next = queue.take({ offset: 1, timeout: 30 }, new AbortController().signal);
+      expect(await waiting).toEqual({ conflict: true });
+      waiting = next;
+    }
+    queue.push([text(1)]);
+    expect(await waiting).toMatchObject({ conflict: false, count: 1 });
+    expect(fights()).toHaveLength(1);
+    expect(fights()[0]).toMatchObject({ level: 40 });
+  });
+
   it('leaves a waiting poll alone when a short poll comes, as Telegram does', async () => {
     const waiting = queue.take({ timeout: 30 }, new AbortController().signal);
     expect(await ids({ timeout: 0 })).toEqual([]);

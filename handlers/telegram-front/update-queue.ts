@@ -49,6 +49,8 @@ const REPEATS_AT_ONCE = 10;
  * offset above it, and above every id the front gave out, is no id at all.
  */
 const MAX_UPDATE_ID = 2_000_000_000;
+/** Two pollers taking turns are logged once; again only after this long without a poll taking over. */
+const FIGHT_QUIET_MS = 10 * 60_000;
 
 const ALLOWED_KEY = 'front_allowed_updates';
 /** The highest id given to an update of OpenClaw's. */
@@ -108,6 +110,8 @@ export class UpdateQueue extends EventEmitter<{
   /** The offset and start of the last getUpdates, and how many repeated it before (see REPEAT_WAIT_S). */
   private lastTake: { offset: number; at: number; repeats: number } | undefined;
   private pollNotedAt = 0;
+  /** When a long poll last ended another one still waiting (see noteTakeover). */
+  private lastTakeoverAt = Number.NEGATIVE_INFINITY;
   private closed = false;
   /** getUpdates calls being answered right now. */
   polling = 0;
@@ -232,7 +236,10 @@ export class UpdateQueue extends EventEmitter<{
           return { conflict: false, json: `[${rows.map((r) => r.body).join(',')}]`, count: rows.length };
         }
         if (asked > 0 && this.current !== mine) {
-          this.current?.cancel();
+          if (this.current) {
+            this.current.cancel();
+            this.noteTakeover();
+          }
           this.current = mine;
         }
         await this.wait(deadline, signal);
@@ -369,6 +376,22 @@ export class UpdateQueue extends EventEmitter<{
     this.logger.warn(
       { offset, waiting: rows.length },
       'OpenClaw asked for updates from an id the front never gave out (its offset from polling Telegram itself, or an earlier data folder); what waits, and what comes, is numbered from there',
+    );
+  }
+
+  /**
+   * A long poll ended one still waiting, which gets Telegram's 409: two
+   * pollers take turns (a second OpenClaw gateway, or another client with the
+   * bot token), each poll ending the other's, and each loses the updates the
+   * other takes. Logged once per fight, not at every 409.
+   */
+  private noteTakeover(): void {
+    const now = Date.now();
+    const quietBefore = now - this.lastTakeoverAt >= FIGHT_QUIET_MS;
+    this.lastTakeoverAt = now;
+    if (!quietBefore) return;
+    this.logger.warn(
+      `two pollers fight over OpenClaw's updates at the front: a getUpdates ended one still waiting, which got 409 Conflict as at Telegram. Is a second OpenClaw gateway, or another client with this bot token, polling the front? Each gets only part of the updates. (Told again only after ${formatDuration(FIGHT_QUIET_MS)} without it.)`,
     );
   }
 
