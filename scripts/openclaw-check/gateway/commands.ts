@@ -21,7 +21,7 @@ export async function commands(g: Gateway): Promise<void> {
       .find((m) => m.replyMarkup !== undefined),
   );
   answer({ chunks: ['FRONT-AFTER ', 'the menu'] });
-  user.says('after the menu');
+  const afterMenu = user.says('after the menu');
   await until('the answer after /mode', () => bot().find((m) => m.text.includes('FRONT-AFTER')));
   const since = bot().slice(shown);
   const askedMode = chatRequests()
@@ -37,7 +37,12 @@ export async function commands(g: Gateway): Promise<void> {
     `after /mode the chat got ${show(since.map((m) => m.text.slice(0, 40)))}; ${askedMode ? 'a model request carries /mode' : 'no model request carries /mode'}; OpenClaw's log ${log().includes(`updateId=${modeUpdate} `) ? 'names' : 'does not name'} its update ${modeUpdate}`,
   );
 
-  // OpenClaw's /new reaches OpenClaw, which starts a new session.
+  // OpenClaw's /new reaches OpenClaw, which starts a new session. Sent once OpenClaw is done with
+  // the answer before: that answer shows in the chat when its sendMessage reaches Telegram, before
+  // OpenClaw has read Telegram's reply, and until then OpenClaw counts its delivery as unconfirmed
+  // (a notice "owed"). A /new arriving in between is first answered "I couldn’t confirm whether
+  // my previous reply reached this chat…", with or without the front.
+  const settled = await g.processed(afterMenu);
   const beforeNew = bot().length;
   user.says('/new');
   await until("OpenClaw's answer to /new", () =>
@@ -46,11 +51,12 @@ export async function commands(g: Gateway): Promise<void> {
       .find((m) => /new session/i.test(m.text)),
   );
   const afterNew = bot().slice(beforeNew);
+  const unconfirmed = afterNew.some((m) => m.text.includes('confirm whether my previous reply reached'));
   check(
     'new',
-    '/new reaches OpenClaw',
-    afterNew.some((m) => /new session/i.test(m.text)),
-    `after /new the chat got ${show(afterNew.map((m) => m.text.slice(0, 80)))}`,
+    '/new reaches OpenClaw, with no doubt about the reply before',
+    afterNew.some((m) => /new session/i.test(m.text)) && !unconfirmed,
+    `after /new the chat got ${show(afterNew.map((m) => m.text.slice(0, 80)))}${settled ? '' : "; OpenClaw's log never said it was done with the message before"}`,
   );
 
   // A command both answer: brainstem's is /usage, OpenClaw's is typed /oc_usage and reaches it as /usage.

@@ -5,6 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { watch } from 'node:fs/promises';
+import path from 'node:path';
 import type { FakeReply, FakeRequest } from '../../../test/fakes/llama.js';
 import type { FakeMessage, FakeTelegram, FakeUser } from '../../../test/fakes/telegram.js';
 import {
@@ -29,6 +32,12 @@ export const HELPER_MODEL = 'helper-model';
 export const FIRST_WAIT_MS = 180_000;
 export const WAIT_MS = 90_000;
 
+/**
+ * OpenClaw's file log (`logging.file`, at `debug`, as index.ts writes openclaw.json): the only
+ * place that says when it is done with a message, its reply delivered and settled.
+ */
+export const gatewayLogFile = (dir: string) => path.join(dir, 'openclaw-gateway.log');
+
 export interface Gateway {
   tg: FakeTelegram;
   llama: ScriptedLlama;
@@ -42,6 +51,11 @@ export interface Gateway {
   answer(reply: FakeReply): void;
   /** Everything OpenClaw's gateway wrote so far, across its starts. */
   log(): string;
+  /**
+   * Whether OpenClaw's file log says it has processed the user's message `messageId` in the
+   * private chat (its reply delivered and settled) within `ms`.
+   */
+  processed(messageId: number, ms?: number): Promise<boolean>;
   /** Stops the gateway (SIGTERM, SIGKILL 20 s later) and waits for it to exit. */
   stop(): Promise<void>;
   /** Starts it again. */
@@ -91,6 +105,12 @@ export function startGateway(o: GatewayOptions): Gateway {
       o.llama.queue.push(reply);
     },
     log: () => log,
+    processed: (messageId, ms = WAIT_MS) =>
+      logHolds(
+        gatewayLogFile(o.dir),
+        `message processed: channel=telegram chatId=telegram:${USER} messageId=${messageId} `,
+        ms,
+      ),
     stop: async () => {
       killGroup(gateway.child, 'SIGTERM');
       const killer = setTimeout(() => killGroup(gateway.child), 20_000);
@@ -174,4 +194,42 @@ async function waitOrExit<T>(
     );
   }
   return result?.value;
+}
+
+/** Whether `file` holds `text` within `ms`: read again from where it was each time its folder changes. */
+async function logHolds(file: string, text: string, ms: number): Promise<boolean> {
+  let offset = 0;
+  let tail = '';
+  const holds = () => {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return false; // not written yet
+    }
+    try {
+      const chunk = Buffer.alloc(1 << 16);
+      for (
+        let n = readSync(fd, chunk, 0, chunk.length, offset);
+        n > 0;
+        n = readSync(fd, chunk, 0, chunk.length, offset)
+      ) {
+        offset += n;
+        // Kept across reads: a line may be cut between two.
+        tail = (tail + chunk.subarray(0, n).toString('latin1')).slice(-(text.length + chunk.length));
+        if (tail.includes(text)) return true;
+      }
+      return false;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const stop = AbortSignal.timeout(ms);
+  try {
+    if (holds()) return true;
+    for await (const _ of watch(path.dirname(file), { signal: stop })) if (holds()) return true;
+  } catch (err) {
+    if (!stop.aborted) throw err;
+  }
+  return false;
 }

@@ -18,7 +18,7 @@ import { openclawConfig, type StageContext, show, stopService } from '../shared.
 import { buttons } from './buttons.js';
 import { firstTurns } from './chat.js';
 import { commands } from './commands.js';
-import { FIRST_WAIT_MS, FORUM, GROUP, HELPER_MODEL, startGateway, USER } from './context.js';
+import { FIRST_WAIT_MS, FORUM, GROUP, gatewayLogFile, HELPER_MODEL, startGateway, USER } from './context.js';
 import { frontCallFailures } from './failures.js';
 import { groups } from './groups.js';
 import { otherUpdates } from './media.js';
@@ -75,6 +75,8 @@ export async function gatewayChecks({ openclaw, llama, check, dir, defer }: Stag
         auth: { mode: 'token', token: randomBytes(16).toString('hex') },
       },
       tools: { exec: { mode: 'ask', ask: 'always' } },
+      // Its file log says when it is done with a message (see Gateway.processed).
+      logging: { level: 'debug', file: gatewayLogFile(dir) },
       // `partial`: the answer's text streams into a preview edited in place (the default shows a
       // status). In the group, OpenClaw answers only when mentioned.
       channels: {
