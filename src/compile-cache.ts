@@ -17,7 +17,7 @@ import { packageRoot } from './version.js';
 const nodeModule = module as typeof module & {
   enableCompileCache?: (dir: string) => { status: number; message?: string; directory?: string };
   flushCompileCache?: () => void;
-  constants?: { compileCacheStatus?: { FAILED: number } };
+  constants?: { compileCacheStatus?: { FAILED: number; DISABLED: number } };
 };
 
 /** What turning the cache on gave, for the log (no logger exists yet when it is turned on). */
@@ -31,8 +31,13 @@ export function enableCompileCache(): CompileCacheState {
   }
   if (!root) return { on: false, why: 'brainstem runs away from its package folder' };
   const r = nodeModule.enableCompileCache(path.join(root, 'node_modules', '.cache', 'brainstem-compile'));
-  if (r.status === nodeModule.constants?.compileCacheStatus?.FAILED) {
+  const status = nodeModule.constants?.compileCacheStatus;
+  if (r.status === status?.FAILED) {
     return { on: false, why: r.message ?? 'Node could not open the cache folder' };
+  }
+  // NODE_DISABLE_COMPILE_CACHE in the environment: Node says so in its message.
+  if (r.status === status?.DISABLED) {
+    return { on: false, why: r.message ?? 'NODE_DISABLE_COMPILE_CACHE is set' };
   }
   return { on: true, directory: r.directory ?? '' };
 }
