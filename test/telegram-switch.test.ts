@@ -278,6 +278,35 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     expect(menu.text).toMatch(/✅ Mode big is ready \(from local/);
   });
 
+  it('a removed mode’s button pressed while its menu shows a switch says the mode is gone, in the user’s language, and leaves the switch be', async () => {
+    const u = h.tg.user(117, { languageCode: 'fr' });
+    u.says('/mode');
+    const menu = await reply(117, /Modes/);
+    const answer = (id: string) =>
+      h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === id)?.text, {
+        timeoutMs: 60_000,
+      });
+    const switched: string[] = [];
+    const onSwitched = (o: { to: string }) => switched.push(o.to);
+    h.service.core.switcher.on('switched', onSwitched);
+    expect(await answer(u.presses(menu.messageId, 'bs:mode:big'))).toBe('→ big');
+    // A mode that left brainstem.json while the menu was on screen (its button still in its row).
+    expect(await answer(u.presses(menu.messageId, 'bs:mode:retired'))).toBe('Il n’y a plus de mode retired.');
+    // The switch the menu shows is still the one a press of its button is told about.
+    expect(await answer(u.presses(menu.messageId, 'bs:mode:big'))).toBe(
+      'La bascule vers big est en cours : ce message dira comment elle se termine.',
+    );
+    expect(h.service.core.switcher.underWay()).toBe('big');
+    big.setLoading(false);
+    await h.tg.waitFor(() => /✅ Mode big prêt \(depuis local/.test(menu.text), { timeoutMs: 60_000 });
+    big.setLoading(true);
+    u.says('/mode local');
+    await reply(117, /✅ Mode local prêt \(depuis big/);
+    h.service.core.switcher.off('switched', onSwitched);
+    expect(switched).toEqual(['big', 'local']);
+    expect(h.tg.botMessages(117).filter((m) => /retired/.test(m.text))).toEqual([]);
+  });
+
   it('a switch shown leaves nothing behind once over: the stop’s signal does not gather a listener per switch', async () => {
     const u = h.tg.user(116);
     const told = () => h.tg.botMessages(116).filter((m) => /Already in mode/.test(m.text)).length;

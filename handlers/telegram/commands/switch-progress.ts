@@ -138,17 +138,21 @@ export class SwitchProgress {
    * Pressed again while the switch that message shows runs (a double tap, before the edit took
    * the buttons away): the mode last asked there is not switched to twice (the second would end
    * "already in mode", over the first one's outcome in that message), and another mode is switched
-   * to after it, in a message of its own, as a /mode sent then would be: the last asked wins.
+   * to after it, in a message of its own, as a /mode sent then would be: the last asked wins. A
+   * mode that has left the config since the menu was sent is only said to be gone.
    */
   press(out: ChatOutput, target: string, trigger: SwitchTrigger, lang: Lang, messageId: number): string {
     const shown = this.pressed.get(`${out.chatId}:${messageId}`);
     const known = this.core.modes.find(target);
     const to = known?.id ?? target;
+    const noMode = () => t(lang, `There is no mode ${to} any more.`, `Il n’y a plus de mode ${to}.`);
     if (shown === undefined) {
       // A menu sent before its mode left the config: the message says so and lists the modes there are.
       this.run(out, target, trigger, lang, messageId);
-      return known ? `→ ${to}` : t(lang, `There is no mode ${to} any more.`, `Il n’y a plus de mode ${to}.`);
+      return known ? `→ ${to}` : noMode();
     }
+    // The message shows a switch under way: the press says the mode is gone and leaves that switch be.
+    if (!known) return noMode();
     if (shown.last === to) {
       this.logger.info(
         { chatId: out.chatId, target },
