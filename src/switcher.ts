@@ -89,6 +89,8 @@ const cutSwitchSchema = z.object({
   to: z.string(),
   /** The llama model loaded when it began: its stop commands may have run, so a failure must start it again. */
   loaded: z.string().optional(),
+  /** The llama model it starts: should its mode leave the config by the next start, its stop commands are still known. */
+  model: z.string().optional(),
   trigger: triggerSchema,
 });
 /**
@@ -424,6 +426,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       id: randomUUID(),
       to: target.id,
       loaded: previous,
+      model: wanted,
       trigger: { source, by, lang, onlyFrom, chat },
     };
     const record = JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>);
@@ -525,11 +528,15 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * half started and starts the previous model again, so the mode the user is
    * told they are still on can answer. Returns what to add to the failure text.
    */
-  private async restore(previous: string, failed: string, trigger: SwitchTrigger): Promise<string> {
+  private async restore(
+    previous: string,
+    failed: string | undefined,
+    trigger: SwitchTrigger,
+  ): Promise<string> {
     const { modes, config, logger } = this.deps;
     const owner = modes.all.find((m) => m.kind === 'llama' && m.llamaModel === previous);
     const swap = await swapLlamaModel({
-      stop: this.commandsOf(failed, 'stop'),
+      stop: failed === undefined ? [] : this.commandsOf(failed, 'stop'),
       start: this.commandsOf(previous, 'start'),
       probe: owner ? () => this.deps.readiness.probe(owner.id, { fresh: true }) : async () => ({ ok: true }),
       timeoutMs: config.llama.readyTimeoutMs,
@@ -614,7 +621,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * that mode, and the model the switch stopped may be down. Not resumed: a
    * fallback's switch (its watcher decides again, and arms the way back), and a
    * resumed switch cut again (a start command that brings brainstem down would
-   * loop); the owner is told of the latter.
+   * loop), and one to a mode no longer configured; the owner is told of the
+   * latter two, and the model of the mode they stay on is started again.
    */
   private resumeUnderWay(): Promise<SwitchOutcome> | undefined {
     const { kv, modes, logger } = this.deps;
@@ -650,16 +658,21 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         trigger: { ...trigger, source: 'resume' as const },
       };
       // The cut switch may have run the stop commands of the model loaded then: the mode the user is
-      // told they are still on cannot answer until it is started again, its own switch's way.
-      const failed = target?.kind === 'llama' ? target.llamaModel : undefined;
-      const { loaded } = cut;
-      if (loaded === undefined || failed === undefined || loaded === failed) {
+      // told they are still on (the active one, the default mode if that one left the config too)
+      // cannot answer until its model is started again, its own switch's way. A target that left the
+      // config may have swapped (its record names the model it started, a record of an older version
+      // none): its model is started all the same, else the user is left with no model up.
+      const active = this.active();
+      const previous = active.kind === 'llama' ? active.llamaModel : undefined;
+      const failed = target ? (target.kind === 'llama' ? target.llamaModel : undefined) : cut.model;
+      const swapped = !target || failed !== undefined;
+      if (previous === undefined || !swapped || previous === failed) {
         this.finish(outcome);
         return undefined;
       }
       return this.enqueue(async () => {
-        const back = await this.restore(loaded, failed, outcome.trigger).catch((err: unknown) => {
-          logger.error({ err, model: loaded }, 'could not start again the model a cut switch had stopped');
+        const back = await this.restore(previous, failed, outcome.trigger).catch((err: unknown) => {
+          logger.error({ err, model: previous }, 'could not start again the model a cut switch had stopped');
           return '';
         });
         return this.finish({ ...outcome, reason: `${reason}${back}` });

@@ -32,13 +32,19 @@ const spawned: ServiceProcess[] = [];
 
 /**
  * brainstem on the test's data dir; coder's start command is `coderStart` (nothing by default);
- * `atListen` as startHarness's.
+ * `atListen` as startHarness's; `coderMode: false` takes the coder mode out of the config (its model stays).
  */
-async function start(coderStart: string[][] = [], atListen?: (url: string) => void): Promise<Harness> {
+async function start(
+  coderStart: string[][] = [],
+  atListen?: (url: string) => void,
+  { coderMode = true } = {},
+): Promise<Harness> {
   const config: ConfigFile = {
     modes: {
       qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' },
-      coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' },
+      ...(coderMode
+        ? { coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' } }
+        : {}),
     },
     llama: {
       // Only the test decides when coder is loaded.
@@ -235,6 +241,25 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(second.service.core.switcher.active().id).toBe('qwen');
     // The switch queued behind the cut one has nothing left to do, and its chat, told it would hear, hears so.
     await message(113, /Already in mode qwen/, queuedAt);
+    tg.user(114).says('still there?');
+    await message(114, /^echo: still there\?$/);
+  });
+
+  it('a cut switch whose mode left the config by the next start stops what it started, starts again the model it had stopped, and tells the chat that asked', async () => {
+    await fresh();
+    const first = await cutSwitchToCoder();
+    await first.stopService();
+    // coder's server came up after the stop (its unit went on starting): nothing uses it now.
+    coder.setLoading(false);
+    const askedAt = tg.botMessages(112).length;
+    const second = await start([], undefined, { coderMode: false });
+    const told = await message(112, /❌ Switch to coder failed/, askedAt);
+    expect(told.text).toMatch(
+      /mode coder is no longer configured; model qwen was started again\. Still on qwen\.$/,
+    );
+    expect(second.service.core.switcher.active().id).toBe('qwen');
+    expect(await loading(qwen)).toBe(false);
+    expect(await loading(coder)).toBe(true);
     tg.user(114).says('still there?');
     await message(114, /^echo: still there\?$/);
   });
