@@ -26,6 +26,7 @@ class TestClock implements Clock {
   private time = 0;
   private sleepers: { until: number; wake: () => void }[] = [];
   private slept = () => {};
+  private nextSleep: (() => void)[] = [];
 
   now(): number {
     return this.time;
@@ -35,7 +36,13 @@ class TestClock implements Clock {
     return new Promise((wake) => {
       this.sleepers.push({ until: this.time + ms, wake });
       this.slept();
+      for (const told of this.nextSleep.splice(0)) told();
     });
+  }
+
+  /** Resolves at the throttler's next wait on the time (a new one, where waiting() takes any). */
+  sleeping(): Promise<void> {
+    return new Promise((resolve) => this.nextSleep.push(resolve));
   }
 
   /** Resolves once the throttler waits on the time. */
@@ -164,14 +171,74 @@ describe("the bot's API throttler", () => {
     const clock = new TestClock();
     const bot = createBot(tg.token, tg.apiRoot, { clock });
     const chat = GROUP - 2;
-    // A long answer in three parts; Telegram refuses the first once, to be tried again in 0.2 s.
-    tg.rateLimit('sendMessage', 1, 0.2);
+    // A long answer in three parts; Telegram refuses the first once, to be tried again in 5 s.
+    tg.rateLimit('sendMessage', 1, 5);
     await clock.until(Promise.all(['part 1', 'part 2', 'part 3'].map((t) => bot.api.sendMessage(chat, t))));
     expect(tg.botMessages(chat).map((m) => m.text)).toEqual(['part 1', 'part 2', 'part 3']);
-    const [refused, again] = tg.callsOf('sendMessage', chat);
-    expect(refused?.errorCode).toBe(429);
-    // At least retry_after later (a few ms spared: a timer may fire that much early against Date.now()).
-    expect((again?.at ?? 0) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(190);
+    expect(tg.callsOf('sendMessage', chat)[0]?.errorCode).toBe(429);
+    // The first again at retry_after (longer than the group's second apart), the others a second apart.
+    expect(clock.now()).toBe(7_000);
+  });
+
+  it('gives back its slot of the bot’s 30 while a message waits out a 429: 30 other chats’ messages go meanwhile', async () => {
+    const clock = new TestClock();
+    const bot = createBot(tg.token, tg.apiRoot, { clock });
+    const limited = 7_300;
+    tg.rateLimit('sendMessage', 1, 2);
+    const waits = clock.sleeping();
+    const refused = bot.api.sendMessage(limited, 'refused');
+    // Refused, it waits out its retry_after on the throttler's clock, not sent again meanwhile.
+    await Promise.race([waits, refused]);
+    expect(tg.botMessages(limited)).toEqual([]);
+    // Its second over (it reached Telegram, it counts), the bot's 30 are all free while it waits.
+    clock.pass(1_000);
+    const chats = Array.from({ length: 30 }, (_, i) => 7_400 + i);
+    await Promise.all(chats.map((chat) => bot.api.sendMessage(chat, 'meanwhile')));
+    expect(clock.now()).toBe(1_000);
+    await clock.until(refused);
+    expect(clock.now()).toBe(2_000);
+    expect(tg.botMessages(limited).map((m) => m.text)).toEqual(['refused']);
+  });
+
+  it('holds every chat for a 429 to a second chat while a first waits out its own: Telegram holds the whole bot back', async () => {
+    const clock = new TestClock();
+    const throttler = new Throttler(clock);
+    // Each call says when (the throttler's time) it was made, and is answered with the wait asked of it, once.
+    const made: [string, number][] = [];
+    const refusals = new Map([
+      ['first', 30_000],
+      ['second', 5_000],
+    ]);
+    const send = (chat: number, text: string) =>
+      throttler.schedule(
+        chat,
+        async () => {
+          made.push([text, clock.now()]);
+          const wait = refusals.get(text);
+          refusals.delete(text);
+          return wait;
+        },
+        { retryAfter: (wait) => wait },
+      );
+    let waits = clock.sleeping();
+    const first = send(7_500, 'first');
+    await waits;
+    waits = clock.sleeping();
+    const second = send(7_501, 'second');
+    await waits;
+    // Another chat's message waits for the second one's retry_after too; the first waits on.
+    const other = send(7_502, 'other');
+    await clock.next();
+    await Promise.all([second, other]);
+    await clock.next();
+    await first;
+    expect(made).toEqual([
+      ['first', 0],
+      ['second', 0],
+      ['second', 5_000],
+      ['other', 5_000],
+      ['first', 30_000],
+    ]);
   });
 
   it('holds only the chat Telegram answered 429: its next message waits, the other chats go on', async () => {

@@ -1,7 +1,7 @@
 import { autoRetry } from '@grammyjs/auto-retry';
 import { type RunnerHandle, run } from '@grammyjs/runner';
 import { Bot, GrammyError } from 'grammy';
-import type { Update } from 'grammy/types';
+import type { ApiResponse, Update } from 'grammy/types';
 import type { Logger } from '../../src/logger.js';
 import { type Clock, Throttler } from './throttle.js';
 
@@ -30,10 +30,22 @@ export function countedByTelegram(method: string): boolean {
   return /^(send|edit|copy|forward|stop)/.test(method);
 }
 
+/** The chat a call goes to; none for the calls that do not name one (getUpdates, answerCallbackQuery). */
+function chatOf(payload: object): number | string | undefined {
+  return 'chat_id' in payload ? (payload.chat_id as number | string | undefined) : undefined;
+}
+
+/** A 429's retry_after, in ms: how long Telegram asks to wait before the call is made again. */
+function rateLimited(answer: ApiResponse<unknown>): number | undefined {
+  if (answer.ok || answer.error_code !== 429) return undefined;
+  const seconds = answer.parameters?.retry_after;
+  return typeof seconds === 'number' ? seconds * 1000 : undefined;
+}
+
 /**
- * The grammY bot with its outgoing API pipeline. Auto-retry waits out a 429's
- * retry_after however long (dropping it would lose the final text), retries
- * 5xx a bounded number of times and network failures until they pass. Not
+ * The grammY bot with its outgoing API pipeline. A 429's retry_after is waited
+ * out however long (dropping it would lose the final text); auto-retry
+ * retries 5xx a bounded number of times and network failures until they pass. Not
  * "typing…": it is worth its moment only (the indicator repeats every few
  * seconds), and sent again after a failure it could reach Telegram after the
  * answer, which would then show "typing…" under it.
@@ -41,24 +53,32 @@ export function countedByTelegram(method: string): boolean {
  * The throttler (throttle.ts), outermost, keeps the messages within Telegram's
  * global and per-group budgets, a chat's messages in their order, and each
  * behind the "typing…" already on its way to its chat; other calls go straight
- * out. A message retried keeps its chat's slot (and one of the bot's 30) until
- * it is through: retried from outside the throttler, it went back to the end
- * of its chat's queue, behind the messages sent after it. Only its own chat
- * waits for its retry_after.
+ * out. A message retried keeps its chat's place until it is through: retried
+ * from outside the throttler, it went back to the end of its chat's queue,
+ * behind the messages sent after it. Its 429s are the throttler's to wait out,
+ * so it gives back its slot of the bot's 30 meanwhile and only its chat waits
+ * (throttle.ts); auto-retry, inside, leaves them to it.
  */
 export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
   const retry = autoRetry({ maxRetryAttempts: 6 });
-  bot.api.config.use((prev, method, payload, signal) =>
-    method === 'sendChatAction' ? prev(method, payload, signal) : retry(prev, method, payload, signal),
-  );
+  // No retry_after is at most -1 s: every 429 is handed back as it came.
+  const retryButRateLimits = autoRetry({ maxRetryAttempts: 6, maxDelaySeconds: -1 });
+  bot.api.config.use((prev, method, payload, signal) => {
+    if (method === 'sendChatAction') return prev(method, payload, signal);
+    const paced = chatOf(payload) !== undefined && countedByTelegram(method);
+    return (paced ? retryButRateLimits : retry)(prev, method, payload, signal);
+  });
   // Installed last, so it runs first (grammY wraps each transformer around those installed before it).
   const throttler = new Throttler(opts.clock);
   bot.api.config.use((prev, method, payload, signal) => {
-    const chatId = 'chat_id' in payload ? payload.chat_id : undefined;
+    const chatId = chatOf(payload);
     const call = () => prev(method, payload, signal);
     if (chatId === undefined) return call();
-    if (countedByTelegram(method)) return throttler.schedule(chatId, call);
+    // grammY types its signals with the abort-controller shim; Node's own signal is what it uses at run time.
+    const given = signal as unknown as AbortSignal | undefined;
+    if (countedByTelegram(method))
+      return throttler.schedule(chatId, call, { retryAfter: rateLimited, signal: given });
     return method === 'sendChatAction' ? throttler.action(chatId, call) : call();
   });
   return bot;

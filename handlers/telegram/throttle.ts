@@ -4,8 +4,12 @@
  * per chat, about 20 a minute in a group, no more than one a second. Private
  * chats only get a light spacing: the stream senders pace their own edits.
  * A chat's calls go one at a time, in the order they came. A call is over
- * when its answer came: one that Telegram refused, then tried again (bot.ts),
- * keeps its chat's later calls behind it, so a long answer's parts never swap.
+ * when its answer came. One Telegram refused with a 429 is made again here
+ * after its retry_after, first of its chat's calls, so a long answer's parts
+ * never swap; meanwhile it gives back its slot of the bot's 30, and only its
+ * chat waits, since Telegram's flood limits are mostly a chat's. A 429 to a
+ * second chat while a first one waits out its own is Telegram holding the
+ * whole bot back: every chat waits for that one's retry_after too.
  * A chat action ("typing…") is not paced, but a chat's next message waits for
  * its answer: sent side by side, the two could reach Telegram in either order,
  * and "typing…" arriving second shows under the answer. For ACTION_WAIT_MS at
@@ -43,6 +47,21 @@ const GROUP_GAP_MS = 1_000;
 const PRIVATE_GAP_MS = 50;
 /** How long a chat's next message waits for the answer to a chat action: it normally comes within a second. */
 const ACTION_WAIT_MS = 2_000;
+/** How many 429s a call waits out before its refusal is its answer (as many as other failures are tried again, bot.ts). */
+const MAX_WAITS = 6;
+
+/** Why a call given up while it waited for its turn, or to be made again, failed. */
+const ABORTED = 'Request aborted while waiting to be sent';
+
+/** How long a call's answer asks to wait before it is made again (a 429's retry_after), in ms; undefined: it is the answer. */
+export type RetryAfter<T> = (answer: T) => number | undefined;
+
+interface Job {
+  /** The number that says when it came. */
+  seq: number;
+  /** Makes the call; resolves to how long to wait before making it again, or undefined once it is settled. */
+  run: () => Promise<number | undefined>;
+}
 
 /** At most `size` calls started in any `ms`, a call counting until `ms` after it ended. */
 class Window {
@@ -81,9 +100,11 @@ class Window {
 }
 
 interface Chat {
-  /** The calls waiting, each with the number that says when it came. */
-  queue: { seq: number; run: () => Promise<void> }[];
+  queue: Job[];
   running: boolean;
+  /** The call waiting out a 429, first in the queue, and until when (-Infinity: none). */
+  held: Job | undefined;
+  heldUntil: number;
   /** Chat actions on their way: the chat's next call waits for their answers, until `actionsUntil`. */
   actions: number;
   actionsUntil: number;
@@ -97,17 +118,67 @@ export class Throttler {
   private readonly bot = new Window(BOT_BUDGET);
   private readonly chats = new Map<string, Chat>();
   private seq = 0;
+  /** Until when Telegram holds the whole bot back (see the top of this file). */
+  private heldUntil = Number.NEGATIVE_INFINITY;
   /** When the throttler wakes to start the next call waiting on time (Infinity: none waits). */
   private wakeAt = Number.POSITIVE_INFINITY;
 
   constructor(private readonly clock: Clock = systemClock) {}
 
-  /** Makes `call`, a message to `chatId`, once the bot's and the chat's budgets allow it. */
-  schedule<T>(chatId: number | string, call: () => Promise<T>): Promise<T> {
-    const queue = this.chat(chatId).queue;
+  /**
+   * Makes `call`, a message to `chatId`, once the bot's and the chat's budgets allow it, and again
+   * after the wait its answer asks for (`retryAfter`). Given up (`signal`) while it waits, it is not made.
+   */
+  schedule<T>(
+    chatId: number | string,
+    call: () => Promise<T>,
+    opts: { retryAfter?: RetryAfter<T>; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const chat = this.chat(chatId);
+    const { retryAfter, signal } = opts;
     return new Promise<T>((resolve, reject) => {
-      const run = () => attempt(call).then(resolve, reject);
-      queue.push({ seq: this.seq++, run });
+      let waits = 0;
+      const done = () => signal?.removeEventListener('abort', giveUp);
+      const job: Job = {
+        seq: this.seq++,
+        run: async () => {
+          let answer: T;
+          try {
+            answer = await attempt(call);
+          } catch (err) {
+            done();
+            reject(err);
+            return undefined;
+          }
+          const wait = retryAfter?.(answer);
+          if (wait !== undefined && signal?.aborted) {
+            done();
+            reject(new Error(ABORTED));
+            return undefined;
+          }
+          if (wait === undefined || waits++ >= MAX_WAITS) {
+            done();
+            resolve(answer);
+            return undefined;
+          }
+          return wait;
+        },
+      };
+      // Not made, its place taken by the chat's next call (a running call ends by the signal itself).
+      const giveUp = () => {
+        const at = chat.queue.indexOf(job);
+        if (at < 0) return;
+        chat.queue.splice(at, 1);
+        if (chat.held === job) {
+          chat.held = undefined;
+          chat.heldUntil = Number.NEGATIVE_INFINITY;
+        }
+        done();
+        reject(new Error(ABORTED));
+        this.pump();
+      };
+      signal?.addEventListener('abort', giveUp, { once: true });
+      chat.queue.push(job);
       this.pump();
     });
   }
@@ -134,6 +205,8 @@ export class Throttler {
       chat = {
         queue: [],
         running: false,
+        held: undefined,
+        heldUntil: Number.NEGATIVE_INFINITY,
         actions: 0,
         actionsUntil: Number.NEGATIVE_INFINITY,
         lastEnd: Number.NEGATIVE_INFINITY,
@@ -168,6 +241,8 @@ export class Throttler {
       const typing = chat.actions > 0 ? chat.actionsUntil : now;
       const at = Math.max(
         chat.lastEnd + chat.gapMs,
+        chat.heldUntil,
+        this.heldUntil,
         typing,
         chat.budget?.freeAt(now) ?? now,
         this.bot.freeAt(now),
@@ -188,16 +263,32 @@ export class Throttler {
     const job = chat.queue.shift();
     if (!job) return;
     chat.running = true;
+    if (chat.held === job) {
+      chat.held = undefined;
+      chat.heldUntil = Number.NEGATIVE_INFINITY;
+    }
     chat.budget?.start();
     this.bot.start();
-    void job.run().finally(() => {
+    void job.run().then((wait) => {
       const end = this.clock.now();
       chat.running = false;
       chat.lastEnd = end;
+      // Refused, it reached Telegram all the same: it counts as sent, as any call that ended.
       chat.budget?.end(end);
       this.bot.end(end);
+      if (wait !== undefined) this.hold(chat, job, end + wait);
       this.pump();
     });
+  }
+
+  /** `job`, refused, waits until `until` first in its chat's queue, its slots given back meanwhile. */
+  private hold(chat: Chat, job: Job, until: number): void {
+    const now = this.clock.now();
+    const another = [...this.chats.values()].some((c) => c !== chat && c.heldUntil > now);
+    if (another) this.heldUntil = Math.max(this.heldUntil, until);
+    chat.queue.unshift(job);
+    chat.held = job;
+    chat.heldUntil = until;
   }
 }
 
