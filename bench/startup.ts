@@ -24,6 +24,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
+import { freshBuild } from '../test/helpers/build.js';
 import { freePort, spawnService, startFlags } from '../test/helpers/process.js';
 import { type BenchFixture, type BenchSetup, benchFixture } from './fixture.js';
 import { cpuTimes, median, now, round, rssMb } from './stats.js';
@@ -110,6 +111,8 @@ async function startOnce(fx: BenchFixture, opts: { spare: boolean; idleCpu: bool
   // The port is known before the spawn, so the clock stops at the first answer, not at
   // the start-up log line (written once every part has started, after that answer).
   const port = await freePort();
+  // Outside the clock: the check that the build is current (spawnService makes it once).
+  await freshBuild();
   let pid = 0;
   const t0 = now();
   const spawning = spawnService(

@@ -14,8 +14,8 @@ import { claudeOnFake } from './helpers/claude-fake.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
 
 /**
- * The bundle as `npm start` runs it (the other process tests run the sources
- * through tsx): `npm run build`, then node with the start script's flags on
+ * The bundle as `npm start` runs it (`npm run build` first, unless dist/ is
+ * current: test/helpers/build.ts), node with the start script's flags on
  * dist/src/main.js. What the bundling could break is checked on real
  * protocols: the HTTP routes, /mcp with the MCP SDK's client, the local brain
  * through undici (a chunk loaded on first use), grammY against the Bot API
@@ -31,7 +31,6 @@ let builtinsFile: string;
 const auth = { authorization: `Bearer ${token}` };
 
 beforeAll(async () => {
-  await execa('npm', ['run', 'build'], { stdin: 'ignore' });
   llama = await startFakeLlama();
   tg = await startFakeTelegram();
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-bundle-'));

@@ -14,8 +14,8 @@ import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 
 /**
- * The service as its own process (as pm2 runs it, from the sources so the test
- * never runs a stale build): state survives a restart, SIGTERM lets running
+ * The service as its own process (as pm2 runs it, from the build, made again
+ * first if stale: test/helpers/build.ts): state survives a restart, SIGTERM lets running
  * turns finish or cuts them with a notice.
  */
 const claude = claudeOnFake();
