@@ -108,7 +108,7 @@ export function freshBuild(): Promise<void> {
 }
 
 async function build(): Promise<void> {
-  if (isFresh()) return;
+  // Checked under the lock too: a build under way has written some of dist/ and not the rest.
   // Another worker's build takes seconds: its end is polled for (no event crosses processes).
   while (!tryLock()) await new Promise((r) => setTimeout(r, 200));
   try {
