@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNonPublic } from '../src/tools/web-fetch.js';
 import { type FakeBrave, startFakeBrave } from './fakes/brave.js';
-import { ARTICLE_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
+import { ARTICLE_SENTENCE, DEEP_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -244,6 +244,16 @@ describe('web_fetch of an allow-listed address', () => {
     const slow = await api(quick, 'web_fetch', { url: `${web.url}/slow` });
     expect(slow.status).toBe(504);
     expect(slow.body.error.message).toContain('did not answer within 1 s');
+  });
+
+  it('reads a page nested thousands deep as its text, without handing it to Readability or the DOM parser', async () => {
+    // 8,000 deep (40 KB) is past the parser's limit, 500 (3 KB) past Readability's: either held
+    // the event loop, every chat's, for seconds to minutes, and Readability's recursion overflowed.
+    for (const n of [8_000, 500]) {
+      const { status, body } = await api(allowed, 'web_fetch', { url: `${web.url}/deep?n=${n}` });
+      expect(status).toBe(200);
+      expect(body.output).toBe(DEEP_SENTENCE.replace('&amp;', '&'));
+    }
   });
 
   it('refuses what is not text, and reports HTTP errors', async () => {

@@ -14,6 +14,7 @@
  *   GET /big?kb=<n>          text/html of n KiB
  *   GET /image               image/png bytes
  *   GET /slow                headers, then nothing until the client gives up
+ *   GET /deep?n=<n>          text/html: DEEP_SENTENCE inside n nested <div>s, never closed
  *   GET /missing             404
  */
 import { createServer, type ServerResponse } from 'node:http';
@@ -24,6 +25,8 @@ export interface FakeWeb {
   hits: string[];
   close(): Promise<void>;
 }
+
+export const DEEP_SENTENCE = 'Deep down there is still a sentence &amp; its entity.';
 
 export const ARTICLE_SENTENCE = 'The brainstem relays every message to the right brain without blocking.';
 
@@ -82,6 +85,12 @@ function route(url: URL, res: ServerResponse): void {
         .writeHead(200, { 'content-type': 'image/png' })
         .end(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
       return;
+    case '/deep': {
+      const n = Number(url.searchParams.get('n') ?? '1000');
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<html><body>${'<div>'.repeat(n)}<p>${DEEP_SENTENCE}</p></body></html>`);
+      return;
+    }
     case '/slow':
       res.writeHead(200, { 'content-type': 'text/html' });
       res.write('<html><body>');
