@@ -1,5 +1,14 @@
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -118,6 +127,9 @@ beforeAll(async () => {
     },
   });
   host = new URL(svc.url).host;
+  // Hard links have paths of their own, outside the data dir: what they are is told by the inode.
+  linkSync(path.join(home, 'data', 'api-token'), path.join(roots, 'token-hard-link'));
+  linkSync(path.join(home, 'brainstem.json'), path.join(roots, 'config-hard-link'));
 });
 
 afterAll(async () => {
@@ -482,6 +494,8 @@ describe('the API token', () => {
       'data/api-token',
       path.join(home, 'data', 'api-token'),
       'token-link',
+      'token-hard-link',
+      'config-hard-link',
       'brainstem.json',
       '.claude/.credentials.json',
       'data/../data/brainstem.sqlite',

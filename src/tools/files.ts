@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, open, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BrainstemError } from '../errors.js';
 import { type Lang, t } from '../i18n.js';
@@ -44,7 +44,9 @@ export function fileTools(tools: ToolsConfig, own: OwnFiles): AnyTool[] {
           if (cfg.roots.length === 0) throw noRoots();
           const file = await confine(input.path, cfg.roots);
           await refuseOwn(input.path, file, own);
-          return readText(file, input.maxBytes ?? cfg.maxBytes, ctx.lang);
+          return readText(file, input.maxBytes ?? cfg.maxBytes, ctx.lang, (st) =>
+            refuseOwnLink(input.path, st, own),
+          );
         },
       },
       tools,
@@ -107,15 +109,33 @@ async function refuseOwn(requested: string, real: string, own: OwnFiles): Promis
   );
   const inData = dataDir !== undefined && isUnder(real, [dataDir]);
   const inWorkspaces = workspaces !== undefined && isUnder(real, [workspaces]);
-  if ((inData && !inWorkspaces) || files.includes(real)) {
-    throw new BrainstemError(
-      'TOOL_FORBIDDEN',
-      `${requested} is one of brainstem's own files (its data dir, its config, a credential); read_file never reads them.`,
-      'path',
-      `${requested} est un des fichiers de brainstem (son dossier de données, sa configuration, un secret) ; read_file ne les lit jamais.`,
-    );
-  }
+  if ((inData && !inWorkspaces) || files.includes(real)) throw ownFile(requested);
 }
+
+/**
+ * A hard link to one of brainstem's secrets has a path of its own, anywhere on the same disk
+ * (a backup made with `cp -al`, a link made by hand): the opened file is refused when it is the
+ * same inode as a credential file or a file at the top of the data dir (the API token, the database).
+ */
+async function refuseOwnLink(
+  requested: string,
+  st: { dev: number; ino: number; nlink: number },
+  own: OwnFiles,
+) {
+  if (st.nlink < 2) return;
+  const inData = await readdir(own.dataDir).catch(() => []);
+  const secrets = [...own.files, ...inData.map((name) => path.join(own.dataDir, name))];
+  const stats = await Promise.all(secrets.map((f) => stat(f).catch(() => undefined)));
+  if (stats.some((s) => s?.dev === st.dev && s.ino === st.ino)) throw ownFile(requested);
+}
+
+const ownFile = (requested: string) =>
+  new BrainstemError(
+    'TOOL_FORBIDDEN',
+    `${requested} is one of brainstem's own files (its data dir, its config, a credential); read_file never reads them.`,
+    'path',
+    `${requested} est un des fichiers de brainstem (son dossier de données, sa configuration, un secret) ; read_file ne les lit jamais.`,
+  );
 
 function isUnder(real: string, realRoots: string[]): boolean {
   return realRoots.some(
@@ -162,8 +182,16 @@ async function isFile(fh: FileHandle, real: string, st: { dev: number; ino: numb
   }
 }
 
-/** `lang`: the reader's, for the notes in the output (absent, English, for a program or a model). */
-async function readText(file: string, maxBytes: number, lang: Lang | undefined) {
+/**
+ * `lang`: the reader's, for the notes in the output (absent, English, for a program or a model).
+ * `judge`: refuses what was opened, from its stat, before a byte is read.
+ */
+async function readText(
+  file: string,
+  maxBytes: number,
+  lang: Lang | undefined,
+  judge: (st: { dev: number; ino: number; nlink: number }) => Promise<void>,
+) {
   // Opening a FIFO for reading blocks until a writer comes, and each blocked open holds one of
   // libuv's four pool threads (file reads and DNS lookups wait behind them): the type is judged on
   // the path before any open. O_NONBLOCK covers a FIFO swapped in since (its open returns at once)
@@ -175,6 +203,7 @@ async function readText(file: string, maxBytes: number, lang: Lang | undefined) 
     // The path was judged before the open, and O_NOFOLLOW covers its last part only: a folder
     // on the way swapped for a link since then would lead outside. What was opened must be it.
     if (!(await isFile(fh, file, st))) throw changedWhileOpened(file);
+    await judge(st);
     const size = Math.min(st.size, maxBytes);
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fh.read(buf, 0, size, 0);
