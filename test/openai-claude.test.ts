@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import { APIUserAbortError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGate, httpError, type RecordedRequest, text } from './fakes/anthropic.js';
+import { CLAUDE_CLI } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
@@ -346,9 +347,26 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       { model: 'assistant', messages: [user('something against the policy')] },
       { headers: { 'x-session-key': 'refusal' } },
     );
-    // The current CLI tries once more before it gives up: the client has both tries' words.
-    expect(r.choices[0]?.message.content).toMatch(/^I cannot(\n\nI cannot)?$/);
+    // The current CLI goes on once after a refusal, refused again here: the client has the words once.
+    expect(r.choices[0]?.message.content).toBe('I cannot');
     expect(r.choices[0]?.finish_reason).toBe('content_filter');
+  });
+
+  it('answers with what the current CLI’s retry after a refusal says when the retry is not refused', async () => {
+    const before = claude.fake.mainRequests().length;
+    claude.fake.script(() =>
+      claude.fake.mainRequests().length === before + 1
+        ? text(['I can', 'not'], { stopReason: 'refusal' })
+        : text('Here is what I can say'),
+    );
+    const r = await svc.client.chat.completions.create(
+      { model: 'assistant', messages: [user('something half against the policy')] },
+      { headers: { 'x-session-key': 'refusal-retried' } },
+    );
+    // 2.1.197 does not go on after a refusal.
+    const retried = CLAUDE_CLI === 'current';
+    expect(r.choices[0]?.message.content).toBe(retried ? 'I cannot\n\nHere is what I can say' : 'I cannot');
+    expect(r.choices[0]?.finish_reason).toBe(retried ? 'stop' : 'content_filter');
   });
 
   it('kills the claude child when the client goes away', async () => {

@@ -52,7 +52,7 @@ describe('a prompt too long for Claude in Telegram', { timeout: 300_000 }, () =>
 });
 
 describe('an answer longer than Claude’s output limit in Telegram', { timeout: 300_000 }, () => {
-  it('shows the text so far and says it was cut, and what to do', async (ctx) => {
+  it('shows the text so far and says it was cut, and what to do; a refused answer likewise', async (ctx) => {
     const h = await claudeHarness(ctx);
     // Every reply stops at the output-token limit: the CLI asks to go on three times, then gives up.
     claude.fake.script(() => text(['Long, '], { stopReason: 'max_tokens' }));
@@ -63,6 +63,16 @@ describe('an answer longer than Claude’s output limit in Telegram', { timeout:
     });
     expect(cut.text).toMatch(
       /^Long, Long, Long, Long,\s+⚙️ \[proxy\] La réponse de Claude a été coupée : elle atteignait sans cesse la limite de jetons de sortie\. Demandez-lui de continuer, ou relevez la limite avec CLAUDE_CODE_MAX_OUTPUT_TOKENS dans claude\.env\.$/,
+    );
+    // A refused answer, on the same bot: its words once, though the current CLI goes on once after a refusal.
+    claude.fake.script(() => text(['I can', 'not'], { stopReason: 'refusal' }));
+    h.tg.user(118).says('something against the policy');
+    const refused = await h.tg.waitFor(
+      () => h.tg.botMessages(118).find((m) => /safety classifier/.test(m.text)),
+      { timeoutMs: 120_000 },
+    );
+    expect(refused.text).toBe(
+      "I cannot\n\n⚙️ [proxy] Claude's safety classifier stopped this answer (Anthropic's usage policy); the rest of it was withheld. Rephrase the request, or start a new conversation with /new.",
     );
   });
 });

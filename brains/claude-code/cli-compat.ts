@@ -40,6 +40,12 @@
  *   the turn and drops `run_in_background`, `CLAUDE_CODE_DISABLE_CRON=1` drops the Cron tools
  *   (CLI_ENV), and Monitor and ScheduleWakeup are refused (UNSERVED_TOOLS).
  *
+ * - A refusal (`stop_reason: refusal`). 2.1.197 ends the turn there. 2.1.332 goes on once: it
+ *   tells the model its answer was stopped and streams a second message, which the fake API's
+ *   script, as a real classifier on the same request, may refuse again; only then does it end the
+ *   turn. RunReader holds that message's text until it ends: refused, it is dropped, so the answer
+ *   is the first one's words once (as with 2.1.197); otherwise it goes on the answer.
+ *
  * - Words. A usage limit said only in text names the five-hour window "session limit" in
  *   2.1.197 and "5-hour limit" in 2.1.332 (USAGE_LIMIT_TEXT).
  *

@@ -25,11 +25,21 @@ export class RunReader {
    * message, whose text continues the same sentence (or word).
    */
   private cutOff = false;
+  /**
+   * What the message after a refusal streams, held until that message ends: CLI 2.1.332 goes on
+   * once after a refusal (cli-compat.ts). Refused again, it is dropped (the answer so far stands,
+   * as in 2.1.197, which does not go on); ended otherwise, it is the answer's next part.
+   */
+  private held: CliEvent[] | undefined;
 
   constructor(private readonly onSession: (sessionId: string) => void) {}
 
   /** Events the reader does not act on (control traffic, other lines) give nothing. */
   read(ev: CliEvent): TurnEvent[] {
+    if (this.held && (ev.type === 'text_block' || ev.type === 'text_delta')) {
+      this.held.push(ev);
+      return [];
+    }
     switch (ev.type) {
       case 'init':
         this.calls.read(ev);
@@ -41,10 +51,16 @@ export class RunReader {
       case 'call_usage':
         this.calls.read(ev);
         return [];
-      case 'message_end':
+      case 'message_end': {
         this.calls.read(ev);
+        const held = this.held;
+        this.held = undefined;
+        const out = held && ev.stopReason !== 'refusal' ? held.flatMap((e) => this.read(e)) : [];
+        // The retry refused too is where the CLI gives up: nothing more to hold.
+        if (ev.stopReason === 'refusal' && !held) this.held = [];
         this.cutOff = ev.stopReason === 'max_tokens' || ev.stopReason === 'model_context_window_exceeded';
-        return [];
+        return out;
+      }
       case 'text_delta': {
         // Texts of successive messages (around Claude's own tool use) would otherwise run together.
         const out: TurnEvent[] = this.newBlock ? [{ type: 'text', text: '\n\n' }] : [];
