@@ -18,6 +18,14 @@ export class Html {
     return new Html(text);
   }
 
+  /**
+   * Words written once for every face (src/chat/facts.ts), given Telegram's markup: as safe as a
+   * template, since their own text is brainstem's and every value in them went through `plain`.
+   */
+  static marked(words: (m: typeof htmlMarkup) => string): Html {
+    return new Html(words(htmlMarkup));
+  }
+
   /** Pieces of HTML one after another, `separator` (text, escaped) between them. */
   static join(parts: readonly Html[], separator: string): Html {
     return new Html(parts.map((p) => p.text).join(escapeHtml(separator)));
@@ -34,6 +42,9 @@ export type HtmlValue = string | number | Html;
 export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {
   return Html.fromTemplate(strings, values);
 }
+
+/** Telegram's markup for the words brainstem says about itself (src/chat/facts.ts's Markup). */
+export const htmlMarkup = { strong: (s: string) => `<b>${s}</b>`, plain: escapeHtml };
 
 /** Text as Telegram HTML shows it: `&`, `<` and `>` escaped (enough outside attributes). */
 export function escapeHtml(s: string): string {

@@ -1,5 +1,6 @@
+import { alreadyInMode } from '../../../src/chat/facts.js';
 import type { Core } from '../../../src/core.js';
-import { type Html, html } from '../../../src/html.js';
+import { Html, html } from '../../../src/html.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
@@ -25,12 +26,7 @@ function switchingText(target: string, lang: Lang): string {
 
 /** The short result shown in place of the progress line; the wake notice tells the rest. */
 function outcomeText(o: SwitchOutcome, lang: Lang): Html {
-  if (o.ok && o.alreadyActive)
-    return t(
-      lang,
-      html`${PROXY_TAG} Already in mode <b>${o.to}</b>.`,
-      html`${PROXY_TAG} Déjà en mode <b>${o.to}</b>.`,
-    );
+  if (o.ok && o.alreadyActive) return Html.marked((m) => alreadyInMode(o.to, lang, m));
   if (o.ok && o.from === o.to) {
     // Its model had gone down; a resumed switch's time is only this process's, so none is shown.
     const took = o.trigger.source === 'resume' ? '' : formatDuration(o.ms);

@@ -1,5 +1,4 @@
-import type { Markup } from '../../../src/chat/facts.js';
-import { escapeHtml } from '../../../src/html.js';
+import { escapeHtml, htmlMarkup } from '../../../src/html.js';
 
 /**
  * The brains' Markdown as Telegram HTML. Telegram rejects a whole message for
@@ -11,10 +10,7 @@ import { escapeHtml } from '../../../src/html.js';
  * outside into an answer that way.
  */
 
-export { escapeHtml };
-
-/** Telegram's markup for the words brainstem says about itself (src/chat/facts.ts). */
-export const htmlMarkup: Markup = { strong: (s) => `<b>${s}</b>`, plain: escapeHtml };
+export { escapeHtml, htmlMarkup };
 
 /** A fence line: an info string may not hold a backtick (```` ```npm i``` ```` is inline code). Also the splitter's. */
 export const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)[^`]*$/;
