@@ -24,6 +24,14 @@ export function t(lang: Lang | undefined, en: string | Html, fr: string | Html):
   return lang === 'fr' ? fr : en;
 }
 
+/**
+ * A label's colon: French typography puts a space before it (as before ; ? !). For the lines
+ * whose label and value come from elsewhere; a text written out in both languages has its own.
+ */
+export function colon(lang: Lang | undefined): string {
+  return t(lang, ':', ' :');
+}
+
 export function langOf(code: string | undefined): Lang {
   return code?.toLowerCase().startsWith('fr') ? 'fr' : 'en';
 }

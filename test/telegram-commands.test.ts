@@ -56,7 +56,7 @@ describe('commands', () => {
     expect(start.text).toContain('⚙️ [proxy]');
     h.tg.user(113, { languageCode: 'fr' }).says('/help');
     const help = await reply(113, /Vos messages vont au cerveau actif/);
-    expect(help.text).toContain('/usage');
+    expect(help.text).toMatch(/\n\/usage : /);
     // No transcription here: /help says what a voice message needs, as the voice reply does.
     expect(help.text).toContain('les messages vocaux demandent une transcription, non configurée ici');
   });
@@ -173,9 +173,11 @@ describe('commands', () => {
     h.tg.user(113, { languageCode: 'fr' }).says('/usage 1h');
     const usage = await reply(113, /Consommation depuis/);
     expect(usage.text).toContain(
-      '• telegram:113 (assistant): $0.50 (estimé pour 1 tour), 2 tours, 24k en entrée / 3.0k en sortie, cache 0 lu / 600 écrit',
+      '• telegram:113 (assistant) : $0.50 (estimé pour 1 tour), 2 tours, 24k en entrée / 3.0k en sortie, cache 0 lu / 600 écrit',
     );
     expect(usage.text).not.toMatch(/estimated|turns| in \/| out,|read|write/);
+    // French typography: a space before every colon.
+    expect(usage.text).toMatch(/\nTotal : \$0\.50/);
   });
 
   it('/usage with a date and a time reads them as UTC, whatever the server’s time zone', async () => {
@@ -281,6 +283,11 @@ describe('commands', () => {
     expect(status.text).toContain('Route: direct');
     expect(status.text).toMatch(/Uptime: /);
     expect(status.text).toMatch(/Versions: brainstem \d+\.\d+\.\d+, Node /);
+    h.tg.user(116, { languageCode: 'fr' }).says('/status');
+    const statut = await reply(116, /Statut/);
+    // French typography: a space before every colon, the lines built for both languages too.
+    expect(statut.text).toMatch(/✅ local ← \(llama\) : /);
+    expect(statut.text).toMatch(/\nVersions : brainstem /);
   });
 
   it('refuses a stranger once, naming their id, logs it, and nothing reaches a brain', async () => {

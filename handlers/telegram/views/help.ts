@@ -1,5 +1,5 @@
 import type { BotCommand } from 'grammy/types';
-import { type Lang, t } from '../../../src/i18n.js';
+import { colon, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { OPENCLAW_ALIAS_PREFIX as OC } from '../../telegram-front/commands-merge.js';
 import type { BotDeps } from '../deps.js';
@@ -26,7 +26,7 @@ export function helpHtml(deps: BotDeps, lang: Lang, menu: readonly BotCommand[])
       );
   return [
     `${PROXY_TAG} <b>brainstem</b>. ${route}`,
-    ...menu.map((c) => `/${c.command}: ${escapeHtml(c.description)}`),
+    ...menu.map((c) => `/${c.command}${colon(lang)} ${escapeHtml(c.description)}`),
     ...shortcutLine(deps, lang),
     front
       ? t(lang, 'You can also say “switch to local”.', 'Vous pouvez aussi dire « passe en mode local ».')

@@ -1,6 +1,6 @@
 import { modeId, readyIcon, statusWord, uptimeLine } from '../../../src/chat/facts.js';
 import type { Core } from '../../../src/core.js';
-import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { colon, formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { FrontStatus } from '../../telegram-front/index.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
@@ -16,7 +16,7 @@ export async function statusView(core: Core, front: FrontStatus | undefined, lan
   const { active, lines } = facts;
   const brains = lines.map(
     (l) =>
-      `${readyIcon(l.ready)} ${modeId(l.mode.id, l.active, htmlMarkup)} (${l.mode.kind}): ${escapeHtml(l.detail)}`,
+      `${readyIcon(l.ready)} ${modeId(l.mode.id, l.active, htmlMarkup)} (${l.mode.kind})${colon(lang)} ${escapeHtml(l.detail)}`,
   );
   const routeLine = front
     ? frontLine(front, lang)
@@ -34,7 +34,7 @@ export async function statusView(core: Core, front: FrontStatus | undefined, lan
     ...brains,
     routeLine,
     uptimeLine(facts.uptimeMs, lang),
-    `Versions: brainstem ${escapeHtml(facts.version)}, Node ${process.versions.node}`,
+    `Versions${colon(lang)} brainstem ${escapeHtml(facts.version)}, Node ${process.versions.node}`,
   ].join('\n');
 }
 

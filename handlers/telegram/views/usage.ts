@@ -1,4 +1,4 @@
-import { formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { colon, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import type { UsageLedger, UsageTotals } from '../../../src/usage.js';
@@ -22,7 +22,7 @@ export const futureText = (shown: string, since: number, lang: Lang): string =>
   );
 
 const line = (label: string, x: UsageTotals, lang: Lang) =>
-  `${label}: ${escapeHtml(formatTotals(x, lang))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
+  `${label}${colon(lang)} ${escapeHtml(formatTotals(x, lang))}${x.errors > 0 ? ` (${x.errors} ✗)` : ''}`;
 
 /**
  * /usage: today, the last 7 days, this month and all time, then this month by
