@@ -1,4 +1,4 @@
-import type { Lang } from '../src/i18n.js';
+import type { Lang, Said } from '../src/i18n.js';
 
 /**
  * The Brain contract. A brain knows nothing of Telegram or HTTP: it takes one
@@ -228,10 +228,11 @@ export type NotReadyKind = 'unreachable' | 'loading' | 'not signed in' | 'not in
 
 /** A brain's answer to its readiness probe; when not ready, why, and whether waiting can help. */
 export type Readiness =
-  | { ok: true; detail?: string }
+  | { ok: true; detail?: Said }
   | {
       ok: false;
-      reason: string;
+      /** Why, worded in each language: the reader's for a person, English for the log and the API. */
+      reason: Said;
       /** Absent: 'error'. */
       kind?: NotReadyKind;
       /**

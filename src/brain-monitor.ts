@@ -73,7 +73,11 @@ export class BrainMonitor {
       kv.set(OUTAGE_KEY, '');
     }
     // Through the readiness board: joins a probe already running rather than starting a second one.
-    const late: Readiness = { ok: false, reason: `no answer within ${this.opts.probeTimeoutMs} ms` };
+    const ms = this.opts.probeTimeoutMs;
+    const late: Readiness = {
+      ok: false,
+      reason: { en: `no answer within ${ms} ms`, fr: `pas de réponse en ${ms} ms` },
+    };
     const result = await settleWithin(this.core.readiness.probe(mode.id), this.opts.probeTimeoutMs, late);
     if (this.stopped || switcher.isSwitching() || switcher.active().id !== mode.id) return;
     const lang = noticeLang(kv);
@@ -101,16 +105,16 @@ export class BrainMonitor {
     this.failingMode = mode.id;
     if (current || this.failures < this.opts.failuresBeforeDown) return;
     const since = Date.now();
-    const down: Outage = { mode: mode.id, since, reason: result.reason };
+    const down: Outage = { mode: mode.id, since, reason: result.reason.en };
     kv.set(OUTAGE_KEY, JSON.stringify(down));
-    logger.warn({ mode: mode.id, reason: result.reason }, 'brain down');
+    logger.warn({ mode: mode.id, reason: result.reason.en }, 'brain down');
     notifier.notify({
       kind: 'brain_health',
       dedupeKey: `brain:down:${mode.id}:${since}`,
       text: t(
         lang,
-        html`🔴 Mode <b>${mode.id}</b> does not answer since ${formatUtc(since)}: ${result.reason}. Messages to it will fail until it is back; /mode switches to another one.`,
-        html`🔴 Le mode <b>${mode.id}</b> ne répond plus depuis ${formatUtc(since)} : ${result.reason}. Les messages échoueront jusqu’à son retour ; /mode pour en changer.`,
+        html`🔴 Mode <b>${mode.id}</b> does not answer since ${formatUtc(since)}: ${result.reason.en}. Messages to it will fail until it is back; /mode switches to another one.`,
+        html`🔴 Le mode <b>${mode.id}</b> ne répond plus depuis ${formatUtc(since)} : ${result.reason.fr}. Les messages échoueront jusqu’à son retour ; /mode pour en changer.`,
       ),
     });
   }

@@ -17,6 +17,25 @@ export function formatUtc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+/**
+ * A text worded in each language brainstem speaks, for one that is made far from its reader (a
+ * brain's readiness): the detail in it (a path, a URL, an exit code) is in both.
+ */
+export interface Said {
+  en: string;
+  fr: string;
+}
+
+/** The same words in every language: a text from outside (a thrown error's message) that nobody can translate. */
+export function untranslated(text: string): Said {
+  return { en: text, fr: text };
+}
+
+/** The words of `said` for the reader's language. */
+export function saidIn(said: Said, lang: Lang | undefined): string {
+  return t(lang, said.en, said.fr);
+}
+
 /** Picks the text (or the HTML) for the language; French only when asked for. */
 export function t(lang: Lang | undefined, en: string, fr: string): string;
 export function t(lang: Lang | undefined, en: Html, fr: Html): Html;

@@ -1,3 +1,4 @@
+import { type Lang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import { type ReadinessProbe, waitUntilReady } from './readiness.js';
 import { redactValue, scrubText } from './redact.js';
@@ -24,6 +25,8 @@ export interface SwapOptions {
   logger: Logger;
   /** Per-command limit; default 60 s. */
   commandTimeoutMs?: number;
+  /** The language of the reason given back when the model does not come up. */
+  lang?: Lang;
   /** More variables holding a secret of brainstem's (transcription.apiKeyEnv), hidden like its own. */
   hiddenEnv?: readonly string[];
 }
@@ -54,8 +57,13 @@ export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   if (!ready.ok) {
-    opts.logger.warn({ reason: ready.reason }, 'llama model did not become ready');
-    return { ok: false, reason: `the model did not become ready: ${ready.reason}`, ms: ms() };
+    opts.logger.warn({ reason: ready.reason.en }, 'llama model did not become ready');
+    const reason = t(
+      opts.lang,
+      `the model did not become ready: ${ready.reason.en}`,
+      `le modèle n’est pas devenu prêt : ${ready.reason.fr}`,
+    );
+    return { ok: false, reason, ms: ms() };
   }
   opts.logger.info({ ms: ms(), waitedMs: ready.waitedMs }, 'llama model ready');
   return { ok: true, ms: ms() };

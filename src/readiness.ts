@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Brain, Readiness } from '../brains/types.js';
+import { type Said, untranslated } from './i18n.js';
 import type { Logger } from './logger.js';
 
 export type ReadinessProbe = (signal: AbortSignal) => Promise<Readiness>;
@@ -19,7 +20,7 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-export type WaitResult = { ok: true; waitedMs: number } | { ok: false; reason: string; waitedMs: number };
+export type WaitResult = { ok: true; waitedMs: number } | { ok: false; reason: Said; waitedMs: number };
 
 /**
  * Polls a real readiness probe until it says ok, the time is up, `signal`
@@ -32,7 +33,7 @@ export async function waitUntilReady(probe: ReadinessProbe, opts: WaitOptions): 
   const waited = () => Date.now() - started;
   const deadline = AbortSignal.timeout(opts.timeoutMs);
   const stop = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
-  let last = 'no probe finished';
+  let last: Said = { en: 'no probe finished', fr: 'aucune vérification n’a abouti' };
   /** When the probes began to say `down` without a break. */
   let downSince: number | undefined;
 
@@ -51,20 +52,30 @@ export async function waitUntilReady(probe: ReadinessProbe, opts: WaitOptions): 
         since !== undefined &&
         opts.downGraceMs !== undefined &&
         Date.now() - since >= opts.downGraceMs
-      )
+      ) {
+        const s = (opts.downGraceMs / 1000).toFixed(1);
         return {
           ok: false,
-          reason: `nothing answered for ${(opts.downGraceMs / 1000).toFixed(1)} s and nothing is starting it: ${last}`,
+          reason: {
+            en: `nothing answered for ${s} s and nothing is starting it: ${last.en}`,
+            fr: `rien n’a répondu pendant ${s} s et rien ne le démarre : ${last.fr}`,
+          },
           waitedMs: waited(),
         };
+      }
     }
     await sleep(opts.intervalMs, undefined, { signal: stop }).catch(() => undefined);
   }
   if (opts.signal?.aborted)
-    return { ok: false, reason: `cancelled while waiting (${last})`, waitedMs: waited() };
+    return {
+      ok: false,
+      reason: { en: `cancelled while waiting (${last.en})`, fr: `annulé pendant l’attente (${last.fr})` },
+      waitedMs: waited(),
+    };
+  const s = (opts.timeoutMs / 1000).toFixed(1);
   return {
     ok: false,
-    reason: `not ready after ${(opts.timeoutMs / 1000).toFixed(1)} s: ${last}`,
+    reason: { en: `not ready after ${s} s: ${last.en}`, fr: `pas prêt après ${s} s : ${last.fr}` },
     waitedMs: waited(),
   };
 }
@@ -85,7 +96,7 @@ async function bounded(probe: ReadinessProbe, stop: AbortSignal): Promise<Readin
     return await Promise.race([
       probe(ctrl.signal).catch((err: unknown) => ({
         ok: false as const,
-        reason: (err as Error).message || String(err),
+        reason: untranslated((err as Error).message || String(err)),
       })),
       abandoned,
     ]);
@@ -201,8 +212,11 @@ export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, res
     const probe: Promise<Readiness> = brain
       ? brain
           .ready(AbortSignal.timeout(this.opts.timeoutMs))
-          .catch((err: Error): Readiness => ({ ok: false, reason: err.message || String(err) }))
-      : Promise.resolve({ ok: false, reason: `no brain for mode ${modeId}` });
+          .catch((err: Error): Readiness => ({ ok: false, reason: untranslated(err.message || String(err)) }))
+      : Promise.resolve({
+          ok: false,
+          reason: { en: `no brain for mode ${modeId}`, fr: `pas de cerveau pour le mode ${modeId}` },
+        });
     const running = probe.then((result) => {
       this.record(modeId, s, result);
       s.running = undefined;
@@ -220,11 +234,11 @@ export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, res
     if (before && sameReadiness(before, result)) return;
     this.emit('changed', modeId, result);
     if (result.ok)
-      this.opts.logger.info({ mode: modeId }, `brain ${modeId}: ready (${result.detail ?? 'ok'})`);
-    else this.opts.logger.warn({ mode: modeId }, `brain ${modeId}: not ready: ${result.reason}`);
+      this.opts.logger.info({ mode: modeId }, `brain ${modeId}: ready (${result.detail?.en ?? 'ok'})`);
+    else this.opts.logger.warn({ mode: modeId }, `brain ${modeId}: not ready: ${result.reason.en}`);
   }
 }
 
 function sameReadiness(a: Readiness, b: Readiness): boolean {
-  return a.ok === b.ok && (a.ok || b.ok || a.reason === b.reason);
+  return a.ok === b.ok && (a.ok || b.ok || a.reason.en === b.reason.en);
 }

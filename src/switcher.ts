@@ -6,7 +6,7 @@ import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
 import { isBusy, type KeptWrites } from './db/kept-writes.js';
 import { Html, html } from './html.js';
-import { formatDuration, type Lang, t } from './i18n.js';
+import { formatDuration, type Lang, saidIn, t } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
@@ -449,6 +449,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         timeoutMs: config.llama.readyTimeoutMs,
         intervalMs: config.llama.pollIntervalMs,
         hiddenEnv: configuredSecrets(config),
+        lang: trigger.lang,
         logger,
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
@@ -471,7 +472,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!ready.ok)
-        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason: ready.reason, trigger });
+        return this.finish({
+          ok: false,
+          from,
+          to: target.id,
+          ms: elapsed(),
+          reason: saidIn(ready.reason, trigger.lang),
+          trigger,
+        });
     }
     // Saved first: a mode that could not be saved is not the active one (a restart would undo it).
     // Durably: the end of this switch, and its notice, may be kept in SwitchEnds' synced file next.
@@ -542,6 +550,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       timeoutMs: config.llama.readyTimeoutMs,
       intervalMs: config.llama.pollIntervalMs,
       hiddenEnv: configuredSecrets(config),
+      lang: trigger.lang,
       logger,
     });
     if (swap.ok) {

@@ -616,9 +616,18 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
   it('is ready when the CLI runs and is logged in (`claude auth status`)', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
-    expect(await h.brain.ready()).toEqual({ ok: true, detail: 'logged in (API key from ANTHROPIC_API_KEY)' });
+    expect(await h.brain.ready()).toEqual({
+      ok: true,
+      detail: {
+        en: 'logged in (API key from ANTHROPIC_API_KEY)',
+        fr: 'connecté (clé API depuis ANTHROPIC_API_KEY)',
+      },
+    });
     const oauth = await harness(ctx, { auth: 'oauth' });
-    expect(await oauth.brain.ready()).toEqual({ ok: true, detail: 'logged in (OAuth token)' });
+    expect(await oauth.brain.ready()).toEqual({
+      ok: true,
+      detail: { en: 'logged in (OAuth token)', fr: 'connecté (jeton OAuth)' },
+    });
   });
 
   it('is not ready, and says how to fix it, with no credentials at all', async (ctx) => {
@@ -626,7 +635,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     const h = await harness(ctx, { claude: { env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' } } });
     expect(await h.brain.ready()).toEqual({
       ok: false,
-      reason: 'not logged in: run `claude /login`',
+      reason: { en: 'not logged in: run `claude /login`', fr: 'pas connecté : lancez `claude /login`' },
       final: true,
       kind: 'not signed in',
     });
@@ -639,7 +648,8 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
     const h = await harness(ctx, { claude: { bin: '/nonexistent/claude' } });
     const ready = await h.brain.ready();
     expect(ready.ok).toBe(false);
-    expect(!ready.ok && ready.reason).toContain('CLAUDE_BIN');
+    expect(!ready.ok && ready.reason.en).toContain('CLAUDE_BIN');
+    expect(!ready.ok && ready.reason.fr).toContain('CLAUDE_BIN');
     const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
     expect(error.kind).toBe('upstream_down');
     expect(error.message).toContain('CLAUDE_BIN');

@@ -444,9 +444,12 @@ describe('LlamaLocalBrain failures', () => {
     expect(e?.type === 'error' && e.error.message).toContain('LLAMA_BASE_URL');
     expect(await brain.ready()).toEqual({
       ok: false,
-      reason: expect.stringContaining(
-        `cannot reach the local model at ${baseUrl.replace(/\/v1$/, '')}/health`,
-      ),
+      reason: {
+        en: expect.stringContaining(`cannot reach the local model at ${baseUrl.replace(/\/v1$/, '')}/health`),
+        fr: expect.stringContaining(
+          `impossible de joindre le modèle local à ${baseUrl.replace(/\/v1$/, '')}/health`,
+        ),
+      },
       kind: 'unreachable',
       // Nothing listens there: a switch that starts nothing need not wait for it.
       down: true,
@@ -603,7 +606,10 @@ describe('LlamaLocalBrain.ready', () => {
     const loading = await brain.ready();
     expect(loading).toEqual({
       ok: false,
-      reason: expect.stringMatching(/still loading.*Loading model/),
+      reason: {
+        en: expect.stringMatching(/still loading.*Loading model/),
+        fr: expect.stringMatching(/encore en chargement.*Loading model/),
+      },
       kind: 'loading',
     });
     fake.setLoading(false);
@@ -622,7 +628,10 @@ describe('LlamaLocalBrain.ready', () => {
     const result = await brainFor(`http://127.0.0.1:${port}/v1`, {}, { connectTimeoutMs: 300 }).ready();
     expect(result).toEqual({
       ok: false,
-      reason: expect.stringContaining('did not answer within 300 ms'),
+      reason: {
+        en: expect.stringContaining('did not answer within 300 ms'),
+        fr: expect.stringContaining('n’a pas répondu en 300 ms'),
+      },
       kind: 'unreachable',
     });
     await new Promise<void>((r) => {
@@ -646,7 +655,10 @@ describe('LlamaLocalBrain.ready over https', () => {
       // Something answers there (a server with the wrong certificate): not `down`.
       expect(result).toEqual({
         ok: false,
-        reason: expect.stringContaining('self-signed certificate'),
+        reason: {
+          en: expect.stringContaining('self-signed certificate'),
+          fr: expect.stringContaining('self-signed certificate'),
+        },
         kind: 'unreachable',
         down: false,
       });

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Readiness } from '../brains/types.js';
+import { untranslated } from '../src/i18n.js';
 import { swapLlamaModel } from '../src/llama-swap.js';
 import { waitUntilReady } from '../src/readiness.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
@@ -92,7 +93,10 @@ describe('waitUntilReady', () => {
     const result = await waitUntilReady(probe, { timeoutMs: 400, intervalMs: 50 });
     expect(result).toEqual({
       ok: false,
-      reason: expect.stringMatching(/not ready after 0\.4 s: .*still loading/),
+      reason: {
+        en: expect.stringMatching(/not ready after 0\.4 s: .*still loading/),
+        fr: expect.stringMatching(/pas prêt après 0\.4 s : .*encore en chargement/),
+      },
       waitedMs: expect.any(Number),
     });
     // The time limit is a Node timer, which counts from the event loop's cached clock: that can
@@ -107,7 +111,10 @@ describe('waitUntilReady', () => {
       timeoutMs: 300,
       intervalMs: 50,
     });
-    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/not ready after 0\.3 s/) });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: { en: expect.stringMatching(/not ready after 0\.3 s/) },
+    });
   });
 
   it('treats a throwing probe as not ready', async () => {
@@ -115,11 +122,11 @@ describe('waitUntilReady', () => {
       timeoutMs: 200,
       intervalMs: 50,
     });
-    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('binary missing') });
+    expect(result).toMatchObject({ ok: false, reason: { en: expect.stringContaining('binary missing') } });
   });
 
   it('gives up once a probe has said "down" for downGraceMs without a break, with the reason', async () => {
-    const down: Readiness = { ok: false, reason: 'connection refused', down: true };
+    const down: Readiness = { ok: false, reason: untranslated('connection refused'), down: true };
     const result = await waitUntilReady(async () => down, {
       timeoutMs: 60_000,
       intervalMs: 20,
@@ -127,7 +134,7 @@ describe('waitUntilReady', () => {
     });
     expect(result).toMatchObject({
       ok: false,
-      reason: 'nothing answered for 0.2 s and nothing is starting it: connection refused',
+      reason: { en: 'nothing answered for 0.2 s and nothing is starting it: connection refused' },
     });
   });
 
@@ -135,10 +142,15 @@ describe('waitUntilReady', () => {
     let n = 0;
     const result = await waitUntilReady(
       async (): Promise<Readiness> =>
-        n++ % 2 === 0 ? { ok: false, reason: 'refused', down: true } : { ok: false, reason: 'loading' },
+        n++ % 2 === 0
+          ? { ok: false, reason: untranslated('refused'), down: true }
+          : { ok: false, reason: untranslated('loading') },
       { timeoutMs: 500, intervalMs: 20, downGraceMs: 0 },
     );
-    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/^not ready after 0\.5 s/) });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: { en: expect.stringMatching(/^not ready after 0\.5 s/) },
+    });
   });
 
   it('stops when its signal aborts', async () => {
@@ -149,7 +161,7 @@ describe('waitUntilReady', () => {
     // Aborted once it is polling; the model never loads, so only the signal can end the wait.
     await expect.poll(healthProbes, { timeout: 30_000 }).toBeGreaterThan(before);
     ctrl.abort();
-    expect(await waiting).toMatchObject({ ok: false, reason: expect.stringContaining('cancelled') });
+    expect(await waiting).toMatchObject({ ok: false, reason: { en: expect.stringContaining('cancelled') } });
   });
 });
 

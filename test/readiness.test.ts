@@ -132,7 +132,7 @@ describe('/health answers from the last known readiness', { timeout: 180_000 }, 
     await expect
       .poll(async () => (await health(svc.url)).brains.assistant?.detail, { timeout: 60_000 })
       .toBe('not signed in');
-    expect((await health(svc.url, svc.token)).brains.assistant?.detail).toBe(NOT_LOGGED_IN);
+    expect((await health(svc.url, svc.token)).brains.assistant?.detail).toBe(NOT_LOGGED_IN.en);
     cli.setLoggedIn(true);
     await writeFile(home.credentials, '{}');
     await expect
@@ -233,7 +233,7 @@ describe('a Claude mode with no credentials and no API key', { timeout: 180_000 
       { timeout: 90_000 },
     );
     // A login cannot come from waiting: the switch gives up on the first answer instead of polling.
-    expect(r.choices[0]?.message.content).toContain(NOT_LOGGED_IN);
+    expect(r.choices[0]?.message.content).toContain(NOT_LOGGED_IN.en);
     expect((await health(svc.url)).activeMode).toBe('local');
   });
 });
@@ -245,6 +245,8 @@ describe('the same, seen from Telegram and the start-up log', { timeout: 180_000
   beforeAll(async () => {
     creds = await noCredentials();
     h = await startHarness({ env: { CLAUDE_BIN }, config: { claude: { env: creds.env } } });
+    // Every test reads the probes' answers: `/status` before them says "checking…".
+    await Promise.all(['assistant', 'anklume'].map((id) => h.service.core.readiness.probe(id)));
   });
   afterAll(async () => {
     await h?.close();
@@ -257,14 +259,30 @@ describe('the same, seen from Telegram and the start-up log', { timeout: 180_000
   it('/status, /mode and the log say "not logged in: run `claude /login`"', async () => {
     await expect
       .poll(() => h.logs.map((l) => l.msg), { timeout: 60_000 })
-      .toContain(`brain assistant: not ready: ${NOT_LOGGED_IN}`);
+      .toContain(`brain assistant: not ready: ${NOT_LOGGED_IN.en}`);
     h.tg.user(OWNER).says('/status');
     const status = await reply(/Status/);
-    expect(status.text).toContain(`❌ assistant (claude): ${NOT_LOGGED_IN}`);
-    expect(status.text).toContain(`❌ anklume (claude): ${NOT_LOGGED_IN}`);
+    expect(status.text).toContain(`❌ assistant (claude): ${NOT_LOGGED_IN.en}`);
+    expect(status.text).toContain(`❌ anklume (claude): ${NOT_LOGGED_IN.en}`);
     expect(status.text).toMatch(/✅ local ← \(llama\)/);
     h.tg.user(OWNER).says('/mode');
     const menu = await reply(/Modes/);
-    expect(menu.text).toMatch(new RegExp(`💤 assistant .*\\(${NOT_LOGGED_IN.replace(/[()`/]/g, '\\$&')}\\)`));
+    expect(menu.text).toMatch(
+      new RegExp(`💤 assistant .*\\(${NOT_LOGGED_IN.en.replace(/[()`/]/g, '\\$&')}\\)`),
+    );
+  });
+
+  it('says it in French to a French user: /status, and a switch that fails on it', async () => {
+    const fr = h.tg.user(112, { languageCode: 'fr' });
+    fr.says('/status');
+    const said = (pattern: RegExp) =>
+      h.tg.waitFor(() => h.tg.botMessages(112).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
+    const status = await said(/Statut/);
+    expect(status.text).toContain(`❌ assistant (claude) : ${NOT_LOGGED_IN.fr}`);
+    fr.says('/mode assistant');
+    const failed = await said(/Échec de la bascule/);
+    expect(failed.text).toContain(
+      `Échec de la bascule vers assistant : ${NOT_LOGGED_IN.fr}. Toujours en local.`,
+    );
   });
 });

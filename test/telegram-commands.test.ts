@@ -288,6 +288,9 @@ describe('commands', () => {
     // French typography: a space before every colon, the lines built for both languages too.
     expect(statut.text).toMatch(/✅ local ← \(llama\) : /);
     expect(statut.text).toMatch(/\nVersions : brainstem /);
+    // The brains' own words too: the Claude CLI configured here does not exist.
+    expect(statut.text).toContain('❌ assistant (claude) : CLI Claude Code introuvable : « ');
+    expect(statut.text).not.toMatch(/\S:(\s|$)/m);
   });
 
   it('refuses a stranger once, naming their id, logs it, and nothing reaches a brain', async () => {

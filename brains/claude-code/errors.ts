@@ -1,4 +1,4 @@
-import { type Lang, t } from '../../src/i18n.js';
+import { type Lang, type Said, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { scrubText } from '../../src/redact.js';
 import { shorten } from '../../src/text.js';
@@ -314,7 +314,8 @@ export function prepareError(err: unknown): BrainError {
 /** The CLI could not be started at all. */
 export function spawnError(bin: string, code: string | undefined, detail: string): BrainError {
   if (code === 'ENOENT') {
-    return { kind: 'upstream_down', message: `${PROXY_TAG} ${notFound(bin)}` };
+    const missing = notFound(bin);
+    return { kind: 'upstream_down', message: `${PROXY_TAG} ${missing.en}`, fr: `${PROXY_TAG} ${missing.fr}` };
   }
   return {
     kind: 'upstream_down',
@@ -322,6 +323,9 @@ export function spawnError(bin: string, code: string | undefined, detail: string
   };
 }
 
-export function notFound(bin: string): string {
-  return `Claude Code CLI not found: "${bin}" (install it or set CLAUDE_BIN to its path).`;
+export function notFound(bin: string): Said {
+  return {
+    en: `Claude Code CLI not found: "${bin}" (install it or set CLAUDE_BIN to its path).`,
+    fr: `CLI Claude Code introuvable : « ${bin} » (installez-le, ou mettez son chemin dans CLAUDE_BIN).`,
+  };
 }

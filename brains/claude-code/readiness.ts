@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { type Said, untranslated } from '../../src/i18n.js';
 import { subprocesses } from '../../src/subprocesses.js';
 import type { Readiness } from '../types.js';
 import { notFound, shortReason } from './errors.js';
@@ -16,7 +17,10 @@ import { notFound, shortReason } from './errors.js';
 
 const AUTH_STATUS_TIMEOUT_MS = 30_000;
 
-export const NOT_LOGGED_IN = 'not logged in: run `claude /login`';
+export const NOT_LOGGED_IN: Said = {
+  en: 'not logged in: run `claude /login`',
+  fr: 'pas connecté : lancez `claude /login`',
+};
 
 /** Only these fields are read: the output may also hold an email address, which goes nowhere. */
 const authStatusSchema = z.object({
@@ -25,10 +29,10 @@ const authStatusSchema = z.object({
   apiKeySource: z.string().optional(),
 });
 
-const METHODS: Record<string, string> = {
-  api_key: 'API key',
-  oauth_token: 'OAuth token',
-  'claude.ai': 'Claude subscription',
+const METHODS: Record<string, Said> = {
+  api_key: { en: 'API key', fr: 'clé API' },
+  oauth_token: { en: 'OAuth token', fr: 'jeton OAuth' },
+  'claude.ai': { en: 'Claude subscription', fr: 'abonnement Claude' },
 };
 
 /**
@@ -75,7 +79,11 @@ export function cliReadiness(
   }
   if (!signal) return probe;
   return new Promise<Readiness>((resolve) => {
-    const onAbort = () => resolve({ ok: false, reason: 'The readiness check was cancelled.' });
+    const onAbort = () =>
+      resolve({
+        ok: false,
+        reason: { en: 'The readiness check was cancelled.', fr: 'La vérification a été annulée.' },
+      });
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     void probe.then((r) => {
@@ -127,23 +135,43 @@ async function authStatus(bin: string, env: Record<string, string>): Promise<Rea
   });
   // A program that is missing or not executable stays so: nobody should wait for it.
   if (r.code === 'ENOENT') return { ok: false, reason: notFound(bin), final: true, kind: 'not installed' };
-  if (r.code === 'EACCES') return { ok: false, reason: `"${bin}" is not executable.`, final: true };
+  if (r.code === 'EACCES')
+    return {
+      ok: false,
+      reason: { en: `"${bin}" is not executable.`, fr: `« ${bin} » n’est pas exécutable.` },
+      final: true,
+    };
   if (r.timedOut) {
-    return { ok: false, reason: `${command} did not answer within ${AUTH_STATUS_TIMEOUT_MS / 1000} s.` };
+    const s = AUTH_STATUS_TIMEOUT_MS / 1000;
+    return {
+      ok: false,
+      reason: { en: `${command} did not answer within ${s} s.`, fr: `${command} n’a pas répondu en ${s} s.` },
+    };
   }
   const status = authStatusSchema.safeParse(parseJson(r.stdout));
   if (status.success) {
     const s = status.data;
     if (!s.loggedIn) return { ok: false, reason: NOT_LOGGED_IN, final: true, kind: 'not signed in' };
-    const method = METHODS[s.authMethod ?? ''] ?? s.authMethod ?? 'unknown method';
-    return { ok: true, detail: `logged in (${method}${s.apiKeySource ? ` from ${s.apiKeySource}` : ''})` };
+    const method = METHODS[s.authMethod ?? ''] ?? untranslated(s.authMethod ?? '?');
+    const from = s.apiKeySource ?? '';
+    return {
+      ok: true,
+      detail: {
+        en: `logged in (${method.en}${from && ` from ${from}`})`,
+        fr: `connecté (${method.fr}${from && ` depuis ${from}`})`,
+      },
+    };
   }
   // A CLI too old to report its login state still works with a key in its environment.
-  if (!r.failed && keyInEnvironment(env)) return { ok: true, detail: 'API key in its environment' };
+  if (!r.failed && keyInEnvironment(env))
+    return { ok: true, detail: { en: 'API key in its environment', fr: 'clé API dans son environnement' } };
   const said = shortReason(r.stderr || r.stdout || r.shortMessage || '');
   return {
     ok: false,
-    reason: `${command} did not report a login state${said ? ` (${said})` : ''}; Claude Code 2.1 or later does.`,
+    reason: {
+      en: `${command} did not report a login state${said ? ` (${said})` : ''}; Claude Code 2.1 or later does.`,
+      fr: `${command} n’a pas donné d’état de connexion${said ? ` (${said})` : ''} ; Claude Code 2.1 ou plus récent le donne.`,
+    },
   };
 }
 

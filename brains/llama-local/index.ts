@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import type { Config, ModeConfig } from '../../src/config.js';
 import { undici } from '../../src/http-client.js';
-import { type Lang, t } from '../../src/i18n.js';
+import { type Lang, type Said, t } from '../../src/i18n.js';
 import { takesImages } from '../../src/images.js';
 import { onFirstUse } from '../../src/lazy.js';
 import type { Logger } from '../../src/logger.js';
@@ -130,23 +130,35 @@ export class LlamaLocalBrain implements Brain {
     });
     switch (h.state) {
       case 'loaded':
-        return { ok: true, detail: `${url} answers 200` };
+        return { ok: true, detail: { en: `${url} answers 200`, fr: `${url} répond 200` } };
       case 'loading':
         return {
           ok: false,
-          reason: `the model is still loading at ${url}${h.said ? ` (${h.said})` : ''}`,
+          reason: {
+            en: `the model is still loading at ${url}${h.said ? ` (${h.said})` : ''}`,
+            fr: `le modèle est encore en chargement à ${url}${h.said ? ` (${h.said})` : ''}`,
+          },
           kind: 'loading',
         };
       case 'http':
-        return { ok: false, reason: `${url} answered HTTP ${h.status}${h.said ? `: ${h.said}` : ''}` };
+        return {
+          ok: false,
+          reason: {
+            en: `${url} answered HTTP ${h.status}${h.said ? `: ${h.said}` : ''}`,
+            fr: `${url} a répondu HTTP ${h.status}${h.said ? ` : ${h.said}` : ''}`,
+          },
+        };
       case 'timeout':
         return {
           ok: false,
-          reason: `${url} did not answer within ${this.llama.connectTimeoutMs} ms`,
+          reason: {
+            en: `${url} did not answer within ${this.llama.connectTimeoutMs} ms`,
+            fr: `${url} n’a pas répondu en ${this.llama.connectTimeoutMs} ms`,
+          },
           kind: 'unreachable',
         };
       case 'cancelled':
-        return { ok: false, reason: 'readiness probe cancelled' };
+        return { ok: false, reason: { en: 'readiness probe cancelled', fr: 'vérification annulée' } };
       case 'unreachable':
         return {
           ok: false,
@@ -352,7 +364,8 @@ export class LlamaLocalBrain implements Brain {
         message: `${this.shownChatUrl} accepted the request but sent nothing for ${SILENCE_TIMEOUT_MS / 60_000} minutes`,
       };
     }
-    return { kind: 'upstream_down', message: this.unreachable(this.shownChatUrl, err) };
+    const why = this.unreachable(this.shownChatUrl, err);
+    return { kind: 'upstream_down', message: why.en, fr: why.fr };
   }
 
   /** A failure the upstream reported after the headers, as an error chunk (`{"error": …}`) says it. */
@@ -401,15 +414,19 @@ export class LlamaLocalBrain implements Brain {
     return { kind: 'upstream_error', status, message };
   }
 
-  private unreachable(url: string, err: unknown): string {
-    const why =
-      (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT'
-        ? `no connection within ${this.llama.connectTimeoutMs} ms`
-        : describe(err);
-    return (
-      `cannot reach the local model at ${url} (${why}). ` +
-      'Is llama-server (or Ollama) running? Its address comes from LLAMA_BASE_URL or the mode baseUrl.'
-    );
+  private unreachable(url: string, err: unknown): Said {
+    const timedOut = (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT';
+    const ms = this.llama.connectTimeoutMs;
+    const why = (lang: Lang) =>
+      timedOut ? t(lang, `no connection within ${ms} ms`, `pas de connexion en ${ms} ms`) : describe(err);
+    return {
+      en:
+        `cannot reach the local model at ${url} (${why('en')}). ` +
+        'Is llama-server (or Ollama) running? Its address comes from LLAMA_BASE_URL or the mode baseUrl.',
+      fr:
+        `impossible de joindre le modèle local à ${url} (${why('fr')}). ` +
+        'llama-server (ou Ollama) tourne-t-il ? Son adresse vient de LLAMA_BASE_URL ou du baseUrl du mode.',
+    };
   }
 }
 

@@ -28,7 +28,7 @@ export function registerHealth(app: FastifyInstance, core: Core): void {
           {
             kind: l.mode.kind,
             ready: l.ready,
-            detail: owner ? l.detail : l.summary,
+            detail: owner ? l.detail.en : l.summary,
             active: l.active,
             checkedAt: l.checkedAt === undefined ? null : new Date(l.checkedAt).toISOString(),
             checking: l.checking,

@@ -64,7 +64,10 @@ export class ChatService extends EventEmitter<{
       deps.readiness,
       () => deps.modes.all,
       () => deps.switcher.active().id,
-      (mode) => deps.switcher.notLoaded(mode),
+      (mode) => {
+        const en = deps.switcher.notLoaded(mode, 'en');
+        return en === undefined ? undefined : { en, fr: deps.switcher.notLoaded(mode, 'fr') ?? en };
+      },
     );
   }
 

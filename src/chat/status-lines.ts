@@ -1,4 +1,5 @@
 import type { ModeConfig } from '../config.js';
+import type { Said } from '../i18n.js';
 import type { KnownReadiness, ReadinessBoard } from '../readiness.js';
 import { waitAtMost } from '../wait.js';
 
@@ -6,7 +7,8 @@ export interface StatusLine {
   mode: ModeConfig;
   active: boolean;
   ready: boolean;
-  detail: string;
+  /** The probe's words (or why its model is not loaded), in each language. */
+  detail: Said;
   /** The same in a word that quotes nothing of the upstream, for the public /health: ready, checking, not loaded or a NotReadyKind. */
   summary: string;
   /** When the readiness shown was measured (undefined: no probe has finished yet). */
@@ -25,7 +27,7 @@ export class StatusLines {
     private readonly modes: () => readonly ModeConfig[],
     private readonly activeId: () => string,
     /** Why a mode cannot answer whatever its upstream's probe says (Switcher.notLoaded). */
-    private readonly notLoaded: (mode: ModeConfig) => string | undefined,
+    private readonly notLoaded: (mode: ModeConfig) => Said | undefined,
   ) {}
 
   /** Every mode's last known readiness, at once: never waits for a probe (for /health). */
@@ -51,7 +53,13 @@ export class StatusLines {
       mode,
       active: mode.id === this.activeId(),
       ready: r?.ok === true && notLoaded === undefined,
-      detail: notLoaded ?? (!r ? 'checking…' : r.ok ? (r.detail ?? 'ready') : r.reason),
+      detail:
+        notLoaded ??
+        (!r
+          ? { en: 'checking…', fr: 'vérification…' }
+          : r.ok
+            ? (r.detail ?? { en: 'ready', fr: 'prêt' })
+            : r.reason),
       summary: notLoaded ? 'not loaded' : !r ? 'checking…' : r.ok ? 'ready' : (r.kind ?? 'error'),
       checkedAt: known.at,
       checking: known.checking,

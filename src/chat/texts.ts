@@ -1,5 +1,5 @@
 import type { ModeConfig } from '../config.js';
-import { colon, formatDuration, type Lang, t } from '../i18n.js';
+import { colon, formatDuration, type Lang, saidIn, t } from '../i18n.js';
 import { PROXY_TAG } from '../notices.js';
 import type { SwitchOutcome } from '../switcher.js';
 import {
@@ -45,7 +45,8 @@ export function modesText(modes: readonly ModeConfig[], activeId: string, lang: 
 
 export function statusText(facts: StatusFacts, lang: Lang): string {
   const body = facts.lines.map(
-    (l) => `- ${modeId(l.mode.id, l.active, markdown)}${colon(lang)} ${readyIcon(l.ready)} ${l.detail}`,
+    (l) =>
+      `- ${modeId(l.mode.id, l.active, markdown)}${colon(lang)} ${readyIcon(l.ready)} ${saidIn(l.detail, lang)}`,
   );
   return [`${PROXY_TAG} ${statusWord(lang)}`, ...body, uptimeLine(facts.uptimeMs, lang)].join('\n');
 }

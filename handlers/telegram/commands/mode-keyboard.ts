@@ -2,7 +2,7 @@ import { InlineKeyboard } from 'grammy';
 import { z } from 'zod';
 import { modeId } from '../../../src/chat/facts.js';
 import type { StatusLine } from '../../../src/chat/status-lines.js';
-import { type Lang, t } from '../../../src/i18n.js';
+import { type Lang, saidIn, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
 import { OWN_DATA_PREFIX, ownData } from './callback-data.js';
@@ -26,7 +26,7 @@ export function modeMenu(lines: StatusLine[], lang: Lang): { html: string; keybo
   }
   const body = lines.map(
     (l) =>
-      `${l.ready ? '✅' : '💤'} ${modeId(l.mode.id, l.active, htmlMarkup)} ${escapeHtml(l.mode.description)}${l.ready ? '' : ` <i>(${escapeHtml(l.detail)})</i>`}`,
+      `${l.ready ? '✅' : '💤'} ${modeId(l.mode.id, l.active, htmlMarkup)} ${escapeHtml(l.mode.description)}${l.ready ? '' : ` <i>(${escapeHtml(saidIn(l.detail, lang))})</i>`}`,
   );
   return {
     html: [

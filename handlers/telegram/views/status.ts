@@ -1,6 +1,6 @@
 import { modeId, readyIcon, statusWord, uptimeLine } from '../../../src/chat/facts.js';
 import type { Core } from '../../../src/core.js';
-import { colon, formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { colon, formatDuration, formatUtc, type Lang, saidIn, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { FrontStatus } from '../../telegram-front/index.js';
 import { escapeHtml, htmlMarkup } from '../format/render.js';
@@ -16,7 +16,7 @@ export async function statusView(core: Core, front: FrontStatus | undefined, lan
   const { active, lines } = facts;
   const brains = lines.map(
     (l) =>
-      `${readyIcon(l.ready)} ${modeId(l.mode.id, l.active, htmlMarkup)} (${l.mode.kind})${colon(lang)} ${escapeHtml(l.detail)}`,
+      `${readyIcon(l.ready)} ${modeId(l.mode.id, l.active, htmlMarkup)} (${l.mode.kind})${colon(lang)} ${escapeHtml(saidIn(l.detail, lang))}`,
   );
   const routeLine = front
     ? frontLine(front, lang)
