@@ -277,6 +277,10 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(error.message).toContain('claude setup-token');
     expect(error.message).toContain('CLAUDE_CODE_OAUTH_TOKEN');
     expect(error.message).toContain('/creds');
+    // A French Telegram user reads it in French, the CLI's own reason quoted as it is.
+    expect(error.fr).toMatch(
+      /^⚙️ \[proxy\] Claude a refusé ses identifiants \(.+\)\. Pour les renouveler sur l’hôte, lancez `claude \/login`/,
+    );
     expect(terminal(events)).toHaveLength(1);
     // One request: a retried 401 would take minutes.
     expect(h.fake.mainRequests()).toHaveLength(1);
@@ -571,6 +575,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
           status: 429,
           message:
             '⚙️ [proxy] 1 Claude Code process is running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.',
+          fr: '⚙️ [proxy] 1 processus Claude Code tourne déjà, le maximum permis (claude.maxProcesses) ; réessayez quand l’une des réponses en cours sera finie.',
         },
       },
     ]);
@@ -692,6 +697,7 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
     expect(error).toEqual({
       kind: 'upstream_error',
       message: '⚙️ [proxy] Claude Code stopped without an answer (exit code 1).',
+      fr: '⚙️ [proxy] Claude Code s’est arrêté sans répondre (exit code 1).',
     });
   });
 
@@ -709,6 +715,7 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
       kind: 'upstream_error',
       message:
         "⚙️ [proxy] Claude Code stopped without an answer (exit code 1: TypeError: Cannot read properties of null (reading 'x')).",
+      fr: "⚙️ [proxy] Claude Code s’est arrêté sans répondre (exit code 1: TypeError: Cannot read properties of null (reading 'x')).",
     });
   });
 
@@ -1026,6 +1033,7 @@ describe('failure classification from CLI output', () => {
       kind: 'upstream_error',
       status: 500,
       message: '⚙️ [proxy] Claude Code failed: API Error: 500 key [redacted] failed',
+      fr: '⚙️ [proxy] Claude Code a échoué : API Error: 500 key [redacted] failed',
     });
   });
 

@@ -60,6 +60,8 @@ const OUTPUT_LIMIT_ERROR = 'max_output_tokens';
 
 const RENEW_HELP =
   'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.';
+const RENEW_HELP_FR =
+  'Pour les renouveler sur l’hôte, lancez `claude /login`, ou `claude setup-token` et réglez CLAUDE_CODE_OAUTH_TOKEN ; puis envoyez /creds pour vérifier.';
 
 /** True when a `--resume` failed only because the CLI does not know the session (any more). */
 export function isMissingSession(s: FailureSignals): boolean {
@@ -154,18 +156,22 @@ export function classifyFailure(s: FailureSignals): BrainError {
       kind: 'usage_limit',
       limit: 'turn_budget',
       message: `${PROXY_TAG} This turn reached its spending cap (${shortReason(text) || '--max-budget-usd'}) and was stopped.`,
+      fr: `${PROXY_TAG} Ce tour a atteint son plafond de dépense (${shortReason(text) || '--max-budget-usd'}) et a été arrêté.`,
     };
   }
   if (isCreditSpent(s)) {
     const resetsAt = s.rateLimit?.overageResetsAt ?? s.rateLimit?.resetsAt;
-    const when =
-      resetsAt === undefined ? 'the reset time is unknown' : `it resets at ${formatUtc(resetsAt)} UTC`;
+    const when = (lang: Lang) =>
+      resetsAt === undefined
+        ? t(lang, 'the reset time is unknown', 'l’heure de renouvellement est inconnue')
+        : t(lang, `it resets at ${formatUtc(resetsAt)} UTC`, `il se renouvelle à ${formatUtc(resetsAt)} UTC`);
     return {
       kind: 'usage_limit',
       limit: 'credit',
       status: status ?? 429,
       resetsAt,
-      message: `${PROXY_TAG} Claude's monthly Agent SDK credit is spent; ${when}.`,
+      message: `${PROXY_TAG} Claude's monthly Agent SDK credit is spent; ${when('en')}.`,
+      fr: `${PROXY_TAG} Le crédit mensuel Agent SDK de Claude est épuisé ; ${when('fr')}.`,
     };
   }
   if (s.rateLimit?.status === 'rejected' || USAGE_LIMIT_TEXT.test(text)) {
@@ -176,6 +182,7 @@ export function classifyFailure(s: FailureSignals): BrainError {
       kind: 'auth',
       status,
       message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP}`,
+      fr: `${PROXY_TAG} Claude a refusé ses identifiants (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP_FR}`,
     };
   }
   if (PROMPT_TOO_LONG_TEXT.test(text) || CONTEXT_WINDOW_TEXT.test(text)) {
@@ -185,6 +192,7 @@ export function classifyFailure(s: FailureSignals): BrainError {
       kind: 'context_overflow',
       status,
       message: `${PROXY_TAG} Prompt is too long for Claude's context${detail ? ` (${detail})` : ''}. The Claude session of this conversation is closed, since it keeps the turn that did not fit; the next message starts a new session from the conversation's latest turns. A message too long on its own must be shortened.`,
+      fr: `${PROXY_TAG} La demande est trop longue pour le contexte de Claude${detail ? ` (${detail})` : ''}. La session Claude de cette conversation est fermée, puisqu’elle garde le tour qui n’y tenait pas ; le prochain message ouvre une nouvelle session à partir des derniers tours de la conversation. Un message trop long à lui seul doit être raccourci.`,
     };
   }
   if (status === 429 || s.apiError === 'rate_limit') {
@@ -192,6 +200,7 @@ export function classifyFailure(s: FailureSignals): BrainError {
       kind: 'rate_limit',
       status: status ?? 429,
       message: `${PROXY_TAG} Claude's API is limiting requests right now (429); try again in a moment.`,
+      fr: `${PROXY_TAG} L’API de Claude limite les requêtes en ce moment (429) ; réessayez dans un instant.`,
     };
   }
   if (s.result) {
@@ -199,11 +208,13 @@ export function classifyFailure(s: FailureSignals): BrainError {
       kind: 'upstream_error',
       status,
       message: `${PROXY_TAG} Claude Code failed: ${shortReason(text) || 'no reason given'}`,
+      fr: `${PROXY_TAG} Claude Code a échoué : ${shortReason(text) || 'aucune raison donnée'}`,
     };
   }
   return {
     kind: 'upstream_error',
     message: `${PROXY_TAG} Claude Code stopped without an answer (${exitReason(s)}).`,
+    fr: `${PROXY_TAG} Claude Code s’est arrêté sans répondre (${exitReason(s)}).`,
   };
 }
 
@@ -277,6 +288,7 @@ export function timeoutError(ms: number): BrainError {
   return {
     kind: 'upstream_error',
     message: `${PROXY_TAG} Claude Code was stopped after ${formatDuration(ms)} (the turn time limit, claude.turnTimeoutMs); the task may be unfinished.`,
+    fr: `${PROXY_TAG} Claude Code a été arrêté au bout de ${formatDuration(ms)} (la durée limite d’un tour, claude.turnTimeoutMs) ; la tâche est peut-être inachevée.`,
   };
 }
 
@@ -286,6 +298,7 @@ export function busyError(max: number): BrainError {
     kind: 'rate_limit',
     status: 429,
     message: `${PROXY_TAG} ${max} Claude Code process${max === 1 ? ' is' : 'es are'} running already, the most allowed (claude.maxProcesses); try again when one of the running answers has finished.`,
+    fr: `${PROXY_TAG} ${max} processus Claude Code tourne${max === 1 ? '' : 'nt'} déjà, le maximum permis (claude.maxProcesses) ; réessayez quand l’une des réponses en cours sera finie.`,
   };
 }
 
@@ -295,11 +308,16 @@ export function formatDuration(ms: number): string {
   return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
 
-export const abortedError: BrainError = { kind: 'aborted', message: `${PROXY_TAG} The turn was stopped.` };
+export const abortedError: BrainError = {
+  kind: 'aborted',
+  message: `${PROXY_TAG} The turn was stopped.`,
+  fr: `${PROXY_TAG} Le tour a été arrêté.`,
+};
 
 export const emptyPromptError: BrainError = {
   kind: 'bad_request',
   message: `${PROXY_TAG} There is no message to send to Claude.`,
+  fr: `${PROXY_TAG} Il n’y a aucun message à envoyer à Claude.`,
 };
 
 /** The turn could not be set up (working directory, MCP config file). */
@@ -308,6 +326,7 @@ export function prepareError(err: unknown): BrainError {
   return {
     kind: 'internal',
     message: `${PROXY_TAG} Claude Code could not be prepared: ${shortReason(detail)}`,
+    fr: `${PROXY_TAG} Claude Code n’a pas pu être préparé : ${shortReason(detail)}`,
   };
 }
 
@@ -320,6 +339,7 @@ export function spawnError(bin: string, code: string | undefined, detail: string
   return {
     kind: 'upstream_down',
     message: `${PROXY_TAG} Claude Code could not be started: ${shortReason(detail)}`,
+    fr: `${PROXY_TAG} Claude Code n’a pas pu être lancé : ${shortReason(detail)}`,
   };
 }
 
