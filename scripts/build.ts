@@ -254,7 +254,8 @@ const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/
 
 rmSync('dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['src/main.ts'],
+  // The page reader's worker thread runs a module of its own (src/tools/page-reader.ts finds it).
+  entryPoints: ['src/main.ts', 'src/tools/page-worker.ts'],
   outdir: 'dist',
   outbase: '.',
   chunkNames: 'chunks/[name]-[hash]',

@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { ARTICLE_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
@@ -24,6 +25,7 @@ import { type ServiceProcess, spawnService } from './helpers/process.js';
 const claude = claudeOnFake();
 let llama: FakeLlama;
 let tg: FakeTelegram;
+let web: FakeWeb;
 let svc: ServiceProcess;
 const token = 'bundle-test-token-0123456789';
 /** The Node built-ins the service had loaded when it began to listen (test/helpers/builtins-at-listen.cjs). */
@@ -33,6 +35,7 @@ const auth = { authorization: `Bearer ${token}` };
 beforeAll(async () => {
   llama = await startFakeLlama();
   tg = await startFakeTelegram();
+  web = await startFakeWeb();
   const dir = mkdtempSync(path.join(tmpdir(), 'bst-bundle-'));
   const config = path.join(dir, 'brainstem.json');
   builtinsFile = path.join(dir, 'builtins-at-listen.txt');
@@ -44,6 +47,7 @@ beforeAll(async () => {
       server: { modeTag: false },
       claude: { bin: CLAUDE_BIN, env: claude.cli.env },
       llama: { baseUrl: llama.baseUrl },
+      tools: { webFetch: { allowPrivate: ['127.0.0.1'] } },
     }),
   );
   svc = await spawnService(
@@ -66,6 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.stop();
   await tg?.close();
+  await web?.close();
   await llama?.close();
 });
 
@@ -89,6 +94,18 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     const server = await mcpToolNames();
     expect(server.name).toBe('brainstem');
     expect(server.tools).toContain('sessions');
+  });
+
+  it('reads a web page in its worker thread, an entry of the bundle of its own', async () => {
+    const res = await fetch(`${svc.url}/api/web_fetch`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${web.url}/article` }),
+    });
+    expect(res.status).toBe(200);
+    const { output } = (await res.json()) as { output: string };
+    expect(output).toContain(ARTICLE_SENTENCE);
+    expect(output).not.toContain('Log in');
   });
 
   it('streams a chat from the local brain', async () => {

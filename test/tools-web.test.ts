@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PageReader } from '../src/tools/page-reader.js';
 import { isNonPublic } from '../src/tools/web-fetch.js';
 import { type FakeBrave, startFakeBrave } from './fakes/brave.js';
 import { ARTICLE_SENTENCE, DEEP_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
@@ -254,6 +255,37 @@ describe('web_fetch of an allow-listed address', () => {
       expect(status).toBe(200);
       expect(body.output).toBe(DEEP_SENTENCE.replace('&amp;', '&'));
     }
+  });
+
+  it('answers other requests while it reads a large page', async () => {
+    // Parsing and extracting this page takes seconds: on the event loop, /health waited for them.
+    // A page read first loads what reads pages, so that this one is read as soon as it has come.
+    await api(allowed, 'web_fetch', { url: `${web.url}/article` });
+    const order: string[] = [];
+    const reading = api(allowed, 'web_fetch', { url: `${web.url}/list?kb=45` }).then((r) => {
+      order.push('web_fetch');
+      return r;
+    });
+    await web.sent('/list');
+    expect((await fetch(`${allowed.url}/health`)).status).toBe(200);
+    order.push('health');
+    const { status, body } = await reading;
+    expect(status).toBe(200);
+    expect(body.output).toContain('Some words about entry 0');
+    expect(order).toEqual(['health', 'web_fetch']);
+  });
+
+  it('stops reading a page past its time limit, and reads the next in a new worker', async () => {
+    const reader = new PageReader();
+    const html = `<html><head><title>Notes</title></head><body><nav>Log in</nav><article><p>${ARTICLE_SENTENCE} ${'More words to read. '.repeat(30)}</p></article></body></html>`;
+    // 1 ms is less than the worker takes to start: the page has not even been scanned for its text.
+    await expect(reader.read(html, 1, 'http://example.org/')).rejects.toMatchObject({
+      code: 'TOOL_TIMEOUT',
+      message: 'http://example.org/ was fetched but could not be read within 0.001 s.',
+    });
+    const page = await reader.read(html, 60_000, 'http://example.org/');
+    expect(page.text).toContain(ARTICLE_SENTENCE);
+    expect(page.text).not.toContain('Log in');
   });
 
   it('refuses what is not text, and reports HTTP errors', async () => {

@@ -202,7 +202,9 @@ export function toolsConfigSchemas() {
             .int()
             .positive()
             .default(20_000)
-            .describe('Time limit of one fetch, redirects included.'),
+            .describe(
+              'Time limit of one fetch, redirects included, and then of reading the page: past it, its whole text is returned, without picking the main part.',
+            ),
           maxRedirects: z.number().int().min(0).max(20).default(5).describe('Redirects followed.'),
           delegate: argv
             .optional()

@@ -2,11 +2,11 @@ import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { BrainstemError } from '../errors.js';
 import { undici } from '../http-client.js';
-import { onFirstUse } from '../lazy.js';
 import { headChars } from '../text.js';
 import type { ToolsConfig } from './config.js';
 import { runDelegate } from './delegate.js';
 import type { Runner } from './exec.js';
+import { PageReader } from './page-reader.js';
 import { type AnyTool, defineTool } from './registry.js';
 
 /**
@@ -171,7 +171,7 @@ export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
           ? await delegated(cfg.delegate, input.url, run, ctx.signal, cfg.timeoutMs)
           : await fetchGuarded(input.url, guard, cfg, ctx.signal);
         const { title, text } = page.html
-          ? await readable(page.body)
+          ? await reader.read(page.body, cfg.timeoutMs, page.url)
           : { title: undefined, text: page.body.trim() };
         const truncated = page.truncated || text.length > maxChars;
         return {
@@ -356,127 +356,5 @@ async function delegated(
   return { url, html, body: r.output, truncated: r.truncated };
 }
 
-/** The DOM library, Readability and the tokenizer under the DOM library's parser: ~200 ms of start-up and ~13 MB for a tool most runs never call. */
-const domLibraries = onFirstUse(() =>
-  Promise.all([import('linkedom'), import('@mozilla/readability'), import('htmlparser2')]),
-);
-
-/**
- * The deepest nesting Readability is given. Its time grows far faster than the depth (on linkedom,
- * 500 nested elements, 3 KB of HTML, took seconds; 2,000 minutes), all of it on the event loop that
- * serves every chat, while real pages nest a few dozen deep: a deeper page is read as its whole text.
- */
-const MAX_ARTICLE_DEPTH = 100;
-/**
- * The deepest nesting parsed into a DOM: the parser's time grows with the square of the depth
- * (200,000 nested elements, 1 MB, took minutes). A deeper page's text is read from its tokens.
- */
-const MAX_PARSED_DEPTH = 2_000;
-
-/** Title and main text of an HTML page; the whole body text when Readability finds no article, or is not given the page. */
-async function readable(html: string): Promise<{ title?: string; text: string }> {
-  const [{ parseHTML }, { Readability }, { Tokenizer }] = await domLibraries();
-  const scan = scanTags(html, Tokenizer);
-  if (scan.depth > MAX_PARSED_DEPTH) return { text: tidy(scan.text) };
-  const { document } = parseHTML(html);
-  const title = document.title || undefined;
-  const fallback = document.body?.textContent ?? '';
-  if (depthOf(document.documentElement) > MAX_ARTICLE_DEPTH) return { title, text: tidy(fallback) };
-  const article = new Readability(document as unknown as Document).parse();
-  return { title: article?.title || title, text: tidy(article?.textContent || fallback) };
-}
-
-/** Elements the parser never holds open (htmlparser2's list): they nest nothing. */
-const VOID_ELEMENTS = new Set(
-  'area base basefont br col command embed frame hr img input isindex keygen link meta param source track wbr'.split(
-    ' ',
-  ),
-);
-
-/**
- * In one pass of the tokenizer the parser uses (so comments, scripts and attribute values hide
- * the same tags from both): a depth at least that of the parsed page, and its text. An end tag
- * closes a name still open only (the parser ignores the others), `<x/>` counts as open (the parser
- * holds it outside SVG), and implied ends (`<p>`, `<li>`) only make the page shallower.
- */
-function scanTags(html: string, Tokenizer: typeof import('htmlparser2').Tokenizer) {
-  const open = new Map<string, number>();
-  const text: string[] = [];
-  let depth = 0;
-  let max = 0;
-  let raw = false;
-  const tag = (start: number, end: number) => html.slice(start, end).toLowerCase();
-  const none = () => undefined;
-  const tokenizer = new Tokenizer(
-    { decodeEntities: true },
-    {
-      onopentagname(start, end) {
-        const name = tag(start, end);
-        raw = name === 'script' || name === 'style';
-        if (VOID_ELEMENTS.has(name)) return;
-        open.set(name, (open.get(name) ?? 0) + 1);
-        max = Math.max(max, ++depth);
-      },
-      onclosetag(start, end) {
-        raw = false;
-        const name = tag(start, end);
-        const n = open.get(name) ?? 0;
-        if (n === 0) return;
-        open.set(name, n - 1);
-        depth--;
-      },
-      ontext(start, end) {
-        if (!raw) text.push(html.slice(start, end));
-      },
-      ontextentity(codepoint) {
-        if (!raw) text.push(String.fromCodePoint(codepoint));
-      },
-      onopentagend: none,
-      onselfclosingtag: none,
-      onattribdata: none,
-      onattribentity: none,
-      onattribend: none,
-      onattribname: none,
-      oncdata: none,
-      oncomment: none,
-      ondeclaration: none,
-      onprocessinginstruction: none,
-      onend: none,
-    },
-  );
-  tokenizer.write(html);
-  tokenizer.end();
-  return { depth: max, text: text.join('') };
-}
-
-/** How deep elements nest under `root`, walked without recursion (a deep page would exhaust the stack). */
-function depthOf(root: Element | null): number {
-  let max = 0;
-  let depth = 1;
-  let node = root;
-  while (node) {
-    max = Math.max(max, depth);
-    if (node.firstElementChild) {
-      node = node.firstElementChild;
-      depth++;
-      continue;
-    }
-    while (node && !node.nextElementSibling) {
-      node = node.parentElement;
-      depth--;
-    }
-    node = node?.nextElementSibling ?? null;
-  }
-  return max;
-}
-
-function tidy(text: string): string {
-  return text
-    .replace(/\r/g, '')
-    .replace(/[ \t\f\v\u00a0]+/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
-}
+/** One reader, so one worker thread, for every web_fetch tool of the process. */
+const reader = new PageReader();

@@ -5,6 +5,7 @@
  *   const web = await startFakeWeb();
  *   web.url                  // http://127.0.0.1:PORT
  *   web.hits                 // paths requested, in order
+ *   await web.sent('/list')  // once the next /list response is written whole
  *   await web.close();
  *
  * Routes:
@@ -14,15 +15,18 @@
  *   GET /big?kb=<n>          text/html of n KiB
  *   GET /image               image/png bytes
  *   GET /slow                headers, then nothing until the client gives up
+ *   GET /list?kb=<n>         text/html of n KiB: a list of linked entries, slow to parse and extract
  *   GET /deep?n=<n>          text/html: DEEP_SENTENCE inside n nested <div>s, never closed
  *   GET /missing             404
  */
+import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface FakeWeb {
   url: string;
   hits: string[];
+  sent(path: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +53,7 @@ export async function startFakeWeb(): Promise<FakeWeb> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
     hits.push(url.pathname);
+    res.on('finish', () => server.emit(`sent ${url.pathname}`));
     route(url, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -56,6 +61,9 @@ export async function startFakeWeb(): Promise<FakeWeb> {
   return {
     url: `http://127.0.0.1:${port}`,
     hits,
+    async sent(path) {
+      await once(server, `sent ${path}`);
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -78,6 +86,15 @@ function route(url: URL, res: ServerResponse): void {
       const kb = Number(url.searchParams.get('kb') ?? '64');
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(`<html><body><p>${'x'.repeat(kb * 1024)}</p></body></html>`);
+      return;
+    }
+    case '/list': {
+      const kb = Number(url.searchParams.get('kb') ?? '40');
+      const entry = (i: number) =>
+        `<div class="entry"><h2><a href="/p/${i}">Entry ${i}</a></h2><p>Some words about entry ${i}, with <b>bold</b> and <i>italic</i> text.</p></div>`;
+      let html = '<!doctype html><html><head><title>List</title></head><body><main>';
+      for (let i = 0; html.length < kb * 1024; i++) html += entry(i);
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`${html}</main></body></html>`);
       return;
     }
     case '/image':

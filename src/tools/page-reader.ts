@@ -1,0 +1,119 @@
+import type { Worker } from 'node:worker_threads';
+import { BrainstemError } from '../errors.js';
+
+/**
+ * Reads fetched HTML pages in a worker thread (src/tools/page-worker.ts), so that parsing a large
+ * page and extracting its article, seconds of work, leave the event loop free for every other chat
+ * and request. One worker, started on the first page (none costs memory before), kept for the
+ * next, and unref'd: it never keeps the process alive. Pages are read one at a time, each within
+ * its time limit; past it the worker is ended (the next page starts a new one) and the page's
+ * whole text, which the worker sends before it parses, is the answer: that loses the choice of
+ * the main part only, where an error would lose the page. A page whose text has not come by then
+ * is a TOOL_TIMEOUT.
+ *
+ *   const reader = new PageReader();
+ *   const { title, text } = await reader.read(html, 20_000, url);
+ */
+export class PageReader {
+  private worker: Worker | undefined;
+  /** Why the worker last ended, if it failed. */
+  private failure: string | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  read(html: string, limitMs: number, url: string): Promise<{ title?: string; text: string }> {
+    const job = this.queue.then(() => this.run(html, limitMs, url));
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  private async run(html: string, limitMs: number, url: string): Promise<{ title?: string; text: string }> {
+    const worker = await this.start();
+    return new Promise((resolve, reject) => {
+      let whole: string | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+      };
+      const onMessage = (m: WorkerMessage) => {
+        if (m.kind === 'text') {
+          whole = m.text;
+          return;
+        }
+        done();
+        if (m.kind === 'done') resolve({ title: m.title, text: m.text });
+        else reject(unreadable(url, m.message));
+      };
+      const onExit = () => {
+        done();
+        reject(unreadable(url, `its reader stopped (${this.failure ?? 'no reason given'})`));
+      };
+      // The limit counts from here, the worker's start included, so a page never waits longer.
+      const timer = setTimeout(() => {
+        done();
+        this.stop(worker);
+        if (whole !== undefined) return resolve({ text: whole });
+        reject(
+          new BrainstemError(
+            'TOOL_TIMEOUT',
+            `${url} was fetched but could not be read within ${limitMs / 1000} s.`,
+            'url',
+            `${url} a été récupérée mais n’a pu être lue en ${limitMs / 1000} s.`,
+          ),
+        );
+      }, limitMs);
+      worker.on('message', onMessage);
+      worker.on('exit', onExit);
+      worker.postMessage(html);
+    });
+  }
+
+  private async start(): Promise<Worker> {
+    if (this.worker) return this.worker;
+    // Imported here: node:worker_threads is loaded only once a page is read, not at start.
+    const { Worker } = await import('node:worker_threads');
+    this.failure = undefined;
+    const worker = new Worker(workerFile());
+    worker.unref();
+    // A failure inside the worker ends it: 'exit' follows, which the page being read hears.
+    worker.on('error', (err) => {
+      this.failure = err.message;
+    });
+    worker.on('exit', () => {
+      if (this.worker === worker) this.worker = undefined;
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private stop(worker: Worker): void {
+    if (this.worker === worker) this.worker = undefined;
+    void worker.terminate();
+  }
+}
+
+type WorkerMessage =
+  | { kind: 'text'; text: string }
+  | { kind: 'done'; title?: string; text: string }
+  | { kind: 'error'; message: string };
+
+/**
+ * The worker's module: in the bundle, dist/src/tools/page-worker.js, an entry of its own
+ * (scripts/build.ts), one directory up from the entry and from every chunk, where this file is
+ * bundled. From the sources (tests, `tsx src/main.ts`), a shim beside this file that registers tsx's
+ * loader, which a worker thread does not inherit, before it runs page-worker.ts.
+ */
+function workerFile(): URL {
+  return import.meta.url.endsWith('.ts')
+    ? new URL('./page-worker-tsx.mjs', import.meta.url)
+    : new URL('../src/tools/page-worker.js', import.meta.url);
+}
+
+function unreadable(url: string, why: string): BrainstemError {
+  return new BrainstemError(
+    'TOOL_FAILED',
+    `Could not read ${url}: ${why}`,
+    'url',
+    `Impossible de lire ${url} : ${why}`,
+  );
+}
