@@ -466,6 +466,7 @@ describe('LlamaLocalBrain failures', () => {
           kind: 'upstream_error',
           status: 500,
           message: expect.stringContaining('boom: kv cache exhausted'),
+          fr: expect.stringMatching(/a répondu HTTP 500 : .*boom: kv cache exhausted/),
         },
       },
     ]);
@@ -481,6 +482,7 @@ describe('LlamaLocalBrain failures', () => {
           kind: 'upstream_error',
           status: 503,
           message: expect.stringMatching(/still loading.*Loading model/),
+          fr: expect.stringMatching(/encore en chargement ; réessayez dans un instant : .*Loading model/),
         },
       },
     ]);
@@ -509,6 +511,7 @@ describe('LlamaLocalBrain failures', () => {
         message: expect.stringMatching(
           /stopped sending mid-answer: nothing for 300 ms \(llama\.streamIdleMs\)/,
         ),
+        fr: expect.stringMatching(/s’est tu en pleine réponse : rien pendant 300 ms \(llama\.streamIdleMs\)/),
       },
     });
     expect(await lastChat().ended).toBe('closed');
@@ -544,6 +547,7 @@ describe('LlamaLocalBrain failures', () => {
       error: {
         kind: 'upstream_error',
         message: 'the local model failed mid-answer: Input prompt is too big compared to KV size',
+        fr: 'le modèle local a échoué en pleine réponse : Input prompt is too big compared to KV size',
       },
     });
   });
@@ -564,6 +568,9 @@ describe('LlamaLocalBrain failures', () => {
           kind: 'context_overflow',
           message: expect.stringMatching(
             /^the conversation \(5000 tokens\) exceeds the available context size of the local model at .* \(4096 tokens\)/,
+          ),
+          fr: expect.stringMatching(
+            /^la conversation \(5000 jetons\) dépasse la taille de contexte du modèle local à .* \(4096 jetons\) : commencez/,
           ),
         },
       });
@@ -594,7 +601,9 @@ describe('LlamaLocalBrain failures', () => {
   it('ends at once with aborted when the signal is already aborted', async () => {
     const before = fake.requests.length;
     const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), AbortSignal.abort()));
-    expect(events).toEqual([{ type: 'error', error: { kind: 'aborted', message: expect.any(String) } }]);
+    expect(events).toEqual([
+      { type: 'error', error: { kind: 'aborted', message: expect.any(String), fr: expect.any(String) } },
+    ]);
     expect(fake.requests.length).toBe(before);
   });
 });

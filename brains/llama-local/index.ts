@@ -192,6 +192,7 @@ export class LlamaLocalBrain implements Brain {
       yield this.fail({
         kind: 'internal',
         message: `cannot read the persona files: ${(err as Error).message}`,
+        fr: `impossible de lire les fichiers de persona : ${(err as Error).message}`,
       });
       return;
     }
@@ -250,6 +251,7 @@ export class LlamaLocalBrain implements Brain {
           yield this.fail({
             kind: 'upstream_error',
             message: `${this.shownChatUrl} sent a chunk that is not an OpenAI stream chunk: ${headChars(data, 200)}`,
+            fr: `${this.shownChatUrl} a envoyé un morceau qui n’est pas un morceau de flux OpenAI : ${headChars(data, 200)}`,
           });
           return;
         }
@@ -292,6 +294,10 @@ export class LlamaLocalBrain implements Brain {
               err instanceof StreamIdle
                 ? `the local model at ${this.shownChatUrl} stopped sending mid-answer: nothing for ${this.llama.streamIdleMs} ms (llama.streamIdleMs), so the turn was ended`
                 : `the stream from ${this.shownChatUrl} broke: ${describe(err)}`,
+            fr:
+              err instanceof StreamIdle
+                ? `le modèle local à ${this.shownChatUrl} s’est tu en pleine réponse : rien pendant ${this.llama.streamIdleMs} ms (llama.streamIdleMs), le tour a donc été terminé`
+                : `le flux de ${this.shownChatUrl} s’est rompu : ${describe(err)}`,
           });
       return;
     }
@@ -300,6 +306,7 @@ export class LlamaLocalBrain implements Brain {
       yield this.fail({
         kind: 'upstream_error',
         message: `the stream from ${this.shownChatUrl} ended before the model finished its answer`,
+        fr: `le flux de ${this.shownChatUrl} s’est terminé avant que le modèle ait fini sa réponse`,
       });
       return;
     }
@@ -362,6 +369,7 @@ export class LlamaLocalBrain implements Brain {
       return {
         kind: 'upstream_error',
         message: `${this.shownChatUrl} accepted the request but sent nothing for ${SILENCE_TIMEOUT_MS / 60_000} minutes`,
+        fr: `${this.shownChatUrl} a accepté la requête mais n’a rien envoyé pendant ${SILENCE_TIMEOUT_MS / 60_000} minutes`,
       };
     }
     const why = this.unreachable(this.shownChatUrl, err);
@@ -375,6 +383,7 @@ export class LlamaLocalBrain implements Brain {
       this.overflowFailure(chunk) ?? {
         kind: 'upstream_error',
         message: `the local model failed mid-answer: ${said}`,
+        fr: `le modèle local a échoué en pleine réponse : ${said}`,
       }
     );
   }
@@ -389,6 +398,7 @@ export class LlamaLocalBrain implements Brain {
     return {
       kind: 'context_overflow',
       message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.shownChatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
+      fr: `la conversation${asked ? ` (${asked} jetons)` : ''} dépasse la taille de contexte du modèle local à ${this.shownChatUrl}${ctx ? ` (${ctx} jetons)` : ''} : commencez une nouvelle conversation, ou donnez à llama-server un --ctx-size plus grand`,
     };
   }
 
@@ -403,15 +413,17 @@ export class LlamaLocalBrain implements Brain {
         kind: 'upstream_error',
         status,
         message: `the local model at ${this.shownChatUrl} is still loading; try again in a moment${detail}`,
+        fr: `le modèle local à ${this.shownChatUrl} est encore en chargement ; réessayez dans un instant${detail && ` :${detail.slice(1)}`}`,
       };
     }
     const message = `${this.shownChatUrl} answered HTTP ${status}${detail}`;
+    const fr = `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}`;
     // The request itself is what llama-server refused (a part or schema it cannot take, an orphan tool
     // message): sent again, it fails the same way, so it is the client's error, not a server error
     // clients retry (the openai SDK twice, OpenClaw more).
-    if (REFUSED_REQUEST.has(status)) return { kind: 'bad_request', status, message };
-    if (status === 429) return { kind: 'rate_limit', status, message };
-    return { kind: 'upstream_error', status, message };
+    if (REFUSED_REQUEST.has(status)) return { kind: 'bad_request', status, message, fr };
+    if (status === 429) return { kind: 'rate_limit', status, message, fr };
+    return { kind: 'upstream_error', status, message, fr };
   }
 
   private unreachable(url: string, err: unknown): Said {
@@ -455,7 +467,10 @@ function toFinishReason(upstream: string): FinishReason {
 }
 
 function aborted(): { type: 'error'; error: BrainError } {
-  return { type: 'error', error: { kind: 'aborted', message: 'the turn was cancelled' } };
+  return {
+    type: 'error',
+    error: { kind: 'aborted', message: 'the turn was cancelled', fr: 'le tour a été annulé' },
+  };
 }
 
 /** Connecting found nothing at the address: no server listens there, or the name or route does not exist. */
