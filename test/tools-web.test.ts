@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PageReader } from '../src/tools/page-reader.js';
 import { isNonPublic } from '../src/tools/web-fetch.js';
 import { type FakeBrave, startFakeBrave } from './fakes/brave.js';
@@ -286,6 +286,15 @@ describe('web_fetch of an allow-listed address', () => {
     const page = await reader.read(html, 60_000, 'http://example.org/');
     expect(page.text).toContain(ARTICLE_SENTENCE);
     expect(page.text).not.toContain('Log in');
+  });
+
+  it('ends its worker once it has had nothing to read for a while, and starts one for the next page', async () => {
+    const reader = new PageReader(50);
+    const html = `<html><body><article><p>${ARTICLE_SENTENCE}</p></article></body></html>`;
+    expect(reader.running).toBe(false);
+    expect((await reader.read(html, 60_000, 'http://example.org/')).text).toContain(ARTICLE_SENTENCE);
+    await vi.waitFor(() => expect(reader.running).toBe(false), { timeout: 10_000 });
+    expect((await reader.read(html, 60_000, 'http://example.org/')).text).toContain(ARTICLE_SENTENCE);
   });
 
   it('refuses what is not text, and reports HTTP errors', async () => {

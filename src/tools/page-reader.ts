@@ -9,7 +9,8 @@ import { BrainstemError } from '../errors.js';
  * its time limit; past it the worker is ended (the next page starts a new one) and the page's
  * whole text, which the worker sends before it parses, is the answer: that loses the choice of
  * the main part only, where an error would lose the page. A page whose text has not come by then
- * is a TOOL_TIMEOUT.
+ * is a TOOL_TIMEOUT. A worker with nothing to read for IDLE_MS is ended too: its heap (some 28 MB
+ * once the DOM and Readability have loaded) is not kept for a fetch that may never come.
  *
  *   const reader = new PageReader();
  *   const { title, text } = await reader.read(html, 20_000, url);
@@ -19,11 +20,33 @@ export class PageReader {
   /** Why the worker last ended, if it failed. */
   private failure: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  private idle: NodeJS.Timeout | undefined;
+
+  constructor(private readonly idleMs = IDLE_MS) {}
 
   read(html: string, limitMs: number, url: string): Promise<{ title?: string; text: string }> {
+    clearTimeout(this.idle);
+    this.pending++;
     const job = this.queue.then(() => this.run(html, limitMs, url));
-    this.queue = job.catch(() => undefined);
+    this.queue = job
+      .catch(() => undefined)
+      .finally(() => {
+        if (--this.pending === 0) this.endWhenIdle();
+      });
     return job;
+  }
+
+  /** Whether a worker is up (started, not ended since). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  private endWhenIdle(): void {
+    const worker = this.worker;
+    if (!worker) return;
+    this.idle = setTimeout(() => this.stop(worker), this.idleMs);
+    this.idle.unref();
   }
 
   private async run(html: string, limitMs: number, url: string): Promise<{ title?: string; text: string }> {
@@ -91,6 +114,9 @@ export class PageReader {
     void worker.terminate();
   }
 }
+
+/** How long a worker with nothing to read is kept for the next page. */
+const IDLE_MS = 60_000;
 
 type WorkerMessage =
   | { kind: 'text'; text: string }
