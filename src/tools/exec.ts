@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { finished } from 'node:stream/promises';
-import { setTimeout as delay } from 'node:timers/promises';
+import { setTimeout as delay, setImmediate as immediate } from 'node:timers/promises';
 import { BrainstemError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
 import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
@@ -174,8 +174,17 @@ export async function runCommand(
   const leftBehind = exit.then(async (status) => {
     // It exited by itself: a timeout or /stop must not kill what it leaves running.
     if (!stopped) exited = true;
-    // What it printed just before exiting is still in the pipe: a moment to read it.
-    const drained = await Promise.race([ended.then(() => true), delay(EXIT_DRAIN_MS, false, { ref: false })]);
+    // What it printed just before exiting is still in the pipe: a moment to read it. When that
+    // moment ends, the end of the output may be waiting unread behind a loop held up meanwhile (a
+    // busy machine): the loop reads what waits before the window is judged, two turns, the
+    // second for the pipes' close callbacks.
+    const drained = await Promise.race([
+      ended.then(() => true),
+      delay(EXIT_DRAIN_MS, false, { ref: false }).then(async () => {
+        for (let turn = 0; turn < 2; turn++) await immediate(undefined, { ref: false });
+        return false;
+      }),
+    ]);
     if (drained) return undefined;
     if (!stopped) return status;
     // A run brainstem stopped: its group is SIGKILLed within the grace, which closes its ends of the
