@@ -32,14 +32,19 @@ const MAX_PARSED_DEPTH = 2_000;
 /** Title and main text of an HTML page; the whole body text when Readability finds no article, or is not given the page. */
 function readable(html: string, early: (text: string) => void): { title?: string; text: string } {
   const scan = scanTags(html);
-  if (scan.depth > MAX_PARSED_DEPTH) return { text: tidy(scan.text) };
-  early(tidy(scan.text));
+  // The scan's text, not the DOM's textContent, which runs a heading into the next paragraph.
+  const fallback = tidy(scan.text);
+  const scannedTitle = tidy(scan.title) || undefined;
+  if (scan.depth > MAX_PARSED_DEPTH) return { title: scannedTitle, text: fallback };
+  early(fallback);
   const { document } = parseHTML(html);
-  const title = document.title || undefined;
-  const fallback = document.body?.textContent ?? '';
-  if (depthOf(document.documentElement) > MAX_ARTICLE_DEPTH) return { title, text: tidy(fallback) };
+  const title = document.title || scannedTitle;
+  if (depthOf(document.documentElement) > MAX_ARTICLE_DEPTH) return { title, text: fallback };
   const article = new Readability(document as unknown as Document).parse();
-  return { title: article?.title || title, text: tidy(article?.textContent || fallback) };
+  return {
+    title: article?.title || title,
+    text: article?.textContent ? tidy(article.textContent) : fallback,
+  };
 }
 
 parentPort?.on('message', (html: string) => {
@@ -58,6 +63,13 @@ const VOID_ELEMENTS = new Set(
   ),
 );
 
+/** Elements that sit inside a line of text: the others (blocks, cells, `<br>`) break it. */
+const INLINE_ELEMENTS = new Set(
+  'a abbr b bdi bdo cite code data dfn em font i img kbd mark q s samp small span strong sub sup time u var wbr'.split(
+    ' ',
+  ),
+);
+
 /**
  * In one pass of the tokenizer the parser uses (so comments, scripts and attribute values hide
  * the same tags from both): a depth at least that of the parsed page, and its text. An end tag
@@ -67,6 +79,8 @@ const VOID_ELEMENTS = new Set(
 function scanTags(html: string) {
   const open = new Map<string, number>();
   const text: string[] = [];
+  let title = '';
+  let inTitle = false;
   let depth = 0;
   let max = 0;
   let raw = false;
@@ -78,23 +92,30 @@ function scanTags(html: string) {
       onopentagname(start, end) {
         const name = tag(start, end);
         raw = name === 'script' || name === 'style';
+        inTitle = name === 'title';
+        // A title, heading or paragraph does not run into the next one's words.
+        if (!INLINE_ELEMENTS.has(name)) text.push('\n');
         if (VOID_ELEMENTS.has(name)) return;
         open.set(name, (open.get(name) ?? 0) + 1);
         max = Math.max(max, ++depth);
       },
       onclosetag(start, end) {
         raw = false;
+        inTitle = false;
         const name = tag(start, end);
+        if (!INLINE_ELEMENTS.has(name)) text.push('\n');
         const n = open.get(name) ?? 0;
         if (n === 0) return;
         open.set(name, n - 1);
         depth--;
       },
       ontext(start, end) {
-        if (!raw) text.push(html.slice(start, end));
+        if (inTitle) title += html.slice(start, end);
+        else if (!raw) text.push(html.slice(start, end));
       },
       ontextentity(codepoint) {
-        if (!raw) text.push(String.fromCodePoint(codepoint));
+        if (inTitle) title += String.fromCodePoint(codepoint);
+        else if (!raw) text.push(String.fromCodePoint(codepoint));
       },
       onopentagend: none,
       onselfclosingtag: none,
@@ -111,7 +132,7 @@ function scanTags(html: string) {
   );
   tokenizer.write(html);
   tokenizer.end();
-  return { depth: max, text: text.join('') };
+  return { depth: max, text: text.join(''), title };
 }
 
 /** How deep elements nest under `root`, walked without recursion (a deep page would exhaust the stack). */

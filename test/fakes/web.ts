@@ -16,7 +16,7 @@
  *   GET /image               image/png bytes
  *   GET /slow                headers, then nothing until the client gives up
  *   GET /list?kb=<n>         text/html of n KiB: a list of linked entries, slow to parse and extract
- *   GET /deep?n=<n>          text/html: DEEP_SENTENCE inside n nested <div>s, never closed
+ *   GET /deep?n=<n>          text/html: a title, then a heading and DEEP_SENTENCE inside n nested <div>s, never closed
  *   GET /missing             404
  */
 import { once } from 'node:events';
@@ -105,7 +105,9 @@ function route(url: URL, res: ServerResponse): void {
     case '/deep': {
       const n = Number(url.searchParams.get('n') ?? '1000');
       res.writeHead(200, { 'content-type': 'text/html' });
-      res.end(`<html><body>${'<div>'.repeat(n)}<p>${DEEP_SENTENCE}</p></body></html>`);
+      res.end(
+        `<html><head><title>Deep</title></head><body>${'<div>'.repeat(n)}<h1>Nested <em>page</em></h1><p>${DEEP_SENTENCE}</p></body></html>`,
+      );
       return;
     }
     case '/slow':
