@@ -2,8 +2,8 @@
  * The build (dist/) that the process tests start, as `npm start` and pm2 do: a node start of the
  * bundle takes about a second, one of the sources through tsx three to five.
  *
- * A test must never run a stale build, so `freshBuild()` runs `npm run build` unless dist/ was
- * written after every file it was built from last changed: brainstem's files its source maps name
+ * A test must never run a stale build, so `freshBuild()` runs `npm run build` unless dist/'s
+ * build began after every file it was built from last changed: brainstem's files its source maps name
  * (the build keeps each input's name there), the build script and tsconfig.json, and the installed packages
  * (node_modules/.package-lock.json, which npm writes on each install: npm gives a package's files
  * their tarball's fixed date). A map naming a file that is gone (deleted, moved) means a rebuild,
@@ -11,7 +11,7 @@
  * empties dist/ first), and a worker that waited for another's build finds it fresh.
  */
 import { execFile } from 'node:child_process';
-import { linkSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,7 +112,17 @@ async function build(): Promise<void> {
   // Another worker's build takes seconds: its end is polled for (no event crosses processes).
   while (!tryLock()) await new Promise((r) => setTimeout(r, 200));
   try {
-    if (!isFresh()) await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
+    if (!isFresh()) {
+      // A file saved during the build, after the build read it, is newer than the build's start
+      // but older than its output: dist/ is dated from the start, so the next check builds again.
+      // Taken from a file, as the inputs' dates are: the files' clock ticks coarser than Date.now().
+      const started = `${LOCK}.started`;
+      writeFileSync(started, '');
+      const { atime, mtime } = statSync(started);
+      rmSync(started);
+      await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
+      utimesSync(MAIN, atime, mtime);
+    }
   } finally {
     rmSync(LOCK, { force: true });
   }
