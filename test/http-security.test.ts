@@ -130,6 +130,11 @@ beforeAll(async () => {
   // Hard links have paths of their own, outside the data dir: what they are is told by the inode.
   linkSync(path.join(home, 'data', 'api-token'), path.join(roots, 'token-hard-link'));
   linkSync(path.join(home, 'brainstem.json'), path.join(roots, 'config-hard-link'));
+  // A `cp -al` backup of the data dir links its folders' files too: another chat's upload.
+  const upload = path.join(home, 'data', 'uploads', 'another-chat', 'note.txt');
+  mkdirSync(path.dirname(upload), { recursive: true });
+  writeFileSync(upload, SECRET);
+  linkSync(upload, path.join(roots, 'upload-hard-link'));
 });
 
 afterAll(async () => {
@@ -496,6 +501,7 @@ describe('the API token', () => {
       'token-link',
       'token-hard-link',
       'config-hard-link',
+      'upload-hard-link',
       'brainstem.json',
       '.claude/.credentials.json',
       'data/../data/brainstem.sqlite',

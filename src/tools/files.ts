@@ -115,7 +115,8 @@ async function refuseOwn(requested: string, real: string, own: OwnFiles): Promis
 /**
  * A hard link to one of brainstem's secrets has a path of its own, anywhere on the same disk
  * (a backup made with `cp -al`, a link made by hand): the opened file is refused when it is the
- * same inode as a credential file or a file at the top of the data dir (the API token, the database).
+ * same inode as a credential file or a file of the data dir but workspaces/ (the API token, the
+ * database, and in its folders every chat's uploads, which such a backup links too).
  */
 async function refuseOwnLink(
   requested: string,
@@ -123,10 +124,22 @@ async function refuseOwnLink(
   own: OwnFiles,
 ) {
   if (st.nlink < 2) return;
-  const inData = await readdir(own.dataDir).catch(() => []);
-  const secrets = [...own.files, ...inData.map((name) => path.join(own.dataDir, name))];
+  const secrets = [...own.files, ...(await filesUnder(own.dataDir, own.workspaces))];
   const stats = await Promise.all(secrets.map((f) => stat(f).catch(() => undefined)));
   if (stats.some((s) => s?.dev === st.dev && s.ino === st.ino)) throw ownFile(requested);
+}
+
+/** The files under `dir`, at any depth, but those under `skip`; a link to a folder is not followed. */
+async function filesUnder(dir: string, skip: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const found = await Promise.all(
+    entries.map((e) => {
+      const file = path.join(dir, e.name);
+      if (!e.isDirectory()) return [file];
+      return file === skip ? [] : filesUnder(file, skip);
+    }),
+  );
+  return found.flat();
 }
 
 const ownFile = (requested: string) =>
