@@ -89,8 +89,12 @@ const cutSwitchSchema = z.object({
   to: z.string(),
   /** The llama model loaded when it began: its stop commands may have run, so a failure must start it again. */
   loaded: z.string().optional(),
-  /** The llama model it starts: should its mode leave the config by the next start, its stop commands are still known. */
-  model: z.string().optional(),
+  /**
+   * The llama model it starts: should its mode leave the config by the next start, its stop commands
+   * are still known. Null: its mode has none (Claude), so it stopped no model; absent: a record of an
+   * older version, which may have.
+   */
+  model: z.string().nullable().optional(),
   trigger: triggerSchema,
 });
 /**
@@ -426,7 +430,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       id: randomUUID(),
       to: target.id,
       loaded: previous,
-      model: wanted,
+      model: wanted ?? null,
       trigger: { source, by, lang, onlyFrom, chat },
     };
     const record = JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>);
@@ -670,11 +674,16 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       // told they are still on (the active one, the default mode if that one left the config too)
       // cannot answer until its model is started again, its own switch's way. A target that left the
       // config may have swapped (its record names the model it started, a record of an older version
-      // none): its model is started all the same, else the user is left with no model up.
+      // none; null, a mode with no model, did not): its model is started all the same, else the user
+      // is left with no model up.
       const active = this.active();
       const previous = active.kind === 'llama' ? active.llamaModel : undefined;
-      const failed = target ? (target.kind === 'llama' ? target.llamaModel : undefined) : cut.model;
-      const swapped = !target || failed !== undefined;
+      const failed = target
+        ? target.kind === 'llama'
+          ? target.llamaModel
+          : undefined
+        : (cut.model ?? undefined);
+      const swapped = target ? failed !== undefined : cut.model !== null;
       if (previous === undefined || !swapped || previous === failed) {
         this.finish(outcome);
         return undefined;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,12 +33,13 @@ const spawned: ServiceProcess[] = [];
 
 /**
  * brainstem on the test's data dir; coder's start command is `coderStart` (nothing by default);
- * `atListen` as startHarness's; `coderMode: false` takes the coder mode out of the config (its model stays).
+ * `atListen` as startHarness's; `coderMode: false` takes the coder mode out of the config (its model stays);
+ * `claudeMode` adds a Claude mode, `scribe`.
  */
 async function start(
   coderStart: string[][] = [],
   atListen?: (url: string) => void,
-  { coderMode = true } = {},
+  { coderMode = true, claudeMode = false } = {},
 ): Promise<Harness> {
   const config: ConfigFile = {
     modes: {
@@ -45,6 +47,7 @@ async function start(
       ...(coderMode
         ? { coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' } }
         : {}),
+      ...(claudeMode ? { scribe: { kind: 'claude', description: 'Claude' } } : {}),
     },
     llama: {
       // Only the test decides when coder is loaded.
@@ -55,9 +58,31 @@ async function start(
       },
     },
   };
-  const h = await startHarness({ tg, dir, config, atListen });
+  // A CLI whose login check waits for the test: so does a switch to the Claude mode.
+  const env = claudeMode ? { CLAUDE_BIN: await waitingCli() } : undefined;
+  const h = await startHarness({ tg, dir, config, atListen, env });
   running.push(h);
   return h;
+}
+
+/**
+ * A Claude CLI whose runs (its login check first) wait until `letGo()`, then say it is not logged
+ * in: an answer that ends the wait for it at once.
+ */
+async function waitingCli(): Promise<string> {
+  const bin = path.join(dir, 'claude-waits');
+  execFileSync('mkfifo', [`${bin}.fifo`]);
+  await writeFile(bin, `#!/bin/sh\n[ -e "$0.go" ] || read _ < "$0.fifo"\necho '{"loggedIn":false}'\n`, {
+    mode: 0o755,
+  });
+  return bin;
+}
+
+/** Lets waitingCli's runs go: those waiting (the fifo's writer closing ends their read), and those to come. */
+async function letGo(): Promise<void> {
+  const bin = path.join(dir, 'claude-waits');
+  await writeFile(`${bin}.go`, '');
+  await writeFile(`${bin}.fifo`, '\n');
 }
 
 const loading = async (fake: FakeLlama) => (await fetch(`${fake.url}/health`)).status === 503;
@@ -262,6 +287,25 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(await loading(coder)).toBe(true);
     tg.user(114).says('still there?');
     await message(114, /^echo: still there\?$/);
+  });
+
+  it('a cut switch to a Claude mode that left the config by the next start starts no model again: it stopped none', async () => {
+    await fresh();
+    const first = await start([], undefined, { claudeMode: true });
+    const u = tg.user(112);
+    u.says('/mode qwen');
+    await message(112, /✅ Mode qwen is ready/);
+    u.says('/mode scribe');
+    await expect.poll(() => first.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('scribe');
+    // Cut: the stop begins, then the login check ends.
+    const stopping = first.stopService();
+    await letGo();
+    await stopping;
+    const askedAt = tg.botMessages(112).length;
+    const second = await start();
+    const told = await message(112, /❌ Switch to scribe failed/, askedAt);
+    expect(told.text).toMatch(/mode scribe is no longer configured\. Still on qwen\.$/);
+    expect(second.service.core.switcher.active().id).toBe('qwen');
   });
 
   it("leaves a fallback's cut switch to its watcher, which decides again (and arms the way back)", async () => {
