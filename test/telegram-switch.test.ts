@@ -32,6 +32,20 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** The text of the toast a button press got. */
+const answer = (callbackQueryId: string) =>
+  h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === callbackQueryId)?.text, {
+    timeoutMs: 60_000,
+  });
+
+/** The modes the switcher ends on from now, in order, until `stop`. */
+function recordSwitches() {
+  const to: string[] = [];
+  const onSwitched = (o: { to: string }) => to.push(o.to);
+  h.service.core.switcher.on('switched', onSwitched);
+  return { to, stop: () => h.service.core.switcher.off('switched', onSwitched) };
+}
+
 beforeAll(async () => {
   big = await startFakeLlama({ loading: true });
   h = await startHarness({
@@ -231,13 +245,7 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     const u = h.tg.user(118);
     u.says('/mode');
     const menu = await reply(118, /Modes/);
-    const answer = (id: string) =>
-      h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === id)?.text, {
-        timeoutMs: 60_000,
-      });
-    const switched: string[] = [];
-    const onSwitched = (o: { to: string }) => switched.push(o.to);
-    h.service.core.switcher.on('switched', onSwitched);
+    const switched = recordSwitches();
     expect(await answer(u.presses(menu.messageId, 'bs:mode:big'))).toBe('→ big');
     // Pressed again, and other buttons, before the edit took the buttons away: each answer is
     // given while the first press's switch runs (big loads until the test says).
@@ -272,9 +280,9 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     big.setLoading(true);
     // Back to local for the tests after; queued behind every switch the presses made.
     u.says('/mode local');
-    await h.tg.waitFor(() => switched.length === 4 || undefined, { timeoutMs: 60_000 });
-    h.service.core.switcher.off('switched', onSwitched);
-    expect(switched).toEqual(['big', 'local', 'big', 'local']);
+    await h.tg.waitFor(() => switched.to.length === 4 || undefined, { timeoutMs: 60_000 });
+    switched.stop();
+    expect(switched.to).toEqual(['big', 'local', 'big', 'local']);
     expect(menu.text).toMatch(/✅ Mode big is ready \(from local/);
   });
 
@@ -282,13 +290,7 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     const u = h.tg.user(117, { languageCode: 'fr' });
     u.says('/mode');
     const menu = await reply(117, /Modes/);
-    const answer = (id: string) =>
-      h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === id)?.text, {
-        timeoutMs: 60_000,
-      });
-    const switched: string[] = [];
-    const onSwitched = (o: { to: string }) => switched.push(o.to);
-    h.service.core.switcher.on('switched', onSwitched);
+    const switched = recordSwitches();
     expect(await answer(u.presses(menu.messageId, 'bs:mode:big'))).toBe('→ big');
     // A mode that left brainstem.json while the menu was on screen (its button still in its row).
     expect(await answer(u.presses(menu.messageId, 'bs:mode:retired'))).toBe('Il n’y a plus de mode retired.');
@@ -302,8 +304,8 @@ describe('switching from Telegram', { timeout: 90_000 }, () => {
     big.setLoading(true);
     u.says('/mode local');
     await reply(117, /✅ Mode local prêt \(depuis big/);
-    h.service.core.switcher.off('switched', onSwitched);
-    expect(switched).toEqual(['big', 'local']);
+    switched.stop();
+    expect(switched.to).toEqual(['big', 'local']);
     expect(h.tg.botMessages(117).filter((m) => /retired/.test(m.text))).toEqual([]);
   });
 
