@@ -277,6 +277,61 @@ describe('web_fetch of an allow-listed address', () => {
     expect(order).toEqual(['health', 'web_fetch']);
   });
 
+  it('stops reading a page whose call is cancelled, so the page queued behind it does not wait for it', async () => {
+    const registry = allowed.service.tools?.registry;
+    if (!registry) throw new Error('the tools are not running');
+    // A page read first starts the worker, so that the next is given to it as soon as it has come.
+    await api(allowed, 'web_fetch', { url: `${web.url}/article` });
+    const stop = new AbortController();
+    const slow = registry.call(
+      'web_fetch',
+      { url: `${web.url}/nests` },
+      { caller: 'test', signal: stop.signal },
+    );
+    await web.closed('/nests');
+    const next = api(allowed, 'web_fetch', { url: `${web.url}/article` });
+    await web.closed('/article');
+    // Both pages are in the reader, the first being read (seconds of it): the call is cancelled.
+    stop.abort();
+    expect((await slow).error).toMatchObject({
+      code: 'TOOL_ABORTED',
+      fr: `${web.url}/nests a été récupérée, mais sa lecture a été arrêtée : l’appel a été annulé, ou brainstem s’arrête.`,
+    });
+    const { status, body } = await next;
+    expect(status).toBe(200);
+    expect(body.output).toContain(ARTICLE_SENTENCE);
+  });
+
+  it('lets go at once of a page whose call is cancelled while it waits for its turn', async () => {
+    const registry = allowed.service.tools?.registry;
+    if (!registry) throw new Error('the tools are not running');
+    const first = new AbortController();
+    const second = new AbortController();
+    const settled: string[] = [];
+    const reading = registry
+      .call('web_fetch', { url: `${web.url}/nests` }, { caller: 'test', signal: first.signal })
+      .finally(() => settled.push('first'));
+    await web.closed('/nests');
+    const waiting = registry.call(
+      'web_fetch',
+      { url: `${web.url}/nests` },
+      { caller: 'test', signal: second.signal },
+    );
+    await web.closed('/nests');
+    const last = api(allowed, 'web_fetch', { url: `${web.url}/article` });
+    await web.closed('/article');
+    second.abort();
+    // Answered while the page ahead of it is still being read (it used to wait for that one, then be read).
+    expect((await waiting).error).toMatchObject({ code: 'TOOL_ABORTED' });
+    expect(settled).toEqual([]);
+    first.abort();
+    expect((await reading).error).toMatchObject({ code: 'TOOL_ABORTED' });
+    // Neither cancelled page holds the reader: the one behind them is read.
+    const { status, body } = await last;
+    expect(status).toBe(200);
+    expect(body.output).toContain(ARTICLE_SENTENCE);
+  });
+
   it('stops reading a page past its time limit, and reads the next in a new worker', async () => {
     const reader = new PageReader();
     const html = `<html><head><title>Notes</title></head><body><nav>Log in</nav><article><p>${ARTICLE_SENTENCE} ${'More words to read. '.repeat(30)}</p></article></body></html>`;

@@ -11,9 +11,12 @@ import { BrainstemError } from '../errors.js';
  * the main part only, where an error would lose the page. A page whose text has not come by then
  * is a TOOL_TIMEOUT. A worker with nothing to read for IDLE_MS is ended too: its heap (some 28 MB
  * once the DOM and Readability have loaded) is not kept for a fetch that may never come.
+ * A page whose call is cancelled (its `signal`) is let go at once, a TOOL_ABORTED: one still
+ * waiting for its turn is skipped when its turn comes, one being read has its worker ended, so
+ * the pages behind it do not wait out its reading.
  *
  *   const reader = new PageReader();
- *   const { title, text } = await reader.read(html, 20_000, url);
+ *   const { title, text } = await reader.read(html, 20_000, url, signal);
  */
 export class PageReader {
   private worker: Worker | undefined;
@@ -25,16 +28,31 @@ export class PageReader {
 
   constructor(private readonly idleMs = IDLE_MS) {}
 
-  read(html: string, limitMs: number, url: string): Promise<{ title?: string; text: string }> {
+  read(
+    html: string,
+    limitMs: number,
+    url: string,
+    signal?: AbortSignal,
+  ): Promise<{ title?: string; text: string }> {
+    if (signal?.aborted) return Promise.reject(stopped(url));
     clearTimeout(this.idle);
     this.pending++;
-    const job = this.queue.then(() => this.run(html, limitMs, url));
+    const job = this.queue.then(() => {
+      if (signal?.aborted) throw stopped(url);
+      return this.run(html, limitMs, url, signal);
+    });
     this.queue = job
       .catch(() => undefined)
       .finally(() => {
         if (--this.pending === 0) this.endWhenIdle();
       });
-    return job;
+    if (!signal) return job;
+    // The caller hears of its cancel now, not when the page's turn comes.
+    return new Promise((resolve, reject) => {
+      const drop = () => reject(stopped(url));
+      signal.addEventListener('abort', drop, { once: true });
+      job.then(resolve, reject).finally(() => signal.removeEventListener('abort', drop));
+    });
   }
 
   /** Whether a worker is up (started, not ended since). */
@@ -49,14 +67,22 @@ export class PageReader {
     this.idle.unref();
   }
 
-  private async run(html: string, limitMs: number, url: string): Promise<{ title?: string; text: string }> {
+  private async run(
+    html: string,
+    limitMs: number,
+    url: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ title?: string; text: string }> {
     const worker = await this.start();
+    // Cancelled while the worker started: it has read nothing, so it stays for the next page.
+    if (signal?.aborted) throw stopped(url);
     return new Promise((resolve, reject) => {
       let whole: string | undefined;
       const done = () => {
         clearTimeout(timer);
         worker.off('message', onMessage);
         worker.off('exit', onExit);
+        signal?.removeEventListener('abort', onAbort);
       };
       const onMessage = (m: WorkerMessage) => {
         if (m.kind === 'text') {
@@ -70,6 +96,12 @@ export class PageReader {
       const onExit = () => {
         done();
         reject(unreadable(url, `its reader stopped (${this.failure ?? 'no reason given'})`));
+      };
+      // The worker cannot be told to drop a page mid-way: it is ended, and the next page starts another.
+      const onAbort = () => {
+        done();
+        this.stop(worker);
+        reject(stopped(url));
       };
       // The limit counts from here, the worker's start included, so a page never waits longer.
       const timer = setTimeout(() => {
@@ -87,6 +119,7 @@ export class PageReader {
       }, limitMs);
       worker.on('message', onMessage);
       worker.on('exit', onExit);
+      signal?.addEventListener('abort', onAbort, { once: true });
       worker.postMessage(html);
     });
   }
@@ -141,5 +174,15 @@ function unreadable(url: string, why: string): BrainstemError {
     `Could not read ${url}: ${why}`,
     'url',
     `Impossible de lire ${url} : ${why}`,
+  );
+}
+
+/** A page whose call was cancelled (a /stop, a client gone, brainstem stopping) before it was read. */
+function stopped(url: string): BrainstemError {
+  return new BrainstemError(
+    'TOOL_ABORTED',
+    `${url} was fetched, but its reading was stopped: the call was cancelled, or brainstem is shutting down.`,
+    undefined,
+    `${url} a été récupérée, mais sa lecture a été arrêtée : l’appel a été annulé, ou brainstem s’arrête.`,
   );
 }

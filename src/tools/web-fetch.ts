@@ -171,7 +171,7 @@ export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
           ? await delegated(cfg.delegate, input.url, run, ctx.signal, cfg.timeoutMs)
           : await fetchGuarded(input.url, guard, cfg, ctx.signal);
         const { title, text } = page.html
-          ? await reader.read(page.body, cfg.timeoutMs, page.url)
+          ? await reader.read(page.body, cfg.timeoutMs, page.url, ctx.signal)
           : { title: undefined, text: page.body.trim() };
         const truncated = page.truncated || text.length > maxChars;
         return {

@@ -6,6 +6,7 @@
  *   web.url                  // http://127.0.0.1:PORT
  *   web.hits                 // paths requested, in order
  *   await web.sent('/list')  // once the next /list response is written whole
+ *   await web.closed('/nests') // once the connection of the next /nests request has closed
  *   await web.close();
  *
  * Routes:
@@ -17,6 +18,7 @@
  *   GET /slow                headers, then nothing until the client gives up
  *   GET /list?kb=<n>         text/html of n KiB: a list of linked entries, slow to parse and extract
  *   GET /deep?n=<n>          text/html: a title, then a heading and DEEP_SENTENCE inside n nested <div>s, never closed
+ *   GET /nests?n=<n>         text/html: n blocks of 98 nested <div>s around a word, seconds to read (n = 45: 48 KB)
  *   GET /missing             404
  */
 import { once } from 'node:events';
@@ -27,6 +29,12 @@ export interface FakeWeb {
   url: string;
   hits: string[];
   sent(path: string): Promise<void>;
+  /**
+   * web_fetch closes its connection once it has read the body and hands the page to its reader in
+   * the same turn of the event loop, before this server can hear of the close: when this comes, the
+   * page is in the reader (same process).
+   */
+  closed(path: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,6 +62,7 @@ export async function startFakeWeb(): Promise<FakeWeb> {
     const url = new URL(req.url ?? '/', 'http://fake');
     hits.push(url.pathname);
     res.on('finish', () => server.emit(`sent ${url.pathname}`));
+    req.socket.once('close', () => server.emit(`closed ${url.pathname}`));
     route(url, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -63,6 +72,9 @@ export async function startFakeWeb(): Promise<FakeWeb> {
     hits,
     async sent(path) {
       await once(server, `sent ${path}`);
+    },
+    async closed(path) {
+      await once(server, `closed ${path}`);
     },
     async close() {
       server.closeAllConnections();
@@ -108,6 +120,14 @@ function route(url: URL, res: ServerResponse): void {
       res.end(
         `<html><head><title>Deep</title></head><body>${'<div>'.repeat(n)}<h1>Nested <em>page</em></h1><p>${DEEP_SENTENCE}</p></body></html>`,
       );
+      return;
+    }
+    case '/nests': {
+      // Shallower than 100, so Readability is given it: each block costs it tens of ms.
+      const block = `${'<div>'.repeat(98)}word ${'</div>'.repeat(98)}`;
+      const n = Number(url.searchParams.get('n') ?? '45');
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<html><head><title>Nests</title></head><body>${block.repeat(n)}</body></html>`);
       return;
     }
     case '/slow':
