@@ -34,7 +34,7 @@ const pending = async (h: Harness) => {
   return ((await res.json()) as { result: { pending_update_count: number } }).result.pending_update_count;
 };
 /** The queue changes without a Telegram call to wait on: its state is read until it holds (bounded). */
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function until(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
@@ -57,9 +57,7 @@ describe('the front across outages', () => {
     u.says('m3');
     u.says('m4');
     u.says('m5');
-    const stalled = await first.tg.waitFor(() => notices(/OpenClaw is not fetching messages/)[0], {
-      timeoutMs: 10_000,
-    });
+    const stalled = await first.tg.waitFor(() => notices(/OpenClaw is not fetching messages/)[0]);
     expect(stalled.text).toMatch(
       /^⚙️ \[proxy\] 📭 OpenClaw is not fetching messages: 3 waiting since .* UTC\./,
     );
@@ -87,7 +85,7 @@ describe('the front across outages', () => {
 
     const oc2 = await startDownstream(`${h.service.url}/telegram`, h.tg.token, { commands: false });
     sessions.push(oc2);
-    await h.tg.waitFor(() => texts(oc2.received).length === 6, { timeoutMs: 10_000 });
+    await h.tg.waitFor(() => texts(oc2.received).length === 6);
     const all = [...oc1.received, ...oc2.received];
     expect(texts(all)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8']);
     const ids = all.map((x) => x.update_id);

@@ -57,9 +57,7 @@ describe('an album in the chat’s order', () => {
     const u = h.tg.user(112);
     u.sendsAlbum([randomPng(8, 8), randomPng(9, 9)], 'two photos of my garden');
     u.says('which of the two has more green?');
-    await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text.startsWith('echo: which')), {
-      timeoutMs: 8000,
-    });
+    await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text.startsWith('echo: which')));
     expect(asked(h).slice(before)).toEqual([
       { text: 'two photos of my garden', images: 2 },
       { text: 'which of the two has more green?', images: 0 },
@@ -74,9 +72,7 @@ describe('an album in the chat’s order', () => {
     const [first = 0] = u.sendsAlbum([randomPng(8, 8), randomPng(9, 9)], 'the old caption');
     // While the album still gathers: its turn has not made its text yet.
     u.edits(first, 'which is greener?');
-    await h.tg.waitFor(() => h.tg.botMessages(113).find((m) => m.text.startsWith('echo: ')), {
-      timeoutMs: 8000,
-    });
+    await h.tg.waitFor(() => h.tg.botMessages(113).find((m) => m.text.startsWith('echo: ')));
     expect(asked(h).slice(before)).toEqual([{ text: 'which is greener?', images: 2 }]);
     const texts = h.tg.botMessages(113).map((m) => m.text);
     expect(texts).toContain('⚙️ [proxy] ✏️ Edit taken: the queued message will be answered as it now reads.');
@@ -321,9 +317,7 @@ describe('documents sent together', () => {
       ],
       'compare these three contracts',
     );
-    await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.text.startsWith('echo: ')), {
-      timeoutMs: 8000,
-    });
+    await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.text.startsWith('echo: ')));
     const turns = asked(h).slice(before);
     expect(turns).toHaveLength(1);
     expect(turns[0]?.text).toMatch(
@@ -378,9 +372,7 @@ describe('documents sent together', () => {
       ],
       'what do these say?',
     );
-    const answer = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.text.startsWith('echo: ')), {
-      timeoutMs: 8000,
-    });
+    const answer = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.text.startsWith('echo: ')));
     const turns = asked(h).slice(before);
     expect(turns).toHaveLength(1);
     expect(turns[0]?.text).toMatch(

@@ -30,7 +30,7 @@ const lastAsked = () => {
   };
 };
 const reply = (chatId: number, pattern: RegExp) =>
-  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 8000 });
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)));
 
 describe('a photo that cannot be fetched or read', () => {
   it('keeps its caption: the brain gets it with a note, the user is told why in plain words', async () => {

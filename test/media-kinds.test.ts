@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 const reply = (chatId: number, pattern: RegExp) =>
-  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 8000 });
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)));
 
 describe('a kind of message brainstem does not take', () => {
   it.each([

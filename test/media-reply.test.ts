@@ -23,9 +23,8 @@ const lastAsked = () => {
   return body.messages.filter((m) => m.role === 'user').at(-1)?.content;
 };
 const answered = (chatId: number, text: string) =>
-  h.tg.waitFor(
-    () => h.tg.botMessages(chatId).find((m) => m.text.startsWith('echo: ') && m.text.endsWith(text)),
-    { timeoutMs: 8000 },
+  h.tg.waitFor(() =>
+    h.tg.botMessages(chatId).find((m) => m.text.startsWith('echo: ') && m.text.endsWith(text)),
   );
 const earlier = (chatId: number, fields: Record<string, unknown>) => ({
   message_id: 1,

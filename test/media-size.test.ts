@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 const reply = (chatId: number, pattern: RegExp) =>
-  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 8000 });
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)));
 const getFiles = () => h.tg.callsOf('getFile').length;
 
 describe('a file larger than a bot may download', () => {

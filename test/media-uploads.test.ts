@@ -31,9 +31,7 @@ describe('uploaded documents', () => {
     aged('old-notes.txt', 8);
     aged('recent-notes.txt', 6);
     h.tg.user(112).sendsDocument('new.txt', Buffer.from('new'), 'read this', 'text/plain');
-    await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text.startsWith('echo: ')), {
-      timeoutMs: 8000,
-    });
+    await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text.startsWith('echo: ')));
     const left = readdirSync(dir);
     expect(left).not.toContain('old-notes.txt');
     expect(left).toContain('recent-notes.txt');

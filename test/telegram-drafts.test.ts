@@ -33,7 +33,7 @@ describe('streaming drafts', () => {
     const full = chunks.join('').trimEnd();
     h.llama.reply({ chunks, chunkDelayMs: 40 });
     h.tg.user(112).says('stream please');
-    await h.tg.waitFor(() => texts(112).includes(full), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => texts(112).includes(full));
 
     const drafts = h.tg.drafts(112);
     expect(drafts.length).toBeGreaterThanOrEqual(2);
@@ -80,11 +80,9 @@ describe('streaming drafts', () => {
     const full = chunks.join('').trimEnd();
     h.llama.reply({ chunks, chunkDelayMs: 50 });
     h.tg.user(114).says('then fail');
-    await h.tg.waitFor(() => h.tg.drafts(114).length >= 2, { timeoutMs: 8000 });
+    await h.tg.waitFor(() => h.tg.drafts(114).length >= 2);
     h.tg.failNext('sendMessageDraft', 1, { code: 400, description: 'Bad Request: TEXTDRAFT_INVALID' }, 114);
-    const msg = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.text === full), {
-      timeoutMs: 8000,
-    });
+    const msg = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.text === full));
 
     const draftCalls = h.tg.callsOf('sendMessageDraft', 114);
     const refused = draftCalls.findIndex((c) => !c.ok);
@@ -117,9 +115,7 @@ describe('streaming drafts', () => {
       h.tg.drafts(115).find((d) => /^\d\d y+/.test(d.text) && !d.text.startsWith('00 ')),
     );
     passed();
-    await h.tg.waitFor(() => texts(115).length === 2 && texts(115).join('\n\n') === full, {
-      timeoutMs: 8000,
-    });
+    await h.tg.waitFor(() => texts(115).length === 2 && texts(115).join('\n\n') === full);
 
     for (const d of h.tg.drafts(115)) expect(d.text.length).toBeLessThanOrEqual(4096);
     expect(h.tg.drafts(115).at(-1)?.text.startsWith('00 ')).toBe(false);
@@ -134,11 +130,9 @@ describe('streaming drafts', () => {
       chunkDelayMs: 100,
     });
     h.tg.user(117).says('code first');
-    await h.tg.waitFor(() => h.tg.drafts(117).some((d) => d.text.trimEnd() === 'print(1)'), {
-      timeoutMs: 8000,
-    });
+    await h.tg.waitFor(() => h.tg.drafts(117).some((d) => d.text.trimEnd() === 'print(1)'));
     open();
-    await h.tg.waitFor(() => texts(117).includes('print(1)\nprint(2)\nDone.'), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => texts(117).includes('print(1)\nprint(2)\nDone.'));
     expect(texts(117)).toHaveLength(1);
     expect(h.tg.calls.filter((c) => Number(c.params.chat_id) === 117 && !c.ok)).toEqual([]);
   });
@@ -150,7 +144,7 @@ describe('streaming drafts', () => {
     h.tg.user(118).says('paragraphs');
     await h.tg.waitFor(() => h.tg.drafts(118).some((d) => d.text === 'Hello.'));
     open();
-    await h.tg.waitFor(() => texts(118).includes('Hello.\n\nMore.'), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => texts(118).includes('Hello.\n\nMore.'));
     const drafts = h.tg.drafts(118).map((d) => d.text.trimEnd());
     expect(drafts[0]).toBe('Hello.');
     expect(drafts.filter((d, i) => d === drafts[i - 1])).toEqual([]);
@@ -168,7 +162,7 @@ describe('streaming drafts', () => {
     u.says('and then?');
     const queued = await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => /Queued/.test(m.text)));
     release();
-    await h.tg.waitFor(() => texts(116).includes('echo: and then?'), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => texts(116).includes('echo: and then?'));
     await h.tg.waitFor(() => queued.deleted);
     expect(texts(116)).toEqual(['Thinking hard and done.', 'echo: and then?']);
   });
@@ -188,7 +182,7 @@ describe('streaming off', () => {
     const full = chunks.join('').trimEnd();
     off.llama.reply({ chunks, chunkDelayMs: 40 });
     off.tg.user(112).says('no streaming');
-    await off.tg.waitFor(() => off.tg.botMessages(112).find((m) => m.text === full), { timeoutMs: 8000 });
+    await off.tg.waitFor(() => off.tg.botMessages(112).find((m) => m.text === full));
     expect(off.tg.botMessages(112)).toHaveLength(1);
     expect(off.tg.callsOf('sendMessageDraft', 112)).toEqual([]);
     expect(off.tg.callsOf('editMessageText', 112)).toEqual([]);

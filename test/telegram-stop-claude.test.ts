@@ -52,9 +52,9 @@ describe('/stop with Claude Code', () => {
     await h.tg.waitFor(() =>
       h.tg.botMessages(112).find((m) => /Stopped the answer in progress/.test(m.text)),
     );
-    await h.tg.waitFor(() => processesIn(h.dir).length === 0, { timeoutMs: 8000 });
+    await h.tg.waitFor(() => processesIn(h.dir).length === 0);
     // Gone, or dead and waiting to be reaped: nothing of the turn runs any more.
-    await h.tg.waitFor(() => children.every((pid) => !alive(pid)), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => children.every((pid) => !alive(pid)));
     await h.tg.waitFor(() => answer.text === 'Working on it\n\n⏹ stopped', { timeoutMs: 30_000 });
     expect(h.service.core.ledger.report(0).totals.turns).toBe(1);
   });

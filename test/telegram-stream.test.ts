@@ -24,9 +24,7 @@ describe('streamed answers through the Bot API emulator', () => {
     h.llama.reply({ chunks, chunkDelayMs: 40 });
     const user = h.tg.user(112);
     user.says('stream please');
-    const msg = await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text === full), {
-      timeoutMs: 8000,
-    });
+    const msg = await h.tg.waitFor(() => h.tg.botMessages(112).find((m) => m.text === full));
 
     expect(h.tg.botMessages(112)).toHaveLength(1);
     expect(msg.edits).toBeGreaterThanOrEqual(2);
@@ -56,9 +54,7 @@ describe('streamed answers through the Bot API emulator', () => {
     expect(full.length).toBeGreaterThan(5900);
     h.llama.reply({ chunks: full.match(/[\s\S]{1,700}/g) ?? [], chunkDelayMs: 20 });
     h.tg.user(113).says('long answer');
-    await h.tg.waitFor(() => texts(113).length === 2 && texts(113).join('\n\n') === full, {
-      timeoutMs: 8000,
-    });
+    await h.tg.waitFor(() => texts(113).length === 2 && texts(113).join('\n\n') === full);
     const [first, second] = texts(113);
     expect(first?.length).toBeLessThanOrEqual(4096);
     expect(first?.endsWith('x')).toBe(true);
@@ -141,9 +137,9 @@ describe('streamed answers through the Bot API emulator', () => {
       chunkDelayMs: 100,
     });
     h.tg.user(118).says('code first');
-    await h.tg.waitFor(() => texts(118).some((t) => t.trimEnd() === 'print(1)'), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => texts(118).some((t) => t.trimEnd() === 'print(1)'));
     open();
-    await h.tg.waitFor(() => texts(118).includes('print(1)\nprint(2)\nDone.'), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => texts(118).includes('print(1)\nprint(2)\nDone.'));
     expect(texts(118)).toHaveLength(1);
     expect(h.tg.calls.filter((c) => Number(c.params.chat_id) === 118 && !c.ok)).toEqual([]);
   });
@@ -155,9 +151,7 @@ describe('streamed answers through the Bot API emulator', () => {
     h.tg.user(119).says('paragraphs');
     await h.tg.waitFor(() => texts(119).includes('Hello.'));
     open();
-    const msg = await h.tg.waitFor(() => h.tg.botMessages(119).find((m) => m.text === 'Hello.\n\nMore.'), {
-      timeoutMs: 8000,
-    });
+    const msg = await h.tg.waitFor(() => h.tg.botMessages(119).find((m) => m.text === 'Hello.\n\nMore.'));
     const shown = msg.history.map((t) => t.trimEnd());
     expect(shown[0]).toBe('Hello.');
     expect(shown.filter((t, i) => t === shown[i - 1])).toEqual([]);
@@ -174,7 +168,7 @@ describe('streamed answers through the Bot API emulator', () => {
     // Before, the chat showed nothing more until the next words, however long the tool ran.
     await h.tg.waitFor(() => h.tg.callsOf('sendChatAction', CHAT).some((c) => c.at > shownAt));
     open();
-    await h.tg.waitFor(() => texts(CHAT).includes('Let me check. Done.'), { timeoutMs: 8000 });
+    await h.tg.waitFor(() => texts(CHAT).includes('Let me check. Done.'));
   });
 
   it('shows a brain error as its message, without a stack trace', async () => {
