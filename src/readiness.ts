@@ -106,6 +106,12 @@ async function bounded(probe: ReadinessProbe, stop: AbortSignal): Promise<Readin
   }
 }
 
+/** What a probe asked for once brainstem is stopping answers. */
+const STOPPING: Readiness = {
+  ok: false,
+  reason: { en: 'brainstem is stopping', fr: 'brainstem s’arrête' },
+};
+
 /** What is known of a brain's readiness right now, without waiting for anything. */
 export interface KnownReadiness {
   /** The last probe's answer; undefined until the first probe of the brain has finished. */
@@ -143,6 +149,8 @@ export interface ReadinessBoardOptions {
 export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, result: Readiness] }> {
   private readonly states = new Map<string, ProbeState>();
   private timer: NodeJS.Timeout | undefined;
+  /** Aborted by stop(): the probes running then are cut, and none starts after. */
+  private readonly stopped = new AbortController();
 
   constructor(
     private readonly brains: ReadonlyMap<string, Brain>,
@@ -161,13 +169,14 @@ export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, res
   }
 
   /**
-   * No more background rounds; resolves once the probes running now have
-   * ended, so none (a `claude auth status` child) outlives a shutdown. Each is
-   * bounded by its own time limit.
+   * No more probes; the ones running now are cut (a `claude auth status` that hangs would hold the
+   * stop for its 30 s, past pm2's kill_timeout), and this resolves once they have ended, so none
+   * (their children) outlives a shutdown. A probe asked for after this answers at once, not ready.
    */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.stopped.abort();
     const running = [...this.states.values()].flatMap((s) => [s.running, s.next]);
     await Promise.all(running.map((p) => p?.catch(() => undefined)));
   }
@@ -183,6 +192,7 @@ export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, res
    * ends, if any), e.g. once a model was started.
    */
   probe(modeId: string, opts: { fresh?: boolean } = {}): Promise<Readiness> {
+    if (this.stopped.signal.aborted) return Promise.resolve(STOPPING);
     const s = this.state(modeId);
     if (!s.running) return this.run(modeId, s);
     if (!opts.fresh) return s.running;
@@ -211,14 +221,15 @@ export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, res
     const brain = this.brains.get(modeId);
     const probe: Promise<Readiness> = brain
       ? brain
-          .ready(AbortSignal.timeout(this.opts.timeoutMs))
+          .ready(AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), this.stopped.signal]))
           .catch((err: Error): Readiness => ({ ok: false, reason: untranslated(err.message || String(err)) }))
       : Promise.resolve({
           ok: false,
           reason: { en: `no brain for mode ${modeId}`, fr: `pas de cerveau pour le mode ${modeId}` },
         });
     const running = probe.then((result) => {
-      this.record(modeId, s, result);
+      // Cut by the stop, it says nothing of the brain: the last answer stands.
+      if (!this.stopped.signal.aborted) this.record(modeId, s, result);
       s.running = undefined;
       return result;
     });

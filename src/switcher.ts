@@ -131,6 +131,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private readonly ends: SwitchEnds;
   /** Set by stop(): the switches the next start makes are left to it. */
   private stopping = false;
+  /** Aborted by stop(): the wait of a switch it leaves to the next start ends then (see waitSignal). */
+  private readonly stopped = new AbortController();
   /** Set once the stop left a switch to the next start (see hasLeftSwitch). */
   private leftOne = false;
 
@@ -261,6 +263,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    */
   stop(): void {
     this.stopping = true;
+    this.stopped.abort();
   }
 
   /**
@@ -273,6 +276,15 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
 
   private leftToNextStart(trigger: SwitchTrigger): boolean {
     return this.stopping && trigger.source !== 'fallback';
+  }
+
+  /**
+   * Ends a switch's wait for its brain at the stop, when the stop leaves the switch to the next start:
+   * a wait that went on (a `claude auth status` that hangs) would only hold the stop. A fallback's
+   * switch goes on, as stop() says.
+   */
+  private waitSignal(trigger: SwitchTrigger): { signal?: AbortSignal } {
+    return trigger.source === 'fallback' ? {} : { signal: this.stopped.signal };
   }
 
   /** What the caller of a switch the stop leaves hears (a turn's intent, a tool): nothing is saved nor announced. */
@@ -473,6 +485,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         intervalMs: config.llama.pollIntervalMs,
         // A server restarting on its own is back within this; one nothing is starting never comes.
         downGraceMs: config.llama.downGraceMs,
+        ...this.waitSignal(trigger),
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!ready.ok)

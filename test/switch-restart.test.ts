@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -58,31 +57,18 @@ async function start(
       },
     },
   };
-  // A CLI whose login check waits for the test: so does a switch to the Claude mode.
+  // A CLI whose login check never answers: a switch to the Claude mode waits for it until a stop.
   const env = claudeMode ? { CLAUDE_BIN: await waitingCli() } : undefined;
   const h = await startHarness({ tg, dir, config, atListen, env });
   running.push(h);
   return h;
 }
 
-/**
- * A Claude CLI whose runs (its login check first) wait until `letGo()`, then say it is not logged
- * in: an answer that ends the wait for it at once.
- */
+/** A Claude CLI whose runs (its login check first) never end: only a stop, which ends them, cuts the wait. */
 async function waitingCli(): Promise<string> {
   const bin = path.join(dir, 'claude-waits');
-  execFileSync('mkfifo', [`${bin}.fifo`]);
-  await writeFile(bin, `#!/bin/sh\n[ -e "$0.go" ] || read _ < "$0.fifo"\necho '{"loggedIn":false}'\n`, {
-    mode: 0o755,
-  });
+  await writeFile(bin, '#!/bin/sh\nexec sleep 600\n', { mode: 0o755 });
   return bin;
-}
-
-/** Lets waitingCli's runs go: those waiting (the fifo's writer closing ends their read), and those to come. */
-async function letGo(): Promise<void> {
-  const bin = path.join(dir, 'claude-waits');
-  await writeFile(`${bin}.go`, '');
-  await writeFile(`${bin}.fifo`, '\n');
 }
 
 const loading = async (fake: FakeLlama) => (await fetch(`${fake.url}/health`)).status === 503;
@@ -297,10 +283,8 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await message(112, /✅ Mode qwen is ready/);
     u.says('/mode scribe');
     await expect.poll(() => first.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('scribe');
-    // Cut: the stop begins, then the login check ends.
-    const stopping = first.stopService();
-    await letGo();
-    await stopping;
+    // Cut: the stop ends the login check, and the wait for it.
+    await first.stopService();
     const askedAt = tg.botMessages(112).length;
     const second = await start();
     const told = await message(112, /❌ Switch to scribe failed/, askedAt);

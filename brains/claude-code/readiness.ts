@@ -44,9 +44,23 @@ const METHODS: Record<string, Said> = {
  */
 const KEEP_LOGGED_IN_MS = 10 * 60_000;
 
-/** Every Claude mode runs the same binary with the same environment: one probe serves them all at once. */
-const inFlight = new Map<string, Promise<Readiness>>();
+/**
+ * Every Claude mode runs the same binary with the same environment: one probe serves them all at
+ * once. Its child is ended once every caller waiting for it has given up (a shutdown aborts them all).
+ */
+interface Check {
+  probe: Promise<Readiness>;
+  /** Callers waiting for its answer; a caller without a signal never gives up. */
+  waiting: number;
+  cancel: AbortController;
+}
+const inFlight = new Map<string, Check>();
 const kept = new Map<string, { result: Readiness; inputs: string; at: number }>();
+
+const CANCELLED: Readiness = {
+  ok: false,
+  reason: { en: 'The readiness check was cancelled.', fr: 'La vérification a été annulée.' },
+};
 
 export interface CliReadinessOptions {
   /** The credentials file `claude /login` writes and `/logout` removes (claude.credentialsFile). */
@@ -59,34 +73,40 @@ export function cliReadiness(
   env: Record<string, string>,
   { credentialsFile, signal }: CliReadinessOptions,
 ): Promise<Readiness> {
+  // Asked once brainstem is stopping: no child is started that the stop would have to wait for.
+  if (signal?.aborted) return Promise.resolve(CANCELLED);
   const key = JSON.stringify([bin, env]);
   const inputs = inputsOf(bin, env, credentialsFile);
   const last = kept.get(key);
   if (last && last.inputs === inputs && Date.now() - last.at < KEEP_LOGGED_IN_MS) {
     return Promise.resolve(last.result);
   }
-  let probe = inFlight.get(key);
-  if (!probe) {
+  let check = inFlight.get(key);
+  if (!check) {
     const at = Date.now();
-    probe = authStatus(bin, env)
+    const cancel = new AbortController();
+    const probe = authStatus(bin, env, cancel.signal)
       .then((result) => {
         if (result.ok) kept.set(key, { result, inputs, at });
         else kept.delete(key);
         return result;
       })
       .finally(() => inFlight.delete(key));
-    inFlight.set(key, probe);
+    check = { probe, waiting: 0, cancel };
+    inFlight.set(key, check);
   }
-  if (!signal) return probe;
+  const joined = check;
+  joined.waiting++;
+  if (!signal) return joined.probe;
   return new Promise<Readiness>((resolve) => {
-    const onAbort = () =>
-      resolve({
-        ok: false,
-        reason: { en: 'The readiness check was cancelled.', fr: 'La vérification a été annulée.' },
-      });
-    if (signal.aborted) return onAbort();
+    const onAbort = () => {
+      // The last one waiting: its child is ended, and this answers once it has, so that a shutdown
+      // that waits for its probes leaves no `claude auth status` behind. The others answer at once.
+      if (--joined.waiting === 0) joined.cancel.abort();
+      else resolve(CANCELLED);
+    };
     signal.addEventListener('abort', onAbort, { once: true });
-    void probe.then((r) => {
+    void joined.probe.then((r) => {
       signal.removeEventListener('abort', onAbort);
       resolve(r);
     });
@@ -122,7 +142,7 @@ function fileState(file: string | undefined): string {
   }
 }
 
-async function authStatus(bin: string, env: Record<string, string>): Promise<Readiness> {
+async function authStatus(bin: string, env: Record<string, string>, cancel: AbortSignal): Promise<Readiness> {
   const command = `"${bin} auth status"`;
   const { execa } = await subprocesses();
   const r = await execa(bin, ['auth', 'status', '--json'], {
@@ -131,8 +151,10 @@ async function authStatus(bin: string, env: Record<string, string>): Promise<Rea
     extendEnv: false,
     stdin: 'ignore',
     timeout: AUTH_STATUS_TIMEOUT_MS,
+    cancelSignal: cancel,
     reject: false,
   });
+  if (r.isCanceled) return CANCELLED;
   // A program that is missing or not executable stays so: nobody should wait for it.
   if (r.code === 'ENOENT') return { ok: false, reason: notFound(bin), final: true, kind: 'not installed' };
   if (r.code === 'EACCES')

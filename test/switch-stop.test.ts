@@ -1,0 +1,124 @@
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type ServiceProcess, spawnService } from './helpers/process.js';
+
+/**
+ * pm2 stops brainstem (SIGTERM, then SIGKILL after its kill_timeout of 15 s: ecosystem.config.cjs)
+ * while a switch to a Claude mode waits for the CLI's login check: brainstem as its own process, from
+ * the build, and a `claude` whose `auth status` never answers.
+ */
+let llama: FakeLlama;
+let dir: string;
+const spawned: ServiceProcess[] = [];
+
+beforeAll(async () => {
+  llama = await startFakeLlama();
+  dir = mkdtempSync(path.join(tmpdir(), 'bst-switch-stop-'));
+});
+afterAll(async () => {
+  for (const p of spawned) await p.stop('SIGKILL');
+  // A login check that outlived a brainstem killed with SIGKILL.
+  const pid = checkPid();
+  if (pid !== undefined) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // ended already
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+  await llama?.close();
+});
+
+const cli = () => path.join(dir, 'claude');
+/** The pid of the last login check that hung (it writes it before it waits). */
+const checkPid = () => {
+  const file = `${cli()}.pid`;
+  return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+};
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A `claude` whose login check hangs until the file `claude.ok` exists, then says it is logged in with a key. */
+function hangingCli(): void {
+  writeFileSync(
+    cli(),
+    `#!/bin/sh
+if [ -e "$0.ok" ]; then echo '{"loggedIn":true,"authMethod":"api_key","apiKeySource":"ANTHROPIC_API_KEY"}'; exit 0; fi
+echo $$ > "$0.pid"
+exec sleep 600
+`,
+    { mode: 0o755 },
+  );
+}
+
+async function start(): Promise<{ p: ServiceProcess; token: string }> {
+  const file = path.join(dir, 'brainstem.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      dataDir: path.join(dir, 'data'),
+      defaultMode: 'local',
+      server: { modeTag: false },
+      claude: { bin: cli() },
+      llama: { baseUrl: llama.baseUrl },
+    }),
+  );
+  const p = await spawnService({ BRAINSTEM_CONFIG: file, HOME: dir });
+  spawned.push(p);
+  const token = (await readFile(path.join(dir, 'data', 'api-token'), 'utf8')).trim();
+  return { p, token };
+}
+
+const logged = (p: ServiceProcess, msg: string) => p.waitForLog((l) => l.includes(`"msg":"${msg}"`));
+
+describe('a stop during a switch to a Claude mode whose login check hangs', { timeout: 120_000 }, () => {
+  it('exits on its own before pm2 would kill it, and the next start finishes the switch', async () => {
+    hangingCli();
+    const { p, token } = await start();
+    // Asked in words on the OpenAI endpoint: the answer waits for the switch, which waits for the check.
+    const asked = fetch(`${p.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: 'mode assistant' }] }),
+    }).catch((err: unknown) => err);
+    await logged(p, 'switch started');
+    // The check is running: its process wrote its pid.
+    await expect.poll(checkPid, { timeout: 30_000 }).toBeDefined();
+    const check = checkPid() as number;
+
+    // As pm2 does: SIGTERM, then SIGKILL once kill_timeout (15 s) is over; sent here a second early.
+    const exited = once(p.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    p.child.kill('SIGTERM');
+    const pm2 = setTimeout(() => p.child.kill('SIGKILL'), 14_000);
+    const [code, signal] = await exited;
+    clearTimeout(pm2);
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    // The orderly shutdown ran to its end (its last lines may come after the exit: waited for).
+    await logged(p, 'stopped');
+    await logged(p, 'brainstem is stopping: the switch is left to the next start');
+    // The check was ended with it, not left behind.
+    await expect.poll(() => alive(check), { timeout: 10_000 }).toBe(false);
+    await asked;
+
+    // The next start finds the switch the stop cut, and finishes it now that the CLI answers.
+    writeFileSync(`${cli()}.ok`, '');
+    const next = await start();
+    const resumed = JSON.parse(await logged(next.p, 'resuming the switch a restart cut'));
+    expect(resumed).toMatchObject({ to: 'assistant' });
+    const done = JSON.parse(await logged(next.p, 'switch done'));
+    expect(done).toMatchObject({ from: 'local', to: 'assistant' });
+    expect(await next.p.stop('SIGTERM')).toBe(0);
+  });
+});
