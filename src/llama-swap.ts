@@ -1,4 +1,4 @@
-import { type Lang, t } from './i18n.js';
+import { type Said, untranslated } from './i18n.js';
 import type { Logger } from './logger.js';
 import { type ReadinessProbe, waitUntilReady } from './readiness.js';
 import { redactValue, scrubText } from './redact.js';
@@ -25,13 +25,11 @@ export interface SwapOptions {
   logger: Logger;
   /** Per-command limit; default 60 s. */
   commandTimeoutMs?: number;
-  /** The language of the reason given back when the model does not come up. */
-  lang?: Lang;
   /** More variables holding a secret of brainstem's (transcription.apiKeyEnv), hidden like its own. */
   hiddenEnv?: readonly string[];
 }
 
-export type SwapResult = { ok: true; ms: number } | { ok: false; reason: string; ms: number };
+export type SwapResult = { ok: true; ms: number } | { ok: false; reason: Said; ms: number };
 
 /**
  * Swaps the model behind a llama upstream: runs the stop commands, then the
@@ -48,7 +46,8 @@ export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
     const failure = await run(argv, shown, opts);
     if (failure) {
       opts.logger.warn({ argv: shown, reason: failure }, 'llama swap command failed');
-      return { ok: false, reason: failure, ms: ms() };
+      // A command's own words (its output, its exit code) are nobody's to translate.
+      return { ok: false, reason: untranslated(failure), ms: ms() };
     }
   }
   const ready = await waitUntilReady(opts.probe, {
@@ -58,11 +57,10 @@ export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
   });
   if (!ready.ok) {
     opts.logger.warn({ reason: ready.reason.en }, 'llama model did not become ready');
-    const reason = t(
-      opts.lang,
-      `the model did not become ready: ${ready.reason.en}`,
-      `le modèle n’est pas devenu prêt : ${ready.reason.fr}`,
-    );
+    const reason = {
+      en: `the model did not become ready: ${ready.reason.en}`,
+      fr: `le modèle n’est pas devenu prêt : ${ready.reason.fr}`,
+    };
     return { ok: false, reason, ms: ms() };
   }
   opts.logger.info({ ms: ms(), waitedMs: ready.waitedMs }, 'llama model ready');

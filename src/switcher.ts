@@ -6,7 +6,7 @@ import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
 import { isBusy, type KeptWrites } from './db/kept-writes.js';
 import { Html, html } from './html.js';
-import { formatDuration, type Lang, saidIn, t } from './i18n.js';
+import { formatDuration, type Lang, type Said, saidIn, t, untranslated } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
@@ -61,6 +61,22 @@ export type SwitchOutcome =
       trigger: SwitchTrigger;
     };
 
+/**
+ * A switch's end as it is made: a failure's reason worded in each language, the one of the chat that
+ * asked for the outcome, English for the log (finish).
+ */
+type Ending =
+  | Extract<SwitchOutcome, { ok: true }>
+  | (Omit<Extract<SwitchOutcome, { ok: false }>, 'reason'> & { reason: Said });
+
+/** Two reasons one after the other, in each language. */
+function joined(first: Said, then: Said): Said {
+  return { en: `${first.en}${then.en}`, fr: `${first.fr}${then.fr}` };
+}
+
+/** Nothing to add to a reason. */
+const NOTHING: Said = untranslated('');
+
 /** A switch beginning its work (a model to start, a brain to wait for); one with nothing to do never does. */
 export interface SwitchStart {
   from: string;
@@ -102,10 +118,10 @@ const cutSwitchSchema = z.object({
  * begins: a restart makes them after the one it cut, as they would have been
  * made without it, so the user ends on the mode they asked for last.
  */
-/** Why a switch ended on an error of its own (a locked database, a probe that throws), in the asker's language. */
-function brokeOff(err: unknown, lang: Lang | undefined): string {
+/** Why a switch ended on an error of its own (a locked database, a probe that throws). */
+function brokeOff(err: unknown): Said {
   const why = (err as Error).message || String(err);
-  return t(lang, `it broke off (${why})`, `elle s’est interrompue (${why})`);
+  return { en: `it broke off (${why})`, fr: `elle s’est interrompue (${why})` };
 }
 
 const QUEUED_KEY = 'switches_queued';
@@ -378,7 +394,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     } catch (err) {
       this.deps.logger.error({ err, from, to: ref }, 'switch failed unexpectedly');
       const to = this.deps.modes.find(ref)?.id ?? ref;
-      const reason = brokeOff(err, trigger.lang);
+      const reason = brokeOff(err);
       return this.finish({ ok: false, from, to, ms: Date.now() - started, reason, trigger });
     }
   }
@@ -409,7 +425,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     // switchTo queues known names only.
     if (!target) throw new Error(`no mode ${ref}`);
     if (trigger.onlyFrom !== undefined && trigger.onlyFrom !== from) {
-      const reason = `skipped: the active mode is ${from}, not ${trigger.onlyFrom}, any more`;
+      const reason = untranslated(`skipped: the active mode is ${from}, not ${trigger.onlyFrom}, any more`);
       return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, quiet: true, trigger });
     }
     const wanted = target.kind === 'llama' ? target.llamaModel : undefined;
@@ -465,14 +481,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         timeoutMs: config.llama.readyTimeoutMs,
         intervalMs: config.llama.pollIntervalMs,
         hiddenEnv: configuredSecrets(config),
-        lang: trigger.lang,
         logger,
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!swap.ok) {
         const back =
-          previous !== undefined && previous !== wanted ? await this.restore(previous, wanted, trigger) : '';
-        const reason = `${swap.reason}${back}`;
+          previous !== undefined && previous !== wanted ? await this.restore(previous, wanted) : NOTHING;
+        const reason = joined(swap.reason, back);
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
       }
       swapped = wanted;
@@ -494,7 +509,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
           from,
           to: target.id,
           ms: elapsed(),
-          reason: saidIn(ready.reason, trigger.lang),
+          reason: ready.reason,
           trigger,
         });
     }
@@ -508,9 +523,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       if (!isBusy(err)) throw err;
       const back =
         swapped !== undefined && previous !== undefined && previous !== swapped
-          ? await this.restore(previous, swapped, trigger)
-          : '';
-      const reason = `${brokeOff(err, trigger.lang)}${back}`;
+          ? await this.restore(previous, swapped)
+          : NOTHING;
+      const reason = joined(brokeOff(err), back);
       return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
     }
     this.activeId = target.id;
@@ -551,13 +566,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   /**
    * After a failed swap had stopped the model loaded before: unloads what was
    * half started and starts the previous model again, so the mode the user is
-   * told they are still on can answer. Returns what to add to the failure text.
+   * told they are still on can answer. Returns what to add to the failure's reason.
    */
-  private async restore(
-    previous: string,
-    failed: string | undefined,
-    trigger: SwitchTrigger,
-  ): Promise<string> {
+  private async restore(previous: string, failed: string | undefined): Promise<Said> {
     const { modes, config, logger } = this.deps;
     const owner = modes.all.find((m) => m.kind === 'llama' && m.llamaModel === previous);
     const swap = await swapLlamaModel({
@@ -567,22 +578,16 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       timeoutMs: config.llama.readyTimeoutMs,
       intervalMs: config.llama.pollIntervalMs,
       hiddenEnv: configuredSecrets(config),
-      lang: trigger.lang,
       logger,
     });
     if (swap.ok) {
       this.keepLoaded(previous);
-      return t(
-        trigger.lang,
-        `; model ${previous} was started again`,
-        `; le modèle ${previous} a été relancé`,
-      );
+      return { en: `; model ${previous} was started again`, fr: `; le modèle ${previous} a été relancé` };
     }
-    return t(
-      trigger.lang,
-      `; starting model ${previous} again failed too (${swap.reason}), so ${owner?.id ?? 'its mode'} cannot answer until it is started (send /mode ${owner?.id ?? previous} to try again)`,
-      `; relancer le modèle ${previous} a échoué aussi (${swap.reason}) : ${owner?.id ?? 'son mode'} ne peut pas répondre tant qu’il n’est pas relancé (envoyez /mode ${owner?.id ?? previous} pour réessayer)`,
-    );
+    return {
+      en: `; starting model ${previous} again failed too (${swap.reason.en}), so ${owner?.id ?? 'its mode'} cannot answer until it is started (send /mode ${owner?.id ?? previous} to try again)`,
+      fr: `; relancer le modèle ${previous} a échoué aussi (${swap.reason.fr}) : ${owner?.id ?? 'son mode'} ne peut pas répondre tant qu’il n’est pas relancé (envoyez /mode ${owner?.id ?? previous} pour réessayer)`,
+    };
   }
 
   /**
@@ -667,14 +672,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const target = modes.find(to);
     if (trigger.source === 'resume' || !target) {
       const from = this.activeId;
-      const reason = !target
-        ? t(trigger.lang, `mode ${to} is no longer configured`, `le mode ${to} n’est plus configuré`)
-        : t(
-            trigger.lang,
-            `brainstem restarted during it twice, so it did not try a third time (send /mode ${to} to try again)`,
-            `brainstem a redémarré deux fois pendant la bascule, sans réessayer une troisième (envoyez /mode ${to} pour réessayer)`,
-          );
-      logger.warn({ to, reason }, 'a switch cut by a restart is not resumed');
+      const reason: Said = !target
+        ? { en: `mode ${to} is no longer configured`, fr: `le mode ${to} n’est plus configuré` }
+        : {
+            en: `brainstem restarted during it twice, so it did not try a third time (send /mode ${to} to try again)`,
+            fr: `brainstem a redémarré deux fois pendant la bascule, sans réessayer une troisième (envoyez /mode ${to} pour réessayer)`,
+          };
+      logger.warn({ to, reason: reason.en }, 'a switch cut by a restart is not resumed');
       const outcome = {
         ok: false as const,
         from,
@@ -702,11 +706,11 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         return undefined;
       }
       return this.enqueue(async () => {
-        const back = await this.restore(previous, failed, outcome.trigger).catch((err: unknown) => {
+        const back = await this.restore(previous, failed).catch((err: unknown) => {
           logger.error({ err, model: previous }, 'could not start again the model a cut switch had stopped');
-          return '';
+          return NOTHING;
         });
-        return this.finish({ ...outcome, reason: `${reason}${back}` });
+        return this.finish({ ...outcome, reason: joined(reason, back) });
       });
     }
     logger.info({ to, trigger }, 'resuming the switch a restart cut');
@@ -732,12 +736,15 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     if (!written && cut !== undefined) this.ends.note({ cut });
   }
 
-  private finish(done: SwitchOutcome): SwitchOutcome {
+  private finish(done: Ending): SwitchOutcome {
     const { logger, notifier } = this.deps;
     // The one way out of a switch: a reason (a swap command's last output, a probe's error naming the
     // upstream's URL) is scrubbed here before a chat, the notices table or the log has it. Its own
     // closing full stop goes: every text that shows it goes on after it with ". Still on …".
-    const outcome = done.ok ? done : { ...done, reason: scrubText(done.reason).replace(/\.+$/, '') };
+    const tidy = (text: string) => scrubText(text).replace(/\.+$/, '');
+    const outcome: SwitchOutcome = done.ok
+      ? done
+      : { ...done, reason: tidy(saidIn(done.reason, done.trigger.lang)) };
     this.forgetCut();
     this.current = undefined;
     this.currentTrigger = undefined;
@@ -751,8 +758,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     if (outcome.ok) {
       logger.info({ from: outcome.from, to: outcome.to, ms: outcome.ms }, 'switch done');
       notifier.notify({ kind: 'switch', text: this.wakeText(outcome) });
-    } else if (!outcome.quiet) {
-      logger.warn({ from: outcome.from, to: outcome.to, reason: outcome.reason }, 'switch failed');
+    } else if (!outcome.quiet && !done.ok) {
+      // The log is the operator's, in English; the chat that asked has the reason in its language.
+      logger.warn({ from: outcome.from, to: outcome.to, reason: tidy(done.reason.en) }, 'switch failed');
       notifier.notify({ kind: 'switch_failed', text: this.failText(outcome) });
     }
     this.emit('switched', outcome);

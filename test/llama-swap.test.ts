@@ -201,9 +201,9 @@ describe('swapLlamaModel', () => {
       intervalMs: 50,
       logger,
     });
-    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('exit code 3') });
-    expect(!result.ok && result.reason).toContain('Failed: unit not loaded');
-    expect(!result.ok && result.reason).toContain('fail.mjs');
+    expect(result).toMatchObject({ ok: false, reason: { en: expect.stringContaining('exit code 3') } });
+    expect(!result.ok && result.reason.en).toContain('Failed: unit not loaded');
+    expect(!result.ok && result.reason.en).toContain('fail.mjs');
     expect(existsSync(log)).toBe(false);
   });
 
@@ -220,7 +220,7 @@ describe('swapLlamaModel', () => {
     });
     expect(result).toMatchObject({
       ok: false,
-      reason: expect.stringContaining('did not finish within 0.3 s'),
+      reason: { en: expect.stringContaining('did not finish within 0.3 s') },
     });
   });
 
@@ -235,7 +235,10 @@ describe('swapLlamaModel', () => {
     });
     expect(result).toMatchObject({
       ok: false,
-      reason: expect.stringMatching(/did not become ready: not ready after 0\.4 s: .*still loading/),
+      reason: {
+        en: expect.stringMatching(/did not become ready: not ready after 0\.4 s: .*still loading/),
+        fr: expect.stringMatching(/n’est pas devenu prêt : pas prêt après 0\.4 s : /),
+      },
     });
   });
 
@@ -248,8 +251,11 @@ describe('swapLlamaModel', () => {
       intervalMs: 50,
       logger,
     });
-    expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('/nonexistent/llama-stop') });
-    expect(!result.ok && result.reason).toContain('ENOENT');
+    expect(result).toMatchObject({
+      ok: false,
+      reason: { en: expect.stringContaining('/nonexistent/llama-stop') },
+    });
+    expect(!result.ok && result.reason.en).toContain('ENOENT');
   });
 });
 

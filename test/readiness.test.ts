@@ -6,7 +6,7 @@ import { NOT_LOGGED_IN } from '../brains/claude-code/readiness.js';
 import { type FakeClaudeCli, startFakeClaudeCli } from './fakes/claude-cli.js';
 import { type FakeLlama, type FakeRequest, startFakeLlama } from './fakes/llama.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 interface Health {
   activeMode: string;
@@ -279,10 +279,13 @@ describe('the same, seen from Telegram and the start-up log', { timeout: 180_000
       h.tg.waitFor(() => h.tg.botMessages(112).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
     const status = await said(/Statut/);
     expect(status.text).toContain(`❌ assistant (claude) : ${NOT_LOGGED_IN.fr}`);
+    const failedLog = nextLog(h, (l) => l.msg === 'switch failed');
     fr.says('/mode assistant');
     const failed = await said(/Échec de la bascule/);
     expect(failed.text).toContain(
       `Échec de la bascule vers assistant : ${NOT_LOGGED_IN.fr}. Toujours en local.`,
     );
+    // The log is the operator's: English, whatever the language of the chat that asked.
+    expect(await failedLog()).toMatchObject({ to: 'assistant', reason: NOT_LOGGED_IN.en });
   });
 });
