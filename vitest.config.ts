@@ -7,6 +7,11 @@ export default defineConfig({
     testTimeout: 90_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // A worker runs file after file without starting afresh: a fresh process per file (Node,
+    // vitest, the packages its imports load) cost ~1 s of CPU each, on a suite that keeps both
+    // cores busy. So a file puts back what it changes in the process (process.env, listeners on
+    // process) in its afterAll.
+    isolate: false,
     fileParallelism: true,
     maxWorkers: 2,
   },

@@ -56,6 +56,7 @@ afterAll(async () => {
   await h?.close();
   await qwen?.close();
   await coder?.close();
+  delete process.env.BST_SWAP_TEST_TRANSCRIBE_KEY;
 });
 
 const reply = (chatId: number, pattern: RegExp, after = 0) =>

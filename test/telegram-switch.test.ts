@@ -14,9 +14,10 @@ import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.j
 let h: Harness;
 /** Node's warnings of listeners piling up on one target (a leak), from anywhere in this file. */
 const leaks: Error[] = [];
-process.on('warning', (w) => {
+const onWarning = (w: Error) => {
   if (w.name === 'MaxListenersExceededWarning') leaks.push(w);
-});
+};
+process.on('warning', onWarning);
 /** The upstream of mode `big`: loading until a test says it is ready. */
 let big: FakeLlama;
 /** Secrets a model's start command takes as arguments, and prints as it fails. */
@@ -92,6 +93,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
+  process.off('warning', onWarning);
   await h?.close();
   await big?.close();
 });

@@ -68,6 +68,8 @@ async function api(tool: string, body: unknown = {}) {
   return { status: res.status, body: (await res.json()) as Answer };
 }
 
+const PATH = process.env.PATH;
+
 beforeAll(async () => {
   const bin = path.join(dir, 'bin');
   mkdirSync(bin);
@@ -76,8 +78,8 @@ beforeAll(async () => {
   // The fake stays CommonJS whatever package.json a folder above it holds: a stray one in
   // /tmp saying "type": "module" once made it ESM, and every incus test failed.
   writeFileSync(path.join(bin, 'package.json'), '{ "type": "commonjs" }\n');
-  // This test file runs in its own worker: PATH changes stay here.
-  process.env.PATH = `${bin}${path.delimiter}${process.env.PATH}`;
+  // Put back in afterAll: a worker runs other test files after this one (vitest.config.ts).
+  process.env.PATH = `${bin}${path.delimiter}${PATH}`;
 
   mkdirSync(path.join(root, 'sub'), { recursive: true });
   writeFileSync(path.join(root, 'notes.txt'), 'root notes\n');
@@ -111,6 +113,7 @@ beforeEach(() => {
 
 afterAll(async () => {
   await svc?.close();
+  process.env.PATH = PATH;
 });
 
 describe('incus_list', () => {

@@ -93,6 +93,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.close();
   rmSync(base, { recursive: true, force: true });
+  delete process.env.BST_UPGRADE_TEST_KEY;
 });
 
 describe('self_upgrade against a real git remote one commit ahead', () => {
