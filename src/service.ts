@@ -155,7 +155,9 @@ export async function startService<Bot extends BotFace>(
       await closeOutboxRoot(outboxRoot(config.dataDir)).catch((err: unknown) =>
         logger.warn({ err: (err as Error).message }, 'the outbox folder stays unlistable'),
       );
-      await waitAtMost(closing, 2000);
+      if (!(await waitAtMost(closing, 2000))) {
+        logger.warn('HTTP connections still open 2 s into the stop; stopping without waiting for them');
+      }
       // Writes kept while another process held the database: a last try, or the log says what is lost.
       core.kept.stop();
       core.db.pragma('wal_checkpoint(TRUNCATE)');

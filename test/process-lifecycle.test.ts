@@ -138,6 +138,8 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     }
     expect(got).toBe('**[assistant]** part one part two');
     expect(await exit).toBe(0);
+    // The stream's connection, kept alive by the client, was closed once its answer was sent.
+    expect(p.logs.filter((l) => l.includes('HTTP connections still open'))).toEqual([]);
   });
 
   it('cuts a turn that outlives the grace period, tells the client, leaves no child', async () => {

@@ -96,8 +96,13 @@ export async function buildHttpFace(
   const firstAnswered = new Promise<void>((resolve) => {
     answered = resolve;
   });
+  /** Set by close(): a connection kept alive after its answer would hold the stop (service.ts). */
+  let closing = false;
   app.addHook('onResponse', async (request, reply) => {
     answered();
+    // fastify's close ends the connections idle at that moment (forceCloseConnections above); one
+    // whose answer was still going (a stream, a long poll of the front) is idle only now: ended now.
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
     cutUnreadBody(request, core.config.server.bodyAfterAnswerMs);
     request.log.info(
       {
@@ -131,7 +136,10 @@ export async function buildHttpFace(
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : port;
     },
-    close: () => app.close(),
+    close: () => {
+      closing = true;
+      return app.close();
+    },
   };
 }
 
