@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
+import { isAlive as alive } from './helpers/procs.js';
 
 /**
  * pm2 stops brainstem (SIGTERM, then SIGKILL after its kill_timeout of 15 s: ecosystem.config.cjs)
@@ -40,14 +41,6 @@ const cli = () => path.join(dir, 'claude');
 const checkPid = () => {
   const file = `${cli()}.pid`;
   return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
-};
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 };
 
 /** A `claude` whose login check hangs until the file `claude.ok` exists, then says it is logged in with a key. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sayError } from '../src/errors.js';
 import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools/exec.js';
+import { isAlive as alive } from './helpers/procs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-exec-'));
 const node = process.execPath;
@@ -11,15 +12,6 @@ const defaults = { timeoutMs: 10_000, maxOutputChars: 10_000, killGraceMs: 500 }
 
 /** Whether any process of the group led by `pid` (the leader may have exited) is still there. */
 const groupAlive = (pid: number) => alive(-pid);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('runCommand', () => {
   it('passes every argv element as one literal argument, shell metacharacters included', async () => {

@@ -13,3 +13,13 @@ export function processesIn(dir: string): number[] {
   }
   return pids;
 }
+
+/** Whether a process (or, given `-pgid`, any process of a group) is there to signal. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
