@@ -7,15 +7,22 @@
  * (the build keeps each input's name there), the build script and tsconfig.json, and the installed packages
  * (node_modules/.package-lock.json, which npm writes on each install: npm gives a package's files
  * their tarball's fixed date). A map naming a file that is gone (deleted, moved) means a rebuild,
- * which fails if something still imports it. The suite's workers build one at a time (the build
- * empties dist/ first), and a worker that waited for another's build finds it fresh.
+ * which fails if something still imports it.
+ *
+ * A test run builds at most once, before any test file starts: vitest's globalSetup
+ * (test/helpers/suite-build.ts) calls `freshBuild()` in vitest's own process, whose lock (below)
+ * keeps any other build of this checkout out of dist/ until the run ends. The build empties dist/
+ * first, and the bundle loads chunks lazily: a build under a running brainstem makes it crash
+ * at its next lazy import.
  */
 import { execFile } from 'node:child_process';
-import { linkSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type Database from 'better-sqlite3';
+import Sqlite from '../../src/db/sqlite.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST = path.join(ROOT, 'dist');
@@ -52,78 +59,159 @@ function newestInput(): number {
 
 function isFresh(): boolean {
   try {
-    return statSync(MAIN).mtimeMs > newestInput();
+    return dated() > newestInput();
   } catch {
+    // No dist/.
     return false;
   }
 }
 
-/** One build at a time across the suite's processes: a lock file naming its holder. */
-const LOCK = path.join(tmpdir(), `brainstem-build-${Buffer.from(ROOT).toString('base64url')}.lock`);
-
-function tryLock(): boolean {
-  // Written aside and linked in: the lock never exists without its holder's pid.
-  const mine = `${LOCK}.${process.pid}`;
-  writeFileSync(mine, String(process.pid));
+/** dist/'s date: its main file's (0 when missing). */
+function dated(): number {
   try {
-    linkSync(mine, LOCK);
-    return true;
+    return statSync(MAIN).mtimeMs;
   } catch {
-    // Held; left by a process that died, it is taken over.
-    let holder = 0;
-    try {
-      holder = Number(readFileSync(LOCK, 'utf8'));
-    } catch {
-      // Released meanwhile.
-    }
-    if (holder && isAlive(holder)) return false;
-    rmSync(LOCK, { force: true });
-    return tryLock();
-  } finally {
-    rmSync(mine, { force: true });
+    return 0;
   }
 }
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-let checked: Promise<void> | undefined;
 
 /**
- * Resolves once dist/ is built from the files as they are now (building it if need be); checked
- * once per process (a test file's worker, a bench), whose later starts take no time for it.
+ * Who may write dist/ and who may run from it, across processes: SQLite's locks on a file of its own,
+ * which the kernel drops when their holder dies, however it dies (no pid to take for a live process
+ * once reused, no stale lock to take over). A process that starts brainstem from dist/ (a test run's
+ * vitest process, a bench) holds a read lock for as long as it lives; a build takes the write lock
+ * (BEGIN EXCLUSIVE), which SQLite grants only while no other connection holds any lock. The journal
+ * is the rollback one: in WAL mode a reader would not hold a writer off. The file is never removed:
+ * a process that opened it before would lock a file no other process sees.
  */
-export function freshBuild(): Promise<void> {
-  checked ??= build().catch((e: unknown) => {
-    checked = undefined;
+const LOCK = path.join(tmpdir(), `brainstem-build-${Buffer.from(ROOT).toString('base64url')}.db`);
+
+/**
+ * Set by the process that holds dist/ for a test run (its value: this checkout) and inherited by the
+ * workers it forks: their dist/ is held already, and they only check it.
+ */
+const HELD_BY_RUN = 'BRAINSTEM_TEST_DIST_HELD';
+
+/** Taken at once or not at all (timeout 0): a busy wait would block the event loop, and give up after a set time. */
+function tryLock(db: Database.Database, kind: 'read' | 'write'): boolean {
+  try {
+    db.exec(kind === 'write' ? 'BEGIN EXCLUSIVE' : 'BEGIN');
+    // A deferred transaction takes its read lock at its first read, and keeps it until it ends.
+    if (kind === 'read') db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return true;
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) return false;
     throw e;
-  });
-  return checked;
+  }
 }
 
-async function build(): Promise<void> {
-  // Checked under the lock too: a build under way has written some of dist/ and not the rest.
-  // Another worker's build takes seconds: its end is polled for (no event crosses processes).
-  while (!tryLock()) await new Promise((r) => setTimeout(r, 200));
-  try {
-    if (!isFresh()) {
-      // A file saved during the build, after the build read it, is newer than the build's start
-      // but older than its output: dist/ is dated from the start, so the next check builds again.
-      // Taken from a file, as the inputs' dates are: the files' clock ticks coarser than Date.now().
-      const started = `${LOCK}.started`;
-      writeFileSync(started, '');
-      const { atime, mtime } = statSync(started);
-      rmSync(started);
-      await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
-      utimesSync(MAIN, atime, mtime);
+/** The lock's connection, holding dist/ for this process; none until a check, or after `releaseBuild()`. */
+let held: Promise<Database.Database> | undefined;
+/** A worker says once that it runs a stale build. */
+let warned = false;
+
+/**
+ * Resolves once dist/ is built from the files as they are now (building it if need be) and held
+ * for this process: no other test run or bench of this checkout builds it until this process
+ * ends (or calls `releaseBuild()`). Checked once per process; later calls take no time.
+ *
+ * In a test run's worker, dist/ was built and is held by vitest's process (test/helpers/suite-build.ts):
+ * the worker checks it and never builds. A file changed since the run began leaves it stale:
+ * the run goes on with the build it began with, with a warning, since a build now would empty
+ * dist/ under the brainstem processes the other test files run from it (and wait for the run's
+ * own lock forever); the next run tests the change.
+ */
+export async function freshBuild(): Promise<void> {
+  if (process.env[HELD_BY_RUN] === ROOT) {
+    if (!isFresh() && !warned) {
+      warned = true;
+      console.warn(
+        'dist/ is older than a file it is built from, changed since this test run began: the run goes on with the build it began with; run the tests again to test the change',
+      );
     }
-  } finally {
-    rmSync(LOCK, { force: true });
+    return;
   }
+  held ??= hold().catch((e: unknown) => {
+    held = undefined;
+    throw e;
+  });
+  await held;
+}
+
+/**
+ * vitest's process, before a run's test files start (test/helpers/suite-build.ts): dist/ fresh and
+ * held for the run, which its workers, forked from here on, know.
+ */
+export async function holdForRun(): Promise<void> {
+  delete process.env[HELD_BY_RUN];
+  await releaseBuild();
+  await freshBuild();
+  process.env[HELD_BY_RUN] = ROOT;
+}
+
+/** Lets other test runs and benches of this checkout build dist/ again (a test run's end). */
+export async function releaseBuild(): Promise<void> {
+  const db = await held?.catch(() => undefined);
+  held = undefined;
+  if (db?.open) {
+    db.exec('ROLLBACK');
+    db.close();
+  }
+}
+
+async function hold(): Promise<Database.Database> {
+  const db = new Sqlite(LOCK, { timeout: 0 });
+  let told = false;
+  /** The date this process gave the build it made, if it made one. */
+  let mine: number | undefined;
+  try {
+    for (;;) {
+      // The read lock first: dist/ is checked while no build is under way (a build under way
+      // has written some of dist/ and not the rest), and kept if it is fresh, or is the build
+      // this process just made (a file saved during that build is built by the next process).
+      if (tryLock(db, 'read')) {
+        if (isFresh() || (mine !== undefined && dated() === mine)) return db;
+        db.exec('ROLLBACK');
+        if (tryLock(db, 'write')) {
+          try {
+            // Checked again: another process may have built it since.
+            if (!isFresh()) mine = await build();
+          } finally {
+            db.exec('COMMIT');
+          }
+          continue;
+        }
+        if (!told) {
+          told = true;
+          console.warn(
+            `dist/ is out of date, and another test run or bench of ${ROOT} runs brainstem from it: building once that ends`,
+          );
+        }
+      }
+      // Another build takes seconds, another run minutes: tried again (no event crosses processes).
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** Builds dist/, and resolves with the date it gives it. */
+async function build(): Promise<number> {
+  // A file saved during the build, after the build read it, is newer than the build's start
+  // but older than its output: dist/ is dated from the start, so the next check builds again.
+  // Taken from a file, as the inputs' dates are: the files' clock ticks coarser than Date.now().
+  const started = `${LOCK}.started`;
+  writeFileSync(started, '');
+  const { atime, mtime } = statSync(started);
+  rmSync(started);
+  const lifeline = new URL('./build-lifeline.mjs', import.meta.url).href;
+  await promisify(execFile)('npm', ['run', 'build'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${lifeline}` },
+  });
+  utimesSync(MAIN, atime, mtime);
+  return dated();
 }
