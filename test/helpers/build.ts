@@ -22,7 +22,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type Database from 'better-sqlite3';
-import Sqlite from '../../src/db/sqlite.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST = path.join(ROOT, 'dist');
@@ -161,6 +160,8 @@ export async function releaseBuild(): Promise<void> {
 }
 
 async function hold(): Promise<Database.Database> {
+  // Loaded here: a run's workers, which only check, never load it for this.
+  const { default: Sqlite } = await import('../../src/db/sqlite.js');
   const db = new Sqlite(LOCK, { timeout: 0 });
   let told = false;
   /** The date this process gave the build it made, if it made one. */
