@@ -21,8 +21,8 @@ export interface ServiceProcess {
 
 export interface SpawnOptions {
   /**
-   * `dist` (the default): the build, as `npm start` and pm2 run it, built again first if a file it
-   * comes from changed since (test/helpers/build.ts), so a test never runs a stale build;
+   * `dist` (the default): the build, as `npm start` and pm2 run it, built from the files as they
+   * were when the test run began (test/helpers/build.ts), so a test never runs an older build;
    * `sources`: src/main.ts through tsx, three to five times slower to start.
    */
   from?: 'sources' | 'dist';
