@@ -107,8 +107,8 @@ function tryLock(db: Database.Database, kind: 'read' | 'write'): boolean {
 
 /** The lock's connection, holding dist/ for this process; none until a check, or after `releaseBuild()`. */
 let held: Promise<Database.Database> | undefined;
-/** A worker says once that it runs a stale build. */
-let warned = false;
+/** A run's worker checks dist/ once (and says if it runs a stale build). */
+let checked = false;
 
 /**
  * Resolves once dist/ is built from the files as they are now (building it if need be) and held
@@ -123,12 +123,12 @@ let warned = false;
  */
 export async function freshBuild(): Promise<void> {
   if (process.env[HELD_BY_RUN] === ROOT) {
-    if (!isFresh() && !warned) {
-      warned = true;
+    if (checked) return;
+    checked = true;
+    if (!isFresh())
       console.warn(
         'dist/ is older than a file it is built from, changed since this test run began: the run goes on with the build it began with; run the tests again to test the change',
       );
-    }
     return;
   }
   held ??= hold().catch((e: unknown) => {
