@@ -15,9 +15,9 @@ export interface ApiToken {
  * across restarts. The file is made 0600 on every start, not only when created:
  * a copy or an editor may have loosened it.
  */
-export function loadApiToken(dataDir: string, configured: string | undefined): ApiToken {
+export function loadApiToken(dataDir: string, configured: string | undefined, fromEnv: boolean): ApiToken {
   const file = path.join(dataDir, 'api-token');
-  if (configured) return { token: configured, source: 'env', file };
+  if (configured) return { token: configured, source: fromEnv ? 'env' : 'config', file };
   if (existsSync(file)) {
     chmodSync(file, 0o600);
     const token = readFileSync(file, 'utf8').trim();

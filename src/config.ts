@@ -733,6 +733,8 @@ export interface Config extends Omit<Parsed, 'modes' | 'claude' | 'tools'> {
   /** The `tools` section, its relative paths resolved against the config file's directory. */
   tools: ToolsConfig;
   claude: Parsed['claude'] & { credentialsFile: string };
+  /** `server.apiToken` came from BRAINSTEM_API_TOKEN, not the file: the start-up log and doctor say which. */
+  apiTokenFromEnv: boolean;
   logLevel: string;
 }
 
@@ -970,6 +972,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ...(c.transcription?.apiKeyFile
       ? { transcription: { ...c.transcription, apiKeyFile: path.resolve(cwd, c.transcription.apiKeyFile) } }
       : {}),
+    apiTokenFromEnv: valueAt(fromEnv, ['server', 'apiToken']) !== undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
   };
 }

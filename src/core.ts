@@ -86,7 +86,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
   const kv = new KvStore(db);
   const kept = new KeptWrites(db, logger.child({ part: 'db' }));
   const audit = new AuditLog(db, kept);
-  const apiToken = loadApiToken(config.dataDir, config.server.apiToken);
+  const apiToken = loadApiToken(config.dataDir, config.server.apiToken, config.apiTokenFromEnv);
   const sessions = new SessionStore(db, kept, config.claude.sessionTtlHours * 3_600_000);
   const conversations = new ConversationMap(db, kept, config.claude.sessionTtlHours * 3_600_000);
   const ledger = new UsageLedger(db, kept);

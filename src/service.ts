@@ -336,7 +336,9 @@ function announce(core: Core, url: string, ms: number): void {
   logger.info(
     apiToken.source === 'env'
       ? 'API token from BRAINSTEM_API_TOKEN'
-      : `API token ${apiToken.source === 'generated' ? 'generated in' : 'read from'} ${apiToken.file} (set BRAINSTEM_API_TOKEN to choose one)`,
+      : apiToken.source === 'config'
+        ? `API token set by server.apiToken in ${config.configPath}`
+        : `API token ${apiToken.source === 'generated' ? 'generated in' : 'read from'} ${apiToken.file} (set BRAINSTEM_API_TOKEN to choose one)`,
   );
   if (!isLoopback(config.server.host)) {
     logger.warn(

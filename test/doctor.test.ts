@@ -113,7 +113,7 @@ describe('brainstem doctor', () => {
   it('passes every check on a healthy setup, and prints no secret', async () => {
     const data = path.join(dir, 'healthy-data');
     openDb(data).close(); // a real database, migrated and in WAL mode, as the service leaves it
-    const stored = loadApiToken(data, undefined).token; // the generated token file (0600)
+    const stored = loadApiToken(data, undefined, false).token; // the generated token file (0600)
     const env = {
       ...healthy(),
       BRAINSTEM_DATA_DIR: data,

@@ -555,6 +555,29 @@ describe('the API token', () => {
     }
   });
 
+  it('the log names where a chosen token was set: server.apiToken in the file, or BRAINSTEM_API_TOKEN', async () => {
+    const said = async (opts: { config?: Record<string, unknown>; env?: Record<string, string> }) => {
+      const lines: string[] = [];
+      const logger = createLogger('info', { write: (line: string) => lines.push(line) });
+      const s = await startTestService({
+        ...opts,
+        config: { ...opts.config, claude: { bin: 'true' } },
+        logger,
+      });
+      await s.close();
+      const line = lines.find((l) => l.includes('"msg":"API token'));
+      expect(line).not.toContain(s.token);
+      return JSON.parse(line ?? '{}').msg as string;
+    };
+    const fileToken = 'bst_from_the_config_file_0123456789';
+    expect(await said({ config: { server: { apiToken: fileToken } } })).toMatch(
+      /^API token set by server\.apiToken in .*brainstem\.json$/,
+    );
+    expect(await said({ env: { BRAINSTEM_API_TOKEN: 'bst_from_the_environment_0123456789' } })).toBe(
+      'API token from BRAINSTEM_API_TOKEN',
+    );
+  });
+
   it('a BRAINSTEM_API_TOKEN under 16 characters is named as the variable', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bst-sec-env-'));
     try {

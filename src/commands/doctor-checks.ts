@@ -402,12 +402,12 @@ export function checkBind(config: Config): CheckResult {
   );
 }
 
-export function checkApiToken(config: Config, env: NodeJS.ProcessEnv): CheckResult {
+export function checkApiToken(config: Config): CheckResult {
   const name = 'API token';
   if (config.server.apiToken) {
     return ok(
       name,
-      env.BRAINSTEM_API_TOKEN
+      config.apiTokenFromEnv
         ? 'set by BRAINSTEM_API_TOKEN'
         : `set by server.apiToken in ${config.configPath}`,
     );

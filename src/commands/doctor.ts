@@ -64,7 +64,7 @@ export async function runDoctor(
       telegram,
       checkFront(config),
       checkBind(config),
-      checkApiToken(config, env),
+      checkApiToken(config),
     ];
   } finally {
     await agent.close();

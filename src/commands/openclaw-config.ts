@@ -69,7 +69,7 @@ export async function runOpenclawConfig(
   }
   // The same token the server uses: generated and stored now if this runs before the first start.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const token = loadApiToken(config.dataDir, config.server.apiToken);
+  const token = loadApiToken(config.dataDir, config.server.apiToken, config.apiTokenFromEnv);
   if (token.source === 'generated') err.write(`generated the API token in ${token.file}\n`);
   if (config.telegram.token && !config.telegram.front.enabled) {
     err.write(
