@@ -441,7 +441,7 @@ describe('LlamaLocalBrain failures', () => {
     const [e] = events;
     expect(e?.type === 'error' && e.error.kind).toBe('upstream_down');
     expect(e?.type === 'error' && e.error.message).toContain(`${baseUrl}/chat/completions`);
-    expect(e?.type === 'error' && e.error.message).toContain('LLAMA_BASE_URL');
+    expect(e?.type === 'error' && e.error.message).toContain('from LLAMA_BASE_URL (llama.baseUrl).');
     expect(await brain.ready()).toEqual({
       ok: false,
       reason: {
@@ -453,6 +453,15 @@ describe('LlamaLocalBrain failures', () => {
       kind: 'unreachable',
       // Nothing listens there: a switch that starts nothing need not wait for it.
       down: true,
+    });
+  });
+
+  it('names the mode’s own baseUrl as where an unreachable address comes from, when the mode sets one', async () => {
+    const baseUrl = `http://127.0.0.1:${await closedPort()}/v1`;
+    const ready = await brainFor(baseUrl, { baseUrl }).ready();
+    expect(ready.ok || ready.reason).toEqual({
+      en: expect.stringContaining('Its address comes from modes.local.baseUrl.'),
+      fr: expect.stringContaining('Son adresse vient de modes.local.baseUrl.'),
     });
   });
 

@@ -431,13 +431,15 @@ export class LlamaLocalBrain implements Brain {
     const ms = this.llama.connectTimeoutMs;
     const why = (lang: Lang) =>
       timedOut ? t(lang, `no connection within ${ms} ms`, `pas de connexion en ${ms} ms`) : describe(err);
+    // The one setting that gave this address, so the fix names what to change.
+    const from = this.mode.baseUrl ? `modes.${this.mode.id}.baseUrl` : 'LLAMA_BASE_URL (llama.baseUrl)';
     return {
       en:
         `cannot reach the local model at ${url} (${why('en')}). ` +
-        'Is llama-server (or Ollama) running? Its address comes from LLAMA_BASE_URL or the mode baseUrl.',
+        `Is llama-server (or Ollama) running? Its address comes from ${from}.`,
       fr:
         `impossible de joindre le modèle local à ${url} (${why('fr')}). ` +
-        'llama-server (ou Ollama) tourne-t-il ? Son adresse vient de LLAMA_BASE_URL ou du baseUrl du mode.',
+        `llama-server (ou Ollama) tourne-t-il ? Son adresse vient de ${from}.`,
     };
   }
 }
