@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,17 @@ describe('README.md', () => {
       expect(sample[v], `a sample value for ${v}`).toBeDefined();
       expect(JSON.stringify(loadConfig({ HOME: dir, [v]: sample[v] }, dir)), v).not.toBe(base);
     }
+  });
+
+  it('points only at files of the repository that exist', () => {
+    const missing = lines.flatMap(({ text, at }) =>
+      [...text.matchAll(/`((?:\.ci|src|brains|handlers|scripts|test|bench|docs)\/[^`\s<…*]+)`/g)]
+        .map(([, file = '']) => file)
+        // What the bench writes when it runs is not in the repository.
+        .filter((file) => !file.startsWith('bench/results/') && !existsSync(path.join(root, file)))
+        .map((file) => `${at}: ${file}`),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('lists the Telegram commands brainstem answers, and with the front on who answers which', () => {
