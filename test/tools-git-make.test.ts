@@ -261,4 +261,22 @@ describe('a configured directory that does not exist', () => {
       await broken.close();
     }
   });
+
+  it('run_tests and lint with no command say which setting to add, with an example of its own each', async () => {
+    const bare = await startTestService({ parts: { tools: true }, config: { claude: { bin: 'true' } } });
+    try {
+      for (const [tool, message] of [
+        [
+          'run_tests',
+          'run_tests has no command: set tools.tests.argv in brainstem.json (e.g. ["npm", "test"]).',
+        ],
+        ['lint', 'lint has no command: set tools.lint.argv in brainstem.json (e.g. ["npm", "run", "lint"]).'],
+      ] as const) {
+        const res = await api(tool, {}, bare);
+        expect(res.body.error, tool).toMatchObject({ code: 'tool_not_configured', message });
+      }
+    } finally {
+      await bare.close();
+    }
+  });
 });

@@ -4,6 +4,9 @@ import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
 
 /** make targets from an allow-list, and the configured test and lint commands. */
+/** What each command's setting may hold, in the message of a tool not set up (a lint is no `npm test`). */
+const EXAMPLE_ARGV = { tests: '["npm", "test"]', lint: '["npm", "run", "lint"]' } as const;
+
 export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
   const makeDir = cfg.make.dir ?? cfg.git.repo;
   const makeDirSetting = cfg.make.dir ? 'tools.make.dir' : 'tools.git.repo';
@@ -12,11 +15,12 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
   const configured = (name: 'tests' | 'lint', tool: string) => {
     const c = cfg[name];
     if (!c) {
+      const example = EXAMPLE_ARGV[name];
       throw new BrainstemError(
         'TOOL_NOT_CONFIGURED',
-        `${tool} has no command: set tools.${name}.argv in brainstem.json (e.g. ["npm", "test"]).`,
+        `${tool} has no command: set tools.${name}.argv in brainstem.json (e.g. ${example}).`,
         undefined,
-        `${tool} n’a pas de commande : réglez tools.${name}.argv dans brainstem.json (par exemple ["npm", "test"]).`,
+        `${tool} n’a pas de commande : réglez tools.${name}.argv dans brainstem.json (par exemple ${example}).`,
       );
     }
     const cwd = c.cwd ?? cfg.git.repo;
