@@ -28,6 +28,14 @@ const MAX_ARTICLE_DEPTH = 100;
  * (200,000 nested elements, 1 MB, took minutes). A deeper page's text is read from its tokens.
  */
 const MAX_PARSED_DEPTH = 2_000;
+/**
+ * The most elements parsed into a DOM. linkedom holds some 1.7 KB of heap an element with its text
+ * and attributes: a flat 2 MB page of `a<br>` (400,000 elements, within tools.webFetch.maxBytes)
+ * took the process to 846 MB, far over pm2's 300 MB `max_memory_restart`, which restarts brainstem
+ * and cuts every turn under way. 30,000 is some 50 MB, more than a long article has (a few thousand), and
+ * Readability takes longer than the time limit on such a page anyway: its whole text is the answer.
+ */
+const MAX_PARSED_ELEMENTS = 30_000;
 
 /** Title and main text of an HTML page; the whole body text when Readability finds no article, or is not given the page. */
 function readable(html: string, early: (text: string) => void): { title?: string; text: string } {
@@ -35,7 +43,9 @@ function readable(html: string, early: (text: string) => void): { title?: string
   // The scan's text, not the DOM's textContent, which runs a heading into the next paragraph.
   const fallback = tidy(scan.text);
   const scannedTitle = tidy(scan.title) || undefined;
-  if (scan.depth > MAX_PARSED_DEPTH) return { title: scannedTitle, text: fallback };
+  if (scan.depth > MAX_PARSED_DEPTH || scan.elements > MAX_PARSED_ELEMENTS) {
+    return { title: scannedTitle, text: fallback };
+  }
   early(fallback);
   const { document } = parseHTML(html);
   const title = document.title || scannedTitle;
@@ -72,7 +82,8 @@ const INLINE_ELEMENTS = new Set(
 
 /**
  * In one pass of the tokenizer the parser uses (so comments, scripts and attribute values hide
- * the same tags from both): a depth at least that of the parsed page, and its text. An end tag
+ * the same tags from both): a depth at least that of the parsed page, how many elements it has, and
+ * its text. An end tag
  * closes a name still open only (the parser ignores the others), `<x/>` counts as open (the parser
  * holds it outside SVG), and implied ends (`<p>`, `<li>`) only make the page shallower.
  */
@@ -83,6 +94,7 @@ function scanTags(html: string) {
   let inTitle = false;
   let depth = 0;
   let max = 0;
+  let elements = 0;
   let raw = false;
   const tag = (start: number, end: number) => html.slice(start, end).toLowerCase();
   const none = () => undefined;
@@ -91,6 +103,7 @@ function scanTags(html: string) {
     {
       onopentagname(start, end) {
         const name = tag(start, end);
+        elements++;
         raw = name === 'script' || name === 'style';
         inTitle = name === 'title';
         // A title, heading or paragraph does not run into the next one's words.
@@ -132,7 +145,7 @@ function scanTags(html: string) {
   );
   tokenizer.write(html);
   tokenizer.end();
-  return { depth: max, text: text.join(''), title };
+  return { depth: max, elements, text: text.join(''), title };
 }
 
 /** How deep elements nest under `root`, walked without recursion (a deep page would exhaust the stack). */

@@ -19,6 +19,7 @@
  *   GET /list?kb=<n>         text/html of n KiB: a list of linked entries, slow to parse and extract
  *   GET /deep?n=<n>          text/html: a title, then a heading and DEEP_SENTENCE inside n nested <div>s, never closed
  *   GET /nests?n=<n>         text/html: n blocks of 98 nested <div>s around a word, seconds to read (n = 45: 48 KB)
+ *   GET /many?n=<n>          text/html: a title, then n lines `a<br>`, a flat page (5 bytes each: n = 400,000 is 2 MB)
  *   GET /missing             404
  */
 import { once } from 'node:events';
@@ -128,6 +129,12 @@ function route(url: URL, res: ServerResponse): void {
       const n = Number(url.searchParams.get('n') ?? '45');
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(`<html><head><title>Nests</title></head><body>${block.repeat(n)}</body></html>`);
+      return;
+    }
+    case '/many': {
+      const n = Number(url.searchParams.get('n') ?? '1000');
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<html><head><title>Many</title></head><body>${'a<br>'.repeat(n)}</body></html>`);
       return;
     }
     case '/slow':
