@@ -167,6 +167,20 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('a command with characters that reorder or hide text shows each as its code, so what is approved is what is read', async () => {
+    const u = h.tg.user(114);
+    // A right-to-left isolate and override, a zero-width space: Telegram applies them as it shows the
+    // question, so the command read was not the command run.
+    const words = 'bidi\u2067x\u2069y\u202Ez\u200Bw';
+    u.says(words);
+    const question = await questionIn(h, 114, 'touch bidi');
+    expect(question.text).toBe(
+      '⚙️ [proxy] 🔐 Claude wants to use Bash:\ntouch bidi⟨U+2067⟩x⟨U+2069⟩y⟨U+202E⟩z⟨U+200B⟩w.txt\nCreate <the> file',
+    );
+    u.presses(question.messageId, button(question, /Deny/));
+    await h.tg.waitFor(() => question.text.includes('Denied'));
+  });
+
   it('"Deny": nothing runs, the model gets the denial, the question says who denied', async () => {
     const u = h.tg.user(113, { languageCode: 'fr' });
     u.says('deny-me');

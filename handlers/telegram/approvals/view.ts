@@ -6,7 +6,7 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
 import { escapeHtml } from '../format/render.js';
-import { fitQuestion } from '../views/tool.js';
+import { fitQuestion, revealHidden } from '../views/tool.js';
 
 /** What an approver can answer. */
 export type Choice = 'once' | 'session' | 'deny';
@@ -62,7 +62,7 @@ export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolea
             )}</i>`,
           ]
         : []),
-      ...(description ? [`<i>${escapeHtml(shorten(description, DESCRIPTION_MAX))}</i>`] : []),
+      ...(description ? [`<i>${escapeHtml(shorten(revealHidden(description), DESCRIPTION_MAX))}</i>`] : []),
     ].join('\n'),
   );
 }

@@ -54,12 +54,29 @@ const QUESTION_LIMIT = TELEGRAM_LIMIT - 200;
 const shownLength = (html: string): number => htmlToPlain(html).length;
 
 /**
- * A question with buttons around `whole` (a call, a command), which the user
- * must see to answer: `question(whole, 0)` while it fits one message
+ * Characters a reader cannot see, shown as their code (`⟨U+202E⟩`), in what a user approves: a
+ * bidirectional control reorders the text after it as Telegram shows it (a model led by a page
+ * could have `echo done && rm -rf ~ #` read as a harmless command followed by a comment), a
+ * zero-width one hides where words join, a control character or line separator what follows.
+ * Line feeds and tabs stay.
+ */
+const HIDDEN = /[\p{Cf}\u2028\u2029]|(?![\n\t])\p{Cc}/gu;
+
+export function revealHidden(text: string): string {
+  return text.replace(
+    HIDDEN,
+    (c) => `⟨U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}⟩`,
+  );
+}
+
+/**
+ * A question with buttons around `text` (a call, a command), which the user must see to answer,
+ * its hidden characters revealed (`whole`): `question(whole, 0)` while it fits one message
  * (QUESTION_LIMIT, counted as Telegram counts); past that, around the start of
  * `whole` and how many characters are left out, for the question to say so.
  */
-export function fitQuestion(whole: string, question: (shown: string, omitted: number) => string): string {
+export function fitQuestion(text: string, question: (shown: string, omitted: number) => string): string {
+  const whole = revealHidden(text);
   const full = question(whole, 0);
   if (shownLength(full) <= QUESTION_LIMIT) return full;
   // The question around an empty text, its count as long as any it can hold: what is left is the text's.
