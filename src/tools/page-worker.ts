@@ -82,10 +82,10 @@ const INLINE_ELEMENTS = new Set(
 
 /**
  * In one pass of the tokenizer the parser uses (so comments, scripts and attribute values hide
- * the same tags from both): a depth at least that of the parsed page, how many elements it has, and
- * its text. An end tag
- * closes a name still open only (the parser ignores the others), `<x/>` counts as open (the parser
- * holds it outside SVG), and implied ends (`<p>`, `<li>`) only make the page shallower.
+ * the same tags from both): a depth at least that of the parsed page, how many elements it has,
+ * and its text. An end tag closes a name still open only (the parser ignores the others), `<x/>`
+ * counts as open (the parser holds it outside SVG), and implied ends (`<p>`, `<li>`) only make the
+ * page shallower.
  */
 function scanTags(html: string) {
   const open = new Map<string, number>();
