@@ -65,8 +65,12 @@ export class Spares {
   private failures = 0;
   /** Shutdown: nothing starts again. */
   private stopped = false;
-  /** Modes whose brain said it is not ready (not logged in…): a spare there would only hold memory. */
-  private readonly unready = new Set<string>();
+  /**
+   * Modes whose brain's readiness probe said ready last. Until the first probe has answered, none:
+   * a spare started before it on a machine not logged in (a fresh install) cost a CLI start's
+   * second of CPU and ~150 MB, only to be closed seconds later.
+   */
+  private readonly ready = new Set<string>();
 
   constructor(
     private readonly cap: ProcessCap,
@@ -104,19 +108,19 @@ export class Spares {
   }
 
   /**
-   * What the mode's readiness probe said last. Not ready: its spares are
-   * closed and none starts until it is ready again.
+   * What the mode's readiness probe said last. Ready: spares start (none does before the first
+   * probe has said so). Not ready: its spares are closed and none starts until it is ready again.
    */
   brainReady(modeId: string, ready: boolean): void {
     if (ready) {
-      if (this.unready.delete(modeId)) {
+      if (!this.ready.has(modeId)) {
+        this.ready.add(modeId);
         this.failures = 0;
         this.refill();
       }
       return;
     }
-    if (this.unready.has(modeId)) return;
-    this.unready.add(modeId);
+    if (!this.ready.delete(modeId)) return;
     void this.discard((e) => e.mode === modeId, 'its brain is not ready');
   }
 
@@ -195,7 +199,7 @@ export class Spares {
   /** Starts the next spare the active mode lacks, if nothing else wants the CPU or the slot. */
   private refill(): void {
     const mode = this.mode;
-    if (this.starting || this.turns > 0 || mode === undefined || this.unready.has(mode)) return;
+    if (this.starting || this.turns > 0 || mode === undefined || !this.ready.has(mode)) return;
     const source = this.sources.get(mode);
     if (!source || this.failures >= MAX_START_FAILURES) return;
     if (this.idle.filter((e) => e.mode === mode).length >= source.count) return;
@@ -219,7 +223,7 @@ export class Spares {
       return;
     }
     // Things moved while the MCP config was written: refill() looks again.
-    if (this.mode !== mode || this.sources.get(mode) !== source || this.turns > 0 || this.unready.has(mode))
+    if (this.mode !== mode || this.sources.get(mode) !== source || this.turns > 0 || !this.ready.has(mode))
       return;
     if (this.cap.count >= this.cap.max) return;
     const begun = Date.now();

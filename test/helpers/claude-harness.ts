@@ -107,6 +107,8 @@ export async function claudeHarness(opts: HarnessOptions = {}): Promise<ClaudeHa
   };
   const brain = new ClaudeCodeBrain(options);
   spares?.serve(mode.id);
+  // What the service's readiness probe tells the spares once the CLI is logged in (src/service.ts).
+  spares?.brainReady(mode.id, true);
   return {
     fake,
     cli,
