@@ -345,6 +345,16 @@ describe('web_fetch of an allow-listed address', () => {
     expect(page.text).not.toContain('Log in');
   });
 
+  it('answers with the page’s whole text when its worker runs out of memory building the page', async () => {
+    // A heap of 16 MB: 25,000 elements (within the element bound) are more than its DOM fits in.
+    const reader = new PageReader(60_000, 16);
+    const html = `<html><head><title>Flat</title></head><body>${'line<br>'.repeat(25_000)}end of page</body></html>`;
+    const page = await reader.read(html, 60_000, 'http://example.org/');
+    expect(page.text).toMatch(/^line\n(line\n)+/);
+    expect(page.text).toContain('end of page');
+    expect(reader.running).toBe(false);
+  });
+
   it('ends its worker once it has had nothing to read for a while, and starts one for the next page', async () => {
     const reader = new PageReader(50);
     const html = `<html><body><article><p>${ARTICLE_SENTENCE}</p></article></body></html>`;

@@ -26,7 +26,10 @@ export class PageReader {
   private pending = 0;
   private idle: NodeJS.Timeout | undefined;
 
-  constructor(private readonly idleMs = IDLE_MS) {}
+  constructor(
+    private readonly idleMs = IDLE_MS,
+    private readonly heapMb = HEAP_MB,
+  ) {}
 
   read(
     html: string,
@@ -95,6 +98,8 @@ export class PageReader {
       };
       const onExit = () => {
         done();
+        // Out of memory building the page (past heapMb): its whole text is still an answer.
+        if (whole !== undefined) return resolve({ text: whole });
         reject(unreadable(url, `its reader stopped (${this.failure ?? 'no reason given'})`));
       };
       // The worker cannot be told to drop a page mid-way: it is ended, and the next page starts another.
@@ -129,7 +134,9 @@ export class PageReader {
     // Imported here: node:worker_threads is loaded only once a page is read, not at start.
     const { Worker } = await import('node:worker_threads');
     this.failure = undefined;
-    const worker = new Worker(workerFile());
+    // Capped so that brainstem with a page in its worker stays under pm2's max_memory_restart
+    // (300 MB): a page the element bound lets through (page-worker.ts) takes some 100 MB.
+    const worker = new Worker(workerFile(), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
     worker.unref();
     // A failure inside the worker ends it: 'exit' follows, which the page being read hears.
     worker.on('error', (err) => {
@@ -150,6 +157,8 @@ export class PageReader {
 
 /** How long a worker with nothing to read is kept for the next page. */
 const IDLE_MS = 60_000;
+/** The worker's heap: past it the worker ends, and the page's whole text is the answer. */
+const HEAP_MB = 200;
 
 type WorkerMessage =
   | { kind: 'text'; text: string }
