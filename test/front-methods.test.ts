@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from '../handlers/telegram-front/bot-api.js';
 import { migrations } from '../src/db/migrations.js';
 import Sqlite from '../src/db/sqlite.js';
+import { startFakeTelegram } from './fakes/telegram.js';
 import { startDownstream } from './helpers/downstream-bot.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
@@ -513,6 +514,26 @@ describe('update types stored by an older version', () => {
       await until(async () => (await info()).pending_update_count === 1);
     } finally {
       await older.close();
+    }
+  });
+});
+
+describe('Telegram failing at start', () => {
+  it('says so in the log at the first failed getMe, and polls once Telegram answers', async () => {
+    const tg = await startFakeTelegram();
+    tg.failNext('getMe', 1, { code: 502, description: 'Bad Gateway' });
+    const h = await startHarness({ tg });
+    try {
+      const line = await h.tg.waitFor(
+        () => h.logs.find((l) => /Telegram getMe failed; retrying/.test(String(l.msg))),
+        { timeoutMs: 15_000 },
+      );
+      expect(line.err).toMatch(/Bad Gateway/);
+      h.tg.user(CHAT).says('/status');
+      await h.tg.waitFor(() => h.tg.botMessages(CHAT).find((m) => m.text.includes('Status')));
+    } finally {
+      await h.close();
+      await tg.close();
     }
   });
 });

@@ -65,7 +65,9 @@ export function createBot(token: string, apiRoot: string | undefined, opts: { cl
   // No retry_after is at most -1 s: every 429 is handed back as it came.
   const retryButRateLimits = autoRetry({ maxRetryAttempts: 6, maxDelaySeconds: -1 });
   bot.api.config.use((prev, method, payload, signal) => {
-    if (method === 'sendChatAction') return prev(method, payload, signal);
+    // getMe is retried by startPolling, which logs each failure: auto-retry's pauses (3 s, doubling,
+    // six times) would keep a Telegram out of reach at start silent for minutes.
+    if (method === 'sendChatAction' || method === 'getMe') return prev(method, payload, signal);
     const paced = chatOf(payload) !== undefined && countedByTelegram(method);
     return (paced ? retryButRateLimits : retry)(prev, method, payload, signal);
   });
@@ -123,7 +125,9 @@ export function startPolling(
   const starting = (async () => {
     for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 60_000)) {
       try {
-        await bot.init(grammySignal);
+        // Not bot.init(): it retries a network failure or a 5xx for ever, silently (grammY's own
+        // backoff), so an unreachable Telegram never reached the log line below.
+        bot.botInfo = await bot.api.getMe(grammySignal);
         break;
       } catch (err) {
         if (signal.aborted) return;
