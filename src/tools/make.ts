@@ -3,10 +3,10 @@ import type { ToolsConfig } from './config.js';
 import type { Runner } from './exec.js';
 import { type AnyTool, defineTool } from './registry.js';
 
-/** make targets from an allow-list, and the configured test and lint commands. */
 /** What each command's setting may hold, in the message of a tool not set up (a lint is no `npm test`). */
 const EXAMPLE_ARGV = { tests: '["npm", "test"]', lint: '["npm", "run", "lint"]' } as const;
 
+/** make targets from an allow-list, and the configured test and lint commands. */
 export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
   const makeDir = cfg.make.dir ?? cfg.git.repo;
   const makeDirSetting = cfg.make.dir ? 'tools.make.dir' : 'tools.git.repo';
