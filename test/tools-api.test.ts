@@ -329,6 +329,10 @@ describe('POST /api/<tool>', () => {
     const unknownField = await api('POST', '/api/audit', { limt: 3 });
     expect(unknownField.status).toBe(400);
     expect(unknownField.body.error.param).toBe('limt');
+    // Two unknown fields: the first is the one at fault, the message names both (not one field `limt.sinse`).
+    const unknownFields = await api('POST', '/api/audit', { limt: 3, sinse: '1d' });
+    expect(unknownFields.body.error.param).toBe('limt');
+    expect(unknownFields.body.error.message).toMatch(/"limt", "sinse"/);
     const missing = await api('POST', '/api/incus_exec', { instance: 'web' });
     expect(missing.body.error.param).toBe('command');
   });

@@ -217,7 +217,16 @@ describe('incus allow-lists', () => {
       const call = callOf(bare);
       const list = await call('incus_list', {});
       expect(list.status).toBe(403);
-      expect(list.body.error.message).toContain('none (set tools.incus.projects)');
+      expect(list.body.error).toMatchObject({
+        param: 'project',
+        message: 'No incus project is allowed: set tools.incus.projects in brainstem.json.',
+      });
+      // One named that is not allowed is quoted, with the (empty) allow-list.
+      const named = await call('incus_list', { project: 'lab' });
+      expect(named.status).toBe(403);
+      expect(named.body.error.message).toBe(
+        'incus project "lab" is not allowed. Allowed: none (set tools.incus.projects).',
+      );
       const exec = await call('incus_exec', { instance: 'web', command: ['ls'] });
       expect(exec.status).toBe(403);
       expect(exec.body.error.message).toContain('tools.incus.instances');

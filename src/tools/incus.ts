@@ -43,12 +43,21 @@ export function incusTools(cfg: ToolsConfig['incus'], run: Runner): AnyTool[] {
 
   const checkProject = (project: string | undefined): string => {
     const p = project ?? defaultProject;
-    if (!p || !projects.has(p)) {
+    // None asked and none allowed: there is no project name to quote, only the setting to name.
+    if (!p) {
       throw new BrainstemError(
         'TOOL_FORBIDDEN',
-        `incus project "${p ?? ''}" is not allowed. Allowed: ${cfg.projects.join(', ') || 'none (set tools.incus.projects)'}.`,
+        'No incus project is allowed: set tools.incus.projects in brainstem.json.',
         'project',
-        `le projet incus "${p ?? ''}" n’est pas permis. Permis : ${cfg.projects.join(', ') || 'aucun (réglez tools.incus.projects)'}.`,
+        'Aucun projet incus n’est permis : réglez tools.incus.projects dans brainstem.json.',
+      );
+    }
+    if (!projects.has(p)) {
+      throw new BrainstemError(
+        'TOOL_FORBIDDEN',
+        `incus project "${p}" is not allowed. Allowed: ${cfg.projects.join(', ') || 'none (set tools.incus.projects)'}.`,
+        'project',
+        `le projet incus "${p}" n’est pas permis. Permis : ${cfg.projects.join(', ') || 'aucun (réglez tools.incus.projects)'}.`,
       );
     }
     return p;

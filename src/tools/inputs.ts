@@ -198,12 +198,17 @@ export function unknownTool(name: string, known: string[]): BrainstemError {
   return new BrainstemError('TOOL_UNKNOWN', `Unknown tool "${name}". Tools: ${known.join(', ')}.`);
 }
 
-/** What zod found wrong in a tool's input, as a caller reads it: `git_log: max: …`, and the field at fault. */
+/**
+ * What zod found wrong in a tool's input, as a caller reads it: `git_log: max: …`, and the field at
+ * fault. Of unknown keys, the first is the field (the message names them all): joined, `target` and
+ * `path` would read as one field `target.path`.
+ */
 export function inputIssue(
   name: string,
   issue: z.core.$ZodIssue | undefined,
 ): { param: string | undefined; message: string } {
-  const path = issue?.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys] : (issue?.path ?? []);
+  const path =
+    issue?.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys.slice(0, 1)] : (issue?.path ?? []);
   const param = path.length > 0 ? path.join('.') : undefined;
   return { param, message: `${name}: ${param ?? 'input'}: ${issue?.message ?? 'invalid'}` };
 }
