@@ -10,8 +10,13 @@
 const live = new Set<number>();
 let exitHookInstalled = false;
 
-/** Signals the whole group led by `pid`; a group already gone is not an error. */
+/**
+ * Signals the whole group led by `pid`; a group already gone is not an error. Only a child's pid
+ * is a group brainstem started: 0 would signal brainstem's own group (pm2's or a test run's
+ * processes with it), and -1 every process it may signal, so neither is ever sent.
+ */
 export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  if (!Number.isSafeInteger(pid) || pid <= 1) return;
   try {
     process.kill(-pid, signal);
   } catch {

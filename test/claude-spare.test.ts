@@ -11,7 +11,7 @@ import type { TurnEvent } from '../brains/types.js';
 import { text } from './fakes/anthropic.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
 import { type LogRecord, recordingLogger } from './helpers/logs.js';
-import { processesIn } from './helpers/procs.js';
+import { killGroupOf, processesIn } from './helpers/procs.js';
 import { startClaudeService } from './helpers/service.js';
 
 const signal = () => new AbortController().signal;
@@ -121,7 +121,7 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
     const h = await harness(ctx, { spares: true });
     h.fake.script(() => text('answer'));
     const first = await spareReady(expect, h.logs, 1);
-    process.kill(-first, 'SIGKILL');
+    killGroupOf(first);
     await expect
       .poll(
         () => h.logs.some((l) => l.msg === 'spare Claude process exited before use' && l.pid === first),
@@ -136,7 +136,7 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
     h.fake.script(() => {
       if (!killed) {
         killed = true;
-        process.kill(-second, 'SIGKILL');
+        killGroupOf(second);
       }
       return text('answer');
     });

@@ -22,6 +22,7 @@ import {
   textOf,
   userTurn,
 } from './helpers/claude-harness.js';
+import { killGroupOf } from './helpers/procs.js';
 
 const warmConfig = (w: { idleMs?: number; max?: number }) => ({
   claude: { warm: { enabled: true, idleMs: w.idleMs ?? 600_000, max: w.max ?? 4 } },
@@ -312,7 +313,7 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     h.fake.script((req) => text(req.lastUserText === 'first' ? 'answer' : 'second answer'));
     await collect(h.brain.turn(userTurn('first'), signal()));
     const pid = starts(h)[0]?.pid as number;
-    process.kill(-pid, 'SIGKILL');
+    killGroupOf(pid);
     // The pool learns of the death from the child's exit event, a moment after the kill: until then the
     // next turn would take the dead process and fall back (the test below). Wait for what the pool observes.
     await expect
@@ -347,7 +348,7 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
       // The warm process dies while its request is in flight, before any answer.
       if (!killed) {
         killed = true;
-        process.kill(-(starts(h)[0]?.pid as number), 'SIGKILL');
+        killGroupOf(starts(h)[0]?.pid);
       }
       return text('second answer');
     });

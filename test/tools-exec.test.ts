@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sayError } from '../src/errors.js';
 import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools/exec.js';
-import { isAlive as alive } from './helpers/procs.js';
+import { isAlive as alive, killGroupOf } from './helpers/procs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-exec-'));
 const node = process.execPath;
@@ -108,7 +108,7 @@ describe('runCommand', () => {
     const script = `echo $$ > ${group}; (while [ ! -e ${go} ]; do sleep 0.05; done; echo later; touch ${wrote}; exec sleep 300) & echo started; exit 3`;
     ctx.onTestFinished(() => {
       try {
-        process.kill(-Number(readFileSync(group, 'utf8')), 'SIGKILL');
+        killGroupOf(Number(readFileSync(group, 'utf8')));
       } catch {
         // Already gone.
       }

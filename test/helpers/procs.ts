@@ -23,3 +23,15 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * SIGKILLs the process group that `leader` leads. A pid read from a log or a file that is not one
+ * (0 from an empty file, or no pid at all) throws: as a group, 0 is this test run's own, whose
+ * kill would end the whole run, and -1 every process there is.
+ */
+export function killGroupOf(leader: number | undefined): void {
+  if (leader === undefined || !Number.isSafeInteger(leader) || leader <= 1) {
+    throw new Error(`not the pid of a process group's leader: ${leader}`);
+  }
+  process.kill(-leader, 'SIGKILL');
+}
