@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './telegram-harness.js';
@@ -36,5 +37,26 @@ describe('uploaded documents', () => {
     expect(left).not.toContain('old-notes.txt');
     expect(left).toContain('recent-notes.txt');
     expect(left.filter((f) => f.endsWith('-new.txt'))).toHaveLength(1);
+  });
+});
+
+describe('a chat’s uploads folder that is a link to another place', () => {
+  it('gets nothing written through it, and the sender is told why, in words', async () => {
+    const elsewhere = mkdtempSync(path.join(tmpdir(), 'bst-uploads-elsewhere-'));
+    try {
+      const root = path.join(h.service.core.config.dataDir, 'uploads');
+      mkdirSync(root, { recursive: true });
+      symlinkSync(elsewhere, path.join(root, '113'));
+      h.tg.user(113).sendsDocument('notes.txt', Buffer.from('secret'), 'read this', 'text/plain');
+      const told = await h.tg.waitFor(() =>
+        h.tg.botMessages(113).find((m) => m.text.includes('could not fetch')),
+      );
+      expect(told.text).toContain(
+        'I could not fetch “notes.txt”: brainstem’s folder for received files is a link to another place, so nothing was written there (its log names both). Nothing was sent to the brain.',
+      );
+      expect(readdirSync(elsewhere)).toEqual([]);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +24,21 @@ export class FileTooLarge extends Error {
         : `the file is ${(size / 1024 / 1024).toFixed(1)} MB; bots can only download up to 20 MB`,
     );
     this.name = 'FileTooLarge';
+  }
+}
+
+/**
+ * A chat's uploads folder that resolves to another place than `<dataDir>/uploads/<chat>` (a link
+ * put there by something that can write brainstem's files, an approved shell command say): no
+ * download is written through it, where it would land in whatever folder the link names.
+ */
+export class UploadsFolderElsewhere extends Error {
+  constructor(
+    readonly folder: string,
+    readonly resolved: string,
+  ) {
+    super(`the uploads folder ${folder} leads to ${resolved}: a link, through which nothing is written`);
+    this.name = 'UploadsFolderElsewhere';
   }
 }
 
@@ -55,15 +70,22 @@ export function fetchFailureReason(err: unknown, lang: Lang): string {
   }
   if (err instanceof GrammyError)
     return t(lang, 'Telegram would not hand the file over', 'Telegram n’a pas voulu fournir le fichier');
+  if (err instanceof UploadsFolderElsewhere)
+    return t(
+      lang,
+      'brainstem’s folder for received files is a link to another place, so nothing was written there (its log names both)',
+      'le dossier des fichiers reçus de brainstem est un lien vers un autre endroit, donc rien n’y a été écrit (son journal nomme les deux)',
+    );
   return t(lang, 'the download from Telegram failed', 'le téléchargement depuis Telegram a échoué');
 }
 
 /** What the user is told when a document they sent could not be fetched (HTML). */
 export function fetchFailureText(name: string, err: unknown, lang: Lang): string {
   const why = fetchFailureReason(err, lang);
-  // A file too large for a bot stays too large: sending it again cannot help.
+  // A file too large for a bot stays too large, and a folder that is a link stays one: sending
+  // it again cannot help.
   const again =
-    err instanceof FileTooLarge
+    err instanceof FileTooLarge || err instanceof UploadsFolderElsewhere
       ? ''
       : t(lang, ' Send it again in a moment.', ' Renvoyez-le dans un instant.');
   return t(
@@ -154,13 +176,19 @@ export async function downloadTelegramImage(
 /**
  * Downloads a file a user sent into `<dataDir>/uploads/<chatId>/`, prefixed
  * with the time so nothing is overwritten. Streams to disk; refuses what the
- * Bot API would refuse anyway.
+ * Bot API would refuse anyway. Written only inside that folder: never through
+ * a link in its place (UploadsFolderElsewhere), nor over a file or link that
+ * already has the new file's name.
  */
 export async function saveTelegramFile(
   opts: FileSource & { dataDir: string; chatId: number; name: string },
 ): Promise<SavedFile> {
   const dir = uploadsDir(opts.dataDir, opts.chatId);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // dataDir itself may be a link the owner made: the folders under it may not.
+  const expected = uploadsDir(await realpath(opts.dataDir), opts.chatId);
+  const resolved = await realpath(dir);
+  if (resolved !== expected) throw new UploadsFolderElsewhere(dir, resolved);
   const body = await openTelegramFile(opts);
   const target = path.join(
     dir,
@@ -171,9 +199,11 @@ export async function saveTelegramFile(
     size += chunk.length;
   });
   try {
-    await pipeline(body, createWriteStream(target, { mode: 0o600 }));
+    // wx: created here, or refused; a link already at this name is not followed.
+    await pipeline(body, createWriteStream(target, { mode: 0o600, flags: 'wx' }));
   } catch (err) {
-    await rm(target, { force: true });
+    // What was there before is not this download's to remove.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await rm(target, { force: true });
     throw err;
   }
   return { path: target, size };
