@@ -186,4 +186,92 @@ describe('splitMarkdown', () => {
     expect(pieces.join('')).toBe(emoji);
     for (const p of pieces) expect(p).not.toMatch(/^[\udc00-\udfff]|[\ud800-\udbff]$/u);
   });
+
+  it('on 400 generated answers: pieces that fit when shown, nothing lost, repeated or reordered, earlier pieces kept as the text grows', () => {
+    const random = seeded(20261206);
+    for (let n = 0; n < 400; n++) {
+      const text = generatedAnswer(random);
+      const limit = 120 + Math.floor(random() * 400);
+      const pieces = splitMarkdown(text, limit);
+      for (const p of pieces) {
+        expect(p.length, p).toBeLessThanOrEqual(limit);
+        expect(p, p).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+        // Telegram would take it (valid HTML) and show at most `limit` characters of it.
+        expect(visible(p).text.length, p).toBeLessThanOrEqual(limit);
+      }
+      // Whitespace aside, the text is all there in order, and what the pieces add is fences only.
+      expect(added(text, pieces.join('')), text).toMatch(/^[`~\w+#.-]*$/);
+      // Streaming: a shorter text's pieces, all but its last, are the longer one's.
+      const end = Math.floor(random() * text.length);
+      for (const [i, piece] of splitMarkdown(text.slice(0, end), limit).slice(0, -1).entries()) {
+        expect(piece, text).toBe(pieces[i]);
+      }
+    }
+  });
 });
+
+/** mulberry32: the same answers on every run, so a failure is found again. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An answer as models write them: prose with inline marks, lists, rules, headings and code blocks. */
+function generatedAnswer(random: () => number): string {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+  const words = [
+    'the',
+    'brain',
+    'café',
+    'naïve',
+    '日本語',
+    '😀',
+    '👩‍💻',
+    'a<b',
+    'x&y',
+    '**bold**',
+    '_it_',
+    '`code`',
+    '~~s~~',
+    '[t](https://x.y/?a=1&b=2)',
+    'snake_case',
+    '2*3',
+  ];
+  const sentence = () => Array.from({ length: 1 + Math.floor(random() * 30) }, () => pick(words)).join(' ');
+  const blocks: string[] = [];
+  for (let b = 0, count = 1 + Math.floor(random() * 12); b < count; b++) {
+    const kind = random();
+    if (kind < 0.4) blocks.push(sentence());
+    else if (kind < 0.5) blocks.push(Array.from({ length: 3 }, () => `- ${sentence()}`).join('\n'));
+    else if (kind < 0.55) blocks.push('---');
+    else if (kind < 0.6) blocks.push(`## ${sentence()}`);
+    else if (kind < 0.7) blocks.push(pick(['y', '😀', '日']).repeat(Math.floor(random() * 600)));
+    else {
+      const fence = pick(['```', '````', '~~~']);
+      const lines = Array.from({ length: Math.floor(random() * 40) }, () => `  ${sentence()}`);
+      blocks.push(
+        [`${fence}${pick(['', 'ts', 'py', 'c++'])}`, ...lines, ...(random() < 0.8 ? [fence] : [])].join('\n'),
+      );
+    }
+  }
+  return blocks.join(pick(['\n\n', '\n']));
+}
+
+/** What `joined` has beyond `text`, whitespace aside; throws when some of `text` is missing or out of order. */
+function added(text: string, joined: string): string {
+  // Code points, not UTF-16 units: an emoji is one character on both sides.
+  const want = [...text.replace(/\s+/g, '')];
+  let at = 0;
+  let extra = '';
+  for (const c of joined.replace(/\s+/g, '')) {
+    if (c === want[at]) at++;
+    else extra += c;
+  }
+  if (at < want.length) throw new Error(`lost from "${want.slice(at, at + 40).join('')}" on`);
+  return extra;
+}
