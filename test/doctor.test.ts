@@ -365,6 +365,22 @@ describe('brainstem doctor', () => {
     expect(text).toContain('→ set BRAINSTEM_HOST=127.0.0.1');
   });
 
+  it('says where the API token is set, the environment or the config file, never the token', async () => {
+    const fromEnv = await doctor(healthy());
+    expect(line(fromEnv.text, 'API token')).toMatch(/^✓ API token +set by BRAINSTEM_API_TOKEN$/);
+    const file = path.join(dir, 'token-config.json');
+    const token = 'api-token-from-the-config-file';
+    writeFileSync(file, JSON.stringify({ server: { apiToken: token } }));
+    const fromFile = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file, BRAINSTEM_API_TOKEN: undefined });
+    expect(/^✓ API token +set by server\.apiToken in (.+)$/.exec(line(fromFile.text, 'API token'))?.[1]).toBe(
+      file,
+    );
+    for (const { text } of [fromEnv, fromFile]) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain('api-token-for-the-doctor-test');
+    }
+  });
+
   it('passes before the first start, which makes the API token', async () => {
     const data = path.join(dir, 'fresh-data');
     mkdirSync(data);
