@@ -169,13 +169,14 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
 
   it('a command with characters that reorder or hide text shows each as its code, so what is approved is what is read', async () => {
     const u = h.tg.user(114);
-    // A right-to-left isolate and override, a zero-width space: Telegram applies them as it shows the
-    // question, so the command read was not the command run.
-    const words = 'bidi\u2067x\u2069y\u202Ez\u200Bw';
+    // A right-to-left isolate and override, a zero-width space and joiner: Telegram applies them as
+    // it shows the question, so the command read was not the command run. A joiner inside an emoji
+    // (a woman and a laptop, a white flag and a rainbow) makes the one emoji shown, and stays.
+    const words = 'bidi\u2067x\u2069y\u202Ez\u200Bw\u200Dv👩\u200D💻🏳\uFE0F\u200D🌈';
     u.says(words);
     const question = await questionIn(h, 114, 'touch bidi');
     expect(question.text).toBe(
-      '⚙️ [proxy] 🔐 Claude wants to use Bash:\ntouch bidi⟨U+2067⟩x⟨U+2069⟩y⟨U+202E⟩z⟨U+200B⟩w.txt\nCreate <the> file',
+      '⚙️ [proxy] 🔐 Claude wants to use Bash:\ntouch bidi⟨U+2067⟩x⟨U+2069⟩y⟨U+202E⟩z⟨U+200B⟩w⟨U+200D⟩v👩\u200D💻🏳\uFE0F\u200D🌈.txt\nCreate <the> file',
     );
     u.presses(question.messageId, button(question, /Deny/));
     await h.tg.waitFor(() => question.text.includes('Denied'));

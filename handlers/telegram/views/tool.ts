@@ -58,9 +58,11 @@ const shownLength = (html: string): number => htmlToPlain(html).length;
  * bidirectional control reorders the text after it as Telegram shows it (a model led by a page
  * could have `echo done && rm -rf ~ #` read as a harmless command followed by a comment), a
  * zero-width one hides where words join, a control character or line separator what follows.
- * Line feeds and tabs stay.
+ * Line feeds and tabs stay, and so does a zero-width joiner between two emoji (👩‍💻, 🏳️‍🌈): it
+ * joins them into the one emoji the reader sees, and shown as its code it would split it.
  */
-const HIDDEN = /[\p{Cf}\u2028\u2029]|(?![\n\t])\p{Cc}/gu;
+const HIDDEN =
+  /(?!(?<=\p{Extended_Pictographic}[\uFE0F\p{Emoji_Modifier}]?)\u200D(?=\p{Extended_Pictographic}))[\p{Cf}\u2028\u2029]|(?![\n\t])\p{Cc}/gu;
 
 export function revealHidden(text: string): string {
   return text.replace(
