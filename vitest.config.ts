@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // dist/, which the process tests start brainstem from, built once before any test file starts.
-    globalSetup: ['test/helpers/suite-build.ts'],
+    // One temporary folder for the run (removed at its end), and dist/, which the process tests
+    // start brainstem from, built once before any test file starts.
+    globalSetup: ['test/helpers/suite-tmp.ts', 'test/helpers/suite-build.ts'],
     // Real CLI runs take 1–6 s each on a loaded 2-core machine; tests assert behaviour, not speed.
     testTimeout: 90_000,
     hookTimeout: 60_000,
