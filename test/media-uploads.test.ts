@@ -1,4 +1,13 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +65,31 @@ describe('a chat’s uploads folder that is a link to another place', () => {
       );
       expect(readdirSync(elsewhere)).toEqual([]);
     } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('made while the file downloads: the download is not written through it either', async () => {
+    const elsewhere = mkdtempSync(path.join(tmpdir(), 'bst-uploads-elsewhere-'));
+    const folder = path.join(h.service.core.config.dataDir, 'uploads', '114');
+    const release = h.tg.holdDownloads();
+    try {
+      const downloads = h.tg.downloads.length;
+      h.tg.user(114).sendsDocument('notes.txt', Buffer.from('secret'), 'read this', 'text/plain');
+      // The folder was judged before the download began; it is swapped for a link while the bytes come.
+      await h.tg.waitFor(() => h.tg.downloads.length > downloads);
+      renameSync(folder, `${folder}.real`);
+      symlinkSync(elsewhere, folder);
+      release();
+      // The turn's end either way: the refusal, or the brain's echo of what it was sent.
+      const told = await h.tg.waitFor(() =>
+        h.tg.botMessages(114).find((m) => m.text.includes('could not fetch') || m.text.startsWith('echo: ')),
+      );
+      expect(told.text).toContain('folder for received files is a link to another place');
+      expect(readdirSync(elsewhere)).toEqual([]);
+      expect(readdirSync(`${folder}.real`)).toEqual([]);
+    } finally {
+      release();
       rmSync(elsewhere, { recursive: true, force: true });
     }
   });

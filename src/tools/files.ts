@@ -3,6 +3,7 @@ import { type FileHandle, lstat, open, readdir, realpath, stat } from 'node:fs/p
 import path from 'node:path';
 import { BrainstemError } from '../errors.js';
 import { type Lang, t } from '../i18n.js';
+import { isOpenedAt } from '../opened-at.js';
 import type { OwnFiles } from '../own-files.js';
 import type { ToolsConfig } from './config.js';
 import { type AnyTool, defineTool } from './registry.js';
@@ -185,16 +186,6 @@ async function openChecked(file: string): Promise<FileHandle> {
   }
 }
 
-/** Whether an open handle is the file at `real`: by its /proc link on Linux, else by device and inode. */
-async function isFile(fh: FileHandle, real: string, st: { dev: number; ino: number }): Promise<boolean> {
-  try {
-    return (await realpath(`/proc/self/fd/${fh.fd}`)) === real;
-  } catch {
-    const now = await stat(real).catch(() => undefined);
-    return now !== undefined && now.dev === st.dev && now.ino === st.ino;
-  }
-}
-
 /**
  * `lang`: the reader's, for the notes in the output (absent, English, for a program or a model).
  * `judge`: refuses what was opened, from its stat, before a byte is read.
@@ -215,7 +206,7 @@ async function readText(
     if (!st.isFile()) throw notRegular(file);
     // The path was judged before the open, and O_NOFOLLOW covers its last part only: a folder
     // on the way swapped for a link since then would lead outside. What was opened must be it.
-    if (!(await isFile(fh, file, st))) throw changedWhileOpened(file);
+    if (!(await isOpenedAt(fh, file))) throw changedWhileOpened(file);
     await judge(st);
     const size = Math.min(st.size, maxBytes);
     const buf = Buffer.alloc(size);

@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, realpath, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +8,7 @@ import { undici } from '../../../src/http-client.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { type ImageData, imageFromBytes, sniffImageType } from '../../../src/images.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { isOpenedAt } from '../../../src/opened-at.js';
 import { tailChars } from '../../../src/text.js';
 import { uploadsDir } from './uploads.js';
 
@@ -187,26 +187,43 @@ export async function saveTelegramFile(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // dataDir itself may be a link the owner made: the folders under it may not.
   const expected = uploadsDir(await realpath(opts.dataDir), opts.chatId);
-  const resolved = await realpath(dir);
-  if (resolved !== expected) throw new UploadsFolderElsewhere(dir, resolved);
+  await refuseElsewhere(dir, expected);
   const body = await openTelegramFile(opts);
-  const target = path.join(
-    dir,
-    `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(opts.name)}`,
-  );
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(opts.name)}`;
+  const target = path.join(dir, name);
+  let file: FileHandle;
+  try {
+    // wx: created here, or refused; a link already at this name is not followed.
+    file = await open(target, 'wx', 0o600);
+  } catch (err) {
+    body.destroy();
+    throw err;
+  }
   let size = 0;
   body.on('data', (chunk: Buffer) => {
     size += chunk.length;
   });
   try {
-    // wx: created here, or refused; a link already at this name is not followed.
-    await pipeline(body, createWriteStream(target, { mode: 0o600, flags: 'wx' }));
+    // The folder was judged before the download, which can take minutes: swapped for a link
+    // since, the file was just created where the link leads, and gets none of the download.
+    if (!(await isOpenedAt(file, path.join(expected, name)))) {
+      throw new UploadsFolderElsewhere(dir, await realpath(dir).catch(() => 'another place'));
+    }
+    await pipeline(body, file.createWriteStream());
   } catch (err) {
-    // What was there before is not this download's to remove.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await rm(target, { force: true });
+    body.destroy();
+    await file.close().catch(() => undefined);
+    // Created by this download (wx), empty or cut: not kept, wherever it is.
+    await rm(target, { force: true });
     throw err;
   }
   return { path: target, size };
+}
+
+/** Throws UploadsFolderElsewhere when `dir` does not resolve to `expected`. */
+async function refuseElsewhere(dir: string, expected: string): Promise<void> {
+  const resolved = await realpath(dir);
+  if (resolved !== expected) throw new UploadsFolderElsewhere(dir, resolved);
 }
 
 /**
