@@ -189,6 +189,8 @@ export async function saveTelegramFile(
   const expected = uploadsDir(await realpath(opts.dataDir), opts.chatId);
   await refuseElsewhere(dir, expected);
   const body = await openTelegramFile(opts);
+  // Held until the pipeline takes it: its size guard set it flowing, and the awaits below would lose what flowed.
+  body.pause();
   const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(opts.name)}`;
   const target = path.join(dir, name);
   let file: FileHandle;
@@ -196,28 +198,38 @@ export async function saveTelegramFile(
     // wx: created here, or refused; a link already at this name is not followed.
     file = await open(target, 'wx', 0o600);
   } catch (err) {
-    body.destroy();
+    letGo(body);
     throw err;
   }
   let size = 0;
-  body.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-  });
   try {
-    // The folder was judged before the download, which can take minutes: swapped for a link
+    // The folder was judged before the download began, which can take minutes: swapped for a link
     // since, the file was just created where the link leads, and gets none of the download.
     if (!(await isOpenedAt(file, path.join(expected, name)))) {
       throw new UploadsFolderElsewhere(dir, await realpath(dir).catch(() => 'another place'));
     }
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+    });
     await pipeline(body, file.createWriteStream());
   } catch (err) {
-    body.destroy();
+    letGo(body);
     await file.close().catch(() => undefined);
     // Created by this download (wx), empty or cut: not kept, wherever it is.
     await rm(target, { force: true });
     throw err;
   }
   return { path: target, size };
+}
+
+/**
+ * Ends a download no one reads: undici's body, destroyed, emits an AbortError, which with no
+ * listener would be an uncaught exception, the end of brainstem.
+ */
+function letGo(body: Readable): void {
+  if (body.destroyed) return;
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** Throws UploadsFolderElsewhere when `dir` does not resolve to `expected`. */
