@@ -711,7 +711,7 @@ export function configSchemas() {
         .describe('The infrastructure tools behind `/api`, `/mcp`, `/run` and the shortcut words.'),
     })
     .strict();
-  return { configSchema, modeSchema, llamaModelSchema, warmSchema, creditSchema, transcriptionSchema };
+  return { configSchema, modeSchema, warmSchema, creditSchema, transcriptionSchema };
 }
 
 type Schemas = ReturnType<typeof configSchemas>;
@@ -719,7 +719,6 @@ type ModeSchema = Schemas['modeSchema'];
 
 export type ConfigFile = z.input<Schemas['configSchema']>;
 export type ModeConfig = z.infer<ModeSchema> & { id: string };
-export type LlamaModelConfig = z.infer<Schemas['llamaModelSchema']>;
 export type WarmConfig = z.infer<Schemas['warmSchema']>;
 export type CreditConfig = z.infer<Schemas['creditSchema']>;
 export type TranscriptionConfig = z.infer<Schemas['transcriptionSchema']>;

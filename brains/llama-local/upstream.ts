@@ -31,8 +31,6 @@ export const streamChunkSchema = z.object({
   error: z.unknown().optional(),
 });
 
-export type StreamChunk = z.infer<typeof streamChunkSchema>;
-
 /** llama-server: `{"error":{"message":…}}`; Ollama: `{"error":"…"}`. */
 const errorBodySchema = z.object({
   error: z.union([z.string(), z.object({ message: z.string() })]),

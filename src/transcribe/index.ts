@@ -9,7 +9,7 @@ import type { Transcriber } from './types.js';
  * over a file on disk and gets the text back.
  */
 
-export { type AudioFile, type Transcriber, TranscriptionError } from './types.js';
+export { type Transcriber, TranscriptionError } from './types.js';
 
 /** The configured backend; undefined when transcription is off. */
 export function createTranscriber(
