@@ -223,3 +223,20 @@ it('a run killed while it builds lets the next ones go at once, and of two waiti
   expect(builds()).toBe(before + 1);
   expect(built()).toBe('export const said = 6;');
 });
+
+it('a process of the build run through tsx, as `npm run build` runs scripts/build.ts, ends on its own with the lifeline loaded', async () => {
+  writeFileSync(file('late.ts'), `const said: string = 'done'; setTimeout(() => console.log(said), 300);`);
+  const lifeline = pathToFileURL(file('test/helpers/build-lifeline.mjs')).href;
+  const child = spawn(process.execPath, ['--import', 'tsx', file('late.ts')], {
+    env: { ...process.env, NODE_OPTIONS: `--import ${lifeline}` },
+    // stdin stays open, as the pipe from the process holding the build lock does.
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  started.push(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const [code] = await once(child, 'exit');
+  expect({ code, out: out.trim() }).toEqual({ code: 0, out: 'done' });
+});
