@@ -83,7 +83,15 @@ function dated(): number {
  * is the rollback one: in WAL mode a reader would not hold a writer off. The file is never removed:
  * a process that opened it before would lock a file no other process sees.
  */
-const LOCK = path.join(tmpdir(), `brainstem-build-${Buffer.from(ROOT).toString('base64url')}.db`);
+/** Where test/helpers/suite-tmp.ts keeps the temporary folder it moved a test run's TMPDIR away from. */
+export const OUTER_TMPDIR = 'BRAINSTEM_TEST_OUTER_TMPDIR';
+
+const LOCK = path.join(
+  // The system's temporary folder, not a test run's own (test/helpers/suite-tmp.ts): the lock is shared
+  // with benches and other runs, whenever this module is loaded.
+  process.env[OUTER_TMPDIR] ?? tmpdir(),
+  `brainstem-build-${Buffer.from(ROOT).toString('base64url')}.db`,
+);
 
 /**
  * Set by the process that holds dist/ for a test run (its value: this checkout) and inherited by the
