@@ -6,9 +6,11 @@
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
 import { type FakeAnthropic, type FakeReply, text, toolUse } from './fakes/anthropic.js';
+import { CLAUDE_CLI } from './helpers/claude-bin.js';
 import { type ClaudeHarness, collect, harness, textOf, userTurn } from './helpers/claude-harness.js';
 import { startClaudeService, type TestService } from './helpers/service.js';
 
@@ -186,6 +188,42 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
       'Permission to use Bash was denied: tool approvals are not available for this turn.',
     );
     expect(await exists(path.join(h.cwd, 'nobody.txt'))).toBe(false);
+  });
+
+  it('the words before a tool come before its approval question, in the message after a refusal too', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    let asked!: () => void;
+    const early = new Promise<void>((resolve) => (asked = resolve));
+    const a = approver(async () => {
+      asked();
+      return { behavior: 'allow', scope: 'once' };
+    });
+    const refused = text(['I can', 'not'], { stopReason: 'refusal' });
+    // The message's end waits for the question, should the CLI ask on the tool's block alone (a
+    // real API sends the end a moment later); asked only after the end, it goes on in a second.
+    const tool = toolUse(
+      'Bash',
+      { command: 'touch retried.txt', description: 'a test command' },
+      text('Done.'),
+      {
+        preamble: 'Let me try another way.',
+        gate: Promise.race([early, sleep(1000)]),
+      },
+    );
+    // The current CLI goes on once after a refusal; the pinned one ends the turn there.
+    const retries = CLAUDE_CLI === 'current';
+    h.fake.script(() => (h.fake.mainRequests().length === 1 ? refused : tool));
+
+    const events = await collect(h.brain.turn(withApprover(userTurn('make it'), a.approve), signal()));
+
+    const shown = events.flatMap((e) =>
+      e.type === 'text' ? [e.text] : e.type === 'approval_pending' ? [`<asked: ${e.request.summary}>`] : [],
+    );
+    expect(shown.join('')).toBe(
+      retries ? 'I cannot\n\nLet me try another way.<asked: touch retried.txt>\n\nDone.' : 'I cannot',
+    );
+    expect(notices(events)).toEqual(retries ? [] : [expect.stringContaining('safety classifier stopped')]);
   });
 
   it("the owner's own Claude settings allow nothing: their rules still ask the approver", async (ctx) => {

@@ -44,7 +44,9 @@
  *   tells the model its answer was stopped and streams a second message, which the fake API's
  *   script, as a real classifier on the same request, may refuse again; only then does it end the
  *   turn. RunReader holds that message's text until it ends: refused, it is dropped, so the answer
- *   is the first one's words once (as with 2.1.197); otherwise it goes on the answer.
+ *   is the first one's words once (as with 2.1.197); otherwise it goes on the answer. 2.1.332 asks
+ *   to run a tool as soon as the tool's block ends, before its message does: the words before the
+ *   tool go on the answer then, ahead of the question (RunReader.releaseHeld).
  *
  * - Words. A usage limit said only in text names the five-hour window "session limit" in
  *   2.1.197 and "5-hour limit" in 2.1.332 (USAGE_LIMIT_TEXT).

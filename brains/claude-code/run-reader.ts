@@ -34,6 +34,20 @@ export class RunReader {
 
   constructor(private readonly onSession: (sessionId: string) => void) {}
 
+  /**
+   * The CLI asks to run a tool of the message it streams: 2.1.332 asks once the tool's block
+   * ends, before the message does. The words before that tool were not refused, and the question
+   * must not come before them: they go to the consumer now, what follows stays held.
+   */
+  releaseHeld(): TurnEvent[] {
+    const held = this.held;
+    if (!held?.length) return [];
+    this.held = undefined;
+    const out = held.flatMap((e) => this.read(e));
+    this.held = [];
+    return out;
+  }
+
   /** Events the reader does not act on (control traffic, other lines) give nothing. */
   read(ev: CliEvent): TurnEvent[] {
     if (this.held && (ev.type === 'text_block' || ev.type === 'text_delta')) {

@@ -152,6 +152,7 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
             yield* t.reader.read(ev);
             break;
           case 'permission':
+            yield* t.reader.releaseHeld();
             permit(ev);
             break;
           case 'control_cancel':

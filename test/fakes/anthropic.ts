@@ -79,6 +79,8 @@ export interface ToolUseReply {
   then: FakeReply;
   /** A text block streamed before the tool_use block ("Let me check."). */
   preamble?: string;
+  /** Holds the message's end (after the tool_use block) until this settles: a CLI may act on the block first. */
+  gate?: PromiseLike<unknown>;
   usage?: Partial<FakeUsage>;
   headers?: Record<string, string>;
 }
@@ -345,6 +347,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
         delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.input) },
       });
       send('content_block_stop', { index });
+      await reply.gate;
     }
     send('message_delta', {
       delta: {
