@@ -201,14 +201,14 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     });
     const refused = text(['I can', 'not'], { stopReason: 'refusal' });
     // The message's end waits for the question, should the CLI ask on the tool's block alone (a
-    // real API sends the end a moment later); asked only after the end, it goes on in a second.
+    // real API sends the end a moment later); a CLI that asks only after the end gets it in 5 s.
     const tool = toolUse(
       'Bash',
       { command: 'touch retried.txt', description: 'a test command' },
       text('Done.'),
       {
         preamble: 'Let me try another way.',
-        gate: Promise.race([early, sleep(1000)]),
+        endGate: () => Promise.race([early, sleep(5000)]),
       },
     );
     // The current CLI goes on once after a refusal; the pinned one ends the turn there.

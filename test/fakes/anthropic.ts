@@ -79,8 +79,11 @@ export interface ToolUseReply {
   then: FakeReply;
   /** A text block streamed before the tool_use block ("Let me check."). */
   preamble?: string;
-  /** Holds the message's end (after the tool_use block) until this settles: a CLI may act on the block first. */
-  gate?: PromiseLike<unknown>;
+  /**
+   * Called once the tool_use block is sent; the message's end waits for what it returns, so a
+   * test sees whether the CLI acts on the block before the message ends.
+   */
+  endGate?: () => PromiseLike<unknown>;
   usage?: Partial<FakeUsage>;
   headers?: Record<string, string>;
 }
@@ -347,7 +350,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
         delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.input) },
       });
       send('content_block_stop', { index });
-      await reply.gate;
+      await reply.endGate?.();
     }
     send('message_delta', {
       delta: {
