@@ -74,6 +74,9 @@ function dated(): number {
   }
 }
 
+/** Where test/helpers/suite-tmp.ts keeps the temporary folder it moved a test run's TMPDIR away from. */
+export const OUTER_TMPDIR = 'BRAINSTEM_TEST_OUTER_TMPDIR';
+
 /**
  * Who may write dist/ and who may run from it, across processes: SQLite's locks on a file of its own,
  * which the kernel drops when their holder dies, however it dies (no pid to take for a live process
@@ -83,9 +86,6 @@ function dated(): number {
  * is the rollback one: in WAL mode a reader would not hold a writer off. The file is never removed:
  * a process that opened it before would lock a file no other process sees.
  */
-/** Where test/helpers/suite-tmp.ts keeps the temporary folder it moved a test run's TMPDIR away from. */
-export const OUTER_TMPDIR = 'BRAINSTEM_TEST_OUTER_TMPDIR';
-
 const LOCK = path.join(
   // The system's temporary folder, not a test run's own (test/helpers/suite-tmp.ts): the lock is shared
   // with benches and other runs, whenever this module is loaded.
