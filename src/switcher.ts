@@ -295,8 +295,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   }
 
   /**
-   * Ends a switch's wait for its brain at the stop, when the stop leaves the switch to the next start:
-   * a wait that went on (a `claude auth status` that hangs) would only hold the stop. A fallback's
+   * Ends a switch's wait for its brain, and a model command it runs, at the stop, when the stop leaves
+   * the switch to the next start: a wait that went on (a `claude auth status` or a `systemctl start`
+   * that hangs) would only hold the stop and the turns waiting for the switch. A fallback's
    * switch goes on, as stop() says.
    */
   private waitSignal(trigger: SwitchTrigger): { signal?: AbortSignal } {
@@ -482,6 +483,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         intervalMs: config.llama.pollIntervalMs,
         hiddenEnv: configuredSecrets(config),
         logger,
+        // A command the stop cuts runs again when the next start finishes the switch.
+        ...this.waitSignal(trigger),
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!swap.ok) {

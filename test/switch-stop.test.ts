@@ -10,8 +10,9 @@ import { isAlive as alive } from './helpers/procs.js';
 
 /**
  * pm2 stops brainstem (SIGTERM, then SIGKILL after its kill_timeout of 15 s: ecosystem.config.cjs)
- * while a switch to a Claude mode waits for the CLI's login check: brainstem as its own process, from
- * the build, and a `claude` whose `auth status` never answers.
+ * while a switch waits: for a Claude mode's login check (a `claude` whose `auth status` never
+ * answers), or for a llama model's start command that never returns. brainstem as its own process,
+ * from the build.
  */
 let llama: FakeLlama;
 let dir: string;
@@ -23,11 +24,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const p of spawned) await p.stop('SIGKILL');
-  // A login check that outlived a brainstem killed with SIGKILL.
-  const pid = checkPid();
-  if (pid !== undefined) {
+  // A login check or a model command that outlived a brainstem killed with SIGKILL.
+  for (const file of [`${cli()}.pid`, swapPidFile()]) {
+    if (!existsSync(file)) continue;
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(Number(readFileSync(file, 'utf8').trim()), 'SIGKILL');
     } catch {
       // ended already
     }
@@ -37,6 +38,8 @@ afterAll(async () => {
 });
 
 const cli = () => path.join(dir, 'claude');
+/** Where the model command that hangs writes its pid. */
+const swapPidFile = () => path.join(dir, 'swap.pid');
 /** The pid of the last login check that hung (it writes it before it waits). */
 const checkPid = () => {
   const file = `${cli()}.pid`;
@@ -113,5 +116,56 @@ describe('a stop during a switch to a Claude mode whose login check hangs', { ti
     const done = JSON.parse(await logged(next.p, 'switch done'));
     expect(done).toMatchObject({ from: 'local', to: 'assistant' });
     expect(await next.p.stop('SIGTERM')).toBe(0);
+  });
+});
+
+describe('a stop during a llama model swap whose start command hangs', { timeout: 120_000 }, () => {
+  it('cuts the command and leaves the switch to the next start, without holding the turn that waits for it', async () => {
+    const pidFile = swapPidFile();
+    // A `systemctl start` that never returns: it says its pid, then waits.
+    const hangs = [
+      process.execPath,
+      '-e',
+      `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 60_000);`,
+    ];
+    const file = path.join(dir, 'swap.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        dataDir: path.join(dir, 'swap-data'),
+        defaultMode: 'qwen',
+        server: { modeTag: false },
+        modes: {
+          qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: llama.baseUrl, description: 'Qwen' },
+          coder: { kind: 'llama', llamaModel: 'coder', baseUrl: llama.baseUrl, description: 'Coder' },
+        },
+        llama: { models: { qwen: { start: [], stop: [] }, coder: { start: [hangs], stop: [] } } },
+      }),
+    );
+    const p = await spawnService({ BRAINSTEM_CONFIG: file, HOME: dir });
+    spawned.push(p);
+    const token = (await readFile(path.join(dir, 'swap-data', 'api-token'), 'utf8')).trim();
+    // Asked in words: the turn waits for the switch, which waits for the command.
+    const asked = fetch(`${p.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: 'mode coder' }] }),
+    }).catch((err: unknown) => err);
+    await logged(p, 'switch started');
+    await expect.poll(() => existsSync(pidFile), { timeout: 30_000 }).toBe(true);
+    const command = Number(readFileSync(pidFile, 'utf8'));
+
+    const exited = once(p.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    p.child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    await logged(p, 'stopped');
+    const cut = JSON.parse(await logged(p, 'llama swap command failed'));
+    expect(cut.reason).toMatch(/^the swap was cancelled while/);
+    await logged(p, 'brainstem is stopping: the switch is left to the next start');
+    // The turn ended with the switch, not at the end of the stop's grace period.
+    expect(p.logs.some((l) => l.includes('grace period over'))).toBe(false);
+    await expect.poll(() => alive(command), { timeout: 10_000 }).toBe(false);
+    await asked;
   });
 });
