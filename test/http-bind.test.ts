@@ -29,4 +29,17 @@ describe('the HTTP bind', () => {
       await svc.close();
     }
   });
+
+  // Node 24.19+ binds an IP address before listen (handlers/http/bound-socket.ts); a name goes
+  // through Node's lookup as before.
+  it.each(['127.0.0.1', 'localhost'])('on %s answers on loopback', async (host) => {
+    const { svc } = await startOn(host);
+    try {
+      const port = new URL(svc.url).port;
+      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(res.status).toBe(200);
+    } finally {
+      await svc.close();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyListenOptions,
   type FastifyReply,
   LogController,
 } from 'fastify';
@@ -10,6 +11,7 @@ import type { Tools } from '../../src/tools/index.js';
 import { loggedPath } from '../telegram-front/bot-api.js';
 import { registerApi } from './api.js';
 import { installAuth } from './auth.js';
+import { boundSocket } from './bound-socket.js';
 import { installErrorHandler, openAiError } from './errors.js';
 import { registerHealth } from './health.js';
 import { installHostGuard } from './host-guard.js';
@@ -132,7 +134,11 @@ export async function buildHttpFace(
     app,
     firstAnswered,
     listen: async () => {
-      await app.listen({ host, port });
+      // Bound once the plugins are ready: a socket bound but never adopted would stay open.
+      await app.ready();
+      const handle = boundSocket(host, port);
+      // fastify passes its options on to node:http's listen, which adopts the handle (fastify's types omit it).
+      await app.listen({ host, port, ...(handle ? { handle } : {}) } as FastifyListenOptions);
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : port;
     },
