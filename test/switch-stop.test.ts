@@ -77,6 +77,14 @@ async function start(): Promise<{ p: ServiceProcess; token: string }> {
   return { p, token };
 }
 
+/** A chat turn on the OpenAI endpoint; what it ends with (an answer or a cut connection) is not looked at. */
+const askInWords = (p: ServiceProcess, token: string, text: string) =>
+  fetch(`${p.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: text }] }),
+  }).catch((err: unknown) => err);
+
 const logged = (p: ServiceProcess, msg: string) => p.waitForLog((l) => l.includes(`"msg":"${msg}"`));
 
 describe('a stop during a switch to a Claude mode whose login check hangs', { timeout: 120_000 }, () => {
@@ -84,11 +92,7 @@ describe('a stop during a switch to a Claude mode whose login check hangs', { ti
     hangingCli();
     const { p, token } = await start();
     // Asked in words on the OpenAI endpoint: the answer waits for the switch, which waits for the check.
-    const asked = fetch(`${p.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: 'mode assistant' }] }),
-    }).catch((err: unknown) => err);
+    const asked = askInWords(p, token, 'mode assistant');
     await logged(p, 'switch started');
     // The check is running: its process wrote its pid.
     await expect.poll(checkPid, { timeout: 30_000 }).toBeDefined();
@@ -146,11 +150,7 @@ describe('a stop during a llama model swap whose start command hangs', { timeout
     spawned.push(p);
     const token = (await readFile(path.join(dir, 'swap-data', 'api-token'), 'utf8')).trim();
     // Asked in words: the turn waits for the switch, which waits for the command.
-    const asked = fetch(`${p.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: 'mode coder' }] }),
-    }).catch((err: unknown) => err);
+    const asked = askInWords(p, token, 'mode coder');
     await logged(p, 'switch started');
     await expect.poll(() => existsSync(pidFile), { timeout: 30_000 }).toBe(true);
     const command = Number(readFileSync(pidFile, 'utf8'));
