@@ -483,7 +483,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         intervalMs: config.llama.pollIntervalMs,
         hiddenEnv: configuredSecrets(config),
         logger,
-        // A command the stop cuts runs again when the next start finishes the switch.
+        // Cut by a stop: the next start, finishing the switch, runs the new model's start commands again.
         ...this.waitSignal(trigger),
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
