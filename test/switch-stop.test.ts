@@ -25,10 +25,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of spawned) await p.stop('SIGKILL');
   // A login check or a model command that outlived a brainstem killed with SIGKILL.
-  for (const file of [`${cli()}.pid`, swapPidFile()]) {
-    if (!existsSync(file)) continue;
+  for (const pid of [checkPid(), pidIn(swapPidFile())]) {
+    if (pid === undefined) continue;
     try {
-      process.kill(Number(readFileSync(file, 'utf8').trim()), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       // ended already
     }
@@ -40,11 +40,16 @@ afterAll(async () => {
 const cli = () => path.join(dir, 'claude');
 /** Where the model command that hangs writes its pid. */
 const swapPidFile = () => path.join(dir, 'swap.pid');
-/** The pid of the last login check that hung (it writes it before it waits). */
-const checkPid = () => {
-  const file = `${cli()}.pid`;
-  return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+/**
+ * The pid a hanging process wrote into `file` before it waits, once it has: a file just created and
+ * not yet written is no pid (0 would have process.kill signal the test run's own group).
+ */
+const pidIn = (file: string) => {
+  const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0;
+  return pid > 1 ? pid : undefined;
 };
+/** The pid of the last login check that hung. */
+const checkPid = () => pidIn(`${cli()}.pid`);
 
 /** A `claude` whose login check hangs until the file `claude.ok` exists, then says it is logged in with a key. */
 function hangingCli(): void {
@@ -152,8 +157,8 @@ describe('a stop during a llama model swap whose start command hangs', { timeout
     // Asked in words: the turn waits for the switch, which waits for the command.
     const asked = askInWords(p, token, 'mode coder');
     await logged(p, 'switch started');
-    await expect.poll(() => existsSync(pidFile), { timeout: 30_000 }).toBe(true);
-    const command = Number(readFileSync(pidFile, 'utf8'));
+    await expect.poll(() => pidIn(pidFile), { timeout: 30_000 }).toBeDefined();
+    const command = pidIn(pidFile) as number;
 
     const exited = once(p.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     p.child.kill('SIGTERM');
