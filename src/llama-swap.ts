@@ -27,6 +27,8 @@ export interface SwapOptions {
   commandTimeoutMs?: number;
   /** More variables holding a secret of brainstem's (transcription.apiKeyEnv), hidden like its own. */
   hiddenEnv?: readonly string[];
+  /** Called once every stop command ran, before the first start command: the model they unload is gone. */
+  onStopped?: () => void;
 }
 
 export type SwapResult = { ok: true; ms: number } | { ok: false; reason: Said; ms: number };
@@ -41,15 +43,23 @@ export type SwapResult = { ok: true; ms: number } | { ok: false; reason: Said; m
 export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
   const started = Date.now();
   const ms = () => Date.now() - started;
-  for (const argv of [...opts.stop, ...opts.start]) {
-    const shown = redactValue(argv);
-    const failure = await run(argv, shown, opts);
-    if (failure) {
-      opts.logger.warn({ argv: shown, reason: failure }, 'llama swap command failed');
-      // A command's own words (its output, its exit code) are nobody's to translate.
-      return { ok: false, reason: untranslated(failure), ms: ms() };
+  const runAll = async (commands: string[][]): Promise<SwapResult | undefined> => {
+    for (const argv of commands) {
+      const shown = redactValue(argv);
+      const failure = await run(argv, shown, opts);
+      if (failure) {
+        opts.logger.warn({ argv: shown, reason: failure }, 'llama swap command failed');
+        // A command's own words (its output, its exit code) are nobody's to translate.
+        return { ok: false, reason: untranslated(failure), ms: ms() };
+      }
     }
-  }
+    return undefined;
+  };
+  const stopFailed = await runAll(opts.stop);
+  if (stopFailed) return stopFailed;
+  opts.onStopped?.();
+  const startFailed = await runAll(opts.start);
+  if (startFailed) return startFailed;
   const ready = await waitUntilReady(opts.probe, {
     timeoutMs: opts.timeoutMs,
     intervalMs: opts.intervalMs,

@@ -472,10 +472,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     if (wanted && (swapping || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;
       if (unloading) await this.letAnswersEnd(loaded);
-      // Once its stop commands run, the model loaded before is not there any more, whatever follows.
-      if (unloading) kv.delete(LOADED_MODEL_KEY);
+      // Once its stop commands ran, the model loaded before is not there any more, whatever follows.
+      // Until then it stays recorded: a stop or a crash that cuts them leaves it to the next start,
+      // which runs them again (were the active mode one that names no model, a Claude one, nothing
+      // else would name it then).
+      const unloaded = () => this.deps.keptWrites.run('the model stopped', () => kv.delete(LOADED_MODEL_KEY));
       const swap = await swapLlamaModel({
         stop: unloading ? this.commandsOf(loaded, 'stop') : [],
+        ...(unloading ? { onStopped: unloaded } : {}),
         start: this.commandsOf(wanted, 'start'),
         // Measured after the start commands ran, never by a probe begun before them.
         probe: () => this.deps.readiness.probe(target.id, { fresh: true }),
@@ -483,11 +487,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         intervalMs: config.llama.pollIntervalMs,
         hiddenEnv: configuredSecrets(config),
         logger,
-        // Cut by a stop: the next start, finishing the switch, runs the new model's start commands again.
+        // Cut by a stop: the next start, finishing the switch, runs the new model's start commands
+        // again, and the old one's stop commands if they were cut (see unloaded).
         ...this.waitSignal(trigger),
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!swap.ok) {
+        // A stop command that failed may have half stopped it: it is started again below.
+        if (unloading) unloaded();
         const back =
           previous !== undefined && previous !== wanted ? await this.restore(previous, wanted) : NOTHING;
         const reason = joined(swap.reason, back);

@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of spawned) await p.stop('SIGKILL');
   // A login check or a model command that outlived a brainstem killed with SIGKILL.
-  for (const pid of [checkPid(), pidIn(swapPidFile())]) {
+  for (const pid of [checkPid(), pidIn(swapPidFile()), pidIn(stopPidFile())]) {
     if (pid === undefined) continue;
     try {
       process.kill(pid, 'SIGKILL');
@@ -40,6 +40,8 @@ afterAll(async () => {
 const cli = () => path.join(dir, 'claude');
 /** Where the model command that hangs writes its pid. */
 const swapPidFile = () => path.join(dir, 'swap.pid');
+/** Where the model stop command that hangs writes its pid. */
+const stopPidFile = () => path.join(dir, 'stop.pid');
 /**
  * The pid a hanging process wrote into `file` before it waits, once it has: a file just created and
  * not yet written is no pid (0 would have process.kill signal the test run's own group).
@@ -90,6 +92,52 @@ const askInWords = (p: ServiceProcess, token: string, text: string) =>
     body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: text }] }),
   }).catch((err: unknown) => err);
 
+/**
+ * brainstem with llama modes whose models run `models`' commands, on the fake llama-server, in data
+ * directory `name`; qwen's mode is the default.
+ */
+async function startLlama(
+  name: string,
+  models: Record<string, { start: string[][]; stop: string[][] }>,
+  modes: Record<string, { kind: 'llama'; llamaModel?: string; description: string }>,
+): Promise<{ p: ServiceProcess; token: string }> {
+  const file = path.join(dir, `${name}.json`);
+  const withUpstream = Object.fromEntries(
+    Object.entries(modes).map(([id, m]) => [id, { ...m, baseUrl: llama.baseUrl }]),
+  );
+  writeFileSync(
+    file,
+    JSON.stringify({
+      dataDir: path.join(dir, name),
+      defaultMode: 'qwen',
+      server: { modeTag: false },
+      modes: withUpstream,
+      llama: { models },
+    }),
+  );
+  const p = await spawnService({ BRAINSTEM_CONFIG: file, HOME: dir });
+  spawned.push(p);
+  const token = (await readFile(path.join(dir, name, 'api-token'), 'utf8')).trim();
+  return { p, token };
+}
+
+/** A model command (argv) that never returns: it writes its pid to `pidFile`, then waits. */
+const hanging = (pidFile: string) => [
+  process.execPath,
+  '-e',
+  `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 60_000);`,
+];
+
+/** A switch through the tools' API, as an operator makes one; resolves once it ended. */
+async function switchTo(p: ServiceProcess, token: string, mode: string): Promise<unknown> {
+  const res = await fetch(`${p.url}/api/mode`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ mode }),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
 const logged = (p: ServiceProcess, msg: string) => p.waitForLog((l) => l.includes(`"msg":"${msg}"`));
 
 describe('a stop during a switch to a Claude mode whose login check hangs', { timeout: 120_000 }, () => {
@@ -131,29 +179,15 @@ describe('a stop during a switch to a Claude mode whose login check hangs', { ti
 describe('a stop during a llama model swap whose start command hangs', { timeout: 120_000 }, () => {
   it('cuts the command and leaves the switch to the next start, without holding the turn that waits for it', async () => {
     const pidFile = swapPidFile();
-    // A `systemctl start` that never returns: it says its pid, then waits.
-    const hangs = [
-      process.execPath,
-      '-e',
-      `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 60_000);`,
-    ];
-    const file = path.join(dir, 'swap.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        dataDir: path.join(dir, 'swap-data'),
-        defaultMode: 'qwen',
-        server: { modeTag: false },
-        modes: {
-          qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: llama.baseUrl, description: 'Qwen' },
-          coder: { kind: 'llama', llamaModel: 'coder', baseUrl: llama.baseUrl, description: 'Coder' },
-        },
-        llama: { models: { qwen: { start: [], stop: [] }, coder: { start: [hangs], stop: [] } } },
-      }),
+    // A `systemctl start` that never returns.
+    const { p, token } = await startLlama(
+      'swap-data',
+      { qwen: { start: [], stop: [] }, coder: { start: [hanging(pidFile)], stop: [] } },
+      {
+        qwen: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen' },
+        coder: { kind: 'llama', llamaModel: 'coder', description: 'Coder' },
+      },
     );
-    const p = await spawnService({ BRAINSTEM_CONFIG: file, HOME: dir });
-    spawned.push(p);
-    const token = (await readFile(path.join(dir, 'swap-data', 'api-token'), 'utf8')).trim();
     // Asked in words: the turn waits for the switch, which waits for the command.
     const asked = askInWords(p, token, 'mode coder');
     await logged(p, 'switch started');
@@ -172,5 +206,60 @@ describe('a stop during a llama model swap whose start command hangs', { timeout
     expect(p.logs.some((l) => l.includes('grace period over'))).toBe(false);
     await expect.poll(() => alive(command), { timeout: 10_000 }).toBe(false);
     await asked;
+  });
+});
+
+describe('a stop during a llama model swap whose stop command hangs', { timeout: 120_000 }, () => {
+  it('leaves the model it was stopping recorded, and the next start runs its stop command again', async () => {
+    const pidFile = stopPidFile();
+    const runs = path.join(dir, 'stop-runs');
+    const release = path.join(dir, 'stop-release');
+    // A `systemctl stop` that notes each run, and hangs until `release` exists.
+    const stop = [
+      process.execPath,
+      '-e',
+      `const fs = require('node:fs');
+fs.appendFileSync(${JSON.stringify(runs)}, 'ran\\n');
+if (!fs.existsSync(${JSON.stringify(release)})) {
+  fs.writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+  setInterval(() => {}, 60_000);
+}`,
+    ];
+    const begin = () =>
+      startLlama(
+        'stop-data',
+        { qwen: { start: [], stop: [] }, coder: { start: [], stop: [stop] } },
+        {
+          qwen: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen' },
+          coder: { kind: 'llama', llamaModel: 'coder', description: 'Coder' },
+          // Whatever model the server has: nothing names the one loaded while it is active.
+          any: { kind: 'llama', description: 'Any model' },
+        },
+      );
+    const { p, token } = await begin();
+    // Coder is loaded; a mode that starts no model leaves it running.
+    expect(await switchTo(p, token, 'coder')).toMatchObject({ status: 200 });
+    expect(await switchTo(p, token, 'any')).toMatchObject({ status: 200 });
+    const asked = switchTo(p, token, 'qwen').catch((err: unknown) => err);
+    // Coder's stop command is running.
+    await expect.poll(() => pidIn(pidFile), { timeout: 30_000 }).toBeDefined();
+    const command = pidIn(pidFile) as number;
+
+    const exited = once(p.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    p.child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    await logged(p, 'brainstem is stopping: the switch is left to the next start');
+    await expect.poll(() => alive(command), { timeout: 10_000 }).toBe(false);
+    await asked;
+
+    // The next start, finishing the switch to qwen, stops coder first: it may still be up.
+    writeFileSync(release, '');
+    const next = await begin();
+    await logged(next.p, 'resuming the switch a restart cut');
+    const done = JSON.parse(await logged(next.p, 'switch done'));
+    expect(done).toMatchObject({ from: 'any', to: 'qwen' });
+    expect(readFileSync(runs, 'utf8')).toBe('ran\nran\n');
+    expect(await next.p.stop('SIGTERM')).toBe(0);
   });
 });
