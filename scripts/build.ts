@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { eagerModuleBodies, findHelper, type Shift, shiftColumn } from './eager-modules.js';
 
 /** Native addons find their .node file from their own package directory: they stay in node_modules. */
 const NATIVE = ['better-sqlite3', '@resvg/resvg-js'];
@@ -287,7 +288,26 @@ await build({
   supported: { 'template-literal': false },
   logLevel: 'warning',
 });
-for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
+const built = readdirSync('dist', { recursive: true, encoding: 'utf8' });
+const code = built
+  .filter((file) => file.endsWith('.js'))
+  .map((file) => ({ file: path.join('dist', file), text: readFileSync(path.join('dist', file), 'utf8') }));
+const helper = findHelper(code);
+if (!helper)
+  throw new Error(
+    "esbuild's __commonJS helper was not found in dist: scripts/eager-modules.ts must learn how this esbuild writes it",
+  );
+/** Per built file, per line: how its columns moved (eagerModuleBodies). */
+const moved = new Map<string, Map<number, Shift[]>>();
+for (const { file, text } of code) {
+  const eager = eagerModuleBodies(file, text, helper);
+  if (eager.wrapped === 0) continue;
+  writeFileSync(file, eager.text);
+  const byLine = new Map<number, Shift[]>();
+  for (const s of eager.shifts) byLine.set(s.line, [...(byLine.get(s.line) ?? []), s]);
+  moved.set(file, byLine);
+}
+for (const file of built) {
   if (!file.endsWith('.map')) continue;
   const mapFile = path.join('dist', file);
   const map = JSON.parse(readFileSync(mapFile, 'utf8')) as {
@@ -295,7 +315,8 @@ for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
     mappings: string;
     names: string[];
   };
-  writeFileSync(mapFile, JSON.stringify({ ...map, mappings: ownCodeOnly(map) }));
+  const shifts = moved.get(mapFile.replace(/\.map$/, '')) ?? new Map<number, Shift[]>();
+  writeFileSync(mapFile, JSON.stringify({ ...map, mappings: ownCodeOnly(map, shifts) }));
 }
 
 /**
@@ -306,14 +327,15 @@ for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
  * within the line), source index, original line, original column, name index
  * (relative across the file).
  */
-function ownCodeOnly(map: { sources: string[]; mappings: string }): string {
+function ownCodeOnly(map: { sources: string[]; mappings: string }, shifts: Map<number, Shift[]>): string {
   // Libraries, and the stand-ins the plugins above write (`node-url:whatwg-url`), are not brainstem's.
   const keep = map.sources.map((s) => !s.includes('node_modules/') && !/^[\w-]+:/.test(s));
   const abs = [0, 0, 0, 0];
   const out = [0, 0, 0, 0];
   return map.mappings
     .split(';')
-    .map((line) => {
+    .map((line, index) => {
+      const lineShifts = shifts.get(index) ?? [];
       let column = 0;
       let outColumn = 0;
       let mapped = false;
@@ -322,24 +344,26 @@ function ownCodeOnly(map: { sources: string[]; mappings: string }): string {
         const f = decodeVlq(segment);
         column += f[0] ?? 0;
         if (f.length < 4) continue;
+        // Where that column is once the module bodies were wrapped.
+        const at = shiftColumn(lineShifts, index, column);
         for (let i = 1; i < f.length; i++) abs[i - 1] = (abs[i - 1] ?? 0) + (f[i] ?? 0);
         if (!keep[abs[0] ?? 0]) {
           // A one-field segment maps what follows to nothing: without it a library's code
           // (a bundle is one long line) would take the position of the own code before it.
           if (mapped) {
-            kept.push(encodeVlq(column - outColumn));
-            outColumn = column;
+            kept.push(encodeVlq(at - outColumn));
+            outColumn = at;
           }
           mapped = false;
           continue;
         }
         mapped = true;
-        const fields = [column - outColumn];
+        const fields = [at - outColumn];
         for (let i = 1; i < f.length; i++) {
           fields.push((abs[i - 1] ?? 0) - (out[i - 1] ?? 0));
           out[i - 1] = abs[i - 1] ?? 0;
         }
-        outColumn = column;
+        outColumn = at;
         kept.push(fields.map(encodeVlq).join(''));
       }
       return kept.join(',');

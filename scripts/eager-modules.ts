@@ -1,0 +1,138 @@
+/**
+ * V8 compiles a function the first time it is called, unless it looks called
+ * at once: a function expression in parentheses, `(function () {…})`, is
+ * compiled with the file around it. esbuild hands each bundled CommonJS module
+ * (fastify, pino, grammY, …) to its `__commonJS` helper as an arrow function,
+ * run when the module is first required, so V8 compiled each of those bodies
+ * during every start: Node's compile cache keeps what was compiled when it
+ * compiled the file, never what is compiled later. Here each body becomes a
+ * parenthesized function expression: compiled with its chunk, it comes from
+ * the cache at the next start. The bodies run at start anyway, so memory is the
+ * same; what it saves is written in the README ("Start-up").
+ *
+ * The chunks are minified onto a few long lines: a column shifts for every
+ * edit before it on its line, and the source maps are shifted to match
+ * (shiftColumn).
+ */
+import path from 'node:path';
+import ts from 'typescript';
+
+/** How far the text after `column` (before the edits) moved on its line. */
+export interface Shift {
+  line: number;
+  column: number;
+  delta: number;
+}
+
+export interface EagerResult {
+  text: string;
+  shifts: Shift[];
+  wrapped: number;
+}
+
+/** The `__commonJS` helper of a chunk set: the file that defines it, and the name it exports it as. */
+export interface Helper {
+  file: string;
+  exported: string;
+}
+
+const parse = (file: string, text: string) =>
+  ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+
+/**
+ * Finds esbuild's `__commonJS` helper among the built files: the arrow that
+ * creates `{ exports: {} }` for a module and calls the module's body with it.
+ * Undefined when none is there (an esbuild that writes it otherwise).
+ */
+export function findHelper(files: { file: string; text: string }[]): Helper | undefined {
+  for (const { file, text } of files) {
+    if (!text.includes('exports:{}}).exports')) continue;
+    const sf = parse(file, text);
+    let local: string | undefined;
+    const visit = (node: ts.Node): void => {
+      if (
+        ts.isVariableDeclaration(node) &&
+        ts.isIdentifier(node.name) &&
+        node.initializer &&
+        ts.isArrowFunction(node.initializer) &&
+        node.initializer.getText(sf).includes('exports:{}}).exports')
+      )
+        local = node.name.text;
+      else ts.forEachChild(node, visit);
+    };
+    visit(sf);
+    if (local === undefined) continue;
+    for (const st of sf.statements) {
+      if (!ts.isExportDeclaration(st) || !st.exportClause || !ts.isNamedExports(st.exportClause)) continue;
+      for (const el of st.exportClause.elements)
+        if ((el.propertyName ?? el.name).getText(sf) === local)
+          return { file, exported: el.name.getText(sf) };
+    }
+  }
+  return undefined;
+}
+
+/** The name `file` calls the helper by: its own, or the one it imports it as. */
+function helperName(sf: ts.SourceFile, file: string, helper: Helper): string | undefined {
+  for (const st of sf.statements) {
+    if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+    const from = path.resolve(path.dirname(file), st.moduleSpecifier.text);
+    const bindings = st.importClause?.namedBindings;
+    if (from !== path.resolve(helper.file) || !bindings || !ts.isNamedImports(bindings)) continue;
+    for (const el of bindings.elements)
+      if ((el.propertyName ?? el.name).getText(sf) === helper.exported) return el.name.text;
+  }
+  if (path.resolve(file) !== path.resolve(helper.file)) return undefined;
+  // The defining file calls it by its own name: the one its export clause gives as `exported`.
+  for (const st of sf.statements) {
+    if (!ts.isExportDeclaration(st) || !st.exportClause || !ts.isNamedExports(st.exportClause)) continue;
+    for (const el of st.exportClause.elements)
+      if (el.name.getText(sf) === helper.exported) return (el.propertyName ?? el.name).getText(sf);
+  }
+  return undefined;
+}
+
+/** `file`'s text with every module body it gives the helper made a parenthesized function expression. */
+export function eagerModuleBodies(file: string, text: string, helper: Helper): EagerResult {
+  const sf = parse(file, text);
+  const name = helperName(sf, file, helper);
+  const edits: { start: number; end: number; text: string }[] = [];
+  const visit = (node: ts.Node): void => {
+    const body = ts.isCallExpression(node) && node.arguments.length === 1 ? node.arguments[0] : undefined;
+    if (
+      body &&
+      ts.isIdentifier((node as ts.CallExpression).expression) &&
+      ((node as ts.CallExpression).expression as ts.Identifier).text === name
+    ) {
+      if (ts.isArrowFunction(body) && ts.isBlock(body.body)) {
+        // `(a,b)=>{…}` → `(function(a,b){…})`: the module's `this` is esbuild's `exports` either way.
+        const head = text.slice(body.getStart(sf), body.equalsGreaterThanToken.getStart(sf));
+        const params = head.startsWith('(') ? head : `(${head})`;
+        edits.push({ start: body.getStart(sf), end: body.body.getStart(sf), text: `(function${params}` });
+        edits.push({ start: body.end, end: body.end, text: ')' });
+      } else if (ts.isFunctionExpression(body)) {
+        edits.push({ start: body.getStart(sf), end: body.getStart(sf), text: '(' });
+        edits.push({ start: body.end, end: body.end, text: ')' });
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  if (name !== undefined) visit(sf);
+  let out = '';
+  let at = 0;
+  const shifts: Shift[] = [];
+  for (const edit of edits.sort((a, b) => a.start - b.start)) {
+    out += text.slice(at, edit.start) + edit.text;
+    at = edit.end;
+    const { line, character } = sf.getLineAndCharacterOfPosition(edit.end);
+    shifts.push({ line, column: character, delta: edit.text.length - (edit.end - edit.start) });
+  }
+  return { text: out + text.slice(at), shifts, wrapped: edits.length / 2 };
+}
+
+/** Where `column` (of the text before the edits) on `line` is now. */
+export function shiftColumn(shifts: readonly Shift[], line: number, column: number): number {
+  let moved = column;
+  for (const s of shifts) if (s.line === line && s.column <= column) moved += s.delta;
+  return moved;
+}
