@@ -8,7 +8,7 @@
  * compiled the file, never what is compiled later. Here each body becomes a
  * parenthesized function expression: compiled with its chunk, it comes from
  * the cache at the next start. The bodies run at start anyway, so memory is the
- * same; what it saves is written in the README ("Start-up").
+ * same; what it saves is in the README ("Module bodies in the cache").
  *
  * The chunks are minified onto a few long lines: a column shifts for every
  * edit before it on its line, and the source maps are shifted to match
