@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
-import { eagerModuleBodies, findHelper, type Shift, shiftColumn } from './eager-modules.js';
+import { eagerModuleBodies, findHelper, type Shift } from './eager-modules.js';
 
 /** Native addons find their .node file from their own package directory: they stay in node_modules. */
 const NATIVE = ['better-sqlite3', '@resvg/resvg-js'];
@@ -335,7 +335,10 @@ function ownCodeOnly(map: { sources: string[]; mappings: string }, shifts: Map<n
   return map.mappings
     .split(';')
     .map((line, index) => {
+      // Segments come in column order, as do the line's shifts: one walk along both.
       const lineShifts = shifts.get(index) ?? [];
+      let next = 0;
+      let moved = 0;
       let column = 0;
       let outColumn = 0;
       let mapped = false;
@@ -345,7 +348,9 @@ function ownCodeOnly(map: { sources: string[]; mappings: string }, shifts: Map<n
         column += f[0] ?? 0;
         if (f.length < 4) continue;
         // Where that column is once the module bodies were wrapped.
-        const at = shiftColumn(lineShifts, index, column);
+        for (let s = lineShifts[next]; s !== undefined && s.column <= column; s = lineShifts[++next])
+          moved += s.delta;
+        const at = column + moved;
         for (let i = 1; i < f.length; i++) abs[i - 1] = (abs[i - 1] ?? 0) + (f[i] ?? 0);
         if (!keep[abs[0] ?? 0]) {
           // A one-field segment maps what follows to nothing: without it a library's code

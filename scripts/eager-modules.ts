@@ -7,17 +7,18 @@
  * during every start: Node's compile cache keeps what was compiled when it
  * compiled the file, never what is compiled later. Here each body becomes a
  * parenthesized function expression: compiled with its chunk, it comes from
- * the cache at the next start. The bodies run at start anyway, so memory is the
- * same; what it saves is in the README ("Module bodies in the cache").
+ * the cache at the next start. Most of those bodies run at start anyway: idle
+ * memory moved by half a megabyte at most; what it saves is in the README
+ * ("Module bodies in the cache").
  *
  * The chunks are minified onto a few long lines: a column shifts for every
  * edit before it on its line, and the source maps are shifted to match
- * (shiftColumn).
+ * (scripts/build.ts, ownCodeOnly).
  */
 import path from 'node:path';
 import ts from 'typescript';
 
-/** How far the text after `column` (before the edits) moved on its line. */
+/** How far the text from `column` on (before the edits) moved on its line; in column order. */
 export interface Shift {
   line: number;
   column: number;
@@ -36,8 +37,9 @@ export interface Helper {
   exported: string;
 }
 
+// Without parent links, which cost the parse time: nothing here walks up the tree.
 const parse = (file: string, text: string) =>
-  ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.JS);
 
 /**
  * Finds esbuild's `__commonJS` helper among the built files: the arrow that
@@ -92,8 +94,21 @@ function helperName(sf: ts.SourceFile, file: string, helper: Helper): string | u
   return undefined;
 }
 
+/** Whether esbuild's import line from the helper's file (`import{c as p,…}from"./chunk-….js"`) names it. */
+function importsHelper(text: string, helper: Helper): boolean {
+  const from = `/${path.basename(helper.file)}"`;
+  for (const m of text.matchAll(/import\{([^}]*)\}from("[^"]*")/g))
+    if (m[2]?.endsWith(from) && m[1]?.split(',').some((n) => n.split(' as ')[0] === helper.exported))
+      return true;
+  return false;
+}
+
 /** `file`'s text with every module body it gives the helper made a parenthesized function expression. */
 export function eagerModuleBodies(file: string, text: string, helper: Helper): EagerResult {
+  // Only the helper's file, and those importing the helper by name, call it: the others (half the
+  // text) are not parsed. helperName decides on the parsed imports.
+  if (path.resolve(file) !== path.resolve(helper.file) && !importsHelper(text, helper))
+    return { text, shifts: [], wrapped: 0 };
   const sf = parse(file, text);
   const name = helperName(sf, file, helper);
   const edits: { start: number; end: number; text: string }[] = [];
@@ -128,11 +143,4 @@ export function eagerModuleBodies(file: string, text: string, helper: Helper): E
     shifts.push({ line, column: character, delta: edit.text.length - (edit.end - edit.start) });
   }
   return { text: out + text.slice(at), shifts, wrapped: edits.length / 2 };
-}
-
-/** Where `column` (of the text before the edits) on `line` is now. */
-export function shiftColumn(shifts: readonly Shift[], line: number, column: number): number {
-  let moved = column;
-  for (const s of shifts) if (s.line === line && s.column <= column) moved += s.delta;
-  return moved;
 }

@@ -138,6 +138,22 @@ async function switchTo(p: ServiceProcess, token: string, mode: string): Promise
   return { status: res.status, body: await res.json() };
 }
 
+/**
+ * Once the model command that hangs wrote its pid to `pidFile`, stops brainstem as pm2 does
+ * (SIGTERM): it exits 0 on its own, leaves the switch to the next start, and ends the command.
+ */
+async function stopDuring(p: ServiceProcess, pidFile: string): Promise<void> {
+  await expect.poll(() => pidIn(pidFile), { timeout: 30_000 }).toBeDefined();
+  const command = pidIn(pidFile) as number;
+  const exited = once(p.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  p.child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  expect({ code, signal }).toEqual({ code: 0, signal: null });
+  await logged(p, 'stopped');
+  await logged(p, 'brainstem is stopping: the switch is left to the next start');
+  await expect.poll(() => alive(command), { timeout: 10_000 }).toBe(false);
+}
+
 const logged = (p: ServiceProcess, msg: string) => p.waitForLog((l) => l.includes(`"msg":"${msg}"`));
 
 describe('a stop during a switch to a Claude mode whose login check hangs', { timeout: 120_000 }, () => {
@@ -191,20 +207,11 @@ describe('a stop during a llama model swap whose start command hangs', { timeout
     // Asked in words: the turn waits for the switch, which waits for the command.
     const asked = askInWords(p, token, 'mode coder');
     await logged(p, 'switch started');
-    await expect.poll(() => pidIn(pidFile), { timeout: 30_000 }).toBeDefined();
-    const command = pidIn(pidFile) as number;
-
-    const exited = once(p.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-    p.child.kill('SIGTERM');
-    const [code, signal] = await exited;
-    expect({ code, signal }).toEqual({ code: 0, signal: null });
-    await logged(p, 'stopped');
+    await stopDuring(p, pidFile);
     const cut = JSON.parse(await logged(p, 'llama swap command failed'));
     expect(cut.reason).toMatch(/^the swap was cancelled while/);
-    await logged(p, 'brainstem is stopping: the switch is left to the next start');
     // The turn ended with the switch, not at the end of the stop's grace period.
     expect(p.logs.some((l) => l.includes('grace period over'))).toBe(false);
-    await expect.poll(() => alive(command), { timeout: 10_000 }).toBe(false);
     await asked;
   });
 });
@@ -241,16 +248,8 @@ if (!fs.existsSync(${JSON.stringify(release)})) {
     expect(await switchTo(p, token, 'coder')).toMatchObject({ status: 200 });
     expect(await switchTo(p, token, 'any')).toMatchObject({ status: 200 });
     const asked = switchTo(p, token, 'qwen').catch((err: unknown) => err);
-    // Coder's stop command is running.
-    await expect.poll(() => pidIn(pidFile), { timeout: 30_000 }).toBeDefined();
-    const command = pidIn(pidFile) as number;
-
-    const exited = once(p.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-    p.child.kill('SIGTERM');
-    const [code, signal] = await exited;
-    expect({ code, signal }).toEqual({ code: 0, signal: null });
-    await logged(p, 'brainstem is stopping: the switch is left to the next start');
-    await expect.poll(() => alive(command), { timeout: 10_000 }).toBe(false);
+    // Stopped while coder's stop command runs.
+    await stopDuring(p, pidFile);
     await asked;
 
     // The next start, finishing the switch to qwen, stops coder first: it may still be up.
