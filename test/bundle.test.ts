@@ -162,7 +162,8 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     // library modules' bodies before it (scripts/eager-modules.ts), each moving what follows.
     const source = readFileSync('handlers/telegram/bot.ts', 'utf8').split('\n');
     const line = source.findIndex((l) => l.includes("'Telegram bot polling'"));
-    expect(code.slice(0, code.indexOf('Telegram bot polling')).split('((function(').length).toBeGreaterThan(10);
+    const before = code.slice(0, code.indexOf('Telegram bot polling'));
+    expect(before.split('((function(').length).toBeGreaterThan(10);
     expect(at('Telegram bot polling')).toMatchObject({
       originalSource: expect.stringContaining('handlers/telegram/bot.ts'),
       originalLine: line,
