@@ -395,6 +395,47 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(llama.requests.length).toBe(before);
   });
 
+  it.each([
+    [
+      { content: null, function_call: { name: 'get_weather', arguments: '{}' } },
+      'function_call',
+      /tool_calls/,
+    ],
+    [{ content: '', audio: { id: 'audio_abc' } }, 'audio', /content/],
+    [{ content: null, refusal: 'I cannot help with that.' }, 'refusal', /content/],
+  ])(
+    'an assistant message of the history holding %j → 400 naming it, and no brain call',
+    async (assistant, key, help) => {
+      const before = llama.requests.length;
+      const r = await post({
+        model: 'local',
+        messages: [
+          { role: 'user', content: 'weather?' },
+          { role: 'assistant', ...assistant },
+          { role: 'user', content: 'and now?' },
+        ],
+      });
+      expect(r.status).toBe(400);
+      const e = await errorOf(r);
+      expect(e.param).toBe(`messages.1.${key}`);
+      expect(e.message).toMatch(help);
+      expect(llama.requests.length).toBe(before);
+    },
+  );
+
+  it('an assistant message replayed as the openai SDK gives it (refusal, audio, function_call: null) is answered', async () => {
+    const r = await post({
+      model: 'local',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello', refusal: null, audio: null, function_call: null },
+        { role: 'user', content: 'again' },
+      ],
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-brainstem-ignored-fields')).toBeNull();
+  });
+
   it('a Claude mode refuses a sampling field it cannot honour, before starting the CLI', async () => {
     for (const [field, value] of [
       ['temperature', 0.2],

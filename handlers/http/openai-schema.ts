@@ -30,10 +30,21 @@ export const chatMessageSchema = z
     name: z.string().optional(),
     tool_calls: z.array(toolCall).optional(),
     tool_call_id: z.string().optional(),
-    // An assistant message's, as a client replays it (the openai SDK's message has `refusal: null`); no brain reads them.
-    refusal: z.unknown().optional(),
-    audio: z.unknown().optional(),
-    function_call: z.unknown().optional(),
+    // An assistant message's, only null, as the openai SDK replays them (`refusal: null`). Any other
+    // value is that turn's content (a refusal, a spoken answer, a call in the deprecated form), which
+    // no brain is given: leaving it out would lose it without a word.
+    refusal: z
+      .null({ error: 'a refusal is not passed to the brains: send its text as the message’s content' })
+      .optional(),
+    audio: z
+      .null({ error: 'a spoken answer is not kept here: send what was said as the message’s content' })
+      .optional(),
+    function_call: z
+      .null({
+        error:
+          'function_call is deprecated: send the call in tool_calls, with an id, and its result as a tool message',
+      })
+      .optional(),
   })
   // As OpenAI does: a result without it answers no call in particular (a Claude mode would tell it as
   // a bare "tool result", a local model as whatever its chat template makes of it).
