@@ -1012,6 +1012,15 @@ function modeList(modeSchema: ModeSchema, configured: Record<string, z.infer<Mod
  */
 const MODE_ID = /^[a-z0-9_-]{1,40}$/;
 
+/**
+ * The mode fields only one kind of brain reads. Set on the other kind they
+ * would change nothing, and the owner would believe they do (a `systemPrompt`
+ * a local model never sees, a `personaDir` Claude never reads), so they are
+ * refused as `toolFilter` is (its own message says why, above).
+ */
+const CLAUDE_ONLY = ['cwd', 'systemPrompt', 'spares', 'brainstemTools', 'env', 'budget'] as const;
+const LLAMA_ONLY = ['llamaModel', 'personaDir', 'baseUrl', 'templateOpensThink'] as const;
+
 function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]): string[] {
   const problems: string[] = [];
   for (const id of configuredIds) {
@@ -1038,6 +1047,12 @@ function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]
       problems.push(
         `modes.${m.id}.toolFilter: only llama modes take client tools (Claude Code uses its own)`,
       );
+    }
+    for (const field of m.kind === 'claude' ? LLAMA_ONLY : CLAUDE_ONLY) {
+      if (m[field] !== undefined) {
+        const [reads, is] = m.kind === 'claude' ? ['llama', 'a Claude'] : ['Claude', 'a llama'];
+        problems.push(`modes.${m.id}.${field}: only ${reads} modes read it, and this is ${is} mode`);
+      }
     }
     if (c.llama && m.llamaModel && !c.llama.models[m.llamaModel]) {
       problems.push(`modes.${m.id}.llamaModel: "${m.llamaModel}" is not defined under llama.models`);

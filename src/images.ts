@@ -152,8 +152,10 @@ export function takesImages(mode: ModeConfig): boolean {
   return mode.vision ?? mode.kind === 'claude';
 }
 
-/** The refusal for images sent to a mode whose model takes none: what to do instead. */
-/** `param`: where the image is (`messages.1.content.0`), as OpenAI names a refused part. */
+/**
+ * The refusal for images sent to a mode whose model takes none: what to do instead.
+ * `param`: where the image is (`messages.1.content.0`), as OpenAI names a refused part.
+ */
 export function noVisionError(mode: ModeConfig, param: string): BrainstemError {
   return new BrainstemError(
     'IMAGES_NOT_TAKEN',

@@ -118,14 +118,14 @@ const cutSwitchSchema = z.object({
  * begins: a restart makes them after the one it cut, as they would have been
  * made without it, so the user ends on the mode they asked for last.
  */
+const QUEUED_KEY = 'switches_queued';
+const queuedSchema = z.array(z.object({ id: z.string(), to: z.string(), trigger: triggerSchema }));
+
 /** Why a switch ended on an error of its own (a locked database, a probe that throws). */
 function brokeOff(err: unknown): Said {
   const why = (err as Error).message || String(err);
   return { en: `it broke off (${why})`, fr: `elle s’est interrompue (${why})` };
 }
-
-const QUEUED_KEY = 'switches_queued';
-const queuedSchema = z.array(z.object({ id: z.string(), to: z.string(), trigger: triggerSchema }));
 
 /**
  * The one place a mode switch happens, whatever asked for it. Steps:

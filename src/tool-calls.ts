@@ -1,9 +1,9 @@
 import type { ToolCall, TurnEvent } from '../brains/types.js';
 
-/** Assembles streamed tool call deltas (OpenAI shape: id and name on the first delta of an index). */
 /** The id of a call whose brain gave none (an upstream that sends no ids): the same streamed or not. */
 export const defaultCallId = (index: number) => `call_${index}`;
 
+/** Assembles streamed tool call deltas (OpenAI shape: id and name on the first delta of an index). */
 export function collectToolCall(calls: ToolCall[], ev: Extract<TurnEvent, { type: 'tool_call' }>): void {
   let call = calls[ev.index];
   if (!call) {

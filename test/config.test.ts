@@ -230,6 +230,47 @@ describe('loadConfig', () => {
     expect(p).toMatch(/usageLimit\.fallbackMode: "lical" is not a mode/);
   });
 
+  it('refuses a mode field its kind does not read, each named, and takes each on the kind that reads it', () => {
+    const claudeOnly = {
+      cwd: '/srv/x',
+      systemPrompt: 'Be brief.',
+      spares: 2,
+      brainstemTools: ['git_status'],
+      env: { A: 'b' },
+      budget: { dayUsd: 1 },
+    };
+    const llamaOnly = {
+      llamaModel: 'qwen',
+      personaDir: '/srv/persona',
+      baseUrl: 'http://127.0.0.1:8082/v1',
+      templateOpensThink: true,
+    };
+    const llama = { models: { qwen: { start: [['true']], stop: [['true']] } } };
+    const { file, problems } = fileProblems({
+      llama,
+      modes: { small: { kind: 'llama', ...claudeOnly }, big: { kind: 'claude', ...llamaOnly } },
+    });
+    expect(problems).toEqual([
+      ...Object.keys(claudeOnly).map(
+        (f) => `${file}: modes.small.${f}: only Claude modes read it, and this is a llama mode`,
+      ),
+      ...Object.keys(llamaOnly).map(
+        (f) => `${file}: modes.big.${f}: only llama modes read it, and this is a Claude mode`,
+      ),
+    ]);
+    const d = dir();
+    writeFileSync(
+      path.join(d, 'brainstem.json'),
+      JSON.stringify({
+        llama,
+        modes: { small: { kind: 'llama', ...llamaOnly }, big: { kind: 'claude', ...claudeOnly } },
+      }),
+    );
+    const modes = loadConfig({}, d).modes;
+    expect(modes.find((m) => m.id === 'small')).toMatchObject(llamaOnly);
+    expect(modes.find((m) => m.id === 'big')).toMatchObject(claudeOnly);
+  });
+
   it("refuses a Claude allow-list rule that would let it run brainstem's tools without asking", () => {
     const d = dir();
     const rules = ['Read', 'mcp__brainstem', 'mcp__*', 'mcp__brainstem__make_target'];
