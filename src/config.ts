@@ -1016,10 +1016,15 @@ const MODE_ID = /^[a-z0-9_-]{1,40}$/;
  * The mode fields only one kind of brain reads. Set on the other kind they
  * would change nothing, and the owner would believe they do (a `systemPrompt`
  * a local model never sees, a `personaDir` Claude never reads), so they are
- * refused as `toolFilter` is (its own message says why, above).
+ * refused, as `toolFilter` on a Claude mode is with a message of its own.
  */
 const CLAUDE_ONLY = ['cwd', 'systemPrompt', 'spares', 'brainstemTools', 'env', 'budget'] as const;
 const LLAMA_ONLY = ['llamaModel', 'personaDir', 'baseUrl', 'templateOpensThink'] as const;
+/** What the owner most likely meant by two of them. */
+const INSTEAD: Partial<Record<(typeof CLAUDE_ONLY | typeof LLAMA_ONLY)[number], string>> = {
+  systemPrompt: 'a llama mode takes the client’s system message, or its persona from `personaDir`',
+  baseUrl: 'a Claude mode’s API address is `ANTHROPIC_BASE_URL` in its `env`',
+};
 
 function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]): string[] {
   const problems: string[] = [];
@@ -1051,7 +1056,10 @@ function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]
     for (const field of m.kind === 'claude' ? LLAMA_ONLY : CLAUDE_ONLY) {
       if (m[field] !== undefined) {
         const [reads, is] = m.kind === 'claude' ? ['llama', 'a Claude'] : ['Claude', 'a llama'];
-        problems.push(`modes.${m.id}.${field}: only ${reads} modes read it, and this is ${is} mode`);
+        const instead = INSTEAD[field] ? ` (${INSTEAD[field]})` : '';
+        problems.push(
+          `modes.${m.id}.${field}: only ${reads} modes read it, and this is ${is} mode${instead}`,
+        );
       }
     }
     if (c.llama && m.llamaModel && !c.llama.models[m.llamaModel]) {

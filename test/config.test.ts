@@ -250,12 +250,18 @@ describe('loadConfig', () => {
       llama,
       modes: { small: { kind: 'llama', ...claudeOnly }, big: { kind: 'claude', ...llamaOnly } },
     });
+    const instead: Record<string, string> = {
+      systemPrompt: ' (a llama mode takes the client’s system message, or its persona from `personaDir`)',
+      baseUrl: ' (a Claude mode’s API address is `ANTHROPIC_BASE_URL` in its `env`)',
+    };
     expect(problems).toEqual([
       ...Object.keys(claudeOnly).map(
-        (f) => `${file}: modes.small.${f}: only Claude modes read it, and this is a llama mode`,
+        (f) =>
+          `${file}: modes.small.${f}: only Claude modes read it, and this is a llama mode${instead[f] ?? ''}`,
       ),
       ...Object.keys(llamaOnly).map(
-        (f) => `${file}: modes.big.${f}: only llama modes read it, and this is a Claude mode`,
+        (f) =>
+          `${file}: modes.big.${f}: only llama modes read it, and this is a Claude mode${instead[f] ?? ''}`,
       ),
     ]);
     const d = dir();
