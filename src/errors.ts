@@ -32,6 +32,11 @@ export const errorCodes = {
   },
   INVALID_REQUEST: { status: 400, type: 'invalid_request_error', message: 'The request is not valid.' },
   BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    type: 'invalid_request_error',
+    message: 'Send the body as uncompressed UTF-8 JSON.',
+  },
   UNSUPPORTED_IMAGE: {
     status: 400,
     type: 'invalid_request_error',

@@ -153,6 +153,22 @@ describe('request body limit', () => {
 });
 
 describe('long strings in a body', () => {
+  it('malformed JSON after a string long enough to be lifted out: the parser’s position is in the body as sent', async () => {
+    const text = `{"model": "eyes", "messages": [{"role": "user", "content": "${'a'.repeat(70_000)}"}],}`;
+    const res = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: text,
+    });
+    expect(res.status).toBe(400);
+    const { message } = ((await res.json()) as { error: { message: string } }).error;
+    expect(message).toMatch(
+      new RegExp(`^The request body is not valid JSON: .* at position ${text.length - 1}\\b`),
+    );
+    // Not the marker the long string stood in for while the rest was parsed.
+    expect(message).not.toMatch(/bst-/);
+  });
+
   it('reach the model as sent, whatever they hold, from a chunked body, with a content-length upstream', async () => {
     // Lifted from the bytes on the way in and sliced on the way out: plain ASCII, non-ASCII,
     // one with escapes (parsed and written as usual), a long object key (never lifted).

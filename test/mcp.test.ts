@@ -256,6 +256,21 @@ describe('/mcp at the edges of the protocol', () => {
         error: { code: -32000, message: 'Unsupported Media Type: send the body as application/json.' },
       });
     }
+    // Declared in another charset: said the same way, with what to send instead.
+    const latin = await post(
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { 'content-type': 'application/json; charset=latin1' },
+    );
+    expect(latin.status).toBe(415);
+    expect(await latin.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32000,
+        message:
+          'Unsupported Media Type: The request body is declared as charset=latin1; JSON is read as UTF-8 only: send it in UTF-8 (charset=utf-8, or no charset).',
+      },
+    });
   });
 
   it('answers each invalid message of a batch with its own error, and the valid ones as usual', async () => {

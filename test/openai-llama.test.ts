@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { timeStream } from '../bench/sse-client.js';
@@ -1100,6 +1101,67 @@ describe('bad input gets a clear error and changes nothing', () => {
     );
     expect(whole.status).toBe(400);
     expect((await errorOf(whole)).message).not.toMatch(/half of a character/);
+  });
+
+  it('bytes that are not UTF-8 (a character cut in two, a surrogate in CESU-8, Latin-1), named by offset instead of read as U+FFFD', async () => {
+    const bytes = (content: number[]) =>
+      Buffer.concat([
+        Buffer.from('{"model": "local", "messages": [{"role": "user", "content": "half '),
+        Buffer.from(content),
+        Buffer.from(' end"}]}'),
+      ]);
+    const at = Buffer.byteLength('{"model": "local", "messages": [{"role": "user", "content": "half ');
+    for (const [content, shown] of [
+      [[0xf0, 0x9f, 0x20], 'f0 9f 20 20'],
+      [[0xed, 0xa0, 0xbd], 'ed a0 bd 20'],
+      [[0xe9], 'e9 20 65 6e'],
+    ] as const) {
+      const r = await fetch(`${svc.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+        body: bytes([...content]),
+      });
+      expect(r.status).toBe(400);
+      const e = (await r.json()) as { error: { message: string; code: string } };
+      expect(e.error.code).toBe('bad_json');
+      expect(e.error.message).toBe(
+        `The request body is not valid UTF-8: the bytes at offset ${at} (${shown}) are not a whole character (a character cut in two, or text in another encoding such as Latin-1). Send the JSON as UTF-8.`,
+      );
+    }
+  });
+
+  it('a body declared in another charset, or compressed, gets a 415 saying what to send; UTF-8 declared passes', async () => {
+    const body = JSON.stringify({ model: 'local', messages: [{ role: 'robot', content: 'x' }] });
+    const latin = await post(body, { 'content-type': 'application/json; charset=iso-8859-1' });
+    expect(latin.status).toBe(415);
+    expect(await errorOf(latin)).toMatchObject({
+      code: 'unsupported_media_type',
+      message:
+        'The request body is declared as charset=iso-8859-1; JSON is read as UTF-8 only: send it in UTF-8 (charset=utf-8, or no charset).',
+    });
+    const zipped = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${svc.token}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+      body: gzipSync(body),
+    });
+    expect(zipped.status).toBe(415);
+    expect((await errorOf(zipped)).message).toBe(
+      'The request body is sent with Content-Encoding: gzip, which brainstem does not decode; send it uncompressed, without that header.',
+    );
+    // Declared UTF-8, in any of its spellings, is read: the role then stops the request.
+    for (const type of [
+      'application/json; charset=utf-8',
+      'application/json;charset="UTF-8"',
+      'application/json; charset=utf8',
+    ]) {
+      const r = await post(body, { 'content-type': type, 'content-encoding': 'identity' });
+      expect(r.status).toBe(400);
+      expect((await errorOf(r)).param).toBe('messages.0.role');
+    }
   });
 
   it('a body sent as text/plain, asked for as JSON', async () => {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -27,20 +28,31 @@ const LIFTED_STRING_BYTES = 64 * 1024;
  */
 export function installJsonParser(app: FastifyInstance): void {
   const fastifyParse = app.getDefaultJsonParser('error', 'error');
-  // fastify's parser says only that the body is not valid JSON: the reason is found again here.
-  const parse: typeof fastifyParse = (request, text, done) =>
+  // fastify's parser says only that the body is not valid JSON: the reason is found again here, in
+  // the text the client sent (`sent`: the parsed one may have markers in place of long strings).
+  const parse = (request: FastifyRequest, text: string, sent: () => string, done: ParseDone) =>
     fastifyParse(request, text, (error, value) => {
       if ((error as { code?: string } | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-        done(new BrainstemError('BAD_JSON', jsonProblem(String(text))), undefined);
+        done(new BrainstemError('BAD_JSON', jsonProblem(sent())), undefined);
       } else done(error, value);
     });
   app.removeContentTypeParser('application/json');
   // fastify would hand a text/plain body to the routes as a string.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', (request, payload, done) => {
+    const refused = unreadableBody(request);
+    if (refused) {
+      done(refused, undefined);
+      return;
+    }
     readBody(request, payload as Readable, (err, body) => {
       if (err || !body) {
         done(err ?? new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+        return;
+      }
+      // Decoding would put U+FFFD in place of each broken byte and change the text without a word.
+      if (!isUtf8(body)) {
+        done(new BrainstemError('BAD_JSON', notUtf8(body)), undefined);
         return;
       }
       const scan = scanJson(body, MAX_JSON_DEPTH);
@@ -57,15 +69,16 @@ export function installJsonParser(app: FastifyInstance): void {
       if (scan.length === 0) {
         const whole = body.toString('utf8');
         release(body);
-        parse(request, whole, refuseHalfCharacters(whole, done));
+        parse(request, whole, () => whole, refuseHalfCharacters(whole, done));
         return;
       }
       const { text, strings, mark } = liftStrings(body, scan);
       release(body);
-      // Lifted strings are decoded from UTF-8 bytes, which cannot hold half a character.
+      // Lifted strings are decoded from valid UTF-8 bytes, which cannot hold half a character.
       parse(
         request,
         text,
+        () => unlift(text, mark, strings),
         refuseHalfCharacters(text, (error, value) => {
           done(error, error ? undefined : putBack(value, mark, strings));
         }),
@@ -240,6 +253,12 @@ function liftStrings(body: Buffer, spans: Span[]): { text: string; strings: stri
   return { text: parts.join(''), strings, mark };
 }
 
+/** The body's text again from its lifted form (its literals are plain: their text is their JSON). */
+function unlift(text: string, mark: string, strings: string[]): string {
+  const marker = new RegExp(`\\\\u0000${mark.slice(1)}(\\d+)`, 'g');
+  return text.replace(marker, (_, k: string) => strings[Number(k)] ?? '');
+}
+
 /** The parsed value with every marker string replaced by the string it stands for. */
 function putBack(value: unknown, mark: string, strings: string[]): unknown {
   if (typeof value === 'string') {
@@ -311,4 +330,54 @@ function jsonProblem(text: string): string {
   } catch (err) {
     return `The request body is not valid JSON: ${(err as Error).message}.`;
   }
+}
+
+/**
+ * Why a body is refused before it is read: compressed (fastify hands the bytes
+ * on as they came, so JSON.parse would fail on them), or declared in a charset
+ * other than UTF-8, which JSON exchanged between systems must be (RFC 8259).
+ */
+function unreadableBody(request: FastifyRequest): BrainstemError | undefined {
+  const encoding = String(request.headers['content-encoding'] ?? '').trim();
+  if (encoding !== '' && encoding.toLowerCase() !== 'identity') {
+    return new BrainstemError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `The request body is sent with Content-Encoding: ${encoding}, which brainstem does not decode; send it uncompressed, without that header.`,
+    );
+  }
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(String(request.headers['content-type'] ?? ''))?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    return new BrainstemError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `The request body is declared as charset=${charset}; JSON is read as UTF-8 only: send it in UTF-8 (charset=utf-8, or no charset).`,
+    );
+  }
+  return undefined;
+}
+
+/** Where a body that is not UTF-8 first breaks, and its bytes there, for a message the client can act on. */
+function notUtf8(body: Buffer): string {
+  const at = firstBrokenCharacter(body);
+  const bytes = [...body.subarray(at, at + 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  return `The request body is not valid UTF-8: the bytes at offset ${at} (${bytes}) are not a whole character (a character cut in two, or text in another encoding such as Latin-1). Send the JSON as UTF-8.`;
+}
+
+/** The offset of the first byte that does not start a well-formed UTF-8 character (RFC 3629's table). */
+function firstBrokenCharacter(body: Buffer): number {
+  let i = 0;
+  while (i < body.length) {
+    const lead = body[i] as number;
+    const more =
+      lead < 0x80 ? 0 : lead < 0xc2 ? -1 : lead < 0xe0 ? 1 : lead < 0xf0 ? 2 : lead < 0xf5 ? 3 : -1;
+    if (more < 0) return i;
+    // The second byte's range also rules out overlong forms, surrogates and code points past U+10FFFF.
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    for (let k = 1; k <= more; k++) {
+      const b = body[i + k];
+      if (b === undefined || b < (k === 1 ? low : 0x80) || b > (k === 1 ? high : 0xbf)) return i;
+    }
+    i += more + 1;
+  }
+  return body.length;
 }

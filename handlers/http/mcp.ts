@@ -206,6 +206,9 @@ function bodyRefusal(app: FastifyInstance, error: Error, reply: FastifyReply): H
     return new HttpRpcError(400, RpcCode.PARSE_ERROR, `Parse error: ${error.message}`);
   }
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return unsupportedMediaType();
+  if (error instanceof BrainstemError && error.code === 'UNSUPPORTED_MEDIA_TYPE') {
+    return new HttpRpcError(415, RpcCode.REFUSED, `Unsupported Media Type: ${error.message}`);
+  }
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     const tooLarge = bodyTooLarge(app, reply);
     return new HttpRpcError(tooLarge.status, RpcCode.REFUSED, `Payload Too Large: ${tooLarge.message}`);
