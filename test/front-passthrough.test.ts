@@ -4,6 +4,7 @@
  * reach Telegram as they came and Telegram's answers come back as they were;
  * what must never reach Telegram is answered by the front.
  */
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { Bot, type GrammyError, InputFile } from 'grammy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -189,6 +190,79 @@ describe('the Bot API front, outbound', () => {
     expect(h.tg.calls.length).toBe(calls);
     const unknown = await fetch(`${front}/nothing-here`);
     expect(unknown.status).toBe(404);
+  });
+
+  it('takes a compressed body as Telegram does: passed on, read by a local method, decoded where it is rewritten', async () => {
+    const post = (method: string, body: Buffer, encoding: string) =>
+      fetch(`${front}/bot${h.tg.token}/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        body: new Uint8Array(body),
+      });
+    const json = (value: object) => Buffer.from(JSON.stringify(value));
+    // sendMessage is read whole (notice-dedupe.ts may rewrite it); editMessageText streams through.
+    const sent = await post('sendMessage', gzipSync(json({ chat_id: CHAT, text: 'zipped' })), 'gzip');
+    expect(sent.status).toBe(200);
+    const { result } = (await sent.json()) as { result: { message_id: number } };
+    const edited = await post(
+      'editMessageText',
+      deflateSync(json({ chat_id: CHAT, message_id: result.message_id, text: 'deflated' })),
+      'deflate',
+    );
+    expect(edited.status).toBe(200);
+    expect(h.tg.botMessages(CHAT).find((m) => m.messageId === result.message_id)?.history).toEqual([
+      'zipped',
+      'deflated',
+    ]);
+    // Answered by the front itself (its parameters read), compressed with brotli.
+    const info = await post('getWebhookInfo', brotliCompressSync(json({})), 'br');
+    expect(await info.json()).toMatchObject({ ok: true, result: { url: '' } });
+    // A body that does not decode, and an encoding no one takes, in Telegram's shape.
+    const broken = await post('getWebhookInfo', Buffer.from('not gzip at all'), 'gzip');
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toEqual({
+      ok: false,
+      error_code: 400,
+      description: 'Bad Request: the body is not valid gzip',
+    });
+    const unknown = await post('getWebhookInfo', json({}), 'compress');
+    expect(unknown.status).toBe(415);
+    expect(await unknown.json()).toEqual({
+      ok: false,
+      error_code: 415,
+      description: 'Unsupported Media Type: Content-Encoding compress',
+    });
+  });
+
+  it('answers any other HTTP method, and the bare prefix, in Telegram’s shape, never as the OpenAI endpoint', async () => {
+    const calls = h.tg.calls.length;
+    for (const method of ['PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      const res = await fetch(`${front}/bot${h.tg.token}/sendMessage`, { method });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, POST');
+      expect(await res.json()).toEqual({
+        ok: false,
+        error_code: 405,
+        description: 'Method Not Allowed: use GET or POST',
+      });
+      // The token is still checked first: a wrong one learns nothing more.
+      const wrong = await fetch(`${front}/bot123456:WRONG-token/sendMessage`, { method });
+      expect(await wrong.json()).toEqual({ ok: false, error_code: 401, description: 'Unauthorized' });
+    }
+    for (const url of [front, `${front}/`]) {
+      const res = await fetch(url, { method: 'PUT' });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({ ok: false, error_code: 404, description: 'Not Found' });
+    }
+    // A malformed %-escape never reaches a route: still said in Telegram's shape under the prefix.
+    const bad = await fetch(`${front}/bot${h.tg.token}/getMe%ZZ`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({
+      ok: false,
+      error_code: 400,
+      description: 'Bad Request: the path is not a valid URL (a malformed %-escape?)',
+    });
+    expect(h.tg.calls.length).toBe(calls);
   });
 
   it('never writes the bot token in a log line', () => {

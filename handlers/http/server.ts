@@ -64,12 +64,26 @@ export async function buildHttpFace(
       const url = loggedPath(request.url, core.config.telegram.token);
       const badUrl = error.code === 'FST_ERR_BAD_URL';
       request.log.warn({ method: request.method, url, code: error.code }, 'refused before any route');
-      (reply as unknown as FastifyReply).status(badUrl ? 400 : (error.statusCode ?? 400)).send(
-        openAiError({
-          message: badUrl ? 'The request path is not a valid URL (a malformed %-escape?).' : error.message,
-          type: 'invalid_request_error',
-          code: 'INVALID_REQUEST',
-        }),
+      const status = badUrl ? 400 : (error.statusCode ?? 400);
+      // No route matched, so the shape follows the path: under the front's prefix, the Bot API's.
+      const { enabled, prefix } = core.config.telegram.front;
+      const front = enabled && (request.url === prefix || request.url.startsWith(`${prefix}/`));
+      (reply as unknown as FastifyReply).status(status).send(
+        front
+          ? {
+              ok: false,
+              error_code: status,
+              description: badUrl
+                ? 'Bad Request: the path is not a valid URL (a malformed %-escape?)'
+                : `Bad Request: ${error.message}`,
+            }
+          : openAiError({
+              message: badUrl
+                ? 'The request path is not a valid URL (a malformed %-escape?).'
+                : error.message,
+              type: 'invalid_request_error',
+              code: 'INVALID_REQUEST',
+            }),
       );
     },
     // What Node's HTTP parser refuses (an unknown method, a bad content-length): a short answer and a line.

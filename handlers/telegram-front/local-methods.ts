@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../../src/logger.js';
 import { ALL_UPDATE_TYPES, apiError, apiResult, type BotApiAnswer, DEFAULT_UPDATE_TYPES } from './bot-api.js';
 import type { CommandsMerge } from './commands-merge.js';
+import { readCallBody } from './request-body.js';
 import type { UpdateQueue } from './update-queue.js';
 
 /**
@@ -144,15 +145,11 @@ export async function readParams(
   search: string,
 ): Promise<{ ok: true; params: Record<string, unknown> } | { ok: false; answer: BotApiAnswer }> {
   const params: Record<string, unknown> = Object.fromEntries(new URLSearchParams(search));
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PARAMS_BYTES) return { ok: false, answer: apiError(413, 'Request Entity Too Large') };
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return { ok: true, params };
-  const raw = Buffer.concat(chunks).toString('utf8');
+  const read = await readCallBody(req, MAX_PARAMS_BYTES);
+  if (!read.ok) return read;
+  const body = read.bytes;
+  if (body.length === 0) return { ok: true, params };
+  const raw = body.toString('utf8');
   const contentType = req.headers['content-type'] ?? '';
   const type = contentType.toLowerCase();
   if (type.startsWith('application/json')) {
@@ -166,8 +163,7 @@ export async function readParams(
     return { ok: true, params: { ...params, ...Object.fromEntries(new URLSearchParams(raw)) } };
   }
   // The boundary is case-sensitive: the header goes on as it came.
-  if (type.startsWith('multipart/form-data'))
-    return multipartParams(Buffer.concat(chunks), contentType, params);
+  if (type.startsWith('multipart/form-data')) return multipartParams(body, contentType, params);
   return {
     ok: false,
     answer: apiError(400, 'Bad Request: send the parameters of this method as JSON or form fields'),

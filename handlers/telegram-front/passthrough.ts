@@ -12,8 +12,11 @@ import type { BotApiAnswer } from './bot-api.js';
  * One keep-alive pool, so a passed-through call costs no new connection.
  */
 
-/** Request headers that describe the body; the rest (host, connection, encodings) is the hop's own. */
-const BODY_HEADERS = ['content-type', 'content-length'] as const;
+/**
+ * Request headers that describe a body streamed as it came (Telegram decodes a compressed one, as
+ * it would from OpenClaw); the rest (host, connection, transfer encodings) is the hop's own.
+ */
+const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding'] as const;
 
 export interface Incoming {
   httpMethod: 'GET' | 'POST';
@@ -42,7 +45,11 @@ export class Passthrough {
       const value = incoming.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
-    if (Buffer.isBuffer(incoming.body)) headers['content-length'] = String(incoming.body.length);
+    // A body read whole (to rewrite it) was decoded then: it goes as it is now.
+    if (Buffer.isBuffer(incoming.body)) {
+      headers['content-length'] = String(incoming.body.length);
+      delete headers['content-encoding'];
+    }
     const { request } = await undici();
     return request(`${this.root}/bot${this.token}/${method}${incoming.search}`, {
       method: incoming.httpMethod,

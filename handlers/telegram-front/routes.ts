@@ -7,6 +7,7 @@ import type { RouteSet } from '../http/server.js';
 import { apiError, type BotApiAnswer, NOT_FOUND, redactBotPaths, UNAUTHORIZED } from './bot-api.js';
 import { type LocalMethod, readParams } from './local-methods.js';
 import type { Passthrough } from './passthrough.js';
+import { readCallBody } from './request-body.js';
 
 /**
  * The front's HTTP surface, under its prefix: `/bot<TOKEN>/<method>` and
@@ -18,6 +19,9 @@ import type { Passthrough } from './passthrough.js';
  * Telegram's 401 and reaches nothing), so the routes opt out of the Bearer
  * check; the token never appears in a log line or an error.
  */
+
+/** What fastify routes by default: the front takes them all, and answers GET and POST (and HEAD for a file). */
+const FRONT_HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
 const API_PATH = /^\/bot([^/]+)\/([A-Za-z0-9_]+)$/;
 const FILE_PATH = /^\/file\/bot([^/]+)\/(.+)$/;
@@ -55,12 +59,18 @@ export function frontRoutes(opts: FrontRouteOptions): RouteSet {
         scope.addHook('onSend', async (_request, reply) => {
           if (opts.stopping()) reply.header('connection', 'close');
         });
-        scope.route({
-          method: ['GET', 'POST'],
-          url: '/*',
-          config: { auth: 'own', errors: 'bot-api' },
-          handler: (request, reply) => guarded(opts, request, reply),
-        });
+        // Every method and the bare prefix too: a path under the prefix is the front's, so what it
+        // refuses (a PUT, an OPTIONS) is refused in Telegram's shape, not as the OpenAI endpoint's
+        // missing Bearer token.
+        for (const url of ['/', '/*']) {
+          scope.route({
+            method: FRONT_HTTP_METHODS,
+            url,
+            ...(url === '/' ? { prefixTrailingSlash: 'no-slash' as const } : {}),
+            config: { auth: 'own', errors: 'bot-api' },
+            handler: (request, reply) => guarded(opts, request, reply),
+          });
+        }
       },
       { prefix: opts.prefix },
     );
@@ -73,6 +83,8 @@ export function frontRoutes(opts: FrontRouteOptions): RouteSet {
  * Telegram's flood control, instead of backing off for minutes as after a 500.
  */
 const LOCKED_RETRY_S = 2;
+
+const METHOD_NOT_ALLOWED = apiError(405, 'Method Not Allowed: use GET or POST');
 
 /** Whatever fails is answered in Telegram's shape, and logged without the token. */
 async function guarded(opts: FrontRouteOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -118,6 +130,10 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   // Aborts the upstream call (or ends a long poll) when OpenClaw goes away before the answer.
   const gone = callerGone(reply);
 
+  // The Bot API takes its calls by GET and POST: anything else acts on nothing.
+  if (!['GET', 'HEAD', 'POST'].includes(request.method)) {
+    return answer(reply.header('allow', 'GET, POST'), METHOD_NOT_ALLOWED);
+  }
   if (file) {
     const filePath = fileOnly(file[2] ?? '');
     if (filePath === undefined) return answer(reply, NOT_FOUND);
@@ -126,9 +142,7 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
 
   // fastify answers HEAD with the GET route; a method call acts (sendMessage,
   // getUpdates' offset), which a HEAD must never do, so it is refused here.
-  if (request.method === 'HEAD') {
-    return answer(reply.header('allow', 'GET, POST'), apiError(405, 'Method Not Allowed: use GET or POST'));
-  }
+  if (request.method === 'HEAD') return answer(reply.header('allow', 'GET, POST'), METHOD_NOT_ALLOWED);
 
   const method = api?.[2] ?? '';
   const lower = method.toLowerCase();
@@ -141,9 +155,11 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   const httpMethod = request.method === 'GET' ? 'GET' : 'POST';
   let body: Buffer | typeof request.raw | undefined = httpMethod === 'POST' ? request.raw : undefined;
   if (httpMethod === 'POST' && opts.rewrite?.methods.has(lower)) {
-    const whole = await readWhole(request.raw);
-    if (!whole) return answer(reply, apiError(413, 'Request Entity Too Large'));
-    body = opts.rewrite.rewrite(lower, String(request.headers['content-type'] ?? ''), whole) ?? whole;
+    const read = await readCallBody(request.raw, MAX_REWRITE_BYTES);
+    if (!read.ok) return answer(reply, read.answer);
+    // Decoded: it goes on uncompressed (passthrough.ts sends a Buffer without Content-Encoding).
+    body =
+      opts.rewrite.rewrite(lower, String(request.headers['content-type'] ?? ''), read.bytes) ?? read.bytes;
   }
   return relay(opts, reply, method, () =>
     opts.passthrough.forward(method, { httpMethod, search, headers: request.headers, body }, gone),
@@ -210,17 +226,6 @@ function connectFailure(err: unknown): string | undefined {
 
 function answer(reply: FastifyReply, a: BotApiAnswer): FastifyReply {
   return reply.code(a.status).header('content-type', 'application/json').send(a.body);
-}
-
-async function readWhole(stream: AsyncIterable<unknown>): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REWRITE_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 /**

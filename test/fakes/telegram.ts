@@ -91,6 +91,7 @@
 import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync, inflateSync } from 'node:zlib';
 
 export interface FakeEntity {
   type: string;
@@ -1233,10 +1234,19 @@ function menuKey(p: Json): string {
   return `${parts.join(':')}|${typeof p.language_code === 'string' ? p.language_code : ''}`;
 }
 
+/** The body, decoded from a Content-Encoding as the Bot API's server decodes it (gzip, deflate). */
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  const body = Buffer.concat(chunks);
+  const encoding = req.headers['content-encoding'];
+  try {
+    if (encoding === 'gzip') return gunzipSync(body);
+    if (encoding === 'deflate') return inflateSync(body);
+  } catch {
+    // Left as it came: its parameters then cannot be read, and the call gets a 400.
+  }
+  return body;
 }
 
 interface MultipartFile {
