@@ -50,6 +50,12 @@ async function collect(events: AsyncIterable<TurnEvent>): Promise<TurnEvent[]> {
 const running = () => new AbortController().signal;
 
 const textOf = (events: TurnEvent[]) => events.map((e) => (e.type === 'text' ? e.text : '')).join('');
+/** The tokens of the logprobs the events carry, joined: what they spell. */
+const tokensOf = (events: TurnEvent[]) =>
+  events
+    .flatMap((e) => (e.type === 'logprobs' ? e.content : []))
+    .map((l) => (l as { token: string }).token)
+    .join('');
 
 function deferred() {
   let resolve: () => void = () => undefined;
@@ -186,26 +192,37 @@ describe('LlamaLocalBrain streaming', () => {
     ]);
   });
 
-  it('removes think blocks split at every position across chunks', async () => {
+  // Each chunk of the fake is one token: a split inside a tag makes a token that straddles the block's edge.
+  it('removes think blocks split at every position across chunks, and the logprobs of what it removes', async () => {
     const input = '<think>plan it</think>\n\nAnswer <b>here</b>';
     const brain = brainFor(fake.baseUrl);
     for (let i = 1; i < input.length; i++) {
       fake.reply({ chunks: [input.slice(0, i), input.slice(i)] });
-      const events = await collect(brain.turn(turnReq('hi'), running()));
+      const events = await collect(brain.turn(turnReq('hi', { options: { logprobs: true } }), running()));
       expect(textOf(events), `split at ${i}`).toBe('Answer <b>here</b>');
+      expect(tokensOf(events), `split at ${i}`).toBe('Answer <b>here</b>');
       expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
     }
   });
 
-  it('with templateOpensThink, hides the reasoning before a </think> split at every position across chunks', async () => {
+  it('with templateOpensThink, hides the reasoning before a </think> split at every position across chunks, and its logprobs', async () => {
     const input = 'The user greets me. I should reply.</think>\n\nHello <b>there</b>';
     const brain = brainFor(fake.baseUrl, { templateOpensThink: true });
+    const asked = turnReq('hi', { options: { logprobs: true } });
     for (let i = 1; i < input.length; i++) {
       fake.reply({ chunks: [input.slice(0, i), input.slice(i)] });
-      const events = await collect(brain.turn(turnReq('hi'), running()));
+      const events = await collect(brain.turn(asked, running()));
       expect(textOf(events), `split at ${i}`).toBe('Hello <b>there</b>');
+      expect(tokensOf(events), `split at ${i}`).toBe('Hello <b>there</b>');
       expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
     }
+    // No </think> came: the text is shown at the end after all, and its logprobs with it.
+    fake.reply({ chunks: ['just', ' an answer'] });
+    const events = await collect(brain.turn(asked, running()));
+    expect(events.filter((e) => e.type === 'text' || e.type === 'logprobs')).toMatchObject([
+      { type: 'text', text: 'just an answer' },
+      { type: 'logprobs', content: [{ token: 'just' }, { token: ' an answer' }] },
+    ]);
   });
 
   it('ignores reasoning_content deltas', async () => {

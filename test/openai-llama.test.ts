@@ -503,6 +503,28 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(r.choices[0]?.message.content).toBe(tokens);
   });
 
+  it('leaves the tokens of a <think> block out of the logprobs, as out of the text, streamed or not', async () => {
+    // The fake sends each chunk as one token: the tag split across two, and one token across the block's end.
+    llama.reply({ chunks: ['<thi', 'nk>', 'secret plan', '</think>ans', 'wer'] });
+    const ask = { model: 'local', messages: [{ role: 'user' as const, content: 'plan' }], logprobs: true };
+    const r = await svc.client.chat.completions.create(ask);
+    const logprobs = r.choices[0]?.logprobs?.content ?? [];
+    expect(r.choices[0]?.message.content).toBe('answer');
+    expect(logprobs.map((l) => l.token)).toEqual(['ans', 'wer']);
+    // The token cut to its shown part keeps its own logprob, with the bytes of what is shown.
+    expect(logprobs[0]).toMatchObject({ logprob: -0.5, bytes: [...Buffer.from('ans')] });
+
+    const stream = await svc.client.chat.completions.create({ ...ask, stream: true });
+    let content = '';
+    const tokens: string[] = [];
+    for await (const chunk of stream) {
+      content += chunk.choices[0]?.delta.content ?? '';
+      tokens.push(...(chunk.choices[0]?.logprobs?.content ?? []).map((l) => l.token));
+    }
+    expect(content).toBe('answer');
+    expect(tokens).toEqual(['ans', 'wer']);
+  });
+
   it('sends a stream’s headers, and heartbeats, while the first word is long in coming', async () => {
     const held = gate();
     llama.reply({ chunks: [{ wait: held.promise }, 'late'] });

@@ -22,8 +22,8 @@ import { jsonBody } from './body.js';
 import { llamaHealthUrl, probeLlamaHealth } from './health.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
+import { ShownContent } from './shown-content.js';
 import { sseFields } from './sse.js';
-import { ThinkFilter } from './think-filter.js';
 import { grammarSafeTools } from './tool-schemas.js';
 import { contextOverflow, parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
 
@@ -228,7 +228,7 @@ export class LlamaLocalBrain implements Brain {
       return;
     }
 
-    const filter = new ThinkFilter(this.mode.templateOpensThink);
+    const shown = new ShownContent(this.mode.templateOpensThink);
     const slots = new CallSlots();
     let finishReason: FinishReason | undefined;
     let sawDone = false;
@@ -261,8 +261,8 @@ export class LlamaLocalBrain implements Brain {
           return;
         }
         for (const choice of chunk.choices ?? []) {
-          const visible = choice.delta?.content ? filter.push(choice.delta.content) : '';
-          if (visible) yield { type: 'text', text: visible };
+          const { text, logprobs } = shown.push(choice.delta?.content ?? '', choice.logprobs?.content ?? []);
+          if (text) yield { type: 'text', text };
           for (const call of choice.delta?.tool_calls ?? []) {
             yield {
               type: 'tool_call',
@@ -272,7 +272,7 @@ export class LlamaLocalBrain implements Brain {
               ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
             };
           }
-          if (choice.logprobs?.content?.length) yield { type: 'logprobs', content: choice.logprobs.content };
+          if (logprobs.length > 0) yield { type: 'logprobs', content: logprobs };
           if (choice.finish_reason) finishReason = toFinishReason(choice.finish_reason);
         }
         if (chunk.usage) {
@@ -310,8 +310,9 @@ export class LlamaLocalBrain implements Brain {
       });
       return;
     }
-    const rest = filter.flush();
-    if (rest) yield { type: 'text', text: rest };
+    const rest = shown.flush();
+    if (rest.text) yield { type: 'text', text: rest.text };
+    if (rest.logprobs.length > 0) yield { type: 'logprobs', content: rest.logprobs };
     if (usage) yield { type: 'usage', usage };
     const finish = finishReason ?? 'stop';
     this.logger.info(

@@ -1,6 +1,9 @@
 const OPEN = '<think>';
 const CLOSE = '</think>';
 
+/** A stretch of the raw text, as [from, to) offsets in UTF-16 units from its start. */
+export type Span = readonly [number, number];
+
 /**
  * Removes `<think>…</think>` blocks from a stream of text deltas. A tag may be
  * split anywhere across deltas, so the end of a delta that could be the start
@@ -9,6 +12,9 @@ const CLOSE = '</think>';
  * The whitespace right after a `</think>` is dropped while nothing visible has
  * been emitted yet: reasoning models write `</think>\n\n` before the answer and
  * the user should not see an answer that starts with blank lines.
+ *
+ * What it shows is always a part of the raw text, and it says which part (takeShown, settled):
+ * the logprobs of the raw text's tokens are cut to match (shown-content.ts).
  */
 export class ThinkFilter {
   private inside: boolean;
@@ -20,6 +26,9 @@ export class ThinkFilter {
    * (undefined after it, or when the template opens none): kept for flush, in case none comes.
    */
   private templateBlock: string | undefined;
+  private pushedLength = 0;
+  /** Where the text returned since the last takeShown lies in the raw text. */
+  private shown: Span[] = [];
 
   /**
    * `templateOpens`: the chat template ended the prompt with `<think>` (DeepSeek-R1, QwQ, Qwen3
@@ -33,14 +42,17 @@ export class ThinkFilter {
   /** Feed one delta; returns the text that can be shown now (possibly empty). */
   push(delta: string): string {
     let buf = this.held + delta;
+    let at = this.pushedLength - this.held.length;
+    this.pushedLength += delta.length;
     this.held = '';
     let out = '';
     while (buf.length > 0) {
       const tag = this.inside ? CLOSE : OPEN;
-      const at = buf.indexOf(tag);
-      if (at >= 0) {
-        if (!this.inside) out += this.visible(buf.slice(0, at));
-        buf = buf.slice(at + tag.length);
+      const found = buf.indexOf(tag);
+      if (found >= 0) {
+        if (!this.inside) out += this.visible(buf.slice(0, found), at);
+        buf = buf.slice(found + tag.length);
+        at += found + tag.length;
         this.inside = !this.inside;
         if (!this.inside) {
           this.afterThink = true;
@@ -49,7 +61,7 @@ export class ThinkFilter {
         continue;
       }
       const keep = partialTagLength(buf, tag);
-      if (!this.inside) out += this.visible(buf.slice(0, buf.length - keep));
+      if (!this.inside) out += this.visible(buf.slice(0, buf.length - keep), at);
       else if (this.templateBlock !== undefined) this.templateBlock += buf.slice(0, buf.length - keep);
       this.held = buf.slice(buf.length - keep);
       break;
@@ -65,19 +77,44 @@ export class ThinkFilter {
    */
   flush(): string {
     const block = this.templateBlock;
+    // The template's block is all the raw text there is: it starts at 0.
     const rest =
-      block !== undefined ? this.visible(block + this.held) : this.inside ? '' : this.visible(this.held);
+      block !== undefined
+        ? this.visible(block + this.held, 0)
+        : this.inside
+          ? ''
+          : this.visible(this.held, this.pushedLength - this.held.length);
     this.held = '';
     this.templateBlock = undefined;
     return rest;
   }
 
-  private visible(text: string): string {
+  /**
+   * The raw text before this offset is decided: what of it is shown has been returned. What
+   * follows is held, or is the template's block, shown at flush if its `</think>` never comes.
+   */
+  get settled(): number {
+    return this.templateBlock !== undefined ? 0 : this.pushedLength - this.held.length;
+  }
+
+  /** Length of the raw text pushed so far: the offset of the next delta. */
+  get pushed(): number {
+    return this.pushedLength;
+  }
+
+  /** Where the text returned since the last call lies in the raw text, in order. */
+  takeShown(): Span[] {
+    return this.shown.splice(0);
+  }
+
+  /** `text` starts at raw offset `at`. */
+  private visible(text: string, at: number): string {
     let t = text;
     if (this.afterThink && !this.emittedVisible) t = t.trimStart();
     if (t.length > 0) {
       this.emittedVisible = true;
       this.afterThink = false;
+      this.shown.push([at + text.length - t.length, at + text.length]);
     }
     return t;
   }

@@ -7,6 +7,10 @@ import { z } from 'zod';
  * on null versus absent.
  */
 
+/** One token's entry of `logprobs.content`: its text is read (shown-content.ts), the rest passed on as it is. */
+const tokenLogprob = z.looseObject({ token: z.string() });
+export type TokenLogprob = z.infer<typeof tokenLogprob>;
+
 const toolCallDelta = z.object({
   index: z.number().int().min(0),
   id: z.string().nullish(),
@@ -21,8 +25,8 @@ export const streamChunkSchema = z.object({
           .object({ content: z.string().nullish(), tool_calls: z.array(toolCallDelta).nullish() })
           .nullish(),
         finish_reason: z.string().nullish(),
-        /** Asked for with `logprobs`: passed to the client as they are. */
-        logprobs: z.object({ content: z.array(z.unknown()).nullish() }).nullish(),
+        /** Asked for with `logprobs`: passed to the client for the text it is shown (shown-content.ts). */
+        logprobs: z.object({ content: z.array(tokenLogprob).nullish() }).nullish(),
       }),
     )
     .nullish(),
