@@ -447,6 +447,27 @@ describe('tools from Telegram', () => {
     expect(list.text).toMatch(/git_log, git_diff/);
   });
 
+  it('a bad /run that repeats a long argument names what is wrong with it cut short, not Telegram’s refusal of a long reply', async () => {
+    const CHAT = 117;
+    const user = h.tg.user(CHAT);
+    const answered = async (pattern: RegExp) => {
+      const m = await reply(CHAT, pattern);
+      expect(m.text.length).toBeLessThanOrEqual(4096);
+      return m;
+    };
+    user.says(`/run ${'z'.repeat(4090)}`);
+    await answered(/❌ Unknown tool or shortcut “z{79}…”\. Send \/run alone for the list\./);
+    user.says(`/run read_file ${'y'.repeat(4080)}`);
+    await answered(/❌ read_file: expected key=value or one JSON object, got “y{79}…”$/);
+    user.says(`/run usage since=${'s'.repeat(4070)}`);
+    await answered(/❌ since: "s{79}…" is not a period; use 24h/);
+    // zod's message quotes an unknown key: the whole error is cut.
+    user.says(`/run git_log ${'k'.repeat(4080)}=1`);
+    const key = await answered(/❌ git_log: k+…$/);
+    expect(key.text.length).toBeLessThan(1100);
+    expect(h.tg.botMessages(CHAT).filter((m) => /failed/.test(m.text))).toEqual([]);
+  });
+
   it('a bad /run is explained in French to a reader in French: zod’s checks of the arguments, and the tools’ refusals', async () => {
     const CHAT = 113;
     const user = h.tg.user(CHAT, { languageCode: 'fr' });

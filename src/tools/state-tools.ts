@@ -3,6 +3,7 @@ import { creditSentence } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
 import { freshStart } from '../fresh-start.js';
 import { formatUtc } from '../i18n.js';
+import { shorten } from '../text.js';
 import { formatTotals, parseSince } from '../usage-summary.js';
 import { type AnyTool, defineTool, type ToolRegistry } from './registry.js';
 
@@ -12,11 +13,13 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
     if (ref === undefined) return undefined;
     const m = core.modes.find(ref);
     if (!m) {
+      // The name may be whatever was typed: quoted short, so the error stays one a chat can show.
+      const typed = shorten(ref, 80);
       throw new BrainstemError(
         'UNKNOWN_MODE',
-        `Unknown mode "${ref}". Modes: ${core.modes.ids().join(', ')}.`,
+        `Unknown mode "${typed}". Modes: ${core.modes.ids().join(', ')}.`,
         field,
-        `Mode inconnu : "${ref}". Modes : ${core.modes.ids().join(', ')}.`,
+        `Mode inconnu : "${typed}". Modes : ${core.modes.ids().join(', ')}.`,
       );
     }
     return m.id;
@@ -103,11 +106,13 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
 function sinceOf(value: string): number {
   const since = parseSince(value);
   if (since === undefined) {
+    // Quoted short: what was typed may be long, and the error is shown in a chat.
+    const typed = shorten(value, 80);
     throw new BrainstemError(
       'INVALID_REQUEST',
-      `since: "${value}" is not a period; use 24h, 7d, 30d, today, month, all or an ISO date.`,
+      `since: "${typed}" is not a period; use 24h, 7d, 30d, today, month, all or an ISO date.`,
       'since',
-      `since : "${value}" n’est pas une période ; utilisez 24h, 7d, 30d, today, month, all ou une date ISO.`,
+      `since : "${typed}" n’est pas une période ; utilisez 24h, 7d, 30d, today, month, all ou une date ISO.`,
     );
   }
   return since;

@@ -13,6 +13,7 @@
  */
 
 import { type Lang, t } from '../../../src/i18n.js';
+import { shorten } from '../../../src/text.js';
 
 export type ParsedArgs = { ok: true; input: Record<string, unknown> } | { ok: false; error: string };
 
@@ -30,7 +31,8 @@ export function parseRunArgs(text: string, lang: Lang): ParsedArgs {
   while (i < rest.length) {
     const key = KEY.exec(rest.slice(i))?.[0];
     if (!key || rest[i + key.length] !== '=') {
-      const token = rest.slice(i).split(/\s/, 1)[0] ?? '';
+      // Shown back short: the word may be the whole of a long message.
+      const token = shorten(rest.slice(i).split(/\s/, 1)[0] ?? '', 80);
       return {
         ok: false,
         error: t(

@@ -1,6 +1,7 @@
 import { BrainstemError, sayError } from '../../../src/errors.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import type { ResolvedShortcut, Tools } from '../../../src/tools/index.js';
 import { escapeHtml } from '../format/render.js';
 import { type CallRequest, callText } from '../views/tool.js';
@@ -64,12 +65,14 @@ export function resolveRun(tools: Tools, text: string, lang: Lang): Resolution {
       ),
     };
   }
+  // The name is whatever was typed: shown back short, so the reply always fits.
+  const typed = shorten(name, 80);
   return {
     ok: false,
     error: t(
       lang,
-      `Unknown tool or shortcut “${name}”. Send /run alone for the list.`,
-      `Outil ou raccourci inconnu : « ${name} ». Envoyez /run seul pour la liste.`,
+      `Unknown tool or shortcut “${typed}”. Send /run alone for the list.`,
+      `Outil ou raccourci inconnu : « ${typed} ». Envoyez /run seul pour la liste.`,
     ),
   };
 }

@@ -1,6 +1,7 @@
 import type { Bot, CommandContext, Composer, Context } from 'grammy';
 import { langOf } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
 import type { Tools } from '../../../src/tools/index.js';
 import { DIALOG_DATA, type DialogContext, type DialogRequest, Dialogs } from '../approvals/dialogs.js';
 import type { BotDeps } from '../deps.js';
@@ -80,7 +81,9 @@ export function registerToolCommands(
     // In a group several people talk: the answer says whom it answers.
     const replyTo = chatId < 0 ? messageId : undefined;
     if (!res.ok) {
-      await outputFor(ctx).sendHtml(`${PROXY_TAG} ❌ ${escapeHtml(res.error)}`, replyTo ? { replyTo } : {});
+      // Cut before escaping (an entity stays whole): zod's messages and the tools' refusals may quote a long key or value.
+      const error = escapeHtml(shorten(res.error, 1000));
+      await outputFor(ctx).sendHtml(`${PROXY_TAG} ❌ ${error}`, replyTo ? { replyTo } : {});
       return;
     }
     const { word, tool, input } = res.call;
