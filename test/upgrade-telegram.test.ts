@@ -118,6 +118,25 @@ describe('/upgrade', () => {
     }
   });
 
+  it('shows the hidden characters of commit subjects and file names as their code, new and local ones alike', async () => {
+    const upstream = pushUpstream(other, 'fix: harmless\u202Ehs.exe', { 'fix.txt': 'fix\n' });
+    const local = commitLocally(work, 'local: zero\u200Bwidth');
+    // Git quotes such a name unless told not to; a checkout can be.
+    git(work, 'config', 'core.quotePath', 'false');
+    writeFileSync(path.join(work, 'note\u2066s.txt'), 'x\n');
+    git(work, 'add', 'note\u2066s.txt');
+    try {
+      const answer = await upgrade();
+      expect(answer.text).toContain(`• ${upstream} fix: harmless⟨U+202E⟩hs.exe`);
+      expect(answer.text).toContain(`• ${local} local: zero⟨U+200B⟩width`);
+      expect(answer.text).toContain('uncommitted changes (A  note⟨U+2066⟩s.txt)');
+      expect(answer.text).not.toMatch(/[\u202E\u200B\u2066]/);
+    } finally {
+      git(work, 'reset', '-q', '--hard', 'HEAD~1');
+      git(work, 'config', '--unset', 'core.quotePath');
+    }
+  });
+
   it('with hundreds of uncommitted files, answers with the first ones and how many more, within one message', async () => {
     const many = Object.fromEntries(
       Array.from({ length: 250 }, (_, i) => [`src/components/generated/module-number-${i}.ts`, `${i}\n`]),

@@ -8,7 +8,7 @@ import { escapeHtml } from '../format/render.js';
 import { topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 import { type StopReason, stopReasonOf } from '../turns.js';
-import { type CallRequest, queuedHtml } from '../views/tool.js';
+import { type CallRequest, queuedHtml, revealHidden } from '../views/tool.js';
 import { callerOf, type RunRequest, type ToolChat } from './tool-run.js';
 
 /**
@@ -43,14 +43,17 @@ const SUBJECT_CHARS = 80;
 const NAME_CHARS = 60;
 const NOTE_CHARS = 600;
 
+/**
+ * Text from the checkout (a subject, a file name) as the question shows it, in HTML: its hidden
+ * characters as their code, as in every question brainstem asks, then cut (so the bounds above hold).
+ */
+const shown = (text: string, max: number): string => escapeHtml(shorten(revealHidden(text), max));
+
 /** One line a commit, the first `max` of them, then how many more. */
 function commitLines(commits: { hash: string; subject: string }[], total: number, max: number, lang: Lang) {
   const lines = commits
     .slice(0, max)
-    .map(
-      (x) =>
-        `• <code>${escapeHtml(x.hash.slice(0, 12))}</code> ${escapeHtml(shorten(x.subject, SUBJECT_CHARS))}`,
-    );
+    .map((x) => `• <code>${escapeHtml(x.hash.slice(0, 12))}</code> ${shown(x.subject, SUBJECT_CHARS)}`);
   const more = total - lines.length;
   if (more > 0) lines.push(t(lang, `… and ${more} more`, `… et ${more} de plus`));
   return lines;
@@ -143,7 +146,7 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ap
     };
   }
   const c = parsed.data;
-  const upstream = `<code>${escapeHtml(shorten(c.upstream, NAME_CHARS))}</code>`;
+  const upstream = `<code>${shown(c.upstream, NAME_CHARS)}</code>`;
   // A failed upgrade that could not be rolled back is never "up to date".
   const unfinished = c.unfinished ? [`⚠️ ${escapeHtml(shorten(c.unfinished, NOTE_CHARS))}`] : [];
   if (c.behind === 0) {
@@ -178,11 +181,10 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ap
     );
   }
   if (c.dirty.length > 0) {
-    const shown = c.dirty.slice(0, MAX_FILES).map((f) => shorten(f, NAME_CHARS));
-    const more = c.dirty.length - shown.length;
+    const names = c.dirty.slice(0, MAX_FILES).map((f) => shown(f, NAME_CHARS));
+    const more = c.dirty.length - names.length;
     const files =
-      escapeHtml(shown.join(', ')) +
-      (more > 0 ? t(lang, `, … and ${more} more`, `, … et ${more} de plus`) : '');
+      names.join(', ') + (more > 0 ? t(lang, `, … and ${more} more`, `, … et ${more} de plus`) : '');
     blockers.push(
       t(
         lang,
