@@ -18,6 +18,15 @@ const buttonsOf = (m: FakeMessage) =>
     (m.replyMarkup as { inline_keyboard?: { text: string; callback_data: string }[][] } | undefined)
       ?.inline_keyboard ?? []
   ).flat();
+/** The texts of a message's code entities, which must not overlap: Telegram allows no code inside code. */
+function codesOf(m: FakeMessage): string[] {
+  const codes = m.entities.filter((e) => e.type === 'code');
+  codes.forEach((e, i) => {
+    const next = codes[i + 1];
+    if (next) expect(next.offset).toBeGreaterThanOrEqual(e.offset + e.length);
+  });
+  return codes.map((e) => m.text.slice(e.offset, e.offset + e.length));
+}
 
 /** Sends /upgrade and waits for the check's answer (the message no longer says it waits or looks). */
 async function upgrade(): Promise<FakeMessage> {
@@ -111,6 +120,9 @@ describe('/upgrade', () => {
       const answer = await upgrade();
       expect(answer.text).toContain(
         `⚠️ The checkout has 1 local commit(s) that origin/main does not have:\n• ${local} local: only here\nIt has diverged, so it cannot just move forward: rebase them onto origin/main (git pull --rebase) or drop them (git reset --hard origin/main) by hand, then /upgrade again.`,
+      );
+      expect(codesOf(answer)).toEqual(
+        expect.arrayContaining(['git pull --rebase', 'git reset --hard origin/main']),
       );
       expect(buttonsOf(answer)).toEqual([]);
     } finally {
@@ -207,6 +219,22 @@ describe('/upgrade in French', () => {
     expect(refused.text).toBe(
       '⚙️ [proxy] ❌ Aucune mise à jour du framework n’est configurée (tools.selfUpgrade.framework dans brainstem.json).',
     );
+  });
+
+  it('on a diverged checkout, says what to do in French, each command one code entity', async () => {
+    pushUpstream(other, 'feat: divergence');
+    const local = commitLocally(work, 'local: seulement ici');
+    try {
+      const answer = await upgradeFr();
+      expect(answer.text).toContain(
+        `⚠️ Le dépôt a 1 commit(s) local(aux) absent(s) de origin/main :\n• ${local} local: seulement ici\nIl a divergé`,
+      );
+      expect(codesOf(answer)).toEqual(
+        expect.arrayContaining(['git pull --rebase', 'git reset --hard origin/main']),
+      );
+    } finally {
+      git(work, 'reset', '-q', '--hard', 'HEAD~1');
+    }
   });
 
   it('says how a failed upgrade was rolled back, what is left to do, and the next check’s warning in French; a later Apply upgrades', async () => {

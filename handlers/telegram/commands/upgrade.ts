@@ -146,7 +146,9 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ap
     };
   }
   const c = parsed.data;
-  const upstream = `<code>${shown(c.upstream, NAME_CHARS)}</code>`;
+  // Escaped; bare inside a command shown as code, since Telegram allows no code inside code.
+  const upstreamName = shown(c.upstream, NAME_CHARS);
+  const upstream = `<code>${upstreamName}</code>`;
   // A failed upgrade that could not be rolled back is never "up to date".
   const unfinished = c.unfinished ? [`⚠️ ${escapeHtml(shorten(c.unfinished, NOTE_CHARS))}`] : [];
   if (c.behind === 0) {
@@ -175,8 +177,8 @@ export function checkView(outcome: CheckOutcome, lang: Lang): { html: string; ap
     blockers.push(
       t(
         lang,
-        `⚠️ The checkout has ${c.ahead} local commit(s) that ${upstream} does not have:\n${local}\nIt has diverged, so it cannot just move forward: rebase them onto ${upstream} (<code>git pull --rebase</code>) or drop them (<code>git reset --hard ${upstream}</code>) by hand, then /upgrade again.`,
-        `⚠️ Le dépôt a ${c.ahead} commit(s) local(aux) absent(s) de ${upstream} :\n${local}\nIl a divergé et ne peut pas simplement avancer : rebasez-les sur ${upstream} (<code>git pull --rebase</code>) ou abandonnez-les (<code>git reset --hard ${upstream}</code>) à la main, puis /upgrade à nouveau.`,
+        `⚠️ The checkout has ${c.ahead} local commit(s) that ${upstream} does not have:\n${local}\nIt has diverged, so it cannot just move forward: rebase them onto ${upstream} (<code>git pull --rebase</code>) or drop them (<code>git reset --hard ${upstreamName}</code>) by hand, then /upgrade again.`,
+        `⚠️ Le dépôt a ${c.ahead} commit(s) local(aux) absent(s) de ${upstream} :\n${local}\nIl a divergé et ne peut pas simplement avancer : rebasez-les sur ${upstream} (<code>git pull --rebase</code>) ou abandonnez-les (<code>git reset --hard ${upstreamName}</code>) à la main, puis /upgrade à nouveau.`,
       ),
     );
   }
