@@ -85,6 +85,20 @@ describe('forum topics', () => {
       expect.stringMatching(/^\[The user edited their message of [^\]]+\]\n\nwhat is 2\+3$/),
     ]);
   });
+
+  it('a stranger, and an anonymous admin, writing in a topic are refused in that topic', async () => {
+    const FORUM = -1003;
+    h.tg.user(600, { chatId: FORUM, topicId: 7 }).says('/status');
+    await answerIn(FORUM, /Your Telegram user id is 600/, 7);
+    // Telegram's sender of every anonymous group admin, the group as sender_chat.
+    h.tg.user(1087968824, { chatId: FORUM, topicId: 9 }).sends({
+      text: '/status',
+      from: { id: 1087968824, is_bot: true, first_name: 'Group', username: 'GroupAnonymousBot' },
+      sender_chat: { id: FORUM, type: 'supergroup', title: 'Forum' },
+    });
+    await answerIn(FORUM, /This bot is private, and this message does not say who you are/, 9);
+    expect(h.tg.botMessages(FORUM).map((m) => m.topicId)).toEqual([7, 9]);
+  });
 });
 
 describe('replies', () => {

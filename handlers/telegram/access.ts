@@ -5,6 +5,8 @@ import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { DIALOG_DATA } from './approvals/dialogs.js';
 import { APPROVAL_DATA } from './approvals/view.js';
+import { escapeHtml } from './format/render.js';
+import { outputFor } from './route/topic.js';
 
 /** A stranger who keeps writing gets one refusal per this period; every attempt is still logged. */
 const REFUSAL_EVERY_MS = 10 * 60_000;
@@ -71,6 +73,7 @@ export function allowOnly(
     const last = refusedAt.get(sender);
     if (last !== undefined && Date.now() - last < REFUSAL_EVERY_MS) return;
     refusedAt.set(sender, Date.now());
-    if (ctx.chat) await ctx.api.sendMessage(ctx.chat.id, text);
+    // In the forum topic written in, as every answer, not in the General topic.
+    if (ctx.chat) await outputFor(ctx).sendHtml(escapeHtml(text));
   };
 }
