@@ -245,6 +245,29 @@ describe('OpenAI endpoint over the local brain', () => {
     expect(llama.requests.length).toBe(before);
   });
 
+  it('leaves the words of a client that asked for JSON or logprobs to the model: brainstem’s own answers are neither', async () => {
+    llama.reply({ chunks: ['{"intent": "help"}'] });
+    const json = await svc.client.chat.completions.create({
+      model: 'active',
+      messages: [{ role: 'user', content: 'help' }],
+      response_format: { type: 'json_object' },
+    });
+    expect(JSON.parse(json.choices[0]?.message.content ?? '')).toEqual({ intent: 'help' });
+    llama.reply({ chunks: ['all', ' fine'] });
+    const withLogprobs = await svc.client.chat.completions.create({
+      model: 'active',
+      messages: [{ role: 'user', content: 'switch to assistant' }],
+      logprobs: true,
+    });
+    expect(withLogprobs.choices[0]?.message.content).toBe('all fine');
+    // Not a switch either: the words were the model's to read.
+    expect(svc.service.core.switcher.active().id).toBe('local');
+    const asked = llama.requests.filter((r) => r.path === '/v1/chat/completions').slice(-2);
+    expect(
+      asked.map((r) => (r.body as { messages: { content: unknown }[] }).messages.at(-1)?.content),
+    ).toEqual(['help', 'switch to assistant']);
+  });
+
   it('gives the brain a usage summary when the user asks about consumption', async () => {
     llama.reply({ chunks: ['You spent little.'] });
     await svc.client.chat.completions.create({

@@ -32,6 +32,17 @@ export interface ChatRequest {
   uploads?: string;
 }
 
+/**
+ * Whether the client asked for what only the model's own output can be: JSON
+ * (`response_format`), or the logprobs of its tokens. Then nothing of
+ * brainstem's goes into the answer: no mode tag before it, and no answer of
+ * brainstem's own (a switch, help, status, a shortcut word) in its place.
+ */
+export function asksModelOutput(req: Pick<ChatRequest, 'options'>): boolean {
+  const format = req.options?.response_format?.type;
+  return format === 'json_object' || format === 'json_schema' || Boolean(req.options?.logprobs);
+}
+
 /** What a face receives: the brain's events, plus the moments a face may want to show. */
 export type ChatEvent =
   | TurnEvent

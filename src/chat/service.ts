@@ -18,7 +18,7 @@ import { selectTools, type ToolSelection, toolChoiceRefusal } from '../tool-filt
 import type { Billing, UsageLedger } from '../usage.js';
 import type { StatusFacts } from './facts.js';
 import type { ChatPorts } from './ports.js';
-import type { ChatEvent, ChatRequest } from './request.js';
+import { asksModelOutput, type ChatEvent, type ChatRequest } from './request.js';
 import { type StatusLine, StatusLines } from './status-lines.js';
 import { helpText, modesText, statusText, switchReply } from './texts.js';
 import { answerTurn } from './tool-loop.js';
@@ -148,9 +148,10 @@ export class ChatService extends EventEmitter<{
   ): AsyncGenerator<ChatEvent> {
     const words = latestUserWords(newTurn);
     const lang = req.lang ?? guessLang(words);
-    // A caption is about its image: it goes to the brain, never read as a switch request or a shortcut word.
-    const intent =
-      words && !withImages ? detectIntent(words, (n) => this.deps.modes.find(n) !== undefined) : undefined;
+    // A caption is about its image: it goes to the brain, never read as a switch request or a shortcut
+    // word. Nor are the words of a client that asked for JSON or logprobs, which brainstem's answers lack.
+    const readable = words && !withImages && !asksModelOutput(req);
+    const intent = readable ? detectIntent(words, (n) => this.deps.modes.find(n) !== undefined) : undefined;
     // Nor is a brain's message (brain_chat) acted on: what brainstem does for a person's words (a
     // switch, a confirmed make target) must not be had by a brain without the approval the tool asks.
     // A question about spending still gets the figures.
@@ -164,7 +165,7 @@ export class ChatService extends EventEmitter<{
     // Telegram's shortcut words are its tool commands' (handlers/telegram/commands/tools.ts): they ask
     // with Confirm / Cancel whoever may answer and audit who ran it, which this answerer cannot do.
     // So a chat's words reaching here (a voice note's) go to the brain, whose tools ask first.
-    const answers = words && !withImages && !fromTool && req.source !== 'telegram';
+    const answers = readable && !fromTool && req.source !== 'telegram';
     const shortcut = answers ? this.deps.ports.answerer?.(words, lang, signal, req.sessionKey) : undefined;
     if (shortcut) {
       for await (const chunk of shortcut) yield { type: 'text', text: chunk };

@@ -19,7 +19,7 @@ import { addUsage, type Billing, NO_USAGE, type UsageLedger } from '../usage.js'
 import { usageContext } from '../usage-summary.js';
 import { OfferedCallsOnly } from './offered-calls.js';
 import type { ChatPorts } from './ports.js';
-import type { ChatEvent, ChatRequest } from './request.js';
+import { asksModelOutput, type ChatEvent, type ChatRequest } from './request.js';
 import { ShutdownError } from './turns.js';
 
 /** How many tool rounds one answer may take before the model must answer in words. */
@@ -71,12 +71,7 @@ export async function* answerTurn(
   const started = Date.now();
   const markers = new SwitchMarkerFilter();
   // A tag in front of JSON the client asked for would break it, and logprobs would no longer match the text.
-  const format = req.options?.response_format?.type;
-  let tagPending =
-    deps.config.server.modeTag &&
-    format !== 'json_object' &&
-    format !== 'json_schema' &&
-    !req.options?.logprobs;
+  let tagPending = deps.config.server.modeTag && !asksModelOutput(req);
   let usage: TurnUsage | undefined;
   let brainSessionId: string | undefined;
   let failure: BrainError | undefined;
