@@ -152,6 +152,33 @@ describe('request body limit', () => {
   });
 });
 
+describe('an image given as its URL alone', () => {
+  it('reaches llama-server in OpenAI’s shape, { url }, the one it reads', async () => {
+    const url = dataUrlPart(randomPng(8, 8)).image_url.url;
+    const before = llama.requests.length;
+    const res = await fetch(`${svc.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'eyes',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what?' },
+              { type: 'image_url', image_url: url },
+            ],
+          },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const sent = llama.requests.slice(before).find((r) => r.path.endsWith('/chat/completions'));
+    const body = sent?.body as { messages: { content: unknown[] }[] };
+    expect(body.messages.at(-1)?.content.at(-1)).toEqual({ type: 'image_url', image_url: { url } });
+  });
+});
+
 describe('long strings in a body', () => {
   it('malformed JSON after a string long enough to be lifted out: the parser’s position is in the body as sent', async () => {
     const text = `{"model": "eyes", "messages": [{"role": "user", "content": "${'a'.repeat(70_000)}"}],}`;

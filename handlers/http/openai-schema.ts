@@ -7,8 +7,9 @@ const part = z
   .looseObject({
     type: z.string(),
     text: z.unknown().optional(),
-    // Checked by src/images.ts and by each brain, as the part's type asks.
-    image_url: z.unknown().optional(),
+    // Checked by src/images.ts and by each brain, as the part's type asks. The URL alone, as some
+    // clients send it, is put in OpenAI's shape, the one llama-server reads (it finds no url in a string).
+    image_url: z.union([z.string().transform((url) => ({ url })), z.unknown()]).optional(),
     input_audio: z.unknown().optional(),
     file: z.unknown().optional(),
     refusal: z.unknown().optional(),
