@@ -166,6 +166,19 @@ describe('client tools on the default config', () => {
     }
     expect(finishes).toEqual(['stop']);
     expect(content).toMatch(/The model called exec, which mode local does not give it/);
+
+    // A tool no one offered (with no tools at all, or others only) is said so, not blamed on the filter.
+    for (const offered of [undefined, tools.slice(0, 1)]) {
+      const unoffered = await svc.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'run exec' }],
+        ...(offered ? { tools: offered } : {}),
+      });
+      expect(unoffered.choices[0]?.message.tool_calls).toBeUndefined();
+      expect(unoffered.choices[0]?.message.content).toBe(
+        '**[local]** ⚙️ [proxy] The model called exec, which the request did not offer it: not run.',
+      );
+    }
   });
 
   it('the calls that pass a held-back one are numbered from 0, as the openai SDK’s stream helper gathers them', async () => {

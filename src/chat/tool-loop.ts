@@ -170,13 +170,8 @@ export async function* answerTurn(
                 { mode: mode.id, tools: refused, sessionKey: req.sessionKey },
                 `the model called tools it was not given, held back: ${refused.join(', ')}`,
               );
-              const names = refused.join(', ');
               yield* text(
-                `${said ? '\n\n' : ''}${PROXY_TAG} ${t(
-                  lang,
-                  `The model called ${names}, which mode ${mode.id} does not give it (modes.${mode.id}.toolFilter): not run.`,
-                  `Le modèle a appelé ${names}, que le mode ${mode.id} ne lui donne pas (modes.${mode.id}.toolFilter) : rien n’a été lancé.`,
-                )}`,
+                `${said ? '\n\n' : ''}${PROXY_TAG} ${heldBackText(refused, tools.filtered, mode.id, lang)}`,
               );
             }
             if (calls.length > 0) {
@@ -303,4 +298,35 @@ function approvalLine(ev: Extract<TurnEvent, { type: 'approval' }>): AuditLine {
     durationMs: ev.waitedMs,
     error: d.behavior === 'deny' ? d.message : undefined,
   };
+}
+
+/**
+ * Why the calls held back were not run, by cause: a tool the client offered that the mode's
+ * toolFilter kept from the model, or one no one offered (a model may call a tool it only knows of).
+ */
+function heldBackText(refused: string[], filtered: string[], modeId: string, lang: Lang): string {
+  const kept = refused.filter((name) => filtered.includes(name));
+  const unknown = refused.filter((name) => !filtered.includes(name));
+  const lines: string[] = [];
+  if (kept.length > 0) {
+    const names = kept.join(', ');
+    lines.push(
+      t(
+        lang,
+        `The model called ${names}, which mode ${modeId} does not give it (modes.${modeId}.toolFilter): not run.`,
+        `Le modèle a appelé ${names}, que le mode ${modeId} ne lui donne pas (modes.${modeId}.toolFilter) : rien n’a été lancé.`,
+      ),
+    );
+  }
+  if (unknown.length > 0) {
+    const names = unknown.join(', ');
+    lines.push(
+      t(
+        lang,
+        `The model called ${names}, which the request did not offer it: not run.`,
+        `Le modèle a appelé ${names}, que la requête ne lui proposait pas : rien n’a été lancé.`,
+      ),
+    );
+  }
+  return lines.join(' ');
 }
