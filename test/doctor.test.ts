@@ -304,6 +304,13 @@ describe('brainstem doctor', () => {
     expect(code).toBe(1);
     expect(line(text, 'llama upstream')).toMatch(/^✗ .*\/health not reachable \(.*ECONNREFUSED/);
     expect(text).toContain('→ start llama-server');
+    // A URL with credentials (llama-server behind a proxy) is named without them.
+    const dead = new URL(await deadUrl());
+    const secret = await doctor({ ...healthy(), LLAMA_BASE_URL: `http://u:SECRETPW@${dead.host}/v1` });
+    expect(line(secret.text, 'llama upstream')).toContain(
+      `http://[redacted]@${dead.host}/health not reachable`,
+    );
+    expect(secret.text).not.toContain('SECRETPW');
   });
 
   it('passes a llama upstream that is down when brainstem starts its models itself on a switch (llama.models)', async () => {

@@ -363,6 +363,13 @@ describe('brainstem openclaw-config', () => {
     expect(readFileSync(file, 'utf8')).toBe('[1, 2]');
   });
 
+  it('names a llama-server URL without its credentials', async () => {
+    env.LLAMA_BASE_URL = 'http://u:SECRETPW@127.0.0.1:1/v1';
+    const { err } = await run([]);
+    expect(err).toContain('llama-server at http://[redacted]@127.0.0.1:1/v1 did not say');
+    expect(err).not.toContain('SECRETPW');
+  });
+
   it('rejects unknown options with the usage', async () => {
     const { code, err } = await run(['--aply', 'x']);
     expect(code).toBe(2);

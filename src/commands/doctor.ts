@@ -1,5 +1,6 @@
 import { Agent } from 'undici';
 import { type Config, ConfigError, loadConfig } from '../config.js';
+import { scrubText } from '../redact.js';
 import {
   type CheckResult,
   checkApiToken,
@@ -93,8 +94,9 @@ function configResult(config: Config): CheckResult {
 
 const NAME_WIDTH = 18;
 
+/** One check's lines; a URL's credentials (`http://user:pass@…`) and secrets of known shapes are hidden. */
 function print(out: TextOut, r: CheckResult): void {
-  const [first = '', ...rest] = r.detail.split('\n');
+  const [first = '', ...rest] = scrubText(r.detail).split('\n');
   const pad = ' '.repeat(NAME_WIDTH + 3);
   out.write(`${r.ok ? '✓' : '✗'} ${r.name.padEnd(NAME_WIDTH)} ${first}\n`);
   for (const line of rest) out.write(`${pad}${line}\n`);

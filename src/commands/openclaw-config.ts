@@ -18,6 +18,7 @@ import { loadApiToken } from '../api-token.js';
 import { type Config, ConfigError, loadConfig, type ModeConfig } from '../config.js';
 import { takesImages } from '../images.js';
 import { jsonProblem } from '../json-problem.js';
+import { scrubText } from '../redact.js';
 import type { TextOut } from './doctor.js';
 
 /**
@@ -213,16 +214,18 @@ async function modeContexts(config: Config, err: TextOut): Promise<Contexts> {
     const shared = m.llamaModel !== undefined && Object.keys(config.llama.models).length > 1;
     const base = m.baseUrl ?? config.llama.baseUrl;
     const told = shared ? undefined : await llamaContextTokens(base, PROPS_TIMEOUT_MS);
+    // Said without the credentials a URL may hold (`http://user:pass@host`).
+    const where = scrubText(base);
     if (told !== undefined) {
       contexts.set(m.id, told);
       err.write(
-        `modes.${m.id}: a context of ${told} tokens, as llama-server at ${base} says (/props; modes.${m.id}.contextWindow overrides it)\n`,
+        `modes.${m.id}: a context of ${told} tokens, as llama-server at ${where} says (/props; modes.${m.id}.contextWindow overrides it)\n`,
       );
       continue;
     }
     const why = shared
       ? "brainstem cannot ask llama-server, which may have another mode's model loaded"
-      : `llama-server at ${base} did not say (GET /props; Ollama has none)`;
+      : `llama-server at ${where} did not say (GET /props; Ollama has none)`;
     err.write(
       `modes.${m.id}.contextWindow is not set and ${why}: OpenClaw takes the model for a 200000-token one, so a long conversation reaches the model's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n`,
     );
