@@ -14,7 +14,7 @@ export async function readCallBody(
   req: IncomingMessage,
   limit: number,
 ): Promise<{ ok: true; bytes: Buffer } | { ok: false; answer: BotApiAnswer }> {
-  const encoding = String(req.headers['content-encoding'] ?? 'identity')
+  const encoding = String(req.headers['content-encoding'] || 'identity')
     .trim()
     .toLowerCase();
   if (!Object.hasOwn(DECODERS, encoding)) {
