@@ -457,6 +457,17 @@ describe('conveniences', () => {
           message: expect.stringMatching(/Unrecognized key/),
         });
       }
+      expect((await api('GET', '/api?verbose=1')).body.error).toMatchObject({ param: 'verbose' });
+      // A POST takes its input as its body: one put in the query is refused, never run with the defaults.
+      const before = (await api('POST', '/api/audit', { limit: 200 })).body.data.calls.length;
+      const queried = await api('POST', '/api/sessions?mode=ank', { action: 'list' });
+      expect(queried.status).toBe(400);
+      expect(queried.body.error).toMatchObject({
+        param: 'mode',
+        message:
+          'mode: POST /api/sessions takes its input as the JSON body ({"mode": …}), not in the query string.',
+      });
+      expect((await api('POST', '/api/audit', { limit: 200 })).body.data.calls.length).toBe(before + 1);
     } finally {
       for (const key of ['k1', 'k2']) sessions.delete(key);
     }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { BrainstemError } from '../../src/errors.js';
 import type { Tools } from '../../src/tools/index.js';
 import { resultJson } from '../../src/tools/registry.js';
 import { afterDelivery, callerGone } from './caller.js';
@@ -29,11 +30,23 @@ export function registerApi(app: FastifyInstance, tools: Tools): void {
     });
   };
 
-  app.get('/api', async () => ({ tools: registry.list(), shortcuts: tools.shortcuts.list() }));
+  app.get('/api', async (request) => {
+    queryOf(z.strictObject({}), request.query);
+    return { tools: registry.list(), shortcuts: tools.shortcuts.list() };
+  });
 
-  app.post<{ Params: { tool: string } }>('/api/:tool', (request, reply) =>
-    run(reply, request.params.tool, request.body ?? {}),
-  );
+  app.post<{ Params: { tool: string } }>('/api/:tool', (request, reply) => {
+    // The input is the body: `?max=1` left unread would run the tool with its defaults without a word.
+    const [param] = Object.keys(request.query as object);
+    if (param !== undefined) {
+      throw new BrainstemError(
+        'INVALID_REQUEST',
+        `${param}: POST /api/${request.params.tool} takes its input as the JSON body ({"${param}": …}), not in the query string.`,
+        param,
+      );
+    }
+    return run(reply, request.params.tool, request.body ?? {});
+  });
 
   // The query is the tool's input, strict as the POST body is: a parameter a route does not take is
   // refused by name, never ignored (GET /api/sessions?mode=x must not list every mode's).
