@@ -228,6 +228,39 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
+  it('keeps a secret the file gives as a reference (${VAR}, a SecretRef) instead of writing the value in its place', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const botRef = { source: 'env', provider: 'default', id: 'TELEGRAM_BOT_TOKEN' };
+    const withRefs = {
+      ...sample,
+      models: {
+        ...sample.models,
+        providers: { ...sample.models.providers, brainstem: { apiKey: '${BRAINSTEM_TOKEN}' } },
+      },
+      channels: { ...sample.channels, telegram: { ...sample.channels.telegram, botToken: botRef } },
+    };
+    writeFileSync(file, JSON.stringify(withRefs), { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const { code, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toBe(
+      LOCAL_SIZE_NOTE +
+        "models.providers.brainstem.apiKey is kept as ${BRAINSTEM_TOKEN}: OpenClaw must resolve it to brainstem's API token\n" +
+        "channels.telegram.botToken is kept as a secret reference: OpenClaw must resolve it to brainstem's bot token\n",
+    );
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain('bot-token');
+    const merged = JSON.parse(text);
+    expect(merged.models.providers.brainstem.apiKey).toBe('${BRAINSTEM_TOKEN}');
+    expect(merged.models.providers.brainstem.baseUrl).toBe('http://127.0.0.1:9191/v1');
+    expect(merged.channels.telegram).toMatchObject({
+      botToken: botRef,
+      apiRoot: 'http://127.0.0.1:9191/telegram',
+    });
+  });
+
   it('turns OpenClaw’s Telegram channel off when brainstem polls the bot without the front, and says why', async () => {
     env.TELEGRAM_BOT_TOKEN = '123:bot-token';
     const { code, out, err } = await run([]);

@@ -85,7 +85,7 @@ export async function runOpenclawConfig(
     return 0;
   }
   try {
-    const result = await applyPatch(path.resolve(apply), config, token.token, contexts);
+    const result = await applyPatch(path.resolve(apply), config, token.token, contexts, err);
     out.write(
       result.backup
         ? `merged the brainstem provider into ${result.file} (backup: ${result.backup}); restart the OpenClaw gateway if it does not reload its config\n`
@@ -275,6 +275,7 @@ async function applyPatch(
   config: Config,
   token: string,
   contexts: Contexts,
+  err: TextOut,
 ): Promise<{ file: string; backup?: string }> {
   let file = given;
   let text: string;
@@ -300,7 +301,8 @@ async function applyPatch(
   }
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
-  const merged = merge(current, withAllowlist(current, openclawPatch(config, token, contexts), config));
+  const patch = keepSecretReferences(current, openclawPatch(config, token, contexts), err);
+  const merged = merge(current, withAllowlist(current, patch, config));
   if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
 
   const { mode, uid, gid } = await stat(file);
@@ -319,6 +321,43 @@ async function applyPatch(
     throw e;
   }
   return { file, backup };
+}
+
+/** Where the patch puts a secret: brainstem's API token, the bot token. */
+const SECRET_PATHS = [
+  ['models', 'providers', 'brainstem', 'apiKey'],
+  ['channels', 'telegram', 'botToken'],
+] as const;
+
+/**
+ * A secret the file already gives as a reference OpenClaw resolves (`"${BRAINSTEM_TOKEN}"`, or a
+ * SecretRef object such as `{ source: "env", id: … }`) stays a reference: writing the value in its
+ * place would put in the file the secret its owner kept out of it. Said, since the reference must
+ * hold the value brainstem expects.
+ */
+function keepSecretReferences(current: JsonObject, patch: JsonObject, err: TextOut): JsonObject {
+  let kept = patch;
+  for (const at of SECRET_PATHS) {
+    const existing = valueAt(current, at);
+    const isReference =
+      (typeof existing === 'string' && /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(existing)) ||
+      (isObject(existing) && typeof existing.source === 'string');
+    if (!isReference || valueAt(patch, at) === undefined) continue;
+    kept = merge(kept, nested(at, existing));
+    const shown = typeof existing === 'string' ? existing : 'a secret reference';
+    err.write(
+      `${at.join('.')} is kept as ${shown}: OpenClaw must resolve it to ${at.at(-1) === 'apiKey' ? "brainstem's API token" : "brainstem's bot token"}\n`,
+    );
+  }
+  return kept;
+}
+
+function valueAt(value: unknown, at: readonly string[]): unknown {
+  return at.reduce<unknown>((v, key) => (isObject(v) ? v[key] : undefined), value);
+}
+
+function nested(at: readonly string[], value: unknown): JsonObject {
+  return at.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as JsonObject;
 }
 
 /**
