@@ -234,6 +234,37 @@ describe('the outbox, what is not sent', () => {
     expect(readFileSync(path.join(elsewhere, 'keep.png'), 'utf8')).toBe('not for the chat');
   });
 
+  it('a name with a line break, a semicolon or a quote is sent with them as _, and the chat goes on; forty long names fit one notice', async () => {
+    claude.fake.script(() => text('Here you are.'));
+    const outbox = chatOutbox(h.service.core.config.dataDir, 116, undefined);
+    await mkdir(outbox, { recursive: true });
+    // grammY refuses a line break in a file name, and the refusal, taken for a network failure, was
+    // retried for ever: the chat's later messages waited behind it.
+    const odd = path.join(outbox, 'line\nbreak;"quoted".txt');
+    await writeFile(odd, 'odd name');
+    await utimes(odd, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    for (let i = 0; i < 40; i++)
+      await writeFile(path.join(outbox, `z${String(i).padStart(2, '0')}-${'n'.repeat(200)}.txt`), 'x');
+    h.tg.user(116).says('anything new?');
+    const notice = await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => /Not sent/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    const docs = h.tg.botMessages(116).filter((m) => m.document);
+    expect(docs).toHaveLength(10);
+    expect(docs[0]?.document?.fileName).toBe('line_break__quoted_.txt');
+    // Fifteen names, each cut, then how many more: one message.
+    const lines = notice.text.split('\n');
+    expect(lines).toHaveLength(1 + 15 + 1);
+    expect(lines.at(-1)).toBe('… and 16 more');
+    expect(lines[1]).toMatch(/^• z09-n+… \(more than 10 files\)$/);
+    expect(notice.text.length).toBeLessThan(4096);
+    // The chat is not held: its next message is answered.
+    h.tg.user(116).says('thanks');
+    await h.tg.waitFor(() => h.tg.botMessages(116).filter((m) => /Here you are/.test(m.text)).length === 2, {
+      timeoutMs: 60_000,
+    });
+  });
+
   it('a folder Claude writes into its outbox (Write makes the parents) is named in the notice, not dropped unsaid', async () => {
     const outbox = chatOutbox(h.service.core.config.dataDir, 115, undefined);
     claude.fake.script((req) => {

@@ -10,7 +10,7 @@ import {
   outboxDir,
 } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
-import { headChars } from '../../../src/text.js';
+import { headChars, shorten } from '../../../src/text.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 
@@ -21,6 +21,9 @@ export const MAX_DOCUMENT_BYTES = 50 * 1024 * 1024;
 const MAX_FILES = 10;
 /** What Telegram shows as a photo; any other file (a GIF, an SVG too) goes as a document. */
 const PHOTO = /\.(jpe?g|png|webp)$/i;
+/** Lines of the notice, each name cut to NAME_CHARS: it must fit one message (4096 characters). */
+const MAX_NOTICE_LINES = 15;
+const NAME_CHARS = 80;
 
 /** The outbox of a chat's conversation (or of one of its forum topics) on the direct route. */
 export function chatOutbox(dataDir: string, chatId: number, topicId: number | undefined): string {
@@ -62,20 +65,20 @@ export async function deliverOutbox(opts: {
           logger.warn({ err }, 'could not say the outbox files are from an earlier answer'),
         );
     }
-    for (const other of skipped) refused.push(`${other.name} (${skippedText(other.kind, lang)})`);
+    for (const other of skipped) refused.push(`${shownName(other.name)} (${skippedText(other.kind, lang)})`);
     for (const [i, file] of files.entries()) {
       if (i >= MAX_FILES) {
         refused.push(
           t(
             lang,
-            `${file.name} (more than ${MAX_FILES} files)`,
-            `${file.name} (plus de ${MAX_FILES} fichiers)`,
+            `${shownName(file.name)} (more than ${MAX_FILES} files)`,
+            `${shownName(file.name)} (plus de ${MAX_FILES} fichiers)`,
           ),
         );
         continue;
       }
       if (file.size === 0 || file.size > MAX_DOCUMENT_BYTES) {
-        refused.push(`${file.name} (${sizeText(file.size, lang)})`);
+        refused.push(`${shownName(file.name)} (${sizeText(file.size, lang)})`);
         continue;
       }
       try {
@@ -89,7 +92,7 @@ export async function deliverOutbox(opts: {
       } catch (err) {
         logger.warn({ err, chatId: out.chatId, file: file.name }, 'outbox file not sent');
         const why = err instanceof GrammyError ? err.description : (err as Error).message;
-        refused.push(`${file.name} (${headChars(why, 120)})`);
+        refused.push(`${shownName(file.name)} (${headChars(why, 120)})`);
       }
     }
   } finally {
@@ -99,12 +102,31 @@ export async function deliverOutbox(opts: {
   }
   if (refused.length > 0) {
     await out
-      .sendHtml(
-        `${t(lang, `${PROXY_TAG} 📎 Not sent:`, `${PROXY_TAG} 📎 Non envoyés :`)}\n${refused.map((r) => `• ${escapeHtml(r)}`).join('\n')}`,
-      )
+      .sendHtml(noticeHtml(refused, lang))
       .catch((err: unknown) => logger.warn({ err }, 'could not say which outbox files were not sent'));
   }
 }
+
+/** The files not sent, and why, in one message however many there are and however long their names. */
+function noticeHtml(refused: string[], lang: Lang): string {
+  const lines = refused.slice(0, MAX_NOTICE_LINES).map((r) => `• ${escapeHtml(r)}`);
+  const more = refused.length - lines.length;
+  if (more > 0) lines.push(t(lang, `… and ${more} more`, `… et ${more} de plus`));
+  return `${t(lang, `${PROXY_TAG} 📎 Not sent:`, `${PROXY_TAG} 📎 Non envoyés :`)}\n${lines.join('\n')}`;
+}
+
+/**
+ * A file's name as it can go in an upload: control characters (a line break, which grammY
+ * refuses, and its refusal is retried for ever as a network failure, holding the chat's messages
+ * behind it), and `;`, `"` and a backslash, which cut or break the name in grammY's unquoted
+ * `filename=`, become `_`.
+ */
+function uploadName(name: string): string {
+  return name.replace(/[\p{Cc};"\\]/gu, '_');
+}
+
+/** The same, cut, for a line of the notice. */
+const shownName = (name: string): string => shorten(uploadName(name), NAME_CHARS);
 
 const earlierText = (lang: Lang) =>
   t(
@@ -115,7 +137,7 @@ const earlierText = (lang: Lang) =>
 
 /** A photo when it is an image Telegram takes as one; a document otherwise, or when Telegram refuses the photo. */
 async function send(out: ChatOutput, file: OutboxFile): Promise<void> {
-  const input = new InputFile(() => file.open(), file.name);
+  const input = new InputFile(() => file.open(), uploadName(file.name));
   if (PHOTO.test(file.name) && file.size <= MAX_PHOTO_BYTES) {
     try {
       await out.sendFile('photo', input);
