@@ -2,6 +2,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -46,6 +47,25 @@ describe('uploaded documents', () => {
     expect(left).not.toContain('old-notes.txt');
     expect(left).toContain('recent-notes.txt');
     expect(left.filter((f) => f.endsWith('-new.txt'))).toHaveLength(1);
+  });
+});
+
+describe('two uploads of one name in one millisecond', () => {
+  it('are both kept, the second numbered, instead of the second refused as a failed download', async () => {
+    // The name is the time to the millisecond and the file's name: every name this upload can get
+    // for the next seconds is taken first, as a second upload in the same millisecond would take it.
+    const dir = path.join(h.service.core.config.dataDir, 'uploads', '115');
+    mkdirSync(dir, { recursive: true });
+    const now = Date.now();
+    for (let t = now - 100; t < now + 5_000; t++) {
+      writeFileSync(path.join(dir, `${new Date(t).toISOString().replace(/[:.]/g, '-')}-same.txt`), 'first');
+    }
+    h.tg.user(115).sendsDocument('same.txt', Buffer.from('second'), 'read this', 'text/plain');
+    const echo = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.text.startsWith('echo: ')));
+    expect(echo.text).not.toMatch(/could not fetch/);
+    const second = readdirSync(dir).filter((f) => f.endsWith('-2-same.txt'));
+    expect(second).toHaveLength(1);
+    expect(readFileSync(path.join(dir, second[0] ?? ''), 'utf8')).toBe('second');
   });
 });
 

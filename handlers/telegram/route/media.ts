@@ -100,6 +100,9 @@ export interface SavedFile {
   size: number;
 }
 
+/** Files of one name saved in one millisecond; past it, something else is at work than a busy chat. */
+const MAX_SAME_NAME = 100;
+
 /** A name safe on any filesystem: no path, no control characters, not too long. */
 export function safeFileName(name: string): string {
   const base = path
@@ -191,16 +194,23 @@ export async function saveTelegramFile(
   const body = await openTelegramFile(opts);
   // Held until the pipeline takes it: its size guard set it flowing, and the awaits below would lose what flowed.
   body.pause();
-  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(opts.name)}`;
-  const target = path.join(dir, name);
-  let file: FileHandle;
-  try {
-    // wx: created here, or refused; a link already at this name is not followed.
-    file = await open(target, 'wx', 0o600);
-  } catch (err) {
-    letGo(body);
-    throw err;
+  let name = '';
+  let file: FileHandle | undefined;
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  // A chat's topics share its folder, and a voice note is always voice.ogg: two of the same name
+  // in one millisecond are numbered, the second -2-, instead of the second being refused.
+  for (let n = 1; file === undefined; n++) {
+    name = `${stamp}${n > 1 ? `-${n}` : ''}-${safeFileName(opts.name)}`;
+    try {
+      // wx: created here, or refused; a link already at this name is not followed.
+      file = await open(path.join(dir, name), 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && n < MAX_SAME_NAME) continue;
+      letGo(body);
+      throw err;
+    }
   }
+  const target = path.join(dir, name);
   let size = 0;
   try {
     // The folder was judged before the download began, which can take minutes: swapped for a link
