@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatOutbox } from '../handlers/telegram/route/outbox.js';
@@ -236,7 +236,9 @@ describe('the outbox, what is not sent', () => {
 
   it('a name with a line break, a semicolon or a quote is sent with them as _, and the chat goes on; forty long names fit one notice', async () => {
     claude.fake.script(() => text('Here you are.'));
-    const outbox = chatOutbox(h.service.core.config.dataDir, 116, undefined);
+    const outbox = chatOutbox(h.service.core.config.dataDir, 117, undefined);
+    // Chat 117's turns began nowhere yet: what an earlier test left for it is not this test's.
+    await rm(outbox, { recursive: true, force: true });
     await mkdir(outbox, { recursive: true });
     // grammY refuses a line break in a file name, and the refusal, taken for a network failure, was
     // retried for ever: the chat's later messages waited behind it.
@@ -245,11 +247,11 @@ describe('the outbox, what is not sent', () => {
     await utimes(odd, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     for (let i = 0; i < 40; i++)
       await writeFile(path.join(outbox, `z${String(i).padStart(2, '0')}-${'n'.repeat(200)}.txt`), 'x');
-    h.tg.user(116).says('anything new?');
-    const notice = await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => /Not sent/.test(m.text)), {
+    h.tg.user(117).says('anything new?');
+    const notice = await h.tg.waitFor(() => h.tg.botMessages(117).find((m) => /Not sent/.test(m.text)), {
       timeoutMs: 60_000,
     });
-    const docs = h.tg.botMessages(116).filter((m) => m.document);
+    const docs = h.tg.botMessages(117).filter((m) => m.document);
     expect(docs).toHaveLength(10);
     expect(docs[0]?.document?.fileName).toBe('line_break__quoted_.txt');
     // Fifteen names, each cut, then how many more: one message.
@@ -259,8 +261,8 @@ describe('the outbox, what is not sent', () => {
     expect(lines[1]).toMatch(/^• z09-n+… \(more than 10 files\)$/);
     expect(notice.text.length).toBeLessThan(4096);
     // The chat is not held: its next message is answered.
-    h.tg.user(116).says('thanks');
-    await h.tg.waitFor(() => h.tg.botMessages(116).filter((m) => /Here you are/.test(m.text)).length === 2, {
+    h.tg.user(117).says('thanks');
+    await h.tg.waitFor(() => h.tg.botMessages(117).filter((m) => /Here you are/.test(m.text)).length === 2, {
       timeoutMs: 60_000,
     });
   });
