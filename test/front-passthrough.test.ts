@@ -7,6 +7,7 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { Bot, type GrammyError, InputFile } from 'grammy';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Passthrough } from '../handlers/telegram-front/passthrough.js';
 import { frontRoutes } from '../handlers/telegram-front/routes.js';
@@ -193,12 +194,22 @@ describe('the Bot API front, outbound', () => {
   });
 
   it('takes a compressed body as Telegram does: passed on, read by a local method, decoded where it is rewritten', async () => {
-    const post = (method: string, body: Buffer, encoding: string) =>
-      fetch(`${front}/bot${h.tg.token}/${method}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
-        body: new Uint8Array(body),
-      });
+    // Each on a connection of its own: one whose body was refused before its end is not reused.
+    const post = async (method: string, body: Buffer, encoding: string) => {
+      const dispatcher = new Agent();
+      try {
+        const res = await undiciFetch(`${front}/bot${h.tg.token}/${method}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+          body: new Uint8Array(body),
+          dispatcher,
+        });
+        const headers = Object.fromEntries(res.headers);
+        return new Response(await res.arrayBuffer(), { status: res.status, headers });
+      } finally {
+        await dispatcher.close();
+      }
+    };
     const json = (value: object) => Buffer.from(JSON.stringify(value));
     // sendMessage is read whole (notice-dedupe.ts may rewrite it); editMessageText streams through.
     const sent = await post('sendMessage', gzipSync(json({ chat_id: CHAT, text: 'zipped' })), 'gzip');
@@ -225,6 +236,24 @@ describe('the Bot API front, outbound', () => {
       error_code: 400,
       description: 'Bad Request: the body is not valid gzip',
     });
+    // A body that is not gzip from its first bytes, long enough to be still arriving when it fails.
+    const garbage = await post('getWebhookInfo', Buffer.alloc(4 * 1024 * 1024, 7), 'gzip');
+    expect(garbage.status).toBe(400);
+    // Over the front's limit for what it reads (1 MiB), as sent or once decoded: Telegram's 413,
+    // on a connection still open for it (the body is not read to its end).
+    const big = json({ note: 'x'.repeat(2 * 1024 * 1024) });
+    for (const [body, encoding] of [
+      [big, 'identity'],
+      [gzipSync(big), 'gzip'],
+    ] as const) {
+      const tooLarge = await post('getWebhookInfo', body, encoding);
+      expect(tooLarge.status).toBe(413);
+      expect(await tooLarge.json()).toEqual({
+        ok: false,
+        error_code: 413,
+        description: 'Request Entity Too Large',
+      });
+    }
     const unknown = await post('getWebhookInfo', json({}), 'compress');
     expect(unknown.status).toBe(415);
     expect(await unknown.json()).toEqual({
