@@ -18,7 +18,18 @@ const sample = {
       brainstem: {
         baseUrl: 'http://old-host:1/v1',
         apiKey: 'stale',
-        models: [{ id: 'gone' }],
+        models: [
+          { id: 'gone' },
+          // The owner's own fields on a mode's model, kept; brainstem's own ones are brainstem's.
+          {
+            id: 'anklume',
+            reasoning: true,
+            cost: { input: 0 },
+            compat: { supportsTools: true },
+            input: ['text'],
+          },
+          'junk',
+        ],
         headers: { x: '1' },
       },
     },
@@ -40,6 +51,10 @@ const sample = {
 /** What the built-in `local` mode (no contextWindow) makes openclaw-config say. */
 const LOCAL_SIZE_NOTE =
   "modes.local.contextWindow is not set and llama-server at http://127.0.0.1:1/v1 did not say (GET /props; Ollama has none): OpenClaw takes the model for a 200000-token one, so a long conversation reaches the model's own limit before OpenClaw compacts it; set it to llama-server's --ctx-size (per slot)\n";
+
+/** What `--apply` says of the sample's brainstem models that are no longer modes. */
+const SAMPLE_DROPPED_NOTE =
+  'models.providers.brainstem.models: dropped gone, 1 entry without an id, no longer a brainstem mode (brainstem would refuse them); the backup keeps them\n';
 
 interface Captured {
   code: number;
@@ -218,7 +233,7 @@ describe('brainstem openclaw-config', () => {
     env.TELEGRAM_BOT_TOKEN = '123:bot-token';
     const { code, out, err } = await run(['--apply', file]);
     expect(code).toBe(0);
-    expect(err).toBe(LOCAL_SIZE_NOTE);
+    expect(err).toBe(LOCAL_SIZE_NOTE + SAMPLE_DROPPED_NOTE);
     expect(out).not.toContain('bot-token');
     expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
       enabled: true,
@@ -288,7 +303,7 @@ describe('brainstem openclaw-config', () => {
 
     const { code, out, err } = await run(['--apply', file]);
     expect(code).toBe(0);
-    expect(err).toBe(LOCAL_SIZE_NOTE);
+    expect(err).toBe(LOCAL_SIZE_NOTE + SAMPLE_DROPPED_NOTE);
     expect(out).toContain(`merged the brainstem provider into ${file}`);
     expect(out).not.toContain(TOKEN);
 
@@ -313,10 +328,12 @@ describe('brainstem openclaw-config', () => {
         },
         {
           id: 'anklume',
+          reasoning: true,
+          cost: { input: 0 },
           name: 'anklume: Claude Code in the anklume p…',
           input: ['text', 'image'],
           ...claude,
-          compat,
+          compat: { supportsTools: true, ...compat },
         },
         {
           id: 'assistant',

@@ -265,7 +265,8 @@ function serverUrl(config: Config): string {
 
 /**
  * Merges the patch into the file: objects merge key by key, anything else
- * (arrays included) is replaced, so every unrelated setting stays as it was.
+ * (arrays included, but for brainstem's models: see withModelsKept) is
+ * replaced, so every unrelated setting stays as it was.
  * Reads and checks everything before writing; writes a backup, then the new
  * content to a temporary file renamed over the original, so a crash leaves
  * either the old file or the new one, never half of one.
@@ -302,7 +303,7 @@ async function applyPatch(
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
   const patch = keepSecretReferences(current, openclawPatch(config, token, contexts), err);
-  const merged = merge(current, withAllowlist(current, patch, config));
+  const merged = merge(current, withAllowlist(current, withModelsKept(current, patch, err), config));
   if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
 
   const { mode, uid, gid } = await stat(file);
@@ -358,6 +359,37 @@ function valueAt(value: unknown, at: readonly string[]): unknown {
 
 function nested(at: readonly string[], value: unknown): JsonObject {
   return at.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as JsonObject;
+}
+
+const MODELS_PATH = ['models', 'providers', 'brainstem', 'models'] as const;
+
+/**
+ * The brainstem models the file already has keep what their owner added to
+ * them (`reasoning`, `cost`, a `compat` flag): each of the patch's models is
+ * merged into the file's model of its id, the patch's fields winning, where
+ * an array would otherwise replace them all. A model that is no longer a mode
+ * is dropped, since brainstem would refuse it, and said.
+ */
+function withModelsKept(current: JsonObject, patch: JsonObject, err: TextOut): JsonObject {
+  const existing = valueAt(current, MODELS_PATH);
+  const wanted = valueAt(patch, MODELS_PATH);
+  if (!Array.isArray(existing) || !Array.isArray(wanted)) return patch;
+  const byId = new Map<Json, JsonObject>();
+  for (const m of existing) if (isObject(m) && typeof m.id === 'string') byId.set(m.id, m);
+  const models = wanted.map((m) => {
+    const had = isObject(m) ? byId.get(m.id ?? null) : undefined;
+    return had && isObject(m) ? merge(had, m) : m;
+  });
+  const kept = new Set(models.map((m) => (isObject(m) ? m.id : undefined)));
+  const dropped = [...byId.keys()].filter((id) => !kept.has(id)).map(String);
+  const unnamed = existing.length - byId.size;
+  if (unnamed) dropped.push(`${unnamed} ${unnamed === 1 ? 'entry' : 'entries'} without an id`);
+  if (dropped.length) {
+    err.write(
+      `${MODELS_PATH.join('.')}: dropped ${dropped.join(', ')}, no longer a brainstem mode (brainstem would refuse ${dropped.length === 1 ? 'it' : 'them'}); the backup keeps ${dropped.length === 1 ? 'it' : 'them'}\n`,
+    );
+  }
+  return merge(patch, nested(MODELS_PATH, models));
 }
 
 /**
