@@ -1263,6 +1263,22 @@ describe('bad input gets a clear error and changes nothing', () => {
     );
     expect(r.status).toBe(400);
     expect((await errorOf(r)).message).toMatch(/no user message/);
+    // An assistant message last is a prefill to be continued, said as such rather than as no user message.
+    const prefill = await post(
+      JSON.stringify({
+        model: 'local',
+        messages: [
+          { role: 'user', content: 'name a colour' },
+          { role: 'assistant', content: 'Sure, ' },
+        ],
+      }),
+    );
+    expect(prefill.status).toBe(400);
+    expect(await errorOf(prefill)).toMatchObject({
+      param: 'messages.1',
+      message:
+        "messages.1: the last message is the assistant's, to be continued (a prefill), which brainstem's brains do not do; end with a user message or a tool result.",
+    });
   });
 
   it('unknown model, listing the valid ids', async () => {

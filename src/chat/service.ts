@@ -98,10 +98,15 @@ export class ChatService extends EventEmitter<{
     // A turn of images alone (a photo without a caption), or of audio or a file, is a question too.
     const content = newTurn.trim().length > 0 || images.newTurn > 0 || newTurnHasOtherParts(req.messages);
     if (!content && !endsWithToolResult) {
+      // An assistant message last asks the model to carry on with it (a prefill), which neither the
+      // Claude CLI nor brainstem's turns do: said as such, not as a missing user message.
+      const prefill = req.messages.at(-1)?.role === 'assistant' ? `messages.${req.messages.length - 1}` : '';
       throw new BrainstemError(
         'INVALID_REQUEST',
-        'messages: there is no user message to answer.',
-        'messages',
+        prefill
+          ? `${prefill}: the last message is the assistant's, to be continued (a prefill), which brainstem's brains do not do; end with a user message or a tool result.`
+          : 'messages: there is no user message to answer.',
+        prefill || 'messages',
       );
     }
     return this.stream(req, requested, tools, newTurn, images.newTurn > 0, signal);
