@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
@@ -127,6 +129,23 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     expect(auditOf(h, 'telegram:112')).toEqual([
       approval({ summary: 'touch allow-once.txt', by: 'approver', scope: 'once' }),
     ]);
+  });
+
+  it('once allowed, the answer says the tool runs instead of still waiting for the approval', async () => {
+    const chat = -100_802;
+    const u = h.tg.user(112, { chatId: chat });
+    // The command reads a pipe the test writes once it has seen the message: it runs until then.
+    const pipe = fileIn(h, 'hold-running.txt');
+    await mkdir(path.dirname(pipe), { recursive: true });
+    execFileSync('mkfifo', [pipe]);
+    u.says('allowed-running.txt && cat hold-running');
+    const question = await questionIn(h, chat, 'touch allowed-running.txt && cat hold-running.txt');
+    const answer = await answerIn(h, chat, /^⏳ Waiting for approval to use Bash…$/);
+    u.presses(question.messageId, button(question, /Allow once/));
+    await h.tg.waitFor(() => answer.text === '⏳ Running Bash…', { timeoutMs: 20_000 });
+    expect(existsSync(fileIn(h, 'allowed-running.txt'))).toBe(true);
+    await writeFile(pipe, 'go');
+    await h.tg.waitFor(() => answer.text === 'Done.', { timeoutMs: 20_000 });
   });
 
   it('a command too long for one message is shown as far as it fits, saying how much is not; "Allow once" runs all of it', async () => {

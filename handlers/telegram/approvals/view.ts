@@ -1,6 +1,6 @@
 import { InlineKeyboard } from 'grammy';
 import { z } from 'zod';
-import type { ApprovalRequest } from '../../../brains/types.js';
+import type { ApprovalDecision, ApprovalRequest } from '../../../brains/types.js';
 import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
@@ -129,4 +129,11 @@ export function waitingLine(req: ApprovalRequest, lang: Lang): string {
     `⏳ Waiting for approval to use \`${req.tool}\`…`,
     `⏳ En attente d’approbation pour \`${req.tool}\`…`,
   );
+}
+
+/** The line that replaces the wait once the question is answered (see answerTurn). */
+export function answeredLine(req: ApprovalRequest, decision: ApprovalDecision, lang: Lang): string {
+  return decision.behavior === 'allow'
+    ? t(lang, `⏳ Running \`${req.tool}\`…`, `⏳ \`${req.tool}\` en cours…`)
+    : t(lang, `⏳ \`${req.tool}\` denied; Claude goes on…`, `⏳ \`${req.tool}\` refusé ; Claude continue…`);
 }

@@ -3,7 +3,7 @@ import { t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars } from '../../../src/text.js';
-import { waitingLine } from '../approvals/view.js';
+import { answeredLine, waitingLine } from '../approvals/view.js';
 import { escapeMarkdown } from '../format/render.js';
 import { splitMarkdown, withFenceClosed } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
@@ -62,6 +62,11 @@ export async function answerTurn(
   let text = '';
   /** Shown under the answer while the turn waits for a tool approval (asked in a message of its own). */
   let waiting: string | undefined;
+  /**
+   * What came of the last approval question, shown while the answer has no words yet: an allowed
+   * tool may run for minutes, and the message must not go on asking for an approval given.
+   */
+  let answered: string | undefined;
   let failure: string | undefined;
   const switchLine = switchWaitLine(input.lang);
   let quiet: NodeJS.Timeout | undefined;
@@ -92,13 +97,15 @@ export async function answerTurn(
           waiting = waitingLine(ev.request, input.lang);
           break;
         case 'approval':
+          // Not when nobody answered (timeout, stop): a notice or the final text says so.
+          if (ev.source === 'approver') answered = answeredLine(ev.request, ev.decision, input.lang);
           waiting = undefined;
           break;
         case 'error':
           failure = ev.message;
           continue;
       }
-      stream.update(withStatus(text, waiting));
+      stream.update(withStatus(text, waiting ?? (text.trim() ? undefined : answered)));
       typingWhenQuiet();
     }
   } catch (err) {
