@@ -284,6 +284,45 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     expect(refusal.text).toContain('Your Telegram user id is 990');
   });
 
+  it('in the private chat of someone who is not an approver, asks each approver in their own chat; the asker sees the answer', async () => {
+    h.tg.user(NOT_APPROVER).says('unseen-chat');
+    const asked = await questionIn(h, NOT_APPROVER, 'touch unseen-chat.txt');
+    // No buttons where nobody could press them, and the asker is told who answers.
+    expect(buttonsOf(asked)).toEqual([]);
+    expect(asked.text).toBe(
+      '⚙️ [proxy] 🔐 Claude wants to use Bash:\ntouch unseen-chat.txt\nCreate <the> file\nOnly an approver can answer: each was asked in their own chat with the bot. Their answer shows here.',
+    );
+    const owners = await questionIn(h, OWNER, 'touch unseen-chat.txt');
+    expect(owners.text).toContain('(mode assistant, conversation telegram:119)');
+    const other = await questionIn(h, OUTSIDE_APPROVER, 'touch unseen-chat.txt');
+
+    h.tg.user(OWNER).presses(owners.messageId, button(owners, /Allow once/));
+    await answerIn(h, NOT_APPROVER, /^Done\.$/);
+    expect(existsSync(fileIn(h, 'unseen-chat.txt'))).toBe(true);
+    await h.tg.waitFor(() => asked.text.endsWith('\n\n✅ Allowed once by User111.'));
+    await h.tg.waitFor(() => other.text.endsWith('\n\n✅ Allowed once by User111.'));
+    expect(buttonsOf(other)).toEqual([]);
+  });
+
+  it('when no approver can be written to, the question is denied at once and the asker is told', async () => {
+    const approvers = [OWNER, 112, 113, 114, 115, NOTIFY_OTHER, OUTSIDE_APPROVER];
+    for (const id of approvers) {
+      h.tg.failNext(
+        'sendMessage',
+        1,
+        { code: 403, description: "Forbidden: bot can't initiate conversation with a user" },
+        id,
+      );
+    }
+    h.tg.user(NOT_APPROVER).says('nobody-reached');
+    const asked = await questionIn(h, NOT_APPROVER, 'touch nobody-reached.txt');
+    await h.tg.waitFor(() => asked.text.endsWith('\n\n⚠️ No approver could be asked: denied.'));
+    await answerIn(h, NOT_APPROVER, /could not be asked, so it was denied/);
+    await answerIn(h, NOT_APPROVER, /^Done\.$/);
+    expect(existsSync(fileIn(h, 'nobody-reached.txt'))).toBe(false);
+    expect(resultsFor('nobody-reached')).toEqual([expect.objectContaining({ isError: true })]);
+  });
+
   it('a turn from the OpenAI endpoint asks every notify chat; the first answer wins and every copy shows it', async () => {
     const { service } = h;
     const reply = fetch(`${service.url}/v1/chat/completions`, {

@@ -8,6 +8,7 @@ import { waitAtMost } from '../../../src/wait.js';
 import { ChatOutput } from '../send/output.js';
 import {
   APPROVAL_DATA,
+  askedOfApprovers,
   type Choice,
   closedHtml,
   decidedText,
@@ -21,11 +22,18 @@ import {
 interface Open {
   req: ApprovalRequest;
   lang: Lang;
-  html: string;
-  /** The question in each chat it was asked in, once Telegram has it. */
-  cards: { chatId: number; shown: Promise<number> }[];
+  /** The question in each chat it was asked in (as shown there), once Telegram has it. */
+  cards: { chatId: number; html: string; shown: Promise<number> }[];
   /** Hands the decision to the brain. */
   settle(decision: ApprovalDecision): void;
+}
+
+/** A chat a question is asked in: with the buttons, or (the asker's, who cannot answer) without. */
+interface Target {
+  chatId: number;
+  topicId?: number | undefined;
+  html: string;
+  buttons?: boolean;
 }
 
 const noop = () => undefined;
@@ -56,14 +64,36 @@ export class ApprovalPrompts {
     },
   ) {}
 
-  /** The approver of a chat's own turns: asks in that chat (in the turn's forum topic, if it has one). */
+  /**
+   * The approver of a chat's own turns: asks in that chat (in the turn's forum topic, if it has
+   * one). The private chat of someone who is not an approver is one no approver sees: there the
+   * question comes without buttons, saying who can answer, and is asked of each approver in their
+   * own chat with the bot, naming the conversation; the first answer wins.
+   */
   forChat(chatId: number, lang: Lang, topicId?: number): Approver {
-    return (req, signal) => this.ask(req, [chatId], lang, false, signal, topicId);
+    if (chatId < 0 || this.o.approvers.has(chatId)) {
+      return (req, signal) =>
+        this.ask(req, [{ chatId, topicId, html: promptHtml(req, lang, false), buttons: true }], lang, signal);
+    }
+    return (req, signal) => {
+      const question = promptHtml(req, lang, true);
+      const elsewhere = [...this.o.approvers].map((id) => ({ chatId: id, html: question, buttons: true }));
+      const here = { chatId, topicId, html: promptHtml(req, lang, false, askedOfApprovers(lang)) };
+      return this.ask(req, [here, ...elsewhere], lang, signal);
+    };
   }
 
   /** The approver of turns from elsewhere: asks in every one of `chats`, naming the conversation. */
   forChats(chats: readonly number[], lang: () => Lang): Approver {
-    return (req, signal) => this.ask(req, chats, lang(), true, signal);
+    return (req, signal) => {
+      const html = promptHtml(req, lang(), true);
+      return this.ask(
+        req,
+        chats.map((chatId) => ({ chatId, html, buttons: true })),
+        lang(),
+        signal,
+      );
+    };
   }
 
   /** Answers the presses on approval buttons. */
@@ -85,14 +115,11 @@ export class ApprovalPrompts {
 
   private ask(
     req: ApprovalRequest,
-    chats: readonly number[],
+    targets: Target[],
     lang: Lang,
-    showSession: boolean,
     signal: AbortSignal,
-    topicId?: number,
   ): Promise<ApprovalDecision> {
     const id = `${this.run}-${this.nextId++}`;
-    const html = promptHtml(req, lang, showSession);
     const keyboard = promptKeyboard(id, lang);
     return new Promise<ApprovalDecision>((resolve, reject) => {
       const onAbort = () => {
@@ -104,10 +131,10 @@ export class ApprovalPrompts {
       const prompt: Open = {
         req,
         lang,
-        html,
-        cards: chats.map((chatId) => ({
+        cards: targets.map(({ chatId, topicId, html, buttons }) => ({
           chatId,
-          shown: new ChatOutput(this.o.api, chatId, topicId).sendHtml(html, { keyboard }),
+          html,
+          shown: new ChatOutput(this.o.api, chatId, topicId).sendHtml(html, buttons ? { keyboard } : {}),
         })),
         settle: (decision) => {
           signal.removeEventListener('abort', onAbort);
@@ -119,7 +146,7 @@ export class ApprovalPrompts {
       signal.addEventListener('abort', onAbort, { once: true });
       void Promise.allSettled(prompt.cards.map((c) => c.shown)).then((results) => {
         const refused = results.flatMap((r, i) =>
-          r.status === 'rejected' ? [{ chatId: chats[i], err: r.reason as unknown }] : [],
+          r.status === 'rejected' ? [{ chatId: targets[i]?.chatId, err: r.reason as unknown }] : [],
         );
         for (const r of refused) {
           this.o.logger.warn(
@@ -127,11 +154,15 @@ export class ApprovalPrompts {
             'approval question not delivered',
           );
         }
-        // Asked nowhere: the brain denies and tells the user the question could not be asked.
-        if (refused.length === results.length && this.open.get(id) === prompt) {
+        // Asked of nobody who can answer: the brain denies and tells the user the question could
+        // not be asked (an approver who never opened a chat with the bot cannot be written to).
+        const answerable = results.filter((r, i) => targets[i]?.buttons && r.status === 'fulfilled');
+        if (answerable.length === 0 && this.open.get(id) === prompt) {
           this.open.delete(id);
           signal.removeEventListener('abort', onAbort);
-          reject(refused[0]?.err);
+          reject(refused[0]?.err ?? new Error('no approver could be asked'));
+          // A copy that did arrive (the asker's, without buttons) would wait for an answer for ever.
+          void this.showOutcome(prompt, unansweredText('unreachable', this.o.timeoutMs, lang));
         }
       });
     });
@@ -193,13 +224,12 @@ export class ApprovalPrompts {
 
   /** Every copy of the question shows `outcome`, its buttons gone. */
   private async showOutcome(prompt: Open, outcome: string): Promise<void> {
-    const html = closedHtml(prompt.html, outcome);
     await Promise.all(
-      prompt.cards.map(async ({ chatId, shown }) => {
+      prompt.cards.map(async ({ chatId, html, shown }) => {
         const messageId = await shown.catch(() => undefined);
         if (messageId === undefined) return;
         await new ChatOutput(this.o.api, chatId)
-          .editHtml(messageId, html)
+          .editHtml(messageId, closedHtml(html, outcome))
           .catch((err: unknown) =>
             this.o.logger.warn({ err, chatId }, 'could not show the outcome of an approval question'),
           );

@@ -38,7 +38,13 @@ const TOOL_MAX = 100;
  * is shown whole while the question fits one message; past that, its start,
  * and how much is left out (fitQuestion): the approver allows all of it.
  */
-export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolean): string {
+export function promptHtml(
+  req: ApprovalRequest,
+  lang: Lang,
+  showSession: boolean,
+  /** A last line (HTML), counted in what must fit. */
+  footer?: string,
+): string {
   const description = typeof req.input.description === 'string' ? req.input.description.trim() : '';
   const tool = escapeHtml(shorten(req.tool, TOOL_MAX));
   // The same words in French.
@@ -63,6 +69,7 @@ export function promptHtml(req: ApprovalRequest, lang: Lang, showSession: boolea
           ]
         : []),
       ...(description ? [`<i>${escapeHtml(shorten(revealHidden(description), DESCRIPTION_MAX))}</i>`] : []),
+      ...(footer ? [footer] : []),
     ].join('\n'),
   );
 }
@@ -92,7 +99,7 @@ export function decidedText(choice: Choice, by: string, lang: Lang): string {
 }
 
 /** Why a question closed without an answer. */
-export type Unanswered = 'timeout' | 'stopped' | 'restarting';
+export type Unanswered = 'timeout' | 'stopped' | 'restarting' | 'unreachable';
 
 export function unansweredText(why: Unanswered, timeoutMs: number, lang: Lang): string {
   switch (why) {
@@ -114,7 +121,22 @@ export function unansweredText(why: Unanswered, timeoutMs: number, lang: Lang): 
         '⏹ brainstem is restarting: this question is closed.',
         '⏹ brainstem redémarre : cette question est close.',
       );
+    case 'unreachable':
+      return t(
+        lang,
+        '⚠️ No approver could be asked: denied.',
+        '⚠️ Aucun approbateur n’a pu être sollicité : refusé.',
+      );
   }
+}
+
+/** Under the question in the asker's own chat when they cannot answer it themselves (HTML). */
+export function askedOfApprovers(lang: Lang): string {
+  return `<i>${t(
+    lang,
+    'Only an approver can answer: each was asked in their own chat with the bot. Their answer shows here.',
+    'Seul un approbateur peut répondre : chacun a reçu la question dans sa conversation avec le bot. Sa réponse s’affichera ici.',
+  )}</i>`;
 }
 
 /** The question with its outcome below it (the buttons go with the edit). */
