@@ -423,6 +423,31 @@ describe('a restart during a switch', { timeout: 90_000 }, () => {
       await slow.close();
     }
   });
+
+  it('answers a switch asked in words on the OpenAI endpoint that the stop leaves to the next start as not over, not as failed', async () => {
+    const slow = await startFakeLlama({ loading: true });
+    const r = await startHarness({
+      config: { modes: { slow: { kind: 'llama', baseUrl: slow.baseUrl, description: 'Loads forever' } } },
+    });
+    try {
+      const token = (await readFile(path.join(r.service.core.config.dataDir, 'api-token'), 'utf8')).trim();
+      const asked = fetch(`${r.service.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'active', messages: [{ role: 'user', content: 'switch to slow' }] }),
+      });
+      // Under way (its record kept for the next start), waiting for slow: then pm2 restarts brainstem.
+      await expect.poll(() => r.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('slow');
+      await r.stopService();
+      const body = (await (await asked).json()) as { choices: { message: { content: string } }[] };
+      expect(body.choices[0]?.message.content).toBe(
+        '⚙️ [proxy] ⏳ Switch to **slow** not over: brainstem is restarting: it makes the switch once it is back. Still on **local** until then.',
+      );
+    } finally {
+      await r.close();
+      await slow.close();
+    }
+  });
 });
 
 describe('asking for the active mode', { timeout: 90_000 }, () => {

@@ -53,6 +53,13 @@ export function statusText(facts: StatusFacts, lang: Lang): string {
 
 /** The answer to a switch asked for in words. */
 export function switchReply(o: SwitchOutcome, lang: Lang): string {
+  // Left to the next start by a stop, it did not fail: the reason says whether that start makes it.
+  if (!o.ok && o.leftToNextStart)
+    return t(
+      lang,
+      `${PROXY_TAG} ⏳ Switch to **${o.to}** not over: ${o.reason}. Still on **${o.from}** until then.`,
+      `${PROXY_TAG} ⏳ Bascule vers **${o.to}** pas finie : ${o.reason}. Toujours en **${o.from}** d’ici là.`,
+    );
   // As in Telegram: the reason alone (a command's output) says neither that the switch failed nor
   // which mode goes on answering.
   if (!o.ok)
