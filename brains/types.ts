@@ -270,6 +270,11 @@ export interface Brain {
    * for it before it unloads the model those turns stream from.
    */
   settled?(): Promise<void>;
+  /**
+   * Ends the turns running now with `why`: a swap whose grace for them ran out is about to stop the
+   * model they stream from, and their user hears that, not that the stream broke.
+   */
+  cutShort?(why: BrainError): void;
   /** Forget the brain session of a conversation (the user asked for a fresh start). */
   forget?(sessionKey: string): void;
   /** Ends what the brain keeps running between turns (warm processes), for shutdown. */

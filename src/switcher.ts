@@ -471,7 +471,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
 
     if (wanted && (swapping || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;
-      if (unloading) await this.letAnswersEnd(loaded);
+      if (unloading) await this.letAnswersEnd(loaded, target.id);
       // Once its stop commands ran, the model loaded before is not there any more, whatever follows.
       // Until then it stays recorded: a stop or a crash that cuts them leaves it to the next start,
       // which runs them again (were the active mode one that names no model, a Claude one, nothing
@@ -546,18 +546,29 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   /**
    * Answers already streaming from a model (new turns wait for the switch)
    * may end before its stop commands cut them, for at most
-   * `server.shutdownGraceMs`, the time a restart gives them too.
+   * `server.shutdownGraceMs`, the time a restart gives them too. Those still
+   * running then are ended saying so: cut by the stop commands, they would say
+   * only that the stream broke, and on a server that swaps models itself go on
+   * from a model being stopped.
    */
-  private async letAnswersEnd(model: string): Promise<void> {
+  private async letAnswersEnd(model: string, to: string): Promise<void> {
     const { modes, brains, config, logger } = this.deps;
     const serving = modes.all
       .filter((m) => m.kind === 'llama' && m.llamaModel === model)
-      .map((m) => brains.get(m.id)?.settled?.());
-    const ended = Promise.all(serving);
+      .flatMap((m) => brains.get(m.id) ?? []);
+    const ended = Promise.all(serving.map((b) => b.settled?.()));
     if (await waitAtMost(ended, 0)) return;
     logger.info({ model }, 'switch: waiting for the answers of the model it stops to end');
-    if (!(await waitAtMost(ended, config.server.shutdownGraceMs)))
-      logger.warn({ model, graceMs: config.server.shutdownGraceMs }, 'switch: answers still running are cut');
+    const graceMs = config.server.shutdownGraceMs;
+    if (await waitAtMost(ended, graceMs)) return;
+    logger.warn({ model, graceMs }, 'switch: answers still running are cut');
+    const grace = formatDuration(graceMs);
+    const why = {
+      kind: 'upstream_error' as const,
+      message: `the switch to mode ${to} stopped model ${model} before this answer ended (answers get ${grace}, server.shutdownGraceMs, to end first); send your message again to have it answered`,
+      fr: `la bascule vers le mode ${to} a arrêté le modèle ${model} avant la fin de cette réponse (les réponses ont ${grace}, server.shutdownGraceMs, pour finir d’abord) ; renvoyez votre message pour avoir une réponse`,
+    };
+    for (const brain of serving) brain.cutShort?.(why);
   }
 
   /**

@@ -117,4 +117,47 @@ describe('model swaps', { timeout: 120_000 }, () => {
     await reply(115, /❌ Switch to coder failed/);
     expect(h.tg.botMessages(114).map((m) => m.text)).toEqual(['first last']);
   });
+
+  it('an answer still streaming when the grace is over is ended saying the switch cut it, before its model is stopped', async () => {
+    const slowQwen = await startFakeLlama({ loading: true });
+    const fastCoder = await startFakeLlama({ loading: true });
+    const r = await startHarness({
+      config: {
+        server: { shutdownGraceMs: 300 },
+        modes: {
+          qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: slowQwen.baseUrl, description: 'Qwen' },
+          coder: { kind: 'llama', llamaModel: 'coder', baseUrl: fastCoder.baseUrl, description: 'Coder' },
+        },
+        llama: {
+          models: {
+            qwen: { start: [loadingCommand(slowQwen, false)], stop: [loadingCommand(slowQwen, true)] },
+            coder: { start: [loadingCommand(fastCoder, false)], stop: [loadingCommand(fastCoder, true)] },
+          },
+        },
+      },
+    });
+    const said = (chatId: number, pattern: RegExp) =>
+      r.tg.waitFor(() => r.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 60_000 });
+    try {
+      r.tg.user(116).says('/mode qwen');
+      await said(116, /✅ Mode qwen is ready/);
+      // An answer that would go on past the grace.
+      slowQwen.reply({ chunks: ['first ', { wait: new Promise(() => {}) }, 'last'] });
+      r.tg.user(117).says('a long question');
+      await said(117, /^first/);
+      r.tg.user(116).says('/mode coder');
+      const cut = await said(117, /⚠️/);
+      expect(cut.text).toBe(
+        'first\n\n⚙️ [proxy] ⚠️ the switch to mode coder stopped model qwen before this answer ended (answers get 300 ms, server.shutdownGraceMs, to end first); send your message again to have it answered',
+      );
+      await said(116, /✅ Mode coder is ready \(from qwen/);
+      // Its connection to the model being stopped is let go, not left streaming from it.
+      const asked = slowQwen.requests.filter((q) => q.path === '/v1/chat/completions');
+      expect(await asked.at(-1)?.ended).toBe('closed');
+    } finally {
+      await r.close();
+      await slowQwen.close();
+      await fastCoder.close();
+    }
+  });
 });

@@ -99,6 +99,8 @@ export class LlamaLocalBrain implements Brain {
   /** Turns streaming now, and who waits for there to be none (see settled). */
   private running = 0;
   private readonly idle: (() => void)[] = [];
+  /** The running turns' own cuts (see cutShort), each aborted with the error its turn ends on. */
+  private readonly cuts = new Set<AbortController>();
   /** Schema limits already logged as moved into descriptions (each said once, not on every turn). */
   private readonly movedLimits = new Set<string>();
 
@@ -171,9 +173,12 @@ export class LlamaLocalBrain implements Brain {
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
     this.running++;
+    const cut = new AbortController();
+    this.cuts.add(cut);
     try {
-      yield* this.run(req, signal);
+      yield* this.run(req, signal, cut.signal);
     } finally {
+      this.cuts.delete(cut);
       this.running--;
       if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
@@ -183,8 +188,15 @@ export class LlamaLocalBrain implements Brain {
     return this.running === 0 ? Promise.resolve() : new Promise((resolve) => this.idle.push(resolve));
   }
 
-  private async *run(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
+  cutShort(why: BrainError): void {
+    for (const cut of this.cuts) cut.abort(why);
+  }
+
+  private async *run(req: TurnRequest, signal: AbortSignal, cut: AbortSignal): AsyncGenerator<TurnEvent> {
     const started = Date.now();
+    /** How a turn that ends on `error` says it: cancelled by its caller, or cut by a swap (cutShort). */
+    const ended = (error: BrainError) =>
+      signal.aborted ? aborted() : this.fail(cut.aborted ? (cut.reason as BrainError) : error);
     let persona: string | undefined;
     try {
       persona = await this.persona?.build();
@@ -208,7 +220,7 @@ export class LlamaLocalBrain implements Brain {
       res = await request(this.chatUrl, {
         method: 'POST',
         dispatcher: await this.agent(),
-        signal,
+        signal: AbortSignal.any([signal, cut]),
         headers: {
           'content-type': 'application/json',
           'content-length': String(body.length),
@@ -218,13 +230,13 @@ export class LlamaLocalBrain implements Brain {
         body: body.whole ?? Readable.from(body.pieces(), { objectMode: true }),
       });
     } catch (err) {
-      yield signal.aborted ? aborted() : this.fail(this.requestFailure(err));
+      yield ended(this.requestFailure(err));
       return;
     }
 
     if (res.statusCode !== 200) {
       const text = await res.body.text().catch(() => '');
-      yield signal.aborted ? aborted() : this.fail(this.httpFailure(res.statusCode, text));
+      yield ended(this.httpFailure(res.statusCode, text));
       return;
     }
 
@@ -286,19 +298,17 @@ export class LlamaLocalBrain implements Brain {
         }
       }
     } catch (err) {
-      yield signal.aborted
-        ? aborted()
-        : this.fail({
-            kind: 'upstream_error',
-            message:
-              err instanceof StreamIdle
-                ? `the local model at ${this.shownChatUrl} stopped sending mid-answer: nothing for ${this.llama.streamIdleMs} ms (llama.streamIdleMs), so the turn was ended`
-                : `the stream from ${this.shownChatUrl} broke: ${describe(err)}`,
-            fr:
-              err instanceof StreamIdle
-                ? `le modèle local à ${this.shownChatUrl} s’est tu en pleine réponse : rien pendant ${this.llama.streamIdleMs} ms (llama.streamIdleMs), le tour a donc été terminé`
-                : `le flux de ${this.shownChatUrl} s’est rompu : ${describe(err)}`,
-          });
+      yield ended({
+        kind: 'upstream_error',
+        message:
+          err instanceof StreamIdle
+            ? `the local model at ${this.shownChatUrl} stopped sending mid-answer: nothing for ${this.llama.streamIdleMs} ms (llama.streamIdleMs), so the turn was ended`
+            : `the stream from ${this.shownChatUrl} broke: ${describe(err)}`,
+        fr:
+          err instanceof StreamIdle
+            ? `le modèle local à ${this.shownChatUrl} s’est tu en pleine réponse : rien pendant ${this.llama.streamIdleMs} ms (llama.streamIdleMs), le tour a donc été terminé`
+            : `le flux de ${this.shownChatUrl} s’est rompu : ${describe(err)}`,
+      });
       return;
     }
 
