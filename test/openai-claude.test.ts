@@ -232,6 +232,18 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(svc.service.core.notifier.recent().some((n) => n.kind === 'auth')).toBe(true);
   });
 
+  it('streams an auth failure as the answer’s text from its first character, as without streaming', async () => {
+    claude.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
+    const stream = await svc.client.chat.completions.create(
+      { model: 'assistant', messages: [user('hello, streamed?')], stream: true },
+      { headers: { 'x-session-key': 'auth-streamed' } },
+    );
+    let got = '';
+    for await (const chunk of stream) got += chunk.choices[0]?.delta.content ?? '';
+    // No blank lines in front of it: nothing came before it to set it apart from.
+    expect(got).toMatch(/^⚙️ \[proxy\] Claude refused its credentials/);
+  });
+
   it('gives a stream that fails before its first word the failure’s HTTP status, as without streaming', async () => {
     claude.fake.script(() => httpError(529, { message: 'Overloaded', shouldRetry: false }));
     const failure = await svc.client.chat.completions

@@ -317,6 +317,8 @@ async function streamAnswer(
   const early = setTimeout(begin, opts.headersWaitMs);
   /** Indexes of the tool calls streamed so far. */
   const calls = new Set<number>();
+  /** Words went out already: an error told as text then starts a paragraph of its own, as in a buffered answer. */
+  let said = false;
   try {
     for await (const ev of events) {
       if (sse.closed && sse.started) break;
@@ -334,6 +336,7 @@ async function streamAnswer(
         case 'text':
           begin();
           sse.data(chunk({ content: ev.text }));
+          said ||= ev.text !== '';
           break;
         case 'tool_call': {
           begin();
@@ -363,7 +366,7 @@ async function streamAnswer(
         case 'error':
           if (SPOKEN_ERRORS.has(ev.error.kind)) {
             begin();
-            sse.data(chunk({ content: `\n\n${ev.error.message}` }));
+            sse.data(chunk({ content: `${said ? '\n\n' : ''}${ev.error.message}` }));
           } else if (!sse.started) {
             throwBrainError(ev.error);
           } else {
