@@ -76,7 +76,13 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
             by: ctx.caller,
           });
           if (!o.ok) {
-            throw new BrainstemError(o.unknownMode ? 'UNKNOWN_MODE' : 'SWITCH_FAILED', o.reason, 'mode');
+            // A switch a stop leaves to the next start did not fail: that start makes it.
+            const code = o.unknownMode
+              ? 'UNKNOWN_MODE'
+              : o.leftToNextStart
+                ? 'SHUTTING_DOWN'
+                : 'SWITCH_FAILED';
+            throw new BrainstemError(code, o.reason, 'mode');
           }
           return { data: { active: o.to, from: o.from, alreadyActive: o.alreadyActive, ms: o.ms } };
         }
