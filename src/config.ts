@@ -26,6 +26,9 @@ export const TELEGRAM_SHARED_SENDERS: ReadonlyMap<number, string> = new Map([
   [136817688, 'Channel_Bot, the sender of everyone writing in a group as a channel'],
 ]);
 
+/** The longest delay a Node timer takes (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The schemas of brainstem.json, built when called. brainstem reads its
  * configuration once, at start (and `npm run config-docs` once), and a zod
@@ -35,6 +38,16 @@ export const TELEGRAM_SHARED_SENDERS: ReadonlyMap<number, string> = new Map([
  */
 export function configSchemas() {
   const argv = z.array(z.string().min(1)).min(1);
+  /**
+   * A time in ms, for a timer: Node's timers wait at most 2^31-1 ms and fire after 1 ms for any
+   * longer delay, so `claude.turnTimeoutMs: 3000000000` (35 days, "no limit") stopped every turn
+   * at once, telling it was stopped after 50000 minutes.
+   */
+  const duration = () =>
+    z
+      .number()
+      .int()
+      .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24 days): Node's timers cannot wait longer`);
   const HOST_NAME = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])$/i;
 
   const modeSchema = z
@@ -235,9 +248,7 @@ export function configSchemas() {
         .describe(
           'Keep a `claude` process per conversation between turns (false: every turn starts the CLI and `--resume`s).',
         ),
-      idleMs: z
-        .number()
-        .int()
+      idleMs: duration()
         .positive()
         .default(WARM_DEFAULTS.idleMs)
         .describe('An idle warm process is closed after this long.'),
@@ -252,7 +263,7 @@ export function configSchemas() {
     })
     .strict();
 
-  const ms = (what: string) => z.number().int().positive().describe(what);
+  const ms = (what: string) => duration().positive().describe(what);
 
   /** Telegram user ids: a person's own, never a shared sender's (anyone could write as it). */
   const telegramUserIds = z.array(z.number().int()).superRefine((ids, ctx) => {
@@ -283,9 +294,7 @@ export function configSchemas() {
         .describe(
           'Path the front is served under: OpenClaw’s `channels.telegram.apiRoot` is `http://<host>:<port><prefix>`.',
         ),
-      stallNoticeMs: z
-        .number()
-        .int()
+      stallNoticeMs: duration()
         .min(1_000)
         .default(FRONT_DEFAULTS.stallNoticeMs)
         .describe(
@@ -391,17 +400,13 @@ export function configSchemas() {
             .describe(
               'Host names or addresses, besides the bind address, `localhost`, `127.0.0.1` and `[::1]` on brainstem’s port, that clients may use to reach it (a LAN address, a reverse proxy’s name); any other `Host` gets 403 (DNS rebinding).',
             ),
-          bodyAfterAnswerMs: z
-            .number()
-            .int()
+          bodyAfterAnswerMs: duration()
             .min(0)
             .default(30_000)
             .describe(
               'A request answered before its whole body came (refused: no or a wrong token, a foreign `Host`, a body over the limit) may go on sending that body this long, so a client can read the answer; then its connection is cut, so nobody without the token holds connections open by sending slowly.',
             ),
-          requestTimeoutMs: z
-            .number()
-            .int()
+          requestTimeoutMs: duration()
             .min(1_000)
             .default(300_000)
             .describe(
@@ -415,33 +420,25 @@ export function configSchemas() {
             .describe(
               'Most connections open at once; one more is closed as it comes (logged), so that a flood of idle or slow connections cannot use up the process’s file descriptors (which SQLite, the Telegram poller and every command need too).',
             ),
-          shutdownGraceMs: z
-            .number()
-            .int()
+          shutdownGraceMs: duration()
             .min(0)
             .default(10_000)
             .describe(
               'On SIGTERM, how long running answers may go on before they are cut with a notice (keep pm2’s `kill_timeout` longer).',
             ),
-          readinessRefreshMs: z
-            .number()
-            .int()
+          readinessRefreshMs: duration()
             .min(1_000)
             .default(30_000)
             .describe(
               'Every brain’s readiness is probed in the background this often; `/health` answers at once from the last probe.',
             ),
-          streamHeadersWaitMs: z
-            .number()
-            .int()
+          streamHeadersWaitMs: duration()
             .min(0)
             .default(2_000)
             .describe(
               'A streamed answer’s HTTP headers wait this long for the brain’s first words, so that a brain failing at once gets its HTTP status (a 429 a client can retry); past it (a turn queued, Claude at work with its tools) they go, with keep-alive heartbeats.',
             ),
-          streamHeartbeatMs: z
-            .number()
-            .int()
+          streamHeartbeatMs: duration()
             .min(1_000)
             .default(15_000)
             .describe(
@@ -631,25 +628,19 @@ export function configSchemas() {
             .describe(
               '`draft`: Bot API drafts in private chats (edits where a draft is refused); `edit`: one message edited in place; `off`: typing, then the whole answer.',
             ),
-          editIntervalMs: z
-            .number()
-            .int()
+          editIntervalMs: duration()
             .min(100)
             .default(1_000)
             .describe(
               'Minimum time between two edits (or drafts) of a streamed answer or a tool’s progress, shared by the streams of one chat (its forum topics): they take turns (a group: 4 s).',
             ),
-          confirmTimeoutMs: z
-            .number()
-            .int()
+          confirmTimeoutMs: duration()
             .min(1_000)
             .default(120_000)
             .describe(
               'How long a confirmation (a mutating tool, /upgrade) waits for its answer before nothing runs.',
             ),
-          albumQuietMs: z
-            .number()
-            .int()
+          albumQuietMs: duration()
             .min(100)
             .default(1_000)
             .describe(

@@ -154,6 +154,25 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses a time longer than Node’s timers wait (about 24 days), naming the field, and takes the longest they do', () => {
+    // A longer delay fires after 1 ms: a 35-day turn limit stopped every Claude turn at once,
+    // and a 35-day poll read the credentials file hundreds of times a second.
+    const { file, problems } = fileProblems({
+      claude: { turnTimeoutMs: 3_000_000_000 },
+      credentials: { pollIntervalMs: 3_000_000_000 },
+      telegram: { confirmTimeoutMs: 2 ** 31 },
+    });
+    const tooLong = "at most 2147483647 ms (about 24 days): Node's timers cannot wait longer";
+    expect(problems).toEqual([
+      `${file}: claude.turnTimeoutMs: ${tooLong}`,
+      `${file}: telegram.confirmTimeoutMs: ${tooLong}`,
+      `${file}: credentials.pollIntervalMs: ${tooLong}`,
+    ]);
+    const d = dir();
+    writeFileSync(path.join(d, 'brainstem.json'), JSON.stringify({ claude: { turnTimeoutMs: 2 ** 31 - 1 } }));
+    expect(loadConfig({}, d).claude.turnTimeoutMs).toBe(2 ** 31 - 1);
+  });
+
   it('refuses a mode id a /mode button cannot carry (over 40 characters)', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');
