@@ -816,7 +816,9 @@ function envOverlay(env: NodeJS.ProcessEnv, problems: string[]): Record<string, 
       "OPENCLAW_GATEWAY_URL: the gateway relay is gone; OpenClaw's own Telegram channel now polls brainstem's Bot API front (set telegram.front.enabled, see the README's \"OpenClaw setup\") and this variable must be unset",
     );
   }
-  let port = env.BRAINSTEM_PORT === undefined ? undefined : Number(env.BRAINSTEM_PORT);
+  // Blank is unset, as for every other variable (see overlay): Number('') is 0, any free port.
+  const portText = env.BRAINSTEM_PORT?.trim() || undefined;
+  let port = portText === undefined ? undefined : Number(portText);
   if (port !== undefined && !Number.isInteger(port)) {
     problems.push(`BRAINSTEM_PORT: "${env.BRAINSTEM_PORT}" is not a port number`);
     port = undefined;

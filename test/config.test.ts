@@ -48,6 +48,15 @@ describe('loadConfig', () => {
     expect(c.telegram.allowedUsers).toEqual([5, 6]);
   });
 
+  it('takes a blank BRAINSTEM_PORT as unset, as every other variable, not as port 0 (any free port)', () => {
+    // An .env with `BRAINSTEM_PORT=` had brainstem listen on a random port, where OpenClaw never found it.
+    expect(loadConfig({ BRAINSTEM_PORT: '' }, dir()).server.port).toBe(9090);
+    const d = dir();
+    writeFileSync(path.join(d, 'brainstem.json'), JSON.stringify({ server: { port: 1234 } }));
+    expect(loadConfig({ BRAINSTEM_PORT: ' ' }, d).server.port).toBe(1234);
+    expect(loadConfig({ BRAINSTEM_PORT: '0' }, d).server.port).toBe(0);
+  });
+
   it('names every wrong field, one line each, the checks between fields included', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');
