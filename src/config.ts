@@ -902,7 +902,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   let fileValue: unknown = {};
   const configFileFound = existsSync(configPath);
   if (configFileFound) {
-    const text = readFileSync(configPath, 'utf8');
+    // An editor may start the file with a byte order mark, which JSON.parse refuses as an
+    // unexpected token it shows as nothing at all.
+    const text = readFileSync(configPath, 'utf8').replace(/^\uFEFF/, '');
     try {
       fileValue = JSON.parse(text);
     } catch (err) {

@@ -204,7 +204,7 @@ describe('loadConfig', () => {
     expect(problems[0]).toMatch(new RegExp(`^${file}: modes\\.coder\\.kind: `));
   });
 
-  it('rejects malformed JSON and a bad user id list with a clear line', () => {
+  it('rejects malformed JSON (a byte order mark is none) and a bad user id list with a clear line', () => {
     const d = dir();
     writeFileSync(path.join(d, 'brainstem.json'), '{ not json');
     expect(() => loadConfig({}, d)).toThrow(/not valid JSON \(.* at line 1 column 3\)/);
@@ -213,6 +213,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, d)).toThrow(/not valid JSON \(Unexpected token 's' at line 3 column 8\)/);
     expect(() => loadConfig({}, d)).not.toThrow(/oat01/);
     expect(() => loadConfig({ TELEGRAM_ALLOWED_USERS: 'alice' }, dir())).toThrow(/TELEGRAM_ALLOWED_USERS/);
+    // A byte order mark (some editors write one) is no fault: it was refused as an invisible token.
+    writeFileSync(path.join(d, 'brainstem.json'), `\uFEFF${JSON.stringify({ server: { port: 1234 } })}`);
+    expect(loadConfig({}, d).server.port).toBe(1234);
   });
 
   it('takes transcription as either an API or a command with {file}, and resolves the key file', () => {
