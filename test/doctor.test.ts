@@ -153,6 +153,17 @@ describe('brainstem doctor', () => {
     expect(code).toBe(0);
   });
 
+  it('fails on the OpenClaw front turned on without the bot it comes with, instead of telling to turn it on', async () => {
+    const file = path.join(dir, 'front-without-bot.json');
+    writeFileSync(file, JSON.stringify({ telegram: { front: { enabled: true } } }));
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file });
+    expect(line(text, 'OpenClaw front')).toMatch(/^✗ .*telegram\.front\.enabled is true, but the bot is off/);
+    expect(text).toContain(
+      '→ set TELEGRAM_BOT_TOKEN (or telegram.token), or turn telegram.front.enabled off',
+    );
+    expect(code).toBe(1);
+  });
+
   it('fails on a bad config field and names it', async () => {
     const file = path.join(dir, 'bad-config.json');
     writeFileSync(file, JSON.stringify({ server: { port: 99_999 } }));

@@ -350,8 +350,16 @@ const FRONT_POLLED_KEY = 'front_last_polled_at';
 export function checkFront(config: Config, now = Date.now()): CheckResult {
   const name = 'OpenClaw front';
   const { token, front } = config.telegram;
-  if (!token || !front.enabled) {
+  if (!front.enabled) {
     return ok(name, 'off (telegram.front.enabled: true lets OpenClaw’s own Telegram channel poll brainstem)');
+  }
+  // The front comes with the bot: without it, OpenClaw's channel polls a route nobody serves.
+  if (!token) {
+    return fail(
+      name,
+      'telegram.front.enabled is true, but the bot is off (no bot token): there is no front for OpenClaw to poll',
+      'set TELEGRAM_BOT_TOKEN (or telegram.token), or turn telegram.front.enabled off',
+    );
   }
   const file = path.join(config.dataDir, DB_FILE);
   if (!existsSync(file)) return ok(name, 'on; not started yet (nothing to fetch)');
