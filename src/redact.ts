@@ -42,10 +42,11 @@ const SHAPES: RegExp[] = [
  * A header that carries a credential: all of its value goes (a cookie has spaces), up to the line's or
  * quote's end. Any header one of whose dash-separated words names a secret (`Authorization`,
  * `X-Vault-Token`, `Private-Token`, `X-Api-Key`, `Set-Cookie`…); a word only containing one does not
- * (`Author`, `Monkey`, `Keyboard`).
+ * (`Author`, `Monkey`, `Keyboard`). The value starts at a character that is not a space: a quote
+ * after `key: ` is no value, and zod's `Unrecognized key: "bogus"` read `key:[redacted]"bogus"`.
  */
 const HEADER =
-  /(?<![\w.-])((?:[A-Za-z0-9]+-)*(?:authorization|auth|token|secret|key|apikey|password|passwd|credentials?|cookie)(?:-[A-Za-z0-9]+)*)(\s*:\s*)[^\r\n"'\\]+/gi;
+  /(?<![\w.-])((?:[A-Za-z0-9]+-)*(?:authorization|auth|token|secret|key|apikey|password|passwd|credentials?|cookie)(?:-[A-Za-z0-9]+)*)(\s*:\s*)[^\s"'\\][^\r\n"'\\]*/gi;
 /** A credential after its scheme, where no header name says so (long enough not to be a word). */
 const SCHEME = /\b(Bearer\s+[^\s"'\\,;]{8,}|Basic\s+[A-Za-z0-9+/=]{8,})/gi;
 /** `scheme://user:password@host`: the user info goes. */

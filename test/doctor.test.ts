@@ -166,11 +166,13 @@ describe('brainstem doctor', () => {
 
   it('fails on a bad config field and names it', async () => {
     const file = path.join(dir, 'bad-config.json');
-    writeFileSync(file, JSON.stringify({ server: { port: 99_999 } }));
+    writeFileSync(file, JSON.stringify({ server: { port: 99_999, prot: 1 } }));
     const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: file });
     expect(code).toBe(1);
     expect(text).toMatch(/^✗ config/);
     expect(text).toContain(`${file}: server.port:`);
+    // A misspelt field is named as zod names it: no secret follows `key: ` there, nothing is hidden.
+    expect(text).toContain(`${file}: server: Unrecognized key: "prot"`);
     expect(text).toContain('→ correct the fields above');
   });
 
