@@ -555,6 +555,8 @@ export function configSchemas() {
             ),
           healthPath: z
             .string()
+            // Appended to the server root as is: `health` made `http://127.0.0.1:8081health`, no URL at all.
+            .regex(/^\//, 'a path from the server root, starting with "/" (e.g. "/health")')
             .default('/health')
             .describe(
               'Readiness probe, relative to the server root (llama-server answers 503 while loading; Ollama: `/`).',

@@ -182,6 +182,14 @@ describe('loadConfig', () => {
     expect(loadConfig({}, d).claude.turnTimeoutMs).toBe(2 ** 31 - 1);
   });
 
+  it('refuses a llama.healthPath that does not start at the server root', () => {
+    // It is appended to the root: `health` probed http://127.0.0.1:8081health, an invalid URL, for ever.
+    const { file, problems } = fileProblems({ llama: { healthPath: 'health' } });
+    expect(problems).toEqual([
+      `${file}: llama.healthPath: a path from the server root, starting with "/" (e.g. "/health")`,
+    ]);
+  });
+
   it('refuses a mode id a /mode button cannot carry (over 40 characters)', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');
