@@ -8,6 +8,7 @@ import { jsonProblem } from './json-problem.js';
 import { parseToolsSection, type ToolsConfig } from './tools/config.js';
 import { brainstemToolProblems } from './tools/read-only.js';
 import { shortcutProblems } from './tools/shortcut-table.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from './wait.js';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.
@@ -26,9 +27,6 @@ export const TELEGRAM_SHARED_SENDERS: ReadonlyMap<number, string> = new Map([
   [136817688, 'Channel_Bot, the sender of everyone writing in a group as a channel'],
 ]);
 
-/** The longest delay a Node timer takes (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * The schemas of brainstem.json, built when called. brainstem reads its
  * configuration once, at start (and `npm run config-docs` once), and a zod
@@ -43,11 +41,7 @@ export function configSchemas() {
    * longer delay, so `claude.turnTimeoutMs: 3000000000` (35 days, "no limit") stopped every turn
    * at once, telling it was stopped after 50000 minutes.
    */
-  const duration = () =>
-    z
-      .number()
-      .int()
-      .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24 days): Node's timers cannot wait longer`);
+  const duration = () => z.number().int().max(MAX_TIMER_MS, TIMER_TOO_LONG);
   const HOST_NAME = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])$/i;
 
   const modeSchema = z

@@ -177,6 +177,14 @@ describe('loadConfig', () => {
       `${file}: telegram.confirmTimeoutMs: ${tooLong}`,
       `${file}: credentials.pollIntervalMs: ${tooLong}`,
     ]);
+    // The tools' time limits too: `tools.timeoutMs: 3000000000` stopped git_status after 17 ms.
+    const tools = fileProblems({
+      tools: { timeoutMs: 3_000_000_000, webFetch: { timeoutMs: 2 ** 31 } },
+    });
+    expect(tools.problems).toEqual([
+      `${tools.file}: tools.timeoutMs: ${tooLong}`,
+      `${tools.file}: tools.webFetch.timeoutMs: ${tooLong}`,
+    ]);
     const d = dir();
     writeFileSync(path.join(d, 'brainstem.json'), JSON.stringify({ claude: { turnTimeoutMs: 2 ** 31 - 1 } }));
     expect(loadConfig({}, d).claude.turnTimeoutMs).toBe(2 ** 31 - 1);

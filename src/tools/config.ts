@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../wait.js';
 
 /**
  * The `tools` section of brainstem.json. Everything that lets a tool reach
@@ -11,17 +12,17 @@ import { z } from 'zod';
 /** The schemas of the `tools` section, built when called: see configSchemas() in src/config.ts. */
 export function toolsConfigSchemas() {
   const argv = z.array(z.string().min(1)).min(1);
+  /**
+   * A command's or a request's time limit: Node's timers wait at most 2^31-1 ms and fire after
+   * 1 ms for any longer delay, so `timeoutMs: 3000000000` stopped every command at once.
+   */
+  const duration = () => z.number().int().positive().max(MAX_TIMER_MS, TIMER_TOO_LONG);
 
   const command = z
     .object({
       argv: argv.describe('The command as an argv array (never a shell string).'),
       cwd: z.string().optional().describe('Where it runs. Default: the git repository (`tools.git.repo`).'),
-      timeoutMs: z
-        .number()
-        .int()
-        .positive()
-        .optional()
-        .describe('Its time limit. Default: `tools.timeoutMs`.'),
+      timeoutMs: duration().optional().describe('Its time limit. Default: `tools.timeoutMs`.'),
       readOnly: z
         .boolean()
         .default(false)
@@ -57,10 +58,7 @@ export function toolsConfigSchemas() {
 
   const toolsConfigSchema = z
     .object({
-      timeoutMs: z
-        .number()
-        .int()
-        .positive()
+      timeoutMs: duration()
         .default(300_000)
         .describe('Wall clock of one command; its whole process tree is killed when it is hit.'),
       maxOutputChars: z
@@ -171,7 +169,7 @@ export function toolsConfigSchemas() {
               'Brave Search API key (env `BRAVE_API_KEY`). Unset (and no delegate): `web_search` refuses.',
             ),
           baseUrl: z.url().default('https://api.search.brave.com/res/v1').describe('Brave Search API root.'),
-          timeoutMs: z.number().int().positive().default(15_000).describe('Time limit of one search.'),
+          timeoutMs: duration().default(15_000).describe('Time limit of one search.'),
           delegate: argv
             .optional()
             .describe(
@@ -197,10 +195,7 @@ export function toolsConfigSchemas() {
             .min(500)
             .default(20_000)
             .describe('The most text returned (the readable part of the page).'),
-          timeoutMs: z
-            .number()
-            .int()
-            .positive()
+          timeoutMs: duration()
             .default(20_000)
             .describe(
               'Time limit of one fetch, redirects included, and then of reading the page: past it, its whole text is returned, without picking the main part.',
