@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import { ConfigError } from './config-error.js';
 import { jsonProblem } from './json-problem.js';
+import { ACTIVE } from './modes.js';
 import { parseToolsSection, type ToolsConfig } from './tools/config.js';
 import { brainstemToolProblems } from './tools/read-only.js';
 import { shortcutProblems } from './tools/shortcut-table.js';
@@ -795,11 +796,14 @@ export function defaultModes(): Record<string, z.input<ModeSchema>> {
 
 /** The environment as a config overlay; a variable that cannot be read is added to `problems` and left out. */
 function envOverlay(env: NodeJS.ProcessEnv, problems: string[]): Record<string, unknown> {
+  // Blank is unset (see overlay): `TELEGRAM_ALLOWED_USERS=` in an .env leaves the file's list.
   const list = (v: string | undefined) =>
-    v
-      ?.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
+    v?.trim()
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
   const ids = (v: string | undefined, name: string) =>
     list(v)?.flatMap((s) => {
       const n = Number(s);
@@ -900,7 +904,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (configFileFound) {
     // An editor may start the file with a byte order mark, which JSON.parse refuses as an
     // unexpected token it shows as nothing at all.
-    const text = readFileSync(configPath, 'utf8').replace(/^\uFEFF/, '');
+    let text: string;
+    try {
+      text = readFileSync(configPath, 'utf8').replace(/^\uFEFF/, '');
+    } catch (err) {
+      // A folder, a file root cannot read on a network mount: said with the path, not as bare EISDIR.
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ConfigError([
+        `${configPath}: cannot be read (${code === 'EISDIR' ? 'it is a folder; BRAINSTEM_CONFIG names the file' : (code ?? (err as Error).message)})`,
+      ]);
+    }
     try {
       fileValue = JSON.parse(text);
     } catch (err) {
@@ -1028,6 +1041,15 @@ function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]
   const seen = new Map<string, string>();
   for (const m of modes) {
     for (const name of [m.id, ...m.aliases]) {
+      // `active` in the `model` field is the mode running now; a `/` there ends a provider prefix.
+      // (An id's own characters are checked above.)
+      const unusable = name !== m.id && (name.includes('/') || name !== name.trim() || name === '');
+      if (name === ACTIVE || unusable) {
+        problems.push(
+          `modes.${m.id}: name "${name}" can never be chosen (${name === ACTIVE ? '"active" names the mode running now' : 'a name has no "/", no surrounding spaces and is not empty'}); pick another`,
+        );
+        continue;
+      }
       const other = seen.get(name);
       if (other && other !== m.id)
         problems.push(`modes.${m.id}: name "${name}" is already used by mode "${other}"`);

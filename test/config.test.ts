@@ -208,6 +208,35 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses a mode name that can never be chosen: "active", an alias with a "/" or surrounding spaces', () => {
+    const { file, problems } = fileProblems({
+      modes: {
+        active: { kind: 'llama' },
+        coder: { kind: 'llama', aliases: ['Active', 'qwen/coder', ' spaced ', ''] },
+      },
+    });
+    const never = (mode: string, name: string, why: string) =>
+      `${file}: modes.${mode}: name "${name}" can never be chosen (${why}); pick another`;
+    const shape = 'a name has no "/", no surrounding spaces and is not empty';
+    expect(problems).toEqual([
+      never('active', 'active', '"active" names the mode running now'),
+      never('coder', 'active', '"active" names the mode running now'),
+      never('coder', 'qwen/coder', shape),
+      never('coder', ' spaced ', shape),
+      never('coder', '', shape),
+    ]);
+  });
+
+  it('reads a blank TELEGRAM_ALLOWED_USERS as unset, and names the file when the config path is a folder', () => {
+    const d = dir();
+    writeFileSync(path.join(d, 'brainstem.json'), JSON.stringify({ telegram: { allowedUsers: [7] } }));
+    // `TELEGRAM_ALLOWED_USERS=` in an .env took the bot away from everybody.
+    expect(loadConfig({ TELEGRAM_ALLOWED_USERS: ' ' }, d).telegram.allowedUsers).toEqual([7]);
+    expect(problemsOf(() => loadConfig({ BRAINSTEM_CONFIG: d }, d))).toEqual([
+      `${d}: cannot be read (it is a folder; BRAINSTEM_CONFIG names the file)`,
+    ]);
+  });
+
   it('reports a mode with a wrong field once, not also as a missing mode', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');
