@@ -11,7 +11,8 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   const rel = /^(\d+)\s*(h|d|w|m)$/.exec(v);
   if (rel) {
     const n = Number(rel[1]);
-    const unit = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, m: 30 * 86_400_000 }[
+    // `m` is minutes, as in `docker logs --since 30m`: months are `month` (this one) or `30d`.
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }[
       rel[2] as 'h' | 'd' | 'w' | 'm'
     ];
     return shown(now - n * unit);
@@ -51,7 +52,8 @@ export function startOfUtcMonth(now: number): number {
 }
 
 export function formatTokens(n: number): string {
-  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(2)}M`;
+  // 999 500 and up round to 1000k: said as millions.
+  if (n >= 999_500) return `${(n / 1_000_000).toFixed(2)}M`;
   if (n >= 10_000) return `${Math.round(n / 1000)}k`;
   if (n >= 1000) return `${(n / 1000).toFixed(1)}k`;
   return String(n);

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { formatTokens, parseSince } from '../src/usage-summary.js';
+
+describe('the periods /usage and the usage tool read', () => {
+  const now = Date.parse('2026-12-06T12:00:00Z');
+
+  it('reads m as minutes, as --since 30m does elsewhere, and h, d, w as hours, days, weeks', () => {
+    // `30m` was 30 months of 30 days: 900 days for someone asking about the last half hour.
+    expect(parseSince('30m', now)).toBe(now - 30 * 60_000);
+    expect(parseSince('2h', now)).toBe(now - 2 * 3_600_000);
+    expect(parseSince('7d', now)).toBe(now - 7 * 86_400_000);
+    expect(parseSince('2 w', now)).toBe(now - 14 * 86_400_000);
+    expect(parseSince('month', now)).toBe(Date.parse('2026-12-01T00:00:00Z'));
+  });
+});
+
+describe('token counts as /usage shows them', () => {
+  it('says a count that rounds to 1000k in millions', () => {
+    expect(formatTokens(999)).toBe('999');
+    expect(formatTokens(1234)).toBe('1.2k');
+    expect(formatTokens(999_499)).toBe('999k');
+    expect(formatTokens(999_500)).toBe('1.00M');
+    expect(formatTokens(2_345_678)).toBe('2.35M');
+  });
+});
