@@ -24,7 +24,8 @@ import type { Notifier } from './notices.js';
 
 const fileSchema = z.looseObject({
   claudeAiOauth: z.looseObject({
-    expiresAt: z.number().int().positive(),
+    // At most the last time a Date holds: past it every "expires at" line would throw.
+    expiresAt: z.number().int().positive().max(8.64e15),
     refreshToken: z.string().nullish(),
     subscriptionType: z.string().nullish(),
     rateLimitTier: z.string().nullish(),
@@ -124,8 +125,8 @@ function parseCredentials(raw: string): CredentialsRead {
       ok: false,
       missing: false,
       reason: {
-        en: 'the file has no claudeAiOauth.expiresAt (not OAuth credentials?)',
-        fr: 'le fichier n’a pas de claudeAiOauth.expiresAt (pas des identifiants OAuth ?)',
+        en: 'the file has no claudeAiOauth.expiresAt that is a time (not OAuth credentials?)',
+        fr: 'le fichier n’a pas de claudeAiOauth.expiresAt qui soit une date (pas des identifiants OAuth ?)',
       },
     };
   }

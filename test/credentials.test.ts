@@ -95,6 +95,12 @@ describe('Claude credentials', () => {
       ok: false,
       reason: { en: 'the file is not valid JSON' },
     });
+    // Past the last time a Date holds: every line saying when it expires would throw.
+    await writeCreds(9e15);
+    expect(await readCredentials(file)).toMatchObject({
+      ok: false,
+      reason: { en: 'the file has no claudeAiOauth.expiresAt that is a time (not OAuth credentials?)' },
+    });
   });
 
   it('without a refresh token, warns before expiry, says when it expired, and notices the renewal by /login, each once, none repeated after a restart', async () => {
