@@ -7,6 +7,9 @@ import { runOpenclawConfig } from '../src/commands/openclaw-config.js';
 import { startFakeLlama } from './fakes/llama.js';
 
 const TOKEN = 'bst_test-token-for-openclaw-config';
+/** OpenClaw's own reference to an environment variable, written as is in openclaw.json. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: OpenClaw's ${VAR} syntax, meant literally
+const TOKEN_REF = '${BRAINSTEM_TOKEN}';
 
 /** An openclaw.json as a user has it: other providers, an agent, channels, gateway settings. */
 const sample = {
@@ -243,14 +246,14 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
-  it('keeps a secret the file gives as a reference (${VAR}, a SecretRef) instead of writing the value in its place', async () => {
+  it('keeps a secret the file gives as a reference (an environment variable, a SecretRef) instead of writing the value in its place', async () => {
     const file = path.join(dir, 'openclaw.json');
     const botRef = { source: 'env', provider: 'default', id: 'TELEGRAM_BOT_TOKEN' };
     const withRefs = {
       ...sample,
       models: {
         ...sample.models,
-        providers: { ...sample.models.providers, brainstem: { apiKey: '${BRAINSTEM_TOKEN}' } },
+        providers: { ...sample.models.providers, brainstem: { apiKey: TOKEN_REF } },
       },
       channels: { ...sample.channels, telegram: { ...sample.channels.telegram, botToken: botRef } },
     };
@@ -261,14 +264,14 @@ describe('brainstem openclaw-config', () => {
     expect(code).toBe(0);
     expect(err).toBe(
       LOCAL_SIZE_NOTE +
-        "models.providers.brainstem.apiKey is kept as ${BRAINSTEM_TOKEN}: OpenClaw must resolve it to brainstem's API token\n" +
+        `models.providers.brainstem.apiKey is kept as ${TOKEN_REF}: OpenClaw must resolve it to brainstem's API token\n` +
         "channels.telegram.botToken is kept as a secret reference: OpenClaw must resolve it to brainstem's bot token\n",
     );
     const text = readFileSync(file, 'utf8');
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain('bot-token');
     const merged = JSON.parse(text);
-    expect(merged.models.providers.brainstem.apiKey).toBe('${BRAINSTEM_TOKEN}');
+    expect(merged.models.providers.brainstem.apiKey).toBe(TOKEN_REF);
     expect(merged.models.providers.brainstem.baseUrl).toBe('http://127.0.0.1:9191/v1');
     expect(merged.channels.telegram).toMatchObject({
       botToken: botRef,
