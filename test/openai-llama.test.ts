@@ -1129,6 +1129,22 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect((await errorOf(proto)).message).toMatch(/holds a "__proto__" or "constructor.prototype" key/);
   });
 
+  it('a route that does not exist is said so, whatever its body: never read as JSON first', async () => {
+    const auth = { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' };
+    // A typo in the path: the body's fault was said instead of the path's.
+    const typo = await fetch(`${svc.url}/v1/chat/completion`, {
+      method: 'POST',
+      headers: auth,
+      body: '{bad',
+    });
+    expect(typo.status).toBe(404);
+    expect(await errorOf(typo)).toMatchObject({ message: 'No route POST /v1/chat/completion.' });
+    // A method the route does not take, with a JSON type and no body (a CORS-like probe).
+    const options = await fetch(`${svc.url}/v1/chat/completions`, { method: 'OPTIONS', headers: auth });
+    expect(options.status).toBe(404);
+    expect(await errorOf(options)).toMatchObject({ message: 'No route OPTIONS /v1/chat/completions.' });
+  });
+
   it('half of a character (a lone surrogate escape), named where it is: llama-server would answer 500, which a client retries', async () => {
     const body = (content: string) =>
       `{"model": "local", "messages": [{"role": "user", "content": "${content}"}]}`;

@@ -40,6 +40,11 @@ export function installJsonParser(app: FastifyInstance): void {
   // fastify would hand a text/plain body to the routes as a string.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', (request, payload, done) => {
+    // No route takes it: its answer is that 404, not what is wrong with a body nobody reads.
+    if (request.is404) {
+      done(null, undefined);
+      return;
+    }
     const refused = unreadableBody(request);
     if (refused) {
       done(refused, undefined);
