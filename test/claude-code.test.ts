@@ -376,6 +376,30 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expectCost(expect, events);
   });
 
+  it('counts the input of the API call an abort cut, which the CLI’s result leaves out, as an estimate', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    // One call, cut after its first words: the API read its 30 000 tokens and billed them.
+    h.fake.script(() =>
+      text(['first words', ' never sent'], {
+        gate: new Promise(() => {}),
+        usage: { input_tokens: 30_000, output_tokens: 1 },
+      }),
+    );
+    const ac = new AbortController();
+    const events: TurnEvent[] = [];
+    for await (const e of h.brain.turn(userTurn('hi'), ac.signal)) {
+      events.push(e);
+      if (e.type === 'text') ac.abort();
+    }
+    expect(errorOf(events).kind).toBe('aborted');
+    const usage = events.find((e) => e.type === 'usage');
+    if (usage?.type !== 'usage') throw new Error('no usage event');
+    expect(usage.usage).toMatchObject({ costBasis: 'estimated' });
+    expect(usage.usage.inputTokens).toBeGreaterThanOrEqual(30_000);
+    expect(usage.usage.costUsd).toBeGreaterThan(0);
+  });
+
   it('reports what a turn cost when the time limit stops it after an API call finished', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);

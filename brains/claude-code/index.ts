@@ -37,7 +37,7 @@ import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { DEFAULT_SPARES, type Spare, type Spares } from './spares.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
-import { unreportedUsage } from './usage-estimate.js';
+import { stoppedTurnUsage, unreportedUsage } from './usage-estimate.js';
 import type { WarmPool } from './warm-pool.js';
 
 export interface ClaudeCodeBrainOptions {
@@ -369,9 +369,9 @@ export class ClaudeCodeBrain implements Brain {
       });
       const durationMs = Date.now() - started;
       const { end } = outcome;
-      // A stopped turn still cost what its finished API calls cost: recorded like any other.
+      // A stopped turn still cost what its API calls cost: recorded like any other.
       if ((end.kind === 'aborted' || end.kind === 'timeout') && end.result)
-        yield* a.reader.settle(proc.turnUsage(end.result));
+        yield* a.reader.settle(stoppedTurnUsage(proc.turnUsage(end.result), a.reader.calls));
       else if (end.kind !== 'result') yield* this.unreported(a.reader, log);
       if (end.kind === 'aborted') {
         log.info({ durationMs }, 'claude turn aborted');

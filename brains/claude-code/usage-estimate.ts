@@ -243,3 +243,16 @@ export function unreportedUsage(calls: CallTally, log: Logger, turn: string): Tu
   } else log.info({ costUsd, ...tokens }, `${turn} ended without its cost; estimated from its tokens`);
   return usage;
 }
+
+/**
+ * What a turn stopped mid-call cost. The CLI's result counts only the API calls that finished, but
+ * the one it cut was billed for what it read, which its `message_start` gave (what it wrote until
+ * then no event tells, and is left out). When the calls the stream showed come to more than the result says, they are
+ * recorded instead, as an estimate; priced as the CLI prices them, the finished ones cost the same
+ * either way.
+ */
+export function stoppedTurnUsage(reported: TurnUsage, calls: CallTally): TurnUsage {
+  if (!calls.seen) return reported;
+  const { usage, unpriced } = calls.estimate();
+  return unpriced.length === 0 && usage.costUsd > reported.costUsd ? usage : reported;
+}
