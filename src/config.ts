@@ -385,9 +385,15 @@ export function configSchemas() {
           apiToken: z
             .string()
             .min(16)
+            // Sent as `Authorization: Bearer <token>`: a space or a character outside visible ASCII
+            // cannot be sent there as written, so such a token would start fine and refuse every client.
+            .regex(
+              /^[\x21-\x7e]+$/,
+              'visible ASCII characters only, without spaces: clients send it in an `Authorization: Bearer …` header, which cannot carry others',
+            )
             .optional()
             .describe(
-              'Bearer token for every route but `/health` (which shows the upstreams’ own error text only with it) and the Telegram front (which checks the bot token), at least 16 characters (env `BRAINSTEM_API_TOKEN`). Unset: generated once into `<dataDir>/api-token` (0600).',
+              'Bearer token for every route but `/health` (which shows the upstreams’ own error text only with it) and the Telegram front (which checks the bot token), at least 16 visible ASCII characters without spaces (env `BRAINSTEM_API_TOKEN`). Unset: generated once into `<dataDir>/api-token` (0600).',
             ),
           allowedHosts: z
             .array(z.string().regex(HOST_NAME, 'a host name or IP address, without scheme or port'))

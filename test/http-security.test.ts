@@ -589,4 +589,20 @@ describe('the API token', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a token no client can send in its Bearer header (a space, an accent) is refused at start, naming where it was set', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bst-sec-env-'));
+    try {
+      expect(() =>
+        loadConfig({ BRAINSTEM_API_TOKEN: 'correct horse battery staple', HOME: dir }, dir),
+      ).toThrow(/BRAINSTEM_API_TOKEN \(server\.apiToken\): visible ASCII characters only, without spaces/);
+      const file = path.join(dir, 'brainstem.json');
+      writeFileSync(file, JSON.stringify({ server: { apiToken: 'mot-de-passe-été-2026' } }));
+      expect(() => loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir }, dir)).toThrow(
+        /server\.apiToken: visible ASCII characters only, without spaces/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
