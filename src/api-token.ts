@@ -7,6 +7,13 @@ export interface ApiToken {
   /** Where it came from, for the start-up log (never the token itself). */
   source: 'env' | 'config' | 'file' | 'generated';
   file: string;
+  /** Generated in place of what the file held, and why that was unusable (never the token itself). */
+  replaced?: string;
+}
+
+/** What a client can send as `Authorization: Bearer <token>` (server.apiToken's own rule, src/config.ts). */
+export function usableToken(text: string): boolean {
+  return /^[\x21-\x7e]{16,}$/.test(text);
 }
 
 /**
@@ -18,14 +25,18 @@ export interface ApiToken {
 export function loadApiToken(dataDir: string, configured: string | undefined, fromEnv: boolean): ApiToken {
   const file = path.join(dataDir, 'api-token');
   if (configured) return { token: configured, source: fromEnv ? 'env' : 'config', file };
+  let replaced: string | undefined;
   if (existsSync(file)) {
     chmodSync(file, 0o600);
-    const token = readFileSync(file, 'utf8').trim();
-    if (token.length >= 16) return { token, source: 'file', file };
+    const held = readFileSync(file, 'utf8').trim();
+    if (usableToken(held)) return { token: held, source: 'file', file };
+    // An owner may have written their own there: said, or their clients' 401s would have no reason.
+    if (held)
+      replaced = `it held ${held.length < 16 ? `${held.length} characters, under the 16 needed` : 'a space or a character outside visible ASCII, which no Authorization header carries'}`;
   }
   const token = `bst_${randomBytes(24).toString('base64url')}`;
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  return { token, source: 'generated', file };
+  return { token, source: 'generated', file, ...(replaced ? { replaced } : {}) };
 }
 
 /**

@@ -340,6 +340,11 @@ function announce(core: Core, url: string, ms: number): void {
         ? `API token set by server.apiToken in ${config.configPath}`
         : `API token ${apiToken.source === 'generated' ? 'generated in' : 'read from'} ${apiToken.file} (set BRAINSTEM_API_TOKEN to choose one)`,
   );
+  if (apiToken.replaced) {
+    logger.warn(
+      `the API token file ${apiToken.file} was replaced by a generated one: ${apiToken.replaced}; clients holding the old one get 401 (choose one with BRAINSTEM_API_TOKEN: at least 16 visible ASCII characters, no spaces)`,
+    );
+  }
   if (!isLoopback(config.server.host)) {
     logger.warn(
       `listening on ${config.server.host}, not loopback: every client on that network can reach the Bearer-protected API and its tools; set BRAINSTEM_HOST=127.0.0.1 unless you mean it (clients must name this address as their Host, or a name listed in server.allowedHosts)`,

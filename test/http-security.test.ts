@@ -4,6 +4,7 @@ import {
   linkSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -18,6 +19,7 @@ import { createLogger } from '../src/logger.js';
 import { openAiSessionKey } from '../src/session-keys.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { recordingLogger } from './helpers/logs.js';
+import { spawnService } from './helpers/process.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -586,6 +588,30 @@ describe('the API token', () => {
         /BRAINSTEM_API_TOKEN: must be at least 16 characters/,
       );
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unusable token the owner wrote into data/api-token is replaced and said so, never shown', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bst-sec-file-'));
+    const data = path.join(dir, 'data');
+    mkdirSync(data);
+    writeFileSync(path.join(data, 'api-token'), 'my-own-token\n');
+    const p = await spawnService({
+      BRAINSTEM_CONFIG: path.join(dir, 'absent.json'),
+      BRAINSTEM_DATA_DIR: data,
+      HOME: dir,
+    });
+    try {
+      const said = await p.waitForLog((l) => l.includes('was replaced by a generated one'));
+      expect(JSON.parse(said)).toMatchObject({
+        level: 40,
+        msg: `the API token file ${path.join(data, 'api-token')} was replaced by a generated one: it held 12 characters, under the 16 needed; clients holding the old one get 401 (choose one with BRAINSTEM_API_TOKEN: at least 16 visible ASCII characters, no spaces)`,
+      });
+      expect(readFileSync(path.join(data, 'api-token'), 'utf8')).toMatch(/^bst_/);
+      expect(p.logs.join('\n')).not.toContain('my-own-token');
+    } finally {
+      await p.stop('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -12,6 +12,7 @@ import {
 } from '../../brains/claude-code/cli-compat.js';
 import { cliEnv } from '../../brains/claude-code/env.js';
 import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
+import { usableToken } from '../api-token.js';
 import { hostPort, isLoopback } from '../bind-address.js';
 import type { Config } from '../config.js';
 import { credentialsFromEnv, readCredentials } from '../credentials.js';
@@ -434,10 +435,10 @@ export function checkApiToken(config: Config): CheckResult {
       'fix its owner or mode',
     );
   }
-  if (token.length < 16) {
+  if (!usableToken(token)) {
     return fail(
       name,
-      `${file} holds no usable token (under 16 characters)`,
+      `${file} holds no usable token (under 16 characters, or a space or a character outside visible ASCII)`,
       `delete it (the next start generates a new one) or set BRAINSTEM_API_TOKEN`,
     );
   }

@@ -71,7 +71,10 @@ export async function runOpenclawConfig(
   // The same token the server uses: generated and stored now if this runs before the first start.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const token = loadApiToken(config.dataDir, config.server.apiToken, config.apiTokenFromEnv);
-  if (token.source === 'generated') err.write(`generated the API token in ${token.file}\n`);
+  if (token.source === 'generated')
+    err.write(
+      `generated the API token in ${token.file}${token.replaced ? ` (replacing what it held: ${token.replaced})` : ''}\n`,
+    );
   if (config.telegram.token && !config.telegram.front.enabled) {
     err.write(
       "telegram.front.enabled is off, so OpenClaw's Telegram channel is turned off (brainstem alone polls the bot); turn the front on to keep OpenClaw's channel through brainstem\n",
