@@ -4,12 +4,15 @@
  * reaches it exactly once, in order, once it is back; the notify chat is told
  * once that OpenClaw is not fetching, and once that it is again.
  */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Update } from 'grammy/types';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkFront } from '../src/commands/doctor-checks.js';
+import { runOpenclawConfig } from '../src/commands/openclaw-config.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, harnessEnv, OWNER, startHarness } from './telegram-harness.js';
 
 const CHAT = 112;
 const config = { telegram: { front: { enabled: true, stallNoticeMs: 1000 } } };
@@ -61,6 +64,21 @@ describe('the front across outages', () => {
     expect(stalled.text).toMatch(
       /^⚙️ \[proxy\] 📭 OpenClaw is not fetching messages: 3 waiting since .* UTC\./,
     );
+    // The command it names runs as the owner types it (the shell expanding ~ to the home folder).
+    const home = first.dir;
+    const args = /\(npm run openclaw-config -- ([^)]+)\)/.exec(stalled.text)?.[1]?.split(' ') ?? [];
+    await mkdir(path.join(home, '.openclaw'));
+    await writeFile(path.join(home, '.openclaw', 'openclaw.json'), '{}');
+    const said: string[] = [];
+    const code = await runOpenclawConfig(
+      args.map((a) => a.replace(/^~(?=\/)/, home)),
+      harnessEnv(home, path.join(home, 'brainstem.json'), first.tg),
+      { write: (s: string) => said.push(s) },
+      { write: (s: string) => said.push(s) },
+    );
+    expect([code, said.join('')]).toEqual([0, expect.stringMatching(/merged the brainstem provider/)]);
+    const applied = JSON.parse(await readFile(path.join(home, '.openclaw', 'openclaw.json'), 'utf8'));
+    expect(applied.channels.telegram.apiRoot).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/telegram$/);
 
     // brainstem's own status says so, and so does the doctor.
     first.tg.user(OWNER).says('/bstatus');

@@ -85,8 +85,8 @@ export class StallWatch {
       dedupeKey: `front:stalled:${w.oldestId}`,
       text: t(
         lang,
-        html`📭 OpenClaw is not fetching messages: ${w.count} waiting since ${formatUtc(w.oldestAt)}. Check that its gateway runs and that its Telegram channel's apiRoot is brainstem's front (npm run openclaw-config -- --apply). Nothing is lost; they wait up to 24 hours.`,
-        html`📭 OpenClaw ne récupère pas les messages : ${w.count} en attente depuis ${formatUtc(w.oldestAt)}. Vérifiez que sa passerelle tourne et que l’apiRoot de son canal Telegram est le front de brainstem (npm run openclaw-config -- --apply). Rien n’est perdu ; ils attendent jusqu’à 24 heures.`,
+        html`📭 OpenClaw is not fetching messages: ${w.count} waiting since ${formatUtc(w.oldestAt)}. Check that its gateway runs and that its Telegram channel's apiRoot is brainstem's front (npm run openclaw-config -- --apply ~/.openclaw/openclaw.json). Nothing is lost; they wait up to 24 hours.`,
+        html`📭 OpenClaw ne récupère pas les messages : ${w.count} en attente depuis ${formatUtc(w.oldestAt)}. Vérifiez que sa passerelle tourne et que l’apiRoot de son canal Telegram est le front de brainstem (npm run openclaw-config -- --apply ~/.openclaw/openclaw.json). Rien n’est perdu ; ils attendent jusqu’à 24 heures.`,
       ),
     });
   }
