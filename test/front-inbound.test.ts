@@ -222,10 +222,15 @@ describe('the Bot API front, inbound', () => {
       const d = await delivered();
       expect(d.got).toEqual(d.sent);
     }
-    u.says('/oc_usage 7d');
+    const asked = u.says('/oc_usage 7d');
     const { got } = await delivered();
     expect(got.message?.text).toBe('/usage 7d');
     expect(got.message?.entities).toEqual([{ type: 'bot_command', offset: 0, length: 6 }]);
+    // Its edit too: OpenClaw got it as /usage, and an edit to /oc_usage would name no command of its own.
+    u.edits(asked, '/oc_usage 30d');
+    const edit = await delivered();
+    expect(edit.got.edited_message?.text).toBe('/usage 30d');
+    expect(edit.got.edited_message?.entities).toEqual([{ type: 'bot_command', offset: 0, length: 6 }]);
     // brainstem said nothing: these are OpenClaw's to answer.
     expect(h.tg.botMessages(CHAT)).toHaveLength(before);
   });

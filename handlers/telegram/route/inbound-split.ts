@@ -13,7 +13,7 @@ import { commandOf, isForwarded } from '../commands/handler.js';
  * media, reactions, member updates, presses on OpenClaw's buttons) and a
  * forwarded message whatever it says (someone else wrote it), untouched, and
  * judged by OpenClaw's own access policy; brainstem's allow-list guards
- * only what brainstem answers. `/oc_<name>` reaches OpenClaw as `/<name>`: its
+ * only what brainstem answers. `/oc_<name>` (sent or edited) reaches OpenClaw as `/<name>`: its
  * command of a name brainstem answers.
  */
 
@@ -34,6 +34,12 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
   return (update) => {
     const press = update.callback_query;
     if (press) return press.data?.startsWith(OWN_DATA_PREFIX) ? BRAINSTEM : openclaw(update);
+    // An edit is OpenClaw's, whatever it says; one of an `/oc_<name>` it got as `/<name>` says that too.
+    const edit = update.edited_message;
+    if (edit)
+      return openclaw(
+        opts.ownCommands.has(aliasOf(edit.text) ?? '') ? unaliased(update, 'edited_message') : update,
+      );
     const message = update.message;
     const text = message?.text;
     if (!message || text === undefined || isForwarded(message)) return openclaw(update);
@@ -42,8 +48,7 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
       const addressee = ADDRESSEE.exec(text)?.[1];
       if (addressee && addressee.toLowerCase() !== opts.botUsername()?.toLowerCase()) return openclaw(update);
       if (opts.ownCommands.has(name)) return BRAINSTEM;
-      const aliased = name.startsWith(OPENCLAW_ALIAS_PREFIX) && name.slice(OPENCLAW_ALIAS_PREFIX.length);
-      if (aliased && opts.ownCommands.has(aliased)) return openclaw(unaliased(update, message));
+      if (opts.ownCommands.has(aliasOf(text) ?? '')) return openclaw(unaliased(update, 'message'));
       return openclaw(update);
     }
     if (message.from && opts.allowedUsers.has(message.from.id) && opts.isOwnText(text)) return BRAINSTEM;
@@ -53,12 +58,20 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
 
 const openclaw = (update: Update): Split => ({ to: 'openclaw', update });
 
-/** `/oc_usage 7d` → `/usage 7d`, its entities moved to match. */
-function unaliased(update: Update, message: NonNullable<Update['message']>): Update {
+/** `usage` for a text that is the command `/oc_usage …`; undefined for any other text. */
+function aliasOf(text: string | undefined): string | undefined {
+  const name = text === undefined ? undefined : commandOf(text);
+  return name?.startsWith(OPENCLAW_ALIAS_PREFIX) ? name.slice(OPENCLAW_ALIAS_PREFIX.length) : undefined;
+}
+
+/** `/oc_usage 7d` → `/usage 7d` in the update's message (or edit), its entities moved to match. */
+function unaliased(update: Update, key: 'message' | 'edited_message'): Update {
+  const message = update[key];
+  if (!message) return update;
   const cut = OPENCLAW_ALIAS_PREFIX.length;
   const text = `/${(message.text ?? '').slice(1 + cut)}`;
   const entities = message.entities?.map((e) =>
     e.offset === 0 ? { ...e, length: e.length - cut } : { ...e, offset: e.offset - cut },
   );
-  return { ...update, message: { ...message, text, ...(entities ? { entities } : {}) } };
+  return { ...update, [key]: { ...message, text, ...(entities ? { entities } : {}) } };
 }
