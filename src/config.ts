@@ -5,11 +5,16 @@ import { z } from 'zod';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
 import { ConfigError } from './config-error.js';
 import { jsonProblem } from './json-problem.js';
-import { ACTIVE } from './modes.js';
 import { parseToolsSection, type ToolsConfig } from './tools/config.js';
 import { brainstemToolProblems } from './tools/read-only.js';
 import { shortcutProblems } from './tools/shortcut-table.js';
 import { MAX_TIMER_MS, TIMER_TOO_LONG } from './wait.js';
+
+/**
+ * The name clients use for "whatever mode is active", so a switch never needs a client restart;
+ * reserved: no mode may take it.
+ */
+export const ACTIVE = 'active';
 
 /**
  * Configuration: `brainstem.json` (optional) overlaid by environment variables.

@@ -1,7 +1,4 @@
-import type { ModeConfig } from './config.js';
-
-/** The name clients use for "whatever mode is active", so a switch never needs a client restart. */
-export const ACTIVE = 'active';
+import { ACTIVE, type ModeConfig } from './config.js';
 
 /**
  * Resolves what a client or a user calls a mode: an id, an alias, `active`,

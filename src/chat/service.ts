@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Brain, BrainError } from '../../brains/types.js';
 import type { AuditLog } from '../audit.js';
-import type { Config, ModeConfig } from '../config.js';
+import { ACTIVE, type Config, type ModeConfig } from '../config.js';
 import type { Budgets } from '../credit/budget.js';
 import type { CreditMeter } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
@@ -9,7 +9,7 @@ import type { Lang } from '../i18n.js';
 import { checkImages, isImagePart, noVisionError, takesImages } from '../images.js';
 import { detectIntent, guessLang, type Intent } from '../intents.js';
 import type { Logger } from '../logger.js';
-import { ACTIVE, type ModeRegistry, stripPrefix } from '../modes.js';
+import { type ModeRegistry, stripPrefix } from '../modes.js';
 import type { Notifier } from '../notices.js';
 import type { ReadinessBoard } from '../readiness.js';
 import type { Switcher } from '../switcher.js';
