@@ -11,6 +11,10 @@ let releaseEdits: () => void = () => undefined;
 const editsGate = new Promise<void>((resolve) => {
   releaseEdits = resolve;
 });
+let releaseQuiet: () => void = () => undefined;
+const quietGate = new Promise<void>((resolve) => {
+  releaseQuiet = resolve;
+});
 
 beforeAll(async () => {
   h = await startHarness({ config: { server: { modeTag: true } } });
@@ -20,12 +24,14 @@ beforeAll(async () => {
     if (last === 'code, then stop')
       return { chunks: ['Run:\n```sh\nmake all\n', { wait: gate }, 'never shown'] };
     if (last === 'hold for edits') return { chunks: ['Holding ', { wait: editsGate }, 'done'] };
+    if (last === 'quiet at first') return { chunks: [{ wait: quietGate }, 'Answered after a pause'] };
     return { chunks: [`echo: ${last}`] };
   });
 });
 afterAll(async () => {
   release();
   releaseEdits();
+  releaseQuiet();
   await h.close();
 });
 
@@ -203,6 +209,26 @@ describe('turns of one chat', () => {
     expect(code.length).toBeGreaterThan(0);
     expect(code.filter((e) => e.offset + e.length > stopAt)).toEqual([]);
     expect(answer.entities).toContainEqual(expect.objectContaining({ type: 'italic', offset: stopAt + 2 }));
+  });
+
+  it('messages sent one right after the other are answered in their order, each below the one before', async () => {
+    const GROUP = -100910;
+    const u = h.tg.user(112, { chatId: GROUP });
+    u.says('quiet at first');
+    const second = u.says('and the second');
+    // Its "queued" notice comes before the first answer has a word to show.
+    const queued = await reply(GROUP, /Queued/);
+    expect(queued.replyTo).toBe(second);
+    releaseQuiet();
+    const first = await reply(GROUP, /Answered after a pause$/);
+    const answer = await reply(GROUP, /echo: and the second$/);
+    // Before, the second answer took the notice's place, above the first answer.
+    expect(answer.messageId).toBeGreaterThan(first.messageId);
+    expect(answer.replyTo).toBe(second);
+    await turnsDone(h, u);
+    const texts = h.tg.botMessages(GROUP).map((m) => m.text);
+    expect(texts.filter((t) => /Queued/.test(t))).toEqual([]);
+    expect(texts.filter((t) => /echo: and the second$/.test(t))).toHaveLength(1);
   });
 
   it('says so when /stop finds nothing running', async () => {

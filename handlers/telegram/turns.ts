@@ -28,6 +28,8 @@ export class ChatTurns {
   private readonly lock = new KeyedLock();
   private readonly running = new Map<string, AbortController>();
   private readonly all = new Map<AbortController, Promise<void>>();
+  /** The newest message each chat's turns put in it: a few numbers per chat, kept for the bot's life. */
+  private readonly newest = new Map<string, number>();
 
   busy(chatId: TurnKey): boolean {
     return this.lock.busy(String(chatId));
@@ -75,6 +77,20 @@ export class ChatTurns {
     })();
     this.all.set(controller, task);
     void task.finally(() => this.all.delete(controller));
+  }
+
+  /** Notes the newest message a turn of the chat put in it (undefined: none). */
+  shown(chatId: TurnKey, messageId: number | undefined): void {
+    const key = String(chatId);
+    if (messageId !== undefined) this.newest.set(key, Math.max(this.newest.get(key) ?? messageId, messageId));
+  }
+
+  /**
+   * Whether `messageId` (a turn's "queued" notice) came before a message the chat's earlier turns
+   * put in it: an answer there would show above the answers it follows. Telegram's ids grow within a chat.
+   */
+  isAboveShown(chatId: TurnKey, messageId: number): boolean {
+    return messageId < (this.newest.get(String(chatId)) ?? Number.NEGATIVE_INFINITY);
   }
 
   /** Aborts the chat's running turn; the turns waiting behind it then run. */

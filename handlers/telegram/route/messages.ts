@@ -197,73 +197,90 @@ export function submitTurn(
   const own = message?.text ?? message?.caption;
   const holds = typeof turnText === 'string' ? turnText === own : opts.readsCaption === true;
   const latest = message && holds ? deps.queued.hold(message, opts.readsFile) : undefined;
+  const key = topicTurnKey(chatId, topicId);
   deps.turns.submit<number>(
-    topicTurnKey(chatId, topicId),
+    key,
     async (signal, queuedMessageId) => {
-      const { onStop } = opts;
-      if (onStop && signal.aborted) onStop();
-      else if (onStop) signal.addEventListener('abort', onStop, { once: true });
-      const now = latest?.release();
-      const words = now && (now.text ?? now.caption ?? '');
-      // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
-      // does not give its chat back (a hash), and the chat's language is known only from a message.
-      await adoptOldOutbox(config.dataDir, telegramSessionKey(chatId, topicId)).catch((err: unknown) =>
-        deps.logger.warn({ err: (err as Error).message }, 'an outbox from before its new name stays'),
-      );
-      await outbox(true);
-      // The answer goes into the "queued" notice unless the job has shown something in it.
-      let queued = queuedMessageId;
-      const takeQueuedNotice = () => {
-        const id = queued;
-        queued = undefined;
-        return id;
-      };
-      const showWaiting = async (line: string) => {
-        try {
-          if (queued !== undefined && (await out.editHtml(queued, line)) === 'ok') return;
-          queued = await out.sendHtml(line, messageId ? { replyTo: messageId } : {});
-        } catch (err) {
-          deps.logger.warn({ err, chatId }, 'could not show what the turn waits for');
-        }
-      };
-      const said =
-        typeof turnText === 'string'
-          ? { text: words ?? turnText }
-          : await turnText({
-              signal,
-              out,
-              caption: words ?? message?.caption,
-              message: now ?? message,
-              takeQueuedNotice,
-              showWaiting,
-            });
-      if (said === undefined) {
-        // Nothing to answer (the job told the user why, or the turn was stopped): a notice that promised
-        // an answer, the "queued" one or a wait line, must not stay behind saying one will come.
-        if (queued !== undefined)
+      try {
+        const { onStop } = opts;
+        if (onStop && signal.aborted) onStop();
+        else if (onStop) signal.addEventListener('abort', onStop, { once: true });
+        const now = latest?.release();
+        const words = now && (now.text ?? now.caption ?? '');
+        // Files a brainstem stopped mid-delivery left behind. Here, not at start-up: the folder's name
+        // does not give its chat back (a hash), and the chat's language is known only from a message.
+        await adoptOldOutbox(config.dataDir, telegramSessionKey(chatId, topicId)).catch((err: unknown) =>
+          deps.logger.warn({ err: (err as Error).message }, 'an outbox from before its new name stays'),
+        );
+        await outbox(true);
+        // The files of an earlier answer just sent came after the "queued" notice too.
+        deps.turns.shown(key, out.newestMessageId);
+        // The answer goes into the "queued" notice unless the job has shown something in it, or the
+        // notice came before what the chat's earlier turns showed (messages sent one right after the
+        // other, answered below the notice): the answer there would read above the answers it follows.
+        let queued = queuedMessageId;
+        if (queued !== undefined && deps.turns.isAboveShown(key, queued)) {
           await out
             .deleteMessage(queued)
             .catch((err: unknown) => deps.logger.warn({ err, chatId }, 'could not remove the queued notice'));
-        return;
+          queued = undefined;
+        }
+        const takeQueuedNotice = () => {
+          const id = queued;
+          queued = undefined;
+          return id;
+        };
+        const showWaiting = async (line: string) => {
+          try {
+            if (queued !== undefined && (await out.editHtml(queued, line)) === 'ok') return;
+            queued = await out.sendHtml(line, messageId ? { replyTo: messageId } : {});
+          } catch (err) {
+            deps.logger.warn({ err, chatId }, 'could not show what the turn waits for');
+          }
+        };
+        const said =
+          typeof turnText === 'string'
+            ? { text: words ?? turnText }
+            : await turnText({
+                signal,
+                out,
+                caption: words ?? message?.caption,
+                message: now ?? message,
+                takeQueuedNotice,
+                showWaiting,
+              });
+        if (said === undefined) {
+          // Nothing to answer (the job told the user why, or the turn was stopped): a notice that promised
+          // an answer, the "queued" one or a wait line, must not stay behind saying one will come.
+          if (queued !== undefined)
+            await out
+              .deleteMessage(queued)
+              .catch((err: unknown) =>
+                deps.logger.warn({ err, chatId }, 'could not remove the queued notice'),
+              );
+          return;
+        }
+        const waiting = () => showWaiting(switchWaitLine(lang, 'html'));
+        const replied = message && (await repliedImage(deps, message, ctx.api, { signal, waiting }));
+        const images = replied ? [...(said.images ?? []), replied] : said.images;
+        const text = withReplyContext(
+          withForwardNote(withEditNote(said.text, ctx.editedMessage), message),
+          message,
+        );
+        await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {
+          route: deps.route,
+          streaming: config.telegram.streaming,
+          intervalMs: config.telegram.editIntervalMs,
+          paces: deps.paces,
+          logger: deps.logger,
+          queuedMessageId: queued,
+          // In a group several people talk: the answer says whom it answers.
+          replyTo: chatId < 0 ? messageId : undefined,
+        });
+        await outbox(false);
+      } finally {
+        deps.turns.shown(key, out.newestMessageId);
       }
-      const waiting = () => showWaiting(switchWaitLine(lang, 'html'));
-      const replied = message && (await repliedImage(deps, message, ctx.api, { signal, waiting }));
-      const images = replied ? [...(said.images ?? []), replied] : said.images;
-      const text = withReplyContext(
-        withForwardNote(withEditNote(said.text, ctx.editedMessage), message),
-        message,
-      );
-      await answerTurn(out, { chatId, topicId, userId, text, images, lang }, signal, {
-        route: deps.route,
-        streaming: config.telegram.streaming,
-        intervalMs: config.telegram.editIntervalMs,
-        paces: deps.paces,
-        logger: deps.logger,
-        queuedMessageId: queued,
-        // In a group several people talk: the answer says whom it answers.
-        replyTo: chatId < 0 ? messageId : undefined,
-      });
-      await outbox(false);
     },
     () =>
       out.sendHtml(

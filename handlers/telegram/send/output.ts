@@ -34,6 +34,8 @@ export interface SendExtra {
 export class ChatOutput {
   /** Messages already fallen back to plain text: their later edits go plain at once. */
   private readonly plain = new Set<number>();
+  /** The newest message sent through this output (Telegram's ids grow within a chat): see ChatTurns.shown. */
+  private newest: number | undefined;
 
   constructor(
     private readonly api: Api,
@@ -41,6 +43,11 @@ export class ChatOutput {
     /** The forum topic everything goes to (edits follow their message); undefined: the chat itself. */
     readonly topicId?: number,
   ) {}
+
+  /** The id of the newest message sent through this output, if any. */
+  get newestMessageId(): number | undefined {
+    return this.newest;
+  }
 
   /** `message_thread_id` for every send of this output, when it writes into a topic. */
   private get inTopic(): { message_thread_id?: number } {
@@ -85,7 +92,7 @@ export class ChatOutput {
       kind === 'photo'
         ? await this.api.sendPhoto(this.chatId, file, extra)
         : await this.api.sendDocument(this.chatId, file, extra);
-    return m.message_id;
+    return this.sent(m.message_id);
   }
 
   async deleteMessage(messageId: number): Promise<void> {
@@ -116,13 +123,18 @@ export class ChatOutput {
     };
     try {
       const m = await this.api.sendMessage(this.chatId, html, { ...common, parse_mode: 'HTML' });
-      return m.message_id;
+      return this.sent(m.message_id);
     } catch (err) {
       if (!isParseError(err)) throw err;
       const m = await this.api.sendMessage(this.chatId, plain, common);
       this.plain.add(m.message_id);
-      return m.message_id;
+      return this.sent(m.message_id);
     }
+  }
+
+  private sent(messageId: number): number {
+    this.newest = Math.max(this.newest ?? messageId, messageId);
+    return messageId;
   }
 
   private async edit(messageId: number, html: string, plain: string, extra: SendExtra): Promise<EditResult> {
