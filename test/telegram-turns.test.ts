@@ -231,6 +231,24 @@ describe('turns of one chat', () => {
     expect(texts.filter((t) => /echo: and the second$/.test(t))).toHaveLength(1);
   });
 
+  it('/stop sent right behind a message, the two fetched together, stops that message before it reaches the brain', async () => {
+    const GROUP = -100920;
+    const u = h.tg.user(113, { chatId: GROUP });
+    const before = chatRequests().length;
+    // One getUpdates answer holds both, as after a restart: /stop is handled apart, and came first.
+    const message = u.says('delete every draft');
+    u.says('/stop');
+    await reply(GROUP, /Nothing is running/);
+    // A chat's messages go out in order: the sentinel's answer comes after what was said of the stopped one.
+    await turnsDone(h, u);
+    // Before, the message was answered in full after the /stop said nothing was running.
+    expect(asked().slice(before).map(String)).toEqual([expect.stringMatching(/^sentinel \d+ end$/)]);
+    const told = h.tg
+      .botMessages(GROUP)
+      .find((m) => /^⚙️ \[proxy\] ⏹ Not answered: the \/stop sent after/.test(m.text));
+    expect(told?.replyTo).toBe(message);
+  });
+
   it('says so when /stop finds nothing running', async () => {
     h.tg.user(114).says('/stop');
     await reply(114, /Nothing is running/);

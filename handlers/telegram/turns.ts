@@ -30,6 +30,8 @@ export class ChatTurns {
   private readonly all = new Map<AbortController, Promise<void>>();
   /** The newest message each chat's turns put in it: a few numbers per chat, kept for the bot's life. */
   private readonly newest = new Map<string, number>();
+  /** A /stop that found nothing running, by its update id: see stopsAhead. */
+  private readonly idleStops = new Map<string, number>();
 
   busy(chatId: TurnKey): boolean {
     return this.lock.busy(String(chatId));
@@ -93,12 +95,31 @@ export class ChatTurns {
     return messageId < (this.newest.get(String(chatId)) ?? Number.NEGATIVE_INFINITY);
   }
 
-  /** Aborts the chat's running turn; the turns waiting behind it then run. */
-  stop(chatId: TurnKey): boolean {
+  /**
+   * Aborts the chat's running turn; the turns waiting behind it then run. `updateId`: the /stop's
+   * own, for a message that came before it and whose turn is not submitted yet (see stopsAhead).
+   */
+  stop(chatId: TurnKey, updateId?: number): boolean {
     const controller = this.running.get(String(chatId));
-    if (!controller || controller.signal.aborted) return false;
+    if (!controller || controller.signal.aborted) {
+      if (updateId !== undefined && !this.busy(chatId)) this.idleStops.set(String(chatId), updateId);
+      return false;
+    }
     controller.abort(new TurnStopped('user'));
     return true;
+  }
+
+  /**
+   * Whether the turn of update `updateId`, about to be submitted, was stopped before it began: /stop
+   * is handled apart from messages so it is answered at once, and a message sent right before it (the
+   * two fetched together, after a restart say) can reach its turn after it. Taken in order, that
+   * message's turn was the one running, and stopped. Asked once per turn: any turn ends the /stop's hold.
+   */
+  stopsAhead(chatId: TurnKey, updateId: number): boolean {
+    const key = String(chatId);
+    const stopAt = this.idleStops.get(key);
+    this.idleStops.delete(key);
+    return stopAt !== undefined && updateId < stopAt && !this.busy(chatId);
   }
 
   /** Aborts every turn, running or waiting, and waits (bounded) for them to say so in their chats. */

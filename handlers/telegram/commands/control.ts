@@ -107,8 +107,8 @@ const fresh: BotCommandHandler = async (
   );
 };
 
-const stop: BotCommandHandler = async (_ctx, { deps: { turns }, turnKey, lang, out }) => {
-  const stopped = turns.stop(turnKey);
+const stop: BotCommandHandler = async (ctx, { deps: { turns }, turnKey, lang, out }) => {
+  const stopped = turns.stop(turnKey, ctx.update.update_id);
   const waiting = Math.max(0, turns.depth(turnKey) - (stopped ? 1 : 0));
   const next = waiting
     ? t(lang, ` ${waiting} queued message(s) follow.`, ` ${waiting} message(s) en attente suivent.`)

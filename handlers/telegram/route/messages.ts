@@ -183,6 +183,22 @@ export function submitTurn(
   if (chatId === undefined || userId === undefined) return;
   const topicId = topicOfCtx(ctx);
   const out = new ChatOutput(ctx.api, chatId, topicId);
+  const key = topicTurnKey(chatId, topicId);
+  if (deps.turns.stopsAhead(key, ctx.update.update_id)) {
+    // The /stop sent right after it already said nothing was running: this says what it stopped.
+    void out
+      .sendHtml(
+        t(
+          lang,
+          `${PROXY_TAG} ⏹ Not answered: the /stop sent after this message stopped it.`,
+          `${PROXY_TAG} ⏹ Pas de réponse : le /stop envoyé après ce message l’a arrêté.`,
+        ),
+        messageId ? { replyTo: messageId } : {},
+      )
+      .catch((err: unknown) => deps.logger.warn({ err, chatId }, 'could not say a message was stopped'));
+    opts.onStop?.();
+    return;
+  }
   const { config } = deps.core;
   const outbox = (earlier: boolean) =>
     deliverOutbox({
@@ -197,7 +213,6 @@ export function submitTurn(
   const own = message?.text ?? message?.caption;
   const holds = typeof turnText === 'string' ? turnText === own : opts.readsCaption === true;
   const latest = message && holds ? deps.queued.hold(message, opts.readsFile) : undefined;
-  const key = topicTurnKey(chatId, topicId);
   deps.turns.submit<number>(
     key,
     async (signal, queuedMessageId) => {
