@@ -14,7 +14,7 @@ import { answerDigest, planPrompt } from '../brains/claude-code/prompt.js';
 import { RunReader } from '../brains/claude-code/run-reader.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
-import type { TurnEvent } from '../brains/types.js';
+import type { Brain, TurnEvent } from '../brains/types.js';
 import { openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { SessionStore } from '../src/sessions.js';
@@ -299,18 +299,22 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     );
   });
 
+  /** A turn saying `hi`, aborted as its first words come: every event it gave. */
+  const abortedAtFirstWords = async (brain: Brain): Promise<TurnEvent[]> => {
+    const ac = new AbortController();
+    const events: TurnEvent[] = [];
+    for await (const e of brain.turn(userTurn('hi'), ac.signal)) {
+      events.push(e);
+      if (e.type === 'text') ac.abort();
+    }
+    return events;
+  };
+
   it('kills the CLI and its process group when the caller aborts mid-stream', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
     h.fake.script(() => text(['first words', ' never sent'], { gate: new Promise(() => {}) }));
-    const ac = new AbortController();
-    const events: TurnEvent[] = [];
-    for await (const e of h.brain.turn(userTurn('hi'), ac.signal)) {
-      events.push(e);
-      if (e.type === 'text') {
-        ac.abort();
-      }
-    }
+    const events = await abortedAtFirstWords(h.brain);
     // The upstream holds the rest forever: only the abort can have ended the turn.
     expect(textOf(events)).toBe('first words');
     expect(errorOf(events).kind).toBe('aborted');
@@ -365,13 +369,8 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     const { expect } = ctx;
     const h = await harness(ctx);
     h.fake.script(costlyThenStuck);
-    const ac = new AbortController();
-    const events: TurnEvent[] = [];
-    for await (const e of h.brain.turn(userTurn('hi'), ac.signal)) {
-      events.push(e);
-      // Call 2's first words: call 1 is over.
-      if (e.type === 'text') ac.abort();
-    }
+    // Aborted at call 2's first words: call 1 is over.
+    const events = await abortedAtFirstWords(h.brain);
     expect(errorOf(events).kind).toBe('aborted');
     expectCost(expect, events);
   });
@@ -386,12 +385,7 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
         usage: { input_tokens: 30_000, output_tokens: 1 },
       }),
     );
-    const ac = new AbortController();
-    const events: TurnEvent[] = [];
-    for await (const e of h.brain.turn(userTurn('hi'), ac.signal)) {
-      events.push(e);
-      if (e.type === 'text') ac.abort();
-    }
+    const events = await abortedAtFirstWords(h.brain);
     expect(errorOf(events).kind).toBe('aborted');
     const usage = events.find((e) => e.type === 'usage');
     if (usage?.type !== 'usage') throw new Error('no usage event');
