@@ -11,9 +11,14 @@ export interface ApiToken {
   replaced?: string;
 }
 
-/** What a client can send as `Authorization: Bearer <token>` (server.apiToken's own rule, src/config.ts). */
+/** The characters an `Authorization: Bearer <token>` header carries as written: visible ASCII. */
+export const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+/** The shortest token brainstem takes. */
+export const TOKEN_MIN_CHARS = 16;
+
+/** What a client can send as its Bearer token, the rule server.apiToken is held to too (src/config.ts). */
 export function usableToken(text: string): boolean {
-  return /^[\x21-\x7e]{16,}$/.test(text);
+  return text.length >= TOKEN_MIN_CHARS && TOKEN_CHARS.test(text);
 }
 
 /**
@@ -32,7 +37,7 @@ export function loadApiToken(dataDir: string, configured: string | undefined, fr
     if (usableToken(held)) return { token: held, source: 'file', file };
     // An owner may have written their own there: said, or their clients' 401s would have no reason.
     if (held)
-      replaced = `it held ${held.length < 16 ? `${held.length} characters, under the 16 needed` : 'a space or a character outside visible ASCII, which no Authorization header carries'}`;
+      replaced = `it held ${held.length < TOKEN_MIN_CHARS ? `${held.length} characters, under the ${TOKEN_MIN_CHARS} needed` : 'a space or a character outside visible ASCII, which no Authorization header carries'}`;
   }
   const token = `bst_${randomBytes(24).toString('base64url')}`;
   writeFileSync(file, `${token}\n`, { mode: 0o600 });

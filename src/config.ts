@@ -3,12 +3,13 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
+import { TOKEN_CHARS, TOKEN_MIN_CHARS } from './api-token.js';
 import { ConfigError } from './config-error.js';
 import { jsonProblem } from './json-problem.js';
+import { timerMs } from './timer-ms.js';
 import { parseToolsSection, type ToolsConfig } from './tools/config.js';
 import { brainstemToolProblems } from './tools/read-only.js';
 import { shortcutProblems } from './tools/shortcut-table.js';
-import { MAX_TIMER_MS, TIMER_TOO_LONG } from './wait.js';
 
 /**
  * The name clients use for "whatever mode is active", so a switch never needs a client restart;
@@ -42,12 +43,6 @@ export const TELEGRAM_SHARED_SENDERS: ReadonlyMap<number, string> = new Map([
  */
 export function configSchemas() {
   const argv = z.array(z.string().min(1)).min(1);
-  /**
-   * A time in ms, for a timer: Node's timers wait at most 2^31-1 ms and fire after 1 ms for any
-   * longer delay, so `claude.turnTimeoutMs: 3000000000` (35 days, "no limit") stopped every turn
-   * at once, telling it was stopped after 50000 minutes.
-   */
-  const duration = () => z.number().int().max(MAX_TIMER_MS, TIMER_TOO_LONG);
   const HOST_NAME = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])$/i;
 
   const modeSchema = z
@@ -248,7 +243,7 @@ export function configSchemas() {
         .describe(
           'Keep a `claude` process per conversation between turns (false: every turn starts the CLI and `--resume`s).',
         ),
-      idleMs: duration()
+      idleMs: timerMs()
         .positive()
         .default(WARM_DEFAULTS.idleMs)
         .describe('An idle warm process is closed after this long.'),
@@ -263,7 +258,7 @@ export function configSchemas() {
     })
     .strict();
 
-  const ms = (what: string) => duration().positive().describe(what);
+  const ms = (what: string) => timerMs().positive().describe(what);
 
   /** Telegram user ids: a person's own, never a shared sender's (anyone could write as it). */
   const telegramUserIds = z.array(z.number().int()).superRefine((ids, ctx) => {
@@ -294,7 +289,7 @@ export function configSchemas() {
         .describe(
           'Path the front is served under: OpenClaw’s `channels.telegram.apiRoot` is `http://<host>:<port><prefix>`.',
         ),
-      stallNoticeMs: duration()
+      stallNoticeMs: timerMs()
         .min(1_000)
         .default(FRONT_DEFAULTS.stallNoticeMs)
         .describe(
@@ -389,11 +384,11 @@ export function configSchemas() {
             ),
           apiToken: z
             .string()
-            .min(16)
+            .min(TOKEN_MIN_CHARS)
             // Sent as `Authorization: Bearer <token>`: a space or a character outside visible ASCII
             // cannot be sent there as written, so such a token would start fine and refuse every client.
             .regex(
-              /^[\x21-\x7e]+$/,
+              TOKEN_CHARS,
               'visible ASCII characters only, without spaces: clients send it in an `Authorization: Bearer …` header, which cannot carry others',
             )
             .optional()
@@ -406,13 +401,13 @@ export function configSchemas() {
             .describe(
               'Host names or addresses, besides the bind address, `localhost`, `127.0.0.1` and `[::1]` on brainstem’s port, that clients may use to reach it (a LAN address, a reverse proxy’s name); any other `Host` gets 403 (DNS rebinding).',
             ),
-          bodyAfterAnswerMs: duration()
+          bodyAfterAnswerMs: timerMs()
             .min(0)
             .default(30_000)
             .describe(
               'A request answered before its whole body came (refused: no or a wrong token, a foreign `Host`, a body over the limit) may go on sending that body this long, so a client can read the answer; then its connection is cut, so nobody without the token holds connections open by sending slowly.',
             ),
-          requestTimeoutMs: duration()
+          requestTimeoutMs: timerMs()
             .min(1_000)
             .default(300_000)
             .describe(
@@ -426,25 +421,25 @@ export function configSchemas() {
             .describe(
               'Most connections open at once; one more is closed as it comes (logged), so that a flood of idle or slow connections cannot use up the process’s file descriptors (which SQLite, the Telegram poller and every command need too).',
             ),
-          shutdownGraceMs: duration()
+          shutdownGraceMs: timerMs()
             .min(0)
             .default(10_000)
             .describe(
               'On SIGTERM, how long running answers may go on before they are cut with a notice (keep pm2’s `kill_timeout` longer).',
             ),
-          readinessRefreshMs: duration()
+          readinessRefreshMs: timerMs()
             .min(1_000)
             .default(30_000)
             .describe(
               'Every brain’s readiness is probed in the background this often; `/health` answers at once from the last probe.',
             ),
-          streamHeadersWaitMs: duration()
+          streamHeadersWaitMs: timerMs()
             .min(0)
             .default(2_000)
             .describe(
               'A streamed answer’s HTTP headers wait this long for the brain’s first words, so that a brain failing at once gets its HTTP status (a 429 a client can retry); past it (a turn queued, Claude at work with its tools) they go, with keep-alive heartbeats.',
             ),
-          streamHeartbeatMs: duration()
+          streamHeartbeatMs: timerMs()
             .min(1_000)
             .default(15_000)
             .describe(
@@ -636,19 +631,19 @@ export function configSchemas() {
             .describe(
               '`draft`: Bot API drafts in private chats (edits where a draft is refused); `edit`: one message edited in place; `off`: typing, then the whole answer.',
             ),
-          editIntervalMs: duration()
+          editIntervalMs: timerMs()
             .min(100)
             .default(1_000)
             .describe(
               'Minimum time between two edits (or drafts) of a streamed answer or a tool’s progress, shared by the streams of one chat (its forum topics): they take turns (a group: 4 s).',
             ),
-          confirmTimeoutMs: duration()
+          confirmTimeoutMs: timerMs()
             .min(1_000)
             .default(120_000)
             .describe(
               'How long a confirmation (a mutating tool, /upgrade) waits for its answer before nothing runs.',
             ),
-          albumQuietMs: duration()
+          albumQuietMs: timerMs()
             .min(100)
             .default(1_000)
             .describe(

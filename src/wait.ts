@@ -6,11 +6,6 @@
  * nothing lingers; a rejection of the work passes through.
  */
 
-/** The longest delay a Node timer takes (about 24.8 days): it fires after 1 ms for a longer one. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Why a configured time over MAX_TIMER_MS is refused. */
-export const TIMER_TOO_LONG = `at most ${MAX_TIMER_MS} ms (about 24 days): Node's timers cannot wait longer`;
-
 /** The work's value if it settles within `ms`, else `late` (the work goes on, unwatched). */
 export async function settleWithin<T, L>(work: Promise<T>, ms: number, late: L): Promise<T | L> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../wait.js';
+import { timerMs } from '../timer-ms.js';
 
 /**
  * The `tools` section of brainstem.json. Everything that lets a tool reach
@@ -12,11 +12,8 @@ import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../wait.js';
 /** The schemas of the `tools` section, built when called: see configSchemas() in src/config.ts. */
 export function toolsConfigSchemas() {
   const argv = z.array(z.string().min(1)).min(1);
-  /**
-   * A command's or a request's time limit: Node's timers wait at most 2^31-1 ms and fire after
-   * 1 ms for any longer delay, so `timeoutMs: 3000000000` stopped every command at once.
-   */
-  const duration = () => z.number().int().positive().max(MAX_TIMER_MS, TIMER_TOO_LONG);
+  /** A command's or a request's time limit. */
+  const duration = () => timerMs().positive();
 
   const command = z
     .object({
