@@ -15,6 +15,19 @@ describe('renderMarkdown', () => {
     expect(renderMarkdown('- one\n* two')).toBe('• one\n• two');
   });
 
+  it('renders three markers as bold and italic, the one closing last outside', () => {
+    expect(renderMarkdown('***both*** and ___both___')).toBe('<b><i>both</i></b> and <b><i>both</i></b>');
+    expect(renderMarkdown('***bold** then italic*')).toBe('<i><b>bold</b> then italic</i>');
+    expect(renderMarkdown('***italic* then bold**')).toBe('<b><i>italic</i> then bold</b>');
+    expect(renderMarkdown('rated *** and ***** and *** a ***')).toBe('rated *** and ***** and *** a ***');
+  });
+
+  it('never puts a link inside a link: the inner one stays text', () => {
+    expect(renderMarkdown('[see [docs](https://d.example) here](https://o.example)')).toBe(
+      '<a href="https://o.example">see [docs](https://d.example) here</a>',
+    );
+  });
+
   it('escapes every dynamic part and keeps unpaired markers as text', () => {
     expect(renderMarkdown('a < b & c > d')).toBe('a &lt; b &amp; c &gt; d');
     expect(renderMarkdown('2 * 3 = 6, *open')).toBe('2 * 3 = 6, *open');

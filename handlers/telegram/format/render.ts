@@ -92,8 +92,12 @@ function renderLine(line: string): string {
 const isWordChar = (c: string | undefined) => c !== undefined && /[\p{L}\p{N}]/u.test(c);
 const isSpace = (c: string | undefined) => c === undefined || /\s/.test(c);
 
-/** Inline Markdown of one line: code spans, links, bold, italic, strikethrough. */
-export function inline(s: string): string {
+/**
+ * Inline Markdown of one line: code spans, links, bold, italic, strikethrough.
+ * Inside a link's text `links` is false: Telegram keeps one of two nested links
+ * and drops the other, and CommonMark does not nest them either.
+ */
+export function inline(s: string, links = true): string {
   let out = '';
   let i = 0;
   while (i < s.length) {
@@ -115,19 +119,25 @@ export function inline(s: string): string {
       }
       continue;
     }
-    if (c === '[') {
+    if (c === '[' && links) {
       const link = matchLink(s, i);
       if (link) {
-        out += `<a href="${escapeAttr(link.url)}">${inline(link.text)}</a>`;
+        out += `<a href="${escapeAttr(link.url)}">${inline(link.text, false)}</a>`;
         i = link.end;
         continue;
       }
+    }
+    const three = tripleEmphasis(s, i, links);
+    if (three) {
+      out += three.html;
+      i = three.end;
+      continue;
     }
     const pair = delimiterAt(s, i);
     if (pair) {
       const close = findClose(s, i + pair.delim.length, pair.delim);
       if (close !== -1) {
-        out += `<${pair.tag}>${inline(s.slice(i + pair.delim.length, close))}</${pair.tag}>`;
+        out += `<${pair.tag}>${inline(s.slice(i + pair.delim.length, close), links)}</${pair.tag}>`;
         i = close + pair.delim.length;
         continue;
       }
@@ -173,6 +183,24 @@ function delimiterAt(s: string, i: number): { delim: string; tag: string } | und
   if (c === '_' && isWordChar(s[i - 1])) return undefined;
   const tag = c === '~' ? 's' : double ? 'b' : 'i';
   return { delim, tag };
+}
+
+/**
+ * A run of exactly three `*` or `_` at i: bold and italic at once (`***both***`), or
+ * one of them opening inside the other (`***bold** then italic*`). Whichever closes
+ * last is the outer one, as in CommonMark; without this the run stayed as stray marks.
+ */
+function tripleEmphasis(s: string, i: number, links: boolean): { html: string; end: number } | undefined {
+  const c = s[i];
+  if ((c !== '*' && c !== '_') || runLength(s, i, c) !== 3 || isSpace(s[i + 3])) return undefined;
+  if (c === '_' && isWordChar(s[i - 1])) return undefined;
+  const both = findClose(s, i + 3, c.repeat(3));
+  if (both !== -1) return { html: `<b><i>${inline(s.slice(i + 3, both), links)}</i></b>`, end: both + 3 };
+  const italic = findClose(s, i + 1, c);
+  const bold = findClose(s, i + 2, c + c);
+  if (italic === -1 && bold === -1) return undefined;
+  if (italic > bold) return { html: `<i>${inline(s.slice(i + 1, italic), links)}</i>`, end: italic + 1 };
+  return { html: `<b>${inline(s.slice(i + 2, bold), links)}</b>`, end: bold + 2 };
 }
 
 /** Where `delim` closes, skipping code spans and (for a single `*`) doubled ones; -1 if never. */
