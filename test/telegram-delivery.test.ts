@@ -99,3 +99,15 @@ describe('an answer Telegram refuses for good', { timeout: 90_000 }, () => {
     expect(visible(116)).toEqual([told.text]);
   });
 });
+
+describe('an answer with nothing to show', { timeout: 90_000 }, () => {
+  it('is said to be empty, not refused by Telegram', async () => {
+    // An empty code block renders to no visible text, which Telegram refuses ("message text is empty").
+    h.llama.reply({ chunks: ['```\n', '```'] });
+    h.tg.user(117).says('an empty block');
+    const told = await h.tg.waitFor(() => h.tg.lastBotMessage(117), { timeoutMs: 60_000 });
+    expect(told.text).toBe('⚙️ [proxy] The brain sent an empty answer.');
+    expect(visible(117)).toEqual([told.text]);
+    expect(failedCalls('sendMessage', 117)).toEqual([]);
+  });
+});

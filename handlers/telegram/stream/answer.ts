@@ -4,7 +4,7 @@ import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars } from '../../../src/text.js';
 import { answeredLine, waitingLine } from '../approvals/view.js';
-import { escapeMarkdown } from '../format/render.js';
+import { escapeMarkdown, showsNothing } from '../format/render.js';
 import { splitMarkdown, withFenceClosed } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
 import { stopReasonOf } from '../turns.js';
@@ -156,7 +156,8 @@ function finalText(
   lang: TurnInput['lang'],
   holdsMessage: boolean,
 ): string {
-  const body = text.trimEnd();
+  // An answer with nothing to show (an empty code block) is empty: Telegram would refuse it as such.
+  const body = showsNothing(text) ? '' : text.trimEnd();
   const join = (tail: string) => (body ? `${withFenceClosed(body)}\n\n${tail}` : tail);
   const stopped = stopReasonOf(signal);
   if (stopped === 'shutdown') {
