@@ -279,7 +279,7 @@ describe('tool approvals in Telegram', { timeout: 60_000 }, () => {
     expect(existsSync(fileIn(h, 'outside-approver.txt'))).toBe(true);
     expect(question.text).toMatch(/\n\n✅ Allowed once by User990\.$/);
 
-    approver.says('and now me');
+    approver.says('and now me, @brainstem_test_bot');
     const refusal = await answerIn(h, chat, /This bot is private/);
     expect(refusal.text).toContain('Your Telegram user id is 990');
   });

@@ -320,8 +320,13 @@ describe('commands', () => {
       first_name: 'Group',
       username: 'GroupAnonymousBot',
     };
+    // A message addressing the bot: in a group, only those are answered a refusal.
+    const mention = (text: string) => ({
+      text,
+      entities: [{ type: 'mention', offset: text.indexOf('@'), length: '@brainstem_test_bot'.length }],
+    });
     const asGroup = (chatId: number) => ({
-      text: 'hello',
+      ...mention('@brainstem_test_bot hello'),
       from: anonymousAdmin,
       sender_chat: { id: chatId, type: 'supergroup', title: 'Group' },
     });
@@ -330,7 +335,7 @@ describe('commands', () => {
     h.tg.user(999, { chatId: groupB }).sends(asGroup(groupB));
     // A post of the linked channel, forwarded to its group by Telegram (777000).
     h.tg.user(999, { chatId: groupA }).sends({
-      text: 'news',
+      ...mention('news for @brainstem_test_bot'),
       from: { id: 777000, is_bot: false, first_name: 'Telegram' },
       sender_chat: { id: -100_779, type: 'channel', title: 'News' },
       is_automatic_forward: true,

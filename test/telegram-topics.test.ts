@@ -93,6 +93,7 @@ describe('forum topics', () => {
     // Telegram's sender of every anonymous group admin, the group as sender_chat.
     h.tg.user(1087968824, { chatId: FORUM, topicId: 9 }).sends({
       text: '/status',
+      entities: [{ type: 'bot_command', offset: 0, length: '/status'.length }],
       from: { id: 1087968824, is_bot: true, first_name: 'Group', username: 'GroupAnonymousBot' },
       sender_chat: { id: FORUM, type: 'supergroup', title: 'Forum' },
     });

@@ -140,7 +140,12 @@ describe('an edited message', () => {
     // An anonymous group admin: Telegram's shared sender, the group as sender_chat.
     const anonymous = h.tg.user(1087968824, { chatId: -100900 });
     const sentAs = { id: -100900, type: 'supergroup', title: 'Group -100900' };
-    const anonId = anonymous.sends({ text: 'anonymous hello', sender_chat: sentAs });
+    const mention = [{ type: 'mention', offset: 0, length: '@brainstem_test_bot'.length }];
+    const anonId = anonymous.sends({
+      text: '@brainstem_test_bot anonymous hello',
+      entities: mention,
+      sender_chat: sentAs,
+    });
     await reply(-100900, /does not say who you are/);
     expect(await refused(3)).toMatchObject({ update: 'message', senderChatId: -100900 });
     anonymous.edits(anonId, 'anonymous edit: what is 2+3');
@@ -151,6 +156,28 @@ describe('an edited message', () => {
     // One refusal each, as for a second message within the refusal period.
     expect(h.tg.botMessages(4242)).toHaveLength(1);
     expect(h.tg.botMessages(-100900)).toHaveLength(1);
+  });
+});
+
+describe('strangers in a group', () => {
+  it('are told the bot is private only when they address it: a command, a mention, a reply to it', async () => {
+    const GROUP = -100902;
+    const refused = nextLog(h, (l) => l.msg === 'refused a Telegram user who is not on the allow-list');
+    const chatter = h.tg.user(4301, { chatId: GROUP });
+    chatter.says('just chatting with friends');
+    expect(await refused()).toMatchObject({ userId: 4301, chatId: GROUP });
+    chatter.says('/status@some_other_bot');
+    expect(await refused(2)).toMatchObject({ userId: 4301 });
+    expect(h.tg.botMessages(GROUP)).toEqual([]);
+
+    chatter.says('hey @brainstem_test_bot what is 2+2');
+    const told = await reply(GROUP, /Your Telegram user id is 4301/);
+    const replier = h.tg.user(4302, { chatId: GROUP });
+    replier.says('why?', { replyTo: told.messageId });
+    await reply(GROUP, /Your Telegram user id is 4302/);
+    h.tg.user(4303, { chatId: GROUP }).says('/status');
+    await reply(GROUP, /Your Telegram user id is 4303/);
+    expect(h.tg.botMessages(GROUP)).toHaveLength(3);
   });
 });
 

@@ -26,7 +26,10 @@ const isAnswer = (ctx: Context) => {
  * if it is theirs), and every refused update is logged. A message sent on
  * behalf of a chat (an anonymous admin, a channel) has a sender Telegram
  * shares with everyone writing that way: it is never shown as theirs, and
- * they are asked to write as themselves.
+ * they are asked to write as themselves. In a group the refusal answers only
+ * a message that addresses the bot (a command, a mention, a reply to it):
+ * with privacy mode off the bot sees every member's chatter, and telling each
+ * of them the bot is private would fill the group with refusals.
  */
 export function allowOnly(
   allowed: readonly number[],
@@ -68,6 +71,7 @@ export function allowOnly(
       await ctx.answerCallbackQuery({ text, show_alert: true });
       return;
     }
+    if (ctx.chat?.type !== 'private' && !addressesBot(ctx)) return;
     // The shared sender stands for many people in many chats: its refusals are counted per chat it speaks for.
     const sender = onBehalf?.id ?? from.id;
     const last = refusedAt.get(sender);
@@ -76,4 +80,21 @@ export function allowOnly(
     // In the forum topic written in, as every answer, not in the General topic.
     if (ctx.chat) await outputFor(ctx).sendHtml(escapeHtml(text));
   };
+}
+
+/** Whether a group message is meant for this bot: a command (ours or for every bot), a mention of it, a reply to it. */
+function addressesBot(ctx: Context): boolean {
+  const message = ctx.message ?? ctx.editedMessage;
+  if (!message) return false;
+  if (message.reply_to_message?.from?.id === ctx.me.id) return true;
+  const text = message.text ?? message.caption ?? '';
+  const entities = message.entities ?? message.caption_entities ?? [];
+  const me = `@${ctx.me.username}`.toLowerCase();
+  return entities.some((e) => {
+    const said = text.slice(e.offset, e.offset + e.length).toLowerCase();
+    if (e.type === 'mention') return said === me;
+    if (e.type === 'text_mention') return e.user.id === ctx.me.id;
+    if (e.type === 'bot_command') return e.offset === 0 && (!said.includes('@') || said.endsWith(me));
+    return false;
+  });
 }

@@ -857,7 +857,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       edit_date: Math.floor(Date.now() / 1000),
       ...(text === undefined
         ? captionFields(newText)
-        : { text: newText, ...commandEntity('entities', newText) }),
+        : { text: newText, ...textEntities('entities', newText) }),
     };
     userMessages.set(`${chatId}:${messageId}`, edited);
     return edited;
@@ -949,7 +949,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         says(text, reply) {
           return incoming({
             text,
-            ...commandEntity('entities', text),
+            ...textEntities('entities', text),
             ...(reply ? repliedFields(chatId, reply) : {}),
           });
         },
@@ -1214,17 +1214,26 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
 }
 
 /**
- * The bot_command entity Telegram gives a text or a caption that starts with a /command (its
- * `entities` or `caption_entities`): a bot's own command matching decides which it reads.
+ * The entities Telegram gives a text or a caption (its `entities` or `caption_entities`): a
+ * leading /command's bot_command, and a mention for each @username in it. A bot's own command
+ * matching, and whether a group message addresses the bot, read them.
  */
-function commandEntity(field: 'entities' | 'caption_entities', text: string): Json {
+function textEntities(field: 'entities' | 'caption_entities', text: string): Json {
   const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(text);
-  return command ? { [field]: [{ type: 'bot_command', offset: 0, length: command[0].length }] } : {};
+  const entities = [
+    ...(command ? [{ type: 'bot_command', offset: 0, length: command[0].length }] : []),
+    ...[...text.matchAll(/(?<![\w/@])@[A-Za-z0-9_]{5,32}\b/g)].map((m) => ({
+      type: 'mention',
+      offset: m.index,
+      length: m[0].length,
+    })),
+  ];
+  return entities.length ? { [field]: entities } : {};
 }
 
 /** A media message's caption, with its entities as Telegram parses them; nothing when there is none. */
 function captionFields(caption: string | undefined): Json {
-  return caption ? { caption, ...commandEntity('caption_entities', caption) } : {};
+  return caption ? { caption, ...textEntities('caption_entities', caption) } : {};
 }
 
 /** The key of a command list: `<scope type>[:<chat id>[:<user id>]]|<language code>`. */
