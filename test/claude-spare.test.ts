@@ -150,6 +150,31 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
     expect(fresh?.pid).not.toBe(second);
   });
 
+  it('kills a spare taken by a turn stopped before the spare was used, instead of leaving it alive and counted', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { spares: true });
+    const spares = h.spares as NonNullable<typeof h.spares>;
+    const spare = await spareReady(expect, h.logs, 1);
+    // The stop lands once the turn holds the spare and before it waits for it (e.g. while an
+    // image's old copies are swept): the moment it is taken.
+    const stop = new AbortController();
+    const take = spares.take.bind(spares);
+    spares.take = (mode, spec) => {
+      const taken = take(mode, spec);
+      stop.abort();
+      return taken;
+    };
+
+    const events = await collect(h.brain.turn(userTurn('never sent', { key: 'stopped' }), stop.signal));
+
+    expect(terminal(events)).toMatchObject([{ type: 'error', error: { kind: 'aborted' } }]);
+    expect(h.fake.mainRequests()).toEqual([]);
+    // Nobody holds it any more (not a spare, not a warm process): it must not stay alive, counted.
+    expect(await groupAfterKill(spare)).toEqual([]);
+    // Every process still counted against claude.maxProcesses is a spare (the next one may start).
+    await expect.poll(() => h.processes.count - spares.size, EVENT_TIMEOUT).toBe(0);
+  });
+
   it('counts the spare against claude.maxProcesses and closes it first to make room', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx, { spares: true, claude: { maxProcesses: 2 } });

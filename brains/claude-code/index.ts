@@ -503,6 +503,9 @@ export class ClaudeCodeBrain implements Brain {
    */
   private async spareStarted(spare: Spare, signal: AbortSignal): Promise<boolean> {
     const kill = () => spare.proc.kill();
+    // Stopped between taking the spare and here (an image sweep awaits): no abort event comes,
+    // and nothing else holds the spare (not the spares, not the warm pool) to ever close it.
+    if (signal.aborted) kill();
     signal.addEventListener('abort', kill, { once: true });
     const timer = setTimeout(kill, this.opts.claude.turnTimeoutMs);
     try {
