@@ -22,7 +22,7 @@ import {
   textOf,
   userTurn,
 } from './helpers/claude-harness.js';
-import { killGroupOf } from './helpers/procs.js';
+import { isAlive, killGroupOf } from './helpers/procs.js';
 
 const warmConfig = (w: { idleMs?: number; max?: number }) => ({
   claude: { warm: { enabled: true, idleMs: w.idleMs ?? 600_000, max: w.max ?? 4 } },
@@ -431,6 +431,38 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     await expect.poll(() => alive(pid.b as number), { timeout: 30_000 }).toBe(false);
     expect(alive(pid.c as number)).toBe(true);
     expect(h.warm?.size).toBe(2);
+  });
+
+  it('resumes a conversation whose process was just closed for another only once that process is gone', async (ctx) => {
+    const { expect } = ctx;
+    // The CLI writes a turn's answer to the session file after the result, at the latest as it
+    // exits: a process resuming the session before then would not see it.
+    const h = await harness(ctx, warmConfig({ max: 1 }));
+    const aliveAtResume: boolean[] = [];
+    let old = 0;
+    h.fake.script((req) => {
+      if (req.lastUserText.endsWith('again')) aliveAtResume.push(alive(old));
+      return text('answer');
+    });
+    await collect(h.brain.turn(userTurn('first', { key: 'a' }), signal()));
+    old = starts(h)[0]?.pid as number;
+    // Held still, it cannot exit when closed (as a CLI busy writing its session, on a loaded machine).
+    process.kill(old, 'SIGSTOP');
+    // Not left stopped if the test fails before the pool kills it.
+    ctx.onTestFinished(() => {
+      if (isAlive(-old)) killGroupOf(old);
+    });
+
+    // Another conversation's process takes the only place: `a`'s is closed.
+    await collect(h.brain.turn(userTurn('first', { key: 'b' }), signal()));
+    expect(
+      h.logs.some((l) => l.msg === 'closing warm Claude process' && l.pid === old && l.why === 'evicted'),
+    ).toBe(true);
+    const again = await collect(h.brain.turn(followUp('again', 'a'), signal()));
+
+    expect(textOf(again)).toBe('answer');
+    expect(starts(h)[2]).toMatchObject({ key: 'a', warm: false });
+    expect(aliveAtResume).toEqual([false]);
   });
 
   it('closes the process of a forgotten conversation, and every process on close()', async (ctx) => {

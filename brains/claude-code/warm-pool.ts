@@ -16,6 +16,12 @@ export class WarmPool {
   private readonly busy = new Map<string, ClaudeProcess>();
   /** Busy keys whose process must not be kept when the turn ends (forgotten, closed meanwhile). */
   private readonly doomed = new Set<string>();
+  /**
+   * Idle processes closed from here (evicted, idle too long…) until they exit, by key. The CLI
+   * writes a turn's answer to its session file some time after the turn's result, and at the
+   * latest as it exits: a turn that resumed the session before then would not have it.
+   */
+  private readonly closing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly o: Pick<WarmConfig, 'idleMs' | 'max'>,
@@ -29,12 +35,16 @@ export class WarmPool {
 
   /**
    * The idle process of `key`, now busy with a turn; a dead one is dropped. One withdrawn
-   * between turns (guardIdle) is waited for: the turn resumes its session in a new process
-   * once this one has written it and exited.
+   * between turns (guardIdle), or closed from here and not yet gone, is waited for: the turn
+   * resumes its session in a new process once this one has written it and exited.
    */
   async take(key: string): Promise<ClaudeProcess | undefined> {
     const entry = this.idle.get(key);
-    if (!entry) return undefined;
+    if (!entry) {
+      // Closed a moment ago (evicted for another conversation): resumed once it has written the session.
+      await this.closing.get(key);
+      return undefined;
+    }
     this.idle.delete(key);
     clearTimeout(entry.timer);
     if (!entry.proc.alive) {
@@ -114,7 +124,10 @@ export class WarmPool {
     this.idle.delete(key);
     clearTimeout(entry.timer);
     this.log.info({ key: printable(key), pid: entry.proc.pid, why }, 'closing warm Claude process');
-    await entry.proc.close();
+    const exit = entry.proc.close();
+    this.closing.set(key, exit);
+    await exit;
+    if (this.closing.get(key) === exit) this.closing.delete(key);
   }
 }
 
