@@ -155,6 +155,48 @@ describe('local brain with brainstem tools', () => {
   });
 });
 
+describe('a long tool result', () => {
+  it('keeps its head and its tail, the middle cut with a marker: a failing test run’s summary and exit code reach the model', async () => {
+    // Far more than the model may read back: the end says the run failed.
+    writeFileSync(
+      path.join(repo, 'noisy-tests.cjs'),
+      "for (let i = 0; i < 10000; i++) console.log('test ' + i + ' ok'); console.log('SUMMARY: 3 failed'); process.exitCode = 1;",
+    );
+    const s = await startTestService({
+      config: {
+        llama: { baseUrl: llama.baseUrl },
+        tools: {
+          tests: { argv: [process.execPath, path.join(repo, 'noisy-tests.cjs')], cwd: repo, readOnly: true },
+        },
+        modes: { local: { kind: 'llama', description: 'runs the tests', allowedTools: ['run_tests'] } },
+      },
+      parts: { tools: true },
+    });
+    try {
+      llama.script((body) =>
+        (body as { messages: { role: string }[] }).messages.some((m) => m.role === 'tool')
+          ? { chunks: ['They fail.'] }
+          : { chunks: [{ toolCall: { index: 0, id: 'tests', name: 'run_tests', arguments: '{}' } }] },
+      );
+      await s.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'do the tests pass?' }],
+      });
+      const sent = llama.requests.filter((q) => q.path === '/v1/chat/completions').at(-1)?.body as {
+        messages: { role: string; content: string }[];
+      };
+      const result = sent.messages.find((m) => m.role === 'tool')?.content ?? '';
+      expect(result.length).toBeLessThan(8_100);
+      expect(result.startsWith('test 0 ok\ntest 1 ok\n')).toBe(true);
+      expect(result).toMatch(/\n\[… \d+ characters omitted …\]\n/);
+      expect(result.endsWith('test 9999 ok\nSUMMARY: 3 failed\n\n\nExit code 1.')).toBe(true);
+    } finally {
+      llama.script();
+      await s.close();
+    }
+  });
+});
+
 describe('a llama mode kept from the test and lint tools', () => {
   it('is named in a warning at start, with the tools it drops and how to give them back, unless its deniedTools names them', async () => {
     const { logger, logs } = recordingLogger('info');

@@ -1,9 +1,10 @@
 import type { ToolDefinition } from '../../brains/types.js';
 import type { LocalToolbox } from '../chat/ports.js';
-import { headChars } from '../text.js';
+import { headChars, tailChars } from '../text.js';
+import { omittedMarker } from './exec.js';
 import { resultText, type ToolRegistry } from './registry.js';
 
-/** What a small local model may read back from one tool call; the rest is cut with a marker. */
+/** What a small local model may read back from one tool call; the middle of a longer result is cut with a marker. */
 const MAX_RESULT_CHARS = 8_000;
 
 /**
@@ -35,10 +36,23 @@ export function localToolbox(registry: ToolRegistry): LocalToolbox {
       } catch {
         return `Error: the arguments of ${name} are not valid JSON.`;
       }
-      const text = resultText(
-        await registry.call(name, input, { caller: ctx.caller, signal: ctx.signal, depth: ctx.depth }),
+      return fitted(
+        resultText(
+          await registry.call(name, input, { caller: ctx.caller, signal: ctx.signal, depth: ctx.depth }),
+        ),
       );
-      return text.length > MAX_RESULT_CHARS ? `${headChars(text, MAX_RESULT_CHARS)}\n[… output cut]` : text;
     },
   };
+}
+
+/**
+ * A result within MAX_RESULT_CHARS: its head and its tail, as the registry keeps a command's output.
+ * The end says how the call ended (a test run's summary, the exit code, the error, which resultText
+ * puts last): cut to its head, a failing run read as lines of passing tests.
+ */
+function fitted(text: string): string {
+  if (text.length <= MAX_RESULT_CHARS) return text;
+  const head = headChars(text, MAX_RESULT_CHARS / 2);
+  const tail = tailChars(text, MAX_RESULT_CHARS / 2);
+  return `${head}${omittedMarker(text.length - head.length - tail.length)}${tail}`;
 }
