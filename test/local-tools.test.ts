@@ -153,6 +153,25 @@ describe('local brain with brainstem tools', () => {
     expect(offered.at(-1)).toBe(0);
     expect(offered.slice(0, -1).every((n) => n > 0)).toBe(true);
   });
+
+  it('runs no call of a round cut at the output limit: its arguments are cut too, and the answer says so', async () => {
+    llama.script(() => ({
+      chunks: ['Let me look.', { toolCall: { index: 0, id: 'cut', name: 'git_log', arguments: '{"ma' } }],
+      finishReason: 'length',
+    }));
+    const before = llama.requests.filter((q) => q.path === '/v1/chat/completions').length;
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'what changed lately?' }],
+    });
+    // One request: no second round fed the call's cut arguments back as an error the model cannot read.
+    expect(llama.requests.filter((q) => q.path === '/v1/chat/completions').length - before).toBe(1);
+    expect(r.choices[0]?.finish_reason).toBe('length');
+    expect(r.choices[0]?.message.tool_calls).toBeUndefined();
+    expect(r.choices[0]?.message.content).toBe(
+      'Let me look.\n\n⚙️ [proxy] The model’s call of git_log was cut at its output limit (max_tokens, llama-server’s --n-predict or the end of its context): not run.',
+    );
+  });
 });
 
 describe('a long tool result', () => {

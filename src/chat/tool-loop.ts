@@ -133,7 +133,15 @@ export async function* answerTurn(
           collectToolCall(calls, ev);
           continue;
         }
-        if (offered.length > 0 && ev.type === 'done' && calls.length > 0 && round < MAX_TOOL_ROUNDS) {
+        // A round cut at the output limit ends the answer: its calls' arguments are cut too, and
+        // fed back as an error the model cannot read, it would make the same call and be cut again.
+        if (
+          offered.length > 0 &&
+          ev.type === 'done' &&
+          calls.length > 0 &&
+          round < MAX_TOOL_ROUNDS &&
+          ev.finishReason !== 'length'
+        ) {
           runTools = true;
           continue;
         }
@@ -175,18 +183,30 @@ export async function* answerTurn(
               );
             }
             if (calls.length > 0) {
-              // Calls left here came in the last round, which offered no tool: not run, and said rather than dropped.
+              // Calls left here were cut at the output limit, or came in the last round, which offered
+              // no tool: not run, and said rather than dropped.
               const names = [...new Set(calls.map((c) => c.function.name))].join(', ');
+              const cut = ev.finishReason === 'length';
               deps.logger.warn(
                 { mode: mode.id, tools: names, sessionKey: req.sessionKey },
-                'the model called tools after its last tool round; not run',
+                cut
+                  ? 'the model was cut at its output limit while calling tools; not run'
+                  : 'the model called tools after its last tool round; not run',
               );
               yield* text(
-                `${spoken || said ? '\n\n' : ''}${PROXY_TAG} ${t(
-                  lang,
-                  `The model called ${names} after ${MAX_TOOL_ROUNDS} rounds of tools, the most one answer may take: not run. Ask again for it to go on.`,
-                  `Le modèle a appelé ${names} après ${MAX_TOOL_ROUNDS} tours d’outils, le maximum pour une réponse : rien n’a été lancé. Redemandez pour qu’il continue.`,
-                )}`,
+                `${spoken || said ? '\n\n' : ''}${PROXY_TAG} ${
+                  cut
+                    ? t(
+                        lang,
+                        `The model’s call of ${names} was cut at its output limit (max_tokens, llama-server’s --n-predict or the end of its context): not run.`,
+                        `L’appel de ${names} par le modèle a été coupé à sa limite de sortie (max_tokens, --n-predict de llama-server ou la fin de son contexte) : rien n’a été lancé.`,
+                      )
+                    : t(
+                        lang,
+                        `The model called ${names} after ${MAX_TOOL_ROUNDS} rounds of tools, the most one answer may take: not run. Ask again for it to go on.`,
+                        `Le modèle a appelé ${names} après ${MAX_TOOL_ROUNDS} tours d’outils, le maximum pour une réponse : rien n’a été lancé. Redemandez pour qu’il continue.`,
+                      )
+                }`,
               );
             }
             // Calls of brainstem's own tools are not the client's: it offered none of them. Nor are calls held back.
