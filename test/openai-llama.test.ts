@@ -623,6 +623,34 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     ]);
   });
 
+  it('takes tool calls an upstream sends without an index (Gemini’s OpenAI endpoint, Ollama before 0.4.7): a new id is a new call, a delta without one goes on with the last', async () => {
+    // The fake's tool-call chunks always carry an index: these are written as such an upstream sends them.
+    const delta = (call: Record<string, unknown>) => ({
+      raw: `data: ${JSON.stringify({
+        object: 'chat.completion.chunk',
+        choices: [{ index: 0, delta: { tool_calls: [call] }, finish_reason: null }],
+      })}\n\n`,
+    });
+    llama.reply({
+      chunks: [
+        delta({ id: 'call_a', type: 'function', function: { name: 'read', arguments: '{"path":' } }),
+        delta({ function: { arguments: '"a"}' } }),
+        delta({ id: 'call_b', type: 'function', function: { name: 'read', arguments: '{"path":"b"}' } }),
+      ],
+      finishReason: 'tool_calls',
+    });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'read a and b' }],
+      tools: [{ type: 'function', function: { name: 'read', parameters: { type: 'object' } } }],
+    });
+    expect(r.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(r.choices[0]?.message.tool_calls).toEqual([
+      { id: 'call_a', type: 'function', function: { name: 'read', arguments: '{"path":"a"}' } },
+      { id: 'call_b', type: 'function', function: { name: 'read', arguments: '{"path":"b"}' } },
+    ]);
+  });
+
   it('gives a call the upstream sent without an id the same id and type streamed as not (the SDK’s stream helper needs both)', async () => {
     const tools = [{ type: 'function' as const, function: { name: 'read', parameters: { type: 'object' } } }];
     const req = { model: 'local', messages: [{ role: 'user' as const, content: 'read it' }], tools };

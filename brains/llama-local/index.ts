@@ -278,7 +278,7 @@ export class LlamaLocalBrain implements Brain {
           for (const call of choice.delta?.tool_calls ?? []) {
             yield {
               type: 'tool_call',
-              index: slots.of(call.index, call.id),
+              index: slots.of(call.index ?? NO_INDEX, call.id),
               ...(call.id ? { id: call.id } : {}),
               ...(call.function?.name ? { name: call.function.name } : {}),
               ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
@@ -500,6 +500,12 @@ function describe(err: unknown): string {
   const e = err as { message?: string; code?: string };
   return e.message || e.code || String(err);
 }
+
+/**
+ * The upstream index of a delta that has none: all such deltas share it, so a new id is a new call
+ * and a delta without an id goes on with the last one (CallSlots), as these servers send them.
+ */
+const NO_INDEX = -1;
 
 /**
  * Which call a tool-call delta belongs to. OpenAI gives each call its own

@@ -12,7 +12,8 @@ const tokenLogprob = z.looseObject({ token: z.string() });
 export type TokenLogprob = z.infer<typeof tokenLogprob>;
 
 const toolCallDelta = z.object({
-  index: z.number().int().min(0),
+  /** Left out by some servers (Gemini's OpenAI endpoint, Ollama before 0.4.7): the ids tell the calls apart (CallSlots). */
+  index: z.number().int().min(0).nullish(),
   id: z.string().nullish(),
   function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish(),
 });
