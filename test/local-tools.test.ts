@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { recordingLogger } from './helpers/logs.js';
 import { startTestService, type TestService } from './helpers/service.js';
+import { startHarness } from './telegram-harness.js';
 
 /** brainstem's tools as functions the local model calls when its client brought none. */
 let llama: FakeLlama;
@@ -212,6 +213,47 @@ describe('a long tool result', () => {
     } finally {
       llama.script();
       await s.close();
+    }
+  });
+});
+
+describe('in a Telegram chat', () => {
+  it('the notice of a round names a call of a tool the model was not offered as not run, not as a tool at work', async () => {
+    const h = await startHarness({
+      llama,
+      parts: { bot: true, tools: true },
+      config: {
+        modes: { local: { kind: 'llama', description: 'reads the repo', allowedTools: ['git_status'] } },
+        tools: { git: { repo }, make: { dir: repo, targets: ['deploy'] } },
+      },
+    });
+    try {
+      llama.script((body) =>
+        (body as { messages: { role: string }[] }).messages.some((m) => m.role === 'tool')
+          ? { chunks: ['Looked.'] }
+          : {
+              chunks: [
+                { toolCall: { index: 0, id: 'look', name: 'git_status', arguments: '{}' } },
+                { toolCall: { index: 1, id: 'ship', name: 'make_target', arguments: '{"target":"deploy"}' } },
+              ],
+            },
+      );
+      const user = h.tg.user(116);
+      user.says('look, then deploy');
+      const answer = await h.tg.waitFor(() =>
+        h.tg.botMessages(user.chatId).find((m) => m.text.endsWith('Looked.')),
+      );
+      // A deploy shown as 🔧 make_target reads as one that ran, whatever the model says next.
+      expect(answer.text).toBe(
+        '⚙️ [proxy] 🔧 git_status, 🚫 make_target (🚫: not offered to the model, not run)\n\nLooked.',
+      );
+      expect(h.service.tools?.registry.recentAudit(10, 'make_target')).toEqual([]);
+      expect(
+        h.logs.find((l) => l.msg === 'the model called tools it was not offered, not run: make_target'),
+      ).toMatchObject({ mode: 'local', tools: ['make_target'] });
+    } finally {
+      llama.script();
+      await h.close();
     }
   });
 });

@@ -91,6 +91,7 @@ export async function* answerTurn(
     mode.kind === 'llama' && !req.tools?.length && req.toolChoice !== 'none' && toolbox
       ? toolbox.definitions(mode.allowedTools, mode.deniedTools)
       : [];
+  const offeredNames = new Set(offered.map((d) => d.function.name));
   let messages = req.messages;
   const admission: Admission = deps.budgets?.admit(mode, lang) ?? { ok: true };
   try {
@@ -245,7 +246,15 @@ export async function* answerTurn(
       }
       spoken ||= said.length > 0;
       if (!runTools || !toolbox) break;
-      yield { type: 'notice', text: `${PROXY_TAG} ${calls.map((c) => `🔧 ${c.function.name}`).join(', ')}` };
+      yield { type: 'notice', text: `${PROXY_TAG} ${roundNotice(calls, offeredNames, lang)}` };
+      const notOffered = calls.map((c) => c.function.name).filter((name) => !offeredNames.has(name));
+      if (notOffered.length > 0) {
+        // The toolbox refuses them (the model reads why); the log says who asked for what.
+        deps.logger.warn(
+          { mode: mode.id, tools: notOffered, sessionKey: req.sessionKey },
+          `the model called tools it was not offered, not run: ${notOffered.join(', ')}`,
+        );
+      }
       const results = await Promise.all(
         calls.map((c) =>
           toolbox.run(c.function.name, c.function.arguments, {
@@ -318,6 +327,27 @@ function approvalLine(ev: Extract<TurnEvent, { type: 'approval' }>): AuditLine {
     durationMs: ev.waitedMs,
     error: d.behavior === 'deny' ? d.message : undefined,
   };
+}
+
+/**
+ * What a chat shows of a round's calls before they run: 🔧 for a tool at work, 🚫 for one the model
+ * was not offered (a tool that changes things, a denied or an unknown one), which the toolbox
+ * refuses. Shown as 🔧, a refused `make_target` would read as a deploy that ran.
+ */
+function roundNotice(calls: ToolCall[], offered: ReadonlySet<string>, lang: Lang): string {
+  const shown = calls.map((c) =>
+    offered.has(c.function.name) ? `🔧 ${c.function.name}` : `🚫 ${c.function.name || '?'}`,
+  );
+  const refused = calls.some((c) => !offered.has(c.function.name));
+  return `${shown.join(', ')}${
+    refused
+      ? t(
+          lang,
+          ' (🚫: not offered to the model, not run)',
+          ' (🚫 : non proposé au modèle, rien n’a été lancé)',
+        )
+      : ''
+  }`;
 }
 
 /**
