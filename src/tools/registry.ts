@@ -335,7 +335,7 @@ function summarizeArgs(input: unknown): string {
  * The result as plain text, for a model (MCP content, the local brain's tool results): data and
  * output, its note, then what went wrong. Data beside an output is not left out: it holds what
  * the model needs to go on (brain_chat's sessionKey, web_fetch's final URL and status, read_file's
- * size and encoding). It comes first, as one compact JSON line: a long result is cut at its end
+ * size and encoding). It comes first, as one compact JSON line: a long result is cut in its middle
  * (the local toolbox keeps its first and last 4,000 characters), and the output is what may be long.
  */
 export function resultText(r: ToolResult): string {
