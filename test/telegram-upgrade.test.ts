@@ -14,6 +14,7 @@ const reloadLog = path.join(base, 'reload.log');
 const parts = { tools: true, bot: true };
 let h: Harness;
 let restarted: Harness | undefined;
+let again: Harness | undefined;
 
 const head = () => git(work, 'rev-parse', '--short', 'HEAD');
 const lines = (file: string) =>
@@ -57,6 +58,7 @@ setTimeout(() => { require('node:fs').appendFileSync(log, name + '\\n'); console
 });
 
 afterAll(async () => {
+  await again?.close();
   await restarted?.close();
   await h?.close();
   rmSync(base, { recursive: true, force: true });
@@ -145,5 +147,33 @@ describe('/upgrade', () => {
     restarted = await startHarness({ parts, config, tg: h.tg, llama: h.llama, dir: h.dir });
     const notice = await reply(restarted, OWNER, /restarted after its upgrade/);
     expect(notice.text).toBe(`⚙️ [proxy] brainstem restarted after its upgrade ${from} → ${target}.`);
+  });
+});
+
+describe('/upgrade from a forum topic of a group that is not a notify chat', () => {
+  it('after the restart, the outcome reaches that topic once, and the notify chats too', async () => {
+    // Runs on the brainstem the test above restarted: the same emulator, data and checkout.
+    const hh = restarted as Harness;
+    const group = -100_714;
+    const asker = hh.tg.user(114, { chatId: group, topicId: 9 });
+    const from = head();
+    const target = pushUpstream('feat: asked in a topic');
+    asker.says('/upgrade');
+    const question = await reply(hh, group, /new commit\(s\) on/);
+    asker.presses(question.messageId, buttonsOf(question)[0]?.callback_data ?? '');
+    await hh.tg.waitFor(() => /exit 0/.test(question.text), { timeoutMs: 15_000 });
+    await hh.tg.waitFor(() => lines(reloadLog).length === 2);
+
+    await hh.stopService();
+    again = await startHarness({ parts, config, tg: hh.tg, llama: hh.llama, dir: hh.dir });
+    const said = `⚙️ [proxy] brainstem restarted after its upgrade ${from} → ${target}.`;
+    const inTopic = await reply(again, group, /restarted after its upgrade/);
+    expect(inTopic.text).toBe(said);
+    expect(inTopic.topicId).toBe(9);
+    await reply(again, OWNER, new RegExp(`upgrade ${from} → ${target}`));
+    // Anything sent after it in that topic comes after it: a second copy would have come by then.
+    await turnsDone(again, asker);
+    expect(again.tg.botMessages(group).filter((m) => m.text === said)).toHaveLength(1);
+    expect(again.tg.botMessages(OWNER).filter((m) => m.text === said)).toHaveLength(1);
   });
 });

@@ -58,6 +58,7 @@ export function buildTools(core: Core): Tools {
     hiddenEnv: configuredSecrets(core.config),
     kv: core.kv,
     notifier: core.notifier,
+    notifyChats: core.config.telegram.notifyChats ?? core.config.telegram.allowedUsers,
     logger: core.logger.child({ part: 'self-upgrade' }),
   };
   registry.register(

@@ -4,6 +4,7 @@ import type { AuditEntry, AuditLog } from '../audit.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
 import type { Lang } from '../i18n.js';
 import type { Logger } from '../logger.js';
+import type { NoticeChat } from '../notices.js';
 import { redactValue } from '../redact.js';
 import { headChars } from '../text.js';
 import { waitAtMost } from '../wait.js';
@@ -35,6 +36,8 @@ export interface ToolContext {
   depth?: number;
   /** The language of the person who reads the answer in a chat; absent (English) for a program or a model. */
   lang?: Lang;
+  /** The Telegram chat (and forum topic) that asked, for what a tool tells it later (self_upgrade's outcome after the restart). */
+  chat?: NoticeChat;
 }
 
 /** What a tool's `run` returns; a refusal or a failure is thrown as a BrainstemError instead. */
@@ -236,6 +239,7 @@ export class ToolRegistry {
         onOutput: opts.onOutput,
         depth: opts.depth,
         lang: opts.lang,
+        ...(opts.chat ? { chat: opts.chat } : {}),
       });
       result = {
         tool: name,

@@ -7,7 +7,7 @@ import { BrainstemError, sayError } from '../errors.js';
 import { html } from '../html.js';
 import { formatDuration, type Lang, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
-import type { Notifier } from '../notices.js';
+import type { NoticeChat, NoticeInput, Notifier } from '../notices.js';
 import { type Execa, subprocesses } from '../subprocesses.js';
 import { shorten, tailChars } from '../text.js';
 import type { ToolsConfig } from './config.js';
@@ -34,7 +34,13 @@ const MAX_LISTED = 20;
 /** The end of a failed step's output, repeated in the summary: a chat shows the end of the output. */
 const TAIL_CHARS = 800;
 
-const pendingSchema = z.object({ from: z.string(), to: z.string(), ts: z.number() });
+const pendingSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  ts: z.number(),
+  /** The chat (and topic) the apply was asked in, when a chat asked: it is told the outcome too. */
+  chat: z.object({ id: z.number(), topicId: z.number().optional() }).optional(),
+});
 type Pending = z.infer<typeof pendingSchema>;
 
 const unfinishedSchema = z.object({
@@ -101,6 +107,8 @@ export interface SelfUpgradeDeps {
   hiddenEnv: readonly string[];
   kv: KvStore;
   notifier: Notifier;
+  /** The chats that get every notice (telegram.notifyChats, else the allowed users). */
+  notifyChats: readonly number[];
   logger: Logger;
 }
 
@@ -494,7 +502,8 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
           ...log.result(),
           exitCode: 0,
           data: { ...c, upgraded: true, from, to },
-          afterDelivery: () => reload(deps, { from, to, ts: Date.now() }, execa),
+          afterDelivery: () =>
+            reload(deps, { from, to, ts: Date.now(), ...(ctx.chat ? { chat: ctx.chat } : {}) }, execa),
         };
       }),
   });
@@ -580,7 +589,7 @@ function reload(deps: SelfUpgradeDeps, pending: Pending, execa: Execa): void {
             `it exited with ${r.exitCode ?? r.signal}`,
             `il s’est terminé avec ${r.exitCode ?? r.signal}`,
           );
-    deps.notifier.notify({
+    tell(deps, pending, {
       kind: 'upgrade',
       text: t(
         lang,
@@ -591,6 +600,18 @@ function reload(deps: SelfUpgradeDeps, pending: Pending, execa: Execa): void {
   });
 }
 
+/**
+ * An upgrade's outcome, for the notify chats, and for the chat that asked when it is not one of
+ * them: told "reloading", it would otherwise never hear how the restart went.
+ */
+function tell(deps: SelfUpgradeDeps, pending: Pending, notice: NoticeInput): void {
+  deps.notifier.notify(notice);
+  const chat: NoticeChat | undefined = pending.chat;
+  if (!chat || deps.notifyChats.includes(chat.id)) return;
+  const { dedupeKey } = notice;
+  deps.notifier.notify({ ...notice, chat, ...(dedupeKey ? { dedupeKey: `${dedupeKey}:chat` } : {}) });
+}
+
 /** At start-up: a reload asked for before this process began means this process is its outcome. */
 export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void> {
   const pending = deps.kv.getJson(PENDING_KEY, pendingSchema);
@@ -599,7 +620,7 @@ export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void>
   const r = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], inRepo(deps));
   const head = r.output.trim() || '?';
   const lang = noticeLang(deps.kv);
-  deps.notifier.notify({
+  tell(deps, pending, {
     kind: 'upgrade',
     text:
       head === pending.to

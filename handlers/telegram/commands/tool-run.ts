@@ -101,6 +101,7 @@ async function runInChat(
       caller: callerOf(req.userId),
       signal,
       lang: req.lang,
+      chat: { id: req.chatId, ...(req.topicId !== undefined ? { topicId: req.topicId } : {}) },
       onOutput: (chunk) => {
         tail.push(chunk);
         refresh();
