@@ -200,6 +200,37 @@ describe('self_upgrade failures', () => {
     }
   });
 
+  it('shows the commands it runs with the secrets they carry redacted: steps, rollback note, framework upgrade', async () => {
+    const secret = 'hunter2-secret-value';
+    pushUpstream('fix: needs a key');
+    const keyed = await startTestService({
+      parts: { tools: true },
+      config: config({
+        // `--` hands what follows to the script, not to node.
+        steps: [[process.execPath, '-e', 'process.exit(4)', '--', '--api-key', secret]],
+        framework: {
+          keyed: [[process.execPath, '-e', 'console.log("keyed done")', '--', '--token', secret]],
+        },
+      }),
+    });
+    try {
+      const failed = await api(keyed, { action: 'apply' });
+      expect(failed.body).toMatchObject({ ok: false, exitCode: 4 });
+      expect(failed.body.output).toContain('--api-key [redacted]');
+      // The note on what is left to do names the steps, and later checks repeat it.
+      expect(failed.body.output).toContain('its install or build in');
+      const checked = await api(keyed, { action: 'check' });
+      expect(checked.body.output).toContain('its install or build in');
+      const framework = await api(keyed, { action: 'framework', name: 'keyed' });
+      expect(framework.body.output).toContain('keyed done');
+      expect(framework.body.output).toContain('--token [redacted]');
+      for (const answer of [failed, checked, framework])
+        expect(JSON.stringify(answer.body)).not.toContain(secret);
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('says so at once when the reload command fails', async () => {
     pushUpstream('feat: another');
     const noPm2 = await startTestService({

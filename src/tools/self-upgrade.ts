@@ -8,6 +8,7 @@ import { html } from '../html.js';
 import { formatDuration, type Lang, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { NoticeChat, NoticeInput, Notifier } from '../notices.js';
+import { scrubText } from '../redact.js';
 import { type Execa, subprocesses } from '../subprocesses.js';
 import { shorten, tailChars } from '../text.js';
 import type { ToolsConfig } from './config.js';
@@ -85,6 +86,13 @@ type Failure = { command: string; tail: string } & (
   | { exitCode: number; error?: undefined }
   | { error: ToolRunError; exitCode?: undefined }
 );
+
+/**
+ * A configured command as the answers show it: a step, a framework upgrade or the reload may carry
+ * a secret (`--token …`, `https://user:pass@…`, `Authorization: Bearer …`), and what is shown goes
+ * to the chat, to /api and /mcp clients (a model among them) and into the notes later checks repeat.
+ */
+const shownCommand = (argv: readonly string[]): string => scrubText(argv.join(' '));
 
 /** Text in the reader's language: a note left for later is written in both. */
 type Words = (lang: Lang | undefined) => string;
@@ -312,7 +320,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
     lang: Lang | undefined,
   ) => {
     const to = c.commits[0]?.hash ?? c.target.slice(0, 12);
-    const steps: Words = (l) => cfg.steps.map((argv) => argv.join(' ')).join(t(l, ', then ', ', puis '));
+    const steps: Words = (l) => cfg.steps.map(shownCommand).join(t(l, ', then ', ', puis '));
     const why = whyOf(failed);
     const lines = [
       t(
@@ -489,7 +497,7 @@ export function selfUpgradeTool(deps: SelfUpgradeDeps): AnyTool {
         if (failed) return rollBack(c, from, failed, log, lang);
         deps.kv.set(UNFINISHED_KEY, '');
         const to = await gitOk(['rev-parse', '--short', 'HEAD'], ctx);
-        const reloading = cfg.reload.join(' ');
+        const reloading = shownCommand(cfg.reload);
         log.say(
           t(
             lang,
@@ -528,7 +536,7 @@ class Transcript {
   /** Runs until one fails, which it returns; `signal` absent, nothing stops them but their time limit. */
   async run(commands: readonly string[][], signal?: AbortSignal): Promise<Failure | undefined> {
     for (const argv of commands) {
-      const command = argv.join(' ');
+      const command = shownCommand(argv);
       this.say(`$ ${command}\n`);
       try {
         const r = await this.deps.run(argv, {
@@ -580,7 +588,7 @@ function reload(deps: SelfUpgradeDeps, pending: Pending, execa: Execa): void {
     if (r.exitCode === 0) return;
     deps.kv.set(PENDING_KEY, '');
     const lang = noticeLang(deps.kv);
-    const command = deps.cfg.reload.join(' ');
+    const command = shownCommand(deps.cfg.reload);
     const why =
       r.code === 'ENOENT'
         ? t(lang, `"${file}" was not found`, `« ${file} » est introuvable`)
