@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -5,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NOTICE_LANG_KEY } from '../src/i18n.js';
 import { recordingLogger } from './helpers/logs.js';
 import { startTestService, type TestService } from './helpers/service.js';
-import { createUpgradeRemote, git } from './helpers/upgrade-remote.js';
+import { createUpgradeRemote, git, pushUpstream as pushFiles } from './helpers/upgrade-remote.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
 type Answer = Record<string, any>;
@@ -257,6 +258,60 @@ describe('self_upgrade failures', () => {
         );
     } finally {
       await noPm2.close();
+    }
+  });
+});
+
+describe('self_upgrade with its default steps, under pm2 (NODE_ENV=production, ecosystem.config.cjs)', () => {
+  it('installs the development dependencies the build needs, so the build runs and the upgrade applies', async () => {
+    // A project like brainstem: `npm run build` needs a development dependency (tsx, esbuild).
+    const project = path.join(base, 'npm-project');
+    const projectReloads = path.join(project, 'reload.log');
+    mkdirSync(project);
+    const remote = createUpgradeRemote(project);
+    const builder = path.join(project, 'builder');
+    mkdirSync(builder);
+    writeFileSync(path.join(builder, 'package.json'), '{ "name": "builder", "version": "1.0.0" }\n');
+    const manifest = {
+      name: 'npm-project',
+      version: '1.0.0',
+      private: true,
+      scripts: { build: `node -e "require('builder/package.json'); console.log('built')"` },
+      devDependencies: { builder: 'file:../builder' },
+    };
+    writeFileSync(path.join(remote.other, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    execFileSync('npm', ['install', '--package-lock-only', '--offline', '--no-audit', '--no-fund'], {
+      cwd: remote.other,
+      stdio: 'ignore',
+    });
+    const target = pushFiles(remote.other, 'build: with a dev dependency', {
+      'package.json': readFileSync(path.join(remote.other, 'package.json'), 'utf8'),
+      'package-lock.json': readFileSync(path.join(remote.other, 'package-lock.json'), 'utf8'),
+    });
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    const pm2ed = await startTestService({
+      parts: { tools: true },
+      config: {
+        claude: { bin: 'true' },
+        tools: {
+          selfUpgrade: {
+            repo: remote.work,
+            reload: [process.execPath, path.join(base, 'reload.cjs'), projectReloads],
+          },
+        },
+      },
+    });
+    try {
+      const { body } = await api(pm2ed, { action: 'apply' });
+      expect(body.output).toMatch(/^built$/m);
+      expect(body).toMatchObject({ ok: true, exitCode: 0, data: { upgraded: true, to: target } });
+      // The reload writes into the project's folder: done before the folder goes.
+      await expect.poll(() => lines(projectReloads).length, POLL).toBe(1);
+    } finally {
+      await pm2ed.close();
+      if (nodeEnv === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = nodeEnv;
     }
   });
 });

@@ -229,8 +229,11 @@ export function toolsConfigSchemas() {
           repo: z.string().optional().describe('The checkout /upgrade pulls. Default: brainstem’s own.'),
           steps: z
             .array(argv)
+            // `--include=dev`: under pm2 brainstem runs with NODE_ENV=production (ecosystem.config.cjs),
+            // which the steps inherit, and a bare `npm ci` then leaves out the development
+            // dependencies the build needs (tsx, esbuild): every upgrade failed at `npm run build`.
             .default([
-              ['npm', 'ci'],
+              ['npm', 'ci', '--include=dev'],
               ['npm', 'run', 'build'],
             ])
             .describe(
