@@ -1109,3 +1109,8 @@ function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]
 export function modeCwd(config: Pick<Config, 'dataDir'>, mode: ModeConfig): string {
   return mode.cwd ?? path.join(config.dataDir, 'workspaces', mode.id);
 }
+
+/** The chats that get every notice: `telegram.notifyChats`, else the allowed users. */
+export function notifyChatsOf(telegram: Config['telegram']): readonly number[] {
+  return telegram.notifyChats ?? telegram.allowedUsers;
+}

@@ -1,5 +1,6 @@
 import { sequentialize } from '@grammyjs/runner';
 import type { Context, MiddlewareFn } from 'grammy';
+import { notifyChatsOf } from '../../src/config.js';
 import type { Core } from '../../src/core.js';
 import type { KvStore } from '../../src/db/index.js';
 import type { KeptWrites } from '../../src/db/kept-writes.js';
@@ -108,7 +109,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   );
   const turns = new ChatTurns();
   const switches = new SwitchProgress(core, logger);
-  const chats = telegram.notifyChats ?? telegram.allowedUsers;
+  const chats = notifyChatsOf(telegram);
   // The commands brainstem answers with the front on; without the tools, /run and /upgrade are OpenClaw's.
   const ownCommands = commandNames(true, tools !== undefined);
   const front = telegram.front.enabled

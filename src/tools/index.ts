@@ -1,4 +1,5 @@
 import type { LocalAnswerer, LocalToolbox } from '../chat/ports.js';
+import { notifyChatsOf } from '../config.js';
 import type { Core } from '../core.js';
 import { ownFiles } from '../own-files.js';
 import type { Part } from '../part.js';
@@ -58,7 +59,7 @@ export function buildTools(core: Core): Tools {
     hiddenEnv: configuredSecrets(core.config),
     kv: core.kv,
     notifier: core.notifier,
-    notifyChats: core.config.telegram.notifyChats ?? core.config.telegram.allowedUsers,
+    notifyChats: notifyChatsOf(core.config.telegram),
     logger: core.logger.child({ part: 'self-upgrade' }),
   };
   registry.register(
