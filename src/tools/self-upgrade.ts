@@ -624,7 +624,6 @@ function tell(deps: SelfUpgradeDeps, pending: Pending, notice: NoticeInput): voi
 export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void> {
   const pending = deps.kv.getJson(PENDING_KEY, pendingSchema);
   if (!pending) return;
-  deps.kv.set(PENDING_KEY, '');
   const r = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], inRepo(deps));
   const head = r.output.trim() || '?';
   const lang = noticeLang(deps.kv);
@@ -644,4 +643,7 @@ export async function reportPendingUpgrade(deps: SelfUpgradeDeps): Promise<void>
           ),
     dedupeKey: `upgrade:${pending.ts}`,
   });
+  // Forgotten once the notice is recorded, not before: a stop in between (the rev-parse) would lose
+  // it, and told twice it is not, its dedupe key being taken.
+  deps.kv.set(PENDING_KEY, '');
 }
