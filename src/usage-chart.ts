@@ -221,6 +221,9 @@ function creditChartOption(hours: { hour: number; costUsd: number }[], r: Credit
         : `lasts until the renewal at ${usd(r.pacePerDay)}/day`;
   return {
     animation: false,
+    // The time axis' ticks and labels in UTC, as the title and the cycle are: ECharts uses the
+    // server's zone by default, so on a host in Tokyo or California each day sat hours off.
+    useUTC: true,
     backgroundColor: '#ffffff',
     textStyle: { fontFamily: 'sans-serif', color: '#333' },
     title: {

@@ -5,10 +5,11 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerUsageChart } from '../handlers/http/usage-chart.js';
+import type { CreditReading } from '../src/credit/meter.js';
 import { type Db, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { UsageLedger } from '../src/usage.js';
-import { renderUsageChart } from '../src/usage-chart.js';
+import { renderCreditChart, renderUsageChart } from '../src/usage-chart.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const DAY = 86_400_000;
@@ -74,6 +75,36 @@ describe('usage chart', () => {
   it('starts "all time" at the first recorded day instead of 1970', async () => {
     const png = await renderUsageChart(ledger, 0, now + 1);
     expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+  });
+
+  it('draws the credit chart’s days in UTC, as its title says, whatever the server’s time zone', async () => {
+    const start = Date.UTC(2026, 10, 1);
+    const reading: CreditReading = {
+      now,
+      cycle: { start, end: Date.UTC(2026, 11, 1) },
+      credit: { usd: 20, from: 'config' },
+      spent: 6,
+      share: 0.3,
+      left: 14,
+      pacePerDay: 0.5,
+      runOutAt: now + 28 * DAY,
+      exhausted: false,
+      apiSpent: 0,
+    };
+    const tz = process.env.TZ;
+    try {
+      process.env.TZ = 'UTC';
+      const utc = await renderCreditChart(ledger, reading);
+      // A home server keeps its local zone (systemd, /etc/localtime): ECharts' time axis drew local
+      // midnights, so each day's tick and label were off by the offset and the renewal's fell off.
+      for (const zone of ['Asia/Tokyo', 'America/Los_Angeles']) {
+        process.env.TZ = zone;
+        expect((await renderCreditChart(ledger, reading)).equals(utc), zone).toBe(true);
+      }
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 
   it('looks the font up without brainstem’s secrets in fc-match’s environment, its configured ones included', async (ctx) => {
