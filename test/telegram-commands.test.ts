@@ -180,6 +180,41 @@ describe('commands', () => {
     expect(usage.text).toMatch(/\nTotal : \$0\.50/);
   });
 
+  it('/usage of a period with many modes and long session keys still fits one message: the costliest modes named, the others summed', async () => {
+    // Two years back: only this test's period and "All time" see these rows.
+    const at = Date.now() - 730 * 86_400_000;
+    for (let i = 0; i < 45; i++) {
+      h.service.core.ledger.record({
+        ts: at + i * 60_000,
+        mode: `a-mode-renamed-since-then-number-${String(i).padStart(2, '0')}`,
+        // An OpenAI client's `user` (200 characters) names its conversations in the ledger.
+        sessionKey: `user:${'u'.repeat(200)}:${i}`,
+        source: 'openai',
+        costUsd: 1 + i,
+        inputTokens: 1_234_567,
+        outputTokens: 456_789,
+        cacheReadTokens: 12_345_678,
+        cacheWriteTokens: 1_234_567,
+        durationMs: 1,
+        costBasis: 'estimated',
+      });
+    }
+    const chat = -100_115;
+    const day = new Date(at).toISOString().slice(0, 10);
+    h.tg.user(115, { chatId: chat }).says(`/usage ${day}`);
+    // Sent whole, where Telegram refused it as too long and /usage failed.
+    const usage = await reply(chat, /Usage since/);
+    expect(usage.text.length).toBeLessThanOrEqual(4096);
+    expect(usage.text).toContain('• a-mode-renamed-since-then-number-44: $45.00');
+    expect(usage.text).not.toContain('number-36:');
+    // The modes past the 8 costliest (ours of $1 to $37, and the other tests' cheaper ones) summed.
+    const rest = h.service.core.ledger.byMode(Date.parse(`${day}T00:00Z`), Date.now() + 1).slice(8);
+    const cost = rest.reduce((n, m) => n + m.costUsd, 0);
+    expect(cost).toBeGreaterThanOrEqual(703);
+    expect(usage.text).toContain(`\n• ${rest.length} other modes: $${cost.toFixed(2)} (estimated for `);
+    expect(usage.text).toContain(`• user:${'u'.repeat(54)}…`);
+  });
+
   it('/usage with a date and a time reads them as UTC, whatever the server’s time zone', async () => {
     const tz = process.env.TZ;
     // Node applies TZ as soon as it is set: brainstem runs in this process.

@@ -7,6 +7,15 @@ import { escapeHtml } from '../format/render.js';
 
 /** Top sessions shown in /usage. */
 const TOP_SESSIONS = 5;
+/**
+ * /usage is one message (4096 characters, or Telegram refuses it and /usage fails): the costliest
+ * modes are named, the others summed on one line, and a session key (an OpenAI client's `user` or
+ * own key runs to 200 characters) is cut. A line is at most ~160 characters (a 40-character mode
+ * id, the totals): 8 modes, the others' line and 5 sessions leave room for the periods and the
+ * credit and limit lines.
+ */
+const MODES_SHOWN = 8;
+const SESSION_KEY_CHARS = 60;
 /** The most of a period the answer quotes back ("0007d" with any number of zeros is one): what was typed may fill a whole message. */
 const PERIOD_CHARS = 60;
 
@@ -89,11 +98,45 @@ function breakdown(ledger: UsageLedger, since: number, until: number, lang: Lang
   return [
     '',
     `<b>${t(lang, 'By mode', 'Par mode')}${suffix}</b>`,
-    ...byMode.map((m) => line(`• ${escapeHtml(m.mode)}`, m, lang)),
+    ...byMode.slice(0, MODES_SHOWN).map((m) => line(`• ${escapeHtml(m.mode)}`, m, lang)),
+    ...othersLine(byMode.slice(MODES_SHOWN), lang),
     '',
     `<b>${t(lang, 'Top sessions', 'Sessions principales')}${suffix}</b>`,
     ...bySession.map((s) =>
-      line(`• <code>${escapeHtml(s.sessionKey)}</code> (${escapeHtml(s.mode)})`, s, lang),
+      line(
+        `• <code>${escapeHtml(shorten(s.sessionKey, SESSION_KEY_CHARS))}</code> (${escapeHtml(s.mode)})`,
+        s,
+        lang,
+      ),
+    ),
+  ];
+}
+
+/** The modes past MODES_SHOWN as one line of their summed totals, so the modes still add up to the total. */
+function othersLine(rest: UsageTotals[], lang: Lang): string[] {
+  if (rest.length === 0) return [];
+  const sum = (k: keyof UsageTotals) => rest.reduce((n, m) => n + m[k], 0);
+  const totals: UsageTotals = {
+    turns: sum('turns'),
+    errors: sum('errors'),
+    costUsd: sum('costUsd'),
+    inputTokens: sum('inputTokens'),
+    outputTokens: sum('outputTokens'),
+    cacheReadTokens: sum('cacheReadTokens'),
+    cacheWriteTokens: sum('cacheWriteTokens'),
+    durationMs: sum('durationMs'),
+    estimated: sum('estimated'),
+  };
+  const n = rest.length;
+  return [
+    line(
+      t(
+        lang,
+        `• ${n} other mode${n === 1 ? '' : 's'}`,
+        `• ${n} autre${n === 1 ? '' : 's'} mode${n === 1 ? '' : 's'}`,
+      ),
+      totals,
+      lang,
     ),
   ];
 }
