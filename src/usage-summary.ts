@@ -3,7 +3,7 @@ import type { UsageLedger, UsageTotals } from './usage.js';
 
 /**
  * Parses `7d`, `24h`, `30d`, `2w`, `today`, `month`, an ISO date (with a time:
- * `2026-01-31 10:00`, read as UTC) or unix ms into a start time.
+ * `2026-01-31 10:00`, read as UTC) or unix ms (or seconds, 10 digits) into a start time.
  */
 export function parseSince(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -20,7 +20,12 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   if (v === 'today' || v === 'aujourdhui' || v === "aujourd'hui") return startOfUtcDay(now);
   if (v === 'month' || v === 'mois') return startOfUtcMonth(now);
   if (v === 'all' || v === 'total' || v === 'tout') return 0;
-  if (/^\d{10,}$/.test(v)) return shown(Number(v));
+  if (/^\d{10,}$/.test(v)) {
+    // `date +%s` and most APIs give seconds: read as ms, 1796599029 was 21 January 1970, and the
+    // period silently all time. Below 1e11 ms (1973) no ledger has a turn; as seconds that is up to 5138.
+    const n = Number(v);
+    return shown(n < 1e11 ? n * 1000 : n);
+  }
   // Only what looks like a date: V8 reads a bare `1` as 2001-01-01.
   const date = /^(\d{4}-\d{2}(?:-\d{2})?)(?:[t ]([\d:.]+)([+-]\d{2}:?\d{2})?)?z?$/.exec(v);
   if (!date) return undefined;

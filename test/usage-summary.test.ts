@@ -12,6 +12,12 @@ describe('the periods /usage and the usage tool read', () => {
     expect(parseSince('2 w', now)).toBe(now - 14 * 86_400_000);
     expect(parseSince('month', now)).toBe(Date.parse('2026-12-01T00:00:00Z'));
   });
+
+  it('reads a unix time in seconds (`date +%s`) as seconds, and one in ms as ms', () => {
+    // As ms, 10 digits were January 1970: the period was all time, without a word.
+    expect(parseSince('1796515200', now)).toBe(Date.parse('2026-12-06T00:00:00Z'));
+    expect(parseSince('1796515200000', now)).toBe(Date.parse('2026-12-06T00:00:00Z'));
+  });
 });
 
 describe('token counts as /usage shows them', () => {

@@ -20,7 +20,7 @@ const MAX_AHEAD_MS = 366 * 86_400_000;
 
 /**
  * `GET /api/usage/chart.png?since=30d[&until=…]`: the usage chart as a PNG.
- * `since` and `until` take what /usage takes (7d, 24h, month, an ISO date, unix ms).
+ * `since` and `until` take what /usage takes (7d, 24h, month, an ISO date, unix ms or seconds).
  * The Bearer token is asked by auth.ts, as on every route not marked public.
  */
 export function registerUsageChart(app: FastifyInstance, core: Pick<Core, 'ledger'>): void {
