@@ -38,6 +38,13 @@ const LEGEND_STYLE = { top: 80, left: 24, itemGap: 20, textStyle: { fontSize: 13
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f'];
 const TOKEN_COLOR = '#e15759';
+/**
+ * The costliest modes of the period get a bar of their own, one palette colour each; the others
+ * share one grey bar. ECharts cycles the palette: a ninth mode got the first one's colour, and two
+ * modes of the stack could not be told apart.
+ */
+const MODES_CHARTED = PALETTE.length - 1;
+const OTHERS_COLOR = '#bab0ac';
 
 type ChartOption = ComposeOption<
   | BarSeriesOption
@@ -87,18 +94,26 @@ async function toPng(option: ChartOption): Promise<Buffer> {
 
 type Row = ReturnType<UsageLedger['dailyByMode']>[number];
 
-function chartOption(rows: Row[], since: number, until: number): ChartOption {
+/** What the usage chart draws (exported for the tests, which cannot read a PNG's bars). */
+export function chartOption(rows: Row[], since: number, until: number): ChartOption {
   const days = dayAxis(rows, since, until);
   const index = new Map(days.map((d, i) => [d, i]));
   // Only modes that cost something get a bar (a local model costs 0; its tokens are in the line).
-  const modes = [...new Set(rows.filter((r) => r.costUsd > 0).map((r) => r.mode))].sort();
-  const cost = new Map(modes.map((m) => [m, days.map(() => 0)]));
+  const spent = new Map<string, number>();
+  for (const r of rows) if (r.costUsd > 0) spent.set(r.mode, (spent.get(r.mode) ?? 0) + r.costUsd);
+  const costliest = [...spent].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const charted = costliest.length > MODES_CHARTED + 1 ? costliest.slice(0, MODES_CHARTED) : costliest;
+  const others = costliest.length - charted.length;
+  const othersName = `${others} other modes`;
+  const modes = charted.map(([m]) => m).sort();
+  const bars = [...modes, ...(others > 0 ? [othersName] : [])];
+  const cost = new Map(bars.map((m) => [m, days.map(() => 0)]));
   const tokens = days.map(() => 0);
   const totals = { cost: 0, turns: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
   for (const r of rows) {
     const i = index.get(r.day);
     if (i === undefined) continue;
-    const perMode = cost.get(r.mode);
+    const perMode = cost.get(r.mode) ?? (r.costUsd > 0 && others > 0 ? cost.get(othersName) : undefined);
     if (perMode) perMode[i] = (perMode[i] ?? 0) + r.costUsd;
     // Every token the model processed: with Claude most of the prompt arrives as cache reads.
     tokens[i] = (tokens[i] ?? 0) + r.inputTokens + r.outputTokens + r.cacheReadTokens + r.cacheWriteTokens;
@@ -125,7 +140,7 @@ function chartOption(rows: Row[], since: number, until: number): ChartOption {
     },
     legend: {
       ...LEGEND_STYLE,
-      data: [...modes, ...(empty ? [] : ['tokens'])],
+      data: [...bars, ...(empty ? [] : ['tokens'])],
     },
     grid: { left: 80, right: 90, top: 140, bottom: 60 },
     xAxis: {
@@ -151,10 +166,11 @@ function chartOption(rows: Row[], since: number, until: number): ChartOption {
       },
     ],
     series: [
-      ...modes.map(
-        (mode): BarSeriesOption => ({
+      ...bars.map(
+        (mode, i): BarSeriesOption => ({
           type: 'bar',
           name: mode,
+          color: i < modes.length ? PALETTE[i] : OTHERS_COLOR,
           stack: 'cost',
           yAxisIndex: 0,
           barMaxWidth: 40,

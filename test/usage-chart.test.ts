@@ -9,7 +9,7 @@ import type { CreditReading } from '../src/credit/meter.js';
 import { type Db, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { UsageLedger } from '../src/usage.js';
-import { renderCreditChart, renderUsageChart } from '../src/usage-chart.js';
+import { chartOption, renderCreditChart, renderUsageChart } from '../src/usage-chart.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const DAY = 86_400_000;
@@ -75,6 +75,45 @@ describe('usage chart', () => {
   it('starts "all time" at the first recorded day instead of 1970', async () => {
     const png = await renderUsageChart(ledger, 0, now + 1);
     expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+  });
+
+  it('gives each charted mode a colour of its own, the costliest seven named and the others summed in one bar', () => {
+    const day = '2026-11-24';
+    // Ten Claude modes and a local one (no cost, no bar): m01 costs $1 … m10 $10.
+    const rows = [...Array.from({ length: 10 }, (_, i) => i + 1), 0].map((n) => ({
+      day,
+      mode: n === 0 ? 'local' : `m${String(n).padStart(2, '0')}`,
+      turns: 1,
+      errors: 0,
+      costUsd: n,
+      inputTokens: 10,
+      outputTokens: 10,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      durationMs: 1,
+      estimated: 0,
+    }));
+    const option = chartOption(rows, Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`));
+    const bars = (option.series as { type: string; name: string; color: string; data: number[] }[]).filter(
+      (s) => s.type === 'bar',
+    );
+    // ECharts cycles its eight colours: a ninth mode's bar was the first one's colour.
+    expect(bars.map((b) => b.name)).toEqual([
+      'm04',
+      'm05',
+      'm06',
+      'm07',
+      'm08',
+      'm09',
+      'm10',
+      '3 other modes',
+    ]);
+    expect(new Set(bars.map((b) => b.color)).size).toBe(bars.length);
+    expect(bars.at(-1)?.data).toEqual([1 + 2 + 3]);
+    expect(bars.reduce((n, b) => n + (b.data[0] ?? 0), 0)).toBe(55);
+    // Up to eight modes, each has its own bar.
+    const eight = chartOption(rows.slice(2), Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`));
+    expect((eight.series as { type: string }[]).filter((s) => s.type === 'bar')).toHaveLength(8);
   });
 
   it('draws the credit chart’s days in UTC, as its title says, whatever the server’s time zone', async () => {
