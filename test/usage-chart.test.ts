@@ -192,6 +192,12 @@ describe('usage chart', () => {
     expect(far.json().message).toBe(
       'until: "2500-01-01" is more than a year ahead; the ledger holds nothing after now.',
     );
+    // A period to come, without an `until` after it, is said to be in the future, as /usage says it.
+    const future = await app.inject({ method: 'GET', url: '/api/usage/chart.png?since=2099-01-01' });
+    expect(future.statusCode).toBe(400);
+    expect(future.json().message).toBe(
+      'since: "2099-01-01" starts in the future (2099-01-01 00:00 UTC): nothing has been used in it yet.',
+    );
     // A parameter it does not take is refused by name, not ignored for the default 30 days; so is one given twice.
     for (const [url, named] of [
       ['/api/usage/chart.png?sinse=7d', 'sinse'],

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Core } from '../../src/core.js';
 import { BrainstemError } from '../../src/errors.js';
+import { formatUtc } from '../../src/i18n.js';
 import { renderUsageChart } from '../../src/usage-chart.js';
 import { parseSince } from '../../src/usage-summary.js';
 import { queryOf } from './query.js';
@@ -47,6 +48,15 @@ export function registerUsageChart(app: FastifyInstance, core: Pick<Core, 'ledge
     }
     if (until !== undefined && until <= since) {
       throw new BrainstemError('INVALID_REQUEST', 'until must come after since.', 'until');
+    }
+    // Without `until` the chart ends now: a `since` to come (a year mistyped) drew one empty day of
+    // the future as if nothing had been used, where /usage says the period starts in the future.
+    if (until === undefined && since > Date.now()) {
+      throw new BrainstemError(
+        'INVALID_REQUEST',
+        `since: "${q.since}" starts in the future (${formatUtc(since)}): nothing has been used in it yet.`,
+        'since',
+      );
     }
     const png = await renderUsageChart(core.ledger, since, until);
     return reply.type('image/png').header('cache-control', 'no-store').send(png);
