@@ -11,7 +11,7 @@ import { type CreditReading, day, percent, usd } from './credit/meter.js';
 import { onFirstUse } from './lazy.js';
 import { subprocesses } from './subprocesses.js';
 import type { UsageLedger } from './usage.js';
-import { formatTokens, startOfUtcDay } from './usage-summary.js';
+import { formatTokens, namedModes, startOfUtcDay } from './usage-summary.js';
 
 /**
  * The usage chart: daily cost stacked per mode (bars) and daily tokens (line),
@@ -39,11 +39,10 @@ const LEGEND_STYLE = { top: 80, left: 24, itemGap: 20, textStyle: { fontSize: 13
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f'];
 const TOKEN_COLOR = '#e15759';
 /**
- * The costliest modes of the period get a bar of their own, one palette colour each; the others
- * share one grey bar. ECharts cycles the palette: a ninth mode got the first one's colour, and two
- * modes of the stack could not be told apart.
+ * The modes namedModes names get a bar of their own, one palette colour each (there are as many
+ * colours as MODES_NAMED); the others share one grey bar. ECharts cycles the palette: a ninth mode
+ * got the first one's colour, and two modes of the stack could not be told apart.
  */
-const MODES_CHARTED = PALETTE.length - 1;
 const OTHERS_COLOR = '#bab0ac';
 
 type ChartOption = ComposeOption<
@@ -102,10 +101,10 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
   const spent = new Map<string, number>();
   for (const r of rows) if (r.costUsd > 0) spent.set(r.mode, (spent.get(r.mode) ?? 0) + r.costUsd);
   const costliest = [...spent].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  const charted = costliest.length > MODES_CHARTED + 1 ? costliest.slice(0, MODES_CHARTED) : costliest;
-  const others = costliest.length - charted.length;
+  const charted = namedModes(costliest);
+  const others = charted.others.length;
   const othersName = `${others} other modes`;
-  const modes = charted.map(([m]) => m).sort();
+  const modes = charted.named.map(([m]) => m).sort();
   const bars = [...modes, ...(others > 0 ? [othersName] : [])];
   const cost = new Map(bars.map((m) => [m, days.map(() => 0)]));
   const tokens = days.map(() => 0);

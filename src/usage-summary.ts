@@ -101,3 +101,16 @@ export function usageContext(ledger: UsageLedger, now = Date.now(), credit?: str
     ...(credit ? [credit] : []),
   ].join('\n');
 }
+
+/** Modes a breakdown names: up to this many all of them; past it, one fewer and the rest summed. */
+export const MODES_NAMED = 8;
+
+/**
+ * The modes /usage and the usage chart name, from a list ordered costliest first: all of them up to
+ * MODES_NAMED, else the costliest MODES_NAMED - 1 and the others (never one "other mode" alone,
+ * which could as well be named). Both faces cut at the same place, so their lines match.
+ */
+export function namedModes<T>(costliestFirst: T[]): { named: T[]; others: T[] } {
+  const n = costliestFirst.length <= MODES_NAMED ? costliestFirst.length : MODES_NAMED - 1;
+  return { named: costliestFirst.slice(0, n), others: costliestFirst.slice(n) };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTokens, parseSince } from '../src/usage-summary.js';
+import { formatTokens, namedModes, parseSince } from '../src/usage-summary.js';
 
 describe('the periods /usage and the usage tool read', () => {
   const now = Date.parse('2026-12-06T12:00:00Z');
@@ -27,5 +27,13 @@ describe('token counts as /usage shows them', () => {
     expect(formatTokens(999_499)).toBe('999k');
     expect(formatTokens(999_500)).toBe('1.00M');
     expect(formatTokens(2_345_678)).toBe('2.35M');
+  });
+});
+
+describe('the modes /usage and the chart name', () => {
+  it('names up to eight, else the seven costliest and sums the others, never one alone', () => {
+    const modes = (n: number) => Array.from({ length: n }, (_, i) => `m${i}`);
+    expect(namedModes(modes(8))).toEqual({ named: modes(8), others: [] });
+    expect(namedModes(modes(9))).toEqual({ named: modes(7), others: ['m7', 'm8'] });
   });
 });

@@ -2,19 +2,24 @@ import { colon, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import type { UsageLedger, UsageTotals } from '../../../src/usage.js';
-import { formatTotals, parseSince, startOfUtcDay, startOfUtcMonth } from '../../../src/usage-summary.js';
+import {
+  formatTotals,
+  namedModes,
+  parseSince,
+  startOfUtcDay,
+  startOfUtcMonth,
+} from '../../../src/usage-summary.js';
 import { escapeHtml } from '../format/render.js';
 
 /** Top sessions shown in /usage. */
 const TOP_SESSIONS = 5;
 /**
- * /usage is one message (4096 characters, or Telegram refuses it and /usage fails): the costliest
- * modes are named, the others summed on one line, and a session key (an OpenAI client's `user` or
- * own key runs to 200 characters) is cut. A line is at most ~160 characters (a 40-character mode
- * id, the totals): 8 modes, the others' line and 5 sessions leave room for the periods and the
- * credit and limit lines.
+ * /usage is one message (4096 characters, or Telegram refuses it and /usage fails): namedModes
+ * names the costliest modes and the others are summed on one line, and a session key (an OpenAI
+ * client's `user` or own key runs to 200 characters) is cut. A line is at most ~160 characters (a
+ * 40-character mode id, the totals): 8 mode lines and 5 sessions leave room for the periods and
+ * the credit and limit lines.
  */
-const MODES_SHOWN = 8;
 const SESSION_KEY_CHARS = 60;
 /** The most of a period the answer quotes back ("0007d" with any number of zeros is one): what was typed may fill a whole message. */
 const PERIOD_CHARS = 60;
@@ -95,11 +100,12 @@ function breakdown(ledger: UsageLedger, since: number, until: number, lang: Lang
   if (byMode.length === 0)
     return [t(lang, '<i>No turns in this period.</i>', '<i>Aucun tour sur cette période.</i>')];
   const bySession = ledger.topSessions(since, until, TOP_SESSIONS);
+  const modes = namedModes(byMode);
   return [
     '',
     `<b>${t(lang, 'By mode', 'Par mode')}${suffix}</b>`,
-    ...byMode.slice(0, MODES_SHOWN).map((m) => line(`• ${escapeHtml(m.mode)}`, m, lang)),
-    ...othersLine(byMode.slice(MODES_SHOWN), lang),
+    ...modes.named.map((m) => line(`• ${escapeHtml(m.mode)}`, m, lang)),
+    ...othersLine(modes.others, lang),
     '',
     `<b>${t(lang, 'Top sessions', 'Sessions principales')}${suffix}</b>`,
     ...bySession.map((s) =>
@@ -112,7 +118,7 @@ function breakdown(ledger: UsageLedger, since: number, until: number, lang: Lang
   ];
 }
 
-/** The modes past MODES_SHOWN as one line of their summed totals, so the modes still add up to the total. */
+/** The modes namedModes does not name as one line of their summed totals, so the modes still add up to the total. */
 function othersLine(rest: UsageTotals[], lang: Lang): string[] {
   if (rest.length === 0) return [];
   const sum = (k: keyof UsageTotals) => rest.reduce((n, m) => n + m[k], 0);
@@ -127,16 +133,7 @@ function othersLine(rest: UsageTotals[], lang: Lang): string[] {
     durationMs: sum('durationMs'),
     estimated: sum('estimated'),
   };
+  // Never one: namedModes names a mode it could sum alone.
   const n = rest.length;
-  return [
-    line(
-      t(
-        lang,
-        `• ${n} other mode${n === 1 ? '' : 's'}`,
-        `• ${n} autre${n === 1 ? '' : 's'} mode${n === 1 ? '' : 's'}`,
-      ),
-      totals,
-      lang,
-    ),
-  ];
+  return [line(t(lang, `• ${n} other modes`, `• ${n} autres modes`), totals, lang)];
 }
