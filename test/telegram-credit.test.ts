@@ -237,6 +237,31 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
     }
   });
 
+  it('with a credit far above the spending, /usage and the credit chart say it lasts until the renewal', async () => {
+    // "No limit, but count": at $0.50 a day the run-out is past the last date JavaScript can write.
+    const h = await start(config({ monthlyUsd: 1_000_000_000 }));
+    h.service.core.ledger.record({
+      ts: Date.now() - 60_000,
+      mode: 'assistant',
+      sessionKey: 'telegram:114',
+      source: 'telegram',
+      costUsd: 0.5,
+      inputTokens: 1000,
+      outputTokens: 20,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      durationMs: 1,
+      billing: 'subscription',
+    });
+    h.tg.user(114).says('/usage');
+    // It said "/usage failed: Invalid time value".
+    const usage = await reply(h, 114, /^⚙️ \[proxy\] Usage\n/);
+    expect(usage.text).toContain('Pace (7 days): $0.50/day → lasts until the renewal\n');
+    h.tg.user(114).says('/usage chart');
+    const photo = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.photo), { timeoutMs: 30_000 });
+    expect(photo.text).toMatch(/^⚙️ \[proxy\] 💳 Agent SDK credit: \$0\.50 of \$1000000000\.00 \(0 %\)/);
+  });
+
   it('with Claude Code on an API key, /usage and /usage chart credit say the credit does not apply', async () => {
     const h = await start(
       config(

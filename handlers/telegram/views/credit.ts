@@ -3,6 +3,12 @@ import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { escapeHtml } from '../format/render.js';
 
 const DAY_MS = 86_400_000;
+/**
+ * How far ahead a run-out date past the renewal is still named. A credit set far above what is
+ * spent (`monthlyUsd: 1000000000` as "no limit, but count") ran out, at the pace, past the last
+ * date JavaScript can write: formatting it threw "Invalid time value", and /usage failed.
+ */
+const FORECAST_HORIZON_MS = 365 * DAY_MS;
 
 /** "3 d 4 h" ("3 j 4 h" in French) past a day, else the usual duration. */
 function span(ms: number, lang: Lang): string {
@@ -89,11 +95,17 @@ export function creditLines(r: CreditReading, lang: Lang): string[] {
             `Pace (7 days): ${usd(r.pacePerDay)}/day → runs out on ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt, lang)} before the renewal`,
             `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → épuisé le ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt, lang)} avant le renouvellement`,
           )
-        : t(
-            lang,
-            `Pace (7 days): ${usd(r.pacePerDay)}/day → lasts until the renewal (would run out on ${day(r.runOutAt)})`,
-            `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → tient jusqu’au renouvellement (épuisé le ${day(r.runOutAt)} à ce rythme)`,
-          );
+        : r.runOutAt - r.now > FORECAST_HORIZON_MS
+          ? t(
+              lang,
+              `Pace (7 days): ${usd(r.pacePerDay)}/day → lasts until the renewal`,
+              `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → tient jusqu’au renouvellement`,
+            )
+          : t(
+              lang,
+              `Pace (7 days): ${usd(r.pacePerDay)}/day → lasts until the renewal (would run out on ${day(r.runOutAt)})`,
+              `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → tient jusqu’au renouvellement (épuisé le ${day(r.runOutAt)} à ce rythme)`,
+            );
   return [head, spent, forecast, renewal, ...api, ''];
 }
 
