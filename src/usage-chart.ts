@@ -134,7 +134,7 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
       text: `brainstem usage, ${days[0]} → ${days[days.length - 1]} (UTC)`,
       subtext: empty
         ? 'no brain turns in this period'
-        : `$${totals.cost.toFixed(2)} · ${totals.turns} turns · tokens in ${formatTokens(totals.input)}, out ${formatTokens(totals.output)}, cache read ${formatTokens(totals.cacheRead)}, cache write ${formatTokens(totals.cacheWrite)}`,
+        : `$${totals.cost.toFixed(2)} · ${totals.turns} ${totals.turns === 1 ? 'turn' : 'turns'} · tokens in ${formatTokens(totals.input)}, out ${formatTokens(totals.output)}, cache read ${formatTokens(totals.cacheRead)}, cache write ${formatTokens(totals.cacheWrite)}`,
       ...TITLE_STYLE,
     },
     legend: {

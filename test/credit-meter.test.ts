@@ -12,7 +12,7 @@ import { usageView } from '../handlers/telegram/views/usage.js';
 import { creditBypass } from '../src/credit/billing.js';
 import { Budgets } from '../src/credit/budget.js';
 import { cycleAt } from '../src/credit/cycle.js';
-import { CreditMeter, type CreditReading, creditSentence } from '../src/credit/meter.js';
+import { CreditMeter, type CreditReading, creditSentence, percent } from '../src/credit/meter.js';
 import { CreditSource, planCredit } from '../src/credit/plan.js';
 import { type Db, KvStore, migrate, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
@@ -167,6 +167,10 @@ function maxPlan() {
 }
 
 describe('the meter', () => {
+  it('says a share in whole percent, never a point below it (0.29 * 100 is 28.999… in floating point)', () => {
+    expect([0.29, 0.57, 0.58, 0.999, 1].map(percent)).toEqual(['29 %', '57 %', '58 %', '99 %', '100 %']);
+  });
+
   async function ledgerAt(monthlyUsd?: number) {
     const db = openDb(await tempDir());
     dbs.push(db);

@@ -114,6 +114,9 @@ describe('usage chart', () => {
     // Up to eight modes, each has its own bar.
     const eight = chartOption(rows.slice(2), Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`));
     expect((eight.series as { type: string }[]).filter((s) => s.type === 'bar')).toHaveLength(8);
+    // One turn is "1 turn", not "1 turns".
+    const one = chartOption(rows.slice(-1), Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`));
+    expect((one.title as { subtext: string }).subtext).toMatch(/^\$[\d.]+ · 1 turn · /);
   });
 
   it('draws the credit chart’s days in UTC, as its title says, whatever the server’s time zone', async () => {

@@ -145,7 +145,8 @@ export class CreditMeter {
 
 /** Dollars with cents, and a tenth of a cent below ten cents (test credits are a few cents). */
 export const usd = (x: number): string => `$${x > 0 && x < 0.1 ? x.toFixed(3) : x.toFixed(2)}`;
-export const percent = (share: number): string => `${Math.floor(share * 100)} %`;
+/** Rounded down, but not below what the share is: 0.29 * 100 is 28.999999999999996 in floating point. */
+export const percent = (share: number): string => `${Math.floor(share * 100 + 1e-9)} %`;
 export const day = (ms: number): string => formatUtc(ms).slice(0, 10);
 
 /**
