@@ -258,6 +258,57 @@ describe('in a Telegram chat', () => {
   });
 });
 
+describe('a round of many calls', () => {
+  it('runs the first 8 and answers each call beyond with a result that says it was not run and why; the chat’s notice says so', async () => {
+    const h = await startHarness({
+      llama,
+      parts: { bot: true, tools: true },
+      config: {
+        modes: { local: { kind: 'llama', description: 'reads the repo', allowedTools: ['git_status'] } },
+        tools: { git: { repo } },
+      },
+    });
+    try {
+      // A looping model: thirty calls in one round.
+      llama.script((body) =>
+        (body as { messages: { role: string }[] }).messages.some((m) => m.role === 'tool')
+          ? { chunks: ['Looked.'] }
+          : {
+              chunks: Array.from({ length: 30 }, (_, i) => ({
+                toolCall: { index: i, id: `many${i}`, name: 'git_status', arguments: '{}' },
+              })),
+            },
+      );
+      const user = h.tg.user(117);
+      user.says('look thirty times');
+      const answer = await h.tg.waitFor(() =>
+        h.tg.botMessages(user.chatId).find((m) => m.text.endsWith('Looked.')),
+      );
+      expect(answer.text).toBe(
+        `⚙️ [proxy] ${Array(8).fill('🔧 git_status').join(', ')}; 22 more calls (git_status) not run: at most 8 run in one round\n\nLooked.`,
+      );
+      expect(h.service.tools?.registry.recentAudit(100, 'git_status')).toHaveLength(8);
+      // Every call has its result: none dropped, the ones beyond told why they were not run.
+      const sent = llama.requests.filter((q) => q.path === '/v1/chat/completions').at(-1)?.body as {
+        messages: { role: string; content: string; tool_call_id?: string }[];
+      };
+      const results = sent.messages.filter((m) => m.role === 'tool');
+      expect(results.map((m) => m.tool_call_id)).toEqual(Array.from({ length: 30 }, (_, i) => `many${i}`));
+      expect(results.slice(0, 8).every((m) => m.content.includes('notes.txt'))).toBe(true);
+      expect(
+        results.slice(8).every((m) => m.content.startsWith('Error: not run. You made 30 tool calls')),
+      ).toBe(true);
+      expect(h.logs.find((l) => /30 tool calls in one round/.test(String(l.msg)))).toMatchObject({
+        mode: 'local',
+        calls: 30,
+      });
+    } finally {
+      llama.script();
+      await h.close();
+    }
+  });
+});
+
 describe('a llama mode kept from the test and lint tools', () => {
   it('is named in a warning at start, with the tools it drops and how to give them back, unless its deniedTools names them', async () => {
     const { logger, logs } = recordingLogger('info');

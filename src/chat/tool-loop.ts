@@ -24,6 +24,13 @@ import { ShutdownError } from './turns.js';
 
 /** How many tool rounds one answer may take before the model must answer in words. */
 const MAX_TOOL_ROUNDS = 5;
+/**
+ * How many of one round's calls run. A looping model (or an upstream that repeats a call) may send
+ * dozens at once: all run together they would start as many processes, and their results (up to
+ * 8,000 characters each) would not fit the model's context in the next round. A call beyond gets a
+ * result that says it was not run and why, so the model reads it and every call id has its answer.
+ */
+const MAX_CALLS_PER_ROUND = 8;
 
 export interface AnswerDeps {
   config: Config;
@@ -246,8 +253,16 @@ export async function* answerTurn(
       }
       spoken ||= said.length > 0;
       if (!runTools || !toolbox) break;
-      yield { type: 'notice', text: `${PROXY_TAG} ${roundNotice(calls, offeredNames, lang)}` };
-      const notOffered = calls.map((c) => c.function.name).filter((name) => !offeredNames.has(name));
+      const run = calls.slice(0, MAX_CALLS_PER_ROUND);
+      const skipped = calls.slice(MAX_CALLS_PER_ROUND);
+      yield { type: 'notice', text: `${PROXY_TAG} ${roundNotice(run, skipped, offeredNames, lang)}` };
+      if (skipped.length > 0) {
+        deps.logger.warn(
+          { mode: mode.id, calls: calls.length, sessionKey: req.sessionKey },
+          `the model made ${calls.length} tool calls in one round; only the first ${MAX_CALLS_PER_ROUND} run`,
+        );
+      }
+      const notOffered = run.map((c) => c.function.name).filter((name) => !offeredNames.has(name));
       if (notOffered.length > 0) {
         // The toolbox refuses them (the model reads why); the log says who asked for what.
         deps.logger.warn(
@@ -256,7 +271,7 @@ export async function* answerTurn(
         );
       }
       const results = await Promise.all(
-        calls.map((c) =>
+        run.map((c) =>
           toolbox.run(c.function.name, c.function.arguments, {
             caller: headChars(`brain:${mode.id}:${req.sessionKey}`, 100),
             signal,
@@ -271,7 +286,11 @@ export async function* answerTurn(
         ...messages,
         { role: 'assistant', content: said || null, tool_calls: calls },
         ...calls.map(
-          (c, i): ChatMessage => ({ role: 'tool', tool_call_id: c.id, content: results[i] ?? '' }),
+          (c, i): ChatMessage => ({
+            role: 'tool',
+            tool_call_id: c.id,
+            content: i < run.length ? (results[i] ?? '') : notRunResult(calls.length),
+          }),
         ),
       ];
     }
@@ -334,11 +353,18 @@ function approvalLine(ev: Extract<TurnEvent, { type: 'approval' }>): AuditLine {
  * was not offered (a tool that changes things, a denied or an unknown one), which the toolbox
  * refuses. Shown as 🔧, a refused `make_target` would read as a deploy that ran.
  */
-function roundNotice(calls: ToolCall[], offered: ReadonlySet<string>, lang: Lang): string {
+function roundNotice(
+  calls: ToolCall[],
+  skipped: ToolCall[],
+  offered: ReadonlySet<string>,
+  lang: Lang,
+): string {
   const shown = calls.map((c) =>
     offered.has(c.function.name) ? `🔧 ${c.function.name}` : `🚫 ${c.function.name || '?'}`,
   );
   const refused = calls.some((c) => !offered.has(c.function.name));
+  // Named once each: thirty calls listed one by one would bury the answer.
+  const names = [...new Set(skipped.map((c) => c.function.name || '?'))].join(', ');
   return `${shown.join(', ')}${
     refused
       ? t(
@@ -347,7 +373,20 @@ function roundNotice(calls: ToolCall[], offered: ReadonlySet<string>, lang: Lang
           ' (🚫 : non proposé au modèle, rien n’a été lancé)',
         )
       : ''
+  }${
+    skipped.length > 0
+      ? t(
+          lang,
+          `; ${skipped.length} more calls (${names}) not run: at most ${MAX_CALLS_PER_ROUND} run in one round`,
+          ` ; ${skipped.length} autres appels (${names}) non lancés : ${MAX_CALLS_PER_ROUND} au plus par tour`,
+        )
+      : ''
   }`;
+}
+
+/** The result the model reads for a call beyond MAX_CALLS_PER_ROUND: why it was not run, and what to do. */
+function notRunResult(made: number): string {
+  return `Error: not run. You made ${made} tool calls in one round, and only the first ${MAX_CALLS_PER_ROUND} of a round are run. Make the calls you still need in your next round, or answer with what you have.`;
 }
 
 /**
