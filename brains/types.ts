@@ -61,6 +61,12 @@ export interface TurnRequest {
   depth?: number;
   /** The language of brainstem's notices about this turn (the Telegram user's, else guessed from the words); English when absent. */
   lang?: Lang;
+  /**
+   * The messages end with the results of tools brainstem ran for the model during this answer (its
+   * own tool loop, src/chat/tool-loop.ts): a context overflow is theirs, and a new conversation would
+   * not help, since the same question calls the same tools.
+   */
+  ownToolResults?: boolean;
 }
 
 /**

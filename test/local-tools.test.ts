@@ -309,6 +309,59 @@ describe('a round of many calls', () => {
   });
 });
 
+describe('tool results that do not fit the model’s context', () => {
+  it('are said to be the cause, with what helps, in the user’s language; not a new conversation, which would call the same tools', async () => {
+    writeFileSync(
+      path.join(repo, 'long-tests.cjs'),
+      "for (let i = 0; i < 5000; i++) console.log('test ' + i + ' ok'); console.log('SUMMARY: all passed');",
+    );
+    const h = await startHarness({
+      llama,
+      parts: { bot: true, tools: true },
+      config: {
+        modes: { local: { kind: 'llama', description: 'runs the tests', allowedTools: ['run_tests'] } },
+        tools: {
+          tests: { argv: [process.execPath, path.join(repo, 'long-tests.cjs')], cwd: repo, readOnly: true },
+        },
+      },
+    });
+    // The question fits; with two results of 8,000 characters each, the next round does not.
+    llama.setContext(3000);
+    try {
+      llama.script((body) =>
+        (body as { messages: { role: string }[] }).messages.some((m) => m.role === 'tool')
+          ? { chunks: ['They pass.'] }
+          : {
+              chunks: [
+                { toolCall: { index: 0, id: 'unit', name: 'run_tests', arguments: '{}' } },
+                { toolCall: { index: 1, id: 'again', name: 'run_tests', arguments: '{}' } },
+              ],
+            },
+      );
+      const said = async (user: ReturnType<typeof h.tg.user>, pattern: RegExp) => {
+        user.says('do the tests pass?');
+        return (await h.tg.waitFor(() => h.tg.botMessages(user.chatId).find((m) => pattern.test(m.text))))
+          .text;
+      };
+      // The prompt's size and the server's address vary from run to run.
+      const shown = (text: string) =>
+        text
+          .replace(/http:\/\/\S+\/completions/, 'URL')
+          .replace(/\((\d+) (tokens|jetons)\) (exceeds|dépasse)/, '(N $2) $3');
+      expect(shown(await said(h.tg.user(118), /⚠️/))).toBe(
+        '⚙️ [proxy] 🔧 run_tests, 🔧 run_tests\n\n⚙️ [proxy] ⚠️ the results of the tools the model called for this answer did not fit its context: with them the conversation (N tokens) exceeds the available context size of the local model at URL (3000 tokens). Give llama-server a larger --ctx-size, or ask for something narrower (one file, one test, fewer log entries) so that its tools return less; a new conversation would not help, since the same question calls the same tools',
+      );
+      expect(shown(await said(h.tg.user(119, { languageCode: 'fr' }), /⚠️/))).toBe(
+        '⚙️ [proxy] 🔧 run_tests, 🔧 run_tests\n\n⚙️ [proxy] ⚠️ les résultats des outils appelés par le modèle pour cette réponse ne tiennent pas dans son contexte : avec eux, la conversation (N jetons) dépasse la taille de contexte du modèle local à URL (3000 jetons). Donnez à llama-server un --ctx-size plus grand, ou demandez quelque chose de plus ciblé (un fichier, un test, moins d’entrées de journal) pour que ses outils renvoient moins ; une nouvelle conversation n’y changerait rien, la même question appelant les mêmes outils',
+      );
+    } finally {
+      llama.setContext(undefined);
+      llama.script();
+      await h.close();
+    }
+  });
+});
+
 describe('a llama mode kept from the test and lint tools', () => {
   it('is named in a warning at start, with the tools it drops and how to give them back, unless its deniedTools names them', async () => {
     const { logger, logs } = recordingLogger('info');

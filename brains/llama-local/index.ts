@@ -236,7 +236,7 @@ export class LlamaLocalBrain implements Brain {
 
     if (res.statusCode !== 200) {
       const text = await res.body.text().catch(() => '');
-      yield ended(this.httpFailure(res.statusCode, text));
+      yield ended(this.httpFailure(res.statusCode, text, req.ownToolResults));
       return;
     }
 
@@ -250,7 +250,9 @@ export class LlamaLocalBrain implements Brain {
         if (field.name === 'error') {
           // Its value is the error object a `data` chunk would carry under "error" (or, from some other
           // server, plain text): said as that chunk would be.
-          yield this.fail(this.midAnswerFailure({ error: parseJson(field.value) ?? field.value }));
+          yield this.fail(
+            this.midAnswerFailure({ error: parseJson(field.value) ?? field.value }, req.ownToolResults),
+          );
           return;
         }
         const data = field.value;
@@ -269,7 +271,7 @@ export class LlamaLocalBrain implements Brain {
         }
         const chunk = parsed.data;
         if (chunk.error !== undefined) {
-          yield this.fail(this.midAnswerFailure(chunk));
+          yield this.fail(this.midAnswerFailure(chunk, req.ownToolResults));
           return;
         }
         for (const choice of chunk.choices ?? []) {
@@ -388,10 +390,10 @@ export class LlamaLocalBrain implements Brain {
   }
 
   /** A failure the upstream reported after the headers, as an error chunk (`{"error": …}`) says it. */
-  private midAnswerFailure(chunk: { error?: unknown }): BrainError {
+  private midAnswerFailure(chunk: { error?: unknown }, ownToolResults?: boolean): BrainError {
     const said = upstreamErrorMessage(chunk) ?? JSON.stringify(chunk.error);
     return (
-      this.overflowFailure(chunk) ?? {
+      this.overflowFailure(chunk, ownToolResults) ?? {
         kind: 'upstream_error',
         message: `the local model failed mid-answer: ${said}`,
         fr: `le modèle local a échoué en pleine réponse : ${said}`,
@@ -399,23 +401,36 @@ export class LlamaLocalBrain implements Brain {
     );
   }
 
-  /** The context_overflow an upstream error body says, if it says the prompt outgrew the context. */
-  private overflowFailure(body: unknown): BrainError | undefined {
+  /**
+   * The context_overflow an upstream error body says, if it says the prompt outgrew the context. When
+   * the prompt ends with the results of tools brainstem ran during this answer, those are what did not
+   * fit: a new conversation would ask the same and call the same tools, so it is not offered.
+   */
+  private overflowFailure(body: unknown, ownToolResults?: boolean): BrainError | undefined {
     const overflow = contextOverflow(body);
     if (!overflow) return undefined;
     const { promptTokens: asked, contextTokens: ctx } = overflow;
     // "exceeds the available context size" is llama-server's own phrase: clients that compact a
     // conversation on an overflow (OpenClaw) look for it.
+    const en = `exceeds the available context size of the local model at ${this.shownChatUrl}${ctx ? ` (${ctx} tokens)` : ''}`;
+    const fr = `dépasse la taille de contexte du modèle local à ${this.shownChatUrl}${ctx ? ` (${ctx} jetons)` : ''}`;
+    if (ownToolResults) {
+      return {
+        kind: 'context_overflow',
+        message: `the results of the tools the model called for this answer did not fit its context: with them the conversation${asked ? ` (${asked} tokens)` : ''} ${en}. Give llama-server a larger --ctx-size, or ask for something narrower (one file, one test, fewer log entries) so that its tools return less; a new conversation would not help, since the same question calls the same tools`,
+        fr: `les résultats des outils appelés par le modèle pour cette réponse ne tiennent pas dans son contexte : avec eux, la conversation${asked ? ` (${asked} jetons)` : ''} ${fr}. Donnez à llama-server un --ctx-size plus grand, ou demandez quelque chose de plus ciblé (un fichier, un test, moins d’entrées de journal) pour que ses outils renvoient moins ; une nouvelle conversation n’y changerait rien, la même question appelant les mêmes outils`,
+      };
+    }
     return {
       kind: 'context_overflow',
-      message: `the conversation${asked ? ` (${asked} tokens)` : ''} exceeds the available context size of the local model at ${this.shownChatUrl}${ctx ? ` (${ctx} tokens)` : ''}: start a new conversation, or give llama-server a larger --ctx-size`,
-      fr: `la conversation${asked ? ` (${asked} jetons)` : ''} dépasse la taille de contexte du modèle local à ${this.shownChatUrl}${ctx ? ` (${ctx} jetons)` : ''} : commencez une nouvelle conversation, ou donnez à llama-server un --ctx-size plus grand`,
+      message: `the conversation${asked ? ` (${asked} tokens)` : ''} ${en}: start a new conversation, or give llama-server a larger --ctx-size`,
+      fr: `la conversation${asked ? ` (${asked} jetons)` : ''} ${fr} : commencez une nouvelle conversation, ou donnez à llama-server un --ctx-size plus grand`,
     };
   }
 
-  private httpFailure(status: number, text: string): BrainError {
+  private httpFailure(status: number, text: string, ownToolResults?: boolean): BrainError {
     const body = parseJson(text);
-    const overflow = this.overflowFailure(body);
+    const overflow = this.overflowFailure(body, ownToolResults);
     if (overflow) return overflow;
     const said = upstreamErrorMessage(body) ?? headChars(text.trim(), 300);
     const detail = said ? `: ${said}` : '';

@@ -133,6 +133,8 @@ export async function* answerTurn(
           outbox: req.outbox,
           uploads: req.uploads,
           lang,
+          // From the second round on, the messages end with this answer's tool results: an overflow is theirs.
+          ownToolResults: round > 0,
         },
         signal,
       );
