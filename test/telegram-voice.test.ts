@@ -156,6 +156,35 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     expect(uploadsOf(h, 114)).toEqual([]);
   });
 
+  it('a service’s own reason is quoted in whatever shape it gives it (whisper.cpp’s server, with HTTP 200; Speaches’ FastAPI), and a bare 404 names transcription.url', async () => {
+    const asked = chatRequests(h);
+    const group = -100731;
+    const u = h.tg.user(113, { chatId: group });
+    const failures = () => h.tg.botMessages(group).filter((m) => /could not transcribe/.test(m.text));
+    const nthFailure = (n: number) => h.tg.waitFor(() => failures()[n - 1], { timeoutMs: 30_000 });
+    // whisper.cpp's server started without --convert refuses a voice note (OGG), with HTTP 200.
+    stt.answer({ status: 200, json: { error: 'failed to read WAV file' } });
+    u.sendsVoice();
+    const wav = await nthFailure(1);
+    expect(wav.text).toContain('the speech-to-text service said: failed to read WAV file');
+    expect(wav.text).toContain('started with --convert');
+    stt.answer({ status: 404, json: { detail: "Model 'tiny' is not installed locally." } });
+    u.sendsVoice();
+    expect((await nthFailure(2)).text).toContain(
+      "the speech-to-text service answered HTTP 404: Model 'tiny' is not installed locally.",
+    );
+    stt.answer({ status: 422, json: { detail: [{ loc: ['body', 'file'], msg: 'Field required' }] } });
+    u.sendsVoice();
+    expect((await nthFailure(3)).text).toContain('answered HTTP 422: Field required');
+    // No reason at all: a wrong path, as whisper.cpp's server answers one it does not serve.
+    stt.answer({ status: 404, json: 'File Not Found' });
+    u.sendsVoice();
+    expect((await nthFailure(4)).text).toContain(
+      `answered HTTP 404 (no ${stt.baseUrl}/audio/transcriptions: check transcription.url`,
+    );
+    expect(chatRequests(h)).toBe(asked);
+  });
+
   it('a service that does not answer within timeoutMs gets a clear reply, and the chat goes on', async (ctx) => {
     // A service of its own with a short limit, since this test waits it out: the file's keeps a long one,
     // which a transcription that does answer never reaches, however loaded the machine.

@@ -9,8 +9,19 @@ import { type AudioFile, type Transcriber, TranscriptionError, transcriptOf } fr
 
 /** `response_format: json`: what OpenAI, whisper.cpp's server and Speaches answer. */
 const transcriptionSchema = z.object({ text: z.string() });
-/** OpenAI's error shape, to quote the service's own reason. */
-const errorSchema = z.object({ error: z.object({ message: z.string() }) });
+/**
+ * The service's own reason, in each shape these servers give it: OpenAI's `{error: {message}}`,
+ * whisper.cpp's server's `{error: "…"}` (sent with HTTP 200), FastAPI's (Speaches)
+ * `{detail: "…"}` and its validation errors `{detail: [{msg}]}`.
+ */
+const reasonSchema = z.union([
+  z.object({ error: z.object({ message: z.string() }) }).transform((e) => e.error.message),
+  z.object({ error: z.string() }).transform((e) => e.error),
+  z.object({ detail: z.string() }).transform((e) => e.detail),
+  z
+    .object({ detail: z.array(z.object({ msg: z.string() })).min(1) })
+    .transform((e) => e.detail.map((d) => d.msg).join('; ')),
+]);
 
 type ApiConfig = Pick<
   TranscriptionConfig,
@@ -64,19 +75,26 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
         );
       }
       const json = parseJson(body);
+      const said = reasonSchema.safeParse(json);
+      const reason = said.success ? headChars(said.data, 200) : undefined;
       if (!res.ok) {
-        const said = errorSchema.safeParse(json);
-        const reason = said.success ? `: ${headChars(said.data.error.message, 200)}` : '';
+        // No reason of its own and no such path: the URL is the likely mistake (no /v1, whisper.cpp's /inference).
+        const hint =
+          !reason && res.status === 404
+            ? ` (no ${endpoint}: check transcription.url, the base URL that ends in /v1)`
+            : '';
         throw new TranscriptionError(
           'failed',
-          `the speech-to-text service answered HTTP ${res.status}${reason}`,
+          `the speech-to-text service answered HTTP ${res.status}${reason ? `: ${reason}${formatHint(reason)}` : hint}`,
         );
       }
       const parsed = transcriptionSchema.safeParse(json);
       if (!parsed.success) {
         throw new TranscriptionError(
           'failed',
-          'the speech-to-text service gave no transcript (no `text` field in its answer)',
+          reason
+            ? `the speech-to-text service said: ${reason}${formatHint(reason)}`
+            : 'the speech-to-text service gave no transcript (no `text` field in its answer)',
         );
       }
       return transcriptOf(parsed.data.text);
@@ -106,6 +124,16 @@ async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string
     return key;
   }
   return undefined;
+}
+
+/**
+ * whisper.cpp's server reads WAV only unless started with `--convert` (ffmpeg), and a voice note
+ * is OGG: its refusal alone does not say what to change.
+ */
+function formatHint(reason: string): string {
+  return /failed to read WAV file/i.test(reason)
+    ? ' (whisper.cpp’s server reads other formats, such as voice notes, only when started with --convert, which needs ffmpeg)'
+    : '';
 }
 
 function parseJson(text: string): unknown {

@@ -5,6 +5,7 @@
  *   const stt = await startFakeTranscription();   // stt.baseUrl = http://127.0.0.1:N/v1
  *   stt.answer({ text: 'hello' })                  // every request gets this JSON (default {"text":"fake transcript"})
  *   stt.answer({ status: 500, error: 'model crashed' })   // OpenAI's error shape with that status
+ *   stt.answer({ status: 200, json: { error: 'failed to read WAV file' } })   // any JSON body (whisper.cpp's server, Speaches)
  *   stt.answer({ hang: true })                     // never answers (until close)
  *   stt.requests        // every request: headers, the form fields, the file part (name, type, bytes)
  *   await stt.waitForRequests(n)
@@ -25,7 +26,11 @@ export interface FakeTranscriptionRequest {
   file?: { fileName: string; contentType: string | undefined; bytes: Buffer };
 }
 
-export type FakeTranscriptionAnswer = { text: string } | { status: number; error: string } | { hang: true };
+export type FakeTranscriptionAnswer =
+  | { text: string }
+  | { status: number; error: string }
+  | { status: number; json: unknown }
+  | { hang: true };
 
 export interface FakeTranscription {
   baseUrl: string;
@@ -76,7 +81,8 @@ export async function startFakeTranscription(): Promise<FakeTranscription> {
     }
     const a = current;
     if ('hang' in a) return;
-    if ('status' in a) send(a.status, { error: { message: a.error, type: 'server_error' } });
+    if ('json' in a) send(a.status, a.json);
+    else if ('status' in a) send(a.status, { error: { message: a.error, type: 'server_error' } });
     else send(200, { text: a.text });
   });
   server.listen(0, '127.0.0.1');
