@@ -145,6 +145,24 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     expect(stt.requests.at(-1)?.file?.bytes).toEqual(Buffer.from([1, 1, 2, 3, 5]));
   });
 
+  it('an audio file is posted under a name whose extension OpenAI reads (it tells the format by the name): a WhatsApp ".opus", a name without one, no name', async () => {
+    const group = -100732;
+    const u = h.tg.user(113, { chatId: group });
+    const answers = () => h.tg.botMessages(group).filter((m) => m.text.startsWith('echo: '));
+    const cases: [Record<string, unknown>, string][] = [
+      [{ file_name: 'PTT-20240101-WA0001.opus', mime_type: 'audio/ogg' }, 'PTT-20240101-WA0001.ogg'],
+      [{ file_name: 'Recording', mime_type: 'audio/x-m4a' }, 'Recording.m4a'],
+      [{ mime_type: 'audio/ogg' }, 'audio.ogg'],
+      [{ file_name: 'talk.MP3', mime_type: 'audio/mpeg' }, 'talk.MP3'],
+    ];
+    for (const [i, [fields, posted]] of cases.entries()) {
+      stt.answer({ text: `recording ${i}` });
+      u.sends({ audio: { ...h.tg.storesFile(new Uint8Array([i]), 'bin'), duration: 1, ...fields } });
+      await h.tg.waitFor(() => answers()[i], { timeoutMs: 30_000 });
+      expect(stt.requests.at(-1)?.file?.fileName).toBe(posted);
+    }
+  });
+
   it('a failing service gets a clear reply, and nothing reaches the brain', async () => {
     const asked = chatRequests(h);
     stt.answer({ status: 500, error: 'CUDA out of memory' });

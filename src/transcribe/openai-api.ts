@@ -45,7 +45,8 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
       // undici's, not the globals, which are Node's own copy of it (src/http-client.ts).
       const { fetch, FormData } = await undici();
       const form = new FormData();
-      form.set('file', await openAsBlob(file.path, file.mimeType ? { type: file.mimeType } : {}), file.name);
+      const blob = await openAsBlob(file.path, file.mimeType ? { type: file.mimeType } : {});
+      form.set('file', blob, nameForApi(file.name, file.mimeType));
       form.set('model', config.model);
       form.set('response_format', 'json');
       if (config.language) form.set('language', config.language);
@@ -100,6 +101,41 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
       return transcriptOf(parsed.data.text);
     },
   };
+}
+
+/** The extensions OpenAI takes ("Supported formats"): it tells the format by the name, never by the type. */
+const KNOWN_EXTENSIONS = new Set(['flac', 'm4a', 'mp3', 'mp4', 'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm']);
+
+/** The extension of each audio type Telegram gives, for a name that has none of the above. */
+const EXTENSION_OF_TYPE: Record<string, string> = {
+  'audio/ogg': 'ogg',
+  'audio/opus': 'ogg',
+  'audio/mpeg': 'mp3',
+  'audio/mp3': 'mp3',
+  'audio/mp4': 'm4a',
+  'audio/m4a': 'm4a',
+  'audio/x-m4a': 'm4a',
+  'audio/wav': 'wav',
+  'audio/wave': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/flac': 'flac',
+  'audio/x-flac': 'flac',
+  'audio/webm': 'webm',
+  'video/mp4': 'mp4',
+};
+
+/**
+ * The file name posted with the audio: its own when its extension is one OpenAI reads, else with the
+ * extension of its type. A WhatsApp voice note forwarded as "PTT-….opus" (Ogg Opus), or an audio
+ * file with no extension, is refused as "Invalid file format" under its own name.
+ */
+export function nameForApi(name: string, mimeType: string | undefined): string {
+  const dot = name.lastIndexOf('.');
+  const ext = dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
+  if (KNOWN_EXTENSIONS.has(ext)) return name;
+  const known = EXTENSION_OF_TYPE[(mimeType ?? '').split(';')[0]?.trim().toLowerCase() ?? ''];
+  if (!known) return name;
+  return `${dot > 0 ? name.slice(0, dot) : name}.${known}`;
 }
 
 async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {

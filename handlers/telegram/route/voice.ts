@@ -217,7 +217,8 @@ function recordingOf(message: Message): Recording | undefined {
   }
   if (message.audio) {
     const a = message.audio;
-    const name = safeFileName(a.file_name ?? 'audio.mp3');
+    // Without a name, its type gives the format (src/transcribe/openai-api.ts nameForApi); mp3 is a guess.
+    const name = safeFileName(a.file_name ?? (a.mime_type ? 'audio' : 'audio.mp3'));
     return { fileId: a.file_id, name, mimeType: a.mime_type, size: a.file_size };
   }
   if (message.video_note) {
