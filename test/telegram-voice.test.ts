@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -365,11 +365,18 @@ describe('voice messages through a local command', () => {
     // Prints what it got (bytes and name of the one argv element it was given); a recording starting with "FAIL" fails.
     await writeFile(
       script,
-      `import { readFileSync } from 'node:fs';
+      `import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 const [file, ...rest] = process.argv.slice(2);
 const bytes = readFileSync(file);
 if (bytes.subarray(0, 4).toString() === 'FAIL') { console.error('model file not found'); process.exit(3); }
+// "BG <file>": starts a server in the background that keeps stdout (as a wrapper starting whisper-server may), its pid in <file>.
+if (bytes.subarray(0, 3).toString() === 'BG ') {
+  const server = spawn('sleep', ['60'], { stdio: ['ignore', 'inherit', 'ignore'] });
+  writeFileSync(bytes.subarray(3).toString(), String(server.pid));
+  server.unref();
+}
 console.log(\`heard \${bytes.length} bytes in \${path.extname(file)} (\${rest.length} extra args)\`);
 `,
     );
@@ -387,6 +394,24 @@ console.log(\`heard \${bytes.length} bytes in \${path.extname(file)} (\${rest.le
     await replyIn(h, 116, /^🎙 “heard 10 bytes in \.ogg \(0 extra args\)”$/);
     await replyIn(h, 116, /^echo: heard 10 bytes in \.ogg \(0 extra args\)$/);
     expect(uploadsOf(h, 116)).toEqual([]);
+  });
+
+  it('a command that leaves a process holding its stdout: the transcript is what it printed, without brainstem’s note about that process', async (ctx) => {
+    const pidFile = path.join(scratch, 'server.pid');
+    ctx.onTestFinished(() => {
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8')));
+      } catch {
+        // Already gone.
+      }
+    });
+    const group = -100733;
+    const recording = new TextEncoder().encode(`BG ${pidFile}`);
+    h.tg.user(116, { chatId: group }).sendsVoice(recording);
+    const said = `heard ${recording.length} bytes in .ogg (0 extra args)`;
+    const answer = await replyIn(h, group, /^echo: |could not/);
+    expect(answer.text).toBe(`echo: ${said}`);
+    expect(h.tg.botMessages(group).map((m) => m.text)).toEqual([`🎙 “${said}”`, answer.text]);
   });
 
   it('a failing command gets a clear reply naming its exit code and last error line', async () => {

@@ -25,7 +25,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Output as it arrives, cut at line ends. */
   onOutput?: (chunk: string) => void;
-  /** `all` interleaves stdout and stderr; `stdout` keeps stderr apart (for commands whose stdout is data). */
+  /**
+   * `all` interleaves stdout and stderr; `stdout` keeps stderr apart (for commands whose stdout is
+   * data), and brainstem's own note of a process left in the background goes with stderr.
+   */
   capture?: 'all' | 'stdout';
   /** Replaces tools.maxOutputChars for output brainstem parses rather than shows, which a cut would make unreadable. */
   maxOutputChars?: number;
@@ -214,13 +217,16 @@ export async function runCommand(
       '[The command exited, but a process it started in the background still holds its output; it was left running and its output is not shown (redirect it: > file 2>&1).]',
       '[La commande est terminée, mais un processus qu’elle a lancé en arrière-plan tient encore sa sortie : il tourne toujours, et sa sortie n’est pas montrée (redirigez-la : > fichier 2>&1).]',
     )}\n`;
-    cap.push(decoder.decode() + note);
-    lines.push(note);
+    // Output that is data (a transcript, JSON) must not get brainstem's words in it: there the note is stderr's.
+    const data = capture === 'stdout';
+    cap.push(decoder.decode() + (data ? '' : note));
+    if (!data) lines.push(note);
     lines.flush();
     const { text, truncated } = cap.result();
     const exitCode =
       background.code ?? 128 + (background.signal ? (constants.signals[background.signal] ?? 0) : 0);
-    return { exitCode, output: text, truncated, stderr, durationMs: Date.now() - started };
+    const errors = data ? tailChars(stderr + note, 4_096) : stderr;
+    return { exitCode, output: text, truncated, stderr: errors, durationMs: Date.now() - started };
   }
   const tailText = decoder.decode();
   cap.push(tailText);
