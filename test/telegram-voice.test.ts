@@ -370,6 +370,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 const [file, ...rest] = process.argv.slice(2);
 const bytes = readFileSync(file);
+// "SAY <text>": prints that text, as the transcript.
+if (bytes.subarray(0, 4).toString() === 'SAY ') { process.stdout.write(bytes.subarray(4)); process.exit(0); }
 if (bytes.subarray(0, 4).toString() === 'FAIL') { console.error('model file not found'); process.exit(3); }
 // "BG <file>": starts a server in the background that keeps stdout (as a wrapper starting whisper-server may), its pid in <file>.
 if (bytes.subarray(0, 3).toString() === 'BG ') {
@@ -394,6 +396,20 @@ console.log(\`heard \${bytes.length} bytes in \${path.extname(file)} (\${rest.le
     await replyIn(h, 116, /^🎙 “heard 10 bytes in \.ogg \(0 extra args\)”$/);
     await replyIn(h, 116, /^echo: heard 10 bytes in \.ogg \(0 extra args\)$/);
     expect(uploadsOf(h, 116)).toEqual([]);
+  });
+
+  it('a silent recording, which whisper.cpp transcribes as "[BLANK_AUDIO]", is said to hold nothing understood; nothing reaches the brain', async () => {
+    const group = -100734;
+    const asked = chatRequests(h);
+    h.tg
+      .user(117, { chatId: group })
+      .sendsVoice(new TextEncoder().encode('SAY  [BLANK_AUDIO]\n [BLANK_AUDIO]'));
+    const failed = await replyIn(h, group, /could not transcribe|^echo: /);
+    expect(failed.text).toContain(
+      'nothing could be understood in this recording. Nothing was sent to the brain',
+    );
+    expect(h.tg.botMessages(group).map((m) => m.text)).toEqual([failed.text]);
+    expect(chatRequests(h)).toBe(asked);
   });
 
   it('a command that leaves a process holding its stdout: the transcript is what it printed, without brainstem’s note about that process', async (ctx) => {

@@ -27,9 +27,13 @@ export class TranscriptionError extends Error {
   }
 }
 
-/** The text as a transcript: trimmed, and an error when nothing was understood. */
+/** What whisper.cpp (its server and whisper-cli) gives for a recording without speech, in place of text. */
+const NO_SPEECH = /^(\s*\[BLANK_AUDIO\]\s*)+$/i;
+
+/** The text as a transcript: trimmed, and an error when nothing was understood (no text, or whisper.cpp's "[BLANK_AUDIO]"). */
 export function transcriptOf(text: string): string {
   const trimmed = text.trim();
-  if (!trimmed) throw new TranscriptionError('empty', 'nothing could be understood in this recording');
+  if (!trimmed || NO_SPEECH.test(trimmed))
+    throw new TranscriptionError('empty', 'nothing could be understood in this recording');
   return trimmed;
 }
