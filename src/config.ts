@@ -1094,6 +1094,12 @@ function crossProblems(c: Sections, modes: ModeConfig[], configuredIds: string[]
   if (stt?.command && !stt.command.includes('{file}')) {
     problems.push('transcription.command: one element must be `{file}` (the audio file’s path)');
   }
+  // Only the API reads it: a command given it would transcribe in its own default (whisper-cli's is English).
+  if (stt?.command && stt.language !== undefined) {
+    problems.push(
+      `transcription.language: only \`url\` reads it; with \`command\`, put the language in its argv (whisper-cli: "-l", "${stt.language}")`,
+    );
+  }
   const list = [...ids].join(', ');
   const fallback = c.usageLimit?.fallbackMode;
   if (fallback !== undefined && !ids.has(fallback) && !seen.has(fallback)) {

@@ -275,6 +275,12 @@ describe('loadConfig', () => {
     expect(problemsOf(load({ command: ['whisper-cli', 'audio.ogg'] }))).toEqual([
       expect.stringMatching(/transcription\.command: one element must be `\{file\}`/),
     ]);
+    // Read by the API only: a command given it would not get it, and transcribe in its own default language.
+    expect(problemsOf(load({ command: ['whisper-cli', '-f', '{file}'], language: 'fr' }))).toEqual([
+      expect.stringMatching(
+        /: transcription\.language: only `url` reads it; with `command`, put the language in its argv \(whisper-cli: "-l", "fr"\)$/,
+      ),
+    ]);
     const d = dir();
     writeFileSync(
       path.join(d, 'brainstem.json'),
