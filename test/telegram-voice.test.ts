@@ -169,12 +169,13 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     h.tg.user(114).sendsVoice();
     const failed = await replyIn(h, 114, /could not transcribe/);
     expect(failed.text).toContain('HTTP 500: CUDA out of memory');
+    expect(failed.text).toContain('try again, or type it');
     expect(failed.text).toContain('⚙️ [proxy]');
     expect(chatRequests(h)).toBe(asked);
     expect(uploadsOf(h, 114)).toEqual([]);
   });
 
-  it('a service’s own reason is quoted in whatever shape it gives it (whisper.cpp’s server, with HTTP 200; Speaches’ FastAPI), and a bare 404 names transcription.url', async () => {
+  it('a service’s own reason is quoted in whatever shape it gives it (whisper.cpp’s server, with HTTP 200; Speaches’ FastAPI), and a bare 404 names transcription.url; a fault of the setup is not one to try again', async () => {
     const asked = chatRequests(h);
     const group = -100731;
     const u = h.tg.user(113, { chatId: group });
@@ -186,6 +187,9 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     const wav = await nthFailure(1);
     expect(wav.text).toContain('the speech-to-text service said: failed to read WAV file');
     expect(wav.text).toContain('started with --convert');
+    // The same refusal awaits every recording until the server is started otherwise.
+    expect(wav.text).toMatch(/sending it again will not help until the speech-to-text setup is fixed\.$/);
+    expect(wav.text).not.toContain('try again');
     stt.answer({ status: 404, json: { detail: "Model 'tiny' is not installed locally." } });
     u.sendsVoice();
     expect((await nthFailure(2)).text).toContain(
@@ -197,9 +201,17 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     // No reason at all: a wrong path, as whisper.cpp's server answers one it does not serve.
     stt.answer({ status: 404, json: 'File Not Found' });
     u.sendsVoice();
-    expect((await nthFailure(4)).text).toContain(
+    const path404 = await nthFailure(4);
+    expect(path404.text).toContain(
       `answered HTTP 404 (no ${stt.baseUrl}/audio/transcriptions: check transcription.url`,
     );
+    expect(path404.text).not.toContain('try again');
+    // A key refused: the owner's to fix, not the user's to retry.
+    stt.answer({ status: 401, error: 'Incorrect API key provided: sk-stt***1234' });
+    u.sendsVoice();
+    const refused = await nthFailure(5);
+    expect(refused.text).toContain('answered HTTP 401: Incorrect API key provided');
+    expect(refused.text).toContain('will not help until the speech-to-text setup is fixed');
     expect(chatRequests(h)).toBe(asked);
   });
 
@@ -428,6 +440,18 @@ console.log(\`heard \${bytes.length} bytes in \${path.extname(file)} (\${rest.le
     const answer = await replyIn(h, group, /^echo: |could not/);
     expect(answer.text).toBe(`echo: ${said}`);
     expect(h.tg.botMessages(group).map((m) => m.text)).toEqual([`🎙 “${said}”`, answer.text]);
+  });
+
+  it('a command that cannot be found is said so, with no "try again" (every recording would fail alike)', async (ctx) => {
+    const missing = await startHarness({
+      config: { transcription: { command: [path.join(scratch, 'no-whisper-cli'), '{file}'] } },
+    });
+    ctx.onTestFinished(() => missing.close());
+    missing.tg.user(118).sendsVoice();
+    const failed = await replyIn(missing, 118, /could not transcribe/);
+    expect(failed.text).toContain('no-whisper-cli" was not found; install it or put it on brainstem');
+    expect(failed.text).toContain('will not help until the speech-to-text setup is fixed');
+    expect(failed.text).not.toContain('try again');
   });
 
   it('a failing command gets a clear reply naming its exit code and last error line', async () => {

@@ -36,7 +36,8 @@ export function commandTranscriber(argv: readonly string[], timeoutMs: number): 
         }
         if (err.code === 'TOOL_ABORTED')
           throw new TranscriptionError('aborted', 'the transcription was stopped');
-        throw new TranscriptionError('failed', err.message);
+        // Not started (not found, not executable): the owner's to fix, and the same next time.
+        throw new TranscriptionError('setup', err.message);
       }
       if (result.exitCode !== 0) {
         const tail = headChars(result.stderr.trim().split('\n').at(-1) ?? '', 200);

@@ -84,15 +84,17 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
           !reason && res.status === 404
             ? ` (no ${endpoint}: check transcription.url, the base URL that ends in /v1)`
             : '';
+        // A key refused, or no such endpoint or model: the same request would be refused again.
+        const setup = [401, 403, 404].includes(res.status) || formatHint(reason ?? '') !== '';
         throw new TranscriptionError(
-          'failed',
+          setup ? 'setup' : 'failed',
           `the speech-to-text service answered HTTP ${res.status}${reason ? `: ${reason}${formatHint(reason)}` : hint}`,
         );
       }
       const parsed = transcriptionSchema.safeParse(json);
       if (!parsed.success) {
         throw new TranscriptionError(
-          'failed',
+          reason && formatHint(reason) ? 'setup' : 'failed',
           reason
             ? `the speech-to-text service said: ${reason}${formatHint(reason)}`
             : 'the speech-to-text service gave no transcript (no `text` field in its answer)',
@@ -143,7 +145,7 @@ async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string
     const key = env[config.apiKeyEnv]?.trim();
     if (!key) {
       throw new TranscriptionError(
-        'failed',
+        'setup',
         `transcription.apiKeyEnv names ${config.apiKeyEnv}, which is not set in brainstem's environment`,
       );
     }
@@ -155,7 +157,7 @@ async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string
       () => '',
     );
     if (!key) {
-      throw new TranscriptionError('failed', 'transcription.apiKeyFile cannot be read or is empty');
+      throw new TranscriptionError('setup', 'transcription.apiKeyFile cannot be read or is empty');
     }
     return key;
   }

@@ -14,7 +14,11 @@ export interface Transcriber {
   transcribe(file: AudioFile, signal?: AbortSignal): Promise<string>;
 }
 
-export type TranscriptionFailure = 'timeout' | 'failed' | 'empty' | 'aborted';
+/**
+ * `setup`: what the owner must change first (a key missing or refused, no such endpoint or model, a
+ * program not found, a server that cannot read the format): sending the recording again cannot help.
+ */
+export type TranscriptionFailure = 'timeout' | 'failed' | 'setup' | 'empty' | 'aborted';
 
 /** Why there is no transcript, in words the user can act on (never a key, never a stack). */
 export class TranscriptionError extends Error {

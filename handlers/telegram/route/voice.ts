@@ -259,11 +259,18 @@ function failureText(err: unknown, lang: Lang, captionSent: boolean): string {
         'Votre légende est partie au cerveau, avec une note disant que l’enregistrement n’a pas été transcrit',
       )
     : t(lang, 'Nothing was sent to the brain', 'Rien n’a été envoyé au cerveau');
-  // A recording too large for a bot stays too large: trying again cannot help.
+  // A recording too large for a bot stays too large, and a setup fault (a key, a URL, a program)
+  // fails every recording alike until the owner fixes it: trying again cannot help.
   const next =
     err instanceof FileTooLarge
       ? t(lang, 'send a shorter recording, or type it', 'envoyez un enregistrement plus court, ou tapez-le')
-      : t(lang, 'try again, or type it', 'réessayez, ou tapez-le');
+      : err instanceof TranscriptionError && err.reason === 'setup'
+        ? t(
+            lang,
+            'please type it: sending it again will not help until the speech-to-text setup is fixed',
+            'tapez-le : le renvoyer n’y changera rien tant que la transcription n’est pas réparée',
+          )
+        : t(lang, 'try again, or type it', 'réessayez, ou tapez-le');
   return t(
     lang,
     `${PROXY_TAG} 🎙 I could not transcribe this recording: ${why}. ${sent}; ${next}.`,
