@@ -311,6 +311,16 @@ export function configSchemas() {
       url: z
         .string()
         .url()
+        // "whisper:8000/v1" is a URL too (scheme "whisper:"), and one with user:pass@ is one fetch refuses
+        // to send: either would fail at every voice note as "could not be reached".
+        // Run after .url() even when it failed: an unparsable one is .url()'s to report.
+        .refine((u) => !URL.canParse(u) || /^https?:$/.test(new URL(u).protocol), {
+          message: 'an http:// or https:// URL, e.g. `http://127.0.0.1:8000/v1` (the scheme is missing?)',
+        })
+        .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), {
+          message:
+            'no user:password@ in it (it cannot be sent from there); a key goes in `apiKeyEnv` or `apiKeyFile`, sent as a Bearer token',
+        })
         .optional()
         .describe(
           'Base URL of an OpenAI-compatible speech-to-text API (whisper.cpp’s server, Speaches, OpenAI), e.g. `http://127.0.0.1:8000/v1`: the audio is posted to `<url>/audio/transcriptions`.',

@@ -275,6 +275,16 @@ describe('loadConfig', () => {
     expect(problemsOf(load({ command: ['whisper-cli', 'audio.ogg'] }))).toEqual([
       expect.stringMatching(/transcription\.command: one element must be `\{file\}`/),
     ]);
+    // Valid URLs both, and neither can ever be posted to: refused at start, not at every voice note.
+    expect(problemsOf(load({ url: 'whisper:8000/v1' }))).toEqual([
+      expect.stringMatching(/transcription\.url: an http:\/\/ or https:\/\/ URL/),
+    ]);
+    const withCredentials = problemsOf(load({ url: 'https://me:hunter2@stt.example/v1' }));
+    expect(withCredentials).toEqual([expect.stringMatching(/transcription\.url: no user:password@ in it/)]);
+    expect(withCredentials.join()).not.toContain('hunter2');
+    expect(problemsOf(load({ url: 'stt box' }))).toEqual([
+      expect.stringMatching(/transcription\.url: Invalid URL/),
+    ]);
     // Read by the API only: a command given it would not get it, and transcribe in its own default language.
     expect(problemsOf(load({ command: ['whisper-cli', '-f', '{file}'], language: 'fr' }))).toEqual([
       expect.stringMatching(
