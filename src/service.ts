@@ -354,6 +354,12 @@ function announce(core: Core, url: string, ms: number): void {
   else if (config.telegram.allowedUsers.length === 0) {
     logger.warn('Telegram bot: on, but TELEGRAM_ALLOWED_USERS is empty, so it will refuse everybody');
   }
+  // With the front on, voice notes are OpenClaw's (its channel transcribes them, if set up to): this section is unread.
+  if (config.telegram.token && config.telegram.front.enabled && config.transcription) {
+    logger.warn(
+      "transcription is set, but the Bot API front is on: voice messages go to OpenClaw's channel as they came, and brainstem transcribes none (set up OpenClaw's own audio transcription, or turn telegram.front.enabled off)",
+    );
+  }
   if (config.telegram.token && !config.telegram.front.enabled) {
     logger.info(
       "Bot API front for OpenClaw: off, Telegram messages go straight to the active brain (telegram.front.enabled: true lets OpenClaw's own Telegram channel poll brainstem)",

@@ -19,6 +19,10 @@ beforeAll(async () => {
     parts: { tools: true, bot: true },
     config: {
       telegram: { front: { enabled: true } },
+      // Set, and unread with the front on: a voice note is OpenClaw's (never transcribed, never the brain's).
+      transcription: {
+        command: [process.execPath, '-e', 'console.log("transcribed by brainstem")', '{file}'],
+      },
       tools: {
         tests: { argv: [process.execPath, '-e', 'console.log("all green")'], cwd: tmpdir(), readOnly: true },
       },
@@ -86,6 +90,17 @@ describe('the Bot API front, inbound', () => {
     // brainstem answered none of them: no brain call, no message of its own in the chat.
     expect(h.llama.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(0);
     expect(h.tg.botMessages(CHAT)).toHaveLength(0);
+  });
+
+  it('says at start that its own transcription is unused: voice messages are OpenClaw’s', () => {
+    expect(h.logs).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        msg: expect.stringMatching(
+          /^transcription is set, but the Bot API front is on: voice messages go to OpenClaw/,
+        ),
+      }),
+    );
   });
 
   it('hands a press on the downstream bot’s own button to it', async () => {
