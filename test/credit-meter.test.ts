@@ -306,7 +306,10 @@ describe('the meter', () => {
     db.pragma('busy_timeout = 0');
     const rows = () => (db.prepare('SELECT COUNT(*) AS n FROM usage').get() as { n: number }).n;
     const mode = modeConfig({ id: 'assistant', kind: 'claude', budget: { dayUsd: 3 } });
-    const now = Date.now();
+    // Yesterday at noon (UTC): the turn and the next one fall on one day whenever the test runs (at
+    // 00:00:00.5 the turn was yesterday's, and the day's budget fresh), and both lie in the past the
+    // reports end at.
+    const now = Math.floor(Date.now() / DAY) * DAY - DAY / 2;
     // A sqlite3 shell inside a transaction.
     const other = new Database(db.name, { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
