@@ -4,6 +4,7 @@ import type { Tools } from '../../src/tools/index.js';
 import type { Transcriber } from '../../src/transcribe/index.js';
 import type { Front } from '../telegram-front/index.js';
 import type { SwitchProgress } from './commands/switch-progress.js';
+import type { TurnsUnderWay } from './route/cut-turns.js';
 import type { Route } from './route/direct.js';
 import type { QueuedMessages } from './route/queued-messages.js';
 import type { ChatPaces } from './stream/pacer.js';
@@ -16,6 +17,8 @@ export interface BotDeps {
   tools: Tools | undefined;
   route: Route;
   turns: ChatTurns;
+  /** The turns not ended yet, on disk: a crash leaves them to be told at the next start. */
+  underWay: TurnsUnderWay;
   /** The messages of turns still waiting in their queue, which an edit of their message changes. */
   queued: QueuedMessages;
   /** Mode switches asked for from a chat, each shown in one message. */

@@ -27,6 +27,7 @@ import {
 } from './commands/table.js';
 import { registerToolCommands } from './commands/tools.js';
 import type { BotDeps } from './deps.js';
+import { TurnsUnderWay } from './route/cut-turns.js';
 import { DirectRoute } from './route/direct.js';
 import { registerEdits } from './route/edits.js';
 import { ChatHistory } from './route/history.js';
@@ -108,6 +109,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     approvals.forChat(chatId, lang, topicId),
   );
   const turns = new ChatTurns();
+  const underWay = new TurnsUnderWay(core.db, core.kept, logger);
   const switches = new SwitchProgress(core, logger);
   const chats = notifyChatsOf(telegram);
   // The commands brainstem answers with the front on; without the tools, /run and /upgrade are OpenClaw's.
@@ -127,6 +129,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     tools,
     route,
     turns,
+    underWay,
     queued: new QueuedMessages(),
     switches,
     paces: new ChatPaces(),
@@ -192,6 +195,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     start() {
       // Before the service finishes the switch a restart cut (Switcher.resumeCut).
       stopFollowing = switches.followResumed(chats);
+      // Before the first update: what is under way now is this run's.
+      underWay.tellCut(core.notifier);
       polling = startPolling(bot, logger, allowedUpdates(front !== undefined));
       if (front) front.commands.setOwn(commandMenus(true));
       else void publishCommands(bot.api, logger);

@@ -213,6 +213,8 @@ export function submitTurn(
   const own = message?.text ?? message?.caption;
   const holds = typeof turnText === 'string' ? turnText === own : opts.readsCaption === true;
   const latest = message && holds ? deps.queued.hold(message, opts.readsFile) : undefined;
+  // From now until the job ends: a crash meanwhile is told to the chat at the next start (cut-turns.ts).
+  const underWay = deps.underWay.begin({ chatId, topicId, lang, said: own ?? '' });
   deps.turns.submit<number>(
     key,
     async (signal, queuedMessageId) => {
@@ -295,6 +297,7 @@ export function submitTurn(
         await outbox(false);
       } finally {
         deps.turns.shown(key, out.newestMessageId);
+        deps.underWay.end(underWay);
       }
     },
     () =>

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../../../src/db/index.js';
+import type { KeptWrites } from '../../../src/db/kept-writes.js';
+import { Html, html } from '../../../src/html.js';
+import { type Lang, t } from '../../../src/i18n.js';
+import type { Logger } from '../../../src/logger.js';
+import type { Notifier } from '../../../src/notices.js';
+import { shorten } from '../../../src/text.js';
+
+/** What a cut turn's notice quotes of each message, so the user knows which to send again. */
+const QUOTE_CHARS = 80;
+
+export interface TurnUnderWay {
+  chatId: number;
+  topicId?: number | undefined;
+  lang: Lang;
+  /** The message's text or caption ('' for a voice note, a photo without caption…). */
+  said: string;
+}
+
+interface Row {
+  key: string;
+  chatId: number;
+  topicId: number | null;
+  lang: string;
+  said: string;
+}
+
+/**
+ * The direct route's turns that have not ended yet, running or queued, in SQLite. A stop (SIGTERM)
+ * ends each with a notice of its own (stream/answer.ts); a crash, an OOM kill or a power loss ends
+ * none, and Telegram already had the message confirmed (the runner fetches on while it is
+ * handled, so it is not fetched again): the user was left with half an answer, or a "queued"
+ * notice promising one, and nothing more. What a crash leaves here is told to its chat at the next
+ * start, once: the notice is recorded (its key made from the turns, so a crash between the notice
+ * and the rows' removal does not tell it twice) before the rows go.
+ *
+ * Behind another process's lock the writes wait in memory (KeptWrites) and the turn is answered
+ * all the same; a crash then leaves nothing to tell, as before.
+ */
+export class TurnsUnderWay {
+  constructor(
+    private readonly db: Db,
+    private readonly kept: KeptWrites,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Records a turn as under way; returns its key, for `end`. Never throws. */
+  begin(turn: TurnUnderWay): string {
+    const key = randomUUID();
+    this.kept.run(`the turn under way in chat ${turn.chatId}`, () =>
+      this.db
+        .prepare(
+          'INSERT INTO telegram_turns (key, chat_id, topic_id, lang, said, ts) VALUES (?, ?, ?, ?, ?, ?)',
+        )
+        .run(key, turn.chatId, turn.topicId ?? null, turn.lang, turn.said, Date.now()),
+    );
+    return key;
+  }
+
+  /** The turn ended (answered, stopped, failed, or told it was cut by a stop). Never throws. */
+  end(key: string): void {
+    this.kept.run(`the end of a turn`, () =>
+      this.db.prepare('DELETE FROM telegram_turns WHERE key = ?').run(key),
+    );
+  }
+
+  /**
+   * At start, before polling: tells each chat (or forum topic) the turns the last run left unended,
+   * in one notice, and forgets them. A database another process holds leaves them for the next start.
+   */
+  tellCut(notifier: Notifier): void {
+    let rows: Row[];
+    try {
+      rows = this.db
+        .prepare<[], Row>(
+          'SELECT key, chat_id AS chatId, topic_id AS topicId, lang, said FROM telegram_turns ORDER BY ts, rowid',
+        )
+        .all();
+    } catch (err) {
+      this.logger.warn({ err }, 'could not read the turns a restart cut: they are told at the next start');
+      return;
+    }
+    const byChat = new Map<string, Row[]>();
+    for (const row of rows) {
+      const chat = `${row.chatId}:${row.topicId ?? ''}`;
+      byChat.set(chat, [...(byChat.get(chat) ?? []), row]);
+    }
+    for (const cut of byChat.values()) {
+      const [first] = cut;
+      if (!first) continue;
+      const lang: Lang = first.lang === 'fr' ? 'fr' : 'en';
+      notifier.notify({
+        kind: 'shutdown',
+        text: cutText(
+          cut.map((r) => r.said),
+          lang,
+        ),
+        dedupeKey: `turns-cut:${cut.map((r) => r.key).join(',')}`,
+        chat: { id: first.chatId, ...(first.topicId === null ? {} : { topicId: first.topicId }) },
+      });
+      this.logger.info({ chatId: first.chatId, turns: cut.length }, 'told a chat the answers a restart cut');
+      for (const r of cut) this.end(r.key);
+    }
+  }
+}
+
+/** "brainstem restarted before answering “…”: send it again", each message quoted (escaped). */
+function cutText(said: string[], lang: Lang): Html {
+  const quotes = said.map((s) => {
+    const text = s.trim().replace(/\s+/g, ' ');
+    return text
+      ? html`“${shorten(text, QUOTE_CHARS)}”`
+      : t(
+          lang,
+          html`a message without text (voice note, photo or file)`,
+          html`un message sans texte (note vocale, photo ou fichier)`,
+        );
+  });
+  const list = Html.join(quotes, ', ');
+  return said.length === 1
+    ? t(
+        lang,
+        html`brainstem restarted (a crash?) before it finished answering ${list}: that answer will not come. Send it again.`,
+        html`brainstem a redémarré (un plantage ?) avant de finir de répondre à ${list} : cette réponse ne viendra pas. Renvoyez-le.`,
+      )
+    : t(
+        lang,
+        html`brainstem restarted (a crash?) before it finished answering ${said.length} messages: ${list}. Those answers will not come. Send them again.`,
+        html`brainstem a redémarré (un plantage ?) avant de finir de répondre à ${said.length} messages : ${list}. Ces réponses ne viendront pas. Renvoyez-les.`,
+      );
+}

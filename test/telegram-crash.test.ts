@@ -1,0 +1,102 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigFile } from '../src/config.js';
+import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { type ServiceProcess, spawnService } from './helpers/process.js';
+import { harnessEnv, OWNER } from './telegram-harness.js';
+
+/**
+ * brainstem killed (SIGKILL: a crash, the OOM killer, a power loss) while it answers on the direct
+ * route, as its own process started again by pm2 on the same data dir, with the Bot API emulator
+ * as Telegram and the fake llama-server as the brain.
+ */
+
+const CHAT = 115;
+let tg: FakeTelegram;
+let llama: FakeLlama;
+let dir: string;
+let env: Record<string, string>;
+const spawned: ServiceProcess[] = [];
+/** Ends the held answer ("hold on"), so nothing waits on it at the end. */
+let release = () => {};
+
+beforeAll(async () => {
+  tg = await startFakeTelegram();
+  llama = await startFakeLlama({ chunkDelayMs: 0 });
+  dir = await mkdtemp(path.join(tmpdir(), 'bst-tg-crash-'));
+  const config: ConfigFile = {
+    defaultMode: 'local',
+    server: { port: 0, modeTag: false },
+    modes: { local: { kind: 'llama', description: 'Fake local model' } },
+    llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50, readyTimeoutMs: 10_000 },
+    telegram: { streaming: 'edit', editIntervalMs: 150, notifyChats: [OWNER] },
+  };
+  await writeFile(path.join(dir, 'brainstem.json'), JSON.stringify(config));
+  env = harnessEnv(dir, path.join(dir, 'brainstem.json'), tg);
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  llama.script((body) => {
+    const last = String(body.messages?.at(-1)?.content ?? '');
+    if (last === 'hold on') return { chunks: ['Partial answer ', { wait: held }, 'rest'] };
+    return { chunks: [`echo: ${last}`] };
+  });
+});
+
+afterAll(async () => {
+  release();
+  for (const p of spawned.splice(0)) await p.stop('SIGKILL');
+  await tg?.close();
+  await llama?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function start(): Promise<ServiceProcess> {
+  const p = await spawnService(env);
+  spawned.push(p);
+  return p;
+}
+
+const cutNotices = () => tg.botMessages(CHAT).filter((m) => /before it finished answering/.test(m.text));
+const TOLD = 'told a chat the answers a restart cut';
+const asked = (text: string) =>
+  llama.requests.filter(
+    (r) => (r.body as { messages?: { content?: unknown }[] })?.messages?.at(-1)?.content === text,
+  );
+
+describe('a crash while answering on the direct route', () => {
+  it('tells the chat at the next start, once, which answers were cut (the running one and the one queued behind it), and answers none twice', async () => {
+    const first = await start();
+    const u = tg.user(CHAT);
+    u.says('done before');
+    await tg.waitFor(() => tg.botMessages(CHAT).find((m) => m.text === 'echo: done before'));
+    u.says('hold on');
+    await tg.waitFor(() => tg.botMessages(CHAT).find((m) => m.text.startsWith('Partial answer')));
+    u.says('waits <behind>');
+    await tg.waitFor(() => tg.botMessages(CHAT).find((m) => /Queued/.test(m.text)));
+    await first.stop('SIGKILL');
+
+    const second = await start();
+    const told = await tg.waitFor(() => cutNotices()[0], { timeoutMs: 30_000 });
+    // Both cut messages are quoted (the user's text escaped, not read as HTML); the answered one is not.
+    expect(told.text).toBe(
+      '⚙️ [proxy] brainstem restarted (a crash?) before it finished answering 2 messages: “hold on”, “waits <behind>”. Those answers will not come. Send them again.',
+    );
+    expect(told.text).not.toContain('done before');
+    // Nothing was fetched again and answered twice: the brain was asked each once.
+    u.says('after');
+    await tg.waitFor(() => tg.botMessages(CHAT).find((m) => m.text === 'echo: after'));
+    expect([asked('hold on'), asked('waits <behind>')].map((r) => r.length)).toEqual([1, 0]);
+
+    // A stop (SIGTERM) and a start: what was told is not told again, and an answered turn leaves nothing.
+    expect(await second.stop('SIGTERM')).toBe(0);
+    const third = await start();
+    // The notice is recorded before the start says it listens: had there been one, its line is there.
+    expect(third.logs.filter((l) => l.includes(TOLD))).toEqual([]);
+    expect(cutNotices()).toHaveLength(1);
+    expect(tg.botMessages(OWNER).filter((m) => /before it finished answering/.test(m.text))).toEqual([]);
+  });
+});
