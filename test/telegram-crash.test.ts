@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
@@ -15,6 +15,8 @@ import { harnessEnv, OWNER } from './telegram-harness.js';
  */
 
 const CHAT = 115;
+/** Runs the shortcut word `wait`: a make target that runs until the test ends it. */
+const TOOL_CHAT = 116;
 let tg: FakeTelegram;
 let llama: FakeLlama;
 let dir: string;
@@ -33,7 +35,16 @@ beforeAll(async () => {
     modes: { local: { kind: 'llama', description: 'Fake local model' } },
     llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50, readyTimeoutMs: 10_000 },
     telegram: { streaming: 'edit', editIntervalMs: 150, notifyChats: [OWNER] },
+    tools: {
+      make: { dir, targets: ['hang'] },
+      shortcuts: { wait: { tool: 'make_target', input: { target: 'hang' }, mutating: false } },
+    },
   };
+  // Runs until the file \`done\` appears (afterAll writes it): a crash of brainstem leaves it running.
+  await writeFile(
+    path.join(dir, 'Makefile'),
+    'hang:\n\t@echo "waiting"; while [ ! -f done ]; do sleep 0.1; done\n',
+  );
   await writeFile(path.join(dir, 'brainstem.json'), JSON.stringify(config));
   env = harnessEnv(dir, path.join(dir, 'brainstem.json'), tg);
   const held = new Promise<void>((resolve) => {
@@ -46,9 +57,13 @@ beforeAll(async () => {
   });
 });
 
+afterEach(async () => {
+  for (const p of spawned.splice(0)) await p.stop('SIGTERM');
+});
+
 afterAll(async () => {
   release();
-  for (const p of spawned.splice(0)) await p.stop('SIGKILL');
+  if (dir) await writeFile(path.join(dir, 'done'), '');
   await tg?.close();
   await llama?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -67,7 +82,7 @@ const asked = (text: string) =>
     (r) => (r.body as { messages?: { content?: unknown }[] })?.messages?.at(-1)?.content === text,
   );
 
-describe('a crash while answering on the direct route', () => {
+describe('a crash while brainstem answers in a chat', () => {
   it('tells the chat at the next start, once, which answers were cut (the running one and the one queued behind it), and answers none twice', async () => {
     const first = await start();
     const u = tg.user(CHAT);
@@ -98,5 +113,28 @@ describe('a crash while answering on the direct route', () => {
     expect(third.logs.filter((l) => l.includes(TOLD))).toEqual([]);
     expect(cutNotices()).toHaveLength(1);
     expect(tg.botMessages(OWNER).filter((m) => /before it finished answering/.test(m.text))).toEqual([]);
+  });
+
+  it('tells the chat at the next start, once, that a tool run (a shortcut word) it cut has no result, and does not run it again', async () => {
+    const first = await start();
+    const u = tg.user(TOOL_CHAT);
+    u.says('wait');
+    await tg.waitFor(() => tg.botMessages(TOOL_CHAT).find((m) => /waiting/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    await first.stop('SIGKILL');
+
+    const second = await start();
+    const told = await tg.waitFor(() => tg.botMessages(TOOL_CHAT).find((m) => /while it ran/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    expect(told.text).toBe(
+      '⚙️ [proxy] brainstem restarted (a crash?) while it ran make hang: the result will not come, and the run may have stopped part way. Check before running it again.',
+    );
+    expect(second.logs.filter((l) => l.includes('"tool":"make_target"') && l.includes('hang'))).toEqual([]);
+    expect(await second.stop('SIGTERM')).toBe(0);
+    const third = await start();
+    expect(third.logs.filter((l) => l.includes(TOLD))).toEqual([]);
+    expect(tg.botMessages(TOOL_CHAT).filter((m) => /while it ran/.test(m.text))).toHaveLength(1);
   });
 });

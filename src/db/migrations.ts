@@ -199,13 +199,15 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   {
     version: 13,
     name: 'direct-route turns under way',
-    // A message whose answer has not ended yet (running or queued): one a crash leaves here is told
-    // to its chat at the next start (handlers/telegram/route/cut-turns.ts). topic_id NULL: no topic.
+    // A message whose answer, or a tool run whose result, has not come yet (running or queued): one a
+    // crash leaves here is told to its chat at the next start (handlers/telegram/route/cut-turns.ts).
+    // topic_id NULL: no topic.
     sql: `
       CREATE TABLE telegram_turns (
         key TEXT PRIMARY KEY,
         chat_id INTEGER NOT NULL,
         topic_id INTEGER,
+        kind TEXT NOT NULL CHECK (kind IN ('answer', 'tool')),
         lang TEXT NOT NULL,
         said TEXT NOT NULL,
         ts INTEGER NOT NULL

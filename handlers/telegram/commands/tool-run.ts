@@ -3,6 +3,7 @@ import { type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { ToolResult, Tools } from '../../../src/tools/index.js';
+import type { TurnsUnderWay } from '../route/cut-turns.js';
 import { topicTurnKey } from '../route/topic.js';
 import { ChatOutput } from '../send/output.js';
 import { LiveMessage } from '../stream/live-message.js';
@@ -10,6 +11,7 @@ import type { ChatPaces } from '../stream/pacer.js';
 import { type ChatTurns, stopReasonOf } from '../turns.js';
 import {
   type CallRequest,
+  callText,
   callTitle,
   OutputTail,
   progressHtml,
@@ -27,6 +29,8 @@ export interface ToolChat {
   intervalMs: number;
   /** The chats' paces: a run's progress shares its chat's with the chat's other topics. */
   paces: ChatPaces;
+  /** The runs not ended yet, on disk: a crash leaves them to be told at the next start. */
+  underWay: TurnsUnderWay;
 }
 
 export interface RunRequest {
@@ -59,10 +63,22 @@ export const callerOf = (userId: number): string => `telegram:${userId}`;
 export function submitToolRun(chat: ToolChat, req: RunRequest): void {
   const out = new ChatOutput(chat.api, req.chatId, req.topicId);
   const title = callTitle(req.call);
+  // From now until the run ends: a crash meanwhile is told to the chat at the next start (cut-turns.ts).
+  const underWay = chat.underWay.begin({
+    chatId: req.chatId,
+    topicId: req.topicId,
+    kind: 'tool',
+    lang: req.lang,
+    said: callText(req.call),
+  });
   chat.turns.submit<number>(
     topicTurnKey(req.chatId, req.topicId),
     async (signal, queuedId) => {
-      await runInChat(chat, req, out, signal, queuedId ?? req.messageId);
+      try {
+        await runInChat(chat, req, out, signal, queuedId ?? req.messageId);
+      } finally {
+        chat.underWay.end(underWay);
+      }
     },
     async () => {
       const html = queuedHtml(title, req.lang);

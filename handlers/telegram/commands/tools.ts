@@ -65,6 +65,7 @@ export function registerToolCommands(
     logger: deps.logger,
     intervalMs: telegram.editIntervalMs,
     paces: deps.paces,
+    underWay: deps.underWay,
   };
   const dialogs = new Dialogs(chat, {
     timeoutMs: telegram.confirmTimeoutMs,

@@ -10,11 +10,15 @@ import { shorten } from '../../../src/text.js';
 /** What a cut turn's notice quotes of each message, so the user knows which to send again. */
 const QUOTE_CHARS = 80;
 
+/** A brain's answer to a message, or a tool run (/run, a shortcut word), whose result did not come. */
+export type TurnKind = 'answer' | 'tool';
+
 export interface TurnUnderWay {
   chatId: number;
   topicId?: number | undefined;
+  kind: TurnKind;
   lang: Lang;
-  /** The message's text or caption ('' for a voice note, a photo without caption…). */
+  /** An answer: the message's text or caption ('' for a voice note, a photo without caption…). A tool run: its call as text. */
   said: string;
 }
 
@@ -22,16 +26,18 @@ interface Row {
   key: string;
   chatId: number;
   topicId: number | null;
+  kind: string;
   lang: string;
   said: string;
 }
 
 /**
- * The direct route's turns that have not ended yet, running or queued, in SQLite. A stop (SIGTERM)
- * ends each with a notice of its own (stream/answer.ts); a crash, an OOM kill or a power loss ends
- * none, and Telegram already had the message confirmed (the runner fetches on while it is
- * handled, so it is not fetched again): the user was left with half an answer, or a "queued"
- * notice promising one, and nothing more. What a crash leaves here is told to its chat at the next
+ * The chats' turns that have not ended yet, running or queued, in SQLite: the direct route's
+ * answers, and tool runs (with the front on too). A stop (SIGTERM) ends each with a notice of its
+ * own (stream/answer.ts, commands/tool-run.ts); a crash, an OOM kill or a power loss ends none, and
+ * Telegram already had the message confirmed (the runner fetches on while it is handled, so it is
+ * not fetched again): the user was left with half an answer, a tool's "running" progress or a
+ * "queued" notice promising a result, and nothing more. What a crash leaves here is told to its chat at the next
  * start, once: the notice is recorded (its key made from the turns, so a crash between the notice
  * and the rows' removal does not tell it twice) before the rows go.
  *
@@ -51,9 +57,9 @@ export class TurnsUnderWay {
     this.kept.run(`the turn under way in chat ${turn.chatId}`, () =>
       this.db
         .prepare(
-          'INSERT INTO telegram_turns (key, chat_id, topic_id, lang, said, ts) VALUES (?, ?, ?, ?, ?, ?)',
+          'INSERT INTO telegram_turns (key, chat_id, topic_id, kind, lang, said, ts) VALUES (?, ?, ?, ?, ?, ?, ?)',
         )
-        .run(key, turn.chatId, turn.topicId ?? null, turn.lang, turn.said, Date.now()),
+        .run(key, turn.chatId, turn.topicId ?? null, turn.kind, turn.lang, turn.said, Date.now()),
     );
     return key;
   }
@@ -74,7 +80,7 @@ export class TurnsUnderWay {
     try {
       rows = this.db
         .prepare<[], Row>(
-          'SELECT key, chat_id AS chatId, topic_id AS topicId, lang, said FROM telegram_turns ORDER BY ts, rowid',
+          'SELECT key, chat_id AS chatId, topic_id AS topicId, kind, lang, said FROM telegram_turns ORDER BY ts, rowid',
         )
         .all();
     } catch (err) {
@@ -92,10 +98,7 @@ export class TurnsUnderWay {
       const lang: Lang = first.lang === 'fr' ? 'fr' : 'en';
       notifier.notify({
         kind: 'shutdown',
-        text: cutText(
-          cut.map((r) => r.said),
-          lang,
-        ),
+        text: cutText(cut, lang),
         dedupeKey: `turns-cut:${cut.map((r) => r.key).join(',')}`,
         chat: { id: first.chatId, ...(first.topicId === null ? {} : { topicId: first.topicId }) },
       });
@@ -105,8 +108,29 @@ export class TurnsUnderWay {
   }
 }
 
-/** "brainstem restarted before answering “…”: send it again", each message quoted (escaped). */
-function cutText(said: string[], lang: Lang): Html {
+/**
+ * "brainstem restarted before answering “…”: send it again", each message quoted (escaped), and
+ * for a tool run that its result will not come and that it may have stopped part way.
+ */
+function cutText(cut: Row[], lang: Lang): Html {
+  const said = cut.filter((r) => r.kind !== 'tool').map((r) => r.said);
+  const runs = cut
+    .filter((r) => r.kind === 'tool')
+    .map((r) => html`<code>${shorten(r.said, QUOTE_CHARS)}</code>`);
+  const parts: Html[] = [];
+  if (said.length > 0) parts.push(answersText(said, lang));
+  if (runs.length > 0)
+    parts.push(
+      t(
+        lang,
+        html`brainstem restarted (a crash?) while it ran ${Html.join(runs, ', ')}: the result will not come, and the run may have stopped part way. Check before running it again.`,
+        html`brainstem a redémarré (un plantage ?) pendant qu’il exécutait ${Html.join(runs, ', ')} : le résultat ne viendra pas, et l’exécution s’est peut-être arrêtée en cours. Vérifiez avant de la relancer.`,
+      ),
+    );
+  return Html.join(parts, '\n');
+}
+
+function answersText(said: string[], lang: Lang): Html {
   const quotes = said.map((s) => {
     const text = s.trim().replace(/\s+/g, ' ');
     return text

@@ -214,7 +214,7 @@ export function submitTurn(
   const holds = typeof turnText === 'string' ? turnText === own : opts.readsCaption === true;
   const latest = message && holds ? deps.queued.hold(message, opts.readsFile) : undefined;
   // From now until the job ends: a crash meanwhile is told to the chat at the next start (cut-turns.ts).
-  const underWay = deps.underWay.begin({ chatId, topicId, lang, said: own ?? '' });
+  const underWay = deps.underWay.begin({ chatId, topicId, kind: 'answer', lang, said: own ?? '' });
   deps.turns.submit<number>(
     key,
     async (signal, queuedMessageId) => {
