@@ -1,4 +1,4 @@
-import { type Said, untranslated } from './i18n.js';
+import type { Said } from './i18n.js';
 import type { Logger } from './logger.js';
 import { type ReadinessProbe, waitUntilReady } from './readiness.js';
 import { redactValue, scrubText } from './redact.js';
@@ -48,9 +48,8 @@ export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
       const shown = redactValue(argv);
       const failure = await run(argv, shown, opts);
       if (failure) {
-        opts.logger.warn({ argv: shown, reason: failure }, 'llama swap command failed');
-        // A command's own words (its output, its exit code) are nobody's to translate.
-        return { ok: false, reason: untranslated(failure), ms: ms() };
+        opts.logger.warn({ argv: shown, reason: failure.en }, 'llama swap command failed');
+        return { ok: false, reason: failure, ms: ms() };
       }
     }
     return undefined;
@@ -79,11 +78,18 @@ export async function swapLlamaModel(opts: SwapOptions): Promise<SwapResult> {
 
 /**
  * Runs one command; returns why it failed, or undefined when it succeeded.
- * `redacted` is the argv as logged and shown.
+ * `redacted` is the argv as logged and shown. The reason is brainstem's words around the command's
+ * own (its argv, its output, its exit code, which stay as they are): a French reader of a failed
+ * switch reads those words in French.
  */
-async function run(argv: string[], redacted: unknown, opts: SwapOptions): Promise<string | undefined> {
+async function run(argv: string[], redacted: unknown, opts: SwapOptions): Promise<Said | undefined> {
   const [file, ...args] = argv;
-  if (!file) return 'an empty command is configured in llama.models';
+  if (!file) {
+    return {
+      en: 'an empty command is configured in llama.models',
+      fr: 'une commande vide est configurée dans llama.models',
+    };
+  }
   const shown = JSON.stringify(redacted);
   const timeout = opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
   const started = Date.now();
@@ -107,11 +113,34 @@ async function run(argv: string[], redacted: unknown, opts: SwapOptions): Promis
   // Logged too: what a command printed may echo its arguments (a usage error) or the server's key.
   const tail = result.all ? scrubText(tailChars(result.all.trim(), OUTPUT_TAIL_CHARS)) : '';
   const output = tail ? `; last output:\n${tail}` : '';
-  if (result.isCanceled) return `the swap was cancelled while ${shown} ran`;
-  if (result.timedOut) return `${shown} did not finish within ${timeout / 1000} s and was killed${output}`;
-  if (result.signal) return `${shown} was killed by ${result.signal}${output}`;
-  if (result.exitCode === undefined) {
-    return `${shown} could not run (${result.originalMessage ?? result.shortMessage}); check llama.models in the config`;
+  const outputFr = tail ? ` ; dernière sortie :\n${tail}` : '';
+  if (result.isCanceled) {
+    return {
+      en: `the swap was cancelled while ${shown} ran`,
+      fr: `le changement de modèle a été annulé pendant que ${shown} tournait`,
+    };
   }
-  return `${shown} failed with exit code ${result.exitCode}${output}`;
+  if (result.timedOut) {
+    return {
+      en: `${shown} did not finish within ${timeout / 1000} s and was killed${output}`,
+      fr: `${shown} n’a pas fini en ${timeout / 1000} s et a été tué${outputFr}`,
+    };
+  }
+  if (result.signal) {
+    return {
+      en: `${shown} was killed by ${result.signal}${output}`,
+      fr: `${shown} a été tué par ${result.signal}${outputFr}`,
+    };
+  }
+  if (result.exitCode === undefined) {
+    const why = result.originalMessage ?? result.shortMessage;
+    return {
+      en: `${shown} could not run (${why}); check llama.models in the config`,
+      fr: `${shown} n’a pas pu se lancer (${why}) ; vérifiez llama.models dans la configuration`,
+    };
+  }
+  return {
+    en: `${shown} failed with exit code ${result.exitCode}${output}`,
+    fr: `${shown} a échoué avec le code de sortie ${result.exitCode}${outputFr}`,
+  };
 }

@@ -207,6 +207,33 @@ describe('swapLlamaModel', () => {
     expect(existsSync(log)).toBe(false);
   });
 
+  it('words a failing command in French too, around its own output: a French reader of the failed switch reads no English', async () => {
+    const result = await swapLlamaModel({
+      stop: [[node, script('fail.mjs')]],
+      start: [],
+      probe,
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      logger,
+    });
+    expect(result.ok).toBe(false);
+    const fr = result.ok ? '' : result.reason.fr;
+    expect(fr).toMatch(/fail\.mjs"\] a échoué avec le code de sortie 3 ; dernière sortie :\n/);
+    expect(fr).toContain('Failed: unit not loaded');
+    expect(fr).not.toMatch(/failed with|last output/);
+    const missing = await swapLlamaModel({
+      stop: [['/nonexistent/llama-stop', 'now']],
+      start: [],
+      probe,
+      timeoutMs: 400,
+      intervalMs: 50,
+      logger,
+    });
+    expect(missing.ok ? '' : missing.reason.fr).toMatch(
+      /n’a pas pu se lancer \(.*ENOENT.*\) ; vérifiez llama\.models dans la configuration$/,
+    );
+  });
+
   it('kills a command that runs past its timeout', async () => {
     // hang.mjs sleeps a minute: only the kill at commandTimeoutMs can end the swap first.
     const result = await swapLlamaModel({
