@@ -28,6 +28,19 @@ describe('a kind of message brainstem does not take', () => {
     expect(told.text).toBe(`⚙️ [proxy] ${name} are not supported: please send text, a photo or a document.`);
   });
 
+  it('is answered in French with the participle agreeing with the kind: "prises" for les vidéos, "pris" for les sondages', async () => {
+    const user = h.tg.user(116, { languageCode: 'fr' });
+    user.sends({ video: { file_id: 'v1', file_unique_id: 'uv1', width: 1, height: 1, duration: 1 } });
+    const video = await reply(116, /Les vidéos/);
+    expect(video.text).toBe(
+      '⚙️ [proxy] Les vidéos ne sont pas prises en charge : envoyez du texte, une photo ou un document.',
+    );
+    user.sends({ location: { latitude: 48.85, longitude: 2.35 } });
+    await reply(116, /^⚙️ \[proxy\] Les positions ne sont pas prises en charge :/);
+    user.sends({ poll: { id: 'p1', question: 'Oui ?', options: [] } });
+    await reply(116, /^⚙️ \[proxy\] Les sondages ne sont pas pris en charge :/);
+  });
+
   it('a GIF is one, though Telegram sends it with a `document` too: it is not taken for a file', async () => {
     const chats = () => h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).length;
     const before = chats();

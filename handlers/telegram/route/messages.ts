@@ -22,24 +22,25 @@ import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
  * Message kinds that get a "not supported" reply: every kind of content the
  * Bot API has ("Message is …") that no handler before takes, so no user waits
  * for an answer that never comes. Service messages (joins, pins) get none.
+ * The French name carries its gender: the participle agrees with it ("prises" for les vidéos).
  */
-const UNSUPPORTED: Partial<Record<keyof Message, [string, string]>> = {
-  video: ['Videos', 'Les vidéos'],
-  animation: ['GIFs', 'Les GIF'],
-  sticker: ['Stickers', 'Les autocollants'],
-  venue: ['Venues', 'Les lieux'],
-  location: ['Locations', 'Les positions'],
-  contact: ['Contacts', 'Les contacts'],
-  poll: ['Polls', 'Les sondages'],
-  dice: ['Dice', 'Les dés'],
-  story: ['Forwarded stories', 'Les stories transférées'],
-  paid_media: ['Paid media', 'Les médias payants'],
-  rich_message: ['Rich messages', 'Les messages enrichis'],
-  checklist: ['Checklists', 'Les listes de tâches'],
-  game: ['Games', 'Les jeux'],
-  invoice: ['Invoices', 'Les factures'],
-  giveaway: ['Giveaways', 'Les concours'],
-  giveaway_winners: ['Giveaway results', 'Les résultats de concours'],
+const UNSUPPORTED: Partial<Record<keyof Message, [string, string, 'm' | 'f']>> = {
+  video: ['Videos', 'Les vidéos', 'f'],
+  animation: ['GIFs', 'Les GIF', 'm'],
+  sticker: ['Stickers', 'Les autocollants', 'm'],
+  venue: ['Venues', 'Les lieux', 'm'],
+  location: ['Locations', 'Les positions', 'f'],
+  contact: ['Contacts', 'Les contacts', 'm'],
+  poll: ['Polls', 'Les sondages', 'm'],
+  dice: ['Dice', 'Les dés', 'm'],
+  story: ['Forwarded stories', 'Les stories transférées', 'f'],
+  paid_media: ['Paid media', 'Les médias payants', 'm'],
+  rich_message: ['Rich messages', 'Les messages enrichis', 'm'],
+  checklist: ['Checklists', 'Les listes de tâches', 'f'],
+  game: ['Games', 'Les jeux', 'm'],
+  invoice: ['Invoices', 'Les factures', 'f'],
+  giveaway: ['Giveaways', 'Les concours', 'm'],
+  giveaway_winners: ['Giveaway results', 'Les résultats de concours', 'm'],
 };
 
 /** A forwarded text goes to the brain as it is (see isForwarded); registered before the commands, intents and shortcut words. */
@@ -90,7 +91,7 @@ export function unsupportedText(
   return t(
     lang,
     `${PROXY_TAG} ${names[0]} are not supported: please send text, a photo or a document.${lost}`,
-    `${PROXY_TAG} ${names[1]} ne sont pas pris en charge : envoyez du texte, une photo ou un document.${lost}`,
+    `${PROXY_TAG} ${names[1]} ne sont pas ${names[2] === 'f' ? 'prises' : 'pris'} en charge : envoyez du texte, une photo ou un document.${lost}`,
   );
 }
 
