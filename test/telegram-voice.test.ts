@@ -215,6 +215,16 @@ describe('voice messages through an OpenAI-compatible speech-to-text API', () =>
     expect(chatRequests(h)).toBe(asked);
   });
 
+  it('a failing service is told to a reader in French in French, the service’s own words quoted as they are', async () => {
+    stt.answer({ status: 500, error: 'CUDA out of memory' });
+    // A group of its own: every private chat here is another test's.
+    h.tg.user(111, { chatId: -100_701, languageCode: 'fr' }).sendsVoice();
+    const failed = await replyIn(h, -100_701, /transcrire/);
+    expect(failed.text).toBe(
+      '⚙️ [proxy] 🎙 Je n’ai pas pu transcrire cet enregistrement : le service de transcription a répondu HTTP 500 : CUDA out of memory. Rien n’a été envoyé au cerveau ; réessayez, ou tapez-le.',
+    );
+  });
+
   it('a service that does not answer within timeoutMs gets a clear reply, and the chat goes on', async (ctx) => {
     // A service of its own with a short limit, since this test waits it out: the file's keeps a long one,
     // which a transcription that does answer never reaches, however loaded the machine.
@@ -459,5 +469,13 @@ console.log(\`heard \${bytes.length} bytes in \${path.extname(file)} (\${rest.le
     const failed = await replyIn(h, 117, /could not transcribe/);
     expect(failed.text).toContain('exited with code 3: model file not found');
     expect(uploadsOf(h, 117)).toEqual([]);
+  });
+
+  it('a failing command is told to a reader in French in French', async () => {
+    h.tg.user(118, { languageCode: 'fr' }).sendsVoice(new TextEncoder().encode('FAIL again'));
+    const failed = await replyIn(h, 118, /transcrire/);
+    expect(failed.text).toMatch(
+      /^⚙️ \[proxy\] 🎙 Je n’ai pas pu transcrire cet enregistrement : la commande de transcription « .+ » s’est terminée avec le code 3 : model file not found\. Rien n’a été envoyé au cerveau ; réessayez, ou tapez-le\.$/,
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { sayError } from '../errors.js';
 import { formatDuration } from '../i18n.js';
 import { headChars } from '../text.js';
 import { runCommand, ToolRunError } from '../tools/exec.js';
@@ -32,18 +33,24 @@ export function commandTranscriber(argv: readonly string[], timeoutMs: number): 
           throw new TranscriptionError(
             'timeout',
             `the transcription command took longer than ${formatDuration(timeoutMs)} (transcription.timeoutMs) and was stopped`,
+            `la commande de transcription a pris plus de ${formatDuration(timeoutMs)} (transcription.timeoutMs) et a été arrêtée`,
           );
         }
         if (err.code === 'TOOL_ABORTED')
-          throw new TranscriptionError('aborted', 'the transcription was stopped');
+          throw new TranscriptionError(
+            'aborted',
+            'the transcription was stopped',
+            'la transcription a été arrêtée',
+          );
         // Not started (not found, not executable): the owner's to fix, and the same next time.
-        throw new TranscriptionError('setup', err.message);
+        throw new TranscriptionError('setup', err.message, sayError(err, 'fr'));
       }
       if (result.exitCode !== 0) {
         const tail = headChars(result.stderr.trim().split('\n').at(-1) ?? '', 200);
         throw new TranscriptionError(
           'failed',
           `the transcription command "${program}" exited with code ${result.exitCode}${tail ? `: ${tail}` : ''}`,
+          `la commande de transcription « ${program} » s’est terminée avec le code ${result.exitCode}${tail ? ` : ${tail}` : ''}`,
         );
       }
       return transcriptOf(result.output);

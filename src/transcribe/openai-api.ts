@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { TranscriptionConfig } from '../config.js';
 import { undici } from '../http-client.js';
-import { formatDuration } from '../i18n.js';
+import { formatDuration, type Lang, t } from '../i18n.js';
 import { headChars } from '../text.js';
 import { type AudioFile, type Transcriber, TranscriptionError, transcriptOf } from './types.js';
 
@@ -66,13 +66,21 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
           throw new TranscriptionError(
             'timeout',
             `the speech-to-text service did not answer within ${formatDuration(config.timeoutMs)} (transcription.timeoutMs)`,
+            `le service de transcription n’a pas répondu en ${formatDuration(config.timeoutMs)} (transcription.timeoutMs)`,
           );
         }
-        if (signal?.aborted) throw new TranscriptionError('aborted', 'the transcription was stopped');
+        if (signal?.aborted) {
+          throw new TranscriptionError(
+            'aborted',
+            'the transcription was stopped',
+            'la transcription a été arrêtée',
+          );
+        }
         const cause = (err as { cause?: { code?: string } }).cause?.code;
         throw new TranscriptionError(
           'failed',
           `the speech-to-text service at ${new URL(endpoint).origin} could not be reached${cause ? ` (${cause})` : ''}`,
+          `le service de transcription à ${new URL(endpoint).origin} est injoignable${cause ? ` (${cause})` : ''}`,
         );
       }
       const json = parseJson(body);
@@ -80,24 +88,32 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
       const reason = said.success ? headChars(said.data, 200) : undefined;
       if (!res.ok) {
         // No reason of its own and no such path: the URL is the likely mistake (no /v1, whisper.cpp's /inference).
-        const hint =
+        const hint = (lang: Lang) =>
           !reason && res.status === 404
-            ? ` (no ${endpoint}: check transcription.url, the base URL that ends in /v1)`
+            ? t(
+                lang,
+                ` (no ${endpoint}: check transcription.url, the base URL that ends in /v1)`,
+                ` (pas de ${endpoint} : vérifiez transcription.url, l’URL de base qui finit par /v1)`,
+              )
             : '';
         // A key refused, or no such endpoint or model: the same request would be refused again.
-        const setup = [401, 403, 404].includes(res.status) || formatHint(reason ?? '') !== '';
+        const setup = [401, 403, 404].includes(res.status) || formatHint(reason ?? '', 'en') !== '';
         throw new TranscriptionError(
           setup ? 'setup' : 'failed',
-          `the speech-to-text service answered HTTP ${res.status}${reason ? `: ${reason}${formatHint(reason)}` : hint}`,
+          `the speech-to-text service answered HTTP ${res.status}${reason ? `: ${reason}${formatHint(reason, 'en')}` : hint('en')}`,
+          `le service de transcription a répondu HTTP ${res.status}${reason ? ` : ${reason}${formatHint(reason, 'fr')}` : hint('fr')}`,
         );
       }
       const parsed = transcriptionSchema.safeParse(json);
       if (!parsed.success) {
         throw new TranscriptionError(
-          reason && formatHint(reason) ? 'setup' : 'failed',
+          reason && formatHint(reason, 'en') ? 'setup' : 'failed',
           reason
-            ? `the speech-to-text service said: ${reason}${formatHint(reason)}`
+            ? `the speech-to-text service said: ${reason}${formatHint(reason, 'en')}`
             : 'the speech-to-text service gave no transcript (no `text` field in its answer)',
+          reason
+            ? `le service de transcription a dit : ${reason}${formatHint(reason, 'fr')}`
+            : 'le service de transcription n’a rendu aucune transcription (pas de champ `text` dans sa réponse)',
         );
       }
       return transcriptOf(parsed.data.text);
@@ -147,6 +163,7 @@ async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string
       throw new TranscriptionError(
         'setup',
         `transcription.apiKeyEnv names ${config.apiKeyEnv}, which is not set in brainstem's environment`,
+        `transcription.apiKeyEnv nomme ${config.apiKeyEnv}, qui n’est pas défini dans l’environnement de brainstem`,
       );
     }
     return key;
@@ -157,7 +174,11 @@ async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string
       () => '',
     );
     if (!key) {
-      throw new TranscriptionError('setup', 'transcription.apiKeyFile cannot be read or is empty');
+      throw new TranscriptionError(
+        'setup',
+        'transcription.apiKeyFile cannot be read or is empty',
+        'transcription.apiKeyFile est illisible ou vide',
+      );
     }
     return key;
   }
@@ -168,9 +189,13 @@ async function apiKey(config: ApiConfig, env: NodeJS.ProcessEnv): Promise<string
  * whisper.cpp's server reads WAV only unless started with `--convert` (ffmpeg), and a voice note
  * is OGG: its refusal alone does not say what to change.
  */
-function formatHint(reason: string): string {
+function formatHint(reason: string, lang: Lang): string {
   return /failed to read WAV file/i.test(reason)
-    ? ' (whisper.cpp’s server reads other formats, such as voice notes, only when started with --convert, which needs ffmpeg)'
+    ? t(
+        lang,
+        ' (whisper.cpp’s server reads other formats, such as voice notes, only when started with --convert, which needs ffmpeg)',
+        ' (le serveur de whisper.cpp ne lit d’autres formats, comme les notes vocales, que lancé avec --convert, qui demande ffmpeg)',
+      )
     : '';
 }
 

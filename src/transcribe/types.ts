@@ -20,11 +20,16 @@ export interface Transcriber {
  */
 export type TranscriptionFailure = 'timeout' | 'failed' | 'setup' | 'empty' | 'aborted';
 
-/** Why there is no transcript, in words the user can act on (never a key, never a stack). */
+/**
+ * Why there is no transcript, in words the user can act on (never a key, never a stack): `message`
+ * for the log and the brain's note, `fr` for a reader in French (the service's or command's own
+ * words quoted in it stay as they are).
+ */
 export class TranscriptionError extends Error {
   constructor(
     readonly reason: TranscriptionFailure,
     message: string,
+    readonly fr: string,
   ) {
     super(message);
     this.name = 'TranscriptionError';
@@ -37,7 +42,12 @@ const NO_SPEECH = /^(\s*\[BLANK_AUDIO\]\s*)+$/i;
 /** The text as a transcript: trimmed, and an error when nothing was understood (no text, or whisper.cpp's "[BLANK_AUDIO]"). */
 export function transcriptOf(text: string): string {
   const trimmed = text.trim();
-  if (!trimmed || NO_SPEECH.test(trimmed))
-    throw new TranscriptionError('empty', 'nothing could be understood in this recording');
+  if (!trimmed || NO_SPEECH.test(trimmed)) {
+    throw new TranscriptionError(
+      'empty',
+      'nothing could be understood in this recording',
+      'rien n’a pu être compris dans cet enregistrement',
+    );
+  }
   return trimmed;
 }

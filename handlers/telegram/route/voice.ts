@@ -247,7 +247,7 @@ function logFailure(deps: BotDeps, ctx: Context, err: unknown): void {
 
 /** Why a recording has no transcript, in words the user can act on. */
 const reasonOf = (err: unknown, lang: Lang) =>
-  err instanceof TranscriptionError ? err.message : fetchFailureReason(err, lang);
+  err instanceof TranscriptionError ? t(lang, err.message, err.fr) : fetchFailureReason(err, lang);
 
 /** Said when a recording could not be transcribed; `captionSent`: its caption went to the brain without it. */
 function failureText(err: unknown, lang: Lang, captionSent: boolean): string {
