@@ -161,6 +161,7 @@ export function noVisionError(mode: ModeConfig, param: string): BrainstemError {
     'IMAGES_NOT_TAKEN',
     `The model of mode "${mode.id}" takes no images. Describe the image in words, switch to a mode that sees images (a Claude mode), or, if this model does see them (a vision model with its projector loaded), set modes.${mode.id}.vision to true.`,
     param,
+    `Le modèle du mode « ${mode.id} » ne prend pas d’images. Décrivez l’image avec des mots, passez à un mode qui voit les images (un mode Claude) ou, si ce modèle les voit (un modèle de vision avec son projecteur chargé), mettez modes.${mode.id}.vision à true.`,
   );
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomPng } from './helpers/images.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
@@ -55,5 +56,14 @@ describe('a kind of message brainstem does not take', () => {
     expect(told.text).toBe('⚙️ [proxy] GIFs are not supported: please send text, a photo or a document.');
     expect(h.tg.botMessages(115).map((m) => m.text)).toEqual([told.text]);
     expect(chats()).toBe(before);
+  });
+
+  it('a photo to a text-only mode is refused in French to a reader in French', async () => {
+    h.tg.user(117, { languageCode: 'fr' }).sendsPhoto(randomPng(4, 4), 'regarde');
+    const told = await reply(117, /images/);
+    expect(told.text).toMatch(
+      /^⚙️ \[proxy\] ⚠️ Le modèle du mode « local » ne prend pas d’images\. Décrivez l’image/,
+    );
+    expect(told.text).not.toMatch(/takes no images/);
   });
 });
