@@ -113,4 +113,14 @@ describe('a chat’s uploads folder that is a link to another place', () => {
       rmSync(elsewhere, { recursive: true, force: true });
     }
   });
+
+  it('a document a local model cannot read is told to a reader in French with its size in French', async () => {
+    h.tg
+      .user(116, { languageCode: 'fr' })
+      .sendsDocument('rapport.pdf', Buffer.from('%PDF-1.4\0binary'), 'résume', 'application/pdf');
+    const told = await h.tg.waitFor(() => h.tg.botMessages(116).find((m) => /rapport\.pdf/.test(m.text)));
+    expect(told.text).toBe(
+      '⚙️ [proxy] Le modèle local du mode local ne lit que du texte, et rapport.pdf (application/pdf, 15 octets) n’en est pas : rien ne lui a été envoyé. Envoyez le texte lui-même ou passez à un mode Claude (/mode), qui ouvre les fichiers.',
+    );
+  });
 });

@@ -302,6 +302,13 @@ interface SavedDocument {
   name: string;
   about: string;
   path: string;
+  mimeType: string | undefined;
+  size: number | undefined;
+}
+
+/** A document's type and size, for the brain (English) or a reader (`lang`): `application/pdf, 15 bytes`. */
+function aboutDocument(mimeType: string | undefined, size: number | undefined, lang: Lang = 'en'): string {
+  return [mimeType, size === undefined ? undefined : sizeText(size, lang)].filter(Boolean).join(', ');
 }
 
 /** Saves a document the user sent; undefined when it could not be (the user has been told why). */
@@ -315,10 +322,8 @@ async function saveDocument(
   const name = doc.file_name ?? `document-${doc.file_unique_id}`;
   const path = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
   if (!path) return undefined;
-  const about = [doc.mime_type, doc.file_size === undefined ? undefined : sizeText(doc.file_size)]
-    .filter(Boolean)
-    .join(', ');
-  return { ctx, name, about, path };
+  const about = aboutDocument(doc.mime_type, doc.file_size);
+  return { ctx, name, about, path, mimeType: doc.mime_type, size: doc.file_size };
 }
 
 /**
@@ -358,8 +363,10 @@ async function documentNotes(
       else unread.push(doc);
     }
     if (switcher.isSwitching() || switcher.active().id !== mode.id) continue;
-    for (const { ctx, name, about } of unread) {
+    for (const { ctx, name, mimeType, size } of unread) {
       // Telegram refusing the notice must not take the turn, and the other documents sent with this one, with it.
+      // Its type and size in the reader's words ("15 octets"), not the brain's.
+      const about = aboutDocument(mimeType, size, lang);
       await outputFor(ctx)
         .sendHtml(unreadableText(name, about, mode.id, deps, lang).text)
         .catch((err: unknown) =>

@@ -42,11 +42,11 @@ export class UploadsFolderElsewhere extends Error {
   }
 }
 
-/** A file size as people read it: `5 bytes`, `830 KB`, `4.2 MB`. */
-export function sizeText(bytes: number): string {
-  if (bytes < 1024) return `${bytes} bytes`;
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+/** A file size as people read it: `5 bytes`, `830 KB`, `4.2 MB` (in French `5 octets`, `830 Ko`, `4.2 Mo`). */
+export function sizeText(bytes: number, lang: Lang = 'en'): string {
+  if (bytes < 1024) return `${bytes} ${t(lang, 'bytes', 'octets')}`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} ${t(lang, 'KB', 'Ko')}`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} ${t(lang, 'MB', 'Mo')}`;
 }
 
 /**
