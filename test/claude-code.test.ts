@@ -718,7 +718,7 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
     expect(error).toEqual({
       kind: 'upstream_error',
       message: '⚙️ [proxy] Claude Code stopped without an answer (exit code 1).',
-      fr: '⚙️ [proxy] Claude Code s’est arrêté sans répondre (exit code 1).',
+      fr: '⚙️ [proxy] Claude Code s’est arrêté sans répondre (code de sortie 1).',
     });
   });
 
@@ -736,7 +736,7 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
       kind: 'upstream_error',
       message:
         "⚙️ [proxy] Claude Code stopped without an answer (exit code 1: TypeError: Cannot read properties of null (reading 'x')).",
-      fr: "⚙️ [proxy] Claude Code s’est arrêté sans répondre (exit code 1: TypeError: Cannot read properties of null (reading 'x')).",
+      fr: "⚙️ [proxy] Claude Code s’est arrêté sans répondre (code de sortie 1 : TypeError: Cannot read properties of null (reading 'x')).",
     });
   });
 
@@ -1094,9 +1094,10 @@ describe('failure classification from CLI output', () => {
   });
 
   it('a child killed by a signal is named', () => {
-    expect(classifyFailure({ stderr: '', signal: 'SIGKILL' }).message).toBe(
-      '⚙️ [proxy] Claude Code stopped without an answer (killed by SIGKILL).',
-    );
+    const failure = classifyFailure({ stderr: '', signal: 'SIGKILL' });
+    expect(failure.message).toBe('⚙️ [proxy] Claude Code stopped without an answer (killed by SIGKILL).');
+    // Brainstem's words around the signal are the reader's: no English in the French.
+    expect(failure.fr).toBe('⚙️ [proxy] Claude Code s’est arrêté sans répondre (tué par SIGKILL).');
   });
 });
 

@@ -213,8 +213,8 @@ export function classifyFailure(s: FailureSignals): BrainError {
   }
   return {
     kind: 'upstream_error',
-    message: `${PROXY_TAG} Claude Code stopped without an answer (${exitReason(s)}).`,
-    fr: `${PROXY_TAG} Claude Code s’est arrêté sans répondre (${exitReason(s)}).`,
+    message: `${PROXY_TAG} Claude Code stopped without an answer (${exitReason(s, 'en')}).`,
+    fr: `${PROXY_TAG} Claude Code s’est arrêté sans répondre (${exitReason(s, 'fr')}).`,
   };
 }
 
@@ -257,11 +257,15 @@ function formatUtc(ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 }
 
-function exitReason(s: FailureSignals): string {
-  if (s.signal) return `killed by ${s.signal}`;
+/** How the CLI ended, in brainstem's words for `lang` around its own (the signal, its stderr line). */
+function exitReason(s: FailureSignals, lang: Lang): string {
+  if (s.signal) return t(lang, `killed by ${s.signal}`, `tué par ${s.signal}`);
   const line = shortReason(s.stderr);
-  const code = s.exitCode === undefined ? 'no exit code' : `exit code ${s.exitCode}`;
-  return line ? `${code}: ${line}` : code;
+  const code =
+    s.exitCode === undefined
+      ? t(lang, 'no exit code', 'pas de code de sortie')
+      : t(lang, `exit code ${s.exitCode}`, `code de sortie ${s.exitCode}`);
+  return line ? `${code}${t(lang, ':', ' :')} ${line}` : code;
 }
 
 /** A thrown error's own line in a crash report: `TypeError: …`, `Error [ERR_X]: …`. */
