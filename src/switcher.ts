@@ -6,7 +6,7 @@ import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
 import { isBusy, type KeptWrites } from './db/kept-writes.js';
 import { Html, html } from './html.js';
-import { formatDuration, type Lang, type Said, saidIn, t, untranslated } from './i18n.js';
+import { formatDuration, type Lang, noticeLang, type Said, saidIn, t, untranslated } from './i18n.js';
 import { swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
@@ -776,21 +776,23 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     // The notice is stored before it is sent: kept behind another process's lock, it waits on disk
     // too (Notifier), and the one who asked hears the outcome from the switch's own reply meanwhile.
+    // A switch no chat asked for (the API, a brain's tool) speaks the notices' language, as they all do.
+    const lang = outcome.trigger.lang ?? noticeLang(this.deps.kv);
     if (outcome.ok) {
       logger.info({ from: outcome.from, to: outcome.to, ms: outcome.ms }, 'switch done');
-      notifier.notify({ kind: 'switch', text: this.wakeText(outcome) });
+      notifier.notify({ kind: 'switch', text: this.wakeText(outcome, lang) });
     } else if (!outcome.quiet && !done.ok) {
       // The log is the operator's, in English; the chat that asked has the reason in its language.
       logger.warn({ from: outcome.from, to: outcome.to, reason: tidy(done.reason.en) }, 'switch failed');
-      notifier.notify({ kind: 'switch_failed', text: this.failText(outcome) });
+      const reason = tidy(saidIn(done.reason, lang));
+      notifier.notify({ kind: 'switch_failed', text: this.failText({ ...outcome, reason }, lang) });
     }
     this.emit('switched', outcome);
     return outcome;
   }
 
   /** The wake notice: sent only once the new brain answered its readiness probe. */
-  wakeText(o: Extract<SwitchOutcome, { ok: true }>): Html {
-    const lang = o.trigger.lang;
+  wakeText(o: Extract<SwitchOutcome, { ok: true }>, lang: Lang): Html {
     const list = Html.join(
       this.deps.modes.all.map((m) => (m.id === o.to ? html`• <b>${m.id}</b>` : html`• ${m.id}`)),
       '\n',
@@ -816,12 +818,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     );
   }
 
-  failText(o: Extract<SwitchOutcome, { ok: false }>): Html {
+  /** The failure notice; `o.reason` is worded in `lang`. */
+  failText(o: Extract<SwitchOutcome, { ok: false }>, lang: Lang): Html {
     // A cut switch not resumed (resumeCut) took no time of this process's.
     const after = o.ms > 0 ? ` after ${formatDuration(o.ms)}` : '';
     const afterFr = o.ms > 0 ? ` après ${formatDuration(o.ms)}` : '';
     return t(
-      o.trigger.lang,
+      lang,
       html`Switch to <b>${o.to}</b> failed${after}: ${o.reason}. Still on <b>${o.from}</b>.`,
       html`Échec de la bascule vers <b>${o.to}</b>${afterFr} : ${o.reason}. Toujours en <b>${o.from}</b>.`,
     );

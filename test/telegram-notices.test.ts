@@ -2,6 +2,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { html } from '../src/html.js';
+import { NOTICE_LANG_KEY } from '../src/i18n.js';
 import type { LogRecord } from './helpers/logs.js';
 import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
@@ -126,4 +127,21 @@ describe('notices', () => {
     process.off('unhandledRejection', onUnhandled);
     expect(unhandled).toEqual([]);
   }, 40_000);
+
+  it('a switch no chat asked for (the API) is told to the notify chats in the notices’ language', async () => {
+    // As the owner's last message in French records it.
+    h.service.core.kv.set(NOTICE_LANG_KEY, 'fr');
+    try {
+      // The Claude modes' CLI does not exist here: the switch fails at once, with a reason in both languages.
+      const o = await h.service.core.switcher.switchTo('assistant', { source: 'api', by: 'api' });
+      expect(o.ok).toBe(false);
+      await h.service.core.notifier.flush();
+      const told = await h.tg.waitFor(() => notices(OWNER, /assistant/).at(-1));
+      expect(told.text).toMatch(
+        /^⚙️ \[proxy\] Échec de la bascule vers assistant après .+ : CLI Claude Code introuvable : « .+ » \(installez-le, .+\)\. Toujours en local\.$/,
+      );
+    } finally {
+      h.service.core.kv.set(NOTICE_LANG_KEY, 'en');
+    }
+  });
 });
