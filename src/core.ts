@@ -179,6 +179,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     switcher,
     ledger,
     notifier,
+    kv,
     audit,
     logger,
     ports,

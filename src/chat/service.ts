@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit.js';
 import { ACTIVE, type Config, type ModeConfig } from '../config.js';
 import type { Budgets } from '../credit/budget.js';
 import type { CreditMeter } from '../credit/meter.js';
+import type { KvStore } from '../db/index.js';
 import { BrainstemError } from '../errors.js';
 import type { Lang } from '../i18n.js';
 import { checkImages, isImagePart, noVisionError, takesImages } from '../images.js';
@@ -31,6 +32,8 @@ export interface ChatDeps {
   switcher: Switcher;
   ledger: UsageLedger;
   notifier: Notifier;
+  /** Where the notices' language is kept (noticeLang). */
+  kv: KvStore;
   audit: AuditLog;
   logger: Logger;
   readiness: ReadinessBoard;

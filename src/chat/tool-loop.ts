@@ -4,8 +4,9 @@ import type { Config, ModeConfig } from '../config.js';
 import { billingOf } from '../credit/billing.js';
 import type { Admission, Budgets } from '../credit/budget.js';
 import { type CreditMeter, creditSentence } from '../credit/meter.js';
+import { sayError } from '../errors.js';
 import { html } from '../html.js';
-import { type Lang, t } from '../i18n.js';
+import { type Lang, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { ModeRegistry } from '../modes.js';
 import { type Notifier, PROXY_TAG } from '../notices.js';
@@ -38,6 +39,8 @@ export interface AnswerDeps {
   switcher: Switcher;
   ledger: UsageLedger;
   notifier: Notifier;
+  /** Where the notices' language is kept (noticeLang). */
+  kv: { get(key: string): string | undefined };
   audit: AuditLog;
   logger: Logger;
   ports: ChatPorts;
@@ -240,8 +243,9 @@ export async function* answerTurn(
               // One renewal notice per hour at most, whatever the number of failing turns.
               deps.notifier.notify({
                 kind: 'auth',
-                // The brain's message quotes the upstream: plain text, escaped whole.
-                text: html`${failure.message}`,
+                // The brain's message quotes the upstream: plain text, escaped whole. In the notices'
+                // language, as every notice: not the turn's (one from the API has none).
+                text: html`${sayError(failure, noticeLang(deps.kv))}`,
                 dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
               });
             }
