@@ -256,6 +256,10 @@ describe('the meter', () => {
     expect(creditSentence(meter.reading(now))).toContain(
       'it is spent (Claude said so) until 2026-12-03 12:00 UTC, when Claude said it resets',
     );
+    // Read in French (the usage tool run from a French chat): the same facts, no English.
+    expect(creditSentence(meter.reading(now), 'fr')).toMatch(
+      /^Crédit mensuel Agent SDK de Claude : \$\d+\.\d+ dépensés sur \$10\.00 ce cycle \(\d+ %\), il reste \$\d+\.\d+ ; il est épuisé \(Claude l’a dit\) jusqu’au 2026-12-03 12:00 UTC, quand Claude a dit qu’il se renouvelle\.$/,
+    );
     // Past it, Claude takes turns again: the credit is not spent any more, whatever resetDay says.
     expect(meter.reading(resetsAt)).toMatchObject({ exhausted: false, left: 10 });
     // Without a reset from Claude, or one past the cycle's end, the cycle's end it is.

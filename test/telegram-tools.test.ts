@@ -533,6 +533,15 @@ describe('tools from Telegram', () => {
     expect(lastAudit('make_target')?.error).toMatch(/^TOOL_ABORTED/);
   });
 
+  it('the report shortcut said in French (« rapport ») answers in French, the credit sentence too', async () => {
+    const chat = -100_913;
+    h.tg.user(118, { chatId: chat, languageCode: 'fr' }).says('rapport');
+    const report = await reply(chat, /✅ report → usage/);
+    expect(report.text).toMatch(/\nConsommation depuis .* UTC : \$\d+\.\d\d, \d+ tours?, /);
+    expect(report.text).toContain('Aucun crédit Agent SDK n’est connu');
+    expect(report.text).not.toMatch(/Usage since|No Agent SDK credit| turns?,/);
+  });
+
   it('/usage chart sends the PNG as a photo with a caption; a bad period is explained', async () => {
     const user = h.tg.user(117);
     user.says('hello chart');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { CreditConfig } from '../config.js';
 import type { KvStore } from '../db/index.js';
-import { formatUtc } from '../i18n.js';
+import { formatUtc, type Lang } from '../i18n.js';
 import type { UsageLedger } from '../usage.js';
 import { type Cycle, cycleAt } from './cycle.js';
 import type { CreditAmount, CreditSource } from './plan.js';
@@ -151,9 +151,11 @@ export const day = (ms: number): string => formatUtc(ms).slice(0, 10);
 
 /**
  * The meter in one sentence, for the brain when the user asks about
- * consumption and for the usage tool's text.
+ * consumption (English) and for the usage tool's text (the reader's language:
+ * `report`, « rapport », run from a French chat).
  */
-export function creditSentence(r: CreditReading): string {
+export function creditSentence(r: CreditReading, lang: Lang = 'en'): string {
+  if (lang === 'fr') return creditSentenceFr(r);
   const api = r.apiSpent > 0 ? ` API-key turns cost ${usd(r.apiSpent)} this cycle, outside the credit.` : '';
   if (r.billedBy) {
     return `Claude's Agent SDK credit does not apply: every Claude mode is billed per token (${r.billedBy}).${api}`;
@@ -172,4 +174,28 @@ export function creditSentence(r: CreditReading): string {
         ? `${pace} it runs out on ${day(r.runOutAt)}, before ${reset}`
         : `${pace} it lasts until ${reset}`;
   return `Claude's monthly Agent SDK credit${plan}: ${usd(r.spent)} of ${usd(r.credit.usd)} spent this cycle (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left; ${forecast}.${api}`;
+}
+
+/** creditSentence in French: the same facts, for a reader in French. */
+function creditSentenceFr(r: CreditReading): string {
+  const api =
+    r.apiSpent > 0 ? ` Les tours sur clé API ont coûté ${usd(r.apiSpent)} ce cycle, hors crédit.` : '';
+  if (r.billedBy) {
+    return `Le crédit Agent SDK de Claude ne s’applique pas : chaque mode Claude est facturé au token (${r.billedBy}).${api}`;
+  }
+  if (!r.credit) {
+    return `Aucun crédit Agent SDK n’est connu (claude.credit.monthlyUsd absent ou à 0, et pas d’abonnement dans le fichier d’identifiants) : les tours Claude sur l’abonnement ont coûté ${usd(r.spent)} depuis le ${day(r.cycle.start)}.${api}`;
+  }
+  const plan = r.credit.plan ? ` (${r.credit.plan})` : '';
+  // "renouvellement" takes its article from what comes before it: jusqu’au, avant le.
+  const reset = `renouvellement du ${formatUtc(r.cycle.end)}`;
+  const pace = `au rythme des 7 derniers jours (${usd(r.pacePerDay)}/jour),`;
+  const forecast = r.exhausted
+    ? `il est épuisé${r.spentReported ? ' (Claude l’a dit)' : ''} jusqu’au ${r.until !== undefined && r.until < r.cycle.end ? `${formatUtc(r.until)}, quand Claude a dit qu’il se renouvelle` : reset}`
+    : r.runOutAt === undefined
+      ? `rien n’a été dépensé ces 7 derniers jours : il tient jusqu’au ${reset}`
+      : r.runOutAt < r.cycle.end
+        ? `${pace} il sera épuisé le ${day(r.runOutAt)}, avant le ${reset}`
+        : `${pace} il tient jusqu’au ${reset}`;
+  return `Crédit mensuel Agent SDK de Claude${plan} : ${usd(r.spent)} dépensés sur ${usd(r.credit.usd)} ce cycle (${percent(r.share ?? 0)}), il reste ${usd(r.left ?? 0)} ; ${forecast}.${api}`;
 }

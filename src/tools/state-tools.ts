@@ -2,7 +2,7 @@ import type { Core } from '../core.js';
 import { creditSentence } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
 import { freshStart } from '../fresh-start.js';
-import { formatUtc } from '../i18n.js';
+import { colon, formatUtc, t } from '../i18n.js';
 import { shorten } from '../text.js';
 import { formatTotals, parseSince } from '../usage-summary.js';
 import { type AnyTool, defineTool, type ToolRegistry } from './registry.js';
@@ -52,13 +52,19 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
       description:
         'Brain usage measured by brainstem (cost, tokens, turns) since a time: 24h, 7d, 30d, today, month, all, or an ISO date; and the monthly Agent SDK credit: spent this cycle and its share, left, 7-day pace, run-out date, renewal.',
       authorize: (input) => void sinceOf(input.since),
-      run: async (input) => {
+      run: async (input, ctx) => {
         const report = core.ledger.report(sinceOf(input.since));
         const credit = core.meter.reading();
+        // Read in a chat (/run usage, the `report` shortcut, « rapport »), in its reader's language.
+        const lang = ctx.lang ?? 'en';
         const lines = [
-          `Usage since ${formatUtc(report.since)}: ${formatTotals(report.totals)}`,
-          ...report.byMode.map((m) => `- ${m.mode}: ${formatTotals(m)}`),
-          creditSentence(credit),
+          t(
+            lang,
+            `Usage since ${formatUtc(report.since)}: ${formatTotals(report.totals)}`,
+            `Consommation depuis ${formatUtc(report.since)} : ${formatTotals(report.totals, 'fr')}`,
+          ),
+          ...report.byMode.map((m) => `- ${m.mode}${colon(lang)} ${formatTotals(m, lang)}`),
+          creditSentence(credit, lang),
         ];
         return { data: { ...report, credit }, output: lines.join('\n') };
       },
