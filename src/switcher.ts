@@ -587,7 +587,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   /**
    * After a failed swap had stopped the model loaded before: unloads what was
    * half started and starts the previous model again, so the mode the user is
-   * told they are still on can answer. Returns what to add to the failure's reason.
+   * told they are still on can answer. Returns what to add to the failure's reason
+   * (in French after a space, as French puts one before a semicolon).
    */
   private async restore(previous: string, failed: string | undefined): Promise<Said> {
     const { modes, config, logger } = this.deps;
@@ -603,11 +604,11 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     });
     if (swap.ok) {
       this.keepLoaded(previous);
-      return { en: `; model ${previous} was started again`, fr: `; le modèle ${previous} a été relancé` };
+      return { en: `; model ${previous} was started again`, fr: ` ; le modèle ${previous} a été relancé` };
     }
     return {
       en: `; starting model ${previous} again failed too (${swap.reason.en}), so ${owner?.id ?? 'its mode'} cannot answer until it is started (send /mode ${owner?.id ?? previous} to try again)`,
-      fr: `; relancer le modèle ${previous} a échoué aussi (${swap.reason.fr}) : ${owner?.id ?? 'son mode'} ne peut pas répondre tant qu’il n’est pas relancé (envoyez /mode ${owner?.id ?? previous} pour réessayer)`,
+      fr: ` ; relancer le modèle ${previous} a échoué aussi (${swap.reason.fr}) : ${owner?.id ?? 'son mode'} ne peut pas répondre tant qu’il n’est pas relancé (envoyez /mode ${owner?.id ?? previous} pour réessayer)`,
     };
   }
 

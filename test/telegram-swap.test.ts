@@ -87,6 +87,16 @@ describe('model swaps', { timeout: 120_000 }, () => {
     await reply(112, /^echo: are you there\?$/);
   });
 
+  it('a failed swap is told to a reader in French in French, French typography included', async () => {
+    expect(h.service.core.switcher.active().id).toBe('qwen');
+    h.tg.user(118, { languageCode: 'fr' }).says('/mode coder');
+    const failed = await reply(118, /❌ Échec de la bascule vers coder/);
+    expect(failed.text).toMatch(
+      /^⚙️ \[proxy\] ❌ Échec de la bascule vers coder : le modèle n’est pas devenu prêt : .+ ; le modèle qwen a été relancé\. Toujours en qwen\.$/s,
+    );
+    expect(failed.text).not.toMatch(/\S; /);
+  });
+
   it('asking for the active mode starts its model again when it went down behind brainstem', async () => {
     expect(h.service.core.switcher.active().id).toBe('qwen');
     // A reboot or an OOM kill: the model is gone, brainstem still has it as loaded.
