@@ -130,6 +130,16 @@ export function sayError(e: { message: string; fr?: string | undefined }, lang: 
   return lang === 'fr' && e.fr ? e.fr : e.message;
 }
 
+/**
+ * A thrown error's message for a reader in `lang`: its French wording when it has one (a
+ * BrainstemError, a DatabaseLockedError), else its own words.
+ */
+export function sayThrown(err: unknown, lang: Lang | undefined): string {
+  if (!(err instanceof Error)) return String(err);
+  const fr = (err as { fr?: unknown }).fr;
+  return sayError({ message: err.message, fr: typeof fr === 'string' ? fr : undefined }, lang) || String(err);
+}
+
 export function isBrainstemError(e: unknown): e is BrainstemError {
   return e instanceof BrainstemError;
 }

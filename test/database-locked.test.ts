@@ -107,6 +107,26 @@ describe('while another process holds the state database', () => {
     await vi.waitFor(() => expect(h.service.core.kv.get(NOTICE_LANG_KEY)).toBe('en'), { timeout: 20_000 });
   });
 
+  it('/new refused by the lock says why in French to a reader in French', async () => {
+    const u = h.tg.user(116, { languageCode: 'fr' });
+    u.says('avant le verrou');
+    await reply(116, /^echo: avant le verrou$/);
+    const lock = hold();
+    try {
+      u.says('/new');
+      const failed = await reply(116, /\/new a échoué/);
+      expect(failed.text).toBe(
+        '⚙️ [proxy] ⚠️ /new a échoué : la base de données d’état est verrouillée par un autre processus (un shell sqlite3, une sauvegarde, un autre brainstem). La conversation continue telle quelle ; renvoyez /new dans un instant.',
+      );
+    } finally {
+      release(lock);
+    }
+    // The next tests' notices speak English again.
+    h.tg.user(116, { languageCode: 'en' }).says('hello');
+    await reply(116, /^echo: hello$/);
+    await vi.waitFor(() => expect(h.service.core.kv.get(NOTICE_LANG_KEY)).toBe('en'), { timeout: 20_000 });
+  });
+
   it('a notice is recorded and sent once the lock is gone, once', async () => {
     const lock = hold();
     h.service.core.notifier.notify({ kind: 'upgrade', text: html`told under a lock` });

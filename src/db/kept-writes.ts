@@ -30,6 +30,9 @@ export function withoutWaiting<T>(db: Db, fn: () => T): T {
 export class DatabaseLockedError extends Error {
   /** As SQLite's own, so isBusy() knows it. */
   readonly code = 'SQLITE_BUSY';
+  /** The message for a reader in French (sayError), where a chat shows why something failed. */
+  readonly fr =
+    'la base de données d’état est verrouillée par un autre processus (un shell sqlite3, une sauvegarde, un autre brainstem)';
   constructor() {
     super('the state database is locked by another process (a sqlite3 shell, a backup, another brainstem)');
     this.name = 'DatabaseLockedError';

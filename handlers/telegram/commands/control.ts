@@ -1,4 +1,5 @@
 import type { Bot } from 'grammy';
+import { sayThrown } from '../../../src/errors.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
@@ -84,7 +85,7 @@ const fresh: BotCommandHandler = async (
       } catch (err) {
         // Nothing was reset (the history is cleared first): said, or the user thinks it was.
         logger.error({ err, chatId }, '/new failed');
-        const why = escapeHtml((err as Error).message || String(err));
+        const why = escapeHtml(sayThrown(err, lang));
         await out.sendHtml(
           t(
             lang,

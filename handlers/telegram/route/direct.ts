@@ -1,6 +1,6 @@
 import type { Approver, ChatMessage, TurnEvent } from '../../../brains/types.js';
 import type { Core } from '../../../src/core.js';
-import { isBrainstemError, sayError } from '../../../src/errors.js';
+import { sayError, sayThrown } from '../../../src/errors.js';
 import { freshStart } from '../../../src/fresh-start.js';
 import type { Lang } from '../../../src/i18n.js';
 import { type ImageData, imagePart } from '../../../src/images.js';
@@ -96,9 +96,8 @@ export class DirectRoute implements Route {
           yield ev;
       }
     } catch (err) {
-      // A refusal of brainstem's (a photo to a text-only mode) carries its French too.
-      const message = isBrainstemError(err) ? sayError(err, input.lang) : (err as Error).message;
-      yield { type: 'error', message: message || String(err) };
+      // A refusal of brainstem's (a photo to a text-only mode, a locked database) carries its French too.
+      yield { type: 'error', message: sayThrown(err, input.lang) };
     } finally {
       // Answers brainstem gave itself (help, switch replies) are not part of the conversation.
       // The history keeps text: a later turn is told the photos were there (a resumed Claude session still has them).

@@ -1,5 +1,5 @@
 import { GrammyError, HttpError } from 'grammy';
-import { isBrainstemError, sayError } from '../../../src/errors.js';
+import { sayThrown } from '../../../src/errors.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { shorten } from '../../../src/text.js';
 
@@ -12,9 +12,9 @@ import { shorten } from '../../../src/text.js';
 export function failureReason(err: unknown, lang: Lang): string {
   const telegram = telegramReason(err, lang);
   if (telegram !== undefined) return telegram;
-  if (isBrainstemError(err)) return sayError(err, lang);
-  // brainstem's own errors say what happened ("the state database is locked by another process").
-  return (err instanceof Error ? err.message : '') || String(err);
+  // brainstem's own errors say what happened ("the state database is locked by another process"),
+  // in French too when they carry it.
+  return sayThrown(err, lang);
 }
 
 /** A refusal from Telegram, or a failure to reach it, in words; undefined for any other error. */
