@@ -8,6 +8,7 @@ import type {
 } from 'echarts/components';
 import type { ComposeOption } from 'echarts/core';
 import { type CreditReading, day, percent, usd } from './credit/meter.js';
+import { type Lang, t } from './i18n.js';
 import { onFirstUse } from './lazy.js';
 import { subprocesses } from './subprocesses.js';
 import type { UsageLedger } from './usage.js';
@@ -58,8 +59,9 @@ export async function renderUsageChart(
   ledger: UsageLedger,
   since: number,
   until = Date.now() + 1,
+  lang: Lang = 'en',
 ): Promise<Buffer> {
-  return toPng(chartOption(ledger.dailyByMode(since, until), since, until));
+  return toPng(chartOption(ledger.dailyByMode(since, until), since, until, lang));
 }
 
 /**
@@ -67,9 +69,13 @@ export async function renderUsageChart(
  * hour), the credit as a line, and the forecast at the 7-day pace from now to
  * the renewal. Needs a reading with a credit.
  */
-export async function renderCreditChart(ledger: UsageLedger, r: CreditReading): Promise<Buffer> {
+export async function renderCreditChart(
+  ledger: UsageLedger,
+  r: CreditReading,
+  lang: Lang = 'en',
+): Promise<Buffer> {
   const hours = ledger.hourlySpend('subscription', r.cycle.start, r.now + 1);
-  return toPng(creditChartOption(hours, r));
+  return toPng(creditChartOption(hours, r, lang));
 }
 
 async function toPng(option: ChartOption): Promise<Buffer> {
@@ -93,8 +99,12 @@ async function toPng(option: ChartOption): Promise<Buffer> {
 
 type Row = ReturnType<UsageLedger['dailyByMode']>[number];
 
-/** What the usage chart draws (exported for the tests, which cannot read a PNG's bars). */
-export function chartOption(rows: Row[], since: number, until: number): ChartOption {
+/**
+ * What the usage chart draws (exported for the tests, which cannot read a PNG's bars); its words
+ * in the reader's language (a French chat's /usage chart), the HTTP API's in English.
+ */
+export function chartOption(rows: Row[], since: number, until: number, lang: Lang = 'en'): ChartOption {
+  const tokensName = t(lang, 'tokens', 'jetons');
   const days = dayAxis(rows, since, until);
   const index = new Map(days.map((d, i) => [d, i]));
   // Only modes that cost something get a bar (a local model costs 0; its tokens are in the line).
@@ -103,7 +113,7 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
   const costliest = [...spent].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const charted = namedModes(costliest);
   const others = charted.others.length;
-  const othersName = `${others} other modes`;
+  const othersName = t(lang, `${others} other modes`, `${others} autres modes`);
   const modes = charted.named.map(([m]) => m).sort();
   const bars = [...modes, ...(others > 0 ? [othersName] : [])];
   const cost = new Map(bars.map((m) => [m, days.map(() => 0)]));
@@ -131,15 +141,23 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
     textStyle: { fontFamily: 'sans-serif', color: '#333' },
     color: PALETTE,
     title: {
-      text: `brainstem usage, ${days[0]} → ${days[days.length - 1]} (UTC)`,
+      text: t(
+        lang,
+        `brainstem usage, ${days[0]} → ${days[days.length - 1]} (UTC)`,
+        `Consommation de brainstem, ${days[0]} → ${days[days.length - 1]} (UTC)`,
+      ),
       subtext: empty
-        ? 'no brain turns in this period'
-        : `$${totals.cost.toFixed(2)} · ${totals.turns} ${totals.turns === 1 ? 'turn' : 'turns'} · tokens in ${formatTokens(totals.input)}, out ${formatTokens(totals.output)}, cache read ${formatTokens(totals.cacheRead)}, cache write ${formatTokens(totals.cacheWrite)}`,
+        ? t(lang, 'no brain turns in this period', 'aucun tour de cerveau sur cette période')
+        : t(
+            lang,
+            `$${totals.cost.toFixed(2)} · ${totals.turns} ${totals.turns === 1 ? 'turn' : 'turns'} · tokens in ${formatTokens(totals.input)}, out ${formatTokens(totals.output)}, cache read ${formatTokens(totals.cacheRead)}, cache write ${formatTokens(totals.cacheWrite)}`,
+            `$${totals.cost.toFixed(2)} · ${totals.turns} ${totals.turns > 1 ? 'tours' : 'tour'} · jetons en entrée ${formatTokens(totals.input)}, en sortie ${formatTokens(totals.output)}, cache lu ${formatTokens(totals.cacheRead)}, cache écrit ${formatTokens(totals.cacheWrite)}`,
+          ),
       ...TITLE_STYLE,
     },
     legend: {
       ...LEGEND_STYLE,
-      data: [...bars, ...(empty ? [] : ['tokens'])],
+      data: [...bars, ...(empty ? [] : [tokensName])],
     },
     grid: { left: 80, right: 90, top: 140, bottom: 60 },
     xAxis: {
@@ -150,14 +168,14 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
     yAxis: [
       {
         type: 'value',
-        name: 'cost (USD)',
+        name: t(lang, 'cost (USD)', 'coût (USD)'),
         nameTextStyle: { fontSize: 13 },
         min: 0,
         axisLabel: { fontSize: 12, formatter: (v: number) => `$${v < 10 ? v.toFixed(2) : v.toFixed(0)}` },
       },
       {
         type: 'value',
-        name: 'tokens',
+        name: tokensName,
         nameTextStyle: { fontSize: 13 },
         min: 0,
         splitLine: { show: false },
@@ -181,7 +199,7 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
         : [
             {
               type: 'line',
-              name: 'tokens',
+              name: tokensName,
               yAxisIndex: 1,
               color: TOKEN_COLOR,
               symbol: days.length > 60 ? 'none' : 'circle',
@@ -198,7 +216,7 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
             left: 'center',
             top: 'middle',
             style: {
-              text: 'No usage recorded in this period',
+              text: t(lang, 'No usage recorded in this period', 'Aucune consommation sur cette période'),
               fontSize: 22,
               fontFamily: 'sans-serif',
               fill: '#888',
@@ -209,7 +227,18 @@ export function chartOption(rows: Row[], since: number, until: number): ChartOpt
   };
 }
 
-function creditChartOption(hours: { hour: number; costUsd: number }[], r: CreditReading): ChartOption {
+/** What the credit chart draws (exported for the tests), in the reader's language. */
+export function creditChartOption(
+  hours: { hour: number; costUsd: number }[],
+  r: CreditReading,
+  lang: Lang,
+): ChartOption {
+  // The series' names, which the legend lists.
+  const names = {
+    spent: t(lang, 'spent', 'dépensé'),
+    forecast: t(lang, 'forecast', 'prévision'),
+    credit: t(lang, 'credit', 'crédit'),
+  };
   const credit = r.credit?.usd ?? 0;
   let total = 0;
   // A step per hour with spending, from 0 at the cycle's start to now.
@@ -229,11 +258,19 @@ function creditChartOption(hours: { hour: number; costUsd: number }[], r: Credit
   const runOut =
     r.exhausted || r.runOutAt === undefined
       ? r.exhausted
-        ? 'spent'
-        : 'nothing spent in the last 7 days'
+        ? t(lang, 'spent', 'épuisé')
+        : t(lang, 'nothing spent in the last 7 days', 'rien dépensé ces 7 derniers jours')
       : r.runOutAt < r.cycle.end
-        ? `runs out on ${day(r.runOutAt)} at ${usd(r.pacePerDay)}/day`
-        : `lasts until the renewal at ${usd(r.pacePerDay)}/day`;
+        ? t(
+            lang,
+            `runs out on ${day(r.runOutAt)} at ${usd(r.pacePerDay)}/day`,
+            `épuisé le ${day(r.runOutAt)} à ${usd(r.pacePerDay)}/jour`,
+          )
+        : t(
+            lang,
+            `lasts until the renewal at ${usd(r.pacePerDay)}/day`,
+            `tient jusqu’au renouvellement à ${usd(r.pacePerDay)}/jour`,
+          );
   return {
     animation: false,
     // The time axis' ticks and labels in UTC, as the title and the cycle are: ECharts uses the
@@ -242,13 +279,21 @@ function creditChartOption(hours: { hour: number; costUsd: number }[], r: Credit
     backgroundColor: '#ffffff',
     textStyle: { fontFamily: 'sans-serif', color: '#333' },
     title: {
-      text: `Agent SDK credit, cycle ${day(r.cycle.start)} → ${day(r.cycle.end)} (UTC)`,
-      subtext: `${usd(r.spent)} of ${usd(credit)} spent (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left · ${runOut}`,
+      text: t(
+        lang,
+        `Agent SDK credit, cycle ${day(r.cycle.start)} → ${day(r.cycle.end)} (UTC)`,
+        `Crédit Agent SDK, cycle ${day(r.cycle.start)} → ${day(r.cycle.end)} (UTC)`,
+      ),
+      subtext: t(
+        lang,
+        `${usd(r.spent)} of ${usd(credit)} spent (${percent(r.share ?? 0)}), ${usd(r.left ?? 0)} left · ${runOut}`,
+        `${usd(r.spent)} dépensés sur ${usd(credit)} (${percent(r.share ?? 0)}), il reste ${usd(r.left ?? 0)} · ${runOut}`,
+      ),
       ...TITLE_STYLE,
     },
     legend: {
       ...LEGEND_STYLE,
-      data: ['spent', 'forecast', 'credit'],
+      data: [names.spent, names.forecast, names.credit],
     },
     grid: { left: 80, right: 60, top: 140, bottom: 60 },
     xAxis: {
@@ -267,7 +312,7 @@ function creditChartOption(hours: { hour: number; costUsd: number }[], r: Credit
     series: [
       {
         type: 'line',
-        name: 'spent',
+        name: names.spent,
         step: 'end',
         symbol: 'none',
         color: PALETTE[0],
@@ -277,7 +322,7 @@ function creditChartOption(hours: { hour: number; costUsd: number }[], r: Credit
       },
       {
         type: 'line',
-        name: 'forecast',
+        name: names.forecast,
         symbol: 'none',
         color: PALETTE[1],
         lineStyle: { width: 2, type: 'dashed' },
@@ -285,7 +330,7 @@ function creditChartOption(hours: { hour: number; costUsd: number }[], r: Credit
       },
       {
         type: 'line',
-        name: 'credit',
+        name: names.credit,
         symbol: 'none',
         color: TOKEN_COLOR,
         lineStyle: { width: 2 },

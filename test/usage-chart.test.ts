@@ -9,7 +9,7 @@ import type { CreditReading } from '../src/credit/meter.js';
 import { type Db, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { UsageLedger } from '../src/usage.js';
-import { chartOption, renderCreditChart, renderUsageChart } from '../src/usage-chart.js';
+import { chartOption, creditChartOption, renderCreditChart, renderUsageChart } from '../src/usage-chart.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const DAY = 86_400_000;
@@ -117,6 +117,17 @@ describe('usage chart', () => {
     // One turn is "1 turn", not "1 turns".
     const one = chartOption(rows.slice(-1), Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`));
     expect((one.title as { subtext: string }).subtext).toMatch(/^\$[\d.]+ · 1 turn · /);
+    // For a French chat's /usage chart, every word on it in French: title, totals, legend, axes.
+    const fr = chartOption(rows, Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`), 'fr');
+    const title = fr.title as { text: string; subtext: string };
+    expect(title.text).toBe(`Consommation de brainstem, ${day} → ${day} (UTC)`);
+    expect(title.subtext).toMatch(
+      /^\$55\.00 · 11 tours · jetons en entrée 110, en sortie 110, cache lu 0, cache écrit 0$/,
+    );
+    expect((fr.legend as { data: string[] }).data.slice(-2)).toEqual(['3 autres modes', 'jetons']);
+    expect((fr.yAxis as { name: string }[]).map((a) => a.name)).toEqual(['coût (USD)', 'jetons']);
+    const empty = chartOption([], Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`), 'fr');
+    expect((empty.title as { subtext: string }).subtext).toBe('aucun tour de cerveau sur cette période');
   });
 
   it('draws the credit chart’s days in UTC, as its title says, whatever the server’s time zone', async () => {
@@ -133,6 +144,13 @@ describe('usage chart', () => {
       exhausted: false,
       apiSpent: 0,
     };
+    // For a French chat, in French: title, totals, forecast and the legend's series.
+    const fr = creditChartOption([], reading, 'fr');
+    expect((fr.title as { text: string }).text).toBe('Crédit Agent SDK, cycle 2026-11-01 → 2026-12-01 (UTC)');
+    expect((fr.title as { subtext: string }).subtext).toMatch(
+      /^\$6\.00 dépensés sur \$20\.00 \(30 %\), il reste \$14\.00 · tient jusqu’au renouvellement à \$0\.50\/jour$/,
+    );
+    expect((fr.legend as { data: string[] }).data).toEqual(['dépensé', 'prévision', 'crédit']);
     const tz = process.env.TZ;
     try {
       process.env.TZ = 'UTC';

@@ -59,7 +59,7 @@ export async function sendUsageChart(
       return;
     }
     await out.typing('upload_photo').catch(() => undefined);
-    const png = await renderCreditChart(ledger, credit);
+    const png = await renderCreditChart(ledger, credit, lang);
     await out.sendFile('photo', new InputFile(png, 'brainstem-credit.png'), {
       // Plain text, like the other caption: nothing Telegram could fail to parse.
       caption: `${PROXY_TAG} ${creditStatusLine(credit, lang).join('')}`,
@@ -85,7 +85,7 @@ export async function sendUsageChart(
   }
   // Rendering takes a moment (over a second the first time): show that a picture is coming.
   await out.typing('upload_photo').catch(() => undefined);
-  const png = await renderUsageChart(ledger, since, now + 1);
+  const png = await renderUsageChart(ledger, since, now + 1, lang);
   const totals = ledger.totals(since, now + 1);
   // A plain caption: nothing to escape, nothing Telegram could fail to parse.
   const caption = t(
