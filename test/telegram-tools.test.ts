@@ -586,6 +586,19 @@ describe('a shortcut word with a confirmation ("deploy yes")', () => {
     expect(lastAudit('make_target')).toMatchObject({ caller: 'telegram:113', ok: true });
   });
 
+  it('an approver answering for someone else reads the toast in their own language', async () => {
+    const GROUP = -100_914;
+    const asked = h.tg.user(115, { chatId: GROUP }).says('deploy yes');
+    const question = await reply(GROUP, /Run make deploy\?/);
+    expect(question.replyTo).toBe(asked);
+    const [ok] = buttonsOf(question).map((b) => b.callback_data);
+    const approver = h.tg.user(OWNER, { chatId: GROUP, languageCode: 'fr' });
+    expect((await answerTo(approver.presses(question.messageId, ok ?? ''))).text).toBe('C’est parti…');
+    // The question, the chat's, stays in the asker's language.
+    await h.tg.waitFor(() => /exit 0/.test(question.text));
+    expect(question.text).not.toMatch(/code de sortie/);
+  });
+
   it('in French too ("déploie oui")', async () => {
     h.tg.user(117, { languageCode: 'fr' }).says('Déploie oui');
     const question = await reply(117, /Lancer make deploy \?/);

@@ -282,8 +282,10 @@ export class Dialogs {
     const press = pressSchema.safeParse(ctx.callbackQuery?.data);
     const from = ctx.from;
     if (!press.success || !from) return false;
+    // A toast is the presser's (an approver answering for someone else reads theirs); the
+    // question's message stays in the chat's language, the asker's.
+    const lang = langOf(from.language_code);
     if (from.id !== req.askerId && !this.opts.approvers.has(from.id)) {
-      const lang = langOf(from.language_code);
       await ctx
         .answerCallbackQuery({
           text: t(
@@ -308,7 +310,7 @@ export class Dialogs {
     if (!open || !question || messageId === undefined || this.open.get(key) !== open) {
       await ctx
         .answerCallbackQuery({
-          text: t(req.lang, 'Too late: nothing ran.', 'Trop tard : rien n’a été lancé.'),
+          text: t(lang, 'Too late: nothing ran.', 'Trop tard : rien n’a été lancé.'),
         })
         .catch(noop);
       return true;
@@ -317,14 +319,14 @@ export class Dialogs {
     this.forget(key);
     if (press.data.choice === 'no') {
       const by = from.id === req.askerId ? '' : ` (${from.first_name})`;
-      await ctx.answerCallbackQuery({ text: t(req.lang, 'Cancelled', 'Annulé') }).catch(noop);
+      await ctx.answerCallbackQuery({ text: t(lang, 'Cancelled', 'Annulé') }).catch(noop);
       await this.conclude(
         open,
         t(req.lang, `✖️ Cancelled${by}: nothing ran.`, `✖️ Annulé${by} : rien n’a été lancé.`),
       );
       return true;
     }
-    await ctx.answerCallbackQuery({ text: t(req.lang, 'Running…', 'C’est parti…') }).catch(noop);
+    await ctx.answerCallbackQuery({ text: t(lang, 'Running…', 'C’est parti…') }).catch(noop);
     submitToolRun(this.chat, {
       chatId: req.chatId,
       topicId: req.topicId,
