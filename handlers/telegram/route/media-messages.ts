@@ -13,7 +13,7 @@ import { stopReasonOf } from '../turns.js';
 import { AlbumCollector, type Gathering } from './album.js';
 import { documentText, INLINE_MAX_BYTES } from './document-text.js';
 import { takenText } from './edits.js';
-import { downloadTelegramImage, fetchFailureReason, imageInFile, sizeText } from './media.js';
+import { aboutFile, downloadTelegramImage, fetchFailureReason, imageInFile, sizeText } from './media.js';
 import { save, submitTurn, type TurnContent, type TurnStart, unsupportedText } from './messages.js';
 import type { HeldMessage } from './queued-messages.js';
 import { type FileKind, SentFiles } from './sent-files.js';
@@ -306,11 +306,6 @@ interface SavedDocument {
   size: number | undefined;
 }
 
-/** A document's type and size, for the brain (English) or a reader (`lang`): `application/pdf, 15 bytes`. */
-function aboutDocument(mimeType: string | undefined, size: number | undefined, lang: Lang = 'en'): string {
-  return [mimeType, size === undefined ? undefined : sizeText(size, lang)].filter(Boolean).join(', ');
-}
-
 /** Saves a document the user sent; undefined when it could not be (the user has been told why). */
 async function saveDocument(
   deps: BotDeps,
@@ -322,7 +317,7 @@ async function saveDocument(
   const name = doc.file_name ?? `document-${doc.file_unique_id}`;
   const path = await save(deps, ctx, { fileId: doc.file_id, name, size: doc.file_size }, lang);
   if (!path) return undefined;
-  const about = aboutDocument(doc.mime_type, doc.file_size);
+  const about = aboutFile(doc.mime_type, doc.file_size);
   return { ctx, name, about, path, mimeType: doc.mime_type, size: doc.file_size };
 }
 
@@ -366,7 +361,7 @@ async function documentNotes(
     for (const { ctx, name, mimeType, size } of unread) {
       // Telegram refusing the notice must not take the turn, and the other documents sent with this one, with it.
       // Its type and size in the reader's words ("15 octets"), not the brain's.
-      const about = aboutDocument(mimeType, size, lang);
+      const about = aboutFile(mimeType, size, lang);
       await outputFor(ctx)
         .sendHtml(unreadableText(name, about, mode.id, deps, lang).text)
         .catch((err: unknown) =>

@@ -49,6 +49,11 @@ export function sizeText(bytes: number, lang: Lang = 'en'): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} ${t(lang, 'MB', 'Mo')}`;
 }
 
+/** A file's type and size, for the brain (English) or a reader (`lang`): `application/pdf, 15 bytes`. */
+export function aboutFile(mimeType: string | undefined, size: number | undefined, lang: Lang = 'en'): string {
+  return [mimeType, size === undefined ? undefined : sizeText(size, lang)].filter(Boolean).join(', ');
+}
+
 /**
  * Why a file the user sent could not be fetched, in words they can act on.
  * grammY's own text ("Call to 'getFile' failed! (400: …)") goes to the log only.

@@ -1,7 +1,7 @@
 import type { Chat, ExternalReplyInfo, Message, MessageOrigin, User } from 'grammy/types';
 import { formatUtc } from '../../../src/i18n.js';
 import { headChars } from '../../../src/text.js';
-import { sizeText } from './media.js';
+import { aboutFile } from './media.js';
 
 /** Characters of the replied-to message the brain gets; a longer one is cut, and the brain is told so. */
 const MAX_QUOTE_CHARS = 2_000;
@@ -153,10 +153,9 @@ function heldBy(m: Holding): string | undefined {
   if (m.animation) return 'a GIF';
   const file = m.document ?? m.audio;
   if (file) {
-    const about = [file.mime_type, file.file_size === undefined ? undefined : sizeText(file.file_size)];
     const kind = m.document ? 'the document' : 'the audio file';
     const name = file.file_name ? ` "${file.file_name}"` : '';
-    const details = about.filter(Boolean).join(', ');
+    const details = aboutFile(file.mime_type, file.file_size);
     return `${kind}${name}${details ? ` (${details})` : ''}`;
   }
   if (m.photo || m.live_photo) return 'a photo';
