@@ -639,6 +639,40 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(h.fake.mainRequests()).toHaveLength(2);
   });
 
+  it('under claude.maxProcesses, counts on a process already leaving instead of closing another warm one', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { claude: { maxProcesses: 2 } });
+    h.fake.script(() => text('ok'));
+    const signal = new AbortController().signal;
+    const turn = async (key: string) => textOf(await collect(h.brain.turn(userTurn('hi', { key }), signal)));
+    const evicted = () =>
+      h.logs.filter((l) => l.msg === 'closing warm Claude process' && l.why === 'evicted');
+    // Stopped, a process being closed stays on its way out until its grace time ends it (SIGKILL).
+    const closeStopped = (pid: number) => {
+      process.kill(pid, 'SIGSTOP');
+      ctx.onTestFinished(() => {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {}
+      });
+      h.warm?.evict(1);
+    };
+    await turn('k1');
+    const k1 = h.lastPid();
+    await turn('k2');
+    const k2 = h.lastPid();
+
+    closeStopped(k1);
+    expect(await turn('k3')).toBe('ok');
+    // k1's place was enough: k2's warm process was kept.
+    expect(evicted()).toHaveLength(1);
+
+    // Two turns, one leaving process: the second closes an idle one (k3's) for its own place.
+    closeStopped(k2);
+    expect(await Promise.all([turn('k4'), turn('k5')])).toEqual(['ok', 'ok']);
+    expect(evicted()).toHaveLength(3);
+  });
+
   it('is ready when the CLI runs and is logged in (`claude auth status`)', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);

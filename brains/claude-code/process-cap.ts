@@ -28,6 +28,8 @@ export class ProcessCap {
   private readonly live = new Set<ClaudeProcess>();
   /** Places granted by room() whose process is not started yet. */
   private reserved = 0;
+  /** room() calls waiting for leaving processes to exit, each counting on one place. */
+  private waiting = 0;
   private reserve?: Reserve;
 
   constructor(readonly max: number) {}
@@ -53,18 +55,28 @@ export class ProcessCap {
 
   /**
    * A place for one more process, or undefined when there is none. When full,
-   * spares are closed first, then `evict` is asked to close as many idle ones
-   * as still needed (warm processes kept for a follow-up), and processes
-   * already on their way out are waited for: they end within their grace time.
+   * and the processes already on their way out are too few, spares are closed
+   * first, then `evict` is asked to close as many idle ones as still needed
+   * (warm processes kept for a follow-up); then everything leaving is waited
+   * for: each ends within its grace time.
    * The place is held as it is granted: turns that waited for the same process
    * to end would otherwise each find its room, and all start.
    */
   async room(evict: (count: number) => void): Promise<Slot | undefined> {
     if (this.count >= this.max) {
-      const needed = this.count - this.max + 1;
-      const left = needed - (this.reserve?.shed(needed) ?? 0);
+      // A process already leaving frees its place anyway, unless a turn waiting before this one
+      // counts on it: closing others in its stead would end a warm conversation (or a spare) for
+      // nothing.
+      const leaving = [...this.live].filter((p) => !p.alive).length;
+      const needed = this.count - Math.max(0, leaving - this.waiting) - this.max + 1;
+      const left = needed > 0 ? needed - (this.reserve?.shed(needed) ?? 0) : 0;
       if (left > 0) evict(left);
-      await Promise.all([...this.live].filter((p) => !p.alive).map((p) => p.exit));
+      this.waiting++;
+      try {
+        await Promise.all([...this.live].filter((p) => !p.alive).map((p) => p.exit));
+      } finally {
+        this.waiting--;
+      }
       if (this.count >= this.max) return undefined;
     }
     this.reserved++;
