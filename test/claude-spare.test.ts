@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import path from 'node:path';
 import { describe, type ExpectStatic, it } from 'vitest';
+import { ProcessCap } from '../brains/claude-code/process-cap.js';
+import { Spares } from '../brains/claude-code/spares.js';
 import type { TurnEvent } from '../brains/types.js';
 import { text } from './fakes/anthropic.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
@@ -315,5 +317,40 @@ describe.concurrent('spare Claude processes with the real CLI', { timeout: 180_0
     await readiness.probe('assistant', { fresh: true });
     expect(logs.filter((l) => l.msg === 'spare Claude process starting')).toEqual([]);
     expect(claudeSpares.size).toBe(0);
+  });
+});
+
+describe('spares that keep failing to start', () => {
+  it('start no more until the active mode’s brain is ready again; another mode’s readiness does not count', async ({
+    expect,
+  }) => {
+    const { logger, logs } = recordingLogger('info');
+    const spares = new Spares(new ProcessCap(4), logger);
+    let specs = 0;
+    spares.register('assistant', {
+      count: 1,
+      spec: () => {
+        specs++;
+        return Promise.reject(new Error('the MCP config could not be written'));
+      },
+      guard: () => {},
+    });
+    spares.serve('assistant');
+    spares.brainReady('assistant', true);
+    const failed = () => logs.filter((l) => l.msg === 'spare Claude process could not be prepared').length;
+    await expect.poll(failed, EVENT_TIMEOUT).toBe(3);
+    expect(specs).toBe(3);
+
+    // Deciding to start a spare asks for its spec at once: none asked, none started.
+    spares.brainReady('other', true);
+    spares.brainReady('other', false);
+    spares.brainReady('other', true);
+    expect(specs).toBe(3);
+
+    spares.brainReady('assistant', false);
+    spares.brainReady('assistant', true);
+    expect(specs).toBe(4);
+    await expect.poll(failed, EVENT_TIMEOUT).toBe(6);
+    await spares.stop();
   });
 });

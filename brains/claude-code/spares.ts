@@ -22,7 +22,10 @@ import { initializeRequest } from './stdin.js';
 
 /** Niceness of a spare until a conversation takes it. */
 const SPARE_NICE = 19;
-/** Spares that fail to start in a row before brainstem stops starting them (until the next switch). */
+/**
+ * Spares that fail to start in a row before brainstem stops starting them (until the next switch,
+ * or the active mode's brain is found ready again after a probe that said it was not).
+ */
 const MAX_START_FAILURES = 3;
 
 /** Spares a Claude mode keeps when `modes.<id>.spares` is unset. */
@@ -109,13 +112,17 @@ export class Spares {
 
   /**
    * What the mode's readiness probe said last. Ready: spares start (none does before the first
-   * probe has said so). Not ready: its spares are closed and none starts until it is ready again.
+   * probe has said so), and the active mode's count of failed starts begins again. Not ready: its
+   * spares are closed and none starts until it is ready again.
    */
   brainReady(modeId: string, ready: boolean): void {
     if (ready) {
       if (!this.ready.has(modeId)) {
         this.ready.add(modeId);
-        this.failures = 0;
+        // The active mode's brain back in order may have been why its spares failed; another
+        // mode's readiness says nothing of them, and a probe flapping there would have them retried
+        // for ever.
+        if (modeId === this.mode) this.failures = 0;
         this.refill();
       }
       return;
@@ -259,7 +266,7 @@ export class Spares {
     } else if (!entry.released && ++this.failures >= MAX_START_FAILURES) {
       this.log.warn(
         { mode, failures: this.failures, stderr: tailChars(proc.stderr, 500) },
-        'spare Claude processes keep failing to start; none is started again until the next mode switch',
+        'spare Claude processes keep failing to start; none is started again until the next mode switch, or until a readiness check finds its brain ready after one that did not',
       );
     }
   }
