@@ -94,34 +94,41 @@ export const errorCodes = {
     type: 'server_error',
     message:
       'The tool call was stopped (the caller cancelled it or went away, or brainstem is shutting down).',
+    fr: 'L’appel de l’outil a été arrêté (l’appelant l’a annulé ou est parti, ou brainstem s’arrête).',
   },
   SHUTTING_DOWN: {
     status: 503,
     type: 'server_error',
     message: 'brainstem is shutting down; try again shortly.',
+    fr: 'brainstem s’arrête ; réessayez dans un moment.',
   },
   INTERNAL: { status: 500, type: 'server_error', message: 'Internal error; see the brainstem log.' },
-} as const satisfies Record<string, { status: number; type: string; message: string }>;
+  // `fr`: the message for a French reader, for the codes thrown with their registry message where a
+  // chat can show it (the others are thrown with their own words, or reach the API only).
+} as const satisfies Record<string, { status: number; type: string; message: string; fr?: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
 
 export class BrainstemError extends Error {
   readonly status: number;
   readonly type: string;
+  /**
+   * The message in French, for a face that speaks the reader's language (Telegram, through
+   * sayError); the API's answers and the log keep `message`. The registry's, without a message.
+   */
+  readonly fr?: string;
   constructor(
     readonly code: ErrorCode,
     message?: string,
     readonly param?: string,
-    /**
-     * The message in French, for a face that speaks the reader's language (Telegram, through
-     * sayError); the API's answers and the log keep `message`.
-     */
-    readonly fr?: string,
+    fr?: string,
   ) {
     super(message ?? errorCodes[code].message);
     this.name = 'BrainstemError';
     this.status = errorCodes[code].status;
     this.type = errorCodes[code].type;
+    const entry = errorCodes[code];
+    this.fr = fr ?? (message === undefined && 'fr' in entry ? entry.fr : undefined);
   }
 }
 

@@ -386,15 +386,15 @@ describe('a restart during a switch', { timeout: 90_000 }, () => {
     }
   });
 
-  it('does not answer a message waiting for a switch with the mode the user leaves, when the model comes up as brainstem stops', async () => {
+  it('does not answer a message waiting for a switch with the mode the user leaves, when the model comes up as brainstem stops (a French reader)', async () => {
     const slow = await startFakeLlama({ loading: true });
     const r = await startHarness({
       config: { modes: { slow: { kind: 'llama', baseUrl: slow.baseUrl, description: 'Loads until told' } } },
     });
     try {
-      const u = r.tg.user(119);
+      const u = r.tg.user(119, { languageCode: 'fr' });
       u.says('/mode slow');
-      await r.tg.waitFor(() => r.tg.botMessages(119).find((m) => /Switching to slow…/.test(m.text)), {
+      await r.tg.waitFor(() => r.tg.botMessages(119).find((m) => /Bascule vers slow…/.test(m.text)), {
         timeoutMs: 30_000,
       });
       const typing = r.tg.callsOf('sendChatAction', 119).length;
@@ -408,15 +408,15 @@ describe('a restart during a switch', { timeout: 90_000 }, () => {
       slow.setLoading(false);
       await left();
       // The answer, in place of the line "waiting for the mode switch to end…".
-      const answered = (m: { text: string }) => /echo:|shutting down/.test(m.text);
+      const answered = (m: { text: string }) => /echo:|s’arrête/.test(m.text);
       const told = await r.tg.waitFor(() => r.tg.botMessages(119).find(answered), { timeoutMs: 30_000 });
-      expect(told.text).toMatch(/brainstem is shutting down; try again shortly\.$/);
+      expect(told.text).toMatch(/brainstem s’arrête ; réessayez dans un moment\.$/);
       // The progress line says what the next start does, as when the stop comes first: not a failure.
       const line = await r.tg.waitFor(() =>
         r.tg.botMessages(119).find((m) => /slow/.test(m.text) && !/…/.test(m.text)),
       );
       expect(line.text).toMatch(
-        /⏳ brainstem is restarting in the middle of the switch to slow\. It finishes the switch once it is back/,
+        /⏳ brainstem redémarre au milieu de la bascule vers slow\. Il la termine à son retour/,
       );
     } finally {
       await r.close();
