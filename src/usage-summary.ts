@@ -1,23 +1,43 @@
 import type { Lang } from './i18n.js';
 import type { UsageLedger, UsageTotals } from './usage.js';
 
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const WEEK = 7 * DAY;
 /**
- * Parses `7d`, `24h`, `30d`, `2w`, `today`, `month`, an ISO date (with a time:
+ * Units of a relative period, English and French (`7j`, `2sem`: a French reader types jours and
+ * semaines). `m` is minutes, as in `docker logs --since 30m`: months are `month` (this one) or `30d`.
+ */
+const PERIOD_UNITS = new Map<string, number>([
+  ['m', MINUTE],
+  ['min', MINUTE],
+  ['minutes', MINUTE],
+  ['h', HOUR],
+  ['hours', HOUR],
+  ['heures', HOUR],
+  ['d', DAY],
+  ['days', DAY],
+  ['j', DAY],
+  ['jours', DAY],
+  ['w', WEEK],
+  ['weeks', WEEK],
+  ['sem', WEEK],
+  ['semaines', WEEK],
+]);
+
+/**
+ * Parses `7d`, `24h`, `30d`, `2w` (and their French `7j`, `2sem`), `today`, `month`, an ISO date (with a time:
  * `2026-01-31 10:00`, read as UTC) or unix ms (or seconds, 10 digits) into a start time.
  */
 export function parseSince(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined || value === '') return undefined;
   const v = value.trim().toLowerCase();
-  const rel = /^(\d+)\s*(h|d|w|m)$/.exec(v);
-  if (rel) {
-    const n = Number(rel[1]);
-    // `m` is minutes, as in `docker logs --since 30m`: months are `month` (this one) or `30d`.
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }[
-      rel[2] as 'h' | 'd' | 'w' | 'm'
-    ];
-    return shown(now - n * unit);
-  }
-  if (v === 'today' || v === 'aujourdhui' || v === "aujourd'hui") return startOfUtcDay(now);
+  const rel = /^(\d+)\s*([a-z]+)$/.exec(v);
+  const unit = rel ? PERIOD_UNITS.get(rel[2] as string) : undefined;
+  if (rel && unit) return shown(now - Number(rel[1]) * unit);
+  if (v === 'today' || v === 'aujourdhui' || v === "aujourd'hui" || v === 'aujourd’hui')
+    return startOfUtcDay(now);
   if (v === 'month' || v === 'mois') return startOfUtcMonth(now);
   if (v === 'all' || v === 'total' || v === 'tout') return 0;
   if (/^\d{10,}$/.test(v)) {

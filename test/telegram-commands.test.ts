@@ -178,6 +178,11 @@ describe('commands', () => {
     expect(usage.text).not.toMatch(/estimated|turns| in \/| out,|read|write/);
     // French typography: a space before every colon.
     expect(usage.text).toMatch(/\nTotal : \$0\.50/);
+    // Days and weeks as a French reader types them.
+    for (const period of ['7j', '2sem', 'aujourd’hui']) {
+      h.tg.user(113, { languageCode: 'fr' }).says(`/usage ${period}`);
+      await reply(113, new RegExp(`Consommation depuis .* \\(${period}\\)`));
+    }
   });
 
   it('/usage of a period with many modes and long session keys still fits one message: the costliest modes named, the others summed', async () => {

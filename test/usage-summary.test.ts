@@ -13,6 +13,17 @@ describe('the periods /usage and the usage tool read', () => {
     expect(parseSince('month', now)).toBe(Date.parse('2026-12-01T00:00:00Z'));
   });
 
+  it('reads the French units (jours, semaines) and words, and no unit it does not know', () => {
+    expect(parseSince('7j', now)).toBe(now - 7 * 86_400_000);
+    expect(parseSince('2 sem', now)).toBe(now - 14 * 86_400_000);
+    expect(parseSince('3 jours', now)).toBe(now - 3 * 86_400_000);
+    expect(parseSince('aujourd’hui', now)).toBe(Date.parse('2026-12-06T00:00:00Z'));
+    expect(parseSince('mois', now)).toBe(Date.parse('2026-12-01T00:00:00Z'));
+    // An object's own property names are no units.
+    expect(parseSince('7constructor', now)).toBeUndefined();
+    expect(parseSince('7y', now)).toBeUndefined();
+  });
+
   it('reads a unix time in seconds (`date +%s`) as seconds, and one in ms as ms', () => {
     // As ms, 10 digits were January 1970: the period was all time, without a word.
     expect(parseSince('1796515200', now)).toBe(Date.parse('2026-12-06T00:00:00Z'));

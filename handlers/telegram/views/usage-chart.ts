@@ -78,7 +78,7 @@ export async function sendUsageChart(
       t(
         lang,
         `${PROXY_TAG} I do not understand the period “${escapeHtml(shown)}”. Try /usage chart 7d, 30d, 2w, month, all or a date such as 2026-01-31.`,
-        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(shown)} ». Essayez /usage chart 7d, 30d, 2w, month, all ou une date comme 2026-01-31.`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${escapeHtml(shown)} ». Essayez /usage chart 7j, 30j, 2sem, mois, tout ou une date comme 2026-01-31.`,
       ),
     );
     return;

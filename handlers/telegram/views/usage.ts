@@ -61,7 +61,7 @@ export function usageView(
       return t(
         lang,
         `${PROXY_TAG} I do not understand the period “${shown}”. Try /usage 24h, 7d, 30d, 2w, today, month, all or a date such as 2026-01-31 or 2026-01-31 10:00 (UTC).`,
-        `${PROXY_TAG} Je ne comprends pas la période « ${shown} ». Essayez /usage 24h, 7d, 30d, 2w, today, month, all ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
+        `${PROXY_TAG} Je ne comprends pas la période « ${shown} ». Essayez /usage 24h, 7j, 30j, 2sem, aujourdhui, mois, tout ou une date comme 2026-01-31 ou 2026-01-31 10:00 (UTC).`,
       );
     }
     const until = now + 1;
