@@ -26,12 +26,16 @@ async function serve(): Promise<void> {
   // Before the rest of brainstem loads: a second instance on this data dir is refused at once.
   const lock = lockDataDir(config.dataDir);
   // The one place the core meets the faces: src/ and brains/ never import handlers/.
-  const [{ startService, ALL_PARTS }, { faces }, { UnusableDatabaseError }] = await Promise.all([
-    import('./service.js'),
-    import('../handlers/index.js'),
-    import('./db/unusable.js'),
-  ]);
+  const [{ startService, ALL_PARTS }, { faces }, { UnusableDatabaseError }, { takeOverGroups }] =
+    await Promise.all([
+      import('./service.js'),
+      import('../handlers/index.js'),
+      import('./db/unusable.js'),
+      import('./leftover-groups.js'),
+    ]);
   const logger = createLogger(config.logLevel);
+  // Here, not in startService: one brainstem per process (tests run several in one, and keep none).
+  takeOverGroups(config.dataDir, logger);
   // What nothing handled goes to the log, whose lines are scrubbed, instead of Node's own print to
   // stderr, which shows every field of the error: grammY's network error holds the request URL,
   // the bot token in it. Then the process ends, as Node would end it.

@@ -10,6 +10,18 @@
 const live = new Set<number>();
 let exitHookInstalled = false;
 
+/** Where running groups are written down, so that a start after a crash stops them (leftover-groups.ts). */
+export interface GroupJournal {
+  add(pid: number): void;
+  remove(pid: number): void;
+}
+let journal: GroupJournal | undefined;
+
+/** Writes every group tracked from now on down in `j`; one per process (the data dir's brainstem). */
+export function journalGroups(j: GroupJournal): void {
+  journal = j;
+}
+
 /**
  * Signals the whole group led by `pid`; a group already gone is not an error. Only a child's pid
  * is a group brainstem started: 0 would signal brainstem's own group (pm2's or a test run's
@@ -33,9 +45,11 @@ export function trackGroup(pid: number): void {
     });
   }
   live.add(pid);
+  journal?.add(pid);
 }
 
 /** The group's leader has exited: nothing to kill at brainstem's exit any more. */
 export function forgetGroup(pid: number): void {
   live.delete(pid);
+  journal?.remove(pid);
 }

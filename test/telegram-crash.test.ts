@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import type { ConfigFile } from '../src/config.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
+import { processesIn } from './helpers/procs.js';
 import { harnessEnv, OWNER } from './telegram-harness.js';
 
 /**
@@ -75,6 +77,17 @@ async function start(): Promise<ServiceProcess> {
   return p;
 }
 
+/** The processes of the `hang` target (their working directory is the make dir). */
+const running = () => processesIn(dir).filter(alive);
+/** Alive and not a zombie waiting to be reaped. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 const cutNotices = () => tg.botMessages(CHAT).filter((m) => /before it finished answering/.test(m.text));
 const TOLD = 'told a chat the answers a restart cut';
 const asked = (text: string) =>
@@ -123,8 +136,14 @@ describe('a crash while brainstem answers in a chat', () => {
       timeoutMs: 30_000,
     });
     await first.stop('SIGKILL');
+    // Nothing ran brainstem's exit hook: make and its shell run on, with no one to read them.
+    const left = running();
+    expect(left.length).toBeGreaterThan(0);
 
     const second = await start();
+    // The next start stops them (SIGKILL) before anything else runs, and says so.
+    expect(second.logs.some((l) => l.includes('stopped the process groups'))).toBe(true);
+    await tg.waitFor(() => (left.some(alive) ? undefined : true));
     const told = await tg.waitFor(() => tg.botMessages(TOOL_CHAT).find((m) => /while it ran/.test(m.text)), {
       timeoutMs: 30_000,
     });

@@ -1,0 +1,109 @@
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from './logger.js';
+import { journalGroups, killGroup } from './process-group.js';
+
+/**
+ * The process groups brainstem runs (a tool's command, a Claude CLI) are SIGKILLed when it exits,
+ * but a brainstem that is itself SIGKILLed (the OOM killer, pm2's max_memory_restart after its
+ * grace, a crash of Node) runs no exit hook: a `make deploy` or an `incus exec` it ran went on with
+ * nobody to read its output, and a chat was told at the next start that its result would not come
+ * while it was still running. So each running group is written down in the data dir, with its
+ * leader's start time, and the next start on that dir stops those still there. Linux only (/proc);
+ * elsewhere nothing is written and nothing stopped.
+ */
+
+const FILE = 'process-groups.json';
+
+const journalSchema = z.array(z.object({ pid: z.number().int().min(2), start: z.number().int().min(0) }));
+type Entry = z.infer<typeof journalSchema>[number];
+
+/** Fields of /proc/<pid>/stat after the command name: [2] is the group, [19] the start time. */
+function statFields(pid: number | 'self'): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** When `pid` started, in clock ticks since boot: with the pid, names one process for good. */
+function startOf(pid: number): number | undefined {
+  const start = statFields(pid)?.[19];
+  return start === undefined ? undefined : Number(start);
+}
+
+/**
+ * Whether the group `e` names is still the one brainstem started: its leader, the same process,
+ * or, the leader gone, a member started after it. Linux gives no pid to a new process while a
+ * group still uses it as its id, so such a member is of that group.
+ */
+function stillThere(e: Entry): boolean {
+  if (startOf(e.pid) === e.start) return true;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = statFields(Number(name));
+    if (f && Number(f[2]) === e.pid && Number(f[19]) >= e.start) return true;
+  }
+  return false;
+}
+
+/**
+ * Stops the groups a brainstem before this one left running on `dataDir`, then writes down those
+ * this one starts. Called once the data dir's lock is held: another brainstem's groups are never
+ * touched.
+ */
+export function takeOverGroups(dataDir: string, logger: Logger): void {
+  if (statFields('self') === undefined) return;
+  const file = path.join(dataDir, FILE);
+  let left: Entry[] = [];
+  try {
+    left = journalSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      logger.warn(
+        { file, err: (err as Error).message },
+        'the list of running process groups is unreadable; none stopped',
+      );
+  }
+  const stopped = left.filter(stillThere);
+  for (const e of stopped) killGroup(e.pid, 'SIGKILL');
+  if (stopped.length > 0)
+    logger.warn(
+      { pids: stopped.map((e) => e.pid) },
+      'stopped the process groups (tool runs, Claude CLIs) that a brainstem killed before its exit left running',
+    );
+
+  const running = new Map<number, number>();
+  let failing = false;
+  const write = () => {
+    try {
+      const entries: Entry[] = [...running].map(([pid, start]) => ({ pid, start }));
+      writeFileSync(`${file}.tmp`, JSON.stringify(entries));
+      renameSync(`${file}.tmp`, file);
+      failing = false;
+    } catch (err) {
+      // Once per run of failures: a full disk would otherwise log every spawn.
+      if (!failing)
+        logger.warn(
+          { file, err: (err as Error).message },
+          'cannot write down the running process groups: a crash would leave them running',
+        );
+      failing = true;
+    }
+  };
+  write();
+  journalGroups({
+    add(pid) {
+      const start = startOf(pid);
+      if (start === undefined) return;
+      running.set(pid, start);
+      write();
+    },
+    remove(pid) {
+      if (running.delete(pid)) write();
+    },
+  });
+}
