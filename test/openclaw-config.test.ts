@@ -279,6 +279,34 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
+  it('keeps the bot token out of openclaw.json when the file reads it from a file (tokenFile)', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const tokenFile = path.join(dir, 'telegram-token');
+    // OpenClaw reads channels.telegram.tokenFile before botToken: the token the owner kept in a file stays there.
+    const withFile = {
+      ...sample,
+      channels: { ...sample.channels, telegram: { enabled: true, tokenFile, dmPolicy: 'pairing' } },
+    };
+    writeFileSync(file, JSON.stringify(withFile), { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const { code, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toBe(
+      LOCAL_SIZE_NOTE +
+        "channels.telegram.botToken is not written: the file reads the bot token from channels.telegram.tokenFile, which must hold brainstem's bot token\n" +
+        SAMPLE_DROPPED_NOTE,
+    );
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('bot-token');
+    expect(JSON.parse(text).channels.telegram).toEqual({
+      enabled: true,
+      tokenFile,
+      dmPolicy: 'pairing',
+      apiRoot: 'http://127.0.0.1:9191/telegram',
+    });
+  });
+
   it('turns OpenClaw’s Telegram channel off when brainstem polls the bot without the front, and says why', async () => {
     env.TELEGRAM_BOT_TOKEN = '123:bot-token';
     const { code, out, err } = await run([]);

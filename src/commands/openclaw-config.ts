@@ -327,20 +327,28 @@ async function applyPatch(
   return { file, backup };
 }
 
+const BOT_TOKEN_PATH = ['channels', 'telegram', 'botToken'] as const;
+const TOKEN_FILE_PATH = ['channels', 'telegram', 'tokenFile'] as const;
+
 /** Where the patch puts a secret: brainstem's API token, the bot token. */
-const SECRET_PATHS = [
-  ['models', 'providers', 'brainstem', 'apiKey'],
-  ['channels', 'telegram', 'botToken'],
-] as const;
+const SECRET_PATHS = [['models', 'providers', 'brainstem', 'apiKey'], BOT_TOKEN_PATH] as const;
 
 /**
  * A secret the file already gives as a reference OpenClaw resolves (`"${BRAINSTEM_TOKEN}"`, or a
  * SecretRef object such as `{ source: "env", id: … }`) stays a reference: writing the value in its
  * place would put in the file the secret its owner kept out of it. Said, since the reference must
- * hold the value brainstem expects.
+ * hold the value brainstem expects. The same goes for a bot token read from a file
+ * (`channels.telegram.tokenFile`, which OpenClaw reads before `botToken`): no `botToken` is added.
  */
 function keepSecretReferences(current: JsonObject, patch: JsonObject, err: TextOut): JsonObject {
   let kept = patch;
+  const tokenFile = valueAt(current, TOKEN_FILE_PATH);
+  if (typeof tokenFile === 'string' && tokenFile.trim() && valueAt(patch, BOT_TOKEN_PATH) !== undefined) {
+    kept = without(kept, BOT_TOKEN_PATH);
+    err.write(
+      `${BOT_TOKEN_PATH.join('.')} is not written: the file reads the bot token from ${TOKEN_FILE_PATH.join('.')}, which must hold brainstem's bot token\n`,
+    );
+  }
   for (const at of SECRET_PATHS) {
     const existing = valueAt(current, at);
     const isReference =
@@ -358,6 +366,16 @@ function keepSecretReferences(current: JsonObject, patch: JsonObject, err: TextO
 
 function valueAt(value: unknown, at: readonly string[]): unknown {
   return at.reduce<unknown>((v, key) => (isObject(v) ? v[key] : undefined), value);
+}
+
+/** A copy of `value` without the key at `at`, every other key in its place. */
+function without(value: JsonObject, at: readonly string[]): JsonObject {
+  const [key, ...rest] = at;
+  if (key === undefined || !Object.hasOwn(value, key)) return value;
+  const entries = Object.entries(value).flatMap(([k, v]): [string, Json][] =>
+    k !== key ? [[k, v]] : rest.length === 0 ? [] : [[k, isObject(v) ? without(v, rest) : v]],
+  );
+  return Object.fromEntries(entries);
 }
 
 function nested(at: readonly string[], value: unknown): JsonObject {
