@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -305,6 +305,22 @@ describe('brainstem openclaw-config', () => {
       dmPolicy: 'pairing',
       apiRoot: 'http://127.0.0.1:9191/telegram',
     });
+  });
+
+  it('--apply leaves openclaw.json and its backup readable by their owner only, as OpenClaw writes it', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    // Left 0644 by a hand edit or an umask: the file now holds brainstem's API token and the bot token.
+    writeFileSync(file, JSON.stringify(sample));
+    chmodSync(file, 0o644);
+    const { code, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toContain(
+      `${file} was readable by others (mode 644); written 600, as OpenClaw writes it, since it holds brainstem's API token\n`,
+    );
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const backups = readdirSync(dir).filter((f) => f.includes('.bak-'));
+    expect(backups).toHaveLength(1);
+    expect(statSync(path.join(dir, backups[0] ?? '')).mode & 0o777).toBe(0o600);
   });
 
   it('turns OpenClaw’s Telegram channel off when brainstem polls the bot without the front, and says why', async () => {

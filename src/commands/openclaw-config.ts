@@ -310,14 +310,24 @@ async function applyPatch(
   if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
 
   const { mode, uid, gid } = await stat(file);
+  // openclaw.json holds API keys, brainstem's among them now: its owner's permissions only, as
+  // OpenClaw writes it (its doctor and security audit flag a group- or world-readable one).
+  const ownerOnly = mode & 0o700;
+  if ((mode & 0o077) !== 0) {
+    err.write(
+      `${file} was readable by others (mode ${(mode & 0o777).toString(8)}); written ${ownerOnly.toString(8)}, as OpenClaw writes it, since it holds brainstem's API token\n`,
+    );
+  }
   const backup = `${file}.bak-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   await copyFile(file, backup, constants.COPYFILE_EXCL);
+  // The backup holds the same keys (the file's own, an older brainstem token).
+  await chmod(backup, ownerOnly);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, `${JSON.stringify(merged, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    // openclaw.json holds API keys: the new file keeps the old one's mode (whatever the umask) and,
-    // when root runs this on a user's file, its owner, so OpenClaw can still read it.
-    await chmod(tmp, mode & 0o777);
+    // The new file keeps the old one's owner permissions (whatever the umask) and, when root runs
+    // this on a user's file, its owner, so OpenClaw can still read it.
+    await chmod(tmp, ownerOnly);
     if (process.getuid?.() === 0) await chown(tmp, uid, gid);
     await rename(tmp, file);
   } catch (e) {
