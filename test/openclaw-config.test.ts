@@ -430,20 +430,58 @@ describe('brainstem openclaw-config', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.bak-'))).toHaveLength(1);
   });
 
-  it('--apply leaves an invalid file untouched, with a clear error', async () => {
+  it('--apply merges into a JSON5 openclaw.json (comments, trailing commas, unquoted keys), as OpenClaw reads it', async () => {
     const file = path.join(dir, 'openclaw.json');
-    // Its fault next to the bot token: the error says where, never the text around it.
-    const json5 = `{\n  // JSON5 comment\n  channels: { telegram: { botToken: "${TOKEN}" } },\n}\n`;
-    writeFileSync(file, json5);
+    // As OpenClaw's docs write their examples, and as an owner edits the file by hand.
+    const json5 = `// ~/.openclaw/openclaw.json
+{
+  /* the gateway */
+  gateway: { port: 18789, mode: 'local', },
+  agents: {
+    defaults: { workspace: "~/.openclaw/workspace", model: { primary: 'ollama/qwen3' } }, // trailing comma
+  },
+  channels: { discord: { enabled: true, name: 'Café \\u00e9 ✓' } },
+  models: { providers: { brainstem: { baseUrl: 'http://old:1/v1', models: [{ id: 'anklume', reasoning: true, },], }, }, },
+}
+`;
+    writeFileSync(file, json5, { mode: 0o600 });
+    const { code, out, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toBe(
+      LOCAL_SIZE_NOTE +
+        `${file} is JSON5: written back as JSON, without its comments, as OpenClaw's own writes do (the backup keeps them)\n`,
+    );
+    expect(out).toContain(`merged the brainstem provider into ${file}`);
+    const merged = JSON.parse(readFileSync(file, 'utf8'));
+    expect(merged.gateway).toEqual({ port: 18789, mode: 'local' });
+    expect(merged.agents.defaults).toEqual({
+      workspace: '~/.openclaw/workspace',
+      model: { primary: 'brainstem/active' },
+    });
+    expect(merged.channels.discord).toEqual({ enabled: true, name: 'Café \u00e9 ✓' });
+    expect(merged.models.providers.brainstem.baseUrl).toBe('http://127.0.0.1:9191/v1');
+    expect(merged.models.providers.brainstem.models[1]).toMatchObject({ id: 'anklume', reasoning: true });
+    const backups = readdirSync(dir).filter((f) => f.includes('.bak-'));
+    expect(backups).toHaveLength(1);
+    expect(readFileSync(path.join(dir, backups[0] ?? ''), 'utf8')).toBe(json5);
+
+    const again = await run(['--apply', file]);
+    expect(again.out).toContain('nothing changed');
+  });
+
+  it('--apply leaves a file that is neither JSON nor JSON5 untouched, with a clear error', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    // Its fault next to the bot token (a missing comma): the error says where, never the text around it.
+    const broken = `{\n  // a comment\n  channels: { telegram: { enabled: true botToken: "${TOKEN}" } },\n}\n`;
+    writeFileSync(file, broken);
     const { code, out, err } = await run(['--apply', file]);
     expect(code).toBe(1);
     expect(out).toBe('');
     expect(err).toContain(
-      `${file} is not valid JSON (Expected property name or '}' in JSON at line 2 column 3)`,
+      `${file} is neither JSON (Expected property name or '}' in JSON at line 2 column 3) nor JSON5 (expected ',' or '}' at line 3 column 41); nothing changed`,
     );
-    expect(err).toContain('nothing changed');
     expect(err).not.toContain(TOKEN);
-    expect(readFileSync(file, 'utf8')).toBe(json5);
+    expect(readFileSync(file, 'utf8')).toBe(broken);
     expect(readdirSync(dir).filter((f) => f !== 'openclaw.json' && f !== 'data')).toEqual([]);
   });
 

@@ -18,6 +18,7 @@ import { loadApiToken } from '../api-token.js';
 import { type Config, ConfigError, loadConfig, type ModeConfig } from '../config.js';
 import { takesImages } from '../images.js';
 import { jsonProblem } from '../json-problem.js';
+import { Json5Error, parseJson5 } from '../json5.js';
 import { scrubText } from '../redact.js';
 import type { TextOut } from './doctor.js';
 
@@ -296,12 +297,21 @@ async function applyPatch(
     );
   }
   let current: unknown;
+  let json5 = false;
   try {
     current = JSON.parse(text);
   } catch (e) {
-    throw new Error(
-      `${file} is not valid JSON (${jsonProblem(text, e)}); nothing changed. If it uses JSON5 (comments, trailing commas), merge the block printed without --apply by hand`,
-    );
+    // OpenClaw reads the file as JSON5 (comments, trailing commas, unquoted keys), which its docs
+    // write their examples in: read it so too, rather than leave a hand-edited file to merge by hand.
+    try {
+      current = parseJson5(text);
+      json5 = true;
+    } catch (e5) {
+      if (!(e5 instanceof Json5Error)) throw e5;
+      throw new Error(
+        `${file} is neither JSON (${jsonProblem(text, e)}) nor JSON5 (${e5.message}); nothing changed`,
+      );
+    }
   }
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
@@ -309,6 +319,11 @@ async function applyPatch(
   const merged = merge(current, withAllowlist(current, withModelsKept(current, patch, err), config));
   if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
 
+  if (json5) {
+    err.write(
+      `${file} is JSON5: written back as JSON, without its comments, as OpenClaw's own writes do (the backup keeps them)\n`,
+    );
+  }
   const { mode, uid, gid } = await stat(file);
   // openclaw.json holds API keys, brainstem's among them now: its owner's permissions only, as
   // OpenClaw writes it (its doctor and security audit flag a group- or world-readable one).
