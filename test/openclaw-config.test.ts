@@ -145,6 +145,28 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
+  it('keeps a model name with emoji within what OpenClaw’s Telegram picker shows whole (UTF-16 units)', async () => {
+    // The picker cuts a name longer than 38 JavaScript characters (UTF-16 units) at its start: an
+    // emoji is two of them, so a name of 38 code points with emoji would lose its mode.
+    const nameOf = async (description: string) => {
+      writeFileSync(
+        env.BRAINSTEM_CONFIG ?? '',
+        JSON.stringify({ modes: { maison: { kind: 'llama', contextWindow: 8192, description } } }),
+      );
+      const { code, out } = await run([]);
+      expect(code).toBe(0);
+      const models = JSON.parse(out).models.providers.brainstem.models as { id: string; name: string }[];
+      return models.find((m) => m.id === 'maison')?.name ?? '';
+    };
+    expect(await nameOf('🏠 maison 🤖 assistant 📅 agenda 📬 courrier')).toBe(
+      'maison: 🏠 maison 🤖 assistant 📅 age…',
+    );
+    // The cut falls before an emoji that would straddle it, never inside it (a lone surrogate).
+    const straddling = await nameOf(`${'x'.repeat(28)}🏠🏠`);
+    expect(straddling).toBe(`maison: ${'x'.repeat(28)}…`);
+    expect(straddling.length).toBeLessThanOrEqual(38);
+  });
+
   it('gives each model its context and answer sizes, so OpenClaw compacts before a local model refuses', async () => {
     writeFileSync(
       env.BRAINSTEM_CONFIG ?? '',

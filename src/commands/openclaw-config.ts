@@ -182,11 +182,19 @@ const MODEL_NAME_MAX = 38;
  * A model's name as OpenClaw shows it: its Telegram model picker keeps only
  * the last 37 characters of a longer one, after a `…`, which would cut the
  * mode off ("… (Claude Code in the anklume project)"). So the mode comes
- * first, and a long description is cut here, at its end.
+ * first, and a long description is cut here, at its end. OpenClaw counts
+ * JavaScript characters (UTF-16 units: an emoji is two), so these are
+ * counted too, and the cut falls between code points, never inside an emoji.
  */
 function modelName(id: string, description: string | undefined): string {
-  const full = [...(description ? `${id}: ${description}` : id)];
-  return full.length <= MODEL_NAME_MAX ? full.join('') : `${full.slice(0, MODEL_NAME_MAX - 1).join('')}…`;
+  const full = description ? `${id}: ${description}` : id;
+  if (full.length <= MODEL_NAME_MAX) return full;
+  let kept = '';
+  for (const c of full) {
+    if (kept.length + c.length > MODEL_NAME_MAX - 1) break;
+    kept += c;
+  }
+  return `${kept}…`;
 }
 
 /** Claude's context (Claude Code compacts its own session within it). */
