@@ -500,7 +500,7 @@ describe('brainstem openclaw-config', () => {
     expect(code).toBe(1);
     expect(out).toBe('');
     expect(err).toContain(
-      `${file} is neither JSON (Expected property name or '}' in JSON at line 2 column 3) nor JSON5 (expected ',' or '}' at line 3 column 41); nothing changed`,
+      `${file} is neither JSON (Expected property name or '}' in JSON at line 2 column 3) nor JSON5 (a syntax error at line 3 column 41); nothing changed`,
     );
     expect(err).not.toContain(TOKEN);
     expect(readFileSync(file, 'utf8')).toBe(broken);

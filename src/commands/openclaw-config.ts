@@ -13,12 +13,12 @@ import {
 } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import JSON5 from 'json5';
 import { llamaContextTokens } from '../../brains/llama-local/props.js';
 import { loadApiToken } from '../api-token.js';
 import { type Config, ConfigError, loadConfig, type ModeConfig } from '../config.js';
 import { takesImages } from '../images.js';
 import { jsonProblem } from '../json-problem.js';
-import { Json5Error, parseJson5 } from '../json5.js';
 import { scrubText } from '../redact.js';
 import type { TextOut } from './doctor.js';
 
@@ -311,15 +311,12 @@ async function applyPatch(
   } catch (e) {
     // OpenClaw reads the file as JSON5 (comments, trailing commas, unquoted keys), which its docs
     // write their examples in: read it so too, rather than leave a hand-edited file to merge by hand.
-    try {
-      current = parseJson5(text);
-      json5 = true;
-    } catch (e5) {
-      if (!(e5 instanceof Json5Error)) throw e5;
+    current = readJson5(text, (problem) => {
       throw new Error(
-        `${file} is neither JSON (${jsonProblem(text, e)}) nor JSON5 (${e5.message}); nothing changed`,
+        `${file} is neither JSON (${jsonProblem(text, e)}) nor JSON5 (${problem}); nothing changed`,
       );
-    }
+    });
+    json5 = true;
   }
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
@@ -358,6 +355,26 @@ async function applyPatch(
     throw e;
   }
   return { file, backup };
+}
+
+/**
+ * `text` read as JSON5 by the json5 package, which OpenClaw reads the file with; `refuse` gets what
+ * is wrong and where, never the text there (it may be a token). `Infinity` and `NaN` are refused
+ * too: the file is written back as JSON, which cannot hold them.
+ */
+function readJson5(text: string, refuse: (problem: string) => never): unknown {
+  let value: unknown;
+  try {
+    value = JSON5.parse(text);
+  } catch (e) {
+    const { lineNumber, columnNumber } = e as { lineNumber?: number; columnNumber?: number };
+    return refuse(`a syntax error at line ${lineNumber ?? '?'} column ${columnNumber ?? '?'}`);
+  }
+  const finite = (v: unknown): boolean =>
+    typeof v === 'number'
+      ? Number.isFinite(v)
+      : typeof v !== 'object' || v === null || Object.values(v).every(finite);
+  return finite(value) ? value : refuse('Infinity or NaN, which JSON cannot hold');
 }
 
 const BOT_TOKEN_PATH = ['channels', 'telegram', 'botToken'] as const;
