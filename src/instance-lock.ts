@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import Sqlite from './db/sqlite.js';
+import Sqlite, { nativeSqliteError } from './db/sqlite.js';
+
+export { NativeSqliteError } from './db/sqlite.js';
 
 /** Another brainstem runs on this data dir: two would both poll the bot and split the state. */
 export class InstanceLockedError extends Error {
@@ -32,7 +34,13 @@ export interface InstanceLock {
 export function lockDataDir(dataDir: string): InstanceLock {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // timeout 0: a held lock answers SQLITE_BUSY at once instead of after a wait.
-  const db = new Sqlite(path.join(dataDir, 'instance.lock'), { timeout: 0 });
+  let db: Database.Database;
+  try {
+    // The start's first database: where a native module built for another Node fails to load.
+    db = new Sqlite(path.join(dataDir, 'instance.lock'), { timeout: 0 });
+  } catch (err) {
+    throw nativeSqliteError(err) ?? err;
+  }
   try {
     db.pragma('journal_mode = WAL');
     db.exec('BEGIN IMMEDIATE');

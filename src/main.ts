@@ -8,11 +8,8 @@ const compileCache: CompileCacheState = enableCompileCache();
 async function serve(): Promise<void> {
   // Until the first idle window (src/idle-memory.ts).
   holdTurbofanDuringStart();
-  const [{ ConfigError, loadConfig }, { lockDataDir }, { createLogger }] = await Promise.all([
-    import('./config.js'),
-    import('./instance-lock.js'),
-    import('./logger.js'),
-  ]);
+  const [{ ConfigError, loadConfig }, { lockDataDir, NativeSqliteError }, { createLogger }] =
+    await Promise.all([import('./config.js'), import('./instance-lock.js'), import('./logger.js')]);
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
@@ -24,7 +21,17 @@ async function serve(): Promise<void> {
     throw err;
   }
   // Before the rest of brainstem loads: a second instance on this data dir is refused at once.
-  const lock = lockDataDir(config.dataDir);
+  let lock: ReturnType<typeof lockDataDir>;
+  try {
+    lock = lockDataDir(config.dataDir);
+  } catch (err) {
+    // better-sqlite3 built for another Node (after a Node upgrade): restarting cannot fix it.
+    if (err instanceof NativeSqliteError) {
+      process.stderr.write(`brainstem: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   // The one place the core meets the faces: src/ and brains/ never import handlers/.
   const [{ startService, ALL_PARTS }, { faces }, { UnusableDatabaseError }, { takeOverGroups }] =
     await Promise.all([

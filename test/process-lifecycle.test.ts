@@ -325,6 +325,19 @@ describe('one instance per data dir', () => {
     expect(readFileSync(db, 'utf8')).toBe(garbage);
   });
 
+  it('better-sqlite3 built for another Node (a Node upgrade without npm rebuild) stops the start with exit code 2, saying the command that fixes it', async () => {
+    const { processEnv } = setup({}, { withClaude: false });
+    const r = await spawnRefused(
+      processEnv({ NODE_OPTIONS: `--require ${path.resolve('test/helpers/sqlite-other-node.cjs')}` }),
+    );
+    // Exit code 1 made pm2 restart it for ever, each start failing the same way.
+    expect(r.code).toBe(2);
+    const mine = Number(process.versions.modules);
+    expect(r.stderr).toBe(
+      `brainstem: better-sqlite3's native module cannot be loaded by Node ${process.versions.node} (it was built for NODE_MODULE_VERSION ${mine + 22}, this Node needs ${mine}): run \`npm rebuild better-sqlite3\` in ${process.cwd()} with the Node that runs brainstem, then start brainstem again\n`,
+    );
+  });
+
   it('a second instance on a taken port starts nothing before it exits', async () => {
     const tg = await startFakeTelegram();
     const first = setup({}, { withClaude: false });
