@@ -9,7 +9,7 @@ import { createGate, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
-import { spawnRefused, spawnService } from './helpers/process.js';
+import { freePort, spawnRefused, spawnService } from './helpers/process.js';
 import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 
@@ -364,6 +364,29 @@ describe('one instance per data dir', () => {
     } finally {
       expect(await one.p.stop('SIGTERM')).toBe(0);
       await tg.close();
+    }
+  });
+});
+
+describe('Telegram unreachable at start', () => {
+  it('logs each failed getMe with the network\'s reason, not only grammY\'s "Network request failed", and never the bot token', async () => {
+    const { start } = setup({}, { withClaude: false });
+    // Nothing listens there: the connection is refused.
+    const port = await freePort();
+    const token = '123456789:AAH-not-a-real-bot-token-0123456789ab';
+    const { p } = await start({
+      TELEGRAM_BOT_TOKEN: token,
+      TELEGRAM_API_ROOT: `http://127.0.0.1:${port}`,
+      TELEGRAM_ALLOWED_USERS: '111',
+    });
+    try {
+      const line = JSON.parse(await p.waitForLog((l) => l.includes('Telegram getMe failed; retrying')));
+      // Before, the line said only "Network request for 'getMe' failed!": a wrong TELEGRAM_API_ROOT,
+      // a firewall and a DNS failure all read the same.
+      expect(line.err).toBe(`Network request for 'getMe' failed! (connect ECONNREFUSED 127.0.0.1:${port})`);
+      expect(p.logs.join('\n')).not.toContain(token.split(':')[1]);
+    } finally {
+      expect(await p.stop('SIGTERM')).toBe(0);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { autoRetry } from '@grammyjs/auto-retry';
 import { type RunnerHandle, run } from '@grammyjs/runner';
-import { Bot, GrammyError } from 'grammy';
+import { Bot, GrammyError, HttpError } from 'grammy';
 import type { ApiResponse, Update } from 'grammy/types';
 import type { Logger } from '../../src/logger.js';
 import { type Clock, Throttler } from './throttle.js';
@@ -138,7 +138,7 @@ export function startPolling(
           );
           return;
         }
-        logger.warn({ err: (err as Error).message, retryInMs: delay }, 'Telegram getMe failed; retrying');
+        logger.warn({ err: failure(err), retryInMs: delay }, 'Telegram getMe failed; retrying');
         await pause(delay);
       }
     }
@@ -158,7 +158,7 @@ export function startPolling(
         if (!res.ok) failed(res.description, res.error_code);
         return res;
       } catch (err) {
-        failed((err as Error).message);
+        failed(failure(err));
         throw err;
       }
     });
@@ -205,6 +205,24 @@ export function startPolling(
       await starting;
     },
   };
+}
+
+/**
+ * What a failed call says, for the log. grammY's network error says only "Network request for
+ * 'getMe' failed!": the reason is in the fetch error it wraps ("request to <url> failed, reason:
+ * connect ECONNREFUSED …", getaddrinfo ENOTFOUND, a certificate's), without which the owner cannot
+ * tell a wrong TELEGRAM_API_ROOT from a firewall or a DNS failure. Only the reason is taken, not
+ * the URL, which holds the bot token; a reason Node left empty (an AggregateError of every address
+ * tried) gives its code instead.
+ */
+function failure(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!(err instanceof HttpError)) return message;
+  const inner = err.error as { message?: unknown; code?: unknown } | null | undefined;
+  const said =
+    typeof inner?.message === 'string' ? /reason: ([\s\S]*)$/.exec(inner.message)?.[1]?.trim() : '';
+  const reason = said || (typeof inner?.code === 'string' ? inner.code : '');
+  return reason ? `${message} (${reason})` : message;
 }
 
 /** Telegram's answer to a wrong token: 401, or 404 when it is not even shaped like one. */
