@@ -33,6 +33,8 @@ module.exports = {
       // pino writes JSON lines with their own timestamps; pm2 adds none.
       out_file: path.join(__dirname, 'logs/brainstem.out.log'),
       error_file: path.join(__dirname, 'logs/brainstem.err.log'),
+      // These very names: with `instances` set, pm2 otherwise adds its id (logs/brainstem.out-0.log).
+      merge_logs: true,
       time: false,
       // On stop, brainstem lets running turns finish for 10 s, then aborts them and exits;
       // pm2 waits 15 s before SIGKILL so that path always completes.
