@@ -10,17 +10,29 @@ import { journalGroups, killGroup } from './process-group.js';
  * grace, a crash of Node) runs no exit hook: a `make deploy` or an `incus exec` it ran went on with
  * nobody to read its output, and a chat was told at the next start that its result would not come
  * while it was still running. So each running group is written down in the data dir, with its
- * leader's start time, and the next start on that dir stops those still there. Linux only (/proc);
- * elsewhere nothing is written and nothing stopped.
+ * leader's start time, and the next start on that dir, in the same boot, stops those still there.
+ * Linux only (/proc); elsewhere nothing is written and nothing stopped.
  */
 
 const FILE = 'process-groups.json';
 
-const journalSchema = z.array(z.object({ pid: z.number().int().min(2), start: z.number().int().min(0) }));
-type Entry = z.infer<typeof journalSchema>[number];
+const journalSchema = z.object({
+  /** The boot the pids belong to: after a reboot they name other processes. */
+  boot: z.string(),
+  groups: z.array(z.object({ pid: z.number().int().min(2), start: z.number().int().min(0) })),
+});
+type Entry = z.infer<typeof journalSchema>['groups'][number];
+
+function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
 
 /** Fields of /proc/<pid>/stat after the command name: [2] is the group, [19] the start time. */
-function statFields(pid: number | 'self'): string[] | undefined {
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -38,10 +50,12 @@ function startOf(pid: number): number | undefined {
 /**
  * Whether the group `e` names is still the one brainstem started: its leader, the same process,
  * or, the leader gone, a member started after it. Linux gives no pid to a new process while a
- * group still uses it as its id, so such a member is of that group.
+ * group still uses it as its id: a member is of that group, and another process with the pid
+ * means the group is gone.
  */
 function stillThere(e: Entry): boolean {
-  if (startOf(e.pid) === e.start) return true;
+  const start = startOf(e.pid);
+  if (start !== undefined) return start === e.start;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const f = statFields(Number(name));
@@ -56,11 +70,13 @@ function stillThere(e: Entry): boolean {
  * touched.
  */
 export function takeOverGroups(dataDir: string, logger: Logger): void {
-  if (statFields('self') === undefined) return;
+  const boot = bootId();
+  if (boot === undefined) return;
   const file = path.join(dataDir, FILE);
   let left: Entry[] = [];
   try {
-    left = journalSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    const journal = journalSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    if (journal.boot === boot) left = journal.groups;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
       logger.warn(
@@ -80,8 +96,8 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
   let failing = false;
   const write = () => {
     try {
-      const entries: Entry[] = [...running].map(([pid, start]) => ({ pid, start }));
-      writeFileSync(`${file}.tmp`, JSON.stringify(entries));
+      const groups: Entry[] = [...running].map(([pid, start]) => ({ pid, start }));
+      writeFileSync(`${file}.tmp`, JSON.stringify({ boot, groups }));
       renameSync(`${file}.tmp`, file);
       failing = false;
     } catch (err) {

@@ -17,8 +17,8 @@ export interface GroupJournal {
 }
 let journal: GroupJournal | undefined;
 
-/** Writes every group tracked from now on down in `j`; one per process (the data dir's brainstem). */
-export function journalGroups(j: GroupJournal): void {
+/** Writes every group tracked from now on down in `j` (undefined: nowhere); one per process (the data dir's brainstem). */
+export function journalGroups(j: GroupJournal | undefined): void {
   journal = j;
 }
 

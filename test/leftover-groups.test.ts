@@ -1,0 +1,126 @@
+/**
+ * The process groups a SIGKILLed brainstem left running, stopped by the next start on its data dir
+ * (src/leftover-groups.ts), with real process groups: `sh` leading one, a `sleep` in it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { takeOverGroups } from '../src/leftover-groups.js';
+import { forgetGroup, journalGroups, trackGroup } from '../src/process-group.js';
+import { recordingLogger } from './helpers/logs.js';
+
+let dir: string;
+const started: ChildProcess[] = [];
+const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'bst-groups-'));
+});
+afterEach(() => {
+  // The journal is one per process: the next test file in this worker keeps none.
+  journalGroups(undefined);
+  for (const c of started.splice(0)) if (c.pid) groupMembers(c.pid).forEach((pid) => kill(pid));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {}
+}
+
+const stat = (pid: number) => {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+};
+
+/** Live (not zombie) processes whose group is `pgid`. */
+function groupMembers(pgid: number): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .flatMap((n) => {
+      try {
+        const f = stat(Number(n));
+        return Number(f[2]) === pgid && f[0] !== 'Z' ? [Number(n)] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** `sh` leading a group of its own, with a `sleep` in it; resolves once both run. */
+async function group(): Promise<{ leader: ChildProcess; pid: number; start: number }> {
+  const leader = spawn('sh', ['-c', 'sleep 300 & echo up; wait'], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  started.push(leader);
+  await new Promise((resolve) => leader.stdout?.once('data', resolve));
+  const pid = leader.pid as number;
+  return { leader, pid, start: Number(stat(pid)[19]) };
+}
+
+async function journal(content: unknown, dataDir = dir): Promise<void> {
+  await writeFile(path.join(dataDir, 'process-groups.json'), JSON.stringify(content));
+}
+
+async function gone(pgid: number): Promise<void> {
+  await expect.poll(() => groupMembers(pgid), { timeout: 10_000 }).toEqual([]);
+}
+
+describe('process groups a crash left running', () => {
+  it('are stopped by the next start in the same boot, leader and all, and logged', async () => {
+    const g = await group();
+    expect(groupMembers(g.pid)).toHaveLength(2);
+    await journal({ boot, groups: [{ pid: g.pid, start: g.start }] });
+    const { logger, logs } = recordingLogger('info');
+    takeOverGroups(dir, logger);
+    await gone(g.pid);
+    expect(logs.find((l) => String(l.msg).startsWith('stopped the process groups'))).toMatchObject({
+      pids: [g.pid],
+    });
+  });
+
+  it('are stopped when only a member is left (the leader died with brainstem)', async () => {
+    const g = await group();
+    const exited = new Promise((resolve) => g.leader.once('exit', resolve));
+    g.leader.kill('SIGKILL');
+    await exited;
+    expect(groupMembers(g.pid)).toHaveLength(1);
+    await journal({ boot, groups: [{ pid: g.pid, start: g.start }] });
+    takeOverGroups(dir, recordingLogger('info').logger);
+    await gone(g.pid);
+  });
+
+  it('are left be after a reboot (the pids name other processes), and when the file is unreadable', async () => {
+    const g = await group();
+    await journal({ boot: 'another-boot', groups: [{ pid: g.pid, start: g.start }] });
+    takeOverGroups(dir, recordingLogger('info').logger);
+    // A process of the same pid that started later is no leader brainstem started either.
+    await journal({ boot, groups: [{ pid: g.pid, start: g.start - 1 }] });
+    takeOverGroups(dir, recordingLogger('info').logger);
+    await writeFile(path.join(dir, 'process-groups.json'), '{ not json');
+    const { logger, logs } = recordingLogger('info');
+    takeOverGroups(dir, logger);
+    expect(logs.map((l) => l.msg)).toContain(
+      'the list of running process groups is unreadable; none stopped',
+    );
+    expect(groupMembers(g.pid)).toHaveLength(2);
+  });
+
+  it('are written down while they run, and struck off when their leader exits', async () => {
+    takeOverGroups(dir, recordingLogger('info').logger);
+    const read = async () => JSON.parse(await readFile(path.join(dir, 'process-groups.json'), 'utf8'));
+    expect(await read()).toEqual({ boot, groups: [] });
+    const g = await group();
+    trackGroup(g.pid);
+    expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start }] });
+    forgetGroup(g.pid);
+    expect(await read()).toEqual({ boot, groups: [] });
+  });
+});
