@@ -179,6 +179,19 @@ describe('tools from Telegram', () => {
     expect(doc.replyTo).toBe(result.messageId);
   });
 
+  it('a long output whose .txt document Telegram refuses says so under the result, instead of pointing to a file that never comes', async () => {
+    h.tg.failNext('sendDocument', 1, { code: 400, description: 'Bad Request: file must be non-empty' }, 117);
+    h.tg.user(117).says('lint');
+    const result = await reply(117, /lint → lint · exit 0/);
+    expect(result.text).toMatch(/the whole output is in the file below/);
+    const told = await reply(117, /did not arrive/);
+    expect(told.text).toBe(
+      '⚙️ [proxy] ⚠️ The file with the whole output of lint → lint did not arrive: Telegram refused it (file must be non-empty). Only part of it shows above.',
+    );
+    expect(told.replyTo).toBe(result.messageId);
+    expect(h.tg.botMessages(117).filter((m) => m.document)).toEqual([]);
+  });
+
   it('in a forum topic, the run, its document and a confirmation question all go to that topic', async () => {
     const group = -100600;
     const user = h.tg.user(OWNER, { chatId: group, topicId: 5 });

@@ -1,10 +1,12 @@
 import { type Api, InputFile } from 'grammy';
+import { escapeHtml } from '../../../src/html.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { ToolResult, Tools } from '../../../src/tools/index.js';
 import type { TurnsUnderWay } from '../route/cut-turns.js';
 import { topicTurnKey } from '../route/topic.js';
+import { failureReason } from '../send/failure.js';
 import { ChatOutput } from '../send/output.js';
 import { LiveMessage } from '../stream/live-message.js';
 import type { ChatPaces } from '../stream/pacer.js';
@@ -146,7 +148,24 @@ async function runInChat(
       .sendFile('document', new InputFile(Buffer.from(view.document.text, 'utf8'), view.document.name), {
         ...(live.messageId !== undefined ? { replyTo: live.messageId } : {}),
       })
-      .catch((err: unknown) => log.warn({ err }, 'could not send the full output as a document'));
+      .catch(async (err: unknown) => {
+        log.warn({ err }, 'could not send the full output as a document');
+        // The result message says the whole output is "in the file below": without this, the
+        // user waits for a file that will not come.
+        const why = escapeHtml(failureReason(err, req.lang));
+        await out
+          .sendHtml(
+            t(
+              req.lang,
+              `${PROXY_TAG} ⚠️ The file with the whole output of ${title} did not arrive: ${why}. Only part of it shows above.`,
+              `${PROXY_TAG} ⚠️ Le fichier avec la sortie complète de ${title} n’est pas arrivé : ${why}. Seule une partie s’affiche ci-dessus.`,
+            ),
+            live.messageId !== undefined ? { replyTo: live.messageId } : {},
+          )
+          .catch((e: unknown) =>
+            log.warn({ err: e }, 'telegram refused the notice about the undelivered file too'),
+          );
+      });
   }
   // Only now has the user got the result (or Telegram refused it for good, logged above):
   // what waits for that may run, e.g. self_upgrade restarting brainstem.
