@@ -106,6 +106,18 @@ describe('git tools in the configured repository', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('refuses a path holding a NUL character as a bad request, saying why, not as an internal failure', async () => {
+    const { status, body } = await api('git_diff', { path: 'a.txt\u0000b.txt' });
+    expect(status).toBe(400);
+    expect(body.error.code).toBe('invalid_request');
+    expect(body.error.message).toBe(
+      'An argument holds a NUL character (shown as \\0), which no program can take: "a.txt\\0b.txt".',
+    );
+    expect(body.result.error.fr).toBe(
+      'Un argument contient un caractère NUL (montré comme \\0), qu’aucun programme ne peut recevoir : « a.txt\\0b.txt ».',
+    );
+  });
+
   it('runs no program the repository’s config names (fsmonitor, external diff, textconv, signature check, hooks, filter drivers)', async () => {
     // Whoever can write .git/config (an approved command) must not get commands run by the read-only tools.
     const marker = path.join(repo, '..', `${path.basename(repo)}-ran`);

@@ -201,6 +201,16 @@ describe('incus_exec', () => {
     expect(empty.body.error.param).toBe('command');
     expect(calls()).toEqual([]);
   });
+
+  it('refuses an argument or a working directory holding a NUL character as a bad request, running nothing', async () => {
+    const arg = await api('incus_exec', { instance: 'web', command: ['echo', 'a\u0000b'] });
+    expect(arg.status).toBe(400);
+    expect(arg.body.error.message).toMatch(/^An argument holds a NUL character .*: "a\\0b"\.$/);
+    const cwd = await api('incus_exec', { instance: 'web', cwd: '/srv\u0000', command: ['ls'] });
+    expect(cwd.status).toBe(400);
+    expect(cwd.body.error.message).toMatch(/: "\/srv\\0"\.$/);
+    expect(calls()).toEqual([]);
+  });
 });
 
 describe('incus allow-lists', () => {

@@ -6,7 +6,7 @@ import { BrainstemError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
 import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
 import { subprocesses } from '../subprocesses.js';
-import { headChars, tailChars } from '../text.js';
+import { headChars, shorten, tailChars } from '../text.js';
 
 /**
  * The one way tools run programs: argv only (never a shell), a cwd, a wall
@@ -117,6 +117,7 @@ export async function runCommand(
 ): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new BrainstemError('INTERNAL', 'empty command');
+  refuseNul([...argv, ...(opts.cwd === undefined ? [] : [opts.cwd])]);
   const started = Date.now();
   const capture = opts.capture ?? 'all';
   const { execa } = await subprocesses();
@@ -295,6 +296,26 @@ async function notStarted(
     '',
     false,
     `« ${file} » n’a pas pu être lancé : ${why}`,
+  );
+}
+
+/** The most of a refused argument quoted back. */
+const NUL_QUOTE_MAX = 200;
+
+/**
+ * No program's argument or working directory can hold a NUL byte (the kernel's strings end there),
+ * and Node throws a bare TypeError on one, which would reach the caller as an internal failure. A
+ * tool's input put it there (a git_diff path, an incus_exec argument): the caller's to fix.
+ */
+function refuseNul(parts: readonly string[]): void {
+  const bad = parts.find((p) => p.includes('\0'));
+  if (bad === undefined) return;
+  const shown = shorten(bad.replaceAll('\0', '\\0'), NUL_QUOTE_MAX);
+  throw new BrainstemError(
+    'INVALID_REQUEST',
+    `An argument holds a NUL character (shown as \\0), which no program can take: "${shown}".`,
+    undefined,
+    `Un argument contient un caractère NUL (montré comme \\0), qu’aucun programme ne peut recevoir : « ${shown} ».`,
   );
 }
 
