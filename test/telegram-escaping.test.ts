@@ -67,4 +67,15 @@ describe('outside text in Telegram', { timeout: 60_000 }, () => {
     const result = await reply(113, /✅ read_file/);
     expectLiteral(result, '<b>bold?</b> &', LINK, MD_LINK);
   });
+
+  it('a file read_file cut at its size limit: the result says which limit cut it, not that brainstem capped the output', async () => {
+    await writeFile(path.join(files, 'long-notes.txt'), 'a note line\n'.repeat(500));
+    h.tg.user(114).says('/run read_file path=long-notes.txt maxBytes=1200');
+    const result = await reply(114, /✅ read_file .*long-notes\.txt/);
+    expect(result.text).toContain('[… truncated: 4800 more bytes …]');
+    expect(result.text).toContain(
+      "Only the first 1200 of the file's 6000 bytes are shown: read_file stops at maxBytes (1200), which tools.files.maxBytes (1000000) caps.",
+    );
+    expect(result.text).not.toContain('tools.maxOutputChars');
+  });
 });

@@ -377,6 +377,9 @@ describe('read_file', () => {
     expect((await read('latin1-fr.txt')).output).toBe(
       '[pas en UTF-8 : lu en Windows-1252, un sur-ensemble de Latin-1]\nCafé',
     );
+    expect((await read('big.txt')).note).toBe(
+      'Seuls les 200 premiers octets du fichier sur 600 sont affichés : read_file s’arrête à maxBytes (200), que tools.files.maxBytes (200) plafonne.',
+    );
   });
 
   it('refuses a FIFO before opening it: four calls do not take the thread pool, other reads go on', async (ctx) => {
@@ -399,6 +402,9 @@ describe('read_file', () => {
     const { body } = await api('read_file', { path: 'big.txt' });
     expect(body.truncated).toBe(true);
     expect(body.output).toMatch(/^é{100}\n\[… truncated: 400 more bytes …\]$/);
+    expect(body.note).toBe(
+      "Only the first 200 of the file's 600 bytes are shown: read_file stops at maxBytes (200), which tools.files.maxBytes (200) caps.",
+    );
     const tooBig = await api('read_file', { path: 'big.txt', maxBytes: 10_000 });
     expect(tooBig.body.error.param).toBe('maxBytes');
   });

@@ -45,7 +45,7 @@ export function fileTools(tools: ToolsConfig, own: OwnFiles): AnyTool[] {
           if (cfg.roots.length === 0) throw noRoots();
           const file = await confine(input.path, cfg.roots);
           await refuseOwn(input.path, file, own);
-          return readText(file, input.maxBytes ?? cfg.maxBytes, ctx.lang, (st) =>
+          return readText(file, input.maxBytes ?? cfg.maxBytes, cfg.maxBytes, ctx.lang, (st) =>
             refuseOwnLink(input.path, st, own),
           );
         },
@@ -187,12 +187,14 @@ async function openChecked(file: string): Promise<FileHandle> {
 }
 
 /**
+ * `maxBytes`: this call's limit; `cap`: tools.files.maxBytes, the most any call may read.
  * `lang`: the reader's, for the notes in the output (absent, English, for a program or a model).
  * `judge`: refuses what was opened, from its stat, before a byte is read.
  */
 async function readText(
   file: string,
   maxBytes: number,
+  cap: number,
   lang: Lang | undefined,
   judge: (st: { dev: number; ino: number; nlink: number }) => Promise<void>,
 ) {
@@ -236,10 +238,21 @@ async function readText(
           : text),
       data: { path: file, size: st.size, encoding },
       truncated,
+      // The file's limit cut it, not tools.maxOutputChars (which a face would otherwise name): said
+      // with the limit that did, so the reader knows what reads more.
+      ...(truncated ? { note: cutNote(bytesRead, st.size, maxBytes, cap, lang) } : {}),
     };
   } finally {
     await fh.close();
   }
+}
+
+function cutNote(read: number, size: number, maxBytes: number, cap: number, lang: Lang | undefined): string {
+  return t(
+    lang,
+    `Only the first ${read} of the file's ${size} bytes are shown: read_file stops at maxBytes (${maxBytes}), which tools.files.maxBytes (${cap}) caps.`,
+    `Seuls les ${read} premiers octets du fichier sur ${size} sont affichés : read_file s’arrête à maxBytes (${maxBytes}), que tools.files.maxBytes (${cap}) plafonne.`,
+  );
 }
 
 /**
