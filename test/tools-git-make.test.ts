@@ -118,6 +118,26 @@ describe('git tools in the configured repository', () => {
     );
   });
 
+  it('never colours its output, even where the repository’s config asks for colour always', async () => {
+    const set = [
+      ['color.ui', 'always'],
+      ['color.diff', 'always'],
+      ['color.status', 'always'],
+    ];
+    for (const [key, value] of set) git('config', key as string, value as string);
+    try {
+      const status = await api('git_status');
+      const diff = await api('git_diff', {});
+      const stat = await api('git_diff', { stat: true });
+      expect(status.body.output).toContain('## main');
+      expect(diff.body.output).toContain('+beta changed');
+      expect(stat.body.output).toContain('b.txt');
+      for (const r of [status, diff, stat]) expect(r.body.output).not.toContain('\u001b');
+    } finally {
+      for (const [key] of set) git('config', '--unset', key as string);
+    }
+  });
+
   it('runs no program the repository’s config names (fsmonitor, external diff, textconv, signature check, hooks, filter drivers)', async () => {
     // Whoever can write .git/config (an approved command) must not get commands run by the read-only tools.
     const marker = path.join(repo, '..', `${path.basename(repo)}-ran`);

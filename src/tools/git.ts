@@ -6,7 +6,9 @@ import { type AnyTool, defineTool, type ToolContext } from './registry.js';
 /** Read-only git in the configured repository. */
 
 /**
- * Never a pager, a colour code or a credential prompt: nobody is at a terminal. And no program
+ * Never a pager, a colour code or a credential prompt: nobody is at a terminal (a model or a script
+ * reads the output; `color.diff` or `color.status` set to `always`, in the repository's config or
+ * the user's, would colour it despite `color.ui`, so each is set too). And no program
  * the repository's own config names: these tools run unasked, and whoever could write .git/config
  * (an approved command) would otherwise have them run its commands (an fsmonitor hook at status,
  * an external diff or a textconv at diff, a signature check's gpg.program at log, the
@@ -19,6 +21,10 @@ const GIT = [
   '--no-pager',
   '-c',
   'color.ui=never',
+  '-c',
+  'color.diff=never',
+  '-c',
+  'color.status=never',
   '-c',
   'core.quotePath=false',
   '-c',
