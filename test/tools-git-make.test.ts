@@ -87,6 +87,18 @@ describe('git tools in the configured repository', () => {
     expect(tooMany.body.error.param).toBe('max');
   });
 
+  it('git_log without `max` returns no more than tools.git.maxLogEntries, when that is below the default 20', async () => {
+    // Commits of the same tree, made without the index: its staged c.txt stays staged for the other tests.
+    for (let i = 1; i <= 12; i++) {
+      const commit = git('commit-tree', 'HEAD^{tree}', '-p', 'HEAD', '-m', `empty commit ${i}`).trim();
+      git('update-ref', 'HEAD', commit);
+    }
+    const { body } = await api('git_log', {});
+    expect(body.output.trim().split('\n')).toHaveLength(10);
+    expect(body.output).toContain('empty commit 12');
+    expect(body.output).not.toContain('empty commit 2\n');
+  });
+
   it('git_diff shows unstaged or staged changes, optionally for one path', async () => {
     const unstaged = await api('git_diff', {});
     expect(unstaged.body.output).toContain('+beta changed');

@@ -11,12 +11,22 @@ import type { ToolsConfig } from './config.js';
  * Builders, not schemas: each is built when called, like configSchemas(), so no schema tree
  * stays in the idle heap. In the order the tools register.
  */
+/** The commits a git_log call without `max` returns, unless tools.git.maxLogEntries is lower. */
+const DEFAULT_LOG_ENTRIES = 20;
+
 export const TOOL_INPUTS = {
   git_status: () => z.object({}).strict(),
   git_log: (tools: ToolsConfig) =>
     z
       .object({
-        max: z.number().int().min(1).max(tools.git.maxLogEntries).default(20).describe('How many commits.'),
+        // zod does not check a default against max: a cap below 20 must bound the default too.
+        max: z
+          .number()
+          .int()
+          .min(1)
+          .max(tools.git.maxLogEntries)
+          .default(Math.min(DEFAULT_LOG_ENTRIES, tools.git.maxLogEntries))
+          .describe('How many commits.'),
       })
       .strict(),
   git_diff: () =>
