@@ -306,6 +306,35 @@ describe('a configured directory that does not exist', () => {
     }
   });
 
+  it('a command stopped at its time limit names the setting that set it: its own, else tools.timeoutMs', async () => {
+    const slow = await startTestService({
+      parts: { tools: true },
+      config: {
+        claude: { bin: 'true' },
+        tools: {
+          git: { repo },
+          timeoutMs: 300,
+          tests: { argv: ['sleep', '30'], timeoutMs: 200 },
+          lint: { argv: ['sleep', '30'] },
+        },
+      },
+    });
+    try {
+      const tests = await api('run_tests', {}, slow);
+      expect(tests.body.error.code).toBe('tool_timeout');
+      expect(tests.body.error.message).toBe(
+        '"sleep 30" was stopped after 200 ms (its time limit); raise tools.tests.timeoutMs if it needs longer.',
+      );
+      expect(tests.body.result.error.fr).toContain('augmentez tools.tests.timeoutMs si');
+      const lint = await api('lint', {}, slow);
+      expect(lint.body.error.message).toBe(
+        '"sleep 30" was stopped after 300 ms (its time limit); raise tools.timeoutMs if it needs longer.',
+      );
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('run_tests and lint with no command say which setting to add, with an example of its own each', async () => {
     const bare = await startTestService({ parts: { tools: true }, config: { claude: { bin: 'true' } } });
     try {

@@ -22,6 +22,8 @@ export interface RunOptions {
   /** Added to the environment (brainstem's own secrets are never passed on). */
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** The setting that gave `timeoutMs` (tools.tests.timeoutMs): named when the run is stopped at it. Default: tools.timeoutMs. */
+  timeoutSetting?: string;
   signal?: AbortSignal;
   /** Output as it arrives, cut at line ends. */
   onOutput?: (chunk: string) => void;
@@ -244,12 +246,14 @@ export async function runCommand(
     : '';
   if (stopped === 'timeout') {
     const limit = formatDuration(opts.timeoutMs);
+    // The setting that gave this limit: raising tools.timeoutMs does nothing for a command with its own.
+    const setting = opts.timeoutSetting ?? 'tools.timeoutMs';
     throw new ToolRunError(
       'TOOL_TIMEOUT',
-      `"${shown}" was stopped after ${limit} (its time limit); raise tools.timeoutMs if it needs longer.${leftHolding}`,
+      `"${shown}" was stopped after ${limit} (its time limit); raise ${setting} if it needs longer.${leftHolding}`,
       output,
       truncated,
-      `« ${shown} » a été arrêtée après ${limit} (sa limite de temps) ; augmentez tools.timeoutMs si elle a besoin de plus de temps.${leftHoldingFr}`,
+      `« ${shown} » a été arrêtée après ${limit} (sa limite de temps) ; augmentez ${setting} si elle a besoin de plus de temps.${leftHoldingFr}`,
     );
   }
   if (stopped === 'aborted') {

@@ -37,6 +37,8 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
       cwd,
       cwdSetting: c.cwd ? `tools.${name}.cwd` : 'tools.git.repo',
       timeoutMs: c.timeoutMs,
+      // Named when the command is stopped at its own limit; without one, the runner's tools.timeoutMs.
+      timeoutSetting: c.timeoutMs === undefined ? undefined : `tools.${name}.timeoutMs`,
     };
   };
 
@@ -54,6 +56,7 @@ export function makeTools(cfg: ToolsConfig, run: Runner): AnyTool[] {
             cwd: c.cwd,
             cwdSetting: c.cwdSetting,
             timeoutMs: c.timeoutMs,
+            timeoutSetting: c.timeoutSetting,
             signal: ctx.signal,
             onOutput: ctx.onOutput,
             lang: ctx.lang,
