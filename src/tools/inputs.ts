@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { BrainstemError } from '../errors.js';
 import type { ToolsConfig } from './config.js';
 
+/** The commits a git_log call without `max` returns, unless tools.git.maxLogEntries is lower. */
+const DEFAULT_LOG_ENTRIES = 20;
+
 /**
  * Every tool's name, input schema and whether it changes things, from the `tools` section alone.
  * The tools themselves need the running service (the database, the brains, a process runner);
@@ -11,9 +14,6 @@ import type { ToolsConfig } from './config.js';
  * Builders, not schemas: each is built when called, like configSchemas(), so no schema tree
  * stays in the idle heap. In the order the tools register.
  */
-/** The commits a git_log call without `max` returns, unless tools.git.maxLogEntries is lower. */
-const DEFAULT_LOG_ENTRIES = 20;
-
 export const TOOL_INPUTS = {
   git_status: () => z.object({}).strict(),
   git_log: (tools: ToolsConfig) =>
