@@ -364,6 +364,15 @@ describe('web_fetch of an allow-listed address', () => {
     expect((await reader.read(html, 60_000, 'http://example.org/')).text).toContain(ARTICLE_SENTENCE);
   });
 
+  it('reads an HTML page without tags (empty, or a bare word) as its text', async () => {
+    const word = await api(allowed, 'web_fetch', { url: `${web.url}/bare?body=OK` });
+    expect(word.status).toBe(200);
+    expect(word.body.output).toBe('OK');
+    const empty = await api(allowed, 'web_fetch', { url: `${web.url}/bare` });
+    expect(empty.status).toBe(200);
+    expect(empty.body.output).toBe('');
+  });
+
   it('refuses what is not text, and reports HTTP errors', async () => {
     const image = await api(allowed, 'web_fetch', { url: `${web.url}/image` });
     expect(image.status).toBe(409);

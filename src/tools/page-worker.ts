@@ -48,6 +48,9 @@ function readable(html: string, early: (text: string) => void): { title?: string
   }
   early(fallback);
   const { document } = parseHTML(html);
+  // linkedom builds no root for a page without tags (an empty body, a bare `OK` sent as text/html),
+  // and its `title` then throws: such a page is its text.
+  if (!document.documentElement) return { title: scannedTitle, text: fallback };
   const title = document.title || scannedTitle;
   if (depthOf(document.documentElement) > MAX_ARTICLE_DEPTH) return { title, text: fallback };
   const article = new Readability(document as unknown as Document).parse();

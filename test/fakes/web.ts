@@ -20,6 +20,7 @@
  *   GET /deep?n=<n>          text/html: a title, then a heading and DEEP_SENTENCE inside n nested <div>s, never closed
  *   GET /nests?n=<n>         text/html: n blocks of 98 nested <div>s around a word, seconds to read (n = 45: 48 KB)
  *   GET /many?n=<n>          text/html: a title, then n lines `a<br>`, a flat page (5 bytes each: n = 400,000 is 2 MB)
+ *   GET /bare?body=<text>    text/html: <text> as it is (no tags: an empty page, a bare `OK`)
  *   GET /missing             404
  */
 import { once } from 'node:events';
@@ -137,6 +138,9 @@ function route(url: URL, res: ServerResponse): void {
       res.end(`<html><head><title>Many</title></head><body>${'a<br>'.repeat(n)}</body></html>`);
       return;
     }
+    case '/bare':
+      res.writeHead(200, { 'content-type': 'text/html' }).end(url.searchParams.get('body') ?? '');
+      return;
     case '/slow':
       res.writeHead(200, { 'content-type': 'text/html' });
       res.write('<html><body>');
