@@ -364,6 +364,26 @@ describe('web_fetch of an allow-listed address', () => {
     expect((await reader.read(html, 60_000, 'http://example.org/')).text).toContain(ARTICLE_SENTENCE);
   });
 
+  it('reads a compressed page (gzip, deflate, br), capping what it decodes to, and says so of one that does not decompress', async () => {
+    for (const enc of ['gzip', 'deflate', 'br']) {
+      const { status, body } = await api(allowed, 'web_fetch', { url: `${web.url}/packed?enc=${enc}` });
+      expect(status, enc).toBe(200);
+      expect(body.output, enc).toContain(ARTICLE_SENTENCE);
+    }
+    // 2 MB of HTML in a few KiB of gzip: read up to maxBytes (50,000), not decoded whole.
+    const bomb = await api(allowed, 'web_fetch', { url: `${web.url}/packed?enc=gzip&kb=2000` });
+    expect(bomb.status).toBe(200);
+    expect(bomb.body.truncated).toBe(true);
+    const liar = await api(allowed, 'web_fetch', { url: `${web.url}/packed?enc=gzip&lie=1` });
+    expect(liar.status).toBe(502);
+    expect(liar.body.error.message).toContain(
+      'says its body is gzip-compressed (Content-Encoding), but it does not decompress',
+    );
+    const unknown = await api(allowed, 'web_fetch', { url: `${web.url}/packed?enc=zstd` });
+    expect(unknown.status).toBe(409);
+    expect(unknown.body.error.message).toContain('is compressed as zstd');
+  });
+
   it('reads an HTML page without tags (empty, or a bare word) as its text', async () => {
     const word = await api(allowed, 'web_fetch', { url: `${web.url}/bare?body=OK` });
     expect(word.status).toBe(200);

@@ -185,7 +185,12 @@ export function toolsConfigSchemas() {
             .describe(
               'Hosts, IPs or CIDRs that may be fetched although loopback or private (checked after DNS resolution and on every redirect); empty: none.',
             ),
-          maxBytes: z.number().int().positive().default(2_000_000).describe('The largest body read.'),
+          maxBytes: z
+            .number()
+            .int()
+            .positive()
+            .default(2_000_000)
+            .describe('The largest body read, counted once decompressed (gzip, deflate and br are read).'),
           maxChars: z
             .number()
             .int()

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { pipeline, type Readable, type Transform } from 'node:stream';
 import { BrainstemError } from '../errors.js';
 import { undici } from '../http-client.js';
 import { headChars } from '../text.js';
@@ -235,6 +236,8 @@ async function fetchGuarded(
         headers: {
           'user-agent': 'Mozilla/5.0 (compatible; brainstem web_fetch)',
           accept: 'text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.8,*/*;q=0.1',
+          // Said, so that a server compresses only with what decodedBody undoes: without it, any coding is acceptable (RFC 9110).
+          'accept-encoding': 'gzip, deflate, br',
         },
       });
       const location = res.headers.location;
@@ -270,7 +273,10 @@ async function fetchGuarded(
           `${url.href} n’est pas du texte (${contentType}).`,
         );
       }
-      const { bytes, truncated } = await readCapped(res.body, cfg.maxBytes);
+      const { bytes, truncated } = await readCapped(
+        await decodedBody(res.body, res.headers['content-encoding'], url.href),
+        cfg.maxBytes,
+      );
       return {
         url: url.href,
         status: res.statusCode,
@@ -316,6 +322,75 @@ function checkUrl(url: URL, guard: AddressGuard): void {
   }
   const host = normalizeHost(url.hostname);
   if (isIP(host) && !guard.allows(host, host)) throw new BlockedAddress(host, host);
+}
+
+/** What undoes each Content-Encoding web_fetch asks for (its accept-encoding). */
+const DECODERS: Record<string, (z: typeof import('node:zlib')) => Transform> = {
+  gzip: (z) => z.createGunzip(),
+  'x-gzip': (z) => z.createGunzip(),
+  deflate: (z) => z.createInflate(),
+  br: (z) => z.createBrotliDecompress(),
+};
+
+/**
+ * The body as the page was before its Content-Encoding: undici's `request` hands the bytes as
+ * sent, and a compressed page read as text was binary noise to the page reader. Decoded as it
+ * streams, so maxBytes caps what it decodes to (a small bomb cannot fill the memory). A body that
+ * does not decode (a server that says gzip and sends plain text) is an error that says so.
+ */
+async function decodedBody(
+  body: Readable & { dump(): Promise<void> },
+  header: string | string[] | undefined,
+  href: string,
+): Promise<AsyncIterable<Buffer>> {
+  const codings = String(header ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '' && c !== 'identity')
+    // Listed in the order applied: undone last first.
+    .reverse();
+  if (codings.length === 0) return body;
+  const unknown = codings.find((c) => !DECODERS[c]);
+  if (unknown) {
+    // Dumped, not destroyed: undici's body destroyed unread emits an error no one would hear.
+    await body.dump();
+    throw new BrainstemError(
+      'TOOL_REFUSED',
+      `${href} is compressed as ${unknown}, which web_fetch cannot read.`,
+      'url',
+      `${href} est compressée en ${unknown}, que web_fetch ne sait pas lire.`,
+    );
+  }
+  const zlib = await import('node:zlib');
+  const steps = codings.map((c) => (DECODERS[c] as (z: typeof zlib) => Transform)(zlib));
+  // The first stream to fail is where the failure comes from: the others fail after it, with its error.
+  let failed: 'body' | string | undefined;
+  body.once('error', () => {
+    failed ??= 'body';
+  });
+  steps.forEach((step, i) => {
+    step.once('error', () => {
+      failed ??= codings[i];
+    });
+  });
+  const out = pipeline([body, ...steps], () => undefined) as unknown as Readable;
+  return (async function* () {
+    try {
+      for await (const chunk of out) yield chunk as Buffer;
+    } catch (err) {
+      if (failed === undefined || failed === 'body') throw err;
+      const why = (err as Error).message;
+      throw new BrainstemError(
+        'TOOL_FAILED',
+        `${href} says its body is ${failed}-compressed (Content-Encoding), but it does not decompress: ${why}.`,
+        'url',
+        `${href} se dit compressée en ${failed} (Content-Encoding), mais ne se décompresse pas : ${why}.`,
+      );
+    } finally {
+      out.destroy();
+    }
+  })();
 }
 
 async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number) {

@@ -21,11 +21,14 @@
  *   GET /nests?n=<n>         text/html: n blocks of 98 nested <div>s around a word, seconds to read (n = 45: 48 KB)
  *   GET /many?n=<n>          text/html: a title, then n lines `a<br>`, a flat page (5 bytes each: n = 400,000 is 2 MB)
  *   GET /bare?body=<text>    text/html: <text> as it is (no tags: an empty page, a bare `OK`)
+ *   GET /packed?enc=<coding> the article compressed with <coding> (gzip, deflate, br), with that Content-Encoding;
+ *                            `&kb=<n>`: a page of n KiB instead (compressing to a few KiB); `&lie=1`: sent uncompressed
  *   GET /missing             404
  */
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
 export interface FakeWeb {
   url: string;
@@ -136,6 +139,16 @@ function route(url: URL, res: ServerResponse): void {
       const n = Number(url.searchParams.get('n') ?? '1000');
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(`<html><head><title>Many</title></head><body>${'a<br>'.repeat(n)}</body></html>`);
+      return;
+    }
+    case '/packed': {
+      const enc = url.searchParams.get('enc') ?? 'gzip';
+      const kb = url.searchParams.get('kb');
+      const page = kb ? `<html><body><p>${'x'.repeat(Number(kb) * 1024)}</p></body></html>` : ARTICLE;
+      const pack =
+        { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync }[enc] ?? ((b: string) => b);
+      res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': enc });
+      res.end(url.searchParams.has('lie') ? page : pack(page));
       return;
     }
     case '/bare':
