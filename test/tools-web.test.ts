@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PageReader } from '../src/tools/page-reader.js';
 import { isNonPublic } from '../src/tools/web-fetch.js';
 import { type FakeBrave, startFakeBrave } from './fakes/brave.js';
-import { ARTICLE_SENTENCE, DEEP_SENTENCE, type FakeWeb, startFakeWeb } from './fakes/web.js';
+import { ARTICLE_SENTENCE, DEEP_SENTENCE, type FakeWeb, LEGACY_TEXT, startFakeWeb } from './fakes/web.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -382,6 +382,18 @@ describe('web_fetch of an allow-listed address', () => {
     const unknown = await api(allowed, 'web_fetch', { url: `${web.url}/packed?enc=zstd` });
     expect(unknown.status).toBe(409);
     expect(unknown.body.error.message).toContain('is compressed as zstd');
+  });
+
+  it('reads a page in the encoding it declares: <meta charset>, <meta http-equiv>, <?xml?>, a BOM, a quoted charset', async () => {
+    const read = async (as: string) =>
+      (await api(allowed, 'web_fetch', { url: `${web.url}/legacy?as=${as}` })).body;
+    const meta = await read('meta');
+    expect(meta.output).toBe(LEGACY_TEXT.latin);
+    expect(meta.data.title).toBe('Café');
+    expect((await read('http-equiv')).output).toBe(LEGACY_TEXT.japanese);
+    expect((await read('xml')).output).toContain('<a>déjà vu</a>');
+    expect((await read('bom')).output).toBe(LEGACY_TEXT.japanese);
+    expect((await read('quoted')).output).toBe(LEGACY_TEXT.japanese);
   });
 
   it('reads an HTML page without tags (empty, or a bare word) as its text', async () => {

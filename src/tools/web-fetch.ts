@@ -409,13 +409,52 @@ async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number) {
   return { bytes: Buffer.concat(chunks), truncated };
 }
 
+/**
+ * The page's text, in the encoding the browser would pick: a byte-order mark, else the
+ * Content-Type's charset, else (HTML, XML) what the page declares in its first 1,024 bytes
+ * (`<meta charset>`, `<meta http-equiv>`, `<?xml encoding?>`), else UTF-8. Many pages in
+ * windows-1252 or Shift_JIS say so in the page only: read as UTF-8 they came out as `�`.
+ */
 function decode(bytes: Uint8Array, contentType: string): string {
-  const charset = /charset="?([\w-]+)/i.exec(contentType)?.[1] ?? 'utf-8';
+  const label = bomCharset(bytes) ?? charsetParam(contentType) ?? declaredCharset(bytes, contentType);
   try {
-    return new TextDecoder(charset).decode(bytes);
+    const decoder = new TextDecoder(label ?? 'utf-8');
+    const text = decoder.decode(bytes);
+    return decoder.encoding === 'windows-1252' ? text.replace(/[\u0080-\u009f]/g, cp1252High) : text;
   } catch {
+    // A label TextDecoder does not know.
     return new TextDecoder('utf-8').decode(bytes);
   }
+}
+
+/**
+ * windows-1252's bytes 0x80–0x9F (`€`, `“`, `”`, `…`): Node 20's TextDecoder reads windows-1252,
+ * and the labels the Encoding standard makes it (latin1, iso-8859-1, ascii), as ISO-8859-1, whose
+ * invisible C1 controls they are there. The five bytes windows-1252 leaves undefined stay as they are.
+ */
+const CP1252_HIGH = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ';
+const cp1252High = (c: string): string => CP1252_HIGH[c.charCodeAt(0) - 0x80] ?? c;
+
+function bomCharset(b: Uint8Array): string | undefined {
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return 'utf-8';
+  if (b[0] === 0xff && b[1] === 0xfe) return 'utf-16le';
+  if (b[0] === 0xfe && b[1] === 0xff) return 'utf-16be';
+  return undefined;
+}
+
+/** `charset=x`, `charset="x"` or `charset='x'`. */
+const charsetParam = (contentType: string): string | undefined =>
+  /;\s*charset\s*=\s*["']?([^"';\s]+)/i.exec(contentType)?.[1];
+
+function declaredCharset(bytes: Uint8Array, contentType: string): string | undefined {
+  const head = Buffer.from(bytes.subarray(0, 1_024)).toString('latin1');
+  const label = HTML_TYPES.test(contentType)
+    ? /<meta\s[^>]*?charset\s*=\s*["']?\s*([^"'\s;/>]+)/i.exec(head)?.[1]
+    : /xml\b/i.test(contentType)
+      ? /^\s*<\?xml\s[^>]*?encoding\s*=\s*["']([^"']+)/i.exec(head)?.[1]
+      : undefined;
+  // A page read this far in ASCII is not UTF-16, whatever it says (the HTML standard reads it as UTF-8).
+  return label && /^utf-?16/i.test(label) ? 'utf-8' : label;
 }
 
 /** The request made by a configured command elsewhere (another container); it prints the body. */

@@ -23,6 +23,9 @@
  *   GET /bare?body=<text>    text/html: <text> as it is (no tags: an empty page, a bare `OK`)
  *   GET /packed?enc=<coding> the article compressed with <coding> (gzip, deflate, br), with that Content-Encoding;
  *                            `&kb=<n>`: a page of n KiB instead (compressing to a few KiB); `&lie=1`: sent uncompressed
+ *   GET /legacy?as=<form>    LEGACY_TEXT in an encoding the page says how: `meta` windows-1252 in <meta charset>,
+ *                            `http-equiv` Shift_JIS in <meta http-equiv>, `xml` ISO-8859-1 in <?xml encoding?>,
+ *                            `bom` UTF-16LE with its BOM, `quoted` Shift_JIS in charset='…'
  *   GET /missing             404
  */
 import { once } from 'node:events';
@@ -60,6 +63,41 @@ const ARTICLE = `<!doctype html>
   </article>
   <footer>© 2026 Example — <script>var tracking = "should not appear";</script></footer>
 </body></html>`;
+
+/** What each /legacy page holds, in each page's own encoding. */
+export const LEGACY_TEXT = { latin: 'Café “déjà vu”', japanese: '日本語' };
+
+const LEGACY: Record<string, [string, Buffer]> = {
+  meta: [
+    'text/html',
+    Buffer.concat([
+      Buffer.from(
+        '<html><head><meta charset="windows-1252"><title>Caf\xe9</title></head><body><p>',
+        'latin1',
+      ),
+      // “ and ” are 0x93 and 0x94 in windows-1252 (C1 controls in ISO-8859-1).
+      Buffer.from('Caf\xe9 \x93d\xe9j\xe0 vu\x94', 'latin1'),
+      Buffer.from('</p></body></html>'),
+    ]),
+  ],
+  'http-equiv': [
+    'text/html',
+    Buffer.concat([
+      Buffer.from(
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS"></head><body><p>',
+      ),
+      // 日本語 in Shift_JIS.
+      Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea]),
+      Buffer.from('</p></body></html>'),
+    ]),
+  ],
+  xml: [
+    'application/xml',
+    Buffer.from('<?xml version="1.0" encoding="ISO-8859-1"?><a>d\xe9j\xe0 vu</a>', 'latin1'),
+  ],
+  bom: ['text/plain', Buffer.from(`\ufeff${LEGACY_TEXT.japanese}`, 'utf16le')],
+  quoted: ["text/plain; charset='shift_jis'", Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea])],
+};
 
 export async function startFakeWeb(): Promise<FakeWeb> {
   const hits: string[] = [];
@@ -149,6 +187,11 @@ function route(url: URL, res: ServerResponse): void {
         { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync }[enc] ?? ((b: string) => b);
       res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': enc });
       res.end(url.searchParams.has('lie') ? page : pack(page));
+      return;
+    }
+    case '/legacy': {
+      const [type, body] = LEGACY[url.searchParams.get('as') ?? 'meta'] ?? ['text/plain', Buffer.alloc(0)];
+      res.writeHead(200, { 'content-type': type }).end(body);
       return;
     }
     case '/bare':
