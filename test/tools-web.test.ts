@@ -229,7 +229,14 @@ describe('web_fetch of an allow-listed address', () => {
     const big = await api(allowed, 'web_fetch', { url: `${web.url}/big?kb=500` });
     expect(big.status).toBe(200);
     expect(big.body.truncated).toBe(true);
-    expect(big.body.output).toMatch(/\[… truncated at 5000 of \d+ characters …\]$/);
+    const cut = '[… page cut at its first 50000 bytes (tools.webFetch.maxBytes): the rest was not read …]';
+    expect(big.body.output).toMatch(/\[… truncated at 5000 of \d+ characters …\]\n\[… page cut at/);
+    expect(big.body.output.endsWith(cut)).toBe(true);
+    // A page cut inside its markup (here 20,000 <div>s of 5 bytes before any text): little or no text,
+    // and without the note nothing would say the page goes on.
+    const markup = await api(allowed, 'web_fetch', { url: `${web.url}/deep?n=20000` });
+    expect(markup.body.truncated).toBe(true);
+    expect(markup.body.output.endsWith(cut)).toBe(true);
     const short = await api(allowed, 'web_fetch', { url: `${web.url}/article`, maxChars: 100 });
     expect(short.body.output).toMatch(/^.{100}\n\[… truncated at 100 of \d+ characters …\]$/s);
     // The time on a service of its own with a short limit, since it is waited out: `allowed` keeps a long

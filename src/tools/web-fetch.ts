@@ -175,12 +175,15 @@ export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
           ? await reader.read(page.body, cfg.timeoutMs, page.url, ctx.signal)
           : { title: undefined, text: page.body.trim() };
         const truncated = page.truncated || text.length > maxChars;
+        const shown =
+          text.length > maxChars
+            ? `${headChars(text, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
+            : text;
         return {
           data: { url: page.url, status: page.status, contentType: page.contentType, title },
-          output:
-            text.length > maxChars
-              ? `${headChars(text, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
-              : text,
+          // The reader (a model, a person) learns the page goes on: `truncated` alone reaches neither
+          // a model over MCP nor a chat, and a page cut in its markup may read as whole.
+          output: page.cut ? (shown ? `${shown}\n${page.cut}` : page.cut) : shown,
           truncated,
         };
       },
@@ -196,6 +199,8 @@ interface Page {
   html: boolean;
   body: string;
   truncated: boolean;
+  /** Said after the text when the body was not read whole. */
+  cut?: string;
 }
 
 async function fetchGuarded(
@@ -284,6 +289,9 @@ async function fetchGuarded(
         html: HTML_TYPES.test(contentType),
         body: decode(bytes, contentType),
         truncated,
+        cut: truncated
+          ? `[… page cut at its first ${cfg.maxBytes} bytes (tools.webFetch.maxBytes): the rest was not read …]`
+          : undefined,
       };
     }
   } catch (err) {
