@@ -416,6 +416,16 @@ describe('web_fetch of an allow-listed address', () => {
     const image = await api(allowed, 'web_fetch', { url: `${web.url}/image` });
     expect(image.status).toBe(409);
     expect(image.body.error.message).toContain('image/png');
+    const untyped = await api(allowed, 'web_fetch', { url: `${web.url}/binary` });
+    expect(untyped.status).toBe(409);
+    expect(untyped.body.error.message).toContain(
+      'is not text: it sent no Content-Type, but its content is binary',
+    );
+    const mistyped = await api(allowed, 'web_fetch', { url: `${web.url}/binary?type=text/plain` });
+    expect(mistyped.status).toBe(409);
+    expect(mistyped.body.error.message).toContain(
+      'is not text: it says text/plain, but its content is binary',
+    );
     const missing = await api(allowed, 'web_fetch', { url: `${web.url}/missing` });
     expect(missing.status).toBe(502);
     expect(missing.body.error.message).toContain('HTTP 404');

@@ -109,6 +109,9 @@ function ipv6Groups(address: string): number[] {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const TEXT_TYPES = /^(text\/|application\/(?:json|xml|xhtml\+xml|rss\+xml|atom\+xml|ld\+json)\b)/i;
 const HTML_TYPES = /^(text\/html|application\/xhtml\+xml)\b/i;
+/** Characters that no text holds, as the HTML standard sniffs binary content (tab, line feeds, form feed, escape are text). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is looked for.
+const BINARY = /[\u0000-\u0008\u000b\u000e-\u001a\u001c-\u001f]/;
 
 /** Decides which addresses may be reached: public ones, plus what the configuration allows explicitly. */
 class AddressGuard {
@@ -259,7 +262,8 @@ async function fetchGuarded(
         url = new URL(location, url);
         continue;
       }
-      const contentType = String(res.headers['content-type'] ?? 'text/plain');
+      const declared = res.headers['content-type'];
+      const contentType = String(declared ?? 'text/plain');
       if (res.statusCode >= 400) {
         await res.body.dump();
         throw new BrainstemError(
@@ -282,12 +286,24 @@ async function fetchGuarded(
         await decodedBody(res.body, res.headers['content-encoding'], url.href),
         cfg.maxBytes,
       );
+      const body = decode(bytes, contentType);
+      // A server that sends no type, or the wrong one, for an image or an archive: its bytes read as
+      // text are noise (NULs, controls) a model or a chat can do nothing with.
+      if (BINARY.test(body.slice(0, 1_024))) {
+        const what = declared === undefined ? 'sent no Content-Type' : `says ${contentType}`;
+        throw new BrainstemError(
+          'TOOL_REFUSED',
+          `${url.href} is not text: it ${what}, but its content is binary.`,
+          'url',
+          `${url.href} n’est pas du texte : ${declared === undefined ? 'elle n’a pas envoyé de Content-Type' : `elle se dit ${contentType}`}, mais son contenu est binaire.`,
+        );
+      }
       return {
         url: url.href,
         status: res.statusCode,
         contentType,
         html: HTML_TYPES.test(contentType),
-        body: decode(bytes, contentType),
+        body,
         truncated,
         cut: truncated
           ? `[… page cut at its first ${cfg.maxBytes} bytes (tools.webFetch.maxBytes): the rest was not read …]`

@@ -26,6 +26,7 @@
  *   GET /legacy?as=<form>    LEGACY_TEXT in an encoding the page says how: `meta` windows-1252 in <meta charset>,
  *                            `http-equiv` Shift_JIS in <meta http-equiv>, `xml` ISO-8859-1 in <?xml encoding?>,
  *                            `bom` UTF-16LE with its BOM, `quoted` Shift_JIS in charset='…'
+ *   GET /binary?type=<ct>    PNG bytes as <ct>, or with no Content-Type at all without `type`
  *   GET /missing             404
  */
 import { once } from 'node:events';
@@ -192,6 +193,14 @@ function route(url: URL, res: ServerResponse): void {
     case '/legacy': {
       const [type, body] = LEGACY[url.searchParams.get('as') ?? 'meta'] ?? ['text/plain', Buffer.alloc(0)];
       res.writeHead(200, { 'content-type': type }).end(body);
+      return;
+    }
+    case '/binary': {
+      const type = url.searchParams.get('type');
+      res.writeHead(200, type ? { 'content-type': type } : {});
+      res.end(
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52]),
+      );
       return;
     }
     case '/bare':
