@@ -465,6 +465,19 @@ describe('web_search (Brave)', () => {
     }
   });
 
+  it('says when the answer is not JSON (a proxy’s page, a wrong baseUrl), not that Brave was unreachable', async () => {
+    brave.answerWith({ type: 'text/html', body: '<html><body>Please sign in to the network</body></html>' });
+    try {
+      const { status, body } = await api(guarded, 'web_search', { query: 'x' });
+      expect(status).toBe(502);
+      expect(body.error.message).toBe(
+        'Brave Search answered with something that is not JSON (text/html); check tools.webSearch.baseUrl.',
+      );
+    } finally {
+      brave.answerWith(undefined);
+    }
+  });
+
   it('is off, with a clear message, without a key', async () => {
     const plain = await startTestService({ parts: { tools: true }, config: { claude: { bin: 'true' } } });
     try {

@@ -105,7 +105,19 @@ async function direct(url: URL, cfg: ToolsConfig['webSearch'], callerSignal: Abo
         `Brave Search a répondu HTTP ${res.statusCode}.`,
       );
     }
-    return await res.body.json();
+    const type = String(res.headers['content-type'] ?? 'no Content-Type').split(';')[0];
+    const text = await res.body.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      // Not "could not be reached": something answered, a proxy's or a captive portal's page, another service.
+      throw new BrainstemError(
+        'TOOL_FAILED',
+        `Brave Search answered with something that is not JSON (${type}); check tools.webSearch.baseUrl.`,
+        undefined,
+        `Brave Search a répondu autre chose que du JSON (${type}) ; vérifiez tools.webSearch.baseUrl.`,
+      );
+    }
   } catch (err) {
     if (err instanceof BrainstemError) throw err;
     if (timeout.aborted) {

@@ -7,6 +7,7 @@
  *   brave.baseUrl            // what tools.webSearch.baseUrl holds (…/res/v1)
  *   brave.requests           // { query, count, token } of each search
  *   brave.failWith(429)      // answer the next searches with this status
+ *   brave.answerWith({ type: 'text/html', body: '<html>…' }) // answer the next searches 200 with this (undefined: results again)
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,12 +16,14 @@ export interface FakeBrave {
   baseUrl: string;
   requests: { query: string; count: number; token: string | undefined }[];
   failWith(status: number | undefined): void;
+  answerWith(raw: { type: string; body: string } | undefined): void;
   close(): Promise<void>;
 }
 
 export async function startFakeBrave(opts: { key: string }): Promise<FakeBrave> {
   const requests: FakeBrave['requests'] = [];
   let failure: number | undefined;
+  let raw: { type: string; body: string } | undefined;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
     const token = req.headers['x-subscription-token'];
@@ -36,6 +39,10 @@ export async function startFakeBrave(opts: { key: string }): Promise<FakeBrave> 
       res.end(
         JSON.stringify({ type: 'ErrorResponse', error: { code: 'SUBSCRIPTION_TOKEN_INVALID', status: 401 } }),
       );
+      return;
+    }
+    if (raw) {
+      res.writeHead(200, { 'content-type': raw.type }).end(raw.body);
       return;
     }
     if (failure) {
@@ -58,6 +65,9 @@ export async function startFakeBrave(opts: { key: string }): Promise<FakeBrave> 
     requests,
     failWith(status) {
       failure = status;
+    },
+    answerWith(answer) {
+      raw = answer;
     },
     async close() {
       server.closeAllConnections();
