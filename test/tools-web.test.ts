@@ -403,6 +403,23 @@ describe('web_fetch of an allow-listed address', () => {
     expect((await read('quoted')).output).toBe(LEGACY_TEXT.japanese);
   });
 
+  it('sends the credentials of a URL as Basic auth, to that origin only, and says the URL back without them', async () => {
+    const port = new URL(web.url).port;
+    const withCredentials = `http://user:s3cret%21@127.0.0.1:${port}`;
+    const direct = await api(allowed, 'web_fetch', { url: `${withCredentials}/private` });
+    expect(direct.status).toBe(200);
+    expect(direct.body.output).toBe('welcome, user');
+    expect(direct.body.data.url).toBe(`${web.url}/private`);
+    const sameOrigin = await api(allowed, 'web_fetch', { url: `${withCredentials}/redirect?to=/private` });
+    expect(sameOrigin.body.output).toBe('welcome, user');
+    // localhost:port is another origin, though the same server: the credentials stay behind.
+    const elsewhere = await api(allowed, 'web_fetch', {
+      url: `${withCredentials}/redirect?to=${encodeURIComponent(`http://localhost:${port}/private`)}`,
+    });
+    expect(JSON.stringify(elsewhere.body)).not.toContain('s3cret');
+    expect(elsewhere.body.error?.message).toMatch(/HTTP 401|resolves to/);
+  });
+
   it('reads an HTML page without tags (empty, or a bare word) as its text', async () => {
     const word = await api(allowed, 'web_fetch', { url: `${web.url}/bare?body=OK` });
     expect(word.status).toBe(200);

@@ -207,11 +207,23 @@ interface Page {
 }
 
 async function fetchGuarded(
-  start: string,
+  given: string,
   guard: AddressGuard,
   cfg: ToolsConfig['webFetch'],
   callerSignal: AbortSignal,
 ): Promise<Page> {
+  // Credentials in the URL (`http://user:pass@host/`) went nowhere: undici drops them, and the page
+  // answered 401 with nothing said. They are sent as Basic auth, as curl sends them, to that origin
+  // only (a redirect elsewhere does not get them), and left out of the URLs brainstem says back.
+  const asked = new URL(given);
+  const auth =
+    asked.username || asked.password
+      ? {
+          origin: asked.origin,
+          header: `Basic ${Buffer.from(`${unescaped(asked.username)}:${unescaped(asked.password)}`).toString('base64')}`,
+        }
+      : undefined;
+  const start = withoutCredentials(asked).href;
   const timeout = AbortSignal.timeout(cfg.timeoutMs);
   const signal = AbortSignal.any([callerSignal, timeout]);
   let blocked: BlockedAddress | undefined;
@@ -234,7 +246,7 @@ async function fetchGuarded(
   const { Agent, request } = await undici();
   const agent = new Agent({ connect: { lookup, timeout: cfg.timeoutMs } });
   try {
-    let url = new URL(start);
+    let url = withoutCredentials(asked);
     for (let hop = 0; ; hop++) {
       checkUrl(url, guard);
       const res = await request(url, {
@@ -246,6 +258,7 @@ async function fetchGuarded(
           accept: 'text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.8,*/*;q=0.1',
           // Said, so that a server compresses only with what decodedBody undoes: without it, any coding is acceptable (RFC 9110).
           'accept-encoding': 'gzip, deflate, br',
+          ...(auth && url.origin === auth.origin ? { authorization: auth.header } : {}),
         },
       });
       const location = res.headers.location;
@@ -259,7 +272,8 @@ async function fetchGuarded(
             `${start} redirige plus de ${cfg.maxRedirects} fois.`,
           );
         }
-        url = new URL(location, url);
+        // A Location's own credentials are not sent: the caller gave none for it.
+        url = withoutCredentials(new URL(location, url));
         continue;
       }
       const declared = res.headers['content-type'];
@@ -332,6 +346,22 @@ async function fetchGuarded(
   } finally {
     void agent.destroy();
   }
+}
+
+/** A URL's user or password as typed (the URL keeps them percent-encoded); a stray `%` stays as it is. */
+function unescaped(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+function withoutCredentials(url: URL): URL {
+  const bare = new URL(url);
+  bare.username = '';
+  bare.password = '';
+  return bare;
 }
 
 /** Hosts given as IP literals never go through DNS, so they are judged here; so is the scheme of a redirect. */

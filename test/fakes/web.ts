@@ -27,10 +27,11 @@
  *                            `http-equiv` Shift_JIS in <meta http-equiv>, `xml` ISO-8859-1 in <?xml encoding?>,
  *                            `bom` UTF-16LE with its BOM, `quoted` Shift_JIS in charset='…'
  *   GET /binary?type=<ct>    PNG bytes as <ct>, or with no Content-Type at all without `type`
+ *   GET /private             text/plain `welcome, user` to Basic auth user:s3cret!, else 401
  *   GET /missing             404
  */
 import { once } from 'node:events';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
@@ -107,7 +108,7 @@ export async function startFakeWeb(): Promise<FakeWeb> {
     hits.push(url.pathname);
     res.on('finish', () => server.emit(`sent ${url.pathname}`));
     req.socket.once('close', () => server.emit(`closed ${url.pathname}`));
-    route(url, res);
+    route(url, req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -127,7 +128,7 @@ export async function startFakeWeb(): Promise<FakeWeb> {
   };
 }
 
-function route(url: URL, res: ServerResponse): void {
+function route(url: URL, req: IncomingMessage, res: ServerResponse): void {
   switch (url.pathname) {
     case '/article':
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(ARTICLE);
@@ -201,6 +202,15 @@ function route(url: URL, res: ServerResponse): void {
       res.end(
         Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52]),
       );
+      return;
+    }
+    case '/private': {
+      const [user, password] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64')
+        .toString()
+        .split(':');
+      if (user === 'user' && password === 's3cret!')
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('welcome, user');
+      else res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' }).end();
       return;
     }
     case '/bare':
