@@ -229,16 +229,21 @@ describe('web_fetch of an allow-listed address', () => {
     const big = await api(allowed, 'web_fetch', { url: `${web.url}/big?kb=500` });
     expect(big.status).toBe(200);
     expect(big.body.truncated).toBe(true);
-    const cut = '[… page cut at its first 50000 bytes (tools.webFetch.maxBytes): the rest was not read …]';
-    expect(big.body.output).toMatch(/\[… truncated at 5000 of \d+ characters …\]\n\[… page cut at/);
-    expect(big.body.output.endsWith(cut)).toBe(true);
+    const cut = 'The page was cut at its first 50000 bytes (tools.webFetch.maxBytes): the rest was not read.';
+    expect(big.body.output).toHaveLength(5000);
+    expect(big.body.note).toMatch(
+      new RegExp(
+        `^The text is cut at 5000 of its \\d+ characters \\(maxChars, tools\\.webFetch\\.maxChars\\)\\. ${cut.replace(/[.()]/g, '\\$&')}$`,
+      ),
+    );
     // A page cut inside its markup (here 20,000 <div>s of 5 bytes before any text): little or no text,
     // and without the note nothing would say the page goes on.
     const markup = await api(allowed, 'web_fetch', { url: `${web.url}/deep?n=20000` });
     expect(markup.body.truncated).toBe(true);
-    expect(markup.body.output.endsWith(cut)).toBe(true);
+    expect(markup.body.note).toBe(cut);
     const short = await api(allowed, 'web_fetch', { url: `${web.url}/article`, maxChars: 100 });
-    expect(short.body.output).toMatch(/^.{100}\n\[… truncated at 100 of \d+ characters …\]$/s);
+    expect(short.body.output).toHaveLength(100);
+    expect(short.body.note).toMatch(/^The text is cut at 100 of its \d+ characters/);
     // The time on a service of its own with a short limit, since it is waited out: `allowed` keeps a long
     // one, which a page that does come never reaches, however loaded the machine.
     const quick = await startTestService({
@@ -519,5 +524,29 @@ describe('delegated web tools', () => {
     expect(body.data.results).toEqual([
       { title: 'Delegated remote', url: 'https://example.org/', snippet: 'from the delegate' },
     ]);
+  });
+
+  it('a delegate stopped at its time limit names the setting that gives it, not tools.timeoutMs', async () => {
+    const hang = [process.execPath, '-e', 'setTimeout(() => {}, 120000)'];
+    const slow = await startTestService({
+      parts: { tools: true },
+      config: {
+        claude: { bin: 'true' },
+        tools: {
+          webFetch: { delegate: hang, timeoutMs: 300 },
+          webSearch: { delegate: hang, timeoutMs: 300 },
+        },
+      },
+    });
+    try {
+      const fetched = await api(slow, 'web_fetch', { url: 'https://example.org/page' });
+      expect(fetched.status).toBe(504);
+      expect(fetched.body.error.message).toMatch(/raise tools\.webFetch\.timeoutMs if it needs longer/);
+      const searched = await api(slow, 'web_search', { query: 'remote' });
+      expect(searched.status).toBe(504);
+      expect(searched.body.error.message).toMatch(/raise tools\.webSearch\.timeoutMs if it needs longer/);
+    } finally {
+      await slow.close();
+    }
   });
 });

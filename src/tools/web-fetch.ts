@@ -158,7 +158,7 @@ export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
     {
       name: 'web_fetch',
       description:
-        'Fetches one http(s) page and returns its readable text (title and main content), truncated with a marker.',
+        'Fetches one http(s) page and returns its readable text (title and main content); a page cut at a limit comes with a note saying so.',
       authorize: () => {
         if (!cfg.enabled) {
           throw new BrainstemError(
@@ -177,17 +177,23 @@ export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
         const { title, text } = page.html
           ? await reader.read(page.body, cfg.timeoutMs, page.url, ctx.signal)
           : { title: undefined, text: page.body.trim() };
-        const truncated = page.truncated || text.length > maxChars;
-        const shown =
-          text.length > maxChars
-            ? `${headChars(text, maxChars)}\n[… truncated at ${maxChars} of ${text.length} characters …]`
-            : text;
+        const cutText = text.length > maxChars;
+        // The reader (a model, a person) learns the page goes on, and which limit cut it: `truncated`
+        // alone reaches neither a model over MCP nor a chat (which would blame tools.maxOutputChars),
+        // and a page cut in its markup may read as whole. The note goes after the output everywhere.
+        const notes = [
+          ...(cutText
+            ? [
+                `The text is cut at ${maxChars} of its ${text.length} characters (maxChars, tools.webFetch.maxChars).`,
+              ]
+            : []),
+          ...(page.cut ? [page.cut] : []),
+        ];
         return {
           data: { url: page.url, status: page.status, contentType: page.contentType, title },
-          // The reader (a model, a person) learns the page goes on: `truncated` alone reaches neither
-          // a model over MCP nor a chat, and a page cut in its markup may read as whole.
-          output: page.cut ? (shown ? `${shown}\n${page.cut}` : page.cut) : shown,
-          truncated,
+          output: cutText ? headChars(text, maxChars) : text,
+          truncated: page.truncated || cutText,
+          ...(notes.length > 0 ? { note: notes.join(' ') } : {}),
         };
       },
     },
@@ -320,7 +326,7 @@ async function fetchGuarded(
         body,
         truncated,
         cut: truncated
-          ? `[… page cut at its first ${cfg.maxBytes} bytes (tools.webFetch.maxBytes): the rest was not read …]`
+          ? `The page was cut at its first ${cfg.maxBytes} bytes (tools.webFetch.maxBytes): the rest was not read.`
           : undefined,
       };
     }
@@ -519,7 +525,7 @@ async function delegated(
   signal: AbortSignal,
   timeoutMs: number,
 ): Promise<Page> {
-  const r = await runDelegate('web_fetch', prefix, url, run, signal, timeoutMs);
+  const r = await runDelegate('web_fetch', prefix, url, run, signal, timeoutMs, 'tools.webFetch.timeoutMs');
   const html = /<(?:!doctype html|html|body)[\s>]/i.test(r.output.slice(0, 2_000));
   return { url, html, body: r.output, truncated: r.truncated };
 }

@@ -146,7 +146,7 @@ async function delegated(
   signal: AbortSignal,
   timeoutMs: number,
 ): Promise<unknown> {
-  const r = await runDelegate('web_search', prefix, url, run, signal, timeoutMs);
+  const r = await runDelegate('web_search', prefix, url, run, signal, timeoutMs, 'tools.webSearch.timeoutMs');
   try {
     return JSON.parse(r.output);
   } catch {
