@@ -144,6 +144,7 @@ export type ApprovalSource =
   | 'uploads' // a Read of a file the user sent (TurnRequest.uploads): allowed without asking
   | 'timeout' // nobody answered in time: denied
   | 'unavailable' // no approver for this turn: denied
+  | 'refused' // brainstem refuses the call itself (its own tool, an input it does not take): denied unasked
   | 'failed' // the approver threw: denied
   | 'cancelled'; // the turn stopped while waiting: nothing was run
 

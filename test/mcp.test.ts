@@ -469,6 +469,43 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
     ]);
   }, 60_000);
 
+  it('denies unasked a brainstem tool call that brainstem would refuse anyway (a make target not allowed), saying why', async () => {
+    fake.script(() =>
+      toolUse('mcp__brainstem__make_target', { target: '-f/etc/passwd' }, text('It was refused.')),
+    );
+    const asked: ApprovalRequest[] = [];
+    const events = await collect(
+      svc.service.core.chat.run(
+        {
+          model: 'assistant',
+          sessionKey: 'test:refused',
+          messages: [{ role: 'user', content: 'read the password file through make' }],
+          source: 'telegram',
+          approve: (req) => {
+            asked.push(req);
+            return Promise.resolve({ behavior: 'allow', scope: 'once' });
+          },
+        },
+        new AbortController().signal,
+      ),
+    );
+    // Nobody was asked a question whose "Allow" would have changed nothing.
+    expect(asked).toEqual([]);
+    expect(events.find((e) => e.type === 'approval')).toMatchObject({
+      decision: { behavior: 'deny' },
+      source: 'refused',
+    });
+    const notice = events.find((e) => e.type === 'notice' && e.text.includes('-f/etc/passwd'));
+    expect(notice).toMatchObject({
+      text: expect.stringMatching(
+        /^⚙️ \[proxy\] Claude wanted to use mcp__brainstem__make_target \(.*\), which brainstem refuses, so nobody was asked: .*"-f\/etc\/passwd"/,
+      ),
+    });
+    const result = fake.mainRequests().at(-1)?.toolResults[0];
+    expect(result?.isError).toBe(true);
+    expect(result?.content).toContain('brainstem refuses this call of mcp__brainstem__make_target');
+  }, 60_000);
+
   it('asks before run_tests, whose configured command may write, and runs a lint said to only read unasked', async () => {
     expect(svc.service.core.mcp.readOnlyTools).toContain('lint');
     expect(svc.service.core.mcp.readOnlyTools).not.toContain('run_tests');

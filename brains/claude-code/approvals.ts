@@ -44,7 +44,18 @@ export class Approvals {
   /** Conversation → what was allowed for the rest of it. */
   private readonly grants = new Map<string, Set<string>>();
 
-  constructor(private readonly o: { mode: string; timeoutMs: number; log: Logger }) {}
+  constructor(
+    private readonly o: {
+      mode: string;
+      timeoutMs: number;
+      log: Logger;
+      /** Why brainstem would refuse this call anyway (McpOptions.refusal), for its own tools. */
+      refusal?: (
+        tool: string,
+        input: Record<string, unknown>,
+      ) => { message: string; fr?: string } | undefined;
+    },
+  ) {}
 
   forget(sessionKey: string): void {
     this.grants.delete(sessionKey);
@@ -82,6 +93,27 @@ export class Approvals {
     if (signal.aborted) return settle(STOPPED, 'cancelled');
     const what = `${p.tool} (${shorten(request.summary, NOTICE_SUMMARY_MAX)})`;
     const grant = grantKey(p.tool, p.input);
+
+    // A call brainstem refuses whatever the answer (a make target not allowed, a tool not set up):
+    // asking would have the approver "allow" what then fails, and Claude wait for nothing.
+    const refused = this.o.refusal?.(p.tool, p.input);
+    if (refused) {
+      const fr = refused.fr ?? refused.message;
+      emit({
+        type: 'notice',
+        text: t(
+          turn.lang,
+          `${PROXY_TAG} Claude wanted to use ${what}, which brainstem refuses, so nobody was asked: ${refused.message}`,
+          `${PROXY_TAG} Claude voulait utiliser ${what}, que brainstem refuse, donc personne n’a été sollicité : ${fr}`,
+        ),
+      });
+      return settle(
+        deny(
+          `brainstem refuses this call of ${p.tool}, so nobody was asked to approve it: ${refused.message}`,
+        ),
+        'refused',
+      );
+    }
 
     if (this.grants.get(turn.sessionKey)?.has(grant))
       return settle({ behavior: 'allow', scope: 'session' }, 'session');

@@ -36,6 +36,7 @@ import { answerDigest, argvSystemPrompt, clientInstructions, planPrompt } from '
 import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { DEFAULT_SPARES, type Spare, type Spares } from './spares.js';
+import { ownToolOf } from './tool-names.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
 import { stoppedTurnUsage, unreportedUsage } from './usage-estimate.js';
 import type { WarmPool } from './warm-pool.js';
@@ -136,6 +137,10 @@ export class ClaudeCodeBrain implements Brain {
       mode: opts.mode.id,
       timeoutMs: opts.claude.approvalTimeoutMs,
       log: this.log,
+      refusal: (tool, input) => {
+        const own = ownToolOf(tool);
+        return own === undefined ? undefined : this.opts.mcp?.refusal?.(own, input);
+      },
     });
     opts.spares?.register(this.id, {
       count: opts.mode.spares ?? DEFAULT_SPARES,

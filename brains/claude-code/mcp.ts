@@ -12,6 +12,12 @@ export interface McpOptions {
    * once the tools are registered: the only ones the CLI may run without asking.
    */
   readOnlyTools: string[];
+  /**
+   * Why brainstem would refuse a call of one of its tools (an input its schema refuses, a make
+   * target not allowed, a tool not configured), known once the tools are registered: such a call
+   * is denied with that reason before an approver is asked a question whose "Allow" changes nothing.
+   */
+  refusal?: (tool: string, input: Record<string, unknown>) => { message: string; fr?: string } | undefined;
 }
 
 /**

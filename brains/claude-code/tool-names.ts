@@ -14,6 +14,11 @@ export function brainstemToolName(tool: string): string {
   return `${OWN_PREFIX}__${tool}`;
 }
 
+/** The brainstem tool a CLI tool name is (`mcp__brainstem__make_target`: `make_target`), else undefined. */
+export function ownToolOf(cliName: string): string | undefined {
+  return cliName.startsWith(`${OWN_PREFIX}__`) ? cliName.slice(OWN_PREFIX.length + 2) : undefined;
+}
+
 /**
  * Whether a CLI permission rule would allow brainstem tools wholesale: the
  * server itself, a name under it, or a wildcard (`mcp__*`, `mcp__brainstem__make_*`)

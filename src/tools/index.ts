@@ -1,6 +1,7 @@
 import type { LocalAnswerer, LocalToolbox } from '../chat/ports.js';
 import { notifyChatsOf } from '../config.js';
 import type { Core } from '../core.js';
+import { BrainstemError } from '../errors.js';
 import { ownFiles } from '../own-files.js';
 import type { Part } from '../part.js';
 import { brainTools } from './brain-tools.js';
@@ -75,6 +76,15 @@ export function buildTools(core: Core): Tools {
   );
   // loadConfig has checked that each mode's brainstemTools names only these.
   core.mcp.readOnlyTools = readOnlyTools(config);
+  core.mcp.refusal = (tool, input) => {
+    try {
+      registry.prepare(tool, input);
+      return undefined;
+    } catch (err) {
+      if (err instanceof BrainstemError) return err;
+      throw err;
+    }
+  };
   const warnings = checkToolWarnings(registry, config, core.config);
   const shortcuts = new Shortcuts(config.shortcuts, registry);
   return {
