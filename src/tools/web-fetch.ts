@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import { BrainstemError } from '../errors.js';
 import { undici } from '../http-client.js';
 import { headChars } from '../text.js';
@@ -423,10 +423,29 @@ async function decodedBody(
     );
   }
   const zlib = await import('node:zlib');
-  const steps = codings.map((c) => (DECODERS[c] as (z: typeof zlib) => Transform)(zlib));
+  // `deflate` is zlib-wrapped by the standard (RFC 9110), but many servers send it raw, as browsers
+  // read it too: the first bytes tell which, when it is the first coding to undo.
+  let source: Readable = body;
+  let rawDeflate = false;
+  if (codings[0] === 'deflate') {
+    const chunks = body[Symbol.asyncIterator]();
+    const first = await chunks.next();
+    const head = first.done ? undefined : (first.value as Buffer);
+    rawDeflate = head !== undefined && !zlibWrapped(head);
+    source = Readable.from(
+      (async function* () {
+        if (head) yield head;
+        // Delegated, so that a read stopped early (maxBytes) ends the body too.
+        yield* { [Symbol.asyncIterator]: () => chunks };
+      })(),
+    );
+  }
+  const steps = codings.map((c, i) =>
+    i === 0 && rawDeflate ? zlib.createInflateRaw() : (DECODERS[c] as (z: typeof zlib) => Transform)(zlib),
+  );
   // The first stream to fail is where the failure comes from: the others fail after it, with its error.
   let failed: 'body' | string | undefined;
-  body.once('error', () => {
+  source.once('error', () => {
     failed ??= 'body';
   });
   steps.forEach((step, i) => {
@@ -434,7 +453,7 @@ async function decodedBody(
       failed ??= codings[i];
     });
   });
-  const out = pipeline([body, ...steps], () => undefined) as unknown as Readable;
+  const out = pipeline([source, ...steps], () => undefined) as unknown as Readable;
   return (async function* () {
     try {
       for await (const chunk of out) yield chunk as Buffer;
@@ -451,6 +470,12 @@ async function decodedBody(
       out.destroy();
     }
   })();
+}
+
+/** Whether a deflate body starts with the zlib header of RFC 1950 (CMF/FLG: method 8, a multiple of 31). */
+function zlibWrapped(b: Buffer): boolean {
+  const [cmf, flg] = [b[0] ?? 0, b[1]];
+  return flg === undefined || ((cmf & 0x0f) === 8 && ((cmf << 8) | flg) % 31 === 0);
 }
 
 async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number) {

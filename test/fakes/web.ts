@@ -21,7 +21,8 @@
  *   GET /nests?n=<n>         text/html: n blocks of 98 nested <div>s around a word, seconds to read (n = 45: 48 KB)
  *   GET /many?n=<n>          text/html: a title, then n lines `a<br>`, a flat page (5 bytes each: n = 400,000 is 2 MB)
  *   GET /bare?body=<text>    text/html: <text> as it is (no tags: an empty page, a bare `OK`)
- *   GET /packed?enc=<coding> the article compressed with <coding> (gzip, deflate, br), with that Content-Encoding;
+ *   GET /packed?enc=<coding> the article compressed with <coding> (gzip, deflate, br), with that Content-Encoding
+ *     (`raw`: deflate without its zlib header);
  *                            `&kb=<n>`: a page of n KiB instead (compressing to a few KiB); `&lie=1`: sent uncompressed
  *   GET /legacy?as=<form>    LEGACY_TEXT in an encoding the page says how: `meta` windows-1252 in <meta charset>,
  *                            `http-equiv` Shift_JIS in <meta http-equiv>, `xml` ISO-8859-1 in <?xml encoding?>,
@@ -33,7 +34,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 
 export interface FakeWeb {
   url: string;
@@ -185,8 +186,10 @@ function route(url: URL, req: IncomingMessage, res: ServerResponse): void {
       const enc = url.searchParams.get('enc') ?? 'gzip';
       const kb = url.searchParams.get('kb');
       const page = kb ? `<html><body><p>${'x'.repeat(Number(kb) * 1024)}</p></body></html>` : ARTICLE;
-      const pack =
-        { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync }[enc] ?? ((b: string) => b);
+      // `raw`: deflate without its zlib header, as many servers send it.
+      const pack = url.searchParams.has('raw')
+        ? deflateRawSync
+        : ({ gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync }[enc] ?? ((b: string) => b));
       res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': enc });
       res.end(url.searchParams.has('lie') ? page : pack(page));
       return;
