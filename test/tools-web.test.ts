@@ -426,13 +426,16 @@ describe('web_fetch of an allow-listed address', () => {
     expect(elsewhere.body.error?.message).toMatch(/HTTP 401|resolves to/);
   });
 
-  it('reads an HTML page without tags (empty, or a bare word) as its text', async () => {
+  it('reads an HTML page without tags (empty, or a bare word) as its text, and says an empty one has none', async () => {
     const word = await api(allowed, 'web_fetch', { url: `${web.url}/bare?body=OK` });
     expect(word.status).toBe(200);
     expect(word.body.output).toBe('OK');
     const empty = await api(allowed, 'web_fetch', { url: `${web.url}/bare` });
     expect(empty.status).toBe(200);
     expect(empty.body.output).toBe('');
+    // Said, for a model that would otherwise get the page's data alone.
+    expect(empty.body.note).toBe('The page has no text.');
+    expect(word.body.note).toBeUndefined();
   });
 
   it('refuses what is not text, and reports HTTP errors', async () => {

@@ -188,6 +188,8 @@ export function webFetchTool(tools: ToolsConfig, run: Runner): AnyTool {
               ]
             : []),
           ...(page.cut ? [page.cut] : []),
+          // Else an empty output: a model over MCP would get the page's data alone, and wonder.
+          ...(text === '' && !page.cut ? ['The page has no text.'] : []),
         ];
         return {
           data: { url: page.url, status: page.status, contentType: page.contentType, title },
