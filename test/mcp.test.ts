@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ApprovalRequest } from '../brains/types.js';
+import type { ApprovalRequest, Approver } from '../brains/types.js';
 import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { collect } from './helpers/claude-harness.js';
 import { startClaudeService, type TestService } from './helpers/service.js';
@@ -407,6 +407,21 @@ describe('/mcp cancellation', () => {
 });
 
 describe('the real claude CLI using brainstem tools over /mcp', () => {
+  /** A Telegram turn of the mode `assistant`; its approval requests go to `approve`. */
+  const telegramTurn = (sessionKey: string, content: string, approve: Approver) =>
+    collect(
+      svc.service.core.chat.run(
+        {
+          model: 'assistant',
+          sessionKey,
+          messages: [{ role: 'user', content }],
+          source: 'telegram',
+          approve,
+        },
+        new AbortController().signal,
+      ),
+    );
+
   it('completes a round trip: tool_use → /mcp → tool_result → answer', async () => {
     fake.script(() => toolUse('mcp__brainstem__git_status', {}, text('The repository has no commits yet.')));
     const r = await svc.client.chat.completions.create({
@@ -436,22 +451,11 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
     const { db } = svc.service.core;
     const lastAudit = (db.prepare('SELECT max(id) AS id FROM audit').get() as { id: number | null }).id ?? 0;
     const asked: ApprovalRequest[] = [];
-    const events = await collect(
-      svc.service.core.chat.run(
-        {
-          model: 'assistant',
-          sessionKey: 'test:mutating',
-          messages: [{ role: 'user', content: 'mark it' }],
-          source: 'telegram',
-          // Nobody answers: the approval times out.
-          approve: (req) => {
-            asked.push(req);
-            return new Promise(() => {});
-          },
-        },
-        new AbortController().signal,
-      ),
-    );
+    // Nobody answers: the approval times out.
+    const events = await telegramTurn('test:mutating', 'mark it', (req) => {
+      asked.push(req);
+      return new Promise(() => {});
+    });
     expect(asked).toEqual([
       expect.objectContaining({ tool: 'mcp__brainstem__make_target', input: { target: 'mark' } }),
     ]);
@@ -474,21 +478,10 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
       toolUse('mcp__brainstem__make_target', { target: '-f/etc/passwd' }, text('It was refused.')),
     );
     const asked: ApprovalRequest[] = [];
-    const events = await collect(
-      svc.service.core.chat.run(
-        {
-          model: 'assistant',
-          sessionKey: 'test:refused',
-          messages: [{ role: 'user', content: 'read the password file through make' }],
-          source: 'telegram',
-          approve: (req) => {
-            asked.push(req);
-            return Promise.resolve({ behavior: 'allow', scope: 'once' });
-          },
-        },
-        new AbortController().signal,
-      ),
-    );
+    const events = await telegramTurn('test:refused', 'read the password file through make', async (req) => {
+      asked.push(req);
+      return { behavior: 'allow', scope: 'once' };
+    });
     // Nobody was asked a question whose "Allow" would have changed nothing.
     expect(asked).toEqual([]);
     expect(events.find((e) => e.type === 'approval')).toMatchObject({
@@ -511,21 +504,10 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
     expect(svc.service.core.mcp.readOnlyTools).not.toContain('run_tests');
     const asked: ApprovalRequest[] = [];
     const turn = (sessionKey: string) =>
-      collect(
-        svc.service.core.chat.run(
-          {
-            model: 'assistant',
-            sessionKey,
-            messages: [{ role: 'user', content: 'check the code' }],
-            source: 'telegram',
-            approve: async (req) => {
-              asked.push(req);
-              return { behavior: 'deny', message: 'no' };
-            },
-          },
-          new AbortController().signal,
-        ),
-      );
+      telegramTurn(sessionKey, 'check the code', async (req) => {
+        asked.push(req);
+        return { behavior: 'deny', message: 'no' };
+      });
     fake.script(() => toolUse('mcp__brainstem__run_tests', {}, text('It was not allowed.')));
     await turn('test:run-tests');
     expect(asked).toEqual([expect.objectContaining({ tool: 'mcp__brainstem__run_tests' })]);
@@ -542,21 +524,10 @@ describe('the real claude CLI using brainstem tools over /mcp', () => {
   it('runs a read-only brainstem tool without asking', async () => {
     fake.script(() => toolUse('mcp__brainstem__git_log', {}, text('No history yet.')));
     const asked: ApprovalRequest[] = [];
-    const events = await collect(
-      svc.service.core.chat.run(
-        {
-          model: 'assistant',
-          sessionKey: 'test:read-only',
-          messages: [{ role: 'user', content: 'show the log' }],
-          source: 'telegram',
-          approve: async (req) => {
-            asked.push(req);
-            return { behavior: 'deny', message: 'no' };
-          },
-        },
-        new AbortController().signal,
-      ),
-    );
+    const events = await telegramTurn('test:read-only', 'show the log', async (req) => {
+      asked.push(req);
+      return { behavior: 'deny', message: 'no' };
+    });
     expect(asked).toEqual([]);
     expect(events.some((e) => e.type === 'approval')).toBe(false);
     const audit = svc.service.core.db
