@@ -22,7 +22,9 @@ beforeAll(async () => {
 afterEach(() => {
   // The journal is one per process: the next test file in this worker keeps none.
   journalGroups(undefined);
-  for (const c of started.splice(0)) if (c.pid) groupMembers(c.pid).forEach((pid) => kill(pid));
+  for (const c of started.splice(0)) {
+    if (c.pid) for (const pid of groupMembers(c.pid)) kill(pid);
+  }
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
