@@ -452,6 +452,48 @@ describe('brainstem openclaw-config', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.bak-'))).toHaveLength(1);
   });
 
+  it('--apply drops the allow-list entry of a mode removed from brainstem.json, keeping the other providers’ entries', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const withList = {
+      ...sample,
+      agents: {
+        ...sample.agents,
+        defaults: { ...sample.agents.defaults, models: { 'ollama/qwen3': { alias: 'qwen' } } },
+      },
+    };
+    writeFileSync(file, JSON.stringify(withList), { mode: 0o600 });
+    const modes = {
+      gone: { kind: 'llama', contextWindow: 8192 },
+      later: { kind: 'llama', contextWindow: 8192 },
+    };
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ defaultMode: 'assistant', modes }));
+    expect((await run(['--apply', file])).code).toBe(0);
+    const first = JSON.parse(readFileSync(file, 'utf8')).agents.defaults.models;
+    expect(Object.keys(first)).toContain('brainstem/gone');
+    // The owner gave one of brainstem's entries settings of their own: an alias.
+    const edited = JSON.parse(readFileSync(file, 'utf8'));
+    edited.agents.defaults.models['brainstem/later'] = { alias: 'l8r' };
+    writeFileSync(file, JSON.stringify(edited), { mode: 0o600 });
+
+    // Both modes removed (the built-in ones are left): their entries go too, and it is said.
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ defaultMode: 'assistant' }));
+    const { code, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toContain(
+      'agents.defaults.models: dropped brainstem/gone, brainstem/later (with its alias), no longer a brainstem mode (brainstem would refuse them); the backup keeps them\n',
+    );
+    const merged = JSON.parse(readFileSync(file, 'utf8'));
+    expect(Object.keys(merged.agents.defaults)).toEqual(Object.keys(withList.agents.defaults));
+    expect(merged.agents.defaults.models).toEqual({
+      'ollama/qwen3': { alias: 'qwen' },
+      'brainstem/active': {},
+      'brainstem/anklume': {},
+      'brainstem/assistant': {},
+      'brainstem/local': {},
+    });
+    expect((await run(['--apply', file])).out).toContain('nothing changed');
+  });
+
   it('--apply merges into a JSON5 openclaw.json (comments, trailing commas, unquoted keys), as OpenClaw reads it', async () => {
     const file = path.join(dir, 'openclaw.json');
     // As OpenClaw's docs write their examples, and as an owner edits the file by hand.

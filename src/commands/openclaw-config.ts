@@ -321,7 +321,11 @@ async function applyPatch(
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
   const patch = keepSecretReferences(current, openclawPatch(config, token, contexts), err);
-  const merged = merge(current, withAllowlist(current, withModelsKept(current, patch, err), config));
+  const merged = withoutStaleAllowlist(
+    merge(current, withAllowlist(current, withModelsKept(current, patch, err), config)),
+    config,
+    err,
+  );
   if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
 
   if (json5) {
@@ -428,6 +432,15 @@ function without(value: JsonObject, at: readonly string[]): JsonObject {
   return Object.fromEntries(entries);
 }
 
+/** A copy of `value` with the value at `at` (whose parents exist) replaced, keys kept in their place. */
+function replacedAt(value: JsonObject, at: readonly string[], replacement: Json): JsonObject {
+  const [key, ...rest] = at;
+  if (key === undefined) return value;
+  if (rest.length === 0) return { ...value, [key]: replacement };
+  const inner = value[key];
+  return isObject(inner) ? { ...value, [key]: replacedAt(inner, rest, replacement) } : value;
+}
+
 function nested(at: readonly string[], value: unknown): JsonObject {
   return at.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as JsonObject;
 }
@@ -470,14 +483,44 @@ function withModelsKept(current: JsonObject, patch: JsonObject, err: TextOut): J
  * since creating one would forbid every other model.
  */
 function withAllowlist(current: JsonObject, patch: JsonObject, config: Config): JsonObject {
-  const agents = current.agents;
-  const defaults = isObject(agents) ? agents.defaults : undefined;
-  const allowed = isObject(defaults) ? defaults.models : undefined;
+  const allowed = valueAt(current, ALLOWLIST_PATH);
   if (!isObject(allowed)) return patch;
-  const refs = ['active', ...config.modes.map((m) => m.id)].map((id) => `brainstem/${id}`);
   const additions: JsonObject = {};
-  for (const ref of refs) if (!(ref in allowed)) additions[ref] = {};
-  return merge(patch, { agents: { defaults: { models: additions } } });
+  for (const ref of brainstemRefs(config)) if (!(ref in allowed)) additions[ref] = {};
+  return merge(patch, nested(ALLOWLIST_PATH, additions));
+}
+
+const ALLOWLIST_PATH = ['agents', 'defaults', 'models'] as const;
+
+/** `brainstem/<model>` for each of brainstem's models: `active` and one per mode. */
+function brainstemRefs(config: Config): string[] {
+  return ['active', ...config.modes.map((m) => m.id)].map((id) => `brainstem/${id}`);
+}
+
+/**
+ * The allow-list entries of brainstem models that are no longer modes, taken
+ * out of the merged file: left in, OpenClaw would offer a model (by its alias
+ * too) that brainstem refuses. Dropped even with the owner's `alias` or
+ * `params` on it, as the provider's model is (withModelsKept), and said; the
+ * other providers' entries are the owner's and stay.
+ */
+function withoutStaleAllowlist(merged: JsonObject, config: Config, err: TextOut): JsonObject {
+  const allowed = valueAt(merged, ALLOWLIST_PATH);
+  if (!isObject(allowed)) return merged;
+  const wanted = new Set(brainstemRefs(config));
+  const stale = Object.keys(allowed).filter((ref) => ref.startsWith('brainstem/') && !wanted.has(ref));
+  if (!stale.length) return merged;
+  const said = stale.map((ref) => {
+    const entry = allowed[ref];
+    const settings = isObject(entry) ? Object.keys(entry) : [];
+    return settings.length ? `${ref} (with its ${settings.join(', ')})` : ref;
+  });
+  const them = stale.length === 1 ? 'it' : 'them';
+  err.write(
+    `${ALLOWLIST_PATH.join('.')}: dropped ${said.join(', ')}, no longer a brainstem mode (brainstem would refuse ${them}); the backup keeps ${them}\n`,
+  );
+  const kept = Object.fromEntries(Object.entries(allowed).filter(([ref]) => !stale.includes(ref)));
+  return replacedAt(merged, ALLOWLIST_PATH, kept);
 }
 
 function merge(base: JsonObject, top: JsonObject): JsonObject {
