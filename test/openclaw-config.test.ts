@@ -376,7 +376,10 @@ describe('brainstem openclaw-config', () => {
     expect(out).toContain(`merged the brainstem provider into ${file}`);
     expect(out).not.toContain(TOKEN);
 
-    const merged = JSON.parse(readFileSync(file, 'utf8'));
+    const written = readFileSync(file, 'utf8');
+    const merged = JSON.parse(written);
+    // Whole: the JSON and its last newline (fsynced before the rename; a power loss is not tested).
+    expect(written).toBe(`${JSON.stringify(merged, null, 2)}\n`);
     // Asked of OpenClaw on every model: its session id as a header, and usage in every stream.
     const compat = { sendSessionAffinityHeaders: true, supportsUsageInStreaming: true };
     const claude = { contextWindow: 200_000, maxTokens: 32_000 };

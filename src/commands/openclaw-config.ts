@@ -4,6 +4,7 @@ import {
   chmod,
   chown,
   copyFile,
+  open,
   readFile,
   realpath,
   rename,
@@ -280,8 +281,9 @@ function serverUrl(config: Config): string {
  * (arrays included, but for brainstem's models: see withModelsKept) is
  * replaced, so every unrelated setting stays as it was.
  * Reads and checks everything before writing; writes a backup, then the new
- * content to a temporary file renamed over the original, so a crash leaves
- * either the old file or the new one, never half of one.
+ * content to a temporary file, fsynced and renamed over the original, so a
+ * crash or a power loss leaves either the old file or the new one, never half
+ * of one (nor an empty one).
  */
 async function applyPatch(
   given: string,
@@ -344,11 +346,15 @@ async function applyPatch(
   }
   const backup = `${file}.bak-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   await copyFile(file, backup, constants.COPYFILE_EXCL);
+  await syncFile(backup);
   // The backup holds the same keys (the file's own, an older brainstem token).
   await chmod(backup, ownerOnly);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, `${JSON.stringify(merged, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    // On disk before the rename: else a power loss after it can leave an empty openclaw.json
+    // (ext4 with delalloc, XFS), the rename made durable before the data it names.
+    await syncFile(tmp);
     // The new file keeps the old one's owner permissions (whatever the umask) and, when root runs
     // this on a user's file, its owner, so OpenClaw can still read it.
     await chmod(tmp, ownerOnly);
@@ -358,7 +364,20 @@ async function applyPatch(
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
+  // The rename itself (and the backup's name) durable: a directory entry is the directory's data.
+  // Some filesystems refuse a directory's fsync (EINVAL): the file is written by then, so no error.
+  await syncFile(path.dirname(file)).catch(() => undefined);
   return { file, backup };
+}
+
+/** fsync: what was written to `file` (or a directory's entries) is on disk when this returns. */
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
