@@ -268,6 +268,114 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
+  it('--apply points the account of brainstem’s bot at the front when openclaw.json lists accounts, without a second account on its token', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const front = 'http://127.0.0.1:9191/telegram';
+    // OpenClaw's multi-account form, with what an older brainstem wrote on the channel itself.
+    const other = { botToken: '456:other-bot', allowFrom: ['111'] };
+    const accounts = {
+      ...sample,
+      channels: {
+        ...sample.channels,
+        telegram: {
+          enabled: true,
+          dmPolicy: 'pairing',
+          botToken: '123:bot-token',
+          apiRoot: front,
+          accounts: { work: { botToken: '123:bot-token', allowFrom: ['112'] }, other },
+        },
+      },
+    };
+    writeFileSync(file, JSON.stringify(accounts), { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const { code, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toBe(
+      LOCAL_SIZE_NOTE +
+        'channels.telegram.botToken removed: it is channels.telegram.accounts.work\'s bot token too, and made OpenClaw run a second account "default" on that bot\n' +
+        "channels.telegram.apiRoot removed: every account takes it, another bot's too, which brainstem's front refuses (it is set on the account of brainstem's bot instead)\n" +
+        `channels.telegram.accounts.work has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n` +
+        SAMPLE_DROPPED_NOTE,
+    );
+    // One account per bot: `work` on the front, the other bot's untouched, off the front.
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      enabled: true,
+      dmPolicy: 'pairing',
+      accounts: {
+        work: { botToken: '123:bot-token', allowFrom: ['112'], enabled: true, apiRoot: front },
+        other,
+      },
+    });
+    expect((await run(['--apply', file])).out).toContain('nothing changed');
+
+    // The bot's token on the channel itself, the only account an other bot's: the account OpenClaw
+    // makes of the channel's token ("default") gets the front, not every account.
+    const implicit = {
+      ...sample,
+      channels: { telegram: { botToken: '123:bot-token', dmPolicy: 'pairing', accounts: { other } } },
+    };
+    writeFileSync(file, JSON.stringify(implicit), { mode: 0o600 });
+    const second = await run(['--apply', file]);
+    expect(second.code).toBe(0);
+    expect(second.err).toContain(
+      `channels.telegram.accounts.default has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      botToken: '123:bot-token',
+      dmPolicy: 'pairing',
+      accounts: { other, default: { enabled: true, apiRoot: front } },
+    });
+  });
+
+  it('--apply says which account to point at the front when it cannot tell, and turns off only the bot’s account with the front off', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const ref = { botToken: TOKEN_REF };
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...sample,
+        channels: { telegram: { enabled: true, accounts: { a: ref, b: { botToken: '456:other' } } } },
+      }),
+      { mode: 0o600 },
+    );
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const unsure = await run(['--apply', file]);
+    expect(unsure.code).toBe(0);
+    expect(unsure.err).toContain(
+      "no account of channels.telegram.accounts is known to have brainstem's bot token (a give theirs as a reference or a file brainstem cannot read): give the one that has its apiRoot http://127.0.0.1:9191/telegram\n",
+    );
+    const untouched = JSON.parse(readFileSync(file, 'utf8')).channels.telegram;
+    expect(untouched).toEqual({ enabled: true, accounts: { a: ref, b: { botToken: '456:other' } } });
+    expect(readFileSync(file, 'utf8')).not.toContain('bot-token');
+
+    // The front off: brainstem alone polls its bot, so its account is off; the other bot's stays on.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...sample,
+        channels: {
+          telegram: {
+            enabled: true,
+            accounts: { a: { botToken: '123:bot-token' }, b: { botToken: '456:other' } },
+          },
+        },
+      }),
+      { mode: 0o600 },
+    );
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({}));
+    const off = await run(['--apply', file]);
+    expect(off.code).toBe(0);
+    expect(off.err).toContain(
+      "channels.telegram.accounts.a has brainstem's bot token: turned off, as brainstem alone polls the bot\n",
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      enabled: true,
+      accounts: { a: { botToken: '123:bot-token', enabled: false }, b: { botToken: '456:other' } },
+    });
+  });
+
   it('keeps a secret the file gives as a reference (an environment variable, a SecretRef) instead of writing the value in its place', async () => {
     const file = path.join(dir, 'openclaw.json');
     const botRef = { source: 'env', provider: 'default', id: 'TELEGRAM_BOT_TOKEN' };

@@ -322,12 +322,14 @@ async function applyPatch(
   }
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
-  const patch = keepSecretReferences(current, openclawPatch(config, token, contexts), err);
-  const merged = withoutStaleAllowlist(
+  const perAccount = await forTelegramAccounts(current, openclawPatch(config, token, contexts), config, err);
+  const patch = keepSecretReferences(current, perAccount.patch, err);
+  let merged = withoutStaleAllowlist(
     merge(current, withAllowlist(current, withModelsKept(current, patch, err), config)),
     config,
     err,
   );
+  for (const at of perAccount.drop) merged = without(merged, at);
   if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
 
   if (json5) {
@@ -435,6 +437,118 @@ function keepSecretReferences(current: JsonObject, patch: JsonObject, err: TextO
     );
   }
   return kept;
+}
+
+const TELEGRAM_PATH = ['channels', 'telegram'] as const;
+const ACCOUNTS_PATH = [...TELEGRAM_PATH, 'accounts'] as const;
+
+/** A bot token as the file gives it: the token, none, or one brainstem cannot read (a reference, a file it cannot open). */
+type TokenIn = { token: string } | 'none' | 'unknown';
+
+/**
+ * The bot token `settings` (the channel's or an account's) give OpenClaw:
+ * `tokenFile` first, then `botToken`, as OpenClaw reads them.
+ */
+async function tokenIn(settings: JsonObject): Promise<TokenIn> {
+  const { tokenFile, botToken } = settings;
+  if (typeof tokenFile === 'string' && tokenFile.trim()) {
+    try {
+      return { token: (await readFile(tokenFile.trim(), 'utf8')).trim() };
+    } catch {
+      return 'unknown';
+    }
+  }
+  if (botToken === undefined || botToken === null || botToken === '') return 'none';
+  // `${VAR}` and SecretRef objects are resolved by OpenClaw, out of brainstem's sight.
+  if (typeof botToken !== 'string' || /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(botToken)) return 'unknown';
+  return { token: botToken.trim() };
+}
+
+/**
+ * OpenClaw's multi-account form (`channels.telegram.accounts.<id>`): each
+ * account is the channel's settings overlaid by its own, and a `botToken` or
+ * `tokenFile` on the channel itself adds an account `default` unless one is
+ * listed. So the channel-wide `botToken` and `apiRoot` of the patch would
+ * start a second account on a bot an account already polls (OpenClaw then
+ * refuses one of them: "Duplicate Telegram bot token"), point every other
+ * bot's account at brainstem's front (which answers their token 401), and
+ * leave an account that gives its own `apiRoot` off the front. Instead the
+ * accounts whose token is brainstem's bot's get the front (or are turned off
+ * with the front off), the channel's own settings are left as they are, but
+ * for an `apiRoot` on the front (an older brainstem's) and a `botToken` that
+ * only duplicates an account's; all of it said. Without accounts, the patch
+ * is returned as is.
+ */
+async function forTelegramAccounts(
+  current: JsonObject,
+  patch: JsonObject,
+  config: Config,
+  err: TextOut,
+): Promise<{ patch: JsonObject; drop: (readonly string[])[] }> {
+  const channel = valueAt(current, TELEGRAM_PATH);
+  const accounts = valueAt(current, ACCOUNTS_PATH);
+  const wanted = valueAt(patch, TELEGRAM_PATH);
+  const botToken = config.telegram.token;
+  if (
+    !isObject(channel) ||
+    !isObject(accounts) ||
+    !Object.keys(accounts).length ||
+    !isObject(wanted) ||
+    !botToken
+  )
+    return { patch, drop: [] };
+  const front = typeof wanted.apiRoot === 'string' ? wanted.apiRoot : undefined;
+  const at = ACCOUNTS_PATH.join('.');
+
+  const root = await tokenIn(channel);
+  const own = new Map<string, TokenIn>();
+  for (const [id, settings] of Object.entries(accounts))
+    own.set(id, isObject(settings) ? await tokenIn(settings) : 'none');
+  const inheriting = [...own].filter(([, t]) => t === 'none').map(([id]) => id);
+  const isBrainstems = (t: TokenIn) => typeof t === 'object' && t.token === botToken;
+  const named = [...own].filter(([, t]) => isBrainstems(t === 'none' ? root : t)).map(([id]) => id);
+  const drop: (readonly string[])[] = [];
+  const said: string[] = [];
+
+  // The channel's own token adds an account `default` (none listed); brainstem's, with an account
+  // of its own on it, is only a duplicate: dropped, unless an account takes its token from there.
+  let implicit = !('default' in accounts) && root !== 'none';
+  const ownBrainstems = named.filter((id) => own.get(id) !== 'none');
+  const fromBotToken = !(typeof channel.tokenFile === 'string' && channel.tokenFile.trim());
+  if (implicit && fromBotToken && isBrainstems(root) && ownBrainstems.length && !inheriting.length) {
+    drop.push([...TELEGRAM_PATH, 'botToken']);
+    implicit = false;
+    said.push(
+      `channels.telegram.botToken removed: it is ${at}.${ownBrainstems[0]}'s bot token too, and made OpenClaw run a second account "default" on that bot`,
+    );
+  }
+  const matching = implicit && isBrainstems(root) ? [...named, 'default'] : named;
+
+  if (front !== undefined && channel.apiRoot === front) {
+    drop.push([...TELEGRAM_PATH, 'apiRoot']);
+    said.push(
+      "channels.telegram.apiRoot removed: every account takes it, another bot's too, which brainstem's front refuses (it is set on the account of brainstem's bot instead)",
+    );
+  }
+  const settings: JsonObject = front !== undefined ? { enabled: true, apiRoot: front } : { enabled: false };
+  const fix = front !== undefined ? `its apiRoot ${front}` : '"enabled": false';
+  for (const id of matching) {
+    said.push(
+      `${at}.${id} has brainstem's bot token: ${front !== undefined ? `its apiRoot is brainstem's front, ${front}` : 'turned off, as brainstem alone polls the bot'}`,
+    );
+  }
+  if (!matching.length) {
+    const unknown = [...own].filter(([, t]) => (t === 'none' ? root : t) === 'unknown').map(([id]) => id);
+    if (implicit && root === 'unknown') unknown.push('default (channels.telegram itself)');
+    said.push(
+      unknown.length
+        ? `no account of ${at} is known to have brainstem's bot token (${unknown.join(', ')} give theirs as a reference or a file brainstem cannot read): give the one that has ${fix}`
+        : `no account of ${at} has brainstem's bot token: ${front !== undefined ? `add one with that botToken, ${fix} and its binding to an agent, for OpenClaw to get the bot's messages` : 'nothing to turn off'}`,
+    );
+  }
+  for (const line of said) err.write(`${line}\n`);
+  const perAccount = Object.fromEntries(matching.map((id): [string, Json] => [id, settings]));
+  return { patch: merge(without(patch, TELEGRAM_PATH), nested(ACCOUNTS_PATH, perAccount)), drop };
 }
 
 function valueAt(value: unknown, at: readonly string[]): unknown {
