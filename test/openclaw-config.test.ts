@@ -605,6 +605,31 @@ describe('brainstem openclaw-config', () => {
     expect((await run(['--apply', file])).out).toContain('nothing changed');
   });
 
+  it('--apply adds brainstem/* to the allow-list OpenClaw reads since 2026.9 (agents.defaults.modelPolicy.allow), and only where it is needed', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    const withPolicy = (allow: string[]) => ({
+      ...sample,
+      agents: { ...sample.agents, defaults: { ...sample.agents.defaults, modelPolicy: { allow } } },
+    });
+    writeFileSync(file, JSON.stringify(withPolicy(['ollama/*'])), { mode: 0o600 });
+    const { code, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    expect(err).toContain(
+      "agents.defaults.modelPolicy.allow: brainstem/* added, so that OpenClaw may use brainstem's models (an empty list allows any)\n",
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).agents.defaults.modelPolicy).toEqual({
+      allow: ['ollama/*', 'brainstem/*'],
+    });
+    expect((await run(['--apply', file])).out).toContain('nothing changed');
+    // A list that admits brainstem already, or an empty one (any model), is left as it is.
+    for (const allow of [['*'], ['brain*', 'ollama/qwen3'], []]) {
+      writeFileSync(file, JSON.stringify(withPolicy(allow)), { mode: 0o600 });
+      const again = await run(['--apply', file]);
+      expect(again.err).not.toContain('modelPolicy');
+      expect(JSON.parse(readFileSync(file, 'utf8')).agents.defaults.modelPolicy).toEqual({ allow });
+    }
+  });
+
   it('--apply merges into a JSON5 openclaw.json (comments, trailing commas, unquoted keys), as OpenClaw reads it', async () => {
     const file = path.join(dir, 'openclaw.json');
     // As OpenClaw's docs write their examples, and as an owner edits the file by hand.

@@ -325,7 +325,7 @@ async function applyPatch(
   const perAccount = await forTelegramAccounts(current, openclawPatch(config, token, contexts), config, err);
   const patch = keepSecretReferences(current, perAccount.patch, err);
   let merged = withoutStaleAllowlist(
-    merge(current, withAllowlist(current, withModelsKept(current, patch, err), config)),
+    merge(current, withAllowlist(current, withModelsKept(current, patch, err), config, err)),
     config,
     err,
   );
@@ -610,20 +610,39 @@ function withModelsKept(current: JsonObject, patch: JsonObject, err: TextOut): J
 }
 
 /**
- * When the file already lists allowed models (`agents.defaults.models`),
- * OpenClaw refuses any model missing from it, `brainstem/active` included:
- * add brainstem's models to that list. Without a list, none is created,
- * since creating one would forbid every other model.
+ * When the file already lists allowed models, OpenClaw refuses any model
+ * missing from it: add brainstem's. Two lists: `agents.defaults.models` (the
+ * allow-list of OpenClaw before 2026.9, its per-model settings since), given
+ * each of brainstem's models, and `agents.defaults.modelPolicy.allow` (the
+ * allow-list since, which takes `provider/*`), given `brainstem/*`, which
+ * covers the modes to come too; said. Without a list, none is created, since
+ * creating one would forbid every other model.
  */
-function withAllowlist(current: JsonObject, patch: JsonObject, config: Config): JsonObject {
+function withAllowlist(current: JsonObject, patch: JsonObject, config: Config, err: TextOut): JsonObject {
+  let out = patch;
   const allowed = valueAt(current, ALLOWLIST_PATH);
-  if (!isObject(allowed)) return patch;
-  const additions: JsonObject = {};
-  for (const ref of brainstemRefs(config)) if (!(ref in allowed)) additions[ref] = {};
-  return merge(patch, nested(ALLOWLIST_PATH, additions));
+  if (isObject(allowed)) {
+    const additions: JsonObject = {};
+    for (const ref of brainstemRefs(config)) if (!(ref in allowed)) additions[ref] = {};
+    out = merge(out, nested(ALLOWLIST_PATH, additions));
+  }
+  const policy = valueAt(current, POLICY_PATH);
+  if (Array.isArray(policy) && policy.length > 0 && !policy.some(admitsBrainstem)) {
+    err.write(
+      `${POLICY_PATH.join('.')}: brainstem/* added, so that OpenClaw may use brainstem's models (an empty list allows any)\n`,
+    );
+    out = merge(out, nested(POLICY_PATH, [...policy, 'brainstem/*']));
+  }
+  return out;
+}
+
+/** An entry of modelPolicy.allow that admits every brainstem model: `brainstem/*`, or a wider prefix (`*`, `b*`). */
+function admitsBrainstem(entry: unknown): boolean {
+  return typeof entry === 'string' && entry.endsWith('*') && 'brainstem/'.startsWith(entry.slice(0, -1));
 }
 
 const ALLOWLIST_PATH = ['agents', 'defaults', 'models'] as const;
+const POLICY_PATH = ['agents', 'defaults', 'modelPolicy', 'allow'] as const;
 
 /** `brainstem/<model>` for each of brainstem's models: `active` and one per mode. */
 function brainstemRefs(config: Config): string[] {
