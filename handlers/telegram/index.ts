@@ -23,6 +23,7 @@ import {
   commandNames,
   publishCommands,
   registerCommands,
+  servedAs,
   toolCommands,
 } from './commands/table.js';
 import { registerToolCommands } from './commands/tools.js';
@@ -160,7 +161,12 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   // Before anything that reads a message as a command or a request: a forwarded one is neither.
   registerForwarded(bot, deps);
   // Before the relay: a shortcut word is answered by its tool, never sent to the brain.
-  const toolDialogs = registerToolCommands(bot, deps, toolCommands(front !== undefined));
+  const toolDialogs = registerToolCommands(
+    bot,
+    deps,
+    toolCommands(front !== undefined),
+    servedAs('stop', front !== undefined),
+  );
   registerCommands(bot, deps);
   // Before registerVoice, which takes audio files: every sent file is remembered (media-messages.ts);
   // before registerMessages, whose catch-all ends the chain.

@@ -120,6 +120,19 @@ function servedName(entry: CommandEntry, front: boolean): string | undefined {
   return entry.front ?? undefined;
 }
 
+/**
+ * The name brainstem answers a command of this table under in this set-up: with the front on,
+ * `/bstop` for its `/stop` (`/stop` is then OpenClaw's). Its texts name commands by this, so that
+ * what they tell the user to type reaches brainstem.
+ */
+export function servedAs(name: string, front: boolean): string {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) throw new Error(`no bot command ${name} in the table`);
+  const served = servedName(entry, front);
+  if (served === undefined) throw new Error(`bot command ${name} is OpenClaw's with the front on`);
+  return served;
+}
+
 /** The lane of a command word, under either of its names; an unknown command runs with the messages. */
 export function laneOf(command: string): Lane {
   return COMMANDS.find((c) => c.name === command || c.front === command)?.lane ?? 'chat';

@@ -33,6 +33,8 @@ export interface ToolChat {
   paces: ChatPaces;
   /** The runs not ended yet, on disk: a crash leaves them to be told at the next start. */
   underWay: TurnsUnderWay;
+  /** brainstem's /stop as the user types it: `bstop` with the Bot API front on, where `/stop` is OpenClaw's. */
+  stopCommand: string;
 }
 
 export interface RunRequest {
@@ -83,7 +85,7 @@ export function submitToolRun(chat: ToolChat, req: RunRequest): void {
       }
     },
     async () => {
-      const html = queuedHtml(title, req.lang);
+      const html = queuedHtml(title, req.lang, chat.stopCommand);
       if (req.messageId !== undefined && (await out.editHtml(req.messageId, html)) === 'ok')
         return req.messageId;
       return out.sendHtml(html, req.replyTo ? { replyTo: req.replyTo } : {});

@@ -54,6 +54,8 @@ export function registerToolCommands(
   bot: Bot,
   deps: BotDeps,
   commands: readonly ToolCommand[],
+  /** What the user types to stop a run (see ToolChat.stopCommand). */
+  stopCommand: string,
 ): { stop(graceMs: number): Promise<void> } | undefined {
   const { tools } = deps;
   if (!tools) return undefined;
@@ -66,6 +68,7 @@ export function registerToolCommands(
     intervalMs: telegram.editIntervalMs,
     paces: deps.paces,
     underWay: deps.underWay,
+    stopCommand,
   };
   const dialogs = new Dialogs(chat, {
     timeoutMs: telegram.confirmTimeoutMs,

@@ -99,7 +99,7 @@ export function checkInChat(
       },
       () =>
         out.sendHtml(
-          queuedHtml('<code>/upgrade</code>', req.lang),
+          queuedHtml('<code>/upgrade</code>', req.lang, chat.stopCommand),
           req.replyTo ? { replyTo: req.replyTo } : {},
         ),
       (err) => chat.logger.error({ err, chatId: req.chatId }, 'upgrade check failed'),

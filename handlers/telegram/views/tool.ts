@@ -156,11 +156,12 @@ export function progressHtml(title: string, lines: string[], elapsedMs: number, 
   return body ? `${head}\n${pre(body)}` : `${head}\n<i>${t(lang, 'running…', 'en cours…')}</i>`;
 }
 
-export function queuedHtml(title: string, lang: Lang): string {
+/** `stopCommand`: brainstem's /stop as typed in this set-up (`bstop` with the front on, where /stop is OpenClaw's). */
+export function queuedHtml(title: string, lang: Lang, stopCommand: string): string {
   return t(
     lang,
-    `${PROXY_TAG} ⏳ Queued: ${title} runs once the current answer is done (/stop interrupts it).`,
-    `${PROXY_TAG} ⏳ En attente : ${title} se lance dès que la réponse en cours est finie (/stop pour l’interrompre).`,
+    `${PROXY_TAG} ⏳ Queued: ${title} runs once the current answer is done (/${stopCommand} interrupts it).`,
+    `${PROXY_TAG} ⏳ En attente : ${title} se lance dès que la réponse en cours est finie (/${stopCommand} pour l’interrompre).`,
   );
 }
 
