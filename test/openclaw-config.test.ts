@@ -563,7 +563,7 @@ describe('brainstem openclaw-config', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.bak-'))).toHaveLength(1);
   });
 
-  it('--apply drops the allow-list entry of a mode removed from brainstem.json, keeping the other providers’ entries', async () => {
+  it('--apply drops the allow-list entry and the fallback of a mode removed from brainstem.json, keeping the other providers’ entries', async () => {
     const file = path.join(dir, 'openclaw.json');
     const withList = {
       ...sample,
@@ -586,6 +586,10 @@ describe('brainstem openclaw-config', () => {
     edited.agents.defaults.models['brainstem/later'] = { alias: 'l8r' };
     writeFileSync(file, JSON.stringify(edited), { mode: 0o600 });
 
+    // …and named one as a fallback.
+    edited.agents.defaults.model.fallbacks = ['brainstem/gone', 'ollama/qwen3'];
+    writeFileSync(file, JSON.stringify(edited), { mode: 0o600 });
+
     // Both modes removed (the built-in ones are left): their entries go too, and it is said.
     writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ defaultMode: 'assistant' }));
     const { code, err } = await run(['--apply', file]);
@@ -593,6 +597,10 @@ describe('brainstem openclaw-config', () => {
     expect(err).toContain(
       'agents.defaults.models: dropped brainstem/gone, brainstem/later (with its alias), no longer a brainstem mode (brainstem would refuse them); the backup keeps them\n',
     );
+    expect(err).toContain(
+      'agents.defaults.model.fallbacks: dropped brainstem/gone, no longer a brainstem mode (brainstem would refuse it)\n',
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).agents.defaults.model.fallbacks).toEqual(['ollama/qwen3']);
     const merged = JSON.parse(readFileSync(file, 'utf8'));
     expect(Object.keys(merged.agents.defaults)).toEqual(Object.keys(withList.agents.defaults));
     expect(merged.agents.defaults.models).toEqual({

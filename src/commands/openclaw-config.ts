@@ -324,8 +324,12 @@ async function applyPatch(
 
   const perAccount = await forTelegramAccounts(current, openclawPatch(config, token, contexts), config, err);
   const patch = keepSecretReferences(current, perAccount.patch, err);
-  let merged = withoutStaleAllowlist(
-    merge(current, withAllowlist(current, withModelsKept(current, patch, err), config, err)),
+  let merged = withoutStaleFallbacks(
+    withoutStaleAllowlist(
+      merge(current, withAllowlist(current, withModelsKept(current, patch, err), config, err)),
+      config,
+      err,
+    ),
     config,
     err,
   );
@@ -673,6 +677,31 @@ function withoutStaleAllowlist(merged: JsonObject, config: Config, err: TextOut)
   );
   const kept = Object.fromEntries(Object.entries(allowed).filter(([ref]) => !stale.includes(ref)));
   return replacedAt(merged, ALLOWLIST_PATH, kept);
+}
+
+const FALLBACKS_PATH = ['agents', 'defaults', 'model', 'fallbacks'] as const;
+
+/**
+ * The fallbacks (`agents.defaults.model.fallbacks`) that name a brainstem model no longer a mode,
+ * taken out and said: OpenClaw would fall back on a model brainstem refuses, one failed request
+ * more each time the primary fails.
+ */
+function withoutStaleFallbacks(merged: JsonObject, config: Config, err: TextOut): JsonObject {
+  const fallbacks = valueAt(merged, FALLBACKS_PATH);
+  if (!Array.isArray(fallbacks)) return merged;
+  const wanted = new Set(brainstemRefs(config));
+  const stale = fallbacks.filter(
+    (ref) => typeof ref === 'string' && ref.startsWith('brainstem/') && !wanted.has(ref),
+  );
+  if (!stale.length) return merged;
+  err.write(
+    `${FALLBACKS_PATH.join('.')}: dropped ${stale.join(', ')}, no longer a brainstem mode (brainstem would refuse ${stale.length === 1 ? 'it' : 'them'})\n`,
+  );
+  return replacedAt(
+    merged,
+    FALLBACKS_PATH,
+    fallbacks.filter((ref) => !stale.includes(ref)),
+  );
 }
 
 function merge(base: JsonObject, top: JsonObject): JsonObject {
