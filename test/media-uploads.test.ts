@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
@@ -52,15 +52,24 @@ describe('uploaded documents', () => {
 
 describe('two uploads of one name in one millisecond', () => {
   it('are both kept, the second numbered, instead of the second refused as a failed download', async () => {
-    // The name is the time to the millisecond and the file's name: every name this upload can get
-    // for the next seconds is taken first, as a second upload in the same millisecond would take it.
+    // The name is the time to the millisecond and the file's name. The clock is stopped while the
+    // download ends and the file gets its name, at a millisecond whose name is taken first, as a
+    // second upload in the same millisecond would take it (however long the machine takes).
     const dir = path.join(h.service.core.config.dataDir, 'uploads', '115');
     mkdirSync(dir, { recursive: true });
-    const now = Date.now();
-    for (let t = now - 100; t < now + 5_000; t++) {
-      writeFileSync(path.join(dir, `${new Date(t).toISOString().replace(/[:.]/g, '-')}-same.txt`), 'first');
-    }
+    const release = h.tg.holdDownloads();
+    const asked = h.tg.downloads.length;
     h.tg.user(115).sendsDocument('same.txt', Buffer.from('second'), 'read this', 'text/plain');
+    await h.tg.waitFor(() => h.tg.downloads.length > asked);
+    const now = Date.now();
+    writeFileSync(path.join(dir, `${new Date(now).toISOString().replace(/[:.]/g, '-')}-same.txt`), 'first');
+    vi.useFakeTimers({ toFake: ['Date'], now });
+    try {
+      release();
+      await h.tg.waitFor(() => readdirSync(dir).length > 1);
+    } finally {
+      vi.useRealTimers();
+    }
     const echo = await h.tg.waitFor(() => h.tg.botMessages(115).find((m) => m.text.startsWith('echo: ')));
     expect(echo.text).not.toMatch(/could not fetch/);
     const second = readdirSync(dir).filter((f) => f.endsWith('-2-same.txt'));
