@@ -52,6 +52,13 @@ beforeAll(async () => {
         ],
       };
     }
+    // Ollama's OpenAI endpoint in some versions ends a turn of tool calls with finish_reason "stop".
+    if (last?.content === 'weather, as Ollama ends it') {
+      return {
+        chunks: [{ toolCall: { index: 0, id: 'call_o', name: 'get_weather', arguments: '{"city":"Oslo"}' } }],
+        finishReason: 'stop',
+      };
+    }
     if (last?.content === 'run exec') {
       return {
         chunks: [{ toolCall: { index: 0, id: 'call_e', name: 'exec', arguments: '{"command":"id"}' } }],
@@ -207,6 +214,30 @@ describe('client tools on the default config', () => {
         function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
       },
     ]);
+  });
+
+  it('calls an upstream ends with "stop" reach the client as "tool_calls", streamed or not', async () => {
+    const asked = {
+      model: 'local',
+      messages: [{ role: 'user' as const, content: 'weather, as Ollama ends it' }],
+    };
+    const whole = await svc.client.chat.completions.create({ ...asked, tools: [weatherTool] });
+    expect(whole.choices[0]?.message.tool_calls).toHaveLength(1);
+    expect(whole.choices[0]?.finish_reason).toBe('tool_calls');
+    const runner = svc.client.chat.completions.stream({ ...asked, tools: [weatherTool] });
+    const final = await runner.finalChatCompletion();
+    expect(
+      final.choices[0]?.message.tool_calls?.map((c) => c.type === 'function' && c.function.name),
+    ).toEqual(['get_weather']);
+    expect(final.choices[0]?.finish_reason).toBe('tool_calls');
+    // A call held back is not the client's: the answer stays "stop".
+    const exec = { type: 'function' as const, function: { name: 'exec', parameters: { type: 'object' } } };
+    const held = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'run exec' }],
+      tools: [exec],
+    });
+    expect(held.choices[0]?.finish_reason).toBe('stop');
   });
 
   it('the Vercel AI SDK (openai-compatible) gets the tool call with generateText and streamText', async () => {

@@ -224,7 +224,12 @@ export async function* answerTurn(
             }
             // Calls of brainstem's own tools are not the client's: it offered none of them. Nor are calls held back.
             const noCall = offered.length > 0 || !clientCalls.anyPassed();
-            yield noCall && ev.finishReason === 'tool_calls' ? { ...ev, finishReason: 'stop' } : ev;
+            if (noCall && ev.finishReason === 'tool_calls') yield { ...ev, finishReason: 'stop' };
+            // An upstream that ends its calls with "stop" (Ollama's OpenAI endpoint in some versions):
+            // the client gets "tool_calls", as OpenAI sends, since clients and agent loops (OpenClaw's)
+            // read a "stop" as the answer's end and would leave the calls unrun.
+            else if (!noCall && ev.finishReason === 'stop') yield { ...ev, finishReason: 'tool_calls' };
+            else yield ev;
             break;
           }
           case 'error': {
