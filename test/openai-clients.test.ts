@@ -59,6 +59,10 @@ beforeAll(async () => {
         finishReason: 'stop',
       };
     }
+    // An upstream that leaves `arguments` out of a call of a tool without parameters.
+    if (last?.content === 'what time is it?') {
+      return { chunks: [{ toolCall: { index: 0, id: 'call_t', name: 'get_time' } }] };
+    }
     if (last?.content === 'run exec') {
       return {
         chunks: [{ toolCall: { index: 0, id: 'call_e', name: 'exec', arguments: '{"command":"id"}' } }],
@@ -238,6 +242,32 @@ describe('client tools on the default config', () => {
       tools: [exec],
     });
     expect(held.choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it('a call the upstream sent without arguments reaches each client with {}, as OpenAI sends it', async () => {
+    const getTime = {
+      type: 'function' as const,
+      function: { name: 'get_time', parameters: { type: 'object', properties: {} } },
+    };
+    const asked = { model: 'local', messages: [{ role: 'user' as const, content: 'what time is it?' }] };
+    const whole = await svc.client.chat.completions.create({ ...asked, tools: [getTime] });
+    const call = whole.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === 'function' && call.function).toEqual({ name: 'get_time', arguments: '{}' });
+    const final = await svc.client.chat.completions
+      .stream({ ...asked, tools: [getTime] })
+      .finalChatCompletion();
+    const streamed = final.choices[0]?.message.tool_calls?.[0];
+    expect(streamed?.type === 'function' && streamed.function).toEqual({ name: 'get_time', arguments: '{}' });
+    // LangChain parses the arguments as JSON: an empty string made the call an invalid_tool_call.
+    const model = new ChatOpenAI({
+      model: 'local',
+      apiKey: svc.token,
+      maxRetries: 0,
+      configuration: { baseURL: `${svc.url}/v1` },
+    });
+    const answer = await model.bindTools([getTime]).invoke('what time is it?');
+    expect(answer.invalid_tool_calls).toEqual([]);
+    expect(answer.tool_calls?.map((c) => [c.name, c.args])).toEqual([['get_time', {}]]);
   });
 
   it('the Vercel AI SDK (openai-compatible) gets the tool call with generateText and streamText', async () => {

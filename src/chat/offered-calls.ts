@@ -20,6 +20,8 @@ export class OfferedCallsOnly {
   /** Names of the calls held back, in order, for the answer to say. */
   readonly refused: string[] = [];
   private passed = 0;
+  /** Client indexes of the calls that passed and have had some arguments. */
+  private readonly withArguments = new Set<number>();
 
   constructor(private readonly offered: ReadonlySet<string>) {}
 
@@ -35,11 +37,28 @@ export class OfferedCallsOnly {
       }
       const index = this.passed++;
       this.judged.set(ev.index, index);
+      if (ev.arguments) this.withArguments.add(index);
       return { ...ev, index };
     }
     if (judged === null) return undefined;
+    if (ev.arguments) this.withArguments.add(judged);
     const { name: _renamed, ...rest } = ev;
     return { ...rest, index: judged };
+  }
+
+  /**
+   * The closing deltas of the calls that passed with no arguments at all (an
+   * upstream that leaves `arguments` out of a call of a tool without
+   * parameters): `{}`, as OpenAI sends. An empty string is not JSON, and
+   * clients fail on it (LangChain makes the call an invalid_tool_call, the
+   * openai SDK's runTools throws).
+   */
+  emptyArguments(): ToolCallEvent[] {
+    const closing: ToolCallEvent[] = [];
+    for (let index = 0; index < this.passed; index++) {
+      if (!this.withArguments.has(index)) closing.push({ type: 'tool_call', index, arguments: '{}' });
+    }
+    return closing;
   }
 
   /** Whether some call went to the client (the answer still ends in `tool_calls`). */

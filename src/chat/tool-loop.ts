@@ -185,6 +185,8 @@ export async function* answerTurn(
           }
           case 'done': {
             yield* text(markers.flush());
+            // A call cut at the output limit keeps its cut arguments: completing them would hide the cut.
+            if (ev.finishReason !== 'length') yield* clientCalls.emptyArguments();
             const { refused } = clientCalls;
             if (refused.length > 0) {
               deps.logger.warn(
