@@ -67,6 +67,12 @@ export interface TurnRequest {
    * not help, since the same question calls the same tools.
    */
   ownToolResults?: boolean;
+  /**
+   * The client keeps the conversation and sends it whole each turn (the OpenAI endpoint): an answer
+   * it did not get whole (stopped, failed) is not in what it sends next, so a brain session that
+   * holds that turn must not be resumed, or the brain would hear the turn twice and its cut answer.
+   */
+  clientHistory?: boolean;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type OpenAI from 'openai';
 import { APIUserAbortError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -411,6 +412,61 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       .toEqual([]);
     g.open();
   });
+
+  for (const keyed of [false, true]) {
+    it(`a stopped answer sent again (${keyed ? 'with' : 'without'} a session key): Claude hears the question once, without the cut answer`, async () => {
+      const headers: Record<string, string> = keyed ? { 'x-session-key': 'stopped-resent' } : {};
+      const g = createGate();
+      let held = false;
+      claude.fake.script((r) => {
+        if (r.main && r.lastUserTurn.includes('which fig?') && !held) {
+          held = true;
+          return text(['cut answer', ' never seen'], { gate: g.promise, gateAfter: 1 });
+        }
+        return text(r.lastUserTurn.includes('which fig?') ? 'the black one' : `fig noted ${keyed}`);
+      });
+      const first = [user('remember the black fig')];
+      const a = await svc.client.chat.completions.create(
+        { model: 'assistant', messages: first },
+        { headers },
+      );
+      const history = [...first, assistant(a.choices[0]?.message.content ?? ''), user('which fig?')];
+      // The stopped turn is over, whatever it left in its session, once its cost is in the ledger.
+      const stoppedTurnOver = once(svc.service.core.chat, 'turn');
+      const controller = new AbortController();
+      const stream = await svc.client.chat.completions.create(
+        { model: 'assistant', messages: history, stream: true },
+        { signal: controller.signal, headers },
+      );
+      try {
+        for await (const chunk of stream)
+          if (chunk.choices[0]?.delta.content?.includes('cut')) controller.abort();
+      } catch (err) {
+        if (!(err instanceof APIUserAbortError)) throw err;
+      }
+      await stoppedTurnOver;
+      g.open();
+      // And the conversation's head is free again (its claim ends after that): else the request
+      // below would start a conversation of its own whatever the stopped turn left.
+      const claimed = (svc.service.core.conversations as unknown as { claimed: Set<string> }).claimed;
+      await expect.poll(() => claimed.size, { timeout: 30_000 }).toBe(0);
+
+      const before = claude.fake.mainRequests().length;
+      const again = await svc.client.chat.completions.create(
+        { model: 'assistant', messages: history },
+        { headers },
+      );
+      expect(again.choices[0]?.message.content).toBe('the black one');
+      const sent = claude.fake.mainRequests().slice(before);
+      expect(sent.length).toBeGreaterThan(0);
+      for (const r of sent) {
+        // Once, and the earlier turn too (replayed from the client's history); the cut answer never.
+        expect(r.userTexts.join('\n').split('which fig?')).toHaveLength(2);
+        expect(r.userTexts.join('\n').split('remember the black fig')).toHaveLength(2);
+        expect(JSON.stringify(r.body?.messages)).not.toContain('cut answer');
+      }
+    });
+  }
 
   it('runs two conversations in parallel', async () => {
     const g = createGate();

@@ -361,6 +361,8 @@ export class ClaudeCodeBrain implements Brain {
 
     let outcome: TurnOutcome | undefined;
     let keep = false;
+    /** The session holds the turn as the client got it, or this attempt left it as it was (see unfinished). */
+    let settled = false;
     try {
       outcome = yield* runTurn(proc, {
         prompt: plan.stdin,
@@ -395,10 +397,12 @@ export class ClaudeCodeBrain implements Brain {
             { why: end.why, from: ready.from },
             `${ready.from} Claude process did not take the turn; starting a fresh one`,
           );
+          settled = true;
           return 'cold';
         }
         const exit = await proc.exit;
         if (exit.spawnFailure) {
+          settled = true;
           log.error({ code: exit.spawnFailure.code }, 'claude could not be started');
           yield {
             type: 'error',
@@ -412,7 +416,10 @@ export class ClaudeCodeBrain implements Brain {
           signal: exit.signal,
           stderr: exit.stderr,
         };
-        if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
+        if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) {
+          settled = true;
+          return 'fresh';
+        }
         const error = this.failed(req.sessionKey, classifyFailure(failure), log);
         log.warn(
           { durationMs, kind: error.kind, exitCode: exit.exitCode, signal: exit.signal, why: end.why },
@@ -448,10 +455,14 @@ export class ClaudeCodeBrain implements Brain {
           answered: answerDigest(a.reader.text),
         });
         keep = pooled && !this.closed && outcome.invalidLines === 0;
+        settled = true;
         yield { type: 'done', finishReason: cut ? 'length' : refused ? 'content_filter' : 'stop' };
         return 'done';
       }
-      if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) return 'fresh';
+      if (a.resumeId !== undefined && !a.reader.yielded && isMissingSession(failure)) {
+        settled = true;
+        return 'fresh';
+      }
       yield* a.reader.settle(usage);
       const error = this.failed(req.sessionKey, classifyFailure(failure), log);
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
@@ -459,6 +470,7 @@ export class ClaudeCodeBrain implements Brain {
       yield { type: 'error', error };
       return 'done';
     } finally {
+      if (!settled) this.unfinished(req, a, log);
       // A failed turn, an unfinished one (the consumer stopped reading) or a stopped one ends its process.
       const kept = pooled && this.opts.warm?.release(a.key, proc, keep) === true;
       if (kept) this.guard(proc, req.sessionKey);
@@ -500,6 +512,22 @@ export class ClaudeCodeBrain implements Brain {
       log.warn('Claude session over the context closed; the next turn starts a new one');
     }
     return error;
+  }
+
+  /**
+   * A turn that ended without its answer stays in the CLI's session: the user's words, what was
+   * said before the stop, "[Request interrupted by user]". A client that sends its history whole
+   * (TurnRequest.clientHistory) does not have that turn, and sends it again or something else in
+   * its place: resumed, the session would hear it twice, the cut answer between. The conversation
+   * goes on in a new session, from the history the client sends (as after an edited history).
+   */
+  private unfinished(req: TurnRequest, a: AttemptOptions, log: Logger): void {
+    if (!req.clientHistory) return;
+    this.told.delete(a.key);
+    this.opts.sessions.forget(req.sessionKey, this.id);
+    log.info(
+      'Claude session of an unfinished turn left: the next turn starts a new one from the client’s history',
+    );
   }
 
   /**

@@ -138,6 +138,7 @@ export async function* answerTurn(
           lang,
           // From the second round on, the messages end with this answer's tool results: an overflow is theirs.
           ownToolResults: round > 0,
+          clientHistory: req.source === 'openai',
         },
         signal,
       );
