@@ -81,6 +81,14 @@ describe('brainstem openclaw-config', () => {
     return { code, out, err };
   };
 
+  /** `--apply` of `content`, written as the owner's openclaw.json, with the front on and a bot token. */
+  const applyWithFront = (file: string, content: unknown): Promise<Captured> => {
+    writeFileSync(file, JSON.stringify(content), { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    return run(['--apply', file]);
+  };
+
   beforeEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'brainstem-openclaw-'));
     env = {
@@ -253,10 +261,7 @@ describe('brainstem openclaw-config', () => {
 
   it('keeps OpenClaw’s Telegram channel on the same token, its Bot API root on brainstem’s front', async () => {
     const file = path.join(dir, 'openclaw.json');
-    writeFileSync(file, JSON.stringify(sample), { mode: 0o600 });
-    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
-    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
-    const { code, out, err } = await run(['--apply', file]);
+    const { code, out, err } = await applyWithFront(file, sample);
     expect(code).toBe(0);
     expect(err).toBe(LOCAL_SIZE_NOTE + SAMPLE_DROPPED_NOTE);
     expect(out).not.toContain('bot-token');
@@ -286,10 +291,7 @@ describe('brainstem openclaw-config', () => {
         },
       },
     };
-    writeFileSync(file, JSON.stringify(accounts), { mode: 0o600 });
-    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
-    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
-    const { code, err } = await run(['--apply', file]);
+    const { code, err } = await applyWithFront(file, accounts);
     expect(code).toBe(0);
     expect(err).toBe(
       LOCAL_SIZE_NOTE +
@@ -331,17 +333,10 @@ describe('brainstem openclaw-config', () => {
   it('--apply says which account to point at the front when it cannot tell, and turns off only the bot’s account with the front off', async () => {
     const file = path.join(dir, 'openclaw.json');
     const ref = { botToken: TOKEN_REF };
-    writeFileSync(
-      file,
-      JSON.stringify({
-        ...sample,
-        channels: { telegram: { enabled: true, accounts: { a: ref, b: { botToken: '456:other' } } } },
-      }),
-      { mode: 0o600 },
-    );
-    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
-    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
-    const unsure = await run(['--apply', file]);
+    const unsure = await applyWithFront(file, {
+      ...sample,
+      channels: { telegram: { enabled: true, accounts: { a: ref, b: { botToken: '456:other' } } } },
+    });
     expect(unsure.code).toBe(0);
     expect(unsure.err).toContain(
       "no account of channels.telegram.accounts is known to have brainstem's bot token (a give theirs as a reference or a file brainstem cannot read): give the one that has its apiRoot http://127.0.0.1:9191/telegram\n",
@@ -387,10 +382,7 @@ describe('brainstem openclaw-config', () => {
       },
       channels: { ...sample.channels, telegram: { ...sample.channels.telegram, botToken: botRef } },
     };
-    writeFileSync(file, JSON.stringify(withRefs), { mode: 0o600 });
-    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
-    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
-    const { code, err } = await run(['--apply', file]);
+    const { code, err } = await applyWithFront(file, withRefs);
     expect(code).toBe(0);
     expect(err).toBe(
       LOCAL_SIZE_NOTE +
@@ -417,10 +409,7 @@ describe('brainstem openclaw-config', () => {
       ...sample,
       channels: { ...sample.channels, telegram: { enabled: true, tokenFile, dmPolicy: 'pairing' } },
     };
-    writeFileSync(file, JSON.stringify(withFile), { mode: 0o600 });
-    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
-    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
-    const { code, err } = await run(['--apply', file]);
+    const { code, err } = await applyWithFront(file, withFile);
     expect(code).toBe(0);
     expect(err).toBe(
       LOCAL_SIZE_NOTE +
