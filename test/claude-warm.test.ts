@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -61,6 +61,15 @@ const usageOf = (events: TurnEvent[]): TurnUsage => {
   if (u?.type !== 'usage') throw new Error('no usage event');
   return u.usage;
 };
+
+/** Whether a session file of the CLI under `home` holds an assistant text `said` (it writes them as JSON lines). */
+function sessionHolds(home: string, said: string): boolean {
+  const projects = path.join(home, '.claude', 'projects');
+  const files = existsSync(projects) ? readdirSync(projects, { recursive: true, encoding: 'utf8' }) : [];
+  return files
+    .filter((f) => f.endsWith('.jsonl'))
+    .some((f) => readFileSync(path.join(projects, f), 'utf8').includes(`"text":${JSON.stringify(said)}`));
+}
 
 const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
 
@@ -313,6 +322,10 @@ describe.concurrent('warm Claude processes with the real CLI', { timeout: 120_00
     h.fake.script((req) => text(req.lastUserText === 'first' ? 'answer' : 'second answer'));
     await collect(h.brain.turn(userTurn('first'), signal()));
     const pid = starts(h)[0]?.pid as number;
+    // The CLI writes the answer to its session file a moment after the turn's result: killed before
+    // that, its session has no first turn, and the next turn rightly starts afresh with the history
+    // replayed (a loaded machine made that happen). Killed once it is written, as tested here.
+    await expect.poll(() => sessionHolds(h.cli.home, 'answer'), { timeout: 30_000 }).toBe(true);
     killGroupOf(pid);
     // The pool learns of the death from the child's exit event, a moment after the kill: until then the
     // next turn would take the dead process and fall back (the test below). Wait for what the pool observes.
