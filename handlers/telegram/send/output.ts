@@ -36,6 +36,8 @@ export class ChatOutput {
   private readonly plain = new Set<number>();
   /** The newest message sent through this output (Telegram's ids grow within a chat): see ChatTurns.shown. */
   private newest: number | undefined;
+  /** Telegram refused a chat action for good: no more are sent (see typing). */
+  private refusesActions = false;
 
   constructor(
     private readonly api: Api,
@@ -70,9 +72,20 @@ export class ChatOutput {
     return this.edit(messageId, html, htmlToPlain(html), extra);
   }
 
-  /** "typing…", or "sending a photo…" while a picture is made, in the output's topic. */
+  /**
+   * "typing…", or "sending a photo…" while a picture is made, in the output's topic. Once Telegram
+   * refused it for good (the user blocked the bot, the chat is gone), later ones are not sent: the
+   * indicator repeats every few seconds for as long as the brain works, and each refusal was one
+   * more call to Telegram and one more warning in the log, minutes long. The first one throws.
+   */
   async typing(action: 'typing' | 'upload_photo' = 'typing'): Promise<void> {
-    await this.api.sendChatAction(this.chatId, action, this.inTopic);
+    if (this.refusesActions) return;
+    try {
+      await this.api.sendChatAction(this.chatId, action, this.inTopic);
+    } catch (err) {
+      if (isPermanent(err)) this.refusesActions = true;
+      throw err;
+    }
   }
 
   /** A file as a photo or a document (the outbox, a long tool output), in the output's topic. */
