@@ -7,6 +7,7 @@ import { DIALOG_DATA } from './approvals/dialogs.js';
 import { APPROVAL_DATA } from './approvals/view.js';
 import { escapeHtml } from './format/render.js';
 import { outputFor } from './route/topic.js';
+import { answerPress } from './send/press.js';
 
 /** A stranger who keeps writing gets one refusal per this period; every attempt is still logged. */
 const REFUSAL_EVERY_MS = 10 * 60_000;
@@ -68,7 +69,7 @@ export function allowOnly(
             `${PROXY_TAG} Ce bot est privé. Votre identifiant Telegram est ${from.id} : donnez-le au propriétaire si vous devez y avoir accès.`,
           );
     if (ctx.callbackQuery) {
-      await ctx.answerCallbackQuery({ text, show_alert: true });
+      await answerPress(ctx, logger, { text, show_alert: true });
       return;
     }
     if (ctx.chat?.type !== 'private' && !addressesBot(ctx)) return;

@@ -38,6 +38,7 @@ import { registerForwarded, registerMessages } from './route/messages.js';
 import { QueuedMessages } from './route/queued-messages.js';
 import { registerVoice } from './route/voice.js';
 import { startNoticeSink } from './send/notice-sink.js';
+import { answerPress } from './send/press.js';
 import { ChatPaces } from './stream/pacer.js';
 import { ChatTurns } from './turns.js';
 
@@ -178,7 +179,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   // A press no handler took (a button of an older version, or made up) is still answered:
   // an unanswered one keeps a spinner on the user's button until Telegram gives up.
   bot.on('callback_query', (ctx) =>
-    ctx.answerCallbackQuery({
+    answerPress(ctx, logger, {
       text: t(
         langOf(ctx.from.language_code),
         'This button no longer works.',

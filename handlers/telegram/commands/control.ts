@@ -6,6 +6,7 @@ import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import { outputFor } from '../route/topic.js';
 import type { ChatOutput } from '../send/output.js';
+import { answerPress } from '../send/press.js';
 import { creditLines } from '../views/credit.js';
 import { credsView } from '../views/creds.js';
 import { helpHtml } from '../views/help.js';
@@ -139,7 +140,7 @@ export function registerModeButtons(bot: Bot, deps: BotDeps): void {
       const lang = langOf(ctx.from?.language_code);
       const out = outputFor(ctx);
       const trigger = { source: 'keyboard' as const, by: String(ctx.from.id), lang };
-      await ctx.answerCallbackQuery({
+      await answerPress(ctx, deps.logger, {
         text: deps.switches.press(out, parsed.data, trigger, lang, messageId),
       });
     });
