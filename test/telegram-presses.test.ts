@@ -58,3 +58,26 @@ describe('a button press Telegram answers too late', { timeout: 60_000 }, () => 
     expect(h.logs.slice(logged).filter((l) => (l.level as number) >= 50)).toEqual([]);
   });
 });
+
+describe('a button press Telegram answers with a 429', { timeout: 60_000 }, () => {
+  it('longer than the press lives: given up, and the chat’s next press is answered at once, not after it', async () => {
+    const u = h.tg.user(114);
+    u.says('/mode');
+    const menu = await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => /Modes/.test(m.text)), {
+      timeoutMs: 20_000,
+    });
+    // Ten minutes: a press is too old for Telegram after about 15 s, so waiting it out answers nothing.
+    h.tg.rateLimit('answerCallbackQuery', 1, 600);
+    const logged = h.logs.length;
+    u.presses(menu.messageId, 'bs:mode:local');
+    await h.tg.waitFor(() => /Already in mode local/.test(menu.text), { timeoutMs: 20_000 });
+    const next = u.presses(menu.messageId, 'bs:mode:local');
+    await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === next), {
+      timeoutMs: 20_000,
+    });
+    expect(h.tg.callsOf('answerCallbackQuery').filter((c) => c.errorCode === 429)).toHaveLength(1);
+    expect(
+      h.logs.slice(logged).filter((l) => /refused the answer to a button press/.test(String(l.msg))),
+    ).toHaveLength(1);
+  });
+});

@@ -59,15 +59,26 @@ function rateLimited(answer: ApiResponse<unknown>): number | undefined {
  * so it gives back its slot of the bot's 30 meanwhile and only its chat waits
  * (throttle.ts); auto-retry, inside, leaves them to it.
  */
+/**
+ * The longest 429 the answer to a button press waits out. Telegram takes the answer only for
+ * about 15 s after the press, and the chat's later presses wait for it (one lane per chat):
+ * a longer retry_after was waited out for an answer Telegram then refused as too old, every
+ * press after it held as long. Past this, the answer is given up (send/press.ts logs it).
+ */
+const PRESS_ANSWER_MAX_WAIT_S = 5;
+
 export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
   const retry = autoRetry({ maxRetryAttempts: 6 });
+  // Tried again twice at most for a 5xx (3 s, then 6 s): within the press's life.
+  const pressAnswer = autoRetry({ maxRetryAttempts: 2, maxDelaySeconds: PRESS_ANSWER_MAX_WAIT_S });
   // No retry_after is at most -1 s: every 429 is handed back as it came.
   const retryButRateLimits = autoRetry({ maxRetryAttempts: 6, maxDelaySeconds: -1 });
   bot.api.config.use((prev, method, payload, signal) => {
     // getMe is retried by startPolling, which logs each failure: auto-retry's pauses (3 s, doubling,
     // six times) would keep a Telegram out of reach at start silent for minutes.
     if (method === 'sendChatAction' || method === 'getMe') return prev(method, payload, signal);
+    if (method === 'answerCallbackQuery') return pressAnswer(prev, method, payload, signal);
     const paced = chatOf(payload) !== undefined && countedByTelegram(method);
     return (paced ? retryButRateLimits : retry)(prev, method, payload, signal);
   });
