@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
  * "The final text always arrives", against the Bot API emulator: a streamed
@@ -97,6 +97,24 @@ describe('an answer Telegram refuses for good', { timeout: 90_000 }, () => {
       '⚙️ [proxy] ⚠️ Telegram refused this answer (Bad Request: not enough rights to send text messages), so it did not arrive in full. Ask again, or /new.',
     );
     expect(visible(116)).toEqual([told.text]);
+  });
+});
+
+describe('an answer to a user who blocked the bot', { timeout: 90_000 }, () => {
+  it('is not followed by a message saying so: Telegram would refuse it too', async () => {
+    const blocked = { code: 403, description: 'Forbidden: bot was blocked by the user' };
+    const g = gate();
+    h.llama.reply({ chunks: ['Never ', { wait: g.promise }, 'shown.'] });
+    // The streamed first words and the final text; a third message would reach the chat.
+    h.tg.failNext('sendMessage', 2, blocked, 118);
+    const u = h.tg.user(118);
+    u.says('blocked');
+    await h.tg.waitFor(() => failedCalls('sendMessage', 118).length === 1, { timeoutMs: 60_000 });
+    g.open();
+    await h.tg.waitFor(() => failedCalls('sendMessage', 118).length === 2, { timeoutMs: 60_000 });
+    h.llama.script();
+    await turnsDone(h, u);
+    expect(visible(118).filter((text) => /refused this answer/.test(text))).toEqual([]);
   });
 });
 

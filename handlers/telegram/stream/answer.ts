@@ -116,8 +116,11 @@ export async function answerTurn(
   }
   // A message may stand for the answer without any of its text: the queued notice, the approval wait.
   const holdsMessage = opts.queuedMessageId !== undefined || stream.stats.updates > 0;
-  if (!(await stream.finish(finalText(text, failure, signal, input.lang, holdsMessage)))) {
-    // The user must not be left waiting for an answer that will never come: a short message says so.
+  const delivered = await stream.finish(finalText(text, failure, signal, input.lang, holdsMessage));
+  // The user must not be left waiting for an answer that will never come: a short message says so.
+  // Not to a chat Telegram lets the bot write nothing to (blocked, removed): refused too, it was
+  // one more call and one more warning for each answer.
+  if (!delivered && !(refusal instanceof GrammyError && refusal.error_code === 403)) {
     await out
       .sendMarkdown(undeliveredText(refusal, input.lang))
       .catch((err: unknown) =>
