@@ -43,6 +43,14 @@ function rateLimited(answer: ApiResponse<unknown>): number | undefined {
 }
 
 /**
+ * The longest 429 the answer to a button press waits out. Telegram takes the answer only for
+ * about 15 s after the press, and the chat's later presses wait for it (one lane per chat):
+ * a longer retry_after was waited out for an answer Telegram then refused as too old, every
+ * press after it held as long. Past this, the answer is given up (send/press.ts logs it).
+ */
+const PRESS_ANSWER_MAX_WAIT_S = 5;
+
+/**
  * The grammY bot with its outgoing API pipeline. A 429's retry_after is waited
  * out however long (dropping it would lose the final text); auto-retry
  * retries 5xx a bounded number of times and network failures until they pass. Not
@@ -59,14 +67,6 @@ function rateLimited(answer: ApiResponse<unknown>): number | undefined {
  * so it gives back its slot of the bot's 30 meanwhile and only its chat waits
  * (throttle.ts); auto-retry, inside, leaves them to it.
  */
-/**
- * The longest 429 the answer to a button press waits out. Telegram takes the answer only for
- * about 15 s after the press, and the chat's later presses wait for it (one lane per chat):
- * a longer retry_after was waited out for an answer Telegram then refused as too old, every
- * press after it held as long. Past this, the answer is given up (send/press.ts logs it).
- */
-const PRESS_ANSWER_MAX_WAIT_S = 5;
-
 export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
   const retry = autoRetry({ maxRetryAttempts: 6 });
