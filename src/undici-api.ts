@@ -3,4 +3,4 @@
  * imports this on first use. (esbuild turns a dynamic import of the CommonJS
  * package itself into a chunk with a default export only.)
  */
-export { Agent, FormData, fetch, request } from 'undici';
+export { Agent, FormData, request } from 'undici';

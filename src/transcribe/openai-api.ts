@@ -42,8 +42,10 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
     backend: 'api',
     async transcribe(file: AudioFile, signal?: AbortSignal): Promise<string> {
       const key = await apiKey(config, env);
-      // undici's, not the globals, which are Node's own copy of it (src/http-client.ts).
-      const { fetch, FormData } = await undici();
+      // undici's, not the globals, which are Node's own copy of it (src/http-client.ts); `request`, not
+      // `fetch`, which refuses the ports browsers block (6000, 6665–6669, 10080…) with only "fetch failed",
+      // where the owner's own speech-to-text server may well listen.
+      const { request, FormData } = await undici();
       const form = new FormData();
       const blob = await openAsBlob(file.path, file.mimeType ? { type: file.mimeType } : {});
       form.set('file', blob, nameForApi(file.name, file.mimeType));
@@ -51,16 +53,17 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
       form.set('response_format', 'json');
       if (config.language) form.set('language', config.language);
       const timeout = AbortSignal.timeout(config.timeoutMs);
-      let res: Awaited<ReturnType<typeof fetch>>;
+      let status: number;
       let body: string;
       try {
-        res = await fetch(endpoint, {
+        const res = await request(endpoint, {
           method: 'POST',
           body: form,
           headers: key ? { authorization: `Bearer ${key}` } : {},
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
-        body = await res.text();
+        status = res.statusCode;
+        body = await res.body.text();
       } catch (err) {
         if (timeout.aborted) {
           throw new TranscriptionError(
@@ -76,7 +79,7 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
             'la transcription a été arrêtée',
           );
         }
-        const cause = (err as { cause?: { code?: string } }).cause?.code;
+        const cause = (err as { code?: string }).code;
         throw new TranscriptionError(
           'failed',
           `the speech-to-text service at ${new URL(endpoint).origin} could not be reached${cause ? ` (${cause})` : ''}`,
@@ -86,10 +89,10 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
       const json = parseJson(body);
       const said = reasonSchema.safeParse(json);
       const reason = said.success ? headChars(said.data, 200) : undefined;
-      if (!res.ok) {
+      if (status >= 300) {
         // No reason of its own and no such path: the URL is the likely mistake (no /v1, whisper.cpp's /inference).
         const hint = (lang: Lang) =>
-          !reason && res.status === 404
+          !reason && status === 404
             ? t(
                 lang,
                 ` (no ${endpoint}: check transcription.url, the base URL that ends in /v1)`,
@@ -97,11 +100,11 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
               )
             : '';
         // A key refused, or no such endpoint or model: the same request would be refused again.
-        const setup = [401, 403, 404].includes(res.status) || formatHint(reason ?? '', 'en') !== '';
+        const setup = [401, 403, 404].includes(status) || formatHint(reason ?? '', 'en') !== '';
         throw new TranscriptionError(
           setup ? 'setup' : 'failed',
-          `the speech-to-text service answered HTTP ${res.status}${reason ? `: ${reason}${formatHint(reason, 'en')}` : hint('en')}`,
-          `le service de transcription a répondu HTTP ${res.status}${reason ? ` : ${reason}${formatHint(reason, 'fr')}` : hint('fr')}`,
+          `the speech-to-text service answered HTTP ${status}${reason ? `: ${reason}${formatHint(reason, 'en')}` : hint('en')}`,
+          `le service de transcription a répondu HTTP ${status}${reason ? ` : ${reason}${formatHint(reason, 'fr')}` : hint('fr')}`,
         );
       }
       const parsed = transcriptionSchema.safeParse(json);

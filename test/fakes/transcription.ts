@@ -3,6 +3,7 @@
  * multipart/form-data), as whisper.cpp's server, Speaches or OpenAI answer it.
  *
  *   const stt = await startFakeTranscription();   // stt.baseUrl = http://127.0.0.1:N/v1
+ *   await startFakeTranscription({ port: 6000 })   // on that port (rejects if it is taken)
  *   stt.answer({ text: 'hello' })                  // every request gets this JSON (default {"text":"fake transcript"})
  *   stt.answer({ status: 500, error: 'model crashed' })   // OpenAI's error shape with that status
  *   stt.answer({ status: 200, json: { error: 'failed to read WAV file' } })   // any JSON body (whisper.cpp's server, Speaches)
@@ -40,7 +41,7 @@ export interface FakeTranscription {
   close(): Promise<void>;
 }
 
-export async function startFakeTranscription(): Promise<FakeTranscription> {
+export async function startFakeTranscription(opts: { port?: number } = {}): Promise<FakeTranscription> {
   const requests: FakeTranscriptionRequest[] = [];
   const changed = new EventEmitter();
   let current: FakeTranscriptionAnswer = { text: 'fake transcript' };
@@ -85,7 +86,7 @@ export async function startFakeTranscription(): Promise<FakeTranscription> {
     else if ('status' in a) send(a.status, { error: { message: a.error, type: 'server_error' } });
     else send(200, { text: a.text });
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(opts.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
