@@ -179,6 +179,7 @@ export type BrainErrorKind =
   | 'usage_limit' // a limit reached (see BrainError.limit); resetsAt when known
   | 'rate_limit' // plain 429
   | 'upstream_down' // cannot reach the brain at all
+  | 'unavailable' // the brain's server is up but cannot answer yet (its model loading, its queue full): sent again in a moment, it is answered
   | 'upstream_error' // the brain answered with an error
   | 'bad_request' // the request cannot be served by this brain, or the brain refused it as invalid: sent again, it fails again
   | 'context_overflow' // the conversation no longer fits the model's context: the client must shorten it
@@ -206,6 +207,12 @@ export interface BrainError {
   limit?: 'credit' | 'turn_budget' | 'day_budget';
   /** HTTP-ish status the brain saw, if any. */
   status?: number;
+  /**
+   * How long to wait before sending the same request again, when the brain's
+   * upstream said (its `Retry-After`) or the wait is the brain's own estimate
+   * (a model loading); absent when nobody knows.
+   */
+  retryAfterMs?: number;
 }
 
 export type TurnEvent =

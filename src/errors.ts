@@ -60,6 +60,13 @@ export const errorCodes = {
   BRAIN_AUTH: { status: 401, type: 'authentication_error', message: 'The brain refused its credentials.' },
   BRAIN_LIMIT: { status: 429, type: 'rate_limit_error', message: 'The brain hit a usage or rate limit.' },
   BRAIN_DOWN: { status: 503, type: 'server_error', message: 'The brain is not reachable.' },
+  // 503 with Retry-After, as OpenAI-compatible servers answer while they load or are full: the SDKs
+  // retry it after the wait the header says (a 502 they retry after 0.5 s and 1 s, and give up).
+  BRAIN_UNAVAILABLE: {
+    status: 503,
+    type: 'server_error',
+    message: "The brain's model is loading or its server is busy; try again in a moment.",
+  },
   // OpenAI's code for it: clients (OpenClaw among them) compact the conversation and send it again.
   CONTEXT_LENGTH_EXCEEDED: {
     status: 400,
@@ -112,6 +119,11 @@ export type ErrorCode = keyof typeof errorCodes;
 export class BrainstemError extends Error {
   readonly status: number;
   readonly type: string;
+  /**
+   * Seconds the client should wait before sending the request again (the HTTP face's
+   * `Retry-After`), when known; set by whoever knows it (see brainFailure).
+   */
+  retryAfterS?: number;
   /**
    * The message in French, for a face that speaks the reader's language (Telegram, through
    * sayError); the API's answers and the log keep `message`. The registry's, without a message.

@@ -505,10 +505,13 @@ describe('LlamaLocalBrain failures', () => {
       {
         type: 'error',
         error: {
-          kind: 'upstream_error',
+          kind: 'unavailable',
           status: 503,
-          message: expect.stringMatching(/still loading.*Loading model/),
-          fr: expect.stringMatching(/encore en chargement ; réessayez dans un instant : .*Loading model/),
+          retryAfterMs: 10_000,
+          message: expect.stringMatching(/still loading \(HTTP 503: Loading model\)/),
+          fr: expect.stringMatching(
+            /encore en chargement \(HTTP 503 : Loading model\) ; réessayez dans un instant/,
+          ),
         },
       },
     ]);

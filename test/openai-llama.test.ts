@@ -1505,6 +1505,64 @@ describe('a dead or failing upstream', () => {
     }
   });
 
+  it('answers 503 with Retry-After while llama-server loads its model: not a 502 the SDK gives up on in 1.5 s', async () => {
+    llama.setLoading(true);
+    onTestFinished(() => llama.setLoading(false));
+    const ask = (stream: boolean) =>
+      fetch(`${svc.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'local',
+          stream,
+          messages: [{ role: 'user', content: 'loaded yet?' }],
+        }),
+      });
+    // Streamed or not: llama-server's 503 comes before the stream's headers go.
+    for (const stream of [false, true]) {
+      const r = await ask(stream);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('10');
+      expect(await r.json()).toEqual({
+        error: {
+          message: expect.stringMatching(
+            /^the local model at \S+ is still loading \(HTTP 503: Loading model\); try again in a moment$/,
+          ),
+          type: 'server_error',
+          param: null,
+          code: 'brain_unavailable',
+        },
+      });
+    }
+    // The SDK reads it as a server error whose wait it honours (its retries sleep the Retry-After).
+    const err = await svc.client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: 'loaded yet?' }] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((err as APIError).status).toBe(503);
+    expect((err as APIError).headers?.get('retry-after')).toBe('10');
+  });
+
+  it('passes on the Retry-After of an upstream’s 429, at most 60 s', async () => {
+    for (const [sent, told] of [
+      ['7', '7'],
+      ['3600', '60'],
+    ]) {
+      llama.reply({ status: 429, error: 'too many requests', headers: { 'retry-after': sent as string } });
+      const err = await svc.client.chat.completions
+        .create({ model: 'local', messages: [{ role: 'user', content: 'x' }] })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 429, type: 'rate_limit_error' });
+      expect((err as APIError).headers?.get('retry-after')).toBe(told);
+    }
+    // An upstream that says nothing of when gets none: no wait is made up.
+    llama.reply({ status: 429, error: 'too many requests' });
+    const err = await svc.client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
+    expect((err as APIError).headers?.get('retry-after')).toBeNull();
+  });
+
   it('answers 429 when the upstream says too many requests', async () => {
     llama.reply({ status: 429, error: 'too many requests' });
     await expect(

@@ -62,6 +62,23 @@ export function localFilteredNotice(lang: Lang | undefined): string {
 /** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
 const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
 
+/**
+ * How long a client is told to wait before sending a request again while the local server loads
+ * its model (when the server itself gives no Retry-After; llama-server gives none). A model loads
+ * in seconds to a minute: 10 s has the openai SDK's two retries span 20 s, where its own backoff
+ * (0.5 s, 1 s) gives up before a model is loaded.
+ */
+const UNAVAILABLE_RETRY_MS = 10_000;
+
+/** An upstream's Retry-After (seconds, or an HTTP date) in ms; undefined when absent or unreadable. */
+export function retryAfterOf(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 /** The upstream went silent mid-answer for longer than `llama.streamIdleMs`. */
 class StreamIdle extends Error {}
 
@@ -236,7 +253,8 @@ export class LlamaLocalBrain implements Brain {
 
     if (res.statusCode !== 200) {
       const text = await res.body.text().catch(() => '');
-      yield ended(this.httpFailure(res.statusCode, text, req.ownToolResults));
+      const retryAfterMs = retryAfterOf(res.headers['retry-after']);
+      yield ended(this.httpFailure(res.statusCode, text, req.ownToolResults, retryAfterMs));
       return;
     }
 
@@ -428,18 +446,31 @@ export class LlamaLocalBrain implements Brain {
     };
   }
 
-  private httpFailure(status: number, text: string, ownToolResults?: boolean): BrainError {
+  private httpFailure(
+    status: number,
+    text: string,
+    ownToolResults?: boolean,
+    retryAfterMs?: number,
+  ): BrainError {
     const body = parseJson(text);
     const overflow = this.overflowFailure(body, ownToolResults);
     if (overflow) return overflow;
     const said = upstreamErrorMessage(body) ?? headChars(text.trim(), 300);
     const detail = said ? `: ${said}` : '';
     if (status === 503) {
+      // llama-server answers 503 "Loading model" until its model is loaded (at start, after a crash,
+      // on a swap behind its back); Ollama when its queue is full. Sent again later, it is answered.
+      const loading = /loading/i.test(said);
       return {
-        kind: 'upstream_error',
+        kind: 'unavailable',
         status,
-        message: `the local model at ${this.shownChatUrl} is still loading; try again in a moment${detail}`,
-        fr: `le modèle local à ${this.shownChatUrl} est encore en chargement ; réessayez dans un instant${detail && ` :${detail.slice(1)}`}`,
+        retryAfterMs: retryAfterMs ?? UNAVAILABLE_RETRY_MS,
+        message: loading
+          ? `the local model at ${this.shownChatUrl} is still loading (HTTP 503${detail}); try again in a moment`
+          : `the local model's server at ${this.shownChatUrl} cannot take the request now (HTTP 503${detail}); try again in a moment`,
+        fr: loading
+          ? `le modèle local à ${this.shownChatUrl} est encore en chargement (HTTP 503${detail && ` :${detail.slice(1)}`}) ; réessayez dans un instant`
+          : `le serveur du modèle local à ${this.shownChatUrl} ne peut pas prendre la requête maintenant (HTTP 503${detail && ` :${detail.slice(1)}`}) ; réessayez dans un instant`,
       };
     }
     const message = `${this.shownChatUrl} answered HTTP ${status}${detail}`;
@@ -448,7 +479,7 @@ export class LlamaLocalBrain implements Brain {
     // message): sent again, it fails the same way, so it is the client's error, not a server error
     // clients retry (the openai SDK twice, OpenClaw more).
     if (REFUSED_REQUEST.has(status)) return { kind: 'bad_request', status, message, fr };
-    if (status === 429) return { kind: 'rate_limit', status, message, fr };
+    if (status === 429) return { kind: 'rate_limit', status, message, fr, retryAfterMs };
     return { kind: 'upstream_error', status, message, fr };
   }
 

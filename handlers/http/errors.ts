@@ -29,6 +29,8 @@ export function brainErrorCode(e: BrainError): ErrorCode {
       return 'BRAIN_LIMIT';
     case 'upstream_down':
       return 'BRAIN_DOWN';
+    case 'unavailable':
+      return 'BRAIN_UNAVAILABLE';
     case 'bad_request':
       return 'INVALID_REQUEST';
     case 'context_overflow':
@@ -39,6 +41,33 @@ export function brainErrorCode(e: BrainError): ErrorCode {
       return 'BRAIN_ERROR';
   }
 }
+
+/**
+ * The longest Retry-After sent, in seconds. The openai SDK for Python (and Anthropic's) honours a
+ * Retry-After of at most 60 s and falls back to its own backoff of a second or so above it, which
+ * is the early retry the header is there to prevent; the openai SDK for Node sleeps whatever it is
+ * told, holding the call for hours before a usage limit's reset. At 60 s each retry comes a minute
+ * later and is told again, and the message says the actual reset time.
+ */
+export const MAX_RETRY_AFTER_S = 60;
+
+/**
+ * A brain's failure as the HTTP error it is answered with, with the Retry-After it calls for when
+ * the wait is known: the brain's (an upstream's own header, a model loading), else the time to the
+ * reset it reported. None otherwise: a made-up wait would have clients sleep for nothing or retry
+ * into the same refusal, while without one they back off as they do for any such status.
+ */
+export function brainFailure(e: BrainError, now = Date.now()): BrainstemError {
+  const err = new BrainstemError(brainErrorCode(e), e.message);
+  const waitMs = e.retryAfterMs ?? (e.resetsAt === undefined ? undefined : e.resetsAt - now);
+  if (waitMs !== undefined && RETRIED.has(err.status)) {
+    err.retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waitMs / 1000)));
+  }
+  return err;
+}
+
+/** Statuses a client retries, and so reads a Retry-After on (a 4xx other than 429 is not sent again). */
+const RETRIED = new Set([429, 503]);
 
 /**
  * Every error leaves as OpenAI's error shape with a message a user can act on;
@@ -61,6 +90,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     // Decided on the matched route, as auth is: a guard that refuses a front call before its handler.
     const botApi = request.routeOptions.url !== undefined && request.routeOptions.config.errors === 'bot-api';
+    if (e.retryAfterS !== undefined) reply.header('retry-after', String(e.retryAfterS));
     return reply
       .status(e.status)
       .send(

@@ -10,7 +10,7 @@ import { stripPrefix } from '../../src/modes.js';
 import { openAiSessionKey, openAiUser } from '../../src/session-keys.js';
 import { collectToolCall, defaultCallId } from '../../src/tool-calls.js';
 import { callerGone } from './caller.js';
-import { brainErrorCode, openAiError } from './errors.js';
+import { brainErrorCode, brainFailure, openAiError } from './errors.js';
 import {
   type ChatRequestBody,
   chatRequestSchema,
@@ -274,7 +274,7 @@ function filteredToolsHeader(reply: FastifyReply, filtered: string[]): void {
 }
 
 function throwBrainError(e: BrainError): never {
-  throw new BrainstemError(brainErrorCode(e), e.message);
+  throw brainFailure(e);
 }
 
 async function streamAnswer(

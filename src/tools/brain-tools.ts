@@ -234,6 +234,7 @@ const BRAIN_CODES: Partial<Record<BrainError['kind'], ErrorCode>> = {
   usage_limit: 'BRAIN_LIMIT',
   rate_limit: 'BRAIN_LIMIT',
   upstream_down: 'BRAIN_DOWN',
+  unavailable: 'BRAIN_UNAVAILABLE',
   aborted: 'TOOL_ABORTED',
 };
 

@@ -60,6 +60,8 @@ export interface FakeReply {
   /** Answer with this HTTP status and an error body instead (llama-server's error shape). */
   status?: number;
   error?: string;
+  /** Response headers of that error answer (a proxy's `retry-after`). */
+  headers?: Record<string, string>;
   /** End the stream after the chunks, with no finish chunk and no [DONE] (a crashed server). */
   truncate?: boolean;
 }
@@ -194,6 +196,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
           res,
           reply.status,
           errorBody(reply.status, reply.error ?? 'fake error', 'server_error'),
+          reply.headers,
         );
       }
       if (chat.stream) return streamReply(res, chat, reply, opts.chunkDelayMs ?? 0);
@@ -393,8 +396,13 @@ function errorBody(code: number, message: string, type: string) {
   return { error: { code, message, type } };
 }
 
-function sendJson(res: http.ServerResponse, status: number, value: unknown) {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+) {
+  res.writeHead(status, { ...headers, 'content-type': 'application/json' });
   res.end(JSON.stringify(value));
 }
 
