@@ -146,6 +146,31 @@ describe('OpenAI endpoint over the local brain', () => {
     }
   });
 
+  it('gives the model its earlier answers without brainstem’s mode tag, as the client sends them back', async () => {
+    llama.reply({ chunks: ['Rome'] });
+    // A history as a client keeps it: each answer with the tag of the mode that wrote it.
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [
+        { role: 'user', content: 'capital of France?' },
+        { role: 'assistant', content: '**[local]** Paris.' },
+        { role: 'user', content: 'and Spain?' },
+        { role: 'assistant', content: [{ type: 'text', text: '**[assistant]** Madrid.' }] },
+        { role: 'user', content: 'quote the tags' },
+        // Not brainstem's tag (no such mode, or not written as brainstem writes it): the model's own words.
+        { role: 'assistant', content: '**[gpt]** one, **[local]**two, [local] three' },
+        { role: 'user', content: 'and Italy?' },
+      ],
+    });
+    expect(r.choices[0]?.message.content).toBe('**[local]** Rome');
+    const sent = llama.requests.at(-1)?.body as { messages: { role: string; content: unknown }[] };
+    expect(sent.messages.filter((m) => m.role === 'assistant').map((m) => m.content)).toEqual([
+      'Paris.',
+      [{ type: 'text', text: 'Madrid.' }],
+      '**[gpt]** one, **[local]**two, [local] three',
+    ]);
+  });
+
   it('the bench’s stream timer stops on an error sent after the first words, instead of timing a cut answer', async () => {
     llama.reply({ chunks: ['half an '], truncate: true });
     const timing = timeStream(

@@ -8,6 +8,7 @@ import { sayError } from '../errors.js';
 import { html } from '../html.js';
 import { type Lang, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
+import { modeTag, withoutModeTags } from '../mode-tag.js';
 import type { ModeRegistry } from '../modes.js';
 import { type Notifier, PROXY_TAG } from '../notices.js';
 import { redactValue } from '../redact.js';
@@ -89,7 +90,7 @@ export async function* answerTurn(
     if (!chunk) return [];
     if (tagPending) {
       tagPending = false;
-      return [{ type: 'text', text: `**[${mode.id}]** ${chunk}` }];
+      return [{ type: 'text', text: `${modeTag(mode.id)}${chunk}` }];
     }
     return [{ type: 'text', text: chunk }];
   };
@@ -102,7 +103,8 @@ export async function* answerTurn(
       ? toolbox.definitions(mode.allowedTools, mode.deniedTools)
       : [];
   const offeredNames = new Set(offered.map((d) => d.function.name));
-  let messages = req.messages;
+  // Its earlier answers come back as the client got them, tagged: the brain gets its own words.
+  let messages = withoutModeTags(req.messages, deps.modes.ids());
   const admission: Admission = deps.budgets?.admit(mode, lang) ?? { ok: true };
   try {
     if (!admission.ok) {
