@@ -1,6 +1,7 @@
+import type { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notice } from '../src/notices.js';
-import { refuseWithLimit, text } from './fakes/anthropic.js';
+import { httpError, refuseWithLimit, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
@@ -58,6 +59,20 @@ const limitNotices = (svc: TestService) =>
     .filter((n) => n.kind === 'usage_limit' && n.text.includes('limit is reached'));
 
 describe('Claude usage limit', () => {
+  it('a 429 that is not the usage limit (the API throttling) is a 429 for the client: no limit, no fallback, no made-up Retry-After', async (ctx) => {
+    const svc = await service(ctx);
+    // No unified limit headers: the CLI says "Server is temporarily limiting requests (not your usage limit)".
+    claude.fake.script(() => httpError(429, { headers: { 'retry-after': '30' }, shouldRetry: false }));
+    const err = await ask(svc, 'throttled?', 'assistant').catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 429, type: 'rate_limit_error', code: 'brain_limit' });
+    expect((err as Error).message).toMatch(/Claude's API is limiting requests right now/);
+    // The CLI does not say when Claude takes requests again: a wait would be made up.
+    expect((err as APIError).headers?.get('retry-after')).toBeNull();
+    expect(svc.service.core.limits.state()).toBeUndefined();
+    expect(limitNotices(svc)).toHaveLength(0);
+    expect(activeMode(svc)).not.toBe('local');
+  });
+
   it('notifies once with the reset time and falls back to local while it lasts', async (ctx) => {
     const svc = await service(ctx);
     const refused = refuseWithLimit(claude.fake, 3_600_000);

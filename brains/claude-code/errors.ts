@@ -39,6 +39,8 @@ const MISSING_SESSION = 'No conversation found with session ID';
  * is too long" (`api_error_status: 400`), 2.1.332 after four truncated retries.
  */
 const PROMPT_TOO_LONG_TEXT = /prompt is too long/i;
+/** The CLI's words for a 429 on subscription credentials that is not a usage limit (see classifyFailure). */
+const NOT_USAGE_LIMIT_TEXT = /not your usage limit/i;
 /**
  * An answer that stopped at the model's context window (`stop_reason:
  * model_context_window_exceeded`): CLIs 2.1.197 and 2.1.332 ask the model to
@@ -174,6 +176,10 @@ export function classifyFailure(s: FailureSignals): BrainError {
       fr: `${PROXY_TAG} Le crédit mensuel Agent SDK de Claude est épuisé ; ${when('fr')}.`,
     };
   }
+  // On subscription credentials a plain 429 (the API throttling, no unified limit headers) comes as a
+  // rejected rate_limit_event with no window nor reset, and the words "not your usage limit"
+  // (2.1.197): a moment's wait, not the subscription's limit with its notice and fallback.
+  if (NOT_USAGE_LIMIT_TEXT.test(text) && s.rateLimit?.limitType === undefined) return throttled(status);
   if (s.rateLimit?.status === 'rejected' || USAGE_LIMIT_TEXT.test(text)) {
     return usageLimitError(s.rateLimit, status);
   }
@@ -195,14 +201,7 @@ export function classifyFailure(s: FailureSignals): BrainError {
       fr: `${PROXY_TAG} La demande est trop longue pour le contexte de Claude${detail ? ` (${detail})` : ''}. La session Claude de cette conversation est fermée, puisqu’elle garde le tour qui n’y tenait pas ; le prochain message ouvre une nouvelle session à partir des derniers tours de la conversation. Un message trop long à lui seul doit être raccourci.`,
     };
   }
-  if (status === 429 || s.apiError === 'rate_limit') {
-    return {
-      kind: 'rate_limit',
-      status: status ?? 429,
-      message: `${PROXY_TAG} Claude's API is limiting requests right now (429); try again in a moment.`,
-      fr: `${PROXY_TAG} L’API de Claude limite les requêtes en ce moment (429) ; réessayez dans un instant.`,
-    };
-  }
+  if (status === 429 || s.apiError === 'rate_limit') return throttled(status);
   if (s.result) {
     return {
       kind: 'upstream_error',
@@ -215,6 +214,19 @@ export function classifyFailure(s: FailureSignals): BrainError {
     kind: 'upstream_error',
     message: `${PROXY_TAG} Claude Code stopped without an answer (${exitReason(s, 'en')}).`,
     fr: `${PROXY_TAG} Claude Code s’est arrêté sans répondre (${exitReason(s, 'fr')}).`,
+  };
+}
+
+/**
+ * Claude's API refusing requests for now. The CLI says nothing of when it takes them again (it
+ * drops the API's retry-after), so the error has no reset time and the client no Retry-After.
+ */
+function throttled(status: number | undefined): BrainError {
+  return {
+    kind: 'rate_limit',
+    status: status ?? 429,
+    message: `${PROXY_TAG} Claude's API is limiting requests right now (429); try again in a moment.`,
+    fr: `${PROXY_TAG} L’API de Claude limite les requêtes en ce moment (429) ; réessayez dans un instant.`,
   };
 }
 
