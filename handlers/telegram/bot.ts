@@ -1,7 +1,8 @@
 import { autoRetry } from '@grammyjs/auto-retry';
 import { type RunnerHandle, run } from '@grammyjs/runner';
-import { Bot, GrammyError, HttpError } from 'grammy';
+import { Bot, GrammyError, HttpError, type Transformer } from 'grammy';
 import type { ApiResponse, Update } from 'grammy/types';
+import { z } from 'zod';
 import type { Logger } from '../../src/logger.js';
 import { type Clock, Throttler } from './throttle.js';
 
@@ -67,8 +68,14 @@ const PRESS_ANSWER_MAX_WAIT_S = 5;
  * so it gives back its slot of the bot's 30 meanwhile and only its chat waits
  * (throttle.ts); auto-retry, inside, leaves them to it.
  */
-export function createBot(token: string, apiRoot: string | undefined, opts: { clock?: Clock } = {}): Bot {
+export function createBot(
+  token: string,
+  apiRoot: string | undefined,
+  opts: { clock?: Clock; logger?: Logger } = {},
+): Bot {
   const bot = new Bot(token, apiRoot ? { client: { apiRoot } } : {});
+  // Innermost: a call moved to a group's new id is retried and paced like any other.
+  bot.api.config.use(followUpgrades(opts.logger));
   const retry = autoRetry({ maxRetryAttempts: 6 });
   // Tried again twice at most for a 5xx (3 s, then 6 s): within the press's life.
   const pressAnswer = autoRetry({ maxRetryAttempts: 2, maxDelaySeconds: PRESS_ANSWER_MAX_WAIT_S });
@@ -95,6 +102,51 @@ export function createBot(token: string, apiRoot: string | undefined, opts: { cl
     return method === 'sendChatAction' ? throttler.action(chatId, call) : call();
   });
   return bot;
+}
+
+/** Telegram's answer to a call naming a group upgraded to a supergroup: where the group now is. */
+const upgradeAnswer = z.object({
+  ok: z.literal(false),
+  parameters: z.object({ migrate_to_chat_id: z.number().int() }),
+});
+
+/** A call that creates a message (or shows "typing…") and so can go to the new chat as it is. */
+const createsMessage = (method: string) => /^send/.test(method);
+
+/**
+ * A basic group upgraded to a supergroup (made public, given topics, grown
+ * past its limit) has a new chat id, and Telegram refuses every call naming
+ * the old one (400 "group chat was upgraded to a supergroup chat", the new id
+ * in parameters.migrate_to_chat_id): an answer under way, a "queued" notice,
+ * a notice for that chat, all were lost. A message to send goes to the new id
+ * instead, from then on at once, without the reply to a message of the old
+ * chat (its id there names another message). An edit or a deletion is left
+ * refused: the message is in the old chat, which no longer takes changes
+ * (output.ts isGone: the text is sent again as a new message, which follows).
+ */
+function followUpgrades(logger: Logger | undefined): Transformer {
+  const movedTo = new Map<number | string, number>();
+  const moved = <P>(payload: P, to: number): P => {
+    const { reply_parameters: _old, ...rest } = payload as Record<string, unknown>;
+    return { ...rest, chat_id: to } as P;
+  };
+  return async (prev, method, payload, signal) => {
+    const chatId = chatOf(payload);
+    if (chatId === undefined) return prev(method, payload, signal);
+    const known = movedTo.get(chatId);
+    if (known !== undefined && createsMessage(method)) return prev(method, moved(payload, known), signal);
+    const answer = await prev(method, payload, signal);
+    const upgrade = upgradeAnswer.safeParse(answer);
+    if (!upgrade.success) return answer;
+    const to = upgrade.data.parameters.migrate_to_chat_id;
+    if (!movedTo.has(chatId))
+      logger?.warn(
+        { chatId, newChatId: to },
+        'a Telegram group became a supergroup with a new id: messages for it go there now; if telegram.notifyChats names the old id, put the new one there',
+      );
+    movedTo.set(chatId, to);
+    return createsMessage(method) ? prev(method, moved(payload, to), signal) : answer;
+  };
 }
 
 /** The pause before polling again after the runner ended (a 409, a long outage), growing to the last. */

@@ -98,7 +98,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   if (!telegram.token) return undefined;
   const logger = core.logger.child({ part: 'telegram' });
   const apiRoot = telegram.apiRoot ?? TELEGRAM_API_ROOT;
-  const bot = createBot(telegram.token, telegram.apiRoot);
+  const bot = createBot(telegram.token, telegram.apiRoot, { logger });
 
   const approvers = new Set(telegram.approvers ?? telegram.allowedUsers);
   const approvals = new ApprovalPrompts({

@@ -32,6 +32,14 @@
  *   → each returns the update's message id (callback: the callback query id; edits and reactions: the
  *     update id)
  *   alice.deletes(messageId)       deletes a message in the chat, a bot's too (Telegram tells the bot nothing)
+ *   tg.closesTopic(chatId, topicId), tg.deletesTopic(chatId, topicId)   an admin closes or deletes a forum
+ *                                          topic: a message sent into it then gets 400 TOPIC_CLOSED, or
+ *                                          400 message thread not found (the deleted topic's messages go)
+ *   tg.migrates(groupId, supergroupId)   a basic group (`tg.user(id, { chatId, basicGroup: true })`) is
+ *                                          upgraded to a supergroup: the service messages of both chats
+ *                                          (migrate_to_chat_id, migrate_from_chat_id) come as updates, and
+ *                                          every later call naming the old chat gets 400 "group chat was
+ *                                          upgraded to a supergroup chat" with parameters.migrate_to_chat_id
  *   tg.pushes({ channel_post: {...} })   any other update, its one field as given (a channel post, a
  *                                           member update); returns its update id. Left out for a poller
  *                                           that does not take its type, as Telegram does.
@@ -62,6 +70,7 @@
  * Injecting failures:
  *   tg.rateLimit('editMessageText', 2, 1)   the next 2 calls of that method get 429, retry_after 1 s
  *   tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, chatId?)
+ *                                          (`parameters` too, as Telegram adds them: { migrate_to_chat_id })
  *                                          (a 5xx too: grammY's auto-retry then tries again)
  *   tg.dropNext('editMessageText', 1, chatId?)  the connection is cut without an answer (a network failure)
  *   const release = tg.holdNext('sendChatAction', chatId?)   the next call of that method (to that chat) reaches
@@ -78,6 +87,8 @@
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
  *   half an emoji (a lone surrogate) → 400 text must be encoded in UTF-8;
  *   an edit that changes nothing → 400 message is not modified; drafts in non-private chats → 400;
+ *   a message sent into a forum with a message_thread_id that is no topic of it (the General topic's 1
+ *   included: it is addressed without one) → 400 message thread not found;
  *   setMessageReaction: an emoji outside Telegram's reaction list, a custom or paid one → 400
  *   REACTION_INVALID, more than one → 400 REACTIONS_TOO_MANY, no such message → 400 MESSAGE_ID_INVALID.
  *
@@ -155,6 +166,8 @@ export interface FakeUserOptions {
   firstName?: string;
   /** A topic of a forum group (chatId < 0): the user's messages are topic messages of this thread. */
   topicId?: number;
+  /** The group (chatId < 0) is a basic group (type `group`), not a supergroup: one `tg.migrates` can upgrade. */
+  basicGroup?: boolean;
 }
 
 export interface FakeUser {
@@ -223,7 +236,7 @@ export interface FakeTelegram {
   failNext(
     method: string,
     times: number,
-    error: { code: number; description: string },
+    error: { code: number; description: string; parameters?: Record<string, unknown> },
     chatId?: number,
   ): void;
   /** The next `times` calls of `method` (to `chatId` only, if given) have their connection cut, unanswered. */
@@ -240,6 +253,12 @@ export interface FakeTelegram {
   restartUpdateIds(next: number): void;
   /** Any other update, its one field as given; returns its update id. */
   pushes(update: Record<string, unknown>): number;
+  /** An admin closes a forum topic: messages sent into it are refused (400 TOPIC_CLOSED). */
+  closesTopic(chatId: number, topicId: number): void;
+  /** An admin deletes a forum topic with its messages: messages sent into it are refused (400 message thread not found). */
+  deletesTopic(chatId: number, topicId: number): void;
+  /** A basic group becomes a supergroup: both service messages arrive, and the old id is refused from then on. */
+  migrates(groupId: number, supergroupId: number): void;
   close(): Promise<void>;
 }
 
@@ -249,7 +268,7 @@ class ApiError extends Error {
   constructor(
     readonly code: number,
     readonly description: string,
-    readonly parameters?: Json,
+    readonly parameters?: Json | undefined,
   ) {
     super(description);
   }
@@ -337,15 +356,30 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
 
   /** Groups a user with a topic was made in: forum supergroups. */
   const forums = new Set<number>();
+  /** The topics of each forum, by thread id: open, or closed by an admin (a deleted one is gone). */
+  const topics = new Map<number, Map<number, 'open' | 'closed'>>();
+  /** Groups made basic groups (type `group`); those upgraded since, with their supergroup's id. */
+  const basicGroups = new Set<number>();
+  const migrated = new Map<number, number>();
   const chatObject = (chatId: number) =>
     chatId > 0
       ? { id: chatId, type: 'private', first_name: users.get(chatId)?.firstName ?? 'User' }
       : {
           id: chatId,
-          type: 'supergroup',
+          type: basicGroups.has(chatId) ? 'group' : 'supergroup',
           title: `Group ${chatId}`,
           ...(forums.has(chatId) ? { is_forum: true } : {}),
         };
+  /**
+   * The topic a message is sent into, as Telegram checks it in a forum: a topic it has, still open
+   * (the General topic, thread 1, is addressed without a thread id: with it, it is not found).
+   */
+  const checkThread = (chatId: number, p: Json) => {
+    if (p.message_thread_id === undefined || !forums.has(chatId)) return;
+    const state = topics.get(chatId)?.get(Number(p.message_thread_id));
+    if (state === undefined) throw new ApiError(400, 'Bad Request: message thread not found');
+    if (state === 'closed') throw new ApiError(400, 'Bad Request: TOPIC_CLOSED');
+  };
   const userObject = (id: number) => ({
     id,
     is_bot: false,
@@ -421,6 +455,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   /** A document or photo the bot sent, with its caption parsed like a text. */
   const storeUpload = (p: Json, kind: 'document' | 'photo') => {
     const chatId = chatIdOf(p);
+    checkThread(chatId, p);
     const upload = p[kind] as MultipartFile | string | undefined;
     if (upload === undefined) throw new ApiError(400, `Bad Request: there is no ${kind} in the request`);
     const caption = typeof p.caption === 'string' ? p.caption : '';
@@ -528,6 +563,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
     sendMessage: (p) => {
       const chatId = chatIdOf(p);
+      checkThread(chatId, p);
       const { text, entities } = parseText(p.text, p.parse_mode);
       const replyTo = (p.reply_parameters as { message_id?: number } | undefined)?.message_id;
       const m = storeBotMessage(chatId, {
@@ -729,6 +765,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         return;
       }
       if (failure) throw failure;
+      const upgradedTo = migrated.get(Number(params.chat_id));
+      if (upgradedTo !== undefined) {
+        throw new ApiError(400, 'Bad Request: group chat was upgraded to a supergroup chat', {
+          migrate_to_chat_id: upgradedTo,
+        });
+      }
       let result: unknown;
       if (method === 'getUpdates') result = await getUpdates(params, res);
       else {
@@ -917,7 +959,13 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       });
       const chatId = o.chatId ?? id;
       const topicId = o.topicId;
-      if (topicId !== undefined) forums.add(chatId);
+      if (topicId !== undefined) {
+        forums.add(chatId);
+        const known = topics.get(chatId) ?? new Map<number, 'open' | 'closed'>();
+        if (!known.has(topicId)) known.set(topicId, 'open');
+        topics.set(chatId, known);
+      }
+      if (o.basicGroup && chatId < 0) basicGroups.add(chatId);
       const incoming = (fields: Json) => incomingMessage(id, chatId, fields, topicId);
       const replacesMedia: FakeUser['replacesMedia'] = (messageId, media, caption) => {
         const sent = userMessages.get(`${chatId}:${messageId}`);
@@ -1152,6 +1200,43 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       pushUpdate(update);
       return id;
     },
+    closesTopic(chatId, topicId) {
+      if (!topics.get(chatId)?.has(topicId))
+        throw new Error(`fake telegram: no topic ${topicId} in ${chatId}`);
+      topics.get(chatId)?.set(topicId, 'closed');
+    },
+    deletesTopic(chatId, topicId) {
+      if (!topics.get(chatId)?.delete(topicId))
+        throw new Error(`fake telegram: no topic ${topicId} in ${chatId}`);
+      for (const m of chats.get(chatId) ?? []) if (m.topicId === topicId) m.deleted = true;
+      changed.emit('change');
+    },
+    migrates(groupId, supergroupId) {
+      if (!basicGroups.has(groupId)) throw new Error(`fake telegram: ${groupId} is not a basic group`);
+      const date = Math.floor(Date.now() / 1000);
+      const by = userObject([...users.keys()][0] ?? 1);
+      // As Telegram sends them: the old group's last message, then the supergroup's first.
+      pushUpdate({
+        message: {
+          message_id: allocId(groupId),
+          date,
+          chat: chatObject(groupId),
+          from: by,
+          migrate_to_chat_id: supergroupId,
+        },
+      });
+      basicGroups.delete(groupId);
+      migrated.set(groupId, supergroupId);
+      pushUpdate({
+        message: {
+          message_id: allocId(supergroupId),
+          date,
+          chat: chatObject(supergroupId),
+          from: by,
+          migrate_from_chat_id: groupId,
+        },
+      });
+    },
     rateLimit(method, times, retryAfterSec) {
       const list = injected.get(method) ?? [];
       list.push({
@@ -1171,7 +1256,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       const list = injected.get(method) ?? [];
       list.push({
         times,
-        error: new ApiError(error.code, error.description),
+        error: new ApiError(error.code, error.description, error.parameters),
         ...(chatId !== undefined ? { chatId } : {}),
       });
       injected.set(method, list);

@@ -16,11 +16,16 @@ export const isParseError = (err: unknown): boolean =>
 export const isNotModified = (err: unknown): boolean =>
   err instanceof GrammyError && err.error_code === 400 && /message is not modified/i.test(err.description);
 
-/** The message cannot be edited any more (deleted by the user, too old): send a new one instead. */
+/**
+ * The message cannot be edited any more (deleted by the user, too old, or left in a group since
+ * upgraded to a supergroup, which takes no changes): send a new one instead.
+ */
 export const isGone = (err: unknown): boolean =>
   err instanceof GrammyError &&
   err.error_code === 400 &&
-  /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(err.description);
+  /message to edit not found|message can't be edited|MESSAGE_ID_INVALID|group chat was upgraded to a supergroup/i.test(
+    err.description,
+  );
 
 /** Telegram will never take this message for this chat (blocked, kicked, chat gone): retrying is pointless. */
 export const isPermanent = (err: unknown): boolean =>

@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, holdOn, startHarness } from './telegram-harness.js';
+
+/**
+ * The bot in groups, against the Bot API emulator and the fake llama-server
+ * (edit-in-place streaming): what a group's own life does to an answer under
+ * way (a basic group upgraded to a supergroup, a forum topic closed), and how
+ * a message in a group addresses the bot.
+ */
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('a group upgraded to a supergroup', () => {
+  it('an answer under way when the group is upgraded arrives in the supergroup, and the next turns are answered there', async () => {
+    const GROUP = -4_301;
+    const SUPERGROUP = -1_000_000_004_301;
+    const user = h.tg.user(112, { chatId: GROUP, basicGroup: true });
+    const release = holdOn(h);
+    try {
+      user.says('hold on');
+      // The answer has begun in the old group: its first words are there.
+      await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text.startsWith('Holding')));
+      h.tg.migrates(GROUP, SUPERGROUP);
+    } finally {
+      release();
+    }
+    // The old group takes no changes any more: the rest of the answer comes in the supergroup.
+    const answer = await h.tg.waitFor(() =>
+      h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'Holding on'),
+    );
+    expect(answer.replyTo).toBeUndefined();
+    expect(h.logs.some((l) => l.newChatId === SUPERGROUP && l.chatId === GROUP)).toBe(true);
+
+    // Telegram sends the group's messages from its new id from then on.
+    h.tg.user(112, { chatId: SUPERGROUP }).says('still there?');
+    await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'echo: still there?'));
+  });
+});
