@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeMessage } from './fakes/telegram.js';
 import { type Harness, holdOn, startHarness } from './telegram-harness.js';
 
 /**
@@ -41,5 +42,37 @@ describe('a group upgraded to a supergroup', () => {
     // Telegram sends the group's messages from its new id from then on.
     h.tg.user(112, { chatId: SUPERGROUP }).says('still there?');
     await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'echo: still there?'));
+  });
+});
+
+describe('a forum topic closed while its answer is written', () => {
+  it('the answer comes to the group outside the topic, saying why, rather than vanishing', async () => {
+    const FORUM = -1_000_000_004_302;
+    const user = h.tg.user(113, { chatId: FORUM, topicId: 8 });
+    let open = () => {};
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    h.llama.script(() => ({ chunks: [{ wait: held }, 'the answer, written after the topic closed'] }));
+    let moved: FakeMessage;
+    try {
+      user.says('a long question');
+      // "typing…" in the topic: the answer is being written, nothing of it shown yet.
+      await h.tg.waitFor(() =>
+        h.tg.callsOf('sendChatAction', FORUM).find((c) => Number(c.params.message_thread_id) === 8),
+      );
+      h.tg.closesTopic(FORUM, 8);
+      open();
+      moved = await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.text.includes('the answer, written after the topic closed')),
+      );
+    } finally {
+      open();
+      h.llama.script();
+    }
+    expect(moved.topicId).toBeUndefined();
+    expect(moved.text).toMatch(/refused this answer in the topic it was written for \(TOPIC_CLOSED/);
+    // Nothing of it reached the closed topic.
+    expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === 8)).toEqual([]);
   });
 });

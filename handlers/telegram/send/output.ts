@@ -27,6 +27,15 @@ export const isGone = (err: unknown): boolean =>
     err.description,
   );
 
+/**
+ * The forum topic refuses new messages for good: closed by an admin (the bot may not write there
+ * unless it manages topics) or deleted. The rest of the group still takes them.
+ */
+export const isTopicGone = (err: unknown): boolean =>
+  err instanceof GrammyError &&
+  err.error_code === 400 &&
+  /TOPIC_CLOSED|TOPIC_DELETED|message thread not found/i.test(err.description);
+
 /** Telegram will never take this message for this chat (blocked, kicked, chat gone): retrying is pointless. */
 export const isPermanent = (err: unknown): boolean =>
   err instanceof GrammyError && (err.error_code === 403 || (err.error_code === 400 && !isParseError(err)));

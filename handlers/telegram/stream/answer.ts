@@ -7,6 +7,7 @@ import { answeredLine, waitingLine } from '../approvals/view.js';
 import { escapeMarkdown, showsNothing } from '../format/render.js';
 import { splitMarkdown, withFenceClosed } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
+import { isTopicGone } from '../send/output.js';
 import { stopReasonOf } from '../turns.js';
 import { createAnswerStream, type StreamingMode } from './edit-sender.js';
 import { type ChatPaces, paceFor } from './pacer.js';
@@ -30,6 +31,11 @@ export interface AnswerOptions {
   queuedMessageId?: number | undefined;
   /** What the answer's first message replies to (in a group, the message it answers). */
   replyTo?: number | undefined;
+  /**
+   * For an answer in a forum topic: the group outside it (its General topic), where the answer goes
+   * when the topic refuses it for good (closed or deleted while it was written).
+   */
+  outsideTopic?: StreamOutput | undefined;
 }
 
 /**
@@ -116,11 +122,19 @@ export async function answerTurn(
   }
   // A message may stand for the answer without any of its text: the queued notice, the approval wait.
   const holdsMessage = opts.queuedMessageId !== undefined || stream.stats.updates > 0;
-  const delivered = await stream.finish(finalText(text, failure, signal, input.lang, holdsMessage));
-  // The user must not be left waiting for an answer that will never come: a short message says so.
-  // Not to a chat Telegram lets the bot write nothing to (blocked, removed): refused too, it was
-  // one more call and one more warning for each answer.
-  if (!delivered && !(refusal instanceof GrammyError && refusal.error_code === 403)) {
+  const final = finalText(text, failure, signal, input.lang, holdsMessage);
+  if (!(await stream.finish(final))) {
+    // Its topic closed or deleted meanwhile: the answer must not vanish with it, the group still reads.
+    if (
+      opts.outsideTopic &&
+      isTopicGone(refusal) &&
+      (await outsideTopic(opts.outsideTopic, final, refusal, input.lang))
+    )
+      return stream;
+    // The user must not be left waiting for an answer that will never come: a short message says so.
+    // Not to a chat Telegram lets the bot write nothing to (blocked, removed): refused too, it was
+    // one more call and one more warning for each answer.
+    if (refusal instanceof GrammyError && refusal.error_code === 403) return stream;
     await out
       .sendMarkdown(undeliveredText(refusal, input.lang))
       .catch((err: unknown) =>
@@ -128,6 +142,29 @@ export async function answerTurn(
       );
   }
   return stream;
+}
+
+/**
+ * The final text of an answer its topic refused, sent to the group outside the topic, under a line
+ * that says why it comes there. Whether it arrived.
+ */
+async function outsideTopic(
+  out: StreamOutput,
+  final: string,
+  refusal: unknown,
+  lang: TurnInput['lang'],
+): Promise<boolean> {
+  if (!final.trim()) return true;
+  const said = refusal instanceof GrammyError ? refusal.description.replace(/^Bad Request:\s*/i, '') : '';
+  const why = headChars(said, 100);
+  const head = `${PROXY_TAG} ⚠️ ${escapeMarkdown(
+    t(
+      lang,
+      `Telegram refused this answer in the topic it was written for (${why}: the topic was closed or deleted), so it comes here:`,
+      `Telegram a refusé cette réponse dans le sujet pour lequel elle a été écrite (${why} : le sujet a été fermé ou supprimé) ; la voici donc ici :`,
+    ),
+  )}`;
+  return createAnswerStream('off', out, { intervalMs: 0 }).finish(`${head}\n\n${final}`);
 }
 
 /** Said when Telegram refused the final text for good (after the retries of the API pipeline). */
