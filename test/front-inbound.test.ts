@@ -266,6 +266,21 @@ describe('the Bot API front, inbound', () => {
     expect(ownIds.filter((id) => got.has(id))).toEqual([]);
   });
 
+  it('answers a shortcut word that names the bot in a group itself; the group’s other words reach the downstream bot as they came', async () => {
+    const GROUP = -1_000_000_004_304;
+    const member = h.tg.user(113, { chatId: GROUP });
+    const at = `@${h.tg.botUsername}`;
+    member.says(`${at} tests`);
+    const own = Number(h.tg.updateLog.at(-1)?.update_id);
+    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => /all green/.test(m.text)), {
+      timeoutMs: 15_000,
+    });
+    member.says(`${at} hello`);
+    const { sent, got } = await delivered();
+    expect(got).toEqual(sent);
+    expect(receivedIds().has(own)).toBe(false);
+  });
+
   it('hands a forwarded command, switch request or shortcut word to the downstream bot: someone else wrote it', async () => {
     const from = {
       type: 'user',

@@ -76,3 +76,39 @@ describe('a forum topic closed while its answer is written', () => {
     expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === 8)).toEqual([]);
   });
 });
+
+describe('a message that names the bot in a group', () => {
+  /** The text of the last user message the fake llama-server was sent. */
+  const lastTurn = () =>
+    (
+      h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)?.body as
+        | { messages: { role: string; content: unknown }[] }
+        | undefined
+    )?.messages.at(-1)?.content;
+
+  it('is read without the mention that addresses it: brainstem’s own words work, the brain gets the rest', async () => {
+    const GROUP = -1_000_000_004_303;
+    const user = h.tg.user(114, { chatId: GROUP });
+    const at = `@${h.tg.botUsername}`;
+
+    // With privacy mode on, a mention is how a group message reaches the bot at all.
+    user.says(`${at} status`);
+    const status = await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => /Active mode:/.test(m.text)));
+    expect(status.text).toMatch(/Uptime: /);
+
+    user.says(`${at}, what is 2+2?`);
+    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === 'echo: what is 2+2?'));
+    expect(lastTurn()).toBe('what is 2+2?');
+
+    user.says(`thanks ${at}`);
+    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === 'echo: thanks'));
+
+    // A mention inside the text is part of what the user says; another bot's is not ours to take out.
+    user.says(`ask ${at} or @other_helper_bot later`);
+    await h.tg.waitFor(() =>
+      h.tg.botMessages(GROUP).find((m) => m.text === `echo: ask ${at} or @other_helper_bot later`),
+    );
+    user.says(`${at}`);
+    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === `echo: ${at}`));
+  });
+});

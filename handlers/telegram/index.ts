@@ -34,6 +34,7 @@ import { registerEdits } from './route/edits.js';
 import { ChatHistory } from './route/history.js';
 import { inboundSplit } from './route/inbound-split.js';
 import { registerMediaMessages } from './route/media-messages.js';
+import { ownMentionOut } from './route/mention.js';
 import { registerForwarded, registerMessages } from './route/messages.js';
 import { QueuedMessages } from './route/queued-messages.js';
 import { registerVoice } from './route/voice.js';
@@ -157,6 +158,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
   bot.use(commandsInAnyCase(front ? ownCommands : commandNames(false, tools !== undefined)));
   bot.use(sequentialize(lanesOf));
   bot.use(allowOnly(telegram.allowedUsers, approvers, logger));
+  bot.use(ownMentionOut());
   bot.use(rememberLang(core.kv, core.kept));
   bot.use(approvals.middleware());
   // Before anything that reads a message as a command or a request: a forwarded one is neither.

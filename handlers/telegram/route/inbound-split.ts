@@ -3,6 +3,7 @@ import { OPENCLAW_ALIAS_PREFIX } from '../../telegram-front/commands-merge.js';
 import type { Split } from '../../telegram-front/index.js';
 import { OWN_DATA_PREFIX } from '../commands/callback-data.js';
 import { commandOf, isForwarded } from '../commands/handler.js';
+import { withoutOwnMention } from './mention.js';
 
 /**
  * With the Bot API front on, whose each update is. brainstem's: its commands
@@ -51,7 +52,10 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
       if (opts.ownCommands.has(aliasOf(text) ?? '')) return openclaw(unaliased(update, 'message'));
       return openclaw(update);
     }
-    if (message.from && opts.allowedUsers.has(message.from.id) && opts.isOwnText(text)) return BRAINSTEM;
+    // "@bot switch to local" in a group is the switch request itself (mention.ts).
+    const words =
+      message.chat.type === 'private' ? text : (withoutOwnMention(message, opts.botUsername())?.text ?? text);
+    if (message.from && opts.allowedUsers.has(message.from.id) && opts.isOwnText(words)) return BRAINSTEM;
     return openclaw(update);
   };
 }
