@@ -52,6 +52,7 @@ export class SessionStore {
   private readonly deleteStmt;
   private readonly deleteModeStmt;
   private readonly listStmt;
+  private readonly moveStmt;
 
   constructor(
     db: Db,
@@ -79,6 +80,7 @@ export class SessionStore {
     );
     this.deleteStmt = db.prepare('DELETE FROM sessions WHERE session_key = ?');
     this.deleteModeStmt = db.prepare('DELETE FROM sessions WHERE session_key = ? AND mode = ?');
+    this.moveStmt = db.prepare('UPDATE OR IGNORE sessions SET session_key = ? WHERE session_key = ?');
     this.listStmt = db.prepare<[number], Row>(
       'SELECT * FROM sessions WHERE updated_at >= ? ORDER BY updated_at DESC',
     );
@@ -134,6 +136,15 @@ export class SessionStore {
     this.kept.run(`the end of the Claude session of ${sessionKey} in mode ${mode}`, () =>
       this.deleteModeStmt.run(sessionKey, mode),
     );
+  }
+
+  /**
+   * Gives one conversation's sessions, in every mode, to another key (a Telegram group upgraded to a
+   * supergroup: its conversation goes on under the new chat id). A session the new key already has
+   * is kept. Never throws, as `set`.
+   */
+  move(from: string, to: string): void {
+    this.kept.run(`the Claude sessions of ${from}, moving to ${to}`, () => this.moveStmt.run(to, from));
   }
 
   /** Removes one conversation's session in one mode, or in every mode. Returns how many were removed. */

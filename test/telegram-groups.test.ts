@@ -18,16 +18,30 @@ afterAll(async () => {
   await h.close();
 });
 
+/** The user messages of the last request to the fake llama-server: the conversation the brain was given. */
+const userTurns = () =>
+  (
+    h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)?.body as
+      | { messages: { role: string; content: unknown }[] }
+      | undefined
+  )?.messages
+    .filter((m) => m.role === 'user')
+    .map((m) => m.content);
+
 describe('a group upgraded to a supergroup', () => {
-  it('an answer under way when the group is upgraded arrives in the supergroup, and the next turns are answered there', async () => {
+  it('an answer under way when the group is upgraded arrives in the supergroup, and the conversation goes on there', async () => {
     const GROUP = -4_301;
     const SUPERGROUP = -1_000_000_004_301;
     const user = h.tg.user(112, { chatId: GROUP, basicGroup: true });
+    user.says('the word is kiwi');
+    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === 'echo: the word is kiwi'));
     const release = holdOn(h);
     try {
       user.says('hold on');
       // The answer has begun in the old group: its first words are there.
       await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text.startsWith('Holding')));
+      // The group's Claude session, as a Claude mode's turn would have left it.
+      h.service.core.sessions.set(`telegram:${GROUP}`, 'assistant', 'session-of-the-group', h.dir);
       h.tg.migrates(GROUP, SUPERGROUP);
     } finally {
       release();
@@ -37,11 +51,22 @@ describe('a group upgraded to a supergroup', () => {
       h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'Holding on'),
     );
     expect(answer.replyTo).toBeUndefined();
-    expect(h.logs.some((l) => l.newChatId === SUPERGROUP && l.chatId === GROUP)).toBe(true);
+    expect(
+      h.logs.some(
+        (l) =>
+          l.chatId === GROUP &&
+          l.newChatId === SUPERGROUP &&
+          /messages for it go there now/.test(String(l.msg)),
+      ),
+    ).toBe(true);
 
-    // Telegram sends the group's messages from its new id from then on.
+    // Telegram sends the group's messages from its new id from then on: the same conversation.
     h.tg.user(112, { chatId: SUPERGROUP }).says('still there?');
     await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'echo: still there?'));
+    expect(userTurns()).toEqual(['the word is kiwi', 'hold on', 'still there?']);
+    expect(h.service.core.sessions.get(`telegram:${SUPERGROUP}`, 'assistant')?.brainSessionId).toBe(
+      'session-of-the-group',
+    );
   });
 });
 
@@ -78,13 +103,7 @@ describe('a forum topic closed while its answer is written', () => {
 });
 
 describe('a message that names the bot in a group', () => {
-  /** The text of the last user message the fake llama-server was sent. */
-  const lastTurn = () =>
-    (
-      h.llama.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)?.body as
-        | { messages: { role: string; content: unknown }[] }
-        | undefined
-    )?.messages.at(-1)?.content;
+  const lastTurn = () => userTurns()?.at(-1);
 
   it('is read without the mention that addresses it: brainstem’s own words work, the brain gets the rest', async () => {
     const GROUP = -1_000_000_004_303;

@@ -157,6 +157,15 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
 
   bot.use(commandsInAnyCase(front ? ownCommands : commandNames(false, tools !== undefined)));
   bot.use(sequentialize(lanesOf));
+  // Before the allow-list: Telegram itself says a group got a new id, whoever upgraded it.
+  bot.on(['message:migrate_to_chat_id', 'message:migrate_from_chat_id'], (ctx) => {
+    const { chat } = ctx;
+    const [from, to] = ctx.message.migrate_to_chat_id
+      ? [chat.id, ctx.message.migrate_to_chat_id]
+      : [ctx.message.migrate_from_chat_id ?? chat.id, chat.id];
+    logger.info({ chatId: from, newChatId: to }, 'a group became a supergroup: its conversation follows');
+    route.follow(from, to);
+  });
   bot.use(allowOnly(telegram.allowedUsers, approvers, logger));
   bot.use(ownMentionOut());
   bot.use(rememberLang(core.kv, core.kept));

@@ -40,12 +40,17 @@ export interface Route {
   turn(input: TurnInput, signal: AbortSignal): AsyncIterable<RelayEvent>;
   /** Starts a fresh conversation for the chat, or for one of its forum topics; throws, having reset nothing, while another process holds the database. */
   reset(chatId: number, topicId?: number): void;
+  /** The group `from` became the supergroup `to` (a new chat id): its conversation goes on there. */
+  follow(from: number, to: number): void;
 }
 
 /** The core prefixes answers with the mode tag; the history keeps what the brain said. */
 const MODE_TAG = /^\*\*\[[\w-]+\]\*\* /;
 
 export class DirectRoute implements Route {
+  /** Groups upgraded to supergroups while this run ran: an answer under way records its exchange under the new id. */
+  private readonly upgraded = new Map<number, number>();
+
   constructor(
     private readonly core: Core,
     private readonly history: ChatHistory,
@@ -103,9 +108,24 @@ export class DirectRoute implements Route {
       // The history keeps text: a later turn is told the photos were there (a resumed Claude session still has them).
       if (fromBrain && answer.trim()) {
         const said = [input.text, ...images.map((i) => `[${i.mediaType} photo sent]`)].filter(Boolean);
-        this.history.append(key, said.join('\n'), answer.replace(MODE_TAG, ''));
+        const now = this.upgraded.get(input.chatId);
+        const to = now === undefined ? key : telegramSessionKey(now, input.topicId);
+        this.history.append(to, said.join('\n'), answer.replace(MODE_TAG, ''));
       }
     }
+  }
+
+  /**
+   * A basic group upgraded to a supergroup gets a new chat id, and with it, keyed by that id, a new
+   * conversation: the brain forgot everything said before. Its history and brain sessions move to
+   * the new id (a basic group has no topics). Told twice by Telegram (the old chat's last message,
+   * the new one's first): the second finds nothing left to move.
+   */
+  follow(from: number, to: number): void {
+    this.upgraded.set(from, to);
+    const [old, now] = [telegramSessionKey(from), telegramSessionKey(to)];
+    this.history.move(old, now);
+    this.core.sessions.move(old, now);
   }
 
   reset(chatId: number, topicId?: number): void {

@@ -51,6 +51,13 @@ export class ChatHistory {
     })();
   }
 
+  /** Gives the chat's history to another key (a group upgraded to a supergroup). Never throws. */
+  move(from: string, to: string): void {
+    this.kept.run(`the history of ${from}, moving to ${to}`, () =>
+      this.db.prepare('UPDATE telegram_history SET chat_key = ? WHERE chat_key = ?').run(to, from),
+    );
+  }
+
   /**
    * Forgets the chat's history, after the exchanges kept behind a lock (one written later would
    * come back into the fresh history). Throws while another process holds the database.
