@@ -149,6 +149,46 @@ describe('Bot API emulator', () => {
     expect(plain.reply_to_message).toBeUndefined();
   });
 
+  it('refuses a message for a thread the forum has not, or a topic closed or deleted, as Telegram does', async () => {
+    tg.user(13, { chatId: -100701, topicId: 4 });
+    tg.user(13, { chatId: -100701, topicId: 5 });
+    // The General topic is written to without a thread id: with its id, 1, the thread is not found.
+    for (const thread of [1, 99]) {
+      expect((await refusal(api.sendMessage(-100701, 'x', { message_thread_id: thread }))).description).toBe(
+        'Bad Request: message thread not found',
+      );
+    }
+    tg.closesTopic(-100701, 4);
+    expect((await refusal(api.sendMessage(-100701, 'x', { message_thread_id: 4 }))).description).toBe(
+      'Bad Request: TOPIC_CLOSED',
+    );
+    const kept = await api.sendMessage(-100701, 'before', { message_thread_id: 5 });
+    tg.deletesTopic(-100701, 5);
+    expect(
+      (
+        await refusal(
+          api.sendDocument(-100701, new InputFile(new Uint8Array([1]), 'a.txt'), { message_thread_id: 5 }),
+        )
+      ).description,
+    ).toBe('Bad Request: message thread not found');
+    expect(tg.botMessages(-100701).map((m) => m.messageId)).not.toContain(kept.message_id);
+    expect((await api.sendMessage(-100701, 'general')).message_thread_id).toBeUndefined();
+  });
+
+  it('upgrades a basic group to a supergroup: both service messages, then the old id refused with the new one', async () => {
+    tg.user(14, { chatId: -702, basicGroup: true }).says('in the group');
+    expect(tg.updateLog.at(-1)).toMatchObject({ message: { chat: { id: -702, type: 'group' } } });
+    tg.migrates(-702, -100702);
+    expect(tg.updateLog.slice(-2)).toMatchObject([
+      { message: { chat: { id: -702, type: 'group' }, migrate_to_chat_id: -100702 } },
+      { message: { chat: { id: -100702, type: 'supergroup' }, migrate_from_chat_id: -702 } },
+    ]);
+    const err = await refusal(api.sendMessage(-702, 'x'));
+    expect(err.description).toBe('Bad Request: group chat was upgraded to a supergroup chat');
+    expect(err.parameters.migrate_to_chat_id).toBe(-100702);
+    expect((await api.sendMessage(-100702, 'y')).chat.id).toBe(-100702);
+  });
+
   it('holds getUpdates until an update arrives', async () => {
     const offset = ((await api.getUpdates({ timeout: 0 })).at(-1)?.update_id ?? 0) + 1;
     const started = Date.now();

@@ -1214,7 +1214,11 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     migrates(groupId, supergroupId) {
       if (!basicGroups.has(groupId)) throw new Error(`fake telegram: ${groupId} is not a basic group`);
       const date = Math.floor(Date.now() / 1000);
-      const by = userObject([...users.keys()][0] ?? 1);
+      // Done by a member: the last one who wrote there.
+      const last = [...userMessages.entries()].filter(([key]) => key.startsWith(`${groupId}:`)).at(-1)?.[1];
+      const by = userObject(
+        Number((last?.from as { id?: number } | undefined)?.id ?? [...users.keys()][0] ?? 1),
+      );
       // As Telegram sends them: the old group's last message, then the supergroup's first.
       pushUpdate({
         message: {
