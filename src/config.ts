@@ -495,7 +495,7 @@ export function configSchemas() {
             .string()
             .optional()
             .describe(
-              'OAuth credentials watched for expiry, shown by /creds (env `CLAUDE_CREDENTIALS_FILE`). Default: `~/.claude/.credentials.json`.',
+              'OAuth credentials watched for expiry, shown by /creds (env `CLAUDE_CREDENTIALS_FILE`). Default: the file Claude Code reads, `.credentials.json` in `CLAUDE_CONFIG_DIR` (of `claude.env`, else brainstem’s environment), else `~/.claude/.credentials.json`.',
             ),
           maxRetries: z
             .number()
@@ -983,10 +983,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     tools: tools.config,
     claude: {
       ...c.claude,
-      credentialsFile: path.resolve(
-        cwd,
-        c.claude.credentialsFile ?? path.join(env.HOME ?? homedir(), '.claude', '.credentials.json'),
-      ),
+      credentialsFile: path.resolve(cwd, c.claude.credentialsFile ?? cliCredentialsFile(c.claude.env, env)),
     },
     ...(c.transcription?.apiKeyFile
       ? { transcription: { ...c.transcription, apiKeyFile: path.resolve(cwd, c.transcription.apiKeyFile) } }
@@ -994,6 +991,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     apiTokenFromEnv: valueAt(fromEnv, ['server', 'apiToken']) !== undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
   };
+}
+
+/**
+ * The credentials file Claude Code itself reads on Linux: `.credentials.json` in its config dir,
+ * which `CLAUDE_CONFIG_DIR` moves (the README suggests it in `claude.env`), else `~/.claude`. The
+ * CLI gets brainstem's environment overridden by `claude.env` (brains/claude-code/env.ts), HOME
+ * included. Watching `~/.claude` while the CLI uses another dir would show /creds, the expiry
+ * notices and the credit's plan for a file the CLI never reads, and leave the one it reads open
+ * to Claude's file tools (src/own-files.ts). A blank value is ignored: the CLI then has no login.
+ */
+function cliCredentialsFile(claudeEnv: Record<string, string>, env: NodeJS.ProcessEnv): string {
+  const set = (v: string | undefined) => (v?.trim() ? v : undefined);
+  const configDir =
+    set(claudeEnv.CLAUDE_CONFIG_DIR) ??
+    set(env.CLAUDE_CONFIG_DIR) ??
+    path.join(set(claudeEnv.HOME) ?? set(env.HOME) ?? homedir(), '.claude');
+  return path.join(configDir, '.credentials.json');
 }
 
 type Sections = Partial<Parsed>;

@@ -1,7 +1,11 @@
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { cliEnv } from '../brains/claude-code/env.js';
+import { loadConfig } from '../src/config.js';
 import { credentialsFromEnv } from '../src/credentials.js';
 import { billingOf } from '../src/credit/billing.js';
 import { text } from './fakes/anthropic.js';
@@ -60,5 +64,69 @@ describe('the variable Claude Code takes its credentials from', () => {
       'subscription',
       'api_key',
     ]);
+  });
+});
+
+describe('the credentials file brainstem watches', () => {
+  /** A /login file in `dir` whose access token is `token`. */
+  const login = (dir: string, token: string) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, '.credentials.json'),
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: token,
+          refreshToken: `${token}-refresh`,
+          expiresAt: Date.now() + 3_600_000,
+          scopes: ['user:inference', 'user:profile'],
+          subscriptionType: 'max',
+        },
+      }),
+      { mode: 0o600 },
+    );
+  };
+
+  it('is the one the CLI reads: in CLAUDE_CONFIG_DIR when claude.env or brainstem’s environment sets it, else ~/.claude', async () => {
+    const { HOME: _h, CLAUDE_CONFIG_DIR: _d, ...base } = claude.cli.env;
+    // Each case has its own files and tokens, so the cases run at once and their requests are told apart.
+    const cases = (
+      [
+        { own: {}, claudeEnv: {} },
+        { own: { CLAUDE_CONFIG_DIR: 'own' }, claudeEnv: {} },
+        { own: { CLAUDE_CONFIG_DIR: 'own' }, claudeEnv: { CLAUDE_CONFIG_DIR: 'cfg' } },
+      ] as { own: Record<string, string>; claudeEnv: Record<string, string> }[]
+    ).map((c, i) => {
+      const root = mkdtempSync(path.join(tmpdir(), 'brainstem-config-dir-'));
+      const at = (dir: Record<string, string>): Record<string, string> =>
+        dir.CLAUDE_CONFIG_DIR ? { CLAUDE_CONFIG_DIR: path.join(root, dir.CLAUDE_CONFIG_DIR) } : {};
+      login(path.join(root, '.claude'), `sk-ant-oat01-dir-home-${i}`);
+      login(path.join(root, 'own'), `sk-ant-oat01-dir-own-${i}`);
+      login(path.join(root, 'cfg'), `sk-ant-oat01-dir-cfg-${i}`);
+      writeFileSync(path.join(root, 'brainstem.json'), JSON.stringify({ claude: { env: at(c.claudeEnv) } }));
+      return {
+        root,
+        own: { HOME: root, ...at(c.own) },
+        claudeEnv: at(c.claudeEnv),
+        tokens: [`home-${i}`, `own-${i}`, `cfg-${i}`],
+      };
+    });
+    const sentTokens = await Promise.all(
+      cases.map(async (c) => {
+        // No key nor setup-token: the CLI logs in with the file, as after `claude /login`.
+        const extra = { ...base, ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '', ...c.claudeEnv };
+        const env = cliEnv({ PATH: process.env.PATH, ...c.own }, extra);
+        await promisify(execFile)(CLAUDE_BIN, ['-p', 'hi', '--output-format', 'json'], { env });
+        const sent = claude.fake.requests.map((r) =>
+          r.headers.authorization?.replace(/^Bearer sk-ant-oat01-dir-/, ''),
+        );
+        return c.tokens.find((t) => sent.includes(t));
+      }),
+    );
+    expect(sentTokens).toEqual(['home-0', 'own-1', 'cfg-2']);
+    for (const [i, c] of cases.entries()) {
+      const file = loadConfig(c.own, c.root).claude.credentialsFile;
+      const { accessToken } = JSON.parse(readFileSync(file, 'utf8')).claudeAiOauth as { accessToken: string };
+      expect(accessToken).toBe(`sk-ant-oat01-dir-${sentTokens[i]}`);
+    }
   });
 });
