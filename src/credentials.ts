@@ -1,5 +1,6 @@
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { KvStore } from './db/index.js';
@@ -44,8 +45,11 @@ export interface CredentialsInfo {
 
 export type CredentialsRead =
   | { ok: true; info: CredentialsInfo }
-  /** `reason`: in each language, as /creds speaks the reader's (the doctor's is English). */
-  | { ok: false; missing: boolean; reason: Record<Lang, string> };
+  /**
+   * `reason`: in each language, as /creds speaks the reader's (the doctor's is English). `denied`:
+   * the file is there but brainstem's user may not read it, nor can the Claude Code it starts.
+   */
+  | { ok: false; missing: boolean; denied?: boolean; reason: Record<Lang, string> };
 
 /**
  * What gives Claude Code its credentials instead of /login's file, in the order the CLI prefers
@@ -93,8 +97,35 @@ export function readCredentialsSync(file: string): CredentialsRead {
   }
 }
 
+/** Who brainstem runs as (`nobody (uid 65534)`): the user who must be able to read the file. */
+export function runningAs(): string {
+  const uid = process.getuid?.();
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    // A uid without a passwd entry (a container's): the number says it.
+  }
+  if (uid === undefined) return name ?? 'this user';
+  return name ? `${name} (uid ${uid})` : `uid ${uid}`;
+}
+
 function unreadable(err: unknown): CredentialsRead {
   const code = (err as NodeJS.ErrnoException).code;
+  // A login of another user (0600, as the CLI writes it), or a service user that may not enter its
+  // folder: logging in again as that other user changes nothing, so the reason names who reads it.
+  if (code === 'EACCES' || code === 'EPERM') {
+    const who = runningAs();
+    return {
+      ok: false,
+      missing: false,
+      denied: true,
+      reason: {
+        en: `${who}, the user brainstem runs as, may not read the file (${code}): it belongs to another user, or its permissions or its folder's keep this one out`,
+        fr: `${who}, l’utilisateur de brainstem, n’a pas le droit de lire le fichier (${code}) : il appartient à un autre utilisateur, ou ses droits ou ceux de son dossier l’excluent`,
+      },
+    };
+  }
   return {
     ok: false,
     missing: code === 'ENOENT',

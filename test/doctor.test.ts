@@ -1,10 +1,12 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NEWEST_TESTED, OLDEST_TESTED } from '../brains/claude-code/cli-compat.js';
 import { loadApiToken } from '../src/api-token.js';
@@ -310,6 +312,37 @@ describe('brainstem doctor', () => {
     expect(line(b.text, 'credentials')).toMatch(/^✓ .*CLAUDE_CODE_OAUTH_TOKEN is set/);
     expect(b.text).not.toContain('oauth-token-from-env');
     expect(b.code).toBe(0);
+  });
+
+  it('says that a credentials file brainstem’s user may not read is another user’s, and how to fix that, rather than to log in again', async (ctx) => {
+    // The doctor as the service runs it, from the build, as a user the file is not readable by: as
+    // root (who reads every file) the user nobody, for whom the file of the root-owned test folder
+    // is another user's; otherwise this user, with a file whose mode keeps everyone out.
+    const root = process.getuid?.() === 0;
+    const file = path.join(dir, root ? 'valid-credentials.json' : 'mode-000-credentials.json');
+    if (!root) {
+      copyFileSync(path.join(dir, 'valid-credentials.json'), file);
+      chmodSync(file, 0o000);
+    }
+    const as = root ? { uid: 65534, gid: 65534 } : {};
+    const run = (args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; failed: boolean }> =>
+      promisify(execFile)(process.execPath, args, { ...as, env, cwd: '/' }).then(
+        ({ stdout }) => ({ stdout, failed: false }),
+        (e: { stdout?: string }) => ({ stdout: e.stdout ?? '', failed: true }),
+      );
+    // A node that user may not run (installed under root's home): nothing to learn here.
+    if (root && (await run(['-e', ''], {})).failed) ctx.skip();
+    const { stdout } = await run([path.resolve('dist/src/main.js'), 'doctor'], {
+      ...healthy(),
+      CLAUDE_CREDENTIALS_FILE: file,
+    });
+    expect(line(stdout, 'credentials')).toMatch(
+      /^✗ .*: .+, the user brainstem runs as, may not read the file \(EACCES\): it belongs to another user/,
+    );
+    const hint = stdout.split('\n')[stdout.split('\n').indexOf(line(stdout, 'credentials')) + 1];
+    expect(hint).toMatch(/→ log in as .+, the user brainstem and the Claude Code it starts run as/);
+    expect(stdout).not.toContain('log in again');
+    expect(stdout).not.toContain(ACCESS_TOKEN);
   });
 
   it('fails when the llama upstream is down', async () => {

@@ -15,7 +15,7 @@ import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/healt
 import { usableToken } from '../api-token.js';
 import { hostPort, isLoopback } from '../bind-address.js';
 import type { Config } from '../config.js';
-import { credentialsFromEnv, readCredentials } from '../credentials.js';
+import { credentialsFromEnv, readCredentials, runningAs } from '../credentials.js';
 import { migrations } from '../db/migrations.js';
 import Sqlite from '../db/sqlite.js';
 import { formatDuration, formatUtc } from '../i18n.js';
@@ -213,7 +213,10 @@ export async function checkCredentials(
       `${file}: ${read.reason.en}`,
       read.missing
         ? 'log in once: run `claude` on this host and use /login (or set CLAUDE_CREDENTIALS_FILE to where the file is)'
-        : 'log in again: run `claude` on this host and use /login; it rewrites the file',
+        : read.denied
+          ? // The CLI brainstem starts runs as brainstem's user: it cannot read that file either.
+            `log in as ${runningAs()}, the user brainstem and the Claude Code it starts run as (run \`claude\` as that user and use /login, then set CLAUDE_CREDENTIALS_FILE to that login's file, or unset it), or run brainstem as the file's owner`
+          : 'log in again: run `claude` on this host and use /login; it rewrites the file',
     );
   }
   const { expiresAt, subscriptionType, renewable } = read.info;

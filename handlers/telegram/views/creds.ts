@@ -45,7 +45,14 @@ export async function credsView(
             'Log in once on the host (<code>claude</code>, then <code>/login</code>) or set CLAUDE_CREDENTIALS_FILE.',
             'Connectez-vous une fois sur l’hôte (<code>claude</code>, puis <code>/login</code>) ou réglez CLAUDE_CREDENTIALS_FILE.',
           )
-        : '',
+        : read.denied
+          ? // Claude Code runs as brainstem's user: it cannot read that file either.
+            t(
+              lang,
+              'Claude Code runs as that user too: log in as it on the host (<code>claude</code>, then <code>/login</code>) and point CLAUDE_CREDENTIALS_FILE at its file (or unset it), or run brainstem as the file’s owner.',
+              'Claude Code tourne aussi sous cet utilisateur : connectez-vous avec lui sur l’hôte (<code>claude</code>, puis <code>/login</code>) et faites pointer CLAUDE_CREDENTIALS_FILE sur son fichier (ou retirez-la), ou lancez brainstem sous le propriétaire du fichier.',
+            )
+          : '',
     );
   } else {
     const { expiresAt, subscriptionType, rateLimitTier, renewable } = read.info;
