@@ -9,8 +9,9 @@ import { type ApiToken, loadApiToken } from './api-token.js';
 import { AuditLog } from './audit.js';
 import type { ChatPorts } from './chat/ports.js';
 import { ChatService } from './chat/service.js';
-import { type Config, modeCwd } from './config.js';
+import { type Config, type ModeConfig, modeCwd } from './config.js';
 import { ConversationMap } from './conversations.js';
+import { credentialsFromEnv, noteRefusal } from './credentials.js';
 import { billingOf, creditBypass } from './credit/billing.js';
 import { Budgets } from './credit/budget.js';
 import { CreditMeter } from './credit/meter.js';
@@ -188,6 +189,14 @@ export function createCore(config: Config, logger: Logger, version: string, port
     meter,
     startedAt,
     version,
+  });
+  // /creds tells a refusal the credentials file does not show (a revoked refresh token): one of the
+  // credentials /creds describes, so not a llama server's, nor a mode's own key (`modes.<id>.env`).
+  const ownCredentials = (mode: ModeConfig) =>
+    mode.kind === 'claude' &&
+    credentialsFromEnv({ ...config.claude.env, ...mode.env }) === credentialsFromEnv(config.claude.env);
+  chat.on('brainError', ({ mode, error }) => {
+    if (error.kind === 'auth' && ownCredentials(mode)) noteRefusal(kv, kept);
   });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
   ports.fallbackFor = (mode, error) => limits.fallbackFor(mode, error);

@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { KvStore } from './db/index.js';
+import type { KeptWrites } from './db/kept-writes.js';
 import { html } from './html.js';
 import { formatDuration, formatUtc, type Lang, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
@@ -79,6 +80,7 @@ export function credentialsFromEnv(
 
 const EXPIRES_KEY = 'credentials_expires_at';
 const RENEWED_KEY = 'credentials_renewed_at';
+const REFUSED_KEY = 'credentials_refused_at';
 
 export async function readCredentials(file: string): Promise<CredentialsRead> {
   try {
@@ -177,6 +179,22 @@ function parseCredentials(raw: string): CredentialsRead {
 /** When brainstem last saw the expiry move later, if ever. */
 export function lastRenewalSeen(kv: KvStore): number | undefined {
   const v = Number(kv.get(RENEWED_KEY));
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+/**
+ * Notes that Claude refused a turn's credentials, for /creds: a renewal by the refresh token that
+ * failed (revoked) leaves the file as it was, valid-looking, so /creds would say all is well.
+ */
+export function noteRefusal(kv: KvStore, kept: KeptWrites, at = Date.now()): void {
+  kept.run('when Claude last refused its credentials', () => kv.set(REFUSED_KEY, String(at)), {
+    latest: true,
+  });
+}
+
+/** When Claude last refused a turn's credentials, if ever. */
+export function lastRefusal(kv: KvStore): number | undefined {
+  const v = Number(kv.get(REFUSED_KEY));
   return Number.isFinite(v) && v > 0 ? v : undefined;
 }
 

@@ -1,7 +1,10 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpError } from './fakes/anthropic.js';
+import { httpError, text } from './fakes/anthropic.js';
+import { CLAUDE_BIN } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
-import { type Harness, OWNER, startClaudeHarness } from './telegram-harness.js';
+import { type Harness, OWNER, startClaudeHarness, startHarness } from './telegram-harness.js';
 
 /**
  * The notice the notify chats get when Claude refuses its credentials: the real CLI on the fake
@@ -34,5 +37,79 @@ describe('the credentials-refused notice', { timeout: 60_000 }, () => {
       expect(m.text).toMatch(/^⚙️ \[proxy\] (⚠️ )?Claude a refusé ses identifiants \(/);
       expect(m.text).not.toMatch(/refused its credentials/);
     }
+  });
+});
+
+describe('/creds after Claude refused a /login file’s credentials', { timeout: 60_000 }, () => {
+  const fake = claudeOnFake();
+  let h2: Harness;
+  let file: string;
+  /** A /login file, as the CLI writes it: with a refresh token, its access token valid for hours. */
+  const login = () =>
+    writeFile(
+      file,
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: 'sk-ant-oat01-NEVER-SHOWN',
+          refreshToken: 'sk-ant-ort01-NEVER-SHOWN',
+          expiresAt: Date.now() + 6 * 3_600_000,
+          scopes: ['user:inference', 'user:profile'],
+          subscriptionType: 'max',
+        },
+      }),
+      { mode: 0o600 },
+    );
+
+  beforeAll(async () => {
+    const configDir = path.join(fake.cli.home, 'login');
+    await mkdir(configDir, { recursive: true });
+    file = path.join(configDir, '.credentials.json');
+    await login();
+    // No key nor setup-token: the CLI runs on the file, which brainstem watches and /creds reads.
+    const env = {
+      ...fake.cli.env,
+      CLAUDE_CONFIG_DIR: configDir,
+      ANTHROPIC_API_KEY: '',
+      CLAUDE_CODE_OAUTH_TOKEN: '',
+    };
+    h2 = await startHarness({
+      env: { CLAUDE_BIN, CLAUDE_CREDENTIALS_FILE: file },
+      parts: { bot: true, credentials: true },
+      config: { defaultMode: 'assistant', claude: { env, maxRetries: 0 } },
+    });
+  });
+  afterAll(async () => {
+    await h2?.close();
+  });
+
+  const creds = async (user: number) => {
+    const asked = h2.tg.botMessages(user).filter((m) => /Claude credentials/.test(m.text)).length;
+    h2.tg.user(user).says('/creds');
+    return h2.tg.waitFor(
+      () => h2.tg.botMessages(user).filter((m) => /Claude credentials/.test(m.text))[asked],
+    );
+  };
+
+  it('says the refusal the unchanged file does not show (a revoked refresh token), until the file changes', async () => {
+    // Anthropic revoked the refresh token: the CLI's renewal fails, the file stays as it was.
+    fake.fake.script(() => httpError(401, { message: 'OAuth token has been revoked', shouldRetry: false }));
+    h2.tg.user(112).says('hello');
+    await h2.tg.waitFor(() => h2.tg.botMessages(112).find((m) => /refused its credentials/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    const refused = await creds(112);
+    expect(refused.text).toMatch(
+      /⚠️ Claude refused these credentials at \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a Claude turn failed on them\) and the file has not changed since: Claude Code could not renew them\. Log in again on the host \(claude, then \/login\)\./,
+    );
+    // The file still says all is well: it is the refusal that tells.
+    expect(refused.text).toContain('Refresh token present');
+
+    // The owner logged in again: the CLI rewrote the file.
+    await login();
+    fake.fake.script(() => text('hi again'));
+    const after = await creds(112);
+    expect(after.text).not.toContain('⚠️');
+    expect(after.text).toMatch(/✅ Expires/);
+    expect(JSON.stringify(h2.tg.calls)).not.toContain('NEVER-SHOWN');
   });
 });

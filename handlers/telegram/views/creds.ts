@@ -1,4 +1,10 @@
-import { credentialsFromEnv, lastRenewalSeen, readCredentials } from '../../../src/credentials.js';
+import { stat } from 'node:fs/promises';
+import {
+  credentialsFromEnv,
+  lastRefusal,
+  lastRenewalSeen,
+  readCredentials,
+} from '../../../src/credentials.js';
 import type { KvStore } from '../../../src/db/index.js';
 import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
@@ -17,6 +23,7 @@ export async function credsView(
 ): Promise<string> {
   const title = t(lang, `${PROXY_TAG} <b>Claude credentials</b>`, `${PROXY_TAG} <b>Identifiants Claude</b>`);
   const fromEnv = credentialsFromEnv(claudeEnv);
+  const refused = lastRefusal(kv);
   if (fromEnv) {
     // What the file says (an old /login's, maybe expired) is not what Claude Code uses.
     return [
@@ -26,8 +33,17 @@ export async function credsView(
         `🔑 Claude Code gets its credentials from <code>${fromEnv}</code> in its environment, not from a file: brainstem cannot see their expiry. If Claude turns fail with an authentication error, renew that variable.`,
         `🔑 Claude Code tient ses identifiants de <code>${fromEnv}</code> dans son environnement, pas d’un fichier : brainstem ne voit pas leur expiration. Si les tours Claude échouent avec une erreur d’authentification, renouvelez cette variable.`,
       ),
+      refused
+        ? t(
+            lang,
+            `Last refused by Claude: ${formatUtc(refused)}`,
+            `Dernier refus de Claude : ${formatUtc(refused)}`,
+          )
+        : '',
       `${t(lang, 'File not used: ', 'Fichier non utilisé : ')}<code>${escapeHtml(file)}</code>`,
-    ].join('\n');
+    ]
+      .filter(Boolean)
+      .join('\n');
   }
   const read = await readCredentials(file);
   const renewed = lastRenewalSeen(kv);
@@ -57,6 +73,20 @@ export async function credsView(
   } else {
     const { expiresAt, subscriptionType, rateLimitTier, renewable } = read.info;
     const left = expiresAt - now;
+    // A refresh token Anthropic revoked leaves the file as it was, still saying it renews: a turn
+    // refused since the file last changed is what tells it (a /login or a renewal rewrites the file).
+    const changedAt = await stat(file).then(
+      (s) => s.mtimeMs,
+      () => Number.POSITIVE_INFINITY,
+    );
+    if (refused !== undefined && refused > changedAt)
+      lines.push(
+        t(
+          lang,
+          `⚠️ Claude refused these credentials at ${formatUtc(refused)} (a Claude turn failed on them) and the file has not changed since: Claude Code could not renew them. Log in again on the host (<code>claude</code>, then <code>/login</code>).`,
+          `⚠️ Claude a refusé ces identifiants à ${formatUtc(refused)} (un tour Claude a échoué) et le fichier n’a pas changé depuis : Claude Code n’a pas pu les renouveler. Reconnectez-vous sur l’hôte (<code>claude</code>, puis <code>/login</code>).`,
+        ),
+      );
     lines.push(
       t(lang, 'Subscription: ', 'Abonnement : ') +
         escapeHtml(
