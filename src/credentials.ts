@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { KvStore } from './db/index.js';
 import type { KeptWrites } from './db/kept-writes.js';
 import { html } from './html.js';
-import { formatDuration, formatUtc, type Lang, noticeLang, t } from './i18n.js';
+import { formatSpan, formatUtc, type Lang, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notices.js';
 
@@ -300,8 +300,8 @@ export class CredentialsWatcher {
         dedupeKey: `credentials:renewed:${expiresAt}`,
         text: t(
           lang,
-          html`🔑 Claude credentials renewed${subscriptionType ? ` (${subscriptionType})` : ''}: valid until ${formatUtc(expiresAt)} (${formatDuration(expiresAt - now)} from now).`,
-          html`🔑 Identifiants Claude renouvelés${subscriptionType ? ` (${subscriptionType})` : ''} : valables jusqu’au ${formatUtc(expiresAt)} (dans ${formatDuration(expiresAt - now)}).`,
+          html`🔑 Claude credentials renewed${subscriptionType ? ` (${subscriptionType})` : ''}: valid until ${formatUtc(expiresAt)} (${formatSpan(expiresAt - now, lang)} from now).`,
+          html`🔑 Identifiants Claude renouvelés${subscriptionType ? ` (${subscriptionType})` : ''} : valables jusqu’au ${formatUtc(expiresAt)} (dans ${formatSpan(expiresAt - now, lang)}).`,
         ),
       });
     }
@@ -325,8 +325,8 @@ export class CredentialsWatcher {
         dedupeKey: `credentials:warning:${expiresAt}`,
         text: t(
           lang,
-          html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatDuration(left)}. ${renewHow(lang)}`,
-          html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatDuration(left)}. ${renewHow(lang)}`,
+          html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}. ${renewHow(lang)}`,
+          html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}. ${renewHow(lang)}`,
         ),
       });
     }

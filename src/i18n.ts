@@ -13,6 +13,18 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * "3 d 4 h" ("3 j 4 h" in French) past a day, else formatDuration: an expiry or a renewal weeks
+ * away (or an access token that aged for weeks) read as "866 h 12 min" otherwise.
+ */
+export function formatSpan(ms: number, lang: Lang): string {
+  if (ms < DAY_MS) return formatDuration(Math.max(0, ms));
+  const hours = Math.floor(ms / 3_600_000);
+  return `${Math.floor(hours / 24)} ${t(lang, 'd', 'j')} ${hours % 24} h`;
+}
+
 export function formatUtc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }

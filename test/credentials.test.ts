@@ -264,4 +264,25 @@ describe('Claude credentials', () => {
     }
     expect(JSON.stringify(tg.calls)).not.toContain('NEVER-SHOWN');
   });
+  it('/creds says a span past a day in days and hours, in the reader’s language', async () => {
+    const h = await start();
+    try {
+      // A /login whose access token aged for weeks while only local modes ran.
+      await writeSeen(h, Date.now() - (40 * 24 + 3) * 3_600_000 - 60_000, true);
+      const fr = tg.botMessages(113).length;
+      tg.user(113, { languageCode: 'fr' }).says('/creds');
+      const aged = await tg.waitFor(() => tg.botMessages(113)[fr]);
+      expect(aged.text).toMatch(
+        /🔄 Jeton d’accès expiré le .* UTC, il y a 40 j 3 h : Claude Code le renouvelle/,
+      );
+      // An expiry weeks away (a token written by hand, valid long).
+      await writeSeen(h, Date.now() + (20 * 24 * 60 + 30) * 60_000, false);
+      const en = tg.botMessages(114).length;
+      tg.user(114).says('/creds');
+      const far = await tg.waitFor(() => tg.botMessages(114)[en]);
+      expect(far.text).toMatch(/✅ Expires .* UTC, in 20 d 0 h$/m);
+    } finally {
+      await h.stopService();
+    }
+  });
 });

@@ -18,7 +18,7 @@ import type { Config } from '../config.js';
 import { credentialsFromEnv, readCredentials, runningAs } from '../credentials.js';
 import { migrations } from '../db/migrations.js';
 import Sqlite from '../db/sqlite.js';
-import { formatDuration, formatUtc } from '../i18n.js';
+import { formatDuration, formatSpan, formatUtc } from '../i18n.js';
 
 /**
  * The checks of `brainstem doctor`, one function each. A check never throws: it
@@ -227,17 +227,17 @@ export async function checkCredentials(
   if (left <= 0 && renewable) {
     return ok(
       name,
-      `${file}: access token expired ${formatDuration(-left)} ago (${formatUtc(expiresAt)}${plan}); Claude Code renews it with its refresh token when it runs`,
+      `${file}: access token expired ${formatSpan(-left, 'en')} ago (${formatUtc(expiresAt)}${plan}); Claude Code renews it with its refresh token when it runs`,
     );
   }
   if (left <= 0) {
     return fail(
       name,
-      `${file}: expired ${formatDuration(-left)} ago (${formatUtc(expiresAt)}${plan}), and the file has no refresh token`,
+      `${file}: expired ${formatSpan(-left, 'en')} ago (${formatUtc(expiresAt)}${plan}), and the file has no refresh token`,
       'run `claude` on this host and use /login (or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN)',
     );
   }
-  return ok(name, `${file}: valid until ${formatUtc(expiresAt)}, ${formatDuration(left)} left${plan}`);
+  return ok(name, `${file}: valid until ${formatUtc(expiresAt)}, ${formatSpan(left, 'en')} left${plan}`);
 }
 
 /** One result per distinct llama upstream (modes may point at different servers). */

@@ -1,21 +1,13 @@
 import { type CreditReading, day, percent, usd } from '../../../src/credit/meter.js';
-import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { formatSpan, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { escapeHtml } from '../format/render.js';
 
-const DAY_MS = 86_400_000;
 /**
  * How far ahead a run-out date past the renewal is still named. A credit set far above what is
  * spent (`monthlyUsd: 1000000000` as "no limit, but count") ran out, at the pace, past the last
  * date JavaScript can write: formatting it threw "Invalid time value", and /usage failed.
  */
-const FORECAST_HORIZON_MS = 365 * DAY_MS;
-
-/** "3 d 4 h" ("3 j 4 h" in French) past a day, else the usual duration. */
-function span(ms: number, lang: Lang): string {
-  if (ms < DAY_MS) return formatDuration(Math.max(0, ms));
-  const hours = Math.floor(ms / 3_600_000);
-  return `${Math.floor(hours / 24)} ${t(lang, 'd', 'j')} ${hours % 24} h`;
-}
+const FORECAST_HORIZON_MS = 365 * 86_400_000;
 
 /**
  * The credit block of /usage: spent this cycle and its share, what is left,
@@ -25,8 +17,8 @@ function span(ms: number, lang: Lang): string {
 export function creditLines(r: CreditReading, lang: Lang): string[] {
   const renewal = t(
     lang,
-    `Renewal: ${formatUtc(r.cycle.end)} (in ${span(r.cycle.end - r.now, lang)})`,
-    `Renouvellement : ${formatUtc(r.cycle.end)} (dans ${span(r.cycle.end - r.now, lang)})`,
+    `Renewal: ${formatUtc(r.cycle.end)} (in ${formatSpan(r.cycle.end - r.now, lang)})`,
+    `Renouvellement : ${formatUtc(r.cycle.end)} (dans ${formatSpan(r.cycle.end - r.now, lang)})`,
   );
   const api =
     r.apiSpent > 0
@@ -92,8 +84,8 @@ export function creditLines(r: CreditReading, lang: Lang): string[] {
       : r.runOutAt < r.cycle.end
         ? t(
             lang,
-            `Pace (7 days): ${usd(r.pacePerDay)}/day → runs out on ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt, lang)} before the renewal`,
-            `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → épuisé le ${day(r.runOutAt)}, ${span(r.cycle.end - r.runOutAt, lang)} avant le renouvellement`,
+            `Pace (7 days): ${usd(r.pacePerDay)}/day → runs out on ${day(r.runOutAt)}, ${formatSpan(r.cycle.end - r.runOutAt, lang)} before the renewal`,
+            `Rythme (7 jours) : ${usd(r.pacePerDay)}/jour → épuisé le ${day(r.runOutAt)}, ${formatSpan(r.cycle.end - r.runOutAt, lang)} avant le renouvellement`,
           )
         : r.runOutAt - r.now > FORECAST_HORIZON_MS
           ? t(
@@ -117,8 +109,8 @@ function earlyReset(r: CreditReading, lang: Lang): string {
   if (r.until === undefined || r.until >= r.cycle.end) return '';
   return t(
     lang,
-    `; it resets at ${formatUtc(r.until)} (in ${span(r.until - r.now, lang)}), Claude said`,
-    `; remise à zéro le ${formatUtc(r.until)} (dans ${span(r.until - r.now, lang)}), selon Claude`,
+    `; it resets at ${formatUtc(r.until)} (in ${formatSpan(r.until - r.now, lang)}), Claude said`,
+    `; remise à zéro le ${formatUtc(r.until)} (dans ${formatSpan(r.until - r.now, lang)}), selon Claude`,
   );
 }
 

@@ -6,7 +6,7 @@ import {
   readCredentials,
 } from '../../../src/credentials.js';
 import type { KvStore } from '../../../src/db/index.js';
-import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
+import { formatSpan, formatUtc, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { escapeHtml } from '../format/render.js';
 
@@ -95,20 +95,20 @@ export async function credsView(
       left > 0
         ? t(
             lang,
-            `✅ Expires ${formatUtc(expiresAt)}, in ${formatDuration(left)}`,
-            `✅ Expire le ${formatUtc(expiresAt)}, dans ${formatDuration(left)}`,
+            `✅ Expires ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}`,
+            `✅ Expire le ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}`,
           )
         : renewable
           ? // An access token that aged while Claude Code did not run: nothing for the owner to do.
             t(
               lang,
-              `🔄 Access token expired ${formatUtc(expiresAt)}, ${formatDuration(-left)} ago: Claude Code renews it at its next run`,
-              `🔄 Jeton d’accès expiré le ${formatUtc(expiresAt)}, il y a ${formatDuration(-left)} : Claude Code le renouvelle à sa prochaine exécution`,
+              `🔄 Access token expired ${formatUtc(expiresAt)}, ${formatSpan(-left, lang)} ago: Claude Code renews it at its next run`,
+              `🔄 Jeton d’accès expiré le ${formatUtc(expiresAt)}, il y a ${formatSpan(-left, lang)} : Claude Code le renouvelle à sa prochaine exécution`,
             )
           : t(
               lang,
-              `⛔ Expired ${formatUtc(expiresAt)}, ${formatDuration(-left)} ago`,
-              `⛔ Expiré le ${formatUtc(expiresAt)}, il y a ${formatDuration(-left)}`,
+              `⛔ Expired ${formatUtc(expiresAt)}, ${formatSpan(-left, lang)} ago`,
+              `⛔ Expiré le ${formatUtc(expiresAt)}, il y a ${formatSpan(-left, lang)}`,
             ),
       renewable
         ? t(
