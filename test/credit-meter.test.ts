@@ -339,7 +339,8 @@ describe('the meter', () => {
 
   it('counts a cost estimated from the tokens like any other, and /usage says it is estimated', async () => {
     const { meter, ledger } = await ledgerAt(100);
-    const now = Date.now();
+    // Not the real clock: two seconds into a month, the first row fell in the cycle before.
+    const now = at('2026-11-21T00:00:00Z');
     const row = {
       mode: 'assistant',
       sessionKey: 'k',
@@ -419,8 +420,11 @@ describe('the meter', () => {
 
   it('without a credit still counts, and forecasts nothing', async () => {
     const { meter, spend } = await ledgerAt(0);
-    spend(Date.now() - HOUR, 2);
-    const r = meter.reading();
+    // Not the real clock: in the first hour of a month (the cycle renews on the 1st), the turn an
+    // hour ago fell in the cycle before, and the test failed.
+    const now = at('2026-11-21T00:00:00Z');
+    spend(now - HOUR, 2);
+    const r = meter.reading(now);
     expect(r.credit).toBeUndefined();
     expect(r.spent).toBeCloseTo(2, 9);
     expect(r.runOutAt).toBeUndefined();
