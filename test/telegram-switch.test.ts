@@ -455,7 +455,10 @@ describe('asking for the active mode', { timeout: 90_000 }, () => {
     // Up at first; its start command does nothing the test can see: only the test decides when it is loaded.
     const qwen = await startFakeLlama();
     const r = await startHarness({
-      parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 2, probeTimeoutMs: 500 } },
+      // Its probes keep their own time limit (10 s): the model goes down here by answering 503 at once,
+      // and at 0.5 s a machine slow to answer /health for a second (one probe that two checks join)
+      // had a model that was up called down and back, a notice more than the test counts.
+      parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 2 } },
       config: {
         defaultMode: 'qwen',
         modes: { qwen: { kind: 'llama', llamaModel: 'qwen', baseUrl: qwen.baseUrl, description: 'Qwen' } },
