@@ -40,7 +40,9 @@ async function openclaw(opts: { commands?: boolean } = {}): Promise<Downstream> 
 }
 const texts = (oc: Downstream) => oc.received.map((u) => u.message?.text).filter((t) => t?.startsWith('m'));
 const logged = (msg: RegExp, from = 0) => h.logs.slice(from).filter((l) => msg.test(String(l.msg)));
-const notices = (pattern: RegExp) => h.tg.botMessages(OWNER).filter((m) => pattern.test(m.text));
+/** The owner's notices matching `pattern`, after the message whose id is `after`. */
+const notices = (pattern: RegExp, after = 0) =>
+  h.tg.botMessages(OWNER).filter((m) => m.messageId > after && pattern.test(m.text));
 const WRITTEN = /takes writes again/;
 /** What waits for OpenClaw, as its getWebhookInfo (answered by the front, a read) says. */
 const pending = async () => {
@@ -84,13 +86,20 @@ describe('the front while another process holds the state database', { timeout: 
     u.says('m3');
     await h.tg.waitFor(() => texts(oc).length === 3, { timeoutMs: 20_000 });
     expect(texts(oc)).toEqual(['m1', 'm2', 'm3']);
+    // Confirmed (its next poll's offset) before it stops, as a running channel does.
+    await vi.waitFor(async () => expect(await pending()).toBe(0), { timeout: 20_000 });
     await oc.stop();
   }, 30_000);
 
   it('OpenClaw’s polls go on: what waits is served and confirmed once, and the stall ends once the lock is gone', async () => {
+    // Counted from here: a machine that stalled the process for a second (stallNoticeMs) between a
+    // delivery above and its confirmation had a stall rightly told and ended there, which this test
+    // took for its own.
+    await h.service.core.notifier.flush();
+    const told = h.tg.botMessages(OWNER).at(-1)?.messageId ?? 0;
     const u = h.tg.user(CHAT);
     u.says('m4');
-    await h.tg.waitFor(() => notices(/OpenClaw is not fetching messages/)[0], { timeoutMs: 20_000 });
+    await h.tg.waitFor(() => notices(/OpenClaw is not fetching messages/, told)[0], { timeoutMs: 20_000 });
 
     const from = h.logs.length;
     hold();
@@ -100,17 +109,17 @@ describe('the front while another process holds the state database', { timeout: 
     await vi.waitFor(async () => expect(await pending()).toBe(0), { timeout: 20_000 });
     expect(rows()).toBe(1);
     // The stall's end is written, and told, once the lock is gone.
-    expect(notices(/OpenClaw is fetching messages again/)).toEqual([]);
+    expect(notices(/OpenClaw is fetching messages again/, told)).toEqual([]);
 
     releaseAll();
-    await h.tg.waitFor(() => notices(/OpenClaw is fetching messages again/)[0], { timeoutMs: 20_000 });
+    await h.tg.waitFor(() => notices(/OpenClaw is fetching messages again/, told)[0], { timeoutMs: 20_000 });
     await vi.waitFor(() => expect(logged(WRITTEN, from).length).toBeGreaterThan(0), { timeout: 20_000 });
     expect(rows()).toBe(0);
     // A later update comes next: m4 was not served again meanwhile.
     u.says('m5');
     await h.tg.waitFor(() => texts(oc).includes('m5'), { timeoutMs: 20_000 });
     expect(texts(oc)).toEqual(['m4', 'm5']);
-    expect(notices(/OpenClaw is fetching messages again/)).toHaveLength(1);
+    expect(notices(/OpenClaw is fetching messages again/, told)).toHaveLength(1);
     await oc.stop();
   });
 
