@@ -14,6 +14,11 @@ import { modeConfig } from './helpers/mode-config.js';
 
 const logger = pino({ level: 'silent' });
 const node = process.execPath;
+/**
+ * The wait of the tests that give up while the model loads: the reason they check is the last
+ * probe's, so at least one must end before it, which a loaded machine may not manage in 0.4 s.
+ */
+const PROBE_ROOM_MS = 2_000;
 
 let fake: FakeLlama;
 let dir: string;
@@ -90,12 +95,13 @@ describe('waitUntilReady', () => {
 
   it('gives up after timeoutMs with the last reason', async () => {
     fake.setLoading(true);
-    const result = await waitUntilReady(probe, { timeoutMs: 400, intervalMs: 50 });
+    // Time for one probe at least, even on a loaded machine: the reason is the last probe's.
+    const result = await waitUntilReady(probe, { timeoutMs: PROBE_ROOM_MS, intervalMs: 50 });
     expect(result).toEqual({
       ok: false,
       reason: {
-        en: expect.stringMatching(/not ready after 0\.4 s: .*still loading/),
-        fr: expect.stringMatching(/pas prêt après 0\.4 s : .*encore en chargement/),
+        en: expect.stringMatching(/not ready after 2\.0 s: .*still loading/),
+        fr: expect.stringMatching(/pas prêt après 2\.0 s : .*encore en chargement/),
       },
       waitedMs: expect.any(Number),
     });
@@ -256,15 +262,15 @@ describe('swapLlamaModel', () => {
       stop: [],
       start: [[node, script('load.mjs'), fake.url, '60000']],
       probe,
-      timeoutMs: 400,
+      timeoutMs: PROBE_ROOM_MS,
       intervalMs: 50,
       logger,
     });
     expect(result).toMatchObject({
       ok: false,
       reason: {
-        en: expect.stringMatching(/did not become ready: not ready after 0\.4 s: .*still loading/),
-        fr: expect.stringMatching(/n’est pas devenu prêt : pas prêt après 0\.4 s : /),
+        en: expect.stringMatching(/did not become ready: not ready after 2\.0 s: .*still loading/),
+        fr: expect.stringMatching(/n’est pas devenu prêt : pas prêt après 2\.0 s : /),
       },
     });
   });
