@@ -297,6 +297,11 @@ export interface Brain {
   cutShort?(why: BrainError): void;
   /** Forget the brain session of a conversation (the user asked for a fresh start). */
   forget?(sessionKey: string): void;
+  /**
+   * The conversation `sessionKey` goes on as `to` (the session store's rows moved by the caller):
+   * what the brain keeps for it in memory (a live process) serves `to` from now on.
+   */
+  move?(sessionKey: string, to: string): void;
   /** Ends what the brain keeps running between turns (warm processes), for shutdown. */
   close?(): Promise<void>;
 }

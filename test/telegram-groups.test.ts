@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claudeTestEnv, createGate, startFakeAnthropic, text } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
-import { type Harness, holdOn, startHarness } from './telegram-harness.js';
+import { type Harness, holdOn, nextLog, startClaudeHarness, startHarness } from './telegram-harness.js';
 
 /**
  * The bot in groups, against the Bot API emulator and the fake llama-server
@@ -67,6 +68,92 @@ describe('a group upgraded to a supergroup', () => {
     expect(h.service.core.sessions.get(`telegram:${SUPERGROUP}`, 'assistant')?.brainSessionId).toBe(
       'session-of-the-group',
     );
+  });
+});
+
+describe('a group on Claude upgraded to a supergroup', () => {
+  it('goes on in the warm Claude process of the group, not in a second process resuming the same session beside it', async () => {
+    const GROUP = -4_311;
+    const SUPERGROUP = -1_000_000_004_311;
+    const fake = await startFakeAnthropic();
+    const cli = await claudeTestEnv(fake.url);
+    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
+    try {
+      fake.script((req) => text(`heard ${req.lastUserTurn}`));
+      const started = (key: string) => (l: Record<string, unknown>) =>
+        l.msg === 'claude turn started' && l.sessionKey === key;
+      c.tg.user(114, { chatId: GROUP, basicGroup: true }).says('one');
+      await c.tg.waitFor(() => c.tg.botMessages(GROUP).find((m) => /heard one/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      c.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      const turn = nextLog(c, started(`telegram:${SUPERGROUP}`));
+      c.tg.user(114, { chatId: SUPERGROUP }).says('two');
+      await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard two/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      // The group's process holds the session and writes its last answer to it as it exits: a second
+      // process resuming it meanwhile might not have it, and both would write the same session.
+      expect((await turn()).warm).toBe(true);
+      expect(fake.mainRequests().at(-1)?.userTexts.join(' ')).toContain('one');
+    } finally {
+      await c.close();
+      await fake.close();
+      await cli.cleanup();
+    }
+  });
+});
+
+describe('a group on Claude upgraded to a supergroup while it answers', () => {
+  it('the process of the answer under way serves the supergroup once the answer is done', async () => {
+    const GROUP = -4_312;
+    const SUPERGROUP = -1_000_000_004_312;
+    const fake = await startFakeAnthropic();
+    const cli = await claudeTestEnv(fake.url);
+    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
+    const gate = createGate();
+    try {
+      const asked = createGate();
+      fake.script(async (req) => {
+        if (req.lastUserTurn === 'hold') {
+          asked.open();
+          await gate.promise;
+        }
+        return text(`heard ${req.lastUserTurn}`);
+      });
+      const user = c.tg.user(115, { chatId: GROUP, basicGroup: true });
+      user.says('one');
+      await c.tg.waitFor(() => c.tg.botMessages(GROUP).find((m) => /heard one/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      user.says('hold');
+      await asked.promise;
+      const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      c.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      gate.open();
+      await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard hold/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      const turn = nextLog(
+        c,
+        (l) => l.msg === 'claude turn started' && l.sessionKey === `telegram:${SUPERGROUP}`,
+      );
+      c.tg.user(115, { chatId: SUPERGROUP }).says('two');
+      await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard two/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      expect((await turn()).warm).toBe(true);
+      // The session has the answer to 'hold': it is not told it again as something it missed.
+      expect(fake.mainRequests().at(-1)?.lastUserText).not.toContain('heard hold');
+    } finally {
+      gate.open();
+      await c.close();
+      await fake.close();
+      await cli.cleanup();
+    }
   });
 });
 

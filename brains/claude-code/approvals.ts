@@ -61,6 +61,14 @@ export class Approvals {
     this.grants.delete(sessionKey);
   }
 
+  /** What was allowed "for this session" goes on with the conversation under its new key. */
+  move(sessionKey: string, to: string): void {
+    const granted = this.grants.get(sessionKey);
+    if (granted === undefined) return;
+    this.grants.delete(sessionKey);
+    this.grants.set(to, new Set([...(this.grants.get(to) ?? []), ...granted]));
+  }
+
   /**
    * Decides one request; never throws. `signal` aborts when the CLI withdraws it or the turn stops;
    * aborted already (asked after the turn stopped, before the CLI saw it), nobody is asked.

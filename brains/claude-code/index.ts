@@ -128,6 +128,11 @@ export class ClaudeCodeBrain implements Brain {
    * recorded (KeptWrites).
    */
   private readonly told = new Map<string, Told>();
+  /**
+   * Conversations that went on under another key (move) while this run ran: a turn that began under
+   * the old key records its session and its answer under the new one, where the next turn reads them.
+   */
+  private readonly movedTo = new Map<string, string>();
   private closed = false;
 
   constructor(private readonly opts: ClaudeCodeBrainOptions) {
@@ -173,6 +178,20 @@ export class ClaudeCodeBrain implements Brain {
     void this.opts.warm?.drop(this.key(sessionKey));
   }
 
+  /**
+   * The conversation `sessionKey` goes on as `to` (its sessions moved by the caller): its warm
+   * process, what it was told and what was allowed "for this session" go with it.
+   */
+  move(sessionKey: string, to: string): void {
+    this.movedTo.set(sessionKey, to);
+    const [from, now] = [this.key(sessionKey), this.key(to)];
+    const told = this.told.get(from);
+    if (told !== undefined && !this.told.has(now)) this.told.set(now, told);
+    this.told.delete(from);
+    this.approvals.move(sessionKey, to);
+    this.opts.warm?.move(from, now);
+  }
+
   /** Ends this brain's warm processes (running turns keep theirs until they end) and spares; for shutdown. */
   async close(): Promise<void> {
     this.closed = true;
@@ -207,7 +226,7 @@ export class ClaudeCodeBrain implements Brain {
     const stored = this.opts.sessions.get(req.sessionKey, this.id);
     const key = this.key(req.sessionKey);
     const newReader = () =>
-      new RunReader((id) => this.opts.sessions.set(req.sessionKey, this.id, id, this.opts.cwd));
+      new RunReader((id) => this.opts.sessions.set(this.current(req.sessionKey), this.id, id, this.opts.cwd));
     const resumeId = !req.freshSession && stored?.cwd === this.opts.cwd ? stored.brainSessionId : undefined;
     const told = resumeId === undefined ? undefined : this.told.get(key);
     const a: AttemptOptions = {
@@ -508,7 +527,7 @@ export class ClaudeCodeBrain implements Brain {
    */
   private failed(sessionKey: string, error: BrainError, log: Logger): BrainError {
     if (error.kind === 'context_overflow') {
-      this.opts.sessions.delete(sessionKey, this.id);
+      this.opts.sessions.delete(this.current(sessionKey), this.id);
       log.warn('Claude session over the context closed; the next turn starts a new one');
     }
     return error;
@@ -589,13 +608,20 @@ export class ClaudeCodeBrain implements Brain {
    * changed: once a day for OpenClaw's, whose prompt has the date in it).
    */
   private remember(a: AttemptOptions, sessionId: string | undefined, told: Told): void {
-    this.told.delete(a.key);
-    this.told.set(a.key, told);
+    const sessionKey = this.current(a.sessionKey);
+    const key = this.key(sessionKey);
+    this.told.delete(key);
+    this.told.set(key, told);
     if (this.told.size > TOLD_MAX) this.told.delete(this.told.keys().next().value as string);
     if (sessionId === undefined) return;
     if (sessionId !== a.resumeId || told.instructions !== a.told)
-      this.opts.sessions.setInstructions(a.sessionKey, this.id, sessionId, told.instructions);
-    this.opts.sessions.setAnswered(a.sessionKey, this.id, sessionId, told.answered);
+      this.opts.sessions.setInstructions(sessionKey, this.id, sessionId, told.instructions);
+    this.opts.sessions.setAnswered(sessionKey, this.id, sessionId, told.answered);
+  }
+
+  /** The key a conversation goes on under now (see move). */
+  private current(sessionKey: string): string {
+    return this.movedTo.get(sessionKey) ?? sessionKey;
   }
 
   /** Removes the CLI's copies of old images (see sweepImageCopies: it never throws, what it cannot remove stays). */

@@ -16,6 +16,8 @@ export class WarmPool {
   private readonly busy = new Map<string, ClaudeProcess>();
   /** Busy keys whose process must not be kept when the turn ends (forgotten, closed meanwhile). */
   private readonly doomed = new Set<string>();
+  /** Busy keys whose conversation goes on under another key (see move): their process is kept there. */
+  private readonly movedTo = new Map<string, string>();
   /**
    * Idle processes closed from here (evicted, idle too long…) until they exit, by key. The CLI
    * writes a turn's answer to its session file some time after the turn's result, and at the
@@ -66,10 +68,12 @@ export class WarmPool {
     this.makeRoom(1);
     this.busy.set(key, proc);
     void proc.exit.then(() => {
-      const entry = this.idle.get(key);
-      if (entry?.proc !== proc) return;
+      // Looked up by process: a moved conversation keeps it under its new key.
+      const idleKey = [...this.idle].find(([, e]) => e.proc === proc)?.[0];
+      const entry = idleKey === undefined ? undefined : this.idle.get(idleKey);
+      if (idleKey === undefined || !entry) return;
       clearTimeout(entry.timer);
-      this.idle.delete(key);
+      this.idle.delete(idleKey);
       this.log.info(
         { key: printable(key), pid: proc.pid },
         // Its guard closed it (guardIdle), and said why at warn.
@@ -85,12 +89,47 @@ export class WarmPool {
   release(key: string, proc: ClaudeProcess, keep: boolean): boolean {
     if (this.busy.get(key) !== proc) return false;
     this.busy.delete(key);
+    const to = this.movedTo.get(key);
+    this.movedTo.delete(key);
     if (this.doomed.delete(key) || !keep || !proc.alive) return false;
+    // Its conversation moved while the turn ran: kept for it, unless it already has a process of its own.
+    if (to !== undefined && (this.idle.has(to) || this.busy.has(to))) return false;
+    this.keepIdle(to ?? key, proc);
+    this.makeRoom(0);
+    return true;
+  }
+
+  private keepIdle(key: string, proc: ClaudeProcess): void {
     const timer = setTimeout(() => this.dropIdle(key, 'idle'), this.o.idleMs);
     timer.unref();
     this.idle.set(key, { proc, timer });
-    this.makeRoom(0);
-    return true;
+  }
+
+  /**
+   * The conversation of `from` goes on as `to` (a Telegram group upgraded to a supergroup, its
+   * session moved with it): its process serves `to` from now on, idle now, busy once its turn
+   * ends. Left under `from`, the next turn of `to` resumed the same session in a second process
+   * while the first still held it, without the answer that one writes to the session as it exits,
+   * and both wrote it. A process `to` already has stays, and `from`'s is closed.
+   */
+  move(from: string, to: string): void {
+    if (from === to) return;
+    const closing = this.closing.get(from);
+    if (closing && !this.closing.has(to)) this.closing.set(to, closing);
+    if (this.busy.has(from)) this.movedTo.set(from, to);
+    const entry = this.idle.get(from);
+    if (!entry) return;
+    if (this.idle.has(to) || this.busy.has(to)) {
+      void this.dropIdle(from, 'replaced');
+      return;
+    }
+    this.idle.delete(from);
+    clearTimeout(entry.timer);
+    this.keepIdle(to, entry.proc);
+    this.log.info(
+      { from: printable(from), to: printable(to), pid: entry.proc.pid },
+      'warm Claude process moved',
+    );
   }
 
   /** Closes the process of `key` now if idle, or when its running turn ends. */

@@ -126,6 +126,8 @@ export class DirectRoute implements Route {
     const [old, now] = [telegramSessionKey(from), telegramSessionKey(to)];
     this.history.move(old, now);
     this.core.sessions.move(old, now);
+    // A warm Claude process of the group holds the session: it goes on serving it, under the new id.
+    for (const brain of this.core.brains.values()) brain.move?.(old, now);
   }
 
   reset(chatId: number, topicId?: number): void {
