@@ -281,6 +281,18 @@ describe('the Bot API front, inbound', () => {
     expect(receivedIds().has(own)).toBe(false);
   });
 
+  it('answers its own command after a mention of the bot in a group itself, as without the front', async () => {
+    const GROUP = -1_000_000_004_305;
+    const member = h.tg.user(114, { chatId: GROUP });
+    member.says(`@${h.tg.botUsername} /bstatus`);
+    const own = Number(h.tg.updateLog.at(-1)?.update_id);
+    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => /Status/.test(m.text)), {
+      timeoutMs: 15_000,
+    });
+    await settled();
+    expect(receivedIds().has(own)).toBe(false);
+  });
+
   it('hands a forwarded command, switch request or shortcut word to the downstream bot: someone else wrote it', async () => {
     const from = {
       type: 'user',

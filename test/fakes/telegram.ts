@@ -1303,20 +1303,24 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
 }
 
 /**
- * The entities Telegram gives a text or a caption (its `entities` or `caption_entities`): a
- * leading /command's bot_command, and a mention for each @username in it. A bot's own command
- * matching, and whether a group message addresses the bot, read them.
+ * The entities Telegram gives a text or a caption (its `entities` or `caption_entities`), by
+ * offset: a bot_command for each /command that starts it or follows a space ("@bot /mode" has
+ * one too), and a mention for each @username in it. A bot's own command matching, and whether a
+ * group message addresses the bot, read them.
  */
 function textEntities(field: 'entities' | 'caption_entities', text: string): Json {
-  const command = /^\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/.exec(text);
   const entities = [
-    ...(command ? [{ type: 'bot_command', offset: 0, length: command[0].length }] : []),
+    ...[...text.matchAll(/(?<=^|\s)\/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?/g)].map((m) => ({
+      type: 'bot_command',
+      offset: m.index,
+      length: m[0].length,
+    })),
     ...[...text.matchAll(/(?<![\w/@])@[A-Za-z0-9_]{5,32}\b/g)].map((m) => ({
       type: 'mention',
       offset: m.index,
       length: m[0].length,
     })),
-  ];
+  ].sort((a, b) => a.offset - b.offset);
   return entities.length ? { [field]: entities } : {};
 }
 

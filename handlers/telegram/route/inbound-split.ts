@@ -46,8 +46,7 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     if (!message || text === undefined || isForwarded(message)) return openclaw(update);
     const name = commandOf(text);
     if (name !== undefined) {
-      const addressee = ADDRESSEE.exec(text)?.[1];
-      if (addressee && addressee.toLowerCase() !== opts.botUsername()?.toLowerCase()) return openclaw(update);
+      if (!addressedToMe(text, opts)) return openclaw(update);
       if (opts.ownCommands.has(name)) return BRAINSTEM;
       if (opts.ownCommands.has(aliasOf(text) ?? '')) return openclaw(unaliased(update, 'message'));
       return openclaw(update);
@@ -55,6 +54,10 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     // "@bot switch to local" in a group is the switch request itself (mention.ts).
     const words =
       message.chat.type === 'private' ? text : (withoutOwnMention(message, opts.botUsername())?.text ?? text);
+    // And "@bot /mode" its command: brainstem's handlers read it once the mention is out, as on the
+    // direct route; handed over, OpenClaw got brainstem's command as text.
+    const named = words === text ? undefined : commandOf(words);
+    if (named !== undefined && opts.ownCommands.has(named) && addressedToMe(words, opts)) return BRAINSTEM;
     if (message.from && opts.allowedUsers.has(message.from.id) && opts.isOwnText(words)) return BRAINSTEM;
     return openclaw(update);
   };
@@ -78,4 +81,10 @@ function unaliased(update: Update, key: 'message' | 'edited_message'): Update {
     e.offset === 0 ? { ...e, length: e.length - cut } : { ...e, offset: e.offset - cut },
   );
   return { ...update, [key]: { ...message, text, ...(entities ? { entities } : {}) } };
+}
+
+/** A command without `@name`, or with the bot's own: not `/mode@otherbot`. */
+function addressedToMe(command: string, opts: SplitOptions): boolean {
+  const addressee = ADDRESSEE.exec(command)?.[1];
+  return !addressee || addressee.toLowerCase() === opts.botUsername()?.toLowerCase();
 }
