@@ -3,4 +3,4 @@
  * imports this on first use. (esbuild turns a dynamic import of the CommonJS
  * package itself into a chunk with a default export only.)
  */
-export { Agent, FormData, request } from 'undici';
+export { Agent, FormData, interceptors, request } from 'undici';

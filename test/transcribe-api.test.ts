@@ -1,4 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,5 +49,28 @@ describe('the OpenAI-compatible speech-to-text client', () => {
       transcriber.transcribe({ path: audio, name: 'voice.ogg', mimeType: 'audio/ogg' }),
     ).resolves.toBe('hello from port 6000');
     expect(stt.requests.at(-1)?.file?.bytes.toString()).toBe('OggS fake audio');
+  });
+
+  it('follows a redirect that keeps the request (307, 308: a proxy sending http to https, a path given a slash)', async () => {
+    stt.answer({ text: 'hello after a redirect' });
+    // Caddy answers http with 308 to https; FastAPI (Speaches) a path without its slash with 307.
+    const proxy = createServer((req, res) => {
+      req.resume();
+      res.writeHead(308, { location: `${stt.baseUrl}/audio/transcriptions` }).end();
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = proxy.address() as AddressInfo;
+      const transcriber = openAiTranscriber(
+        { url: `http://127.0.0.1:${port}/v1`, model: 'whisper-1', language: undefined, timeoutMs: 10_000 },
+        {},
+      );
+      await expect(
+        transcriber.transcribe({ path: audio, name: 'voice.ogg', mimeType: 'audio/ogg' }),
+      ).resolves.toBe('hello after a redirect');
+      expect(stt.requests.at(-1)?.file?.bytes.toString()).toBe('OggS fake audio');
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });

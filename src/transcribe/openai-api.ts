@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { TranscriptionConfig } from '../config.js';
 import { undici } from '../http-client.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
+import { onFirstUse } from '../lazy.js';
 import { headChars } from '../text.js';
 import { type AudioFile, type Transcriber, TranscriptionError, transcriptOf } from './types.js';
 
@@ -31,6 +32,17 @@ type ApiConfig = Pick<
 };
 
 /**
+ * The connections of the speech-to-text client, which follow a redirect as `fetch` did before
+ * `request` replaced it: a proxy sending http to https (Caddy's 308), a path given its slash
+ * (FastAPI's 307, Speaches). `request` alone answered those "HTTP 308". A 307 or 308 keeps the
+ * POST and its audio; a 301–303 turns it into a GET, which the service then refuses in its words.
+ */
+const followsRedirects = onFirstUse(async () => {
+  const { Agent, interceptors } = await undici();
+  return new Agent().compose(interceptors.redirect({ maxRedirections: 3 }));
+});
+
+/**
  * An OpenAI-compatible `POST <url>/audio/transcriptions`: the audio as a
  * multipart file, streamed from disk, with the model (and language hint). The
  * key, when there is one, comes from an environment variable or a file at each
@@ -46,6 +58,7 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
       // `fetch`, which refuses the ports browsers block (6000, 6665–6669, 10080…) with only "fetch failed",
       // where the owner's own speech-to-text server may well listen.
       const { request, FormData } = await undici();
+      const dispatcher = await followsRedirects();
       const form = new FormData();
       const blob = await openAsBlob(file.path, file.mimeType ? { type: file.mimeType } : {});
       form.set('file', blob, nameForApi(file.name, file.mimeType));
@@ -61,6 +74,7 @@ export function openAiTranscriber(config: ApiConfig, env: NodeJS.ProcessEnv): Tr
           body: form,
           headers: key ? { authorization: `Bearer ${key}` } : {},
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          dispatcher,
         });
         status = res.statusCode;
         body = await res.body.text();
