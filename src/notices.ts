@@ -174,6 +174,17 @@ export class Notifier extends EventEmitter<{ notice: [Notice] }> {
     if (!recorded) this.onDisk.note({ notices: [n] });
   }
 
+  /** When the latest notice whose dedupe key starts with `prefix` was recorded, if any. */
+  lastKeyed(prefix: string): number | undefined {
+    // A range rather than LIKE: the key's unique index serves it, and `_` or `%` in it mean nothing.
+    const row = this.db
+      .prepare<[string, string], { ts: number | null }>(
+        'SELECT MAX(ts) AS ts FROM notices WHERE dedupe_key >= ? AND dedupe_key < ?',
+      )
+      .get(prefix, `${prefix}\uffff`);
+    return row?.ts ?? undefined;
+  }
+
   wasSent(dedupeKey: string): boolean {
     return this.db.prepare('SELECT 1 FROM notices WHERE dedupe_key = ?').get(dedupeKey) !== undefined;
   }

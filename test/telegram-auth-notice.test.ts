@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { httpError, text } from './fakes/anthropic.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
@@ -111,5 +111,83 @@ describe('/creds after Claude refused a /login file’s credentials', { timeout:
     expect(after.text).not.toContain('⚠️');
     expect(after.text).toMatch(/✅ Expires/);
     expect(JSON.stringify(h2.tg.calls)).not.toContain('NEVER-SHOWN');
+  });
+});
+
+describe('the credentials-refused notice, per credentials', { timeout: 90_000 }, () => {
+  const fake = claudeOnFake();
+  let h3: Harness;
+  let url = '';
+  const token = 'auth-notice-test-token-0123456789';
+
+  beforeAll(async () => {
+    // `assistant` and `anklume` (both built in) run on claude.env's key; `billed` on a key of its own.
+    h3 = await startClaudeHarness(fake.cli.env, {
+      server: { apiToken: token },
+      modes: {
+        billed: {
+          kind: 'claude',
+          description: 'Claude on its own key',
+          env: { ANTHROPIC_API_KEY: 'sk-billed' },
+        },
+      },
+    });
+    const address = h3.service.app.server.address();
+    if (typeof address !== 'object' || address === null) throw new Error('the server does not listen');
+    url = `http://127.0.0.1:${address.port}`;
+  });
+  afterAll(async () => {
+    vi.useRealTimers();
+    await h3?.close();
+  });
+
+  /** An OpenAI client's call to `model`: its answer's text, once the turn is over. */
+  const ask = async (model: string) => {
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] }),
+    });
+    const body = (await res.json()) as { choices: { message: { content: string } }[] };
+    return body.choices[0]?.message.content ?? '';
+  };
+  const notices = () => h3.tg.botMessages(OWNER).filter((m) => /refused its credentials/.test(m.text));
+  const shared = () => notices().filter((m) => m.text.includes('ANTHROPIC_API_KEY in claude.env'));
+  /** A notice is recorded before the answer that raised it ends: once none waits, all were sent. */
+  const allSent = () =>
+    h3.tg.waitFor(() => h3.service.core.notifier.pending().length === 0, { timeoutMs: 30_000 });
+  const refuse = () =>
+    fake.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
+
+  it('is sent once for two modes on one key refused either side of an hour, and apart for a mode’s own key', async () => {
+    refuse();
+    // Only Date moves, a second before the hour: the service's timers and the CLI run on real time.
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 + 3_600_000;
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true, now: hour - 1_000 });
+    h3.tg.user(113).says('hello');
+    await h3.tg.waitFor(() => h3.tg.botMessages(113).find((m) => /refused its credentials/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    await allSent();
+    expect(notices()).toHaveLength(1);
+    vi.setSystemTime(hour + 500);
+    expect(await ask('anklume')).toMatch(/refused its credentials/);
+    expect(await ask('billed')).toMatch(/refused its credentials/);
+    await allSent();
+    expect(notices()).toHaveLength(2);
+    expect(shared()).toHaveLength(1);
+    expect(notices()[1]?.text).toContain('ANTHROPIC_API_KEY in modes.billed.env');
+    expect(JSON.stringify(h3.tg.calls)).not.toContain('sk-billed');
+  });
+
+  it('is sent again when the credentials fail after a turn went through on them', async () => {
+    const before = notices().length;
+    fake.fake.script(() => text('hi'));
+    expect(await ask('assistant')).toContain('hi');
+    refuse();
+    expect(await ask('anklume')).toMatch(/refused its credentials/);
+    await allSent();
+    expect(notices()).toHaveLength(before + 1);
+    expect(notices().at(-1)?.text).toContain('ANTHROPIC_API_KEY in claude.env');
   });
 });

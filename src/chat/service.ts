@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Brain, BrainError } from '../../brains/types.js';
 import type { AuditLog } from '../audit.js';
+import { AuthNotices } from '../auth-notice.js';
 import { ACTIVE, type Config, type ModeConfig } from '../config.js';
 import type { Budgets } from '../credit/budget.js';
 import type { CreditMeter } from '../credit/meter.js';
@@ -60,9 +61,11 @@ export class ChatService extends EventEmitter<{
 }> {
   private readonly turns = new Turns();
   private readonly status: StatusLines;
+  private readonly authNotices: AuthNotices;
 
   constructor(private readonly deps: ChatDeps) {
     super();
+    this.authNotices = new AuthNotices({ notifier: deps.notifier, claudeEnv: deps.config.claude.env });
     this.status = new StatusLines(
       deps.readiness,
       () => deps.modes.all,
@@ -226,6 +229,7 @@ export class ChatService extends EventEmitter<{
         const events = answerTurn(
           {
             ...this.deps,
+            authNotices: this.authNotices,
             onBrainError: (m, error) => this.emit('brainError', { mode: m, error }),
             onRecorded: (recorded) => this.emit('turn', recorded),
           },

@@ -1,5 +1,6 @@
 import type { Brain, BrainError, ChatMessage, ToolCall, TurnEvent, TurnUsage } from '../../brains/types.js';
 import type { AuditLine, AuditLog } from '../audit.js';
+import type { AuthNotices } from '../auth-notice.js';
 import type { Config, ModeConfig } from '../config.js';
 import { billingOf } from '../credit/billing.js';
 import type { Admission, Budgets } from '../credit/budget.js';
@@ -40,6 +41,8 @@ export interface AnswerDeps {
   switcher: Switcher;
   ledger: UsageLedger;
   notifier: Notifier;
+  /** The credentials-refused notices, one per credentials and episode. */
+  authNotices: AuthNotices;
   /** Where the notices' language is kept (noticeLang). */
   kv: { get(key: string): string | undefined };
   audit: AuditLog;
@@ -188,6 +191,8 @@ export async function* answerTurn(
           }
           case 'done': {
             yield* text(markers.flush());
+            // Claude took its credentials: a later refusal is news again.
+            if (!failure) deps.authNotices.answered(mode);
             // A call cut at the output limit keeps its cut arguments: completing them would hide the cut.
             if (ev.finishReason !== 'length') yield* clientCalls.emptyArguments();
             const { refused } = clientCalls;
@@ -250,14 +255,12 @@ export async function* answerTurn(
                 }
               : (deps.budgets?.stopped(mode, admission, ev.error, lang) ?? ev.error);
             if (failure.kind === 'auth') {
-              // One renewal notice per hour at most, whatever the number of failing turns.
-              deps.notifier.notify({
-                kind: 'auth',
-                // The brain's message quotes the upstream: plain text, escaped whole. In the notices'
-                // language, as every notice: not the turn's (one from the API has none).
-                text: html`${sayError(failure, noticeLang(deps.kv))}`,
-                dedupeKey: `auth:${mode.id}:${Math.floor(Date.now() / 3_600_000)}`,
-              });
+              // One renewal notice per credentials and episode (src/auth-notice.ts), whatever the
+              // number of failing turns and modes. The brain's message quotes the upstream: plain
+              // text, escaped whole. In the notices' language, as every notice: not the turn's (one
+              // from the API has none).
+              const noticesIn = noticeLang(deps.kv);
+              deps.authNotices.refused(mode, noticesIn, html`${sayError(failure, noticesIn)}`);
             }
             deps.onBrainError(mode, failure);
             yield { type: 'error', error: failure };
