@@ -7,11 +7,12 @@ import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
 import { type ApiToken, loadApiToken } from './api-token.js';
 import { AuditLog } from './audit.js';
+import { credentialSource } from './auth-notice.js';
 import type { ChatPorts } from './chat/ports.js';
 import { ChatService } from './chat/service.js';
 import { type Config, type ModeConfig, modeCwd } from './config.js';
 import { ConversationMap } from './conversations.js';
-import { credentialsFromEnv, noteRefusal } from './credentials.js';
+import { noteRefusal } from './credentials.js';
 import { billingOf, creditBypass } from './credit/billing.js';
 import { Budgets } from './credit/budget.js';
 import { CreditMeter } from './credit/meter.js';
@@ -191,10 +192,14 @@ export function createCore(config: Config, logger: Logger, version: string, port
     version,
   });
   // /creds tells a refusal the credentials file does not show (a revoked refresh token): one of the
-  // credentials /creds describes, so not a llama server's, nor a mode's own key (`modes.<id>.env`).
-  const ownCredentials = (mode: ModeConfig) =>
-    mode.kind === 'claude' &&
-    credentialsFromEnv({ ...config.claude.env, ...mode.env }) === credentialsFromEnv(config.claude.env);
+  // credentials /creds describes, so not a llama server's, nor a mode's own key (`modes.<id>.env`),
+  // even one in the same variable as claude.env's, nor its own CLAUDE_CONFIG_DIR's file: the same
+  // credentials, not merely the same kind.
+  const ownCredentials = (mode: ModeConfig) => {
+    if (mode.kind !== 'claude') return false;
+    const { env: _own, ...shared } = mode;
+    return credentialSource(mode, config.claude.env).id === credentialSource(shared, config.claude.env).id;
+  };
   chat.on('brainError', ({ mode, error }) => {
     if (error.kind === 'auth' && ownCredentials(mode)) noteRefusal(kv, kept);
   });

@@ -191,3 +191,39 @@ describe('the credentials-refused notice, per credentials', { timeout: 90_000 },
     expect(notices().at(-1)?.text).toContain('ANTHROPIC_API_KEY in claude.env');
   });
 });
+
+describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, () => {
+  const fake = claudeOnFake();
+  let h4: Harness;
+
+  beforeAll(async () => {
+    // The mode answering is `billed`, on a key of its own; /creds tells of claude.env's key.
+    h4 = await startClaudeHarness(fake.cli.env, {
+      defaultMode: 'billed',
+      modes: {
+        billed: {
+          kind: 'claude',
+          description: 'Claude on its own key',
+          env: { ANTHROPIC_API_KEY: 'sk-billed' },
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await h4?.close();
+  });
+
+  it('does not say claude.env’s key was refused', async () => {
+    fake.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
+    h4.tg.user(114).says('hello');
+    await h4.tg.waitFor(() => h4.tg.botMessages(114).find((m) => /refused its credentials/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    h4.tg.user(114).says('/creds');
+    const creds = await h4.tg.waitFor(() =>
+      h4.tg.botMessages(114).find((m) => /Claude credentials/.test(m.text)),
+    );
+    expect(creds.text).toContain('ANTHROPIC_API_KEY');
+    expect(creds.text).not.toContain('Last refused by Claude');
+  });
+});
