@@ -219,7 +219,13 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       if (front) front.commands.setOwn(commandMenus(true));
       else void publishCommands(bot.api, logger);
       // With no notify chats too: a chat that asked for a switch a restart cut hears how it ended.
-      sink = startNoticeSink({ notifier: core.notifier, api: bot.api, chats, logger });
+      sink = startNoticeSink({
+        notifier: core.notifier,
+        api: bot.api,
+        chats,
+        logger,
+        lang: () => noticeLang(core.kv),
+      });
       if (chats.length === 0)
         logger.warn('no notify chats (TELEGRAM_ALLOWED_USERS is empty): notices wait in the database');
       logger.info(

@@ -8,6 +8,7 @@ import type { TurnsUnderWay } from '../route/cut-turns.js';
 import { topicTurnKey } from '../route/topic.js';
 import { failureReason } from '../send/failure.js';
 import { ChatOutput } from '../send/output.js';
+import { type OutsideTopic, outsideTopic } from '../send/outside-topic.js';
 import { LiveMessage } from '../stream/live-message.js';
 import type { ChatPaces } from '../stream/pacer.js';
 import { type ChatTurns, stopReasonOf } from '../turns.js';
@@ -105,12 +106,17 @@ async function runInChat(
   const started = Date.now();
   const title = callTitle(req.call);
   const tail = new OutputTail();
+  /** Why Telegram refused the result for good, if it did. */
+  let refusal: unknown;
   const live = new LiveMessage(out, {
     intervalMs: Math.max(MIN_PROGRESS_MS, chat.intervalMs),
     chat: chat.paces.of(req.chatId),
     messageId,
     replyTo: req.replyTo,
-    onError: (err, what) => log.warn({ err, what }, 'telegram delivery failed'),
+    onError: (err, what) => {
+      log.warn({ err, what }, 'telegram delivery failed');
+      if (what === 'final text') refusal = err;
+    },
   });
   const refresh = () => live.show(() => progressHtml(title, tail.lines(), Date.now() - started, req.lang));
   refresh();
@@ -131,45 +137,103 @@ async function runInChat(
     clearInterval(heartbeat);
   }
   const view = resultView(req.call, result, stopReasonOf(signal), req.lang);
-  if (!(await live.finish(view.html))) {
-    // The user must not be left with "running" for a result that will never show.
+  const shown: Shown = (await live.finish(view.html))
+    ? { messageId: live.messageId }
+    : await undeliveredResult(out, req, view.html, refusal, log);
+  if (view.document) await sendDocument(out, req, view.document, shown, log);
+  // Only now has the user got the result (or Telegram refused it for good, logged above):
+  // what waits for that may run, e.g. self_upgrade restarting brainstem.
+  result.afterDelivery?.();
+}
+
+/** Where the result shows, for its document to follow: the message, and whether it left the topic. */
+interface Shown {
+  messageId?: number | undefined;
+  /** Why the result's topic refused it, the result going outside (closed or deleted): the document follows. */
+  topicRefusal?: unknown;
+}
+
+/**
+ * The result Telegram refused: to the group outside the run's topic when it was the topic's refusal
+ * (closed or deleted meanwhile), under a line saying why; else a notice that it did not arrive.
+ */
+async function undeliveredResult(
+  out: ChatOutput,
+  req: RunRequest,
+  resultHtml: string,
+  refusal: unknown,
+  log: Logger,
+): Promise<Shown> {
+  const outside = outsideTopic(out, refusal, req.lang);
+  if (outside) {
+    try {
+      const messageId = await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${resultHtml}`);
+      return { messageId, topicRefusal: refusal };
+    } catch (err) {
+      log.warn({ err }, 'telegram refused the result outside its topic too');
+      return { topicRefusal: refusal };
+    }
+  }
+  // The user must not be left with "running" for a result that will never show.
+  await out
+    .sendHtml(
+      t(
+        req.lang,
+        `${PROXY_TAG} ⚠️ Telegram refused the message with the result of ${callTitle(req.call)}, so it did not arrive; the call itself ran.`,
+        `${PROXY_TAG} ⚠️ Telegram a refusé le message du résultat de ${callTitle(req.call)} : il n’est pas arrivé ; l’appel lui-même a eu lieu.`,
+      ),
+    )
+    .catch((err: unknown) =>
+      log.warn({ err }, 'telegram refused the notice about an undelivered result too'),
+    );
+  return {};
+}
+
+/**
+ * A long output, whole, as a .txt document under its result; outside the run's topic (its caption
+ * saying why) when the topic refuses it for good. When it does not arrive, a line says so.
+ */
+async function sendDocument(
+  out: ChatOutput,
+  req: RunRequest,
+  doc: { name: string; text: string },
+  shown: Shown,
+  log: Logger,
+): Promise<void> {
+  const title = callTitle(req.call);
+  const file = () => new InputFile(Buffer.from(doc.text, 'utf8'), doc.name);
+  const under = shown.messageId !== undefined ? { replyTo: shown.messageId } : {};
+  const outsideWith = async (outside: OutsideTopic, reply: { replyTo?: number }) => {
+    try {
+      await outside.out.sendFile('document', file(), { caption: outside.line, ...reply });
+    } catch (err) {
+      log.warn({ err }, 'could not send the full output as a document outside its topic either');
+    }
+  };
+  // The topic already refused the result: the document goes where the result went.
+  const moved = outsideTopic(out, shown.topicRefusal, req.lang, 'file');
+  if (moved) return outsideWith(moved, under);
+  try {
+    await out.sendFile('document', file(), under);
+  } catch (err) {
+    // Its topic refuses it for good: outside, replying to nothing (the result stays in the topic).
+    const outside = outsideTopic(out, err, req.lang, 'file');
+    if (outside) return outsideWith(outside, {});
+    log.warn({ err }, 'could not send the full output as a document');
+    // The result message says the whole output is "in the file below": without this, the
+    // user waits for a file that will not come.
+    const why = escapeHtml(failureReason(err, req.lang));
     await out
       .sendHtml(
         t(
           req.lang,
-          `${PROXY_TAG} ⚠️ Telegram refused the message with the result of ${callTitle(req.call)}, so it did not arrive; the call itself ran.`,
-          `${PROXY_TAG} ⚠️ Telegram a refusé le message du résultat de ${callTitle(req.call)} : il n’est pas arrivé ; l’appel lui-même a eu lieu.`,
+          `${PROXY_TAG} ⚠️ The file with the whole output of ${title} did not arrive: ${why}. Only part of it shows above.`,
+          `${PROXY_TAG} ⚠️ Le fichier avec la sortie complète de ${title} n’est pas arrivé : ${why}. Seule une partie s’affiche ci-dessus.`,
         ),
+        under,
       )
-      .catch((err: unknown) =>
-        log.warn({ err }, 'telegram refused the notice about an undelivered result too'),
+      .catch((e: unknown) =>
+        log.warn({ err: e }, 'telegram refused the notice about the undelivered file too'),
       );
   }
-  if (view.document) {
-    await out
-      .sendFile('document', new InputFile(Buffer.from(view.document.text, 'utf8'), view.document.name), {
-        ...(live.messageId !== undefined ? { replyTo: live.messageId } : {}),
-      })
-      .catch(async (err: unknown) => {
-        log.warn({ err }, 'could not send the full output as a document');
-        // The result message says the whole output is "in the file below": without this, the
-        // user waits for a file that will not come.
-        const why = escapeHtml(failureReason(err, req.lang));
-        await out
-          .sendHtml(
-            t(
-              req.lang,
-              `${PROXY_TAG} ⚠️ The file with the whole output of ${title} did not arrive: ${why}. Only part of it shows above.`,
-              `${PROXY_TAG} ⚠️ Le fichier avec la sortie complète de ${title} n’est pas arrivé : ${why}. Seule une partie s’affiche ci-dessus.`,
-            ),
-            live.messageId !== undefined ? { replyTo: live.messageId } : {},
-          )
-          .catch((e: unknown) =>
-            log.warn({ err: e }, 'telegram refused the notice about the undelivered file too'),
-          );
-      });
-  }
-  // Only now has the user got the result (or Telegram refused it for good, logged above):
-  // what waits for that may run, e.g. self_upgrade restarting brainstem.
-  result.afterDelivery?.();
 }

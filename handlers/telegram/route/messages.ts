@@ -294,7 +294,6 @@ export function submitTurn(
           queuedMessageId: queued,
           // In a group several people talk: the answer says whom it answers.
           replyTo: chatId < 0 ? messageId : undefined,
-          outsideTopic: topicId === undefined ? undefined : new ChatOutput(ctx.api, chatId),
         });
         await outbox(false);
       } finally {

@@ -1,8 +1,11 @@
 import type { Api } from 'grammy';
+import { escapeHtml } from '../../../src/html.js';
+import type { Lang } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import type { Notice, NoticeChat, Notifier } from '../../../src/notices.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { ChatOutput, isPermanent } from './output.js';
+import { outsideTopic } from './outside-topic.js';
 
 /** Pending notices are tried again this often (a Telegram outage, a restart with notices waiting). */
 const RETRY_EVERY_MS = 30_000;
@@ -18,10 +21,26 @@ export function startNoticeSink(opts: {
   api: Api;
   chats: readonly number[];
   logger: Logger;
+  /** The language of a line brainstem adds to a notice (the owner's, noticeLang). */
+  lang: () => Lang;
   retryEveryMs?: number;
 }): { stop(graceMs: number): Promise<void> } {
   const { notifier, api, chats, logger } = opts;
   const done = new Map<number, Set<number>>();
+
+  /**
+   * A notice for a forum topic closed or deleted since (how a switch asked there ended, the answers
+   * a restart cut there) goes to the group outside the topic, saying why, rather than being lost.
+   */
+  const sendNotice = async (out: ChatOutput, text: string): Promise<void> => {
+    try {
+      await out.sendHtml(text);
+    } catch (err) {
+      const outside = outsideTopic(out, err, opts.lang());
+      if (!outside) throw err;
+      await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${text}`);
+    }
+  };
 
   const deliver = async (notice: Notice): Promise<'sent' | 'retry' | 'held'> => {
     const targets: NoticeChat[] = notice.chat ? [notice.chat] : chats.map((id) => ({ id }));
@@ -31,7 +50,7 @@ export function startNoticeSink(opts: {
     for (const chat of targets) {
       if (reached.has(chat.id)) continue;
       try {
-        await new ChatOutput(api, chat.id, chat.topicId).sendHtml(notice.text);
+        await sendNotice(new ChatOutput(api, chat.id, chat.topicId), notice.text);
         reached.add(chat.id);
       } catch (err) {
         if (!isPermanent(err)) {

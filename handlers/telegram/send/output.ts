@@ -65,6 +65,14 @@ export class ChatOutput {
     return this.newest;
   }
 
+  /**
+   * The same chat outside the output's topic (a forum's General topic), where what the topic refuses
+   * for good goes (outside-topic.ts); undefined when the output writes to no topic.
+   */
+  outside(): ChatOutput | undefined {
+    return this.topicId === undefined ? undefined : new ChatOutput(this.api, this.chatId);
+  }
+
   /** `message_thread_id` for every send of this output, when it writes into a topic. */
   private get inTopic(): { message_thread_id?: number } {
     return this.topicId === undefined ? {} : { message_thread_id: this.topicId };

@@ -7,11 +7,12 @@ import { answeredLine, waitingLine } from '../approvals/view.js';
 import { escapeMarkdown, showsNothing } from '../format/render.js';
 import { splitMarkdown, withFenceClosed } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
-import { isTopicGone } from '../send/output.js';
+import type { ChatOutput } from '../send/output.js';
+import { type OutsideTopic, outsideTopic } from '../send/outside-topic.js';
 import { stopReasonOf } from '../turns.js';
 import { createAnswerStream, type StreamingMode } from './edit-sender.js';
 import { type ChatPaces, paceFor } from './pacer.js';
-import type { AnswerStream, StreamOutput } from './ports.js';
+import type { AnswerStream } from './ports.js';
 
 /**
  * Paces without new text after which the chat shows "typing…" again: a
@@ -31,11 +32,6 @@ export interface AnswerOptions {
   queuedMessageId?: number | undefined;
   /** What the answer's first message replies to (in a group, the message it answers). */
   replyTo?: number | undefined;
-  /**
-   * For an answer in a forum topic: the group outside it (its General topic), where the answer goes
-   * when the topic refuses it for good (closed or deleted while it was written).
-   */
-  outsideTopic?: StreamOutput | undefined;
 }
 
 /**
@@ -46,7 +42,7 @@ export interface AnswerOptions {
  * answer was stopped or failed (the error's message, never a stack).
  */
 export async function answerTurn(
-  out: StreamOutput,
+  out: ChatOutput,
   input: TurnInput,
   signal: AbortSignal,
   opts: AnswerOptions,
@@ -125,12 +121,8 @@ export async function answerTurn(
   const final = finalText(text, failure, signal, input.lang, holdsMessage);
   if (!(await stream.finish(final))) {
     // Its topic closed or deleted meanwhile: the answer must not vanish with it, the group still reads.
-    if (
-      opts.outsideTopic &&
-      isTopicGone(refusal) &&
-      (await outsideTopic(opts.outsideTopic, final, refusal, input.lang))
-    )
-      return stream;
+    const outside = outsideTopic(out, refusal, input.lang, 'answer');
+    if (outside && (await answerOutside(outside, final))) return stream;
     // The user must not be left waiting for an answer that will never come: a short message says so.
     // Not to a chat Telegram lets the bot write nothing to (blocked, removed): refused too, it was
     // one more call and one more warning for each answer.
@@ -145,26 +137,14 @@ export async function answerTurn(
 }
 
 /**
- * The final text of an answer its topic refused, sent to the group outside the topic, under a line
- * that says why it comes there. Whether it arrived.
+ * The final text of an answer its topic refused, sent to the group outside the topic under the line
+ * that says why (split like any final text, the line heading its first part). Whether it arrived.
  */
-async function outsideTopic(
-  out: StreamOutput,
-  final: string,
-  refusal: unknown,
-  lang: TurnInput['lang'],
-): Promise<boolean> {
+async function answerOutside(outside: OutsideTopic, final: string): Promise<boolean> {
   if (!final.trim()) return true;
-  const said = refusal instanceof GrammyError ? refusal.description.replace(/^Bad Request:\s*/i, '') : '';
-  const why = headChars(said, 100);
-  const head = `${PROXY_TAG} ⚠️ ${escapeMarkdown(
-    t(
-      lang,
-      `Telegram refused this answer in the topic it was written for (${why}: the topic was closed or deleted), so it comes here:`,
-      `Telegram a refusé cette réponse dans le sujet pour lequel elle a été écrite (${why} : le sujet a été fermé ou supprimé) ; la voici donc ici :`,
-    ),
-  )}`;
-  return createAnswerStream('off', out, { intervalMs: 0 }).finish(`${head}\n\n${final}`);
+  return createAnswerStream('off', outside.out, { intervalMs: 0 }).finish(
+    `${escapeMarkdown(outside.line)}\n\n${final}`,
+  );
 }
 
 /** Said when Telegram refused the final text for good (after the retries of the API pipeline). */

@@ -1,0 +1,62 @@
+import { GrammyError } from 'grammy';
+import { type Lang, t } from '../../../src/i18n.js';
+import { PROXY_TAG } from '../../../src/notices.js';
+import { headChars } from '../../../src/text.js';
+import { type ChatOutput, isTopicGone } from './output.js';
+
+/**
+ * A forum topic closed or deleted refuses for good what brainstem sends there, but the rest of the
+ * group still reads: what was meant for the topic goes to the group outside it (its General topic),
+ * under one line saying why, rather than being lost with a log line. Used by every path that sends
+ * into a topic (an answer's final text, a /run's result and document, a notice).
+ */
+
+/** What the line names: an answer, any other message, or a file (the line is then its caption). */
+export type Refused = 'answer' | 'message' | 'file';
+
+export interface OutsideTopic {
+  /** The same chat, no topic. */
+  out: ChatOutput;
+  /** Plain text with the proxy tag: the caller escapes it for its format. */
+  line: string;
+}
+
+/**
+ * Where to send what `out`'s topic refused with `err`, and the line that says why; undefined when
+ * `out` writes to no topic or the refusal is not the topic's (the caller then does what it did before).
+ */
+export function outsideTopic(
+  out: ChatOutput,
+  err: unknown,
+  lang: Lang,
+  what: Refused = 'message',
+): OutsideTopic | undefined {
+  const outside = out.outside();
+  if (!outside || !isTopicGone(err)) return undefined;
+  return { out: outside, line: refusedInTopicLine(err, lang, what) };
+}
+
+/** "Telegram refused this … in the topic it was meant for (TOPIC_CLOSED: …), so it comes here:". */
+export function refusedInTopicLine(err: unknown, lang: Lang, what: Refused): string {
+  const said = err instanceof GrammyError ? err.description.replace(/^Bad Request:\s*/i, '') : '';
+  const why = headChars(said, 100);
+  const line =
+    what === 'answer'
+      ? t(
+          lang,
+          `Telegram refused this answer in the topic it was written for (${why}: the topic was closed or deleted), so it comes here:`,
+          `Telegram a refusé cette réponse dans le sujet pour lequel elle a été écrite (${why} : le sujet a été fermé ou supprimé) ; la voici donc ici :`,
+        )
+      : what === 'file'
+        ? t(
+            lang,
+            `Telegram refused this file in the topic it was meant for (${why}: the topic was closed or deleted), so it comes here.`,
+            `Telegram a refusé ce fichier dans le sujet auquel il était destiné (${why} : le sujet a été fermé ou supprimé) ; le voici donc ici.`,
+          )
+        : t(
+            lang,
+            `Telegram refused this message in the topic it was meant for (${why}: the topic was closed or deleted), so it comes here:`,
+            `Telegram a refusé ce message dans le sujet auquel il était destiné (${why} : le sujet a été fermé ou supprimé) ; le voici donc ici :`,
+          );
+  return `${PROXY_TAG} ⚠️ ${line}`;
+}

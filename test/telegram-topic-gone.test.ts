@@ -1,0 +1,126 @@
+/**
+ * What brainstem sends to a forum topic an admin closed or deleted (Telegram refuses it there for
+ * good) besides an answer: a /run's result and its .txt document, a notice for that topic. Each
+ * comes to the group outside the topic (its General topic), saying why, rather than being lost with
+ * a log line. Against the Bot API emulator, a real tool process and the real notice sink.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { html } from '../src/html.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-topic-gone-'));
+const file = (name: string) => path.join(project, name);
+/** Created by the test once it has closed or deleted the topic: the tool then writes its output. */
+const GO = file('go');
+
+/**
+ * The lint command: says it started, waits for the test's go (the file appearing), then writes far
+ * more than a message holds, so its whole output follows the result as a .txt document.
+ */
+const LINT_SCRIPT = `
+const fs = require('node:fs');
+console.log('lint started');
+const timer = setInterval(() => {
+  if (!fs.existsSync(${JSON.stringify(GO)})) return;
+  clearInterval(timer);
+  for (let i = 0; i < 400; i++) console.log('lint: src/file-' + i + '.ts: nothing to report');
+}, 50);
+`;
+
+let h: Harness;
+
+beforeAll(async () => {
+  writeFileSync(file('lint.cjs'), LINT_SCRIPT);
+  h = await startHarness({
+    parts: { tools: true, bot: true },
+    config: { tools: { lint: { argv: [process.execPath, file('lint.cjs')], cwd: project, readOnly: true } } },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  rmSync(project, { recursive: true, force: true });
+});
+
+/** Lets the waiting lint run write its output and end. */
+const go = () => {
+  if (!existsSync(GO)) writeFileSync(GO, '');
+};
+
+describe('a /run whose forum topic goes away while it runs', () => {
+  it('closed: its .txt document comes to the group outside the topic, saying why', async () => {
+    const FORUM = -1_000_000_004_401;
+    const user = h.tg.user(115, { chatId: FORUM, topicId: 6 });
+    rmSync(GO, { force: true });
+    try {
+      user.says('lint');
+      await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.topicId === 6 && m.text.includes('lint started')),
+      );
+      h.tg.closesTopic(FORUM, 6);
+    } finally {
+      go();
+    }
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
+    expect(doc.topicId).toBeUndefined();
+    expect(doc.document?.fileName).toMatch(/^lint-\d{8}-\d{6}\.txt$/);
+    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(TOPIC_CLOSED/);
+    // The result itself stayed in the topic (its progress message, edited there): nothing else came out.
+    const outside = h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined);
+    expect(outside).toEqual([doc]);
+  });
+
+  it('deleted: its result and its document come to the group outside the topic, each saying why once', async () => {
+    const FORUM = -1_000_000_004_402;
+    const user = h.tg.user(116, { chatId: FORUM, topicId: 7 });
+    rmSync(GO, { force: true });
+    try {
+      user.says('lint');
+      await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.topicId === 7 && m.text.includes('lint started')),
+      );
+      h.tg.deletesTopic(FORUM, 7);
+    } finally {
+      go();
+    }
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
+    const result = h.tg.botMessages(FORUM).find((m) => /lint → lint · exit 0/.test(m.text) && !m.deleted);
+    expect(result?.topicId).toBeUndefined();
+    expect(result?.text).toMatch(
+      /^⚙️ \[proxy\] ⚠️ Telegram refused this message in the topic it was meant for \(message thread not found: the topic was closed or deleted\), so it comes here:\n/,
+    );
+    expect(result?.text.match(/refused this/g)).toHaveLength(1);
+    expect(doc.topicId).toBeUndefined();
+    expect(doc.replyTo).toBe(result?.messageId);
+    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(message thread not found/);
+    // Nothing else: no "did not arrive" notice, no second copy.
+    expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined)).toEqual([result, doc]);
+  });
+});
+
+describe('a notice for a forum topic since deleted', () => {
+  it('comes to the group outside the topic, saying why, once', async () => {
+    const FORUM = -1_000_000_004_403;
+    const user = h.tg.user(117, { chatId: FORUM, topicId: 9 });
+    user.says('hello');
+    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text === 'echo: hello'));
+    h.tg.deletesTopic(FORUM, 9);
+    // As a restart tells the topic the answers it cut, or how a switch asked there ended.
+    h.service.core.notifier.notify({
+      kind: 'shutdown',
+      text: html`brainstem restarted before answering “hello”: send it again.`,
+      chat: { id: FORUM, topicId: 9 },
+    });
+    const moved = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('brainstem restarted before answering')),
+    );
+    expect(moved.topicId).toBeUndefined();
+    expect(moved.text).toBe(
+      '⚙️ [proxy] ⚠️ Telegram refused this message in the topic it was meant for (message thread not found: the topic was closed or deleted), so it comes here:\n\n⚙️ [proxy] brainstem restarted before answering “hello”: send it again.',
+    );
+    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0 || undefined);
+    expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined)).toEqual([moved]);
+  });
+});
