@@ -4,10 +4,11 @@
  * comes to the group outside the topic (its General topic), saying why, rather than being lost with
  * a log line. Against the Bot API emulator, a real tool process and the real notice sink.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chatOutbox } from '../handlers/telegram/route/outbox.js';
 import { html } from '../src/html.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
@@ -122,5 +123,37 @@ describe('a notice for a forum topic since deleted', () => {
     );
     await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0 || undefined);
     expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined)).toEqual([moved]);
+  });
+});
+
+describe('files back for a forum topic closed while its answer is written', () => {
+  it('come to the group outside the topic with the answer, each saying why in its caption', async () => {
+    const FORUM = -1_000_000_004_404;
+    const user = h.tg.user(118, { chatId: FORUM, topicId: 4 });
+    let open = () => {};
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    h.llama.script(() => ({ chunks: [{ wait: held }, 'here is the report'] }));
+    try {
+      user.says('write me a report');
+      await h.tg.waitFor(() =>
+        h.tg.callsOf('sendChatAction', FORUM).find((c) => Number(c.params.message_thread_id) === 4),
+      );
+      // What the brain wrote into the topic's outbox during its answer.
+      const outbox = chatOutbox(h.service.core.config.dataDir, FORUM, 4);
+      mkdirSync(outbox, { recursive: true });
+      writeFileSync(path.join(outbox, 'report.txt'), 'the report\n');
+      h.tg.closesTopic(FORUM, 4);
+    } finally {
+      open();
+    }
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
+    h.llama.script();
+    expect(doc.topicId).toBeUndefined();
+    expect(doc.document?.fileName).toBe('report.txt');
+    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(TOPIC_CLOSED/);
+    const answer = h.tg.botMessages(FORUM).find((m) => m.text.includes('here is the report'));
+    expect(answer?.topicId).toBeUndefined();
   });
 });

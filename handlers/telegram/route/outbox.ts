@@ -12,7 +12,8 @@ import {
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import { headChars, shorten } from '../../../src/text.js';
 import { escapeHtml } from '../format/render.js';
-import type { ChatOutput } from '../send/output.js';
+import { type ChatOutput, isTopicGone } from '../send/output.js';
+import { outsideTopic } from '../send/outside-topic.js';
 
 /** Telegram's limits for bots: photos up to 10 MB, other files up to 50 MB. */
 export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
@@ -82,7 +83,7 @@ export async function deliverOutbox(opts: {
         continue;
       }
       try {
-        await send(out, file);
+        await sendHere(out, file, lang);
         logger.info({ chatId: out.chatId, file: file.name, size: file.size }, 'outbox file sent');
         await file
           .remove()
@@ -135,19 +136,36 @@ const earlierText = (lang: Lang) =>
     `${PROXY_TAG} 📎 D’une réponse précédente : brainstem s’est arrêté avant de les envoyer.`,
   );
 
+/**
+ * The file to the output's chat; when its forum topic was closed or deleted meanwhile (its answer
+ * went to the group outside it too), outside the topic, its caption saying why.
+ */
+async function sendHere(out: ChatOutput, file: OutboxFile, lang: Lang): Promise<void> {
+  try {
+    await send(out, file);
+  } catch (err) {
+    const outside = outsideTopic(out, err, lang, 'file');
+    if (!outside) throw err;
+    await send(outside.out, file, outside.line);
+  }
+}
+
 /** A photo when it is an image Telegram takes as one; a document otherwise, or when Telegram refuses the photo. */
-async function send(out: ChatOutput, file: OutboxFile): Promise<void> {
+async function send(out: ChatOutput, file: OutboxFile, caption?: string): Promise<void> {
   const input = new InputFile(() => file.open(), uploadName(file.name));
+  const opts = caption !== undefined ? { caption } : {};
   if (PHOTO.test(file.name) && file.size <= MAX_PHOTO_BYTES) {
     try {
-      await out.sendFile('photo', input);
+      await out.sendFile('photo', input, opts);
       return;
     } catch (err) {
+      // The topic refuses any file: no document either (outside-topic.ts takes it from here).
+      if (isTopicGone(err)) throw err;
       // Dimensions or format Telegram will not show as a photo (PHOTO_INVALID_DIMENSIONS…): the file still arrives.
       if (!(err instanceof GrammyError && err.error_code === 400)) throw err;
     }
   }
-  await out.sendFile('document', input);
+  await out.sendFile('document', input, opts);
 }
 
 /** Why something in the outbox that is not a plain file is not sent. */
