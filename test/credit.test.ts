@@ -7,10 +7,11 @@
  * is spent.
  */
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGate, creditSpent, type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { PRICED_MODEL } from './helpers/claude-bin.js';
+import { clockFromNoonYesterday } from './helpers/clock.js';
 import { startClaudeService, type TestService } from './helpers/service.js';
 
 let fake: FakeAnthropic;
@@ -98,17 +99,8 @@ describe('the Agent SDK credit and the budgets', { timeout: 120_000 }, () => {
 
   it('stops a turn at what is left of the daily budget, then refuses the next one until 00:00 UTC', async (ctx) => {
     // The two turns must fall on one UTC day: a run that crossed 00:00 UTC between them had the
-    // second rightly admitted on a new day's budget. The clock (brainstem runs in this process)
-    // runs from noon UTC yesterday, twelve hours from either midnight, and in the past, so
-    // the rows it records count in the later tests' cycle and 7-day pace.
-    vi.useFakeTimers({
-      toFake: ['Date'],
-      now: Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS / 2,
-      shouldAdvanceTime: true,
-    });
-    ctx.onTestFinished(() => {
-      vi.useRealTimers();
-    });
+    // second rightly admitted on a new day's budget (brainstem runs in this process, on this clock).
+    clockFromNoonYesterday(ctx);
     // About $0.009 a turn (PRICED_MODEL) against a $0.004 day.
     fake.script(() => text('a costly answer', { usage: { input_tokens: 3000 } }));
     const first = await ask('daily', 'first');

@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
+import { clockFromNoonYesterday } from './helpers/clock.js';
 import { randomPng } from './helpers/images.js';
 import { type Harness, OWNER, startHarness } from './telegram-harness.js';
 
 let h: Harness;
 let llama: FakeLlama;
 const LOAD_MS = 1000;
-const DAY_MS = 86_400_000;
 
 beforeAll(async () => {
   llama = await startFakeLlama();
@@ -127,16 +127,8 @@ describe('commands', () => {
 
   it('/usage shows the periods, modes and sessions; /usage 30d one period; a bad period is explained', async (ctx) => {
     // Modes and sessions are this month's: a run where the month ended between the turn and /usage
-    // showed neither. The clock (brainstem runs in this process) runs from noon UTC yesterday, hours
-    // from a month's end, and in the past, where the later tests' reports find the turn.
-    vi.useFakeTimers({
-      toFake: ['Date'],
-      now: Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS / 2,
-      shouldAdvanceTime: true,
-    });
-    ctx.onTestFinished(() => {
-      vi.useRealTimers();
-    });
+    // showed neither (brainstem runs in this process, on this clock).
+    clockFromNoonYesterday(ctx);
     h.tg.user(114).says('count me');
     await reply(114, /echo: count me/);
     h.tg.user(114).says('/usage');
