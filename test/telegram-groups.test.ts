@@ -217,4 +217,19 @@ describe('a message that names the bot in a group', () => {
     user.says(`${at}`);
     await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === `echo: ${at}`));
   });
+
+  it('in a file’s caption too: the brain gets the caption without it', async () => {
+    const GROUP = -1_000_000_004_304;
+    const user = h.tg.user(115, { chatId: GROUP });
+    const asked = h.llama.requests.length;
+    user.sendsDocument(
+      'notes.txt',
+      new TextEncoder().encode('milk, eggs'),
+      `@${h.tg.botUsername} what is in this file?`,
+    );
+    await h.tg.waitFor(() => h.llama.requests.slice(asked).find((r) => r.path.endsWith('/chat/completions')));
+    const said = JSON.stringify(lastTurn());
+    expect(said).toContain('what is in this file?');
+    expect(said).not.toContain(h.tg.botUsername);
+  });
 });

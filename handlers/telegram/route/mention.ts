@@ -45,7 +45,7 @@ export function withoutOwnMention(
 }
 
 /**
- * Takes the bot's own opening or closing mention out of a group message (and of its edits) before
+ * Takes the bot's own opening or closing mention out of a group message or caption (and of its edits) before
  * any handler reads it; after the allow-list, which reads the mention to know a stranger
  * addressed the bot. A forwarded message is left as it was written: someone else's words.
  */
@@ -58,6 +58,16 @@ export function ownMentionOut(): MiddlewareFn<Context> {
         message.text = stripped.text;
         if (stripped.entities) message.entities = stripped.entities;
         else delete message.entities;
+      }
+      // A photo's or a file's caption addresses the bot the same way.
+      const caption = withoutOwnMention(
+        { text: message.caption, entities: message.caption_entities },
+        ctx.me.username,
+      );
+      if (caption) {
+        message.caption = caption.text;
+        if (caption.entities) message.caption_entities = caption.entities;
+        else delete message.caption_entities;
       }
     }
     return next();
