@@ -6,6 +6,12 @@ export function modeTag(modeId: string): string {
 }
 
 /**
+ * Any mode's tag at the start of a text, whatever modes exist now: for what only compares or keeps
+ * words (a history's digest, a Telegram chat's own history), where a mode since removed still counts.
+ */
+export const ANY_MODE_TAG = /^\*\*\[[a-z0-9_-]+\]\*\*\s*/;
+
+/**
  * The messages with brainstem's own mode tag taken off the front of each
  * assistant message: a client (OpenClaw, a chat UI) sends its history back as
  * it got it, and a model that reads its earlier answers tagged starts its own

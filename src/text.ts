@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ChatMessage } from '../brains/types.js';
 import { imageMarks } from './images.js';
+import { ANY_MODE_TAG } from './mode-tag.js';
 
 /** The text of a message whatever its shape: a string, or an array of parts of which only text counts. */
 export function contentText(content: ChatMessage['content']): string {
@@ -80,8 +81,6 @@ export function historyDigest(messages: ChatMessage[]): string {
   return createHash('sha256').update(JSON.stringify(said)).digest('hex');
 }
 
-const MODE_TAG = /^\*\*\[[a-z0-9_-]+\]\*\*\s*/;
-
 function normalisedMessage(m: ChatMessage): unknown[] | undefined {
   const text = (t: string) => t.replace(/\s+/g, ' ').trim();
   switch (m.role) {
@@ -93,7 +92,7 @@ function normalisedMessage(m: ChatMessage): unknown[] | undefined {
       return words ? ['u', words] : undefined;
     }
     case 'assistant': {
-      const words = text(contentText(m.content)).replace(MODE_TAG, '');
+      const words = text(contentText(m.content)).replace(ANY_MODE_TAG, '');
       const calls = (m.tool_calls ?? []).map((c) => [c.function.name, canonicalJson(c.function.arguments)]);
       return words || calls.length ? ['a', words, calls] : undefined;
     }

@@ -4,6 +4,7 @@ import { sayError, sayThrown } from '../../../src/errors.js';
 import { freshStart } from '../../../src/fresh-start.js';
 import type { Lang } from '../../../src/i18n.js';
 import { type ImageData, imagePart } from '../../../src/images.js';
+import { ANY_MODE_TAG } from '../../../src/mode-tag.js';
 import { prepareOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
@@ -43,9 +44,6 @@ export interface Route {
   /** The group `from` became the supergroup `to` (a new chat id): its conversation goes on there. */
   follow(from: number, to: number): void;
 }
-
-/** The core prefixes answers with the mode tag; the history keeps what the brain said. */
-const MODE_TAG = /^\*\*\[[\w-]+\]\*\* /;
 
 export class DirectRoute implements Route {
   /** Groups upgraded to supergroups while this run ran: an answer under way records its exchange under the new id. */
@@ -110,7 +108,8 @@ export class DirectRoute implements Route {
         const said = [input.text, ...images.map((i) => `[${i.mediaType} photo sent]`)].filter(Boolean);
         const now = this.upgraded.get(input.chatId);
         const to = now === undefined ? key : telegramSessionKey(now, input.topicId);
-        this.history.append(to, said.join('\n'), answer.replace(MODE_TAG, ''));
+        // The core put the mode tag in front of the answer; the history keeps what the brain said.
+        this.history.append(to, said.join('\n'), answer.replace(ANY_MODE_TAG, ''));
       }
     }
   }
