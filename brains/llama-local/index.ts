@@ -71,7 +71,7 @@ const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
 const UNAVAILABLE_RETRY_MS = 10_000;
 
 /** An upstream's Retry-After (seconds, or an HTTP date) in ms; undefined when absent or unreadable. */
-export function retryAfterOf(header: string | string[] | undefined, now = Date.now()): number | undefined {
+function retryAfterOf(header: string | string[] | undefined, now = Date.now()): number | undefined {
   const value = (Array.isArray(header) ? header[0] : header)?.trim();
   if (!value) return undefined;
   if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
