@@ -20,8 +20,11 @@ import type { UpdateQueue } from './update-queue.js';
  * them all would get the same updates again and again.
  */
 
-/** Whose an update is; OpenClaw's may be rewritten (a renamed command given back its name). */
-export type Split = { to: 'brainstem' } | { to: 'openclaw'; update: Update };
+/**
+ * Whose an update is; OpenClaw's may be rewritten (a renamed command given back its name). `both`:
+ * news both act on (a group's new id), handed to OpenClaw and handled by brainstem too.
+ */
+export type Split = { to: 'brainstem' } | { to: 'openclaw'; update: Update } | { to: 'both'; update: Update };
 
 interface GetUpdatesPayload {
   offset?: number;
@@ -95,8 +98,8 @@ export function frontIntake(opts: {
         );
         s = { to: 'openclaw', update: u };
       }
-      if (s.to === 'brainstem') mine.push(u);
-      else theirs.push(s.update);
+      if (s.to !== 'openclaw') mine.push(u);
+      if (s.to !== 'brainstem') theirs.push(s.update);
     }
     // Stored before the offset moves: if this throws, the next getUpdates fetches the same batch.
     await storedBehindLock(() => queue.push(theirs, last + 1), logger, signal);

@@ -157,7 +157,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
 
   bot.use(commandsInAnyCase(front ? ownCommands : commandNames(false, tools !== undefined)));
   bot.use(sequentialize(lanesOf));
-  // Before the allow-list: Telegram itself says a group got a new id, whoever upgraded it.
+  // Before the allow-list: Telegram itself says a group got a new id, whoever upgraded it. With the
+  // front on too: the split hands these messages to OpenClaw and to brainstem (route/inbound-split.ts).
   bot.on(['message:migrate_to_chat_id', 'message:migrate_from_chat_id'], (ctx) => {
     const { chat } = ctx;
     const [from, to] = ctx.message.migrate_to_chat_id

@@ -15,7 +15,8 @@ import { withoutOwnMention } from './mention.js';
  * forwarded message whatever it says (someone else wrote it), untouched, and
  * judged by OpenClaw's own access policy; brainstem's allow-list guards
  * only what brainstem answers. `/oc_<name>` (sent or edited) reaches OpenClaw as `/<name>`: its
- * command of a name brainstem answers.
+ * command of a name brainstem answers. Both: the service messages of a group's upgrade to a
+ * supergroup, which move each one's state of the group to its new id.
  */
 
 const BRAINSTEM: Split = { to: 'brainstem' };
@@ -42,6 +43,11 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
         opts.ownCommands.has(aliasOf(edit.text) ?? '') ? unaliased(update, 'edited_message') : update,
       );
     const message = update.message;
+    // A basic group upgraded to a supergroup: OpenClaw moves its chat, brainstem the group's own
+    // conversation (its history and brain sessions, for the direct route: index.ts), or a front
+    // turned off later would find the supergroup's brain had forgotten it.
+    if (message?.migrate_to_chat_id !== undefined || message?.migrate_from_chat_id !== undefined)
+      return { to: 'both', update };
     const text = message?.text;
     if (!message || text === undefined || isForwarded(message)) return openclaw(update);
     const name = commandOf(text);

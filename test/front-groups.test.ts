@@ -1,0 +1,177 @@
+/**
+ * The Bot API front in groups, supergroups and forum topics: what a group's
+ * own life sends (topic messages, service messages, an upgrade to a
+ * supergroup, member updates) reaches the second grammY bot (OpenClaw's
+ * channel) as Telegram sent it, its calls into a topic come back as Telegram
+ * answered them, and brainstem answers its own commands in the topic they
+ * were typed in.
+ */
+import { GrammyError } from 'grammy';
+import type { Update } from 'grammy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+let h: Harness;
+let oc: Downstream;
+
+beforeAll(async () => {
+  h = await startHarness({
+    parts: { tools: true, bot: true },
+    config: { telegram: { front: { enabled: true } } },
+  });
+  oc = await startDownstream(`${h.service.url}/telegram`, h.tg.token);
+});
+afterAll(async () => {
+  await oc?.stop();
+  await h?.close();
+});
+
+/** The update the emulator created with this id, once the downstream bot has it: both must be equal. */
+async function delivered(id: number): Promise<{ sent: Record<string, unknown>; got: Update }> {
+  const sent = h.tg.updateLog.find((u) => u.update_id === id) ?? {};
+  const got = await h.tg.waitFor(() => oc.received.find((u) => u.update_id === id));
+  return { sent, got };
+}
+const lastUpdateId = () => Number(h.tg.updateLog.at(-1)?.update_id);
+
+describe('the Bot API front in groups and forum topics', () => {
+  it('hands a topic’s messages over whole (thread, topic flag, caption, reply, service messages), and the downstream bot’s calls into the topic come back as Telegram answered them', async () => {
+    const FORUM = -1_000_000_009_101;
+    const member = h.tg.user(113, { chatId: FORUM, topicId: 5 });
+    member.says('hello topic');
+    let d = await delivered(lastUpdateId());
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.message).toMatchObject({ message_thread_id: 5, is_topic_message: true });
+    const first = Number(d.got.message?.message_id);
+    member.sendsPhoto(new Uint8Array([1, 2, 3]), 'a caption');
+    d = await delivered(lastUpdateId());
+    expect(d.got).toEqual(d.sent);
+    // A reply in the topic, with a mention and a link, and the topic's service messages.
+    member.says(`@${h.tg.botUsername} see https://example.org`, { replyTo: first, quote: 'hello' });
+    d = await delivered(lastUpdateId());
+    expect(d.got).toEqual(d.sent);
+    expect(d.got.message?.reply_to_message?.message_id).toBe(first);
+    for (const service of [
+      { forum_topic_edited: { name: 'Renamed' } },
+      { forum_topic_closed: {} },
+      { forum_topic_reopened: {} },
+    ]) {
+      member.sends(service);
+      d = await delivered(lastUpdateId());
+      expect(d.got).toEqual(d.sent);
+    }
+
+    const sent = await oc.bot.api.sendMessage(FORUM, 'in the topic', { message_thread_id: 5 });
+    expect(sent).toMatchObject({ message_thread_id: 5, is_topic_message: true });
+    await oc.bot.api.sendChatAction(FORUM, 'typing', { message_thread_id: 5 });
+    await oc.bot.api.editMessageText(FORUM, sent.message_id, 'edited in the topic');
+    expect(h.tg.botMessages(FORUM).map((m) => [m.text, m.topicId])).toEqual([['edited in the topic', 5]]);
+
+    h.tg.closesTopic(FORUM, 5);
+    const refused = await oc.bot.api.sendMessage(FORUM, 'closed?', { message_thread_id: 5 }).catch((e) => e);
+    expect(refused).toBeInstanceOf(GrammyError);
+    expect([refused.error_code, refused.description]).toEqual([400, 'Bad Request: TOPIC_CLOSED']);
+  });
+
+  it('answers its own commands and presses in the topic they came from; the topic’s other commands reach the downstream bot', async () => {
+    const FORUM = -1_000_000_009_102;
+    const owner = h.tg.user(OWNER, { chatId: FORUM, topicId: 8 });
+    const ownIds: number[] = [];
+    owner.says('/mode');
+    ownIds.push(lastUpdateId());
+    const menu = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => /Modes/.test(m.text)));
+    owner.presses(menu.messageId, 'bs:mode:local');
+    ownIds.push(lastUpdateId());
+    await h.tg.waitFor(() => /Already in mode/.test(menu.text));
+    owner.says(`/bstatus@${h.tg.botUsername}`);
+    ownIds.push(lastUpdateId());
+    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => /Status/.test(m.text)));
+    expect(h.tg.botMessages(FORUM).map((m) => m.topicId)).toEqual([8, 8]);
+
+    owner.says('/new');
+    const d = await delivered(lastUpdateId());
+    expect(d.got).toEqual(d.sent);
+    const got = new Set(oc.received.map((u) => u.update_id));
+    expect(ownIds.filter((id) => got.has(id))).toEqual([]);
+  });
+
+  it('a group upgraded to a supergroup: both service messages reach the downstream bot once, its call to the old id gets Telegram’s 400 with migrate_to_chat_id, and brainstem’s own conversation of the group follows', async () => {
+    const GROUP = -9_103;
+    const SUPERGROUP = -1_000_000_009_103;
+    const member = h.tg.user(114, { chatId: GROUP, basicGroup: true });
+    member.says('in the basic group');
+    await delivered(lastUpdateId());
+    // What the group's conversation on the direct route left (before the front was turned on).
+    const { core } = h.service;
+    core.sessions.set(`telegram:${GROUP}`, 'assistant', 'session-of-the-group', h.dir);
+    core.db
+      .prepare('INSERT INTO telegram_history (chat_key, role, content, ts) VALUES (?, ?, ?, ?)')
+      .run(`telegram:${GROUP}`, 'user', 'the word is kiwi', Date.now());
+
+    const from = h.tg.updateLog.length;
+    h.tg.migrates(GROUP, SUPERGROUP);
+    const service = h.tg.updateLog.slice(from).map((u) => Number(u.update_id));
+    expect(service).toHaveLength(2);
+    for (const id of service) {
+      const d = await delivered(id);
+      expect(d.got).toEqual(d.sent);
+    }
+    expect(oc.received.filter((u) => service.includes(u.update_id))).toHaveLength(2);
+
+    const refused = await oc.bot.api.sendMessage(GROUP, 'to the old id').catch((e) => e);
+    expect(refused).toBeInstanceOf(GrammyError);
+    expect([refused.error_code, refused.parameters]).toEqual([400, { migrate_to_chat_id: SUPERGROUP }]);
+
+    // Turning the front off later, the supergroup goes on with the group's conversation.
+    const moved = await h.tg.waitFor(() => core.sessions.get(`telegram:${SUPERGROUP}`, 'assistant'), {
+      timeoutMs: 10_000,
+    });
+    expect(moved.brainSessionId).toBe('session-of-the-group');
+    expect(
+      core.db
+        .prepare<[string], { content: string }>('SELECT content FROM telegram_history WHERE chat_key = ?')
+        .all(`telegram:${SUPERGROUP}`),
+    ).toEqual([{ content: 'the word is kiwi' }]);
+    expect(h.tg.botMessages(SUPERGROUP)).toEqual([]);
+  });
+
+  it('hands a group’s member update over once the downstream bot asks for chat_member, and a press on its button in a group', async () => {
+    const GROUP = -1_000_000_009_104;
+    await oc.stop();
+    const { run } = await import('@grammyjs/runner');
+    const handle = run(oc.bot, {
+      runner: {
+        fetch: { allowed_updates: ['message', 'callback_query', 'chat_member'], timeout: 30 },
+        silent: true,
+      },
+    });
+    try {
+      await h.tg.waitFor(() => h.tg.polling.allowedUpdates?.includes('chat_member'));
+      const chat = { id: GROUP, type: 'supergroup', title: 'Group' };
+      const user = { id: 115, is_bot: false, first_name: 'User115' };
+      const id = h.tg.pushes({
+        chat_member: {
+          chat,
+          from: user,
+          date: 1,
+          old_chat_member: { status: 'left', user },
+          new_chat_member: { status: 'member', user },
+        },
+      });
+      let d = await delivered(id);
+      expect(d.got).toEqual(d.sent);
+
+      const question = await oc.bot.api.sendMessage(GROUP, 'Approve?', {
+        reply_markup: { inline_keyboard: [[{ text: 'Yes', callback_data: 'approve:7' }]] },
+      });
+      const press = h.tg.user(115, { chatId: GROUP }).presses(question.message_id, 'approve:7');
+      d = await delivered(lastUpdateId());
+      expect(d.got).toEqual(d.sent);
+      // The downstream bot's to answer, not brainstem's.
+      expect(h.tg.callbackAnswers.filter((a) => a.callbackQueryId === press)).toEqual([]);
+    } finally {
+      await handle.stop();
+    }
+  });
+});
