@@ -200,6 +200,36 @@ describe('splitMarkdown', () => {
     for (const p of pieces) expect(p).not.toMatch(/^[\udc00-\udfff]|[\ud800-\udbff]$/u);
   });
 
+  it('never cuts a backslash from the character it makes plain: no stray backslash, no emphasis taken from it', () => {
+    // An upstream's error without spaces (a path, JSON), escaped as every notice is: a hard cut.
+    for (const unit of ['a_', 'a*', 'a\\', 'x[y]']) {
+      for (const limit of [100, 101, 102, 103]) {
+        const text = unit.repeat(150);
+        const pieces = splitMarkdown(escapeMarkdown(text), limit);
+        expect(pieces.length).toBeGreaterThan(1);
+        const shown = pieces.map((p) => visible(p));
+        expect(shown.map((v) => v.text).join(''), `${unit} ${limit}`).toBe(text);
+        expect(shown.flatMap((v) => v.entities)).toEqual([]);
+      }
+    }
+  });
+
+  it('never makes the rest of a cut line a quote, a bullet, a heading or a code block', () => {
+    // A long paragraph cut at a space: what follows it was the middle of a line.
+    for (const next of ['> y', '- b', '# 42', '+ c', '* d', '```sh', '| a |', '---', '  - e']) {
+      const text = `${'word '.repeat(30)}${next} ${'tail '.repeat(10)}`.trim();
+      // The budget (the limit less room for a closing fence) ends just at `next`: the cut is the space before it.
+      const pieces = splitMarkdown(text, text.indexOf(next.trimStart()) + 8);
+      expect(pieces.length, next).toBeGreaterThan(1);
+      const second = visible(pieces[1] ?? '');
+      expect(second.text.trimStart().startsWith(next.trim()), `${next}: ${pieces[1]}`).toBe(true);
+      expect(second.entities, next).toEqual([]);
+    }
+    // A cut at a line break keeps what the next line is: a quote stays a quote.
+    const quoted = splitMarkdown(`${'word '.repeat(20).trim()}\n> quoted`, 107);
+    expect(visible(quoted[1] ?? '').entities.map((e) => e.type)).toEqual(['blockquote']);
+  });
+
   it('on 400 generated answers: pieces that fit when shown, nothing lost, repeated or reordered, earlier pieces kept as the text grows', () => {
     const random = seeded(20261206);
     for (let n = 0; n < 400; n++) {

@@ -20,7 +20,8 @@ const BULLET = /^(\s*)[-*+]\s+(.*)$/;
 const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
 const TABLE_ROW = /^\s*\|.*\|\s*$/;
 const SAFE_URL = /^(?:https?:\/\/|tg:\/\/|mailto:)[^\s<>"]+$/i;
-const ASCII_PUNCTUATION = /^[!-/:-@[-`{-~]$/;
+/** What a backslash makes plain (CommonMark); also the splitter's. */
+export const ASCII_PUNCTUATION = /^[!-/:-@[-`{-~]$/;
 /** What makes inline Markdown: code, emphasis, links (and the backslash itself). */
 const INLINE_MARKUP = /[\\`*_~[\]]/g;
 
@@ -66,6 +67,15 @@ export function renderMarkdown(md: string): string {
     i++;
   }
   return out.join('\n');
+}
+
+/**
+ * Whether `line` opens a block when it starts a line (a fence, a table row, a quote, a heading, a
+ * bullet, a rule) rather than reading as inline text. The splitter's: the rest of a line it cut
+ * must not become one (split.ts).
+ */
+export function opensBlock(line: string): boolean {
+  return [FENCE, TABLE_ROW, QUOTE, HEADING, BULLET, RULE].some((re) => re.test(line));
 }
 
 function isFenceClose(line: string, marker: string): boolean {

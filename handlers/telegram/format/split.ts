@@ -10,7 +10,7 @@
  */
 
 import { headChars } from '../../../src/text.js';
-import { FENCE } from './render.js';
+import { ASCII_PUNCTUATION, FENCE, opensBlock } from './render.js';
 
 export const TELEGRAM_LIMIT = 4096;
 
@@ -28,10 +28,12 @@ export function splitMarkdown(text: string, limit = TELEGRAM_LIMIT): string[] {
     const budget = limit - head.length - 8;
     const cut = cutPoint(rest, budget);
     const piece = rest.slice(0, cut).trimEnd();
+    const midLine = cut > 0 && rest[cut - 1] !== '\n';
     rest = rest.slice(cut).replace(/^\n+/, '');
     const open = openFenceAfter(head + piece);
     pieces.push(open ? `${head}${piece}\n${closingOf(open)}` : head + piece);
     reopen = open ?? '';
+    if (midLine && !open) rest = asContinuation(rest);
   }
   return pieces.filter((p) => p.trim().length > 0);
 }
@@ -46,8 +48,31 @@ function cutPoint(text: string, budget: number): number {
   if (line >= floor) return line + 1;
   const space = window.lastIndexOf(' ', budget);
   if (space >= floor) return space + 1;
-  // No boundary: a hard cut, never between the two halves of a surrogate pair.
-  return headChars(text, budget).length;
+  // No boundary: a hard cut, never between the two halves of a surrogate pair, nor between a
+  // backslash and the character it makes plain (`\*`): the first piece would show a stray
+  // backslash, and the next read the `*` or `_` as emphasis.
+  const hard = headChars(text, budget).length;
+  return hard > 1 && escapesNext(text, hard - 1) ? hard - 1 : hard;
+}
+
+/** Whether the backslash at `i` makes the character after it plain: an odd run of backslashes ending at `i`. */
+function escapesNext(text: string, i: number): boolean {
+  if (!ASCII_PUNCTUATION.test(text[i + 1] ?? '')) return false;
+  let run = 0;
+  while (text[i - run] === '\\') run++;
+  return run % 2 === 1;
+}
+
+/**
+ * The rest of a line cut in the middle, as the start of the next piece: it was never a line's
+ * start, so it must not read as one. "x > y" cut before "> y" made the next piece a quote (the ">"
+ * gone), "a - b" a bullet, "issue # 42" a heading; its first character is made plain instead.
+ */
+function asContinuation(rest: string): string {
+  const firstLine = rest.split('\n', 1)[0] ?? '';
+  if (!opensBlock(firstLine)) return rest;
+  const at = firstLine.search(/\S/);
+  return `${rest.slice(0, at)}\\${rest.slice(at)}`;
 }
 
 /** The opening fence line (e.g. "```ts") still open at the end of `text`, if any. */
