@@ -131,6 +131,31 @@ describe('notices', () => {
     expect(unhandled).toEqual([]);
   }, 40_000);
 
+  it('a notice longer than one message (an upstream’s long error quoted) arrives cut, with a note, instead of being skipped', async () => {
+    // Tags, entities and emoji all the way, so the cut falls among them.
+    const said = '&amp; <b>not bold</b> 😀 '.repeat(400);
+    h.service.core.notifier.notify({
+      kind: 'brain_health',
+      text: html`🔴 Mode <b>local</b> does not answer (long-error test): ${said}`,
+    });
+    await h.service.core.notifier.flush();
+    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0);
+    for (const chat of [OWNER, BLOCKED]) {
+      const told = notices(chat, /long-error test/);
+      expect(told).toHaveLength(1);
+      const m = told[0] as (typeof told)[number];
+      expect(m.text.length).toBeLessThanOrEqual(4096);
+      expect(m.text).toMatch(
+        /^⚙️ \[proxy\] 🔴 Mode local does not answer \(long-error test\): &amp; <b>not bold<\/b> 😀 /,
+      );
+      expect(m.text).toMatch(/\n\[… cut here: \d+ more characters, past what one Telegram message holds\]$/);
+      // What the text from outside says stays text: the only bold is brainstem's own.
+      expect(
+        m.entities.filter((e) => e.type === 'bold').map((e) => m.text.slice(e.offset, e.offset + e.length)),
+      ).toEqual(['local']);
+    }
+  });
+
   it('a switch no chat asked for (the API) is told to the notify chats in the notices’ language', async () => {
     // As the owner's last message in French records it.
     h.service.core.kv.set(NOTICE_LANG_KEY, 'fr');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fitHtml } from '../handlers/telegram/format/fit.js';
 import { escapeMarkdown, htmlToPlain, renderMarkdown } from '../handlers/telegram/format/render.js';
 import { splitMarkdown } from '../handlers/telegram/format/split.js';
 import { parseTelegramHtml } from './fakes/telegram.js';
@@ -318,3 +319,65 @@ function added(text: string, joined: string): string {
   if (at < want.length) throw new Error(`lost from "${want.slice(at, at + 40).join('')}" on`);
   return extra;
 }
+
+describe('fitHtml', () => {
+  const note = (n: number) => `<i>[${n} more]</i>`;
+
+  it('keeps HTML that fits as it is', () => {
+    const html = '<b>a</b> &amp; <code>b</code>';
+    expect(fitHtml(html, note, 10)).toBe(html);
+  });
+
+  it('cuts between two characters: never inside a tag, an entity or an emoji; tags closed, the note said', () => {
+    const random = seeded(4096);
+    const pieces = [
+      'a',
+      ' ',
+      '\n',
+      '&amp;',
+      '&lt;',
+      '&quot;',
+      '&#128512;',
+      '😀',
+      '👩‍💻',
+      'é',
+      '<b>',
+      '<i>',
+      '<code>',
+      '<pre>',
+    ];
+    for (let n = 0; n < 400; n++) {
+      // Well-formed HTML: each tag closed after a few characters.
+      let html = '';
+      const open: string[] = [];
+      for (let k = 0; k < 40 + Math.floor(random() * 200); k++) {
+        const p = pieces[Math.floor(random() * pieces.length)] ?? 'a';
+        const tag = /^<(\w+)>$/.exec(p)?.[1];
+        if (tag && !open.includes(tag) && !open.includes('code') && !open.includes('pre')) {
+          html += p;
+          open.push(tag);
+        } else if (!tag) html += p;
+        if (open.length && random() < 0.1) html += `</${open.pop()}>`;
+      }
+      while (open.length) html += `</${open.pop()}>`;
+      const whole = parseTelegramHtml(html).text;
+      const limit = 10 + Math.floor(random() * whole.length);
+      const fit = fitHtml(html, note, limit);
+      const shown = parseTelegramHtml(fit).text;
+      expect(shown.length, fit).toBeLessThanOrEqual(limit);
+      expect(shown, fit).not.toMatch(
+        /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/,
+      );
+      if (whole.length <= limit) {
+        expect(fit).toBe(html);
+        continue;
+      }
+      const m = /\n\[(\d+) more\]$/.exec(shown);
+      expect(m, fit).not.toBeNull();
+      const kept = shown.slice(0, m?.index);
+      expect(whole.startsWith(kept), fit).toBe(true);
+      // The count is what is left out: all of it but trailing spaces the cut took off the kept part.
+      expect(whole.slice(kept.length, whole.length - Number(m?.[1])), fit).toMatch(/^\s*$/);
+    }
+  });
+});

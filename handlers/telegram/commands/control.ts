@@ -61,7 +61,7 @@ const creds: BotCommandHandler = async (_ctx, { deps: { core }, lang, out }) => 
 };
 
 const status: BotCommandHandler = async (_ctx, { deps, lang, out }) => {
-  await out.sendHtml(await statusView(deps.core, deps.front?.status(), lang));
+  await out.sendHtml(await statusView(deps.core, deps.front?.status(), lang), { lang });
 };
 
 const fresh: BotCommandHandler = async (

@@ -30,7 +30,7 @@ export async function answerIntent(
       await out.sendHtml(helpHtml(deps, lang, menuIn(lang, deps.front !== undefined)));
       return true;
     case 'status':
-      await out.sendHtml(await statusView(deps.core, deps.front?.status(), lang));
+      await out.sendHtml(await statusView(deps.core, deps.front?.status(), lang), { lang });
       return true;
     case 'modes':
       await showModeMenu(deps, out, lang);

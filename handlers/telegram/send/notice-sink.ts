@@ -34,11 +34,11 @@ export function startNoticeSink(opts: {
    */
   const sendNotice = async (out: ChatOutput, text: string): Promise<void> => {
     try {
-      await out.sendHtml(text);
+      await out.sendHtml(text, { lang: opts.lang() });
     } catch (err) {
       const outside = outsideTopic(out, err, opts.lang());
       if (!outside) throw err;
-      await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${text}`);
+      await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${text}`, { lang: opts.lang() });
     }
   };
 

@@ -1,5 +1,7 @@
 import { type Api, GrammyError, type InputFile } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
+import { type Lang, t } from '../../../src/i18n.js';
+import { fitHtml } from '../format/fit.js';
 import { htmlToPlain, renderMarkdown } from '../format/render.js';
 import type { EditResult } from '../stream/ports.js';
 
@@ -43,6 +45,24 @@ export const isPermanent = (err: unknown): boolean =>
 export interface SendExtra {
   replyTo?: number;
   keyboard?: InlineKeyboardMarkup;
+  /** The language of the note under an HTML text cut to fit one message (fitted); default English. */
+  lang?: Lang;
+}
+
+/**
+ * brainstem's HTML as one message takes it: whole while it fits, else cut with a note saying so
+ * (format/fit.ts), rather than refused whole by Telegram as too long.
+ */
+function fitted(html: string, lang: Lang = 'en'): string {
+  return fitHtml(
+    html,
+    (omitted) =>
+      `<i>${t(
+        lang,
+        `[… cut here: ${omitted} more characters, past what one Telegram message holds]`,
+        `[… coupé ici : ${omitted} caractères de plus, au-delà de ce que tient un message Telegram]`,
+      )}</i>`,
+  );
 }
 
 export class ChatOutput {
@@ -87,11 +107,13 @@ export class ChatOutput {
   }
 
   sendHtml(html: string, extra: SendExtra = {}): Promise<number> {
-    return this.send(html, htmlToPlain(html), extra);
+    const fit = fitted(html, extra.lang);
+    return this.send(fit, htmlToPlain(fit), extra);
   }
 
   editHtml(messageId: number, html: string, extra: SendExtra = {}): Promise<EditResult> {
-    return this.edit(messageId, html, htmlToPlain(html), extra);
+    const fit = fitted(html, extra.lang);
+    return this.edit(messageId, fit, htmlToPlain(fit), extra);
   }
 
   /**
