@@ -95,7 +95,7 @@ describe('renderMarkdown', () => {
     expect(renderMarkdown('*a\\*b*')).toBe('<i>a*b</i>');
   });
 
-  it('renders escaped text as exactly that text: no link, no emphasis, no code', () => {
+  it('renders escaped text as exactly that text: no link, no emphasis, no code, no line read as a heading, quote, bullet or table', () => {
     const alphabet = [
       '*',
       '**',
@@ -130,6 +130,11 @@ describe('renderMarkdown', () => {
       );
       samples.push(`x ${parts.join('')}`);
     }
+    // Lines of a multi-line text (a command quoted in a notice) that would open a block.
+    samples.push(
+      'cd /srv\n# build it\nmake > out.txt\n> out.txt\n- not a bullet\n  + nor this\n---\n| a | b |\n```\n~~~\n## 2',
+      '# starts with a heading',
+    );
     for (const text of samples) expect(visible(escapeMarkdown(text)), text).toEqual({ text, entities: [] });
   });
 

@@ -25,9 +25,17 @@ export const ASCII_PUNCTUATION = /^[!-/:-@[-`{-~]$/;
 /** What makes inline Markdown: code, emphasis, links (and the backslash itself). */
 const INLINE_MARKUP = /[\\`*_~[\]]/g;
 
-/** `text` as Markdown that renders as exactly that text: no link, no emphasis, no code taken from it. */
+/**
+ * `text` as Markdown that renders as exactly that text: no link, no emphasis, no code taken from
+ * it, and no line of it read as a heading, a quote, a bullet, a rule or a table (a multi-line
+ * command quoted in a notice: its `# comment` lines showed as bold headings, the `#` gone).
+ */
 export function escapeMarkdown(text: string): string {
-  return text.replace(INLINE_MARKUP, '\\$&');
+  return text
+    .replace(INLINE_MARKUP, '\\$&')
+    .split('\n')
+    .map((line) => (opensBlock(line) ? line.replace(/\S/, '\\$&') : line))
+    .join('\n');
 }
 
 function escapeAttr(s: string): string {
