@@ -581,6 +581,18 @@ describe('LlamaLocalBrain failures', () => {
     });
   });
 
+  it('quotes an upstream message of any length cut to 300 characters', async () => {
+    const long = `${'x'.repeat(5000)} end`;
+    fake.reply({
+      chunks: ['a', { raw: `error: ${JSON.stringify({ code: 500, message: long })}\n\n` }],
+      truncate: true,
+    });
+    const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), running()));
+    const last = events.at(-1);
+    const message = last?.type === 'error' ? last.error.message : '';
+    expect(message).toBe(`the local model failed mid-answer: ${'x'.repeat(299)}…`);
+  });
+
   it.each(['error: ', 'data: {"error":'])(
     'says a context overflow reported mid-stream (%s…) as context_overflow, as its HTTP 400',
     async (prefix) => {

@@ -8,7 +8,7 @@ import { onFirstUse } from '../../src/lazy.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { scrubText } from '../../src/redact.js';
-import { headChars } from '../../src/text.js';
+import { headChars, shorten } from '../../src/text.js';
 import type {
   Brain,
   BrainError,
@@ -25,7 +25,13 @@ import { upstreamMessages, upstreamOptions } from './request.js';
 import { ShownContent } from './shown-content.js';
 import { sseFields } from './sse.js';
 import { grammarSafeTools } from './tool-schemas.js';
-import { contextOverflow, parseJson, streamChunkSchema, upstreamErrorMessage } from './upstream.js';
+import {
+  contextOverflow,
+  MAX_SAID_CHARS,
+  parseJson,
+  streamChunkSchema,
+  upstreamErrorMessage,
+} from './upstream.js';
 
 /**
  * Once connected, how long the upstream may stay silent until the answer's
@@ -409,7 +415,7 @@ export class LlamaLocalBrain implements Brain {
 
   /** A failure the upstream reported after the headers, as an error chunk (`{"error": …}`) says it. */
   private midAnswerFailure(chunk: { error?: unknown }, ownToolResults?: boolean): BrainError {
-    const said = upstreamErrorMessage(chunk) ?? JSON.stringify(chunk.error);
+    const said = upstreamErrorMessage(chunk) ?? shorten(JSON.stringify(chunk.error), MAX_SAID_CHARS);
     return (
       this.overflowFailure(chunk, ownToolResults) ?? {
         kind: 'upstream_error',
@@ -455,7 +461,7 @@ export class LlamaLocalBrain implements Brain {
     const body = parseJson(text);
     const overflow = this.overflowFailure(body, ownToolResults);
     if (overflow) return overflow;
-    const said = upstreamErrorMessage(body) ?? headChars(text.trim(), 300);
+    const said = upstreamErrorMessage(body) ?? shorten(text.trim(), MAX_SAID_CHARS);
     const detail = said ? `: ${said}` : '';
     if (status === 503) {
       // llama-server answers 503 "Loading model" until its model is loaded (at start, after a crash,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { shorten } from '../../src/text.js';
 
 /**
  * What an OpenAI-compatible upstream (llama-server, Ollama) sends, checked at
@@ -41,12 +42,18 @@ const errorBodySchema = z.object({
   error: z.union([z.string(), z.object({ message: z.string() })]),
 });
 
-/** The upstream's own error message from a JSON error body or chunk, if it has one. */
+/**
+ * The longest upstream message quoted: it is shown back in answers, notices and /status, and
+ * nothing bounds what a server puts in it (a /health answer of 5,000 characters filled a notice).
+ */
+export const MAX_SAID_CHARS = 300;
+
+/** The upstream's own error message from a JSON error body or chunk, if it has one, cut to MAX_SAID_CHARS. */
 export function upstreamErrorMessage(value: unknown): string | undefined {
   const parsed = errorBodySchema.safeParse(value);
   if (!parsed.success) return undefined;
   const e = parsed.data.error;
-  return typeof e === 'string' ? e : e.message;
+  return shorten(typeof e === 'string' ? e : e.message, MAX_SAID_CHARS);
 }
 
 /**
