@@ -13,6 +13,7 @@ import { API_CONSTANTS, Bot, type GrammyError } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_UPDATE_TYPES, OPT_IN_TYPES } from '../handlers/telegram-front/bot-api.js';
+import { migrate } from '../src/db/index.js';
 import { migrations } from '../src/db/migrations.js';
 import Sqlite from '../src/db/sqlite.js';
 import { startFakeTelegram } from './fakes/telegram.js';
@@ -497,8 +498,7 @@ describe('update types stored by an older version', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'brainstem-tg-'));
     mkdirSync(path.join(dir, 'data'));
     const old = new Sqlite(path.join(dir, 'data', 'brainstem.sqlite'));
-    for (const m of migrations) old.exec(m.sql);
-    old.pragma(`user_version = ${migrations.at(-1)?.version}`);
+    migrate(old);
     old
       .prepare("INSERT INTO kv (key, value, updated_at) VALUES ('front_allowed_updates', ?, 0)")
       .run(JSON.stringify(['MESSAGE']));

@@ -1,14 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
+import { migrations } from '../src/db/migrations.js';
+import Sqlite from '../src/db/sqlite.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
 import { processesIn } from './helpers/procs.js';
-import { harnessEnv, OWNER } from './telegram-harness.js';
+import { harnessEnv, OWNER, startHarness } from './telegram-harness.js';
 
 /**
  * brainstem killed (SIGKILL: a crash, the OOM killer, a power loss) while it answers on the direct
@@ -155,5 +157,55 @@ describe('a crash while brainstem answers in a chat', () => {
     const third = await start();
     expect(third.logs.filter((l) => l.includes(TOLD))).toEqual([]);
     expect(tg.botMessages(TOOL_CHAT).filter((m) => /while it ran/.test(m.text))).toHaveLength(1);
+  });
+});
+
+/** A chat of its own for the database an older version left. */
+const OLD_CHAT = 117;
+
+describe('a crash under the version whose migration 13 had no kind of turn (92c81cc)', () => {
+  it('tells the chat the answer that crash cut, and records and ends the turns after it', async () => {
+    // The data dir as that version left it: migration 13 as it first shipped, and the turn a crash cut.
+    const old = await mkdtemp(path.join(tmpdir(), 'bst-tg-crash-13-'));
+    mkdirSync(path.join(old, 'data'));
+    const db = new Sqlite(path.join(old, 'data', 'brainstem.sqlite'));
+    for (const m of migrations.filter((x) => x.version <= 12)) db.exec(m.sql);
+    db.exec(`
+      CREATE TABLE telegram_turns (
+        key TEXT PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        topic_id INTEGER,
+        lang TEXT NOT NULL,
+        said TEXT NOT NULL,
+        ts INTEGER NOT NULL
+      );
+    `);
+    db.pragma('user_version = 13');
+    db.prepare(
+      "INSERT INTO telegram_turns (key, chat_id, topic_id, lang, said, ts) VALUES ('k', ?, NULL, 'en', 'cut by the old version', 1)",
+    ).run(OLD_CHAT);
+    db.close();
+    const h = await startHarness({ tg, llama, dir: old });
+    try {
+      const told = await tg.waitFor(() =>
+        tg.botMessages(OLD_CHAT).find((m) => /before it finished answering/.test(m.text)),
+      );
+      expect(told.text).toContain('“cut by the old version”');
+      tg.user(OLD_CHAT).says('after the upgrade');
+      await tg.waitFor(() => tg.botMessages(OLD_CHAT).find((m) => m.text === 'echo: after the upgrade'));
+      // The turn was recorded and ended: nothing is left for the next start to tell.
+      const state = new Sqlite(path.join(old, 'data', 'brainstem.sqlite'), { readonly: true });
+      await tg.waitFor(
+        () => (state.prepare('SELECT count(*) AS n FROM telegram_turns').get() as { n: number }).n === 0,
+      );
+      state.close();
+      const sqliteErrors = h.logs.filter(
+        (l) => (l.err as { type?: string } | undefined)?.type === 'SqliteError',
+      );
+      expect(sqliteErrors.map((l) => l.msg)).toEqual([]);
+    } finally {
+      await h.close();
+      await rm(old, { recursive: true, force: true });
+    }
   });
 });

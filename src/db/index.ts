@@ -60,7 +60,7 @@ export function migrate(db: Db): void {
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (m.version <= current) continue;
     db.transaction(() => {
-      db.exec(m.sql);
+      if (m.needed?.(db) ?? true) db.exec(m.sql);
       db.pragma(`user_version = ${m.version}`);
     })();
   }

@@ -1,8 +1,21 @@
+import type Database from 'better-sqlite3';
+
 /**
  * Schema migrations, numbered. A migration is never edited once it has shipped:
  * add a new one. `user_version` records how far a database has come.
  */
-export const migrations: { version: number; name: string; sql: string }[] = [
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  /**
+   * Whether this database needs the SQL (absent: every database does). For a migration that mends
+   * what only some databases at the version before have: the version is recorded either way.
+   */
+  needed?: (db: Database.Database) => boolean;
+}
+
+export const migrations: Migration[] = [
   {
     version: 1,
     name: 'core',
@@ -214,4 +227,23 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 14,
+    name: 'the kind of a turn under way, on a database the first migration 13 made',
+    // Migration 13 first shipped (92c81cc) without `kind`, and was edited to add it: a database the
+    // first one made is at version 13 without the column, so every turn's record and the crash
+    // notice at start failed ("table telegram_turns has no column named kind"). Its rows predate
+    // tool runs being recorded: they are answers.
+    sql: `
+      ALTER TABLE telegram_turns ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer' CHECK (kind IN ('answer', 'tool'));
+    `,
+    needed: (db) => !hasColumn(db, 'telegram_turns', 'kind'),
+  },
 ];
+
+function hasColumn(db: Database.Database, table: string, column: string): boolean {
+  return db
+    .prepare<[string], { name: string }>('SELECT name FROM pragma_table_info(?)')
+    .all(table)
+    .some((c) => c.name === column);
+}
