@@ -2,8 +2,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import Sqlite, { nativeSqliteError } from './db/sqlite.js';
+import { dataFileError } from './db/unusable.js';
 
 export { NativeSqliteError } from './db/sqlite.js';
+export { DataDiskFullError, UnwritableDataError } from './db/unusable.js';
 
 /** Another brainstem runs on this data dir: two would both poll the bot and split the state. */
 export class InstanceLockedError extends Error {
@@ -35,11 +37,12 @@ export function lockDataDir(dataDir: string): InstanceLock {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // timeout 0: a held lock answers SQLITE_BUSY at once instead of after a wait.
   let db: Database.Database;
+  const file = path.join(dataDir, 'instance.lock');
   try {
     // The start's first database: where a native module built for another Node fails to load.
-    db = new Sqlite(path.join(dataDir, 'instance.lock'), { timeout: 0 });
+    db = new Sqlite(file, { timeout: 0 });
   } catch (err) {
-    throw nativeSqliteError(err) ?? err;
+    throw nativeSqliteError(err) ?? dataFileError(err, file) ?? err;
   }
   try {
     db.pragma('journal_mode = WAL');
@@ -55,7 +58,8 @@ export function lockDataDir(dataDir: string): InstanceLock {
     const holder = busy ? holderPid(db) : undefined;
     db.close();
     if (busy) throw new InstanceLockedError(dataDir, holder);
-    throw err;
+    // The start's first write to the data dir: where a read-only or full disk shows.
+    throw dataFileError(err, file) ?? err;
   }
   return {
     release: () => {

@@ -8,8 +8,11 @@ const compileCache: CompileCacheState = enableCompileCache();
 async function serve(): Promise<void> {
   // Until the first idle window (src/idle-memory.ts).
   holdTurbofanDuringStart();
-  const [{ ConfigError, loadConfig }, { lockDataDir, NativeSqliteError }, { createLogger }] =
-    await Promise.all([import('./config.js'), import('./instance-lock.js'), import('./logger.js')]);
+  const [
+    { ConfigError, loadConfig },
+    { lockDataDir, NativeSqliteError, UnwritableDataError },
+    { createLogger },
+  ] = await Promise.all([import('./config.js'), import('./instance-lock.js'), import('./logger.js')]);
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
@@ -25,8 +28,9 @@ async function serve(): Promise<void> {
   try {
     lock = lockDataDir(config.dataDir);
   } catch (err) {
-    // better-sqlite3 built for another Node (after a Node upgrade): restarting cannot fix it.
-    if (err instanceof NativeSqliteError) {
+    // better-sqlite3 built for another Node (after a Node upgrade), or a data dir this user cannot
+    // write: restarting cannot fix it. A full disk (DataDiskFullError) is left to pm2's restarts.
+    if (err instanceof NativeSqliteError || err instanceof UnwritableDataError) {
       process.stderr.write(`brainstem: ${err.message}\n`);
       process.exit(2);
     }
@@ -83,8 +87,8 @@ async function serve(): Promise<void> {
   try {
     service = await startService(config, logger, { faces, parts: ALL_PARTS, lock });
   } catch (err) {
-    // An unusable state database: restarting cannot fix it.
-    if (err instanceof UnusableDatabaseError) {
+    // An unusable state database, or one this user cannot write: restarting cannot fix it.
+    if (err instanceof UnusableDatabaseError || err instanceof UnwritableDataError) {
       process.stderr.write(`brainstem: ${err.message}\n`);
       process.exit(2);
     }

@@ -325,6 +325,21 @@ describe('one instance per data dir', () => {
     expect(readFileSync(db, 'utf8')).toBe(garbage);
   });
 
+  it("a data dir it cannot write (a read-only mount, another user's files) stops the start with exit code 2, naming the file and what to do", async () => {
+    // /proc is read-only for root too: where a read-only mount or another user's folder refuses the first write.
+    const { processEnv } = setup({}, { withClaude: false });
+    const dataDir = '/proc/self/fdinfo';
+    const r = await spawnRefused(processEnv({ BRAINSTEM_DATA_DIR: dataDir }));
+    // Exit code 1 ("failed to start: unable to open database file", no file named) made pm2 restart it for ever.
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `brainstem: brainstem cannot write ${dataDir}/instance.lock (unable to open database file)`,
+    );
+    expect(r.stderr).toContain(`give that user the data dir (\`sudo chown -R `);
+    expect(r.stderr).toContain('mount it read-write or set BRAINSTEM_DATA_DIR to a writable folder');
+    expect(r.stderr).not.toMatch(/ at /);
+  });
+
   it('better-sqlite3 built for another Node (a Node upgrade without npm rebuild) stops the start with exit code 2, saying the command that fixes it', async () => {
     const { processEnv } = setup({}, { withClaude: false });
     const r = await spawnRefused(

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, openDb } from '../src/db/index.js';
 import { migrations } from '../src/db/migrations.js';
 import Sqlite from '../src/db/sqlite.js';
-import { UnusableDatabaseError } from '../src/db/unusable.js';
+import { DataDiskFullError, dataFileError, UnusableDatabaseError } from '../src/db/unusable.js';
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -35,5 +35,31 @@ describe('a state database migrated by a newer brainstem', () => {
     const after = new Sqlite(file, { readonly: true });
     expect(after.pragma('user_version', { simple: true })).toBe(newest + 1);
     after.close();
+  });
+});
+
+describe('a state database on a full disk', () => {
+  it("is told as a full disk, naming the file, the space left and what to free, not as SQLite's bare words", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'brainstem-db-'));
+    const file = path.join(dir, 'brainstem.sqlite');
+    const db = new Sqlite(file);
+    db.exec('CREATE TABLE t (x TEXT)');
+    // SQLite's own SQLITE_FULL, as a disk with no room left gives it.
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true })}`);
+    let refused: unknown;
+    try {
+      db.prepare('INSERT INTO t VALUES (?)').run('x'.repeat(100_000));
+    } catch (err) {
+      refused = err;
+    }
+    db.close();
+    expect((refused as { code?: string }).code).toBe('SQLITE_FULL');
+    const told = dataFileError(refused, file);
+    expect(told).toBeInstanceOf(DataDiskFullError);
+    expect(told?.message).toMatch(
+      new RegExp(
+        `^the disk that holds ${dir} is full \\(\\d+ KiB free\\): brainstem cannot write ${file} \\(database or disk is full\\)\\. Free space there`,
+      ),
+    );
   });
 });
