@@ -7,7 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, openDb } from '../src/db/index.js';
 import { migrations } from '../src/db/migrations.js';
 import Sqlite from '../src/db/sqlite.js';
-import { DataDiskFullError, dataFileError, UnusableDatabaseError } from '../src/db/unusable.js';
+import {
+  DataDiskFullError,
+  dataFileError,
+  LockedAtStartError,
+  UnusableDatabaseError,
+} from '../src/db/unusable.js';
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -61,5 +66,30 @@ describe('a state database on a full disk', () => {
         `^the disk that holds ${dir} is full \\(\\d+ KiB free\\): brainstem cannot write ${file} \\(database or disk is full\\)\\. Free space there`,
       ),
     );
+  });
+});
+
+describe('an older state database another process holds at the first start after an upgrade', () => {
+  it('is refused naming the file and how to find the holder, and migrated by the start after the lock goes', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'brainstem-db-'));
+    const data = path.join(dir, 'data');
+    mkdirSync(data);
+    const file = path.join(data, 'brainstem.sqlite');
+    const old = new Sqlite(file);
+    old.pragma('journal_mode = WAL');
+    for (const m of migrations.filter((x) => x.version <= 5)) old.exec(m.sql);
+    old.pragma('user_version = 5');
+    // A sqlite3 shell left inside a transaction.
+    old.exec('BEGIN IMMEDIATE');
+    expect(() => openDb(data)).toThrow(LockedAtStartError);
+    // SQLite's own words ("database is locked") named neither the file nor what holds it.
+    expect(() => openDb(data)).toThrow(
+      `the state database ${file} is locked by another process (database is locked), so this start cannot bring its schema up to date. Find the holder (\`fuser ${file}\``,
+    );
+    old.exec('ROLLBACK');
+    old.close();
+    const db = openDb(data);
+    expect(db.pragma('user_version', { simple: true })).toBe(Math.max(...migrations.map((m) => m.version)));
+    db.close();
   });
 });

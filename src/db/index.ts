@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import { migrations } from './migrations.js';
 import Sqlite from './sqlite.js';
-import { dataFileError, UnusableDatabaseError } from './unusable.js';
+import { dataFileError, LockedAtStartError, UnusableDatabaseError } from './unusable.js';
 
 export type Db = Database.Database;
 
@@ -38,6 +38,8 @@ export function openDb(dataDir: string): Db {
     const code = (err as { code?: string }).code;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT')
       throw new UnusableDatabaseError(file, (err as Error).message);
+    // A migration that waited BUSY_TIMEOUT_MS for another process's write lock.
+    if (code?.startsWith('SQLITE_BUSY')) throw new LockedAtStartError(file, (err as Error).message);
     // A migration's or the first pragma's write on a read-only, another user's or a full disk.
     throw dataFileError(err, file) ?? err;
   }

@@ -100,3 +100,21 @@ function runsAs(): string {
   const uid = process.getuid?.();
   return uid === undefined ? userName() : `${userName()} (uid ${uid})`;
 }
+
+/**
+ * Another process holds the state database's write lock while this start has migrations to run
+ * (the first start after an upgrade): a `sqlite3` shell left in a transaction, a backup copying
+ * it. SQLite says only "database is locked". Once the lock goes a start works, so this one is left
+ * to pm2's restarts (exit code 1), with where to look.
+ */
+export class LockedAtStartError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(
+      `the state database ${file} is locked by another process (${reason}), so this start cannot bring its schema up to date. Find the holder (\`fuser ${file}\` or \`lsof ${file}\`) and end its transaction (COMMIT or ROLLBACK in a sqlite3 shell) or let the backup finish; brainstem starts again by itself once the lock is gone.`,
+    );
+    this.name = 'LockedAtStartError';
+  }
+}
