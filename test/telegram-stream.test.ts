@@ -144,6 +144,19 @@ describe('streamed answers through the Bot API emulator', () => {
     expect(h.tg.calls.filter((c) => Number(c.params.chat_id) === 118 && !c.ok)).toEqual([]);
   });
 
+  it('a notice while a code block is open comes below the block, as text', async () => {
+    // The local model cut at its output limit inside a block: its notice was shown as code, with
+    // its escapes (`\\-`, `\\.`) as backslashes.
+    h.llama.reply({ chunks: ['```sh\n', 'ls -la\n'], finishReason: 'length' });
+    h.tg.user(111).says('a long script');
+    await h.tg.waitFor(() => texts(111).some((t) => t.includes('reached its output limit')));
+    const [message] = h.tg.botMessages(111);
+    expect(message?.raw).toMatch(
+      /^<pre><code class="language-sh">ls -la<\/code><\/pre>\n\n[^<\\]*--n-predict/,
+    );
+    expect(message?.text).not.toContain('\\');
+  });
+
   it('a paragraph break not yet followed by words costs no edit: Telegram shows the same text', async () => {
     const { held, open } = gate();
     // Held after the first words, so that they are shown alone whatever the machine's load.

@@ -76,7 +76,7 @@ function asContinuation(rest: string): string {
 }
 
 /** The opening fence line (e.g. "```ts") still open at the end of `text`, if any. */
-function openFenceAfter(text: string): string | undefined {
+export function openFenceAfter(text: string): string | undefined {
   let open: { marker: string; line: string } | undefined;
   for (const line of text.split('\n')) {
     const m = FENCE.exec(line);

@@ -5,7 +5,7 @@ import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars } from '../../../src/text.js';
 import { answeredLine, waitingLine } from '../approvals/view.js';
 import { escapeMarkdown, showsNothing } from '../format/render.js';
-import { splitMarkdown, withFenceClosed } from '../format/split.js';
+import { openFenceAfter, splitMarkdown, withFenceClosed } from '../format/split.js';
 import type { Route, TurnInput } from '../route/direct.js';
 import type { ChatOutput } from '../send/output.js';
 import { type OutsideTopic, outsideTopic } from '../send/outside-topic.js';
@@ -70,6 +70,11 @@ export async function answerTurn(
    */
   let answered: string | undefined;
   let failure: string | undefined;
+  /**
+   * The code block a notice closed (the model's answer had it open): a notice inside it showed as
+   * code, its escapes as backslashes. Opened again with the model's next words, which are code.
+   */
+  let reopen: string | undefined;
   const switchLine = switchWaitLine(input.lang);
   let quiet: NodeJS.Timeout | undefined;
   /** "typing…" again once the answer is quiet (a tool runs), unless it waits for the user's approval. */
@@ -87,12 +92,14 @@ export async function answerTurn(
           waiting = switchLine;
           break;
         case 'text':
-          text += ev.text;
+          text += reopen === undefined ? ev.text : `${reopen}\n${ev.text}`;
+          reopen = undefined;
           break;
         case 'notice': {
           // A notice quotes what the brain asked for (a command, a URL): shown as plain text.
           const notice = escapeMarkdown(ev.text);
-          text = text.trim() ? `${text.trimEnd()}\n\n${notice}\n\n` : `${notice}\n\n`;
+          reopen ??= openFenceAfter(text);
+          text = text.trim() ? `${withFenceClosed(text.trimEnd())}\n\n${notice}\n\n` : `${notice}\n\n`;
           break;
         }
         case 'approval_pending':
