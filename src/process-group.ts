@@ -1,11 +1,13 @@
 /**
  * Children that brainstem starts detached lead a process group of their own,
  * so that one kill reaches everything they started (make → sh → compiler,
- * claude → its shells and MCP servers). A detached group outlives its parent:
+ * claude → its MCP servers; its Bash commands run in sessions of their own,
+ * which killMarked reaches). A detached group outlives its parent:
  * every group still tracked is SIGKILLed when brainstem itself exits.
  * Used by the Claude brain and by the tools' command runner; it imports
- * nothing, so brains can use it without reaching into the rest of src/.
+ * nothing of src/, so brains can use it without reaching into the rest of it.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 
 const live = new Set<number>();
 let exitHookInstalled = false;
@@ -52,4 +54,56 @@ export function trackGroup(pid: number): void {
 export function forgetGroup(pid: number): void {
   live.delete(pid);
   journal?.remove(pid);
+}
+
+/**
+ * The environment variable that marks every process started under one child of brainstem's: a
+ * child passes its environment on, so its mark reaches what it starts in any group or session.
+ */
+export const MARK_VAR = 'BRAINSTEM_PROCESS_MARK';
+
+/**
+ * SIGKILLs every process whose environment holds MARK_VAR=`mark` (Linux: /proc; elsewhere
+ * nothing), and the group of each that leads one. For what left its parent's process group:
+ * Claude Code starts each Bash command in a session of its own, which a kill of the CLI's group
+ * does not reach, so a CLI that dies mid-command (the OOM killer, a kill after its grace) left the
+ * command running with nobody to read it. Returns how many processes were marked.
+ */
+export function killMarked(mark: string): number {
+  if (process.platform !== 'linux' || !mark) return 0;
+  const entry = `\0${MARK_VAR}=${mark}\0`;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  const marked: { pid: number; group: number }[] = [];
+  for (const name of names) {
+    const pid = Number(name);
+    if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    try {
+      // Entries end with a NUL; one before the first makes every entry look alike.
+      if (!`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(entry)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      // After the command name (which may hold spaces or parentheses): state, ppid, group.
+      const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      marked.push({ pid, group });
+    } catch {
+      // Gone meanwhile, or another user's: not ours to stop.
+    }
+  }
+  const pids = new Set(marked.map((m) => m.pid));
+  for (const { pid, group } of marked) {
+    // A group whose leader is marked is all of the same run (a command and what it started).
+    if (pids.has(group)) killGroup(group, 'SIGKILL');
+    else {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // ESRCH: already gone.
+      }
+    }
+  }
+  return marked.length;
 }

@@ -2,6 +2,7 @@
  * ClaudeCodeBrain against the real `claude` CLI talking to a fake Anthropic API.
  * Each test has its own fake, HOME, database and cwd, so they run concurrently.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -324,6 +325,34 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(await groupAfterKill(pid)).toEqual([]);
     expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   });
+
+  // Claude Code starts each Bash command in a session (and process group) of its own: the CLI's
+  // group does not hold it, so a CLI that dies mid-command (the OOM killer, an operator's kill,
+  // brainstem's own SIGTERM) used to leave the command running on with nobody to read it.
+  it.for(['SIGKILL', 'SIGTERM'] as const)(
+    'stops the command a Bash tool was running when the CLI is killed mid-tool (%s)',
+    async (sig, ctx) => {
+      const { expect } = ctx;
+      const h = await harness(ctx, { mode: { allowedTools: ['Bash'] } });
+      const fifo = path.join(h.cwd, '..', 'started');
+      execFileSync('mkfifo', [fifo]);
+      h.fake.script(() =>
+        toolUse(
+          'Bash',
+          { command: `echo $$ > ${fifo}; exec sleep 1000`, description: 'long' },
+          text('Done.'),
+        ),
+      );
+      const events = collect(h.brain.turn(userTurn('run the long command'), new AbortController().signal));
+      // Opening the FIFO waits for the command to write its pid: it runs from here on.
+      const command = Number((await readFile(fifo, 'utf8')).trim());
+      expect(command).toBeGreaterThan(1);
+      process.kill(h.lastPid(), sig);
+      const error = errorOf(await events);
+      expect(error.message).toMatch(/Claude Code stopped without an answer/);
+      expect(await groupAfterKill(command)).toEqual([]);
+    },
+  );
 
   it('kills the CLI when the consumer stops reading', async (ctx) => {
     const { expect } = ctx;

@@ -1,4 +1,5 @@
-import { forgetGroup, killGroup, trackGroup } from '../../src/process-group.js';
+import { randomUUID } from 'node:crypto';
+import { forgetGroup, killGroup, killMarked, MARK_VAR, trackGroup } from '../../src/process-group.js';
 import type { Execa } from '../../src/subprocesses.js';
 import { tailChars } from '../../src/text.js';
 import type { TurnUsage } from '../types.js';
@@ -8,7 +9,10 @@ import type { CliResult, Tokens } from './stream-json.js';
  * One `claude` child that speaks stream-json both ways: turns and control
  * answers go to its stdin, events come out of its stdout as lines. It may
  * serve one turn or many (a warm process). It leads its own process group so
- * that a kill reaches the shells and MCP servers it started too.
+ * that a kill reaches the MCP servers it started too, and marks its
+ * environment so that a CLI that did not end by itself takes the Bash commands
+ * it was running with it: the CLI starts each in a session of its own, out of
+ * its group's reach.
  */
 
 export interface SpawnOptions {
@@ -92,11 +96,13 @@ export class ClaudeProcess {
     this.cwd = o.cwd;
     this.depth = o.depth;
     const argv = [...o.args, ...PROTOCOL_ARGS];
+    // Here, not in the spec: a spare's spec is compared with a conversation's (spares.ts).
+    const mark = randomUUID();
     const [file, args] =
       o.nice === undefined ? [o.bin, argv] : ['nice', ['-n', String(o.nice), o.bin, ...argv]];
     this.child = execa(file, args, {
       cwd: o.cwd,
-      env: o.env,
+      env: { ...o.env, [MARK_VAR]: mark },
       extendEnv: false,
       stdin: 'pipe',
       detached: true,
@@ -119,6 +125,10 @@ export class ClaudeProcess {
         // Whatever is left in the group once the CLI is gone (helpers it started, a shell
         // killed mid-command) is an orphan.
         killGroup(pid, 'SIGKILL');
+        // Killed (by brainstem, the OOM killer, an operator) or crashed: what it ran outside its
+        // group, a Bash command in its own session, would run on with nobody to read it. One that
+        // exited by itself ended its turn: what a command of it left in the background is left be.
+        if (this.killing || r.exitCode !== 0) killMarked(mark);
         forgetGroup(pid);
       }
       // A child that never started has no exit code and no signal, only a Node error code.
