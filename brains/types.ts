@@ -213,6 +213,12 @@ export interface BrainError {
    * (a model loading); absent when nobody knows.
    */
   retryAfterMs?: number;
+  /**
+   * The same request sent again would do the turn's work again or meet the same end: it ran to
+   * the turn time limit, or its CLI died after it had begun (its tools may have run, its calls
+   * were billed). A client that retries by itself (the openai SDKs retry a 5xx twice) is told not to.
+   */
+  noRetry?: true;
 }
 
 export type TurnEvent =

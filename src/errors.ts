@@ -124,6 +124,8 @@ export class BrainstemError extends Error {
    * `Retry-After`), when known; set by whoever knows it (see brainFailure).
    */
   retryAfterS?: number;
+  /** The client must not send the request again by itself (the HTTP face's `x-should-retry: false`; see BrainError.noRetry). */
+  noRetry?: boolean;
   /**
    * The message in French, for a face that speaks the reader's language (Telegram, through
    * sayError); the API's answers and the log keep `message`. The registry's, without a message.

@@ -350,6 +350,8 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
       process.kill(h.lastPid(), sig);
       const error = errorOf(await events);
       expect(error.message).toMatch(/Claude Code stopped without an answer/);
+      // It had begun (the command ran): sent again, the turn would run it again.
+      expect(error.noRetry).toBe(true);
       expect(await groupAfterKill(command)).toEqual([]);
     },
   );

@@ -1,6 +1,5 @@
 import { once } from 'node:events';
-import type OpenAI from 'openai';
-import { APIUserAbortError } from 'openai';
+import OpenAI, { APIError, APIUserAbortError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGate, httpError, type RecordedRequest, text } from './fakes/anthropic.js';
 import { CLAUDE_CLI } from './helpers/claude-bin.js';
@@ -578,5 +577,46 @@ describe('conversations without a session key are told apart by what they said',
     expect(sent?.lastUserText).toContain('user: remember plum');
     expect(sent?.lastUserText).toContain('assistant: first');
     expect(sent?.lastUserText).toMatch(/which fruit\?$/);
+  });
+});
+
+describe('a Claude turn stopped at claude.turnTimeoutMs', () => {
+  let limited: TestService;
+  beforeAll(async () => {
+    limited = await startTestService({
+      config: {
+        claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0, turnTimeoutMs: 2_500 },
+        server: { modeTag: false },
+      },
+    });
+  });
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  // The openai SDKs send a 5xx again twice by default: the turn ran to its limit three times, its
+  // tools too, before the client heard that it was stopped.
+  it('is answered once, with x-should-retry: false, so that an SDK with its default retries does not run it again', async () => {
+    claude.fake.script((r) =>
+      r.lastUserText.includes('a task longer than the limit')
+        ? text(['begun', ' never'], { gate: new Promise(() => {}) })
+        : text('other'),
+    );
+    const client = new OpenAI({ baseURL: `${limited.url}/v1`, apiKey: limited.token });
+    const err = await client.chat.completions
+      .create({ model: 'assistant', messages: [user('a task longer than the limit')] })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(APIError);
+    const e = err as InstanceType<typeof APIError>;
+    expect(e.status).toBe(502);
+    expect(e.message).toMatch(/stopped after 3 s \(the turn time limit, claude\.turnTimeoutMs\)/);
+    expect(e.headers?.get('x-should-retry')).toBe('false');
+    const runs = claude.fake
+      .mainRequests()
+      .filter((r) => r.lastUserText.includes('a task longer than the limit'));
+    expect(runs).toHaveLength(1);
   });
 });

@@ -305,6 +305,8 @@ export function timeoutError(ms: number): BrainError {
     kind: 'upstream_error',
     message: `${PROXY_TAG} Claude Code was stopped after ${formatDuration(ms)} (the turn time limit, claude.turnTimeoutMs); the task may be unfinished.`,
     fr: `${PROXY_TAG} Claude Code a été arrêté au bout de ${formatDuration(ms)} (la durée limite d’un tour, claude.turnTimeoutMs) ; la tâche est peut-être inachevée.`,
+    // Sent again, the turn would work as long again and be stopped the same way.
+    noRetry: true,
   };
 }
 

@@ -439,7 +439,9 @@ export class ClaudeCodeBrain implements Brain {
           settled = true;
           return 'fresh';
         }
-        const error = this.failed(req.sessionKey, classifyFailure(failure), log);
+        const classified = this.failed(req.sessionKey, classifyFailure(failure), log);
+        // It died mid-turn (killed, crashed) after it began: sent again, the turn would redo what it did.
+        const error: BrainError = outcome.progressed ? { ...classified, noRetry: true } : classified;
         log.warn(
           { durationMs, kind: error.kind, exitCode: exit.exitCode, signal: exit.signal, why: end.why },
           'claude turn failed',

@@ -59,6 +59,7 @@ export const MAX_RETRY_AFTER_S = 60;
  */
 export function brainFailure(e: BrainError, now = Date.now()): BrainstemError {
   const err = new BrainstemError(brainErrorCode(e), e.message);
+  if (e.noRetry) err.noRetry = true;
   const waitMs = e.retryAfterMs ?? (e.resetsAt === undefined ? undefined : e.resetsAt - now);
   if (waitMs !== undefined && RETRIED.has(err.status)) {
     err.retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waitMs / 1000)));
@@ -91,6 +92,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     // Decided on the matched route, as auth is: a guard that refuses a front call before its handler.
     const botApi = request.routeOptions.url !== undefined && request.routeOptions.config.errors === 'bot-api';
     if (e.retryAfterS !== undefined) reply.header('retry-after', String(e.retryAfterS));
+    // Read by the openai and Anthropic SDKs, which otherwise send a 5xx again twice.
+    if (e.noRetry) reply.header('x-should-retry', 'false');
     return reply
       .status(e.status)
       .send(
