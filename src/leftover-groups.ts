@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
-import { journalGroups, killGroup } from './process-group.js';
+import { journalGroups, killGroup, killMarked } from './process-group.js';
 
 /**
  * The process groups brainstem runs (a tool's command, a Claude CLI) are SIGKILLed when it exits,
@@ -19,7 +19,14 @@ const FILE = 'process-groups.json';
 const journalSchema = z.object({
   /** The boot the pids belong to: after a reboot they name other processes. */
   boot: z.string(),
-  groups: z.array(z.object({ pid: z.number().int().min(2), start: z.number().int().min(0) })),
+  groups: z.array(
+    z.object({
+      pid: z.number().int().min(2),
+      start: z.number().int().min(0),
+      /** The mark its processes carry (a Claude CLI's: its Bash commands run in sessions of their own). */
+      mark: z.string().min(1).optional(),
+    }),
+  ),
 });
 type Entry = z.infer<typeof journalSchema>['groups'][number];
 
@@ -91,12 +98,21 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
       { pids: stopped.map((e) => e.pid) },
       'stopped the process groups (tool runs, Claude CLIs) that a brainstem killed before its exit left running',
     );
+  // What a Claude CLI ran outside its group (a Bash command) outlives the group's leader and members;
+  // its mark, a random id, names nothing else, so it is looked for whether the group is there or not.
+  const marked = left.flatMap((e) => (e.mark === undefined ? [] : [killMarked(e.mark)]));
+  const strays = marked.reduce((a, b) => a + b, 0);
+  if (strays > 0)
+    logger.warn(
+      { processes: strays },
+      'stopped the commands Claude CLIs ran outside their process groups that a brainstem killed before its exit left running',
+    );
 
-  const running = new Map<number, number>();
+  const running = new Map<number, { start: number; mark?: string }>();
   let failing = false;
   const write = () => {
     try {
-      const groups: Entry[] = [...running].map(([pid, start]) => ({ pid, start }));
+      const groups: Entry[] = [...running].map(([pid, e]) => ({ pid, ...e }));
       writeFileSync(`${file}.tmp`, JSON.stringify({ boot, groups }));
       renameSync(`${file}.tmp`, file);
       failing = false;
@@ -112,10 +128,10 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
   };
   write();
   journalGroups({
-    add(pid) {
+    add(pid, mark) {
       const start = startOf(pid);
       if (start === undefined) return;
-      running.set(pid, start);
+      running.set(pid, mark === undefined ? { start } : { start, mark });
       write();
     },
     remove(pid) {

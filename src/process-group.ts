@@ -9,12 +9,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-const live = new Set<number>();
+/** Running groups by leader, with the mark their processes carry, if any (see killMarked). */
+const live = new Map<number, string | undefined>();
 let exitHookInstalled = false;
 
 /** Where running groups are written down, so that a start after a crash stops them (leftover-groups.ts). */
 export interface GroupJournal {
-  add(pid: number): void;
+  add(pid: number, mark?: string): void;
   remove(pid: number): void;
 }
 let journal: GroupJournal | undefined;
@@ -38,16 +39,22 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Remembers a running group, killed if brainstem exits before it does. */
-export function trackGroup(pid: number): void {
+/**
+ * Remembers a running group, killed if brainstem exits before it does; with `mark`, every process
+ * carrying it too (see killMarked), whatever group it runs in.
+ */
+export function trackGroup(pid: number, mark?: string): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
-      for (const leader of live) killGroup(leader, 'SIGKILL');
+      for (const [leader, marked] of live) {
+        killGroup(leader, 'SIGKILL');
+        if (marked !== undefined) killMarked(marked);
+      }
     });
   }
-  live.add(pid);
-  journal?.add(pid);
+  live.set(pid, mark);
+  journal?.add(pid, mark);
 }
 
 /** The group's leader has exited: nothing to kill at brainstem's exit any more. */

@@ -3,13 +3,14 @@
  * (src/leftover-groups.ts), with real process groups: `sh` leading one, a `sleep` in it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { takeOverGroups } from '../src/leftover-groups.js';
-import { forgetGroup, journalGroups, trackGroup } from '../src/process-group.js';
+import { forgetGroup, journalGroups, MARK_VAR, trackGroup } from '../src/process-group.js';
 import { recordingLogger } from './helpers/logs.js';
 
 let dir: string;
@@ -88,6 +89,28 @@ describe('process groups a crash left running', () => {
     });
   });
 
+  // Claude Code starts each Bash command in a session of its own: the CLI's group does not hold it.
+  it('take with them what a Claude CLI ran outside its group (a command in a session of its own), by its mark', async (ctx) => {
+    const mark = randomUUID();
+    const leader = spawn('sh', ['-c', "setsid sh -c 'echo $$; exec sleep 300' & wait"], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, [MARK_VAR]: mark },
+    });
+    started.push(leader);
+    const stray = Number(
+      await new Promise<string>((resolve) => leader.stdout?.once('data', (d) => resolve(String(d)))),
+    );
+    ctx.onTestFinished(() => kill(stray));
+    const pid = leader.pid as number;
+    // A session, and so a group, of its own.
+    expect(Number(stat(stray)[2])).toBe(stray);
+    await journal({ boot, groups: [{ pid, start: Number(stat(pid)[19]), mark }] });
+    takeOverGroups(dir, recordingLogger('info').logger);
+    await gone(pid);
+    await gone(stray);
+  });
+
   it('are stopped when only a member is left (the leader died with brainstem)', async () => {
     const g = await group();
     const exited = new Promise((resolve) => g.leader.once('exit', resolve));
@@ -124,5 +147,9 @@ describe('process groups a crash left running', () => {
     expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start }] });
     forgetGroup(g.pid);
     expect(await read()).toEqual({ boot, groups: [] });
+    // A Claude CLI's, with the mark its processes carry.
+    trackGroup(g.pid, 'a-mark');
+    expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, mark: 'a-mark' }] });
+    forgetGroup(g.pid);
   });
 });

@@ -111,7 +111,7 @@ export class ClaudeProcess {
     });
     const pid = this.child.pid;
     this.pid = pid;
-    if (pid !== undefined) trackGroup(pid);
+    if (pid !== undefined) trackGroup(pid, mark);
     // EPIPE when the CLI died between turns: the turn learns it from the end of stdout.
     this.child.stdin?.on('error', () => {});
     this.child.stderr?.on('data', (chunk: Buffer) => {
