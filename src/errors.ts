@@ -161,6 +161,21 @@ export function sayThrown(err: unknown, lang: Lang | undefined): string {
   return sayError({ message: err.message, fr: typeof fr === 'string' ? fr : undefined }, lang) || String(err);
 }
 
+/**
+ * The longest Retry-After sent, in seconds. The openai SDK for Python (and Anthropic's) honours a
+ * Retry-After of at most 60 s and falls back to its own backoff of a second or so above it, which
+ * is the early retry the header is there to prevent; the openai SDK for Node sleeps whatever it is
+ * told, holding the call for hours before a usage limit's reset. At 60 s each retry comes a minute
+ * later and is told again, and the message says the actual reset time.
+ */
+export const MAX_RETRY_AFTER_S = 60;
+
+/** `err` telling its client to wait `waitMs` before sending the request again: whole seconds, 1 to MAX_RETRY_AFTER_S. */
+export function retryAfter<E extends BrainstemError>(err: E, waitMs: number): E {
+  err.retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waitMs / 1000)));
+  return err;
+}
+
 export function isBrainstemError(e: unknown): e is BrainstemError {
   return e instanceof BrainstemError;
 }

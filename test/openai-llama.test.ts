@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import OpenAI, { APIError } from 'openai';
@@ -928,6 +930,90 @@ describe('conversations at the endpoint', () => {
     expect(await second.text()).toContain('"code":"shutting_down"');
     await stopped;
     expect(llama.requests.slice(before).filter((r) => r.path === '/v1/chat/completions')).toEqual([]);
+  });
+
+  it('a turn a stop cuts before its first word is a 503 in OpenAI’s shape saying when to send it again', async () => {
+    const held = gate();
+    onTestFinished(held.open);
+    llama.script((body) =>
+      lastUser(body) === 'cut' ? { chunks: [{ wait: held.promise }, 'late'] } : { chunks: ['ok'] },
+    );
+    const s = await startTestService({
+      config: { defaultMode: 'local', llama: { baseUrl: llama.baseUrl } },
+    });
+    onTestFinished(s.close);
+    const arrived = llama.requests.length;
+    const answer = fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${s.token}`,
+        'content-type': 'application/json',
+        connection: 'close',
+      },
+      body: JSON.stringify({ model: 'local', messages: [user('cut')] }),
+    });
+    while (llama.requests.length === arrived) await new Promise((r) => setImmediate(r));
+    // No grace: the turn is cut at once, and only the restart is left to wait for (5 s), not the
+    // 0.5 s and 1 s of the SDKs' own backoff, which end before anything listens again.
+    const stopped = s.service.stop(0);
+    const res = await answer;
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await res.json()).toMatchObject({ error: { code: 'shutting_down', type: 'server_error' } });
+    held.open();
+    await stopped;
+  });
+
+  it('a request on a connection still open while the server closes gets an OpenAI-shaped 503 with Retry-After', async () => {
+    const held = gate();
+    onTestFinished(held.open);
+    llama.script((body) =>
+      lastUser(body) === 'first' ? { chunks: ['one', { wait: held.promise }, ' done'] } : { chunks: ['ok'] },
+    );
+    const s = await startTestService({
+      config: {
+        defaultMode: 'local',
+        server: { shutdownGraceMs: 20_000 },
+        llama: { baseUrl: llama.baseUrl },
+      },
+    });
+    onTestFinished(s.close);
+    const chat = s.service.core.chat;
+    const refusal = chat.shutdownRefusal.bind(chat);
+    const refused = gate();
+    chat.shutdownRefusal = () => {
+      refused.open();
+      return refusal();
+    };
+    const { port, host } = new URL(s.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    let received = '';
+    socket.setEncoding('utf8').on('data', (d: string) => {
+      received += d;
+    });
+    const ended = once(socket, 'close');
+    const body = JSON.stringify({ model: 'local', messages: [user('first')] });
+    const head = (method: string, url: string, length: number) =>
+      `${method} ${url} HTTP/1.1\r\nhost: ${host}\r\nauthorization: Bearer ${s.token}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n`;
+    const arrived = llama.requests.length;
+    socket.write(head('POST', '/v1/chat/completions', Buffer.byteLength(body)) + body);
+    while (llama.requests.length === arrived) await new Promise((r) => setImmediate(r));
+    const stopped = s.service.stop(20_000);
+    // The next request on the same connection (pipelined: its first answer is under way) comes as it closes.
+    socket.write(head('GET', '/v1/models', 0));
+    await refused.promise;
+    held.open();
+    await ended;
+    await stopped;
+    const second = received.slice(received.indexOf('HTTP/1.1', 1));
+    expect(received.startsWith('HTTP/1.1 200')).toBe(true);
+    expect(second).toMatch(/^HTTP\/1\.1 503/);
+    expect(second).toMatch(/\r\nretry-after: \d+\r\n/i);
+    expect(second).toMatch(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: { code: 'shutting_down', type: 'server_error' },
+    });
   });
 
   it('keys a conversation by x-session-key, else by what it has said among its `user`’s', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { BrainError } from '../../brains/types.js';
-import { BrainstemError, type ErrorCode, errorCodes } from '../../src/errors.js';
+import { BrainstemError, type ErrorCode, errorCodes, retryAfter } from '../../src/errors.js';
 import { lingerOnTooLarge } from './too-large.js';
 
 declare module 'fastify' {
@@ -43,15 +43,6 @@ export function brainErrorCode(e: BrainError): ErrorCode {
 }
 
 /**
- * The longest Retry-After sent, in seconds. The openai SDK for Python (and Anthropic's) honours a
- * Retry-After of at most 60 s and falls back to its own backoff of a second or so above it, which
- * is the early retry the header is there to prevent; the openai SDK for Node sleeps whatever it is
- * told, holding the call for hours before a usage limit's reset. At 60 s each retry comes a minute
- * later and is told again, and the message says the actual reset time.
- */
-export const MAX_RETRY_AFTER_S = 60;
-
-/**
  * A brain's failure as the HTTP error it is answered with, with the Retry-After it calls for when
  * the wait is known: the brain's (an upstream's own header, a model loading), else the time to the
  * reset it reported. None otherwise: a made-up wait would have clients sleep for nothing or retry
@@ -61,10 +52,7 @@ export function brainFailure(e: BrainError, now = Date.now()): BrainstemError {
   const err = new BrainstemError(brainErrorCode(e), e.message);
   if (e.noRetry) err.noRetry = true;
   const waitMs = e.retryAfterMs ?? (e.resetsAt === undefined ? undefined : e.resetsAt - now);
-  if (waitMs !== undefined && RETRIED.has(err.status)) {
-    err.retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waitMs / 1000)));
-  }
-  return err;
+  return waitMs !== undefined && RETRIED.has(err.status) ? retryAfter(err, waitMs) : err;
 }
 
 /** Statuses a client retries, and so reads a Retry-After on (a 4xx other than 429 is not sent again). */

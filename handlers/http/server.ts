@@ -55,7 +55,8 @@ export async function buildHttpFace(
       requestTimeout: core.config.server.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(30_000, Math.ceil(core.config.server.requestTimeoutMs / 4)),
     },
-    return503OnClosing: true,
+    // Its 503 is in no client's shape and says nothing of when to come back: the closing hook answers.
+    return503OnClosing: false,
     // Requests are checked with zod in each route, never with fastify's JSON schemas: its
     // compilers (ajv, fast-json-stringify) are left out of the bundle (scripts/build.ts).
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
@@ -131,6 +132,14 @@ export async function buildHttpFace(
     );
   });
   installErrorHandler(app);
+  // First of the hooks. While the server closes (service.ts's stop), a request on a connection still
+  // open (its previous answer was under way) is refused in its route's shape with the wait for the
+  // restarted brainstem (Retry-After), and its connection closed: the retry connects anew.
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw core.chat.shutdownRefusal();
+  });
   installJsonParser(app);
   // Order matters: a foreign Host or Origin is refused before the token is even looked at.
   installHostGuard(app, { bindHost: core.config.server.host, allowedHosts: core.config.server.allowedHosts });

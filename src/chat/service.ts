@@ -92,7 +92,7 @@ export class ChatService extends EventEmitter<{
 
   /** Validates at once (throwing typed errors), then returns the stream of events. */
   run(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent> {
-    if (this.turns.closed) throw new BrainstemError('SHUTTING_DOWN');
+    if (this.turns.closed) throw this.shutdownRefusal();
     const requested = this.resolveMode(req.model);
     // `active` during a switch is the mode the switch ends on: checked once it is over (stream), not
     // refused by the mode it leaves (a photo sent as a text-only mode gives way to Claude).
@@ -124,6 +124,11 @@ export class ChatService extends EventEmitter<{
    */
   async drain(graceMs: number): Promise<void> {
     await Promise.all([this.deps.readiness.stop(), this.turns.drain(graceMs, this.deps.logger)]);
+  }
+
+  /** SHUTTING_DOWN for a request that comes while brainstem stops, telling when to send it again. */
+  shutdownRefusal(): BrainstemError {
+    return this.turns.refusal(this.deps.config.server.shutdownGraceMs);
   }
 
   /** Every mode's last known readiness, at once: never waits for a probe (for /health). */
@@ -190,7 +195,7 @@ export class ChatService extends EventEmitter<{
       await this.deps.switcher.whenIdle(signal);
       if (signal.aborted) return;
       // The stop left a switch to the next start: `active` is still the mode the user asked to leave.
-      if (following && this.deps.switcher.hasLeftSwitch()) throw new BrainstemError('SHUTTING_DOWN');
+      if (following && this.deps.switcher.hasLeftSwitch()) throw this.shutdownRefusal();
       // `active` means the mode active once the switch is over, not the one when the request came in.
       const mode = following ? this.deps.switcher.active() : requested;
       // A mode named whose model a swap stopped: a shared LLAMA_BASE_URL would answer with another model.

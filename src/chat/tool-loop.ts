@@ -250,6 +250,7 @@ export async function* answerTurn(
                   ...ev.error,
                   kind: 'shutting_down' as const,
                   message: (signal.reason as ShutdownError).message,
+                  retryAfterMs: (signal.reason as ShutdownError).retryAfterMs,
                   // The brain's French words said why it failed, not that brainstem cut it.
                   fr: undefined,
                 }

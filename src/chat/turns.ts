@@ -1,11 +1,21 @@
-import { BrainstemError } from '../errors.js';
+import { BrainstemError, retryAfter } from '../errors.js';
 import { KeyedLock } from '../keyed-lock.js';
 import type { Logger } from '../logger.js';
 import { PROXY_TAG } from '../notices.js';
 import { waitAtMost } from '../wait.js';
 
+/**
+ * From the end of a stop's grace period to a restarted brainstem answering: the rest of the stop
+ * (the brains closed, at most 2 s for the last HTTP answers), pm2 starting it again, its start.
+ * A request refused or cut by a stop is told to wait that long (Retry-After): the openai SDKs
+ * otherwise retry it after 0.5 s and 1 s, into a port nobody listens on yet, and give up.
+ */
+export const RESTART_MS = 5_000;
+
 /** Why a turn was cut: brainstem is stopping (pm2 restart, upgrade). */
 export class ShutdownError extends Error {
+  /** The grace period is over when a turn is cut: only the restart is left to wait for. */
+  readonly retryAfterMs = RESTART_MS;
   constructor() {
     super(
       `${PROXY_TAG} brainstem is restarting, so this answer was cut short. Send your message again in a minute.`,
@@ -32,6 +42,8 @@ export class Turns {
   private readonly running = new Set<AbortController>();
   private readonly emptied = new Set<() => void>();
   private closing = false;
+  /** When the drain's grace period ends (epoch ms), once it began. */
+  private graceEnds?: number;
 
   /** Shutting down: no new turn may start. */
   get closed(): boolean {
@@ -52,7 +64,7 @@ export class Turns {
     const release = await this.lock.acquire(key);
     if (this.closing) {
       release();
-      throw new BrainstemError('SHUTTING_DOWN');
+      throw this.refusal(0);
     }
     const turn = new AbortController();
     const onAbort = () => turn.abort(signal.reason);
@@ -75,10 +87,21 @@ export class Turns {
    */
   async drain(graceMs: number, logger: Logger): Promise<void> {
     this.closing = true;
+    this.graceEnds = Date.now() + graceMs;
     if (await waitAtMost(this.allEnded(), graceMs)) return;
     logger.warn({ turns: this.running.size }, 'grace period over: stopping the running turns');
     for (const turn of this.running) turn.abort(new ShutdownError());
     await this.allEnded();
+  }
+
+  /**
+   * SHUTTING_DOWN for a request a stop refuses, with the wait for the restarted brainstem: the rest
+   * of the grace period (`graceMs` when the drain has not begun: the stop takes its other parts
+   * down first), then RESTART_MS.
+   */
+  refusal(graceMs: number): BrainstemError {
+    const graceLeft = this.graceEnds === undefined ? graceMs : Math.max(0, this.graceEnds - Date.now());
+    return retryAfter(new BrainstemError('SHUTTING_DOWN'), graceLeft + RESTART_MS);
   }
 
   private allEnded(): Promise<void> {
