@@ -137,6 +137,31 @@ describe('brain_chat', () => {
     expect(registry?.prepare('brain_chat', { mode: 'local', message: 'x' }).mutating).toBe(false);
   });
 
+  it('answers a loading model and a rate limit as the OpenAI endpoint does: 503 and 429 with Retry-After', async () => {
+    onTestFinished(() => llama.script());
+    // llama-server loading its model gives no wait: a model loads in seconds to a minute, 10 s is said.
+    llama.reply({ status: 503, error: 'Loading model' });
+    const loading = await fetch(`${svc.url}/api/brain_chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'local', message: 'are you there?' }),
+    });
+    expect(loading.status).toBe(503);
+    expect(loading.headers.get('retry-after')).toBe('10');
+    const body = (await loading.json()) as Answer;
+    expect(body.error).toMatchObject({ code: 'brain_unavailable' });
+    expect(body.result.error).toMatchObject({ code: 'BRAIN_UNAVAILABLE', retryAfterS: 10 });
+    // A proxy's 429 with its own wait: passed on.
+    llama.reply({ status: 429, error: 'slow down', headers: { 'retry-after': '7' } });
+    const limited = await fetch(`${svc.url}/api/brain_chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'local', message: 'and now?' }),
+    });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('7');
+  });
+
   it('refuses an unknown mode, naming the field', async () => {
     const { status, body } = await api('brain_chat', { mode: 'gpt-9', message: 'hi' });
     expect(status).toBe(404);

@@ -19,6 +19,8 @@ export function registerApi(app: FastifyInstance, tools: Tools): void {
     const r = await registry.call(name, input, { caller: 'api', signal: callerGone(reply) });
     afterDelivery(reply, r.afterDelivery);
     if (!r.error) return reply.send(resultJson(r));
+    // As the OpenAI endpoint says it (errors.ts): a brain_chat on a loading model, at a limit, during a stop.
+    if (r.error.retryAfterS !== undefined) reply.header('retry-after', String(r.error.retryAfterS));
     return reply.status(r.error.status).send({
       ...openAiError({
         message: r.error.message,

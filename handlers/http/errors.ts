@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import type { BrainError } from '../../brains/types.js';
-import { BrainstemError, type ErrorCode, errorCodes, retryAfter } from '../../src/errors.js';
+import { BrainstemError, errorCodes } from '../../src/errors.js';
 import { lingerOnTooLarge } from './too-large.js';
 
 declare module 'fastify' {
@@ -20,43 +19,8 @@ export function openAiError(err: { message: string; type: string; code: string; 
   };
 }
 
-export function brainErrorCode(e: BrainError): ErrorCode {
-  switch (e.kind) {
-    case 'auth':
-      return 'BRAIN_AUTH';
-    case 'usage_limit':
-    case 'rate_limit':
-      return 'BRAIN_LIMIT';
-    case 'upstream_down':
-      return 'BRAIN_DOWN';
-    case 'unavailable':
-      return 'BRAIN_UNAVAILABLE';
-    case 'bad_request':
-      return 'INVALID_REQUEST';
-    case 'context_overflow':
-      return 'CONTEXT_LENGTH_EXCEEDED';
-    case 'shutting_down':
-      return 'SHUTTING_DOWN';
-    default:
-      return 'BRAIN_ERROR';
-  }
-}
-
-/**
- * A brain's failure as the HTTP error it is answered with, with the Retry-After it calls for when
- * the wait is known: the brain's (an upstream's own header, a model loading), else the time to the
- * reset it reported. None otherwise: a made-up wait would have clients sleep for nothing or retry
- * into the same refusal, while without one they back off as they do for any such status.
- */
-export function brainFailure(e: BrainError, now = Date.now()): BrainstemError {
-  const err = new BrainstemError(brainErrorCode(e), e.message);
-  if (e.noRetry) err.noRetry = true;
-  const waitMs = e.retryAfterMs ?? (e.resetsAt === undefined ? undefined : e.resetsAt - now);
-  return waitMs !== undefined && RETRIED.has(err.status) ? retryAfter(err, waitMs) : err;
-}
-
-/** Statuses a client retries, and so reads a Retry-After on (a 4xx other than 429 is not sent again). */
-const RETRIED = new Set([429, 503]);
+// Shared with the tools (brain_chat answers /api and /mcp with the same errors): src/brain-failure.ts.
+export { brainErrorCode, brainFailure } from '../../src/brain-failure.js';
 
 /**
  * Every error leaves as OpenAI's error shape with a message a user can act on;

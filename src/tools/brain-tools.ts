@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { ClaudeCodeBrain } from '../../brains/claude-code/index.js';
 import type { BrainError, ChatMessage, FinishReason, TurnUsage } from '../../brains/types.js';
+import { brainFailure as endpointFailure } from '../brain-failure.js';
 import type { ModeConfig } from '../config.js';
 import type { Core } from '../core.js';
 import { billingOf } from '../credit/billing.js';
-import { BrainstemError, type ErrorCode } from '../errors.js';
+import { BrainstemError } from '../errors.js';
 import { type Lang, t } from '../i18n.js';
 import { ownFiles, unreadableByClaude } from '../own-files.js';
 import { toolSessionKey } from '../session-keys.js';
@@ -229,15 +230,11 @@ const taskCut = (lang: Lang | undefined) =>
     `${CLAUDE_CUT.fr} Une tâche ponctuelle ne peut pas être continuée : demandez moins en une tâche, ou découpez-la.`,
   );
 
-const BRAIN_CODES: Partial<Record<BrainError['kind'], ErrorCode>> = {
-  auth: 'BRAIN_AUTH',
-  usage_limit: 'BRAIN_LIMIT',
-  rate_limit: 'BRAIN_LIMIT',
-  upstream_down: 'BRAIN_DOWN',
-  unavailable: 'BRAIN_UNAVAILABLE',
-  aborted: 'TOOL_ABORTED',
-};
-
+/**
+ * A brain's failure as the tool's error: the endpoint's (src/brain-failure.ts), its status and
+ * Retry-After included, so /api answers a loading model or a limit as /v1 does; a turn its caller
+ * stopped is the tool's call stopped.
+ */
 function brainFailure(e: BrainError): BrainstemError {
-  return new BrainstemError(BRAIN_CODES[e.kind] ?? 'BRAIN_ERROR', e.message);
+  return e.kind === 'aborted' ? new BrainstemError('TOOL_ABORTED', e.message) : endpointFailure(e);
 }

@@ -105,6 +105,8 @@ export interface ToolError {
   fr?: string;
   /** The input field at fault, when there is one. */
   param?: string;
+  /** Seconds to wait before calling again, when known (BrainstemError.retryAfterS): /api's Retry-After. */
+  retryAfterS?: number;
 }
 
 export interface ToolResult {
@@ -294,6 +296,7 @@ export class ToolRegistry {
         message: e.message,
         ...(e.fr ? { fr: e.fr } : {}),
         param: e.param,
+        ...(e.retryAfterS !== undefined ? { retryAfterS: e.retryAfterS } : {}),
       },
     };
   }
