@@ -1570,6 +1570,18 @@ describe('a dead or failing upstream', () => {
     expect((sdk as Error).message).toContain('kaboom');
   });
 
+  it('a buffered answer the brain fails after its first words keeps its 502, with the words so far in the error', async () => {
+    llama.reply({ chunks: ['half an ', 'answer'], truncate: true });
+    const err = await svc.client.chat.completions
+      .create({ model: 'local', messages: [{ role: 'user', content: 'a long answer' }] })
+      .catch((e: unknown) => e);
+    // As a stream ends with its error object after the words: an error still, not a whole answer.
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err).toMatchObject({ status: 502, code: 'brain_error' });
+    expect((err as APIError).error).toMatchObject({ partial_content: '**[local]** half an answer' });
+    expect((err as Error).message).toMatch(/its first 26 characters are in error\.partial_content/);
+  });
+
   it('answers 400 in llama-server’s words when it refuses the request as invalid: not a 502 the SDK retries', async () => {
     // What llama-server says of an input_audio part (passed unchanged) to a model without audio.
     llama.reply({

@@ -411,17 +411,22 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
   let finish: FinishReason = 'stop';
   const calls: ToolCall[] = [];
   let logprobs: unknown[] | undefined;
-  for await (const ev of events) {
-    if (ev.type === 'text') content += ev.text;
-    else if (ev.type === 'usage') usage = ev.usage;
-    else if (ev.type === 'done') finish = ev.finishReason;
-    else if (ev.type === 'tool_call') collectToolCall(calls, ev);
-    else if (ev.type === 'logprobs') logprobs = [...(logprobs ?? []), ...ev.content];
-    else if (ev.type === 'mode') filteredToolsHeader(reply, ev.filteredTools);
-    else if (ev.type === 'error') {
-      if (!SPOKEN_ERRORS.has(ev.error.kind)) throwBrainError(ev.error);
-      content += `${content ? '\n\n' : ''}${ev.error.message}`;
+  try {
+    for await (const ev of events) {
+      if (ev.type === 'text') content += ev.text;
+      else if (ev.type === 'usage') usage = ev.usage;
+      else if (ev.type === 'done') finish = ev.finishReason;
+      else if (ev.type === 'tool_call') collectToolCall(calls, ev);
+      else if (ev.type === 'logprobs') logprobs = [...(logprobs ?? []), ...ev.content];
+      else if (ev.type === 'mode') filteredToolsHeader(reply, ev.filteredTools);
+      else if (ev.type === 'error') {
+        if (!SPOKEN_ERRORS.has(ev.error.kind)) throwBrainError(ev.error);
+        content += `${content ? '\n\n' : ''}${ev.error.message}`;
+      }
     }
+  } catch (err) {
+    if (content === '' || !(err instanceof BrainstemError)) throw err;
+    return failedMidAnswer(reply, err, content);
   }
   const toolCalls = calls.filter(Boolean);
   return reply.send({
@@ -445,6 +450,23 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
     ],
     usage: usageBody(usage),
   });
+}
+
+/**
+ * A buffered answer the brain failed after its first words: the HTTP error it fails with before
+ * them (its status and Retry-After: not a 200 a client would take for the whole answer), with the
+ * words so far in `error.partial_content`, as a stream shows them before its error object. Tool
+ * calls under way are left out: one the failure cut may hold half its arguments.
+ */
+function failedMidAnswer(reply: FastifyReply, err: BrainstemError, content: string) {
+  if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
+  const body = openAiError({
+    message: `${err.message} (The answer had begun: its first ${content.length} characters are in error.partial_content.)`,
+    type: err.type,
+    code: err.code,
+    param: err.param,
+  });
+  return reply.status(err.status).send({ error: { ...body.error, partial_content: content } });
 }
 
 /** A header holds at most this much of the client's names. */
