@@ -162,6 +162,28 @@ describe('brain_chat', () => {
     expect(limited.headers.get('retry-after')).toBe('7');
   });
 
+  it('over MCP, a loading model’s failure says the wait the HTTP answer would put in Retry-After', async () => {
+    onTestFinished(() => llama.script());
+    llama.reply({ status: 503, error: 'Loading model' });
+    const res = await fetch(`${svc.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${svc.token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'brain_chat', arguments: { mode: 'local', message: 'are you there?' } },
+      }),
+    });
+    const answer = (await res.json()) as Answer;
+    expect(answer.result.isError).toBe(true);
+    expect(answer.result.content[0].text).toMatch(/^Error \(brain_unavailable\): .* Try again in 10 s\.$/s);
+  });
+
   it('refuses an unknown mode, naming the field', async () => {
     const { status, body } = await api('brain_chat', { mode: 'gpt-9', message: 'hi' });
     expect(status).toBe(404);

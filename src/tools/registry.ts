@@ -354,8 +354,11 @@ export function resultText(r: ToolResult): string {
     parts.push(typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2));
   }
   if (r.note) parts.push(`Note: ${r.note}`);
-  if (r.error) parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}`);
-  else if (r.exitCode !== undefined && r.exitCode !== 0) parts.push(`Exit code ${r.exitCode}.`);
+  if (r.error) {
+    // An MCP client gets no Retry-After (a tool's failure is a result, HTTP 200): the wait is said.
+    const wait = r.error.retryAfterS === undefined ? '' : ` Try again in ${r.error.retryAfterS} s.`;
+    parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}${wait}`);
+  } else if (r.exitCode !== undefined && r.exitCode !== 0) parts.push(`Exit code ${r.exitCode}.`);
   return parts.join('\n\n') || '(no output)';
 }
 
