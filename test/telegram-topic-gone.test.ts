@@ -37,7 +37,9 @@ beforeAll(async () => {
   writeFileSync(file('lint.cjs'), LINT_SCRIPT);
   h = await startHarness({
     parts: { tools: true, bot: true },
-    config: { tools: { lint: { argv: [process.execPath, file('lint.cjs')], cwd: project, readOnly: true } } },
+    config: {
+      tools: { lint: { argv: [process.execPath, file('lint.cjs')], cwd: project, readOnly: true } },
+    },
   });
 });
 afterAll(async () => {
@@ -155,5 +157,39 @@ describe('files back for a forum topic closed while its answer is written', () =
     expect(doc.text).toMatch(/refused this file in the topic it was meant for \(TOPIC_CLOSED/);
     const answer = h.tg.botMessages(FORUM).find((m) => m.text.includes('here is the report'));
     expect(answer?.topicId).toBeUndefined();
+  });
+});
+
+/** The line brainstem puts above a message its topic refused, when it sends it outside the topic instead. */
+const REFUSED_CLOSED =
+  '⚙️ [proxy] ⚠️ Telegram refused this message in the topic it was meant for (TOPIC_CLOSED: the topic was closed or deleted), so it comes here:';
+
+describe('what a turn shows besides its answer, in a forum topic closed meanwhile', () => {
+  it('the outbox\'s "Not sent" line comes to the group outside the topic, saying why', async () => {
+    const FORUM = -1_000_000_004_405;
+    const user = h.tg.user(112, { chatId: FORUM, topicId: 4 });
+    let open = () => {};
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    h.llama.script(() => ({ chunks: [{ wait: held }, 'here is nothing'] }));
+    try {
+      user.says('write me an empty file');
+      await h.tg.waitFor(() =>
+        h.tg.callsOf('sendChatAction', FORUM).find((c) => Number(c.params.message_thread_id) === 4),
+      );
+      const outbox = chatOutbox(h.service.core.config.dataDir, FORUM, 4);
+      mkdirSync(outbox, { recursive: true });
+      writeFileSync(path.join(outbox, 'empty.txt'), '');
+      h.tg.closesTopic(FORUM, 4);
+    } finally {
+      open();
+    }
+    const notSent = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('📎 Not sent')),
+    );
+    h.llama.script();
+    expect(notSent.topicId).toBeUndefined();
+    expect(notSent.text).toBe(`${REFUSED_CLOSED}\n\n⚙️ [proxy] 📎 Not sent:\n• empty.txt (empty)`);
   });
 });

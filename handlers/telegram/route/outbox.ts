@@ -13,7 +13,7 @@ import { telegramSessionKey } from '../../../src/session-keys.js';
 import { headChars, shorten } from '../../../src/text.js';
 import { escapeHtml } from '../format/render.js';
 import { type ChatOutput, isTopicGone } from '../send/output.js';
-import { outsideTopic } from '../send/outside-topic.js';
+import { outsideTopic, sendHtmlOrOutside } from '../send/outside-topic.js';
 
 /** Telegram's limits for bots: photos up to 10 MB, other files up to 50 MB. */
 export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
@@ -59,12 +59,11 @@ export async function deliverOutbox(opts: {
       logger.warn({ err: (err as Error).message }, 'the outbox could not be read');
       return { files: [] as OutboxFile[], skipped: [] };
     });
+    // Its lines, like its files, go outside a forum topic closed or deleted meanwhile (outside-topic.ts).
     if (opts.earlier && files.length + skipped.length > 0) {
-      await out
-        .sendHtml(earlierText(lang))
-        .catch((err: unknown) =>
-          logger.warn({ err }, 'could not say the outbox files are from an earlier answer'),
-        );
+      await sendHtmlOrOutside(out, earlierText(lang), lang).catch((err: unknown) =>
+        logger.warn({ err }, 'could not say the outbox files are from an earlier answer'),
+      );
     }
     for (const other of skipped) refused.push(`${shownName(other.name)} (${skippedText(other.kind, lang)})`);
     for (const [i, file] of files.entries()) {
@@ -102,9 +101,9 @@ export async function deliverOutbox(opts: {
     );
   }
   if (refused.length > 0) {
-    await out
-      .sendHtml(noticeHtml(refused, lang))
-      .catch((err: unknown) => logger.warn({ err }, 'could not say which outbox files were not sent'));
+    await sendHtmlOrOutside(out, noticeHtml(refused, lang), lang).catch((err: unknown) =>
+      logger.warn({ err }, 'could not say which outbox files were not sent'),
+    );
   }
 }
 

@@ -1,11 +1,10 @@
 import type { Api } from 'grammy';
-import { escapeHtml } from '../../../src/html.js';
 import type { Lang } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import type { Notice, NoticeChat, Notifier } from '../../../src/notices.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { ChatOutput, isPermanent } from './output.js';
-import { outsideTopic } from './outside-topic.js';
+import { sendHtmlOrOutside } from './outside-topic.js';
 
 /** Pending notices are tried again this often (a Telegram outage, a restart with notices waiting). */
 const RETRY_EVERY_MS = 30_000;
@@ -28,20 +27,6 @@ export function startNoticeSink(opts: {
   const { notifier, api, chats, logger } = opts;
   const done = new Map<number, Set<number>>();
 
-  /**
-   * A notice for a forum topic closed or deleted since (how a switch asked there ended, the answers
-   * a restart cut there) goes to the group outside the topic, saying why, rather than being lost.
-   */
-  const sendNotice = async (out: ChatOutput, text: string): Promise<void> => {
-    try {
-      await out.sendHtml(text, { lang: opts.lang() });
-    } catch (err) {
-      const outside = outsideTopic(out, err, opts.lang());
-      if (!outside) throw err;
-      await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${text}`, { lang: opts.lang() });
-    }
-  };
-
   const deliver = async (notice: Notice): Promise<'sent' | 'retry' | 'held'> => {
     const targets: NoticeChat[] = notice.chat ? [notice.chat] : chats.map((id) => ({ id }));
     if (targets.length === 0) return 'held';
@@ -50,7 +35,9 @@ export function startNoticeSink(opts: {
     for (const chat of targets) {
       if (reached.has(chat.id)) continue;
       try {
-        await sendNotice(new ChatOutput(api, chat.id, chat.topicId), notice.text);
+        // A notice for a forum topic closed or deleted since (how a switch asked there ended, the answers
+        // a restart cut there) goes to the group outside the topic, saying why, rather than being lost.
+        await sendHtmlOrOutside(new ChatOutput(api, chat.id, chat.topicId), notice.text, opts.lang());
         reached.add(chat.id);
       } catch (err) {
         if (!isPermanent(err)) {

@@ -1,14 +1,15 @@
 import { GrammyError } from 'grammy';
+import { escapeHtml } from '../../../src/html.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars } from '../../../src/text.js';
-import { type ChatOutput, isTopicGone } from './output.js';
+import { type ChatOutput, isTopicGone, type SendExtra } from './output.js';
 
 /**
  * A forum topic closed or deleted refuses for good what brainstem sends there, but the rest of the
  * group still reads: what was meant for the topic goes to the group outside it (its General topic),
  * under one line saying why, rather than being lost with a log line. Used by every path that sends
- * into a topic (an answer's final text, a /run's result and document, a notice).
+ * into a topic (an answer's final text, a /run's result and document, a notice, a turn's lines).
  */
 
 /** What the line names: an answer, any other message, or a file (the line is then its caption). */
@@ -34,6 +35,26 @@ export function outsideTopic(
   const outside = out.outside();
   if (!outside || !isTopicGone(err)) return undefined;
   return { out: outside, line: refusedInTopicLine(err, lang, what) };
+}
+
+/**
+ * `html` to `out`; when its topic refuses it for good, to the group outside the topic under the line
+ * saying why (replying to nothing there: what it replied to is in the topic). Resolves with the id of
+ * the message sent and whether it went outside; rejects with Telegram's refusal otherwise.
+ */
+export async function sendHtmlOrOutside(
+  out: ChatOutput,
+  html: string,
+  lang: Lang,
+  extra: SendExtra = {},
+): Promise<{ messageId: number; outside: boolean }> {
+  try {
+    return { messageId: await out.sendHtml(html, extra), outside: false };
+  } catch (err) {
+    const moved = outsideTopic(out, err, lang);
+    if (!moved) throw err;
+    return { messageId: await moved.out.sendHtml(`${escapeHtml(moved.line)}\n\n${html}`), outside: true };
+  }
 }
 
 /** "Telegram refused this … in the topic it was meant for (TOPIC_CLOSED: …), so it comes here:". */
