@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatOutbox } from '../handlers/telegram/route/outbox.js';
 import { html } from '../src/html.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type Harness, holdOn, startHarness } from './telegram-harness.js';
 
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-topic-gone-'));
 const file = (name: string) => path.join(project, name);
@@ -191,5 +191,31 @@ describe('what a turn shows besides its answer, in a forum topic closed meanwhil
     h.llama.script();
     expect(notSent.topicId).toBeUndefined();
     expect(notSent.text).toBe(`${REFUSED_CLOSED}\n\n⚙️ [proxy] 📎 Not sent:\n• empty.txt (empty)`);
+  });
+
+  it('the "Queued" notice of a message an admin sends into the closed topic comes outside it, saying why', async () => {
+    const FORUM = -1_000_000_004_406;
+    const user = h.tg.user(113, { chatId: FORUM, topicId: 5 });
+    const release = holdOn(h);
+    try {
+      user.says('hold on');
+      await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text.startsWith('Holding')));
+      h.tg.closesTopic(FORUM, 5);
+      // An admin may still write in a closed topic; the bot, without the right to manage topics, may not.
+      user.says('one more thing');
+      const queued = await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.text.includes('⏳ Queued')),
+      );
+      expect(queued.topicId).toBeUndefined();
+      expect(queued.text).toBe(
+        `${REFUSED_CLOSED}\n\n⚙️ [proxy] ⏳ Queued: I will answer once the current answer is done (/stop interrupts it).`,
+      );
+    } finally {
+      release();
+    }
+    const answer = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('echo: one more thing')),
+    );
+    expect(answer.topicId).toBeUndefined();
   });
 });

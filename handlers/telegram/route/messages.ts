@@ -10,6 +10,7 @@ import { shorten } from '../../../src/text.js';
 import { isForwarded } from '../commands/handler.js';
 import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
+import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import { answerTurn, switchWaitLine } from '../stream/answer.js';
 import { answerIntent } from './intents.js';
 import { fetchFailureText, saveTelegramFile } from './media.js';
@@ -301,15 +302,22 @@ export function submitTurn(
         deps.underWay.end(underWay);
       }
     },
-    () =>
-      out.sendHtml(
+    async () => {
+      // In a forum topic closed meanwhile (an admin still writes there), the notice comes to the group
+      // outside it, saying why; the answer is not written into it there (it goes to the topic first,
+      // and outside only if refused there, with a line of its own), so it is not the turn's message.
+      const queued = await sendHtmlOrOutside(
+        out,
         t(
           lang,
           `${PROXY_TAG} ⏳ Queued: I will answer once the current answer is done (/stop interrupts it).`,
           `${PROXY_TAG} ⏳ En attente : je réponds dès que la réponse en cours est finie (/stop pour l’interrompre).`,
         ),
+        lang,
         messageId ? { replyTo: messageId } : {},
-      ),
+      );
+      return queued.outside ? undefined : queued.messageId;
+    },
     (err) => deps.logger.error({ err, chatId }, 'turn failed'),
   );
 }
