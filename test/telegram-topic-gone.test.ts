@@ -1,6 +1,7 @@
 /**
  * What brainstem sends to a forum topic an admin closed or deleted (Telegram refuses it there for
- * good) besides an answer: a /run's result and its .txt document, a notice for that topic. Each
+ * good) besides an answer: a /run's result and its .txt document, a notice for that topic, the lines
+ * a turn shows beside its answer (the outbox's "Not sent", "Queued", what a voice note said). Each
  * comes to the group outside the topic (its General topic), saying why, rather than being lost with
  * a log line. Against the Bot API emulator, a real tool process and the real notice sink.
  */
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatOutbox } from '../handlers/telegram/route/outbox.js';
 import { html } from '../src/html.js';
+import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
 import { type Harness, holdOn, startHarness } from './telegram-harness.js';
 
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-topic-gone-'));
@@ -32,18 +34,22 @@ const timer = setInterval(() => {
 `;
 
 let h: Harness;
+let stt: FakeTranscription;
 
 beforeAll(async () => {
   writeFileSync(file('lint.cjs'), LINT_SCRIPT);
+  stt = await startFakeTranscription();
   h = await startHarness({
     parts: { tools: true, bot: true },
     config: {
       tools: { lint: { argv: [process.execPath, file('lint.cjs')], cwd: project, readOnly: true } },
+      transcription: { url: stt.baseUrl, model: 'whisper-1' },
     },
   });
 });
 afterAll(async () => {
   await h?.close();
+  await stt?.close();
   rmSync(project, { recursive: true, force: true });
 });
 
@@ -217,5 +223,23 @@ describe('what a turn shows besides its answer, in a forum topic closed meanwhil
       h.tg.botMessages(FORUM).find((m) => m.text.includes('echo: one more thing')),
     );
     expect(answer.topicId).toBeUndefined();
+  });
+
+  it('what a voice note said comes outside the closed topic, saying why, above its answer', async () => {
+    const FORUM = -1_000_000_004_407;
+    const user = h.tg.user(114, { chatId: FORUM, topicId: 8 });
+    user.says('hello');
+    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text === 'echo: hello'));
+    h.tg.closesTopic(FORUM, 8);
+    stt.answer({ text: 'remind me <tomorrow>' });
+    user.sendsVoice();
+    const answer = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('echo: remind me <tomorrow>')),
+    );
+    expect(answer.topicId).toBeUndefined();
+    const understood = h.tg.botMessages(FORUM).find((m) => m.text.includes('🎙'));
+    expect(understood?.topicId).toBeUndefined();
+    expect(understood?.text).toBe(`${REFUSED_CLOSED}\n\n🎙 “remind me <tomorrow>”`);
+    expect(understood?.messageId).toBeLessThan(answer.messageId);
   });
 });

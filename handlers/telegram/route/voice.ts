@@ -9,6 +9,7 @@ import { isForwarded } from '../commands/handler.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
+import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import { stopReasonOf } from '../turns.js';
 import { answerIntent } from './intents.js';
 import { FileTooLarge, fetchFailureReason, safeFileName, saveTelegramFile } from './media.js';
@@ -148,8 +149,9 @@ function untranscribed(recording: Message, why: string, edit: string | undefined
 /**
  * What brainstem shows before the answer (what a recording said, or that it was not transcribed):
  * in place of the "queued" notice when the turn waited (the answer then comes below it), else a
- * message of its own. The line only says what became of the recording: Telegram refusing it must
- * not lose what was said.
+ * message of its own; outside a forum topic closed or deleted meanwhile, saying why, as its answer
+ * will be. The line only says what became of the recording: Telegram refusing it must not lose what
+ * was said.
  */
 async function showFirst(
   deps: BotDeps,
@@ -160,7 +162,7 @@ async function showFirst(
 ): Promise<void> {
   try {
     if (queuedNotice !== undefined && (await out.editHtml(queuedNotice, line)) === 'ok') return;
-    await out.sendHtml(line, replyIn(ctx));
+    await sendHtmlOrOutside(out, line, langOf(ctx.from?.language_code), replyIn(ctx));
   } catch (err) {
     deps.logger.warn({ err, chatId: ctx.chat?.id }, 'could not show what a recording said');
   }
