@@ -6,6 +6,7 @@ import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { waitAtMost } from '../../../src/wait.js';
 import { ChatOutput } from '../send/output.js';
+import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import {
   APPROVAL_DATA,
   askedOfApprovers,
@@ -22,10 +23,18 @@ import {
 interface Open {
   req: ApprovalRequest;
   lang: Lang;
-  /** The question in each chat it was asked in (as shown there), once Telegram has it. */
-  cards: { chatId: number; html: string; shown: Promise<number> }[];
+  /** The question in each chat it was asked in (as shown there: see Card), once Telegram has it. */
+  cards: Card[];
   /** Hands the decision to the brain. */
   settle(decision: ApprovalDecision): void;
+}
+
+/** A copy of the question: its message, once Telegram has it, and its text as shown there. */
+interface Card {
+  chatId: number;
+  /** The question, under the line saying why when it came outside its forum topic (once `shown`). */
+  html: string;
+  shown: Promise<number>;
 }
 
 /** A chat a question is asked in: with the buttons, or (the asker's, who cannot answer) without. */
@@ -131,11 +140,26 @@ export class ApprovalPrompts {
       const prompt: Open = {
         req,
         lang,
-        cards: targets.map(({ chatId, topicId, html, buttons }) => ({
-          chatId,
-          html,
-          shown: new ChatOutput(this.o.api, chatId, topicId).sendHtml(html, buttons ? { keyboard } : {}),
-        })),
+        cards: targets.map(({ chatId, topicId, html, buttons }) => {
+          // A forum topic closed or deleted refuses the question: it comes, with its buttons, to the group
+          // outside the topic, saying why, where an approver can still answer (the turn's answer comes
+          // there too), rather than denied as if no approver could be asked.
+          const sent = sendHtmlOrOutside(
+            new ChatOutput(this.o.api, chatId, topicId),
+            html,
+            lang,
+            buttons ? { keyboard } : {},
+          );
+          const card: Card = {
+            chatId,
+            html,
+            shown: sent.then((s) => {
+              card.html = s.html;
+              return s.messageId;
+            }),
+          };
+          return card;
+        }),
         settle: (decision) => {
           signal.removeEventListener('abort', onAbort);
           resolve(decision);
@@ -225,11 +249,13 @@ export class ApprovalPrompts {
   /** Every copy of the question shows `outcome`, its buttons gone. */
   private async showOutcome(prompt: Open, outcome: string): Promise<void> {
     await Promise.all(
-      prompt.cards.map(async ({ chatId, html, shown }) => {
-        const messageId = await shown.catch(() => undefined);
+      prompt.cards.map(async (card) => {
+        const { chatId } = card;
+        const messageId = await card.shown.catch(() => undefined);
         if (messageId === undefined) return;
+        // Read once shown: the question as it came, outside its topic or not.
         await new ChatOutput(this.o.api, chatId)
-          .editHtml(messageId, closedHtml(html, outcome))
+          .editHtml(messageId, closedHtml(card.html, outcome))
           .catch((err: unknown) =>
             this.o.logger.warn({ err, chatId }, 'could not show the outcome of an approval question'),
           );

@@ -9,7 +9,8 @@ import { type ChatOutput, isTopicGone, type SendExtra } from './output.js';
  * A forum topic closed or deleted refuses for good what brainstem sends there, but the rest of the
  * group still reads: what was meant for the topic goes to the group outside it (its General topic),
  * under one line saying why, rather than being lost with a log line. Used by every path that sends
- * into a topic (an answer's final text, a /run's result and document, a notice, a turn's lines).
+ * into a topic (an answer's final text, a /run's result and document, a notice, a turn's lines, an
+ * approval question).
  */
 
 /** What the line names: an answer, any other message, or a file (the line is then its caption). */
@@ -39,21 +40,24 @@ export function outsideTopic(
 
 /**
  * `html` to `out`; when its topic refuses it for good, to the group outside the topic under the line
- * saying why (replying to nothing there: what it replied to is in the topic). Resolves with the id of
- * the message sent and whether it went outside; rejects with Telegram's refusal otherwise.
+ * saying why, with its buttons (replying to nothing there: what it replied to is in the topic).
+ * Resolves with the id of the message sent, whether it went outside and its text as shown (for a
+ * later edit); rejects with Telegram's refusal otherwise.
  */
 export async function sendHtmlOrOutside(
   out: ChatOutput,
   html: string,
   lang: Lang,
   extra: SendExtra = {},
-): Promise<{ messageId: number; outside: boolean }> {
+): Promise<{ messageId: number; outside: boolean; html: string }> {
   try {
-    return { messageId: await out.sendHtml(html, extra), outside: false };
+    return { messageId: await out.sendHtml(html, extra), outside: false, html };
   } catch (err) {
     const moved = outsideTopic(out, err, lang);
     if (!moved) throw err;
-    return { messageId: await moved.out.sendHtml(`${escapeHtml(moved.line)}\n\n${html}`), outside: true };
+    const shown = `${escapeHtml(moved.line)}\n\n${html}`;
+    const keyboard = extra.keyboard ? { keyboard: extra.keyboard } : {};
+    return { messageId: await moved.out.sendHtml(shown, keyboard), outside: true, html: shown };
   }
 }
 
