@@ -51,13 +51,13 @@ export async function sendHtmlOrOutside(
   extra: SendExtra = {},
 ): Promise<{ messageId: number; outside: boolean; html: string }> {
   try {
-    return { messageId: await out.sendHtml(html, extra), outside: false, html };
+    return { messageId: await out.sendHtml(html, { lang, ...extra }), outside: false, html };
   } catch (err) {
     const moved = outsideTopic(out, err, lang);
     if (!moved) throw err;
     const shown = `${escapeHtml(moved.line)}\n\n${html}`;
     const keyboard = extra.keyboard ? { keyboard: extra.keyboard } : {};
-    return { messageId: await moved.out.sendHtml(shown, keyboard), outside: true, html: shown };
+    return { messageId: await moved.out.sendHtml(shown, { lang, ...keyboard }), outside: true, html: shown };
   }
 }
 
