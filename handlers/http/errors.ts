@@ -23,6 +23,16 @@ export function openAiError(err: { message: string; type: string; code: string; 
 export { brainErrorCode, brainFailure } from '../../src/brain-failure.js';
 
 /**
+ * Whether and when the client may send the request again, as `e` says: Retry-After, and
+ * `x-should-retry: false`, read by the openai and Anthropic SDKs, which otherwise send a 5xx again
+ * twice. Every answer of a BrainstemError sets them here (a buffered answer cut mid-way too).
+ */
+export function retryHeaders(reply: FastifyReply, e: BrainstemError): void {
+  if (e.retryAfterS !== undefined) reply.header('retry-after', String(e.retryAfterS));
+  if (e.noRetry) reply.header('x-should-retry', 'false');
+}
+
+/**
  * Every error leaves as OpenAI's error shape with a message a user can act on;
  * unexpected ones are logged with their stack and answered without it.
  */
@@ -43,9 +53,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     // Decided on the matched route, as auth is: a guard that refuses a front call before its handler.
     const botApi = request.routeOptions.url !== undefined && request.routeOptions.config.errors === 'bot-api';
-    if (e.retryAfterS !== undefined) reply.header('retry-after', String(e.retryAfterS));
-    // Read by the openai and Anthropic SDKs, which otherwise send a 5xx again twice.
-    if (e.noRetry) reply.header('x-should-retry', 'false');
+    retryHeaders(reply, e);
     return reply
       .status(e.status)
       .send(

@@ -10,7 +10,7 @@ import { stripPrefix } from '../../src/modes.js';
 import { openAiSessionKey, openAiUser } from '../../src/session-keys.js';
 import { collectToolCall, defaultCallId } from '../../src/tool-calls.js';
 import { callerGone } from './caller.js';
-import { brainErrorCode, brainFailure, openAiError } from './errors.js';
+import { brainErrorCode, brainFailure, openAiError, retryHeaders } from './errors.js';
 import {
   type ChatRequestBody,
   chatRequestSchema,
@@ -459,7 +459,7 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
  * calls under way are left out: one the failure cut may hold half its arguments.
  */
 function failedMidAnswer(reply: FastifyReply, err: BrainstemError, content: string) {
-  if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
+  retryHeaders(reply, err);
   const body = openAiError({
     message: `${err.message} (The answer had begun: its first ${content.length} characters are in error.partial_content.)`,
     type: err.type,
