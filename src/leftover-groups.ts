@@ -25,6 +25,8 @@ const journalSchema = z.object({
       start: z.number().int().min(0),
       /** The mark its processes carry (a Claude CLI's: its Bash commands run in sessions of their own). */
       mark: z.string().min(1).optional(),
+      /** Marked processes started up to then were left running by a turn that ended: not stopped. */
+      since: z.number().int().min(0).optional(),
     }),
   ),
 });
@@ -100,7 +102,7 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
     );
   // What a Claude CLI ran outside its group (a Bash command) outlives the group's leader and members;
   // its mark, a random id, names nothing else, so it is looked for whether the group is there or not.
-  const marked = left.flatMap((e) => (e.mark === undefined ? [] : [killMarked(e.mark)]));
+  const marked = left.flatMap((e) => (e.mark === undefined ? [] : [killMarked(e.mark, e.since)]));
   const strays = marked.reduce((a, b) => a + b, 0);
   if (strays > 0)
     logger.warn(
@@ -108,7 +110,7 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
       'stopped the commands Claude CLIs ran outside their process groups that a brainstem killed before its exit left running',
     );
 
-  const running = new Map<number, { start: number; mark?: string }>();
+  const running = new Map<number, { start: number; mark?: string; since?: number }>();
   let failing = false;
   const write = () => {
     try {
@@ -132,6 +134,12 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
       const start = startOf(pid);
       if (start === undefined) return;
       running.set(pid, mark === undefined ? { start } : { start, mark });
+      write();
+    },
+    settle(pid, since) {
+      const e = running.get(pid);
+      if (e === undefined) return;
+      e.since = since;
       write();
     },
     remove(pid) {

@@ -9,13 +9,18 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Running groups by leader, with the mark their processes carry, if any (see killMarked). */
-const live = new Map<number, string | undefined>();
+/**
+ * Running groups by leader, with the mark their processes carry, if any, and since when a marked
+ * process is still the run's (see killMarked, settleMarked).
+ */
+const live = new Map<number, { mark?: string; since?: number }>();
 let exitHookInstalled = false;
 
 /** Where running groups are written down, so that a start after a crash stops them (leftover-groups.ts). */
 export interface GroupJournal {
   add(pid: number, mark?: string): void;
+  /** The marked processes of `pid`'s group started up to `since` are left be from now on (settleMarked). */
+  settle(pid: number, since: number): void;
   remove(pid: number): void;
 }
 let journal: GroupJournal | undefined;
@@ -47,14 +52,42 @@ export function trackGroup(pid: number, mark?: string): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
-      for (const [leader, marked] of live) {
+      for (const [leader, { mark, since }] of live) {
         killGroup(leader, 'SIGKILL');
-        if (marked !== undefined) killMarked(marked);
+        if (mark !== undefined) killMarked(mark, since);
       }
     });
   }
-  live.set(pid, mark);
+  live.set(pid, mark === undefined ? {} : { mark });
   journal?.add(pid, mark);
+}
+
+/**
+ * The run of `pid`'s group ended a piece of its work (a Claude CLI its turn): what its processes
+ * started up to now, still running, was left running on purpose (a server a command started in the
+ * background), so killMarked spares it from now on, at brainstem's exit and after a crash too.
+ * Returns that time, for the caller's own killMarked.
+ */
+export function settleMarked(pid: number): number | undefined {
+  const entry = live.get(pid);
+  const since = ticksNow();
+  if (entry?.mark === undefined || since === undefined) return since;
+  entry.since = since;
+  journal?.settle(pid, since);
+  return since;
+}
+
+/**
+ * Now, in the unit of /proc/<pid>/stat's start times: clock ticks since boot (USER_HZ, 100 on
+ * every Linux Node runs on; /proc/uptime counts the same boot time, suspends included).
+ */
+function ticksNow(): number | undefined {
+  try {
+    const seconds = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+    return Number.isFinite(seconds) ? Math.floor(seconds * 100) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The group's leader has exited: nothing to kill at brainstem's exit any more. */
@@ -71,12 +104,14 @@ export const MARK_VAR = 'BRAINSTEM_PROCESS_MARK';
 
 /**
  * SIGKILLs every process whose environment holds MARK_VAR=`mark` (Linux: /proc; elsewhere
- * nothing), and the group of each that leads one. For what left its parent's process group:
- * Claude Code starts each Bash command in a session of its own, which a kill of the CLI's group
- * does not reach, so a CLI that dies mid-command (the OOM killer, a kill after its grace) left the
- * command running with nobody to read it. Returns how many processes were marked.
+ * nothing) and that started after `since` (settleMarked), and the group of each that leads one.
+ * For what left its parent's process group: Claude Code starts each Bash command in a session of
+ * its own, which a kill of the CLI's group does not reach, so a CLI that dies mid-command (the OOM
+ * killer, a kill after its grace) left the command running with nobody to read it. What started
+ * before `since` was left running by a turn that ended (a server, a tmux session): the user's now.
+ * Returns how many processes were marked.
  */
-export function killMarked(mark: string): number {
+export function killMarked(mark: string, since?: number): number {
   if (process.platform !== 'linux' || !mark) return 0;
   const entry = `\0${MARK_VAR}=${mark}\0`;
   let names: string[];
@@ -93,9 +128,10 @@ export function killMarked(mark: string): number {
       // Entries end with a NUL; one before the first makes every entry look alike.
       if (!`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(entry)) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      // After the command name (which may hold spaces or parentheses): state, ppid, group.
-      const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-      marked.push({ pid, group });
+      // After the command name (which may hold spaces or parentheses): [2] the group, [19] the start.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (since !== undefined && !(Number(fields[19]) > since)) continue;
+      marked.push({ pid, group: Number(fields[2]) });
     } catch {
       // Gone meanwhile, or another user's: not ours to stop.
     }

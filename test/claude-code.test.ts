@@ -356,6 +356,58 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     },
   );
 
+  // What a command of an earlier turn started in the background (a dev server, a tmux session) is
+  // the user's: that turn ended. Killing the CLI in a later turn took it down with the command then
+  // running, since it carries the same mark.
+  it('leaves be what an earlier turn started in the background when the CLI is killed in a later one', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { mode: { allowedTools: ['Bash'] } });
+    const fifo = path.join(h.cwd, '..', 'started');
+    const server = path.join(h.cwd, '..', 'server.pid');
+    execFileSync('mkfifo', [fifo]);
+    h.fake.script((req) =>
+      req.lastUserText.includes('start the server')
+        ? toolUse(
+            'Bash',
+            {
+              command: `nohup sleep 1001 >/dev/null 2>&1 </dev/null & echo $! > ${server}`,
+              description: 'server',
+            },
+            text('Started.'),
+          )
+        : toolUse(
+            'Bash',
+            { command: `echo $$ > ${fifo}; exec sleep 1000`, description: 'long' },
+            text('Done.'),
+          ),
+    );
+    const first = await collect(h.brain.turn(userTurn('start the server'), new AbortController().signal));
+    expect(terminal(first)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    const background = Number((await readFile(server, 'utf8')).trim());
+    ctx.onTestFinished(() => {
+      try {
+        process.kill(background, 'SIGKILL');
+      } catch {}
+    });
+    const cli = h.lastPid();
+    const history = [
+      { role: 'user' as const, content: 'start the server' },
+      { role: 'assistant' as const, content: textOf(first) },
+    ];
+    const events = collect(
+      h.brain.turn(userTurn('run the long command', { history }), new AbortController().signal),
+    );
+    const command = Number((await readFile(fifo, 'utf8')).trim());
+    // The same warm process runs the second turn.
+    expect(h.lastPid()).toBe(cli);
+    process.kill(cli, 'SIGKILL');
+    expect(errorOf(await events).message).toMatch(/Claude Code stopped without an answer/);
+    expect(await groupAfterKill(command)).toEqual([]);
+    // Still running: its stat's state is not a zombie's.
+    const state = (await readFile(`/proc/${background}/stat`, 'utf8')).split(') ')[1]?.[0];
+    expect(state).toMatch(/^[RSD]$/);
+  });
+
   it('kills the CLI when the consumer stops reading', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);

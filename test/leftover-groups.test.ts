@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { takeOverGroups } from '../src/leftover-groups.js';
-import { forgetGroup, journalGroups, MARK_VAR, trackGroup } from '../src/process-group.js';
+import { forgetGroup, journalGroups, MARK_VAR, settleMarked, trackGroup } from '../src/process-group.js';
 import { recordingLogger } from './helpers/logs.js';
 
 let dir: string;
@@ -111,6 +111,35 @@ describe('process groups a crash left running', () => {
     await gone(stray);
   });
 
+  // A server an ended turn's command left in the background is the user's: the mark is on it too.
+  it("leave be the marked processes started before the CLI's last turn ended", async (ctx) => {
+    const mark = randomUUID();
+    const spawnMarked = async (): Promise<number> => {
+      const c = spawn('sh', ['-c', 'echo $$; exec sleep 300'], {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { ...process.env, [MARK_VAR]: mark },
+      });
+      started.push(c);
+      const pid = Number(
+        await new Promise<string>((resolve) => c.stdout?.once('data', (d) => resolve(String(d)))),
+      );
+      ctx.onTestFinished(() => kill(pid));
+      return pid;
+    };
+    const server = await spawnMarked();
+    const since = Number(stat(server)[19]);
+    // Start times count 10 ms ticks since boot: the command starts in a later one than the server.
+    const ticks = () => Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
+    await expect.poll(ticks).toBeGreaterThan(since);
+    const command = await spawnMarked();
+    const g = await group();
+    await journal({ boot, groups: [{ pid: g.pid, start: g.start, mark, since }] });
+    takeOverGroups(dir, recordingLogger('info').logger);
+    await gone(command);
+    expect(stat(server)[0]).not.toBe('Z');
+  });
+
   it('are stopped when only a member is left (the leader died with brainstem)', async () => {
     const g = await group();
     const exited = new Promise((resolve) => g.leader.once('exit', resolve));
@@ -150,6 +179,13 @@ describe('process groups a crash left running', () => {
     // A Claude CLI's, with the mark its processes carry.
     trackGroup(g.pid, 'a-mark');
     expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, mark: 'a-mark' }] });
+    // Its turn ended: what that turn left running is left be.
+    const since = settleMarked(g.pid);
+    expect(since).toBeGreaterThan(0);
+    expect(await read()).toEqual({
+      boot,
+      groups: [{ pid: g.pid, start: g.start, mark: 'a-mark', since }],
+    });
     forgetGroup(g.pid);
   });
 });

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { forgetGroup, killGroup, killMarked, MARK_VAR, trackGroup } from '../../src/process-group.js';
+import {
+  forgetGroup,
+  killGroup,
+  killMarked,
+  MARK_VAR,
+  settleMarked,
+  trackGroup,
+} from '../../src/process-group.js';
 import type { Execa } from '../../src/subprocesses.js';
 import { tailChars } from '../../src/text.js';
 import type { TurnUsage } from '../types.js';
@@ -76,6 +83,8 @@ export class ClaudeProcess {
   /** Taken out of service between turns (see withdraw()). */
   private withdrawn = false;
   private killing = false;
+  /** When its last turn ended (see settleMarked); undefined before the first. */
+  private settledAt: number | undefined;
   private graceTimer?: NodeJS.Timeout;
   /** `total_cost_usd` of its last result: the CLI reports a running total for the life of the process. */
   private costSoFar = 0;
@@ -128,7 +137,8 @@ export class ClaudeProcess {
         // Killed (by brainstem, the OOM killer, an operator) or crashed: what it ran outside its
         // group, a Bash command in its own session, would run on with nobody to read it. One that
         // exited by itself ended its turn: what a command of it left in the background is left be.
-        if (this.killing || r.exitCode !== 0) killMarked(mark);
+        // Only what the turn then running started: an ended turn's background processes are left be.
+        if (this.killing || r.exitCode !== 0) killMarked(mark, this.settledAt);
         forgetGroup(pid);
       }
       // A child that never started has no exit code and no signal, only a Node error code.
@@ -232,6 +242,8 @@ export class ClaudeProcess {
    * earlier turn's tokens again.
    */
   turnUsage(result: CliResult): TurnUsage {
+    // Every result goes through here: the turn ended, and what its commands left running is left be.
+    if (this.pid !== undefined) this.settledAt = settleMarked(this.pid);
     const before = { costUsd: this.costSoFar, ...this.modelTokensSoFar };
     this.costSoFar = result.usage.costUsd;
     this.modelTokensSoFar = result.modelTokens ?? this.modelTokensSoFar;
