@@ -36,7 +36,7 @@ beforeAll(async () => {
     config: {
       defaultMode: 'assistant',
       claude: { env: claude.cli.env, maxRetries: 0 },
-      telegram: { approvers: [OWNER, 112, 113, 114] },
+      telegram: { approvers: [OWNER, 112, 113, 114, 115] },
     },
   });
 });
@@ -79,6 +79,32 @@ describe('tool approvals in forum topics', { timeout: 60_000 }, () => {
     // The outcome is added to the question as it came: the line saying why stays.
     expect(question.text).toBe(`${REFUSED_CLOSED}\n\n${QUESTION}\n\n✅ Allowed once by User112.`);
     expect(buttonsOf(question)).toEqual([]);
+  });
+
+  // The question is made to fit one message with room for its outcome; outside its topic the line
+  // saying why is added above it, and the outcome no longer fitted: it was cut off, for a note in
+  // English that the text went past one message.
+  it("a long question outside its closed topic still shows its outcome once answered, in the asker's language", async () => {
+    const FORUM = -1_000_000_005_504;
+    const name = `Approbatrice ${'é'.repeat(51)}`;
+    const user = h.tg.user(115, { chatId: FORUM, topicId: 7, languageCode: 'fr', firstName: name });
+    h.tg.closesTopic(FORUM, 7);
+    user.says(`long-${'x'.repeat(3990)}`);
+    const question = await h.tg.waitFor(
+      () => h.tg.botMessages(FORUM).find((m) => m.text.includes('touch long-xxx')),
+      { timeoutMs: 20_000 },
+    );
+    expect(question.topicId).toBeUndefined();
+    expect(question.text).toMatch(/^⚙️ \[proxy\] ⚠️ Telegram a refusé ce message/);
+    expect(question.text).toContain('Seul le début est affiché');
+    user.presses(question.messageId, button(question, /Refuser/));
+    await h.tg.waitFor(() => (buttonsOf(question).length === 0 ? true : undefined));
+    expect(question.text).toMatch(new RegExp(`\n\n✖️ Refusé par ${name}\\.$`));
+    // The question gave way, saying so in French.
+    expect(question.text).toMatch(
+      /\[… coupé ici : \d+ caractères de plus, au-delà de ce que tient un message Telegram\]\n\n✖️/,
+    );
+    expect(question.text).not.toContain('cut here');
   });
 
   it('a question asked before its topic is closed is still answered there', async () => {

@@ -255,7 +255,7 @@ export class ApprovalPrompts {
         if (messageId === undefined) return;
         // Read once shown: the question as it came, outside its topic or not.
         await new ChatOutput(this.o.api, chatId)
-          .editHtml(messageId, closedHtml(card.html, outcome))
+          .editHtml(messageId, closedHtml(card.html, outcome, prompt.lang), { lang: prompt.lang })
           .catch((err: unknown) =>
             this.o.logger.warn({ err, chatId }, 'could not show the outcome of an approval question'),
           );

@@ -5,7 +5,10 @@ import { formatDuration, type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import { OWN_DATA_PREFIX, ownData } from '../commands/callback-data.js';
+import { shownLength } from '../format/fit.js';
 import { escapeHtml } from '../format/render.js';
+import { TELEGRAM_LIMIT } from '../format/split.js';
+import { fitted } from '../send/output.js';
 import { fitQuestion, revealHidden } from '../views/tool.js';
 
 /** What an approver can answer. */
@@ -139,9 +142,14 @@ export function askedOfApprovers(lang: Lang): string {
   )}</i>`;
 }
 
-/** The question with its outcome below it (the buttons go with the edit). */
-export function closedHtml(question: string, outcome: string): string {
-  return `${question}\n\n<b>${escapeHtml(outcome)}</b>`;
+/**
+ * The question with its outcome below it (the buttons go with the edit). The outcome is what the
+ * edit is for: when both do not fit one message, the question gives way (its room for the outcome,
+ * QUESTION_LIMIT, was taken by the line saying why it came outside its closed topic).
+ */
+export function closedHtml(question: string, outcome: string, lang: Lang): string {
+  const below = `\n\n<b>${escapeHtml(outcome)}</b>`;
+  return `${fitted(question, lang, TELEGRAM_LIMIT - shownLength(below))}${below}`;
 }
 
 /** The line the streamed answer shows while the turn waits for a decision. */

@@ -3,6 +3,7 @@ import type { InlineKeyboardMarkup } from 'grammy/types';
 import { type Lang, t } from '../../../src/i18n.js';
 import { fitHtml } from '../format/fit.js';
 import { htmlToPlain, renderMarkdown } from '../format/render.js';
+import { TELEGRAM_LIMIT } from '../format/split.js';
 import type { EditResult } from '../stream/ports.js';
 
 /**
@@ -51,9 +52,10 @@ export interface SendExtra {
 
 /**
  * brainstem's HTML as one message takes it: whole while it fits, else cut with a note saying so
- * (format/fit.ts), rather than refused whole by Telegram as too long.
+ * (format/fit.ts), rather than refused whole by Telegram as too long. `limit` below Telegram's
+ * leaves room for a line the caller adds after it.
  */
-function fitted(html: string, lang: Lang = 'en'): string {
+export function fitted(html: string, lang: Lang = 'en', limit = TELEGRAM_LIMIT): string {
   return fitHtml(
     html,
     (omitted) =>
@@ -62,6 +64,7 @@ function fitted(html: string, lang: Lang = 'en'): string {
         `[… cut here: ${omitted} more characters, past what one Telegram message holds]`,
         `[… coupé ici : ${omitted} caractères de plus, au-delà de ce que tient un message Telegram]`,
       )}</i>`,
+    limit,
   );
 }
 
