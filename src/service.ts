@@ -6,6 +6,7 @@ import type { ChatPorts } from './chat/ports.js';
 import type { Config } from './config.js';
 import { type Core, createCore } from './core.js';
 import { CredentialsWatcher, credentialsFromEnv } from './credentials.js';
+import { closeDb } from './db/index.js';
 import { type IdleMemoryOptions, idleMemoryPart } from './idle-memory.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
 import type { Logger } from './logger.js';
@@ -160,8 +161,7 @@ export async function startService<Bot extends BotFace>(
       }
       // Writes kept while another process held the database: a last try, or the log says what is lost.
       core.kept.stop();
-      core.db.pragma('wal_checkpoint(TRUNCATE)');
-      core.db.close();
+      closeDb(core.db, logger);
       lock.release();
     })();
     return stopping;

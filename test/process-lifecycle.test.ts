@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -209,6 +210,42 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     const code = await p.stop('SIGTERM');
     expect(code).toBe(1);
     g.open();
+  });
+});
+
+describe('a stop on a full disk', { timeout: 180_000 }, () => {
+  it('says the last writes stay in the WAL for the next start, closes the database and exits 0', async () => {
+    const { dir, start } = setup({}, { withClaude: false });
+    const one = await start({
+      NODE_OPTIONS: `--require ${path.resolve('test/helpers/no-room-to-grow.cjs')}`,
+    });
+    const file = path.join(dir, 'data', 'brainstem.sqlite');
+    // Writes the checkpoint at the stop must copy into the database file: a second connection's,
+    // left in the WAL (brainstem's own connection, open, keeps this close from checkpointing).
+    const other = new Database(file);
+    other.pragma('wal_autocheckpoint = 0');
+    other
+      .prepare('INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?)')
+      .run('full-disk-probe', 'x'.repeat(200_000), Date.now());
+    other.close();
+    // No room for the database file to grow: what a full disk does to that checkpoint (here the
+    // process's file size limit, so SQLite's write fails as it would on a disk with no space left).
+    const { size } = await stat(file);
+    execFileSync('prlimit', ['--pid', String(one.p.child.pid), `--fsize=${size}`]);
+    expect(await one.p.stop('SIGTERM')).toBe(0);
+    const warned = JSON.parse(await one.p.waitForLog((l) => l.includes('the last writes stay in')));
+    expect(warned.level).toBe(40);
+    expect(warned.msg).toContain(`${file}-wal`);
+    expect(warned.msg).toContain('The next start reads them back: nothing is lost');
+    expect(one.p.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+    expect(one.p.logs.filter((l) => l.includes('shutdown failed'))).toEqual([]);
+    // The next start reads what the WAL kept.
+    const two = await start();
+    const db = new Database(file, { readonly: true });
+    const kept = db.prepare('SELECT length(value) AS n FROM kv WHERE key = ?').get('full-disk-probe');
+    db.close();
+    expect(await two.p.stop('SIGTERM')).toBe(0);
+    expect(kept).toEqual({ n: 200_000 });
   });
 });
 

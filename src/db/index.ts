@@ -2,9 +2,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { z } from 'zod';
+import type { Logger } from '../logger.js';
 import { migrations } from './migrations.js';
 import Sqlite from './sqlite.js';
-import { dataFileError, LockedAtStartError, UnusableDatabaseError } from './unusable.js';
+import { DataDiskFullError, dataFileError, LockedAtStartError, UnusableDatabaseError } from './unusable.js';
 
 export type Db = Database.Database;
 
@@ -44,6 +45,31 @@ export function openDb(dataDir: string): Db {
     throw dataFileError(err, file) ?? err;
   }
   return db;
+}
+
+/**
+ * Closes the state database at the stop, its WAL copied into the database file first (what a
+ * backup of the stopped data dir copies is then one file). That copy writes to the disk and can
+ * fail (a full disk, an I/O error): what it would have copied stays in the WAL, which SQLite
+ * reads back at the next open, so nothing is lost. The stop goes on, saying so, rather than
+ * failing with the database and the instance lock left open and exit code 1.
+ */
+export function closeDb(db: Db, logger: Logger): void {
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch (err) {
+    const file = db.name;
+    const full =
+      dataFileError(err, file) instanceof DataDiskFullError
+        ? `; the disk that holds ${path.dirname(file)} is full: free space there`
+        : '';
+    logger.warn(
+      { code: (err as { code?: unknown }).code },
+      `the last writes stay in ${file}-wal: copying them into ${file} at the stop failed (${(err as Error).message})${full}. The next start reads them back: nothing is lost`,
+    );
+  } finally {
+    db.close();
+  }
 }
 
 /** The schema version this brainstem writes: the last migration's. */
