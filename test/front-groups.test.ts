@@ -175,3 +175,105 @@ describe('the Bot API front in groups and forum topics', () => {
     }
   });
 });
+
+describe('a command menu OpenClaw set for one basic group, upgraded to a supergroup since', () => {
+  const GROUP = -9_105;
+  const SUPERGROUP = -1_000_000_009_105;
+  const config = { telegram: { front: { enabled: true } } };
+  let first: Harness | undefined;
+  let second: Harness | undefined;
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+  });
+
+  it('follows the group to its new id, and no start after sends it to the old id again', async () => {
+    first = await startHarness({ config });
+    const oc1 = await startDownstream(`${first.service.url}/telegram`, first.tg.token, { commands: false });
+    const here = [{ command: 'here', description: 'Only in this group' }];
+    const menu = (id: number) => first?.tg.menus.get(`chat:${id}|`)?.map((c) => c.command);
+    try {
+      first.tg.user(116, { chatId: GROUP, basicGroup: true }).says('in the basic group');
+      await oc1.bot.api.setMyCommands(here, { scope: { type: 'chat', chat_id: GROUP } });
+      expect(menu(GROUP)).toContain('here');
+      first.tg.migrates(GROUP, SUPERGROUP);
+      // The supergroup shows the group's list, merged with brainstem's as before.
+      await first.tg.waitFor(() => menu(SUPERGROUP)?.includes('here'), { timeoutMs: 10_000 });
+      // OpenClaw reads it back under the id its chat now has, and nothing under the old one.
+      expect(await oc1.bot.api.getMyCommands({ scope: { type: 'chat', chat_id: SUPERGROUP } })).toEqual(here);
+      expect(await oc1.bot.api.getMyCommands({ scope: { type: 'chat', chat_id: GROUP } })).toEqual([]);
+    } finally {
+      await oc1.stop();
+    }
+    await first.stopService();
+    const from = first.tg.calls.length;
+    second = await startHarness({ config, tg: first.tg, llama: first.llama, dir: first.dir });
+    // A change of OpenClaw's is queued behind the start's menu sync: once it is answered, that sync has ended.
+    const res = await fetch(`${second.service.url}/telegram/bot${second.tg.token}/deleteMyCommands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scope: { type: 'all_private_chats' } }),
+    });
+    expect(res.status).toBe(200);
+    const menuCalls = second.tg.calls.slice(from).filter((c) => /MyCommands$/.test(c.method));
+    expect(menuCalls.filter((c) => !c.ok)).toEqual([]);
+    expect(second.logs.filter((l) => /Telegram refused the merged command menu/.test(String(l.msg)))).toEqual(
+      [],
+    );
+    expect(first.tg.menus.get(`chat:${SUPERGROUP}|`)?.map((c) => c.command)).toContain('here');
+  });
+
+  it('kept under the old id from before (upgraded while brainstem was away): refused once, then it follows', async () => {
+    const OLD = -9_106;
+    const NEW = -1_000_000_009_106;
+    const a = await startHarness({ config });
+    const oc = await startDownstream(`${a.service.url}/telegram`, a.tg.token, { commands: false });
+    const here = [{ command: 'here', description: 'Only in this group' }];
+    a.tg.user(117, { chatId: OLD, basicGroup: true }).says('in the basic group');
+    await oc.bot.api.setMyCommands(here, { scope: { type: 'chat', chat_id: OLD } });
+    await oc.stop();
+    await a.stopService();
+    // Upgraded while no brainstem polled, its service messages fetched by another poller: brainstem
+    // never hears of it but from Telegram's refusal.
+    a.tg.migrates(OLD, NEW);
+    const poll = async (offset?: number) =>
+      (await (
+        await fetch(`${a.tg.apiRoot}/bot${a.tg.token}/getUpdates`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ timeout: 0, ...(offset ? { offset } : {}) }),
+        })
+      ).json()) as { result: { update_id: number }[] };
+    const { result } = await poll();
+    await poll(Number(result.at(-1)?.update_id) + 1);
+    const restart = async () =>
+      startHarness({ config, tg: a.tg, llama: a.llama, dir: a.dir }).then(async (h) => {
+        // OpenClaw's call is queued behind the start's menu sync, and the move it plans: answered, both ended.
+        for (let i = 0; i < 2; i++) {
+          await fetch(`${h.service.url}/telegram/bot${h.tg.token}/deleteMyCommands`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ scope: { type: 'all_private_chats' } }),
+          });
+        }
+        return h;
+      });
+    const refused = (h: Harness) =>
+      h.logs.filter((l) => /Telegram refused the merged command menu/.test(String(l.msg)));
+    const b = await restart();
+    try {
+      expect(refused(b).length).toBeGreaterThan(0);
+      expect(a.tg.menus.get(`chat:${NEW}|`)?.map((c) => c.command)).toContain('here');
+    } finally {
+      await b.close();
+    }
+    const c = await restart();
+    try {
+      expect(refused(c)).toEqual([]);
+      expect(a.tg.menus.get(`chat:${NEW}|`)?.map((c) => c.command)).toContain('here');
+    } finally {
+      await c.close();
+      await a.close();
+    }
+  });
+});

@@ -42,6 +42,8 @@ export const OPENCLAW_ALIAS_PREFIX = 'oc_';
 
 /** The part of Telegram's error answer that says when to call again (flood control). */
 const retryAfterSchema = z.object({ parameters: z.object({ retry_after: z.number() }) });
+/** The part of Telegram's error answer that says the chat named is now a supergroup, and its id. */
+const migratedSchema = z.object({ parameters: z.object({ migrate_to_chat_id: z.number().int() }) });
 
 const commandSchema = z.object({ command: z.string(), description: z.string() });
 export type MenuCommand = z.infer<typeof commandSchema>;
@@ -181,6 +183,48 @@ export class CommandsMerge {
       },
       { latest: true },
     );
+  }
+
+  /**
+   * A basic group upgraded to a supergroup (`from` → `to`): the lists set for the group (its
+   * scope, its administrators', one member's) move to the new id, as brainstem's conversation of
+   * the group does (route/direct.ts). Telegram refuses every call naming the old id (400 with
+   * migrate_to_chat_id): left there, the list was sent to it again at every start and refused, and
+   * the supergroup, the same group to its members, showed none. OpenClaw's chat follows the
+   * upgrade too, so it reads the list back under the new id; one it set there already stays.
+   */
+  follow(from: number, to: number): Promise<void> {
+    return this.serial(async () => {
+      const moved = this.db.transaction(() => {
+        const rows = this.db
+          .prepare<[], { owner: Owner; scope: string; lang: string; commands: string }>(
+            'SELECT owner, scope, lang, commands FROM front_commands',
+          )
+          .all()
+          .filter((r) => chatOf(r.scope) === from);
+        for (const r of rows) {
+          const scope = canonical({ ...(JSON.parse(r.scope) as Scope), chat_id: to });
+          this.db
+            .prepare(
+              'INSERT INTO front_commands (owner, scope, lang, commands) VALUES (?, ?, ?, ?) ON CONFLICT(owner, scope, lang) DO NOTHING',
+            )
+            .run(r.owner, scope, r.lang, r.commands);
+          this.db
+            .prepare('DELETE FROM front_commands WHERE owner = ? AND scope = ? AND lang = ?')
+            .run(r.owner, r.scope, r.lang);
+        }
+        return rows.length;
+      })();
+      if (moved === 0) return;
+      // What Telegram held under the old id is out of reach (it refuses the id): not deleted there.
+      for (const map of [this.sent, this.unsent])
+        for (const [id, { key }] of map) if (chatOf(key.scope) === from) map.delete(id);
+      this.logger.info(
+        { chatId: from, newChatId: to },
+        'a group became a supergroup: its command menu follows',
+      );
+      await this.sync(undefined, []);
+    });
   }
 
   /** The front closes: a retry waiting is dropped, and none is planned any more. */
@@ -336,6 +380,11 @@ export class CommandsMerge {
         { method, key: id, status: answer.status },
         'Telegram refused the merged command menu',
       );
+      // A list kept under a group's old id (stored before brainstem followed upgrades, or while
+      // the front was off): it follows now, once, rather than being refused at every start.
+      const from = chatOf(key.scope);
+      const to = migratedTo(answer);
+      if (from !== undefined && to !== undefined) void this.follow(from, to);
     }
     if (answer.status === 429 || answer.status >= 500)
       this.unsent.set(id, { key, waitMs: retryAfterMs(answer) });
@@ -428,6 +477,23 @@ export class CommandsMerge {
       this.resync([]);
     }, delayMs);
     this.retryTimer.unref();
+  }
+}
+
+/** The chat a stored scope names by its id (`chat`, `chat_administrators`, `chat_member`); undefined for others. */
+function chatOf(scope: string): number | undefined {
+  const id = (JSON.parse(scope) as Scope).chat_id;
+  const n = typeof id === 'string' && /^-?\d+$/.test(id) ? Number(id) : id;
+  return typeof n === 'number' ? n : undefined;
+}
+
+/** The supergroup a refusal names (`parameters.migrate_to_chat_id`), when the chat it was about was upgraded. */
+function migratedTo(answer: BotApiAnswer): number | undefined {
+  try {
+    const p = migratedSchema.safeParse(JSON.parse(answer.body));
+    return p.success ? p.data.parameters.migrate_to_chat_id : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -38,7 +38,8 @@
  *   tg.migrates(groupId, supergroupId)   a basic group (`tg.user(id, { chatId, basicGroup: true })`) is
  *                                          upgraded to a supergroup: the service messages of both chats
  *                                          (migrate_to_chat_id, migrate_from_chat_id) come as updates, and
- *                                          every later call naming the old chat gets 400 "group chat was
+ *                                          every later call naming the old chat (a menu scope's chat_id
+ *                                          too) gets 400 "group chat was
  *                                          upgraded to a supergroup chat" with parameters.migrate_to_chat_id
  *   tg.pushes({ channel_post: {...} })   any other update, its one field as given (a channel post, a
  *                                           member update); returns its update id. Left out for a poller
@@ -765,7 +766,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         return;
       }
       if (failure) throw failure;
-      const upgradedTo = migrated.get(Number(params.chat_id));
+      // The chat a call names: its chat_id, or its command menu scope's (setMyCommands and co.).
+      const scope = typeof params.scope === 'string' ? JSON.parse(params.scope) : params.scope;
+      const upgradedTo = migrated.get(Number(params.chat_id ?? (scope as Json | undefined)?.chat_id));
       if (upgradedTo !== undefined) {
         throw new ApiError(400, 'Bad Request: group chat was upgraded to a supergroup chat', {
           migrate_to_chat_id: upgradedTo,
