@@ -250,6 +250,52 @@ describe('the Bot API front, inbound', () => {
     expect(h.tg.botMessages(CHAT)).toHaveLength(before);
   });
 
+  it('gives OpenClaw /oc_usage as its /usage after a mention of the bot in a group, in a text, its edit and a caption, as without the mention', async () => {
+    const GROUP = -1_000_000_004_316;
+    const member = h.tg.user(116, { chatId: GROUP });
+    const at = `@${h.tg.botUsername}`;
+    const n = at.length;
+    const asked = member.says(`${at} /oc_usage 7d`);
+    let got = (await delivered()).got.message;
+    expect(got?.text).toBe(`${at} /usage 7d`);
+    expect(got?.entities).toEqual([
+      { type: 'mention', offset: 0, length: n },
+      { type: 'bot_command', offset: n + 1, length: 6 },
+    ]);
+    member.edits(asked, `${at}, /oc_usage 30d`);
+    const edit = (await delivered()).got.edited_message;
+    expect(edit?.text).toBe(`${at}, /usage 30d`);
+    expect(edit?.entities).toEqual([
+      { type: 'mention', offset: 0, length: n },
+      { type: 'bot_command', offset: n + 2, length: 6 },
+    ]);
+    member.sendsPhoto(new Uint8Array([1, 2, 3]), `${at} /oc_usage`);
+    got = (await delivered()).got.message;
+    expect([got?.caption, got?.caption_entities]).toEqual([
+      `${at} /usage`,
+      [
+        { type: 'mention', offset: 0, length: n },
+        { type: 'bot_command', offset: n + 1, length: 6 },
+      ],
+    ]);
+    member.sendsPhoto(new Uint8Array([4, 5, 6]), `/oc_usage${at}`);
+    got = (await delivered()).got.message;
+    expect([got?.caption, got?.caption_entities]).toEqual([
+      `/usage${at}`,
+      [{ type: 'bot_command', offset: 0, length: 6 + n }],
+    ]);
+    // Another bot's command, or a mention of another bot, is not brainstem's to rewrite.
+    for (const text of ['@somebody_else_bot /oc_usage', '/oc_usage@somebody_else_bot']) {
+      member.says(text);
+      const d = await delivered();
+      expect(d.got).toEqual(d.sent);
+    }
+    member.edits(asked, '/oc_usage@somebody_else_bot');
+    const other = await delivered();
+    expect(other.got).toEqual(other.sent);
+    expect(h.tg.botMessages(GROUP)).toEqual([]);
+  });
+
   it('answers its shortcut words and /run itself', async () => {
     const owner = h.tg.user(OWNER);
     const ownIds: number[] = [];

@@ -1,4 +1,4 @@
-import type { Update } from 'grammy/types';
+import type { MessageEntity, Update } from 'grammy/types';
 import { OPENCLAW_ALIAS_PREFIX } from '../../telegram-front/commands-merge.js';
 import type { Split } from '../../telegram-front/index.js';
 import { OWN_DATA_PREFIX } from '../commands/callback-data.js';
@@ -14,8 +14,9 @@ import { withoutOwnMention } from './mention.js';
  * media, reactions, member updates, presses on OpenClaw's buttons) and a
  * forwarded message whatever it says (someone else wrote it), untouched, and
  * judged by OpenClaw's own access policy; brainstem's allow-list guards
- * only what brainstem answers. `/oc_<name>` (sent or edited) reaches OpenClaw as `/<name>`: its
- * command of a name brainstem answers. Both: the service messages of a group's upgrade to a
+ * only what brainstem answers. `/oc_<name>` (sent or edited, in a text or a caption, after the
+ * bot's opening mention in a group too) reaches OpenClaw as `/<name>`: its command of a name
+ * brainstem answers. Both: the service messages of a group's upgrade to a
  * supergroup, which move each one's state of the group to its new id.
  */
 
@@ -37,11 +38,7 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     const press = update.callback_query;
     if (press) return press.data?.startsWith(OWN_DATA_PREFIX) ? BRAINSTEM : openclaw(update);
     // An edit is OpenClaw's, whatever it says; one of an `/oc_<name>` it got as `/<name>` says that too.
-    const edit = update.edited_message;
-    if (edit)
-      return openclaw(
-        opts.ownCommands.has(aliasOf(edit.text) ?? '') ? unaliased(update, 'edited_message') : update,
-      );
+    if (update.edited_message) return openclaw(unaliased(update, 'edited_message', opts) ?? update);
     const message = update.message;
     // A basic group upgraded to a supergroup: OpenClaw moves its chat, brainstem the group's own
     // conversation (its history and brain sessions, for the direct route: index.ts), or a front
@@ -49,13 +46,14 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     if (message?.migrate_to_chat_id !== undefined || message?.migrate_from_chat_id !== undefined)
       return { to: 'both', update };
     const text = message?.text;
-    if (!message || text === undefined || isForwarded(message)) return openclaw(update);
+    if (!message || isForwarded(message)) return openclaw(update);
+    // A caption is never brainstem's command; OpenClaw's grammY reads one as its own.
+    if (text === undefined) return openclaw(unaliased(update, 'message', opts) ?? update);
     const name = commandOf(text);
     if (name !== undefined) {
       if (!addressedToMe(text, opts)) return openclaw(update);
       if (opts.ownCommands.has(name)) return BRAINSTEM;
-      if (opts.ownCommands.has(aliasOf(text) ?? '')) return openclaw(unaliased(update, 'message'));
-      return openclaw(update);
+      return openclaw(unaliased(update, 'message', opts) ?? update);
     }
     // "@bot switch to local" in a group is the switch request itself (mention.ts).
     const words =
@@ -64,6 +62,9 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     // direct route; handed over, OpenClaw got brainstem's command as text.
     const named = words === text ? undefined : commandOf(words);
     if (named !== undefined && opts.ownCommands.has(named) && addressedToMe(words, opts)) return BRAINSTEM;
+    // "@bot /oc_usage" is OpenClaw's "@bot /usage", as "/oc_usage" is its "/usage".
+    const alias = named === undefined ? undefined : unaliased(update, 'message', opts);
+    if (alias) return openclaw(alias);
     if (message.from && opts.allowedUsers.has(message.from.id) && opts.isOwnText(words)) return BRAINSTEM;
     return openclaw(update);
   };
@@ -77,16 +78,63 @@ function aliasOf(text: string | undefined): string | undefined {
   return name?.startsWith(OPENCLAW_ALIAS_PREFIX) ? name.slice(OPENCLAW_ALIAS_PREFIX.length) : undefined;
 }
 
-/** `/oc_usage 7d` → `/usage 7d` in the update's message (or edit), its entities moved to match. */
-function unaliased(update: Update, key: 'message' | 'edited_message'): Update {
+/**
+ * The update with its `/oc_<name>` command given back to OpenClaw as `/<name>`, in the message's (or
+ * edit's) text or caption, its entities moved to match; undefined when it holds none. Read where
+ * brainstem reads a command: at the start (`/oc_usage 7d`, `/oc_usage@yourbot`, not
+ * `/oc_usage@otherbot`), or in a group after the bot's own mention that opens the message
+ * (`@yourbot /oc_usage`, mention.ts).
+ */
+function unaliased(
+  update: Update,
+  key: 'message' | 'edited_message',
+  opts: SplitOptions,
+): Update | undefined {
   const message = update[key];
-  if (!message) return update;
-  const cut = OPENCLAW_ALIAS_PREFIX.length;
-  const text = `/${(message.text ?? '').slice(1 + cut)}`;
-  const entities = message.entities?.map((e) =>
-    e.offset === 0 ? { ...e, length: e.length - cut } : { ...e, offset: e.offset - cut },
-  );
-  return { ...update, [key]: { ...message, text, ...(entities ? { entities } : {}) } };
+  if (!message) return undefined;
+  const fields = [
+    ['text', 'entities'],
+    ['caption', 'caption_entities'],
+  ] as const;
+  for (const [field, entitiesField] of fields) {
+    const text = message[field];
+    const entities = message[entitiesField];
+    if (text === undefined) continue;
+    const at = commandStart(text, entities, message.chat.type === 'private', opts);
+    if (at === undefined) continue;
+    const command = text.slice(at);
+    if (!addressedToMe(command, opts) || !opts.ownCommands.has(aliasOf(command) ?? '')) continue;
+    // `oc_` starts right after the slash: what follows it moves back by its length.
+    const cutAt = at + 1;
+    const cut = OPENCLAW_ALIAS_PREFIX.length;
+    const moved = (x: number) => (x <= cutAt ? x : Math.max(cutAt, x - cut));
+    const shifted = entities?.map((e) => {
+      const offset = moved(e.offset);
+      return { ...e, offset, length: moved(e.offset + e.length) - offset };
+    });
+    const rewritten = `${text.slice(0, cutAt)}${text.slice(cutAt + cut)}`;
+    return {
+      ...update,
+      [key]: { ...message, [field]: rewritten, ...(shifted ? { [entitiesField]: shifted } : {}) },
+    };
+  }
+  return undefined;
+}
+
+/** Where a text's command starts: 0, or after a group message's opening mention of the bot; undefined when it holds none there. */
+function commandStart(
+  text: string,
+  entities: MessageEntity[] | undefined,
+  isPrivate: boolean,
+  opts: SplitOptions,
+): number | undefined {
+  if (text.startsWith('/')) return 0;
+  if (isPrivate) return undefined;
+  const rest = withoutOwnMention({ text, entities }, opts.botUsername())?.text;
+  if (!rest?.startsWith('/')) return undefined;
+  // The mention opened the text (what is left is its end), not closed it.
+  const at = text.length - rest.length;
+  return text.slice(at) === rest ? at : undefined;
 }
 
 /** A command without `@name`, or with the bot's own: not `/mode@otherbot`. */
