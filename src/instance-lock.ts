@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import Sqlite, { nativeSqliteError } from './db/sqlite.js';
-import { dataFileError } from './db/unusable.js';
+import { dataDirError, dataFileError } from './db/unusable.js';
 
 export { NativeSqliteError } from './db/sqlite.js';
-export { DataDiskFullError, UnwritableDataError } from './db/unusable.js';
+export { DataDirNotFolderError, DataDiskFullError, UnwritableDataError } from './db/unusable.js';
 
 /** Another brainstem runs on this data dir: two would both poll the bot and split the state. */
 export class InstanceLockedError extends Error {
@@ -34,7 +34,11 @@ export interface InstanceLock {
  * refused instance read it while the lock is held.
  */
 export function lockDataDir(dataDir: string): InstanceLock {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw dataDirError(err, dataDir) ?? err;
+  }
   // timeout 0: a held lock answers SQLITE_BUSY at once instead of after a wait.
   let db: Database.Database;
   const file = path.join(dataDir, 'instance.lock');

@@ -10,7 +10,7 @@ async function serve(): Promise<void> {
   holdTurbofanDuringStart();
   const [
     { ConfigError, loadConfig },
-    { lockDataDir, NativeSqliteError, UnwritableDataError },
+    { DataDirNotFolderError, lockDataDir, NativeSqliteError, UnwritableDataError },
     { createLogger },
   ] = await Promise.all([import('./config.js'), import('./instance-lock.js'), import('./logger.js')]);
   let config: ReturnType<typeof loadConfig>;
@@ -28,9 +28,13 @@ async function serve(): Promise<void> {
   try {
     lock = lockDataDir(config.dataDir);
   } catch (err) {
-    // better-sqlite3 built for another Node (after a Node upgrade), or a data dir this user cannot
-    // write: restarting cannot fix it. A full disk (DataDiskFullError) is left to pm2's restarts.
-    if (err instanceof NativeSqliteError || err instanceof UnwritableDataError) {
+    // better-sqlite3 built for another Node (after a Node upgrade), a data dir this user cannot
+    // write or that is a file: restarting cannot fix it. A full disk (DataDiskFullError) is left to pm2's restarts.
+    if (
+      err instanceof NativeSqliteError ||
+      err instanceof UnwritableDataError ||
+      err instanceof DataDirNotFolderError
+    ) {
       process.stderr.write(`brainstem: ${err.message}\n`);
       process.exit(2);
     }

@@ -377,6 +377,22 @@ describe('one instance per data dir', () => {
     expect(r.stderr).not.toMatch(/ at /);
   });
 
+  it('a data dir that is a file, or lies under one, stops the start with exit code 2, saying so and which setting to change', async () => {
+    const { dir, processEnv } = setup({}, { withClaude: false });
+    const file = path.join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    for (const dataDir of [file, path.join(file, 'data')]) {
+      const r = await spawnRefused(processEnv({ BRAINSTEM_DATA_DIR: dataDir }));
+      // Was exit code 1 with Node's bare "EEXIST: file already exists, mkdir …" (or ENOTDIR), which
+      // named neither the data dir nor the setting, and which pm2 restarted for ever.
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        `brainstem: the data dir ${dataDir} cannot be used: ${file} is a file, not a folder. Set BRAINSTEM_DATA_DIR (or dataDir in brainstem.json) to a folder, or move that file aside; then start brainstem again.\n`,
+      );
+      expect(readFileSync(file, 'utf8')).toBe('x');
+    }
+  });
+
   it('better-sqlite3 built for another Node (a Node upgrade without npm rebuild) stops the start with exit code 2, saying the command that fixes it', async () => {
     const { processEnv } = setup({}, { withClaude: false });
     const r = await spawnRefused(

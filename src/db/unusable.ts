@@ -1,4 +1,4 @@
-import { statfsSync } from 'node:fs';
+import { type Stats, statfsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 
@@ -35,6 +35,46 @@ export class UnwritableDataError extends Error {
       `brainstem cannot write ${file} (${reason}). It runs as ${runsAs()}: give that user the data dir (\`sudo chown -R ${userName()} ${path.dirname(file)}\`), or, if its disk is mounted read-only, mount it read-write or set BRAINSTEM_DATA_DIR to a writable folder; then start brainstem again.`,
     );
     this.name = 'UnwritableDataError';
+  }
+}
+
+/**
+ * The data dir, or a folder above it, is a file (a typo in BRAINSTEM_DATA_DIR, a file left where the
+ * folder should be). Node's own `EEXIST: file already exists, mkdir …` names neither the data dir nor
+ * the setting, and restarting cannot fix it: brainstem exits with the code pm2 does not restart.
+ */
+export class DataDirNotFolderError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly file: string,
+  ) {
+    super(
+      `the data dir ${dataDir} cannot be used: ${file} is a file, not a folder. Set BRAINSTEM_DATA_DIR (or dataDir in brainstem.json) to a folder, or move that file aside; then start brainstem again.`,
+    );
+    this.name = 'DataDirNotFolderError';
+  }
+}
+
+/**
+ * The typed error for creating the data dir failing because it, or a folder above it, is a file;
+ * undefined for any other error.
+ */
+export function dataDirError(err: unknown, dataDir: string): DataDirNotFolderError | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code !== 'EEXIST' && code !== 'ENOTDIR') return undefined;
+  // The nearest part of the path that exists (a path under a file is ENOTDIR, not absent): the file in the way.
+  for (let at = path.resolve(dataDir); ; at = path.dirname(at)) {
+    const stat = statOrUndefined(at);
+    if (stat) return stat.isDirectory() ? undefined : new DataDirNotFolderError(dataDir, at);
+    if (path.dirname(at) === at) return undefined;
+  }
+}
+
+function statOrUndefined(at: string): Stats | undefined {
+  try {
+    return statSync(at);
+  } catch {
+    return undefined;
   }
 }
 
