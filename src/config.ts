@@ -272,6 +272,28 @@ export function configSchemas() {
     }
   });
 
+  /**
+   * The bot token, without the whitespace a copy adds (a trailing newline): no token has any. One of
+   * another shape (quotes an .env file kept, `bot` of the URL copied with it) is refused here, saying
+   * what is wrong without the token: Telegram's own 401 came as the only word, the token hidden in the
+   * log, so the quotes never showed. Blank is unset (no bot), as for the variable. No "token:" before
+   * prose in the message: doctor prints it scrubbed (src/redact.ts), which hides what follows that.
+   */
+  const botToken = z
+    .string()
+    .trim()
+    .superRefine((token, ctx) => {
+      if (token === '' || /^\d+:[A-Za-z0-9_-]+$/.test(token)) return;
+      const quoted = /^(["'`]).*\1$/s.test(token)
+        ? '; it has quotes around it, which are not part of it'
+        : '';
+      ctx.addIssue({
+        code: 'custom',
+        message: `is not shaped like a bot token (@BotFather's is digits, a colon, then letters, digits, - and _, as in 123456789:AAH…)${quoted}`,
+      });
+    })
+    .transform((token) => token || undefined);
+
   const FRONT_DEFAULTS = { enabled: false, prefix: '/telegram', stallNoticeMs: 60_000 };
 
   const frontSchema = z
@@ -606,11 +628,10 @@ export function configSchemas() {
         .describe('The local brain (modes of kind `llama`).'),
       telegram: z
         .object({
-          token: z
-            .string()
+          token: botToken
             .optional()
             .describe(
-              'Bot token (env `TELEGRAM_BOT_TOKEN`); unset: no bot. brainstem must be its only poller.',
+              'Bot token (env `TELEGRAM_BOT_TOKEN`), as @BotFather gives it (`123456789:AAH…`, no quotes; surrounding whitespace is dropped); unset: no bot. brainstem must be its only poller.',
             ),
           apiRoot: z
             .string()

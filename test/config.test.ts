@@ -149,6 +149,25 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('takes a bot token with the whitespace a copy adds, and refuses one with quotes around it, naming where it came from and never the token', () => {
+    const token = '123456789:AAH-not-a-real-bot-token-0123456789ab';
+    // A trailing newline (`echo … > file`, a here-doc) or spaces: no token has any, so they go.
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: `${token}\n` }, dir()).telegram.token).toBe(token);
+    // A blank variable is unset, as every other one.
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: ' \n' }, dir()).telegram.token).toBeUndefined();
+    // Quotes that an .env file read by Docker's --env-file or systemd's EnvironmentFile= keep: the bot
+    // started, and the only line said "Telegram refused the bot token", with the token hidden, so the
+    // quotes never showed.
+    const shape =
+      "is not shaped like a bot token (@BotFather's is digits, a colon, then letters, digits, - and _, as in 123456789:AAH…)";
+    expect(problemsOf(() => loadConfig({ TELEGRAM_BOT_TOKEN: `"${token}"` }, dir()))).toEqual([
+      `TELEGRAM_BOT_TOKEN (telegram.token): ${shape}; it has quotes around it, which are not part of it`,
+    ]);
+    const { file, problems } = fileProblems({ telegram: { token: `bot${token}` } });
+    expect(problems).toEqual([`${file}: telegram.token: ${shape}`]);
+    expect(problems.join('\n')).not.toContain(token.split(':')[1]);
+  });
+
   it('refuses Telegram’s shared senders (anonymous admins, channels) as allowed users or approvers', () => {
     const d = dir();
     const file = path.join(d, 'brainstem.json');

@@ -178,6 +178,17 @@ describe('brainstem doctor', () => {
     expect(text).toContain('→ correct the fields above');
   });
 
+  it('fails on a bot token with quotes around it, as start-up would, its whole line shown and never the token', async () => {
+    const { code, text } = await doctor({ ...healthy(), TELEGRAM_BOT_TOKEN: `'${BOT_TOKEN}'` });
+    expect(code).toBe(1);
+    expect(text).toMatch(/^✗ config/);
+    // doctor hides secrets in what it prints: the problem must not read as one ("token: …").
+    expect(text).toContain(
+      "TELEGRAM_BOT_TOKEN (telegram.token): is not shaped like a bot token (@BotFather's is digits, a colon, then letters, digits, - and _, as in 123456789:AAH…); it has quotes around it, which are not part of it",
+    );
+    expect(text).not.toContain(BOT_TOKEN.split(':')[1]);
+  });
+
   it('fails on a shortcut naming a tool that does not exist, as start-up would', async () => {
     const file = path.join(dir, 'bad-shortcut.json');
     writeFileSync(file, JSON.stringify({ tools: { shortcuts: { foo: { tool: 'nope' } } } }));
