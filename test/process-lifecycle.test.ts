@@ -457,4 +457,26 @@ describe('Telegram unreachable at start', () => {
       expect(await p.stop('SIGTERM')).toBe(0);
     }
   });
+
+  it('a bot token Telegram refuses: the log line that says so keeps what to do, as written to the log', async () => {
+    const tg = await startFakeTelegram();
+    const { start } = setup({}, { withClaude: false });
+    const token = '123456789:AAH-not-the-bot-token-0123456789abcd';
+    const { p } = await start({
+      TELEGRAM_BOT_TOKEN: token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      TELEGRAM_ALLOWED_USERS: '111',
+    });
+    try {
+      const line = JSON.parse(await p.waitForLog((l) => l.includes('Telegram refused the bot token')));
+      // The log's scrubber took "token: check TELEGRAM_BOT_TOKEN …" for a header and its value: the
+      // line read "Telegram refused the bot token: [redacted]", what to check gone with the token.
+      expect(line.msg).toContain('check TELEGRAM_BOT_TOKEN (telegram.token) against @BotFather');
+      expect(line.msg).toContain('the bot stays off until brainstem restarts with a good one');
+      expect(p.logs.join('\n')).not.toContain(token.split(':')[1]);
+    } finally {
+      expect(await p.stop('SIGTERM')).toBe(0);
+      await tg.close();
+    }
+  });
 });

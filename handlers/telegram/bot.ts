@@ -195,9 +195,11 @@ export function startPolling(
       } catch (err) {
         if (signal.aborted) return;
         if (refusedToken(err)) {
+          // No "token:" before the advice: the log's scrubber takes `token: …` for a header and
+          // hides all that follows (src/redact.ts), the advice with it.
           logger.error(
             { err: err.message },
-            'Telegram refused the bot token: check TELEGRAM_BOT_TOKEN (from @BotFather); the bot stays off until brainstem restarts with a good one',
+            'Telegram refused the bot token; check TELEGRAM_BOT_TOKEN (telegram.token) against @BotFather (/token shows it, /revoke makes a new one); the bot stays off until brainstem restarts with a good one',
           );
           return;
         }
