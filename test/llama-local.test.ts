@@ -498,6 +498,35 @@ describe('LlamaLocalBrain failures', () => {
     ]);
   });
 
+  it('on a 404 from a base URL without /v1 (the address llama-server prints at start), says to add it, naming the setting', async () => {
+    // Its /health answers at the root, so the mode showed ready; each turn then read only
+    // "…/chat/completions answered HTTP 404: File Not Found".
+    const events = await collect(brainFor(fake.url).turn(turnReq('hi'), running()));
+    expect(events).toEqual([
+      {
+        type: 'error',
+        error: {
+          kind: 'bad_request',
+          status: 404,
+          message: `${fake.url}/chat/completions answered HTTP 404: File Not Found. The OpenAI API of llama-server and Ollama is under /v1: set LLAMA_BASE_URL (llama.baseUrl) to ${fake.url}/v1`,
+          fr: `${fake.url}/chat/completions a répondu HTTP 404 : File Not Found. L'API OpenAI de llama-server et d'Ollama est sous /v1 : mettez LLAMA_BASE_URL (llama.baseUrl) à ${fake.url}/v1`,
+        },
+      },
+    ]);
+    const own = await collect(
+      brainFor(`${fake.url}/`, { baseUrl: `${fake.url}/` }).turn(turnReq('hi'), running()),
+    );
+    expect(own[0]?.type === 'error' && own[0].error.message).toContain(
+      `set modes.local.baseUrl to ${fake.url}/v1`,
+    );
+    // With /v1 already there, a 404 is something else: no advice to add it.
+    fake.reply({ status: 404, error: 'model not found' });
+    const other = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), running()));
+    expect(other[0]?.type === 'error' && other[0].error.message).toBe(
+      `${fake.baseUrl}/chat/completions answered HTTP 404: model not found`,
+    );
+  });
+
   it('says the model is still loading on a 503', async () => {
     fake.setLoading(true);
     const events = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), running()));

@@ -119,6 +119,11 @@ export class LlamaLocalBrain implements Brain {
    */
   private readonly shownChatUrl: string;
   private readonly shownHealthUrl: string;
+  /**
+   * The base URL with /v1 added, when it lacks it: the address llama-server prints at start has
+   * none, and its /health (at the root) answers, so the mode shows ready while each turn gets a 404.
+   */
+  private readonly withV1: string | undefined;
   /** Turns streaming now, and who waits for there to be none (see settled). */
   private running = 0;
   private readonly idle: (() => void)[] = [];
@@ -136,6 +141,8 @@ export class LlamaLocalBrain implements Brain {
     this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
     this.shownChatUrl = scrubText(this.chatUrl);
     this.shownHealthUrl = scrubText(this.healthUrl);
+    const base = opts.baseUrl.replace(/\/+$/, '');
+    this.withV1 = /\/v1$/.test(base) ? undefined : `${scrubText(base)}/v1`;
     this.persona = opts.mode.personaDir ? new PersonaPrompt(opts.mode.personaDir, opts.mode.id) : undefined;
     this.agent = onFirstUse(
       async () =>
@@ -479,8 +486,13 @@ export class LlamaLocalBrain implements Brain {
           : `le serveur du modèle local à ${this.shownChatUrl} ne peut pas prendre la requête maintenant (HTTP 503${detail && ` :${detail.slice(1)}`}) ; réessayez dans un instant`,
       };
     }
-    const message = `${this.shownChatUrl} answered HTTP ${status}${detail}`;
-    const fr = `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}`;
+    let message = `${this.shownChatUrl} answered HTTP ${status}${detail}`;
+    let fr = `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}`;
+    if (status === 404 && this.withV1) {
+      const from = this.addressSetting();
+      message = `${message.replace(/\.$/, '')}. The OpenAI API of llama-server and Ollama is under /v1: set ${from} to ${this.withV1}`;
+      fr = `${fr.replace(/\.$/, '')}. L'API OpenAI de llama-server et d'Ollama est sous /v1 : mettez ${from} à ${this.withV1}`;
+    }
     // The request itself is what llama-server refused (a part or schema it cannot take, an orphan tool
     // message): sent again, it fails the same way, so it is the client's error, not a server error
     // clients retry (the openai SDK twice, OpenClaw more).
@@ -489,13 +501,17 @@ export class LlamaLocalBrain implements Brain {
     return { kind: 'upstream_error', status, message, fr };
   }
 
+  /** The one setting that gave this mode's address, so a fix names what to change. */
+  private addressSetting(): string {
+    return this.mode.baseUrl ? `modes.${this.mode.id}.baseUrl` : 'LLAMA_BASE_URL (llama.baseUrl)';
+  }
+
   private unreachable(url: string, err: unknown): Said {
     const timedOut = (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT';
     const ms = this.llama.connectTimeoutMs;
     const why = (lang: Lang) =>
       timedOut ? t(lang, `no connection within ${ms} ms`, `pas de connexion en ${ms} ms`) : describe(err);
-    // The one setting that gave this address, so the fix names what to change.
-    const from = this.mode.baseUrl ? `modes.${this.mode.id}.baseUrl` : 'LLAMA_BASE_URL (llama.baseUrl)';
+    const from = this.addressSetting();
     return {
       en:
         `cannot reach the local model at ${url} (${why('en')}). ` +
