@@ -147,4 +147,34 @@ describe('tool approvals in forum topics', { timeout: 60_000 }, () => {
     expect(existsSync(fileIn('topic-five.txt'))).toBe(true);
     expect(existsSync(fileIn('topic-six.txt'))).toBe(false);
   });
+  it("a press on an open question carrying another question's data says that one is closed and leaves the open one's buttons", async () => {
+    const FORUM = -1_000_000_005_504;
+    const inSeven = h.tg.user(113, { chatId: FORUM, topicId: 7 });
+    const inEight = h.tg.user(113, { chatId: FORUM, topicId: 8 });
+    inSeven.says('topic-seven');
+    const seven = await questionIn(FORUM, 'touch topic-seven.txt');
+    const sevenAllow = button(seven, /Allow once/);
+    inSeven.presses(seven.messageId, sevenAllow);
+    await answerIn(FORUM, /^Done\.$/);
+    inEight.says('topic-eight');
+    const eight = await questionIn(FORUM, 'touch topic-eight.txt');
+
+    // Only a modified client sends this: question eight's message, the closed question seven's data.
+    const pressed = inEight.presses(eight.messageId, sevenAllow);
+    const alert = await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === pressed));
+    expect(alert.text).toBe('This question is closed.');
+    // Presses of a chat are handled one after the other: once this one is answered, that one is through.
+    const allowed = inEight.presses(eight.messageId, button(eight, /Allow once/));
+    await h.tg.waitFor(() => h.tg.callbackAnswers.find((a) => a.callbackQueryId === allowed));
+    // Before, question eight lost its buttons to the first press while it still waited for an answer.
+    const stripped = h.tg
+      .callsOf('editMessageReplyMarkup', FORUM)
+      .filter((c) => Number(c.params.message_id) === eight.messageId);
+    expect(stripped).toEqual([]);
+    await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).filter((m) => m.text === 'Done.').length === 2 ? true : undefined,
+    );
+    expect(eight.text).toMatch(/\n\n✅ Allowed once by User113\.$/);
+    expect(existsSync(fileIn('topic-eight.txt'))).toBe(true);
+  });
 });

@@ -227,7 +227,10 @@ export class ApprovalPrompts {
           show_alert: true,
         })
         .catch(noop);
-      await ctx.editMessageReplyMarkup().catch(noop);
+      // Its buttons go, unless the message pressed is another question still open (a modified client
+      // can send one question's data from another's message): that one must stay answerable.
+      if (!(await this.isOpenQuestion(ctx.callbackQuery?.message)))
+        await ctx.editMessageReplyMarkup().catch(noop);
       return;
     }
     const { choice } = press.data;
@@ -235,6 +238,12 @@ export class ApprovalPrompts {
     this.o.logger.info({ userId: from.id, tool: prompt.req.tool, choice }, 'tool approval answered');
     this.conclude(press.data.id, decisionOf(choice, prompt.req, by), decidedText(choice, by, prompt.lang));
     await ctx.answerCallbackQuery({ text: decidedText(choice, by, lang) }).catch(noop);
+  }
+
+  /** Whether `message` is a copy of any question still open. */
+  private async isOpenQuestion(message: MaybeInaccessibleMessage | undefined): Promise<boolean> {
+    for (const prompt of this.open.values()) if (await isOneOf(prompt, message)) return true;
+    return false;
   }
 
   /** Closes a question still open (the first answer wins): the brain gets `decision`, every copy shows `outcome`. */
