@@ -243,3 +243,21 @@ describe('what a turn shows besides its answer, in a forum topic closed meanwhil
     expect(understood?.messageId).toBeLessThan(answer.messageId);
   });
 });
+
+describe("brainstem's own lines about a message sent into a closed forum topic", () => {
+  it('the "Not answered" line of a message a /stop right behind it stopped comes outside the topic, saying why', async () => {
+    const FORUM = -1_000_000_004_408;
+    const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
+    h.tg.closesTopic(FORUM, 3);
+    // One getUpdates answer holds both: /stop is handled apart, finds nothing running, and the message's turn is stopped.
+    user.says('delete every draft');
+    user.says('/stop');
+    const told = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('⏹ Not answered')),
+    );
+    expect(told.topicId).toBeUndefined();
+    expect(told.text).toBe(
+      `${REFUSED_CLOSED}\n\n⚙️ [proxy] ⏹ Not answered: the /stop sent after this message stopped it.`,
+    );
+  });
+});

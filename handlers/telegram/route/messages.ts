@@ -187,17 +187,18 @@ export function submitTurn(
   const out = new ChatOutput(ctx.api, chatId, topicId);
   const key = topicTurnKey(chatId, topicId);
   if (deps.turns.stopsAhead(key, ctx.update.update_id)) {
-    // The /stop sent right after it already said nothing was running: this says what it stopped.
-    void out
-      .sendHtml(
-        t(
-          lang,
-          `${PROXY_TAG} ⏹ Not answered: the /stop sent after this message stopped it.`,
-          `${PROXY_TAG} ⏹ Pas de réponse : le /stop envoyé après ce message l’a arrêté.`,
-        ),
-        messageId ? { replyTo: messageId } : {},
-      )
-      .catch((err: unknown) => deps.logger.warn({ err, chatId }, 'could not say a message was stopped'));
+    // The /stop sent right after it already said nothing was running: this says what it stopped
+    // (in a forum topic closed since, to the group outside it, saying why).
+    void sendHtmlOrOutside(
+      out,
+      t(
+        lang,
+        `${PROXY_TAG} ⏹ Not answered: the /stop sent after this message stopped it.`,
+        `${PROXY_TAG} ⏹ Pas de réponse : le /stop envoyé après ce message l’a arrêté.`,
+      ),
+      lang,
+      messageId ? { replyTo: messageId } : {},
+    ).catch((err: unknown) => deps.logger.warn({ err, chatId }, 'could not say a message was stopped'));
     opts.onStop?.();
     return;
   }
