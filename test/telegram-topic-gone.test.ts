@@ -260,4 +260,27 @@ describe("brainstem's own lines about a message sent into a closed forum topic",
       `${REFUSED_CLOSED}\n\n⚙️ [proxy] ⏹ Not answered: the /stop sent after this message stopped it.`,
     );
   });
+
+  it('the line saying a file could not be fetched comes outside the topic, saying why', async () => {
+    const FORUM = -1_000_000_004_409;
+    const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
+    h.tg.closesTopic(FORUM, 3);
+    // Over the 20 MB a bot may download: refused by the size its message gives, before any download.
+    user.sends({
+      document: {
+        file_id: 'big-gone',
+        file_unique_id: 'ubig-gone',
+        file_name: 'scan.pdf',
+        file_size: 25 * 1024 * 1024,
+      },
+      caption: 'summarise please',
+    });
+    const told = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('could not fetch')),
+    );
+    expect(told.topicId).toBeUndefined();
+    expect(told.text).toBe(
+      `${REFUSED_CLOSED}\n\n⚙️ [proxy] I could not fetch “scan.pdf”: it is 25.0 MB, and Telegram lets bots download files of up to 20 MB only. Nothing was sent to the brain.`,
+    );
+  });
 });

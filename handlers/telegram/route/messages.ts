@@ -118,9 +118,10 @@ export async function save(
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
     // Telegram refusing the notice must not take the turn, and the other files sent with this one, with it.
-    await outputFor(ctx)
-      .sendHtml(fetchFailureText(file.name, err, lang))
-      .catch((e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a file was not saved'));
+    // In a forum topic closed since, it comes to the group outside it, saying why.
+    await sendHtmlOrOutside(outputFor(ctx), fetchFailureText(file.name, err, lang), lang).catch(
+      (e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a file was not saved'),
+    );
     return undefined;
   }
 }
