@@ -283,4 +283,18 @@ describe("brainstem's own lines about a message sent into a closed forum topic",
       `${REFUSED_CLOSED}\n\n⚙️ [proxy] I could not fetch “scan.pdf”: it is 25.0 MB, and Telegram lets bots download files of up to 20 MB only. Nothing was sent to the brain.`,
     );
   });
+
+  it('the "not supported" reply to a sticker comes outside the topic, saying why', async () => {
+    const FORUM = -1_000_000_004_410;
+    const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
+    h.tg.closesTopic(FORUM, 3);
+    user.sendsSticker();
+    const told = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('not supported')),
+    );
+    expect(told.topicId).toBeUndefined();
+    expect(told.text).toBe(
+      `${REFUSED_CLOSED}\n\n⚙️ [proxy] Stickers are not supported: please send text, a photo or a document.`,
+    );
+  });
 });

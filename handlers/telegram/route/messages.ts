@@ -63,8 +63,10 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
   });
 
   bot.on('message', async (ctx) => {
-    const text = unsupportedText(ctx.message, langOf(ctx.from.language_code));
-    if (text) await outputFor(ctx).sendHtml(text);
+    const lang = langOf(ctx.from.language_code);
+    const text = unsupportedText(ctx.message, lang);
+    // In a forum topic closed since (an admin still writes there), to the group outside it, saying why.
+    if (text) await sendHtmlOrOutside(outputFor(ctx), text, lang);
   });
 }
 
