@@ -11,8 +11,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatOutbox } from '../handlers/telegram/route/outbox.js';
 import { html } from '../src/html.js';
+import type { FakeMessage } from './fakes/telegram.js';
 import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
-import { type Harness, holdOn, startHarness } from './telegram-harness.js';
+import { type Harness, holdOn, nextLog, startHarness } from './telegram-harness.js';
 
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-topic-gone-'));
 const file = (name: string) => path.join(project, name);
@@ -44,6 +45,10 @@ beforeAll(async () => {
     config: {
       tools: { lint: { argv: [process.execPath, file('lint.cjs')], cwd: project, readOnly: true } },
       transcription: { url: stt.baseUrl, model: 'whisper-1' },
+      // Another mode on the fake llama-server: a switch to it waits as long as the fake says it is loading.
+      modes: { spare: { kind: 'llama', description: 'Fake local model, another mode' } },
+      // Only the test decides when a loading model is ready, however loaded the machine.
+      llama: { readyTimeoutMs: 120_000 },
     },
   });
 });
@@ -296,5 +301,45 @@ describe("brainstem's own lines about a message sent into a closed forum topic",
     expect(told.text).toBe(
       `${REFUSED_CLOSED}\n\n⚙️ [proxy] Stickers are not supported: please send text, a photo or a document.`,
     );
+  });
+  it('the line a document shows while a mode switch ends comes outside the topic, saying why, and goes once the answer came', async () => {
+    const FORUM = -1_000_000_004_411;
+    const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
+    const { switcher } = h.service.core;
+    h.tg.closesTopic(FORUM, 3);
+    h.llama.setLoading(true);
+    let switched: Promise<unknown> = Promise.resolve();
+    let wait: FakeMessage | undefined;
+    try {
+      switched = switcher.switchTo('spare', { source: 'api' });
+      const saved = nextLog(h, (l) => l.msg === 'saved a file from Telegram' && l.chatId === FORUM);
+      user.sendsDocument('notes.txt', Buffer.from('the notes'), 'summarise this', 'text/plain');
+      // The document is in brainstem's hands while the switch still waits for the model.
+      await saved();
+      expect(switcher.isSwitching()).toBe(true);
+      wait = await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.text.includes('waiting for the mode switch')),
+      );
+      expect(wait.topicId).toBeUndefined();
+      expect(wait.text).toBe(`${REFUSED_CLOSED}\n\n⏳ waiting for the mode switch to end…`);
+    } finally {
+      h.llama.setLoading(false);
+    }
+    await switched;
+    try {
+      const answer = await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.text.includes('echo: [The user sent')),
+      );
+      expect(answer.topicId).toBeUndefined();
+      expect(answer.text).toMatch(
+        /^⚙️ \[proxy\] ⚠️ Telegram refused this answer in the topic it was written for \(TOPIC_CLOSED/,
+      );
+      // Once, and the line saying why the wait line came here was not written over: it goes, as the answer replaced it.
+      await h.tg.waitFor(() => wait?.deleted);
+      expect(wait?.edits).toBe(0);
+      expect(h.tg.botMessages(FORUM)).toEqual([answer]);
+    } finally {
+      await switcher.switchTo('local', { source: 'api' });
+    }
   });
 });

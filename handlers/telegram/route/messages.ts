@@ -152,6 +152,7 @@ export interface TurnStart {
    * Shows what the turn waits for before its text can be made (a mode switch, for documents whose
    * notes depend on the mode), where the answer will come: in the "queued" notice when the turn
    * waited, else in a message of its own, which the answer then takes over as it does that notice.
+   * In a forum topic closed meanwhile: outside it, saying why, removed once the turn ends.
    */
   showWaiting(html: string): Promise<void>;
 }
@@ -224,6 +225,8 @@ export function submitTurn(
   deps.turns.submit<number>(
     key,
     async (signal, queuedMessageId) => {
+      /** The wait line (showWaiting) its forum topic refused, sent outside it: removed once the turn ends. */
+      let waitOutside: number | undefined;
       try {
         const { onStop } = opts;
         if (onStop && signal.aborted) onStop();
@@ -255,8 +258,15 @@ export function submitTurn(
         };
         const showWaiting = async (line: string) => {
           try {
+            if (waitOutside !== undefined) return;
             if (queued !== undefined && (await out.editHtml(queued, line)) === 'ok') return;
-            queued = await out.sendHtml(line, messageId ? { replyTo: messageId } : {});
+            // In a forum topic closed meanwhile (an admin still writes there), the line comes to the group
+            // outside it, saying why. The answer is not written into it there (it would take the place of
+            // the line saying why, and its next parts would go to the topic): the answer comes outside
+            // with a line of its own, and this one is removed then, as the answer would have replaced it.
+            const sent = await sendHtmlOrOutside(out, line, lang, messageId ? { replyTo: messageId } : {});
+            queued = sent.outside ? undefined : sent.messageId;
+            if (sent.outside) waitOutside = sent.messageId;
           } catch (err) {
             deps.logger.warn({ err, chatId }, 'could not show what the turn waits for');
           }
@@ -302,6 +312,12 @@ export function submitTurn(
         });
         await outbox(false);
       } finally {
+        if (waitOutside !== undefined)
+          await out
+            .deleteMessage(waitOutside)
+            .catch((err: unknown) =>
+              deps.logger.warn({ err, chatId }, 'could not remove the line saying what the turn waited for'),
+            );
         deps.turns.shown(key, out.newestMessageId);
         deps.underWay.end(underWay);
       }
