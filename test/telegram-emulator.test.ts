@@ -1,6 +1,6 @@
 import { Api, GrammyError, InputFile } from 'grammy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
+import { type FakeTelegram, startFakeTelegram, UPLOAD_LIMIT } from './fakes/telegram.js';
 
 /** The emulator itself answers like Telegram, so the bot tests mean something. */
 let tg: FakeTelegram;
@@ -83,6 +83,65 @@ describe('Bot API emulator', () => {
       caption: 'here',
     });
     expect(tg.lastBotMessage(9)).toMatchObject({ text: 'here', document: { fileName: 'report.txt' } });
+  });
+
+  it('keeps the bytes of voice notes, audio, video and albums (attach:// parts) the bot uploads', async () => {
+    const bytes = (n: number) => new Uint8Array(n).map((_, i) => (i * 7) & 255);
+    await api.sendVoice(13, new InputFile(bytes(10), 'v.ogg'), { caption: 'said' });
+    expect(tg.lastBotMessage(13)).toMatchObject({ text: 'said', voice: { fileName: 'v.ogg', size: 10 } });
+    await api.sendAudio(13, new InputFile(bytes(11), 'a.mp3'));
+    expect(tg.lastBotMessage(13)?.audio?.bytes).toEqual(bytes(11));
+    const video = await api.sendVideo(13, new InputFile(bytes(12), 'c.mp4'));
+    expect(video.video).toBeDefined();
+    expect(tg.lastBotMessage(13)?.video?.size).toBe(12);
+
+    const album = await api.sendMediaGroup(13, [
+      { type: 'photo', media: new InputFile(bytes(5), 'one.png'), caption: 'first' },
+      { type: 'video', media: new InputFile(bytes(6), 'two.mp4') },
+      { type: 'photo', media: 'https://example.com/three.png' },
+    ]);
+    expect(album).toHaveLength(3);
+    expect(new Set(album.map((m) => (m as { media_group_id?: string }).media_group_id)).size).toBe(1);
+    const stored = tg.botMessages(13).slice(-3);
+    expect(
+      stored.map((m) => [m.photo?.fileName ?? m.video?.fileName, m.photo?.size ?? m.video?.size]),
+    ).toEqual([
+      ['one.png', 5],
+      ['two.mp4', 6],
+      ['https://example.com/three.png', 0],
+    ]);
+    expect(stored[0]?.photo?.bytes).toEqual(bytes(5));
+    expect(stored[0]?.text).toBe('first');
+    expect((await refusal(api.sendMediaGroup(13, [{ type: 'photo', media: 'x' }]))).description).toMatch(
+      /wrong number of media/,
+    );
+  });
+
+  it('refuses an upload over Telegram’s 50 MB with its 413, as soon as the body passes it, and takes the next call', async () => {
+    const limit = 64 * 1024;
+    tg.setUploadLimit(limit);
+    try {
+      // grammY streams a multipart body without a length: refused once it passes the limit.
+      const err = await refusal(api.sendDocument(14, new InputFile(new Uint8Array(limit + 1), 'big.bin')));
+      expect([err.error_code, err.description]).toEqual([413, 'Request Entity Too Large']);
+      // A length over the limit is refused at once, and the body sent on is read and dropped.
+      const res = await fetch(`${tg.apiRoot}/bot${tg.token}/sendDocument`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(4 * limit),
+      });
+      expect(res.status).toBe(413);
+      expect(await res.json()).toEqual({
+        ok: false,
+        error_code: 413,
+        description: 'Request Entity Too Large',
+      });
+      expect(tg.tooLarge).toEqual(['sendDocument', 'sendDocument']);
+      await api.sendDocument(14, new InputFile(new Uint8Array(limit / 2), 'fits.bin'));
+      expect(tg.lastBotMessage(14)?.document?.size).toBe(limit / 2);
+    } finally {
+      tg.setUploadLimit(UPLOAD_LIMIT);
+    }
   });
 
   it('takes setMessageReaction as Telegram does and records the reaction', async () => {

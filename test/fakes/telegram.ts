@@ -83,6 +83,12 @@
  *   const release = tg.holdDownloads()   file downloads (GET /file/…) wait until release(): a turn's
  *                                          download stays in flight; tg.downloads lists each one asked
  *                                          (its file path), oldest first, when it arrives
+ *   Uploads: a request body over 50 MB (tg.setUploadLimit(bytes) for another limit) gets Telegram's
+ *                                          413 Request Entity Too Large, answered as soon as the body
+ *                                          passes it (the rest read and dropped); tg.tooLarge lists the
+ *                                          methods refused so; tg.receiving lists each request whose body
+ *                                          began to arrive, tg.cutShort each one whose client went away
+ *                                          before its end; tg.connections() counts the open ones
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
@@ -96,8 +102,10 @@
  * Also served: getMe, getUpdates (long polling, offset confirms, allowed_updates remembered),
  * deleteWebhook, getWebhookInfo, set/delete/getMyCommands (per scope and language), sendMessage,
  * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, answerCallbackQuery,
- * setMyCommands, getFile + GET /file/bot<token>/<path>, sendDocument and sendPhoto (multipart: the
- * message keeps the file's name, size and bytes in `document` / `photo`), sendMessageDraft,
+ * setMyCommands, getFile + GET /file/bot<token>/<path>, sendDocument, sendPhoto, sendVoice, sendAudio
+ * and sendVideo (multipart: the message keeps the file's name, size and bytes in `document` /
+ * `photo` / `voice` / `audio` / `video`; by file id or URL: that as its name, no bytes),
+ * sendMediaGroup (InputMedia with `attach://<part>`: one message per file, one `mediaGroupId`), sendMessageDraft,
  * setMessageReaction.
  */
 import { EventEmitter, once } from 'node:events';
@@ -129,6 +137,11 @@ export interface FakeMessage {
   topicId?: number;
   document?: FakeFile;
   photo?: FakeFile;
+  voice?: FakeFile;
+  audio?: FakeFile;
+  video?: FakeFile;
+  /** The album it was sent in (sendMediaGroup). */
+  mediaGroupId?: string;
   /** The emojis of the bot's reaction (setMessageReaction); [] once it removed it. */
   reaction?: string[];
   edits: number;
@@ -247,6 +260,16 @@ export interface FakeTelegram {
   holdNext(method: string, chatId?: number): () => void;
   /** File downloads wait until the returned function is called. */
   holdDownloads(): () => void;
+  /** Another limit than Telegram's 50 MB for a request body (a smaller one keeps a test's upload small). */
+  setUploadLimit(bytes: number): void;
+  /** The method of each call refused as over the upload limit (413), oldest first. */
+  tooLarge: string[];
+  /** The method (or file path's last part) of each request whose body began to arrive, oldest first. */
+  receiving: string[];
+  /** The method of each request whose client went away before its body's end, oldest first. */
+  cutShort: string[];
+  /** How many connections to the emulator are open now (a change wakes waitFor). */
+  connections(): number;
   /** A file the bot can download (getFile), for media a test builds itself (replacesMedia): its ids and size. */
   storesFile(bytes: Uint8Array, ext: string): { file_id: string; file_unique_id: string; file_size: number };
   /** The path of each file download asked for, oldest first, as it arrives (held or not). */
@@ -265,6 +288,9 @@ export interface FakeTelegram {
 
 type Json = Record<string, unknown>;
 
+/** The kinds of file a bot sends that the emulator keeps (their bytes in the message). */
+type UploadKind = 'document' | 'photo' | 'voice' | 'audio' | 'video';
+
 class ApiError extends Error {
   constructor(
     readonly code: number,
@@ -276,6 +302,8 @@ class ApiError extends Error {
 }
 
 const MAX_TEXT = 4096;
+/** Bots upload files of up to 50 MB (sendDocument in the Bot API); a bigger body gets nginx's 413. */
+export const UPLOAD_LIMIT = 50 * 1024 * 1024;
 /** The emojis a bot may react with (ReactionTypeEmoji in the Bot API); any other is REACTION_INVALID. */
 const REACTION_EMOJIS = new Set([
   ...'👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 🌚 🌭 💯 🤣 ⚡ 🍌 🏆 💔 🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 💘 🙉 🦄 😘 💊 🙊 😎 👾 🤷 😡'.split(
@@ -324,11 +352,17 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const holds: { method: string; chatId?: number; released: Promise<void> }[] = [];
   /** While set, file downloads wait for it (holdDownloads). */
   let downloadsHeld: Promise<void> | undefined;
+  /** The largest request body taken: Telegram's 50 MB for an upload (setUploadLimit). */
+  let uploadLimit = UPLOAD_LIMIT;
+  const tooLarge: string[] = [];
+  const receiving: string[] = [];
+  const cutShort: string[] = [];
 
   const updates: Json[] = [];
   let nextUpdateId = 1;
   let nextFileId = 1;
   let nextCallbackId = 1;
+  let nextAlbumId = 1;
 
   const chatMessages = (chatId: number) => {
     let list = chats.get(chatId);
@@ -432,7 +466,25 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
             photo: [{ file_id: 'photo', file_unique_id: 'photo', width: 1, height: 1 }],
             caption: m.text,
           }
-        : { text: m.text }),
+        : m.voice
+          ? { voice: { file_id: 'voice', file_unique_id: 'voice', duration: 1 }, caption: m.text }
+          : m.audio
+            ? {
+                audio: {
+                  file_id: 'audio',
+                  file_unique_id: 'audio',
+                  duration: 1,
+                  file_name: m.audio.fileName,
+                },
+                caption: m.text,
+              }
+            : m.video
+              ? {
+                  video: { file_id: 'video', file_unique_id: 'video', width: 1, height: 1, duration: 1 },
+                  caption: m.text,
+                }
+              : { text: m.text }),
+    ...(m.mediaGroupId ? { media_group_id: m.mediaGroupId } : {}),
     ...(m.entities.length ? { entities: m.entities } : {}),
     ...(m.edits > 0 ? { edit_date: Math.floor(Date.now() / 1000) } : {}),
     ...(m.replyMarkup ? { reply_markup: m.replyMarkup } : {}),
@@ -453,8 +505,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     return m;
   };
 
-  /** A document or photo the bot sent, with its caption parsed like a text. */
-  const storeUpload = (p: Json, kind: 'document' | 'photo') => {
+  /** A file the bot sent (a document, photo, voice note, audio or video), its caption parsed like a text. */
+  const storeUpload = (p: Json, kind: UploadKind, mediaGroupId?: string) => {
     const chatId = chatIdOf(p);
     checkThread(chatId, p);
     const upload = p[kind] as MultipartFile | string | undefined;
@@ -473,8 +525,38 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       ...(p.parse_mode ? { parseMode: String(p.parse_mode) } : {}),
       ...(replyTo ? { replyTo } : {}),
       ...topicOfParams(p),
+      ...(mediaGroupId ? { mediaGroupId } : {}),
       [kind]: file,
     });
+  };
+
+  /**
+   * An album: `media` is a list of InputMedia whose `media` names an uploaded part
+   * (`attach://<part>`) or a file id / URL; 2 to 10 of them, one message each, one
+   * media_group_id, each with its own caption.
+   */
+  const storeAlbum = (p: Json) => {
+    const media = p.media;
+    if (!Array.isArray(media) || media.length < 2 || media.length > 10)
+      throw new ApiError(400, 'Bad Request: wrong number of media in the album: 2 to 10 are taken');
+    const group = `album${nextAlbumId++}`;
+    const items = (media as Json[]).map((item) => {
+      const kind = item.type;
+      if (kind !== 'photo' && kind !== 'video' && kind !== 'document' && kind !== 'audio')
+        throw new ApiError(400, `Bad Request: can't use media of type ${String(kind)} in an album`);
+      const ref = String(item.media ?? '');
+      const file = ref.startsWith('attach://') ? p[ref.slice(9)] : ref;
+      if (file === undefined || file === '')
+        throw new ApiError(400, `Bad Request: there is no ${ref.slice(9) || 'media'} in the request`);
+      return {
+        ...item,
+        chat_id: p.chat_id,
+        message_thread_id: p.message_thread_id,
+        [kind]: file,
+        kind: kind as UploadKind,
+      };
+    });
+    return items.map((item) => messageObject(storeUpload(item, item.kind, group)));
   };
 
   /** The topic and reply_to_message of a bot message: the replied message if it is still there. */
@@ -625,6 +707,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     },
     sendDocument: (p) => messageObject(storeUpload(p, 'document')),
     sendPhoto: (p) => messageObject(storeUpload(p, 'photo')),
+    sendVoice: (p) => messageObject(storeUpload(p, 'voice')),
+    sendAudio: (p) => messageObject(storeUpload(p, 'audio')),
+    sendVideo: (p) => messageObject(storeUpload(p, 'video')),
+    sendMediaGroup: (p) => storeAlbum(p),
     setMessageReaction: (p) => {
       const chatId = chatIdOf(p);
       const m = chats.get(chatId)?.find((x) => x.messageId === Number(p.message_id) && !x.deleted);
@@ -810,7 +896,29 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
-    const raw = await readBody(req);
+    const named = url.pathname.split('/').pop() ?? '';
+    req.once('data', () => {
+      receiving.push(named);
+      changed.emit('change');
+    });
+    const raw = await readBody(req, uploadLimit).catch((): typeof CUT_SHORT => CUT_SHORT);
+    if (raw === CUT_SHORT) {
+      // The client went away before its body's end (an upload abandoned): nothing to answer.
+      cutShort.push(named);
+      changed.emit('change');
+      res.destroy();
+      return;
+    }
+    if (raw === TOO_LARGE) {
+      // As Telegram's nginx: answered once the body passes the limit (at once when its
+      // Content-Length says so), the rest read and dropped so the client can read the answer.
+      tooLarge.push(named);
+      changed.emit('change');
+      req.resume();
+      res.writeHead(413, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error_code: 413, description: 'Request Entity Too Large' }));
+      return;
+    }
     const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     if (fileMatch) {
       const filePath = decodeURIComponent(fileMatch[2] ?? '');
@@ -819,7 +927,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       await downloadsHeld;
       const f = [...files.values()].find((x) => x.path === filePath);
       if (fileMatch[1] !== token || !f) {
-        res.writeHead(404).end();
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
         return;
       }
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.bytes.length });
@@ -851,6 +960,14 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     );
     if (held >= 0) await holds.splice(held, 1)[0]?.released;
     await handleApi(method, params, res);
+  });
+  let openConnections = 0;
+  server.on('connection', (socket) => {
+    openConnections++;
+    socket.once('close', () => {
+      openConnections--;
+      changed.emit('change');
+    });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -1280,6 +1397,13 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       return release;
     },
     downloads,
+    tooLarge,
+    receiving,
+    cutShort,
+    connections: () => openConnections,
+    setUploadLimit(bytes) {
+      uploadLimit = bytes;
+    },
     storesFile(bytes, ext) {
       const id = addFile(bytes, ext);
       return { file_id: id, file_unique_id: `u${id}`, file_size: bytes.length };
@@ -1340,9 +1464,21 @@ function menuKey(p: Json): string {
 }
 
 /** The body, decoded from a Content-Encoding as the Bot API's server decodes it (gzip, deflate). */
-async function readBody(req: http.IncomingMessage): Promise<Buffer> {
+/** What readBody gives for a body over the upload limit (its rest left unread). */
+const TOO_LARGE = Symbol('too large');
+/** A body whose client went away before its end. */
+const CUT_SHORT = Symbol('cut short');
+
+async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | typeof TOO_LARGE> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) return TOO_LARGE;
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  let size = 0;
+  // Not `for await`: leaving that loop early would destroy the request, and the 413 with it.
+  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return TOO_LARGE;
+    chunks.push(chunk as Buffer);
+  }
   const body = Buffer.concat(chunks);
   const encoding = req.headers['content-encoding'];
   try {

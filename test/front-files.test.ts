@@ -1,0 +1,212 @@
+/**
+ * Files through the Bot API front: OpenClaw's channel (a second grammY bot
+ * with its apiRoot on the front) uploads as multipart, by file id or URL, and
+ * downloads what users sent (getFile, then GET /file/bot<token>/<path>), all
+ * against the Bot API emulator as Telegram. What it sends and gets must be the
+ * bytes Telegram has, whatever their size, and a call it abandons must leave
+ * nothing behind.
+ */
+import http from 'node:http';
+import { InputFile } from 'grammy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UPLOAD_LIMIT } from './fakes/telegram.js';
+import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
+import { type Harness, startHarness } from './telegram-harness.js';
+
+let h: Harness;
+let oc: Downstream;
+let front: string;
+const MB = 1024 * 1024;
+
+beforeAll(async () => {
+  h = await startHarness({ config: { telegram: { front: { enabled: true } } } });
+  front = `${h.service.url}/telegram`;
+  oc = await startDownstream(front, h.tg.token);
+});
+afterAll(async () => {
+  await oc?.stop();
+  await h?.close();
+});
+
+/** Bytes that differ along their length, so a chunk lost, doubled or moved shows. */
+function pattern(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i + 4 <= size; i += 4) b.writeUInt32LE(i, i);
+  return b;
+}
+
+/** A raw request with the path exactly as written (fetch and http.get of a URL string resolve `..`). */
+function rawGet(path: string): Promise<{ status: number; body: string }> {
+  const u = new URL(front);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: `${u.pathname}${path}` }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('files through the Bot API front', () => {
+  it('streams uploads of 0 bytes, a few MB and near Telegram’s 50 MB through, bytes unchanged', async () => {
+    const CHAT = 113;
+    for (const size of [0, 3 * MB, UPLOAD_LIMIT - MB]) {
+      const bytes = pattern(size);
+      const m = await oc.bot.api.sendDocument(CHAT, new InputFile(bytes, `f${size}.bin`), {
+        caption: `${size}`,
+      });
+      const stored = h.tg.botMessages(CHAT).find((x) => x.messageId === m.message_id);
+      expect(stored?.document?.size).toBe(size);
+      expect(Buffer.from(stored?.document?.bytes ?? []).equals(bytes)).toBe(true);
+      expect(stored?.text).toBe(`${size}`);
+    }
+  });
+
+  it('passes voice notes, audio and video through, as uploads and by file id or URL', async () => {
+    const CHAT = 114;
+    const voice = pattern(5000);
+    await oc.bot.api.sendVoice(CHAT, new InputFile(voice, 'note.ogg'), { caption: 'listen' });
+    expect(Buffer.from(h.tg.lastBotMessage(CHAT)?.voice?.bytes ?? []).equals(voice)).toBe(true);
+    const audio = pattern(7000);
+    await oc.bot.api.sendAudio(CHAT, new InputFile(audio, 'song.mp3'));
+    expect(h.tg.lastBotMessage(CHAT)?.audio).toMatchObject({ fileName: 'song.mp3', size: 7000 });
+    const video = pattern(9000);
+    await oc.bot.api.sendVideo(CHAT, new InputFile(video, 'clip.mp4'));
+    expect(Buffer.from(h.tg.lastBotMessage(CHAT)?.video?.bytes ?? []).equals(video)).toBe(true);
+    // By file id and by URL: a JSON call, passed on as it came.
+    await oc.bot.api.sendVoice(CHAT, 'AwACAgQAAxkBAAI');
+    expect(h.tg.lastBotMessage(CHAT)?.voice).toMatchObject({ fileName: 'AwACAgQAAxkBAAI', size: 0 });
+    await oc.bot.api.sendVideo(CHAT, 'https://example.com/clip.mp4');
+    expect(h.tg.lastBotMessage(CHAT)?.video?.fileName).toBe('https://example.com/clip.mp4');
+  });
+
+  it('passes sendMediaGroup with attach:// parts through: one album, each file’s bytes and caption', async () => {
+    const CHAT = 115;
+    const files = [pattern(1000), pattern(2 * MB), pattern(3000)];
+    const album = await oc.bot.api.sendMediaGroup(CHAT, [
+      { type: 'photo', media: new InputFile(files[0] as Buffer, 'a.png'), caption: 'the album' },
+      { type: 'video', media: new InputFile(files[1] as Buffer, 'b.mp4') },
+      { type: 'photo', media: new InputFile(files[2] as Buffer, 'c.png') },
+      { type: 'photo', media: 'https://example.com/d.png' },
+    ]);
+    expect(album).toHaveLength(4);
+    const stored = h.tg.botMessages(CHAT).slice(-4);
+    expect(new Set(stored.map((m) => m.mediaGroupId)).size).toBe(1);
+    const sent = stored.map((m) => m.photo ?? m.video);
+    for (const [i, bytes] of files.entries()) {
+      expect(Buffer.from(sent[i]?.bytes ?? []).equals(bytes)).toBe(true);
+    }
+    expect(sent[3]).toMatchObject({ fileName: 'https://example.com/d.png', size: 0 });
+    expect(stored[0]?.text).toBe('the album');
+  });
+
+  it('answers an upload over Telegram’s limit with Telegram’s own 413, and the next call works', async () => {
+    const CHAT = 116;
+    const before = h.tg.tooLarge.length;
+    const err = await oc.bot.api
+      .sendDocument(CHAT, new InputFile(Buffer.alloc(UPLOAD_LIMIT + 1), 'huge.bin'))
+      .catch((e: unknown) => e as { error_code: number; description: string });
+    expect(err).toMatchObject({ error_code: 413, description: 'Request Entity Too Large' });
+    expect(h.tg.tooLarge.slice(before)).toEqual(['sendDocument']);
+    const m = await oc.bot.api.sendDocument(CHAT, new InputFile(pattern(1000), 'small.bin'));
+    expect(h.tg.botMessages(CHAT).find((x) => x.messageId === m.message_id)?.document?.size).toBe(1000);
+  });
+
+  it('streams a large download, passes Telegram’s 404 on, and keeps every path inside the file route', async () => {
+    const CHAT = 117;
+    const bytes = pattern(30 * MB);
+    h.tg.user(CHAT).sendsDocument('big.bin', bytes);
+    const update = await h.tg.waitFor(() =>
+      oc.received.find((u) => u.message?.document?.file_name === 'big.bin'),
+    );
+    const file = await oc.bot.api.getFile(update.message?.document?.file_id ?? '');
+    const res = await fetch(`${front}/file/bot${h.tg.token}/${file.file_path}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe(String(bytes.length));
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+
+    const missing = await fetch(`${front}/file/bot${h.tg.token}/documents/file999999.bin`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ ok: false, error_code: 404, description: 'Not Found' });
+
+    // Whatever would leave the file route once resolved never reaches Telegram.
+    const T = h.tg.token;
+    const downloads = h.tg.downloads.length;
+    const calls = h.tg.calls.length;
+    for (const path of [
+      `/file/bot${T}/../bot${T}/logOut`,
+      `/file/bot${T}/documents/%2e%2e/%2E%2e/bot${T}/logOut`,
+      `/file/bot${T}/documents%2f..%2f..%2fbot${T}%2flogOut`,
+      `/file/bot${T}/..%5cbot${T}%5clogOut`,
+      `/file/bot${T}//etc/passwd`,
+      `/file/bot${T}/./documents/x`,
+      `/file/bot${T}/../../v1/models`,
+      `/file/../bot${T}/logOut`,
+    ]) {
+      const answer = await rawGet(path);
+      expect([path.replaceAll(T, '<T>'), answer.status]).toEqual([path.replaceAll(T, '<T>'), 404]);
+      expect(JSON.parse(answer.body)).toEqual({ ok: false, error_code: 404, description: 'Not Found' });
+    }
+    // A wrong token, even with a real file's path, reaches nothing either.
+    const wrong = await rawGet(`/file/bot${T.replace(/.$/, 'x')}/${file.file_path}`);
+    expect(wrong.status).toBe(401);
+    expect(h.tg.downloads.length).toBe(downloads);
+    expect(h.tg.calls.length).toBe(calls);
+  }, 60_000);
+
+  it('frees everything when OpenClaw abandons an upload mid-way, and the next upload works', async () => {
+    const CHAT = 118;
+    const u = new URL(front);
+    const receiving = h.tg.receiving.filter((m) => m === 'sendDocument').length;
+    const cut = h.tg.cutShort.length;
+    const req = http.request({
+      host: u.hostname,
+      port: u.port,
+      path: `${u.pathname}/bot${h.tg.token}/sendDocument`,
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=B' },
+    });
+    const ended = new Promise((resolve) => req.once('close', resolve));
+    req.on('error', () => undefined);
+    req.write(
+      `--B\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n${CHAT}\r\n--B\r\nContent-Disposition: form-data; name="document"; filename="a.bin"\r\n\r\n`,
+    );
+    req.write(pattern(MB));
+    // Telegram has the upload's first bytes: brainstem is streaming it through.
+    await h.tg.waitFor(() => h.tg.receiving.filter((m) => m === 'sendDocument').length > receiving);
+    req.destroy();
+    await ended;
+    // The upload to Telegram ends with it, instead of waiting there for the rest.
+    await h.tg.waitFor(() => h.tg.cutShort.length > cut);
+    expect(h.tg.cutShort.slice(cut)).toEqual(['sendDocument']);
+    expect(h.tg.botMessages(CHAT)).toHaveLength(0);
+
+    const bytes = pattern(2 * MB);
+    const m = await oc.bot.api.sendDocument(CHAT, new InputFile(bytes, 'again.bin'));
+    const stored = h.tg.botMessages(CHAT).find((x) => x.messageId === m.message_id);
+    expect(Buffer.from(stored?.document?.bytes ?? []).equals(bytes)).toBe(true);
+  });
+
+  it('frees everything when OpenClaw abandons a download mid-way, and the next download works', async () => {
+    const CHAT = 119;
+    const bytes = pattern(20 * MB);
+    h.tg.user(CHAT).sendsDocument('long.bin', bytes);
+    const update = await h.tg.waitFor(() =>
+      oc.received.find((u) => u.message?.document?.file_name === 'long.bin'),
+    );
+    const file = await oc.bot.api.getFile(update.message?.document?.file_id ?? '');
+    const url = `${front}/file/bot${h.tg.token}/${file.file_path}`;
+    for (let i = 0; i < 3; i++) {
+      const stop = new AbortController();
+      const res = await fetch(url, { signal: stop.signal });
+      const reader = res.body?.getReader();
+      expect((await reader?.read())?.done).toBe(false);
+      stop.abort();
+    }
+    const res = await fetch(url);
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+    expect(h.logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+  });
+});
