@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import { InputFile } from 'grammy';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UPLOAD_LIMIT } from './fakes/telegram.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
 import { type Harness, startHarness } from './telegram-harness.js';
@@ -161,6 +161,7 @@ describe('files through the Bot API front', () => {
     const u = new URL(front);
     const receiving = h.tg.receiving.filter((m) => m === 'sendDocument').length;
     const cut = h.tg.cutShort.length;
+    const logged = h.logs.length;
     const req = http.request({
       host: u.hostname,
       port: u.port,
@@ -182,6 +183,14 @@ describe('files through the Bot API front', () => {
     await h.tg.waitFor(() => h.tg.cutShort.length > cut);
     expect(h.tg.cutShort.slice(cut)).toEqual(['sendDocument']);
     expect(h.tg.botMessages(CHAT)).toHaveLength(0);
+    // Logged as what happened: OpenClaw left. Not as Telegram out of reach (a network fault to chase),
+    // nor as a request Node could not parse (answered with a 400 nobody reads).
+    const WENT = 'front: OpenClaw went away before Telegram answered; its call was ended';
+    await vi.waitFor(() => expect(h.logs.slice(logged).map((l) => l.msg)).toContain(WENT));
+    const lines = h.logs.slice(logged);
+    expect(lines.find((l) => l.msg === WENT)).toMatchObject({ level: 30, method: 'sendDocument' });
+    const warned = lines.filter((l) => Number(l.level) >= 40 && /^(front|refused)\b/.test(String(l.msg)));
+    expect(warned.map((l) => l.msg)).toEqual([]);
 
     const bytes = pattern(2 * MB);
     const m = await oc.bot.api.sendDocument(CHAT, new InputFile(bytes, 'again.bin'));

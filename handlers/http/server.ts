@@ -90,7 +90,10 @@ export async function buildHttpFace(
     // What Node's HTTP parser refuses (an unknown method, a bad content-length): a short answer and a line.
     clientErrorHandler: (err, socket) => {
       const code = (err as { code?: string }).code;
-      if (code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      // The client went away: a reset, or its end of the connection closed before its request's end
+      // (an upload it abandoned, HPE_INVALID_EOF_STATE). Nothing was refused and nobody reads an answer.
+      if (code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE' || !socket.writable)
+        return socket.destroy();
       log.warn({ code, ip: socket.remoteAddress }, 'refused: a request Node could not parse');
       const [status, line, message] =
         code === 'HPE_HEADER_OVERFLOW'

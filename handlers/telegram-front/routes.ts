@@ -137,7 +137,7 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   if (file) {
     const filePath = fileOnly(file[2] ?? '');
     if (filePath === undefined) return answer(reply, NOT_FOUND);
-    return relay(opts, reply, 'file', () => opts.passthrough.download(filePath, gone));
+    return relay(opts, reply, 'file', gone, () => opts.passthrough.download(filePath, gone));
   }
 
   // fastify answers HEAD with the GET route; a method call acts (sendMessage,
@@ -161,7 +161,7 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
     body =
       opts.rewrite.rewrite(lower, String(request.headers['content-type'] ?? ''), read.bytes) ?? read.bytes;
   }
-  return relay(opts, reply, method, () =>
+  return relay(opts, reply, method, gone, () =>
     opts.passthrough.forward(method, { httpMethod, search, headers: request.headers, body }, gone),
   );
 }
@@ -171,12 +171,22 @@ async function relay(
   opts: FrontRouteOptions,
   reply: FastifyReply,
   what: string,
+  gone: AbortSignal,
   call: () => ReturnType<Passthrough['forward']>,
 ): Promise<void> {
   let res: Awaited<ReturnType<Passthrough['forward']>>;
   try {
     res = await call();
   } catch (err) {
+    // OpenClaw went away first (an upload or download it abandoned, its own timeout): the call to
+    // Telegram was ended for that, and nobody is left to answer. Not a failure to reach Telegram.
+    if (gone.aborted) {
+      opts.logger.info(
+        { method: what },
+        'front: OpenClaw went away before Telegram answered; its call was ended',
+      );
+      return;
+    }
     const reason = redactBotPaths((err as Error).message || String(err));
     const code = connectFailure(err);
     opts.logger.warn({ method: what, err: reason, ...(code ? { code } : {}) }, 'front: Telegram not reached');
