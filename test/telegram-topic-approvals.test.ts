@@ -148,7 +148,7 @@ describe('tool approvals in forum topics', { timeout: 60_000 }, () => {
     expect(existsSync(fileIn('topic-six.txt'))).toBe(false);
   });
   it("a press on an open question carrying another question's data says that one is closed and leaves the open one's buttons", async () => {
-    const FORUM = -1_000_000_005_504;
+    const FORUM = -1_000_000_005_505;
     const inSeven = h.tg.user(113, { chatId: FORUM, topicId: 7 });
     const inEight = h.tg.user(113, { chatId: FORUM, topicId: 8 });
     inSeven.says('topic-seven');
