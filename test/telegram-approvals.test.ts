@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
 import { text, toolUse } from './fakes/anthropic.js';
-import type { FakeMessage } from './fakes/telegram.js';
+import { button, buttonsOf } from './helpers/buttons.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, type HarnessOptions, OWNER, sleep, startHarness } from './telegram-harness.js';
@@ -60,11 +60,6 @@ afterAll(async () => {
   await h?.close();
 });
 
-type Button = { text: string; callback_data: string };
-const buttonsOf = (m: FakeMessage | undefined): Button[] =>
-  ((m?.replyMarkup as { inline_keyboard?: Button[][] } | undefined)?.inline_keyboard ?? []).flat();
-const button = (m: FakeMessage, label: RegExp) =>
-  buttonsOf(m).find((b) => label.test(b.text))?.callback_data ?? '';
 const questionIn = (hh: Harness, chatId: number, file: string) =>
   hh.tg.waitFor(
     () =>
