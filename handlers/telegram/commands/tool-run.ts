@@ -167,7 +167,9 @@ async function undeliveredResult(
   const outside = outsideTopic(out, refusal, req.lang);
   if (outside) {
     try {
-      const messageId = await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${resultHtml}`);
+      const messageId = await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${resultHtml}`, {
+        lang: req.lang,
+      });
       return { messageId, topicRefusal: refusal };
     } catch (err) {
       log.warn({ err }, 'telegram refused the result outside its topic too');
