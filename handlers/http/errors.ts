@@ -19,9 +19,6 @@ export function openAiError(err: { message: string; type: string; code: string; 
   };
 }
 
-// Shared with the tools (brain_chat answers /api and /mcp with the same errors): src/brain-failure.ts.
-export { brainErrorCode, brainFailure } from '../../src/brain-failure.js';
-
 /**
  * Whether and when the client may send the request again, as `e` says: Retry-After, and
  * `x-should-retry: false`, read by the openai and Anthropic SDKs, which otherwise send a 5xx again

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BrainError, FinishReason, GenerationOptions, ToolCall, TurnUsage } from '../../brains/types.js';
+import { brainErrorCode, brainFailure } from '../../src/brain-failure.js';
 import type { ChatEvent } from '../../src/chat/request.js';
 import { ACTIVE, type ModeConfig } from '../../src/config.js';
 import { type ConversationClaim, recordAnswer } from '../../src/conversations.js';
@@ -10,7 +11,7 @@ import { stripPrefix } from '../../src/modes.js';
 import { openAiSessionKey, openAiUser } from '../../src/session-keys.js';
 import { collectToolCall, defaultCallId } from '../../src/tool-calls.js';
 import { callerGone } from './caller.js';
-import { brainErrorCode, brainFailure, openAiError, retryHeaders } from './errors.js';
+import { openAiError, retryHeaders } from './errors.js';
 import {
   type ChatRequestBody,
   chatRequestSchema,

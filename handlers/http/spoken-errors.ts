@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TurnEvent } from '../../brains/types.js';
+import { brainErrorCode } from '../../src/brain-failure.js';
 import type { ChatEvent } from '../../src/chat/request.js';
 import { BrainstemError } from '../../src/errors.js';
 import { PROXY_TAG } from '../../src/notices.js';
-import { brainErrorCode } from './errors.js';
 
 /** Names the client; `openclaw` (which openclaw-config puts in OpenClaw's provider block) reads errors as answers. */
 export const CLIENT_HEADER = 'x-brainstem-client';

@@ -55,6 +55,9 @@ export function shownLength(html: string): number {
  * (HTML, on a line of its own) with the count of characters left out.
  */
 export function fitHtml(html: string, note: (omitted: number) => string, limit = TELEGRAM_LIMIT): string {
+  // What Telegram shows is never longer than the HTML (tags go, an entity is one character): the
+  // streaming edits, which the splitter already keeps short, skip the count.
+  if (html.length <= limit) return html;
   const total = shownLength(html);
   if (total <= limit) return html;
   // The note with the largest count it can hold: the room it leaves is the text's.
