@@ -295,6 +295,8 @@ export function configSchemas() {
     .transform((token) => token || undefined);
 
   const FRONT_DEFAULTS = { enabled: false, prefix: '/telegram', stallNoticeMs: 60_000 };
+  /** The first path segments brainstem's HTTP faces serve (handlers/http). */
+  const OWN_PATHS = ['/v1', '/api', '/mcp', '/health'];
 
   const frontSchema = z
     .object({
@@ -307,6 +309,10 @@ export function configSchemas() {
       prefix: z
         .string()
         .regex(/^\/[A-Za-z0-9_-]+$/, 'one path segment, e.g. "/telegram"')
+        // Under one of brainstem's own paths the front's routes would clash with its own at start.
+        .refine((prefix) => !OWN_PATHS.includes(prefix.toLowerCase()), {
+          message: `is one of brainstem's own paths (${OWN_PATHS.join(', ')}): pick another, e.g. "/telegram"`,
+        })
         .default(FRONT_DEFAULTS.prefix)
         .describe(
           'Path the front is served under: OpenClaw’s `channels.telegram.apiRoot` is `http://<host>:<port><prefix>`.',

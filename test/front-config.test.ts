@@ -27,6 +27,11 @@ describe('telegram.front', () => {
     expect(() => loadConfig(env(), dir)).toThrow(/telegram\.front\.prefix: one path segment/);
   });
 
+  it("refuses a prefix that is one of brainstem's own paths, saying which", () => {
+    writeFileSync(env().BRAINSTEM_CONFIG, JSON.stringify({ telegram: { front: { prefix: '/mcp' } } }));
+    expect(() => loadConfig(env(), dir)).toThrow(/telegram\.front\.prefix: is one of brainstem's own paths/);
+  });
+
   it('refuses the removed gateway relay with what to do instead', () => {
     let error: unknown;
     try {
