@@ -14,7 +14,8 @@ import { journalGroups, killGroup, killMarked } from './process-group.js';
  * Linux only (/proc); elsewhere nothing is written and nothing stopped.
  */
 
-const FILE = 'process-groups.json';
+/** In the data dir. Claude may not write it (own-files.ts): a pid planted there would be killed. */
+export const PROCESS_GROUPS_FILE = 'process-groups.json';
 
 const journalSchema = z.object({
   /** The boot the pids belong to: after a reboot they name other processes. */
@@ -81,7 +82,7 @@ function stillThere(e: Entry): boolean {
 export function takeOverGroups(dataDir: string, logger: Logger): void {
   const boot = bootId();
   if (boot === undefined) return;
-  const file = path.join(dataDir, FILE);
+  const file = path.join(dataDir, PROCESS_GROUPS_FILE);
   let left: Entry[] = [];
   try {
     const journal = journalSchema.parse(JSON.parse(readFileSync(file, 'utf8')));

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Config } from './config.js';
+import { PROCESS_GROUPS_FILE } from './leftover-groups.js';
 import { OUTBOX_KEY_FILE } from './outbox.js';
 
 /**
@@ -34,7 +35,8 @@ export function ownFiles(
 
 /**
  * The paths (globs) Claude never reads nor writes, whatever the mode allows: the secrets in the data
- * dir (not its uploads, whose paths Claude is given to read) and the files holding a credential.
+ * dir (not its uploads, whose paths Claude is given to read), the list of process groups the next
+ * start kills (a pid written there would be), and the files holding a credential.
  */
 export function unreadableByClaude(own: OwnFiles): string[] {
   return [
@@ -42,6 +44,7 @@ export function unreadableByClaude(own: OwnFiles): string[] {
     path.join(own.dataDir, OUTBOX_KEY_FILE),
     path.join(own.dataDir, 'claude-mcp-*'),
     path.join(own.dataDir, 'brainstem.sqlite*'),
+    path.join(own.dataDir, PROCESS_GROUPS_FILE),
     ...own.files,
   ];
 }

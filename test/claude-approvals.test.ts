@@ -541,7 +541,7 @@ describe('the service with its tools', { timeout: 120_000 }, () => {
     await close?.();
   });
 
-  it('a mode allowed Read never reads brainstem’s own secrets (its API token, the MCP config holding it, its config), and no approval writes them', async () => {
+  it('a mode allowed Read never reads brainstem’s own secrets (its API token, the MCP config holding it, its config), and no approval writes them nor the process groups the next start kills', async () => {
     const data = path.join(svc.dir, 'data');
     const notes = path.join(svc.dir, 'notes.txt');
     await writeFile(notes, 'notes');
@@ -558,7 +558,12 @@ describe('the service with its tools', { timeout: 120_000 }, () => {
             toolUse(
               'Write',
               { file_path: path.join(data, 'claude-mcp-x.json'), content: '{}' },
-              read(notes, text('Done.')),
+              // Nor the list of process groups the next start kills: a pid written there would be.
+              toolUse(
+                'Write',
+                { file_path: path.join(data, 'process-groups.json'), content: '{}' },
+                read(notes, text('Done.')),
+              ),
             ),
           ),
         ),
@@ -590,6 +595,7 @@ describe('the service with its tools', { timeout: 120_000 }, () => {
       denied,
       denied,
       denied,
+      [true, expect.stringContaining('denied')],
       [true, expect.stringContaining('denied')],
       [false, expect.stringContaining('notes')],
     ]);
