@@ -4,6 +4,7 @@
  * reach Telegram as they came and Telegram's answers come back as they were;
  * what must never reach Telegram is answered by the front.
  */
+import net from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { Bot, type GrammyError, InputFile } from 'grammy';
@@ -333,6 +334,67 @@ describe('the Bot API front when brainstem cannot connect to Telegram', () => {
     } finally {
       await app.close();
       await passthrough.close();
+    }
+  });
+});
+
+describe('every route of a service with the front and the tools', () => {
+  /** One request exactly as written (no client resolves `..` or re-encodes the path); its status. */
+  async function statusOf(url: string, method: string, target: string): Promise<number> {
+    const { port, host } = new URL(url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.write(
+      `${method} ${target} HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+    );
+    const chunks: Buffer[] = [];
+    for await (const chunk of socket) chunks.push(chunk as Buffer);
+    return Number(Buffer.concat(chunks).toString('latin1').split(' ')[1]);
+  }
+
+  it('asks for a credential, whatever the method: the API token, or under the prefix the bot token; /health alone is open', async () => {
+    const s = await startHarness({
+      config: { telegram: { front: { enabled: true } } },
+      parts: { bot: true, tools: true },
+    });
+    try {
+      const open: string[] = [];
+      const checked: string[] = [];
+      const stack: string[] = [];
+      // printRoutes draws a tree, four columns a level: `│   ├── /usage (GET, HEAD)`.
+      for (const line of s.service.app.printRoutes({ commonPrefix: false }).split('\n')) {
+        // A wildcard's line is a bare `*` under its parent (`/telegram`, then `*`).
+        const m = /^([│├└─\s]*)(\/\S*|\*) \(([A-Z, ]+)\)$/.exec(line);
+        if (!m?.[2] || !m[3]) continue;
+        stack.length = (m[1]?.length ?? 0) / 4 - 1;
+        stack.push(m[2] === '*' ? '/*' : m[2]);
+        const route = stack.join('').replace(/:\w+/g, 'x');
+        // A front route is reached with a token that is not the bot's, in both of its forms.
+        const targets = route.startsWith('/telegram')
+          ? ['/telegram/bot123456:WRONG-token/getMe', '/telegram/file/bot123456:WRONG-token/photos/a.jpg']
+          : [route.replace('*', 'x')];
+        for (const method of m[3].split(', ')) {
+          for (const target of targets) {
+            const status = await statusOf(s.service.url, method, target);
+            checked.push(`${method} ${route}`);
+            if (status !== 401) open.push(`${method} ${target} → ${status}`);
+          }
+        }
+      }
+      expect(checked).toEqual(
+        expect.arrayContaining([
+          'POST /api/x',
+          'DELETE /mcp',
+          'POST /v1/chat/completions',
+          'GET /v1/models/*',
+          'GET /telegram',
+          'GET /telegram/*',
+          'OPTIONS /telegram/*',
+          'HEAD /telegram/*',
+        ]),
+      );
+      expect(open.sort()).toEqual(['GET /health → 200', 'HEAD /health → 200']);
+    } finally {
+      await s.close();
     }
   });
 });

@@ -240,12 +240,13 @@ describe('authentication decided on the matched route', () => {
     const stack: string[] = [];
     // printRoutes draws a tree, four columns a level: `│   ├── /usage (GET, HEAD)`.
     for (const line of svc.service.app.printRoutes({ commonPrefix: false }).split('\n')) {
-      const m = /^([│├└─\s]*)(\/\S*) \(([A-Z, ]+)\)$/.exec(line);
+      // A wildcard's line is a bare `*` under its parent (`/v1/models`, then `*`).
+      const m = /^([│├└─\s]*)(\/\S*|\*) \(([A-Z, ]+)\)$/.exec(line);
       if (!m?.[2] || !m[3]) continue;
       const level = (m[1]?.length ?? 0) / 4 - 1;
       stack.length = level;
-      stack.push(m[2]);
-      const route = stack.join('').replace(/:\w+/g, 'x');
+      stack.push(m[2] === '*' ? '/*' : m[2]);
+      const route = stack.join('').replace(/:\w+/g, 'x').replace('*', 'x');
       for (const method of m[3].split(', ')) {
         const a = await raw(method, route, method === 'POST' ? { body: {} } : {});
         checked.push(`${method} ${route}`);
@@ -256,6 +257,7 @@ describe('authentication decided on the matched route', () => {
       expect.arrayContaining([
         'POST /api/x',
         'GET /api/usage/chart.png',
+        'GET /v1/models/x',
         'DELETE /mcp',
         'POST /v1/chat/completions',
       ]),
