@@ -952,14 +952,20 @@ describe('conversations at the endpoint', () => {
       },
       body: JSON.stringify({ model: 'local', messages: [user('cut')] }),
     });
-    while (llama.requests.length === arrived) await new Promise((r) => setImmediate(r));
+    // The turn's own request: a readiness probe reaching the fake first let the stop refuse the
+    // request before its turn began, which is another answer (the refusal's).
+    const asked = () => llama.requests.slice(arrived).some((r) => r.path === '/v1/chat/completions');
+    while (!asked()) await new Promise((r) => setImmediate(r));
     // No grace: the turn is cut at once, and only the restart is left to wait for (5 s), not the
     // 0.5 s and 1 s of the SDKs' own backoff, which end before anything listens again.
     const stopped = s.service.stop(0);
     const res = await answer;
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
-    expect(await res.json()).toMatchObject({ error: { code: 'shutting_down', type: 'server_error' } });
+    const body = (await res.json()) as { error: { message: string } };
+    expect(body).toMatchObject({ error: { code: 'shutting_down', type: 'server_error' } });
+    // Its words tell the wait Retry-After gives: they said "in a minute".
+    expect(body.error.message).toContain('Send your message again in about 5 seconds.');
     held.open();
     await stopped;
   });

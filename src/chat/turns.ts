@@ -17,8 +17,9 @@ export class ShutdownError extends Error {
   /** The grace period is over when a turn is cut: only the restart is left to wait for. */
   readonly retryAfterMs = RESTART_MS;
   constructor() {
+    // The wait said is the one Retry-After gives (a client reading the text is told the same).
     super(
-      `${PROXY_TAG} brainstem is restarting, so this answer was cut short. Send your message again in a minute.`,
+      `${PROXY_TAG} brainstem is restarting, so this answer was cut short. Send your message again in about ${Math.round(RESTART_MS / 1000)} seconds.`,
     );
     this.name = 'ShutdownError';
   }
