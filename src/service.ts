@@ -352,7 +352,11 @@ function announce(core: Core, url: string, ms: number): void {
   }
   if (!config.telegram.token) logger.info('Telegram bot: off (set TELEGRAM_BOT_TOKEN to turn it on)');
   else if (config.telegram.allowedUsers.length === 0) {
-    logger.warn('Telegram bot: on, but TELEGRAM_ALLOWED_USERS is empty, so it will refuse everybody');
+    // Says both places the list is set, and how to find an id: an owner starting the bot for the
+    // first time does not know theirs, and the bot tells it to whoever writes to it (access.ts).
+    logger.warn(
+      `Telegram bot: on, but its allow-list is empty, so it refuses everybody: set TELEGRAM_ALLOWED_USERS to your numeric Telegram user id (comma-separated for several), or "telegram": { "allowedUsers": [<id>] } in ${config.configPath}; write to the bot and it tells you your id`,
+    );
   }
   // With the front on, voice notes are OpenClaw's (its channel transcribes them, if set up to): this section is unread.
   if (config.telegram.token && config.telegram.front.enabled && config.transcription) {
