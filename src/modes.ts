@@ -1,4 +1,4 @@
-import { ACTIVE, type ModeConfig } from './config.js';
+import { ACTIVE, type Config, type ModeConfig } from './config.js';
 
 /**
  * Resolves what a client or a user calls a mode: an id, an alias, `active`,
@@ -40,4 +40,14 @@ export class ModeRegistry {
 export function stripPrefix(name: string): string {
   const slash = name.lastIndexOf('/');
   return (slash === -1 ? name : name.slice(slash + 1)).trim();
+}
+
+/**
+ * Whether a switch to the mode loads its model: a llama mode whose `llama.models` entry has start
+ * commands (the switcher runs them). Any other mode a switch only waits for: a Claude mode, or a
+ * llama server nothing but its owner starts.
+ */
+export function loadsOnSwitch(llama: Pick<Config['llama'], 'models'>, mode: ModeConfig): boolean {
+  const model = mode.kind === 'llama' ? mode.llamaModel : undefined;
+  return model !== undefined && (llama.models[model]?.start.length ?? 0) > 0;
 }

@@ -75,6 +75,11 @@ describe('commands', () => {
     ]);
     expect(buttons.find((b) => b.callback_data === 'bs:mode:local')?.text).toMatch(/^▶ local ✅/);
     expect(buttons.find((b) => b.callback_data === 'bs:mode:assistant')?.text).toMatch(/💤/);
+    // The legend is true of the Claude modes shown 💤: a switch loads nothing there, it waits for
+    // them (test/mode-keyboard.test.ts: a model a switch loads). It said "switching to it loads it".
+    expect(menu.text.split('\n').at(-1)).toBe(
+      '💤 = not ready now. Switching to anklume, assistant waits for it to be ready, or says why it is not.',
+    );
 
     const pressedAt = Date.now();
     h.tg.user(OWNER).presses(menu.messageId, 'bs:mode:big');

@@ -19,6 +19,7 @@ import { credentialsFromEnv, readCredentials, runningAs } from '../credentials.j
 import { migrations } from '../db/migrations.js';
 import Sqlite from '../db/sqlite.js';
 import { formatDuration, formatSpan, formatUtc } from '../i18n.js';
+import { loadsOnSwitch } from '../modes.js';
 
 /**
  * The checks of `brainstem doctor`, one function each. A check never throws: it
@@ -293,8 +294,7 @@ export async function checkLlama(config: Config): Promise<CheckResult[]> {
 /** The mode's model is one brainstem loads itself when switching to it: `llama.models` gives start commands. */
 function startedOnSwitch(config: Config, modeId: string): boolean {
   const mode = config.modes.find((m) => m.id === modeId);
-  const model = mode?.kind === 'llama' ? mode.llamaModel : undefined;
-  return model !== undefined && (config.llama.models[model]?.start.length ?? 0) > 0;
+  return mode !== undefined && loadsOnSwitch(config.llama, mode);
 }
 
 const getMeSchema = z.looseObject({

@@ -1,6 +1,7 @@
 import type { Bot } from 'grammy';
 import { sayThrown } from '../../../src/errors.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
+import { loadsOnSwitch } from '../../../src/modes.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
@@ -148,6 +149,8 @@ export function registerModeButtons(bot: Bot, deps: BotDeps): void {
 }
 
 export async function showModeMenu(deps: BotDeps, out: ChatOutput, lang: Lang): Promise<void> {
-  const menu = modeMenu(await deps.core.chat.statusLines(3000), lang);
+  const menu = modeMenu(await deps.core.chat.statusLines(3000), lang, (m) =>
+    loadsOnSwitch(deps.core.config.llama, m),
+  );
   await out.sendHtml(menu.html, { keyboard: menu.keyboard });
 }
