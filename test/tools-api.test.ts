@@ -350,6 +350,10 @@ describe('POST /api/<tool>', () => {
     expect(git.body.error.message).toContain('tools.git.repo');
     const search = await api('POST', '/api/web_search', { query: 'x' });
     expect(search.body.error.message).toContain('BRAVE_API_KEY');
+    // The audit row keeps it too: worded "API key: set BRAVE_API_KEY…", the scrubber read a `key:`
+    // header there and the row said "web_search needs a Brave Search API key: [redacted]".
+    const { body } = await api('POST', '/api/audit', { tool: 'web_search', limit: 1 });
+    expect(body.data.calls[0].error).toContain('set BRAVE_API_KEY');
     const read = await api('POST', '/api/read_file', { path: 'README.md' });
     expect(read.body.error.message).toContain('tools.files.roots');
     const make = await api('POST', '/api/make_target', { target: 'all' });

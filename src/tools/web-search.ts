@@ -29,9 +29,11 @@ export function webSearchTool(cfg: ToolsConfig['webSearch'], run: Runner): AnyTo
     description: 'Searches the web (Brave Search) and returns up to 20 results: title, url, snippet.',
     authorize: () => {
       if (!cfg.apiKey && !cfg.delegate) {
+        // No colon after "key": the scrubber (src/redact.ts) reads `key: …` as a credential header,
+        // and the audit row and log kept "API key: [redacted]" instead of what to set.
         throw new BrainstemError(
           'TOOL_NOT_CONFIGURED',
-          'web_search needs a Brave Search API key: set BRAVE_API_KEY (or tools.webSearch.apiKey in brainstem.json).',
+          'web_search needs a Brave Search API key; set BRAVE_API_KEY (or tools.webSearch.apiKey in brainstem.json).',
           undefined,
           'web_search a besoin d’une clé d’API Brave Search : réglez BRAVE_API_KEY (ou tools.webSearch.apiKey dans brainstem.json).',
         );
