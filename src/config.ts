@@ -1171,3 +1171,11 @@ export function modeCwd(config: Pick<Config, 'dataDir'>, mode: ModeConfig): stri
 export function notifyChatsOf(telegram: Config['telegram']): readonly number[] {
   return telegram.notifyChats ?? telegram.allowedUsers;
 }
+
+/**
+ * What to do about an empty allow-list (the bot refuses everybody): both places it is set, and how
+ * an owner who does not know their id learns it (the bot tells whoever writes to it: access.ts).
+ */
+export function emptyAllowListAdvice(configPath: string): string {
+  return `set TELEGRAM_ALLOWED_USERS to your numeric Telegram user id (comma-separated for several), or "telegram": { "allowedUsers": [<id>] } in ${configPath}; write to the bot and it tells you your id`;
+}

@@ -3,7 +3,7 @@ import type { Approver, Readiness } from '../brains/types.js';
 import { hostPort, isLoopback, ownUrl } from './bind-address.js';
 import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
-import type { Config } from './config.js';
+import { type Config, emptyAllowListAdvice } from './config.js';
 import { type Core, createCore } from './core.js';
 import { CredentialsWatcher, credentialsFromEnv } from './credentials.js';
 import { closeDb } from './db/index.js';
@@ -352,10 +352,8 @@ function announce(core: Core, url: string, ms: number): void {
   }
   if (!config.telegram.token) logger.info('Telegram bot: off (set TELEGRAM_BOT_TOKEN to turn it on)');
   else if (config.telegram.allowedUsers.length === 0) {
-    // Says both places the list is set, and how to find an id: an owner starting the bot for the
-    // first time does not know theirs, and the bot tells it to whoever writes to it (access.ts).
     logger.warn(
-      `Telegram bot: on, but its allow-list is empty, so it refuses everybody: set TELEGRAM_ALLOWED_USERS to your numeric Telegram user id (comma-separated for several), or "telegram": { "allowedUsers": [<id>] } in ${config.configPath}; write to the bot and it tells you your id`,
+      `Telegram bot: on, but its allow-list is empty, so it refuses everybody: ${emptyAllowListAdvice(config.configPath)}`,
     );
   }
   // With the front on, voice notes are OpenClaw's (its channel transcribes them, if set up to): this section is unread.

@@ -422,6 +422,18 @@ describe('brainstem doctor', () => {
     expect(text).not.toContain('bot-secret');
   });
 
+  it('fails with nobody allowed, naming both places the allow-list is set', async () => {
+    const { code, text } = await doctor({
+      ...healthy(),
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      TELEGRAM_API_ROOT: telegramOk.url,
+    });
+    expect(code).toBe(1);
+    expect(line(text, 'Telegram')).toMatch(/^✗ .*its allow-list is empty, so it refuses everybody/);
+    expect(text).toContain('→ set TELEGRAM_ALLOWED_USERS');
+    expect(text).toContain(`"telegram": { "allowedUsers": [<id>] } in ${path.join(dir, 'absent.json')}`);
+  });
+
   it('fails on a bind address that is not loopback, with a warning', async () => {
     const { code, text } = await doctor({ ...healthy(), BRAINSTEM_HOST: '0.0.0.0' });
     expect(code).toBe(1);

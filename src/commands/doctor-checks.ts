@@ -14,7 +14,7 @@ import { cliEnv } from '../../brains/claude-code/env.js';
 import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
 import { usableToken } from '../api-token.js';
 import { hostPort, isLoopback } from '../bind-address.js';
-import type { Config } from '../config.js';
+import { type Config, emptyAllowListAdvice } from '../config.js';
 import { credentialsFromEnv, readCredentials, runningAs } from '../credentials.js';
 import { migrations } from '../db/migrations.js';
 import Sqlite from '../db/sqlite.js';
@@ -337,8 +337,8 @@ export async function checkTelegram(config: Config, dispatcher: Dispatcher): Pro
   if (allowedUsers.length === 0) {
     return fail(
       name,
-      `${bot} answers, but TELEGRAM_ALLOWED_USERS is empty, so it refuses everybody`,
-      'set TELEGRAM_ALLOWED_USERS to your numeric Telegram user id (comma-separated for several)',
+      `${bot} answers, but its allow-list is empty, so it refuses everybody`,
+      emptyAllowListAdvice(config.configPath),
     );
   }
   return ok(name, `${bot} answers getMe; ${allowedUsers.length} allowed user(s)`);
