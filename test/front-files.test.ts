@@ -36,14 +36,26 @@ function pattern(size: number): Buffer {
 }
 
 /** A raw request with the path exactly as written (fetch and http.get of a URL string resolve `..`). */
-function rawGet(path: string): Promise<{ status: number; body: string }> {
+function rawGet(
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const u = new URL(front);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: `${u.pathname}${path}` }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
+    const req = http.request(
+      { host: u.hostname, port: u.port, method, path: `${u.pathname}${path}` },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -155,6 +167,28 @@ describe('files through the Bot API front', () => {
     expect(h.tg.downloads.length).toBe(downloads);
     expect(h.tg.calls.length).toBe(calls);
   }, 60_000);
+
+  it('answers a HEAD of a file with Telegram’s headers, asked of Telegram by HEAD: the file is not downloaded', async () => {
+    const CHAT = 112;
+    const bytes = pattern(8 * MB);
+    h.tg.user(CHAT).sendsDocument('sized.bin', bytes);
+    const update = await h.tg.waitFor(() =>
+      oc.received.find((u) => u.message?.document?.file_name === 'sized.bin'),
+    );
+    const file = await oc.bot.api.getFile(update.message?.document?.file_id ?? '');
+    const downloads = h.tg.downloads.length;
+    const heads = h.tg.fileHeads.length;
+    const head = await rawGet(`/file/bot${h.tg.token}/${file.file_path}`, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe(String(bytes.length));
+    expect(head.body).toBe('');
+    // Of a file Telegram does not have: its 404, still without a body.
+    const missing = await rawGet(`/file/bot${h.tg.token}/documents/file999998.bin`, 'HEAD');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toBe('');
+    expect(h.tg.fileHeads.slice(heads)).toEqual([file.file_path, 'documents/file999998.bin']);
+    expect(h.tg.downloads.length).toBe(downloads);
+  });
 
   it('frees everything when OpenClaw abandons an upload mid-way, and the next upload works', async () => {
     const CHAT = 118;

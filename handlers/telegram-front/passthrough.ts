@@ -60,10 +60,19 @@ export class Passthrough {
     });
   }
 
-  /** A file download (`/file/bot<token>/<path>`), streamed. */
-  async download(filePath: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  /**
+   * A file download (`/file/bot<token>/<path>`), streamed. A HEAD goes to Telegram as a HEAD (its
+   * file server answers it with the Content-Length and no body), so asking a file's size never
+   * costs the file's download.
+   */
+  async download(
+    filePath: string,
+    httpMethod: 'GET' | 'HEAD',
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
     const { request } = await undici();
     return request(`${this.root}/file/bot${this.token}/${filePath}`, {
+      method: httpMethod,
       dispatcher: await this.dispatcher(),
       signal,
     });

@@ -137,7 +137,8 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   if (file) {
     const filePath = fileOnly(file[2] ?? '');
     if (filePath === undefined) return answer(reply, NOT_FOUND);
-    return relay(opts, reply, 'file', gone, () => opts.passthrough.download(filePath, gone));
+    const httpMethod = request.method === 'HEAD' ? 'HEAD' : 'GET';
+    return relay(opts, reply, 'file', gone, () => opts.passthrough.download(filePath, httpMethod, gone));
   }
 
   // fastify answers HEAD with the GET route; a method call acts (sendMessage,
@@ -208,6 +209,11 @@ async function relay(
   for (const name of ['content-type', 'content-length'] as const) {
     const value = res.headers[name];
     if (typeof value === 'string') reply.header(name, value);
+  }
+  // A HEAD's answer has no body (fastify keeps the Content-Length it was given for a HEAD).
+  if (reply.request.method === 'HEAD') {
+    await res.body.dump();
+    return reply.send();
   }
   return reply.send(res.body);
 }

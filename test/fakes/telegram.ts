@@ -82,7 +82,9 @@
  *                               it confirms nothing and gets the updates from the first, as at Telegram)
  *   const release = tg.holdDownloads()   file downloads (GET /file/…) wait until release(): a turn's
  *                                          download stays in flight; tg.downloads lists each one asked
- *                                          (its file path), oldest first, when it arrives
+ *                                          (its file path), oldest first, when it arrives; a HEAD of a
+ *                                          file is answered with its headers only (Content-Length, no
+ *                                          body, as Telegram's file server does) and listed in tg.fileHeads
  *   Uploads: a request body over 50 MB (tg.setUploadLimit(bytes) for another limit) gets Telegram's
  *                                          413 Request Entity Too Large, answered as soon as the body
  *                                          passes it (the rest read and dropped); tg.tooLarge lists the
@@ -274,6 +276,8 @@ export interface FakeTelegram {
   storesFile(bytes: Uint8Array, ext: string): { file_id: string; file_unique_id: string; file_size: number };
   /** The path of each file download asked for, oldest first, as it arrives (held or not). */
   downloads: string[];
+  /** The path of each file asked for by HEAD (answered with its headers only, not a download), oldest first. */
+  fileHeads: string[];
   restartUpdateIds(next: number): void;
   /** Any other update, its one field as given; returns its update id. */
   pushes(update: Record<string, unknown>): number;
@@ -348,6 +352,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const injected = new Map<string, { times: number; error: ApiError | 'drop'; chatId?: number }[]>();
   let htmlRejects: ((raw: string) => boolean) | undefined;
   const downloads: string[] = [];
+  const fileHeads: string[] = [];
   /** Calls held on their way (holdNext): the next one that matches waits for `released`. */
   const holds: { method: string; chatId?: number; released: Promise<void> }[] = [];
   /** While set, file downloads wait for it (holdDownloads). */
@@ -922,7 +927,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     if (fileMatch) {
       const filePath = decodeURIComponent(fileMatch[2] ?? '');
-      downloads.push(filePath);
+      // Node's server sends no body to a HEAD: its answer is the headers a GET would get.
+      (req.method === 'HEAD' ? fileHeads : downloads).push(filePath);
       changed.emit('change');
       await downloadsHeld;
       const f = [...files.values()].find((x) => x.path === filePath);
@@ -1397,6 +1403,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       return release;
     },
     downloads,
+    fileHeads,
     tooLarge,
     receiving,
     cutShort,
