@@ -449,7 +449,7 @@ export function configSchemas() {
             .min(1_000)
             .default(300_000)
             .describe(
-              'A request whose headers and body have not all come this long after it began gets 408 and its connection is cut, token or not: so a slow body cannot hold a connection (and its buffer) for ever. Node’s own default, which fastify turns off; a 25 MiB body needs ~90 KB/s.',
+              'A request whose headers and body have not all come this long after it began gets 408 and its connection is cut, token or not: so a slow body cannot hold a connection (and its buffer) for ever. Node’s own default, which fastify turns off; a 25 MiB body needs ~90 KB/s. An upload through the Telegram front with the bot token, streamed on to Telegram at the uplink’s speed, is kept past it while its body keeps coming, and cut once nothing came for this long.',
             ),
           maxConnections: z
             .number()

@@ -322,6 +322,7 @@ describe('the Bot API front when brainstem cannot connect to Telegram', () => {
       token,
       local: new Map(),
       passthrough,
+      uploadIdleMs: 300_000,
       stopping: () => false,
       logger: createLogger('silent'),
     })(app);

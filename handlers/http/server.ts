@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -18,6 +19,7 @@ import { installHostGuard } from './host-guard.js';
 import { installJsonParser } from './json-body.js';
 import { registerMcp } from './mcp.js';
 import { registerOpenAi } from './openai.js';
+import { outlivesRequestTimeout } from './request-timeout.js';
 import { cutUnreadBody } from './too-large.js';
 import { registerUsageChart } from './usage-chart.js';
 
@@ -94,6 +96,14 @@ export async function buildHttpFace(
       // (an upload it abandoned, HPE_INVALID_EOF_STATE). Nothing was refused and nobody reads an answer.
       if (code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE' || !socket.writable)
         return socket.destroy();
+      // An upload a route let in and streams on (the Bot API front's) goes on while its body comes.
+      if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && outlivesRequestTimeout(socket as Socket)) {
+        log.info(
+          { ip: socket.remoteAddress, requestTimeoutMs: core.config.server.requestTimeoutMs },
+          'an upload outlasts server.requestTimeoutMs: kept while its body keeps coming',
+        );
+        return;
+      }
       log.warn({ code, ip: socket.remoteAddress }, 'refused: a request Node could not parse');
       const [status, line, message] =
         code === 'HPE_HEADER_OVERFLOW'

@@ -91,6 +91,7 @@ export function createFront(opts: FrontOptions): Front {
       local,
       passthrough,
       rewrite: dedupe,
+      uploadIdleMs: core.config.server.requestTimeoutMs,
       stopping: () => queue.isClosed(),
       logger: log,
     }),

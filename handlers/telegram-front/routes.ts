@@ -3,6 +3,7 @@ import { tokenMatches } from '../../src/api-token.js';
 import { isBusy } from '../../src/db/kept-writes.js';
 import type { Logger } from '../../src/logger.js';
 import { callerGone } from '../http/caller.js';
+import { keepWhileFlowing } from '../http/request-timeout.js';
 import type { RouteSet } from '../http/server.js';
 import { apiError, type BotApiAnswer, NOT_FOUND, redactBotPaths, UNAUTHORIZED } from './bot-api.js';
 import { type LocalMethod, readParams } from './local-methods.js';
@@ -42,6 +43,11 @@ export interface FrontRouteOptions {
   local: ReadonlyMap<string, LocalMethod>;
   passthrough: Passthrough;
   rewrite?: OutgoingRewrite;
+  /**
+   * An upload passed on to Telegram is not cut at server.requestTimeoutMs while its body keeps
+   * coming (it comes at the uplink's speed); only after this long without a byte.
+   */
+  uploadIdleMs: number;
   /** brainstem is stopping: each answer closes its connection. */
   stopping: () => boolean;
   logger: Logger;
@@ -155,6 +161,14 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
 
   const httpMethod = request.method === 'GET' ? 'GET' : 'POST';
   let body: Buffer | typeof request.raw | undefined = httpMethod === 'POST' ? request.raw : undefined;
+  if (body === request.raw) {
+    keepWhileFlowing(request.raw, opts.uploadIdleMs, () =>
+      opts.logger.warn(
+        { method, idleMs: opts.uploadIdleMs },
+        'front: an upload from OpenClaw sent nothing for server.requestTimeoutMs; its connection was cut',
+      ),
+    );
+  }
   if (httpMethod === 'POST' && opts.rewrite?.methods.has(lower)) {
     const read = await readCallBody(request.raw, MAX_REWRITE_BYTES);
     if (!read.ok) return answer(reply, read.answer);

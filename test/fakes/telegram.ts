@@ -90,7 +90,9 @@
  *                                          passes it (the rest read and dropped); tg.tooLarge lists the
  *                                          methods refused so; tg.receiving lists each request whose body
  *                                          began to arrive, tg.cutShort each one whose client went away
- *                                          before its end; tg.connections() counts the open ones
+ *                                          before its end; tg.bodyBytes('sendDocument') counts the body
+ *                                          bytes arrived in that method's calls; tg.connections() counts
+ *                                          the open ones
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
@@ -270,6 +272,8 @@ export interface FakeTelegram {
   receiving: string[];
   /** The method of each request whose client went away before its body's end, oldest first. */
   cutShort: string[];
+  /** How many body bytes have arrived so far in calls of `method`, all calls together (each chunk wakes waitFor). */
+  bodyBytes(method: string): number;
   /** How many connections to the emulator are open now (a change wakes waitFor). */
   connections(): number;
   /** A file the bot can download (getFile), for media a test builds itself (replacesMedia): its ids and size. */
@@ -362,6 +366,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const tooLarge: string[] = [];
   const receiving: string[] = [];
   const cutShort: string[] = [];
+  const bytesIn = new Map<string, number>();
 
   const updates: Json[] = [];
   let nextUpdateId = 1;
@@ -906,7 +911,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       receiving.push(named);
       changed.emit('change');
     });
-    const raw = await readBody(req, uploadLimit).catch((): typeof CUT_SHORT => CUT_SHORT);
+    const raw = await readBody(req, uploadLimit, (size) => {
+      bytesIn.set(named, (bytesIn.get(named) ?? 0) + size);
+      changed.emit('change');
+    }).catch((): typeof CUT_SHORT => CUT_SHORT);
     if (raw === CUT_SHORT) {
       // The client went away before its body's end (an upload abandoned): nothing to answer.
       cutShort.push(named);
@@ -1407,6 +1415,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     tooLarge,
     receiving,
     cutShort,
+    bodyBytes: (method) => bytesIn.get(method) ?? 0,
     connections: () => openConnections,
     setUploadLimit(bytes) {
       uploadLimit = bytes;
@@ -1476,13 +1485,18 @@ const TOO_LARGE = Symbol('too large');
 /** A body whose client went away before its end. */
 const CUT_SHORT = Symbol('cut short');
 
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | typeof TOO_LARGE> {
+async function readBody(
+  req: http.IncomingMessage,
+  limit: number,
+  onChunk: (size: number) => void,
+): Promise<Buffer | typeof TOO_LARGE> {
   if (Number(req.headers['content-length'] ?? 0) > limit) return TOO_LARGE;
   const chunks: Buffer[] = [];
   let size = 0;
   // Not `for await`: leaving that loop early would destroy the request, and the 413 with it.
   for await (const chunk of req.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).length;
+    onChunk((chunk as Buffer).length);
     if (size > limit) return TOO_LARGE;
     chunks.push(chunk as Buffer);
   }
