@@ -9,7 +9,7 @@
 import http from 'node:http';
 import { InputFile } from 'grammy';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UPLOAD_LIMIT } from './fakes/telegram.js';
+import { LOCAL_FILES_DIR, UPLOAD_LIMIT } from './fakes/telegram.js';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
@@ -152,7 +152,8 @@ describe('files through the Bot API front', () => {
       `/file/bot${T}/documents/%2e%2e/%2E%2e/bot${T}/logOut`,
       `/file/bot${T}/documents%2f..%2f..%2fbot${T}%2flogOut`,
       `/file/bot${T}/..%5cbot${T}%5clogOut`,
-      `/file/bot${T}//etc/passwd`,
+      `/file/bot${T}///etc/passwd`,
+      `/file/bot${T}/documents//x`,
       `/file/bot${T}/./documents/x`,
       `/file/bot${T}/../../v1/models`,
       `/file/../bot${T}/logOut`,
@@ -188,6 +189,41 @@ describe('files through the Bot API front', () => {
     expect(missing.body).toBe('');
     expect(h.tg.fileHeads.slice(heads)).toEqual([file.file_path, 'documents/file999998.bin']);
     expect(h.tg.downloads.length).toBe(downloads);
+  });
+
+  it('downloads a file a self-hosted Bot API server (--local) gives as a path on its disk, as its web server serves it', async () => {
+    const CHAT = 111;
+    const bytes = pattern(MB + 3);
+    h.tg.user(CHAT).sendsDocument('local.bin', bytes);
+    const update = await h.tg.waitFor(() =>
+      oc.received.find((u) => u.message?.document?.file_name === 'local.bin'),
+    );
+    h.tg.setLocalMode(true);
+    try {
+      const file = await oc.bot.api.getFile(update.message?.document?.file_id ?? '');
+      expect(file.file_path?.startsWith(`${LOCAL_FILES_DIR}/`)).toBe(true);
+      // As grammY (OpenClaw's client) and every Bot API library builds a download's URL.
+      const url = `${front}/file/bot${h.tg.token}/${file.file_path}`;
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+      expect(h.tg.downloads.at(-1)).toBe(file.file_path);
+      // Nothing serves that path (no web server in front of the Bot API server): its 404, and the owner told why.
+      const logged = h.logs.length;
+      const missing = await fetch(`${front}/file/bot${h.tg.token}/${LOCAL_FILES_DIR}/x/documents/gone.bin`);
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toEqual({ ok: false, error_code: 404, description: 'Not Found' });
+      const warned = h.logs.slice(logged).filter((l) => Number(l.level) === 40);
+      expect(warned.map((l) => l.msg)).toEqual([
+        expect.stringContaining(
+          'front: the Bot API server (run with --local) gave OpenClaw a file as a path on its disk',
+        ),
+      ]);
+      // The local path holds the token (the server's folder for the bot): never logged.
+      expect(JSON.stringify(h.logs)).not.toContain(h.tg.token.split(':')[1]);
+    } finally {
+      h.tg.setLocalMode(false);
+    }
   });
 
   it('frees everything when OpenClaw abandons an upload mid-way, and the next upload works', async () => {

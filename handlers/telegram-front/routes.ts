@@ -144,7 +144,17 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
     const filePath = fileOnly(file[2] ?? '');
     if (filePath === undefined) return answer(reply, NOT_FOUND);
     const httpMethod = request.method === 'HEAD' ? 'HEAD' : 'GET';
-    return relay(opts, reply, 'file', gone, () => opts.passthrough.download(filePath, httpMethod, gone));
+    const sent = await relay(opts, reply, 'file', gone, () =>
+      opts.passthrough.download(filePath, httpMethod, gone),
+    );
+    // Telegram's own paths are never absolute: this one is a local Bot API server's, on its disk,
+    // which that server itself never serves by HTTP. Its 404 goes on as it came; the owner is told why.
+    if (reply.statusCode === 404 && filePath.startsWith('/')) {
+      opts.logger.warn(
+        'front: the Bot API server (run with --local) gave OpenClaw a file as a path on its disk, and nothing at telegram.apiRoot serves that path: the Bot API server serves no files itself. Put a web server in front of it that serves its files under /file/bot<token>/ (as aiogram/telegram-bot-api’s nginx example does, local paths included), or run it without --local',
+      );
+    }
+    return sent;
   }
 
   // fastify answers HEAD with the GET route; a method call acts (sendMessage,
@@ -259,13 +269,18 @@ function answer(reply: FastifyReply, a: BotApiAnswer): FastifyReply {
 }
 
 /**
- * A download's path as Telegram gives it (`photos/file_1.jpg`), or undefined
- * when it could reach anything else once resolved: a `.` or `..` segment
- * (`/file/bot<T>/../../bot<T>/logOut` would be a method call), an encoded
- * slash or backslash, an empty segment.
+ * A download's path as Telegram gives it (`photos/file_1.jpg`), or as a
+ * self-hosted Bot API server run with `--local` gives it: absolute, on its
+ * disk (`/var/lib/telegram-bot-api/<token>/photos/file_1.jpg`), which the web
+ * server in front of it serves under the same URL (`/file/bot<T>//var/lib/…`,
+ * as in aiogram's nginx example) and a client asks as it asks any path.
+ * Undefined when it could reach anything else once resolved: a `.` or `..`
+ * segment (`/file/bot<T>/../../bot<T>/logOut` would be a method call), an
+ * encoded slash or backslash, an empty segment (but the leading one of an
+ * absolute path).
  */
 function fileOnly(raw: string): string | undefined {
-  for (const segment of raw.split('/')) {
+  for (const segment of (raw.startsWith('/') ? raw.slice(1) : raw).split('/')) {
     const plain = decoded(segment);
     if (plain === '' || plain === '.' || plain === '..' || /[/\\]/.test(plain)) return undefined;
   }

@@ -266,6 +266,12 @@ export interface FakeTelegram {
   holdDownloads(): () => void;
   /** Another limit than Telegram's 50 MB for a request body (a smaller one keeps a test's upload small). */
   setUploadLimit(bytes: number): void;
+  /**
+   * As a self-hosted Bot API server run with `--local` (on) behind a web server serving its files:
+   * getFile gives the file's absolute path on its disk (`<LOCAL_FILES_DIR>/<token>/documents/…`), and
+   * GET /file/bot<token>/<that path> serves it.
+   */
+  setLocalMode(on: boolean): void;
   /** The method of each call refused as over the upload limit (413), oldest first. */
   tooLarge: string[];
   /** The method (or file path's last part) of each request whose body began to arrive, oldest first. */
@@ -310,6 +316,9 @@ class ApiError extends Error {
 }
 
 const MAX_TEXT = 4096;
+/** Where a self-hosted Bot API server keeps its files (setLocalMode), as in its Docker images. */
+export const LOCAL_FILES_DIR = '/var/lib/telegram-bot-api';
+
 /** Bots upload files of up to 50 MB (sendDocument in the Bot API); a bigger body gets nginx's 413. */
 export const UPLOAD_LIMIT = 50 * 1024 * 1024;
 /** The emojis a bot may react with (ReactionTypeEmoji in the Bot API); any other is REACTION_INVALID. */
@@ -363,6 +372,8 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   let downloadsHeld: Promise<void> | undefined;
   /** The largest request body taken: Telegram's 50 MB for an upload (setUploadLimit). */
   let uploadLimit = UPLOAD_LIMIT;
+  /** setLocalMode: getFile gives absolute paths, as a local Bot API server does. */
+  let localMode = false;
   const tooLarge: string[] = [];
   const receiving: string[] = [];
   const cutShort: string[] = [];
@@ -712,7 +723,7 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
         file_id: String(p.file_id),
         file_unique_id: `u${String(p.file_id)}`,
         file_size: f.bytes.length,
-        file_path: f.path,
+        file_path: localMode ? `${LOCAL_FILES_DIR}/${token}/${f.path}` : f.path,
       };
     },
     sendDocument: (p) => messageObject(storeUpload(p, 'document')),
@@ -934,9 +945,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     }
     const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     if (fileMatch) {
-      const filePath = decodeURIComponent(fileMatch[2] ?? '');
+      const asked = decodeURIComponent(fileMatch[2] ?? '');
+      // A local server's absolute path, as the web server in front of it (aiogram's nginx) maps it.
+      const local = `${LOCAL_FILES_DIR}/${token}/`;
+      const filePath = localMode && asked.startsWith(local) ? asked.slice(local.length) : asked;
       // Node's server sends no body to a HEAD: its answer is the headers a GET would get.
-      (req.method === 'HEAD' ? fileHeads : downloads).push(filePath);
+      (req.method === 'HEAD' ? fileHeads : downloads).push(asked);
       changed.emit('change');
       await downloadsHeld;
       const f = [...files.values()].find((x) => x.path === filePath);
@@ -1419,6 +1433,9 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     connections: () => openConnections,
     setUploadLimit(bytes) {
       uploadLimit = bytes;
+    },
+    setLocalMode(on) {
+      localMode = on;
     },
     storesFile(bytes, ext) {
       const id = addFile(bytes, ext);
