@@ -598,7 +598,7 @@ export function configSchemas() {
             .regex(/^\//, 'a path from the server root, starting with "/" (e.g. "/health")')
             .default('/health')
             .describe(
-              'Readiness probe, relative to the server root (llama-server answers 503 while loading; Ollama: `/`).',
+              'Readiness probe, relative to the server root (llama-server answers 503 while loading). Ollama, which has none (or answers "Ollama is running" on `/`), is told by its model list (`/api/tags`): ready when it has pulled the mode’s `model`.',
             ),
           readyTimeoutMs: ms('How long a switch waits for the upstream to be ready before it fails.').default(
             180_000,

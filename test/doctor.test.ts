@@ -402,6 +402,28 @@ describe('brainstem doctor', () => {
     expect(mixed.code).toBe(1);
   });
 
+  it('tells Ollama (no /health) by its model list: passes when it has the mode’s model, else says to `ollama pull` it', async () => {
+    const ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    try {
+      const file = path.join(dir, 'ollama-config.json');
+      const withModel = (model: string) =>
+        writeFileSync(file, JSON.stringify({ modes: { local: { kind: 'llama', model } } }));
+      const env = { ...healthy(), BRAINSTEM_CONFIG: file, LLAMA_BASE_URL: ollama.baseUrl };
+      withModel('qwen2.5:7b');
+      const pulled = await doctor(env);
+      expect(line(pulled.text, 'llama upstream')).toMatch(/^✓ .* is Ollama and has qwen2\.5:7b; mode local$/);
+      withModel('llama3.2-vision:11b');
+      const missing = await doctor(env);
+      expect(missing.code).toBe(1);
+      expect(line(missing.text, 'llama upstream')).toMatch(
+        /^✗ .* is Ollama \(it has qwen2\.5:7b\); mode local names llama3\.2-vision:11b, not pulled$/,
+      );
+      expect(missing.text).toContain('→ run `ollama pull llama3.2-vision:11b`');
+    } finally {
+      await ollama.close();
+    }
+  });
+
   it('fails while the llama upstream is loading its model (503 on /health)', async () => {
     const { code, text } = await doctor({ ...healthy(), LLAMA_BASE_URL: loadingLlama.baseUrl });
     expect(code).toBe(1);

@@ -720,6 +720,67 @@ describe('LlamaLocalBrain.ready', () => {
   });
 });
 
+describe('LlamaLocalBrain on Ollama', () => {
+  let ollama: FakeLlama;
+  beforeAll(async () => {
+    ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b', 'llama3.2'] } });
+  });
+  afterAll(async () => {
+    await ollama.close();
+  });
+
+  it('is ready when Ollama (no /health) has pulled the mode’s model, a name without tag meaning :latest', async () => {
+    for (const model of ['qwen2.5:7b', 'llama3.2', 'llama3.2:latest']) {
+      expect(await brainFor(ollama.baseUrl, { model }).ready()).toEqual({
+        ok: true,
+        detail: { en: `Ollama at ${ollama.url} has ${model}`, fr: `Ollama à ${ollama.url} a ${model}` },
+      });
+    }
+    // healthPath "/" (Ollama's "Ollama is running"): the model is checked all the same.
+    const rooted = brainFor(ollama.baseUrl, { model: 'mistral:7b' }, { healthPath: '/' });
+    expect(await rooted.ready()).toMatchObject({ ok: false, final: true });
+  });
+
+  it('says at once, and for good, to `ollama pull` a model Ollama has not pulled, and to name one when the mode names none', async () => {
+    expect(await brainFor(ollama.baseUrl, { model: 'llama3.2-vision:11b' }).ready()).toEqual({
+      ok: false,
+      reason: {
+        en: `Ollama at ${ollama.url} has no model llama3.2-vision:11b: run \`ollama pull llama3.2-vision:11b\` on it, or set modes.local.model to one it has (qwen2.5:7b, llama3.2:latest)`,
+        fr: expect.stringContaining('`ollama pull llama3.2-vision:11b`'),
+      },
+      final: true,
+    });
+    expect(await brainFor(ollama.baseUrl).ready()).toEqual({
+      ok: false,
+      reason: {
+        en: `Ollama at ${ollama.url} answers a model by its name, and modes.local.model is not set: set it to one it has (qwen2.5:7b, llama3.2:latest; \`ollama list\` names them)`,
+        fr: expect.stringContaining('modes.local.model'),
+      },
+      final: true,
+    });
+  });
+
+  it('says a /health that is not there (a server other than llama-server and Ollama) for good, naming llama.healthPath', async () => {
+    const ready = await brainFor(fake.baseUrl, {}, { healthPath: '/nowhere' }).ready();
+    expect(ready).toEqual({
+      ok: false,
+      reason: {
+        en: `${fake.url}/nowhere answered HTTP 404: File Not Found: the server has no /nowhere. Check LLAMA_BASE_URL (llama.baseUrl), or set llama.healthPath to a path it answers 200 on once its model is loaded`,
+        fr: expect.stringContaining('llama.healthPath'),
+      },
+      final: true,
+    });
+  });
+
+  it('streams a turn of a pulled model whose name has a colon, sent as it is', async () => {
+    const events = await collect(
+      brainFor(ollama.baseUrl, { model: 'qwen2.5:7b' }).turn(turnReq('hi'), running()),
+    );
+    expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    expect(ollama.requests.at(-1)?.body).toMatchObject({ model: 'qwen2.5:7b' });
+  });
+});
+
 describe('LlamaLocalBrain.ready over https', () => {
   it('probes an https upstream over TLS and checks its certificate: a self-signed one is refused', async () => {
     let tlsRequests = 0;

@@ -19,7 +19,7 @@ import type {
   TurnUsage,
 } from '../types.js';
 import { jsonBody } from './body.js';
-import { llamaHealthUrl, probeLlamaHealth } from './health.js';
+import { llamaHealthUrl, ollamaHas, probeLlamaHealth } from './health.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
 import { ShownContent } from './shown-content.js';
@@ -112,6 +112,10 @@ export class LlamaLocalBrain implements Brain {
   private readonly persona: PersonaPrompt | undefined;
   private readonly chatUrl: string;
   private readonly healthUrl: string;
+  /** Ollama's model list at the same root, asked when /health is not there (see probeLlamaHealth). */
+  private readonly ollamaTagsUrl: string;
+  /** The server root as messages show it (Ollama's readiness names the server, not a path). */
+  private readonly shownRoot: string;
   /**
    * The same, as messages show them: without credentials a base URL may carry
    * (`http://user:password@host`, `?api_key=`). Readiness is on the public
@@ -139,6 +143,8 @@ export class LlamaLocalBrain implements Brain {
     this.logger = opts.logger;
     this.chatUrl = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
+    this.ollamaTagsUrl = llamaHealthUrl(opts.baseUrl, '/api/tags');
+    this.shownRoot = scrubText(llamaHealthUrl(opts.baseUrl, ''));
     this.shownChatUrl = scrubText(this.chatUrl);
     this.shownHealthUrl = scrubText(this.healthUrl);
     const base = opts.baseUrl.replace(/\/+$/, '');
@@ -159,10 +165,13 @@ export class LlamaLocalBrain implements Brain {
     const h = await probeLlamaHealth(this.healthUrl, {
       timeoutMs: this.llama.connectTimeoutMs,
       signal,
+      ollamaTagsUrl: this.ollamaTagsUrl,
     });
     switch (h.state) {
       case 'loaded':
         return { ok: true, detail: { en: `${url} answers 200`, fr: `${url} répond 200` } };
+      case 'ollama':
+        return this.ollamaReadiness(h.models);
       case 'loading':
         return {
           ok: false,
@@ -173,6 +182,18 @@ export class LlamaLocalBrain implements Brain {
           kind: 'loading',
         };
       case 'http':
+        if (h.status === 404) {
+          // No such path: waiting does not make one (a switch would wait llama.readyTimeoutMs for nothing).
+          const from = this.addressSetting();
+          return {
+            ok: false,
+            reason: {
+              en: `${url} answered HTTP 404${h.said ? `: ${h.said}` : ''}: the server has no ${this.llama.healthPath}. Check ${from}, or set llama.healthPath to a path it answers 200 on once its model is loaded`,
+              fr: `${url} a répondu HTTP 404${h.said ? ` : ${h.said}` : ''} : le serveur n’a pas de ${this.llama.healthPath}. Vérifiez ${from}, ou mettez llama.healthPath à un chemin auquel il répond 200 une fois son modèle chargé`,
+            },
+            final: true,
+          };
+        }
         return {
           ok: false,
           reason: {
@@ -199,6 +220,40 @@ export class LlamaLocalBrain implements Brain {
           down: NOTHING_THERE.has(codeOf(h.error) ?? ''),
         };
     }
+  }
+
+  /**
+   * Ollama is ready for this mode when it has pulled the mode's model: it loads it on the first
+   * request naming it (that answer starts late, within the headers' SILENCE_TIMEOUT_MS). A model it
+   * lacks, or no model named, is for the owner to fix, so nobody waits for it (final).
+   */
+  private ollamaReadiness(models: string[]): Readiness {
+    const at = this.shownRoot;
+    const name = this.mode.model;
+    const setting = `modes.${this.id}.model`;
+    const has = models.length > 0 ? models.slice(0, 10).join(', ') : undefined;
+    if (name !== undefined && ollamaHas(models, name)) {
+      return { ok: true, detail: { en: `Ollama at ${at} has ${name}`, fr: `Ollama à ${at} a ${name}` } };
+    }
+    const pull = (n: string) => `\`ollama pull ${n}\``;
+    if (name === undefined) {
+      return {
+        ok: false,
+        reason: {
+          en: `Ollama at ${at} answers a model by its name, and ${setting} is not set: set it to one it has (${has ?? `none yet: pull one, ${pull('qwen2.5:7b')}`}; \`ollama list\` names them)`,
+          fr: `Ollama à ${at} répond au nom d’un modèle, et ${setting} n’est pas défini : mettez-le à un modèle qu’il a (${has ?? `aucun encore : téléchargez-en un, ${pull('qwen2.5:7b')}`} ; \`ollama list\` les nomme)`,
+        },
+        final: true,
+      };
+    }
+    return {
+      ok: false,
+      reason: {
+        en: `Ollama at ${at} has no model ${name}: run ${pull(name)} on it, or set ${setting} to one it has (${has ?? 'none yet'})`,
+        fr: `Ollama à ${at} n’a pas de modèle ${name} : lancez ${pull(name)} sur sa machine, ou mettez ${setting} à un modèle qu’il a (${has ?? 'aucun encore'})`,
+      },
+      final: true,
+    };
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {

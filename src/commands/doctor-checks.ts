@@ -11,7 +11,7 @@ import {
   testedRange,
 } from '../../brains/claude-code/cli-compat.js';
 import { cliEnv } from '../../brains/claude-code/env.js';
-import { llamaHealthUrl, probeLlamaHealth } from '../../brains/llama-local/health.js';
+import { llamaHealthUrl, ollamaHas, probeLlamaHealth } from '../../brains/llama-local/health.js';
 import { usableToken } from '../api-token.js';
 import { hostPort, isLoopback } from '../bind-address.js';
 import { type Config, emptyAllowListAdvice } from '../config.js';
@@ -255,7 +255,11 @@ export async function checkLlama(config: Config): Promise<CheckResult[]> {
       const name = 'llama upstream';
       const used = `; mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}`;
       const url = llamaHealthUrl(base, config.llama.healthPath);
-      const h = await probeLlamaHealth(url, { timeoutMs: NET_TIMEOUT_MS });
+      const h = await probeLlamaHealth(url, {
+        timeoutMs: NET_TIMEOUT_MS,
+        ollamaTagsUrl: llamaHealthUrl(base, '/api/tags'),
+      });
+      if (h.state === 'ollama') return ollamaCheck(config, name, llamaHealthUrl(base, ''), modes, h.models);
       // Models brainstem starts itself on a switch (llama.models): none loaded, or one loading, is
       // what /mode shows as 💤, not a fault; the switch says if a start command fails.
       const started = modes.every((id) => startedOnSwitch(config, id));
@@ -284,10 +288,42 @@ export async function checkLlama(config: Config): Promise<CheckResult[]> {
         name,
         `${url} answers HTTP ${h.status}${used}`,
         h.status === 404
-          ? `the server has no ${config.llama.healthPath}: check LLAMA_BASE_URL, or set llama.healthPath (Ollama: "/")`
+          ? `the server has no ${config.llama.healthPath}: check LLAMA_BASE_URL, or set llama.healthPath`
           : 'check LLAMA_BASE_URL points at llama-server (or Ollama) and ends in /v1',
       );
     }),
+  );
+}
+
+/** Ollama at `root` serves `modes` when it has pulled the model each names (it loads one on demand). */
+function ollamaCheck(
+  config: Config,
+  name: string,
+  root: string,
+  modes: string[],
+  models: string[],
+): CheckResult {
+  const lacking = modes.flatMap((id) => {
+    const mode = config.modes.find((m) => m.id === id);
+    const model = mode?.model;
+    return model !== undefined && ollamaHas(models, model) ? [] : [{ id, model }];
+  });
+  const has = models.length > 0 ? models.join(', ') : 'no model yet';
+  if (lacking.length === 0)
+    return ok(
+      name,
+      `${root} is Ollama and has ${has}; mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}`,
+    );
+  return fail(
+    name,
+    `${root} is Ollama (it has ${has}); ${lacking.map((l) => (l.model === undefined ? `mode ${l.id} names no model` : `mode ${l.id} names ${l.model}, not pulled`)).join('; ')}`,
+    lacking
+      .map((l) =>
+        l.model === undefined
+          ? `set modes.${l.id}.model to one of its models`
+          : `run \`ollama pull ${l.model}\``,
+      )
+      .join('; '),
   );
 }
 

@@ -36,6 +36,15 @@
  * The default reply echoes the last user message as `echo: <text>`, one word per chunk.
  * With `logprobs: true` each content chunk carries `logprobs.content` (one entry per chunk,
  * `top_logprobs` alternatives), like llama-server.
+ *
+ * With `ollama: { models }` it is Ollama instead (its shapes from ollama/openai/openai.go and
+ * server/routes.go): no /health and no /props (404 "404 page not found", as its router answers an
+ * unknown path), `GET /` answers "Ollama is running", `GET /api/tags` lists the pulled models and
+ * `GET /api/version` its version; `/v1/models` lists every pulled model; a chat completion naming a
+ * model it has not pulled is a 404 `model "x" not found, try pulling it first` (OpenAI's error
+ * shape, type not_found_error), and one with an image for a model not in `vision` a 500 "this model
+ * is missing data required for image input". It never answers 503 while loading (it loads a model
+ * on the first request that names it), and says nothing of a prompt longer than its context.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -82,6 +91,8 @@ export interface FakeLlamaOptions {
   contextTokens?: number;
   chunkDelayMs?: number;
   reply?: FakeReply;
+  /** Be Ollama (see the top of the file), with these models pulled (`qwen2.5:7b`), `vision` those that see images. */
+  ollama?: { models: string[]; vision?: string[] };
 }
 
 export interface FakeLlama {
@@ -143,6 +154,10 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, ended });
     const route = `${req.method} ${path}`;
 
+    if (opts.ollama) {
+      const answered = await ollamaRoute(route, body, opts.ollama, res);
+      if (answered) return;
+    }
     if (route === 'GET /health') {
       if (healthHold) await healthHold.catch(() => undefined);
       if (loading) return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
@@ -171,13 +186,14 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       return sendJson(res, 200, { loading });
     }
     if (route === 'POST /v1/chat/completions') {
-      if (loading) return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
+      if (loading && !opts.ollama)
+        return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
       if (halfEmoji(body)) return sendJson(res, 500, errorBody(500, HALF_EMOJI_ERROR, 'server_error'));
       const chat = (body ?? {}) as ChatBody;
       const grammar = grammarFailure(chat.tools);
       if (grammar) return sendJson(res, 400, errorBody(400, grammar, 'invalid_request_error'));
       const asked = Math.ceil(JSON.stringify([chat.messages ?? [], chat.tools ?? []]).length / 4);
-      if (contextTokens !== undefined && asked > contextTokens) {
+      if (contextTokens !== undefined && asked > contextTokens && !opts.ollama) {
         return sendJson(res, 400, {
           error: {
             ...errorBody(
@@ -234,6 +250,79 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       await once(server, 'close');
     },
   };
+}
+
+/** Gin's answer to a path it has no route for: plain text, no JSON. */
+function goNotFound(res: http.ServerResponse) {
+  res.writeHead(404, { 'content-type': 'text/plain' });
+  res.end('404 page not found');
+}
+
+/** A pulled model's name as Ollama lists it: `qwen2.5` is `qwen2.5:latest`. */
+function ollamaName(name: string): string {
+  return /:[^/]*$/.test(name) ? name : `${name}:latest`;
+}
+
+/**
+ * Ollama's answers that differ from llama-server's; false when the request goes on as
+ * llama-server's would (a chat completion for a model it has, the `_fake` routes).
+ */
+async function ollamaRoute(
+  route: string,
+  body: unknown,
+  ollama: NonNullable<FakeLlamaOptions['ollama']>,
+  res: http.ServerResponse,
+): Promise<boolean> {
+  const pulled = ollama.models.map(ollamaName);
+  if (route === 'GET /') {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('Ollama is running');
+    return true;
+  }
+  if (route === 'GET /api/version') {
+    sendJson(res, 200, { version: '0.6.5' });
+    return true;
+  }
+  if (route === 'GET /api/tags') {
+    const modified_at = new Date(0).toISOString();
+    const models = pulled.map((name) => ({
+      name,
+      model: name,
+      modified_at,
+      size: 4_683_087_332,
+      digest: 'f'.repeat(64),
+      details: { format: 'gguf', family: 'qwen2', parameter_size: '7.6B', quantization_level: 'Q4_K_M' },
+    }));
+    sendJson(res, 200, { models });
+    return true;
+  }
+  if (route === 'GET /v1/models') {
+    sendJson(res, 200, {
+      object: 'list',
+      data: pulled.map((id) => ({ id, object: 'model', created: 0, owned_by: 'library' })),
+    });
+    return true;
+  }
+  if (route === 'POST /v1/chat/completions') {
+    const chat = (body ?? {}) as ChatBody;
+    const model = typeof chat.model === 'string' ? chat.model : '';
+    if (!pulled.includes(ollamaName(model))) {
+      const message = `model ${JSON.stringify(model)} not found, try pulling it first`;
+      sendJson(res, 404, { error: { message, type: 'not_found_error', param: null, code: null } });
+      return true;
+    }
+    const sees = (ollama.vision ?? []).map(ollamaName).includes(ollamaName(model));
+    const parts = (chat.messages ?? []).flatMap((m) => (Array.isArray(m.content) ? m.content : []));
+    if (!sees && parts.some((p: { type?: unknown }) => p.type === 'image_url')) {
+      const message = 'this model is missing data required for image input';
+      sendJson(res, 500, { error: { message, type: 'api_error', param: null, code: null } });
+      return true;
+    }
+    return false;
+  }
+  if (route.startsWith('POST /_fake/')) return false;
+  goNotFound(res);
+  return true;
 }
 
 async function streamReply(res: http.ServerResponse, chat: ChatBody, reply: FakeReply, defaultDelay: number) {
