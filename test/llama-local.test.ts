@@ -522,9 +522,11 @@ describe('LlamaLocalBrain failures', () => {
     // With /v1 already there, a 404 is something else: no advice to add it.
     fake.reply({ status: 404, error: 'model not found' });
     const other = await collect(brainFor(fake.baseUrl).turn(turnReq('hi'), running()));
-    expect(other[0]?.type === 'error' && other[0].error.message).toBe(
-      `${fake.baseUrl}/chat/completions answered HTTP 404: model not found`,
+    const said = other[0]?.type === 'error' ? other[0].error.message : '';
+    expect(said.startsWith(`${fake.baseUrl}/chat/completions answered HTTP 404: model not found.`)).toBe(
+      true,
     );
+    expect(said).not.toContain('/v1:');
   });
 
   it('says the model is still loading on a 503', async () => {
@@ -770,6 +772,34 @@ describe('LlamaLocalBrain on Ollama', () => {
       },
       final: true,
     });
+  });
+
+  it('answers a turn with a model Ollama has not pulled by saying `ollama pull NAME`, and the setting when the mode names none', async () => {
+    const events = await collect(
+      brainFor(ollama.baseUrl, { model: 'llama3.2-vision:11b' }).turn(turnReq('hi'), running()),
+    );
+    expect(events).toEqual([
+      {
+        type: 'error',
+        error: {
+          kind: 'bad_request',
+          status: 404,
+          message: `${ollama.baseUrl}/chat/completions answered HTTP 404: model "llama3.2-vision:11b" not found, try pulling it first. Pull it on that server (Ollama: \`ollama pull llama3.2-vision:11b\`), or set modes.local.model to a model it has (\`ollama list\`)`,
+          fr: expect.stringContaining('`ollama pull llama3.2-vision:11b`'),
+        },
+      },
+    ]);
+    const unnamed = await collect(brainFor(ollama.baseUrl).turn(turnReq('hi'), running()));
+    expect(unnamed).toEqual([
+      {
+        type: 'error',
+        error: expect.objectContaining({
+          message: expect.stringContaining(
+            'modes.local.model is not set, so the name sent was "default": set it to a model the server has (Ollama: `ollama list`)',
+          ),
+        }),
+      },
+    ]);
   });
 
   it('streams a turn of a pulled model whose name has a colon, sent as it is', async () => {

@@ -543,7 +543,18 @@ export class LlamaLocalBrain implements Brain {
     }
     let message = `${this.shownChatUrl} answered HTTP ${status}${detail}`;
     let fr = `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}`;
-    if (status === 404 && this.withV1) {
+    if (status === 404 && /\bmodel\b.*\bnot found\b/i.test(said)) {
+      // Ollama (and any server that serves models by name) has no model by the name sent: its own
+      // words say "try pulling it", but not which setting gave the name, nor that 'default' is none.
+      const setting = `modes.${this.id}.model`;
+      const name = this.mode.model;
+      message += name
+        ? `. Pull it on that server (Ollama: \`ollama pull ${name}\`), or set ${setting} to a model it has (\`ollama list\`)`
+        : `. ${setting} is not set, so the name sent was "default": set it to a model the server has (Ollama: \`ollama list\`)`;
+      fr += name
+        ? `. Téléchargez-le sur ce serveur (Ollama : \`ollama pull ${name}\`), ou mettez ${setting} à un modèle qu’il a (\`ollama list\`)`
+        : `. ${setting} n’est pas défini, le nom envoyé était donc « default » : mettez-le à un modèle que le serveur a (Ollama : \`ollama list\`)`;
+    } else if (status === 404 && this.withV1) {
       const from = this.addressSetting();
       message = `${message.replace(/\.$/, '')}. The OpenAI API of llama-server and Ollama is under /v1: set ${from} to ${this.withV1}`;
       fr = `${fr.replace(/\.$/, '')}. L'API OpenAI de llama-server et d'Ollama est sous /v1 : mettez ${from} à ${this.withV1}`;
