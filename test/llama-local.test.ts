@@ -802,6 +802,34 @@ describe('LlamaLocalBrain on Ollama', () => {
     ]);
   });
 
+  it('answers images a text model refuses (Ollama’s 500) as a request to change, naming modes.<id>.vision, not a server error clients retry', async () => {
+    const withImage = turnReq('', {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
+      ],
+    });
+    const events = await collect(
+      brainFor(ollama.baseUrl, { model: 'qwen2.5:7b', vision: true }).turn(withImage, running()),
+    );
+    expect(events).toEqual([
+      {
+        type: 'error',
+        error: {
+          kind: 'bad_request',
+          status: 500,
+          message: `${ollama.baseUrl}/chat/completions answered HTTP 500: this model is missing data required for image input. The model of mode local takes no images: set modes.local.vision to false (brainstem then says so before sending one), or serve a model that sees them (Ollama: a vision model such as llama3.2-vision; llama-server: its --mmproj)`,
+          fr: expect.stringContaining('mettez modes.local.vision à false'),
+        },
+      },
+    ]);
+  });
+
   it('streams a turn of a pulled model whose name has a colon, sent as it is', async () => {
     const events = await collect(
       brainFor(ollama.baseUrl, { model: 'qwen2.5:7b' }).turn(turnReq('hi'), running()),

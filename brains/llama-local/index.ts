@@ -65,6 +65,12 @@ export function localFilteredNotice(lang: Lang | undefined): string {
   );
 }
 
+/**
+ * What a server says of images sent to a model that takes none: Ollama's "this model is missing
+ * data required for image input", llama-server's "image input is not supported" (no --mmproj).
+ */
+const NO_IMAGE_INPUT = /missing data required for image input|image input is not supported/i;
+
 /** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
 const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
 
@@ -525,6 +531,7 @@ export class LlamaLocalBrain implements Brain {
     if (overflow) return overflow;
     const said = upstreamErrorMessage(body) ?? shorten(text.trim(), MAX_SAID_CHARS);
     const detail = said ? `: ${said}` : '';
+    if (NO_IMAGE_INPUT.test(said)) return this.imagesRefused(status, detail);
     if (status === 503) {
       // llama-server answers 503 "Loading model" until its model is loaded (at start, after a crash,
       // on a swap behind its back); Ollama when its queue is full. Sent again later, it is answered.
@@ -565,6 +572,21 @@ export class LlamaLocalBrain implements Brain {
     if (REFUSED_REQUEST.has(status)) return { kind: 'bad_request', status, message, fr };
     if (status === 429) return { kind: 'rate_limit', status, message, fr, retryAfterMs };
     return { kind: 'upstream_error', status, message, fr };
+  }
+
+  /**
+   * The server refused the images because its model takes none (a mode with `vision` set to true on
+   * a text model). Ollama and llama-server say it with a 500, which clients retry (OpenClaw up to 8
+   * times) into the same refusal: it is the request as sent that fails, and the fix is a setting.
+   */
+  private imagesRefused(status: number, detail: string): BrainError {
+    const v = `modes.${this.id}.vision`;
+    return {
+      kind: 'bad_request',
+      status,
+      message: `${this.shownChatUrl} answered HTTP ${status}${detail}. The model of mode ${this.id} takes no images: set ${v} to false (brainstem then says so before sending one), or serve a model that sees them (Ollama: a vision model such as llama3.2-vision; llama-server: its --mmproj)`,
+      fr: `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}. Le modèle du mode ${this.id} ne prend pas d’images : mettez ${v} à false (brainstem le dit alors avant d’en envoyer une), ou servez un modèle qui les voit (Ollama : un modèle de vision comme llama3.2-vision ; llama-server : son --mmproj)`,
+    };
   }
 
   /** The one setting that gave this mode's address, so a fix names what to change. */
