@@ -17,7 +17,7 @@ import { submitToolRun, type ToolChat } from '../commands/tool-run.js';
 import { type CheckOutcome, checkInChat, checkView } from '../commands/upgrade.js';
 import { escapeHtml } from '../format/render.js';
 import { failureReason } from '../send/failure.js';
-import { ChatOutput } from '../send/output.js';
+import { linesOutput } from '../send/outside-topic.js';
 import { type CallRequest, confirmHtml } from '../views/tool.js';
 
 /**
@@ -369,7 +369,9 @@ export class Dialogs {
     html: string,
     keyboard?: InlineKeyboard,
   ): Promise<number> {
-    const out = new ChatOutput(this.chat.api, req.chatId, req.topicId);
+    // In a topic closed or deleted since it was asked, the question comes outside it, saying why, with
+    // its buttons (a press finds it by chat and message); its later edits there keep that line.
+    const out = linesOutput(this.chat.api, req.chatId, req.topicId, req.lang);
     const extra = keyboard ? { keyboard } : {};
     if (messageId !== undefined && (await out.editHtml(messageId, html, extra)) === 'ok') return messageId;
     return out.sendHtml(html, { ...extra, ...(req.replyTo ? { replyTo: req.replyTo } : {}) });

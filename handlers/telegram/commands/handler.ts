@@ -5,9 +5,10 @@ import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { shorten } from '../../../src/text.js';
 import type { BotDeps } from '../deps.js';
-import { topicOfCtx, topicTurnKey } from '../route/topic.js';
+import { escapeHtml } from '../format/render.js';
+import { outputFor, topicOfCtx, topicTurnKey } from '../route/topic.js';
 import { failureReason } from '../send/failure.js';
-import { ChatOutput } from '../send/output.js';
+import type { ChatOutput } from '../send/output.js';
 
 /**
  * What a bot command's handler gets (its entry in table.ts names it), and the
@@ -20,11 +21,12 @@ import { ChatOutput } from '../send/output.js';
 export interface CommandEnv {
   deps: BotDeps;
   chatId: number;
-  /** The forum topic it came from, if any: answers go there. */
+  /** The forum topic it came from, if any: answers go there (outside it once closed or deleted: `out`). */
   topicId: number | undefined;
   /** The turn queue of that chat or topic (see route/topic.ts). */
   turnKey: number | string;
   lang: Lang;
+  /** The chat or topic, for the command's replies: outside a topic closed or deleted, saying why (outputFor). */
   out: ChatOutput;
   /** This set-up's command menu in the user's language (what /help lists). */
   menu: readonly BotCommand[];
@@ -48,7 +50,7 @@ export function commandEnv(
     topicId,
     turnKey: topicTurnKey(chatId, topicId),
     lang,
-    out: new ChatOutput(ctx.api, chatId, topicId),
+    out: outputFor(ctx),
     menu: menuIn(lang),
   };
 }
@@ -101,13 +103,15 @@ export async function guarded(
     logger.error({ err, command: what, chatId: ctx.chat?.id }, 'telegram command failed');
     if (!ctx.chat || (err instanceof GrammyError && err.error_code === 403)) return;
     const lang = langOf(ctx.from?.language_code);
-    // In the command's topic, and short: the error may quote what was typed.
-    await ctx.api
-      .sendMessage(
-        ctx.chat.id,
-        t(lang, `${PROXY_TAG} /${what} failed: `, `${PROXY_TAG} /${what} a échoué : `) +
-          shorten(failureReason(err, lang), 1000),
-        topicOfCtx(ctx) === undefined ? {} : { message_thread_id: topicOfCtx(ctx) },
+    // In the command's topic (outside it once closed or deleted, saying why), and short: the error may
+    // quote what was typed, shown as plain text.
+    await outputFor(ctx)
+      .sendHtml(
+        escapeHtml(
+          t(lang, `${PROXY_TAG} /${what} failed: `, `${PROXY_TAG} /${what} a échoué : `) +
+            shorten(failureReason(err, lang), 1000),
+        ),
+        { lang },
       )
       .catch((sendErr: unknown) =>
         logger.warn({ err: sendErr, command: what, chatId: ctx.chat?.id }, 'could not tell the chat'),

@@ -6,7 +6,7 @@ import { shorten } from '../../../src/text.js';
 import type { ToolResult } from '../../../src/tools/index.js';
 import { escapeHtml } from '../format/render.js';
 import { topicTurnKey } from '../route/topic.js';
-import { ChatOutput } from '../send/output.js';
+import { linesOutput } from '../send/outside-topic.js';
 import { type StopReason, stopReasonOf } from '../turns.js';
 import { type CallRequest, queuedHtml, revealHidden } from '../views/tool.js';
 import { callerOf, type RunRequest, type ToolChat } from './tool-run.js';
@@ -71,7 +71,8 @@ export function checkInChat(
   chat: ToolChat,
   req: Pick<RunRequest, 'chatId' | 'topicId' | 'userId' | 'lang' | 'replyTo'>,
 ): Promise<CheckOutcome> {
-  const out = new ChatOutput(chat.api, req.chatId, req.topicId);
+  // In a topic closed or deleted meanwhile, the check and the question it becomes show outside it, saying why.
+  const out = linesOutput(chat.api, req.chatId, req.topicId, req.lang);
   const checking = t(
     req.lang,
     `${PROXY_TAG} 🔎 Looking for new commits…`,

@@ -8,6 +8,7 @@ import { IMAGE_MEDIA_TYPES, type ImageData } from '../../../src/images.js';
 import { SENT_FILES_KEEP_DAYS } from '../../../src/keep-days.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
+import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import { switchWaitLine } from '../stream/answer.js';
 import { stopReasonOf } from '../turns.js';
 import { AlbumCollector, type Gathering } from './album.js';
@@ -283,11 +284,10 @@ function gatheredTurn(
       const ordered = gathered?.sort((a, b) => a.message.message_id - b.message.message_id);
       const content = ordered && (await build(ordered, turn, lang));
       if (stopReasonOf(signal) === 'shutdown') {
-        await out
-          .sendHtml(restartingText(kind, lang))
-          .catch((err: unknown) =>
-            deps.logger.warn({ err, kind }, 'could not say that a restart cut what was sent'),
-          );
+        // In a forum topic closed since, to the group outside it, saying why.
+        await sendHtmlOrOutside(out, restartingText(kind, lang), lang).catch((err: unknown) =>
+          deps.logger.warn({ err, kind }, 'could not say that a restart cut what was sent'),
+        );
       }
       return signal.aborted ? undefined : content;
     },
@@ -492,9 +492,10 @@ async function mediaContent(
               'Vos mots sont partis au cerveau, avec une note disant que l’image manque.',
             )
           : t(lang, 'Nothing was sent to the brain.', 'Rien n’a été envoyé au cerveau.');
-    await out
-      .sendHtml(`${PROXY_TAG} ${Html.join([...lines, html`${outcome}`], ' ')}`)
-      .catch((err: unknown) => deps.logger.warn({ err }, 'could not say that an image was missing'));
+    // In a forum topic closed since, to the group outside it, saying why.
+    await sendHtmlOrOutside(out, `${PROXY_TAG} ${Html.join([...lines, html`${outcome}`], ' ')}`, lang).catch(
+      (err: unknown) => deps.logger.warn({ err }, 'could not say that an image was missing'),
+    );
   }
   if (images.length === 0 && documents.size === 0 && (missed.length === 0 || captions.length === 0))
     return undefined;

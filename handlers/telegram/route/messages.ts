@@ -66,7 +66,7 @@ export function registerMessages(bot: Bot, deps: BotDeps): void {
     const lang = langOf(ctx.from.language_code);
     const text = unsupportedText(ctx.message, lang);
     // In a forum topic closed since (an admin still writes there), to the group outside it, saying why.
-    if (text) await sendHtmlOrOutside(outputFor(ctx), text, lang);
+    if (text) await outputFor(ctx).sendHtml(text, { lang });
   });
 }
 
@@ -121,9 +121,9 @@ export async function save(
     deps.logger.warn({ err: (err as Error).message, chatId }, 'could not save a file from Telegram');
     // Telegram refusing the notice must not take the turn, and the other files sent with this one, with it.
     // In a forum topic closed since, it comes to the group outside it, saying why.
-    await sendHtmlOrOutside(outputFor(ctx), fetchFailureText(file.name, err, lang), lang).catch(
-      (e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a file was not saved'),
-    );
+    await outputFor(ctx)
+      .sendHtml(fetchFailureText(file.name, err, lang), { lang })
+      .catch((e: unknown) => deps.logger.warn({ err: e, chatId }, 'could not say that a file was not saved'));
     return undefined;
   }
 }

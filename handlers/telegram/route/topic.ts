@@ -1,6 +1,8 @@
 import type { Context } from 'grammy';
 import type { Message } from 'grammy/types';
-import { ChatOutput } from '../send/output.js';
+import { langOf } from '../../../src/i18n.js';
+import type { ChatOutput } from '../send/output.js';
+import { linesOutput } from '../send/outside-topic.js';
 import type { TurnKey } from '../turns.js';
 
 /**
@@ -31,7 +33,11 @@ export function topicTurnKey(chatId: number, topicId: number | undefined): TurnK
   return topicId === undefined ? chatId : `${chatId}:topic:${topicId}`;
 }
 
-/** Output to the chat of the update, in the topic it came from. */
+/**
+ * Output to the chat of the update, in the topic it came from, for what brainstem says there besides
+ * an answer: in a topic closed or deleted since, to the group outside it, saying why in the language
+ * of whoever sent the update (linesOutput).
+ */
 export function outputFor(ctx: Context): ChatOutput {
-  return new ChatOutput(ctx.api, ctx.chat?.id ?? 0, topicOfCtx(ctx));
+  return linesOutput(ctx.api, ctx.chat?.id ?? 0, topicOfCtx(ctx), langOf(ctx.from?.language_code));
 }

@@ -74,15 +74,16 @@ export async function recordingTurn(
         // Stopped by /stop: its reply says so. Cut by a restart: the recording must be sent again.
         if (signal.aborted) {
           if (stopReasonOf(signal) === 'shutdown')
-            await out
-              .sendHtml(
-                t(
-                  lang,
-                  `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
-                  `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
-                ),
-              )
-              .catch(() => undefined);
+            // In a forum topic closed since, to the group outside it, saying why.
+            await sendHtmlOrOutside(
+              out,
+              t(
+                lang,
+                `${PROXY_TAG} brainstem is restarting; send this recording again in a moment.`,
+                `${PROXY_TAG} brainstem redémarre ; renvoyez cet enregistrement dans un instant.`,
+              ),
+              lang,
+            ).catch(() => undefined);
           return undefined;
         }
         // The caption is the user's words all the same, as a photo's is when the photo cannot be read.

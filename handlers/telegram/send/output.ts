@@ -1,8 +1,9 @@
 import { type Api, GrammyError, type InputFile } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
 import { type Lang, t } from '../../../src/i18n.js';
+import { shorten } from '../../../src/text.js';
 import { fitHtml } from '../format/fit.js';
-import { htmlToPlain, renderMarkdown } from '../format/render.js';
+import { escapeHtml, htmlToPlain, renderMarkdown } from '../format/render.js';
 import { TELEGRAM_LIMIT } from '../format/split.js';
 import type { EditResult } from '../stream/ports.js';
 
@@ -68,6 +69,23 @@ export function fitted(html: string, lang: Lang = 'en', limit = TELEGRAM_LIMIT):
   );
 }
 
+/** What a topic that refused a message for good said, told above it outside the topic (outside-topic.ts). */
+export type RefusedLine = (refusal: unknown, what: 'message' | 'file') => string;
+
+/** A caption holds this many characters at most (Telegram's limit). */
+const CAPTION_LIMIT = 1024;
+/** How many messages sent outside their topic each bot remembers, for their edits to keep the line. */
+const MOVED_KEPT = 500;
+
+/**
+ * The line (plain text) above each message an output sent outside its refusing topic, by chat and
+ * message, for each bot: whichever output edits the message later (a progress turned into its
+ * outcome, a question into its answer) keeps the line saying why it is there. Only the newest are
+ * kept: an older one edited loses its line, never the edit.
+ */
+const movedLines = new WeakMap<Api, Map<string, string>>();
+const movedKey = (chatId: number, messageId: number) => `${chatId}:${messageId}`;
+
 export class ChatOutput {
   /** Messages already fallen back to plain text: their later edits go plain at once. */
   private readonly plain = new Set<number>();
@@ -81,6 +99,14 @@ export class ChatOutput {
     readonly chatId: number,
     /** The forum topic everything goes to (edits follow their message); undefined: the chat itself. */
     readonly topicId?: number,
+    /**
+     * Set: a message or file the topic refuses for good (closed or deleted) goes to the group outside
+     * it, under this line saying why, instead of throwing (outside-topic.ts linesOutput). Unset: the
+     * refusal is thrown, for callers that move what was refused themselves (an answer, a /run's result).
+     */
+    private readonly refusedLine?: RefusedLine,
+    /** The language of the note under a text cut to fit once the line is above it. */
+    private readonly lang: Lang = 'en',
   ) {}
 
   /** The id of the newest message sent through this output, if any. */
@@ -141,18 +167,32 @@ export class ChatOutput {
     file: InputFile,
     opts: { replyTo?: number; caption?: string } = {},
   ): Promise<number> {
-    const extra = {
-      ...this.inTopic,
-      ...(opts.caption !== undefined ? { caption: opts.caption } : {}),
-      ...(opts.replyTo !== undefined
-        ? { reply_parameters: { message_id: opts.replyTo, allow_sending_without_reply: true } }
-        : {}),
+    const post = async (
+      thread: { message_thread_id?: number },
+      o: { replyTo?: number; caption?: string },
+    ) => {
+      const extra = {
+        ...thread,
+        ...(o.caption !== undefined ? { caption: o.caption } : {}),
+        ...(o.replyTo !== undefined
+          ? { reply_parameters: { message_id: o.replyTo, allow_sending_without_reply: true } }
+          : {}),
+      };
+      const m =
+        kind === 'photo'
+          ? await this.api.sendPhoto(this.chatId, file, extra)
+          : await this.api.sendDocument(this.chatId, file, extra);
+      return this.sent(m.message_id);
     };
-    const m =
-      kind === 'photo'
-        ? await this.api.sendPhoto(this.chatId, file, extra)
-        : await this.api.sendDocument(this.chatId, file, extra);
-    return this.sent(m.message_id);
+    try {
+      return await post(this.inTopic, opts);
+    } catch (err) {
+      const line = this.movedLine(err, 'file');
+      if (line === undefined) throw err;
+      // Replying to nothing out there: what it replied to is in the topic.
+      const caption = opts.caption ? shorten(`${line}\n\n${opts.caption}`, CAPTION_LIMIT) : line;
+      return post({}, { caption });
+    }
   }
 
   async deleteMessage(messageId: number): Promise<void> {
@@ -172,9 +212,41 @@ export class ChatOutput {
     }
   }
 
+  /**
+   * The line to put above what the topic refused with `err`, when this output sends such things
+   * outside the topic; undefined when it throws them (see refusedLine) or the refusal is not the topic's.
+   */
+  private movedLine(err: unknown, what: 'message' | 'file'): string | undefined {
+    if (this.topicId === undefined || !this.refusedLine || !isTopicGone(err)) return undefined;
+    return this.refusedLine(err, what);
+  }
+
   private async send(html: string, plain: string, extra: SendExtra): Promise<number> {
+    try {
+      return await this.post(html, plain, extra, this.inTopic);
+    } catch (err) {
+      const line = this.movedLine(err, 'message');
+      if (line === undefined) throw err;
+      // With its buttons, replying to nothing out there: what it replied to is in the topic.
+      const shown = fitted(`${escapeHtml(line)}\n\n${html}`, extra.lang ?? this.lang);
+      const keyboard = extra.keyboard ? { keyboard: extra.keyboard } : {};
+      const messageId = await this.post(shown, htmlToPlain(shown), keyboard, {});
+      const moved = movedLines.get(this.api) ?? new Map<string, string>();
+      movedLines.set(this.api, moved);
+      moved.set(movedKey(this.chatId, messageId), line);
+      if (moved.size > MOVED_KEPT) moved.delete(moved.keys().next().value as string);
+      return messageId;
+    }
+  }
+
+  private async post(
+    html: string,
+    plain: string,
+    extra: SendExtra,
+    thread: { message_thread_id?: number },
+  ): Promise<number> {
     const common = {
-      ...this.inTopic,
+      ...thread,
       link_preview_options: { is_disabled: true },
       ...(extra.replyTo
         ? { reply_parameters: { message_id: extra.replyTo, allow_sending_without_reply: true } }
@@ -198,6 +270,12 @@ export class ChatOutput {
   }
 
   private async edit(messageId: number, html: string, plain: string, extra: SendExtra): Promise<EditResult> {
+    const line = movedLines.get(this.api)?.get(movedKey(this.chatId, messageId));
+    if (line !== undefined) {
+      // Sent outside its topic: the line saying why stays above whatever it now says.
+      html = fitted(`${escapeHtml(line)}\n\n${html}`, extra.lang ?? this.lang);
+      plain = htmlToPlain(html);
+    }
     const common = {
       link_preview_options: { is_disabled: true },
       ...(extra.keyboard ? { reply_markup: extra.keyboard } : {}),

@@ -1,9 +1,9 @@
-import { GrammyError } from 'grammy';
+import { type Api, GrammyError } from 'grammy';
 import { escapeHtml } from '../../../src/html.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import { headChars } from '../../../src/text.js';
-import { type ChatOutput, isTopicGone, type SendExtra } from './output.js';
+import { ChatOutput, isTopicGone, type SendExtra } from './output.js';
 
 /**
  * A forum topic closed or deleted refuses for good what brainstem sends there, but the rest of the
@@ -21,6 +21,17 @@ export interface OutsideTopic {
   out: ChatOutput;
   /** Plain text with the proxy tag: the caller escapes it for its format. */
   line: string;
+}
+
+/**
+ * Output for what brainstem says in a chat or one of its forum topics besides an answer: a command's
+ * reply, a switch's progress, a line about a message, a refusal. What the topic refuses for good goes
+ * to the group outside it under the line saying why (in `lang`), and keeps the line through its later
+ * edits; in an open topic or a chat without topics it is a plain ChatOutput. Not for an answer's
+ * stream or a /run's result, which move what their topic refused themselves (with their own line).
+ */
+export function linesOutput(api: Api, chatId: number, topicId: number | undefined, lang: Lang): ChatOutput {
+  return new ChatOutput(api, chatId, topicId, (err, what) => refusedInTopicLine(err, lang, what), lang);
 }
 
 /**
