@@ -119,15 +119,17 @@ export interface ApprovalRequest {
   tool: string;
   input: Record<string, unknown>;
   /**
-   * Readable summary of the input (the Bash command, the file path…), not
+   * Readable summary of the input (the Bash command, the file path…, and for a
+   * Write, Edit or NotebookEdit the change it makes: see approval-summary.ts), not
    * escaped. Whole, however long: a face shows what fits and says what it left out.
    */
   summary: string;
 }
 
 /**
- * `session` also allows the same thing again in this conversation without asking:
- * for Bash and brainstem's own tools the exact same call, for any other tool the tool itself.
+ * `session` also allows the same thing again in this conversation without asking: what the
+ * question was about (the brain's grantKey; for the Claude CLI the same command, the same file
+ * whatever the change, the same site…).
  */
 export type ApprovalDecision =
   | { behavior: 'allow'; scope: 'once' | 'session' }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { summarize } from '../brains/claude-code/approval-summary.js';
 import type { ApprovalDecision, ApprovalRequest, Approver, TurnEvent, TurnRequest } from '../brains/types.js';
 import { type FakeAnthropic, type FakeReply, text, toolUse } from './fakes/anthropic.js';
 import { CLAUDE_CLI } from './helpers/claude-bin.js';
@@ -190,6 +191,48 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     expect(await exists(path.join(h.cwd, 'nobody.txt'))).toBe(false);
   });
 
+  it('a notebook edit is asked with the cell and its new source; a Write without an approver is named by its file alone', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx);
+    const notebook = path.join(h.cwd, 'n.ipynb');
+    await mkdir(h.cwd, { recursive: true });
+    const cell = {
+      id: 'c1',
+      cell_type: 'code',
+      source: 'x = 1',
+      metadata: {},
+      outputs: [],
+      execution_count: null,
+    };
+    await writeFile(
+      notebook,
+      JSON.stringify({ cells: [cell], metadata: {}, nbformat: 4, nbformat_minor: 5 }),
+    );
+    const edit = {
+      notebook_path: notebook,
+      cell_id: 'c1',
+      new_source: 'x = 2\nprint(x)',
+      edit_mode: 'replace',
+    };
+    // The CLI edits only a notebook it has read in the conversation.
+    h.fake.script((req) =>
+      req.lastUserText === 'edit'
+        ? toolUse('Read', { file_path: notebook }, toolUse('NotebookEdit', edit, text('Done.')))
+        : toolUse('Write', { file_path: 'long.txt', content: 'y'.repeat(500) }, text('Done.')),
+    );
+    const a = approver(allowOnce);
+
+    await collect(h.brain.turn(withApprover(userTurn('edit'), a.approve), signal()));
+    const unasked = await collect(h.brain.turn(userTurn('write', { key: 'test:2' }), signal()));
+
+    expect(a.asked.map((r) => r.summary)).toEqual([
+      `${notebook}\ncell_id: c1, edit_mode: replace\n+ x = 2\n+ print(x)`,
+    ]);
+    expect(notices(unasked)).toEqual([
+      `⚙️ [proxy] Claude wanted to use Write (${path.join(h.cwd, 'long.txt')}), which needs approval; approvals are not available for this turn, so it was denied.`,
+    ]);
+  });
+
   it('the words before a tool come before its approval question, in the message after a refusal too', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx);
@@ -290,7 +333,7 @@ describe.concurrent('tool approvals with the real CLI', { timeout: 120_000 }, ()
     const again = await turn('again');
     await turn('other');
 
-    expect(a.asked.map((r) => r.summary)).toEqual([notes, other]);
+    expect(a.asked.map((r) => r.summary)).toEqual([`${notes}\n+ x`, `${other}\n+ x`]);
     expect(approvals(again)).toMatchObject([{ source: 'session' }]);
     expect(await exists(other)).toBe(true);
   });
@@ -633,5 +676,32 @@ describe('the service with its tools', { timeout: 120_000 }, () => {
     expect(((await res.json()) as { data: { removed: number } }).data.removed).toBe(1);
     await turn(followUp);
     expect(asked).toBe(2);
+  });
+});
+
+describe('what an approval question shows of a change to a file', () => {
+  it('each edit of a MultiEdit, in order, replace_all noted', () => {
+    const edits = [
+      { old_string: 'a', new_string: 'b' },
+      { old_string: 'c\nd', new_string: '', replace_all: true },
+    ];
+    expect(summarize('MultiEdit', { file_path: '/w/f.txt', edits })).toBe(
+      '/w/f.txt\nedit 1/2:\n- a\n+ b\nedit 2/2 (replace_all):\n- c\n- d',
+    );
+  });
+
+  it('a notebook cell deleted or inserted says so; its source, ignored by a delete, is not shown for one', () => {
+    const nb = { notebook_path: '/w/n.ipynb', new_source: 'gone' };
+    expect(summarize('NotebookEdit', { ...nb, cell_id: 'c1', edit_mode: 'delete' })).toBe(
+      '/w/n.ipynb\ncell_id: c1, edit_mode: delete',
+    );
+    expect(summarize('NotebookEdit', { ...nb, cell_type: 'markdown', edit_mode: 'insert' })).toBe(
+      '/w/n.ipynb\ncell_type: markdown, edit_mode: insert\n+ gone',
+    );
+  });
+
+  it('an input not of the shape the tool takes is shown whole, not as its path alone', () => {
+    const odd = { file_path: '/w/f.txt', content: 42, more: 'x' };
+    expect(summarize('Write', odd)).toBe(JSON.stringify(odd));
   });
 });

@@ -13,6 +13,7 @@ import type {
   TurnEvent,
   TurnRequest,
 } from '../types.js';
+import { subject, summarize } from './approval-summary.js';
 import { formatDuration } from './errors.js';
 import type { PermissionAnswer } from './stdin.js';
 
@@ -99,7 +100,8 @@ export class Approvals {
         : { behavior: 'deny', message: decision.message };
     };
     if (signal.aborted) return settle(STOPPED, 'cancelled');
-    const what = `${p.tool} (${shorten(request.summary, NOTICE_SUMMARY_MAX)})`;
+    // A notice names what was asked about (the command, the file), not a file's new content.
+    const what = `${p.tool} (${shorten(subject(p.tool, p.input), NOTICE_SUMMARY_MAX)})`;
     const grant = grantKey(p.tool, p.input);
 
     // A call brainstem refuses whatever the answer (a make target not allowed, a tool not set up):
@@ -236,6 +238,8 @@ const ANY_USE = new Set(['WebSearch']);
  * Built-in tools whose "for this session" covers the one thing the question showed: the command,
  * the file written or read, the folder listed. A read is no lesser grant: one file outside the project
  * allowed must not let Claude read every other (keys, credentials, brainstem's token) unasked.
+ * A file is granted whatever the change: the question shows one change, and a grant for that
+ * change alone would ask again at each next edit of the file, which is what the once is for.
  */
 const SHOWN_INPUT = new Map([
   ['Bash', 'command'],
@@ -278,16 +282,4 @@ function grantKey(tool: string, input: Record<string, unknown>): string {
   const shown = field && input[field];
   if (typeof shown === 'string') return `${tool}:${shown}`;
   return `${tool}:${JSON.stringify(input)}`;
-}
-
-/**
- * What a person needs to judge the request: the command, the file, the URL…
- * else the input itself. Whole: the approver must be able to see all of what
- * they allow, so each face cuts it to its own room and says so.
- */
-function summarize(tool: string, input: Record<string, unknown>): string {
-  const keys =
-    tool === 'Bash' ? ['command'] : ['file_path', 'notebook_path', 'url', 'query', 'pattern', 'path'];
-  const main = keys.map((k) => input[k]).find((v): v is string => typeof v === 'string' && v.length > 0);
-  return main ?? JSON.stringify(input);
 }

@@ -36,7 +36,7 @@ const TOOL_MAX = 100;
 
 /**
  * The question: the tool, what it would do (the brain's summary: the command,
- * the file, the URL…), and, for a turn that came from elsewhere (the OpenAI
+ * the file and the change written to it, the URL…), and, for a turn that came from elsewhere (the OpenAI
  * endpoint), which conversation asks. Every dynamic part escaped. The summary
  * is shown whole while the question fits one message; past that, its start,
  * and how much is left out (fitQuestion): the approver allows all of it.
