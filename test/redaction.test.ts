@@ -162,6 +162,49 @@ describe('tool approvals in the audit log', { timeout: 120_000 }, () => {
   });
 });
 
+describe('file changes in the audit log', { timeout: 120_000 }, () => {
+  let fake: FakeAnthropic;
+  let claude: TestService;
+  let close: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ fake, svc: claude, close } = await startClaudeService());
+  });
+  afterAll(async () => {
+    await close?.();
+  });
+
+  it('hold no private key Claude wanted to write, though the question shows the content', async () => {
+    const key = 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW';
+    const content = `-----BEGIN OPENSSH PRIVATE KEY-----\n${key}\n-----END OPENSSH PRIVATE KEY-----\n`;
+    const file = path.join(claude.dir, 'id_ed25519');
+    fake.script(() => toolUse('Write', { file_path: file, content }, text('Done.')));
+    const asked: string[] = [];
+    const events = claude.service.core.chat.run(
+      {
+        model: 'assistant',
+        sessionKey: 'telegram:43',
+        messages: [{ role: 'user', content: 'write my key' }],
+        source: 'telegram',
+        approve: async (r) => {
+          asked.push(r.summary);
+          return { behavior: 'deny', message: 'No.' };
+        },
+      },
+      new AbortController().signal,
+    );
+    await collect(events);
+    // The approver is shown the key (what they would allow); the audit row keeps the file alone.
+    expect(asked[0]).toContain(key);
+    const rows = claude.service.core.db
+      .prepare<[], { args: string }>("SELECT args FROM audit WHERE tool = 'approval:Write'")
+      .all();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.args).not.toContain(key.slice(0, 20));
+    expect(JSON.parse(rows[0]?.args ?? '{}').summary).toBe(`${file}\n+ [redacted]`);
+  });
+});
+
 describe('log lines', () => {
   it('hold no secret, whether in a field, a URL or the message', () => {
     const lines: string[] = [];
