@@ -66,6 +66,27 @@ describe('Bot API emulator', () => {
     expect((await refusal(api.sendMessage(8, 'blocked'))).error_code).toBe(403);
   });
 
+  it('refuses a message to a chat before its 429’s retry_after is over, as Telegram does: no hammering let through', async () => {
+    const m = await api.sendMessage(20, 'live');
+    tg.rateLimit('editMessageText', 1, 30);
+    expect((await refusal(api.editMessageText(20, m.message_id, 'next'))).parameters.retry_after).toBe(30);
+    // Made again at once, another edit or a new message: still under the chat's flood control.
+    const again = await refusal(api.editMessageText(20, m.message_id, 'next'));
+    expect([again.error_code, again.parameters.retry_after]).toEqual([429, 30]);
+    expect((await refusal(api.sendMessage(20, 'more'))).error_code).toBe(429);
+    // Other chats, and what Telegram does not count ("typing…", a deletion), go on.
+    await api.sendMessage(21, 'other chat');
+    expect(await api.sendChatAction(20, 'typing')).toBe(true);
+    expect(await api.deleteMessage(20, m.message_id)).toBe(true);
+  });
+
+  it("refuses an edit of a message the bot did not send: message can't be edited", async () => {
+    const said = tg.user(22).says('my words');
+    expect((await refusal(api.editMessageText(22, said, 'yours now'))).description).toMatch(
+      /message can't be edited/,
+    );
+  });
+
   it('accepts drafts in private chats only', async () => {
     expect(await api.sendMessageDraft(7, 1, 'partial')).toBe(true);
     expect(tg.drafts(7)).toEqual([{ draftId: 1, text: 'partial' }]);

@@ -69,7 +69,10 @@
  *   await tg.waitFor(() => value | undefined | false, { timeoutMs })  re-checked after every call
  *
  * Injecting failures:
- *   tg.rateLimit('editMessageText', 2, 1)   the next 2 calls of that method get 429, retry_after 1 s
+ *   tg.rateLimit('editMessageText', 2, 1)   the next 2 calls of that method get 429, retry_after 1 s; after
+ *                                          a 429, a message sent or changed in that chat before its retry_after is
+ *                                          over gets 429 too, as at Telegram (startFakeTelegram({ floodControl: false })
+ *                                          for a client on a clock of its own)
  *   tg.failNext('sendMessage', 1, { code: 403, description: 'Forbidden: bot was blocked by the user' }, chatId?)
  *                                          (`parameters` too, as Telegram adds them: { migrate_to_chat_id })
  *                                          (a 5xx too: grammY's auto-retry then tries again)
@@ -97,7 +100,8 @@
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
  *   half an emoji (a lone surrogate) → 400 text must be encoded in UTF-8;
- *   an edit that changes nothing → 400 message is not modified; drafts in non-private chats → 400;
+ *   an edit that changes nothing → 400 message is not modified; an edit of a message the bot did not
+ *   send → 400 message can't be edited; drafts in non-private chats → 400;
  *   a message sent into a forum with a message_thread_id that is no topic of it (the General topic's 1
  *   included: it is addressed without one) → 400 message thread not found;
  *   setMessageReaction: an emoji outside Telegram's reaction list, a custom or paid one → 400
@@ -319,6 +323,17 @@ const MAX_TEXT = 4096;
 /** Where a self-hosted Bot API server keeps its files (setLocalMode), as in its Docker images. */
 export const LOCAL_FILES_DIR = '/var/lib/telegram-bot-api';
 
+/**
+ * The calls under a chat's flood control: the messages sent or changed there, which Telegram
+ * counts (not "typing…", nor a deletion or a lookup).
+ */
+const floodLimited = (method: string) =>
+  method !== 'sendChatAction' && /^(send|edit|copy|forward|stop)/.test(method);
+/**
+ * How early a call may come before the end of its chat's flood wait: the client counts the wait
+ * from when the 429 reached it, after the emulator answered, but its timers may fire a few ms early.
+ */
+const FLOOD_GRACE_MS = 50;
 /** Bots upload files of up to 50 MB (sendDocument in the Bot API); a bigger body gets nginx's 413. */
 export const UPLOAD_LIMIT = 50 * 1024 * 1024;
 /** The emojis a bot may react with (ReactionTypeEmoji in the Bot API); any other is REACTION_INVALID. */
@@ -334,7 +349,16 @@ const REACTION_EMOJIS = new Set([
 const NOT_MODIFIED =
   'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message';
 
-export async function startFakeTelegram(opts: { token?: string } = {}): Promise<FakeTelegram> {
+export async function startFakeTelegram(
+  opts: {
+    token?: string;
+    /**
+     * false: no flood control after a 429 (see floodUntil), for a test whose client waits on a
+     * clock of its own (the throttler's tests move time without it passing here). Default true.
+     */
+    floodControl?: boolean;
+  } = {},
+): Promise<FakeTelegram> {
   const token = opts.token ?? '123456:FAKE-token';
   const botId = Number(token.split(':')[0]) || 123456;
   const botUsername = 'brainstem_test_bot';
@@ -361,6 +385,12 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const reactions: FakeReaction[] = [];
   const users = new Map<number, { firstName: string; languageCode?: string }>();
   const files = new Map<string, { path: string; bytes: Uint8Array }>();
+  /**
+   * Until when (Date.now()) each chat is under flood control after a 429 to a message sent or
+   * changed there: Telegram answers 429 again, with what is left of the wait, to such a call made
+   * before its retry_after is over. A client that ignores retry_after is refused, not let through.
+   */
+  const floodUntil = new Map<number, number>();
   /** Injected failures per method: an API error, or `drop` (the connection is cut). */
   const injected = new Map<string, { times: number; error: ApiError | 'drop'; chatId?: number }[]>();
   let htmlRejects: ((raw: string) => boolean) | undefined;
@@ -595,9 +625,11 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
   const topicOfParams = (p: Json): { topicId?: number } =>
     p.message_thread_id === undefined ? {} : { topicId: Number(p.message_thread_id) };
 
+  /** A message the bot may edit: its own (Telegram refuses an edit of another's message). */
   const findMessage = (chatId: number, messageId: number) => {
     const m = chats.get(chatId)?.find((x) => x.messageId === messageId && !x.deleted);
     if (!m) throw new ApiError(400, 'Bad Request: message to edit not found');
+    if (m.from !== 'bot') throw new ApiError(400, "Bad Request: message can't be edited");
     return m;
   };
 
@@ -864,7 +896,14 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
     const call: FakeCall = { method, params, at: Date.now(), ok: true };
     let status = 200;
     let body: Json;
+    const floodChat =
+      opts.floodControl !== false && floodLimited(method) ? Number(params.chat_id) : Number.NaN;
     try {
+      const left = (floodUntil.get(floodChat) ?? 0) - call.at;
+      if (left > FLOOD_GRACE_MS) {
+        const retryAfter = Math.ceil(left / 1000);
+        throw new ApiError(429, `Too Many Requests: retry after ${retryAfter}`, { retry_after: retryAfter });
+      }
       const failure = takeInjected(method, params);
       if (failure === 'drop') {
         calls.push({ ...call, ok: false, description: 'connection dropped' });
@@ -891,6 +930,10 @@ export async function startFakeTelegram(opts: { token?: string } = {}): Promise<
       body = { ok: true, result };
     } catch (err) {
       const e = err instanceof ApiError ? err : new ApiError(500, `Internal Server Error: ${String(err)}`);
+      const wait = e.code === 429 ? Number(e.parameters?.retry_after) : Number.NaN;
+      if (Number.isFinite(wait) && Number.isInteger(floodChat)) {
+        floodUntil.set(floodChat, Math.max(floodUntil.get(floodChat) ?? 0, call.at + wait * 1000));
+      }
       status = e.code;
       call.ok = false;
       call.errorCode = e.code;
