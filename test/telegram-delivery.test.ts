@@ -64,6 +64,22 @@ describe('the final text arrives', { timeout: 90_000 }, () => {
     ]);
   });
 
+  it('in a group, in a new message that still replies to the question when the one being edited was deleted', async () => {
+    const group = -100810;
+    const g = gate();
+    h.llama.reply({ chunks: ['Started', { wait: g.promise }, ' and finished.'] });
+    const u = h.tg.user(119, { chatId: group });
+    const asked = u.says('answer me here');
+    const first = await arrives(group, 'Started');
+    expect(first.replyTo).toBe(asked);
+    u.deletes(first.messageId);
+    g.open();
+    const again = await arrives(group, 'Started and finished.');
+    // Before, the new message replied to nothing: in a group, nobody could tell whose question it answered.
+    expect(again.replyTo).toBe(asked);
+    expect(visible(group)).toEqual(['Started and finished.']);
+  });
+
   it('after an edit Telegram refused mid-stream', async () => {
     const g1 = gate();
     const g2 = gate();

@@ -104,12 +104,14 @@ export class EditStreamSender implements AnswerStream {
       outcome = 'sent';
       try {
         const id = this.ids[i];
+        // The answer's first message replies to what it answers (in a group, the question), sent
+        // again too when the one shown was deleted: without it nobody could tell whose question it answers.
+        const replyTo = i === 0 && this.opts.replyTo ? { replyTo: this.opts.replyTo } : {};
         if (id === undefined) {
-          const replyTo = this.ids.length === 0 ? this.opts.replyTo : undefined;
-          this.ids.push(await this.out.sendMarkdown(piece, replyTo ? { replyTo } : {}));
+          this.ids.push(await this.out.sendMarkdown(piece, replyTo));
           this.stats.sends++;
         } else if ((await this.out.editMarkdown(id, piece)) === 'gone') {
-          this.ids[i] = await this.out.sendMarkdown(piece);
+          this.ids[i] = await this.out.sendMarkdown(piece, replyTo);
           this.stats.sends++;
         } else {
           this.stats.edits++;
