@@ -55,6 +55,15 @@ describe('Bot API emulator', () => {
     expect(tg.messages(7).find((x) => x.messageId === m.message_id)?.history).toEqual(['same', 'changed']);
   });
 
+  it('keeps a text without the whitespace at its ends, as Telegram does: an edit adding only a paragraph break changes nothing', async () => {
+    const m = await api.sendMessage(23, '\n  <b>Hello</b>\n\n', { parse_mode: 'HTML' });
+    expect([m.text, m.entities]).toEqual(['Hello', [{ type: 'bold', offset: 0, length: 5 }]]);
+    expect(
+      (await refusal(api.editMessageText(23, m.message_id, '<b>Hello</b>\n\n', { parse_mode: 'HTML' })))
+        .description,
+    ).toMatch(/message is not modified/);
+  });
+
   it('injects 429s with retry_after and other failures, per method and chat', async () => {
     tg.rateLimit('sendChatAction', 1, 3);
     const limited = await refusal(api.sendChatAction(7, 'typing'));

@@ -99,7 +99,8 @@
  *   tg.rejectHtml((raw) => raw.includes('x'))  400 "can't parse entities" for parse_mode HTML texts that match;
  *                                              tg.rejectHtml(undefined) clears it
  *   Always on: invalid HTML → 400 can't parse entities; visible text over 4096 → 400 message is too long;
- *   half an emoji (a lone surrogate) → 400 text must be encoded in UTF-8;
+ *   half an emoji (a lone surrogate) → 400 text must be encoded in UTF-8; the whitespace at a text's ends
+ *   dropped, as Telegram keeps it (its entities moved with it);
  *   an edit that changes nothing → 400 message is not modified; an edit of a message the bot did not
  *   send → 400 message can't be edited; drafts in non-private chats → 400;
  *   a message sent into a forum with a message_thread_id that is no topic of it (the General topic's 1
@@ -658,7 +659,7 @@ export async function startFakeTelegram(
     }
     if (parsed.text.length > MAX_TEXT) throw new ApiError(400, 'Bad Request: message is too long');
     if (parsed.text.trim().length === 0) throw new ApiError(400, 'Bad Request: message text is empty');
-    return parsed;
+    return trimmed(parsed);
   };
 
   const chatIdOf = (params: Json): number => {
@@ -1720,6 +1721,22 @@ export function parseTelegramHtml(html: string): { text: string; entities: FakeE
   if (open.length > 0)
     fail(`Can't find end tag corresponding to start tag "${open.at(-1)?.tag}"`, html.length);
   return { text, entities: entities.sort((a, b) => a.offset - b.offset) };
+}
+
+/**
+ * A text as Telegram keeps it: without the whitespace at its start and end (a trailing paragraph
+ * break is dropped, so an edit that only adds one changes nothing), its entities moved with it and
+ * cut to what is left (one over whitespace alone goes).
+ */
+function trimmed(parsed: { text: string; entities: FakeEntity[] }): { text: string; entities: FakeEntity[] } {
+  const start = parsed.text.length - parsed.text.trimStart().length;
+  const text = parsed.text.trim();
+  const entities = parsed.entities.flatMap((e) => {
+    const from = Math.max(0, e.offset - start);
+    const to = Math.min(text.length, e.offset + e.length - start);
+    return to > from ? [{ ...e, offset: from, length: to - from }] : [];
+  });
+  return { text, entities };
 }
 
 function decodeEntities(s: string, fail: (why: string, at: number) => never, at: number): string {
