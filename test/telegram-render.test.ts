@@ -47,6 +47,20 @@ describe('renderMarkdown', () => {
     );
   });
 
+  it('puts a line above code that starts a message indented: Telegram trims a message’s start, the indentation with it', () => {
+    // A long block continued in a second message: its first line lost its indentation there.
+    expect(renderMarkdown('```py\n    return x\n```')).toBe(
+      '…\n<pre><code class="language-py">    return x</code></pre>',
+    );
+    expect(renderMarkdown('\n```\n\tindented\n```\nafter')).toBe('…\n<pre>\tindented</pre>\nafter');
+    // Not when the code starts unindented, comes after text, or is still empty (nothing to show yet).
+    expect(renderMarkdown('```py\nx = 1\n    y\n```')).toBe(
+      '<pre><code class="language-py">x = 1\n    y</code></pre>',
+    );
+    expect(renderMarkdown('text\n```\n    x\n```')).toBe('text\n<pre>    x</pre>');
+    expect(renderMarkdown('```py\n   ')).toBe('<pre><code class="language-py">   </code></pre>');
+  });
+
   it('always produces HTML Telegram accepts, whatever the input', () => {
     const alphabet = [
       '*',

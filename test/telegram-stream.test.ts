@@ -61,6 +61,23 @@ describe('streamed answers through the Bot API emulator', () => {
     expect(second).toMatch(/^\d\d x+\n\n/);
   });
 
+  it('a code block cut across two messages keeps the indentation of the second one’s first line', async () => {
+    // Telegram trims the whitespace at a message's start: the continued block's first line lost
+    // its indentation there (the emulator trims as Telegram does), wrong Python once copied.
+    const group = -100830;
+    const body = Array.from({ length: 120 }, (_, i) => `    total += step(${i})  # ${'x'.repeat(30)}\n`);
+    h.llama.reply({ chunks: ['```python\ndef run():\n', ...body, '```'], chunkDelayMs: 0 });
+    h.tg.user(117, { chatId: group }).says('long code');
+    const second = await h.tg.waitFor(() => {
+      const msgs = h.tg.botMessages(group);
+      return msgs.length === 2 && msgs[1]?.text.includes('step(119)') ? msgs[1] : undefined;
+    });
+    const pre = second.entities.find((e) => e.type === 'pre');
+    const code = second.text.slice(pre?.offset, (pre?.offset ?? 0) + (pre?.length ?? 0));
+    expect(code).toMatch(/^ {4}total \+= step\(\d+\)/);
+    expect(code.split('\n').every((line) => line.startsWith('    total'))).toBe(true);
+  });
+
   it('renders Markdown as valid HTML with <, & and a lone * kept as text', async () => {
     h.llama.reply({
       chunks: [

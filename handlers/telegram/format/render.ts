@@ -42,9 +42,20 @@ function escapeAttr(s: string): string {
   return escapeHtml(s).replace(/"/g, '&quot;');
 }
 
+/**
+ * Put above a message that would start with code whose first line is indented: Telegram trims the
+ * whitespace at a message's start, the code's with it (a long block continued in a second message
+ * lost its first line's indentation, wrong Python once copied). A line of its own, outside the
+ * block, so that copying the code does not take it; it reads as "continued". Shorter than the
+ * opening fence the message then starts with, which does not show: the splitter's bound holds.
+ */
+const INDENT_KEEPER = '…';
+
 export function renderMarkdown(md: string): string {
   const lines = md.replace(/\r\n?/g, '\n').split('\n');
   const out: string[] = [];
+  /** The message starts with a code block whose first characters are whitespace (see INDENT_KEEPER). */
+  let indentedStart = false;
   let i = 0;
   while (i < lines.length) {
     const line = lines[i] ?? '';
@@ -55,7 +66,9 @@ export function renderMarkdown(md: string): string {
       i++;
       while (i < lines.length && !isFenceClose(lines[i] ?? '', marker)) body.push(lines[i++] ?? '');
       i++; // the closing fence, if any
-      out.push(codeBlock(body.join('\n'), fence[2] ?? ''));
+      const code = body.join('\n');
+      if (out.every((l) => l.trim() === '') && /^\s/.test(code) && code.trim()) indentedStart = true;
+      out.push(codeBlock(code, fence[2] ?? ''));
       continue;
     }
     if (TABLE_ROW.test(line)) {
@@ -74,7 +87,8 @@ export function renderMarkdown(md: string): string {
     out.push(renderLine(line));
     i++;
   }
-  return out.join('\n');
+  const html = out.join('\n');
+  return indentedStart ? `${INDENT_KEEPER}\n${html.trimStart()}` : html;
 }
 
 /**
