@@ -150,6 +150,28 @@ describe('a mode switch asked in a deleted forum topic', () => {
   });
 });
 
+describe('a mode button pressed on the menu /mode showed outside a closed topic', () => {
+  it('shows the switch in the same message, still saying why it is out there', async () => {
+    const FORUM = -1_000_000_004_710;
+    const user = h.tg.user(111, { chatId: FORUM, topicId: 9 });
+    const { switcher } = h.service.core;
+    h.tg.closesTopic(FORUM, 9);
+    user.says('/mode');
+    const menu = await outside(FORUM, /Modes: pick one/);
+    expect(menu.text.startsWith(`${REFUSED_CLOSED}\n\n`)).toBe(true);
+    try {
+      // The press is another update than the /mode that sent the menu.
+      user.presses(menu.messageId, button(menu, /spare/));
+      await h.tg.waitFor(() => (menu.edits > 0 && !/Modes: pick one/.test(menu.text)) || undefined);
+      expect(menu.text.startsWith(`${REFUSED_CLOSED}\n\n`)).toBe(true);
+      expect(menu.text).toMatch(/spare/);
+      expect(h.tg.botMessages(FORUM)).toEqual([menu]);
+    } finally {
+      await switcher.switchTo('local', { source: 'api' });
+    }
+  });
+});
+
 describe("brainstem's lines about a message in a closed forum topic", () => {
   it('the reply to an edit made into a command comes outside the topic, saying why', async () => {
     const FORUM = -1_000_000_004_704;

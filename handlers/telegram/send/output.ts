@@ -82,8 +82,13 @@ const MOVED_KEPT = 500;
  * message, for each bot: whichever output edits the message later (a progress turned into its
  * outcome, a question into its answer) keeps the line saying why it is there. Only the newest are
  * kept: an older one edited loses its line, never the edit.
+ *
+ * Keyed by the bot's id (its token's part before ':'), not by the Api object: grammY makes a new Api
+ * for each update, and the edit often comes from another update than the send (a /mode menu's
+ * button pressed, the menu then edited into the switch's progress).
  */
-const movedLines = new WeakMap<Api, Map<string, string>>();
+const movedLines = new Map<string, Map<string, string>>();
+const botOf = (api: Api) => api.token.split(':')[0] ?? '';
 const movedKey = (chatId: number, messageId: number) => `${chatId}:${messageId}`;
 
 export class ChatOutput {
@@ -231,8 +236,8 @@ export class ChatOutput {
       const shown = fitted(`${escapeHtml(line)}\n\n${html}`, extra.lang ?? this.lang);
       const keyboard = extra.keyboard ? { keyboard: extra.keyboard } : {};
       const messageId = await this.post(shown, htmlToPlain(shown), keyboard, {});
-      const moved = movedLines.get(this.api) ?? new Map<string, string>();
-      movedLines.set(this.api, moved);
+      const moved = movedLines.get(botOf(this.api)) ?? new Map<string, string>();
+      movedLines.set(botOf(this.api), moved);
       moved.set(movedKey(this.chatId, messageId), line);
       if (moved.size > MOVED_KEPT) moved.delete(moved.keys().next().value as string);
       return messageId;
@@ -270,7 +275,7 @@ export class ChatOutput {
   }
 
   private async edit(messageId: number, html: string, plain: string, extra: SendExtra): Promise<EditResult> {
-    const line = movedLines.get(this.api)?.get(movedKey(this.chatId, messageId));
+    const line = movedLines.get(botOf(this.api))?.get(movedKey(this.chatId, messageId));
     if (line !== undefined) {
       // Sent outside its topic: the line saying why stays above whatever it now says.
       html = fitted(`${escapeHtml(line)}\n\n${html}`, extra.lang ?? this.lang);
