@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /**
@@ -17,7 +17,12 @@ import type { Socket } from 'node:net';
  */
 const flowing = new WeakMap<Socket, IncomingMessage>();
 
-export function keepWhileFlowing(req: IncomingMessage, idleMs: number, onIdle: () => void): void {
+export function keepWhileFlowing(
+  req: IncomingMessage,
+  res: ServerResponse,
+  idleMs: number,
+  onIdle: () => void,
+): void {
   if (req.complete || req.destroyed) return;
   const socket = req.socket;
   flowing.set(socket, req);
@@ -30,8 +35,9 @@ export function keepWhileFlowing(req: IncomingMessage, idleMs: number, onIdle: (
   const done = () => {
     if (flowing.get(socket) === req) flowing.delete(socket);
     req.off('timeout', idle);
-    // The body is in: the socket's idle timer is Node's again (keep-alive sets its own after the answer).
-    if (!socket.destroyed) socket.setTimeout(0);
+    // The body is in: the socket's idle timer is Node's again (keep-alive sets its own after the
+    // answer). An answer already sent (an upload refused before its body was in) has set it: kept.
+    if (!socket.destroyed && !res.writableFinished) socket.setTimeout(0);
   };
   req.once('end', done);
   req.once('close', done);

@@ -172,7 +172,7 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   const httpMethod = request.method === 'GET' ? 'GET' : 'POST';
   let body: Buffer | typeof request.raw | undefined = httpMethod === 'POST' ? request.raw : undefined;
   if (body === request.raw) {
-    keepWhileFlowing(request.raw, opts.uploadIdleMs, () =>
+    keepWhileFlowing(request.raw, reply.raw, opts.uploadIdleMs, () =>
       opts.logger.warn(
         { method, idleMs: opts.uploadIdleMs },
         'front: an upload from OpenClaw sent nothing for server.requestTimeoutMs; its connection was cut',
