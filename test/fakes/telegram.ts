@@ -118,8 +118,10 @@
  * setMessageReaction.
  */
 import { EventEmitter, once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { gunzipSync, inflateSync } from 'node:zlib';
 
 export interface FakeEntity {
@@ -272,11 +274,14 @@ export interface FakeTelegram {
   /** Another limit than Telegram's 50 MB for a request body (a smaller one keeps a test's upload small). */
   setUploadLimit(bytes: number): void;
   /**
-   * As a self-hosted Bot API server run with `--local` (on) behind a web server serving its files:
-   * getFile gives the file's absolute path on its disk (`<LOCAL_FILES_DIR>/<token>/documents/…`), and
-   * GET /file/bot<token>/<that path> serves it.
+   * As a self-hosted Bot API server run with `--local` (on): getFile gives the file's absolute path
+   * on its disk (`<dir>/<token>/documents/…`, dir LOCAL_FILES_DIR unless given). With `dir` given,
+   * getFile writes the file there first, as the server downloads it to its working directory; without,
+   * the path is on no disk the test can read (the server on another machine). `web` (default on): a web
+   * server in front of it serves GET /file/bot<token>/<that path>; off, every file URL is 404, as the
+   * Bot API server itself serves no files.
    */
-  setLocalMode(on: boolean): void;
+  setLocalMode(on: boolean, opts?: { dir?: string; web?: boolean }): void;
   /** The method of each call refused as over the upload limit (413), oldest first. */
   tooLarge: string[];
   /** The method (or file path's last part) of each request whose body began to arrive, oldest first. */
@@ -405,6 +410,9 @@ export async function startFakeTelegram(
   let uploadLimit = UPLOAD_LIMIT;
   /** setLocalMode: getFile gives absolute paths, as a local Bot API server does. */
   let localMode = false;
+  /** setLocalMode's working directory when the test gave one (files are written there), and its web server. */
+  let localDir: string | undefined;
+  let localWeb = true;
   const tooLarge: string[] = [];
   const receiving: string[] = [];
   const cutShort: string[] = [];
@@ -752,11 +760,16 @@ export async function startFakeTelegram(
     getFile: (p) => {
       const f = files.get(String(p.file_id));
       if (!f) throw new ApiError(400, 'Bad Request: invalid file_id');
+      const onDisk = `${localDir ?? LOCAL_FILES_DIR}/${token}/${f.path}`;
+      if (localMode && localDir !== undefined) {
+        mkdirSync(path.dirname(onDisk), { recursive: true });
+        writeFileSync(onDisk, f.bytes);
+      }
       return {
         file_id: String(p.file_id),
         file_unique_id: `u${String(p.file_id)}`,
         file_size: f.bytes.length,
-        file_path: localMode ? `${LOCAL_FILES_DIR}/${token}/${f.path}` : f.path,
+        file_path: localMode ? onDisk : f.path,
       };
     },
     sendDocument: (p) => messageObject(storeUpload(p, 'document')),
@@ -991,14 +1004,14 @@ export async function startFakeTelegram(
     if (fileMatch) {
       const asked = decodeURIComponent(fileMatch[2] ?? '');
       // A local server's absolute path, as the web server in front of it (aiogram's nginx) maps it.
-      const local = `${LOCAL_FILES_DIR}/${token}/`;
+      const local = `${localDir ?? LOCAL_FILES_DIR}/${token}/`;
       const filePath = localMode && asked.startsWith(local) ? asked.slice(local.length) : asked;
       // Node's server sends no body to a HEAD: its answer is the headers a GET would get.
       (req.method === 'HEAD' ? fileHeads : downloads).push(asked);
       changed.emit('change');
       await downloadsHeld;
       const f = [...files.values()].find((x) => x.path === filePath);
-      if (fileMatch[1] !== token || !f) {
+      if (fileMatch[1] !== token || !f || (localMode && !localWeb)) {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
         return;
@@ -1478,8 +1491,10 @@ export async function startFakeTelegram(
     setUploadLimit(bytes) {
       uploadLimit = bytes;
     },
-    setLocalMode(on) {
+    setLocalMode(on, opts = {}) {
       localMode = on;
+      localDir = on ? opts.dir : undefined;
+      localWeb = !on || opts.web !== false;
     },
     storesFile(bytes, ext) {
       const id = addFile(bytes, ext);

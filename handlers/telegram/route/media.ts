@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -42,6 +43,41 @@ export class UploadsFolderElsewhere extends Error {
   }
 }
 
+/**
+ * A file a self-hosted Bot API server run with `--local` gave as a path on its disk (it serves no
+ * files itself), which brainstem could neither read there (another machine, or a folder brainstem's
+ * user may not read) nor download from telegram.apiRoot (no web server in front of it serving its
+ * files). `shown` is the path with the bot token taken out; `why` the error reading it (ENOENT…).
+ */
+export class LocalFileUnreadable extends Error {
+  constructor(
+    readonly shown: string,
+    readonly why: string,
+  ) {
+    super(
+      `the Bot API server (run with --local) gave the file as ${shown} on its disk, which brainstem cannot read (${why}), and telegram.apiRoot serves no file at that path: mount the Bot API server's working directory (its --dir) at the same path on brainstem's machine, readable by brainstem's user (or run brainstem on its machine), or run the Bot API server without --local`,
+    );
+    this.name = 'LocalFileUnreadable';
+  }
+}
+
+/**
+ * A path a self-hosted Bot API server gave that brainstem does not read: not a plain absolute path
+ * (`.` or `..` parts, doubled slashes), a symbolic link, or no regular file (a folder, a pipe).
+ * The server writes plain files under its working directory; anything else is not its file.
+ */
+export class LocalFileRefused extends Error {
+  constructor(
+    readonly shown: string,
+    readonly why: string,
+  ) {
+    super(
+      `the Bot API server (run with --local) gave the file as ${shown} on its disk, which brainstem does not read: ${why}`,
+    );
+    this.name = 'LocalFileRefused';
+  }
+}
+
 /** A file size as people read it: `5 bytes`, `830 KB`, `4.2 MB` (in French `5 octets`, `830 Ko`, `4.2 Mo`). */
 export function sizeText(bytes: number, lang: Lang = 'en'): string {
   if (bytes < 1024) return `${bytes} ${t(lang, 'bytes', 'octets')}`;
@@ -75,6 +111,18 @@ export function fetchFailureReason(err: unknown, lang: Lang): string {
   }
   if (err instanceof GrammyError)
     return t(lang, 'Telegram would not hand the file over', 'Telegram n’a pas voulu fournir le fichier');
+  if (err instanceof LocalFileUnreadable)
+    return t(
+      lang,
+      'the self-hosted Bot API server keeps it on its own disk, which brainstem cannot read: mount its working directory at the same path on brainstem’s machine, or run it without --local',
+      'le serveur Bot API auto-hébergé le garde sur son propre disque, que brainstem ne peut pas lire : montez son dossier de travail au même chemin sur la machine de brainstem, ou lancez-le sans --local',
+    );
+  if (err instanceof LocalFileRefused)
+    return t(
+      lang,
+      'the self-hosted Bot API server gave it as a path on its disk that brainstem does not read (its log says why)',
+      'le serveur Bot API auto-hébergé l’a donné comme un chemin sur son disque que brainstem ne lit pas (son journal dit pourquoi)',
+    );
   if (err instanceof UploadsFolderElsewhere)
     return t(
       lang,
@@ -87,10 +135,13 @@ export function fetchFailureReason(err: unknown, lang: Lang): string {
 /** What the user is told when a document they sent could not be fetched (HTML). */
 export function fetchFailureText(name: string, err: unknown, lang: Lang): string {
   const why = fetchFailureReason(err, lang);
-  // A file too large for a bot stays too large, and a folder that is a link stays one: sending
-  // it again cannot help.
+  // A file too large for a bot stays too large, a folder that is a link stays one, and a Bot API
+  // server's disk stays out of reach until the owner sets it up: sending it again cannot help.
   const again =
-    err instanceof FileTooLarge || err instanceof UploadsFolderElsewhere
+    err instanceof FileTooLarge ||
+    err instanceof UploadsFolderElsewhere ||
+    err instanceof LocalFileUnreadable ||
+    err instanceof LocalFileRefused
       ? ''
       : t(lang, ' Send it again in a moment.', ' Renvoyez-le dans un instant.');
   return t(
@@ -132,7 +183,11 @@ interface FileSource {
  * endpoint), refused when larger than the Bot API lets bots download: by the
  * size the message gave, by Telegram's refusal ("file is too big"), by the
  * size getFile gives; the body stream stops with FileTooLarge if it runs past
- * that anyway.
+ * that anyway. A self-hosted Bot API server run with `--local` gives an
+ * absolute path on its disk instead, and serves no files: that file is read
+ * from the disk when brainstem can read it there (the same machine, or its
+ * working directory mounted at the same path), else asked of the server's
+ * root as before (a web server in front of it may serve its files there).
  */
 async function openTelegramFile(opts: FileSource): Promise<Readable> {
   if (opts.size !== undefined && opts.size > MAX_DOWNLOAD_BYTES) throw new FileTooLarge(opts.size);
@@ -142,19 +197,81 @@ async function openTelegramFile(opts: FileSource): Promise<Readable> {
   if (file.file_size !== undefined && file.file_size > MAX_DOWNLOAD_BYTES)
     throw new FileTooLarge(file.file_size);
   if (!file.file_path) throw new Error('Telegram gave no download path for this file');
+  // Telegram's own file paths are relative: an absolute one at api.telegram.org is read from no disk.
+  const local = path.isAbsolute(file.file_path) && !isTelegramCloud(opts.apiRoot);
+  const shown = local ? file.file_path.split(opts.token).join('<token>') : '';
+  let unreadable = '';
+  if (local) {
+    const read = await openLocalFile(file.file_path, shown);
+    if ('body' in read) return capped(read.body);
+    unreadable = read.unreadable;
+  }
   const url = `${opts.apiRoot.replace(/\/+$/, '')}/file/bot${opts.token}/${file.file_path}`;
   const { request } = await undici();
   const res = await request(url, { signal: opts.signal, headersTimeout: 30_000, bodyTimeout: 60_000 });
   if (res.statusCode !== 200) {
     await res.body.dump();
+    // The Bot API server's own 404 (it serves no files), or its web server's: the owner is told what to set up.
+    if (local)
+      throw new LocalFileUnreadable(shown, `${unreadable}; HTTP ${res.statusCode} from telegram.apiRoot`);
     throw new Error(`the download failed (HTTP ${res.statusCode})`);
   }
+  return capped(res.body);
+}
+
+/** The body of a download, stopped with FileTooLarge once it runs past what bots may download. */
+function capped(body: Readable): Readable {
   let size = 0;
-  res.body.on('data', (chunk: Buffer) => {
+  body.on('data', (chunk: Buffer) => {
     size += chunk.length;
-    if (size > MAX_DOWNLOAD_BYTES) res.body.destroy(new FileTooLarge(size));
+    if (size > MAX_DOWNLOAD_BYTES) body.destroy(new FileTooLarge(size));
   });
-  return res.body;
+  return body;
+}
+
+function isTelegramCloud(apiRoot: string): boolean {
+  try {
+    return new URL(apiRoot).hostname.toLowerCase() === 'api.telegram.org';
+  } catch {
+    return false;
+  }
+}
+
+/** Read only the file itself: a link at its name is not followed, a FIFO's open does not wait for a writer. */
+const LOCAL_OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+/**
+ * A file a local Bot API server gave as `filePath`, opened for reading: exactly that path (a plain
+ * absolute one), no link, a regular file within the size bots may download. `unreadable` (the
+ * error's code) when brainstem cannot open it, on another machine say; LocalFileRefused when it is
+ * no file of the server's; FileTooLarge when it is too large.
+ */
+async function openLocalFile(
+  filePath: string,
+  shown: string,
+): Promise<{ body: Readable } | { unreadable: string }> {
+  // normalize takes out '.', '..' and doubled slashes: a path it changes is not one the server writes.
+  if (path.normalize(filePath) !== filePath || filePath.endsWith(path.sep))
+    throw new LocalFileRefused(shown, 'it is not a plain absolute path');
+  let handle: FileHandle;
+  try {
+    handle = await open(filePath, LOCAL_OPEN_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
+    // O_NOFOLLOW's refusal of a link: ELOOP on Linux, EMLINK on FreeBSD.
+    if (code === 'ELOOP' || code === 'EMLINK') throw new LocalFileRefused(shown, 'it is a symbolic link');
+    return { unreadable: code };
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new LocalFileRefused(shown, 'it is not a regular file');
+    if (stat.size > MAX_DOWNLOAD_BYTES) throw new FileTooLarge(stat.size);
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+  // Closed by the stream at its end, or when it is destroyed.
+  return { body: handle.createReadStream() };
 }
 
 /**
