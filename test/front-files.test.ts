@@ -191,6 +191,41 @@ describe('files through the Bot API front', () => {
     expect(h.tg.downloads.length).toBe(downloads);
   });
 
+  it('passes a download’s Range and If-Range on, and Telegram’s 206 with its Content-Range, ETag and Last-Modified back', async () => {
+    const bytes = pattern(MB + 10);
+    // A file Telegram has, as a user sent it (no chat of this file's needed).
+    const file = await oc.bot.api.getFile(h.tg.storesFile(bytes, 'bin').file_id);
+    const url = `${front}/file/bot${h.tg.token}/${file.file_path}`;
+    const whole = await fetch(url);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    const etag = whole.headers.get('etag') ?? '';
+    const modified = whole.headers.get('last-modified') ?? '';
+    expect(etag).toMatch(/^"/);
+    expect(modified).toMatch(/GMT$/);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+
+    // A download cut mid-way resumes where it stopped.
+    const rest = await fetch(url, { headers: { range: `bytes=${MB}-`, 'if-range': etag } });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-range')).toBe(`bytes ${MB}-${MB + 9}/${MB + 10}`);
+    expect(rest.headers.get('content-length')).toBe('10');
+    expect(rest.headers.get('etag')).toBe(etag);
+    expect(Buffer.from(await rest.arrayBuffer()).equals(bytes.subarray(MB))).toBe(true);
+    const span = await fetch(url, { headers: { range: 'bytes=4-11', 'if-range': modified } });
+    expect(span.status).toBe(206);
+    expect(Buffer.from(await span.arrayBuffer()).equals(bytes.subarray(4, 12))).toBe(true);
+    // The file changed since (another ETag): the whole file again, as Telegram answers.
+    const changed = await fetch(url, { headers: { range: 'bytes=4-11', 'if-range': '"other"' } });
+    expect(changed.status).toBe(200);
+    expect(Buffer.from(await changed.arrayBuffer()).equals(bytes)).toBe(true);
+    // Past the end: Telegram's 416, with the size in its Content-Range.
+    const past = await fetch(url, { headers: { range: `bytes=${MB + 10}-` } });
+    expect(past.status).toBe(416);
+    expect(past.headers.get('content-range')).toBe(`bytes */${MB + 10}`);
+    await past.arrayBuffer();
+  });
+
   it('downloads a file a self-hosted Bot API server (--local) gives as a path on its disk, as its web server serves it', async () => {
     const CHAT = 111;
     const bytes = pattern(MB + 3);

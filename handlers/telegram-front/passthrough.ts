@@ -18,6 +18,13 @@ import type { BotApiAnswer } from './bot-api.js';
  */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding'] as const;
 
+/**
+ * Request headers of a file download passed on: a span of the file (a download resumed where it
+ * was cut, a player seeking), only while the file is the one it began with (If-Range: its ETag or
+ * Last-Modified), as Telegram's file server answers them (206 and Content-Range).
+ */
+const RANGE_HEADERS = ['range', 'if-range'] as const;
+
 export interface Incoming {
   httpMethod: 'GET' | 'POST';
   /** `?…` as it came, or ''. */
@@ -63,16 +70,23 @@ export class Passthrough {
   /**
    * A file download (`/file/bot<token>/<path>`), streamed. A HEAD goes to Telegram as a HEAD (its
    * file server answers it with the Content-Length and no body), so asking a file's size never
-   * costs the file's download.
+   * costs the file's download. A Range (and its If-Range) goes with it.
    */
   async download(
     filePath: string,
     httpMethod: 'GET' | 'HEAD',
+    incoming: IncomingHttpHeaders,
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {};
+    for (const name of RANGE_HEADERS) {
+      const value = incoming[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
     const { request } = await undici();
     return request(`${this.root}/file/bot${this.token}/${filePath}`, {
       method: httpMethod,
+      headers,
       dispatcher: await this.dispatcher(),
       signal,
     });

@@ -144,8 +144,13 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
     const filePath = fileOnly(file[2] ?? '');
     if (filePath === undefined) return answer(reply, NOT_FOUND);
     const httpMethod = request.method === 'HEAD' ? 'HEAD' : 'GET';
-    const sent = await relay(opts, reply, 'file', gone, () =>
-      opts.passthrough.download(filePath, httpMethod, gone),
+    const sent = await relay(
+      opts,
+      reply,
+      'file',
+      gone,
+      () => opts.passthrough.download(filePath, httpMethod, request.headers, gone),
+      FILE_HEADERS,
     );
     // Telegram's own paths are never absolute: this one is a local Bot API server's, on its disk,
     // which that server itself never serves by HTTP. Its 404 goes on as it came; the owner is told why.
@@ -191,13 +196,22 @@ async function handle(opts: FrontRouteOptions, request: FastifyRequest, reply: F
   );
 }
 
-/** Telegram's answer, streamed back as it came: status, type, length and body. */
+/** The headers of Telegram's answer to a method call passed back: the body's type and length. */
+const CALL_HEADERS = ['content-type', 'content-length'] as const;
+/**
+ * And to a file download: what a client resuming a cut download needs, as Telegram's file server
+ * gives them (the span it got, that spans may be asked, the file's validators for If-Range).
+ */
+const FILE_HEADERS = [...CALL_HEADERS, 'content-range', 'accept-ranges', 'etag', 'last-modified'] as const;
+
+/** Telegram's answer, streamed back as it came: status, `headers` and body. */
 async function relay(
   opts: FrontRouteOptions,
   reply: FastifyReply,
   what: string,
   gone: AbortSignal,
   call: () => ReturnType<Passthrough['forward']>,
+  headers: readonly string[] = CALL_HEADERS,
 ): Promise<void> {
   let res: Awaited<ReturnType<Passthrough['forward']>>;
   try {
@@ -230,7 +244,7 @@ async function relay(
     return answer(reply, apiError(502, `Bad Gateway: brainstem could not reach Telegram (${reason})`));
   }
   reply.code(res.statusCode);
-  for (const name of ['content-type', 'content-length'] as const) {
+  for (const name of headers) {
     const value = res.headers[name];
     if (typeof value === 'string') reply.header(name, value);
   }

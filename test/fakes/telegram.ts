@@ -87,7 +87,11 @@
  *                                          download stays in flight; tg.downloads lists each one asked
  *                                          (its file path), oldest first, when it arrives; a HEAD of a
  *                                          file is answered with its headers only (Content-Length, no
- *                                          body, as Telegram's file server does) and listed in tg.fileHeads
+ *                                          body, as Telegram's file server does) and listed in tg.fileHeads;
+ *                                          as that server (nginx), every file answer has Accept-Ranges,
+ *                                          ETag and Last-Modified, and a Range of one span (If-Range, if
+ *                                          given, the file's ETag or Last-Modified) gets 206 with
+ *                                          Content-Range, one past the end 416
  *   Uploads: a request body over 50 MB (tg.setUploadLimit(bytes) for another limit) gets Telegram's
  *                                          413 Request Entity Too Large, answered as soon as the body
  *                                          passes it (the rest read and dropped); tg.tooLarge lists the
@@ -340,6 +344,37 @@ const floodLimited = (method: string) =>
  * from when the 429 reached it, after the emulator answered, but its timers may fire a few ms early.
  */
 const FLOOD_GRACE_MS = 50;
+
+/** The Last-Modified of every file the emulator serves. */
+const FILE_LAST_MODIFIED = 'Mon, 07 Dec 2026 09:00:00 GMT';
+
+/**
+ * The one span `Range` asks of a file of `size` bytes (first and last byte), as nginx reads it:
+ * undefined when the whole file is the answer (no Range, one of other units or of several spans,
+ * an If-Range that is not the file's ETag or Last-Modified), 'unsatisfiable' when it starts past the end.
+ */
+function byteRange(
+  headers: http.IncomingHttpHeaders,
+  size: number,
+  validators: { etag: string; 'last-modified': string },
+): [number, number] | 'unsatisfiable' | undefined {
+  const range = headers.range;
+  const ifRange = headers['if-range'];
+  if (ifRange !== undefined && ifRange !== validators.etag && ifRange !== validators['last-modified'])
+    return undefined;
+  const m = range === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const last = Math.min(Number(m[2]), size);
+    return last === 0 ? 'unsatisfiable' : [size - last, size - 1];
+  }
+  const start = Number(m[1]);
+  // A last byte before the first: the header is ignored.
+  if (m[2] !== '' && Number(m[2]) < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return [start, m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)];
+}
+
 /** Bots upload files of up to 50 MB (sendDocument in the Bot API); a bigger body gets nginx's 413. */
 export const UPLOAD_LIMIT = 50 * 1024 * 1024;
 /** The emojis a bot may react with (ReactionTypeEmoji in the Bot API); any other is REACTION_INVALID. */
@@ -1016,8 +1051,35 @@ export async function startFakeTelegram(
         res.end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.bytes.length });
-      res.end(Buffer.from(f.bytes));
+      const bytes = Buffer.from(f.bytes);
+      const validators = {
+        'accept-ranges': 'bytes',
+        etag: `"${f.path.replace(/\W/g, '')}-${bytes.length.toString(16)}"`,
+        'last-modified': FILE_LAST_MODIFIED,
+      };
+      const span = byteRange(req.headers, bytes.length, validators);
+      if (span === 'unsatisfiable') {
+        res.writeHead(416, { ...validators, 'content-range': `bytes */${bytes.length}` });
+        res.end();
+        return;
+      }
+      if (span) {
+        const [start, end] = span;
+        res.writeHead(206, {
+          ...validators,
+          'content-type': 'application/octet-stream',
+          'content-length': end - start + 1,
+          'content-range': `bytes ${start}-${end}/${bytes.length}`,
+        });
+        res.end(bytes.subarray(start, end + 1));
+        return;
+      }
+      res.writeHead(200, {
+        ...validators,
+        'content-type': 'application/octet-stream',
+        'content-length': bytes.length,
+      });
+      res.end(bytes);
       return;
     }
     const apiMatch = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
