@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
 import { randomPng } from './helpers/images.js';
 import { type Harness, startHarness } from './telegram-harness.js';
 
@@ -12,12 +13,17 @@ import { type Harness, startHarness } from './telegram-harness.js';
  */
 
 let h: Harness;
+let stt: FakeTranscription;
 /** The Bot API server's working directory (its --dir), on this machine. */
 let workDir: string;
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'bot-api-local-'));
+  stt = await startFakeTranscription();
   h = await startHarness({
-    config: { modes: { local: { kind: 'llama', description: 'Fake local model', vision: true } } },
+    config: {
+      modes: { local: { kind: 'llama', description: 'Fake local model', vision: true } },
+      transcription: { url: stt.baseUrl, model: 'whisper', timeoutMs: 10_000 },
+    },
   });
 });
 afterEach(() => {
@@ -25,6 +31,7 @@ afterEach(() => {
 });
 afterAll(async () => {
   await h?.close();
+  await stt?.close();
 });
 
 const chatCompletions = () => h.llama.requests.filter((r) => r.path.endsWith('/chat/completions'));
@@ -67,7 +74,12 @@ describe('a self-hosted Bot API server run with --local, on the same machine', (
       text: 'what is this?',
       images: [`data:image/png;base64,${png.toString('base64')}`],
     });
-    // Neither asked of the server by HTTP.
+    // A voice note too: its transcript reaches the brain.
+    stt.answer({ text: 'read me the report' });
+    h.tg.user(118).sendsVoice(new Uint8Array([7, 8, 9]));
+    expect((await reply(118, /^echo: |could not/)).text).toMatch(/^echo: /);
+    expect(lastAsked().text).toContain('read me the report');
+    // None asked of the server by HTTP.
     expect(h.tg.downloads.slice(downloads)).toEqual([]);
   });
 
@@ -125,5 +137,12 @@ describe('a self-hosted Bot API server run with --local, on another machine', ()
     h.tg.user(116).sendsPhoto(randomPng(6, 6));
     const photo = await reply(116, /could not read/);
     expect(photo.text).toContain('the self-hosted Bot API server keeps it on its own disk');
+
+    // A voice note is not told to be tried again, which cannot help until the owner sets this up.
+    h.tg.user(119).sendsVoice(new Uint8Array([1, 2, 3]));
+    const voice = await reply(119, /could not transcribe/);
+    expect(voice.text).toBe(
+      '⚙️ [proxy] 🎙 I could not transcribe this recording: the self-hosted Bot API server keeps it on its own disk, which brainstem cannot read: mount its working directory at the same path on brainstem’s machine, or run it without --local. Nothing was sent to the brain; please type it: sending it again will not help until that is set up.',
+    );
   });
 });

@@ -132,16 +132,25 @@ export function fetchFailureReason(err: unknown, lang: Lang): string {
   return t(lang, 'the download from Telegram failed', 'le téléchargement depuis Telegram a échoué');
 }
 
-/** What the user is told when a document they sent could not be fetched (HTML). */
-export function fetchFailureText(name: string, err: unknown, lang: Lang): string {
-  const why = fetchFailureReason(err, lang);
-  // A file too large for a bot stays too large, a folder that is a link stays one, and a Bot API
-  // server's disk stays out of reach until the owner sets it up: sending it again cannot help.
-  const again =
-    err instanceof FileTooLarge ||
+/**
+ * A fetch failure every file meets alike until the owner changes the setup (a folder for received
+ * files that is a link, a Bot API server's disk brainstem cannot read): trying again cannot help.
+ */
+export function isSetupFault(err: unknown): boolean {
+  return (
     err instanceof UploadsFolderElsewhere ||
     err instanceof LocalFileUnreadable ||
     err instanceof LocalFileRefused
+  );
+}
+
+/** What the user is told when a document they sent could not be fetched (HTML). */
+export function fetchFailureText(name: string, err: unknown, lang: Lang): string {
+  const why = fetchFailureReason(err, lang);
+  // A file too large for a bot stays too large, and a setup fault stays until the owner mends it:
+  // sending it again cannot help.
+  const again =
+    err instanceof FileTooLarge || isSetupFault(err)
       ? ''
       : t(lang, ' Send it again in a moment.', ' Renvoyez-le dans un instant.');
   return t(

@@ -12,7 +12,7 @@ import type { ChatOutput } from '../send/output.js';
 import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import { stopReasonOf } from '../turns.js';
 import { answerIntent } from './intents.js';
-import { FileTooLarge, fetchFailureReason, safeFileName, saveTelegramFile } from './media.js';
+import { FileTooLarge, fetchFailureReason, isSetupFault, safeFileName, saveTelegramFile } from './media.js';
 import { submitTurn } from './messages.js';
 import { outputFor } from './topic.js';
 
@@ -262,23 +262,40 @@ function failureText(err: unknown, lang: Lang, captionSent: boolean): string {
         'Votre légende est partie au cerveau, avec une note disant que l’enregistrement n’a pas été transcrit',
       )
     : t(lang, 'Nothing was sent to the brain', 'Rien n’a été envoyé au cerveau');
-  // A recording too large for a bot stays too large, and a setup fault (a key, a URL, a program)
-  // fails every recording alike until the owner fixes it: trying again cannot help.
-  const next =
-    err instanceof FileTooLarge
-      ? t(lang, 'send a shorter recording, or type it', 'envoyez un enregistrement plus court, ou tapez-le')
-      : err instanceof TranscriptionError && err.reason === 'setup'
-        ? t(
-            lang,
-            'please type it: sending it again will not help until the speech-to-text setup is fixed',
-            'tapez-le : le renvoyer n’y changera rien tant que la transcription n’est pas réparée',
-          )
-        : t(lang, 'try again, or type it', 'réessayez, ou tapez-le');
+  const next = nextStep(err, lang);
   return t(
     lang,
     `${PROXY_TAG} 🎙 I could not transcribe this recording: ${why}. ${sent}; ${next}.`,
     `${PROXY_TAG} 🎙 Je n’ai pas pu transcrire cet enregistrement : ${why}. ${sent} ; ${next}.`,
   );
+}
+
+/**
+ * What the user can do about a recording that failed. A recording too large for a bot stays too
+ * large, and a setup fault (a key, a URL, a program; a Bot API server's disk out of reach, a folder
+ * for received files that is a link) fails every recording alike until the owner fixes it: trying
+ * again cannot help.
+ */
+function nextStep(err: unknown, lang: Lang): string {
+  if (err instanceof FileTooLarge)
+    return t(
+      lang,
+      'send a shorter recording, or type it',
+      'envoyez un enregistrement plus court, ou tapez-le',
+    );
+  if (err instanceof TranscriptionError && err.reason === 'setup')
+    return t(
+      lang,
+      'please type it: sending it again will not help until the speech-to-text setup is fixed',
+      'tapez-le : le renvoyer n’y changera rien tant que la transcription n’est pas réparée',
+    );
+  if (isSetupFault(err))
+    return t(
+      lang,
+      'please type it: sending it again will not help until that is set up',
+      'tapez-le : le renvoyer n’y changera rien tant que ce n’est pas configuré',
+    );
+  return t(lang, 'try again, or type it', 'réessayez, ou tapez-le');
 }
 
 /** Said of a recording when speech to text is not set up; `captionSent`: its caption went to the brain without it. */
