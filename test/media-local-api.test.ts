@@ -109,6 +109,23 @@ describe('a self-hosted Bot API server run with --local, on the same machine', (
   });
 });
 
+describe("a self-hosted Bot API server run with --local, giving a path out of the bot's folder", () => {
+  it('is not read there: the user is told, the brain gets nothing', async () => {
+    // The server keeps a bot's files under <dir>/<token>/: any other file on the disk is not the bot's.
+    h.tg.setLocalMode(true, { dir: workDir, web: false, folder: 'another-bot' });
+    const asked = chatCompletions().length;
+    const logged = h.logs.length;
+    h.tg.user(111).sendsDocument('other.pdf', Buffer.from('%PDF-1.4 other'), 'summarise', 'application/pdf');
+    const told = await reply(111, /could not fetch/);
+    expect(told.text).toContain('a path on its disk that brainstem does not read');
+    const warned = h.logs.slice(logged).find((l) => l.msg === 'could not save a file from Telegram');
+    expect(String(warned?.err)).toMatch(
+      /\/another-bot\/documents\/file\d+\.pdf on its disk, which brainstem does not read: it is not in the folder the server keeps for this bot/,
+    );
+    expect(chatCompletions().length).toBe(asked);
+  });
+});
+
 describe('a self-hosted Bot API server run with --local, on another machine', () => {
   it('with a web server serving its files, a photo comes by HTTP as before', async () => {
     h.tg.setLocalMode(true);

@@ -283,9 +283,10 @@ export interface FakeTelegram {
    * getFile writes the file there first, as the server downloads it to its working directory; without,
    * the path is on no disk the test can read (the server on another machine). `web` (default on): a web
    * server in front of it serves GET /file/bot<token>/<that path>; off, every file URL is 404, as the
-   * Bot API server itself serves no files.
+   * Bot API server itself serves no files. `folder`: the folder its paths name instead of the bot's
+   * token (a server that gives paths out of the bot's own folder).
    */
-  setLocalMode(on: boolean, opts?: { dir?: string; web?: boolean }): void;
+  setLocalMode(on: boolean, opts?: { dir?: string; web?: boolean; folder?: string }): void;
   /** The method of each call refused as over the upload limit (413), oldest first. */
   tooLarge: string[];
   /** The method (or file path's last part) of each request whose body began to arrive, oldest first. */
@@ -448,6 +449,7 @@ export async function startFakeTelegram(
   /** setLocalMode's working directory when the test gave one (files are written there), and its web server. */
   let localDir: string | undefined;
   let localWeb = true;
+  let localFolder: string | undefined;
   const tooLarge: string[] = [];
   const receiving: string[] = [];
   const cutShort: string[] = [];
@@ -795,7 +797,7 @@ export async function startFakeTelegram(
     getFile: (p) => {
       const f = files.get(String(p.file_id));
       if (!f) throw new ApiError(400, 'Bad Request: invalid file_id');
-      const onDisk = `${localDir ?? LOCAL_FILES_DIR}/${token}/${f.path}`;
+      const onDisk = `${localDir ?? LOCAL_FILES_DIR}/${localFolder ?? token}/${f.path}`;
       if (localMode && localDir !== undefined) {
         mkdirSync(path.dirname(onDisk), { recursive: true });
         writeFileSync(onDisk, f.bytes);
@@ -1039,7 +1041,7 @@ export async function startFakeTelegram(
     if (fileMatch) {
       const asked = decodeURIComponent(fileMatch[2] ?? '');
       // A local server's absolute path, as the web server in front of it (aiogram's nginx) maps it.
-      const local = `${localDir ?? LOCAL_FILES_DIR}/${token}/`;
+      const local = `${localDir ?? LOCAL_FILES_DIR}/${localFolder ?? token}/`;
       const filePath = localMode && asked.startsWith(local) ? asked.slice(local.length) : asked;
       // Node's server sends no body to a HEAD: its answer is the headers a GET would get.
       (req.method === 'HEAD' ? fileHeads : downloads).push(asked);
@@ -1557,6 +1559,7 @@ export async function startFakeTelegram(
       localMode = on;
       localDir = on ? opts.dir : undefined;
       localWeb = !on || opts.web !== false;
+      localFolder = on ? opts.folder : undefined;
     },
     storesFile(bytes, ext) {
       const id = addFile(bytes, ext);

@@ -211,7 +211,7 @@ async function openTelegramFile(opts: FileSource): Promise<Readable> {
   const shown = local ? file.file_path.split(opts.token).join('<token>') : '';
   let unreadable = '';
   if (local) {
-    const read = await openLocalFile(file.file_path, shown);
+    const read = await openLocalFile(file.file_path, opts.token, shown);
     if ('body' in read) return capped(read.body);
     unreadable = read.unreadable;
   }
@@ -251,17 +251,31 @@ const LOCAL_OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (con
 
 /**
  * A file a local Bot API server gave as `filePath`, opened for reading: exactly that path (a plain
- * absolute one), no link, a regular file within the size bots may download. `unreadable` (the
+ * absolute one) in the bot's own folder there (the server keeps each bot's files under
+ * `<dir>/<token>/`, and nothing else is the bot's to read), no link, a regular file within the size
+ * bots may download. `unreadable` (the
  * error's code) when brainstem cannot open it, on another machine say; LocalFileRefused when it is
  * no file of the server's; FileTooLarge when it is too large.
  */
 async function openLocalFile(
   filePath: string,
+  token: string,
   shown: string,
 ): Promise<{ body: Readable } | { unreadable: string }> {
   // normalize takes out '.', '..' and doubled slashes: a path it changes is not one the server writes.
   if (path.normalize(filePath) !== filePath || filePath.endsWith(path.sep))
     throw new LocalFileRefused(shown, 'it is not a plain absolute path');
+  // The folder may carry a suffix after the token (a test server's); the token's secret part is in it.
+  if (
+    !path
+      .dirname(filePath)
+      .split(path.sep)
+      .some((folder) => folder.startsWith(token))
+  )
+    throw new LocalFileRefused(
+      shown,
+      'it is not in the folder the server keeps for this bot (<dir>/<token>/)',
+    );
   let handle: FileHandle;
   try {
     handle = await open(filePath, LOCAL_OPEN_FLAGS);
