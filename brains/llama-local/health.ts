@@ -37,7 +37,11 @@ export function llamaHealthUrl(baseUrl: string, healthPath: string): string {
 }
 
 /** Ollama's list of pulled models (`GET /api/tags`); other fields are not read. */
-const ollamaTagsSchema = z.object({ models: z.array(z.object({ name: z.string() })) });
+const ollamaTagsSchema = z
+  .object({ models: z.array(z.object({ name: z.string() })), data: z.unknown().optional() })
+  // llama-server answers /api/tags too, for Ollama's clients, with OpenAI's `data` list beside
+  // `models` (even while loading): that is no Ollama, whose readiness is its /health.
+  .refine((tags) => tags.data === undefined);
 
 /** "Ollama is running": what Ollama's `/` answers (a healthPath of "/" probes it). */
 const OLLAMA_ROOT = /^Ollama is running/;

@@ -18,6 +18,8 @@
  * Endpoints:
  *   GET  /health               503 {"error":{"message":"Loading model",…}} while loading, else 200 {"status":"ok"}
  *   GET  /v1/models            always 200, even while loading (like the real one: never use it as readiness)
+ *   GET  /api/tags             the same list in Ollama's shape and OpenAI's at once ({models, object, data}),
+ *                              as llama-server answers it for Ollama's clients, even while loading
  *   GET  /props                200 with default_generation_settings.n_ctx: the context (131072 when unlimited)
  *   POST /v1/chat/completions  503 while loading; 500 json.exception.parse_error for a body holding half
  *                              an emoji (see halfEmoji); 400 `exceed_context_size_error` (with n_prompt_tokens,
@@ -165,6 +167,13 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     }
     if (route === 'GET /v1/models') {
       return sendJson(res, 200, {
+        object: 'list',
+        data: [{ id: 'fake-model', object: 'model', owned_by: 'fake' }],
+      });
+    }
+    if (route === 'GET /api/tags') {
+      return sendJson(res, 200, {
+        models: [{ name: 'fake-model', model: 'fake-model', modified_at: '', size: '', digest: '' }],
         object: 'list',
         data: [{ id: 'fake-model', object: 'model', owned_by: 'fake' }],
       });
