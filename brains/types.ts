@@ -283,6 +283,12 @@ export interface Brain {
   /** A real probe of the upstream (binary runs, server answers /health), never a guess. */
   ready(signal?: AbortSignal): Promise<Readiness>;
   /**
+   * Brings the model into memory before a switch says the mode is awake, for an upstream that
+   * loads it only on the first request (Ollama); answers once it is loaded, or why it could not be.
+   * Bounded by `signal` alone (the switch's deadline, a stop). Absent, or ok at once: ready is loaded.
+   */
+  preload?(signal: AbortSignal): Promise<Readiness>;
+  /**
    * Run one turn. Must end with exactly one `done` or `error` event, must stop
    * work (kill children, close sockets) when `signal` aborts, and must never throw
    * for a failure of the upstream: failures are `error` events.

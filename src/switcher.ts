@@ -523,6 +523,23 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
           trigger,
         });
     }
+    // A model its server loads only on the first request (Ollama) is loaded now, within the
+    // switch's time: the wake notice says the mode answers, not that its first answer will wait.
+    if (brain.preload) {
+      const deadline = AbortSignal.timeout(Math.max(0, config.llama.readyTimeoutMs - elapsed()));
+      const stop = this.waitSignal(trigger).signal;
+      const loaded = await brain.preload(stop ? AbortSignal.any([stop, deadline]) : deadline);
+      if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
+      if (!loaded.ok) {
+        // As when the new mode cannot be saved below: the model a swap stopped is started again.
+        const back =
+          swapped !== undefined && previous !== undefined && previous !== swapped
+            ? await this.restore(previous, swapped)
+            : NOTHING;
+        const reason = joined(loaded.reason, back);
+        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
+      }
+    }
     // Saved first: a mode that could not be saved is not the active one (a restart would undo it).
     // Durably: the end of this switch, and its notice, may be kept in SwitchEnds' synced file next.
     try {

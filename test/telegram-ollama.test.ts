@@ -12,7 +12,9 @@ let h: Harness;
 let ollama: FakeLlama;
 
 beforeAll(async () => {
-  ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b', 'llama3.2'] } });
+  ollama = await startFakeLlama({
+    ollama: { models: ['qwen2.5:7b', 'llama3.2', 'mistral:7b', 'llama3.3:70b'], tooBig: ['llama3.3:70b'] },
+  });
   h = await startHarness({
     llama: ollama,
     config: {
@@ -20,6 +22,8 @@ beforeAll(async () => {
         local: { kind: 'llama', model: 'qwen2.5:7b', description: 'Qwen on Ollama' },
         small: { kind: 'llama', model: 'llama3.2', description: 'Llama on Ollama' },
         seeing: { kind: 'llama', model: 'llama3.2-vision:11b', vision: true, description: 'Not pulled' },
+        mid: { kind: 'llama', model: 'mistral:7b', description: 'Mistral on Ollama' },
+        huge: { kind: 'llama', model: 'llama3.3:70b', description: 'Too big for its memory' },
       },
       // Far longer than the test: a switch that waited it out would time the test out, not pass it.
       llama: { readyTimeoutMs: 600_000 },
@@ -56,9 +60,48 @@ describe('the local brain on Ollama, from Telegram', { timeout: 60_000 }, () => 
     h.tg.user(114).says('/mode small');
     await reply(114, /✅.*small/);
     expect(h.service.core.switcher.active().id).toBe('small');
+    expect(ollama.loaded.has('llama3.2:latest')).toBe(true);
     h.tg.user(114).says('still there?');
     await reply(114, /^echo: still there\?$/);
     const asked = ollama.requests.filter((r) => r.path === '/v1/chat/completions').at(-1);
     expect(asked?.body).toMatchObject({ model: 'llama3.2' });
+  });
+
+  it('says a mode on Ollama is awake only once Ollama answers that it loaded the model', async () => {
+    let release = () => {};
+    ollama.holdLoads(new Promise<void>((resolve) => (release = resolve)));
+    let load: Awaited<ReturnType<FakeLlama['arrived']>>;
+    try {
+      h.tg.user(115).says('/mode mid');
+      // Ollama's documented load: the model named, no prompt; its answer comes once it is in memory.
+      load = await ollama.arrived(
+        (r) => r.path === '/api/generate' && (r.body as { model?: unknown }).model === 'mistral:7b',
+      );
+      expect(load.body).toEqual({ model: 'mistral:7b' });
+      // The switch waits on that answer (held): nobody was told the mode is ready.
+      expect(h.tg.botMessages(115).some((m) => /✅|ready|awake/.test(m.text))).toBe(false);
+      expect(h.service.core.switcher.active().id).not.toBe('mid');
+      expect(ollama.loaded.has('mistral:7b')).toBe(false);
+    } finally {
+      ollama.holdLoads(undefined);
+      release();
+    }
+    const ready = await reply(115, /✅.*mid/);
+    expect(await load.ended).toBe('completed');
+    expect(ollama.loaded.has('mistral:7b')).toBe(true);
+    expect(ready.text).toMatch(/Mode mid is ready/);
+    expect(h.service.core.switcher.active().id).toBe('mid');
+  });
+
+  it('fails a switch to a model Ollama cannot load with its words and what to do', async () => {
+    h.tg.user(116).says('/mode huge');
+    const failed = await reply(116, /❌ Switch to huge failed/);
+    expect(failed.text).toContain(
+      `Ollama at ${ollama.url} could not load llama3.3:70b (HTTP 500: model requires more system memory (41.2 GiB) than is available (15.3 GiB)): free memory there`,
+    );
+    expect(failed.text).toContain('set modes.huge.model to a smaller model');
+    expect(failed.text).toMatch(/Still on mid\.$/);
+    expect(h.tg.botMessages(116).some((m) => /✅|ready|awake/.test(m.text))).toBe(false);
+    expect(h.service.core.switcher.active().id).toBe('mid');
   });
 });

@@ -20,6 +20,7 @@ import type {
 } from '../types.js';
 import { jsonBody } from './body.js';
 import { llamaHealthUrl, ollamaHas, probeLlamaHealth } from './health.js';
+import { loadOllamaModel } from './ollama-load.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
 import { ShownContent } from './shown-content.js';
@@ -122,6 +123,10 @@ export class LlamaLocalBrain implements Brain {
   private readonly ollamaTagsUrl: string;
   /** The server root as messages show it (Ollama's readiness names the server, not a path). */
   private readonly shownRoot: string;
+  /** Ollama's load request (`POST /api/generate` with no prompt, see preload). */
+  private readonly ollamaGenerateUrl: string;
+  /** Whether the last readiness probe that got an answer found Ollama (see preload). */
+  private onOllama = false;
   /**
    * The same, as messages show them: without credentials a base URL may carry
    * (`http://user:password@host`, `?api_key=`). Readiness is on the public
@@ -150,6 +155,7 @@ export class LlamaLocalBrain implements Brain {
     this.chatUrl = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
     this.ollamaTagsUrl = llamaHealthUrl(opts.baseUrl, '/api/tags');
+    this.ollamaGenerateUrl = llamaHealthUrl(opts.baseUrl, '/api/generate');
     this.shownRoot = scrubText(llamaHealthUrl(opts.baseUrl, ''));
     this.shownChatUrl = scrubText(this.chatUrl);
     this.shownHealthUrl = scrubText(this.healthUrl);
@@ -173,6 +179,8 @@ export class LlamaLocalBrain implements Brain {
       signal,
       ollamaTagsUrl: this.ollamaTagsUrl,
     });
+    if (h.state === 'ollama') this.onOllama = true;
+    else if (h.state === 'loaded' || h.state === 'loading' || h.state === 'http') this.onOllama = false;
     switch (h.state) {
       case 'loaded':
         return { ok: true, detail: { en: `${url} answers 200`, fr: `${url} répond 200` } };
@@ -260,6 +268,62 @@ export class LlamaLocalBrain implements Brain {
       },
       final: true,
     };
+  }
+
+  /**
+   * On Ollama, loads the mode's model (loadOllamaModel), so the switch says the mode is awake once
+   * it answers at once, not when the first message would find it still loading. llama-server has
+   * its model loaded once /health says so: nothing to do. A model Ollama cannot load (too big for
+   * its memory, not there any more) fails the switch with its words and what to do.
+   */
+  async preload(signal: AbortSignal): Promise<Readiness> {
+    const name = this.mode.model;
+    if (!this.onOllama || name === undefined) return { ok: true };
+    const at = this.shownRoot;
+    const setting = `modes.${this.id}.model`;
+    const r = await loadOllamaModel(this.ollamaGenerateUrl, name, { signal, dispatcher: await this.agent() });
+    switch (r.state) {
+      case 'loaded':
+        return {
+          ok: true,
+          detail: { en: `Ollama at ${at} loaded ${name}`, fr: `Ollama à ${at} a chargé ${name}` },
+        };
+      case 'refused': {
+        const said = r.said ? `: ${r.said}` : '';
+        const fix =
+          r.status === 404
+            ? { en: `run \`ollama pull ${name}\` on it`, fr: `lancez \`ollama pull ${name}\` sur sa machine` }
+            : {
+                en: `free memory there (\`ollama ps\` shows the models loaded; \`ollama stop NAME\` unloads one), or set ${setting} to a smaller model`,
+                fr: `libérez de la mémoire sur sa machine (\`ollama ps\` montre les modèles chargés ; \`ollama stop NOM\` en décharge un), ou mettez ${setting} à un modèle plus petit`,
+              };
+        return {
+          ok: false,
+          reason: {
+            en: `Ollama at ${at} could not load ${name} (HTTP ${r.status}${said}): ${fix.en}`,
+            fr: `Ollama à ${at} n’a pas pu charger ${name} (HTTP ${r.status}${said}) : ${fix.fr}`,
+          },
+        };
+      }
+      case 'strange':
+        return {
+          ok: false,
+          reason: {
+            en: `${at}/api/generate did not answer as Ollama loading ${name} does: ${r.text}`,
+            fr: `${at}/api/generate n’a pas répondu comme Ollama qui charge ${name} : ${r.text}`,
+          },
+        };
+      case 'cancelled':
+        return {
+          ok: false,
+          reason: {
+            en: `Ollama at ${at} was still loading ${name} when the wait ended (llama.readyTimeoutMs, or a stop)`,
+            fr: `Ollama à ${at} chargeait encore ${name} quand l’attente a pris fin (llama.readyTimeoutMs, ou un arrêt)`,
+          },
+        };
+      case 'unreachable':
+        return { ok: false, reason: this.unreachable(scrubText(this.ollamaGenerateUrl), r.error) };
+    }
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {

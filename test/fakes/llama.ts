@@ -6,6 +6,7 @@
  *   fake.url        // server root, e.g. http://127.0.0.1:40123 (where /health is)
  *   fake.baseUrl    // fake.url + '/v1' (what LLAMA_BASE_URL holds)
  *   fake.requests   // every request received, oldest first (see FakeRequest)
+ *   await fake.arrived(r => …)  // the first request, received already or next, that matches
  *   fake.reply(r)   // answer every chat completion with r (a FakeReply)
  *   fake.script(fn) // answer each one with fn(body, n), n = 0 for the first; may be async
  *   fake.script()   // back to the default answer (a test that scripts a shared fake puts it back)
@@ -13,6 +14,8 @@
  *   fake.loadFor(ms)  // loading now, ready after ms (a slow model swap)
  *   fake.holdHealth(p)  // /health answers only once p settles (a slow probe); undefined: at once again
  *   fake.setContext(n)  // the context size in tokens (undefined: unlimited, the default)
+ *   fake.holdLoads(p)   // Ollama: a load (POST /api/generate) answers only once p settles; undefined: at once again
+ *   fake.loaded         // Ollama: the models loaded so far, by a load or a chat completion naming them
  *   await fake.close()
  *
  * Endpoints:
@@ -47,8 +50,13 @@
  * shape, type not_found_error), and one with an image for a model not in `vision` a 500 "this model
  * is missing data required for image input". It never answers 503 while loading (it loads a model
  * on the first request that names it), and says nothing of a prompt longer than its context.
+ * `POST /api/generate` with no prompt loads a model, as Ollama's docs/api.md "Load a model" says:
+ * 200 `{"model","created_at","response":"","done":true,"done_reason":"load"}` once loaded (held
+ * by holdLoads), 404 `{"error":"model 'x' not found"}` for one not pulled, and for one in `tooBig`
+ * the 500 Ollama's scheduler answers a model that does not fit: `{"error":"model requires more
+ * system memory (…) than is available (…)"}`.
  */
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -94,19 +102,22 @@ export interface FakeLlamaOptions {
   chunkDelayMs?: number;
   reply?: FakeReply;
   /** Be Ollama (see the top of the file), with these models pulled (`qwen2.5:7b`), `vision` those that see images. */
-  ollama?: { models: string[]; vision?: string[] };
+  ollama?: { models: string[]; vision?: string[]; tooBig?: string[] };
 }
 
 export interface FakeLlama {
   url: string;
   baseUrl: string;
   requests: FakeRequest[];
+  arrived(match: (r: FakeRequest) => boolean): Promise<FakeRequest>;
   reply(r: FakeReply): void;
   script(fn?: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply>): void;
   setLoading(loading: boolean): void;
   loadFor(ms: number): void;
   holdHealth(until: Promise<unknown> | undefined): void;
   setContext(tokens: number | undefined): void;
+  holdLoads(until: Promise<unknown> | undefined): void;
+  loaded: Set<string>;
   close(): Promise<void>;
 }
 
@@ -134,6 +145,9 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
   const byDefault = (body: ChatBody): FakeReply => opts.reply ?? echoReply(body);
   let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = byDefault;
   const requests: FakeRequest[] = [];
+  const ollamaState: OllamaState = { loaded: new Set(), hold: undefined };
+  /** Who waits for a request (arrived), woken by each one. */
+  const arrivals = new EventEmitter();
 
   const setLoading = (value: boolean) => {
     clearTimeout(readyTimer);
@@ -154,10 +168,11 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       res.on('close', () => resolve(res.writableFinished ? 'completed' : 'closed'));
     });
     requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, ended });
+    arrivals.emit('request');
     const route = `${req.method} ${path}`;
 
     if (opts.ollama) {
-      const answered = await ollamaRoute(route, body, opts.ollama, res);
+      const answered = await ollamaRoute(route, body, opts.ollama, ollamaState, res);
       if (answered) return;
     }
     if (route === 'GET /health') {
@@ -238,6 +253,17 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     url,
     baseUrl: `${url}/v1`,
     requests,
+    arrived: (match) =>
+      new Promise((resolve) => {
+        const check = () => {
+          const found = requests.find(match);
+          if (!found) return;
+          arrivals.off('request', check);
+          resolve(found);
+        };
+        arrivals.on('request', check);
+        check();
+      }),
     reply: (r) => {
       answer = () => r;
     },
@@ -252,6 +278,10 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     setContext: (tokens) => {
       contextTokens = tokens;
     },
+    holdLoads: (until) => {
+      ollamaState.hold = until;
+    },
+    loaded: ollamaState.loaded,
     close: async () => {
       clearTimeout(readyTimer);
       server.closeAllConnections();
@@ -272,6 +302,14 @@ function ollamaName(name: string): string {
   return /:[^/]*$/.test(name) ? name : `${name}:latest`;
 }
 
+/** What the Ollama flavour keeps between requests. */
+interface OllamaState {
+  /** The models in memory (by their listed name, `qwen2.5:latest`). */
+  loaded: Set<string>;
+  /** While set, a load answers only once it settles. */
+  hold: Promise<unknown> | undefined;
+}
+
 /**
  * Ollama's answers that differ from llama-server's; false when the request goes on as
  * llama-server's would (a chat completion for a model it has, the `_fake` routes).
@@ -280,9 +318,33 @@ async function ollamaRoute(
   route: string,
   body: unknown,
   ollama: NonNullable<FakeLlamaOptions['ollama']>,
+  state: OllamaState,
   res: http.ServerResponse,
 ): Promise<boolean> {
   const pulled = ollama.models.map(ollamaName);
+  if (route === 'POST /api/generate') {
+    const asked = (body ?? {}) as { model?: unknown; prompt?: unknown };
+    const model = typeof asked.model === 'string' ? asked.model : '';
+    if (!pulled.includes(ollamaName(model))) {
+      sendJson(res, 404, { error: `model '${model}' not found` });
+      return true;
+    }
+    if (asked.prompt) {
+      sendJson(res, 501, { error: 'the fake answers only a load (no prompt)' });
+      return true;
+    }
+    if (state.hold) await state.hold.catch(() => undefined);
+    if ((ollama.tooBig ?? []).map(ollamaName).includes(ollamaName(model))) {
+      sendJson(res, 500, {
+        error: 'model requires more system memory (41.2 GiB) than is available (15.3 GiB)',
+      });
+      return true;
+    }
+    state.loaded.add(ollamaName(model));
+    const created_at = new Date().toISOString();
+    sendJson(res, 200, { model, created_at, response: '', done: true, done_reason: 'load' });
+    return true;
+  }
   if (route === 'GET /') {
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     res.end('Ollama is running');
@@ -327,6 +389,7 @@ async function ollamaRoute(
       sendJson(res, 500, { error: { message, type: 'api_error', param: null, code: null } });
       return true;
     }
+    state.loaded.add(ollamaName(model));
     return false;
   }
   if (route.startsWith('POST /_fake/')) return false;
