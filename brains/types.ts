@@ -168,6 +168,11 @@ export interface TurnUsage {
    * `unknown`: some of those tokens' price is not known, and the cost leaves them out.
    */
   costBasis?: CostBasis;
+  /**
+   * The upstream reported no token counts (an Ollama that ignores `stream_options.include_usage`):
+   * the counts here are not measured, so nothing shows them as if they were.
+   */
+  tokensUnknown?: true;
 }
 
 export type CostBasis = 'estimated' | 'unknown';

@@ -43,6 +43,8 @@ export function addUsage(a: TurnUsage | undefined, b: TurnUsage): TurnUsage {
     cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
     cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
     ...(costBasis ? { costBasis } : {}),
+    // Part of the sum was not counted: the sum is not a count either.
+    ...(a.tokensUnknown || b.tokensUnknown ? { tokensUnknown: true as const } : {}),
   };
 }
 

@@ -148,6 +148,39 @@ describe('OpenAI endpoint over the local brain', () => {
     }
   });
 
+  it('shows no token counts an upstream did not give (an Ollama that ignores include_usage), streamed or not', async () => {
+    llama.reply({ chunks: ['not ', 'counted'], usage: false });
+    try {
+      const stream = await svc.client.chat.completions.create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'count?' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      let text = '';
+      const usages: unknown[] = [];
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta?.content ?? '';
+        if (chunk.usage) usages.push(chunk.usage);
+      }
+      expect(text).toBe('**[local]** not counted');
+      // Not `prompt_tokens: 0`: a client adding it up would count a real turn as free of tokens.
+      expect(usages).toEqual([]);
+
+      const r = await fetch(`${svc.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'count?' }] }),
+      });
+      expect(r.status).toBe(200);
+      const body = (await r.json()) as { choices: { message: { content: string } }[]; usage?: unknown };
+      expect(body.choices[0]?.message.content).toBe('**[local]** not counted');
+      expect(body.usage).toBeUndefined();
+    } finally {
+      llama.script();
+    }
+  });
+
   it('gives the model its earlier answers without brainstem’s mode tag, as the client sends them back', async () => {
     llama.reply({ chunks: ['Rome'] });
     // A history as a client keeps it: each answer with the tag of the mode that wrote it.

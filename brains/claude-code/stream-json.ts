@@ -192,7 +192,7 @@ const resultLine = z.object({
 });
 
 /** Token counts, in TurnUsage's names. */
-export type Tokens = Omit<TurnUsage, 'costUsd' | 'costBasis'>;
+export type Tokens = Omit<TurnUsage, 'costUsd' | 'costBasis' | 'tokensUnknown'>;
 
 /**
  * An API call's tokens, with those of its cache writes that live 1 h (part of `cacheWriteTokens`),

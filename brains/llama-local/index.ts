@@ -481,7 +481,8 @@ export class LlamaLocalBrain implements Brain {
     const rest = shown.flush();
     if (rest.text) yield { type: 'text', text: rest.text };
     if (rest.logprobs.length > 0) yield { type: 'logprobs', content: rest.logprobs };
-    if (usage) yield { type: 'usage', usage };
+    // No usage chunk (an Ollama that ignores include_usage): said as not counted, never as 0 tokens.
+    yield { type: 'usage', usage: usage ?? { ...UNCOUNTED, tokensUnknown: true } };
     const finish = finishReason ?? 'stop';
     this.logger.info(
       {
@@ -698,6 +699,15 @@ function toFinishReason(upstream: string): FinishReason {
     ? upstream
     : 'stop';
 }
+
+/** A local turn's usage when its server counted nothing: free, and no count (tokensUnknown). */
+const UNCOUNTED: TurnUsage = {
+  costUsd: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+};
 
 function aborted(): { type: 'error'; error: BrainError } {
   return {

@@ -381,7 +381,10 @@ async function streamAnswer(
     }
     begin();
     sse.data(chunk({}, finish));
-    if (opts.includeUsage) sse.data({ ...chunk({}), choices: [], usage: usageBody(usage) });
+    // None when the upstream counted nothing (tokensUnknown): no made-up zeros for a client to add up.
+    if (opts.includeUsage && !usage?.tokensUnknown) {
+      sse.data({ ...chunk({}), choices: [], usage: usageBody(usage) });
+    }
     sse.end();
   } catch (err) {
     if (!sse.started) throw err;
@@ -449,7 +452,8 @@ async function bufferedAnswer(reply: FastifyReply, events: AsyncGenerator<ChatEv
         finish_reason: finish,
       },
     ],
-    usage: usageBody(usage),
+    // Left out when the upstream counted nothing (tokensUnknown), as OpenAI's type allows.
+    ...(usage?.tokensUnknown ? {} : { usage: usageBody(usage) }),
   });
 }
 

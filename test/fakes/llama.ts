@@ -72,8 +72,11 @@ export interface FakeReply {
   chunks?: FakeChunk[];
   /** Default: 'tool_calls' when a chunk is a tool call, else 'stop'. */
   finishReason?: string;
-  /** Default: prompt_tokens from the request size, completion_tokens = number of chunks. */
-  usage?: { prompt_tokens: number; completion_tokens: number };
+  /**
+   * Default: prompt_tokens from the request size, completion_tokens = number of chunks. `false`: no
+   * usage at all, even when `stream_options.include_usage` asks for it (Ollama before 0.5.x ignores it).
+   */
+  usage?: { prompt_tokens: number; completion_tokens: number } | false;
   /** Delay before each chunk; default the server's chunkDelayMs. */
   chunkDelayMs?: number;
   /** Answer with this HTTP status and an error body instead (llama-server's error shape). */
@@ -432,7 +435,7 @@ async function streamReply(res: http.ServerResponse, chat: ChatBody, reply: Fake
   if (closed()) return;
   if (reply.truncate) return res.end();
   send([{ index: 0, delta: {}, finish_reason: finishReason(reply) }]);
-  if (chat.stream_options?.include_usage) send([], { usage: usage(chat, reply) });
+  if (chat.stream_options?.include_usage && reply.usage !== false) send([], { usage: usage(chat, reply) });
   res.end('data: [DONE]\n\n');
 }
 
@@ -472,7 +475,7 @@ function completion(chat: ChatBody, reply: FakeReply) {
         finish_reason: finishReason(reply),
       },
     ],
-    usage: usage(chat, reply),
+    ...(reply.usage === false ? {} : { usage: usage(chat, reply) }),
   };
 }
 
