@@ -93,11 +93,16 @@ export function formatTotals(x: UsageTotals, lang: Lang = 'en'): string {
   if (lang === 'fr') {
     const tours = (n: number) => `${n} tour${n > 1 ? 's' : ''}`;
     const estimated = x.estimated > 0 ? ` (estimé pour ${tours(x.estimated)})` : '';
-    return `${cost}${estimated}, ${tours(x.turns)}, ${formatTokens(x.inputTokens)} en entrée / ${formatTokens(x.outputTokens)} en sortie, cache ${formatTokens(x.cacheReadTokens)} lu / ${formatTokens(x.cacheWriteTokens)} écrit`;
+    const uncounted =
+      x.uncounted > 0 ? ` (sans les ${tours(x.uncounted)} dont le serveur n’a pas compté les jetons)` : '';
+    return `${cost}${estimated}, ${tours(x.turns)}, ${formatTokens(x.inputTokens)} en entrée / ${formatTokens(x.outputTokens)} en sortie${uncounted}, cache ${formatTokens(x.cacheReadTokens)} lu / ${formatTokens(x.cacheWriteTokens)} écrit`;
   }
   const turns = (n: number) => `${n} turn${n === 1 ? '' : 's'}`;
   const estimated = x.estimated > 0 ? ` (estimated for ${turns(x.estimated)})` : '';
-  return `${cost}${estimated}, ${turns(x.turns)}, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
+  // Their 0 tokens are no count (TurnUsage.tokensUnknown): the figures say what they leave out.
+  const uncounted =
+    x.uncounted > 0 ? ` (not counting ${turns(x.uncounted)} whose server counted no tokens)` : '';
+  return `${cost}${estimated}, ${turns(x.turns)}, ${formatTokens(x.inputTokens)} in / ${formatTokens(x.outputTokens)} out${uncounted}, cache ${formatTokens(x.cacheReadTokens)} read / ${formatTokens(x.cacheWriteTokens)} write`;
 }
 
 /**

@@ -59,6 +59,8 @@ export interface UsageTotals {
   durationMs: number;
   /** Turns whose cost is an estimate (see TurnUsage.costBasis). */
   estimated: number;
+  /** Turns whose tokens the upstream did not count (see TurnUsage.tokensUnknown): the token totals leave them out. */
+  uncounted: number;
 }
 
 export interface UsageReport {
@@ -73,7 +75,8 @@ export interface UsageReport {
 const sums = `COUNT(*) AS turns, SUM(error IS NOT NULL) AS errors, TOTAL(cost_usd) AS costUsd,
   TOTAL(input_tokens) AS inputTokens, TOTAL(output_tokens) AS outputTokens,
   TOTAL(cache_read_tokens) AS cacheReadTokens, TOTAL(cache_write_tokens) AS cacheWriteTokens,
-  TOTAL(duration_ms) AS durationMs, SUM(cost_basis IS NOT NULL) AS estimated`;
+  TOTAL(duration_ms) AS durationMs, SUM(cost_basis IS NOT NULL) AS estimated,
+  SUM(tokens_uncounted IS NOT NULL) AS uncounted`;
 
 type Totals<T = object> = T & { [K in keyof UsageTotals]: number | null };
 
@@ -89,10 +92,11 @@ const norm = <T extends object>(r: Totals<T>): T & UsageTotals =>
     cacheWriteTokens: r.cacheWriteTokens ?? 0,
     durationMs: r.durationMs ?? 0,
     estimated: r.estimated ?? 0,
+    uncounted: r.uncounted ?? 0,
   }) as T & UsageTotals;
 
 const COLUMNS = `ts, mode, session_key, brain_session_id, source, cost_usd, input_tokens, output_tokens,
-  cache_read_tokens, cache_write_tokens, duration_ms, error, billing, cost_basis`;
+  cache_read_tokens, cache_write_tokens, duration_ms, error, billing, cost_basis, tokens_uncounted`;
 
 /** `select` from the ledger and the kept rows, `where` applied to each table. */
 const bothTables = (select: string, where: string) =>
@@ -134,7 +138,7 @@ export class UsageLedger {
     db.exec(`CREATE TEMP TABLE IF NOT EXISTS usage_kept AS SELECT ${COLUMNS} FROM main.usage WHERE 0;
       CREATE TEMP VIEW IF NOT EXISTS usage_seen AS
         SELECT ${COLUMNS} FROM main.usage UNION ALL SELECT ${COLUMNS} FROM temp.usage_kept`);
-    const values = 'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+    const values = 'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
     this.insert = db.prepare(`INSERT INTO main.usage (${COLUMNS}) ${values}`);
     this.keep = db.prepare(`INSERT INTO temp.usage_kept (${COLUMNS}) ${values}`);
     this.unkeep = db.prepare('DELETE FROM temp.usage_kept WHERE rowid = ?');
@@ -166,6 +170,7 @@ export class UsageLedger {
       e.error ?? null,
       e.billing ?? null,
       e.costBasis ?? null,
+      e.tokensUnknown ? 1 : null,
     ];
     const id = this.keep.run(...row).lastInsertRowid;
     this.kept.run(what, () => {

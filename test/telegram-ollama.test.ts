@@ -104,4 +104,18 @@ describe('the local brain on Ollama, from Telegram', { timeout: 60_000 }, () => 
     expect(h.tg.botMessages(116).some((m) => /✅|ready|awake/.test(m.text))).toBe(false);
     expect(h.service.core.switcher.active().id).toBe('mid');
   });
+
+  it('leaves out of /usage the tokens of a turn its Ollama did not count, saying so', async () => {
+    // An Ollama that ignores stream_options.include_usage: the answer comes with no usage chunk.
+    ollama.reply({ chunks: ['uncounted ', 'answer'], usage: false });
+    try {
+      h.tg.user(117).says('count this');
+      await reply(117, /uncounted answer/);
+    } finally {
+      ollama.script();
+    }
+    h.tg.user(117).says('/usage');
+    const usage = await reply(117, /not counting/);
+    expect(usage.text).toContain('not counting 1 turn whose server counted no tokens');
+  });
 });

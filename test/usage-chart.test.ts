@@ -92,6 +92,7 @@ describe('usage chart', () => {
       cacheWriteTokens: 0,
       durationMs: 1,
       estimated: 0,
+      uncounted: 0,
     }));
     const option = chartOption(rows, Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`));
     const bars = (option.series as { type: string; name: string; color: string; data: number[] }[]).filter(

@@ -239,6 +239,15 @@ export const migrations: Migration[] = [
     `,
     needed: (db) => !hasColumn(db, 'telegram_turns', 'kind'),
   },
+  {
+    version: 15,
+    name: 'usage whose tokens the upstream did not count',
+    // 1: the upstream reported no token counts (an Ollama that ignores include_usage), so the
+    // row's 0 tokens are not a count; /usage says how many turns its totals leave out. NULL: counted.
+    sql: `
+      ALTER TABLE usage ADD COLUMN tokens_uncounted INTEGER CHECK (tokens_uncounted IN (1));
+    `,
+  },
 ];
 
 function hasColumn(db: Database.Database, table: string, column: string): boolean {

@@ -132,6 +132,7 @@ function othersLine(rest: UsageTotals[], lang: Lang): string[] {
     cacheWriteTokens: sum('cacheWriteTokens'),
     durationMs: sum('durationMs'),
     estimated: sum('estimated'),
+    uncounted: sum('uncounted'),
   };
   // Never one: namedModes names a mode it could sum alone.
   const n = rest.length;
