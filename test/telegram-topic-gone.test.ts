@@ -249,6 +249,43 @@ describe('what a turn shows besides its answer, in a forum topic closed meanwhil
   });
 });
 
+describe('a /run asked in a forum topic closed before it starts', () => {
+  it('its "Queued" notice, progress and result come to the group outside the topic, saying why once, its document under them', async () => {
+    const FORUM = -1_000_000_004_412;
+    const user = h.tg.user(111, { chatId: FORUM, topicId: 10 });
+    // The lint run writes its whole output at once, past what a message holds.
+    go();
+    const release = holdOn(h);
+    const failed = () => h.logs.filter((l) => l.msg === 'tool run in chat failed' && l.chatId === FORUM);
+    try {
+      user.says('hold on');
+      await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text.startsWith('Holding')));
+      h.tg.closesTopic(FORUM, 10);
+      // An admin may still write in a closed topic; the run waits behind the answer under way.
+      user.says('lint');
+      const queued = await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.text.includes('⏳ Queued')),
+      );
+      expect(queued.topicId).toBeUndefined();
+      expect(queued.text.startsWith(`${REFUSED_CLOSED}\n\n`)).toBe(true);
+    } finally {
+      release();
+    }
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
+    // The notice became the progress, then the result: one message outside, its line kept through the edits.
+    const result = h.tg.botMessages(FORUM).find((m) => /lint → lint · exit 0/.test(m.text));
+    expect(result?.topicId).toBeUndefined();
+    expect(result?.edits).toBeGreaterThan(0);
+    expect(result?.text.startsWith(`${REFUSED_CLOSED}\n\n`)).toBe(true);
+    expect(result?.text.match(/refused this/g)).toHaveLength(1);
+    expect(result?.history.every((text) => text.startsWith(REFUSED_CLOSED))).toBe(true);
+    expect(doc.topicId).toBeUndefined();
+    expect(doc.replyTo).toBe(result?.messageId);
+    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(TOPIC_CLOSED/);
+    expect(failed()).toEqual([]);
+  });
+});
+
 describe("brainstem's own lines about a message sent into a closed forum topic", () => {
   it('the "Not answered" line of a message a /stop right behind it stopped comes outside the topic, saying why', async () => {
     const FORUM = -1_000_000_004_408;

@@ -8,7 +8,7 @@ import type { TurnsUnderWay } from '../route/cut-turns.js';
 import { topicTurnKey } from '../route/topic.js';
 import { failureReason } from '../send/failure.js';
 import { ChatOutput } from '../send/output.js';
-import { type OutsideTopic, outsideTopic } from '../send/outside-topic.js';
+import { linesOutput, outsideTopic } from '../send/outside-topic.js';
 import { LiveMessage } from '../stream/live-message.js';
 import type { ChatPaces } from '../stream/pacer.js';
 import { type ChatTurns, stopReasonOf } from '../turns.js';
@@ -66,7 +66,10 @@ export const callerOf = (userId: number): string => `telegram:${userId}`;
  * result; a long output follows as a .txt document.
  */
 export function submitToolRun(chat: ToolChat, req: RunRequest): void {
-  const out = new ChatOutput(chat.api, req.chatId, req.topicId);
+  // The run's own message: its "queued" notice, then its progress, then its result. In a topic closed
+  // or deleted before or while it runs, it goes to the group outside the topic under the line saying
+  // why, kept through its edits, instead of each send being refused there and lost.
+  const out = linesOutput(chat.api, req.chatId, req.topicId, req.lang);
   const title = callTitle(req.call);
   // From now until the run ends: a crash meanwhile is told to the chat at the next start (cut-turns.ts).
   const underWay = chat.underWay.begin({
@@ -106,17 +109,12 @@ async function runInChat(
   const started = Date.now();
   const title = callTitle(req.call);
   const tail = new OutputTail();
-  /** Why Telegram refused the result for good, if it did. */
-  let refusal: unknown;
   const live = new LiveMessage(out, {
     intervalMs: Math.max(MIN_PROGRESS_MS, chat.intervalMs),
     chat: chat.paces.of(req.chatId),
     messageId,
     replyTo: req.replyTo,
-    onError: (err, what) => {
-      log.warn({ err, what }, 'telegram delivery failed');
-      if (what === 'final text') refusal = err;
-    },
+    onError: (err, what) => log.warn({ err, what }, 'telegram delivery failed'),
   });
   const refresh = () => live.show(() => progressHtml(title, tail.lines(), Date.now() - started, req.lang));
   refresh();
@@ -138,9 +136,9 @@ async function runInChat(
   }
   const view = resultView(req.call, result, stopReasonOf(signal), req.lang);
   const shown: Shown = (await live.finish(view.html))
-    ? { messageId: live.messageId }
-    : await undeliveredResult(out, req, view.html, refusal, log);
-  if (view.document) await sendDocument(out, req, view.document, shown, log);
+    ? { messageId: live.messageId, outside: live.messageId !== undefined && out.sentOutside(live.messageId) }
+    : await undeliveredResult(out, req, log);
+  if (view.document) await sendDocument(chat.api, out, req, view.document, shown, log);
   // Only now has the user got the result (or Telegram refused it for good, logged above):
   // what waits for that may run, e.g. self_upgrade restarting brainstem.
   result.afterDelivery?.();
@@ -149,34 +147,16 @@ async function runInChat(
 /** Where the result shows, for its document to follow: the message, and whether it left the topic. */
 interface Shown {
   messageId?: number | undefined;
-  /** Why the result's topic refused it, the result going outside (closed or deleted): the document follows. */
-  topicRefusal?: unknown;
+  /** The result went to the group outside its topic (closed or deleted): the document follows it there. */
+  outside: boolean;
 }
 
 /**
- * The result Telegram refused: to the group outside the run's topic when it was the topic's refusal
- * (closed or deleted meanwhile), under a line saying why; else a notice that it did not arrive.
+ * Telegram refused the result for good (not its topic's refusal: `out` sends that outside the topic):
+ * a notice that it did not arrive, as the user must not be left with "running" for a result that
+ * will never show.
  */
-async function undeliveredResult(
-  out: ChatOutput,
-  req: RunRequest,
-  resultHtml: string,
-  refusal: unknown,
-  log: Logger,
-): Promise<Shown> {
-  const outside = outsideTopic(out, refusal, req.lang);
-  if (outside) {
-    try {
-      const messageId = await outside.out.sendHtml(`${escapeHtml(outside.line)}\n\n${resultHtml}`, {
-        lang: req.lang,
-      });
-      return { messageId, topicRefusal: refusal };
-    } catch (err) {
-      log.warn({ err }, 'telegram refused the result outside its topic too');
-      return { topicRefusal: refusal };
-    }
-  }
-  // The user must not be left with "running" for a result that will never show.
+async function undeliveredResult(out: ChatOutput, req: RunRequest, log: Logger): Promise<Shown> {
   await out
     .sendHtml(
       t(
@@ -188,14 +168,16 @@ async function undeliveredResult(
     .catch((err: unknown) =>
       log.warn({ err }, 'telegram refused the notice about an undelivered result too'),
     );
-  return {};
+  return { outside: false };
 }
 
 /**
  * A long output, whole, as a .txt document under its result; outside the run's topic (its caption
- * saying why) when the topic refuses it for good. When it does not arrive, a line says so.
+ * saying why) when the topic refuses it for good, under the result when that went outside too. When
+ * it does not arrive, a line says so through `out`, the run's lines output.
  */
 async function sendDocument(
+  api: Api,
   out: ChatOutput,
   req: RunRequest,
   doc: { name: string; text: string },
@@ -205,22 +187,26 @@ async function sendDocument(
   const title = callTitle(req.call);
   const file = () => new InputFile(Buffer.from(doc.text, 'utf8'), doc.name);
   const under = shown.messageId !== undefined ? { replyTo: shown.messageId } : {};
-  const outsideWith = async (outside: OutsideTopic, reply: { replyTo?: number }) => {
-    try {
-      await outside.out.sendFile('document', file(), { caption: outside.line, ...reply });
-    } catch (err) {
-      log.warn({ err }, 'could not send the full output as a document outside its topic either');
-    }
-  };
-  // The topic already refused the result: the document goes where the result went.
-  const moved = outsideTopic(out, shown.topicRefusal, req.lang, 'file');
-  if (moved) return outsideWith(moved, under);
+  // Not `out`: it would move the file outside replying to nothing, whereas it belongs under a result
+  // that went there too.
+  const files = new ChatOutput(api, req.chatId, req.topicId);
   try {
-    await out.sendFile('document', file(), under);
+    await files.sendFile('document', file(), under);
   } catch (err) {
-    // Its topic refuses it for good: outside, replying to nothing (the result stays in the topic).
-    const outside = outsideTopic(out, err, req.lang, 'file');
-    if (outside) return outsideWith(outside, {});
+    const outside = outsideTopic(files, err, req.lang, 'file');
+    if (outside) {
+      // Its topic refuses it for good: outside, under the result if that is out there too (else the
+      // result stays in the topic, and the document replies to nothing).
+      try {
+        await outside.out.sendFile('document', file(), {
+          caption: outside.line,
+          ...(shown.outside ? under : {}),
+        });
+      } catch (e) {
+        log.warn({ err: e }, 'could not send the full output as a document outside its topic either');
+      }
+      return;
+    }
     log.warn({ err }, 'could not send the full output as a document');
     // The result message says the whole output is "in the file below": without this, the
     // user waits for a file that will not come.

@@ -107,7 +107,7 @@ export class ChatOutput {
     /**
      * Set: a message or file the topic refuses for good (closed or deleted) goes to the group outside
      * it, under this line saying why, instead of throwing (outside-topic.ts linesOutput). Unset: the
-     * refusal is thrown, for callers that move what was refused themselves (an answer, a /run's result).
+     * refusal is thrown, for callers that move what was refused themselves (an answer, a /run's document).
      */
     private readonly refusedLine?: RefusedLine,
     /** The language of the note under a text cut to fit once the line is above it. */
@@ -125,6 +125,14 @@ export class ChatOutput {
    */
   outside(): ChatOutput | undefined {
     return this.topicId === undefined ? undefined : new ChatOutput(this.api, this.chatId);
+  }
+
+  /**
+   * Whether message `messageId` of this chat was sent outside its refusing topic (by any output of the
+   * bot, among the newest kept): what follows it (a /run's document under its result) goes there too.
+   */
+  sentOutside(messageId: number): boolean {
+    return movedLines.get(botOf(this.api))?.has(movedKey(this.chatId, messageId)) ?? false;
   }
 
   /** `message_thread_id` for every send of this output, when it writes into a topic. */

@@ -27,8 +27,9 @@ export interface OutsideTopic {
  * Output for what brainstem says in a chat or one of its forum topics besides an answer: a command's
  * reply, a switch's progress, a line about a message, a refusal. What the topic refuses for good goes
  * to the group outside it under the line saying why (in `lang`), and keeps the line through its later
- * edits; in an open topic or a chat without topics it is a plain ChatOutput. Not for an answer's
- * stream or a /run's result, which move what their topic refused themselves (with their own line).
+ * edits; in an open topic or a chat without topics it is a plain ChatOutput. A /run's queued notice,
+ * progress and result go through one too. Not for an answer's stream, which moves what its topic
+ * refused itself (with its own line), nor a /run's document (it follows its result: tool-run.ts).
  */
 export function linesOutput(api: Api, chatId: number, topicId: number | undefined, lang: Lang): ChatOutput {
   return new ChatOutput(api, chatId, topicId, (err, what) => refusedInTopicLine(err, lang, what), lang);
