@@ -10,7 +10,7 @@ import { GrammyError } from 'grammy';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Downstream, startDownstream } from './helpers/downstream-bot.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 let h: Harness;
 let oc: Downstream;
@@ -134,6 +134,26 @@ describe('the Bot API front in groups and forum topics', () => {
         .all(`telegram:${SUPERGROUP}`),
     ).toEqual([{ content: 'the word is kiwi' }]);
     expect(h.tg.botMessages(SUPERGROUP)).toEqual([]);
+  });
+
+  it('a forum topic reopened: its service message reaches the downstream bot and brainstem, which writes into the topic again', async () => {
+    const FORUM = -1_000_000_009_107;
+    const owner = h.tg.user(OWNER, { chatId: FORUM, topicId: 6 });
+    const tried = () =>
+      h.tg.callsOf('sendMessage', FORUM).filter((c) => Number(c.params.message_thread_id) === 6);
+    h.tg.closesTopic(FORUM, 6);
+    owner.says('/bstatus');
+    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => /Status/.test(m.text)));
+    expect(tried().map((c) => c.ok)).toEqual([false]);
+    const reopened = nextLog(h, (l) => l.msg === 'a forum topic was reopened: messages go into it again');
+    const id = h.tg.reopensTopic(FORUM, 6);
+    expect(id).toBeGreaterThan(0);
+    const d = await delivered(lastUpdateId());
+    expect(d.got).toEqual(d.sent);
+    expect(await reopened()).toMatchObject({ chatId: FORUM, topicId: 6 });
+    owner.says('/bstatus');
+    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => /Status/.test(m.text) && m.topicId === 6));
+    expect(tried().map((c) => c.ok)).toEqual([false, true]);
   });
 
   it('hands a group’s member update over once the downstream bot asks for chat_member, and a press on its button in a group', async () => {

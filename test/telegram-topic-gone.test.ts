@@ -286,6 +286,46 @@ describe('a /run asked in a forum topic closed before it starts', () => {
   });
 });
 
+describe('a forum topic that refused a message for good', () => {
+  it('is not asked again: what follows goes straight outside it, until Telegram says it was reopened', async () => {
+    const FORUM = -1_000_000_004_413;
+    const user = h.tg.user(112, { chatId: FORUM, topicId: 11 });
+    /** The calls that tried topic 11 since the test began. */
+    const tried = (method: string) =>
+      h.tg.callsOf(method, FORUM).filter((c) => Number(c.params.message_thread_id) === 11);
+    h.tg.closesTopic(FORUM, 11);
+    user.says('first');
+    const first = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('echo: first')),
+    );
+    expect(first.topicId).toBeUndefined();
+    const refused = tried('sendMessage').length;
+    expect(refused).toBeGreaterThan(0);
+    expect(tried('sendMessage').every((c) => !c.ok)).toBe(true);
+    const typed = tried('sendChatAction').length;
+    user.says('second');
+    const second = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('echo: second')),
+    );
+    expect(second.topicId).toBeUndefined();
+    expect(second.text).toMatch(
+      /^⚙️ \[proxy\] ⚠️ Telegram refused this answer in the topic it was written for \(TOPIC_CLOSED/,
+    );
+    // Telegram was not asked again: no refused send, and "typing…" showed where the answer came.
+    expect(tried('sendMessage')).toHaveLength(refused);
+    expect(tried('sendChatAction')).toHaveLength(typed);
+    const reopened = nextLog(h, (l) => l.msg === 'a forum topic was reopened: messages go into it again');
+    h.tg.reopensTopic(FORUM, 11);
+    expect(await reopened()).toMatchObject({ chatId: FORUM, topicId: 11 });
+    user.says('third');
+    const third = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('echo: third')),
+    );
+    expect(third.topicId).toBe(11);
+    expect(third.text).toBe('echo: third');
+  });
+});
+
 describe("brainstem's own lines about a message sent into a closed forum topic", () => {
   it('the "Not answered" line of a message a /stop right behind it stopped comes outside the topic, saying why', async () => {
     const FORUM = -1_000_000_004_408;

@@ -37,7 +37,9 @@ import { registerMediaMessages } from './route/media-messages.js';
 import { ownMentionOut } from './route/mention.js';
 import { registerForwarded, registerMessages } from './route/messages.js';
 import { QueuedMessages } from './route/queued-messages.js';
+import { topicOf } from './route/topic.js';
 import { registerVoice } from './route/voice.js';
+import { forgetGone } from './send/gone-topics.js';
 import { startNoticeSink } from './send/notice-sink.js';
 import { answerPress } from './send/press.js';
 import { ChatPaces } from './stream/pacer.js';
@@ -168,6 +170,13 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     route.follow(from, to);
     // The command menu OpenClaw set for the group, kept by the front, follows too.
     void front?.commands.follow(from, to);
+  });
+  // Before the allow-list too: whoever reopened a forum topic, brainstem writes into it again at once
+  // rather than sending outside it what a refusal there made it send outside (send/gone-topics.ts).
+  bot.on('message:forum_topic_reopened', (ctx) => {
+    const topicId = topicOf(ctx.message);
+    if (topicId !== undefined && forgetGone(ctx.api, ctx.chat.id, topicId))
+      logger.info({ chatId: ctx.chat.id, topicId }, 'a forum topic was reopened: messages go into it again');
   });
   bot.use(allowOnly(telegram.allowedUsers, approvers, logger));
   bot.use(ownMentionOut());

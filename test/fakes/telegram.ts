@@ -35,6 +35,9 @@
  *   tg.closesTopic(chatId, topicId), tg.deletesTopic(chatId, topicId)   an admin closes or deletes a forum
  *                                          topic: a message sent into it then gets 400 TOPIC_CLOSED, or
  *                                          400 message thread not found (the deleted topic's messages go)
+ *   tg.reopensTopic(chatId, topicId)     an admin reopens a closed topic: messages go into it again, and
+ *                                          Telegram's forum_topic_reopened service message comes as an
+ *                                          update from inside the topic; returns its message id
  *   tg.migrates(groupId, supergroupId)   a basic group (`tg.user(id, { chatId, basicGroup: true })`) is
  *                                          upgraded to a supergroup: the service messages of both chats
  *                                          (migrate_to_chat_id, migrate_from_chat_id) come as updates, and
@@ -310,6 +313,8 @@ export interface FakeTelegram {
   closesTopic(chatId: number, topicId: number): void;
   /** An admin deletes a forum topic with its messages: messages sent into it are refused (400 message thread not found). */
   deletesTopic(chatId: number, topicId: number): void;
+  /** An admin reopens a closed forum topic: the forum_topic_reopened service message comes from inside it. */
+  reopensTopic(chatId: number, topicId: number): number;
   /** A basic group becomes a supergroup: both service messages arrive, and the old id is refused from then on. */
   migrates(groupId: number, supergroupId: number): void;
   close(): Promise<void>;
@@ -1473,6 +1478,15 @@ export async function startFakeTelegram(
       if (!topics.get(chatId)?.has(topicId))
         throw new Error(`fake telegram: no topic ${topicId} in ${chatId}`);
       topics.get(chatId)?.set(topicId, 'closed');
+    },
+    reopensTopic(chatId, topicId) {
+      if (topics.get(chatId)?.get(topicId) !== 'closed')
+        throw new Error(`fake telegram: topic ${topicId} in ${chatId} is not closed`);
+      topics.get(chatId)?.set(topicId, 'open');
+      // Done by an admin: the last one who wrote there.
+      const last = [...userMessages.entries()].filter(([key]) => key.startsWith(`${chatId}:`)).at(-1)?.[1];
+      const by = Number((last?.from as { id?: number } | undefined)?.id ?? [...users.keys()][0] ?? 1);
+      return incomingMessage(by, chatId, { forum_topic_reopened: {} }, topicId);
     },
     deletesTopic(chatId, topicId) {
       if (!topics.get(chatId)?.delete(topicId))

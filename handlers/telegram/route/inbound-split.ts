@@ -45,6 +45,8 @@ export function inboundSplit(opts: SplitOptions): (update: Update) => Split {
     // turned off later would find the supergroup's brain had forgotten it.
     if (message?.migrate_to_chat_id !== undefined || message?.migrate_from_chat_id !== undefined)
       return { to: 'both', update };
+    // A forum topic reopened: brainstem writes into it again rather than outside it (send/gone-topics.ts).
+    if (message?.forum_topic_reopened !== undefined) return { to: 'both', update };
     const text = message?.text;
     if (!message || isForwarded(message)) return openclaw(update);
     // A caption is never brainstem's command; OpenClaw's grammY reads one as its own.

@@ -6,6 +6,7 @@ import { fitHtml } from '../format/fit.js';
 import { escapeHtml, htmlToPlain, renderMarkdown } from '../format/render.js';
 import { TELEGRAM_LIMIT } from '../format/split.js';
 import type { EditResult } from '../stream/ports.js';
+import { botOf, goneRefusal, rememberGone } from './gone-topics.js';
 
 /**
  * Sending to one chat with Telegram's quirks handled in one place: HTML first,
@@ -88,7 +89,6 @@ const MOVED_KEPT = 500;
  * button pressed, the menu then edited into the switch's progress).
  */
 const movedLines = new Map<string, Map<string, string>>();
-const botOf = (api: Api) => api.token.split(':')[0] ?? '';
 const movedKey = (chatId: number, messageId: number) => `${chatId}:${messageId}`;
 
 export class ChatOutput {
@@ -167,7 +167,8 @@ export class ChatOutput {
   async typing(action: 'typing' | 'upload_photo' = 'typing'): Promise<void> {
     if (this.refusesActions) return;
     try {
-      await this.api.sendChatAction(this.chatId, action, this.inTopic);
+      // A topic known to refuse messages: the answer will come outside it, and so does the indicator.
+      await this.api.sendChatAction(this.chatId, action, this.goneRefusal() ? {} : this.inTopic);
     } catch (err) {
       if (isPermanent(err)) this.refusesActions = true;
       throw err;
@@ -198,7 +199,7 @@ export class ChatOutput {
       return this.sent(m.message_id);
     };
     try {
-      return await post(this.inTopic, opts);
+      return await this.intoTopic(() => post(this.inTopic, opts));
     } catch (err) {
       const line = this.movedLine(err, 'file');
       if (line === undefined) throw err;
@@ -225,6 +226,28 @@ export class ChatOutput {
     }
   }
 
+  /** The refusal the output's topic gave for good, while it stands (gone-topics.ts). */
+  private goneRefusal(): unknown {
+    return this.topicId === undefined ? undefined : goneRefusal(this.api, this.chatId, this.topicId);
+  }
+
+  /**
+   * `post` into the output's topic, unless the topic is known to refuse it for good: then its refusal
+   * is thrown again without asking Telegram (the caller moves what was refused, as after a first
+   * refusal). A first refusal is remembered for the sends after it, whichever output makes them.
+   */
+  private async intoTopic<T>(post: () => Promise<T>): Promise<T> {
+    const known = this.goneRefusal();
+    if (known !== undefined) throw known;
+    try {
+      return await post();
+    } catch (err) {
+      if (this.topicId !== undefined && isTopicGone(err))
+        rememberGone(this.api, this.chatId, this.topicId, err);
+      throw err;
+    }
+  }
+
   /**
    * The line to put above what the topic refused with `err`, when this output sends such things
    * outside the topic; undefined when it throws them (see refusedLine) or the refusal is not the topic's.
@@ -236,7 +259,7 @@ export class ChatOutput {
 
   private async send(html: string, plain: string, extra: SendExtra): Promise<number> {
     try {
-      return await this.post(html, plain, extra, this.inTopic);
+      return await this.intoTopic(() => this.post(html, plain, extra, this.inTopic));
     } catch (err) {
       const line = this.movedLine(err, 'message');
       if (line === undefined) throw err;

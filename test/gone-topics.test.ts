@@ -1,0 +1,36 @@
+/**
+ * The memory of forum topics that refused a message for good (send/gone-topics.ts): a refusal stands
+ * for GONE_KEPT_MS, then one send tries the topic again (a reopening brainstem missed); Telegram's
+ * word that the topic was reopened forgets it at once. Each bot has its own.
+ */
+import type { Api } from 'grammy';
+import { describe, expect, it } from 'vitest';
+import {
+  forgetGone,
+  GONE_KEPT_MS,
+  goneRefusal,
+  rememberGone,
+} from '../handlers/telegram/send/gone-topics.js';
+
+const bot = (id: number) => ({ token: `${id}:secret` }) as Api;
+
+describe('the topics that refused a message for good', () => {
+  it('stand for a while, then lapse, so a topic reopened unseen is tried again', () => {
+    const api = bot(901);
+    const refusal = new Error('TOPIC_CLOSED');
+    rememberGone(api, -1_000_000_004_414, 3, refusal, 1_000);
+    expect(goneRefusal(api, -1_000_000_004_414, 3, 1_000 + GONE_KEPT_MS - 1)).toBe(refusal);
+    // Another topic of the chat, and another bot, know nothing of it.
+    expect(goneRefusal(api, -1_000_000_004_414, 4, 1_000)).toBeUndefined();
+    expect(goneRefusal(bot(902), -1_000_000_004_414, 3, 1_000)).toBeUndefined();
+    expect(goneRefusal(api, -1_000_000_004_414, 3, 1_000 + GONE_KEPT_MS)).toBeUndefined();
+  });
+
+  it('are forgotten once Telegram says the topic was reopened', () => {
+    const api = bot(903);
+    rememberGone(api, -1_000_000_004_415, 3, new Error('TOPIC_CLOSED'));
+    expect(forgetGone(api, -1_000_000_004_415, 3)).toBe(true);
+    expect(goneRefusal(api, -1_000_000_004_415, 3)).toBeUndefined();
+    expect(forgetGone(api, -1_000_000_004_415, 3)).toBe(false);
+  });
+});
