@@ -3,14 +3,17 @@
  * for GONE_KEPT_MS, then one send tries the topic again (a reopening brainstem missed); Telegram's
  * word that the topic was reopened forgets it at once. Each bot has its own.
  */
-import type { Api } from 'grammy';
-import { describe, expect, it } from 'vitest';
+import { Api } from 'grammy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   forgetGone,
   GONE_KEPT_MS,
   goneRefusal,
   rememberGone,
 } from '../handlers/telegram/send/gone-topics.js';
+import { ChatOutput } from '../handlers/telegram/send/output.js';
+import { linesOutput } from '../handlers/telegram/send/outside-topic.js';
+import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 
 const bot = (id: number) => ({ token: `${id}:secret` }) as Api;
 
@@ -32,5 +35,31 @@ describe('the topics that refused a message for good', () => {
     expect(forgetGone(api, -1_000_000_004_415, 3)).toBe(true);
     expect(goneRefusal(api, -1_000_000_004_415, 3)).toBeUndefined();
     expect(forgetGone(api, -1_000_000_004_415, 3)).toBe(false);
+  });
+});
+
+describe('a message sent outside its closed topic, edited by another output', () => {
+  let tg: FakeTelegram;
+  beforeAll(async () => {
+    tg = await startFakeTelegram();
+  });
+  afterAll(async () => {
+    await tg?.close();
+  });
+
+  it('is cut to fit with the note in the language its line was written in', async () => {
+    const FORUM = -1_000_000_004_416;
+    tg.user(113, { chatId: FORUM, topicId: 6, languageCode: 'fr' });
+    tg.closesTopic(FORUM, 6);
+    const api = new Api(tg.token, { apiRoot: tg.apiRoot });
+    const id = await linesOutput(api, FORUM, 6, 'fr').sendHtml('⏳ En cours…');
+    // A progress turned into a long outcome by an output that knows no language (a live message's).
+    await new ChatOutput(api, FORUM, 6).editHtml(id, 'x'.repeat(5_000));
+    const shown = tg.botMessages(FORUM).find((m) => m.messageId === id)?.text ?? '';
+    expect(shown).toMatch(/^⚙️ \[proxy\] ⚠️ Telegram a refusé ce message/);
+    expect(shown).toMatch(
+      /\[… coupé ici : \d+ caractères de plus, au-delà de ce que tient un message Telegram\]$/,
+    );
+    expect(shown).not.toContain('cut here');
   });
 });

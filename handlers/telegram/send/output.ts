@@ -88,7 +88,7 @@ const MOVED_KEPT = 500;
  * for each update, and the edit often comes from another update than the send (a /mode menu's
  * button pressed, the menu then edited into the switch's progress).
  */
-const movedLines = new Map<string, Map<string, string>>();
+const movedLines = new Map<string, Map<string, { line: string; lang: Lang }>>();
 const movedKey = (chatId: number, messageId: number) => `${chatId}:${messageId}`;
 
 export class ChatOutput {
@@ -149,12 +149,12 @@ export class ChatOutput {
   }
 
   sendHtml(html: string, extra: SendExtra = {}): Promise<number> {
-    const fit = fitted(html, extra.lang);
+    const fit = fitted(html, extra.lang ?? this.lang);
     return this.send(fit, htmlToPlain(fit), extra);
   }
 
   editHtml(messageId: number, html: string, extra: SendExtra = {}): Promise<EditResult> {
-    const fit = fitted(html, extra.lang);
+    const fit = fitted(html, extra.lang ?? this.lang);
     return this.edit(messageId, fit, htmlToPlain(fit), extra);
   }
 
@@ -264,12 +264,14 @@ export class ChatOutput {
       const line = this.movedLine(err, 'message');
       if (line === undefined) throw err;
       // With its buttons, replying to nothing out there: what it replied to is in the topic.
-      const shown = fitted(`${escapeHtml(line)}\n\n${html}`, extra.lang ?? this.lang);
+      const lang = extra.lang ?? this.lang;
+      const shown = fitted(`${escapeHtml(line)}\n\n${html}`, lang);
       const keyboard = extra.keyboard ? { keyboard: extra.keyboard } : {};
       const messageId = await this.post(shown, htmlToPlain(shown), keyboard, {});
-      const moved = movedLines.get(botOf(this.api)) ?? new Map<string, string>();
+      const moved = movedLines.get(botOf(this.api)) ?? new Map<string, { line: string; lang: Lang }>();
       movedLines.set(botOf(this.api), moved);
-      moved.set(movedKey(this.chatId, messageId), line);
+      // With the reader's language: an output that edits it later may not know it.
+      moved.set(movedKey(this.chatId, messageId), { line, lang });
       if (moved.size > MOVED_KEPT) moved.delete(moved.keys().next().value as string);
       return messageId;
     }
@@ -306,10 +308,11 @@ export class ChatOutput {
   }
 
   private async edit(messageId: number, html: string, plain: string, extra: SendExtra): Promise<EditResult> {
-    const line = movedLines.get(botOf(this.api))?.get(movedKey(this.chatId, messageId));
-    if (line !== undefined) {
-      // Sent outside its topic: the line saying why stays above whatever it now says.
-      html = fitted(`${escapeHtml(line)}\n\n${html}`, extra.lang ?? this.lang);
+    const moved = movedLines.get(botOf(this.api))?.get(movedKey(this.chatId, messageId));
+    if (moved !== undefined) {
+      // Sent outside its topic: the line saying why stays above whatever it now says, cut (if it
+      // must be) with a note in the language the line was written in.
+      html = fitted(`${escapeHtml(moved.line)}\n\n${html}`, extra.lang ?? moved.lang);
       plain = htmlToPlain(html);
     }
     const common = {
