@@ -160,6 +160,40 @@ describe('a crash while brainstem answers in a chat', () => {
   });
 });
 
+/** A chat whose message waits behind another of its messages still being handled. */
+const LANE_CHAT = 118;
+
+describe('a crash while a message waits for the one before it to be handled', () => {
+  it('tells the chat at the next start about the message Telegram had already handed over', async () => {
+    const first = await start();
+    const u = tg.user(LANE_CHAT);
+    // The sticker's "not supported" reply is slow on its way (a 429's wait, a network that
+    // hesitates): the message after it waits in its chat's lane, already confirmed at Telegram.
+    const release = tg.holdNext('sendMessage', LANE_CHAT);
+    u.sendsSticker();
+    await tg.waitFor(() => tg.receiving.includes('sendMessage'));
+    u.says('behind the <sticker>');
+    const id = Number(tg.updateLog.at(-1)?.update_id);
+    await tg.waitFor(() => tg.polling.confirmed >= id);
+    await first.stop('SIGKILL');
+    release();
+
+    await start();
+    const told = await tg.waitFor(
+      () => tg.botMessages(LANE_CHAT).find((m) => /before it finished answering/.test(m.text)),
+      { timeoutMs: 30_000 },
+    );
+    // The message alone (escaped), not the sticker, which asked nothing.
+    expect(told.text).toBe(
+      '⚙️ [proxy] brainstem restarted (a crash?) before it finished answering “behind the <sticker>”: that answer will not come. Send it again.',
+    );
+    // Told, not answered: Telegram does not send it again, and brainstem asked no brain about it.
+    u.says('after');
+    await tg.waitFor(() => tg.botMessages(LANE_CHAT).find((m) => m.text === 'echo: after'));
+    expect(asked('behind the <sticker>')).toHaveLength(0);
+  });
+});
+
 /** A chat of its own for the database an older version left. */
 const OLD_CHAT = 117;
 

@@ -28,6 +28,7 @@ import {
 } from './commands/table.js';
 import { registerToolCommands } from './commands/tools.js';
 import type { BotDeps } from './deps.js';
+import { recordArrivals } from './route/arrivals.js';
 import { TurnsUnderWay } from './route/cut-turns.js';
 import { DirectRoute } from './route/direct.js';
 import { registerEdits } from './route/edits.js';
@@ -157,6 +158,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     bot.api.config.use(front.intake(split, allowedUpdates(true)));
   }
 
+  // First: a message is recorded before the runner's next fetch confirms it at Telegram.
+  bot.use(recordArrivals(underWay, telegram.allowedUsers));
   bot.use(commandsInAnyCase(front ? ownCommands : commandNames(false, tools !== undefined)));
   bot.use(sequentialize(lanesOf));
   // Before the allow-list: Telegram itself says a group got a new id, whoever upgraded it. With the

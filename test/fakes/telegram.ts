@@ -66,7 +66,7 @@
  *   tg.menus                    every command list per scope and language: key `<scope type>[:<chat id>]|<lang>`
  *   tg.updateLog                every update created, oldest first
  *   tg.releasedAt               when (performance.now()) each update id left in a getUpdates answer
- *   tg.polling                  getUpdates seen: { calls, maxConcurrent, conflicts, allowedUpdates } (a second
+ *   tg.polling                  getUpdates seen: { calls, maxConcurrent, conflicts, allowedUpdates, confirmed } (a second
  *                               poll that waits itself ends the waiting one with 409 Conflict, as Telegram does)
  *   tg.callbackAnswers          answerCallbackQuery calls
  *   await tg.waitFor(() => value | undefined | false, { timeoutMs })  re-checked after every call
@@ -238,6 +238,8 @@ export interface FakePolling {
   waiting: boolean;
   /** What the poller last asked for; undefined = never said (Telegram's default set). */
   allowedUpdates: string[] | undefined;
+  /** The highest update id a poll's offset confirmed (0: none): Telegram will not send it again. */
+  confirmed: number;
 }
 
 export interface FakeTelegram {
@@ -424,6 +426,7 @@ export async function startFakeTelegram(
     conflicts: 0,
     waiting: false,
     allowedUpdates: undefined,
+    confirmed: 0,
   };
   let waitingPolls = 0;
   /** Ends the poll still waiting with 409 when a newer one waits too. */
@@ -907,6 +910,10 @@ export async function startFakeTelegram(
     // nothing, and is answered from the first update.
     if (offset > 0 && offset <= nextUpdateId + 10) {
       while (updates.length > 0 && Number(updates[0]?.update_id) < offset) updates.shift();
+      if (offset - 1 > polling.confirmed) {
+        polling.confirmed = offset - 1;
+        changed.emit('change');
+      }
     }
     // Updates of types the poller does not take are never created, as at Telegram.
     for (let i = updates.length - 1; i >= 0; i--) if (!wanted(updates[i] as Json)) updates.splice(i, 1);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../../../src/db/index.js';
 import type { KeptWrites } from '../../../src/db/kept-writes.js';
@@ -45,21 +46,61 @@ interface Row {
  * all the same; a crash then leaves nothing to tell, as before.
  */
 export class TurnsUnderWay {
+  /**
+   * The arrival record (see `arriving`) of the message whose handlers run in this async context, until
+   * a turn takes its place: `key` undefined once one did.
+   */
+  private readonly arrival = new AsyncLocalStorage<{ key: string | undefined }>();
+
   constructor(
     private readonly db: Db,
     private readonly kept: KeptWrites,
     private readonly logger: Logger,
   ) {}
 
-  /** Records a turn as under way; returns its key, for `end`. Never throws. */
+  /**
+   * Records a message as under way from the moment it is fetched, and runs its handlers (`handle`)
+   * with it; the record goes when they are done. The runner fetches on (confirming the message at
+   * Telegram) as soon as it hands the message over, while its chat's lane may still hold it behind
+   * an earlier message whose handler waits (a "not supported" reply waiting out a 429, a /status
+   * waiting for a readiness check): a crash then lost the message without a word, as no turn had
+   * recorded it yet. The turn (or tool run) its handlers begin takes this record's place.
+   */
+  async arriving(message: TurnUnderWay, handle: () => Promise<void>): Promise<void> {
+    const held = { key: this.insert(message) as string | undefined };
+    try {
+      await this.arrival.run(held, handle);
+    } finally {
+      if (held.key !== undefined) this.end(held.key);
+      // A timer its handlers set keeps this context: a turn it begins later has no record to replace.
+      held.key = undefined;
+    }
+  }
+
+  /**
+   * Records a turn as under way; returns its key, for `end`. Never throws. Begun by a message's
+   * handlers, it takes the place of the message's arrival record, in one write: the message is told
+   * once if a crash cuts it.
+   */
   begin(turn: TurnUnderWay): string {
+    const held = this.arrival.getStore();
+    const arrived = held?.key;
+    if (held) held.key = undefined;
+    return this.insert(turn, arrived);
+  }
+
+  /** Writes a turn's record (and removes `replaces`, in the same transaction); its key. Never throws. */
+  private insert(turn: TurnUnderWay, replaces?: string): string {
     const key = randomUUID();
     this.kept.run(`the turn under way in chat ${turn.chatId}`, () =>
-      this.db
-        .prepare(
-          'INSERT INTO telegram_turns (key, chat_id, topic_id, kind, lang, said, ts) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(key, turn.chatId, turn.topicId ?? null, turn.kind, turn.lang, turn.said, Date.now()),
+      this.db.transaction(() => {
+        this.db
+          .prepare(
+            'INSERT INTO telegram_turns (key, chat_id, topic_id, kind, lang, said, ts) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          )
+          .run(key, turn.chatId, turn.topicId ?? null, turn.kind, turn.lang, turn.said, Date.now());
+        if (replaces !== undefined) this.db.prepare('DELETE FROM telegram_turns WHERE key = ?').run(replaces);
+      })(),
     );
     return key;
   }
