@@ -28,6 +28,7 @@ import {
 } from './commands/table.js';
 import { registerToolCommands } from './commands/tools.js';
 import type { BotDeps } from './deps.js';
+import { HandedOver } from './offset.js';
 import { recordArrivals } from './route/arrivals.js';
 import { TurnsUnderWay } from './route/cut-turns.js';
 import { DirectRoute } from './route/direct.js';
@@ -156,6 +157,13 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       botUsername: () => (bot.isInited() ? bot.botInfo.username : undefined),
     });
     bot.api.config.use(front.intake(split, allowedUpdates(true)));
+  }
+  // On the direct route: what was handed over is not fetched again after a restart (the front keeps its own offset).
+  const botId = telegram.token.split(':')[0] ?? '';
+  const handedOver = front ? undefined : new HandedOver(core.kv, core.kept, `${apiRoot} bot ${botId}`);
+  if (handedOver) {
+    bot.api.config.use(handedOver.transformer());
+    bot.use(handedOver.middleware());
   }
 
   // First: a message is recorded before the runner's next fetch confirms it at Telegram.
