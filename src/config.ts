@@ -216,7 +216,9 @@ export function configSchemas() {
       notifyAtPercent: z
         .array(z.number().positive().max(100))
         .default(CREDIT_DEFAULTS.notifyAtPercent)
-        .describe('Shares of the credit (percent) that each send one notice per cycle.'),
+        .describe(
+          'Shares of the credit (percent) that each send one notice per cycle (and once more for a credit changed mid-cycle, e.g. Pro to Max).',
+        ),
       runOutWarnDays: z
         .number()
         .min(0)

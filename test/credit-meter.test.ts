@@ -18,6 +18,7 @@ import { type Db, KvStore, migrate, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { type Billing, SPEND_QUERIES, UsageLedger } from '../src/usage.js';
 import { usageContext } from '../src/usage-summary.js';
+import { startFakeLlama } from './fakes/llama.js';
 import { modeConfig } from './helpers/mode-config.js';
 import { startTestService } from './helpers/service.js';
 
@@ -428,5 +429,67 @@ describe('the meter', () => {
     expect(r.credit).toBeUndefined();
     expect(r.spent).toBeCloseTo(2, 9);
     expect(r.runOutAt).toBeUndefined();
+  });
+});
+
+describe('a plan changed mid-cycle', () => {
+  it('warns at each share of the new credit, and switches at it again, once the plan in the credentials file grows', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, '.credentials.json');
+    const plan = (subscriptionType: string, rateLimitTier: string) =>
+      writeFile(file, JSON.stringify({ claudeAiOauth: { ...maxPlan(), subscriptionType, rateLimitTier } }));
+    await plan('pro', 'default_claude_pro');
+    const llama = await startFakeLlama();
+    const svc = await startTestService({
+      dir,
+      config: {
+        defaultMode: 'local',
+        claude: { env: { CLAUDE_CODE_OAUTH_TOKEN: '', ANTHROPIC_API_KEY: '' }, credentialsFile: file },
+        llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50 },
+        usageLimit: { fallbackMode: 'local' },
+      },
+    });
+    try {
+      const { core } = svc.service;
+      const spend = (ts: number, costUsd: number) =>
+        core.ledger.record({
+          ts,
+          mode: 'assistant',
+          sessionKey: 'k',
+          source: 'test',
+          costUsd,
+          inputTokens: 0,
+          outputTokens: 0,
+          cacheReadTokens: 0,
+          cacheWriteTokens: 0,
+          durationMs: 0,
+          billing: 'subscription',
+        });
+      // A cycle a year ahead of the wall clock, so the fallback's way back is still to come.
+      const t0 = at('2028-03-03T00:00:00Z');
+      const shares = () =>
+        core.notifier
+          .recent(100)
+          .filter((n) => n.kind === 'credit')
+          .map((n) => /\d+ % spent|📉|⛔/.exec(n.text)?.[0])
+          .reverse();
+      await core.switcher.switchTo('assistant', { source: 'api' });
+      spend(t0, 19.5); // 97.5 % of Pro's $20
+      await core.creditWatcher.check(t0 + HOUR);
+      expect(shares()).toContain('95 % spent');
+      expect(core.switcher.active().id).toBe('local');
+      // The owner upgrades to Max 5x ($100), and goes back to Claude.
+      await plan('max', 'default_claude_max_5x');
+      await core.switcher.switchTo('assistant', { source: 'api' });
+      const later = t0 + 2 * DAY; // past the plan's read cache
+      expect(core.meter.reading(later).credit).toMatchObject({ usd: 100, plan: 'Max 5x' });
+      spend(later, 76); // $95.5 of $100
+      await core.creditWatcher.check(later + HOUR);
+      expect(shares().filter((s) => s === '95 % spent')).toHaveLength(2);
+      expect(core.switcher.active().id).toBe('local');
+    } finally {
+      await svc.close();
+      await llama.close();
+    }
   });
 });

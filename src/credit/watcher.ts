@@ -148,7 +148,7 @@ export class CreditWatcher {
       : html``;
     // Claude's word is told even after brainstem's count said the credit is spent: it says when Claude
     // resets it, which the count's notice, going by resetDay, could not.
-    const dedupeKey = `credit:${r.cycle.start}:${step}${r.spentReported ? ':claude' : ''}`;
+    const dedupeKey = `${cycleKey('credit', r)}:${step}${r.spentReported ? ':claude' : ''}`;
     if (this.deps.notifier.wasSent(dedupeKey)) return;
     this.deps.notifier.notify({
       kind: 'credit',
@@ -165,7 +165,7 @@ export class CreditWatcher {
     const early = Math.floor((r.cycle.end - r.runOutAt) / DAY_MS);
     this.deps.notifier.notify({
       kind: 'credit',
-      dedupeKey: `credit:${r.cycle.start}:forecast`,
+      dedupeKey: `${cycleKey('credit', r)}:forecast`,
       text: t(
         lang,
         html`📉 At the 7-day pace (${usd(r.pacePerDay)}/day), Claude's Agent SDK credit runs out on ${day(r.runOutAt)}, ${early} days before its renewal on ${formatUtc(r.cycle.end)}. ${usd(r.left ?? 0)} left of ${usd(r.credit?.usd ?? 0)}.`,
@@ -175,7 +175,14 @@ export class CreditWatcher {
   }
 }
 
-const switchKey = (r: CreditReading, trigger: string) => `credit_switch:${r.cycle.start}:${trigger}`;
+/**
+ * What a notice or a switch is deduplicated on: the cycle, and the credit in force. A plan that
+ * changes mid-cycle (Pro to Max in the credentials file, or a new `monthlyUsd`) is a new envelope:
+ * its shares, forecast and switch come once more, where keys on the cycle alone would keep the 95 %
+ * warning and the switch the smaller credit already used up silent until the renewal.
+ */
+const cycleKey = (prefix: string, r: CreditReading) => `${prefix}:${r.cycle.start}:${r.credit?.usd ?? 0}usd`;
+const switchKey = (r: CreditReading, trigger: string) => `${cycleKey('credit_switch', r)}:${trigger}`;
 
 function shareText(r: CreditReading, step: number, lang: Lang): Html {
   const forecast =
