@@ -12,6 +12,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../src/config.js';
+import { creditSentence, day } from '../src/credit/meter.js';
 import { creditSpent, text } from './fakes/anthropic.js';
 import { PRICED_MODEL } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
@@ -295,6 +296,38 @@ describe('the Agent SDK credit in Telegram', { timeout: 180_000 }, () => {
       h,
       113,
       /The Agent SDK credit does not apply, so there is no credit chart: every Claude mode is billed per token \(ANTHROPIC_API_KEY\)/,
+    );
+    expect(creditNotices(h)).toEqual([]);
+  });
+
+  it('with monthlyUsd 0 (no credit, on purpose), /usage, /usage chart credit and the usage report say no more than that', async () => {
+    // A plan in the credentials file, as after a /login; monthlyUsd 0 says there is no credit all the same.
+    const h = await start(config({ monthlyUsd: 0 }));
+    h.service.core.ledger.record({
+      ts: Date.now() - 60_000,
+      mode: 'assistant',
+      sessionKey: 'telegram:115',
+      source: 'telegram',
+      costUsd: 0.25,
+      inputTokens: 1000,
+      outputTokens: 20,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      durationMs: 1,
+      billing: 'subscription',
+    });
+    h.tg.user(115, { languageCode: 'fr' }).says('/usage');
+    const usage = await reply(h, 115, /^⚙️ \[proxy\] Consommation\n/);
+    // It said "No Agent SDK credit known (set claude.credit.monthlyUsd, or log in with a plan)".
+    expect(usage.text).not.toMatch(/crédit|monthlyUsd/i);
+    h.tg.user(115, { languageCode: 'fr' }).says('/usage chart credit');
+    const chart = await reply(h, 115, /graphique du crédit/);
+    expect(chart.text).toContain('claude.credit.monthlyUsd vaut 0');
+    expect(chart.text).not.toContain('réglez');
+    const r = h.service.core.meter.reading();
+    expect(r).toMatchObject({ off: true, spent: 0.25 });
+    expect(creditSentence(r)).toBe(
+      `There is no Agent SDK credit (claude.credit.monthlyUsd is 0): Claude turns on the subscription cost $0.25 since ${day(r.cycle.start)}.`,
     );
     expect(creditNotices(h)).toEqual([]);
   });

@@ -27,6 +27,8 @@ export interface CreditReading {
   credit?: CreditAmount;
   /** The variables that bill every Claude mode per token (an API key): the credit does not apply. */
   billedBy?: string;
+  /** `claude.credit.monthlyUsd: 0`: no credit, on purpose; nothing to set, nothing to warn about. */
+  off?: true;
   /** Spent this cycle by turns on the subscription. */
   spent: number;
   /** spent / credit (may pass 1), with a credit. */
@@ -93,7 +95,16 @@ export class CreditMeter {
     const pacePerDay = (ledger.spend('subscription', since, now + 1) / window) * DAY_MS;
     const reported = this.reportedSpent(cycle, now);
     if (!credit)
-      return { now, cycle, spent, pacePerDay, exhausted: false, apiSpent, billedBy: source.billedBy };
+      return {
+        now,
+        cycle,
+        spent,
+        pacePerDay,
+        exhausted: false,
+        apiSpent,
+        billedBy: source.billedBy,
+        ...(source.off ? { off: true as const } : {}),
+      };
     const left = Math.max(0, credit.usd - spent);
     const exhausted = reported !== undefined || left === 0;
     const runOutAt = exhausted ? now : pacePerDay > 0 ? now + (left / pacePerDay) * DAY_MS : undefined;
@@ -160,8 +171,11 @@ export function creditSentence(r: CreditReading, lang: Lang = 'en'): string {
   if (r.billedBy) {
     return `Claude's Agent SDK credit does not apply: every Claude mode is billed per token (${r.billedBy}).${api}`;
   }
+  if (r.off) {
+    return `There is no Agent SDK credit (claude.credit.monthlyUsd is 0): Claude turns on the subscription cost ${usd(r.spent)} since ${day(r.cycle.start)}.${api}`;
+  }
   if (!r.credit) {
-    return `No Agent SDK credit is known (claude.credit.monthlyUsd unset or 0, and no plan in the credentials file): Claude turns on the subscription cost ${usd(r.spent)} since ${day(r.cycle.start)}.${api}`;
+    return `No Agent SDK credit is known (claude.credit.monthlyUsd unset, and no plan in the credentials file): Claude turns on the subscription cost ${usd(r.spent)} since ${day(r.cycle.start)}.${api}`;
   }
   const plan = r.credit.plan ? ` (${r.credit.plan})` : '';
   const reset = `the reset on ${formatUtc(r.cycle.end)}`;
@@ -183,8 +197,11 @@ function creditSentenceFr(r: CreditReading): string {
   if (r.billedBy) {
     return `Le crédit Agent SDK de Claude ne s’applique pas : chaque mode Claude est facturé au token (${r.billedBy}).${api}`;
   }
+  if (r.off) {
+    return `Il n’y a pas de crédit Agent SDK (claude.credit.monthlyUsd vaut 0) : les tours Claude sur l’abonnement ont coûté ${usd(r.spent)} depuis le ${day(r.cycle.start)}.${api}`;
+  }
   if (!r.credit) {
-    return `Aucun crédit Agent SDK n’est connu (claude.credit.monthlyUsd absent ou à 0, et pas d’abonnement dans le fichier d’identifiants) : les tours Claude sur l’abonnement ont coûté ${usd(r.spent)} depuis le ${day(r.cycle.start)}.${api}`;
+    return `Aucun crédit Agent SDK n’est connu (claude.credit.monthlyUsd absent, et pas d’abonnement dans le fichier d’identifiants) : les tours Claude sur l’abonnement ont coûté ${usd(r.spent)} depuis le ${day(r.cycle.start)}.${api}`;
   }
   const plan = r.credit.plan ? ` (${r.credit.plan})` : '';
   // "renouvellement" takes its article from what comes before it: jusqu’au, avant le.

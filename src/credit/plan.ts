@@ -57,6 +57,14 @@ export class CreditSource {
     readonly billedBy?: string,
   ) {}
 
+  /**
+   * `claude.credit.monthlyUsd: 0`: the owner said there is no credit (API billing, or no envelope
+   * wanted), so the meter talks of none, rather than asking to set the amount they set.
+   */
+  get off(): boolean {
+    return !this.billedBy && this.config.monthlyUsd === 0;
+  }
+
   amount(now = Date.now()): CreditAmount | undefined {
     if (this.billedBy) return undefined;
     const set = this.config.monthlyUsd;

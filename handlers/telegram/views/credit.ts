@@ -42,6 +42,8 @@ export function creditLines(r: CreditReading, lang: Lang): string[] {
       '',
     ];
   }
+  // monthlyUsd 0: no credit, on purpose; the costs are in the rest of /usage.
+  if (r.off) return [];
   if (!r.credit) {
     if (r.spent === 0 && r.apiSpent === 0) return [];
     return [

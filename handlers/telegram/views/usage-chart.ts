@@ -48,6 +48,16 @@ export async function sendUsageChart(
       );
       return;
     }
+    if (credit?.off) {
+      await out.sendHtml(
+        t(
+          lang,
+          `${PROXY_TAG} There is no Agent SDK credit (<code>claude.credit.monthlyUsd</code> is 0), so there is no credit chart. /usage chart 30d draws the daily costs.`,
+          `${PROXY_TAG} Il n’y a pas de crédit Agent SDK (<code>claude.credit.monthlyUsd</code> vaut 0), donc pas de graphique du crédit. /usage chart 30d trace les coûts par jour.`,
+        ),
+      );
+      return;
+    }
     if (!credit?.credit) {
       await out.sendHtml(
         t(
