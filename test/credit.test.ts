@@ -194,4 +194,19 @@ describe('the Agent SDK credit and the budgets', { timeout: 120_000 }, () => {
     expect(await ask('assistant', 'still there?')).toContain('credit is spent');
     expect(wayBack()).toBe(earlier * 1000);
   });
+
+  it('hears Claude say the credit is spent through the claude_code tool too, as through a chat turn', async () => {
+    // A local model (the fallback above) hands a task to Claude Code: its answer is what the meter learns.
+    const later = Math.floor(Date.now() / 1000) + 7200;
+    fake.script(() => creditSpent(later));
+    const res = await fetch(`${svc.url}/api/claude_code`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'a task' }),
+    });
+    const body = (await res.json()) as { error?: { message?: string } };
+    expect(body.error?.message).toContain('credit is spent');
+    // It kept the reset of the chat turn above: /usage and /status told the wrong date.
+    expect(meter().spentReported?.resetsAt).toBe(later * 1000);
+  });
 });

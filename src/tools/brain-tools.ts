@@ -163,6 +163,9 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           });
           // The credit's notices, forecast and fallback switch follow every recorded spend.
           core.chat.emit('turn', { mode, billing, costUsd: cost.costUsd });
+          // As a chat turn's failure: Claude's word that the credit is spent or a usage limit is reached
+          // (with its reset) reaches the watchers, or /usage and /status kept an older date, or none.
+          if (failure) core.chat.emit('brainError', { mode, error: failure });
         }
         if (failure) throw brainFailure(failure);
         return { ...answerOf(cap, finish, taskCut(ctx.lang)), data: { usage, sessionId: brainSessionId } };
