@@ -2,12 +2,13 @@
  * The credit's cycle, its amount (configured, or from the plan in a real
  * credentials file) and the meter over a real SQLite ledger.
  */
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { usageView } from '../handlers/telegram/views/usage.js';
 import { creditBypass } from '../src/credit/billing.js';
 import { Budgets } from '../src/credit/budget.js';
@@ -18,9 +19,10 @@ import { type Db, KvStore, migrate, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { type Billing, SPEND_QUERIES, UsageLedger } from '../src/usage.js';
 import { usageContext } from '../src/usage-summary.js';
+import { claudeTestEnv, startFakeAnthropic } from './fakes/anthropic.js';
 import { startFakeLlama } from './fakes/llama.js';
 import { modeConfig } from './helpers/mode-config.js';
-import { startTestService } from './helpers/service.js';
+import { CLAUDE_BIN, startTestService } from './helpers/service.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -433,63 +435,111 @@ describe('the meter', () => {
 });
 
 describe('a plan changed mid-cycle', () => {
-  it('warns at each share of the new credit, and switches at it again, once the plan in the credentials file grows', async () => {
+  /** A service on Pro's plan, on the local mode with a fallback to it, and a way to spend on the subscription. */
+  async function onPro() {
     const dir = await tempDir();
     const file = path.join(dir, '.credentials.json');
     const plan = (subscriptionType: string, rateLimitTier: string) =>
       writeFile(file, JSON.stringify({ claudeAiOauth: { ...maxPlan(), subscriptionType, rateLimitTier } }));
     await plan('pro', 'default_claude_pro');
     const llama = await startFakeLlama();
+    // The CLI on a subscription token, as after `claude setup-token`; the plan comes from the file.
+    const fake = await startFakeAnthropic();
+    const cli = await claudeTestEnv(fake.url, { auth: 'oauth' });
     const svc = await startTestService({
       dir,
       config: {
         defaultMode: 'local',
-        claude: { env: { CLAUDE_CODE_OAUTH_TOKEN: '', ANTHROPIC_API_KEY: '' }, credentialsFile: file },
+        claude: {
+          bin: CLAUDE_BIN,
+          env: cli.env,
+          credentialsFile: file,
+        },
         llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50 },
         usageLimit: { fallbackMode: 'local' },
       },
     });
-    try {
-      const { core } = svc.service;
-      const spend = (ts: number, costUsd: number) =>
-        core.ledger.record({
-          ts,
-          mode: 'assistant',
-          sessionKey: 'k',
-          source: 'test',
-          costUsd,
-          inputTokens: 0,
-          outputTokens: 0,
-          cacheReadTokens: 0,
-          cacheWriteTokens: 0,
-          durationMs: 0,
-          billing: 'subscription',
-        });
-      // A cycle a year ahead of the wall clock, so the fallback's way back is still to come.
-      const t0 = at('2028-03-03T00:00:00Z');
-      const shares = () =>
-        core.notifier
-          .recent(100)
-          .filter((n) => n.kind === 'credit')
-          .map((n) => /\d+ % spent|📉|⛔/.exec(n.text)?.[0])
-          .reverse();
-      await core.switcher.switchTo('assistant', { source: 'api' });
-      spend(t0, 19.5); // 97.5 % of Pro's $20
-      await core.creditWatcher.check(t0 + HOUR);
-      expect(shares()).toContain('95 % spent');
-      expect(core.switcher.active().id).toBe('local');
-      // The owner upgrades to Max 5x ($100), and goes back to Claude.
-      await plan('max', 'default_claude_max_5x');
-      await core.switcher.switchTo('assistant', { source: 'api' });
-      const later = t0 + 2 * DAY; // past the plan's read cache
-      expect(core.meter.reading(later).credit).toMatchObject({ usd: 100, plan: 'Max 5x' });
-      spend(later, 76); // $95.5 of $100
-      await core.creditWatcher.check(later + HOUR);
-      expect(shares().filter((s) => s === '95 % spent')).toHaveLength(2);
-      expect(core.switcher.active().id).toBe('local');
-    } finally {
+    onTestFinished(async () => {
       await svc.close();
       await llama.close();
-    }
+      await fake.close();
+      await cli.cleanup();
+    });
+    const { core } = svc.service;
+    const spend = (ts: number, costUsd: number) =>
+      core.ledger.record({
+        ts,
+        mode: 'assistant',
+        sessionKey: 'k',
+        source: 'test',
+        costUsd,
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+        durationMs: 0,
+        billing: 'subscription',
+      });
+    const notices = () =>
+      core.notifier
+        .recent(100)
+        .filter((n) => n.kind === 'credit')
+        .map((n) => n.text)
+        .reverse();
+    const toClaude = async () =>
+      expect(await core.switcher.switchTo('assistant', { source: 'api' })).toMatchObject({ ok: true });
+    return { core, plan, spend, notices, toClaude };
+  }
+
+  it('warns at each share of the new credit, and switches at it again, once the plan in the credentials file grows', async () => {
+    const { core, plan, spend, notices, toClaude } = await onPro();
+    // A cycle a year ahead of the wall clock, so the fallback's way back is still to come.
+    const t0 = at('2028-03-03T00:00:00Z');
+    const shares = () => notices().map((n) => /\d+ % spent|📉|⛔/.exec(n)?.[0]);
+    await toClaude();
+    spend(t0, 19.5); // 97.5 % of Pro's $20
+    await core.creditWatcher.check(t0 + HOUR);
+    expect(shares()).toContain('95 % spent');
+    expect(core.switcher.active().id).toBe('local');
+    // The owner upgrades to Max 5x ($100), and goes back to Claude.
+    await plan('max', 'default_claude_max_5x');
+    await toClaude();
+    const later = t0 + 2 * DAY; // past the plan's read cache
+    expect(core.meter.reading(later).credit).toMatchObject({ usd: 100, plan: 'Max 5x' });
+    spend(later, 76); // $95.5 of $100
+    await core.creditWatcher.check(later + HOUR);
+    expect(shares().filter((s) => s === '95 % spent')).toHaveLength(2);
+    expect(core.switcher.active().id).toBe('local');
+  });
+
+  it('brings the fallback back to Claude once the plan grew past the share that switched, not at the renewal', async () => {
+    const { core, plan, spend, notices, toClaude } = await onPro();
+    const t0 = at('2028-03-03T00:00:00Z');
+    vi.useFakeTimers({ toFake: ['Date'], now: t0, shouldAdvanceTime: true });
+    onTestFinished(() => void vi.useRealTimers());
+    await toClaude();
+    spend(t0, 20.5); // Pro's $20 spent
+    await core.creditWatcher.check();
+    expect(core.switcher.active().id).toBe('local');
+    // A local turn while still on Pro: nothing changes.
+    await core.creditWatcher.check();
+    expect(core.switcher.active().id).toBe('local');
+    // The owner upgrades to Max 5x ($100): 20 % of it spent, far from the 95 % that switches.
+    await plan('max', 'default_claude_max_5x');
+    vi.setSystemTime(t0 + 2 * HOUR); // past the plan's read cache
+    const back = once(core.switcher, 'switched');
+    // The next turn's check (the local mode's answer) sees the new credit.
+    await core.creditWatcher.check();
+    const [outcome] = await back;
+    expect(outcome).toMatchObject({ ok: true, from: 'local', to: 'assistant' });
+    await vi.waitFor(() => expect(notices().at(-1)).toContain('back to <b>assistant</b>'));
+    expect(notices().at(-1)).toBe(
+      "⚙️ [proxy] 💳 Claude's Agent SDK credit is now $100.00 (Max 5x), $79.50 left: back to <b>assistant</b>.",
+    );
+    // And it switches again at 95 % of the new credit.
+    vi.setSystemTime(t0 + 3 * HOUR);
+    spend(t0 + 3 * HOUR - 1000, 75);
+    await core.creditWatcher.check();
+    expect(core.switcher.active().id).toBe('local');
   });
 });

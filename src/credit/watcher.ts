@@ -2,7 +2,7 @@ import type { BrainError } from '../../brains/types.js';
 import type { ChatService } from '../chat/service.js';
 import type { Config, ModeConfig } from '../config.js';
 import type { KvStore } from '../db/index.js';
-import { ConditionalFallback } from '../fallback.js';
+import { ConditionalFallback, type FallbackState } from '../fallback.js';
 import { type Html, html } from '../html.js';
 import { formatUtc, type Lang, noticeLang, t } from '../i18n.js';
 import type { Logger } from '../logger.js';
@@ -46,12 +46,7 @@ export class CreditWatcher {
       kv: deps.kv,
       notifier: deps.notifier,
       logger: deps.logger,
-      backText: (lang, state) =>
-        t(
-          lang,
-          html`💳 Claude's Agent SDK credit has renewed: back to <b>${state.from}</b>.`,
-          html`💳 Le crédit Agent SDK de Claude est renouvelé : retour en mode <b>${state.from}</b>.`,
-        ),
+      backText: (lang, state) => this.backText(lang, state),
     });
     // A reset day changed while brainstem was down moves the way back (to now, if that renewal has passed).
     this.followRenewal();
@@ -68,6 +63,7 @@ export class CreditWatcher {
     try {
       const r = this.deps.meter.reading(now);
       if (!r.credit) return;
+      this.backIfNoLongerDue(r);
       const switching = this.switchDue(r);
       this.notifyShare(r, switching);
       this.notifyForecast(r);
@@ -98,6 +94,42 @@ export class CreditWatcher {
   private followRenewal(): void {
     const engaged = this.fallback.state();
     if (engaged) this.fallback.reschedule(this.deps.meter.renewalAfter(engaged.since));
+  }
+
+  /**
+   * Brings an engaged fallback back now when the credit no longer calls for it in the cycle of its
+   * switch: within a cycle the share only grows, so this is a credit that grew (Pro to Max in the
+   * credentials file, a higher `monthlyUsd`). Waiting for the renewal would keep the owner who just
+   * upgraded off Claude for weeks while /usage says most of the credit is left.
+   */
+  private backIfNoLongerDue(r: CreditReading): void {
+    const engaged = this.fallback.state();
+    if (!engaged || r.exhausted || (r.share ?? 0) * 100 >= this.deps.config.claude.credit.switchAtPercent)
+      return;
+    if (engaged.since < r.cycle.start || engaged.resetsAt <= r.now) return; // the renewal's way back
+    this.deps.logger.info(
+      { credit: r.credit?.usd, share: r.share, to: engaged.from },
+      'credit: the credit grew, back from the fallback mode',
+    );
+    this.fallback.reschedule(Date.now());
+  }
+
+  /** The notice once back from the fallback: the credit renewed, or grew within the cycle. */
+  private backText(lang: Lang, state: FallbackState): Html {
+    const r = this.deps.meter.reading();
+    if (r.credit && !r.exhausted && r.cycle.start <= state.since) {
+      const plan = r.credit.plan ? ` (${r.credit.plan})` : '';
+      return t(
+        lang,
+        html`💳 Claude's Agent SDK credit is now ${usd(r.credit.usd)}${plan}, ${usd(r.left ?? 0)} left: back to <b>${state.from}</b>.`,
+        html`💳 Le crédit Agent SDK de Claude est maintenant de ${usd(r.credit.usd)}${plan}, il reste ${usd(r.left ?? 0)} : retour en mode <b>${state.from}</b>.`,
+      );
+    }
+    return t(
+      lang,
+      html`💳 Claude's Agent SDK credit has renewed: back to <b>${state.from}</b>.`,
+      html`💳 Le crédit Agent SDK de Claude est renouvelé : retour en mode <b>${state.from}</b>.`,
+    );
   }
 
   /** The switch this reading calls for, if any: each trigger once a cycle, from a subscription mode only. */
