@@ -17,6 +17,7 @@ import { CreditMeter, type CreditReading, creditSentence, percent } from '../src
 import { CreditSource, planCredit } from '../src/credit/plan.js';
 import { type Db, KvStore, migrate, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
+import { html } from '../src/html.js';
 import { type Billing, SPEND_QUERIES, UsageLedger } from '../src/usage.js';
 import { usageContext } from '../src/usage-summary.js';
 import { claudeTestEnv, startFakeAnthropic } from './fakes/anthropic.js';
@@ -510,6 +511,29 @@ describe('a plan changed mid-cycle', () => {
     await core.creditWatcher.check(later + HOUR);
     expect(shares().filter((s) => s === '95 % spent')).toHaveLength(2);
     expect(core.switcher.active().id).toBe('local');
+  });
+
+  it('repeats no notice nor switch stored, before keys named the credit, in the cycle under way', async () => {
+    const { core, spend, notices, toClaude } = await onPro();
+    const t0 = at('2028-03-03T00:00:00Z');
+    const start = at('2028-03-01T00:00:00Z');
+    // What an older brainstem stored this cycle: the 80 % notice, the forecast and the switch at 95 %.
+    core.notifier.notify({ kind: 'credit', dedupeKey: `credit:${start}:80`, text: html`80 % before` });
+    core.notifier.notify({
+      kind: 'credit',
+      dedupeKey: `credit:${start}:forecast`,
+      text: html`forecast before`,
+    });
+    core.kv.set(`credit_switch:${start}:share`, String(t0));
+    await toClaude();
+    spend(t0, 19.5); // 97.5 %: the 95 % notice is new, the switch at that share is not
+    await core.creditWatcher.check(t0 + HOUR);
+    expect(notices().map((n) => /\d+ % spent|📉|before/.exec(n)?.[0])).toEqual([
+      'before',
+      'before',
+      '95 % spent',
+    ]);
+    expect(core.switcher.active().id).toBe('assistant');
   });
 
   it('brings the fallback back to Claude once the plan grew past the share that switched, not at the renewal', async () => {

@@ -143,7 +143,7 @@ export class CreditWatcher {
       : (r.share ?? 0) * 100 >= config.claude.credit.switchAtPercent
         ? 'share'
         : undefined;
-    if (!trigger || kv.get(switchKey(r, trigger))) return;
+    if (!trigger || kv.get(switchKey(r, trigger)) || kv.get(legacyKey('credit_switch', r, trigger))) return;
     return { target, trigger };
   }
 
@@ -180,8 +180,10 @@ export class CreditWatcher {
       : html``;
     // Claude's word is told even after brainstem's count said the credit is spent: it says when Claude
     // resets it, which the count's notice, going by resetDay, could not.
-    const dedupeKey = `${cycleKey('credit', r)}:${step}${r.spentReported ? ':claude' : ''}`;
-    if (this.deps.notifier.wasSent(dedupeKey)) return;
+    const suffix = `${step}${r.spentReported ? ':claude' : ''}`;
+    const dedupeKey = `${cycleKey('credit', r)}:${suffix}`;
+    const { notifier } = this.deps;
+    if (notifier.wasSent(dedupeKey) || notifier.wasSent(legacyKey('credit', r, suffix))) return;
     this.deps.notifier.notify({
       kind: 'credit',
       dedupeKey,
@@ -193,6 +195,7 @@ export class CreditWatcher {
   private notifyForecast(r: CreditReading): void {
     const days = this.deps.config.claude.credit.runOutWarnDays;
     if (r.exhausted || r.runOutAt === undefined || r.runOutAt >= r.cycle.end - days * DAY_MS) return;
+    if (this.deps.notifier.wasSent(legacyKey('credit', r, 'forecast'))) return;
     const lang = noticeLang(this.deps.kv);
     const early = Math.floor((r.cycle.end - r.runOutAt) / DAY_MS);
     this.deps.notifier.notify({
@@ -215,6 +218,12 @@ export class CreditWatcher {
  */
 const cycleKey = (prefix: string, r: CreditReading) => `${prefix}:${r.cycle.start}:${r.credit?.usd ?? 0}usd`;
 const switchKey = (r: CreditReading, trigger: string) => `${cycleKey('credit_switch', r)}:${trigger}`;
+/**
+ * The key of a notice or switch stored before keys named the credit (the cycle alone): taken as
+ * for the credit in force, so the cycle under way when brainstem is updated repeats none of them.
+ */
+const legacyKey = (prefix: string, r: CreditReading, suffix: string) =>
+  `${prefix}:${r.cycle.start}:${suffix}`;
 
 function shareText(r: CreditReading, step: number, lang: Lang): Html {
   const forecast =
