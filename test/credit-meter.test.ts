@@ -556,7 +556,9 @@ describe('a plan changed mid-cycle', () => {
     await core.creditWatcher.check();
     const [outcome] = await back;
     expect(outcome).toMatchObject({ ok: true, from: 'local', to: 'assistant' });
-    await vi.waitFor(() => expect(notices().at(-1)).toContain('back to <b>assistant</b>'));
+    await vi.waitFor(() => expect(notices().at(-1)).toContain('back to <b>assistant</b>'), {
+      timeout: 20_000,
+    });
     expect(notices().at(-1)).toBe(
       "⚙️ [proxy] 💳 Claude's Agent SDK credit is now $100.00 (Max 5x), $79.50 left: back to <b>assistant</b>.",
     );
