@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { ModeConfig } from './config.js';
 import { credentialsFromEnv } from './credentials.js';
 import { type Html, html } from './html.js';
@@ -24,6 +25,10 @@ export const AUTH_NOTICE_WINDOW_MS = 3_600_000;
 export interface CredentialSource {
   id: string;
   where: Record<Lang, string>;
+  /** The variable the CLI takes them from; undefined when it reads `file`. */
+  variable?: string;
+  /** The credentials file of the CLI's config dir, when no variable gives them. */
+  file?: string;
 }
 
 /** A short digest, so that a key never lands in the database, while two keys stay two sources. */
@@ -50,12 +55,13 @@ export function credentialSource(
       : claudeEnv[name]
         ? [`${name} in claude.env`, `${name} de claude.env`]
         : [`${name} in brainstem’s environment`, `${name} de l’environnement de brainstem`];
-    return { id: `${name}:${digest(value)}`, where: { en, fr } };
+    return { id: `${name}:${digest(value)}`, where: { en, fr }, variable: name };
   }
   const dir = (merged.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR) || '~/.claude';
   return {
     id: `file:${digest(dir)}`,
     where: { en: `the credentials file in ${dir}`, fr: `le fichier d’identifiants de ${dir}` },
+    file: path.join(dir, '.credentials.json'),
   };
 }
 
@@ -104,4 +110,27 @@ export class AuthNotices {
     // Set even when none was told in this run: one told before a restart is in the notices table.
     if (mode.kind === 'claude') this.told.set(credentialSource(mode, this.deps.claudeEnv).id, 0);
   }
+}
+
+/**
+ * The Claude modes whose credentials are not the shared ones /creds and the watcher describe
+ * (claude.env's, or the file of its CLAUDE_CONFIG_DIR): a key, a token or a config dir of their
+ * own in `modes.<id>.env`. Grouped by credentials, so two modes on one own key are told once.
+ */
+export function ownSources(
+  modes: readonly ModeConfig[],
+  claudeEnv: Record<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): { source: CredentialSource; modes: string[] }[] {
+  const groups = new Map<string, { source: CredentialSource; modes: string[] }>();
+  for (const mode of modes) {
+    if (mode.kind !== 'claude') continue;
+    const { env: _own, ...shared } = mode;
+    const source = credentialSource(mode, claudeEnv, env);
+    if (source.id === credentialSource(shared, claudeEnv, env).id) continue;
+    const group = groups.get(source.id) ?? { source, modes: [] };
+    group.modes.push(mode.id);
+    groups.set(source.id, group);
+  }
+  return [...groups.values()];
 }

@@ -201,7 +201,10 @@ export function createCore(config: Config, logger: Logger, version: string, port
     return credentialSource(mode, config.claude.env).id === credentialSource(shared, config.claude.env).id;
   };
   chat.on('brainError', ({ mode, error }) => {
-    if (error.kind === 'auth' && ownCredentials(mode)) noteRefusal(kv, kept);
+    if (error.kind !== 'auth' || mode.kind !== 'claude') return;
+    // A mode's own credentials are kept apart, under their source's id: /creds tells them per mode.
+    if (ownCredentials(mode)) noteRefusal(kv, kept);
+    else noteRefusal(kv, kept, Date.now(), credentialSource(mode, config.claude.env).id);
   });
   const limits = new UsageLimitWatcher({ config, kv, modes, switcher, notifier, chat, logger });
   ports.fallbackFor = (mode, error) => limits.fallbackFor(mode, error);

@@ -186,15 +186,22 @@ export function lastRenewalSeen(kv: KvStore): number | undefined {
  * Notes that Claude refused a turn's credentials, for /creds: a renewal by the refresh token that
  * failed (revoked) leaves the file as it was, valid-looking, so /creds would say all is well.
  */
-export function noteRefusal(kv: KvStore, kept: KeptWrites, at = Date.now()): void {
-  kept.run('when Claude last refused its credentials', () => kv.set(REFUSED_KEY, String(at)), {
-    latest: true,
-  });
+export function noteRefusal(kv: KvStore, kept: KeptWrites, at = Date.now(), sourceId?: string): void {
+  // A mode's own credentials (`modes.<id>.env`) under their source's id (a digest, never the secret).
+  const key = sourceId ? `${REFUSED_KEY}:${sourceId}` : REFUSED_KEY;
+  // Named per key: a kept write drops only an older one of the same name (`latest`).
+  kept.run(
+    `when Claude last refused its credentials${sourceId ? ` (${sourceId})` : ''}`,
+    () => kv.set(key, String(at)),
+    {
+      latest: true,
+    },
+  );
 }
 
-/** When Claude last refused a turn's credentials, if ever. */
-export function lastRefusal(kv: KvStore): number | undefined {
-  const v = Number(kv.get(REFUSED_KEY));
+/** When Claude last refused a turn's credentials (the shared ones, or `sourceId`'s), if ever. */
+export function lastRefusal(kv: KvStore, sourceId?: string): number | undefined {
+  const v = Number(kv.get(sourceId ? `${REFUSED_KEY}:${sourceId}` : REFUSED_KEY));
   return Number.isFinite(v) && v > 0 ? v : undefined;
 }
 

@@ -195,9 +195,20 @@ describe('the credentials-refused notice, per credentials', { timeout: 90_000 },
 describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, () => {
   const fake = claudeOnFake();
   let h4: Harness;
+  let ownDir: string;
 
   beforeAll(async () => {
-    // The mode answering is `billed`, on a key of its own; /creds tells of claude.env's key.
+    // A login of its own for `ownlogin`: a setup-token-like file, without a refresh token, expired.
+    ownDir = path.join(fake.cli.home, 'own-login');
+    await mkdir(ownDir, { recursive: true });
+    await writeFile(
+      path.join(ownDir, '.credentials.json'),
+      JSON.stringify({
+        claudeAiOauth: { accessToken: 'sk-ant-oat01-OWN-NEVER-SHOWN', expiresAt: Date.now() - 3_600_000 },
+      }),
+      { mode: 0o600 },
+    );
+    // The mode answering is `billed`, on a key of its own; /creds tells of claude.env's key first.
     h4 = await startClaudeHarness(fake.cli.env, {
       defaultMode: 'billed',
       modes: {
@@ -206,6 +217,11 @@ describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, 
           description: 'Claude on its own key',
           env: { ANTHROPIC_API_KEY: 'sk-billed' },
         },
+        ownlogin: {
+          kind: 'claude',
+          description: 'Claude on a login of its own',
+          env: { CLAUDE_CONFIG_DIR: ownDir, ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' },
+        },
       },
     });
   });
@@ -213,7 +229,7 @@ describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, 
     await h4?.close();
   });
 
-  it('does not say claude.env’s key was refused', async () => {
+  it('does not say claude.env’s key was refused, and says the mode’s own key was, and its own file’s expiry', async () => {
     fake.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
     h4.tg.user(114).says('hello');
     await h4.tg.waitFor(() => h4.tg.botMessages(114).find((m) => /refused its credentials/.test(m.text)), {
@@ -223,7 +239,19 @@ describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, 
     const creds = await h4.tg.waitFor(() =>
       h4.tg.botMessages(114).find((m) => /Claude credentials/.test(m.text)),
     );
-    expect(creds.text).toContain('ANTHROPIC_API_KEY');
-    expect(creds.text).not.toContain('Last refused by Claude');
+    const [shared = '', ...own] = creds.text.split('\n\n');
+    expect(shared).toContain('ANTHROPIC_API_KEY');
+    expect(shared).not.toContain('Last refused by Claude');
+    const billed = own.find((s) => s.includes('mode billed'));
+    expect(billed).toMatch(/^🔑 Own credentials of mode billed: ANTHROPIC_API_KEY in modes\.billed\.env$/m);
+    expect(billed).toMatch(
+      /⚠️ Last refused by Claude: \d{4}-\d\d-\d\d \d\d:\d\d UTC\. If its turns still fail, renew ANTHROPIC_API_KEY in the mode’s env\./,
+    );
+    const ownLogin = own.find((s) => s.includes('mode ownlogin'));
+    expect(ownLogin).toContain(`the credentials file in ${ownDir}`);
+    expect(ownLogin).toMatch(/⛔ Expired .* ago/);
+    expect(ownLogin).toContain('No refresh token');
+    expect(ownLogin).not.toContain('refused');
+    expect(JSON.stringify(h4.tg.calls)).not.toMatch(/sk-billed|NEVER-SHOWN/);
   });
 });

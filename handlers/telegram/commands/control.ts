@@ -57,7 +57,14 @@ const usage: BotCommandHandler = async (ctx, { deps: { core }, lang, out }) => {
 
 const creds: BotCommandHandler = async (_ctx, { deps: { core }, lang, out }) => {
   await out.sendHtml(
-    await credsView(core.config.claude.credentialsFile, core.kv, lang, Date.now(), core.config.claude.env),
+    await credsView(
+      core.config.claude.credentialsFile,
+      core.kv,
+      lang,
+      Date.now(),
+      core.config.claude.env,
+      core.modes.all,
+    ),
   );
 };
 

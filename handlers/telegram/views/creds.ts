@@ -1,5 +1,8 @@
 import { stat } from 'node:fs/promises';
+import { type CredentialSource, ownSources } from '../../../src/auth-notice.js';
+import type { ModeConfig } from '../../../src/config.js';
 import {
+  type CredentialsInfo,
   credentialsFromEnv,
   lastRefusal,
   lastRenewalSeen,
@@ -20,6 +23,111 @@ export async function credsView(
   lang: Lang,
   now = Date.now(),
   claudeEnv: Record<string, string> = {},
+  modes: readonly ModeConfig[] = [],
+): Promise<string> {
+  const shared = await sharedView(file, kv, lang, now, claudeEnv);
+  const own = await Promise.all(ownSources(modes, claudeEnv).map((g) => ownView(g, kv, lang, now)));
+  return [shared, ...own].join('\n\n');
+}
+
+/**
+ * A mode's own credentials (`modes.<id>.env`): where they come from, a file's expiry, and Claude's
+ * last refusal of them, which would otherwise reach the owner only as failing turns of that mode.
+ */
+async function ownView(
+  { source, modes }: { source: CredentialSource; modes: string[] },
+  kv: KvStore,
+  lang: Lang,
+  now: number,
+): Promise<string> {
+  const names = modes.map((m) => `<code>${escapeHtml(m)}</code>`).join(', ');
+  const lines = [
+    t(
+      lang,
+      `🔑 <b>Own credentials of mode${modes.length > 1 ? 's' : ''} ${names}</b>: ${escapeHtml(source.where.en)}`,
+      `🔑 <b>Identifiants propres ${modes.length > 1 ? 'des modes' : 'du mode'} ${names}</b> : ${escapeHtml(source.where.fr)}`,
+    ),
+  ];
+  const refused = lastRefusal(kv, source.id);
+  if (source.file) {
+    const read = await readCredentials(source.file);
+    if (!read.ok)
+      lines.push(
+        t(
+          lang,
+          `❌ Unreadable: ${escapeHtml(read.reason.en)}.`,
+          `❌ Illisibles : ${escapeHtml(read.reason.fr)}.`,
+        ),
+      );
+    else lines.push(...expiryLines(read.info, now, lang));
+    // As for the shared file: a refusal after the file last changed is one its content does not show.
+    const changedAt = await stat(source.file).then(
+      (s) => s.mtimeMs,
+      () => Number.NEGATIVE_INFINITY,
+    );
+    if (refused !== undefined && refused > changedAt)
+      lines.push(
+        t(
+          lang,
+          `⚠️ Claude refused these credentials at ${formatUtc(refused)} and the file has not changed since: log in again on the host with this config dir (<code>CLAUDE_CONFIG_DIR=… claude</code>, then <code>/login</code>).`,
+          `⚠️ Claude a refusé ces identifiants à ${formatUtc(refused)} et le fichier n’a pas changé depuis : reconnectez-vous sur l’hôte avec ce dossier de configuration (<code>CLAUDE_CONFIG_DIR=… claude</code>, puis <code>/login</code>).`,
+        ),
+      );
+  } else if (refused !== undefined)
+    lines.push(
+      t(
+        lang,
+        `⚠️ Last refused by Claude: ${formatUtc(refused)}. If its turns still fail, renew <code>${escapeHtml(source.variable ?? '')}</code> in the mode’s <code>env</code>.`,
+        `⚠️ Dernier refus de Claude : ${formatUtc(refused)}. Si ses tours échouent encore, renouvelez <code>${escapeHtml(source.variable ?? '')}</code> dans le <code>env</code> du mode.`,
+      ),
+    );
+  return lines.join('\n');
+}
+
+/** The expiry of a credentials file and whether Claude Code renews it itself. */
+function expiryLines(info: CredentialsInfo, now: number, lang: Lang): string[] {
+  const { expiresAt, renewable } = info;
+  const left = expiresAt - now;
+  return [
+    left > 0
+      ? t(
+          lang,
+          `✅ Expires ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}`,
+          `✅ Expire le ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}`,
+        )
+      : renewable
+        ? // An access token that aged while Claude Code did not run: nothing for the owner to do.
+          t(
+            lang,
+            `🔄 Access token expired ${formatUtc(expiresAt)}, ${formatSpan(-left, lang)} ago: Claude Code renews it at its next run`,
+            `🔄 Jeton d’accès expiré le ${formatUtc(expiresAt)}, il y a ${formatSpan(-left, lang)} : Claude Code le renouvelle à sa prochaine exécution`,
+          )
+        : t(
+            lang,
+            `⛔ Expired ${formatUtc(expiresAt)}, ${formatSpan(-left, lang)} ago`,
+            `⛔ Expiré le ${formatUtc(expiresAt)}, il y a ${formatSpan(-left, lang)}`,
+          ),
+    renewable
+      ? t(
+          lang,
+          'Refresh token present: Claude Code renews it when it runs.',
+          'Jeton de renouvellement présent : Claude Code renouvelle à l’usage.',
+        )
+      : t(
+          lang,
+          'No refresh token: renew by logging in again.',
+          'Pas de jeton de renouvellement : reconnectez-vous pour renouveler.',
+        ),
+  ];
+}
+
+/** The credentials of `claude.env` (or brainstem's environment), which every other mode shares. */
+async function sharedView(
+  file: string,
+  kv: KvStore,
+  lang: Lang,
+  now: number,
+  claudeEnv: Record<string, string>,
 ): Promise<string> {
   const title = t(lang, `${PROXY_TAG} <b>Claude credentials</b>`, `${PROXY_TAG} <b>Identifiants Claude</b>`);
   const fromEnv = credentialsFromEnv(claudeEnv);
@@ -71,8 +179,7 @@ export async function credsView(
           : '',
     );
   } else {
-    const { expiresAt, subscriptionType, rateLimitTier, renewable } = read.info;
-    const left = expiresAt - now;
+    const { subscriptionType, rateLimitTier } = read.info;
     // A refresh token Anthropic revoked leaves the file as it was, still saying it renews: a turn
     // refused since the file last changed is what tells it (a /login or a renewal rewrites the file).
     const changedAt = await stat(file).then(
@@ -92,35 +199,7 @@ export async function credsView(
         escapeHtml(
           [subscriptionType, rateLimitTier].filter(Boolean).join(', ') || t(lang, 'unknown', 'inconnu'),
         ),
-      left > 0
-        ? t(
-            lang,
-            `✅ Expires ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}`,
-            `✅ Expire le ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}`,
-          )
-        : renewable
-          ? // An access token that aged while Claude Code did not run: nothing for the owner to do.
-            t(
-              lang,
-              `🔄 Access token expired ${formatUtc(expiresAt)}, ${formatSpan(-left, lang)} ago: Claude Code renews it at its next run`,
-              `🔄 Jeton d’accès expiré le ${formatUtc(expiresAt)}, il y a ${formatSpan(-left, lang)} : Claude Code le renouvelle à sa prochaine exécution`,
-            )
-          : t(
-              lang,
-              `⛔ Expired ${formatUtc(expiresAt)}, ${formatSpan(-left, lang)} ago`,
-              `⛔ Expiré le ${formatUtc(expiresAt)}, il y a ${formatSpan(-left, lang)}`,
-            ),
-      renewable
-        ? t(
-            lang,
-            'Refresh token present: Claude Code renews it when it runs.',
-            'Jeton de renouvellement présent : Claude Code renouvelle à l’usage.',
-          )
-        : t(
-            lang,
-            'No refresh token: renew by logging in again.',
-            'Pas de jeton de renouvellement : reconnectez-vous pour renouveler.',
-          ),
+      ...expiryLines(read.info, now, lang),
     );
   }
   lines.push(
