@@ -8,7 +8,7 @@ import { cliEnv } from '../brains/claude-code/env.js';
 import { loadConfig } from '../src/config.js';
 import { credentialsFromEnv } from '../src/credentials.js';
 import { billingOf } from '../src/credit/billing.js';
-import { text } from './fakes/anthropic.js';
+import { startFakeAnthropic, text } from './fakes/anthropic.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { modeConfig } from './helpers/mode-config.js';
@@ -128,5 +128,57 @@ describe('the credentials file brainstem watches', () => {
       const { accessToken } = JSON.parse(readFileSync(file, 'utf8')).claudeAiOauth as { accessToken: string };
       expect(accessToken).toBe(`sk-ant-oat01-dir-${sentTokens[i]}`);
     }
+  });
+});
+
+describe('a cloud provider’s account in brainstem’s environment', () => {
+  /** The requests the real CLI made with the environment the brain builds from `own`. */
+  const requests = async (own: Record<string, string>) => {
+    const fake = await startFakeAnthropic();
+    try {
+      const home = mkdtempSync(path.join(tmpdir(), 'brainstem-cloud-'));
+      const env = cliEnv(
+        { PATH: process.env.PATH, HOME: home, ...own },
+        { CLAUDE_CODE_MAX_RETRIES: '0', ANTHROPIC_BEDROCK_BASE_URL: fake.url },
+      );
+      await promisify(execFile)(CLAUDE_BIN, ['-p', 'hi', '--output-format', 'json'], { env }).catch(() => {});
+      return fake.requests;
+    } finally {
+      await fake.close();
+    }
+  };
+
+  it('reaches the CLI when it runs on Bedrock: AWS_* with CLAUDE_CODE_USE_BEDROCK, and only then', async () => {
+    const aws = {
+      AWS_REGION: 'eu-west-3',
+      AWS_ACCESS_KEY_ID: 'AKIABRAINSTEMTEST',
+      AWS_SECRET_ACCESS_KEY: 'aws-secret-brainstem-test',
+    };
+    const sent = await requests({ CLAUDE_CODE_USE_BEDROCK: '1', ...aws });
+    // The CLI signed its Bedrock calls with the key and region brainstem holds.
+    expect(
+      sent.some(
+        (r) =>
+          r.headers.authorization?.includes('Credential=AKIABRAINSTEMTEST/') &&
+          r.headers.authorization.includes('/eu-west-3/bedrock/'),
+      ),
+    ).toBe(true);
+    // Without Bedrock, a cloud key brainstem holds stays out of the CLI (and of the commands it runs).
+    expect(Object.keys(cliEnv({ PATH: '/bin', ...aws }, {}))).toEqual(['PATH']);
+    // Bedrock switched on in claude.env (or a mode's env) passes them too; a blank there switches it off.
+    expect(cliEnv({ ...aws }, { CLAUDE_CODE_USE_BEDROCK: '1' })).toMatchObject(aws);
+    expect(
+      Object.keys(cliEnv({ CLAUDE_CODE_USE_BEDROCK: '1', ...aws }, { CLAUDE_CODE_USE_BEDROCK: '' })),
+    ).toEqual(['CLAUDE_CODE_USE_BEDROCK']);
+  });
+
+  it('reaches the CLI when it runs on Vertex: GOOGLE_APPLICATION_CREDENTIALS and the region with CLAUDE_CODE_USE_VERTEX', () => {
+    const google = {
+      GOOGLE_APPLICATION_CREDENTIALS: '/etc/brainstem/sa.json',
+      CLOUD_ML_REGION: 'europe-west1',
+    };
+    expect(cliEnv({ CLAUDE_CODE_USE_VERTEX: '1', ...google }, {})).toMatchObject(google);
+    expect(cliEnv(google, { CLAUDE_CODE_USE_VERTEX: '1' })).toMatchObject(google);
+    expect(cliEnv(google, {})).toEqual({});
   });
 });

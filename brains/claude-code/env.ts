@@ -45,10 +45,25 @@ const PASSED = new Set([
 /** Locale, desktop directories, and the CLI's own settings (DISABLE_TELEMETRY, MCP_TIMEOUT…) and credentials. */
 const PASSED_PREFIXES = ['LC_', 'XDG_', 'ANTHROPIC_', 'CLAUDE_', 'DISABLE_', 'MCP_'];
 
+/**
+ * A cloud provider's account, when the CLI runs on it (CLAUDE_CODE_USE_BEDROCK / _VERTEX, from
+ * brainstem's environment, `claude.env` or a mode's `env`): the variables its SDK reads, or the
+ * switch would pass and the account not (the CLI answering "Could not load credentials from any
+ * providers"). Passed only then: otherwise a cloud key brainstem holds stays out of Claude's reach.
+ */
+const PROVIDER_PREFIXES: Record<string, string[]> = {
+  CLAUDE_CODE_USE_BEDROCK: ['AWS_'],
+  CLAUDE_CODE_USE_VERTEX: ['GOOGLE_', 'GCLOUD_', 'CLOUDSDK_', 'CLOUD_ML_', 'VERTEX_REGION_'],
+};
+
 export function cliEnv(from: NodeJS.ProcessEnv, extra: Record<string, string>): Record<string, string> {
+  // As the CLI sees the switch: `extra` over brainstem's own, a blank value turning it off.
+  const prefixes = [...PASSED_PREFIXES];
+  for (const [flag, more] of Object.entries(PROVIDER_PREFIXES))
+    if (extra[flag] ?? from[flag]) prefixes.push(...more);
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(from)) {
-    if (value !== undefined && (PASSED.has(name) || PASSED_PREFIXES.some((p) => name.startsWith(p))))
+    if (value !== undefined && (PASSED.has(name) || prefixes.some((p) => name.startsWith(p))))
       env[name] = value;
   }
   return { ...env, ...extra };
