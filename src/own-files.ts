@@ -19,7 +19,8 @@ export interface OwnFiles {
 }
 
 export function ownFiles(
-  config: Pick<Config, 'dataDir' | 'configPath' | 'claude' | 'transcription'>,
+  config: Pick<Config, 'dataDir' | 'configPath' | 'claude' | 'transcription'> &
+    Partial<Pick<Config, 'modes'>>,
 ): OwnFiles {
   const { dataDir, configPath, claude, transcription } = config;
   return {
@@ -28,9 +29,22 @@ export function ownFiles(
     files: [
       configPath,
       claude.credentialsFile,
+      ...modeCredentialsFiles(config.modes ?? []),
       ...(transcription?.apiKeyFile ? [transcription.apiKeyFile] : []),
     ],
   };
+}
+
+/**
+ * The credentials file of each Claude mode with a config dir of its own (`modes.<id>.env`'s
+ * CLAUDE_CONFIG_DIR): a login as secret as claude.env's, which another mode allowed Read (or a
+ * local mode's read_file) would otherwise read. Kept whether or not a key wins over it.
+ */
+function modeCredentialsFiles(modes: Config['modes']): string[] {
+  return modes.flatMap((m) => {
+    const dir = m.kind === 'claude' ? m.env?.CLAUDE_CONFIG_DIR?.trim() : undefined;
+    return dir ? [path.join(path.resolve(dir), '.credentials.json')] : [];
+  });
 }
 
 /**

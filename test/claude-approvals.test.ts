@@ -3,6 +3,8 @@
  * the fake Anthropic API asks for a tool outside the mode's allow-list and the
  * turn's approver decides. Each test has its own fake, HOME, database and cwd.
  */
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -563,6 +565,14 @@ describe('approval decisions in the audit log', { timeout: 120_000 }, () => {
 });
 
 describe('the service with its tools', { timeout: 120_000 }, () => {
+  const ownLogin = mkdtempSync(path.join(tmpdir(), 'brainstem-own-login-'));
+  writeFileSync(
+    path.join(ownLogin, '.credentials.json'),
+    JSON.stringify({
+      claudeAiOauth: { accessToken: 'sk-ant-oat01-OWN-LOGIN', expiresAt: Date.now() + 3_600_000 },
+    }),
+    { mode: 0o600 },
+  );
   let fake: FakeAnthropic;
   let svc: TestService;
   let close: (() => Promise<void>) | undefined;
@@ -576,7 +586,11 @@ describe('the service with its tools', { timeout: 120_000 }, () => {
       parts: { tools: true },
       // A mode that may read anything unasked, as README's example allows it.
       config: {
-        modes: { reader: { kind: 'claude', description: 'reads', allowedTools: ['Read'] } },
+        modes: {
+          reader: { kind: 'claude', description: 'reads', allowedTools: ['Read'] },
+          // A login of its own, in a config dir of its own: as secret as claude.env's.
+          ownlogin: { kind: 'claude', description: 'own login', env: { CLAUDE_CONFIG_DIR: ownLogin } },
+        },
       },
     }));
   });
@@ -643,6 +657,31 @@ describe('the service with its tools', { timeout: 120_000 }, () => {
       [false, expect.stringContaining('notes')],
     ]);
     expect(asked).toEqual([]);
+  });
+
+  it('a mode allowed Read never reads the credentials file of another mode’s own CLAUDE_CONFIG_DIR', async () => {
+    fake.script(() =>
+      toolUse('Read', { file_path: path.join(ownLogin, '.credentials.json') }, text('Done.')),
+    );
+    const before = fake.mainRequests().length;
+    await collect(
+      svc.service.core.chat.run(
+        {
+          model: 'reader',
+          sessionKey: 'telegram:8',
+          messages: [{ role: 'user', content: 'read it' }],
+          source: 'telegram',
+          approve: async () => ({ behavior: 'allow', scope: 'once' }),
+        },
+        signal(),
+      ),
+    );
+    const results = fake
+      .mainRequests()
+      .slice(before)
+      .flatMap((r) => r.toolResults.map((t) => [t.isError, t.content]));
+    expect(results).toEqual([[true, expect.stringContaining('denied by your permission settings')]]);
+    expect(JSON.stringify(results)).not.toContain('OWN-LOGIN');
   });
 
   it('asks again for what was allowed "for this session" before the sessions tool cleared it', async () => {
