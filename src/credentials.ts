@@ -219,6 +219,11 @@ export interface CredentialsWatcherOptions {
   logger: Logger;
   warnBeforeMs: number;
   pollIntervalMs: number;
+  /**
+   * A mode's own login (a CLAUDE_CONFIG_DIR in `modes.<id>.env`), watched beside claude.env's:
+   * `key` keeps its state and notices apart (a digest, never the secret), `where` names it in them.
+   */
+  scope?: { key: string; where: Record<Lang, string> };
 }
 
 export class CredentialsWatcher {
@@ -231,6 +236,17 @@ export class CredentialsWatcher {
   private stopped = false;
 
   constructor(private readonly opts: CredentialsWatcherOptions) {}
+
+  /** A state key, or a notice's dedupe prefix, of this login's own. */
+  private scoped(key: string): string {
+    return this.opts.scope ? `${key}:${this.opts.scope.key}` : key;
+  }
+
+  /** After a notice's text: whose login it is about, for a mode's own. */
+  private whose(lang: Lang) {
+    const where = this.opts.scope?.where;
+    return where ? t(lang, html` (${where.en}.)`, html` (${where.fr}.)`) : '';
+  }
 
   start(): void {
     void this.check();
@@ -293,48 +309,49 @@ export class CredentialsWatcher {
     const { expiresAt, subscriptionType, renewable } = read.info;
     const lang = noticeLang(kv);
     const now = Date.now();
-    const previous = Number(kv.get(EXPIRES_KEY));
+    const previous = Number(kv.get(this.scoped(EXPIRES_KEY)));
     const renewed = Number.isFinite(previous) && previous > 0 && expiresAt > previous;
     // Kept for /creds whatever the file: "Last renewal seen".
-    if (renewed) kv.set(RENEWED_KEY, String(now));
+    if (renewed) kv.set(this.scoped(RENEWED_KEY), String(now));
     // A renewal whose new expiry passed already (seen after a stop): the expired notice below tells it.
     // Claude Code's own renewals (a refresh token) are routine: told only when the owner had been told
     // to renew, as a /login after the warning or expiry of a file without one.
-    const told = (key: string) => notifier.wasSent(`credentials:${key}:${previous}`);
+    const prefix = this.scoped('credentials');
+    const told = (key: string) => notifier.wasSent(`${prefix}:${key}:${previous}`);
     if (renewed && expiresAt > now && (!renewable || told('warning') || told('expired'))) {
       notifier.notify({
         kind: 'credentials',
-        dedupeKey: `credentials:renewed:${expiresAt}`,
-        text: t(
+        dedupeKey: `${prefix}:renewed:${expiresAt}`,
+        text: html`${t(
           lang,
           html`🔑 Claude credentials renewed${subscriptionType ? ` (${subscriptionType})` : ''}: valid until ${formatUtc(expiresAt)} (${formatSpan(expiresAt - now, lang)} from now).`,
           html`🔑 Identifiants Claude renouvelés${subscriptionType ? ` (${subscriptionType})` : ''} : valables jusqu’au ${formatUtc(expiresAt)} (dans ${formatSpan(expiresAt - now, lang)}).`,
-        ),
+        )}${this.whose(lang)}`,
       });
     }
-    if (previous !== expiresAt) kv.set(EXPIRES_KEY, String(expiresAt));
+    if (previous !== expiresAt) kv.set(this.scoped(EXPIRES_KEY), String(expiresAt));
 
     const left = expiresAt - now;
     // With a refresh token, Claude Code renews the access token on its next run: no notice falls due.
     if (!renewable && left <= 0) {
       notifier.notify({
         kind: 'credentials',
-        dedupeKey: `credentials:expired:${expiresAt}`,
-        text: t(
+        dedupeKey: `${prefix}:expired:${expiresAt}`,
+        text: html`${t(
           lang,
           html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. The file has no refresh token, so Claude Code cannot renew them: Claude turns fail until they are renewed. ${renewHow(lang)}`,
           html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Le fichier n’a pas de jeton de renouvellement, Claude Code ne peut donc pas les renouveler : les tours Claude échouent jusqu’à leur renouvellement. ${renewHow(lang)}`,
-        ),
+        )}${this.whose(lang)}`,
       });
     } else if (!renewable && left <= warnBeforeMs) {
       notifier.notify({
         kind: 'credentials',
-        dedupeKey: `credentials:warning:${expiresAt}`,
-        text: t(
+        dedupeKey: `${prefix}:warning:${expiresAt}`,
+        text: html`${t(
           lang,
           html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}. ${renewHow(lang)}`,
           html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}. ${renewHow(lang)}`,
-        ),
+        )}${this.whose(lang)}`,
       });
     }
     if (renewable) clearTimeout(this.deadline);

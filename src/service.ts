@@ -1,11 +1,12 @@
 import { setImmediate } from 'node:timers/promises';
 import type { Approver, Readiness } from '../brains/types.js';
+import { ownSources } from './auth-notice.js';
 import { hostPort, isLoopback, ownUrl } from './bind-address.js';
 import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
 import { type Config, emptyAllowListAdvice } from './config.js';
 import { type Core, createCore } from './core.js';
-import { CredentialsWatcher, credentialsFromEnv } from './credentials.js';
+import { CredentialsWatcher, type CredentialsWatcherOptions, credentialsFromEnv } from './credentials.js';
 import { closeDb } from './db/index.js';
 import { type IdleMemoryOptions, idleMemoryPart } from './idle-memory.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
@@ -293,29 +294,53 @@ function sparesPart(core: Core): Part {
   };
 }
 
-/** Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude and the CLI uses that file. */
+/**
+ * Watches CLAUDE_CREDENTIALS_FILE when some mode runs on Claude and the CLI uses that file, and the
+ * credentials file of each mode's own CLAUDE_CONFIG_DIR (`modes.<id>.env`), told apart in notices.
+ */
 function credentialsPart(core: Core): Part | undefined {
   if (!core.modes.all.some((m) => m.kind === 'claude')) return undefined;
+  const watcher = (file: string, scope?: CredentialsWatcherOptions['scope']) =>
+    new CredentialsWatcher({
+      file,
+      kv: core.kv,
+      notifier: core.notifier,
+      logger: core.logger.child({ part: 'credentials', ...(scope ? { of: scope.key } : {}) }),
+      warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
+      pollIntervalMs: core.config.credentials.pollIntervalMs,
+      ...(scope ? { scope } : {}),
+    });
+  const watchers = ownSources(core.modes.all, core.config.claude.env).flatMap(({ source, modes }) => {
+    if (!source.file) return [];
+    const list = modes.join(', ');
+    return [
+      watcher(source.file, {
+        key: source.id,
+        where: {
+          en: `own login of mode${modes.length > 1 ? 's' : ''} ${list}: ${source.where.en}`,
+          fr: `identifiants propres ${modes.length > 1 ? 'des modes' : 'du mode'} ${list} : ${source.where.fr}`,
+        },
+      }),
+    ];
+  });
   // A token in the CLI's environment is what it uses: the file's expiry (an old /login's) is not news.
   const fromEnv = credentialsFromEnv(core.config.claude.env);
-  if (fromEnv) {
-    // Said once the server listens, like every part's start: a second instance that cannot listen says nothing.
-    const say = () =>
-      core.logger.info(
-        { variable: fromEnv },
-        `Claude Code gets its credentials from ${fromEnv}: the credentials file is not watched`,
-      );
-    return { start: say, stop: async () => {} };
-  }
-  const watcher = new CredentialsWatcher({
-    file: core.config.claude.credentialsFile,
-    kv: core.kv,
-    notifier: core.notifier,
-    logger: core.logger.child({ part: 'credentials' }),
-    warnBeforeMs: core.config.credentials.warnBeforeMinutes * 60_000,
-    pollIntervalMs: core.config.credentials.pollIntervalMs,
-  });
-  return { start: () => watcher.start(), stop: async () => watcher.stop() };
+  // Said once the server listens, like every part's start: a second instance that cannot listen says nothing.
+  const say = () =>
+    core.logger.info(
+      { variable: fromEnv },
+      `Claude Code gets its credentials from ${fromEnv}: the credentials file is not watched`,
+    );
+  if (!fromEnv) watchers.unshift(watcher(core.config.claude.credentialsFile));
+  return {
+    start: () => {
+      if (fromEnv) say();
+      for (const w of watchers) w.start();
+    },
+    stop: async () => {
+      for (const w of watchers) w.stop();
+    },
+  };
 }
 
 /** Says what runs, what is off and how to turn it on; never the token itself. */

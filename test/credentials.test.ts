@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -259,6 +259,47 @@ describe('Claude credentials', () => {
       await h.service.core.notifier.flush();
       expect(notices(/Claude credentials (expire|expired|renewed)/)).toHaveLength(before);
       expect(h.logs.map((l) => l.msg)).not.toContain('credentials checked');
+    } finally {
+      await h.stopService();
+    }
+    expect(JSON.stringify(tg.calls)).not.toContain('NEVER-SHOWN');
+  });
+  it('a mode’s own login (its own CLAUDE_CONFIG_DIR) is watched too, its notice naming the mode', async () => {
+    const ownDir = path.join(dir, 'own-login');
+    await mkdir(ownDir, { recursive: true });
+    // Written by hand, without a refresh token, expired an hour ago: that mode's turns fail.
+    const expiresAt = Date.now() - 3_600_000;
+    await writeFile(
+      path.join(ownDir, '.credentials.json'),
+      JSON.stringify({ claudeAiOauth: { accessToken: 'sk-ant-oat01-OWN-NEVER-SHOWN', expiresAt } }),
+    );
+    const h = await startHarness({
+      tg,
+      llama,
+      dir,
+      parts: { bot: true, credentials: true },
+      config: {
+        credentials: { warnBeforeMinutes: 60, pollIntervalMs: 150 },
+        // claude.env's setup-token is the shared credentials: no file of theirs is watched.
+        claude: { env: { CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat01-NEVER-SHOWN' } },
+        modes: {
+          ownlogin: {
+            kind: 'claude',
+            description: 'Claude on a login of its own',
+            env: { CLAUDE_CONFIG_DIR: ownDir, CLAUDE_CODE_OAUTH_TOKEN: '' },
+          },
+        },
+      },
+    });
+    try {
+      const told = await tg.waitFor(() => notices(/own login of mode ownlogin/)[0]);
+      expect(told.text).toMatch(
+        new RegExp(
+          `^⚙️ \\[proxy\\] ⛔ Claude credentials expired at .* UTC\\. The file has no refresh token.* \\(own login of mode ownlogin: the credentials file in ${ownDir}\\.\\)$`,
+        ),
+      );
+      // Its state is its own: claude.env's (none here) is not touched.
+      expect(h.service.core.kv.get('credentials_expires_at')).not.toBe(String(expiresAt));
     } finally {
       await h.stopService();
     }
