@@ -325,6 +325,34 @@ describe('brainstem doctor', () => {
     expect(b.code).toBe(0);
   });
 
+  it('checks the login of a mode’s own CLAUDE_CONFIG_DIR too, on a line naming the mode', async () => {
+    const ownDir = path.join(dir, 'own-login');
+    mkdirSync(ownDir, { recursive: true });
+    copyFileSync(
+      path.join(dir, 'expired-unrenewable-credentials.json'),
+      path.join(ownDir, '.credentials.json'),
+    );
+    const config = path.join(dir, 'own-login-brainstem.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        modes: {
+          ownlogin: { kind: 'claude', description: 'own login', env: { CLAUDE_CONFIG_DIR: ownDir } },
+        },
+      }),
+    );
+    const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: config });
+    const lines = text.split('\n').filter((l) => l.slice(2).startsWith('credentials '));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^✓ .*valid-credentials\.json: valid until/);
+    expect(lines[1]).toMatch(
+      /^✗ credentials +mode ownlogin, own login: .*own-login\/\.credentials\.json: expired 2 h 00 min ago .*, and the file has no refresh token$/,
+    );
+    expect(text).toContain(`→ run \`CLAUDE_CONFIG_DIR=${ownDir} claude\` on this host and use /login`);
+    expect(code).toBe(1);
+    expect(text).not.toContain(ACCESS_TOKEN);
+  });
+
   it('says that a credentials file brainstem’s user may not read is another user’s, and how to fix that, rather than to log in again', async (ctx) => {
     // The doctor as the service runs it, from the build, as a user the file is not readable by: as
     // root (who reads every file) the user nobody, for whom the file of the root-owned test folder

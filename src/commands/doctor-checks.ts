@@ -13,6 +13,7 @@ import {
 import { cliEnv } from '../../brains/claude-code/env.js';
 import { llamaHealthUrl, ollamaHas, probeLlamaHealth } from '../../brains/llama-local/health.js';
 import { usableToken } from '../api-token.js';
+import { ownSources } from '../auth-notice.js';
 import { hostPort, isLoopback } from '../bind-address.js';
 import { type Config, emptyAllowListAdvice } from '../config.js';
 import { credentialsFromEnv, readCredentials, runningAs } from '../credentials.js';
@@ -206,18 +207,52 @@ export async function checkCredentials(
   if (!usesClaude(config)) return ok(name, 'not used (no Claude mode)');
   const fromEnv = credentialsFromEnv(config.claude.env, env);
   if (fromEnv) return ok(name, `${fromEnv} is set: Claude Code uses it, not the credentials file`);
-  const file = config.claude.credentialsFile;
+  return credentialsFileCheck(name, config.claude.credentialsFile, now);
+}
+
+/**
+ * The credentials file of each mode's own CLAUDE_CONFIG_DIR (`modes.<id>.env`): a login apart, whose
+ * absence or expiry fails only that mode's turns. Its line names the modes; a key of a mode's own
+ * shows no expiry, so it has none.
+ */
+export async function checkModeCredentials(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  now = Date.now(),
+): Promise<CheckResult[]> {
+  const own = ownSources(config.modes, config.claude.env, env).filter((g) => g.source.file);
+  return Promise.all(
+    own.map(({ source, modes }) =>
+      credentialsFileCheck(
+        'credentials',
+        source.file ?? '',
+        now,
+        `mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}, own login: `,
+        `CLAUDE_CONFIG_DIR=${path.dirname(source.file ?? '')} claude`,
+      ),
+    ),
+  );
+}
+
+/** The check of one credentials file; `whose` prefixes its detail, `run` is how to start a login there. */
+async function credentialsFileCheck(
+  name: string,
+  file: string,
+  now: number,
+  whose = '',
+  run = 'claude',
+): Promise<CheckResult> {
   const read = await readCredentials(file);
   if (!read.ok) {
     return fail(
       name,
-      `${file}: ${read.reason.en}`,
+      `${whose}${file}: ${read.reason.en}`,
       read.missing
-        ? 'log in once: run `claude` on this host and use /login (or set CLAUDE_CREDENTIALS_FILE to where the file is)'
+        ? `log in once: run \`${run}\` on this host and use /login${whose ? '' : ' (or set CLAUDE_CREDENTIALS_FILE to where the file is)'}`
         : read.denied
           ? // The CLI brainstem starts runs as brainstem's user: it cannot read that file either.
             `log in as ${runningAs()}, the user brainstem and the Claude Code it starts run as (run \`claude\` as that user and use /login, then set CLAUDE_CREDENTIALS_FILE to that login's file, or unset it), or run brainstem as the file's owner`
-          : 'log in again: run `claude` on this host and use /login; it rewrites the file',
+          : `log in again: run \`${run}\` on this host and use /login; it rewrites the file`,
     );
   }
   const { expiresAt, subscriptionType, renewable } = read.info;
@@ -228,17 +263,20 @@ export async function checkCredentials(
   if (left <= 0 && renewable) {
     return ok(
       name,
-      `${file}: access token expired ${formatSpan(-left, 'en')} ago (${formatUtc(expiresAt)}${plan}); Claude Code renews it with its refresh token when it runs`,
+      `${whose}${file}: access token expired ${formatSpan(-left, 'en')} ago (${formatUtc(expiresAt)}${plan}); Claude Code renews it with its refresh token when it runs`,
     );
   }
   if (left <= 0) {
     return fail(
       name,
-      `${file}: expired ${formatSpan(-left, 'en')} ago (${formatUtc(expiresAt)}${plan}), and the file has no refresh token`,
-      'run `claude` on this host and use /login (or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN)',
+      `${whose}${file}: expired ${formatSpan(-left, 'en')} ago (${formatUtc(expiresAt)}${plan}), and the file has no refresh token`,
+      `run \`${run}\` on this host and use /login (or \`claude setup-token\` and set CLAUDE_CODE_OAUTH_TOKEN${whose ? ' in the mode’s env' : ''})`,
     );
   }
-  return ok(name, `${file}: valid until ${formatUtc(expiresAt)}, ${formatSpan(left, 'en')} left${plan}`);
+  return ok(
+    name,
+    `${whose}${file}: valid until ${formatUtc(expiresAt)}, ${formatSpan(left, 'en')} left${plan}`,
+  );
 }
 
 /** One result per distinct llama upstream (modes may point at different servers). */

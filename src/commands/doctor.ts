@@ -10,6 +10,7 @@ import {
   checkDataDir,
   checkFront,
   checkLlama,
+  checkModeCredentials,
   checkSqlite,
   checkTelegram,
   NET_TIMEOUT_MS,
@@ -49,9 +50,10 @@ export async function runDoctor(
   let results: CheckResult[];
   try {
     // Independent checks run together, so the whole run takes about as long as the slowest one.
-    const [claude, credentials, llama, telegram] = await Promise.all([
+    const [claude, credentials, modeCredentials, llama, telegram] = await Promise.all([
       checkClaudeBinary(config, env),
       checkCredentials(config, env),
+      checkModeCredentials(config, env),
       checkLlama(config),
       checkTelegram(config, agent),
     ]);
@@ -61,6 +63,7 @@ export async function runDoctor(
       checkSqlite(config),
       claude,
       credentials,
+      ...modeCredentials,
       ...llama,
       telegram,
       checkFront(config),
