@@ -275,17 +275,32 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(error.kind).toBe('auth');
     expect(error.status).toBe(401);
     expect(error.message).toMatch(/^⚙️ \[proxy\] Claude refused its credentials/);
-    expect(error.message).toContain('claude /login');
-    expect(error.message).toContain('claude setup-token');
-    expect(error.message).toContain('CLAUDE_CODE_OAUTH_TOKEN');
+    // The harness's CLI runs on an API key, which Claude Code uses before any login: logging in
+    // again would change nothing, so the help says to replace the key.
+    expect(error.message).toContain(
+      'They come from ANTHROPIC_API_KEY, which Claude Code uses before any login',
+    );
+    expect(error.message).not.toContain('claude /login');
     expect(error.message).toContain('/creds');
     // A French Telegram user reads it in French, the CLI's own reason quoted as it is.
     expect(error.fr).toMatch(
-      /^⚙️ \[proxy\] Claude a refusé ses identifiants \(.+\)\. Pour les renouveler sur l’hôte, lancez `claude \/login`/,
+      /^⚙️ \[proxy\] Claude a refusé ses identifiants \(.+\)\. Ils viennent de ANTHROPIC_API_KEY/,
     );
     expect(terminal(events)).toHaveLength(1);
     // One request: a retried 401 would take minutes.
     expect(h.fake.mainRequests()).toHaveLength(1);
+  });
+
+  it('says to make a new setup-token when the refused credentials are CLAUDE_CODE_OAUTH_TOKEN', async (ctx) => {
+    const { expect } = ctx;
+    const h = await harness(ctx, { auth: 'oauth' });
+    h.fake.script(() => httpError(401, { shouldRetry: false, message: 'OAuth token has been revoked' }));
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toContain(
+      'They come from CLAUDE_CODE_OAUTH_TOKEN: on the host run `claude setup-token`',
+    );
+    expect(error.message).not.toContain('claude /login');
   });
 
   it('reports a subscription usage limit with its reset time (OAuth credentials)', async (ctx) => {

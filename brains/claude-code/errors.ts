@@ -60,10 +60,39 @@ const CONTEXT_WINDOW_TEXT = /model has reached its context window limit/i;
  */
 const OUTPUT_LIMIT_ERROR = 'max_output_tokens';
 
-const RENEW_HELP =
-  'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.';
-const RENEW_HELP_FR =
-  'Pour les renouveler sur l’hôte, lancez `claude /login`, ou `claude setup-token` et réglez CLAUDE_CODE_OAUTH_TOKEN ; puis envoyez /creds pour vérifier.';
+/**
+ * What renews the refused credentials, by where the CLI took them from (credentialsFromEnv over the
+ * environment it ran with; undefined: /login's file). Claude Code uses a key or token in its
+ * environment before any login, so "run `claude /login`" would leave an API key's turns failing.
+ */
+export function renewHelp(variable: string | undefined): Record<Lang, string> {
+  switch (variable) {
+    case 'ANTHROPIC_API_KEY':
+    case 'ANTHROPIC_AUTH_TOKEN':
+      return {
+        en: `They come from ${variable}, which Claude Code uses before any login: put a valid one where it is set (claude.env, the mode's env or brainstem's environment), or blank it there to use the login; then send /creds to check.`,
+        fr: `Ils viennent de ${variable}, que Claude Code utilise avant toute connexion : mettez-en un valide là où il est réglé (claude.env, l’env du mode ou l’environnement de brainstem), ou videz-le pour utiliser la connexion ; puis envoyez /creds pour vérifier.`,
+      };
+    case 'CLAUDE_CODE_OAUTH_TOKEN':
+      return {
+        en: 'They come from CLAUDE_CODE_OAUTH_TOKEN: on the host run `claude setup-token` and set the new token where that variable is set; then send /creds to check.',
+        fr: 'Ils viennent de CLAUDE_CODE_OAUTH_TOKEN : sur l’hôte, lancez `claude setup-token` et réglez le nouveau jeton là où cette variable est réglée ; puis envoyez /creds pour vérifier.',
+      };
+    case 'CLAUDE_CODE_USE_BEDROCK':
+    case 'CLAUDE_CODE_USE_VERTEX': {
+      const cloud = variable === 'CLAUDE_CODE_USE_BEDROCK' ? 'AWS (Bedrock)' : 'Google Cloud (Vertex)';
+      return {
+        en: `Claude Code runs on ${cloud} (${variable}): renew that account's credentials on the host; then send /creds to check.`,
+        fr: `Claude Code tourne sur ${cloud} (${variable}) : renouvelez les identifiants de ce compte sur l’hôte ; puis envoyez /creds pour vérifier.`,
+      };
+    }
+    default:
+      return {
+        en: 'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.',
+        fr: 'Pour les renouveler sur l’hôte, lancez `claude /login`, ou `claude setup-token` et réglez CLAUDE_CODE_OAUTH_TOKEN ; puis envoyez /creds pour vérifier.',
+      };
+  }
+}
 
 /** True when a `--resume` failed only because the CLI does not know the session (any more). */
 export function isMissingSession(s: FailureSignals): boolean {
@@ -150,7 +179,8 @@ export function refusalNotice(lang: Lang | undefined): string {
   );
 }
 
-export function classifyFailure(s: FailureSignals): BrainError {
+/** `credentials`: the variable the CLI took its credentials from (credentialsFromEnv), if any. */
+export function classifyFailure(s: FailureSignals, credentials?: string): BrainError {
   const status = s.result?.status;
   const text = [s.result?.text, ...(s.result?.errors ?? [])].filter(Boolean).join(' · ');
   if (s.result?.subtype === MAX_BUDGET_SUBTYPE) {
@@ -187,8 +217,8 @@ export function classifyFailure(s: FailureSignals): BrainError {
     return {
       kind: 'auth',
       status,
-      message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP}`,
-      fr: `${PROXY_TAG} Claude a refusé ses identifiants (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${RENEW_HELP_FR}`,
+      message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${renewHelp(credentials).en}`,
+      fr: `${PROXY_TAG} Claude a refusé ses identifiants (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${renewHelp(credentials).fr}`,
     };
   }
   if (PROMPT_TOO_LONG_TEXT.test(text) || CONTEXT_WINDOW_TEXT.test(text)) {

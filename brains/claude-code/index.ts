@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { Config, ModeConfig } from '../../src/config.js';
+import { credentialsFromEnv } from '../../src/credentials.js';
 import { SENT_FILES_KEEP_DAYS } from '../../src/keep-days.js';
 import type { Logger } from '../../src/logger.js';
 import { prepareOutboxRoot } from '../../src/outbox.js';
@@ -439,7 +440,11 @@ export class ClaudeCodeBrain implements Brain {
           settled = true;
           return 'fresh';
         }
-        const classified = this.failed(req.sessionKey, classifyFailure(failure), log);
+        const classified = this.failed(
+          req.sessionKey,
+          classifyFailure(failure, credentialsFromEnv(this.env(), {})),
+          log,
+        );
         // It died mid-turn (killed, crashed) after it began: sent again, the turn would redo what it did.
         const error: BrainError = outcome.progressed ? { ...classified, noRetry: true } : classified;
         log.warn(
@@ -485,7 +490,11 @@ export class ClaudeCodeBrain implements Brain {
         return 'fresh';
       }
       yield* a.reader.settle(usage);
-      const error = this.failed(req.sessionKey, classifyFailure(failure), log);
+      const error = this.failed(
+        req.sessionKey,
+        classifyFailure(failure, credentialsFromEnv(this.env(), {})),
+        log,
+      );
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
       log.debug({ stderr: scrubText(tailChars(proc.stderr, 2000)) }, 'claude stderr');
       yield { type: 'error', error };
