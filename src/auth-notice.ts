@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import type { ModeConfig } from './config.js';
 import { credentialsFromEnv } from './credentials.js';
@@ -58,10 +59,13 @@ export function credentialSource(
     return { id: `${name}:${digest(value)}`, where: { en, fr }, variable: name };
   }
   const dir = (merged.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR) || '~/.claude';
+  // The file the CLI reads: `~` is its HOME (a mode's, claude.env's, else brainstem's), not a folder.
+  const home = (merged.HOME ?? env.HOME) || homedir();
+  const real = dir === '~/.claude' ? path.join(home, '.claude') : dir;
   return {
     id: `file:${digest(dir)}`,
     where: { en: `the credentials file in ${dir}`, fr: `le fichier d’identifiants de ${dir}` },
-    file: path.join(dir, '.credentials.json'),
+    file: path.join(real, '.credentials.json'),
   };
 }
 

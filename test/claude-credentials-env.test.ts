@@ -5,8 +5,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { cliEnv } from '../brains/claude-code/env.js';
+import { ownSources } from '../src/auth-notice.js';
 import { loadConfig } from '../src/config.js';
-import { credentialsFromEnv } from '../src/credentials.js';
+import { credentialsFromEnv, readCredentials } from '../src/credentials.js';
 import { billingOf } from '../src/credit/billing.js';
 import { startFakeAnthropic, text } from './fakes/anthropic.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
@@ -180,5 +181,21 @@ describe('a cloud provider’s account in brainstem’s environment', () => {
     expect(cliEnv({ CLAUDE_CODE_USE_VERTEX: '1', ...google }, {})).toMatchObject(google);
     expect(cliEnv(google, { CLAUDE_CODE_USE_VERTEX: '1' })).toMatchObject(google);
     expect(cliEnv(google, {})).toEqual({});
+  });
+});
+
+describe('a mode’s own login in ~/.claude (its env blanks claude.env’s key)', () => {
+  it('is the file in the CLI’s HOME, as /creds, the watcher and the doctor read it, not a folder named ~', async () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'brainstem-own-home-'));
+    const dir = path.join(home, '.claude');
+    mkdirSync(dir);
+    writeFileSync(
+      path.join(dir, '.credentials.json'),
+      JSON.stringify({ claudeAiOauth: { accessToken: 'x', expiresAt: Date.now() + 3_600_000 } }),
+    );
+    const own = modeConfig({ id: 'onlogin', kind: 'claude', env: { ANTHROPIC_API_KEY: '' } });
+    const [group] = ownSources([own], { ANTHROPIC_API_KEY: 'sk-shared' }, { HOME: home });
+    expect(group?.source.file).toBe(path.join(dir, '.credentials.json'));
+    expect((await readCredentials(group?.source.file ?? '')).ok).toBe(true);
   });
 });
