@@ -303,6 +303,18 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     expect(error.message).not.toContain('claude /login');
   });
 
+  it('says to log in within the config dir the CLI ran with, when its login is what failed', async (ctx) => {
+    const { expect } = ctx;
+    // No key nor token: the CLI reads the login in its CLAUDE_CONFIG_DIR, where there is none.
+    const h = await harness(ctx, { mode: { env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' } } });
+    const error = errorOf(await collect(h.brain.turn(userTurn('hi'), new AbortController().signal)));
+    expect(error.kind).toBe('auth');
+    // A bare `claude /login` would log in to ~/.claude, which this CLI does not read.
+    expect(error.message).toContain(
+      `To renew them on the host run \`CLAUDE_CONFIG_DIR=${path.join(h.cli.home, '.claude')} claude\` and /login there`,
+    );
+  });
+
   it('reports a subscription usage limit with its reset time (OAuth credentials)', async (ctx) => {
     const { expect } = ctx;
     const h = await harness(ctx, { auth: 'oauth' });

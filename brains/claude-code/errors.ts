@@ -62,10 +62,12 @@ const OUTPUT_LIMIT_ERROR = 'max_output_tokens';
 
 /**
  * What renews the refused credentials, by where the CLI took them from (credentialsFromEnv over the
- * environment it ran with; undefined: /login's file). Claude Code uses a key or token in its
- * environment before any login, so "run `claude /login`" would leave an API key's turns failing.
+ * environment it ran with; undefined: /login's file, in `configDir` when the CLI ran with a
+ * CLAUDE_CONFIG_DIR). Claude Code uses a key or token in its environment before any login, so "run
+ * `claude /login`" would leave an API key's turns failing; and a login made without that config dir
+ * goes to ~/.claude, which this CLI does not read.
  */
-export function renewHelp(variable: string | undefined): Record<Lang, string> {
+export function renewHelp(variable: string | undefined, configDir?: string): Record<Lang, string> {
   switch (variable) {
     case 'ANTHROPIC_API_KEY':
     case 'ANTHROPIC_AUTH_TOKEN':
@@ -86,11 +88,19 @@ export function renewHelp(variable: string | undefined): Record<Lang, string> {
         fr: `Claude Code tourne sur ${cloud} (${variable}) : renouvelez les identifiants de ce compte sur l’hôte ; puis envoyez /creds pour vérifier.`,
       };
     }
-    default:
+    default: {
+      if (configDir) {
+        const cli = `CLAUDE_CONFIG_DIR=${configDir} claude`;
+        return {
+          en: `To renew them on the host run \`${cli}\` and /login there (that config dir is this mode's), or \`${cli} setup-token\` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.`,
+          fr: `Pour les renouveler sur l’hôte, lancez \`${cli}\` puis /login (ce dossier de config est celui du mode), ou \`${cli} setup-token\` et réglez CLAUDE_CODE_OAUTH_TOKEN ; puis envoyez /creds pour vérifier.`,
+        };
+      }
       return {
         en: 'To renew them on the host run `claude /login`, or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.',
         fr: 'Pour les renouveler sur l’hôte, lancez `claude /login`, ou `claude setup-token` et réglez CLAUDE_CODE_OAUTH_TOKEN ; puis envoyez /creds pour vérifier.',
       };
+    }
   }
 }
 
@@ -180,7 +190,7 @@ export function refusalNotice(lang: Lang | undefined): string {
 }
 
 /** `credentials`: the variable the CLI took its credentials from (credentialsFromEnv), if any. */
-export function classifyFailure(s: FailureSignals, credentials?: string): BrainError {
+export function classifyFailure(s: FailureSignals, credentials?: string, configDir?: string): BrainError {
   const status = s.result?.status;
   const text = [s.result?.text, ...(s.result?.errors ?? [])].filter(Boolean).join(' · ');
   if (s.result?.subtype === MAX_BUDGET_SUBTYPE) {
@@ -217,8 +227,8 @@ export function classifyFailure(s: FailureSignals, credentials?: string): BrainE
     return {
       kind: 'auth',
       status,
-      message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${renewHelp(credentials).en}`,
-      fr: `${PROXY_TAG} Claude a refusé ses identifiants (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${renewHelp(credentials).fr}`,
+      message: `${PROXY_TAG} Claude refused its credentials (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${renewHelp(credentials, configDir).en}`,
+      fr: `${PROXY_TAG} Claude a refusé ses identifiants (${shortReason(text) || `HTTP ${status ?? '?'}`}). ${renewHelp(credentials, configDir).fr}`,
     };
   }
   if (PROMPT_TOO_LONG_TEXT.test(text) || CONTEXT_WINDOW_TEXT.test(text)) {

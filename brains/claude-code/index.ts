@@ -18,6 +18,7 @@ import {
   busyError,
   classifyFailure,
   emptyPromptError,
+  type FailureSignals,
   isMissingSession,
   isOutputCut,
   isRefusal,
@@ -440,11 +441,7 @@ export class ClaudeCodeBrain implements Brain {
           settled = true;
           return 'fresh';
         }
-        const classified = this.failed(
-          req.sessionKey,
-          classifyFailure(failure, credentialsFromEnv(this.env(), {})),
-          log,
-        );
+        const classified = this.failed(req.sessionKey, this.classified(failure), log);
         // It died mid-turn (killed, crashed) after it began: sent again, the turn would redo what it did.
         const error: BrainError = outcome.progressed ? { ...classified, noRetry: true } : classified;
         log.warn(
@@ -490,11 +487,7 @@ export class ClaudeCodeBrain implements Brain {
         return 'fresh';
       }
       yield* a.reader.settle(usage);
-      const error = this.failed(
-        req.sessionKey,
-        classifyFailure(failure, credentialsFromEnv(this.env(), {})),
-        log,
-      );
+      const error = this.failed(req.sessionKey, this.classified(failure), log);
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
       log.debug({ stderr: scrubText(tailChars(proc.stderr, 2000)) }, 'claude stderr');
       yield { type: 'error', error };
@@ -650,6 +643,12 @@ export class ClaudeCodeBrain implements Brain {
    * The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout,
    * `claude.env`, the mode's `env`, then what brainstem needs of every CLI (CLI_ENV).
    */
+  /** A failure as the user is told it, with what renews the credentials this CLI ran with. */
+  private classified(failure: FailureSignals): BrainError {
+    const env = this.env();
+    return classifyFailure(failure, credentialsFromEnv(env, {}), env.CLAUDE_CONFIG_DIR || undefined);
+  }
+
   private env(): Record<string, string> {
     return cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
