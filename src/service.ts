@@ -310,31 +310,34 @@ function credentialsPart(core: Core): Part | undefined {
       pollIntervalMs: core.config.credentials.pollIntervalMs,
       ...(scope ? { scope } : {}),
     });
-  const watchers = ownSources(core.modes.all, core.config.claude.env).flatMap(({ source, modes }) => {
-    if (!source.file) return [];
-    const list = modes.join(', ');
-    return [
-      watcher(source.file, {
-        key: source.id,
-        where: {
-          en: `own login of mode${modes.length > 1 ? 's' : ''} ${list}: ${source.where.en}`,
-          fr: `identifiants propres ${modes.length > 1 ? 'des modes' : 'du mode'} ${list} : ${source.where.fr}`,
-        },
-      }),
-    ];
-  });
+  // The modes' own logins, found once the server listens (start): their ids are digests, and
+  // node:crypto is not loaded before (scripts/build.ts, LAZY_BUILTINS).
+  const ownWatchers = () =>
+    ownSources(core.modes.all, core.config.claude.env).flatMap(({ source, modes }) => {
+      if (!source.file) return [];
+      const list = modes.join(', ');
+      return [
+        watcher(source.file, {
+          key: source.id,
+          where: {
+            en: `own login of mode${modes.length > 1 ? 's' : ''} ${list}: ${source.where.en}`,
+            fr: `identifiants propres ${modes.length > 1 ? 'des modes' : 'du mode'} ${list} : ${source.where.fr}`,
+          },
+        }),
+      ];
+    });
   // A token in the CLI's environment is what it uses: the file's expiry (an old /login's) is not news.
   const fromEnv = credentialsFromEnv(core.config.claude.env);
-  // Said once the server listens, like every part's start: a second instance that cannot listen says nothing.
-  const say = () =>
-    core.logger.info(
-      { variable: fromEnv },
-      `Claude Code gets its credentials from ${fromEnv}: the credentials file is not watched`,
-    );
-  if (!fromEnv) watchers.unshift(watcher(core.config.claude.credentialsFile));
+  let watchers: CredentialsWatcher[] = [];
   return {
     start: () => {
-      if (fromEnv) say();
+      watchers = [...(fromEnv ? [] : [watcher(core.config.claude.credentialsFile)]), ...ownWatchers()];
+      // Said once the server listens, like every part's start: a second instance that cannot listen says nothing.
+      if (fromEnv)
+        core.logger.info(
+          { variable: fromEnv },
+          `Claude Code gets its credentials from ${fromEnv}: the credentials file is not watched`,
+        );
       for (const w of watchers) w.start();
     },
     stop: async () => {
