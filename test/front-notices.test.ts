@@ -90,7 +90,10 @@ describe('proxy notices through the front', { timeout: 60_000 }, () => {
   it('a chat that does not get notices keeps the notice in OpenClaw’s answer', async () => {
     const post = nextPost(OTHER);
     h.tg.user(OTHER).says('hello from elsewhere');
-    expect(await post).toMatch(/^⚙️ \[proxy\] Claude refused its credentials .*<code>claude \/login<\/code>/);
+    // OAuth token credentials (CLAUDE_CODE_OAUTH_TOKEN): a new setup-token renews them, not /login.
+    expect(await post).toMatch(
+      /^⚙️ \[proxy\] Claude refused its credentials .*<code>claude setup-token<\/code>/,
+    );
   });
 
   it('a usage limit told in other words is taken out too, and the rest of the answer stays', async () => {
