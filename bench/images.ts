@@ -62,12 +62,14 @@ export async function imagesBench(runs: number) {
         messages: [{ role: 'user', content: [{ type: 'text', text: tag }, dataUrlPart(photo)] }],
       },
       { ...headers, 'x-session-key': tag },
+      { answer: 'seen it' },
     );
   const textTurn = (tag: string) =>
     timeStream(
       url,
       { model: 'eyes', messages: [{ role: 'user', content: tag }] },
       { ...headers, 'x-session-key': tag },
+      { answer: 'seen it' },
     );
   try {
     for (let i = 0; i < 2; i++) await textTurn(`warm-${i}`);

@@ -40,18 +40,19 @@ export async function spareBench(runs: number) {
   const { anthropic, auth } = fx;
   const svc = await spawnService(fx.env, { from: 'dist' });
   const ours = `${svc.url}/v1/chat/completions`;
+  /** The answer the fake is scripted to give now: each timed stream must be it. */
+  let answer = '';
   const ask = (model: string, key: string, messages: { role: string; content: string }[]) =>
-    timeStream(ours, { model, messages }, { ...auth, 'x-session-key': key });
+    timeStream(ours, { model, messages }, { ...auth, 'x-session-key': key }, { answer });
   const seen = new Set<number>();
   try {
     // 1. New conversations: an answer streamed over ~2 s, as in `claude.newConversationTtftOverTotal`.
     const requestAt = new Map<string, number>();
+    const twenty = Array.from({ length: 20 }, (_, i) => `tok${i} `);
+    answer = twenty.join('');
     anthropic.script((req) => {
       requestAt.set(req.lastUserTurn, Date.now());
-      return text(
-        Array.from({ length: 20 }, (_, i) => `tok${i} `),
-        { delayMs: 100 },
-      );
+      return text(twenty, { delayMs: 100 });
     });
     const withSpare: number[] = [];
     /** From the message written to the spare's stdin to the CLI's API request: the CLI's own work. */
@@ -72,12 +73,9 @@ export async function spareBench(runs: number) {
     }
 
     // 2. Eight follow-ups at once on warm processes vs one (an answer of ~1 s each).
-    anthropic.script(() =>
-      text(
-        Array.from({ length: 10 }, (_, i) => `tok${i} `),
-        { delayMs: 100 },
-      ),
-    );
+    const ten = Array.from({ length: 10 }, (_, i) => `tok${i} `);
+    answer = ten.join('');
+    anthropic.script(() => text(ten, { delayMs: 100 }));
     const one: number[] = [];
     const eight: number[] = [];
     /** CPU the CLI spent on each of the eight follow-ups: with 2 cores, 8 × this / 2 is the least the eight can add. */

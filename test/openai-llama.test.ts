@@ -212,6 +212,7 @@ describe('OpenAI endpoint over the local brain', () => {
       `${svc.url}/v1/chat/completions`,
       { model: 'local', messages: [{ role: 'user', content: 'a long answer' }] },
       { authorization: `Bearer ${svc.token}` },
+      { answer: 'half an answer' },
     );
     await expect(timing).rejects.toThrow(/^error mid-stream: \{"error":/);
   });
