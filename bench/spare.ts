@@ -69,7 +69,9 @@ export async function spareBench(runs: number) {
       withSpare.push(b.ttftMs / b.totalMs);
       const started = records(svc, 'claude turn started').find((l) => l.pid === pid && l.spare === true);
       if (!started) throw new Error(`the spare ${pid} did not answer the new conversation`);
-      cliFirstMessageMs.push((requestAt.get(`spare ${i}`) as number) - (started.time as number));
+      const requested = requestAt.get(`spare ${i}`);
+      if (requested === undefined) throw new Error(`the fake saw no request for "spare ${i}"`);
+      cliFirstMessageMs.push(requested - (started.time as number));
     }
 
     // 2. Eight follow-ups at once on warm processes vs one (an answer of ~1 s each).

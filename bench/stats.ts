@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 
-/** Small statistics helpers for benchmarks: medians, not means, because loopback timings have outliers. */
+/**
+ * Small statistics helpers for benchmarks: medians, not means, because loopback timings have outliers.
+ * Throws on no values or one that is not a number (a time read from a record that was not there):
+ * sorting compares NaN as neither smaller nor larger, so the median of a list holding one is some
+ * other value, printed as if measured; and the median of none would be written as null.
+ */
 export function median(xs: number[]): number {
+  if (xs.length === 0) throw new Error('median of no values: nothing was measured');
+  const bad = xs.find((x) => !Number.isFinite(x));
+  if (bad !== undefined) throw new Error(`median of [${xs.join(', ')}]: ${bad} is no measure`);
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
