@@ -9,15 +9,17 @@
  *   on a data dir that exists (a restart, as pm2 does it; one warm-up start creates it).
  * - cpuToFirstAnswerMs: the CPU time the process spent until then (less sensitive to a busy machine).
  * - nodeFloorMs: the same measure for a bare node:http server with the same flags, the floor.
- * - idleRssMb: resident memory 8 s after the bot polls, the brains' readiness probes have answered
- *   and the spare Claude process is up;
+ * - idleRssMb: resident memory once idle after the start: the bot polls, the brains' readiness probes
+ *   have answered, the spare Claude process is up, the idle memory release has run once
+ *   (src/idle-memory.ts; the service logs at debug level for its line) and two of its windows
+ *   have passed since all that, so a release the spare's start calls for has run too;
  *   idleRssNoSpareMb: the same with the Claude mode's `spares: 0` (median of three starts).
  * - compileCache: whether this Node keeps the bundle's compiled code between starts (22.1 and later).
  * - idleCpuMsPerMinute: once, after the last run's RSS: the CPU the idle service spends in a
  *   minute, its own and its children's (the readiness probes' `claude auth status`).
  * - afterChats: once, after that minute: resident memory right after 600 streamed chats with the
- *   local model, one after the other, and 15 s later, idle again (three of the
- *   idle memory release's windows, src/idle-memory.ts).
+ *   local model, one after the other, and idle again: one release window (5 s) after the idle
+ *   memory release has run (src/idle-memory.ts), `releasedAfterMs` after the chats.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,7 +27,7 @@ import { connect, type Socket } from 'node:net';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { freshBuild } from '../test/helpers/build.js';
-import { freePort, spawnService, startFlags } from '../test/helpers/process.js';
+import { freePort, type ServiceProcess, spawnService, startFlags } from '../test/helpers/process.js';
 import { type BenchFixture, type BenchSetup, benchFixture } from './fixture.js';
 import { cpuTimes, median, now, round, rssMb } from './stats.js';
 
@@ -102,6 +104,9 @@ export async function startupBench(runs: number) {
   }
 }
 
+/** How often src/idle-memory.ts looks at the event loop (its default window). */
+const IDLE_WINDOW_MS = 5_000;
+
 /** Starts of the spare-less configuration, after a warm-up one (idle memory only). */
 const SPARELESS_RUNS = 3;
 
@@ -118,6 +123,8 @@ async function startOnce(fx: BenchFixture, opts: { spare: boolean; idleCpu: bool
   const spawning = spawnService(
     {
       ...fx.env,
+      // For the idle memory release's line (below); only that part logs at debug when idle.
+      LOG_LEVEL: 'debug',
       BRAINSTEM_PORT: String(port),
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,
@@ -138,11 +145,17 @@ async function startOnce(fx: BenchFixture, opts: { spare: boolean; idleCpu: bool
     const compileCache = (await svc.waitForLog((l) => l.includes('compile cache: '))).includes(
       'compile cache: on',
     );
-    // Resident memory peaks while the start's garbage is collected, then settles within seconds.
-    await sleep(8000);
+    // Resident memory peaks while the start's garbage is collected; the idle memory release gives
+    // it back at the end of the first window (5 s) the event loop was idle in, which on a busy
+    // machine came 9.2 and 11.6 s after the spare was ready: a reading at a fixed 8 s was of the
+    // state before it there, and after it on a quiet machine. So: once the release has run, and two
+    // windows after the spare, in which any release the spare's start calls for has run as well.
+    const settled = now() + 2 * IDLE_WINDOW_MS + 500;
+    await svc.waitForLog((l) => l.includes('"msg":"idle: heap released"'), 60_000);
+    await sleep(Math.max(0, settled - now()));
     const idleRssMb = rssMb(pid);
     const idleCpu = opts.idleCpu ? await idleCpuPerMinute(pid) : undefined;
-    const afterChats = opts.idleCpu ? await rssAfterChats(pid, port, fx) : undefined;
+    const afterChats = opts.idleCpu ? await rssAfterChats(svc, pid, port, fx) : undefined;
     return { ms, cpuMs, idleRssMb, compileCache, idleCpu, afterChats };
   } finally {
     await svc.stop();
@@ -217,10 +230,21 @@ async function idleCpuPerMinute(pid: number): Promise<{ own: number; children: n
   return { own: after.ownMs - before.ownMs, children: after.childrenMs - before.childrenMs };
 }
 
-type AfterChats = { chats: number; rssMb: number; idleRssMb: number };
+type AfterChats = {
+  chats: number;
+  rssMb: number;
+  idleRssMb: number;
+  /** When the idle memory release ran after the chats, from their end. */
+  releasedAfterMs: number;
+};
 
 /** Resident memory after a day's worth of chats with the local model, then once idle again. */
-async function rssAfterChats(pid: number, port: number, fx: BenchFixture): Promise<AfterChats> {
+async function rssAfterChats(
+  svc: ServiceProcess,
+  pid: number,
+  port: number,
+  fx: BenchFixture,
+): Promise<AfterChats> {
   const chats = 600;
   for (let c = 0; c < chats; c++) {
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
@@ -236,8 +260,22 @@ async function rssAfterChats(pid: number, port: number, fx: BenchFixture): Promi
     if (!res.ok) throw new Error(`chat ${c}: HTTP ${res.status}: ${text}`);
   }
   const rssAfter = rssMb(pid);
-  await sleep(15_000);
-  return { chats, rssMb: round(rssAfter, 1), idleRssMb: round(rssMb(pid), 1) };
+  const end = Date.now();
+  // Idle again once the idle memory release has run (the chats grew far more than its 4 MB),
+  // plus one of its windows for what Node 20's sweeper frees after it. The release waits for a
+  // window the event loop was idle in: on a busy machine it came 14.6 s after the chats in one run
+  // and 5.2 s in another, so a reading at a fixed 15 s could fall on either side of it.
+  const line = await svc.waitForLog(
+    (l) => l.includes('"msg":"idle: heap released"') && (JSON.parse(l) as { time: number }).time >= end,
+    60_000,
+  );
+  await sleep(IDLE_WINDOW_MS);
+  return {
+    chats,
+    rssMb: round(rssAfter, 1),
+    idleRssMb: round(rssMb(pid), 1),
+    releasedAfterMs: (JSON.parse(line) as { time: number }).time - end,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
