@@ -17,6 +17,7 @@ import { createAnswerStream, type StreamingMode } from '../handlers/telegram/str
 import { text } from '../test/fakes/anthropic.js';
 import { startFakeLlama } from '../test/fakes/llama.js';
 import { startFakeTelegram } from '../test/fakes/telegram.js';
+import { CLAUDE_CLI } from '../test/helpers/claude-bin.js';
 import { claudeHarness } from '../test/helpers/claude-harness.js';
 import { followUpTtft } from '../test/helpers/claude-ttft.js';
 import { spawnService } from '../test/helpers/process.js';
@@ -57,6 +58,8 @@ async function main() {
     write(`${only}.json`, {
       runs,
       node: process.version,
+      // Which Claude CLI (BRAINSTEM_TEST_CLI) the figures are of: every part but front and images starts it.
+      cli: CLAUDE_CLI,
       date: new Date().toISOString(),
       [only]: await bench(runs),
     });
@@ -76,6 +79,7 @@ async function main() {
   const results: Record<string, unknown> = {
     runs: RUNS,
     node: process.version,
+    cli: CLAUDE_CLI,
     date: new Date().toISOString(),
   };
 
@@ -148,7 +152,7 @@ async function main() {
 
   // 3. Concurrency: 8 new conversations at once vs 1, wall time ratio, medians of three. The targets
   // are the first round's (issue 3). Claude's is out of reach on 2 cores by construction: each new
-  // conversation but the one a spare serves starts a CLI (~1.5 s of CPU), so eight cost about four
+  // conversation starts a CLI here (no spare, MAIN_SETUP; ~1.5 s of CPU), so eight cost about four
   // times one; issue 16's 8-at-once target is for warm processes (claudeSpare.warmConcurrency).
   const wall = async (n: number, model: string, tag: string, answer: string) => {
     const t0 = now();
@@ -177,6 +181,7 @@ async function main() {
   const c1 = await thrice(1, 'assistant', 'c', claudeWords(10).join(''));
   const c8 = await thrice(AT_ONCE, 'assistant', 'c', claudeWords(10).join(''));
   results.concurrency = {
+    rounds: 3,
     local: { oneMs: round(l1), eightMs: round(l8), ratio: round(l8 / l1, 3), target: '<= 1.2' },
     claude: { oneMs: round(c1), eightMs: round(c8), ratio: round(c8 / c1, 3), target: '<= 1.5' },
   };
@@ -208,15 +213,22 @@ async function main() {
     await sleep(50);
   }
   await running;
-  results.modelsDuringChat = { medianMs: round(median(lat)), maxMs: round(Math.max(...lat)), target: '<= 5' };
+  results.modelsDuringChat = {
+    medianMs: round(median(lat)),
+    maxMs: round(Math.max(...lat)),
+    samples: lat.length,
+    target: '<= 5',
+  };
 
   await svc.stop();
 
   // 5. Warm Claude process vs a fresh CLI for a follow-up message.
   const h = await claudeHarness();
   try {
-    const f = await followUpTtft(h, Math.max(3, Math.round(RUNS / 3)));
+    const followUpRuns = Math.max(3, Math.round(RUNS / 3));
+    const f = await followUpTtft(h, followUpRuns);
     results.claudeFollowUp = {
+      runs: followUpRuns,
       warmTtftMs: round(median(f.warmMs)),
       freshTtftMs: round(median(f.freshMs)),
       ratio: round(median(f.warmMs) / median(f.freshMs), 3),
