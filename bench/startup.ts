@@ -16,7 +16,9 @@
  *   idleRssNoSpareMb: the same with the Claude mode's `spares: 0` (median of three starts).
  * - compileCache: whether this Node keeps the bundle's compiled code between starts (22.1 and later).
  * - idleCpuMsPerMinute: once, after the last run's RSS: the CPU the idle service spends in a
- *   minute, its own and its children's (the readiness probes' `claude auth status`).
+ *   minute, its own, its children's that ended in it (the readiness probes' `claude auth status`),
+ *   and that of its children that still run (`liveChildren`: the spare Claude process; the
+ *   kernel counts a child's time in its parent's only once the child has ended).
  * - afterChats: once, after that minute: resident memory right after 600 streamed chats with the
  *   local model, one after the other, and idle again: one release window (5 s) after the idle
  *   memory release has run (src/idle-memory.ts), `releasedAfterMs` after the chats.
@@ -29,7 +31,7 @@ import { startFakeTelegram } from '../test/fakes/telegram.js';
 import { freshBuild } from '../test/helpers/build.js';
 import { freePort, type ServiceProcess, spawnService, startFlags } from '../test/helpers/process.js';
 import { type BenchFixture, type BenchSetup, benchFixture } from './fixture.js';
-import { cpuTimes, median, now, round, rssMb } from './stats.js';
+import { childPids, cpuTimes, median, now, round, rssMb } from './stats.js';
 
 const FLOOR_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');`;
 
@@ -63,7 +65,7 @@ export async function startupBench(runs: number) {
   const rssNoSpare: number[] = [];
   const floor: number[] = [];
   let compileCache = false;
-  let idleCpu = { own: 0, children: 0 };
+  let idleCpu: IdleCpu = { own: 0, children: 0, liveChildren: 0 };
   let afterChats: AfterChats | undefined;
   try {
     for (let i = 0; i <= runs; i++) {
@@ -222,12 +224,21 @@ function statusOf(socket: Socket, path: string, headers: Record<string, string>)
   });
 }
 
+type IdleCpu = { own: number; children: number; liveChildren: number };
+
 /** Two background readiness rounds (every 30 s by default) fall in one minute. */
-async function idleCpuPerMinute(pid: number): Promise<{ own: number; children: number }> {
+async function idleCpuPerMinute(pid: number): Promise<IdleCpu> {
   const before = cpuTimes(pid);
+  const live = new Map(childPids(pid).map((child) => [child, cpuTimes(child).ownMs]));
   await sleep(60_000);
   const after = cpuTimes(pid);
-  return { own: after.ownMs - before.ownMs, children: after.childrenMs - before.childrenMs };
+  let liveChildren = 0;
+  // A child that ended in the minute is in `children` (its whole life's time, an overcount).
+  for (const child of childPids(pid)) {
+    const start = live.get(child);
+    if (start !== undefined) liveChildren += cpuTimes(child).ownMs - start;
+  }
+  return { own: after.ownMs - before.ownMs, children: after.childrenMs - before.childrenMs, liveChildren };
 }
 
 type AfterChats = {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * Small statistics helpers for benchmarks: medians, not means, because loopback timings have outliers.
@@ -41,4 +41,12 @@ export function cpuTimes(pid: number): { ownMs: number; childrenMs: number } {
 export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** The processes a process has started and that still run (any of its threads may start one), from /proc (Linux). */
+export function childPids(pid: number): number[] {
+  const pids = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+  );
+  return [...new Set(pids)];
 }

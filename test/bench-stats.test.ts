@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { median } from '../bench/stats.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { childPids, median } from '../bench/stats.js';
 
 // The bench prints medians as its figures: one of no value must not be printed as a measure.
 describe('the bench’s median', () => {
@@ -15,5 +17,17 @@ describe('the bench’s median', () => {
 
   it('refuses no values, instead of a NaN written as null', () => {
     expect(() => median([])).toThrow(/nothing was measured/);
+  });
+});
+
+describe('the bench’s child processes', () => {
+  it('names a child that still runs, whose CPU the kernel gives its parent only once it ends', async () => {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    onTestFinished(async () => {
+      child.kill();
+      await once(child, 'exit');
+    });
+    await once(child, 'spawn');
+    expect(childPids(process.pid)).toContain(child.pid);
   });
 });
