@@ -160,19 +160,6 @@ describe('tool approvals in the audit log', { timeout: 120_000 }, () => {
       "curl -H 'Authorization: [redacted]' 'https://[redacted]@example.org/?token=[redacted]'",
     );
   });
-});
-
-describe('file changes in the audit log', { timeout: 120_000 }, () => {
-  let fake: FakeAnthropic;
-  let claude: TestService;
-  let close: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    ({ fake, svc: claude, close } = await startClaudeService());
-  });
-  afterAll(async () => {
-    await close?.();
-  });
 
   it('hold no private key Claude wanted to write, though the question shows the content', async () => {
     const key = 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW';
