@@ -205,12 +205,18 @@ export function lastRefusal(kv: KvStore, sourceId?: string): number | undefined 
   return Number.isFinite(v) && v > 0 ? v : undefined;
 }
 
-const renewHow = (lang: Lang) =>
-  t(
+/**
+ * How to renew by hand. A mode's own login lives in its own config dir (`configDir`): a bare
+ * `claude` would log in to ~/.claude, which that mode's CLI does not read.
+ */
+const renewHow = (lang: Lang, configDir?: string) => {
+  const cli = configDir ? `CLAUDE_CONFIG_DIR=${configDir} claude` : 'claude';
+  return t(
     lang,
-    html`To renew by hand, run <code>claude</code> on the host and use <code>/login</code> (or <code>claude setup-token</code>).`,
-    html`Pour renouveler à la main, lancez <code>claude</code> sur l’hôte puis <code>/login</code> (ou <code>claude setup-token</code>).`,
+    html`To renew by hand, run <code>${cli}</code> on the host and use <code>/login</code> (or <code>${cli} setup-token</code>).`,
+    html`Pour renouveler à la main, lancez <code>${cli}</code> sur l’hôte puis <code>/login</code> (ou <code>${cli} setup-token</code>).`,
   );
+};
 
 export interface CredentialsWatcherOptions {
   file: string;
@@ -240,6 +246,11 @@ export class CredentialsWatcher {
   /** A state key, or a notice's dedupe prefix, of this login's own. */
   private scoped(key: string): string {
     return this.opts.scope ? `${key}:${this.opts.scope.key}` : key;
+  }
+
+  /** The config dir of a mode's own login (its file's folder); undefined for the shared credentials. */
+  private ownConfigDir(): string | undefined {
+    return this.opts.scope ? path.dirname(this.opts.file) : undefined;
   }
 
   /** After a notice's text: whose login it is about, for a mode's own. */
@@ -339,8 +350,8 @@ export class CredentialsWatcher {
         dedupeKey: `${prefix}:expired:${expiresAt}`,
         text: html`${t(
           lang,
-          html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. The file has no refresh token, so Claude Code cannot renew them: Claude turns fail until they are renewed. ${renewHow(lang)}`,
-          html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Le fichier n’a pas de jeton de renouvellement, Claude Code ne peut donc pas les renouveler : les tours Claude échouent jusqu’à leur renouvellement. ${renewHow(lang)}`,
+          html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. The file has no refresh token, so Claude Code cannot renew them: Claude turns fail until they are renewed. ${renewHow(lang, this.ownConfigDir())}`,
+          html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Le fichier n’a pas de jeton de renouvellement, Claude Code ne peut donc pas les renouveler : les tours Claude échouent jusqu’à leur renouvellement. ${renewHow(lang, this.ownConfigDir())}`,
         )}${this.whose(lang)}`,
       });
     } else if (!renewable && left <= warnBeforeMs) {
@@ -349,8 +360,8 @@ export class CredentialsWatcher {
         dedupeKey: `${prefix}:warning:${expiresAt}`,
         text: html`${t(
           lang,
-          html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}. ${renewHow(lang)}`,
-          html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}. ${renewHow(lang)}`,
+          html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}. ${renewHow(lang, this.ownConfigDir())}`,
+          html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}. ${renewHow(lang, this.ownConfigDir())}`,
         )}${this.whose(lang)}`,
       });
     }

@@ -298,6 +298,8 @@ describe('Claude credentials', () => {
           `^⚙️ \\[proxy\\] ⛔ Claude credentials expired at .* UTC\\. The file has no refresh token.* \\(own login of mode ownlogin: the credentials file in ${ownDir}\\.\\)$`,
         ),
       );
+      // Renewed in its own config dir: a bare `claude /login` would log in to ~/.claude.
+      expect(told.text).toContain(`run CLAUDE_CONFIG_DIR=${ownDir} claude on the host`);
       // Its state is its own: claude.env's (none here) is not touched.
       expect(h.service.core.kv.get('credentials_expires_at')).not.toBe(String(expiresAt));
     } finally {
