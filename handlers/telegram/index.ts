@@ -41,7 +41,7 @@ import { registerForwarded, registerMessages } from './route/messages.js';
 import { QueuedMessages } from './route/queued-messages.js';
 import { topicOf } from './route/topic.js';
 import { registerVoice } from './route/voice.js';
-import { forgetGone } from './send/gone-topics.js';
+import { botOf, forgetGone } from './send/gone-topics.js';
 import { startNoticeSink } from './send/notice-sink.js';
 import { answerPress } from './send/press.js';
 import { ChatPaces } from './stream/pacer.js';
@@ -159,8 +159,9 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     bot.api.config.use(front.intake(split, allowedUpdates(true)));
   }
   // On the direct route: what was handed over is not fetched again after a restart (the front keeps its own offset).
-  const botId = telegram.token.split(':')[0] ?? '';
-  const handedOver = front ? undefined : new HandedOver(core.kv, core.kept, `${apiRoot} bot ${botId}`);
+  const handedOver = front
+    ? undefined
+    : new HandedOver(core.kv, core.kept, `${apiRoot} bot ${botOf(bot.api)}`);
   if (handedOver) {
     bot.api.config.use(handedOver.transformer());
     bot.use(handedOver.middleware());
