@@ -3,7 +3,7 @@
  * processes (a slow node script as the test command, a real Makefile, git).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -11,6 +11,7 @@ import { paceFor } from '../handlers/telegram/stream/pacer.js';
 import { text } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
+import { killPidIn } from './helpers/procs.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, OWNER, startHarness, turnsDone } from './telegram-harness.js';
 
@@ -508,13 +509,7 @@ describe('tools from Telegram', () => {
   });
 
   it('a command that leaves a process holding its output ends, and says so in the reader’s language', async () => {
-    onTestFinished(() => {
-      try {
-        process.kill(Number(readFileSync(file('serve.pid'), 'utf8')), 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    });
+    onTestFinished(() => killPidIn(file('serve.pid'), 'SIGKILL'));
     const user = h.tg.user(113, { languageCode: 'fr' });
     user.says('/run make_target target=serve');
     const question = await reply(113, /Lancer make serve \?/);

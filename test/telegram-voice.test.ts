@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import type { SwitchOutcome } from '../src/switcher.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
 import { randomPng } from './helpers/images.js';
+import { killPidIn } from './helpers/procs.js';
 import { type Harness, holdOn, nextLog, startHarness, turnsDone } from './telegram-harness.js';
 
 /**
@@ -436,13 +437,7 @@ console.log(\`heard \${bytes.length} bytes in \${path.extname(file)} (\${rest.le
 
   it('a command that leaves a process holding its stdout: the transcript is what it printed, without brainstem’s note about that process', async (ctx) => {
     const pidFile = path.join(scratch, 'server.pid');
-    ctx.onTestFinished(() => {
-      try {
-        process.kill(Number(readFileSync(pidFile, 'utf8')));
-      } catch {
-        // Already gone.
-      }
-    });
+    ctx.onTestFinished(() => killPidIn(pidFile));
     const group = -100733;
     const recording = new TextEncoder().encode(`BG ${pidFile}`);
     h.tg.user(116, { chatId: group }).sendsVoice(recording);

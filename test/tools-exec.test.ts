@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sayError } from '../src/errors.js';
 import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools/exec.js';
-import { isAlive as alive, killGroupOf } from './helpers/procs.js';
+import { isAlive as alive, killGroupOf, killPidIn } from './helpers/procs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-exec-'));
 const node = process.execPath;
@@ -142,13 +142,7 @@ describe('runCommand', () => {
     const escaped = path.join(dir, 'escaped.pid');
     // A deploy starts a daemon in a session of its own, which keeps stdout, then hangs.
     const script = `setsid sh -c 'echo $$ > ${escaped}; echo escaped; exec sleep 60' & sleep 60`;
-    ctx.onTestFinished(() => {
-      try {
-        process.kill(Number(readFileSync(escaped, 'utf8')), 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    });
+    ctx.onTestFinished(() => killPidIn(escaped, 'SIGKILL'));
     const controller = new AbortController();
     const err = await runCommand(['sh', '-c', script], {
       ...defaults,

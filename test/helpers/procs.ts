@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Pids of live processes whose working directory is inside `dir` (the claude children of a test). */
 export function processesIn(dir: string): number[] {
@@ -34,4 +34,25 @@ export function killGroupOf(leader: number | undefined): void {
     throw new Error(`not the pid of a process group's leader: ${leader}`);
   }
   process.kill(-leader, 'SIGKILL');
+}
+
+/**
+ * Signals the process whose pid a test's command wrote to `file`, if it did. A file read while the
+ * shell has created it but not yet written it is empty, and `Number('')` is 0: `process.kill(0)`
+ * signals this test run's whole process group, which ended whole runs under load. Only a real pid
+ * is signalled; an absent, empty or gone one is left.
+ */
+export function killPidIn(file: string, signal: NodeJS.Signals = 'SIGTERM'): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
 }
