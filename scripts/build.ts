@@ -207,7 +207,12 @@ function lazyBuiltin(name: string): string {
  * listed in ACCESSORS_READ, read at load like the others: those cost nothing
  * more than what their module loads anyway.
  */
-const ACCESSORS_READ = new Set(['node:util.aborted', 'node:net.BlockList']);
+const ACCESSORS_READ = new Set([
+  'node:util.aborted',
+  'node:net.BlockList',
+  // A getter on Node 24 (a plain value on 20): without it a build there failed, so `npm start` did.
+  'node:async_hooks.AsyncLocalStorage',
+]);
 /**
  * Plain values on the Node that builds, deprecated getters on a later one: read at load, each
  * made Node 24 warn (DEP0176) at every start of a bundle built on Node 20 (pm2 after a Node
