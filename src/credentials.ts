@@ -206,11 +206,25 @@ export function lastRefusal(kv: KvStore, sourceId?: string): number | undefined 
 }
 
 /**
- * How to renew by hand. A mode's own login lives in its own config dir (`configDir`): a bare
- * `claude` would log in to ~/.claude, which that mode's CLI does not read.
+ * The command that starts the CLI where a login must be made: a bare `claude` logs in to
+ * ~/.claude, which a CLI run with another CLAUDE_CONFIG_DIR (claude.env's, brainstem's or a
+ * mode's own) does not read.
  */
+export function loginCommand(configDir?: string): string {
+  return configDir ? `CLAUDE_CONFIG_DIR=${configDir} claude` : 'claude';
+}
+
+/** The CLAUDE_CONFIG_DIR of the shared credentials: claude.env's over brainstem's, a blank one unsetting it. */
+export function sharedConfigDir(
+  claudeEnv: Record<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  return (claudeEnv.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR) || undefined;
+}
+
+/** How to renew by hand, in `configDir` (see loginCommand). */
 const renewHow = (lang: Lang, configDir?: string) => {
-  const cli = configDir ? `CLAUDE_CONFIG_DIR=${configDir} claude` : 'claude';
+  const cli = loginCommand(configDir);
   return t(
     lang,
     html`To renew by hand, run <code>${cli}</code> on the host and use <code>/login</code> (or <code>${cli} setup-token</code>).`,
@@ -230,6 +244,8 @@ export interface CredentialsWatcherOptions {
    * `key` keeps its state and notices apart (a digest, never the secret), `where` names it in them.
    */
   scope?: { key: string; where: Record<Lang, string> };
+  /** The shared credentials' CLAUDE_CONFIG_DIR (sharedConfigDir), named in the notices' login command. */
+  configDir?: string | undefined;
 }
 
 export class CredentialsWatcher {
@@ -248,9 +264,9 @@ export class CredentialsWatcher {
     return this.opts.scope ? `${key}:${this.opts.scope.key}` : key;
   }
 
-  /** The config dir of a mode's own login (its file's folder); undefined for the shared credentials. */
-  private ownConfigDir(): string | undefined {
-    return this.opts.scope ? path.dirname(this.opts.file) : undefined;
+  /** Where a login renews these: a mode's own login's folder, or the shared one's CLAUDE_CONFIG_DIR. */
+  private configDir(): string | undefined {
+    return this.opts.scope ? path.dirname(this.opts.file) : this.opts.configDir;
   }
 
   /** After a notice's text: whose login it is about, for a mode's own. */
@@ -350,8 +366,8 @@ export class CredentialsWatcher {
         dedupeKey: `${prefix}:expired:${expiresAt}`,
         text: html`${t(
           lang,
-          html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. The file has no refresh token, so Claude Code cannot renew them: Claude turns fail until they are renewed. ${renewHow(lang, this.ownConfigDir())}`,
-          html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Le fichier n’a pas de jeton de renouvellement, Claude Code ne peut donc pas les renouveler : les tours Claude échouent jusqu’à leur renouvellement. ${renewHow(lang, this.ownConfigDir())}`,
+          html`⛔ Claude credentials expired at ${formatUtc(expiresAt)}. The file has no refresh token, so Claude Code cannot renew them: Claude turns fail until they are renewed. ${renewHow(lang, this.configDir())}`,
+          html`⛔ Les identifiants Claude ont expiré à ${formatUtc(expiresAt)}. Le fichier n’a pas de jeton de renouvellement, Claude Code ne peut donc pas les renouveler : les tours Claude échouent jusqu’à leur renouvellement. ${renewHow(lang, this.configDir())}`,
         )}${this.whose(lang)}`,
       });
     } else if (!renewable && left <= warnBeforeMs) {
@@ -360,8 +376,8 @@ export class CredentialsWatcher {
         dedupeKey: `${prefix}:warning:${expiresAt}`,
         text: html`${t(
           lang,
-          html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}. ${renewHow(lang, this.ownConfigDir())}`,
-          html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}. ${renewHow(lang, this.ownConfigDir())}`,
+          html`⏳ Claude credentials expire at ${formatUtc(expiresAt)}, in ${formatSpan(left, lang)}. ${renewHow(lang, this.configDir())}`,
+          html`⏳ Les identifiants Claude expirent à ${formatUtc(expiresAt)}, dans ${formatSpan(left, lang)}. ${renewHow(lang, this.configDir())}`,
         )}${this.whose(lang)}`,
       });
     }

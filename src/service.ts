@@ -6,7 +6,12 @@ import { type BrainMonitorOptions, brainMonitorPart } from './brain-monitor.js';
 import type { ChatPorts } from './chat/ports.js';
 import { type Config, emptyAllowListAdvice } from './config.js';
 import { type Core, createCore } from './core.js';
-import { CredentialsWatcher, type CredentialsWatcherOptions, credentialsFromEnv } from './credentials.js';
+import {
+  CredentialsWatcher,
+  type CredentialsWatcherOptions,
+  credentialsFromEnv,
+  sharedConfigDir,
+} from './credentials.js';
 import { closeDb } from './db/index.js';
 import { type IdleMemoryOptions, idleMemoryPart } from './idle-memory.js';
 import { type InstanceLock, lockDataDir } from './instance-lock.js';
@@ -303,6 +308,7 @@ function credentialsPart(core: Core): Part | undefined {
   const watcher = (file: string, scope?: CredentialsWatcherOptions['scope']) =>
     new CredentialsWatcher({
       file,
+      configDir: sharedConfigDir(core.config.claude.env),
       kv: core.kv,
       notifier: core.notifier,
       logger: core.logger.child({ part: 'credentials', ...(scope ? { of: scope.key } : {}) }),

@@ -308,6 +308,20 @@ describe('brainstem doctor', () => {
     expect(a.text).toContain('→ run `claude` on this host and use /login');
     expect(a.text).not.toContain(ACCESS_TOKEN);
 
+    // The same file in the CLAUDE_CONFIG_DIR the CLI is given: a bare `claude` would log in to ~/.claude.
+    const configDir = path.join(dir, 'expired-config-dir');
+    mkdirSync(configDir, { recursive: true });
+    copyFileSync(
+      path.join(dir, 'expired-unrenewable-credentials.json'),
+      path.join(configDir, '.credentials.json'),
+    );
+    const { CLAUDE_CREDENTIALS_FILE: _file, ...rest } = expired;
+    const inDir = await doctor({ ...rest, CLAUDE_CONFIG_DIR: configDir });
+    expect(line(inDir.text, 'credentials')).toMatch(/^✗ .*, and the file has no refresh token$/);
+    expect(inDir.text).toContain(
+      `→ run \`CLAUDE_CONFIG_DIR=${configDir} claude\` on this host and use /login`,
+    );
+
     // A /login file whose access token aged while no turn ran: Claude Code renews it at the next one.
     const renewable = await doctor({
       ...healthy(),

@@ -44,6 +44,7 @@ describe('/creds after Claude refused a /login file’s credentials', { timeout:
   const fake = claudeOnFake();
   let h2: Harness;
   let file: string;
+  let configDir: string;
   /** A /login file, as the CLI writes it: with a refresh token, its access token valid for hours. */
   const login = () =>
     writeFile(
@@ -61,7 +62,7 @@ describe('/creds after Claude refused a /login file’s credentials', { timeout:
     );
 
   beforeAll(async () => {
-    const configDir = path.join(fake.cli.home, 'login');
+    configDir = path.join(fake.cli.home, 'login');
     await mkdir(configDir, { recursive: true });
     file = path.join(configDir, '.credentials.json');
     await login();
@@ -99,8 +100,10 @@ describe('/creds after Claude refused a /login file’s credentials', { timeout:
     });
     const refused = await creds(112);
     expect(refused.text).toMatch(
-      /⚠️ Claude refused these credentials at \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a Claude turn failed on them\) and the file has not changed since: Claude Code could not renew them\. Log in again on the host \(claude, then \/login\)\./,
+      /⚠️ Claude refused these credentials at \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a Claude turn failed on them\) and the file has not changed since: Claude Code could not renew them\. Log in again on the host \(/,
     );
+    // The CLI reads claude.env's CLAUDE_CONFIG_DIR: a bare `claude` would log in to ~/.claude.
+    expect(refused.text).toContain(`host (CLAUDE_CONFIG_DIR=${configDir} claude, then /login).`);
     // The file still says all is well: it is the refusal that tells.
     expect(refused.text).toContain('Refresh token present');
 
@@ -192,10 +195,11 @@ describe('the credentials-refused notice, per credentials', { timeout: 90_000 },
   });
 });
 
-describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, () => {
+describe('/creds after Claude refused a mode’s own key', { timeout: 120_000 }, () => {
   const fake = claudeOnFake();
   let h4: Harness;
   let ownDir: string;
+  let freshDir: string;
 
   beforeAll(async () => {
     // A login of its own for `ownlogin`: a setup-token-like file, without a refresh token, expired.
@@ -205,6 +209,22 @@ describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, 
       path.join(ownDir, '.credentials.json'),
       JSON.stringify({
         claudeAiOauth: { accessToken: 'sk-ant-oat01-OWN-NEVER-SHOWN', expiresAt: Date.now() - 3_600_000 },
+      }),
+      { mode: 0o600 },
+    );
+    // And for `ownfresh`, a /login file that works until Anthropic refuses it.
+    freshDir = path.join(fake.cli.home, 'fresh-login');
+    await mkdir(freshDir, { recursive: true });
+    await writeFile(
+      path.join(freshDir, '.credentials.json'),
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: 'sk-ant-oat01-FRESH-NEVER-SHOWN',
+          refreshToken: 'sk-ant-ort01-FRESH-NEVER-SHOWN',
+          expiresAt: Date.now() + 6 * 3_600_000,
+          scopes: ['user:inference', 'user:profile'],
+          subscriptionType: 'max',
+        },
       }),
       { mode: 0o600 },
     );
@@ -221,6 +241,11 @@ describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, 
           kind: 'claude',
           description: 'Claude on a login of its own',
           env: { CLAUDE_CONFIG_DIR: ownDir, ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' },
+        },
+        ownfresh: {
+          kind: 'claude',
+          description: 'Claude on another login of its own',
+          env: { CLAUDE_CONFIG_DIR: freshDir, ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' },
         },
       },
     });
@@ -253,5 +278,30 @@ describe('/creds after Claude refused a mode’s own key', { timeout: 60_000 }, 
     expect(ownLogin).toContain('No refresh token');
     expect(ownLogin).not.toContain('refused');
     expect(JSON.stringify(h4.tg.calls)).not.toMatch(/sk-billed|NEVER-SHOWN/);
+  });
+
+  it('says to log in again with the mode’s own config dir once Claude refused its login', async () => {
+    h4.tg.user(115).says('/mode ownfresh');
+    // Its readiness runs `claude auth status` in its own config dir, which waits on the network
+    // this machine lacks (some 5 s, more under load).
+    await h4.tg.waitFor(() => h4.tg.botMessages(115).find((m) => /Mode ownfresh is ready/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    fake.fake.script(() => httpError(401, { message: 'OAuth token has been revoked', shouldRetry: false }));
+    h4.tg.user(115).says('hello');
+    await h4.tg.waitFor(() => h4.tg.botMessages(115).find((m) => /refused its credentials/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    h4.tg.user(115).says('/creds');
+    const creds = await h4.tg.waitFor(() =>
+      h4.tg.botMessages(115).find((m) => /Claude credentials/.test(m.text)),
+    );
+    const fresh = creds.text.split('\n\n').find((s) => s.includes('mode ownfresh')) ?? '';
+    expect(fresh).toMatch(/⚠️ Claude refused these credentials at .* and the file has not changed since/);
+    // That mode's CLI reads its own config dir: a bare `claude` would log in to ~/.claude.
+    expect(fresh).toContain(
+      `log in again on the host with this config dir (CLAUDE_CONFIG_DIR=${freshDir} claude, then /login).`,
+    );
+    expect(JSON.stringify(h4.tg.calls)).not.toMatch(/NEVER-SHOWN/);
   });
 });

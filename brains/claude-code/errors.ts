@@ -1,3 +1,4 @@
+import { loginCommand } from '../../src/credentials.js';
 import { type Lang, type Said, t } from '../../src/i18n.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { scrubText } from '../../src/redact.js';
@@ -90,7 +91,7 @@ export function renewHelp(variable: string | undefined, configDir?: string): Rec
     }
     default: {
       if (configDir) {
-        const cli = `CLAUDE_CONFIG_DIR=${configDir} claude`;
+        const cli = loginCommand(configDir);
         return {
           en: `To renew them on the host run \`${cli}\` and /login there (that config dir is this mode's), or \`${cli} setup-token\` and set CLAUDE_CODE_OAUTH_TOKEN; then send /creds to check.`,
           fr: `Pour les renouveler sur l’hôte, lancez \`${cli}\` puis /login (ce dossier de config est celui du mode), ou \`${cli} setup-token\` et réglez CLAUDE_CODE_OAUTH_TOKEN ; puis envoyez /creds pour vérifier.`,

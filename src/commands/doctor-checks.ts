@@ -16,7 +16,13 @@ import { usableToken } from '../api-token.js';
 import { ownSources } from '../auth-notice.js';
 import { hostPort, isLoopback } from '../bind-address.js';
 import { type Config, emptyAllowListAdvice } from '../config.js';
-import { credentialsFromEnv, readCredentials, runningAs } from '../credentials.js';
+import {
+  credentialsFromEnv,
+  loginCommand,
+  readCredentials,
+  runningAs,
+  sharedConfigDir,
+} from '../credentials.js';
 import { migrations } from '../db/migrations.js';
 import Sqlite from '../db/sqlite.js';
 import { formatDuration, formatSpan, formatUtc } from '../i18n.js';
@@ -207,7 +213,13 @@ export async function checkCredentials(
   if (!usesClaude(config)) return ok(name, 'not used (no Claude mode)');
   const fromEnv = credentialsFromEnv(config.claude.env, env);
   if (fromEnv) return ok(name, `${fromEnv} is set: Claude Code uses it, not the credentials file`);
-  return credentialsFileCheck(name, config.claude.credentialsFile, now);
+  return credentialsFileCheck(
+    name,
+    config.claude.credentialsFile,
+    now,
+    '',
+    loginCommand(sharedConfigDir(config.claude.env, env)),
+  );
 }
 
 /**
@@ -228,7 +240,7 @@ export async function checkModeCredentials(
         source.file ?? '',
         now,
         `mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}, own login: `,
-        `CLAUDE_CONFIG_DIR=${path.dirname(source.file ?? '')} claude`,
+        loginCommand(path.dirname(source.file ?? '')),
       ),
     ),
   );
@@ -240,7 +252,7 @@ async function credentialsFileCheck(
   file: string,
   now: number,
   whose = '',
-  run = 'claude',
+  run: string,
 ): Promise<CheckResult> {
   const read = await readCredentials(file);
   if (!read.ok) {
@@ -251,7 +263,7 @@ async function credentialsFileCheck(
         ? `log in once: run \`${run}\` on this host and use /login${whose ? '' : ' (or set CLAUDE_CREDENTIALS_FILE to where the file is)'}`
         : read.denied
           ? // The CLI brainstem starts runs as brainstem's user: it cannot read that file either.
-            `log in as ${runningAs()}, the user brainstem and the Claude Code it starts run as (run \`claude\` as that user and use /login, then set CLAUDE_CREDENTIALS_FILE to that login's file, or unset it), or run brainstem as the file's owner`
+            `log in as ${runningAs()}, the user brainstem and the Claude Code it starts run as (run \`${run}\` as that user and use /login, then set CLAUDE_CREDENTIALS_FILE to that login's file, or unset it), or run brainstem as the file's owner`
           : `log in again: run \`${run}\` on this host and use /login; it rewrites the file`,
     );
   }

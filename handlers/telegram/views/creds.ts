@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { type CredentialSource, ownSources } from '../../../src/auth-notice.js';
 import type { ModeConfig } from '../../../src/config.js';
 import {
@@ -6,7 +7,9 @@ import {
   credentialsFromEnv,
   lastRefusal,
   lastRenewalSeen,
+  loginCommand,
   readCredentials,
+  sharedConfigDir,
 } from '../../../src/credentials.js';
 import type { KvStore } from '../../../src/db/index.js';
 import { formatSpan, formatUtc, type Lang, t } from '../../../src/i18n.js';
@@ -50,6 +53,7 @@ async function ownView(
   ];
   const refused = lastRefusal(kv, source.id);
   if (source.file) {
+    const cli = `<code>${escapeHtml(loginCommand(dirname(source.file)))}</code>`;
     const read = await readCredentials(source.file);
     if (!read.ok)
       lines.push(
@@ -69,8 +73,8 @@ async function ownView(
       lines.push(
         t(
           lang,
-          `⚠️ Claude refused these credentials at ${formatUtc(refused)} and the file has not changed since: log in again on the host with this config dir (<code>CLAUDE_CONFIG_DIR=… claude</code>, then <code>/login</code>).`,
-          `⚠️ Claude a refusé ces identifiants à ${formatUtc(refused)} et le fichier n’a pas changé depuis : reconnectez-vous sur l’hôte avec ce dossier de configuration (<code>CLAUDE_CONFIG_DIR=… claude</code>, puis <code>/login</code>).`,
+          `⚠️ Claude refused these credentials at ${formatUtc(refused)} and the file has not changed since: log in again on the host with this config dir (${cli}, then <code>/login</code>).`,
+          `⚠️ Claude a refusé ces identifiants à ${formatUtc(refused)} et le fichier n’a pas changé depuis : reconnectez-vous sur l’hôte avec ce dossier de configuration (${cli}, puis <code>/login</code>).`,
         ),
       );
   } else if (refused !== undefined)
@@ -130,6 +134,7 @@ async function sharedView(
   claudeEnv: Record<string, string>,
 ): Promise<string> {
   const title = t(lang, `${PROXY_TAG} <b>Claude credentials</b>`, `${PROXY_TAG} <b>Identifiants Claude</b>`);
+  const cli = `<code>${escapeHtml(loginCommand(sharedConfigDir(claudeEnv)))}</code>`;
   const fromEnv = credentialsFromEnv(claudeEnv);
   const refused = lastRefusal(kv);
   if (fromEnv) {
@@ -166,15 +171,15 @@ async function sharedView(
       read.missing
         ? t(
             lang,
-            'Log in once on the host (<code>claude</code>, then <code>/login</code>) or set CLAUDE_CREDENTIALS_FILE.',
-            'Connectez-vous une fois sur l’hôte (<code>claude</code>, puis <code>/login</code>) ou réglez CLAUDE_CREDENTIALS_FILE.',
+            `Log in once on the host (${cli}, then <code>/login</code>) or set CLAUDE_CREDENTIALS_FILE.`,
+            `Connectez-vous une fois sur l’hôte (${cli}, puis <code>/login</code>) ou réglez CLAUDE_CREDENTIALS_FILE.`,
           )
         : read.denied
           ? // Claude Code runs as brainstem's user: it cannot read that file either.
             t(
               lang,
-              'Claude Code runs as that user too: log in as it on the host (<code>claude</code>, then <code>/login</code>) and point CLAUDE_CREDENTIALS_FILE at its file (or unset it), or run brainstem as the file’s owner.',
-              'Claude Code tourne aussi sous cet utilisateur : connectez-vous avec lui sur l’hôte (<code>claude</code>, puis <code>/login</code>) et faites pointer CLAUDE_CREDENTIALS_FILE sur son fichier (ou retirez-la), ou lancez brainstem sous le propriétaire du fichier.',
+              `Claude Code runs as that user too: log in as it on the host (${cli}, then <code>/login</code>) and point CLAUDE_CREDENTIALS_FILE at its file (or unset it), or run brainstem as the file’s owner.`,
+              `Claude Code tourne aussi sous cet utilisateur : connectez-vous avec lui sur l’hôte (${cli}, puis <code>/login</code>) et faites pointer CLAUDE_CREDENTIALS_FILE sur son fichier (ou retirez-la), ou lancez brainstem sous le propriétaire du fichier.`,
             )
           : '',
     );
@@ -190,8 +195,8 @@ async function sharedView(
       lines.push(
         t(
           lang,
-          `⚠️ Claude refused these credentials at ${formatUtc(refused)} (a Claude turn failed on them) and the file has not changed since: Claude Code could not renew them. Log in again on the host (<code>claude</code>, then <code>/login</code>).`,
-          `⚠️ Claude a refusé ces identifiants à ${formatUtc(refused)} (un tour Claude a échoué) et le fichier n’a pas changé depuis : Claude Code n’a pas pu les renouveler. Reconnectez-vous sur l’hôte (<code>claude</code>, puis <code>/login</code>).`,
+          `⚠️ Claude refused these credentials at ${formatUtc(refused)} (a Claude turn failed on them) and the file has not changed since: Claude Code could not renew them. Log in again on the host (${cli}, then <code>/login</code>).`,
+          `⚠️ Claude a refusé ces identifiants à ${formatUtc(refused)} (un tour Claude a échoué) et le fichier n’a pas changé depuis : Claude Code n’a pas pu les renouveler. Reconnectez-vous sur l’hôte (${cli}, puis <code>/login</code>).`,
         ),
       );
     lines.push(
