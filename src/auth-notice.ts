@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
-import path from 'node:path';
 import type { ModeConfig } from './config.js';
 import { credentialsFromEnv } from './credentials.js';
 import { type Html, html } from './html.js';
 import { type Lang, t } from './i18n.js';
 import type { Notifier } from './notices.js';
+import { loginFile } from './own-files.js';
 
 /**
  * The notice the notify chats get when Claude refuses a turn's credentials, one per credentials
@@ -59,13 +58,11 @@ export function credentialSource(
     return { id: `${name}:${digest(value)}`, where: { en, fr }, variable: name };
   }
   const dir = (merged.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR) || '~/.claude';
-  // The file the CLI reads: `~` is its HOME (a mode's, claude.env's, else brainstem's), not a folder.
-  const home = (merged.HOME ?? env.HOME) || homedir();
-  const real = dir === '~/.claude' ? path.join(home, '.claude') : dir;
   return {
     id: `file:${digest(dir)}`,
     where: { en: `the credentials file in ${dir}`, fr: `le fichier d’identifiants de ${dir}` },
-    file: path.join(real, '.credentials.json'),
+    // The file the CLI reads: `~` is its HOME (a mode's, claude.env's, else brainstem's), not a folder.
+    file: loginFile(own, claudeEnv, env),
   };
 }
 

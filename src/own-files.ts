@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Config } from './config.js';
 import { PROCESS_GROUPS_FILE } from './leftover-groups.js';
@@ -29,22 +30,39 @@ export function ownFiles(
     files: [
       configPath,
       claude.credentialsFile,
-      ...modeCredentialsFiles(config.modes ?? []),
+      ...modeCredentialsFiles(config.modes ?? [], claude.env),
       ...(transcription?.apiKeyFile ? [transcription.apiKeyFile] : []),
     ],
   };
 }
 
 /**
- * The credentials file of each Claude mode with a config dir of its own (`modes.<id>.env`'s
- * CLAUDE_CONFIG_DIR): a login as secret as claude.env's, which another mode allowed Read (or a
- * local mode's read_file) would otherwise read. Kept whether or not a key wins over it.
+ * The credentials file of each Claude mode's own login: a `CLAUDE_CONFIG_DIR`, or a `HOME`, of its
+ * own in `modes.<id>.env` (or one that blanks claude.env's dir): a login as secret as claude.env's,
+ * which another mode allowed Read (or a local mode's read_file) would otherwise read. Kept whether
+ * or not a key wins over it.
  */
-function modeCredentialsFiles(modes: Config['modes']): string[] {
-  return modes.flatMap((m) => {
-    const dir = m.kind === 'claude' ? m.env?.CLAUDE_CONFIG_DIR?.trim() : undefined;
-    return dir ? [path.join(path.resolve(dir), '.credentials.json')] : [];
-  });
+function modeCredentialsFiles(modes: Config['modes'], claudeEnv: Record<string, string>): string[] {
+  const files = modes.flatMap((m) => (m.kind === 'claude' && m.env ? [loginFile(m.env, claudeEnv)] : []));
+  return [...new Set(files)];
+}
+
+/**
+ * The credentials file /login writes for a CLI run with `own` (a mode's env) over `claudeEnv` over
+ * brainstem's environment, as the CLI builds it (a blank value unsetting): `.credentials.json` in its
+ * CLAUDE_CONFIG_DIR, else in `~/.claude` of its HOME. No digest here: called at start-up, before
+ * node:crypto may load (scripts/build.ts, LAZY_BUILTINS).
+ */
+export function loginFile(
+  own: Record<string, string>,
+  claudeEnv: Record<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const merged = { ...claudeEnv, ...own };
+  const dir =
+    (merged.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR)?.trim() ||
+    path.join((merged.HOME ?? env.HOME) || homedir(), '.claude');
+  return path.join(path.resolve(dir), '.credentials.json');
 }
 
 /**

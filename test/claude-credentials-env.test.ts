@@ -9,6 +9,7 @@ import { ownSources } from '../src/auth-notice.js';
 import { loadConfig } from '../src/config.js';
 import { credentialsFromEnv, readCredentials } from '../src/credentials.js';
 import { billingOf } from '../src/credit/billing.js';
+import { ownFiles } from '../src/own-files.js';
 import { startFakeAnthropic, text } from './fakes/anthropic.js';
 import { CLAUDE_BIN } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
@@ -129,6 +130,35 @@ describe('the credentials file brainstem watches', () => {
       const { accessToken } = JSON.parse(readFileSync(file, 'utf8')).claudeAiOauth as { accessToken: string };
       expect(accessToken).toBe(`sk-ant-oat01-dir-${sentTokens[i]}`);
     }
+  });
+
+  it('of a mode whose env gives its CLI a HOME of its own is that HOME’s, and as secret as claude.env’s', async () => {
+    const { HOME: _h, CLAUDE_CONFIG_DIR: _d, ...base } = claude.cli.env;
+    const root = mkdtempSync(path.join(tmpdir(), 'brainstem-own-home-'));
+    const ownHome = path.join(root, 'own-home');
+    login(path.join(root, '.claude'), 'sk-ant-oat01-home-shared');
+    login(path.join(ownHome, '.claude'), 'sk-ant-oat01-home-own');
+    writeFileSync(
+      path.join(root, 'brainstem.json'),
+      JSON.stringify({
+        modes: { ownhome: { kind: 'claude', description: 'a login of its own', env: { HOME: ownHome } } },
+      }),
+    );
+    // The mode's CLI, its environment built as the brain builds it: the mode's env over brainstem's.
+    const extra = { ...base, ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '', HOME: ownHome };
+    const env = cliEnv({ PATH: process.env.PATH, HOME: root }, extra);
+    const before = claude.fake.requests.length;
+    await promisify(execFile)(CLAUDE_BIN, ['-p', 'hi', '--output-format', 'json'], { env });
+    const sent = claude.fake.requests.slice(before).map((r) => r.headers.authorization);
+    expect(sent).toContain('Bearer sk-ant-oat01-home-own');
+    // That login is kept from Claude's file tools (another mode allowed Read) as claude.env's is.
+    const config = loadConfig({ HOME: root }, root);
+    expect(ownFiles(config).files).toEqual(
+      expect.arrayContaining([
+        path.join(root, '.claude', '.credentials.json'),
+        path.join(ownHome, '.claude', '.credentials.json'),
+      ]),
+    );
   });
 });
 
