@@ -39,11 +39,12 @@ function pattern(size: number): Buffer {
 function rawGet(
   path: string,
   method = 'GET',
+  headers: http.OutgoingHttpHeaders = {},
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const u = new URL(front);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: u.hostname, port: u.port, method, path: `${u.pathname}${path}` },
+      { host: u.hostname, port: u.port, method, path: `${u.pathname}${path}`, headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -224,6 +225,27 @@ describe('files through the Bot API front', () => {
     expect(past.status).toBe(416);
     expect(past.headers.get('content-range')).toBe(`bytes */${MB + 10}`);
     await past.arrayBuffer();
+  });
+
+  it('passes a download’s If-None-Match and If-Modified-Since on, and Telegram’s 304 back with no body', async () => {
+    const bytes = pattern(MB + 20);
+    const file = await oc.bot.api.getFile(h.tg.storesFile(bytes, 'bin').file_id);
+    const url = `${front}/file/bot${h.tg.token}/${file.file_path}`;
+    const whole = await fetch(url);
+    const etag = whole.headers.get('etag') ?? '';
+    const modified = whole.headers.get('last-modified') ?? '';
+    await whole.arrayBuffer();
+    // The copy the client keeps is still the file: no download again.
+    const same = await rawGet(`/file/bot${h.tg.token}/${file.file_path}`, 'GET', { 'if-none-match': etag });
+    expect(same.status).toBe(304);
+    expect(same.headers.etag).toBe(etag);
+    expect(same.body).toBe('');
+    const since = await fetch(url, { headers: { 'if-modified-since': modified } });
+    expect(since.status).toBe(304);
+    // Another copy: the file.
+    const other = await fetch(url, { headers: { 'if-none-match': '"other"' } });
+    expect(other.status).toBe(200);
+    expect(Buffer.from(await other.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
   it('downloads a file a self-hosted Bot API server (--local) gives as a path on its disk, as its web server serves it', async () => {

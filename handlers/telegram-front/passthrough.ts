@@ -21,9 +21,10 @@ const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding'] as c
 /**
  * Request headers of a file download passed on: a span of the file (a download resumed where it
  * was cut, a player seeking), only while the file is the one it began with (If-Range: its ETag or
- * Last-Modified), as Telegram's file server answers them (206 and Content-Range).
+ * Last-Modified), as Telegram's file server answers them (206 and Content-Range); and a client's
+ * check that the copy it keeps is still the file (If-None-Match, If-Modified-Since: 304, no body).
  */
-const RANGE_HEADERS = ['range', 'if-range'] as const;
+const DOWNLOAD_HEADERS = ['range', 'if-range', 'if-none-match', 'if-modified-since'] as const;
 
 export interface Incoming {
   httpMethod: 'GET' | 'POST';
@@ -70,7 +71,7 @@ export class Passthrough {
   /**
    * A file download (`/file/bot<token>/<path>`), streamed. A HEAD goes to Telegram as a HEAD (its
    * file server answers it with the Content-Length and no body), so asking a file's size never
-   * costs the file's download. A Range (and its If-Range) goes with it.
+   * costs the file's download. A Range and the conditions (DOWNLOAD_HEADERS) go with it.
    */
   async download(
     filePath: string,
@@ -79,7 +80,7 @@ export class Passthrough {
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {};
-    for (const name of RANGE_HEADERS) {
+    for (const name of DOWNLOAD_HEADERS) {
       const value = incoming[name];
       if (typeof value === 'string') headers[name] = value;
     }

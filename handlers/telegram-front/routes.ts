@@ -248,8 +248,8 @@ async function relay(
     const value = res.headers[name];
     if (typeof value === 'string') reply.header(name, value);
   }
-  // A HEAD's answer has no body (fastify keeps the Content-Length it was given for a HEAD).
-  if (reply.request.method === 'HEAD') {
+  // A HEAD's answer has no body (fastify keeps the Content-Length it was given for a HEAD), nor a 304's.
+  if (reply.request.method === 'HEAD' || res.statusCode === 304) {
     await res.body.dump();
     return reply.send();
   }

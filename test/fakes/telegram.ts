@@ -94,7 +94,9 @@
  *                                          as that server (nginx), every file answer has Accept-Ranges,
  *                                          ETag and Last-Modified, and a Range of one span (If-Range, if
  *                                          given, the file's ETag or Last-Modified) gets 206 with
- *                                          Content-Range, one past the end 416
+ *                                          Content-Range, one past the end 416; an If-None-Match naming
+ *                                          its ETag (or an If-Modified-Since not before its Last-Modified,
+ *                                          without If-None-Match) gets 304 with no body
  *   Uploads: a request body over 50 MB (tg.setUploadLimit(bytes) for another limit) gets Telegram's
  *                                          413 Request Entity Too Large, answered as soon as the body
  *                                          passes it (the rest read and dropped); tg.tooLarge lists the
@@ -381,6 +383,20 @@ function byteRange(
   if (m[2] !== '' && Number(m[2]) < start) return undefined;
   if (start >= size) return 'unsatisfiable';
   return [start, m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)];
+}
+
+/**
+ * Whether a conditional GET finds the file unchanged, as nginx reads it: If-None-Match (a list, or
+ * `*`) when given, else If-Modified-Since compared with the Last-Modified.
+ */
+function notModified(
+  headers: http.IncomingHttpHeaders,
+  validators: { etag: string; 'last-modified': string },
+): boolean {
+  const none = headers['if-none-match'];
+  if (none !== undefined) return none.split(',').some((t) => [validators.etag, '*'].includes(t.trim()));
+  const since = Date.parse(headers['if-modified-since'] ?? '');
+  return Number.isFinite(since) && since >= Date.parse(validators['last-modified']);
 }
 
 /** Bots upload files of up to 50 MB (sendDocument in the Bot API); a bigger body gets nginx's 413. */
@@ -1071,6 +1087,11 @@ export async function startFakeTelegram(
         etag: `"${f.path.replace(/\W/g, '')}-${bytes.length.toString(16)}"`,
         'last-modified': FILE_LAST_MODIFIED,
       };
+      if (notModified(req.headers, validators)) {
+        res.writeHead(304, validators);
+        res.end();
+        return;
+      }
       const span = byteRange(req.headers, bytes.length, validators);
       if (span === 'unsatisfiable') {
         res.writeHead(416, { ...validators, 'content-range': `bytes */${bytes.length}` });
