@@ -4,7 +4,7 @@ import { credentialsFromEnv } from './credentials.js';
 import { type Html, html } from './html.js';
 import { type Lang, t } from './i18n.js';
 import type { Notifier } from './notices.js';
-import { loginFile } from './own-files.js';
+import { loginDir, loginFile } from './own-files.js';
 
 /**
  * The notice the notify chats get when Claude refuses a turn's credentials, one per credentials
@@ -57,7 +57,9 @@ export function credentialSource(
         : [`${name} in brainstem’s environment`, `${name} de l’environnement de brainstem`];
     return { id: `${name}:${digest(value)}`, where: { en, fr }, variable: name };
   }
-  const dir = (merged.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR) || '~/.claude';
+  // A HOME of the mode's own moves its `~/.claude`: that login is another, named by where it is.
+  const dir =
+    (merged.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR) || (loginDir(own, claudeEnv, env) ?? '~/.claude');
   return {
     id: `file:${digest(dir)}`,
     where: { en: `the credentials file in ${dir}`, fr: `le fichier d’identifiants de ${dir}` },

@@ -66,6 +66,20 @@ export function loginFile(
 }
 
 /**
+ * The config dir a login for that CLI is made in, when a bare `claude` run by brainstem's user (in
+ * ~/.claude of brainstem's HOME) would log in elsewhere: its CLAUDE_CONFIG_DIR, or `~/.claude` of a
+ * HOME of its own. Undefined when a bare `claude` is right.
+ */
+export function loginDir(
+  own: Record<string, string>,
+  claudeEnv: Record<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const dir = path.dirname(loginFile(own, claudeEnv, env));
+  return dir === path.resolve(env.HOME || homedir(), '.claude') ? undefined : dir;
+}
+
+/**
  * The paths (globs) Claude never reads nor writes, whatever the mode allows: the secrets in the data
  * dir (not its uploads, whose paths Claude is given to read), the list of process groups the next
  * start kills (a pid written there would be), and the files holding a credential.

@@ -346,23 +346,35 @@ describe('brainstem doctor', () => {
       path.join(dir, 'expired-unrenewable-credentials.json'),
       path.join(ownDir, '.credentials.json'),
     );
+    // A mode with a HOME of its own logs in with that HOME's ~/.claude.
+    const ownHome = path.join(dir, 'own-home');
+    mkdirSync(path.join(ownHome, '.claude'), { recursive: true });
+    copyFileSync(
+      path.join(dir, 'expired-unrenewable-credentials.json'),
+      path.join(ownHome, '.claude', '.credentials.json'),
+    );
     const config = path.join(dir, 'own-login-brainstem.json');
     writeFileSync(
       config,
       JSON.stringify({
         modes: {
           ownlogin: { kind: 'claude', description: 'own login', env: { CLAUDE_CONFIG_DIR: ownDir } },
+          ownhome: { kind: 'claude', description: 'own home', env: { HOME: ownHome } },
         },
       }),
     );
     const { code, text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: config });
     const lines = text.split('\n').filter((l) => l.slice(2).startsWith('credentials '));
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/^✓ .*valid-credentials\.json: valid until/);
     expect(lines[1]).toMatch(
       /^✗ credentials +mode ownlogin, own login: .*own-login\/\.credentials\.json: expired 2 h 00 min ago .*, and the file has no refresh token$/,
     );
     expect(text).toContain(`→ run \`CLAUDE_CONFIG_DIR=${ownDir} claude\` on this host and use /login`);
+    expect(lines[2]).toMatch(
+      /^✗ credentials +mode ownhome, own login: .*own-home\/\.claude\/\.credentials\.json: expired 2 h 00 min ago/,
+    );
+    expect(text).toContain(`→ run \`CLAUDE_CONFIG_DIR=${path.join(ownHome, '.claude')} claude\` on this host`);
     expect(code).toBe(1);
     expect(text).not.toContain(ACCESS_TOKEN);
   });

@@ -4,6 +4,7 @@ import { credentialsFromEnv } from '../../src/credentials.js';
 import { SENT_FILES_KEEP_DAYS } from '../../src/keep-days.js';
 import type { Logger } from '../../src/logger.js';
 import { prepareOutboxRoot } from '../../src/outbox.js';
+import { loginDir } from '../../src/own-files.js';
 import { scrubText } from '../../src/redact.js';
 import type { SessionStore } from '../../src/sessions.js';
 import { type Execa, subprocesses } from '../../src/subprocesses.js';
@@ -639,16 +640,17 @@ export class ClaudeCodeBrain implements Brain {
     return `${this.id}\u0000${sessionKey}`;
   }
 
+  /** A failure as the user is told it, with what renews the credentials this CLI ran with. */
+  private classified(failure: FailureSignals): BrainError {
+    const env = this.env();
+    const { mode, claude } = this.opts;
+    return classifyFailure(failure, credentialsFromEnv(env, {}), loginDir(mode.env ?? {}, claude.env));
+  }
+
   /**
    * The CLI environment: an allow-list of brainstem's own, bounded retries and API timeout,
    * `claude.env`, the mode's `env`, then what brainstem needs of every CLI (CLI_ENV).
    */
-  /** A failure as the user is told it, with what renews the credentials this CLI ran with. */
-  private classified(failure: FailureSignals): BrainError {
-    const env = this.env();
-    return classifyFailure(failure, credentialsFromEnv(env, {}), env.CLAUDE_CONFIG_DIR || undefined);
-  }
-
   private env(): Record<string, string> {
     return cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
