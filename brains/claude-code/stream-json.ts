@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { headChars } from '../../src/text.js';
 import type { TurnUsage } from '../types.js';
+import { MCP_SERVER_NAME } from './tool-names.js';
 
 /**
  * The lines of `claude -p --output-format stream-json --verbose
@@ -17,6 +18,14 @@ const initLine = z.object({
   session_id: z.string().min(1),
   /** Which CLI runs the turn: what a call costs depends on it (pricesUsOnlyInference). */
   claude_code_version: z.string().optional().catch(undefined),
+  /**
+   * The MCP servers of `--mcp-config` and how the CLI's connection to each stands as the turn starts
+   * (`connected`, `failed`, `pending`, `needs-auth`…): a server that is not connected lends the turn no tools.
+   */
+  mcp_servers: z
+    .array(z.object({ name: z.string(), status: z.string() }))
+    .optional()
+    .catch(undefined),
 });
 
 const cacheCreation = z
@@ -254,8 +263,11 @@ export interface RateLimitInfo {
 }
 
 export type CliEvent =
-  /** A turn starts, on the CLI of `version` (when it says). */
-  | { type: 'init'; sessionId: string; version?: string }
+  /**
+   * A turn starts, on the CLI of `version` (when it says); `mcpStatus` is how its connection to
+   * brainstem's own MCP server stands, when the turn was given one.
+   */
+  | { type: 'init'; sessionId: string; version?: string; mcpStatus?: string }
   /** A top-level text block starts (used to separate the texts of successive messages). */
   | { type: 'text_block' }
   | { type: 'text_delta'; text: string }
@@ -310,6 +322,7 @@ function parseKnown(type: string, subtype: string | undefined, json: unknown): C
       type: 'init',
       sessionId: l.session_id,
       ...(l.claude_code_version ? { version: l.claude_code_version } : {}),
+      ...mcpStatus(l.mcp_servers),
     }));
   if (type === 'stream_event') return fromSchema(streamEventLine, json, fromStreamEvent);
   if (type === 'rate_limit_event') {
@@ -361,6 +374,12 @@ function parseKnown(type: string, subtype: string | undefined, json: unknown): C
 export function isProgress(ev: CliEvent): boolean {
   if (ev.type === 'init' || ev.type === 'invalid') return false;
   return !(ev.type === 'other' && (ev.lineType === 'system' || ev.lineType === 'control_response'));
+}
+
+/** How the CLI's connection to brainstem's MCP server stands, when the init lists it. */
+function mcpStatus(servers: { name: string; status: string }[] | undefined): { mcpStatus?: string } {
+  const own = servers?.find((s) => s.name === MCP_SERVER_NAME);
+  return own ? { mcpStatus: own.status } : {};
 }
 
 function fromSchema<S extends z.ZodType>(

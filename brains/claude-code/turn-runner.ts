@@ -149,6 +149,7 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
               proc.kill();
               return yield* finish({ kind: 'lost', why: `it answered in session ${ev.sessionId}` });
             }
+            if (ev.mcpStatus !== undefined && ev.mcpStatus !== 'connected') warnNoTools(t.log, ev.mcpStatus);
             yield* t.reader.read(ev);
             break;
           case 'permission':
@@ -177,6 +178,18 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
     clearTimeout(killTimer);
     for (const c of permissions.values()) c.abort();
   }
+}
+
+/**
+ * The CLI starts a turn without brainstem's tools when its connection to /mcp failed (a refusal,
+ * or no answer within its connect timeout): the model then says it has no such tool, and nothing
+ * else would tell the owner why.
+ */
+function warnNoTools(log: Logger, status: string): void {
+  log.warn(
+    { mcpStatus: status },
+    `Claude Code is not connected to brainstem's MCP server (status "${status}"): this turn runs without brainstem's tools. The /mcp request lines of this log say what it was answered; none at all means it got no answer in time (MCP_CONNECT_TIMEOUT_MS in claude.env gives it longer).`,
+  );
 }
 
 /** A queue with one reader that can wait until something arrives. */
