@@ -68,3 +68,30 @@ export function cliEnv(from: NodeJS.ProcessEnv, extra: Record<string, string>): 
   }
   return { ...env, ...extra };
 }
+
+const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy'];
+
+/**
+ * The CLI's environment with brainstem's own address (the `--mcp-config` URL, on loopback or the
+ * bind address) exempt from the owner's HTTP proxy. Without it, a proxy meant for the Anthropic API
+ * also gets the CLI's /mcp requests, brainstem's API token in their Authorization header, in clear:
+ * a `no_proxy` of `localhost`, often set, does not cover `127.0.0.1`; and a proxy elsewhere cannot
+ * reach this machine's loopback, so the turn runs without brainstem's tools. The exemption is
+ * `host:port`, which both Claude CLIs honour: the proxy still carries anything else on that host.
+ * Both spellings get the same list, the owner's entries of each kept: the CLI reads one of them.
+ */
+export function exemptFromProxy(
+  env: Record<string, string>,
+  url: string | undefined,
+): Record<string, string> {
+  if (!url || !PROXY_VARIABLES.some((name) => env[name])) return env;
+  const own = new URL(url).host;
+  const entries = [env.NO_PROXY, env.no_proxy]
+    .flatMap((list) => (list ?? '').split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  // A `*` already exempts everything.
+  if (entries.includes('*') || entries.includes(own)) return env;
+  const list = [...new Set([...entries, own])].join(',');
+  return { ...env, NO_PROXY: list, no_proxy: list };
+}

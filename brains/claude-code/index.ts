@@ -13,7 +13,7 @@ import type { Brain, BrainError, Readiness, Refusal, TurnEvent, TurnRequest, Tur
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
 import { CLI_ENV } from './cli-compat.js';
-import { cliEnv } from './env.js';
+import { cliEnv, exemptFromProxy } from './env.js';
 import {
   abortedError,
   busyError,
@@ -652,13 +652,14 @@ export class ClaudeCodeBrain implements Brain {
    * `claude.env`, the mode's `env`, then what brainstem needs of every CLI (CLI_ENV).
    */
   private env(): Record<string, string> {
-    return cliEnv(process.env, {
+    const env = cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
       ...this.opts.claude.env,
       ...this.opts.mode.env,
       ...CLI_ENV,
     });
+    return exemptFromProxy(env, this.opts.mcp?.url);
   }
 
   /** brainstem tools the CLI runs without asking: read-only ones, those the mode names if it does. */
