@@ -866,6 +866,31 @@ describe.concurrent('ClaudeCodeBrain without a usable CLI', () => {
     });
   });
 
+  it('gives the CLI 30 s to connect to brainstem’s MCP server, or what the owner set', async (ctx) => {
+    const { expect } = ctx;
+    // A CLI that writes the environment it got, then stops.
+    const dir = await mkdtemp(path.join(tmpdir(), 'env-cli-'));
+    ctx.onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dump = path.join(dir, 'environ');
+    const bin = path.join(dir, 'claude');
+    await writeFile(bin, `#!/bin/sh\nenv > '${dump}'\n`);
+    await chmod(bin, 0o755);
+    const h = await harness(ctx);
+    // The suite's CLI environment sets its own (test/fakes/anthropic.ts): without it, as an owner's.
+    const { MCP_CONNECT_TIMEOUT_MS: _suite, ...env } = h.options.claude.env;
+    const timeoutGiven = async (claudeEnv: Record<string, string>) => {
+      const brain = new ClaudeCodeBrain({
+        ...h.options,
+        warm: undefined,
+        claude: { ...h.options.claude, bin, env: claudeEnv },
+      });
+      await collect(brain.turn(userTurn('hi'), new AbortController().signal));
+      return /^MCP_CONNECT_TIMEOUT_MS=(.*)$/m.exec(await readFile(dump, 'utf8'))?.[1];
+    };
+    expect(await timeoutGiven(env)).toBe('30000');
+    expect(await timeoutGiven({ ...env, MCP_CONNECT_TIMEOUT_MS: '90000' })).toBe('90000');
+  });
+
   it('says why a CLI crashed without its source: the error line, never a path or a line of code', async (ctx) => {
     const { expect } = ctx;
     // A program that dies as a Node program does: location, code line, caret, error, stack, version.

@@ -374,7 +374,9 @@ describe('brainstem doctor', () => {
     expect(lines[2]).toMatch(
       /^✗ credentials +mode ownhome, own login: .*own-home\/\.claude\/\.credentials\.json: expired 2 h 00 min ago/,
     );
-    expect(text).toContain(`→ run \`CLAUDE_CONFIG_DIR=${path.join(ownHome, '.claude')} claude\` on this host`);
+    expect(text).toContain(
+      `→ run \`CLAUDE_CONFIG_DIR=${path.join(ownHome, '.claude')} claude\` on this host`,
+    );
     expect(code).toBe(1);
     expect(text).not.toContain(ACCESS_TOKEN);
   });

@@ -76,6 +76,14 @@ export const USAGE_LIMIT_TEXT = /hit your (session |5-hour |weekly |opus |)limit
 export const CLI_ENV = { CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1', CLAUDE_CODE_DISABLE_CRON: '1' } as const;
 
 /**
+ * How long the CLI waits for brainstem's MCP server to connect (its MCP_CONNECT_TIMEOUT_MS, unless
+ * the owner sets one). Both CLIs give a server 5 s, then run the turn without its tools: a CLI
+ * started on a busy machine (a local model's server on every core, or a spare at low priority)
+ * can miss that, and the suite's CLIs did under load. A connection that comes at once waits nothing.
+ */
+export const MCP_CONNECT_TIMEOUT_MS = 30_000;
+
+/**
  * Refused in every mode (`--disallowedTools`): each reports through turns nobody asked for.
  * 2.1.332's Monitor starts one per line its command prints; ScheduleWakeup (both CLIs) runs
  * unasked, CLAUDE_CODE_DISABLE_CRON or not, and schedules a wake-up of the session.

@@ -12,7 +12,7 @@ import { tailChars } from '../../src/text.js';
 import type { Brain, BrainError, Readiness, Refusal, TurnEvent, TurnRequest, TurnUsage } from '../types.js';
 import { Approvals } from './approvals.js';
 import { buildArgs } from './args.js';
-import { CLI_ENV } from './cli-compat.js';
+import { CLI_ENV, MCP_CONNECT_TIMEOUT_MS } from './cli-compat.js';
 import { cliEnv, exemptFromProxy } from './env.js';
 import {
   abortedError,
@@ -655,6 +655,9 @@ export class ClaudeCodeBrain implements Brain {
     const env = cliEnv(process.env, {
       CLAUDE_CODE_MAX_RETRIES: String(this.opts.claude.maxRetries),
       API_TIMEOUT_MS: String(this.opts.claude.apiTimeoutMs),
+      ...(process.env.MCP_CONNECT_TIMEOUT_MS
+        ? {}
+        : { MCP_CONNECT_TIMEOUT_MS: String(MCP_CONNECT_TIMEOUT_MS) }),
       ...this.opts.claude.env,
       ...this.opts.mode.env,
       ...CLI_ENV,

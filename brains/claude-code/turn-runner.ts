@@ -188,7 +188,7 @@ export async function* runTurn(proc: ClaudeProcess, t: TurnRun): AsyncGenerator<
 function warnNoTools(log: Logger, status: string): void {
   log.warn(
     { mcpStatus: status },
-    `Claude Code is not connected to brainstem's MCP server (status "${status}"): this turn runs without brainstem's tools. The /mcp request lines of this log say what it was answered; none at all means it got no answer in time (MCP_CONNECT_TIMEOUT_MS in claude.env gives it longer).`,
+    `Claude Code is not connected to brainstem's MCP server (status "${status}"): this turn runs without brainstem's tools. The /mcp request lines of this log say what it was answered; none at all means it got no answer in time (MCP_CONNECT_TIMEOUT_MS in claude.env, 30000 unless set, gives it longer).`,
   );
 }
 
