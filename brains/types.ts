@@ -222,8 +222,8 @@ export interface BrainError {
   retryAfterMs?: number;
   /**
    * The same request sent again would do the turn's work again or meet the same end: it ran to
-   * the turn time limit, or its CLI died after it had begun (its tools may have run, its calls
-   * were billed). A client that retries by itself (the openai SDKs retry a 5xx twice) is told not to.
+   * the turn time limit, its CLI died after it had begun, or Claude's API failed after answering
+   * one of its calls (its tools may have run, its calls were billed). A client that retries by itself (the openai SDKs retry a 5xx twice) is told not to.
    */
   noRetry?: true;
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import OpenAI, { APIError, APIUserAbortError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGate, httpError, type RecordedRequest, text } from './fakes/anthropic.js';
+import { createGate, httpError, type RecordedRequest, text, toolUse } from './fakes/anthropic.js';
 import { CLAUDE_CLI } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { processesIn } from './helpers/procs.js';
@@ -577,6 +577,41 @@ describe('conversations without a session key are told apart by what they said',
     expect(sent?.lastUserText).toContain('user: remember plum');
     expect(sent?.lastUserText).toContain('assistant: first');
     expect(sent?.lastUserText).toMatch(/which fruit\?$/);
+  });
+});
+
+describe('a Claude turn Claude’s API fails', () => {
+  // A 5xx of the API after a tool ran: the openai SDK sent the 502 again twice, so the tool ran
+  // three times and each answered call was billed three times, before the client heard of it.
+  it('after a call of it was answered, is answered once with x-should-retry: false; before, the SDK may send it again', async () => {
+    claude.fake.script((r) =>
+      r.lastUserText.includes('glob, then fail')
+        ? toolUse('Glob', { pattern: '*.json' }, httpError(500, { message: 'Internal server error' }))
+        : httpError(500, { message: 'Internal server error' }),
+    );
+    let sent = 0;
+    const client = new OpenAI({
+      baseURL: `${svc.url}/v1`,
+      apiKey: svc.token,
+      fetch: (url, init) => {
+        sent++;
+        return fetch(url, init);
+      },
+    });
+    const failure = (content: string, c: OpenAI) =>
+      c.chat.completions.create({ model: 'assistant', messages: [user(content)] }).then(
+        () => undefined,
+        (e: unknown) => e as InstanceType<typeof APIError>,
+      );
+    const err = await failure('glob, then fail', client);
+    expect(err).toBeInstanceOf(APIError);
+    expect(err?.status).toBe(502);
+    expect(err?.headers?.get('x-should-retry')).toBe('false');
+    expect(sent).toBe(1);
+    // Nothing answered yet: the same request sent again does nothing twice.
+    const first = await failure('fail at once', svc.client);
+    expect(first?.status).toBe(502);
+    expect(first?.headers?.get('x-should-retry')).toBeNull();
   });
 });
 

@@ -488,7 +488,11 @@ export class ClaudeCodeBrain implements Brain {
         return 'fresh';
       }
       yield* a.reader.settle(usage);
-      const error = this.failed(req.sessionKey, this.classified(failure), log);
+      const classified = this.failed(req.sessionKey, this.classified(failure), log);
+      // Claude's API failed after it had answered a call of this turn (a 5xx after a tool ran): sent
+      // again, the turn would run its tools again and be billed again for what it did. Failed on its
+      // first call, nothing was done: a client's own retry of a 5xx may well succeed.
+      const error: BrainError = a.reader.calls.seen ? { ...classified, noRetry: true } : classified;
       log.warn({ durationMs, kind: error.kind, status: error.status }, 'claude turn failed');
       log.debug({ stderr: scrubText(tailChars(proc.stderr, 2000)) }, 'claude stderr');
       yield { type: 'error', error };
