@@ -324,6 +324,37 @@ describe('client tools on the default config', () => {
   });
 });
 
+describe('an OpenAI API brainstem does not serve', () => {
+  // The Vercel AI SDK's own OpenAI provider (@ai-sdk/openai) sends `openai('local')` to the Responses
+  // API, as the openai SDK's `responses.create` does: its user read "No route POST /v1/responses."
+  // and had to guess that brainstem speaks Chat Completions, and how to make the SDK use it.
+  it('the Responses API is answered with what to send instead, and how to ask the SDKs for it', async () => {
+    const err = await svc.client.responses.create({ model: 'local', input: 'hi' }).then(
+      () => undefined,
+      (e: unknown) => e as { status?: number; message?: string },
+    );
+    expect(err?.status).toBe(404);
+    expect(err?.message).toContain('No route POST /v1/responses.');
+    expect(err?.message).toContain('POST /v1/chat/completions');
+    expect(err?.message).toContain("openai.chat('<mode>')");
+    expect(err?.message).toContain('useResponsesApi: false');
+  });
+
+  it('another path under /v1 names the routes that are served', async () => {
+    const r = await fetch(`${svc.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'local', input: 'hi' }),
+    });
+    expect(r.status).toBe(404);
+    const { error } = (await r.json()) as { error: { message: string; code: string } };
+    expect(error.code).toBe('not_found');
+    expect(error.message).toBe(
+      'No route POST /v1/embeddings. brainstem’s OpenAI-compatible endpoint serves POST /v1/chat/completions, GET /v1/models and GET /v1/models/{id}.',
+    );
+  });
+});
+
 describe('OpenClaw on a provider block from an older brainstem', () => {
   it('is told, once, to run openclaw-config again', async () => {
     const { logger, logs } = recordingLogger('info');

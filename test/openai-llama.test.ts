@@ -1317,11 +1317,19 @@ describe('bad input gets a clear error and changes nothing', () => {
       body: '{bad',
     });
     expect(typo.status).toBe(404);
-    expect(await errorOf(typo)).toMatchObject({ message: 'No route POST /v1/chat/completion.' });
+    expect(await errorOf(typo)).toMatchObject({
+      message: expect.stringMatching(
+        /^No route POST \/v1\/chat\/completion\. brainstem’s OpenAI-compatible endpoint serves POST \/v1\/chat\/completions/,
+      ),
+    });
     // A method the route does not take, with a JSON type and no body (a CORS-like probe).
     const options = await fetch(`${svc.url}/v1/chat/completions`, { method: 'OPTIONS', headers: auth });
     expect(options.status).toBe(404);
-    expect(await errorOf(options)).toMatchObject({ message: 'No route OPTIONS /v1/chat/completions.' });
+    expect(await errorOf(options)).toMatchObject({
+      message: expect.stringMatching(
+        /^No route OPTIONS \/v1\/chat\/completions\. brainstem’s OpenAI-compatible endpoint serves POST \/v1\/chat\/completions/,
+      ),
+    });
   });
 
   it('half of a character (a lone surrogate escape), named where it is: llama-server would answer 500, which a client retries', async () => {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { BrainstemError, errorCodes } from '../../src/errors.js';
+import { notFoundMessage } from './not-found.js';
 import { lingerOnTooLarge } from './too-large.js';
 
 declare module 'fastify' {
@@ -64,7 +65,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       openAiError({
         ...errorCodes.NOT_FOUND,
         code: 'NOT_FOUND',
-        message: `No route ${request.method} ${request.url}.`,
+        message: notFoundMessage(request.method, request.url),
       }),
     );
   });
