@@ -294,6 +294,12 @@ export interface Brain {
    */
   preload?(signal: AbortSignal): Promise<Readiness>;
   /**
+   * Whether its model is out of memory now, on an upstream that loads it on the first request and
+   * unloads it when unused (Ollama's keep_alive): asking for the active mode again then loads it
+   * (preload) rather than answering that it is already on. Absent: a ready brain is loaded.
+   */
+  needsLoad?(signal: AbortSignal): Promise<boolean>;
+  /**
    * Run one turn. Must end with exactly one `done` or `error` event, must stop
    * work (kill children, close sockets) when `signal` aborts, and must never throw
    * for a failure of the upstream: failures are `error` events.

@@ -435,7 +435,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     // Otherwise a model brainstem starts may be down behind its back (a reboot, an OOM kill): asking
     // for its mode, even the active one, starts it again rather than trusting what was loaded last.
     const down = wanted !== undefined && !swapping && !(await this.deps.readiness.probe(target.id)).ok;
-    if (target.id === from && !down) {
+    // The same for a model its server unloads on its own (Ollama, after its keep_alive): asking for
+    // the active mode loads it again, or the first message would wait the whole load.
+    const unloaded = target.id === from && !down && (await this.outOfMemory(target.id, trigger));
+    if (target.id === from && !down && !unloaded) {
       // A resumed switch to the active mode had work to do before the restart (its model was down):
       // the chat was told it would hear how it ends, and the model that came up meanwhile is that end.
       const alreadyActive = trigger.source !== 'resume';
@@ -558,6 +561,18 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     this.activeId = target.id;
     if (swapped !== undefined) this.keepLoaded(swapped);
     return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: false, trigger });
+  }
+
+  /** Whether the ready brain of `modeId` has its model out of memory (Brain.needsLoad). */
+  private async outOfMemory(modeId: string, trigger: SwitchTrigger): Promise<boolean> {
+    const brain = this.deps.brains.get(modeId);
+    if (!brain?.needsLoad) return false;
+    // The last probe (joined while it runs) told the brain what its server is; one not ready is
+    // answered as before.
+    const known = this.deps.readiness.known(modeId);
+    const ready = known.result && !known.checking ? known.result : await this.deps.readiness.probe(modeId);
+    if (!ready.ok) return false;
+    return brain.needsLoad(this.waitSignal(trigger).signal ?? new AbortController().signal);
   }
 
   /**

@@ -118,4 +118,26 @@ describe('the local brain on Ollama, from Telegram', { timeout: 60_000 }, () => 
     const usage = await reply(117, /not counting/);
     expect(usage.text).toContain('not counting 1 turn whose server counted no tokens');
   });
+
+  it('loads the active mode’s model again when its mode is asked for after Ollama unloaded it', async () => {
+    expect(h.service.core.switcher.active().id).toBe('mid');
+    // Its keep_alive ran out: Ollama unloaded it, and the first message would wait the whole load.
+    ollama.loaded.delete('mistral:7b');
+    const loadsBefore = ollama.requests.filter((r) => r.path === '/api/generate').length;
+    h.tg.user(118).says('/mode mid');
+    const ready = await reply(118, /✅.*mid/);
+    expect(ready.text).toMatch(/Mode mid is ready: its model was started again/);
+    const load = ollama.requests.filter((r) => r.path === '/api/generate').slice(loadsBefore);
+    expect(load.map((r) => r.body)).toEqual([{ model: 'mistral:7b' }]);
+    expect(ollama.loaded.has('mistral:7b')).toBe(true);
+  });
+
+  it('answers that the active mode is already on when Ollama has its model in memory', async () => {
+    // In memory (as the test before left it, or a message would): nothing to load.
+    ollama.loaded.add('mistral:7b');
+    const loadsBefore = ollama.requests.filter((r) => r.path === '/api/generate').length;
+    h.tg.user(119).says('/mode mid');
+    await reply(119, /Already in mode/);
+    expect(ollama.requests.filter((r) => r.path === '/api/generate').length).toBe(loadsBefore);
+  });
 });

@@ -20,7 +20,7 @@ import type {
 } from '../types.js';
 import { jsonBody } from './body.js';
 import { llamaHealthUrl, ollamaHas, probeLlamaHealth } from './health.js';
-import { loadOllamaModel } from './ollama-load.js';
+import { loadOllamaModel, ollamaInMemory } from './ollama-load.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
 import { ShownContent } from './shown-content.js';
@@ -125,6 +125,8 @@ export class LlamaLocalBrain implements Brain {
   private readonly shownRoot: string;
   /** Ollama's load request (`POST /api/generate` with no prompt, see preload). */
   private readonly ollamaGenerateUrl: string;
+  /** Ollama's list of the models in memory (see needsLoad). */
+  private readonly ollamaPsUrl: string;
   /** Whether the last readiness probe that got an answer found Ollama (see preload). */
   private onOllama = false;
   /**
@@ -156,6 +158,7 @@ export class LlamaLocalBrain implements Brain {
     this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
     this.ollamaTagsUrl = llamaHealthUrl(opts.baseUrl, '/api/tags');
     this.ollamaGenerateUrl = llamaHealthUrl(opts.baseUrl, '/api/generate');
+    this.ollamaPsUrl = llamaHealthUrl(opts.baseUrl, '/api/ps');
     this.shownRoot = scrubText(llamaHealthUrl(opts.baseUrl, ''));
     this.shownChatUrl = scrubText(this.chatUrl);
     this.shownHealthUrl = scrubText(this.healthUrl);
@@ -324,6 +327,21 @@ export class LlamaLocalBrain implements Brain {
       case 'unreachable':
         return { ok: false, reason: this.unreachable(scrubText(this.ollamaGenerateUrl), r.error) };
     }
+  }
+
+  /**
+   * On Ollama, whether the mode's model is out of memory (its keep_alive ran out, `ollama stop`, a
+   * restart of Ollama): the first message would wait the whole load. One Ollama does not say is
+   * loaded all the same (a load answers at once for a model in memory). llama-server: never.
+   */
+  async needsLoad(signal: AbortSignal): Promise<boolean> {
+    const name = this.mode.model;
+    if (!this.onOllama || name === undefined) return false;
+    const inMemory = await ollamaInMemory(this.ollamaPsUrl, {
+      timeoutMs: this.llama.connectTimeoutMs,
+      signal,
+    });
+    return inMemory === undefined || !ollamaHas(inMemory, name);
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {

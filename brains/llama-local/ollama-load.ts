@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { undici } from '../../src/http-client.js';
 import { headChars } from '../../src/text.js';
+import { getText } from './health.js';
 import { parseJson, upstreamErrorMessage } from './upstream.js';
 
 /**
@@ -58,5 +59,33 @@ export async function loadOllamaModel(
   } catch (error) {
     if (opts.signal.aborted) return { state: 'cancelled' };
     return { state: 'unreachable', error };
+  }
+}
+
+/** Ollama's list of the models in memory (`GET /api/ps`); other fields are not read. */
+const ollamaPsSchema = z.object({ models: z.array(z.object({ name: z.string() })) });
+
+/**
+ * The models Ollama has in memory now (`GET /api/ps`, since 0.1.38): it unloads one its keep_alive
+ * ran out on, and a mode whose model is not there has its first message wait the whole load.
+ * Undefined when it does not say (an older Ollama, no answer): the caller loads the model then,
+ * which Ollama answers at once for one in memory.
+ */
+export async function ollamaInMemory(
+  psUrl: string,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<string[] | undefined> {
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  try {
+    const res = await getText(
+      psUrl,
+      opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+      1024 * 1024,
+    );
+    if (res.status !== 200) return undefined;
+    const ps = ollamaPsSchema.safeParse(parseJson(res.text));
+    return ps.success ? ps.data.models.map((m) => m.name) : undefined;
+  } catch {
+    return undefined;
   }
 }

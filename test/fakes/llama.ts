@@ -15,7 +15,8 @@
  *   fake.holdHealth(p)  // /health answers only once p settles (a slow probe); undefined: at once again
  *   fake.setContext(n)  // the context size in tokens (undefined: unlimited, the default)
  *   fake.holdLoads(p)   // Ollama: a load (POST /api/generate) answers only once p settles; undefined: at once again
- *   fake.loaded         // Ollama: the models loaded so far, by a load or a chat completion naming them
+ *   fake.loaded         // Ollama: the models in memory, loaded by a load or a chat completion naming them;
+ *                       // delete one to play its keep_alive running out (Ollama unloads it)
  *   await fake.close()
  *
  * Endpoints:
@@ -45,7 +46,7 @@
  * With `ollama: { models }` it is Ollama instead (its shapes from ollama/openai/openai.go and
  * server/routes.go): no /health and no /props (404 "404 page not found", as its router answers an
  * unknown path), `GET /` answers "Ollama is running", `GET /api/tags` lists the pulled models and
- * `GET /api/version` its version; `/v1/models` lists every pulled model; a chat completion naming a
+ * `GET /api/version` its version, `GET /api/ps` the models in memory (`loaded`); `/v1/models` lists every pulled model; a chat completion naming a
  * model it has not pulled is a 404 `model "x" not found, try pulling it first` (OpenAI's error
  * shape, type not_found_error), and one with an image for a model not in `vision` a 500 "this model
  * is missing data required for image input". It never answers 503 while loading (it loads a model
@@ -355,6 +356,21 @@ async function ollamaRoute(
   }
   if (route === 'GET /api/version') {
     sendJson(res, 200, { version: '0.6.5' });
+    return true;
+  }
+  if (route === 'GET /api/ps') {
+    // Its shape in server/routes.go (PsHandler): the loaded models, with when each will be unloaded.
+    const expires_at = new Date(Date.now() + 5 * 60_000).toISOString();
+    const models = [...state.loaded].map((name) => ({
+      name,
+      model: name,
+      size: 6_654_289_920,
+      digest: 'f'.repeat(64),
+      details: { format: 'gguf', family: 'qwen2', parameter_size: '7.6B', quantization_level: 'Q4_K_M' },
+      expires_at,
+      size_vram: 6_654_289_920,
+    }));
+    sendJson(res, 200, { models });
     return true;
   }
   if (route === 'GET /api/tags') {
