@@ -143,6 +143,8 @@ export async function startService<Bot extends BotFace>(
   announce(core, url, Date.now() - started);
   // Once the parts follow switches (spares, notices): a switch a restart cut is finished now.
   void core.switcher.resumeCut();
+  // After it: a switch it resumes loads its own model, and the active mode's is not loaded for nothing.
+  void core.switcher.loadActive();
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.server.shutdownGraceMs) => {

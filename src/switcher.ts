@@ -576,6 +576,39 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   }
 
   /**
+   * At start-up, loads the active mode's model on a server that loads one only on the first request
+   * naming it (Ollama), as a switch to that mode does: the start-up log says the mode is ready, and
+   * its first message would wait the whole load. Turns do not wait for it (Ollama answers one once
+   * the model is in; a switch begun meanwhile loads its own). Never rejects: what fails is logged,
+   * and the first message meets it again with the server's words.
+   */
+  async loadActive(): Promise<void> {
+    const { brains, readiness, config, logger } = this.deps;
+    const mode = this.active();
+    const brain = brains.get(mode.id);
+    if (!brain?.preload) return;
+    try {
+      // The start's first probe (joined while it runs), which tells the brain what its server is.
+      const known = readiness.known(mode.id);
+      const ready = known.result && !known.checking ? known.result : await readiness.probe(mode.id);
+      if (!ready.ok || this.stopping || this.inFlight > 0 || this.activeId !== mode.id) return;
+      const deadline = AbortSignal.timeout(config.llama.readyTimeoutMs);
+      const loaded = await brain.preload(AbortSignal.any([this.stopped.signal, deadline]));
+      if (this.stopping) return;
+      // llama-server has its model loaded once ready: nothing was done, nothing to say.
+      if (loaded.ok && loaded.detail)
+        logger.info({ mode: mode.id, detail: loaded.detail.en }, `brain ${mode.id}: its model is loaded`);
+      else if (!loaded.ok)
+        logger.warn(
+          { mode: mode.id, reason: loaded.reason.en },
+          `brain ${mode.id}: its model could not be loaded at start-up`,
+        );
+    } catch (err) {
+      logger.warn({ err, mode: mode.id }, `brain ${mode.id}: its model could not be loaded at start-up`);
+    }
+  }
+
+  /**
    * Answers already streaming from a model (new turns wait for the switch)
    * may end before its stop commands cut them, for at most
    * `server.shutdownGraceMs`, the time a restart gives them too. Those still

@@ -39,6 +39,17 @@ const reply = (chatId: number, pattern: RegExp) =>
   h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 30_000 });
 
 describe('the local brain on Ollama, from Telegram', { timeout: 60_000 }, () => {
+  it('loads the active mode’s model at start-up, as a switch to it would', async () => {
+    // Ollama loads a model on the first request naming it: without this the first message would
+    // wait the whole load, while the start-up log said the mode was ready.
+    const said = await h.tg.waitFor(() => h.logs.find((l) => l.msg === 'brain local: its model is loaded'), {
+      timeoutMs: 30_000,
+    });
+    expect(said).toMatchObject({ mode: 'local', detail: `Ollama at ${ollama.url} loaded qwen2.5:7b` });
+    const loads = ollama.requests.filter((r) => r.path === '/api/generate');
+    expect(loads[0]?.body).toEqual({ model: 'qwen2.5:7b' });
+  });
+
   it('answers with the mode’s model, its name with a colon sent as it is', async () => {
     h.tg.user(112).says('hello there');
     await reply(112, /^echo: hello there$/);
