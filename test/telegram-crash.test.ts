@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chatOutbox } from '../handlers/telegram/route/outbox.js';
 import type { ConfigFile } from '../src/config.js';
 import { migrations } from '../src/db/migrations.js';
 import Sqlite from '../src/db/sqlite.js';
@@ -28,6 +29,11 @@ let env: Record<string, string>;
 const spawned: ServiceProcess[] = [];
 /** Ends the held answer ("hold on"), so nothing waits on it at the end. */
 let release = () => {};
+/** Ends the answer "with a file" once the test has put the file in its outbox. */
+let fileDone = () => {};
+const fileWritten = new Promise<void>((resolve) => {
+  fileDone = resolve;
+});
 
 beforeAll(async () => {
   tg = await startFakeTelegram();
@@ -40,14 +46,17 @@ beforeAll(async () => {
     llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50, readyTimeoutMs: 10_000 },
     telegram: { streaming: 'edit', editIntervalMs: 150, notifyChats: [OWNER] },
     tools: {
-      make: { dir, targets: ['hang'] },
-      shortcuts: { wait: { tool: 'make_target', input: { target: 'hang' }, mutating: false } },
+      make: { dir, targets: ['hang', 'quick'] },
+      shortcuts: {
+        wait: { tool: 'make_target', input: { target: 'hang' }, mutating: false },
+        quick: { tool: 'make_target', input: { target: 'quick' }, mutating: false },
+      },
     },
   };
   // Runs until the file \`done\` appears (afterAll writes it): a crash of brainstem leaves it running.
   await writeFile(
     path.join(dir, 'Makefile'),
-    'hang:\n\t@echo "waiting"; while [ ! -f done ]; do sleep 0.1; done\n',
+    'hang:\n\t@echo "waiting"; while [ ! -f done ]; do sleep 0.1; done\nquick:\n\t@echo "quick result"\n',
   );
   await writeFile(path.join(dir, 'brainstem.json'), JSON.stringify(config));
   env = harnessEnv(dir, path.join(dir, 'brainstem.json'), tg);
@@ -57,6 +66,8 @@ beforeAll(async () => {
   llama.script((body) => {
     const last = String(body.messages?.at(-1)?.content ?? '');
     if (last === 'hold on') return { chunks: ['Partial answer ', { wait: held }, 'rest'] };
+    if (last === 'with a file') return { chunks: ['Here is your file.', { wait: fileWritten }] };
+    if (last === 'refused') return { status: 400, error: 'the fake refuses this one' };
     return { chunks: [`echo: ${last}`] };
   });
 });
@@ -67,6 +78,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   release();
+  fileDone();
   if (dir) await writeFile(path.join(dir, 'done'), '');
   await tg?.close();
   await llama?.close();
@@ -280,5 +292,81 @@ describe('a crash under the version whose migration 13 had no kind of turn (92c8
       await h.close();
       await rm(old, { recursive: true, force: true });
     }
+  });
+});
+
+/** Chats whose answer (or result) Telegram had when brainstem was killed, before it ended the turn. */
+const FILE_CHAT = 112;
+const RESULT_CHAT = 113;
+const FAILED_CHAT = 114;
+
+describe('a crash once the answer has come, before brainstem recorded the turn as ended', () => {
+  it('does not tell the chat the answer will not come when only a file of it was on its way: the file comes with the next answer', async () => {
+    const first = await start();
+    const u = tg.user(FILE_CHAT);
+    u.says('with a file');
+    await tg.waitFor(() => tg.botMessages(FILE_CHAT).find((m) => m.text === 'Here is your file.'));
+    const outbox = chatOutbox(path.join(dir, 'data'), FILE_CHAT, undefined);
+    mkdirSync(outbox, { recursive: true });
+    writeFileSync(path.join(outbox, 'report.txt'), 'the report');
+    const reached = tg.holdNext('sendDocument', FILE_CHAT);
+    fileDone();
+    // The answer's text is all there; its file is on its way when brainstem is killed.
+    await tg.waitFor(() => (tg.receiving.includes('sendDocument') ? true : undefined));
+    await first.stop('SIGKILL');
+    reached();
+
+    await start();
+    u.says('after the file');
+    await tg.waitFor(() => tg.botMessages(FILE_CHAT).find((m) => m.text === 'echo: after the file'));
+    // Before, the chat was told "that answer will not come. Send it again" under the answer it had.
+    expect(tg.botMessages(FILE_CHAT).filter((m) => /brainstem restarted/.test(m.text))).toEqual([]);
+    expect(tg.botMessages(FILE_CHAT).filter((m) => m.document?.fileName === 'report.txt')).toHaveLength(1);
+  });
+
+  it("says a tool run's result may have come, not that it will not, when Telegram had it and brainstem had not heard so", async () => {
+    const first = await start();
+    const u = tg.user(RESULT_CHAT);
+    // The result is the last edit of the run's message; Telegram shows it, its answer never comes back.
+    const edits = tg.callsOf('editMessageText', RESULT_CHAT).length;
+    const answered = tg.holdAnswerOf('editMessageText', RESULT_CHAT);
+    u.says('quick');
+    await tg.waitFor(() =>
+      tg
+        .callsOf('editMessageText', RESULT_CHAT)
+        .slice(edits)
+        .find((c) => /quick result/.test(String(c.params.text)) && !/Running|⏳/.test(String(c.params.text))),
+    );
+    await first.stop('SIGKILL');
+    answered();
+
+    await start();
+    const told = await tg.waitFor(
+      () => tg.botMessages(RESULT_CHAT).find((m) => /brainstem restarted/.test(m.text)),
+      { timeoutMs: 30_000 },
+    );
+    expect(told.text).toBe(
+      '⚙️ [proxy] brainstem restarted (a crash?) as it sent the result of make quick: the run ended, but its result may not have arrived in full. Check before running it again.',
+    );
+  });
+
+  it('says an answer may have come, not that it will not, when Telegram had its final text and brainstem had not heard so', async () => {
+    const first = await start();
+    const u = tg.user(FAILED_CHAT);
+    // The brain refuses: the final text (saying so) is the answer's only message.
+    const answered = tg.holdAnswerOf('sendMessage', FAILED_CHAT);
+    u.says('refused');
+    await tg.waitFor(() => tg.botMessages(FAILED_CHAT).find((m) => /the fake refuses this one/.test(m.text)));
+    await first.stop('SIGKILL');
+    answered();
+
+    await start();
+    const told = await tg.waitFor(
+      () => tg.botMessages(FAILED_CHAT).find((m) => /brainstem restarted/.test(m.text)),
+      { timeoutMs: 30_000 },
+    );
+    expect(told.text).toBe(
+      '⚙️ [proxy] brainstem restarted (a crash?) as it sent its answer to “refused”: if it did not arrive in full, send it again.',
+    );
   });
 });

@@ -248,6 +248,15 @@ export const migrations: Migration[] = [
       ALTER TABLE usage ADD COLUMN tokens_uncounted INTEGER CHECK (tokens_uncounted IN (1));
     `,
   },
+  {
+    version: 16,
+    name: 'a turn under way whose answer was on its way to Telegram',
+    // 1: the answer's final text (a tool run's result) was handed to Telegram, which may have shown it
+    // before a crash: the notice at the next start says it may have come, not that it will not. NULL: not yet.
+    sql: `
+      ALTER TABLE telegram_turns ADD COLUMN delivering INTEGER CHECK (delivering IN (1));
+    `,
+  },
 ];
 
 function hasColumn(db: Database.Database, table: string, column: string): boolean {

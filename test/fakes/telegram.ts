@@ -83,6 +83,10 @@
  *   const release = tg.holdNext('sendChatAction', chatId?)   the next call of that method (to that chat) reaches
  *                                          Telegram only at release() (at once if released before it came): a call
  *                                          slow on its way, which the calls sent after it could overtake
+ *   const release = tg.holdAnswerOf('editMessageText', chatId?)   the next call of that method (to that chat)
+ *                                          is handled at once (its message shown, listed in tg.calls) but
+ *                                          answered only at release(): Telegram has it, the bot has not
+ *                                          heard so yet (a crash then comes between the two)
  *   tg.restartUpdateIds(100)    the next update gets id 100, as Telegram picks a new id after a week
  *                               without updates (a poller's offset past it is then "in the future":
  *                               it confirms nothing and gets the updates from the first, as at Telegram)
@@ -280,6 +284,8 @@ export interface FakeTelegram {
   rejectHtml(predicate: ((raw: string) => boolean) | undefined): void;
   /** The next call of `method` (to `chatId` only, if given) is handled only once the returned function is called. */
   holdNext(method: string, chatId?: number): () => void;
+  /** The next call of `method` (to `chatId` only, if given) is handled at once, answered only once the returned function is called. */
+  holdAnswerOf(method: string, chatId?: number): () => void;
   /** File downloads wait until the returned function is called. */
   holdDownloads(): () => void;
   /** Another limit than Telegram's 50 MB for a request body (a smaller one keeps a test's upload small). */
@@ -464,6 +470,8 @@ export async function startFakeTelegram(
   const fileHeads: string[] = [];
   /** Calls held on their way (holdNext): the next one that matches waits for `released`. */
   const holds: { method: string; chatId?: number; released: Promise<void> }[] = [];
+  /** Answers held (holdAnswerOf): the next matching call is handled, its answer waits for `released`. */
+  const answerHolds: { method: string; chatId?: number; released: Promise<void> }[] = [];
   /** While set, file downloads wait for it (holdDownloads). */
   let downloadsHeld: Promise<void> | undefined;
   /** The largest request body taken: Telegram's 50 MB for an upload (setUploadLimit). */
@@ -1028,6 +1036,10 @@ export async function startFakeTelegram(
       calls.push(call);
       changed.emit('change');
     }
+    const heldAnswer = answerHolds.findIndex(
+      (h) => h.method === method && (h.chatId === undefined || h.chatId === Number(params.chat_id)),
+    );
+    if (heldAnswer >= 0) await answerHolds.splice(heldAnswer, 1)[0]?.released;
     if (res.destroyed) return;
     if (method === 'getUpdates' && Array.isArray(body.result)) {
       const at = performance.now();
@@ -1585,6 +1597,14 @@ export async function startFakeTelegram(
         release = resolve;
       });
       holds.push({ method, released, ...(chatId !== undefined ? { chatId } : {}) });
+      return release;
+    },
+    holdAnswerOf(method, chatId) {
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      answerHolds.push({ method, released, ...(chatId !== undefined ? { chatId } : {}) });
       return release;
     },
     downloads,

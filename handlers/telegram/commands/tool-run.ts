@@ -83,7 +83,9 @@ export function submitToolRun(chat: ToolChat, req: RunRequest): void {
     topicTurnKey(req.chatId, req.topicId),
     async (signal, queuedId) => {
       try {
-        await runInChat(chat, req, out, signal, queuedId ?? req.messageId);
+        await runInChat(chat, req, out, signal, queuedId ?? req.messageId, () =>
+          chat.underWay.delivering(underWay),
+        );
       } finally {
         chat.underWay.end(underWay);
       }
@@ -104,6 +106,8 @@ async function runInChat(
   out: ChatOutput,
   signal: AbortSignal,
   messageId: number | undefined,
+  /** The result goes to Telegram now, which may show it before a crash (cut-turns.ts). */
+  onResult: () => void,
 ): Promise<void> {
   const log = chat.logger.child({ chatId: req.chatId, tool: req.call.tool });
   const started = Date.now();
@@ -135,6 +139,7 @@ async function runInChat(
     clearInterval(heartbeat);
   }
   const view = resultView(req.call, result, stopReasonOf(signal), req.lang);
+  onResult();
   const shown: Shown = (await live.finish(view.html))
     ? { messageId: live.messageId, outside: live.messageId !== undefined && out.sentOutside(live.messageId) }
     : await undeliveredResult(out, req, log);

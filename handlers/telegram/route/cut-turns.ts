@@ -30,6 +30,8 @@ interface Row {
   kind: string;
   lang: string;
   said: string;
+  /** 1: its answer (result) was on its way to Telegram, which may have shown it (see `delivering`). */
+  delivering: number | null;
 }
 
 /**
@@ -105,6 +107,17 @@ export class TurnsUnderWay {
     return key;
   }
 
+  /**
+   * The turn's final text (a tool run's result) goes to Telegram now. Telegram may show it and a crash
+   * come before the turn ends here: told at the next start, it must not say the answer will not come
+   * when the user has it. Written before the send, so no crash falls between the two. Never throws.
+   */
+  delivering(key: string): void {
+    this.kept.run(`the delivery of a turn's answer`, () =>
+      this.db.prepare('UPDATE telegram_turns SET delivering = 1 WHERE key = ?').run(key),
+    );
+  }
+
   /** The turn ended (answered, stopped, failed, or told it was cut by a stop). Never throws. */
   end(key: string): void {
     this.kept.run(`the end of a turn`, () =>
@@ -121,7 +134,7 @@ export class TurnsUnderWay {
     try {
       rows = this.db
         .prepare<[], Row>(
-          'SELECT key, chat_id AS chatId, topic_id AS topicId, kind, lang, said FROM telegram_turns ORDER BY ts, rowid',
+          'SELECT key, chat_id AS chatId, topic_id AS topicId, kind, lang, said, delivering FROM telegram_turns ORDER BY ts, rowid',
         )
         .all();
     } catch (err) {
@@ -151,15 +164,19 @@ export class TurnsUnderWay {
 
 /**
  * "brainstem restarted before answering “…”: send it again", each message quoted (escaped), and
- * for a tool run that its result will not come and that it may have stopped part way.
+ * for a tool run that its result will not come and that it may have stopped part way. A turn whose
+ * answer (result) was on its way to Telegram may have shown it: said so, not that it will not come.
  */
 function cutText(cut: Row[], lang: Lang): Html {
-  const said = cut.filter((r) => r.kind !== 'tool').map((r) => r.said);
-  const runs = cut
-    .filter((r) => r.kind === 'tool')
-    .map((r) => html`<code>${shorten(r.said, QUOTE_CHARS)}</code>`);
+  const answers = cut.filter((r) => r.kind !== 'tool');
+  const said = answers.filter((r) => r.delivering === null).map((r) => r.said);
+  const sent = answers.filter((r) => r.delivering !== null).map((r) => r.said);
+  const runsOf = (rows: Row[]) => rows.map((r) => html`<code>${shorten(r.said, QUOTE_CHARS)}</code>`);
+  const runs = runsOf(cut.filter((r) => r.kind === 'tool' && r.delivering === null));
+  const shown = runsOf(cut.filter((r) => r.kind === 'tool' && r.delivering !== null));
   const parts: Html[] = [];
   if (said.length > 0) parts.push(answersText(said, lang));
+  if (sent.length > 0) parts.push(sentText(sent, lang));
   if (runs.length > 0)
     parts.push(
       t(
@@ -168,11 +185,20 @@ function cutText(cut: Row[], lang: Lang): Html {
         html`brainstem a redémarré (un plantage ?) pendant qu’il exécutait ${Html.join(runs, ', ')} : le résultat ne viendra pas, et l’exécution s’est peut-être arrêtée en cours. Vérifiez avant de la relancer.`,
       ),
     );
+  if (shown.length > 0)
+    parts.push(
+      t(
+        lang,
+        html`brainstem restarted (a crash?) as it sent the result of ${Html.join(shown, ', ')}: the run ended, but its result may not have arrived in full. Check before running it again.`,
+        html`brainstem a redémarré (un plantage ?) pendant qu’il envoyait le résultat de ${Html.join(shown, ', ')} : l’exécution s’est terminée, mais son résultat n’est peut-être pas arrivé en entier. Vérifiez avant de la relancer.`,
+      ),
+    );
   return Html.join(parts, '\n');
 }
 
-function answersText(said: string[], lang: Lang): Html {
-  const quotes = said.map((s) => {
+/** Quotes each message (escaped), as what a cut turn's notice names. */
+function quotesOf(said: string[], lang: Lang): Html[] {
+  return said.map((s) => {
     const text = s.trim().replace(/\s+/g, ' ');
     return text
       ? html`“${shorten(text, QUOTE_CHARS)}”`
@@ -182,7 +208,26 @@ function answersText(said: string[], lang: Lang): Html {
           html`un message sans texte (note vocale, photo ou fichier)`,
         );
   });
-  const list = Html.join(quotes, ', ');
+}
+
+/** Answers whose final text was on its way: Telegram may have shown them, whole or in part. */
+function sentText(said: string[], lang: Lang): Html {
+  const list = Html.join(quotesOf(said, lang), ', ');
+  return said.length === 1
+    ? t(
+        lang,
+        html`brainstem restarted (a crash?) as it sent its answer to ${list}: if it did not arrive in full, send it again.`,
+        html`brainstem a redémarré (un plantage ?) pendant qu’il envoyait sa réponse à ${list} : si elle n’est pas arrivée en entier, renvoyez-le.`,
+      )
+    : t(
+        lang,
+        html`brainstem restarted (a crash?) as it sent its answers to ${said.length} messages: ${list}. Send again those whose answer did not arrive in full.`,
+        html`brainstem a redémarré (un plantage ?) pendant qu’il envoyait ses réponses à ${said.length} messages : ${list}. Renvoyez ceux dont la réponse n’est pas arrivée en entier.`,
+      );
+}
+
+function answersText(said: string[], lang: Lang): Html {
+  const list = Html.join(quotesOf(said, lang), ', ');
   return said.length === 1
     ? t(
         lang,

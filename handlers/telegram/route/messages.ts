@@ -309,7 +309,11 @@ export function submitTurn(
           queuedMessageId: queued,
           // In a group several people talk: the answer says whom it answers.
           replyTo: chatId < 0 ? messageId : undefined,
+          onFinal: () => deps.underWay.delivering(underWay),
         });
+        // The answer is there (or the chat was told it did not come): a crash now must not say it will
+        // not come. The outbox's files, if one cuts them, go with the chat's next answer (outbox.ts).
+        deps.underWay.end(underWay);
         await outbox(false);
       } finally {
         if (waitOutside !== undefined)

@@ -32,6 +32,8 @@ export interface AnswerOptions {
   queuedMessageId?: number | undefined;
   /** What the answer's first message replies to (in a group, the message it answers). */
   replyTo?: number | undefined;
+  /** Called just before the final text goes to Telegram, which may show it before a crash (cut-turns.ts). */
+  onFinal?: () => void;
 }
 
 /**
@@ -126,6 +128,7 @@ export async function answerTurn(
   // A message may stand for the answer without any of its text: the queued notice, the approval wait.
   const holdsMessage = opts.queuedMessageId !== undefined || stream.stats.updates > 0;
   const final = finalText(text, failure, signal, input.lang, holdsMessage);
+  opts.onFinal?.();
   if (!(await stream.finish(final))) {
     // Its topic closed or deleted meanwhile: the answer must not vanish with it, the group still reads.
     const outside = outsideTopic(out, refusal, input.lang, 'answer');
