@@ -142,6 +142,21 @@ export type ApprovalDecision =
  */
 export type Approver = (req: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalDecision>;
 
+/**
+ * Thrown by an approver whose question can no longer be answered anywhere (its message deleted, by
+ * hand or with its Telegram forum topic): the brain denies at once, telling the user `message`
+ * (`fr` in French), rather than waiting out its clock for an answer that cannot come.
+ */
+export class ApprovalQuestionGone extends Error {
+  constructor(
+    message: string,
+    readonly fr: string,
+  ) {
+    super(message);
+    this.name = 'ApprovalQuestionGone';
+  }
+}
+
 /** Why an approval question was withdrawn: nobody answered in time, or the turn stopped (or failed). */
 export type ApprovalWithdrawn = 'timeout' | 'stopped';
 

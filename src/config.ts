@@ -682,6 +682,12 @@ export function configSchemas() {
             .describe(
               'How long a confirmation (a mutating tool, /upgrade) waits for its answer before nothing runs.',
             ),
+          questionCheckMs: timerMs()
+            .min(100)
+            .default(20_000)
+            .describe(
+              'How often a tool approval question still unanswered is checked to be still there (one call to Telegram; it says nothing of a deleted message or forum topic): one deleted, by hand or with its topic, is denied then, and the user told, instead of waiting out `claude.approvalTimeoutMs`.',
+            ),
           albumQuietMs: timerMs()
             .min(100)
             .default(1_000)
@@ -700,6 +706,7 @@ export function configSchemas() {
           streaming: 'draft',
           editIntervalMs: 1_000,
           confirmTimeoutMs: 120_000,
+          questionCheckMs: 20_000,
           albumQuietMs: 1_000,
           front: FRONT_DEFAULTS,
         })

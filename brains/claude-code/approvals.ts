@@ -4,14 +4,15 @@ import { t } from '../../src/i18n.js';
 import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { shorten } from '../../src/text.js';
-import type {
-  ApprovalDecision,
-  ApprovalRequest,
-  ApprovalSource,
-  ApprovalWithdrawn,
-  Approver,
-  TurnEvent,
-  TurnRequest,
+import {
+  type ApprovalDecision,
+  ApprovalQuestionGone,
+  type ApprovalRequest,
+  type ApprovalSource,
+  type ApprovalWithdrawn,
+  type Approver,
+  type TurnEvent,
+  type TurnRequest,
 } from '../types.js';
 import { subject, summarize } from './approval-summary.js';
 import { formatDuration } from './errors.js';
@@ -170,7 +171,20 @@ export class Approvals {
           'timeout',
         );
       }
-      case 'failed':
+      case 'failed': {
+        const gone = asked.err instanceof ApprovalQuestionGone ? asked.err : undefined;
+        if (gone) {
+          this.o.log.warn({ tool: p.tool, why: gone.message }, 'the approval question is gone');
+          emit({
+            type: 'notice',
+            text: t(
+              turn.lang,
+              `${PROXY_TAG} The approval request for ${what} can no longer be answered (${gone.message}), so it was denied.`,
+              `${PROXY_TAG} La demande d’approbation pour ${what} ne peut plus recevoir de réponse (${gone.fr}), donc c’est refusé.`,
+            ),
+          });
+          return settle(deny(`Permission to use ${p.tool} was denied: ${gone.message}.`), 'failed');
+        }
         this.o.log.error({ err: asked.err, tool: p.tool }, 'the approver failed');
         emit({
           type: 'notice',
@@ -184,6 +198,7 @@ export class Approvals {
           deny(`Permission to use ${p.tool} was denied: the approval request could not be asked.`),
           'failed',
         );
+      }
       case 'cancelled':
         // The CLI withdrew the request or the turn stopped: this answer is never sent.
         return settle(STOPPED, 'cancelled');

@@ -110,6 +110,7 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
     api: bot.api,
     approvers,
     timeoutMs: core.config.claude.approvalTimeoutMs,
+    checkEveryMs: telegram.questionCheckMs,
     logger,
   });
   const route = new DirectRoute(core, new ChatHistory(core.db, core.kept), (chatId, lang, topicId) =>

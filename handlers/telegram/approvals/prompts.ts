@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type Api, Composer, type Context } from 'grammy';
+import { type Api, Composer, type Context, GrammyError, type InlineKeyboard } from 'grammy';
 import type { MaybeInaccessibleMessage } from 'grammy/types';
-import type { ApprovalDecision, ApprovalRequest, Approver } from '../../../brains/types.js';
+import {
+  type ApprovalDecision,
+  ApprovalQuestionGone,
+  type ApprovalRequest,
+  type Approver,
+} from '../../../brains/types.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { waitAtMost } from '../../../src/wait.js';
@@ -27,6 +32,10 @@ interface Open {
   cards: Card[];
   /** Hands the decision to the brain. */
   settle(decision: ApprovalDecision): void;
+  /** Tells the brain the question can no longer be answered anywhere (see check). */
+  fail(err: ApprovalQuestionGone): void;
+  /** The check of the question's messages under way, if one is (see check). */
+  checking?: Promise<void> | undefined;
 }
 
 /** A copy of the question: its message, once Telegram has it, and its text as shown there. */
@@ -35,6 +44,12 @@ interface Card {
   /** The question, under the line saying why when it came outside its forum topic (once `shown`). */
   html: string;
   shown: Promise<number>;
+  /** With the buttons: an approver can answer it (while it is there). */
+  buttons: boolean;
+  /** Its message, once Telegram has it. */
+  messageId?: number;
+  /** Found deleted (by hand, or with its forum topic): nobody can press it any more. */
+  gone?: boolean;
 }
 
 /** A chat a question is asked in: with the buttons, or (the asker's, who cannot answer) without. */
@@ -69,6 +84,8 @@ export class ApprovalPrompts {
       approvers: ReadonlySet<number>;
       /** config.claude.approvalTimeoutMs: the brain denies at this limit; the question says so. */
       timeoutMs: number;
+      /** config.telegram.questionCheckMs: how often an open question is checked to be still there. */
+      checkEveryMs: number;
       logger: Logger;
     },
   ) {}
@@ -131,6 +148,7 @@ export class ApprovalPrompts {
     const id = `${this.run}-${this.nextId++}`;
     const keyboard = promptKeyboard(id, lang);
     return new Promise<ApprovalDecision>((resolve, reject) => {
+      let checks: NodeJS.Timeout | undefined;
       const onAbort = () => {
         // The brain says why (ApprovalWithdrawn): its clock started before this question was shown.
         const why: Unanswered = signal.reason === 'timeout' ? 'timeout' : 'stopped';
@@ -153,21 +171,35 @@ export class ApprovalPrompts {
           const card: Card = {
             chatId,
             html,
+            buttons: buttons === true,
             shown: sent.then((s) => {
               card.html = s.html;
+              card.messageId = s.messageId;
               return s.messageId;
             }),
           };
           return card;
         }),
         settle: (decision) => {
+          clearInterval(checks);
           signal.removeEventListener('abort', onAbort);
           resolve(decision);
+        },
+        fail: (err) => {
+          clearInterval(checks);
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
         },
       };
       // Recorded before Telegram answers: a press can come as soon as the buttons are there.
       this.open.set(id, prompt);
       signal.addEventListener('abort', onAbort, { once: true });
+      checks = setInterval(() => {
+        // Closed without a decision (a restart's close): nothing left to check.
+        if (this.open.get(id) === prompt) void this.check(id, prompt, keyboard);
+        else clearInterval(checks);
+      }, this.o.checkEveryMs);
+      checks.unref();
       void Promise.allSettled(prompt.cards.map((c) => c.shown)).then((results) => {
         const refused = results.flatMap((r, i) =>
           r.status === 'rejected' ? [{ chatId: targets[i]?.chatId, err: r.reason as unknown }] : [],
@@ -183,6 +215,7 @@ export class ApprovalPrompts {
         const answerable = results.filter((r, i) => targets[i]?.buttons && r.status === 'fulfilled');
         if (answerable.length === 0 && this.open.get(id) === prompt) {
           this.open.delete(id);
+          clearInterval(checks);
           signal.removeEventListener('abort', onAbort);
           reject(refused[0]?.err ?? new Error('no approver could be asked'));
           // A copy that did arrive (the asker's, without buttons) would wait for an answer for ever.
@@ -240,6 +273,49 @@ export class ApprovalPrompts {
     await ctx.answerCallbackQuery({ text: decidedText(choice, by, lang) }).catch(noop);
   }
 
+  /**
+   * Whether the question's copies with buttons are still there. Telegram tells the bot nothing of a
+   * message deleted, by hand or with its forum topic (a closed topic keeps it, and its buttons still
+   * answer): without this the turn waited out approvalTimeoutMs for an answer nobody could give. An
+   * edit that changes nothing is refused as "not modified" while the message is there, "not found"
+   * once it is gone. When none is left, the brain denies at once and tells the user why (the answer
+   * goes outside a deleted topic, saying so, as any message does).
+   */
+  private async check(id: string, prompt: Open, keyboard: InlineKeyboard): Promise<void> {
+    if (this.open.get(id) !== prompt || prompt.checking) return;
+    prompt.checking = (async () => {
+      for (const card of prompt.cards) {
+        if (!card.buttons || card.gone || card.messageId === undefined) continue;
+        if (this.open.get(id) !== prompt) return;
+        await this.o.api
+          .editMessageReplyMarkup(card.chatId, card.messageId, { reply_markup: keyboard })
+          .catch((err: unknown) => {
+            // Anything else (a 429, the network) says nothing of the message: asked again next time.
+            if (err instanceof GrammyError && /message to edit not found/i.test(err.description))
+              card.gone = true;
+          });
+      }
+    })();
+    try {
+      await prompt.checking;
+    } finally {
+      prompt.checking = undefined;
+    }
+    // Only copies Telegram took can be pressed; one it refused was dealt with when it was sent.
+    const left = prompt.cards.filter((c) => c.buttons && !c.gone && c.messageId !== undefined);
+    if (left.length > 0 || !prompt.cards.some((c) => c.gone) || this.open.get(id) !== prompt) return;
+    this.open.delete(id);
+    this.o.logger.warn({ tool: prompt.req.tool }, 'approval question deleted in Telegram: denied');
+    prompt.fail(
+      new ApprovalQuestionGone(
+        'its question was deleted in Telegram, by hand or with its forum topic',
+        'sa question a été supprimée dans Telegram, à la main ou avec son sujet de forum',
+      ),
+    );
+    // A copy still there (the asker's, without buttons) must not go on waiting for an answer.
+    void this.showOutcome(prompt, unansweredText('deleted', this.o.timeoutMs, prompt.lang));
+  }
+
   /** Whether `message` is a copy of any question still open. */
   private async isOpenQuestion(message: MaybeInaccessibleMessage | undefined): Promise<boolean> {
     for (const prompt of this.open.values()) if (await isOneOf(prompt, message)) return true;
@@ -257,11 +333,13 @@ export class ApprovalPrompts {
 
   /** Every copy of the question shows `outcome`, its buttons gone. */
   private async showOutcome(prompt: Open, outcome: string): Promise<void> {
+    // A check under way puts the buttons back as they were: the outcome comes after it, not under it.
+    await prompt.checking;
     await Promise.all(
       prompt.cards.map(async (card) => {
         const { chatId } = card;
         const messageId = await card.shown.catch(() => undefined);
-        if (messageId === undefined) return;
+        if (messageId === undefined || card.gone) return;
         // Read once shown: the question as it came, outside its topic or not.
         await new ChatOutput(this.o.api, chatId)
           .editHtml(messageId, closedHtml(card.html, outcome, prompt.lang), { lang: prompt.lang })

@@ -102,7 +102,7 @@ export function decidedText(choice: Choice, by: string, lang: Lang): string {
 }
 
 /** Why a question closed without an answer. */
-export type Unanswered = 'timeout' | 'stopped' | 'restarting' | 'unreachable';
+export type Unanswered = 'timeout' | 'stopped' | 'restarting' | 'unreachable' | 'deleted';
 
 export function unansweredText(why: Unanswered, timeoutMs: number, lang: Lang): string {
   switch (why) {
@@ -129,6 +129,12 @@ export function unansweredText(why: Unanswered, timeoutMs: number, lang: Lang): 
         lang,
         '⚠️ No approver could be asked: denied.',
         '⚠️ Aucun approbateur n’a pu être sollicité : refusé.',
+      );
+    case 'deleted':
+      return t(
+        lang,
+        '⚠️ The question was deleted where approvers could answer it: denied.',
+        '⚠️ La question a été supprimée là où les approbateurs pouvaient y répondre : refusé.',
       );
   }
 }

@@ -1,0 +1,104 @@
+/**
+ * A tool approval question deleted while it waits, with the real `claude` CLI on the fake Messages
+ * API (it asks for `Bash touch <words>.txt`, outside the assistant mode's allow-list). Telegram tells
+ * the bot nothing of a deleted message or forum topic: the question is checked every
+ * `telegram.questionCheckMs` (short here), and one found gone is denied then, the user told why.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modeCwd } from '../src/config.js';
+import { text, toolUse } from './fakes/anthropic.js';
+import { button } from './helpers/buttons.js';
+import { claudeOnFake } from './helpers/claude-fake.js';
+import { CLAUDE_BIN } from './helpers/service.js';
+import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+
+const claude = claudeOnFake({
+  script: (req) =>
+    toolUse(
+      'Bash',
+      { command: `touch ${req.lastUserTurn}.txt`, description: 'Create the file' },
+      text('Done.'),
+    ),
+});
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({
+    env: { CLAUDE_BIN },
+    config: {
+      defaultMode: 'assistant',
+      claude: { env: claude.cli.env, maxRetries: 0 },
+      telegram: { approvers: [OWNER, 112, 113, 114], questionCheckMs: 200 },
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const questionIn = (chatId: number, file: string) =>
+  h.tg.waitFor(
+    () =>
+      h.tg
+        .botMessages(chatId)
+        .find((m) => /Claude wants to use Bash/.test(m.text) && m.text.includes(file) && !m.deleted),
+    { timeoutMs: 20_000 },
+  );
+const fileIn = (name: string) =>
+  path.join(modeCwd(h.service.core.config, h.service.core.modes.get('assistant')), name);
+const denied = (file: string) =>
+  `⚙️ [proxy] The approval request for Bash (touch ${file}) can no longer be answered (its question was deleted in Telegram, by hand or with its forum topic), so it was denied.`;
+
+describe('an approval question deleted while it waits', { timeout: 60_000 }, () => {
+  it('with its forum topic: denied, and the answer comes to the group outside the topic saying why', async () => {
+    const FORUM = -1_000_000_005_601;
+    const user = h.tg.user(112, { chatId: FORUM, topicId: 3 });
+    user.says('gone-topic');
+    const question = await questionIn(FORUM, 'touch gone-topic.txt');
+    expect(question.topicId).toBe(3);
+    h.tg.deletesTopic(FORUM, 3);
+    // Before, nothing came until claude.approvalTimeoutMs (120 s) was over.
+    const answer = await h.tg.waitFor(
+      () => h.tg.botMessages(FORUM).find((m) => m.text.includes('can no longer be answered') && !m.deleted),
+      { timeoutMs: 20_000 },
+    );
+    expect(answer.topicId).toBeUndefined();
+    expect(answer.text).toMatch(
+      /^⚙️ \[proxy\] ⚠️ Telegram refused this answer in the topic it was written for \(message thread not found: the topic was closed or deleted\), so it comes here:\n\n/,
+    );
+    expect(answer.text).toContain(denied('gone-topic.txt'));
+    expect(existsSync(fileIn('gone-topic.txt'))).toBe(false);
+  });
+
+  it('by hand: denied at once, the chat told why', async () => {
+    const user = h.tg.user(113);
+    user.says('gone-question');
+    const question = await questionIn(113, 'touch gone-question.txt');
+    user.deletes(question.messageId);
+    const answer = await h.tg.waitFor(
+      () => h.tg.botMessages(113).find((m) => m.text.includes('can no longer be answered')),
+      { timeoutMs: 20_000 },
+    );
+    expect(answer.text).toContain(denied('gone-question.txt'));
+    expect(existsSync(fileIn('gone-question.txt'))).toBe(false);
+  });
+
+  it('a question still there is left as it is by the checks, and its buttons answer it', async () => {
+    const user = h.tg.user(114);
+    user.says('still-there');
+    const question = await questionIn(114, 'touch still-there.txt');
+    // Checked several times (each an edit Telegram refuses as "not modified"), the question stays open.
+    const checks = () =>
+      h.tg
+        .callsOf('editMessageReplyMarkup', 114)
+        .filter((c) => Number(c.params.message_id) === question.messageId);
+    await h.tg.waitFor(() => (checks().length >= 2 ? true : undefined));
+    expect(question.text).not.toMatch(/denied|Denied/);
+    user.presses(question.messageId, button(question, /Allow once/));
+    await h.tg.waitFor(() => h.tg.botMessages(114).find((m) => m.text === 'Done.'));
+    expect(existsSync(fileIn('still-there.txt'))).toBe(true);
+    expect(question.text).toMatch(/\n\n✅ Allowed once by User114\.$/);
+  });
+});
