@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { chatRequestSchema } from '../handlers/http/openai-schema.js';
 import { loadConfig } from '../src/config.js';
 import { errorCodes } from '../src/errors.js';
 import { TOOL_INPUTS } from '../src/tools/inputs.js';
@@ -195,6 +196,44 @@ describe('the README and the tools', () => {
     expect(listed.sort()).toEqual(Object.keys(TOOL_INPUTS).sort());
     const count = /with all (\d+) brainstem tools/.exec(flat)?.[1];
     expect(Number(count)).toBe(Object.keys(TOOL_INPUTS).length);
+  });
+});
+
+describe('the README and the OpenAI request fields', () => {
+  it('its "Request fields" table names every field the endpoint\'s schema knows, and no other', () => {
+    const lines = readme.split('\n');
+    const start = lines.indexOf('| field | local (llama-server, Ollama) | Claude modes |');
+    expect(start).toBeGreaterThan(-1);
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+    // A row's first cell: `temperature`, `store: true`, `stream_options.include_usage`, a message's `name`…
+    const cells = lines.slice(start + 2, end).map((row) => row.split(' | ')[0] ?? '');
+    const named = new Set(
+      cells.flatMap((c) => [...c.matchAll(/`([a-z_]+(?:\.[a-z_]+)?)(?::[^`]*)?`/g)].map((m) => m[1] ?? '')),
+    );
+    const shape = chatRequestSchema.shape;
+    const options = shape.stream_options.unwrap().unwrap().shape;
+    // `stream_options` is named by its keys.
+    const fields = [
+      ...Object.keys(shape).filter((k) => k !== 'stream_options'),
+      ...Object.keys(options).map((k) => `stream_options.${k}`),
+    ];
+    expect(fields.filter((f) => !named.has(f))).toEqual([]);
+    // What a message or a part holds (a message's `name`, `tool` messages and their `tool_call_id`,
+    // `text` parts) and a field's values (`response_format`'s types, `verbosity` other than `medium`).
+    const inside = new Set([
+      'name',
+      'content',
+      'tool',
+      'tool_call_id',
+      'text',
+      'image_url',
+      'file',
+      'input_audio',
+      'json_object',
+      'json_schema',
+      'medium',
+    ]);
+    expect([...named].filter((n) => !fields.includes(n) && !inside.has(n))).toEqual([]);
   });
 });
 
