@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chatRequestSchema } from '../handlers/http/openai-schema.js';
+import { parseRunArgs } from '../handlers/telegram/commands/run-args.js';
 import { loadConfig } from '../src/config.js';
 import { errorCodes } from '../src/errors.js';
-import { TOOL_INPUTS } from '../src/tools/inputs.js';
+import { isToolName, TOOL_INPUTS } from '../src/tools/inputs.js';
+import { parseSince } from '../src/usage-summary.js';
 
 /**
  * The README is true to the code, both ways, by reading files only (no
@@ -234,6 +236,39 @@ describe('the README and the OpenAI request fields', () => {
       'medium',
     ]);
     expect([...named].filter((n) => !fields.includes(n) && !inside.has(n))).toEqual([]);
+  });
+});
+
+describe('the README and the Telegram commands’ arguments', () => {
+  it('every period its /usage row names is one /usage takes', () => {
+    const row = readme.split('\n').find((l) => l.startsWith('| `/usage'));
+    const cell = row?.split(' | ')[0] ?? '';
+    // `/usage [7d\|30d\|…]`, then the other spellings in their own spans (`30m`, `7j`…).
+    const bracket = /`\/usage \[([^\]]*)\]`/.exec(cell)?.[1] ?? '';
+    const periods = [
+      ...bracket.split('\\|'),
+      ...[...cell.matchAll(/`([^`]*)`/g)].map((m) => m[1] ?? '').filter((p) => !p.startsWith('/')),
+    ].filter((p) => p !== '');
+    expect(periods.length).toBeGreaterThan(10);
+    const now = Date.parse('2026-06-15T12:00:00Z');
+    expect(periods.filter((p) => !((parseSince(p, now) ?? Number.POSITIVE_INFINITY) <= now))).toEqual([]);
+  });
+
+  it('every `/run <tool> …` example it gives is taken by the tool', () => {
+    const examples = spans.flatMap((s) => {
+      const m = /^\/run (\w+) (.+)$/.exec(s.replace(/<\w+>/g, 'x'));
+      return m && isToolName(m[1] ?? '')
+        ? [{ tool: m[1] as keyof typeof TOOL_INPUTS, args: m[2] ?? '' }]
+        : [];
+    });
+    expect(examples.length).toBeGreaterThanOrEqual(4);
+    const refused = examples.flatMap(({ tool, args }) => {
+      const parsed = parseRunArgs(args, 'en');
+      if (!parsed.ok) return [`/run ${tool} ${args}: ${parsed.error}`];
+      const checked = TOOL_INPUTS[tool](defaults.tools).safeParse(parsed.input);
+      return checked.success ? [] : [`/run ${tool} ${args}: ${checked.error.message}`];
+    });
+    expect(refused).toEqual([]);
   });
 });
 
