@@ -116,8 +116,11 @@ describe('tools from Telegram', () => {
     const help = await reply(119, /What this bot does|Your messages go/);
     expect(help.text).toContain('/run: Run a tool or shortcut');
     expect(help.text).toContain('/upgrade: Update brainstem');
+    // The 🔒 the line speaks of marks the words that ask first, as /run marks them: `deploy` and
+    // `check` (make targets allowed here), not `sync` (no such target allowed: it says what to
+    // configure), `lint` and `test` (read-only here) or `wait` (configured as not mutating).
     expect(help.text).toMatch(
-      /Shortcut words run their tool without a brain \(🔒 ones ask first\): deploy, sync, lint, test, .*wait/,
+      /Shortcut words run their tool without a brain \(🔒 ones ask first\): deploy 🔒, sync, lint, test, check 🔒, .*wait/,
     );
   });
 

@@ -53,9 +53,17 @@ function voiceLine(deps: BotDeps, lang: Lang): string {
       );
 }
 
-/** The shortcut words, when the tools run: they are answered without a brain. */
+/**
+ * The shortcut words, when the tools run: they are answered without a brain. Those that ask first
+ * carry the 🔒 the line speaks of, as /run marks them (runListHtml): one this configuration refuses
+ * (a make target not allowed) asks nothing, it says what to configure.
+ */
 function shortcutLine(deps: BotDeps, lang: Lang): string[] {
-  const words = deps.tools?.shortcuts.list().map((s) => s.word);
+  const tools = deps.tools;
+  const words = tools?.shortcuts.list().map((s) => {
+    const resolved = tools.resolveShortcut(s.word);
+    return resolved?.mutating && !resolved.refusal ? `${s.word} 🔒` : s.word;
+  });
   if (!words?.length) return [];
   return [
     t(
