@@ -203,6 +203,11 @@ async function wire<Bot extends BotFace>(
     const tools = choice.tools ? buildTools(core) : undefined;
     if (tools) {
       ports.answerer = tools.answerer;
+      ports.shortcutWords = () =>
+        tools.shortcuts
+          .list()
+          .map((s) => s.word)
+          .filter((word) => tools.resolveShortcut(word)?.refusal === undefined);
       ports.toolbox = tools.toolbox;
       parts.push(tools);
     }

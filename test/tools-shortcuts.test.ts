@@ -194,6 +194,38 @@ describe('shortcut words through the OpenAI endpoint', () => {
   });
 });
 
+describe('help through the OpenAI endpoint', () => {
+  it('names the shortcut words it answers itself, not those its tool would refuse (they go to the brain)', async () => {
+    const r = await svc.client.chat.completions.create({
+      model: 'active',
+      messages: [{ role: 'user', content: 'help' }],
+    });
+    const help = r.choices[0]?.message.content ?? '';
+    // Said before "Anything else goes to the active brain", which `git` does not.
+    const words = /^- (.*): shortcut words/m.exec(help)?.[1] ?? '';
+    for (const word of ['git', 'deploy', 'check', 'build', 'wide']) expect(words).toContain(`\`${word}\``);
+    // lint and test have no command configured here, sync no make target; audit is turned off.
+    for (const word of ['lint', 'test', 'sync', 'audit']) expect(words).not.toContain(`\`${word}\``);
+    expect(help).toContain('Anything else goes to the active brain.');
+  });
+
+  it('names none for a Telegram chat’s words reaching the chat core, which go to the brain', async () => {
+    const events = svc.service.core.chat.run(
+      {
+        model: 'active',
+        sessionKey: 'telegram:43',
+        messages: [{ role: 'user', content: 'help' }],
+        source: 'telegram',
+      },
+      new AbortController().signal,
+    );
+    let text = '';
+    for await (const ev of events) if (ev.type === 'text') text += ev.text;
+    expect(text).toContain('Anything else goes to the active brain.');
+    expect(text).not.toContain('shortcut words');
+  });
+});
+
 describe('shortcut words of a Telegram chat reaching the chat core (a voice note)', () => {
   it('go to the brain, confirmed or not: only the Telegram tool commands ask and run them', async () => {
     const runs = () =>

@@ -39,6 +39,8 @@ export interface LocalToolbox {
 export interface ChatPorts {
   /** Words answered by a tool without a brain (the tools' shortcuts). */
   answerer?: LocalAnswerer;
+  /** The shortcut words `answerer` runs in this configuration, for the help (those their tool refuses go to the brain). */
+  shortcutWords?: () => readonly string[];
   /** brainstem's read-only tools, for a local model whose client brought none. */
   toolbox?: LocalToolbox;
   /** Who is asked about tools outside a mode's allow-list when a turn brings no approver (the OpenAI endpoint). */

@@ -172,16 +172,16 @@ export class ChatService extends EventEmitter<{
     // switch, a confirmed make target) must not be had by a brain without the approval the tool asks.
     // A question about spending still gets the figures.
     const fromTool = req.source === 'tool';
-    const own = fromTool ? undefined : await this.answerItself(intent, lang);
+    // Telegram's shortcut words are its tool commands' (handlers/telegram/commands/tools.ts): they ask
+    // with Confirm / Cancel whoever may answer and audit who ran it, which this answerer cannot do.
+    // So a chat's words reaching here (a voice note's) go to the brain, whose tools ask first.
+    const answers = Boolean(readable) && !fromTool && req.source !== 'telegram';
+    const own = fromTool ? undefined : await this.answerItself(intent, lang, answers);
     if (own !== undefined) {
       yield { type: 'text', text: own };
       yield { type: 'done', finishReason: 'stop' };
       return;
     }
-    // Telegram's shortcut words are its tool commands' (handlers/telegram/commands/tools.ts): they ask
-    // with Confirm / Cancel whoever may answer and audit who ran it, which this answerer cannot do.
-    // So a chat's words reaching here (a voice note's) go to the brain, whose tools ask first.
-    const answers = readable && !fromTool && req.source !== 'telegram';
     const shortcut = answers ? this.deps.ports.answerer?.(words, lang, signal, req.sessionKey) : undefined;
     if (shortcut) {
       for await (const chunk of shortcut) yield { type: 'text', text: chunk };
@@ -299,14 +299,21 @@ export class ChatService extends EventEmitter<{
     };
   }
 
-  /** The answer to words brainstem answers itself (a switch, help, modes, status), if they are such words. */
-  private async answerItself(intent: Intent | undefined, lang: Lang): Promise<string | undefined> {
+  /**
+   * The answer to words brainstem answers itself (a switch, help, modes, status), if they are such words.
+   * `shortcuts`: whether this conversation's shortcut words run their tool, so the help names them.
+   */
+  private async answerItself(
+    intent: Intent | undefined,
+    lang: Lang,
+    shortcuts: boolean,
+  ): Promise<string | undefined> {
     const { switcher, modes } = this.deps;
     switch (intent?.kind) {
       case 'switch':
         return switchReply(await switcher.switchTo(intent.target, { source: 'intent', lang }), lang);
       case 'help':
-        return helpText(lang);
+        return helpText(lang, shortcuts ? (this.deps.ports.shortcutWords?.() ?? []) : []);
       case 'modes':
         return modesText(modes.all, switcher.active().id, lang);
       case 'status':

@@ -20,7 +20,9 @@ import {
  * (handlers/telegram/views) come from facts.ts.
  */
 
-export function helpText(lang: Lang): string {
+/** `shortcutWords`: the words this conversation's words run a tool with (none where they go to the brain). */
+export function helpText(lang: Lang, shortcutWords: readonly string[] = []): string {
+  const words = shortcutWords.map((w) => `\`${w}\``).join(', ');
   return [
     t(lang, `${PROXY_TAG} brainstem answers these itself:`, `${PROXY_TAG} brainstem répond lui-même à :`),
     t(
@@ -31,6 +33,15 @@ export function helpText(lang: Lang): string {
     t(lang, '- `status`: active mode and readiness', '- `statut` : mode actif et disponibilité'),
     t(lang, '- `modes`: the list of modes', '- `modes` : la liste des modes'),
     t(lang, '- `help`: this text', '- `aide` : ce texte'),
+    ...(words
+      ? [
+          t(
+            lang,
+            `- ${words}: shortcut words, each runs its tool without a brain (one that changes things asks you to send it again followed by \`yes\`)`,
+            `- ${words} : mots raccourcis, chacun lance son outil sans cerveau (celui qui modifie quelque chose demande de le renvoyer suivi de \`oui\`)`,
+          ),
+        ]
+      : []),
     t(lang, 'Anything else goes to the active brain.', 'Tout le reste va au cerveau actif.'),
   ].join('\n');
 }
