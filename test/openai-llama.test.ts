@@ -778,6 +778,18 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(llama.requests.at(-1)?.body).not.toHaveProperty('top_k');
   });
 
+  it('names a stream_options key it does not know, which no brain gets, in the same header', async () => {
+    llama.reply({ chunks: ['fine'] });
+    const r = await post({
+      model: 'local',
+      stream: true,
+      stream_options: { include_usage: true, include_obfuscation: false, chunk_size: 4 },
+    });
+    expect(r.status).toBe(200);
+    await r.text();
+    expect(r.headers.get('x-brainstem-ignored-fields')).toBe('stream_options.chunk_size');
+  });
+
   it('passes a key OpenAI does not define in a message, a part or a tool’s function on to a local model, unnamed; names a tool call’s and a tool’s, which the schema drops', async () => {
     const messages = [
       { role: 'user', content: 'read a', x_trace: 'u1' },

@@ -198,7 +198,25 @@ function unpairedToolCalls(
 }
 
 /** The fields this endpoint knows; anything else a client sends is reported as ignored. */
-export const KNOWN_FIELDS = new Set(Object.keys(chatRequestSchema.shape));
+const KNOWN_FIELDS = new Set(Object.keys(chatRequestSchema.shape));
+
+/** The keys of `stream_options` OpenAI defines: the others are named as ignored, like unknown fields. */
+const STREAM_OPTION_KEYS = new Set(
+  Object.keys(chatRequestSchema.shape.stream_options.unwrap().unwrap().shape),
+);
+
+/** The request's fields no brain gets: unknown top-level ones, and unknown keys of `stream_options` (`stream_options.x`). */
+export function unknownFields(body: Record<string, unknown>): string[] {
+  const options = body.stream_options;
+  return [
+    ...Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k)),
+    ...(options && typeof options === 'object'
+      ? Object.keys(options)
+          .filter((k) => !STREAM_OPTION_KEYS.has(k))
+          .map((k) => `stream_options.${k}`)
+      : []),
+  ];
+}
 
 export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
 

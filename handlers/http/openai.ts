@@ -16,8 +16,8 @@ import {
   type ChatRequestBody,
   chatRequestSchema,
   describeZodError,
-  KNOWN_FIELDS,
   refusedField,
+  unknownFields,
   unknownNestedKeys,
 } from './openai-schema.js';
 import { staleOpenClawBlock } from './openclaw-block.js';
@@ -101,7 +101,7 @@ function startTurn(request: FastifyRequest, reply: FastifyReply, core: Core): As
   const body = parsed.data;
   const refused = refusedField(body);
   if (refused) throw new BrainstemError('INVALID_REQUEST', refused.message, refused.param);
-  const ignored = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
+  const ignored = unknownFields(body);
   const nested = unknownNestedKeys(request.body as { messages: readonly unknown[]; tools?: unknown });
   // The mode that answers, as far as known now: `active` may become another mode while the turn waits.
   const mode = core.modes.resolveRef(body.model, () => core.switcher.active());
