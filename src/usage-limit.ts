@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import type { BrainError } from '../brains/types.js';
+import { credentialSource } from './auth-notice.js';
 import type { ChatService } from './chat/service.js';
 import type { Config, ModeConfig } from './config.js';
 import type { KvStore } from './db/index.js';
 import { ConditionalFallback } from './fallback.js';
-import { html } from './html.js';
-import { formatUtc, noticeLang, t } from './i18n.js';
+import { type Html, html } from './html.js';
+import { formatUtc, type Lang, noticeLang, t } from './i18n.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
@@ -13,6 +14,8 @@ import type { Switcher } from './switcher.js';
 
 const limitStateSchema = z.object({
   mode: z.string(),
+  /** The tool whose one-shot task met the limit (claude_code): `mode` is then its made-up one. */
+  tool: z.string().optional(),
   /** Unix ms; undefined when the brain did not say. */
   resetsAt: z.number().optional(),
   hitAt: z.number(),
@@ -43,7 +46,7 @@ export class UsageLimitWatcher {
       logger: Logger;
     },
   ) {
-    deps.chat.on('brainError', ({ mode, error }) => this.onBrainError(mode, error));
+    deps.chat.on('brainError', ({ mode, error, tool }) => this.onBrainError(mode, error, tool));
     this.fallback = new ConditionalFallback({
       key: 'usage_limit_fallback',
       by: 'usage-limit',
@@ -84,11 +87,11 @@ export class UsageLimitWatcher {
     return to === undefined ? undefined : this.deps.modes.find(to);
   }
 
-  private onBrainError(mode: ModeConfig, error: BrainError): void {
+  private onBrainError(mode: ModeConfig, error: BrainError, tool?: string): void {
     // The credit and the budgets are limits of their own (see src/credit).
     if (error.kind !== 'usage_limit' || error.limit !== undefined) return;
-    const { kv, notifier, logger, config, modes } = this.deps;
-    const state: LimitState = { mode: mode.id, resetsAt: error.resetsAt, hitAt: Date.now() };
+    const { kv, notifier, logger, config, modes, switcher } = this.deps;
+    const state: LimitState = { mode: mode.id, tool, resetsAt: error.resetsAt, hitAt: Date.now() };
     kv.set(LIMIT_KEY, JSON.stringify(state));
     const lang = noticeLang(this.deps.kv);
     const when = error.resetsAt
@@ -106,15 +109,33 @@ export class UsageLimitWatcher {
       kind: 'usage_limit',
       text: t(
         lang,
-        html`Claude's subscription usage limit is reached (mode <b>${mode.id}</b>). ${when}`,
-        html`Limite d’usage de l’abonnement Claude atteinte (mode <b>${mode.id}</b>). ${when}`,
+        html`Claude's subscription usage limit is reached (${metBy(lang, mode.id, tool)}). ${when}`,
+        html`Limite d’usage de l’abonnement Claude atteinte (${metBy(lang, mode.id, tool)}). ${when}`,
       ),
       // One notice per limit window, however many turns hit it.
       dedupeKey: `usage_limit:${error.resetsAt ?? Math.floor(Date.now() / UNKNOWN_RESET_MS)}`,
     });
-    logger.warn({ mode: mode.id, resetsAt: error.resetsAt }, 'Claude usage limit reached');
+    logger.warn({ mode: mode.id, tool, resetsAt: error.resetsAt }, 'Claude usage limit reached');
     const target = config.usageLimit.fallbackMode ? modes.find(config.usageLimit.fallbackMode) : undefined;
-    if (target)
-      void this.fallback.engage(mode.id, target.id, error.resetsAt ?? Date.now() + UNKNOWN_RESET_MS);
+    // The limit is the subscription's, not the mode's: the active mode falls back when it runs on the
+    // same credentials as the turn refused (itself, or the claude_code tool's task, or another Claude
+    // mode asked by name), since its next turn would be refused too. One on other credentials (a mode's
+    // own API key or login) or a local mode stays.
+    const active = switcher.active();
+    if (target && sameCredentials(active, mode, config.claude.env))
+      void this.fallback.engage(active.id, target.id, error.resetsAt ?? Date.now() + UNKNOWN_RESET_MS);
   }
+}
+
+/** What met the limit, as a notice names it: the mode, or the tool whose one-shot task it was. */
+export function metBy(lang: Lang, mode: string, tool?: string): Html {
+  return tool
+    ? t(lang, html`the <b>${tool}</b> tool`, html`l’outil <b>${tool}</b>`)
+    : t(lang, html`mode <b>${mode}</b>`, html`mode <b>${mode}</b>`);
+}
+
+/** Whether two modes' CLIs sign in with the same credentials, so share one subscription and its limit. */
+function sameCredentials(a: ModeConfig, b: ModeConfig, claudeEnv: Record<string, string>): boolean {
+  if (a.kind !== 'claude' || b.kind !== 'claude') return false;
+  return credentialSource(a, claudeEnv).id === credentialSource(b, claudeEnv).id;
 }

@@ -1,6 +1,8 @@
 import type { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { limitLines } from '../handlers/telegram/views/limit.js';
 import type { Notice } from '../src/notices.js';
+import type { PartChoice } from '../src/service.js';
 import { httpError, refuseWithLimit, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
@@ -24,12 +26,18 @@ afterAll(async () => {
 });
 
 /** A service of its own for each test: the limit and the fallback are persisted state. */
-async function service(ctx: { onTestFinished(fn: () => Promise<void>): void }): Promise<TestService> {
+async function service(
+  ctx: { onTestFinished(fn: () => Promise<void>): void },
+  parts: PartChoice = {},
+  more: Record<string, unknown> = {},
+): Promise<TestService> {
   const svc = await startTestService({
+    parts,
     config: {
       claude: { bin: CLAUDE_BIN, env: claude.cli.env, maxRetries: 0 },
       llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50 },
       usageLimit: { fallbackMode: 'local' },
+      ...more,
     },
   });
   ctx.onTestFinished(() => svc.close());
@@ -53,6 +61,13 @@ function notice(svc: TestService, pattern: RegExp): Promise<Notice> {
     notifier.on('notice', on);
   });
 }
+/** A one-shot claude_code task through /api, on the credentials of claude.env. */
+const runTask = (svc: TestService) =>
+  fetch(`${svc.url}/api/claude_code`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'a task' }),
+  });
 const limitNotices = (svc: TestService) =>
   svc.service.core.notifier
     .recent(50)
@@ -128,5 +143,59 @@ describe('Claude usage limit', () => {
     expect(activeMode(svc)).toBe('anklume');
     // Nothing is left to switch back at the reset (a restart would find nothing to re-arm either).
     expect(pending()).toBe('');
+  });
+
+  it('a limit the claude_code tool meets names the tool, and the active Claude mode falls back at once', async (ctx) => {
+    const svc = await service(ctx, { tools: true });
+    // The task runs on the credentials of the active mode (assistant): the subscription is one.
+    const refused = refuseWithLimit(claude.fake, 3_600_000);
+    const res = await runTask(svc);
+    const resetsAt = await refused;
+    expect(res.status).toBe(429);
+    const body = (await res.json()) as { error?: { message?: string } };
+    expect(body.error?.message).toMatch(/Claude's subscription usage limit is reached/);
+    // No mode called claude_code exists for the owner: the notice names the tool.
+    expect(limitNotices(svc)).toHaveLength(1);
+    expect(limitNotices(svc)[0]?.text).toContain('(the <b>claude_code</b> tool)');
+    expect(limitNotices(svc)[0]?.text).not.toContain('mode <b>claude_code</b>');
+    expect(svc.service.core.limits.state()).toMatchObject({
+      mode: 'claude_code',
+      tool: 'claude_code',
+      resetsAt,
+    });
+    // So do /status and /usage.
+    const [line] = limitLines(svc.service.core.limits.state(), 'local', 'en');
+    expect(line).toMatch(/^⛔ Claude's usage limit is reached \(the <b>claude_code<\/b> tool, since /);
+
+    // The limit is the account's: assistant's next message would be refused too, so it falls back now.
+    await notice(svc, /Mode <b>local<\/b> is awake.*Switched from assistant/);
+    expect((await ask(svc, 'still there?')).choices[0]?.message.content).not.toMatch(/limit/);
+    // And back to assistant at the reset.
+    expect(JSON.parse(svc.service.core.kv.get('usage_limit_fallback') ?? '{}')).toMatchObject({
+      from: 'assistant',
+      to: 'local',
+      resetsAt,
+    });
+  });
+
+  it('a limit the claude_code tool meets leaves an active mode on other credentials where it is', async (ctx) => {
+    // Billed on its own API key: the subscription's limit is not this mode's.
+    const svc = await service(
+      ctx,
+      { tools: true },
+      {
+        defaultMode: 'keyed',
+        modes: { keyed: { kind: 'claude', env: { ANTHROPIC_API_KEY: 'sk-test-keyed' } } },
+      },
+    );
+    expect(activeMode(svc)).toBe('keyed');
+    const refused = refuseWithLimit(claude.fake, 3_600_000);
+    const res = await runTask(svc);
+    await refused;
+    expect(res.status).toBe(429);
+    expect(limitNotices(svc)[0]?.text).toContain('(the <b>claude_code</b> tool)');
+    // A switch would have begun as the task's failure was told, before the answer came back.
+    expect(svc.service.core.switcher.isSwitching()).toBe(false);
+    expect(activeMode(svc)).toBe('keyed');
   });
 });

@@ -55,7 +55,11 @@ export interface ChatDeps {
  * conversation, and streams the brain's answer (see answerTurn).
  */
 export class ChatService extends EventEmitter<{
-  brainError: [{ mode: ModeConfig; error: BrainError }];
+  /**
+   * A brain failed. `tool` names the tool whose one-shot task it was (claude_code), whose made-up
+   * mode is no mode of the owner's: notices name the tool instead.
+   */
+  brainError: [{ mode: ModeConfig; error: BrainError; tool?: string }];
   /** A turn is in the ledger. */
   turn: [{ mode: ModeConfig; billing?: Billing; costUsd: number }];
 }> {

@@ -165,7 +165,7 @@ export function brainTools(core: Core, cfg: ToolsConfig): AnyTool[] {
           core.chat.emit('turn', { mode, billing, costUsd: cost.costUsd });
           // As a chat turn's failure: Claude's word that the credit is spent or a usage limit is reached
           // (with its reset) reaches the watchers, or /usage and /status kept an older date, or none.
-          if (failure) core.chat.emit('brainError', { mode, error: failure });
+          if (failure) core.chat.emit('brainError', { mode, error: failure, tool: ONE_SHOT_MODE });
         }
         if (failure) throw brainFailure(failure);
         return { ...answerOf(cap, finish, taskCut(ctx.lang)), data: { usage, sessionId: brainSessionId } };

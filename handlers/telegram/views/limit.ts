@@ -1,5 +1,5 @@
 import { formatDuration, formatUtc, type Lang, t } from '../../../src/i18n.js';
-import type { LimitState } from '../../../src/usage-limit.js';
+import { type LimitState, metBy } from '../../../src/usage-limit.js';
 import { escapeHtml } from '../format/render.js';
 
 /**
@@ -14,7 +14,8 @@ export function limitLines(
   now = Date.now(),
 ): string[] {
   if (!state) return [];
-  const mode = `<b>${escapeHtml(state.mode)}</b>`;
+  // A limit the claude_code tool met names the tool: its made-up mode is no mode of the owner's.
+  const by = metBy(lang, state.mode, state.tool).text;
   const reset =
     state.resetsAt === undefined
       ? t(lang, 'Claude did not say when it resets', 'Claude n’a pas dit quand elle se réinitialise')
@@ -37,8 +38,8 @@ export function limitLines(
   return [
     t(
       lang,
-      `⛔ Claude's usage limit is reached (mode ${mode}, since ${formatUtc(state.hitAt)}); ${reset}.`,
-      `⛔ Limite d’usage Claude atteinte (mode ${mode}, depuis ${formatUtc(state.hitAt)}) ; ${reset}.`,
+      `⛔ Claude's usage limit is reached (${by}, since ${formatUtc(state.hitAt)}); ${reset}.`,
+      `⛔ Limite d’usage Claude atteinte (${by}, depuis ${formatUtc(state.hitAt)}) ; ${reset}.`,
     ),
     fallback,
   ];
