@@ -211,7 +211,16 @@ export function lastRefusal(kv: KvStore, sourceId?: string): number | undefined 
  * mode's own) does not read.
  */
 export function loginCommand(configDir?: string): string {
-  return configDir ? `CLAUDE_CONFIG_DIR=${configDir} claude` : 'claude';
+  return configDir ? `CLAUDE_CONFIG_DIR=${shellWord(configDir)} claude` : 'claude';
+}
+
+/**
+ * `value` as one word of a POSIX shell, for a command the owner copies: a folder with a space (or
+ * `$`, `;`, a quote) would otherwise be cut in two, the rest run as the command. Single-quoted
+ * when it holds anything but plain path characters, a `'` inside closed and escaped.
+ */
+function shellWord(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 /** The CLAUDE_CONFIG_DIR of the shared credentials: claude.env's over brainstem's, a blank one unsetting it. */

@@ -381,6 +381,29 @@ describe('brainstem doctor', () => {
     expect(text).not.toContain(ACCESS_TOKEN);
   });
 
+  it('gives a login command a shell runs as said when the config dir has a space, a quote or a $ in it', async () => {
+    // The owner copies it: unquoted, `CLAUDE_CONFIG_DIR=/x/my modes/own claude` ran `modes/own`.
+    const ownDir = path.join(dir, "my modes/o'wn $HOME");
+    mkdirSync(ownDir, { recursive: true });
+    copyFileSync(
+      path.join(dir, 'expired-unrenewable-credentials.json'),
+      path.join(ownDir, '.credentials.json'),
+    );
+    const config = path.join(dir, 'spaced-login-brainstem.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        modes: { spaced: { kind: 'claude', description: 'own login', env: { CLAUDE_CONFIG_DIR: ownDir } } },
+      }),
+    );
+    const { text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: config });
+    const command = /→ run `(.*) claude` on this host and use \/login/.exec(text)?.[1];
+    expect(command).toMatch(/^CLAUDE_CONFIG_DIR=/);
+    // What a shell gives the `claude` of that command.
+    const { stdout } = await promisify(execFile)('/bin/sh', ['-c', `${command} printenv CLAUDE_CONFIG_DIR`]);
+    expect(stdout).toBe(`${ownDir}\n`);
+  });
+
   it('says that a credentials file brainstem’s user may not read is another user’s, and how to fix that, rather than to log in again', async (ctx) => {
     // The doctor as the service runs it, from the build, as a user the file is not readable by: as
     // root (who reads every file) the user nobody, for whom the file of the root-owned test folder
