@@ -579,22 +579,33 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * At start-up, loads the active mode's model on a server that loads one only on the first request
    * naming it (Ollama), as a switch to that mode does: the start-up log says the mode is ready, and
    * its first message would wait the whole load. Turns do not wait for it (Ollama answers one once
-   * the model is in; a switch begun meanwhile loads its own). Never rejects: what fails is logged,
-   * and the first message meets it again with the server's words.
+   * the model is in; a switch begun meanwhile loads its own, and cuts this load: Ollama drops a
+   * load whose request is cancelled, which would otherwise hold its memory and its scheduler while
+   * the switch waits to load the model asked for). Never rejects: what fails is logged, and the
+   * first message meets it again with the server's words.
    */
   async loadActive(): Promise<void> {
     const { brains, readiness, config, logger } = this.deps;
     const mode = this.active();
     const brain = brains.get(mode.id);
     if (!brain?.preload) return;
+    const away = new AbortController();
+    const onStarted = ({ to }: SwitchStart) => {
+      if (to !== mode.id) away.abort();
+    };
+    this.on('started', onStarted);
     try {
       // The start's first probe (joined while it runs), which tells the brain what its server is.
       const known = readiness.known(mode.id);
       const ready = known.result && !known.checking ? known.result : await readiness.probe(mode.id);
       if (!ready.ok || this.stopping || this.inFlight > 0 || this.activeId !== mode.id) return;
       const deadline = AbortSignal.timeout(config.llama.readyTimeoutMs);
-      const loaded = await brain.preload(AbortSignal.any([this.stopped.signal, deadline]));
+      const loaded = await brain.preload(AbortSignal.any([this.stopped.signal, deadline, away.signal]));
       if (this.stopping) return;
+      if (away.signal.aborted) {
+        logger.info({ mode: mode.id }, `brain ${mode.id}: its model's load at start-up was cut by a switch`);
+        return;
+      }
       // llama-server has its model loaded once ready: nothing was done, nothing to say.
       if (loaded.ok && loaded.detail)
         logger.info({ mode: mode.id, detail: loaded.detail.en }, `brain ${mode.id}: its model is loaded`);
@@ -605,6 +616,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         );
     } catch (err) {
       logger.warn({ err, mode: mode.id }, `brain ${mode.id}: its model could not be loaded at start-up`);
+    } finally {
+      this.off('started', onStarted);
     }
   }
 

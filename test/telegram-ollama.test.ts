@@ -152,3 +152,46 @@ describe('the local brain on Ollama, from Telegram', { timeout: 60_000 }, () => 
     expect(ollama.requests.filter((r) => r.path === '/api/generate').length).toBe(loadsBefore);
   });
 });
+
+describe('the start-up load of the active Ollama mode’s model, when a switch comes first', {
+  timeout: 60_000,
+}, () => {
+  it('is cut by a switch to another mode, which loads only the model asked for', async () => {
+    // Ollama loads the models asked for one after another, and drops a load whose request is
+    // cancelled: left running, the start-up load held the switch behind a model nobody wanted.
+    const slow = await startFakeLlama({ ollama: { models: ['qwen2.5:7b', 'llama3.2'] } });
+    let release = () => {};
+    slow.holdLoads(new Promise<void>((resolve) => (release = resolve)));
+    const started = await startHarness({
+      llama: slow,
+      config: {
+        defaultMode: 'local',
+        modes: {
+          local: { kind: 'llama', model: 'qwen2.5:7b', description: 'Qwen on Ollama' },
+          small: { kind: 'llama', model: 'llama3.2', description: 'Llama on Ollama' },
+        },
+        llama: { readyTimeoutMs: 600_000 },
+      },
+    });
+    const isLoad = (model: string) => (r: { path: string; body: unknown }) =>
+      r.path === '/api/generate' && (r.body as { model?: string }).model === model;
+    try {
+      const atStart = await slow.arrived(isLoad('qwen2.5:7b'));
+      started.tg.user(111).says('/mode small');
+      await slow.arrived(isLoad('llama3.2'));
+      // Cut as the switch began, before Ollama answered it.
+      expect(await atStart.ended).toBe('closed');
+      release();
+      await started.tg.waitFor(() => started.tg.botMessages(111).find((m) => /✅.*small/.test(m.text)), {
+        timeoutMs: 30_000,
+      });
+      expect(started.service.core.switcher.active().id).toBe('small');
+      expect([...slow.loaded]).toEqual(['llama3.2:latest']);
+      expect(started.logs.some((l) => l.msg === 'brain local: its model is loaded')).toBe(false);
+    } finally {
+      release();
+      await started.close();
+      await slow.close();
+    }
+  });
+});

@@ -53,7 +53,8 @@
  * on the first request that names it), and says nothing of a prompt longer than its context.
  * `POST /api/generate` with no prompt loads a model, as Ollama's docs/api.md "Load a model" says:
  * 200 `{"model","created_at","response":"","done":true,"done_reason":"load"}` once loaded (held
- * by holdLoads), 404 `{"error":"model 'x' not found"}` for one not pulled, and for one in `tooBig`
+ * by holdLoads; one whose client went away meanwhile is dropped, not loaded), 404
+ * `{"error":"model 'x' not found"}` for one not pulled, and for one in `tooBig`
  * the 500 Ollama's scheduler answers a model that does not fit: `{"error":"model requires more
  * system memory (…) than is available (…)"}`.
  */
@@ -338,6 +339,9 @@ async function ollamaRoute(
       return true;
     }
     if (state.hold) await state.hold.catch(() => undefined);
+    // Ollama waits for the load under the request's context (sched.go): one whose client went away
+    // is dropped, its runner expired, not left in memory.
+    if (res.destroyed) return true;
     if ((ollama.tooBig ?? []).map(ollamaName).includes(ollamaName(model))) {
       sendJson(res, 500, {
         error: 'model requires more system memory (41.2 GiB) than is available (15.3 GiB)',
