@@ -6,6 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ApprovalRequest, Approver } from '../brains/types.js';
+import { ProgressFeed } from '../handlers/http/mcp-progress.js';
 import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { collect } from './helpers/claude-harness.js';
 import { startClaudeService, type TestService } from './helpers/service.js';
@@ -33,7 +34,9 @@ beforeAll(async () => {
     path.join(repo, 'Makefile'),
     // `progress` prints "two" only once the test has seen "one" (it then creates `go`):
     // the call can end only if its output reached the client while it ran.
-    'progress:\n\t@echo one; while [ ! -e go ]; do sleep 0.02; done; rm go; echo two\nmark:\n\t@touch marked.txt\n',
+    'progress:\n\t@echo one; while [ ! -e go ]; do sleep 0.02; done; rm go; echo two\nmark:\n\t@touch marked.txt\n' +
+      // A build log of 700 KB: 7,000 lines of 100 bytes.
+      `flood:\n\t@yes ${'x'.repeat(99)} | head -n 7000\n`,
   );
   ({
     fake,
@@ -45,7 +48,7 @@ beforeAll(async () => {
       claude: { approvalTimeoutMs: 1_000 },
       tools: {
         git: { repo },
-        make: { targets: ['progress', 'mark'] },
+        make: { targets: ['progress', 'mark', 'flood'] },
         // A test suite that writes (a snapshot, say), and a lint the owner says only reads.
         tests: { argv: ['make', 'mark'] },
         lint: { argv: ['git', 'status', '--short'], readOnly: true },
@@ -155,6 +158,74 @@ describe('/mcp with the MCP SDK client', () => {
     expect(progress).toEqual(['one\n', 'two\n']);
     // The stream ends with the answer: nothing after it that the client fails to read.
     expect(errors).toEqual([]);
+  });
+
+  it('sends no more output as progress than the result may carry, and says so', async () => {
+    const client = await connect(svc.token);
+    const progress: string[] = [];
+    const r = await client.callTool({ name: 'make_target', arguments: { target: 'flood' } }, undefined, {
+      onprogress: (p) => {
+        progress.push(p.message ?? '');
+      },
+    });
+    expect(r.isError).toBe(false);
+    // tools.maxOutputChars (200,000 by default) caps the result, and now the progress too: not 700 KB of it.
+    const note = progress.at(-1) ?? '';
+    expect(note).toMatch(
+      /\[Output past 200000 characters is not sent as progress; the result holds its head and tail\.\]\n$/,
+    );
+    // Output left out while the client did not keep up is counted in a note of its own: the first
+    // 200,000 characters (2,000 lines) are either sent or said to be left out, no more.
+    const line = `${'x'.repeat(99)}\n`;
+    let sent = 0;
+    let skipped = 0;
+    for (const message of progress) {
+      const rest = message.replace(
+        /\[(\d+) characters of output not sent as progress: the client was not reading; the result holds its head and tail\.\]\n/,
+        (_, n: string) => {
+          skipped += Number(n);
+          return '';
+        },
+      );
+      const lines = message === note ? rest.slice(0, rest.indexOf('[Output past')) : rest;
+      expect(lines).toBe(line.repeat(lines.length / 100));
+      sent += lines.length;
+    }
+    expect(sent + skipped).toBe(200_000);
+    expect(textOf(r).length).toBeLessThan(201_000);
+  });
+});
+
+describe('/mcp progress while the client is not reading', () => {
+  it('leaves output out while the stream waits for drain, says how much with the next progress, and still caps', () => {
+    const sent: string[] = [];
+    let reading = true;
+    const feed = new ProgressFeed(
+      1_000,
+      (m) => sent.push(m),
+      () => reading,
+    );
+    feed.push('a\n');
+    // res.write said false: nothing more is queued behind the client's unread bytes.
+    reading = false;
+    feed.push('b\n');
+    feed.push('c\n');
+    expect(sent).toEqual(['a\n']);
+    reading = true;
+    feed.push('d\n');
+    expect(sent.at(-1)).toBe(
+      '[4 characters of output not sent as progress: the client was not reading; the result holds its head and tail.]\nd\n',
+    );
+    // What was left out counts toward the cap, as sent output does: progress covers the output's first 1,000 characters.
+    reading = false;
+    feed.push('e'.repeat(1_500));
+    expect(sent.slice(2)).toEqual([
+      '[992 characters of output not sent as progress: the client was not reading; the result holds its head and tail.]\n' +
+        '[Output past 1000 characters is not sent as progress; the result holds its head and tail.]\n',
+    ]);
+    reading = true;
+    feed.push('f\n');
+    expect(sent).toHaveLength(3);
   });
 });
 

@@ -7,6 +7,7 @@ import { resultText, type ToolRegistry } from '../../src/tools/registry.js';
 import { afterDelivery, callerGone } from './caller.js';
 import { bodyTooLarge } from './errors.js';
 import { RunningCalls } from './mcp-calls.js';
+import { ProgressFeed } from './mcp-progress.js';
 import {
   answer,
   cancelledRequest,
@@ -44,6 +45,7 @@ const INSTRUCTIONS =
 export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegistry): void {
   const info = { name: 'brainstem', version: core.version, instructions: INSTRUCTIONS };
   const running = new RunningCalls();
+  const { maxOutputChars } = core.config.tools;
   // A body refused before the handler runs is answered in JSON-RPC's shape, as every refusal
   // here: an MCP client reads no other. The rest (the token's 401) goes to the server's handler.
   const errorHandler = (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
@@ -89,11 +91,14 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
       call: async (id, name, args, onOutput) => {
         const call = running.start(session, id, gone);
         try {
+          // Progress carries no more than the result may, and is left out while the client is not reading.
+          const feed =
+            onOutput && new ProgressFeed(maxOutputChars, onOutput, () => !reply.raw.writableNeedDrain);
           // A cancelled call's last output (the command's end as it is killed) is for nobody: its progress token is gone.
           const output =
-            onOutput &&
+            feed &&
             ((chunk: string) => {
-              if (!call.cancelled) onOutput(chunk);
+              if (!call.cancelled) feed.push(chunk);
             });
           const r = await registry.call(name, args, {
             caller: 'mcp',
