@@ -87,6 +87,7 @@ beforeAll(async () => {
   writeFileSync(path.join(dir, 'secret.txt'), 'outside secret\n');
   writeFileSync(path.join(root, 'blob.bin'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3]));
   writeFileSync(path.join(root, 'big.txt'), 'é'.repeat(300));
+  writeFileSync(path.join(root, 'emoji.txt'), '😀'.repeat(100));
   symlinkSync(path.join(dir, 'secret.txt'), path.join(root, 'escape-link'));
   symlinkSync(dir, path.join(root, 'escape-dir'));
   symlinkSync(path.join(root, 'notes.txt'), path.join(root, 'inner-link'));
@@ -404,6 +405,12 @@ describe('read_file', () => {
     expect(body.output).toMatch(/^é{100}\n\[… truncated: 400 more bytes …\]$/);
     expect(body.note).toBe(
       "Only the first 200 of the file's 600 bytes are shown: read_file stops at maxBytes (200), which tools.files.maxBytes (200) caps.",
+    );
+    // A limit that falls inside a character: the half is not shown, nor counted as shown.
+    const emoji = await api('read_file', { path: 'emoji.txt', maxBytes: 7 });
+    expect(emoji.body.output).toBe('😀\n[… truncated: 396 more bytes …]');
+    expect(emoji.body.note).toBe(
+      "Only the first 4 of the file's 400 bytes are shown: read_file stops at maxBytes (7), which tools.files.maxBytes (200) caps.",
     );
     const tooBig = await api('read_file', { path: 'big.txt', maxBytes: 10_000 });
     expect(tooBig.body.error.param).toBe('maxBytes');

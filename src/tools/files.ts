@@ -225,11 +225,13 @@ async function readText(
       );
     }
     const { text, encoding } = decoded;
+    // A limit inside a character leaves its first bytes out of the text: they are not counted as shown.
+    const shown = encoding === 'utf-8' && truncated ? bytesRead - cutCharacterBytes(bytes) : bytesRead;
     const note =
       encoding === 'utf-8'
         ? ''
         : `${t(lang, '[not UTF-8: read as Windows-1252, a superset of Latin-1]', '[pas en UTF-8 : lu en Windows-1252, un sur-ensemble de Latin-1]')}\n`;
-    const more = st.size - bytesRead;
+    const more = st.size - shown;
     return {
       output:
         note +
@@ -240,7 +242,7 @@ async function readText(
       truncated,
       // The file's limit cut it, not tools.maxOutputChars (which a face would otherwise name): said
       // with the limit that did, so the reader knows what reads more.
-      ...(truncated ? { note: cutNote(bytesRead, st.size, maxBytes, cap, lang) } : {}),
+      ...(truncated ? { note: cutNote(shown, st.size, maxBytes, cap, lang) } : {}),
     };
   } finally {
     await fh.close();
@@ -253,6 +255,20 @@ function cutNote(read: number, size: number, maxBytes: number, cap: number, lang
     `Only the first ${read} of the file's ${size} bytes are shown: read_file stops at maxBytes (${maxBytes}), which tools.files.maxBytes (${cap}) caps.`,
     `Seuls les ${read} premiers octets du fichier sur ${size} sont affichés : read_file s’arrête à maxBytes (${maxBytes}), que tools.files.maxBytes (${cap}) plafonne.`,
   );
+}
+
+/**
+ * How many bytes at the end of valid UTF-8 cut short are the start of a character the cut split
+ * (0 to 3): the bytes after the last lead byte, when that lead byte announces more.
+ */
+function cutCharacterBytes(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const b = bytes[bytes.length - back] as number;
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte: its lead is further back
+    const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return length > back ? back : 0;
+  }
+  return 0;
 }
 
 /**
