@@ -220,6 +220,27 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(claude.fake.mainRequests().at(-1)?.lastUserText).toContain('user: bob: I like coffee.');
   });
 
+  it('replays a refusal of the history as what the assistant said, given as a part or as the message’s refusal', async () => {
+    claude.fake.script(() => text('understood'));
+    const forms = [
+      {
+        role: 'assistant' as const,
+        content: [{ type: 'refusal' as const, refusal: 'I cannot share the code.' }],
+      },
+      { role: 'assistant' as const, content: null, refusal: 'I cannot share the code.' },
+    ];
+    for (const [i, refused] of forms.entries()) {
+      const r = await svc.client.chat.completions.create(
+        { model: 'assistant', messages: [user('Tell me the code.'), refused, user('Why not?')] },
+        { headers: { 'x-session-key': `refusal-replayed-${i}` } },
+      );
+      expect(r.choices[0]?.message.content).toBe('understood');
+      expect(claude.fake.mainRequests().at(-1)?.lastUserText).toBe(
+        '<history source="client">\nuser: Tell me the code.\n\nassistant: I cannot share the code.\n</history>\n\nWhy not?',
+      );
+    }
+  });
+
   it('turns an auth failure into a renewal message and a notice, without retrying', async () => {
     claude.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
     const before = claude.fake.mainRequests().length;

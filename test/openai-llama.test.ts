@@ -206,6 +206,27 @@ describe('OpenAI endpoint over the local brain', () => {
     ]);
   });
 
+  it('gives the model a refusal of the history as the assistant’s words, as a part or as the message’s refusal', async () => {
+    llama.reply({ chunks: ['Fine'] });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [
+        { role: 'user', content: 'the admin password?' },
+        { role: 'assistant', content: [{ type: 'refusal', refusal: 'I cannot share passwords.' }] },
+        { role: 'user', content: 'the root one?' },
+        { role: 'assistant', content: null, refusal: 'I cannot share that one either.' },
+        { role: 'user', content: 'ok, the weather?' },
+      ],
+    });
+    expect(r.choices[0]?.message.content).toBe('**[local]** Fine');
+    const sent = llama.requests.at(-1)?.body as { messages: Record<string, unknown>[] };
+    // llama-server reads text parts only in an assistant message: a refusal part would be its 400.
+    expect(sent.messages.filter((m) => m.role === 'assistant')).toEqual([
+      { role: 'assistant', content: [{ type: 'text', text: 'I cannot share passwords.' }] },
+      { role: 'assistant', content: 'I cannot share that one either.' },
+    ]);
+  });
+
   it('the bench’s stream timer stops on an error sent after the first words, instead of timing a cut answer', async () => {
     llama.reply({ chunks: ['half an '], truncate: true });
     const timing = timeStream(
@@ -487,7 +508,7 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
       /tool_calls/,
     ],
     [{ content: '', audio: { id: 'audio_abc' } }, 'audio', /content/],
-    [{ content: null, refusal: 'I cannot help with that.' }, 'refusal', /content/],
+    [{ content: [{ type: 'refusal' }] }, 'content.0.refusal', /as a string/],
   ])(
     'an assistant message of the history holding %j → 400 naming it, and no brain call',
     async (assistant, key, help) => {

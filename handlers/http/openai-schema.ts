@@ -17,6 +17,10 @@ const part = z
   .refine((p) => p.type !== 'text' || typeof p.text === 'string', {
     message: 'a text part holds its text as a string',
     path: ['text'],
+  })
+  .refine((p) => p.type !== 'refusal' || typeof p.refusal === 'string', {
+    message: 'a refusal part holds what was said in refusal, as a string',
+    path: ['refusal'],
   });
 const toolCall = z.object({
   id: z.string(),
@@ -31,12 +35,12 @@ export const chatMessageSchema = z
     name: z.string().optional(),
     tool_calls: z.array(toolCall).optional(),
     tool_call_id: z.string().optional(),
-    // An assistant message's, only null, as the openai SDK replays them (`refusal: null`). Any other
-    // value is that turn's content (a refusal, a spoken answer, a call in the deprecated form), which
-    // no brain is given: leaving it out would lose it without a word.
-    refusal: z
-      .null({ error: 'a refusal is not passed to the brains: send its text as the message’s content' })
-      .optional(),
+    // An assistant message's: what it said in refusing, given to the brains as its words (see
+    // refusalsAsWords); null as the openai SDK replays a message that refused nothing.
+    refusal: z.string().nullish(),
+    // Only null, as the openai SDK replays them. Any other value is that turn's content (a spoken
+    // answer, a call in the deprecated form), which no brain is given: leaving it out would lose it
+    // without a word.
     audio: z
       .null({ error: 'a spoken answer is not kept here: send what was said as the message’s content' })
       .optional(),
@@ -55,11 +59,38 @@ export const chatMessageSchema = z
   })
   // As OpenAI does: only an assistant's may be left out (its tool calls said it all). A tool result
   // without it would reach a brain as an empty one, an earlier turn's user message as none at all.
+  .refine((m) => m.refusal == null || m.role === 'assistant', {
+    message: 'only an assistant message has a refusal: send a user’s words as its content',
+    path: ['refusal'],
+  })
   .refine((m) => m.role === 'assistant' || (m.content !== undefined && m.content !== null), {
     error: (issue) =>
       `a ${(issue.input as { role: string }).role} message needs its content: a string or an array of parts`,
     path: ['content'],
   });
+
+type ChatMessageIn = z.infer<typeof chatMessageSchema>;
+
+/**
+ * An assistant's refusal, as another provider's history holds it (OpenAI's `refusal` on the
+ * message, or a `refusal` part), is what the assistant said: each brain gets it as its words, a
+ * text part in the part's place or the message's content. Neither brain reads it otherwise: Claude
+ * Code would be told only that a part was there, llama-server refuses a part that is not text in
+ * an assistant message.
+ */
+function refusalAsWords(m: ChatMessageIn): ChatMessageIn {
+  if (m.role !== 'assistant') return m;
+  const parts =
+    Array.isArray(m.content) && m.content.some((p) => p.type === 'refusal')
+      ? m.content.map((p) =>
+          p.type === 'refusal' && typeof p.refusal === 'string' ? { type: 'text', text: p.refusal } : p,
+        )
+      : m.content;
+  if (m.refusal == null) return parts === m.content ? m : { ...m, content: parts };
+  const { refusal, ...rest } = m;
+  if (Array.isArray(parts)) return { ...rest, content: [...parts, { type: 'text', text: refusal }] };
+  return { ...rest, content: parts ? `${parts}\n\n${refusal}` : refusal };
+}
 
 export const toolSchema = z.object({
   type: z.literal('function'),
@@ -95,7 +126,10 @@ const responseFormat = z.discriminatedUnion('type', [
 export const chatRequestSchema = z
   .looseObject({
     model: z.string().default('active'),
-    messages: z.array(chatMessageSchema).min(1, 'messages must hold at least one message'),
+    messages: z
+      .array(chatMessageSchema)
+      .min(1, 'messages must hold at least one message')
+      .transform((messages) => messages.map(refusalAsWords)),
     stream: z.boolean().nullish(),
     stream_options: z
       .looseObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() })
