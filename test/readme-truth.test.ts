@@ -221,7 +221,7 @@ describe('the README and the OpenAI request fields', () => {
     ];
     expect(fields.filter((f) => !named.has(f))).toEqual([]);
     // What a message or a part holds (a message's `name`, `tool` messages and their `tool_call_id`,
-    // `text` parts) and a field's values (`response_format`'s types, `verbosity` other than `medium`).
+    // `text` and `refusal` parts) and a field's values (`response_format`'s types, `verbosity` other than `medium`).
     const inside = new Set([
       'name',
       'content',
@@ -231,6 +231,7 @@ describe('the README and the OpenAI request fields', () => {
       'image_url',
       'file',
       'input_audio',
+      'refusal',
       'json_object',
       'json_schema',
       'medium',
