@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
 import { text, toolUse } from './fakes/anthropic.js';
 import { button, buttonsOf } from './helpers/buttons.js';
-import { claudeOnFake } from './helpers/claude-fake.js';
+import { claudeOnFake, touchWithBash } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
 import { type Harness, type HarnessOptions, OWNER, sleep, startHarness } from './telegram-harness.js';
 
@@ -24,14 +24,7 @@ const STRANGER = 999;
 const OUTSIDE_APPROVER = 990;
 const NOTIFY_OTHER = 118;
 
-const claude = claudeOnFake({
-  script: (req) =>
-    toolUse(
-      'Bash',
-      { command: `touch ${req.lastUserTurn}.txt`, description: 'Create <the> file' },
-      text('Done.'),
-    ),
-});
+const claude = claudeOnFake({ script: touchWithBash('Create <the> file') });
 let h: Harness;
 
 const harness = (

@@ -10,28 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
 import { text, toolUse } from './fakes/anthropic.js';
 import { button } from './helpers/buttons.js';
-import { claudeOnFake } from './helpers/claude-fake.js';
-import { CLAUDE_BIN } from './helpers/service.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { claudeOnFake, touchWithBash } from './helpers/claude-fake.js';
+import { type Harness, OWNER, startClaudeHarness } from './telegram-harness.js';
 
-const claude = claudeOnFake({
-  script: (req) =>
-    toolUse(
-      'Bash',
-      { command: `touch ${req.lastUserTurn}.txt`, description: 'Create the file' },
-      text('Done.'),
-    ),
-});
+const claude = claudeOnFake({ script: touchWithBash() });
 let h: Harness;
 
 beforeAll(async () => {
-  h = await startHarness({
-    env: { CLAUDE_BIN },
-    config: {
-      defaultMode: 'assistant',
-      claude: { env: claude.cli.env, maxRetries: 0 },
-      telegram: { approvers: [OWNER, 112, 113, 114], questionCheckMs: 200 },
-    },
+  h = await startClaudeHarness(claude.cli.env, {
+    telegram: { approvers: [OWNER, 112, 113, 114], questionCheckMs: 200 },
   });
 });
 afterAll(async () => {

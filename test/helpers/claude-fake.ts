@@ -17,6 +17,8 @@ import {
   type FakeAnthropic,
   type Script,
   startFakeAnthropic,
+  text,
+  toolUse,
 } from '../fakes/anthropic.js';
 
 export interface ClaudeOnFake {
@@ -67,3 +69,12 @@ function started<T>(handle: T | undefined): T {
   if (handle === undefined) throw new Error('claudeOnFake: read before its set-up hook ran');
   return handle;
 }
+
+/**
+ * The fake's answer to every message: ask to run `touch <its words>.txt` with Bash (outside the
+ * assistant mode's allow-list, so the owner is asked), then say "Done.".
+ */
+export const touchWithBash =
+  (description = 'Create the file') =>
+  (req: Parameters<Script>[0]) =>
+    toolUse('Bash', { command: `touch ${req.lastUserTurn}.txt`, description }, text('Done.'));
