@@ -21,6 +21,22 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** A /login file, as the CLI writes it: with a refresh token, its access token (ending `token`) valid for hours. */
+const writeLogin = (file: string, token: string) =>
+  writeFile(
+    file,
+    JSON.stringify({
+      claudeAiOauth: {
+        accessToken: `sk-ant-oat01-${token}`,
+        refreshToken: `sk-ant-ort01-${token}`,
+        expiresAt: Date.now() + 6 * 3_600_000,
+        scopes: ['user:inference', 'user:profile'],
+        subscriptionType: 'max',
+      },
+    }),
+    { mode: 0o600 },
+  );
+
 describe('the credentials-refused notice', { timeout: 60_000 }, () => {
   it('is in French once the owner writes in French, as the answer is', async () => {
     claude.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
@@ -45,21 +61,7 @@ describe('/creds after Claude refused a /login file’s credentials', { timeout:
   let h2: Harness;
   let file: string;
   let configDir: string;
-  /** A /login file, as the CLI writes it: with a refresh token, its access token valid for hours. */
-  const login = () =>
-    writeFile(
-      file,
-      JSON.stringify({
-        claudeAiOauth: {
-          accessToken: 'sk-ant-oat01-NEVER-SHOWN',
-          refreshToken: 'sk-ant-ort01-NEVER-SHOWN',
-          expiresAt: Date.now() + 6 * 3_600_000,
-          scopes: ['user:inference', 'user:profile'],
-          subscriptionType: 'max',
-        },
-      }),
-      { mode: 0o600 },
-    );
+  const login = () => writeLogin(file, 'NEVER-SHOWN');
 
   beforeAll(async () => {
     configDir = path.join(fake.cli.home, 'login');
@@ -215,19 +217,7 @@ describe('/creds after Claude refused a mode’s own key', { timeout: 120_000 },
     // And for `ownfresh`, a /login file that works until Anthropic refuses it.
     freshDir = path.join(fake.cli.home, 'fresh-login');
     await mkdir(freshDir, { recursive: true });
-    await writeFile(
-      path.join(freshDir, '.credentials.json'),
-      JSON.stringify({
-        claudeAiOauth: {
-          accessToken: 'sk-ant-oat01-FRESH-NEVER-SHOWN',
-          refreshToken: 'sk-ant-ort01-FRESH-NEVER-SHOWN',
-          expiresAt: Date.now() + 6 * 3_600_000,
-          scopes: ['user:inference', 'user:profile'],
-          subscriptionType: 'max',
-        },
-      }),
-      { mode: 0o600 },
-    );
+    await writeLogin(path.join(freshDir, '.credentials.json'), 'FRESH-NEVER-SHOWN');
     // The mode answering is `billed`, on a key of its own; /creds tells of claude.env's key first.
     h4 = await startClaudeHarness(fake.cli.env, {
       defaultMode: 'billed',
