@@ -241,6 +241,31 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     }
   });
 
+  it('tells Claude the name of a named system or developer message too: few-shot examples keep who says what', async () => {
+    // OpenAI's few-shot pattern: examples as system messages named example_user / example_assistant.
+    // Without the names, the CLI is told "What is 2+2?" and "4" as two more instructions.
+    claude.fake.script((r) =>
+      text(
+        JSON.stringify(r.body?.messages).includes('example_user: What is 2+2?\\n\\nexample_assistant: 4')
+          ? 'named'
+          : 'unnamed',
+      ),
+    );
+    const r = await svc.client.chat.completions.create(
+      {
+        model: 'assistant',
+        messages: [
+          { role: 'developer', content: 'Answer with a digit.' },
+          { role: 'system', name: 'example_user', content: 'What is 2+2?' },
+          { role: 'system', name: 'example_assistant', content: '4' },
+          user('What is 3+3?'),
+        ],
+      },
+      { headers: { 'x-session-key': 'few-shot-names' } },
+    );
+    expect(r.choices[0]?.message.content).toBe('named');
+  });
+
   it('turns an auth failure into a renewal message and a notice, without retrying', async () => {
     claude.fake.script(() => httpError(401, { message: 'invalid x-api-key', shouldRetry: false }));
     const before = claude.fake.mainRequests().length;

@@ -101,12 +101,19 @@ function answeredAt(messages: ChatMessage[], from: number, answered: string | un
   return from - 1;
 }
 
-/** The client's system and developer messages, as one text: what a session is told of them. */
+/**
+ * The client's system and developer messages, as one text: what a session is
+ * told of them. A named one keeps its name before its text, as a user
+ * message does: OpenAI's few-shot examples are system messages named
+ * `example_user` and `example_assistant`, which without their names read as
+ * more instructions.
+ */
 export function clientInstructions(messages: ChatMessage[]): string {
   return messages
     .filter((m) => m.role === 'system' || m.role === 'developer')
-    .map(messageText)
-    .filter((t) => t.trim().length > 0)
+    .map((m) => [m, messageText(m)] as const)
+    .filter(([, t]) => t.trim().length > 0)
+    .map(([m, t]) => said(m, t))
     .join('\n\n');
 }
 
