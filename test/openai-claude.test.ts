@@ -555,6 +555,19 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect(claude.fake.mainRequests().at(-1)?.lastUserText).toContain('again');
   });
 
+  it('names a key OpenAI does not define in a response_format it accepts (type text), which Claude Code never gets', async () => {
+    claude.fake.script(() => text('plain words'));
+    const { data, response } = await svc.client.chat.completions
+      .create({
+        model: 'assistant',
+        messages: [user('answer in plain words')],
+        response_format: { type: 'text', strict: true },
+      } as never)
+      .withResponse();
+    expect(response.headers.get('x-brainstem-ignored-fields')).toBe('response_format.strict');
+    expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('plain words');
+  });
+
   it('accepts sampling fields at the values Claude uses anyway, and a max_tokens it leaves to Claude Code', async () => {
     claude.fake.script(() => text('sampled'));
     const r = await svc.client.chat.completions.create(

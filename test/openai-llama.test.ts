@@ -858,6 +858,41 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     // A Claude mode gets no tool's function as it came: the key there is named for it.
     expect(unknownNestedKeys({ messages, tools })?.get('tools[].function.x_hint')).toBe(true);
   });
+
+  it('passes a key OpenAI does not define in response_format or a tool_choice on to a local model (llama-server’s json_object schema), unnamed', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+    const asks = [
+      // llama-server constrains a json_object answer to the schema beside it: without it, any JSON.
+      { type: 'json_object', schema },
+      { type: 'json_schema', json_schema: { name: 'place', schema }, strict: true },
+    ];
+    for (const response_format of asks) {
+      llama.reply({ chunks: ['{"city":"Paris"}'] });
+      const { response } = await svc.client.chat.completions
+        .create({
+          model: 'local',
+          messages: [{ role: 'user', content: 'where?' }],
+          response_format,
+          tools: [{ type: 'function', function: { name: 'read' } }],
+          tool_choice: { type: 'function', function: { name: 'read', x_hint: 1 }, x_trace: 't' },
+        } as never)
+        .withResponse();
+      expect(response.headers.get('x-brainstem-ignored-fields')).toBeNull();
+      const sent = llama.requests.at(-1)?.body as Record<string, unknown>;
+      expect(sent.response_format).toEqual(response_format);
+      expect(sent.tool_choice).toEqual({
+        type: 'function',
+        function: { name: 'read', x_hint: 1 },
+        x_trace: 't',
+      });
+    }
+    // A Claude mode answers in text: a key beside `type: "text"` is named for it.
+    expect(
+      unknownNestedKeys({ messages: [], response_format: { type: 'text', strict: true } })?.get(
+        'response_format.strict',
+      ),
+    ).toBe(true);
+  });
 });
 
 describe('conversations at the endpoint', () => {

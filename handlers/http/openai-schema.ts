@@ -112,10 +112,13 @@ const jsonSchemaFormat = z.looseObject({
   strict: z.boolean().nullish(),
 });
 
+// Loose, as a message is: a key OpenAI does not define goes on to a llama mode with the rest
+// (llama-server constrains a json_object answer to the `schema` beside it), and is named for a Claude
+// mode (unknownNestedKeys). A strict object would drop it for every mode without a word.
 const responseFormat = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('text') }),
-  z.object({ type: z.literal('json_object') }),
-  z.object({ type: z.literal('json_schema'), json_schema: jsonSchemaFormat }),
+  z.looseObject({ type: z.literal('text') }),
+  z.looseObject({ type: z.literal('json_object') }),
+  z.looseObject({ type: z.literal('json_schema'), json_schema: jsonSchemaFormat }),
 ]);
 
 /**
@@ -135,10 +138,15 @@ export const chatRequestSchema = z
       .looseObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() })
       .nullish(),
     tools: z.array(toolSchema).nullish(),
+    // Loose for the same reason as response_format: a llama mode passes it on as it came, and a Claude
+    // mode refuses any tool_choice object (it forces a tool).
     tool_choice: z
       .union([
         z.enum(['none', 'auto', 'required']),
-        z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }) }),
+        z.looseObject({
+          type: z.literal('function'),
+          function: z.looseObject({ name: z.string().min(1) }),
+        }),
       ])
       .nullish(),
     parallel_tool_calls: z.boolean().nullish(),
@@ -260,21 +268,27 @@ const TOOL_CALL_KEYS = new Set(Object.keys(toolCall.shape));
 const FUNCTION_KEYS = new Set(Object.keys(toolCall.shape.function.shape));
 const TOOL_KEYS = new Set(Object.keys(toolSchema.shape));
 const TOOL_FUNCTION_KEYS = new Set(Object.keys(toolSchema.shape.function.shape));
+/** The keys OpenAI defines in a response_format, by its type. */
+const RESPONSE_FORMAT_KEYS: ReadonlyMap<unknown, ReadonlySet<string>> = new Map(
+  responseFormat.options.map((o) => [o.shape.type.value, new Set(Object.keys(o.shape))] as const),
+);
 
 /**
- * Keys OpenAI does not define inside the messages and the tools, as paths
- * without indexes (`messages[].content[].cache_control`), each once, in the
- * order met; each says whether it reaches a brain that passes messages and
- * tools on as they came (a llama mode). A message's, a part's and a tool
- * function's do (their schemas are loose); a tool call's, its function's and a
- * tool's own do not: the schema strips them for every mode. Undefined when
+ * Keys OpenAI does not define inside the messages, the tools and the
+ * response_format, as paths without indexes
+ * (`messages[].content[].cache_control`, `response_format.schema`), each once,
+ * in the order met; each says whether it reaches a brain that passes them on
+ * as they came (a llama mode). A message's, a part's, a tool function's and a
+ * response_format's do (their schemas are loose); a tool call's, its
+ * function's and a tool's own do not: the schema strips them for every mode. Undefined when
  * there is none, the usual case: a loop over the keys, nothing allocated.
  */
 export function unknownNestedKeys(body: {
   messages: readonly unknown[];
   tools?: unknown;
+  response_format?: unknown;
 }): Map<string, boolean> | undefined {
-  const { messages, tools } = body;
+  const { messages, tools, response_format: format } = body;
   let found: Map<string, boolean> | undefined;
   const add = (path: string, passedOn: boolean) => {
     found ??= new Map();
@@ -302,6 +316,11 @@ export function unknownNestedKeys(body: {
       const f = t.function as Record<string, unknown>;
       for (const k in f) if (!TOOL_FUNCTION_KEYS.has(k)) add(`tools[].function.${k}`, true);
     }
+  }
+  // Passed on with the rest to a llama mode; a Claude mode takes `text` alone, and nothing beside it.
+  if (format && typeof format === 'object') {
+    const known = RESPONSE_FORMAT_KEYS.get((format as { type?: unknown }).type);
+    for (const k in format) if (!known?.has(k)) add(`response_format.${k}`, true);
   }
   return found;
 }

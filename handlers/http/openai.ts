@@ -102,7 +102,9 @@ function startTurn(request: FastifyRequest, reply: FastifyReply, core: Core): As
   const refused = refusedField(body);
   if (refused) throw new BrainstemError('INVALID_REQUEST', refused.message, refused.param);
   const ignored = unknownFields(body);
-  const nested = unknownNestedKeys(request.body as { messages: readonly unknown[]; tools?: unknown });
+  const nested = unknownNestedKeys(
+    request.body as { messages: readonly unknown[]; tools?: unknown; response_format?: unknown },
+  );
   // The mode that answers, as far as known now: `active` may become another mode while the turn waits.
   const mode = core.modes.resolveRef(body.model, () => core.switcher.active());
   nameIgnored(request, reply, ignored, nested, mode);
