@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGate, httpError, type RecordedRequest, text, toolUse } from './fakes/anthropic.js';
 import { CLAUDE_CLI } from './helpers/claude-bin.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
+import { dataUrlPart, randomPng } from './helpers/images.js';
 import { processesIn } from './helpers/procs.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
@@ -553,6 +554,28 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     );
     expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('noted, uncached');
     expect(claude.fake.mainRequests().at(-1)?.lastUserText).toContain('again');
+  });
+
+  it('names a key OpenAI does not define in an image_url, which Claude Code never gets, and answers about the image', async () => {
+    claude.fake.script(() => text('a picture'));
+    const image = dataUrlPart(randomPng(8, 8));
+    const { data, response } = await svc.client.chat.completions
+      .create({
+        model: 'assistant',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is this?' },
+              { type: 'image_url', image_url: { ...image.image_url, detail: 'low', crop: [0, 0, 4, 4] } },
+            ],
+          },
+        ],
+      } as never)
+      .withResponse();
+    // `detail` is OpenAI's (Claude sizes images itself, as the README says); `crop` is nobody's.
+    expect(response.headers.get('x-brainstem-ignored-fields')).toBe('messages[].content[].image_url.crop');
+    expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('a picture');
   });
 
   it('names a key OpenAI does not define in a response_format it accepts (type text), which Claude Code never gets', async () => {

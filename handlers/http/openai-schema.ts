@@ -264,6 +264,8 @@ export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
 
 const MESSAGE_KEYS = new Set(Object.keys(chatMessageSchema.shape));
 const PART_KEYS = new Set(Object.keys(part.shape));
+/** What OpenAI defines in an `image_url` part's object. */
+const IMAGE_URL_KEYS = new Set(['url', 'detail']);
 const TOOL_CALL_KEYS = new Set(Object.keys(toolCall.shape));
 const FUNCTION_KEYS = new Set(Object.keys(toolCall.shape.function.shape));
 const TOOL_KEYS = new Set(Object.keys(toolSchema.shape));
@@ -300,6 +302,11 @@ export function unknownNestedKeys(body: {
     if (Array.isArray(m.content)) {
       for (const p of m.content as Record<string, unknown>[]) {
         for (const k in p) if (!PART_KEYS.has(k)) add(`messages[].content[].${k}`, true);
+        // A Claude mode sends the image's bytes alone (its `detail` the README says it has no use for).
+        const image = p.image_url;
+        if (image && typeof image === 'object') {
+          for (const k in image) if (!IMAGE_URL_KEYS.has(k)) add(`messages[].content[].image_url.${k}`, true);
+        }
       }
     }
     if (Array.isArray(m.tool_calls)) {
