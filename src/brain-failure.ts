@@ -34,7 +34,7 @@ export function brainFailure(e: BrainError, now = Date.now()): BrainstemError {
   const err = new BrainstemError(brainErrorCode(e), e.message);
   if (e.noRetry) err.noRetry = true;
   const waitMs = e.retryAfterMs ?? (e.resetsAt === undefined ? undefined : e.resetsAt - now);
-  return waitMs !== undefined && RETRIED.has(err.status) ? retryAfter(err, waitMs) : err;
+  return waitMs !== undefined && RETRIED.has(err.status) ? retryAfter(err, waitMs, now) : err;
 }
 
 /** Statuses a client retries, and so reads a Retry-After on (a 4xx other than 429 is not sent again). */

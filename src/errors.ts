@@ -124,6 +124,12 @@ export class BrainstemError extends Error {
    * `Retry-After`), when known; set by whoever knows it (see brainFailure).
    */
   retryAfterS?: number;
+  /**
+   * When the request may be sent again, in ms since the epoch, when that is further away than
+   * retryAfterS can say (MAX_RETRY_AFTER_S): a usage limit that resets in hours. A model told
+   * "try again in 60 s" over MCP would start a Claude CLI every minute until then.
+   */
+  retryAt?: number;
   /** The client must not send the request again by itself (the HTTP face's `x-should-retry: false`; see BrainError.noRetry). */
   noRetry?: boolean;
   /**
@@ -170,9 +176,13 @@ export function sayThrown(err: unknown, lang: Lang | undefined): string {
  */
 export const MAX_RETRY_AFTER_S = 60;
 
-/** `err` telling its client to wait `waitMs` before sending the request again: whole seconds, 1 to MAX_RETRY_AFTER_S. */
-export function retryAfter<E extends BrainstemError>(err: E, waitMs: number): E {
+/**
+ * `err` telling its client to wait `waitMs` before sending the request again: whole seconds, 1 to
+ * MAX_RETRY_AFTER_S, and the time itself (retryAt) when the cap cut the wait.
+ */
+export function retryAfter<E extends BrainstemError>(err: E, waitMs: number, now = Date.now()): E {
   err.retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waitMs / 1000)));
+  if (waitMs > MAX_RETRY_AFTER_S * 1000) err.retryAt = now + waitMs;
   return err;
 }
 

@@ -178,6 +178,42 @@ describe('Claude usage limit', () => {
     });
   });
 
+  it('a claude_code task at a limit hours away tells a model when it resets, not to call again in 60 s', async (ctx) => {
+    const svc = await service(ctx, { tools: true });
+    const refused = refuseWithLimit(claude.fake, 3 * 3_600_000);
+    const res = await fetch(`${svc.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${svc.token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'claude_code', arguments: { prompt: 'a task' } },
+      }),
+    });
+    const resetsAt = await refused;
+    const reset = new Date(resetsAt).toISOString().slice(0, 16).replace('T', ' ');
+    const answer = (await res.json()) as { result: { isError: boolean; content: { text: string }[] } };
+    expect(answer.result.isError).toBe(true);
+    const said = answer.result.content[0]?.text ?? '';
+    // A model told "in 60 s" would start a Claude CLI every minute for three hours, each refused.
+    expect(said).not.toMatch(/Try again in/);
+    expect(said).toMatch(
+      new RegExp(`Do not call it again before ${reset} UTC \\(in [23] h \\d\\d min\\)\\.$`),
+    );
+
+    // /api: Retry-After stays at its cap (SDKs ignore a longer one), the reset is in the result.
+    const api = await runTask(svc);
+    expect(api.status).toBe(429);
+    expect(api.headers.get('retry-after')).toBe('60');
+    const body = (await api.json()) as { result: { error: Record<string, unknown> } };
+    expect(body.result.error).toMatchObject({ retryAfterS: 60, retryAt: new Date(resetsAt).toISOString() });
+  });
+
   it('a limit the claude_code tool meets leaves an active mode on other credentials where it is', async (ctx) => {
     // Billed on its own API key: the subscription's limit is not this mode's.
     const svc = await service(

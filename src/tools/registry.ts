@@ -2,7 +2,7 @@ import { z } from 'zod';
 import french from 'zod/v4/locales/fr.js';
 import type { AuditEntry, AuditLog } from '../audit.js';
 import { BrainstemError, type ErrorCode } from '../errors.js';
-import type { Lang } from '../i18n.js';
+import { formatDuration, formatUtc, type Lang } from '../i18n.js';
 import type { Logger } from '../logger.js';
 import type { NoticeChat } from '../notices.js';
 import { redactValue } from '../redact.js';
@@ -107,6 +107,8 @@ export interface ToolError {
   param?: string;
   /** Seconds to wait before calling again, when known (BrainstemError.retryAfterS): /api's Retry-After. */
   retryAfterS?: number;
+  /** When to call again (ISO 8601), when that is further away than retryAfterS can say (BrainstemError.retryAt). */
+  retryAt?: string;
 }
 
 export interface ToolResult {
@@ -297,6 +299,7 @@ export class ToolRegistry {
         ...(e.fr ? { fr: e.fr } : {}),
         param: e.param,
         ...(e.retryAfterS !== undefined ? { retryAfterS: e.retryAfterS } : {}),
+        ...(e.retryAt !== undefined ? { retryAt: new Date(e.retryAt).toISOString() } : {}),
       },
     };
   }
@@ -355,11 +358,23 @@ export function resultText(r: ToolResult): string {
   }
   if (r.note) parts.push(`Note: ${r.note}`);
   if (r.error) {
-    // An MCP client gets no Retry-After (a tool's failure is a result, HTTP 200): the wait is said.
-    const wait = r.error.retryAfterS === undefined ? '' : ` Try again in ${r.error.retryAfterS} s.`;
-    parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}${wait}`);
+    parts.push(`Error (${r.error.code.toLowerCase()}): ${r.error.message}${waitText(r.error)}`);
   } else if (r.exitCode !== undefined && r.exitCode !== 0) parts.push(`Exit code ${r.exitCode}.`);
   return parts.join('\n\n') || '(no output)';
+}
+
+/**
+ * The wait before calling again, said: an MCP client gets no Retry-After (a tool's failure is a
+ * result, HTTP 200). A wait longer than Retry-After's cap (a usage limit resetting in hours) is
+ * said as its time, with how far away it is for a model that does not know the time: "try again
+ * in 60 s" would have it call every minute until then, each call refused.
+ */
+function waitText(e: ToolError, now = Date.now()): string {
+  if (e.retryAt !== undefined) {
+    const at = Date.parse(e.retryAt);
+    return ` Do not call it again before ${formatUtc(at)} (in ${formatDuration(Math.max(0, at - now))}).`;
+  }
+  return e.retryAfterS === undefined ? '' : ` Try again in ${e.retryAfterS} s.`;
 }
 
 /** The result as JSON for HTTP: everything but the deferred work. */
