@@ -97,6 +97,9 @@ export class BrainMonitor {
             html`✅ Le mode <b>${mode.id}</b> répond de nouveau (en panne pendant ${formatDuration(Date.now() - current.since)}).`,
           ),
         });
+        // A restarted Ollama has no model in memory: loaded now, in the background, as at start-up,
+        // rather than by the first message (nothing to do for llama-server or Claude).
+        void switcher.loadActive('back');
       }
       return;
     }

@@ -583,8 +583,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * load whose request is cancelled, which would otherwise hold its memory and its scheduler while
    * the switch waits to load the model asked for). Never rejects: what fails is logged, and the
    * first message meets it again with the server's words.
+   *
+   * `back`: the brain monitor saw the server answer again after an outage (BrainMonitor's "answers
+   * again" notice): a restarted Ollama has no model in memory, and the first message would wait the
+   * whole load as after a start. The same load, cut the same way.
    */
-  async loadActive(): Promise<void> {
+  async loadActive(occasion: 'start-up' | 'back' = 'start-up'): Promise<void> {
+    const when = occasion === 'start-up' ? 'at start-up' : 'once its server answered again';
     const { brains, readiness, config, logger } = this.deps;
     const mode = this.active();
     const brain = brains.get(mode.id);
@@ -603,7 +608,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       const loaded = await brain.preload(AbortSignal.any([this.stopped.signal, deadline, away.signal]));
       if (this.stopping) return;
       if (away.signal.aborted) {
-        logger.info({ mode: mode.id }, `brain ${mode.id}: its model's load at start-up was cut by a switch`);
+        logger.info({ mode: mode.id }, `brain ${mode.id}: its model's load ${when} was cut by a switch`);
         return;
       }
       // llama-server has its model loaded once ready: nothing was done, nothing to say.
@@ -612,10 +617,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       else if (!loaded.ok)
         logger.warn(
           { mode: mode.id, reason: loaded.reason.en },
-          `brain ${mode.id}: its model could not be loaded at start-up`,
+          `brain ${mode.id}: its model could not be loaded ${when}`,
         );
     } catch (err) {
-      logger.warn({ err, mode: mode.id }, `brain ${mode.id}: its model could not be loaded at start-up`);
+      logger.warn({ err, mode: mode.id }, `brain ${mode.id}: its model could not be loaded ${when}`);
     } finally {
       this.off('started', onStarted);
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import { type FakeLlama, type FakeRequest, startFakeLlama } from './fakes/llama.js';
+import { type Harness, nextLog, startHarness } from './telegram-harness.js';
 
 /**
  * An owner who points LLAMA_BASE_URL at Ollama, as the README says they may: Ollama has no
@@ -192,6 +192,56 @@ describe('the start-up load of the active Ollama mode’s model, when a switch c
       release();
       await started.close();
       await slow.close();
+    }
+  });
+});
+
+describe('the active Ollama mode’s model after Ollama restarts', { timeout: 60_000 }, () => {
+  it('is loaded again once the brain monitor sees Ollama back, before any message needs it', async () => {
+    // A restarted Ollama has no model in memory: without a load the first message waits the whole
+    // load, while the "answers again" notice said the mode was back.
+    const restarting = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    const started = await startHarness({
+      llama: restarting,
+      parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 2 } },
+      config: {
+        defaultMode: 'local',
+        modes: { local: { kind: 'llama', model: 'qwen2.5:7b', description: 'Qwen on Ollama' } },
+        llama: { readyTimeoutMs: 600_000 },
+      },
+    });
+    const loadsAfter = (from: number) => (r: FakeRequest) =>
+      restarting.requests.indexOf(r) >= from &&
+      r.path === '/api/generate' &&
+      (r.body as { model?: string }).model === 'qwen2.5:7b';
+    const loaded = nextLog(started, (l) => l.msg === 'brain local: its model is loaded');
+    try {
+      // The start-up load first: the one after the restart is told apart from it.
+      expect(await (await restarting.arrived(loadsAfter(0))).ended).toBe('completed');
+      await loaded();
+      const down = nextLog(started, (l) => l.msg === 'brain down');
+      await restarting.down();
+      await down();
+      const back = nextLog(started, (l) => l.msg === 'brain back up');
+      const from = restarting.requests.length;
+      await restarting.up();
+      expect(restarting.loaded.size).toBe(0);
+      await back();
+      const again = await started.tg.waitFor(() => restarting.requests.find(loadsAfter(from)), {
+        timeoutMs: 20_000,
+      });
+      expect(again.body).toEqual({ model: 'qwen2.5:7b' });
+      expect(await again.ended).toBe('completed');
+      expect(await loaded(2)).toMatchObject({
+        mode: 'local',
+        detail: `Ollama at ${restarting.url} loaded qwen2.5:7b`,
+      });
+      expect([...restarting.loaded]).toEqual(['qwen2.5:7b']);
+      // Loaded ahead: no message was needed for it.
+      expect(restarting.requests.some((r) => r.path === '/v1/chat/completions')).toBe(false);
+    } finally {
+      await started.close();
+      await restarting.close();
     }
   });
 });

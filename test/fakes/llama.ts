@@ -17,6 +17,8 @@
  *   fake.holdLoads(p)   // Ollama: a load (POST /api/generate) answers only once p settles; undefined: at once again
  *   fake.loaded         // Ollama: the models in memory, loaded by a load or a chat completion naming them;
  *                       // delete one to play its keep_alive running out (Ollama unloads it)
+ *   await fake.down()   // stops listening (connections refused) and cuts those open: the server stopped
+ *   await fake.up()     // listens again on the same port, no model in memory: the server restarted
  *   await fake.close()
  *
  * Endpoints:
@@ -123,6 +125,8 @@ export interface FakeLlama {
   setContext(tokens: number | undefined): void;
   holdLoads(until: Promise<unknown> | undefined): void;
   loaded: Set<string>;
+  down(): Promise<void>;
+  up(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -252,7 +256,14 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
 
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const stopListening = async () => {
+    if (!server.listening) return;
+    server.closeAllConnections();
+    server.close();
+    await once(server, 'close');
+  };
 
   return {
     url,
@@ -287,11 +298,16 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       ollamaState.hold = until;
     },
     loaded: ollamaState.loaded,
+    down: stopListening,
+    up: async () => {
+      // A restarted Ollama has nothing in memory (llama-server's flavour answers as before).
+      ollamaState.loaded.clear();
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+    },
     close: async () => {
       clearTimeout(readyTimer);
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
+      await stopListening();
     },
   };
 }
