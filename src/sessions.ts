@@ -38,7 +38,11 @@ const toSession = (r: Row): StoredSession => ({
 
 /**
  * Conversation → brain session map, persisted so a restart resumes the same
- * Claude session. Entries older than the TTL are treated as absent. A session
+ * Claude session. Entries older than the TTL are treated as absent, and removed
+ * at start and as a session is recorded: most conversations never come back
+ * (OpenClaw starts a new session id each day, each /new, each compaction), and
+ * each row holds the client's instructions (about 50,000 characters for
+ * OpenClaw's), so a year of them would fill the database. A session
  * is recorded as a turn runs: when another process holds the database it is
  * kept until the lock is gone (see KeptWrites), so the turn goes on; the
  * warm process keeps the session meanwhile.
@@ -53,6 +57,7 @@ export class SessionStore {
   private readonly deleteModeStmt;
   private readonly listStmt;
   private readonly moveStmt;
+  private readonly pruneStmt;
 
   constructor(
     db: Db,
@@ -84,6 +89,13 @@ export class SessionStore {
     this.listStmt = db.prepare<[number], Row>(
       'SELECT * FROM sessions WHERE updated_at >= ? ORDER BY updated_at DESC',
     );
+    this.pruneStmt = db.prepare('DELETE FROM sessions WHERE updated_at < ?');
+    this.kept.run('the removal of expired Claude sessions', () => this.prune(), { latest: true });
+  }
+
+  /** Removes the sessions unused for longer than the TTL (never resumed again: `get` ignores them). */
+  private prune(): void {
+    this.pruneStmt.run(Date.now() - this.ttlMs);
   }
 
   get(sessionKey: string, mode: string): StoredSession | undefined {
@@ -99,9 +111,10 @@ export class SessionStore {
   /** Never throws: a row the database refuses is kept or, on an error waiting cannot cure, logged as lost. */
   set(sessionKey: string, mode: string, brainSessionId: string, cwd: string): void {
     const now = Date.now();
-    this.kept.run(`the Claude session of ${sessionKey} in mode ${mode}`, () =>
-      this.setStmt.run(sessionKey, mode, brainSessionId, cwd, now, now),
-    );
+    this.kept.run(`the Claude session of ${sessionKey} in mode ${mode}`, () => {
+      this.prune();
+      this.setStmt.run(sessionKey, mode, brainSessionId, cwd, now, now);
+    });
   }
 
   /**
