@@ -2,12 +2,22 @@
  * What a year of use leaves on a small box: state brainstem keeps only as long as it can be used,
  * checked on the real service started on a data dir whose rows are dated as a year ago.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sweepTranscripts } from '../brains/claude-code/transcripts.js';
 import { openDb } from '../src/db/index.js';
-import { startTestService, type TestService } from './helpers/service.js';
+import { text } from './fakes/anthropic.js';
+import { startClaudeService, startTestService, type TestService } from './helpers/service.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -58,5 +68,86 @@ describe('Claude sessions', () => {
       .all()
       .map((r) => r.session_key);
     expect(left).toEqual(['new:0']);
+  });
+});
+
+/** A transcript as the CLI leaves one for `cwd` in `configDir`, last written `daysAgo`, with its session folder. */
+function transcript(
+  configDir: string,
+  cwd: string,
+  session: string,
+  daysAgo: number,
+  now = Date.now(),
+): void {
+  const folder = path.join(configDir, 'projects', realpathSync(cwd).replace(/[^a-zA-Z0-9]/g, '-'));
+  mkdirSync(path.join(folder, session, 'subagents'), { recursive: true, mode: 0o700 });
+  const file = path.join(folder, `${session}.jsonl`);
+  writeFileSync(file, `{"type":"user","message":{"content":"${'x'.repeat(50_000)}"}}\n`);
+  const at = new Date(now - daysAgo * DAY_MS);
+  utimesSync(file, at, at);
+}
+
+const projectFiles = (configDir: string, cwd: string): string[] =>
+  readdirSync(path.join(configDir, 'projects', realpathSync(cwd).replace(/[^a-zA-Z0-9]/g, '-'))).sort();
+
+const YEAR_OLD = '11111111-1111-4111-8111-111111111111';
+const MONTH_OLD = '22222222-2222-4222-8222-222222222222';
+const WEEK_OLD = '33333333-3333-4333-8333-333333333333';
+
+describe("the Claude CLI's transcripts", () => {
+  it('of brainstem’s sessions unwritten for longer than the CLI keeps them (30 days) are removed as a turn comes', async () => {
+    const s = await startClaudeService();
+    try {
+      s.fake.script(() => text('hi'));
+      const configDir =
+        (s.svc.service.core.config.claude.env as Record<string, string>).CLAUDE_CONFIG_DIR ?? '';
+      const cwd = path.join(s.svc.dir, 'data', 'workspaces', 'assistant');
+      mkdirSync(cwd, { recursive: true });
+      transcript(configDir, cwd, YEAR_OLD, 365);
+      transcript(configDir, cwd, MONTH_OLD, 31);
+      transcript(configDir, cwd, WEEK_OLD, 8);
+      const r = await s.svc.client.chat.completions.create({
+        model: 'assistant',
+        messages: [{ role: 'user', content: 'hello' }],
+      });
+      expect(r.choices[0]?.message.content).toBe('hi');
+      const left = projectFiles(configDir, cwd);
+      expect(left).not.toContain(`${YEAR_OLD}.jsonl`);
+      expect(left).not.toContain(YEAR_OLD);
+      expect(left).not.toContain(`${MONTH_OLD}.jsonl`);
+      expect(left).toContain(`${WEEK_OLD}.jsonl`);
+      expect(left).toContain(WEEK_OLD);
+      // The turn's own session is there.
+      expect(left.filter((f) => f.endsWith('.jsonl'))).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('are kept as long as the owner’s cleanupPeriodDays says, and never less than claude.sessionTtlHours', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'bst-retention-'));
+    const configDir = path.join(dir, '.claude');
+    const cwd = path.join(dir, 'work');
+    mkdirSync(cwd, { recursive: true });
+    mkdirSync(configDir, { mode: 0o700 });
+    const env = { CLAUDE_CONFIG_DIR: configDir };
+    const now = Date.now();
+    transcript(configDir, cwd, YEAR_OLD, 365, now);
+    transcript(configDir, cwd, MONTH_OLD, 31, now);
+    transcript(configDir, cwd, WEEK_OLD, 8, now);
+
+    writeFileSync(path.join(configDir, 'settings.json'), JSON.stringify({ cleanupPeriodDays: 400 }));
+    expect(await sweepTranscripts(cwd, env, 168, now)).toBe(0);
+    writeFileSync(path.join(configDir, 'settings.json'), JSON.stringify({ cleanupPeriodDays: 1 }));
+    // A 60-day session TTL: a session brainstem may still resume keeps its transcript.
+    expect(await sweepTranscripts(cwd, env, 60 * 24, now)).toBe(1);
+    expect(projectFiles(configDir, cwd)).toEqual([
+      MONTH_OLD,
+      `${MONTH_OLD}.jsonl`,
+      WEEK_OLD,
+      `${WEEK_OLD}.jsonl`,
+    ]);
+    expect(await sweepTranscripts(cwd, env, 1, now)).toBe(2);
+    expect(projectFiles(configDir, cwd)).toEqual([]);
   });
 });

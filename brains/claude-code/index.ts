@@ -40,6 +40,7 @@ import { cliReadiness } from './readiness.js';
 import { RunReader } from './run-reader.js';
 import { DEFAULT_SPARES, type Spare, type Spares } from './spares.js';
 import { ownToolOf } from './tool-names.js';
+import { sweepTranscripts } from './transcripts.js';
 import { runTurn, type TurnOutcome } from './turn-runner.js';
 import { stoppedTurnUsage, unreportedUsage } from './usage-estimate.js';
 import type { WarmPool } from './warm-pool.js';
@@ -50,7 +51,14 @@ export interface ClaudeCodeBrainOptions {
   cwd: string;
   claude: Pick<
     Config['claude'],
-    'bin' | 'env' | 'maxRetries' | 'apiTimeoutMs' | 'turnTimeoutMs' | 'approvalTimeoutMs' | 'credentialsFile'
+    | 'bin'
+    | 'env'
+    | 'maxRetries'
+    | 'apiTimeoutMs'
+    | 'turnTimeoutMs'
+    | 'approvalTimeoutMs'
+    | 'credentialsFile'
+    | 'sessionTtlHours'
   >;
   sessions: SessionStore;
   logger: Logger;
@@ -102,6 +110,8 @@ interface AttemptOptions {
 
 /** Conversations whose last instructions and answer are remembered (see `told`); the oldest is forgotten past it. */
 const TOLD_MAX = 1000;
+/** How often the CLI's old transcripts are looked for (see sweepTranscripts): at the first turn, then daily. */
+const TRANSCRIPT_SWEEP_MS = 24 * 60 * 60 * 1000;
 
 /** What a conversation's session was last told of the client's instructions, and the digest of its last answer. */
 interface Told {
@@ -131,6 +141,8 @@ export class ClaudeCodeBrain implements Brain {
    * recorded (KeptWrites).
    */
   private readonly told = new Map<string, Told>();
+  /** When the CLI's old transcripts were last looked for; undefined: not yet. */
+  private transcriptsSweptAt: number | undefined;
   /**
    * Conversations that went on under another key (move) while this run ran: a turn that began under
    * the old key records its session and its answer under the new one, where the next turn reads them.
@@ -224,6 +236,7 @@ export class ClaudeCodeBrain implements Brain {
       yield this.unprepared(err);
       return;
     }
+    await this.sweepTranscripts();
     // A new conversation starts with nothing allowed "for this session".
     if (req.freshSession) this.approvals.forget(req.sessionKey);
     const stored = this.opts.sessions.get(req.sessionKey, this.id);
@@ -631,6 +644,19 @@ export class ClaudeCodeBrain implements Brain {
   /** The key a conversation goes on under now (see move). */
   private current(sessionKey: string): string {
     return this.movedTo.get(sessionKey) ?? sessionKey;
+  }
+
+  /**
+   * Removes the CLI's transcripts of the sessions of this cwd unwritten for longer than it would
+   * keep them itself, at the first turn and then once a day (see sweepTranscripts: it never
+   * throws, what it cannot remove stays).
+   */
+  private async sweepTranscripts(now = Date.now()): Promise<void> {
+    if (this.transcriptsSweptAt !== undefined && now - this.transcriptsSweptAt < TRANSCRIPT_SWEEP_MS) return;
+    this.transcriptsSweptAt = now;
+    const removed = await sweepTranscripts(this.opts.cwd, this.env(), this.opts.claude.sessionTtlHours, now);
+    if (removed > 0)
+      this.log.info({ removed }, "old Claude transcripts removed (the CLI's cleanupPeriodDays)");
   }
 
   /** Removes the CLI's copies of old images (see sweepImageCopies: it never throws, what it cannot remove stays). */
