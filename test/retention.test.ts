@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sweepTranscripts } from '../brains/claude-code/transcripts.js';
 import { openDb } from '../src/db/index.js';
 import { text } from './fakes/anthropic.js';
@@ -111,6 +111,12 @@ describe("the Claude CLI's transcripts", () => {
         messages: [{ role: 'user', content: 'hello' }],
       });
       expect(r.choices[0]?.message.content).toBe('hi');
+      // The sweep runs beside the turn, not before it: its end is the old sessions' files gone.
+      const gone = [`${YEAR_OLD}.jsonl`, YEAR_OLD, `${MONTH_OLD}.jsonl`];
+      await vi.waitFor(
+        () => expect(projectFiles(configDir, cwd).filter((f) => gone.includes(f))).toEqual([]),
+        { timeout: 30_000 },
+      );
       const left = projectFiles(configDir, cwd);
       expect(left).not.toContain(`${YEAR_OLD}.jsonl`);
       expect(left).not.toContain(YEAR_OLD);

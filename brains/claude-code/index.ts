@@ -236,7 +236,8 @@ export class ClaudeCodeBrain implements Brain {
       yield this.unprepared(err);
       return;
     }
-    await this.sweepTranscripts();
+    // In the background: a year of transcripts to remove must not hold up the answer.
+    void this.sweepTranscripts();
     // A new conversation starts with nothing allowed "for this session".
     if (req.freshSession) this.approvals.forget(req.sessionKey);
     const stored = this.opts.sessions.get(req.sessionKey, this.id);
