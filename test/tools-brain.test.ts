@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'v
 import { text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
+import { type McpToolAnswer, mcpToolCall } from './helpers/mcp-call.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read by path; a wrong path fails the assertion.
@@ -165,23 +166,13 @@ describe('brain_chat', () => {
   it('over MCP, a loading model’s failure says the wait the HTTP answer would put in Retry-After', async () => {
     onTestFinished(() => llama.script());
     llama.reply({ status: 503, error: 'Loading model' });
-    const res = await fetch(`${svc.url}/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${svc.token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: { name: 'brain_chat', arguments: { mode: 'local', message: 'are you there?' } },
-      }),
+    const res = await mcpToolCall(svc.url, svc.token, 'brain_chat', {
+      mode: 'local',
+      message: 'are you there?',
     });
-    const answer = (await res.json()) as Answer;
+    const answer = (await res.json()) as McpToolAnswer;
     expect(answer.result.isError).toBe(true);
-    expect(answer.result.content[0].text).toMatch(/^Error \(brain_unavailable\): .* Try again in 10 s\.$/s);
+    expect(answer.result.content[0]?.text).toMatch(/^Error \(brain_unavailable\): .* Try again in 10 s\.$/s);
   });
 
   it('refuses an unknown mode, naming the field', async () => {

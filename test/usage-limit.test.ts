@@ -6,6 +6,7 @@ import type { PartChoice } from '../src/service.js';
 import { httpError, refuseWithLimit, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
+import { type McpToolAnswer, mcpToolCall } from './helpers/mcp-call.js';
 import { CLAUDE_BIN, startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -181,23 +182,10 @@ describe('Claude usage limit', () => {
   it('a claude_code task at a limit hours away tells a model when it resets, not to call again in 60 s', async (ctx) => {
     const svc = await service(ctx, { tools: true });
     const refused = refuseWithLimit(claude.fake, 3 * 3_600_000);
-    const res = await fetch(`${svc.url}/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${svc.token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: { name: 'claude_code', arguments: { prompt: 'a task' } },
-      }),
-    });
+    const res = await mcpToolCall(svc.url, svc.token, 'claude_code', { prompt: 'a task' });
     const resetsAt = await refused;
     const reset = new Date(resetsAt).toISOString().slice(0, 16).replace('T', ' ');
-    const answer = (await res.json()) as { result: { isError: boolean; content: { text: string }[] } };
+    const answer = (await res.json()) as McpToolAnswer;
     expect(answer.result.isError).toBe(true);
     const said = answer.result.content[0]?.text ?? '';
     // A model told "in 60 s" would start a Claude CLI every minute for three hours, each refused.
