@@ -24,6 +24,7 @@ import { CLAUDE_CLI } from './helpers/claude-bin.js';
 import { collect, groupAfterKill, harness, textOf, userTurn } from './helpers/claude-harness.js';
 import { recordingLogger } from './helpers/logs.js';
 import { modeConfig } from './helpers/mode-config.js';
+import { killPidIn } from './helpers/procs.js';
 import { startTestService } from './helpers/service.js';
 
 const terminal = (events: TurnEvent[]) => events.filter((e) => e.type === 'done' || e.type === 'error');
@@ -410,12 +411,11 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     );
     const first = await collect(h.brain.turn(userTurn('start the server'), new AbortController().signal));
     expect(terminal(first)).toEqual([{ type: 'done', finishReason: 'stop' }]);
+    // Read when the test ends, and only a real pid signalled: an empty file's Number('') is 0, and
+    // process.kill(0) would kill the test run's whole process group.
+    ctx.onTestFinished(() => killPidIn(server, 'SIGKILL'));
     const background = Number((await readFile(server, 'utf8')).trim());
-    ctx.onTestFinished(() => {
-      try {
-        process.kill(background, 'SIGKILL');
-      } catch {}
-    });
+    expect(background).toBeGreaterThan(1);
     const cli = h.lastPid();
     const history = [
       { role: 'user' as const, content: 'start the server' },

@@ -111,10 +111,15 @@ describe("the Claude CLI's transcripts", () => {
         messages: [{ role: 'user', content: 'hello' }],
       });
       expect(r.choices[0]?.message.content).toBe('hi');
-      // The sweep runs beside the turn, not before it: its end is the old sessions' files gone.
+      // The sweep runs beside the turn, not before it, and the CLI may write the turn's own transcript
+      // after its answer came: both are waited for.
       const gone = [`${YEAR_OLD}.jsonl`, YEAR_OLD, `${MONTH_OLD}.jsonl`];
       await vi.waitFor(
-        () => expect(projectFiles(configDir, cwd).filter((f) => gone.includes(f))).toEqual([]),
+        () => {
+          const now = projectFiles(configDir, cwd);
+          expect(now.filter((f) => gone.includes(f))).toEqual([]);
+          expect(now.filter((f) => f.endsWith('.jsonl'))).toHaveLength(2);
+        },
         { timeout: 30_000 },
       );
       const left = projectFiles(configDir, cwd);
