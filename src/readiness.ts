@@ -187,6 +187,15 @@ export class ReadinessBoard extends EventEmitter<{ changed: [modeId: string, res
   }
 
   /**
+   * The last probe's answer when no probe is running, else that of the one running (joined): what
+   * the brain last learnt of its server (Ollama or llama-server), without probing again for it.
+   */
+  latest(modeId: string): Promise<Readiness> {
+    const known = this.known(modeId);
+    return known.result && !known.checking ? Promise.resolve(known.result) : this.probe(modeId);
+  }
+
+  /**
    * The brain's readiness from a probe that is running or starts now; with
    * `fresh`, from a probe that starts after this call (after the running one
    * ends, if any), e.g. once a model was started.

@@ -567,11 +567,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private async outOfMemory(modeId: string, trigger: SwitchTrigger): Promise<boolean> {
     const brain = this.deps.brains.get(modeId);
     if (!brain?.needsLoad) return false;
-    // The last probe (joined while it runs) told the brain what its server is; one not ready is
-    // answered as before.
-    const known = this.deps.readiness.known(modeId);
-    const ready = known.result && !known.checking ? known.result : await this.deps.readiness.probe(modeId);
-    if (!ready.ok) return false;
+    // The last probe told the brain what its server is; one not ready is answered as before.
+    if (!(await this.deps.readiness.latest(modeId)).ok) return false;
     return brain.needsLoad(this.waitSignal(trigger).signal ?? new AbortController().signal);
   }
 
@@ -600,9 +597,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     };
     this.on('started', onStarted);
     try {
-      // The start's first probe (joined while it runs), which tells the brain what its server is.
-      const known = readiness.known(mode.id);
-      const ready = known.result && !known.checking ? known.result : await readiness.probe(mode.id);
+      // The start's first probe, which tells the brain what its server is.
+      const ready = await readiness.latest(mode.id);
       if (!ready.ok || this.stopping || this.inFlight > 0 || this.activeId !== mode.id) return;
       const deadline = AbortSignal.timeout(config.llama.readyTimeoutMs);
       const loaded = await brain.preload(AbortSignal.any([this.stopped.signal, deadline, away.signal]));
