@@ -63,82 +63,6 @@ const go = () => {
   if (!existsSync(GO)) writeFileSync(GO, '');
 };
 
-describe('a /run whose forum topic goes away while it runs', () => {
-  it('closed: its .txt document comes to the group outside the topic, saying why', async () => {
-    const FORUM = -1_000_000_004_401;
-    const user = h.tg.user(115, { chatId: FORUM, topicId: 6 });
-    rmSync(GO, { force: true });
-    try {
-      user.says('lint');
-      await h.tg.waitFor(() =>
-        h.tg.botMessages(FORUM).find((m) => m.topicId === 6 && m.text.includes('lint started')),
-      );
-      h.tg.closesTopic(FORUM, 6);
-    } finally {
-      go();
-    }
-    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
-    expect(doc.topicId).toBeUndefined();
-    expect(doc.document?.fileName).toMatch(/^lint-\d{8}-\d{6}\.txt$/);
-    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(TOPIC_CLOSED/);
-    // The result itself stayed in the topic (its progress message, edited there): nothing else came out.
-    const outside = h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined);
-    expect(outside).toEqual([doc]);
-  });
-
-  it('deleted: its result and its document come to the group outside the topic, each saying why once', async () => {
-    const FORUM = -1_000_000_004_402;
-    const user = h.tg.user(116, { chatId: FORUM, topicId: 7 });
-    rmSync(GO, { force: true });
-    try {
-      user.says('lint');
-      await h.tg.waitFor(() =>
-        h.tg.botMessages(FORUM).find((m) => m.topicId === 7 && m.text.includes('lint started')),
-      );
-      h.tg.deletesTopic(FORUM, 7);
-    } finally {
-      go();
-    }
-    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
-    const result = h.tg.botMessages(FORUM).find((m) => /lint → lint · exit 0/.test(m.text) && !m.deleted);
-    expect(result?.topicId).toBeUndefined();
-    expect(result?.text).toMatch(
-      /^⚙️ \[proxy\] ⚠️ Telegram refused this message in the topic it was meant for \(message thread not found: the topic was closed or deleted\), so it comes here:\n/,
-    );
-    expect(result?.text.match(/refused this/g)).toHaveLength(1);
-    expect(doc.topicId).toBeUndefined();
-    expect(doc.replyTo).toBe(result?.messageId);
-    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(message thread not found/);
-    // Nothing else: no "did not arrive" notice, no second copy.
-    expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined)).toEqual([result, doc]);
-  });
-});
-
-describe('a notice for a forum topic since deleted', () => {
-  it('comes to the group outside the topic, saying why, once', async () => {
-    const FORUM = -1_000_000_004_403;
-    const user = h.tg.user(117, { chatId: FORUM, topicId: 9 });
-    user.says('hello');
-    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text === 'echo: hello'));
-    h.tg.deletesTopic(FORUM, 9);
-    // As a restart tells the topic the answers it cut, or how a switch asked there ended.
-    h.service.core.notifier.notify({
-      kind: 'shutdown',
-      text: html`brainstem restarted before answering “hello”: send it again.`,
-      chat: { id: FORUM, topicId: 9 },
-    });
-    const moved = await h.tg.waitFor(() =>
-      h.tg.botMessages(FORUM).find((m) => m.text.includes('brainstem restarted before answering')),
-    );
-    expect(moved.topicId).toBeUndefined();
-    expect(moved.text).toBe(
-      '⚙️ [proxy] ⚠️ Telegram refused this message in the topic it was meant for (message thread not found: the topic was closed or deleted), so it comes here:\n\n⚙️ [proxy] brainstem restarted before answering “hello”: send it again.',
-    );
-    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0 || undefined);
-    expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined)).toEqual([moved]);
-  });
-});
-
 describe('files back for a forum topic closed while its answer is written', () => {
   it('come to the group outside the topic with the answer, each saying why in its caption', async () => {
     const FORUM = -1_000_000_004_404;
@@ -286,8 +210,97 @@ describe('a /run asked in a forum topic closed before it starts', () => {
   });
 });
 
-describe('a forum topic that refused a message for good', () => {
-  it('is not asked again: what follows goes straight outside it, until Telegram says it was reopened', async () => {
+/*
+ * The tests below touch only their own forum group, and the brain's default echo answer or none
+ * (no script, no switch): they run side by side, so a group's 1 s between two messages and 4 s
+ * between two edits (handlers/telegram/throttle.ts, stream/pacer.ts) are waited out once for them
+ * all rather than once per test.
+ */
+// One after the other: both wait for the same go file.
+describe.concurrent('a /run whose forum topic goes away while it runs', () => {
+  it.sequential('closed: its .txt document comes to the group outside the topic, saying why', async ({
+    expect,
+  }) => {
+    const FORUM = -1_000_000_004_401;
+    const user = h.tg.user(115, { chatId: FORUM, topicId: 6 });
+    rmSync(GO, { force: true });
+    try {
+      user.says('lint');
+      await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.topicId === 6 && m.text.includes('lint started')),
+      );
+      h.tg.closesTopic(FORUM, 6);
+    } finally {
+      go();
+    }
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
+    expect(doc.topicId).toBeUndefined();
+    expect(doc.document?.fileName).toMatch(/^lint-\d{8}-\d{6}\.txt$/);
+    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(TOPIC_CLOSED/);
+    // The result itself stayed in the topic (its progress message, edited there): nothing else came out.
+    const outside = h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined);
+    expect(outside).toEqual([doc]);
+  });
+
+  it.sequential('deleted: its result and its document come to the group outside the topic, each saying why once', async ({
+    expect,
+  }) => {
+    const FORUM = -1_000_000_004_402;
+    const user = h.tg.user(116, { chatId: FORUM, topicId: 7 });
+    rmSync(GO, { force: true });
+    try {
+      user.says('lint');
+      await h.tg.waitFor(() =>
+        h.tg.botMessages(FORUM).find((m) => m.topicId === 7 && m.text.includes('lint started')),
+      );
+      h.tg.deletesTopic(FORUM, 7);
+    } finally {
+      go();
+    }
+    const doc = await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.document));
+    const result = h.tg.botMessages(FORUM).find((m) => /lint → lint · exit 0/.test(m.text) && !m.deleted);
+    expect(result?.topicId).toBeUndefined();
+    expect(result?.text).toMatch(
+      /^⚙️ \[proxy\] ⚠️ Telegram refused this message in the topic it was meant for \(message thread not found: the topic was closed or deleted\), so it comes here:\n/,
+    );
+    expect(result?.text.match(/refused this/g)).toHaveLength(1);
+    expect(doc.topicId).toBeUndefined();
+    expect(doc.replyTo).toBe(result?.messageId);
+    expect(doc.text).toMatch(/refused this file in the topic it was meant for \(message thread not found/);
+    // Nothing else: no "did not arrive" notice, no second copy.
+    expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined)).toEqual([result, doc]);
+  });
+});
+
+describe.concurrent('a notice for a forum topic since deleted', () => {
+  it('comes to the group outside the topic, saying why, once', async ({ expect }) => {
+    const FORUM = -1_000_000_004_403;
+    const user = h.tg.user(117, { chatId: FORUM, topicId: 9 });
+    user.says('hello');
+    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text === 'echo: hello'));
+    h.tg.deletesTopic(FORUM, 9);
+    // As a restart tells the topic the answers it cut, or how a switch asked there ended.
+    h.service.core.notifier.notify({
+      kind: 'shutdown',
+      text: html`brainstem restarted before answering “hello”: send it again.`,
+      chat: { id: FORUM, topicId: 9 },
+    });
+    const moved = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('brainstem restarted before answering')),
+    );
+    expect(moved.topicId).toBeUndefined();
+    expect(moved.text).toBe(
+      '⚙️ [proxy] ⚠️ Telegram refused this message in the topic it was meant for (message thread not found: the topic was closed or deleted), so it comes here:\n\n⚙️ [proxy] brainstem restarted before answering “hello”: send it again.',
+    );
+    await h.tg.waitFor(() => h.service.core.notifier.pending().length === 0 || undefined);
+    expect(h.tg.botMessages(FORUM).filter((m) => m.topicId === undefined)).toEqual([moved]);
+  });
+});
+
+describe.concurrent('a forum topic that refused a message for good', () => {
+  it('is not asked again: what follows goes straight outside it, until Telegram says it was reopened', async ({
+    expect,
+  }) => {
     const FORUM = -1_000_000_004_413;
     const user = h.tg.user(112, { chatId: FORUM, topicId: 11 });
     /** The calls that tried topic 11 since the test began. */
@@ -326,8 +339,10 @@ describe('a forum topic that refused a message for good', () => {
   });
 });
 
-describe("brainstem's own lines about a message sent into a closed forum topic", () => {
-  it('the "Not answered" line of a message a /stop right behind it stopped comes outside the topic, saying why', async () => {
+describe.concurrent("brainstem's own lines about a message sent into a closed forum topic", () => {
+  it('the "Not answered" line of a message a /stop right behind it stopped comes outside the topic, saying why', async ({
+    expect,
+  }) => {
     const FORUM = -1_000_000_004_408;
     const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
     h.tg.closesTopic(FORUM, 3);
@@ -343,7 +358,9 @@ describe("brainstem's own lines about a message sent into a closed forum topic",
     );
   });
 
-  it('the line saying a file could not be fetched comes outside the topic, saying why', async () => {
+  it('the line saying a file could not be fetched comes outside the topic, saying why', async ({
+    expect,
+  }) => {
     const FORUM = -1_000_000_004_409;
     const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
     h.tg.closesTopic(FORUM, 3);
@@ -366,7 +383,7 @@ describe("brainstem's own lines about a message sent into a closed forum topic",
     );
   });
 
-  it('the "not supported" reply to a sticker comes outside the topic, saying why', async () => {
+  it('the "not supported" reply to a sticker comes outside the topic, saying why', async ({ expect }) => {
     const FORUM = -1_000_000_004_410;
     const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
     h.tg.closesTopic(FORUM, 3);
@@ -379,6 +396,9 @@ describe("brainstem's own lines about a message sent into a closed forum topic",
       `${REFUSED_CLOSED}\n\n⚙️ [proxy] Stickers are not supported: please send text, a photo or a document.`,
     );
   });
+});
+
+describe("brainstem's own line about a document sent into a closed forum topic during a mode switch", () => {
   it('the line a document shows while a mode switch ends comes outside the topic, saying why, and goes once the answer came', async () => {
     const FORUM = -1_000_000_004_411;
     const user = h.tg.user(119, { chatId: FORUM, topicId: 3 });
