@@ -51,8 +51,15 @@ const outside = (forum: number, pattern: RegExp, seen: FakeMessage[] = []) =>
       .find((m) => m.topicId === undefined && !m.deleted && !seen.includes(m) && pattern.test(m.text)),
   );
 
-describe("a command's reply in a closed forum topic", () => {
-  it('/status, /help, /usage, /stop, /mode and /run come to the group outside the topic, each saying why', async () => {
+/*
+ * Each test below touches only its own forum group, on the mode it starts on: they run side by
+ * side, so a group's 1 s between two messages and 4 s between two edits (handlers/telegram/throttle.ts,
+ * stream/pacer.ts) are waited out once for them all rather than once per test.
+ */
+describe.concurrent("a command's reply in a closed forum topic", () => {
+  it('/status, /help, /usage, /stop, /mode and /run come to the group outside the topic, each saying why', async ({
+    expect,
+  }) => {
     const FORUM = -1_000_000_004_701;
     const user = h.tg.user(112, { chatId: FORUM, topicId: 4 });
     h.tg.closesTopic(FORUM, 4);
@@ -89,7 +96,7 @@ describe("a command's reply in a closed forum topic", () => {
     expect(h.tg.botMessages(FORUM)).toEqual(said);
   });
 
-  it("a command's failure is told outside the closed topic, saying why", async () => {
+  it("a command's failure is told outside the closed topic, saying why", async ({ expect }) => {
     const FORUM = -1_000_000_004_702;
     const user = h.tg.user(113, { chatId: FORUM, topicId: 5 });
     h.tg.closesTopic(FORUM, 5);
@@ -104,8 +111,10 @@ describe("a command's reply in a closed forum topic", () => {
   });
 });
 
-describe('a /run that asks first, in a closed forum topic', () => {
-  it('asks outside the topic, saying why, and the same message, still saying why, shows the result once confirmed', async () => {
+describe.concurrent('a /run that asks first, in a closed forum topic', () => {
+  it('asks outside the topic, saying why, and the same message, still saying why, shows the result once confirmed', async ({
+    expect,
+  }) => {
     const FORUM = -1_000_000_004_709;
     const user = h.tg.user(119, { chatId: FORUM, topicId: 8 });
     h.tg.closesTopic(FORUM, 8);
@@ -122,6 +131,76 @@ describe('a /run that asks first, in a closed forum topic', () => {
   });
 });
 
+describe.concurrent("brainstem's lines about a message in a closed forum topic", () => {
+  it('the reply to an edit made into a command comes outside the topic, saying why', async ({ expect }) => {
+    const FORUM = -1_000_000_004_704;
+    const user = h.tg.user(115, { chatId: FORUM, topicId: 3 });
+    const asked = user.says('what time is it');
+    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text === 'echo: what time is it'));
+    h.tg.closesTopic(FORUM, 3);
+    user.edits(asked, '/status');
+    const told = await outside(FORUM, /An edited message is not run/);
+    expect(told.text).toBe(
+      `${REFUSED_CLOSED}\n\n⚙️ [proxy] ✏️ An edited message is not run as a command, a mode switch or a shortcut: send it again as a new message.`,
+    );
+  });
+
+  it('a voice note with transcription not configured is told so outside the topic, saying why', async ({
+    expect,
+  }) => {
+    const FORUM = -1_000_000_004_705;
+    const user = h.tg.user(116, { chatId: FORUM, topicId: 3 });
+    h.tg.closesTopic(FORUM, 3);
+    user.sendsVoice();
+    const told = await outside(FORUM, /transcri/i);
+    expect(told.text.startsWith(`${REFUSED_CLOSED}\n\n`)).toBe(true);
+    expect(h.tg.botMessages(FORUM)).toEqual([told]);
+  });
+
+  it('a document the local model cannot read is told so outside the topic, saying why', async ({
+    expect,
+  }) => {
+    const FORUM = -1_000_000_004_706;
+    const user = h.tg.user(117, { chatId: FORUM, topicId: 3 });
+    h.tg.closesTopic(FORUM, 3);
+    user.sendsDocument(
+      'blob.bin',
+      new Uint8Array([0, 1, 2, 3, 255, 254]),
+      'what is this',
+      'application/octet-stream',
+    );
+    const told = await outside(FORUM, /only reads text/);
+    expect(
+      told.text.startsWith(`${REFUSED_CLOSED}\n\n⚙️ [proxy] The local model of mode local only reads text`),
+    ).toBe(true);
+  });
+
+  it("a stranger's refusal comes outside the topic, saying why", async ({ expect }) => {
+    const FORUM = -1_000_000_004_707;
+    const stranger = h.tg.user(601, { chatId: FORUM, topicId: 3 });
+    h.tg.closesTopic(FORUM, 3);
+    stranger.says('/status');
+    const told = await outside(FORUM, /Your Telegram user id is 601/);
+    expect(told.text).toBe(
+      `${REFUSED_CLOSED}\n\n⚙️ [proxy] This bot is private. Your Telegram user id is 601: give it to the owner if you should have access.`,
+    );
+  });
+});
+
+describe.concurrent('in a forum topic still open', () => {
+  it('a command is answered in the topic, as before, with no line', async ({ expect }) => {
+    const FORUM = -1_000_000_004_708;
+    const user = h.tg.user(118, { chatId: FORUM, topicId: 4 });
+    user.says('/stop');
+    const reply = await h.tg.waitFor(() =>
+      h.tg.botMessages(FORUM).find((m) => m.text.includes('Nothing is running')),
+    );
+    expect(reply.topicId).toBe(4);
+    expect(reply.text).toBe('⚙️ [proxy] Nothing is running.');
+  });
+});
+
+// The mode switches change what every chat is on: each runs alone, after the tests above.
 describe('a mode switch asked in a deleted forum topic', () => {
   it('shows its progress outside the topic, saying why, and its outcome in the same message, still saying why', async () => {
     const FORUM = -1_000_000_004_703;
@@ -169,71 +248,6 @@ describe('a mode button pressed on the menu /mode showed outside a closed topic'
     } finally {
       await switcher.switchTo('local', { source: 'api' });
     }
-  });
-});
-
-describe("brainstem's lines about a message in a closed forum topic", () => {
-  it('the reply to an edit made into a command comes outside the topic, saying why', async () => {
-    const FORUM = -1_000_000_004_704;
-    const user = h.tg.user(115, { chatId: FORUM, topicId: 3 });
-    const asked = user.says('what time is it');
-    await h.tg.waitFor(() => h.tg.botMessages(FORUM).find((m) => m.text === 'echo: what time is it'));
-    h.tg.closesTopic(FORUM, 3);
-    user.edits(asked, '/status');
-    const told = await outside(FORUM, /An edited message is not run/);
-    expect(told.text).toBe(
-      `${REFUSED_CLOSED}\n\n⚙️ [proxy] ✏️ An edited message is not run as a command, a mode switch or a shortcut: send it again as a new message.`,
-    );
-  });
-
-  it('a voice note with transcription not configured is told so outside the topic, saying why', async () => {
-    const FORUM = -1_000_000_004_705;
-    const user = h.tg.user(116, { chatId: FORUM, topicId: 3 });
-    h.tg.closesTopic(FORUM, 3);
-    user.sendsVoice();
-    const told = await outside(FORUM, /transcri/i);
-    expect(told.text.startsWith(`${REFUSED_CLOSED}\n\n`)).toBe(true);
-    expect(h.tg.botMessages(FORUM)).toEqual([told]);
-  });
-
-  it('a document the local model cannot read is told so outside the topic, saying why', async () => {
-    const FORUM = -1_000_000_004_706;
-    const user = h.tg.user(117, { chatId: FORUM, topicId: 3 });
-    h.tg.closesTopic(FORUM, 3);
-    user.sendsDocument(
-      'blob.bin',
-      new Uint8Array([0, 1, 2, 3, 255, 254]),
-      'what is this',
-      'application/octet-stream',
-    );
-    const told = await outside(FORUM, /only reads text/);
-    expect(
-      told.text.startsWith(`${REFUSED_CLOSED}\n\n⚙️ [proxy] The local model of mode local only reads text`),
-    ).toBe(true);
-  });
-
-  it("a stranger's refusal comes outside the topic, saying why", async () => {
-    const FORUM = -1_000_000_004_707;
-    const stranger = h.tg.user(601, { chatId: FORUM, topicId: 3 });
-    h.tg.closesTopic(FORUM, 3);
-    stranger.says('/status');
-    const told = await outside(FORUM, /Your Telegram user id is 601/);
-    expect(told.text).toBe(
-      `${REFUSED_CLOSED}\n\n⚙️ [proxy] This bot is private. Your Telegram user id is 601: give it to the owner if you should have access.`,
-    );
-  });
-});
-
-describe('in a forum topic still open', () => {
-  it('a command is answered in the topic, as before, with no line', async () => {
-    const FORUM = -1_000_000_004_708;
-    const user = h.tg.user(118, { chatId: FORUM, topicId: 4 });
-    user.says('/stop');
-    const reply = await h.tg.waitFor(() =>
-      h.tg.botMessages(FORUM).find((m) => m.text.includes('Nothing is running')),
-    );
-    expect(reply.topicId).toBe(4);
-    expect(reply.text).toBe('⚙️ [proxy] Nothing is running.');
   });
 });
 
