@@ -4,7 +4,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
-import { text, toolUse } from './fakes/anthropic.js';
 import { button, buttonsOf } from './helpers/buttons.js';
 import { claudeOnFake, touchWithBash } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';

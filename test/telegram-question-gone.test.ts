@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
-import { text, toolUse } from './fakes/anthropic.js';
 import { button } from './helpers/buttons.js';
 import { claudeOnFake, touchWithBash } from './helpers/claude-fake.js';
 import { type Harness, OWNER, startClaudeHarness } from './telegram-harness.js';

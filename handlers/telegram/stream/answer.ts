@@ -52,7 +52,11 @@ export async function answerTurn(
   const log = opts.logger.child({ chatId: input.chatId });
   /** Why Telegram refused the final text for good, if it did. */
   let refusal: unknown;
-  const stream = createAnswerStream(opts.streaming, out, {
+  // Telegram takes drafts in private chats only (sendMessageDraft's chat_id is "the target private
+  // chat"): a draft tried in a group was refused each time, a wasted call of the group's ~20 a
+  // minute, a warning in the log and a second's wait before the answer was edited in place instead.
+  const streaming = opts.streaming === 'draft' && input.chatId < 0 ? 'edit' : opts.streaming;
+  const stream = createAnswerStream(streaming, out, {
     ...paceFor(input.chatId, opts.intervalMs),
     chat: opts.paces.of(input.chatId),
     adoptMessageId: opts.queuedMessageId,
