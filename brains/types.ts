@@ -315,6 +315,15 @@ export interface Brain {
    */
   needsLoad?(signal: AbortSignal): Promise<boolean>;
   /**
+   * Frees the memory its model holds now, on an upstream that keeps a model loaded by itself after
+   * the last request (Ollama's keep_alive): a switch to a model another server loads on the same
+   * machine calls it. Answers once the model is out of memory, or why it is not (bounded by
+   * `signal`); ok with no detail when there was nothing to free. Absent: nothing to free
+   * (llama-server's model is stopped by its mode's `stop` commands). `before` runs first, and only
+   * when there is a model to free: the answers streaming from it end (Switcher.letAnswersEnd).
+   */
+  unload?(signal: AbortSignal, before: () => Promise<void>): Promise<Readiness>;
+  /**
    * Run one turn. Must end with exactly one `done` or `error` event, must stop
    * work (kill children, close sockets) when `signal` aborts, and must never throw
    * for a failure of the upstream: failures are `error` events.

@@ -74,6 +74,12 @@ function joined(first: Said, then: Said): Said {
   return { en: `${first.en}${then.en}`, fr: `${first.fr}${then.fr}` };
 }
 
+/**
+ * How long a switch waits for Ollama to list the model it leaves out of memory: its runner frees it
+ * within seconds (longer only when stuck), and the switch goes on after, the owner told.
+ */
+const UNLOAD_WAIT_MS = 30_000;
+
 /** Nothing to add to a reason. */
 const NOTHING: Said = untranslated('');
 
@@ -471,10 +477,11 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     this.current = target.id;
     this.currentTrigger = trigger;
     this.emit('started', { from, to: target.id, trigger });
+    if (target.id !== from) await this.freeOllama(from, target, trigger);
 
     if (wanted && (swapping || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;
-      if (unloading) await this.letAnswersEnd(loaded, target.id);
+      if (unloading) await this.letAnswersEnd(this.servingModel(loaded), loaded, target.id);
       // Once its stop commands ran, the model loaded before is not there any more, whatever follows.
       // Until then it stays recorded: a stop or a crash that cuts them leaves it to the next start,
       // which runs them again (were the active mode one that names no model, a Claude one, nothing
@@ -623,6 +630,57 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   }
 
   /**
+   * Leaving a mode on Ollama for a local model another server loads (llama-server, another Ollama):
+   * Ollama holds the model it served for its keep_alive (5 minutes by default) after the last
+   * answer, and the model this switch starts on the same GPU would lack that memory (it fails to
+   * load, or runs on the CPU). So it is unloaded first, once the answers streaming from it ended (as
+   * before stop commands), and the switch waits for Ollama to list it out of memory, for at most
+   * UNLOAD_WAIT_MS; a model still there is logged and told, and the switch goes on (the new model
+   * may fit all the same). Left to Ollama: a switch to Claude, which needs no GPU here, so a switch
+   * back finds the model in memory until its keep_alive runs out; and one to another model of the
+   * same Ollama, whose scheduler evicts what the next model needs and keeps both when both fit.
+   */
+  private async freeOllama(fromId: string, target: ModeConfig, trigger: SwitchTrigger): Promise<void> {
+    const { modes, brains, config, logger, notifier, kv } = this.deps;
+    const leaving = modes.find(fromId);
+    const brain = brains.get(fromId);
+    if (leaving?.kind !== 'llama' || target.kind !== 'llama' || !brain?.unload || leaving.model === undefined)
+      return;
+    const upstream = (m: ModeConfig) => (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
+    if (upstream(leaving) === upstream(target)) return;
+    const model = leaving.model;
+    const serving = modes.all
+      .filter((m) => m.kind === 'llama' && m.model === model && upstream(m) === upstream(leaving))
+      .flatMap((m) => brains.get(m.id) ?? []);
+    const waitMs = Math.min(UNLOAD_WAIT_MS, config.llama.readyTimeoutMs);
+    const bound = AbortSignal.timeout(waitMs);
+    const stop = this.waitSignal(trigger).signal;
+    const freed = await brain.unload(stop ? AbortSignal.any([stop, bound]) : bound, () =>
+      this.letAnswersEnd(serving, model, target.id),
+    );
+    if (freed.ok) {
+      if (freed.detail)
+        logger.info({ mode: fromId, detail: freed.detail.en }, 'switch: the model it leaves is unloaded');
+      return;
+    }
+    if (this.leftToNextStart(trigger)) return;
+    logger.warn(
+      { mode: fromId, to: target.id, waitedMs: waitMs, reason: freed.reason.en },
+      'switch: the model it leaves is still in memory; the model it starts may lack memory',
+    );
+    const lang = trigger.lang ?? noticeLang(kv);
+    const why = saidIn(freed.reason, lang);
+    notifier.notify({
+      kind: 'switch',
+      text: t(
+        lang,
+        html`⚠️ Switching to <b>${target.id}</b>: ${why}. The model of ${target.id} may lack the memory it holds.`,
+        html`⚠️ Bascule vers <b>${target.id}</b> : ${why}. Le modèle de ${target.id} risque de manquer de la mémoire qu’il occupe.`,
+      ),
+    });
+  }
+
+  /**
    * Answers already streaming from a model (new turns wait for the switch)
    * may end before its stop commands cut them, for at most
    * `server.shutdownGraceMs`, the time a restart gives them too. Those still
@@ -630,11 +688,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * only that the stream broke, and on a server that swaps models itself go on
    * from a model being stopped.
    */
-  private async letAnswersEnd(model: string, to: string): Promise<void> {
-    const { modes, brains, config, logger } = this.deps;
-    const serving = modes.all
-      .filter((m) => m.kind === 'llama' && m.llamaModel === model)
-      .flatMap((m) => brains.get(m.id) ?? []);
+  private async letAnswersEnd(serving: Brain[], model: string, to: string): Promise<void> {
+    const { config, logger } = this.deps;
     const ended = Promise.all(serving.map((b) => b.settled?.()));
     if (await waitAtMost(ended, 0)) return;
     logger.info({ model }, 'switch: waiting for the answers of the model it stops to end');
@@ -648,6 +703,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       fr: `la bascule vers le mode ${to} a arrêté le modèle ${model} avant la fin de cette réponse (les réponses ont ${grace}, server.shutdownGraceMs, pour finir d’abord) ; renvoyez votre message pour avoir une réponse`,
     };
     for (const brain of serving) brain.cutShort?.(why);
+  }
+
+  /** The brains of the modes that `llamaModel` serves. */
+  private servingModel(llamaModel: string): Brain[] {
+    const { modes, brains } = this.deps;
+    return modes.all
+      .filter((m) => m.kind === 'llama' && m.llamaModel === llamaModel)
+      .flatMap((m) => brains.get(m.id) ?? []);
   }
 
   /**

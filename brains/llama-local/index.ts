@@ -20,7 +20,7 @@ import type {
 } from '../types.js';
 import { jsonBody } from './body.js';
 import { llamaHealthUrl, ollamaHas, probeLlamaHealth } from './health.js';
-import { loadOllamaModel, ollamaInMemory } from './ollama-load.js';
+import { loadOllamaModel, ollamaInMemory, unloadOllamaModel } from './ollama-load.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
 import { ShownContent } from './shown-content.js';
@@ -342,6 +342,61 @@ export class LlamaLocalBrain implements Brain {
       signal,
     });
     return inMemory === undefined || !ollamaHas(inMemory, name);
+  }
+
+  /**
+   * On Ollama, unloads the mode's model (unloadOllamaModel) and answers once `/api/ps` no longer
+   * lists it: Ollama would hold its memory for its keep_alive (5 minutes by default) after the last
+   * answer, and a model another server starts on the same GPU meanwhile fails to load or runs on the
+   * CPU. llama-server: nothing to do (its mode's `stop` commands unload it).
+   */
+  async unload(signal: AbortSignal, before: () => Promise<void>): Promise<Readiness> {
+    const name = this.mode.model;
+    if (!this.onOllama || name === undefined) return { ok: true };
+    await before();
+    const at = this.shownRoot;
+    const r = await unloadOllamaModel({ generate: this.ollamaGenerateUrl, ps: this.ollamaPsUrl }, name, {
+      signal,
+      dispatcher: await this.agent(),
+      intervalMs: this.llama.pollIntervalMs,
+      probeTimeoutMs: this.llama.connectTimeoutMs,
+    });
+    const stop = `\`ollama stop ${name}\``;
+    switch (r.state) {
+      case 'gone':
+        return {
+          ok: true,
+          detail: { en: `Ollama at ${at} unloaded ${name}`, fr: `Ollama à ${at} a déchargé ${name}` },
+        };
+      case 'unverified':
+        return {
+          ok: true,
+          detail: {
+            en: `Ollama at ${at} was asked to unload ${name} (it has no /api/ps to confirm it)`,
+            fr: `Ollama à ${at} a reçu la demande de décharger ${name} (il n’a pas d’/api/ps pour le confirmer)`,
+          },
+        };
+      case 'still loaded':
+        return {
+          ok: false,
+          reason: {
+            en: `Ollama at ${at} still holds ${name} in memory (\`ollama ps\` shows it; ${stop} unloads it)`,
+            fr: `Ollama à ${at} garde encore ${name} en mémoire (\`ollama ps\` le montre ; ${stop} le décharge)`,
+          },
+        };
+      case 'refused': {
+        const said = r.said ? `: ${r.said}` : '';
+        return {
+          ok: false,
+          reason: {
+            en: `Ollama at ${at} refused to unload ${name} (HTTP ${r.status}${said}); ${stop} unloads it`,
+            fr: `Ollama à ${at} a refusé de décharger ${name} (HTTP ${r.status}${said}) ; ${stop} le décharge`,
+          },
+        };
+      }
+      case 'unreachable':
+        return { ok: false, reason: this.unreachable(scrubText(this.ollamaGenerateUrl), r.error) };
+    }
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {

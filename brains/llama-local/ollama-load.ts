@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { undici } from '../../src/http-client.js';
 import { headChars } from '../../src/text.js';
-import { getText } from './health.js';
+import { getText, ollamaHas } from './health.js';
 import { parseJson, upstreamErrorMessage } from './upstream.js';
 
 /**
@@ -88,4 +88,69 @@ export async function ollamaInMemory(
   } catch {
     return undefined;
   }
+}
+
+export type OllamaUnload =
+  /** Ollama no longer lists the model in memory (or never had it there). */
+  | { state: 'gone' }
+  /** Ollama took the unload, but its `/api/ps` does not say (an older Ollama): nothing to wait on. */
+  | { state: 'unverified' }
+  /** The caller's signal ended the wait while `/api/ps` still listed the model: its memory is still held. */
+  | { state: 'still loaded' }
+  /** Ollama answered the unload with an error status; `said` is its own words, when it gave any. */
+  | { state: 'refused'; status: number; said?: string }
+  | { state: 'unreachable'; error: unknown };
+
+/**
+ * Unloads a model from Ollama's memory now rather than after its keep_alive (5 minutes by default),
+ * as its docs/api.md "Unload a model" says: a generate request naming it with `keep_alive` 0 and no
+ * prompt. Ollama answers that at once (`"done_reason":"unload"`), before its runner has freed the
+ * memory, so this then watches `/api/ps` until the model is no longer listed, every `intervalMs`,
+ * until `signal` ends the wait. A model Ollama has not pulled (404) holds no memory.
+ */
+export async function unloadOllamaModel(
+  urls: { generate: string; ps: string },
+  model: string,
+  opts: { signal: AbortSignal; dispatcher: Dispatcher; intervalMs: number; probeTimeoutMs: number },
+): Promise<OllamaUnload> {
+  const { signal } = opts;
+  try {
+    const { request } = await undici();
+    const res = await request(urls.generate, {
+      method: 'POST',
+      dispatcher: opts.dispatcher,
+      signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ model, keep_alive: 0 }),
+    });
+    const text = await res.body.text();
+    if (res.statusCode === 404) return { state: 'gone' };
+    if (res.statusCode !== 200) {
+      return { state: 'refused', status: res.statusCode, said: upstreamErrorMessage(parseJson(text)) };
+    }
+  } catch (error) {
+    if (signal.aborted) return { state: 'still loaded' };
+    return { state: 'unreachable', error };
+  }
+  while (!signal.aborted) {
+    const inMemory = await ollamaInMemory(urls.ps, { timeoutMs: opts.probeTimeoutMs, signal });
+    if (signal.aborted) break;
+    if (inMemory === undefined) return { state: 'unverified' };
+    if (!ollamaHas(inMemory, model)) return { state: 'gone' };
+    await pause(opts.intervalMs, signal);
+  }
+  return { state: 'still loaded' };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -17,6 +17,9 @@
  *   fake.holdLoads(p)   // Ollama: a load (POST /api/generate) answers only once p settles; undefined: at once again
  *   fake.loaded         // Ollama: the models in memory, loaded by a load or a chat completion naming them;
  *                       // delete one to play its keep_alive running out (Ollama unloads it)
+ *   fake.holdUnloads(p) // Ollama: a model asked to unload (keep_alive 0) stays in /api/ps until p settles
+ *                       // (a runner slow to free its memory); undefined: it goes at once again
+ *   fake.unloads        // Ollama: the models asked to unload (keep_alive 0), oldest first
  *   await fake.down()   // stops listening (connections refused) and cuts those open: the server stopped
  *   await fake.up()     // listens again on the same port, no model in memory: the server restarted
  *   await fake.close()
@@ -58,7 +61,10 @@
  * by holdLoads; one whose client went away meanwhile is dropped, not loaded), 404
  * `{"error":"model 'x' not found"}` for one not pulled, and for one in `tooBig`
  * the 500 Ollama's scheduler answers a model that does not fit: `{"error":"model requires more
- * system memory (…) than is available (…)"}`.
+ * system memory (…) than is available (…)"}`. With `keep_alive` 0 (`0`, `"0"`, `"0s"`) and no prompt it
+ * unloads the model instead (docs/api.md "Unload a model"): 200 `{…,"done":true,"done_reason":"unload"}`
+ * at once, as Ollama answers before its runner has freed the memory, and the model leaves `/api/ps`
+ * then (or once holdUnloads' promise settles), as it does once the runner is gone.
  */
 import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
@@ -124,7 +130,9 @@ export interface FakeLlama {
   holdHealth(until: Promise<unknown> | undefined): void;
   setContext(tokens: number | undefined): void;
   holdLoads(until: Promise<unknown> | undefined): void;
+  holdUnloads(until: Promise<unknown> | undefined): void;
   loaded: Set<string>;
+  unloads: string[];
   down(): Promise<void>;
   up(): Promise<void>;
   close(): Promise<void>;
@@ -154,7 +162,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
   const byDefault = (body: ChatBody): FakeReply => opts.reply ?? echoReply(body);
   let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = byDefault;
   const requests: FakeRequest[] = [];
-  const ollamaState: OllamaState = { loaded: new Set(), hold: undefined };
+  const ollamaState: OllamaState = { loaded: new Set(), hold: undefined, holdUnload: undefined, unloads: [] };
   /** Who waits for a request (arrived), woken by each one. */
   const arrivals = new EventEmitter();
 
@@ -297,7 +305,11 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     holdLoads: (until) => {
       ollamaState.hold = until;
     },
+    holdUnloads: (until) => {
+      ollamaState.holdUnload = until;
+    },
     loaded: ollamaState.loaded,
+    unloads: ollamaState.unloads,
     down: stopListening,
     up: async () => {
       // A restarted Ollama has nothing in memory (llama-server's flavour answers as before).
@@ -329,6 +341,15 @@ interface OllamaState {
   loaded: Set<string>;
   /** While set, a load answers only once it settles. */
   hold: Promise<unknown> | undefined;
+  /** While set, a model asked to unload leaves `loaded` only once it settles. */
+  holdUnload: Promise<unknown> | undefined;
+  /** The models asked to unload, oldest first. */
+  unloads: string[];
+}
+
+/** Ollama's keep_alive that unloads at once: 0, as a number or a duration string. */
+function unloadsNow(keepAlive: unknown): boolean {
+  return keepAlive === 0 || (typeof keepAlive === 'string' && /^0+(\.0+)?[smh]?$/.test(keepAlive.trim()));
 }
 
 /**
@@ -344,14 +365,24 @@ async function ollamaRoute(
 ): Promise<boolean> {
   const pulled = ollama.models.map(ollamaName);
   if (route === 'POST /api/generate') {
-    const asked = (body ?? {}) as { model?: unknown; prompt?: unknown };
+    const asked = (body ?? {}) as { model?: unknown; prompt?: unknown; keep_alive?: unknown };
     const model = typeof asked.model === 'string' ? asked.model : '';
     if (!pulled.includes(ollamaName(model))) {
       sendJson(res, 404, { error: `model '${model}' not found` });
       return true;
     }
     if (asked.prompt) {
-      sendJson(res, 501, { error: 'the fake answers only a load (no prompt)' });
+      sendJson(res, 501, { error: 'the fake answers only a load or an unload (no prompt)' });
+      return true;
+    }
+    if (unloadsNow(asked.keep_alive)) {
+      // Ollama answers at once and its runner frees the memory after: /api/ps lists it until then.
+      state.unloads.push(model);
+      const gone = () => state.loaded.delete(ollamaName(model));
+      if (state.holdUnload) void state.holdUnload.catch(() => undefined).then(gone);
+      else gone();
+      const created_at = new Date().toISOString();
+      sendJson(res, 200, { model, created_at, response: '', done: true, done_reason: 'unload' });
       return true;
     }
     if (state.hold) await state.hold.catch(() => undefined);

@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlama, type FakeRequest, loadingCommand, startFakeLlama } from './fakes/llama.js';
+import { type Harness, nextLog, startHarness } from './telegram-harness.js';
+
+/**
+ * Local brains on one GPU: an owner with an Ollama mode and a llama-server mode. Ollama keeps a model
+ * in memory for its keep_alive (5 minutes) after its last request; a switch to the llama-server mode
+ * that left it there started a model short of the memory Ollama held (it fails to load, or loads on
+ * the CPU). The switch unloads it first, once the answers streaming from it have ended.
+ */
+let h: Harness;
+let ollama: FakeLlama;
+let server: FakeLlama;
+
+const isUnload = (r: FakeRequest) =>
+  r.path === '/api/generate' && (r.body as { keep_alive?: unknown }).keep_alive !== undefined;
+
+beforeAll(async () => {
+  ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b', 'mistral:7b'] } });
+  // llama-server's model is not up until its start command runs (the GPU was Ollama's).
+  server = await startFakeLlama({ loading: true });
+  h = await startHarness({
+    llama: server,
+    config: {
+      defaultMode: 'ollama',
+      modes: {
+        ollama: {
+          kind: 'llama',
+          baseUrl: ollama.baseUrl,
+          model: 'qwen2.5:7b',
+          description: 'Qwen on Ollama',
+        },
+        mistral: {
+          kind: 'llama',
+          baseUrl: ollama.baseUrl,
+          model: 'mistral:7b',
+          description: 'Mistral on Ollama',
+        },
+        local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+      },
+      llama: {
+        readyTimeoutMs: 600_000,
+        models: { qwen: { start: [loadingCommand(server, false)], stop: [loadingCommand(server, true)] } },
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  await ollama?.close();
+  await server?.close();
+});
+
+const reply = (chatId: number, pattern: RegExp) =>
+  h.tg.waitFor(() => h.tg.botMessages(chatId).find((m) => pattern.test(m.text)), { timeoutMs: 30_000 });
+
+describe('a switch away from an Ollama mode', { timeout: 60_000 }, () => {
+  it('unloads the Ollama model, and waits for it to leave memory, before it starts a llama-server model', async () => {
+    await h.tg.waitFor(() => h.logs.find((l) => l.msg === 'brain ollama: its model is loaded'), {
+      timeoutMs: 30_000,
+    });
+    expect([...ollama.loaded]).toEqual(['qwen2.5:7b']);
+    let release = () => {};
+    ollama.holdUnloads(new Promise<void>((resolve) => (release = resolve)));
+    try {
+      h.tg.user(112).says('/mode local');
+      // Ollama's documented unload: the model named, keep_alive 0, no prompt.
+      const unload = await h.tg.waitFor(() => ollama.requests.find(isUnload), { timeoutMs: 20_000 });
+      expect(unload.body).toEqual({ model: 'qwen2.5:7b', keep_alive: 0 });
+      // Ollama answered, but its runner still holds the memory: the switch watches /api/ps.
+      const from = ollama.requests.indexOf(unload);
+      await ollama.arrived((r) => ollama.requests.indexOf(r) > from && r.path === '/api/ps');
+      expect(ollama.loaded.has('qwen2.5:7b')).toBe(true);
+      expect(server.requests.some((r) => r.path === '/_fake/loading')).toBe(false);
+      expect(h.service.core.switcher.active().id).toBe('ollama');
+    } finally {
+      ollama.holdUnloads(undefined);
+      release();
+    }
+    await reply(112, /✅.*local/);
+    expect(ollama.loaded.size).toBe(0);
+    expect(server.requests.some((r) => r.path === '/_fake/loading')).toBe(true);
+    expect(h.service.core.switcher.active().id).toBe('local');
+    expect(ollama.unloads).toEqual(['qwen2.5:7b']);
+  });
+
+  it('lets an answer streaming from the Ollama model end before it unloads it', async () => {
+    h.tg.user(113).says('/mode ollama');
+    await reply(113, /✅.*ollama/);
+    expect(ollama.loaded.has('qwen2.5:7b')).toBe(true);
+    const unloadsBefore = ollama.unloads.length;
+    let finish = () => {};
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    ollama.reply({ chunks: ['a long ', { wait: held }, 'answer'] });
+    try {
+      h.tg.user(114).says('tell me a story');
+      await ollama.arrived((r) => r.path === '/v1/chat/completions');
+      const waiting = nextLog(
+        h,
+        (l) => l.msg === 'switch: waiting for the answers of the model it stops to end',
+      );
+      h.tg.user(115).says('/mode local');
+      expect(await waiting()).toMatchObject({ model: 'qwen2.5:7b' });
+      expect(ollama.unloads.length).toBe(unloadsBefore);
+    } finally {
+      finish();
+      ollama.script();
+    }
+    await reply(114, /a long answer/);
+    await reply(115, /✅.*local/);
+    expect(ollama.unloads.slice(unloadsBefore)).toEqual(['qwen2.5:7b']);
+    expect(ollama.loaded.size).toBe(0);
+  });
+
+  it('leaves a model to Ollama when the switch goes to another model on the same Ollama', async () => {
+    h.tg.user(116).says('/mode ollama');
+    await reply(116, /✅.*ollama/);
+    const unloadsBefore = ollama.unloads.length;
+    // Ollama's own scheduler evicts a model when the next one needs its memory, and keeps both when
+    // both fit (a switch back is then at once).
+    h.tg.user(117).says('/mode mistral');
+    await reply(117, /✅.*mistral/);
+    expect(ollama.unloads.length).toBe(unloadsBefore);
+    expect([...ollama.loaded].sort()).toEqual(['mistral:7b', 'qwen2.5:7b']);
+  });
+});
+
+describe('a switch away from an Ollama mode whose model does not leave memory', { timeout: 60_000 }, () => {
+  it('goes on once its wait is over, and tells the owner what still holds the memory', async () => {
+    const stuck = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    const other = await startFakeLlama({ loading: true });
+    const started = await startHarness({
+      llama: other,
+      config: {
+        defaultMode: 'ollama',
+        modes: {
+          ollama: {
+            kind: 'llama',
+            baseUrl: stuck.baseUrl,
+            model: 'qwen2.5:7b',
+            description: 'Qwen on Ollama',
+          },
+          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+        },
+        // The unload's wait is bounded by this too: the test waits it out, not a fixed sleep.
+        llama: {
+          readyTimeoutMs: 2_000,
+          models: { qwen: { start: [loadingCommand(other, false)], stop: [loadingCommand(other, true)] } },
+        },
+      },
+    });
+    // Its runner never frees the memory.
+    stuck.holdUnloads(new Promise<void>(() => {}));
+    try {
+      await started.tg.waitFor(
+        () => started.logs.find((l) => l.msg === 'brain ollama: its model is loaded'),
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      started.tg.user(118).says('/mode local');
+      const told = await started.tg.waitFor(
+        () => started.tg.botMessages(111).find((m) => /still holds/.test(m.text)),
+        { timeoutMs: 30_000 },
+      );
+      expect(told.text).toContain(
+        `Switching to local: Ollama at ${stuck.url} still holds qwen2.5:7b in memory (\`ollama ps\` shows it; \`ollama stop qwen2.5:7b\` unloads it). The model of local may lack the memory it holds.`,
+      );
+      await started.tg.waitFor(() => started.tg.botMessages(118).find((m) => /✅.*local/.test(m.text)), {
+        timeoutMs: 30_000,
+      });
+      expect(
+        started.logs.find(
+          (l) =>
+            l.msg === 'switch: the model it leaves is still in memory; the model it starts may lack memory',
+        ),
+      ).toMatchObject({ mode: 'ollama', to: 'local' });
+      expect(stuck.unloads).toEqual(['qwen2.5:7b']);
+    } finally {
+      await started.close();
+      await stuck.close();
+      await other.close();
+    }
+  });
+});
