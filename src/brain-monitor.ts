@@ -84,7 +84,14 @@ export class BrainMonitor {
     const current = this.outage();
 
     if (result.ok) {
+      // A probe of this mode failed since the last that passed, too few to call an outage: a quick
+      // restart (systemctl restart ollama, an upgrade) looks so, and left no model in memory either.
+      const blipped = this.failures > 0 && this.failingMode === mode.id;
       this.failures = 0;
+      if (!current && blipped) {
+        logger.info({ mode: mode.id }, 'brain answers again after a failed probe');
+        void switcher.loadActive('back');
+      }
       if (current) {
         kv.set(OUTAGE_KEY, '');
         logger.info({ mode: mode.id }, 'brain back up');

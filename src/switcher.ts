@@ -589,8 +589,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * first message meets it again with the server's words.
    *
    * `back`: the brain monitor saw the server answer again after an outage (BrainMonitor's "answers
-   * again" notice): a restarted Ollama has no model in memory, and the first message would wait the
-   * whole load as after a start. The same load, cut the same way.
+   * again" notice), or after fewer failed probes than make one (a quick restart): a restarted Ollama
+   * has no model in memory, and the first message would wait the whole load as after a start. The
+   * same load, cut the same way, made only when the model is out of memory (Brain.needsLoad).
    */
   async loadActive(occasion: 'start-up' | 'back' = 'start-up'): Promise<void> {
     const when = occasion === 'start-up' ? 'at start-up' : 'once its server answered again';
@@ -607,6 +608,9 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       // The start's first probe, which tells the brain what its server is.
       const ready = await readiness.latest(mode.id);
       if (!ready.ok || this.stopping || this.inFlight > 0 || this.activeId !== mode.id) return;
+      // Back after a probe failed: a server that kept its model (no restart, only a slow answer) has
+      // nothing to load, and a load would only renew its keep_alive.
+      if (occasion === 'back' && brain.needsLoad && !(await brain.needsLoad(this.stopped.signal))) return;
       const deadline = AbortSignal.timeout(config.llama.readyTimeoutMs);
       const loaded = await brain.preload(AbortSignal.any([this.stopped.signal, deadline, away.signal]));
       if (this.stopping) return;

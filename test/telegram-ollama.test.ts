@@ -245,3 +245,47 @@ describe('the active Ollama mode’s model after Ollama restarts', { timeout: 60
     }
   });
 });
+
+describe('the active Ollama mode’s model after Ollama restarts between two probes', {
+  timeout: 60_000,
+}, () => {
+  it('is loaded again when a probe failed and the next one finds Ollama back, with no outage called', async () => {
+    // A quick restart (systemctl restart ollama, an upgrade) fails fewer probes than make an outage:
+    // no "answers again" notice, so nothing loaded the model, and the first message waited the whole load.
+    const restarting = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    const started = await startHarness({
+      llama: restarting,
+      parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 1000 } },
+      config: {
+        defaultMode: 'local',
+        modes: { local: { kind: 'llama', model: 'qwen2.5:7b', description: 'Qwen on Ollama' } },
+        llama: { readyTimeoutMs: 600_000 },
+      },
+    });
+    const loadsAfter = (from: number) => (r: FakeRequest) =>
+      restarting.requests.indexOf(r) >= from &&
+      r.path === '/api/generate' &&
+      (r.body as { model?: string }).model === 'qwen2.5:7b';
+    const loaded = nextLog(started, (l) => l.msg === 'brain local: its model is loaded');
+    try {
+      expect(await (await restarting.arrived(loadsAfter(0))).ended).toBe('completed');
+      await loaded();
+      await restarting.down();
+      // Checks never overlap: the second one after the stop began after it, and failed.
+      await nextLog(started, (l) => l.msg === 'brain monitor checked')(2);
+      const from = restarting.requests.length;
+      await restarting.up();
+      expect(restarting.loaded.size).toBe(0);
+      const again = await started.tg.waitFor(() => restarting.requests.find(loadsAfter(from)), {
+        timeoutMs: 20_000,
+      });
+      expect(again.body).toEqual({ model: 'qwen2.5:7b' });
+      expect(await loaded(2)).toMatchObject({ mode: 'local' });
+      expect([...restarting.loaded]).toEqual(['qwen2.5:7b']);
+      expect(started.logs.some((l) => l.msg === 'brain down')).toBe(false);
+    } finally {
+      await started.close();
+      await restarting.close();
+    }
+  });
+});
