@@ -740,6 +740,34 @@ export function configSchemas() {
         .strict()
         .default({})
         .describe('Claude’s subscription usage limit.'),
+      retention: z
+        .object({
+          auditDays: z
+            .number()
+            .int()
+            .min(0)
+            .default(90)
+            .describe(
+              'Audit rows (every tool call and approval decision) older than this many days are removed, at start and then daily; 0 keeps them for ever (about 70 MB a year).',
+            ),
+          noticeDays: z
+            .number()
+            .int()
+            .min(0)
+            // A delivered notice's key is what keeps it from being sent again (a credit threshold, once per
+            // monthly cycle): removed sooner than a cycle, the same notice could come twice in it.
+            .refine((days) => days === 0 || days >= 32, {
+              message:
+                '0 (kept for ever) or at least 32: a delivered notice is what keeps it from being sent again within a monthly credit cycle',
+            })
+            .default(90)
+            .describe(
+              'Notices delivered more than this many days ago are removed, at start and then daily (one not yet delivered never is); 0 keeps them for ever, else at least 32 (a notice is not sent twice in a monthly credit cycle because it is still there).',
+            ),
+        })
+        .strict()
+        .default({ auditDays: 90, noticeDays: 90 })
+        .describe('How long the state database keeps the audit log and delivered notices.'),
       transcription: transcriptionSchema
         .optional()
         .describe(

@@ -26,6 +26,7 @@ import { Notifier } from './notices.js';
 import { outboxRoot } from './outbox.js';
 import { ownFiles, unreadableByClaude } from './own-files.js';
 import { ReadinessBoard } from './readiness.js';
+import { Retention } from './retention.js';
 import { SessionStore } from './sessions.js';
 import { SwitchEnds } from './switch-ends.js';
 import { Switcher } from './switcher.js';
@@ -60,6 +61,8 @@ export interface Core {
   chat: ChatService;
   /** Every brain's last known readiness; all probes go through it. */
   readiness: ReadinessBoard;
+  /** Removes old audit rows and delivered notices (started by the service once it listens). */
+  retention: Retention;
   limits: UsageLimitWatcher;
   /** The monthly Agent SDK credit: what is spent, what is left, the forecast. */
   meter: CreditMeter;
@@ -96,6 +99,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
   // Where what the lock keeps from the database waits for the next start: the ends of switches, notices.
   const ends = new SwitchEnds(config.dataDir, logger.child({ part: 'db' }));
   const notifier = new Notifier(db, kept, ends, logger.child({ part: 'notices' }));
+  const retention = new Retention(db, config.retention, logger.child({ part: 'retention' }));
   const mcp: McpEndpoint = { url: '', token: apiToken.token, configDir: config.dataDir, readOnlyTools: [] };
   const claudeProcesses = new ProcessCap(config.claude.maxProcesses);
   const brains = new Map<string, Brain>();
@@ -235,6 +239,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
     notifier,
     chat,
     readiness,
+    retention,
     limits,
     meter,
     creditWatcher,

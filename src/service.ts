@@ -136,6 +136,8 @@ export async function startService<Bot extends BotFace>(
   await setImmediate();
   // Background readiness probes (/health answers from their last results; stopped by chat.drain).
   core.readiness.start();
+  // Old audit rows and delivered notices: now, in small batches between requests, then daily.
+  core.retention.start();
   for (const part of parts) {
     await setImmediate();
     part.start?.();
@@ -169,6 +171,7 @@ export async function startService<Bot extends BotFace>(
       }
       // Writes kept while another process held the database: a last try, or the log says what is lost.
       core.kept.stop();
+      core.retention.stop();
       closeDb(core.db, logger);
       lock.release();
     })();

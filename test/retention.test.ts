@@ -15,8 +15,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sweepTranscripts } from '../brains/claude-code/transcripts.js';
+import { loadConfig } from '../src/config.js';
 import { openDb } from '../src/db/index.js';
+import { RETENTION_SWEEP_MS, Retention } from '../src/retention.js';
 import { text } from './fakes/anthropic.js';
+import { recordingLogger } from './helpers/logs.js';
 import { startClaudeService, startTestService, type TestService } from './helpers/service.js';
 
 const DAY_MS = 86_400_000;
@@ -160,5 +163,88 @@ describe("the Claude CLI's transcripts", () => {
     ]);
     expect(await sweepTranscripts(cwd, env, 1, now)).toBe(2);
     expect(projectFiles(configDir, cwd)).toEqual([]);
+  });
+});
+
+describe('the audit log and the notices', () => {
+  it('audit rows older than retention.auditDays and notices delivered more than noticeDays ago are removed at start; recent ones and undelivered notices stay', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'bst-retention-'));
+    const db = openDb(path.join(dir, 'data'));
+    const now = Date.now();
+    const audit = db.prepare(
+      `INSERT INTO audit (ts, tool, caller, args, ok, duration_ms) VALUES (?, ?, 'telegram:111', '{}', 1, 5)`,
+    );
+    // More than one batch of a year-old log, and one row a day short of the limit.
+    for (let i = 0; i < 1_200; i++) audit.run(now - 365 * DAY_MS + i, 'git_status');
+    audit.run(now - 29 * DAY_MS, 'recent_call');
+    const notice = db.prepare(
+      'INSERT INTO notices (ts, kind, dedupe_key, text, sent_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    notice.run(now - 200 * DAY_MS, 'switch', 'old-sent', 'old', now - 200 * DAY_MS);
+    // Never delivered (no notify chat yet): still owed, whatever its age.
+    notice.run(now - 200 * DAY_MS, 'credentials', 'old-pending', 'pending', null);
+    // Held long, delivered lately: its days count from the delivery.
+    notice.run(now - 200 * DAY_MS, 'brain_health', 'held-then-sent', 'held', now - DAY_MS);
+    notice.run(now - DAY_MS, 'switch', 'new-sent', 'new', now - DAY_MS);
+    db.close();
+
+    const { logger, logs } = recordingLogger('info');
+    svc = await startTestService({
+      dir,
+      config: { retention: { auditDays: 30, noticeDays: 60 } },
+      logger,
+      parts: {},
+    });
+    const { core } = svc.service;
+    // The sweep the start began (joined, not a second one), in batches between requests.
+    await core.retention.sweep();
+    const tools = core.db.prepare<[], { tool: string }>('SELECT tool FROM audit').all();
+    expect(tools.map((r) => r.tool)).toEqual(['recent_call']);
+    const keys = core.db
+      .prepare<[], { dedupe_key: string }>('SELECT dedupe_key FROM notices ORDER BY id')
+      .all()
+      .map((r) => r.dedupe_key);
+    expect(keys).toEqual(['old-pending', 'held-then-sent', 'new-sent']);
+    expect(logs.find((l) => l.audit === 1_200 && l.notices === 1)?.msg).toMatch(
+      /removed 1200 audit row\(s\) older than 30 days and 1 notice\(s\) delivered more than 60 days ago/,
+    );
+  });
+
+  it('are swept again daily while brainstem runs, and retention 0 keeps them for ever', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'bst-retention-'));
+    const db = openDb(path.join(dir, 'data'));
+    const { logger } = recordingLogger('silent');
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const now = Date.now();
+      const audit = db.prepare(
+        `INSERT INTO audit (ts, tool, caller, args, ok, duration_ms) VALUES (?, 'git_status', 'telegram:112', '{}', 1, 5)`,
+      );
+      audit.run(now - 10 * DAY_MS + HOUR_MS);
+      const retention = new Retention(db, { auditDays: 10, noticeDays: 0 }, logger);
+      retention.start();
+      expect(await retention.sweep()).toEqual({ audit: 0, notices: 0 });
+      db.prepare(
+        "INSERT INTO notices (ts, kind, dedupe_key, text, sent_at) VALUES (?, 'switch', 'k', 't', ?)",
+      ).run(now - 400 * DAY_MS, now - 400 * DAY_MS);
+      // A day on: the row turned eleven days old, and the daily sweep takes it.
+      vi.advanceTimersByTime(RETENTION_SWEEP_MS);
+      expect(await retention.sweep()).toEqual({ audit: 1, notices: 0 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM audit').get()).toEqual({ n: 0 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM notices').get()).toEqual({ n: 1 });
+      retention.stop();
+    } finally {
+      vi.useRealTimers();
+      db.close();
+    }
+  });
+
+  it('a notice kept fewer days than a credit cycle is refused at start, saying why', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'bst-retention-')), 'brainstem.json');
+    dir = path.dirname(file);
+    writeFileSync(file, JSON.stringify({ retention: { noticeDays: 7 } }));
+    expect(() => loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir }, dir)).toThrow(
+      /retention\.noticeDays.*at least 32/,
+    );
   });
 });
