@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, constants, existsSync, type ReadStream, readFileSync, writeFileSync } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -165,6 +165,17 @@ export async function clearOutbox(dir: string): Promise<void> {
   }
   const names = await readdir(dir).catch(() => [] as string[]);
   await Promise.all(names.map((name) => rm(path.join(dir, name), { recursive: true, force: true })));
+}
+
+/**
+ * Removes the emptied outbox once its turn is over: one folder per chat and forum topic ever
+ * answered would otherwise stay for good (prepareOutbox makes it again before the next turn).
+ * rmdir removes only an empty folder: a file written since stays, for the next answer.
+ */
+export async function removeEmptyOutbox(dir: string): Promise<void> {
+  await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+  });
 }
 
 /** O_NOFOLLOW, then fstat on the open file: a file swapped for a symlink after listing is refused. */

@@ -8,6 +8,7 @@ import {
   type OutboxFile,
   type OutboxSkipped,
   outboxDir,
+  removeEmptyOutbox,
 } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import { headChars, shorten } from '../../../src/text.js';
@@ -35,7 +36,8 @@ export function chatOutbox(dataDir: string, chatId: number, topicId: number | un
  * After an answer: the files the brain left in the conversation's outbox go
  * to the chat (images as photos, the rest as documents, within Telegram's
  * limits), one notice names what could not be sent, and the outbox is
- * emptied, sent or not, so nothing is sent twice. Each file is removed as
+ * emptied, sent or not, so nothing is sent twice, and removed (made again
+ * before the chat's next turn), so no folder stays per chat ever answered. Each file is removed as
  * soon as it is sent: brainstem killed in the middle sends again at most the
  * one that was on its way.
  *
@@ -98,6 +100,10 @@ export async function deliverOutbox(opts: {
   } finally {
     await clearOutbox(opts.dir).catch((err: unknown) =>
       logger.warn({ err: (err as Error).message }, 'the outbox could not be emptied'),
+    );
+    // Run in the chat's turn job, before its turn or after it: no brain writes there meanwhile.
+    await removeEmptyOutbox(opts.dir).catch((err: unknown) =>
+      logger.warn({ err: (err as Error).message }, 'the emptied outbox folder stays'),
     );
   }
   if (refused.length > 0) {
