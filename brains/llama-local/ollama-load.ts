@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { undici } from '../../src/http-client.js';
@@ -137,20 +138,8 @@ export async function unloadOllamaModel(
     if (signal.aborted) break;
     if (inMemory === undefined) return { state: 'unverified' };
     if (!ollamaHas(inMemory, model)) return { state: 'gone' };
-    await pause(opts.intervalMs, signal);
+    // Ends early when the wait is over: the loop's test then says so.
+    await sleep(opts.intervalMs, undefined, { signal }).catch(() => undefined);
   }
   return { state: 'still loaded' };
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
