@@ -578,6 +578,29 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('a picture');
   });
 
+  it('names a caption sent as `text` on an image part, which Claude Code never gets, and answers about the image', async () => {
+    claude.fake.script(() => text('a cat'));
+    const image = dataUrlPart(randomPng(8, 8));
+    const { data, response } = await svc.client.chat.completions
+      .create({
+        model: 'assistant',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: image.image_url, text: 'my cat, asleep' },
+              // Null, as clients that write every field of their model send it: nothing lost, not named.
+              { type: 'text', text: 'what is this?', image_url: null },
+            ],
+          },
+        ],
+      } as never)
+      .withResponse();
+    expect(response.headers.get('x-brainstem-ignored-fields')).toBe('messages[].content[].text');
+    expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('a cat');
+    expect(claude.fake.mainRequests().at(-1)?.lastUserText).not.toContain('asleep');
+  });
+
   it('names a key OpenAI does not define in a response_format it accepts (type text), which Claude Code never gets', async () => {
     claude.fake.script(() => text('plain words'));
     const { data, response } = await svc.client.chat.completions

@@ -859,6 +859,27 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(unknownNestedKeys({ messages, tools })?.get('tools[].function.x_hint')).toBe(true);
   });
 
+  it('names a key OpenAI defines for another type of part (a caption as `text` on an image or audio part), which llama-server reads on no such part', async () => {
+    llama.reply({ chunks: ['heard'] });
+    const messages = [
+      // An earlier image, told of as a line to this mode without vision: its caption goes with it.
+      { role: 'user', content: [{ ...dataUrlPart(randomPng(4, 4)), text: 'my cat' }] },
+      { role: 'assistant', content: 'a cat' },
+      {
+        role: 'user',
+        content: [
+          // llama-server turns an audio part into its media marker, over any `text` beside it.
+          { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' }, text: 'a voice note' },
+          { type: 'text', text: 'and this?', input_audio: null },
+        ],
+      },
+    ];
+    const r = await post({ model: 'local', messages });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-brainstem-ignored-fields')).toBe('messages[].content[].text');
+    expect(await r.text()).toContain('heard');
+  });
+
   it('passes a key OpenAI does not define in response_format or a tool_choice on to a local model (llama-server’s json_object schema), unnamed', async () => {
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
     const asks = [

@@ -264,6 +264,15 @@ export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
 
 const MESSAGE_KEYS = new Set(Object.keys(chatMessageSchema.shape));
 const PART_KEYS = new Set(Object.keys(part.shape));
+/**
+ * The types of part OpenAI defines: each holds one key beside `type`, named as the type. Another key of PART_KEYS on
+ * it (a caption as `text` on an `image_url` part) is read by no mode: a Claude mode takes an image's
+ * bytes alone, a refusal's words alone; llama-server (tools/server, oaicompat_chat_params_parse)
+ * turns an image or audio part into a text part holding its media marker, over any `text` beside
+ * it, and reads only the `text` of a text part. A part of a type OpenAI does not define is left to
+ * the brains (a Claude mode refuses it in the new turn, llama-server refuses it).
+ */
+const PART_TYPES: ReadonlySet<unknown> = new Set(['text', 'image_url', 'input_audio', 'file', 'refusal']);
 /** What OpenAI defines in an `image_url` part's object. */
 const IMAGE_URL_KEYS = new Set(['url', 'detail']);
 const TOOL_CALL_KEYS = new Set(Object.keys(toolCall.shape));
@@ -301,7 +310,15 @@ export function unknownNestedKeys(body: {
     for (const k in m) if (!MESSAGE_KEYS.has(k)) add(`messages[].${k}`, true);
     if (Array.isArray(m.content)) {
       for (const p of m.content as Record<string, unknown>[]) {
-        for (const k in p) if (!PART_KEYS.has(k)) add(`messages[].content[].${k}`, true);
+        const own = PART_TYPES.has(p.type) ? p.type : undefined;
+        for (const k in p) {
+          if (!PART_KEYS.has(k)) add(`messages[].content[].${k}`, true);
+          // A key OpenAI defines for another type of part (`text` beside an image): no mode reads it.
+          // A null one holds nothing to lose (clients that write every field of their model send them).
+          else if (own !== undefined && k !== 'type' && k !== own && p[k] != null) {
+            add(`messages[].content[].${k}`, false);
+          }
+        }
         // A Claude mode sends the image's bytes alone (its `detail` the README says it has no use for).
         const image = p.image_url;
         if (image && typeof image === 'object') {
