@@ -391,6 +391,42 @@ describe('/mcp at the edges of the protocol', () => {
     expect(jsonOnly.status).toBe(406);
   });
 
+  it('reads the Accept header’s media types whatever their case, as HTTP says they are', async () => {
+    const res = await post(
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { accept: 'Application/JSON, Text/Event-Stream' },
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: 1, result: {} });
+  });
+
+  it('says how to authenticate in a 401, as RFC 6750 asks: Bearer, and invalid_token for a wrong one', async () => {
+    const at = (route: string, method: string, token?: string) =>
+      fetch(`${svc.url}${route}`, {
+        method,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        ...(method === 'POST' ? { body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }) } : {}),
+      });
+    for (const [route, method] of [
+      ['/mcp', 'POST'],
+      ['/v1/models', 'GET'],
+      ['/api/mode', 'GET'],
+    ] as const) {
+      const none = await at(route, method);
+      expect(none.status, route).toBe(401);
+      expect(none.headers.get('www-authenticate'), route).toBe('Bearer realm="brainstem"');
+      const wrong = await at(route, method, 'wrong-token-0123456789');
+      expect(wrong.status, route).toBe(401);
+      expect(wrong.headers.get('www-authenticate'), route).toBe(
+        'Bearer realm="brainstem", error="invalid_token"',
+      );
+    }
+  });
+
   it('stops a tool call whose client goes away, and audits it as stopped', async () => {
     const res = await post(
       {

@@ -21,15 +21,26 @@ declare module 'fastify' {
  * Runs on onRequest, before a body is read.
  */
 export function installAuth(app: FastifyInstance, token: string): void {
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const auth = request.routeOptions.url !== undefined ? request.routeOptions.config.auth : undefined;
     if (auth === 'public' || auth === 'own') return;
-    if (!tokenMatches(token, bearer(request.headers.authorization))) {
+    const given = bearer(request.headers.authorization);
+    if (!tokenMatches(token, given)) {
       request.log.warn(
         { route: request.routeOptions.url ?? '(none)', ip: request.ip },
         'refused: missing or wrong token',
       );
+      reply.header('www-authenticate', bearerChallenge(given !== undefined));
       throw new BrainstemError('UNAUTHORIZED');
     }
   });
+}
+
+/**
+ * The challenge of a 401, as RFC 6750 §3 asks of every one: the scheme, and `invalid_token` when a
+ * token came and is not this one (none without a token: the client did not try). MCP clients read
+ * it to tell "send a token" from a server that failed.
+ */
+function bearerChallenge(tokenGiven: boolean): string {
+  return `Bearer realm="brainstem"${tokenGiven ? ', error="invalid_token"' : ''}`;
 }

@@ -185,7 +185,8 @@ class HttpRpcError extends RpcError {
 
 /** What MCP's Streamable HTTP asks of every POST: JSON in, JSON or an event stream accepted back. */
 function refuseHeaders(request: FastifyRequest): void {
-  const accept = request.headers.accept ?? '';
+  // Media types are case-insensitive (RFC 9110 §8.3.1): `Application/JSON` asks for the same.
+  const accept = (request.headers.accept ?? '').toLowerCase();
   if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
     throw new HttpRpcError(
       406,
