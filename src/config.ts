@@ -1034,7 +1034,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const c = parsed.data;
 
   const dataDir = path.resolve(cwd, c.dataDir);
+  const claudeEnv = withConfigDir(c.claude.env, env.CLAUDE_CONFIG_DIR, cwd, c.claude.env.HOME || env.HOME);
   for (const m of modes) {
+    if (m.env?.CLAUDE_CONFIG_DIR)
+      m.env = withConfigDir(m.env, undefined, cwd, m.env.HOME || claudeEnv.HOME || env.HOME);
     if (m.cwd) m.cwd = path.resolve(cwd, m.cwd);
     if (m.personaDir) m.personaDir = path.resolve(cwd, m.personaDir);
   }
@@ -1047,7 +1050,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     tools: tools.config,
     claude: {
       ...c.claude,
-      credentialsFile: path.resolve(cwd, c.claude.credentialsFile ?? cliCredentialsFile(c.claude.env, env)),
+      env: claudeEnv,
+      credentialsFile: path.resolve(cwd, c.claude.credentialsFile ?? cliCredentialsFile(claudeEnv, env)),
     },
     ...(c.transcription?.apiKeyFile
       ? { transcription: { ...c.transcription, apiKeyFile: path.resolve(cwd, c.transcription.apiKeyFile) } }
@@ -1055,6 +1059,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     apiTokenFromEnv: valueAt(fromEnv, ['server', 'apiToken']) !== undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
   };
+}
+
+/**
+ * `claudeEnv` with its CLAUDE_CONFIG_DIR (else `inherited`, brainstem's own, which the CLI gets too)
+ * as one absolute path, the one every CLI, watcher and login command is given. The CLI expands no
+ * `~` (with `~/.claude-work` it made a folder named `~` in its cwd, the mode's workspace, and found
+ * no login: seen with 2.1.197 and 2.1.332) and reads a relative path from its cwd, while brainstem
+ * read both from its own cwd: a login that neither found, or each its own. So `~` is the HOME the
+ * CLI sees, a relative path is from brainstem's cwd as every path of brainstem.json, and the same
+ * folder spelled two ways (`cfg/`, `x/../cfg`) is one login, watched and shown once. A blank value
+ * (no config dir) is left as it is.
+ */
+function withConfigDir(
+  claudeEnv: Record<string, string>,
+  inherited: string | undefined,
+  cwd: string,
+  home: string | undefined,
+): Record<string, string> {
+  const dir = claudeEnv.CLAUDE_CONFIG_DIR ?? inherited;
+  if (!dir?.trim()) return claudeEnv;
+  const expanded = /^~(?=$|\/)/.test(dir) ? path.join(home || homedir(), dir.slice(1)) : dir;
+  const absolute = path.resolve(cwd, expanded);
+  return absolute === dir ? claudeEnv : { ...claudeEnv, CLAUDE_CONFIG_DIR: absolute };
 }
 
 /**

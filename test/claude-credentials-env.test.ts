@@ -132,6 +132,52 @@ describe('the credentials file brainstem watches', () => {
     }
   });
 
+  it('in a CLAUDE_CONFIG_DIR given with `~` or a relative path is the one the CLI reads from its own cwd, and one folder spelled two ways is one login', async () => {
+    const { HOME: _h, CLAUDE_CONFIG_DIR: _d, ...base } = claude.cli.env;
+    const root = mkdtempSync(path.join(tmpdir(), 'brainstem-dir-spelling-'));
+    const home = path.join(root, 'home');
+    // The CLI runs in the mode's workspace, not in brainstem's cwd (root).
+    const workspace = path.join(root, 'workspace');
+    mkdirSync(workspace);
+    login(path.join(home, 'cfg'), 'sk-ant-oat01-spelt-cfg');
+    login(path.join(root, 'own'), 'sk-ant-oat01-spelt-own');
+    const own = (spelt: string) => ({
+      kind: 'claude',
+      description: 'own login',
+      env: { CLAUDE_CONFIG_DIR: spelt },
+    });
+    writeFileSync(
+      path.join(root, 'brainstem.json'),
+      JSON.stringify({
+        claude: { env: { CLAUDE_CONFIG_DIR: '~/cfg' } },
+        modes: { slash: own('own/'), dots: own('x/../own') },
+      }),
+    );
+    const config = loadConfig({ HOME: home }, root);
+    expect(config.claude.credentialsFile).toBe(path.join(home, 'cfg', '.credentials.json'));
+    const groups = ownSources(config.modes, config.claude.env, { HOME: home });
+    expect(groups.map((g) => [g.modes, g.source.file])).toEqual([
+      [['slash', 'dots'], path.join(root, 'own', '.credentials.json')],
+    ]);
+    // The real CLI, its environment built as the brain builds it, logs in with the same files.
+    const tokenSent = async (modeEnv: Record<string, string>) => {
+      const extra = {
+        ...base,
+        ANTHROPIC_API_KEY: '',
+        CLAUDE_CODE_OAUTH_TOKEN: '',
+        ...config.claude.env,
+        ...modeEnv,
+      };
+      const env = cliEnv({ PATH: process.env.PATH, HOME: home }, extra);
+      const before = claude.fake.requests.length;
+      await promisify(execFile)(CLAUDE_BIN, ['-p', 'hi', '--output-format', 'json'], { env, cwd: workspace });
+      return claude.fake.requests.slice(before).map((r) => r.headers.authorization);
+    };
+    expect(await tokenSent({})).toContain('Bearer sk-ant-oat01-spelt-cfg');
+    const dots = config.modes.find((m) => m.id === 'dots');
+    expect(await tokenSent(dots?.env ?? {})).toContain('Bearer sk-ant-oat01-spelt-own');
+  });
+
   it('of a mode whose env gives its CLI a HOME of its own is that HOME’s, and as secret as claude.env’s', async () => {
     const { HOME: _h, CLAUDE_CONFIG_DIR: _d, ...base } = claude.cli.env;
     const root = mkdtempSync(path.join(tmpdir(), 'brainstem-own-home-'));
