@@ -880,6 +880,26 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect(await r.text()).toContain('heard');
   });
 
+  it('answers an audio part a model that hears nothing refuses (llama-server’s 500) as a 400 saying so, not a server error clients send again', async () => {
+    llama.reply({
+      status: 500,
+      error: 'audio input is not supported - hint: if this is unexpected, you may need to provide the mmproj',
+    });
+    const r = await post({
+      model: 'local',
+      messages: [
+        {
+          role: 'user',
+          content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }],
+        },
+      ],
+    });
+    expect(r.status).toBe(400);
+    expect((await errorOf(r)).message).toContain(
+      'answered HTTP 500: audio input is not supported - hint: if this is unexpected, you may need to provide the mmproj. The model of mode local takes no audio (input_audio parts): send what was said as text',
+    );
+  });
+
   it('passes a key OpenAI does not define in response_format or a tool_choice on to a local model (llama-server’s json_object schema), unnamed', async () => {
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
     const asks = [

@@ -72,6 +72,13 @@ export function localFilteredNotice(lang: Lang | undefined): string {
  */
 const NO_IMAGE_INPUT = /missing data required for image input|image input is not supported/i;
 
+/**
+ * What llama-server says of an `input_audio` part for a model that hears nothing ("audio input is
+ * not supported", no --mmproj of an audio model), with a 500 as for images: the request fails
+ * the same way each time it is sent.
+ */
+const NO_AUDIO_INPUT = /audio input is not supported/i;
+
 /** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
 const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
 
@@ -670,6 +677,7 @@ export class LlamaLocalBrain implements Brain {
     const said = upstreamErrorMessage(body) ?? shorten(text.trim(), MAX_SAID_CHARS);
     const detail = said ? `: ${said}` : '';
     if (NO_IMAGE_INPUT.test(said)) return this.imagesRefused(status, detail);
+    if (NO_AUDIO_INPUT.test(said)) return this.audioRefused(status, detail);
     if (status === 503) {
       // llama-server answers 503 "Loading model" until its model is loaded (at start, after a crash,
       // on a swap behind its back); Ollama when its queue is full. Sent again later, it is answered.
@@ -724,6 +732,20 @@ export class LlamaLocalBrain implements Brain {
       status,
       message: `${this.shownChatUrl} answered HTTP ${status}${detail}. The model of mode ${this.id} takes no images: set ${v} to false (brainstem then says so before sending one), or serve a model that sees them (Ollama: a vision model such as llama3.2-vision; llama-server: its --mmproj)`,
       fr: `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}. Le modèle du mode ${this.id} ne prend pas d’images : mettez ${v} à false (brainstem le dit alors avant d’en envoyer une), ou servez un modèle qui les voit (Ollama : un modèle de vision comme llama3.2-vision ; llama-server : son --mmproj)`,
+    };
+  }
+
+  /**
+   * The server refused an audio part because its model hears none. Its 500 would reach clients as
+   * a server error they send again (the openai SDK twice) into the same refusal; no setting of
+   * brainstem changes it, the audio does: sent as text, or to a model that takes it.
+   */
+  private audioRefused(status: number, detail: string): BrainError {
+    return {
+      kind: 'bad_request',
+      status,
+      message: `${this.shownChatUrl} answered HTTP ${status}${detail}. The model of mode ${this.id} takes no audio (input_audio parts): send what was said as text, or serve a model that hears it (llama-server: an audio model with its --mmproj)`,
+      fr: `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}. Le modèle du mode ${this.id} ne prend pas d’audio (parts input_audio) : envoyez ce qui a été dit en texte, ou servez un modèle qui l’entend (llama-server : un modèle audio avec son --mmproj)`,
     };
   }
 
