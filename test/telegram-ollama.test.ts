@@ -196,25 +196,38 @@ describe('the start-up load of the active Ollama mode’s model, when a switch c
   });
 });
 
+/**
+ * brainstem on Ollama with its brain monitor as given, once its start-up load of qwen2.5:7b is done:
+ * `loadsAfter(n)` matches a load of that model among Ollama's requests from the n-th on, `loaded`
+ * waits for the log of the next load (the start-up one already seen).
+ */
+async function onRestartingOllama(brainMonitor: { intervalMs: number; failuresBeforeDown: number }) {
+  const restarting = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+  const started = await startHarness({
+    llama: restarting,
+    parts: { bot: true, brainMonitor },
+    config: {
+      defaultMode: 'local',
+      modes: { local: { kind: 'llama', model: 'qwen2.5:7b', description: 'Qwen on Ollama' } },
+      llama: { readyTimeoutMs: 600_000 },
+    },
+  });
+  const loadsAfter = (from: number) => (r: FakeRequest) =>
+    restarting.requests.indexOf(r) >= from &&
+    r.path === '/api/generate' &&
+    (r.body as { model?: string }).model === 'qwen2.5:7b';
+  const loaded = nextLog(started, (l) => l.msg === 'brain local: its model is loaded');
+  return { restarting, started, loadsAfter, loaded };
+}
+
 describe('the active Ollama mode’s model after Ollama restarts', { timeout: 60_000 }, () => {
   it('is loaded again once the brain monitor sees Ollama back, before any message needs it', async () => {
     // A restarted Ollama has no model in memory: without a load the first message waits the whole
     // load, while the "answers again" notice said the mode was back.
-    const restarting = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
-    const started = await startHarness({
-      llama: restarting,
-      parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 2 } },
-      config: {
-        defaultMode: 'local',
-        modes: { local: { kind: 'llama', model: 'qwen2.5:7b', description: 'Qwen on Ollama' } },
-        llama: { readyTimeoutMs: 600_000 },
-      },
+    const { restarting, started, loadsAfter, loaded } = await onRestartingOllama({
+      intervalMs: 100,
+      failuresBeforeDown: 2,
     });
-    const loadsAfter = (from: number) => (r: FakeRequest) =>
-      restarting.requests.indexOf(r) >= from &&
-      r.path === '/api/generate' &&
-      (r.body as { model?: string }).model === 'qwen2.5:7b';
-    const loaded = nextLog(started, (l) => l.msg === 'brain local: its model is loaded');
     try {
       // The start-up load first: the one after the restart is told apart from it.
       expect(await (await restarting.arrived(loadsAfter(0))).ended).toBe('completed');
@@ -252,21 +265,10 @@ describe('the active Ollama mode’s model after Ollama restarts between two pro
   it('is loaded again when a probe failed and the next one finds Ollama back, with no outage called', async () => {
     // A quick restart (systemctl restart ollama, an upgrade) fails fewer probes than make an outage:
     // no "answers again" notice, so nothing loaded the model, and the first message waited the whole load.
-    const restarting = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
-    const started = await startHarness({
-      llama: restarting,
-      parts: { bot: true, brainMonitor: { intervalMs: 100, failuresBeforeDown: 1000 } },
-      config: {
-        defaultMode: 'local',
-        modes: { local: { kind: 'llama', model: 'qwen2.5:7b', description: 'Qwen on Ollama' } },
-        llama: { readyTimeoutMs: 600_000 },
-      },
+    const { restarting, started, loadsAfter, loaded } = await onRestartingOllama({
+      intervalMs: 100,
+      failuresBeforeDown: 1000,
     });
-    const loadsAfter = (from: number) => (r: FakeRequest) =>
-      restarting.requests.indexOf(r) >= from &&
-      r.path === '/api/generate' &&
-      (r.body as { model?: string }).model === 'qwen2.5:7b';
-    const loaded = nextLog(started, (l) => l.msg === 'brain local: its model is loaded');
     try {
       expect(await (await restarting.arrived(loadsAfter(0))).ended).toBe('completed');
       await loaded();
