@@ -164,6 +164,36 @@ describe("the Claude CLI's transcripts", () => {
     expect(await sweepTranscripts(cwd, env, 1, now)).toBe(2);
     expect(projectFiles(configDir, cwd)).toEqual([]);
   });
+
+  it('are kept as long as the cwd’s project settings say, where the owner’s own Claude works in that cwd too', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'bst-retention-'));
+    const configDir = path.join(dir, '.claude');
+    const cwd = path.join(dir, 'project');
+    mkdirSync(path.join(cwd, '.claude'), { recursive: true });
+    mkdirSync(configDir, { mode: 0o700 });
+    const env = { CLAUDE_CONFIG_DIR: configDir };
+    const now = Date.now();
+    transcript(configDir, cwd, MONTH_OLD, 31, now);
+    transcript(configDir, cwd, WEEK_OLD, 8, now);
+    // The owner's terminal Claude in this project keeps its sessions a year: brainstem keeps them too.
+    writeFileSync(path.join(cwd, '.claude', 'settings.json'), JSON.stringify({ cleanupPeriodDays: 365 }));
+    expect(await sweepTranscripts(cwd, env, 168, now)).toBe(0);
+    writeFileSync(path.join(cwd, '.claude', 'settings.json'), '{}');
+    writeFileSync(
+      path.join(cwd, '.claude', 'settings.local.json'),
+      JSON.stringify({ cleanupPeriodDays: 60 }),
+    );
+    expect(await sweepTranscripts(cwd, env, 168, now)).toBe(0);
+    // The longest of the settings counts: the user settings' 7 days do not cut the project's 60.
+    writeFileSync(path.join(configDir, 'settings.json'), JSON.stringify({ cleanupPeriodDays: 7 }));
+    expect(await sweepTranscripts(cwd, env, 168, now)).toBe(0);
+    writeFileSync(
+      path.join(cwd, '.claude', 'settings.local.json'),
+      JSON.stringify({ cleanupPeriodDays: 20 }),
+    );
+    expect(await sweepTranscripts(cwd, env, 168, now)).toBe(1);
+    expect(projectFiles(configDir, cwd)).toEqual([WEEK_OLD, `${WEEK_OLD}.jsonl`]);
+  });
 });
 
 describe('the audit log and the notices', () => {

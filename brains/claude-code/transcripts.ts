@@ -17,7 +17,8 @@ import { z } from 'zod';
  * for OpenClaw's). brainstem runs that sweep for the cwd it runs the CLI in.
  *
  * How long: the owner's `cleanupPeriodDays` from their user settings (the
- * config dir's settings.json), as their own CLI would; else the CLI's default;
+ * config dir's settings.json) or the cwd's project settings, the longest of them, so their own CLI
+ * in that cwd keeps its sessions at least as long as it would; else the CLI's default;
  * never less than claude.sessionTtlHours, so no session brainstem may still
  * resume loses its transcript. Only what the CLI names a transcript (a
  * `<uuid>.jsonl` regular file of this user's, in a folder of this user's that
@@ -40,17 +41,39 @@ export function cliConfigDir(env: Record<string, string | undefined>): string {
   return env.CLAUDE_CONFIG_DIR || path.join(env.HOME || homedir(), '.claude');
 }
 
-/** How many days transcripts are kept: the owner's cleanupPeriodDays, else the CLI's default, at least the session TTL. */
-export async function transcriptKeepDays(configDir: string, sessionTtlHours: number): Promise<number> {
-  let days = CLI_TRANSCRIPT_KEEP_DAYS;
-  try {
-    const parsed = userSettingsSchema.safeParse(
-      JSON.parse(await readFile(path.join(configDir, 'settings.json'), 'utf8')),
-    );
-    if (parsed.success && parsed.data.cleanupPeriodDays !== undefined) days = parsed.data.cleanupPeriodDays;
-  } catch {
-    // No settings file, or not JSON: the CLI's default, as the CLI itself would take.
+/**
+ * The settings files the owner's own CLI, started in `cwd`, may take cleanupPeriodDays from: the
+ * user settings of its config dir, and the project's own (`.claude/settings.json`, and
+ * `settings.local.json` beside it) in that cwd, which a mode whose cwd is a project the owner also
+ * works in with their terminal Claude may well have.
+ */
+const settingsFiles = (configDir: string, cwd: string) => [
+  path.join(configDir, 'settings.json'),
+  path.join(cwd, '.claude', 'settings.json'),
+  path.join(cwd, '.claude', 'settings.local.json'),
+];
+
+/**
+ * How many days transcripts are kept: the longest cleanupPeriodDays of the settings the owner's CLI
+ * reads in `cwd` (so none of their own sessions there goes sooner than their CLI would remove it,
+ * whichever of those files it takes the value from), else the CLI's default, at least the session TTL.
+ */
+export async function transcriptKeepDays(
+  configDir: string,
+  cwd: string,
+  sessionTtlHours: number,
+): Promise<number> {
+  const set: number[] = [];
+  for (const file of settingsFiles(configDir, cwd)) {
+    try {
+      const parsed = userSettingsSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+      if (parsed.success && parsed.data.cleanupPeriodDays !== undefined)
+        set.push(parsed.data.cleanupPeriodDays);
+    } catch {
+      // No settings file, or not JSON: the CLI's default, as the CLI itself would take.
+    }
   }
+  const days = set.length > 0 ? Math.max(...set) : CLI_TRANSCRIPT_KEEP_DAYS;
   return Math.max(days, Math.ceil(sessionTtlHours / 24));
 }
 
@@ -68,7 +91,7 @@ export async function sweepTranscripts(
   const uid = process.getuid?.();
   if (uid === undefined) return 0;
   const configDir = cliConfigDir(env);
-  const oldest = now - (await transcriptKeepDays(configDir, sessionTtlHours)) * DAY_MS;
+  const oldest = now - (await transcriptKeepDays(configDir, cwd, sessionTtlHours)) * DAY_MS;
   // The CLI names the folder after its cwd as the system resolves it.
   const realCwd = await realpath(cwd).catch(() => undefined);
   if (!realCwd) return 0;
