@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { ModeConfig } from './config.js';
 import { credentialsFromEnv } from './credentials.js';
 import { type Html, html } from './html.js';
@@ -60,11 +61,14 @@ export function credentialSource(
   // A HOME of the mode's own moves its `~/.claude`: that login is another, named by where it is.
   const dir =
     (merged.CLAUDE_CONFIG_DIR ?? env.CLAUDE_CONFIG_DIR) || (loginDir(own, claudeEnv, env) ?? '~/.claude');
+  // The file the CLI reads: `~` is its HOME (a mode's, claude.env's, else brainstem's), not a folder.
+  const file = loginFile(own, claudeEnv, env);
   return {
-    id: `file:${digest(dir)}`,
+    // Told apart by the folder the CLI reads, not by how it is spelled: a mode naming the shared
+    // folder (written out, or with a trailing `/`) signs in with the shared login, and shares its limit.
+    id: `file:${digest(path.dirname(file))}`,
     where: { en: `the credentials file in ${dir}`, fr: `le fichier d’identifiants de ${dir}` },
-    // The file the CLI reads: `~` is its HOME (a mode's, claude.env's, else brainstem's), not a folder.
-    file: loginFile(own, claudeEnv, env),
+    file,
   };
 }
 

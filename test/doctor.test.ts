@@ -339,6 +339,32 @@ describe('brainstem doctor', () => {
     expect(b.code).toBe(0);
   });
 
+  it('takes a mode whose CLAUDE_CONFIG_DIR names the shared folder, spelled otherwise, for the shared login', async () => {
+    // claude.env's folder with a trailing "/", and brainstem's ~/.claude written out: the same login.
+    const shared = path.join(dir, 'shared-login');
+    mkdirSync(shared, { recursive: true });
+    const config = path.join(dir, 'same-login-brainstem.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        claude: { env: { CLAUDE_CONFIG_DIR: shared } },
+        modes: {
+          slash: { kind: 'claude', description: 'same login', env: { CLAUDE_CONFIG_DIR: `${shared}/` } },
+          spelled: {
+            kind: 'claude',
+            description: 'same login',
+            env: { CLAUDE_CONFIG_DIR: `${shared}/../shared-login` },
+          },
+        },
+      }),
+    );
+    const { text } = await doctor({ ...healthy(), BRAINSTEM_CONFIG: config });
+    const lines = text.split('\n').filter((l) => l.slice(2).startsWith('credentials '));
+    expect(lines).toHaveLength(1);
+    expect(text).not.toContain('mode slash');
+    expect(text).not.toContain('mode spelled');
+  });
+
   it('checks the login of a mode’s own CLAUDE_CONFIG_DIR too, on a line naming the mode', async () => {
     const ownDir = path.join(dir, 'own-login');
     mkdirSync(ownDir, { recursive: true });
