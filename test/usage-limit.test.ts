@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitLines } from '../handlers/telegram/views/limit.js';
 import type { Notice } from '../src/notices.js';
 import type { PartChoice } from '../src/service.js';
+import { resultText } from '../src/tools/registry.js';
 import { httpError, refuseWithLimit, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
@@ -184,7 +185,10 @@ describe('Claude usage limit', () => {
     const refused = refuseWithLimit(claude.fake, 3 * 3_600_000);
     const res = await mcpToolCall(svc.url, svc.token, 'claude_code', { prompt: 'a task' });
     const resetsAt = await refused;
-    const reset = new Date(resetsAt).toISOString().slice(0, 16).replace('T', ' ');
+    const reset = new Date(Math.ceil(resetsAt / 60_000) * 60_000)
+      .toISOString()
+      .slice(0, 16)
+      .replace('T', ' ');
     const answer = (await res.json()) as McpToolAnswer;
     expect(answer.result.isError).toBe(true);
     const said = answer.result.content[0]?.text ?? '';
@@ -200,6 +204,29 @@ describe('Claude usage limit', () => {
     expect(api.headers.get('retry-after')).toBe('60');
     const body = (await api.json()) as { result: { error: Record<string, unknown> } };
     expect(body.result.error).toMatchObject({ retryAfterS: 60, retryAt: new Date(resetsAt).toISOString() });
+  });
+
+  it('a reset within a minute is said as the next whole minute, never one a call is refused again at', () => {
+    const at = Date.now() + 3 * 3_600_000;
+    // 45 s past a minute: "before 14:37" would have a model call at 14:37, refused once more.
+    const retryAt = new Date(Math.floor(at / 60_000) * 60_000 + 45_000);
+    const next = new Date(Math.ceil(retryAt.getTime() / 60_000) * 60_000);
+    const said = resultText({
+      tool: 'claude_code',
+      ok: false,
+      durationMs: 1,
+      truncated: false,
+      error: {
+        code: 'BRAIN_LIMIT',
+        status: 429,
+        type: 'rate_limit_error',
+        message: "Claude's usage limit is reached",
+        retryAt: retryAt.toISOString(),
+      },
+    });
+    expect(said).toContain(
+      `Do not call it again before ${next.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    );
   });
 
   it('a limit the claude_code tool meets leaves an active mode on other credentials where it is', async (ctx) => {

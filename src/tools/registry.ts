@@ -372,7 +372,9 @@ export function resultText(r: ToolResult): string {
 function waitText(e: ToolError, now = Date.now()): string {
   if (e.retryAt !== undefined) {
     const at = Date.parse(e.retryAt);
-    return ` Do not call it again before ${formatUtc(at)} (in ${formatDuration(Math.max(0, at - now))}).`;
+    // formatUtc says the minute: the next whole one, or a model calling at the minute said is refused again.
+    const minute = Math.ceil(at / 60_000) * 60_000;
+    return ` Do not call it again before ${formatUtc(minute)} (in ${formatDuration(Math.max(0, minute - now))}).`;
   }
   return e.retryAfterS === undefined ? '' : ` Try again in ${e.retryAfterS} s.`;
 }
