@@ -6,6 +6,9 @@ export default defineConfig({
     // One temporary folder for the run (removed at its end), and dist/, which the process tests
     // start brainstem from, built once before any test file starts.
     globalSetup: ['test/helpers/suite-tmp.ts', 'test/helpers/suite-build.ts'],
+    // In every worker: process.kill throws for a pid that is the test run itself (0, the worker's
+    // own group, vitest's) rather than ending the whole run with no line saying why.
+    setupFiles: ['test/helpers/kill-guard.ts'],
     // Real CLI runs take 1–6 s each on a loaded 2-core machine; tests assert behaviour, not speed.
     testTimeout: 90_000,
     hookTimeout: 60_000,
