@@ -31,12 +31,32 @@ export function journalGroups(j: GroupJournal | undefined): void {
 }
 
 /**
+ * The process group brainstem itself is in (/proc/self/stat; brainstem never changes it), undefined
+ * off Linux. Read once, when a group is first to be signalled.
+ */
+let ownGroupId: number | undefined | null = null;
+function ownGroup(): number | undefined {
+  if (ownGroupId === null) {
+    try {
+      const stat = readFileSync('/proc/self/stat', 'latin1');
+      const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      ownGroupId = Number.isSafeInteger(group) && group > 0 ? group : undefined;
+    } catch {
+      ownGroupId = undefined;
+    }
+  }
+  return ownGroupId;
+}
+
+/**
  * Signals the whole group led by `pid`; a group already gone is not an error. Only a child's pid
  * is a group brainstem started: 0 would signal brainstem's own group (pm2's or a test run's
- * processes with it), and -1 every process it may signal, so neither is ever sent.
+ * processes with it), and -1 every process it may signal, so neither is ever sent; nor is the
+ * group brainstem itself is in (it leads one under pm2; started by a shell or a test run, it is in
+ * theirs), whatever pid names it.
  */
 export function killGroup(pid: number, signal: NodeJS.Signals): void {
-  if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || pid === ownGroup()) return;
   try {
     process.kill(-pid, signal);
   } catch {
@@ -123,7 +143,7 @@ export function killMarked(mark: string, since?: number): number {
   const marked: { pid: number; group: number }[] = [];
   for (const name of names) {
     const pid = Number(name);
-    if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || pid === process.ppid) continue;
     try {
       // Entries end with a NUL; one before the first makes every entry look alike.
       if (!`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(entry)) continue;

@@ -18,6 +18,8 @@ it('never signals the group of the process that calls it, whatever pid it is giv
     `import { killGroup } from ${JSON.stringify(module)};
 killGroup(0, 'SIGTERM');
 killGroup(Number.NaN, 'SIGTERM');
+// Started detached, it leads its group: its own pid names the group it is in.
+killGroup(process.pid, 'SIGTERM');
 console.log('alive');
 `,
   );
