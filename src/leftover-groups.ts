@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
-import { journalGroups, killGroup, killMarked } from './process-group.js';
+import { journalGroups, killGroup, killMarked, ticksNow } from './process-group.js';
 
 /**
  * The process groups brainstem runs (a tool's command, a Claude CLI) are SIGKILLed when it exits,
@@ -20,6 +20,11 @@ export const PROCESS_GROUPS_FILE = 'process-groups.json';
 const journalSchema = z.object({
   /** The boot the pids belong to: after a reboot they name other processes. */
   boot: z.string(),
+  /**
+   * When it was last written (clock ticks since boot): each group in it was running then. Absent
+   * in a list written before it was kept.
+   */
+  at: z.number().int().min(0).optional(),
   groups: z.array(
     z.object({
       pid: z.number().int().min(2),
@@ -59,17 +64,23 @@ function startOf(pid: number): number | undefined {
 
 /**
  * Whether the group `e` names is still the one brainstem started: its leader, the same process,
- * or, the leader gone, a member started after it. Linux gives no pid to a new process while a
- * group still uses it as its id: a member is of that group, and another process with the pid
- * means the group is gone.
+ * or, the leader gone, a member started between the leader and the list's last writing (`at`),
+ * when the group was still running. Linux gives no pid to a new process while a group still uses
+ * it as its id, but once the whole group has ended, the pid is free: a process that took it and
+ * led a group of its own (a daemon, a command started in a session of its own, which leaves its
+ * members behind when it exits) makes a group of that id with only members started after the list
+ * was written, the user's and not brainstem's, left be. (A 32768-pid machine reuses pids within
+ * minutes.)
  */
-function stillThere(e: Entry): boolean {
+function stillThere(e: Entry, at: number | undefined): boolean {
   const start = startOf(e.pid);
   if (start !== undefined) return start === e.start;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const f = statFields(Number(name));
-    if (f && Number(f[2]) === e.pid && Number(f[19]) >= e.start) return true;
+    if (!f || Number(f[2]) !== e.pid) continue;
+    const memberStart = Number(f[19]);
+    if (memberStart >= e.start && (at === undefined || memberStart <= at)) return true;
   }
   return false;
 }
@@ -84,9 +95,13 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
   if (boot === undefined) return;
   const file = path.join(dataDir, PROCESS_GROUPS_FILE);
   let left: Entry[] = [];
+  let at: number | undefined;
   try {
     const journal = journalSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-    if (journal.boot === boot) left = journal.groups;
+    if (journal.boot === boot) {
+      left = journal.groups;
+      at = journal.at;
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
       logger.warn(
@@ -94,7 +109,7 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
         'the list of running process groups is unreadable; none stopped',
       );
   }
-  const stopped = left.filter(stillThere);
+  const stopped = left.filter((e) => stillThere(e, at));
   for (const e of stopped) killGroup(e.pid, 'SIGKILL');
   if (stopped.length > 0)
     logger.warn(
@@ -116,7 +131,7 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
   const write = () => {
     try {
       const groups: Entry[] = [...running].map(([pid, e]) => ({ pid, ...e }));
-      writeFileSync(`${file}.tmp`, JSON.stringify({ boot, groups }));
+      writeFileSync(`${file}.tmp`, JSON.stringify({ boot, at: ticksNow(), groups }));
       renameSync(`${file}.tmp`, file);
       failing = false;
     } catch (err) {

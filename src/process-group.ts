@@ -101,7 +101,7 @@ export function settleMarked(pid: number): number | undefined {
  * Now, in the unit of /proc/<pid>/stat's start times: clock ticks since boot (USER_HZ, 100 on
  * every Linux Node runs on; /proc/uptime counts the same boot time, suspends included).
  */
-function ticksNow(): number | undefined {
+export function ticksNow(): number | undefined {
   try {
     const seconds = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
     return Number.isFinite(seconds) ? Math.floor(seconds * 100) : undefined;

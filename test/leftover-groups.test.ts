@@ -16,6 +16,8 @@ import { recordingLogger } from './helpers/logs.js';
 let dir: string;
 const started: ChildProcess[] = [];
 const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+/** Now, in the unit of /proc/<pid>/stat's start times: clock ticks (10 ms) since boot. */
+const ticks = () => Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'bst-groups-'));
@@ -130,7 +132,6 @@ describe('process groups a crash left running', () => {
     const server = await spawnMarked();
     const since = Number(stat(server)[19]);
     // Start times count 10 ms ticks since boot: the command starts in a later one than the server.
-    const ticks = () => Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
     await expect.poll(ticks).toBeGreaterThan(since);
     const command = await spawnMarked();
     const g = await group();
@@ -146,9 +147,29 @@ describe('process groups a crash left running', () => {
     g.leader.kill('SIGKILL');
     await exited;
     expect(groupMembers(g.pid)).toHaveLength(1);
-    await journal({ boot, groups: [{ pid: g.pid, start: g.start }] });
+    // Written (as brainstem writes it at each change) while the group ran.
+    await journal({ boot, at: ticks(), groups: [{ pid: g.pid, start: g.start }] });
     takeOverGroups(dir, recordingLogger('info').logger);
     await gone(g.pid);
+  });
+
+  // Once a recorded group has ended whole, its pid is free: a process that takes it and leads a
+  // group of its own (a daemon, a command in a session of its own) leaves, when it exits, members
+  // in a group of that id, all started after brainstem last wrote the list. They are not its own.
+  it('are left be when only members started after the list was last written are in a group of that id', async () => {
+    const g = await group();
+    const exited = new Promise((resolve) => g.leader.once('exit', resolve));
+    g.leader.kill('SIGKILL');
+    await exited;
+    expect(groupMembers(g.pid)).toHaveLength(1);
+    // The recorded group started, and the list was last written, before this group's member started.
+    await journal({ boot, at: g.start - 5, groups: [{ pid: g.pid, start: g.start - 10 }] });
+    const { logger, logs } = recordingLogger('info');
+    takeOverGroups(dir, logger);
+    expect(logs.map((l) => l.msg)).not.toContain(
+      'stopped the process groups (tool runs, Claude CLIs) that a brainstem killed before its exit left running',
+    );
+    expect(groupMembers(g.pid)).toHaveLength(1);
   });
 
   it('are left be after a reboot (the pids name other processes), and when the file is unreadable', async () => {
@@ -169,7 +190,12 @@ describe('process groups a crash left running', () => {
 
   it('are written down while they run, and struck off when their leader exits', async () => {
     takeOverGroups(dir, recordingLogger('info').logger);
-    const read = async () => JSON.parse(await readFile(path.join(dir, 'process-groups.json'), 'utf8'));
+    // Without `at` (when it was written, checked in the tests above).
+    const read = async () => {
+      const { at, ...rest } = JSON.parse(await readFile(path.join(dir, 'process-groups.json'), 'utf8'));
+      expect(at).toBeGreaterThan(0);
+      return rest;
+    };
     expect(await read()).toEqual({ boot, groups: [] });
     const g = await group();
     trackGroup(g.pid);
