@@ -5,8 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { killPidIn } from './helpers/procs.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'bst-kill-guard-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const ownGroup = () => {
   const stat = readFileSync('/proc/self/stat', 'latin1');
@@ -33,5 +39,61 @@ describe('the kill guard of the test workers', () => {
     expect(process.kill(-pid, 0)).toBe(true);
     process.kill(pid, 'SIGKILL');
     expect(await exited).toEqual([null, 'SIGKILL']);
+  });
+});
+
+describe('killPidIn (test/helpers/procs.ts)', () => {
+  const sleeper = () => {
+    const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+    return { pid: child.pid as number, exited: once(child, 'exit') };
+  };
+
+  it('signals the process that wrote its pid to the file', async () => {
+    const s = sleeper();
+    const file = path.join(dir, 'writer.pid');
+    writeFileSync(file, String(s.pid));
+    killPidIn(file, 'SIGKILL');
+    expect(await s.exited).toEqual([null, 'SIGKILL']);
+  });
+
+  // The writer ended and, pids being few (32768), another process took its pid: one started after
+  // the file was written is not the writer, and may be anything (a vitest worker, another test's).
+  it('leaves be a process that took the pid after the file was written', async () => {
+    // Says which signals it got, in order; SIGUSR2 ends it. Were both pending, the lower (SIGINT)
+    // would come first: a SIGINT sent before the SIGUSR2 is always said before it.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `process.on('SIGINT', () => process.stdout.write('SIGINT\\n'));
+process.on('SIGUSR2', () => { process.stdout.write('SIGUSR2\\n'); process.exit(0); });
+process.stdout.write('ready\\n');
+setInterval(() => {}, 60_000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const file = path.join(dir, 'recycled.pid');
+    writeFileSync(file, String(child.pid));
+    // Written a minute before this process started.
+    const before = new Date(Date.now() - 60_000);
+    utimesSync(file, before, before);
+    killPidIn(file, 'SIGINT');
+    // 'close': once its output is all read too.
+    const exited = once(child, 'close');
+    child.kill('SIGUSR2');
+    expect(await exited).toEqual([0, null]);
+    expect(out).toBe('ready\nSIGUSR2\n');
+  });
+
+  it('signals nothing for an empty file (Number("") is 0) or a missing one', () => {
+    const empty = path.join(dir, 'empty.pid');
+    writeFileSync(empty, '');
+    expect(() => killPidIn(empty, 'SIGKILL')).not.toThrow();
+    expect(() => killPidIn(path.join(dir, 'none.pid'), 'SIGKILL')).not.toThrow();
   });
 });

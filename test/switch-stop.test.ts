@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
-import { isAlive as alive } from './helpers/procs.js';
+import { isAlive as alive, killPidIn } from './helpers/procs.js';
 
 /**
  * pm2 stops brainstem (SIGTERM, then SIGKILL after its kill_timeout of 15 s: ecosystem.config.cjs)
@@ -24,15 +24,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const p of spawned) await p.stop('SIGKILL');
-  // A login check or a model command that outlived a brainstem killed with SIGKILL.
-  for (const pid of [checkPid(), pidIn(swapPidFile()), pidIn(stopPidFile())]) {
-    if (pid === undefined) continue;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // ended already
-    }
-  }
+  // A login check or a model command that outlived a brainstem killed with SIGKILL; one that ended
+  // long ago may have left its pid to another process, which killPidIn leaves be.
+  for (const file of [`${cli()}.pid`, swapPidFile(), stopPidFile()]) killPidIn(file, 'SIGKILL');
   await rm(dir, { recursive: true, force: true });
   await llama?.close();
 });

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** Pids of live processes whose working directory is inside `dir` (the claude children of a test). */
 export function processesIn(dir: string): number[] {
@@ -36,20 +36,44 @@ export function killGroupOf(leader: number | undefined): void {
   process.kill(-leader, 'SIGKILL');
 }
 
+/** When `pid` started, in clock ticks (10 ms) since boot (/proc/<pid>/stat); undefined once it is gone. */
+function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** When `file` was last written, in the same ticks since boot. */
+function writtenTicks(mtimeMs: number): number {
+  const uptime = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+  return uptime * 100 - (Date.now() - mtimeMs) / 10;
+}
+
 /**
- * Signals the process whose pid a test's command wrote to `file`, if it did. A file read while the
- * shell has created it but not yet written it is empty, and `Number('')` is 0: `process.kill(0)`
- * signals this test run's whole process group, which ended whole runs under load. Only a real pid
- * is signalled; an absent, empty or gone one is left.
+ * Signals the process whose pid a test's command wrote to `file`, if it did and is still running.
+ * A file read while the shell has created it but not yet written it is empty, and `Number('')` is
+ * 0: `process.kill(0)` signals this test run's whole process group, which ended whole runs under
+ * load. Only a real pid is signalled; an absent, empty or gone one is left. Nor is a pid another
+ * process took once the writer ended (this machine has 32768 pids, and a test run goes through
+ * them in minutes): the writer started before it wrote the file, a process started after is
+ * another's (a vitest worker, another test's brainstem).
  */
 export function killPidIn(file: string, signal: NodeJS.Signals = 'SIGTERM'): void {
   let pid: number;
+  let written: number;
   try {
     pid = Number(readFileSync(file, 'utf8').trim());
+    written = writtenTicks(statSync(file).mtimeMs);
   } catch {
     return;
   }
   if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  const started = startTicks(pid);
+  // Two ticks of slack: /proc/uptime and the file's time come from different clocks.
+  if (started === undefined || started > written + 2) return;
   try {
     process.kill(pid, signal);
   } catch {
