@@ -71,6 +71,27 @@ describe('an approval question deleted while it waits', { timeout: 60_000 }, () 
     expect(existsSync(fileIn('gone-question.txt'))).toBe(false);
   });
 
+  it('in a chat shut to the bot (the approver blocked it): denied at once, saying why', async () => {
+    const user = h.tg.user(112);
+    user.says('shut-chat');
+    await questionIn(112, 'touch shut-chat.txt');
+    // The next check's edit meets the block; before, the turn waited out claude.approvalTimeoutMs.
+    h.tg.failNext(
+      'editMessageReplyMarkup',
+      1,
+      { code: 403, description: 'Forbidden: bot was blocked by the user' },
+      112,
+    );
+    const answer = await h.tg.waitFor(
+      () => h.tg.botMessages(112).find((m) => m.text.includes('can no longer be answered')),
+      { timeoutMs: 20_000 },
+    );
+    expect(answer.text).toContain(
+      '⚙️ [proxy] The approval request for Bash (touch shut-chat.txt) can no longer be answered (Telegram no longer lets the bot into the chat it was asked in: the bot was blocked or removed there, or its question deleted), so it was denied.',
+    );
+    expect(existsSync(fileIn('shut-chat.txt'))).toBe(false);
+  });
+
   it('a question still there is left as it is by the checks, and its buttons answer it', async () => {
     const user = h.tg.user(114);
     user.says('still-there');

@@ -48,8 +48,11 @@ interface Card {
   buttons: boolean;
   /** Its message, once Telegram has it. */
   messageId?: number;
-  /** Found deleted (by hand, or with its forum topic): nobody can press it any more. */
-  gone?: boolean;
+  /**
+   * Nobody can press it any more: found deleted (by hand, or with its forum topic), or its chat shut
+   * to the bot (the approver blocked it, the group removed it, the chat is no more).
+   */
+  gone?: 'deleted' | 'shut';
 }
 
 /** A chat a question is asked in: with the buttons, or (the asker's, who cannot answer) without. */
@@ -290,9 +293,7 @@ export class ApprovalPrompts {
         await this.o.api
           .editMessageReplyMarkup(card.chatId, card.messageId, { reply_markup: keyboard })
           .catch((err: unknown) => {
-            // Anything else (a 429, the network) says nothing of the message: asked again next time.
-            if (err instanceof GrammyError && /message to edit not found/i.test(err.description))
-              card.gone = true;
+            card.gone = goneBy(err);
           });
       }
     })();
@@ -305,15 +306,26 @@ export class ApprovalPrompts {
     const left = prompt.cards.filter((c) => c.buttons && !c.gone && c.messageId !== undefined);
     if (left.length > 0 || !prompt.cards.some((c) => c.gone) || this.open.get(id) !== prompt) return;
     this.open.delete(id);
-    this.o.logger.warn({ tool: prompt.req.tool }, 'approval question deleted in Telegram: denied');
+    const shut = prompt.cards.some((c) => c.gone === 'shut');
+    this.o.logger.warn(
+      { tool: prompt.req.tool },
+      shut
+        ? 'approval question out of the approvers’ reach in Telegram: denied'
+        : 'approval question deleted in Telegram: denied',
+    );
     prompt.fail(
-      new ApprovalQuestionGone(
-        'its question was deleted in Telegram, by hand or with its forum topic',
-        'sa question a été supprimée dans Telegram, à la main ou avec son sujet de forum',
-      ),
+      shut
+        ? new ApprovalQuestionGone(
+            'Telegram no longer lets the bot into the chat it was asked in: the bot was blocked or removed there, or its question deleted',
+            'Telegram ne laisse plus le bot entrer dans la discussion où elle a été posée : le bot y a été bloqué ou retiré, ou sa question supprimée',
+          )
+        : new ApprovalQuestionGone(
+            'its question was deleted in Telegram, by hand or with its forum topic',
+            'sa question a été supprimée dans Telegram, à la main ou avec son sujet de forum',
+          ),
     );
     // A copy still there (the asker's, without buttons) must not go on waiting for an answer.
-    void this.showOutcome(prompt, unansweredText('deleted', this.o.timeoutMs, prompt.lang));
+    void this.showOutcome(prompt, unansweredText(shut ? 'shut' : 'deleted', this.o.timeoutMs, prompt.lang));
   }
 
   /** Whether `message` is a copy of any question still open. */
@@ -363,4 +375,17 @@ function decisionOf(choice: Choice, req: ApprovalRequest, by: string): ApprovalD
   if (choice === 'deny')
     return { behavior: 'deny', message: `Permission to use ${req.tool} was denied by ${by} in Telegram.` };
   return { behavior: 'allow', scope: choice };
+}
+
+/**
+ * What the refusal of a check's edit says of the question: deleted ("message to edit not found"), or
+ * its chat shut to the bot (403: blocked by the approver, removed from the group; 400 "chat not
+ * found"), where nobody can press it either. Anything else (a 429, the network) says nothing of
+ * the message: it is asked again at the next check.
+ */
+function goneBy(err: unknown): Card['gone'] {
+  if (!(err instanceof GrammyError)) return undefined;
+  if (/message to edit not found/i.test(err.description)) return 'deleted';
+  if (err.error_code === 403 || /chat not found/i.test(err.description)) return 'shut';
+  return undefined;
 }

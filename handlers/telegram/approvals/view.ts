@@ -102,7 +102,7 @@ export function decidedText(choice: Choice, by: string, lang: Lang): string {
 }
 
 /** Why a question closed without an answer. */
-export type Unanswered = 'timeout' | 'stopped' | 'restarting' | 'unreachable' | 'deleted';
+export type Unanswered = 'timeout' | 'stopped' | 'restarting' | 'unreachable' | 'deleted' | 'shut';
 
 export function unansweredText(why: Unanswered, timeoutMs: number, lang: Lang): string {
   switch (why) {
@@ -135,6 +135,12 @@ export function unansweredText(why: Unanswered, timeoutMs: number, lang: Lang): 
         lang,
         '⚠️ The question was deleted where approvers could answer it: denied.',
         '⚠️ La question a été supprimée là où les approbateurs pouvaient y répondre : refusé.',
+      );
+    case 'shut':
+      return t(
+        lang,
+        '⚠️ Telegram no longer lets the bot where approvers could answer this question (blocked or removed there): denied.',
+        '⚠️ Telegram ne laisse plus le bot là où les approbateurs pouvaient répondre à cette question (bloqué ou retiré) : refusé.',
       );
   }
 }
