@@ -478,6 +478,40 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     this.currentTrigger = trigger;
     this.emit('started', { from, to: target.id, trigger });
     if (target.id !== from) await this.freeOllama(from, target, trigger);
+    /** The llama model whose stop commands ran for a local mode on another server (see vacating). */
+    let vacated: string | undefined;
+    /**
+     * What a failure from here on says it put back: the model this switch stopped started again,
+     * the one it started stopped (restore).
+     */
+    const undo = (): Promise<Said> => {
+      if (vacated !== undefined) return this.restore(vacated, undefined);
+      if (swapped !== undefined && previous !== undefined && previous !== swapped)
+        return this.restore(previous, swapped);
+      return Promise.resolve(NOTHING);
+    };
+    const vacating = this.vacating(loaded, target);
+    if (vacating !== undefined) {
+      await this.letAnswersEnd(this.servingModel(vacating), vacating, target.id);
+      const stopped = await swapLlamaModel({
+        stop: this.commandsOf(vacating, 'stop'),
+        onStopped: () => this.deps.keptWrites.run('the model stopped', () => kv.delete(LOADED_MODEL_KEY)),
+        start: [],
+        probe: async () => ({ ok: true }),
+        timeoutMs: config.llama.readyTimeoutMs,
+        intervalMs: config.llama.pollIntervalMs,
+        hiddenEnv: configuredSecrets(config),
+        logger,
+        ...this.waitSignal(trigger),
+      });
+      if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
+      // A stop command that failed may have half stopped it: it is started again, as after a swap.
+      vacated = vacating;
+      if (!stopped.ok) {
+        const reason = joined(stopped.reason, await undo());
+        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
+      }
+    }
 
     if (wanted && (swapping || down)) {
       const unloading = loaded !== undefined && loaded !== wanted;
@@ -523,15 +557,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         ...this.waitSignal(trigger),
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
-      if (!ready.ok)
-        return this.finish({
-          ok: false,
-          from,
-          to: target.id,
-          ms: elapsed(),
-          reason: ready.reason,
-          trigger,
-        });
+      if (!ready.ok) {
+        const reason = joined(ready.reason, await undo());
+        return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
+      }
     }
     // A model its server loads only on the first request (Ollama) is loaded now, within the
     // switch's time: the wake notice says the mode answers, not that its first answer will wait.
@@ -541,12 +570,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       const loaded = await brain.preload(stop ? AbortSignal.any([stop, deadline]) : deadline);
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!loaded.ok) {
-        // As when the new mode cannot be saved below: the model a swap stopped is started again.
-        const back =
-          swapped !== undefined && previous !== undefined && previous !== swapped
-            ? await this.restore(previous, swapped)
-            : NOTHING;
-        const reason = joined(loaded.reason, back);
+        // As when the new mode cannot be saved below: the model this switch stopped is started again.
+        const reason = joined(loaded.reason, await undo());
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
       }
     }
@@ -558,11 +583,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       // Another process's lock: the swap stopped the model of the mode the user is told they are still
       // on, which is started again. Any other error (the database closed by a stop) is only said.
       if (!isBusy(err)) throw err;
-      const back =
-        swapped !== undefined && previous !== undefined && previous !== swapped
-          ? await this.restore(previous, swapped)
-          : NOTHING;
-      const reason = joined(brokeOff(err), back);
+      const reason = joined(brokeOff(err), await undo());
       return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
     }
     this.activeId = target.id;
@@ -631,6 +652,25 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     } finally {
       this.off('started', onStarted);
     }
+  }
+
+  /**
+   * The llama model (started by `llama.models` commands) to stop before a switch to `target`, a
+   * local mode on another server that loads its model itself (Ollama, a llama-server started
+   * without brainstem): the two would share the GPU, and the model loaded would keep the memory
+   * the target's needs (Ollama then refuses it, "requires more system memory", or runs it on the
+   * CPU). Undefined when there is none, when the target starts its own (a swap stops it then), or
+   * is on that model's server (it answers with the model loaded). Left loaded for a switch to
+   * Claude, which needs no GPU here, as freeOllama leaves Ollama's model: a switch back is then at once.
+   */
+  private vacating(loaded: string | undefined, target: ModeConfig): string | undefined {
+    if (loaded === undefined || target.kind !== 'llama' || target.llamaModel !== undefined) return undefined;
+    const { modes, config } = this.deps;
+    const upstream = (m: ModeConfig) => (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
+    const owners = modes.all.filter((m) => m.kind === 'llama' && m.llamaModel === loaded);
+    // A model no mode names any more (the config changed) was served at llama.baseUrl.
+    const servers = owners.length > 0 ? owners.map(upstream) : [config.llama.baseUrl.replace(/\/+$/, '')];
+    return servers.includes(upstream(target)) ? undefined : loaded;
   }
 
   /**
@@ -868,7 +908,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
           ? target.llamaModel
           : undefined
         : (cut.model ?? undefined);
-      const swapped = target ? failed !== undefined : cut.model !== null;
+      // A target on another server that starts no model may have stopped it too (vacating).
+      const swapped = target
+        ? failed !== undefined || this.vacating(previous, target) !== undefined
+        : cut.model !== null;
       if (previous === undefined || !swapped || previous === failed) {
         this.finish(outcome);
         return undefined;

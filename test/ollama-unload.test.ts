@@ -183,3 +183,92 @@ describe('a switch away from an Ollama mode whose model does not leave memory', 
     }
   });
 });
+
+/**
+ * The other way round on the same GPU: a llama-server model (started and stopped by its mode's
+ * commands) holds the memory an Ollama mode on another server needs, and a switch from an Ollama
+ * mode that fails leaves Ollama's model unloaded.
+ */
+describe('a switch between a llama-server model and an Ollama mode on another server', {
+  timeout: 60_000,
+}, () => {
+  let both: Harness;
+  let ol: FakeLlama;
+  let ls: FakeLlama;
+  const loadingSet = (fake: FakeLlama, loading: boolean) =>
+    fake.requests.filter(
+      (r) => r.path === '/_fake/loading' && (r.body as { loading?: unknown }).loading === loading,
+    ).length;
+  const isLoad = (r: FakeRequest) =>
+    r.path === '/api/generate' && (r.body as { keep_alive?: unknown }).keep_alive === undefined;
+
+  beforeAll(async () => {
+    ol = await startFakeLlama({ ollama: { models: ['qwen2.5:7b', 'llama3:70b'], tooBig: ['llama3:70b'] } });
+    // llama-server's model is up at boot: the active mode's.
+    ls = await startFakeLlama();
+    both = await startHarness({
+      llama: ls,
+      config: {
+        defaultMode: 'local',
+        modes: {
+          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+          ollama: { kind: 'llama', baseUrl: ol.baseUrl, model: 'qwen2.5:7b', description: 'Qwen on Ollama' },
+          big: { kind: 'llama', baseUrl: ol.baseUrl, model: 'llama3:70b', description: 'Llama on Ollama' },
+          // Its second start command fails once the first has brought the server half up.
+          broken: { kind: 'llama', llamaModel: 'broken', description: 'A model that does not start' },
+        },
+        llama: {
+          readyTimeoutMs: 600_000,
+          models: {
+            qwen: { start: [loadingCommand(ls, false)], stop: [loadingCommand(ls, true)] },
+            broken: {
+              start: [loadingCommand(ls, false), [process.execPath, '-e', 'process.exit(1)']],
+              stop: [loadingCommand(ls, true)],
+            },
+          },
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await both?.close();
+    await ol?.close();
+    await ls?.close();
+  });
+
+  it("runs the llama-server model's stop commands before Ollama loads its own", async () => {
+    let release = () => {};
+    ol.holdLoads(new Promise<void>((resolve) => (release = resolve)));
+    try {
+      both.tg.user(119).says('/mode ollama');
+      await ol.arrived(isLoad);
+      // By the time Ollama loads, llama-server's model has left the GPU.
+      expect(loadingSet(ls, true)).toBe(1);
+    } finally {
+      ol.holdLoads(undefined);
+      release();
+    }
+    await both.tg.waitFor(() => both.tg.botMessages(119).find((m) => /✅.*ollama/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    expect(both.service.core.switcher.active().id).toBe('ollama');
+    expect(both.service.core.switcher.loadedModel()).toBeUndefined();
+    expect([...ol.loaded]).toEqual(['qwen2.5:7b']);
+  });
+
+  it('starts the llama-server model again when the Ollama model then cannot load', async () => {
+    const switcher = both.service.core.switcher;
+    expect(await switcher.switchTo('local', { source: 'api' })).toMatchObject({ ok: true, to: 'local' });
+    const stops = loadingSet(ls, true);
+    const starts = loadingSet(ls, false);
+    const failed = await switcher.switchTo('big', { source: 'api' });
+    expect(failed).toMatchObject({ ok: false, from: 'local', to: 'big' });
+    expect(failed.ok ? '' : failed.reason).toMatch(
+      /could not load llama3:70b .*; model qwen was started again$/s,
+    );
+    expect(loadingSet(ls, true)).toBe(stops + 1);
+    expect(loadingSet(ls, false)).toBe(starts + 1);
+    expect(switcher.active().id).toBe('local');
+    expect(switcher.loadedModel()).toBe('qwen');
+  });
+});
