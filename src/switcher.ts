@@ -157,6 +157,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private readonly stopped = new AbortController();
   /** Set once the stop left a switch to the next start (see hasLeftSwitch). */
   private leftOne = false;
+  /** The mode whose Ollama model the switch under way asked Ollama to unload (freeOllama). */
+  private unloadedFrom: string | undefined;
 
   constructor(
     private readonly deps: {
@@ -396,14 +398,21 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private async perform(ref: string, trigger: SwitchTrigger): Promise<SwitchOutcome> {
     const started = Date.now();
     const from = this.activeId;
+    this.unloadedFrom = undefined;
+    let outcome: SwitchOutcome;
     try {
-      return await this.attempt(ref, trigger);
+      outcome = await this.attempt(ref, trigger);
     } catch (err) {
       this.deps.logger.error({ err, from, to: ref }, 'switch failed unexpectedly');
       const to = this.deps.modes.find(ref)?.id ?? ref;
       const reason = brokeOff(err);
-      return this.finish({ ok: false, from, to, ms: Date.now() - started, reason, trigger });
+      outcome = this.finish({ ok: false, from, to, ms: Date.now() - started, reason, trigger });
     }
+    // A failed switch that had unloaded the Ollama model of the mode the chat is told it stays on:
+    // loaded back in the background, or that mode's next message would wait the whole load.
+    if (!outcome.ok && this.unloadedFrom === this.activeId && !this.stopping) void this.loadActive('kept');
+    this.unloadedFrom = undefined;
+    return outcome;
   }
 
   /** Nothing to announce: the one who asked is answered with the modes there are. */
@@ -486,6 +495,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
      */
     const undo = (): Promise<Said> => {
       if (vacated !== undefined) return this.restore(vacated, undefined);
+      if (swapped !== undefined && previous === undefined) return this.restore(undefined, swapped);
       if (swapped !== undefined && previous !== undefined && previous !== swapped)
         return this.restore(previous, swapped);
       return Promise.resolve(NOTHING);
@@ -537,10 +547,16 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
       if (!swap.ok) {
-        // A stop command that failed may have half stopped it: it is started again below.
+        // A stop command that failed may have half stopped it: it is started again below. With no
+        // model to start again (the mode left is on Ollama, or Claude), what the start commands
+        // half started is stopped all the same: it would hold the memory the mode left needs.
         if (unloading) unloaded();
         const back =
-          previous !== undefined && previous !== wanted ? await this.restore(previous, wanted) : NOTHING;
+          previous === undefined
+            ? await this.restore(undefined, wanted)
+            : previous !== wanted
+              ? await this.restore(previous, wanted)
+              : NOTHING;
         const reason = joined(swap.reason, back);
         return this.finish({ ok: false, from, to: target.id, ms: elapsed(), reason, trigger });
       }
@@ -614,8 +630,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * has no model in memory, and the first message would wait the whole load as after a start. The
    * same load, cut the same way, made only when the model is out of memory (Brain.needsLoad).
    */
-  async loadActive(occasion: 'start-up' | 'back' = 'start-up'): Promise<void> {
-    const when = occasion === 'start-up' ? 'at start-up' : 'once its server answered again';
+  async loadActive(occasion: 'start-up' | 'back' | 'kept' = 'start-up'): Promise<void> {
+    const when =
+      occasion === 'start-up'
+        ? 'at start-up'
+        : occasion === 'back'
+          ? 'once its server answered again'
+          : 'after a failed switch away';
     const { brains, readiness, config, logger } = this.deps;
     const mode = this.active();
     const brain = brains.get(mode.id);
@@ -628,10 +649,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     try {
       // The start's first probe, which tells the brain what its server is.
       const ready = await readiness.latest(mode.id);
-      if (!ready.ok || this.stopping || this.inFlight > 0 || this.activeId !== mode.id) return;
+      // The failed switch that asks for it is still in flight; a switch queued behind it cuts the load.
+      const busy = occasion !== 'kept' && this.inFlight > 0;
+      if (!ready.ok || this.stopping || busy || this.activeId !== mode.id) return;
       // Back after a probe failed: a server that kept its model (no restart, only a slow answer) has
-      // nothing to load, and a load would only renew its keep_alive.
-      if (occasion === 'back' && brain.needsLoad && !(await brain.needsLoad(this.stopped.signal))) return;
+      // nothing to load, and a load would only renew its keep_alive. Kept after a failed switch: an
+      // unload Ollama did not carry out left it there.
+      if (occasion !== 'start-up' && brain.needsLoad && !(await brain.needsLoad(this.stopped.signal))) return;
       const deadline = AbortSignal.timeout(config.llama.readyTimeoutMs);
       const loaded = await brain.preload(AbortSignal.any([this.stopped.signal, deadline, away.signal]));
       if (this.stopping) return;
@@ -698,6 +722,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       .flatMap((m) => brains.get(m.id) ?? []);
     const waitMs = Math.min(UNLOAD_WAIT_MS, config.llama.readyTimeoutMs);
     const bound = AbortSignal.timeout(waitMs);
+    // Should the switch fail, perform loads it back (loadActive), when Ollama no longer has it.
+    this.unloadedFrom = fromId;
     const stop = this.waitSignal(trigger).signal;
     const freed = await brain.unload(stop ? AbortSignal.any([stop, bound]) : bound, () =>
       this.letAnswersEnd(serving, model, target.id),
@@ -774,10 +800,30 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * After a failed swap had stopped the model loaded before: unloads what was
    * half started and starts the previous model again, so the mode the user is
    * told they are still on can answer. Returns what to add to the failure's reason
-   * (in French after a space, as French puts one before a semicolon).
+   * (in French after a space, as French puts one before a semicolon). With no previous model (the
+   * mode left is on Ollama, or Claude), only unloads what was half started: it would hold the
+   * memory of the model that mode loads again.
    */
-  private async restore(previous: string, failed: string | undefined): Promise<Said> {
+  private async restore(previous: string | undefined, failed: string | undefined): Promise<Said> {
     const { modes, config, logger } = this.deps;
+    if (previous === undefined) {
+      if (failed === undefined) return NOTHING;
+      const stopped = await swapLlamaModel({
+        stop: this.commandsOf(failed, 'stop'),
+        start: [],
+        probe: async () => ({ ok: true }),
+        timeoutMs: config.llama.readyTimeoutMs,
+        intervalMs: config.llama.pollIntervalMs,
+        hiddenEnv: configuredSecrets(config),
+        logger,
+      });
+      if (stopped.ok)
+        return { en: `; model ${failed} was stopped`, fr: ` ; le modèle ${failed} a été arrêté` };
+      return {
+        en: `; stopping model ${failed} failed too (${stopped.reason.en}), so it may still hold memory until it is stopped`,
+        fr: ` ; arrêter le modèle ${failed} a échoué aussi (${stopped.reason.fr}) : il peut occuper de la mémoire tant qu’il n’est pas arrêté`,
+      };
+    }
     const owner = modes.all.find((m) => m.kind === 'llama' && m.llamaModel === previous);
     const swap = await swapLlamaModel({
       stop: failed === undefined ? [] : this.commandsOf(failed, 'stop'),

@@ -271,4 +271,22 @@ describe('a switch between a llama-server model and an Ollama mode on another se
     expect(switcher.active().id).toBe('local');
     expect(switcher.loadedModel()).toBe('qwen');
   });
+
+  it('stops what the failed switch half started and loads the Ollama model back', async () => {
+    const switcher = both.service.core.switcher;
+    expect(await switcher.switchTo('ollama', { source: 'api' })).toMatchObject({ ok: true, to: 'ollama' });
+    expect(ol.loaded.has('qwen2.5:7b')).toBe(true);
+    const stops = loadingSet(ls, true);
+    const loadedBack = nextLog(both, (l) => l.msg === 'brain ollama: its model is loaded');
+    const failed = await switcher.switchTo('broken', { source: 'api' });
+    expect(failed).toMatchObject({ ok: false, from: 'ollama', to: 'broken' });
+    expect(failed.ok ? '' : failed.reason).toMatch(/failed with exit code 1.*; model broken was stopped$/s);
+    // The half-started model's stop commands ran, then Ollama was asked for its model again.
+    expect(loadingSet(ls, true)).toBe(stops + 1);
+    expect(ol.unloads.at(-1)).toBe('qwen2.5:7b');
+    await loadedBack();
+    expect(ol.loaded.has('qwen2.5:7b')).toBe(true);
+    expect(switcher.active().id).toBe('ollama');
+    expect(switcher.loadedModel()).toBeUndefined();
+  });
 });
