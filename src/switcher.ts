@@ -721,13 +721,19 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       .filter((m) => m.kind === 'llama' && m.model === model && upstream(m) === upstream(leaving))
       .flatMap((m) => brains.get(m.id) ?? []);
     const waitMs = Math.min(UNLOAD_WAIT_MS, config.llama.readyTimeoutMs);
-    const bound = AbortSignal.timeout(waitMs);
     // Should the switch fail, perform loads it back (loadActive), when Ollama no longer has it.
     this.unloadedFrom = fromId;
+    // The wait for Ollama is counted once the answers ended, not from here: an answer that ends late
+    // in server.shutdownGraceMs (30 s or more) left none of it, and the unload was never even sent.
+    const bound = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
     const stop = this.waitSignal(trigger).signal;
-    const freed = await brain.unload(stop ? AbortSignal.any([stop, bound]) : bound, () =>
-      this.letAnswersEnd(serving, model, target.id),
-    );
+    const freed = await brain
+      .unload(stop ? AbortSignal.any([stop, bound.signal]) : bound.signal, async () => {
+        await this.letAnswersEnd(serving, model, target.id);
+        timer = setTimeout(() => bound.abort(), waitMs);
+      })
+      .finally(() => clearTimeout(timer));
     if (freed.ok) {
       if (freed.detail)
         logger.info({ mode: fromId, detail: freed.detail.en }, 'switch: the model it leaves is unloaded');

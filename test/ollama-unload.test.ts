@@ -290,3 +290,69 @@ describe('a switch between a llama-server model and an Ollama mode on another se
     expect(switcher.loadedModel()).toBeUndefined();
   });
 });
+
+describe('a switch away from an Ollama mode whose answer ends late in its grace', { timeout: 60_000 }, () => {
+  it('unloads the model once the answer ended, its own wait counted from then', async () => {
+    const ollama2 = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    const other = await startFakeLlama({ loading: true });
+    const started = await startHarness({
+      llama: other,
+      config: {
+        defaultMode: 'ollama',
+        // Long local answers: a switch lets them end for up to 30 s, as a restart does.
+        server: { shutdownGraceMs: 30_000 },
+        modes: {
+          ollama: {
+            kind: 'llama',
+            baseUrl: ollama2.baseUrl,
+            model: 'qwen2.5:7b',
+            description: 'Qwen on Ollama',
+          },
+          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+        },
+        // The unload's wait (at most llama.readyTimeoutMs) is shorter than the answer's grace.
+        llama: {
+          readyTimeoutMs: 2_000,
+          models: { qwen: { start: [loadingCommand(other, false)], stop: [loadingCommand(other, true)] } },
+        },
+      },
+    });
+    let finish = () => {};
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    try {
+      await started.tg.waitFor(
+        () => started.logs.find((l) => l.msg === 'brain ollama: its model is loaded'),
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      ollama2.reply({ chunks: ['a long ', { wait: held }, 'answer'] });
+      started.tg.user(112).says('tell me a story');
+      await ollama2.arrived((r) => r.path === '/v1/chat/completions');
+      const waiting = nextLog(
+        started,
+        (l) => l.msg === 'switch: waiting for the answers of the model it stops to end',
+      );
+      started.tg.user(119).says('/mode local');
+      await waiting();
+      // The answer ends after the unload's whole wait (2 s) would have run out, were it counted from
+      // the switch's start: this pause is the answer's length, not something the test hopes for.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      finish();
+      await started.tg.waitFor(() => started.tg.botMessages(112).find((m) => /a long answer/.test(m.text)), {
+        timeoutMs: 30_000,
+      });
+      await started.tg.waitFor(() => started.tg.botMessages(119).find((m) => /✅.*local/.test(m.text)), {
+        timeoutMs: 30_000,
+      });
+      expect(ollama2.unloads).toEqual(['qwen2.5:7b']);
+      expect(ollama2.loaded.size).toBe(0);
+      expect(started.tg.botMessages(111).filter((m) => /still holds/.test(m.text))).toEqual([]);
+    } finally {
+      finish();
+      await started.close();
+      await ollama2.close();
+      await other.close();
+    }
+  });
+});
