@@ -85,10 +85,12 @@ const STARTED_AT = Date.now();
 /**
  * The folder a brainstem from before the HMAC names left (a plain sha256 of
  * the key), so the files it still holds are sent as any leftover is: it takes
- * the conversation's name before that conversation's first turn under it.
- * Only when nothing was added to it since this brainstem started: the old
- * name can be computed, and another conversation's brain may have written
- * there since, to reach this chat.
+ * the conversation's name whenever that folder is not there (its emptied
+ * folder is removed after each turn, removeEmptyOutbox). Only when nothing was
+ * added to it since the names were first keyed (the secret's file was
+ * written), nor since this brainstem started: the old name can be computed,
+ * and another conversation's brain may have written there since, to reach
+ * this chat; a restart, which moves the start, must not make that look old.
  */
 export async function adoptOldOutbox(dataDir: string, sessionKey: string): Promise<void> {
   const hash = createHash('sha256').update(sessionKey).digest('hex').slice(0, 8);
@@ -96,6 +98,9 @@ export async function adoptOldOutbox(dataDir: string, sessionKey: string): Promi
   const st = await lstat(old).catch(() => undefined);
   if (!st?.isDirectory() || st.mtimeMs >= STARTED_AT) return;
   const dir = outboxDir(dataDir, sessionKey);
+  // Written once, by the first brainstem with keyed names (outboxDir made sure of it just now).
+  const keyed = await lstat(path.join(dataDir, OUTBOX_KEY_FILE));
+  if (st.mtimeMs >= keyed.mtimeMs) return;
   if (!(await lstat(dir).catch(() => undefined))) await rename(old, dir);
 }
 
