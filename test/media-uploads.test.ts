@@ -4,6 +4,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -47,6 +48,48 @@ describe('uploaded documents', () => {
     expect(left).not.toContain('old-notes.txt');
     expect(left).toContain('recent-notes.txt');
     expect(left.filter((f) => f.endsWith('-new.txt'))).toHaveLength(1);
+  });
+});
+
+describe('a chat’s uploads folder emptied by the sweep', () => {
+  it('is removed with its last file, not left empty for good', async () => {
+    const root = path.join(h.service.core.config.dataDir, 'uploads');
+    const emptied = path.join(root, '117');
+    mkdirSync(emptied, { recursive: true });
+    writeFileSync(path.join(emptied, 'old-notes.txt'), 'x');
+    const at = Date.now() / 1000 - 8 * DAY_S;
+    utimesSync(path.join(emptied, 'old-notes.txt'), at, at);
+    // A folder that is no chat's (the owner's own) is left alone, empty or not.
+    mkdirSync(path.join(root, 'mine'), { recursive: true });
+    h.tg.user(118).sendsDocument('new.txt', Buffer.from('new'), 'read this', 'text/plain');
+    // The sweep ends before the turn's text goes to the brain, whose echo this is.
+    await h.tg.waitFor(() => h.tg.botMessages(118).find((m) => m.text.startsWith('echo: ')));
+    const left = readdirSync(root);
+    expect(left).not.toContain('117');
+    expect(left).toContain('mine');
+    expect(readdirSync(path.join(root, '118')).filter((f) => f.endsWith('-new.txt'))).toHaveLength(1);
+  });
+
+  it('while a document of that chat downloads: the download is saved in the folder made again', async () => {
+    const dir = path.join(h.service.core.config.dataDir, 'uploads', '119');
+    const release = h.tg.holdDownloads();
+    try {
+      const asked = h.tg.downloads.length;
+      h.tg.user(119).sendsDocument('notes.txt', Buffer.from('kept'), 'read this', 'text/plain');
+      // The folder is made before the download begins; the sweep of another chat's turn removes it, empty, meanwhile.
+      await h.tg.waitFor(() => h.tg.downloads.length > asked);
+      rmdirSync(dir);
+      release();
+      const echo = await h.tg.waitFor(() =>
+        h.tg.botMessages(119).find((m) => m.text.includes('could not fetch') || m.text.startsWith('echo: ')),
+      );
+      expect(echo.text).not.toMatch(/could not fetch/);
+      const saved = readdirSync(dir).filter((f) => f.endsWith('-notes.txt'));
+      expect(saved).toHaveLength(1);
+      expect(readFileSync(path.join(dir, saved[0] ?? ''), 'utf8')).toBe('kept');
+    } finally {
+      release();
+    }
   });
 });
 

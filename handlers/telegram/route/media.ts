@@ -332,10 +332,9 @@ export async function saveTelegramFile(
   opts: FileSource & { dataDir: string; chatId: number; name: string },
 ): Promise<SavedFile> {
   const dir = uploadsDir(opts.dataDir, opts.chatId);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   // dataDir itself may be a link the owner made: the folders under it may not.
   const expected = uploadsDir(await realpath(opts.dataDir), opts.chatId);
-  await refuseElsewhere(dir, expected);
+  await makeFolder(dir, expected);
   const body = await openTelegramFile(opts);
   // Held until the pipeline takes it: its size guard set it flowing, and the awaits below would lose what flowed.
   body.pause();
@@ -344,13 +343,28 @@ export async function saveTelegramFile(
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   // A chat's topics share its folder, and a voice note is always voice.ogg: two of the same name
   // in one millisecond are numbered, the second -2-, instead of the second being refused.
+  let remade = false;
   for (let n = 1; file === undefined; n++) {
     name = `${stamp}${n > 1 ? `-${n}` : ''}-${safeFileName(opts.name)}`;
     try {
       // wx: created here, or refused; a link already at this name is not followed.
       file = await open(path.join(dir, name), 'wx', 0o600);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && n < MAX_SAME_NAME) continue;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && n < MAX_SAME_NAME) continue;
+      // The folder, empty while the file downloaded, was removed by the sweep of another turn
+      // (sweepUploads): made again, once, and this name tried again.
+      if (code === 'ENOENT' && !remade) {
+        remade = true;
+        n--;
+        try {
+          await makeFolder(dir, expected);
+        } catch (again) {
+          letGo(body);
+          throw again;
+        }
+        continue;
+      }
       letGo(body);
       throw err;
     }
@@ -385,6 +399,22 @@ function letGo(body: Readable): void {
   if (body.destroyed) return;
   body.on('error', () => undefined);
   body.destroy();
+}
+
+/**
+ * Makes a chat's uploads folder, and throws UploadsFolderElsewhere when it does not resolve to
+ * `expected`. The sweep removes the folders it emptied (sweepUploads): one removed between its
+ * making and its check is made again, once, rather than the upload failing on a folder gone.
+ */
+async function makeFolder(dir: string, expected: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await refuseElsewhere(dir, expected);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await refuseElsewhere(dir, expected);
+  }
 }
 
 /** Throws UploadsFolderElsewhere when `dir` does not resolve to `expected`. */
