@@ -29,8 +29,9 @@ export function newTurnText(messages: ChatMessage[]): string {
 
 /**
  * Whether the user messages after the last assistant message hold a part that
- * is neither text nor an image (`input_audio`, `file`): content too, which a
- * local model gets as it is (a Claude mode refuses it by name before this).
+ * is neither text nor an image (`input_audio`): content too, which a local
+ * model gets as it is (a part neither mode reads, a `file`, is refused by name
+ * before this, as a Claude mode refuses audio).
  */
 export function newTurnHasOtherParts(messages: ChatMessage[]): boolean {
   return messages
@@ -60,7 +61,7 @@ export function stripClientDecorations(text: string): string {
 }
 
 /** Index of the last assistant message, -1 when there is none. */
-export function lastAssistantIndex(messages: ChatMessage[]): number {
+export function lastAssistantIndex(messages: readonly ChatMessage[]): number {
   for (let i = messages.length - 1; i >= 0; i--) if (messages[i]?.role === 'assistant') return i;
   return -1;
 }

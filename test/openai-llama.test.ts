@@ -578,13 +578,17 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     const e = await errorOf(r);
     expect(e.param).toBe('messages.0.content.1');
     expect(e.message).toMatch(/^file parts are not supported by Claude modes/);
+    // No local mode reads a file part either: its text is the way, not a switch.
+    expect(e.message).toContain('send the file’s text as a text part (local modes read no file part either)');
     const audio = await post({
       model: 'assistant',
       messages: [
         { role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] },
       ],
     });
-    expect((await errorOf(audio)).message).toMatch(/^input_audio parts are not supported by Claude modes/);
+    expect((await errorOf(audio)).message).toMatch(
+      /^input_audio parts are not supported by Claude modes: .*or use a local mode whose model takes it/,
+    );
   });
 
   it('names a field whatever its characters (percent-encoded), and answers, streamed or not', async () => {
@@ -898,6 +902,53 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect((await errorOf(r)).message).toContain(
       'answered HTTP 500: audio input is not supported - hint: if this is unexpected, you may need to provide the mmproj. The model of mode local takes no audio (input_audio parts): send what was said as text',
     );
+  });
+
+  it('refuses a file part of the new turn with a 400 naming it and what to send, not llama-server’s nameless "unsupported content[].type"; an earlier turn’s is told as a line', async () => {
+    const file = {
+      type: 'file',
+      file: { filename: 'notes.txt', file_data: 'data:text/plain;base64,aGk=' },
+    } as unknown as OpenAI.ChatCompletionContentPart;
+    const chatCalls = () => llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    const before = chatCalls();
+    const err = await svc.client.chat.completions
+      .create({
+        model: 'local',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise my notes.' }, file] }],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ status: 400, param: 'messages.0.content.1' });
+    expect((err as Error).message).toMatch(
+      /^400 file parts are not supported by local modes: llama-server reads text, images \(image_url\) and audio \(input_audio\); send the file’s text as a text part \(Claude modes read no file part either\)/,
+    );
+    // Refused before the brain was asked.
+    expect(chatCalls()).toBe(before);
+    // In an earlier turn (a user's, an assistant's as another provider's history holds it), it is told
+    // as a line, as a Claude mode tells it: the conversation goes on instead of failing at each message.
+    llama.reply({ chunks: ['noted'] });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Keep my notes.' }, file] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Here they are.' },
+            file,
+          ] as unknown as OpenAI.ChatCompletionContentPartText[],
+        },
+        { role: 'user', content: 'Thanks.' },
+      ],
+    });
+    expect(r.choices[0]?.message.content).toMatch(/noted$/);
+    const sent = llama.requests.at(-1)?.body as { messages: { content: unknown }[] };
+    const line = { type: 'text', text: '[a file part, not shown to the local model]' };
+    expect(sent.messages.slice(-3).map((m) => m.content)).toEqual([
+      [{ type: 'text', text: 'Keep my notes.' }, line],
+      [{ type: 'text', text: 'Here they are.' }, line],
+      'Thanks.',
+    ]);
   });
 
   it('passes a key OpenAI does not define in response_format or a tool_choice on to a local model (llama-server’s json_object schema), unnamed', async () => {
@@ -1769,11 +1820,8 @@ describe('a dead or failing upstream', () => {
     expect(chatCalls() - before).toBe(1);
   });
 
-  it('passes a turn of audio or a file alone, without text, to a local model: content too', async () => {
-    for (const part of [
-      { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } },
-      { type: 'file', file: { filename: 'notes.txt', file_data: 'data:text/plain;base64,aGk=' } },
-    ]) {
+  it('passes a turn of audio alone, without text, to a local model: content too', async () => {
+    for (const part of [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }]) {
       llama.reply({ chunks: ['heard'] });
       const r = await svc.client.chat.completions.create({
         model: 'local',

@@ -1,3 +1,4 @@
+import { LOCAL_PART_TYPES, newTurnPartOutside } from '../../src/content-parts.js';
 import type { ChatMessage, GenerationOptions, Refusal, TurnRequest } from '../types.js';
 
 /**
@@ -39,25 +40,22 @@ const CLAUDE_PARTS: ReadonlySet<string> = new Set(['text', 'image_url']);
 /**
  * The first part of the new turn Claude Code could not read (a file, audio):
  * refused rather than left out, so the client knows the model never saw it.
- * Earlier turns' parts are only told of in the history replay.
+ * Earlier turns' parts are only told of in the history replay. A local mode is
+ * named as the way out only for a part its server reads (audio): none reads a
+ * file part (LOCAL_PART_TYPES), so its text is what to send.
  */
 function unreadablePart(messages: readonly ChatMessage[]): Refusal | undefined {
-  let from = 0;
-  messages.forEach((m, i) => {
-    if (m.role === 'assistant') from = i + 1;
-  });
-  for (let i = from; i < messages.length; i++) {
-    const content = messages[i]?.content;
-    if (!Array.isArray(content)) continue;
-    for (const [j, part] of content.entries()) {
-      if (CLAUDE_PARTS.has(part.type)) continue;
-      return {
-        param: `messages.${i}.content.${j}`,
-        message: `${part.type} parts are not supported by Claude modes: Claude Code reads text and images (image_url); send its content as text, or use a local mode whose model takes it.`,
-      };
-    }
-  }
-  return undefined;
+  const part = newTurnPartOutside(messages, CLAUDE_PARTS);
+  if (!part) return undefined;
+  const instead = LOCAL_PART_TYPES.has(part.type)
+    ? 'send its content as text, or use a local mode whose model takes it'
+    : part.type === 'file'
+      ? 'send the file’s text as a text part (local modes read no file part either)'
+      : 'send its content as a text part (local modes do not read it either)';
+  return {
+    param: part.param,
+    message: `${part.type} parts are not supported by Claude modes: Claude Code reads text and images (image_url); ${instead}.`,
+  };
 }
 
 export function claudeRefusal(

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import type { Config, ModeConfig } from '../../src/config.js';
+import { LOCAL_PART_TYPES, newTurnPartOutside } from '../../src/content-parts.js';
 import { undici } from '../../src/http-client.js';
 import { type Lang, type Said, t } from '../../src/i18n.js';
 import { takesImages } from '../../src/images.js';
@@ -14,6 +15,7 @@ import type {
   BrainError,
   FinishReason,
   Readiness,
+  Refusal,
   TurnEvent,
   TurnRequest,
   TurnUsage,
@@ -404,6 +406,24 @@ export class LlamaLocalBrain implements Brain {
       case 'unreachable':
         return { ok: false, reason: this.unreachable(scrubText(this.ollamaGenerateUrl), r.error) };
     }
+  }
+
+  /**
+   * A part of the new turn no local model's server reads (a `file`…, see LOCAL_PART_TYPES): refused
+   * here, naming it, where llama-server's own 400 "unsupported content[].type" names neither the
+   * part nor its type. An earlier turn's is told as a line instead (upstreamMessages).
+   */
+  refuse(req: Pick<TurnRequest, 'messages'>): Refusal | undefined {
+    const part = newTurnPartOutside(req.messages, LOCAL_PART_TYPES);
+    if (!part) return undefined;
+    const instead =
+      part.type === 'file'
+        ? 'send the file’s text as a text part (Claude modes read no file part either)'
+        : 'send its content as a text part';
+    return {
+      param: part.param,
+      message: `${part.type} parts are not supported by local modes: llama-server reads text, images (image_url) and audio (input_audio); ${instead}.`,
+    };
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {

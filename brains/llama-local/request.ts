@@ -1,3 +1,4 @@
+import { LOCAL_PART_TYPES } from '../../src/content-parts.js';
 import { imageMention, isImagePart } from '../../src/images.js';
 import type { ChatMessage, GenerationOptions } from '../types.js';
 
@@ -14,6 +15,10 @@ import type { ChatMessage, GenerationOptions } from '../types.js';
  * - `image_url` parts go as they came to a model that takes images; to one
  *   that does not (the core refused images in the new turn already), an image
  *   of an earlier turn becomes a line saying one was there.
+ * - A part of a type llama-server reads in no message (a `file`…: LOCAL_PART_TYPES)
+ *   becomes such a line too, in an earlier turn (the new turn's was refused by
+ *   LlamaLocalBrain.refuse), as a Claude mode's history replay tells it: sent as
+ *   it came, every request of that conversation would fail.
  */
 export function upstreamMessages(
   messages: ChatMessage[],
@@ -21,7 +26,8 @@ export function upstreamMessages(
   extraContext: string | undefined,
   vision = true,
 ): ChatMessage[] {
-  const seen = vision ? messages : messages.map(withoutImages);
+  const readable = messages.map(withoutUnreadParts);
+  const seen = vision ? readable : readable.map(withoutImages);
   const out: ChatMessage[] =
     persona === undefined
       ? seen.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m))
@@ -35,6 +41,21 @@ export function upstreamMessages(
     return [{ ...first, content: appendText(first.content, extraContext) }, ...out.slice(1)];
   }
   return [{ role: 'system', content: extraContext }, ...out];
+}
+
+/** What an earlier turn's part no local model reads is told as (a Claude mode says it the same way). */
+function unreadPartMention(type: string): string {
+  return `[a ${type} part, not shown to the local model]`;
+}
+
+function withoutUnreadParts(m: ChatMessage): ChatMessage {
+  if (!Array.isArray(m.content) || m.content.every((p) => LOCAL_PART_TYPES.has(p.type))) return m;
+  return {
+    ...m,
+    content: m.content.map((p) =>
+      LOCAL_PART_TYPES.has(p.type) ? p : { type: 'text', text: unreadPartMention(p.type) },
+    ),
+  };
 }
 
 function withoutImages(m: ChatMessage): ChatMessage {

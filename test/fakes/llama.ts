@@ -31,7 +31,9 @@
  *                              as llama-server answers it for Ollama's clients, even while loading
  *   GET  /props                200 with default_generation_settings.n_ctx: the context (131072 when unlimited)
  *   POST /v1/chat/completions  503 while loading; 500 json.exception.parse_error for a body holding half
- *                              an emoji (see halfEmoji); 400 `exceed_context_size_error` (with n_prompt_tokens,
+ *                              an emoji (see halfEmoji); 400 "unsupported content[].type" for a
+ *                              content part of a type other than text, image_url and input_audio, in
+ *                              any message (see unsupportedPart); 400 `exceed_context_size_error` (with n_prompt_tokens,
  *                              n_ctx) for a prompt longer than the context (tokens counted as
  *                              JSON characters of messages and tools / 4); 400 "failed to parse
  *                              grammar" for tools whose JSON Schema llama-server cannot compile
@@ -231,6 +233,9 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
         return sendJson(res, 503, errorBody(503, 'Loading model', 'unavailable_error'));
       if (halfEmoji(body)) return sendJson(res, 500, errorBody(500, HALF_EMOJI_ERROR, 'server_error'));
       const chat = (body ?? {}) as ChatBody;
+      if (!opts.ollama && unsupportedPart(chat.messages)) {
+        return sendJson(res, 400, errorBody(400, 'unsupported content[].type', 'invalid_request_error'));
+      }
       const grammar = grammarFailure(chat.tools);
       if (grammar) return sendJson(res, 400, errorBody(400, grammar, 'invalid_request_error'));
       const asked = Math.ceil(JSON.stringify([chat.messages ?? [], chat.tools ?? []]).length / 4);
@@ -578,6 +583,22 @@ function echoReply(chat: ChatBody): FakeReply {
     ? content.map((p: { text?: unknown }) => (typeof p.text === 'string' ? p.text : '')).join('')
     : String(content ?? '');
   return { chunks: `echo: ${text}`.split(/(?<= )/) };
+}
+
+/**
+ * The part types llama-server reads (tools/server, oaicompat_chat_params_parse): text, an image
+ * (image_url) and audio (input_audio), the two turned into its media marker. Any other, in a
+ * message of any role (`file`, `refusal`, `input_text`…), is an invalid_argument, a 400
+ * "unsupported content[].type" that names neither the part nor its type.
+ */
+const LLAMA_PART_TYPES = new Set(['text', 'image_url', 'input_audio']);
+
+function unsupportedPart(messages: ChatBody['messages']): boolean {
+  return (messages ?? []).some(
+    (m) =>
+      Array.isArray(m.content) &&
+      m.content.some((p: { type?: unknown }) => !LLAMA_PART_TYPES.has(String(p?.type ?? ''))),
+  );
 }
 
 /**
