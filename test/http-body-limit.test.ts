@@ -57,7 +57,9 @@ describe('request body limit', () => {
       expect(err).toBeInstanceOf(APIError);
       expect((err as APIError).status).toBe(413);
       expect((err as APIError).code).toBe('body_too_large');
-      expect((err as APIError).message).toMatch(/larger than the limit of 25 MiB .*server\.bodyLimitBytes/);
+      expect((err as APIError).message).toMatch(
+        /too large: over the limit of 25 MiB .*server\.bodyLimitBytes/,
+      );
 
       const res = await fetch(`${svc.url}/v1/chat/completions`, {
         method: 'POST',
@@ -67,6 +69,26 @@ describe('request body limit', () => {
       expect(res.status).toBe(413);
       expect(((await res.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
     }
+  });
+
+  it('a body over the limit from OpenClaw reads to its classifier as a request too large, which it compacts', async () => {
+    // OpenClaw 2026.9.6 takes `413 … too large` for a context overflow (@openclaw/ai
+    // dist/internal/runtime.mjs, CONTEXT_OVERFLOW_PATTERN_SCOPES "failover-explicit"), as it does
+    // Anthropic's own 413 request_too_large: it compacts the history (its images with it) and sends
+    // the turn again. Any other wording is "unclassified": the same history, and the same 413, every turn.
+    const openclaw = new OpenAI({
+      baseURL: `${svc.url}/v1`,
+      apiKey: TOKEN,
+      maxRetries: 0,
+      timeout: 60_000,
+      defaultHeaders: { 'x-brainstem-client': 'openclaw' },
+    });
+    const messages = [{ role: 'user' as const, content: 'x'.repeat(30 * MiB) }];
+    const err = await openclaw.chat.completions.create({ model: 'eyes', messages }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).status).toBe(413);
+    expect((err as APIError).message).toMatch(/413[\s\S]*too large/i);
+    expect((err as APIError).message).toMatch(/25 MiB .*server\.bodyLimitBytes/);
   });
 
   it('a 30 MiB body to /mcp gets the 413 in JSON-RPC’s shape, which an MCP client reads', async () => {
@@ -86,7 +108,7 @@ describe('request body limit', () => {
       error: {
         code: -32000,
         message: expect.stringMatching(
-          /^Payload Too Large: The request body is larger than the limit of 25 MiB /,
+          /^Payload Too Large: The request body is too large: over the limit of 25 MiB /,
         ),
       },
     });

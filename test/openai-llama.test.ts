@@ -1658,7 +1658,7 @@ describe('bad input gets a clear error and changes nothing', () => {
       JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] }),
     );
     expect(r.status).toBe(413);
-    expect((await errorOf(r)).message).toMatch(/larger than the limit of 65536 bytes/);
+    expect((await errorOf(r)).message).toMatch(/too large: over the limit of 65536 bytes/);
   });
 
   /** A request OpenAI refuses, through the openai SDK: its status and error body. */

@@ -71,12 +71,20 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
 }
 
-/** A body over the limit, said with the limit and the setting that raises it; the client may still be sending it. */
+/**
+ * A body over the limit, said with the limit and the setting that raises it; the client may still be
+ * sending it. "too large" stays in the words: after the SDK's `413 ` it is what OpenClaw (2026.9.6,
+ * @openclaw/ai dist/internal/runtime.mjs, CONTEXT_OVERFLOW_PATTERN_SCOPES "failover-explicit":
+ * `/413[\s\S]*too large/i`) reads as a request too large, as Anthropic's 413 request_too_large: it
+ * compacts the history, the images in it too, and sends the turn again. Worded otherwise, its
+ * classifier finds no reason ("unclassified"), nothing is compacted, and every later turn sends the
+ * same history into the same 413.
+ */
 export function bodyTooLarge(app: FastifyInstance, reply: FastifyReply): BrainstemError {
   lingerOnTooLarge(reply);
   return new BrainstemError(
     'BODY_TOO_LARGE',
-    `The request body is larger than the limit of ${limitText(app.initialConfig.bodyLimit)} (server.bodyLimitBytes in brainstem.json).`,
+    `The request body is too large: over the limit of ${limitText(app.initialConfig.bodyLimit)} (server.bodyLimitBytes in brainstem.json).`,
   );
 }
 
