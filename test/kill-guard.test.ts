@@ -32,6 +32,13 @@ describe('the kill guard of the test workers', () => {
     }
   });
 
+  it('refuses the kill() of a program that never started, which Node sends to pid 0', async () => {
+    const child = spawn('brainstem-test-no-such-command', [], { stdio: 'ignore' });
+    const failed = once(child, 'error');
+    expect(() => child.kill(0)).toThrow(/kill-guard: refused.*never started/);
+    await failed;
+  });
+
   it('lets a signal through to a process the test started, and to its group', async () => {
     const child = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
     const pid = child.pid as number;

@@ -1,7 +1,6 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { execa } from 'execa';
 import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
 import {
@@ -27,6 +26,7 @@ import { migrations } from '../db/migrations.js';
 import Sqlite from '../db/sqlite.js';
 import { formatDuration, formatSpan, formatUtc } from '../i18n.js';
 import { loadsOnSwitch } from '../modes.js';
+import { subprocesses } from '../subprocesses.js';
 
 /**
  * The checks of `brainstem doctor`, one function each. A check never throws: it
@@ -147,6 +147,7 @@ export async function checkClaudeBinary(config: Config, env: NodeJS.ProcessEnv):
   // that npm installed for the tests would be found, and the service would not find it.
   const dirs = (env.PATH ?? '').split(path.delimiter);
   const servicePath = dirs.filter((d) => !NPM_BIN.test(d)).join(path.delimiter);
+  const { execa } = await subprocesses();
   const r = await execa(bin, ['--version'], {
     reject: false,
     timeout: CLAUDE_VERSION_TIMEOUT_MS,

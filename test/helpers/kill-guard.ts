@@ -12,6 +12,7 @@
  *
  * Pool 'forks' with isolate:false runs file after file in one process: installed once per worker.
  */
+import { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const INSTALLED = Symbol.for('brainstem.test.killGuard');
@@ -96,6 +97,29 @@ export function installKillGuard(): void {
     }
     return signal === undefined ? kill(pid) : kill(pid, signal);
   }) as typeof process.kill;
+  guardChildKill();
+}
+
+/**
+ * ChildProcess.kill() does not go through process.kill: on a program that failed to start, before
+ * its 'error' event, it signals the pid its handle never got, 0 (the whole test run) or whatever
+ * that memory holds. execa did so for a cut run of a program not found, and ended whole runs;
+ * brainstem's execa now never kills a program without a pid (src/subprocesses.ts). A test's own
+ * spawn is refused here the same way.
+ */
+function guardChildKill(): void {
+  const proto = ChildProcess.prototype as ChildProcess & { _handle?: unknown };
+  const kill = proto.kill;
+  proto.kill = function (this: ChildProcess & { _handle?: unknown }, signal?: NodeJS.Signals | number) {
+    if (this.pid === undefined && this._handle) {
+      throw new KillGuardError(
+        0,
+        signal,
+        'the program never started (no pid): its kill() would signal pid 0, the whole test run',
+      );
+    }
+    return kill.call(this, signal);
+  };
 }
 
 installKillGuard();
