@@ -310,9 +310,10 @@ describe('a switch away from an Ollama mode whose answer ends late in its grace'
           },
           local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
         },
-        // The unload's wait (at most llama.readyTimeoutMs) is shorter than the answer's grace.
+        // The unload's wait (at most llama.readyTimeoutMs) is shorter than the answer's grace; long
+        // enough that a loaded machine unloads (and starts the new model) well within it.
         llama: {
-          readyTimeoutMs: 2_000,
+          readyTimeoutMs: 6_000,
           models: { qwen: { start: [loadingCommand(other, false)], stop: [loadingCommand(other, true)] } },
         },
       },
@@ -335,9 +336,9 @@ describe('a switch away from an Ollama mode whose answer ends late in its grace'
       );
       started.tg.user(119).says('/mode local');
       await waiting();
-      // The answer ends after the unload's whole wait (2 s) would have run out, were it counted from
+      // The answer ends after the unload's whole wait (6 s) would have run out, were it counted from
       // the switch's start: this pause is the answer's length, not something the test hopes for.
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await new Promise((resolve) => setTimeout(resolve, 6_500));
       finish();
       await started.tg.waitFor(() => started.tg.botMessages(112).find((m) => /a long answer/.test(m.text)), {
         timeoutMs: 30_000,
