@@ -7,7 +7,7 @@ import type { KvStore } from './db/index.js';
 import { isBusy, type KeptWrites } from './db/kept-writes.js';
 import { Html, html } from './html.js';
 import { formatDuration, type Lang, noticeLang, type Said, saidIn, t, untranslated } from './i18n.js';
-import { swapLlamaModel } from './llama-swap.js';
+import { type SwapOptions, swapLlamaModel } from './llama-swap.js';
 import type { Logger } from './logger.js';
 import type { ModeRegistry } from './modes.js';
 import type { Notifier } from './notices.js';
@@ -503,15 +503,11 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const vacating = this.vacating(loaded, target);
     if (vacating !== undefined) {
       await this.letAnswersEnd(this.servingModel(vacating), vacating, target.id);
-      const stopped = await swapLlamaModel({
+      const stopped = await this.runSwap({
         stop: this.commandsOf(vacating, 'stop'),
-        onStopped: () => this.deps.keptWrites.run('the model stopped', () => kv.delete(LOADED_MODEL_KEY)),
+        onStopped: () => this.forgetLoaded(),
         start: [],
         probe: async () => ({ ok: true }),
-        timeoutMs: config.llama.readyTimeoutMs,
-        intervalMs: config.llama.pollIntervalMs,
-        hiddenEnv: configuredSecrets(config),
-        logger,
         ...this.waitSignal(trigger),
       });
       if (this.leftToNextStart(trigger)) return this.left(target.id, trigger);
@@ -530,17 +526,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       // Until then it stays recorded: a stop or a crash that cuts them leaves it to the next start,
       // which runs them again (were the active mode one that names no model, a Claude one, nothing
       // else would name it then).
-      const unloaded = () => this.deps.keptWrites.run('the model stopped', () => kv.delete(LOADED_MODEL_KEY));
-      const swap = await swapLlamaModel({
+      const unloaded = () => this.forgetLoaded();
+      const swap = await this.runSwap({
         stop: unloading ? this.commandsOf(loaded, 'stop') : [],
         ...(unloading ? { onStopped: unloaded } : {}),
         start: this.commandsOf(wanted, 'start'),
         // Measured after the start commands ran, never by a probe begun before them.
         probe: () => this.deps.readiness.probe(target.id, { fresh: true }),
-        timeoutMs: config.llama.readyTimeoutMs,
-        intervalMs: config.llama.pollIntervalMs,
-        hiddenEnv: configuredSecrets(config),
-        logger,
         // Cut by a stop: the next start, finishing the switch, runs the new model's start commands
         // again, and the old one's stop commands if they were cut (see unloaded).
         ...this.waitSignal(trigger),
@@ -802,6 +794,23 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     return this.deps.config.llama.models[model]?.[which] ?? [];
   }
 
+  /** swapLlamaModel with what every swap of a switch shares: the limits, the secrets to hide, the log. */
+  private runSwap(commands: Pick<SwapOptions, 'stop' | 'start' | 'probe' | 'onStopped' | 'signal'>) {
+    const { config, logger } = this.deps;
+    return swapLlamaModel({
+      ...commands,
+      timeoutMs: config.llama.readyTimeoutMs,
+      intervalMs: config.llama.pollIntervalMs,
+      hiddenEnv: configuredSecrets(config),
+      logger,
+    });
+  }
+
+  /** No model is loaded any more (its stop commands ran): recorded, behind another process's lock if need be. */
+  private forgetLoaded(): void {
+    this.deps.keptWrites.run('the model stopped', () => this.deps.kv.delete(LOADED_MODEL_KEY));
+  }
+
   /**
    * After a failed swap had stopped the model loaded before: unloads what was
    * half started and starts the previous model again, so the mode the user is
@@ -811,17 +820,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * memory of the model that mode loads again.
    */
   private async restore(previous: string | undefined, failed: string | undefined): Promise<Said> {
-    const { modes, config, logger } = this.deps;
+    const { modes } = this.deps;
     if (previous === undefined) {
       if (failed === undefined) return NOTHING;
-      const stopped = await swapLlamaModel({
+      const stopped = await this.runSwap({
         stop: this.commandsOf(failed, 'stop'),
         start: [],
         probe: async () => ({ ok: true }),
-        timeoutMs: config.llama.readyTimeoutMs,
-        intervalMs: config.llama.pollIntervalMs,
-        hiddenEnv: configuredSecrets(config),
-        logger,
       });
       if (stopped.ok)
         return { en: `; model ${failed} was stopped`, fr: ` ; le modèle ${failed} a été arrêté` };
@@ -831,14 +836,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       };
     }
     const owner = modes.all.find((m) => m.kind === 'llama' && m.llamaModel === previous);
-    const swap = await swapLlamaModel({
+    const swap = await this.runSwap({
       stop: failed === undefined ? [] : this.commandsOf(failed, 'stop'),
       start: this.commandsOf(previous, 'start'),
       probe: owner ? () => this.deps.readiness.probe(owner.id, { fresh: true }) : async () => ({ ok: true }),
-      timeoutMs: config.llama.readyTimeoutMs,
-      intervalMs: config.llama.pollIntervalMs,
-      hiddenEnv: configuredSecrets(config),
-      logger,
     });
     if (swap.ok) {
       this.keepLoaded(previous);
