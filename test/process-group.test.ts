@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { runAlone } from './helpers/procs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-process-group-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,16 +22,7 @@ killGroup(process.pid, 'SIGTERM');
 console.log('alive');
 `,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const [code, signal] = await once(child, 'exit');
-  expect({ code, signal, out }).toEqual({ code: 0, signal: null, out: 'alive\n' });
+  expect(await runAlone(script)).toEqual({ code: 0, signal: null, out: 'alive\n' });
 });
 
 // A Claude CLI's Bash command runs in a session of its own, which the kill of the CLI's group at
@@ -57,15 +47,7 @@ leader.stdout.once('data', (d) => {
 });
 `,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const [code] = await once(child, 'exit');
+  const { code, out } = await runAlone(script);
   expect(code).toBe(0);
   const stray = Number(out.trim());
   expect(stray).toBeGreaterThan(1);

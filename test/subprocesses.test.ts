@@ -1,16 +1,9 @@
-/**
- * A program brainstem could not start (not installed, not executable), its run cut before the
- * start failed: execa then killed it through Node's ChildProcess.kill(), which signals the pid the
- * handle never got, 0, the caller's whole process group (brainstem and the shell, pm2 or test run
- * around it). Run in a process leading a group of its own: such a kill ends it, not this test run.
- */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { runAlone } from './helpers/procs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-subprocesses-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,28 +19,17 @@ const SIGNALLED = `process.on('SIGTERM', () => {
 });
 `;
 
-async function runAlone(
-  name: string,
-  code: string,
-): Promise<{ code: unknown; signal: unknown; out: string }> {
+/** `code` with SIGNALLED above it, run alone (runAlone). */
+function runScript(name: string, code: string) {
   const script = path.join(dir, name);
   writeFileSync(script, SIGNALLED + code);
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const [exitCode, signal] = await once(child, 'exit');
-  return { code: exitCode, signal, out };
+  return runAlone(script);
 }
 
 const moduleUrl = (file: string) => JSON.stringify(pathToFileURL(path.resolve(file)).href);
 
 it('a swap command not found, its switch already stopped, signals nothing: the caller lives on', async () => {
-  const result = await runAlone(
+  const result = await runScript(
     'swap-missing.mts',
     `import { swapLlamaModel } from ${moduleUrl('src/llama-swap.ts')};
 const stopped = new AbortController();
@@ -69,7 +51,7 @@ setImmediate(() => console.log(r.ok ? 'swapped' : 'alive'));
 });
 
 it('execa from subprocesses(), cut before a program that cannot start fails, kills nothing', async () => {
-  const result = await runAlone(
+  const result = await runScript(
     'execa-missing.mts',
     `import { subprocesses } from ${moduleUrl('src/subprocesses.ts')};
 const { execa } = await subprocesses();

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** Pids of live processes whose working directory is inside `dir` (the claude children of a test). */
@@ -79,4 +81,21 @@ export function killPidIn(file: string, signal: NodeJS.Signals = 'SIGTERM'): voi
   } catch {
     // Already gone.
   }
+}
+
+/**
+ * Runs a TypeScript file (tsx) in a process leading a group of its own: a kill of its own group, or
+ * of pid 0, ends it and not the test run. Its stdout, and how it exited.
+ */
+export async function runAlone(script: string): Promise<{ code: unknown; signal: unknown; out: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const [code, signal] = await once(child, 'exit');
+  return { code, signal, out };
 }
