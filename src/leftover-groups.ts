@@ -1,8 +1,8 @@
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
-import { journalGroups, killGroup, killMarked, ticksNow } from './process-group.js';
+import { journalGroups, killGroup, killMarked, sameGroup, startOf, ticksNow } from './process-group.js';
 
 /**
  * The process groups brainstem runs (a tool's command, a Claude CLI) are SIGKILLed when it exits,
@@ -46,43 +46,12 @@ function bootId(): string | undefined {
   }
 }
 
-/** Fields of /proc/<pid>/stat after the command name: [2] is the group, [19] the start time. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/** When `pid` started, in clock ticks since boot: with the pid, names one process for good. */
-function startOf(pid: number): number | undefined {
-  const start = statFields(pid)?.[19];
-  return start === undefined ? undefined : Number(start);
-}
-
 /**
- * Whether the group `e` names is still the one brainstem started: its leader, the same process,
- * or, the leader gone, a member started between the leader and the list's last writing (`at`),
- * when the group was still running. Linux gives no pid to a new process while a group still uses
- * it as its id, but once the whole group has ended, the pid is free: a process that took it and
- * led a group of its own (a daemon, a command started in a session of its own, which leaves its
- * members behind when it exits) makes a group of that id with only members started after the list
- * was written, the user's and not brainstem's, left be. (A 32768-pid machine reuses pids within
- * minutes.)
+ * Whether the group `e` names is still the one brainstem started (sameGroup): `at`, the list's last
+ * writing, is a time when each group in it was still running.
  */
 function stillThere(e: Entry, at: number | undefined): boolean {
-  const start = startOf(e.pid);
-  if (start !== undefined) return start === e.start;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const f = statFields(Number(name));
-    if (!f || Number(f[2]) !== e.pid) continue;
-    const memberStart = Number(f[19]);
-    if (memberStart >= e.start && (at === undefined || memberStart <= at)) return true;
-  }
-  return false;
+  return sameGroup(e.pid, e.start, at);
 }
 
 /**

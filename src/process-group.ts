@@ -10,10 +10,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * Running groups by leader, with the mark their processes carry, if any, and since when a marked
- * process is still the run's (see killMarked, settleMarked).
+ * Running groups by leader, with the leader's start time (stopGroup), the mark their processes
+ * carry, if any, and since when a marked process is still the run's (see killMarked, settleMarked).
  */
-const live = new Map<number, { mark?: string; since?: number }>();
+const live = new Map<number, { start?: number; mark?: string; since?: number }>();
 let exitHookInstalled = false;
 
 /** Where running groups are written down, so that a start after a crash stops them (leftover-groups.ts). */
@@ -64,6 +64,77 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Fields of /proc/<pid>/stat after the command name (which may hold spaces): [2] the group, [19] the start. */
+export function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** When `pid` started, in clock ticks since boot (see ticksNow): with the pid, names one process for good. */
+export function startOf(pid: number): number | undefined {
+  const start = statFields(pid)?.[19];
+  return start === undefined ? undefined : Number(start);
+}
+
+/**
+ * Whether the group of id `pid` is still the one whose leader started at `start`: its leader, the
+ * same process, or, the leader gone, a member started between the leader and `at`, a time the group
+ * was known to be running (undefined: any member started after the leader). Linux gives no pid to
+ * a new process while a group still uses it as its id, but once the whole group has ended, the pid
+ * is free: a process that took it and led a group of its own (a daemon, a command started in a
+ * session of its own, which leaves its members behind when it exits) makes a group of that id
+ * with only members started after `at`, someone else's. (A 32768-pid machine reuses pids within
+ * minutes.) A group that is gone altogether is not the same either.
+ */
+export function sameGroup(pid: number, start: number, at: number | undefined): boolean {
+  const leader = startOf(pid);
+  if (leader !== undefined) return leader === start;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = statFields(Number(name));
+    if (!f || Number(f[2]) !== pid) continue;
+    const memberStart = Number(f[19]);
+    if (memberStart >= start && (at === undefined || memberStart <= at)) return true;
+  }
+  return false;
+}
+
+/**
+ * Stops the group led by `pid`, a tracked one (trackGroup): SIGTERM now, and SIGKILL after
+ * `graceMs` to what is left of it. The one way brainstem stops a group with a grace (a tool's
+ * command, a Claude CLI). The group may end within the grace, and its id is then free for any new
+ * group (another run's, the user's): the SIGKILL goes only to the group the SIGTERM went to, which
+ * its leader's start time read at the spawn tells apart (sameGroup), and not at all to a group
+ * that is gone. (The cost: once the leader has exited, a group left with only processes it started
+ * after the SIGTERM is taken for another's and left be.) Off Linux (no /proc, no start time) the
+ * group is signalled as it is.
+ * Returns what cancels the SIGKILL (the caller saw the group end).
+ */
+export function stopGroup(pid: number, graceMs: number): () => void {
+  const start = live.get(pid)?.start;
+  // The leader may have been reaped already (a caller that learns of its exit late): its id may
+  // name another group by now.
+  if (start !== undefined && !sameGroup(pid, start, undefined)) return () => undefined;
+  killGroup(pid, 'SIGTERM');
+  // The group was there, and brainstem's, at this time: a member started since is no proof of it.
+  const at = ticksNow();
+  const timer = setTimeout(() => {
+    if (start === undefined || sameGroup(pid, start, at)) killGroup(pid, 'SIGKILL');
+  }, graceMs);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
 /**
  * Remembers a running group, killed if brainstem exits before it does; with `mark`, every process
  * carrying it too (see killMarked), whatever group it runs in.
@@ -78,7 +149,9 @@ export function trackGroup(pid: number, mark?: string): void {
       }
     });
   }
-  live.set(pid, mark === undefined ? {} : { mark });
+  // Read now, before the loop can reap the child: with the pid, it names this group for good (stopGroup).
+  const start = startOf(pid);
+  live.set(pid, { ...(start === undefined ? {} : { start }), ...(mark === undefined ? {} : { mark }) });
   journal?.add(pid, mark);
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { sayError } from '../src/errors.js';
 import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools/exec.js';
 import { isAlive as alive, killGroupOf, killPidIn } from './helpers/procs.js';
@@ -157,6 +157,67 @@ describe('runCommand', () => {
     expect((err as ToolRunError).output).toBe('escaped\n');
     // The run did not wait for it: it is still there (without the fix the run lasts its 60 s).
     expect(alive(Number(readFileSync(escaped, 'utf8')))).toBe(true);
+  });
+
+  // After a stop, the SIGKILL that follows the grace went to the group's id whatever had become of
+  // it: a group that had ended meanwhile left its id free for any new group (another run's, the
+  // user's), which got the SIGKILL. The grace's timer is faked, so that it ends when the test says:
+  // once the group is seen gone.
+  it('a stop sends no SIGKILL after the grace to a group that ended within it', async (ctx) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const kills = vi.spyOn(process, 'kill');
+    ctx.onTestFinished(() => {
+      vi.useRealTimers();
+      kills.mockRestore();
+    });
+    const controller = new AbortController();
+    const err = await runCommand([node, '-e', 'console.log("up"); setInterval(() => {}, 60000)'], {
+      ...defaults,
+      signal: controller.signal,
+      onOutput: (chunk) => chunk.includes('up') && controller.abort(),
+    }).catch((e: unknown) => e);
+    expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
+    const term = kills.mock.calls.find(([, signal]) => signal === 'SIGTERM');
+    const group = -Number(term?.[0]);
+    expect(group).toBeGreaterThan(1);
+    // Its only process died of the SIGTERM: once reaped, the group is gone.
+    await expect.poll(() => groupAlive(group), { timeout: 30_000 }).toBe(false);
+    vi.advanceTimersByTime(defaults.killGraceMs);
+    expect(kills.mock.calls.filter(([, signal]) => signal === 'SIGKILL')).toEqual([]);
+  });
+
+  it('a stop SIGKILLs after the grace what is left of the group when its leader has exited', async (ctx) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const kills = vi.spyOn(process, 'kill');
+    const member = path.join(dir, 'deaf-member.pid');
+    ctx.onTestFinished(() => {
+      vi.useRealTimers();
+      kills.mockRestore();
+      killPidIn(member, 'SIGKILL');
+    });
+    // The leader dies of the SIGTERM; a member that ignores it holds the output.
+    const script = `sh -c 'trap "" TERM; echo $$ > ${member}; echo up; exec sleep 60' & wait`;
+    const controller = new AbortController();
+    const run = runCommand(['sh', '-c', script], {
+      ...defaults,
+      // Long: the run waits this long (a real timer) for the output to close before it gives up on it.
+      killGraceMs: 60_000,
+      signal: controller.signal,
+      onOutput: (chunk) => chunk.includes('up') && controller.abort(),
+    }).catch((e: unknown) => e);
+    await expect
+      .poll(() => kills.mock.calls.some(([, signal]) => signal === 'SIGTERM'), { timeout: 30_000 })
+      .toBe(true);
+    const term = kills.mock.calls.find(([, signal]) => signal === 'SIGTERM');
+    const leader = -Number(term?.[0]);
+    await expect.poll(() => alive(leader), { timeout: 30_000 }).toBe(false);
+    expect(groupAlive(leader)).toBe(true);
+    vi.advanceTimersByTime(60_000);
+    const err = await run;
+    expect((err as ToolRunError).code).toBe('TOOL_ABORTED');
+    expect((err as ToolRunError).message).not.toContain('still held its output');
+    // Killed: gone once reaped (by init, its parent since the leader exited).
+    await expect.poll(() => groupAlive(leader), { timeout: 30_000 }).toBe(false);
   });
 
   it('says how to fix a program that is not installed', async () => {

@@ -5,6 +5,7 @@ import {
   killMarked,
   MARK_VAR,
   settleMarked,
+  stopGroup,
   trackGroup,
 } from '../../src/process-group.js';
 import type { Execa } from '../../src/subprocesses.js';
@@ -85,7 +86,8 @@ export class ClaudeProcess {
   private killing = false;
   /** When its last turn ended (see settleMarked); undefined before the first. */
   private settledAt: number | undefined;
-  private graceTimer?: NodeJS.Timeout;
+  /** Cancels the SIGKILL that follows kill()'s SIGTERM. */
+  private cancelGrace?: () => void;
   /** `total_cost_usd` of its last result: the CLI reports a running total for the life of the process. */
   private costSoFar = 0;
   /** `modelUsage` of its last result, summed: a running total too. */
@@ -129,7 +131,7 @@ export class ClaudeProcess {
     void this.readLines();
     this.exit = this.child.then((r): CliExit => {
       this.exited = true;
-      clearTimeout(this.graceTimer);
+      this.cancelGrace?.();
       if (pid !== undefined) {
         // Whatever is left in the group once the CLI is gone (helpers it started, a shell
         // killed mid-command) is an orphan.
@@ -263,9 +265,7 @@ export class ClaudeProcess {
     if (this.killing || this.exited || this.pid === undefined) return;
     this.killing = true;
     this.ending = true;
-    killGroup(this.pid, 'SIGTERM');
-    const pid = this.pid;
-    this.graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+    this.cancelGrace = stopGroup(this.pid, KILL_GRACE_MS);
   }
 
   /** Ends stdin so the CLI exits by itself (its session file complete); killed if it lingers. */

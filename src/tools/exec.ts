@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import { setTimeout as delay, setImmediate as immediate } from 'node:timers/promises';
 import { BrainstemError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
-import { forgetGroup, killGroup, trackGroup } from '../process-group.js';
+import { forgetGroup, stopGroup, trackGroup } from '../process-group.js';
 import { subprocesses } from '../subprocesses.js';
 import { headChars, shorten, tailChars } from '../text.js';
 
@@ -145,8 +145,8 @@ export async function runCommand(
   const stop = (why: 'timeout' | 'aborted') => {
     if (stopped || exited) return;
     stopped = why;
-    killGroup(pid, 'SIGTERM');
-    setTimeout(() => killGroup(pid, 'SIGKILL'), killGraceMs).unref();
+    // Not cancelled when the run ends: a member that closed the output and ignores SIGTERM is still killed.
+    stopGroup(pid, killGraceMs);
   };
   const onAbort = () => stop('aborted');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
