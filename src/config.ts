@@ -762,7 +762,7 @@ export function configSchemas() {
             })
             .default(90)
             .describe(
-              'Notices delivered more than this many days ago are removed, at start and then daily (one not yet delivered never is); 0 keeps them for ever, else at least 32 (a notice is not sent twice in a monthly credit cycle because it is still there).',
+              'Notices delivered more than this many days ago are removed, at start and then daily (one not yet delivered never is, nor the latest of each cause: an expired credential is told once); 0 keeps them for ever, else at least 32 (a notice is not sent twice in a monthly credit cycle because it is still there).',
             ),
         })
         .strict()

@@ -48,7 +48,11 @@ export interface NoticeInput {
    * without the proxy tag; it is added here.
    */
   text: Html;
-  /** A notice with a key already used is not sent again, not even after a restart. */
+  /**
+   * A notice with a key already used is not sent again, not even after a restart. Written
+   * `<cause>:<instance>` (`credentials:expired:<expiry>`): the latest notice of each cause (the key
+   * up to its last `:`) outlasts retention.noticeDays, so one due while its cause lasts comes once.
+   */
   dedupeKey?: string;
   chat?: NoticeChat;
 }

@@ -15,7 +15,10 @@ const BATCH_ROWS = 500;
 export interface RetentionConfig {
   /** Audit rows older than this many days go; 0: kept for ever. */
   auditDays: number;
-  /** Notices delivered more than this many days ago go (never one not delivered); 0: kept for ever. */
+  /**
+   * Notices delivered more than this many days ago go (never one not delivered, nor the latest of
+   * its cause); 0: kept for ever.
+   */
   noticeDays: number;
 }
 
@@ -31,6 +34,8 @@ export interface Removed {
  * age); these two only grow, so they are swept at start and then daily, in the background, in
  * small batches. A notice not yet delivered (sent_at NULL: waiting for a sink, held for want of a
  * notify chat, its mark kept behind another process's lock) is never removed: it is still owed.
+ * Nor is the latest notice of each cause (its dedupe key's part before the last `:`): a notice due
+ * for as long as its cause lasts (credentials that expired) is kept from coming again by its key.
  * Never throws: a database another process holds is left for the next sweep (logged).
  */
 export class Retention {
@@ -49,8 +54,18 @@ export class Retention {
     this.auditStmt = db.prepare(
       'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ? ORDER BY ts LIMIT ?)',
     );
+    // The latest notice of each cause stays, whatever its age: its key is what keeps it from coming
+    // again while the cause lasts (credentials that expired and stay so: told once, not every
+    // noticeDays). A key is `<cause>:<instance>` (see NoticeInput.dedupeKey); the cause is the key
+    // up to its last `:`, which rtrim leaves when told to strip every character of the key but `:`.
     this.noticesStmt = db.prepare(
-      'DELETE FROM notices WHERE id IN (SELECT id FROM notices WHERE sent_at IS NOT NULL AND sent_at < ? LIMIT ?)',
+      `DELETE FROM notices WHERE id IN (
+         SELECT id FROM notices WHERE sent_at IS NOT NULL AND sent_at < ?
+           AND id NOT IN (
+             SELECT MAX(id) FROM notices WHERE dedupe_key IS NOT NULL
+             GROUP BY rtrim(dedupe_key, replace(dedupe_key, ':', ''))
+           )
+         LIMIT ?)`,
     );
   }
 

@@ -19,8 +19,11 @@ import { loadConfig } from '../src/config.js';
 import { openDb } from '../src/db/index.js';
 import { RETENTION_SWEEP_MS, Retention } from '../src/retention.js';
 import { text } from './fakes/anthropic.js';
+import { startFakeLlama } from './fakes/llama.js';
+import { startFakeTelegram } from './fakes/telegram.js';
 import { recordingLogger } from './helpers/logs.js';
 import { startClaudeService, startTestService, type TestService } from './helpers/service.js';
+import { nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -276,5 +279,61 @@ describe('the audit log and the notices', () => {
     expect(() => loadConfig({ BRAINSTEM_CONFIG: file, HOME: dir }, dir)).toThrow(
       /retention\.noticeDays.*at least 32/,
     );
+  });
+});
+
+describe('a notice due for as long as its cause lasts', () => {
+  // The key of a delivered notice is what keeps it from coming again: the sweep removed it after
+  // noticeDays, and credentials that stayed expired (no refresh token, never renewed) were told
+  // again, every noticeDays, as news.
+  it('an expired credential is told once, not again once its notice is older than retention.noticeDays', async (ctx) => {
+    const tg = await startFakeTelegram();
+    const llama = await startFakeLlama();
+    const home = mkdtempSync(path.join(tmpdir(), 'bst-retention-'));
+    dir = home;
+    ctx.onTestFinished(async () => {
+      await tg.close();
+      await llama.close();
+    });
+    // Without a refresh token: Claude Code cannot renew it, and it stays expired until the owner does.
+    writeFileSync(
+      path.join(home, 'credentials.json'),
+      JSON.stringify({
+        claudeAiOauth: { accessToken: 'sk-ant-oat01-x', expiresAt: Date.now() - 2 * HOUR_MS },
+      }),
+    );
+    const start = () =>
+      startHarness({
+        tg,
+        llama,
+        dir: home,
+        parts: { bot: true, credentials: true },
+        config: { credentials: { pollIntervalMs: 150 }, retention: { noticeDays: 90 } },
+      });
+    const told = () => tg.botMessages(OWNER).filter((m) => /Claude credentials expired at/.test(m.text));
+    const h = await start();
+    try {
+      await tg.waitFor(() => told()[0]);
+      // Delivered, and marked so.
+      await h.service.core.notifier.flush();
+      expect(h.service.core.notifier.pending()).toEqual([]);
+    } finally {
+      await h.stopService();
+    }
+
+    // A hundred days on, the credentials still expired.
+    const db = openDb(path.join(home, 'data'));
+    db.prepare('UPDATE notices SET ts = ts - ?, sent_at = sent_at - ?').run(100 * DAY_MS, 100 * DAY_MS);
+    db.close();
+    const again = await start();
+    try {
+      // The sweep the start began, then two checks of the file after it, their notices delivered.
+      await again.service.core.retention.sweep();
+      await nextLog(again, (l) => l.msg === 'credentials checked')(2);
+      await again.service.core.notifier.flush();
+      expect(told()).toHaveLength(1);
+    } finally {
+      await again.stopService();
+    }
   });
 });
