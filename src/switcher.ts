@@ -737,7 +737,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       'switch: the model it leaves is still in memory; the model it starts may lack memory',
     );
     const lang = trigger.lang ?? noticeLang(kv);
-    const why = saidIn(freed.reason, lang);
+    // Its own closing full stop goes (an unreachable server's reason ends in one): the notice goes on after it.
+    const why = saidIn(freed.reason, lang).replace(/\.+$/, '');
     notifier.notify({
       kind: 'switch',
       text: t(

@@ -403,8 +403,20 @@ export class LlamaLocalBrain implements Brain {
           },
         };
       }
-      case 'unreachable':
+      case 'unreachable': {
+        // Its machine answered that nothing listens there (Ollama stopped or crashed, the usual reason
+        // to switch away from it): no model of it holds memory, and a warning that the next model may
+        // lack the memory it holds would be wrong. A timeout or no route says nothing of that: warned.
+        if (codeOf(r.error) === 'ECONNREFUSED')
+          return {
+            ok: true,
+            detail: {
+              en: `nothing answers at Ollama's address ${at} (connection refused): no model of it holds memory`,
+              fr: `rien ne répond à l’adresse d’Ollama ${at} (connexion refusée) : aucun de ses modèles n’occupe de mémoire`,
+            },
+          };
         return { ok: false, reason: this.unreachable(scrubText(this.ollamaGenerateUrl), r.error) };
+      }
     }
   }
 
