@@ -698,23 +698,56 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * UNLOAD_WAIT_MS; a model still there is logged and told, and the switch goes on (the new model
    * may fit all the same). Left to Ollama: a switch to Claude, which needs no GPU here, so a switch
    * back finds the model in memory until its keep_alive runs out; and one to another model of the
-   * same Ollama, whose scheduler evicts what the next model needs and keeps both when both fit.
+   * same Ollama, whose scheduler evicts what the next model needs and keeps both when both fit: the
+   * models of that Ollama's other modes it still has in memory are unloaded too when the switch then
+   * goes to another server.
    */
   private async freeOllama(fromId: string, target: ModeConfig, trigger: SwitchTrigger): Promise<void> {
-    const { modes, brains, config, logger, notifier, kv } = this.deps;
+    const { modes, brains, config } = this.deps;
     const leaving = modes.find(fromId);
     const brain = brains.get(fromId);
     if (leaving?.kind !== 'llama' || target.kind !== 'llama' || !brain?.unload || leaving.model === undefined)
       return;
     const upstream = (m: ModeConfig) => (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
     if (upstream(leaving) === upstream(target)) return;
-    const model = leaving.model;
-    const serving = modes.all
-      .filter((m) => m.kind === 'llama' && m.model === model && upstream(m) === upstream(leaving))
-      .flatMap((m) => brains.get(m.id) ?? []);
-    const waitMs = Math.min(UNLOAD_WAIT_MS, config.llama.readyTimeoutMs);
     // Should the switch fail, perform loads it back (loadActive), when Ollama no longer has it.
     this.unloadedFrom = fromId;
+    const server = upstream(leaving);
+    await this.freeOllamaModel(fromId, brain, leaving.model, server, target, trigger);
+    // A switch between two modes of this Ollama left the model of the first beside the second (Ollama
+    // keeps both when both fit): it holds memory the model this switch starts needs as much. Each other
+    // mode's model Ollama still has in memory is unloaded too, the same way.
+    const others = new Map<string, { id: string; brain: Brain }>();
+    for (const m of modes.all) {
+      const b = brains.get(m.id);
+      if (m.kind !== 'llama' || m.model === undefined || m.model === leaving.model || others.has(m.model))
+        continue;
+      if (upstream(m) === server && b?.unload && b.needsLoad) others.set(m.model, { id: m.id, brain: b });
+    }
+    const signal = this.waitSignal(trigger).signal ?? new AbortController().signal;
+    for (const [model, other] of others) {
+      if (this.leftToNextStart(trigger)) return;
+      if (await other.brain.needsLoad?.(signal)) continue;
+      await this.freeOllamaModel(other.id, other.brain, model, server, target, trigger);
+    }
+  }
+
+  /** Unloads `model` (mode `modeId`'s, on the Ollama at `server`) for a switch to `target`: see freeOllama. */
+  private async freeOllamaModel(
+    modeId: string,
+    brain: Brain,
+    model: string,
+    server: string,
+    target: ModeConfig,
+    trigger: SwitchTrigger,
+  ): Promise<void> {
+    const { modes, brains, config, logger, notifier, kv } = this.deps;
+    if (!brain.unload) return;
+    const upstream = (m: ModeConfig) => (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
+    const serving = modes.all
+      .filter((m) => m.kind === 'llama' && m.model === model && upstream(m) === server)
+      .flatMap((m) => brains.get(m.id) ?? []);
+    const waitMs = Math.min(UNLOAD_WAIT_MS, config.llama.readyTimeoutMs);
     // The wait for Ollama is counted once the answers ended, not from here: an answer that ends late
     // in server.shutdownGraceMs (30 s or more) left none of it, and the unload was never even sent.
     const bound = new AbortController();
@@ -728,12 +761,12 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       .finally(() => clearTimeout(timer));
     if (freed.ok) {
       if (freed.detail)
-        logger.info({ mode: fromId, detail: freed.detail.en }, 'switch: the model it leaves is unloaded');
+        logger.info({ mode: modeId, detail: freed.detail.en }, 'switch: the model it leaves is unloaded');
       return;
     }
     if (this.leftToNextStart(trigger)) return;
     logger.warn(
-      { mode: fromId, to: target.id, waitedMs: waitMs, reason: freed.reason.en },
+      { mode: modeId, to: target.id, waitedMs: waitMs, reason: freed.reason.en },
       'switch: the model it leaves is still in memory; the model it starts may lack memory',
     );
     const lang = trigger.lang ?? noticeLang(kv);

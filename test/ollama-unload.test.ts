@@ -123,6 +123,18 @@ describe('a switch away from an Ollama mode', { timeout: 60_000 }, () => {
     expect(ollama.unloads.length).toBe(unloadsBefore);
     expect([...ollama.loaded].sort()).toEqual(['mistral:7b', 'qwen2.5:7b']);
   });
+
+  it('unloads as well the model of another mode of that Ollama that a switch between the two left in memory', async () => {
+    const switcher = h.service.core.switcher;
+    expect(await switcher.switchTo('ollama', { source: 'api' })).toMatchObject({ ok: true });
+    expect(await switcher.switchTo('mistral', { source: 'api' })).toMatchObject({ ok: true });
+    // Ollama kept both: qwen2.5 holds its memory until its keep_alive runs out.
+    expect([...ollama.loaded].sort()).toEqual(['mistral:7b', 'qwen2.5:7b']);
+    const unloadsBefore = ollama.unloads.length;
+    expect(await switcher.switchTo('local', { source: 'api' })).toMatchObject({ ok: true, to: 'local' });
+    expect(ollama.unloads.slice(unloadsBefore)).toEqual(['mistral:7b', 'qwen2.5:7b']);
+    expect(ollama.loaded.size).toBe(0);
+  });
 });
 
 describe('a switch away from an Ollama mode whose model does not leave memory', { timeout: 60_000 }, () => {
