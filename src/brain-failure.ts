@@ -32,7 +32,8 @@ export function brainErrorCode(e: BrainError): ErrorCode {
  */
 export function brainFailure(e: BrainError, now = Date.now()): BrainstemError {
   const err = new BrainstemError(brainErrorCode(e), e.message);
-  if (e.noRetry) err.noRetry = true;
+  // A refused login is refused again until someone renews it: a 5xx the SDKs would send twice more.
+  if (e.noRetry || e.kind === 'auth') err.noRetry = true;
   const waitMs = e.retryAfterMs ?? (e.resetsAt === undefined ? undefined : e.resetsAt - now);
   return waitMs !== undefined && RETRIED.has(err.status) ? retryAfter(err, waitMs, now) : err;
 }

@@ -57,7 +57,15 @@ export const errorCodes = {
   UNKNOWN_MODE: { status: 404, type: 'invalid_request_error', message: 'Unknown mode.' },
   NOT_FOUND: { status: 404, type: 'invalid_request_error', message: 'Not found.' },
   SWITCH_FAILED: { status: 409, type: 'server_error', message: 'The mode switch failed.' },
-  BRAIN_AUTH: { status: 401, type: 'authentication_error', message: 'The brain refused its credentials.' },
+  // Not 401: that is a wrong Bearer token to brainstem (UNAUTHORIZED), and a client reading it so
+  // changes its own key (OpenClaw's failover takes 401 for its key refused and asks to re-authenticate
+  // it). The brain's own login failing upstream is a gateway's failure, as OpenRouter answers a
+  // provider's: 502, not retried (brainFailure), since it fails the same way until it is renewed.
+  BRAIN_AUTH: {
+    status: 502,
+    type: 'server_error',
+    message: "The brain's own login was refused upstream; renew it on the host (/creds shows it).",
+  },
   BRAIN_LIMIT: { status: 429, type: 'rate_limit_error', message: 'The brain hit a usage or rate limit.' },
   BRAIN_DOWN: { status: 503, type: 'server_error', message: 'The brain is not reachable.' },
   // 503 with Retry-After, as OpenAI-compatible servers answer while they load or are full: the SDKs

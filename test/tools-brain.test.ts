@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { text } from './fakes/anthropic.js';
+import { httpError, text } from './fakes/anthropic.js';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { type McpToolAnswer, mcpToolCall } from './helpers/mcp-call.js';
@@ -246,6 +246,33 @@ describe('claude_code', () => {
       truncated: true,
       note: "the answer was cut at Claude's output-token limit (CLAUDE_CODE_MAX_OUTPUT_TOKENS in claude.env raises it). A one-shot task cannot be continued: ask for less in one task, or split it.",
     });
+  }, 60_000);
+
+  it('answers Claude refusing its own login as a 502 brain_auth that is not retried, never the 401 of a wrong token to brainstem', async () => {
+    // A 401 says the caller's Bearer token is wrong: a client (OpenClaw's failover reads 401 as its
+    // own key refused) would change its key to brainstem, when brainstem's Claude login needs renewing.
+    claude.fake.script(() => httpError(401, { shouldRetry: false, message: 'invalid x-api-key' }));
+    const res = await fetch(`${svc.url}/api/claude_code`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'anything' }),
+    });
+    expect(res.status).toBe(502);
+    // Sending it again fails the same way: the openai and Anthropic SDKs obey this and do not.
+    expect(res.headers.get('x-should-retry')).toBe('false');
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    const body = (await res.json()) as Answer;
+    expect(body.error).toMatchObject({ code: 'brain_auth', type: 'server_error' });
+    // What to do, as /v1 says it: the harness's CLI runs on ANTHROPIC_API_KEY, and /creds checks.
+    expect(body.error.message).toMatch(/^⚙️ \[proxy\] Claude refused its credentials/);
+    expect(body.error.message).toContain('ANTHROPIC_API_KEY');
+    expect(body.error.message).toContain('/creds');
+    expect(body.result.error).toMatchObject({ code: 'BRAIN_AUTH', status: 502, noRetry: true });
+    // brain_chat to a Claude mode is answered the same way.
+    claude.fake.script(() => httpError(401, { shouldRetry: false, message: 'invalid x-api-key' }));
+    const chat = await api('brain_chat', { mode: 'assistant', message: 'hi' });
+    expect(chat.status).toBe(502);
+    expect(chat.body.error.code).toBe('brain_auth');
   }, 60_000);
 
   it('refuses tools beyond what the configuration grants', async () => {

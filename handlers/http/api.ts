@@ -19,8 +19,10 @@ export function registerApi(app: FastifyInstance, tools: Tools): void {
     const r = await registry.call(name, input, { caller: 'api', signal: callerGone(reply) });
     afterDelivery(reply, r.afterDelivery);
     if (!r.error) return reply.send(resultJson(r));
-    // As the OpenAI endpoint says it (errors.ts): a brain_chat on a loading model, at a limit, during a stop.
+    // As the OpenAI endpoint says it (errors.ts): a brain_chat on a loading model, at a limit, during a
+    // stop; and not to be sent again (a refused Claude login, a turn cut at its time limit).
     if (r.error.retryAfterS !== undefined) reply.header('retry-after', String(r.error.retryAfterS));
+    if (r.error.noRetry) reply.header('x-should-retry', 'false');
     return reply.status(r.error.status).send({
       ...openAiError({
         message: r.error.message,

@@ -109,6 +109,8 @@ export interface ToolError {
   retryAfterS?: number;
   /** When to call again (ISO 8601), when that is further away than retryAfterS can say (BrainstemError.retryAt). */
   retryAt?: string;
+  /** The call must not be sent again by itself (BrainstemError.noRetry): /api's `x-should-retry: false`. */
+  noRetry?: boolean;
 }
 
 export interface ToolResult {
@@ -300,6 +302,7 @@ export class ToolRegistry {
         param: e.param,
         ...(e.retryAfterS !== undefined ? { retryAfterS: e.retryAfterS } : {}),
         ...(e.retryAt !== undefined ? { retryAt: new Date(e.retryAt).toISOString() } : {}),
+        ...(e.noRetry ? { noRetry: true } : {}),
       },
     };
   }
