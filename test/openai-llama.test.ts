@@ -586,8 +586,9 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
         { role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] },
       ],
     });
+    // A local mode takes audio only as wav or mp3 (llama-server): an ogg voice note would fail there too.
     expect((await errorOf(audio)).message).toMatch(
-      /^input_audio parts are not supported by Claude modes: .*or use a local mode whose model takes it/,
+      /^input_audio parts are not supported by Claude modes: .*or use a local mode whose model hears audio, as wav or mp3/,
     );
   });
 
@@ -902,6 +903,48 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
     expect((await errorOf(r)).message).toContain(
       'answered HTTP 500: audio input is not supported - hint: if this is unexpected, you may need to provide the mmproj. The model of mode local takes no audio (input_audio parts): send what was said as text',
     );
+  });
+
+  it('refuses an audio part of the new turn in a format llama-server does not take with a 400 naming the part and wav and mp3, not its nameless words; an earlier turn’s is told as a line', async () => {
+    const ogg = { type: 'input_audio', input_audio: { data: 'T2dnUw==', format: 'ogg' } };
+    const chatCalls = () => llama.requests.filter((r) => r.path === '/v1/chat/completions').length;
+    const before = chatCalls();
+    const err = await svc.client.chat.completions
+      .create({
+        model: 'local',
+        messages: [
+          { role: 'user', content: 'Listen to this.' },
+          { role: 'user', content: [{ type: 'text', text: 'What is said?' }, ogg] },
+        ],
+      } as never)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ status: 400, param: 'messages.1.content.1' });
+    expect((err as Error).message).toMatch(
+      /^400 messages\.1\.content\.1: input_audio format "ogg" is not one llama-server takes: send the audio as wav or mp3 \(input_audio\.format "wav" or "mp3"\)/,
+    );
+    // Refused before the brain was asked.
+    expect(chatCalls()).toBe(before);
+    // In an earlier turn (another provider's history), it is told as a line: sent as it came, every
+    // later message of the conversation would fail on it.
+    llama.reply({ chunks: ['heard'] });
+    const r = await svc.client.chat.completions.create({
+      model: 'local',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Listen.' }, ogg] },
+        { role: 'assistant', content: 'It says hello.' },
+        { role: 'user', content: 'Thanks.' },
+      ],
+    } as never);
+    expect(r.choices[0]?.message.content).toMatch(/heard$/);
+    const sent = llama.requests.at(-1)?.body as { messages: { content: unknown }[] };
+    expect(sent.messages.at(-3)?.content).toEqual([
+      { type: 'text', text: 'Listen.' },
+      {
+        type: 'text',
+        text: '[an input_audio part (ogg), not shown to the local model, which takes wav or mp3]',
+      },
+    ]);
   });
 
   it('refuses a file part of the new turn with a 400 naming it and what to send, not llama-server’s nameless "unsupported content[].type"; an earlier turn’s is told as a line', async () => {

@@ -1,4 +1,4 @@
-import { LOCAL_PART_TYPES, newTurnPartOutside } from '../../src/content-parts.js';
+import { LOCAL_AUDIO_FORMATS, LOCAL_PART_TYPES, newTurnPartOutside } from '../../src/content-parts.js';
 import type { ChatMessage, GenerationOptions, Refusal, TurnRequest } from '../types.js';
 
 /**
@@ -47,8 +47,10 @@ const CLAUDE_PARTS: ReadonlySet<string> = new Set(['text', 'image_url']);
 function unreadablePart(messages: readonly ChatMessage[]): Refusal | undefined {
   const part = newTurnPartOutside(messages, CLAUDE_PARTS);
   if (!part) return undefined;
+  // Audio is the one part a local mode's server reads and Claude Code does not (LOCAL_PART_TYPES), in
+  // its formats only (llama-server): an ogg voice note sent there would fail too.
   const instead = LOCAL_PART_TYPES.has(part.type)
-    ? 'send its content as text, or use a local mode whose model takes it'
+    ? `send what is said as text, or use a local mode whose model hears audio, as ${LOCAL_AUDIO_FORMATS.join(' or ')}`
     : part.type === 'file'
       ? 'send the file’s text as a text part (local modes read no file part either)'
       : 'send its content as a text part (local modes do not read it either)';

@@ -1,7 +1,13 @@
 import { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import type { Config, ModeConfig } from '../../src/config.js';
-import { LOCAL_PART_TYPES, newTurnPartOutside } from '../../src/content-parts.js';
+import {
+  LOCAL_AUDIO_FORMATS,
+  LOCAL_PART_TYPES,
+  newTurnPartOutside,
+  newTurnPartWhere,
+  refusedAudioFormat,
+} from '../../src/content-parts.js';
 import { undici } from '../../src/http-client.js';
 import { type Lang, type Said, t } from '../../src/i18n.js';
 import { takesImages } from '../../src/images.js';
@@ -99,6 +105,23 @@ function retryAfterOf(header: string | string[] | undefined, now = Date.now()): 
   if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * An audio part of the new turn in a format llama-server refuses (see LOCAL_AUDIO_FORMATS), refused
+ * here naming the part and the formats it takes, where llama-server's own words name neither (and
+ * older builds say them with a 500, which clients send again). An earlier turn's is told as a line
+ * (upstreamMessages).
+ */
+function audioFormatRefusal(messages: TurnRequest['messages']): Refusal | undefined {
+  const found = newTurnPartWhere(messages, (p) => refusedAudioFormat(p) !== undefined);
+  if (!found) return undefined;
+  const formats = LOCAL_AUDIO_FORMATS.join(' or ');
+  const quoted = LOCAL_AUDIO_FORMATS.map((f) => `"${f}"`).join(' or ');
+  return {
+    param: found.param,
+    message: `${found.param}: input_audio format ${refusedAudioFormat(found.part)} is not one llama-server takes: send the audio as ${formats} (input_audio.format ${quoted}), converted first if need be (e.g. ffmpeg -i voice.ogg voice.mp3).`,
+  };
 }
 
 /** The upstream went silent mid-answer for longer than `llama.streamIdleMs`. */
@@ -427,7 +450,7 @@ export class LlamaLocalBrain implements Brain {
    */
   refuse(req: Pick<TurnRequest, 'messages'>): Refusal | undefined {
     const part = newTurnPartOutside(req.messages, LOCAL_PART_TYPES);
-    if (!part) return undefined;
+    if (!part) return audioFormatRefusal(req.messages);
     const instead =
       part.type === 'file'
         ? 'send the file’s text as a text part (Claude modes read no file part either)'

@@ -1,6 +1,6 @@
-import { LOCAL_PART_TYPES } from '../../src/content-parts.js';
+import { LOCAL_AUDIO_FORMATS, LOCAL_PART_TYPES, refusedAudioFormat } from '../../src/content-parts.js';
 import { imageMention, isImagePart } from '../../src/images.js';
-import type { ChatMessage, GenerationOptions } from '../types.js';
+import type { ChatMessage, ContentPart, GenerationOptions } from '../types.js';
 
 /**
  * The messages sent upstream.
@@ -15,8 +15,8 @@ import type { ChatMessage, GenerationOptions } from '../types.js';
  * - `image_url` parts go as they came to a model that takes images; to one
  *   that does not (the core refused images in the new turn already), an image
  *   of an earlier turn becomes a line saying one was there.
- * - A part of a type llama-server reads in no message (a `file`…: LOCAL_PART_TYPES)
- *   becomes such a line too, in an earlier turn (the new turn's was refused by
+ * - A part of a type llama-server reads in no message (a `file`…: LOCAL_PART_TYPES), or audio
+ *   in a format it refuses (LOCAL_AUDIO_FORMATS), becomes such a line too, in an earlier turn (the new turn's was refused by
  *   LlamaLocalBrain.refuse), as a Claude mode's history replay tells it: sent as
  *   it came, every request of that conversation would fail.
  */
@@ -48,13 +48,27 @@ function unreadPartMention(type: string): string {
   return `[a ${type} part, not shown to the local model]`;
 }
 
+/** An earlier turn's audio in a format llama-server refuses (the new turn's was refused by LlamaLocalBrain.refuse). */
+function refusedAudioMention(format: string): string {
+  const shown = format === 'none' ? 'no format' : format.replace(/^"|"$/g, '');
+  return `[an input_audio part (${shown}), not shown to the local model, which takes ${LOCAL_AUDIO_FORMATS.join(' or ')}]`;
+}
+
+/** What of `p` llama-server would refuse, as the line that takes its place; undefined when it reads it. */
+function unreadLine(p: ContentPart): string | undefined {
+  if (!LOCAL_PART_TYPES.has(p.type)) return unreadPartMention(p.type);
+  const format = refusedAudioFormat(p);
+  return format === undefined ? undefined : refusedAudioMention(format);
+}
+
 function withoutUnreadParts(m: ChatMessage): ChatMessage {
-  if (!Array.isArray(m.content) || m.content.every((p) => LOCAL_PART_TYPES.has(p.type))) return m;
+  if (!Array.isArray(m.content) || m.content.every((p) => unreadLine(p) === undefined)) return m;
   return {
     ...m,
-    content: m.content.map((p) =>
-      LOCAL_PART_TYPES.has(p.type) ? p : { type: 'text', text: unreadPartMention(p.type) },
-    ),
+    content: m.content.map((p) => {
+      const line = unreadLine(p);
+      return line === undefined ? p : { type: 'text', text: line };
+    }),
   };
 }
 

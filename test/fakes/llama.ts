@@ -33,7 +33,9 @@
  *   POST /v1/chat/completions  503 while loading; 500 json.exception.parse_error for a body holding half
  *                              an emoji (see halfEmoji); 400 "unsupported content[].type" for a
  *                              content part of a type other than text, image_url and input_audio, in
- *                              any message (see unsupportedPart); 400 `exceed_context_size_error` (with n_prompt_tokens,
+ *                              any message (see unsupportedPart); 400 "input_audio.format must be
+ *                              either 'wav' or 'mp3'" for an audio part of another format (see
+ *                              unsupportedAudio); 400 `exceed_context_size_error` (with n_prompt_tokens,
  *                              n_ctx) for a prompt longer than the context (tokens counted as
  *                              JSON characters of messages and tools / 4); 400 "failed to parse
  *                              grammar" for tools whose JSON Schema llama-server cannot compile
@@ -235,6 +237,9 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       const chat = (body ?? {}) as ChatBody;
       if (!opts.ollama && unsupportedPart(chat.messages)) {
         return sendJson(res, 400, errorBody(400, 'unsupported content[].type', 'invalid_request_error'));
+      }
+      if (!opts.ollama && unsupportedAudio(chat.messages)) {
+        return sendJson(res, 400, errorBody(400, AUDIO_FORMAT_ERROR, 'invalid_request_error'));
       }
       const grammar = grammarFailure(chat.tools);
       if (grammar) return sendJson(res, 400, errorBody(400, grammar, 'invalid_request_error'));
@@ -598,6 +603,24 @@ function unsupportedPart(messages: ChatBody['messages']): boolean {
     (m) =>
       Array.isArray(m.content) &&
       m.content.some((p: { type?: unknown }) => !LLAMA_PART_TYPES.has(String(p?.type ?? ''))),
+  );
+}
+
+/**
+ * What llama-server (oaicompat_chat_params_parse) says of an `input_audio` part whose format is not
+ * exactly "wav" or "mp3" (it decodes flac too, but keeps to OpenAI's two), an invalid_argument
+ * (400) in recent builds: naming neither the part nor the format it got.
+ */
+const AUDIO_FORMAT_ERROR = "input_audio.format must be either 'wav' or 'mp3'";
+
+function unsupportedAudio(messages: ChatBody['messages']): boolean {
+  return (messages ?? []).some(
+    (m) =>
+      Array.isArray(m.content) &&
+      m.content.some(
+        (p: { type?: unknown; input_audio?: { format?: unknown } }) =>
+          p?.type === 'input_audio' && !['wav', 'mp3'].includes(String(p.input_audio?.format)),
+      ),
   );
 }
 
