@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { ApprovalRequest, Approver } from '../brains/types.js';
 import { ProgressFeed } from '../handlers/http/mcp-progress.js';
 import { type FakeAnthropic, text, toolUse } from './fakes/anthropic.js';
 import { collect } from './helpers/claude-harness.js';
-import { startClaudeService, type TestService } from './helpers/service.js';
+import { startClaudeService, startTestService, type TestService } from './helpers/service.js';
 
 let svc: TestService;
 let fake: FakeAnthropic;
@@ -197,6 +197,77 @@ describe('/mcp with the MCP SDK client', () => {
 });
 
 describe('/mcp progress while the client is not reading', () => {
+  it('says how much output it left out even when no progress follows (the note comes before the result)', async () => {
+    // 8 MB of output, more than a loopback connection holds unread (4 MB of send buffer, the
+    // receiver's window), under a cap that keeps it all: progress is left out, and none comes after.
+    const dir = mkdtempSync(path.join(tmpdir(), 'bst-mcp-unread-'));
+    writeFileSync(path.join(dir, 'Makefile'), `unread:\n\t@yes ${'x'.repeat(9_999)} | head -n 800\n`);
+    const own = await startTestService({
+      parts: { tools: true },
+      config: { tools: { maxOutputChars: 10_000_000, make: { dir, targets: ['unread'] } } },
+    });
+    onTestFinished(async () => {
+      await own.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // The client reads nothing of the call's stream until the call has ended at brainstem.
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let held = false;
+    const holdingFetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+      const res = await fetch(url, init);
+      if (held || !res.body || !res.headers.get('content-type')?.includes('text/event-stream')) return res;
+      held = true;
+      const reader = res.body.getReader();
+      const body = new ReadableStream<Uint8Array>(
+        {
+          async pull(c) {
+            await opened;
+            const { done, value } = await reader.read();
+            if (done) c.close();
+            else c.enqueue(value);
+          },
+          cancel: (why) => reader.cancel(why),
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const transport = new StreamableHTTPClientTransport(new URL(`${own.url}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${own.token}` } },
+      fetch: holdingFetch,
+    });
+    const client = new Client({ name: 'brainstem-test', version: '1.0.0' });
+    await client.connect(transport);
+    clients.push(client);
+    const progress: string[] = [];
+    const result = client.callTool({ name: 'make_target', arguments: { target: 'unread' } }, undefined, {
+      onprogress: (p) => {
+        progress.push(p.message ?? '');
+      },
+      timeout: 120_000,
+    });
+    // The call is audited once it has ended, its output all read: no output is left to carry a note.
+    const audited = () => own.service.core.db.prepare("SELECT 1 FROM audit WHERE tool = 'make_target'").get();
+    await vi.waitFor(() => expect(audited()).toBeDefined(), { timeout: 60_000, interval: 50 });
+    open();
+    const r = await result;
+    expect(r.isError).toBe(false);
+    const note =
+      /\[(\d+) characters of output not sent as progress: the client was not reading; the result holds its head and tail\.\]\n/g;
+    let sent = 0;
+    let skipped = 0;
+    for (const message of progress) {
+      for (const m of message.matchAll(note)) skipped += Number(m[1]);
+      sent += message.replace(note, '').length;
+    }
+    // Output was left out, and every character of it is either sent or counted in a note.
+    expect(skipped).toBeGreaterThan(0);
+    expect(sent + skipped).toBe(8_000_000);
+  }, 180_000);
+
   it('leaves output out while the stream waits for drain, says how much with the next progress, and still caps', () => {
     const sent: string[] = [];
     let reading = true;
@@ -225,6 +296,9 @@ describe('/mcp progress while the client is not reading', () => {
     ]);
     reading = true;
     feed.push('f\n');
+    expect(sent).toHaveLength(3);
+    // The call's end says nothing more: what was left out was said with the cap's note.
+    feed.end();
     expect(sent).toHaveLength(3);
   });
 });

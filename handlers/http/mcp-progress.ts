@@ -7,7 +7,8 @@ import { headChars } from '../../src/text.js';
  * So it carries at most the first `max` characters of the output (tools.maxOutputChars, the
  * result's own cap), then says once that the rest is not sent; and while the stream's buffer is
  * full (the client is not reading), output is not queued behind it but left out, and the next
- * progress sent says how much was (the result still holds its head and tail).
+ * progress sent says how much was (the result still holds its head and tail); with none after it,
+ * `end` says it, before the result.
  */
 export class ProgressFeed {
   /** Characters of output seen, sent or not: progress covers the output's first `max` of them. */
@@ -38,8 +39,21 @@ export class ProgressFeed {
     if (!this.capped) return;
     // Sent even to a client not reading (one short line, the call's last progress), with what was left out before it.
     const gap = this.skipped > 0 ? skippedNote(this.skipped) : '';
+    this.skipped = 0;
     const newline = part && !part.endsWith('\n') && !gap ? '\n' : '';
     this.send(newline + gap + cappedNote(this.max));
+  }
+
+  /**
+   * The call ended: output left out since the last progress sent is said now, or no later progress
+   * would say it and the client would take what it saw for the whole output. Sent even to a client
+   * not reading, as the cap's note: one short line, queued before the result it precedes.
+   */
+  end(): void {
+    if (this.skipped === 0) return;
+    const gap = skippedNote(this.skipped);
+    this.skipped = 0;
+    this.send(gap);
   }
 }
 

@@ -107,6 +107,8 @@ export function registerMcp(app: FastifyInstance, core: Core, registry: ToolRegi
             onOutput: output,
           });
           afterDelivery(reply, r.afterDelivery);
+          // Output left out at the end, with no progress after it to say so: said before the result.
+          if (!call.cancelled) feed?.end();
           return call.cancelled
             ? undefined
             : { content: [{ type: 'text', text: resultText(r) }], isError: !r.ok };
