@@ -15,6 +15,7 @@ import { type ReadinessBoard, waitUntilReady } from './readiness.js';
 import { scrubText } from './redact.js';
 import type { SwitchEnds } from './switch-ends.js';
 import { configuredSecrets } from './tools/exec.js';
+import { serverKey } from './upstream-server.js';
 import { waitAtMost } from './wait.js';
 
 const SOURCES = ['command', 'keyboard', 'intent', 'marker', 'api', 'fallback', 'tool', 'resume'] as const;
@@ -682,11 +683,16 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   private vacating(loaded: string | undefined, target: ModeConfig): string | undefined {
     if (loaded === undefined || target.kind !== 'llama' || target.llamaModel !== undefined) return undefined;
     const { modes, config } = this.deps;
-    const upstream = (m: ModeConfig) => (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
     const owners = modes.all.filter((m) => m.kind === 'llama' && m.llamaModel === loaded);
     // A model no mode names any more (the config changed) was served at llama.baseUrl.
-    const servers = owners.length > 0 ? owners.map(upstream) : [config.llama.baseUrl.replace(/\/+$/, '')];
-    return servers.includes(upstream(target)) ? undefined : loaded;
+    const servers =
+      owners.length > 0 ? owners.map((m) => this.serverOf(m)) : [serverKey(config.llama.baseUrl)];
+    return servers.includes(this.serverOf(target)) ? undefined : loaded;
+  }
+
+  /** The server a local mode's requests go to, one however its URL is written (see serverKey). */
+  private serverOf(m: ModeConfig): string {
+    return serverKey(m.baseUrl ?? this.deps.config.llama.baseUrl);
   }
 
   /**
@@ -703,16 +709,16 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
    * goes to another server.
    */
   private async freeOllama(fromId: string, target: ModeConfig, trigger: SwitchTrigger): Promise<void> {
-    const { modes, brains, config } = this.deps;
+    const { modes, brains } = this.deps;
     const leaving = modes.find(fromId);
     const brain = brains.get(fromId);
     if (leaving?.kind !== 'llama' || target.kind !== 'llama' || !brain?.unload || leaving.model === undefined)
       return;
-    const upstream = (m: ModeConfig) => (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
-    if (upstream(leaving) === upstream(target)) return;
+    // One Ollama however its URL is written (a trailing slash, `/v1`, `localhost` for 127.0.0.1).
+    if (this.serverOf(leaving) === this.serverOf(target)) return;
     // Should the switch fail, perform loads it back (loadActive), when Ollama no longer has it.
     this.unloadedFrom = fromId;
-    const server = upstream(leaving);
+    const server = this.serverOf(leaving);
     await this.freeOllamaModel(fromId, brain, leaving.model, server, target, trigger);
     // A switch between two modes of this Ollama left the model of the first beside the second (Ollama
     // keeps both when both fit): it holds memory the model this switch starts needs as much. Each other
@@ -722,7 +728,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       const b = brains.get(m.id);
       if (m.kind !== 'llama' || m.model === undefined || m.model === leaving.model || others.has(m.model))
         continue;
-      if (upstream(m) === server && b?.unload && b.needsLoad) others.set(m.model, { id: m.id, brain: b });
+      if (this.serverOf(m) === server && b?.unload && b.needsLoad)
+        others.set(m.model, { id: m.id, brain: b });
     }
     const signal = this.waitSignal(trigger).signal ?? new AbortController().signal;
     for (const [model, other] of others) {
@@ -743,9 +750,8 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   ): Promise<void> {
     const { modes, brains, config, logger, notifier, kv } = this.deps;
     if (!brain.unload) return;
-    const upstream = (m: ModeConfig) => (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
     const serving = modes.all
-      .filter((m) => m.kind === 'llama' && m.model === model && upstream(m) === server)
+      .filter((m) => m.kind === 'llama' && m.model === model && this.serverOf(m) === server)
       .flatMap((m) => brains.get(m.id) ?? []);
     const waitMs = Math.min(UNLOAD_WAIT_MS, config.llama.readyTimeoutMs);
     // The wait for Ollama is counted once the answers ended, not from here: an answer that ends late

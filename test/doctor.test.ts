@@ -524,6 +524,25 @@ describe('brainstem doctor', () => {
         /^✗ .* is Ollama \(it has qwen2\.5:7b\); mode local names llama3\.2-vision:11b, not pulled$/,
       );
       expect(missing.text).toContain('→ run `ollama pull llama3.2-vision:11b`');
+      // One Ollama written two ways (localhost, no /v1) is one server: checked once, with both modes.
+      writeFileSync(
+        file,
+        JSON.stringify({
+          modes: {
+            local: { kind: 'llama', model: 'qwen2.5:7b' },
+            again: {
+              kind: 'llama',
+              model: 'qwen2.5:7b',
+              baseUrl: ollama.url.replace('127.0.0.1', 'localhost'),
+            },
+          },
+        }),
+      );
+      const twice = await doctor(env);
+      expect(twice.text.split('\n').filter((l) => l.includes('llama upstream'))).toHaveLength(1);
+      expect(line(twice.text, 'llama upstream')).toMatch(
+        /^✓ .* is Ollama and has qwen2\.5:7b; modes local, again$/,
+      );
     } finally {
       await ollama.close();
     }

@@ -36,6 +36,13 @@ beforeAll(async () => {
           model: 'mistral:7b',
           description: 'Mistral on Ollama',
         },
+        // The same Ollama written another way: `localhost` for 127.0.0.1, a trailing slash.
+        mistral2: {
+          kind: 'llama',
+          baseUrl: `${ollama.baseUrl.replace('127.0.0.1', 'localhost')}/`,
+          model: 'mistral:7b',
+          description: 'Mistral on the same Ollama',
+        },
         local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
       },
       llama: {
@@ -134,6 +141,16 @@ describe('a switch away from an Ollama mode', { timeout: 60_000 }, () => {
     expect(await switcher.switchTo('local', { source: 'api' })).toMatchObject({ ok: true, to: 'local' });
     expect(ollama.unloads.slice(unloadsBefore)).toEqual(['mistral:7b', 'qwen2.5:7b']);
     expect(ollama.loaded.size).toBe(0);
+  });
+
+  it('leaves a model to Ollama when the other mode names the same Ollama another way (localhost, a trailing slash)', async () => {
+    h.tg.user(118).says('/mode ollama');
+    await reply(118, /✅.*ollama/);
+    const unloadsBefore = ollama.unloads.length;
+    h.tg.user(119).says('/mode mistral2');
+    await reply(119, /✅.*mistral2/);
+    expect(ollama.unloads.slice(unloadsBefore)).toEqual([]);
+    expect([...ollama.loaded].sort()).toEqual(['mistral:7b', 'qwen2.5:7b']);
   });
 });
 

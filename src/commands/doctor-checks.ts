@@ -27,6 +27,7 @@ import Sqlite from '../db/sqlite.js';
 import { formatDuration, formatSpan, formatUtc } from '../i18n.js';
 import { loadsOnSwitch } from '../modes.js';
 import { subprocesses } from '../subprocesses.js';
+import { serverKey } from '../upstream-server.js';
 
 /**
  * The checks of `brainstem doctor`, one function each. A check never throws: it
@@ -294,15 +295,20 @@ async function credentialsFileCheck(
 
 /** One result per distinct llama upstream (modes may point at different servers). */
 export async function checkLlama(config: Config): Promise<CheckResult[]> {
-  const byBase = new Map<string, string[]>();
+  // Keyed by server, not by URL as written: `http://localhost:11434/v1` and `http://127.0.0.1:11434`
+  // are one server, probed once and named with all its modes; probed at the first mode's URL.
+  const byServer = new Map<string, { base: string; modes: string[] }>();
   for (const m of config.modes) {
     if (m.kind !== 'llama') continue;
     const base = (m.baseUrl ?? config.llama.baseUrl).replace(/\/+$/, '');
-    byBase.set(base, [...(byBase.get(base) ?? []), m.id]);
+    const key = serverKey(base);
+    const seen = byServer.get(key);
+    if (seen) seen.modes.push(m.id);
+    else byServer.set(key, { base, modes: [m.id] });
   }
-  if (byBase.size === 0) return [ok('llama upstream', 'not used (no llama mode)')];
+  if (byServer.size === 0) return [ok('llama upstream', 'not used (no llama mode)')];
   return Promise.all(
-    [...byBase].map(async ([base, modes]) => {
+    [...byServer.values()].map(async ({ base, modes }) => {
       const name = 'llama upstream';
       const used = `; mode${modes.length > 1 ? 's' : ''} ${modes.join(', ')}`;
       const url = llamaHealthUrl(base, config.llama.healthPath);

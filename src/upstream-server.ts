@@ -1,0 +1,40 @@
+/**
+ * Which server a llama mode's base URL (`modes.<id>.baseUrl`, else `llama.baseUrl`) points at, for the
+ * questions "is this the same server?" a switch asks (is the target on the Ollama it leaves, on the
+ * llama-server whose model it would stop) and doctor asks (one probe per server). Compared as written,
+ * one server written two ways (`http://localhost:11434`, `http://127.0.0.1:11434/`,
+ * `http://127.0.0.1:11434/v1`) counted as two: a switch between two models of one Ollama sent it an
+ * unload, and a switch to a mode on the loaded llama-server's own address stopped that server.
+ */
+
+/**
+ * Host names that reach this machine's loopback. `localhost` resolves to loopback only (RFC 6761),
+ * and Node connects it to `::1` or `127.0.0.1`, whichever answers: a server reached at
+ * `localhost:11434` is the one at those addresses, as two different servers on `127.0.0.1:P` and
+ * `[::1]:P` would leave `localhost:P` itself meaning either (a setup nobody makes; Ollama and
+ * llama-server listen on 127.0.0.1 by default). `0.0.0.0` and `::` as a destination are this host
+ * too, and a server listening there answers on loopback. Other 127.x.y.z addresses stay apart: a
+ * server can listen on 127.0.0.2 alone. Names are not resolved: another name for this machine (its
+ * LAN address) counts as another server, which costs at most an unload Ollama did not need.
+ */
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '0.0.0.0', '[::]']);
+
+/**
+ * One key per server: scheme, host (lower case, which URL does; loopback names as one), port (the
+ * scheme's default written out), and the path without trailing slashes or the `/v1` the
+ * OpenAI-compatible API adds (the server's root, as llamaHealthUrl takes it). Credentials, a query
+ * or a fragment name no other server. A path left (a reverse proxy's `/ollama-a`) keeps two servers
+ * behind one host apart. A URL that does not parse (config validates them) is its own key.
+ */
+export function serverKey(baseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    return baseUrl;
+  }
+  const host = LOOPBACK.has(url.hostname) ? 'loopback' : url.hostname;
+  const port = url.port || (url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '');
+  const root = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
+  return `${url.protocol}//${host}:${port}${root}`;
+}

@@ -1,0 +1,40 @@
+/** Which server a llama mode's base URL points at, for a switch's "same server?" (src/upstream-server.ts). */
+import { describe, expect, it } from 'vitest';
+import { serverKey } from '../src/upstream-server.js';
+
+const same = (a: string, b: string) => serverKey(a) === serverKey(b);
+
+describe('the server of a base URL', () => {
+  it('is one server however its URL is written: a trailing slash, /v1, the default port, case, a loopback name', () => {
+    const ollama = 'http://127.0.0.1:11434/v1';
+    for (const written of [
+      'http://127.0.0.1:11434',
+      'http://127.0.0.1:11434/',
+      'http://127.0.0.1:11434/v1/',
+      'http://localhost:11434/v1',
+      'http://LocalHost:11434',
+      'http://[::1]:11434/v1',
+      'http://0.0.0.0:11434/v1',
+      'HTTP://127.0.0.1:11434/v1',
+      'http://user:secret@127.0.0.1:11434/v1',
+    ])
+      expect(same(written, ollama), written).toBe(true);
+    expect(same('http://gpu.lan/v1', 'http://GPU.lan:80/')).toBe(true);
+    expect(same('https://gpu.lan/v1', 'https://gpu.lan:443')).toBe(true);
+  });
+
+  it('keeps two servers apart: another port, host, scheme, loopback address or path behind one proxy', () => {
+    const ollama = 'http://127.0.0.1:11434/v1';
+    for (const other of [
+      'http://127.0.0.1:8081/v1',
+      'http://127.0.0.2:11434/v1',
+      'https://127.0.0.1:11434/v1',
+      'http://gpu.lan:11434/v1',
+      'http://127.0.0.1/v1',
+      'http://127.0.0.1:11434/other/v1',
+    ])
+      expect(same(other, ollama), other).toBe(false);
+    expect(same('http://proxy.lan/ollama-a/v1', 'http://proxy.lan/ollama-b/v1')).toBe(false);
+    expect(same('http://gpu.lan/v1', 'https://gpu.lan/v1')).toBe(false);
+  });
+});
