@@ -118,6 +118,12 @@ const cutSwitchSchema = z.object({
    * older version, which may have.
    */
   model: z.string().nullable().optional(),
+  /**
+   * The llama model whose stop commands it runs first, its target being a mode on another server that
+   * starts none (see vacating): should that mode leave the config by the next start, this model is
+   * started again. Null: it stops none; absent: a record of an older version, which may have.
+   */
+  vacates: z.string().nullable().optional(),
   trigger: triggerSchema,
 });
 /**
@@ -474,11 +480,13 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     const { source, by, lang, onlyFrom, chat } = trigger;
     /** The model this switch's swap started, once it is up. */
     let swapped: string | undefined;
+    const vacating = this.vacating(loaded, target);
     const underWay = {
       id: randomUUID(),
       to: target.id,
       loaded: previous,
       model: wanted ?? null,
+      vacates: vacating ?? null,
       trigger: { source, by, lang, onlyFrom, chat },
     };
     const record = JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>);
@@ -501,7 +509,6 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         return this.restore(previous, swapped);
       return Promise.resolve(NOTHING);
     };
-    const vacating = this.vacating(loaded, target);
     if (vacating !== undefined) {
       await this.letAnswersEnd(this.servingModel(vacating), vacating, target.id);
       const stopped = await this.runSwap({
@@ -1001,15 +1008,23 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
           ? target.llamaModel
           : undefined
         : (cut.model ?? undefined);
-      // A target on another server that starts no model may have stopped it too (vacating).
-      const swapped = target
+      // A target on another server that starts no model (an Ollama mode) may have stopped it too
+      // (vacating). Gone from the config, that is known from its record only: without `vacates`, the
+      // record said only that it started no model, and the model it stopped was never started again.
+      // A record of an older version does not say ('maybe'): the model is started again if its mode
+      // does not answer (no other model was started, so a server that answers serves it).
+      const swapped: boolean | 'maybe' = target
         ? failed !== undefined || this.vacating(previous, target) !== undefined
-        : cut.model !== null;
+        : cut.model !== null || (cut.vacates === undefined ? 'maybe' : cut.vacates !== null);
       if (previous === undefined || !swapped || previous === failed) {
         this.finish(outcome);
         return undefined;
       }
       return this.enqueue(async () => {
+        if (swapped === 'maybe') {
+          const up = await this.deps.readiness.probe(active.id, { fresh: true }).catch(() => ({ ok: false }));
+          if (up.ok) return this.finish(outcome);
+        }
         const back = await this.restore(previous, failed).catch((err: unknown) => {
           logger.error({ err, model: previous }, 'could not start again the model a cut switch had stopped');
           return NOTHING;

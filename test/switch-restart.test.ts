@@ -27,18 +27,20 @@ let dir: string;
 let qwen: FakeLlama;
 /** coder's server: loading until the test says otherwise (a model that takes minutes). */
 let coder: FakeLlama;
+/** An Ollama on another server, for the tests that add an Ollama mode. */
+let ollama: FakeLlama | undefined;
 const running: Harness[] = [];
 const spawned: ServiceProcess[] = [];
 
 /**
  * brainstem on the test's data dir; coder's start command is `coderStart` (nothing by default);
  * `atListen` as startHarness's; `coderMode: false` takes the coder mode out of the config (its model stays);
- * `claudeMode` adds a Claude mode, `scribe`.
+ * `claudeMode` adds a Claude mode, `scribe`; `ollamaMode` a mode on `ollama`, `olla`, that starts no model.
  */
 async function start(
   coderStart: string[][] = [],
   atListen?: (url: string) => void,
-  { coderMode = true, claudeMode = false } = {},
+  { coderMode = true, claudeMode = false, ollamaMode = false } = {},
 ): Promise<Harness> {
   const config: ConfigFile = {
     modes: {
@@ -47,6 +49,9 @@ async function start(
         ? { coder: { kind: 'llama', llamaModel: 'coder', baseUrl: coder.baseUrl, description: 'Coder' } }
         : {}),
       ...(claudeMode ? { scribe: { kind: 'claude', description: 'Claude' } } : {}),
+      ...(ollamaMode && ollama
+        ? { olla: { kind: 'llama', baseUrl: ollama.baseUrl, model: 'qwen2.5:7b', description: 'Ollama' } }
+        : {}),
     },
     llama: {
       // Only the test decides when coder is loaded.
@@ -119,6 +124,8 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await tg?.close();
     await qwen?.close();
     await coder?.close();
+    await ollama?.close();
+    ollama = undefined;
   });
 
   async function fresh(): Promise<void> {
@@ -290,6 +297,80 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     const told = await message(112, /❌ Switch to scribe failed/, askedAt);
     expect(told.text).toMatch(/mode scribe is no longer configured\. Still on qwen\.$/);
     expect(second.service.core.switcher.active().id).toBe('qwen');
+  });
+
+  it('a cut switch to an Ollama mode that left the config by the next start starts again the llama-server model it had stopped', async () => {
+    await fresh();
+    ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    const first = await start([], undefined, { ollamaMode: true });
+    const u = tg.user(116);
+    u.says('/mode qwen');
+    await message(116, /✅ Mode qwen is ready/);
+    // Ollama's load of its model never ends: the switch is under way when brainstem stops.
+    ollama.holdLoads(new Promise<void>(() => {}));
+    u.says('/mode olla');
+    await ollama.arrived((r) => r.path === '/api/generate');
+    // Ollama's mode is on another server: the switch stopped qwen first, so that Ollama had the GPU.
+    expect(await loading(qwen)).toBe(true);
+    await first.stopService();
+    ollama.holdLoads(undefined);
+    const askedAt = tg.botMessages(116).length;
+    const second = await start();
+    const told = await message(116, /❌ Switch to olla failed/, askedAt);
+    expect(told.text).toMatch(
+      /mode olla is no longer configured; model qwen was started again\. Still on qwen\.$/,
+    );
+    expect(second.service.core.switcher.active().id).toBe('qwen');
+    expect(await loading(qwen)).toBe(false);
+    tg.user(117).says('still there?');
+    await message(117, /^echo: still there\?$/);
+  });
+
+  it('a cut switch to a mode that starts no model, left by an older version that did not say whether it stopped one, starts the model again only if its mode does not answer', async () => {
+    await fresh();
+    const leaveCut = (stopped: Harness) => {
+      // What a version before `vacates` left for a cut switch to an Ollama mode (model null).
+      const db = new Database(path.join(stopped.service.core.config.dataDir, 'brainstem.sqlite'));
+      const cut = {
+        to: 'olla',
+        loaded: 'qwen',
+        model: null,
+        trigger: { source: 'command', by: '118', chat: { id: 118 } },
+      };
+      db.prepare('INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)').run(
+        'switch_under_way',
+        JSON.stringify(cut),
+        Date.now(),
+      );
+      db.close();
+    };
+    const starts = () =>
+      qwen.requests.filter(
+        (r) => r.path === '/_fake/loading' && (r.body as { loading?: unknown }).loading === false,
+      ).length;
+    const first = await start();
+    tg.user(118).says('/mode qwen');
+    await message(118, /✅ Mode qwen is ready/);
+    await first.stopService();
+    leaveCut(first);
+    // Its switch had run qwen's stop commands.
+    qwen.setLoading(true);
+    let askedAt = tg.botMessages(118).length;
+    const second = await start();
+    let told = await message(118, /❌ Switch to olla failed/, askedAt);
+    expect(told.text).toMatch(
+      /mode olla is no longer configured; model qwen was started again\. Still on qwen\.$/,
+    );
+    expect(await loading(qwen)).toBe(false);
+    await second.stopService();
+    // Its switch had not (a Claude target): qwen answers, and is not started twice.
+    leaveCut(second);
+    const startsBefore = starts();
+    askedAt = tg.botMessages(118).length;
+    await start();
+    told = await message(118, /❌ Switch to olla failed/, askedAt);
+    expect(told.text).toMatch(/mode olla is no longer configured\. Still on qwen\.$/);
+    expect(starts()).toBe(startsBefore);
   });
 
   it("leaves a fallback's cut switch to its watcher, which decides again (and arms the way back)", async () => {
