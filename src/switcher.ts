@@ -1016,7 +1016,11 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       const swapped: boolean | 'maybe' = target
         ? failed !== undefined || this.vacating(previous, target) !== undefined
         : cut.model !== null || (cut.vacates === undefined ? 'maybe' : cut.vacates !== null);
-      if (previous === undefined || !swapped || previous === failed) {
+      // With no model to start again (the user stays on an Ollama or a Claude mode), the model the cut
+      // switch started is stopped all the same, as after a failed swap (restore): it would hold the
+      // memory the mode stayed on needs, Ollama then unable to load its model back.
+      const nothingToDo = previous === undefined ? failed === undefined : previous === failed;
+      if (!swapped || nothingToDo) {
         this.finish(outcome);
         return undefined;
       }
@@ -1026,10 +1030,17 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
           if (up.ok) return this.finish(outcome);
         }
         const back = await this.restore(previous, failed).catch((err: unknown) => {
-          logger.error({ err, model: previous }, 'could not start again the model a cut switch had stopped');
+          logger.error(
+            { err, model: previous ?? failed },
+            'could not put back the models a cut switch had swapped',
+          );
           return NOTHING;
         });
-        return this.finish({ ...outcome, reason: joined(reason, back) });
+        const done = this.finish({ ...outcome, reason: joined(reason, back) });
+        // The start-up load of the active mode's Ollama model left it to this switch (busy): made now, once
+        // the model stopped above freed its memory (a cut switch from an Ollama mode had unloaded it).
+        if (!this.stopping) void this.loadActive('kept');
+        return done;
       });
     }
     logger.info({ to, trigger }, 'resuming the switch a restart cut');

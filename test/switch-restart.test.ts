@@ -326,6 +326,35 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     await message(117, /^echo: still there\?$/);
   });
 
+  it('a cut switch from an Ollama mode whose target left the config by the next start stops the model it started, and loads the Ollama model back', async () => {
+    await fresh();
+    ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    const first = await start([], undefined, { ollamaMode: true });
+    const u = tg.user(119);
+    u.says('/mode olla');
+    await message(119, /✅ Mode olla is ready/);
+    u.says('/mode coder');
+    // Ollama's model unloaded, coder's start ran (none here): the switch waits for coder to load.
+    await expect.poll(() => first.service.core.switcher.underWay(), { timeout: 30_000 }).toBe('coder');
+    await expect.poll(() => ollama?.unloads ?? [], { timeout: 30_000 }).toEqual(['qwen2.5:7b']);
+    await first.stopService();
+    // coder's server came up after the stop (its unit went on starting): it holds the GPU Ollama needs.
+    coder.setLoading(false);
+    const askedAt = tg.botMessages(119).length;
+    const second = await start([], undefined, { coderMode: false, ollamaMode: true });
+    const told = await message(119, /❌ Switch to coder failed/, askedAt);
+    expect(told.text).toMatch(
+      /mode coder is no longer configured; model coder was stopped\. Still on olla\.$/,
+    );
+    expect(second.service.core.switcher.active().id).toBe('olla');
+    expect(await loading(coder)).toBe(true);
+    // The mode the user stays on answers its next message without the whole load.
+    await tg.waitFor(() => second.logs.find((l) => l.msg === 'brain olla: its model is loaded'), {
+      timeoutMs: 30_000,
+    });
+    expect([...(ollama?.loaded ?? [])]).toEqual(['qwen2.5:7b']);
+  });
+
   it('a cut switch to a mode that starts no model, left by an older version that did not say whether it stopped one, starts the model again only if its mode does not answer', async () => {
     await fresh();
     const leaveCut = (stopped: Harness) => {
