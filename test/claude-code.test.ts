@@ -15,7 +15,7 @@ import { answerDigest, planPrompt } from '../brains/claude-code/prompt.js';
 import { RunReader } from '../brains/claude-code/run-reader.js';
 import { parseCliLine } from '../brains/claude-code/stream-json.js';
 import { grantsBrainstemTools } from '../brains/claude-code/tool-names.js';
-import type { Brain, TurnEvent } from '../brains/types.js';
+import type { Brain, ChatMessage, TurnEvent } from '../brains/types.js';
 import { openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { SessionStore } from '../src/sessions.js';
@@ -113,14 +113,19 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
     const { expect } = ctx;
     const h = await harness(ctx);
     h.fake.script((req) => text([`echo:${req.lastUserText.trim()}`]));
-    const messages = ['/foo what does this do?', '/tmp/x is full, why?', '/cost', '/clear'];
+    // One conversation: the first message opens it, the others follow on its warm process (one CLI
+    // start, not four), each written to the same stdin as a first turn's. "/clear" comes before two
+    // more, so a session it cleared would show: the next request would lack the earlier turns.
+    const messages = ['/foo what does this do?', '/clear', '/tmp/x is full, why?', '/cost'];
+    const history: ChatMessage[] = [];
     for (const [i, message] of messages.entries()) {
       const events = await collect(
-        h.brain.turn(userTurn(message, { key: `test:${i}` }), new AbortController().signal),
+        h.brain.turn(userTurn(message, { history }), new AbortController().signal),
       );
       expect(textOf(events)).toBe(`echo:${message}`);
       expect(terminal(events)).toEqual([{ type: 'done', finishReason: 'stop' }]);
-      expect(h.fake.mainRequests()[i]?.lastUserText.trim()).toBe(message);
+      expect(h.fake.mainRequests()[i]?.userTexts.map((t) => t.trim())).toEqual(messages.slice(0, i + 1));
+      history.push({ role: 'user', content: message }, { role: 'assistant', content: textOf(events) });
     }
   });
 
@@ -562,8 +567,14 @@ describe.concurrent('ClaudeCodeBrain with the real CLI', { timeout: 90_000 }, ()
         : toolUse('Write', { file_path: 'denied.txt', content: 'x' }, text('not written')),
     );
     const signal = new AbortController().signal;
-    const allowed = await collect(h.brain.turn(userTurn('allowed', { key: 'k1' }), signal));
-    const denied = await collect(h.brain.turn(userTurn('denied', { key: 'k2' }), signal));
+    const allowed = await collect(h.brain.turn(userTurn('allowed'), signal));
+    // The refused call in the same conversation, on its warm process: the allow-list is that
+    // process's (its argv), so one CLI start shows both sides of it.
+    const history = [
+      { role: 'user' as const, content: 'allowed' },
+      { role: 'assistant' as const, content: textOf(allowed) },
+    ];
+    const denied = await collect(h.brain.turn(userTurn('denied', { history }), signal));
 
     // The texts before and after the tool use are two messages: kept apart, not glued together.
     expect(textOf(allowed)).toBe('Let me touch it.\n\nTouched.');
