@@ -386,9 +386,14 @@ describe('OpenAI endpoint over the real claude CLI', () => {
       finish_reason: 'length',
     });
 
+    // Streamed, as the next turn of the same conversation: on its warm process, no second CLI start.
     const stream = await svc.client.chat.completions.create(
-      { model: 'assistant', messages: [user('write a long essay')], stream: true },
-      { headers: { 'x-session-key': 'output-limit-streamed' } },
+      {
+        model: 'assistant',
+        messages: [user('write a long essay'), assistant('Long, Long, Long, Long, '), user('go on')],
+        stream: true,
+      },
+      { headers: { 'x-session-key': 'output-limit' } },
     );
     let got = '';
     const finishes: (string | null | undefined)[] = [];
