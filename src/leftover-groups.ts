@@ -22,13 +22,20 @@ const journalSchema = z.object({
   boot: z.string(),
   /**
    * When it was last written (clock ticks since boot): each group in it was running then. Absent
-   * in a list written before it was kept.
+   * in a list written before it was kept. A group's own `at`, when there, comes first: it is set
+   * only by a look at that group (this one is written at any change, a group ended moments ago
+   * still in it); this one is still written for an older brainstem started on the same data dir.
    */
   at: z.number().int().min(0).optional(),
   groups: z.array(
     z.object({
       pid: z.number().int().min(2),
       start: z.number().int().min(0),
+      /**
+       * The last time (clock ticks since boot) the group was known to be running: its spawn, then
+       * each refresh that found it still there (REFRESH_MS). Absent in a list written before it was kept.
+       */
+      at: z.number().int().min(0).optional(),
       /** The mark its processes carry (a Claude CLI's: its Bash commands run in sessions of their own). */
       mark: z.string().min(1).optional(),
       /** Marked processes started up to then were left running by a turn that ended: not stopped. */
@@ -47,11 +54,22 @@ function bootId(): string | undefined {
 }
 
 /**
- * Whether the group `e` names is still the one brainstem started (sameGroup): `at`, the list's last
- * writing, is a time when each group in it was still running.
+ * How often, while brainstem runs groups, each is confirmed still running and its `at` moved to
+ * now. A group whose leader is gone counts after a crash only by a member started up to its `at`
+ * (sameGroup: a later one may be of another group that took the freed id), and a run's members
+ * mostly start after its spawn: a `make deploy` whose leader died after brainstem (SIGPIPE on the
+ * pipe nobody reads) left its compilers and servers running, never stopped, when `at` was only the
+ * list's last writing (a spawn or an exit, maybe long before). Now only what started within the
+ * last REFRESH_MS before the crash is left be. A small file, renamed into place: cheap at this rate.
+ */
+export const REFRESH_MS = 30_000;
+
+/**
+ * Whether the group `e` names is still the one brainstem started (sameGroup): its own `at`, else
+ * (a list of an older brainstem) the list's last writing, is a time when it was still running.
  */
 function stillThere(e: Entry, at: number | undefined): boolean {
-  return sameGroup(e.pid, e.start, at);
+  return sameGroup(e.pid, e.start, e.at ?? at);
 }
 
 /**
@@ -59,7 +77,7 @@ function stillThere(e: Entry, at: number | undefined): boolean {
  * this one starts. Called once the data dir's lock is held: another brainstem's groups are never
  * touched.
  */
-export function takeOverGroups(dataDir: string, logger: Logger): void {
+export function takeOverGroups(dataDir: string, logger: Logger, opts: { refreshMs?: number } = {}): void {
   const boot = bootId();
   if (boot === undefined) return;
   const file = path.join(dataDir, PROCESS_GROUPS_FILE);
@@ -95,7 +113,7 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
       'stopped the commands Claude CLIs ran outside their process groups that a brainstem killed before its exit left running',
     );
 
-  const running = new Map<number, { start: number; mark?: string; since?: number }>();
+  const running = new Map<number, { start: number; at?: number; mark?: string; since?: number }>();
   let failing = false;
   const write = () => {
     try {
@@ -113,13 +131,44 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
       failing = true;
     }
   };
+  // Confirms each group still running (REFRESH_MS); one that is not (ended, its id taken by
+  // another's) leaves the list. Now is read before the check: a group found running after it was
+  // running then too (a group that ended never comes back), while a time read after the check
+  // could fall after its end and count a later group of its freed id as this one.
+  const refresh = () => {
+    for (const [pid, e] of running) {
+      const now = ticksNow();
+      if (!sameGroup(pid, e.start, e.at)) running.delete(pid);
+      else if (now !== undefined) e.at = now;
+    }
+    write();
+    keepRefreshing();
+  };
+  let refresher: NodeJS.Timeout | undefined;
+  // Only while groups are tracked, and never keeping brainstem up by itself.
+  const keepRefreshing = () => {
+    if (running.size > 0 && refresher === undefined) {
+      refresher = setInterval(refresh, opts.refreshMs ?? REFRESH_MS);
+      refresher.unref();
+    } else if (running.size === 0 && refresher !== undefined) {
+      clearInterval(refresher);
+      refresher = undefined;
+    }
+  };
   write();
   journalGroups({
     add(pid, mark) {
       const start = startOf(pid);
       if (start === undefined) return;
-      running.set(pid, mark === undefined ? { start } : { start, mark });
+      // Running now: brainstem's child, not reaped before this (trackGroup is called at the spawn).
+      const at = ticksNow();
+      running.set(pid, {
+        start,
+        ...(at === undefined ? {} : { at }),
+        ...(mark === undefined ? {} : { mark }),
+      });
       write();
+      keepRefreshing();
     },
     settle(pid, since) {
       const e = running.get(pid);
@@ -129,6 +178,7 @@ export function takeOverGroups(dataDir: string, logger: Logger): void {
     },
     remove(pid) {
       if (running.delete(pid)) write();
+      keepRefreshing();
     },
   });
 }

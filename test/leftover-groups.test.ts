@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -166,10 +166,75 @@ describe('process groups a crash left running', () => {
     await journal({ boot, at: g.start - 5, groups: [{ pid: g.pid, start: g.start - 10 }] });
     const { logger, logs } = recordingLogger('info');
     takeOverGroups(dir, logger);
+    // The group's own time it was last known running comes before the list's last writing.
+    await journal({ boot, at: ticks(), groups: [{ pid: g.pid, start: g.start - 10, at: g.start - 5 }] });
+    takeOverGroups(dir, logger);
     expect(logs.map((l) => l.msg)).not.toContain(
       'stopped the process groups (tool runs, Claude CLIs) that a brainstem killed before its exit left running',
     );
     expect(groupMembers(g.pid)).toHaveLength(1);
+  });
+
+  // A tool run (`make deploy`) is still running when brainstem is SIGKILLed; its leader then dies
+  // (SIGPIPE on the pipe nobody reads, its parent gone) while what it started goes on: started after
+  // brainstem last wrote the list, as a run's members mostly are (they come after its spawn).
+  it("are stopped when a tool run's leader died after brainstem, leaving what it started after the list was written", async (ctx) => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'bst-groups-tool-'));
+    ctx.onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const go = path.join(dataDir, 'go');
+    const memberFile = path.join(dataDir, 'member');
+    const script = path.join(dataDir, 'brainstem.ts');
+    const src = path.resolve(import.meta.dirname, '../src');
+    // brainstem as far as this goes: the list of groups, and a tool run through the tools' runner.
+    await writeFile(
+      script,
+      [
+        `import { takeOverGroups } from ${JSON.stringify(path.join(src, 'leftover-groups.ts'))};`,
+        `import { runCommand } from ${JSON.stringify(path.join(src, 'tools/exec.ts'))};`,
+        `import { recordingLogger } from ${JSON.stringify(path.resolve(import.meta.dirname, 'helpers/logs.ts'))};`,
+        // Refreshed often, so that the test need not wait REFRESH_MS for it.
+        `takeOverGroups(${JSON.stringify(dataDir)}, recordingLogger('info').logger, { refreshMs: 50 });`,
+        // Waits for the test's go, starts its work in the background, and ends once its parent is gone.
+        `void runCommand(['sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.02; done; sleep 300 & echo $! > "$1"; while kill -0 "$PPID" 2>/dev/null; do sleep 0.02; done', ${JSON.stringify(go)}, ${JSON.stringify(memberFile)}], { timeoutMs: 600_000, maxOutputChars: 1_000 });`,
+      ].join('\n'),
+    );
+    const brainstem = spawn(process.execPath, ['--import', 'tsx', script], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    started.push(brainstem);
+    const listed = async () => {
+      const j = JSON.parse(
+        await readFile(path.join(dataDir, 'process-groups.json'), 'utf8').catch(() => '{}'),
+      );
+      return j.groups?.length === 1
+        ? (j as { at: number; groups: { pid: number; at: number }[] })
+        : undefined;
+    };
+    await expect.poll(listed, { timeout: 30_000 }).toBeDefined();
+    const { at, groups } = (await listed()) as { at: number; groups: { pid: number; at: number }[] };
+    const leader = (groups[0] as { pid: number }).pid;
+    // Its work starts in a later 10 ms tick than the list was written.
+    await expect.poll(ticks).toBeGreaterThan(at);
+    await writeFile(go, '');
+    await expect
+      .poll(() => readFile(memberFile, 'utf8').catch(() => ''), { timeout: 30_000 })
+      .toMatch(/^\d+\n$/);
+    const member = Number(await readFile(memberFile, 'utf8'));
+    ctx.onTestFinished(() => kill(member));
+    // brainstem has since found the run still there: its member started before that.
+    await expect
+      .poll(async () => (await listed())?.groups[0]?.at ?? 0, { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(Number(stat(member)[19]));
+    const exited = new Promise((resolve) => brainstem.once('exit', resolve));
+    brainstem.kill('SIGKILL');
+    await exited;
+    await expect.poll(() => groupMembers(leader), { timeout: 10_000 }).toEqual([member]);
+    // Its exit reaped (at once under systemd; this machine's init takes seconds): no leader is left.
+    await expect.poll(() => existsSync(`/proc/${leader}`), { timeout: 30_000 }).toBe(false);
+    expect(Number(stat(member)[19])).toBeGreaterThan(at);
+    takeOverGroups(dataDir, recordingLogger('info').logger);
+    await gone(leader);
   });
 
   it('are left be after a reboot (the pids name other processes), and when the file is unreadable', async () => {
@@ -199,19 +264,42 @@ describe('process groups a crash left running', () => {
     expect(await read()).toEqual({ boot, groups: [] });
     const g = await group();
     trackGroup(g.pid);
-    expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start }] });
+    // With when it was known running: its spawn.
+    const at = expect.any(Number);
+    expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, at }] });
     forgetGroup(g.pid);
     expect(await read()).toEqual({ boot, groups: [] });
     // A Claude CLI's, with the mark its processes carry.
     trackGroup(g.pid, 'a-mark');
-    expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, mark: 'a-mark' }] });
+    expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, at, mark: 'a-mark' }] });
     // Its turn ended: what that turn left running is left be.
     const since = settleMarked(g.pid);
     expect(since).toBeGreaterThan(0);
     expect(await read()).toEqual({
       boot,
-      groups: [{ pid: g.pid, start: g.start, mark: 'a-mark', since }],
+      groups: [{ pid: g.pid, start: g.start, at, mark: 'a-mark', since }],
     });
+    forgetGroup(g.pid);
+  });
+
+  // What a run starts after its spawn is counted after a crash once a refresh found the run still
+  // there; a group that has ended leaves the list, so that a later group of its freed id never counts.
+  it('are confirmed running at each refresh, and struck off once they ended whole', async () => {
+    takeOverGroups(dir, recordingLogger('info').logger, { refreshMs: 20 });
+    const listed = async (): Promise<{ pid: number; start: number; at: number }[]> =>
+      JSON.parse(await readFile(path.join(dir, 'process-groups.json'), 'utf8')).groups;
+    const g = await group();
+    trackGroup(g.pid);
+    const [first] = await listed();
+    const spawned = first?.at as number;
+    expect(spawned).toBeGreaterThanOrEqual(g.start);
+    await expect.poll(ticks).toBeGreaterThan(spawned);
+    await expect.poll(async () => (await listed())[0]?.at, { timeout: 10_000 }).toBeGreaterThan(spawned);
+    // Ended whole (the member reaped too, by init): struck off though brainstem never forgot it.
+    const exited = new Promise((resolve) => g.leader.once('exit', resolve));
+    for (const pid of groupMembers(g.pid)) kill(pid);
+    await exited;
+    await expect.poll(listed, { timeout: 30_000 }).toEqual([]);
     forgetGroup(g.pid);
   });
 });
