@@ -145,12 +145,16 @@ export function takeOverGroups(dataDir: string, logger: Logger, opts: { refreshM
     keepRefreshing();
   };
   let refresher: NodeJS.Timeout | undefined;
-  // Only while groups are tracked, and never keeping brainstem up by itself.
+  // Only while a group without a mark (a tool run) is tracked, and never keeping brainstem up by
+  // itself. A Claude CLI's group needs none: what it started carries its mark, found by that after
+  // a crash whatever its start (killMarked), and a spare or a kept-warm CLI, tracked for hours,
+  // would otherwise rewrite the file every REFRESH_MS all day long.
   const keepRefreshing = () => {
-    if (running.size > 0 && refresher === undefined) {
+    const needed = [...running.values()].some((e) => e.mark === undefined);
+    if (needed && refresher === undefined) {
       refresher = setInterval(refresh, opts.refreshMs ?? REFRESH_MS);
       refresher.unref();
-    } else if (running.size === 0 && refresher !== undefined) {
+    } else if (!needed && refresher !== undefined) {
       clearInterval(refresher);
       refresher = undefined;
     }
