@@ -1,7 +1,8 @@
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import JSON5 from 'json5';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runOpenclawConfig } from '../src/commands/openclaw-config.js';
 import { startFakeLlama } from './fakes/llama.js';
@@ -58,6 +59,42 @@ const LOCAL_SIZE_NOTE =
 /** What `--apply` says of the sample's brainstem models that are no longer modes. */
 const SAMPLE_DROPPED_NOTE =
   'models.providers.brainstem.models: dropped gone, 1 entry without an id, no longer a brainstem mode (brainstem would refuse them); the backup keeps them\n';
+
+type Parsed = null | boolean | number | string | Parsed[] | { [key: string]: Parsed };
+
+/** OpenClaw's merge of `$include`s: objects key by key, arrays concatenated, anything else replaced. */
+function includeMerge(base: Parsed, top: Parsed): Parsed {
+  if (Array.isArray(base) && Array.isArray(top)) return [...base, ...top];
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) return top;
+  if (typeof top !== 'object' || top === null || Array.isArray(top)) return top;
+  const out = { ...base };
+  for (const [k, v] of Object.entries(top)) out[k] = k in out ? includeMerge(out[k] as Parsed, v) : v;
+  return out;
+}
+
+/**
+ * openclaw.json as OpenClaw reads it, by the `$include` rules its docs give
+ * (docs/gateway/config-secrets-env.md): one file replaces the object, a list
+ * of files is deep-merged in order, the keys beside `$include` are merged
+ * over it, paths are relative to the including file.
+ */
+function openclawReads(file: string): ReturnType<typeof JSON.parse> {
+  const resolve = (v: Parsed, base: string): Parsed => {
+    if (Array.isArray(v)) return v.map((x) => resolve(x, base));
+    if (typeof v !== 'object' || v === null) return v;
+    const { $include, ...rest } = v;
+    const inner = Object.fromEntries(Object.entries(rest).map(([k, x]) => [k, resolve(x, base)]));
+    if ($include === undefined) return inner;
+    const load = (name: Parsed): Parsed => {
+      const at = path.resolve(path.dirname(base), String(name));
+      return resolve(JSON5.parse(readFileSync(at, 'utf8')), at);
+    };
+    const included = Array.isArray($include) ? $include.map(load).reduce(includeMerge, {}) : load($include);
+    return Object.keys(rest).length ? includeMerge(included, inner) : included;
+  };
+  // Read as the tests read a written openclaw.json (JSON.parse's untyped value).
+  return JSON.parse(JSON.stringify(resolve(JSON5.parse(readFileSync(file, 'utf8')), file)));
+}
 
 interface Captured {
   code: number;
@@ -664,6 +701,183 @@ describe('brainstem openclaw-config', () => {
 
     const again = await run(['--apply', file]);
     expect(again.out).toContain('nothing changed');
+  });
+
+  it('--apply writes each setting into the $include file that holds it, deciding on what OpenClaw reads', async () => {
+    // The owner's split config, as OpenClaw's docs show it: sections in files of their own.
+    const files: Record<string, string> = {
+      'openclaw.json': `// ~/.openclaw/openclaw.json
+{
+  gateway: { port: 18789 },
+  models: { $include: "./models.json5" }, // the providers
+  agents: { $include: "./agents.json5" },
+  channels: { telegram: { $include: "./telegram/bots.json5" } },
+}
+`,
+      'models.json5': `{
+  mode: "merge",
+  providers: {
+    ollama: { baseUrl: "http://127.0.0.1:11434/v1", api: "openai-completions", models: [{ id: "qwen3" }] },
+    brainstem: { baseUrl: "http://old:1/v1", apiKey: "stale", models: [{ id: "gone" }, { id: "local", reasoning: true }] },
+  },
+}
+`,
+      'agents.json5': `{
+  defaults: {
+    model: { primary: "ollama/qwen3", fallbacks: ["brainstem/gone", "ollama/qwen3"] },
+    modelPolicy: { allow: ["ollama/*"] },
+  },
+}
+`,
+      // Relative to the config directory; its own paths would be relative to telegram/.
+      'telegram/bots.json5': `{
+  dmPolicy: "pairing",
+  accounts: { main: { botToken: "123:bot-token" }, other: { botToken: "456:other-bot" } },
+}
+`,
+    };
+    const oc = path.join(dir, 'oc');
+    mkdirSync(path.join(oc, 'telegram'), { recursive: true });
+    for (const [name, text] of Object.entries(files))
+      writeFileSync(path.join(oc, name), text, { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const file = path.join(oc, 'openclaw.json');
+    const front = 'http://127.0.0.1:9191/telegram';
+
+    const { code, out, err } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    // What the included files held was seen: the account of brainstem's bot, the stale model and
+    // fallback, the allow-list without brainstem.
+    expect(err).toContain(
+      `channels.telegram.accounts.main has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n`,
+    );
+    expect(err).toContain('models.providers.brainstem.models: dropped gone');
+    expect(err).toContain('agents.defaults.modelPolicy.allow: brainstem/* added');
+    expect(err).toContain('agents.defaults.model.fallbacks: dropped brainstem/gone');
+    for (const name of ['models.json5', 'agents.json5', 'telegram/bots.json5'])
+      expect(out).toContain(`${path.join(oc, name)} (backup: ${path.join(oc, name)}.bak-`);
+    // openclaw.json is untouched, comments and $includes; nothing is set beside a $include.
+    expect(readFileSync(file, 'utf8')).toBe(files['openclaw.json']);
+
+    const seen = openclawReads(file);
+    // Brainstem's models once each (not the file's ones and the new ones added together), the
+    // owner's field on a model kept.
+    expect(seen.models.providers.brainstem.models.map((m: { id: string }) => m.id)).toEqual([
+      'active',
+      'anklume',
+      'assistant',
+      'local',
+    ]);
+    expect(seen.models.providers.brainstem.models[3]).toMatchObject({ id: 'local', reasoning: true });
+    expect(seen.models.providers.brainstem).toMatchObject({
+      baseUrl: 'http://127.0.0.1:9191/v1',
+      apiKey: TOKEN,
+    });
+    expect(seen.models.providers.ollama.models).toEqual([{ id: 'qwen3' }]);
+    expect(seen.agents.defaults.model).toEqual({ primary: 'brainstem/active', fallbacks: ['ollama/qwen3'] });
+    expect(seen.agents.defaults.modelPolicy.allow).toEqual(['ollama/*', 'brainstem/*']);
+    // No channel-wide token or apiRoot beside the accounts: no second account on the bot, the other bot's off the front.
+    expect(seen.channels.telegram).toEqual({
+      dmPolicy: 'pairing',
+      accounts: {
+        main: { botToken: '123:bot-token', enabled: true, apiRoot: front },
+        other: { botToken: '456:other-bot' },
+      },
+    });
+    // A backup of each file written, as it was.
+    for (const name of ['models.json5', 'agents.json5', 'telegram/bots.json5']) {
+      const where = path.dirname(path.join(oc, name));
+      const backups = readdirSync(where).filter((f) => f.startsWith(`${path.basename(name)}.bak-`));
+      expect(backups).toHaveLength(1);
+      expect(readFileSync(path.join(where, backups[0] ?? ''), 'utf8')).toBe(files[name]);
+    }
+    expect((await run(['--apply', file])).out).toContain('nothing changed');
+  });
+
+  it('--apply writes into a list of $includes and the keys beside it where each setting is, and refuses what both set', async () => {
+    const oc = path.join(dir, 'oc');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    const top = `{
+  // the whole config from two files, the agent's model overridden here
+  $include: ["./base.json5", "./models.json5"],
+  agents: { defaults: { model: { primary: "ollama/qwen3" } } },
+}
+`;
+    const base =
+      '{ gateway: { port: 1 }, channels: { telegram: { enabled: true, botToken: "123:bot-token" } } }\n';
+    const models =
+      '{ models: { providers: { brainstem: { models: [{ id: "gone" }] } } }, agents: { defaults: { models: { "brainstem/gone": {} } } } }\n';
+    writeFileSync(file, top);
+    writeFileSync(path.join(oc, 'base.json5'), base);
+    writeFileSync(path.join(oc, 'models.json5'), models);
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+
+    const { code } = await run(['--apply', file]);
+    expect(code).toBe(0);
+    const seen = openclawReads(file);
+    expect(seen.models.providers.brainstem.models.map((m: { id: string }) => m.id)).toEqual([
+      'active',
+      'anklume',
+      'assistant',
+      'local',
+    ]);
+    expect(Object.keys(seen.agents.defaults.models)).toEqual([
+      'brainstem/active',
+      'brainstem/anklume',
+      'brainstem/assistant',
+      'brainstem/local',
+    ]);
+    expect(seen.agents.defaults.model).toEqual({ primary: 'brainstem/active' });
+    expect(seen.channels.telegram).toEqual({
+      enabled: true,
+      botToken: '123:bot-token',
+      apiRoot: 'http://127.0.0.1:9191/telegram',
+    });
+    // Each setting where it was: the primary beside the $include, the channel in base.json5, the
+    // models in models.json5; the $include list kept.
+    expect(JSON5.parse(readFileSync(file, 'utf8'))).toEqual({
+      $include: ['./base.json5', './models.json5'],
+      agents: { defaults: { model: { primary: 'brainstem/active' } } },
+    });
+    expect(JSON5.parse(readFileSync(path.join(oc, 'base.json5'), 'utf8')).channels.telegram.apiRoot).toBe(
+      'http://127.0.0.1:9191/telegram',
+    );
+
+    // brainstem's models both in an included file and beside the $include: OpenClaw would add the
+    // two lists together, so nothing is written, and the settings to place by hand are printed.
+    const both = `{
+  models: { $include: "./models.json5", providers: { brainstem: { models: [{ id: "local" }] } } },
+}
+`;
+    writeFileSync(file, both);
+    writeFileSync(
+      path.join(oc, 'models.json5'),
+      '{ providers: { brainstem: { models: [{ id: "gone" }] } } }',
+    );
+    const before = readdirSync(oc).sort();
+    const refused = await run(['--apply', file]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(
+      `brainstem openclaw-config: ${file} takes settings from $include files that brainstem cannot write through; nothing changed. models.providers.brainstem.models: the $include "./models.json5" in ${file} and the keys beside it both set it, which OpenClaw merges (arrays added together)`,
+    );
+    expect(refused.err).not.toContain(TOKEN);
+    expect(
+      JSON.parse(refused.out).models.providers.brainstem.models.map((m: { id: string }) => m.id),
+    ).toEqual(['active', 'anklume', 'assistant', 'local']);
+    expect(readFileSync(file, 'utf8')).toBe(both);
+    expect(readdirSync(oc).sort()).toEqual(before);
+
+    // An $include outside the config directory, which OpenClaw refuses too: nothing written.
+    writeFileSync(path.join(dir, 'outside.json5'), '{}');
+    writeFileSync(file, '{ models: { $include: "../outside.json5" } }');
+    const outside = await run(['--apply', file]);
+    expect(outside.code).toBe(1);
+    expect(outside.err).toContain(`$include "../outside.json5" in ${file} is outside ${oc}`);
+    expect(outside.err).toContain('nothing changed');
+    expect(readFileSync(file, 'utf8')).toBe('{ models: { $include: "../outside.json5" } }');
   });
 
   it('--apply leaves a file that is neither JSON nor JSON5 untouched, with a clear error', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, mkdirSync } from 'node:fs';
+import { constants, mkdirSync, realpathSync } from 'node:fs';
 import {
   chmod,
   chown,
@@ -22,6 +22,15 @@ import { takesImages } from '../images.js';
 import { jsonProblem } from '../json-problem.js';
 import { scrubText } from '../redact.js';
 import type { TextOut } from './doctor.js';
+import {
+  equal,
+  IncludeError,
+  isObject,
+  type Json,
+  type JsonObject,
+  placeChanges,
+  resolveIncludes,
+} from './openclaw-includes.js';
 
 /**
  * `brainstem openclaw-config [--apply PATH]`: the part of `openclaw.json` that
@@ -35,9 +44,6 @@ const USAGE = `usage: npm run -s openclaw-config -- [--apply PATH]   (or: node d
   prints the brainstem provider block (and Telegram channel settings) for openclaw.json;
   --apply PATH merges it into that file (a timestamped backup is written first)
 `;
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
 
 export async function runOpenclawConfig(
   args: string[],
@@ -90,15 +96,18 @@ export async function runOpenclawConfig(
     return 0;
   }
   try {
-    const result = await applyPatch(path.resolve(apply), config, token.token, contexts, err);
+    const result = await applyPatch(path.resolve(apply), config, token.token, contexts, env, err);
+    const into = result.written.map((w) => `${w.file} (backup: ${w.backup})`).join(', ');
     out.write(
-      result.backup
-        ? `merged the brainstem provider into ${result.file} (backup: ${result.backup}); restart the OpenClaw gateway if it does not reload its config\n`
+      result.written.length
+        ? `merged the brainstem provider into ${into}; restart the OpenClaw gateway if it does not reload its config\n`
         : `${result.file} already has these settings; nothing changed\n`,
     );
     return 0;
   } catch (e) {
     err.write(`brainstem openclaw-config: ${(e as Error).message}\n`);
+    // The settings to place by hand, on stdout as the block is (they hold the tokens).
+    if (e instanceof HandEditNeeded) out.write(`${JSON.stringify(e.block, null, 2)}\n`);
     return 1;
   }
 }
@@ -279,19 +288,19 @@ function serverUrl(config: Config): string {
 /**
  * Merges the patch into the file: objects merge key by key, anything else
  * (arrays included, but for brainstem's models: see withModelsKept) is
- * replaced, so every unrelated setting stays as it was.
- * Reads and checks everything before writing; writes a backup, then the new
- * content to a temporary file, fsynced and renamed over the original, so a
- * crash or a power loss leaves either the old file or the new one, never half
- * of one (nor an empty one).
+ * replaced, so every unrelated setting stays as it was. With `$include`s,
+ * into the files that hold each setting (placeIncluded).
+ * Reads and checks everything before writing; each file written gets a
+ * backup and is replaced whole at once (writeConfigFile).
  */
 async function applyPatch(
   given: string,
   config: Config,
   token: string,
   contexts: Contexts,
+  env: NodeJS.ProcessEnv,
   err: TextOut,
-): Promise<{ file: string; backup?: string }> {
+): Promise<{ file: string; written: { file: string; backup: string }[] }> {
   let file = given;
   let text: string;
   try {
@@ -306,20 +315,18 @@ async function applyPatch(
         : `${given} cannot be read (${code ?? (e as Error).message})`,
     );
   }
-  let current: unknown;
-  let json5 = false;
+  const { value: authored, json5 } = parseConfigText(text, file);
+  if (!isObject(authored)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
+  // Decided on what OpenClaw reads: the settings its `$include`s bring in included. They resolve
+  // against the path OpenClaw is given (a symlink's own directory), as OpenClaw resolves them.
+  let resolved: ReturnType<typeof resolveIncludes>;
   try {
-    current = JSON.parse(text);
+    resolved = resolveIncludes(authored, given, env, parseConfigText);
   } catch (e) {
-    // OpenClaw reads the file as JSON5 (comments, trailing commas, unquoted keys), which its docs
-    // write their examples in: read it so too, rather than leave a hand-edited file to merge by hand.
-    current = readJson5(text, (problem) => {
-      throw new Error(
-        `${file} is neither JSON (${jsonProblem(text, e)}) nor JSON5 (${problem}); nothing changed`,
-      );
-    });
-    json5 = true;
+    if (!(e instanceof IncludeError)) throw e;
+    throw new Error(`${e.message}; nothing changed`);
   }
+  const current = resolved.value;
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
   const perAccount = await forTelegramAccounts(current, openclawPatch(config, token, contexts), config, err);
@@ -334,8 +341,115 @@ async function applyPatch(
     err,
   );
   for (const at of perAccount.drop) merged = without(merged, at);
-  if (JSON.stringify(merged) === JSON.stringify(current)) return { file };
+  if (JSON.stringify(merged) === JSON.stringify(current)) return { file, written: [] };
 
+  const writes = resolved.files.size
+    ? placeIncluded(authored, current, merged, given, file, json5, resolved, env)
+    : [{ file, value: merged, json5 }];
+  const written: { file: string; backup: string }[] = [];
+  for (const w of writes) {
+    // Said of the files that hold the token: an included file of agents' settings does not.
+    const why = JSON.stringify(w.value).includes(token) ? ", since it holds brainstem's API token" : '';
+    written.push({ file: w.file, backup: await writeConfigFile(w.file, w.value, w.json5, why, err) });
+  }
+  return { file, written };
+}
+
+/** A change brainstem would have to write where it cannot: the settings to place by hand come with it. */
+class HandEditNeeded extends Error {
+  constructor(
+    message: string,
+    readonly block: JsonObject,
+  ) {
+    super(message);
+    this.name = 'HandEditNeeded';
+  }
+}
+
+/**
+ * The files to write for `merged` when openclaw.json has `$include`s: each
+ * change goes into the file that holds the setting (as OpenClaw's own writes
+ * do), never beside a `$include`, where it would override the included
+ * settings (OpenClaw concatenates arrays there: brainstem's models twice) and
+ * leave OpenClaw unable to write that setting itself. What cannot be placed
+ * so is refused, nothing written, with the settings to place by hand. The
+ * result is read again as OpenClaw would before anything is written.
+ */
+function placeIncluded(
+  authored: JsonObject,
+  current: JsonObject,
+  merged: JsonObject,
+  given: string,
+  file: string,
+  json5: boolean,
+  { files, siblings }: ReturnType<typeof resolveIncludes>,
+  env: NodeJS.ProcessEnv,
+): { file: string; value: Json; json5: boolean }[] {
+  const placed = placeChanges(authored, current, merged, given, files, siblings);
+  let refused = placed.refused;
+  if (!refused.length) {
+    const check = resolveIncludes(placed.main, given, env, parseConfigText, placed.files).value;
+    if (!equal(check, merged))
+      refused = [{ at: [], why: 'its $includes would not read back as these settings' }];
+  }
+  if (refused.length) {
+    const block = refused.reduce<JsonObject>(
+      (b, r) => merge(b, nested(r.at, valueAt(merged, r.at) ?? null)),
+      {},
+    );
+    throw new HandEditNeeded(
+      `${file} takes settings from $include files that brainstem cannot write through; nothing changed. ${refused
+        .map((r) => `${r.at.join('.') || 'the top level'}: ${r.why}`)
+        .join(
+          '; ',
+        )}. Set these by hand to what the printed block says (the values OpenClaw must end up with)`,
+      block,
+    );
+  }
+  const writes: { file: string; value: Json; json5: boolean }[] = [];
+  if (JSON.stringify(placed.main) !== JSON.stringify(authored))
+    writes.push({ file, value: placed.main, json5 });
+  for (const [at, value] of placed.files) {
+    const f = files.get(at);
+    if (!f || JSON.stringify(value) === JSON.stringify(f.authored)) continue;
+    // Through a symlink, as openclaw.json is (confined to the config directory when it was read).
+    writes.push({ file: realpathSync(at), value, json5: f.json5 });
+  }
+  return writes;
+}
+
+/**
+ * `text` (of `file`) as JSON, else JSON5 as OpenClaw reads it, or an Error saying why not (never
+ * quoting the text, which may hold a token).
+ */
+function parseConfigText(text: string, file: string): { value: Json; json5: boolean } {
+  try {
+    return { value: JSON.parse(text) as Json, json5: false };
+  } catch (e) {
+    // OpenClaw reads the file as JSON5 (comments, trailing commas, unquoted keys), which its docs
+    // write their examples in: read it so too, rather than leave a hand-edited file to merge by hand.
+    const value = readJson5(text, (problem) => {
+      throw new Error(
+        `${file} is neither JSON (${jsonProblem(text, e)}) nor JSON5 (${problem}); nothing changed`,
+      );
+    }) as Json;
+    return { value, json5: true };
+  }
+}
+
+/**
+ * Writes `value` as `file`'s new content: a timestamped backup first, then the
+ * content to a temporary file, fsynced and renamed over the original, so a
+ * crash or a power loss leaves either the old file or the new one, never half
+ * of one (nor an empty one). Returns the backup's path.
+ */
+async function writeConfigFile(
+  file: string,
+  value: Json,
+  json5: boolean,
+  why: string,
+  err: TextOut,
+): Promise<string> {
   if (json5) {
     err.write(
       `${file} is JSON5: written back as JSON, without its comments, as OpenClaw's own writes do (the backup keeps them)\n`,
@@ -347,7 +461,7 @@ async function applyPatch(
   const ownerOnly = mode & 0o700;
   if ((mode & 0o077) !== 0) {
     err.write(
-      `${file} was readable by others (mode ${(mode & 0o777).toString(8)}); written ${ownerOnly.toString(8)}, as OpenClaw writes it, since it holds brainstem's API token\n`,
+      `${file} was readable by others (mode ${(mode & 0o777).toString(8)}); written ${ownerOnly.toString(8)}, as OpenClaw writes it${why}\n`,
     );
   }
   const backup = `${file}.bak-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -357,7 +471,7 @@ async function applyPatch(
   await chmod(backup, ownerOnly);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await writeFile(tmp, `${JSON.stringify(merged, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     // On disk before the rename: else a power loss after it can leave an empty openclaw.json
     // (ext4 with delalloc, XFS), the rename made durable before the data it names.
     await syncFile(tmp);
@@ -373,7 +487,7 @@ async function applyPatch(
   // The rename itself (and the backup's name) durable: a directory entry is the directory's data.
   // Some filesystems refuse a directory's fsync (EINVAL): the file is written by then, so no error.
   await syncFile(path.dirname(file)).catch(() => undefined);
-  return { file, backup };
+  return backup;
 }
 
 /** fsync: what was written to `file` (or a directory's entries) is on disk when this returns. */
@@ -711,8 +825,4 @@ function merge(base: JsonObject, top: JsonObject): JsonObject {
     out[key] = isObject(existing) && isObject(value) ? merge(existing, value) : value;
   }
   return out;
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
