@@ -408,6 +408,29 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
+  it('--apply finds brainstem’s bot in an account whose tokenFile starts with ~, which OpenClaw reads from the home directory', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    // As OpenClaw's docs and its setup write it; HOME is the test's directory.
+    writeFileSync(path.join(dir, 'tg-token'), '123:bot-token\n', { mode: 0o600 });
+    const front = 'http://127.0.0.1:9191/telegram';
+    const { code, err } = await applyWithFront(file, {
+      ...sample,
+      channels: {
+        telegram: { accounts: { main: { tokenFile: '~/tg-token' }, other: { botToken: '456:other' } } },
+      },
+    });
+    expect(code).toBe(0);
+    expect(err).toContain(
+      `channels.telegram.accounts.main has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      accounts: {
+        main: { tokenFile: '~/tg-token', enabled: true, apiRoot: front },
+        other: { botToken: '456:other' },
+      },
+    });
+  });
+
   it('keeps a secret the file gives as a reference (an environment variable, a SecretRef) instead of writing the value in its place', async () => {
     const file = path.join(dir, 'openclaw.json');
     const botRef = { source: 'env', provider: 'default', id: 'TELEGRAM_BOT_TOKEN' };

@@ -12,6 +12,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import JSON5 from 'json5';
@@ -329,7 +330,13 @@ async function applyPatch(
   const current = resolved.value;
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
-  const perAccount = await forTelegramAccounts(current, openclawPatch(config, token, contexts), config, err);
+  const perAccount = await forTelegramAccounts(
+    current,
+    openclawPatch(config, token, contexts),
+    config,
+    env,
+    err,
+  );
   const patch = keepSecretReferences(current, perAccount.patch, err);
   let merged = withoutStaleFallbacks(
     withoutStaleAllowlist(
@@ -567,11 +574,11 @@ type TokenIn = { token: string } | 'none' | 'unknown';
  * The bot token `settings` (the channel's or an account's) give OpenClaw:
  * `tokenFile` first, then `botToken`, as OpenClaw reads them.
  */
-async function tokenIn(settings: JsonObject): Promise<TokenIn> {
+async function tokenIn(settings: JsonObject, env: NodeJS.ProcessEnv): Promise<TokenIn> {
   const { tokenFile, botToken } = settings;
   if (typeof tokenFile === 'string' && tokenFile.trim()) {
     try {
-      return { token: (await readFile(tokenFile.trim(), 'utf8')).trim() };
+      return { token: (await readFile(userPath(tokenFile.trim(), env), 'utf8')).trim() };
     } catch {
       return 'unknown';
     }
@@ -580,6 +587,20 @@ async function tokenIn(settings: JsonObject): Promise<TokenIn> {
   // `${VAR}` and SecretRef objects are resolved by OpenClaw, out of brainstem's sight.
   if (typeof botToken !== 'string' || /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(botToken)) return 'unknown';
   return { token: botToken.trim() };
+}
+
+/**
+ * A path as OpenClaw reads a `tokenFile`: a leading `~` is the home directory
+ * (OPENCLAW_HOME, else HOME, as OpenClaw takes it), which its docs and setup
+ * write; read as is, `~/.openclaw/…` names nothing and the account holding
+ * brainstem's bot would go unrecognised.
+ */
+function userPath(file: string, env: NodeJS.ProcessEnv): string {
+  if (file !== '~' && !file.startsWith('~/')) return file;
+  const osHome = env.HOME?.trim() || homedir();
+  const set = env.OPENCLAW_HOME?.trim();
+  const home = !set ? osHome : set === '~' || set.startsWith('~/') ? path.join(osHome, set.slice(1)) : set;
+  return path.join(home, file.slice(1));
 }
 
 /**
@@ -601,6 +622,7 @@ async function forTelegramAccounts(
   current: JsonObject,
   patch: JsonObject,
   config: Config,
+  env: NodeJS.ProcessEnv,
   err: TextOut,
 ): Promise<{ patch: JsonObject; drop: (readonly string[])[] }> {
   const channel = valueAt(current, TELEGRAM_PATH);
@@ -618,10 +640,10 @@ async function forTelegramAccounts(
   const front = typeof wanted.apiRoot === 'string' ? wanted.apiRoot : undefined;
   const at = ACCOUNTS_PATH.join('.');
 
-  const root = await tokenIn(channel);
+  const root = await tokenIn(channel, env);
   const own = new Map<string, TokenIn>();
   for (const [id, settings] of Object.entries(accounts))
-    own.set(id, isObject(settings) ? await tokenIn(settings) : 'none');
+    own.set(id, isObject(settings) ? await tokenIn(settings, env) : 'none');
   const inheriting = [...own].filter(([, t]) => t === 'none').map(([id]) => id);
   const isBrainstems = (t: TokenIn) => typeof t === 'object' && t.token === botToken;
   const named = [...own].filter(([, t]) => isBrainstems(t === 'none' ? root : t)).map(([id]) => id);
