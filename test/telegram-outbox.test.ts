@@ -9,7 +9,7 @@ import { telegramSessionKey } from '../src/session-keys.js';
 import { text, toolUse } from './fakes/anthropic.js';
 import { claudeOnFake } from './helpers/claude-fake.js';
 import { CLAUDE_BIN } from './helpers/service.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 /**
  * Files back: the real `claude` CLI, told in its session's first prompt where
@@ -291,5 +291,58 @@ describe('the outbox, what is not sent', () => {
     });
     expect(notice.text).toMatch(/• report \(a folder: only the files directly in the outbox are sent\)/);
     await h.tg.waitFor(() => !existsSync(outbox));
+  });
+});
+
+describe('the outbox of a group upgraded to a supergroup', () => {
+  it('a file the group’s Claude session writes after the upgrade, into the folder it was told at its start, reaches the supergroup', async () => {
+    const GROUP = -4_331;
+    const SUPERGROUP = -1_000_000_004_331;
+    claude.fake.script(() => text('Noted.'));
+    const member = h.tg.user(113, { chatId: GROUP, basicGroup: true });
+    const noted = (n: number) =>
+      h.tg.waitFor(() => h.tg.botMessages(GROUP).filter((m) => m.text.includes('Noted.')).length === n, {
+        timeoutMs: 60_000,
+      });
+    const done = nextLog(h, (l) => l.msg === 'claude turn finished' && l.sessionKey === `telegram:${GROUP}`);
+    member.says('my name is Ada');
+    await noted(1);
+    // A second turn in the group: once it is answered, the first one is recorded (a chat's turns run one
+    // at a time); once its Claude turn is done too, the group's warm process is free for the supergroup.
+    member.says('and I like tea');
+    await noted(2);
+    await done(2);
+    const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+    h.tg.migrates(GROUP, SUPERGROUP);
+    await followed(2);
+
+    // The session resumed in the supergroup writes where it was last told to, as a model does.
+    let resumed = false;
+    claude.fake.script((req) => {
+      const told = [
+        ...req.userTexts.join('\n').matchAll(/directly into the folder (\S+) is sent to the user/g),
+      ];
+      resumed = req.userTexts.some((t) => t.includes('my name is Ada'));
+      return toolUse(
+        'Write',
+        { file_path: path.join(told.at(-1)?.[1] ?? 'no-outbox', 'notes.txt'), content: 'notes for Ada' },
+        text('Wrote the notes.'),
+      );
+    });
+    const user = h.tg.user(113, { chatId: SUPERGROUP });
+    user.says('write my notes');
+    await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text.includes('Wrote the notes.')), {
+      timeoutMs: 60_000,
+    });
+    expect(resumed).toBe(true);
+    // The chat's turns run one at a time: once the next one is answered, the files of this one were sent.
+    claude.fake.script(() => text('Anything else?'));
+    user.says('thanks');
+    await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text.includes('Anything else?')), {
+      timeoutMs: 60_000,
+    });
+    const doc = h.tg.botMessages(SUPERGROUP).find((m) => m.document);
+    expect(doc?.document?.fileName).toBe('notes.txt');
+    expect(Buffer.from(doc?.document?.bytes ?? []).toString()).toBe('notes for Ada');
   });
 });

@@ -8,7 +8,7 @@ import { ANY_MODE_TAG } from '../../../src/mode-tag.js';
 import { prepareOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
 import type { ChatHistory } from './history.js';
-import { chatOutbox } from './outbox.js';
+import { followOutbox, turnOutbox } from './outbox.js';
 import { uploadsDir } from './uploads.js';
 
 /**
@@ -58,7 +58,7 @@ export class DirectRoute implements Route {
 
   async *turn(input: TurnInput, signal: AbortSignal): AsyncGenerator<RelayEvent> {
     const key = telegramSessionKey(input.chatId, input.topicId);
-    const outbox = chatOutbox(this.core.config.dataDir, input.chatId, input.topicId);
+    const outbox = turnOutbox(this.core, input.chatId, input.topicId);
     const images = input.images ?? [];
     const content: ChatMessage['content'] =
       images.length > 0
@@ -125,6 +125,8 @@ export class DirectRoute implements Route {
     const [old, now] = [telegramSessionKey(from), telegramSessionKey(to)];
     this.history.move(old, now);
     this.core.sessions.move(old, now);
+    // The group's Claude session was told the group's outbox folder: the supergroup's files go there.
+    followOutbox(this.core, from, to);
     // A warm Claude process of the group holds the session: it goes on serving it, under the new id.
     for (const brain of this.core.brains.values()) brain.move?.(old, now);
   }

@@ -14,7 +14,7 @@ import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import { answerTurn, switchWaitLine } from '../stream/answer.js';
 import { answerIntent } from './intents.js';
 import { fetchFailureText, saveTelegramFile } from './media.js';
-import { chatOutbox, deliverOutbox } from './outbox.js';
+import { deliverOutbox, turnOutbox } from './outbox.js';
 import { repliedImage } from './replied-image.js';
 import { withEditNote, withForwardNote, withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
@@ -211,7 +211,7 @@ export function submitTurn(
     deliverOutbox({
       out,
       dataDir: config.dataDir,
-      dir: chatOutbox(config.dataDir, chatId, topicId),
+      dir: turnOutbox(deps.core, chatId, topicId),
       lang,
       logger: deps.logger,
       earlier,
