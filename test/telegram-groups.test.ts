@@ -157,6 +157,67 @@ describe('a group on Claude upgraded to a supergroup while it answers', () => {
   });
 });
 
+describe('a message in the supergroup while the group’s answer is still written', () => {
+  it('waits for that answer, saying it is queued, and then goes on in the group’s session and process', async () => {
+    const GROUP = -4_313;
+    const SUPERGROUP = -1_000_000_004_313;
+    const fake = await startFakeAnthropic();
+    const cli = await claudeTestEnv(fake.url);
+    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
+    const gate = createGate();
+    try {
+      const asked = createGate();
+      fake.script(async (req) => {
+        if (req.lastUserTurn === 'hold') {
+          asked.open();
+          await gate.promise;
+        }
+        return text(`heard ${req.lastUserTurn}`);
+      });
+      const user = c.tg.user(116, { chatId: GROUP, basicGroup: true });
+      user.says('one');
+      await c.tg.waitFor(() => c.tg.botMessages(GROUP).find((m) => /heard one/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      user.says('hold');
+      await asked.promise;
+      const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      c.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      const turn = nextLog(
+        c,
+        (l) => l.msg === 'claude turn started' && l.sessionKey === `telegram:${SUPERGROUP}`,
+      );
+      const askedTwo = () => fake.mainRequests().some((r) => r.lastUserTurn === 'two');
+      c.tg.user(116, { chatId: SUPERGROUP }).says('two');
+      // Either it waits for the group's answer (and says so), or Claude is asked beside it.
+      await c.tg.waitFor(
+        () => askedTwo() || c.tg.botMessages(SUPERGROUP).some((m) => /Queued: I will answer/.test(m.text)),
+        { timeoutMs: 60_000 },
+      );
+      const beside = askedTwo();
+      gate.open();
+      await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard two/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      expect(beside).toBe(false);
+      // The answer to 'two' reads below the group's answer it waited for.
+      expect(c.tg.botMessages(SUPERGROUP).map((m) => m.text)).toEqual([
+        expect.stringMatching(/heard hold/),
+        expect.stringMatching(/heard two/),
+      ]);
+      // One process holds the session: the group's, which answered 'hold' in it.
+      expect((await turn()).warm).toBe(true);
+      expect(fake.mainRequests().at(-1)?.userTurns).toEqual(['one', 'hold', 'two']);
+    } finally {
+      gate.open();
+      await c.close();
+      await fake.close();
+      await cli.cleanup();
+    }
+  });
+});
+
 describe('a forum topic closed while its answer is written', () => {
   it('the answer comes to the group outside the topic, saying why, rather than vanishing', async () => {
     const FORUM = -1_000_000_004_302;

@@ -181,6 +181,8 @@ export function telegramFace(core: Core, tools: Tools | undefined): TelegramFace
       : [ctx.message.migrate_from_chat_id ?? chat.id, chat.id];
     logger.info({ chatId: from, newChatId: to }, 'a group became a supergroup: its conversation follows');
     route.follow(from, to);
+    // The supergroup's turns wait for those of the group still running, which its conversation follows.
+    turns.follow(from, to);
     // The command menu OpenClaw set for the group, kept by the front, follows too.
     void front?.commands.follow(from, to);
   });

@@ -32,6 +32,10 @@ export class ChatTurns {
   private readonly newest = new Map<string, number>();
   /** A /stop that found nothing running, by its update id: see stopsAhead. */
   private readonly idleStops = new Map<string, number>();
+  /** A group upgraded to a supergroup, by its new key: the old key, whose turns may still run (see follow). */
+  private readonly upgradedFrom = new Map<string, string>();
+  /** The other way, for the bot's life: what the group's turns put in the chat after the upgrade is in the supergroup. */
+  private readonly upgradedTo = new Map<string, string>();
 
   busy(chatId: TurnKey): boolean {
     return this.lock.busy(String(chatId));
@@ -54,9 +58,12 @@ export class ChatTurns {
     onError?: (err: unknown) => void,
   ): void {
     const key = String(chatId);
-    const waits = this.lock.busy(key);
+    const before = this.earlier(key);
+    const waits = this.lock.busy(key) || before !== undefined;
     // Taken now, synchronously, so turns keep the order their messages came in.
     const ticket = this.lock.acquire(key);
+    // Behind the turns the group had queued before it became this supergroup, once (the next turns are behind this one).
+    const drained = before === undefined ? undefined : this.lock.acquire(before);
     const controller = new AbortController();
     const task = (async () => {
       const queued =
@@ -67,6 +74,7 @@ export class ChatTurns {
             })
           : undefined;
       const release = await ticket;
+      (await drained)?.();
       this.running.set(key, controller);
       try {
         await job(controller.signal, queued);
@@ -81,10 +89,33 @@ export class ChatTurns {
     void task.finally(() => this.all.delete(controller));
   }
 
+  /**
+   * The group `from` became the supergroup `to` (a new chat id) while its turns may still run: the
+   * supergroup's turns wait for them. Its conversation (history, Claude session, warm process) follows
+   * it (route/direct.ts follow), and a turn beside the group's last one would start it afresh, or
+   * resume its session in a second process, without that answer. /stop there stops them too.
+   */
+  follow(from: TurnKey, to: TurnKey): void {
+    this.upgradedTo.set(String(from), String(to));
+    if (this.lock.busy(String(from))) this.upgradedFrom.set(String(to), String(from));
+  }
+
+  /** The group key whose turns are still running or queued, for a supergroup's key (see follow). */
+  private earlier(key: string): string | undefined {
+    const from = this.upgradedFrom.get(key);
+    if (from === undefined || this.lock.busy(from)) return from;
+    this.upgradedFrom.delete(key);
+    return undefined;
+  }
+
   /** Notes the newest message a turn of the chat put in it (undefined: none). */
   shown(chatId: TurnKey, messageId: number | undefined): void {
-    const key = String(chatId);
-    if (messageId !== undefined) this.newest.set(key, Math.max(this.newest.get(key) ?? messageId, messageId));
+    if (messageId === undefined) return;
+    // A group's turn that ended after the upgrade sent its messages to the supergroup (bot.ts
+    // followUpgrades): the supergroup's next answer, queued behind it, must not show above them.
+    const to = this.upgradedTo.get(String(chatId));
+    for (const key of to === undefined ? [String(chatId)] : [String(chatId), to])
+      this.newest.set(key, Math.max(this.newest.get(key) ?? messageId, messageId));
   }
 
   /**
@@ -100,7 +131,10 @@ export class ChatTurns {
    * own, for a message that came before it and whose turn is not submitted yet (see stopsAhead).
    */
   stop(chatId: TurnKey, updateId?: number): boolean {
-    const controller = this.running.get(String(chatId));
+    const from = this.earlier(String(chatId));
+    // Before the supergroup's own turn begins, the one running is the group's it waits for.
+    const controller =
+      this.running.get(String(chatId)) ?? (from === undefined ? undefined : this.running.get(from));
     if (!controller || controller.signal.aborted) {
       if (updateId !== undefined && !this.busy(chatId)) this.idleStops.set(String(chatId), updateId);
       return false;
