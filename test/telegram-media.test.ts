@@ -279,3 +279,45 @@ describe(`Telegram media on the direct route (Claude CLI ${CLAUDE_CLI})`, () => 
     );
   });
 });
+
+describe('a document sent in a group later upgraded to a supergroup', () => {
+  it('Claude reads it in the supergroup without asking, as it did in the group; one sent there too', async () => {
+    const GROUP = -4_341;
+    const SUPERGROUP = -1_000_000_004_341;
+    const asked = () => h.tg.botMessages(SUPERGROUP).filter((m) => /Claude wants to use Read/.test(m.text));
+    // The tests before may have left a local mode active.
+    await h.service.core.switcher.switchTo('assistant', { source: 'api' });
+    let saved = '';
+    claude.fake.script((r) => {
+      saved = /saved at (\S+)\]/.exec(r.lastUserText)?.[1] ?? '';
+      return text('Got it.');
+    });
+    h.tg
+      .user(117, { chatId: GROUP, basicGroup: true })
+      .sendsDocument('plan.txt', Buffer.from('the plan inside'));
+    await answer(GROUP, /Got it/);
+    const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+    h.tg.migrates(GROUP, SUPERGROUP);
+    await followed(2);
+    // The session was told the path in the group: it opens it from the supergroup.
+    claude.fake.script(() => toolUse('Read', { file_path: saved }, text('Read the plan.')));
+    const member = h.tg.user(117, { chatId: SUPERGROUP });
+    member.says('what does the plan say?');
+    await answer(SUPERGROUP, /Read the plan|Claude wants to use Read/);
+    expect(asked()).toEqual([]);
+    const [result] = claude.fake.mainRequests().at(-1)?.toolResults ?? [];
+    expect(result?.content).toContain('the plan inside');
+    // A document sent in the supergroup is the user's too.
+    claude.fake.script((r) =>
+      toolUse(
+        'Read',
+        { file_path: /saved at (\S+)\]/.exec(r.lastUserText)?.[1] ?? '' },
+        text('Read the new one.'),
+      ),
+    );
+    member.sendsDocument('more.txt', Buffer.from('more of the plan'));
+    await answer(SUPERGROUP, /Read the new one|Claude wants to use Read/);
+    expect(asked()).toEqual([]);
+    expect(claude.fake.mainRequests().at(-1)?.toolResults[0]?.content).toContain('more of the plan');
+  });
+});

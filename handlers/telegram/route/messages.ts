@@ -18,6 +18,7 @@ import { deliverOutbox, turnOutbox } from './outbox.js';
 import { repliedImage } from './replied-image.js';
 import { withEditNote, withForwardNote, withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
+import { uploadsChatOf } from './uploads.js';
 
 /**
  * Message kinds that get a "not supported" reply: every kind of content the
@@ -112,7 +113,8 @@ export async function save(
       token: deps.token,
       apiRoot: deps.apiRoot,
       dataDir: deps.core.config.dataDir,
-      chatId,
+      // A supergroup's files go where the group's went (uploads.ts followUploads).
+      chatId: uploadsChatOf(deps.core.kv, chatId),
       ...file,
     });
     deps.logger.info({ chatId, path: saved.path, size: saved.size }, 'saved a file from Telegram');
