@@ -106,88 +106,79 @@ describe('a group on Claude upgraded to a supergroup', () => {
   });
 });
 
+/**
+ * A basic group on Claude (the real CLI, the fake Messages API) upgraded to a supergroup while
+ * Claude writes its answer to 'hold' (after one to 'one'): `release` lets that answer end.
+ */
+async function upgradedWhileAnswering(userId: number, group: number, supergroup: number) {
+  const fake = await startFakeAnthropic();
+  const cli = await claudeTestEnv(fake.url);
+  const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
+  const gate = createGate();
+  const close = async () => {
+    gate.open();
+    await c.close();
+    await fake.close();
+    await cli.cleanup();
+  };
+  try {
+    const asked = createGate();
+    fake.script(async (req) => {
+      if (req.lastUserTurn === 'hold') {
+        asked.open();
+        await gate.promise;
+      }
+      return text(`heard ${req.lastUserTurn}`);
+    });
+    const user = c.tg.user(userId, { chatId: group, basicGroup: true });
+    user.says('one');
+    await c.tg.waitFor(() => c.tg.botMessages(group).find((m) => /heard one/.test(m.text)), {
+      timeoutMs: 60_000,
+    });
+    user.says('hold');
+    await asked.promise;
+    const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+    c.tg.migrates(group, supergroup);
+    await followed(2);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  /** The next 'claude turn started' of the supergroup's conversation. */
+  const turn = () =>
+    nextLog(c, (l) => l.msg === 'claude turn started' && l.sessionKey === `telegram:${supergroup}`);
+  return { c, fake, release: () => gate.open(), turn, close };
+}
+
 describe('a group on Claude upgraded to a supergroup while it answers', () => {
   it('the process of the answer under way serves the supergroup once the answer is done', async () => {
-    const GROUP = -4_312;
     const SUPERGROUP = -1_000_000_004_312;
-    const fake = await startFakeAnthropic();
-    const cli = await claudeTestEnv(fake.url);
-    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
-    const gate = createGate();
+    const { c, fake, release, turn, close } = await upgradedWhileAnswering(115, -4_312, SUPERGROUP);
     try {
-      const asked = createGate();
-      fake.script(async (req) => {
-        if (req.lastUserTurn === 'hold') {
-          asked.open();
-          await gate.promise;
-        }
-        return text(`heard ${req.lastUserTurn}`);
-      });
-      const user = c.tg.user(115, { chatId: GROUP, basicGroup: true });
-      user.says('one');
-      await c.tg.waitFor(() => c.tg.botMessages(GROUP).find((m) => /heard one/.test(m.text)), {
-        timeoutMs: 60_000,
-      });
-      user.says('hold');
-      await asked.promise;
-      const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
-      c.tg.migrates(GROUP, SUPERGROUP);
-      await followed(2);
-      gate.open();
+      release();
       await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard hold/.test(m.text)), {
         timeoutMs: 60_000,
       });
-      const turn = nextLog(
-        c,
-        (l) => l.msg === 'claude turn started' && l.sessionKey === `telegram:${SUPERGROUP}`,
-      );
+      const started = turn();
       c.tg.user(115, { chatId: SUPERGROUP }).says('two');
       await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard two/.test(m.text)), {
         timeoutMs: 60_000,
       });
-      expect((await turn()).warm).toBe(true);
+      expect((await started()).warm).toBe(true);
       // The session has the answer to 'hold': it is not told it again as something it missed.
       expect(fake.mainRequests().at(-1)?.lastUserText).not.toContain('heard hold');
     } finally {
-      gate.open();
-      await c.close();
-      await fake.close();
-      await cli.cleanup();
+      await close();
     }
   });
 });
 
 describe('a message in the supergroup while the group’s answer is still written', () => {
   it('waits for that answer, saying it is queued, and then goes on in the group’s session and process', async () => {
-    const GROUP = -4_313;
     const SUPERGROUP = -1_000_000_004_313;
-    const fake = await startFakeAnthropic();
-    const cli = await claudeTestEnv(fake.url);
-    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
-    const gate = createGate();
+    const { c, fake, release, turn, close } = await upgradedWhileAnswering(116, -4_313, SUPERGROUP);
     try {
-      const asked = createGate();
-      fake.script(async (req) => {
-        if (req.lastUserTurn === 'hold') {
-          asked.open();
-          await gate.promise;
-        }
-        return text(`heard ${req.lastUserTurn}`);
-      });
-      const user = c.tg.user(116, { chatId: GROUP, basicGroup: true });
-      user.says('one');
-      await c.tg.waitFor(() => c.tg.botMessages(GROUP).find((m) => /heard one/.test(m.text)), {
-        timeoutMs: 60_000,
-      });
-      user.says('hold');
-      await asked.promise;
-      const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
-      c.tg.migrates(GROUP, SUPERGROUP);
-      await followed(2);
-      const turn = nextLog(
-        c,
-        (l) => l.msg === 'claude turn started' && l.sessionKey === `telegram:${SUPERGROUP}`,
-      );
+      const started = turn();
       const askedTwo = () => fake.mainRequests().some((r) => r.lastUserTurn === 'two');
       c.tg.user(116, { chatId: SUPERGROUP }).says('two');
       // Either it waits for the group's answer (and says so), or Claude is asked beside it.
@@ -196,7 +187,7 @@ describe('a message in the supergroup while the group’s answer is still writte
         { timeoutMs: 60_000 },
       );
       const beside = askedTwo();
-      gate.open();
+      release();
       await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard two/.test(m.text)), {
         timeoutMs: 60_000,
       });
@@ -207,13 +198,10 @@ describe('a message in the supergroup while the group’s answer is still writte
         expect.stringMatching(/heard two/),
       ]);
       // One process holds the session: the group's, which answered 'hold' in it.
-      expect((await turn()).warm).toBe(true);
+      expect((await started()).warm).toBe(true);
       expect(fake.mainRequests().at(-1)?.userTurns).toEqual(['one', 'hold', 'two']);
     } finally {
-      gate.open();
-      await c.close();
-      await fake.close();
-      await cli.cleanup();
+      await close();
     }
   });
 });
