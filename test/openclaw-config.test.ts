@@ -887,6 +887,10 @@ describe('brainstem openclaw-config', () => {
       `brainstem openclaw-config: ${file} takes settings from $include files that brainstem cannot write through; nothing changed. models.providers.brainstem.models: the $include "./models.json5" in ${file} and the keys beside it both set it, which OpenClaw merges (arrays added together)`,
     );
     expect(refused.err).not.toContain(TOKEN);
+    // What the merge would have done is said as such: no backup keeps what nothing dropped.
+    const [, would] = refused.err.split('had it been written (nothing was, no backup made):\n');
+    expect(would).toContain('models.providers.brainstem.models: dropped gone');
+    expect(refused.err.split('had it been written')[0]).not.toContain('backup keeps');
     expect(
       JSON.parse(refused.out).models.providers.brainstem.models.map((m: { id: string }) => m.id),
     ).toEqual(['active', 'anklume', 'assistant', 'local']);

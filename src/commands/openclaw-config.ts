@@ -330,29 +330,44 @@ async function applyPatch(
   const current = resolved.value;
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
 
+  // What the merge does, said once it is known to be written: a change refused below (its $include
+  // files) wrote nothing, and "dropped …, the backup keeps it" would then be false.
+  const said: string[] = [];
+  const notes: TextOut = { write: (line: string) => said.push(line) };
   const perAccount = await forTelegramAccounts(
     current,
     openclawPatch(config, token, contexts),
     config,
     env,
-    err,
+    notes,
   );
-  const patch = keepSecretReferences(current, perAccount.patch, err);
+  const patch = keepSecretReferences(current, perAccount.patch, notes);
   let merged = withoutStaleFallbacks(
     withoutStaleAllowlist(
-      merge(current, withAllowlist(current, withModelsKept(current, patch, err), config, err)),
+      merge(current, withAllowlist(current, withModelsKept(current, patch, notes), config, notes)),
       config,
-      err,
+      notes,
     ),
     config,
-    err,
+    notes,
   );
   for (const at of perAccount.drop) merged = without(merged, at);
-  if (JSON.stringify(merged) === JSON.stringify(current)) return { file, written: [] };
+  if (JSON.stringify(merged) === JSON.stringify(current)) {
+    for (const line of said) err.write(line);
+    return { file, written: [] };
+  }
 
-  const writes = resolved.files.size
-    ? placeIncluded(authored, current, merged, given, file, json5, resolved, env)
-    : [{ file, value: merged, json5 }];
+  let writes: { file: string; value: Json; json5: boolean }[];
+  try {
+    writes = resolved.files.size
+      ? placeIncluded(authored, current, merged, given, file, json5, resolved, env)
+      : [{ file, value: merged, json5 }];
+  } catch (e) {
+    if (e instanceof HandEditNeeded && said.length > 0)
+      err.write(`had it been written (nothing was, no backup made):\n${said.map((l) => `  ${l}`).join('')}`);
+    throw e;
+  }
+  for (const line of said) err.write(line);
   const written: { file: string; backup: string }[] = [];
   for (const w of writes) {
     // Said of the files that hold the token: an included file of agents' settings does not.
