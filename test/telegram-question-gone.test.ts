@@ -92,6 +92,23 @@ describe('an approval question deleted while it waits', { timeout: 60_000 }, () 
     expect(existsSync(fileIn('shut-chat.txt'))).toBe(false);
   });
 
+  it('in a group upgraded to a supergroup meanwhile: asked again there, where its buttons answer it', async () => {
+    const GROUP = -5_602;
+    const SUPERGROUP = -1_000_000_005_602;
+    h.tg.user(113, { chatId: GROUP, basicGroup: true }).says('moved-group');
+    await questionIn(GROUP, 'touch moved-group.txt');
+    // The group's messages take no edits any more (400 with migrate_to_chat_id): before, the check
+    // met that at every turn, and the turn waited out claude.approvalTimeoutMs (120 s).
+    h.tg.migrates(GROUP, SUPERGROUP);
+    const again = await questionIn(SUPERGROUP, 'touch moved-group.txt');
+    h.tg.user(113, { chatId: SUPERGROUP }).presses(again.messageId, button(again, /Allow once/));
+    await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'Done.'), {
+      timeoutMs: 20_000,
+    });
+    expect(existsSync(fileIn('moved-group.txt'))).toBe(true);
+    expect(again.text).toMatch(/\n\n✅ Allowed once by User113\.$/);
+  });
+
   it('a question still there is left as it is by the checks, and its buttons answer it', async () => {
     const user = h.tg.user(114);
     user.says('still-there');

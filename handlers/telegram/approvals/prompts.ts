@@ -49,10 +49,11 @@ interface Card {
   /** Its message, once Telegram has it. */
   messageId?: number;
   /**
-   * Nobody can press it any more: found deleted (by hand, or with its forum topic), or its chat shut
-   * to the bot (the approver blocked it, the group removed it, the chat is no more).
+   * Nobody can press it any more: found deleted (by hand, or with its forum topic), its chat shut
+   * to the bot (the approver blocked it, the group removed it, the chat is no more), or its group
+   * upgraded to a supergroup (asked again there: see check).
    */
-  gone?: 'deleted' | 'shut';
+  gone?: 'deleted' | 'shut' | 'moved';
 }
 
 /** A chat a question is asked in: with the buttons, or (the asker's, who cannot answer) without. */
@@ -142,6 +143,30 @@ export class ApprovalPrompts {
     await waitAtMost(Promise.allSettled(closing), graceMs);
   }
 
+  /** Sends the question to `target`: a copy of it (see Card). */
+  private card({ chatId, topicId, html, buttons }: Target, keyboard: InlineKeyboard, lang: Lang): Card {
+    // A forum topic closed or deleted refuses the question: it comes, with its buttons, to the group
+    // outside the topic, saying why, where an approver can still answer (the turn's answer comes
+    // there too), rather than denied as if no approver could be asked.
+    const sent = sendHtmlOrOutside(
+      new ChatOutput(this.o.api, chatId, topicId),
+      html,
+      lang,
+      buttons ? { keyboard } : {},
+    );
+    const card: Card = {
+      chatId,
+      html,
+      buttons: buttons === true,
+      shown: sent.then((s) => {
+        card.html = s.html;
+        card.messageId = s.messageId;
+        return s.messageId;
+      }),
+    };
+    return card;
+  }
+
   private ask(
     req: ApprovalRequest,
     targets: Target[],
@@ -161,28 +186,7 @@ export class ApprovalPrompts {
       const prompt: Open = {
         req,
         lang,
-        cards: targets.map(({ chatId, topicId, html, buttons }) => {
-          // A forum topic closed or deleted refuses the question: it comes, with its buttons, to the group
-          // outside the topic, saying why, where an approver can still answer (the turn's answer comes
-          // there too), rather than denied as if no approver could be asked.
-          const sent = sendHtmlOrOutside(
-            new ChatOutput(this.o.api, chatId, topicId),
-            html,
-            lang,
-            buttons ? { keyboard } : {},
-          );
-          const card: Card = {
-            chatId,
-            html,
-            buttons: buttons === true,
-            shown: sent.then((s) => {
-              card.html = s.html;
-              card.messageId = s.messageId;
-              return s.messageId;
-            }),
-          };
-          return card;
-        }),
+        cards: targets.map((target) => this.card(target, keyboard, lang)),
         settle: (decision) => {
           clearInterval(checks);
           signal.removeEventListener('abort', onAbort);
@@ -287,14 +291,33 @@ export class ApprovalPrompts {
   private async check(id: string, prompt: Open, keyboard: InlineKeyboard): Promise<void> {
     if (this.open.get(id) !== prompt || prompt.checking) return;
     prompt.checking = (async () => {
-      for (const card of prompt.cards) {
+      for (const card of [...prompt.cards]) {
         if (!card.buttons || card.gone || card.messageId === undefined) continue;
         if (this.open.get(id) !== prompt) return;
-        await this.o.api
+        const refused = await this.o.api
           .editMessageReplyMarkup(card.chatId, card.messageId, { reply_markup: keyboard })
-          .catch((err: unknown) => {
-            card.gone = goneBy(err);
-          });
+          .then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+        if (refused === undefined) continue;
+        const to = upgradedTo(refused);
+        if (to === undefined) {
+          card.gone = goneBy(refused);
+          continue;
+        }
+        // Its group became a supergroup (a new chat id): the old chat takes no edits nor presses, and
+        // the turn goes on in the supergroup. Asked again there, where an approver can answer it,
+        // rather than waiting out claude.approvalTimeoutMs (a basic group has no topics).
+        card.gone = 'moved';
+        const again = this.card({ chatId: to, html: card.html, buttons: true }, keyboard, prompt.lang);
+        prompt.cards.push(again);
+        await again.shown.catch((err: unknown) =>
+          this.o.logger.warn(
+            { err, chatId: to, tool: prompt.req.tool },
+            'approval question not delivered to the supergroup its group became',
+          ),
+        );
       }
     })();
     try {
@@ -306,7 +329,8 @@ export class ApprovalPrompts {
     const left = prompt.cards.filter((c) => c.buttons && !c.gone && c.messageId !== undefined);
     if (left.length > 0 || !prompt.cards.some((c) => c.gone) || this.open.get(id) !== prompt) return;
     this.open.delete(id);
-    const shut = prompt.cards.some((c) => c.gone === 'shut');
+    // A question its group's supergroup did not take either is out of reach as a shut chat's.
+    const shut = prompt.cards.some((c) => c.gone === 'shut' || c.gone === 'moved');
     this.o.logger.warn(
       { tool: prompt.req.tool },
       shut
@@ -383,9 +407,16 @@ function decisionOf(choice: Choice, req: ApprovalRequest, by: string): ApprovalD
  * found"), where nobody can press it either. Anything else (a 429, the network) says nothing of
  * the message: it is asked again at the next check.
  */
-function goneBy(err: unknown): Card['gone'] {
+function goneBy(err: unknown): 'deleted' | 'shut' | undefined {
   if (!(err instanceof GrammyError)) return undefined;
   if (/message to edit not found/i.test(err.description)) return 'deleted';
   if (err.error_code === 403 || /chat not found/i.test(err.description)) return 'shut';
   return undefined;
+}
+
+/** Telegram's refusal of a call naming a group upgraded to a supergroup: the supergroup's id. */
+function upgradedTo(err: unknown): number | undefined {
+  if (!(err instanceof GrammyError)) return undefined;
+  const to = err.parameters.migrate_to_chat_id;
+  return typeof to === 'number' ? to : undefined;
 }
