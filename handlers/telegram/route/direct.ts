@@ -7,9 +7,10 @@ import { type ImageData, imagePart } from '../../../src/images.js';
 import { ANY_MODE_TAG } from '../../../src/mode-tag.js';
 import { prepareOutbox } from '../../../src/outbox.js';
 import { telegramSessionKey } from '../../../src/session-keys.js';
+import { formerChat, recordUpgrade } from './former-chat.js';
 import type { ChatHistory } from './history.js';
-import { followOutbox, turnOutbox } from './outbox.js';
-import { followUploads, uploadsChatOf, uploadsDir } from './uploads.js';
+import { turnOutbox } from './outbox.js';
+import { uploadsDir } from './uploads.js';
 
 /**
  * Where a chat's plain messages go without the Bot API front: the active brain
@@ -80,7 +81,7 @@ export class DirectRoute implements Route {
           // Its files are sent after the answer (messages.ts, outbox.ts).
           outbox,
           // The documents the chat's users sent, whose paths the brain was told (media-messages.ts).
-          uploads: uploadsDir(this.core.config.dataDir, uploadsChatOf(this.core.kv, input.chatId)),
+          uploads: uploadsDir(this.core.config.dataDir, formerChat(this.core.kv, input.chatId)),
         },
         signal,
       );
@@ -125,10 +126,9 @@ export class DirectRoute implements Route {
     const [old, now] = [telegramSessionKey(from), telegramSessionKey(to)];
     this.history.move(old, now);
     this.core.sessions.move(old, now);
-    // The group's Claude session was told the group's outbox folder: the supergroup's files go there.
-    followOutbox(this.core, from, to);
-    // It was told the paths of the files sent in the group, which stay the user's to read unasked.
-    followUploads(this.core, from, to);
+    // The group's Claude session was told the group's outbox folder and the paths of the files sent
+    // there: the supergroup keeps the group's folders (formerChat).
+    recordUpgrade(this.core, from, to);
     // A warm Claude process of the group holds the session: it goes on serving it, under the new id.
     for (const brain of this.core.brains.values()) brain.move?.(old, now);
   }

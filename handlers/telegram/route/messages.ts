@@ -12,13 +12,13 @@ import type { BotDeps } from '../deps.js';
 import { ChatOutput } from '../send/output.js';
 import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import { answerTurn, switchWaitLine } from '../stream/answer.js';
+import { formerChat } from './former-chat.js';
 import { answerIntent } from './intents.js';
 import { fetchFailureText, saveTelegramFile } from './media.js';
 import { deliverOutbox, turnOutbox } from './outbox.js';
 import { repliedImage } from './replied-image.js';
 import { withEditNote, withForwardNote, withReplyContext } from './reply.js';
 import { outputFor, topicOfCtx, topicTurnKey } from './topic.js';
-import { uploadsChatOf } from './uploads.js';
 
 /**
  * Message kinds that get a "not supported" reply: every kind of content the
@@ -113,8 +113,8 @@ export async function save(
       token: deps.token,
       apiRoot: deps.apiRoot,
       dataDir: deps.core.config.dataDir,
-      // A supergroup's files go where the group's went (uploads.ts followUploads).
-      chatId: uploadsChatOf(deps.core.kv, chatId),
+      // A supergroup's files go where the group's went (former-chat.ts).
+      chatId: formerChat(deps.core.kv, chatId),
       ...file,
     });
     deps.logger.info({ chatId, path: saved.path, size: saved.size }, 'saved a file from Telegram');

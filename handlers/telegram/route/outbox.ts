@@ -1,6 +1,5 @@
 import { GrammyError, InputFile } from 'grammy';
 import type { KvStore } from '../../../src/db/index.js';
-import type { KeptWrites } from '../../../src/db/kept-writes.js';
 import { type Lang, t } from '../../../src/i18n.js';
 import type { Logger } from '../../../src/logger.js';
 import { PROXY_TAG } from '../../../src/notices.js';
@@ -17,6 +16,7 @@ import { headChars, shorten } from '../../../src/text.js';
 import { escapeHtml } from '../format/render.js';
 import { type ChatOutput, isTopicGone } from '../send/output.js';
 import { outsideTopic, sendHtmlOrOutside } from '../send/outside-topic.js';
+import { formerChat } from './former-chat.js';
 
 /** Telegram's limits for bots: photos up to 10 MB, other files up to 50 MB. */
 export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
@@ -34,41 +34,20 @@ export function chatOutbox(dataDir: string, chatId: number, topicId: number | un
   return outboxDir(dataDir, telegramSessionKey(chatId, topicId));
 }
 
-/** kv: the conversation whose outbox folder a supergroup's conversation keeps (see followOutbox). */
-const keptOutboxKey = (sessionKey: string) => `telegram.outboxOf.${sessionKey}`;
-
 /**
  * The outbox of a chat's conversation as its turns use it: the folder its Claude session was told
- * (chatOutbox), or, for a group upgraded to a supergroup, the group's (followOutbox).
+ * (chatOutbox), for a supergroup the group's it was (formerChat). A basic group has no topics.
  */
 export function turnOutbox(
   core: { config: { dataDir: string }; kv: Pick<KvStore, 'get'> },
   chatId: number,
   topicId: number | undefined,
 ): string {
-  const key = telegramSessionKey(chatId, topicId);
-  return outboxDir(core.config.dataDir, core.kv.get(keptOutboxKey(key)) ?? key);
-}
-
-/**
- * A basic group upgraded to a supergroup (new chat id) keeps its outbox folder. Its Claude session
- * goes on under the new id (direct.ts follow) and was told the group's folder once, at its start
- * (prompt.ts outboxPrompt), never again: under the new id's own folder, what it writes after the
- * upgrade was never sent. The supergroup's conversation uses the group's folder from then on, also
- * after a restart (and a fresh session there is told that folder). A basic group has no topics.
- * Never throws: the write is kept while another process holds the database.
- */
-export function followOutbox(
-  core: { kv: Pick<KvStore, 'get' | 'set'>; kept: Pick<KeptWrites, 'run'> },
-  from: number,
-  to: number,
-): void {
-  const [old, now] = [telegramSessionKey(from), telegramSessionKey(to)];
-  core.kept.run(`the outbox of ${old}, kept by ${now}`, () => {
-    // Told twice by Telegram: the second finds it done. A group's own kept folder goes on (never seen).
-    if (core.kv.get(keptOutboxKey(now)) === undefined)
-      core.kv.set(keptOutboxKey(now), core.kv.get(keptOutboxKey(old)) ?? old);
-  });
+  return chatOutbox(
+    core.config.dataDir,
+    topicId === undefined ? formerChat(core.kv, chatId) : chatId,
+    topicId,
+  );
 }
 
 /**

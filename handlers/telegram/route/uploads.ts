@@ -1,41 +1,11 @@
 import { readdir, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { KvStore } from '../../../src/db/index.js';
-import type { KeptWrites } from '../../../src/db/kept-writes.js';
 import { SENT_FILES_KEEP_DAYS } from '../../../src/keep-days.js';
 
 /** Where the documents a chat's users sent are saved (see saveTelegramFile). */
 export function uploadsDir(dataDir: string, chatId?: number): string {
   const root = path.join(dataDir, 'uploads');
   return chatId === undefined ? root : path.join(root, String(chatId));
-}
-
-/** kv: the group whose uploads folder a supergroup keeps (see followUploads). */
-const keptUploadsKey = (chatId: number) => `telegram.uploadsOf.${chatId}`;
-
-/** The chat whose uploads folder `chatId`'s files go into and its brain reads unasked: its own, or the group's it was (followUploads). */
-export function uploadsChatOf(kv: Pick<KvStore, 'get'>, chatId: number): number {
-  const kept = Number(kv.get(keptUploadsKey(chatId)));
-  return Number.isSafeInteger(kept) && kept !== 0 ? kept : chatId;
-}
-
-/**
- * A basic group upgraded to a supergroup (new chat id) keeps its uploads folder. Its Claude session
- * goes on under the new id (direct.ts follow) and was told the paths of the files sent in the group:
- * read from the supergroup, under the new id's own folder, they were no longer the user's (a Read
- * of them asked the approvers). Files sent in the supergroup go to the group's folder too.
- * Never throws: the write is kept while another process holds the database.
- */
-export function followUploads(
-  core: { kv: Pick<KvStore, 'get' | 'set'>; kept: Pick<KeptWrites, 'run'> },
-  from: number,
-  to: number,
-): void {
-  core.kept.run(`the uploads folder of chat ${from}, kept by chat ${to}`, () => {
-    // Told twice by Telegram: the second finds it done.
-    if (core.kv.get(keptUploadsKey(to)) === undefined)
-      core.kv.set(keptUploadsKey(to), String(uploadsChatOf(core.kv, from)));
-  });
 }
 
 /** A chat's folder under uploads/ is named by its id (negative for groups); any other is the owner's. */

@@ -11,11 +11,11 @@ import { escapeHtml } from '../format/render.js';
 import type { ChatOutput } from '../send/output.js';
 import { sendHtmlOrOutside } from '../send/outside-topic.js';
 import { stopReasonOf } from '../turns.js';
+import { formerChat } from './former-chat.js';
 import { answerIntent } from './intents.js';
 import { FileTooLarge, fetchFailureReason, isSetupFault, safeFileName, saveTelegramFile } from './media.js';
 import { submitTurn } from './messages.js';
 import { outputFor } from './topic.js';
-import { uploadsChatOf } from './uploads.js';
 
 /** The most of the transcript the "understood" line shows; the brain gets all of it. */
 const SHOWN_CHARS = 300;
@@ -184,8 +184,8 @@ async function transcribeRecording(
     token: deps.token,
     apiRoot: deps.apiRoot,
     dataDir: deps.core.config.dataDir,
-    // A supergroup's files go where the group's went (uploads.ts followUploads).
-    chatId: uploadsChatOf(deps.core.kv, chatId),
+    // A supergroup's files go where the group's went (former-chat.ts).
+    chatId: formerChat(deps.core.kv, chatId),
     fileId: recording.fileId,
     name: recording.name,
     size: recording.size,
