@@ -907,6 +907,28 @@ describe('brainstem openclaw-config', () => {
     expect(readFileSync(file, 'utf8')).toBe('{ models: { $include: "../outside.json5" } }');
   });
 
+  it('--apply reads an $include under an OPENCLAW_INCLUDE_ROOTS entry written with ~, which OpenClaw expands', async () => {
+    // A tree shared between machines, its root given as OpenClaw's docs allow (tilde expanded):
+    // set in a unit file or OpenClaw's .env, no shell expands it. HOME is the test's directory.
+    const shared = path.join(dir, 'shared');
+    mkdirSync(shared);
+    writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
+    const oc = path.join(dir, 'oc');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    const top = `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`;
+    writeFileSync(file, top, { mode: 0o600 });
+    env.OPENCLAW_INCLUDE_ROOTS = ' ~/shared ';
+    const { code, err } = await run(['--apply', file]);
+    expect(err).not.toContain('is outside');
+    expect(code).toBe(0);
+    const seen = openclawReads(file);
+    expect(seen.gateway).toEqual({ port: 18789 });
+    expect(seen.models.providers.brainstem).toMatchObject({ baseUrl: 'http://127.0.0.1:9191/v1' });
+    // The shared file is read, never written (OpenClaw keeps it read-only too).
+    expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
+  });
+
   it('--apply leaves a file that is neither JSON nor JSON5 untouched, with a clear error', async () => {
     const file = path.join(dir, 'openclaw.json');
     // Its fault next to the bot token (a missing comma): the error says where, never the text around it.

@@ -12,7 +12,6 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import JSON5 from 'json5';
@@ -29,6 +28,7 @@ import {
   isObject,
   type Json,
   type JsonObject,
+  openclawPath,
   placeChanges,
   resolveIncludes,
 } from './openclaw-includes.js';
@@ -593,7 +593,8 @@ async function tokenIn(settings: JsonObject, env: NodeJS.ProcessEnv): Promise<To
   const { tokenFile, botToken } = settings;
   if (typeof tokenFile === 'string' && tokenFile.trim()) {
     try {
-      return { token: (await readFile(userPath(tokenFile.trim(), env), 'utf8')).trim() };
+      // `~/…` as OpenClaw reads it: read as is, the account holding brainstem's bot went unrecognised.
+      return { token: (await readFile(openclawPath(tokenFile.trim(), env), 'utf8')).trim() };
     } catch {
       return 'unknown';
     }
@@ -602,20 +603,6 @@ async function tokenIn(settings: JsonObject, env: NodeJS.ProcessEnv): Promise<To
   // `${VAR}` and SecretRef objects are resolved by OpenClaw, out of brainstem's sight.
   if (typeof botToken !== 'string' || /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(botToken)) return 'unknown';
   return { token: botToken.trim() };
-}
-
-/**
- * A path as OpenClaw reads a `tokenFile`: a leading `~` is the home directory
- * (OPENCLAW_HOME, else HOME, as OpenClaw takes it), which its docs and setup
- * write; read as is, `~/.openclaw/…` names nothing and the account holding
- * brainstem's bot would go unrecognised.
- */
-function userPath(file: string, env: NodeJS.ProcessEnv): string {
-  if (file !== '~' && !file.startsWith('~/')) return file;
-  const osHome = env.HOME?.trim() || homedir();
-  const set = env.OPENCLAW_HOME?.trim();
-  const home = !set ? osHome : set === '~' || set.startsWith('~/') ? path.join(osHome, set.slice(1)) : set;
-  return path.join(home, file.slice(1));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -81,8 +82,13 @@ export function resolveIncludes(
   overlay: ReadonlyMap<string, Json> = new Map(),
 ): { value: Json; files: Map<string, IncludedFile>; siblings: WeakMap<JsonObject, JsonObject> } {
   const root = rootOf(path.dirname(path.resolve(configPath)));
+  // As OpenClaw reads the list (resolveIncludeRoots): each entry trimmed and `~` expanded, since a
+  // unit file's Environment= or OpenClaw's .env expands nothing; read as written, `~/shared` was
+  // dropped and an include OpenClaw reads was refused as outside. A relative entry, which OpenClaw
+  // resolves against its own working directory (not brainstem's), is left out.
   const extra = (env.OPENCLAW_INCLUDE_ROOTS ?? '')
     .split(path.delimiter)
+    .map((p) => openclawPath(p.trim(), env))
     .filter((p) => p && path.isAbsolute(p))
     .map(rootOf);
   const files = new Map<string, IncludedFile>();
@@ -165,6 +171,19 @@ export function resolveIncludes(
 
   const main = path.resolve(configPath);
   return { value: resolve(value, main, [], 0, [main]), files, siblings };
+}
+
+/**
+ * A path as OpenClaw reads one it is given (a `tokenFile`, an OPENCLAW_INCLUDE_ROOTS entry): a
+ * leading `~` is the home directory (OPENCLAW_HOME, else HOME, as OpenClaw takes it), which its
+ * docs and setup write; read as is, `~/.openclaw/…` names nothing.
+ */
+export function openclawPath(file: string, env: NodeJS.ProcessEnv): string {
+  if (file !== '~' && !file.startsWith('~/')) return file;
+  const osHome = env.HOME?.trim() || homedir();
+  const set = env.OPENCLAW_HOME?.trim();
+  const home = !set ? osHome : set === '~' || set.startsWith('~/') ? path.join(osHome, set.slice(1)) : set;
+  return path.join(home, file.slice(1));
 }
 
 function includeNames(directive: Json | undefined): string[] | undefined {
