@@ -8,9 +8,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeCwd } from '../src/config.js';
+import { createGate } from './fakes/anthropic.js';
 import { button } from './helpers/buttons.js';
 import { claudeOnFake, touchWithBash } from './helpers/claude-fake.js';
-import { type Harness, OWNER, startClaudeHarness } from './telegram-harness.js';
+import { type Harness, nextLog, OWNER, startClaudeHarness } from './telegram-harness.js';
 
 const claude = claudeOnFake({ script: touchWithBash() });
 let h: Harness;
@@ -107,6 +108,45 @@ describe('an approval question deleted while it waits', { timeout: 60_000 }, () 
     });
     expect(existsSync(fileIn('moved-group.txt'))).toBe(true);
     expect(again.text).toMatch(/\n\n✅ Allowed once by User113\.$/);
+  });
+
+  it('asked after its group was upgraded: it lands in the supergroup, where its buttons answer it, asked once', async () => {
+    const GROUP = -5_603;
+    const SUPERGROUP = -1_000_000_005_603;
+    // Claude asks for the tool only once the group is a supergroup: the turn, begun in the group,
+    // still names the group, and Telegram's refusal sends the question to the supergroup.
+    const asked = createGate();
+    const gate = createGate();
+    const touch = touchWithBash();
+    claude.fake.script(async (req) => {
+      if (req.lastUserTurn === 'late-question') {
+        asked.open();
+        await gate.promise;
+      }
+      return touch(req);
+    });
+    try {
+      h.tg.user(114, { chatId: GROUP, basicGroup: true }).says('late-question');
+      await asked.promise;
+      const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      h.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      gate.open();
+      const question = await questionIn(SUPERGROUP, 'touch late-question.txt');
+      h.tg.user(114, { chatId: SUPERGROUP }).presses(question.messageId, button(question, /Allow once/));
+      await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'Done.'), {
+        timeoutMs: 20_000,
+      });
+      expect(existsSync(fileIn('late-question.txt'))).toBe(true);
+      expect(question.text).toMatch(/\n\n✅ Allowed once by User114\.$/);
+      // Not asked a second time there, as if the first were still in the group.
+      expect(
+        h.tg.botMessages(SUPERGROUP).filter((m) => /Claude wants to use Bash/.test(m.text)),
+      ).toHaveLength(1);
+    } finally {
+      gate.open();
+      claude.fake.script(touchWithBash());
+    }
   });
 
   it('a question still there is left as it is by the checks, and its buttons answer it', async () => {

@@ -40,6 +40,7 @@ interface Open {
 
 /** A copy of the question: its message, once Telegram has it, and its text as shown there. */
 interface Card {
+  /** Its chat: the one asked in, or the supergroup it went to once shown (see card). */
   chatId: number;
   /** The question, under the line saying why when it came outside its forum topic (once `shown`). */
   html: string;
@@ -161,6 +162,10 @@ export class ApprovalPrompts {
       shown: sent.then((s) => {
         card.html = s.html;
         card.messageId = s.messageId;
+        // Asked in a group just upgraded (the turn began there), the question went to the supergroup:
+        // its checks, its closing edit and the presses on it are there, or the checks would find it
+        // 'moved' and ask it a second time, and its first copy's buttons would answer nothing.
+        card.chatId = s.chatId;
         return s.messageId;
       }),
     };

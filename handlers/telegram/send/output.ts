@@ -98,6 +98,8 @@ export class ChatOutput {
   private newest: number | undefined;
   /** Telegram refused a chat action for good: no more are sent (see typing). */
   private refusesActions = false;
+  /** The chat the newest message sent went to (see landedIn). */
+  private landed: number | undefined;
 
   constructor(
     private readonly api: Api,
@@ -117,6 +119,16 @@ export class ChatOutput {
   /** The id of the newest message sent through this output, if any. */
   get newestMessageId(): number | undefined {
     return this.newest;
+  }
+
+  /**
+   * The chat the last message sent through this output is in: `chatId`, but for a basic group
+   * upgraded to a supergroup, whose sends the bot takes to the supergroup (bot.ts followUpgrades).
+   * A caller that edits the message later, or matches a button pressed on it, names that chat: the
+   * group takes no edits any more, and a press there comes from the supergroup.
+   */
+  get landedIn(): number {
+    return this.landed ?? this.chatId;
   }
 
   /**
@@ -196,7 +208,7 @@ export class ChatOutput {
         kind === 'photo'
           ? await this.api.sendPhoto(this.chatId, file, extra)
           : await this.api.sendDocument(this.chatId, file, extra);
-      return this.sent(m.message_id);
+      return this.sent(m);
     };
     try {
       return await this.intoTopic(() => post(this.inTopic, opts));
@@ -293,17 +305,19 @@ export class ChatOutput {
     };
     try {
       const m = await this.api.sendMessage(this.chatId, html, { ...common, parse_mode: 'HTML' });
-      return this.sent(m.message_id);
+      return this.sent(m);
     } catch (err) {
       if (!isParseError(err)) throw err;
       const m = await this.api.sendMessage(this.chatId, plain, common);
       this.plain.add(m.message_id);
-      return this.sent(m.message_id);
+      return this.sent(m);
     }
   }
 
-  private sent(messageId: number): number {
+  private sent(m: { message_id: number; chat?: { id: number } }): number {
+    const messageId = m.message_id;
     this.newest = Math.max(this.newest ?? messageId, messageId);
+    if (m.chat?.id !== undefined) this.landed = m.chat.id;
     return messageId;
   }
 

@@ -53,23 +53,26 @@ export function outsideTopic(
 /**
  * `html` to `out`; when its topic refuses it for good, to the group outside the topic under the line
  * saying why, with its buttons (replying to nothing there: what it replied to is in the topic).
- * Resolves with the id of the message sent, whether it went outside and its text as shown (for a
- * later edit); rejects with Telegram's refusal otherwise.
+ * Resolves with the id of the message sent, the chat it is in (ChatOutput.landedIn: a group's
+ * supergroup), whether it went outside and its text as shown (for a later edit); rejects with
+ * Telegram's refusal otherwise.
  */
 export async function sendHtmlOrOutside(
   out: ChatOutput,
   html: string,
   lang: Lang,
   extra: SendExtra = {},
-): Promise<{ messageId: number; outside: boolean; html: string }> {
+): Promise<{ messageId: number; chatId: number; outside: boolean; html: string }> {
   try {
-    return { messageId: await out.sendHtml(html, { lang, ...extra }), outside: false, html };
+    const messageId = await out.sendHtml(html, { lang, ...extra });
+    return { messageId, chatId: out.landedIn, outside: false, html };
   } catch (err) {
     const moved = outsideTopic(out, err, lang);
     if (!moved) throw err;
     const shown = `${escapeHtml(moved.line)}\n\n${html}`;
     const keyboard = extra.keyboard ? { keyboard: extra.keyboard } : {};
-    return { messageId: await moved.out.sendHtml(shown, { lang, ...keyboard }), outside: true, html: shown };
+    const messageId = await moved.out.sendHtml(shown, { lang, ...keyboard });
+    return { messageId, chatId: moved.out.landedIn, outside: true, html: shown };
   }
 }
 
