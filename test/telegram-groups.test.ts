@@ -206,6 +206,51 @@ describe('a message in the supergroup while the group’s answer is still writte
   });
 });
 
+describe('a group upgraded to a supergroup while its answer streams', () => {
+  it('the answer goes on in one message in the supergroup, not a new one at each edit', async () => {
+    const GROUP = -4_314;
+    const SUPERGROUP = -1_000_000_004_314;
+    const fake = await startFakeAnthropic();
+    const cli = await claudeTestEnv(fake.url);
+    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'edit' } });
+    const gate = createGate();
+    try {
+      // The rest of the answer comes after the upgrade, a chunk a group's edit interval (4 s) apart:
+      // each is an edit of the message the answer goes on in.
+      fake.script(() =>
+        text(['first part', ' second part', ' third part'], {
+          gate: gate.promise,
+          gateAfter: 1,
+          delayMs: 5_000,
+        }),
+      );
+      c.tg.user(117, { chatId: GROUP, basicGroup: true }).says('stream');
+      await c.tg.waitFor(() => c.tg.botMessages(GROUP).find((m) => /first part/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      c.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      gate.open();
+      await c.tg.waitFor(
+        () => c.tg.botMessages(SUPERGROUP).find((m) => /first part second part third part/.test(m.text)),
+        { timeoutMs: 60_000 },
+      );
+      // Once in the supergroup, the answer is edited there: the group takes no edits any more, and
+      // each edit sent there was refused and sent again as a new message.
+      const answers = c.tg.botMessages(SUPERGROUP).filter((m) => /first part/.test(m.text));
+      expect(answers.map((m) => m.text)).toEqual([
+        expect.stringMatching(/first part second part third part/),
+      ]);
+    } finally {
+      gate.open();
+      await c.close();
+      await fake.close();
+      await cli.cleanup();
+    }
+  });
+});
+
 describe('a forum topic closed while its answer is written', () => {
   it('the answer comes to the group outside the topic, saying why, rather than vanishing', async () => {
     const FORUM = -1_000_000_004_302;

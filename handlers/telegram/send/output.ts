@@ -77,6 +77,8 @@ export type RefusedLine = (refusal: unknown, what: 'message' | 'file') => string
 const CAPTION_LIMIT = 1024;
 /** How many messages sent outside their topic each bot remembers, for their edits to keep the line. */
 const MOVED_KEPT = 500;
+/** The newest messages of an output that landed in another chat, kept to edit them there (ChatOutput.chatOf). */
+const ELSEWHERE_KEPT = 100;
 
 /**
  * The line (plain text) above each message an output sent outside its refusing topic, by chat and
@@ -100,6 +102,8 @@ export class ChatOutput {
   private refusesActions = false;
   /** The chat the newest message sent went to (see landedIn). */
   private landed: number | undefined;
+  /** Messages sent through this output that landed in another chat (a group's supergroup), by id. */
+  private readonly elsewhere = new Map<number, number>();
 
   constructor(
     private readonly api: Api,
@@ -222,7 +226,7 @@ export class ChatOutput {
   }
 
   async deleteMessage(messageId: number): Promise<void> {
-    await this.api.deleteMessage(this.chatId, messageId);
+    await this.api.deleteMessage(this.chatOf(messageId), messageId);
   }
 
   /** Shows `markdown` as the chat's draft `draftId` (private chats only); plain when the HTML is refused. */
@@ -317,8 +321,25 @@ export class ChatOutput {
   private sent(m: { message_id: number; chat?: { id: number } }): number {
     const messageId = m.message_id;
     this.newest = Math.max(this.newest ?? messageId, messageId);
-    if (m.chat?.id !== undefined) this.landed = m.chat.id;
+    if (m.chat?.id !== undefined) {
+      this.landed = m.chat.id;
+      if (m.chat.id !== this.chatId) {
+        this.elsewhere.set(messageId, m.chat.id);
+        if (this.elsewhere.size > ELSEWHERE_KEPT)
+          this.elsewhere.delete(this.elsewhere.keys().next().value as number);
+      }
+    }
     return messageId;
+  }
+
+  /**
+   * The chat message `messageId` of this output is in. A basic group upgraded to a supergroup takes
+   * no edits: a message the bot took to the supergroup (a streamed answer sent again there) is
+   * edited there, or each edit was refused and the text sent again as a new message, a copy of the
+   * answer at each edit.
+   */
+  private chatOf(messageId: number): number {
+    return this.elsewhere.get(messageId) ?? this.chatId;
   }
 
   private async edit(messageId: number, html: string, plain: string, extra: SendExtra): Promise<EditResult> {
@@ -329,21 +350,22 @@ export class ChatOutput {
       html = fitted(`${escapeHtml(moved.line)}\n\n${html}`, extra.lang ?? moved.lang);
       plain = htmlToPlain(html);
     }
+    const chatId = this.chatOf(messageId);
     const common = {
       link_preview_options: { is_disabled: true },
       ...(extra.keyboard ? { reply_markup: extra.keyboard } : {}),
     };
     try {
       if (this.plain.has(messageId)) {
-        await this.api.editMessageText(this.chatId, messageId, plain, common);
+        await this.api.editMessageText(chatId, messageId, plain, common);
         return 'ok';
       }
       try {
-        await this.api.editMessageText(this.chatId, messageId, html, { ...common, parse_mode: 'HTML' });
+        await this.api.editMessageText(chatId, messageId, html, { ...common, parse_mode: 'HTML' });
       } catch (err) {
         if (!isParseError(err)) throw err;
         this.plain.add(messageId);
-        await this.api.editMessageText(this.chatId, messageId, plain, common);
+        await this.api.editMessageText(chatId, messageId, plain, common);
       }
       return 'ok';
     } catch (err) {
