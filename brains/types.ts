@@ -230,6 +230,11 @@ export interface BrainError {
   /** HTTP-ish status the brain saw, if any. */
   status?: number;
   /**
+   * The part of the request the failure is about (`messages.3.content.1`), as OpenAI's `param`
+   * names it, when the brain knows: a client or its user finds what to change.
+   */
+  param?: string;
+  /**
    * How long to wait before sending the same request again, when the brain's
    * upstream said (its `Retry-After`) or the wait is the brain's own estimate
    * (a model loading); absent when nobody knows.

@@ -31,7 +31,7 @@ export function brainErrorCode(e: BrainError): ErrorCode {
  * into the same refusal, while without one they back off as they do for any such status.
  */
 export function brainFailure(e: BrainError, now = Date.now()): BrainstemError {
-  const err = new BrainstemError(brainErrorCode(e), e.message);
+  const err = new BrainstemError(brainErrorCode(e), e.message, e.param);
   // A refused login is refused again until someone renews it: a 5xx the SDKs would send twice more.
   if (e.noRetry || e.kind === 'auth') err.noRetry = true;
   const waitMs = e.retryAfterMs ?? (e.resetsAt === undefined ? undefined : e.resetsAt - now);

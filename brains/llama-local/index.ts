@@ -19,6 +19,7 @@ import { headChars, shorten } from '../../src/text.js';
 import type {
   Brain,
   BrainError,
+  ChatMessage,
   FinishReason,
   Readiness,
   Refusal,
@@ -86,6 +87,17 @@ const NO_IMAGE_INPUT = /missing data required for image input|image input is not
  * the same way each time it is sent.
  */
 const NO_AUDIO_INPUT = /audio input is not supported/i;
+
+/**
+ * What Ollama's OpenAI endpoint (openai/openai.go, FromChatRequest) says, with a 400, of a content
+ * part other than text and image_url in any message: `input_audio` among them, which it reads in none.
+ */
+const OLLAMA_BAD_PART = /^invalid message format$/i;
+
+/** Whether a message holds an audio part. */
+function holdsAudio(m: ChatMessage): boolean {
+  return Array.isArray(m.content) && m.content.some((p) => p.type === 'input_audio');
+}
 
 /** Statuses by which the upstream refuses the request as sent (invalid, unknown model, too large, unprocessable). */
 const REFUSED_REQUEST = new Set([400, 404, 413, 422]);
@@ -498,34 +510,37 @@ export class LlamaLocalBrain implements Brain {
       });
       return;
     }
-    const body = jsonBody(this.requestBody(req, persona));
-    if (signal.aborted) {
-      yield aborted();
-      return;
-    }
-
+    // False once the server refused audio in an earlier turn: it goes again with those told as lines.
+    let hears = true;
     let res: Dispatcher.ResponseData;
-    try {
-      const { request } = await undici();
-      res = await request(this.chatUrl, {
-        method: 'POST',
-        dispatcher: await this.agent(),
-        signal: AbortSignal.any([signal, cut]),
-        headers: {
-          'content-type': 'application/json',
-          'content-length': String(body.length),
-          accept: 'text/event-stream',
-        },
-        // Object mode: the string slices reach the socket as they are (a byte stream makes each a Buffer).
-        body: body.whole ?? Readable.from(body.pieces(), { objectMode: true }),
-      });
-    } catch (err) {
-      yield ended(this.requestFailure(err));
-      return;
-    }
-
-    if (res.statusCode !== 200) {
+    for (;;) {
+      const sent = yield* this.send(req, persona, hears, signal, cut, ended);
+      if (!sent) return;
+      res = sent;
+      if (res.statusCode === 200) break;
       const text = await res.body.text().catch(() => '');
+      const unheard = this.audioRefused(res.statusCode, text, req.messages);
+      if (unheard) {
+        // Audio of the new turn is the user's to change; an earlier turn's only ever failed every
+        // later message of the conversation (a voice note answered by a mode that hears, then a switch).
+        const part = newTurnPartWhere(req.messages, (p) => p.type === 'input_audio');
+        if (!part && hears) {
+          this.logger.info({ mode: this.id }, 'the model takes no audio: earlier turns’ audio sent as lines');
+          hears = false;
+          continue;
+        }
+        yield ended(
+          part
+            ? {
+                ...unheard,
+                param: part.param,
+                message: `${part.param}: ${unheard.message}`,
+                ...(unheard.fr ? { fr: `${part.param} : ${unheard.fr}` } : {}),
+              }
+            : unheard,
+        );
+        return;
+      }
       const retryAfterMs = retryAfterOf(res.headers['retry-after']);
       yield ended(this.httpFailure(res.statusCode, text, req.ownToolResults, retryAfterMs));
       return;
@@ -635,7 +650,44 @@ export class LlamaLocalBrain implements Brain {
     yield { type: 'done', finishReason: finish };
   }
 
-  private requestBody(req: TurnRequest, persona: string | undefined): Record<string, unknown> {
+  /**
+   * Sends the turn's request (its messages as `hears` says); the response, or undefined once it
+   * yielded why there is none (cancelled, no connection).
+   */
+  private async *send(
+    req: TurnRequest,
+    persona: string | undefined,
+    hears: boolean,
+    signal: AbortSignal,
+    cut: AbortSignal,
+    ended: (error: BrainError) => TurnEvent,
+  ): AsyncGenerator<TurnEvent, Dispatcher.ResponseData | undefined> {
+    const body = jsonBody(this.requestBody(req, persona, hears));
+    if (signal.aborted) {
+      yield aborted();
+      return undefined;
+    }
+    try {
+      const { request } = await undici();
+      return await request(this.chatUrl, {
+        method: 'POST',
+        dispatcher: await this.agent(),
+        signal: AbortSignal.any([signal, cut]),
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(body.length),
+          accept: 'text/event-stream',
+        },
+        // Object mode: the string slices reach the socket as they are (a byte stream makes each a Buffer).
+        body: body.whole ?? Readable.from(body.pieces(), { objectMode: true }),
+      });
+    } catch (err) {
+      yield ended(this.requestFailure(err));
+      return undefined;
+    }
+  }
+
+  private requestBody(req: TurnRequest, persona: string | undefined, hears = true): Record<string, unknown> {
     if (this.persona && persona === undefined) {
       this.logger.warn(
         { personaDir: this.mode.personaDir },
@@ -655,7 +707,7 @@ export class LlamaLocalBrain implements Brain {
     return {
       ...upstreamOptions(req.options),
       model: this.mode.model ?? 'default',
-      messages: upstreamMessages(req.messages, persona, req.extraContext, takesImages(this.mode)),
+      messages: upstreamMessages(req.messages, persona, req.extraContext, takesImages(this.mode), hears),
       stream: true,
       stream_options: { include_usage: true },
       ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
@@ -732,7 +784,6 @@ export class LlamaLocalBrain implements Brain {
     const said = upstreamErrorMessage(body) ?? shorten(text.trim(), MAX_SAID_CHARS);
     const detail = said ? `: ${said}` : '';
     if (NO_IMAGE_INPUT.test(said)) return this.imagesRefused(status, detail);
-    if (NO_AUDIO_INPUT.test(said)) return this.audioRefused(status, detail);
     if (status === 503) {
       // llama-server answers 503 "Loading model" until its model is loaded (at start, after a crash,
       // on a swap behind its back); Ollama when its queue is full. Sent again later, it is answered.
@@ -791,16 +842,36 @@ export class LlamaLocalBrain implements Brain {
   }
 
   /**
-   * The server refused an audio part because its model hears none. Its 500 would reach clients as
-   * a server error they send again (the openai SDK twice) into the same refusal; no setting of
-   * brainstem changes it, the audio does: sent as text, or to a model that takes it.
+   * The server's refusal of audio because its model hears none, as the turn's error; undefined for
+   * any other failure. llama-server says it with a 500 ("audio input is not supported", no audio
+   * model's --mmproj), which clients send again (the openai SDK twice) into the same refusal; Ollama's
+   * OpenAI endpoint reads no audio part in any message and says only "invalid message format" (400),
+   * which is the audio when the request holds some. No setting of brainstem changes it, the audio
+   * does: sent as text, or to a model that takes it.
    */
-  private audioRefused(status: number, detail: string): BrainError {
+  private audioRefused(
+    status: number,
+    text: string,
+    messages: readonly ChatMessage[],
+  ): BrainError | undefined {
+    const said = upstreamErrorMessage(parseJson(text)) ?? shorten(text.trim(), MAX_SAID_CHARS);
+    const ollama = status === 400 && OLLAMA_BAD_PART.test(said) && messages.some(holdsAudio);
+    if (!ollama && !NO_AUDIO_INPUT.test(said)) return undefined;
+    const detail = said ? `: ${said}` : '';
+    const serve = ollama
+      ? {
+          en: 'Ollama’s OpenAI endpoint reads no audio; llama-server: an audio model with its --mmproj',
+          fr: 'le point d’accès OpenAI d’Ollama ne lit pas d’audio ; llama-server : un modèle audio avec son --mmproj',
+        }
+      : {
+          en: 'llama-server: an audio model with its --mmproj',
+          fr: 'llama-server : un modèle audio avec son --mmproj',
+        };
     return {
       kind: 'bad_request',
       status,
-      message: `${this.shownChatUrl} answered HTTP ${status}${detail}. The model of mode ${this.id} takes no audio (input_audio parts): send what was said as text, or serve a model that hears it (llama-server: an audio model with its --mmproj)`,
-      fr: `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}. Le modèle du mode ${this.id} ne prend pas d’audio (parts input_audio) : envoyez ce qui a été dit en texte, ou servez un modèle qui l’entend (llama-server : un modèle audio avec son --mmproj)`,
+      message: `${this.shownChatUrl} answered HTTP ${status}${detail}. The model of mode ${this.id} takes no audio (input_audio parts): send what was said as text, or serve a model that hears it (${serve.en})`,
+      fr: `${this.shownChatUrl} a répondu HTTP ${status}${detail && ` :${detail.slice(1)}`}. Le modèle du mode ${this.id} ne prend pas d’audio (parts input_audio) : envoyez ce qui a été dit en texte, ou servez un modèle qui l’entend (${serve.fr})`,
     };
   }
 

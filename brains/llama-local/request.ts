@@ -19,14 +19,18 @@ import type { ChatMessage, ContentPart, GenerationOptions } from '../types.js';
  *   in a format it refuses (LOCAL_AUDIO_FORMATS), becomes such a line too, in an earlier turn (the new turn's was refused by
  *   LlamaLocalBrain.refuse), as a Claude mode's history replay tells it: sent as
  *   it came, every request of that conversation would fail.
+ * - Without `hears` (its server refused audio: a model without an audio --mmproj,
+ *   Ollama), every audio part becomes such a line: only an earlier turn's is left
+ *   (LlamaLocalBrain.run refuses the new turn's), for the same reason.
  */
 export function upstreamMessages(
   messages: ChatMessage[],
   persona: string | undefined,
   extraContext: string | undefined,
   vision = true,
+  hears = true,
 ): ChatMessage[] {
-  const readable = messages.map(withoutUnreadParts);
+  const readable = messages.map((m) => withoutUnreadParts(m, hears));
   const seen = vision ? readable : readable.map(withoutImages);
   const out: ChatMessage[] =
     persona === undefined
@@ -54,19 +58,27 @@ function refusedAudioMention(format: string): string {
   return `[an input_audio part (${shown}), not shown to the local model, which takes ${LOCAL_AUDIO_FORMATS.join(' or ')}]`;
 }
 
-/** What of `p` llama-server would refuse, as the line that takes its place; undefined when it reads it. */
-function unreadLine(p: ContentPart): string | undefined {
-  if (!LOCAL_PART_TYPES.has(p.type)) return unreadPartMention(p.type);
-  const format = refusedAudioFormat(p);
-  return format === undefined ? undefined : refusedAudioMention(format);
+/** An earlier turn's audio, in a format it takes, to a model whose server said it hears none. */
+function unheardAudioMention(p: ContentPart): string {
+  const audio = (p as { input_audio?: { format?: unknown } }).input_audio;
+  const format = typeof audio === 'object' && audio !== null ? audio.format : undefined;
+  return `[an input_audio part (${typeof format === 'string' ? format : 'no format'}), not heard by the local model, which takes no audio]`;
 }
 
-function withoutUnreadParts(m: ChatMessage): ChatMessage {
-  if (!Array.isArray(m.content) || m.content.every((p) => unreadLine(p) === undefined)) return m;
+/** What of `p` the server would refuse, as the line that takes its place; undefined when it reads it. */
+function unreadLine(p: ContentPart, hears: boolean): string | undefined {
+  if (!LOCAL_PART_TYPES.has(p.type)) return unreadPartMention(p.type);
+  const format = refusedAudioFormat(p);
+  if (format !== undefined) return refusedAudioMention(format);
+  return !hears && p.type === 'input_audio' ? unheardAudioMention(p) : undefined;
+}
+
+function withoutUnreadParts(m: ChatMessage, hears: boolean): ChatMessage {
+  if (!Array.isArray(m.content) || m.content.every((p) => unreadLine(p, hears) === undefined)) return m;
   return {
     ...m,
     content: m.content.map((p) => {
-      const line = unreadLine(p);
+      const line = unreadLine(p, hears);
       return line === undefined ? p : { type: 'text', text: line };
     }),
   };

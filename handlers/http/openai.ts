@@ -374,7 +374,14 @@ async function streamAnswer(
             throwBrainError(ev.error);
           } else {
             const code = brainErrorCode(ev.error);
-            sse.data(openAiError({ message: ev.error.message, type: errorCodes[code].type, code }));
+            sse.data(
+              openAiError({
+                message: ev.error.message,
+                type: errorCodes[code].type,
+                code,
+                param: ev.error.param,
+              }),
+            );
             sse.end();
             return;
           }

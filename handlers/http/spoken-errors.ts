@@ -71,7 +71,7 @@ export async function* spokenErrors(
           yield ev;
           return;
         }
-        error = new BrainstemError(brainErrorCode(ev.error), ev.error.message);
+        error = new BrainstemError(brainErrorCode(ev.error), ev.error.message, ev.error.param);
         break;
       }
       if (ev.type === 'tool_call') {

@@ -35,7 +35,9 @@
  *                              content part of a type other than text, image_url and input_audio, in
  *                              any message (see unsupportedPart); 400 "input_audio.format must be
  *                              either 'wav' or 'mp3'" for an audio part of another format (see
- *                              unsupportedAudio); 400 `exceed_context_size_error` (with n_prompt_tokens,
+ *                              unsupportedAudio); with `audio: false` (no audio model's --mmproj), 500
+ *                              "audio input is not supported" for an audio part in any message (see
+ *                              NO_AUDIO_ERROR); 400 `exceed_context_size_error` (with n_prompt_tokens,
  *                              n_ctx) for a prompt longer than the context (tokens counted as
  *                              JSON characters of messages and tools / 4); 400 "failed to parse
  *                              grammar" for tools whose JSON Schema llama-server cannot compile
@@ -57,7 +59,9 @@
  * unknown path), `GET /` answers "Ollama is running", `GET /api/tags` lists the pulled models and
  * `GET /api/version` its version, `GET /api/ps` the models in memory (`loaded`); `/v1/models` lists every pulled model; a chat completion naming a
  * model it has not pulled is a 404 `model "x" not found, try pulling it first` (OpenAI's error
- * shape, type not_found_error), and one with an image for a model not in `vision` a 500 "this model
+ * shape, type not_found_error), one holding a part other than text and image_url (`input_audio`…) in
+ * any message a 400 "invalid message format" (openai/openai.go FromChatRequest, before the model is
+ * looked up), and one with an image for a model not in `vision` a 500 "this model
  * is missing data required for image input". It never answers 503 while loading (it loads a model
  * on the first request that names it), and says nothing of a prompt longer than its context.
  * `POST /api/generate` with no prompt loads a model, as Ollama's docs/api.md "Load a model" says:
@@ -118,6 +122,11 @@ export interface FakeLlamaOptions {
   contextTokens?: number;
   chunkDelayMs?: number;
   reply?: FakeReply;
+  /**
+   * false: its model hears nothing (no audio model's --mmproj), and an `input_audio` part in any
+   * message is refused as llama-server refuses it (see NO_AUDIO_ERROR). Default: true.
+   */
+  audio?: boolean;
   /** Be Ollama (see the top of the file), with these models pulled (`qwen2.5:7b`), `vision` those that see images. */
   ollama?: { models: string[]; vision?: string[]; tooBig?: string[] };
 }
@@ -240,6 +249,9 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       }
       if (!opts.ollama && unsupportedAudio(chat.messages)) {
         return sendJson(res, 400, errorBody(400, AUDIO_FORMAT_ERROR, 'invalid_request_error'));
+      }
+      if (!opts.ollama && opts.audio === false && partsOf(chat.messages).some(isAudioPart)) {
+        return sendJson(res, 500, errorBody(500, NO_AUDIO_ERROR, 'server_error'));
       }
       const grammar = grammarFailure(chat.tools);
       if (grammar) return sendJson(res, 400, errorBody(400, grammar, 'invalid_request_error'));
@@ -456,6 +468,13 @@ async function ollamaRoute(
   }
   if (route === 'POST /v1/chat/completions') {
     const chat = (body ?? {}) as ChatBody;
+    const parts = partsOf(chat.messages);
+    if (parts.some((p: { type?: unknown }) => p.type !== 'text' && p.type !== 'image_url')) {
+      // Its OpenAI middleware converts every message before anything else, and knows no other part.
+      const message = 'invalid message format';
+      sendJson(res, 400, { error: { message, type: 'invalid_request_error', param: null, code: null } });
+      return true;
+    }
     const model = typeof chat.model === 'string' ? chat.model : '';
     if (!pulled.includes(ollamaName(model))) {
       const message = `model ${JSON.stringify(model)} not found, try pulling it first`;
@@ -463,7 +482,6 @@ async function ollamaRoute(
       return true;
     }
     const sees = (ollama.vision ?? []).map(ollamaName).includes(ollamaName(model));
-    const parts = (chat.messages ?? []).flatMap((m) => (Array.isArray(m.content) ? m.content : []));
     if (!sees && parts.some((p: { type?: unknown }) => p.type === 'image_url')) {
       const message = 'this model is missing data required for image input';
       sendJson(res, 500, { error: { message, type: 'api_error', param: null, code: null } });
@@ -622,6 +640,21 @@ function unsupportedAudio(messages: ChatBody['messages']): boolean {
           p?.type === 'input_audio' && !['wav', 'mp3'].includes(String(p.input_audio?.format)),
       ),
   );
+}
+
+/**
+ * What llama-server (oaicompat_chat_params_parse) says of an `input_audio` part, in any message,
+ * when its model hears nothing (no --mmproj of an audio model): a runtime_error, so a 500.
+ */
+const NO_AUDIO_ERROR =
+  'audio input is not supported - hint: if this is unexpected, you may need to provide the mmproj';
+
+function partsOf(messages: ChatBody['messages']): { type?: unknown }[] {
+  return (messages ?? []).flatMap((m) => (Array.isArray(m.content) ? m.content : []));
+}
+
+function isAudioPart(p: { type?: unknown }): boolean {
+  return p?.type === 'input_audio';
 }
 
 /**
