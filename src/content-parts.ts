@@ -1,4 +1,5 @@
 import type { ChatMessage, ContentPart } from '../brains/types.js';
+import { BrainstemError } from './errors.js';
 import { lastAssistantIndex } from './text.js';
 
 /**
@@ -56,4 +57,48 @@ export function newTurnPartWhere(
     }
   }
   return undefined;
+}
+
+/** Any character base64 does not use (a negated class: fast over megabytes, as images.ts checks them). */
+const NOT_BASE64 = /[^A-Za-z0-9+/=]/;
+
+/**
+ * What is wrong with an `input_audio` part, as a 400 says it; undefined for one in OpenAI's shape,
+ * `{ data: <the file's bytes as base64>, format: "wav" | "mp3" | … }` (its format is each mode's
+ * to take or refuse). Unchecked, llama-server decodes what base64 it finds (none in an empty part,
+ * a few bytes of a data: URL) and fails on it with a 500 a client sends again, and a part without
+ * its format was said to be in format "none".
+ */
+export function audioPartProblem(part: ContentPart): string | undefined {
+  if (part.type !== 'input_audio') return undefined;
+  const audio = (part as { input_audio?: unknown }).input_audio;
+  if (typeof audio !== 'object' || audio === null || Array.isArray(audio)) {
+    return 'an audio part holds input_audio: { data: the audio file’s bytes as base64, format: "wav" or "mp3" }.';
+  }
+  const { data, format } = audio as { data?: unknown; format?: unknown };
+  if (typeof data !== 'string' || data.length === 0) {
+    return 'input_audio.data is missing: put the audio file’s bytes there, as base64.';
+  }
+  if (/^data:/i.test(data)) {
+    return 'input_audio.data is a data: URL: send the base64 after its comma alone (OpenAI’s input_audio shape).';
+  }
+  const pad = data.indexOf('=');
+  if (data.length % 4 === 1 || NOT_BASE64.test(data) || (pad !== -1 && !/^=*$/.test(data.slice(pad)))) {
+    return 'input_audio.data is not valid base64.';
+  }
+  if (typeof format !== 'string' || format.length === 0) {
+    return 'input_audio.format is missing: say the audio’s format ("wav" or "mp3").';
+  }
+  return undefined;
+}
+
+/**
+ * Refuses (400 naming the part) the first audio part of the new turn that holds no audio a server
+ * could play (audioPartProblem). An earlier turn's is told as a line where it is not sent (the
+ * brains' histories), never refused: that would fail every later message of the conversation.
+ */
+export function checkNewTurnAudio(messages: readonly ChatMessage[]): void {
+  const found = newTurnPartWhere(messages, (p) => audioPartProblem(p) !== undefined);
+  if (!found) return;
+  throw new BrainstemError('INVALID_REQUEST', `${found.param}: ${audioPartProblem(found.part)}`, found.param);
 }

@@ -14,11 +14,13 @@ const WAV = 'UklGRg==';
 const audio = { type: 'input_audio', input_audio: { data: WAV, format: 'wav' } } as const;
 
 let deaf: FakeLlama;
+let hears: FakeLlama;
 let ollama: FakeLlama;
 let svc: TestService;
 
 beforeAll(async () => {
   deaf = await startFakeLlama({ audio: false });
+  hears = await startFakeLlama();
   ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
   svc = await startTestService({
     config: {
@@ -26,6 +28,7 @@ beforeAll(async () => {
       llama: { baseUrl: deaf.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },
       modes: {
         deaf: { kind: 'llama' },
+        hears: { kind: 'llama', baseUrl: hears.baseUrl },
         olla: { kind: 'llama', baseUrl: ollama.baseUrl, model: 'qwen2.5:7b' },
       },
     },
@@ -34,6 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.close();
   await deaf?.close();
+  await hears?.close();
   await ollama?.close();
 });
 
@@ -84,5 +88,68 @@ describe('audio in an earlier turn, to a local model that hears none', () => {
     expect(message).toContain(
       `The model of mode ${model} takes no audio (input_audio parts): send what was said as text`,
     );
+  });
+});
+
+describe('an audio part that holds no playable audio', () => {
+  const bad: [string, unknown, RegExp][] = [
+    [
+      'no data',
+      { format: 'wav' },
+      /input_audio\.data is missing: put the audio file’s bytes there, as base64/,
+    ],
+    ['empty data', { data: '', format: 'wav' }, /input_audio\.data is missing/],
+    [
+      'data that is not base64',
+      { data: 'not base64!', format: 'mp3' },
+      /input_audio\.data is not valid base64/,
+    ],
+    [
+      'a data: URL for data',
+      { data: `data:audio/wav;base64,${WAV}`, format: 'wav' },
+      /input_audio\.data is a data: URL: send the base64 after its comma alone/,
+    ],
+    ['no format', { data: WAV }, /input_audio\.format is missing: say the audio’s format \("wav" or "mp3"\)/],
+    ['no input_audio object', 'UklGRg==', /an audio part holds input_audio: \{ data: /],
+  ];
+
+  it.each(bad)('%s: a 400 naming the part, before any brain is asked', async (_, inputAudio, said) => {
+    for (const model of ['hears', 'olla', 'assistant']) {
+      const before = chats(hears).length + chats(ollama).length;
+      const err = await svc.client.chat.completions
+        .create({
+          model,
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text: 'What is said?' },
+                { type: 'input_audio', input_audio: inputAudio },
+              ],
+            },
+          ],
+        } as never)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(err).toMatchObject({ status: 400, param: 'messages.0.content.1' });
+      expect((err as Error).message).toMatch(/^400 messages\.0\.content\.1: /);
+      expect((err as Error).message).toMatch(said);
+      expect(chats(hears).length + chats(ollama).length).toBe(before);
+    }
+  });
+
+  it('in an earlier turn, a local model is told one was there: the conversation goes on', async () => {
+    const r = await svc.client.chat.completions.create({
+      model: 'hears',
+      messages: [
+        { role: 'user', content: [{ type: 'input_audio', input_audio: { data: '', format: 'wav' } }] },
+        { role: 'assistant', content: 'I hear nothing.' },
+        { role: 'user', content: 'Never mind.' },
+      ],
+    } as never);
+    expect(r.choices[0]?.message.content).toMatch(/echo: Never mind\.$/);
+    expect(sentMessages(hears).at(-3)?.content).toEqual([
+      { type: 'text', text: '[an input_audio part (wav) without its audio, not shown to the local model]' },
+    ]);
   });
 });

@@ -1,4 +1,9 @@
-import { LOCAL_AUDIO_FORMATS, LOCAL_PART_TYPES, refusedAudioFormat } from '../../src/content-parts.js';
+import {
+  audioPartProblem,
+  LOCAL_AUDIO_FORMATS,
+  LOCAL_PART_TYPES,
+  refusedAudioFormat,
+} from '../../src/content-parts.js';
 import { imageMention, isImagePart } from '../../src/images.js';
 import type { ChatMessage, ContentPart, GenerationOptions } from '../types.js';
 
@@ -65,11 +70,19 @@ function unheardAudioMention(p: ContentPart): string {
   return `[an input_audio part (${typeof format === 'string' ? format : 'no format'}), not heard by the local model, which takes no audio]`;
 }
 
+/** An earlier turn's audio part that holds no audio (no data, not base64: the new turn's is refused). */
+function emptyAudioMention(p: ContentPart): string {
+  const audio = (p as { input_audio?: { format?: unknown } }).input_audio;
+  const format = typeof audio === 'object' && audio !== null ? audio.format : undefined;
+  return `[an input_audio part (${typeof format === 'string' ? format : 'no format'}) without its audio, not shown to the local model]`;
+}
+
 /** What of `p` the server would refuse, as the line that takes its place; undefined when it reads it. */
 function unreadLine(p: ContentPart, hears: boolean): string | undefined {
   if (!LOCAL_PART_TYPES.has(p.type)) return unreadPartMention(p.type);
   const format = refusedAudioFormat(p);
   if (format !== undefined) return refusedAudioMention(format);
+  if (audioPartProblem(p) !== undefined) return emptyAudioMention(p);
   return !hears && p.type === 'input_audio' ? unheardAudioMention(p) : undefined;
 }
 

@@ -3,6 +3,7 @@ import type { Brain, BrainError } from '../../brains/types.js';
 import type { AuditLog } from '../audit.js';
 import { AuthNotices } from '../auth-notice.js';
 import { ACTIVE, type Config, type ModeConfig } from '../config.js';
+import { checkNewTurnAudio } from '../content-parts.js';
 import type { Budgets } from '../credit/budget.js';
 import type { CreditMeter } from '../credit/meter.js';
 import type { KvStore } from '../db/index.js';
@@ -98,6 +99,8 @@ export class ChatService extends EventEmitter<{
   run(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     if (this.turns.closed) throw this.shutdownRefusal();
     const requested = this.resolveMode(req.model);
+    // Before any mode's refusal: what is wrong with the part is the same for all of them.
+    checkNewTurnAudio(req.messages);
     // `active` during a switch is the mode the switch ends on: checked once it is over (stream), not
     // refused by the mode it leaves (a photo sent as a text-only mode gives way to Claude).
     const following = stripPrefix(req.model).toLowerCase() === ACTIVE;
