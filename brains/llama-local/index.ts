@@ -136,6 +136,20 @@ function audioFormatRefusal(messages: TurnRequest['messages']): Refusal | undefi
   };
 }
 
+/**
+ * An audio part of the new turn, in any format, to a mode found on Ollama (its readiness probe):
+ * its OpenAI endpoint reads audio in no message ("invalid message format"), so converting it to wav
+ * or mp3, as a llama-server mode would be told, does not help.
+ */
+function ollamaAudioRefusal(messages: TurnRequest['messages']): Refusal | undefined {
+  const found = newTurnPartWhere(messages, (p) => p.type === 'input_audio');
+  if (!found) return undefined;
+  return {
+    param: found.param,
+    message: `${found.param}: Ollama’s OpenAI endpoint reads no audio (input_audio parts), in any format: send what was said as text, or use a llama-server mode whose model hears audio (an audio model with its --mmproj; wav or mp3).`,
+  };
+}
+
 /** The upstream went silent mid-answer for longer than `llama.streamIdleMs`. */
 class StreamIdle extends Error {}
 
@@ -462,7 +476,7 @@ export class LlamaLocalBrain implements Brain {
    */
   refuse(req: Pick<TurnRequest, 'messages'>): Refusal | undefined {
     const part = newTurnPartOutside(req.messages, LOCAL_PART_TYPES);
-    if (!part) return audioFormatRefusal(req.messages);
+    if (!part) return this.onOllama ? ollamaAudioRefusal(req.messages) : audioFormatRefusal(req.messages);
     const instead =
       part.type === 'file'
         ? 'send the file’s text as a text part (Claude modes read no file part either)'
@@ -511,7 +525,8 @@ export class LlamaLocalBrain implements Brain {
       return;
     }
     // False once the server refused audio in an earlier turn: it goes again with those told as lines.
-    let hears = true;
+    // Ollama reads audio in no message: told as lines from the start (its new turn's was refused).
+    let hears = !this.onOllama;
     let res: Dispatcher.ResponseData;
     for (;;) {
       const sent = yield* this.send(req, persona, hears, signal, cut, ended);

@@ -80,10 +80,11 @@ function emptyAudioMention(p: ContentPart): string {
 /** What of `p` the server would refuse, as the line that takes its place; undefined when it reads it. */
 function unreadLine(p: ContentPart, hears: boolean): string | undefined {
   if (!LOCAL_PART_TYPES.has(p.type)) return unreadPartMention(p.type);
+  // Whatever its format: converted, the model would not hear it either.
+  if (!hears && p.type === 'input_audio' && audioPartProblem(p) === undefined) return unheardAudioMention(p);
   const format = refusedAudioFormat(p);
   if (format !== undefined) return refusedAudioMention(format);
-  if (audioPartProblem(p) !== undefined) return emptyAudioMention(p);
-  return !hears && p.type === 'input_audio' ? unheardAudioMention(p) : undefined;
+  return audioPartProblem(p) !== undefined ? emptyAudioMention(p) : undefined;
 }
 
 function withoutUnreadParts(m: ChatMessage, hears: boolean): ChatMessage {
