@@ -929,6 +929,41 @@ describe('brainstem openclaw-config', () => {
     expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
   });
 
+  it('--apply changes none of the $include files when one of them cannot be written, and names it', async () => {
+    const oc = path.join(dir, 'oc');
+    mkdirSync(oc);
+    // A name its backup (and temporary file) cannot have: 29 more characters pass the 255 a
+    // directory entry holds. Deterministic where a read-only directory is not (root writes there).
+    const long = `${'t'.repeat(230)}.json`;
+    const files: Record<string, string> = {
+      'openclaw.json':
+        '{ "models": { "$include": "./models.json" }, "channels": { "telegram": { "$include": "./' +
+        long +
+        '" } } }\n',
+      'models.json':
+        '{ "providers": { "ollama": { "baseUrl": "http://127.0.0.1:11434/v1", "models": [] } } }\n',
+      [long]: '{ "enabled": true, "botToken": "old-token" }\n',
+    };
+    for (const [name, text] of Object.entries(files))
+      writeFileSync(path.join(oc, name), text, { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    const file = path.join(oc, 'openclaw.json');
+
+    const { code, out, err } = await run(['--apply', file]);
+    expect(code).toBe(1);
+    expect(out).toBe('');
+    expect(err).toContain(
+      `brainstem openclaw-config: ${path.join(oc, long)} cannot be written (ENAMETOOLONG); nothing changed, in it nor in ${file}, ${path.join(oc, 'models.json')} (written together), no backup kept\n`,
+    );
+    expect(err).not.toContain(TOKEN);
+    // All or nothing: openclaw.json and models.json, written first, are as they were, and no
+    // backup nor temporary file is left beside them.
+    for (const [name, text] of Object.entries(files))
+      expect(readFileSync(path.join(oc, name), 'utf8')).toBe(text);
+    expect(readdirSync(oc).sort()).toEqual(Object.keys(files).sort());
+  });
+
   it('--apply leaves a file that is neither JSON nor JSON5 untouched, with a clear error', async () => {
     const file = path.join(dir, 'openclaw.json');
     // Its fault next to the bot token (a missing comma): the error says where, never the text around it.

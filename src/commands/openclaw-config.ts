@@ -367,13 +367,22 @@ async function applyPatch(
       err.write(`had it been written (nothing was, no backup made):\n${said.map((l) => `  ${l}`).join('')}`);
     throw e;
   }
-  for (const line of said) err.write(line);
-  const written: { file: string; backup: string }[] = [];
-  for (const w of writes) {
-    // Said of the files that hold the token: an included file of agents' settings does not.
-    const why = JSON.stringify(w.value).includes(token) ? ", since it holds brainstem's API token" : '';
-    written.push({ file: w.file, backup: await writeConfigFile(w.file, w.value, w.json5, why, err) });
+  let written: { file: string; backup: string }[];
+  try {
+    written = await writeConfigFiles(
+      // Said of the files that hold the token: an included file of agents' settings does not.
+      writes.map((w) => ({
+        ...w,
+        why: JSON.stringify(w.value).includes(token) ? ", since it holds brainstem's API token" : '',
+      })),
+      err,
+    );
+  } catch (e) {
+    if (e instanceof WriteFailed && e.nothingChanged && said.length > 0)
+      err.write(`had it been written (nothing was, no backup kept):\n${said.map((l) => `  ${l}`).join('')}`);
+    throw e;
   }
+  for (const line of said) err.write(line);
   return { file, written };
 }
 
@@ -459,57 +468,148 @@ function parseConfigText(text: string, file: string): { value: Json; json5: bool
   }
 }
 
+/** A file of an `--apply` that could not be written: none of them was changed, or the ones changed were put back. */
+class WriteFailed extends Error {
+  override name = 'WriteFailed';
+  constructor(
+    message: string,
+    /** No file changed: what the merge would have done was not done. */
+    readonly nothingChanged: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** One file of an `--apply` on its way: its backup and new content written beside it, not yet in its place. */
+interface Staged {
+  file: string;
+  /** Its owner, given back to a file put back from its backup when root runs this. */
+  owner?: { uid: number; gid: number };
+  backup?: string;
+  tmp?: string;
+  notes: string[];
+}
+
 /**
- * Writes `value` as `file`'s new content: a timestamped backup first, then the
- * content to a temporary file, fsynced and renamed over the original, so a
- * crash or a power loss leaves either the old file or the new one, never half
- * of one (nor an empty one). Returns the backup's path.
+ * Writes each of `writes` as its file's new content, all or nothing: `$include`s spread one
+ * change over several files, and a config half written (the provider in one file, the channel
+ * still on Telegram in the other) is one OpenClaw would run. First, for every file, a timestamped
+ * backup and the new content in a temporary file beside it, fsynced; a failure there (a full
+ * disk, a file that cannot be replaced) removes them all and nothing changed. Then each is renamed
+ * over its file, so a crash or a power loss leaves either the old file or the new one, never half
+ * of one (nor an empty one); a rename failing then (rare: a temporary file renamed in its own
+ * directory) puts back the files already renamed from their backups. Returns each file with its backup.
  */
-async function writeConfigFile(
-  file: string,
-  value: Json,
-  json5: boolean,
-  why: string,
+async function writeConfigFiles(
+  writes: { file: string; value: Json; json5: boolean; why: string }[],
   err: TextOut,
-): Promise<string> {
-  if (json5) {
-    err.write(
+): Promise<{ file: string; backup: string }[]> {
+  const staged: Staged[] = [];
+  const others = (file: string) => writes.map((w) => w.file).filter((f) => f !== file);
+  const cleanUp = async () => {
+    for (const s of staged) {
+      if (s.tmp) await unlink(s.tmp).catch(() => undefined);
+      if (s.backup) await unlink(s.backup).catch(() => undefined);
+    }
+  };
+  for (const w of writes) {
+    const s: Staged = { file: w.file, notes: [] };
+    staged.push(s);
+    try {
+      await stageConfigFile(w, s);
+    } catch (e) {
+      await cleanUp();
+      const rest = others(w.file);
+      throw new WriteFailed(
+        `${w.file} cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing changed${rest.length ? `, in it nor in ${rest.join(', ')} (written together)` : ''}, no backup kept`,
+        true,
+      );
+    }
+  }
+  for (const [i, s] of staged.entries()) {
+    try {
+      await rename(s.tmp as string, s.file);
+      s.tmp = undefined;
+    } catch (e) {
+      const done = staged.slice(0, i);
+      const restored: string[] = [];
+      for (const d of done) {
+        // The backup is the file as it was: copied back in place whole, as the new one came.
+        const back = `${d.file}.${randomBytes(6).toString('hex')}.restore`;
+        try {
+          await copyFile(d.backup as string, back, constants.COPYFILE_EXCL);
+          if (d.owner && process.getuid?.() === 0) await chown(back, d.owner.uid, d.owner.gid);
+          await rename(back, d.file);
+          restored.push(d.file);
+        } catch {
+          await unlink(back).catch(() => undefined);
+        }
+      }
+      for (const r of staged.slice(i)) if (r.tmp) await unlink(r.tmp).catch(() => undefined);
+      const unrestored = done.filter((d) => !restored.includes(d.file));
+      // A backup of a file as it still is (never replaced, or put back) is no backup of a change.
+      for (const r of staged)
+        if (!unrestored.includes(r) && r.backup) await unlink(r.backup).catch(() => undefined);
+      throw new WriteFailed(
+        `${s.file} cannot be replaced (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${
+          unrestored.length
+            ? unrestored
+                .map(
+                  (d) =>
+                    `${d.file} is written but could not be put back: its backup ${d.backup} is what it was`,
+                )
+                .join('; ')
+            : `nothing changed${restored.length ? ` (${restored.join(', ')}, replaced first, put back as it was)` : ''}, no backup kept`
+        }`,
+        unrestored.length === 0,
+      );
+    }
+  }
+  for (const s of staged) for (const line of s.notes) err.write(line);
+  // The renames themselves (and the backups' names) durable: a directory entry is the directory's
+  // data. Some filesystems refuse a directory's fsync (EINVAL): the files are written by then.
+  for (const dir of new Set(staged.map((s) => path.dirname(s.file))))
+    await syncFile(dir).catch(() => undefined);
+  return staged.map((s) => ({ file: s.file, backup: s.backup as string }));
+}
+
+/** `w`'s backup and new content (fsynced, the old file's owner and permissions), beside it; `s` records each as made. */
+async function stageConfigFile(
+  w: { file: string; value: Json; json5: boolean; why: string },
+  s: Staged,
+): Promise<void> {
+  const { file } = w;
+  if (w.json5) {
+    s.notes.push(
       `${file} is JSON5: written back as JSON, without its comments, as OpenClaw's own writes do (the backup keeps them)\n`,
     );
   }
   const { mode, uid, gid } = await stat(file);
+  s.owner = { uid, gid };
   // openclaw.json holds API keys, brainstem's among them now: its owner's permissions only, as
   // OpenClaw writes it (its doctor and security audit flag a group- or world-readable one).
   const ownerOnly = mode & 0o700;
   if ((mode & 0o077) !== 0) {
-    err.write(
-      `${file} was readable by others (mode ${(mode & 0o777).toString(8)}); written ${ownerOnly.toString(8)}, as OpenClaw writes it${why}\n`,
+    s.notes.push(
+      `${file} was readable by others (mode ${(mode & 0o777).toString(8)}); written ${ownerOnly.toString(8)}, as OpenClaw writes it${w.why}\n`,
     );
   }
   const backup = `${file}.bak-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   await copyFile(file, backup, constants.COPYFILE_EXCL);
+  s.backup = backup;
   await syncFile(backup);
   // The backup holds the same keys (the file's own, an older brainstem token).
   await chmod(backup, ownerOnly);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    // On disk before the rename: else a power loss after it can leave an empty openclaw.json
-    // (ext4 with delalloc, XFS), the rename made durable before the data it names.
-    await syncFile(tmp);
-    // The new file keeps the old one's owner permissions (whatever the umask) and, when root runs
-    // this on a user's file, its owner, so OpenClaw can still read it.
-    await chmod(tmp, ownerOnly);
-    if (process.getuid?.() === 0) await chown(tmp, uid, gid);
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  // The rename itself (and the backup's name) durable: a directory entry is the directory's data.
-  // Some filesystems refuse a directory's fsync (EINVAL): the file is written by then, so no error.
-  await syncFile(path.dirname(file)).catch(() => undefined);
-  return backup;
+  await writeFile(tmp, `${JSON.stringify(w.value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  s.tmp = tmp;
+  // On disk before the rename: else a power loss after it can leave an empty openclaw.json
+  // (ext4 with delalloc, XFS), the rename made durable before the data it names.
+  await syncFile(tmp);
+  // The new file keeps the old one's owner permissions (whatever the umask) and, when root runs
+  // this on a user's file, its owner, so OpenClaw can still read it.
+  await chmod(tmp, ownerOnly);
+  if (process.getuid?.() === 0) await chown(tmp, uid, gid);
 }
 
 /** fsync: what was written to `file` (or a directory's entries) is on disk when this returns. */
