@@ -431,6 +431,37 @@ describe('brainstem openclaw-config', () => {
     });
   });
 
+  it('--apply reads a relative tokenFile from the home directory, where OpenClaw’s gateway service runs, not from brainstem’s', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    // OpenClaw resolves it against its gateway's working directory: its systemd user unit sets
+    // none, so the home directory (the test's directory here); brainstem runs elsewhere.
+    mkdirSync(path.join(dir, 'secrets'));
+    writeFileSync(path.join(dir, 'secrets', 'tg-token'), '123:bot-token\n', { mode: 0o600 });
+    expect(process.cwd()).not.toBe(dir);
+    const front = 'http://127.0.0.1:9191/telegram';
+    const { code, err } = await applyWithFront(file, {
+      ...sample,
+      channels: {
+        telegram: {
+          accounts: { main: { tokenFile: 'secrets/tg-token' }, other: { botToken: '456:other' } },
+        },
+      },
+    });
+    expect(code).toBe(0);
+    expect(err).toContain(
+      `channels.telegram.accounts.main.tokenFile "secrets/tg-token" is relative: OpenClaw reads it from its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was read as ${path.join(dir, 'secrets', 'tg-token')}; an absolute path or ~/… names the file whatever the directory\n`,
+    );
+    expect(err).toContain(
+      `channels.telegram.accounts.main has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      accounts: {
+        main: { tokenFile: 'secrets/tg-token', enabled: true, apiRoot: front },
+        other: { botToken: '456:other' },
+      },
+    });
+  });
+
   it('keeps a secret the file gives as a reference (an environment variable, a SecretRef) instead of writing the value in its place', async () => {
     const file = path.join(dir, 'openclaw.json');
     const botRef = { source: 'env', provider: 'default', id: 'TELEGRAM_BOT_TOKEN' };

@@ -12,6 +12,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import JSON5 from 'json5';
@@ -686,15 +687,26 @@ const ACCOUNTS_PATH = [...TELEGRAM_PATH, 'accounts'] as const;
 type TokenIn = { token: string } | 'none' | 'unknown';
 
 /**
- * The bot token `settings` (the channel's or an account's) give OpenClaw:
- * `tokenFile` first, then `botToken`, as OpenClaw reads them.
+ * The bot token `settings` (the channel's or an account's, at `at`) give OpenClaw:
+ * `tokenFile` first, then `botToken`, as OpenClaw reads them. A relative `tokenFile` is said,
+ * with the file it was read as (tokenFilePath).
  */
-async function tokenIn(settings: JsonObject, env: NodeJS.ProcessEnv): Promise<TokenIn> {
+async function tokenIn(
+  settings: JsonObject,
+  at: string,
+  env: NodeJS.ProcessEnv,
+  notes: string[],
+): Promise<TokenIn> {
   const { tokenFile, botToken } = settings;
   if (typeof tokenFile === 'string' && tokenFile.trim()) {
+    const given = tokenFile.trim();
+    const file = tokenFilePath(given, env);
+    if (!path.isAbsolute(openclawPath(given, env)))
+      notes.push(
+        `${at}.tokenFile "${given}" is relative: OpenClaw reads it from its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was read as ${file}; an absolute path or ~/… names the file whatever the directory\n`,
+      );
     try {
-      // `~/…` as OpenClaw reads it: read as is, the account holding brainstem's bot went unrecognised.
-      return { token: (await readFile(openclawPath(tokenFile.trim(), env), 'utf8')).trim() };
+      return { token: (await readFile(file, 'utf8')).trim() };
     } catch {
       return 'unknown';
     }
@@ -703,6 +715,20 @@ async function tokenIn(settings: JsonObject, env: NodeJS.ProcessEnv): Promise<To
   // `${VAR}` and SecretRef objects are resolved by OpenClaw, out of brainstem's sight.
   if (typeof botToken !== 'string' || /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(botToken)) return 'unknown';
   return { token: botToken.trim() };
+}
+
+/**
+ * The file OpenClaw reads for a `tokenFile`: a leading `~` is expanded (openclawPath), and what is
+ * still relative is, as OpenClaw resolves it (`path.resolve`), against the gateway's working
+ * directory, not brainstem's. That is the home directory of the user it runs as for the gateway
+ * service OpenClaw installs (`openclaw gateway install`: a systemd user unit without
+ * `WorkingDirectory`, which systemd starts in the home directory), the OS one (OPENCLAW_HOME
+ * moves `~`, not that). Read from brainstem's own directory, the account of brainstem's bot
+ * went unrecognised, or another file of the same name was taken for it.
+ */
+function tokenFilePath(file: string, env: NodeJS.ProcessEnv): string {
+  const expanded = openclawPath(file, env);
+  return path.isAbsolute(expanded) ? expanded : path.resolve(env.HOME?.trim() || homedir(), expanded);
 }
 
 /**
@@ -742,15 +768,15 @@ async function forTelegramAccounts(
   const front = typeof wanted.apiRoot === 'string' ? wanted.apiRoot : undefined;
   const at = ACCOUNTS_PATH.join('.');
 
-  const root = await tokenIn(channel, env);
+  const said: string[] = [];
+  const root = await tokenIn(channel, TELEGRAM_PATH.join('.'), env, said);
   const own = new Map<string, TokenIn>();
   for (const [id, settings] of Object.entries(accounts))
-    own.set(id, isObject(settings) ? await tokenIn(settings, env) : 'none');
+    own.set(id, isObject(settings) ? await tokenIn(settings, `${at}.${id}`, env, said) : 'none');
   const inheriting = [...own].filter(([, t]) => t === 'none').map(([id]) => id);
   const isBrainstems = (t: TokenIn) => typeof t === 'object' && t.token === botToken;
   const named = [...own].filter(([, t]) => isBrainstems(t === 'none' ? root : t)).map(([id]) => id);
   const drop: (readonly string[])[] = [];
-  const said: string[] = [];
 
   // The channel's own token adds an account `default` (none listed); brainstem's, with an account
   // of its own on it, is only a duplicate: dropped, unless an account takes its token from there.
