@@ -251,6 +251,38 @@ describe('a group upgraded to a supergroup while its answer streams', () => {
   });
 });
 
+describe('/stop in the supergroup while the group’s answer is still written', () => {
+  it('stops that answer, says so there, and the next message is answered at once', async () => {
+    const SUPERGROUP = -1_000_000_004_316;
+    const { c, fake, close } = await upgradedWhileAnswering(117, -4_316, SUPERGROUP);
+    try {
+      const user = c.tg.user(117, { chatId: SUPERGROUP });
+      user.says('/stop');
+      await c.tg.waitFor(
+        () => c.tg.botMessages(SUPERGROUP).find((m) => /Stopped the answer in progress/.test(m.text)),
+        { timeoutMs: 60_000 },
+      );
+      // The group's answer, never released at the fake API, ends as stopped, where the chat now is.
+      await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /⏹ stopped/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      user.says('two');
+      await c.tg.waitFor(() => c.tg.botMessages(SUPERGROUP).find((m) => /heard two/.test(m.text)), {
+        timeoutMs: 60_000,
+      });
+      expect(c.tg.botMessages(SUPERGROUP).map((m) => m.text)).toEqual([
+        expect.stringMatching(/Stopped the answer in progress/),
+        expect.stringMatching(/⏹ stopped/),
+        expect.stringMatching(/heard two/),
+      ]);
+      // The session goes on: the stopped turn is in it (as the CLI notes a stop), then 'two'.
+      expect(fake.mainRequests().at(-1)?.userTurns).toEqual(['one', expect.stringMatching(/^hold/), 'two']);
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('a forum topic closed while its answer is written', () => {
   it('the answer comes to the group outside the topic, saying why, rather than vanishing', async () => {
     const FORUM = -1_000_000_004_302;
