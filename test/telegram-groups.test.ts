@@ -69,6 +69,45 @@ describe('a group upgraded to a supergroup', () => {
       'session-of-the-group',
     );
   });
+
+  it('/new and /stop in the supergroup count the group’s answer still written, which its turns wait for', async () => {
+    const GROUP = -4_315;
+    const SUPERGROUP = -1_000_000_004_315;
+    const user = h.tg.user(118, { chatId: GROUP, basicGroup: true });
+    user.says('the word is fig');
+    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === 'echo: the word is fig'));
+    const release = holdOn(h);
+    try {
+      user.says('hold on');
+      await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text.startsWith('Holding')));
+      const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      h.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      const there = h.tg.user(118, { chatId: SUPERGROUP });
+      // As in the group: the fresh start waits for the answer under way, and says so.
+      there.says('/new');
+      await h.tg.waitFor(() =>
+        h.tg
+          .botMessages(SUPERGROUP)
+          .find((m) => /A fresh conversation starts once the current answer is done/.test(m.text)),
+      );
+      there.says('a new start');
+      await h.tg.waitFor(() =>
+        h.tg.botMessages(SUPERGROUP).find((m) => /Queued: I will answer/.test(m.text)),
+      );
+      // /stop stops the group's answer, and says that the two turns sent here follow it.
+      there.says('/stop');
+      await h.tg.waitFor(() =>
+        h.tg
+          .botMessages(SUPERGROUP)
+          .find((m) => /Stopped the answer in progress\. 2 queued message\(s\) follow\./.test(m.text)),
+      );
+    } finally {
+      release();
+    }
+    await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => m.text === 'echo: a new start'));
+    expect(userTurns()).toEqual(['a new start']);
+  });
 });
 
 describe('a group on Claude upgraded to a supergroup', () => {

@@ -36,14 +36,29 @@ export class ChatTurns {
   private readonly upgradedFrom = new Map<string, string>();
   /** The other way, for the bot's life: what the group's turns put in the chat after the upgrade is in the supergroup. */
   private readonly upgradedTo = new Map<string, string>();
+  /** By a group's key: the supergroup's turns waiting in its queue for its turns to end (see submit). */
+  private readonly draining = new Map<string, number>();
 
+  /**
+   * Whether a turn of the chat runs or waits. A supergroup's includes the turns of the group it was,
+   * which its own wait for (see follow): /new there says it waits for the answer under way.
+   */
   busy(chatId: TurnKey): boolean {
-    return this.lock.busy(String(chatId));
+    const key = String(chatId);
+    return this.lock.busy(key) || this.earlier(key) !== undefined;
   }
 
-  /** Turns holding or waiting for the chat, the running one included. */
+  /**
+   * Turns holding or waiting for the chat, the running one included; for a supergroup, the group's
+   * it was too (each of the supergroup's own turns waiting there counted once): /stop there says
+   * how many follow the one it stopped.
+   */
   depth(chatId: TurnKey): number {
-    return this.lock.depth.get(String(chatId)) ?? 0;
+    const key = String(chatId);
+    const from = this.earlier(key);
+    const own = this.lock.depth.get(key) ?? 0;
+    if (from === undefined) return own;
+    return own + (this.lock.depth.get(from) ?? 0) - (this.draining.get(from) ?? 0);
   }
 
   /**
@@ -64,6 +79,7 @@ export class ChatTurns {
     const ticket = this.lock.acquire(key);
     // Behind the turns the group had queued before it became this supergroup, once (the next turns are behind this one).
     const drained = before === undefined ? undefined : this.lock.acquire(before);
+    if (before !== undefined) this.draining.set(before, (this.draining.get(before) ?? 0) + 1);
     const controller = new AbortController();
     const task = (async () => {
       const queued =
@@ -74,7 +90,12 @@ export class ChatTurns {
             })
           : undefined;
       const release = await ticket;
-      (await drained)?.();
+      if (drained) {
+        (await drained)();
+        const left = (this.draining.get(before as string) ?? 1) - 1;
+        if (left > 0) this.draining.set(before as string, left);
+        else this.draining.delete(before as string);
+      }
       this.running.set(key, controller);
       try {
         await job(controller.signal, queued);
