@@ -1,4 +1,12 @@
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -958,6 +966,29 @@ describe('brainstem openclaw-config', () => {
     expect(seen.models.providers.brainstem).toMatchObject({ baseUrl: 'http://127.0.0.1:9191/v1' });
     // The shared file is read, never written (OpenClaw keeps it read-only too).
     expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
+  });
+
+  it('--apply refuses a change to a file included at two settings under two names (a symlink), rather than losing one', async () => {
+    const oc = path.join(dir, 'oc');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    const top = '{ "models": { "$include": "./shared.json" }, "agents": { "$include": "./alias.json" } }\n';
+    const shared = '{ "providers": {} }\n';
+    writeFileSync(file, top, { mode: 0o600 });
+    writeFileSync(path.join(oc, 'shared.json'), shared, { mode: 0o600 });
+    symlinkSync('shared.json', path.join(oc, 'alias.json'));
+    const before = readdirSync(oc).sort();
+
+    const { code, err } = await run(['--apply', file]);
+    // Written through each name, the provider added through one was overwritten by the other's
+    // write (OpenClaw left with brainstem/active as its model and no brainstem provider).
+    expect(err).toContain(
+      `it is in ${path.join(oc, 'shared.json')}, which is included at models and agents (as ${path.join(oc, 'alias.json')}): a change there changes both`,
+    );
+    expect(code).toBe(1);
+    expect(readFileSync(path.join(oc, 'shared.json'), 'utf8')).toBe(shared);
+    expect(readFileSync(file, 'utf8')).toBe(top);
+    expect(readdirSync(oc).sort()).toEqual(before);
   });
 
   it('--apply changes none of the $include files when one of them cannot be written, and names it', async () => {

@@ -93,6 +93,8 @@ export function resolveIncludes(
     .map(rootOf);
   const files = new Map<string, IncludedFile>();
   const siblings = new WeakMap<JsonObject, JsonObject>();
+  /** Each included file's path after symlinks: two names of one file are one file (see below). */
+  const reals = new Map<string, string>();
 
   const load = (name: string, base: string, at: string[], depth: number, seen: string[]): Json => {
     const where = `$include "${name}" in ${base}`;
@@ -134,6 +136,7 @@ export function resolveIncludes(
         throw new IncludeError(`${where}: ${(e as Error).message}`);
       }
     }
+    reals.set(file, real);
     const resolved = resolve(authored, file, at, depth + 1, [...seen, file]);
     const known = files.get(file);
     if (known) known.at.push(at.join('.'));
@@ -170,7 +173,17 @@ export function resolveIncludes(
   };
 
   const main = path.resolve(configPath);
-  return { value: resolve(value, main, [], 0, [main]), files, siblings };
+  const out = resolve(value, main, [], 0, [main]);
+  // A file included under two names (a symlink to another included file) is included at both
+  // settings: a change written through one name would be overwritten by the other's, written
+  // from the content read before it (brainstem's provider lost, its model still the default).
+  const own = new Map([...files.values()].map((f) => [f, [...f.at]]));
+  for (const f of files.values()) {
+    const same = [...files.values()].filter((g) => reals.get(g.file) === reals.get(f.file));
+    if (same.length > 1)
+      f.at = same.flatMap((g) => (own.get(g) ?? []).map((a) => (g === f ? a : `${a} (as ${g.file})`)));
+  }
+  return { value: out, files, siblings };
 }
 
 /**
