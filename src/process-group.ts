@@ -10,10 +10,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * Running groups by leader, with the leader's start time (stopGroup), the mark their processes
- * carry, if any, and since when a marked process is still the run's (see killMarked, settleMarked).
+ * Running groups by leader, with the leader's start time (stopGroup), when brainstem saw the leader
+ * exit (reaped it), the mark their processes carry, if any, and since when a marked process is
+ * still the run's (see killMarked, settleMarked).
  */
-const live = new Map<number, { start?: number; mark?: string; since?: number }>();
+const live = new Map<number, { start?: number; exited?: number; mark?: string; since?: number }>();
 let exitHookInstalled = false;
 
 /** Where running groups are written down, so that a start after a crash stops them (leftover-groups.ts). */
@@ -110,6 +111,33 @@ export function sameGroup(pid: number, start: number, at: number | undefined): b
 }
 
 /**
+ * Signals the group of id `pid` only if it is still the one whose leader started at `start`
+ * (sameGroup, `at` a time it was known running), and says whether it did. Every signal to a group
+ * after its leader may have been reaped goes through here: the group may have ended whole since,
+ * and another (a daemon, a command in a session of its own, another run's) taken its freed id.
+ * Without a start (off Linux: no /proc) the group is signalled as it is.
+ */
+export function signalSameGroup(
+  pid: number,
+  start: number | undefined,
+  at: number | undefined,
+  signal: NodeJS.Signals,
+): boolean {
+  if (start !== undefined && !sameGroup(pid, start, at)) return false;
+  killGroup(pid, signal);
+  return true;
+}
+
+/**
+ * Signals the tracked group led by `pid` (trackGroup) if it is still that group: its leader, or,
+ * once brainstem has reaped the leader, a member started before then (signalSameGroup).
+ */
+export function signalTracked(pid: number, signal: NodeJS.Signals): boolean {
+  const entry = live.get(pid);
+  return signalSameGroup(pid, entry?.start, entry?.exited, signal);
+}
+
+/**
  * Stops the group led by `pid`, a tracked one (trackGroup): SIGTERM now, and SIGKILL after
  * `graceMs` to what is left of it. The one way brainstem stops a group with a grace (a tool's
  * command, a Claude CLI). The group may end within the grace, and its id is then free for any new
@@ -124,22 +152,27 @@ export function stopGroup(pid: number, graceMs: number): () => void {
   const start = live.get(pid)?.start;
   // The leader may have been reaped already (a caller that learns of its exit late): its id may
   // name another group by now.
-  if (start !== undefined && !sameGroup(pid, start, undefined)) return () => undefined;
-  killGroup(pid, 'SIGTERM');
+  if (!signalTracked(pid, 'SIGTERM')) return () => undefined;
   // The group was there, and brainstem's, at this time: a member started since is no proof of it.
   const at = ticksNow();
-  const timer = setTimeout(() => {
-    if (start === undefined || sameGroup(pid, start, at)) killGroup(pid, 'SIGKILL');
-  }, graceMs);
+  const timer = setTimeout(() => signalSameGroup(pid, start, at, 'SIGKILL'), graceMs);
   timer.unref();
   return () => clearTimeout(timer);
+}
+
+/** A child brainstem started detached (a ChildProcess, an execa subprocess): the leader of its group. */
+export interface GroupLeader {
+  readonly pid?: number | undefined;
+  once(event: 'exit', listener: () => void): unknown;
 }
 
 /**
  * Remembers a running group, killed if brainstem exits before it does; with `mark`, every process
  * carrying it too (see killMarked), whatever group it runs in.
  */
-export function trackGroup(pid: number, mark?: string): void {
+export function trackGroup(leader: GroupLeader, mark?: string): void {
+  const pid = leader.pid;
+  if (pid === undefined) return;
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
@@ -151,7 +184,20 @@ export function trackGroup(pid: number, mark?: string): void {
   }
   // Read now, before the loop can reap the child: with the pid, it names this group for good (stopGroup).
   const start = startOf(pid);
-  live.set(pid, { ...(start === undefined ? {} : { start }), ...(mark === undefined ? {} : { mark }) });
+  const entry: { start?: number; exited?: number; mark?: string } = {
+    ...(start === undefined ? {} : { start }),
+    ...(mark === undefined ? {} : { mark }),
+  };
+  live.set(pid, entry);
+  // Node emits 'exit' in the callback that reaps the child: until then its pid (a zombie's) holds
+  // the group's id; from then on the id is free once the group's last member is gone, and only a
+  // member started by now can be of this group (signalTracked). Callers learn of the exit later
+  // (execa's promise waits for the output too).
+  leader.once('exit', () => {
+    if (live.get(pid) !== entry) return;
+    const now = ticksNow();
+    if (now !== undefined) entry.exited = now;
+  });
   journal?.add(pid, mark);
 }
 

@@ -263,14 +263,14 @@ describe('process groups a crash left running', () => {
     };
     expect(await read()).toEqual({ boot, groups: [] });
     const g = await group();
-    trackGroup(g.pid);
+    trackGroup(g.leader);
     // With when it was known running: its spawn.
     const at = expect.any(Number);
     expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, at }] });
     forgetGroup(g.pid);
     expect(await read()).toEqual({ boot, groups: [] });
     // A Claude CLI's, with the mark its processes carry.
-    trackGroup(g.pid, 'a-mark');
+    trackGroup(g.leader, 'a-mark');
     expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, at, mark: 'a-mark' }] });
     // Its turn ended: what that turn left running is left be.
     const since = settleMarked(g.pid);
@@ -289,7 +289,7 @@ describe('process groups a crash left running', () => {
     const listed = async (): Promise<{ pid: number; start: number; at: number }[]> =>
       JSON.parse(await readFile(path.join(dir, 'process-groups.json'), 'utf8')).groups;
     const g = await group();
-    trackGroup(g.pid);
+    trackGroup(g.leader);
     const [first] = await listed();
     const spawned = first?.at as number;
     expect(spawned).toBeGreaterThanOrEqual(g.start);

@@ -2,8 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, expect, it } from 'vitest';
-import { runAlone } from './helpers/procs.js';
+import { afterAll, expect, it, vi } from 'vitest';
+import { ClaudeProcess } from '../brains/claude-code/process.js';
+import { subprocesses } from '../src/subprocesses.js';
+import { isAlive, runAlone } from './helpers/procs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-process-group-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,7 +42,7 @@ const leader = spawn('sh', ['-c', "setsid sh -c 'echo $$; exec sleep 300' & wait
   stdio: ['ignore', 'pipe', 'ignore'],
   env: { ...process.env, [MARK_VAR]: mark },
 });
-trackGroup(leader.pid, mark);
+trackGroup(leader, mark);
 leader.stdout.once('data', (d) => {
   console.log(String(d).trim());
   process.exit(0);
@@ -67,4 +69,41 @@ leader.stdout.once('data', (d) => {
       process.kill(stray, 'SIGKILL');
     } catch {}
   }
+});
+
+/** A Claude CLI as the brain starts it, here a shell running `script`. */
+async function cli(script: string): Promise<ClaudeProcess> {
+  const { execa } = await subprocesses();
+  // The protocol flags the brain adds come after the script: the shell takes them as its $1…
+  return new ClaudeProcess(
+    { bin: 'sh', args: ['-c', script, 'sh'], cwd: dir, env: { PATH: process.env.PATH ?? '' }, depth: 0 },
+    execa,
+  );
+}
+
+// The CLI's exit handler SIGKILLs what is left of its group (MCP servers it started): it ran once
+// execa's promise settled, after the CLI was reaped and its output ended, and signalled the group's
+// bare id. A group that had ended whole by then had left its id free, and another program's group
+// that took it (a daemon, a command in a session of its own) was SIGKILLed.
+it("a Claude CLI's exit sends no SIGKILL to its group's id once the group has ended whole", async (ctx) => {
+  const kills = vi.spyOn(process, 'kill');
+  ctx.onTestFinished(() => kills.mockRestore());
+  const claude = await cli('exit 0');
+  const exit = await claude.exit;
+  expect(exit.exitCode).toBe(0);
+  expect(kills.mock.calls.filter(([target]) => target === -(claude.pid as number))).toEqual([]);
+});
+
+it("a Claude CLI's exit SIGKILLs what it started in its group before it exited", async (ctx) => {
+  const kills = vi.spyOn(process, 'kill');
+  ctx.onTestFinished(() => kills.mockRestore());
+  const member = path.join(dir, 'mcp-server.pid');
+  // An MCP server it started, still running when the CLI exits.
+  const claude = await cli(`sleep 300 >/dev/null 2>&1 & echo $! > ${member}; exit 0`);
+  await claude.exit;
+  const pid = claude.pid as number;
+  expect(kills.mock.calls).toContainEqual([-pid, 'SIGKILL']);
+  // Gone once reaped (by init, its parent since the CLI exited).
+  await expect.poll(() => isAlive(-pid), { timeout: 30_000 }).toBe(false);
+  expect(Number(readFileSync(member, 'utf8'))).toBeGreaterThan(1);
 });

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
   forgetGroup,
-  killGroup,
   killMarked,
   MARK_VAR,
   settleMarked,
+  signalTracked,
   stopGroup,
   trackGroup,
 } from '../../src/process-group.js';
@@ -122,7 +122,7 @@ export class ClaudeProcess {
     });
     const pid = this.child.pid;
     this.pid = pid;
-    if (pid !== undefined) trackGroup(pid, mark);
+    trackGroup(this.child, mark);
     // EPIPE when the CLI died between turns: the turn learns it from the end of stdout.
     this.child.stdin?.on('error', () => {});
     this.child.stderr?.on('data', (chunk: Buffer) => {
@@ -134,8 +134,9 @@ export class ClaudeProcess {
       this.cancelGrace?.();
       if (pid !== undefined) {
         // Whatever is left in the group once the CLI is gone (helpers it started, a shell
-        // killed mid-command) is an orphan.
-        killGroup(pid, 'SIGKILL');
+        // killed mid-command) is an orphan. The CLI was reaped a while ago (execa waits for its
+        // output to end too): a group that ended whole since may have given its id to another's.
+        signalTracked(pid, 'SIGKILL');
         // Killed (by brainstem, the OOM killer, an operator) or crashed: what it ran outside its
         // group, a Bash command in its own session, would run on with nobody to read it. One that
         // exited by itself ended its turn: what a command of it left in the background is left be.

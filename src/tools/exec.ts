@@ -137,7 +137,7 @@ export async function runCommand(
   const pid = child.pid;
   // Not started: nothing to wait for (when execa finds the directory is not one, the streams never end).
   if (pid === undefined) throw await notStarted(file, await child, opts);
-  trackGroup(pid);
+  trackGroup(child);
 
   let stopped: 'timeout' | 'aborted' | undefined;
   let exited = false;
