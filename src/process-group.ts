@@ -176,8 +176,10 @@ export function trackGroup(leader: GroupLeader, mark?: string): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
+      // A group whose leader brainstem has reaped, not yet forgotten (its output still drains), may
+      // have ended whole and its id been taken by another's: signalTracked tells them apart.
       for (const [leader, { mark, since }] of live) {
-        killGroup(leader, 'SIGKILL');
+        signalTracked(leader, 'SIGKILL');
         if (mark !== undefined) killMarked(mark, since);
       }
     });

@@ -107,3 +107,61 @@ it("a Claude CLI's exit SIGKILLs what it started in its group before it exited",
   await expect.poll(() => isAlive(-pid), { timeout: 30_000 }).toBe(false);
   expect(Number(readFileSync(member, 'utf8'))).toBeGreaterThan(1);
 });
+
+// At brainstem's exit every group still tracked was SIGKILLed by its bare id, those whose leader
+// brainstem had reaped too (a tool run whose output still drained, a CLI whose exit handler had not
+// run yet): a group that had ended whole had left its id free for another program's group.
+it("at exit, SIGKILLs no group's id once that group has ended whole, and what is left of one whose leader exited", async () => {
+  const script = path.join(dir, 'exit-reaped.mts');
+  const module = pathToFileURL(path.resolve('src/process-group.ts')).href;
+  writeFileSync(
+    script,
+    `import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeSync } from 'node:fs';
+import { trackGroup } from ${JSON.stringify(module)};
+const kills: [number, unknown][] = [];
+const kill = process.kill.bind(process);
+process.kill = (pid: number, signal?: string | number) => {
+  kills.push([pid, signal]);
+  return kill(pid, signal);
+};
+// Ended whole: nothing of it is left.
+const gone = spawn('sh', ['-c', 'exit 0'], { detached: true, stdio: 'ignore' });
+trackGroup(gone);
+// Its leader exited, leaving a server it started.
+const left = spawn('sh', ['-c', 'sleep 300 >/dev/null & echo $!'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+trackGroup(left);
+let member = '';
+left.stdout.on('data', (d) => { member += d; });
+// Reaped by this process ('exit'), not yet forgotten (forgetGroup) by their owner.
+await Promise.all([once(gone, 'exit'), once(left, 'exit'), once(left.stdout, 'end')]);
+process.once('exit', () => {
+  writeSync(1, JSON.stringify({ gone: gone.pid, left: left.pid, member: Number(member), kills }));
+});
+process.exit(0);
+`,
+  );
+  const { code, out } = await runAlone(script);
+  expect(code).toBe(0);
+  const r = JSON.parse(out) as { gone: number; left: number; member: number; kills: [number, unknown][] };
+  expect(r.kills.filter(([target]) => target === -r.gone)).toEqual([]);
+  expect(r.kills).toContainEqual([-r.left, 'SIGKILL']);
+  expect(r.member).toBeGreaterThan(1);
+  try {
+    // Gone, or a zombie waiting for its reaper: it runs nothing any more.
+    await expect
+      .poll(() => {
+        try {
+          return readFileSync(`/proc/${r.member}/stat`, 'utf8').split(') ')[1]?.[0] ?? 'gone';
+        } catch {
+          return 'gone';
+        }
+      })
+      .toMatch(/^(gone|Z|X)$/);
+  } finally {
+    try {
+      process.kill(r.member, 'SIGKILL');
+    } catch {}
+  }
+});
