@@ -2,7 +2,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
-import { journalGroups, killGroup, killMarked, sameGroup, startOf, ticksNow } from './process-group.js';
+import { journalGroups, killMarked, sameGroup, signalSameGroup, startOf, ticksNow } from './process-group.js';
 
 /**
  * The process groups brainstem runs (a tool's command, a Claude CLI) are SIGKILLed when it exits,
@@ -65,11 +65,12 @@ function bootId(): string | undefined {
 export const REFRESH_MS = 30_000;
 
 /**
- * Whether the group `e` names is still the one brainstem started (sameGroup): its own `at`, else
- * (a list of an older brainstem) the list's last writing, is a time when it was still running.
+ * SIGKILLs the group `e` names if it is still the one brainstem started (signalSameGroup): its own
+ * `at`, else (a list of an older brainstem) the list's last writing, is a time when it was still
+ * running. Says whether it did.
  */
-function stillThere(e: Entry, at: number | undefined): boolean {
-  return sameGroup(e.pid, e.start, e.at ?? at);
+function stopIfThere(e: Entry, at: number | undefined): boolean {
+  return signalSameGroup(e.pid, e.start, e.at ?? at, 'SIGKILL');
 }
 
 /**
@@ -96,8 +97,8 @@ export function takeOverGroups(dataDir: string, logger: Logger, opts: { refreshM
         'the list of running process groups is unreadable; none stopped',
       );
   }
-  const stopped = left.filter((e) => stillThere(e, at));
-  for (const e of stopped) killGroup(e.pid, 'SIGKILL');
+  // Each checked right before its kill: all checked first, the last ones' ids were free longer.
+  const stopped = left.filter((e) => stopIfThere(e, at));
   if (stopped.length > 0)
     logger.warn(
       { pids: stopped.map((e) => e.pid) },

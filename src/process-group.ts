@@ -261,7 +261,9 @@ export function killMarked(mark: string, since?: number): number {
   } catch {
     return 0;
   }
-  const marked: { pid: number; group: number }[] = [];
+  // Read before the look: each marked process was running at this time or after.
+  const at = ticksNow();
+  const marked: { pid: number; group: number; start: number }[] = [];
   for (const name of names) {
     const pid = Number(name);
     if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || pid === process.ppid) continue;
@@ -272,16 +274,22 @@ export function killMarked(mark: string, since?: number): number {
       // After the command name (which may hold spaces or parentheses): [2] the group, [19] the start.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (since !== undefined && !(Number(fields[19]) > since)) continue;
-      marked.push({ pid, group: Number(fields[2]) });
+      marked.push({ pid, group: Number(fields[2]), start: Number(fields[19]) });
     } catch {
       // Gone meanwhile, or another user's: not ours to stop.
     }
   }
-  const pids = new Set(marked.map((m) => m.pid));
-  for (const { pid, group } of marked) {
+  const starts = new Map(marked.map((m) => [m.pid, m.start]));
+  const signalled = new Set<number>();
+  // What was found may have ended since (the look reads every process's environment), and its pid,
+  // or its group's id, been taken by another: each is signalled only if still the one found.
+  for (const { pid, group, start } of marked) {
+    const leader = starts.get(group);
     // A group whose leader is marked is all of the same run (a command and what it started).
-    if (pids.has(group)) killGroup(group, 'SIGKILL');
-    else {
+    if (leader !== undefined) {
+      if (!signalled.has(group)) signalSameGroup(group, leader, at, 'SIGKILL');
+      signalled.add(group);
+    } else if (startOf(pid) === start) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

@@ -1,9 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, expect, it, vi } from 'vitest';
 import { ClaudeProcess } from '../brains/claude-code/process.js';
+import { killMarked, MARK_VAR } from '../src/process-group.js';
 import { subprocesses } from '../src/subprocesses.js';
 import { isAlive, runAlone } from './helpers/procs.js';
 
@@ -164,4 +168,52 @@ process.exit(0);
       process.kill(r.member, 'SIGKILL');
     } catch {}
   }
+});
+
+// killMarked looks through every process's environment, then SIGKILLed the group of each marked
+// leader it had found by its bare id: one that ended whole meanwhile (a Bash command exiting as its
+// CLI is stopped) left its id free for another program's group. Here each marked group, when the
+// first is killed, has the other end and be reaped before killMarked comes to it.
+it('killMarked sends no SIGKILL to the id of a marked group that ended after it was found', async (ctx) => {
+  const mark = randomUUID();
+  /** A Bash command as Claude Code runs it: in a session of its own, its parent gone. */
+  const command = async (): Promise<number> => {
+    const parent = spawn('sh', ['-c', "setsid sh -c 'echo $$; exec sleep 300 >/dev/null' &"], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, [MARK_VAR]: mark },
+    });
+    const exited = once(parent, 'exit');
+    const [out] = (await once(parent.stdout, 'data')) as [Buffer];
+    await exited;
+    const pid = Number(String(out));
+    expect(pid).toBeGreaterThan(1);
+    ctx.onTestFinished(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    });
+    return pid;
+  };
+  const groups = [await command(), await command()];
+  const kill = process.kill.bind(process);
+  const kills = vi.spyOn(process, 'kill').mockImplementation((target, signal) => {
+    const first = kills.mock.calls.length === 1;
+    kill(target, signal);
+    const other = groups.find((g) => g !== Math.abs(target));
+    if (first && other !== undefined) {
+      // Ended, and reaped by init (its parent), before killMarked signals it.
+      kill(-other, 'SIGKILL');
+      const wait = new Int32Array(new SharedArrayBuffer(4));
+      for (let i = 0; i < 3_000 && existsSync(`/proc/${other}`); i++) Atomics.wait(wait, 0, 0, 10);
+      expect(existsSync(`/proc/${other}`)).toBe(false);
+    }
+    return true;
+  });
+  ctx.onTestFinished(() => kills.mockRestore());
+  expect(killMarked(mark)).toBe(2);
+  const calls = [...kills.mock.calls];
+  kills.mockRestore();
+  expect(calls).toHaveLength(1);
+  for (const g of groups) await expect.poll(() => isAlive(g), { timeout: 30_000 }).toBe(false);
 });
