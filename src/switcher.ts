@@ -15,7 +15,7 @@ import { type ReadinessBoard, waitUntilReady } from './readiness.js';
 import { scrubText } from './redact.js';
 import type { SwitchEnds } from './switch-ends.js';
 import { configuredSecrets } from './tools/exec.js';
-import { serverKey } from './upstream-server.js';
+import { ollamaModelKey, serverKey } from './upstream-server.js';
 import { waitAtMost } from './wait.js';
 
 const SOURCES = ['command', 'keyboard', 'intent', 'marker', 'api', 'fallback', 'tool', 'resume'] as const;
@@ -730,16 +730,19 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     // A switch between two modes of this Ollama left the model of the first beside the second (Ollama
     // keeps both when both fit): it holds memory the model this switch starts needs as much. Each other
     // mode's model Ollama still has in memory is unloaded too, the same way.
-    const others = new Map<string, { id: string; brain: Brain }>();
+    // By Ollama's key of each (ollamaModelKey): a mode naming the model left another way is not another model.
+    const others = new Map<string, { id: string; brain: Brain; model: string }>();
+    const left = ollamaModelKey(leaving.model);
     for (const m of modes.all) {
       const b = brains.get(m.id);
-      if (m.kind !== 'llama' || m.model === undefined || m.model === leaving.model || others.has(m.model))
-        continue;
+      if (m.kind !== 'llama' || m.model === undefined) continue;
+      const key = ollamaModelKey(m.model);
+      if (key === left || others.has(key)) continue;
       if (this.serverOf(m) === server && b?.unload && b.needsLoad)
-        others.set(m.model, { id: m.id, brain: b });
+        others.set(key, { id: m.id, brain: b, model: m.model });
     }
     const signal = this.waitSignal(trigger).signal ?? new AbortController().signal;
-    for (const [model, other] of others) {
+    for (const { model, ...other } of others.values()) {
       if (this.leftToNextStart(trigger)) return;
       if (await other.brain.needsLoad?.(signal)) continue;
       await this.freeOllamaModel(other.id, other.brain, model, server, target, trigger);
@@ -757,8 +760,16 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
   ): Promise<void> {
     const { modes, brains, config, logger, notifier, kv } = this.deps;
     if (!brain.unload) return;
+    // Every mode whose answers stream from that model, however it names it (ollamaModelKey).
+    const key = ollamaModelKey(model);
     const serving = modes.all
-      .filter((m) => m.kind === 'llama' && m.model === model && this.serverOf(m) === server)
+      .filter(
+        (m) =>
+          m.kind === 'llama' &&
+          m.model !== undefined &&
+          ollamaModelKey(m.model) === key &&
+          this.serverOf(m) === server,
+      )
       .flatMap((m) => brains.get(m.id) ?? []);
     const waitMs = Math.min(UNLOAD_WAIT_MS, config.llama.readyTimeoutMs);
     // The wait for Ollama is counted once the answers ended, not from here: an answer that ends late

@@ -38,3 +38,24 @@ export function serverKey(baseUrl: string): string {
   const root = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
   return `${url.protocol}//${host}:${port}${root}`;
 }
+
+/**
+ * One key per Ollama model, however a mode names it, for the questions a switch asks of the models of
+ * one Ollama (which modes' answers stream from the model it unloads, which other modes' models it
+ * unloads too) and readiness asks of its lists (pulled, in memory). Ollama names a model
+ * `[host/][namespace/]model[:tag]`: no tag means `:latest`, no host `registry.ollama.ai`, no namespace
+ * `library`, and it compares names without case (`Qwen2.5`, `qwen2.5:latest` and
+ * `registry.ollama.ai/library/qwen2.5` are one model, which its `/api/ps` lists as `qwen2.5:latest`).
+ * Compared as written, a switch from a mode naming `qwen2.5` cut the answer another mode naming
+ * `qwen2.5:latest` was streaming from that very model, unloading it under it. A tag is what follows the
+ * last ':' after the last '/', so a registry's port (`host:5000/ns/m`) is not one.
+ */
+export function ollamaModelKey(name: string): string {
+  // Read from the right, as Ollama's own parser (types/model/name.go, ParseNameBare) reads it.
+  const parts = name.trim().toLowerCase().split('/');
+  const last = parts.pop() ?? '';
+  const model = last.includes(':') ? last : `${last}:latest`;
+  const namespace = parts.pop() ?? 'library';
+  const host = parts.length > 0 ? parts.join('/') : 'registry.ollama.ai';
+  return `${host}/${namespace}/${model}`;
+}

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TurnEvent } from '../brains/types.js';
 import { type FakeLlama, type FakeRequest, loadingCommand, startFakeLlama } from './fakes/llama.js';
+import { collect, textOf } from './helpers/claude-harness.js';
 import { type Harness, nextLog, startHarness } from './telegram-harness.js';
 
 /**
@@ -382,6 +384,85 @@ describe('a switch away from an Ollama mode whose answer ends late in its grace'
       finish();
       await started.close();
       await ollama2.close();
+      await other.close();
+    }
+  });
+});
+
+/**
+ * Two modes on one Ollama model, named two ways (`qwen2.5` and `qwen2.5:latest`, one model to Ollama:
+ * no tag means `:latest`), say two personas. A switch away from one unloads that model: an answer the
+ * other mode streams from it (an API client naming that mode) must end first, as its own would.
+ */
+describe('a switch away from an Ollama mode whose model another mode names another way', {
+  timeout: 60_000,
+}, () => {
+  it('lets the answer that other mode streams from the model end before it unloads it, and unloads it once', async () => {
+    const same = await startFakeLlama({ ollama: { models: ['qwen2.5'] } });
+    const other = await startFakeLlama({ loading: true });
+    const started = await startHarness({
+      llama: other,
+      config: {
+        defaultMode: 'ollama',
+        modes: {
+          ollama: { kind: 'llama', baseUrl: same.baseUrl, model: 'qwen2.5', description: 'Qwen on Ollama' },
+          terse: {
+            kind: 'llama',
+            baseUrl: same.baseUrl,
+            model: 'qwen2.5:latest',
+            description: 'The same Qwen, terse',
+          },
+          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+        },
+        llama: {
+          readyTimeoutMs: 600_000,
+          models: { qwen: { start: [loadingCommand(other, false)], stop: [loadingCommand(other, true)] } },
+        },
+      },
+    });
+    let finish = () => {};
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    try {
+      await started.tg.waitFor(
+        () => started.logs.find((l) => l.msg === 'brain ollama: its model is loaded'),
+        { timeoutMs: 30_000 },
+      );
+      same.reply({ chunks: ['a long ', { wait: held }, 'answer'] });
+      const answer = collect(
+        started.service.core.chat.run(
+          {
+            model: 'terse',
+            sessionKey: 'api:terse',
+            messages: [{ role: 'user', content: 'tell me a story' }],
+            source: 'openai',
+          },
+          new AbortController().signal,
+        ),
+      );
+      await same.arrived((r) => r.path === '/v1/chat/completions');
+      const waiting = nextLog(
+        started,
+        (l) => l.msg === 'switch: waiting for the answers of the model it stops to end',
+      );
+      const switched = started.service.core.switcher.switchTo('local', { source: 'api' });
+      // Whichever comes first: the switch waiting for that answer, or Ollama told to unload under it.
+      const first = await Promise.race([
+        waiting().then(() => 'waits for the answer'),
+        same.arrived(isUnload).then(() => 'unloads under the answer'),
+      ]);
+      expect(first).toBe('waits for the answer');
+      expect(same.unloads).toEqual([]);
+      finish();
+      expect(textOf((await answer) as TurnEvent[])).toBe('a long answer');
+      expect(await switched).toMatchObject({ ok: true, to: 'local' });
+      // One model, unloaded once: not again as the other mode's.
+      expect(same.unloads).toEqual(['qwen2.5']);
+      expect(same.loaded.size).toBe(0);
+    } finally {
+      finish();
+      same.script();
+      await started.close();
+      await same.close();
       await other.close();
     }
   });

@@ -1,6 +1,6 @@
 /** Which server a llama mode's base URL points at, for a switch's "same server?" (src/upstream-server.ts). */
 import { describe, expect, it } from 'vitest';
-import { serverKey } from '../src/upstream-server.js';
+import { ollamaModelKey, serverKey } from '../src/upstream-server.js';
 
 const same = (a: string, b: string) => serverKey(a) === serverKey(b);
 
@@ -36,5 +36,23 @@ describe('the server of a base URL', () => {
       expect(same(other, ollama), other).toBe(false);
     expect(same('http://proxy.lan/ollama-a/v1', 'http://proxy.lan/ollama-b/v1')).toBe(false);
     expect(same('http://gpu.lan/v1', 'https://gpu.lan/v1')).toBe(false);
+  });
+});
+
+describe('the key of an Ollama model', () => {
+  const one = (a: string, b: string) => ollamaModelKey(a) === ollamaModelKey(b);
+  it('is one model however a mode names it: no tag for :latest, case, the default registry and namespace', () => {
+    expect(one('qwen2.5', 'qwen2.5:latest')).toBe(true);
+    expect(one('Qwen2.5:7B', 'qwen2.5:7b')).toBe(true);
+    expect(one('library/qwen2.5', 'qwen2.5:latest')).toBe(true);
+    expect(one('registry.ollama.ai/library/qwen2.5:7b', 'qwen2.5:7b')).toBe(true);
+    expect(one('hf.co/bartowski/Llama-3.2-1B-GGUF', 'hf.co/bartowski/llama-3.2-1b-gguf:latest')).toBe(true);
+  });
+
+  it('keeps two models apart: another tag, namespace or registry, and a port that is no tag', () => {
+    expect(one('qwen2.5:7b', 'qwen2.5')).toBe(false);
+    expect(one('someone/qwen2.5', 'qwen2.5')).toBe(false);
+    expect(one('host:5000/library/qwen2.5', 'qwen2.5')).toBe(false);
+    expect(ollamaModelKey('host:5000/library/qwen2.5')).toBe('host:5000/library/qwen2.5:latest');
   });
 });

@@ -1,6 +1,7 @@
 import { get } from 'node:http';
 import { z } from 'zod';
 import { headChars } from '../../src/text.js';
+import { ollamaModelKey } from '../../src/upstream-server.js';
 import { parseJson, upstreamErrorMessage } from './upstream.js';
 
 /**
@@ -46,20 +47,10 @@ const ollamaTagsSchema = z
 /** "Ollama is running": what Ollama's `/` answers (a healthPath of "/" probes it). */
 const OLLAMA_ROOT = /^Ollama is running/;
 
-/**
- * A model name as Ollama keys it: no tag means `:latest`, and names are compared without case
- * (`Qwen2.5` is `qwen2.5:latest`). A tag is what follows the last ':' after the last '/', so a
- * registry's port (`host:5000/m`) is not one.
- */
-function ollamaKey(name: string): string {
-  const n = name.trim().toLowerCase();
-  return /:[^/]*$/.test(n) ? n : `${n}:latest`;
-}
-
 /** Whether Ollama's pulled `models` include `name`. */
 export function ollamaHas(models: string[], name: string): boolean {
-  const key = ollamaKey(name);
-  return models.some((m) => ollamaKey(m) === key);
+  const key = ollamaModelKey(name);
+  return models.some((m) => ollamaModelKey(m) === key);
 }
 
 export async function probeLlamaHealth(
