@@ -41,6 +41,31 @@ export interface Notice {
   chat?: NoticeChat;
 }
 
+/**
+ * The families of dedupe keys whose every notice is one occasion's, told once and never due again:
+ * none needs its latest kept past retention.noticeDays, and a cause read from such a key (the key up
+ * to its last `:`) names the occasion itself, so its latest, the only one, was kept for ever: one row
+ * per upgrade (`upgrade:<ts>:chat`, the copy for the chat that asked) and per credit cycle
+ * (`credit:<start>:<usd>usd:<step>`), never removed.
+ * - `notice:` a key made for a notice that had none (random);
+ * - `upgrade:` an upgrade's outcome, told at the start after it, whose record is cleared then;
+ * - `credit:` a credit cycle's steps, each asked for once in the cycle: retention.noticeDays is at
+ *   least a cycle (config refuses less), so a notice outlives its cycle without being kept.
+ */
+const ONE_OCCASION = ['notice:', 'upgrade:', 'credit:'];
+
+/**
+ * The cause a notice's dedupe key names, whose latest notice retention keeps whatever its age (a
+ * notice due for as long as its cause lasts, kept from coming again by its key): the key up to its
+ * last `:` (`credentials:expired`, `brain:down:<mode>`, `usage_limit`, `auth:<source>`). Undefined
+ * for a key of a family whose notices are each one occasion's (ONE_OCCASION): they age out as any.
+ */
+export function noticeCause(dedupeKey: string): string | undefined {
+  if (ONE_OCCASION.some((family) => dedupeKey.startsWith(family))) return undefined;
+  const end = dedupeKey.lastIndexOf(':');
+  return end < 0 ? '' : dedupeKey.slice(0, end);
+}
+
 export interface NoticeInput {
   kind: NoticeKind;
   /**
@@ -50,8 +75,8 @@ export interface NoticeInput {
   text: Html;
   /**
    * A notice with a key already used is not sent again, not even after a restart. Written
-   * `<cause>:<instance>` (`credentials:expired:<expiry>`): the latest notice of each cause (the key
-   * up to its last `:`) outlasts retention.noticeDays, so one due while its cause lasts comes once.
+   * `<cause>:<instance>` (`credentials:expired:<expiry>`): the latest notice of each cause (see
+   * noticeCause) outlasts retention.noticeDays, so one due while its cause lasts comes once.
    */
   dedupeKey?: string;
   chat?: NoticeChat;

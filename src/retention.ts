@@ -2,6 +2,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { Db } from './db/index.js';
 import { isBusy, withoutWaiting } from './db/kept-writes.js';
 import type { Logger } from './logger.js';
+import { noticeCause } from './notices.js';
 
 const DAY_MS = 86_400_000;
 /** How often the old rows are looked for once brainstem runs (the first time at start). */
@@ -34,8 +35,9 @@ export interface Removed {
  * age); these two only grow, so they are swept at start and then daily, in the background, in
  * small batches. A notice not yet delivered (sent_at NULL: waiting for a sink, held for want of a
  * notify chat, its mark kept behind another process's lock) is never removed: it is still owed.
- * Nor is the latest notice of each cause (its dedupe key's part before the last `:`): a notice due
- * for as long as its cause lasts (credentials that expired) is kept from coming again by its key.
+ * Nor is the latest notice of each cause (noticeCause: its dedupe key's part before the last `:`,
+ * none for a notice of one occasion): a notice due for as long as its cause lasts (credentials that
+ * expired) is kept from coming again by its key.
  * Never throws: a database another process holds is left for the next sweep (logged).
  */
 export class Retention {
@@ -56,14 +58,17 @@ export class Retention {
     );
     // The latest notice of each cause stays, whatever its age: its key is what keeps it from coming
     // again while the cause lasts (credentials that expired and stay so: told once, not every
-    // noticeDays). A key is `<cause>:<instance>` (see NoticeInput.dedupeKey); the cause is the key
-    // up to its last `:`, which rtrim leaves when told to strip every character of the key but `:`.
+    // noticeDays). The cause is decided per family of keys (noticeCause): none for a notice of one
+    // occasion (an upgrade's, a credit cycle's), which ages out as any.
+    db.function('notice_cause', { deterministic: true }, (key: unknown) =>
+      typeof key === 'string' ? (noticeCause(key) ?? null) : null,
+    );
     this.noticesStmt = db.prepare(
       `DELETE FROM notices WHERE id IN (
          SELECT id FROM notices WHERE sent_at IS NOT NULL AND sent_at < ?
            AND id NOT IN (
-             SELECT MAX(id) FROM notices WHERE dedupe_key IS NOT NULL
-             GROUP BY rtrim(dedupe_key, replace(dedupe_key, ':', ''))
+             SELECT MAX(id) FROM notices WHERE notice_cause(dedupe_key) IS NOT NULL
+             GROUP BY notice_cause(dedupe_key)
            )
          LIMIT ?)`,
     );

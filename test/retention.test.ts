@@ -272,6 +272,49 @@ describe('the audit log and the notices', () => {
     }
   });
 
+  it('a notice of one occasion (an upgrade’s, its copy for the chat that asked, a credit cycle’s) ages out; a recurring cause keeps its latest', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'bst-retention-'));
+    const db = openDb(path.join(dir, 'data'));
+    const now = Date.now();
+    const notice = db.prepare(
+      'INSERT INTO notices (ts, kind, dedupe_key, text, sent_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    const old = (days: number, kind: string, key: string) =>
+      notice.run(now - days * DAY_MS, kind, key, key, now - days * DAY_MS);
+    // Two upgrades a year ago, each told the notify chats and the chat that asked (src/tools/self-upgrade.ts).
+    for (const days of [400, 300]) {
+      old(days, 'upgrade', `upgrade:${now - days * DAY_MS}`);
+      old(days, 'upgrade', `upgrade:${now - days * DAY_MS}:chat`);
+    }
+    // A credit cycle's steps, long over (src/credit/watcher.ts).
+    const cycle = now - 200 * DAY_MS;
+    old(190, 'credit', `credit:${cycle}:100usd:80`);
+    old(180, 'credit', `credit:${cycle}:100usd:forecast`);
+    // Recurring causes: credentials that expired twice, a mode down twice. Their latest stays.
+    old(300, 'credentials', `credentials:expired:${now - 301 * DAY_MS}`);
+    old(200, 'credentials', `credentials:expired:${now - 201 * DAY_MS}`);
+    old(250, 'brain_health', `brain:down:local:${now - 250 * DAY_MS}`);
+    old(150, 'brain_health', `brain:down:local:${now - 150 * DAY_MS}`);
+    db.close();
+
+    svc = await startTestService({
+      dir,
+      config: { retention: { auditDays: 30, noticeDays: 60 } },
+      logger: recordingLogger('silent').logger,
+      parts: {},
+    });
+    const { core } = svc.service;
+    await core.retention.sweep();
+    const keys = core.db
+      .prepare<[], { dedupe_key: string }>('SELECT dedupe_key FROM notices ORDER BY id')
+      .all()
+      .map((r) => r.dedupe_key);
+    expect(keys).toEqual([
+      `credentials:expired:${now - 201 * DAY_MS}`,
+      `brain:down:local:${now - 150 * DAY_MS}`,
+    ]);
+  });
+
   it('a notice kept fewer days than a credit cycle is refused at start, saying why', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'bst-retention-')), 'brainstem.json');
     dir = path.dirname(file);
