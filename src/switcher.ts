@@ -124,6 +124,14 @@ const cutSwitchSchema = z.object({
    * started again. Null: it stops none; absent: a record of an older version, which may have.
    */
   vacates: z.string().nullable().optional(),
+  /**
+   * Whether the stop commands of the model loaded when it began (`loaded`'s, for a swap or `vacates`)
+   * ran to their end: written false with the record, before they run, and true once they did (no start
+   * command runs before). False, a restart came before or during them: that model may still be up,
+   * and starting it again as if stopped fails (a raw `llama-server` launch finds its port taken), so
+   * the next start probes its mode first. Absent: a record of an older version, which does not say.
+   */
+  stopsRan: z.boolean().optional(),
   trigger: triggerSchema,
 });
 /**
@@ -487,11 +495,14 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       loaded: previous,
       model: wanted ?? null,
       vacates: vacating ?? null,
+      stopsRan: false,
       trigger: { source, by, lang, onlyFrom, chat },
     };
     const record = JSON.stringify(underWay satisfies z.infer<typeof cutSwitchSchema>);
     kv.set(CUT_KEY, record);
     this.cutRecord = record;
+    /** The stop commands ran (a swap's onStopped): the record says so (see stopsRan). */
+    const stopsRan = () => this.rewriteCut(record, { ...underWay, stopsRan: true });
     this.current = target.id;
     this.currentTrigger = trigger;
     this.emit('started', { from, to: target.id, trigger });
@@ -513,7 +524,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       await this.letAnswersEnd(this.servingModel(vacating), vacating, target.id);
       const stopped = await this.runSwap({
         stop: this.commandsOf(vacating, 'stop'),
-        onStopped: () => this.forgetLoaded(),
+        onStopped: () => {
+          this.forgetLoaded();
+          stopsRan();
+        },
         start: [],
         probe: async () => ({ ok: true }),
         ...this.waitSignal(trigger),
@@ -537,7 +551,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       const unloaded = () => this.forgetLoaded();
       const swap = await this.runSwap({
         stop: unloading ? this.commandsOf(loaded, 'stop') : [],
-        ...(unloading ? { onStopped: unloaded } : {}),
+        onStopped: () => {
+          if (unloading) unloaded();
+          stopsRan();
+        },
         start: this.commandsOf(wanted, 'start'),
         // Measured after the start commands ran, never by a probe begun before them.
         probe: () => this.deps.readiness.probe(target.id, { fresh: true }),
@@ -1027,6 +1044,10 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
       const swapped: boolean | 'maybe' = target
         ? failed !== undefined || this.vacating(previous, target) !== undefined
         : cut.model !== null || (cut.vacates === undefined ? 'maybe' : cut.vacates !== null);
+      // Cut before its stop commands ran to their end (stopsRan false): the model they stop may still be
+      // up, and none of its start commands ran (they come after). Started again only if its mode does
+      // not answer: started on top of itself, a raw `llama-server` launch fails on its own port.
+      const unsure = swapped === true && cut.stopsRan === false && previous !== undefined;
       // With no model to start again (the user stays on an Ollama or a Claude mode), the model the cut
       // switch started is stopped all the same, as after a failed swap (restore): it would hold the
       // memory the mode stayed on needs, Ollama then unable to load its model back.
@@ -1036,7 +1057,7 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
         return undefined;
       }
       return this.enqueue(async () => {
-        if (swapped === 'maybe') {
+        if (swapped === 'maybe' || unsure) {
           const up = await this.deps.readiness.probe(active.id, { fresh: true }).catch(() => ({ ok: false }));
           if (up.ok) return this.finish(outcome);
         }
@@ -1056,6 +1077,26 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     logger.info({ to, trigger }, 'resuming the switch a restart cut');
     return this.switchTo(to, { ...trigger, source: 'resume' });
+  }
+
+  /**
+   * Rewrites the record of the switch under way (`was`, as this process wrote it) to `next`, once a
+   * step of it is done (stopsRan). Not written (another process's lock), the record says less than
+   * was done, which the next start makes up for (it probes before it starts a model again): logged,
+   * the switch goes on.
+   */
+  private rewriteCut(was: string, next: z.infer<typeof cutSwitchSchema>): void {
+    if (this.cutRecord !== was) return;
+    const record = JSON.stringify(next);
+    try {
+      this.deps.kv.set(CUT_KEY, record);
+      this.cutRecord = record;
+    } catch (err) {
+      this.deps.logger.warn(
+        { err, to: next.to },
+        'the record of the switch under way could not say its stop commands ran; a restart now would probe the model before starting it again',
+      );
+    }
   }
 
   /**

@@ -402,6 +402,72 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     expect(starts()).toBe(startsBefore);
   });
 
+  it('a crash while a switch runs the stop commands of the model it leaves starts no model already up: its record says they had not run', async () => {
+    await fresh();
+    // qwen is up, as at boot; its start command, a raw llama-server launch, fails on a port taken.
+    qwen.setLoading(false);
+    ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+    const launch = `fetch(${JSON.stringify(`${qwen.url}/health`)}).then((r) => {
+      if (r.status === 200) { console.error("couldn't bind HTTP server socket, port 8081: Address already in use"); process.exit(1); }
+      return fetch(${JSON.stringify(`${qwen.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"loading":false}' }).then(() => process.exit(0));
+    }, () => process.exit(1))`;
+    // Tells the test it began, then runs until brainstem, its parent, is gone.
+    const blocks = `const parent = process.ppid; fetch(${JSON.stringify(`${qwen.url}/_fake/stop-began`)}).finally(() => setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 100))`;
+    const qwenMode = {
+      kind: 'llama' as const,
+      llamaModel: 'qwen',
+      baseUrl: qwen.baseUrl,
+      description: 'Qwen',
+    };
+    const file = path.join(dir, 'brainstem.json');
+    const config: ConfigFile = {
+      defaultMode: 'qwen',
+      server: { port: 0, modeTag: false },
+      modes: {
+        qwen: qwenMode,
+        olla: { kind: 'llama', baseUrl: ollama.baseUrl, model: 'qwen2.5:7b', description: 'Ollama' },
+      },
+      llama: {
+        pollIntervalMs: 50,
+        models: {
+          qwen: {
+            start: [[process.execPath, '-e', launch]],
+            stop: [[process.execPath, '-e', blocks], loadingCommand(qwen, true)],
+          },
+        },
+      },
+      telegram: { notifyChats: [OWNER] },
+    };
+    await writeFile(file, JSON.stringify(config));
+    const first = await spawnService(harnessEnv(dir, file, tg));
+    spawned.push(first);
+    // The switch to Ollama's mode, on another server, stops qwen first: killed in its stop commands.
+    tg.user(115).says('/mode olla');
+    await qwen.arrived((r) => r.path === '/_fake/stop-began');
+    await first.stop('SIGKILL');
+    expect(await loading(qwen)).toBe(false);
+    // The next start, Ollama's mode gone from the config: the cut switch is not made.
+    const askedAt = tg.botMessages(115).length;
+    const second = await startHarness({
+      tg,
+      dir,
+      config: {
+        defaultMode: 'qwen',
+        modes: { qwen: qwenMode },
+        llama: {
+          models: { qwen: { start: [[process.execPath, '-e', launch]], stop: [loadingCommand(qwen, true)] } },
+        },
+      },
+    });
+    running.push(second);
+    const told = await message(115, /❌ Switch to olla failed/, askedAt);
+    expect(told.text).toMatch(/mode olla is no longer configured\. Still on qwen\.$/);
+    expect(second.service.core.switcher.active().id).toBe('qwen');
+    expect(await loading(qwen)).toBe(false);
+    tg.user(115).says('still there?');
+    await message(115, /^echo: still there\?$/);
+  });
+
   it("leaves a fallback's cut switch to its watcher, which decides again (and arms the way back)", async () => {
     await fresh();
     const first = await start();
