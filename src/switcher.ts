@@ -621,6 +621,12 @@ export class Switcher extends EventEmitter<{ started: [SwitchStart]; switched: [
     }
     this.activeId = target.id;
     if (swapped !== undefined) this.keepLoaded(swapped);
+    // The model loaded stays up (the target starts none: a mode on its server, Claude), and on a fresh
+    // data dir only the mode left named it (loadedModel): kept by name, or brainstem would take the
+    // new mode's (none) for it, and a switch back would run its start commands on top of it (a raw
+    // `llama-server` launch fails on its own port), a switch to Ollama would not stop it (vacating).
+    else if (vacated === undefined && loaded !== undefined && kv.get(LOADED_MODEL_KEY) === undefined)
+      this.keepLoaded(loaded);
     return this.finish({ ok: true, from, to: target.id, ms: elapsed(), alreadyActive: false, trigger });
   }
 

@@ -467,3 +467,63 @@ describe('a switch away from an Ollama mode whose model another mode names anoth
     }
   });
 });
+
+/**
+ * A mode that starts no model (a second persona, say) on the very llama-server another mode's model
+ * runs on, its URL written another way (`localhost` for 127.0.0.1, a trailing slash): that server
+ * answers it with the model loaded, so a switch to it must not run that model's stop commands, as it
+ * does for a mode on another server (vacating), which would leave it with no model to answer.
+ */
+describe('a switch from a llama-server model to a mode on that server written another way', {
+  timeout: 60_000,
+}, () => {
+  it('leaves the model loaded: its stop commands do not run, the mode answers with it, and a switch back starts nothing', async () => {
+    const ls = await startFakeLlama();
+    // A raw llama-server launch: it fails on a port taken, as when the model is up already.
+    const launch = `fetch(${JSON.stringify(`${ls.url}/health`)}).then((r) => {
+      if (r.status === 200) { console.error("couldn't bind HTTP server socket, port 8081: Address already in use"); process.exit(1); }
+      return fetch(${JSON.stringify(`${ls.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"loading":false}' }).then(() => process.exit(0));
+    }, () => process.exit(1))`;
+    const started = await startHarness({
+      llama: ls,
+      config: {
+        defaultMode: 'local',
+        modes: {
+          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+          persona: {
+            kind: 'llama',
+            baseUrl: `${ls.baseUrl.replace('127.0.0.1', 'localhost')}/`,
+            description: 'The same server, another persona',
+          },
+        },
+        llama: {
+          readyTimeoutMs: 600_000,
+          models: { qwen: { start: [[process.execPath, '-e', launch]], stop: [loadingCommand(ls, true)] } },
+        },
+      },
+    });
+    try {
+      const switcher = started.service.core.switcher;
+      expect(switcher.loadedModel()).toBe('qwen');
+      expect(await switcher.switchTo('persona', { source: 'api' })).toMatchObject({
+        ok: true,
+        to: 'persona',
+      });
+      expect(ls.requests.filter((r) => r.path === '/_fake/loading')).toEqual([]);
+      started.tg.user(113).says('still there?');
+      await started.tg.waitFor(
+        () => started.tg.botMessages(113).find((m) => /^echo: still there\?$/.test(m.text)),
+        { timeoutMs: 30_000 },
+      );
+      // And back: the model was never stopped (on a fresh data dir, only the mode left named it), so
+      // nothing is started either.
+      const back = await switcher.switchTo('local', { source: 'api' });
+      expect(back.ok ? '' : back.reason).toBe('');
+      expect(back).toMatchObject({ ok: true, to: 'local' });
+      expect(switcher.loadedModel()).toBe('qwen');
+    } finally {
+      await started.close();
+      await ls.close();
+    }
+  });
+});
