@@ -224,11 +224,20 @@ export function settleMarked(pid: number): number | undefined {
  */
 export function ticksNow(): number | undefined {
   try {
-    const seconds = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
-    return Number.isFinite(seconds) ? Math.floor(seconds * 100) : undefined;
+    return uptimeTicks(readFileSync('/proc/uptime', 'latin1'));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * /proc/uptime's first field ("79323.29") in clock ticks, read as hundredths from its text: parsed
+ * as seconds and multiplied, a sixth of the readings came out a tick low (7932328.999…), before the
+ * start of a process started in that very tick, which was then taken for another's (sameGroup).
+ */
+export function uptimeTicks(text: string): number | undefined {
+  const hundredths = /^(\d+)\.(\d\d)\s/.exec(text);
+  return hundredths ? Number(hundredths[1]) * 100 + Number(hundredths[2]) : undefined;
 }
 
 /** The group's leader has exited: nothing to kill at brainstem's exit any more. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, expect, it, vi } from 'vitest';
 import { ClaudeProcess } from '../brains/claude-code/process.js';
-import { killMarked, MARK_VAR } from '../src/process-group.js';
+import { killMarked, MARK_VAR, uptimeTicks } from '../src/process-group.js';
 import { subprocesses } from '../src/subprocesses.js';
 import { isAlive, runAlone } from './helpers/procs.js';
 
@@ -216,4 +216,16 @@ it('killMarked sends no SIGKILL to the id of a marked group that ended after it 
   kills.mockRestore();
   expect(calls).toHaveLength(1);
   for (const g of groups) await expect.poll(() => isAlive(g), { timeout: 30_000 }).toBe(false);
+});
+
+// Start times are compared with "now" in clock ticks (sameGroup): a "now" one tick low took a member
+// started in that tick for another group's, and the exit hook left it running.
+it('reads /proc/uptime as the exact count of clock ticks, never one low', () => {
+  const wrong: number[] = [];
+  for (let ticks = 7_900_000; ticks < 8_000_000; ticks++) {
+    const text = `${Math.trunc(ticks / 100)}.${String(ticks % 100).padStart(2, '0')} 43727.57\n`;
+    if (uptimeTicks(text) !== ticks) wrong.push(ticks);
+  }
+  expect(wrong).toEqual([]);
+  expect(uptimeTicks('garbage')).toBeUndefined();
 });
