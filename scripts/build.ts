@@ -183,8 +183,13 @@ const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]
  * find-my-way calls node:assert for each route), so those stay as they are. The
  * names come from the Node that builds; brainstem imports only those every
  * supported Node has.
+ *
+ * node:https is read by grammY (its `Agent`) and node-fetch (its `request`) only
+ * for a Bot API root on https: requiring it loads node:tls and starts OpenSSL,
+ * some 5 MB of resident memory on Node 24 (3.7 of them the node binary's
+ * pages), which a bot on a local Bot API server over http never uses.
  */
-const LAZY_BUILTINS = new Set(['node:crypto', 'node:fs/promises']);
+const LAZY_BUILTINS = new Set(['node:crypto', 'node:fs/promises', 'node:https']);
 
 function lazyBuiltin(name: string): string {
   const real: unknown = createRequire(import.meta.url)(name);

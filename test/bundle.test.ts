@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,7 +57,7 @@ beforeAll(async () => {
       BRAINSTEM_API_TOKEN: token,
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,
-      TELEGRAM_ALLOWED_USERS: '111',
+      TELEGRAM_ALLOWED_USERS: '111,112',
       // For the idle release's line, which says the start's tiering is over (see the stderr test).
       LOG_LEVEL: 'debug',
       NODE_OPTIONS: `--require=${path.resolve('test/helpers/builtins-at-listen.cjs')}`,
@@ -212,11 +212,7 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     // load Node's own undici. The calls again, so that this test alone (-t) makes them.
     await mcpToolNames();
     await localChat('one undici');
-    svc.child.kill('SIGUSR2');
-    const now = `${builtinsFile}.now`;
-    // The file appears once the process has handled the signal.
-    await vi.waitFor(() => expect(existsSync(now)).toBe(true), { timeout: 10_000, interval: 20 });
-    const loaded = readFileSync(now, 'utf8').split('\n').filter(Boolean);
+    const loaded = await builtinsNow();
     expect(loaded).toContain('http');
     expect(loaded.filter((m) => m.startsWith('internal/deps/undici/'))).toEqual([]);
     // The control: Node's globals alone load its copy, under the name checked above.
@@ -225,6 +221,19 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
       'new Response("x"); console.log(process.moduleLoadList.join())',
     ]);
     expect(control.stdout).toContain('NativeModule internal/deps/undici/undici');
+  });
+
+  it('loads no node:https for a Bot API root on http (a local Bot API server), after its calls', async () => {
+    // grammY's Agent and node-fetch's request come from node:https only for an https root
+    // (scripts/build.ts, LAZY_BUILTINS): requiring it loads node:tls, some 5 MB of an idle
+    // Node 24's resident memory. A message through the bot: grammY has called.
+    tg.user(112).says('plain http');
+    await tg.waitFor(() => tg.botMessages(112).find((m) => m.text.includes('echo: plain http')), {
+      timeoutMs: 30_000,
+    });
+    const loaded = await builtinsNow();
+    expect(loaded).toContain('http');
+    expect(loaded.filter((m) => m === 'https')).toEqual([]);
   });
 
   it("loads before it listens none of Node's HTTP/2, TLS or undici", () => {
@@ -277,6 +286,17 @@ async function mcpToolNames(): Promise<{ name?: string; tools: string[] }> {
   } finally {
     await client.close();
   }
+}
+
+/** The Node built-ins the service has loaded by now (test/helpers/builtins-at-listen.cjs, on SIGUSR2). */
+async function builtinsNow(): Promise<string[]> {
+  const now = `${builtinsFile}.now`;
+  // A list an earlier test asked for would be read as this one's.
+  rmSync(now, { force: true });
+  svc.child.kill('SIGUSR2');
+  // The file appears once the process has handled the signal.
+  await vi.waitFor(() => expect(existsSync(now)).toBe(true), { timeout: 10_000, interval: 20 });
+  return readFileSync(now, 'utf8').split('\n').filter(Boolean);
 }
 
 /** A streamed chat with the local brain (the fake llama-server echoes): the answer's text. */
