@@ -163,6 +163,44 @@ const standIns: Plugin = {
 };
 
 /**
+ * undici loads node:http2 as it loads (lib/dispatcher/client-h2.js), for ten
+ * of its constants, and calls it only for a connection that negotiated HTTP/2,
+ * which needs `allowH2`: brainstem never sets it. node:http2 loads node:tls
+ * with it from the first request undici makes (a local chat, a Telegram file
+ * download) on: in a bare Node 24, 7.6 MB of resident memory over node:crypto
+ * alone. Here undici gets
+ * the constants, copied from the Node that builds (plain values, the same in
+ * every Node: HTTP/2's header names and error codes), and every other export
+ * as a getter that requires node:http2 on its first read.
+ */
+const undiciHttp2: Plugin = {
+  name: 'undici-http2',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?http2$/ }, (args) =>
+      /\/undici\/lib\/dispatcher\/client-h2\.js$/.test(args.importer.split(path.sep).join('/'))
+        ? { path: 'node:http2', namespace: 'undici-http2' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'undici-http2' }, () => {
+      const real = createRequire(import.meta.url)('node:http2') as { constants: object };
+      const getters = Object.keys(real)
+        .filter((key) => key !== 'constants')
+        .map(
+          (key) => `${JSON.stringify(key)}: { enumerable: true, get: () => load()[${JSON.stringify(key)}] }`,
+        )
+        .join(',\n  ');
+      return {
+        contents: [
+          `let loaded;\nconst load = () => (loaded ??= require('node:http2'));`,
+          `module.exports = Object.defineProperties({ constants: ${JSON.stringify(real.constants)} }, {\n  ${getters}\n});`,
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
+/**
  * An ES import of a Node built-in makes Node build a facade that reads every
  * export once, and many are getters that load more of Node: node:fs's
  * `promises` and streams, node:crypto's `webcrypto`, node:process's report,
@@ -276,7 +314,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: NATIVE,
-  plugins: [nodeFetchUrl, zodEnglishOnly, standIns, builtinsByRequire],
+  plugins: [nodeFetchUrl, zodEnglishOnly, standIns, undiciHttp2, builtinsByRequire],
   // CommonJS dependencies (fastify, pino, grammY, …) require() Node's built-ins, which an ES module has no require for.
   banner: {
     js: "import { createRequire as __brainstemRequire } from 'node:module'; const require = __brainstemRequire(import.meta.url);",

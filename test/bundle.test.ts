@@ -236,6 +236,16 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect(loaded.filter((m) => m === 'https')).toEqual([]);
   });
 
+  it("loads neither node:http2 nor node:tls for undici's requests over HTTP/1.1 (a local chat)", async () => {
+    // undici reads ten constants of node:http2 as it loads and calls it only for a connection that
+    // negotiated HTTP/2, which brainstem never allows (scripts/build.ts, undiciHttp2): node:http2
+    // loads node:tls, megabytes of resident memory from undici's first request on.
+    expect(await localChat('no http2')).toBe('echo: no http2');
+    const loaded = await builtinsNow();
+    expect(loaded).toContain('http');
+    expect(loaded.filter((m) => /^(http2|tls|internal\/http2\/|internal\/tls\/)/.test(m))).toEqual([]);
+  });
+
   it("loads before it listens none of Node's HTTP/2, TLS or undici", () => {
     // fastify's node:http2 and node:https are stand-ins (scripts/build.ts, STAND_INS): it
     // serves those only when asked to. undici comes with the first outgoing request, and no
