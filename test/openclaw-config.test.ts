@@ -944,6 +944,14 @@ describe('brainstem openclaw-config', () => {
     expect(outside.err).toContain(`$include "../outside.json5" in ${file} is outside ${oc}`);
     expect(outside.err).toContain('nothing changed');
     expect(readFileSync(file, 'utf8')).toBe('{ models: { $include: "../outside.json5" } }');
+
+    // A file of the directory whose name starts with two dots is in it, not above it.
+    writeFileSync(path.join(oc, '..gateway.json5'), '{ port: 18789 }');
+    writeFileSync(file, '{ gateway: { $include: "./..gateway.json5" } }');
+    const dotted = await run(['--apply', file]);
+    expect(dotted.err).not.toContain('is outside');
+    expect(dotted.code).toBe(0);
+    expect(openclawReads(file).gateway).toEqual({ port: 18789 });
   });
 
   it('--apply reads an $include under an OPENCLAW_INCLUDE_ROOTS entry written with ~, which OpenClaw expands', async () => {
