@@ -10,10 +10,12 @@ import {
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import JSON5 from 'json5';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runOpenclawConfig } from '../src/commands/openclaw-config.js';
 import { startFakeLlama } from './fakes/llama.js';
+import { runAlone } from './helpers/procs.js';
 
 const TOKEN = 'bst_test-token-for-openclaw-config';
 /** OpenClaw's own reference to an environment variable, written as is in openclaw.json. */
@@ -1032,6 +1034,46 @@ describe('brainstem openclaw-config', () => {
     for (const [name, text] of Object.entries(files))
       expect(readFileSync(path.join(oc, name), 'utf8')).toBe(text);
     expect(readdirSync(oc).sort()).toEqual(Object.keys(files).sort());
+  });
+
+  // A write that fails part-way (a full disk: ENOSPC; here the file size limit: EFBIG) has made its
+  // file already: the new content, cut short, was left beside openclaw.json as a hidden temporary
+  // file, though the error said nothing changed. (A backup cut short is removed by Node's copyFile.)
+  it('--apply that cannot write the new content to the end leaves no part of it beside the file', async () => {
+    const oc = path.join(dir, 'oc');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    const text = `${JSON.stringify(sample, null, 2)}\n`;
+    writeFileSync(file, text, { mode: 0o600 });
+    writeFileSync(env.BRAINSTEM_CONFIG ?? '', JSON.stringify({ telegram: { front: { enabled: true } } }));
+    env.TELEGRAM_BOT_TOKEN = '123:bot-token';
+    // The limit applies to the whole process: a process of its own, its modules loaded (a first
+    // run) before it is set. One byte over the old file's size: the backup, a copy, fits; the new
+    // content, larger, does not.
+    const script = path.join(dir, 'apply-limited.mts');
+    const module = pathToFileURL(path.resolve('src/commands/openclaw-config.ts')).href;
+    writeFileSync(
+      script,
+      `import { execFileSync } from 'node:child_process';
+import { statSync, writeSync } from 'node:fs';
+import { runOpenclawConfig } from ${JSON.stringify(module)};
+const env = ${JSON.stringify(env)};
+const sink = { write: () => undefined };
+await runOpenclawConfig([], env, sink, sink);
+const limit = statSync(${JSON.stringify(file)}).size + 1;
+execFileSync('prlimit', ['--pid', String(process.pid), '--fsize=' + limit]);
+let err = '';
+const code = await runOpenclawConfig(['--apply', ${JSON.stringify(file)}], env, sink, { write: (s) => { err += s; } });
+writeSync(1, JSON.stringify({ code, err }));
+`,
+    );
+    const { code, out } = await runAlone(script);
+    expect(code).toBe(0);
+    const r = JSON.parse(out) as { code: number; err: string };
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`brainstem openclaw-config: ${file} cannot be written (EFBIG); nothing changed`);
+    expect(readFileSync(file, 'utf8')).toBe(text);
+    expect(readdirSync(oc)).toEqual(['openclaw.json']);
   });
 
   it('--apply leaves a file that is neither JSON nor JSON5 untouched, with a clear error', async () => {

@@ -602,7 +602,14 @@ async function stageConfigFile(
   // The backup holds the same keys (the file's own, an older brainstem token).
   await chmod(backup, ownerOnly);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(w.value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    await writeFile(tmp, `${JSON.stringify(w.value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    // Cut part-way (a full disk), the file is made: removed with the rest (writeConfigFiles). One
+    // that was there already (EEXIST) is not this run's.
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') s.tmp = tmp;
+    throw e;
+  }
   s.tmp = tmp;
   // On disk before the rename: else a power loss after it can leave an empty openclaw.json
   // (ext4 with delalloc, XFS), the rename made durable before the data it names.
