@@ -14,6 +14,15 @@ import { isAlive, runAlone } from './helpers/procs.js';
 const dir = mkdtempSync(path.join(tmpdir(), 'bst-process-group-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A process's state letter (/proc/<pid>/stat), 'gone' once it is. */
+function stateOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? 'gone';
+  } catch {
+    return 'gone';
+  }
+}
+
 it('never signals the group of the process that calls it, whatever pid it is given', async () => {
   // In a process leading a group of its own: a kill of its own group ends it, not this test run.
   const script = path.join(dir, 'kill-zero.ts');
@@ -59,15 +68,7 @@ leader.stdout.once('data', (d) => {
   expect(stray).toBeGreaterThan(1);
   try {
     // Gone, or a zombie waiting for its reaper: it runs nothing any more.
-    await expect
-      .poll(() => {
-        try {
-          return readFileSync(`/proc/${stray}/stat`, 'utf8').split(') ')[1]?.[0] ?? 'gone';
-        } catch {
-          return 'gone';
-        }
-      })
-      .toMatch(/^(gone|Z|X)$/);
+    await expect.poll(() => stateOf(stray), { timeout: 30_000 }).toMatch(/^(gone|Z|X)$/);
   } finally {
     try {
       process.kill(stray, 'SIGKILL');
@@ -154,15 +155,7 @@ process.exit(0);
   expect(r.member).toBeGreaterThan(1);
   try {
     // Gone, or a zombie waiting for its reaper: it runs nothing any more.
-    await expect
-      .poll(() => {
-        try {
-          return readFileSync(`/proc/${r.member}/stat`, 'utf8').split(') ')[1]?.[0] ?? 'gone';
-        } catch {
-          return 'gone';
-        }
-      })
-      .toMatch(/^(gone|Z|X)$/);
+    await expect.poll(() => stateOf(r.member), { timeout: 30_000 }).toMatch(/^(gone|Z|X)$/);
   } finally {
     try {
       process.kill(r.member, 'SIGKILL');
