@@ -220,7 +220,8 @@ const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]
  * a library reads as it loads (fastify takes `performance` from node:perf_hooks,
  * find-my-way calls node:assert for each route), so those stay as they are. The
  * names come from the Node that builds; brainstem imports only those every
- * supported Node has.
+ * supported Node has. An `import()` of one gets the built-in as any other (its
+ * named exports), which loads only when the import runs.
  *
  * node:https is read by grammY (its `Agent`) and node-fetch (its `request`) only
  * for a Bot API root on https: requiring it loads node:tls and starts OpenSSL,
@@ -283,7 +284,10 @@ const builtinsByRequire: Plugin = {
       // The lazy module's own require is Node's.
       if (!BUILTINS.has(args.path) || args.namespace === 'lazy-builtin') return undefined;
       const name = args.path.replace(/^(node:)?/, 'node:');
-      if (LAZY_BUILTINS.has(name)) return { path: name, namespace: 'lazy-builtin' };
+      // A dynamic import loads it when it runs, lazy enough; and esbuild gives it a CommonJS module
+      // (the lazy one) with a default export only: `(await import('node:https')).get` was undefined.
+      if (LAZY_BUILTINS.has(name) && args.kind !== 'dynamic-import')
+        return { path: name, namespace: 'lazy-builtin' };
       return args.kind === 'import-statement' || args.kind === 'dynamic-import'
         ? { path: name, namespace: 'builtins-by-require' }
         : undefined;

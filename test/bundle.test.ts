@@ -246,6 +246,30 @@ describe('the bundle (npm start)', { timeout: 60_000 }, () => {
     expect(loaded.filter((m) => /^(http2|tls|internal\/http2\/|internal\/tls\/)/.test(m))).toEqual([]);
   });
 
+  it('probes a llama-server on https: the import of node:https it makes for one has its exports', async () => {
+    // A dynamic import of a LAZY_BUILTINS built-in came as a module with only a default export
+    // (esbuild's for a CommonJS one): `(await import('node:https')).get` was undefined, and every
+    // probe of an https upstream failed ('not reachable (a is not a function)'), the mode down.
+    const dir = mkdtempSync(path.join(tmpdir(), 'bst-bundle-https-'));
+    try {
+      const config = path.join(dir, 'brainstem.json');
+      // Where nothing listens: the probe's own failure is what it says.
+      writeFileSync(
+        config,
+        JSON.stringify({ dataDir: path.join(dir, 'data'), llama: { baseUrl: 'https://127.0.0.1:1/v1' } }),
+      );
+      const doctor = await execa(process.execPath, ['dist/src/main.js', 'doctor'], {
+        env: { BRAINSTEM_CONFIG: config, HOME: dir, BRAINSTEM_API_TOKEN: token },
+        extendEnv: false,
+        reject: false,
+      });
+      const line = doctor.stdout.split('\n').find((l) => l.includes('llama upstream'));
+      expect(line).toContain('https://127.0.0.1:1/health not reachable (connect ECONNREFUSED 127.0.0.1:1)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("loads before it listens none of Node's HTTP/2, TLS or undici", () => {
     // fastify's node:http2 and node:https are stand-ins (scripts/build.ts, STAND_INS): it
     // serves those only when asked to. undici comes with the first outgoing request, and no
