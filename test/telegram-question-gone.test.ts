@@ -149,6 +149,46 @@ describe('an approval question deleted while it waits', { timeout: 60_000 }, () 
     }
   });
 
+  it('stopped while Telegram has not yet answered its sending to the supergroup: it shows the stop there, its buttons gone', async () => {
+    const GROUP = -5_604;
+    const SUPERGROUP = -1_000_000_005_604;
+    const asked = createGate();
+    const gate = createGate();
+    const touch = touchWithBash();
+    claude.fake.script(async (req) => {
+      if (req.lastUserTurn === 'held-question') {
+        asked.open();
+        await gate.promise;
+      }
+      return touch(req);
+    });
+    try {
+      h.tg.user(114, { chatId: GROUP, basicGroup: true }).says('held-question');
+      await asked.promise;
+      const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      h.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      // The question, sent again in the supergroup, is there; the bot learns it only on release.
+      const release = h.tg.holdAnswerOf('sendMessage', SUPERGROUP);
+      gate.open();
+      const question = await questionIn(SUPERGROUP, 'touch held-question.txt');
+      // The stop closes the question before the bot knows where it landed.
+      h.tg.user(114, { chatId: SUPERGROUP }).says('/stop');
+      await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => /⏹/.test(m.text) && m !== question), {
+        timeoutMs: 20_000,
+      });
+      release();
+      await h.tg.waitFor(() => /⏹ The answer stopped before a decision: nothing ran\.$/.test(question.text), {
+        timeoutMs: 20_000,
+      });
+      expect(question.replyMarkup).toBeUndefined();
+      expect(existsSync(fileIn('held-question.txt'))).toBe(false);
+    } finally {
+      gate.open();
+      claude.fake.script(touchWithBash());
+    }
+  });
+
   it('a question still there is left as it is by the checks, and its buttons answer it', async () => {
     const user = h.tg.user(114);
     user.says('still-there');

@@ -378,10 +378,11 @@ export class ApprovalPrompts {
     await prompt.checking;
     await Promise.all(
       prompt.cards.map(async (card) => {
-        const { chatId } = card;
         const messageId = await card.shown.catch(() => undefined);
         if (messageId === undefined || card.gone) return;
-        // Read once shown: the question as it came, outside its topic or not.
+        // Read once shown: its chat (a group's question may have landed in its supergroup, see card),
+        // and the question as it came, outside its topic or not.
+        const { chatId } = card;
         await new ChatOutput(this.o.api, chatId)
           .editHtml(messageId, closedHtml(card.html, outcome, prompt.lang), { lang: prompt.lang })
           .catch((err: unknown) =>
