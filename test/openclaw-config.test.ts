@@ -978,6 +978,27 @@ describe('brainstem openclaw-config', () => {
     expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
   });
 
+  it('--apply reads an $include under a relative OPENCLAW_INCLUDE_ROOTS entry, resolved from the gateway’s directory as OpenClaw does', async () => {
+    // OpenClaw path.resolve()s each entry: a relative one from its gateway's working directory,
+    // the home directory for the service it installs (as a relative tokenFile). Dropped, the
+    // include was refused as 'outside …, which OpenClaw refuses too', nothing written.
+    const shared = path.join(dir, 'shared');
+    mkdirSync(shared);
+    writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
+    const oc = path.join(dir, 'oc');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    writeFileSync(file, `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`, {
+      mode: 0o600,
+    });
+    env.OPENCLAW_INCLUDE_ROOTS = 'shared';
+    const { code, err } = await run(['--apply', file]);
+    expect(err).not.toContain('is outside');
+    expect(code).toBe(0);
+    expect(openclawReads(file).gateway).toEqual({ port: 18789 });
+    expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
+  });
+
   it('--apply refuses a change to a file included at two settings under two names (a symlink), rather than losing one', async () => {
     const oc = path.join(dir, 'oc');
     mkdirSync(oc);

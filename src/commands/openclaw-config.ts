@@ -12,7 +12,6 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import JSON5 from 'json5';
@@ -25,6 +24,7 @@ import { scrubText } from '../redact.js';
 import type { TextOut } from './doctor.js';
 import {
   equal,
+  gatewayPath,
   IncludeError,
   isObject,
   type Json,
@@ -696,7 +696,7 @@ type TokenIn = { token: string } | 'none' | 'unknown';
 /**
  * The bot token `settings` (the channel's or an account's, at `at`) give OpenClaw:
  * `tokenFile` first, then `botToken`, as OpenClaw reads them. A relative `tokenFile` is said,
- * with the file it was read as (tokenFilePath).
+ * with the file it was read as (gatewayPath).
  */
 async function tokenIn(
   settings: JsonObject,
@@ -707,7 +707,7 @@ async function tokenIn(
   const { tokenFile, botToken } = settings;
   if (typeof tokenFile === 'string' && tokenFile.trim()) {
     const given = tokenFile.trim();
-    const file = tokenFilePath(given, env);
+    const file = gatewayPath(given, env);
     if (!path.isAbsolute(openclawPath(given, env)))
       notes.push(
         `${at}.tokenFile "${given}" is relative: OpenClaw reads it from its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was read as ${file}; an absolute path or ~/… names the file whatever the directory\n`,
@@ -722,20 +722,6 @@ async function tokenIn(
   // `${VAR}` and SecretRef objects are resolved by OpenClaw, out of brainstem's sight.
   if (typeof botToken !== 'string' || /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(botToken)) return 'unknown';
   return { token: botToken.trim() };
-}
-
-/**
- * The file OpenClaw reads for a `tokenFile`: a leading `~` is expanded (openclawPath), and what is
- * still relative is, as OpenClaw resolves it (`path.resolve`), against the gateway's working
- * directory, not brainstem's. That is the home directory of the user it runs as for the gateway
- * service OpenClaw installs (`openclaw gateway install`: a systemd user unit without
- * `WorkingDirectory`, which systemd starts in the home directory), the OS one (OPENCLAW_HOME
- * moves `~`, not that). Read from brainstem's own directory, the account of brainstem's bot
- * went unrecognised, or another file of the same name was taken for it.
- */
-function tokenFilePath(file: string, env: NodeJS.ProcessEnv): string {
-  const expanded = openclawPath(file, env);
-  return path.isAbsolute(expanded) ? expanded : path.resolve(env.HOME?.trim() || homedir(), expanded);
 }
 
 /**

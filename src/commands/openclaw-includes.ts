@@ -83,15 +83,15 @@ export function resolveIncludes(
   overlay: ReadonlyMap<string, Json> = new Map(),
 ): { value: Json; files: Map<string, IncludedFile>; siblings: WeakMap<JsonObject, JsonObject> } {
   const root = rootOf(path.dirname(path.resolve(configPath)));
-  // As OpenClaw reads the list (resolveIncludeRoots): each entry trimmed and `~` expanded, since a
-  // unit file's Environment= or OpenClaw's .env expands nothing; read as written, `~/shared` was
-  // dropped and an include OpenClaw reads was refused as outside. A relative entry, which OpenClaw
-  // resolves against its own working directory (not brainstem's), is left out.
+  // As OpenClaw reads the list (resolveIncludeRoots): each entry trimmed, `~` expanded (a unit
+  // file's Environment= or OpenClaw's .env expands nothing) and resolved against the gateway's
+  // working directory (gatewayPath). Read as written, `~/shared` and `shared` were dropped, and an
+  // include OpenClaw reads was refused as outside.
   const extra = (env.OPENCLAW_INCLUDE_ROOTS ?? '')
     .split(path.delimiter)
-    .map((p) => openclawPath(p.trim(), env))
-    .filter((p) => p && path.isAbsolute(p))
-    .map(rootOf);
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => rootOf(gatewayPath(p, env)));
   const files = new Map<string, IncludedFile>();
   const siblings = new WeakMap<JsonObject, JsonObject>();
   /** Each included file's path after symlinks: two names of one file are one file (see below). */
@@ -198,6 +198,20 @@ export function openclawPath(file: string, env: NodeJS.ProcessEnv): string {
   const set = env.OPENCLAW_HOME?.trim();
   const home = !set ? osHome : set === '~' || set.startsWith('~/') ? path.join(osHome, set.slice(1)) : set;
   return path.join(home, file.slice(1));
+}
+
+/**
+ * A path OpenClaw's gateway reads (a `tokenFile`, an OPENCLAW_INCLUDE_ROOTS entry): a leading `~`
+ * expanded (openclawPath), and what is still relative resolved as OpenClaw does (`path.resolve`),
+ * against the gateway's working directory, not brainstem's. That is the home directory of the user
+ * it runs as for the gateway service OpenClaw installs (`openclaw gateway install`: a systemd user
+ * unit without `WorkingDirectory`, which systemd starts in the home directory), the OS one
+ * (OPENCLAW_HOME moves `~`, not that). Read from brainstem's own directory, the account of
+ * brainstem's bot went unrecognised, or another file of the same name was taken for it.
+ */
+export function gatewayPath(file: string, env: NodeJS.ProcessEnv): string {
+  const expanded = openclawPath(file, env);
+  return path.isAbsolute(expanded) ? expanded : path.resolve(env.HOME?.trim() || homedir(), expanded);
 }
 
 function includeNames(directive: Json | undefined): string[] | undefined {
