@@ -252,16 +252,14 @@ describe('a group upgraded to a supergroup while its answer streams', () => {
     const fake = await startFakeAnthropic();
     const cli = await claudeTestEnv(fake.url);
     const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'edit' } });
-    const gate = createGate();
+    const second = createGate();
+    const third = createGate();
     try {
-      // The rest of the answer comes after the upgrade, a chunk a group's edit interval (4 s) apart:
-      // each is an edit of the message the answer goes on in.
+      // The rest of the answer comes after the upgrade, each part once the one before it is shown in
+      // the supergroup: each is an edit of its own (a group's edits go 4 s apart, and parts coming
+      // within one interval would be one edit), of the message the answer goes on in.
       fake.script(() =>
-        text(['first part', ' second part', ' third part'], {
-          gate: gate.promise,
-          gateAfter: 1,
-          delayMs: 5_000,
-        }),
+        text(['first part', ' second part', ' third part'], { holds: [second.promise, third.promise] }),
       );
       c.tg.user(117, { chatId: GROUP, basicGroup: true }).says('stream');
       await c.tg.waitFor(() => c.tg.botMessages(GROUP).find((m) => /first part/.test(m.text)), {
@@ -270,7 +268,12 @@ describe('a group upgraded to a supergroup while its answer streams', () => {
       const followed = nextLog(c, (l) => l.msg === 'a group became a supergroup: its conversation follows');
       c.tg.migrates(GROUP, SUPERGROUP);
       await followed(2);
-      gate.open();
+      second.open();
+      await c.tg.waitFor(
+        () => c.tg.botMessages(SUPERGROUP).find((m) => /first part second part/.test(m.text)),
+        { timeoutMs: 60_000 },
+      );
+      third.open();
       await c.tg.waitFor(
         () => c.tg.botMessages(SUPERGROUP).find((m) => /first part second part third part/.test(m.text)),
         { timeoutMs: 60_000 },
@@ -282,7 +285,8 @@ describe('a group upgraded to a supergroup while its answer streams', () => {
         expect.stringMatching(/first part second part third part/),
       ]);
     } finally {
-      gate.open();
+      second.open();
+      third.open();
       await c.close();
       await fake.close();
       await cli.cleanup();

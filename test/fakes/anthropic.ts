@@ -61,6 +61,11 @@ export interface TextReply {
   /** Hold the stream after `gateAfter` chunks (default 1) until this settles. */
   gate?: PromiseLike<unknown>;
   gateAfter?: number;
+  /**
+   * Hold chunk i + 1 until `holds[i]` settles: a test releases each part once it has seen the one
+   * before it arrive, so the parts reach the client as far apart as its own events say, not a guess.
+   */
+  holds?: PromiseLike<unknown>[];
   usage?: Partial<FakeUsage>;
   /** Extra response headers, e.g. `anthropic-ratelimit-unified-*` on a success. */
   headers?: Record<string, string>;
@@ -326,11 +331,16 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       },
     });
     let index = 0;
-    const textBlock = async (chunks: string[], opts: Pick<TextReply, 'delayMs' | 'gate' | 'gateAfter'>) => {
+    const textBlock = async (
+      chunks: string[],
+      opts: Pick<TextReply, 'delayMs' | 'gate' | 'gateAfter' | 'holds'>,
+    ) => {
       send('content_block_start', { index, content_block: { type: 'text', text: '' } });
       const gateAfter = opts.gateAfter ?? 1;
       for (const [i, chunk] of chunks.entries()) {
         if (i === gateAfter && opts.gate) await opts.gate;
+        const hold = i > 0 ? opts.holds?.[i - 1] : undefined;
+        if (hold) await hold;
         if (i > 0 && opts.delayMs) await sleep(opts.delayMs);
         send('content_block_delta', { index, delta: { type: 'text_delta', text: chunk } });
       }
