@@ -65,16 +65,19 @@ function refusedAudioMention(format: string): string {
 
 /** An earlier turn's audio, in a format it takes, to a model whose server said it hears none. */
 function unheardAudioMention(p: ContentPart): string {
-  const audio = (p as { input_audio?: { format?: unknown } }).input_audio;
-  const format = typeof audio === 'object' && audio !== null ? audio.format : undefined;
-  return `[an input_audio part (${typeof format === 'string' ? format : 'no format'}), not heard by the local model, which takes no audio]`;
+  return `[an input_audio part (${audioFormatShown(p)}), not heard by the local model, which takes no audio]`;
 }
 
 /** An earlier turn's audio part that holds no audio (no data, not base64: the new turn's is refused). */
 function emptyAudioMention(p: ContentPart): string {
+  return `[an input_audio part (${audioFormatShown(p)}) without its audio, not shown to the local model]`;
+}
+
+/** An audio part's format as its line says it: the client's string, or "no format". */
+function audioFormatShown(p: ContentPart): string {
   const audio = (p as { input_audio?: { format?: unknown } }).input_audio;
   const format = typeof audio === 'object' && audio !== null ? audio.format : undefined;
-  return `[an input_audio part (${typeof format === 'string' ? format : 'no format'}) without its audio, not shown to the local model]`;
+  return typeof format === 'string' ? format : 'no format';
 }
 
 /** What of `p` the server would refuse, as the line that takes its place; undefined when it reads it. */
