@@ -11,6 +11,16 @@ import { lastAssistantIndex } from './text.js';
 export const LOCAL_PART_TYPES: ReadonlySet<string> = new Set(['text', 'image_url', 'input_audio']);
 
 /**
+ * The line an earlier turn's part stands as where a brain does not send it on (a Claude mode's
+ * replayed history, a local model's messages), so the model knows one was there:
+ * `[an input_audio part, not shown to Claude Code]`, `[a file part, not shown to the local model]`.
+ * "an" before a type that starts with a vowel (`input_audio`, `input_file`).
+ */
+export function unreadPartLine(type: string, reader: string): string {
+  return `[${/^[aeiou]/i.test(type) ? 'an' : 'a'} ${type} part, not shown to ${reader}]`;
+}
+
+/**
  * The `input_audio.format`s llama-server takes: exactly these, OpenAI's two (it decodes flac too, but
  * refuses it with the rest). Any other is refused with "input_audio.format must be either 'wav' or
  * 'mp3'", which names neither the part nor the format it got.

@@ -242,6 +242,31 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     }
   });
 
+  it('tells Claude of an earlier turn’s audio part in a replayed history as a line, with its article: an input_audio part', async () => {
+    claude.fake.script(() => text('heard of it'));
+    const r = await svc.client.chat.completions.create(
+      {
+        model: 'assistant',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Listen.' },
+              { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } },
+            ],
+          },
+          { role: 'assistant', content: 'It says hello.' },
+          user('Thanks.'),
+        ],
+      },
+      { headers: { 'x-session-key': 'audio-replayed' } },
+    );
+    expect(r.choices[0]?.message.content).toBe('heard of it');
+    expect(claude.fake.mainRequests().at(-1)?.lastUserText).toBe(
+      '<history source="client">\nuser: Listen.\n[an input_audio part, not shown to Claude Code]\n\nassistant: It says hello.\n</history>\n\nThanks.',
+    );
+  });
+
   it('tells Claude the name of a named system or developer message too: few-shot examples keep who says what', async () => {
     // OpenAI's few-shot pattern: examples as system messages named example_user / example_assistant.
     // Without the names, the CLI is told "What is 2+2?" and "4" as two more instructions.

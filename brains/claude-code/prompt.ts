@@ -1,4 +1,5 @@
 import type { ModeConfig } from '../../src/config.js';
+import { unreadPartLine } from '../../src/content-parts.js';
 import { type ImageData, imageMention, isImagePart, newTurnImages } from '../../src/images.js';
 import { contentText, historyDigest, lastAssistantIndex, tailChars } from '../../src/text.js';
 import type { ChatMessage, ToolCall, TurnRequest } from '../types.js';
@@ -256,7 +257,7 @@ export function messageText(m: ChatMessage): string {
   return m.content
     .map((p) => {
       if (p.type === 'text' && typeof p.text === 'string') return p.text;
-      return isImagePart(p) ? imageMention(p) : `[a ${p.type} part, not shown to Claude Code]`;
+      return isImagePart(p) ? imageMention(p) : unreadPartLine(p.type, 'Claude Code');
     })
     .filter(Boolean)
     .join('\n');

@@ -3,6 +3,7 @@ import {
   LOCAL_AUDIO_FORMATS,
   LOCAL_PART_TYPES,
   refusedAudioFormat,
+  unreadPartLine,
 } from '../../src/content-parts.js';
 import { imageMention, isImagePart } from '../../src/images.js';
 import type { ChatMessage, ContentPart, GenerationOptions } from '../types.js';
@@ -52,11 +53,6 @@ export function upstreamMessages(
   return [{ role: 'system', content: extraContext }, ...out];
 }
 
-/** What an earlier turn's part no local model reads is told as (a Claude mode says it the same way). */
-function unreadPartMention(type: string): string {
-  return `[a ${type} part, not shown to the local model]`;
-}
-
 /** An earlier turn's audio in a format llama-server refuses (the new turn's was refused by LlamaLocalBrain.refuse). */
 function refusedAudioMention(format: string): string {
   const shown = format === 'none' ? 'no format' : format.replace(/^"|"$/g, '');
@@ -82,7 +78,7 @@ function audioFormatShown(p: ContentPart): string {
 
 /** What of `p` the server would refuse, as the line that takes its place; undefined when it reads it. */
 function unreadLine(p: ContentPart, hears: boolean): string | undefined {
-  if (!LOCAL_PART_TYPES.has(p.type)) return unreadPartMention(p.type);
+  if (!LOCAL_PART_TYPES.has(p.type)) return unreadPartLine(p.type, 'the local model');
   // Whatever its format: converted, the model would not hear it either.
   if (!hears && p.type === 'input_audio' && audioPartProblem(p) === undefined) return unheardAudioMention(p);
   const format = refusedAudioFormat(p);
