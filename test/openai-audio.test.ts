@@ -193,3 +193,15 @@ describe('an audio part that holds no playable audio', () => {
     ]);
   });
 });
+
+describe('keys OpenAI does not define in an input_audio part', () => {
+  it('a local mode passes them on with the part, unnamed (a Claude mode names them: openai-claude.test.ts)', async () => {
+    const part = { type: 'input_audio', input_audio: { data: WAV, format: 'wav', transcript: 'hello' } };
+    const { data, response } = await svc.client.chat.completions
+      .create({ model: 'hears', messages: [{ role: 'user', content: [part] }] } as never)
+      .withResponse();
+    expect(response.headers.get('x-brainstem-ignored-fields')).toBeNull();
+    expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBeTruthy();
+    expect(sentMessages(hears).at(-1)?.content).toEqual([part]);
+  });
+});

@@ -608,6 +608,35 @@ describe('OpenAI endpoint over the real claude CLI', () => {
     expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('a picture');
   });
 
+  it('names a key OpenAI does not define in an input_audio, which Claude Code never gets (an earlier turn’s audio is a line), and answers', async () => {
+    claude.fake.script(() => text('noted'));
+    const { data, response } = await svc.client.chat.completions
+      .create(
+        {
+          model: 'assistant',
+          messages: [
+            {
+              role: 'user',
+              content: [
+                {
+                  type: 'input_audio',
+                  input_audio: { data: 'UklGRg==', format: 'wav', transcript: 'hello' },
+                },
+              ],
+            },
+            { role: 'assistant', content: 'It says hello.' },
+            user('Thanks.'),
+          ],
+        } as never,
+        { headers: { 'x-session-key': 'audio-key-named' } },
+      )
+      .withResponse();
+    expect(response.headers.get('x-brainstem-ignored-fields')).toBe(
+      'messages[].content[].input_audio.transcript',
+    );
+    expect((data as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('noted');
+  });
+
   it('names a caption sent as `text` on an image part, which Claude Code never gets, and answers about the image', async () => {
     claude.fake.script(() => text('a cat'));
     const image = dataUrlPart(randomPng(8, 8));

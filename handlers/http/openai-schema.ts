@@ -275,6 +275,8 @@ const PART_KEYS = new Set(Object.keys(part.shape));
 const PART_TYPES: ReadonlySet<unknown> = new Set(['text', 'image_url', 'input_audio', 'file', 'refusal']);
 /** What OpenAI defines in an `image_url` part's object. */
 const IMAGE_URL_KEYS = new Set(['url', 'detail']);
+/** What OpenAI defines in an `input_audio` part's object. */
+const INPUT_AUDIO_KEYS = new Set(['data', 'format']);
 const TOOL_CALL_KEYS = new Set(Object.keys(toolCall.shape));
 const FUNCTION_KEYS = new Set(Object.keys(toolCall.shape.function.shape));
 const TOOL_KEYS = new Set(Object.keys(toolSchema.shape));
@@ -323,6 +325,13 @@ export function unknownNestedKeys(body: {
         const image = p.image_url;
         if (image && typeof image === 'object') {
           for (const k in image) if (!IMAGE_URL_KEYS.has(k)) add(`messages[].content[].image_url.${k}`, true);
+        }
+        // A local mode passes the part on as it came (llama-server reads its data and format); a Claude
+        // mode tells an earlier turn's as a line, without it (a transcript beside the audio is lost).
+        const audio = p.input_audio;
+        if (audio && typeof audio === 'object') {
+          for (const k in audio)
+            if (!INPUT_AUDIO_KEYS.has(k)) add(`messages[].content[].input_audio.${k}`, true);
         }
       }
     }
