@@ -16,20 +16,33 @@ const audio = { type: 'input_audio', input_audio: { data: WAV, format: 'wav' } }
 let deaf: FakeLlama;
 let hears: FakeLlama;
 let ollama: FakeLlama;
+/** Down at start, up once the test has its mode's probe find nothing (see 'before any probe found its server'). */
+let lateOllama: FakeLlama;
+let lateLlama: FakeLlama;
+let lateOllama2: FakeLlama;
 let svc: TestService;
 
 beforeAll(async () => {
   deaf = await startFakeLlama({ audio: false });
   hears = await startFakeLlama();
   ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+  lateOllama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+  lateLlama = await startFakeLlama();
+  lateOllama2 = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
+  await Promise.all([lateOllama.down(), lateLlama.down(), lateOllama2.down()]);
   svc = await startTestService({
     config: {
       defaultMode: 'deaf',
+      // No background probe during the file: the late modes' brains learn their servers only as tested.
+      server: { readinessRefreshMs: 3_600_000 },
       llama: { baseUrl: deaf.baseUrl, connectTimeoutMs: 2000, pollIntervalMs: 50 },
       modes: {
         deaf: { kind: 'llama' },
         hears: { kind: 'llama', baseUrl: hears.baseUrl },
         olla: { kind: 'llama', baseUrl: ollama.baseUrl, model: 'qwen2.5:7b' },
+        'late-olla': { kind: 'llama', baseUrl: lateOllama.baseUrl, model: 'qwen2.5:7b' },
+        'late-olla-2': { kind: 'llama', baseUrl: lateOllama2.baseUrl, model: 'qwen2.5:7b' },
+        'late-llama': { kind: 'llama', baseUrl: lateLlama.baseUrl },
       },
     },
   });
@@ -43,6 +56,9 @@ afterAll(async () => {
   await deaf?.close();
   await hears?.close();
   await ollama?.close();
+  await lateOllama?.close();
+  await lateLlama?.close();
+  await lateOllama2?.close();
 });
 
 const chats = (fake: FakeLlama) => fake.requests.filter((r) => r.path === '/v1/chat/completions');
@@ -126,6 +142,63 @@ describe('audio in an earlier turn, to a local model that hears none', () => {
       {
         type: 'text',
         text: '[an input_audio part (ogg), not heard by the local model, which takes no audio]',
+      },
+    ]);
+  });
+});
+
+describe('audio to a local mode before any probe found its server (down at start, up since)', () => {
+  /** The mode's probe finds nothing (its server is down), then its server comes up: the brain does not know what it is. */
+  const unknownServer = async (mode: string, fake: FakeLlama) => {
+    const r = await svc.service.core.readiness.probe(mode, { fresh: true });
+    expect(r).toMatchObject({ ok: false, kind: 'unreachable' });
+    await fake.up();
+  };
+  const ogg = { type: 'input_audio', input_audio: { data: 'T2dnUw==', format: 'ogg' } };
+
+  it.each([
+    [
+      'Ollama: a 400 saying it reads no audio, not to convert it',
+      'late-olla',
+      () => lateOllama,
+      /^400 messages\.0\.content\.1: Ollama’s OpenAI endpoint reads no audio \(input_audio parts\), in any format: send what was said as text/,
+    ],
+    [
+      'llama-server: a 400 saying to convert it to wav or mp3',
+      'late-llama',
+      () => lateLlama,
+      /^400 messages\.0\.content\.1: input_audio format "ogg" is not one llama-server takes: send the audio as wav or mp3/,
+    ],
+  ])('the new turn’s audio in ogg, %s', async (_, model, fake, said) => {
+    await unknownServer(model, fake());
+    const err = await svc.client.chat.completions
+      .create({
+        model,
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'What is said?' }, ogg] }],
+      } as never)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ status: 400, param: 'messages.0.content.1' });
+    expect((err as Error).message).toMatch(said);
+    expect(chats(fake())).toEqual([]);
+  });
+
+  it('Ollama: an earlier turn’s audio goes as a line from the first request, without one Ollama refuses first', async () => {
+    await unknownServer('late-olla-2', lateOllama2);
+    const r = await svc.client.chat.completions.create({
+      model: 'late-olla-2',
+      messages: [
+        { role: 'user', content: [audio] },
+        { role: 'assistant', content: 'It says hello.' },
+        { role: 'user', content: 'Thanks.' },
+      ],
+    } as never);
+    expect(r.choices[0]?.message.content).toMatch(/echo: Thanks\.$/);
+    expect(chats(lateOllama2).length).toBe(1);
+    expect(sentMessages(lateOllama2).at(-3)?.content).toEqual([
+      {
+        type: 'text',
+        text: '[an input_audio part (wav), not heard by the local model, which takes no audio]',
       },
     ]);
   });

@@ -28,7 +28,7 @@ import type {
   TurnUsage,
 } from '../types.js';
 import { jsonBody } from './body.js';
-import { llamaHealthUrl, ollamaHas, probeLlamaHealth } from './health.js';
+import { type LlamaHealth, llamaHealthUrl, ollamaHas, probeLlamaHealth } from './health.js';
 import { loadOllamaModel, ollamaInMemory, unloadOllamaModel } from './ollama-load.js';
 import { PersonaPrompt } from './persona.js';
 import { upstreamMessages, upstreamOptions } from './request.js';
@@ -185,8 +185,11 @@ export class LlamaLocalBrain implements Brain {
   private readonly ollamaGenerateUrl: string;
   /** Ollama's list of the models in memory (see needsLoad). */
   private readonly ollamaPsUrl: string;
-  /** Whether the last readiness probe that got an answer found Ollama (see preload). */
-  private onOllama = false;
+  /**
+   * Whether the last probe of the server that got an answer (readiness, or a turn's own: see run)
+   * found Ollama (see preload); undefined until one did (brainstem just started, the server was down).
+   */
+  private onOllama: boolean | undefined;
   /**
    * The same, as messages show them: without credentials a base URL may carry
    * (`http://user:password@host`, `?api_key=`). Readiness is on the public
@@ -235,13 +238,7 @@ export class LlamaLocalBrain implements Brain {
 
   async ready(signal?: AbortSignal): Promise<Readiness> {
     const url = this.shownHealthUrl;
-    const h = await probeLlamaHealth(this.healthUrl, {
-      timeoutMs: this.llama.connectTimeoutMs,
-      signal,
-      ollamaTagsUrl: this.ollamaTagsUrl,
-    });
-    if (h.state === 'ollama') this.onOllama = true;
-    else if (h.state === 'loaded' || h.state === 'loading' || h.state === 'http') this.onOllama = false;
+    const h = await this.probeServer(signal);
     switch (h.state) {
       case 'loaded':
         return { ok: true, detail: { en: `${url} answers 200`, fr: `${url} répond 200` } };
@@ -295,6 +292,18 @@ export class LlamaLocalBrain implements Brain {
           down: NOTHING_THERE.has(codeOf(h.error) ?? ''),
         };
     }
+  }
+
+  /** Probes the server (probeLlamaHealth), learning from an answer whether it is Ollama. */
+  private async probeServer(signal?: AbortSignal): Promise<LlamaHealth> {
+    const h = await probeLlamaHealth(this.healthUrl, {
+      timeoutMs: this.llama.connectTimeoutMs,
+      signal,
+      ollamaTagsUrl: this.ollamaTagsUrl,
+    });
+    if (h.state === 'ollama') this.onOllama = true;
+    else if (h.state === 'loaded' || h.state === 'loading' || h.state === 'http') this.onOllama = false;
+    return h;
   }
 
   /**
@@ -476,7 +485,8 @@ export class LlamaLocalBrain implements Brain {
    */
   refuse(req: Pick<TurnRequest, 'messages'>): Refusal | undefined {
     const part = newTurnPartOutside(req.messages, LOCAL_PART_TYPES);
-    if (!part) return this.onOllama ? ollamaAudioRefusal(req.messages) : audioFormatRefusal(req.messages);
+    // Not knowing its server yet, the turn asks it first (run): Ollama's advice is not llama-server's.
+    if (!part) return this.onOllama === undefined ? undefined : this.audioRefusal(req.messages);
     const instead =
       part.type === 'file'
         ? 'send the file’s text as a text part (Claude modes read no file part either)'
@@ -485,6 +495,11 @@ export class LlamaLocalBrain implements Brain {
       param: part.param,
       message: `${part.type} parts are not supported by local modes: llama-server reads text, images (image_url) and audio (input_audio); ${instead}.`,
     };
+  }
+
+  /** The new turn's audio this mode's server would refuse, by what it is (Ollama or llama-server). */
+  private audioRefusal(messages: TurnRequest['messages']): Refusal | undefined {
+    return this.onOllama ? ollamaAudioRefusal(messages) : audioFormatRefusal(messages);
   }
 
   async *turn(req: TurnRequest, signal: AbortSignal): AsyncGenerator<TurnEvent> {
@@ -523,6 +538,23 @@ export class LlamaLocalBrain implements Brain {
         fr: `impossible de lire les fichiers de persona : ${(err as Error).message}`,
       });
       return;
+    }
+    if (this.onOllama === undefined && req.messages.some(holdsAudio)) {
+      // No probe has found the server yet (refuse left the new turn's audio to here): one now tells
+      // Ollama, which reads audio in no message, from llama-server, which takes wav and mp3, so that
+      // the refusal's advice is the server's and an earlier turn's audio goes to Ollama as lines at
+      // once. A probe of the turn's own, the same GET the readiness board's is: what the board last
+      // heard may be the failure that left this unknown. Still unknown (no answer), llama-server is assumed.
+      await this.probeServer(AbortSignal.any([signal, cut]));
+      if (signal.aborted || cut.aborted) {
+        yield ended(aborted().error);
+        return;
+      }
+      const refusal = this.audioRefusal(req.messages);
+      if (refusal) {
+        yield ended({ kind: 'bad_request', status: 400, param: refusal.param, message: refusal.message });
+        return;
+      }
     }
     // False once the server refused audio in an earlier turn: it goes again with those told as lines.
     // Ollama reads audio in no message: told as lines from the start (its new turn's was refused).
