@@ -3,6 +3,7 @@ import type { McpOptions } from '../brains/claude-code/mcp.js';
 import { ProcessCap } from '../brains/claude-code/process-cap.js';
 import { Spares } from '../brains/claude-code/spares.js';
 import { WarmPool } from '../brains/claude-code/warm-pool.js';
+import { DeafModels } from '../brains/llama-local/deaf-models.js';
 import { LlamaLocalBrain } from '../brains/llama-local/index.js';
 import type { Brain } from '../brains/types.js';
 import { type ApiToken, loadApiToken } from './api-token.js';
@@ -108,6 +109,8 @@ export function createCore(config: Config, logger: Logger, version: string, port
     ? new WarmPool(config.claude.warm, logger.child({ part: 'claude-warm' }))
     : undefined;
   const unreadable = unreadableByClaude(ownFiles(config));
+  // What a local server refused audio for, shared by the modes on it (one server, several personas).
+  const deafModels = new DeafModels();
   const claudeSpares = new Spares(claudeProcesses, logger.child({ part: 'claude-spares' }));
   for (const mode of config.modes) {
     const log = logger.child({ brain: mode.id });
@@ -148,6 +151,7 @@ export function createCore(config: Config, logger: Logger, version: string, port
             baseUrl: mode.baseUrl ?? config.llama.baseUrl,
             llama: config.llama,
             logger: log,
+            deaf: deafModels,
           }),
     );
   }

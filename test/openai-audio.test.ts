@@ -20,6 +20,10 @@ let ollama: FakeLlama;
 let lateOllama: FakeLlama;
 let lateLlama: FakeLlama;
 let lateOllama2: FakeLlama;
+/** Models without audio, one per test of what the service remembers of them (see 'remembered'). */
+let muteA: FakeLlama;
+let muteB: FakeLlama;
+let muteC: FakeLlama;
 let svc: TestService;
 
 beforeAll(async () => {
@@ -30,6 +34,9 @@ beforeAll(async () => {
   lateLlama = await startFakeLlama();
   lateOllama2 = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
   await Promise.all([lateOllama.down(), lateLlama.down(), lateOllama2.down()]);
+  muteA = await startFakeLlama({ audio: false });
+  muteB = await startFakeLlama({ audio: false });
+  muteC = await startFakeLlama({ audio: false });
   svc = await startTestService({
     config: {
       defaultMode: 'deaf',
@@ -43,6 +50,11 @@ beforeAll(async () => {
         'late-olla': { kind: 'llama', baseUrl: lateOllama.baseUrl, model: 'qwen2.5:7b' },
         'late-olla-2': { kind: 'llama', baseUrl: lateOllama2.baseUrl, model: 'qwen2.5:7b' },
         'late-llama': { kind: 'llama', baseUrl: lateLlama.baseUrl },
+        'mute-a': { kind: 'llama', baseUrl: muteA.baseUrl },
+        // The same server written another way.
+        'mute-a-too': { kind: 'llama', baseUrl: `${muteA.baseUrl.replace('127.0.0.1', 'localhost')}/` },
+        'mute-b': { kind: 'llama', baseUrl: muteB.baseUrl },
+        'mute-c': { kind: 'llama', baseUrl: muteC.baseUrl },
       },
     },
   });
@@ -59,6 +71,7 @@ afterAll(async () => {
   await lateOllama?.close();
   await lateLlama?.close();
   await lateOllama2?.close();
+  await Promise.all([muteA, muteB, muteC].map((f) => f?.close()));
 });
 
 const chats = (fake: FakeLlama) => fake.requests.filter((r) => r.path === '/v1/chat/completions');
@@ -201,6 +214,61 @@ describe('audio to a local mode before any probe found its server (down at start
         text: '[an input_audio part (wav), not heard by the local model, which takes no audio]',
       },
     ]);
+  });
+});
+
+describe('a model whose server refused audio, remembered', () => {
+  const withHeardAudio = (model: string) =>
+    svc.client.chat.completions.create({
+      model,
+      messages: [
+        { role: 'user', content: [audio] },
+        { role: 'assistant', content: 'It says hello.' },
+        { role: 'user', content: 'Thanks.' },
+      ],
+    } as never);
+  const line = {
+    type: 'text',
+    text: '[an input_audio part (wav), not heard by the local model, which takes no audio]',
+  };
+
+  it('a later turn with audio in its history goes with lines from the first request, on any mode of that server', async () => {
+    await withHeardAudio('mute-a');
+    // The first: refused, then sent again with the audio as a line.
+    expect(chats(muteA).length).toBe(2);
+    const r = await withHeardAudio('mute-a-too');
+    expect(r.choices[0]?.message.content).toMatch(/echo: Thanks\.$/);
+    expect(chats(muteA).length).toBe(3);
+    expect(sentMessages(muteA).at(-3)?.content).toEqual([line]);
+  });
+
+  it('a voice note still goes to the server: restarted with an audio model (no probe saw it), it is heard, and so is the history’s audio', async () => {
+    await withHeardAudio('mute-b');
+    await muteB.down();
+    await muteB.up({ audio: true });
+    const r = await svc.client.chat.completions.create({
+      model: 'mute-b',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'And this?' }, audio] }],
+    } as never);
+    expect(r.choices[0]?.message.content).toMatch(/echo: And this\?$/);
+    await withHeardAudio('mute-b');
+    expect(sentMessages(muteB).at(-3)?.content).toEqual([audio]);
+  });
+
+  it('forgotten once a probe finds the server down: restarted with an audio model, the history’s audio is heard', async () => {
+    await withHeardAudio('mute-c');
+    await withHeardAudio('mute-c');
+    expect(chats(muteC).length).toBe(3);
+    await muteC.down();
+    expect(await svc.service.core.readiness.probe('mute-c', { fresh: true })).toMatchObject({
+      ok: false,
+      kind: 'unreachable',
+    });
+    await muteC.up({ audio: true });
+    const r = await withHeardAudio('mute-c');
+    expect(r.choices[0]?.message.content).toMatch(/echo: Thanks\.$/);
+    expect(chats(muteC).length).toBe(4);
+    expect(sentMessages(muteC).at(-3)?.content).toEqual([audio]);
   });
 });
 

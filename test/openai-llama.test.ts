@@ -886,23 +886,26 @@ describe('every Chat Completions field is passed, mapped or refused', () => {
   });
 
   it('answers an audio part a model that hears nothing refuses (llama-server’s 500) as a 400 saying so, not a server error clients send again', async () => {
+    const audio = { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } };
     llama.reply({
       status: 500,
       error: 'audio input is not supported - hint: if this is unexpected, you may need to provide the mmproj',
     });
     const r = await post({
       model: 'local',
-      messages: [
-        {
-          role: 'user',
-          content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }],
-        },
-      ],
+      messages: [{ role: 'user', content: [audio] }],
     });
     expect(r.status).toBe(400);
     expect((await errorOf(r)).message).toContain(
       'answered HTTP 500: audio input is not supported - hint: if this is unexpected, you may need to provide the mmproj. The model of mode local takes no audio (input_audio parts): send what was said as text',
     );
+    // The refusal is remembered for earlier turns' audio (openai-audio.test.ts), but a voice note still
+    // goes to the server, and once the model hears (an audio --mmproj since), it is heard, which ends it.
+    llama.reply({ chunks: ['heard'] });
+    const heard = await post({ model: 'local', messages: [{ role: 'user', content: [audio] }] });
+    expect(heard.status).toBe(200);
+    const sent = llama.requests.at(-1)?.body as { messages: { content: unknown }[] };
+    expect(sent.messages.at(-1)?.content).toEqual([audio]);
   });
 
   it('refuses an audio part of the new turn in a format llama-server does not take with a 400 naming the part and wav and mp3, not its nameless words; an earlier turn’s is told as a line', async () => {

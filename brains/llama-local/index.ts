@@ -16,6 +16,7 @@ import type { Logger } from '../../src/logger.js';
 import { PROXY_TAG } from '../../src/notices.js';
 import { scrubText } from '../../src/redact.js';
 import { headChars, shorten } from '../../src/text.js';
+import { serverKey } from '../../src/upstream-server.js';
 import type {
   Brain,
   BrainError,
@@ -28,6 +29,7 @@ import type {
   TurnUsage,
 } from '../types.js';
 import { jsonBody } from './body.js';
+import { DeafModels } from './deaf-models.js';
 import { type LlamaHealth, llamaHealthUrl, ollamaHas, probeLlamaHealth } from './health.js';
 import { loadOllamaModel, ollamaInMemory, unloadOllamaModel } from './ollama-load.js';
 import { PersonaPrompt } from './persona.js';
@@ -159,6 +161,8 @@ export interface LlamaLocalBrainOptions {
   baseUrl: string;
   llama: Config['llama'];
   logger: Logger;
+  /** The models that refused audio, shared by the modes of one service (core.ts); a brain made alone keeps its own. */
+  deaf?: DeafModels;
 }
 
 /**
@@ -209,12 +213,19 @@ export class LlamaLocalBrain implements Brain {
   private readonly cuts = new Set<AbortController>();
   /** Schema limits already logged as moved into descriptions (each said once, not on every turn). */
   private readonly movedLimits = new Set<string>();
+  private readonly deaf: DeafModels;
+  /** This mode's server (serverKey) and the model name its requests send, as DeafModels keys them. */
+  private readonly server: string;
+  private readonly modelSent: string;
 
   constructor(opts: LlamaLocalBrainOptions) {
     this.mode = opts.mode;
     this.id = opts.mode.id;
     this.llama = opts.llama;
     this.logger = opts.logger;
+    this.deaf = opts.deaf ?? new DeafModels();
+    this.server = serverKey(opts.baseUrl);
+    this.modelSent = opts.mode.model ?? 'default';
     this.chatUrl = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     this.healthUrl = llamaHealthUrl(opts.baseUrl, opts.llama.healthPath);
     this.ollamaTagsUrl = llamaHealthUrl(opts.baseUrl, '/api/tags');
@@ -303,6 +314,7 @@ export class LlamaLocalBrain implements Brain {
     });
     if (h.state === 'ollama') this.onOllama = true;
     else if (h.state === 'loaded' || h.state === 'loading' || h.state === 'http') this.onOllama = false;
+    if (h.state === 'loading' || h.state === 'unreachable') this.deaf.restarted(this.server);
     return h;
   }
 
@@ -556,21 +568,28 @@ export class LlamaLocalBrain implements Brain {
         return;
       }
     }
-    // False once the server refused audio in an earlier turn: it goes again with those told as lines.
-    // Ollama reads audio in no message: told as lines from the start (its new turn's was refused).
-    let hears = !this.onOllama;
+    const part = newTurnPartWhere(req.messages, (p) => p.type === 'input_audio');
+    // False once the server refused audio: earlier turns' audio goes again as lines. Ollama reads
+    // audio in no message: lines from the start (its new turn's was refused). A model its server
+    // refused audio for before (DeafModels): lines from the first request, unless the new turn holds
+    // audio, which goes to the server all the same: the server may hear it since.
+    let hears = !this.onOllama && (part !== undefined || !this.deaf.has(this.server, this.modelSent));
     let res: Dispatcher.ResponseData;
     for (;;) {
-      const sent = yield* this.send(req, persona, hears, signal, cut, ended);
+      const body = this.requestBody(req, persona, hears);
+      const sent = yield* this.send(body, signal, cut, ended);
       if (!sent) return;
       res = sent;
-      if (res.statusCode === 200) break;
+      if (res.statusCode === 200) {
+        if (body.messages.some(holdsAudio)) this.deaf.heard(this.server, this.modelSent);
+        break;
+      }
       const text = await res.body.text().catch(() => '');
       const unheard = this.audioRefused(res.statusCode, text, req.messages);
       if (unheard) {
+        this.deaf.refused(this.server, this.modelSent);
         // Audio of the new turn is the user's to change; an earlier turn's only ever failed every
         // later message of the conversation (a voice note answered by a mode that hears, then a switch).
-        const part = newTurnPartWhere(req.messages, (p) => p.type === 'input_audio');
         if (!part && hears) {
           this.logger.info({ mode: this.id }, 'the model takes no audio: earlier turns’ audio sent as lines');
           hears = false;
@@ -698,18 +717,16 @@ export class LlamaLocalBrain implements Brain {
   }
 
   /**
-   * Sends the turn's request (its messages as `hears` says); the response, or undefined once it
-   * yielded why there is none (cancelled, no connection).
+   * Sends the turn's request (requestBody); the response, or undefined once it yielded why there is
+   * none (cancelled, no connection).
    */
   private async *send(
-    req: TurnRequest,
-    persona: string | undefined,
-    hears: boolean,
+    request: Record<string, unknown>,
     signal: AbortSignal,
     cut: AbortSignal,
     ended: (error: BrainError) => TurnEvent,
   ): AsyncGenerator<TurnEvent, Dispatcher.ResponseData | undefined> {
-    const body = jsonBody(this.requestBody(req, persona, hears));
+    const body = jsonBody(request);
     if (signal.aborted) {
       yield aborted();
       return undefined;
@@ -734,7 +751,12 @@ export class LlamaLocalBrain implements Brain {
     }
   }
 
-  private requestBody(req: TurnRequest, persona: string | undefined, hears = true): Record<string, unknown> {
+  /** The request for the turn, its messages as `hears` says (upstreamMessages). */
+  private requestBody(
+    req: TurnRequest,
+    persona: string | undefined,
+    hears: boolean,
+  ): Record<string, unknown> & { messages: ChatMessage[] } {
     if (this.persona && persona === undefined) {
       this.logger.warn(
         { personaDir: this.mode.personaDir },
@@ -753,7 +775,7 @@ export class LlamaLocalBrain implements Brain {
     }
     return {
       ...upstreamOptions(req.options),
-      model: this.mode.model ?? 'default',
+      model: this.modelSent,
       messages: upstreamMessages(req.messages, persona, req.extraContext, takesImages(this.mode), hears),
       stream: true,
       stream_options: { include_usage: true },

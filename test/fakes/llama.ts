@@ -22,6 +22,7 @@
  *   fake.unloads        // Ollama: the models asked to unload (keep_alive 0), oldest first
  *   await fake.down()   // stops listening (connections refused) and cuts those open: the server stopped
  *   await fake.up()     // listens again on the same port, no model in memory: the server restarted
+ *   await fake.up({ audio: true })  // restarted hearing audio (with an audio model's --mmproj), or not
  *   await fake.close()
  *
  * Endpoints:
@@ -147,7 +148,7 @@ export interface FakeLlama {
   loaded: Set<string>;
   unloads: string[];
   down(): Promise<void>;
-  up(): Promise<void>;
+  up(opts?: { audio?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -172,6 +173,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
   let chatCount = 0;
   let healthHold: Promise<unknown> | undefined;
   let contextTokens = opts.contextTokens;
+  let hearsAudio = opts.audio ?? true;
   const byDefault = (body: ChatBody): FakeReply => opts.reply ?? echoReply(body);
   let answer: (body: ChatBody, n: number) => FakeReply | Promise<FakeReply> = byDefault;
   const requests: FakeRequest[] = [];
@@ -250,7 +252,7 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
       if (!opts.ollama && unsupportedAudio(chat.messages)) {
         return sendJson(res, 400, errorBody(400, AUDIO_FORMAT_ERROR, 'invalid_request_error'));
       }
-      if (!opts.ollama && opts.audio === false && partsOf(chat.messages).some(isAudioPart)) {
+      if (!opts.ollama && !hearsAudio && partsOf(chat.messages).some(isAudioPart)) {
         return sendJson(res, 500, errorBody(500, NO_AUDIO_ERROR, 'server_error'));
       }
       const grammar = grammarFailure(chat.tools);
@@ -333,7 +335,8 @@ export async function startFakeLlama(opts: FakeLlamaOptions = {}): Promise<FakeL
     loaded: ollamaState.loaded,
     unloads: ollamaState.unloads,
     down: stopListening,
-    up: async () => {
+    up: async (restart = {}) => {
+      hearsAudio = restart.audio ?? hearsAudio;
       // A restarted Ollama has nothing in memory (llama-server's flavour answers as before).
       ollamaState.loaded.clear();
       server.listen(port, '127.0.0.1');
