@@ -236,14 +236,25 @@ export class UsageLedger {
       .map(norm);
   }
 
-  /** The `top` costliest sessions over [since, until). */
-  topSessions(since: number, until: number, top: number): UsageReport['bySession'] {
+  /**
+   * The `top` costliest sessions over [since, until). `countedAs`: keys a conversation had before
+   * it was renamed, each to its present key: their turns count under it (a row keeps the key its
+   * turn had), so one conversation is one line, ranked by all it cost.
+   */
+  topSessions(
+    since: number,
+    until: number,
+    top: number,
+    countedAs: ReadonlyMap<string, string> = new Map(),
+  ): UsageReport['bySession'] {
     return this.db
-      .prepare<[number, number, number], Totals<{ sessionKey: string; mode: string }>>(
-        `SELECT session_key AS sessionKey, mode, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ?
-         GROUP BY session_key, mode ORDER BY costUsd DESC, turns DESC LIMIT ?`,
+      .prepare<[string, number, number, number], Totals<{ sessionKey: string; mode: string }>>(
+        `SELECT COALESCE(renamed.value, session_key) AS sessionKey, mode, ${sums}
+         FROM usage_seen LEFT JOIN json_each(?) AS renamed ON renamed.key = session_key
+         WHERE ts >= ? AND ts < ?
+         GROUP BY 1, mode ORDER BY costUsd DESC, turns DESC LIMIT ?`,
       )
-      .all(since, until, top)
+      .all(JSON.stringify(Object.fromEntries(countedAs)), since, until, top)
       .map(norm);
   }
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { clockFromNoonYesterday } from './helpers/clock.js';
 import { randomPng } from './helpers/images.js';
-import { type Harness, OWNER, startHarness } from './telegram-harness.js';
+import { type Harness, nextLog, OWNER, startHarness } from './telegram-harness.js';
 
 let h: Harness;
 let llama: FakeLlama;
@@ -192,6 +192,29 @@ describe('commands', () => {
       h.tg.user(113, { languageCode: 'fr' }).says(`/usage ${period}`);
       await reply(113, new RegExp(`Consommation depuis .* \\(${period}\\)`));
     }
+  });
+
+  it('/usage counts a group upgraded to a supergroup as one conversation, under the supergroup', async () => {
+    const GROUP = -4_120;
+    const SUPERGROUP = -1_000_000_004_120;
+    const spent = (chatId: number, costUsd: number) =>
+      h.service.core.ledger.record({
+        ...{ mode: 'assistant', source: 'telegram', durationMs: 0, ts: Date.now(), costUsd },
+        ...{ inputTokens: 100, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0 },
+        sessionKey: `telegram:${chatId}`,
+      });
+    // Costlier than any other test's session of the hour (cheaper than the modes of the test below):
+    // both among the top five.
+    spent(GROUP, 0.9);
+    const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+    h.tg.user(119, { chatId: GROUP, basicGroup: true });
+    h.tg.migrates(GROUP, SUPERGROUP);
+    await followed(2);
+    spent(SUPERGROUP, 0.8);
+    h.tg.user(119, { chatId: SUPERGROUP }).says('/usage 1h');
+    const usage = await reply(SUPERGROUP, /Usage since/);
+    expect(usage.text).toContain(`• telegram:${SUPERGROUP} (assistant): $1.70, 2 turns, 200 in / 20 out`);
+    expect(usage.text).not.toContain(`telegram:${GROUP} `);
   });
 
   it('/usage of a period with many modes and long session keys still fits one message: the costliest modes named, the others summed', async () => {

@@ -100,8 +100,12 @@ export class KvStore {
   private readonly getStmt;
   private readonly setStmt;
   private readonly deleteStmt;
+  private readonly prefixStmt;
   constructor(private readonly db: Db) {
     this.deleteStmt = db.prepare('DELETE FROM kv WHERE key = ?');
+    this.prefixStmt = db.prepare<[{ prefix: string }], { key: string; value: string }>(
+      'SELECT key, value FROM kv WHERE substr(key, 1, length(@prefix)) = @prefix',
+    );
     this.getStmt = db.prepare<[string], { value: string }>('SELECT value FROM kv WHERE key = ?');
     this.setStmt = db.prepare(
       'INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
@@ -129,6 +133,10 @@ export class KvStore {
   }
   delete(key: string): void {
     this.deleteStmt.run(key);
+  }
+  /** Every key that begins with `prefix`, with its value. */
+  startingWith(prefix: string): { key: string; value: string }[] {
+    return this.prefixStmt.all({ prefix });
   }
   /**
    * The JSON value under `key` if it has the shape of `schema`; undefined when

@@ -5,6 +5,7 @@ import { loadsOnSwitch } from '../../../src/modes.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
+import { upgradedSessions } from '../route/former-chat.js';
 import { outputFor } from '../route/topic.js';
 import type { ChatOutput } from '../send/output.js';
 import { answerPress } from '../send/press.js';
@@ -51,7 +52,9 @@ const usage: BotCommandHandler = async (ctx, { deps: { core }, lang, out }) => {
   else {
     const limit = limitLines(core.limits.state(), core.config.usageLimit.fallbackMode, lang);
     const credit = creditLines(core.meter.reading(), lang);
-    await out.sendHtml(usageView(core.ledger, ctx.match, lang, Date.now(), [...limit, ...credit]));
+    // A group upgraded to a supergroup is one conversation: its turns are counted as the supergroup's.
+    const renamed = upgradedSessions(core.kv);
+    await out.sendHtml(usageView(core.ledger, ctx.match, lang, Date.now(), [...limit, ...credit], renamed));
   }
 };
 

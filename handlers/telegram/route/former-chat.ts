@@ -1,8 +1,10 @@
 import type { KvStore } from '../../../src/db/index.js';
 import type { KeptWrites } from '../../../src/db/kept-writes.js';
+import { telegramSessionKey } from '../../../src/session-keys.js';
 
 /** kv: the chat a supergroup was before its upgrade (see recordUpgrade). */
-const formerKey = (chatId: number) => `telegram.formerChat.${chatId}`;
+const FORMER_PREFIX = 'telegram.formerChat.';
+const formerKey = (chatId: number) => `${FORMER_PREFIX}${chatId}`;
 
 /**
  * The chat whose folders `chatId`'s conversation uses: its own, or, for a basic group upgraded to
@@ -30,4 +32,19 @@ export function recordUpgrade(
     if (core.kv.get(formerKey(to)) === undefined)
       core.kv.set(formerKey(to), String(formerChat(core.kv, from)));
   });
+}
+
+/**
+ * The conversation key of each group upgraded to a supergroup, to the supergroup's: the usage
+ * ledger keeps the key a turn had, and /usage counts the group's turns as the supergroup's, the
+ * one conversation it went on as. A basic group has no topics: only its chat's key.
+ */
+export function upgradedSessions(kv: Pick<KvStore, 'startingWith'>): Map<string, string> {
+  const renamed = new Map<string, string>();
+  for (const { key, value } of kv.startingWith(FORMER_PREFIX)) {
+    const [from, to] = [Number(value), Number(key.slice(FORMER_PREFIX.length))];
+    if (Number.isSafeInteger(from) && Number.isSafeInteger(to))
+      renamed.set(telegramSessionKey(from), telegramSessionKey(to));
+  }
+  return renamed;
 }

@@ -42,8 +42,8 @@ const line = (label: string, x: UsageTotals, lang: Lang) =>
  * /usage: today, the last 7 days, this month and all time, then this month by
  * mode and its top sessions. `/usage 30d` (or 24h, 2w, today, month, all, a
  * date, a UTC date and time) gives one period with its own breakdown. `lead`: lines shown under
- * the title (Claude's usage limit when reached, the Agent SDK credit). HTML,
- * every value escaped.
+ * the title (Claude's usage limit when reached, the Agent SDK credit). `countedAs`: the sessions
+ * renamed since (a group upgraded to a supergroup), each to its present key. HTML, every value escaped.
  */
 export function usageView(
   ledger: UsageLedger,
@@ -51,6 +51,7 @@ export function usageView(
   lang: Lang,
   now = Date.now(),
   lead: string[] = [],
+  countedAs: ReadonlyMap<string, string> = new Map(),
 ): string {
   const period = arg?.trim();
   if (period) {
@@ -73,7 +74,7 @@ export function usageView(
       ),
       ...lead,
       line(t(lang, 'Total', 'Total'), ledger.totals(since, until), lang),
-      ...breakdown(ledger, since, until, lang),
+      ...breakdown(ledger, since, until, lang, countedAs),
     ].join('\n');
   }
   const periods: [string, number][] = [
@@ -86,7 +87,14 @@ export function usageView(
     t(lang, `${PROXY_TAG} <b>Usage</b>`, `${PROXY_TAG} <b>Consommation</b>`),
     ...lead,
     ...periods.map(([label, since]) => line(label, ledger.totals(since, now + 1), lang)),
-    ...breakdown(ledger, startOfUtcMonth(now), now + 1, lang, t(lang, ' (this month)', ' (ce mois-ci)')),
+    ...breakdown(
+      ledger,
+      startOfUtcMonth(now),
+      now + 1,
+      lang,
+      countedAs,
+      t(lang, ' (this month)', ' (ce mois-ci)'),
+    ),
     t(
       lang,
       '<i>Other periods: /usage 30d, /usage 24h…</i>',
@@ -95,11 +103,18 @@ export function usageView(
   ].join('\n');
 }
 
-function breakdown(ledger: UsageLedger, since: number, until: number, lang: Lang, suffix = ''): string[] {
+function breakdown(
+  ledger: UsageLedger,
+  since: number,
+  until: number,
+  lang: Lang,
+  countedAs: ReadonlyMap<string, string>,
+  suffix = '',
+): string[] {
   const byMode = ledger.byMode(since, until);
   if (byMode.length === 0)
     return [t(lang, '<i>No turns in this period.</i>', '<i>Aucun tour sur cette période.</i>')];
-  const bySession = ledger.topSessions(since, until, TOP_SESSIONS);
+  const bySession = ledger.topSessions(since, until, TOP_SESSIONS, countedAs);
   const modes = namedModes(byMode);
   return [
     '',
