@@ -50,14 +50,18 @@ export interface Notice {
  * - `notice:` a key made for a notice that had none (random);
  * - `upgrade:` an upgrade's outcome, told at the start after it, whose record is cleared then;
  * - `credit:` a credit cycle's steps, each asked for once in the cycle: retention.noticeDays is at
- *   least a cycle (config refuses less), so a notice outlives its cycle without being kept.
+ *   least a cycle (config refuses less), so a notice outlives its cycle without being kept;
+ * - `brain:` a mode's outage and its end (`brain:down:<mode>:<since>`), keyed by when the outage
+ *   began: the monitor tells it as it begins and keeps the outage itself (kv `brain_outage`), so
+ *   no later notice has its key. Kept as a cause, the latest of each mode stayed for ever, also
+ *   that of a mode since removed from the config.
  */
-const ONE_OCCASION = ['notice:', 'upgrade:', 'credit:'];
+const ONE_OCCASION = ['notice:', 'upgrade:', 'credit:', 'brain:'];
 
 /**
  * The cause a notice's dedupe key names, whose latest notice retention keeps whatever its age (a
  * notice due for as long as its cause lasts, kept from coming again by its key): the key up to its
- * last `:` (`credentials:expired`, `brain:down:<mode>`, `usage_limit`, `auth:<source>`). Undefined
+ * last `:` (`credentials:expired`, `usage_limit`, `auth:<source>`). Undefined
  * for a key of a family whose notices are each one occasion's (ONE_OCCASION): they age out as any.
  */
 export function noticeCause(dedupeKey: string): string | undefined {

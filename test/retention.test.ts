@@ -272,7 +272,7 @@ describe('the audit log and the notices', () => {
     }
   });
 
-  it('a notice of one occasion (an upgrade’s, its copy for the chat that asked, a credit cycle’s) ages out; a recurring cause keeps its latest', async () => {
+  it('a notice of one occasion (an upgrade’s, its copy for the chat that asked, a credit cycle’s, a mode’s outage) ages out; a recurring cause keeps its latest', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'bst-retention-'));
     const db = openDb(path.join(dir, 'data'));
     const now = Date.now();
@@ -290,11 +290,15 @@ describe('the audit log and the notices', () => {
     const cycle = now - 200 * DAY_MS;
     old(190, 'credit', `credit:${cycle}:100usd:80`);
     old(180, 'credit', `credit:${cycle}:100usd:forecast`);
-    // Recurring causes: credentials that expired twice, a mode down twice. Their latest stays.
-    old(300, 'credentials', `credentials:expired:${now - 301 * DAY_MS}`);
-    old(200, 'credentials', `credentials:expired:${now - 201 * DAY_MS}`);
+    // A mode's outages, each keyed by its start (src/brain-monitor.ts): one of a mode still in the
+    // config, one of a mode since removed from it, whose latest was kept for ever.
     old(250, 'brain_health', `brain:down:local:${now - 250 * DAY_MS}`);
     old(150, 'brain_health', `brain:down:local:${now - 150 * DAY_MS}`);
+    old(149, 'brain_health', `brain:up:local:${now - 150 * DAY_MS}`);
+    old(120, 'brain_health', `brain:down:removed-mode:${now - 120 * DAY_MS}`);
+    // A recurring cause: credentials that expired twice. Its latest stays.
+    old(300, 'credentials', `credentials:expired:${now - 301 * DAY_MS}`);
+    old(200, 'credentials', `credentials:expired:${now - 201 * DAY_MS}`);
     db.close();
 
     svc = await startTestService({
@@ -309,10 +313,7 @@ describe('the audit log and the notices', () => {
       .prepare<[], { dedupe_key: string }>('SELECT dedupe_key FROM notices ORDER BY id')
       .all()
       .map((r) => r.dedupe_key);
-    expect(keys).toEqual([
-      `credentials:expired:${now - 201 * DAY_MS}`,
-      `brain:down:local:${now - 150 * DAY_MS}`,
-    ]);
+    expect(keys).toEqual([`credentials:expired:${now - 201 * DAY_MS}`]);
   });
 
   it('a notice kept fewer days than a credit cycle is refused at start, saying why', () => {
