@@ -830,6 +830,17 @@ describe('LlamaLocalBrain on Ollama', () => {
     ]);
   });
 
+  it('answers a mode that names a pulled model as Ollama takes it, in other capitals or with its registry and namespace written', async () => {
+    for (const model of ['Qwen2.5:7B', 'registry.ollama.ai/library/qwen2.5:7b', 'LLAMA3.2']) {
+      const brain = brainFor(ollama.baseUrl, { model });
+      expect(await brain.ready()).toMatchObject({ ok: true });
+      const events = await collect(brain.turn(turnReq('hi'), running()));
+      expect(events.at(-1)).toEqual({ type: 'done', finishReason: 'stop' });
+    }
+    // In memory under the names Ollama lists them by, whatever name loaded them.
+    expect([...ollama.loaded].sort()).toEqual(['llama3.2:latest', 'qwen2.5:7b']);
+  });
+
   it('streams a turn of a pulled model whose name has a colon, sent as it is', async () => {
     const events = await collect(
       brainFor(ollama.baseUrl, { model: 'qwen2.5:7b' }).turn(turnReq('hi'), running()),

@@ -360,9 +360,27 @@ function ollamaName(name: string): string {
   return /:[^/]*$/.test(name) ? name : `${name}:latest`;
 }
 
+/**
+ * A name as Ollama compares two (types/model/name.go): ParseName reads `[host/][namespace/]model[:tag]`
+ * from the right and fills what is left out from `registry.ollama.ai/library/?:latest`, and
+ * EqualFold compares the parts without case: `Qwen2.5:7B` and `registry.ollama.ai/library/qwen2.5:7b`
+ * are the model pulled as `qwen2.5:7b`.
+ */
+function ollamaIdentity(name: string): string {
+  const parts = /^(?:(?:(.+)\/)?([^/]+)\/)?([^/:]+)(?::([^/:]+))?$/.exec(name);
+  if (!parts) return name.toLowerCase();
+  const [, host = 'registry.ollama.ai', namespace = 'library', model, tag = 'latest'] = parts;
+  return `${host}/${namespace}/${model}:${tag}`.toLowerCase();
+}
+
+/** The pulled model (as listed) a request's `model` names, if any. */
+function pulledAs(listed: string[], asked: string): string | undefined {
+  return listed.find((name) => ollamaIdentity(name) === ollamaIdentity(asked));
+}
+
 /** What the Ollama flavour keeps between requests. */
 interface OllamaState {
-  /** The models in memory (by their listed name, `qwen2.5:latest`). */
+  /** The models in memory, by their listed name (`qwen2.5:latest`) however a request named them. */
   loaded: Set<string>;
   /** While set, a load answers only once it settles. */
   hold: Promise<unknown> | undefined;
@@ -392,7 +410,8 @@ async function ollamaRoute(
   if (route === 'POST /api/generate') {
     const asked = (body ?? {}) as { model?: unknown; prompt?: unknown; keep_alive?: unknown };
     const model = typeof asked.model === 'string' ? asked.model : '';
-    if (!pulled.includes(ollamaName(model))) {
+    const name = pulledAs(pulled, model);
+    if (name === undefined) {
       sendJson(res, 404, { error: `model '${model}' not found` });
       return true;
     }
@@ -403,7 +422,7 @@ async function ollamaRoute(
     if (unloadsNow(asked.keep_alive)) {
       // Ollama answers at once and its runner frees the memory after: /api/ps lists it until then.
       state.unloads.push(model);
-      const gone = () => state.loaded.delete(ollamaName(model));
+      const gone = () => state.loaded.delete(name);
       if (state.holdUnload) void state.holdUnload.catch(() => undefined).then(gone);
       else gone();
       const created_at = new Date().toISOString();
@@ -414,13 +433,13 @@ async function ollamaRoute(
     // Ollama waits for the load under the request's context (sched.go): one whose client went away
     // is dropped, its runner expired, not left in memory.
     if (res.destroyed) return true;
-    if ((ollama.tooBig ?? []).map(ollamaName).includes(ollamaName(model))) {
+    if (pulledAs(ollama.tooBig ?? [], model) !== undefined) {
       sendJson(res, 500, {
         error: 'model requires more system memory (41.2 GiB) than is available (15.3 GiB)',
       });
       return true;
     }
-    state.loaded.add(ollamaName(model));
+    state.loaded.add(name);
     const created_at = new Date().toISOString();
     sendJson(res, 200, { model, created_at, response: '', done: true, done_reason: 'load' });
     return true;
@@ -479,18 +498,19 @@ async function ollamaRoute(
       return true;
     }
     const model = typeof chat.model === 'string' ? chat.model : '';
-    if (!pulled.includes(ollamaName(model))) {
+    const name = pulledAs(pulled, model);
+    if (name === undefined) {
       const message = `model ${JSON.stringify(model)} not found, try pulling it first`;
       sendJson(res, 404, { error: { message, type: 'not_found_error', param: null, code: null } });
       return true;
     }
-    const sees = (ollama.vision ?? []).map(ollamaName).includes(ollamaName(model));
+    const sees = pulledAs(ollama.vision ?? [], model) !== undefined;
     if (!sees && parts.some((p: { type?: unknown }) => p.type === 'image_url')) {
       const message = 'this model is missing data required for image input';
       sendJson(res, 500, { error: { message, type: 'api_error', param: null, code: null } });
       return true;
     }
-    state.loaded.add(ollamaName(model));
+    state.loaded.add(name);
     return false;
   }
   if (route.startsWith('POST /_fake/')) return false;
