@@ -20,11 +20,12 @@
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '0.0.0.0', '[::]']);
 
 /**
- * One key per server: scheme, host (lower case, which URL does; loopback names as one), port (the
- * scheme's default written out), and the path without trailing slashes or the `/v1` the
- * OpenAI-compatible API adds (the server's root, as llamaHealthUrl takes it). Credentials, a query
- * or a fragment name no other server. A path left (a reverse proxy's `/ollama-a`) keeps two servers
- * behind one host apart. A URL that does not parse (config validates them) is its own key.
+ * One key per server: scheme, host (lower case, which URL does; see hostOf; loopback names as one),
+ * port (the scheme's default written out), and the path with its doubled slashes as one, without
+ * trailing slashes or the `/v1` the OpenAI-compatible API adds (the server's root, as
+ * llamaHealthUrl takes it). Credentials, a query or a fragment name no other server. A path left (a
+ * reverse proxy's `/ollama-a`) keeps two servers behind one host apart. A URL that does not parse
+ * (config validates them) is its own key.
  */
 export function serverKey(baseUrl: string): string {
   let url: URL;
@@ -33,10 +34,29 @@ export function serverKey(baseUrl: string): string {
   } catch {
     return baseUrl;
   }
-  const host = LOOPBACK.has(url.hostname) ? 'loopback' : url.hostname;
+  const named = hostOf(url.hostname);
+  const host = LOOPBACK.has(named) ? 'loopback' : named;
   const port = url.port || (url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '');
-  const root = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
+  const root = url.pathname
+    .replace(/\/{2,}/g, '/')
+    .replace(/\/+$/, '')
+    .replace(/\/v1$/, '');
   return `${url.protocol}//${host}:${port}${root}`;
+}
+
+/**
+ * The host a connection to `hostname` (as URL writes it) reaches, written one way: a name without
+ * its root's dot (`localhost.` is DNS's fully qualified `localhost`), and an IPv4 address mapped
+ * into IPv6 (`[::ffff:127.0.0.1]`, which URL writes `[::ffff:7f00:1]`) as that IPv4 address, which
+ * a connection to it reaches.
+ */
+function hostOf(hostname: string): string {
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(hostname);
+  if (mapped) {
+    const [high, low] = [Number.parseInt(mapped[1] ?? '', 16), Number.parseInt(mapped[2] ?? '', 16)];
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  }
+  return hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
 }
 
 /**

@@ -17,9 +17,16 @@ describe('the server of a base URL', () => {
       'http://0.0.0.0:11434/v1',
       'HTTP://127.0.0.1:11434/v1',
       'http://user:secret@127.0.0.1:11434/v1',
+      // DNS's fully qualified name, IPv4 loopback mapped into IPv6, doubled slashes.
+      'http://localhost.:11434',
+      'http://[::ffff:127.0.0.1]:11434/v1',
+      'http://127.0.0.1:11434//v1//',
     ])
       expect(same(written, ollama), written).toBe(true);
     expect(same('http://gpu.lan/v1', 'http://GPU.lan:80/')).toBe(true);
+    expect(same('http://gpu.lan./v1', 'http://gpu.lan')).toBe(true);
+    expect(same('http://[::ffff:192.168.1.5]:8080', 'http://192.168.1.5:8080/v1')).toBe(true);
+    expect(same('http://proxy.lan//ollama-a//v1', 'http://proxy.lan/ollama-a/v1')).toBe(true);
     expect(same('https://gpu.lan/v1', 'https://gpu.lan:443')).toBe(true);
   });
 
@@ -32,6 +39,7 @@ describe('the server of a base URL', () => {
       'http://gpu.lan:11434/v1',
       'http://127.0.0.1/v1',
       'http://127.0.0.1:11434/other/v1',
+      'http://[::ffff:127.0.0.2]:11434/v1',
     ])
       expect(same(other, ollama), other).toBe(false);
     expect(same('http://proxy.lan/ollama-a/v1', 'http://proxy.lan/ollama-b/v1')).toBe(false);
