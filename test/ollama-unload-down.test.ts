@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
-import { type Harness, startHarness } from './telegram-harness.js';
+import type { FakeLlama } from './fakes/llama.js';
+import { startOllamaBesideLlamaServer } from './helpers/ollama-beside-llama-server.js';
+import type { Harness } from './telegram-harness.js';
 
 /**
  * An owner whose Ollama stopped (it crashed, or they stopped it to free the GPU) switches to their
@@ -9,35 +10,13 @@ import { type Harness, startHarness } from './telegram-harness.js';
  */
 let h: Harness;
 let ollama: FakeLlama;
-let server: FakeLlama;
+let close: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
-  server = await startFakeLlama({ loading: true });
-  h = await startHarness({
-    llama: server,
-    config: {
-      defaultMode: 'ollama',
-      modes: {
-        ollama: {
-          kind: 'llama',
-          baseUrl: ollama.baseUrl,
-          model: 'qwen2.5:7b',
-          description: 'Qwen on Ollama',
-        },
-        local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
-      },
-      llama: {
-        readyTimeoutMs: 600_000,
-        models: { qwen: { start: [loadingCommand(server, false)], stop: [loadingCommand(server, true)] } },
-      },
-    },
-  });
+  ({ h, ollama, close } = await startOllamaBesideLlamaServer());
 });
 afterAll(async () => {
-  await h?.close();
-  await ollama?.close();
-  await server?.close();
+  await close?.();
 });
 
 describe('a switch away from an Ollama mode whose Ollama is not running', { timeout: 60_000 }, () => {

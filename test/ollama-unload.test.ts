@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TurnEvent } from '../brains/types.js';
 import { type FakeLlama, type FakeRequest, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { collect, textOf } from './helpers/claude-harness.js';
+import { startOllamaBesideLlamaServer } from './helpers/ollama-beside-llama-server.js';
 import { type Harness, nextLog, startHarness } from './telegram-harness.js';
 
 /**
@@ -13,51 +14,34 @@ import { type Harness, nextLog, startHarness } from './telegram-harness.js';
 let h: Harness;
 let ollama: FakeLlama;
 let server: FakeLlama;
+let close: (() => Promise<void>) | undefined;
 
 const isUnload = (r: FakeRequest) =>
   r.path === '/api/generate' && (r.body as { keep_alive?: unknown }).keep_alive !== undefined;
 
 beforeAll(async () => {
-  ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b', 'mistral:7b'] } });
-  // llama-server's model is not up until its start command runs (the GPU was Ollama's).
-  server = await startFakeLlama({ loading: true });
-  h = await startHarness({
-    llama: server,
-    config: {
-      defaultMode: 'ollama',
-      modes: {
-        ollama: {
-          kind: 'llama',
-          baseUrl: ollama.baseUrl,
-          model: 'qwen2.5:7b',
-          description: 'Qwen on Ollama',
-        },
-        mistral: {
-          kind: 'llama',
-          baseUrl: ollama.baseUrl,
-          model: 'mistral:7b',
-          description: 'Mistral on Ollama',
-        },
-        // The same Ollama written another way: `localhost` for 127.0.0.1, a trailing slash.
-        mistral2: {
-          kind: 'llama',
-          baseUrl: `${ollama.baseUrl.replace('127.0.0.1', 'localhost')}/`,
-          model: 'mistral:7b',
-          description: 'Mistral on the same Ollama',
-        },
-        local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+  const started = await startOllamaBesideLlamaServer({
+    pulled: ['qwen2.5:7b', 'mistral:7b'],
+    moreModes: (ollama) => ({
+      mistral: {
+        kind: 'llama',
+        baseUrl: ollama.baseUrl,
+        model: 'mistral:7b',
+        description: 'Mistral on Ollama',
       },
-      llama: {
-        readyTimeoutMs: 600_000,
-        models: { qwen: { start: [loadingCommand(server, false)], stop: [loadingCommand(server, true)] } },
+      // The same Ollama written another way: `localhost` for 127.0.0.1, a trailing slash.
+      mistral2: {
+        kind: 'llama',
+        baseUrl: `${ollama.baseUrl.replace('127.0.0.1', 'localhost')}/`,
+        model: 'mistral:7b',
+        description: 'Mistral on the same Ollama',
       },
-    },
+    }),
   });
+  ({ h, ollama, server, close } = started);
 });
 afterAll(async () => {
-  await h?.close();
-  await ollama?.close();
-  await server?.close();
+  await close?.();
 });
 
 const reply = (chatId: number, pattern: RegExp) =>
@@ -158,28 +142,12 @@ describe('a switch away from an Ollama mode', { timeout: 60_000 }, () => {
 
 describe('a switch away from an Ollama mode whose model does not leave memory', { timeout: 60_000 }, () => {
   it('goes on once its wait is over, and tells the owner what still holds the memory', async () => {
-    const stuck = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
-    const other = await startFakeLlama({ loading: true });
-    const started = await startHarness({
-      llama: other,
-      config: {
-        defaultMode: 'ollama',
-        modes: {
-          ollama: {
-            kind: 'llama',
-            baseUrl: stuck.baseUrl,
-            model: 'qwen2.5:7b',
-            description: 'Qwen on Ollama',
-          },
-          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
-        },
-        // The unload's wait is bounded by this too: the test waits it out, not a fixed sleep.
-        llama: {
-          readyTimeoutMs: 2_000,
-          models: { qwen: { start: [loadingCommand(other, false)], stop: [loadingCommand(other, true)] } },
-        },
-      },
-    });
+    // The unload's wait is bounded by readyTimeoutMs too: the test waits it out, not a fixed sleep.
+    const {
+      h: started,
+      ollama: stuck,
+      close: closeAll,
+    } = await startOllamaBesideLlamaServer({ readyTimeoutMs: 2_000 });
     // Its runner never frees the memory.
     stuck.holdUnloads(new Promise<void>(() => {}));
     try {
@@ -208,9 +176,7 @@ describe('a switch away from an Ollama mode whose model does not leave memory', 
       ).toMatchObject({ mode: 'ollama', to: 'local' });
       expect(stuck.unloads).toEqual(['qwen2.5:7b']);
     } finally {
-      await started.close();
-      await stuck.close();
-      await other.close();
+      await closeAll();
     }
   });
 });
@@ -324,30 +290,16 @@ describe('a switch between a llama-server model and an Ollama mode on another se
 
 describe('a switch away from an Ollama mode whose answer ends late in its grace', { timeout: 60_000 }, () => {
   it('unloads the model once the answer ended, its own wait counted from then', async () => {
-    const ollama2 = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
-    const other = await startFakeLlama({ loading: true });
-    const started = await startHarness({
-      llama: other,
-      config: {
-        defaultMode: 'ollama',
-        // Long local answers: a switch lets them end for up to 30 s, as a restart does.
-        server: { shutdownGraceMs: 30_000 },
-        modes: {
-          ollama: {
-            kind: 'llama',
-            baseUrl: ollama2.baseUrl,
-            model: 'qwen2.5:7b',
-            description: 'Qwen on Ollama',
-          },
-          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
-        },
-        // The unload's wait (at most llama.readyTimeoutMs) is shorter than the answer's grace; long
-        // enough that a loaded machine unloads (and starts the new model) well within it.
-        llama: {
-          readyTimeoutMs: 6_000,
-          models: { qwen: { start: [loadingCommand(other, false)], stop: [loadingCommand(other, true)] } },
-        },
-      },
+    const {
+      h: started,
+      ollama: ollama2,
+      close: closeAll,
+    } = await startOllamaBesideLlamaServer({
+      // Long local answers: a switch lets them end for up to 30 s, as a restart does.
+      server: { shutdownGraceMs: 30_000 },
+      // The unload's wait (at most llama.readyTimeoutMs) is shorter than the answer's grace; long
+      // enough that a loaded machine unloads (and starts the new model) well within it.
+      readyTimeoutMs: 6_000,
     });
     let finish = () => {};
     const held = new Promise<void>((resolve) => (finish = resolve));
@@ -382,9 +334,7 @@ describe('a switch away from an Ollama mode whose answer ends late in its grace'
       expect(started.tg.botMessages(111).filter((m) => /still holds/.test(m.text))).toEqual([]);
     } finally {
       finish();
-      await started.close();
-      await ollama2.close();
-      await other.close();
+      await closeAll();
     }
   });
 });
@@ -398,27 +348,21 @@ describe('a switch away from an Ollama mode whose model another mode names anoth
   timeout: 60_000,
 }, () => {
   it('lets the answer that other mode streams from the model end before it unloads it, and unloads it once', async () => {
-    const same = await startFakeLlama({ ollama: { models: ['qwen2.5'] } });
-    const other = await startFakeLlama({ loading: true });
-    const started = await startHarness({
-      llama: other,
-      config: {
-        defaultMode: 'ollama',
-        modes: {
-          ollama: { kind: 'llama', baseUrl: same.baseUrl, model: 'qwen2.5', description: 'Qwen on Ollama' },
-          terse: {
-            kind: 'llama',
-            baseUrl: same.baseUrl,
-            model: 'qwen2.5:latest',
-            description: 'The same Qwen, terse',
-          },
-          local: { kind: 'llama', llamaModel: 'qwen', description: 'Qwen on llama-server' },
+    const {
+      h: started,
+      ollama: same,
+      close: closeAll,
+    } = await startOllamaBesideLlamaServer({
+      pulled: ['qwen2.5'],
+      model: 'qwen2.5',
+      moreModes: (ollama) => ({
+        terse: {
+          kind: 'llama',
+          baseUrl: ollama.baseUrl,
+          model: 'qwen2.5:latest',
+          description: 'The same Qwen, terse',
         },
-        llama: {
-          readyTimeoutMs: 600_000,
-          models: { qwen: { start: [loadingCommand(other, false)], stop: [loadingCommand(other, true)] } },
-        },
-      },
+      }),
     });
     let finish = () => {};
     const held = new Promise<void>((resolve) => (finish = resolve));
@@ -461,9 +405,7 @@ describe('a switch away from an Ollama mode whose model another mode names anoth
     } finally {
       finish();
       same.script();
-      await started.close();
-      await same.close();
-      await other.close();
+      await closeAll();
     }
   });
 });
