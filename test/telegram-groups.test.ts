@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claudeTestEnv, createGate, startFakeAnthropic, text } from './fakes/anthropic.js';
+import { createGate, text } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
-import { type Harness, holdOn, nextLog, startClaudeHarness, startHarness } from './telegram-harness.js';
+import { startBotOnFakeClaude } from './helpers/bot-on-fake-claude.js';
+import { type Harness, holdOn, nextLog, startHarness } from './telegram-harness.js';
 
 /**
  * The bot in groups, against the Bot API emulator and the fake llama-server
@@ -29,18 +30,31 @@ const userTurns = () =>
     .filter((m) => m.role === 'user')
     .map((m) => m.content);
 
+/**
+ * A basic group whose conversation has begun (`first`, echoed) and whose answer to 'hold on' is under
+ * way, its first words shown in the group: `release` lets that answer end.
+ */
+async function answerUnderWay(userId: number, group: number, first: string): Promise<() => void> {
+  const user = h.tg.user(userId, { chatId: group, basicGroup: true });
+  user.says(first);
+  await h.tg.waitFor(() => h.tg.botMessages(group).find((m) => m.text === `echo: ${first}`));
+  const release = holdOn(h);
+  try {
+    user.says('hold on');
+    await h.tg.waitFor(() => h.tg.botMessages(group).find((m) => m.text.startsWith('Holding')));
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return release;
+}
+
 describe('a group upgraded to a supergroup', () => {
   it('an answer under way when the group is upgraded arrives in the supergroup, and the conversation goes on there', async () => {
     const GROUP = -4_301;
     const SUPERGROUP = -1_000_000_004_301;
-    const user = h.tg.user(112, { chatId: GROUP, basicGroup: true });
-    user.says('the word is kiwi');
-    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === 'echo: the word is kiwi'));
-    const release = holdOn(h);
+    const release = await answerUnderWay(112, GROUP, 'the word is kiwi');
     try {
-      user.says('hold on');
-      // The answer has begun in the old group: its first words are there.
-      await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text.startsWith('Holding')));
       // The group's Claude session, as a Claude mode's turn would have left it.
       h.service.core.sessions.set(`telegram:${GROUP}`, 'assistant', 'session-of-the-group', h.dir);
       h.tg.migrates(GROUP, SUPERGROUP);
@@ -73,13 +87,8 @@ describe('a group upgraded to a supergroup', () => {
   it('/new and /stop in the supergroup count the group’s answer still written, which its turns wait for', async () => {
     const GROUP = -4_315;
     const SUPERGROUP = -1_000_000_004_315;
-    const user = h.tg.user(118, { chatId: GROUP, basicGroup: true });
-    user.says('the word is fig');
-    await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text === 'echo: the word is fig'));
-    const release = holdOn(h);
+    const release = await answerUnderWay(118, GROUP, 'the word is fig');
     try {
-      user.says('hold on');
-      await h.tg.waitFor(() => h.tg.botMessages(GROUP).find((m) => m.text.startsWith('Holding')));
       const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
       h.tg.migrates(GROUP, SUPERGROUP);
       await followed(2);
@@ -114,9 +123,7 @@ describe('a group on Claude upgraded to a supergroup', () => {
   it('goes on in the warm Claude process of the group, not in a second process resuming the same session beside it', async () => {
     const GROUP = -4_311;
     const SUPERGROUP = -1_000_000_004_311;
-    const fake = await startFakeAnthropic();
-    const cli = await claudeTestEnv(fake.url);
-    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
+    const { c, fake, close } = await startBotOnFakeClaude({ telegram: { streaming: 'off' } });
     try {
       fake.script((req) => text(`heard ${req.lastUserTurn}`));
       const started = (key: string) => (l: Record<string, unknown>) =>
@@ -138,9 +145,7 @@ describe('a group on Claude upgraded to a supergroup', () => {
       expect((await turn()).warm).toBe(true);
       expect(fake.mainRequests().at(-1)?.userTexts.join(' ')).toContain('one');
     } finally {
-      await c.close();
-      await fake.close();
-      await cli.cleanup();
+      await close();
     }
   });
 });
@@ -150,15 +155,12 @@ describe('a group on Claude upgraded to a supergroup', () => {
  * Claude writes its answer to 'hold' (after one to 'one'): `release` lets that answer end.
  */
 async function upgradedWhileAnswering(userId: number, group: number, supergroup: number) {
-  const fake = await startFakeAnthropic();
-  const cli = await claudeTestEnv(fake.url);
-  const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
+  const bot = await startBotOnFakeClaude({ telegram: { streaming: 'off' } });
+  const { c, fake } = bot;
   const gate = createGate();
   const close = async () => {
     gate.open();
-    await c.close();
-    await fake.close();
-    await cli.cleanup();
+    await bot.close();
   };
   try {
     const asked = createGate();
@@ -249,9 +251,7 @@ describe('a group upgraded to a supergroup while its answer streams', () => {
   it('the answer goes on in one message in the supergroup, not a new one at each edit', async () => {
     const GROUP = -4_314;
     const SUPERGROUP = -1_000_000_004_314;
-    const fake = await startFakeAnthropic();
-    const cli = await claudeTestEnv(fake.url);
-    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'edit' } });
+    const { c, fake, close } = await startBotOnFakeClaude({ telegram: { streaming: 'edit' } });
     const second = createGate();
     const third = createGate();
     try {
@@ -287,9 +287,7 @@ describe('a group upgraded to a supergroup while its answer streams', () => {
     } finally {
       second.open();
       third.open();
-      await c.close();
-      await fake.close();
-      await cli.cleanup();
+      await close();
     }
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claudeTestEnv, startFakeAnthropic, text } from './fakes/anthropic.js';
-import { type Harness, startClaudeHarness, startHarness } from './telegram-harness.js';
+import { text } from './fakes/anthropic.js';
+import { startBotOnFakeClaude } from './helpers/bot-on-fake-claude.js';
+import { type Harness, startHarness } from './telegram-harness.js';
 
 /**
  * Forum topics and replies on the direct route, against the Bot API emulator
@@ -138,9 +139,7 @@ describe('forum topics on a Claude mode', () => {
   });
 
   it('each topic has its own Claude session; /new in one leaves the other resumed', async () => {
-    const fake = await startFakeAnthropic();
-    const cli = await claudeTestEnv(fake.url);
-    const c = await startClaudeHarness(cli.env, { telegram: { streaming: 'off' } });
+    const { c, fake, close } = await startBotOnFakeClaude({ telegram: { streaming: 'off' } });
     try {
       fake.script((req) => text(`heard ${req.lastUserTurn}`));
       const group = -100778;
@@ -177,9 +176,7 @@ describe('forum topics on a Claude mode', () => {
       expect(fake.mainRequests().at(-1)?.userTexts.join(' ')).toContain('two');
       expect(fake.mainRequests().at(-1)?.userTexts.join(' ')).not.toContain('one');
     } finally {
-      await c.close();
-      await fake.close();
-      await cli.cleanup();
+      await close();
     }
   });
 });
