@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TurnEvent } from '../brains/types.js';
 import { type FakeLlama, type FakeRequest, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { collect, textOf } from './helpers/claude-harness.js';
+import { llamaServerLaunchCommand } from './helpers/llama-server-launch.js';
 import { startOllamaBesideLlamaServer } from './helpers/ollama-beside-llama-server.js';
 import { type Harness, nextLog, startHarness } from './telegram-harness.js';
 
@@ -422,10 +423,7 @@ describe('a switch from a llama-server model to a mode on that server written an
   it('leaves the model loaded: its stop commands do not run, the mode answers with it, and a switch back starts nothing', async () => {
     const ls = await startFakeLlama();
     // A raw llama-server launch: it fails on a port taken, as when the model is up already.
-    const launch = `fetch(${JSON.stringify(`${ls.url}/health`)}).then((r) => {
-      if (r.status === 200) { console.error("couldn't bind HTTP server socket, port 8081: Address already in use"); process.exit(1); }
-      return fetch(${JSON.stringify(`${ls.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"loading":false}' }).then(() => process.exit(0));
-    }, () => process.exit(1))`;
+    const launch = llamaServerLaunchCommand(ls);
     const started = await startHarness({
       llama: ls,
       config: {
@@ -440,7 +438,7 @@ describe('a switch from a llama-server model to a mode on that server written an
         },
         llama: {
           readyTimeoutMs: 600_000,
-          models: { qwen: { start: [[process.execPath, '-e', launch]], stop: [loadingCommand(ls, true)] } },
+          models: { qwen: { start: [launch], stop: [loadingCommand(ls, true)] } },
         },
       },
     });

@@ -8,6 +8,7 @@ import { html } from '../src/html.js';
 import { type FakeLlama, loadingCommand, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { databaseLocks } from './helpers/database-lock.js';
+import { llamaServerLaunchCommand } from './helpers/llama-server-launch.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
 import { type Harness, harnessEnv, OWNER, startHarness } from './telegram-harness.js';
 
@@ -407,10 +408,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
     // qwen is up, as at boot; its start command, a raw llama-server launch, fails on a port taken.
     qwen.setLoading(false);
     ollama = await startFakeLlama({ ollama: { models: ['qwen2.5:7b'] } });
-    const launch = `fetch(${JSON.stringify(`${qwen.url}/health`)}).then((r) => {
-      if (r.status === 200) { console.error("couldn't bind HTTP server socket, port 8081: Address already in use"); process.exit(1); }
-      return fetch(${JSON.stringify(`${qwen.url}/_fake/loading`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"loading":false}' }).then(() => process.exit(0));
-    }, () => process.exit(1))`;
+    const launch = llamaServerLaunchCommand(qwen);
     // Tells the test it began, then runs until brainstem, its parent, is gone.
     const blocks = `const parent = process.ppid; fetch(${JSON.stringify(`${qwen.url}/_fake/stop-began`)}).finally(() => setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 100))`;
     const qwenMode = {
@@ -431,7 +429,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
         pollIntervalMs: 50,
         models: {
           qwen: {
-            start: [[process.execPath, '-e', launch]],
+            start: [launch],
             stop: [[process.execPath, '-e', blocks], loadingCommand(qwen, true)],
           },
         },
@@ -455,7 +453,7 @@ describe('a restart during a mode switch', { timeout: 120_000 }, () => {
         defaultMode: 'qwen',
         modes: { qwen: qwenMode },
         llama: {
-          models: { qwen: { start: [[process.execPath, '-e', launch]], stop: [loadingCommand(qwen, true)] } },
+          models: { qwen: { start: [launch], stop: [loadingCommand(qwen, true)] } },
         },
       },
     });
