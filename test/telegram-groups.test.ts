@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGate, text } from './fakes/anthropic.js';
 import type { FakeMessage } from './fakes/telegram.js';
+import { answerHeldInTopic } from './helpers/answer-held-in-topic.js';
 import { startBotOnFakeClaude } from './helpers/bot-on-fake-claude.js';
 import { type Harness, holdOn, nextLog, startHarness } from './telegram-harness.js';
 
@@ -327,19 +328,14 @@ describe('/stop in the supergroup while the group’s answer is still written', 
 describe('a forum topic closed while its answer is written', () => {
   it('the answer comes to the group outside the topic, saying why, rather than vanishing', async () => {
     const FORUM = -1_000_000_004_302;
-    const user = h.tg.user(113, { chatId: FORUM, topicId: 8 });
-    let open = () => {};
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    h.llama.script(() => ({ chunks: [{ wait: held }, 'the answer, written after the topic closed'] }));
+    const open = await answerHeldInTopic(
+      h,
+      { userId: 113, chatId: FORUM, topicId: 8 },
+      'a long question',
+      'the answer, written after the topic closed',
+    );
     let moved: FakeMessage;
     try {
-      user.says('a long question');
-      // "typing…" in the topic: the answer is being written, nothing of it shown yet.
-      await h.tg.waitFor(() =>
-        h.tg.callsOf('sendChatAction', FORUM).find((c) => Number(c.params.message_thread_id) === 8),
-      );
       h.tg.closesTopic(FORUM, 8);
       open();
       moved = await h.tg.waitFor(() =>

@@ -13,6 +13,7 @@ import { chatOutbox } from '../handlers/telegram/route/outbox.js';
 import { html } from '../src/html.js';
 import type { FakeMessage } from './fakes/telegram.js';
 import { type FakeTranscription, startFakeTranscription } from './fakes/transcription.js';
+import { answerHeldInTopic } from './helpers/answer-held-in-topic.js';
 import { type Harness, holdOn, nextLog, startHarness } from './telegram-harness.js';
 
 const project = mkdtempSync(path.join(tmpdir(), 'bst-tg-topic-gone-'));
@@ -66,17 +67,13 @@ const go = () => {
 describe('files back for a forum topic closed while its answer is written', () => {
   it('come to the group outside the topic with the answer, each saying why in its caption', async () => {
     const FORUM = -1_000_000_004_404;
-    const user = h.tg.user(118, { chatId: FORUM, topicId: 4 });
-    let open = () => {};
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    h.llama.script(() => ({ chunks: [{ wait: held }, 'here is the report'] }));
+    const open = await answerHeldInTopic(
+      h,
+      { userId: 118, chatId: FORUM, topicId: 4 },
+      'write me a report',
+      'here is the report',
+    );
     try {
-      user.says('write me a report');
-      await h.tg.waitFor(() =>
-        h.tg.callsOf('sendChatAction', FORUM).find((c) => Number(c.params.message_thread_id) === 4),
-      );
       // What the brain wrote into the topic's outbox during its answer.
       const outbox = chatOutbox(h.service.core.config.dataDir, FORUM, 4);
       mkdirSync(outbox, { recursive: true });
@@ -102,17 +99,13 @@ const REFUSED_CLOSED =
 describe('what a turn shows besides its answer, in a forum topic closed meanwhile', () => {
   it('the outbox\'s "Not sent" line comes to the group outside the topic, saying why', async () => {
     const FORUM = -1_000_000_004_405;
-    const user = h.tg.user(112, { chatId: FORUM, topicId: 4 });
-    let open = () => {};
-    const held = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    h.llama.script(() => ({ chunks: [{ wait: held }, 'here is nothing'] }));
+    const open = await answerHeldInTopic(
+      h,
+      { userId: 112, chatId: FORUM, topicId: 4 },
+      'write me an empty file',
+      'here is nothing',
+    );
     try {
-      user.says('write me an empty file');
-      await h.tg.waitFor(() =>
-        h.tg.callsOf('sendChatAction', FORUM).find((c) => Number(c.params.message_thread_id) === 4),
-      );
       const outbox = chatOutbox(h.service.core.config.dataDir, FORUM, 4);
       mkdirSync(outbox, { recursive: true });
       writeFileSync(path.join(outbox, 'empty.txt'), '');
