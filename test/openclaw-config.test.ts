@@ -459,7 +459,7 @@ describe('brainstem openclaw-config', () => {
     });
     expect(code).toBe(0);
     expect(err).toContain(
-      `channels.telegram.accounts.main.tokenFile "secrets/tg-token" is relative: OpenClaw reads it from its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was read as ${path.join(dir, 'secrets', 'tg-token')}; an absolute path or ~/… names the file whatever the directory\n`,
+      `channels.telegram.accounts.main.tokenFile "secrets/tg-token" is relative: OpenClaw resolves it against its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was taken as ${path.join(dir, 'secrets', 'tg-token')}; an absolute path or ~/… names it whatever the directory\n`,
     );
     expect(err).toContain(
       `channels.telegram.accounts.main has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n`,
@@ -978,24 +978,28 @@ describe('brainstem openclaw-config', () => {
     expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
   });
 
-  it('--apply reads an $include under a relative OPENCLAW_INCLUDE_ROOTS entry, resolved from the gateway’s directory as OpenClaw does', async () => {
-    // OpenClaw path.resolve()s each entry: a relative one from its gateway's working directory,
-    // the home directory for the service it installs (as a relative tokenFile). Dropped, the
-    // include was refused as 'outside …, which OpenClaw refuses too', nothing written.
+  it('--apply reads an $include under a relative OPENCLAW_INCLUDE_ROOTS entry as OpenClaw does, against its gateway’s working directory, and says so', async () => {
+    // OpenClaw resolves the entry against its own working directory: the home directory for the
+    // gateway service it installs (the test's directory here); brainstem runs elsewhere.
     const shared = path.join(dir, 'shared');
     mkdirSync(shared);
     writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
     const oc = path.join(dir, 'oc');
     mkdirSync(oc);
     const file = path.join(oc, 'openclaw.json');
-    writeFileSync(file, `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`, {
-      mode: 0o600,
-    });
-    env.OPENCLAW_INCLUDE_ROOTS = 'shared';
+    const top = `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`;
+    writeFileSync(file, top, { mode: 0o600 });
+    expect(process.cwd()).not.toBe(dir);
+    env.OPENCLAW_INCLUDE_ROOTS = `/nowhere${path.delimiter}shared`;
     const { code, err } = await run(['--apply', file]);
     expect(err).not.toContain('is outside');
     expect(code).toBe(0);
-    expect(openclawReads(file).gateway).toEqual({ port: 18789 });
+    expect(err).toContain(
+      `OPENCLAW_INCLUDE_ROOTS: the entry "shared" is relative: OpenClaw resolves it against its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was taken as ${shared}; an absolute path or ~/… names it whatever the directory\n`,
+    );
+    const seen = openclawReads(file);
+    expect(seen.gateway).toEqual({ port: 18789 });
+    expect(seen.models.providers.brainstem).toMatchObject({ baseUrl: 'http://127.0.0.1:9191/v1' });
     expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
   });
 

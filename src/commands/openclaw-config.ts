@@ -26,11 +26,12 @@ import {
   equal,
   gatewayPath,
   IncludeError,
+  includeRoots,
   isObject,
   type Json,
   type JsonObject,
-  openclawPath,
   placeChanges,
+  relativePathNote,
   resolveIncludes,
 } from './openclaw-includes.js';
 
@@ -330,6 +331,9 @@ async function applyPatch(
   }
   const current = resolved.value;
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
+  if (resolved.files.size)
+    for (const r of includeRoots(env).filter((r) => r.relative))
+      err.write(`${relativePathNote('OPENCLAW_INCLUDE_ROOTS: the entry', r.given, r.dir)}\n`);
 
   // What the merge does, said once it is known to be written: a change refused below (its $include
   // files) wrote nothing, and "dropped …, the backup keeps it" would then be false.
@@ -707,11 +711,8 @@ async function tokenIn(
   const { tokenFile, botToken } = settings;
   if (typeof tokenFile === 'string' && tokenFile.trim()) {
     const given = tokenFile.trim();
-    const file = gatewayPath(given, env);
-    if (!path.isAbsolute(openclawPath(given, env)))
-      notes.push(
-        `${at}.tokenFile "${given}" is relative: OpenClaw reads it from its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was read as ${file}; an absolute path or ~/… names the file whatever the directory\n`,
-      );
+    const { path: file, relative } = gatewayPath(given, env);
+    if (relative) notes.push(relativePathNote(`${at}.tokenFile`, given, file));
     try {
       return { token: (await readFile(file, 'utf8')).trim() };
     } catch {

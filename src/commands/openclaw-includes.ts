@@ -83,15 +83,7 @@ export function resolveIncludes(
   overlay: ReadonlyMap<string, Json> = new Map(),
 ): { value: Json; files: Map<string, IncludedFile>; siblings: WeakMap<JsonObject, JsonObject> } {
   const root = rootOf(path.dirname(path.resolve(configPath)));
-  // As OpenClaw reads the list (resolveIncludeRoots): each entry trimmed, `~` expanded (a unit
-  // file's Environment= or OpenClaw's .env expands nothing) and resolved against the gateway's
-  // working directory (gatewayPath). Read as written, `~/shared` and `shared` were dropped, and an
-  // include OpenClaw reads was refused as outside.
-  const extra = (env.OPENCLAW_INCLUDE_ROOTS ?? '')
-    .split(path.delimiter)
-    .map((p) => p.trim())
-    .filter(Boolean)
-    .map((p) => rootOf(gatewayPath(p, env)));
+  const extra = includeRoots(env).map((r) => rootOf(r.dir));
   const files = new Map<string, IncludedFile>();
   const siblings = new WeakMap<JsonObject, JsonObject>();
   /** Each included file's path after symlinks: two names of one file are one file (see below). */
@@ -194,24 +186,52 @@ export function resolveIncludes(
  */
 export function openclawPath(file: string, env: NodeJS.ProcessEnv): string {
   if (file !== '~' && !file.startsWith('~/')) return file;
-  const osHome = env.HOME?.trim() || homedir();
-  const set = env.OPENCLAW_HOME?.trim();
+  const osHome = homeValue(env.HOME) ?? homedir();
+  const set = homeValue(env.OPENCLAW_HOME);
   const home = !set ? osHome : set === '~' || set.startsWith('~/') ? path.join(osHome, set.slice(1)) : set;
   return path.join(home, file.slice(1));
 }
 
 /**
- * A path OpenClaw's gateway reads (a `tokenFile`, an OPENCLAW_INCLUDE_ROOTS entry): a leading `~`
- * expanded (openclawPath), and what is still relative resolved as OpenClaw does (`path.resolve`),
- * against the gateway's working directory, not brainstem's. That is the home directory of the user
- * it runs as for the gateway service OpenClaw installs (`openclaw gateway install`: a systemd user
- * unit without `WorkingDirectory`, which systemd starts in the home directory), the OS one
- * (OPENCLAW_HOME moves `~`, not that). Read from brainstem's own directory, the account of
- * brainstem's bot went unrecognised, or another file of the same name was taken for it.
+ * A path as OpenClaw's gateway resolves it (`path.resolve` after openclawPath): what is still
+ * relative is taken against the gateway's working directory, not brainstem's. That is the home
+ * directory of the user it runs as for the gateway service OpenClaw installs (`openclaw gateway
+ * install`: a systemd user unit without `WorkingDirectory`, which systemd starts in the home
+ * directory), the OS one (OPENCLAW_HOME moves `~`, not that).
  */
-export function gatewayPath(file: string, env: NodeJS.ProcessEnv): string {
+export function gatewayPath(file: string, env: NodeJS.ProcessEnv): { path: string; relative: boolean } {
   const expanded = openclawPath(file, env);
-  return path.isAbsolute(expanded) ? expanded : path.resolve(env.HOME?.trim() || homedir(), expanded);
+  if (path.isAbsolute(expanded)) return { path: path.normalize(expanded), relative: false };
+  return { path: path.resolve(homeValue(env.HOME) ?? homedir(), expanded), relative: true };
+}
+
+/** A home directory variable as OpenClaw reads one (normalizeHomeDirValue): blank, `undefined` or `null` is unset. */
+function homeValue(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed && trimmed !== 'undefined' && trimmed !== 'null' ? trimmed : undefined;
+}
+
+/** What to say of a relative path brainstem took as the gateway takes it (gatewayPath). */
+export function relativePathNote(what: string, given: string, resolved: string): string {
+  return `${what} "${given}" is relative: OpenClaw resolves it against its gateway's working directory, the home directory for the service it installs (its systemd unit sets none), so it was taken as ${resolved}; an absolute path or ~/… names it whatever the directory`;
+}
+
+/**
+ * The directories OPENCLAW_INCLUDE_ROOTS adds, as OpenClaw reads the list (resolveIncludeRoots):
+ * entries split on the path delimiter, trimmed, `~` expanded (a unit file's Environment= or
+ * OpenClaw's .env expands nothing), resolved, the same one once. A relative entry is resolved as
+ * OpenClaw resolves it, against its gateway's working directory (gatewayPath), and marked so
+ * that it can be said: left out, an include OpenClaw reads was refused as outside.
+ */
+export function includeRoots(env: NodeJS.ProcessEnv): { given: string; dir: string; relative: boolean }[] {
+  const roots: { given: string; dir: string; relative: boolean }[] = [];
+  for (const entry of (env.OPENCLAW_INCLUDE_ROOTS ?? '').split(path.delimiter)) {
+    const given = entry.trim();
+    if (!given) continue;
+    const { path: dir, relative } = gatewayPath(given, env);
+    if (!roots.some((r) => r.dir === dir)) roots.push({ given, dir, relative });
+  }
+  return roots;
 }
 
 function includeNames(directive: Json | undefined): string[] | undefined {
