@@ -388,6 +388,9 @@ describe('brainstem openclaw-config', () => {
     expect(unsure.err).toContain(
       "no account of channels.telegram.accounts is known to have brainstem's bot token (a give theirs as a reference or a file brainstem cannot read): give the one that has its apiRoot http://127.0.0.1:9191/telegram\n",
     );
+    expect(unsure.err).toContain(
+      `channels.telegram.accounts.a.botToken names ${TOKEN_REF}, set neither in brainstem's environment nor in ${path.join(dir, '.openclaw', '.env')} or ${path.join(dir, '.config', 'openclaw', 'gateway.env')} nor in openclaw.json's env: brainstem cannot tell which bot it is (OpenClaw's gateway may have it in its own environment)\n`,
+    );
     const untouched = JSON.parse(readFileSync(file, 'utf8')).channels.telegram;
     expect(untouched).toEqual({ enabled: true, accounts: { a: ref, b: { botToken: '456:other' } } });
     expect(readFileSync(file, 'utf8')).not.toContain('bot-token');
@@ -1001,6 +1004,109 @@ describe('brainstem openclaw-config', () => {
     expect(seen.gateway).toEqual({ port: 18789 });
     expect(seen.models.providers.brainstem).toMatchObject({ baseUrl: 'http://127.0.0.1:9191/v1' });
     expect(readFileSync(path.join(shared, 'gateway.json5'), 'utf8')).toBe('{ port: 18789 }');
+  });
+
+  it('--apply reads OPENCLAW_INCLUDE_ROOTS from OpenClaw’s ~/.openclaw/.env, which OpenClaw loads under its own environment', async () => {
+    const shared = path.join(dir, 'shared');
+    mkdirSync(shared);
+    writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
+    const oc = path.join(dir, '.openclaw');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    const top = `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`;
+    writeFileSync(file, top, { mode: 0o600 });
+    // As OpenClaw's docs tell to keep its variables; a value in brainstem's environment would win.
+    writeFileSync(path.join(oc, '.env'), '# OpenClaw\nOPENCLAW_INCLUDE_ROOTS=~/shared\n', { mode: 0o600 });
+    const { code, err } = await run(['--apply', file]);
+    expect(err).not.toContain('is outside');
+    expect(code).toBe(0);
+    expect(openclawReads(file).gateway).toEqual({ port: 18789 });
+
+    // Set in the process environment, it wins over the file, as in OpenClaw.
+    writeFileSync(file, top, { mode: 0o600 });
+    env.OPENCLAW_INCLUDE_ROOTS = path.join(dir, 'elsewhere');
+    const refused = await run(['--apply', file]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('is outside');
+  });
+
+  it('--apply finds brainstem’s bot behind a variable or TELEGRAM_BOT_TOKEN that OpenClaw’s .env sets, and keeps the token out of openclaw.json', async () => {
+    const oc = path.join(dir, '.openclaw');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    const front = 'http://127.0.0.1:9191/telegram';
+    const dotenv = path.join(oc, '.env');
+    writeFileSync(dotenv, 'MAIN_BOT="123:bot-token"\nOTHER_BOT=456:other\n', { mode: 0o600 });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: OpenClaw's ${VAR} syntax, meant literally
+    const main = { botToken: '${MAIN_BOT}' };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: OpenClaw's ${VAR} syntax, meant literally
+    const other = { botToken: '${OTHER_BOT}' };
+    const named = await applyWithFront(file, {
+      ...sample,
+      channels: { telegram: { accounts: { main, other } } },
+    });
+    expect(named.code).toBe(0);
+    expect(named.err).toContain(
+      `channels.telegram.accounts.main has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      accounts: { main: { ...main, enabled: true, apiRoot: front }, other },
+    });
+
+    // The channel gives no token: OpenClaw takes TELEGRAM_BOT_TOKEN from its .env (for the account
+    // `default` alone), the owner's way of keeping it out of the file (`openclaw channels add --use-env`).
+    writeFileSync(dotenv, 'TELEGRAM_BOT_TOKEN=123:bot-token\n', { mode: 0o600 });
+    const fromEnv = await applyWithFront(file, {
+      ...sample,
+      channels: { telegram: { dmPolicy: 'pairing' } },
+    });
+    expect(fromEnv.code).toBe(0);
+    expect(fromEnv.err).toContain(
+      `channels.telegram.botToken is not written: OpenClaw takes the bot token from TELEGRAM_BOT_TOKEN in ${dotenv}, which holds brainstem's bot token\n`,
+    );
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('bot-token');
+    expect(JSON.parse(text).channels.telegram).toEqual({
+      dmPolicy: 'pairing',
+      enabled: true,
+      apiRoot: front,
+    });
+
+    // With accounts, that variable makes the account `default`, which gets the front.
+    const implicit = await applyWithFront(file, {
+      ...sample,
+      channels: { telegram: { accounts: { other: { botToken: '456:other' } } } },
+    });
+    expect(implicit.code).toBe(0);
+    expect(implicit.err).toContain(
+      `channels.telegram.accounts.default has brainstem's bot token: its apiRoot is brainstem's front, ${front}\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram.accounts).toEqual({
+      other: { botToken: '456:other' },
+      default: { enabled: true, apiRoot: front },
+    });
+
+    // An account of its own on that bot: the variable makes a second one, which brainstem says
+    // (it cannot remove a variable) rather than add.
+    const twice = await applyWithFront(file, {
+      ...sample,
+      channels: { telegram: { accounts: { work: { botToken: '123:bot-token' } } } },
+    });
+    expect(twice.code).toBe(0);
+    expect(twice.err).toContain(
+      `TELEGRAM_BOT_TOKEN in ${dotenv} is channels.telegram.accounts.work's bot token too, and makes OpenClaw run a second account "default" on that bot: remove it there\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram.accounts).toEqual({
+      work: { botToken: '123:bot-token', enabled: true, apiRoot: front },
+    });
+
+    // Another bot's token there: the botToken written takes over, and that is said.
+    writeFileSync(dotenv, 'TELEGRAM_BOT_TOKEN=456:other\n', { mode: 0o600 });
+    const over = await applyWithFront(file, { ...sample, channels: { telegram: {} } });
+    expect(over.err).toContain(
+      `channels.telegram.botToken is written with brainstem's bot token, which OpenClaw takes over TELEGRAM_BOT_TOKEN in ${dotenv} (another bot's token)\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram.botToken).toBe('123:bot-token');
   });
 
   it('--apply refuses a change to a file included at two settings under two names (a symlink), rather than losing one', async () => {

@@ -22,6 +22,7 @@ import { takesImages } from '../images.js';
 import { jsonProblem } from '../json-problem.js';
 import { scrubText } from '../redact.js';
 import type { TextOut } from './doctor.js';
+import { type OpenclawEnv, openclawEnv, substitute, withConfigEnv } from './openclaw-env.js';
 import {
   equal,
   gatewayPath,
@@ -322,9 +323,11 @@ async function applyPatch(
   if (!isObject(authored)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
   // Decided on what OpenClaw reads: the settings its `$include`s bring in included. They resolve
   // against the path OpenClaw is given (a symlink's own directory), as OpenClaw resolves them.
+  // With the variables OpenClaw's own .env files give it (OPENCLAW_INCLUDE_ROOTS, OPENCLAW_HOME).
+  const dotenv = openclawEnv(env);
   let resolved: ReturnType<typeof resolveIncludes>;
   try {
-    resolved = resolveIncludes(authored, given, env, parseConfigText);
+    resolved = resolveIncludes(authored, given, dotenv.env, parseConfigText);
   } catch (e) {
     if (!(e instanceof IncludeError)) throw e;
     throw new Error(`${e.message}; nothing changed`);
@@ -332,8 +335,12 @@ async function applyPatch(
   const current = resolved.value;
   if (!isObject(current)) throw new Error(`${file} does not hold a JSON object; nothing changed`);
   if (resolved.files.size)
-    for (const r of includeRoots(env).filter((r) => r.relative))
-      err.write(`${relativePathNote('OPENCLAW_INCLUDE_ROOTS: the entry', r.given, r.dir)}\n`);
+    for (const r of includeRoots(dotenv.env).filter((r) => r.relative))
+      err.write(
+        `${relativePathNote(`OPENCLAW_INCLUDE_ROOTS${rootsFrom(dotenv, env)}: the entry`, r.given, r.dir)}\n`,
+      );
+  // And the config's own `env` block, which OpenClaw applies once the includes are read.
+  const openclaw = withConfigEnv(dotenv, current);
 
   // What the merge does, said once it is known to be written: a change refused below (its $include
   // files) wrote nothing, and "dropped …, the backup keeps it" would then be false.
@@ -343,10 +350,10 @@ async function applyPatch(
     current,
     openclawPatch(config, token, contexts),
     config,
-    env,
+    openclaw,
     notes,
   );
-  const patch = keepSecretReferences(current, perAccount.patch, notes);
+  const patch = keepSecretReferences(current, perAccount.patch, openclaw, notes);
   let merged = withoutStaleFallbacks(
     withoutStaleAllowlist(
       merge(current, withAllowlist(current, withModelsKept(current, patch, notes), config, notes)),
@@ -365,7 +372,7 @@ async function applyPatch(
   let writes: { file: string; value: Json; json5: boolean }[];
   try {
     writes = resolved.files.size
-      ? placeIncluded(authored, current, merged, given, file, json5, resolved, env)
+      ? placeIncluded(authored, current, merged, given, file, json5, resolved, dotenv.env)
       : [{ file, value: merged, json5 }];
   } catch (e) {
     if (e instanceof HandEditNeeded && said.length > 0)
@@ -389,6 +396,12 @@ async function applyPatch(
   }
   for (const line of said) err.write(line);
   return { file, written };
+}
+
+/** Where OPENCLAW_INCLUDE_ROOTS came from when OpenClaw's .env gave it, to say with it (`` otherwise). */
+function rootsFrom(openclaw: OpenclawEnv, env: NodeJS.ProcessEnv): string {
+  const given = openclaw.files.get('OPENCLAW_INCLUDE_ROOTS');
+  return env.OPENCLAW_INCLUDE_ROOTS === undefined && given ? ` (in ${given.file})` : '';
 }
 
 /** A change brainstem would have to write where it cannot: the settings to place by hand come with it. */
@@ -664,17 +677,40 @@ const SECRET_PATHS = [['models', 'providers', 'brainstem', 'apiKey'], BOT_TOKEN_
  * A secret the file already gives as a reference OpenClaw resolves (`"${BRAINSTEM_TOKEN}"`, or a
  * SecretRef object such as `{ source: "env", id: … }`) stays a reference: writing the value in its
  * place would put in the file the secret its owner kept out of it. Said, since the reference must
- * hold the value brainstem expects. The same goes for a bot token read from a file
- * (`channels.telegram.tokenFile`, which OpenClaw reads before `botToken`): no `botToken` is added.
+ * hold the value brainstem expects. The same goes for a bot token read from a
+ * file (`channels.telegram.tokenFile`, which OpenClaw reads before `botToken`), and for one OpenClaw
+ * takes from TELEGRAM_BOT_TOKEN in its own .env (or `env`) when the channel gives none: no
+ * `botToken` is added. Only a value in OpenClaw's own files counts there: brainstem's environment
+ * holds brainstem's TELEGRAM_BOT_TOKEN, which OpenClaw's gateway does not share.
  */
-function keepSecretReferences(current: JsonObject, patch: JsonObject, err: TextOut): JsonObject {
+function keepSecretReferences(
+  current: JsonObject,
+  patch: JsonObject,
+  openclaw: OpenclawEnv,
+  err: TextOut,
+): JsonObject {
   let kept = patch;
   const tokenFile = valueAt(current, TOKEN_FILE_PATH);
-  if (typeof tokenFile === 'string' && tokenFile.trim() && valueAt(patch, BOT_TOKEN_PATH) !== undefined) {
+  const wantedBot = valueAt(patch, BOT_TOKEN_PATH);
+  if (typeof tokenFile === 'string' && tokenFile.trim() && wantedBot !== undefined) {
     kept = without(kept, BOT_TOKEN_PATH);
     err.write(
       `${BOT_TOKEN_PATH.join('.')} is not written: the file reads the bot token from ${TOKEN_FILE_PATH.join('.')}, which must hold brainstem's bot token\n`,
     );
+  }
+  const fromEnv = openclaw.files.get('TELEGRAM_BOT_TOKEN');
+  const botTokenSet = valueAt(current, BOT_TOKEN_PATH);
+  const noneInFile = !(typeof tokenFile === 'string' && tokenFile.trim()) && (botTokenSet ?? '') === '';
+  if (typeof wantedBot === 'string' && fromEnv && noneInFile) {
+    if (fromEnv.value.trim() === wantedBot) {
+      kept = without(kept, BOT_TOKEN_PATH);
+      err.write(
+        `${BOT_TOKEN_PATH.join('.')} is not written: OpenClaw takes the bot token from TELEGRAM_BOT_TOKEN in ${fromEnv.file}, which holds brainstem's bot token\n`,
+      );
+    } else if (valueAt(kept, BOT_TOKEN_PATH) !== undefined)
+      err.write(
+        `${BOT_TOKEN_PATH.join('.')} is written with brainstem's bot token, which OpenClaw takes over TELEGRAM_BOT_TOKEN in ${fromEnv.file} (another bot's token)\n`,
+      );
   }
   for (const at of SECRET_PATHS) {
     const existing = valueAt(current, at);
@@ -699,18 +735,26 @@ type TokenIn = { token: string } | 'none' | 'unknown';
 
 /**
  * The bot token `settings` (the channel's or an account's, at `at`) give OpenClaw:
- * `tokenFile` first, then `botToken`, as OpenClaw reads them. A relative `tokenFile` is said,
- * with the file it was read as (gatewayPath).
+ * `tokenFile` first, then `botToken`, as OpenClaw reads them, each with the `${VAR}`s OpenClaw
+ * substitutes in every string of the config, from the variables it has (`openclaw`). A relative
+ * `tokenFile` is said, with the file it was read as (gatewayPath), and so is a variable named
+ * that brainstem does not see set.
  */
 async function tokenIn(
   settings: JsonObject,
   at: string,
-  env: NodeJS.ProcessEnv,
+  openclaw: OpenclawEnv,
   notes: string[],
 ): Promise<TokenIn> {
+  const { env } = openclaw;
   const { tokenFile, botToken } = settings;
   if (typeof tokenFile === 'string' && tokenFile.trim()) {
-    const given = tokenFile.trim();
+    const named = substitute(tokenFile, env);
+    if (named.missing.length) {
+      notes.push(unsetNote(`${at}.tokenFile`, named.missing, openclaw));
+      return 'unknown';
+    }
+    const given = named.value.trim();
     const { path: file, relative } = gatewayPath(given, env);
     if (relative) notes.push(relativePathNote(`${at}.tokenFile`, given, file));
     try {
@@ -720,9 +764,20 @@ async function tokenIn(
     }
   }
   if (botToken === undefined || botToken === null || botToken === '') return 'none';
-  // `${VAR}` and SecretRef objects are resolved by OpenClaw, out of brainstem's sight.
-  if (typeof botToken !== 'string' || /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(botToken)) return 'unknown';
-  return { token: botToken.trim() };
+  // SecretRef objects are resolved by OpenClaw's secret providers, out of brainstem's sight.
+  if (typeof botToken !== 'string') return 'unknown';
+  const token = substitute(botToken, env);
+  if (token.missing.length) {
+    notes.push(unsetNote(`${at}.botToken`, token.missing, openclaw));
+    return 'unknown';
+  }
+  return { token: token.value.trim() };
+}
+
+/** What to say of a setting that names variables brainstem does not see set (where it looked, never a value). */
+function unsetNote(at: string, missing: string[], openclaw: OpenclawEnv): string {
+  const names = missing.map((n) => `\${${n}}`).join(', ');
+  return `${at} names ${names}, set neither in brainstem's environment nor in ${openclaw.dotenvFiles.join(' or ')} nor in openclaw.json's env: brainstem cannot tell which bot it is (OpenClaw's gateway may have it in its own environment)`;
 }
 
 /**
@@ -744,7 +799,7 @@ async function forTelegramAccounts(
   current: JsonObject,
   patch: JsonObject,
   config: Config,
-  env: NodeJS.ProcessEnv,
+  openclaw: OpenclawEnv,
   err: TextOut,
 ): Promise<{ patch: JsonObject; drop: (readonly string[])[] }> {
   const channel = valueAt(current, TELEGRAM_PATH);
@@ -763,18 +818,25 @@ async function forTelegramAccounts(
   const at = ACCOUNTS_PATH.join('.');
 
   const said: string[] = [];
-  const root = await tokenIn(channel, TELEGRAM_PATH.join('.'), env, said);
+  const root = await tokenIn(channel, TELEGRAM_PATH.join('.'), openclaw, said);
   const own = new Map<string, TokenIn>();
   for (const [id, settings] of Object.entries(accounts))
-    own.set(id, isObject(settings) ? await tokenIn(settings, `${at}.${id}`, env, said) : 'none');
+    own.set(id, isObject(settings) ? await tokenIn(settings, `${at}.${id}`, openclaw, said) : 'none');
   const inheriting = [...own].filter(([, t]) => t === 'none').map(([id]) => id);
   const isBrainstems = (t: TokenIn) => typeof t === 'object' && t.token === botToken;
-  const named = [...own].filter(([, t]) => isBrainstems(t === 'none' ? root : t)).map(([id]) => id);
+  // With no token on the channel, the account `default` alone falls back on TELEGRAM_BOT_TOKEN (as
+  // OpenClaw's own .env or `env` give it: brainstem's environment holds brainstem's own).
+  const envBot = openclaw.files.get('TELEGRAM_BOT_TOKEN');
+  const defaultRoot: TokenIn =
+    root !== 'none' ? root : envBot?.value.trim() ? { token: envBot.value.trim() } : 'none';
+  const rootOf = (id: string) => (id === 'default' ? defaultRoot : root);
+  const named = [...own].filter(([id, t]) => isBrainstems(t === 'none' ? rootOf(id) : t)).map(([id]) => id);
   const drop: (readonly string[])[] = [];
 
-  // The channel's own token adds an account `default` (none listed); brainstem's, with an account
-  // of its own on it, is only a duplicate: dropped, unless an account takes its token from there.
-  let implicit = !('default' in accounts) && root !== 'none';
+  // The channel's own token (or TELEGRAM_BOT_TOKEN) adds an account `default` (none listed);
+  // brainstem's, with an account of its own on it, is only a duplicate: dropped, unless an account
+  // takes its token from there; a variable brainstem cannot drop is said.
+  let implicit = !('default' in accounts) && defaultRoot !== 'none';
   const ownBrainstems = named.filter((id) => own.get(id) !== 'none');
   const fromBotToken = !(typeof channel.tokenFile === 'string' && channel.tokenFile.trim());
   if (implicit && fromBotToken && isBrainstems(root) && ownBrainstems.length && !inheriting.length) {
@@ -783,8 +845,13 @@ async function forTelegramAccounts(
     said.push(
       `channels.telegram.botToken removed: it is ${at}.${ownBrainstems[0]}'s bot token too, and made OpenClaw run a second account "default" on that bot`,
     );
+  } else if (implicit && root === 'none' && envBot && isBrainstems(defaultRoot) && ownBrainstems.length) {
+    implicit = false;
+    said.push(
+      `TELEGRAM_BOT_TOKEN in ${envBot.file} is ${at}.${ownBrainstems[0]}'s bot token too, and makes OpenClaw run a second account "default" on that bot: remove it there`,
+    );
   }
-  const matching = implicit && isBrainstems(root) ? [...named, 'default'] : named;
+  const matching = implicit && isBrainstems(defaultRoot) ? [...named, 'default'] : named;
 
   if (front !== undefined && channel.apiRoot === front) {
     drop.push([...TELEGRAM_PATH, 'apiRoot']);
@@ -800,7 +867,9 @@ async function forTelegramAccounts(
     );
   }
   if (!matching.length) {
-    const unknown = [...own].filter(([, t]) => (t === 'none' ? root : t) === 'unknown').map(([id]) => id);
+    const unknown = [...own]
+      .filter(([id, t]) => (t === 'none' ? rootOf(id) : t) === 'unknown')
+      .map(([id]) => id);
     if (implicit && root === 'unknown') unknown.push('default (channels.telegram itself)');
     said.push(
       unknown.length
