@@ -1109,6 +1109,46 @@ describe('brainstem openclaw-config', () => {
     expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram.botToken).toBe('123:bot-token');
   });
 
+  it('--apply says whether a variable kept for the API key holds brainstem’s token, where it sees the variable (never its value)', async () => {
+    const oc = path.join(dir, '.openclaw');
+    mkdirSync(oc);
+    const file = path.join(oc, 'openclaw.json');
+    const dotenv = path.join(oc, '.env');
+    const withRef = {
+      ...sample,
+      models: { ...sample.models, providers: { brainstem: { apiKey: TOKEN_REF } } },
+    };
+    writeFileSync(dotenv, 'BRAINSTEM_TOKEN=bst_an-older-token\n', { mode: 0o600 });
+    const stale = await applyWithFront(file, withRef);
+    expect(stale.code).toBe(0);
+    expect(stale.err).toContain(
+      `models.providers.brainstem.apiKey is kept as ${TOKEN_REF}: OpenClaw must resolve it to brainstem's API token, but it comes out as another value (BRAINSTEM_TOKEN in ${dotenv}): set it to brainstem's API token where OpenClaw reads it\n`,
+    );
+    expect(stale.err + stale.out).not.toContain('an-older-token');
+    expect(JSON.parse(readFileSync(file, 'utf8')).models.providers.brainstem.apiKey).toBe(TOKEN_REF);
+
+    writeFileSync(dotenv, `BRAINSTEM_TOKEN=${TOKEN}\n`, { mode: 0o600 });
+    const right = await applyWithFront(file, withRef);
+    expect(right.err).toContain(
+      `models.providers.brainstem.apiKey is kept as ${TOKEN_REF}: OpenClaw must resolve it to brainstem's API token, and does (BRAINSTEM_TOKEN in ${dotenv})\n`,
+    );
+    expect(right.err).not.toContain(TOKEN);
+
+    // A variable within the string is a reference too (OpenClaw substitutes it anywhere in it):
+    // kept, where it used to be overwritten with the token itself.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: OpenClaw's ${VAR} syntax, meant literally
+    const inline = 'bst_${TOKEN_TAIL}';
+    writeFileSync(dotenv, `TOKEN_TAIL=${TOKEN.slice('bst_'.length)}\n`, { mode: 0o600 });
+    const within = await applyWithFront(file, {
+      ...withRef,
+      models: { ...sample.models, providers: { brainstem: { apiKey: inline } } },
+    });
+    expect(within.err).toContain(
+      `models.providers.brainstem.apiKey is kept as ${inline}: OpenClaw must resolve it to brainstem's API token, and does (TOKEN_TAIL in ${dotenv})\n`,
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).models.providers.brainstem.apiKey).toBe(inline);
+  });
+
   it('--apply refuses a change to a file included at two settings under two names (a symlink), rather than losing one', async () => {
     const oc = path.join(dir, 'oc');
     mkdirSync(oc);

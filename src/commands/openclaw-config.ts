@@ -22,7 +22,7 @@ import { takesImages } from '../images.js';
 import { jsonProblem } from '../json-problem.js';
 import { scrubText } from '../redact.js';
 import type { TextOut } from './doctor.js';
-import { type OpenclawEnv, openclawEnv, substitute, withConfigEnv } from './openclaw-env.js';
+import { type OpenclawEnv, openclawEnv, sourceOf, substitute, withConfigEnv } from './openclaw-env.js';
 import {
   equal,
   gatewayPath,
@@ -677,7 +677,8 @@ const SECRET_PATHS = [['models', 'providers', 'brainstem', 'apiKey'], BOT_TOKEN_
  * A secret the file already gives as a reference OpenClaw resolves (`"${BRAINSTEM_TOKEN}"`, or a
  * SecretRef object such as `{ source: "env", id: … }`) stays a reference: writing the value in its
  * place would put in the file the secret its owner kept out of it. Said, since the reference must
- * hold the value brainstem expects. The same goes for a bot token read from a
+ * hold the value brainstem expects; when brainstem sees the variable (its own environment,
+ * OpenClaw's .env, the config's `env`), whether it does. The same goes for a bot token read from a
  * file (`channels.telegram.tokenFile`, which OpenClaw reads before `botToken`), and for one OpenClaw
  * takes from TELEGRAM_BOT_TOKEN in its own .env (or `env`) when the channel gives none: no
  * `botToken` is added. Only a value in OpenClaw's own files counts there: brainstem's environment
@@ -714,15 +715,22 @@ function keepSecretReferences(
   }
   for (const at of SECRET_PATHS) {
     const existing = valueAt(current, at);
+    const wanted = valueAt(patch, at);
+    // Any `${VAR}` in the string, as OpenClaw substitutes them anywhere in it.
+    const named = typeof existing === 'string' ? substitute(existing, openclaw.env) : undefined;
     const isReference =
-      (typeof existing === 'string' && /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(existing)) ||
-      (isObject(existing) && typeof existing.source === 'string');
-    if (!isReference || valueAt(patch, at) === undefined) continue;
+      (named && named.refs.length > 0) || (isObject(existing) && typeof existing.source === 'string');
+    if (!isReference || wanted === undefined) continue;
     kept = merge(kept, nested(at, existing));
     const shown = typeof existing === 'string' ? existing : 'a secret reference';
-    err.write(
-      `${at.join('.')} is kept as ${shown}: OpenClaw must resolve it to ${at.at(-1) === 'apiKey' ? "brainstem's API token" : "brainstem's bot token"}\n`,
-    );
+    const what = at.at(-1) === 'apiKey' ? "brainstem's API token" : "brainstem's bot token";
+    const holds =
+      !named || named.missing.length
+        ? ''
+        : named.value.trim() === wanted
+          ? `, and does (${named.refs.map((n) => `${n} in ${sourceOf(openclaw, n)}`).join(', ')})`
+          : `, but it comes out as another value (${named.refs.map((n) => `${n} in ${sourceOf(openclaw, n)}`).join(', ')}): set it to ${what} where OpenClaw reads it`;
+    err.write(`${at.join('.')} is kept as ${shown}: OpenClaw must resolve it to ${what}${holds}\n`);
   }
   return kept;
 }

@@ -129,3 +129,9 @@ export function substitute(
   });
   return { value: out, refs, missing };
 }
+
+/** Where the value OpenClaw sees of a variable comes from, to say (never the value). */
+export function sourceOf(openclaw: OpenclawEnv, name: string): string {
+  const given = openclaw.files.get(name);
+  return given && given.value === openclaw.env[name] ? given.file : "brainstem's environment";
+}
