@@ -1109,6 +1109,27 @@ describe('brainstem openclaw-config', () => {
     expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram.botToken).toBe('123:bot-token');
   });
 
+  it('--apply does not take an account whose tokenFile is a symlink for brainstem’s bot: OpenClaw refuses one', async () => {
+    const file = path.join(dir, 'openclaw.json');
+    writeFileSync(path.join(dir, 'tg-token'), '123:bot-token\n', { mode: 0o600 });
+    const link = path.join(dir, 'tg-link');
+    symlinkSync(path.join(dir, 'tg-token'), link);
+    const { code, err } = await applyWithFront(file, {
+      ...sample,
+      channels: { telegram: { accounts: { main: { tokenFile: link }, other: { botToken: '456:other' } } } },
+    });
+    expect(code).toBe(0);
+    expect(err).toContain(
+      `channels.telegram.accounts.main.tokenFile ${link} is a symlink, which OpenClaw refuses (a regular file of its own, at most 16 KB): that account gets no bot token from it\n`,
+    );
+    expect(err).toContain(
+      "no account of channels.telegram.accounts is known to have brainstem's bot token (main",
+    );
+    expect(JSON.parse(readFileSync(file, 'utf8')).channels.telegram).toEqual({
+      accounts: { main: { tokenFile: link }, other: { botToken: '456:other' } },
+    });
+  });
+
   it('--apply says whether a variable kept for the API key holds brainstem’s token, where it sees the variable (never its value)', async () => {
     const oc = path.join(dir, '.openclaw');
     mkdirSync(oc);

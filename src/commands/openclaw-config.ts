@@ -4,6 +4,7 @@ import {
   chmod,
   chown,
   copyFile,
+  lstat,
   open,
   readFile,
   realpath,
@@ -738,6 +739,9 @@ function keepSecretReferences(
 const TELEGRAM_PATH = ['channels', 'telegram'] as const;
 const ACCOUNTS_PATH = [...TELEGRAM_PATH, 'accounts'] as const;
 
+/** The largest `tokenFile` OpenClaw reads. */
+const TOKEN_FILE_MAX_BYTES = 16 * 1024;
+
 /** A bot token as the file gives it: the token, none, or one brainstem cannot read (a reference, a file it cannot open). */
 type TokenIn = { token: string } | 'none' | 'unknown';
 
@@ -746,7 +750,7 @@ type TokenIn = { token: string } | 'none' | 'unknown';
  * `tokenFile` first, then `botToken`, as OpenClaw reads them, each with the `${VAR}`s OpenClaw
  * substitutes in every string of the config, from the variables it has (`openclaw`). A relative
  * `tokenFile` is said, with the file it was read as (gatewayPath), and so is a variable named
- * that brainstem does not see set.
+ * that brainstem does not see set, or a `tokenFile` that OpenClaw refuses (a symlink, a hard link).
  */
 async function tokenIn(
   settings: JsonObject,
@@ -766,6 +770,24 @@ async function tokenIn(
     const { path: file, relative } = gatewayPath(given, env);
     if (relative) notes.push(relativePathNote(`${at}.tokenFile`, given, file));
     try {
+      // OpenClaw reads only a regular file of its own, not through a symlink, not hard-linked, at
+      // most 16 KB (@openclaw/fs-safe's readSecretFileSync): else the account has no token at all.
+      const stats = await lstat(file);
+      const refused = stats.isSymbolicLink()
+        ? 'a symlink'
+        : !stats.isFile()
+          ? 'not a regular file'
+          : stats.nlink > 1
+            ? 'hard-linked'
+            : stats.size > TOKEN_FILE_MAX_BYTES
+              ? 'larger than 16 KB'
+              : undefined;
+      if (refused) {
+        notes.push(
+          `${at}.tokenFile ${file} is ${refused}, which OpenClaw refuses (a regular file of its own, at most 16 KB): that account gets no bot token from it`,
+        );
+        return 'unknown';
+      }
       return { token: (await readFile(file, 'utf8')).trim() };
     } catch {
       return 'unknown';
