@@ -38,6 +38,12 @@ const journalSchema = z.object({
       at: z.number().int().min(0).optional(),
       /** The mark its processes carry (a Claude CLI's: its Bash commands run in sessions of their own). */
       mark: z.string().min(1).optional(),
+      /**
+       * The mark a tool run's processes carry, which reaches only its group (MarkReach): a member
+       * carrying it is the run's whatever its start. Not in `mark`: an older brainstem would stop
+       * every process carrying it there, what the run started with setsid (pm2's daemon) too.
+       */
+      groupMark: z.string().min(1).optional(),
       /** Marked processes started up to then were left running by a turn that ended: not stopped. */
       since: z.number().int().min(0).optional(),
     }),
@@ -56,21 +62,23 @@ function bootId(): string | undefined {
 /**
  * How often, while brainstem runs groups, each is confirmed still running and its `at` moved to
  * now. A group whose leader is gone counts after a crash only by a member started up to its `at`
- * (sameGroup: a later one may be of another group that took the freed id), and a run's members
- * mostly start after its spawn: a `make deploy` whose leader died after brainstem (SIGPIPE on the
- * pipe nobody reads) left its compilers and servers running, never stopped, when `at` was only the
- * list's last writing (a spawn or an exit, maybe long before). Now only what started within the
- * last REFRESH_MS before the crash is left be. A small file, renamed into place: cheap at this rate.
+ * (sameGroup: a later one may be of another group that took the freed id) or carrying its tool
+ * run's mark (groupMark), and a run's members mostly start after its spawn: a `make deploy` whose
+ * leader died after brainstem (SIGPIPE on the pipe nobody reads) left its compilers and servers
+ * running, never stopped, when `at` was only the list's last writing (a spawn or an exit, maybe
+ * long before). The mark now tells those apart; of
+ * what dropped it from its environment (`sudo`, `env -i`), only what started within the last
+ * REFRESH_MS before the crash is left be. A small file, renamed into place: cheap at this rate.
  */
 export const REFRESH_MS = 30_000;
 
 /**
  * SIGKILLs the group `e` names if it is still the one brainstem started (signalSameGroup): its own
  * `at`, else (a list of an older brainstem) the list's last writing, is a time when it was still
- * running. Says whether it did.
+ * running; a member carrying its tool run's mark is the run's whenever it started. Says whether it did.
  */
 function stopIfThere(e: Entry, at: number | undefined): boolean {
-  return signalSameGroup(e.pid, e.start, e.at ?? at, 'SIGKILL');
+  return signalSameGroup(e.pid, e.start, e.at ?? at, 'SIGKILL', e.groupMark);
 }
 
 /**
@@ -114,7 +122,10 @@ export function takeOverGroups(dataDir: string, logger: Logger, opts: { refreshM
       'stopped the commands Claude CLIs ran outside their process groups that a brainstem killed before its exit left running',
     );
 
-  const running = new Map<number, { start: number; at?: number; mark?: string; since?: number }>();
+  const running = new Map<
+    number,
+    { start: number; at?: number; mark?: string; groupMark?: string; since?: number }
+  >();
   let failing = false;
   const write = () => {
     try {
@@ -139,17 +150,18 @@ export function takeOverGroups(dataDir: string, logger: Logger, opts: { refreshM
   const refresh = () => {
     for (const [pid, e] of running) {
       const now = ticksNow();
-      if (!sameGroup(pid, e.start, e.at)) running.delete(pid);
+      if (!sameGroup(pid, e.start, e.at, e.groupMark)) running.delete(pid);
       else if (now !== undefined) e.at = now;
     }
     write();
     keepRefreshing();
   };
   let refresher: NodeJS.Timeout | undefined;
-  // Only while a group without a mark (a tool run) is tracked, and never keeping brainstem up by
-  // itself. A Claude CLI's group needs none: what it started carries its mark, found by that after
-  // a crash whatever its start (killMarked), and a spare or a kept-warm CLI, tracked for hours,
-  // would otherwise rewrite the file every REFRESH_MS all day long.
+  // Only while a group without a mark (a tool run: its groupMark misses what drops it from its
+  // environment) is tracked, and never keeping brainstem up by itself. A Claude CLI's group needs
+  // none: what it started carries its mark, found by that after a crash whatever its start
+  // (killMarked), and a spare or a kept-warm CLI, tracked for hours, would otherwise rewrite the
+  // file every REFRESH_MS all day long.
   const keepRefreshing = () => {
     const needed = [...running.values()].some((e) => e.mark === undefined);
     if (needed && refresher === undefined) {
@@ -162,7 +174,7 @@ export function takeOverGroups(dataDir: string, logger: Logger, opts: { refreshM
   };
   write();
   journalGroups({
-    add(pid, mark) {
+    add(pid, mark, reach) {
       const start = startOf(pid);
       if (start === undefined) return;
       // Running now: brainstem's child, not reaped before this (trackGroup is called at the spawn).
@@ -170,7 +182,7 @@ export function takeOverGroups(dataDir: string, logger: Logger, opts: { refreshM
       running.set(pid, {
         start,
         ...(at === undefined ? {} : { at }),
-        ...(mark === undefined ? {} : { mark }),
+        ...(mark === undefined ? {} : reach === 'group' ? { groupMark: mark } : { mark }),
       });
       write();
       keepRefreshing();

@@ -19,7 +19,7 @@ let exitHookInstalled = false;
 
 /** Where running groups are written down, so that a start after a crash stops them (leftover-groups.ts). */
 export interface GroupJournal {
-  add(pid: number, mark?: string): void;
+  add(pid: number, mark?: string, reach?: MarkReach): void;
   /** The marked processes of `pid`'s group started up to `since` are left be from now on (settleMarked). */
   settle(pid: number, since: number): void;
   remove(pid: number): void;
@@ -84,14 +84,16 @@ export function startOf(pid: number): number | undefined {
 /**
  * Whether the group of id `pid` is still the one whose leader started at `start`: its leader, the
  * same process, or, the leader gone, a member started between the leader and `at`, a time the group
- * was known to be running (undefined: any member started after the leader). Linux gives no pid to
- * a new process while a group still uses it as its id, but once the whole group has ended, the pid
+ * was known to be running (undefined: any member started after the leader), or one carrying `mark`
+ * (a tool run's, see trackGroup) whenever it started: a process the run started holds the group's
+ * id, never freed since, so the whole group is still the run's. Linux gives no pid to a new
+ * process while a group still uses it as its id, but once the whole group has ended, the pid
  * is free: a process that took it and led a group of its own (a daemon, a command started in a
  * session of its own, which leaves its members behind when it exits) makes a group of that id
  * with only members started after `at`, someone else's. (A 32768-pid machine reuses pids within
  * minutes.) A group that is gone altogether is not the same either.
  */
-export function sameGroup(pid: number, start: number, at: number | undefined): boolean {
+export function sameGroup(pid: number, start: number, at: number | undefined, mark?: string): boolean {
   const leader = startOf(pid);
   if (leader !== undefined) return leader === start;
   let names: string[];
@@ -105,16 +107,19 @@ export function sameGroup(pid: number, start: number, at: number | undefined): b
     const f = statFields(Number(name));
     if (!f || Number(f[2]) !== pid) continue;
     const memberStart = Number(f[19]);
-    if (memberStart >= start && (at === undefined || memberStart <= at)) return true;
+    if (memberStart < start) continue;
+    if (at === undefined || memberStart <= at || (mark !== undefined && carries(Number(name), mark)))
+      return true;
   }
   return false;
 }
 
 /**
  * Signals the group of id `pid` only if it is still the one whose leader started at `start`
- * (sameGroup, `at` a time it was known running), and says whether it did. Every signal to a group
- * after its leader may have been reaped goes through here: the group may have ended whole since,
- * and another (a daemon, a command in a session of its own, another run's) taken its freed id.
+ * (sameGroup, `at` a time it was known running, `mark` its processes'), and says whether it did.
+ * Every signal to a group after its leader may have been reaped goes through here: the group may
+ * have ended whole since, and another (a daemon, a command in a session of its own, another run's)
+ * taken its freed id.
  * Without a start (off Linux: no /proc) the group is signalled as it is.
  */
 export function signalSameGroup(
@@ -122,8 +127,9 @@ export function signalSameGroup(
   start: number | undefined,
   at: number | undefined,
   signal: NodeJS.Signals,
+  mark?: string,
 ): boolean {
-  if (start !== undefined && !sameGroup(pid, start, at)) return false;
+  if (start !== undefined && !sameGroup(pid, start, at, mark)) return false;
   killGroup(pid, signal);
   return true;
 }
@@ -167,10 +173,20 @@ export interface GroupLeader {
 }
 
 /**
- * Remembers a running group, killed if brainstem exits before it does; with `mark`, every process
- * carrying it too (see killMarked), whatever group it runs in.
+ * How far a group's mark reaches: `anywhere` (a Claude CLI's), every process carrying it is the
+ * run's, whatever group it runs in (killMarked); `group` (a tool run's), only those in its group,
+ * which tells them, after a crash, from another group's that took the freed id (sameGroup): what
+ * a command started outside its group (setsid, a daemon, pm2's) is left be, as at brainstem's exit.
  */
-export function trackGroup(leader: GroupLeader, mark?: string): void {
+export type MarkReach = 'anywhere' | 'group';
+
+/**
+ * Remembers a running group, killed if brainstem exits before it does; with `mark` (`reach`
+ * anywhere), every process carrying it too (see killMarked), whatever group it runs in. A mark that
+ * reaches its group only goes in the journal only, for the start after a crash: brainstem's own
+ * exit and its stops signal the group as without it.
+ */
+export function trackGroup(leader: GroupLeader, mark?: string, reach: MarkReach = 'anywhere'): void {
   const pid = leader.pid;
   if (pid === undefined) return;
   if (!exitHookInstalled) {
@@ -188,7 +204,7 @@ export function trackGroup(leader: GroupLeader, mark?: string): void {
   const start = startOf(pid);
   const entry: { start?: number; exited?: number; mark?: string } = {
     ...(start === undefined ? {} : { start }),
-    ...(mark === undefined ? {} : { mark }),
+    ...(mark === undefined || reach !== 'anywhere' ? {} : { mark }),
   };
   live.set(pid, entry);
   // Node emits 'exit' in the callback that reaps the child: until then its pid (a zombie's) holds
@@ -200,7 +216,7 @@ export function trackGroup(leader: GroupLeader, mark?: string): void {
     const now = ticksNow();
     if (now !== undefined) entry.exited = now;
   });
-  journal?.add(pid, mark);
+  journal?.add(pid, mark, reach);
 }
 
 /**
@@ -252,6 +268,16 @@ export function forgetGroup(pid: number): void {
  */
 export const MARK_VAR = 'BRAINSTEM_PROCESS_MARK';
 
+/** Whether `pid`'s environment holds MARK_VAR=`mark` (another user's process, or one gone: no). */
+function carries(pid: number, mark: string): boolean {
+  try {
+    // Entries end with a NUL; one before the first makes every entry look alike.
+    return `\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(`\0${MARK_VAR}=${mark}\0`);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * SIGKILLs every process whose environment holds MARK_VAR=`mark` (Linux: /proc; elsewhere
  * nothing) and that started after `since` (settleMarked), and the group of each that leads one.
@@ -263,7 +289,6 @@ export const MARK_VAR = 'BRAINSTEM_PROCESS_MARK';
  */
 export function killMarked(mark: string, since?: number): number {
   if (process.platform !== 'linux' || !mark) return 0;
-  const entry = `\0${MARK_VAR}=${mark}\0`;
   let names: string[];
   try {
     names = readdirSync('/proc');
@@ -276,9 +301,8 @@ export function killMarked(mark: string, since?: number): number {
   for (const name of names) {
     const pid = Number(name);
     if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || pid === process.ppid) continue;
+    if (!carries(pid, mark)) continue;
     try {
-      // Entries end with a NUL; one before the first makes every entry look alike.
-      if (!`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(entry)) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       // After the command name (which may hold spaces or parentheses): [2] the group, [19] the start.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

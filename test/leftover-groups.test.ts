@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { takeOverGroups } from '../src/leftover-groups.js';
 import { forgetGroup, journalGroups, MARK_VAR, settleMarked, trackGroup } from '../src/process-group.js';
 import { recordingLogger } from './helpers/logs.js';
@@ -76,6 +76,77 @@ async function journal(content: unknown, dataDir = dir): Promise<void> {
 
 async function gone(pgid: number): Promise<void> {
   await expect.poll(() => groupMembers(pgid), { timeout: 10_000 }).toEqual([]);
+}
+
+/**
+ * brainstem as far as this goes (the list of groups, refreshed every `refreshMs`, and a tool run
+ * through the tools' runner) in a process of its own, SIGKILLed while the run's command runs; the
+ * command then starts a member, and its leader exits once brainstem is gone. `refreshed`: killed
+ * once a refresh found the run running after the member started; else the member started after
+ * the group's `at`, its last one (returned). Resolves once only the member is left in the group,
+ * its leader reaped, with brainstem's data dir.
+ */
+async function crashDuringRun(o: {
+  refreshMs: number;
+  refreshed: boolean;
+}): Promise<{ dataDir: string; leader: number; member: number; at: number }> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'bst-groups-tool-'));
+  onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+  const go = path.join(dataDir, 'go');
+  const memberFile = path.join(dataDir, 'member');
+  const script = path.join(dataDir, 'brainstem.mts');
+  const src = path.resolve(import.meta.dirname, '../src');
+  await writeFile(
+    script,
+    [
+      `import { takeOverGroups } from ${JSON.stringify(path.join(src, 'leftover-groups.ts'))};`,
+      `import { runCommand } from ${JSON.stringify(path.join(src, 'tools/exec.ts'))};`,
+      `import { recordingLogger } from ${JSON.stringify(path.resolve(import.meta.dirname, 'helpers/logs.ts'))};`,
+      `takeOverGroups(${JSON.stringify(dataDir)}, recordingLogger('info').logger, { refreshMs: ${o.refreshMs} });`,
+      // Waits for the test's go, starts its work in the background, and ends once its parent is gone.
+      `void runCommand(['sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.02; done; sleep 300 & echo $! > "$1"; while kill -0 "$PPID" 2>/dev/null; do sleep 0.02; done', ${JSON.stringify(go)}, ${JSON.stringify(memberFile)}], { timeoutMs: 600_000, maxOutputChars: 1_000 });`,
+    ].join('\n'),
+  );
+  const brainstem = spawn(process.execPath, ['--import', 'tsx', script], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  started.push(brainstem);
+  type Listed = { at: number; groups: { pid: number; at: number; groupMark?: string }[] };
+  const listed = async () => {
+    const j = JSON.parse(await readFile(path.join(dataDir, 'process-groups.json'), 'utf8').catch(() => '{}'));
+    return j.groups?.length === 1 ? (j as Listed) : undefined;
+  };
+  await expect.poll(listed, { timeout: 30_000 }).toBeDefined();
+  const { at, groups } = (await listed()) as Listed;
+  const [run] = groups as [Listed['groups'][number]];
+  // A test that fails before the crash leaves the run's group, which afterEach does not reach.
+  onTestFinished(() => {
+    for (const pid of groupMembers(run.pid)) kill(pid);
+  });
+  expect(run.groupMark).toMatch(/^[0-9a-f-]{36}$/);
+  // Its work starts in a later 10 ms tick than the list was written.
+  await expect.poll(ticks, { timeout: 30_000 }).toBeGreaterThan(Math.max(at, run.at));
+  await writeFile(go, '');
+  await expect
+    .poll(() => readFile(memberFile, 'utf8').catch(() => ''), { timeout: 30_000 })
+    .toMatch(/^\d+\n$/);
+  const member = Number(await readFile(memberFile, 'utf8'));
+  onTestFinished(() => kill(member));
+  // brainstem has since found the run still there: its member started before that.
+  if (o.refreshed)
+    await expect
+      .poll(async () => (await listed())?.groups[0]?.at ?? 0, { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(Number(stat(member)[19]));
+  const exited = new Promise((resolve) => brainstem.once('exit', resolve));
+  brainstem.kill('SIGKILL');
+  await exited;
+  const last = ((await listed())?.groups[0]?.at ?? 0) as number;
+  await expect.poll(() => groupMembers(run.pid), { timeout: 10_000 }).toEqual([member]);
+  // Its exit reaped (at once under systemd; this machine's init takes seconds): no leader is left.
+  await expect.poll(() => existsSync(`/proc/${run.pid}`), { timeout: 30_000 }).toBe(false);
+  expect(Number(stat(member)[19])).toBeGreaterThan(at);
+  return { dataDir, leader: run.pid, member, at: last };
 }
 
 describe('process groups a crash left running', () => {
@@ -169,6 +240,13 @@ describe('process groups a crash left running', () => {
     // The group's own time it was last known running comes before the list's last writing.
     await journal({ boot, at: ticks(), groups: [{ pid: g.pid, start: g.start - 10, at: g.start - 5 }] });
     takeOverGroups(dir, logger);
+    // A tool run's mark, which no process of that group carries: it is another's all the same.
+    await journal({
+      boot,
+      at: ticks(),
+      groups: [{ pid: g.pid, start: g.start - 10, at: g.start - 5, groupMark: randomUUID() }],
+    });
+    takeOverGroups(dir, logger);
     expect(logs.map((l) => l.msg)).not.toContain(
       'stopped the process groups (tool runs, Claude CLIs) that a brainstem killed before its exit left running',
     );
@@ -178,63 +256,25 @@ describe('process groups a crash left running', () => {
   // A tool run (`make deploy`) is still running when brainstem is SIGKILLed; its leader then dies
   // (SIGPIPE on the pipe nobody reads, its parent gone) while what it started goes on: started after
   // brainstem last wrote the list, as a run's members mostly are (they come after its spawn).
-  it("are stopped when a tool run's leader died after brainstem, leaving what it started after the list was written", async (ctx) => {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'bst-groups-tool-'));
-    ctx.onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
-    const go = path.join(dataDir, 'go');
-    const memberFile = path.join(dataDir, 'member');
-    const script = path.join(dataDir, 'brainstem.ts');
-    const src = path.resolve(import.meta.dirname, '../src');
-    // brainstem as far as this goes: the list of groups, and a tool run through the tools' runner.
-    await writeFile(
-      script,
-      [
-        `import { takeOverGroups } from ${JSON.stringify(path.join(src, 'leftover-groups.ts'))};`,
-        `import { runCommand } from ${JSON.stringify(path.join(src, 'tools/exec.ts'))};`,
-        `import { recordingLogger } from ${JSON.stringify(path.resolve(import.meta.dirname, 'helpers/logs.ts'))};`,
-        // Refreshed often, so that the test need not wait REFRESH_MS for it.
-        `takeOverGroups(${JSON.stringify(dataDir)}, recordingLogger('info').logger, { refreshMs: 50 });`,
-        // Waits for the test's go, starts its work in the background, and ends once its parent is gone.
-        `void runCommand(['sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.02; done; sleep 300 & echo $! > "$1"; while kill -0 "$PPID" 2>/dev/null; do sleep 0.02; done', ${JSON.stringify(go)}, ${JSON.stringify(memberFile)}], { timeoutMs: 600_000, maxOutputChars: 1_000 });`,
-      ].join('\n'),
-    );
-    const brainstem = spawn(process.execPath, ['--import', 'tsx', script], {
-      detached: true,
-      stdio: 'ignore',
-    });
-    started.push(brainstem);
-    const listed = async () => {
-      const j = JSON.parse(
-        await readFile(path.join(dataDir, 'process-groups.json'), 'utf8').catch(() => '{}'),
-      );
-      return j.groups?.length === 1
-        ? (j as { at: number; groups: { pid: number; at: number }[] })
-        : undefined;
-    };
-    await expect.poll(listed, { timeout: 30_000 }).toBeDefined();
-    const { at, groups } = (await listed()) as { at: number; groups: { pid: number; at: number }[] };
-    const leader = (groups[0] as { pid: number }).pid;
-    // Its work starts in a later 10 ms tick than the list was written.
-    await expect.poll(ticks).toBeGreaterThan(at);
-    await writeFile(go, '');
-    await expect
-      .poll(() => readFile(memberFile, 'utf8').catch(() => ''), { timeout: 30_000 })
-      .toMatch(/^\d+\n$/);
-    const member = Number(await readFile(memberFile, 'utf8'));
-    ctx.onTestFinished(() => kill(member));
-    // brainstem has since found the run still there: its member started before that.
-    await expect
-      .poll(async () => (await listed())?.groups[0]?.at ?? 0, { timeout: 30_000 })
-      .toBeGreaterThanOrEqual(Number(stat(member)[19]));
-    const exited = new Promise((resolve) => brainstem.once('exit', resolve));
-    brainstem.kill('SIGKILL');
-    await exited;
-    await expect.poll(() => groupMembers(leader), { timeout: 10_000 }).toEqual([member]);
-    // Its exit reaped (at once under systemd; this machine's init takes seconds): no leader is left.
-    await expect.poll(() => existsSync(`/proc/${leader}`), { timeout: 30_000 }).toBe(false);
-    expect(Number(stat(member)[19])).toBeGreaterThan(at);
+  it("are stopped when a tool run's leader died after brainstem, leaving what it started after the list was written", async () => {
+    const { dataDir, leader } = await crashDuringRun({ refreshMs: 50, refreshed: true });
     takeOverGroups(dataDir, recordingLogger('info').logger);
+    // The member with it (gone lists the group's live members).
     await gone(leader);
+  });
+
+  // The same, with no refresh between the run's member's start and the crash (it started in the
+  // last REFRESH_MS before it): only the run's mark, which the member inherited, tells it is the run's.
+  it("are stopped when a tool run's leader died after brainstem, leaving what it started after brainstem last found it running, by the run's mark", async () => {
+    const { dataDir, leader, member, at } = await crashDuringRun({ refreshMs: 3_600_000, refreshed: false });
+    expect(Number(stat(member)[19])).toBeGreaterThan(at);
+    const { logger, logs } = recordingLogger('info');
+    takeOverGroups(dataDir, logger);
+    // The member with it (gone lists the group's live members).
+    await gone(leader);
+    expect(logs.find((l) => String(l.msg).startsWith('stopped the process groups'))).toMatchObject({
+      pids: [leader],
+    });
   });
 
   it('are left be after a reboot (the pids name other processes), and when the file is unreadable', async () => {
@@ -269,6 +309,13 @@ describe('process groups a crash left running', () => {
     expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, at }] });
     forgetGroup(g.pid);
     expect(await read()).toEqual({ boot, groups: [] });
+    // A tool run's, with the mark its group's processes carry.
+    trackGroup(g.leader, 'a-run-mark', 'group');
+    expect(await read()).toEqual({
+      boot,
+      groups: [{ pid: g.pid, start: g.start, at, groupMark: 'a-run-mark' }],
+    });
+    forgetGroup(g.pid);
     // A Claude CLI's, with the mark its processes carry.
     trackGroup(g.leader, 'a-mark');
     expect(await read()).toEqual({ boot, groups: [{ pid: g.pid, start: g.start, at, mark: 'a-mark' }] });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { sayError } from '../src/errors.js';
+import { MARK_VAR } from '../src/process-group.js';
 import { OutputCap, omittedMarker, runCommand, ToolRunError } from '../src/tools/exec.js';
 import { isAlive as alive, killGroupOf, killPidIn } from './helpers/procs.js';
 
@@ -261,6 +262,22 @@ describe('runCommand', () => {
     } finally {
       for (const name of Object.keys(secrets)) delete process.env[name];
     }
+  });
+
+  // A start after a crash tells by it what a run left running from another program's (leftover-groups.ts).
+  it("adds one variable to a command's environment, a mark of its run (no secret), another at each run", async () => {
+    const envOf = async () =>
+      JSON.parse(
+        (await runCommand([node, '-e', 'console.log(JSON.stringify(process.env))'], defaults)).output,
+      ) as Record<string, string>;
+    const [first, second] = [await envOf(), await envOf()];
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    expect(first[MARK_VAR]).toMatch(uuid);
+    expect(second[MARK_VAR]).toMatch(uuid);
+    expect(second[MARK_VAR]).not.toBe(first[MARK_VAR]);
+    expect(first[MARK_VAR]).not.toBe(process.env[MARK_VAR]);
+    // Nothing else that brainstem's own environment lacks.
+    expect(Object.keys(first).filter((k) => k !== MARK_VAR && !(k in process.env))).toEqual([]);
   });
 
   it('runs in the given working directory', async () => {

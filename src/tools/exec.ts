@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { finished } from 'node:stream/promises';
 import { setTimeout as delay, setImmediate as immediate } from 'node:timers/promises';
 import { BrainstemError } from '../errors.js';
 import { formatDuration, type Lang, t } from '../i18n.js';
-import { forgetGroup, stopGroup, trackGroup } from '../process-group.js';
+import { forgetGroup, MARK_VAR, stopGroup, trackGroup } from '../process-group.js';
 import { subprocesses } from '../subprocesses.js';
 import { headChars, shorten, tailChars } from '../text.js';
 
@@ -123,9 +124,12 @@ export async function runCommand(
   const started = Date.now();
   const capture = opts.capture ?? 'all';
   const { execa } = await subprocesses();
+  // What the run starts inherits it: after a crash, a member of its group that started after
+  // brainstem last found the run running is told by it from another group's (leftover-groups.ts).
+  const mark = randomUUID();
   const child = execa(file, args, {
     cwd: opts.cwd,
-    env: childEnv(opts.env, opts.hiddenEnv),
+    env: { ...childEnv(opts.env, opts.hiddenEnv), [MARK_VAR]: mark },
     extendEnv: false,
     stdin: 'ignore',
     all: capture === 'all',
@@ -137,7 +141,7 @@ export async function runCommand(
   const pid = child.pid;
   // Not started: nothing to wait for (when execa finds the directory is not one, the streams never end).
   if (pid === undefined) throw await notStarted(file, await child, opts);
-  trackGroup(child);
+  trackGroup(child, mark, 'group');
 
   let stopped: 'timeout' | 'aborted' | undefined;
   let exited = false;
