@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { type FakeLlama, startFakeLlama } from './fakes/llama.js';
 import { type FakeTelegram, startFakeTelegram } from './fakes/telegram.js';
 import { type ServiceProcess, spawnService } from './helpers/process.js';
 import { processesIn } from './helpers/procs.js';
-import { harnessEnv, OWNER, startHarness } from './telegram-harness.js';
+import { harnessEnv, OWNER, startHarness, USERS } from './telegram-harness.js';
 
 /**
  * brainstem killed (SIGKILL: a crash, the OOM killer, a power loss) while it answers on the direct
@@ -22,6 +22,8 @@ import { harnessEnv, OWNER, startHarness } from './telegram-harness.js';
 const CHAT = 115;
 /** Runs the shortcut word `wait`: a make target that runs until the test ends it. */
 const TOOL_CHAT = 116;
+/** Runs the shortcut word `late`. */
+const LATE_CHAT = 120;
 let tg: FakeTelegram;
 let llama: FakeLlama;
 let dir: string;
@@ -46,9 +48,10 @@ beforeAll(async () => {
     llama: { baseUrl: llama.baseUrl, pollIntervalMs: 50, readyTimeoutMs: 10_000 },
     telegram: { streaming: 'edit', editIntervalMs: 150, notifyChats: [OWNER] },
     tools: {
-      make: { dir, targets: ['hang', 'quick'] },
+      make: { dir, targets: ['hang', 'quick', 'late'] },
       shortcuts: {
         wait: { tool: 'make_target', input: { target: 'hang' }, mutating: false },
+        late: { tool: 'make_target', input: { target: 'late' }, mutating: false },
         quick: { tool: 'make_target', input: { target: 'quick' }, mutating: false },
       },
     },
@@ -56,10 +59,17 @@ beforeAll(async () => {
   // Runs until the file \`done\` appears (afterAll writes it): a crash of brainstem leaves it running.
   await writeFile(
     path.join(dir, 'Makefile'),
-    'hang:\n\t@echo "waiting"; while [ ! -f done ]; do sleep 0.1; done\nquick:\n\t@echo "quick result"\n',
+    'hang:\n\t@echo "waiting"; while [ ! -f done ]; do sleep 0.1; done\nquick:\n\t@echo "quick result"\n' +
+      // Starts its work once the file `go` appears, and ends (make, the run's leader, with it) once
+      // brainstem (make's parent) is gone: its work left running, started after brainstem last
+      // found the run running.
+      'late:\n\t@echo "late started"; while [ ! -f go ]; do sleep 0.05; done; sleep 300 & echo $$! > member; ' +
+      "b=$$(cut -d' ' -f4 /proc/$$PPID/stat); while kill -0 $$b 2>/dev/null; do sleep 0.05; done\n",
   );
   await writeFile(path.join(dir, 'brainstem.json'), JSON.stringify(config));
   env = harnessEnv(dir, path.join(dir, 'brainstem.json'), tg);
+  // The harness's users are all taken by this file's chats.
+  env.TELEGRAM_ALLOWED_USERS = [...USERS, LATE_CHAT].join(',');
   const held = new Promise<void>((resolve) => {
     release = resolve;
   });
@@ -101,6 +111,9 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Now, in the unit of /proc/<pid>/stat's start times: clock ticks (10 ms) since boot. */
+const ticks = () => Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
 
 const cutNotices = () => tg.botMessages(CHAT).filter((m) => /before it finished answering/.test(m.text));
 const TOLD = 'told a chat the answers a restart cut';
@@ -169,6 +182,41 @@ describe('a crash while brainstem answers in a chat', () => {
     const third = await start();
     expect(third.logs.filter((l) => l.includes(TOLD))).toEqual([]);
     expect(tg.botMessages(TOOL_CHAT).filter((m) => /while it ran/.test(m.text))).toHaveLength(1);
+  });
+});
+
+describe("a crash while a tool run runs, whose leader exits after brainstem's", () => {
+  it('stops at the next start what the run started after brainstem last found it running', async (ctx) => {
+    const first = await start();
+    tg.user(LATE_CHAT).says('late');
+    await tg.waitFor(() => tg.botMessages(LATE_CHAT).find((m) => /late started/.test(m.text)), {
+      timeoutMs: 30_000,
+    });
+    const journal = path.join(env.BRAINSTEM_DATA_DIR as string, 'process-groups.json');
+    const [run] = JSON.parse(readFileSync(journal, 'utf8')).groups as [{ pid: number; at: number }];
+    // Its work starts in a later 10 ms tick than brainstem last found the run running.
+    await expect.poll(ticks, { timeout: 30_000 }).toBeGreaterThan(run.at);
+    await writeFile(path.join(dir, 'go'), '');
+    const memberFile = path.join(dir, 'member');
+    await expect
+      .poll(() => readFile(memberFile, 'utf8').catch(() => ''), { timeout: 30_000 })
+      .toMatch(/^\d+\n$/);
+    const member = Number(await readFile(memberFile, 'utf8'));
+    ctx.onTestFinished(() => {
+      try {
+        process.kill(member, 'SIGKILL');
+      } catch {}
+    });
+    // It started after the run's last `at` unless a refresh (every 30 s: a loaded machine may take
+    // that long) came between; either way the next start must stop it.
+    await first.stop('SIGKILL');
+    // make has exited, and been reaped (at once under systemd; this machine's init takes seconds).
+    await expect.poll(() => existsSync(`/proc/${run.pid}`), { timeout: 30_000 }).toBe(false);
+    expect(alive(member)).toBe(true);
+
+    const second = await start();
+    expect(second.logs.some((l) => l.includes('stopped the process groups'))).toBe(true);
+    await expect.poll(() => alive(member), { timeout: 30_000 }).toBe(false);
   });
 });
 
