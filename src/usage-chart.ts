@@ -35,7 +35,76 @@ const TITLE_STYLE = {
   textStyle: { fontSize: 20, fontWeight: 'bold', color: '#222' },
   subtextStyle: { fontSize: 14, color: '#555' },
 } as const;
-const LEGEND_STYLE = { top: 80, left: 24, itemGap: 20, textStyle: { fontSize: 13 } } as const;
+const LEGEND_TOP = 80;
+const LEGEND_LEFT = 24;
+const LEGEND_ITEM_GAP = 20;
+const LEGEND_FONT_PX = 13;
+/** ECharts' default legend symbol width, and its gap to the text. */
+const LEGEND_SYMBOL_WIDTH = 25 + 5;
+/**
+ * The widest a legend entry's name is drawn: a wider one (a 40-character mode name, CJK) ran over
+ * the next entry; it is cut in the middle (shortName), so that a row holds several. /usage's text
+ * names the same modes (namedModes) in full.
+ */
+const LEGEND_TEXT_WIDTH = 230;
+/** A legend row at fontSize 13 with itemGap between rows, as ECharts draws it. */
+const LEGEND_ROW_HEIGHT = LEGEND_FONT_PX + 1 + LEGEND_ITEM_GAP;
+/** Between the legend's last row and the plot: the axis names sit there. */
+const AXIS_NAME_SPACE = 46;
+
+/**
+ * The legend for these series' names and the plot's top below it: a legend of more entries than a
+ * row holds wraps, and the plot (its axis names) started at a fixed 140 px, under the third row.
+ */
+function legendAndGridTop(names: string[]): { legend: LegendComponentOption; gridTop: number } {
+  // The rows ECharts makes of them, as it measures the names (measureText).
+  const available = WIDTH - 2 * LEGEND_LEFT;
+  let rows = 1;
+  let x = 0;
+  for (const name of names) {
+    const width = LEGEND_SYMBOL_WIDTH + textWidth(shortName(name));
+    if (x > 0 && x + width > available) {
+      rows++;
+      x = 0;
+    }
+    x += width + LEGEND_ITEM_GAP;
+  }
+  return {
+    legend: {
+      top: LEGEND_TOP,
+      left: LEGEND_LEFT,
+      right: LEGEND_LEFT,
+      itemGap: LEGEND_ITEM_GAP,
+      textStyle: { fontSize: LEGEND_FONT_PX },
+      formatter: shortName,
+      data: names,
+    },
+    gridTop: LEGEND_TOP + rows * LEGEND_ROW_HEIGHT + AXIS_NAME_SPACE,
+  };
+}
+
+const textWidth = (text: string) => measureText(text, `${LEGEND_FONT_PX}px`).width;
+
+/**
+ * A name no wider than LEGEND_TEXT_WIDTH: its start and its end around an ellipsis, since modes
+ * named alike often differ at the end (`claude-sonnet-fast`, `claude-sonnet-slow`).
+ */
+function shortName(name: string): string {
+  if (textWidth(name) <= LEGEND_TEXT_WIDTH) return name;
+  const chars = [...name];
+  let head = 0;
+  let tail = 0;
+  // Two characters from the start for one from the end, while the cut name still fits.
+  for (let turn = 0; head + tail < chars.length; turn++) {
+    const [h, e] = turn % 3 === 2 ? [head, tail + 1] : [head + 1, tail];
+    if (
+      textWidth(`${chars.slice(0, h).join('')}…${chars.slice(chars.length - e).join('')}`) > LEGEND_TEXT_WIDTH
+    )
+      break;
+    [head, tail] = [h, e];
+  }
+  return `${chars.slice(0, head).join('')}…${chars.slice(chars.length - tail).join('')}`;
+}
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f'];
 const TOKEN_COLOR = '#e15759';
@@ -79,7 +148,18 @@ export async function renderCreditChart(
 }
 
 async function toPng(option: ChartOption): Promise<Buffer> {
-  const { echarts, resvg } = await libraries();
+  const { resvg } = await libraries();
+  const image = await resvg.renderAsync(await chartSvg(option), {
+    background: '#ffffff',
+    font: await fontOptions(),
+    logLevel: 'error',
+  });
+  return image.asPng();
+}
+
+/** The SVG the PNG is drawn from (exported for the tests, which read where its texts are). */
+export async function chartSvg(option: ChartOption): Promise<string> {
+  const { echarts } = await libraries();
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: WIDTH, height: HEIGHT });
   let svg: string;
   try {
@@ -89,12 +169,7 @@ async function toPng(option: ChartOption): Promise<Buffer> {
     // An undisposed SSR chart keeps zrender's animation timer alive.
     chart.dispose();
   }
-  const image = await resvg.renderAsync(svg, {
-    background: '#ffffff',
-    font: await fontOptions(),
-    logLevel: 'error',
-  });
-  return image.asPng();
+  return svg;
 }
 
 type Row = ReturnType<UsageLedger['dailyByMode']>[number];
@@ -134,6 +209,7 @@ export function chartOption(rows: Row[], since: number, until: number, lang: Lan
     totals.cacheWrite += r.cacheWriteTokens;
   }
   const empty = rows.length === 0;
+  const { legend, gridTop } = legendAndGridTop([...bars, ...(empty ? [] : [tokensName])]);
 
   return {
     animation: false,
@@ -155,11 +231,8 @@ export function chartOption(rows: Row[], since: number, until: number, lang: Lan
           ),
       ...TITLE_STYLE,
     },
-    legend: {
-      ...LEGEND_STYLE,
-      data: [...bars, ...(empty ? [] : [tokensName])],
-    },
-    grid: { left: 80, right: 90, top: 140, bottom: 60 },
+    legend,
+    grid: { left: 80, right: 90, top: gridTop, bottom: 60 },
     xAxis: {
       type: 'category',
       data: days.map((d) => d.slice(5)),
@@ -239,6 +312,7 @@ export function creditChartOption(
     forecast: t(lang, 'forecast', 'prévision'),
     credit: t(lang, 'credit', 'crédit'),
   };
+  const { legend, gridTop } = legendAndGridTop([names.spent, names.forecast, names.credit]);
   const credit = r.credit?.usd ?? 0;
   let total = 0;
   // A step per hour with spending, from 0 at the cycle's start to now.
@@ -291,11 +365,8 @@ export function creditChartOption(
       ),
       ...TITLE_STYLE,
     },
-    legend: {
-      ...LEGEND_STYLE,
-      data: [names.spent, names.forecast, names.credit],
-    },
-    grid: { left: 80, right: 60, top: 140, bottom: 60 },
+    legend,
+    grid: { left: 80, right: 60, top: gridTop, bottom: 60 },
     xAxis: {
       type: 'time',
       min: r.cycle.start,
@@ -379,8 +450,23 @@ const libraries = onFirstUse(async (): Promise<Libraries> => {
     components.GraphicComponent,
     renderers.SVGRenderer,
   ]);
+  echarts.setPlatformAPI({ measureText });
   return { echarts, resvg };
 });
+
+/**
+ * Text widths as resvg draws them with DejaVu Sans (fontOptions' sans-serif), a little wide rather
+ * than narrow. Without a canvas, ECharts measures with a table of a narrower font's widths: a long
+ * legend name ran over the next entry, and its cut (overflow: truncate) came too late.
+ */
+function measureText(text: string, font = ''): { width: number } {
+  const px = Number(/(\d+(?:\.\d+)?)px/.exec(font)?.[1] ?? 12);
+  let em = 0;
+  for (const char of text) em += (char.codePointAt(0) ?? 0) >= WIDE_FROM ? 1 : 0.64;
+  return { width: em * px };
+}
+/** From here (Hangul Jamo up: CJK, emoji) a character is about a square. */
+const WIDE_FROM = 0x1100;
 
 /** What fontconfig reads (and PATH, to find fc-match): the host's font setup. */
 const FONTCONFIG_VARS = new Set(['PATH', 'HOME', 'LANG', 'LANGUAGE', 'SOURCE_DATE_EPOCH']);

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -9,7 +11,13 @@ import type { CreditReading } from '../src/credit/meter.js';
 import { type Db, openDb } from '../src/db/index.js';
 import { KeptWrites } from '../src/db/kept-writes.js';
 import { UsageLedger } from '../src/usage.js';
-import { chartOption, creditChartOption, renderCreditChart, renderUsageChart } from '../src/usage-chart.js';
+import {
+  chartOption,
+  chartSvg,
+  creditChartOption,
+  renderCreditChart,
+  renderUsageChart,
+} from '../src/usage-chart.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const DAY = 86_400_000;
@@ -129,6 +137,64 @@ describe('usage chart', () => {
     expect((fr.yAxis as { name: string }[]).map((a) => a.name)).toEqual(['coût (USD)', 'jetons']);
     const empty = chartOption([], Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`), 'fr');
     expect((empty.title as { subtext: string }).subtext).toBe('aucun tour de cerveau sur cette période');
+  });
+
+  it('keeps the legend of eight long mode names above the plot, its entries apart and told apart', async () => {
+    const day = '2026-11-24';
+    // Forty-character names, some alike but for their end, one CJK and one with emoji: one bar each.
+    const names = [
+      ...Array.from({ length: 6 }, (_, i) => `anthropic-claude-sonnet-4-5-research-${i}`.padEnd(40, 'x')),
+      '助手模式中文名称很长的模式名称测试助手模式中文名称很长的模式名称测试助手模式',
+      `🤖 robot mode with emoji 🚀 ${'y'.repeat(40)}`.slice(0, 40),
+    ];
+    const rows = names.map((mode, i) => ({
+      day,
+      mode,
+      turns: 1,
+      errors: 0,
+      costUsd: i + 1,
+      inputTokens: 10,
+      outputTokens: 10,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      durationMs: 1,
+      estimated: 0,
+      uncounted: 0,
+    }));
+    const svg = await chartSvg(chartOption(rows, Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`)));
+    const texts = [...svg.matchAll(/<text ([^>]*)>([^<]*)<\/text>/g)].map(([, attrs = '', text = '']) => {
+      const at = (name: string) => Number(new RegExp(`\\b${name}="([-\\d.]+)"`).exec(attrs)?.[1] ?? 0);
+      const [tx = 0, ty = 0] = (/translate\(([-\d.]+) ([-\d.]+)\)/.exec(attrs)?.slice(1) ?? []).map(Number);
+      const size = Number(/font-size:([\d.]+)px/.exec(attrs)?.[1]);
+      // dominant-baseline central: y is the text's middle.
+      return { text, attrs, left: tx + at('x'), middle: ty + at('y'), size };
+    });
+    // The legend's entries: their text starts at x (the axis names are centred on theirs).
+    const legend = texts.filter((t) => t.attrs.includes('text-anchor="start"') && t.size === 13);
+    expect(legend).toHaveLength(names.length + 1);
+    const axisName = texts.find((t) => t.text === 'cost (USD)');
+    expect(axisName).toBeDefined();
+    const plotTop = (axisName?.middle ?? 0) - (axisName?.size ?? 0) / 2;
+    // A third row of the legend was drawn over the plot, which started at a fixed 140 px.
+    for (const entry of legend)
+      expect(entry.middle + entry.size / 2, entry.text).toBeLessThanOrEqual(plotTop);
+    // Each name as drawn (the font resvg draws with) ends before the next entry's symbol starts.
+    const family = execFileSync('fc-match', ['--format=%{family[0]}', 'sans-serif'], { encoding: 'utf8' });
+    const drawnWidth = (text: string) =>
+      new Resvg(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="40"><text x="0" y="20" style="font-size:13px;font-family:sans-serif;">${text}</text></svg>`,
+        { font: { loadSystemFonts: true, defaultFontFamily: family, sansSerifFamily: family } },
+      ).getBBox()?.width ?? 0;
+    const symbolAndGap = 30;
+    for (const [i, entry] of legend.entries()) {
+      const next = legend[i + 1];
+      const end = entry.left + drawnWidth(entry.text);
+      expect(end, entry.text).toBeLessThanOrEqual(1200);
+      if (next && next.middle === entry.middle)
+        expect(end, entry.text).toBeLessThan(next.left - symbolAndGap);
+    }
+    // Names alike but for their end are still told apart, cut in their middle.
+    expect(new Set(legend.map((e) => e.text)).size).toBe(legend.length);
   });
 
   it('draws the credit chart’s days in UTC, as its title says, whatever the server’s time zone', async () => {
