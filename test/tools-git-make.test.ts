@@ -130,6 +130,29 @@ describe('git tools in the configured repository', () => {
     );
   });
 
+  it('shows a file name that is not UTF-8 with its bytes escaped as git does, in status and diff', async () => {
+    // `bad-` then 0xFF 0xFE, not UTF-8: each came out as U+FFFD, a name no file has.
+    const name = Buffer.concat([Buffer.from('bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]);
+    const file = Buffer.concat([Buffer.from(`${repo}/`), name]);
+    writeFileSync(file, 'latin\n');
+    git('add', '--', 'bad-*.txt');
+    try {
+      const status = await api('git_status');
+      const diff = await api('git_diff', { staged: true });
+      const stat = await api('git_diff', { staged: true, stat: true });
+      expect(status.body.output).toContain('A  bad-\\377\\376.txt\n');
+      expect(diff.body.output).toContain('diff --git a/bad-\\377\\376.txt b/bad-\\377\\376.txt\n');
+      expect(stat.body.output).toContain(' bad-\\377\\376.txt | 1 +');
+      for (const r of [status, diff, stat]) expect(r.body.output).not.toContain('\ufffd');
+      // The names and lines around it are as they are.
+      expect(status.body.output).toContain('A  c.txt\n');
+      expect(diff.body.output).toContain('+gamma');
+    } finally {
+      git('rm', '-q', '--cached', '--', 'bad-*.txt');
+      rmSync(file);
+    }
+  });
+
   it('never colours its output, even where the repository’s config asks for colour always', async () => {
     const set = [
       ['color.ui', 'always'],

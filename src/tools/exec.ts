@@ -8,6 +8,7 @@ import { formatDuration, type Lang, t } from '../i18n.js';
 import { forgetGroup, MARK_VAR, stopGroup, trackGroup } from '../process-group.js';
 import { subprocesses } from '../subprocesses.js';
 import { headChars, shorten, tailChars } from '../text.js';
+import { EscapingDecoder } from './escaping-decoder.js';
 
 /**
  * The one way tools run programs: argv only (never a shell), a cwd, a wall
@@ -37,6 +38,8 @@ export interface RunOptions {
   maxOutputChars?: number;
   /** The reader's language, for brainstem's own note in the output (a chat's; absent, English, for a program or a model). */
   lang?: Lang;
+  /** Bytes of the output that are not UTF-8 written as `\377` (EscapingDecoder), not as U+FFFD: for names that must stay what they are. */
+  escapeInvalidUtf8?: boolean;
 }
 
 export interface RunResult {
@@ -165,7 +168,7 @@ export async function runCommand(
   }
   const cap = new OutputCap(opts.maxOutputChars);
   const lines = new LineFeed(opts.onOutput);
-  const decoder = new TextDecoder();
+  const decoder = opts.escapeInvalidUtf8 ? new EscapingDecoder() : new TextDecoder();
   const stream = capture === 'all' ? child.all : child.stdout;
   const onData = (chunk: Buffer) => {
     const text = decoder.decode(chunk, { stream: true });
