@@ -25,6 +25,13 @@ describe('EscapingDecoder', () => {
     }
   });
 
+  it('escapes the bidi controls, which would show the line reordered', () => {
+    // Shown, U+202E made `evil<RLO>txt.exe` read `evilexe.txt`.
+    expect(new EscapingDecoder().decode(Buffer.from('evil\u202etxt.exe é'))).toBe(
+      'evil\\342\\200\\256txt.exe é',
+    );
+  });
+
   it('escapes the start of a sequence the output ends in', () => {
     const decoder = new EscapingDecoder();
     expect(decoder.decode(Buffer.from([0x61, 0xf0, 0x9f]), { stream: true })).toBe('a');

@@ -153,6 +153,23 @@ describe('git tools in the configured repository', () => {
     }
   });
 
+  it('shows a file name holding a bidi control with it escaped, not the name it would show reordered', async () => {
+    // U+202E (right-to-left override): the line read ` M evilexe.txt`, a name no file has.
+    const name = 'evil\u202etxt.exe';
+    writeFileSync(path.join(repo, name), 'x\n');
+    git('add', '--', name);
+    try {
+      const status = await api('git_status');
+      const stat = await api('git_diff', { staged: true, stat: true });
+      expect(status.body.output).toContain('A  evil\\342\\200\\256txt.exe\n');
+      expect(stat.body.output).toContain(' evil\\342\\200\\256txt.exe | 1 +');
+      for (const r of [status, stat]) expect(r.body.output).not.toContain('\u202e');
+    } finally {
+      git('rm', '-q', '--cached', '--', name);
+      rmSync(path.join(repo, name));
+    }
+  });
+
   it('never colours its output, even where the repository’s config asks for colour always', async () => {
     const set = [
       ['color.ui', 'always'],

@@ -5,7 +5,9 @@ import { isUtf8 } from 'node:buffer';
  * writes a byte in a quoted path (`\377`) rather than replaced by U+FFFD: git prints a file name
  * as it is (core.quotePath=false), and one that is not UTF-8 was shown as a different name, which
  * no command could use. Git quotes a name holding a backslash (`"a\\b"`), so an escape outside
- * quotes can only be such a byte. Same interface as TextDecoder's decode.
+ * quotes can only be such a byte. The bidirectional controls are written so too: shown, they
+ * reorder the rest of the line (`evil<U+202E>txt.exe` reads `evilexe.txt`). Same interface as
+ * TextDecoder's decode.
  */
 export class EscapingDecoder {
   /** The start of a sequence cut by the chunk's end, kept for the next chunk. */
@@ -31,12 +33,21 @@ export class EscapingDecoder {
         i += length;
         continue;
       }
-      text += `${bytes.subarray(valid, i).toString('utf8')}\\${(bytes[i] as number).toString(8).padStart(3, '0')}`;
+      text += `${shown(bytes.subarray(valid, i))}${octal(bytes.subarray(i, i + 1))}`;
       valid = ++i;
     }
-    return text + bytes.subarray(valid, i).toString('utf8');
+    return text + shown(bytes.subarray(valid, i));
   }
 }
+
+/** The characters that change the order the text around them is shown in (Unicode's bidi controls). */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Valid UTF-8 as text, its bidi controls escaped. */
+const shown = (bytes: Buffer) =>
+  bytes.toString('utf8').replace(BIDI_CONTROLS, (char) => octal(Buffer.from(char)));
+
+const octal = (bytes: Buffer) => [...bytes].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
 
 /** The bytes of the UTF-8 sequence this byte starts (1 for ASCII), 0 if it starts none. */
 function sequenceLength(lead: number): number {

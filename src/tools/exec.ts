@@ -38,8 +38,11 @@ export interface RunOptions {
   maxOutputChars?: number;
   /** The reader's language, for brainstem's own note in the output (a chat's; absent, English, for a program or a model). */
   lang?: Lang;
-  /** Bytes of the output that are not UTF-8 written as `\377` (EscapingDecoder), not as U+FFFD: for names that must stay what they are. */
-  escapeInvalidUtf8?: boolean;
+  /**
+   * Output that holds file names (git's): bytes that are not UTF-8 and bidi controls written as
+   * `\377` (EscapingDecoder), where they would show a different name (U+FFFD, a reordered line).
+   */
+  escapeNames?: boolean;
 }
 
 export interface RunResult {
@@ -168,7 +171,7 @@ export async function runCommand(
   }
   const cap = new OutputCap(opts.maxOutputChars);
   const lines = new LineFeed(opts.onOutput);
-  const decoder = opts.escapeInvalidUtf8 ? new EscapingDecoder() : new TextDecoder();
+  const decoder = opts.escapeNames ? new EscapingDecoder() : new TextDecoder();
   const stream = capture === 'all' ? child.all : child.stdout;
   const onData = (chunk: Buffer) => {
     const text = decoder.decode(chunk, { stream: true });

@@ -128,8 +128,8 @@ export function gitTools(tools: ToolsConfig, run: Runner): AnyTool[] {
       signal: ctx.signal,
       onOutput: ctx.onOutput,
       lang: ctx.lang,
-      // A file name that is not UTF-8, which git prints as it is (core.quotePath=false).
-      escapeInvalidUtf8: true,
+      // File names, which git prints as they are (core.quotePath=false).
+      escapeNames: true,
     });
     return { output: r.output, exitCode: r.exitCode, truncated: r.truncated };
   };
