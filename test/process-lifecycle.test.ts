@@ -196,14 +196,20 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     const { start } = setup({ server: { shutdownGraceMs: 30_000 } });
     const { p, client } = await start();
     const g = createGate();
-    claude.fake.script(() => text(['stuck'], { gate: g.promise, gateAfter: 1 }));
+    // Held after its first words: a turn still running when the stop begins, for the whole grace.
+    claude.fake.script(() => text(['stuck', ' until the gate opens'], { gate: g.promise, gateAfter: 1 }));
     const stream = await client.chat.completions.create({
       model: 'assistant',
       messages: [{ role: 'user', content: 'stuck task' }],
       stream: true,
     });
+    // Its words, not its first chunk: the headers and the role chunk go out before the turn runs when
+    // it waits to start (server.streamHeadersWaitMs), and a turn not running yet when the stop begins
+    // is refused (SHUTTING_DOWN), so the first stop would end at once with 0, the second not needed.
+    // Read by hand: leaving a for-await loop would close the stream, ending the turn.
     const it = stream[Symbol.asyncIterator]();
-    await it.next();
+    for (let r = await it.next(); !r.done; r = await it.next())
+      if (/stuck/.test(r.value.choices[0]?.delta?.content ?? '')) break;
     p.child.kill('SIGTERM');
     // Two signals sent at once may reach the process as one: the second goes once the first was handled.
     await p.waitForLog(shuttingDown);
