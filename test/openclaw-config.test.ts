@@ -1156,17 +1156,21 @@ describe('brainstem openclaw-config', () => {
     expect(right.err).not.toContain(TOKEN);
 
     // A variable within the string is a reference too (OpenClaw substitutes it anywhere in it):
-    // kept, where it used to be overwritten with the token itself.
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: OpenClaw's ${VAR} syntax, meant literally
-    const inline = 'bst_${TOKEN_TAIL}';
-    writeFileSync(dotenv, `TOKEN_TAIL=${TOKEN.slice('bst_'.length)}\n`, { mode: 0o600 });
+    // kept, where it used to be overwritten with the token itself. Its other characters are part
+    // of the secret: only the variable is said.
+    const head = TOKEN.slice(0, 'bst_test-token'.length);
+    const inline = `${head}\${TOKEN_TAIL}`;
+    writeFileSync(dotenv, `TOKEN_TAIL=${TOKEN.slice(head.length)}\n`, { mode: 0o600 });
     const within = await applyWithFront(file, {
       ...withRef,
       models: { ...sample.models, providers: { brainstem: { apiKey: inline } } },
     });
     expect(within.err).toContain(
-      `models.providers.brainstem.apiKey is kept as ${inline}: OpenClaw must resolve it to brainstem's API token, and does (TOKEN_TAIL in ${dotenv})\n`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: OpenClaw's ${VAR} syntax, meant literally
+      "models.providers.brainstem.apiKey is kept as a string naming ${TOKEN_TAIL} (its other characters, part of the secret, not shown): OpenClaw must resolve it to brainstem's API token, and does (TOKEN_TAIL in " +
+        `${dotenv})\n`,
     );
+    expect(within.err + within.out).not.toContain(head);
     expect(JSON.parse(readFileSync(file, 'utf8')).models.providers.brainstem.apiKey).toBe(inline);
   });
 

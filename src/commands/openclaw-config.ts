@@ -723,7 +723,14 @@ function keepSecretReferences(
       (named && named.refs.length > 0) || (isObject(existing) && typeof existing.source === 'string');
     if (!isReference || wanted === undefined) continue;
     kept = merge(kept, nested(at, existing));
-    const shown = typeof existing === 'string' ? existing : 'a secret reference';
+    // A string with characters beside its `${VAR}`s holds part of the secret in them: only the
+    // variables are said.
+    const shown =
+      typeof existing !== 'string'
+        ? 'a secret reference'
+        : /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(existing)
+          ? existing
+          : `a string naming ${named?.refs.map((n) => `\${${n}}`).join(', ')} (its other characters, part of the secret, not shown)`;
     const what = at.at(-1) === 'apiKey' ? "brainstem's API token" : "brainstem's bot token";
     const holds =
       !named || named.missing.length
