@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { modeCwd } from '../src/config.js';
 import { createGate } from './fakes/anthropic.js';
 import { button } from './helpers/buttons.js';
@@ -183,6 +183,48 @@ describe('an approval question deleted while it waits', { timeout: 60_000 }, () 
       });
       expect(question.replyMarkup).toBeUndefined();
       expect(existsSync(fileIn('held-question.txt'))).toBe(false);
+    } finally {
+      gate.open();
+      claude.fake.script(touchWithBash());
+    }
+  });
+
+  it('pressed in the supergroup before Telegram has answered its sending there: the press answers it', async () => {
+    const GROUP = -5_605;
+    const SUPERGROUP = -1_000_000_005_605;
+    const asked = createGate();
+    const gate = createGate();
+    const touch = touchWithBash();
+    claude.fake.script(async (req) => {
+      if (req.lastUserTurn === 'held-press') {
+        asked.open();
+        await gate.promise;
+      }
+      return touch(req);
+    });
+    try {
+      h.tg.user(114, { chatId: GROUP, basicGroup: true }).says('held-press');
+      await asked.promise;
+      const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+      h.tg.migrates(GROUP, SUPERGROUP);
+      await followed(2);
+      // The question, sent again in the supergroup, is there; the bot learns it only on release.
+      const release = h.tg.holdAnswerOf('sendMessage', SUPERGROUP);
+      gate.open();
+      const question = await questionIn(SUPERGROUP, 'touch held-press.txt');
+      const answered = h.tg.callbackAnswers.length;
+      h.tg.user(114, { chatId: SUPERGROUP }).presses(question.messageId, button(question, /Allow once/));
+      // Released once the bot has the press: its update fetched, and the poller waiting for the next
+      // (neither tells the emulator's waitFor: polled).
+      const pressId = Number(h.tg.updateLog.at(-1)?.update_id);
+      await vi.waitFor(() => expect(h.tg.releasedAt.has(pressId) && h.tg.polling.waiting).toBe(true), {
+        timeout: 20_000,
+      });
+      release();
+      const answer = await h.tg.waitFor(() => h.tg.callbackAnswers[answered], { timeoutMs: 20_000 });
+      expect(answer.text).not.toBe('This question is closed.');
+      await h.tg.waitFor(() => existsSync(fileIn('held-press.txt')), { timeoutMs: 20_000 });
+      expect(question.replyMarkup).toBeUndefined();
     } finally {
       gate.open();
       claude.fake.script(touchWithBash());

@@ -396,8 +396,14 @@ export class ApprovalPrompts {
 /** Whether `message` (the one whose button was pressed) is one of the prompt's own questions. */
 async function isOneOf(prompt: Open, message: MaybeInaccessibleMessage | undefined): Promise<boolean> {
   if (!message) return false;
-  const shown = prompt.cards.filter((card) => card.chatId === message.chat.id).map((card) => card.shown);
-  const ids = await Promise.all(shown.map((messageId) => messageId.catch(() => undefined)));
+  // Each card's chat read once shown: a group's question may have landed in its supergroup (see card),
+  // and a press there can come before Telegram's answer to its sending.
+  const ids = await Promise.all(
+    prompt.cards.map(async (card) => {
+      const messageId = await card.shown.catch(() => undefined);
+      return card.chatId === message.chat.id ? messageId : undefined;
+    }),
+  );
   return ids.includes(message.message_id);
 }
 
