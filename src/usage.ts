@@ -258,8 +258,14 @@ export class UsageLedger {
       .map(norm);
   }
 
-  /** Totals and breakdowns over [since, until). Days are UTC. */
-  report(since: number, until = Date.now() + 1, topSessions = 10): UsageReport {
+  /**
+   * Totals and breakdowns over [since, until). Days are UTC. `countedAs`: the sessions renamed since
+   * (topSessions).
+   */
+  report(
+    since: number,
+    { until = Date.now() + 1, countedAs }: { until?: number; countedAs?: ReadonlyMap<string, string> } = {},
+  ): UsageReport {
     const byDay = this.db
       .prepare<[number, number], Totals<{ day: string }>>(
         `SELECT date(ts / 1000, 'unixepoch') AS day, ${sums} FROM usage_seen WHERE ts >= ? AND ts < ? GROUP BY day ORDER BY day`,
@@ -272,7 +278,7 @@ export class UsageLedger {
       totals: this.totals(since, until),
       byDay,
       byMode: this.byMode(since, until),
-      bySession: this.topSessions(since, until, topSessions),
+      bySession: this.topSessions(since, until, 10, countedAs),
     };
   }
 

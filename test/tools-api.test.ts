@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { commandNames } from '../handlers/telegram/commands/table.js';
 import { renderConfigDocs } from '../scripts/config-docs.js';
 import { loadConfig } from '../src/config.js';
+import { formerChatKey } from '../src/former-chats.js';
 import { type FakeClaudeCli, startFakeClaudeCli } from './fakes/claude-cli.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -366,6 +367,33 @@ describe('POST /api/<tool>', () => {
 });
 
 describe('conveniences', () => {
+  it('GET /api/usage counts a basic group upgraded to a supergroup as the supergroup, one session, as /usage does', async () => {
+    const [group, supergroup] = [-4_121, -1_000_000_004_121];
+    // As the Telegram face records an upgrade (test/telegram-commands.test.ts drives that end to end).
+    svc.service.core.kv.set(formerChatKey(supergroup), String(group));
+    // Out of the other tests' periods (24h and less): their totals stay their own.
+    const monthAgo = Date.now() - 30 * 86_400_000;
+    for (const [chat, costUsd] of [
+      [group, 0.9],
+      [supergroup, 0.8],
+    ] as const)
+      svc.service.core.ledger.record({
+        ...{ ts: monthAgo, mode: 'assistant', sessionKey: `telegram:${chat}`, source: 'telegram', costUsd },
+        ...{ inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, durationMs: 100 },
+      });
+    const { body } = await api('GET', '/api/usage?since=all');
+    const sessions = (body.data.bySession as { sessionKey: string; costUsd: number; turns: number }[]).filter(
+      (s) => s.sessionKey.endsWith('4121'),
+    );
+    expect(sessions).toEqual([
+      expect.objectContaining({
+        sessionKey: `telegram:${supergroup}`,
+        costUsd: expect.closeTo(1.7),
+        turns: 2,
+      }),
+    ]);
+  });
+
   it('GET /api/usage?since= reads the usage ledger through the usage tool', async () => {
     svc.service.core.ledger.record({
       ts: Date.now(),

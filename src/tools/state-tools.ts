@@ -1,6 +1,7 @@
 import type { Core } from '../core.js';
 import { creditSentence } from '../credit/meter.js';
 import { BrainstemError } from '../errors.js';
+import { upgradedSessions } from '../former-chats.js';
 import { freshStart } from '../fresh-start.js';
 import { colon, formatUtc, t } from '../i18n.js';
 import { shorten } from '../text.js';
@@ -53,7 +54,8 @@ export function stateTools(core: Core, registry: ToolRegistry): AnyTool[] {
         'Brain usage measured by brainstem (cost, tokens, turns) since a time: 24h, 7d, 30d, today, month, all, or an ISO date; and the monthly Agent SDK credit: spent this cycle and its share, left, 7-day pace, run-out date, renewal.',
       authorize: (input) => void sinceOf(input.since),
       run: async (input, ctx) => {
-        const report = core.ledger.report(sinceOf(input.since));
+        // A group upgraded to a supergroup is one conversation, as /usage counts it.
+        const report = core.ledger.report(sinceOf(input.since), { countedAs: upgradedSessions(core.kv) });
         const credit = core.meter.reading();
         // Read in a chat (/run usage, the `report` shortcut, « rapport »), in its reader's language.
         const lang = ctx.lang ?? 'en';

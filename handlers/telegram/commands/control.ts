@@ -1,11 +1,11 @@
 import type { Bot } from 'grammy';
 import { sayThrown } from '../../../src/errors.js';
+import { upgradedSessions } from '../../../src/former-chats.js';
 import { type Lang, langOf, t } from '../../../src/i18n.js';
 import { loadsOnSwitch } from '../../../src/modes.js';
 import { PROXY_TAG } from '../../../src/notices.js';
 import type { BotDeps } from '../deps.js';
 import { escapeHtml } from '../format/render.js';
-import { upgradedSessions } from '../route/former-chat.js';
 import { outputFor } from '../route/topic.js';
 import type { ChatOutput } from '../send/output.js';
 import { answerPress } from '../send/press.js';

@@ -1,10 +1,6 @@
 import type { KvStore } from '../../../src/db/index.js';
 import type { KeptWrites } from '../../../src/db/kept-writes.js';
-import { telegramSessionKey } from '../../../src/session-keys.js';
-
-/** kv: the chat a supergroup was before its upgrade (see recordUpgrade). */
-const FORMER_PREFIX = 'telegram.formerChat.';
-const formerKey = (chatId: number) => `${FORMER_PREFIX}${chatId}`;
+import { formerChatKey } from '../../../src/former-chats.js';
 
 /**
  * The chat whose folders `chatId`'s conversation uses: its own, or, for a basic group upgraded to
@@ -14,7 +10,7 @@ const formerKey = (chatId: number) => `${FORMER_PREFIX}${chatId}`;
  * sent, and the files sent in the group were no longer the user's to read unasked.
  */
 export function formerChat(kv: Pick<KvStore, 'get'>, chatId: number): number {
-  const kept = Number(kv.get(formerKey(chatId)));
+  const kept = Number(kv.get(formerChatKey(chatId)));
   return Number.isSafeInteger(kept) && kept !== 0 ? kept : chatId;
 }
 
@@ -29,22 +25,7 @@ export function recordUpgrade(
   to: number,
 ): void {
   core.kept.run(`chat ${to} was chat ${from}`, () => {
-    if (core.kv.get(formerKey(to)) === undefined)
-      core.kv.set(formerKey(to), String(formerChat(core.kv, from)));
+    if (core.kv.get(formerChatKey(to)) === undefined)
+      core.kv.set(formerChatKey(to), String(formerChat(core.kv, from)));
   });
-}
-
-/**
- * The conversation key of each group upgraded to a supergroup, to the supergroup's: the usage
- * ledger keeps the key a turn had, and /usage counts the group's turns as the supergroup's, the
- * one conversation it went on as. A basic group has no topics: only its chat's key.
- */
-export function upgradedSessions(kv: Pick<KvStore, 'startingWith'>): Map<string, string> {
-  const renamed = new Map<string, string>();
-  for (const { key, value } of kv.startingWith(FORMER_PREFIX)) {
-    const [from, to] = [Number(value), Number(key.slice(FORMER_PREFIX.length))];
-    if (Number.isSafeInteger(from) && Number.isSafeInteger(to))
-      renamed.set(telegramSessionKey(from), telegramSessionKey(to));
-  }
-  return renamed;
 }
