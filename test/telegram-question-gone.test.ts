@@ -149,29 +149,43 @@ describe('an approval question deleted while it waits', { timeout: 60_000 }, () 
     }
   });
 
-  it('stopped while Telegram has not yet answered its sending to the supergroup: it shows the stop there, its buttons gone', async () => {
-    const GROUP = -5_604;
-    const SUPERGROUP = -1_000_000_005_604;
+  /**
+   * `word` said in the basic group GROUP, its Bash question held until the group has become
+   * SUPERGROUP, then asked there with Telegram's answer to its sending held (`release` lets it go):
+   * the bot does not know yet where it landed. The answer runs on once `gate` opens.
+   */
+  async function askedInSupergroupHeld(
+    word: string,
+    GROUP: number,
+    SUPERGROUP: number,
+    gate: ReturnType<typeof createGate>,
+  ) {
     const asked = createGate();
-    const gate = createGate();
     const touch = touchWithBash();
     claude.fake.script(async (req) => {
-      if (req.lastUserTurn === 'held-question') {
+      if (req.lastUserTurn === word) {
         asked.open();
         await gate.promise;
       }
       return touch(req);
     });
+    h.tg.user(114, { chatId: GROUP, basicGroup: true }).says(word);
+    await asked.promise;
+    const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
+    h.tg.migrates(GROUP, SUPERGROUP);
+    await followed(2);
+    const release = h.tg.holdAnswerOf('sendMessage', SUPERGROUP);
+    gate.open();
+    const question = await questionIn(SUPERGROUP, `touch ${word}.txt`);
+    return { question, release };
+  }
+
+  it('stopped while Telegram has not yet answered its sending to the supergroup: it shows the stop there, its buttons gone', async () => {
+    const GROUP = -5_604;
+    const SUPERGROUP = -1_000_000_005_604;
+    const gate = createGate();
     try {
-      h.tg.user(114, { chatId: GROUP, basicGroup: true }).says('held-question');
-      await asked.promise;
-      const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
-      h.tg.migrates(GROUP, SUPERGROUP);
-      await followed(2);
-      // The question, sent again in the supergroup, is there; the bot learns it only on release.
-      const release = h.tg.holdAnswerOf('sendMessage', SUPERGROUP);
-      gate.open();
-      const question = await questionIn(SUPERGROUP, 'touch held-question.txt');
+      const { question, release } = await askedInSupergroupHeld('held-question', GROUP, SUPERGROUP, gate);
       // The stop closes the question before the bot knows where it landed.
       h.tg.user(114, { chatId: SUPERGROUP }).says('/stop');
       await h.tg.waitFor(() => h.tg.botMessages(SUPERGROUP).find((m) => /⏹/.test(m.text) && m !== question), {
@@ -192,26 +206,9 @@ describe('an approval question deleted while it waits', { timeout: 60_000 }, () 
   it('pressed in the supergroup before Telegram has answered its sending there: the press answers it', async () => {
     const GROUP = -5_605;
     const SUPERGROUP = -1_000_000_005_605;
-    const asked = createGate();
     const gate = createGate();
-    const touch = touchWithBash();
-    claude.fake.script(async (req) => {
-      if (req.lastUserTurn === 'held-press') {
-        asked.open();
-        await gate.promise;
-      }
-      return touch(req);
-    });
     try {
-      h.tg.user(114, { chatId: GROUP, basicGroup: true }).says('held-press');
-      await asked.promise;
-      const followed = nextLog(h, (l) => l.msg === 'a group became a supergroup: its conversation follows');
-      h.tg.migrates(GROUP, SUPERGROUP);
-      await followed(2);
-      // The question, sent again in the supergroup, is there; the bot learns it only on release.
-      const release = h.tg.holdAnswerOf('sendMessage', SUPERGROUP);
-      gate.open();
-      const question = await questionIn(SUPERGROUP, 'touch held-press.txt');
+      const { question, release } = await askedInSupergroupHeld('held-press', GROUP, SUPERGROUP, gate);
       const answered = h.tg.callbackAnswers.length;
       h.tg.user(114, { chatId: SUPERGROUP }).presses(question.messageId, button(question, /Allow once/));
       // Released once the bot has the press: its update fetched, and the poller waiting for the next
