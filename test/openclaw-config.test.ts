@@ -962,14 +962,7 @@ describe('brainstem openclaw-config', () => {
   it('--apply reads an $include under an OPENCLAW_INCLUDE_ROOTS entry written with ~, which OpenClaw expands', async () => {
     // A tree shared between machines, its root given as OpenClaw's docs allow (tilde expanded):
     // set in a unit file or OpenClaw's .env, no shell expands it. HOME is the test's directory.
-    const shared = path.join(dir, 'shared');
-    mkdirSync(shared);
-    writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
-    const oc = path.join(dir, 'oc');
-    mkdirSync(oc);
-    const file = path.join(oc, 'openclaw.json');
-    const top = `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`;
-    writeFileSync(file, top, { mode: 0o600 });
+    const { shared, file } = configIncludingShared(dir, 'oc');
     env.OPENCLAW_INCLUDE_ROOTS = ' ~/shared ';
     const { code, err } = await run(['--apply', file]);
     expect(err).not.toContain('is outside');
@@ -984,14 +977,7 @@ describe('brainstem openclaw-config', () => {
   it('--apply reads an $include under a relative OPENCLAW_INCLUDE_ROOTS entry as OpenClaw does, against its gateway’s working directory, and says so', async () => {
     // OpenClaw resolves the entry against its own working directory: the home directory for the
     // gateway service it installs (the test's directory here); brainstem runs elsewhere.
-    const shared = path.join(dir, 'shared');
-    mkdirSync(shared);
-    writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
-    const oc = path.join(dir, 'oc');
-    mkdirSync(oc);
-    const file = path.join(oc, 'openclaw.json');
-    const top = `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`;
-    writeFileSync(file, top, { mode: 0o600 });
+    const { shared, file } = configIncludingShared(dir, 'oc');
     expect(process.cwd()).not.toBe(dir);
     env.OPENCLAW_INCLUDE_ROOTS = `/nowhere${path.delimiter}shared`;
     const { code, err } = await run(['--apply', file]);
@@ -1007,14 +993,7 @@ describe('brainstem openclaw-config', () => {
   });
 
   it('--apply reads OPENCLAW_INCLUDE_ROOTS from OpenClaw’s ~/.openclaw/.env, which OpenClaw loads under its own environment', async () => {
-    const shared = path.join(dir, 'shared');
-    mkdirSync(shared);
-    writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
-    const oc = path.join(dir, '.openclaw');
-    mkdirSync(oc);
-    const file = path.join(oc, 'openclaw.json');
-    const top = `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`;
-    writeFileSync(file, top, { mode: 0o600 });
+    const { oc, file, top } = configIncludingShared(dir, '.openclaw');
     // As OpenClaw's docs tell to keep its variables; a value in brainstem's environment would win.
     writeFileSync(path.join(oc, '.env'), '# OpenClaw\nOPENCLAW_INCLUDE_ROOTS=~/shared\n', { mode: 0o600 });
     const { code, err } = await run(['--apply', file]);
@@ -1314,3 +1293,22 @@ writeSync(1, JSON.stringify({ code, err }));
     expect(err).toContain('usage: npm run -s openclaw-config -- [--apply PATH]');
   });
 });
+
+/**
+ * An `openclaw.json` in `dir`/`configDir` whose gateway is an `$include` of `dir`/shared/gateway.json5,
+ * a folder outside the config directory that only OPENCLAW_INCLUDE_ROOTS lets OpenClaw read.
+ */
+function configIncludingShared(
+  dir: string,
+  configDir: string,
+): { shared: string; oc: string; file: string; top: string } {
+  const shared = path.join(dir, 'shared');
+  mkdirSync(shared);
+  writeFileSync(path.join(shared, 'gateway.json5'), '{ port: 18789 }');
+  const oc = path.join(dir, configDir);
+  mkdirSync(oc);
+  const file = path.join(oc, 'openclaw.json');
+  const top = `{ gateway: { $include: ${JSON.stringify(path.join(shared, 'gateway.json5'))} } }`;
+  writeFileSync(file, top, { mode: 0o600 });
+  return { shared, oc, file, top };
+}

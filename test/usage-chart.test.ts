@@ -22,6 +22,12 @@ import {
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const DAY = 86_400_000;
 
+/** One turn of `mode` on `day` costing `costUsd`, as the chart's daily rows hold it. */
+const dayRow = (day: string, mode: string, costUsd: number) => ({
+  ...{ day, mode, turns: 1, errors: 0, costUsd, inputTokens: 10, outputTokens: 10 },
+  ...{ cacheReadTokens: 0, cacheWriteTokens: 0, durationMs: 1, estimated: 0, uncounted: 0 },
+});
+
 /** Width and height from the IHDR chunk, which always follows the signature. */
 function pngSize(png: Buffer): { width: number; height: number } {
   expect(png.subarray(12, 16).toString('ascii')).toBe('IHDR');
@@ -88,20 +94,9 @@ describe('usage chart', () => {
   it('gives each charted mode a colour of its own, the costliest seven named and the others summed in one bar', () => {
     const day = '2026-11-24';
     // Ten Claude modes and a local one (no cost, no bar): m01 costs $1 … m10 $10.
-    const rows = [...Array.from({ length: 10 }, (_, i) => i + 1), 0].map((n) => ({
-      day,
-      mode: n === 0 ? 'local' : `m${String(n).padStart(2, '0')}`,
-      turns: 1,
-      errors: 0,
-      costUsd: n,
-      inputTokens: 10,
-      outputTokens: 10,
-      cacheReadTokens: 0,
-      cacheWriteTokens: 0,
-      durationMs: 1,
-      estimated: 0,
-      uncounted: 0,
-    }));
+    const rows = [...Array.from({ length: 10 }, (_, i) => i + 1), 0].map((n) =>
+      dayRow(day, n === 0 ? 'local' : `m${String(n).padStart(2, '0')}`, n),
+    );
     const option = chartOption(rows, Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`));
     const bars = (option.series as { type: string; name: string; color: string; data: number[] }[]).filter(
       (s) => s.type === 'bar',
@@ -147,20 +142,7 @@ describe('usage chart', () => {
       '助手模式中文名称很长的模式名称测试助手模式中文名称很长的模式名称测试助手模式',
       `🤖 robot mode with emoji 🚀 ${'y'.repeat(40)}`.slice(0, 40),
     ];
-    const rows = names.map((mode, i) => ({
-      day,
-      mode,
-      turns: 1,
-      errors: 0,
-      costUsd: i + 1,
-      inputTokens: 10,
-      outputTokens: 10,
-      cacheReadTokens: 0,
-      cacheWriteTokens: 0,
-      durationMs: 1,
-      estimated: 0,
-      uncounted: 0,
-    }));
+    const rows = names.map((mode, i) => dayRow(day, mode, i + 1));
     const svg = await chartSvg(chartOption(rows, Date.parse(`${day}T00:00Z`), Date.parse(`${day}T12:00Z`)));
     const texts = [...svg.matchAll(/<text ([^>]*)>([^<]*)<\/text>/g)].map(([, attrs = '', text = '']) => {
       const at = (name: string) => Number(new RegExp(`\\b${name}="([-\\d.]+)"`).exec(attrs)?.[1] ?? 0);
